@@ -1,0 +1,34 @@
+{{/* Fixed facts about the domain-api process (the runtime contract), consumed by bijmantra-lib. */}}
+{{- define "domain-api.spec" -}}
+command: ["bijmantra-domain-api"]
+ports:
+  - name: grpc
+    port: {{ .Values.port }}
+    env: DOMAIN_API_PORT
+    appProtocol: grpc
+  - name: metrics
+    port: {{ .Values.metricsPort }}
+    env: METRICS_PORT
+    appProtocol: http
+metrics:
+  port: metrics
+  path: /metrics
+probes:
+  # Native Kubernetes gRPC probes against grpc.health.v1 (overall server status).
+  type: grpc
+  port: {{ .Values.port }}
+signingKeys: false
+flows:
+  ingress:
+    - from: gateway
+      ports: [grpc]
+    - from: analytics-worker
+      ports: [grpc]
+    - from: prometheus
+      ports: [metrics]
+  egress:
+    - external: postgres
+    - external: nats
+    - service: identity
+      port: 8001
+{{- end -}}

@@ -1,0 +1,31 @@
+{{/* Fixed facts about the gateway process (the runtime contract), consumed by bijmantra-lib. */}}
+{{- define "gateway.spec" -}}
+command: ["bijmantra-gateway"]
+ports:
+  - name: http
+    port: {{ .Values.port }}
+    env: GATEWAY_PORT
+    appProtocol: http
+metrics:
+  port: http
+  path: /metrics
+probes:
+  type: http
+  port: http
+  liveness: /health/live
+  readiness: /health/ready
+  startup: /health/startup
+signingKeys: false
+flows:
+  ingress:
+    - from: ingressController
+      ports: [http]
+    - from: prometheus
+      ports: [http]
+  egress:
+    - service: identity
+      port: 8001
+    - service: domain-api
+      port: 50051
+    - external: redis
+{{- end -}}

@@ -1,0 +1,372 @@
+"""Generate the strict ``values.schema.json`` of every Bijmantra chart.
+
+The four service charts share most of their values; writing four 400-line JSON schemas by
+hand invites drift, so they are generated from one description here and committed. The
+chart tests fail when a committed schema differs from what this script produces.
+
+    uv run python deployments/helm/generate_schemas.py          # rewrite the files
+    uv run python deployments/helm/generate_schemas.py --check  # exit 1 on drift
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+HELM_DIR = Path(__file__).resolve().parent
+
+Schema = dict[str, Any]
+
+ENV_NAME = "^[A-Z_][A-Z0-9_]*$"
+
+
+def obj(properties: Schema, *, required: list[str] | None = None, strict: bool = True) -> Schema:
+    schema: Schema = {"type": "object", "properties": properties}
+    if strict:
+        schema["additionalProperties"] = False
+    if required:
+        schema["required"] = required
+    return schema
+
+
+def free_object(description: str | None = None) -> Schema:
+    """A Kubernetes object passed through verbatim (validated later by the API schema)."""
+    schema: Schema = {"type": "object"}
+    if description:
+        schema["description"] = description
+    return schema
+
+
+STRING = {"type": "string"}
+BOOL = {"type": "boolean"}
+PORT = {"type": "integer", "minimum": 1, "maximum": 65535}
+POS_INT = {"type": "integer", "minimum": 1}
+NON_NEG_INT = {"type": "integer", "minimum": 0}
+QUANTITY = {"anyOf": [{"type": "string", "minLength": 1}, {"type": "number"}]}
+INT_OR_PERCENT = {"anyOf": [NON_NEG_INT, {"type": "string", "pattern": "^[0-9]+%$"}]}
+LABELS = {"type": "object", "additionalProperties": {"type": "string"}}
+
+SECRET_REF = obj(
+    {
+        "name": {"type": "string", "minLength": 1, "description": "an existing Secret"},
+        "key": {"type": "string", "minLength": 1},
+        "optional": BOOL,
+    },
+    required=["name", "key"],
+)
+SECRET_REF["description"] = (
+    "A reference to a key of an existing Secret. Values are never inlined in the chart."
+)
+
+PEER = obj(
+    {
+        "namespaceSelector": free_object("a LabelSelector"),
+        "podSelector": free_object("a LabelSelector"),
+    }
+)
+PEER["minProperties"] = 1
+
+EXTERNAL = obj(
+    {
+        "port": PORT,
+        "to": {
+            "type": "array",
+            "items": free_object("a NetworkPolicyPeer (ipBlock, namespaceSelector, podSelector)"),
+            "description": "destinations; empty means any destination on this port",
+        },
+    },
+    required=["port", "to"],
+)
+
+PROBE_TIMING = obj(
+    {
+        "initialDelaySeconds": NON_NEG_INT,
+        "periodSeconds": POS_INT,
+        "timeoutSeconds": POS_INT,
+        "failureThreshold": POS_INT,
+        "successThreshold": POS_INT,
+    },
+    required=["periodSeconds", "timeoutSeconds", "failureThreshold"],
+)
+
+RESOURCES = obj(
+    {
+        "requests": obj({"cpu": QUANTITY, "memory": QUANTITY}, required=["cpu", "memory"]),
+        "limits": obj(
+            {"cpu": QUANTITY, "memory": QUANTITY, "ephemeral-storage": QUANTITY},
+            required=["memory"],
+        ),
+    },
+    required=["requests", "limits"],
+)
+
+IMAGE = obj(
+    {
+        "repository": {"type": "string", "minLength": 1},
+        "tag": STRING,
+        "digest": {"type": "string", "pattern": "^(sha256:[a-f0-9]{64})?$"},
+        "pullPolicy": {"enum": ["Always", "IfNotPresent", "Never"]},
+    },
+    required=["repository", "pullPolicy"],
+)
+
+CONFIG_COMMON = ["LOG_LEVEL", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_PROTOCOL",
+                 "OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG"]
+
+GLOBAL = obj(
+    {
+        "image": obj({"tag": STRING}),
+        "imagePullSecrets": {"type": "array", "items": STRING},
+        "config": {
+            "type": "object",
+            "propertyNames": {"pattern": ENV_NAME},
+            "additionalProperties": {"type": ["string", "number", "boolean"]},
+            "description": "plain settings shared by every chart; a chart's own config wins",
+        },
+    }
+)
+
+
+def config_schema(keys: list[str]) -> Schema:
+    props = {k: {"type": ["string", "number", "boolean"]} for k in CONFIG_COMMON + keys}
+    props["LOG_LEVEL"] = {"enum": ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL", ""]}
+    schema = obj(props)
+    schema["description"] = "Plain environment (ConfigMap). Credentials belong in secretEnv."
+    return schema
+
+
+def secret_env_schema(keys: list[str], required: list[str]) -> Schema:
+    schema = obj({k: SECRET_REF for k in keys}, required=required or None)
+    schema["description"] = "Environment variables read from existing Secrets."
+    return schema
+
+
+def network_policy_schema(externals: list[str], ingress_controller: bool) -> Schema:
+    props: Schema = {
+        "enabled": BOOL,
+        "prometheus": PEER,
+        "dns": obj(
+            {"port": PORT, "namespaceSelector": free_object(), "podSelector": free_object()},
+            required=["port"],
+        ),
+        "otlp": obj(
+            {"enabled": BOOL, "port": PORT, "to": EXTERNAL["properties"]["to"]},
+            required=["enabled", "port"],
+        ),
+    }
+    required = ["enabled", "prometheus", "dns", "otlp", *externals]
+    if ingress_controller:
+        props["ingressController"] = PEER
+        required.append("ingressController")
+    for name in externals:
+        props[name] = EXTERNAL
+    return obj(props, required=required)
+
+
+def service_schema(
+    *,
+    title: str,
+    config_keys: list[str],
+    secret_keys: list[str],
+    secret_required: list[str],
+    externals: list[str],
+    ingress_controller: bool = False,
+    metrics_port: bool = False,
+    signing_keys: bool = False,
+    migrations: bool = False,
+    keda: bool = False,
+) -> Schema:
+    props: Schema = {
+        "global": GLOBAL,
+        "enabled": {"type": "boolean", "description": "used by the umbrella chart's condition"},
+        "bijmantra-lib": {"type": "object",
+                          "description": "added by Helm for the library dependency; unused"},
+        "fullnameOverride": {"type": "string", "maxLength": 52},
+        "replicaCount": NON_NEG_INT,
+        "image": IMAGE,
+        "imagePullSecrets": {"type": "array", "items": {"type": "string", "minLength": 1}},
+        "serviceAccount": obj(
+            {"create": BOOL, "name": STRING, "annotations": LABELS}, required=["create"]
+        ),
+        "podAnnotations": LABELS,
+        "podLabels": LABELS,
+        "port": PORT,
+        "service": obj(
+            {"type": {"enum": ["ClusterIP", "NodePort", "LoadBalancer"]}, "annotations": LABELS},
+            required=["type"],
+        ),
+        "config": config_schema(config_keys),
+        "secretEnv": secret_env_schema(secret_keys, secret_required),
+        "probes": obj(
+            {"startup": PROBE_TIMING, "liveness": PROBE_TIMING, "readiness": PROBE_TIMING},
+            required=["startup", "liveness", "readiness"],
+        ),
+        "resources": RESOURCES,
+        "tmpDir": obj({"sizeLimit": QUANTITY}, required=["sizeLimit"]),
+        "autoscaling": obj(
+            {
+                "enabled": BOOL,
+                "minReplicas": POS_INT,
+                "maxReplicas": POS_INT,
+                "targetCPUUtilizationPercentage": {"type": "integer", "minimum": 1,
+                                                   "maximum": 100},
+                "targetMemoryUtilizationPercentage": {"type": "integer", "minimum": 1,
+                                                      "maximum": 100},
+            },
+            required=["enabled", "minReplicas", "maxReplicas", "targetCPUUtilizationPercentage"],
+        ),
+        "podDisruptionBudget": {
+            **obj(
+                {"enabled": BOOL, "minAvailable": INT_OR_PERCENT,
+                 "maxUnavailable": INT_OR_PERCENT},
+                required=["enabled"],
+            ),
+            "not": {"required": ["minAvailable", "maxUnavailable"]},
+        },
+        "networkPolicy": network_policy_schema(externals, ingress_controller),
+        "metrics": obj({"scrapeAnnotations": BOOL}, required=["scrapeAnnotations"]),
+        "nodeSelector": LABELS,
+        "tolerations": {"type": "array", "items": free_object("a Toleration")},
+        "affinity": free_object("an Affinity"),
+        "topologySpreadConstraints": {"type": "array", "items": free_object()},
+        "priorityClassName": STRING,
+        "terminationGracePeriodSeconds": NON_NEG_INT,
+    }
+    required = [
+        "image", "serviceAccount", "port", "service", "config", "secretEnv", "probes",
+        "resources", "tmpDir", "autoscaling", "podDisruptionBudget", "networkPolicy",
+        "metrics", "replicaCount", "terminationGracePeriodSeconds",
+    ]
+    if metrics_port:
+        props["metricsPort"] = PORT
+        required.append("metricsPort")
+    if signing_keys:
+        props["signingKeys"] = obj(
+            {"secretName": {"type": "string", "minLength": 1},
+             "mountPath": {"type": "string", "pattern": "^/"}},
+            required=["secretName", "mountPath"],
+        )
+        required.append("signingKeys")
+    if migrations:
+        props["migrations"] = obj(
+            {
+                "enabled": BOOL,
+                "backoffLimit": NON_NEG_INT,
+                "activeDeadlineSeconds": POS_INT,
+                "serviceAccountName": STRING,
+                "secretEnv": secret_env_schema(["DATABASE_OWNER_URL"], ["DATABASE_OWNER_URL"]),
+                "resources": RESOURCES,
+            },
+            required=["enabled", "backoffLimit", "activeDeadlineSeconds", "secretEnv",
+                      "resources"],
+        )
+        required.append("migrations")
+    if keda:
+        props["keda"] = obj(
+            {
+                "enabled": BOOL,
+                "minReplicas": NON_NEG_INT,
+                "maxReplicas": POS_INT,
+                "pollingInterval": POS_INT,
+                "cooldownPeriod": POS_INT,
+                "natsServerMonitoringEndpoint": STRING,
+                "account": STRING,
+                "stream": STRING,
+                "consumer": STRING,
+                "lagThreshold": POS_INT,
+                "activationLagThreshold": NON_NEG_INT,
+                "useHttps": BOOL,
+            },
+            required=["enabled", "minReplicas", "maxReplicas"],
+        )
+        required.append("keda")
+    schema = obj(props, required=required)
+    return {"$schema": "http://json-schema.org/draft-07/schema#", "title": title, **schema}
+
+
+SERVICES: dict[str, Schema] = {
+    "gateway": service_schema(
+        title="bijmantra gateway values",
+        config_keys=["IDENTITY_URL", "DOMAIN_API_TARGET", "JWKS_URL", "TOKEN_ISSUER",
+                     "TOKEN_AUDIENCE", "REDIS_URL"],
+        secret_keys=["REDIS_URL"],
+        secret_required=[],
+        externals=["redis"],
+        ingress_controller=True,
+    ),
+    "identity": service_schema(
+        title="bijmantra identity values",
+        config_keys=["TOKEN_ISSUER", "TOKEN_AUDIENCE", "NATS_URL", "REDIS_URL"],
+        secret_keys=["DATABASE_URL", "REDIS_URL", "NATS_URL"],
+        secret_required=["DATABASE_URL"],
+        externals=["postgres", "redis", "nats"],
+        signing_keys=True,
+    ),
+    "domain-api": service_schema(
+        title="bijmantra domain-api values",
+        config_keys=["JWKS_URL", "TOKEN_ISSUER", "TOKEN_AUDIENCE", "NATS_URL"],
+        secret_keys=["DATABASE_URL", "NATS_URL"],
+        secret_required=["DATABASE_URL"],
+        externals=["postgres", "nats"],
+        metrics_port=True,
+        migrations=True,
+    ),
+    "analytics-worker": service_schema(
+        title="bijmantra analytics-worker values",
+        config_keys=["DOMAIN_API_TARGET", "NATS_URL"],
+        secret_keys=["DATABASE_URL", "NATS_URL"],
+        secret_required=["DATABASE_URL"],
+        externals=["nats", "postgres"],
+        keda=True,
+    ),
+}
+
+
+def umbrella_schema() -> Schema:
+    """The umbrella checks its own keys; each subchart's schema checks its section."""
+    subchart = {"type": "object", "properties": {"enabled": BOOL}, "required": ["enabled"]}
+    return {
+        "$schema": "http://json-schema.org/draft-07/schema#",
+        "title": "bijmantra umbrella values",
+        **obj(
+            {
+                "global": GLOBAL,
+                "namespaceDefaultDeny": obj({"enabled": BOOL}, required=["enabled"]),
+                **{name: copy.deepcopy(subchart) for name in SERVICES},
+            },
+            required=list(SERVICES),
+        ),
+    }
+
+
+def rendered() -> dict[Path, str]:
+    out = {
+        HELM_DIR / name / "values.schema.json": json.dumps(schema, indent=2) + "\n"
+        for name, schema in SERVICES.items()
+    }
+    out[HELM_DIR / "bijmantra" / "values.schema.json"] = (
+        json.dumps(umbrella_schema(), indent=2) + "\n"
+    )
+    return out
+
+
+def main(argv: list[str]) -> int:
+    check = "--check" in argv
+    stale = []
+    for path, text in rendered().items():
+        if path.exists() and path.read_text() == text:
+            continue
+        stale.append(path)
+        if not check:
+            path.write_text(text)
+    if check and stale:
+        print("stale schemas:", *map(str, stale), sep="\n  ")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
