@@ -1,0 +1,14 @@
+"""NATS JetStream adapter: the event stream, a batching publisher and durable consumers."""
+
+from bijmantra.adapters.nats.consumer import DurableConsumer, Handler
+from bijmantra.adapters.nats.publisher import JetStreamPublisher
+from bijmantra.adapters.nats.stream import EVENTS_STREAM, connect, ensure_stream
+
+__all__ = [
+    "EVENTS_STREAM",
+    "DurableConsumer",
+    "Handler",
+    "JetStreamPublisher",
+    "connect",
+    "ensure_stream",
+]

@@ -1,0 +1,99 @@
+"""Durable pull consumers with explicit acks, bounded redelivery and a dead-letter subject."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+import nats.errors
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+from bijmantra.adapters.nats.stream import DEAD_LETTER_PREFIX, EVENTS_STREAM
+from bijmantra.application.events import EventEnvelope, decode_envelope
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[EventEnvelope], Awaitable[None]]
+
+
+class DurableConsumer:
+    """Fetch, handle, ack; after ``max_deliver`` failures the message goes to dead letters."""
+
+    def __init__(
+        self,
+        js: JetStreamContext,
+        *,
+        durable: str,
+        filter_subject: str,
+        handler: Handler,
+        max_deliver: int = 5,
+        ack_wait: float = 30.0,
+        batch: int = 100,
+    ) -> None:
+        self._js = js
+        self.durable = durable
+        self._filter = filter_subject
+        self._handler = handler
+        self._max_deliver = max_deliver
+        self._ack_wait = ack_wait
+        self._batch = batch
+        self._stopping = asyncio.Event()
+        self.ready = asyncio.Event()
+
+    async def run(self) -> None:
+        config = ConsumerConfig(
+            durable_name=self.durable,
+            filter_subject=self._filter,
+            ack_policy=AckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.ALL,
+            max_deliver=self._max_deliver,
+            ack_wait=self._ack_wait,
+            max_ack_pending=1000,
+        )
+        subscription = await self._js.pull_subscribe(
+            self._filter, durable=self.durable, stream=EVENTS_STREAM, config=config
+        )
+        self.ready.set()
+        while not self._stopping.is_set():
+            try:
+                messages = await subscription.fetch(self._batch, timeout=1.0)
+            except (TimeoutError, nats.errors.TimeoutError):
+                continue
+            except (nats.errors.ConnectionClosedError, nats.errors.ConnectionReconnectingError):
+                await asyncio.sleep(0.5)
+                continue
+            for message in messages:
+                await self._handle(message)
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def _handle(self, message: Msg) -> None:
+        try:
+            envelope = decode_envelope(message.data)
+        except Exception:  # undecodable: retrying cannot help
+            log.exception("undecodable event on %s", message.subject)
+            await self._dead_letter(message)
+            return
+        try:
+            await self._handler(envelope)
+        except Exception:
+            deliveries = message.metadata.num_delivered
+            log.exception("handler failed (delivery %s) for event %s", deliveries, envelope.id)
+            if deliveries >= self._max_deliver:
+                await self._dead_letter(message)
+            else:
+                await message.nak(delay=min(2.0**deliveries, 30.0))
+            return
+        await message.ack()
+
+    async def _dead_letter(self, message: Msg) -> None:
+        await self._js.publish(
+            f"{DEAD_LETTER_PREFIX}.{self.durable}",
+            message.data,
+            headers={**(message.headers or {}), "Bijmantra-Original-Subject": message.subject},
+        )
+        await message.term()

@@ -1,0 +1,45 @@
+"""The domain-event stream, declared once and applied idempotently at start-up."""
+
+from __future__ import annotations
+
+import nats
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
+from nats.js.errors import NotFoundError
+
+EVENTS_STREAM = "BIJMANTRA_EVENTS"
+EVENTS_SUBJECTS = ["bijmantra.events.>"]
+DEAD_LETTER_PREFIX = "bijmantra.deadletter"
+
+STREAM_CONFIG = StreamConfig(
+    name=EVENTS_STREAM,
+    subjects=[*EVENTS_SUBJECTS, f"{DEAD_LETTER_PREFIX}.>"],
+    storage=StorageType.FILE,
+    retention=RetentionPolicy.LIMITS,
+    discard=DiscardPolicy.OLD,
+    max_age=30 * 24 * 3600,  # seconds: a month of replay for WebSocket resume and rebuilds
+    max_bytes=8 * 1024**3,
+    duplicate_window=300,  # seconds in which a republished Nats-Msg-Id is dropped
+)
+
+
+async def connect(url: str, *, name: str) -> Client:
+    """Connect with unbounded reconnects: a NATS outage must pause, not kill, a service."""
+    return await nats.connect(
+        url,
+        name=name,
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=0.5,
+        connect_timeout=5,
+    )
+
+
+async def ensure_stream(js: JetStreamContext) -> None:
+    """Create the stream, or update it to the declared config (safe from every replica)."""
+    try:
+        await js.stream_info(EVENTS_STREAM)
+    except NotFoundError:
+        await js.add_stream(STREAM_CONFIG)
+    else:
+        await js.update_stream(STREAM_CONFIG)

@@ -1,0 +1,17 @@
+"""PostgreSQL adapter: SQLAlchemy 2 async + psycopg 3 repositories, unit of work, RLS, outbox."""
+
+from bijmantra.adapters.postgres.engine import create_engine, sqlalchemy_url, with_user
+from bijmantra.adapters.postgres.inbox import first_delivery
+from bijmantra.adapters.postgres.outbox import PostgresOutboxStore
+from bijmantra.adapters.postgres.uow import PostgresUnitOfWork, set_tenant, unit_of_work_factory
+
+__all__ = [
+    "PostgresOutboxStore",
+    "PostgresUnitOfWork",
+    "create_engine",
+    "first_delivery",
+    "set_tenant",
+    "sqlalchemy_url",
+    "unit_of_work_factory",
+    "with_user",
+]

@@ -1,0 +1,59 @@
+"""DDL building blocks shared by the Alembic migrations in ``db/``.
+
+Row-level security is declared in one place so every tenant table gets the same,
+reviewed policy: rows are visible and writable only when ``tenant_id`` equals the
+transaction's ``app.tenant_id`` setting. An unset setting matches nothing.
+"""
+
+from __future__ import annotations
+
+import os
+
+CURRENT_TENANT = "nullif(current_setting('app.tenant_id', true), '')::uuid"
+
+# One login role per service; each sees only its own schema.
+SERVICE_ROLES = {
+    "domain": os.environ.get("DOMAIN_DB_ROLE", "bijmantra_domain"),
+    "identity": os.environ.get("IDENTITY_DB_ROLE", "bijmantra_identity"),
+    "analytics": os.environ.get("ANALYTICS_DB_ROLE", "bijmantra_analytics"),
+}
+# domain-api's outbox relay switches to this role (SET LOCAL ROLE) to read every tenant's
+# unpublished events; it may touch nothing but the outbox.
+OUTBOX_RELAY_ROLE = os.environ.get("OUTBOX_RELAY_DB_ROLE", "bijmantra_outbox_relay")
+
+
+def ensure_role(role: str, *, member_of_service: str | None = None) -> str:
+    """Create a NOLOGIN role when absent (operators may pre-create login roles)."""
+    sql = (
+        "DO $$ BEGIN "
+        f"IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{role}') THEN "
+        f"CREATE ROLE {role} NOLOGIN NOBYPASSRLS; END IF; END $$;"
+    )
+    if member_of_service:
+        # INHERIT FALSE: the service may SET ROLE to it, but never holds its rights implicitly.
+        sql += f" GRANT {role} TO {member_of_service} WITH INHERIT FALSE, SET TRUE;"
+    return sql
+
+
+def service_schema(schema: str) -> list[str]:
+    """The schema of a service, with usage granted to that service's role only."""
+    role = SERVICE_ROLES[schema]
+    return [
+        ensure_role(role),
+        f"CREATE SCHEMA IF NOT EXISTS {schema}",
+        f"REVOKE ALL ON SCHEMA {schema} FROM PUBLIC",
+        f"GRANT USAGE ON SCHEMA {schema} TO {role}",
+    ]
+
+
+def tenant_table(schema: str, table: str, *, privileges: str = "SELECT, INSERT, UPDATE, DELETE") -> list[str]:
+    """Enable and force RLS on a tenant table and grant the service role DML on it."""
+    qualified = f"{schema}.{table}"
+    role = SERVICE_ROLES[schema]
+    return [
+        f"ALTER TABLE {qualified} ENABLE ROW LEVEL SECURITY",
+        f"ALTER TABLE {qualified} FORCE ROW LEVEL SECURITY",
+        f"CREATE POLICY tenant_isolation ON {qualified} TO {role} "
+        f"USING (tenant_id = {CURRENT_TENANT}) WITH CHECK (tenant_id = {CURRENT_TENANT})",
+        f"GRANT {privileges} ON {qualified} TO {role}",
+    ]

@@ -1,0 +1,67 @@
+"""Unit of work: one transaction, one tenant, row-level security switched on at the start."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Self
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from bijmantra.adapters.postgres.germplasm import PostgresGermplasmReadModel, PostgresGermplasmRepository
+from bijmantra.adapters.postgres.outbox import write_outbox
+from bijmantra.application.events import envelope_for
+from bijmantra.domain import DomainEvent
+from bijmantra.kernel import TenantId
+
+
+async def set_tenant(connection: AsyncConnection, tenant_id: TenantId) -> None:
+    """Scope the current transaction to a tenant (``is_local`` => reset at commit/rollback)."""
+    await connection.execute(select(func.set_config("app.tenant_id", str(tenant_id), True)))
+
+
+class PostgresUnitOfWork:
+    def __init__(self, engine: AsyncEngine, tenant_id: TenantId, *, source: str) -> None:
+        self._engine = engine
+        self.tenant_id = tenant_id
+        self._source = source
+        self._connection: AsyncConnection | None = None
+
+    async def __aenter__(self) -> Self:
+        self._connection = await self._engine.connect()
+        await self._connection.begin()
+        await set_tenant(self._connection, self.tenant_id)
+        self.germplasm = PostgresGermplasmRepository(self._connection)
+        self.germplasm_views = PostgresGermplasmReadModel(self._connection)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        assert self._connection is not None
+        try:
+            if self._connection.in_transaction():
+                await self._connection.rollback()
+        finally:
+            await self._connection.close()
+            self._connection = None
+
+    async def commit(self) -> None:
+        assert self._connection is not None
+        events: list[DomainEvent] = []
+        events.extend(await self.germplasm.flush())
+        if events:
+            await write_outbox(self._connection, [envelope_for(e, source=self._source) for e in events])
+        await self._connection.commit()
+
+
+def unit_of_work_factory(engine: AsyncEngine, *, source: str):  # type: ignore[no-untyped-def]
+    """The ``UnitOfWorkFactory`` port bound to one engine."""
+
+    def factory(tenant_id: TenantId) -> PostgresUnitOfWork:
+        return PostgresUnitOfWork(engine, tenant_id, source=source)
+
+    return factory

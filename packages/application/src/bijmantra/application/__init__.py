@@ -1,0 +1,25 @@
+"""Application layer: use cases (commands and queries kept apart), ports and DTOs."""
+
+from bijmantra.application.ports import (
+    EventPublisher,
+    GermplasmReadModel,
+    GermplasmRepository,
+    OutboxStore,
+    TokenVerifier,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
+from bijmantra.application.security import Permission, authorize, permissions_for
+
+__all__ = [
+    "EventPublisher",
+    "GermplasmReadModel",
+    "GermplasmRepository",
+    "OutboxStore",
+    "Permission",
+    "TokenVerifier",
+    "UnitOfWork",
+    "UnitOfWorkFactory",
+    "authorize",
+    "permissions_for",
+]

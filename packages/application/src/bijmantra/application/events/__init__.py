@@ -1,0 +1,21 @@
+"""Event envelope and the outbox relay use case."""
+
+from bijmantra.application.events.envelope import (
+    CURRENT_SCHEMA_VERSION,
+    EventEnvelope,
+    decode_envelope,
+    encode_envelope,
+    envelope_for,
+    subject_for,
+)
+from bijmantra.application.events.relay import OutboxRelay
+
+__all__ = [
+    "CURRENT_SCHEMA_VERSION",
+    "EventEnvelope",
+    "OutboxRelay",
+    "decode_envelope",
+    "encode_envelope",
+    "envelope_for",
+    "subject_for",
+]

@@ -1,0 +1,54 @@
+"""Roles and permissions, checked where the use case runs so every edge enforces one rule."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from bijmantra.kernel import Forbidden, Principal
+
+DATA_CONTEXTS = (
+    "core", "germplasm", "phenotyping", "genotyping", "analysis", "sensors", "operations",
+    "compliance",
+)  # fmt: skip
+
+
+class Action(StrEnum):
+    READ = "read"
+    WRITE = "write"
+    ADMIN = "admin"
+
+
+@dataclass(frozen=True, slots=True)
+class Permission:
+    context: str
+    action: Action
+
+    def __str__(self) -> str:
+        return f"{self.context}:{self.action}"
+
+
+def _grant(contexts: tuple[str, ...], *actions: Action) -> frozenset[Permission]:
+    return frozenset(Permission(c, a) for c in contexts for a in actions)
+
+
+ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
+    "viewer": _grant(DATA_CONTEXTS, Action.READ),
+    "breeder": _grant(DATA_CONTEXTS, Action.READ)
+    | _grant(("core", "germplasm", "phenotyping", "genotyping", "analysis", "operations"), Action.WRITE),
+    "data-manager": _grant(DATA_CONTEXTS, Action.READ, Action.WRITE, Action.ADMIN),
+    "admin": _grant((*DATA_CONTEXTS, "tenancy"), Action.READ, Action.WRITE, Action.ADMIN),
+}
+
+
+def permissions_for(roles: frozenset[str]) -> frozenset[Permission]:
+    granted: frozenset[Permission] = frozenset()
+    for role in roles:
+        granted |= ROLE_PERMISSIONS.get(role, frozenset())
+    return granted
+
+
+def authorize(principal: Principal, needed: Permission) -> None:
+    """Raise ``Forbidden`` unless one of the principal's roles grants ``needed``."""
+    if needed not in permissions_for(principal.roles):
+        raise Forbidden(f"Missing permission {needed}")

@@ -1,0 +1,45 @@
+"""Domain events: facts an aggregate records and the outbox later publishes.
+
+The envelope fields (id, type, tenant, time, schema version, trace context) travel with
+every event so consumers never need to call back to learn whose event it is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from bijmantra.kernel import TenantId, uuid7
+
+
+@dataclass(frozen=True, slots=True)
+class DomainEvent:
+    """``type`` is ``<context>.<event>``; it becomes the subject ``bijmantra.events.<type>``."""
+
+    type: str
+    tenant_id: TenantId
+    aggregate_id: str
+    data: dict[str, Any]
+    schema_version: int = 1
+    id: str = field(default_factory=lambda: str(uuid7()))
+    occurred_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    actor: str | None = None
+
+    @property
+    def context(self) -> str:
+        return self.type.split(".", 1)[0]
+
+
+class EventSource:
+    """Mixin for aggregates: collects events until the unit of work writes them to the outbox."""
+
+    def __init__(self) -> None:
+        self._pending_events: list[DomainEvent] = []
+
+    def record(self, event: DomainEvent) -> None:
+        self._pending_events.append(event)
+
+    def pull_events(self) -> list[DomainEvent]:
+        events, self._pending_events = self._pending_events, []
+        return events

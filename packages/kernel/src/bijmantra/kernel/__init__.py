@@ -1,0 +1,43 @@
+"""Kernel: the few stdlib-only building blocks every layer shares.
+
+Public API: identifiers, the error taxonomy, pagination, the clock and the tenant context.
+"""
+
+from bijmantra.kernel.clock import Clock, FixedClock, SystemClock
+from bijmantra.kernel.errors import (
+    BijmantraError,
+    Conflict,
+    ErrorCode,
+    FieldError,
+    Forbidden,
+    NotFound,
+    RateLimited,
+    Unauthorized,
+    Unavailable,
+    ValidationFailed,
+)
+from bijmantra.kernel.ids import new_id, uuid7
+from bijmantra.kernel.pagination import Page, PageRequest
+from bijmantra.kernel.tenancy import Principal, TenantId
+
+__all__ = [
+    "BijmantraError",
+    "Clock",
+    "Conflict",
+    "ErrorCode",
+    "FieldError",
+    "FixedClock",
+    "Forbidden",
+    "NotFound",
+    "Page",
+    "PageRequest",
+    "Principal",
+    "RateLimited",
+    "SystemClock",
+    "TenantId",
+    "Unauthorized",
+    "Unavailable",
+    "ValidationFailed",
+    "new_id",
+    "uuid7",
+]

@@ -1,0 +1,90 @@
+"""One error taxonomy for the whole platform.
+
+Every edge (BrAPI envelope, platform API, gRPC status) maps these codes once, so a rule
+broken deep in a use case reaches every client with the same meaning.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class ErrorCode(StrEnum):
+    NOT_FOUND = "not_found"
+    CONFLICT = "conflict"
+    VALIDATION = "validation"
+    UNAUTHORIZED = "unauthorized"
+    FORBIDDEN = "forbidden"
+    RATE_LIMITED = "rate_limited"
+    UNAVAILABLE = "unavailable"
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    """One invalid input: where (a JSON-pointer-like path, with item index for batches) and why."""
+
+    location: str
+    message: str
+
+
+@dataclass(eq=False)
+class BijmantraError(Exception):
+    message: str
+    details: list[FieldError] = field(default_factory=list)
+    code: ErrorCode = ErrorCode.VALIDATION
+
+    def __post_init__(self) -> None:
+        super().__init__(self.message)
+
+
+@dataclass(eq=False)
+class NotFound(BijmantraError):
+    code: ErrorCode = ErrorCode.NOT_FOUND
+
+
+@dataclass(eq=False)
+class Conflict(BijmantraError):
+    code: ErrorCode = ErrorCode.CONFLICT
+
+
+@dataclass(eq=False)
+class ValidationFailed(BijmantraError):
+    code: ErrorCode = ErrorCode.VALIDATION
+
+
+@dataclass(eq=False)
+class Unauthorized(BijmantraError):
+    code: ErrorCode = ErrorCode.UNAUTHORIZED
+
+
+@dataclass(eq=False)
+class Forbidden(BijmantraError):
+    code: ErrorCode = ErrorCode.FORBIDDEN
+
+
+@dataclass(eq=False)
+class RateLimited(BijmantraError):
+    code: ErrorCode = ErrorCode.RATE_LIMITED
+
+
+@dataclass(eq=False)
+class Unavailable(BijmantraError):
+    code: ErrorCode = ErrorCode.UNAVAILABLE
+
+
+ERRORS_BY_CODE: dict[ErrorCode, type[BijmantraError]] = {
+    ErrorCode.NOT_FOUND: NotFound,
+    ErrorCode.CONFLICT: Conflict,
+    ErrorCode.VALIDATION: ValidationFailed,
+    ErrorCode.UNAUTHORIZED: Unauthorized,
+    ErrorCode.FORBIDDEN: Forbidden,
+    ErrorCode.RATE_LIMITED: RateLimited,
+    ErrorCode.UNAVAILABLE: Unavailable,
+}
+
+
+def error_for(code: ErrorCode | str, message: str, details: list[FieldError] | None = None) -> BijmantraError:
+    """Rebuild a typed error from its code, e.g. on the far side of a gRPC call."""
+    cls = ERRORS_BY_CODE.get(ErrorCode(code), BijmantraError)
+    return cls(message, details or [])

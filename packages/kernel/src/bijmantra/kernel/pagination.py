@@ -1,0 +1,44 @@
+"""BrAPI-style 0-based page pagination, shared by every query."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from bijmantra.kernel.errors import FieldError, ValidationFailed
+
+T = TypeVar("T")
+
+DEFAULT_PAGE_SIZE = 1000
+MAX_PAGE_SIZE = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class PageRequest:
+    page: int = 0
+    page_size: int = DEFAULT_PAGE_SIZE
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.page < 0:
+            problems.append(FieldError("page", "must be >= 0"))
+        if not 1 <= self.page_size <= MAX_PAGE_SIZE:
+            problems.append(FieldError("pageSize", f"must be between 1 and {MAX_PAGE_SIZE}"))
+        if problems:
+            raise ValidationFailed("Invalid pagination parameters", problems)
+
+    @property
+    def offset(self) -> int:
+        return self.page * self.page_size
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    items: list[T]
+    request: PageRequest
+    total_count: int
+
+    @property
+    def total_pages(self) -> int:
+        size = self.request.page_size
+        return (self.total_count + size - 1) // size

