@@ -218,14 +218,12 @@ def service_schema(
             },
             required=["enabled", "minReplicas", "maxReplicas", "targetCPUUtilizationPercentage"],
         ),
-        "podDisruptionBudget": {
-            **obj(
-                {"enabled": BOOL, "minAvailable": INT_OR_PERCENT,
-                 "maxUnavailable": INT_OR_PERCENT},
-                required=["enabled"],
-            ),
-            "not": {"required": ["minAvailable", "maxUnavailable"]},
-        },
+        "podDisruptionBudget": obj(
+            {"enabled": BOOL,
+             "minAvailable": {**INT_OR_PERCENT, "description": "wins over maxUnavailable"},
+             "maxUnavailable": INT_OR_PERCENT},
+            required=["enabled"],
+        ),
         "networkPolicy": network_policy_schema(externals, ingress_controller),
         "metrics": obj({"scrapeAnnotations": BOOL}, required=["scrapeAnnotations"]),
         "nodeSelector": LABELS,
