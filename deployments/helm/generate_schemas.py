@@ -297,7 +297,7 @@ SERVICES: dict[str, Schema] = {
     ),
     "identity": service_schema(
         title="bijmantra identity values",
-        config_keys=["TOKEN_ISSUER", "TOKEN_AUDIENCE", "NATS_URL", "REDIS_URL"],
+        config_keys=["TOKEN_ISSUER", "TOKEN_AUDIENCE", "NATS_URL", "REDIS_URL", "DB_POOL_SIZE"],
         secret_keys=["DATABASE_URL", "REDIS_URL", "NATS_URL"],
         secret_required=["DATABASE_URL"],
         externals=["postgres", "redis", "nats"],
@@ -305,7 +305,7 @@ SERVICES: dict[str, Schema] = {
     ),
     "domain-api": service_schema(
         title="bijmantra domain-api values",
-        config_keys=["JWKS_URL", "TOKEN_ISSUER", "TOKEN_AUDIENCE", "NATS_URL"],
+        config_keys=["JWKS_URL", "TOKEN_ISSUER", "TOKEN_AUDIENCE", "NATS_URL", "DB_POOL_SIZE"],
         secret_keys=["DATABASE_URL", "NATS_URL"],
         secret_required=["DATABASE_URL"],
         externals=["postgres", "nats"],
@@ -314,7 +314,7 @@ SERVICES: dict[str, Schema] = {
     ),
     "analytics-worker": service_schema(
         title="bijmantra analytics-worker values",
-        config_keys=["DOMAIN_API_TARGET", "NATS_URL"],
+        config_keys=["DOMAIN_API_TARGET", "NATS_URL", "DB_POOL_SIZE"],
         secret_keys=["DATABASE_URL", "NATS_URL"],
         secret_required=["DATABASE_URL"],
         externals=["nats", "postgres"],
