@@ -113,8 +113,13 @@ IMAGE = obj(
     required=["repository", "pullPolicy"],
 )
 
-CONFIG_COMMON = ["LOG_LEVEL", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_PROTOCOL",
-                 "OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG"]
+CONFIG_COMMON = [
+    "LOG_LEVEL",
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_PROTOCOL",
+    "OTEL_TRACES_SAMPLER",
+    "OTEL_TRACES_SAMPLER_ARG",
+]
 
 GLOBAL = obj(
     {
@@ -182,8 +187,10 @@ def service_schema(
     props: Schema = {
         "global": GLOBAL,
         "enabled": {"type": "boolean", "description": "used by the umbrella chart's condition"},
-        "bijmantra-lib": {"type": "object",
-                          "description": "added by Helm for the library dependency; unused"},
+        "bijmantra-lib": {
+            "type": "object",
+            "description": "added by Helm for the library dependency; unused",
+        },
         "fullnameOverride": {"type": "string", "maxLength": 52},
         "replicaCount": NON_NEG_INT,
         "image": IMAGE,
@@ -211,17 +218,21 @@ def service_schema(
                 "enabled": BOOL,
                 "minReplicas": POS_INT,
                 "maxReplicas": POS_INT,
-                "targetCPUUtilizationPercentage": {"type": "integer", "minimum": 1,
-                                                   "maximum": 100},
-                "targetMemoryUtilizationPercentage": {"type": "integer", "minimum": 1,
-                                                      "maximum": 100},
+                "targetCPUUtilizationPercentage": {"type": "integer", "minimum": 1, "maximum": 100},
+                "targetMemoryUtilizationPercentage": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": 100,
+                },
             },
             required=["enabled", "minReplicas", "maxReplicas", "targetCPUUtilizationPercentage"],
         ),
         "podDisruptionBudget": obj(
-            {"enabled": BOOL,
-             "minAvailable": {**INT_OR_PERCENT, "description": "wins over maxUnavailable"},
-             "maxUnavailable": INT_OR_PERCENT},
+            {
+                "enabled": BOOL,
+                "minAvailable": {**INT_OR_PERCENT, "description": "wins over maxUnavailable"},
+                "maxUnavailable": INT_OR_PERCENT,
+            },
             required=["enabled"],
         ),
         "networkPolicy": network_policy_schema(externals, ingress_controller),
@@ -234,17 +245,31 @@ def service_schema(
         "terminationGracePeriodSeconds": NON_NEG_INT,
     }
     required = [
-        "image", "serviceAccount", "port", "service", "config", "secretEnv", "probes",
-        "resources", "tmpDir", "autoscaling", "podDisruptionBudget", "networkPolicy",
-        "metrics", "replicaCount", "terminationGracePeriodSeconds",
+        "image",
+        "serviceAccount",
+        "port",
+        "service",
+        "config",
+        "secretEnv",
+        "probes",
+        "resources",
+        "tmpDir",
+        "autoscaling",
+        "podDisruptionBudget",
+        "networkPolicy",
+        "metrics",
+        "replicaCount",
+        "terminationGracePeriodSeconds",
     ]
     if metrics_port:
         props["metricsPort"] = PORT
         required.append("metricsPort")
     if signing_keys:
         props["signingKeys"] = obj(
-            {"secretName": {"type": "string", "minLength": 1},
-             "mountPath": {"type": "string", "pattern": "^/"}},
+            {
+                "secretName": {"type": "string", "minLength": 1},
+                "mountPath": {"type": "string", "pattern": "^/"},
+            },
             required=["secretName", "mountPath"],
         )
         required.append("signingKeys")
@@ -258,8 +283,7 @@ def service_schema(
                 "secretEnv": secret_env_schema(["DATABASE_OWNER_URL"], ["DATABASE_OWNER_URL"]),
                 "resources": RESOURCES,
             },
-            required=["enabled", "backoffLimit", "activeDeadlineSeconds", "secretEnv",
-                      "resources"],
+            required=["enabled", "backoffLimit", "activeDeadlineSeconds", "secretEnv", "resources"],
         )
         required.append("migrations")
     if keda:
@@ -288,8 +312,14 @@ def service_schema(
 SERVICES: dict[str, Schema] = {
     "gateway": service_schema(
         title="bijmantra gateway values",
-        config_keys=["IDENTITY_URL", "DOMAIN_API_TARGET", "JWKS_URL", "TOKEN_ISSUER",
-                     "TOKEN_AUDIENCE", "REDIS_URL"],
+        config_keys=[
+            "IDENTITY_URL",
+            "DOMAIN_API_TARGET",
+            "JWKS_URL",
+            "TOKEN_ISSUER",
+            "TOKEN_AUDIENCE",
+            "REDIS_URL",
+        ],
         secret_keys=["REDIS_URL"],
         secret_required=[],
         externals=["redis"],

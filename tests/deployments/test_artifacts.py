@@ -50,14 +50,16 @@ def test_dockerfile_is_multi_stage_with_a_slim_non_root_runtime() -> None:
     assert "HEALTHCHECK" not in {i for s in stages.values() for i, _ in s}
     assert ("USER", "10001:10001") in runtime
     assert instructions.index("USER") > max(
-        i for i, (ins, _) in enumerate(runtime) if ins in ("RUN", "COPY"))
+        i for i, (ins, _) in enumerate(runtime) if ins in ("RUN", "COPY")
+    )
     copies = [rest for ins, rest in runtime if ins == "COPY"]
     assert copies == ["--from=builder /app/.venv /app/.venv", "db/ /app/db/"]
     runs = " ".join(rest for ins, rest in runtime if ins == "RUN")
     for tool in ("gcc", "uv ", "build-essential", "libc6-dev"):
         assert tool not in runs, f"{tool} in the runtime stage"
     env = " ".join(rest for ins, rest in runtime if ins == "ENV")
-    assert "TMPDIR=/tmp" in env and "PYTHONDONTWRITEBYTECODE=1" in env
+    assert "TMPDIR=/tmp" in env
+    assert "PYTHONDONTWRITEBYTECODE=1" in env
     assert "MIGRATIONS_DIR=/app/db/migrations" in env
 
 
@@ -65,20 +67,26 @@ def test_dockerfile_builder_installs_exactly_the_service_with_uv() -> None:
     builder = dockerfile_stages()["builder"]
     runs = [rest for ins, rest in builder if ins == "RUN"]
     joined = " ".join(runs)
-    assert "gcc" in joined and "pip install --no-cache-dir \"uv==" in joined
+    assert "gcc" in joined
+    assert 'pip install --no-cache-dir "uv==' in joined
     syncs = [r for r in runs if "uv sync" in r]
-    assert syncs and all(
-        "--frozen" in r and "--no-dev" in r and "--no-editable" in r
-        and '--package "bijmantra-${SERVICE}"' in r for r in syncs)
+    assert syncs
+    assert all(
+        "--frozen" in r
+        and "--no-dev" in r
+        and "--no-editable" in r
+        and '--package "bijmantra-${SERVICE}"' in r
+        for r in syncs
+    )
     for service in SERVICES:
         assert service in joined, f"SERVICE={service} is not accepted"
-    assert ("ENV", next(rest for ins, rest in builder if ins == "ENV")) and any(
-        "UV_PROJECT_ENVIRONMENT=/app/.venv" in rest for ins, rest in builder if ins == "ENV")
+    assert any("UV_PROJECT_ENVIRONMENT=/app/.venv" in rest for ins, rest in builder if ins == "ENV")
 
 
 def test_dockerignore_keeps_local_state_out_of_the_context() -> None:
     patterns = {
-        line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
         if line.strip() and not line.startswith("#")
     }
     assert {".git", ".venv", "**/*.so", "**/__pycache__", ".env"} <= patterns
@@ -99,14 +107,19 @@ def test_compose_runs_the_whole_topology(compose: dict[str, Any]) -> None:
     assert services["redis"]["image"] == "redis:7"
     assert services["migrate"]["command"] == ["bijmantra-migrate"]
     assert services["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
-    ports = {"gateway": "GATEWAY_PORT", "identity": "IDENTITY_PORT",
-             "domain-api": "DOMAIN_API_PORT", "analytics-worker": "WORKER_HEALTH_PORT"}
+    ports = {
+        "gateway": "GATEWAY_PORT",
+        "identity": "IDENTITY_PORT",
+        "domain-api": "DOMAIN_API_PORT",
+        "analytics-worker": "WORKER_HEALTH_PORT",
+    }
     for name in SERVICES:
         svc = services[name]
         assert svc["build"]["args"]["SERVICE"] == name
         assert svc["build"]["dockerfile"] == "deployments/docker/Dockerfile"
         assert svc["command"] == [f"bijmantra-{name}"]
-        assert svc["user"] == "10001:10001" and svc["read_only"] is True
+        assert svc["user"] == "10001:10001"
+        assert svc["read_only"] is True
         assert svc["cap_drop"] == ["ALL"]
         assert any(t.startswith("/tmp") for t in svc["tmpfs"])
         assert "healthcheck" in svc
@@ -130,16 +143,23 @@ def test_compose_migrates_before_any_service_starts(compose: dict[str, Any]) -> 
 
 
 DASHBOARD_METRICS = (
-    "http_requests_total", "http_request_duration_seconds", "grpc_server_handled_total",
-    "grpc_server_handling_seconds", "db_pool_connections_in_use", "outbox_lag_seconds",
-    "outbox_pending_events", "consumer_pending_messages", "consumer_redeliveries_total",
+    "http_requests_total",
+    "http_request_duration_seconds",
+    "grpc_server_handled_total",
+    "grpc_server_handling_seconds",
+    "db_pool_connections_in_use",
+    "outbox_lag_seconds",
+    "outbox_pending_events",
+    "consumer_pending_messages",
+    "consumer_redeliveries_total",
     "analysis_job_duration_seconds",
 )
 
 
 def test_grafana_dashboard_charts_every_named_metric() -> None:
     dashboard = json.loads((DEPLOYMENTS / "grafana" / "bijmantra.json").read_text())
-    assert dashboard["uid"] and dashboard["title"]
+    assert dashboard["uid"]
+    assert dashboard["title"]
     panels = [p for p in dashboard["panels"] if p["type"] != "row"]
     exprs = " ".join(t["expr"] for p in panels for t in p["targets"])
     for metric in DASHBOARD_METRICS:
