@@ -88,3 +88,26 @@ def error_for(code: ErrorCode | str, message: str, details: list[FieldError] | N
     """Rebuild a typed error from its code, e.g. on the far side of a gRPC call."""
     cls = ERRORS_BY_CODE.get(ErrorCode(code), BijmantraError)
     return cls(message, details or [])
+
+
+# gRPC status names per code (strings, so the kernel stays free of grpc): both sides of
+# every internal call map through this one table.
+GRPC_STATUS_NAMES: dict[ErrorCode, str] = {
+    ErrorCode.NOT_FOUND: "NOT_FOUND",
+    ErrorCode.CONFLICT: "ALREADY_EXISTS",
+    ErrorCode.VALIDATION: "INVALID_ARGUMENT",
+    ErrorCode.UNAUTHORIZED: "UNAUTHENTICATED",
+    ErrorCode.FORBIDDEN: "PERMISSION_DENIED",
+    ErrorCode.RATE_LIMITED: "RESOURCE_EXHAUSTED",
+    ErrorCode.UNAVAILABLE: "UNAVAILABLE",
+}
+# HTTP status per code, for the REST edges (BrAPI and the platform API).
+HTTP_STATUSES: dict[ErrorCode, int] = {
+    ErrorCode.NOT_FOUND: 404,
+    ErrorCode.CONFLICT: 409,
+    ErrorCode.VALIDATION: 422,
+    ErrorCode.UNAUTHORIZED: 401,
+    ErrorCode.FORBIDDEN: 403,
+    ErrorCode.RATE_LIMITED: 429,
+    ErrorCode.UNAVAILABLE: 503,
+}

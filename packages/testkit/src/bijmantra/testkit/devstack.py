@@ -1,0 +1,181 @@
+"""The whole topology on one machine: real servers from PyPI packages + the four services.
+
+``bijmantra up`` and the end-to-end tests both use ``DevStack``, so what the tests drive is
+what a developer runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bijmantra.testkit.provision import ProvisionedDatabase, provision
+from bijmantra.testkit.servers import (
+    LocalNats,
+    LocalPostgres,
+    LocalRedis,
+    env_or,
+    free_port,
+    terminate,
+    wait_for_port,
+)
+
+DEMO_ORGANIZATION_ID = "0193a000-0000-7000-8000-00000000d001"
+DEMO_EMAIL = "demo@bijmantra.org"
+DEMO_PASSWORD = "demo-breeder-2026"
+
+
+@dataclass
+class Ports:
+    gateway: int = 8000
+    identity: int = field(default_factory=free_port)
+    identity_grpc: int = field(default_factory=free_port)
+    domain_api: int = field(default_factory=free_port)
+    domain_metrics: int = field(default_factory=free_port)
+    worker_health: int = field(default_factory=free_port)
+
+
+@dataclass
+class DevStack:
+    workdir: Path
+    ports: Ports = field(default_factory=Ports)
+    log_dir: Path | None = None
+    services: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    database: ProvisionedDatabase | None = None
+    nats_url: str = ""
+    redis_url: str = ""
+    _servers: list[LocalPostgres | LocalNats | LocalRedis] = field(default_factory=list)
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.gateway}"
+
+    @property
+    def identity_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.identity}"
+
+    def start_servers(self) -> None:
+        owner_url = env_or("DATABASE_URL")
+        if owner_url is None:
+            postgres = LocalPostgres(self.workdir / "postgres")
+            self._servers.append(postgres)
+            owner_url = postgres.start()
+        self.nats_url = env_or("NATS_URL") or self._start(LocalNats(self.workdir / "nats"))
+        self.redis_url = env_or("REDIS_URL") or self._start(LocalRedis(self.workdir / "redis"))
+        self.database = provision(owner_url)
+
+    def _start(self, server: LocalNats | LocalRedis) -> str:
+        self._servers.append(server)
+        return server.start()
+
+    def environment(self) -> dict[str, str]:
+        assert self.database is not None
+        issuer = self.identity_url
+        return {
+            **os.environ,
+            "NATS_URL": self.nats_url,
+            "REDIS_URL": self.redis_url,
+            "TOKEN_ISSUER": issuer,
+            "TOKEN_AUDIENCE": "bijmantra",
+            "IDENTITY_PORT": str(self.ports.identity),
+            "IDENTITY_HOST": "127.0.0.1",
+            "IDENTITY_GRPC_PORT": str(self.ports.identity_grpc),
+            "IDENTITY_TARGET": f"127.0.0.1:{self.ports.identity_grpc}",
+            "DOMAIN_API_PORT": str(self.ports.domain_api),
+            "DOMAIN_API_TARGET": f"127.0.0.1:{self.ports.domain_api}",
+            "METRICS_PORT": str(self.ports.domain_metrics),
+            "GATEWAY_PORT": str(self.ports.gateway),
+            "GATEWAY_HOST": "127.0.0.1",
+            "WORKER_HEALTH_PORT": str(self.ports.worker_health),
+            "DATABASE_OWNER_URL": self.database.owner_url,
+        }
+
+    def _run(self, argv: list[str], database_url: str) -> None:
+        subprocess.run(argv, env={**self.environment(), "DATABASE_URL": database_url}, check=True)
+
+    def seed(self, *, testdata: bool = True) -> None:
+        assert self.database is not None
+        self._run([_script("bijmantra-identity"), "seed-demo"], self.database.identity_url)
+        if testdata:
+            self._run(
+                [_script("bijmantra-domain-api"), "import-testdata", "--tenant", DEMO_ORGANIZATION_ID],
+                self.database.domain_url,
+            )
+
+    def start_services(self, timeout: float = 60.0) -> None:
+        assert self.database is not None
+        plan = [
+            ("identity", self.database.identity_url, self.ports.identity),
+            ("domain-api", self.database.domain_url, self.ports.domain_api),
+            ("analytics-worker", self.database.analytics_url, self.ports.worker_health),
+            ("gateway", "", self.ports.gateway),
+        ]
+        for name, database_url, port in plan:
+            self.start_service(name, database_url)
+            wait_for_port(port, timeout=timeout, process=self.services[name])
+        self.wait_ready(timeout)
+
+    def start_service(self, name: str, database_url: str | None = None) -> subprocess.Popen[bytes]:
+        if database_url is None:
+            assert self.database is not None
+            database_url = {
+                "identity": self.database.identity_url,
+                "domain-api": self.database.domain_url,
+                "analytics-worker": self.database.analytics_url,
+            }.get(name, "")
+        env = {**self.environment(), "DATABASE_URL": database_url}
+        output: int | object = subprocess.DEVNULL
+        if self.log_dir is not None:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            output = (self.log_dir / f"{name}.log").open("ab")
+        self.services[name] = subprocess.Popen(
+            [_script(f"bijmantra-{name}")], env=env, stdout=output, stderr=subprocess.STDOUT  # type: ignore[arg-type]
+        )
+        return self.services[name]
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        urls = [
+            f"{self.gateway_url}/health/ready",
+            f"http://127.0.0.1:{self.ports.worker_health}/health/ready",
+        ]
+        for url in urls:
+            while True:
+                with contextlib.suppress(OSError):
+                    with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 (loopback)
+                        if response.status == 200:
+                            break
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{url} not ready after {timeout}s")
+                time.sleep(0.2)
+
+    def login(self, email: str = DEMO_EMAIL, password: str = DEMO_PASSWORD, organization_id: str | None = None) -> str:
+        body = json.dumps({"email": email, "password": password, "organizationId": organization_id}).encode()
+        request = urllib.request.Request(
+            f"{self.identity_url}/api/v1/auth/login", data=body, headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 (loopback)
+            return str(json.load(response)["data"]["access_token"])
+
+    def stop(self) -> None:
+        for process in reversed(list(self.services.values())):
+            with contextlib.suppress(Exception):
+                process.send_signal(15)
+        for process in reversed(list(self.services.values())):
+            terminate(process)
+        self.services.clear()
+        for server in reversed(self._servers):
+            server.stop()
+        self._servers.clear()
+
+
+def _script(name: str) -> str:
+    candidate = Path(sys.executable).parent / name
+    return str(candidate) if candidate.exists() else name

@@ -1,0 +1,1 @@
+"""analytics-worker: durable JetStream consumers feeding its own schema and the kernels."""

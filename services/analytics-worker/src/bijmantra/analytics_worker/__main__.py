@@ -1,0 +1,23 @@
+"""``bijmantra-analytics-worker``."""
+
+from __future__ import annotations
+
+import asyncio
+
+from bijmantra.analytics_worker.bootstrap import run
+from bijmantra.analytics_worker.config import Settings
+from bijmantra.observability import configure_logging, install_shutdown_handlers
+
+
+async def _main() -> None:
+    settings = Settings.from_env()
+    configure_logging("analytics-worker", settings.log_level)
+    await run(settings, install_shutdown_handlers())
+
+
+def main() -> None:
+    asyncio.run(_main())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""domain-api: gRPC servicers -> use cases -> PostgreSQL, plus the outbox relay."""

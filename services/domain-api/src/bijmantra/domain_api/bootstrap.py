@@ -1,0 +1,130 @@
+"""The composition root of domain-api: the only module that picks adapters."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bijmantra.adapters.grpc import IdentitySigningKeys, JwtVerifier
+from bijmantra.adapters.nats import JetStreamPublisher, connect, ensure_stream
+from bijmantra.adapters.postgres import PostgresOutboxStore, create_engine, unit_of_work_factory
+from bijmantra.application.events import OutboxRelay
+from bijmantra.application.germplasm import CreateGermplasm, GetGermplasm, ListGermplasm
+from bijmantra.application.ports import EventPublisher, TokenVerifier, UnitOfWorkFactory
+from bijmantra.contracts.germplasm.v1 import germplasm_service_pb2 as germplasm_pb
+from bijmantra.contracts.germplasm.v1 import germplasm_service_pb2_grpc as germplasm_grpc
+from bijmantra.domain_api.config import Settings
+from bijmantra.domain_api.grpc_api import AuthInterceptor, GermplasmServicer
+from bijmantra.domain_api.relay import run_relay
+from bijmantra.observability import get_logger
+
+SERVICE_NAME = "domain-api"
+log = get_logger(__name__)
+
+
+@dataclass
+class DomainApi:
+    settings: Settings
+    server: grpc.aio.Server
+    health: health.aio.HealthServicer
+    engine: AsyncEngine | None = None
+    relay: OutboxRelay | None = None
+    closers: list[object] = field(default_factory=list)
+
+    async def serve(self, stop: asyncio.Event) -> None:
+        await self.server.start()
+        await self.health.set("", health_pb2.HealthCheckResponse.SERVING)
+        await self.health.set(
+            germplasm_pb.DESCRIPTOR.services_by_name["GermplasmService"].full_name,
+            health_pb2.HealthCheckResponse.SERVING,
+        )
+        log.info("domain-api serving", port=self.settings.port)
+        tasks = [asyncio.create_task(self._watch_database(stop))]
+        if self.relay is not None:
+            tasks.append(asyncio.create_task(run_relay(self.relay, _libpq(self.settings.database_url), stop)))
+        await stop.wait()
+        log.info("domain-api draining")
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(grace=10)
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for close in self.closers:
+            await close()  # type: ignore[operator]
+
+    async def _watch_database(self, stop: asyncio.Event) -> None:
+        """Report NOT_SERVING while PostgreSQL is unreachable, so probes route around us."""
+        if self.engine is None:
+            return
+        while not stop.is_set():
+            status = health_pb2.HealthCheckResponse.SERVING
+            try:
+                async with self.engine.connect() as conn:
+                    await conn.execute(text("SELECT 1"))
+            except Exception:
+                status = health_pb2.HealthCheckResponse.NOT_SERVING
+            await self.health.set("", status)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 5)
+
+
+def _libpq(url: str) -> str:
+    return url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+async def bootstrap(
+    settings: Settings,
+    *,
+    uow: UnitOfWorkFactory | None = None,
+    verifier: TokenVerifier | None = None,
+    publisher: EventPublisher | None = None,
+) -> DomainApi:
+    """Wire the service; tests pass fakes from ``bijmantra.testkit`` for any port."""
+    closers: list[object] = []
+    engine = None
+    if uow is None:
+        engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
+        uow = unit_of_work_factory(engine, source=SERVICE_NAME)
+        closers.append(engine.dispose)
+    if verifier is None:
+        identity_channel = grpc.aio.insecure_channel(settings.identity_target)
+        closers.append(identity_channel.close)
+        verifier = JwtVerifier(
+            IdentitySigningKeys(identity_channel),
+            issuer=settings.token_issuer,
+            audience=settings.token_audience,
+        )
+    relay = None
+    if publisher is None and engine is not None:
+        nc = await connect(settings.nats_url, name=SERVICE_NAME)
+        js = nc.jetstream()
+        await ensure_stream(js)
+        publisher = JetStreamPublisher(js)
+        closers.append(nc.drain)
+    if publisher is not None and engine is not None:
+        relay = OutboxRelay(PostgresOutboxStore(engine), publisher)
+
+    server = grpc.aio.server(interceptors=[AuthInterceptor(verifier)])
+    germplasm_grpc.add_GermplasmServiceServicer_to_server(
+        GermplasmServicer(CreateGermplasm(uow), GetGermplasm(uow), ListGermplasm(uow)), server
+    )
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (
+            germplasm_pb.DESCRIPTOR.services_by_name["GermplasmService"].full_name,
+            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            reflection.SERVICE_NAME,
+        ),
+        server,
+    )
+    server.add_insecure_port(f"0.0.0.0:{settings.port}")
+    return DomainApi(settings, server, health_servicer, engine, relay, closers)

@@ -1,0 +1,34 @@
+"""Configuration from the environment (12-factor); one place lists every knob."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    nats_url: str
+    identity_target: str
+    token_issuer: str
+    token_audience: str
+    port: int = 50051
+    metrics_port: int = 9464
+    log_level: str = "INFO"
+    db_pool_size: int = 20
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        env = os.environ
+        return cls(
+            database_url=env["DATABASE_URL"],
+            nats_url=env.get("NATS_URL", "nats://127.0.0.1:4222"),
+            identity_target=env.get("IDENTITY_TARGET", "127.0.0.1:50052"),
+            token_issuer=env.get("TOKEN_ISSUER", "http://127.0.0.1:8001"),
+            token_audience=env.get("TOKEN_AUDIENCE", "bijmantra"),
+            port=int(env.get("DOMAIN_API_PORT", "50051")),
+            metrics_port=int(env.get("METRICS_PORT", "9464")),
+            log_level=env.get("LOG_LEVEL", "INFO"),
+            db_pool_size=int(env.get("DB_POOL_SIZE", "20")),
+        )

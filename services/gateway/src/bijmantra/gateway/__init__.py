@@ -1,0 +1,1 @@
+"""gateway: the only external REST entry (BrAPI v2.1, platform API, health)."""

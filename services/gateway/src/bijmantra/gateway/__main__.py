@@ -1,0 +1,27 @@
+"""``bijmantra-gateway``: serve the gateway with granian (graceful on SIGTERM)."""
+
+from __future__ import annotations
+
+import os
+
+from granian import Granian
+from granian.constants import Interfaces
+
+from bijmantra.gateway.config import Settings
+
+
+def main() -> None:
+    settings = Settings.from_env()
+    Granian(
+        "bijmantra.gateway.bootstrap:create_app",
+        factory=True,
+        interface=Interfaces.ASGI,
+        address=os.environ.get("GATEWAY_HOST", "0.0.0.0"),
+        port=settings.port,
+        workers=settings.workers,
+        log_access=False,
+    ).serve()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,120 @@
+"""Composition root of the gateway: adapters are chosen here and one app is built."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from litestar import Litestar, Response, get
+from litestar.datastructures import State
+from litestar.exceptions import HTTPException
+from litestar.middleware import DefineMiddleware
+
+from bijmantra.adapters.grpc import GermplasmClient, IdentitySigningKeys, JwtVerifier
+from bijmantra.application.ports import TokenVerifier
+from bijmantra.gateway import brapi
+from bijmantra.gateway.config import Settings
+from bijmantra.gateway.edge import (
+    authentication_middleware,
+    error_response,
+    http_exception_handler,
+    permission_guard,
+    request_id_middleware,
+    unexpected_error_handler,
+)
+from bijmantra.kernel import BijmantraError
+from bijmantra.observability import configure_logging
+
+GRPC_OPTIONS = [
+    ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+    ("grpc.keepalive_time_ms", 30_000),
+]
+BRAPI_HANDLERS = [brapi.list_germplasm, brapi.get_germplasm, brapi.create_germplasm]
+
+
+@get("/health/live", opt={"public": True}, sync_to_thread=False)
+def live() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@get("/health/startup", opt={"public": True}, sync_to_thread=False)
+def startup() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@get("/health/ready", opt={"public": True})
+async def ready(state: State) -> Response[dict[str, Any]]:
+    """Ready when domain-api and identity answer their gRPC health checks."""
+    checks = {}
+    for name, channel in state.channels.items():
+        try:
+            reply = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=2)
+            checks[name] = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+        except grpc.aio.AioRpcError as exc:
+            checks[name] = exc.code().name
+    ok = all(status == "SERVING" for status in checks.values())
+    return Response({"status": "ok" if ok else "degraded", "checks": checks}, status_code=200 if ok else 503)
+
+
+def brapi_calls(handlers: list[Any]) -> list[dict[str, Any]]:
+    """Derive serverinfo ``calls`` from the route handlers actually mounted."""
+    by_service: dict[str, set[str]] = {}
+    for handler in handlers:
+        for path in handler.paths:
+            service = re.sub(r"\{(\w+)(?::\w+)?\}", lambda m: "{" + _camel(m.group(1)) + "}", path)
+            service = service.removeprefix("/brapi/v2/")
+            by_service.setdefault(service, set()).update(handler.http_methods)
+    return [
+        {"service": service, "methods": sorted(methods), "versions": ["2.1"], "dataTypes": ["application/json"],
+         "contentTypes": ["application/json"]}
+        for service, methods in sorted(by_service.items())
+    ]  # fmt: skip
+
+
+def _camel(snake: str) -> str:
+    head, *rest = snake.split("_")
+    return head + "".join(p.title() if p != "db" else "Db" for p in rest)
+
+
+def create_app(settings: Settings | None = None, *, verifier: TokenVerifier | None = None) -> Litestar:
+    settings = settings or Settings.from_env()
+    configure_logging("gateway", settings.log_level)
+    domain_channel = grpc.aio.insecure_channel(settings.domain_api_target, options=GRPC_OPTIONS)
+    identity_channel = grpc.aio.insecure_channel(settings.identity_target, options=GRPC_OPTIONS)
+    verifier = verifier or JwtVerifier(
+        IdentitySigningKeys(identity_channel), issuer=settings.token_issuer, audience=settings.token_audience
+    )
+    serverinfo = brapi.serverinfo_handler(brapi_calls([*BRAPI_HANDLERS, brapi.serverinfo_handler([])]))
+    state = State(
+        {
+            "germplasm": GermplasmClient(domain_channel),
+            "channels": {"domain-api": domain_channel, "identity": identity_channel},
+        }
+    )
+
+    @asynccontextmanager
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await domain_channel.close()
+            await identity_channel.close()
+
+    auth = authentication_middleware(verifier)
+    return Litestar(
+        route_handlers=[live, startup, ready, serverinfo, *BRAPI_HANDLERS],
+        state=state,
+        lifespan=[lifespan],
+        middleware=[request_id_middleware, DefineMiddleware(auth, exclude_from_auth_key="public")],
+        guards=[permission_guard],
+        exception_handlers={
+            BijmantraError: error_response,
+            HTTPException: http_exception_handler,
+            Exception: unexpected_error_handler,
+        },
+        openapi_config=None,
+    )

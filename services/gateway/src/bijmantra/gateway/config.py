@@ -1,0 +1,32 @@
+"""Configuration from the environment."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Settings:
+    domain_api_target: str
+    identity_target: str
+    redis_url: str | None
+    token_issuer: str
+    token_audience: str
+    port: int = 8000
+    workers: int = 1
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        env = os.environ
+        return cls(
+            domain_api_target=env.get("DOMAIN_API_TARGET", "127.0.0.1:50051"),
+            identity_target=env.get("IDENTITY_TARGET", "127.0.0.1:50052"),
+            redis_url=env.get("REDIS_URL") or None,
+            token_issuer=env.get("TOKEN_ISSUER", "http://127.0.0.1:8001"),
+            token_audience=env.get("TOKEN_AUDIENCE", "bijmantra"),
+            port=int(env.get("GATEWAY_PORT", "8000")),
+            workers=int(env.get("GATEWAY_WORKERS", "1")),
+            log_level=env.get("LOG_LEVEL", "INFO"),
+        )

@@ -1,0 +1,1 @@
+"""identity: OAuth2/OIDC endpoints (Litestar) and the internal gRPC IdentityService."""

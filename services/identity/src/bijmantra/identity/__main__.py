@@ -1,0 +1,69 @@
+"""``bijmantra-identity [serve | seed-demo]``."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import uuid
+
+from granian import Granian
+from granian.constants import Interfaces
+
+from bijmantra.identity.config import (
+    DEMO_EMAIL,
+    DEMO_ORGANIZATION_ID,
+    DEMO_ORGANIZATION_NAME,
+    DEMO_PASSWORD,
+    DEMO_USER_ID,
+    Settings,
+)
+
+
+def serve() -> None:
+    settings = Settings.from_env()
+    Granian(
+        "bijmantra.identity.bootstrap:create_app",
+        factory=True,
+        interface=Interfaces.ASGI,
+        address=os.environ.get("IDENTITY_HOST", "0.0.0.0"),
+        port=settings.port,
+        workers=1,
+        log_access=False,
+    ).serve()
+
+
+async def seed_demo() -> None:
+    from bijmantra.adapters.postgres import create_engine
+    from bijmantra.adapters.postgres.identity import register_member
+    from bijmantra.identity.passwords import Argon2PasswordHasher
+
+    engine = create_engine(Settings.from_env().database_url, pool_size=1)
+    try:
+        await register_member(
+            engine,
+            organization_id=uuid.UUID(DEMO_ORGANIZATION_ID),
+            organization_name=DEMO_ORGANIZATION_NAME,
+            user_id=uuid.UUID(DEMO_USER_ID),
+            email=DEMO_EMAIL,
+            display_name="Demo Breeder",
+            password_hash=Argon2PasswordHasher().hash(DEMO_PASSWORD),
+            roles=["admin"],
+        )
+    finally:
+        await engine.dispose()
+    print(f"Demo organization {DEMO_ORGANIZATION_NAME} ({DEMO_ORGANIZATION_ID}); user {DEMO_EMAIL}")
+
+
+def main() -> None:
+    command = sys.argv[1] if len(sys.argv) > 1 else "serve"
+    if command == "serve":
+        serve()
+    elif command == "seed-demo":
+        asyncio.run(seed_demo())
+    else:
+        sys.exit(f"unknown command {command!r}; use 'serve' or 'seed-demo'")
+
+
+if __name__ == "__main__":
+    main()

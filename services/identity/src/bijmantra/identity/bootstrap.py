@@ -1,0 +1,147 @@
+"""Composition root of identity: adapters chosen here, one Litestar app built here."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import grpc
+import msgspec
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from litestar import Litestar, Request, Response, get, post
+from litestar.datastructures import State
+from sqlalchemy import text
+
+from bijmantra.adapters.postgres import create_engine
+from bijmantra.adapters.postgres.identity import PostgresSigningKeys, PostgresUserDirectory
+from bijmantra.application.envelopes import http_status, platform_body, platform_error_body
+from bijmantra.application.tenancy import LoginWithPassword
+from bijmantra.contracts.tenancy.v1 import identity_service_pb2_grpc
+from bijmantra.identity.config import Settings
+from bijmantra.identity.grpc_api import IdentityServicer
+from bijmantra.identity.passwords import Argon2PasswordHasher
+from bijmantra.identity.tokens import JwtIssuer, SigningKeyRing
+from bijmantra.kernel import BijmantraError, ValidationFailed
+from bijmantra.observability import configure_logging, get_logger
+
+log = get_logger(__name__)
+
+
+class LoginRequest(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
+    email: str
+    password: str
+    organization_id: uuid.UUID | None = None
+
+
+def _request_id(request: Request[Any, Any, Any]) -> str:
+    return request.headers.get("x-request-id") or uuid.uuid4().hex
+
+
+def _error_response(request: Request[Any, Any, Any], error: BijmantraError) -> Response[Any]:
+    return Response(platform_error_body(error, _request_id(request)), status_code=http_status(error))
+
+
+@get("/health/live", sync_to_thread=False)
+def live() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@get("/health/startup")
+async def startup(state: State) -> Response[dict[str, str]]:
+    ready = bool(state.ring.keys)
+    return Response({"status": "ok" if ready else "starting"}, status_code=200 if ready else 503)
+
+
+@get("/health/ready")
+async def ready(state: State) -> Response[dict[str, str]]:
+    try:
+        async with state.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+    except Exception:
+        return Response({"status": "database unreachable"}, status_code=503)
+    return Response({"status": "ok"})
+
+
+@get("/.well-known/jwks.json")
+async def jwks(state: State) -> dict[str, Any]:
+    return state.ring.jwks()  # type: ignore[no-any-return]
+
+
+@get("/.well-known/openid-configuration")
+async def openid_configuration(state: State) -> dict[str, Any]:
+    issuer = state.settings.issuer
+    return {
+        "issuer": issuer,
+        "jwks_uri": f"{issuer}/.well-known/jwks.json",
+        "token_endpoint": f"{issuer}/oauth/token",
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "response_types_supported": ["code"],
+        "subject_types_supported": ["public"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "code_challenge_methods_supported": ["S256"],
+    }
+
+
+@post("/api/v1/auth/login")
+async def login(request: Request[Any, Any, Any], state: State) -> Response[Any]:
+    try:
+        try:
+            body = msgspec.json.decode(await request.body(), type=LoginRequest)
+        except msgspec.DecodeError as exc:
+            raise ValidationFailed(f"Invalid login request: {exc}") from exc
+        issued = await state.login(body.email, body.password, body.organization_id)
+    except BijmantraError as error:
+        if error.code.value == "unauthorized":
+            log.info("login.failed", email_hash=hash(body.email) if "body" in locals() else None)
+        return _error_response(request, error)
+    data = {
+        "access_token": issued.access_token,
+        "token_type": "Bearer",
+        "expires_in": issued.expires_in,
+        "organization_id": str(issued.tenant_id),
+        "roles": sorted(issued.roles),
+    }
+    return Response(platform_body(data, _request_id(request)), headers={"Cache-Control": "no-store"})
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = settings or Settings.from_env()
+    configure_logging("identity", settings.log_level)
+    engine = create_engine(settings.database_url, pool_size=5)
+    ring = SigningKeyRing(PostgresSigningKeys(engine))
+    issuer = JwtIssuer(ring, issuer=settings.issuer, audience=settings.audience, ttl=settings.access_token_ttl)
+    hasher = Argon2PasswordHasher()
+    state = State(
+        {
+            "settings": settings,
+            "engine": engine,
+            "ring": ring,
+            "login": LoginWithPassword(PostgresUserDirectory(engine), hasher, issuer),
+        }
+    )
+
+    @asynccontextmanager
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        await ring.load()
+        server = grpc.aio.server()
+        identity_service_pb2_grpc.add_IdentityServiceServicer_to_server(IdentityServicer(ring), server)
+        health_servicer = health.aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+        server.add_insecure_port(f"0.0.0.0:{settings.grpc_port}")
+        await server.start()
+        await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+        log.info("identity serving", port=settings.port, grpc_port=settings.grpc_port)
+        try:
+            yield
+        finally:
+            await server.stop(grace=5)
+            await engine.dispose()
+
+    return Litestar(
+        route_handlers=[live, startup, ready, jwks, openid_configuration, login],
+        state=state,
+        lifespan=[lifespan],
+        openapi_config=None,
+    )

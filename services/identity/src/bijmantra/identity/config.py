@@ -1,0 +1,39 @@
+"""Configuration from the environment."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    issuer: str
+    audience: str
+    port: int = 8001
+    grpc_port: int = 50052
+    access_token_ttl: int = 600  # seconds: short-lived by design
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        env = os.environ
+        port = int(env.get("IDENTITY_PORT", "8001"))
+        return cls(
+            database_url=env["DATABASE_URL"],
+            issuer=env.get("TOKEN_ISSUER", f"http://127.0.0.1:{port}"),
+            audience=env.get("TOKEN_AUDIENCE", "bijmantra"),
+            port=port,
+            grpc_port=int(env.get("IDENTITY_GRPC_PORT", "50052")),
+            access_token_ttl=int(env.get("ACCESS_TOKEN_TTL", "600")),
+            log_level=env.get("LOG_LEVEL", "INFO"),
+        )
+
+
+# The demo organization and user that `bijmantra up` seeds (local only).
+DEMO_ORGANIZATION_ID = "0193a000-0000-7000-8000-00000000d001"
+DEMO_ORGANIZATION_NAME = "Demo Breeding Program"
+DEMO_USER_ID = "0193a000-0000-7000-8000-00000000a001"
+DEMO_EMAIL = "demo@bijmantra.org"
+DEMO_PASSWORD = "demo-breeder-2026"
