@@ -96,7 +96,8 @@ def test_dockerignore_keeps_local_state_out_of_the_context() -> None:
 
 @pytest.fixture(scope="module")
 def compose() -> dict[str, Any]:
-    return yaml.safe_load((DEPLOYMENTS / "compose.yaml").read_text())
+    data: dict[str, Any] = yaml.safe_load((DEPLOYMENTS / "compose.yaml").read_text())
+    return data
 
 
 def test_compose_runs_the_whole_topology(compose: dict[str, Any]) -> None:

@@ -38,7 +38,10 @@ Manifest = dict[str, Any]
 
 
 def example_values(chart: str) -> dict[str, Any]:
-    return yaml.safe_load((HELM_DIR / chart / "ci" / "example-values.yaml").read_text())
+    values: dict[str, Any] = yaml.safe_load(
+        (HELM_DIR / chart / "ci" / "example-values.yaml").read_text()
+    )
+    return values
 
 
 def values_for(chart: str, variant: str) -> dict[str, Any] | None:
