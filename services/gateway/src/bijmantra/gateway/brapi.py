@@ -96,7 +96,7 @@ async def get_germplasm(request: Request[Any, Any, Any], state: State, germplasm
     return single_response(await state.germplasm.get(request.auth, germplasm_db_id))
 
 
-@post("/brapi/v2/germplasm", opt=WRITE_GERMPLASM)
+@post("/brapi/v2/germplasm", opt=WRITE_GERMPLASM, status_code=200)
 async def create_germplasm(request: Request[Any, Any, Any], state: State) -> Response[bytes]:
     documents = await state.germplasm.create(request.auth, await request.body())
     page = Page(documents, PageRequest(0, max(len(documents), 1)), len(documents))

@@ -1,0 +1,1 @@
+"""Redis adapter: cache, rate limiter, token and search-result stores."""

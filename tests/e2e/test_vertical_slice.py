@@ -1,0 +1,174 @@
+"""The four services as processes, driven over HTTP: token -> gateway -> gRPC -> domain-api ->
+PostgreSQL (RLS) -> outbox -> JetStream -> analytics-worker."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+from argon2 import PasswordHasher
+
+from bijmantra.adapters.postgres import create_engine
+from bijmantra.adapters.postgres.identity import register_member
+from bijmantra.testkit.devstack import DEMO_ORGANIZATION_ID, DevStack, Ports
+from bijmantra.testkit.servers import free_port
+
+pytestmark = [pytest.mark.e2e]
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
+    workdir = tmp_path_factory.mktemp("stack")
+    stack = DevStack(workdir, Ports(gateway=free_port()), log_dir=workdir / "logs")
+    try:
+        stack.start_servers()
+        stack.seed(testdata=True)
+        stack.start_services()
+        yield stack
+    except Exception:
+        _dump_logs(workdir / "logs")
+        raise
+    finally:
+        stack.stop()
+
+
+def _dump_logs(folder: Path) -> None:
+    for log in sorted(folder.glob("*.log")):
+        print(f"==== {log.name}\n{log.read_text()[-4000:]}")
+
+
+@pytest.fixture(scope="module")
+async def client(stack: DevStack) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=30) as client:
+        yield client
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def new_germplasm(name: str) -> list[dict[str, object]]:
+    return [{"germplasmName": name, "germplasmPUI": f"doi:e2e/{name}", "commonCropName": "Cassava"}]
+
+
+async def test_without_a_token_the_answer_is_401_in_the_brapi_envelope(client: httpx.AsyncClient) -> None:
+    for path in ("/brapi/v2/germplasm", f"/brapi/v2/germplasm/{uuid.uuid4()}"):
+        response = await client.get(path)
+        assert response.status_code == 401
+        body = response.json()
+        assert body["result"] is None
+        assert body["metadata"]["status"][0]["messageType"] == "ERROR"
+    forged = await client.get("/brapi/v2/germplasm", headers=auth("not.a.jwt"))
+    assert forged.status_code == 401
+
+
+async def test_created_germplasm_round_trips_and_its_event_reaches_the_worker(
+    client: httpx.AsyncClient, stack: DevStack
+) -> None:
+    token = stack.login()
+    created = await client.post("/brapi/v2/germplasm", json=new_germplasm("E2E-1"), headers=auth(token))
+    assert created.status_code == 200, created.text
+    [document] = created.json()["result"]["data"]
+    db_id = document["germplasmDbId"]
+    fetched = await client.get(f"/brapi/v2/germplasm/{db_id}", headers=auth(token))
+    assert fetched.status_code == 200
+    assert fetched.json()["result"] == document
+    assert fetched.headers["x-request-id"]
+
+    assert stack.database is not None
+    deadline = time.monotonic() + 20
+    seen = None
+    while time.monotonic() < deadline and seen is None:
+        with psycopg.connect(stack.database.owner_url) as conn:
+            seen = conn.execute(
+                "SELECT event_type, tenant_id::text FROM analytics.processed_events "
+                "WHERE consumer = 'analytics-germplasm' AND subject = %s",
+                (db_id,),
+            ).fetchone()
+        await asyncio.sleep(0.2)
+    assert seen == ("germplasm.created", DEMO_ORGANIZATION_ID)
+
+
+async def test_paging_reports_correct_totals_over_the_imported_test_data(
+    client: httpx.AsyncClient, stack: DevStack
+) -> None:
+    token = stack.login()
+    first = (await client.get("/brapi/v2/germplasm", params={"pageSize": 50}, headers=auth(token))).json()
+    total = first["metadata"]["pagination"]["totalCount"]
+    assert total >= 276, "the BrAPI Test Server's germplasm were imported"
+    assert first["metadata"]["pagination"]["totalPages"] == -(-total // 50)
+    last_page = first["metadata"]["pagination"]["totalPages"] - 1
+    last = (await client.get("/brapi/v2/germplasm", params={"pageSize": 50, "page": last_page}, headers=auth(token))).json()
+    assert len(last["result"]["data"]) == total - 50 * last_page
+    by_ref = (
+        await client.get("/brapi/v2/germplasm", params={"externalReferenceId": "germplasm1"}, headers=auth(token))
+    ).json()
+    [imported] = by_ref["result"]["data"]
+    assert imported["germplasmName"] == "Tomatillo Fantastico"
+    assert imported["commonCropName"] == "Tomatillo"
+
+
+async def test_bad_input_is_a_clear_400_and_stores_nothing(client: httpx.AsyncClient, stack: DevStack) -> None:
+    token = stack.login()
+    before = (await client.get("/brapi/v2/germplasm", params={"pageSize": 1}, headers=auth(token))).json()
+    bad = [new_germplasm("ok")[0], {"germplasmName": 7, "germplasmPUI": "x", "commonCropName": "Maize"}]
+    response = await client.post("/brapi/v2/germplasm", json=bad, headers=auth(token))
+    assert response.status_code == 400
+    messages = [s["message"] for s in response.json()["metadata"]["status"]]
+    assert any(m.startswith("[1]") for m in messages), messages
+    for query in ({"pageSize": "lots"}, {"page": "-1"}, {"pageSize": "0"}):
+        assert (await client.get("/brapi/v2/germplasm", params=query, headers=auth(token))).status_code == 400
+    malformed = await client.post(
+        "/brapi/v2/germplasm", content=b"{not json", headers={**auth(token), "content-type": "application/json"}
+    )
+    assert malformed.status_code == 400
+    after = (await client.get("/brapi/v2/germplasm", params={"pageSize": 1}, headers=auth(token))).json()
+    assert after["metadata"]["pagination"]["totalCount"] == before["metadata"]["pagination"]["totalCount"]
+    missing = await client.get(f"/brapi/v2/germplasm/{uuid.uuid4()}", headers=auth(token))
+    assert missing.status_code == 404 and missing.json()["result"] is None
+
+
+async def test_another_organization_sees_nothing_and_a_viewer_cannot_write(
+    client: httpx.AsyncClient, stack: DevStack
+) -> None:
+    assert stack.database is not None
+    engine = create_engine(stack.database.identity_url, pool_size=1)
+    other_org, email = uuid.uuid4(), f"viewer-{uuid.uuid4().hex[:8]}@example.org"
+    try:
+        await register_member(
+            engine, organization_id=other_org, organization_name=f"Other {other_org}", user_id=uuid.uuid4(),
+            email=email, display_name="Viewer", password_hash=PasswordHasher().hash("pw-123456"), roles=["viewer"],
+        )  # fmt: skip
+    finally:
+        await engine.dispose()
+    demo_token = stack.login()
+    [mine] = (await client.post("/brapi/v2/germplasm", json=new_germplasm("E2E-private"), headers=auth(demo_token))).json()[
+        "result"
+    ]["data"]
+    other_token = stack.login(email, "pw-123456")
+    assert (await client.get(f"/brapi/v2/germplasm/{mine['germplasmDbId']}", headers=auth(other_token))).status_code == 404
+    listing = (await client.get("/brapi/v2/germplasm", headers=auth(other_token))).json()
+    assert listing["result"]["data"] == [] and listing["metadata"]["pagination"]["totalCount"] == 0
+    denied = await client.post("/brapi/v2/germplasm", json=new_germplasm("nope"), headers=auth(other_token))
+    assert denied.status_code == 403
+
+
+async def test_serverinfo_lists_the_mounted_routes(client: httpx.AsyncClient) -> None:
+    calls = (await client.get("/brapi/v2/serverinfo")).json()["result"]["calls"]
+    services = {c["service"]: set(c["methods"]) for c in calls}
+    assert services["germplasm"] == {"GET", "POST"}
+    assert services["germplasm/{germplasmDbId}"] == {"GET"}
+    assert "serverinfo" in services
+
+
+async def test_health_endpoints(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/health/live")).status_code == 200
+    assert (await client.get("/health/startup")).status_code == 200
+    ready = (await client.get("/health/ready")).json()
+    assert ready["checks"] == {"domain-api": "SERVING", "identity": "SERVING"}
