@@ -17,7 +17,7 @@ from typing import Any
 
 import grpc
 from joserfc import jwt
-from joserfc.errors import JoseError
+from joserfc.errors import InvalidKeyIdError, JoseError
 from joserfc.jwk import KeySet
 from joserfc.jwt import JWTClaimsRegistry
 
@@ -26,7 +26,7 @@ from bijmantra.contracts.tenancy.v1 import identity_service_pb2_grpc as identity
 from bijmantra.kernel import Principal, TenantId, Unauthorized
 
 ALGORITHMS = ["RS256"]
-_REFETCH_INTERVAL = 5.0  # seconds between JWKS refetches forced by unknown kids
+_REFETCH_INTERVAL = 5.0  # default seconds between JWKS refetches forced by unknown kids
 
 
 def bearer_metadata(token: str) -> tuple[tuple[str, str], ...]:
@@ -57,8 +57,10 @@ class JwtVerifier:
         audience: str,
         leeway: int = 30,
         cache_size: int = 10_000,
+        refetch_interval: float = _REFETCH_INTERVAL,
     ) -> None:
         self._fetch_keys = fetch_keys
+        self._refetch_interval = refetch_interval
         self._claims = JWTClaimsRegistry(
             leeway=leeway,
             iss={"essential": True, "value": issuer},
@@ -92,38 +94,51 @@ class JwtVerifier:
     async def _verify_signed(self, token: str) -> tuple[Principal, float]:
         keys = await self._key_set(force=False)
         try:
-            decoded = jwt.decode(token, keys, algorithms=ALGORITHMS)
-        except ValueError as exc:  # unknown kid: keys may have rotated; refetch once
-            if "kid" not in str(exc).lower() and "key" not in str(exc).lower():
-                raise Unauthorized("Invalid access token") from exc
+            decoded = self._decode(token, keys)
+        except InvalidKeyIdError:
+            # An unknown kid: identity may have rotated in a new key since the last fetch.
+            # Refetch (throttled, so unknown kids cannot make us hammer identity) and retry once.
             keys = await self._key_set(force=True)
             try:
-                decoded = jwt.decode(token, keys, algorithms=ALGORITHMS)
-            except (JoseError, ValueError) as again:
-                raise Unauthorized("Invalid access token") from again
-        except JoseError as exc:
-            raise Unauthorized("Invalid access token") from exc
+                decoded = self._decode(token, keys)
+            except InvalidKeyIdError as exc:
+                raise Unauthorized("Invalid access token") from exc
         try:
             self._claims.validate(decoded.claims)
         except JoseError as exc:
             raise Unauthorized(f"Invalid access token: {exc.description or exc.error}") from exc
+        except (TypeError, ValueError) as exc:
+            raise Unauthorized("Invalid access token") from exc
         claims = decoded.claims
         try:
             tenant = TenantId(uuid.UUID(str(claims["tid"])))
         except (KeyError, ValueError) as exc:
             raise Unauthorized("Access token has no organization") from exc
+        roles = claims.get("roles") or []
+        if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+            raise Unauthorized("Invalid access token: roles")
         principal = Principal(
             subject=str(claims["sub"]),
             tenant_id=tenant,
-            roles=frozenset(claims.get("roles") or ()),
+            roles=frozenset(roles),
             scopes=frozenset(str(claims.get("scope") or "").split()),
             token_id=str(claims["jti"]),
         )
         return principal, float(claims["exp"])
 
+    @staticmethod
+    def _decode(token: str, keys: KeySet) -> Any:
+        """Signature check with RS256 only (no ``none``, no HMAC key confusion)."""
+        try:
+            return jwt.decode(token, keys, algorithms=ALGORITHMS)
+        except InvalidKeyIdError:
+            raise
+        except Exception as exc:  # any malformed input is just an invalid token
+            raise Unauthorized("Invalid access token") from exc
+
     async def _key_set(self, *, force: bool) -> KeySet:
         async with self._lock:
-            stale = force and time.monotonic() - self._fetched_at > _REFETCH_INTERVAL
+            stale = force and time.monotonic() - self._fetched_at >= self._refetch_interval
             if self._keys is None or stale:
                 try:
                     self._keys = KeySet.import_key_set(await self._fetch_keys())
