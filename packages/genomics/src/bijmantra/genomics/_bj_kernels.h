@@ -109,7 +109,7 @@ static double bj_hwe_exact(int64_t n_aa, int64_t n_ab, int64_t n_bb, int mid_p) 
     int64_t homr = n_aa < n_bb ? n_aa : n_bb;
     int64_t homc = n_aa < n_bb ? n_bb : n_aa;
     int64_t rare = 2 * homr + n_ab;
-    if (rare == 0) return 1.0;
+    if (rare == 0) return mid_p ? 0.5 : 1.0; /* one possible configuration */
     int64_t mid = (int64_t)((double)rare * (double)(2 * n - rare) / (double)(2 * n));
     if ((mid & 1) != (rare & 1)) mid++;
     if (mid > rare) mid -= 2;

@@ -86,15 +86,21 @@ def qc_chunk(const int8_t[:, ::1] g, int64_t[::1] n_called, double[::1] call_rat
         nt = <int>nv
     tally_np = np.zeros((2 * nt, ns), dtype=np.int32)
     cdef int32_t[:, ::1] tally = tally_np
+    # scratch per variant: out-parameters of a C call must not be shared between threads
+    scratch_np = np.empty((nv, 2), dtype=np.int64)
+    cdef int64_t[:, ::1] scratch = scratch_np
     for i in prange(nv, nogil=True, schedule="static", num_threads=nt):
         t = threadid()
-        bj_count_row(&g[i, 0], ns, &tally[2 * t, 0], &tally[2 * t + 1, 0], &n1, &n2, &nm, &nb)
+        bj_count_row(&g[i, 0], ns, &tally[2 * t, 0], &tally[2 * t + 1, 0], &n_het_out[i],
+                     &n_hom_alt_out[i], &scratch[i, 0], &scratch[i, 1])
+        n1 = n_het_out[i]
+        n2 = n_hom_alt_out[i]
+        nm = scratch[i, 0]
+        nb = scratch[i, 1]
         bad += nb
         nc = ns - nm - nb
         n0 = nc - n1 - n2
         n_called[i] = nc
-        n_het_out[i] = n1
-        n_hom_alt_out[i] = n2
         call_rate[i] = <double>nc / <double>ns
         if nc > 0:
             p = (n1 + 2.0 * n2) / (2.0 * nc)
@@ -155,14 +161,14 @@ def t_sf2_vec(const double[::1] t, double df, double[::1] out) -> None:
 def row_sums(const int8_t[:, ::1] g, int64_t[::1] sums, int64_t[::1] called) -> int:
     """Per-variant sum of called dosages and number of calls; returns #invalid values."""
     cdef Py_ssize_t nv = g.shape[0], ns = g.shape[1], i
-    cdef int64_t bad = 0, nb, s1, sc
+    cdef int64_t bad = 0
+    bad_np = np.empty(nv, dtype=np.int64)
+    cdef int64_t[::1] nbad = bad_np
     if nv == 0 or ns == 0:
         return 0
     for i in prange(nv, nogil=True, schedule="static"):
-        bj_row_sums(&g[i, 0], ns, &s1, &sc, &nb)
-        sums[i] = s1
-        called[i] = sc
-        bad += nb
+        bj_row_sums(&g[i, 0], ns, &sums[i], &called[i], &nbad[i])
+        bad += nbad[i]
     return bad
 
 

@@ -10,9 +10,8 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
-
 from bijmantra.genomics import _kernels
+from numpy.typing import NDArray
 
 GenotypeChunks = NDArray[np.int8] | Iterable[NDArray[np.int8]]
 
@@ -121,8 +120,10 @@ def pedigree(sire: Any, dam: Any) -> tuple[NDArray[np.int64], NDArray[np.int64]]
         if a.ndim != 1:
             raise ValueError(f"{name} must be 1-D, got shape {a.shape}")
         if a.size and not np.issubdtype(a.dtype, np.integer):
-            if np.issubdtype(a.dtype, np.floating) and np.all(np.isfinite(a)) and np.all(
-                a == np.round(a)
+            if (
+                np.issubdtype(a.dtype, np.floating)
+                and np.all(np.isfinite(a))
+                and np.all(a == np.round(a))
             ):
                 a = a.astype(np.int64)
             else:

@@ -6,10 +6,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
-from numpy.typing import DTypeLike, NDArray
-
 from bijmantra.genomics import _kernels
 from bijmantra.genomics import _validate as v
+from numpy.typing import DTypeLike, NDArray
 
 DEFAULT_CHUNK = 8192
 
@@ -88,7 +87,7 @@ def grm(
         m += nk
     if k is None:
         raise ValueError("no variant is polymorphic (and passes min_maf): the GRM is undefined")
-    k /= dt.type(2.0 * denom if method == "vanraden1" else m)
+    k /= dt.type(denom if method == "vanraden1" else m)
     return k
 
 

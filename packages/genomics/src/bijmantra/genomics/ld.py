@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
-
 from bijmantra.genomics import _kernels
 from bijmantra.genomics import _validate as v
+from numpy.typing import NDArray
 
 
 def _pack(g: Any) -> NDArray[np.uint64]:
@@ -41,9 +40,9 @@ def ld_r2(g: Any, *, window: int = 100) -> NDArray[np.float64]:
     return out
 
 
-def ld_prune(g: Any, *, window: int = 100, step: int = 20, threshold: float = 0.1) -> NDArray[
-    np.bool_
-]:
+def ld_prune(
+    g: Any, *, window: int = 100, step: int = 20, threshold: float = 0.1
+) -> NDArray[np.bool_]:
     """Keep-mask of variants in approximate linkage equilibrium.
 
     Windows of ``window`` variants start every ``step`` variants; inside each window, for each

@@ -12,11 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
-
 from bijmantra.genomics import _kernels
 from bijmantra.genomics import _validate as v
-
+from numpy.typing import NDArray
 
 F64 = NDArray[np.float64]
 
@@ -44,9 +42,7 @@ def _check_rank(x: F64, name: str) -> None:
         raise ValueError(f"{name} is not of full column rank (collinear fixed effects)")
 
 
-def _reml_curve(
-    log_delta: F64, s: F64, yr: F64, xr: F64
-) -> F64:
+def _reml_curve(log_delta: F64, s: F64, yr: F64, xr: F64) -> F64:
     """Profiled REML log-likelihood (up to a constant) at each log(delta)."""
     n, p = xr.shape
     delta = np.exp(log_delta)
@@ -121,6 +117,10 @@ def _prepare(y: Any, k: Any, x: Any) -> tuple[F64, F64, F64, NDArray[np.intp]]:
     xx = _design(x, n)
     obs = np.flatnonzero(~np.isnan(yv))
     _check_rank(xx[obs], "X (rows with a phenotype)")
+    yo = yv[obs]
+    fit, *_ = np.linalg.lstsq(xx[obs], yo, rcond=None)
+    if np.linalg.norm(yo - xx[obs] @ fit) <= 1e-10 * (1.0 + np.linalg.norm(yo)):
+        raise ValueError("y has no variation beyond X: variance components are undefined")
     return yv, kk, xx, obs
 
 
@@ -131,10 +131,7 @@ def _solve(yv: F64, kk: F64, xx: F64, obs: NDArray[np.intp], h2: float | None) -
     s = np.clip(s, 0.0, None)
     yr = u.T @ yv[obs]
     xr = u.T @ xx[obs]
-    if h2 is None:
-        delta = _reml_delta(s, yr, xr)
-    else:
-        delta = (1.0 - h2) / h2
+    delta = _reml_delta(s, yr, xr) if h2 is None else (1.0 - h2) / h2
     w = 1.0 / (s + delta)
     xtwx = (xr * w[:, None]).T @ xr
     xtwy = (xr * w[:, None]).T @ yr
@@ -236,8 +233,10 @@ def gwas(
     _check_rank(x, "covariates (with intercept)")
     df = n - x.shape[1] - 1
     if df < 1:
-        raise ValueError(f"{n} samples leave no residual degrees of freedom for {x.shape[1]} "
-                         "covariates plus the variant")
+        raise ValueError(
+            f"{n} samples leave no residual degrees of freedom for {x.shape[1]} "
+            "covariates plus the variant"
+        )
     delta = math.nan
     transform: F64 | None = None
     if K is not None:
@@ -280,7 +279,12 @@ def gwas(
     _kernels.t_sf2_vec(t_all, float(df), p)
     p[np.isnan(t_all)] = np.nan
     return GWASResult(
-        effect=eff, se=se_all, t=t_all, p_value=p, df=df, delta=delta,
+        effect=eff,
+        se=se_all,
+        t=t_all,
+        p_value=p,
+        df=df,
+        delta=delta,
         h2=1.0 / (1.0 + delta) if not math.isnan(delta) else math.nan,
     )
 
@@ -301,11 +305,8 @@ def _center_chunks_all(g: Any, chunk_variants: int) -> Any:
             with np.errstate(invalid="ignore", divide="ignore"):
                 center = np.where(called > 0, sums / np.maximum(called, 1), 0.0)
             z = np.empty(sub.shape, dtype=np.float64)
-            _kernels.center_scale(
-                sub, np.arange(nv, dtype=np.int64), center, np.ones(nv), z
-            )
+            _kernels.center_scale(sub, np.arange(nv, dtype=np.int64), center, np.ones(nv), z)
             yield z, 0.0, nv
 
 
 __all__ = ["GBLUPResult", "GWASResult", "gblup", "gwas", "reml_gblup"]
-

@@ -9,10 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
-
 from bijmantra.genomics import _kernels
 from bijmantra.genomics import _validate as v
+from numpy.typing import NDArray
 
 
 def a_matrix(sire: Any, dam: Any) -> NDArray[np.float64]:

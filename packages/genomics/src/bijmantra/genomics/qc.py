@@ -6,10 +6,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
-
 from bijmantra.genomics import _kernels
 from bijmantra.genomics import _validate as v
+from numpy.typing import NDArray
 
 F64 = NDArray[np.float64]
 I64 = NDArray[np.int64]
@@ -65,13 +64,27 @@ def qc_stats(g: Any, *, hwe: bool = True) -> QCStats:
         n_alt = np.empty(nv, dtype=np.int64)
         f = np.full((8, nv), np.nan)
         bad = _kernels.qc_chunk(
-            c, n_called, f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7],
-            n_het, n_alt, sample_called, sample_het, hwe,
+            c,
+            n_called,
+            f[0],
+            f[1],
+            f[2],
+            f[3],
+            f[4],
+            f[5],
+            f[6],
+            f[7],
+            n_het,
+            n_alt,
+            sample_called,
+            sample_het,
+            hwe,
         )
         v.raise_invalid(bad, "g" if isinstance(g, np.ndarray) else f"g[chunk {k}]")
         parts.append((n_called, f, n_het, n_alt))
         n_variants += nv
-    assert sample_called is not None and sample_het is not None
+    assert sample_called is not None
+    assert sample_het is not None
     n_called = np.concatenate([p[0] for p in parts])
     f = np.concatenate([p[1] for p in parts], axis=1)
     n_het = np.concatenate([p[2] for p in parts])
@@ -100,10 +113,10 @@ def _counts(x: Any, name: str) -> I64:
         a = np.asarray(x)
     except (TypeError, ValueError) as exc:  # pragma: no cover - numpy raises rarely here
         raise ValueError(f"{name}: {exc}") from None
-    if a.dtype == bool or not (
-        np.issubdtype(a.dtype, np.integer)
-        or (np.issubdtype(a.dtype, np.floating) and np.all(np.isfinite(a)) and np.all(a == np.round(a)))
-    ):
+    whole_floats = (
+        np.issubdtype(a.dtype, np.floating) and np.all(np.isfinite(a)) and np.all(a == np.round(a))
+    )
+    if a.dtype == bool or not (np.issubdtype(a.dtype, np.integer) or whole_floats):
         raise ValueError(f"{name} must hold non-negative integer counts, got dtype {a.dtype}")
     a = a.astype(np.int64)
     if (a < 0).any():
@@ -117,7 +130,8 @@ def hwe_exact(n_hom_ref: Any, n_het: Any, n_hom_alt: Any, *, mid_p: bool = False
     Arguments are genotype counts (scalars or broadcastable arrays). Returns the probability,
     under HWE given the allele counts, of a het count at most as likely as the observed one;
     ``mid_p`` subtracts half the observed configuration's probability (Graffelman & Moreno
-    2013). Zero genotypes give NaN. A scalar input gives a float.
+    2013), so a table with only one possible configuration (e.g. a monomorphic variant)
+    has mid-p 0.5. Zero genotypes give NaN. A scalar input gives a float.
     """
     aa, ab, bb = (
         _counts(n_hom_ref, "n_hom_ref"),
