@@ -115,6 +115,8 @@ IMAGE = obj(
 
 CONFIG_COMMON = [
     "LOG_LEVEL",
+    "TOKEN_ISSUER",
+    "TOKEN_AUDIENCE",
     "OTEL_EXPORTER_OTLP_ENDPOINT",
     "OTEL_EXPORTER_OTLP_PROTOCOL",
     "OTEL_TRACES_SAMPLER",
@@ -135,9 +137,25 @@ GLOBAL = obj(
 )
 
 
+# A positive integer setting (the services parse it with int()); a digit string is accepted
+# for --set-string and tools that quote every value.
+POSITIVE_INT_SETTING = {
+    "anyOf": [{"type": "integer", "minimum": 1}, {"type": "string", "pattern": "^[1-9][0-9]*$"}]
+}
+# Settings with a type narrower than "string, number or boolean".
+TYPED_SETTINGS: dict[str, Schema] = {
+    "LOG_LEVEL": {"enum": ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL", ""]},
+    "GATEWAY_WORKERS": {**POSITIVE_INT_SETTING, "description": "HTTP server worker processes"},
+    "ACCESS_TOKEN_TTL": {**POSITIVE_INT_SETTING, "description": "access token lifetime, seconds"},
+    "DB_POOL_SIZE": {**POSITIVE_INT_SETTING, "description": "database connection pool size"},
+}
+
+
 def config_schema(keys: list[str]) -> Schema:
-    props = {k: {"type": ["string", "number", "boolean"]} for k in CONFIG_COMMON + keys}
-    props["LOG_LEVEL"] = {"enum": ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL", ""]}
+    props = {
+        k: TYPED_SETTINGS.get(k, {"type": ["string", "number", "boolean"]})
+        for k in CONFIG_COMMON + keys
+    }
     schema = obj(props)
     schema["description"] = "Plain environment (ConfigMap). Credentials belong in secretEnv."
     return schema
@@ -180,7 +198,7 @@ def service_schema(
     externals: list[str],
     ingress_controller: bool = False,
     metrics_port: bool = False,
-    signing_keys: bool = False,
+    grpc_port: bool = False,
     migrations: bool = False,
     keda: bool = False,
 ) -> Schema:
@@ -264,15 +282,9 @@ def service_schema(
     if metrics_port:
         props["metricsPort"] = PORT
         required.append("metricsPort")
-    if signing_keys:
-        props["signingKeys"] = obj(
-            {
-                "secretName": {"type": "string", "minLength": 1},
-                "mountPath": {"type": "string", "pattern": "^/"},
-            },
-            required=["secretName", "mountPath"],
-        )
-        required.append("signingKeys")
+    if grpc_port:
+        props["grpcPort"] = PORT
+        required.append("grpcPort")
     if migrations:
         props["migrations"] = obj(
             {
@@ -313,11 +325,10 @@ SERVICES: dict[str, Schema] = {
     "gateway": service_schema(
         title="bijmantra gateway values",
         config_keys=[
+            "GATEWAY_WORKERS",
             "IDENTITY_URL",
             "DOMAIN_API_TARGET",
-            "JWKS_URL",
-            "TOKEN_ISSUER",
-            "TOKEN_AUDIENCE",
+            "IDENTITY_TARGET",
             "REDIS_URL",
         ],
         secret_keys=["REDIS_URL"],
@@ -327,15 +338,15 @@ SERVICES: dict[str, Schema] = {
     ),
     "identity": service_schema(
         title="bijmantra identity values",
-        config_keys=["TOKEN_ISSUER", "TOKEN_AUDIENCE", "NATS_URL", "REDIS_URL", "DB_POOL_SIZE"],
+        config_keys=["ACCESS_TOKEN_TTL", "NATS_URL", "REDIS_URL", "DB_POOL_SIZE"],
         secret_keys=["DATABASE_URL", "REDIS_URL", "NATS_URL"],
         secret_required=["DATABASE_URL"],
         externals=["postgres", "redis", "nats"],
-        signing_keys=True,
+        grpc_port=True,
     ),
     "domain-api": service_schema(
         title="bijmantra domain-api values",
-        config_keys=["JWKS_URL", "TOKEN_ISSUER", "TOKEN_AUDIENCE", "NATS_URL", "DB_POOL_SIZE"],
+        config_keys=["IDENTITY_TARGET", "NATS_URL", "DB_POOL_SIZE"],
         secret_keys=["DATABASE_URL", "NATS_URL"],
         secret_required=["DATABASE_URL"],
         externals=["postgres", "nats"],

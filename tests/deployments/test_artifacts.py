@@ -129,6 +129,11 @@ def test_compose_runs_the_whole_topology(compose: dict[str, Any]) -> None:
         if name != "gateway":
             assert "DATABASE_URL" in svc["environment"]
             assert "DATABASE_OWNER_URL" not in svc["environment"]
+        assert "JWKS_URL" not in svc["environment"]
+    # Token verification: gateway and domain-api ask identity's gRPC IdentityService.
+    grpc_port = services["identity"]["environment"]["IDENTITY_GRPC_PORT"]
+    for name in ("gateway", "domain-api"):
+        assert services[name]["environment"]["IDENTITY_TARGET"] == f"identity:{grpc_port}"
 
 
 def test_compose_migrates_before_any_service_starts(compose: dict[str, Any]) -> None:

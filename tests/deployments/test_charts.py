@@ -294,6 +294,7 @@ HTTP_PROBES = {
 }
 PORTS = {"gateway": 8000, "identity": 8001, "domain-api": 50051, "analytics-worker": 8002}
 METRICS_PORTS = {"gateway": 8000, "identity": 8001, "domain-api": 9464, "analytics-worker": 8002}
+IDENTITY_GRPC_PORT = 50052
 PORT_ENV = {
     "gateway": "GATEWAY_PORT",
     "identity": "IDENTITY_PORT",
@@ -338,21 +339,28 @@ def test_process_contract(service: str, variant: str) -> None:
     assert data["TMPDIR"] == "/tmp"
     if service == "domain-api":
         assert data["METRICS_PORT"] == "9464"
+    if service == "identity":
+        assert data["IDENTITY_GRPC_PORT"] == str(IDENTITY_GRPC_PORT)
+    if service in ("gateway", "domain-api"):
+        # Token verification uses identity's gRPC IdentityService, not JWKS over HTTP.
+        assert data["IDENTITY_TARGET"].endswith(f":{IDENTITY_GRPC_PORT}")
+    assert "JWKS_URL" not in data
+    assert "SIGNING_KEYS_DIR" not in data, "signing keys live in the identity database"
     annotations = pod["metadata"]["annotations"]
     assert annotations["prometheus.io/scrape"] == "true"
     assert annotations["prometheus.io/port"] == str(METRICS_PORTS[service])
     assert annotations["prometheus.io/path"] == "/metrics"
     assert "checksum/config" in annotations
     service_obj = one(docs, "Service")
-    assert {p["port"] for p in service_obj["spec"]["ports"]} >= {PORTS[service]}
-    assert service_obj["spec"]["selector"].items() <= pod["metadata"]["labels"].items()
-    mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
-    assert "/tmp" in mounts
+    service_ports = {p["name"]: p for p in service_obj["spec"]["ports"]}
+    assert {p["port"] for p in service_ports.values()} >= {PORTS[service]}
+    container_ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     if service == "identity":
-        keys_dir = data["SIGNING_KEYS_DIR"]
-        assert mounts[keys_dir]["readOnly"] is True
-        volume = next(v for v in pod["spec"]["volumes"] if v["name"] == mounts[keys_dir]["name"])
-        assert volume["secret"]["secretName"]
+        assert service_ports["grpc"]["port"] == IDENTITY_GRPC_PORT == container_ports["grpc"]
+        assert service_ports["grpc"]["appProtocol"] == "grpc"
+    assert service_obj["spec"]["selector"].items() <= pod["metadata"]["labels"].items()
+    assert [m["mountPath"] for m in container["volumeMounts"]] == ["/tmp"]
+    assert [v["name"] for v in pod["spec"]["volumes"]] == ["tmp"]
 
 
 @pytest.mark.parametrize(("chart", "variant"), PARAMS)
@@ -427,6 +435,11 @@ def test_credentials_in_plain_config_are_refused() -> None:
     [
         ("gateway", {"unknownKey": 1}),
         ("gateway", {"config": {"NOT_A_SETTING": "x"}}),
+        ("gateway", {"config": {"JWKS_URL": "http://identity:8001/.well-known/jwks.json"}}),
+        ("gateway", {"config": {"GATEWAY_WORKERS": 0}}),
+        ("identity", {"config": {"ACCESS_TOKEN_TTL": "ten minutes"}}),
+        ("identity", {"signingKeys": {"secretName": "keys", "mountPath": "/keys"}}),
+        ("domain-api", {"config": {"DB_POOL_SIZE": -1}}),
         ("identity", {"secretEnv": {"DATABASE_URL": "postgresql://u:p@db/x"}}),
         ("identity", {"secretEnv": {"DATABASE_URL": {"name": "s", "key": "k", "value": "x"}}}),
         ("domain-api", {"resources": {"requests": {"memory": None}}}),
@@ -481,6 +494,10 @@ def test_autoscaling_and_disruption_budget(service: str, variant: str) -> None:
                 scaled_objects[0]["spec"]["scaleTargetRef"]["name"]
                 == deployment["metadata"]["name"]
             )
+            # The worker's durable consumer (bijmantra.analytics_worker.handlers).
+            meta = scaled_objects[0]["spec"]["triggers"][0]["metadata"]
+            assert meta["stream"] == "BIJMANTRA_EVENTS"
+            assert meta["consumer"] == "analytics-germplasm"
     else:
         assert not scaled_objects
     pdb = one(docs, "PodDisruptionBudget")
@@ -500,15 +517,25 @@ def test_autoscaling_and_disruption_budget(service: str, variant: str) -> None:
 FLOWS: dict[str, dict[str, set[tuple[Any, ...]]]] = {
     "gateway": {
         "ingress": {("ingressController", 8000), ("prometheus", 8000)},
-        "egress": {("identity", 8001, "TCP"), ("domain-api", 50051, "TCP"), ("redis", None, "TCP")},
+        "egress": {
+            ("identity", 8001, "TCP"),
+            ("identity", 50052, "TCP"),
+            ("domain-api", 50051, "TCP"),
+            ("redis", None, "TCP"),
+        },
     },
     "identity": {
-        "ingress": {("gateway", 8001), ("domain-api", 8001), ("prometheus", 8001)},
+        "ingress": {
+            ("gateway", 8001),
+            ("gateway", 50052),
+            ("domain-api", 50052),
+            ("prometheus", 8001),
+        },
         "egress": {("postgres", None, "TCP"), ("redis", None, "TCP"), ("nats", None, "TCP")},
     },
     "domain-api": {
         "ingress": {("gateway", 50051), ("analytics-worker", 50051), ("prometheus", 9464)},
-        "egress": {("postgres", None, "TCP"), ("nats", None, "TCP"), ("identity", 8001, "TCP")},
+        "egress": {("postgres", None, "TCP"), ("nats", None, "TCP"), ("identity", 50052, "TCP")},
     },
     "analytics-worker": {
         "ingress": {("prometheus", 8002)},
@@ -619,13 +646,18 @@ def test_addresses_in_config_match_the_network_policy_ports() -> None:
         s["metadata"]["name"]: {p["port"] for p in s["spec"]["ports"]}
         for s in of_kind(docs, "Service")
     }
-    data: dict[str, str] = {}
+    checked = 0
     for cm in of_kind(docs, "ConfigMap"):
-        data |= cm["data"]
-    for key in ("IDENTITY_URL", "DOMAIN_API_TARGET", "JWKS_URL"):
-        host_port = re.sub(r"^\w+://", "", data[key]).split("/")[0]
-        host, port = host_port.split(":")
-        assert int(port) in services[host], f"{key}={data[key]} has no Service"
+        data = cm["data"]
+        for key in ("IDENTITY_URL", "DOMAIN_API_TARGET", "IDENTITY_TARGET"):
+            if key not in data:
+                continue
+            host_port = re.sub(r"^\w+://", "", data[key]).split("/")[0]
+            host, port = host_port.split(":")
+            assert int(port) in services[host], f"{key}={data[key]} has no Service"
+            checked += 1
+    # gateway: all three; domain-api: IDENTITY_TARGET; analytics-worker: DOMAIN_API_TARGET.
+    assert checked == 5
 
 
 # -- migration hook

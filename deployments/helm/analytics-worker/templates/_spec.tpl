@@ -17,7 +17,6 @@ probes:
   liveness: /health/live
   readiness: /health/ready
   startup: /health/live
-signingKeys: false
 flows:
   ingress:
     - from: prometheus

@@ -7,7 +7,6 @@ spec:
   ports: [{name, port, env, service, appProtocol}]
   metrics: {port: <port name>, path: /metrics}
   probes: {type: http|grpc, port: <name or number>, liveness: path, readiness: path, startup: path}
-  signingKeys: bool
   flows: see _networkpolicy.tpl
 */}}
 
@@ -28,9 +27,6 @@ data:
   {{- if .env }}
   {{ .env }}: {{ .port | toString | quote }}
   {{- end }}
-  {{- end }}
-  {{- if $spec.signingKeys }}
-  SIGNING_KEYS_DIR: {{ $top.Values.signingKeys.mountPath | quote }}
   {{- end }}
   TMPDIR: "/tmp"
   {{- range $k, $v := (include "bijmantra-lib.config" $top | fromYaml) }}
@@ -187,21 +183,10 @@ spec:
           volumeMounts:
             - name: tmp
               mountPath: /tmp
-            {{- if $spec.signingKeys }}
-            - name: signing-keys
-              mountPath: {{ $values.signingKeys.mountPath }}
-              readOnly: true
-            {{- end }}
       volumes:
         - name: tmp
           emptyDir:
             sizeLimit: {{ $values.tmpDir.sizeLimit }}
-        {{- if $spec.signingKeys }}
-        - name: signing-keys
-          secret:
-            secretName: {{ required "signingKeys.secretName is required" $values.signingKeys.secretName }}
-            defaultMode: 0440
-        {{- end }}
       {{- with $values.nodeSelector }}
       nodeSelector:
         {{- toYaml . | nindent 8 }}

@@ -17,7 +17,6 @@ probes:
   # Native Kubernetes gRPC probes against grpc.health.v1 (overall server status).
   type: grpc
   port: {{ .Values.port }}
-signingKeys: false
 flows:
   ingress:
     - from: gateway
@@ -29,6 +28,7 @@ flows:
   egress:
     - external: postgres
     - external: nats
+    # IdentityService (gRPC): signing keys for token verification.
     - service: identity
-      port: 8001
+      port: 50052
 {{- end -}}

@@ -15,7 +15,6 @@ probes:
   liveness: /health/live
   readiness: /health/ready
   startup: /health/startup
-signingKeys: false
 flows:
   ingress:
     - from: ingressController
@@ -25,6 +24,8 @@ flows:
   egress:
     - service: identity
       port: 8001
+    - service: identity
+      port: 50052
     - service: domain-api
       port: 50051
     - external: redis

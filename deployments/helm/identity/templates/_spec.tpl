@@ -6,6 +6,11 @@ ports:
     port: {{ .Values.port }}
     env: IDENTITY_PORT
     appProtocol: http
+  # IdentityService (signing keys for token verification) and grpc.health.v1.
+  - name: grpc
+    port: {{ .Values.grpcPort }}
+    env: IDENTITY_GRPC_PORT
+    appProtocol: grpc
 metrics:
   port: http
   path: /metrics
@@ -15,14 +20,14 @@ probes:
   liveness: /health/live
   readiness: /health/ready
   startup: /health/startup
-signingKeys: true
 flows:
   ingress:
-    # External clients reach identity only through the gateway; domain-api fetches JWKS.
+    # gateway and domain-api verify tokens with keys from IdentityService (gRPC); the
+    # gateway also keeps HTTP access.
     - from: gateway
-      ports: [http]
+      ports: [http, grpc]
     - from: domain-api
-      ports: [http]
+      ports: [grpc]
     - from: prometheus
       ports: [http]
   egress:
