@@ -1,21 +1,52 @@
-"""Tenancy use cases (owned by the identity service): logging in, choosing an organization."""
+"""Tenancy use cases (owned by the identity service): logging in, choosing an organization,
+refresh-token rotation, machine clients."""
 
 from bijmantra.application.tenancy.login import (
     IssuedToken,
     LoginWithPassword,
     Membership,
     PasswordHasher,
+    RefreshSessionStarter,
     TokenIssuer,
     UserDirectory,
     UserRecord,
 )
+from bijmantra.application.tenancy.tokens import (
+    FIRST_PARTY_CLIENT,
+    ClientAuthenticator,
+    ClientCredentials,
+    OAuthClient,
+    OAuthClientDirectory,
+    RefreshFamily,
+    RefreshSessions,
+    RefreshTokenStore,
+    Rotation,
+    RotationResult,
+    SecurityEvents,
+    hash_secret,
+    tenant_of,
+)
 
 __all__ = [
+    "FIRST_PARTY_CLIENT",
+    "ClientAuthenticator",
+    "ClientCredentials",
     "IssuedToken",
     "LoginWithPassword",
     "Membership",
+    "OAuthClient",
+    "OAuthClientDirectory",
     "PasswordHasher",
+    "RefreshFamily",
+    "RefreshSessionStarter",
+    "RefreshSessions",
+    "RefreshTokenStore",
+    "Rotation",
+    "RotationResult",
+    "SecurityEvents",
     "TokenIssuer",
     "UserDirectory",
     "UserRecord",
+    "hash_secret",
+    "tenant_of",
 ]

@@ -91,9 +91,13 @@ class DurableConsumer:
         await message.ack()
 
     async def _dead_letter(self, message: Msg) -> None:
-        await self._js.publish(
-            f"{DEAD_LETTER_PREFIX}.{self.durable}",
-            message.data,
-            headers={**(message.headers or {}), "Bijmantra-Original-Subject": message.subject},
-        )
+        headers = dict(message.headers or {})
+        event_id = headers.pop("Nats-Msg-Id", "")
+        # A fresh Nats-Msg-Id: reusing the event's would be dropped as a duplicate.
+        headers |= {
+            "Nats-Msg-Id": f"deadletter:{self.durable}:{event_id}",
+            "Bijmantra-Event-Id": event_id,
+            "Bijmantra-Original-Subject": message.subject,
+        }
+        await self._js.publish(f"{DEAD_LETTER_PREFIX}.{self.durable}", message.data, headers=headers)
         await message.term()

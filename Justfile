@@ -1,0 +1,35 @@
+# Bijmantra developer commands. `pip install uv rust-just` is all a fresh machine needs.
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+# Install every workspace member (and build the Cython extension) from uv.lock.
+sync:
+    uv sync --frozen --all-packages
+
+# Start the whole platform locally: PostgreSQL, NATS, Redis, migrations, demo data, four services.
+up: sync
+    uv run --frozen bijmantra up
+
+# Print a fresh access token for the demo user (while `just up` runs).
+token:
+    @uv run --frozen --no-sync bijmantra token
+
+# The whole test suite: import contracts, then every test (real servers start once per session).
+test: sync
+    uv run --frozen --no-sync lint-imports
+    uv run --frozen --no-sync pytest -q
+
+# Regenerate packages/contracts from proto/ (committed; a test fails when stale).
+proto:
+    uv run --frozen python proto/generate.py
+
+lint:
+    uv run --frozen ruff check .
+    uv run --frozen mypy packages/kernel/src packages/domain/src packages/application/src
+
+# Benchmarks: JSON results under bench/results/.
+bench: sync
+    uv run --frozen --no-sync python bench/run.py
+
+migrate:
+    uv run --frozen bijmantra-migrate

@@ -1,0 +1,111 @@
+"""The NATS adapter against a real JetStream server (and the relay from a real outbox)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime
+
+import nats.js.errors
+import pytest
+
+from bijmantra.adapters.nats import EVENTS_STREAM, DurableConsumer, JetStreamPublisher, connect, ensure_stream
+from bijmantra.adapters.postgres import PostgresOutboxStore, create_engine, unit_of_work_factory
+from bijmantra.application.events import EventEnvelope, OutboxRelay
+from bijmantra.application.germplasm import CreateGermplasm, decode_new_requests
+from bijmantra.kernel import Principal, TenantId
+from bijmantra.testkit.provision import ProvisionedDatabase
+
+pytestmark = pytest.mark.integration
+
+
+def envelope(event_type: str = "germplasm.created") -> EventEnvelope:
+    return EventEnvelope(
+        id=str(uuid.uuid4()), type=event_type, source="test", tenant_id=str(uuid.uuid4()), subject="g1",
+        time=datetime.now(UTC), schema_version=1, data={"common_crop_name": "Maize"},
+    )  # fmt: skip
+
+
+async def test_stream_setup_is_idempotent_and_republishing_is_deduplicated(nats_url: str) -> None:
+    nc = await connect(nats_url, name="test")
+    js = nc.jetstream()
+    await ensure_stream(js)
+    await ensure_stream(js)  # a second replica starting up
+    before = (await js.stream_info(EVENTS_STREAM)).state.messages
+    event = envelope()
+    publisher = JetStreamPublisher(js)
+    assert await publisher.publish_batch([event]) == [event.id]
+    assert await publisher.publish_batch([event]) == [event.id]  # a relay retry after a crash
+    assert (await js.stream_info(EVENTS_STREAM)).state.messages == before + 1
+    await nc.close()
+
+
+async def test_failing_handler_is_redelivered_then_dead_lettered(nats_url: str) -> None:
+    nc = await connect(nats_url, name="test")
+    js = nc.jetstream()
+    await ensure_stream(js)
+    event_type = f"probe.{uuid.uuid4().hex}"
+    attempts: list[str] = []
+
+    async def always_fails(e: EventEnvelope) -> None:
+        attempts.append(e.id)
+        raise RuntimeError("boom")
+
+    durable = f"test-{uuid.uuid4().hex[:8]}"
+    consumer = DurableConsumer(
+        js, durable=durable, filter_subject=f"bijmantra.events.{event_type}", handler=always_fails, max_deliver=2
+    )
+    task = asyncio.create_task(consumer.run())
+    event = envelope(event_type)
+    await JetStreamPublisher(js).publish_batch([event])
+    message = None
+    for _ in range(200):
+        try:
+            message = await js.get_last_msg(EVENTS_STREAM, f"bijmantra.deadletter.{durable}")
+            break
+        except nats.js.errors.NotFoundError:
+            await asyncio.sleep(0.1)
+    assert message is not None and message.headers is not None
+    assert message.headers["Bijmantra-Event-Id"] == event.id
+    assert message.headers["Bijmantra-Original-Subject"] == f"bijmantra.events.{event_type}"
+    assert attempts == [event.id, event.id]
+    consumer.stop()
+    await task
+    await nc.close()
+
+
+async def test_relay_moves_committed_events_from_postgres_to_the_stream(
+    nats_url: str, database: ProvisionedDatabase
+) -> None:
+    engine = create_engine(database.domain_url, pool_size=2)
+    nc = await connect(nats_url, name="test")
+    js = nc.jetstream()
+    await ensure_stream(js)
+    tenant = TenantId(uuid.uuid4())
+    crop = f"crop-{uuid.uuid4().hex[:6]}"
+    body = f'[{{"germplasmName":"R","germplasmPUI":"p","commonCropName":"{crop}"}}]'.encode()
+    principal = Principal(subject="u", tenant_id=tenant, roles=frozenset({"breeder"}))
+    await CreateGermplasm(unit_of_work_factory(engine, source="domain-api"))(principal, decode_new_requests(body))
+
+    received: list[EventEnvelope] = []
+    durable = f"test-{uuid.uuid4().hex[:8]}"
+
+    async def collect(e: EventEnvelope) -> None:
+        if e.tenant_id == str(tenant):
+            received.append(e)
+
+    consumer = DurableConsumer(js, durable=durable, filter_subject="bijmantra.events.germplasm.>", handler=collect)
+    task = asyncio.create_task(consumer.run())
+    relay = OutboxRelay(PostgresOutboxStore(engine), JetStreamPublisher(js))
+    while await relay.relay_once():
+        pass
+    for _ in range(100):
+        if received:
+            break
+        await asyncio.sleep(0.1)
+    assert [e.data["common_crop_name"] for e in received] == [crop]
+    assert received[0].type == "germplasm.created" and received[0].source == "domain-api"
+    consumer.stop()
+    await task
+    await nc.close()
+    await engine.dispose()

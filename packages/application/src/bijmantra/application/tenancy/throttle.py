@@ -1,0 +1,41 @@
+"""Login abuse resistance: failed attempts counted per account and per client address.
+
+The limiter is consulted before the password is checked, so a locked account gets no more
+guesses; unknown accounts are counted exactly like real ones, so lockouts reveal nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class BackoffPolicy:
+    """After ``free`` failures, each further failure locks for ``base * 2**(n - free)`` s, capped."""
+
+    free: int
+    base_seconds: float = 1.0
+    max_seconds: float = 900.0
+    window_seconds: int = 3600  # failures are forgotten after this long without a new one
+
+    def lock_seconds(self, failures: int) -> float:
+        if failures <= self.free:
+            return 0.0
+        return float(min(self.max_seconds, self.base_seconds * 2 ** (failures - self.free - 1)))
+
+
+ACCOUNT_POLICY = BackoffPolicy(free=5)
+ADDRESS_POLICY = BackoffPolicy(free=20)
+
+
+class LoginAttemptLimiter(Protocol):
+    async def retry_after(self, account: str, address: str | None) -> float:
+        """Seconds until another attempt is allowed; 0 when it is allowed now."""
+        ...
+
+    async def failed(self, account: str, address: str | None) -> None: ...
+
+    async def succeeded(self, account: str, address: str | None) -> None:
+        """Forget the account's failures (the address keeps its count)."""
+        ...

@@ -1,0 +1,230 @@
+"""Refresh tokens (rotation, reuse detection) and machine clients (client credentials).
+
+A refresh token is an opaque string ``<tenant uuid hex>.<256 random bits>``. Only its
+SHA-256 is stored. Every successful refresh marks the presented token used and issues a new
+one in the same *family*; presenting a token that was already used means it leaked (or the
+client is confused), so the whole family is revoked and the caller must log in again
+(OAuth 2.0 Security BCP, section 4.14). The tenant prefix lets the store scope its lookup
+with row-level security before it knows anything else about the token.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import uuid
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from enum import Enum
+from typing import Protocol
+
+from bijmantra.kernel import Clock, Forbidden, SystemClock, TenantId, Unauthorized, ValidationFailed, uuid7
+
+from bijmantra.application.tenancy.login import IssuedToken, Membership, TokenIssuer
+
+FIRST_PARTY_CLIENT = "bijmantra-first-party"
+INVALID_REFRESH = "Refresh token is invalid, expired or revoked"
+INVALID_CLIENT = "Client authentication failed"
+
+
+def hash_secret(secret: str) -> bytes:
+    """SHA-256: enough for 256-bit random secrets (no dictionary to attack, unlike passwords)."""
+    return hashlib.sha256(secret.encode()).digest()
+
+
+def new_tenant_bound_secret(tenant_id: TenantId) -> str:
+    return f"{tenant_id.hex}.{secrets.token_urlsafe(32)}"
+
+
+def tenant_of(token: str) -> TenantId | None:
+    prefix, dot, rest = token.partition(".")
+    if not dot or not rest or len(prefix) != 32:
+        return None
+    try:
+        return TenantId(uuid.UUID(hex=prefix))
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshFamily:
+    id: uuid.UUID
+    tenant_id: TenantId
+    user_id: uuid.UUID
+    client_id: str
+    scope: str
+    expires_at: datetime
+
+
+class Rotation(Enum):
+    ROTATED = "rotated"
+    REUSED = "reused"  # the family has been revoked
+    INVALID = "invalid"
+
+
+@dataclass(frozen=True, slots=True)
+class RotationResult:
+    outcome: Rotation
+    family: RefreshFamily | None = None
+
+
+class RefreshTokenStore(Protocol):
+    async def start_family(self, family: RefreshFamily, token_hash: bytes, token_expires_at: datetime) -> None: ...
+
+    async def rotate(
+        self, tenant_id: TenantId, old_hash: bytes, new_hash: bytes, new_expires_at: datetime, now: datetime
+    ) -> RotationResult:
+        """Atomically: if ``old_hash`` is live, mark it used and store ``new_hash`` in its family.
+
+        If it was already used, revoke its family (reason ``reuse``) and report ``REUSED``.
+        Unknown, expired or revoked tokens are ``INVALID``.
+        """
+        ...
+
+    async def revoke_family_of(self, tenant_id: TenantId, token_hash: bytes, client_id: str, reason: str) -> bool: ...
+
+    async def revoke_family(self, tenant_id: TenantId, family_id: uuid.UUID, reason: str) -> None: ...
+
+
+class MembershipLookup(Protocol):
+    async def memberships(self, user_id: uuid.UUID) -> list[Membership]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class OAuthClient:
+    client_id: str
+    name: str
+    secret_hash: bytes | None
+    grant_types: frozenset[str]
+    redirect_uris: tuple[str, ...]
+    scope: frozenset[str]
+    tenant_id: TenantId | None
+    roles: frozenset[str]
+
+    @property
+    def is_public(self) -> bool:
+        return self.secret_hash is None
+
+
+class OAuthClientDirectory(Protocol):
+    async def find(self, client_id: str) -> OAuthClient | None: ...
+
+
+class SecurityEvents(Protocol):
+    """Where security-relevant facts go (logs today; the outbox once identity has one)."""
+
+    def emit(self, event: str, **fields: object) -> None: ...
+
+
+class _NoEvents:
+    def emit(self, event: str, **fields: object) -> None:
+        return None
+
+
+def _narrow_scope(requested: str | None, allowed: frozenset[str]) -> str:
+    if requested is None or not requested.strip():
+        return " ".join(sorted(allowed))
+    asked = frozenset(requested.split())
+    if not asked <= allowed:
+        raise Forbidden(f"Scope not allowed: {' '.join(sorted(asked - allowed))}")
+    return " ".join(sorted(asked))
+
+
+@dataclass
+class ClientAuthenticator:
+    """Confidential clients prove their secret; public clients only name themselves."""
+
+    clients: OAuthClientDirectory
+
+    async def __call__(self, client_id: str | None, secret: str | None, *, grant_type: str) -> OAuthClient:
+        if not client_id:
+            raise Unauthorized(INVALID_CLIENT)
+        client = await self.clients.find(client_id)
+        if client is None:
+            hash_secret(secret or "")  # same work as a real check
+            raise Unauthorized(INVALID_CLIENT)
+        if client.secret_hash is not None:
+            if secret is None or not hmac.compare_digest(client.secret_hash, hash_secret(secret)):
+                raise Unauthorized(INVALID_CLIENT)
+        elif secret is not None:
+            raise Unauthorized(INVALID_CLIENT)
+        if grant_type not in client.grant_types:
+            raise Forbidden(f"Client may not use grant {grant_type}")
+        return client
+
+
+@dataclass
+class RefreshSessions:
+    """Starts, rotates and revokes refresh-token families."""
+
+    store: RefreshTokenStore
+    memberships: MembershipLookup
+    tokens: TokenIssuer
+    token_ttl: timedelta = timedelta(days=14)  # idle lifetime of one refresh token
+    family_ttl: timedelta = timedelta(days=30)  # absolute lifetime of a login
+    clock: Clock = field(default_factory=SystemClock)
+    events: SecurityEvents = field(default_factory=_NoEvents)
+
+    async def start(self, issued: IssuedToken, *, user_id: uuid.UUID, client_id: str, scope: str) -> IssuedToken:
+        """Attach a new refresh-token family to a freshly issued access token."""
+        now = self.clock.now()
+        family = RefreshFamily(uuid7(), issued.tenant_id, user_id, client_id, scope, now + self.family_ttl)
+        token = new_tenant_bound_secret(issued.tenant_id)
+        await self.store.start_family(family, hash_secret(token), now + self.token_ttl)
+        return replace(issued, refresh_token=token)
+
+    async def refresh(self, refresh_token: str, client: OAuthClient, scope: str | None = None) -> IssuedToken:
+        tenant = tenant_of(refresh_token)
+        if tenant is None:
+            raise Unauthorized(INVALID_REFRESH)
+        now = self.clock.now()
+        new_token = new_tenant_bound_secret(tenant)
+        result = await self.store.rotate(
+            tenant, hash_secret(refresh_token), hash_secret(new_token), now + self.token_ttl, now
+        )
+        family = result.family
+        if result.outcome is Rotation.REUSED and family is not None:
+            self.events.emit(
+                "refresh_token.reuse_detected",
+                tenant_id=str(family.tenant_id), user_id=str(family.user_id),
+                family_id=str(family.id), client_id=family.client_id,
+            )  # fmt: skip
+            raise Unauthorized(INVALID_REFRESH)
+        if result.outcome is not Rotation.ROTATED or family is None:
+            raise Unauthorized(INVALID_REFRESH)
+        if family.client_id != client.client_id:
+            # A token presented by a client it was not issued to has leaked.
+            await self.store.revoke_family(tenant, family.id, "wrong_client")
+            raise Unauthorized(INVALID_REFRESH)
+        granted = _narrow_scope(scope, frozenset(family.scope.split()))
+        # Roles are read again: a removed member cannot keep refreshing.
+        membership = next((m for m in await self.memberships.memberships(family.user_id) if m.tenant_id == tenant), None)
+        if membership is None:
+            await self.store.revoke_family(tenant, family.id, "membership_removed")
+            raise Unauthorized(INVALID_REFRESH)
+        issued = self.tokens.issue(subject=str(family.user_id), tenant_id=tenant, roles=membership.roles, scope=granted)
+        return replace(issued, refresh_token=new_token)
+
+    async def revoke(self, token: str, client: OAuthClient) -> None:
+        """RFC 7009: revoking a refresh token ends its whole family; unknown tokens are ignored."""
+        tenant = tenant_of(token)
+        if tenant is not None:
+            await self.store.revoke_family_of(tenant, hash_secret(token), client.client_id, "revoked")
+
+
+@dataclass
+class ClientCredentials:
+    """A machine client acts in the one organization it was registered for, with its roles."""
+
+    tokens: TokenIssuer
+
+    def __call__(self, client: OAuthClient, scope: str | None = None) -> IssuedToken:
+        if client.is_public or client.tenant_id is None:
+            raise Unauthorized(INVALID_CLIENT)
+        if scope is not None and len(scope) > 1000:
+            raise ValidationFailed("scope too long")
+        granted = _narrow_scope(scope, client.scope)
+        return self.tokens.issue(
+            subject=f"client:{client.client_id}", tenant_id=client.tenant_id, roles=client.roles, scope=granted
+        )
