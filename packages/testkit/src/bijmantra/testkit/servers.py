@@ -66,6 +66,7 @@ class LocalPostgres:
     def start(self) -> str:
         import pgserver
 
+        self.datadir.parent.mkdir(parents=True, exist_ok=True)
         self._server = pgserver.get_server(self.datadir, cleanup_mode="stop")
         return str(self._server.get_uri())  # type: ignore[attr-defined]
 

@@ -1,0 +1,133 @@
+"""``just bench``: every benchmark, each compared with a baseline measured in the same run.
+
+Writes ``bench/results/<name>.json``. Sizes: ``BENCH_SECONDS`` (default 10 per scenario),
+``BENCH_CONNECTIONS`` (default 32), ``BENCH_GERMPLASM`` (default 3000).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psycopg
+from joserfc import jwt
+from joserfc.jwk import OctKey
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.loadgen import run_load  # noqa: E402
+from bijmantra.testkit.devstack import DEMO_ORGANIZATION_ID, DevStack, Ports  # noqa: E402
+from bijmantra.testkit.servers import free_port, terminate, wait_for_port  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results"
+SECONDS = float(os.environ.get("BENCH_SECONDS", "10"))
+CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
+GERMPLASM = int(os.environ.get("BENCH_GERMPLASM", "3000"))
+
+
+def seed(stack: DevStack, token: str) -> list[str]:
+    ids: list[str] = []
+    with httpx.Client(base_url=stack.gateway_url, timeout=120, headers={"Authorization": f"Bearer {token}"}) as client:
+        for start in range(0, GERMPLASM, 500):
+            batch = [
+                {"germplasmName": f"B{i}", "germplasmPUI": f"doi:bench/{i}", "commonCropName": "Maize",
+                 "accessionNumber": f"A{i}", "acquisitionDate": "2021-03-04", "genus": "Zea", "species": "mays",
+                 "synonyms": [{"synonym": f"S{i}", "type": "alias"}],
+                 "externalReferences": [{"referenceId": f"E{i}", "referenceSource": "bench"}]}
+                for i in range(start, min(start + 500, GERMPLASM))
+            ]  # fmt: skip
+            response = client.post("/brapi/v2/germplasm", json=batch)
+            response.raise_for_status()
+            ids += [d["germplasmDbId"] for d in response.json()["result"]["data"]]
+    return ids
+
+
+def start_baseline(owner_url: str, secret: str) -> tuple[subprocess.Popen[bytes], int]:
+    with psycopg.connect(owner_url, autocommit=True) as conn:
+        conn.execute("DROP SCHEMA IF EXISTS baseline CASCADE")
+        conn.execute("CREATE SCHEMA baseline")
+        conn.execute(
+            "CREATE TABLE baseline.germplasm AS SELECT tenant_id, germplasm_db_id, germplasm_name, germplasm_pui, "
+            "common_crop_name, accession_number, acquisition_date, genus, species, collection, pedigree, "
+            "synonyms::json, external_references::json, additional_info::json, donors::json FROM domain.germplasm"
+        )
+        conn.execute("ALTER TABLE baseline.germplasm ADD PRIMARY KEY (tenant_id, germplasm_db_id)")
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "bench.baseline_app:app", "--port", str(port), "--log-level", "warning",
+         "--no-access-log"],
+        cwd=ROOT, env={**os.environ, "DATABASE_URL": owner_url, "BASELINE_SECRET": secret},
+    )  # fmt: skip
+    wait_for_port(port, process=process)
+    return process, port
+
+
+async def compare(name: str, paths: list[str], ours: tuple[int, str], baseline: tuple[int, str]) -> dict[str, object]:
+    results = {}
+    for label, (port, token) in (("baseline_fastapi", baseline), ("bijmantra", ours)):
+        result = await run_load(paths, port=port, token=token, connections=CONNECTIONS, duration=SECONDS)
+        results[label] = result.summary()
+        print(f"  {name:<28} {label:<17} {result.rps:8.1f} req/s  p50 {result.percentile(0.5):7.2f} ms  "
+              f"p99 {result.percentile(0.99):7.2f} ms  errors {result.errors}", flush=True)  # fmt: skip
+    ratio = results["bijmantra"]["requests_per_second"] / results["baseline_fastapi"]["requests_per_second"]  # type: ignore[operator]
+    results["ratio_requests_per_second"] = round(ratio, 3)
+    print(f"  {name:<28} ratio {ratio:.2f}x", flush=True)
+    return results
+
+
+def slice_benchmark() -> dict[str, object]:
+    workdir = ROOT / ".bijmantra" / "bench"
+    stack = DevStack(workdir, Ports(gateway=free_port()), log_dir=workdir / "logs")
+    baseline = None
+    try:
+        stack.start_servers()
+        stack.seed(testdata=False)
+        stack.start_services()
+        token = stack.login()
+        ids = seed(stack, token)
+        assert stack.database is not None
+        secret = os.urandom(32).hex()
+        baseline, baseline_port = start_baseline(stack.database.owner_url, secret)
+        now = int(time.time())
+        baseline_token = jwt.encode(
+            {"alg": "HS256"}, {"sub": "demo", "tid": DEMO_ORGANIZATION_ID, "exp": now + 3600}, OctKey.import_key(secret.encode())
+        )
+        random.seed(7)
+        single = [f"/brapi/v2/germplasm/{i}" for i in random.sample(ids, min(len(ids), 2000))]
+        ours, theirs = (stack.ports.gateway, token), (baseline_port, baseline_token)
+        report = {
+            "single_get": asyncio.run(compare("GET /germplasm/{id}", single, ours, theirs)),
+            "page_1000": asyncio.run(compare("GET /germplasm?pageSize=1000", ["/brapi/v2/germplasm?pageSize=1000"], ours, theirs)),
+        }
+        return report
+    finally:
+        if baseline is not None:
+            terminate(baseline)
+        stack.stop()
+
+
+def main() -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    meta = {"machine": platform.machine(), "cpus": os.cpu_count(), "python": platform.python_version(),
+            "seconds_per_scenario": SECONDS, "connections": CONNECTIONS, "germplasm_rows": GERMPLASM,
+            "load_generator": "bench/loadgen.py (closed-loop asyncio HTTP/1.1 keep-alive)"}  # fmt: skip
+    print("Vertical slice: gateway -> gRPC -> domain-api -> PostgreSQL (token + RLS) vs FastAPI baseline", flush=True)
+    report = {"meta": meta, **slice_benchmark()}
+    (RESULTS / "slice.json").write_text(json.dumps(report, indent=2))
+    print(f"wrote {RESULTS / 'slice.json'}", flush=True)
+    genomics = ROOT / "bench" / "genomics" / "bench_genomics.py"
+    if genomics.exists() and "--skip-genomics" not in sys.argv:
+        subprocess.run([sys.executable, str(genomics)], cwd=ROOT, check=True)
+
+
+if __name__ == "__main__":
+    main()
