@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -14,16 +15,29 @@ from litestar import Litestar, Request, Response, get, post
 from litestar.datastructures import State
 from sqlalchemy import text
 
+from bijmantra.adapters.grpc.auth import JwtVerifier
 from bijmantra.adapters.postgres import create_engine
-from bijmantra.adapters.postgres.identity import PostgresSigningKeys, PostgresUserDirectory
+from bijmantra.adapters.postgres.identity import (
+    PostgresOAuthClients,
+    PostgresRefreshTokenStore,
+    PostgresSigningKeys,
+    PostgresUserDirectory,
+)
+from bijmantra.adapters.redis.login_limiter import RedisLoginLimiter
 from bijmantra.application.envelopes import http_status, platform_body, platform_error_body
-from bijmantra.application.tenancy import LoginWithPassword
+from bijmantra.application.tenancy import (
+    ClientAuthenticator,
+    ClientCredentials,
+    LoginWithPassword,
+    RefreshSessions,
+)
 from bijmantra.contracts.tenancy.v1 import identity_service_pb2_grpc
 from bijmantra.identity.config import Settings
 from bijmantra.identity.grpc_api import IdentityServicer
+from bijmantra.identity.oauth import NO_STORE, revoke, token, userinfo
 from bijmantra.identity.passwords import Argon2PasswordHasher
 from bijmantra.identity.tokens import JwtIssuer, SigningKeyRing
-from bijmantra.kernel import BijmantraError, ValidationFailed
+from bijmantra.kernel import BijmantraError, RateLimited, ValidationFailed
 from bijmantra.observability import configure_logging, get_logger
 
 log = get_logger(__name__)
@@ -40,7 +54,19 @@ def _request_id(request: Request[Any, Any, Any]) -> str:
 
 
 def _error_response(request: Request[Any, Any, Any], error: BijmantraError) -> Response[Any]:
-    return Response(platform_error_body(error, _request_id(request)), status_code=http_status(error))
+    headers = dict(NO_STORE)
+    if isinstance(error, RateLimited):
+        retry = next((d.message for d in error.details if d.location == "retryAfter"), None)
+        if retry is not None:
+            headers["Retry-After"] = retry
+    return Response(
+        platform_error_body(error, _request_id(request)), status_code=http_status(error), headers=headers
+    )
+
+
+class _LogEvents:
+    def emit(self, event: str, **fields: object) -> None:
+        log.warning(event, **fields)
 
 
 @get("/health/live", sync_to_thread=False)
@@ -76,6 +102,9 @@ async def openid_configuration(state: State) -> dict[str, Any]:
         "issuer": issuer,
         "jwks_uri": f"{issuer}/.well-known/jwks.json",
         "token_endpoint": f"{issuer}/oauth/token",
+        "revocation_endpoint": f"{issuer}/oauth/revoke",
+        "userinfo_endpoint": f"{issuer}/userinfo",
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "id_token_signing_alg_values_supported": ["RS256"],
         "response_types_supported": ["code"],
         "subject_types_supported": ["public"],
@@ -84,17 +113,18 @@ async def openid_configuration(state: State) -> dict[str, Any]:
     }
 
 
-@post("/api/v1/auth/login")
+@post("/api/v1/auth/login", status_code=200)
 async def login(request: Request[Any, Any, Any], state: State) -> Response[Any]:
     try:
         try:
             body = msgspec.json.decode(await request.body(), type=LoginRequest)
         except msgspec.DecodeError as exc:
             raise ValidationFailed(f"Invalid login request: {exc}") from exc
-        issued = await state.login(body.email, body.password, body.organization_id)
+        address = request.client.host if request.client else None
+        issued = await state.login(body.email, body.password, body.organization_id, client_address=address)
     except BijmantraError as error:
-        if error.code.value == "unauthorized":
-            log.info("login.failed", email_hash=hash(body.email) if "body" in locals() else None)
+        if error.code.value in ("unauthorized", "rate_limited"):
+            log.info("login.failed", reason=error.code.value, client=request.client.host if request.client else None)
         return _error_response(request, error)
     data = {
         "access_token": issued.access_token,
@@ -102,8 +132,10 @@ async def login(request: Request[Any, Any, Any], state: State) -> Response[Any]:
         "expires_in": issued.expires_in,
         "organization_id": str(issued.tenant_id),
         "roles": sorted(issued.roles),
+        "refresh_token": issued.refresh_token,
+        "scope": issued.scope,
     }
-    return Response(platform_body(data, _request_id(request)), headers={"Cache-Control": "no-store"})
+    return Response(platform_body(data, _request_id(request)), headers=NO_STORE)
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -113,12 +145,33 @@ def create_app(settings: Settings | None = None) -> Litestar:
     ring = SigningKeyRing(PostgresSigningKeys(engine))
     issuer = JwtIssuer(ring, issuer=settings.issuer, audience=settings.audience, ttl=settings.access_token_ttl)
     hasher = Argon2PasswordHasher()
+    users = PostgresUserDirectory(engine)
+    sessions = RefreshSessions(
+        PostgresRefreshTokenStore(engine),
+        users,
+        issuer,
+        token_ttl=timedelta(seconds=settings.refresh_token_ttl),
+        family_ttl=timedelta(seconds=settings.refresh_family_ttl),
+        events=_LogEvents(),
+    )
+    limiter = RedisLoginLimiter.from_url(settings.redis_url) if settings.redis_url else None
+    if limiter is None:
+        log.warning("identity without REDIS_URL: login attempts are not limited")
+
+    async def own_keys() -> dict[str, Any]:
+        return ring.jwks()
+
     state = State(
         {
             "settings": settings,
             "engine": engine,
             "ring": ring,
-            "login": LoginWithPassword(PostgresUserDirectory(engine), hasher, issuer),
+            "users": users,
+            "login": LoginWithPassword(users, hasher, issuer, sessions=sessions, limiter=limiter),
+            "sessions": sessions,
+            "authenticate_client": ClientAuthenticator(PostgresOAuthClients(engine)),
+            "client_credentials": ClientCredentials(issuer),
+            "verifier": JwtVerifier(own_keys, issuer=settings.issuer, audience=settings.audience, refetch_interval=0),
         }
     )
 
@@ -137,10 +190,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
             yield
         finally:
             await server.stop(grace=5)
+            if limiter is not None:
+                await limiter.close()
             await engine.dispose()
 
     return Litestar(
-        route_handlers=[live, startup, ready, jwks, openid_configuration, login],
+        route_handlers=[live, startup, ready, jwks, openid_configuration, login, token, revoke, userinfo],
         state=state,
         lifespan=[lifespan],
         openapi_config=None,

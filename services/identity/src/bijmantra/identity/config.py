@@ -15,6 +15,9 @@ class Settings:
     grpc_port: int = 50052
     access_token_ttl: int = 600  # seconds: short-lived by design
     log_level: str = "INFO"
+    redis_url: str | None = None  # login attempt limiter; required outside tests
+    refresh_token_ttl: int = 14 * 24 * 3600  # idle lifetime of one refresh token
+    refresh_family_ttl: int = 30 * 24 * 3600  # absolute lifetime of a login
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -28,6 +31,9 @@ class Settings:
             grpc_port=int(env.get("IDENTITY_GRPC_PORT", "50052")),
             access_token_ttl=int(env.get("ACCESS_TOKEN_TTL", "600")),
             log_level=env.get("LOG_LEVEL", "INFO"),
+            redis_url=env.get("REDIS_URL"),
+            refresh_token_ttl=int(env.get("REFRESH_TOKEN_TTL", str(14 * 24 * 3600))),
+            refresh_family_ttl=int(env.get("REFRESH_FAMILY_TTL", str(30 * 24 * 3600))),
         )
 
 

@@ -51,4 +51,4 @@ class JwtIssuer:
             "scope": scope,
         }  # fmt: skip
         token = jwt.encode({"alg": ALGORITHM, "kid": key.kid, "typ": "at+jwt"}, claims, key, algorithms=[ALGORITHM])
-        return IssuedToken(token, self._ttl, tenant_id, roles)
+        return IssuedToken(token, self._ttl, tenant_id, roles, scope=scope)

@@ -12,7 +12,7 @@ from typing import Protocol
 
 @dataclass(frozen=True, slots=True)
 class BackoffPolicy:
-    """After ``free`` failures, each further failure locks for ``base * 2**(n - free)`` s, capped."""
+    """Once ``free`` failures are reached, the n-th failure locks for ``base * 2**(n - free)`` s, capped."""
 
     free: int
     base_seconds: float = 1.0
@@ -20,9 +20,9 @@ class BackoffPolicy:
     window_seconds: int = 3600  # failures are forgotten after this long without a new one
 
     def lock_seconds(self, failures: int) -> float:
-        if failures <= self.free:
+        if failures < self.free:
             return 0.0
-        return float(min(self.max_seconds, self.base_seconds * 2 ** (failures - self.free - 1)))
+        return float(min(self.max_seconds, self.base_seconds * 2 ** (failures - self.free)))
 
 
 ACCOUNT_POLICY = BackoffPolicy(free=5)

@@ -1,13 +1,23 @@
-"""Identity's tables: users, memberships (RLS by tenant or by the acting user), signing keys."""
+"""Identity's tables: users, memberships (RLS by tenant or by the acting user), signing keys,
+OAuth clients, refresh-token families."""
 
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, select, text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from bijmantra.application.tenancy import Membership, UserRecord
+from bijmantra.application.tenancy import (
+    Membership,
+    OAuthClient,
+    RefreshFamily,
+    Rotation,
+    RotationResult,
+    UserRecord,
+)
 from bijmantra.kernel import TenantId
 
 
@@ -24,6 +34,16 @@ class PostgresUserDirectory:
                         "WHERE lower(email) = lower(:email)"
                     ),
                     {"email": email},
+                )
+            ).one_or_none()
+        return None if row is None else UserRecord(*row)
+
+    async def find_by_id(self, user_id: uuid.UUID) -> UserRecord | None:
+        async with self._engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    text("SELECT id, email, display_name, password_hash FROM identity.users WHERE id = :id"),
+                    {"id": user_id},
                 )
             ).one_or_none()
         return None if row is None else UserRecord(*row)
@@ -107,4 +127,185 @@ async def register_member(
                 "ON CONFLICT (tenant_id, user_id) DO UPDATE SET roles = excluded.roles"
             ),
             {"t": organization_id, "u": user_id, "r": roles},
+        )
+
+
+async def _as_tenant(conn: AsyncConnection, tenant_id: uuid.UUID) -> None:
+    await conn.execute(select(func.set_config("app.tenant_id", str(tenant_id), True)))
+
+
+_FAMILY_COLUMNS = "f.id, f.tenant_id, f.user_id, f.client_id, f.scope, f.expires_at"
+
+
+def _family(row: Any) -> RefreshFamily:
+    return RefreshFamily(row[0], TenantId(row[1]), row[2], row[3], row[4], row[5])
+
+
+class PostgresRefreshTokenStore:
+    """Refresh-token families and their tokens (hashed); every statement runs under tenant RLS."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def start_family(self, family: RefreshFamily, token_hash: bytes, token_expires_at: datetime) -> None:
+        async with self._engine.begin() as conn:
+            await _as_tenant(conn, family.tenant_id)
+            await conn.execute(
+                text(
+                    "INSERT INTO identity.refresh_token_families "
+                    "(id, tenant_id, user_id, client_id, scope, expires_at) "
+                    "VALUES (:id, :tenant, :user, :client, :scope, :expires)"
+                ),
+                {
+                    "id": family.id, "tenant": family.tenant_id, "user": family.user_id,
+                    "client": family.client_id, "scope": family.scope, "expires": family.expires_at,
+                },  # fmt: skip
+            )
+            await conn.execute(
+                text(
+                    "INSERT INTO identity.refresh_tokens (token_hash, tenant_id, family_id, expires_at) "
+                    "VALUES (:hash, :tenant, :family, :expires)"
+                ),
+                {"hash": token_hash, "tenant": family.tenant_id, "family": family.id, "expires": token_expires_at},
+            )
+
+    async def rotate(
+        self, tenant_id: TenantId, old_hash: bytes, new_hash: bytes, new_expires_at: datetime, now: datetime
+    ) -> RotationResult:
+        async with self._engine.begin() as conn:
+            await _as_tenant(conn, tenant_id)
+            # Lock the family row: concurrent refreshes of one family are serialised, so a
+            # token can be consumed at most once.
+            row = (
+                await conn.execute(
+                    text(
+                        f"SELECT {_FAMILY_COLUMNS}, f.revoked_at, t.used_at, t.expires_at "
+                        "FROM identity.refresh_tokens t "
+                        "JOIN identity.refresh_token_families f ON f.id = t.family_id "
+                        "WHERE t.token_hash = :hash FOR UPDATE OF f, t"
+                    ),
+                    {"hash": old_hash},
+                )
+            ).one_or_none()
+            if row is None:
+                return RotationResult(Rotation.INVALID)
+            family = _family(row)
+            revoked_at, used_at, token_expires_at = row[6], row[7], row[8]
+            if revoked_at is not None:
+                return RotationResult(Rotation.INVALID, family)
+            if used_at is not None:
+                await conn.execute(
+                    text(
+                        "UPDATE identity.refresh_token_families SET revoked_at = :now, revoked_reason = 'reuse' "
+                        "WHERE id = :id"
+                    ),
+                    {"now": now, "id": family.id},
+                )
+                return RotationResult(Rotation.REUSED, family)
+            if token_expires_at <= now or family.expires_at <= now:
+                return RotationResult(Rotation.INVALID, family)
+            await conn.execute(
+                text("UPDATE identity.refresh_tokens SET used_at = :now WHERE token_hash = :hash"),
+                {"now": now, "hash": old_hash},
+            )
+            await conn.execute(
+                text(
+                    "INSERT INTO identity.refresh_tokens (token_hash, tenant_id, family_id, expires_at) "
+                    "VALUES (:hash, :tenant, :family, :expires)"
+                ),
+                {"hash": new_hash, "tenant": tenant_id, "family": family.id, "expires": min(new_expires_at, family.expires_at)},
+            )
+            return RotationResult(Rotation.ROTATED, family)
+
+    async def revoke_family(self, tenant_id: TenantId, family_id: uuid.UUID, reason: str) -> None:
+        async with self._engine.begin() as conn:
+            await _as_tenant(conn, tenant_id)
+            await conn.execute(
+                text(
+                    "UPDATE identity.refresh_token_families SET revoked_at = now(), revoked_reason = :reason "
+                    "WHERE id = :id AND revoked_at IS NULL"
+                ),
+                {"id": family_id, "reason": reason},
+            )
+
+    async def revoke_family_of(self, tenant_id: TenantId, token_hash: bytes, client_id: str, reason: str) -> bool:
+        async with self._engine.begin() as conn:
+            await _as_tenant(conn, tenant_id)
+            result = await conn.execute(
+                text(
+                    "UPDATE identity.refresh_token_families f SET revoked_at = now(), revoked_reason = :reason "
+                    "FROM identity.refresh_tokens t WHERE t.family_id = f.id AND t.token_hash = :hash "
+                    "AND f.client_id = :client AND f.revoked_at IS NULL"
+                ),
+                {"hash": token_hash, "client": client_id, "reason": reason},
+            )
+        return bool(result.rowcount)
+
+    async def family_revoked(self, tenant_id: TenantId, family_id: uuid.UUID) -> str | None:
+        """The revocation reason, or None while the family is live (for tests and support)."""
+        async with self._engine.begin() as conn:
+            await _as_tenant(conn, tenant_id)
+            return (
+                await conn.execute(
+                    text("SELECT coalesce(revoked_reason, '') FROM identity.refresh_token_families WHERE id = :id"),
+                    {"id": family_id},
+                )
+            ).scalar_one() or None
+
+
+class PostgresOAuthClients:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def find(self, client_id: str) -> OAuthClient | None:
+        async with self._engine.begin() as conn:
+            await conn.execute(select(func.set_config("app.client_id", client_id, True)))
+            row = (
+                await conn.execute(
+                    text(
+                        "SELECT client_id, name, secret_hash, grant_types, redirect_uris, scope, tenant_id, roles "
+                        "FROM identity.oauth_clients WHERE client_id = :id AND disabled_at IS NULL"
+                    ),
+                    {"id": client_id},
+                )
+            ).one_or_none()
+        if row is None:
+            return None
+        return OAuthClient(
+            client_id=row[0],
+            name=row[1],
+            secret_hash=None if row[2] is None else bytes(row[2]),
+            grant_types=frozenset(row[3]),
+            redirect_uris=tuple(row[4]),
+            scope=frozenset(row[5].split()),
+            tenant_id=None if row[6] is None else TenantId(row[6]),
+            roles=frozenset(row[7]),
+        )
+
+
+async def register_client(
+    engine: AsyncEngine,
+    *,
+    client_id: str,
+    name: str,
+    tenant_id: uuid.UUID,
+    secret_hash: bytes | None,
+    grant_types: list[str],
+    scope: str,
+    roles: list[str] | None = None,
+    redirect_uris: list[str] | None = None,
+) -> None:
+    """Register an OAuth client of one organization (machine client or third-party app)."""
+    async with engine.begin() as conn:
+        await _as_tenant(conn, tenant_id)
+        await conn.execute(
+            text(
+                "INSERT INTO identity.oauth_clients "
+                "(client_id, name, secret_hash, grant_types, redirect_uris, scope, tenant_id, roles) "
+                "VALUES (:id, :name, :secret, :grants, :uris, :scope, :tenant, :roles)"
+            ),
+            {
+                "id": client_id, "name": name, "secret": secret_hash, "grants": grant_types,
+                "uris": redirect_uris or [], "scope": scope, "tenant": tenant_id, "roles": roles or [],
+            },  # fmt: skip
         )

@@ -1,0 +1,92 @@
+"""An identity app on the real PostgreSQL and Redis, driven over HTTP in-process."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import pytest
+from litestar.testing import AsyncTestClient
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bijmantra.adapters.postgres import create_engine
+from bijmantra.adapters.postgres.identity import register_member
+from bijmantra.identity.bootstrap import create_app
+from bijmantra.identity.config import Settings
+from bijmantra.identity.passwords import Argon2PasswordHasher
+from bijmantra.testkit.provision import ProvisionedDatabase
+from bijmantra.testkit.servers import free_port
+
+ISSUER = "http://identity.test"
+AUDIENCE = "bijmantra"
+LIMITER_DB = 7  # a Redis database of its own, flushed before every test
+
+
+@dataclass(frozen=True)
+class Member:
+    organization_id: uuid.UUID
+    user_id: uuid.UUID
+    email: str
+    password: str
+
+
+def basic(client_id: str, secret: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()}
+
+
+@pytest.fixture(scope="session")
+async def identity_engine(database: ProvisionedDatabase) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(database.identity_url, pool_size=2)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def limiter_redis_url(redis_url: str) -> str:
+    return redis_url.rsplit("/", 1)[0] + f"/{LIMITER_DB}"
+
+
+@pytest.fixture
+async def identity(
+    database: ProvisionedDatabase, limiter_redis_url: str
+) -> AsyncIterator[AsyncTestClient]:  # type: ignore[type-arg]
+    redis = Redis.from_url(limiter_redis_url)
+    await redis.flushdb()
+    await redis.aclose()
+    settings = Settings(
+        database_url=database.identity_url,
+        issuer=ISSUER,
+        audience=AUDIENCE,
+        grpc_port=free_port(),
+        redis_url=limiter_redis_url,
+    )
+    async with AsyncTestClient(app=create_app(settings), base_url="http://identity.test") as client:
+        yield client
+
+
+@pytest.fixture
+async def member(identity_engine: AsyncEngine) -> Member:
+    return await new_member(identity_engine)
+
+
+async def new_member(
+    engine: AsyncEngine, *, roles: list[str] | None = None, organization_id: uuid.UUID | None = None
+) -> Member:
+    organization = organization_id or uuid.uuid4()
+    user = uuid.uuid4()
+    password = f"pw-{uuid.uuid4().hex}"
+    email = f"{user.hex[:12]}@example.org"
+    await register_member(
+        engine,
+        organization_id=organization,
+        organization_name=f"Org {organization.hex[:8]}",
+        user_id=user,
+        email=email,
+        display_name="Test Breeder",
+        password_hash=Argon2PasswordHasher().hash(password),
+        roles=roles or ["breeder"],
+    )
+    return Member(organization, user, email, password)
