@@ -8,6 +8,7 @@
 
 #include <math.h>
 #include <stdint.h>
+#include <string.h>
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -22,40 +23,80 @@ static int bj_have_openmp(void) { return 0; }
 /* QC: one row (variant) of dosages -> genotype counts, plus per-sample call / het tallies.   */
 /* ------------------------------------------------------------------------------------------ */
 
-/* Counts het (1), hom-alt (2), missing (-1) and invalid (anything else) in one variant row and
- * adds each sample's "called" and "het" indicators to the thread-local tallies sc/sh. */
-static inline void bj_count_row(const int8_t *restrict row, int64_t n, int32_t *restrict sc,
-                                int32_t *restrict sh, int64_t *n1, int64_t *n2, int64_t *nm,
-                                int64_t *nbad) {
-    int64_t c1 = 0, c2 = 0, cm = 0, cb = 0;
-    int64_t s = 0;
-    /* Blocks of at most 127 keep the per-lane accumulators in 8 bits so the loop vectorises
-     * at full byte width. */
-    while (s < n) {
-        int64_t e = s + 127 < n ? s + 127 : n;
-        int8_t b1 = 0, b2 = 0, bm = 0, bb = 0;
-        for (int64_t k = s; k < e; k++) {
-            int8_t v = row[k];
-            int8_t is1 = (int8_t)(v == 1);
-            int8_t called = (int8_t)(v >= 0);
-            b1 += is1;
-            b2 += (int8_t)(v == 2);
-            bm += (int8_t)(v == -1);
-            bb += (int8_t)((uint8_t)(v + 1) > 3);
-            sc[k] += called;
-            sh[k] += is1;
-        }
-        c1 += b1;
-        c2 += b2;
-        cm += bm;
-        cb += bb;
-        s = e;
+/* A tile of at most 255 variant rows -> per-row genotype counts, and per-sample "called" and
+ * "het" tallies added into sc/sh. Within the tile the per-sample tallies are kept in bytes
+ * (t8c/t8h, n bytes each) so that every operation of the inner loop is byte-wide SIMD. */
+#define BJ_COUNT_TILE_BODY                                                                  \
+    memset(t8c, 0, (size_t)n);                                                              \
+    memset(t8h, 0, (size_t)n);                                                              \
+    for (int64_t r = 0; r < nrows; r++) {                                                   \
+        const int8_t *restrict row = g + r * n;                                             \
+        /* 64 byte-lanes per counter, flushed before they can overflow */                   \
+        uint8_t a1[64], a2[64], am[64], ab[64];                                             \
+        int64_t c1 = 0, c2 = 0, cm = 0, cb = 0;                                             \
+        int64_t k0 = 0;                                                                     \
+        while (k0 + 64 <= n) {                                                              \
+            memset(a1, 0, 64);                                                              \
+            memset(a2, 0, 64);                                                              \
+            memset(am, 0, 64);                                                              \
+            memset(ab, 0, 64);                                                              \
+            int64_t stop = k0 + 64 * 255;                                                   \
+            if (stop > n) stop = n;                                                         \
+            for (; k0 + 64 <= stop; k0 += 64) {                                             \
+                for (int j = 0; j < 64; j++) {                                              \
+                    int8_t v = row[k0 + j];                                                 \
+                    uint8_t is1 = (uint8_t)(v == 1);                                        \
+                    a1[j] += is1;                                                           \
+                    a2[j] += (uint8_t)(v == 2);                                             \
+                    am[j] += (uint8_t)(v == -1);                                            \
+                    ab[j] += (uint8_t)((uint8_t)(v + 1) > 3);                               \
+                    t8c[k0 + j] += (uint8_t)(v >= 0);                                       \
+                    t8h[k0 + j] += is1;                                                     \
+                }                                                                           \
+            }                                                                               \
+            for (int j = 0; j < 64; j++) {                                                  \
+                c1 += a1[j];                                                                \
+                c2 += a2[j];                                                                \
+                cm += am[j];                                                                \
+                cb += ab[j];                                                                \
+            }                                                                               \
+        }                                                                                   \
+        for (int64_t k = k0; k < n; k++) {                                                  \
+            int8_t v = row[k];                                                              \
+            c1 += (v == 1);                                                                 \
+            c2 += (v == 2);                                                                 \
+            cm += (v == -1);                                                                \
+            cb += ((uint8_t)(v + 1) > 3);                                                   \
+            t8c[k] += (uint8_t)(v >= 0);                                                    \
+            t8h[k] += (uint8_t)(v == 1);                                                    \
+        }                                                                                   \
+        o1[r] = c1;                                                                         \
+        o2[r] = c2;                                                                         \
+        om[r] = cm;                                                                         \
+        ob[r] = cb;                                                                         \
+    }                                                                                       \
+    for (int64_t k = 0; k < n; k++) {                                                       \
+        sc[k] += t8c[k];                                                                    \
+        sh[k] += t8h[k];                                                                    \
     }
-    *n1 = c1;
-    *n2 = c2;
-    *nm = cm;
-    *nbad = cb;
+
+#define BJ_COUNT_TILE_ARGS                                                                  \
+    const int8_t *restrict g, int64_t nrows, int64_t n, uint8_t *restrict t8c,             \
+        uint8_t *restrict t8h, int32_t *restrict sc, int32_t *restrict sh,                  \
+        int64_t *restrict o1, int64_t *restrict o2, int64_t *restrict om,                   \
+        int64_t *restrict ob
+
+typedef void (*bj_count_tile_fn)(BJ_COUNT_TILE_ARGS);
+static void bj_count_tile_generic(BJ_COUNT_TILE_ARGS) { BJ_COUNT_TILE_BODY }
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__) && !defined(BJ_NO_DISPATCH)
+__attribute__((target("avx2"))) static void bj_count_tile_avx2(BJ_COUNT_TILE_ARGS) {
+    BJ_COUNT_TILE_BODY
 }
+__attribute__((target("avx512f,avx512bw,avx512vl"))) static void bj_count_tile_avx512(
+    BJ_COUNT_TILE_ARGS) {
+    BJ_COUNT_TILE_BODY
+}
+#endif
 
 /* Number of values outside {-1, 0, 1, 2} in a buffer. */
 static inline int64_t bj_count_invalid(const int8_t *restrict x, int64_t n) {
@@ -93,16 +134,23 @@ static inline void bj_row_sums(const int8_t *restrict row, int64_t n, int64_t *s
 /* Hardy-Weinberg exact test (Wigginton, Cutler & Abecasis 2005).                             */
 /* ------------------------------------------------------------------------------------------ */
 
-static inline double bj_log_het_prob(double hets, double homr, double homc) {
-    /* log P(hets | n, rare) up to a constant: 2^het / (het! homr! homc!) */
-    return hets * 0.69314718055994530942 - lgamma(hets + 1.0) - lgamma(homr + 1.0) -
-           lgamma(homc + 1.0);
+static inline double bj_lfact(int64_t k, const double *lf, int64_t nlf) {
+    return k < nlf ? lf[k] : lgamma((double)k + 1.0);
+}
+
+static inline double bj_log_het_prob(int64_t hets, int64_t homr, int64_t homc,
+                                     const double *lf, int64_t nlf) {
+    /* log P(hets | n, rare) up to a constant: 2^het / (het! homr! homc!); lf is an optional
+     * table of log k! (nlf entries) that spares the lgamma calls. */
+    return (double)hets * 0.69314718055994530942 - bj_lfact(hets, lf, nlf) -
+           bj_lfact(homr, lf, nlf) - bj_lfact(homc, lf, nlf);
 }
 
 /* Exact HWE p-value. Terms are generated by the paper's recurrence outwards from the mode,
  * which is normalised to 1, and the walk stops once the remaining tail cannot change the
  * p-value in the 16th digit; so the cost is O(sd of the het count) instead of O(n). */
-static double bj_hwe_exact(int64_t n_aa, int64_t n_ab, int64_t n_bb, int mid_p) {
+static double bj_hwe_exact(int64_t n_aa, int64_t n_ab, int64_t n_bb, int mid_p,
+                           const double *lf, const double *rc, int64_t nlf) {
     if (n_aa < 0 || n_ab < 0 || n_bb < 0) return NAN;
     int64_t n = n_aa + n_ab + n_bb;
     if (n == 0) return NAN;
@@ -115,8 +163,8 @@ static double bj_hwe_exact(int64_t n_aa, int64_t n_ab, int64_t n_bb, int mid_p) 
     if (mid > rare) mid -= 2;
     int64_t mid_homr = (rare - mid) / 2;
     int64_t mid_homc = n - mid - mid_homr;
-    double lthr = bj_log_het_prob((double)n_ab, (double)homr, (double)homc) -
-                  bj_log_het_prob((double)mid, (double)mid_homr, (double)mid_homc);
+    double lthr = bj_log_het_prob(n_ab, homr, homc, lf, nlf) -
+                  bj_log_het_prob(mid, mid_homr, mid_homc, lf, nlf);
     double thr = exp(lthr) * (1.0 + 1e-7);
     double total = 1.0, incl = (1.0 <= thr) ? 1.0 : 0.0, pobs = (mid == n_ab) ? 1.0 : 0.0;
     /* downwards: fewer hets */
@@ -124,7 +172,12 @@ static double bj_hwe_exact(int64_t n_aa, int64_t n_ab, int64_t n_bb, int mid_p) 
     double hr = (double)mid_homr, hc = (double)mid_homc;
     for (int64_t het = mid; het > 1; het -= 2) {
         double h = (double)het;
-        p = p * h * (h - 1.0) / (4.0 * (hr + 1.0) * (hc + 1.0));
+        /* the ratio is independent of p, so only one multiply sits on the dependency chain;
+         * rc[k] = 1/k turns the division into multiplications */
+        double ratio = (n < nlf - 1)
+                           ? (h * (h - 1.0) * 0.25) * (rc[(int64_t)hr + 1] * rc[(int64_t)hc + 1])
+                           : (h * (h - 1.0)) / (4.0 * (hr + 1.0) * (hc + 1.0));
+        p *= ratio;
         hr += 1.0;
         hc += 1.0;
         total += p;
@@ -142,7 +195,9 @@ static double bj_hwe_exact(int64_t n_aa, int64_t n_ab, int64_t n_bb, int mid_p) 
     hc = (double)mid_homc;
     for (int64_t het = mid; het <= rare - 2; het += 2) {
         double h = (double)het;
-        p = p * 4.0 * hr * hc / ((h + 2.0) * (h + 1.0));
+        double ratio = (n < nlf - 1) ? (4.0 * hr * hc) * (rc[het + 2] * rc[het + 1])
+                                     : (4.0 * hr * hc) / ((h + 2.0) * (h + 1.0));
+        p *= ratio;
         hr -= 1.0;
         hc -= 1.0;
         total += p;
@@ -274,8 +329,17 @@ __attribute__((target("popcnt"))) static void bj_ld_sums_popcnt(const uint64_t *
 }
 static bj_ld_sums_fn bj_ld_sums = bj_ld_sums_generic;
 static const char *bj_ld_isa = "generic";
+static bj_count_tile_fn bj_count_tile = bj_count_tile_generic;
+static const char *bj_count_isa = "generic";
 static void bj_ld_init(void) {
     __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl")) {
+        bj_count_tile = bj_count_tile_avx512;
+        bj_count_isa = "avx512bw";
+    } else if (__builtin_cpu_supports("avx2")) {
+        bj_count_tile = bj_count_tile_avx2;
+        bj_count_isa = "avx2";
+    }
     if (__builtin_cpu_supports("avx512vpopcntdq") && __builtin_cpu_supports("avx512vl") &&
         __builtin_cpu_supports("avx512bw")) {
         bj_ld_sums = bj_ld_sums_avx512;
@@ -288,6 +352,8 @@ static void bj_ld_init(void) {
 #else
 static bj_ld_sums_fn bj_ld_sums = bj_ld_sums_generic;
 static const char *bj_ld_isa = "generic";
+static bj_count_tile_fn bj_count_tile = bj_count_tile_generic;
+static const char *bj_count_isa = "generic";
 static void bj_ld_init(void) {}
 #endif
 

@@ -23,12 +23,15 @@ ctypedef fused floating:
 cdef extern from "_bj_kernels.h" nogil:
     int bj_max_threads()
     int bj_have_openmp()
-    void bj_count_row(const int8_t *row, int64_t n, int32_t *sc, int32_t *sh, int64_t *n1,
-                      int64_t *n2, int64_t *nm, int64_t *nbad)
+    void bj_count_tile(const int8_t *g, int64_t nrows, int64_t n, uint8_t *t8c, uint8_t *t8h,
+                       int32_t *sc, int32_t *sh, int64_t *o1, int64_t *o2, int64_t *om,
+                       int64_t *ob)
+    const char *bj_count_isa
     int64_t bj_count_invalid(const int8_t *x, int64_t n)
     void bj_row_sums(const int8_t *row, int64_t n, int64_t *sum, int64_t *called,
                      int64_t *nbad)
-    double bj_hwe_exact(int64_t n_aa, int64_t n_ab, int64_t n_bb, int mid_p)
+    double bj_hwe_exact(int64_t n_aa, int64_t n_ab, int64_t n_bb, int mid_p,
+                        const double *lf, const double *rc, int64_t nlf)
     double bj_hwe_chi2(int64_t n_aa, int64_t n_ab, int64_t n_bb)
     double bj_t_sf2(double t, double df, double lbeta)
     double bj_ld_r2(const uint64_t *x, const uint64_t *y, int64_t nw)
@@ -44,6 +47,31 @@ def popcount_isa() -> str:
     return bj_ld_isa.decode()
 
 
+def simd_isa() -> str:
+    """Which byte-SIMD code path the genotype-counting kernel dispatched to on this CPU."""
+    return bj_count_isa.decode()
+
+
+cdef object _log_factorials(int64_t upto):
+    """Table of log(k!) for k = 0..upto (HWE thresholds without lgamma calls)."""
+    return np.cumsum(np.log(np.maximum(np.arange(upto + 1, dtype=np.float64), 1.0)))
+
+
+cdef object _reciprocals(int64_t upto):
+    """Table of 1/k for k = 0..upto (entry 0 unused): HWE recurrences without divisions."""
+    k = np.arange(upto + 1, dtype=np.float64)
+    k[0] = 1.0
+    return 1.0 / k
+
+
+cdef inline int _threads(double work) noexcept nogil:
+    """One thread for small inputs: a parallel region's start-up and barrier cost more than
+    the work, and on an oversubscribed machine a descheduled peer stalls the barrier."""
+    if work < 2.0e6:
+        return 1
+    return bj_max_threads()
+
+
 def openmp_enabled() -> bool:
     return bool(bj_have_openmp())
 
@@ -56,9 +84,10 @@ def count_invalid(const int8_t[:, ::1] g) -> int:
     """Number of entries outside {-1, 0, 1, 2}."""
     cdef Py_ssize_t nv = g.shape[0], ns = g.shape[1], i
     cdef int64_t bad = 0
+    cdef int nt = _threads(<double>nv * ns)
     if nv == 0 or ns == 0:
         return 0
-    for i in prange(nv, nogil=True, schedule="static"):
+    for i in prange(nv, nogil=True, schedule="static", num_threads=nt):
         bad += bj_count_invalid(&g[i, 0], ns)
     return bad
 
@@ -76,27 +105,38 @@ def qc_chunk(const int8_t[:, ::1] g, int64_t[::1] n_called, double[::1] call_rat
 
     Returns the number of invalid genotype values seen (the caller raises on > 0).
     """
-    cdef Py_ssize_t nv = g.shape[0], ns = g.shape[1], i, s, t
-    cdef int nt = bj_max_threads()
+    cdef Py_ssize_t nv = g.shape[0], ns = g.shape[1], i, s, t, r
+    cdef int nt = _threads(<double>nv * ns)
     cdef int64_t bad = 0, n1, n2, nm, nb, nc, n0
     cdef double p, he
     if nv == 0 or ns == 0:
         return 0
     if nt > nv:
         nt = <int>nv
+    cdef Py_ssize_t TILE = 255, ntiles = (nv + TILE - 1) // TILE, r0, nr
     tally_np = np.zeros((2 * nt, ns), dtype=np.int32)
     cdef int32_t[:, ::1] tally = tally_np
-    # scratch per variant: out-parameters of a C call must not be shared between threads
-    scratch_np = np.empty((nv, 2), dtype=np.int64)
+    bytes_np = np.zeros((2 * nt, ns), dtype=np.uint8)
+    cdef uint8_t[:, ::1] tbytes = bytes_np
+    # per-variant missing / invalid counts (out-parameters must not be thread-shared)
+    scratch_np = np.empty((2, nv), dtype=np.int64)
     cdef int64_t[:, ::1] scratch = scratch_np
-    for i in prange(nv, nogil=True, schedule="static", num_threads=nt):
+    lf_np = _log_factorials(ns + 2)
+    rc_np = _reciprocals(ns + 2)
+    cdef const double[::1] lf = lf_np
+    cdef const double[::1] rc = rc_np
+    for r in prange(ntiles, nogil=True, schedule="static", num_threads=nt):
         t = threadid()
-        bj_count_row(&g[i, 0], ns, &tally[2 * t, 0], &tally[2 * t + 1, 0], &n_het_out[i],
-                     &n_hom_alt_out[i], &scratch[i, 0], &scratch[i, 1])
+        r0 = r * TILE
+        nr = min(TILE, nv - r0)
+        bj_count_tile(&g[r0, 0], nr, ns, &tbytes[2 * t, 0], &tbytes[2 * t + 1, 0],
+                      &tally[2 * t, 0], &tally[2 * t + 1, 0], &n_het_out[r0],
+                      &n_hom_alt_out[r0], &scratch[0, r0], &scratch[1, r0])
+    for i in prange(nv, nogil=True, schedule="dynamic", chunksize=256, num_threads=nt):
         n1 = n_het_out[i]
         n2 = n_hom_alt_out[i]
-        nm = scratch[i, 0]
-        nb = scratch[i, 1]
+        nm = scratch[0, i]
+        nb = scratch[1, i]
         bad += nb
         nc = ns - nm - nb
         n0 = nc - n1 - n2
@@ -114,7 +154,7 @@ def qc_chunk(const int8_t[:, ::1] g, int64_t[::1] n_called, double[::1] call_rat
             else:
                 inbreeding_f[i] = NAN
             if do_hwe:
-                hwe_exact[i] = bj_hwe_exact(n0, n1, n2, 0)
+                hwe_exact[i] = bj_hwe_exact(n0, n1, n2, 0, &lf[0], &rc[0], ns + 3)
                 hwe_chi2[i] = bj_hwe_chi2(n0, n1, n2)
         else:
             alt_freq[i] = NAN
@@ -135,14 +175,24 @@ def hwe_exact_vec(const int64_t[::1] n_aa, const int64_t[::1] n_ab, const int64_
                   bint mid_p, double[::1] out) -> None:
     cdef Py_ssize_t n = n_aa.shape[0], i
     cdef int mp = mid_p
-    for i in prange(n, nogil=True, schedule="dynamic", chunksize=256):
-        out[i] = bj_hwe_exact(n_aa[i], n_ab[i], n_bb[i], mp)
+    cdef int64_t nmax = 0, nlf
+    for i in range(n):
+        nmax = max(nmax, n_aa[i] + n_ab[i] + n_bb[i])
+    # a log-factorial table when it is cheap relative to the work, else lgamma per call
+    nlf = nmax + 3 if nmax <= 16 * n + 100000 else 1
+    lf_np = _log_factorials(nlf - 1)
+    rc_np = _reciprocals(nlf - 1)
+    cdef const double[::1] lf = lf_np
+    cdef const double[::1] rc = rc_np
+    for i in prange(n, nogil=True, schedule="dynamic", chunksize=256,
+                    num_threads=_threads(200.0 * n)):
+        out[i] = bj_hwe_exact(n_aa[i], n_ab[i], n_bb[i], mp, &lf[0], &rc[0], nlf)
 
 
 def hwe_chi2_vec(const int64_t[::1] n_aa, const int64_t[::1] n_ab, const int64_t[::1] n_bb,
                  double[::1] out) -> None:
     cdef Py_ssize_t n = n_aa.shape[0], i
-    for i in prange(n, nogil=True, schedule="static"):
+    for i in prange(n, nogil=True, schedule="static", num_threads=_threads(20.0 * n)):
         out[i] = bj_hwe_chi2(n_aa[i], n_ab[i], n_bb[i])
 
 
@@ -150,7 +200,8 @@ def t_sf2_vec(const double[::1] t, double df, double[::1] out) -> None:
     """Two-sided Student-t p-values."""
     cdef Py_ssize_t n = t.shape[0], i
     cdef double lbeta = lgamma(0.5 * df) + lgamma(0.5) - lgamma(0.5 * df + 0.5)
-    for i in prange(n, nogil=True, schedule="dynamic", chunksize=256):
+    for i in prange(n, nogil=True, schedule="dynamic", chunksize=256,
+                    num_threads=_threads(200.0 * n)):
         out[i] = bj_t_sf2(t[i], df, lbeta)
 
 
@@ -166,7 +217,7 @@ def row_sums(const int8_t[:, ::1] g, int64_t[::1] sums, int64_t[::1] called) -> 
     cdef int64_t[::1] nbad = bad_np
     if nv == 0 or ns == 0:
         return 0
-    for i in prange(nv, nogil=True, schedule="static"):
+    for i in prange(nv, nogil=True, schedule="static", num_threads=_threads(<double>nv * ns)):
         bj_row_sums(&g[i, 0], ns, &sums[i], &called[i], &nbad[i])
         bad += nbad[i]
     return bad
@@ -182,7 +233,7 @@ def center_scale(const int8_t[:, ::1] g, const int64_t[::1] rows, const double[:
     cdef const int8_t *row
     cdef floating c, sc, v
     cdef floating[:, ::1] o = out
-    for k in prange(nk, nogil=True, schedule="static"):
+    for k in prange(nk, nogil=True, schedule="static", num_threads=_threads(<double>nk * ns)):
         row = &g[rows[k], 0]
         c = <floating>center[k]
         sc = <floating>scale[k]
@@ -202,7 +253,7 @@ def ld_pack(const int8_t[:, ::1] g, uint64_t[:, ::1] bits) -> int:
     cdef int64_t bad = 0
     cdef int8_t v
     cdef uint64_t a, b, m, bit
-    for i in prange(nv, nogil=True, schedule="static"):
+    for i in prange(nv, nogil=True, schedule="static", num_threads=_threads(<double>nv * ns)):
         for w in range(nw):
             a = 0
             b = 0
@@ -227,7 +278,8 @@ def ld_pack(const int8_t[:, ::1] g, uint64_t[:, ::1] bits) -> int:
 def ld_window(const uint64_t[:, ::1] bits, Py_ssize_t window, double[:, ::1] out) -> None:
     """out[i, d - 1] = r2(i, i + d) for d in 1..window (NaN past the last variant)."""
     cdef Py_ssize_t nv = bits.shape[0], nw = bits.shape[1] // 3, i, d
-    for i in prange(nv, nogil=True, schedule="dynamic", chunksize=64):
+    for i in prange(nv, nogil=True, schedule="dynamic", chunksize=64,
+                    num_threads=_threads(<double>nv * window * nw * 20)):
         for d in range(1, window + 1):
             if i + d < nv:
                 out[i, d - 1] = bj_ld_r2(&bits[i, 0], &bits[i + d, 0], nw)
@@ -273,15 +325,16 @@ def a_matrix_fill(const int64_t[::1] sire, const int64_t[::1] dam, double[:, ::1
     (parallel over column chunks: column j depends only on column j), the block's own
     triangle serially, and then the block is mirrored into the rows above it.
     """
-    cdef Py_ssize_t n = sire.shape[0], B = 64, b0, b1, i, j, c, c0, c1, nch, s, d, r
-    cdef Py_ssize_t CW = 256
+    cdef Py_ssize_t n = sire.shape[0], B = 128, b0, b1, i, j, c, c0, c1, nch, s, d, r
+    cdef Py_ssize_t CW = 512
     cdef double x
+    cdef int nt = _threads(<double>n * n)
     with nogil:
         b0 = 0
         while b0 < n:
             b1 = min(b0 + B, n)
             nch = (b0 + CW - 1) // CW
-            for c in prange(nch, schedule="static"):
+            for c in prange(nch, schedule="static", num_threads=nt):
                 c0 = c * CW
                 c1 = min(c0 + CW, b0)
                 for i in range(b0, b1):
@@ -313,7 +366,7 @@ def a_matrix_fill(const int64_t[::1] sire, const int64_t[::1] dam, double[:, ::1
                     A[i, i] = 1.0 + 0.5 * _lo(A, s, d)
                 else:
                     A[i, i] = 1.0
-            for r in prange(b1, schedule="static"):
+            for r in prange(b1, schedule="static", num_threads=nt):
                 for j in range(max(b0, r + 1), b1):
                     A[r, j] = A[j, r]
             b0 = b1

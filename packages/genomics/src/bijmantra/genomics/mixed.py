@@ -126,7 +126,9 @@ def _prepare(y: Any, k: Any, x: Any) -> tuple[F64, F64, F64, NDArray[np.intp]]:
 
 def _solve(yv: F64, kk: F64, xx: F64, obs: NDArray[np.intp], h2: float | None) -> GBLUPResult:
     """Fit on the observed rows; delta from REML when ``h2`` is None."""
-    ko = kk[np.ix_(obs, obs)]
+    n = kk.shape[0]
+    full = obs.size == n
+    ko = kk if full else kk[np.ix_(obs, obs)]
     s, u = np.linalg.eigh(ko)
     s = np.clip(s, 0.0, None)
     yr = u.T @ yv[obs]
@@ -144,9 +146,15 @@ def _solve(yv: F64, kk: F64, xx: F64, obs: NDArray[np.intp], h2: float | None) -
     c_inv = np.linalg.inv(xtwx)
     beta_se = np.sqrt(np.clip(np.diag(c_inv) * sigma2_g, 0.0, None))
     alpha = u @ (w * rr)  # H^-1 (y - Xb) on the observed rows
-    blup = kk[:, obs] @ alpha
+    blup = kk @ alpha if full else kk[:, obs] @ alpha
     # Reliability: k_i' P k_i / K_ii with P = H^-1 - H^-1 X C^-1 X' H^-1, in rotated space.
-    kr = u.T @ kk[obs, :]  # (n_obs, n): U' K[obs, :]
+    # kr = U' K[obs, :]; for phenotyped columns U' K_oo = diag(s) U', so only the columns of
+    # unphenotyped individuals need a matrix product.
+    kr = np.empty((obs.size, n))
+    kr[:, obs] = s[:, None] * u.T
+    if not full:
+        miss = np.setdiff1d(np.arange(n), obs)
+        kr[:, miss] = u.T @ kk[np.ix_(obs, miss)]
     wk = w[:, None] * kr
     quad = np.einsum("ij,ij->j", kr, wk)
     bx = xr.T @ wk  # (p, n)

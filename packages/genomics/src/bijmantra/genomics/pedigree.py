@@ -14,14 +14,30 @@ from bijmantra.genomics import _validate as v
 from numpy.typing import NDArray
 
 
-def a_matrix(sire: Any, dam: Any) -> NDArray[np.float64]:
+def a_matrix(sire: Any, dam: Any, *, out: NDArray[np.float64] | None = None) -> NDArray[np.float64]:
     """Numerator relationship matrix by the tabular method, ``(n, n)`` float64.
 
     A[i, j] = (A[s_i, j] + A[d_i, j]) / 2 for j < i and A[i, i] = 1 + A[s_i, d_i] / 2, unknown
     parents contributing 0. Blocked so every memory access is contiguous, parallel by columns.
+    ``out`` (a C-contiguous float64 ``(n, n)`` array) is overwritten and returned: for large
+    pedigrees the kernel's first touch of fresh pages costs as much as the arithmetic.
     """
     s, d = v.pedigree(sire, dam)
-    a = np.empty((s.shape[0], s.shape[0]), dtype=np.float64)
+    n = s.shape[0]
+    if out is None:
+        a = np.empty((n, n), dtype=np.float64)
+    else:
+        if (
+            not isinstance(out, np.ndarray)
+            or out.dtype != np.float64
+            or out.shape != (n, n)
+            or not out.flags.c_contiguous
+            or not out.flags.writeable
+        ):
+            raise ValueError(
+                f"out must be a writeable C-contiguous float64 array of shape {(n, n)}"
+            )
+        a = out
     _kernels.a_matrix_fill(s, d, a)
     return a
 
