@@ -184,7 +184,7 @@ static double bj_hwe_exact(int64_t n_aa, int64_t n_ab, int64_t n_bb, int mid_p,
         if (p <= thr) {
             incl += p;
             if (het - 2 == n_ab) pobs = p;
-            if (p < 1e-17 * incl || p < 1e-300) break;
+            if (p < 1e-15 * incl || p < 1e-300) break;
         } else if (het - 2 == n_ab) {
             pobs = p;
         }
@@ -204,7 +204,7 @@ static double bj_hwe_exact(int64_t n_aa, int64_t n_ab, int64_t n_bb, int mid_p,
         if (p <= thr) {
             incl += p;
             if (het + 2 == n_ab) pobs = p;
-            if (p < 1e-17 * incl || p < 1e-300) break;
+            if (p < 1e-15 * incl || p < 1e-300) break;
         } else if (het + 2 == n_ab) {
             pobs = p;
         }

@@ -62,7 +62,9 @@ def qc_stats(g: Any, *, hwe: bool = True) -> QCStats:
         n_called = np.empty(nv, dtype=np.int64)
         n_het = np.empty(nv, dtype=np.int64)
         n_alt = np.empty(nv, dtype=np.int64)
-        f = np.full((8, nv), np.nan)
+        f = np.empty((8, nv))
+        if not hwe:
+            f[6:] = np.nan
         bad = _kernels.qc_chunk(
             c,
             n_called,
@@ -85,10 +87,13 @@ def qc_stats(g: Any, *, hwe: bool = True) -> QCStats:
         n_variants += nv
     assert sample_called is not None
     assert sample_het is not None
-    n_called = np.concatenate([p[0] for p in parts])
-    f = np.concatenate([p[1] for p in parts], axis=1)
-    n_het = np.concatenate([p[2] for p in parts])
-    n_alt = np.concatenate([p[3] for p in parts])
+    if len(parts) == 1:  # the common single-array case: no copies
+        n_called, f, n_het, n_alt = parts[0]
+    else:
+        n_called = np.concatenate([p[0] for p in parts])
+        f = np.concatenate([p[1] for p in parts], axis=1)
+        n_het = np.concatenate([p[2] for p in parts])
+        n_alt = np.concatenate([p[3] for p in parts])
     with np.errstate(invalid="ignore", divide="ignore"):
         s_het = np.where(sample_called > 0, sample_het / np.maximum(sample_called, 1), np.nan)
     return QCStats(
