@@ -166,49 +166,48 @@ static double bj_hwe_exact(int64_t n_aa, int64_t n_ab, int64_t n_bb, int mid_p,
     double lthr = bj_log_het_prob(n_ab, homr, homc, lf, nlf) -
                   bj_log_het_prob(mid, mid_homr, mid_homc, lf, nlf);
     double thr = exp(lthr) * (1.0 + 1e-7);
-    double total = 1.0, incl = (1.0 <= thr) ? 1.0 : 0.0, pobs = (mid == n_ab) ? 1.0 : 0.0;
-    /* downwards: fewer hets */
-    double p = 1.0;
-    double hr = (double)mid_homr, hc = (double)mid_homc;
-    for (int64_t het = mid; het > 1; het -= 2) {
-        double h = (double)het;
-        /* the ratio is independent of p, so only one multiply sits on the dependency chain;
-         * rc[k] = 1/k turns the division into multiplications */
-        double ratio = (n < nlf - 1)
-                           ? (h * (h - 1.0) * 0.25) * (rc[(int64_t)hr + 1] * rc[(int64_t)hc + 1])
-                           : (h * (h - 1.0)) / (4.0 * (hr + 1.0) * (hc + 1.0));
-        p *= ratio;
-        hr += 1.0;
-        hc += 1.0;
-        total += p;
-        if (p <= thr) {
-            incl += p;
-            if (het - 2 == n_ab) pobs = p;
-            if (p < 1e-15 * incl || p < 1e-300) break;
-        } else if (het - 2 == n_ab) {
-            pobs = p;
-        }
+    double incl0 = (1.0 <= thr) ? 1.0 : 0.0, pobs = (mid == n_ab) ? 1.0 : 0.0;
+    /* The ratio of consecutive terms does not depend on p, so only one multiply sits on the
+     * loop-carried chain; counts stay integers (no float->int conversions for the table
+     * lookups) and rc[k] = 1/k replaces the division when tabulated. The observed term is
+     * at most thr, so it is only looked for among included terms. */
+    double pd = 1.0, pu = 1.0, td = 0.0, tu = 0.0, id = 0.0, iu = 0.0;
+    int64_t hd = mid, hu = mid, hrd = mid_homr, hcd = mid_homc, hru = mid_homr, hcu = mid_homc;
+#define BJ_HWE_WALK(RATIO_DOWN, RATIO_UP)                                                   \
+    while (hd > 1) { /* fewer hets */                                                       \
+        double num = (double)hd * (double)(hd - 1);                                         \
+        pd *= (RATIO_DOWN);                                                                 \
+        hrd++;                                                                              \
+        hcd++;                                                                              \
+        hd -= 2;                                                                            \
+        td += pd;                                                                           \
+        if (pd <= thr) {                                                                    \
+            if (hd == n_ab) pobs = pd;                                                      \
+            id += pd;                                                                       \
+            if (pd < 1e-15 * (incl0 + id) || pd < 1e-300) break;                            \
+        }                                                                                   \
+    }                                                                                       \
+    while (hu <= rare - 2) { /* more hets */                                                \
+        double num = 4.0 * (double)hru * (double)hcu;                                       \
+        pu *= (RATIO_UP);                                                                   \
+        hru--;                                                                              \
+        hcu--;                                                                              \
+        hu += 2;                                                                            \
+        tu += pu;                                                                           \
+        if (pu <= thr) {                                                                    \
+            if (hu == n_ab) pobs = pu;                                                      \
+            iu += pu;                                                                       \
+            if (pu < 1e-15 * (incl0 + id + iu) || pu < 1e-300) break;                       \
+        }                                                                                   \
     }
-    /* upwards: more hets */
-    p = 1.0;
-    hr = (double)mid_homr;
-    hc = (double)mid_homc;
-    for (int64_t het = mid; het <= rare - 2; het += 2) {
-        double h = (double)het;
-        double ratio = (n < nlf - 1) ? (4.0 * hr * hc) * (rc[het + 2] * rc[het + 1])
-                                     : (4.0 * hr * hc) / ((h + 2.0) * (h + 1.0));
-        p *= ratio;
-        hr -= 1.0;
-        hc -= 1.0;
-        total += p;
-        if (p <= thr) {
-            incl += p;
-            if (het + 2 == n_ab) pobs = p;
-            if (p < 1e-15 * incl || p < 1e-300) break;
-        } else if (het + 2 == n_ab) {
-            pobs = p;
-        }
+    if (n < nlf - 1) {
+        BJ_HWE_WALK((num * 0.25) * (rc[hrd + 1] * rc[hcd + 1]), num * (rc[hu + 2] * rc[hu + 1]))
+    } else {
+        BJ_HWE_WALK(num / (4.0 * (double)(hrd + 1) * (double)(hcd + 1)),
+                    num / ((double)(hu + 2) * (double)(hu + 1)))
     }
+#undef BJ_HWE_WALK
+    double total = 1.0 + td + tu, incl = incl0 + id + iu;
     double pv = incl / total;
     if (mid_p) pv -= 0.5 * pobs / total;
     if (pv > 1.0) pv = 1.0;
