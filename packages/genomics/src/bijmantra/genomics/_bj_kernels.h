@@ -20,6 +20,34 @@ static int bj_have_openmp(void) { return 0; }
 #endif
 
 /* ------------------------------------------------------------------------------------------ */
+/* Pedigree: mirror a block column into a row with streaming stores.                           */
+/* ------------------------------------------------------------------------------------------ */
+
+#if defined(__x86_64__) || defined(_M_X64)
+#include <emmintrin.h>
+/* dst[k] = src[k * stride] for k < len. The destination (the upper triangle of A) is not read
+ * again soon, so non-temporal stores skip the read-for-ownership of every line written. */
+static inline void bj_gather_stream(double *restrict dst, const double *restrict src,
+                                    int64_t stride, int64_t len) {
+    int64_t k = 0;
+    if (((uintptr_t)dst & 15) != 0 && len > 0) {
+        dst[0] = src[0];
+        k = 1;
+    }
+    for (; k + 2 <= len; k += 2)
+        _mm_stream_pd(dst + k, _mm_set_pd(src[(k + 1) * stride], src[k * stride]));
+    for (; k < len; k++) dst[k] = src[k * stride];
+}
+static inline void bj_sfence(void) { _mm_sfence(); }
+#else
+static inline void bj_gather_stream(double *restrict dst, const double *restrict src,
+                                    int64_t stride, int64_t len) {
+    for (int64_t k = 0; k < len; k++) dst[k] = src[k * stride];
+}
+static inline void bj_sfence(void) {}
+#endif
+
+/* ------------------------------------------------------------------------------------------ */
 /* QC: one row (variant) of dosages -> genotype counts, plus per-sample call / het tallies.   */
 /* ------------------------------------------------------------------------------------------ */
 

@@ -7,7 +7,7 @@ C-contiguity, shapes, pedigree order); they do no Python-level work inside the l
 the GIL. Outputs are written into caller-allocated arrays so that the wrappers control memory.
 """
 
-from cython.parallel cimport prange, threadid
+from cython.parallel cimport parallel, prange, threadid
 from libc.math cimport NAN, lgamma, sqrt
 from libc.stdint cimport int8_t, int32_t, int64_t, uint8_t, uint64_t
 from libc.stdlib cimport calloc, free, malloc
@@ -35,6 +35,8 @@ cdef extern from "_bj_kernels.h" nogil:
     double bj_hwe_chi2(int64_t n_aa, int64_t n_ab, int64_t n_bb)
     double bj_t_sf2(double t, double df, double lbeta)
     double bj_ld_r2(const uint64_t *x, const uint64_t *y, int64_t nw)
+    void bj_gather_stream(double *dst, const double *src, int64_t stride, int64_t len)
+    void bj_sfence()
     void bj_ld_init()
     const char *bj_ld_isa
 
@@ -329,7 +331,13 @@ def a_matrix_fill(const int64_t[::1] sire, const int64_t[::1] dam, double[:, ::1
     cdef Py_ssize_t CW = 512
     cdef double x
     cdef int nt = _threads(<double>n * n)
+    cdef Py_ssize_t PAGE = 512  # doubles per 4 KiB page
     with nogil:
+        # First touch of fresh pages, spread over the threads: faulting (and the kernel's
+        # zeroing of) 800 MB for n = 10,000 otherwise costs as much as the arithmetic.
+        for r in prange(n, schedule="static", num_threads=nt):
+            for j in range((n + PAGE - 1) // PAGE):
+                A[r, j * PAGE] = 0.0
         b0 = 0
         while b0 < n:
             b1 = min(b0 + B, n)
@@ -366,9 +374,13 @@ def a_matrix_fill(const int64_t[::1] sire, const int64_t[::1] dam, double[:, ::1
                     A[i, i] = 1.0 + 0.5 * _lo(A, s, d)
                 else:
                     A[i, i] = 1.0
-            for r in prange(b1, schedule="static", num_threads=nt):
-                for j in range(max(b0, r + 1), b1):
-                    A[r, j] = A[j, r]
+            # mirror the block into the rows above it (and its own upper triangle)
+            with parallel(num_threads=nt):
+                for r in prange(b1, schedule="static"):
+                    j = max(b0, r + 1)
+                    if j < b1:
+                        bj_gather_stream(&A[r, j], &A[j, r], n, b1 - j)
+                bj_sfence()
             b0 = b1
 
 
