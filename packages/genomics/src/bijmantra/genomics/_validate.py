@@ -26,12 +26,12 @@ def genotypes(g: Any, name: str = "g", *, check_values: bool = True) -> NDArray[
         raise ValueError(f"{name} must be 2-D (n_variants, n_samples), got {g.ndim}-D")
     if g.shape[0] == 0 or g.shape[1] == 0:
         raise ValueError(f"{name} must have at least one variant and one sample, got {g.shape}")
-    g = np.ascontiguousarray(g)
+    out: NDArray[np.int8] = np.ascontiguousarray(g)
     if check_values:
-        bad = _kernels.count_invalid(g)
+        bad = _kernels.count_invalid(out)
         if bad:
             raise ValueError(f"{name} holds {bad} value(s) outside {{-1, 0, 1, 2}}")
-    return g
+    return out
 
 
 def chunks(g: Any, name: str = "g") -> Iterator[NDArray[np.int8]]:

@@ -87,7 +87,7 @@ def grm(
         m += nk
     if k is None:
         raise ValueError("no variant is polymorphic (and passes min_maf): the GRM is undefined")
-    k /= dt.type(denom if method == "vanraden1" else m)
+    k /= denom if method == "vanraden1" else float(m)  # in place: keeps the dtype
     return k
 
 

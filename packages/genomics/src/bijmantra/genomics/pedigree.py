@@ -96,5 +96,5 @@ def a_inverse(
         return out
     key = r * max(n, 1) + c
     uniq, inv = np.unique(key, return_inverse=True)
-    vals = np.bincount(inv, weights=x, minlength=uniq.size)
+    vals = np.bincount(inv, weights=x, minlength=uniq.size).astype(np.float64)
     return (uniq // max(n, 1)).astype(np.int64), (uniq % max(n, 1)).astype(np.int64), vals
