@@ -8,6 +8,7 @@
 
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #ifdef _OPENMP
@@ -358,17 +359,23 @@ static bj_ld_sums_fn bj_ld_sums = bj_ld_sums_generic;
 static const char *bj_ld_isa = "generic";
 static bj_count_tile_fn bj_count_tile = bj_count_tile_generic;
 static const char *bj_count_isa = "generic";
+/* BIJMANTRA_GENOMICS_ISA=generic|baseline caps the dispatch (to test every code path, or to
+ * rule the SIMD paths out when debugging). */
 static void bj_ld_init(void) {
+    const char *cap = getenv("BIJMANTRA_GENOMICS_ISA");
+    int allow_simd = !(cap && (strcmp(cap, "generic") == 0 || strcmp(cap, "baseline") == 0));
+    int allow_wide = allow_simd && !(cap && strcmp(cap, "popcnt") == 0);
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl")) {
+    if (!allow_simd) return;
+    if (allow_wide && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl")) {
         bj_count_tile = bj_count_tile_avx512;
         bj_count_isa = "avx512bw";
-    } else if (__builtin_cpu_supports("avx2")) {
+    } else if (allow_wide && __builtin_cpu_supports("avx2")) {
         bj_count_tile = bj_count_tile_avx2;
         bj_count_isa = "avx2";
     }
-    if (__builtin_cpu_supports("avx512vpopcntdq") && __builtin_cpu_supports("avx512vl") &&
-        __builtin_cpu_supports("avx512bw")) {
+    if (allow_wide && __builtin_cpu_supports("avx512vpopcntdq") &&
+        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw")) {
         bj_ld_sums = bj_ld_sums_avx512;
         bj_ld_isa = "avx512vpopcntdq";
     } else if (__builtin_cpu_supports("popcnt")) {
