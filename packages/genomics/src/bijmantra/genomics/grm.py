@@ -10,7 +10,7 @@ from bijmantra.genomics import _kernels
 from bijmantra.genomics import _validate as v
 from numpy.typing import DTypeLike, NDArray
 
-DEFAULT_CHUNK = 8192
+DEFAULT_CHUNK = 16384
 
 
 def _center_chunks(
