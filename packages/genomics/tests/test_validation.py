@@ -70,3 +70,19 @@ def test_parameter_errors():
         grm(GOOD, min_maf=0.7)
     with pytest.raises(ValueError, match="step"):
         ld_prune(GOOD, window=2, step=0)
+
+
+def test_kinship_symmetry_check_finds_any_asymmetric_entry():
+    from bijmantra.genomics import reml_gblup
+
+    rng = np.random.default_rng(0)
+    n = 300
+    z = rng.normal(size=(n, 50))
+    k = z @ z.T / 50 + np.eye(n)
+    y = rng.normal(size=n)
+    reml_gblup(y, k)  # symmetric: accepted
+    for i, j in [(0, 1), (299, 0), (150, 151), (64, 63), (299, 298)]:
+        bad = k.copy()
+        bad[i, j] += 1e-3
+        with pytest.raises(ValueError, match="symmetric"):
+            reml_gblup(y, bad)

@@ -8,7 +8,7 @@ the GIL. Outputs are written into caller-allocated arrays so that the wrappers c
 """
 
 from cython.parallel cimport parallel, prange, threadid
-from libc.math cimport NAN, lgamma, sqrt
+from libc.math cimport NAN, fabs, fmax, lgamma, sqrt
 from libc.stdint cimport int8_t, int32_t, int64_t, uint8_t, uint64_t
 from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memset
@@ -473,3 +473,31 @@ def inbreeding_ml(const int64_t[::1] sire, const int64_t[::1] dam, double[::1] F
     free(L)
     free(heap)
     free(inq)
+
+
+def asymmetry(const double[:, ::1] a) -> tuple:
+    """(max |a_ij - a_ji|, max |a_ij|) in cache-friendly 64x64 tiles: numpy's a - a.T walks
+    one operand column-wise and costs 10x more on a 2,000 x 2,000 matrix."""
+    cdef Py_ssize_t n = a.shape[0], T = 64, nb, bi, bj, i, j, i1, j1
+    cdef double d, w, b
+    nb = (n + T - 1) // T
+    # per-tile-row results (a max is not a reduction Cython's prange knows)
+    res_np = np.zeros((2, max(nb, 1)), dtype=np.float64)
+    cdef double[:, ::1] res = res_np
+    with nogil:
+        for bi in prange(nb, schedule="dynamic", num_threads=_threads(<double>n * n)):
+            i1 = min(bi * T + T, n)
+            w = 0.0
+            b = 0.0
+            for bj in range(bi + 1):
+                j1 = min(bj * T + T, n)
+                for i in range(bi * T, i1):
+                    for j in range(bj * T, min(j1, i + 1)):
+                        d = fabs(a[i, j] - a[j, i])
+                        w = fmax(w, d)
+                        b = fmax(b, fmax(fabs(a[i, j]), fabs(a[j, i])))
+            res[0, bi] = w
+            res[1, bi] = b
+    worst = float(res_np[0].max())
+    big = float(res_np[1].max())
+    return worst, big

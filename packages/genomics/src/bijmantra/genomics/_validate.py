@@ -106,8 +106,8 @@ def kinship(k: Any, name: str = "K", *, n: int | None = None) -> NDArray[np.floa
         raise ValueError(f"{name} must be square, got shape {a.shape}")
     if n is not None and a.shape[0] != n:
         raise ValueError(f"{name} is {a.shape[0]}x{a.shape[0]}, expected {n}x{n} (one per sample)")
-    scale = max(1.0, float(np.abs(a).max()))
-    if not np.allclose(a, a.T, rtol=0.0, atol=1e-8 * scale):
+    worst, big = _kernels.asymmetry(a)
+    if worst > 1e-8 * max(1.0, big):
         raise ValueError(f"{name} must be symmetric")
     return a
 
