@@ -126,8 +126,8 @@ def numpy_a_matrix(sire: np.ndarray, dam: np.ndarray) -> np.ndarray:
 
 
 def entry(seconds: float, **kw: Any) -> dict[str, Any]:
-    out = {"seconds": round(seconds, 6)}
-    out.update({k: (round(v, 6) if isinstance(v, float) else v) for k, v in kw.items()})
+    out: dict[str, Any] = {"seconds": float(f"{seconds:.6g}")}
+    out.update({k: (float(f"{v:.6g}") if isinstance(v, float) else v) for k, v in kw.items()})
     return out
 
 
