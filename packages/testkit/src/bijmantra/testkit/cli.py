@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
@@ -42,7 +43,7 @@ def up(args: argparse.Namespace) -> None:
             flush=True,
         )
         while all(p.poll() is None for p in stack.services.values()):
-            signal.sigtimedwait([signal.SIGINT, signal.SIGTERM], 1.0) if hasattr(signal, "sigtimedwait") else None
+            time.sleep(1.0)
         dead = [n for n, p in stack.services.items() if p.poll() is not None]
         print(f"service(s) exited: {', '.join(dead)}; see {workdir / 'logs'}", file=sys.stderr)
     except KeyboardInterrupt:

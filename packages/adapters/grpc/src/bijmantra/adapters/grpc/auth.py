@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
+import msgspec
 from joserfc import jwt
 from joserfc.errors import InvalidKeyIdError, JoseError
 from joserfc.jwk import KeySet
@@ -23,7 +24,7 @@ from joserfc.jwt import JWTClaimsRegistry
 
 from bijmantra.contracts.tenancy.v1 import identity_service_pb2 as identity_pb
 from bijmantra.contracts.tenancy.v1 import identity_service_pb2_grpc as identity_grpc
-from bijmantra.kernel import Principal, TenantId, Unauthorized
+from bijmantra.kernel import Principal, TenantId, Unauthorized, Unavailable
 
 ALGORITHMS = ["RS256"]
 _REFETCH_INTERVAL = 5.0  # default seconds between JWKS refetches forced by unknown kids
@@ -40,8 +41,6 @@ class IdentitySigningKeys:
         self._stub = identity_grpc.IdentityServiceStub(channel)
 
     async def __call__(self) -> dict[str, Any]:
-        import msgspec
-
         response = await self._stub.GetSigningKeys(identity_pb.GetSigningKeysRequest(), timeout=5)
         return msgspec.json.decode(response.jwks_json)  # type: ignore[no-any-return]
 
@@ -144,8 +143,6 @@ class JwtVerifier:
                     self._keys = KeySet.import_key_set(await self._fetch_keys())
                 except grpc.aio.AioRpcError as exc:
                     if self._keys is None:
-                        from bijmantra.kernel import Unavailable
-
                         raise Unavailable("identity service unreachable for signing keys") from exc
                 self._fetched_at = time.monotonic()
             return self._keys
