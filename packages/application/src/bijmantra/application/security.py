@@ -33,10 +33,10 @@ def _grant(contexts: tuple[str, ...], *actions: Action) -> frozenset[Permission]
 
 
 ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
-    "viewer": _grant(DATA_CONTEXTS, Action.READ),
-    "breeder": _grant(DATA_CONTEXTS, Action.READ)
+    "viewer": _grant((*DATA_CONTEXTS, "tenancy"), Action.READ),
+    "breeder": _grant((*DATA_CONTEXTS, "tenancy"), Action.READ)
     | _grant(("core", "germplasm", "phenotyping", "genotyping", "analysis", "operations"), Action.WRITE),
-    "data-manager": _grant(DATA_CONTEXTS, Action.READ, Action.WRITE, Action.ADMIN),
+    "data-manager": _grant(DATA_CONTEXTS, Action.READ, Action.WRITE, Action.ADMIN) | _grant(("tenancy",), Action.READ),
     "admin": _grant((*DATA_CONTEXTS, "tenancy"), Action.READ, Action.WRITE, Action.ADMIN),
 }
 

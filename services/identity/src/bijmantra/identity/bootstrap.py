@@ -2,43 +2,59 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from datetime import timedelta
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 import grpc
 import msgspec
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from litestar import Litestar, Request, Response, get, post
-from litestar.datastructures import State
-from sqlalchemy import text
-
 from bijmantra.adapters.grpc.auth import JwtVerifier
-from bijmantra.adapters.postgres import create_engine
+from bijmantra.adapters.nats import JetStreamPublisher, connect, ensure_stream
+from bijmantra.adapters.postgres import PostgresOutboxStore, create_engine
+from bijmantra.adapters.postgres.ddl import outbox_channel
 from bijmantra.adapters.postgres.identity import (
     PostgresOAuthClients,
     PostgresRefreshTokenStore,
     PostgresSigningKeys,
     PostgresUserDirectory,
 )
+from bijmantra.adapters.postgres.relay_loop import run_relay
+from bijmantra.adapters.postgres.tenancy import PostgresEventLog, tenancy_unit_of_work_factory
 from bijmantra.adapters.redis.login_limiter import RedisLoginLimiter
-from bijmantra.application.envelopes import http_status, platform_body, platform_error_body
+from bijmantra.application.events import OutboxRelay
 from bijmantra.application.tenancy import (
+    AcceptInvitation,
+    ChangeMemberRoles,
     ClientAuthenticator,
     ClientCredentials,
+    CreateOrganization,
+    GetMyProfile,
+    GetOrganization,
+    InviteMember,
+    ListMembers,
     LoginWithPassword,
     RefreshSessions,
+    RemoveMember,
+    UpdateOrganization,
 )
 from bijmantra.contracts.tenancy.v1 import identity_service_pb2_grpc
+from bijmantra.identity import platform
 from bijmantra.identity.config import Settings
+from bijmantra.identity.edge import error_response, http_exception_response, ok
 from bijmantra.identity.grpc_api import IdentityServicer
-from bijmantra.identity.oauth import NO_STORE, revoke, token, userinfo
+from bijmantra.identity.oauth import revoke, token, userinfo
 from bijmantra.identity.passwords import Argon2PasswordHasher
 from bijmantra.identity.tokens import JwtIssuer, SigningKeyRing
-from bijmantra.kernel import BijmantraError, RateLimited, ValidationFailed
+from bijmantra.kernel import BijmantraError, ValidationFailed
 from bijmantra.observability import configure_logging, get_logger
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from litestar import Litestar, Request, Response, get, post
+from litestar.datastructures import State
+from litestar.exceptions import HTTPException
+from sqlalchemy import text
 
 log = get_logger(__name__)
 
@@ -47,26 +63,6 @@ class LoginRequest(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
     email: str
     password: str
     organization_id: uuid.UUID | None = None
-
-
-def _request_id(request: Request[Any, Any, Any]) -> str:
-    return request.headers.get("x-request-id") or uuid.uuid4().hex
-
-
-def _error_response(request: Request[Any, Any, Any], error: BijmantraError) -> Response[Any]:
-    headers = dict(NO_STORE)
-    if isinstance(error, RateLimited):
-        retry = next((d.message for d in error.details if d.location == "retryAfter"), None)
-        if retry is not None:
-            headers["Retry-After"] = retry
-    return Response(
-        platform_error_body(error, _request_id(request)), status_code=http_status(error), headers=headers
-    )
-
-
-class _LogEvents:
-    def emit(self, event: str, **fields: object) -> None:
-        log.warning(event, **fields)
 
 
 @get("/health/live", sync_to_thread=False)
@@ -123,9 +119,7 @@ async def login(request: Request[Any, Any, Any], state: State) -> Response[Any]:
         address = request.client.host if request.client else None
         issued = await state.login(body.email, body.password, body.organization_id, client_address=address)
     except BijmantraError as error:
-        if error.code.value in ("unauthorized", "rate_limited"):
-            log.info("login.failed", reason=error.code.value, client=request.client.host if request.client else None)
-        return _error_response(request, error)
+        return error_response(request, error)
     data = {
         "access_token": issued.access_token,
         "token_type": "Bearer",
@@ -135,7 +129,7 @@ async def login(request: Request[Any, Any, Any], state: State) -> Response[Any]:
         "refresh_token": issued.refresh_token,
         "scope": issued.scope,
     }
-    return Response(platform_body(data, _request_id(request)), headers=NO_STORE)
+    return ok(request, data)
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -152,8 +146,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         issuer,
         token_ttl=timedelta(seconds=settings.refresh_token_ttl),
         family_ttl=timedelta(seconds=settings.refresh_family_ttl),
-        events=_LogEvents(),
     )
+    tenancy = tenancy_unit_of_work_factory(engine)
     limiter = RedisLoginLimiter.from_url(settings.redis_url) if settings.redis_url else None
     if limiter is None:
         log.warning("identity without REDIS_URL: login attempts are not limited")
@@ -167,7 +161,18 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "engine": engine,
             "ring": ring,
             "users": users,
-            "login": LoginWithPassword(users, hasher, issuer, sessions=sessions, limiter=limiter),
+            "login": LoginWithPassword(
+                users, hasher, issuer, sessions=sessions, limiter=limiter, events=PostgresEventLog(engine)
+            ),
+            "create_organization": CreateOrganization(tenancy),
+            "get_organization": GetOrganization(tenancy),
+            "update_organization": UpdateOrganization(tenancy),
+            "list_members": ListMembers(tenancy),
+            "invite_member": InviteMember(tenancy),
+            "change_member_roles": ChangeMemberRoles(tenancy),
+            "remove_member": RemoveMember(tenancy),
+            "accept_invitation": AcceptInvitation(tenancy, hasher.hash),
+            "my_profile": GetMyProfile(users),
             "sessions": sessions,
             "authenticate_client": ClientAuthenticator(PostgresOAuthClients(engine)),
             "client_credentials": ClientCredentials(issuer),
@@ -186,17 +191,36 @@ def create_app(settings: Settings | None = None) -> Litestar:
         await server.start()
         await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
         log.info("identity serving", port=settings.port, grpc_port=settings.grpc_port)
+        stop = asyncio.Event()
+        relay_task, nats = None, None
+        if settings.nats_url:
+            nats = await connect(settings.nats_url, name="identity")
+            js = nats.jetstream()
+            await ensure_stream(js)
+            relay = OutboxRelay(PostgresOutboxStore(engine, schema="identity"), JetStreamPublisher(js))
+            listen_url = settings.database_url.replace("postgresql+psycopg://", "postgresql://", 1)
+            relay_task = asyncio.create_task(run_relay(relay, listen_url, stop, channel=outbox_channel("identity")))
+        else:
+            log.warning("identity without NATS_URL: identity events stay in identity.outbox")
         try:
             yield
         finally:
+            stop.set()
+            if relay_task is not None:
+                await relay_task
+            if nats is not None:
+                await nats.drain()
             await server.stop(grace=5)
             if limiter is not None:
                 await limiter.close()
             await engine.dispose()
 
     return Litestar(
-        route_handlers=[live, startup, ready, jwks, openid_configuration, login, token, revoke, userinfo],
+        route_handlers=[
+            live, startup, ready, jwks, openid_configuration, login, token, revoke, userinfo, *platform.HANDLERS,
+        ],
         state=state,
+        exception_handlers={BijmantraError: error_response, HTTPException: http_exception_response},
         lifespan=[lifespan],
         openapi_config=None,
     )

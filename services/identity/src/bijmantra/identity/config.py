@@ -18,6 +18,7 @@ class Settings:
     redis_url: str | None = None  # login attempt limiter; required outside tests
     refresh_token_ttl: int = 14 * 24 * 3600  # idle lifetime of one refresh token
     refresh_family_ttl: int = 30 * 24 * 3600  # absolute lifetime of a login
+    nats_url: str | None = None  # identity events are relayed from identity.outbox to JetStream
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -34,6 +35,7 @@ class Settings:
             redis_url=env.get("REDIS_URL"),
             refresh_token_ttl=int(env.get("REFRESH_TOKEN_TTL", str(14 * 24 * 3600))),
             refresh_family_ttl=int(env.get("REFRESH_FAMILY_TTL", str(30 * 24 * 3600))),
+            nats_url=env.get("NATS_URL") or None,
         )
 
 

@@ -27,12 +27,12 @@ from litestar import Request, Response, get, post
 from litestar.datastructures import State
 
 from bijmantra.application.tenancy import IssuedToken, OAuthClient
+from bijmantra.identity.edge import NO_STORE
 from bijmantra.kernel import BijmantraError, Forbidden, Unauthorized
 from bijmantra.observability import get_logger
 
 log = get_logger(__name__)
 
-NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 MAX_FIELD = 4096
 
 

@@ -10,9 +10,16 @@ import uuid
 from dataclasses import dataclass
 from typing import Protocol
 
-from bijmantra.kernel import FieldError, Forbidden, RateLimited, TenantId, Unauthorized, ValidationFailed
-
 from bijmantra.application.tenancy.throttle import LoginAttemptLimiter
+from bijmantra.domain import DomainEvent
+from bijmantra.kernel import (
+    FieldError,
+    Forbidden,
+    RateLimited,
+    TenantId,
+    Unauthorized,
+    ValidationFailed,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +65,23 @@ class RefreshSessionStarter(Protocol):
     async def start(self, issued: IssuedToken, *, user_id: uuid.UUID, client_id: str, scope: str) -> IssuedToken: ...
 
 
+class EventLog(Protocol):
+    """Writes identity events to the outbox in a transaction of their own (for facts, such as a
+    failed login, that change nothing else)."""
+
+    async def record(self, *events: DomainEvent) -> None: ...
+
+
+# Account-level events (a failed login names no organization) carry the nil UUID as tenant.
+ACCOUNT_EVENTS = TenantId(uuid.UUID(int=0))
+
+
+def login_failed(user: UserRecord | None, reason: str) -> DomainEvent:
+    """No e-mail address in the event: unknown addresses would put guesses into the stream."""
+    subject = str(user.id) if user is not None else "unknown"
+    return DomainEvent(type="tenancy.login.failed", tenant_id=ACCOUNT_EVENTS, aggregate_id=subject, data={"reason": reason})
+
+
 class TokenIssuer(Protocol):
     def issue(self, *, subject: str, tenant_id: TenantId, roles: frozenset[str], scope: str) -> IssuedToken: ...
 
@@ -73,18 +97,36 @@ class LoginWithPassword:
     tokens: TokenIssuer
     sessions: RefreshSessionStarter | None = None
     limiter: LoginAttemptLimiter | None = None
+    events: EventLog | None = None
     client_id: str = "bijmantra-first-party"
     scope: str = "openid brapi"
 
     async def __call__(
         self, email: str, password: str, organization_id: uuid.UUID | None, *, client_address: str | None = None
     ) -> IssuedToken:
+        user, chosen = await self.authenticate(email, password, organization_id, client_address=client_address)
+        issued = self.tokens.issue(
+            subject=str(user.id), tenant_id=chosen.tenant_id, roles=chosen.roles, scope=self.scope
+        )
+        if self.sessions is None:
+            return issued
+        return await self.sessions.start(issued, user_id=user.id, client_id=self.client_id, scope=self.scope)
+
+    async def authenticate(
+        self, email: str, password: str, organization_id: uuid.UUID | None, *, client_address: str | None = None
+    ) -> tuple[UserRecord, Membership]:
+        """Check the password (throttled) and pick exactly one of the user's organizations."""
+        user = await self.verify_password(email, password, client_address=client_address)
+        return user, choose_organization(await self.users.memberships(user.id), organization_id)
+
+    async def verify_password(self, email: str, password: str, *, client_address: str | None = None) -> UserRecord:
         if not email or not password:
             raise ValidationFailed("email and password are required", [FieldError("email", "required")])
         if self.limiter is not None:
             wait = await self.limiter.retry_after(email, client_address)
             if wait > 0:
                 # No password check while locked: a locked account gets no more guesses.
+                await self._failed(None, "locked")
                 raise RateLimited(TOO_MANY_ATTEMPTS, [FieldError("retryAfter", str(max(1, round(wait))))])
         user = await self.users.find_by_email(email)
         if user is None:
@@ -92,25 +134,27 @@ class LoginWithPassword:
         if user is None or not self.hasher.verify(user.password_hash, password):
             if self.limiter is not None:
                 await self.limiter.failed(email, client_address)
+            await self._failed(user, "invalid_credentials")
             raise Unauthorized(INVALID_LOGIN)
         if self.limiter is not None:
             await self.limiter.succeeded(email, client_address)
-        memberships = await self.users.memberships(user.id)
-        if organization_id is None and len(memberships) == 1:
-            chosen = memberships[0]
-        else:
-            matching = [m for m in memberships if m.tenant_id == organization_id]
-            if not matching:
-                if organization_id is None:
-                    raise ValidationFailed(
-                        "Choose an organization",
-                        [FieldError("organizationId", f"member of {len(memberships)} organizations")],
-                    )
-                raise Forbidden("Not a member of that organization")
-            chosen = matching[0]
-        issued = self.tokens.issue(
-            subject=str(user.id), tenant_id=chosen.tenant_id, roles=chosen.roles, scope=self.scope
-        )
-        if self.sessions is None:
-            return issued
-        return await self.sessions.start(issued, user_id=user.id, client_id=self.client_id, scope=self.scope)
+        return user
+
+    async def _failed(self, user: UserRecord | None, reason: str) -> None:
+        if self.events is not None:
+            await self.events.record(login_failed(user, reason))
+
+
+def choose_organization(memberships: list[Membership], organization_id: uuid.UUID | None) -> Membership:
+    """A token is scoped to exactly one organization: the one asked for, or the only one."""
+    if organization_id is None and len(memberships) == 1:
+        return memberships[0]
+    matching = [m for m in memberships if m.tenant_id == organization_id]
+    if not matching:
+        if organization_id is None:
+            raise ValidationFailed(
+                "Choose an organization",
+                [FieldError("organizationId", f"one of {', '.join(str(m.tenant_id) for m in memberships)}")],
+            )
+        raise Forbidden("Not a member of that organization")
+    return matching[0]

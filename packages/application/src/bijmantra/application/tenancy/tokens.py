@@ -14,14 +14,23 @@ import hashlib
 import hmac
 import secrets
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import Enum
 from typing import Protocol
 
-from bijmantra.kernel import Clock, Forbidden, SystemClock, TenantId, Unauthorized, ValidationFailed, uuid7
-
 from bijmantra.application.tenancy.login import IssuedToken, Membership, TokenIssuer
+from bijmantra.domain import DomainEvent
+from bijmantra.kernel import (
+    Clock,
+    Forbidden,
+    SystemClock,
+    TenantId,
+    Unauthorized,
+    ValidationFailed,
+    uuid7,
+)
 
 FIRST_PARTY_CLIENT = "bijmantra-first-party"
 INVALID_REFRESH = "Refresh token is invalid, expired or revoked"
@@ -73,11 +82,18 @@ class RefreshTokenStore(Protocol):
     async def start_family(self, family: RefreshFamily, token_hash: bytes, token_expires_at: datetime) -> None: ...
 
     async def rotate(
-        self, tenant_id: TenantId, old_hash: bytes, new_hash: bytes, new_expires_at: datetime, now: datetime
+        self,
+        tenant_id: TenantId,
+        old_hash: bytes,
+        new_hash: bytes,
+        new_expires_at: datetime,
+        now: datetime,
+        reuse_event: Callable[[RefreshFamily], DomainEvent],
     ) -> RotationResult:
         """Atomically: if ``old_hash`` is live, mark it used and store ``new_hash`` in its family.
 
-        If it was already used, revoke its family (reason ``reuse``) and report ``REUSED``.
+        If it was already used, revoke its family (reason ``reuse``), write
+        ``reuse_event(family)`` to the outbox in the same transaction and report ``REUSED``.
         Unknown, expired or revoked tokens are ``INVALID``.
         """
         ...
@@ -111,15 +127,11 @@ class OAuthClientDirectory(Protocol):
     async def find(self, client_id: str) -> OAuthClient | None: ...
 
 
-class SecurityEvents(Protocol):
-    """Where security-relevant facts go (logs today; the outbox once identity has one)."""
-
-    def emit(self, event: str, **fields: object) -> None: ...
-
-
-class _NoEvents:
-    def emit(self, event: str, **fields: object) -> None:
-        return None
+def reuse_detected(family: RefreshFamily) -> DomainEvent:
+    return DomainEvent(
+        type="tenancy.refresh_token.reuse_detected", tenant_id=family.tenant_id, aggregate_id=str(family.user_id),
+        data={"family_id": str(family.id), "client_id": family.client_id},
+    )  # fmt: skip
 
 
 def _narrow_scope(requested: str | None, allowed: frozenset[str]) -> str:
@@ -164,7 +176,6 @@ class RefreshSessions:
     token_ttl: timedelta = timedelta(days=14)  # idle lifetime of one refresh token
     family_ttl: timedelta = timedelta(days=30)  # absolute lifetime of a login
     clock: Clock = field(default_factory=SystemClock)
-    events: SecurityEvents = field(default_factory=_NoEvents)
 
     async def start(self, issued: IssuedToken, *, user_id: uuid.UUID, client_id: str, scope: str) -> IssuedToken:
         """Attach a new refresh-token family to a freshly issued access token."""
@@ -181,16 +192,9 @@ class RefreshSessions:
         now = self.clock.now()
         new_token = new_tenant_bound_secret(tenant)
         result = await self.store.rotate(
-            tenant, hash_secret(refresh_token), hash_secret(new_token), now + self.token_ttl, now
+            tenant, hash_secret(refresh_token), hash_secret(new_token), now + self.token_ttl, now, reuse_detected
         )
         family = result.family
-        if result.outcome is Rotation.REUSED and family is not None:
-            self.events.emit(
-                "refresh_token.reuse_detected",
-                tenant_id=str(family.tenant_id), user_id=str(family.user_id),
-                family_id=str(family.id), client_id=family.client_id,
-            )  # fmt: skip
-            raise Unauthorized(INVALID_REFRESH)
         if result.outcome is not Rotation.ROTATED or family is None:
             raise Unauthorized(INVALID_REFRESH)
         if family.client_id != client.client_id:

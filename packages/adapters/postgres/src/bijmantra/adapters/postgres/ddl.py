@@ -20,6 +20,10 @@ SERVICE_ROLES = {
 # domain-api's outbox relay switches to this role (SET LOCAL ROLE) to read every tenant's
 # unpublished events; it may touch nothing but the outbox.
 OUTBOX_RELAY_ROLE = os.environ.get("OUTBOX_RELAY_DB_ROLE", "bijmantra_outbox_relay")
+OUTBOX_SCHEMAS = ("domain", "identity")  # the schemas that hold an ``outbox`` table
+# Account-level events (e.g. a failed login of an address that matches no user) belong to no
+# organization; they carry the nil UUID as tenant and are never delivered to a tenant.
+NO_TENANT = "00000000-0000-0000-0000-000000000000"
 
 
 def ensure_role(role: str, *, member_of_service: str | None = None) -> str:
@@ -57,3 +61,13 @@ def tenant_table(schema: str, table: str, *, privileges: str = "SELECT, INSERT, 
         f"USING (tenant_id = {CURRENT_TENANT}) WITH CHECK (tenant_id = {CURRENT_TENANT})",
         f"GRANT {privileges} ON {qualified} TO {role}",
     ]
+
+
+def outbox_relay_role(schema: str) -> str:
+    """The role a relay ``SET LOCAL ROLE``s to for reading every tenant's outbox rows."""
+    return OUTBOX_RELAY_ROLE if schema == "domain" else f"bijmantra_{schema}_outbox_relay"
+
+
+def outbox_channel(schema: str) -> str:
+    """The NOTIFY channel that wakes the relay of ``schema``'s outbox."""
+    return "bijmantra_outbox" if schema == "domain" else f"bijmantra_outbox_{schema}"

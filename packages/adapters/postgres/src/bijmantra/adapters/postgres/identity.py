@@ -4,12 +4,14 @@ OAuth clients, refresh-token families."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from bijmantra.adapters.postgres.tenancy import write_identity_events
 from bijmantra.application.tenancy import (
     Membership,
     OAuthClient,
@@ -18,6 +20,7 @@ from bijmantra.application.tenancy import (
     RotationResult,
     UserRecord,
 )
+from bijmantra.domain import DomainEvent
 from bijmantra.kernel import TenantId
 
 
@@ -170,7 +173,13 @@ class PostgresRefreshTokenStore:
             )
 
     async def rotate(
-        self, tenant_id: TenantId, old_hash: bytes, new_hash: bytes, new_expires_at: datetime, now: datetime
+        self,
+        tenant_id: TenantId,
+        old_hash: bytes,
+        new_hash: bytes,
+        new_expires_at: datetime,
+        now: datetime,
+        reuse_event: Callable[[RefreshFamily], DomainEvent],
     ) -> RotationResult:
         async with self._engine.begin() as conn:
             await _as_tenant(conn, tenant_id)
@@ -201,6 +210,7 @@ class PostgresRefreshTokenStore:
                     ),
                     {"now": now, "id": family.id},
                 )
+                await write_identity_events(conn, [reuse_event(family)])
                 return RotationResult(Rotation.REUSED, family)
             if token_expires_at <= now or family.expires_at <= now:
                 return RotationResult(Rotation.INVALID, family)

@@ -1,0 +1,242 @@
+"""Identity's unit of work for the platform API: organizations, members, accounts, invitations,
+with identity events written to ``identity.outbox`` in the same transaction."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Self
+
+from bijmantra.adapters.postgres.outbox import write_outbox
+from bijmantra.adapters.postgres.uow import set_tenant
+from bijmantra.application.events import envelope_for
+from bijmantra.application.tenancy import Member, Organization, UserRecord
+from bijmantra.domain import DomainEvent
+from bijmantra.kernel import Conflict, TenantId
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+SOURCE = "identity"
+
+
+class PostgresOrganizations:
+    def __init__(self, connection: AsyncConnection, tenant_id: TenantId) -> None:
+        self._conn, self._tenant = connection, tenant_id
+
+    async def get(self) -> Organization | None:
+        row = (
+            await self._conn.execute(
+                text("SELECT id, name, created_at FROM identity.organizations WHERE id = :id"),
+                {"id": self._tenant},
+            )
+        ).one_or_none()
+        return None if row is None else Organization(TenantId(row[0]), row[1], row[2])
+
+    async def add(self, organization: Organization) -> None:
+        async with _name_is_unique():
+            await self._conn.execute(
+                text(
+                    "INSERT INTO identity.organizations (id, name, created_at) "
+                    "VALUES (:id, :name, :at)"
+                ),
+                {"id": organization.id, "name": organization.name, "at": organization.created_at},
+            )
+
+    async def rename(self, name: str) -> None:
+        async with _name_is_unique():
+            await self._conn.execute(
+                text("UPDATE identity.organizations SET name = :name WHERE id = :id"),
+                {"id": self._tenant, "name": name},
+            )
+
+
+class _name_is_unique:
+    """Turn the unique-name violation into ``Conflict`` inside a savepoint-free transaction."""
+
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        if isinstance(exc, IntegrityError) and "organizations_name_key" in str(exc.orig):
+            raise Conflict("An organization with that name exists") from exc
+
+
+_MEMBER = (
+    "SELECT u.id, u.email, u.display_name, m.roles, m.created_at FROM identity.memberships m "
+    "JOIN identity.users u ON u.id = m.user_id "
+)
+
+
+def _member(row: Any) -> Member:
+    return Member(row[0], row[1], row[2], frozenset(row[3]), row[4])
+
+
+class PostgresMembers:
+    """Memberships of the unit of work's tenant (RLS ``tenant_or_self``, no ``app.user_id``)."""
+
+    def __init__(self, connection: AsyncConnection, tenant_id: TenantId) -> None:
+        self._conn, self._tenant = connection, tenant_id
+
+    async def list(self) -> list[Member]:
+        rows = (await self._conn.execute(text(_MEMBER + "ORDER BY lower(u.email)"))).all()
+        return [_member(r) for r in rows]
+
+    async def get(self, user_id: uuid.UUID) -> Member | None:
+        row = (
+            await self._conn.execute(text(_MEMBER + "WHERE m.user_id = :u"), {"u": user_id})
+        ).one_or_none()
+        return None if row is None else _member(row)
+
+    async def add(self, user_id: uuid.UUID, roles: frozenset[str]) -> None:
+        await self._conn.execute(
+            text(
+                "INSERT INTO identity.memberships (tenant_id, user_id, roles) VALUES (:t, :u, :r)"
+            ),
+            {"t": self._tenant, "u": user_id, "r": sorted(roles)},
+        )
+
+    async def set_roles(self, user_id: uuid.UUID, roles: frozenset[str]) -> None:
+        await self._conn.execute(
+            text("UPDATE identity.memberships SET roles = :r WHERE user_id = :u"),
+            {"u": user_id, "r": sorted(roles)},
+        )
+
+    async def remove(self, user_id: uuid.UUID) -> None:
+        await self._conn.execute(
+            text("DELETE FROM identity.memberships WHERE user_id = :u"), {"u": user_id}
+        )
+        await self._conn.execute(
+            text(
+                "UPDATE identity.refresh_token_families "
+                "SET revoked_at = now(), revoked_reason = 'membership_removed' "
+                "WHERE user_id = :u AND revoked_at IS NULL"
+            ),
+            {"u": user_id},
+        )
+
+
+class PostgresAccounts:
+    def __init__(self, connection: AsyncConnection, tenant_id: TenantId) -> None:
+        self._conn, self._tenant = connection, tenant_id
+
+    async def find_by_email(self, email: str) -> UserRecord | None:
+        row = (
+            await self._conn.execute(
+                text(
+                    "SELECT id, email, display_name, password_hash FROM identity.users "
+                    "WHERE lower(email) = lower(:e)"
+                ),
+                {"e": email},
+            )
+        ).one_or_none()
+        return None if row is None else UserRecord(*row)
+
+    async def add(self, user: UserRecord) -> None:
+        await self._conn.execute(
+            text(
+                "INSERT INTO identity.users (id, email, display_name, password_hash) "
+                "VALUES (:id, :e, :n, :h)"
+            ),
+            {"id": user.id, "e": user.email, "n": user.display_name, "h": user.password_hash},
+        )
+
+    async def set_password(self, user_id: uuid.UUID, password_hash: str, display_name: str) -> None:
+        await self._conn.execute(
+            text("UPDATE identity.users SET password_hash = :h, display_name = :n WHERE id = :id"),
+            {"id": user_id, "h": password_hash, "n": display_name},
+        )
+
+    async def add_invitation(
+        self, token_hash: bytes, user_id: uuid.UUID, invited_by: str, expires_at: datetime
+    ) -> None:
+        await self._conn.execute(
+            text(
+                "INSERT INTO identity.invitations "
+                "(token_hash, tenant_id, user_id, invited_by, expires_at) "
+                "VALUES (:h, :t, :u, :by, :exp)"
+            ),
+            {"h": token_hash, "t": self._tenant, "u": user_id, "by": invited_by, "exp": expires_at},
+        )
+
+    async def accept_invitation(self, token_hash: bytes, now: datetime) -> uuid.UUID | None:
+        return (
+            await self._conn.execute(
+                text(
+                    "UPDATE identity.invitations SET accepted_at = :now WHERE token_hash = :h "
+                    "AND accepted_at IS NULL AND expires_at > :now RETURNING user_id"
+                ),
+                {"h": token_hash, "now": now},
+            )
+        ).scalar_one_or_none()
+
+
+class PostgresTenancyUnitOfWork:
+    """Implements ``TenancyUnitOfWork``: one transaction, ``app.tenant_id`` set at its start."""
+
+    def __init__(self, engine: AsyncEngine, tenant_id: TenantId) -> None:
+        self._engine, self.tenant_id = engine, tenant_id
+        self._connection: AsyncConnection | None = None
+        self._events: list[DomainEvent] = []
+
+    async def __aenter__(self) -> Self:
+        self._connection = await self._engine.connect()
+        await self._connection.begin()
+        await set_tenant(self._connection, self.tenant_id)
+        self.organizations = PostgresOrganizations(self._connection, self.tenant_id)
+        self.members = PostgresMembers(self._connection, self.tenant_id)
+        self.accounts = PostgresAccounts(self._connection, self.tenant_id)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        assert self._connection is not None
+        try:
+            if self._connection.in_transaction():
+                await self._connection.rollback()
+        finally:
+            await self._connection.close()
+            self._connection = None
+            self._events.clear()
+
+    def record(self, event: DomainEvent) -> None:
+        self._events.append(event)
+
+    async def commit(self) -> None:
+        assert self._connection is not None
+        await write_identity_events(self._connection, self._events)
+        self._events.clear()
+        await self._connection.commit()
+
+
+def tenancy_unit_of_work_factory(engine: AsyncEngine):  # type: ignore[no-untyped-def]
+    def factory(tenant_id: TenantId) -> PostgresTenancyUnitOfWork:
+        return PostgresTenancyUnitOfWork(engine, tenant_id)
+
+    return factory
+
+
+async def write_identity_events(connection: AsyncConnection, events: Sequence[DomainEvent]) -> None:
+    if events:
+        await write_outbox(
+            connection, [envelope_for(e, source=SOURCE) for e in events], schema="identity"
+        )
+
+
+class PostgresEventLog:
+    """Implements ``EventLog``: events that change nothing else, in a transaction of their own."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def record(self, *events: DomainEvent) -> None:
+        for tenant in {e.tenant_id for e in events}:
+            async with self._engine.begin() as conn:
+                await set_tenant(conn, tenant)
+                await write_identity_events(conn, [e for e in events if e.tenant_id == tenant])
