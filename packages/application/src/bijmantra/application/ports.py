@@ -6,17 +6,21 @@ in-memory fake of each so use cases are tested without servers.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
-from typing import TYPE_CHECKING, Protocol, Self
+from typing import TYPE_CHECKING, Any, Protocol, Self
 
 from bijmantra.domain import DomainEvent
+from bijmantra.domain.analysis import AnalysisJob
+from bijmantra.domain.genotyping import VariantSet
 from bijmantra.domain.germplasm import Germplasm
 from bijmantra.kernel import Page, PageRequest, Principal, TenantId
 
 if TYPE_CHECKING:
+    from bijmantra.application.analysis.dto import Artifact, ResultIndex
     from bijmantra.application.events.envelope import EventEnvelope
+    from bijmantra.application.genotyping.dto import GenotypeChunk, StoredVariantSet
     from bijmantra.application.germplasm.queries import GermplasmFilter
 
 
@@ -29,15 +33,88 @@ class GermplasmRepository(Protocol):
 
     async def existing_ids(self, germplasm_db_ids: Sequence[str]) -> set[str]: ...
 
+    async def ids_by_name(self, names: Sequence[str]) -> dict[str, str]:
+        """germplasmName -> germplasmDbId for the names that exist (first id if repeated)."""
+        ...
+
 
 class GermplasmReadModel(Protocol):
     """Read side: BrAPI ``Germplasm`` documents as JSON bytes, ready for the edge."""
 
     async def get_document(self, germplasm_db_id: str) -> bytes | None: ...
 
-    async def list_documents(
-        self, criteria: GermplasmFilter, page: PageRequest
-    ) -> Page[bytes]: ...
+    async def list_documents(self, criteria: GermplasmFilter, page: PageRequest) -> Page[bytes]: ...
+
+
+class GenotypeBlock(Protocol):
+    """Consecutive variants of an import; ``dosages`` is an int8 (variants x samples) array."""
+
+    chrom: list[str]
+    pos: Any
+    ids: list[str]
+    ref: list[str]
+    alt: list[str]
+    dosages: Any
+
+    def __len__(self) -> int: ...
+
+
+class GenotypeUpload(Protocol):
+    """A genotype file being received and parsed: samples first, then variant blocks."""
+
+    skipped: Mapping[str, int]
+
+    async def sample_names(self) -> list[str]: ...
+
+    def blocks(self) -> AsyncIterator[GenotypeBlock]: ...
+
+
+class VariantSetWriter(Protocol):
+    async def append(self, block: GenotypeBlock) -> None: ...
+
+    async def close(self) -> int:
+        """Write what is buffered; return the number of variants stored."""
+        ...
+
+
+class GenotypeStore(Protocol):
+    """Variant sets whose calls are stored as compressed dosage chunks, never one row per call."""
+
+    async def create(self, variant_set: VariantSet) -> VariantSetWriter: ...
+
+    async def seal(self, variant_set: VariantSet) -> None: ...
+
+    async def get(self, variant_set_db_id: str) -> StoredVariantSet | None: ...
+
+    def read(
+        self, variant_set_db_id: str, columns: Sequence[int] | None
+    ) -> AsyncIterator[GenotypeChunk]:
+        """Chunks in variant order; ``columns`` selects (and orders) samples, None = all."""
+        ...
+
+    async def flush(self) -> list[DomainEvent]: ...
+
+
+class AnalysisRepository(Protocol):
+    def add(self, job: AnalysisJob) -> None: ...
+
+    async def get(self, analysis_db_id: str, *, for_update: bool = False) -> AnalysisJob | None: ...
+
+    def save(self, job: AnalysisJob) -> None: ...
+
+    async def store_results(
+        self, analysis_db_id: str, tables: Mapping[str, bytes], artifacts: Sequence[Artifact]
+    ) -> None: ...
+
+    async def result_index(self, analysis_db_id: str) -> ResultIndex: ...
+
+    async def result_page(
+        self, analysis_db_id: str, table: str, page: PageRequest
+    ) -> Page[bytes] | None: ...
+
+    async def artifact(self, analysis_db_id: str, name: str) -> Artifact | None: ...
+
+    async def flush(self) -> list[DomainEvent]: ...
 
 
 class UnitOfWork(Protocol):
@@ -45,6 +122,8 @@ class UnitOfWork(Protocol):
 
     germplasm: GermplasmRepository
     germplasm_views: GermplasmReadModel
+    genotypes: GenotypeStore
+    analyses: AnalysisRepository
 
     async def __aenter__(self) -> Self: ...
 

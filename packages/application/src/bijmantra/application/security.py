@@ -38,6 +38,9 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
     | _grant(("core", "germplasm", "phenotyping", "genotyping", "analysis", "operations"), Action.WRITE),
     "data-manager": _grant(DATA_CONTEXTS, Action.READ, Action.WRITE, Action.ADMIN) | _grant(("tenancy",), Action.READ),
     "admin": _grant((*DATA_CONTEXTS, "tenancy"), Action.READ, Action.WRITE, Action.ADMIN),
+    # analytics-worker's service tokens: read genotypes and germplasm, run analysis jobs.
+    "analysis-worker": _grant(("genotyping", "germplasm"), Action.READ)
+    | _grant(("analysis",), Action.READ, Action.WRITE, Action.ADMIN),
 }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import subprocess
 import sys
 import time
@@ -51,6 +52,8 @@ class DevStack:
     database: ProvisionedDatabase | None = None
     nats_url: str = ""
     redis_url: str = ""
+    # Shared by domain-api and analytics-worker (service tokens); fresh for every stack.
+    internal_token_secret: str = field(default_factory=lambda: secrets.token_urlsafe(48))
     _servers: list[LocalPostgres | LocalNats | LocalRedis] = field(default_factory=list)
 
     @property
@@ -95,6 +98,7 @@ class DevStack:
             "GATEWAY_HOST": "127.0.0.1",
             "WORKER_HEALTH_PORT": str(self.ports.worker_health),
             "DATABASE_OWNER_URL": self.database.owner_url,
+            "INTERNAL_TOKEN_SECRET": self.internal_token_secret,
         }
 
     def _run(self, argv: list[str], database_url: str) -> None:
@@ -122,7 +126,10 @@ class DevStack:
             wait_for_port(port, timeout=timeout, process=self.services[name])
         self.wait_ready(timeout)
 
-    def start_service(self, name: str, database_url: str | None = None) -> subprocess.Popen[bytes]:
+    def start_service(
+        self, name: str, database_url: str | None = None, *, replica: str = "", env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
+        """Start one service process; ``replica`` names an extra instance (its own log and key)."""
         if database_url is None:
             assert self.database is not None
             database_url = {
@@ -130,15 +137,16 @@ class DevStack:
                 "domain-api": self.database.domain_url,
                 "analytics-worker": self.database.analytics_url,
             }.get(name, "")
-        env = {**self.environment(), "DATABASE_URL": database_url}
+        key = f"{name}{replica}"
+        environment = {**self.environment(), "DATABASE_URL": database_url, **(env or {})}
         output: int | object = subprocess.DEVNULL
         if self.log_dir is not None:
             self.log_dir.mkdir(parents=True, exist_ok=True)
-            output = (self.log_dir / f"{name}.log").open("ab")
-        self.services[name] = subprocess.Popen(
-            [_script(f"bijmantra-{name}")], env=env, stdout=output, stderr=subprocess.STDOUT  # type: ignore[arg-type]
+            output = (self.log_dir / f"{key}.log").open("ab")
+        self.services[key] = subprocess.Popen(
+            [_script(f"bijmantra-{name}")], env=environment, stdout=output, stderr=subprocess.STDOUT  # type: ignore[arg-type]
         )
-        return self.services[name]
+        return self.services[key]
 
     def wait_ready(self, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout

@@ -12,20 +12,50 @@ from grpc_reflection.v1alpha import reflection
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bijmantra.adapters.grpc import IdentitySigningKeys, JwtVerifier
+from bijmantra.adapters.grpc import IdentitySigningKeys, JwtVerifier, ServiceTokenVerifier
 from bijmantra.adapters.nats import JetStreamPublisher, connect, ensure_stream
 from bijmantra.adapters.postgres import PostgresOutboxStore, create_engine, unit_of_work_factory
+from bijmantra.application.analysis import (
+    CancelAnalysis,
+    ClaimAnalysis,
+    CompleteAnalysis,
+    FailAnalysis,
+    GetAnalysis,
+    GetArtifact,
+    GetResultPage,
+    ReportProgress,
+    RequestAnalysis,
+    StreamJobGenotypes,
+)
 from bijmantra.application.events import OutboxRelay
+from bijmantra.application.genotyping import GetVariantSet, ImportGenotypes, StreamGenotypes
 from bijmantra.application.germplasm import CreateGermplasm, GetGermplasm, ListGermplasm
 from bijmantra.application.ports import EventPublisher, TokenVerifier, UnitOfWorkFactory
+from bijmantra.contracts.analysis.v1 import analysis_service_pb2 as analysis_pb
+from bijmantra.contracts.analysis.v1 import analysis_service_pb2_grpc as analysis_grpc
+from bijmantra.contracts.genotyping.v1 import genotyping_service_pb2 as genotyping_pb
+from bijmantra.contracts.genotyping.v1 import genotyping_service_pb2_grpc as genotyping_grpc
 from bijmantra.contracts.germplasm.v1 import germplasm_service_pb2 as germplasm_pb
 from bijmantra.contracts.germplasm.v1 import germplasm_service_pb2_grpc as germplasm_grpc
 from bijmantra.domain_api.config import Settings
+from bijmantra.domain_api.genotyping_api import AnalysisServicer, AnalysisWorkerServicer, GenotypingServicer
 from bijmantra.domain_api.grpc_api import AuthInterceptor, GermplasmServicer
 from bijmantra.domain_api.relay import run_relay
 from bijmantra.observability import get_logger
 
 SERVICE_NAME = "domain-api"
+# Genotype chunks, uploads and analysis results are large; 512 MiB bounds one message.
+MAX_MESSAGE_BYTES = 512 * 1024 * 1024
+GRPC_SERVER_OPTIONS = [
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+]
+SERVED = (
+    germplasm_pb.DESCRIPTOR.services_by_name["GermplasmService"].full_name,
+    genotyping_pb.DESCRIPTOR.services_by_name["GenotypingService"].full_name,
+    analysis_pb.DESCRIPTOR.services_by_name["AnalysisService"].full_name,
+)
+WORKER_SERVICE = analysis_pb.DESCRIPTOR.services_by_name["AnalysisWorkerService"].full_name
 log = get_logger(__name__)
 
 
@@ -41,10 +71,8 @@ class DomainApi:
     async def serve(self, stop: asyncio.Event) -> None:
         await self.server.start()
         await self.health.set("", health_pb2.HealthCheckResponse.SERVING)
-        await self.health.set(
-            germplasm_pb.DESCRIPTOR.services_by_name["GermplasmService"].full_name,
-            health_pb2.HealthCheckResponse.SERVING,
-        )
+        for service in SERVED:
+            await self.health.set(service, health_pb2.HealthCheckResponse.SERVING)
         log.info("domain-api serving", port=self.settings.port)
         tasks = [asyncio.create_task(self._watch_database(stop))]
         if self.relay is not None:
@@ -112,15 +140,39 @@ async def bootstrap(
     if publisher is not None and engine is not None:
         relay = OutboxRelay(PostgresOutboxStore(engine), publisher)
 
-    server = grpc.aio.server(interceptors=[AuthInterceptor(verifier)])
+    service_verifiers = {}
+    if settings.internal_token_secret:
+        service_verifiers[WORKER_SERVICE] = ServiceTokenVerifier(settings.internal_token_secret)
+    else:
+        log.warning("INTERNAL_TOKEN_SECRET unset: analytics workers cannot run analysis jobs")
+    server = grpc.aio.server(
+        interceptors=[AuthInterceptor(verifier, service_verifiers=service_verifiers)], options=GRPC_SERVER_OPTIONS
+    )
     germplasm_grpc.add_GermplasmServiceServicer_to_server(
         GermplasmServicer(CreateGermplasm(uow), GetGermplasm(uow), ListGermplasm(uow)), server
     )
+    genotyping_grpc.add_GenotypingServiceServicer_to_server(
+        GenotypingServicer(ImportGenotypes(uow), GetVariantSet(uow), StreamGenotypes(uow)), server
+    )
+    analysis_grpc.add_AnalysisServiceServicer_to_server(
+        AnalysisServicer(
+            RequestAnalysis(uow), GetAnalysis(uow), CancelAnalysis(uow), GetResultPage(uow), GetArtifact(uow)
+        ),
+        server,
+    )
+    if settings.internal_token_secret:
+        analysis_grpc.add_AnalysisWorkerServiceServicer_to_server(
+            AnalysisWorkerServicer(
+                ClaimAnalysis(uow), StreamJobGenotypes(uow), ReportProgress(uow), CompleteAnalysis(uow),
+                FailAnalysis(uow),
+            ),
+            server,
+        )  # fmt: skip
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
         (
-            germplasm_pb.DESCRIPTOR.services_by_name["GermplasmService"].full_name,
+            *SERVED,
             health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
             reflection.SERVICE_NAME,
         ),

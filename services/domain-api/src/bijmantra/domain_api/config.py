@@ -17,6 +17,8 @@ class Settings:
     metrics_port: int = 9464
     log_level: str = "INFO"
     db_pool_size: int = 20
+    # Shared with analytics-worker only; empty disables the worker-facing gRPC service.
+    internal_token_secret: str = ""
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -31,4 +33,5 @@ class Settings:
             metrics_port=int(env.get("METRICS_PORT", "9464")),
             log_level=env.get("LOG_LEVEL", "INFO"),
             db_pool_size=int(env.get("DB_POOL_SIZE", "20")),
+            internal_token_secret=env.get("INTERNAL_TOKEN_SECRET", ""),
         )

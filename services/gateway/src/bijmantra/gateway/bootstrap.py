@@ -14,9 +14,16 @@ from litestar.datastructures import State
 from litestar.exceptions import HTTPException
 from litestar.middleware import DefineMiddleware
 
-from bijmantra.adapters.grpc import GermplasmClient, IdentitySigningKeys, JwtVerifier
+from bijmantra.adapters.grpc import (
+    CHANNEL_OPTIONS,
+    AnalysisClient,
+    GenotypingClient,
+    GermplasmClient,
+    IdentitySigningKeys,
+    JwtVerifier,
+)
 from bijmantra.application.ports import TokenVerifier
-from bijmantra.gateway import brapi
+from bijmantra.gateway import brapi, genotypes
 from bijmantra.gateway.config import Settings
 from bijmantra.gateway.edge import (
     authentication_middleware,
@@ -83,7 +90,7 @@ def _camel(snake: str) -> str:
 def create_app(settings: Settings | None = None, *, verifier: TokenVerifier | None = None) -> Litestar:
     settings = settings or Settings.from_env()
     configure_logging("gateway", settings.log_level)
-    domain_channel = grpc.aio.insecure_channel(settings.domain_api_target, options=GRPC_OPTIONS)
+    domain_channel = grpc.aio.insecure_channel(settings.domain_api_target, options=CHANNEL_OPTIONS)
     identity_channel = grpc.aio.insecure_channel(settings.identity_target, options=GRPC_OPTIONS)
     verifier = verifier or JwtVerifier(
         IdentitySigningKeys(identity_channel), issuer=settings.token_issuer, audience=settings.token_audience
@@ -92,6 +99,8 @@ def create_app(settings: Settings | None = None, *, verifier: TokenVerifier | No
     state = State(
         {
             "germplasm": GermplasmClient(domain_channel),
+            "genotyping": GenotypingClient(domain_channel),
+            "analyses": AnalysisClient(domain_channel),
             "channels": {"domain-api": domain_channel, "identity": identity_channel},
         }
     )
@@ -106,7 +115,7 @@ def create_app(settings: Settings | None = None, *, verifier: TokenVerifier | No
 
     auth = authentication_middleware(verifier)
     return Litestar(
-        route_handlers=[live, startup, ready, serverinfo, *BRAPI_HANDLERS],
+        route_handlers=[live, startup, ready, serverinfo, *BRAPI_HANDLERS, *genotypes.HANDLERS],
         state=state,
         lifespan=[lifespan],
         middleware=[request_id_middleware, DefineMiddleware(auth, exclude_from_auth_key="public")],

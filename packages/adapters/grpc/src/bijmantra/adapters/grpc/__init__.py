@@ -2,12 +2,29 @@
 
 from bijmantra.adapters.grpc.auth import IdentitySigningKeys, JwtVerifier, bearer_metadata
 from bijmantra.adapters.grpc.errors import abort_with, error_from_rpc, rpc_error_metadata
+from bijmantra.adapters.grpc.genotyping import (
+    CHANNEL_OPTIONS,
+    AnalysisClient,
+    AnalysisWorkerClient,
+    DosageChunk,
+    GenotypingClient,
+    WorkerClaim,
+)
 from bijmantra.adapters.grpc.germplasm import GermplasmClient
+from bijmantra.adapters.grpc.service_tokens import ServiceTokenIssuer, ServiceTokenVerifier
 
 __all__ = [
+    "CHANNEL_OPTIONS",
+    "AnalysisClient",
+    "AnalysisWorkerClient",
+    "DosageChunk",
+    "GenotypingClient",
+    "WorkerClaim",
     "GermplasmClient",
     "IdentitySigningKeys",
     "JwtVerifier",
+    "ServiceTokenIssuer",
+    "ServiceTokenVerifier",
     "abort_with",
     "bearer_metadata",
     "error_from_rpc",

@@ -102,6 +102,16 @@ class PostgresGermplasmRepository:
         )
         return set(result.scalars())
 
+    async def ids_by_name(self, names: Sequence[str]) -> dict[str, str]:
+        result = await self._connection.execute(
+            text(
+                "SELECT DISTINCT ON (germplasm_name) germplasm_name, germplasm_db_id FROM domain.germplasm "
+                "WHERE germplasm_name = ANY(:names) ORDER BY germplasm_name, germplasm_db_id"
+            ),
+            {"names": list(names)},
+        )
+        return {name: db_id for name, db_id in result.all()}
+
     async def flush(self) -> list[DomainEvent]:
         """Insert staged aggregates in one multi-row statement; return their events."""
         pending, self._pending = self._pending, []

@@ -8,6 +8,8 @@ from typing import Self
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from bijmantra.adapters.postgres.analyses import PostgresAnalysisRepository
+from bijmantra.adapters.postgres.genotypes import PostgresGenotypeStore
 from bijmantra.adapters.postgres.germplasm import PostgresGermplasmReadModel, PostgresGermplasmRepository
 from bijmantra.adapters.postgres.outbox import write_outbox
 from bijmantra.application.events import envelope_for
@@ -33,6 +35,8 @@ class PostgresUnitOfWork:
         await set_tenant(self._connection, self.tenant_id)
         self.germplasm = PostgresGermplasmRepository(self._connection)
         self.germplasm_views = PostgresGermplasmReadModel(self._connection)
+        self.genotypes = PostgresGenotypeStore(self._connection)
+        self.analyses = PostgresAnalysisRepository(self._connection)
         return self
 
     async def __aexit__(
@@ -53,6 +57,8 @@ class PostgresUnitOfWork:
         assert self._connection is not None
         events: list[DomainEvent] = []
         events.extend(await self.germplasm.flush())
+        events.extend(await self.genotypes.flush())
+        events.extend(await self.analyses.flush())
         if events:
             await write_outbox(self._connection, [envelope_for(e, source=self._source) for e in events])
         await self._connection.commit()

@@ -1,0 +1,216 @@
+"""Clients of domain-api's genotype store and analysis jobs.
+
+``GenotypingClient`` and ``AnalysisClient`` forward a user's token (gateway);
+``AnalysisWorkerClient`` signs a service token for the job's tenant (analytics-worker).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from bijmantra.adapters.grpc.auth import bearer_metadata
+from bijmantra.adapters.grpc.errors import error_from_rpc
+from bijmantra.contracts.analysis.v1 import analysis_service_pb2 as analysis_pb
+from bijmantra.contracts.analysis.v1 import analysis_service_pb2_grpc as analysis_grpc
+from bijmantra.contracts.genotyping.v1 import genotyping_service_pb2 as pb
+from bijmantra.contracts.genotyping.v1 import genotyping_service_pb2_grpc as pb_grpc
+from bijmantra.kernel import Page, PageRequest, TenantId
+
+import grpc
+
+DEFAULT_TIMEOUT = 30.0
+UPLOAD_TIMEOUT = 3600.0
+# Large enough for an upload's .bim/.fam header, a result set or a GRM as .npy.
+MAX_MESSAGE_BYTES = 512 * 1024 * 1024
+CHANNEL_OPTIONS = [
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.keepalive_time_ms", 30_000),
+]
+
+
+@dataclass(frozen=True, slots=True)
+class DosageChunk:
+    variant_start: int
+    n_variants: int
+    n_samples: int
+    codec: str
+    dosages: bytes
+    chrom: list[str]
+    pos: list[int]
+    variant_db_ids: list[str]
+
+
+def _chunk(message: Any) -> DosageChunk:
+    return DosageChunk(
+        message.variant_start, message.n_variants, message.n_samples, message.codec, message.dosages,
+        list(message.chrom), list(message.pos), list(message.variant_db_ids),
+    )  # fmt: skip
+
+
+async def _unary(method: Any, request: Any, metadata: Any, timeout: float = DEFAULT_TIMEOUT) -> Any:
+    try:
+        return await method(request, metadata=metadata, timeout=timeout)
+    except grpc.aio.AioRpcError as exc:
+        raise error_from_rpc(exc) from None
+
+
+async def _stream(call: Any, field: str | None = None) -> AsyncIterator[DosageChunk]:
+    try:
+        async for message in call:
+            yield _chunk(getattr(message, field) if field else message)
+    except grpc.aio.AioRpcError as exc:
+        raise error_from_rpc(exc) from None
+
+
+class GenotypingClient:
+    def __init__(self, channel: grpc.aio.Channel) -> None:
+        self._stub = pb_grpc.GenotypingServiceStub(channel)
+
+    async def import_file(
+        self, token: str, *, source_format: str, name: str, crop: str, data: AsyncIterator[bytes],
+        bim: bytes = b"", fam: bytes = b"",
+    ) -> bytes:  # fmt: skip
+        """Stream an upload to domain-api; returns the import summary (JSON)."""
+
+        async def requests() -> AsyncIterator[pb.ImportGenotypesRequest]:
+            header = pb.ImportHeader(
+                format=source_format,
+                variant_set_name=name,
+                common_crop_name=crop,
+                plink_bim=bim,
+                plink_fam=fam,
+            )
+            yield pb.ImportGenotypesRequest(header=header)
+            async for piece in data:
+                if piece:
+                    yield pb.ImportGenotypesRequest(data=piece)
+
+        response = await _unary(
+            self._stub.ImportGenotypes, requests(), bearer_metadata(token), UPLOAD_TIMEOUT
+        )
+        return response.summary_json  # type: ignore[no-any-return]
+
+    async def get_variant_set(self, token: str, variant_set_db_id: str) -> bytes:
+        request = pb.GetVariantSetRequest(variant_set_db_id=variant_set_db_id)
+        return (
+            await _unary(self._stub.GetVariantSet, request, bearer_metadata(token))
+        ).document_json  # type: ignore[no-any-return]
+
+    def stream_genotypes(
+        self, token: str, variant_set_db_id: str, call_set_db_ids: Sequence[str] = ()
+    ) -> AsyncIterator[DosageChunk]:
+        request = pb.StreamGenotypesRequest(
+            variant_set_db_id=variant_set_db_id, call_set_db_ids=call_set_db_ids
+        )
+        return _stream(
+            self._stub.StreamGenotypes(
+                request, metadata=bearer_metadata(token), timeout=UPLOAD_TIMEOUT
+            )
+        )
+
+
+class AnalysisClient:
+    def __init__(self, channel: grpc.aio.Channel) -> None:
+        self._stub = analysis_grpc.AnalysisServiceStub(channel)
+
+    async def request(self, token: str, body: bytes) -> bytes:
+        request = analysis_pb.RequestAnalysisRequest(request_json=body)
+        return (
+            await _unary(self._stub.RequestAnalysis, request, bearer_metadata(token))
+        ).document_json  # type: ignore[no-any-return]
+
+    async def get(self, token: str, analysis_db_id: str) -> bytes:
+        request = analysis_pb.GetAnalysisRequest(analysis_db_id=analysis_db_id)
+        return (await _unary(self._stub.GetAnalysis, request, bearer_metadata(token))).document_json  # type: ignore[no-any-return]
+
+    async def cancel(self, token: str, analysis_db_id: str) -> bytes:
+        request = analysis_pb.CancelAnalysisRequest(analysis_db_id=analysis_db_id)
+        return (
+            await _unary(self._stub.CancelAnalysis, request, bearer_metadata(token))
+        ).document_json  # type: ignore[no-any-return]
+
+    async def result_page(
+        self, token: str, analysis_db_id: str, table: str, page: PageRequest
+    ) -> Page[bytes]:
+        request = analysis_pb.GetResultPageRequest(
+            analysis_db_id=analysis_db_id, table=table, page=page.page, page_size=page.page_size
+        )
+        response = await _unary(self._stub.GetResultPage, request, bearer_metadata(token))
+        return Page([response.rows_json], page, response.total_count)
+
+    async def artifact(self, token: str, analysis_db_id: str, name: str) -> tuple[str, bytes]:
+        request = analysis_pb.GetArtifactRequest(analysis_db_id=analysis_db_id, name=name)
+        response = await _unary(self._stub.GetArtifact, request, bearer_metadata(token))
+        return response.media_type, response.data
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerClaim:
+    proceed: bool
+    attempt: int
+    job_json: bytes
+
+
+class AnalysisWorkerClient:
+    """The worker's side of the attempt protocol; ``token_for`` signs per-tenant tokens."""
+
+    def __init__(self, channel: grpc.aio.Channel, token_for: Callable[[TenantId], str]) -> None:
+        self._stub = analysis_grpc.AnalysisWorkerServiceStub(channel)
+        self._token_for = token_for
+
+    def _metadata(self, tenant: TenantId) -> Any:
+        return bearer_metadata(self._token_for(tenant))
+
+    async def claim(self, tenant: TenantId, analysis_db_id: str, worker: str) -> WorkerClaim:
+        request = analysis_pb.ClaimAnalysisRequest(analysis_db_id=analysis_db_id, worker=worker)
+        response = await _unary(self._stub.ClaimAnalysis, request, self._metadata(tenant))
+        return WorkerClaim(response.proceed, response.attempt, response.job_json)
+
+    def genotypes(
+        self, tenant: TenantId, analysis_db_id: str, attempt: int
+    ) -> AsyncIterator[DosageChunk]:
+        request = analysis_pb.StreamJobGenotypesRequest(
+            analysis_db_id=analysis_db_id, attempt=attempt
+        )
+        call = self._stub.StreamJobGenotypes(
+            request, metadata=self._metadata(tenant), timeout=UPLOAD_TIMEOUT
+        )
+        return _stream(call, "chunk")
+
+    async def progress(
+        self, tenant: TenantId, analysis_db_id: str, attempt: int, fraction: float, stage: str
+    ) -> bool:
+        request = analysis_pb.ReportProgressRequest(
+            analysis_db_id=analysis_db_id, attempt=attempt, fraction=fraction, stage=stage
+        )
+        return bool(
+            (await _unary(self._stub.ReportProgress, request, self._metadata(tenant))).proceed
+        )
+
+    async def complete(
+        self, tenant: TenantId, analysis_db_id: str, attempt: int, *, summary: bytes,
+        tables: dict[str, bytes], artifacts: list[tuple[str, str, bytes]], read_seconds: float,
+        compute_seconds: float,
+    ) -> bool:  # fmt: skip
+        request = analysis_pb.CompleteAnalysisRequest(
+            analysis_db_id=analysis_db_id, attempt=attempt, summary_json=summary,
+            tables=[analysis_pb.ResultTable(name=n, rows_json=r) for n, r in tables.items()],
+            artifacts=[analysis_pb.Artifact(name=n, media_type=t, data=d) for n, t, d in artifacts],
+            read_seconds=read_seconds, compute_seconds=compute_seconds,
+        )  # fmt: skip
+        return bool(
+            (
+                await _unary(self._stub.CompleteAnalysis, request, self._metadata(tenant), 300)
+            ).accepted
+        )
+
+    async def fail(self, tenant: TenantId, analysis_db_id: str, attempt: int, message: str) -> bool:
+        request = analysis_pb.FailAnalysisRequest(
+            analysis_db_id=analysis_db_id, attempt=attempt, message=message
+        )
+        return bool(
+            (await _unary(self._stub.FailAnalysis, request, self._metadata(tenant))).accepted
+        )

@@ -1,0 +1,169 @@
+"""Analysis jobs and their results (tables as JSON arrays, artifacts as files)."""
+
+from __future__ import annotations
+
+import io
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import msgspec
+import numpy as np
+from bijmantra.application.analysis.dto import Artifact, ResultIndex
+from bijmantra.domain import DomainEvent
+from bijmantra.domain.analysis import AnalysisJob, AnalysisType, JobStatus
+from bijmantra.kernel import Page, PageRequest, TenantId
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+_COLUMNS = (
+    "analysis_db_id, type, variant_set_db_id, call_set_db_ids, parameters, phenotypes, created_at, status, "
+    "progress, stage, attempt, worker, started_at, finished_at, error, summary, timings"
+)
+_JSON = ("call_set_db_ids", "parameters", "phenotypes", "summary", "timings")
+_encode = msgspec.json.encode
+_raw_rows = msgspec.json.Decoder(list[msgspec.Raw])
+
+
+def _row(job: AnalysisJob) -> dict[str, Any]:
+    row = {name: getattr(job, name) for name in _COLUMNS.replace(" ", "").split(",")}
+    row["call_set_db_ids"] = list(job.call_set_db_ids)
+    for name in _JSON:
+        row[name] = _encode(row[name]).decode()
+    row["type"], row["status"], row["tenant_id"] = job.type.value, job.status.value, job.tenant_id
+    return row
+
+
+def _cast(name: str) -> str:
+    return f"CAST(:{name} AS jsonb)" if name in _JSON else f":{name}"
+
+
+_NAMES = _COLUMNS.replace(" ", "").split(",")
+_INSERT = text(
+    f"INSERT INTO domain.analysis_jobs (tenant_id, {_COLUMNS}) "
+    f"VALUES (:tenant_id, {', '.join(_cast(n) for n in _NAMES)})"
+)
+_UPDATE = text(
+    "UPDATE domain.analysis_jobs SET "
+    + ", ".join(f"{n} = {_cast(n)}" for n in _NAMES if n != "analysis_db_id")
+    + " WHERE analysis_db_id = :analysis_db_id"
+)
+
+
+class PostgresAnalysisRepository:
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._connection = connection
+        self._new: list[AnalysisJob] = []
+        self._changed: list[AnalysisJob] = []
+
+    def add(self, job: AnalysisJob) -> None:
+        self._new.append(job)
+
+    def save(self, job: AnalysisJob) -> None:
+        self._changed.append(job)
+
+    async def get(self, analysis_db_id: str, *, for_update: bool = False) -> AnalysisJob | None:
+        lock = " FOR UPDATE" if for_update else ""
+        row = (
+            await self._connection.execute(
+                text(
+                    f"SELECT tenant_id, {_COLUMNS} FROM domain.analysis_jobs WHERE analysis_db_id = :id{lock}"
+                ),
+                {"id": analysis_db_id},
+            )
+        ).one_or_none()
+        if row is None:
+            return None
+        values = row._asdict()
+        values["tenant_id"] = TenantId(uuid.UUID(str(values["tenant_id"])))
+        values["type"] = AnalysisType(values["type"])
+        values["status"] = JobStatus(values["status"])
+        values["call_set_db_ids"] = tuple(values["call_set_db_ids"])
+        return AnalysisJob(**values)
+
+    async def store_results(
+        self, analysis_db_id: str, tables: Mapping[str, bytes], artifacts: Sequence[Artifact]
+    ) -> None:
+        rows = [
+            {"id": analysis_db_id, "kind": "table", "name": name, "type": "application/json",
+             "count": len(_raw_rows.decode(data)), "data": data}
+            for name, data in tables.items()
+        ] + [
+            {"id": analysis_db_id, "kind": "artifact", "name": a.name, "type": a.media_type, "count": 0,
+             "data": a.data}
+            for a in artifacts
+        ]  # fmt: skip
+        if rows:
+            await self._connection.execute(
+                text(
+                    "INSERT INTO domain.analysis_results (tenant_id, analysis_db_id, kind, name, media_type, "
+                    "row_count, data) VALUES (nullif(current_setting('app.tenant_id', true), '')::uuid, "
+                    ":id, :kind, :name, :type, :count, :data)"
+                ),
+                rows,
+            )
+
+    async def result_index(self, analysis_db_id: str) -> ResultIndex:
+        rows = (
+            await self._connection.execute(
+                text(
+                    "SELECT kind, name, media_type, row_count, octet_length(data) AS size "
+                    "FROM domain.analysis_results WHERE analysis_db_id = :id"
+                ),
+                {"id": analysis_db_id},
+            )
+        ).all()
+        index = ResultIndex()
+        for row in rows:
+            if row.kind == "table":
+                index.tables[row.name] = row.row_count
+            else:
+                index.artifacts[row.name] = (row.media_type, row.size)
+        return index
+
+    async def _data(self, analysis_db_id: str, kind: str, name: str) -> tuple[str, bytes] | None:
+        row = (
+            await self._connection.execute(
+                text(
+                    "SELECT media_type, data FROM domain.analysis_results "
+                    "WHERE analysis_db_id = :id AND kind = :kind AND name = :name"
+                ),
+                {"id": analysis_db_id, "kind": kind, "name": name},
+            )
+        ).one_or_none()
+        return None if row is None else (row.media_type, bytes(row.data))
+
+    async def result_page(
+        self, analysis_db_id: str, table: str, page: PageRequest
+    ) -> Page[bytes] | None:
+        """A page of a JSON table, or of the rows of a matrix stored as ``<table>.npy``."""
+        found = await self._data(analysis_db_id, "table", table)
+        if found is not None:
+            rows = _raw_rows.decode(found[1])
+            return Page(
+                [bytes(r) for r in rows[page.offset : page.offset + page.page_size]],
+                page,
+                len(rows),
+            )
+        matrix = await self._data(analysis_db_id, "artifact", f"{table}.npy")
+        if matrix is None:
+            return None
+        values = np.load(io.BytesIO(matrix[1]), allow_pickle=False)
+        block = values[page.offset : page.offset + page.page_size]
+        items = [
+            _encode({"row": page.offset + i, "values": r}) for i, r in enumerate(block.tolist())
+        ]
+        return Page(items, page, int(values.shape[0]))
+
+    async def artifact(self, analysis_db_id: str, name: str) -> Artifact | None:
+        found = await self._data(analysis_db_id, "artifact", name)
+        return None if found is None else Artifact(name, found[0], found[1])
+
+    async def flush(self) -> list[DomainEvent]:
+        new, changed = self._new, self._changed
+        self._new, self._changed = [], []
+        if new:
+            await self._connection.execute(_INSERT, [_row(j) for j in new])
+        if changed:
+            await self._connection.execute(_UPDATE, [_row(j) for j in changed])
+        return [event for job in (*new, *changed) for event in job.pull_events()]

@@ -1,0 +1,38 @@
+"""Analysis use cases: jobs for users, and the attempt protocol for worker replicas."""
+
+from bijmantra.application.analysis.dto import AnalysisRequest, Artifact, ResultIndex, job_document
+from bijmantra.application.analysis.jobs import (
+    CancelAnalysis,
+    GetAnalysis,
+    GetArtifact,
+    GetResultPage,
+    RequestAnalysis,
+    decode_request,
+)
+from bijmantra.application.analysis.worker import (
+    Claim,
+    ClaimAnalysis,
+    CompleteAnalysis,
+    FailAnalysis,
+    ReportProgress,
+    StreamJobGenotypes,
+)
+
+__all__ = [
+    "AnalysisRequest",
+    "Artifact",
+    "CancelAnalysis",
+    "Claim",
+    "ClaimAnalysis",
+    "CompleteAnalysis",
+    "FailAnalysis",
+    "GetAnalysis",
+    "GetArtifact",
+    "GetResultPage",
+    "ReportProgress",
+    "RequestAnalysis",
+    "ResultIndex",
+    "StreamJobGenotypes",
+    "decode_request",
+    "job_document",
+]

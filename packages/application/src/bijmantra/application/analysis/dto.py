@@ -1,0 +1,69 @@
+"""What crosses the analysis boundary: the request body, stored results, the job document."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+from bijmantra.domain.analysis import AnalysisJob
+
+
+class AnalysisRequest(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
+    """``POST /api/v1/analyses``. Phenotypes are keyed by germplasmDbId or sample name."""
+
+    type: str
+    variant_set_db_id: str
+    call_set_db_ids: list[str] = []
+    parameters: dict[str, Any] = {}
+    phenotypes: dict[str, float] = {}
+    observation_variable_db_id: str | None = None
+    study_db_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Artifact:
+    name: str
+    media_type: str
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ResultIndex:
+    tables: dict[str, int] = field(default_factory=dict)
+    artifacts: dict[str, tuple[str, int]] = field(default_factory=dict)  # name -> (type, size)
+
+
+def _time(value: Any) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def job_document(job: AnalysisJob, results: ResultIndex | None = None) -> dict[str, Any]:
+    document: dict[str, Any] = {
+        "analysisDbId": job.analysis_db_id,
+        "type": job.type.value,
+        "status": job.status.value,
+        "progress": job.progress,
+        "stage": job.stage,
+        "attempt": job.attempt,
+        "worker": job.worker,
+        "variantSetDbId": job.variant_set_db_id,
+        "callSetDbIds": list(job.call_set_db_ids),
+        "parameters": job.parameters,
+        "phenotypeCount": len(job.phenotypes),
+        "created": _time(job.created_at),
+        "started": _time(job.started_at),
+        "finished": _time(job.finished_at),
+        "timings": job.timings,
+        "error": job.error,
+        "summary": job.summary,
+    }
+    if results is not None:
+        document["results"] = {
+            "tables": [{"name": n, "rowCount": c} for n, c in sorted(results.tables.items())],
+            "artifacts": [
+                {"name": n, "mediaType": t, "size": s}
+                for n, (t, s) in sorted(results.artifacts.items())
+            ],
+        }
+    return document

@@ -1,0 +1,167 @@
+"""Analysis jobs as seen by users: request, read, cancel, page results, fetch artifacts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+from bijmantra.application.analysis.dto import AnalysisRequest, Artifact, job_document
+from bijmantra.application.genotyping.queries import columns_for, stored_variant_set
+from bijmantra.application.ports import UnitOfWork, UnitOfWorkFactory
+from bijmantra.application.security import Action, Permission, authorize
+from bijmantra.domain.analysis import AnalysisJob, AnalysisType
+from bijmantra.kernel import (
+    Clock,
+    FieldError,
+    NotFound,
+    Page,
+    PageRequest,
+    Principal,
+    SystemClock,
+    ValidationFailed,
+    new_id,
+)
+
+READ = Permission("analysis", Action.READ)
+WRITE = Permission("analysis", Action.WRITE)
+READ_GENOTYPES = Permission("genotyping", Action.READ)
+
+
+def decode_request(body: bytes) -> AnalysisRequest:
+    try:
+        return msgspec.json.decode(body, type=AnalysisRequest)
+    except msgspec.ValidationError as exc:
+        raise ValidationFailed("Invalid analysis request", [FieldError("body", str(exc))]) from None
+    except msgspec.DecodeError as exc:
+        raise ValidationFailed(
+            "Request body is not valid JSON", [FieldError("body", str(exc))]
+        ) from None
+
+
+async def job_or_404(
+    uow: UnitOfWork, analysis_db_id: str, *, for_update: bool = False
+) -> AnalysisJob:
+    job = await uow.analyses.get(analysis_db_id, for_update=for_update)
+    if job is None:
+        raise NotFound(f"Analysis {analysis_db_id} not found")
+    return job
+
+
+@dataclass
+class RequestAnalysis:
+    uow: UnitOfWorkFactory
+    clock: Clock = field(default_factory=SystemClock)
+
+    async def __call__(self, principal: Principal, request: AnalysisRequest) -> dict[str, Any]:
+        """Record the job and its ``analysis.requested`` event in one transaction."""
+        authorize(principal, WRITE)
+        authorize(principal, READ_GENOTYPES)
+        try:
+            kind = AnalysisType(request.type)
+        except ValueError:
+            raise ValidationFailed(
+                "Unknown analysis type",
+                [FieldError("type", f"must be one of {[t.value for t in AnalysisType]}")],
+            ) from None
+        if request.observation_variable_db_id or request.study_db_id:
+            raise ValidationFailed(
+                "Phenotypes by observation variable and study need the phenotyping module, "
+                "which this server does not have yet; send values inline in 'phenotypes'",
+                [FieldError("observationVariableDbId", "not supported yet")],
+            )
+        async with self.uow(principal.tenant_id) as uow:
+            try:
+                variant_set = await stored_variant_set(uow.genotypes, request.variant_set_db_id)
+            except NotFound as exc:
+                raise ValidationFailed(
+                    exc.message, [FieldError("variantSetDbId", "unknown")]
+                ) from None
+            columns_for(variant_set, request.call_set_db_ids)
+            chosen = set(request.call_set_db_ids) or {
+                c.call_set_db_id for c in variant_set.call_sets
+            }
+            keys: dict[str, str] = {}
+            for call_set in variant_set.call_sets:
+                if call_set.call_set_db_id in chosen:
+                    keys.setdefault(call_set.sample_name, call_set.call_set_db_id)
+                    keys.setdefault(call_set.germplasm_db_id, call_set.call_set_db_id)
+            unknown = [k for k in request.phenotypes if k not in keys]
+            if unknown:
+                raise ValidationFailed(
+                    f"{len(unknown)} phenotype key(s) match no sample of the analysis",
+                    [
+                        FieldError(f"phenotypes.{k}", "not a germplasmDbId or sample name here")
+                        for k in unknown[:20]
+                    ],
+                )
+            job = AnalysisJob.request(
+                actor=principal.subject,
+                tenant_id=principal.tenant_id,
+                analysis_db_id=new_id(),
+                type=kind,
+                variant_set_db_id=variant_set.variant_set_db_id,
+                call_set_db_ids=tuple(request.call_set_db_ids),
+                parameters=dict(request.parameters),
+                phenotypes={keys[k]: float(v) for k, v in request.phenotypes.items()},
+                created_at=self.clock.now(),
+            )
+            uow.analyses.add(job)
+            await uow.commit()
+        return job_document(job)
+
+
+@dataclass
+class GetAnalysis:
+    uow: UnitOfWorkFactory
+
+    async def __call__(self, principal: Principal, analysis_db_id: str) -> dict[str, Any]:
+        authorize(principal, READ)
+        async with self.uow(principal.tenant_id) as uow:
+            job = await job_or_404(uow, analysis_db_id)
+            return job_document(job, await uow.analyses.result_index(analysis_db_id))
+
+
+@dataclass
+class CancelAnalysis:
+    uow: UnitOfWorkFactory
+    clock: Clock = field(default_factory=SystemClock)
+
+    async def __call__(self, principal: Principal, analysis_db_id: str) -> dict[str, Any]:
+        authorize(principal, WRITE)
+        async with self.uow(principal.tenant_id) as uow:
+            job = await job_or_404(uow, analysis_db_id, for_update=True)
+            job.cancel(self.clock.now(), actor=principal.subject)
+            uow.analyses.save(job)
+            await uow.commit()
+        return job_document(job)
+
+
+@dataclass
+class GetResultPage:
+    uow: UnitOfWorkFactory
+
+    async def __call__(
+        self, principal: Principal, analysis_db_id: str, table: str, page: PageRequest
+    ) -> Page[bytes]:
+        authorize(principal, READ)
+        async with self.uow(principal.tenant_id) as uow:
+            await job_or_404(uow, analysis_db_id)
+            found = await uow.analyses.result_page(analysis_db_id, table, page)
+        if found is None:
+            raise NotFound(f"Analysis {analysis_db_id} has no result table {table!r}")
+        return found
+
+
+@dataclass
+class GetArtifact:
+    uow: UnitOfWorkFactory
+
+    async def __call__(self, principal: Principal, analysis_db_id: str, name: str) -> Artifact:
+        authorize(principal, READ)
+        async with self.uow(principal.tenant_id) as uow:
+            await job_or_404(uow, analysis_db_id)
+            found = await uow.analyses.artifact(analysis_db_id, name)
+        if found is None:
+            raise NotFound(f"Analysis {analysis_db_id} has no artifact {name!r}")
+        return found

@@ -1,0 +1,171 @@
+"""Analysis jobs as seen by worker replicas: claim an attempt, read data, report, finish.
+
+Every call names its attempt; the aggregate refuses a superseded one, so whichever replica
+ends up running a job, its outcome is recorded once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+from bijmantra.application.analysis.dto import Artifact
+from bijmantra.application.analysis.jobs import job_or_404
+from bijmantra.application.genotyping import GenotypeChunk, columns_for, stored_variant_set
+from bijmantra.application.germplasm import GermplasmFilter
+from bijmantra.application.ports import UnitOfWork, UnitOfWorkFactory
+from bijmantra.application.security import Action, Permission, authorize
+from bijmantra.kernel import Clock, Conflict, PageRequest, Principal, SystemClock
+from bijmantra.kernel.pagination import MAX_PAGE_SIZE
+
+RUN = Permission("analysis", Action.ADMIN)
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    proceed: bool
+    attempt: int
+    job: dict[str, Any]
+
+
+async def _labels(uow: UnitOfWork, attribute: str, germplasm_ids: Sequence[str]) -> dict[str, Any]:
+    """germplasmDbId -> value of a top-level germplasm document field (for plot colours)."""
+    labels: dict[str, Any] = {}
+    unique = sorted(set(germplasm_ids))
+    for start in range(0, len(unique), MAX_PAGE_SIZE):
+        page = await uow.germplasm_views.list_documents(
+            GermplasmFilter(germplasm_db_ids=tuple(unique[start : start + MAX_PAGE_SIZE])),
+            PageRequest(0, MAX_PAGE_SIZE),
+        )
+        for document in page.items:
+            decoded = msgspec.json.decode(document)
+            labels[decoded["germplasmDbId"]] = decoded.get(attribute)
+    return labels
+
+
+@dataclass
+class ClaimAnalysis:
+    uow: UnitOfWorkFactory
+    clock: Clock = field(default_factory=SystemClock)
+
+    async def __call__(self, principal: Principal, analysis_db_id: str, worker: str) -> Claim:
+        authorize(principal, RUN)
+        async with self.uow(principal.tenant_id) as uow:
+            job = await job_or_404(uow, analysis_db_id, for_update=True)
+            if not job.start(worker, self.clock.now()):
+                return Claim(False, job.attempt, {"status": job.status.value})
+            uow.analyses.save(job)
+            variant_set = await stored_variant_set(uow.genotypes, job.variant_set_db_id)
+            columns = columns_for(variant_set, job.call_set_db_ids)
+            call_sets = (
+                variant_set.call_sets
+                if columns is None
+                else [variant_set.call_sets[c] for c in columns]
+            )
+            color_by = job.parameters.get("colorBy")
+            labels = (
+                await _labels(uow, color_by, [c.germplasm_db_id for c in call_sets])
+                if color_by
+                else {}
+            )
+            await uow.commit()
+        samples = [
+            {"callSetDbId": c.call_set_db_id, "sampleName": c.sample_name, "germplasmDbId": c.germplasm_db_id,
+             "label": c.sample_name if color_by == "sampleName" else labels.get(c.germplasm_db_id)}
+            for c in call_sets
+        ]  # fmt: skip
+        spec = {
+            "analysisDbId": job.analysis_db_id,
+            "type": job.type.value,
+            "variantSetDbId": job.variant_set_db_id,
+            "nVariants": variant_set.n_variants,
+            "parameters": job.parameters,
+            "phenotypes": job.phenotypes,
+            "samples": samples,
+        }
+        return Claim(True, job.attempt, spec)
+
+
+@dataclass
+class StreamJobGenotypes:
+    uow: UnitOfWorkFactory
+
+    async def __call__(
+        self, principal: Principal, analysis_db_id: str, attempt: int
+    ) -> AsyncIterator[GenotypeChunk]:
+        authorize(principal, RUN)
+        async with self.uow(principal.tenant_id) as uow:
+            job = await job_or_404(uow, analysis_db_id)
+            if not job.is_current(attempt):
+                raise Conflict(
+                    f"Attempt {attempt} of analysis {analysis_db_id} is no longer current"
+                )
+            variant_set = await stored_variant_set(uow.genotypes, job.variant_set_db_id)
+            columns = columns_for(variant_set, job.call_set_db_ids)
+            async for chunk in uow.genotypes.read(job.variant_set_db_id, columns):
+                yield chunk
+
+
+@dataclass
+class ReportProgress:
+    uow: UnitOfWorkFactory
+
+    async def __call__(
+        self, principal: Principal, analysis_db_id: str, attempt: int, fraction: float, stage: str
+    ) -> bool:
+        authorize(principal, RUN)
+        async with self.uow(principal.tenant_id) as uow:
+            job = await job_or_404(uow, analysis_db_id, for_update=True)
+            if not job.report(attempt, fraction, stage):
+                return False
+            uow.analyses.save(job)
+            await uow.commit()
+        return True
+
+
+@dataclass
+class CompleteAnalysis:
+    uow: UnitOfWorkFactory
+    clock: Clock = field(default_factory=SystemClock)
+
+    async def __call__(
+        self,
+        principal: Principal,
+        analysis_db_id: str,
+        attempt: int,
+        *,
+        summary: dict[str, Any],
+        tables: Mapping[str, bytes],
+        artifacts: Sequence[Artifact],
+        timings: Mapping[str, float],
+    ) -> bool:
+        """Keep the results with the job, unless this attempt was superseded or cancelled."""
+        authorize(principal, RUN)
+        async with self.uow(principal.tenant_id) as uow:
+            job = await job_or_404(uow, analysis_db_id, for_update=True)
+            if not job.complete(attempt, summary, timings, self.clock.now()):
+                return False
+            await uow.analyses.store_results(analysis_db_id, tables, artifacts)
+            uow.analyses.save(job)
+            await uow.commit()
+        return True
+
+
+@dataclass
+class FailAnalysis:
+    uow: UnitOfWorkFactory
+    clock: Clock = field(default_factory=SystemClock)
+
+    async def __call__(
+        self, principal: Principal, analysis_db_id: str, attempt: int, message: str
+    ) -> bool:
+        authorize(principal, RUN)
+        async with self.uow(principal.tenant_id) as uow:
+            job = await job_or_404(uow, analysis_db_id, for_update=True)
+            if not job.fail(attempt, message, self.clock.now()):
+                return False
+            uow.analyses.save(job)
+            await uow.commit()
+        return True

@@ -1,0 +1,62 @@
+"""What crosses the genotyping boundary: import specs and summaries, stored sets, chunks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from bijmantra.domain.genotyping import CallSet
+
+
+@dataclass(frozen=True, slots=True)
+class ImportSpec:
+    variant_set_name: str
+    source_format: str
+    common_crop_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoredVariantSet:
+    variant_set_db_id: str
+    name: str
+    source_format: str
+    n_variants: int
+    call_sets: list[CallSet]
+    skipped: dict[str, int]
+    created_at: str
+
+    def document(self) -> dict[str, Any]:
+        return {
+            "variantSetDbId": self.variant_set_db_id,
+            "variantSetName": self.name,
+            "sourceFormat": self.source_format,
+            "variantCount": self.n_variants,
+            "callSetCount": len(self.call_sets),
+            "variantsSkipped": self.skipped,
+            "created": self.created_at,
+            "callSets": [
+                {
+                    "callSetDbId": c.call_set_db_id,
+                    "sampleName": c.sample_name,
+                    "germplasmDbId": c.germplasm_db_id,
+                }
+                for c in self.call_sets
+            ],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class GenotypeChunk:
+    """Dosages of ``n_variants`` consecutive variants from ``variant_start``, int8 row-major.
+
+    ``codec`` is ``raw`` or ``zlib``: a stored chunk read for all samples travels as stored.
+    """
+
+    variant_start: int
+    n_variants: int
+    n_samples: int
+    codec: str
+    dosages: bytes
+    chrom: list[str] = field(default_factory=list)
+    pos: list[int] = field(default_factory=list)
+    variant_db_ids: list[str] = field(default_factory=list)

@@ -1,0 +1,59 @@
+"""Genotype reads: a variant set's document and its dosage matrix as a chunk stream."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+
+from bijmantra.application.genotyping.dto import GenotypeChunk, StoredVariantSet
+from bijmantra.application.ports import GenotypeStore, UnitOfWorkFactory
+from bijmantra.application.security import Action, Permission, authorize
+from bijmantra.kernel import FieldError, NotFound, Principal, ValidationFailed
+
+READ = Permission("genotyping", Action.READ)
+
+
+async def stored_variant_set(store: GenotypeStore, variant_set_db_id: str) -> StoredVariantSet:
+    found = await store.get(variant_set_db_id)
+    if found is None:
+        raise NotFound(f"Variant set {variant_set_db_id} not found")
+    return found
+
+
+def columns_for(variant_set: StoredVariantSet, call_set_db_ids: Sequence[str]) -> list[int] | None:
+    """Matrix columns of the given call sets, in the given order; None means all."""
+    if not call_set_db_ids:
+        return None
+    by_id = {c.call_set_db_id: c.column for c in variant_set.call_sets}
+    unknown = [i for i in call_set_db_ids if i not in by_id]
+    if unknown:
+        raise ValidationFailed(
+            f"{len(unknown)} call set(s) are not in variant set {variant_set.variant_set_db_id}",
+            [FieldError("callSetDbIds", i) for i in unknown[:20]],
+        )
+    return [by_id[i] for i in call_set_db_ids]
+
+
+@dataclass
+class GetVariantSet:
+    uow: UnitOfWorkFactory
+
+    async def __call__(self, principal: Principal, variant_set_db_id: str) -> StoredVariantSet:
+        authorize(principal, READ)
+        async with self.uow(principal.tenant_id) as uow:
+            return await stored_variant_set(uow.genotypes, variant_set_db_id)
+
+
+@dataclass
+class StreamGenotypes:
+    uow: UnitOfWorkFactory
+
+    async def __call__(
+        self, principal: Principal, variant_set_db_id: str, call_set_db_ids: Sequence[str] = ()
+    ) -> AsyncIterator[GenotypeChunk]:
+        authorize(principal, READ)
+        async with self.uow(principal.tenant_id) as uow:
+            variant_set = await stored_variant_set(uow.genotypes, variant_set_db_id)
+            columns = columns_for(variant_set, call_set_db_ids)
+            async for chunk in uow.genotypes.read(variant_set_db_id, columns):
+                yield chunk

@@ -1,0 +1,203 @@
+"""Inbound gRPC for the genotype store and analysis jobs (users and worker replicas)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import msgspec
+from bijmantra.application.analysis import (
+    Artifact,
+    CancelAnalysis,
+    ClaimAnalysis,
+    CompleteAnalysis,
+    FailAnalysis,
+    GetAnalysis,
+    GetArtifact,
+    GetResultPage,
+    ReportProgress,
+    RequestAnalysis,
+    StreamJobGenotypes,
+    decode_request,
+)
+from bijmantra.application.genotyping import (
+    GenotypeChunk,
+    GetVariantSet,
+    ImportGenotypes,
+    ImportSpec,
+    StreamGenotypes,
+)
+from bijmantra.contracts.analysis.v1 import analysis_service_pb2 as analysis_pb
+from bijmantra.contracts.analysis.v1 import analysis_service_pb2_grpc as analysis_grpc
+from bijmantra.contracts.genotyping.v1 import genotyping_service_pb2 as pb
+from bijmantra.contracts.genotyping.v1 import genotyping_service_pb2_grpc as pb_grpc
+from bijmantra.domain.genotyping import GENOTYPE_FORMATS
+from bijmantra.domain_api.grpc_api import current_principal, stream_errors, use_case_errors
+from bijmantra.domain_api.uploads import StreamedGenotypeFile
+from bijmantra.kernel import FieldError, PageRequest, ValidationFailed
+
+_encode = msgspec.json.encode
+
+
+def chunk_message(chunk: GenotypeChunk) -> pb.StreamGenotypesResponse:
+    return pb.StreamGenotypesResponse(
+        variant_start=chunk.variant_start, n_variants=chunk.n_variants, n_samples=chunk.n_samples,
+        codec=chunk.codec, dosages=chunk.dosages, chrom=chunk.chrom, pos=chunk.pos,
+        variant_db_ids=chunk.variant_db_ids,
+    )  # fmt: skip
+
+
+class GenotypingServicer(pb_grpc.GenotypingServiceServicer):
+    def __init__(
+        self, importer: ImportGenotypes, get: GetVariantSet, stream: StreamGenotypes
+    ) -> None:
+        self._import, self._get, self._stream = importer, get, stream
+
+    @use_case_errors
+    async def ImportGenotypes(self, requests: Any, context: Any) -> pb.ImportGenotypesResponse:
+        first = await anext(aiter(requests), None)
+        if first is None or not first.HasField("header"):
+            raise ValidationFailed(
+                "The upload must start with its header", [FieldError("header", "missing")]
+            )
+        header = first.header
+        if header.format not in GENOTYPE_FORMATS:
+            raise ValidationFailed(
+                "Unknown genotype format",
+                [FieldError("format", f"one of {sorted(GENOTYPE_FORMATS)}")],
+            )
+
+        async def data() -> AsyncIterator[bytes]:
+            async for message in requests:
+                if message.HasField("header"):
+                    raise ValidationFailed(
+                        "Only the first message may be a header", [FieldError("header", "repeated")]
+                    )
+                yield message.data
+
+        upload = StreamedGenotypeFile(
+            header.format, data(), bim=header.plink_bim, fam=header.plink_fam
+        )
+        spec = ImportSpec(header.variant_set_name, header.format, header.common_crop_name)
+        summary = await self._import(current_principal(), spec, upload)
+        return pb.ImportGenotypesResponse(summary_json=_encode(summary))
+
+    @use_case_errors
+    async def GetVariantSet(
+        self, request: pb.GetVariantSetRequest, context: Any
+    ) -> pb.GetVariantSetResponse:
+        found = await self._get(current_principal(), request.variant_set_db_id)
+        return pb.GetVariantSetResponse(document_json=_encode(found.document()))
+
+    @stream_errors
+    async def StreamGenotypes(
+        self, request: pb.StreamGenotypesRequest, context: Any
+    ) -> AsyncIterator[Any]:
+        chunks = self._stream(
+            current_principal(), request.variant_set_db_id, tuple(request.call_set_db_ids)
+        )
+        async for chunk in chunks:
+            yield chunk_message(chunk)
+
+
+class AnalysisServicer(analysis_grpc.AnalysisServiceServicer):
+    def __init__(
+        self, request: RequestAnalysis, get: GetAnalysis, cancel: CancelAnalysis, page: GetResultPage,
+        artifact: GetArtifact,
+    ) -> None:  # fmt: skip
+        self._request, self._get, self._cancel = request, get, cancel
+        self._page, self._artifact = page, artifact
+
+    @use_case_errors
+    async def RequestAnalysis(
+        self, request: Any, context: Any
+    ) -> analysis_pb.RequestAnalysisResponse:
+        document = await self._request(current_principal(), decode_request(request.request_json))
+        return analysis_pb.RequestAnalysisResponse(document_json=_encode(document))
+
+    @use_case_errors
+    async def GetAnalysis(self, request: Any, context: Any) -> analysis_pb.GetAnalysisResponse:
+        document = await self._get(current_principal(), request.analysis_db_id)
+        return analysis_pb.GetAnalysisResponse(document_json=_encode(document))
+
+    @use_case_errors
+    async def CancelAnalysis(
+        self, request: Any, context: Any
+    ) -> analysis_pb.CancelAnalysisResponse:
+        document = await self._cancel(current_principal(), request.analysis_db_id)
+        return analysis_pb.CancelAnalysisResponse(document_json=_encode(document))
+
+    @use_case_errors
+    async def GetResultPage(self, request: Any, context: Any) -> analysis_pb.GetResultPageResponse:
+        page = PageRequest(request.page, request.page_size or 1000)
+        found = await self._page(current_principal(), request.analysis_db_id, request.table, page)
+        return analysis_pb.GetResultPageResponse(
+            rows_json=b"[" + b",".join(found.items) + b"]", total_count=found.total_count
+        )
+
+    @use_case_errors
+    async def GetArtifact(self, request: Any, context: Any) -> analysis_pb.GetArtifactResponse:
+        found = await self._artifact(current_principal(), request.analysis_db_id, request.name)
+        return analysis_pb.GetArtifactResponse(media_type=found.media_type, data=found.data)
+
+
+class AnalysisWorkerServicer(analysis_grpc.AnalysisWorkerServiceServicer):
+    def __init__(
+        self, claim: ClaimAnalysis, stream: StreamJobGenotypes, progress: ReportProgress,
+        complete: CompleteAnalysis, fail: FailAnalysis,
+    ) -> None:  # fmt: skip
+        self._claim, self._stream, self._progress = claim, stream, progress
+        self._complete, self._fail = complete, fail
+
+    @use_case_errors
+    async def ClaimAnalysis(self, request: Any, context: Any) -> analysis_pb.ClaimAnalysisResponse:
+        claim = await self._claim(current_principal(), request.analysis_db_id, request.worker)
+        return analysis_pb.ClaimAnalysisResponse(
+            proceed=claim.proceed, attempt=claim.attempt, job_json=_encode(claim.job)
+        )
+
+    @stream_errors
+    async def StreamJobGenotypes(self, request: Any, context: Any) -> AsyncIterator[Any]:
+        async for chunk in self._stream(
+            current_principal(), request.analysis_db_id, request.attempt
+        ):
+            yield analysis_pb.StreamJobGenotypesResponse(chunk=chunk_message(chunk))
+
+    @use_case_errors
+    async def ReportProgress(
+        self, request: Any, context: Any
+    ) -> analysis_pb.ReportProgressResponse:
+        proceed = await self._progress(
+            current_principal(),
+            request.analysis_db_id,
+            request.attempt,
+            request.fraction,
+            request.stage,
+        )
+        return analysis_pb.ReportProgressResponse(proceed=proceed)
+
+    @use_case_errors
+    async def CompleteAnalysis(
+        self, request: Any, context: Any
+    ) -> analysis_pb.CompleteAnalysisResponse:
+        try:
+            summary = msgspec.json.decode(request.summary_json) if request.summary_json else {}
+        except msgspec.DecodeError as exc:
+            raise ValidationFailed(
+                "summary_json is not JSON", [FieldError("summary_json", str(exc))]
+            ) from None
+        accepted = await self._complete(
+            current_principal(), request.analysis_db_id, request.attempt,
+            summary=summary,
+            tables={t.name: t.rows_json for t in request.tables},
+            artifacts=[Artifact(a.name, a.media_type, a.data) for a in request.artifacts],
+            timings={"readSeconds": request.read_seconds, "computeSeconds": request.compute_seconds},
+        )  # fmt: skip
+        return analysis_pb.CompleteAnalysisResponse(accepted=accepted)
+
+    @use_case_errors
+    async def FailAnalysis(self, request: Any, context: Any) -> analysis_pb.FailAnalysisResponse:
+        accepted = await self._fail(
+            current_principal(), request.analysis_db_id, request.attempt, request.message
+        )
+        return analysis_pb.FailAnalysisResponse(accepted=accepted)

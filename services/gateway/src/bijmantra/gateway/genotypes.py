@@ -1,0 +1,193 @@
+"""Platform API for genotypes and analyses (``/api/v1``): uploads stream through to domain-api.
+
+A VCF is sent as the raw request body (plain or bgzipped); PLINK as multipart with the
+fields ``bed``, ``bim`` and ``fam``. Neither is buffered whole by the gateway: the body
+(or the spooled .bed part) is forwarded in pieces over a gRPC client stream.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import msgspec
+from bijmantra.application.envelopes import platform_body
+from bijmantra.application.security import Action, Permission
+from bijmantra.gateway.brapi import page_request
+from bijmantra.kernel import FieldError, ValidationFailed
+from litestar import Request, Response, delete, get, post
+from litestar.datastructures import State, UploadFile
+
+JSON = "application/json"
+PIECE_BYTES = 1 << 20
+# Uploads are streamed to domain-api, so the gateway's body limit does not apply to them.
+UPLOAD_LIMIT: int | None = None
+WRITE_GENOTYPES = {"permission": Permission("genotyping", Action.WRITE)}
+READ_GENOTYPES = {"permission": Permission("genotyping", Action.READ)}
+READ_ANALYSES = {"permission": Permission("analysis", Action.READ)}
+WRITE_ANALYSES = {"permission": Permission("analysis", Action.WRITE)}
+_decode = msgspec.json.decode
+_encode = msgspec.json.encode
+
+
+def _request_id(request: Request[Any, Any, Any]) -> str | None:
+    return request.scope.get("state", {}).get("request_id")  # type: ignore[no-any-return]
+
+
+def envelope(
+    request: Request[Any, Any, Any], data: Any, status: int = 200, **extra: Any
+) -> Response[bytes]:
+    body = platform_body(data, _request_id(request), extra.pop("links", None))
+    body["meta"].update(extra)
+    return Response(_encode(body), status_code=status, media_type=JSON)
+
+
+def _required(request: Request[Any, Any, Any], name: str) -> str:
+    value = request.query_params.get(name, "").strip()
+    if not value:
+        raise ValidationFailed(f"Query parameter {name} is required", [FieldError(name, "missing")])
+    return value
+
+
+async def _pieces(upload: UploadFile) -> AsyncIterator[bytes]:
+    while piece := await upload.read(PIECE_BYTES):
+        yield piece
+
+
+async def _part(form: Any, name: str) -> UploadFile:
+    part = form.get(name)
+    if not isinstance(part, UploadFile):
+        raise ValidationFailed(
+            f"Multipart field {name!r} (a file) is required", [FieldError(name, "missing")]
+        )
+    return part
+
+
+@post("/api/v1/genotypes/imports", opt=WRITE_GENOTYPES, request_max_body_size=UPLOAD_LIMIT)
+async def import_genotypes(request: Request[Any, Any, Any], state: State) -> Response[bytes]:
+    """``?name=&commonCropName=`` and a VCF body, or multipart ``bed``/``bim``/``fam``."""
+    name, crop = _required(request, "name"), _required(request, "commonCropName")
+    if request.content_type[0] == "multipart/form-data":
+        form = await request.form()
+        bed, bim, fam = (
+            await _part(form, "bed"),
+            await _part(form, "bim"),
+            await _part(form, "fam"),
+        )
+        summary = await state.genotyping.import_file(
+            request.auth, source_format="plink", name=name, crop=crop, data=_pieces(bed),
+            bim=await bim.read(), fam=await fam.read(),
+        )  # fmt: skip
+    else:
+        summary = await state.genotyping.import_file(
+            request.auth, source_format="vcf", name=name, crop=crop, data=request.stream()
+        )
+    data = _decode(summary)
+    links = {"variantSet": f"/api/v1/variantsets/{data['variantSetDbId']}"}
+    return envelope(request, data, 201, links=links)
+
+
+@get("/api/v1/variantsets/{variant_set_db_id:str}", opt=READ_GENOTYPES)
+async def get_variant_set(
+    request: Request[Any, Any, Any], state: State, variant_set_db_id: str
+) -> Response[bytes]:
+    document = await state.genotyping.get_variant_set(request.auth, variant_set_db_id)
+    return envelope(
+        request,
+        _decode(document),
+        links={"dosages": f"/api/v1/variantsets/{variant_set_db_id}/dosages.npy"},
+    )
+
+
+def npy_header(shape: tuple[int, int]) -> bytes:
+    """NumPy format 1.0 header for a C-order int8 array (the body follows as raw bytes)."""
+    text = f"{{'descr': '|i1', 'fortran_order': False, 'shape': ({shape[0]}, {shape[1]}), }}"
+    padding = 64 - (10 + len(text) + 1) % 64
+    text += " " * padding + "\n"
+    return b"\x93NUMPY\x01\x00" + len(text).to_bytes(2, "little") + text.encode("latin1")
+
+
+@get("/api/v1/variantsets/{variant_set_db_id:str}/dosages.npy", opt=READ_GENOTYPES)
+async def download_dosages(
+    request: Request[Any, Any, Any], state: State, variant_set_db_id: str
+) -> Response[bytes]:
+    """The dosage matrix (variants x call sets) as a ``.npy`` file; ``callSetDbId`` selects columns."""
+    call_sets = request.query_params.getall("callSetDbId", [])
+    document = _decode(await state.genotyping.get_variant_set(request.auth, variant_set_db_id))
+    width = len(call_sets) or document["callSetCount"]
+    parts = [npy_header((document["variantCount"], width))]
+    async for chunk in state.genotyping.stream_genotypes(
+        request.auth, variant_set_db_id, call_sets
+    ):
+        parts.append(zlib.decompress(chunk.dosages) if chunk.codec == "zlib" else chunk.dosages)
+    return Response(
+        b"".join(parts),
+        media_type="application/octet-stream",
+        headers={"Content-Disposition": f'attachment; filename="{variant_set_db_id}.npy"'},
+    )
+
+
+def _links(document: dict[str, Any]) -> dict[str, str]:
+    base = f"/api/v1/analyses/{document['analysisDbId']}"
+    links = {"self": base}
+    for table in document.get("results", {}).get("tables", []):
+        links[f"table:{table['name']}"] = f"{base}/results/{table['name']}"
+    for artifact in document.get("results", {}).get("artifacts", []):
+        links[f"artifact:{artifact['name']}"] = f"{base}/artifacts/{artifact['name']}"
+        if artifact["name"].endswith(".npy"):  # a matrix also pages as JSON rows
+            links[f"table:{artifact['name'][:-4]}"] = f"{base}/results/{artifact['name'][:-4]}"
+    return links
+
+
+@post("/api/v1/analyses", opt=WRITE_ANALYSES, status_code=202)
+async def request_analysis(request: Request[Any, Any, Any], state: State) -> Response[bytes]:
+    document = _decode(await state.analyses.request(request.auth, await request.body()))
+    response = envelope(request, document, 202, links=_links(document))
+    response.headers["Location"] = _links(document)["self"]
+    return response
+
+
+@get("/api/v1/analyses/{analysis_db_id:str}", opt=READ_ANALYSES)
+async def get_analysis(
+    request: Request[Any, Any, Any], state: State, analysis_db_id: str
+) -> Response[bytes]:
+    document = _decode(await state.analyses.get(request.auth, analysis_db_id))
+    return envelope(request, document, links=_links(document))
+
+
+@delete("/api/v1/analyses/{analysis_db_id:str}", opt=WRITE_ANALYSES, status_code=200)
+async def cancel_analysis(
+    request: Request[Any, Any, Any], state: State, analysis_db_id: str
+) -> Response[bytes]:
+    document = _decode(await state.analyses.cancel(request.auth, analysis_db_id))
+    return envelope(request, document, links=_links(document))
+
+
+@get("/api/v1/analyses/{analysis_db_id:str}/results/{table:str}", opt=READ_ANALYSES)
+async def analysis_results(
+    request: Request[Any, Any, Any], state: State, analysis_db_id: str, table: str
+) -> Response[bytes]:
+    page = page_request(request)
+    found = await state.analyses.result_page(request.auth, analysis_db_id, table, page)
+    pagination = {
+        "page": page.page, "pageSize": page.page_size, "totalCount": found.total_count,
+        "totalPages": found.total_pages,
+    }  # fmt: skip
+    return envelope(request, _decode(found.items[0]), pagination=pagination)
+
+
+@get("/api/v1/analyses/{analysis_db_id:str}/artifacts/{name:str}", opt=READ_ANALYSES)
+async def analysis_artifact(
+    request: Request[Any, Any, Any], state: State, analysis_db_id: str, name: str
+) -> Response[bytes]:
+    media_type, data = await state.analyses.artifact(request.auth, analysis_db_id, name)
+    return Response(
+        data, media_type=media_type, headers={"Content-Disposition": f'inline; filename="{name}"'}
+    )
+
+
+HANDLERS = [
+    import_genotypes, get_variant_set, download_dosages, request_analysis, get_analysis, cancel_analysis,
+    analysis_results, analysis_artifact,
+]  # fmt: skip
