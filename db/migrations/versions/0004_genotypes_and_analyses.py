@@ -1,15 +1,15 @@
 """Genotype store (variant sets, call sets, variants, compressed dosage chunks) and analysis jobs.
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 Create Date: 2026-11-22
 """
 
 from alembic import op
 from bijmantra.adapters.postgres.ddl import tenant_table
 
-revision = "0003"
-down_revision = "0002"
+revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
