@@ -20,7 +20,7 @@ from bijmantra.identity.passwords import Argon2PasswordHasher
 from bijmantra.testkit.provision import ProvisionedDatabase
 from bijmantra.testkit.servers import free_port
 
-ISSUER = "http://identity.test"
+ISSUER = "https://identity.test"
 AUDIENCE = "bijmantra"
 LIMITER_DB = 7  # a Redis database of its own, flushed before every test
 
@@ -63,7 +63,7 @@ async def identity(
         grpc_port=free_port(),
         redis_url=limiter_redis_url,
     )
-    async with AsyncTestClient(app=create_app(settings), base_url="http://identity.test") as client:
+    async with AsyncTestClient(app=create_app(settings), base_url="https://identity.test") as client:
         yield client
 
 

@@ -336,7 +336,7 @@ async def test_identity_events_are_relayed_to_jetstream(
     )
     try:
         async with AsyncTestClient(
-            app=create_app(settings), base_url="http://identity.test"
+            app=create_app(settings), base_url="https://identity.test"
         ) as identity:
             token = await token_for(identity, admin)
             name = f"Relayed {uuid.uuid4().hex[:8]}"

@@ -16,6 +16,7 @@ from bijmantra.adapters.nats import JetStreamPublisher, connect, ensure_stream
 from bijmantra.adapters.postgres import PostgresOutboxStore, create_engine
 from bijmantra.adapters.postgres.ddl import outbox_channel
 from bijmantra.adapters.postgres.identity import (
+    PostgresAuthorizationCodes,
     PostgresOAuthClients,
     PostgresRefreshTokenStore,
     PostgresSigningKeys,
@@ -24,7 +25,14 @@ from bijmantra.adapters.postgres.identity import (
 from bijmantra.adapters.postgres.relay_loop import run_relay
 from bijmantra.adapters.postgres.tenancy import PostgresEventLog, tenancy_unit_of_work_factory
 from bijmantra.adapters.redis.login_limiter import RedisLoginLimiter
+from bijmantra.adapters.redis.sessions import RedisBrowserSessions
+from bijmantra.application.client_address import parse_networks
 from bijmantra.application.events import OutboxRelay
+from bijmantra.application.tenancy.authorization import (
+    AuthorizationCodes,
+    BrowserSession,
+    BrowserSessions,
+)
 from bijmantra.application.tenancy import (
     AcceptInvitation,
     ChangeMemberRoles,
@@ -41,14 +49,16 @@ from bijmantra.application.tenancy import (
     UpdateOrganization,
 )
 from bijmantra.contracts.tenancy.v1 import identity_service_pb2_grpc
+from bijmantra.identity import browser as browser_edge
 from bijmantra.identity import platform
+from bijmantra.identity.authlib_server import IdentityAuthorizationServer
 from bijmantra.identity.config import Settings
-from bijmantra.identity.edge import error_response, http_exception_response, ok
+from bijmantra.identity.edge import client_ip, error_response, http_exception_response, ok
 from bijmantra.identity.grpc_api import IdentityServicer
 from bijmantra.identity.oauth import revoke, token, userinfo
 from bijmantra.identity.passwords import Argon2PasswordHasher
 from bijmantra.identity.tokens import JwtIssuer, SigningKeyRing
-from bijmantra.kernel import BijmantraError, ValidationFailed
+from bijmantra.kernel import BijmantraError, Unavailable, ValidationFailed
 from bijmantra.observability import configure_logging, get_logger
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from litestar import Litestar, Request, Response, get, post
@@ -57,6 +67,19 @@ from litestar.exceptions import HTTPException
 from sqlalchemy import text
 
 log = get_logger(__name__)
+
+
+class _NoSessionStore:
+    """Without Redis there are no browser sessions (and no login throttling): say so clearly."""
+
+    async def save(self, key: bytes, session: BrowserSession) -> None:
+        raise Unavailable("Browser sessions need Redis (REDIS_URL)")
+
+    async def get(self, key: bytes) -> BrowserSession | None:
+        raise Unavailable("Browser sessions need Redis (REDIS_URL)")
+
+    async def delete(self, key: bytes) -> None:
+        raise Unavailable("Browser sessions need Redis (REDIS_URL)")
 
 
 class LoginRequest(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
@@ -97,6 +120,7 @@ async def openid_configuration(state: State) -> dict[str, Any]:
     return {
         "issuer": issuer,
         "jwks_uri": f"{issuer}/.well-known/jwks.json",
+        "authorization_endpoint": f"{issuer}/oauth/authorize",
         "token_endpoint": f"{issuer}/oauth/token",
         "revocation_endpoint": f"{issuer}/oauth/revoke",
         "userinfo_endpoint": f"{issuer}/userinfo",
@@ -110,14 +134,15 @@ async def openid_configuration(state: State) -> dict[str, Any]:
 
 
 @post("/api/v1/auth/login", status_code=200)
-async def login(request: Request[Any, Any, Any], state: State) -> Response[Any]:
+async def password_login(request: Request[Any, Any, Any], state: State) -> Response[Any]:
     try:
         try:
             body = msgspec.json.decode(await request.body(), type=LoginRequest)
         except msgspec.DecodeError as exc:
             raise ValidationFailed(f"Invalid login request: {exc}") from exc
-        address = request.client.host if request.client else None
-        issued = await state.login(body.email, body.password, body.organization_id, client_address=address)
+        issued = await state.login(
+            body.email, body.password, body.organization_id, client_address=client_ip(request, state)
+        )
     except BijmantraError as error:
         return error_response(request, error)
     data = {
@@ -151,6 +176,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
     limiter = RedisLoginLimiter.from_url(settings.redis_url) if settings.redis_url else None
     if limiter is None:
         log.warning("identity without REDIS_URL: login attempts are not limited")
+    login = LoginWithPassword(users, hasher, issuer, sessions=sessions, limiter=limiter, events=PostgresEventLog(engine))
+    clients = PostgresOAuthClients(engine)
+    session_store = RedisBrowserSessions.from_url(settings.redis_url) if settings.redis_url else _NoSessionStore()
+    browser = BrowserSessions(login, session_store, users, issuer, ttl=timedelta(seconds=settings.session_ttl))
+    codes = AuthorizationCodes(PostgresAuthorizationCodes(engine), users, issuer, sessions)
 
     async def own_keys() -> dict[str, Any]:
         return ring.jwks()
@@ -161,9 +191,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "engine": engine,
             "ring": ring,
             "users": users,
-            "login": LoginWithPassword(
-                users, hasher, issuer, sessions=sessions, limiter=limiter, events=PostgresEventLog(engine)
-            ),
+            "login": login,
+            "browser": browser,
+            "oauth_server": IdentityAuthorizationServer(clients, codes),
+            "trusted_proxies": parse_networks(settings.trusted_proxies),
             "create_organization": CreateOrganization(tenancy),
             "get_organization": GetOrganization(tenancy),
             "update_organization": UpdateOrganization(tenancy),
@@ -174,7 +205,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "accept_invitation": AcceptInvitation(tenancy, hasher.hash),
             "my_profile": GetMyProfile(users),
             "sessions": sessions,
-            "authenticate_client": ClientAuthenticator(PostgresOAuthClients(engine)),
+            "authenticate_client": ClientAuthenticator(clients),
             "client_credentials": ClientCredentials(issuer),
             "verifier": JwtVerifier(own_keys, issuer=settings.issuer, audience=settings.audience, refetch_interval=0),
         }
@@ -213,11 +244,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await server.stop(grace=5)
             if limiter is not None:
                 await limiter.close()
+            if isinstance(session_store, RedisBrowserSessions):
+                await session_store.close()
             await engine.dispose()
 
     return Litestar(
         route_handlers=[
-            live, startup, ready, jwks, openid_configuration, login, token, revoke, userinfo, *platform.HANDLERS,
+            live, startup, ready, jwks, openid_configuration, password_login, token, revoke, userinfo,
+            *platform.HANDLERS, *browser_edge.HANDLERS,
         ],
         state=state,
         exception_handlers={BijmantraError: error_response, HTTPException: http_exception_response},

@@ -19,6 +19,8 @@ class Settings:
     refresh_token_ttl: int = 14 * 24 * 3600  # idle lifetime of one refresh token
     refresh_family_ttl: int = 30 * 24 * 3600  # absolute lifetime of a login
     nats_url: str | None = None  # identity events are relayed from identity.outbox to JetStream
+    session_ttl: int = 12 * 3600  # browser sessions (cookie)
+    trusted_proxies: str = "127.0.0.1/32,::1/128"  # whose X-Forwarded-For is believed
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -36,6 +38,8 @@ class Settings:
             refresh_token_ttl=int(env.get("REFRESH_TOKEN_TTL", str(14 * 24 * 3600))),
             refresh_family_ttl=int(env.get("REFRESH_FAMILY_TTL", str(30 * 24 * 3600))),
             nats_url=env.get("NATS_URL") or None,
+            session_ttl=int(env.get("SESSION_TTL", str(12 * 3600))),
+            trusted_proxies=env.get("TRUSTED_PROXIES", "127.0.0.1/32,::1/128"),
         )
 
 

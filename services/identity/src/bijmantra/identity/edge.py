@@ -6,6 +6,7 @@ import uuid
 from typing import Any, TypeVar
 
 import msgspec
+from bijmantra.application.client_address import client_address
 from bijmantra.application.envelopes import http_status, platform_body, platform_error_body
 from bijmantra.kernel import (
     BijmantraError,
@@ -84,3 +85,9 @@ async def bearer_principal(request: Request[Any, Any, Any], state: State) -> Pri
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("Missing bearer token")
     return await state.verifier.verify(token.strip())  # type: ignore[no-any-return]
+
+
+def client_ip(request: Request[Any, Any, Any], state: State) -> str | None:
+    """The client's address; ``X-Forwarded-For`` counts only from configured trusted proxies."""
+    peer = request.client.host if request.client else None
+    return client_address(peer, request.headers.get("x-forwarded-for"), state.trusted_proxies)

@@ -1,5 +1,8 @@
-"""OAuth 2 endpoints: ``/oauth/token`` (refresh_token, client_credentials), ``/oauth/revoke``,
-``/userinfo``.
+"""OAuth 2 endpoints: ``/oauth/token`` (authorization_code, refresh_token, client_credentials),
+``/oauth/revoke``, ``/userinfo``.
+
+The authorization_code grant runs entirely on authlib's ``AuthorizationServer``
+(``authlib_server``).
 
 The protocol surface comes from authlib: client authentication parsing
 (``client_secret_basic`` / ``client_secret_post``), the RFC 6749 error objects and their
@@ -27,6 +30,7 @@ from litestar import Request, Response, get, post
 from litestar.datastructures import State
 
 from bijmantra.application.tenancy import IssuedToken, OAuthClient
+from bijmantra.identity.authlib_server import ParsedRequest
 from bijmantra.identity.edge import NO_STORE
 from bijmantra.kernel import BijmantraError, Forbidden, Unauthorized
 from bijmantra.observability import get_logger
@@ -55,7 +59,7 @@ def token_body(issued: IssuedToken) -> dict[str, Any]:
     return body
 
 
-async def _form(request: Request[Any, Any, Any]) -> dict[str, str]:
+async def form_fields(request: Request[Any, Any, Any]) -> dict[str, str]:
     if request.headers.get("content-type", "").split(";")[0].strip() != "application/x-www-form-urlencoded":
         raise InvalidRequestError(description="Use application/x-www-form-urlencoded")
     form = await request.form()
@@ -93,8 +97,10 @@ async def _client(
 @post("/oauth/token", status_code=200)
 async def token(request: Request[Any, Any, Any], state: State) -> Response[Any]:
     try:
-        form = await _form(request)
+        form = await form_fields(request)
         grant_type = form.get("grant_type")
+        if grant_type == "authorization_code":
+            return await _authorization_code(request, state, form)
         if grant_type not in ("refresh_token", "client_credentials"):
             raise UnsupportedGrantTypeError(grant_type or "") if grant_type else InvalidRequestError(
                 description="Missing grant_type"
@@ -120,12 +126,22 @@ async def token(request: Request[Any, Any, Any], state: State) -> Response[Any]:
     return Response(token_body(issued), headers=NO_STORE)
 
 
+async def _authorization_code(request: Request[Any, Any, Any], state: State, form: dict[str, str]) -> Response[Any]:
+    """Entirely authlib's grant (client authentication, code, redirect URI, PKCE S256)."""
+    oauth = ParsedRequest("POST", state.settings.issuer + "/oauth/token", request.headers, form)
+    status, body, headers = await state.oauth_server.token_response(oauth)
+    merged = {**NO_STORE, **{k: v for k, v in headers if k.lower() != "content-type"}}
+    if status != 200:
+        log.info("oauth.token.rejected", error=body.get("error"), grant_type="authorization_code")
+    return Response(body, status_code=status, headers=merged)
+
+
 @post("/oauth/revoke", status_code=200)
 async def revoke(request: Request[Any, Any, Any], state: State) -> Response[Any]:
     """RFC 7009. Revoking a refresh token ends its family. Access tokens are short-lived JWTs
     and are not tracked, so revoking one is accepted and has no effect (the RFC allows this)."""
     try:
-        form = await _form(request)
+        form = await form_fields(request)
         if not form.get("token"):
             raise InvalidRequestError(description="Missing token")
         client = await _client(request, state, form, "refresh_token")

@@ -12,6 +12,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bijmantra.adapters.postgres.tenancy import write_identity_events
+from bijmantra.application.tenancy.authorization import AuthorizationCode
 from bijmantra.application.tenancy import (
     Membership,
     OAuthClient,
@@ -319,3 +320,44 @@ async def register_client(
                 "uris": redirect_uris or [], "scope": scope, "tenant": tenant_id, "roles": roles or [],
             },  # fmt: skip
         )
+
+
+class PostgresAuthorizationCodes:
+    """Implements ``AuthorizationCodeStore``; codes are stored hashed, under tenant RLS."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def save(self, code_hash: bytes, code: AuthorizationCode) -> None:
+        async with self._engine.begin() as conn:
+            await _as_tenant(conn, code.tenant_id)
+            await conn.execute(
+                text(
+                    "INSERT INTO identity.authorization_codes (code_hash, tenant_id, client_id, user_id, "
+                    "redirect_uri, scope, code_challenge, code_challenge_method, nonce, expires_at) "
+                    "VALUES (:hash, :tenant, :client, :user, :uri, :scope, :challenge, :method, :nonce, :expires)"
+                ),
+                {
+                    "hash": code_hash, "tenant": code.tenant_id, "client": code.client_id, "user": code.user_id,
+                    "uri": code.redirect_uri, "scope": code.scope, "challenge": code.code_challenge,
+                    "method": code.code_challenge_method, "nonce": code.nonce, "expires": code.expires_at,
+                },  # fmt: skip
+            )
+
+    async def consume(
+        self, tenant_id: TenantId, code_hash: bytes, client_id: str, now: datetime
+    ) -> AuthorizationCode | None:
+        async with self._engine.begin() as conn:
+            await _as_tenant(conn, tenant_id)
+            row = (
+                await conn.execute(
+                    text(
+                        "UPDATE identity.authorization_codes SET used_at = :now "
+                        "WHERE code_hash = :hash AND client_id = :client AND used_at IS NULL "
+                        "AND expires_at > :now RETURNING tenant_id, client_id, user_id, redirect_uri, scope, "
+                        "code_challenge, code_challenge_method, expires_at, nonce"
+                    ),
+                    {"hash": code_hash, "client": client_id, "now": now},
+                )
+            ).one_or_none()
+        return None if row is None else AuthorizationCode(TenantId(row[0]), *row[1:])

@@ -1,0 +1,56 @@
+"""Redis implementation of ``BrowserSessionStore``: one key per session, expiring with it.
+
+Keys are ``session:<hex SHA-256 of the cookie secret>``, so a copy of Redis holds no usable
+session cookie.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import msgspec
+from bijmantra.application.tenancy.authorization import BrowserSession
+from bijmantra.kernel import TenantId
+
+from redis.asyncio import Redis
+
+
+class _Stored(msgspec.Struct, frozen=True):
+    user_id: uuid.UUID
+    organization_id: uuid.UUID | None
+    csrf_token: str
+    expires_at: datetime
+
+
+class RedisBrowserSessions:
+    def __init__(self, redis: Redis, *, prefix: str = "session") -> None:
+        self._redis, self._prefix = redis, prefix
+
+    @classmethod
+    def from_url(cls, url: str) -> RedisBrowserSessions:
+        return cls(Redis.from_url(url))
+
+    def _key(self, key: bytes) -> str:
+        return f"{self._prefix}:{key.hex()}"
+
+    async def save(self, key: bytes, session: BrowserSession) -> None:
+        ttl = max(1, int((session.expires_at - datetime.now(UTC)).total_seconds()))
+        stored = _Stored(
+            session.user_id, session.organization_id, session.csrf_token, session.expires_at
+        )
+        await self._redis.set(self._key(key), msgspec.json.encode(stored), ex=ttl)
+
+    async def get(self, key: bytes) -> BrowserSession | None:
+        raw = await self._redis.get(self._key(key))
+        if raw is None:
+            return None
+        stored = msgspec.json.decode(raw, type=_Stored)
+        organization = None if stored.organization_id is None else TenantId(stored.organization_id)
+        return BrowserSession(stored.user_id, organization, stored.csrf_token, stored.expires_at)
+
+    async def delete(self, key: bytes) -> None:
+        await self._redis.delete(self._key(key))
+
+    async def close(self) -> None:
+        await self._redis.aclose()

@@ -1,0 +1,382 @@
+"""Browser sign-in over HTTP against real PostgreSQL and Redis: the authorization-code flow
+with PKCE through the login and consent pages, and cookie sessions with CSRF protection."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import uuid
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import pytest
+from authlib.oauth2.rfc7636 import create_s256_code_challenge
+from bijmantra.adapters.postgres.identity import register_client
+from litestar.testing import AsyncTestClient
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from .conftest import Member, new_member
+from .test_oauth_flows import FORM, verifier
+
+pytestmark = pytest.mark.integration
+
+Client = AsyncTestClient  # type: ignore[type-arg]
+CALLBACK = "https://app.example/callback"
+CSRF_COOKIE = "__Host-bijmantra-csrf"
+SESSION_COOKIE = "__Host-bijmantra-session"
+
+
+async def public_client(engine: AsyncEngine, organization: uuid.UUID) -> str:
+    client_id = f"spa-{uuid.uuid4().hex[:10]}"
+    await register_client(
+        engine, client_id=client_id, name="Field Book Web", tenant_id=organization, secret_hash=None,
+        grant_types=["authorization_code", "refresh_token"], scope="openid brapi", redirect_uris=[CALLBACK],
+    )  # fmt: skip
+    return client_id
+
+
+def pkce() -> tuple[str, str]:
+    verifier_ = secrets.token_urlsafe(48)
+    return verifier_, create_s256_code_challenge(verifier_)
+
+
+def authorize_url(client_id: str, challenge: str | None, **overrides: str | None) -> str:
+    params: dict[str, str | None] = {
+        "response_type": "code", "client_id": client_id, "redirect_uri": CALLBACK, "scope": "openid brapi",
+        "state": "st-123", "code_challenge": challenge, "code_challenge_method": "S256",
+    }  # fmt: skip
+    params.update(overrides)
+    return "/oauth/authorize?" + urlencode({k: v for k, v in params.items() if v is not None})
+
+
+def form_token(page: str) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert match is not None, page
+    return match.group(1)
+
+
+async def sign_in(identity: Client, url: str, member: Member) -> Any:
+    page = await identity.get(url)
+    assert page.status_code == 200, page.text
+    assert "Sign in" in page.text
+    return await identity.post(
+        url,
+        data={
+            "action": "login",
+            "email": member.email,
+            "password": member.password,
+            "csrf_token": form_token(page.text),
+        },
+        headers=FORM,
+    )
+
+
+async def approve(identity: Client, url: str, organization: uuid.UUID) -> Any:
+    consent = await identity.get(url)
+    assert consent.status_code == 200, consent.text
+    assert "Authorize access" in consent.text
+    return await identity.post(
+        url,
+        data={
+            "action": "allow",
+            "organization_id": str(organization),
+            "csrf_token": form_token(consent.text),
+        },
+        headers=FORM,
+    )
+
+
+def redirected(response: Any) -> dict[str, list[str]]:
+    assert response.status_code == 302, response.text
+    location = urlsplit(response.headers["location"])
+    assert f"{location.scheme}://{location.netloc}{location.path}" == CALLBACK
+    return parse_qs(location.query)
+
+
+async def exchange(identity: Client, client_id: str, code: str, code_verifier: str | None) -> Any:
+    fields = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": CALLBACK,
+        "client_id": client_id,
+    }
+    if code_verifier is not None:
+        fields["code_verifier"] = code_verifier
+    return await identity.post("/oauth/token", data=fields, headers=FORM)
+
+
+@pytest.fixture
+def identity(identity: Client) -> Client:
+    """Redirects are what these tests look at, so the client must not follow them."""
+    identity.follow_redirects = False
+    return identity
+
+
+@pytest.fixture
+async def app_client(identity_engine: AsyncEngine, member: Member) -> str:
+    return await public_client(identity_engine, member.organization_id)
+
+
+async def test_authorization_code_with_pkce_through_the_login_page(
+    identity: Client, member: Member, app_client: str
+) -> None:
+    code_verifier, challenge = pkce()
+    url = authorize_url(app_client, challenge)
+    signed_in = await sign_in(identity, url, member)
+    assert signed_in.status_code == 303, signed_in.text
+    assert signed_in.headers["location"] == url
+    query = redirected(await approve(identity, url, member.organization_id))
+    assert query["state"] == ["st-123"]
+    [code] = query["code"]
+
+    tokens = await exchange(identity, app_client, code, code_verifier)
+    assert tokens.status_code == 200, tokens.text
+    assert tokens.headers["cache-control"] == "no-store"
+    body = tokens.json()
+    principal = await (await verifier(identity)).verify(body["access_token"])
+    assert principal.subject == str(member.user_id)
+    assert principal.tenant_id == member.organization_id
+    assert principal.roles == frozenset({"breeder"})
+    assert body["scope"] == "brapi openid"
+    # The refresh token rotates like any other, for this client only.
+    refreshed = await identity.post(
+        "/oauth/token",
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": body["refresh_token"],
+            "client_id": app_client,
+        },
+        headers=FORM,
+    )
+    assert refreshed.status_code == 200, refreshed.text
+
+    again = await exchange(identity, app_client, code, code_verifier)
+    assert again.status_code == 400
+    assert again.json()["error"] == "invalid_grant"
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [{"code_challenge": None}, {"code_challenge_method": "plain"}, {"code_challenge_method": None}],
+    ids=["missing-challenge", "plain", "missing-method"],
+)
+async def test_authorization_requests_without_s256_pkce_are_refused(
+    identity: Client, member: Member, app_client: str, overrides: dict[str, str | None]
+) -> None:
+    _, challenge = pkce()
+    if "code_challenge_method" in overrides:
+        overrides = {**overrides, "code_challenge": challenge}
+    response = await identity.get(authorize_url(app_client, None, **overrides))
+    query = redirected(response)
+    assert query["error"] == ["invalid_request"]
+    assert query["state"] == ["st-123"]
+
+
+async def test_code_redemption_needs_the_right_verifier_and_is_single_use(
+    identity: Client, member: Member, app_client: str
+) -> None:
+    code_verifier, challenge = pkce()
+    url = authorize_url(app_client, challenge)
+    await sign_in(identity, url, member)
+    [code] = redirected(await approve(identity, url, member.organization_id))["code"]
+    wrong = await exchange(identity, app_client, code, secrets.token_urlsafe(48))
+    assert wrong.status_code == 400
+    assert wrong.json()["error"] == "invalid_grant"
+    # The failed attempt used the code up: the right verifier is too late now.
+    late = await exchange(identity, app_client, code, code_verifier)
+    assert late.status_code == 400
+
+    [code2] = redirected(await approve(identity, url, member.organization_id))["code"]
+    missing = await exchange(identity, app_client, code2, None)
+    assert missing.status_code == 400
+    assert missing.json()["error"] == "invalid_request"
+
+
+async def test_a_code_is_bound_to_its_client(
+    identity: Client, member: Member, identity_engine: AsyncEngine
+) -> None:
+    first = await public_client(identity_engine, member.organization_id)
+    second = await public_client(identity_engine, member.organization_id)
+    code_verifier, challenge = pkce()
+    url = authorize_url(first, challenge)
+    await sign_in(identity, url, member)
+    [code] = redirected(await approve(identity, url, member.organization_id))["code"]
+    stolen = await exchange(identity, second, code, code_verifier)
+    assert stolen.status_code == 400
+    assert stolen.json()["error"] == "invalid_grant"
+
+
+async def test_unknown_clients_and_unregistered_redirects_are_never_redirected_to(
+    identity: Client, app_client: str
+) -> None:
+    _, challenge = pkce()
+    for url in (
+        authorize_url("no-such-client", challenge),
+        authorize_url(app_client, challenge, redirect_uri="https://evil.example/callback"),
+        authorize_url(app_client, challenge, redirect_uri=CALLBACK + "/../other"),
+    ):
+        response = await identity.get(url)
+        assert response.status_code == 400, url
+        assert "location" not in response.headers
+        assert "Cannot authorize" in response.text
+
+
+async def test_denying_and_forged_consent(
+    identity: Client, member: Member, app_client: str
+) -> None:
+    _, challenge = pkce()
+    url = authorize_url(app_client, challenge)
+    await sign_in(identity, url, member)
+    consent = await identity.get(url)
+    forged = await identity.post(
+        url, data={"action": "allow", "organization_id": str(member.organization_id), "csrf_token": "forged"},
+        headers=FORM,
+    )  # fmt: skip
+    assert forged.status_code == 403
+    assert "location" not in forged.headers
+    other_org = await identity.post(
+        url, data={"action": "allow", "organization_id": str(uuid.uuid4()), "csrf_token": form_token(consent.text)},
+        headers=FORM,
+    )  # fmt: skip
+    assert other_org.status_code == 422
+    denied = await identity.post(
+        url, data={"action": "deny", "csrf_token": form_token(consent.text)}, headers=FORM
+    )
+    assert redirected(denied)["error"] == ["access_denied"]
+
+
+async def test_the_login_form_needs_its_csrf_token_and_the_right_password(
+    identity: Client, member: Member, app_client: str
+) -> None:
+    _, challenge = pkce()
+    url = authorize_url(app_client, challenge)
+    await identity.get(url)
+    no_token = await identity.post(
+        url,
+        data={"action": "login", "email": member.email, "password": member.password},
+        headers=FORM,
+    )
+    assert no_token.status_code == 403
+    assert SESSION_COOKIE not in no_token.cookies
+    page = await identity.get(url)
+    wrong = await identity.post(
+        url, data={"action": "login", "email": member.email, "password": "nope", "csrf_token": form_token(page.text)},
+        headers=FORM,
+    )  # fmt: skip
+    assert wrong.status_code == 401
+    assert "Sign in" in wrong.text
+    assert page.headers["x-frame-options"] == "DENY"
+
+
+# ------------------------------------------------------------------ cookie sessions
+
+
+async def start_session(
+    identity: Client, member: Member, organization: uuid.UUID | None = None
+) -> Any:
+    body: dict[str, str] = {"email": member.email, "password": member.password}
+    if organization is not None:
+        body["organizationId"] = str(organization)
+    return await identity.post("/api/v1/auth/session", json=body)
+
+
+async def test_cookie_login_sets_a_protected_session_and_logout_revokes_it(
+    identity: Client, member: Member
+) -> None:
+    started = await start_session(identity, member)
+    assert started.status_code == 200, started.text
+    set_cookies = started.headers.get_list("set-cookie")
+    session_cookie = next(c for c in set_cookies if c.startswith(SESSION_COOKIE + "="))
+    for attribute in ("HttpOnly", "Secure", "SameSite=Lax", "Path=/"):
+        assert attribute.lower() in session_cookie.lower(), session_cookie
+    csrf_cookie = next(c for c in set_cookies if c.startswith(CSRF_COOKIE + "="))
+    assert "httponly" not in csrf_cookie.lower()
+    csrf = started.json()["data"]["csrf_token"]
+    assert SESSION_COOKIE not in started.text  # the secret is never in the body
+
+    no_csrf = await identity.post("/api/v1/auth/session/token")
+    assert no_csrf.status_code == 403
+    assert no_csrf.json()["error"]["code"] == "forbidden"
+    token = await identity.post("/api/v1/auth/session/token", headers={"X-CSRF-Token": csrf})
+    assert token.status_code == 200, token.text
+    principal = await (await verifier(identity)).verify(token.json()["data"]["access_token"])
+    assert principal.tenant_id == member.organization_id
+    assert (await identity.get("/api/v1/auth/session")).json()["data"]["user_id"] == str(
+        member.user_id
+    )
+
+    assert (await identity.post("/api/v1/auth/logout")).status_code == 403
+    assert (
+        await identity.post("/api/v1/auth/logout", headers={"X-CSRF-Token": csrf})
+    ).status_code == 204
+    # Replaying the old cookie after logout gets nothing: the session is gone server-side.
+    identity.cookies.set(
+        SESSION_COOKIE, session_cookie.split(";")[0].split("=", 1)[1], domain="identity.test"
+    )
+    after = await identity.post("/api/v1/auth/session/token", headers={"X-CSRF-Token": csrf})
+    assert after.status_code == 401
+
+
+async def test_cookie_login_refuses_form_posts_and_bad_passwords(
+    identity: Client, member: Member
+) -> None:
+    as_form = await identity.post(
+        "/api/v1/auth/session",
+        data={"email": member.email, "password": member.password},
+        headers=FORM,
+    )
+    assert as_form.status_code == 422
+    assert SESSION_COOKIE not in as_form.cookies
+    wrong = await identity.post(
+        "/api/v1/auth/session", json={"email": member.email, "password": "wrong"}
+    )
+    assert wrong.status_code == 401
+    assert "set-cookie" not in wrong.headers
+
+
+async def test_a_user_of_several_organizations_chooses_one_per_token(
+    identity: Client, member: Member, identity_engine: AsyncEngine
+) -> None:
+    second = await new_member(identity_engine, roles=["viewer"])
+    both = Member(member.organization_id, member.user_id, member.email, member.password)
+    await register_second_membership(identity_engine, both, second.organization_id)
+    csrf = (await start_session(identity, both)).json()["data"]["csrf_token"]
+    ambiguous = await identity.post("/api/v1/auth/session/token", headers={"X-CSRF-Token": csrf})
+    assert ambiguous.status_code == 422
+    check = await verifier(identity)
+    for organization, roles in (
+        (member.organization_id, {"breeder"}),
+        (second.organization_id, {"viewer"}),
+    ):
+        response = await identity.post(
+            "/api/v1/auth/session/token",
+            json={"organizationId": str(organization)},
+            headers={"X-CSRF-Token": csrf},
+        )
+        assert response.status_code == 200, response.text
+        principal = await check.verify(response.json()["data"]["access_token"])
+        assert principal.tenant_id == organization
+        assert principal.roles == frozenset(roles)
+    stranger = await identity.post(
+        "/api/v1/auth/session/token",
+        json={"organizationId": str(uuid.uuid4())},
+        headers={"X-CSRF-Token": csrf},
+    )
+    assert stranger.status_code == 403
+
+
+async def register_second_membership(
+    engine: AsyncEngine, member: Member, organization: uuid.UUID
+) -> None:
+    from sqlalchemy import text
+
+    async with engine.begin() as conn:
+        await conn.execute(
+            text("SELECT set_config('app.tenant_id', :t, true)"), {"t": str(organization)}
+        )
+        await conn.execute(
+            text(
+                "INSERT INTO identity.memberships (tenant_id, user_id, roles) VALUES (:t, :u, ARRAY['viewer'])"
+            ),
+            {"t": organization, "u": member.user_id},
+        )
