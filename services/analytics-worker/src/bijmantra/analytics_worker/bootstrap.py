@@ -5,11 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+import grpc
+
+from bijmantra.adapters.grpc import CHANNEL_OPTIONS, AnalysisWorkerClient, ServiceTokenIssuer
 from bijmantra.adapters.nats import DurableConsumer, connect, ensure_stream
 from bijmantra.adapters.postgres import create_engine
 from bijmantra.analytics_worker.config import Settings
 from bijmantra.analytics_worker.handlers import GERMPLASM_CONSUMER, GermplasmProjection
 from bijmantra.analytics_worker.health import serve_health
+from bijmantra.analytics_worker.jobs import ANALYSIS_CONSUMER, AnalysisRunner
 from bijmantra.observability import get_logger
 
 log = get_logger(__name__)
@@ -28,6 +32,26 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
             handler=GermplasmProjection(engine),
         )
     ]
+    channel = None
+    if settings.internal_token_secret:
+        channel = grpc.aio.insecure_channel(settings.domain_api_target, options=CHANNEL_OPTIONS)
+        tokens = ServiceTokenIssuer(
+            settings.internal_token_secret, subject="service:analytics-worker", roles=["analysis-worker"]
+        )
+        # A work queue: every replica pulls from the same durable, so each job runs once.
+        consumers.append(
+            DurableConsumer(
+                js,
+                durable=ANALYSIS_CONSUMER,
+                filter_subject="bijmantra.events.analysis.requested",
+                handler=AnalysisRunner(AnalysisWorkerClient(channel, tokens), engine),
+                batch=1,
+                ack_wait=settings.analysis_ack_wait,
+                heartbeat=True,
+            )
+        )
+    else:
+        log.warning("INTERNAL_TOKEN_SECRET unset: this replica runs no analysis jobs")
     health = await serve_health(
         settings.health_port, lambda: nc.is_connected and all(c.ready.is_set() for c in consumers)
     )
@@ -40,5 +64,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 10)
     health.close()
+    if channel is not None:
+        await channel.close()
     await nc.drain()
     await engine.dispose()

@@ -32,7 +32,11 @@ class DurableConsumer:
         max_deliver: int = 5,
         ack_wait: float = 30.0,
         batch: int = 100,
+        heartbeat: bool = False,
     ) -> None:
+        """``heartbeat``: while a handler runs, tell the server every ``ack_wait / 3`` that
+        the message is in progress, so a long job keeps its delivery while its process lives
+        and is redelivered (to another replica of a shared durable) soon after it dies."""
         self._js = js
         self.durable = durable
         self._filter = filter_subject
@@ -40,6 +44,7 @@ class DurableConsumer:
         self._max_deliver = max_deliver
         self._ack_wait = ack_wait
         self._batch = batch
+        self._heartbeat = heartbeat
         self._stopping = asyncio.Event()
         self.ready = asyncio.Event()
 
@@ -78,6 +83,7 @@ class DurableConsumer:
             log.exception("undecodable event on %s", message.subject)
             await self._dead_letter(message)
             return
+        beating = asyncio.create_task(self._beat(message)) if self._heartbeat else None
         try:
             await self._handler(envelope)
         except Exception:
@@ -88,7 +94,18 @@ class DurableConsumer:
             else:
                 await message.nak(delay=min(2.0**deliveries, 30.0))
             return
+        finally:
+            if beating is not None:
+                beating.cancel()
         await message.ack()
+
+    async def _beat(self, message: Msg) -> None:
+        while True:
+            await asyncio.sleep(self._ack_wait / 3)
+            try:
+                await message.in_progress()
+            except Exception:  # connection blip: the next beat (or redelivery) covers it
+                log.warning("in-progress heartbeat failed for %s", message.subject, exc_info=True)
 
     async def _dead_letter(self, message: Msg) -> None:
         headers = dict(message.headers or {})

@@ -1,0 +1,163 @@
+"""Runs one analysis job per ``analysis.requested`` delivery, as one attempt.
+
+Claim (domain-api opens an attempt) -> stream the job's genotype chunks over gRPC into one
+int8 matrix -> compute in a thread -> hand results back with ``CompleteAnalysis``. Progress
+goes to domain-api (and so onto the event stream) at most every ``PROGRESS_INTERVAL``; a
+``False`` answer means the job was cancelled or taken over, and the attempt stops.
+The worker's own ledger (``analytics.analysis_runs``) records every attempt it ran.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import time
+import uuid
+import zlib
+from typing import Any
+
+import msgspec
+import numpy as np
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bijmantra.adapters.grpc import AnalysisWorkerClient, DosageChunk
+from bijmantra.adapters.postgres import set_tenant
+from bijmantra.analytics_worker.analyses import ANALYSES, JobInput, Outcome
+from bijmantra.application.events import EventEnvelope
+from bijmantra.kernel import BijmantraError, TenantId
+from bijmantra.observability import get_logger
+
+log = get_logger(__name__)
+ANALYSIS_CONSUMER = "analysis-jobs"
+PROGRESS_INTERVAL = 0.5  # seconds between progress reports
+READ_SHARE = 0.5  # share of the progress bar given to reading genotypes
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class Stopped(Exception):
+    """The job was cancelled, or another attempt superseded this one."""
+
+
+class _Progress:
+    def __init__(self, client: AnalysisWorkerClient, tenant: TenantId, job_id: str, attempt: int) -> None:
+        self._client, self._tenant, self._job_id, self._attempt = client, tenant, job_id, attempt
+        self._last = 0.0
+
+    async def __call__(self, fraction: float, stage: str, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last < PROGRESS_INTERVAL:
+            return
+        self._last = now
+        if not await self._client.progress(self._tenant, self._job_id, self._attempt, fraction, stage):
+            raise Stopped(stage)
+
+
+def _decode_chunk(chunk: DosageChunk, out: np.ndarray) -> None:
+    raw = zlib.decompress(chunk.dosages) if chunk.codec == "zlib" else chunk.dosages
+    block = np.frombuffer(raw, dtype=np.int8).reshape(chunk.n_variants, chunk.n_samples)
+    out[chunk.variant_start : chunk.variant_start + chunk.n_variants] = block
+
+
+class AnalysisRunner:
+    def __init__(self, client: AnalysisWorkerClient, engine: AsyncEngine, *, worker: str | None = None) -> None:
+        self._client = client
+        self._engine = engine
+        self.worker = worker or worker_name()
+
+    async def __call__(self, envelope: EventEnvelope) -> None:
+        tenant = TenantId(uuid.UUID(envelope.tenant_id))
+        job_id = str(envelope.data["analysis_db_id"])
+        claim = await self._client.claim(tenant, job_id, self.worker)
+        if not claim.proceed:
+            log.info("analysis already finished; delivery dropped", analysis=job_id)
+            return
+        attempt = claim.attempt
+        spec = msgspec.json.decode(claim.job_json)
+        await self._ledger(tenant, job_id, attempt, started=True)
+        progress = _Progress(self._client, tenant, job_id, attempt)
+        log.info("analysis started", analysis=job_id, type=spec["type"], attempt=attempt)
+        try:
+            started = time.perf_counter()
+            job = await self._read(tenant, job_id, attempt, spec, progress)
+            read_seconds = time.perf_counter() - started
+            await progress(READ_SHARE, f"computing {spec['type']}", force=True)
+            started = time.perf_counter()
+            outcome = await asyncio.to_thread(ANALYSES[spec["type"]], job)
+            compute_seconds = time.perf_counter() - started
+        except Stopped:
+            log.info("analysis stopped: cancelled or superseded", analysis=job_id, attempt=attempt)
+            await self._ledger(tenant, job_id, attempt, outcome="stopped")
+            return
+        except (ValueError, BijmantraError) as error:
+            message = error.message if isinstance(error, BijmantraError) else str(error)
+            accepted = await self._client.fail(tenant, job_id, attempt, message)
+            log.info("analysis failed", analysis=job_id, attempt=attempt, error=message)
+            await self._ledger(tenant, job_id, attempt, outcome="failed" if accepted else "superseded")
+            return
+        accepted = await self._complete(tenant, job_id, attempt, outcome, read_seconds, compute_seconds)
+        await self._ledger(
+            tenant, job_id, attempt, outcome="completed" if accepted else "superseded",
+            read_seconds=read_seconds, compute_seconds=compute_seconds,
+        )  # fmt: skip
+        log.info("analysis finished", analysis=job_id, attempt=attempt, accepted=accepted)
+
+    async def _read(
+        self, tenant: TenantId, job_id: str, attempt: int, spec: dict[str, Any], progress: _Progress
+    ) -> JobInput:
+        n_variants, n_samples = int(spec["nVariants"]), len(spec["samples"])
+        dosages = np.empty((n_variants, n_samples), dtype=np.int8)
+        chrom: list[str] = []
+        pos: list[int] = []
+        ids: list[str] = []
+        async for chunk in self._client.genotypes(tenant, job_id, attempt):
+            await asyncio.to_thread(_decode_chunk, chunk, dosages)
+            chrom += chunk.chrom
+            pos += chunk.pos
+            ids += chunk.variant_db_ids
+            done = chunk.variant_start + chunk.n_variants
+            await progress(READ_SHARE * done / max(n_variants, 1), "reading genotypes")
+        if len(chrom) != n_variants:
+            raise BijmantraError(f"expected {n_variants} variants, received {len(chrom)}")
+        return JobInput(
+            dosages, chrom, np.asarray(pos, dtype=np.int64), ids, spec["samples"],
+            spec.get("parameters") or {}, spec.get("phenotypes") or {},
+        )  # fmt: skip
+
+    async def _complete(
+        self, tenant: TenantId, job_id: str, attempt: int, outcome: Outcome, read: float, compute: float
+    ) -> bool:
+        tables = {name: msgspec.json.encode(rows) for name, rows in outcome.tables.items()}
+        return await self._client.complete(
+            tenant, job_id, attempt, summary=msgspec.json.encode(outcome.summary), tables=tables,
+            artifacts=outcome.artifacts, read_seconds=read, compute_seconds=compute,
+        )  # fmt: skip
+
+    async def _ledger(
+        self, tenant: TenantId, job_id: str, attempt: int, *, started: bool = False, outcome: str = "",
+        read_seconds: float | None = None, compute_seconds: float | None = None,
+    ) -> None:  # fmt: skip
+        async with self._engine.connect() as conn, conn.begin():
+            await set_tenant(conn, tenant)
+            if started:
+                await conn.execute(
+                    text(
+                        "INSERT INTO analytics.analysis_runs (tenant_id, analysis_db_id, attempt, worker) "
+                        "VALUES (:t, :id, :attempt, :worker) ON CONFLICT DO NOTHING"
+                    ),
+                    {"t": tenant, "id": job_id, "attempt": attempt, "worker": self.worker},
+                )
+                return
+            await conn.execute(
+                text(
+                    "UPDATE analytics.analysis_runs SET finished_at = now(), outcome = :outcome, "
+                    "read_seconds = :read, compute_seconds = :compute "
+                    "WHERE analysis_db_id = :id AND attempt = :attempt"
+                ),
+                {"outcome": outcome, "read": read_seconds, "compute": compute_seconds, "id": job_id,
+                 "attempt": attempt},
+            )  # fmt: skip

@@ -1,0 +1,125 @@
+"""Result pictures, rendered headless (matplotlib Agg) as PNG and SVG.
+
+Each function returns ``[(name, media_type, bytes), …]`` for one figure in both formats.
+Large matrices are block-averaged before drawing: a heatmap needs no more cells than
+pixels, and rendering stays a small fraction of the analysis time.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
+import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+FORMATS = (("png", "image/png"), ("svg", "image/svg+xml"))
+HEATMAP_CELLS = 400
+Files = list[tuple[str, str, bytes]]
+
+
+def _save(figure: Figure, stem: str) -> Files:
+    files = []
+    for extension, media_type in FORMATS:
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format=extension, dpi=110, bbox_inches="tight")
+        files.append((f"{stem}.{extension}", media_type, buffer.getvalue()))
+    plt.close(figure)
+    return files
+
+
+def histogram(values: Any, *, stem: str, title: str, xlabel: str, bins: int = 40) -> Files:
+    figure, axes = plt.subplots(figsize=(6, 4))
+    finite = np.asarray(values, dtype=float)
+    axes.hist(finite[np.isfinite(finite)], bins=bins, color="#3b7a57", edgecolor="white")
+    axes.set(title=title, xlabel=xlabel, ylabel="count")
+    return _save(figure, stem)
+
+
+def _block_mean(matrix: Any, cells: int) -> Any:
+    n = matrix.shape[0]
+    if n <= cells:
+        return matrix
+    edges = np.linspace(0, n, cells + 1).astype(int)
+    rows = np.add.reduceat(np.asarray(matrix, dtype=np.float64), edges[:-1], axis=0)
+    both = np.add.reduceat(rows, edges[:-1], axis=1)
+    sizes = np.diff(edges)
+    return both / np.outer(sizes, sizes)
+
+
+def heatmap(matrix: Any, *, stem: str, title: str) -> Files:
+    figure, axes = plt.subplots(figsize=(6, 5.2))
+    shown = _block_mean(matrix, HEATMAP_CELLS)
+    image = axes.imshow(shown, cmap="viridis", interpolation="nearest")
+    figure.colorbar(image, ax=axes, shrink=0.8, label="relationship")
+    axes.set(title=title, xlabel="sample", ylabel="sample")
+    return _save(figure, stem)
+
+
+def scatter(
+    x: Any, y: Any, labels: Sequence[Any], *, stem: str, title: str, xlabel: str, ylabel: str, legend: str
+) -> Files:
+    """PCA scores coloured by an attribute: categories get a legend, numbers a colour bar."""
+    figure, axes = plt.subplots(figsize=(6.5, 5))
+    numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in labels if v is not None)
+    if labels and numeric and any(v is not None for v in labels):
+        values = np.array([np.nan if v is None else float(v) for v in labels])
+        points = axes.scatter(x, y, c=values, cmap="plasma", s=18)
+        figure.colorbar(points, ax=axes, label=legend)
+    else:
+        names = ["(none)" if v is None else str(v) for v in labels] or ["all"] * len(x)
+        categories = sorted(set(names))
+        colours = plt.get_cmap("tab20")(np.linspace(0, 1, max(len(categories), 2)))
+        for colour, category in zip(colours, categories, strict=False):
+            mask = np.array([n == category for n in names])
+            axes.scatter(np.asarray(x)[mask], np.asarray(y)[mask], s=18, color=colour, label=category)
+        if 1 < len(categories) <= 20:
+            axes.legend(title=legend, fontsize="small", markerscale=1.2, loc="best")
+    axes.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    return _save(figure, stem)
+
+
+def manhattan(chrom: Sequence[str], pos: Any, p_values: Any, *, stem: str) -> Files:
+    figure, axes = plt.subplots(figsize=(9, 4))
+    chrom_arr = np.asarray(chrom)
+    pos_arr = np.asarray(pos, dtype=np.float64)
+    score = -np.log10(np.clip(np.asarray(p_values, dtype=np.float64), 1e-300, 1.0))
+    offset, ticks, names = 0.0, [], []
+    for k, name in enumerate(dict.fromkeys(chrom_arr.tolist())):
+        rows = np.flatnonzero(chrom_arr == name)
+        x = offset + pos_arr[rows] - pos_arr[rows].min()
+        axes.scatter(x, score[rows], s=6, color=("#1f4e79", "#6fa8dc")[k % 2])
+        ticks.append(float(x.mean()))
+        names.append(str(name))
+        offset = float(x.max()) + 1.0 + 0.02 * float(np.ptp(pos_arr) or 1.0)
+    threshold = -np.log10(0.05 / max(len(score), 1))
+    axes.axhline(threshold, color="#c0392b", linestyle="--", linewidth=1, label="Bonferroni 5%")
+    axes.set_xticks(ticks, names, rotation=90 if len(names) > 12 else 0)
+    axes.set(title="Manhattan plot", xlabel="chromosome", ylabel="-log10(p)")
+    axes.legend(loc="upper right", fontsize="small")
+    return _save(figure, stem)
+
+
+def qq(p_values: Any, *, stem: str) -> Files:
+    observed = np.sort(np.clip(np.asarray(p_values, dtype=np.float64), 1e-300, 1.0))
+    observed = observed[np.isfinite(observed)]
+    expected = (np.arange(1, observed.size + 1) - 0.5) / max(observed.size, 1)
+    figure, axes = plt.subplots(figsize=(5, 5))
+    axes.scatter(-np.log10(expected), -np.log10(observed), s=6, color="#1f4e79")
+    top = float(max(-np.log10(expected).max(initial=1.0), -np.log10(observed).max(initial=1.0)))
+    axes.plot([0, top], [0, top], color="#c0392b", linewidth=1)
+    axes.set(title="QQ plot", xlabel="expected -log10(p)", ylabel="observed -log10(p)")
+    return _save(figure, stem)
+
+
+def decay(lags: Any, mean_r2: Any, *, stem: str) -> Files:
+    figure, axes = plt.subplots(figsize=(6, 4))
+    axes.plot(lags, mean_r2, marker="o", markersize=3, color="#3b7a57")
+    axes.set(title="LD decay", xlabel="distance (variants)", ylabel="mean r²")
+    return _save(figure, stem)
