@@ -258,7 +258,10 @@ async def test_malformed_files_name_the_line_and_store_nothing(
     assert count_rows(stack, "SELECT count(*) FROM domain.variant_sets") == before
     assert (
         count_rows(
-            stack, "SELECT count(*) FROM domain.germplasm WHERE germplasm_name = ANY(%s)", samples
+            stack,
+            "SELECT count(*) FROM domain.resources "
+            "WHERE entity = 'germplasm' AND document->>'germplasmName' = ANY(%s)",
+            samples,
         )
         == 0
     )

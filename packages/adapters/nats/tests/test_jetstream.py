@@ -12,7 +12,8 @@ import pytest
 from bijmantra.adapters.nats import EVENTS_STREAM, DurableConsumer, JetStreamPublisher, connect, ensure_stream
 from bijmantra.adapters.postgres import PostgresOutboxStore, create_engine, unit_of_work_factory
 from bijmantra.application.events import EventEnvelope, OutboxRelay
-from bijmantra.application.germplasm import CreateGermplasm, decode_new_requests
+from bijmantra.application.brapi.commands import ResourceCommands
+from bijmantra.application.brapi.modules import catalog
 from bijmantra.kernel import Principal, TenantId
 from bijmantra.testkit.provision import ProvisionedDatabase
 
@@ -85,7 +86,8 @@ async def test_relay_moves_committed_events_from_postgres_to_the_stream(
     crop = f"crop-{uuid.uuid4().hex[:6]}"
     body = f'[{{"germplasmName":"R","germplasmPUI":"p","commonCropName":"{crop}"}}]'.encode()
     principal = Principal(subject="u", tenant_id=tenant, roles=frozenset({"breeder"}))
-    await CreateGermplasm(unit_of_work_factory(engine, source="domain-api"))(principal, decode_new_requests(body))
+    commands = ResourceCommands(catalog(), unit_of_work_factory(engine, source="domain-api"))
+    await commands.create(principal, "germplasm", body)
 
     received: list[EventEnvelope] = []
     durable = f"test-{uuid.uuid4().hex[:8]}"
@@ -103,7 +105,7 @@ async def test_relay_moves_committed_events_from_postgres_to_the_stream(
         if received:
             break
         await asyncio.sleep(0.1)
-    assert [e.data["common_crop_name"] for e in received] == [crop]
+    assert [e.data["commonCropName"] for e in received] == [crop]
     assert received[0].type == "germplasm.created" and received[0].source == "domain-api"
     consumer.stop()
     await task

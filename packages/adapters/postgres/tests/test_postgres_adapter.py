@@ -8,26 +8,21 @@ from collections.abc import AsyncIterator
 import msgspec
 import psycopg
 import pytest
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from bijmantra.adapters.postgres import (
     PostgresOutboxStore,
     create_engine,
     set_tenant,
     unit_of_work_factory,
 )
+from bijmantra.application.brapi.commands import ResourceCommands
+from bijmantra.application.brapi.modules import catalog
+from bijmantra.application.brapi.queries import ResourceQueries
 from bijmantra.application.events import decode_envelope
-from bijmantra.application.germplasm import (
-    CreateGermplasm,
-    GermplasmDocument,
-    GermplasmFilter,
-    GetGermplasm,
-    ListGermplasm,
-    decode_new_requests,
-)
 from bijmantra.kernel import NotFound, PageRequest, Principal, TenantId, ValidationFailed
+from bijmantra.testkit.fakes import FakeSearchResultStore
 from bijmantra.testkit.provision import ProvisionedDatabase
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 pytestmark = pytest.mark.integration
 
@@ -60,39 +55,65 @@ def payload(*names: str, crop: str = "Maize") -> bytes:
     )
 
 
+CATALOG = catalog()
+
+
+def commands(engine: AsyncEngine, source: str = "test") -> ResourceCommands:
+    return ResourceCommands(CATALOG, unit_of_work_factory(engine, source=source))
+
+
+def queries(engine: AsyncEngine) -> ResourceQueries:
+    return ResourceQueries(
+        CATALOG, unit_of_work_factory(engine, source="test"), FakeSearchResultStore()
+    )
+
+
+def items(page: bytes) -> list[dict[str, object]]:
+    return msgspec.json.decode(page)  # type: ignore[no-any-return]
+
+
 async def test_created_germplasm_round_trips_as_a_complete_document(engine: AsyncEngine) -> None:
     tenant = uuid.uuid4()
-    uow = unit_of_work_factory(engine, source="test")
-    [created] = await CreateGermplasm(uow)(principal(tenant), decode_new_requests(payload("G1")))
-    document = msgspec.json.decode(created)
-    assert set(document) == set(GermplasmDocument.__struct_encode_fields__)
+    [document] = items(
+        (await commands(engine).create(principal(tenant), "germplasm", payload("G1"))).documents
+    )
+    assert set(document) == set(CATALOG.entity("germplasm").document_schema["properties"])
     assert document["germplasmName"] == "G1"
     assert document["acquisitionDate"] == "2020-05-17"
     assert document["synonyms"] == [{"synonym": "G1-syn", "type": "alt"}]
-    assert document["externalReferences"] == [{"referenceId": "ext-G1", "referenceSource": "test"}]
+    assert document["externalReferences"] == [
+        {"referenceID": None, "referenceId": "ext-G1", "referenceSource": "test"}
+    ]
     assert document["additionalInfo"] == {"origin": "G1"}
     assert document["pedigree"] is None
-    fetched = await GetGermplasm(uow)(principal(tenant), document["germplasmDbId"])
+    fetched = await queries(engine).get(
+        principal(tenant), "germplasm", str(document["germplasmDbId"])
+    )
     assert msgspec.json.decode(fetched) == document
 
 
 async def test_tenants_never_see_each_other(engine: AsyncEngine) -> None:
     tenant_a, tenant_b = uuid.uuid4(), uuid.uuid4()
-    uow = unit_of_work_factory(engine, source="test")
-    [a_doc] = await CreateGermplasm(uow)(principal(tenant_a), decode_new_requests(payload("A1")))
-    await CreateGermplasm(uow)(principal(tenant_b), decode_new_requests(payload("B1", "B2")))
-    a_id = msgspec.json.decode(a_doc)["germplasmDbId"]
+    [a_doc] = items(
+        (await commands(engine).create(principal(tenant_a), "germplasm", payload("A1"))).documents
+    )
+    await commands(engine).create(principal(tenant_b), "germplasm", payload("B1", "B2"))
+    a_id = str(a_doc["germplasmDbId"])
 
-    page = await ListGermplasm(uow)(principal(tenant_b), GermplasmFilter(), PageRequest(0, 100))
-    names = {msgspec.json.decode(d)["germplasmName"] for d in page.items}
+    page = await queries(engine).list(principal(tenant_b), "germplasm", {}, PageRequest(0, 100))
+    names = {d["germplasmName"] for d in items(page.documents)}
     assert names == {"B1", "B2"} and page.total_count == 2
     with pytest.raises(NotFound):
-        await GetGermplasm(uow)(principal(tenant_b), a_id)
+        await queries(engine).get(principal(tenant_b), "germplasm", a_id)
 
     # A query that forgets its tenant filter still sees only the context tenant's rows.
     async with engine.connect() as conn, conn.begin():
         await set_tenant(conn, TenantId(tenant_a))
-        tenants = (await conn.execute(text("SELECT DISTINCT tenant_id FROM domain.germplasm"))).scalars().all()
+        tenants = (
+            (await conn.execute(text("SELECT DISTINCT tenant_id FROM domain.resources")))
+            .scalars()
+            .all()
+        )
         assert tenants == [tenant_a]
     # The service role may insert into the outbox but never read it (only the relay role can).
     async with engine.connect() as conn, conn.begin():
@@ -101,7 +122,7 @@ async def test_tenants_never_see_each_other(engine: AsyncEngine) -> None:
             await conn.execute(text("SELECT count(*) FROM domain.outbox"))
     # With no tenant in context nothing is visible at all.
     async with engine.connect() as conn:
-        assert (await conn.execute(text("SELECT count(*) FROM domain.germplasm"))).scalar_one() == 0
+        assert (await conn.execute(text("SELECT count(*) FROM domain.resources"))).scalar_one() == 0
 
 
 async def test_rls_rejects_writing_into_another_tenant(engine: AsyncEngine) -> None:
@@ -110,8 +131,8 @@ async def test_rls_rejects_writing_into_another_tenant(engine: AsyncEngine) -> N
         with pytest.raises(Exception, match="row-level security"):
             await conn.execute(
                 text(
-                    "INSERT INTO domain.germplasm (tenant_id, germplasm_db_id, germplasm_name, "
-                    "germplasm_pui, common_crop_name) VALUES (:t, 'x', 'x', 'x', 'x')"
+                    "INSERT INTO domain.resources (tenant_id, entity, db_id, document, body) "
+                    "VALUES (:t, 'germplasm', 'x', '{}', '\\x7b7d')"
                 ),
                 {"t": uuid.uuid4()},
             )
@@ -121,9 +142,10 @@ async def test_each_write_commits_its_events_to_the_outbox_atomically(
     engine: AsyncEngine, database: ProvisionedDatabase
 ) -> None:
     tenant = uuid.uuid4()
-    uow = unit_of_work_factory(engine, source="domain-api")
-    docs = await CreateGermplasm(uow)(principal(tenant), decode_new_requests(payload("E1", "E2")))
-    ids = {msgspec.json.decode(d)["germplasmDbId"] for d in docs}
+    created = await commands(engine, "domain-api").create(
+        principal(tenant), "germplasm", payload("E1", "E2")
+    )
+    ids = {d["germplasmDbId"] for d in items(created.documents)}
     with psycopg.connect(database.owner_url) as conn:
         rows = conn.execute(
             "SELECT type, aggregate_id, envelope FROM domain.outbox WHERE tenant_id = %s", (tenant,)
@@ -142,48 +164,66 @@ async def test_invalid_batch_stores_nothing_and_names_every_bad_item(
         [
             {"germplasmName": "ok", "germplasmPUI": "p", "commonCropName": "Maize"},
             {"germplasmName": 5, "germplasmPUI": "p", "commonCropName": "Maize"},
-            {"germplasmName": "x", "germplasmPUI": "p", "commonCropName": "Maize", "acquisitionDate": "2020-13-01"},
+            {
+                "germplasmName": "x",
+                "germplasmPUI": "p",
+                "commonCropName": "Maize",
+                "acquisitionDate": "2020-13-01",
+            },
         ]
     )
     with pytest.raises(ValidationFailed) as err:
-        decode_new_requests(body)
-    assert [d.location for d in err.value.details] == ["[1]", "[2]"]
+        await commands(engine).create(principal(tenant), "germplasm", body)
+    assert [d.location for d in err.value.details] == ["[1].germplasmName", "[2].acquisitionDate"]
     bad_code = msgspec.json.encode(
-        [{"germplasmName": "y", "germplasmPUI": "p", "commonCropName": "Maize",
-          "biologicalStatusOfAccessionCode": "7"}]
-    )  # fmt: skip
-    uow = unit_of_work_factory(engine, source="test")
+        [
+            {
+                "germplasmName": "y",
+                "germplasmPUI": "p",
+                "commonCropName": "Maize",
+                "biologicalStatusOfAccessionCode": "7",
+            }
+        ]
+    )
     with pytest.raises(ValidationFailed) as err:
-        await CreateGermplasm(uow)(principal(tenant), decode_new_requests(bad_code))
+        await commands(engine).create(principal(tenant), "germplasm", bad_code)
     assert err.value.details[0].location == "[0].biologicalStatusOfAccessionCode"
     with psycopg.connect(database.owner_url) as conn:
-        assert conn.execute("SELECT count(*) FROM domain.germplasm WHERE tenant_id=%s", (tenant,)).fetchone() == (0,)
+        assert conn.execute(
+            "SELECT count(*) FROM domain.resources WHERE tenant_id=%s", (tenant,)
+        ).fetchone() == (0,)
 
 
 async def test_pagination_and_filters(engine: AsyncEngine) -> None:
     tenant = uuid.uuid4()
-    uow = unit_of_work_factory(engine, source="test")
     names = [f"P{i:02d}" for i in range(7)]
-    await CreateGermplasm(uow)(principal(tenant), decode_new_requests(payload(*names)))
-    await CreateGermplasm(uow)(principal(tenant), decode_new_requests(payload("W1", crop="Wheat")))
-    query = ListGermplasm(uow)
+    await commands(engine).create(principal(tenant), "germplasm", payload(*names))
+    await commands(engine).create(principal(tenant), "germplasm", payload("W1", crop="Wheat"))
     seen = []
     for page_number in range(3):
-        page = await query(principal(tenant), GermplasmFilter(common_crop_names=("Maize",)), PageRequest(page_number, 3))
+        page = await queries(engine).list(
+            principal(tenant),
+            "germplasm",
+            {"commonCropName": ["Maize"]},
+            PageRequest(page_number, 3),
+        )
         assert page.total_count == 7 and page.total_pages == 3
-        seen += [msgspec.json.decode(d)["germplasmName"] for d in page.items]
+        seen += [d["germplasmName"] for d in items(page.documents)]
     assert sorted(seen) == names
-    beyond = await query(principal(tenant), GermplasmFilter(), PageRequest(5, 3))
-    assert beyond.items == [] and beyond.total_count == 8
-    by_synonym = await query(principal(tenant), GermplasmFilter(synonyms=("P03-syn",)), PageRequest())
-    assert [msgspec.json.decode(d)["germplasmName"] for d in by_synonym.items] == ["P03"]
-    by_ref = await query(principal(tenant), GermplasmFilter(external_reference_ids=("ext-W1",)), PageRequest())
+    beyond = await queries(engine).list(principal(tenant), "germplasm", {}, PageRequest(5, 3))
+    assert items(beyond.documents) == [] and beyond.total_count == 8
+    by_synonym = await queries(engine).list(
+        principal(tenant), "germplasm", {"synonym": ["P03-syn"]}, PageRequest()
+    )
+    assert [d["germplasmName"] for d in items(by_synonym.documents)] == ["P03"]
+    by_ref = await queries(engine).list(
+        principal(tenant), "germplasm", {"externalReferenceId": ["ext-W1"]}, PageRequest()
+    )
     assert by_ref.total_count == 1
 
 
 async def test_outbox_store_claims_rows_once_across_relays(engine: AsyncEngine) -> None:
-    uow = unit_of_work_factory(engine, source="test")
-    await CreateGermplasm(uow)(principal(uuid.uuid4()), decode_new_requests(payload("R1", "R2", "R3")))
+    await commands(engine).create(principal(uuid.uuid4()), "germplasm", payload("R1", "R2", "R3"))
     store = PostgresOutboxStore(engine)
     async with store.claim(10_000) as first, store.claim(10_000) as second:
         first_ids = {e.id for e in first.envelopes}

@@ -2,8 +2,6 @@
 
 from bijmantra.application.ports import (
     EventPublisher,
-    GermplasmReadModel,
-    GermplasmRepository,
     OutboxStore,
     TokenVerifier,
     UnitOfWork,
@@ -13,8 +11,6 @@ from bijmantra.application.security import Permission, authorize, permissions_fo
 
 __all__ = [
     "EventPublisher",
-    "GermplasmReadModel",
-    "GermplasmRepository",
     "OutboxStore",
     "Permission",
     "TokenVerifier",

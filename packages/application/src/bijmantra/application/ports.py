@@ -11,39 +11,16 @@ from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, Self
 
+from bijmantra.application.brapi.ports import ResourceStore
 from bijmantra.domain import DomainEvent
 from bijmantra.domain.analysis import AnalysisJob
 from bijmantra.domain.genotyping import VariantSet
-from bijmantra.domain.germplasm import Germplasm
 from bijmantra.kernel import Page, PageRequest, Principal, TenantId
 
 if TYPE_CHECKING:
     from bijmantra.application.analysis.dto import Artifact, ResultIndex
     from bijmantra.application.events.envelope import EventEnvelope
     from bijmantra.application.genotyping.dto import GenotypeChunk, StoredVariantSet
-    from bijmantra.application.germplasm.queries import GermplasmFilter
-
-
-class GermplasmRepository(Protocol):
-    """Write side: aggregates in, aggregates out (tenant comes from the unit of work)."""
-
-    def add(self, germplasm: Germplasm) -> None: ...
-
-    async def get(self, germplasm_db_id: str) -> Germplasm | None: ...
-
-    async def existing_ids(self, germplasm_db_ids: Sequence[str]) -> set[str]: ...
-
-    async def ids_by_name(self, names: Sequence[str]) -> dict[str, str]:
-        """germplasmName -> germplasmDbId for the names that exist (first id if repeated)."""
-        ...
-
-
-class GermplasmReadModel(Protocol):
-    """Read side: BrAPI ``Germplasm`` documents as JSON bytes, ready for the edge."""
-
-    async def get_document(self, germplasm_db_id: str) -> bytes | None: ...
-
-    async def list_documents(self, criteria: GermplasmFilter, page: PageRequest) -> Page[bytes]: ...
 
 
 class GenotypeBlock(Protocol):
@@ -120,10 +97,13 @@ class AnalysisRepository(Protocol):
 class UnitOfWork(Protocol):
     """One transaction in one tenant's row-level-security context."""
 
-    germplasm: GermplasmRepository
-    germplasm_views: GermplasmReadModel
+    resources: ResourceStore
     genotypes: GenotypeStore
     analyses: AnalysisRepository
+
+    def record(self, event: DomainEvent) -> None:
+        """Queue an event; ``commit`` writes it to the outbox in the same transaction."""
+        ...
 
     async def __aenter__(self) -> Self: ...
 

@@ -14,6 +14,7 @@ from bijmantra.kernel.errors import (
     RateLimited,
     Unauthorized,
     Unavailable,
+    Unprocessable,
     ValidationFailed,
 )
 from bijmantra.kernel.ids import new_id, uuid7
@@ -37,6 +38,7 @@ __all__ = [
     "TenantId",
     "Unauthorized",
     "Unavailable",
+    "Unprocessable",
     "ValidationFailed",
     "new_id",
     "uuid7",

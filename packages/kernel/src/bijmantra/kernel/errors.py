@@ -14,6 +14,7 @@ class ErrorCode(StrEnum):
     NOT_FOUND = "not_found"
     CONFLICT = "conflict"
     VALIDATION = "validation"
+    UNPROCESSABLE = "unprocessable"
     UNAUTHORIZED = "unauthorized"
     FORBIDDEN = "forbidden"
     RATE_LIMITED = "rate_limited"
@@ -54,6 +55,13 @@ class ValidationFailed(BijmantraError):
 
 
 @dataclass(eq=False)
+class Unprocessable(BijmantraError):
+    """Well-formed input that breaks a domain rule (a pedigree cycle, an unknown reference)."""
+
+    code: ErrorCode = ErrorCode.UNPROCESSABLE
+
+
+@dataclass(eq=False)
 class Unauthorized(BijmantraError):
     code: ErrorCode = ErrorCode.UNAUTHORIZED
 
@@ -77,6 +85,7 @@ ERRORS_BY_CODE: dict[ErrorCode, type[BijmantraError]] = {
     ErrorCode.NOT_FOUND: NotFound,
     ErrorCode.CONFLICT: Conflict,
     ErrorCode.VALIDATION: ValidationFailed,
+    ErrorCode.UNPROCESSABLE: Unprocessable,
     ErrorCode.UNAUTHORIZED: Unauthorized,
     ErrorCode.FORBIDDEN: Forbidden,
     ErrorCode.RATE_LIMITED: RateLimited,
@@ -96,6 +105,7 @@ GRPC_STATUS_NAMES: dict[ErrorCode, str] = {
     ErrorCode.NOT_FOUND: "NOT_FOUND",
     ErrorCode.CONFLICT: "ALREADY_EXISTS",
     ErrorCode.VALIDATION: "INVALID_ARGUMENT",
+    ErrorCode.UNPROCESSABLE: "FAILED_PRECONDITION",
     ErrorCode.UNAUTHORIZED: "UNAUTHENTICATED",
     ErrorCode.FORBIDDEN: "PERMISSION_DENIED",
     ErrorCode.RATE_LIMITED: "RESOURCE_EXHAUSTED",
@@ -106,6 +116,7 @@ HTTP_STATUSES: dict[ErrorCode, int] = {
     ErrorCode.NOT_FOUND: 404,
     ErrorCode.CONFLICT: 409,
     ErrorCode.VALIDATION: 422,
+    ErrorCode.UNPROCESSABLE: 422,
     ErrorCode.UNAUTHORIZED: 401,
     ErrorCode.FORBIDDEN: 403,
     ErrorCode.RATE_LIMITED: 429,

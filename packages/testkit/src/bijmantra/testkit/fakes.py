@@ -11,97 +11,160 @@ import contextlib
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 import msgspec
-
+from bijmantra.application.brapi.ports import Criteria, DocumentPage
 from bijmantra.application.events import EventEnvelope, envelope_for
-from bijmantra.application.germplasm import GermplasmFilter, document_for
-from bijmantra.domain.germplasm import Germplasm
-from bijmantra.kernel import Page, PageRequest, TenantId
+from bijmantra.domain import DomainEvent
+from bijmantra.kernel import PageRequest, TenantId
 
-_FILTER_ATTRIBUTES = {
-    "germplasm_db_ids": "germplasm_db_id",
-    "germplasm_names": "germplasm_name",
-    "germplasm_puis": "germplasm_pui",
-    "common_crop_names": "common_crop_name",
-    "accession_numbers": "accession_number",
-    "collections": "collection",
-    "genus": "genus",
-    "species": "species",
-}
+_encode = msgspec.json.encode
+Documents = dict[tuple[TenantId, str, str], bytes]
+
+
+def contains(document: Any, fragment: Any) -> bool:
+    """PostgreSQL ``jsonb @>`` semantics for the fragments the engine builds."""
+    if isinstance(fragment, dict):
+        return isinstance(document, dict) and all(
+            k in document and contains(document[k], v) for k, v in fragment.items()
+        )
+    if isinstance(fragment, list):
+        return isinstance(document, list) and all(
+            any(contains(d, f) for d in document) for f in fragment
+        )
+    return bool(document == fragment)
+
+
+def _matches(document: dict[str, Any], criteria: Criteria) -> bool:
+    return all(any(contains(document, f) for f in alternatives) for alternatives in criteria)
+
+
+def _page(bodies: list[bytes], total: int, page: PageRequest) -> DocumentPage:
+    return DocumentPage(b"[" + b",".join(bodies) + b"]", len(bodies), total, page)
 
 
 @dataclass
 class InMemoryDatabase:
-    germplasm: dict[tuple[TenantId, str], Germplasm] = field(default_factory=dict)
+    documents: Documents = field(default_factory=dict)
     outbox: list[EventEnvelope] = field(default_factory=list)
     published: set[str] = field(default_factory=set)
 
 
-class FakeGermplasmRepository:
-    def __init__(self, db: InMemoryDatabase, tenant: TenantId) -> None:
-        self._db, self._tenant = db, tenant
-        self.pending: list[Germplasm] = []
+class FakeResourceStore:
+    """Writes go to a staging copy that ``commit`` publishes, like a transaction."""
 
-    def add(self, germplasm: Germplasm) -> None:
-        self.pending.append(germplasm)
+    def __init__(self, documents: Documents, tenant: TenantId) -> None:
+        self.staged = dict(documents)
+        self._tenant = tenant
 
-    async def existing_ids(self, germplasm_db_ids: Sequence[str]) -> set[str]:
-        return {i for i in germplasm_db_ids if (self._tenant, i) in self._db.germplasm}
+    def _visible(self, entity: str) -> list[tuple[str, bytes]]:
+        return sorted(
+            (i, b) for (t, e, i), b in self.staged.items() if t == self._tenant and e == entity
+        )
+
+    async def documents(
+        self, entity: str, db_ids: Sequence[str], *, for_update: bool = False
+    ) -> dict[str, dict[str, Any]]:
+        found = {i: self.staged.get((self._tenant, entity, i)) for i in db_ids}
+        return {i: msgspec.json.decode(b) for i, b in found.items() if b is not None}
+
+    async def document_bytes(self, entity: str, db_id: str) -> bytes | None:
+        return self.staged.get((self._tenant, entity, db_id))
+
+    def _hits(self, entity: str, criteria: Criteria) -> list[tuple[str, bytes]]:
+        return [
+            (i, b) for i, b in self._visible(entity) if _matches(msgspec.json.decode(b), criteria)
+        ]
+
+    async def page(self, entity: str, criteria: Criteria, page: PageRequest) -> DocumentPage:
+        hits = self._hits(entity, criteria)
+        return _page(
+            [b for _, b in hits[page.offset : page.offset + page.page_size]], len(hits), page
+        )
+
+    async def page_of_ids(
+        self, entity: str, db_ids: Sequence[str], page: PageRequest
+    ) -> DocumentPage:
+        window = db_ids[page.offset : page.offset + page.page_size]
+        bodies = [
+            b for i in window if (b := self.staged.get((self._tenant, entity, i))) is not None
+        ]
+        return _page(bodies, len(db_ids), page)
+
+    async def matching(self, entity: str, criteria: Criteria, limit: int) -> list[dict[str, Any]]:
+        return [msgspec.json.decode(b) for _, b in self._hits(entity, criteria)[:limit]]
+
+    async def matching_ids(self, entity: str, criteria: Criteria, limit: int) -> list[str]:
+        return [i for i, _ in self._hits(entity, criteria)[:limit]]
+
+    async def insert(self, entity: str, documents: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        for db_id, document in documents:
+            key = (self._tenant, entity, db_id)
+            assert key not in self.staged, "primary key violation"
+            self.staged[key] = _encode(document)
+
+    async def update(self, entity: str, documents: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        for db_id, document in documents:
+            self.staged[(self._tenant, entity, db_id)] = _encode(document)
+
+    async def distinct(self, sources: Sequence[tuple[str, str]], page: PageRequest) -> DocumentPage:
+        values = sorted(
+            {
+                v
+                for entity, name in sources
+                for _, b in self._visible(entity)
+                if isinstance(v := msgspec.json.decode(b).get(name), str)
+            }
+        )
+        return _page(
+            [_encode(v) for v in values[page.offset : page.offset + page.page_size]],
+            len(values),
+            page,
+        )
 
 
-class FakeGermplasmReadModel:
-    def __init__(self, db: InMemoryDatabase, tenant: TenantId) -> None:
-        self._db, self._tenant = db, tenant
+class FakeSearchResultStore:
+    def __init__(self) -> None:
+        self.saved: dict[tuple[TenantId, str, str], list[str]] = {}
 
-    def _visible(self) -> list[Germplasm]:
-        return [g for (t, _), g in sorted(self._db.germplasm.items(), key=lambda kv: kv[0][1]) if t == self._tenant]
+    async def save(self, tenant_id: TenantId, entity: str, db_ids: Sequence[str]) -> str:
+        search_id = str(len(self.saved) + 1)
+        self.saved[(tenant_id, entity, search_id)] = list(db_ids)
+        return search_id
 
-    async def get_document(self, germplasm_db_id: str) -> bytes | None:
-        found = self._db.germplasm.get((self._tenant, germplasm_db_id))
-        return None if found is None else msgspec.json.encode(document_for(found))
-
-    async def list_documents(self, criteria: GermplasmFilter, page: PageRequest) -> Page[bytes]:
-        def matches(g: Germplasm) -> bool:
-            for name, attribute in _FILTER_ATTRIBUTES.items():
-                wanted = getattr(criteria, name)
-                if wanted and getattr(g, attribute) not in wanted:
-                    return False
-            if criteria.synonyms and not {s.synonym for s in g.synonyms} & set(criteria.synonyms):
-                return False
-            refs = g.external_references
-            if criteria.external_reference_ids and not {r.reference_id for r in refs} & set(criteria.external_reference_ids):
-                return False
-            sources = {r.reference_source for r in refs}
-            return not (criteria.external_reference_sources and not sources & set(criteria.external_reference_sources))
-
-        hits = [g for g in self._visible() if matches(g)]
-        window = hits[page.offset : page.offset + page.page_size]
-        return Page([msgspec.json.encode(document_for(g)) for g in window], page, len(hits))
+    async def load(self, tenant_id: TenantId, entity: str, search_id: str) -> list[str] | None:
+        return self.saved.get((tenant_id, entity, search_id))
 
 
 class FakeUnitOfWork:
     def __init__(self, db: InMemoryDatabase, tenant: TenantId) -> None:
         self._db, self.tenant_id = db, tenant
-        self.germplasm = FakeGermplasmRepository(db, tenant)
-        self.germplasm_views = FakeGermplasmReadModel(db, tenant)
         self.committed = False
+        self._events: list[DomainEvent] = []
 
     async def __aenter__(self) -> Self:
+        self.resources = FakeResourceStore(self._db.documents, self.tenant_id)
+        self._events = []
         return self
 
     async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
-        self.germplasm.pending.clear()  # uncommitted work is discarded, like a rollback
+        self._events = []  # uncommitted work is discarded, like a rollback
+
+    def record(self, event: DomainEvent) -> None:
+        assert event.tenant_id == self.tenant_id, "row-level security would reject this"
+        self._events.append(event)
 
     async def commit(self) -> None:
-        for germplasm in self.germplasm.pending:
-            assert germplasm.tenant_id == self.tenant_id, "row-level security would reject this"
-            self._db.germplasm[(self.tenant_id, germplasm.germplasm_db_id)] = germplasm
-            self._db.outbox.extend(envelope_for(e, source="fake") for e in germplasm.pull_events())
-        self.germplasm.pending.clear()
+        self._db.documents.clear()
+        self._db.documents.update(self.resources.staged)
+        self._db.outbox.extend(envelope_for(e, source="fake") for e in self._events)
+        self._events = []
         self.committed = True
 
 
@@ -125,7 +188,11 @@ class FakeOutboxStore:
 
     @contextlib.asynccontextmanager
     async def claim(self, limit: int) -> AsyncIterator[_Batch]:
-        batch = [e for e in self._db.outbox if e.id not in self._db.published and e.id not in self._claimed][:limit]
+        batch = [
+            e
+            for e in self._db.outbox
+            if e.id not in self._db.published and e.id not in self._claimed
+        ][:limit]
         self._claimed.update(e.id for e in batch)
         try:
             yield _Batch(self._db, batch)

@@ -35,6 +35,6 @@ class GermplasmProjection:
                         "VALUES (:tenant, :crop, 1) ON CONFLICT (tenant_id, common_crop_name) "
                         "DO UPDATE SET germplasm_count = analytics.crop_germplasm_counts.germplasm_count + 1"
                     ),
-                    {"tenant": uuid.UUID(envelope.tenant_id), "crop": envelope.data.get("common_crop_name", "")},
+                    {"tenant": uuid.UUID(envelope.tenant_id), "crop": envelope.data.get("commonCropName") or ""},
                 )
             log.info("event processed", event_id=envelope.id, event_type=envelope.type)

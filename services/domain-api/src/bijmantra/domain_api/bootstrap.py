@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -28,18 +29,22 @@ from bijmantra.application.analysis import (
     StreamJobGenotypes,
 )
 from bijmantra.application.events import OutboxRelay
+from bijmantra.adapters.redis import RedisSearchResultStore
+from bijmantra.application.brapi.commands import ResourceCommands
+from bijmantra.application.brapi.modules import catalog
+from bijmantra.application.brapi.ports import SearchResultStore
+from bijmantra.application.brapi.queries import ResourceQueries
 from bijmantra.application.genotyping import GetVariantSet, ImportGenotypes, StreamGenotypes
-from bijmantra.application.germplasm import CreateGermplasm, GetGermplasm, ListGermplasm
 from bijmantra.application.ports import EventPublisher, TokenVerifier, UnitOfWorkFactory
 from bijmantra.contracts.analysis.v1 import analysis_service_pb2 as analysis_pb
 from bijmantra.contracts.analysis.v1 import analysis_service_pb2_grpc as analysis_grpc
+from bijmantra.contracts.brapi.v1 import resource_service_pb2 as resource_pb
+from bijmantra.contracts.brapi.v1 import resource_service_pb2_grpc as resource_grpc
 from bijmantra.contracts.genotyping.v1 import genotyping_service_pb2 as genotyping_pb
 from bijmantra.contracts.genotyping.v1 import genotyping_service_pb2_grpc as genotyping_grpc
-from bijmantra.contracts.germplasm.v1 import germplasm_service_pb2 as germplasm_pb
-from bijmantra.contracts.germplasm.v1 import germplasm_service_pb2_grpc as germplasm_grpc
 from bijmantra.domain_api.config import Settings
 from bijmantra.domain_api.genotyping_api import AnalysisServicer, AnalysisWorkerServicer, GenotypingServicer
-from bijmantra.domain_api.grpc_api import AuthInterceptor, GermplasmServicer
+from bijmantra.domain_api.grpc_api import AuthInterceptor, ResourceServicer
 from bijmantra.domain_api.relay import run_relay
 from bijmantra.observability import get_logger
 
@@ -51,7 +56,7 @@ GRPC_SERVER_OPTIONS = [
     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
 ]
 SERVED = (
-    germplasm_pb.DESCRIPTOR.services_by_name["GermplasmService"].full_name,
+    resource_pb.DESCRIPTOR.services_by_name["ResourceService"].full_name,
     genotyping_pb.DESCRIPTOR.services_by_name["GenotypingService"].full_name,
     analysis_pb.DESCRIPTOR.services_by_name["AnalysisService"].full_name,
 )
@@ -114,6 +119,7 @@ async def bootstrap(
     uow: UnitOfWorkFactory | None = None,
     verifier: TokenVerifier | None = None,
     publisher: EventPublisher | None = None,
+    searches: SearchResultStore | None = None,
 ) -> DomainApi:
     """Wire the service; tests pass fakes from ``bijmantra.testkit`` for any port."""
     closers: list[object] = []
@@ -140,6 +146,11 @@ async def bootstrap(
     if publisher is not None and engine is not None:
         relay = OutboxRelay(PostgresOutboxStore(engine), publisher)
 
+    if searches is None:
+        redis = Redis.from_url(settings.redis_url)
+        closers.append(redis.aclose)
+        searches = RedisSearchResultStore(redis)
+
     service_verifiers = {}
     if settings.internal_token_secret:
         service_verifiers[WORKER_SERVICE] = ServiceTokenVerifier(settings.internal_token_secret)
@@ -148,8 +159,9 @@ async def bootstrap(
     server = grpc.aio.server(
         interceptors=[AuthInterceptor(verifier, service_verifiers=service_verifiers)], options=GRPC_SERVER_OPTIONS
     )
-    germplasm_grpc.add_GermplasmServiceServicer_to_server(
-        GermplasmServicer(CreateGermplasm(uow), GetGermplasm(uow), ListGermplasm(uow)), server
+    brapi = catalog()
+    resource_grpc.add_ResourceServiceServicer_to_server(
+        ResourceServicer(ResourceQueries(brapi, uow, searches), ResourceCommands(brapi, uow)), server
     )
     genotyping_grpc.add_GenotypingServiceServicer_to_server(
         GenotypingServicer(ImportGenotypes(uow), GetVariantSet(uow), StreamGenotypes(uow)), server

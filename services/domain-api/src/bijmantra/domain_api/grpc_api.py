@@ -8,16 +8,12 @@ from typing import Any
 
 import grpc
 from bijmantra.adapters.grpc import abort_with
-from bijmantra.application.germplasm import (
-    CreateGermplasm,
-    GermplasmFilter,
-    GetGermplasm,
-    ListGermplasm,
-    decode_new_requests,
-)
+from bijmantra.application.brapi.commands import ResourceCommands
+from bijmantra.application.brapi.ports import DocumentPage
+from bijmantra.application.brapi.queries import ResourceQueries
 from bijmantra.application.ports import TokenVerifier
-from bijmantra.contracts.germplasm.v1 import germplasm_service_pb2 as pb
-from bijmantra.contracts.germplasm.v1 import germplasm_service_pb2_grpc as pb_grpc
+from bijmantra.contracts.brapi.v1 import resource_service_pb2 as pb
+from bijmantra.contracts.brapi.v1 import resource_service_pb2_grpc as pb_grpc
 from bijmantra.kernel import BijmantraError, PageRequest, Principal, Unauthorized
 from bijmantra.observability import bind_context, clear_context
 
@@ -143,44 +139,134 @@ def stream_errors(
     return wrapper
 
 
-class GermplasmServicer(pb_grpc.GermplasmServiceServicer):
-    def __init__(self, create: CreateGermplasm, get: GetGermplasm, list_: ListGermplasm) -> None:
-        self._create, self._get, self._list = create, get, list_
+def _page(request: pb.PageRequest) -> PageRequest:
+    return PageRequest(request.page, request.page_size or 1000)
+
+
+def _query(query: Any) -> dict[str, list[str]]:
+    return {name: list(values.values) for name, values in query.items()}
+
+
+def _document_page(page: DocumentPage) -> pb.DocumentPage:  # wrapped by each <Rpc>Response
+    return pb.DocumentPage(
+        documents_json=page.documents,
+        count=page.count,
+        total_count=page.total_count,
+        page=page.request.page,
+        page_size=page.request.page_size,
+    )
+
+
+class ResourceServicer(pb_grpc.ResourceServiceServicer):
+    """Every BrAPI entity through one service: requests name the entity, the engine does the rest."""
+
+    def __init__(self, queries: ResourceQueries, commands: ResourceCommands) -> None:
+        self._queries, self._commands = queries, commands
 
     @use_case_errors
-    async def ListGermplasm(
-        self, request: pb.ListGermplasmRequest, context: Any
-    ) -> pb.ListGermplasmResponse:
-        criteria = GermplasmFilter(
-            **{name: tuple(getattr(request.filter, name)) for name in _FILTER_FIELDS}
+    async def ListResources(
+        self, request: pb.ListResourcesRequest, context: Any
+    ) -> pb.ListResourcesResponse:
+        page = await self._queries.list(
+            current_principal(), request.entity, _query(request.query), _page(request.page)
         )
-        page = PageRequest(request.page, request.page_size or 1000)
-        result = await self._list(current_principal(), criteria, page)
-        return pb.ListGermplasmResponse(
-            documents=result.items,
-            total_count=result.total_count,
-            page=page.page,
-            page_size=page.page_size,
-            total_pages=result.total_pages,
+        return pb.ListResourcesResponse(page=_document_page(page))
+
+    @use_case_errors
+    async def GetResource(
+        self, request: pb.GetResourceRequest, context: Any
+    ) -> pb.GetResourceResponse:
+        return pb.GetResourceResponse(
+            document_json=await self._queries.get(
+                current_principal(), request.entity, request.db_id
+            )
         )
 
     @use_case_errors
-    async def GetGermplasm(
-        self, request: pb.GetGermplasmRequest, context: Any
-    ) -> pb.GetGermplasmResponse:
-        return pb.GetGermplasmResponse(
-            document=await self._get(current_principal(), request.germplasm_db_id)
+    async def GetView(self, request: pb.GetViewRequest, context: Any) -> pb.GetViewResponse:
+        document = await self._queries.view(
+            current_principal(), request.entity, request.view, request.db_id
+        )
+        return pb.GetViewResponse(document_json=document)
+
+    @use_case_errors
+    async def ListChildren(
+        self, request: pb.ListChildrenRequest, context: Any
+    ) -> pb.ListChildrenResponse:
+        page = await self._queries.children(
+            current_principal(),
+            request.entity,
+            request.children,
+            request.db_id,
+            _query(request.query),
+            _page(request.page),
+        )
+        return pb.ListChildrenResponse(page=_document_page(page))
+
+    @use_case_errors
+    async def ListVocabulary(
+        self, request: pb.ListVocabularyRequest, context: Any
+    ) -> pb.ListVocabularyResponse:
+        return pb.ListVocabularyResponse(
+            page=_document_page(
+                await self._queries.vocabulary(
+                    current_principal(), request.vocabulary, _page(request.page)
+                )
+            )
         )
 
     @use_case_errors
-    async def CreateGermplasm(
-        self, request: pb.CreateGermplasmRequest, context: Any
-    ) -> pb.CreateGermplasmResponse:
-        requests = decode_new_requests(request.new_germplasm_json)
-        return pb.CreateGermplasmResponse(
-            documents=await self._create(current_principal(), requests)
+    async def CreateResources(
+        self, request: pb.CreateResourcesRequest, context: Any
+    ) -> pb.CreateResourcesResponse:
+        return pb.CreateResourcesResponse(
+            page=_document_page(
+                await self._commands.create(current_principal(), request.entity, request.body_json)
+            )
         )
 
+    @use_case_errors
+    async def UpdateResource(
+        self, request: pb.UpdateResourceRequest, context: Any
+    ) -> pb.UpdateResourceResponse:
+        document = await self._commands.update(
+            current_principal(), request.entity, request.db_id, request.body_json
+        )
+        return pb.UpdateResourceResponse(document_json=document)
 
-_FILTER_FIELDS = tuple(f.name for f in pb.GermplasmFilter.DESCRIPTOR.fields)
-assert set(_FILTER_FIELDS) <= set(GermplasmFilter.__dataclass_fields__), "proto and filter agree"
+    @use_case_errors
+    async def UpdateResources(
+        self, request: pb.UpdateResourcesRequest, context: Any
+    ) -> pb.UpdateResourcesResponse:
+        return pb.UpdateResourcesResponse(
+            page=_document_page(
+                await self._commands.update_many(
+                    current_principal(), request.entity, request.body_json
+                )
+            )
+        )
+
+    @use_case_errors
+    async def AppendItems(
+        self, request: pb.AppendItemsRequest, context: Any
+    ) -> pb.AppendItemsResponse:
+        document = await self._commands.append(
+            current_principal(), request.entity, request.field, request.db_id, request.body_json
+        )
+        return pb.AppendItemsResponse(document_json=document)
+
+    @use_case_errors
+    async def Search(self, request: pb.SearchRequest, context: Any) -> pb.SearchResponse:
+        search_id = await self._queries.search(
+            current_principal(), request.entity, request.body_json
+        )
+        return pb.SearchResponse(search_results_db_id=search_id)
+
+    @use_case_errors
+    async def GetSearchResults(
+        self, request: pb.GetSearchResultsRequest, context: Any
+    ) -> pb.GetSearchResultsResponse:
+        page = await self._queries.search_results(
+            current_principal(), request.entity, request.search_results_db_id, _page(request.page)
+        )
+        return pb.GetSearchResultsResponse(page=_document_page(page))

@@ -15,18 +15,18 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import msgspec
 import psycopg
-
 from bijmantra.adapters.postgres import create_engine, unit_of_work_factory
-from bijmantra.application.germplasm import CreateGermplasm, GermplasmFilter, ListGermplasm
-from bijmantra.application.germplasm.dto import GermplasmNewRequest
-from bijmantra.domain.germplasm import BIOLOGICAL_STATUS_CODES
-from bijmantra.kernel import PageRequest, Principal, TenantId
+from bijmantra.application.brapi.commands import ResourceCommands
+from bijmantra.application.brapi.modules import catalog
+from bijmantra.application.brapi.schema import SchemaSet
+from bijmantra.kernel import Principal, TenantId
 
 SOURCE = "brapi-test-server"
 STAGING = "brapi_testdata_staging"
-STATUS_BY_ORDINAL = sorted(BIOLOGICAL_STATUS_CODES)
+STATUS_BY_ORDINAL = SchemaSet("BrAPI-Germplasm").named("GermplasmNewRequest")["properties"][
+    "biologicalStatusOfAccessionCode"
+]["enum"]
 
 _GERMPLASM = f"""
 SELECT g.id, g.germplasm_name, g.germplasmpui, c.crop_name, g.accession_number,
@@ -79,17 +79,41 @@ def stage(owner_url: str, source: Path) -> list[tuple[Any, ...]]:
             conn.execute(f"DROP SCHEMA IF EXISTS {STAGING} CASCADE")
 
 
-def to_request(row: tuple[Any, ...]) -> GermplasmNewRequest:
-    (db_id, name, pui, crop, accession, acquired, status, collection, country, display, url,
-     genus, preprocessing, seed_source, seed_source_desc, species, species_auth, subtaxa,
-     subtaxa_auth, method_id, method_name, synonyms, donors) = row  # fmt: skip
+def to_request(row: tuple[Any, ...]) -> dict[str, Any]:
+    (
+        db_id,
+        name,
+        pui,
+        crop,
+        accession,
+        acquired,
+        status,
+        collection,
+        country,
+        display,
+        url,
+        genus,
+        preprocessing,
+        seed_source,
+        seed_source_desc,
+        species,
+        species_auth,
+        subtaxa,
+        subtaxa_auth,
+        method_id,
+        method_name,
+        synonyms,
+        donors,
+    ) = row
     document = {
         "germplasmName": name or db_id,
         "germplasmPUI": pui or f"{SOURCE}:{db_id}",
         "commonCropName": crop or "Unknown",
         "accessionNumber": accession,
         "acquisitionDate": acquired.isoformat() if acquired else None,
-        "biologicalStatusOfAccessionCode": STATUS_BY_ORDINAL[status] if status is not None else None,
+        "biologicalStatusOfAccessionCode": STATUS_BY_ORDINAL[status]
+        if status is not None
+        else None,
         "collection": collection,
         "countryOfOriginCode": country,
         "defaultDisplayName": display,
@@ -102,32 +126,36 @@ def to_request(row: tuple[Any, ...]) -> GermplasmNewRequest:
         "speciesAuthority": species_auth,
         "subtaxa": subtaxa,
         "subtaxaAuthority": subtaxa_auth,
-        "breedingMethodDbId": method_id,
+        "breedingMethodDbId": None,
         "breedingMethodName": method_name,
         "synonyms": synonyms,
         "donors": donors,
         "externalReferences": [{"referenceId": db_id, "referenceSource": SOURCE}],
     }
-    return msgspec.convert(document, GermplasmNewRequest)
+    return document
 
 
-async def load(database_url: str, tenant: uuid.UUID, rows: list[tuple[Any, ...]], batch: int = 100) -> int:
+async def load(
+    database_url: str, tenant: uuid.UUID, rows: list[tuple[Any, ...]], batch: int = 100
+) -> int:
+    """Create what is not there yet, keeping the upstream DbIds (so re-running is a no-op)."""
     engine = create_engine(database_url, pool_size=2)
     uow = unit_of_work_factory(engine, source="domain-api")
-    principal = Principal(subject="import:brapi-testdata", tenant_id=TenantId(tenant), roles=frozenset({"data-manager"}))
+    principal = Principal(
+        subject="import:brapi-testdata",
+        tenant_id=TenantId(tenant),
+        roles=frozenset({"data-manager"}),
+    )
     try:
-        existing = await ListGermplasm(uow)(
-            principal, GermplasmFilter(external_reference_sources=(SOURCE,)), PageRequest(0, 10_000)
-        )
-        done = {
-            ref["referenceId"]
-            for doc in existing.items
-            for ref in msgspec.json.decode(doc)["externalReferences"]
-            if ref["referenceSource"] == SOURCE
-        }
-        todo = [to_request(r) for r in rows if r[0] not in done]
+        async with uow(principal.tenant_id) as unit:
+            done = set(await unit.resources.documents("germplasm", [r[0] for r in rows]))
+        todo = [r for r in rows if r[0] not in done]
+        commands = ResourceCommands(catalog(), uow)
         for start in range(0, len(todo), batch):
-            await CreateGermplasm(uow)(principal, todo[start : start + batch])
+            chunk = todo[start : start + batch]
+            await commands.create(
+                principal, "germplasm", [to_request(r) for r in chunk], db_ids=[r[0] for r in chunk]
+            )
             print(f"  germplasm {min(start + batch, len(todo))}/{len(todo)}", flush=True)
         return len(todo)
     finally:
@@ -142,7 +170,9 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--source", type=Path, default=None)
     args = parser.parse_args(argv)
     if not args.staging_url or not args.database_url:
-        parser.error("--staging-url/DATABASE_OWNER_URL and --database-url/DATABASE_URL are required")
+        parser.error(
+            "--staging-url/DATABASE_OWNER_URL and --database-url/DATABASE_URL are required"
+        )
     print("Importing the BrAPI Test Server data set", flush=True)
     rows = stage(args.staging_url, args.source or default_source())
     created = asyncio.run(load(args.database_url, args.tenant, rows))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -18,10 +17,11 @@ from bijmantra.adapters.grpc import (
     CHANNEL_OPTIONS,
     AnalysisClient,
     GenotypingClient,
-    GermplasmClient,
     IdentitySigningKeys,
     JwtVerifier,
+    ResourceClient,
 )
+from bijmantra.application.brapi.modules import catalog
 from bijmantra.application.ports import TokenVerifier
 from bijmantra.gateway import brapi, genotypes
 from bijmantra.gateway.config import Settings
@@ -40,7 +40,6 @@ GRPC_OPTIONS = [
     ("grpc.max_receive_message_length", 64 * 1024 * 1024),
     ("grpc.keepalive_time_ms", 30_000),
 ]
-BRAPI_HANDLERS = [brapi.list_germplasm, brapi.get_germplasm, brapi.create_germplasm]
 
 
 @get("/health/live", opt={"public": True}, sync_to_thread=False)
@@ -67,26 +66,6 @@ async def ready(state: State) -> Response[dict[str, Any]]:
     return Response({"status": "ok" if ok else "degraded", "checks": checks}, status_code=200 if ok else 503)
 
 
-def brapi_calls(handlers: list[Any]) -> list[dict[str, Any]]:
-    """Derive serverinfo ``calls`` from the route handlers actually mounted."""
-    by_service: dict[str, set[str]] = {}
-    for handler in handlers:
-        for path in handler.paths:
-            service = re.sub(r"\{(\w+)(?::\w+)?\}", lambda m: "{" + _camel(m.group(1)) + "}", path)
-            service = service.removeprefix("/brapi/v2/")
-            by_service.setdefault(service, set()).update(handler.http_methods)
-    return [
-        {"service": service, "methods": sorted(methods), "versions": ["2.1"], "dataTypes": ["application/json"],
-         "contentTypes": ["application/json"]}
-        for service, methods in sorted(by_service.items())
-    ]  # fmt: skip
-
-
-def _camel(snake: str) -> str:
-    head, *rest = snake.split("_")
-    return head + "".join(p.title() if p != "db" else "Db" for p in rest)
-
-
 def create_app(settings: Settings | None = None, *, verifier: TokenVerifier | None = None) -> Litestar:
     settings = settings or Settings.from_env()
     configure_logging("gateway", settings.log_level)
@@ -95,10 +74,9 @@ def create_app(settings: Settings | None = None, *, verifier: TokenVerifier | No
     verifier = verifier or JwtVerifier(
         IdentitySigningKeys(identity_channel), issuer=settings.token_issuer, audience=settings.token_audience
     )
-    serverinfo = brapi.serverinfo_handler(brapi_calls([*BRAPI_HANDLERS, brapi.serverinfo_handler([])]))
     state = State(
         {
-            "germplasm": GermplasmClient(domain_channel),
+            "brapi": ResourceClient(domain_channel),
             "genotyping": GenotypingClient(domain_channel),
             "analyses": AnalysisClient(domain_channel),
             "channels": {"domain-api": domain_channel, "identity": identity_channel},
@@ -115,7 +93,7 @@ def create_app(settings: Settings | None = None, *, verifier: TokenVerifier | No
 
     auth = authentication_middleware(verifier)
     return Litestar(
-        route_handlers=[live, startup, ready, serverinfo, *BRAPI_HANDLERS, *genotypes.HANDLERS],
+        route_handlers=[live, startup, ready, *brapi.route_handlers(catalog()), *genotypes.HANDLERS],
         state=state,
         lifespan=[lifespan],
         middleware=[request_id_middleware, DefineMiddleware(auth, exclude_from_auth_key="public")],

@@ -1,129 +1,255 @@
-"""BrAPI v2.1 routes. Documents from domain-api are spliced into the envelope as bytes."""
+"""BrAPI v2.1 routes, generated from the engine's catalog: one declaration, every route.
+
+Documents from domain-api arrive as encoded JSON (a page as one JSON array) and are
+spliced into the envelope as bytes; the gateway never decodes them.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
-from litestar import Request, Response, get, post
-from litestar.datastructures import State
-
+from bijmantra.application.brapi.entity import Catalog, Entity, Op
+from bijmantra.application.brapi.ports import DocumentPage
 from bijmantra.application.envelopes import brapi_metadata
 from bijmantra.application.security import Action, Permission
-from bijmantra.kernel import FieldError, Page, PageRequest, ValidationFailed
+from bijmantra.kernel import FieldError, PageRequest, ValidationFailed
+from litestar import Request, Response
+from litestar.datastructures import State
+from litestar.handlers import HTTPRouteHandler
 
 JSON = "application/json"
+PREFIX = "/brapi/v2"
 BRAPI_CONTEXT = b'["https://brapi.org/jsonld/context/metadata.jsonld"]'
 _encode = msgspec.json.encode
+_EMPTY_METADATA = _encode(brapi_metadata())
+PAGING = frozenset({"page", "pageSize"})
 
-# BrAPI query parameter -> GermplasmFilter field
-GERMPLASM_FILTERS = {
-    "germplasmDbId": "germplasm_db_ids",
-    "germplasmName": "germplasm_names",
-    "germplasmPUI": "germplasm_puis",
-    "commonCropName": "common_crop_names",
-    "accessionNumber": "accession_numbers",
-    "collection": "collections",
-    "genus": "genus",
-    "species": "species",
-    "synonym": "synonyms",
-    "externalReferenceId": "external_reference_ids",
-    "externalReferenceID": "external_reference_ids",
-    "externalReferenceSource": "external_reference_sources",
-}
-# Spec filters that need entities this server does not hold yet: refuse rather than ignore.
-GERMPLASM_UNSUPPORTED = ("binomialName", "parentDbId", "progenyDbId", "programDbId", "trialDbId", "studyDbId")
+AnyRequest = Request[Any, Any, Any]
+Handler = Callable[..., Awaitable[Response[bytes]]]
 
 
-def _int_param(request: Request[Any, Any, Any], name: str, default: int) -> int:
+def _int_param(request: AnyRequest, name: str, default: int) -> int:
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return default
     try:
         return int(raw)
     except ValueError:
-        raise ValidationFailed(f"Query parameter {name} must be an integer", [FieldError(name, raw)]) from None
+        raise ValidationFailed(
+            f"Query parameter {name} must be an integer", [FieldError(name, raw)]
+        ) from None
 
 
-def page_request(request: Request[Any, Any, Any]) -> PageRequest:
+def page_request(request: AnyRequest) -> PageRequest:
     return PageRequest(_int_param(request, "page", 0), _int_param(request, "pageSize", 1000))
 
 
-def list_response(page: Page[bytes]) -> Response[bytes]:
-    body = b"".join(
-        (
-            b'{"@context":', BRAPI_CONTEXT, b',"metadata":', _encode(brapi_metadata(page)),
-            b',"result":{"data":[', b",".join(page.items), b"]}}",
-        )
-    )  # fmt: skip
-    return Response(body, media_type=JSON)
+def query_of(request: AnyRequest) -> dict[str, list[str]]:
+    return {k: request.query_params.getall(k) for k in request.query_params if k not in PAGING}
 
 
-def single_response(document: bytes) -> Response[bytes]:
-    body = b"".join(
-        (b'{"@context":', BRAPI_CONTEXT, b',"metadata":', _encode(brapi_metadata()), b',"result":', document, b"}")
+def _envelope(metadata: bytes, result: bytes) -> bytes:
+    return b"".join(
+        (b'{"@context":', BRAPI_CONTEXT, b',"metadata":', metadata, b',"result":', result, b"}")
     )
+
+
+def list_response(page: DocumentPage) -> Response[bytes]:
+    metadata = {
+        "datafiles": [],
+        "pagination": {
+            "currentPage": page.request.page,
+            "pageSize": page.request.page_size,
+            "totalCount": page.total_count,
+            "totalPages": page.total_pages,
+        },
+        "status": [
+            {"message": f"{page.count} of {page.total_count} result(s)", "messageType": "INFO"}
+        ],
+    }
+    body = _envelope(_encode(metadata), b'{"data":' + page.documents + b"}")
     return Response(body, media_type=JSON)
 
 
-def germplasm_filters(request: Request[Any, Any, Any]) -> dict[str, list[str]]:
-    unsupported = [p for p in GERMPLASM_UNSUPPORTED if p in request.query_params]
-    if unsupported:
-        raise ValidationFailed(
-            "Filters not supported by this server yet",
-            [FieldError(p, "not supported") for p in unsupported],
+def single_response(document: bytes, message: str = "Success") -> Response[bytes]:
+    metadata = _encode(brapi_metadata(messages=[("INFO", message)]))
+    return Response(_envelope(metadata, document), media_type=JSON)
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str  # BrAPI path, e.g. "/germplasm/{germplasmDbId}"
+    handler: Handler
+    permission: Permission | None
+    status_code: int = 200
+
+    def mount(self) -> HTTPRouteHandler:
+        param = _param(self.path)
+        litestar_path = PREFIX + (
+            self.path.replace("{" + param + "}", "{db_id:str}") if param else self.path
         )
-    filters: dict[str, list[str]] = {}
-    for parameter, field in GERMPLASM_FILTERS.items():
-        values = request.query_params.getall(parameter, [])
-        if values:
-            filters.setdefault(field, []).extend(values)
-    return filters
+        opt = {"permission": self.permission} if self.permission else {"public": True}
+        return HTTPRouteHandler(
+            path=litestar_path, http_method=self.method, opt=opt, status_code=self.status_code
+        )(self.handler)
 
 
-READ_GERMPLASM = {"permission": Permission("germplasm", Action.READ)}
-WRITE_GERMPLASM = {"permission": Permission("germplasm", Action.WRITE)}
+def _param(path: str) -> str | None:
+    if "{" not in path:
+        return None
+    return path[path.index("{") + 1 : path.index("}")]
 
 
-@get("/brapi/v2/germplasm", opt=READ_GERMPLASM)
-async def list_germplasm(request: Request[Any, Any, Any], state: State) -> Response[bytes]:
-    page = await state.germplasm.list(request.auth, germplasm_filters(request), page_request(request))
-    return list_response(page)
+def entity_routes(entity: Entity, catalog: Catalog) -> list[Route]:
+    """Every route of one declared entity (and its children, views and item appends)."""
+    name, base, one = entity.name, f"/{entity.path}", f"/{entity.path}/{{{entity.db_id}}}"
+    read, write = Permission(entity.context, Action.READ), Permission(entity.context, Action.WRITE)
+    routes: list[Route] = []
+
+    async def list_(request: AnyRequest, state: State) -> Response[bytes]:
+        return list_response(
+            await state.brapi.list(request.auth, name, query_of(request), page_request(request))
+        )
+
+    async def create(request: AnyRequest, state: State) -> Response[bytes]:
+        return list_response(await state.brapi.create(request.auth, name, await request.body()))
+
+    async def update_many(request: AnyRequest, state: State) -> Response[bytes]:
+        return list_response(
+            await state.brapi.update_many(request.auth, name, await request.body())
+        )
+
+    async def get(request: AnyRequest, state: State, db_id: str) -> Response[bytes]:
+        return single_response(await state.brapi.get(request.auth, name, db_id))
+
+    async def update(request: AnyRequest, state: State, db_id: str) -> Response[bytes]:
+        return single_response(
+            await state.brapi.update(request.auth, name, db_id, await request.body()), "Updated"
+        )
+
+    async def search(request: AnyRequest, state: State) -> Response[bytes]:
+        search_id = await state.brapi.search(request.auth, name, await request.body())
+        result = _encode({"searchResultsDbId": search_id})
+        body = _envelope(
+            _encode(brapi_metadata(messages=[("INFO", "Search results are ready")])), result
+        )
+        return Response(body, media_type=JSON, status_code=202)
+
+    async def search_results(request: AnyRequest, state: State, db_id: str) -> Response[bytes]:
+        return list_response(
+            await state.brapi.search_results(request.auth, name, db_id, page_request(request))
+        )
+
+    table = {
+        Op.LIST: [Route("GET", base, list_, read)],
+        Op.CREATE: [Route("POST", base, create, write)],
+        Op.UPDATE_MANY: [Route("PUT", base, update_many, write)],
+        Op.GET: [Route("GET", one, get, read)],
+        Op.UPDATE: [Route("PUT", one, update, write)],
+        Op.SEARCH: [
+            Route("POST", f"/search{base}", search, read, 202),
+            Route("GET", f"/search{base}/{{searchResultsDbId}}", search_results, read),
+        ],
+    }
+    for op in Op:
+        if op in entity.operations:
+            routes += table[op]
+    for suffix, field in entity.appends.items():
+        routes.append(Route("POST", f"{one}/{suffix}", _append_handler(name, suffix, field), write))
+    for suffix in entity.children:
+        routes.append(Route("GET", f"{one}/{suffix}", _children_handler(name, suffix), read))
+    for view_entity, suffix in catalog.views:
+        if view_entity == name:
+            routes.append(Route("GET", f"{one}/{suffix}", _view_handler(name, suffix), read))
+    return routes
 
 
-@get("/brapi/v2/germplasm/{germplasm_db_id:str}", opt=READ_GERMPLASM)
-async def get_germplasm(request: Request[Any, Any, Any], state: State, germplasm_db_id: str) -> Response[bytes]:
-    return single_response(await state.germplasm.get(request.auth, germplasm_db_id))
+def _append_handler(entity: str, suffix: str, field: str) -> Handler:
+    async def append(request: AnyRequest, state: State, db_id: str) -> Response[bytes]:
+        return single_response(
+            await state.brapi.append(request.auth, entity, db_id, suffix, await request.body())
+        )
+
+    return append
 
 
-@post("/brapi/v2/germplasm", opt=WRITE_GERMPLASM, status_code=200)
-async def create_germplasm(request: Request[Any, Any, Any], state: State) -> Response[bytes]:
-    documents = await state.germplasm.create(request.auth, await request.body())
-    page = Page(documents, PageRequest(0, max(len(documents), 1)), len(documents))
-    return list_response(page)
+def _children_handler(entity: str, suffix: str) -> Handler:
+    async def children(request: AnyRequest, state: State, db_id: str) -> Response[bytes]:
+        page = await state.brapi.children(
+            request.auth, entity, db_id, suffix, query_of(request), page_request(request)
+        )
+        return list_response(page)
+
+    return children
 
 
-def serverinfo_handler(calls: list[dict[str, Any]]) -> Any:
-    """``/serverinfo`` lists exactly the BrAPI routes this app mounted."""
-    body = _encode(
+def _view_handler(entity: str, suffix: str) -> Handler:
+    async def view(request: AnyRequest, state: State, db_id: str) -> Response[bytes]:
+        return single_response(await state.brapi.view(request.auth, entity, db_id, suffix))
+
+    return view
+
+
+def _vocabulary_handler(name: str) -> Handler:
+    async def vocabulary(request: AnyRequest, state: State) -> Response[bytes]:
+        return list_response(
+            await state.brapi.vocabulary(request.auth, name, page_request(request))
+        )
+
+    return vocabulary
+
+
+def catalog_routes(catalog: Catalog) -> list[Route]:
+    routes = [r for entity in catalog.entities.values() for r in entity_routes(entity, catalog)]
+    for vocabulary in catalog.vocabularies.values():
+        routes.append(
+            Route(
+                "GET",
+                f"/{vocabulary.path}",
+                _vocabulary_handler(vocabulary.name),
+                Permission(vocabulary.context, Action.READ),
+            )
+        )
+    routes.append(Route("GET", "/serverinfo", _serverinfo_handler(routes), None))
+    return routes
+
+
+def _serverinfo_handler(routes: list[Route]) -> Handler:
+    """``/serverinfo`` lists exactly the routes mounted (itself included)."""
+    by_service: dict[str, set[str]] = {"serverinfo": {"GET"}}
+    for route in routes:
+        by_service.setdefault(route.path.removeprefix("/"), set()).add(route.method)
+    calls = [
         {
-            "@context": msgspec.json.decode(BRAPI_CONTEXT),
-            "metadata": brapi_metadata(),
-            "result": {
-                "calls": calls,
-                "contactEmail": "support@bijmantra.org",
-                "documentationURL": "https://brapi.org/specification",
-                "location": None,
-                "organizationName": "Bijmantra",
-                "organizationURL": "https://bijmantra.org",
-                "serverDescription": "Bijmantra plant-breeding data platform",
-                "serverName": "Bijmantra",
-            },
+            "service": service,
+            "methods": sorted(methods),
+            "versions": ["2.1"],
+            "dataTypes": ["application/json"],
+            "contentTypes": ["application/json"],
         }
-    )
+        for service, methods in sorted(by_service.items())
+    ]
+    result = {
+        "calls": calls,
+        "contactEmail": "support@bijmantra.org",
+        "documentationURL": "https://brapi.org/specification",
+        "location": None,
+        "organizationName": "Bijmantra",
+        "organizationURL": "https://bijmantra.org",
+        "serverDescription": "Bijmantra plant-breeding data platform",
+        "serverName": "Bijmantra",
+    }
+    body = _envelope(_EMPTY_METADATA, _encode(result))
 
-    @get("/brapi/v2/serverinfo", opt={"public": True})
     async def serverinfo() -> Response[bytes]:
         return Response(body, media_type=JSON)
 
     return serverinfo
+
+
+def route_handlers(catalog: Catalog) -> list[HTTPRouteHandler]:
+    return [route.mount() for route in catalog_routes(catalog)]

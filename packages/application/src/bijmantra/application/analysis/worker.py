@@ -10,14 +10,12 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import msgspec
 from bijmantra.application.analysis.dto import Artifact
 from bijmantra.application.analysis.jobs import job_or_404
 from bijmantra.application.genotyping import GenotypeChunk, columns_for, stored_variant_set
-from bijmantra.application.germplasm import GermplasmFilter
 from bijmantra.application.ports import UnitOfWork, UnitOfWorkFactory
 from bijmantra.application.security import Action, Permission, authorize
-from bijmantra.kernel import Clock, Conflict, PageRequest, Principal, SystemClock
+from bijmantra.kernel import Clock, Conflict, Principal, SystemClock
 from bijmantra.kernel.pagination import MAX_PAGE_SIZE
 
 RUN = Permission("analysis", Action.ADMIN)
@@ -35,13 +33,8 @@ async def _labels(uow: UnitOfWork, attribute: str, germplasm_ids: Sequence[str])
     labels: dict[str, Any] = {}
     unique = sorted(set(germplasm_ids))
     for start in range(0, len(unique), MAX_PAGE_SIZE):
-        page = await uow.germplasm_views.list_documents(
-            GermplasmFilter(germplasm_db_ids=tuple(unique[start : start + MAX_PAGE_SIZE])),
-            PageRequest(0, MAX_PAGE_SIZE),
-        )
-        for document in page.items:
-            decoded = msgspec.json.decode(document)
-            labels[decoded["germplasmDbId"]] = decoded.get(attribute)
+        found = await uow.resources.documents("germplasm", unique[start : start + MAX_PAGE_SIZE])
+        labels.update((db_id, document.get(attribute)) for db_id, document in found.items())
     return labels
 
 

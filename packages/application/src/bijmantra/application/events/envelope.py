@@ -31,8 +31,21 @@ class EventEnvelope(msgspec.Struct, kw_only=True, frozen=True):
     traceparent: str | None = None
 
 
+def _camel_keys(data: dict[str, Any]) -> dict[str, Any]:
+    """germplasm.created v1 (the foundation's snake_case snapshot) -> v2 (the BrAPI document)."""
+    special = {"germplasm_pui": "germplasmPUI", "documentation_url": "documentationURL"}
+
+    def camel(key: str) -> str:
+        head, *rest = key.split("_")
+        return special.get(key, head + "".join(part.title() for part in rest))
+
+    return {camel(k): v for k, v in data.items() if k != "tenant_id"}
+
+
 # (type, from_version) -> function that returns data at from_version + 1
-UPCASTERS: dict[tuple[str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {}
+UPCASTERS: dict[tuple[str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {
+    ("germplasm.created", 1): _camel_keys,
+}
 
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(EventEnvelope)

@@ -6,23 +6,39 @@ and any malformed line rolls everything back, germplasm created for the samples 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Any
 
+from bijmantra.application.brapi.commands import ResourceCommands
+from bijmantra.application.brapi.entity import Catalog
+from bijmantra.application.brapi.modules import catalog
+from bijmantra.application.brapi.ports import ResourceStore
 from bijmantra.application.genotyping.dto import ImportSpec
 from bijmantra.application.ports import GenotypeUpload, UnitOfWorkFactory
 from bijmantra.application.security import Action, Permission, authorize
 from bijmantra.domain.genotyping import CallSet, VariantSet
-from bijmantra.domain.germplasm import Germplasm
 from bijmantra.kernel import FieldError, Principal, ValidationFailed, new_id
 
 WRITE = Permission("genotyping", Action.WRITE)
 CREATE_GERMPLASM = Permission("germplasm", Action.WRITE)
 
 
+async def germplasm_ids_by_name(store: ResourceStore, names: Sequence[str]) -> dict[str, str]:
+    """germplasmName -> germplasmDbId for the names that exist (lowest DbId if repeated)."""
+    if not names:
+        return {}
+    fragments = tuple({"germplasmName": name} for name in sorted(set(names)))
+    matched: dict[str, str] = {}
+    for document in await store.matching("germplasm", (fragments,), limit=10 * len(names) + 1000):
+        matched.setdefault(document["germplasmName"], document["germplasmDbId"])
+    return matched
+
+
 @dataclass
 class ImportGenotypes:
     uow: UnitOfWorkFactory
+    brapi: Catalog = field(default_factory=catalog)
 
     async def __call__(
         self, principal: Principal, spec: ImportSpec, upload: GenotypeUpload
@@ -35,25 +51,26 @@ class ImportGenotypes:
             )
         names = await upload.sample_names()
         async with self.uow(principal.tenant_id) as uow:
-            matched = await uow.germplasm.ids_by_name(names)
+            matched = await germplasm_ids_by_name(uow.resources, names)
             if len(matched) < len(names):
                 authorize(principal, CREATE_GERMPLASM)
-            call_sets = []
+            call_sets, new_germplasm, new_ids = [], [], []
             for column, name in enumerate(names):
                 germplasm_db_id = matched.get(name)
                 if germplasm_db_id is None:
                     germplasm_db_id = new_id()
-                    uow.germplasm.add(
-                        Germplasm.register(
-                            actor=principal.subject,
-                            tenant_id=principal.tenant_id,
-                            germplasm_db_id=germplasm_db_id,
-                            germplasm_name=name,
-                            germplasm_pui=f"urn:bijmantra:germplasm:{germplasm_db_id}",
-                            common_crop_name=spec.common_crop_name,
-                        )
+                    new_germplasm.append(
+                        {
+                            "germplasmName": name,
+                            "germplasmPUI": f"urn:bijmantra:germplasm:{germplasm_db_id}",
+                            "commonCropName": spec.common_crop_name,
+                        }
                     )
+                    new_ids.append(germplasm_db_id)
                 call_sets.append(CallSet(new_id(), name, germplasm_db_id, column))
+            if new_germplasm:
+                commands = ResourceCommands(self.brapi, self.uow)
+                await commands.create_in(uow, principal, "germplasm", new_germplasm, db_ids=new_ids)
             variant_set = VariantSet(
                 tenant_id=principal.tenant_id,
                 variant_set_db_id=new_id(),

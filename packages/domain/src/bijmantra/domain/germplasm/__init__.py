@@ -1,19 +1,14 @@
-"""Germplasm bounded context: accessions, their taxonomy, donors and origins."""
+"""Germplasm bounded context: the rules BrAPI documents alone cannot express."""
 
-from bijmantra.domain.germplasm.model import (
-    BIOLOGICAL_STATUS_CODES,
-    Donor,
-    ExternalReference,
-    Germplasm,
-    Synonym,
-    TaxonId,
-)
+from bijmantra.domain.germplasm.accessions import acquisition_date_problem
+from bijmantra.domain.germplasm.pedigree import PedigreeCycle, find_cycle
+from bijmantra.domain.germplasm.seedlots import InsufficientSeed, SeedLotTransfer, apply_transfers
 
 __all__ = [
-    "BIOLOGICAL_STATUS_CODES",
-    "Donor",
-    "ExternalReference",
-    "Germplasm",
-    "Synonym",
-    "TaxonId",
+    "InsufficientSeed",
+    "PedigreeCycle",
+    "SeedLotTransfer",
+    "acquisition_date_problem",
+    "apply_transfers",
+    "find_cycle",
 ]

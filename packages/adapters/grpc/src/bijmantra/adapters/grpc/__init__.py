@@ -10,7 +10,7 @@ from bijmantra.adapters.grpc.genotyping import (
     GenotypingClient,
     WorkerClaim,
 )
-from bijmantra.adapters.grpc.germplasm import GermplasmClient
+from bijmantra.adapters.grpc.resources import ResourceClient
 from bijmantra.adapters.grpc.service_tokens import ServiceTokenIssuer, ServiceTokenVerifier
 
 __all__ = [
@@ -20,9 +20,9 @@ __all__ = [
     "DosageChunk",
     "GenotypingClient",
     "WorkerClaim",
-    "GermplasmClient",
     "IdentitySigningKeys",
     "JwtVerifier",
+    "ResourceClient",
     "ServiceTokenIssuer",
     "ServiceTokenVerifier",
     "abort_with",

@@ -10,8 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bijmantra.adapters.postgres.analyses import PostgresAnalysisRepository
 from bijmantra.adapters.postgres.genotypes import PostgresGenotypeStore
-from bijmantra.adapters.postgres.germplasm import PostgresGermplasmReadModel, PostgresGermplasmRepository
 from bijmantra.adapters.postgres.outbox import write_outbox
+from bijmantra.adapters.postgres.resources import PostgresResourceStore
 from bijmantra.application.events import envelope_for
 from bijmantra.domain import DomainEvent
 from bijmantra.kernel import TenantId
@@ -28,16 +28,18 @@ class PostgresUnitOfWork:
         self.tenant_id = tenant_id
         self._source = source
         self._connection: AsyncConnection | None = None
+        self._events: list[DomainEvent] = []
 
     async def __aenter__(self) -> Self:
         self._connection = await self._engine.connect()
         await self._connection.begin()
         await set_tenant(self._connection, self.tenant_id)
-        self.germplasm = PostgresGermplasmRepository(self._connection)
-        self.germplasm_views = PostgresGermplasmReadModel(self._connection)
-        self.genotypes = PostgresGenotypeStore(self._connection)
-        self.analyses = PostgresAnalysisRepository(self._connection)
+from bijmantra.adapters.postgres.analyses import PostgresAnalysisRepository
+from bijmantra.adapters.postgres.genotypes import PostgresGenotypeStore
         return self
+
+    def record(self, event: DomainEvent) -> None:
+        self._events.append(event)
 
     async def __aexit__(
         self,
@@ -55,8 +57,7 @@ class PostgresUnitOfWork:
 
     async def commit(self) -> None:
         assert self._connection is not None
-        events: list[DomainEvent] = []
-        events.extend(await self.germplasm.flush())
+        events, self._events = self._events, []
         events.extend(await self.genotypes.flush())
         events.extend(await self.analyses.flush())
         if events:

@@ -1,1 +1,5 @@
 """Redis adapter: cache, rate limiter, token and search-result stores."""
+
+from bijmantra.adapters.redis.search_results import RedisSearchResultStore
+
+__all__ = ["RedisSearchResultStore"]

@@ -1,0 +1,106 @@
+"""Client of domain-api's generic BrAPI ResourceService; forwards the caller's token."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from bijmantra.adapters.grpc.auth import bearer_metadata
+from bijmantra.adapters.grpc.errors import error_from_rpc
+from bijmantra.application.brapi.ports import DocumentPage
+from bijmantra.contracts.brapi.v1 import resource_service_pb2 as pb
+from bijmantra.contracts.brapi.v1 import resource_service_pb2_grpc as pb_grpc
+from bijmantra.kernel import PageRequest
+
+import grpc
+
+DEFAULT_TIMEOUT = 30.0
+Query = Mapping[str, Sequence[str]]
+
+
+def _query(query: Query) -> dict[str, pb.Values]:
+    return {name: pb.Values(values=list(values)) for name, values in query.items()}
+
+
+def _page(page: PageRequest) -> pb.PageRequest:
+    return pb.PageRequest(page=page.page, page_size=page.page_size)
+
+
+def _document_page(response: Any, page: PageRequest) -> DocumentPage:
+    """Any ``<Rpc>Response`` that carries a ``page``."""
+    return DocumentPage(
+        response.page.documents_json, response.page.count, response.page.total_count, page
+    )
+
+
+class ResourceClient:
+    def __init__(self, channel: grpc.aio.Channel) -> None:
+        self._stub = pb_grpc.ResourceServiceStub(channel)
+
+    async def _call(self, method: Any, request: Any, token: str) -> Any:
+        try:
+            return await method(request, metadata=bearer_metadata(token), timeout=DEFAULT_TIMEOUT)
+        except grpc.aio.AioRpcError as exc:
+            raise error_from_rpc(exc) from None
+
+    async def list(self, token: str, entity: str, query: Query, page: PageRequest) -> DocumentPage:
+        request = pb.ListResourcesRequest(entity=entity, query=_query(query), page=_page(page))
+        return _document_page(await self._call(self._stub.ListResources, request, token), page)
+
+    async def get(self, token: str, entity: str, db_id: str) -> bytes:
+        request = pb.GetResourceRequest(entity=entity, db_id=db_id)
+        return (await self._call(self._stub.GetResource, request, token)).document_json  # type: ignore[no-any-return]
+
+    async def view(self, token: str, entity: str, db_id: str, view: str) -> bytes:
+        request = pb.GetViewRequest(entity=entity, db_id=db_id, view=view)
+        return (await self._call(self._stub.GetView, request, token)).document_json  # type: ignore[no-any-return]
+
+    async def children(
+        self, token: str, entity: str, db_id: str, children: str, query: Query, page: PageRequest
+    ) -> DocumentPage:
+        request = pb.ListChildrenRequest(
+            entity=entity, db_id=db_id, children=children, query=_query(query), page=_page(page)
+        )
+        return _document_page(await self._call(self._stub.ListChildren, request, token), page)
+
+    async def vocabulary(self, token: str, vocabulary: str, page: PageRequest) -> DocumentPage:
+        request = pb.ListVocabularyRequest(vocabulary=vocabulary, page=_page(page))
+        return _document_page(await self._call(self._stub.ListVocabulary, request, token), page)
+
+    async def create(self, token: str, entity: str, body: bytes) -> DocumentPage:
+        response = await self._call(
+            self._stub.CreateResources,
+            pb.CreateResourcesRequest(entity=entity, body_json=body),
+            token,
+        )
+        return _document_page(response, PageRequest(0, max(response.page.count, 1)))
+
+    async def update(self, token: str, entity: str, db_id: str, body: bytes) -> bytes:
+        request = pb.UpdateResourceRequest(entity=entity, db_id=db_id, body_json=body)
+        return (await self._call(self._stub.UpdateResource, request, token)).document_json  # type: ignore[no-any-return]
+
+    async def update_many(self, token: str, entity: str, body: bytes) -> DocumentPage:
+        response = await self._call(
+            self._stub.UpdateResources,
+            pb.UpdateResourcesRequest(entity=entity, body_json=body),
+            token,
+        )
+        return _document_page(response, PageRequest(0, max(response.page.count, 1)))
+
+    async def append(self, token: str, entity: str, db_id: str, field: str, body: bytes) -> bytes:
+        request = pb.AppendItemsRequest(entity=entity, db_id=db_id, field=field, body_json=body)
+        return (await self._call(self._stub.AppendItems, request, token)).document_json  # type: ignore[no-any-return]
+
+    async def search(self, token: str, entity: str, body: bytes) -> str:
+        response = await self._call(
+            self._stub.Search, pb.SearchRequest(entity=entity, body_json=body), token
+        )
+        return response.search_results_db_id  # type: ignore[no-any-return]
+
+    async def search_results(
+        self, token: str, entity: str, search_id: str, page: PageRequest
+    ) -> DocumentPage:
+        request = pb.GetSearchResultsRequest(
+            entity=entity, search_results_db_id=search_id, page=_page(page)
+        )
+        return _document_page(await self._call(self._stub.GetSearchResults, request, token), page)

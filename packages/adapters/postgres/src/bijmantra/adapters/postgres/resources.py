@@ -1,0 +1,156 @@
+"""The BrAPI document store: one table, ``domain.resources``, for every entity (ADR 0040).
+
+Each row keeps the document twice: ``document jsonb`` for filters (``@>`` containment,
+GIN ``jsonb_path_ops``) and ``body bytea``, the exact JSON encoded once on write, so a
+page is one query whose result is the bytes of a JSON array, never re-encoded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+from bijmantra.application.brapi.ports import Criteria, DocumentPage
+from bijmantra.kernel import PageRequest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+_encode = msgspec.json.encode
+_decode = msgspec.json.decode
+
+_INSERT = text(
+    "INSERT INTO domain.resources (tenant_id, entity, db_id, document, body) "
+    "VALUES (nullif(current_setting('app.tenant_id', true), '')::uuid, :entity, :db_id, CAST(:document AS jsonb), :body)"
+)
+_UPDATE = text(
+    "UPDATE domain.resources SET document = CAST(:document AS jsonb), body = :body, updated_at = now() "
+    "WHERE entity = :entity AND db_id = :db_id"
+)
+
+
+def _where(criteria: Criteria, params: dict[str, Any]) -> str:
+    clauses = ["entity = :entity"]
+    for i, alternatives in enumerate(criteria):
+        ors = []
+        for j, fragment in enumerate(alternatives):
+            params[f"c{i}_{j}"] = _encode(fragment).decode()
+            ors.append(f"document @> CAST(:c{i}_{j} AS jsonb)")
+        clauses.append("(" + " OR ".join(ors or ["false"]) + ")")
+    return " AND ".join(clauses)
+
+
+def _array(documents: bytes | None) -> bytes:
+    return b"[" + (documents or b"") + b"]"
+
+
+class PostgresResourceStore:
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._connection = connection
+
+    async def documents(
+        self, entity: str, db_ids: Sequence[str], *, for_update: bool = False
+    ) -> dict[str, dict[str, Any]]:
+        if not db_ids:
+            return {}
+        lock = " ORDER BY db_id FOR UPDATE" if for_update else ""
+        rows = await self._connection.execute(
+            text(
+                f"SELECT db_id, body FROM domain.resources WHERE entity = :entity AND db_id = ANY(:ids){lock}"
+            ),
+            {"entity": entity, "ids": list(db_ids)},
+        )
+        return {db_id: _decode(body) for db_id, body in rows}
+
+    async def document_bytes(self, entity: str, db_id: str) -> bytes | None:
+        result = await self._connection.execute(
+            text("SELECT body FROM domain.resources WHERE entity = :entity AND db_id = :db_id"),
+            {"entity": entity, "db_id": db_id},
+        )
+        body = result.scalar_one_or_none()
+        return None if body is None else bytes(body)
+
+    async def page(self, entity: str, criteria: Criteria, page: PageRequest) -> DocumentPage:
+        params: dict[str, Any] = {"entity": entity, "limit": page.page_size, "offset": page.offset}
+        where = _where(criteria, params)
+        row = (
+            await self._connection.execute(
+                text(
+                    f"SELECT (SELECT count(*) FROM domain.resources WHERE {where}), p.n, p.bodies FROM ("
+                    "SELECT count(*) AS n, string_agg(body, '\\x2c'::bytea ORDER BY db_id) AS bodies FROM ("
+                    f"SELECT db_id, body FROM domain.resources WHERE {where} ORDER BY db_id LIMIT :limit OFFSET :offset"
+                    ") s) p"
+                ),
+                params,
+            )
+        ).one()
+        return DocumentPage(_array(row[2]), int(row[1]), int(row[0]), page)
+
+    async def page_of_ids(
+        self, entity: str, db_ids: Sequence[str], page: PageRequest
+    ) -> DocumentPage:
+        wanted = list(db_ids[page.offset : page.offset + page.page_size])
+        row = (
+            await self._connection.execute(
+                text(
+                    "SELECT count(r.body), string_agg(r.body, '\\x2c'::bytea ORDER BY w.ord) "
+                    "FROM unnest(CAST(:ids AS text[])) WITH ORDINALITY AS w(db_id, ord) "
+                    "JOIN domain.resources r ON r.entity = :entity AND r.db_id = w.db_id"
+                ),
+                {"entity": entity, "ids": wanted},
+            )
+        ).one()
+        return DocumentPage(_array(row[1]), int(row[0]), len(db_ids), page)
+
+    async def matching(self, entity: str, criteria: Criteria, limit: int) -> list[dict[str, Any]]:
+        params: dict[str, Any] = {"entity": entity, "limit": limit}
+        rows = await self._connection.execute(
+            text(
+                f"SELECT body FROM domain.resources WHERE {_where(criteria, params)} ORDER BY db_id LIMIT :limit"
+            ),
+            params,
+        )
+        return [_decode(body) for (body,) in rows]
+
+    async def matching_ids(self, entity: str, criteria: Criteria, limit: int) -> list[str]:
+        params: dict[str, Any] = {"entity": entity, "limit": limit}
+        rows = await self._connection.execute(
+            text(
+                f"SELECT db_id FROM domain.resources WHERE {_where(criteria, params)} ORDER BY db_id LIMIT :limit"
+            ),
+            params,
+        )
+        return list(rows.scalars())
+
+    async def insert(self, entity: str, documents: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        await self._connection.execute(_INSERT, [self._row(entity, i, d) for i, d in documents])
+
+    async def update(self, entity: str, documents: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        await self._connection.execute(_UPDATE, [self._row(entity, i, d) for i, d in documents])
+
+    @staticmethod
+    def _row(entity: str, db_id: str, document: dict[str, Any]) -> dict[str, Any]:
+        body = _encode(document)
+        return {"entity": entity, "db_id": db_id, "document": body.decode(), "body": body}
+
+    async def distinct(self, sources: Sequence[tuple[str, str]], page: PageRequest) -> DocumentPage:
+        params: dict[str, Any] = {"limit": page.page_size, "offset": page.offset}
+        selects = []
+        for i, (entity, field) in enumerate(sources):
+            params[f"e{i}"], params[f"f{i}"] = entity, field
+            selects.append(
+                f"SELECT document->>CAST(:f{i} AS text) AS v FROM domain.resources WHERE entity = :e{i} "
+                f"AND jsonb_typeof(document->CAST(:f{i} AS text)) = 'string'"
+            )
+        union = " UNION ".join(selects)
+        row = (
+            await self._connection.execute(
+                text(
+                    f"WITH v AS ({union}) SELECT (SELECT count(*) FROM v), "
+                    "(SELECT count(*) FROM (SELECT v FROM v ORDER BY v LIMIT :limit OFFSET :offset) s), "
+                    "(SELECT json_agg(v ORDER BY v)::text FROM (SELECT v FROM v ORDER BY v LIMIT :limit OFFSET :offset) s)"
+                ),
+                params,
+            )
+        ).one()
+        return DocumentPage((row[2] or "[]").encode(), int(row[1]), int(row[0]), page)

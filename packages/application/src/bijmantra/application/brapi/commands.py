@@ -1,0 +1,303 @@
+"""Write use cases of the BrAPI engine: validate once, check references and rules, store,
+emit ``<entity>.created|updated`` through the outbox — all in one transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+from bijmantra.application.brapi.entity import Catalog, Entity, Ref
+from bijmantra.application.brapi.ports import DocumentPage, ResourceStore
+from bijmantra.application.brapi.queries import decode_json
+from bijmantra.application.brapi.schema import empty, shape
+from bijmantra.application.ports import UnitOfWork, UnitOfWorkFactory
+from bijmantra.application.security import Action, Permission, authorize
+from bijmantra.domain import DomainEvent
+from bijmantra.kernel import (
+    Conflict,
+    FieldError,
+    NotFound,
+    PageRequest,
+    Principal,
+    Unprocessable,
+    ValidationFailed,
+    new_id,
+)
+
+_encode = msgspec.json.encode
+
+
+@dataclass
+class WriteContext:
+    """What rules see of a write: the store of the caller's organization and the catalog."""
+
+    principal: Principal
+    entity: Entity
+    catalog: Catalog
+    uow: UnitOfWork
+    creating: bool
+    locations: dict[int, str] = field(default_factory=dict)  # id(document) -> request location
+
+    @property
+    def store(self) -> ResourceStore:
+        return self.uow.resources
+
+    def location(self, document: dict[str, Any]) -> str:
+        return self.locations.get(id(document), "body")
+
+    async def save(
+        self, entity_name: str, documents: Sequence[tuple[str, dict[str, Any]]], *, new: bool
+    ) -> None:
+        """Store documents of any entity and record their events (rules maintain dependents)."""
+        if not documents:
+            return
+        entity = self.catalog.entity(entity_name)
+        if new:
+            await self.store.insert(entity.name, documents)
+        else:
+            await self.store.update(entity.name, documents)
+        verb = "created" if new else "updated"
+        for db_id, document in documents:
+            self.uow.record(
+                DomainEvent(
+                    type=f"{entity.name}.{verb}",
+                    tenant_id=self.principal.tenant_id,
+                    aggregate_id=db_id,
+                    data=document,
+                    schema_version=entity.event_version,
+                    actor=self.principal.subject,
+                )
+            )
+
+
+def _walk(node: Any, path: Sequence[str]) -> Iterator[dict[str, Any]]:
+    """Containers (dicts) holding the last key of ``path``; ``*`` fans out over arrays."""
+    if not path or node is None:
+        return
+    if len(path) == 1:
+        if isinstance(node, dict):
+            yield node
+        return
+    step, rest = path[0], path[1:]
+    if step == "*":
+        for item in node if isinstance(node, list) else ():
+            yield from _walk(item, rest)
+    elif isinstance(node, dict):
+        yield from _walk(node.get(step), rest)
+
+
+async def _resolve_references(context: WriteContext, documents: list[dict[str, Any]]) -> None:
+    """Every referenced DbId must exist in the same organization; copy the names it carries."""
+    problems: list[FieldError] = []
+    for ref in context.entity.references:
+        await _resolve(context, ref, documents, problems)
+    if problems:
+        raise Unprocessable("Referenced entities not found in this organization", problems)
+
+
+async def _resolve(
+    context: WriteContext, ref: Ref, documents: list[dict[str, Any]], problems: list[FieldError]
+) -> None:
+    path = ref.path.split(".")
+    key = path[-1]
+    sites = [(doc, c) for doc in documents for c in _walk(doc, path) if isinstance(c.get(key), str)]
+    if not sites:
+        return
+    found = await context.store.documents(ref.entity, sorted({c[key] for _, c in sites}))
+    for document, container in sites:
+        target = found.get(container[key])
+        if target is None:
+            problems.append(
+                FieldError(
+                    f"{context.location(document)}.{ref.path}",
+                    f"unknown {ref.entity} {container[key]!r}",
+                )
+            )
+            continue
+        for local, remote in ref.names.items():
+            container[local] = target.get(remote)
+
+
+@dataclass
+class ResourceCommands:
+    catalog: Catalog
+    uow: UnitOfWorkFactory
+
+    def _shape(self, entity: Entity, items: list[tuple[str, Any]]) -> list[dict[str, Any]]:
+        """Validate requests against the official schema; every problem reported at once."""
+        request_schema, document_schema = entity.new_request_schema, entity.document_schema
+        skip = frozenset() if entity.client_ids else frozenset({entity.db_id})
+        problems: list[FieldError] = []
+        documents = []
+        for location, item in items:
+            if isinstance(item, dict):
+                for name, aliases in entity.value_aliases.items():
+                    if isinstance(item.get(name), str):
+                        item[name] = aliases.get(item[name], item[name])
+            shaped = shape(request_schema, item, location, problems, skip_required=skip)
+            document = empty(document_schema)
+            if isinstance(shaped, dict):
+                document.update((k, v) for k, v in shaped.items() if k in document)
+            documents.append(document)
+        if problems:
+            raise ValidationFailed(f"{len(problems)} invalid {entity.schema} field(s)", problems)
+        return documents
+
+    async def _prepare(
+        self, context: WriteContext, documents: list[dict[str, Any]], locations: list[str]
+    ) -> None:
+        context.locations = {id(d): loc for d, loc in zip(documents, locations, strict=True)}
+        await _resolve_references(context, documents)
+        await context.entity.rules.prepare(context, documents)
+
+    async def create(
+        self,
+        principal: Principal,
+        entity_name: str,
+        body: bytes | list[Any],
+        *,
+        db_ids: Sequence[str] | None = None,
+    ) -> DocumentPage:
+        """``POST /{path}``: all or nothing; ``db_ids`` lets a trusted import keep upstream ids."""
+        items = decode_json(body, "a JSON array") if isinstance(body, bytes) else body
+        async with self.uow(principal.tenant_id) as uow:
+            documents = await self.create_in(uow, principal, entity_name, items, db_ids=db_ids)
+            await uow.commit()
+        return _page(documents)
+
+    async def create_in(
+        self,
+        uow: UnitOfWork,
+        principal: Principal,
+        entity_name: str,
+        items: Any,
+        *,
+        db_ids: Sequence[str] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Create inside a caller's transaction (e.g. germplasm for a genotype import's samples)."""
+        entity = self.catalog.entity(entity_name)
+        authorize(principal, Permission(entity.context, Action.WRITE))
+        if not isinstance(items, list):
+            raise ValidationFailed(
+                f"Request body must be a JSON array of {entity.request_schema}",
+                [FieldError("body", "expected array")],
+            )
+        locations = [f"[{i}]" for i in range(len(items))]
+        documents = self._shape(entity, list(zip(locations, items, strict=True)))
+        context = WriteContext(principal, entity, self.catalog, uow, creating=True)
+        await self._prepare(context, documents, locations)
+        pairs = []
+        for index, document in enumerate(documents):
+            if not entity.client_ids:
+                document[entity.db_id] = db_ids[index] if db_ids else new_id()
+            pairs.append((document[entity.db_id], document))
+        await self._check_fresh(context, pairs)
+        await context.save(entity.name, pairs, new=True)
+        await entity.rules.after(context, documents)
+        return documents
+
+    async def _check_fresh(
+        self, context: WriteContext, pairs: list[tuple[str, dict[str, Any]]]
+    ) -> None:
+        ids = [i for i, _ in pairs]
+        duplicates = {i for i in ids if ids.count(i) > 1}
+        existing = await context.store.documents(context.entity.name, ids)
+        if duplicates or existing:
+            taken = sorted(duplicates | set(existing))
+            raise Conflict(
+                f"{context.entity.schema} already exists",
+                [
+                    FieldError(context.entity.db_id, f"{i!r} already exists or is repeated")
+                    for i in taken
+                ],
+            )
+
+    async def update(
+        self, principal: Principal, entity_name: str, db_id: str, body: bytes
+    ) -> bytes:
+        """``PUT /{path}/{dbId}``: replace the client-writable fields of one document."""
+        item = decode_json(body, "a JSON object")
+        page = await self._update(principal, entity_name, [(db_id, "body", item)])
+        return page.documents[1:-1]
+
+    async def update_many(
+        self, principal: Principal, entity_name: str, body: bytes
+    ) -> DocumentPage:
+        """``PUT /{path}`` with a map ``dbId -> request``: all or nothing."""
+        items = decode_json(body, "a JSON object mapping DbIds to objects")
+        if not isinstance(items, dict):
+            raise ValidationFailed(
+                "Request body must be a JSON object mapping DbIds to objects",
+                [FieldError("body", "expected object")],
+            )
+        return await self._update(
+            principal, entity_name, [(k, f"[{k}]", v) for k, v in items.items()]
+        )
+
+    async def _update(
+        self, principal: Principal, entity_name: str, items: list[tuple[str, str, Any]]
+    ) -> DocumentPage:
+        entity = self.catalog.entity(entity_name)
+        authorize(principal, Permission(entity.context, Action.WRITE))
+        updates = self._shape(entity, [(location, item) for _, location, item in items])
+        ids = [db_id for db_id, _, _ in items]
+        async with self.uow(principal.tenant_id) as uow:
+            context = WriteContext(principal, entity, self.catalog, uow, creating=False)
+            current = await uow.resources.documents(entity.name, ids, for_update=True)
+            missing = [i for i in ids if i not in current]
+            if missing and not entity.client_ids:
+                raise NotFound(
+                    f"{entity.schema} not found",
+                    [FieldError(entity.db_id, repr(i)) for i in missing],
+                )
+            documents = []
+            for db_id, update in zip(ids, updates, strict=True):
+                document = {**current.get(db_id, update), **update, entity.db_id: db_id}
+                documents.append(document)
+            await self._prepare(context, documents, [location for _, location, _ in items])
+            await context.save(
+                entity.name,
+                [(i, d) for i, d in zip(ids, documents, strict=True) if i in current],
+                new=False,
+            )
+            await context.save(
+                entity.name,
+                [(i, d) for i, d in zip(ids, documents, strict=True) if i not in current],
+                new=True,
+            )
+            await entity.rules.after(context, documents)
+            await uow.commit()
+        return _page(documents)
+
+    async def append(
+        self, principal: Principal, entity_name: str, suffix: str, db_id: str, body: bytes
+    ) -> bytes:
+        """``POST /{path}/{dbId}/{suffix}``: append strings to an array field (list items)."""
+        entity = self.catalog.entity(entity_name)
+        authorize(principal, Permission(entity.context, Action.WRITE))
+        target = entity.appends[suffix]
+        values = decode_json(body, "a JSON array of strings")
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            raise ValidationFailed(
+                "Request body must be a JSON array of strings",
+                [FieldError("body", "expected array of strings")],
+            )
+        async with self.uow(principal.tenant_id) as uow:
+            context = WriteContext(principal, entity, self.catalog, uow, creating=False)
+            current = await uow.resources.documents(entity.name, [db_id], for_update=True)
+            if not current:
+                raise NotFound(f"{entity.schema} {db_id!r} not found")
+            document = current[db_id]
+            document[target] = [*(document.get(target) or []), *values]
+            await self._prepare(context, [document], ["body"])
+            await context.save(entity.name, [(db_id, document)], new=False)
+            await uow.commit()
+        return _encode(document)
+
+
+def _page(documents: list[dict[str, Any]]) -> DocumentPage:
+    return DocumentPage(
+        _encode(documents), len(documents), len(documents), PageRequest(0, max(len(documents), 1))
+    )

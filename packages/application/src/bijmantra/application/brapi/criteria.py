@@ -1,0 +1,117 @@
+"""Query parsing: BrAPI query strings and search bodies become store ``Criteria``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from bijmantra.application.brapi.entity import Entity, Match, Path
+from bijmantra.application.brapi.ports import Criteria
+from bijmantra.application.brapi.schema import field_schema, parse_scalar, shape
+from bijmantra.kernel import FieldError, ValidationFailed
+
+PAGING_PARAMETERS = frozenset({"page", "pageSize", "pageToken"})
+SEARCH_PAGING_FIELDS = frozenset({"page", "pageSize", "pageToken"})
+
+
+def fragment(path: Path, value: Any) -> dict[str, Any]:
+    """The JSON fragment a matching document contains: ``("a","*","b"), v -> {"a": [{"b": v}]}``."""
+    node: Any = value
+    for step in reversed(path[1:]):
+        node = [node] if step == "*" else {step: node}
+    return {path[0]: node}
+
+
+def _alternatives(
+    entity: Entity, match: Match, values: Sequence[Any]
+) -> tuple[dict[str, Any], ...]:
+    def canonical(path: Path, value: Any) -> Any:
+        return (
+            entity.value_aliases.get(path[-1], {}).get(value, value)
+            if isinstance(value, str)
+            else value
+        )
+
+    return tuple(fragment(path, canonical(path, v)) for path in match.paths for v in values)
+
+
+def _refuse_unknown(entity: Entity, names: Sequence[str], what: str) -> None:
+    if names:
+        raise ValidationFailed(
+            f"{what} not supported by this server for {entity.path}",
+            [FieldError(n, "not supported") for n in names],
+        )
+
+
+def query_criteria(
+    entity: Entity, query: Mapping[str, Sequence[str]], *, ignore: frozenset[str] = frozenset()
+) -> Criteria:
+    """``GET /{path}?a=1&b=2``: every parameter must match; repeated values match any."""
+    unsupported = [n for n in query if n in entity.unsupported_filters]
+    _refuse_unknown(entity, unsupported, "Filters")
+    problems: list[FieldError] = []
+    criteria = []
+    document = entity.document_schema
+    for name, raw_values in query.items():
+        match = entity.filters.get(name)
+        if match is None or name in PAGING_PARAMETERS or name in ignore:
+            continue  # unknown parameters are ignored, as HTTP APIs conventionally do
+        values = [
+            parse_scalar(field_schema(document, match.paths[0]), v, name, problems)
+            for v in raw_values
+        ]
+        criteria.append(_alternatives(entity, match, values))
+    if problems:
+        raise ValidationFailed("Invalid query parameters", problems)
+    return tuple(criteria)
+
+
+def _filter_for_search_field(entity: Entity, name: str) -> str | None:
+    if name in entity.search_aliases:
+        return entity.search_aliases[name]
+    for candidate in (
+        name.removesuffix("s"),
+        name.removesuffix("es"),
+        name[:-3] + "y" if name.endswith("ies") else None,
+    ):
+        if candidate and candidate in entity.filters:
+            return candidate
+    return name if name in entity.filters else None
+
+
+def search_criteria(entity: Entity, body: Any) -> Criteria:
+    """``POST /search/{path}``: plural list fields of the official search request."""
+    assert entity.search_schema is not None
+    problems: list[FieldError] = []
+    request = shape(entity.schemas.named(entity.search_schema), body, "", problems)
+    if problems:
+        raise ValidationFailed("Invalid search request", problems)
+    criteria, unsupported = [], []
+    document = entity.document_schema
+    for name, value in request.items():
+        if (
+            value is None
+            or value == []
+            or name in SEARCH_PAGING_FIELDS
+            or name in entity.ignored_parameters
+        ):
+            continue
+        filter_name = _filter_for_search_field(entity, name)
+        if filter_name is None or filter_name in entity.unsupported_filters:
+            unsupported.append(name)
+            continue
+        match = entity.filters[filter_name]
+        values = value if isinstance(value, list) else [value]
+        expected = field_schema(document, match.paths[0])
+        if expected.get("type") not in (None, "string"):
+            values = [
+                parse_scalar(
+                    expected, str(v).lower() if isinstance(v, bool) else str(v), name, problems
+                )
+                for v in values
+            ]
+        criteria.append(_alternatives(entity, match, values))
+    if problems:
+        raise ValidationFailed("Invalid search request", problems)
+    _refuse_unknown(entity, unsupported, "Search fields")
+    return tuple(criteria)

@@ -1,0 +1,196 @@
+"""How a BrAPI entity is declared: once, as data the engine reads.
+
+A declaration names the official schemas (fields and types come from them), the DbId, the
+query filters, the references to other entities and the operations served. Everything
+generic — routing, query parsing, paging, search, envelopes, errors, events — is the
+engine's; an entity brings code only for a real business rule (``EntityRules``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, Protocol
+
+from bijmantra.application.brapi.schema import Schema, SchemaSet
+from bijmantra.kernel import NotFound
+
+if TYPE_CHECKING:
+    from bijmantra.application.brapi.engine import WriteContext
+
+Path = tuple[str, ...]
+
+
+class Op(StrEnum):
+    """Operations an entity may serve; the gateway mounts exactly the declared ones."""
+
+    LIST = "list"  # GET /{path}
+    GET = "get"  # GET /{path}/{dbId}
+    CREATE = "create"  # POST /{path} (array of new requests)
+    UPDATE = "update"  # PUT /{path}/{dbId}
+    UPDATE_MANY = "update_many"  # PUT /{path} (map dbId -> request), all-or-nothing
+    SEARCH = "search"  # POST /search/{path} + GET /search/{path}/{searchResultsDbId}
+
+
+READ_ONLY = frozenset({Op.LIST, Op.GET})
+CRUD = frozenset({Op.LIST, Op.GET, Op.CREATE, Op.UPDATE})
+
+
+@dataclass(frozen=True)
+class Match:
+    """A filter on document paths (any may match); ``*`` steps into an array."""
+
+    paths: tuple[Path, ...]
+
+    @classmethod
+    def on(cls, *paths: str) -> Match:
+        """``Match.on("a", "b.*.c")``: dotted paths."""
+        return cls(tuple(tuple(p.split(".")) for p in paths))
+
+
+def fields(*names: str) -> dict[str, Match]:
+    """Filters named like the top-level field they match."""
+    return {name: Match.on(name) for name in names}
+
+
+def external_reference_filters() -> dict[str, Match]:
+    """The external-reference filters every BrAPI entity with ``externalReferences`` takes."""
+    by_id = Match.on("externalReferences.*.referenceId")
+    return {
+        "externalReferenceId": by_id,
+        "externalReferenceID": by_id,
+        "externalReferenceSource": Match.on("externalReferences.*.referenceSource"),
+    }
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A reference to another entity of the same organization, checked on every write.
+
+    ``names`` copies fields of the referenced document into keys beside the DbId (e.g. a
+    study's ``trialName`` from its trial), so reads never join. ``path`` is dotted; ``*``
+    steps into arrays.
+    """
+
+    path: str
+    entity: str
+    names: Mapping[str, str] = field(default_factory=dict)
+
+
+class EntityRules(Protocol):
+    """Business rules of one entity, run inside the write transaction."""
+
+    async def prepare(self, context: WriteContext, documents: list[dict[str, Any]]) -> None:
+        """Check and complete documents before they are stored; raise to abort the write."""
+        ...
+
+    async def after(self, context: WriteContext, documents: list[dict[str, Any]]) -> None:
+        """Maintain dependent documents after the write, in the same transaction."""
+        ...
+
+
+class NoRules:
+    async def prepare(self, context: WriteContext, documents: list[dict[str, Any]]) -> None:
+        return None
+
+    async def after(self, context: WriteContext, documents: list[dict[str, Any]]) -> None:
+        return None
+
+
+@dataclass(frozen=True)
+class Entity:
+    name: str  # engine key, also the event prefix: ``<name>.created``
+    path: str  # URL segment under /brapi/v2
+    context: str  # bounded context, for permissions
+    schemas: SchemaSet
+    schema: str  # response schema
+    request_schema: str  # POST/PUT item schema
+    db_id: str
+    operations: frozenset[Op]
+    filters: Mapping[str, Match] = field(default_factory=dict)
+    search_schema: str | None = None
+    search_aliases: Mapping[str, str] = field(default_factory=dict)  # search field -> filter name
+    unsupported_filters: Sequence[str] = ()  # spec filters this server refuses with 400
+    # Response-shaping flags (e.g. ``includeParents``) accepted with their full-output default.
+    ignored_parameters: Sequence[str] = ()
+    references: Sequence[Ref] = ()
+    value_aliases: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    client_ids: bool = False  # the DbId is chosen by the client (e.g. a pedigree node's germplasm)
+    appends: Mapping[str, str] = field(
+        default_factory=dict
+    )  # POST /{path}/{dbId}/{suffix} -> array field
+    children: Mapping[str, tuple[str, str]] = field(
+        default_factory=dict
+    )  # suffix -> (entity, filter)
+    rules: EntityRules = field(default_factory=NoRules)
+    event_version: int = 1
+
+    @property
+    def document_schema(self) -> Schema:
+        return self.schemas.named(self.schema)
+
+    @property
+    def new_request_schema(self) -> Schema:
+        return self.schemas.named(self.request_schema)
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """A read-only list of distinct values drawn from fields of other entities (e.g. crops)."""
+
+    name: str
+    path: str
+    context: str
+    sources: Sequence[tuple[str, str]]  # (entity, field)
+
+
+class ViewBuilder(Protocol):
+    async def __call__(
+        self, reader: DocumentReader, document: dict[str, Any]
+    ) -> dict[str, Any]: ...
+
+
+class DocumentReader(Protocol):
+    """What a view may read: other documents of the same organization."""
+
+    async def documents(self, entity: str, db_ids: Sequence[str]) -> dict[str, dict[str, Any]]: ...
+
+    async def matching(self, entity: str, containment: dict[str, Any]) -> list[dict[str, Any]]: ...
+
+
+@dataclass(frozen=True)
+class View:
+    """A derived read of one entity (``GET /germplasm/{id}/mcpd``)."""
+
+    entity: str
+    suffix: str  # URL segment after /{path}/{dbId}
+    schema: str  # response schema, for documentation and tests
+    build: ViewBuilder
+
+
+@dataclass(frozen=True)
+class Module:
+    """A BrAPI module: the unit a later issue adds (Phenotyping, Genotyping) by declarations."""
+
+    name: str
+    entities: Sequence[Entity]
+    vocabularies: Sequence[Vocabulary] = ()
+    views: Sequence[View] = ()
+
+
+class Catalog:
+    """Every entity the server knows, by name and by URL path."""
+
+    def __init__(self, modules: Sequence[Module]) -> None:
+        self.modules = tuple(modules)
+        self.entities = {e.name: e for m in modules for e in m.entities}
+        self.by_path = {e.path: e for e in self.entities.values()}
+        self.vocabularies = {v.name: v for m in modules for v in m.vocabularies}
+        self.views = {(v.entity, v.suffix): v for m in modules for v in m.views}
+
+    def entity(self, name: str) -> Entity:
+        try:
+            return self.entities[name]
+        except KeyError:
+            raise NotFound(f"Unknown BrAPI entity {name!r}") from None

@@ -1,0 +1,13 @@
+"""BrAPI modules as declarations; a new module is one more file here and one more entry below."""
+
+from __future__ import annotations
+
+from bijmantra.application.brapi.entity import Catalog
+from bijmantra.application.brapi.modules.core import CORE
+from bijmantra.application.brapi.modules.germplasm import GERMPLASM_MODULE
+
+MODULES = (CORE, GERMPLASM_MODULE)
+
+
+def catalog() -> Catalog:
+    return Catalog(MODULES)

@@ -1,0 +1,72 @@
+"""Ports of the BrAPI engine: a document store per organization and a search-result store."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from bijmantra.kernel import PageRequest, TenantId
+
+# A query: every inner tuple must match (AND); a document matches an inner tuple when it
+# contains any of its JSON fragments (OR), in the sense of PostgreSQL's ``jsonb @>``.
+Criteria = tuple[tuple[dict[str, Any], ...], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentPage:
+    """One page of documents, already encoded: ``documents`` is a JSON array."""
+
+    documents: bytes
+    count: int
+    total_count: int
+    request: PageRequest
+
+    @property
+    def total_pages(self) -> int:
+        size = self.request.page_size
+        return (self.total_count + size - 1) // size
+
+
+class ResourceStore(Protocol):
+    """BrAPI documents of the unit of work's organization, by entity and DbId."""
+
+    async def documents(
+        self, entity: str, db_ids: Sequence[str], *, for_update: bool = False
+    ) -> dict[str, dict[str, Any]]: ...
+
+    async def document_bytes(self, entity: str, db_id: str) -> bytes | None: ...
+
+    async def page(self, entity: str, criteria: Criteria, page: PageRequest) -> DocumentPage: ...
+
+    async def page_of_ids(
+        self, entity: str, db_ids: Sequence[str], page: PageRequest
+    ) -> DocumentPage:
+        """The given page of ``db_ids`` (a stored search result), in that order; gone ids skipped."""
+        ...
+
+    async def matching(
+        self, entity: str, criteria: Criteria, limit: int
+    ) -> list[dict[str, Any]]: ...
+
+    async def matching_ids(self, entity: str, criteria: Criteria, limit: int) -> list[str]: ...
+
+    async def insert(
+        self, entity: str, documents: Sequence[tuple[str, dict[str, Any]]]
+    ) -> None: ...
+
+    async def update(
+        self, entity: str, documents: Sequence[tuple[str, dict[str, Any]]]
+    ) -> None: ...
+
+    async def distinct(self, sources: Sequence[tuple[str, str]], page: PageRequest) -> DocumentPage:
+        """Distinct non-null string values of ``(entity, field)`` pairs, as a page of JSON strings."""
+        ...
+
+
+class SearchResultStore(Protocol):
+    """Search results kept for a while (TTL) so clients can page them: POST then GET."""
+
+    async def save(self, tenant_id: TenantId, entity: str, db_ids: Sequence[str]) -> str: ...
+
+    async def load(self, tenant_id: TenantId, entity: str, search_id: str) -> list[str] | None: ...

@@ -1,0 +1,143 @@
+"""Read use cases of the BrAPI engine: documents come from the store already encoded."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+from bijmantra.application.brapi.criteria import fragment, query_criteria, search_criteria
+from bijmantra.application.brapi.entity import Catalog, Entity
+from bijmantra.application.brapi.ports import DocumentPage, ResourceStore, SearchResultStore
+from bijmantra.application.brapi.schema import Schema
+from bijmantra.application.ports import UnitOfWorkFactory
+from bijmantra.application.security import Action, Permission, authorize
+from bijmantra.kernel import FieldError, NotFound, PageRequest, Principal, ValidationFailed
+
+MAX_SEARCH_RESULTS = 100_000
+_decode_body = msgspec.json.Decoder()
+
+
+def decode_json(body: bytes, what: str) -> Any:
+    try:
+        return _decode_body.decode(body) if body.strip() else None
+    except msgspec.DecodeError as exc:
+        raise ValidationFailed(
+            f"Request body must be {what}", [FieldError("body", str(exc))]
+        ) from None
+
+
+def read_permission(entity: Entity) -> Permission:
+    return Permission(entity.context, Action.READ)
+
+
+class StoreReader:
+    """The ``DocumentReader`` views get: documents of the caller's organization."""
+
+    def __init__(self, store: ResourceStore) -> None:
+        self._store = store
+
+    async def documents(self, entity: str, db_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        return await self._store.documents(entity, db_ids)
+
+    async def matching(self, entity: str, containment: dict[str, Any]) -> list[dict[str, Any]]:
+        return await self._store.matching(entity, ((containment,),), MAX_SEARCH_RESULTS)
+
+
+@dataclass
+class ResourceQueries:
+    catalog: Catalog
+    uow: UnitOfWorkFactory
+    searches: SearchResultStore
+
+    async def list(
+        self,
+        principal: Principal,
+        entity_name: str,
+        query: Mapping[str, Sequence[str]],
+        page: PageRequest,
+    ) -> DocumentPage:
+        entity = self.catalog.entity(entity_name)
+        authorize(principal, read_permission(entity))
+        criteria = query_criteria(entity, query)
+        async with self.uow(principal.tenant_id) as uow:
+            return await uow.resources.page(entity.name, criteria, page)
+
+    async def get(self, principal: Principal, entity_name: str, db_id: str) -> bytes:
+        entity = self.catalog.entity(entity_name)
+        authorize(principal, read_permission(entity))
+        async with self.uow(principal.tenant_id) as uow:
+            document = await uow.resources.document_bytes(entity.name, db_id)
+        if document is None:
+            raise NotFound(f"{entity.schema} {db_id!r} not found")
+        return document
+
+    async def children(
+        self,
+        principal: Principal,
+        entity_name: str,
+        suffix: str,
+        db_id: str,
+        query: Mapping[str, Sequence[str]],
+        page: PageRequest,
+    ) -> DocumentPage:
+        """``GET /{path}/{dbId}/{suffix}``: a child collection filtered by the parent's DbId."""
+        parent = self.catalog.entity(entity_name)
+        child_name, filter_name = parent.children[suffix]
+        child = self.catalog.entity(child_name)
+        authorize(principal, read_permission(child))
+        criteria = query_criteria(child, {**query, filter_name: [db_id]})
+        async with self.uow(principal.tenant_id) as uow:
+            if not await uow.resources.documents(parent.name, [db_id]):
+                raise NotFound(f"{parent.schema} {db_id!r} not found")
+            return await uow.resources.page(child.name, criteria, page)
+
+    async def view(self, principal: Principal, entity_name: str, suffix: str, db_id: str) -> bytes:
+        entity = self.catalog.entity(entity_name)
+        view = self.catalog.views[(entity.name, suffix)]
+        authorize(principal, read_permission(entity))
+        async with self.uow(principal.tenant_id) as uow:
+            found = await uow.resources.documents(entity.name, [db_id])
+            if not found:
+                raise NotFound(f"{entity.schema} {db_id!r} not found")
+            result = await view.build(StoreReader(uow.resources), found[db_id])
+        return msgspec.json.encode(result)
+
+    async def vocabulary(self, principal: Principal, name: str, page: PageRequest) -> DocumentPage:
+        vocabulary = self.catalog.vocabularies.get(name)
+        if vocabulary is None:
+            raise NotFound(f"Unknown vocabulary {name!r}")
+        authorize(principal, Permission(vocabulary.context, Action.READ))
+        async with self.uow(principal.tenant_id) as uow:
+            return await uow.resources.distinct(vocabulary.sources, page)
+
+    async def search(self, principal: Principal, entity_name: str, body: bytes) -> str:
+        """Run a search now and keep the matching DbIds; the id pages them later."""
+        entity = self.catalog.entity(entity_name)
+        authorize(principal, read_permission(entity))
+        request = decode_json(body, "a JSON search request object") or {}
+        criteria = search_criteria(entity, request)
+        async with self.uow(principal.tenant_id) as uow:
+            ids = await uow.resources.matching_ids(entity.name, criteria, MAX_SEARCH_RESULTS)
+        return await self.searches.save(principal.tenant_id, entity.name, ids)
+
+    async def search_results(
+        self, principal: Principal, entity_name: str, search_id: str, page: PageRequest
+    ) -> DocumentPage:
+        entity = self.catalog.entity(entity_name)
+        authorize(principal, read_permission(entity))
+        ids = await self.searches.load(principal.tenant_id, entity.name, search_id)
+        if ids is None:
+            raise NotFound(f"Search result {search_id!r} not found or expired")
+        async with self.uow(principal.tenant_id) as uow:
+            return await uow.resources.page_of_ids(entity.name, ids, page)
+
+
+def containment(path: str, value: Any) -> dict[str, Any]:
+    """Views' shorthand for one containment fragment on a dotted path."""
+    return fragment(tuple(path.split(".")), value)
+
+
+def document_keys(schema: Schema) -> tuple[str, ...]:
+    return tuple(schema.get("properties", {}))

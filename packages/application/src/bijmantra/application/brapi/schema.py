@@ -1,0 +1,205 @@
+"""The official BrAPI v2.1 schemas as the single source of every entity's fields and types.
+
+``schemas.json`` is extracted from the pinned spec (``api-contracts/brapi``). ``shape``
+validates a client's JSON against a schema and returns it in the shape responses need:
+camelCase keys exactly as the schema names them, every property present, ``null`` where
+there is no value (the BrAPI JSON-Schema convention: non-required means nullable).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date, datetime
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from bijmantra.kernel import FieldError
+
+Schema = dict[str, Any]
+
+
+@cache
+def _all_schemas() -> dict[str, dict[str, Schema]]:
+    text = resources.files("bijmantra.application.brapi").joinpath("schemas.json").read_text()
+    return json.loads(text)  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True)
+class SchemaSet:
+    """The ``components.schemas`` of one BrAPI module file, with ``$ref``/``allOf`` resolved."""
+
+    module: str
+
+    def named(self, name: str) -> Schema:
+        return self.resolve({"$ref": f"#/components/schemas/{name}"})
+
+    def resolve(self, node: Schema) -> Schema:
+        return _resolve(self.module, json.dumps(node, sort_keys=True))
+
+
+@cache
+def _resolve(module: str, node_json: str) -> Schema:
+    schemas = _all_schemas()[module]
+
+    def walk(node: Schema) -> Schema:
+        if "$ref" in node:
+            return walk(schemas[node["$ref"].rsplit("/", 1)[1]])
+        if "allOf" in node:
+            merged: Schema = {"type": "object", "properties": {}, "required": []}
+            for part in node["allOf"]:
+                resolved = walk(part)
+                merged["properties"].update(resolved.get("properties", {}))
+                merged["required"] += [
+                    r for r in resolved.get("required", []) if r not in merged["required"]
+                ]
+            return merged
+        if "anyOf" in node and len(node["anyOf"]) == 1:  # the spec's way of a nullable $ref
+            return walk(node["anyOf"][0])
+        out = dict(node)
+        if "properties" in out:
+            out["properties"] = {k: walk(v) for k, v in out["properties"].items()}
+        if isinstance(out.get("items"), dict):
+            out["items"] = walk(out["items"])
+        if isinstance(out.get("additionalProperties"), dict):
+            out["additionalProperties"] = walk(out["additionalProperties"])
+        for key in ("oneOf", "anyOf"):
+            if key in out:
+                out[key] = [walk(v) for v in out[key]]
+        return out
+
+    return walk(json.loads(node_json))
+
+
+def _type_error(expected: str, value: Any) -> str:
+    return f"expected {expected}, got {type(value).__name__ if value is not None else 'null'}"
+
+
+def _check_string(schema: Schema, value: str) -> str | None:
+    if "enum" in schema and value not in schema["enum"]:
+        return f"must be one of {', '.join(schema['enum'])}"
+    fmt = schema.get("format")
+    try:
+        if fmt == "date":
+            date.fromisoformat(value)
+        elif fmt == "date-time":
+            datetime.fromisoformat(value)
+    except ValueError:
+        return f"must be an ISO 8601 {fmt}"
+    return None
+
+
+def shape(
+    schema: Schema,
+    value: Any,
+    path: str,
+    problems: list[FieldError],
+    *,
+    skip_required: frozenset[str] = frozenset(),
+) -> Any:
+    """Validate ``value`` against a resolved schema; collect problems; return the full-shape value."""
+    if value is None:
+        return None
+    if "oneOf" in schema or "anyOf" in schema:
+        for option in schema.get("oneOf") or schema["anyOf"]:
+            attempt: list[FieldError] = []
+            shaped = shape(option, value, path, attempt)
+            if not attempt:
+                return shaped
+        problems.append(FieldError(path or "body", "matches none of the allowed shapes"))
+        return None
+    kind = schema.get("type") or ("object" if "properties" in schema else None)
+    if kind == "object":
+        if not isinstance(value, dict):
+            problems.append(FieldError(path or "body", _type_error("object", value)))
+            return None
+        return _shape_object(schema, value, path, problems, skip_required)
+    if kind == "array":
+        if not isinstance(value, list):
+            problems.append(FieldError(path or "body", _type_error("array", value)))
+            return None
+        item_schema = schema.get("items", {})
+        return [shape(item_schema, v, f"{path}[{i}]", problems) for i, v in enumerate(value)]
+    if kind == "string":
+        if not isinstance(value, str):
+            problems.append(FieldError(path, _type_error("string", value)))
+            return None
+        if message := _check_string(schema, value):
+            problems.append(FieldError(path, message))
+        return value
+    if kind == "integer":
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if not isinstance(value, int) or isinstance(value, bool) or not -(2**63) <= value < 2**63:
+            problems.append(FieldError(path, _type_error("integer", value)))
+            return None
+        return value
+    if kind == "number":
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            problems.append(FieldError(path, _type_error("number", value)))
+            return None
+        return value
+    if kind == "boolean":
+        if not isinstance(value, bool):
+            problems.append(FieldError(path, _type_error("boolean", value)))
+            return None
+        return value
+    return value
+
+
+def _shape_object(
+    schema: Schema,
+    value: dict[str, Any],
+    path: str,
+    problems: list[FieldError],
+    skip_required: frozenset[str],
+) -> dict[str, Any]:
+    prefix = f"{path}." if path else ""
+    properties: dict[str, Schema] = schema.get("properties", {})
+    if not properties and isinstance(schema.get("additionalProperties"), dict):
+        values = schema["additionalProperties"]
+        return {str(k): shape(values, v, f"{prefix}{k}", problems) for k, v in value.items()}
+    if not properties:
+        return value
+    out = {
+        name: shape(sub, value.get(name), f"{prefix}{name}", problems)
+        for name, sub in properties.items()
+    }
+    for name in schema.get("required", ()):
+        if name not in skip_required and value.get(name) is None and name in properties:
+            problems.append(FieldError(f"{prefix}{name}", "is required"))
+    return out
+
+
+def empty(schema: Schema) -> dict[str, Any]:
+    """Every property of an object schema, all ``null``."""
+    return dict.fromkeys(schema.get("properties", {}))
+
+
+def field_schema(schema: Schema, path: tuple[str, ...]) -> Schema:
+    """The schema at a document path; ``*`` steps into array items."""
+    node = schema
+    for step in path:
+        node = node.get("items", {}) if step == "*" else node.get("properties", {}).get(step, {})
+    return node
+
+
+def parse_scalar(schema: Schema, raw: str, location: str, problems: list[FieldError]) -> Any:
+    """A query-string value converted to the field's JSON type."""
+    kind = schema.get("type")
+    if kind == "boolean":
+        if raw.lower() in {"true", "false"}:
+            return raw.lower() == "true"
+        problems.append(FieldError(location, "expected true or false"))
+        return None
+    if kind in {"integer", "number"}:
+        try:
+            return int(raw) if kind == "integer" else float(raw)
+        except ValueError:
+            problems.append(FieldError(location, f"expected {kind}"))
+            return None
+    return raw
+
+
+__all__ = ["SchemaSet", "empty", "field_schema", "parse_scalar", "shape"]

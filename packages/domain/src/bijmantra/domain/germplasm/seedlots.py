@@ -1,0 +1,42 @@
+"""Seed lots: amounts move between lots and no lot ever goes below zero."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class SeedLotTransfer:
+    """``amount`` moves from one lot to another; a missing side is the outside world."""
+
+    amount: float
+    from_lot: str | None = None
+    to_lot: str | None = None
+
+
+class InsufficientSeed(Exception):
+    def __init__(self, lot: str, balance: float, index: int) -> None:
+        super().__init__(f"seed lot {lot!r} would go below zero (balance {balance:g})")
+        self.lot, self.balance, self.index = lot, balance, index
+
+
+def apply_transfers(
+    balances: Mapping[str, float], transfers: Sequence[SeedLotTransfer]
+) -> dict[str, float]:
+    """New balances after every transfer in order; raise ``InsufficientSeed`` on the first overdraft.
+
+    All or nothing: the caller stores the result only if no transfer failed.
+    """
+    result = dict(balances)
+    for index, transfer in enumerate(transfers):
+        if transfer.amount < 0:
+            raise ValueError("a transfer amount is never negative")
+        if transfer.from_lot is not None:
+            remaining = result[transfer.from_lot] - transfer.amount
+            if remaining < 0:
+                raise InsufficientSeed(transfer.from_lot, result[transfer.from_lot], index)
+            result[transfer.from_lot] = remaining
+        if transfer.to_lot is not None:
+            result[transfer.to_lot] = result[transfer.to_lot] + transfer.amount
+    return result
