@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bijmantra.adapters.grpc import IdentitySigningKeys, JwtVerifier, ServiceTokenVerifier
 from bijmantra.adapters.nats import JetStreamPublisher, connect, ensure_stream
 from bijmantra.adapters.postgres import PostgresOutboxStore, create_engine, unit_of_work_factory
+from bijmantra.adapters.redis import RedisSearchResultStore
 from bijmantra.application.analysis import (
     CancelAnalysis,
     ClaimAnalysis,
@@ -28,12 +29,11 @@ from bijmantra.application.analysis import (
     RequestAnalysis,
     StreamJobGenotypes,
 )
-from bijmantra.application.events import OutboxRelay
-from bijmantra.adapters.redis import RedisSearchResultStore
 from bijmantra.application.brapi.commands import ResourceCommands
 from bijmantra.application.brapi.modules import catalog
 from bijmantra.application.brapi.ports import SearchResultStore
 from bijmantra.application.brapi.queries import ResourceQueries
+from bijmantra.application.events import OutboxRelay
 from bijmantra.application.genotyping import GetVariantSet, ImportGenotypes, StreamGenotypes
 from bijmantra.application.ports import EventPublisher, TokenVerifier, UnitOfWorkFactory
 from bijmantra.contracts.analysis.v1 import analysis_service_pb2 as analysis_pb

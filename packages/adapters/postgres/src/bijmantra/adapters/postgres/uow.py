@@ -34,8 +34,10 @@ class PostgresUnitOfWork:
         self._connection = await self._engine.connect()
         await self._connection.begin()
         await set_tenant(self._connection, self.tenant_id)
-from bijmantra.adapters.postgres.analyses import PostgresAnalysisRepository
-from bijmantra.adapters.postgres.genotypes import PostgresGenotypeStore
+        self.resources = PostgresResourceStore(self._connection)
+        self.genotypes = PostgresGenotypeStore(self._connection)
+        self.analyses = PostgresAnalysisRepository(self._connection)
+        self._events = []
         return self
 
     def record(self, event: DomainEvent) -> None:
