@@ -11,7 +11,7 @@ import pytest
 
 from bijmantra.adapters.nats import EVENTS_STREAM, DurableConsumer, JetStreamPublisher, connect, ensure_stream
 from bijmantra.adapters.postgres import PostgresOutboxStore, create_engine, unit_of_work_factory
-from bijmantra.application.events import EventEnvelope, OutboxRelay
+from bijmantra.application.events import EventEnvelope, OutboxRecord, OutboxRelay
 from bijmantra.application.brapi.commands import ResourceCommands
 from bijmantra.application.brapi.modules import catalog
 from bijmantra.kernel import Principal, TenantId
@@ -35,8 +35,8 @@ async def test_stream_setup_is_idempotent_and_republishing_is_deduplicated(nats_
     before = (await js.stream_info(EVENTS_STREAM)).state.messages
     event = envelope()
     publisher = JetStreamPublisher(js)
-    assert await publisher.publish_batch([event]) == [event.id]
-    assert await publisher.publish_batch([event]) == [event.id]  # a relay retry after a crash
+    assert await publisher.publish_batch([OutboxRecord.of(event)]) == [event.id]
+    assert await publisher.publish_batch([OutboxRecord.of(event)]) == [event.id]  # a relay retry after a crash
     assert (await js.stream_info(EVENTS_STREAM)).state.messages == before + 1
     await nc.close()
 
@@ -58,7 +58,7 @@ async def test_failing_handler_is_redelivered_then_dead_lettered(nats_url: str) 
     )
     task = asyncio.create_task(consumer.run())
     event = envelope(event_type)
-    await JetStreamPublisher(js).publish_batch([event])
+    await JetStreamPublisher(js).publish_batch([OutboxRecord.of(event)])
     message = None
     for _ in range(200):
         try:

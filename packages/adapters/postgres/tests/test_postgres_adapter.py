@@ -226,11 +226,11 @@ async def test_outbox_store_claims_rows_once_across_relays(engine: AsyncEngine) 
     await commands(engine).create(principal(uuid.uuid4()), "germplasm", payload("R1", "R2", "R3"))
     store = PostgresOutboxStore(engine)
     async with store.claim(10_000) as first, store.claim(10_000) as second:
-        first_ids = {e.id for e in first.envelopes}
-        second_ids = {e.id for e in second.envelopes}
+        first_ids = {e.id for e in first.records}
+        second_ids = {e.id for e in second.records}
         assert first_ids and not first_ids & second_ids
         await first.mark_published(list(first_ids))
-        await second.mark_published([e.id for e in second.envelopes])
+        await second.mark_published([e.id for e in second.records])
     count, _ = await store.pending()
     assert count == 0
 

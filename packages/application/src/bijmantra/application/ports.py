@@ -19,7 +19,8 @@ from bijmantra.kernel import Page, PageRequest, Principal, TenantId
 
 if TYPE_CHECKING:
     from bijmantra.application.analysis.dto import Artifact, ResultIndex
-    from bijmantra.application.events.envelope import EventEnvelope
+    from bijmantra.application.compliance.chain import AuditEntry, ChainHead
+    from bijmantra.application.events.envelope import EventEnvelope, OutboxRecord
     from bijmantra.application.genotyping.dto import GenotypeChunk, StoredVariantSet
 
 
@@ -125,7 +126,7 @@ UnitOfWorkFactory = Callable[[TenantId], UnitOfWork]
 class OutboxBatch(Protocol):
     """Events claimed by one relay; the claim lasts until the ``claim`` context exits."""
 
-    envelopes: list[EventEnvelope]
+    records: list[OutboxRecord]
 
     async def mark_published(self, event_ids: Sequence[str]) -> None: ...
 
@@ -137,8 +138,8 @@ class OutboxStore(Protocol):
 
 
 class EventPublisher(Protocol):
-    async def publish_batch(self, envelopes: Sequence[EventEnvelope]) -> list[str]:
-        """Publish and wait for acks; return the ids that the stream acknowledged."""
+    async def publish_batch(self, records: Sequence[OutboxRecord]) -> list[str]:
+        """Publish in order and wait for acks; return the ids the stream acknowledged."""
         ...
 
 
@@ -152,3 +153,19 @@ class EventRecorder(Protocol):
     """What a consumer uses to make its effects idempotent."""
 
     async def first_time(self, consumer: str, event: DomainEvent) -> bool: ...
+
+
+class AuditStore(Protocol):
+    """The append-only audit trail of one service's schema (tenant-scoped reads)."""
+
+    async def append(self, consumer: str, event: EventEnvelope, envelope: bytes) -> bool:
+        """Append once per event (False when ``consumer`` already recorded it)."""
+        ...
+
+    async def page(self, tenant_id: TenantId, page: PageRequest, *, subject: str | None = None) -> Page[AuditEntry]: ...
+
+    def entries(self, tenant_id: TenantId, up_to: int) -> AsyncIterator[AuditEntry]:
+        """The tenant's entries with position <= ``up_to``, in position order, streamed."""
+        ...
+
+    async def head(self, tenant_id: TenantId) -> ChainHead | None: ...

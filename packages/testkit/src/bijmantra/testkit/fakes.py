@@ -15,7 +15,7 @@ from typing import Any, Self
 
 import msgspec
 from bijmantra.application.brapi.ports import Criteria, DocumentPage
-from bijmantra.application.events import EventEnvelope, envelope_for
+from bijmantra.application.events import EventEnvelope, OutboxRecord, envelope_for
 from bijmantra.domain import DomainEvent
 from bijmantra.kernel import PageRequest, TenantId
 
@@ -175,7 +175,7 @@ def fake_unit_of_work_factory(db: InMemoryDatabase):  # type: ignore[no-untyped-
 @dataclass
 class _Batch:
     db: InMemoryDatabase
-    envelopes: list[EventEnvelope]
+    records: list[OutboxRecord]
 
     async def mark_published(self, event_ids: Sequence[str]) -> None:
         self.db.published.update(event_ids)
@@ -195,7 +195,7 @@ class FakeOutboxStore:
         ][:limit]
         self._claimed.update(e.id for e in batch)
         try:
-            yield _Batch(self._db, batch)
+            yield _Batch(self._db, [OutboxRecord.of(e) for e in batch])
         finally:
             self._claimed.difference_update(e.id for e in batch)
 
@@ -204,10 +204,10 @@ class FakePublisher:
     """Records publications; ``fail_ids`` simulates events whose ack never came."""
 
     def __init__(self) -> None:
-        self.published: list[EventEnvelope] = []
+        self.published: list[OutboxRecord] = []
         self.fail_ids: set[str] = set()
 
-    async def publish_batch(self, envelopes: Sequence[EventEnvelope]) -> list[str]:
-        acked = [e for e in envelopes if e.id not in self.fail_ids]
+    async def publish_batch(self, records: Sequence[OutboxRecord]) -> list[str]:
+        acked = [r for r in records if r.id not in self.fail_ids]
         self.published.extend(acked)
         return [e.id for e in acked]

@@ -14,8 +14,15 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bijmantra.adapters.grpc import IdentitySigningKeys, JwtVerifier, ServiceTokenVerifier
-from bijmantra.adapters.nats import JetStreamPublisher, connect, ensure_stream
-from bijmantra.adapters.postgres import PostgresOutboxStore, create_engine, unit_of_work_factory
+from bijmantra.adapters.nats import DurableConsumer, JetStreamPublisher, connect, ensure_stream
+from bijmantra.adapters.postgres import (
+    PostgresAuditStore,
+    PostgresOutboxStore,
+    create_engine,
+    unit_of_work_factory,
+)
+from bijmantra.adapters.postgres.ddl import outbox_channel
+from bijmantra.adapters.postgres.relay_loop import run_relay
 from bijmantra.adapters.redis import RedisSearchResultStore
 from bijmantra.application.analysis import (
     CancelAnalysis,
@@ -33,19 +40,28 @@ from bijmantra.application.brapi.commands import ResourceCommands
 from bijmantra.application.brapi.modules import catalog
 from bijmantra.application.brapi.ports import SearchResultStore
 from bijmantra.application.brapi.queries import ResourceQueries
+from bijmantra.application.compliance import (
+    AUDIT_CONSUMER,
+    ListActivity,
+    ListAuditEntries,
+    RecordAuditEntry,
+    VerifyAuditChain,
+)
 from bijmantra.application.events import OutboxRelay
 from bijmantra.application.genotyping import GetVariantSet, ImportGenotypes, StreamGenotypes
-from bijmantra.application.ports import EventPublisher, TokenVerifier, UnitOfWorkFactory
+from bijmantra.application.ports import AuditStore, EventPublisher, TokenVerifier, UnitOfWorkFactory
 from bijmantra.contracts.analysis.v1 import analysis_service_pb2 as analysis_pb
 from bijmantra.contracts.analysis.v1 import analysis_service_pb2_grpc as analysis_grpc
 from bijmantra.contracts.brapi.v1 import resource_service_pb2 as resource_pb
 from bijmantra.contracts.brapi.v1 import resource_service_pb2_grpc as resource_grpc
+from bijmantra.contracts.compliance.v1 import audit_service_pb2 as audit_pb
+from bijmantra.contracts.compliance.v1 import audit_service_pb2_grpc as audit_grpc
 from bijmantra.contracts.genotyping.v1 import genotyping_service_pb2 as genotyping_pb
 from bijmantra.contracts.genotyping.v1 import genotyping_service_pb2_grpc as genotyping_grpc
+from bijmantra.domain_api.audit_api import AuditServicer
 from bijmantra.domain_api.config import Settings
 from bijmantra.domain_api.genotyping_api import AnalysisServicer, AnalysisWorkerServicer, GenotypingServicer
 from bijmantra.domain_api.grpc_api import AuthInterceptor, ResourceServicer
-from bijmantra.domain_api.relay import run_relay
 from bijmantra.observability import get_logger
 
 SERVICE_NAME = "domain-api"
@@ -59,6 +75,7 @@ SERVED = (
     resource_pb.DESCRIPTOR.services_by_name["ResourceService"].full_name,
     genotyping_pb.DESCRIPTOR.services_by_name["GenotypingService"].full_name,
     analysis_pb.DESCRIPTOR.services_by_name["AnalysisService"].full_name,
+    audit_pb.DESCRIPTOR.services_by_name["AuditService"].full_name,
 )
 WORKER_SERVICE = analysis_pb.DESCRIPTOR.services_by_name["AnalysisWorkerService"].full_name
 log = get_logger(__name__)
@@ -71,6 +88,8 @@ class DomainApi:
     health: health.aio.HealthServicer
     engine: AsyncEngine | None = None
     relay: OutboxRelay | None = None
+    outbox: PostgresOutboxStore | None = None
+    consumers: list[DurableConsumer] = field(default_factory=list)
     closers: list[object] = field(default_factory=list)
 
     async def serve(self, stop: asyncio.Event) -> None:
@@ -80,12 +99,17 @@ class DomainApi:
             await self.health.set(service, health_pb2.HealthCheckResponse.SERVING)
         log.info("domain-api serving", port=self.settings.port)
         tasks = [asyncio.create_task(self._watch_database(stop))]
-        if self.relay is not None:
-            tasks.append(asyncio.create_task(run_relay(self.relay, _libpq(self.settings.database_url), stop)))
+        if self.relay is not None and self.outbox is not None:
+            listen_url = _libpq(self.settings.database_url)
+            relaying = run_relay(self.relay, listen_url, stop, channel=outbox_channel("domain"), purge=self.outbox)
+            tasks.append(asyncio.create_task(relaying))
+        tasks += [asyncio.create_task(c.run()) for c in self.consumers]
         await stop.wait()
         log.info("domain-api draining")
         await self.health.enter_graceful_shutdown()
         await self.server.stop(grace=10)
+        for consumer in self.consumers:
+            consumer.stop()
         for task in tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -136,15 +160,26 @@ async def bootstrap(
             issuer=settings.token_issuer,
             audience=settings.token_audience,
         )
-    relay = None
-    if publisher is None and engine is not None:
+    relay = outbox = None
+    consumers: list[DurableConsumer] = []
+    audit: AuditStore | None = None
+    if engine is not None:
+        audit = PostgresAuditStore(engine)
+    if publisher is None and engine is not None and audit is not None:
         nc = await connect(settings.nats_url, name=SERVICE_NAME)
         js = nc.jetstream()
         await ensure_stream(js)
         publisher = JetStreamPublisher(js)
+        consumers.append(
+            DurableConsumer(
+                js, durable=AUDIT_CONSUMER, filter_subject="bijmantra.events.>",
+                handler=RecordAuditEntry(audit), upcasting=False,
+            )
+        )  # fmt: skip
         closers.append(nc.drain)
     if publisher is not None and engine is not None:
-        relay = OutboxRelay(PostgresOutboxStore(engine), publisher)
+        outbox = PostgresOutboxStore(engine)
+        relay = OutboxRelay(outbox, publisher)
 
     if searches is None:
         redis = Redis.from_url(settings.redis_url)
@@ -180,6 +215,10 @@ async def bootstrap(
             ),
             server,
         )  # fmt: skip
+    if audit is not None:
+        audit_grpc.add_AuditServiceServicer_to_server(
+            AuditServicer(ListAuditEntries(audit), VerifyAuditChain(audit), ListActivity(audit)), server
+        )
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
@@ -191,4 +230,4 @@ async def bootstrap(
         server,
     )
     server.add_insecure_port(f"0.0.0.0:{settings.port}")
-    return DomainApi(settings, server, health_servicer, engine, relay, closers)
+    return DomainApi(settings, server, health_servicer, engine, relay, outbox, consumers, closers)

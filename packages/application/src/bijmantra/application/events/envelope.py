@@ -1,17 +1,22 @@
-"""The wire format of a domain event on NATS.
+"""The wire format of a domain event on NATS, and how old versions are read.
 
-Versioning rule: ``schema_version`` is per event type; a consumer upcasts older versions
-with the functions in ``UPCASTERS`` before handling, so producers can move on first.
+Versioning rule (ADR 0005): ``schema_version`` is per event type and starts at 1. A change
+that removes, renames or retypes a field of ``data`` bumps it, and the same change
+registers ``UPCASTERS[(type, old_version)]``, a pure function from data at ``old_version``
+to data at ``old_version + 1``. ``decode_envelope`` applies the chain, so a consumer only
+ever handles the newest version it knows, while the stream (and audit log) keep the bytes
+that were published. Adding an optional field needs no bump (msgspec ignores unknown
+fields; readers default missing ones).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import msgspec
-
 from bijmantra.domain import DomainEvent
 
 CURRENT_SCHEMA_VERSION = 1
@@ -19,6 +24,9 @@ SUBJECT_PREFIX = "bijmantra.events"
 
 
 class EventEnvelope(msgspec.Struct, kw_only=True, frozen=True):
+    """id (UUIDv7), ``<context>.<event>`` type, source service, tenant, aggregate (subject),
+    time, schema version, data, actor, and the W3C ``traceparent`` of the causing request."""
+
     id: str
     type: str
     source: str
@@ -42,8 +50,33 @@ def _camel_keys(data: dict[str, Any]) -> dict[str, Any]:
     return {camel(k): v for k, v in data.items() if k != "tenant_id"}
 
 
+@dataclass(frozen=True, slots=True)
+class OutboxRecord:
+    """An event as an outbox row holds it: the encoded envelope plus what routing needs.
+
+    The relay publishes ``payload`` byte for byte; it never decodes or re-encodes it.
+    """
+
+    id: str
+    type: str
+    tenant_id: str
+    payload: bytes
+    traceparent: str | None = None
+
+    @classmethod
+    def of(cls, envelope: EventEnvelope) -> OutboxRecord:
+        return cls(
+            envelope.id,
+            envelope.type,
+            envelope.tenant_id,
+            encode_envelope(envelope),
+            envelope.traceparent,
+        )
+
+
 # (type, from_version) -> function that returns data at from_version + 1
-UPCASTERS: dict[tuple[str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {
+Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
+UPCASTERS: dict[tuple[str, int], Upcaster] = {
     ("germplasm.created", 1): _camel_keys,
 }
 
@@ -55,7 +88,9 @@ def subject_for(event_type: str) -> str:
     return f"{SUBJECT_PREFIX}.{event_type}"
 
 
-def envelope_for(event: DomainEvent, *, source: str, traceparent: str | None = None) -> EventEnvelope:
+def envelope_for(
+    event: DomainEvent, *, source: str, traceparent: str | None = None
+) -> EventEnvelope:
     return EventEnvelope(
         id=event.id,
         type=event.type,
@@ -74,12 +109,20 @@ def encode_envelope(envelope: EventEnvelope) -> bytes:
     return _encoder.encode(envelope)
 
 
-def decode_envelope(payload: bytes) -> EventEnvelope:
-    """Decode and upcast to the newest schema version this code knows."""
-    envelope = _decoder.decode(payload)
+def upcast(
+    envelope: EventEnvelope, upcasters: dict[tuple[str, int], Upcaster] | None = None
+) -> EventEnvelope:
+    """Bring ``data`` to the newest version registered for the event type."""
+    table = UPCASTERS if upcasters is None else upcasters
     data, version = envelope.data, envelope.schema_version
-    while (upcast := UPCASTERS.get((envelope.type, version))) is not None:
-        data, version = upcast(data), version + 1
-    if version != envelope.schema_version:
-        envelope = msgspec.structs.replace(envelope, data=data, schema_version=version)
-    return envelope
+    while (step := table.get((envelope.type, version))) is not None:
+        data, version = step(data), version + 1
+    if version == envelope.schema_version:
+        return envelope
+    return msgspec.structs.replace(envelope, data=data, schema_version=version)
+
+
+def decode_envelope(payload: bytes, *, upcasting: bool = True) -> EventEnvelope:
+    """Decode and (unless a consumer keeps events as published) upcast to the newest version."""
+    envelope = _decoder.decode(payload)
+    return upcast(envelope) if upcasting else envelope

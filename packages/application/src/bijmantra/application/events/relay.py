@@ -1,27 +1,52 @@
-"""Outbox relay: move committed events from the outbox to the event stream.
+"""Outbox relay: move committed events from an outbox to the event stream.
 
 At-least-once by construction (mark after ack); the stream deduplicates on the event id
-(``Nats-Msg-Id``), so a crash between publish and mark never yields a second delivery.
+(``Nats-Msg-Id``), so a crash between publish and mark never yields a second delivery
+within the stream's duplicate window, and consumers are idempotent beyond it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from dataclasses import dataclass
 
 from bijmantra.application.ports import EventPublisher, OutboxStore
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
 class OutboxRelay:
     store: OutboxStore
     publisher: EventPublisher
-    batch_size: int = 500
+    batch_size: int = 1000
+    poll_interval: float = 1.0  # seconds; a wake-up (NOTIFY) normally comes long before
 
     async def relay_once(self) -> int:
         """Publish one claimed batch; return how many events were published."""
         async with self.store.claim(self.batch_size) as batch:
-            if not batch.envelopes:
+            if not batch.records:
                 return 0
-            acked = await self.publisher.publish_batch(batch.envelopes)
+            acked = await self.publisher.publish_batch(batch.records)
             await batch.mark_published(acked)
             return len(acked)
+
+    async def run(self, wake: asyncio.Event, stop: asyncio.Event) -> None:
+        """Drain whenever woken (or every ``poll_interval``) until ``stop``.
+
+        Failures (NATS or PostgreSQL away) keep the rows; the next pass retries them.
+        """
+        while not stop.is_set():
+            wake.clear()
+            try:
+                published = await self.relay_once()
+            except Exception:
+                log.warning("outbox relay pass failed; retrying", exc_info=True)
+                published = 0
+                await asyncio.sleep(self.poll_interval)
+            if published:
+                continue  # drain the backlog before sleeping
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), self.poll_interval)

@@ -6,21 +6,27 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
+from bijmantra.adapters.nats.stream import DEAD_LETTER_PREFIX, EVENTS_STREAM
+from bijmantra.application.events import EventEnvelope, decode_envelope
+
 import nats.errors
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-from bijmantra.adapters.nats.stream import DEAD_LETTER_PREFIX, EVENTS_STREAM
-from bijmantra.application.events import EventEnvelope, decode_envelope
-
 log = logging.getLogger(__name__)
 
 Handler = Callable[[EventEnvelope], Awaitable[None]]
+RETRY_DELAY = 0.5  # seconds between fetch attempts while NATS is away
 
 
 class DurableConsumer:
-    """Fetch, handle, ack; after ``max_deliver`` failures the message goes to dead letters."""
+    """Fetch, handle, ack; after ``max_deliver`` failures the message goes to dead letters.
+
+    Handlers must be idempotent (record the event id with their effect): a message is
+    redelivered when its ack is lost, e.g. across a NATS restart. ``upcasting=False`` hands
+    events over exactly as published (the audit trail keeps them that way).
+    """
 
     def __init__(
         self,
@@ -33,6 +39,8 @@ class DurableConsumer:
         ack_wait: float = 30.0,
         batch: int = 100,
         heartbeat: bool = False,
+        upcasting: bool = True,
+        stream: str = EVENTS_STREAM,
     ) -> None:
         """``heartbeat``: while a handler runs, tell the server every ``ack_wait / 3`` that
         the message is in progress, so a long job keeps its delivery while its process lives
@@ -45,6 +53,8 @@ class DurableConsumer:
         self._ack_wait = ack_wait
         self._batch = batch
         self._heartbeat = heartbeat
+        self._upcasting = upcasting
+        self._stream = stream
         self._stopping = asyncio.Event()
         self.ready = asyncio.Event()
 
@@ -59,7 +69,7 @@ class DurableConsumer:
             max_ack_pending=1000,
         )
         subscription = await self._js.pull_subscribe(
-            self._filter, durable=self.durable, stream=EVENTS_STREAM, config=config
+            self._filter, durable=self.durable, stream=self._stream, config=config
         )
         self.ready.set()
         while not self._stopping.is_set():
@@ -67,18 +77,24 @@ class DurableConsumer:
                 messages = await subscription.fetch(self._batch, timeout=1.0)
             except (TimeoutError, nats.errors.TimeoutError):
                 continue
-            except (nats.errors.ConnectionClosedError, nats.errors.ConnectionReconnectingError):
-                await asyncio.sleep(0.5)
+            except nats.errors.Error:  # disconnected, reconnecting, JetStream not yet back
+                log.info("consumer %s waiting for NATS", self.durable, exc_info=True)
+                await asyncio.sleep(RETRY_DELAY)
                 continue
             for message in messages:
-                await self._handle(message)
+                try:
+                    await self._handle(message)
+                except nats.errors.Error:  # the ack itself failed: redelivery is harmless
+                    log.warning(
+                        "ack for %s on %s failed", message.subject, self.durable, exc_info=True
+                    )
 
     def stop(self) -> None:
         self._stopping.set()
 
     async def _handle(self, message: Msg) -> None:
         try:
-            envelope = decode_envelope(message.data)
+            envelope = decode_envelope(message.data, upcasting=self._upcasting)
         except Exception:  # undecodable: retrying cannot help
             log.exception("undecodable event on %s", message.subject)
             await self._dead_letter(message)
@@ -116,5 +132,7 @@ class DurableConsumer:
             "Bijmantra-Event-Id": event_id,
             "Bijmantra-Original-Subject": message.subject,
         }
-        await self._js.publish(f"{DEAD_LETTER_PREFIX}.{self.durable}", message.data, headers=headers)
+        await self._js.publish(
+            f"{DEAD_LETTER_PREFIX}.{self.durable}", message.data, headers=headers
+        )
         await message.term()

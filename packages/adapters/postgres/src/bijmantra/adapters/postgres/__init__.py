@@ -1,11 +1,13 @@
 """PostgreSQL adapter: SQLAlchemy 2 async + psycopg 3 repositories, unit of work, RLS, outbox."""
 
+from bijmantra.adapters.postgres.audit import PostgresAuditStore
 from bijmantra.adapters.postgres.engine import create_engine, sqlalchemy_url, with_user
 from bijmantra.adapters.postgres.inbox import first_delivery
-from bijmantra.adapters.postgres.outbox import PostgresOutboxStore
+from bijmantra.adapters.postgres.outbox import PostgresOutboxStore, write_outbox
 from bijmantra.adapters.postgres.uow import PostgresUnitOfWork, set_tenant, unit_of_work_factory
 
 __all__ = [
+    "PostgresAuditStore",
     "PostgresOutboxStore",
     "PostgresUnitOfWork",
     "create_engine",
@@ -14,4 +16,5 @@ __all__ = [
     "sqlalchemy_url",
     "unit_of_work_factory",
     "with_user",
+    "write_outbox",
 ]

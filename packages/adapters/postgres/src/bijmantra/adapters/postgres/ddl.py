@@ -71,3 +71,31 @@ def outbox_relay_role(schema: str) -> str:
 def outbox_channel(schema: str) -> str:
     """The NOTIFY channel that wakes the relay of ``schema``'s outbox."""
     return "bijmantra_outbox" if schema == "domain" else f"bijmantra_outbox_{schema}"
+
+
+# Outboxes are split into this many partitions by a hash of the aggregate id. A relay owns
+# a partition while it publishes from it, so several relays never interleave one aggregate.
+OUTBOX_PARTITIONS = 64
+
+
+def outbox_relay_columns(schema: str) -> list[str]:
+    """Trace context, partition column, partition lock table and the relay's claim index.
+
+    ``hashtext(...) & mask`` is immutable (usable in a generated column) and never negative.
+    """
+    relay = outbox_relay_role(schema)
+    return [
+        f"ALTER TABLE {schema}.outbox ADD COLUMN traceparent text",
+        f"ALTER TABLE {schema}.outbox ADD COLUMN partition smallint NOT NULL "
+        f"GENERATED ALWAYS AS ((hashtext(aggregate_id) & {OUTBOX_PARTITIONS - 1})::smallint) "
+        "STORED",
+        f"DROP INDEX IF EXISTS {schema}.outbox_unpublished_idx, {schema}.{schema}_outbox_unpublished_idx",
+        f"CREATE INDEX outbox_unpublished_idx ON {schema}.outbox (partition, seq) "
+        "WHERE published_at IS NULL",
+        f"CREATE INDEX outbox_published_idx ON {schema}.outbox (published_at) "
+        "WHERE published_at IS NOT NULL",
+        f"CREATE TABLE {schema}.outbox_partitions (partition smallint PRIMARY KEY)",
+        f"INSERT INTO {schema}.outbox_partitions "
+        f"SELECT generate_series(0, {OUTBOX_PARTITIONS - 1})",
+        f"GRANT SELECT, UPDATE ON {schema}.outbox_partitions TO {relay}",
+    ]

@@ -1,4 +1,16 @@
-"""Outbox table access: written inside business transactions, drained by the relay."""
+"""Outbox table access: written inside business transactions, drained by the relay.
+
+Every schema in ``ddl.OUTBOX_SCHEMAS`` holds an outbox; ``write_outbox`` and
+``PostgresOutboxStore`` take the schema, so identity and domain share this code.
+
+Ordering across several relays: rows are partitioned by a hash of their aggregate id.
+A relay first locks partitions that have pending rows (``FOR UPDATE SKIP LOCKED`` on
+``outbox_partitions``), then reads pending rows of those partitions only, in ``seq``
+order. A partition is held by one relay at a time, so two relays never publish events of
+one aggregate concurrently, and whichever takes the partition next starts from its oldest
+pending row. A plain row-level ``SKIP LOCKED`` would not keep that order: a second relay
+would skip an aggregate's locked first event and publish its second one.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +18,14 @@ import contextlib
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from bijmantra.adapters.postgres.ddl import OUTBOX_SCHEMAS, outbox_relay_role
-from bijmantra.application.events import EventEnvelope, decode_envelope, encode_envelope
+from bijmantra.application.events import EventEnvelope, OutboxRecord, encode_envelope
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-
-def _schema(schema: str) -> str:
+def _checked(schema: str) -> str:
     """Only known schema names are ever put into SQL text."""
     if schema not in OUTBOX_SCHEMAS:
         raise ValueError(f"no outbox in schema {schema!r}")
@@ -23,10 +35,14 @@ def _schema(schema: str) -> str:
 async def write_outbox(
     connection: AsyncConnection, envelopes: Sequence[EventEnvelope], *, schema: str = "domain"
 ) -> None:
+    """Insert events in the caller's transaction (they commit or roll back with its writes)."""
+    if not envelopes:
+        return
     await connection.execute(
         text(
-            f"INSERT INTO {_schema(schema)}.outbox (id, tenant_id, type, aggregate_id, envelope) "  # noqa: S608
-            "VALUES (:id, :tenant_id, :type, :aggregate_id, :envelope)"
+            f"INSERT INTO {_checked(schema)}.outbox "  # noqa: S608 (checked identifier)
+            "(id, tenant_id, type, aggregate_id, envelope, traceparent) "
+            "VALUES (:id, :tenant_id, :type, :aggregate_id, :envelope, :traceparent)"
         ),
         [
             {
@@ -35,6 +51,7 @@ async def write_outbox(
                 "type": e.type,
                 "aggregate_id": e.subject,
                 "envelope": encode_envelope(e),
+                "traceparent": e.traceparent,
             }
             for e in envelopes
         ],
@@ -44,55 +61,74 @@ async def write_outbox(
 @dataclass
 class _ClaimedBatch:
     connection: AsyncConnection
-    schema: str
-    envelopes: list[EventEnvelope] = field(default_factory=list)
+    mark_sql: str
+    records: list[OutboxRecord] = field(default_factory=list)
 
     async def mark_published(self, event_ids: Sequence[str]) -> None:
         if event_ids:
             await self.connection.execute(
-                text(f"UPDATE {self.schema}.outbox SET published_at = now() WHERE id = ANY(:ids)"),  # noqa: S608
-                {"ids": [uuid.UUID(i) for i in event_ids]},
+                text(self.mark_sql), {"ids": [uuid.UUID(i) for i in event_ids]}
             )
 
 
 class PostgresOutboxStore:
-    """Claims rows with ``FOR UPDATE SKIP LOCKED`` so relays in several replicas share work.
+    """Claims whole partitions so relays in several replicas share work and keep order.
 
-    ``schema`` picks whose outbox (``domain`` or ``identity``); the claim runs as that
-    schema's relay role, the only role that may read every tenant's unpublished events.
+    Each pass takes up to ``max_partitions`` free partitions, those with the oldest
+    pending event first (no partition starves under a steady backlog).
     """
 
-    def __init__(self, engine: AsyncEngine, *, schema: str = "domain") -> None:
+    def __init__(
+        self, engine: AsyncEngine, *, schema: str = "domain", max_partitions: int = 16
+    ) -> None:
         self._engine = engine
-        self.schema = _schema(schema)
-        self._relay_role = outbox_relay_role(schema)
+        self._max_partitions = max_partitions
+        schema = _checked(schema)
+        self._role = outbox_relay_role(schema)
+        self._claim = text(
+            f"WITH held AS (SELECT p.partition FROM {schema}.outbox_partitions p "  # noqa: S608
+            f"CROSS JOIN LATERAL (SELECT o.seq FROM {schema}.outbox o "
+            "WHERE o.partition = p.partition AND o.published_at IS NULL "
+            "ORDER BY o.seq LIMIT 1) oldest "
+            "ORDER BY oldest.seq LIMIT :partitions FOR UPDATE OF p SKIP LOCKED) "
+            "SELECT id, type, tenant_id, envelope, traceparent "
+            f"FROM {schema}.outbox WHERE published_at IS NULL "
+            "AND partition IN (SELECT partition FROM held) ORDER BY seq LIMIT :limit"
+        )
+        self._mark = f"UPDATE {schema}.outbox SET published_at = now() WHERE id = ANY(:ids)"  # noqa: S608
+        self._pending = text(
+            "SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0) "  # noqa: S608
+            f"FROM {schema}.outbox WHERE published_at IS NULL"
+        )
+        self._purge = text(
+            f"DELETE FROM {schema}.outbox "  # noqa: S608 (checked identifier)
+            "WHERE published_at IS NOT NULL AND published_at < now() - :age"
+        )
+
+    @contextlib.asynccontextmanager
+    async def _as_relay(self) -> AsyncIterator[AsyncConnection]:
+        async with self._engine.connect() as connection, connection.begin():
+            await connection.execute(text(f"SET LOCAL ROLE {self._role}"))
+            yield connection
 
     @contextlib.asynccontextmanager
     async def claim(self, limit: int) -> AsyncIterator[_ClaimedBatch]:
-        async with self._engine.connect() as connection, connection.begin():
-            await connection.execute(text(f"SET LOCAL ROLE {self._relay_role}"))
-            rows = (
-                await connection.execute(
-                    text(
-                        f"SELECT id, envelope FROM {self.schema}.outbox WHERE published_at IS NULL "  # noqa: S608
-                        "ORDER BY seq LIMIT :limit FOR UPDATE SKIP LOCKED"
-                    ),
-                    {"limit": limit},
-                )
-            ).all()
-            envelopes = [decode_envelope(bytes(r.envelope)) for r in rows]
-            yield _ClaimedBatch(connection, self.schema, envelopes)
+        async with self._as_relay() as connection:
+            params = {"limit": limit, "partitions": self._max_partitions}
+            rows = (await connection.execute(self._claim, params)).all()
+            records = [
+                OutboxRecord(str(r.id), r.type, str(r.tenant_id), bytes(r.envelope), r.traceparent)
+                for r in rows
+            ]
+            yield _ClaimedBatch(connection, self._mark, records)
 
     async def pending(self) -> tuple[int, float]:
         """How many events wait, and the age in seconds of the oldest (outbox lag)."""
-        async with self._engine.connect() as connection, connection.begin():
-            await connection.execute(text(f"SET LOCAL ROLE {self._relay_role}"))
-            count, age = (
-                await connection.execute(
-                    text(
-                        "SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0) "  # noqa: S608
-                        f"FROM {self.schema}.outbox WHERE published_at IS NULL"
-                    )
-                )
-            ).one()
+        async with self._as_relay() as connection:
+            count, age = (await connection.execute(self._pending)).one()
             return int(count), float(age)
+
+    async def purge_published(self, older_than: timedelta) -> int:
+        """Delete rows published long enough ago that no relay retry can still need them."""
+        async with self._as_relay() as connection:
+            return (await connection.execute(self._purge, {"age": older_than})).rowcount

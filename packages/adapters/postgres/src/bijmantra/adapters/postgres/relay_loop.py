@@ -8,48 +8,63 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from datetime import timedelta
 
 import psycopg
 import psycopg.sql
+
+from bijmantra.adapters.postgres.outbox import PostgresOutboxStore
 from bijmantra.application.events import OutboxRelay
 
 log = logging.getLogger(__name__)
-POLL_INTERVAL = 1.0  # seconds; NOTIFY normally wakes the relay long before this
+RECONNECT_DELAY = 1.0  # seconds between LISTEN reconnection attempts
+# Published rows are kept this long (far beyond the stream's duplicate window), then purged.
+PUBLISHED_RETENTION = timedelta(days=1)
+PURGE_INTERVAL = 600.0  # seconds
 
 
 async def run_relay(
-    relay: OutboxRelay, listen_url: str, stop: asyncio.Event, *, channel: str = "bijmantra_outbox"
+    relay: OutboxRelay,
+    listen_url: str,
+    stop: asyncio.Event,
+    *,
+    channel: str = "bijmantra_outbox",
+    purge: PostgresOutboxStore | None = None,
 ) -> None:
+    """Relay until ``stop``; with ``purge``, also delete long-published rows now and then."""
     wake = asyncio.Event()
-    listener = asyncio.create_task(_listen(listen_url, channel, wake, stop))
+    helpers = [asyncio.create_task(listen(listen_url, channel, wake, stop))]
+    if purge is not None:
+        helpers.append(asyncio.create_task(_purge(purge, stop)))
     try:
-        while not stop.is_set():
-            try:
-                published = await relay.relay_once()
-            except Exception:  # NATS or PostgreSQL away: keep rows, retry later
-                log.warning("outbox relay pass failed; retrying", exc_info=True)
-                published = 0
-                await asyncio.sleep(POLL_INTERVAL)
-            if published:
-                continue  # drain backlog before sleeping
-            wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), POLL_INTERVAL)
+        await relay.run(wake, stop)
     finally:
-        listener.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await listener
+        for task in helpers:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
 
-async def _listen(url: str, channel: str, wake: asyncio.Event, stop: asyncio.Event) -> None:
+async def listen(url: str, channel: str, wake: asyncio.Event, stop: asyncio.Event) -> None:
+    """Set ``wake`` on each NOTIFY on ``channel``; reconnect until ``stop`` (polling covers gaps)."""
     while not stop.is_set():
         try:
             async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
-                await conn.execute(
-                    psycopg.sql.SQL("LISTEN {}").format(psycopg.sql.Identifier(channel))
-                )
+                await conn.execute(psycopg.sql.SQL("LISTEN {}").format(psycopg.sql.Identifier(channel)))
+                wake.set()  # anything committed while we were away
                 async for _ in conn.notifies():
                     wake.set()
         except psycopg.Error:
-            log.warning("outbox LISTEN connection lost; reconnecting", exc_info=True)
-            await asyncio.sleep(POLL_INTERVAL)
+            log.warning("LISTEN %s connection lost; reconnecting", channel, exc_info=True)
+            await asyncio.sleep(RECONNECT_DELAY)
+
+
+async def _purge(store: PostgresOutboxStore, stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        try:
+            if purged := await store.purge_published(PUBLISHED_RETENTION):
+                log.info("purged %s published outbox rows", purged)
+        except Exception:
+            log.warning("outbox purge failed", exc_info=True)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), PURGE_INTERVAL)

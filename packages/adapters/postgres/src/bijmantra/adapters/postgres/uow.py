@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import TracebackType
 from typing import Self
 
@@ -23,10 +24,18 @@ async def set_tenant(connection: AsyncConnection, tenant_id: TenantId) -> None:
 
 
 class PostgresUnitOfWork:
-    def __init__(self, engine: AsyncEngine, tenant_id: TenantId, *, source: str) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        tenant_id: TenantId,
+        *,
+        source: str,
+        traceparent: Callable[[], str | None] = lambda: None,
+    ) -> None:
         self._engine = engine
         self.tenant_id = tenant_id
         self._source = source
+        self._traceparent = traceparent
         self._connection: AsyncConnection | None = None
         self._events: list[DomainEvent] = []
 
@@ -63,14 +72,23 @@ class PostgresUnitOfWork:
         events.extend(await self.genotypes.flush())
         events.extend(await self.analyses.flush())
         if events:
-            await write_outbox(self._connection, [envelope_for(e, source=self._source) for e in events])
+            trace = self._traceparent()
+            await write_outbox(
+                self._connection, [envelope_for(e, source=self._source, traceparent=trace) for e in events]
+            )
         await self._connection.commit()
 
 
-def unit_of_work_factory(engine: AsyncEngine, *, source: str):  # type: ignore[no-untyped-def]
-    """The ``UnitOfWorkFactory`` port bound to one engine."""
+def unit_of_work_factory(  # type: ignore[no-untyped-def]
+    engine: AsyncEngine, *, source: str, traceparent: Callable[[], str | None] = lambda: None
+):
+    """The ``UnitOfWorkFactory`` port bound to one engine.
+
+    ``traceparent`` returns the W3C trace context of the current request (the tracing
+    setup supplies it); it is stored with each event and sent as a NATS header.
+    """
 
     def factory(tenant_id: TenantId) -> PostgresUnitOfWork:
-        return PostgresUnitOfWork(engine, tenant_id, source=source)
+        return PostgresUnitOfWork(engine, tenant_id, source=source, traceparent=traceparent)
 
     return factory

@@ -1,0 +1,134 @@
+"""The audit trail in ``domain.audit_log``: appended by the audit consumer, read by queries.
+
+Appends for one tenant are serialized by locking that tenant's ``audit_chain_heads`` row;
+the entry, its chain head and the consumer's processed-event record commit together.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+from bijmantra.adapters.postgres.inbox import first_delivery
+from bijmantra.adapters.postgres.uow import set_tenant
+from bijmantra.application.compliance import GENESIS_HASH, AuditEntry, ChainHead, next_entry
+from bijmantra.application.events import EventEnvelope
+from bijmantra.kernel import Page, PageRequest, TenantId
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+_COLUMNS = (
+    "tenant_id, position, event_id, event_type, subject, actor, occurred_at, recorded_at, "
+    "envelope, prev_hash, hash"
+)
+_OPEN_HEAD = text(
+    "INSERT INTO domain.audit_chain_heads (tenant_id, position, hash) "
+    "VALUES (:tenant, 0, :genesis) ON CONFLICT (tenant_id) DO NOTHING"
+)
+_LOCK_HEAD = text(
+    "SELECT position, hash FROM domain.audit_chain_heads WHERE tenant_id = :tenant FOR UPDATE"
+)
+_READ_HEAD = text("SELECT position, hash FROM domain.audit_chain_heads WHERE tenant_id = :tenant")
+_INSERT = text(
+    f"INSERT INTO domain.audit_log ({_COLUMNS}) VALUES "  # noqa: S608 (constant column list)
+    "(:tenant_id, :position, :event_id, :event_type, :subject, :actor, :occurred_at, "
+    ":recorded_at, :envelope, :prev_hash, :hash)"
+)
+_MOVE_HEAD = text(
+    "UPDATE domain.audit_chain_heads SET position = :position, hash = :hash "
+    "WHERE tenant_id = :tenant"
+)
+
+
+def _entry(row: Any) -> AuditEntry:
+    return AuditEntry(
+        tenant_id=str(row.tenant_id),
+        position=row.position,
+        event_id=str(row.event_id),
+        event_type=row.event_type,
+        subject=row.subject,
+        actor=row.actor,
+        occurred_at=row.occurred_at,
+        recorded_at=row.recorded_at,
+        envelope=bytes(row.envelope),
+        prev_hash=bytes(row.prev_hash),
+        hash=bytes(row.hash),
+    )
+
+
+class PostgresAuditStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def append(self, consumer: str, event: EventEnvelope, envelope: bytes) -> bool:
+        tenant = uuid.UUID(event.tenant_id)
+        async with self._engine.connect() as conn, conn.begin():
+            await set_tenant(conn, TenantId(tenant))
+            if not await first_delivery(conn, consumer, event, schema="domain"):
+                return False
+            await conn.execute(_OPEN_HEAD, {"tenant": tenant, "genesis": GENESIS_HASH})
+            position, head_hash = (await conn.execute(_LOCK_HEAD, {"tenant": tenant})).one()
+            head = ChainHead(position, bytes(head_hash)) if position else None
+            entry = next_entry(head, event, envelope, datetime.now(UTC))
+            await conn.execute(
+                _INSERT,
+                {
+                    "tenant_id": tenant,
+                    "position": entry.position,
+                    "event_id": uuid.UUID(entry.event_id),
+                    "event_type": entry.event_type,
+                    "subject": entry.subject,
+                    "actor": entry.actor,
+                    "occurred_at": entry.occurred_at,
+                    "recorded_at": entry.recorded_at,
+                    "envelope": entry.envelope,
+                    "prev_hash": entry.prev_hash,
+                    "hash": entry.hash,
+                },
+            )
+            await conn.execute(
+                _MOVE_HEAD, {"tenant": tenant, "position": entry.position, "hash": entry.hash}
+            )
+            return True
+
+    async def page(
+        self, tenant_id: TenantId, page: PageRequest, *, subject: str | None = None
+    ) -> Page[AuditEntry]:
+        where = "WHERE subject = :subject" if subject is not None else ""
+        async with self._engine.connect() as conn, conn.begin():
+            await set_tenant(conn, tenant_id)
+            params = {"subject": subject, "limit": page.page_size, "offset": page.offset}
+            total = (
+                await conn.execute(text(f"SELECT count(*) FROM domain.audit_log {where}"), params)  # noqa: S608
+            ).scalar_one()
+            rows = await conn.execute(
+                text(
+                    f"SELECT {_COLUMNS} FROM domain.audit_log {where} "  # noqa: S608 (constant fragments)
+                    "ORDER BY position LIMIT :limit OFFSET :offset"
+                ),
+                params,
+            )
+            return Page([_entry(r) for r in rows], page, int(total))
+
+    async def entries(self, tenant_id: TenantId, up_to: int) -> AsyncIterator[AuditEntry]:
+        async with self._engine.connect() as conn, conn.begin():
+            await set_tenant(conn, tenant_id)
+            result = await conn.stream(
+                text(
+                    f"SELECT {_COLUMNS} FROM domain.audit_log "  # noqa: S608 (constant column list)
+                    "WHERE position <= :up_to ORDER BY position"
+                ),
+                {"up_to": up_to},
+            )
+            async for row in result:
+                yield _entry(row)
+
+    async def head(self, tenant_id: TenantId) -> ChainHead | None:
+        async with self._engine.connect() as conn, conn.begin():
+            await set_tenant(conn, tenant_id)
+            row = (
+                await conn.execute(_READ_HEAD, {"tenant": uuid.UUID(str(tenant_id))})
+            ).one_or_none()
+            return None if row is None else ChainHead(row.position, bytes(row.hash))

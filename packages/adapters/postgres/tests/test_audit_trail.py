@@ -1,0 +1,157 @@
+"""The audit trail in PostgreSQL: append-once, tenant-scoped, immutable, tampering detected."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import psycopg
+import pytest
+from bijmantra.adapters.postgres import PostgresAuditStore, create_engine, set_tenant
+from bijmantra.application.compliance import RecordAuditEntry, VerifyAuditChain
+from bijmantra.application.events import EventEnvelope
+from bijmantra.kernel import PageRequest, Principal, TenantId, uuid7
+from bijmantra.testkit.provision import ProvisionedDatabase
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+async def engine(database: ProvisionedDatabase) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(database.domain_url, pool_size=2)
+    yield engine
+    await engine.dispose()
+
+
+def event(tenant: uuid.UUID, subject: str = "g-1", actor: str = "user-1") -> EventEnvelope:
+    return EventEnvelope(
+        id=str(uuid7()),
+        type="germplasm.created",
+        source="domain-api",
+        tenant_id=str(tenant),
+        subject=subject,
+        time=datetime.now(UTC),
+        schema_version=1,
+        data={"common_crop_name": "Maize"},
+        actor=actor,
+    )
+
+
+def auditor(tenant: uuid.UUID) -> Principal:
+    return Principal(subject="auditor", tenant_id=TenantId(tenant), roles=frozenset({"admin"}))
+
+
+async def trail(engine: AsyncEngine, tenant: uuid.UUID, count: int) -> list[EventEnvelope]:
+    record = RecordAuditEntry(PostgresAuditStore(engine))
+    events = [event(tenant, subject=f"g-{i}") for i in range(count)]
+    for e in events:
+        await record(e)
+    return events
+
+
+def tamper(owner_url: str, statement: str, *params: object) -> None:
+    """What an operator with the owner role could do after switching the triggers off."""
+    with psycopg.connect(owner_url) as conn:
+        conn.execute("SET session_replication_role = replica")
+        conn.execute(statement, params)
+
+
+async def test_redelivered_events_are_recorded_once_and_chain_verifies(engine: AsyncEngine) -> None:
+    tenant = uuid.uuid4()
+    store = PostgresAuditStore(engine)
+    events = await trail(engine, tenant, 5)
+    assert not await store.append("compliance-audit", events[2], b"{}"), (
+        "a redelivery has no second effect"
+    )
+    page = await store.page(TenantId(tenant), PageRequest(0, 10))
+    assert [e.event_id for e in page.items] == [e.id for e in events]
+    assert [e.position for e in page.items] == [1, 2, 3, 4, 5]
+    assert all(b.prev_hash == a.hash for a, b in zip(page.items, page.items[1:], strict=False))
+    verdict = await VerifyAuditChain(store)(auditor(tenant))
+    assert verdict.valid
+    assert verdict.entries_checked == 5
+    assert verdict.head_position == 5
+    other = await store.page(TenantId(uuid.uuid4()), PageRequest(0, 10))
+    assert other.items == []
+    assert other.total_count == 0
+
+
+@pytest.mark.parametrize(
+    ("statement", "position", "expected"),
+    [
+        (
+            "UPDATE domain.audit_log SET actor = 'someone-else' "
+            "WHERE tenant_id = %s AND position = 3",
+            3,
+            "actor",
+        ),
+        (
+            "UPDATE domain.audit_log SET envelope = "
+            "convert_to(replace(convert_from(envelope, 'UTF8'), 'Maize', 'Rice'), 'UTF8') "
+            "WHERE tenant_id = %s AND position = 2",
+            2,
+            "hash",
+        ),
+        ("DELETE FROM domain.audit_log WHERE tenant_id = %s AND position = 3", 3, "missing"),
+        ("DELETE FROM domain.audit_log WHERE tenant_id = %s AND position = 5", 5, "chain head"),
+    ],
+)
+async def test_modified_or_deleted_entries_are_detected(
+    engine: AsyncEngine, database: ProvisionedDatabase, statement: str, position: int, expected: str
+) -> None:
+    tenant, bystander = uuid.uuid4(), uuid.uuid4()
+    await trail(engine, tenant, 5)
+    await trail(engine, bystander, 2)
+    tamper(database.owner_url, statement, tenant)
+    verify = VerifyAuditChain(PostgresAuditStore(engine))
+    verdict = await verify(auditor(tenant))
+    assert not verdict.valid
+    assert verdict.problems[0].position == position
+    assert expected in verdict.problems[0].problem
+    assert (await verify(auditor(bystander))).valid, "other organizations' chains are untouched"
+
+
+async def test_postgres_itself_refuses_to_change_or_unlink_the_trail(
+    engine: AsyncEngine, database: ProvisionedDatabase
+) -> None:
+    tenant = uuid.uuid4()
+    await trail(engine, tenant, 2)
+    for statement in (
+        "UPDATE domain.audit_log SET actor = 'x'",
+        "DELETE FROM domain.audit_log",
+        "UPDATE domain.audit_chain_heads SET position = 1",
+        "DELETE FROM domain.audit_chain_heads",
+    ):
+        async with engine.connect() as conn, conn.begin():  # the service role
+            await set_tenant(conn, TenantId(tenant))
+            with pytest.raises(DBAPIError):
+                await conn.execute(text(statement))
+    with psycopg.connect(database.owner_url) as conn:  # even the owner, while triggers are on
+        for statement in ("UPDATE domain.audit_log SET actor = 'x'", "TRUNCATE domain.audit_log"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege), conn.transaction():
+                conn.execute(statement)
+        forged = conn.execute(
+            "SELECT event_id, event_type, subject, occurred_at, envelope FROM domain.audit_log "
+            "WHERE tenant_id = %s AND position = 2",
+            (tenant,),
+        ).fetchone()
+        assert forged is not None
+        with pytest.raises(psycopg.errors.IntegrityConstraintViolation), conn.transaction():
+            conn.execute(
+                "INSERT INTO domain.audit_log "
+                "VALUES (%s, 3, %s, %s, %s, NULL, %s, now(), %s, %s, %s)",
+                (
+                    tenant,
+                    uuid.uuid4(),
+                    forged[1],
+                    forged[2],
+                    forged[3],
+                    forged[4],
+                    b"\x01" * 32,
+                    b"\x02" * 32,
+                ),
+            )

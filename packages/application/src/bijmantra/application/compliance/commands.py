@@ -1,0 +1,22 @@
+"""Writing the audit trail: the audit consumer appends every event exactly once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bijmantra.application.events import EventEnvelope, encode_envelope
+from bijmantra.application.ports import AuditStore
+
+AUDIT_CONSUMER = "compliance-audit"
+
+
+@dataclass
+class RecordAuditEntry:
+    """Handler of every domain event; the store makes a redelivery a no-op."""
+
+    store: AuditStore
+    consumer: str = AUDIT_CONSUMER
+
+    async def __call__(self, event: EventEnvelope) -> None:
+        # The consumer hands events over un-upcast, so this re-encoding is the published form.
+        await self.store.append(self.consumer, event, encode_envelope(event))

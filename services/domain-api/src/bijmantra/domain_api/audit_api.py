@@ -1,0 +1,68 @@
+"""Inbound gRPC for the compliance context: the audit trail and resource activity."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bijmantra.application.compliance import (
+    ListActivity,
+    ListAuditEntries,
+    VerifyAuditChain,
+    activity_document,
+    entry_document,
+)
+from bijmantra.contracts.compliance.v1 import audit_service_pb2 as pb
+from bijmantra.contracts.compliance.v1 import audit_service_pb2_grpc as pb_grpc
+from bijmantra.domain_api.grpc_api import _use_case_errors, current_principal
+from bijmantra.kernel import PageRequest
+
+DEFAULT_PAGE_SIZE = 100
+
+
+class AuditServicer(pb_grpc.AuditServiceServicer):
+    def __init__(
+        self, entries: ListAuditEntries, verify: VerifyAuditChain, activity: ListActivity
+    ) -> None:
+        self._entries, self._verify, self._activity = entries, verify, activity
+
+    @_use_case_errors
+    async def ListAuditEntries(
+        self, request: pb.ListAuditEntriesRequest, context: Any
+    ) -> pb.ListAuditEntriesResponse:
+        page = PageRequest(request.page, request.page_size or DEFAULT_PAGE_SIZE)
+        result = await self._entries(current_principal(), page)
+        return pb.ListAuditEntriesResponse(
+            documents=[entry_document(e) for e in result.items],
+            total_count=result.total_count,
+            page=page.page,
+            page_size=page.page_size,
+            total_pages=result.total_pages,
+        )
+
+    @_use_case_errors
+    async def VerifyAuditChain(
+        self, request: pb.VerifyAuditChainRequest, context: Any
+    ) -> pb.VerifyAuditChainResponse:
+        verdict = await self._verify(current_principal())
+        return pb.VerifyAuditChainResponse(
+            valid=verdict.valid,
+            entries_checked=verdict.entries_checked,
+            head_position=verdict.head_position,
+            problems=[
+                pb.ChainProblem(position=p.position, problem=p.problem) for p in verdict.problems
+            ],
+        )
+
+    @_use_case_errors
+    async def ListActivity(
+        self, request: pb.ListActivityRequest, context: Any
+    ) -> pb.ListActivityResponse:
+        page = PageRequest(request.page, request.page_size or DEFAULT_PAGE_SIZE)
+        result = await self._activity(current_principal(), request.resource, page)
+        return pb.ListActivityResponse(
+            documents=[activity_document(a) for a in result.items],
+            total_count=result.total_count,
+            page=page.page,
+            page_size=page.page_size,
+            total_pages=result.total_pages,
+        )
