@@ -16,14 +16,16 @@ from litestar.middleware import DefineMiddleware
 from bijmantra.adapters.grpc import (
     CHANNEL_OPTIONS,
     AnalysisClient,
+    AuditClient,
     GenotypingClient,
     IdentitySigningKeys,
     JwtVerifier,
     ResourceClient,
 )
 from bijmantra.application.brapi.modules import catalog
+from bijmantra.adapters.nats import JetStreamEventFeed, connect, ensure_stream
 from bijmantra.application.ports import TokenVerifier
-from bijmantra.gateway import brapi, genotypes
+from bijmantra.gateway import brapi, compliance, genotypes
 from bijmantra.gateway.config import Settings
 from bijmantra.gateway.edge import (
     authentication_middleware,
@@ -33,6 +35,7 @@ from bijmantra.gateway.edge import (
     request_id_middleware,
     unexpected_error_handler,
 )
+from bijmantra.gateway.live import FeedSettings, live_feed
 from bijmantra.kernel import BijmantraError
 from bijmantra.observability import configure_logging
 
@@ -79,21 +82,35 @@ def create_app(settings: Settings | None = None, *, verifier: TokenVerifier | No
             "brapi": ResourceClient(domain_channel),
             "genotyping": GenotypingClient(domain_channel),
             "analyses": AnalysisClient(domain_channel),
+            "audit": AuditClient(domain_channel),
+            "verifier": verifier,
+            "feed_settings": FeedSettings(
+                ping_interval=settings.ws_ping_interval, queue_limit=settings.ws_queue_limit
+            ),
             "channels": {"domain-api": domain_channel, "identity": identity_channel},
         }
     )
 
     @asynccontextmanager
-    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        # Each replica follows the event stream itself: /ws works behind any replica.
+        nc = await connect(settings.nats_url, name="gateway")
+        js = nc.jetstream()
+        await ensure_stream(js)
+        app.state.feed = JetStreamEventFeed(js)
         try:
             yield
         finally:
+            await nc.drain()
             await domain_channel.close()
             await identity_channel.close()
 
     auth = authentication_middleware(verifier)
     return Litestar(
-        route_handlers=[live, startup, ready, *brapi.route_handlers(catalog()), *genotypes.HANDLERS],
+        route_handlers=[
+            live, startup, ready, *brapi.route_handlers(catalog()), *genotypes.HANDLERS, *compliance.ROUTES,
+            live_feed,
+        ],
         state=state,
         lifespan=[lifespan],
         middleware=[request_id_middleware, DefineMiddleware(auth, exclude_from_auth_key="public")],

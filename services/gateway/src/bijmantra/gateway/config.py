@@ -13,6 +13,9 @@ class Settings:
     redis_url: str | None
     token_issuer: str
     token_audience: str
+    nats_url: str = "nats://127.0.0.1:4222"
+    ws_ping_interval: float = 20.0
+    ws_queue_limit: int = 1000
     port: int = 8000
     workers: int = 1
     log_level: str = "INFO"
@@ -26,6 +29,9 @@ class Settings:
             redis_url=env.get("REDIS_URL") or None,
             token_issuer=env.get("TOKEN_ISSUER", "http://127.0.0.1:8001"),
             token_audience=env.get("TOKEN_AUDIENCE", "bijmantra"),
+            nats_url=env.get("NATS_URL", "nats://127.0.0.1:4222"),
+            ws_ping_interval=float(env.get("WS_PING_INTERVAL", "20")),
+            ws_queue_limit=int(env.get("WS_QUEUE_LIMIT", "1000")),
             port=int(env.get("GATEWAY_PORT", "8000")),
             workers=int(env.get("GATEWAY_WORKERS", "1")),
             log_level=env.get("LOG_LEVEL", "INFO"),

@@ -1,5 +1,6 @@
 """gRPC adapter: clients of other services, token verification, the shared error codec."""
 
+from bijmantra.adapters.grpc.audit import AuditClient
 from bijmantra.adapters.grpc.auth import IdentitySigningKeys, JwtVerifier, bearer_metadata
 from bijmantra.adapters.grpc.errors import abort_with, error_from_rpc, rpc_error_metadata
 from bijmantra.adapters.grpc.genotyping import (
@@ -16,6 +17,7 @@ from bijmantra.adapters.grpc.service_tokens import ServiceTokenIssuer, ServiceTo
 __all__ = [
     "CHANNEL_OPTIONS",
     "AnalysisClient",
+    "AuditClient",
     "AnalysisWorkerClient",
     "DosageChunk",
     "GenotypingClient",

@@ -1,6 +1,7 @@
 """NATS JetStream adapter: the event stream, a batching publisher and durable consumers."""
 
 from bijmantra.adapters.nats.consumer import DurableConsumer, Handler
+from bijmantra.adapters.nats.feed import JetStreamEventFeed
 from bijmantra.adapters.nats.publisher import JetStreamPublisher
 from bijmantra.adapters.nats.stream import EVENTS_STREAM, connect, ensure_stream
 
@@ -8,6 +9,7 @@ __all__ = [
     "EVENTS_STREAM",
     "DurableConsumer",
     "Handler",
+    "JetStreamEventFeed",
     "JetStreamPublisher",
     "connect",
     "ensure_stream",

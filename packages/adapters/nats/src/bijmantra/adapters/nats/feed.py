@@ -1,0 +1,83 @@
+"""Following the event stream from a gateway replica: one ordered consumer per follower.
+
+Ordered consumers are ephemeral, flow-controlled and keep their state on the NATS server,
+so any replica can serve any client and a reconnecting client can resume anywhere.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import nats.errors
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import ConsumerConfig, DeliverPolicy
+
+from bijmantra.adapters.nats.publisher import EVENT_TYPE_HEADER, TENANT_HEADER
+from bijmantra.adapters.nats.stream import EVENTS_STREAM, EVENTS_SUBJECTS
+from bijmantra.application.events import decode_envelope
+from bijmantra.application.events.feed import FeedItem
+from bijmantra.kernel import NotFound
+
+# Events are stored after they are created; this covers clock differences between hosts.
+CLOCK_SKEW = timedelta(seconds=5)
+# Resolving a resume point stops when the stream stays quiet this long (seconds).
+SCAN_IDLE = 1.0
+
+
+def _item(message: Msg) -> FeedItem:
+    headers = message.headers or {}
+    tenant, event_type = headers.get(TENANT_HEADER), headers.get(EVENT_TYPE_HEADER)
+    if tenant is None or event_type is None:  # published without routing headers
+        envelope = decode_envelope(message.data, upcasting=False)
+        tenant, event_type = envelope.tenant_id, envelope.type
+    return FeedItem(headers.get("Nats-Msg-Id", ""), tenant, event_type, message.data)
+
+
+class JetStreamEventFeed:
+    def __init__(self, js: JetStreamContext, *, pending_limit: int = 10_000) -> None:
+        self._js = js
+        self._pending_limit = pending_limit
+
+    @contextlib.asynccontextmanager
+    async def follow(self, *, after_event_id: str | None) -> AsyncIterator[AsyncIterator[FeedItem]]:
+        if after_event_id is None:
+            config = ConsumerConfig(deliver_policy=DeliverPolicy.NEW)
+        else:
+            sequence = await self._sequence_of(after_event_id)
+            config = ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=sequence + 1)
+        subscription = await self._js.subscribe(
+            EVENTS_SUBJECTS[0], stream=EVENTS_STREAM, ordered_consumer=True, config=config,
+            pending_msgs_limit=self._pending_limit,
+        )  # fmt: skip
+        try:
+            yield (_item(message) async for message in subscription.messages)
+        finally:
+            with contextlib.suppress(nats.errors.Error):
+                await subscription.unsubscribe()
+
+    async def _sequence_of(self, event_id: str) -> int:
+        """Stream sequence of an event: scan headers from just before the event was created."""
+        created_ms = uuid.UUID(event_id).int >> 80
+        start = datetime.fromtimestamp(created_ms / 1000, UTC) - CLOCK_SKEW
+        subscription = await self._js.subscribe(
+            EVENTS_SUBJECTS[0], stream=EVENTS_STREAM, ordered_consumer=True, headers_only=True,
+            config=ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_TIME, opt_start_time=start.isoformat()),
+        )  # fmt: skip
+        try:
+            while True:
+                try:
+                    message = await subscription.next_msg(timeout=SCAN_IDLE)
+                except nats.errors.TimeoutError:
+                    break
+                if (message.headers or {}).get("Nats-Msg-Id") == event_id:
+                    return int(message.metadata.sequence.stream)
+                if message.metadata.num_pending == 0:
+                    break
+        finally:
+            with contextlib.suppress(nats.errors.Error):
+                await subscription.unsubscribe()
+        raise NotFound(f"Event {event_id} is not in the event stream (too old, or unknown)")

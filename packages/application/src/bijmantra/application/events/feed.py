@@ -1,0 +1,114 @@
+"""The live event feed: what a WebSocket client may subscribe to and what it may see.
+
+A client sees an event only when it belongs to the client's organization, the client's
+roles grant ``read`` on the event's context, and it matches the subscription (event type
+patterns and/or resource ids). Routing data (tenant, type) comes from message headers, so
+most events are rejected without decoding their payload.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from typing import Protocol
+
+import msgspec
+
+from bijmantra.application.security import Action, permissions_for
+from bijmantra.kernel import FieldError, Principal, ValidationFailed
+
+MAX_PATTERNS = 50
+MAX_RESOURCES = 1000
+MAX_RESOURCE_LENGTH = 256
+_PATTERN = re.compile(r"^(\*|[a-z][a-z0-9_]*\.(\*|[a-z][a-z0-9_.]*))$")
+
+
+@dataclass(frozen=True, slots=True)
+class FeedItem:
+    """One event as the stream delivered it: routing fields plus the encoded envelope."""
+
+    event_id: str
+    tenant_id: str
+    type: str
+    payload: bytes
+
+
+class EventFeed(Protocol):
+    """Follows the domain-event stream (every gateway replica reads it independently)."""
+
+    def follow(self, *, after_event_id: str | None) -> AbstractAsyncContextManager[AsyncIterator[FeedItem]]:
+        """New events, or every event stored after ``after_event_id``.
+
+        Raises ``NotFound`` when ``after_event_id`` is not (or no longer) in the stream.
+        """
+        ...
+
+
+class Subscribe(msgspec.Struct, kw_only=True, rename="camel"):
+    """The client's ``{"type": "subscribe", ...}`` frame."""
+
+    events: list[str] = msgspec.field(default_factory=list)
+    resources: list[str] = msgspec.field(default_factory=list)
+    resume_from: str | None = None
+
+
+class _Subject(msgspec.Struct):
+    subject: str
+
+
+_subject = msgspec.json.Decoder(_Subject)
+
+
+@dataclass(frozen=True)
+class FeedFilter:
+    tenant_id: str
+    readable_contexts: frozenset[str]
+    patterns: tuple[str, ...]
+    resources: frozenset[str]
+
+    def admits(self, item: FeedItem) -> bool:
+        if item.tenant_id != self.tenant_id:
+            return False
+        context, _, _ = item.type.partition(".")
+        if context not in self.readable_contexts:
+            return False
+        if self.patterns and not any(_matches(p, item.type) for p in self.patterns):
+            return False
+        return not self.resources or _subject.decode(item.payload).subject in self.resources
+
+
+def _matches(pattern: str, event_type: str) -> bool:
+    if pattern == "*":
+        return True
+    if pattern.endswith(".*"):
+        return event_type.startswith(pattern[:-1])
+    return event_type == pattern
+
+
+def feed_filter(principal: Principal, request: Subscribe) -> FeedFilter:
+    """Validate a subscription for ``principal``; raise ``ValidationFailed`` on bad input."""
+    problems: list[FieldError] = []
+    if len(request.events) > MAX_PATTERNS:
+        problems.append(FieldError("events", f"at most {MAX_PATTERNS} patterns"))
+    problems += [FieldError("events", f"not an event type pattern: {p[:80]!r}") for p in request.events
+                 if not _PATTERN.match(p)]  # fmt: skip
+    if len(request.resources) > MAX_RESOURCES:
+        problems.append(FieldError("resources", f"at most {MAX_RESOURCES} resource ids"))
+    if any(not r or len(r) > MAX_RESOURCE_LENGTH for r in request.resources):
+        problems.append(FieldError("resources", f"ids have 1 to {MAX_RESOURCE_LENGTH} characters"))
+    if request.resume_from is not None and not is_event_id(request.resume_from):
+        problems.append(FieldError("resumeFrom", "must be an event id (UUIDv7)"))
+    if problems:
+        raise ValidationFailed("Invalid subscription", problems)
+    readable = frozenset(p.context for p in permissions_for(principal.roles) if p.action is Action.READ)
+    return FeedFilter(str(principal.tenant_id), readable, tuple(request.events), frozenset(request.resources))
+
+
+def is_event_id(value: str) -> bool:
+    try:
+        return uuid.UUID(value).version == 7
+    except ValueError:
+        return False

@@ -1,0 +1,68 @@
+"""Platform API routes of the compliance context: the audit trail and resource activity.
+
+Documents from domain-api are spliced into the ``{data, meta, links}`` envelope as bytes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from litestar import Request, Response, get
+from litestar.datastructures import State
+
+from bijmantra.application.compliance import ACTIVITY, AUDIT
+from bijmantra.application.envelopes import platform_body
+from bijmantra.kernel import FieldError, Page, PageRequest, ValidationFailed
+
+JSON = "application/json"
+DEFAULT_PAGE_SIZE = 100
+_encode = msgspec.json.encode
+
+
+def _int_query(request: Request[Any, Any, Any], name: str, default: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValidationFailed(f"Query parameter {name} must be an integer", [FieldError(name, raw)]) from None
+
+
+def page_query(request: Request[Any, Any, Any]) -> PageRequest:
+    return PageRequest(_int_query(request, "page", 0), _int_query(request, "page_size", DEFAULT_PAGE_SIZE))
+
+
+def page_body(request: Request[Any, Any, Any], page: Page[bytes]) -> Response[bytes]:
+    meta = {
+        "request_id": request.scope.get("state", {}).get("request_id"),
+        "page": page.request.page,
+        "page_size": page.request.page_size,
+        "total_count": page.total_count,
+        "total_pages": page.total_pages,
+    }
+    body = b"".join((b'{"data":[', b",".join(page.items), b'],"meta":', _encode(meta), b',"links":{}}'))
+    return Response(body, media_type=JSON)
+
+
+@get("/api/v1/audit", opt={"permission": AUDIT})
+async def list_audit_entries(request: Request[Any, Any, Any], state: State) -> Response[bytes]:
+    return page_body(request, await state.audit.entries(request.auth, page_query(request)))
+
+
+@get("/api/v1/audit/verify", opt={"permission": AUDIT})
+async def verify_audit_chain(request: Request[Any, Any, Any], state: State) -> Response[Any]:
+    verdict = await state.audit.verify(request.auth)
+    return Response(platform_body(verdict, request.scope.get("state", {}).get("request_id")))
+
+
+@get("/api/v1/activity", opt={"permission": ACTIVITY})
+async def list_activity(request: Request[Any, Any, Any], state: State) -> Response[bytes]:
+    resource = request.query_params.get("resource", "")
+    if not resource:
+        raise ValidationFailed("Query parameter resource is required", [FieldError("resource", "required")])
+    return page_body(request, await state.audit.activity(request.auth, resource, page_query(request)))
+
+
+ROUTES = [list_audit_entries, verify_audit_chain, list_activity]

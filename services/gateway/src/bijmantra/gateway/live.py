@@ -1,0 +1,204 @@
+"""``GET /ws``: the live event feed (ADR 0040).
+
+Protocol (JSON text frames):
+- authenticate with ``Authorization: Bearer`` on the upgrade request, or (browsers) with a
+  first frame ``{"type":"auth","token":…}``; the server answers ``{"type":"ready"}``.
+- ``{"type":"subscribe","events":["germplasm.*"],"resources":[id…],"resumeFrom":id}``
+  (all optional) replaces the subscription and is answered with ``{"type":"subscribed"}``;
+  events arrive as ``{"type":"event","event":<envelope>}``.
+- keep-alive: the server sends ``{"type":"ping"}`` every interval and closes (4408) when the
+  client has sent nothing for two intervals; the client may ``ping`` too and gets ``pong``.
+  The token is re-verified each interval (4401 once it expires).
+- back-pressure: at most ``queue_limit`` frames wait for a client; a client that falls
+  further behind is disconnected (4413) and may resume from its last event id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import msgspec
+from litestar import WebSocket, websocket
+from litestar.exceptions import WebSocketDisconnect
+
+from bijmantra.application.envelopes import platform_error_body
+from bijmantra.application.events.feed import EventFeed, FeedFilter, Subscribe, feed_filter
+from bijmantra.application.ports import TokenVerifier
+from bijmantra.kernel import BijmantraError, Principal, Unauthorized, Unavailable, ValidationFailed
+from bijmantra.observability import get_logger
+
+log = get_logger(__name__)
+
+CLOSE_UNAUTHORIZED = 4401
+CLOSE_KEEPALIVE_TIMEOUT = 4408
+CLOSE_SLOW_CONSUMER = 4413
+CLOSE_UNAVAILABLE = 1011
+CLOSE_TIMEOUT = 5.0  # seconds a close handshake may take
+MAX_FRAME = 64 * 1024
+_encode = msgspec.json.encode
+
+
+@dataclass(frozen=True)
+class FeedSettings:
+    ping_interval: float = 20.0
+    auth_timeout: float = 10.0
+    queue_limit: int = 1000
+
+
+class _Frame(msgspec.Struct):
+    type: Literal["auth", "subscribe", "ping", "pong"]
+
+
+class _Auth(msgspec.Struct):
+    token: str
+
+
+class _Closed(Exception):
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.code, self.reason = code, reason
+
+
+class LiveConnection:
+    """One client: a reader, a sender and (once subscribed) a pump from the feed."""
+
+    def __init__(self, socket: WebSocket[Any, Any, Any], feed: EventFeed, verifier: TokenVerifier,
+                 settings: FeedSettings) -> None:  # fmt: skip
+        self._socket, self._feed, self._verifier, self._settings = socket, feed, verifier, settings
+        self._outbox: asyncio.Queue[bytes] = asyncio.Queue(settings.queue_limit)
+        self._last_heard = time.monotonic()
+        self._pump: asyncio.Task[None] | None = None
+        self._token = ""
+        self._fatal: asyncio.Future[_Closed] = asyncio.get_running_loop().create_future()
+
+    async def serve(self) -> None:
+        await self._socket.accept()
+        try:
+            principal = await self._authenticate()
+            await self._send_now({"type": "ready", "tenant_id": str(principal.tenant_id)})
+            async with asyncio.TaskGroup() as tasks:
+                tasks.create_task(self._read(principal))
+                tasks.create_task(self._send())
+                tasks.create_task(self._keep_alive())
+                tasks.create_task(self._until_fatal())
+        except* _Closed as group:
+            closed = group.exceptions[0]
+            assert isinstance(closed, _Closed)
+            with contextlib.suppress(Exception):  # a stuck client must not hold us either
+                await asyncio.wait_for(self._socket.close(closed.code, closed.reason), CLOSE_TIMEOUT)
+        except* (WebSocketDisconnect, OSError):
+            pass
+        finally:
+            if self._pump is not None:
+                self._pump.cancel()
+
+    async def _authenticate(self) -> Principal:
+        scheme, _, token = self._socket.headers.get("authorization", "").partition(" ")
+        try:
+            if scheme.lower() != "bearer" or not token.strip():
+                raw = await asyncio.wait_for(self._socket.receive_data("text"), self._settings.auth_timeout)
+                token = msgspec.json.decode(raw, type=_Auth).token if _frame_type(raw) == "auth" else ""
+            if not token.strip():
+                raise Unauthorized("Send a bearer token first")
+            self._token = token.strip()
+            return await self._verifier.verify(self._token)
+        except (BijmantraError, TimeoutError, msgspec.DecodeError) as exc:
+            error = exc if isinstance(exc, BijmantraError) else Unauthorized("Send a bearer token first")
+            await self._send_now({"type": "error", **platform_error_body(error, None)})
+            raise _Closed(CLOSE_UNAUTHORIZED, "unauthorized") from None
+
+    async def _read(self, principal: Principal) -> None:
+        while True:
+            raw = await self._socket.receive_data("text")
+            self._last_heard = time.monotonic()
+            try:
+                if len(raw) > MAX_FRAME:
+                    raise ValidationFailed(f"Frames are limited to {MAX_FRAME} bytes")
+                kind = _frame_type(raw)
+                if kind == "ping":
+                    self._queue(b'{"type":"pong"}')
+                elif kind == "subscribe":
+                    request = msgspec.json.decode(raw, type=Subscribe)
+                    await self._subscribe(feed_filter(principal, request), request.resume_from)
+            except BijmantraError as error:
+                self._queue(_encode({"type": "error", **platform_error_body(error, None)}))
+            except msgspec.ValidationError as error:
+                self._queue(_encode({"type": "error", **platform_error_body(ValidationFailed(str(error)), None)}))
+
+    async def _subscribe(self, feed_filter: FeedFilter, resume_from: str | None) -> None:
+        if self._pump is not None:
+            self._pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pump
+        opened = asyncio.get_running_loop().create_future()
+        self._pump = asyncio.create_task(self._run_pump(feed_filter, resume_from, opened))
+        await opened  # raises NotFound for an unknown resume point
+        self._queue(b'{"type":"subscribed"}')
+
+    async def _run_pump(self, feed_filter: FeedFilter, resume_from: str | None,
+                        opened: asyncio.Future[None]) -> None:  # fmt: skip
+        try:
+            async with self._feed.follow(after_event_id=resume_from) as items:
+                opened.set_result(None)
+                async for item in items:
+                    if feed_filter.admits(item):
+                        self._queue(b'{"type":"event","event":' + item.payload + b"}")
+        except BijmantraError as error:
+            if not opened.done():
+                opened.set_exception(error)
+        except _Closed as closed:  # a slow client
+            self._fail(closed)
+        except Exception:
+            log.exception("live feed lost its stream subscription")
+            if not opened.done():
+                opened.set_exception(Unavailable("The event stream is unavailable"))
+            self._fail(_Closed(CLOSE_UNAVAILABLE, "event stream unavailable; reconnect and resume"))
+
+    def _fail(self, closed: _Closed) -> None:
+        if not self._fatal.done():
+            self._fatal.set_result(closed)
+
+    async def _until_fatal(self) -> None:
+        raise await self._fatal
+
+    def _queue(self, frame: bytes) -> None:
+        try:
+            self._outbox.put_nowait(frame)
+        except asyncio.QueueFull:
+            raise _Closed(CLOSE_SLOW_CONSUMER, "slow consumer: resume from your last event id") from None
+
+    async def _send(self) -> None:
+        while True:
+            await self._socket.send_data(await self._outbox.get(), "text")
+
+    async def _send_now(self, message: dict[str, Any]) -> None:
+        await self._socket.send_data(_encode(message), "text")
+
+    async def _keep_alive(self) -> None:
+        interval = self._settings.ping_interval
+        while True:
+            await asyncio.sleep(interval)
+            if time.monotonic() - self._last_heard > 2 * interval:
+                raise _Closed(CLOSE_KEEPALIVE_TIMEOUT, "no pong")
+            try:
+                await self._verifier.verify(self._token)
+            except Unauthorized:
+                raise _Closed(CLOSE_UNAUTHORIZED, "token expired") from None
+            self._queue(b'{"type":"ping"}')
+
+
+def _frame_type(raw: str | bytes) -> str:
+    try:
+        return msgspec.json.decode(raw, type=_Frame).type
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        raise ValidationFailed('Frames are JSON objects with "type": auth, subscribe, ping or pong') from None
+
+
+@websocket("/ws", opt={"public": True})
+async def live_feed(socket: WebSocket[Any, Any, Any]) -> None:
+    state = socket.app.state
+    await LiveConnection(socket, state.feed, state.verifier, state.feed_settings).serve()
