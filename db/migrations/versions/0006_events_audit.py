@@ -1,7 +1,7 @@
 """Events end to end: partitioned outbox claiming (domain and identity outboxes), domain-api's processed events, audit log.
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-11-22
 
 The audit log is append-only in PostgreSQL itself: the service role holds only SELECT and
@@ -14,8 +14,8 @@ detectable too. See docs/adr/0050-events-audit-live-feed.md.
 from alembic import op
 from bijmantra.adapters.postgres.ddl import SERVICE_ROLES, outbox_relay_columns, tenant_table
 
-revision = "0005"
-down_revision = "0004"
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
