@@ -137,12 +137,14 @@ class Entity:
 
 @dataclass(frozen=True)
 class Vocabulary:
-    """A read-only list of distinct values drawn from fields of other entities (e.g. crops)."""
+    """A read-only list of distinct values drawn from fields of other entities (e.g. crops),
+    or a fixed list the server defines (e.g. observation levels)."""
 
     name: str
     path: str
     context: str
     sources: Sequence[tuple[str, str]]  # (entity, field)
+    fixed: Sequence[Any] = ()
 
 
 class ViewBuilder(Protocol):

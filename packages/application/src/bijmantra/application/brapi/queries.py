@@ -109,6 +109,9 @@ class ResourceQueries:
         if vocabulary is None:
             raise NotFound(f"Unknown vocabulary {name!r}")
         authorize(principal, Permission(vocabulary.context, Action.READ))
+        if vocabulary.fixed:
+            chosen = vocabulary.fixed[page.offset : page.offset + page.page_size]
+            return DocumentPage(msgspec.json.encode(chosen), len(chosen), len(vocabulary.fixed), page)
         async with self.uow(principal.tenant_id) as uow:
             return await uow.resources.distinct(vocabulary.sources, page)
 

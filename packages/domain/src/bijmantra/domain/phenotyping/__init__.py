@@ -1,0 +1,17 @@
+"""Phenotyping bounded context: the rules BrAPI documents alone cannot express."""
+
+from bijmantra.domain.phenotyping.levels import (
+    OBSERVATION_LEVELS,
+    LevelProblem,
+    hierarchy_problems,
+    level_order,
+)
+from bijmantra.domain.phenotyping.scales import scale_problem
+
+__all__ = [
+    "OBSERVATION_LEVELS",
+    "LevelProblem",
+    "hierarchy_problems",
+    "level_order",
+    "scale_problem",
+]
