@@ -127,6 +127,10 @@ def main() -> None:
     genomics = ROOT / "bench" / "genomics" / "bench_genomics.py"
     if genomics.exists() and "--skip-genomics" not in sys.argv:
         subprocess.run([sys.executable, str(genomics)], cwd=ROOT, check=True)
+    genotypes = ROOT / "bench" / "genotypes" / "bench_genotypes.py"
+    if "--skip-genotypes" not in sys.argv:
+        # import throughput and the GRM job through the whole path vs the kernel alone
+        subprocess.run([sys.executable, str(genotypes)], cwd=ROOT, check=True)
 
 
 if __name__ == "__main__":

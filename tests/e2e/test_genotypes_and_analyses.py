@@ -12,7 +12,10 @@ import asyncio
 import gzip
 import io
 import json
+import os
 import signal
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -291,7 +294,9 @@ async def dataset(client: httpx.AsyncClient) -> Dataset:
 FINISHED = {"completed", "failed", "cancelled"}
 
 
-async def wait_for(client: httpx.AsyncClient, analysis_db_id: str, timeout: float = 120) -> dict[str, Any]:
+async def wait_for(
+    client: httpx.AsyncClient, analysis_db_id: str, timeout: float = 120
+) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         document = (await client.get(f"/api/v1/analyses/{analysis_db_id}")).json()["data"]
@@ -304,18 +309,24 @@ async def wait_for(client: httpx.AsyncClient, analysis_db_id: str, timeout: floa
 async def run_analysis(client: httpx.AsyncClient, body: dict[str, Any]) -> dict[str, Any]:
     response = await client.post("/api/v1/analyses", json=body)
     assert response.status_code == 202, response.text
-    assert response.headers["location"] == f"/api/v1/analyses/{response.json()['data']['analysisDbId']}"
+    assert (
+        response.headers["location"]
+        == f"/api/v1/analyses/{response.json()['data']['analysisDbId']}"
+    )
     document = await wait_for(client, response.json()["data"]["analysisDbId"])
     assert document["status"] == "completed", document
     return document
 
 
-async def all_rows(client: httpx.AsyncClient, analysis_db_id: str, table: str, page_size: int = 250) -> list[Any]:
+async def all_rows(
+    client: httpx.AsyncClient, analysis_db_id: str, table: str, page_size: int = 250
+) -> list[Any]:
     rows, page = [], 0
     while True:
         body = (
             await client.get(
-                f"/api/v1/analyses/{analysis_db_id}/results/{table}", params={"page": page, "pageSize": page_size}
+                f"/api/v1/analyses/{analysis_db_id}/results/{table}",
+                params={"page": page, "pageSize": page_size},
             )
         ).json()
         rows += body["data"]
@@ -339,11 +350,18 @@ async def assert_pictures(client: httpx.AsyncClient, analysis_db_id: str, *stems
         png = await artifact(client, analysis_db_id, f"{stem}.png")
         assert png.headers["content-type"] == "image/png" and png.content.startswith(b"\x89PNG")
         svg = await artifact(client, analysis_db_id, f"{stem}.svg")
-        assert svg.headers["content-type"].startswith("image/svg+xml") and b"<svg" in svg.content[:2000]
+        assert (
+            svg.headers["content-type"].startswith("image/svg+xml")
+            and b"<svg" in svg.content[:2000]
+        )
 
 
-async def test_qc_matches_the_kernel_and_draws_histograms(client: httpx.AsyncClient, dataset: Dataset) -> None:
-    document = await run_analysis(client, {"type": "qc", "variantSetDbId": dataset.variant_set_db_id})
+async def test_qc_matches_the_kernel_and_draws_histograms(
+    client: httpx.AsyncClient, dataset: Dataset
+) -> None:
+    document = await run_analysis(
+        client, {"type": "qc", "variantSetDbId": dataset.variant_set_db_id}
+    )
     expected = qc_stats(dataset.dosages)
     variants = await all_rows(client, document["analysisDbId"], "variants")
     assert len(variants) == 600
@@ -353,21 +371,33 @@ async def test_qc_matches_the_kernel_and_draws_histograms(client: httpx.AsyncCli
     np.testing.assert_allclose(column(samples, "callRate"), expected.sample_call_rate, rtol=1e-12)
     assert document["summary"]["nSamples"] == 48
     assert document["timings"]["computeSeconds"] > 0
-    await assert_pictures(client, document["analysisDbId"], "maf", "variant-call-rate", "sample-call-rate")
+    await assert_pictures(
+        client, document["analysisDbId"], "maf", "variant-call-rate", "sample-call-rate"
+    )
 
 
-async def test_grm_matches_the_kernel_as_npy_and_as_pages(client: httpx.AsyncClient, dataset: Dataset) -> None:
-    body = {"type": "grm", "variantSetDbId": dataset.variant_set_db_id, "parameters": {"method": "vanraden2"}}
+async def test_grm_matches_the_kernel_as_npy_and_as_pages(
+    client: httpx.AsyncClient, dataset: Dataset
+) -> None:
+    body = {
+        "type": "grm",
+        "variantSetDbId": dataset.variant_set_db_id,
+        "parameters": {"method": "vanraden2"},
+    }
     document = await run_analysis(client, body)
     expected = grm(dataset.dosages, method="vanraden2")
-    stored = np.load(io.BytesIO((await artifact(client, document["analysisDbId"], "grm.npy")).content))
+    stored = np.load(
+        io.BytesIO((await artifact(client, document["analysisDbId"], "grm.npy")).content)
+    )
     np.testing.assert_allclose(stored, expected, rtol=1e-6)
     rows = await all_rows(client, document["analysisDbId"], "grm", page_size=7)
     np.testing.assert_allclose(np.array([r["values"] for r in rows]), expected, rtol=1e-6)
     await assert_pictures(client, document["analysisDbId"], "grm")
 
 
-async def test_pca_on_a_sample_subset_matches_the_kernel(client: httpx.AsyncClient, dataset: Dataset) -> None:
+async def test_pca_on_a_sample_subset_matches_the_kernel(
+    client: httpx.AsyncClient, dataset: Dataset
+) -> None:
     subset = [2, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41, 43, 47]
     body = {
         "type": "pca", "variantSetDbId": dataset.variant_set_db_id,
@@ -381,11 +411,15 @@ async def test_pca_on_a_sample_subset_matches_the_kernel(client: httpx.AsyncClie
     assert {r["label"] for r in scores} == {"Cassava"}
     got = np.column_stack([column(scores, f"pc{i}") for i in (1, 2, 3)])
     np.testing.assert_allclose(got, expected.scores, rtol=1e-8, atol=1e-10)
-    np.testing.assert_allclose(document["summary"]["explainedVariance"], expected.explained_variance, rtol=1e-8)
+    np.testing.assert_allclose(
+        document["summary"]["explainedVariance"], expected.explained_variance, rtol=1e-8
+    )
     await assert_pictures(client, document["analysisDbId"], "pca")
 
 
-async def test_ld_matches_the_kernel_within_each_chromosome(client: httpx.AsyncClient, dataset: Dataset) -> None:
+async def test_ld_matches_the_kernel_within_each_chromosome(
+    client: httpx.AsyncClient, dataset: Dataset
+) -> None:
     body = {"type": "ld", "variantSetDbId": dataset.variant_set_db_id, "parameters": {"window": 4}}
     document = await run_analysis(client, body)
     rows = await all_rows(client, document["analysisDbId"], "r2")
@@ -396,7 +430,9 @@ async def test_ld_matches_the_kernel_within_each_chromosome(client: httpx.AsyncC
         index = [i for i, c in enumerate(chrom) if c == name]
         expected[index] = ld_r2(dataset.dosages[index], window=4)
     np.testing.assert_allclose(got, expected, rtol=1e-12, equal_nan=True)
-    np.testing.assert_allclose(ld_by_chromosome(dataset.dosages, chrom, 4), expected, equal_nan=True)
+    np.testing.assert_allclose(
+        ld_by_chromosome(dataset.dosages, chrom, 4), expected, equal_nan=True
+    )
     await assert_pictures(client, document["analysisDbId"], "ld-decay")
 
 
@@ -413,19 +449,25 @@ def phenotypes(dataset: Dataset, seed: int) -> tuple[dict[str, float], np.ndarra
     return keyed, full
 
 
-async def test_gblup_with_inline_phenotypes_matches_the_kernel(client: httpx.AsyncClient, dataset: Dataset) -> None:
+async def test_gblup_with_inline_phenotypes_matches_the_kernel(
+    client: httpx.AsyncClient, dataset: Dataset
+) -> None:
     values, y = phenotypes(dataset, seed=5)
     body = {"type": "gblup", "variantSetDbId": dataset.variant_set_db_id, "phenotypes": values}
     document = await run_analysis(client, body)
     expected = reml_gblup(y, grm(dataset.dosages, dtype=np.float64))
     rows = await all_rows(client, document["analysisDbId"], "breedingValues")
     np.testing.assert_allclose(column(rows, "gebv"), expected.blup, rtol=1e-8, atol=1e-12)
-    np.testing.assert_allclose(column(rows, "reliability"), expected.reliability, rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(
+        column(rows, "reliability"), expected.reliability, rtol=1e-8, atol=1e-12
+    )
     assert document["summary"]["h2"] == pytest.approx(expected.h2, rel=1e-9)
     assert document["summary"]["nPhenotyped"] == 40
 
 
-async def test_gwas_matches_the_kernel_and_draws_manhattan_and_qq(client: httpx.AsyncClient, dataset: Dataset) -> None:
+async def test_gwas_matches_the_kernel_and_draws_manhattan_and_qq(
+    client: httpx.AsyncClient, dataset: Dataset
+) -> None:
     values, y = phenotypes(dataset, seed=6)
     body = {"type": "gwas", "variantSetDbId": dataset.variant_set_db_id, "phenotypes": values}
     document = await run_analysis(client, body)
@@ -438,7 +480,9 @@ async def test_gwas_matches_the_kernel_and_draws_manhattan_and_qq(client: httpx.
     await assert_pictures(client, document["analysisDbId"], "manhattan", "qq")
 
 
-async def test_bad_analysis_requests_are_clear_4xx(client: httpx.AsyncClient, dataset: Dataset) -> None:
+async def test_bad_analysis_requests_are_clear_4xx(
+    client: httpx.AsyncClient, dataset: Dataset
+) -> None:
     set_id = dataset.variant_set_db_id
     cases = [
         ({"type": "kinship", "variantSetDbId": set_id}, "type"),
@@ -454,12 +498,16 @@ async def test_bad_analysis_requests_are_clear_4xx(client: httpx.AsyncClient, da
     for body, location in cases:
         response = await client.post("/api/v1/analyses", json=body)
         assert response.status_code == 422, (body, response.text)
-        assert location in [d["location"] for d in response.json()["error"]["details"]], response.text
+        assert location in [d["location"] for d in response.json()["error"]["details"]], (
+            response.text
+        )
     assert (await client.get(f"/api/v1/analyses/{uuid.uuid4()}")).status_code == 404
     finished = await run_analysis(client, {"type": "qc", "variantSetDbId": set_id})
     conflict = await client.delete(f"/api/v1/analyses/{finished['analysisDbId']}")
     assert conflict.status_code == 409
-    assert (await client.get(f"/api/v1/analyses/{finished['analysisDbId']}/artifacts/nope.png")).status_code == 404
+    assert (
+        await client.get(f"/api/v1/analyses/{finished['analysisDbId']}/artifacts/nope.png")
+    ).status_code == 404
 
 
 async def analysis_events(stack: DevStack, event_type: str) -> dict[str, int]:
@@ -532,7 +580,9 @@ async def test_a_worker_killed_mid_job_leaves_it_to_the_other(
     deadline = time.monotonic() + 60
     while victim is None and time.monotonic() < deadline:
         document = (await client.get(f"/api/v1/analyses/{job}")).json()["data"]
-        assert document["status"] != "completed", "the job finished before the test could kill its worker"
+        assert document["status"] != "completed", (
+            "the job finished before the test could kill its worker"
+        )
         if document["status"] == "running":
             pid = int(document["worker"].rsplit(":", 1)[1])
             victim = next(name for name, p in stack.services.items() if p.pid == pid)
@@ -544,7 +594,9 @@ async def test_a_worker_killed_mid_job_leaves_it_to_the_other(
     assert finished["attempt"] == 2
     assert finished["worker"] != document["worker"]
     outcomes = count_rows(
-        stack, "SELECT count(*) FROM analytics.analysis_runs WHERE analysis_db_id = %s AND outcome = 'completed'", job
+        stack,
+        "SELECT count(*) FROM analytics.analysis_runs WHERE analysis_db_id = %s AND outcome = 'completed'",
+        job,
     )
     assert outcomes == 1
     expected = pca(g, k=4)
@@ -570,3 +622,39 @@ def plink_files_fast(g: np.ndarray) -> tuple[bytes, bytes, bytes]:
 
 def fam_for(samples: list[str]) -> bytes:
     return "".join(f"FAM {s} 0 0 0 -9\n" for s in samples).encode()
+
+
+def test_the_cli_uploads_with_a_progress_bar_and_prints_the_summary(
+    stack: DevStack, tmp_path: Path
+) -> None:
+    samples = [unique("C") for _ in range(6)]
+    g = random_dosages(400, 6, seed=31)
+    vcf_path = tmp_path / "small.vcf.gz"
+    vcf_path.write_bytes(bgzip_like(vcf_text(g, samples)))
+    bed, bim, fam = plink_files(g, samples)
+    for suffix, data in ((".bed", bed), (".bim", bim), (".fam", fam)):
+        (tmp_path / f"small{suffix}").write_bytes(data)
+    env = {**os.environ, "BIJMANTRA_TOKEN": stack.login()}
+    for path in (vcf_path, tmp_path / "small.bed"):
+        done = subprocess.run(
+            [_cli(), "import-genotypes", str(path), "--crop", "Cassava", "--gateway", stack.gateway_url],
+            env=env, capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert "400 variants x 6 samples imported" in done.stdout
+        assert "100%" in done.stderr  # tqdm draws the bar on stderr
+    broken = tmp_path / "broken.vcf"
+    lines = vcf_text(g, samples).splitlines()
+    lines[3] = lines[3][: lines[3].rfind("\t")] + "\t0/7:7"  # the first variant's last call
+    broken.write_text("\n".join(lines) + "\n")
+    failed = subprocess.run(
+        [_cli(), "import-genotypes", str(broken), "--crop", "Cassava", "--gateway", stack.gateway_url],
+        env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert failed.returncode != 0
+    assert "line 4" in failed.stderr
+
+
+def _cli() -> str:
+    candidate = Path(sys.executable).parent / "bijmantra"
+    return str(candidate) if candidate.exists() else "bijmantra"

@@ -24,13 +24,22 @@ CHI2_1_MEDIAN = 0.454936  # median of chi-square with 1 df, for the genomic infl
 
 @dataclass(frozen=True)
 class JobInput:
-    dosages: NDArray[np.int8]  # (variants, samples)
+    """``dosages`` is the (variants, samples) matrix, or for the ``STREAMING`` analyses an
+    iterable of variant chunks still arriving; variant metadata is complete once the
+    kernel has consumed the last chunk."""
+
+    dosages: Any
     chrom: list[str]
-    pos: NDArray[np.int64]
+    pos: list[int]
     variant_db_ids: list[str]
     samples: list[dict[str, Any]]  # callSetDbId, sampleName, germplasmDbId, label
     parameters: dict[str, Any]
     phenotypes: dict[str, float]  # callSetDbId -> value
+    n_variants: int = 0
+
+    @property
+    def streamed(self) -> bool:
+        return not isinstance(self.dosages, np.ndarray)
 
 
 @dataclass
@@ -76,8 +85,8 @@ def run_qc(job: JobInput) -> Outcome:
     maf = stats.maf
     outcome = Outcome(
         summary={
-            "nVariants": int(job.dosages.shape[0]),
-            "nSamples": int(job.dosages.shape[1]),
+            "nVariants": job.n_variants,
+            "nSamples": len(job.samples),
             "meanCallRate": float(np.nanmean(stats.call_rate)),
             "meanMaf": float(np.nanmean(maf)),
             "monomorphic": int(np.sum(maf == 0)),
@@ -98,12 +107,17 @@ def run_qc(job: JobInput) -> Outcome:
             ),
         },
     )
-    outcome.artifacts += plots.histogram(maf, stem="maf", title="Minor allele frequency", xlabel="MAF")
+    outcome.artifacts += plots.histogram(
+        maf, stem="maf", title="Minor allele frequency", xlabel="MAF"
+    )
     outcome.artifacts += plots.histogram(
         stats.call_rate, stem="variant-call-rate", title="Call rate per variant", xlabel="call rate"
     )
     outcome.artifacts += plots.histogram(
-        stats.sample_call_rate, stem="sample-call-rate", title="Call rate per sample", xlabel="call rate"
+        stats.sample_call_rate,
+        stem="sample-call-rate",
+        title="Call rate per sample",
+        xlabel="call rate",
     )
     return outcome
 
@@ -124,7 +138,7 @@ def run_grm(job: JobInput) -> Outcome:
     outcome = Outcome(
         summary={
             "nSamples": n,
-            "nVariants": int(job.dosages.shape[0]),
+            "nVariants": job.n_variants,
             "method": job.parameters.get("method", "vanraden1"),
             "meanDiagonal": float(np.mean(np.diag(k))),
             "meanOffDiagonal": float(off),
@@ -185,7 +199,11 @@ def run_ld(job: JobInput) -> Outcome:
     with np.errstate(invalid="ignore"):
         mean_by_lag = np.nanmean(np.where(np.isnan(r2), np.nan, r2), axis=0) if r2.size else r2
     outcome = Outcome(
-        summary={"window": window, "meanR2ByDistance": _floats(mean_by_lag), "meanR2": float(np.nanmean(r2))},
+        summary={
+            "window": window,
+            "meanR2ByDistance": _floats(mean_by_lag),
+            "meanR2": float(np.nanmean(r2)),
+        },
         tables={"r2": _variant_rows(job, r2=[_floats(row) for row in r2])},
     )
     outcome.artifacts += plots.decay(np.arange(1, window + 1), mean_by_lag, stem="ld-decay")
@@ -193,7 +211,9 @@ def run_ld(job: JobInput) -> Outcome:
 
 
 def _phenotype_vector(job: JobInput) -> NDArray[np.float64]:
-    return np.array([job.phenotypes.get(s["callSetDbId"], np.nan) for s in job.samples], dtype=np.float64)
+    return np.array(
+        [job.phenotypes.get(s["callSetDbId"], np.nan) for s in job.samples], dtype=np.float64
+    )
 
 
 def run_gblup(job: JobInput) -> Outcome:
@@ -227,7 +247,9 @@ def run_gwas(job: JobInput) -> Outcome:
     y_all = _phenotype_vector(job)
     observed = np.flatnonzero(~np.isnan(y_all))
     g = np.ascontiguousarray(job.dosages[:, observed])
-    kinship = _relationships(job, g, dtype=np.float64) if job.parameters.get("kinship", True) else None
+    kinship = (
+        _relationships(job, g, dtype=np.float64) if job.parameters.get("kinship", True) else None
+    )
     result = gwas(y_all[observed], g, K=kinship)
     p = result.p_value
     chi2 = np.square(result.t[np.isfinite(result.t)])
@@ -251,6 +273,8 @@ def run_gwas(job: JobInput) -> Outcome:
     return outcome
 
 
+# Analyses whose kernels consume chunks as they arrive (see ``jobs.ChunkFeed``).
+STREAMING = frozenset({"qc", "grm"})
 ANALYSES: dict[str, Callable[[JobInput], Outcome]] = {
     "qc": run_qc,
     "grm": run_grm,

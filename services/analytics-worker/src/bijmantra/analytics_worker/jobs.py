@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import queue
 import socket
 import time
 import uuid
 import zlib
+from collections.abc import Iterator
 from typing import Any
 
 import msgspec
@@ -24,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bijmantra.adapters.grpc import AnalysisWorkerClient, DosageChunk
 from bijmantra.adapters.postgres import set_tenant
-from bijmantra.analytics_worker.analyses import ANALYSES, JobInput, Outcome
+from bijmantra.analytics_worker.analyses import ANALYSES, STREAMING, JobInput, Outcome
 from bijmantra.application.events import EventEnvelope
 from bijmantra.kernel import BijmantraError, TenantId
 from bijmantra.observability import get_logger
@@ -44,7 +46,9 @@ class Stopped(Exception):
 
 
 class _Progress:
-    def __init__(self, client: AnalysisWorkerClient, tenant: TenantId, job_id: str, attempt: int) -> None:
+    def __init__(
+        self, client: AnalysisWorkerClient, tenant: TenantId, job_id: str, attempt: int
+    ) -> None:
         self._client, self._tenant, self._job_id, self._attempt = client, tenant, job_id, attempt
         self._last = 0.0
 
@@ -53,18 +57,49 @@ class _Progress:
         if not force and now - self._last < PROGRESS_INTERVAL:
             return
         self._last = now
-        if not await self._client.progress(self._tenant, self._job_id, self._attempt, fraction, stage):
+        if not await self._client.progress(
+            self._tenant, self._job_id, self._attempt, fraction, stage
+        ):
             raise Stopped(stage)
 
 
-def _decode_chunk(chunk: DosageChunk, out: np.ndarray) -> None:
+def _decode_chunk(chunk: DosageChunk) -> np.ndarray:
     raw = zlib.decompress(chunk.dosages) if chunk.codec == "zlib" else chunk.dosages
-    block = np.frombuffer(raw, dtype=np.int8).reshape(chunk.n_variants, chunk.n_samples)
-    out[chunk.variant_start : chunk.variant_start + chunk.n_variants] = block
+    return np.frombuffer(raw, dtype=np.int8).reshape(chunk.n_variants, chunk.n_samples)
+
+
+class ChunkFeed:
+    """Variant chunks handed from the event loop to a kernel running in a thread.
+
+    Kernels that take an iterable of chunks (GRM, QC) start on the first chunk, so reading
+    the rest over gRPC overlaps with computing instead of preceding it.
+    """
+
+    _END = object()
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+
+    def put(self, block: np.ndarray) -> None:
+        self._queue.put(block)
+
+    def close(self, error: BaseException | None = None) -> None:
+        self._queue.put(self._END if error is None else error)
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        while True:
+            item = self._queue.get()
+            if item is self._END:
+                return
+            if isinstance(item, BaseException):
+                raise RuntimeError("genotype stream interrupted") from item
+            yield item
 
 
 class AnalysisRunner:
-    def __init__(self, client: AnalysisWorkerClient, engine: AsyncEngine, *, worker: str | None = None) -> None:
+    def __init__(
+        self, client: AnalysisWorkerClient, engine: AsyncEngine, *, worker: str | None = None
+    ) -> None:
         self._client = client
         self._engine = engine
         self.worker = worker or worker_name()
@@ -83,12 +118,13 @@ class AnalysisRunner:
         log.info("analysis started", analysis=job_id, type=spec["type"], attempt=attempt)
         try:
             started = time.perf_counter()
-            job = await self._read(tenant, job_id, attempt, spec, progress)
+            job, computing = await self._read(tenant, job_id, attempt, spec, progress)
             read_seconds = time.perf_counter() - started
             await progress(READ_SHARE, f"computing {spec['type']}", force=True)
-            started = time.perf_counter()
-            outcome = await asyncio.to_thread(ANALYSES[spec["type"]], job)
-            compute_seconds = time.perf_counter() - started
+            outcome = await computing
+            compute_seconds = (
+                time.perf_counter() - started - (0.0 if job.streamed else read_seconds)
+            )
         except Stopped:
             log.info("analysis stopped: cancelled or superseded", analysis=job_id, attempt=attempt)
             await self._ledger(tenant, job_id, attempt, outcome="stopped")
@@ -97,9 +133,13 @@ class AnalysisRunner:
             message = error.message if isinstance(error, BijmantraError) else str(error)
             accepted = await self._client.fail(tenant, job_id, attempt, message)
             log.info("analysis failed", analysis=job_id, attempt=attempt, error=message)
-            await self._ledger(tenant, job_id, attempt, outcome="failed" if accepted else "superseded")
+            await self._ledger(
+                tenant, job_id, attempt, outcome="failed" if accepted else "superseded"
+            )
             return
-        accepted = await self._complete(tenant, job_id, attempt, outcome, read_seconds, compute_seconds)
+        accepted = await self._complete(
+            tenant, job_id, attempt, outcome, read_seconds, compute_seconds
+        )
         await self._ledger(
             tenant, job_id, attempt, outcome="completed" if accepted else "superseded",
             read_seconds=read_seconds, compute_seconds=compute_seconds,
@@ -108,28 +148,54 @@ class AnalysisRunner:
 
     async def _read(
         self, tenant: TenantId, job_id: str, attempt: int, spec: dict[str, Any], progress: _Progress
-    ) -> JobInput:
+    ) -> tuple[JobInput, asyncio.Future[Outcome]]:
+        """Stream the job's chunks; a streaming kernel is already running when this returns."""
         n_variants, n_samples = int(spec["nVariants"]), len(spec["samples"])
-        dosages = np.empty((n_variants, n_samples), dtype=np.int8)
+        analysis = ANALYSES[spec["type"]]
+        feed = ChunkFeed() if spec["type"] in STREAMING else None
+        dosages = feed if feed is not None else np.empty((n_variants, n_samples), dtype=np.int8)
         chrom: list[str] = []
         pos: list[int] = []
         ids: list[str] = []
-        async for chunk in self._client.genotypes(tenant, job_id, attempt):
-            await asyncio.to_thread(_decode_chunk, chunk, dosages)
-            chrom += chunk.chrom
-            pos += chunk.pos
-            ids += chunk.variant_db_ids
-            done = chunk.variant_start + chunk.n_variants
-            await progress(READ_SHARE * done / max(n_variants, 1), "reading genotypes")
-        if len(chrom) != n_variants:
-            raise BijmantraError(f"expected {n_variants} variants, received {len(chrom)}")
-        return JobInput(
-            dosages, chrom, np.asarray(pos, dtype=np.int64), ids, spec["samples"],
-            spec.get("parameters") or {}, spec.get("phenotypes") or {},
+        job = JobInput(
+            dosages, chrom, pos, ids, spec["samples"],
+            spec.get("parameters") or {}, spec.get("phenotypes") or {}, n_variants=n_variants,
         )  # fmt: skip
+        computing = (
+            asyncio.ensure_future(asyncio.to_thread(analysis, job)) if feed is not None else None
+        )
+        try:
+            async for chunk in self._client.genotypes(tenant, job_id, attempt):
+                block = await asyncio.to_thread(_decode_chunk, chunk)
+                if feed is not None:
+                    feed.put(block)
+                else:
+                    dosages[chunk.variant_start : chunk.variant_start + chunk.n_variants] = block  # type: ignore[index]
+                chrom += chunk.chrom
+                pos += chunk.pos
+                ids += chunk.variant_db_ids
+                done = chunk.variant_start + chunk.n_variants
+                await progress(READ_SHARE * done / max(n_variants, 1), "reading genotypes")
+            if len(chrom) != n_variants:
+                raise BijmantraError(f"expected {n_variants} variants, received {len(chrom)}")
+        except BaseException as error:
+            if feed is not None and computing is not None:
+                feed.close(error)
+                await asyncio.gather(computing, return_exceptions=True)
+            raise
+        if feed is not None and computing is not None:
+            feed.close()
+            return job, computing
+        return job, asyncio.ensure_future(asyncio.to_thread(analysis, job))
 
     async def _complete(
-        self, tenant: TenantId, job_id: str, attempt: int, outcome: Outcome, read: float, compute: float
+        self,
+        tenant: TenantId,
+        job_id: str,
+        attempt: int,
+        outcome: Outcome,
+        read: float,
+        compute: float,
     ) -> bool:
         tables = {name: msgspec.json.encode(rows) for name, rows in outcome.tables.items()}
         return await self._client.complete(
@@ -146,7 +212,8 @@ class AnalysisRunner:
             if started:
                 await conn.execute(
                     text(
-                        "INSERT INTO analytics.analysis_runs (tenant_id, analysis_db_id, attempt, worker) "
+                        "INSERT INTO analytics.analysis_runs (tenant_id, analysis_db_id, attempt, "
+                        "worker) "
                         "VALUES (:t, :id, :attempt, :worker) ON CONFLICT DO NOTHING"
                     ),
                     {"t": tenant, "id": job_id, "attempt": attempt, "worker": self.worker},

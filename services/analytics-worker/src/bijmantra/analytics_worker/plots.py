@@ -15,9 +15,9 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
-import numpy as np  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
 
 FORMATS = (("png", "image/png"), ("svg", "image/svg+xml"))
 HEATMAP_CELLS = 400
@@ -63,11 +63,21 @@ def heatmap(matrix: Any, *, stem: str, title: str) -> Files:
 
 
 def scatter(
-    x: Any, y: Any, labels: Sequence[Any], *, stem: str, title: str, xlabel: str, ylabel: str, legend: str
+    x: Any,
+    y: Any,
+    labels: Sequence[Any],
+    *,
+    stem: str,
+    title: str,
+    xlabel: str,
+    ylabel: str,
+    legend: str,
 ) -> Files:
     """PCA scores coloured by an attribute: categories get a legend, numbers a colour bar."""
     figure, axes = plt.subplots(figsize=(6.5, 5))
-    numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in labels if v is not None)
+    numeric = all(
+        isinstance(v, int | float) and not isinstance(v, bool) for v in labels if v is not None
+    )
     if labels and numeric and any(v is not None for v in labels):
         values = np.array([np.nan if v is None else float(v) for v in labels])
         points = axes.scatter(x, y, c=values, cmap="plasma", s=18)
@@ -78,7 +88,9 @@ def scatter(
         colours = plt.get_cmap("tab20")(np.linspace(0, 1, max(len(categories), 2)))
         for colour, category in zip(colours, categories, strict=False):
             mask = np.array([n == category for n in names])
-            axes.scatter(np.asarray(x)[mask], np.asarray(y)[mask], s=18, color=colour, label=category)
+            axes.scatter(
+                np.asarray(x)[mask], np.asarray(y)[mask], s=18, color=colour, label=category
+            )
         if 1 < len(categories) <= 20:
             axes.legend(title=legend, fontsize="small", markerscale=1.2, loc="best")
     axes.set(title=title, xlabel=xlabel, ylabel=ylabel)

@@ -17,7 +17,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 _COLUMNS = (
-    "analysis_db_id, type, variant_set_db_id, call_set_db_ids, parameters, phenotypes, created_at, status, "
+    "analysis_db_id, type, variant_set_db_id, call_set_db_ids, parameters, phenotypes, created_at, "
+    "status, "
     "progress, stage, attempt, worker, started_at, finished_at, error, summary, timings"
 )
 _JSON = ("call_set_db_ids", "parameters", "phenotypes", "summary", "timings")
@@ -67,7 +68,8 @@ class PostgresAnalysisRepository:
         row = (
             await self._connection.execute(
                 text(
-                    f"SELECT tenant_id, {_COLUMNS} FROM domain.analysis_jobs WHERE analysis_db_id = :id{lock}"
+                    f"SELECT tenant_id, {_COLUMNS} FROM domain.analysis_jobs WHERE analysis_db_id "
+                    f"= :id{lock}"
                 ),
                 {"id": analysis_db_id},
             )
@@ -96,8 +98,10 @@ class PostgresAnalysisRepository:
         if rows:
             await self._connection.execute(
                 text(
-                    "INSERT INTO domain.analysis_results (tenant_id, analysis_db_id, kind, name, media_type, "
-                    "row_count, data) VALUES (nullif(current_setting('app.tenant_id', true), '')::uuid, "
+                    "INSERT INTO domain.analysis_results (tenant_id, analysis_db_id, kind, name, "
+                    "media_type, "
+                    "row_count, data) VALUES (nullif(current_setting('app.tenant_id', true), "
+                    "'')::uuid, "
                     ":id, :kind, :name, :type, :count, :data)"
                 ),
                 rows,

@@ -83,8 +83,10 @@ class PostgresVariantSetWriter:
         payload = await asyncio.to_thread(_compress, dosages)
         await self._connection.execute(
             text(
-                "INSERT INTO domain.genotype_chunks (tenant_id, variant_set_db_id, chunk_index, variant_start, "
-                "n_variants, n_samples, codec, dosages) VALUES (:t, :s, :i, :start, :n, :ns, 'zlib', :data)"
+                "INSERT INTO domain.genotype_chunks (tenant_id, variant_set_db_id, chunk_index, "
+                "variant_start, "
+                "n_variants, n_samples, codec, dosages) VALUES (:t, :s, :i, :start, :n, :ns, "
+                "'zlib', :data)"
             ),
             {"t": self._tenant, "s": self._set_id, "i": self._chunk_index, "start": start, "n": n,
              "ns": self._n_samples, "data": payload},
@@ -109,7 +111,8 @@ class PostgresVariantSetWriter:
 
 
 _INSERT_VARIANTS = text(
-    "INSERT INTO domain.variants (tenant_id, variant_set_db_id, variant_index, chrom, pos, variant_name, ref, alt) "
+    "INSERT INTO domain.variants (tenant_id, variant_set_db_id, variant_index, chrom, pos, "
+    "variant_name, ref, alt) "
     "SELECT :t, :s, :start + v.i - 1, v.chrom, v.pos, v.name, v.ref, v.alt FROM unnest("
     "CAST(:chrom AS text[]), CAST(:pos AS bigint[]), CAST(:name AS text[]), CAST(:ref AS text[]), "
     "CAST(:alt AS text[])) WITH ORDINALITY AS v(chrom, pos, name, ref, alt, i)"
@@ -148,7 +151,8 @@ class PostgresGenotypeStore:
         chunk_variants = chunk_variants_for(len(variant_set.call_sets))
         await self._connection.execute(
             text(
-                "INSERT INTO domain.variant_sets (tenant_id, variant_set_db_id, name, source_format, n_samples, "
+                "INSERT INTO domain.variant_sets (tenant_id, variant_set_db_id, name, "
+                "source_format, n_samples, "
                 "chunk_variants) VALUES (:t, :s, :name, :fmt, :ns, :cv)"
             ),
             {"t": variant_set.tenant_id, "s": variant_set.variant_set_db_id, "name": variant_set.name,
@@ -156,7 +160,8 @@ class PostgresGenotypeStore:
         )  # fmt: skip
         await self._connection.execute(
             text(
-                "INSERT INTO domain.call_sets (tenant_id, variant_set_db_id, column_index, call_set_db_id, "
+                "INSERT INTO domain.call_sets (tenant_id, variant_set_db_id, column_index, "
+                "call_set_db_id, "
                 "sample_name, germplasm_db_id) VALUES (:t, :s, :col, :id, :name, :g)"
             ),
             [
@@ -182,7 +187,8 @@ class PostgresGenotypeStore:
         row = (
             await self._connection.execute(
                 text(
-                    "SELECT name, source_format, n_variants, skipped, created_at FROM domain.variant_sets "
+                    "SELECT name, source_format, n_variants, skipped, created_at FROM "
+                    "domain.variant_sets "
                     "WHERE variant_set_db_id = :s"
                 ),
                 {"s": variant_set_db_id},
@@ -193,7 +199,8 @@ class PostgresGenotypeStore:
         call_sets = (
             await self._connection.execute(
                 text(
-                    "SELECT call_set_db_id, sample_name, germplasm_db_id, column_index FROM domain.call_sets "
+                    "SELECT call_set_db_id, sample_name, germplasm_db_id, column_index FROM "
+                    "domain.call_sets "
                     "WHERE variant_set_db_id = :s ORDER BY column_index"
                 ),
                 {"s": variant_set_db_id},
@@ -210,7 +217,8 @@ class PostgresGenotypeStore:
         chunks = (
             await self._connection.execute(
                 text(
-                    "SELECT chunk_index, variant_start, n_variants, n_samples FROM domain.genotype_chunks "
+                    "SELECT chunk_index, variant_start, n_variants, n_samples FROM "
+                    "domain.genotype_chunks "
                     "WHERE variant_set_db_id = :s ORDER BY chunk_index"
                 ),
                 {"s": variant_set_db_id},
@@ -230,7 +238,8 @@ class PostgresGenotypeStore:
             variants = (
                 await self._connection.execute(
                     text(
-                        "SELECT chrom, pos, variant_index FROM domain.variants WHERE variant_set_db_id = :s "
+                        "SELECT chrom, pos, variant_index FROM domain.variants WHERE "
+                        "variant_set_db_id = :s "
                         "AND variant_index >= :lo AND variant_index < :hi ORDER BY variant_index"
                     ),
                     {

@@ -1,0 +1,89 @@
+"""AnalysisJob: request validation and the attempt protocol that makes completion exactly-once."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from bijmantra.domain.analysis import AnalysisJob, AnalysisType, JobStatus
+from bijmantra.kernel import Conflict, TenantId, ValidationFailed
+
+T0 = datetime(2026, 11, 22, 6, 0, tzinfo=UTC)
+TENANT = TenantId(uuid.UUID(int=7))
+
+
+def requested(kind: AnalysisType = AnalysisType.GRM, **overrides: Any) -> AnalysisJob:
+    fields: dict[str, Any] = {
+        "tenant_id": TENANT, "analysis_db_id": "job-1", "type": kind, "variant_set_db_id": "vs-1",
+        "call_set_db_ids": (), "parameters": {}, "phenotypes": {}, "created_at": T0,
+    }  # fmt: skip
+    return AnalysisJob.request(actor="breeder", **(fields | overrides))
+
+
+def test_request_records_one_event_and_queues() -> None:
+    job = requested()
+    assert job.status is JobStatus.QUEUED
+    [event] = job.pull_events()
+    assert (event.type, event.aggregate_id, event.data["type"]) == (
+        "analysis.requested",
+        "job-1",
+        "grm",
+    )
+
+
+@pytest.mark.parametrize(
+    ("kind", "overrides", "location"),
+    [
+        (AnalysisType.GRM, {"parameters": {"method": "vanraden9"}}, "parameters.method"),
+        (AnalysisType.GRM, {"parameters": {"window": 3}}, "parameters.window"),
+        (AnalysisType.PCA, {"parameters": {"k": 2.5}}, "parameters.k"),
+        (AnalysisType.PCA, {"parameters": {"k": True}}, "parameters.k"),
+        (AnalysisType.GWAS, {"phenotypes": {"a": 1.0}}, "phenotypes"),
+        (AnalysisType.QC, {"phenotypes": {"a": 1.0, "b": 2.0, "c": 3.0}}, "phenotypes"),
+        (AnalysisType.LD, {"call_set_db_ids": ("x", "x")}, "callSetDbIds"),
+    ],
+)
+def test_invalid_requests_name_the_field(
+    kind: AnalysisType, overrides: dict[str, Any], location: str
+) -> None:
+    with pytest.raises(ValidationFailed) as raised:
+        requested(kind, **overrides)
+    assert location in [d.location for d in raised.value.details]
+
+
+def test_a_superseded_attempt_can_neither_report_nor_complete() -> None:
+    job = requested()
+    assert job.start("worker-a", T0)
+    assert job.start(
+        "worker-b", T0 + timedelta(seconds=5)
+    )  # a redelivery after worker-a went silent
+    assert job.attempt == 2
+    assert not job.report(1, 0.5, "reading")
+    assert not job.complete(1, {"from": "a"}, {}, T0 + timedelta(seconds=6))
+    assert job.report(2, 0.5, "reading")
+    assert job.complete(2, {"from": "b"}, {"computeSeconds": 1.0}, T0 + timedelta(seconds=9))
+    assert (job.status, job.summary, job.timings["totalSeconds"]) == (
+        JobStatus.COMPLETED,
+        {"from": "b"},
+        9.0,
+    )
+    assert not job.complete(2, {"again": True}, {}, T0 + timedelta(seconds=10))
+    assert not job.start("worker-c", T0 + timedelta(seconds=11))
+    types = [e.type for e in job.pull_events()]
+    assert types == [
+        "analysis.requested", "analysis.started", "analysis.started", "analysis.progress", "analysis.completed"
+    ]  # fmt: skip
+
+
+def test_cancel_stops_the_running_attempt_and_a_finished_job_cannot_be_cancelled() -> None:
+    job = requested()
+    job.start("worker-a", T0)
+    job.cancel(T0, actor="breeder")
+    assert not job.report(1, 0.9, "computing")
+    assert not job.fail(1, "boom", T0)
+    assert job.status is JobStatus.CANCELLED
+    with pytest.raises(Conflict):
+        job.cancel(T0, actor="breeder")
