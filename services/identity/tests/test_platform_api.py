@@ -234,20 +234,21 @@ async def test_an_invited_address_accepts_once_and_can_then_log_in(
     ]
 
 
-async def test_another_organization_is_not_found_and_bad_input_changes_nothing(
+async def test_a_token_of_another_organization_is_401_and_bad_input_changes_nothing(
     identity: Client, admin: Member, identity_engine: AsyncEngine
 ) -> None:
     stranger = await new_member(identity_engine, roles=["admin"])
     token = await token_for(identity, admin)
-    theirs = f"/api/v1/organizations/{stranger.organization_id}"
-    for response in (
-        await identity.get(theirs, headers=bearer(token)),
-        await identity.get(theirs + "/members", headers=bearer(token)),
-        await identity.patch(theirs, json={"name": "Hijacked"}, headers=bearer(token)),
-        await identity.delete(f"{theirs}/members/{stranger.user_id}", headers=bearer(token)),
-    ):
-        assert response.status_code == 404, response.text
-        assert response.json()["error"]["code"] == "not_found"
+    for organization in (stranger.organization_id, uuid.uuid4()):  # existing or not: same answer
+        theirs = f"/api/v1/organizations/{organization}"
+        for response in (
+            await identity.get(theirs, headers=bearer(token)),
+            await identity.get(theirs + "/members", headers=bearer(token)),
+            await identity.patch(theirs, json={"name": "Hijacked"}, headers=bearer(token)),
+            await identity.delete(f"{theirs}/members/{stranger.user_id}", headers=bearer(token)),
+        ):
+            assert response.status_code == 401, response.text
+            assert response.json()["error"]["code"] == "unauthorized"
     ours = f"/api/v1/organizations/{admin.organization_id}"
     for body in ({"name": ""}, {"name": "x" * 201}, {"title": "x"}, {"name": 3}):
         bad = await identity.patch(ours, json=body, headers=bearer(token))

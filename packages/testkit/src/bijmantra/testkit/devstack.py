@@ -91,6 +91,7 @@ class DevStack:
             "IDENTITY_HOST": "127.0.0.1",
             "IDENTITY_GRPC_PORT": str(self.ports.identity_grpc),
             "IDENTITY_TARGET": f"127.0.0.1:{self.ports.identity_grpc}",
+            "IDENTITY_URL": self.identity_url,
             "DOMAIN_API_PORT": str(self.ports.domain_api),
             "DOMAIN_API_TARGET": f"127.0.0.1:{self.ports.domain_api}",
             "METRICS_PORT": str(self.ports.domain_metrics),

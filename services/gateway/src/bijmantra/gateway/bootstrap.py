@@ -25,7 +25,9 @@ from bijmantra.adapters.grpc import (
 from bijmantra.application.brapi.modules import catalog
 from bijmantra.adapters.nats import JetStreamEventFeed, connect, ensure_stream
 from bijmantra.application.ports import TokenVerifier
+from bijmantra.application.client_address import parse_networks
 from bijmantra.gateway import brapi, compliance, genotypes
+from bijmantra.gateway.identity_proxy import IdentityProxy, identity_routes
 from bijmantra.gateway.config import Settings
 from bijmantra.gateway.edge import (
     authentication_middleware,
@@ -91,6 +93,8 @@ def create_app(settings: Settings | None = None, *, verifier: TokenVerifier | No
         }
     )
 
+    identity_http = IdentityProxy(settings.identity_url, parse_networks(settings.trusted_proxies))
+
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         # Each replica follows the event stream itself: /ws works behind any replica.
@@ -102,6 +106,7 @@ def create_app(settings: Settings | None = None, *, verifier: TokenVerifier | No
             yield
         finally:
             await nc.drain()
+            await identity_http.close()
             await domain_channel.close()
             await identity_channel.close()
 
@@ -109,7 +114,7 @@ def create_app(settings: Settings | None = None, *, verifier: TokenVerifier | No
     return Litestar(
         route_handlers=[
             live, startup, ready, *brapi.route_handlers(catalog()), *genotypes.HANDLERS, *compliance.ROUTES,
-            live_feed,
+            live_feed, *identity_routes(identity_http),
         ],
         state=state,
         lifespan=[lifespan],

@@ -19,6 +19,8 @@ class Settings:
     port: int = 8000
     workers: int = 1
     log_level: str = "INFO"
+    identity_url: str = "http://127.0.0.1:8001"  # identity's HTTP endpoints, proxied (ADR 0042)
+    trusted_proxies: str = ""  # CIDRs whose X-Forwarded-For is believed (the ingress)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -35,4 +37,6 @@ class Settings:
             port=int(env.get("GATEWAY_PORT", "8000")),
             workers=int(env.get("GATEWAY_WORKERS", "1")),
             log_level=env.get("LOG_LEVEL", "INFO"),
+            identity_url=env.get("IDENTITY_URL", "http://127.0.0.1:8001"),
+            trusted_proxies=env.get("TRUSTED_PROXIES", ""),
         )

@@ -5,8 +5,8 @@ future gRPC edge and the CLI enforce the same rule. Every write is one unit of w
 identity events reach the outbox in the same transaction.
 
 An organization's id *is* its tenant id: a principal can only ever address its own
-organization; any other id answers ``not_found`` (never ``forbidden``, which would confirm
-that the organization exists).
+organization. Any other id answers ``unauthorized`` (the token is not valid there), the
+same whether that organization exists or not, so the answer confirms nothing.
 """
 
 from __future__ import annotations
@@ -189,8 +189,9 @@ def _user_id(principal: Principal) -> uuid.UUID:
 
 
 def _own(principal: Principal, organization_id: uuid.UUID) -> TenantId:
+    """A token is valid for exactly one organization; any other id, existing or not, is 401."""
     if organization_id != principal.tenant_id:
-        raise NotFound("Organization not found")
+        raise Unauthorized("The token is not valid for this organization")
     return principal.tenant_id
 
 

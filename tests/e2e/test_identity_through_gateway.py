@@ -1,0 +1,359 @@
+"""Identity's flows over HTTP against the running services, everything through the gateway:
+authorization code + PKCE, refresh rotation with reuse detection, client credentials,
+cookie login with CSRF, and forged or out-of-policy tokens rejected with 401."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import re
+import secrets
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import httpx
+import psycopg
+import pytest
+from argon2 import PasswordHasher
+from authlib.oauth2.rfc7636 import create_s256_code_challenge
+from bijmantra.adapters.postgres import create_engine
+from bijmantra.adapters.postgres.identity import register_client, register_member
+from bijmantra.application.tenancy import hash_secret
+from bijmantra.testkit.devstack import DEMO_ORGANIZATION_ID, DevStack, Ports
+from bijmantra.testkit.servers import free_port
+from joserfc import jwt
+from joserfc.jwk import RSAKey
+
+pytestmark = [pytest.mark.e2e]
+
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+CALLBACK = "http://127.0.0.1:9/callback"  # loopback redirect of a native app (RFC 8252)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
+    workdir = tmp_path_factory.mktemp("identity-stack")
+    stack = DevStack(workdir, Ports(gateway=free_port()), log_dir=workdir / "logs")
+    try:
+        stack.start_servers()
+        stack.seed(testdata=False)
+        stack.start_services()
+        yield stack
+    except Exception:
+        for log in sorted((workdir / "logs").glob("*.log")):
+            print(f"==== {log.name}\n{log.read_text()[-4000:]}")
+        raise
+    finally:
+        stack.stop()
+
+
+@pytest.fixture(scope="module")
+async def gateway(stack: DevStack) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(
+        base_url=stack.gateway_url, timeout=30, follow_redirects=False
+    ) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+async def member(stack: DevStack) -> dict[str, str]:
+    """A breeder of a fresh organization of their own."""
+    assert stack.database is not None
+    organization, email, password = (
+        uuid.uuid4(),
+        f"e2e-{uuid.uuid4().hex[:8]}@example.org",
+        "e2e-password-123",
+    )
+    engine = create_engine(stack.database.identity_url, pool_size=1)
+    try:
+        await register_member(
+            engine, organization_id=organization, organization_name=f"E2E {organization.hex[:6]}",
+            user_id=uuid.uuid4(), email=email, display_name="E2E", password_hash=PasswordHasher().hash(password),
+            roles=["breeder"],
+        )  # fmt: skip
+        await register_client(
+            engine, client_id="e2e-web", name="E2E web app", tenant_id=organization, secret_hash=None,
+            grant_types=["authorization_code", "refresh_token"], scope="openid brapi", redirect_uris=[CALLBACK],
+        )  # fmt: skip
+        await register_client(
+            engine, client_id="e2e-scanner", name="E2E scanner", tenant_id=organization,
+            secret_hash=hash_secret("scanner-secret-" + "x" * 32), grant_types=["client_credentials"],
+            scope="brapi", roles=["data-manager"],
+        )  # fmt: skip
+    finally:
+        await engine.dispose()
+    return {"organization": str(organization), "email": email, "password": password}
+
+
+class Cookies:
+    """The services set ``Secure`` cookies; over plain loopback HTTP we carry them by hand."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, str] = {}
+
+    def take(self, response: httpx.Response) -> None:
+        for header in response.headers.get_list("set-cookie"):
+            name, _, rest = header.partition("=")
+            value = rest.split(";", 1)[0]
+            if "max-age=0" in header.lower():
+                self.values.pop(name, None)
+            else:
+                self.values[name] = value
+
+    def header(self) -> dict[str, str]:
+        return (
+            {"Cookie": "; ".join(f"{k}={v}" for k, v in self.values.items())} if self.values else {}
+        )
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def csrf_field(page: str) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert match is not None, page
+    return match.group(1)
+
+
+async def test_authorization_code_with_pkce_and_refresh_rotation(
+    gateway: httpx.AsyncClient, member: dict[str, str]
+) -> None:
+    verifier = secrets.token_urlsafe(48)
+    query = urlencode({
+        "response_type": "code", "client_id": "e2e-web", "redirect_uri": CALLBACK, "scope": "openid brapi",
+        "state": "e2e-state", "code_challenge": create_s256_code_challenge(verifier), "code_challenge_method": "S256",
+    })  # fmt: skip
+    url = f"/oauth/authorize?{query}"
+    jar = Cookies()
+    login_page = await gateway.get(url)
+    assert login_page.status_code == 200
+    jar.take(login_page)
+    form = {"action": "login", "email": member["email"], "password": member["password"]}
+    signed_in = await gateway.post(
+        url,
+        data={**form, "csrf_token": csrf_field(login_page.text)},
+        headers={**FORM, **jar.header()},
+    )
+    assert signed_in.status_code == 303, signed_in.text
+    jar.take(signed_in)
+    consent = await gateway.get(url, headers=jar.header())
+    assert "Authorize access" in consent.text
+    approved = await gateway.post(
+        url,
+        data={
+            "action": "allow",
+            "organization_id": member["organization"],
+            "csrf_token": csrf_field(consent.text),
+        },
+        headers={**FORM, **jar.header()},
+    )
+    assert approved.status_code == 302, approved.text
+    location = urlsplit(approved.headers["location"])
+    assert f"{location.scheme}://{location.netloc}{location.path}" == CALLBACK
+    params = parse_qs(location.query)
+    assert params["state"] == ["e2e-state"]
+
+    exchange = {"grant_type": "authorization_code", "code": params["code"][0], "redirect_uri": CALLBACK,
+                "client_id": "e2e-web", "code_verifier": verifier}  # fmt: skip
+    tokens = await gateway.post("/oauth/token", data=exchange, headers=FORM)
+    assert tokens.status_code == 200, tokens.text
+    body = tokens.json()
+    me = await gateway.get("/api/v1/users/me", headers=bearer(body["access_token"]))
+    assert me.status_code == 200, me.text
+    assert me.json()["data"]["organization_id"] == member["organization"]
+    assert (
+        await gateway.post("/oauth/token", data=exchange, headers=FORM)
+    ).status_code == 400  # single use
+
+    refresh = {"grant_type": "refresh_token", "client_id": "e2e-web"}
+    rotated = await gateway.post(
+        "/oauth/token", data={**refresh, "refresh_token": body["refresh_token"]}, headers=FORM
+    )
+    assert rotated.status_code == 200, rotated.text
+    newest = rotated.json()["refresh_token"]
+    assert newest != body["refresh_token"]
+    reuse = await gateway.post(
+        "/oauth/token", data={**refresh, "refresh_token": body["refresh_token"]}, headers=FORM
+    )
+    assert reuse.status_code == 400
+    assert reuse.json()["error"] == "invalid_grant"
+    family_gone = await gateway.post(
+        "/oauth/token", data={**refresh, "refresh_token": newest}, headers=FORM
+    )
+    assert family_gone.status_code == 400
+
+
+async def test_client_credentials(gateway: httpx.AsyncClient, member: dict[str, str]) -> None:
+    secret = "scanner-secret-" + "x" * 32
+    basic = base64.b64encode(f"e2e-scanner:{secret}".encode()).decode()
+    issued = await gateway.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials"},
+        headers={**FORM, "Authorization": f"Basic {basic}"},
+    )
+    assert issued.status_code == 200, issued.text
+    token = issued.json()["access_token"]
+    listing = await gateway.get("/brapi/v2/germplasm", headers=bearer(token))
+    assert listing.status_code == 200, listing.text
+    wrong = base64.b64encode(b"e2e-scanner:wrong").decode()
+    refused = await gateway.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials"},
+        headers={**FORM, "Authorization": f"Basic {wrong}"},
+    )
+    assert refused.status_code == 401
+
+
+async def test_cookie_login_with_csrf(gateway: httpx.AsyncClient, member: dict[str, str]) -> None:
+    jar = Cookies()
+    started = await gateway.post(
+        "/api/v1/auth/session", json={"email": member["email"], "password": member["password"]}
+    )
+    assert started.status_code == 200, started.text
+    jar.take(started)
+    assert "__Host-bijmantra-session" in jar.values
+    csrf = started.json()["data"]["csrf_token"]
+    forged = await gateway.post("/api/v1/auth/session/token", headers=jar.header())
+    assert forged.status_code == 403
+    issued = await gateway.post(
+        "/api/v1/auth/session/token", headers={**jar.header(), "X-CSRF-Token": csrf}
+    )
+    assert issued.status_code == 200, issued.text
+    token = issued.json()["data"]["access_token"]
+    assert (await gateway.get("/api/v1/users/me", headers=bearer(token))).status_code == 200
+    # The gateway never accepts the cookie itself as authentication.
+    assert (await gateway.get("/api/v1/users/me", headers=jar.header())).status_code == 401
+    assert (await gateway.post("/api/v1/auth/logout", headers=jar.header())).status_code == 403
+    session_cookie = dict(jar.values)
+    out = await gateway.post("/api/v1/auth/logout", headers={**jar.header(), "X-CSRF-Token": csrf})
+    assert out.status_code == 204
+    replay = await gateway.post(
+        "/api/v1/auth/session/token",
+        headers={
+            "Cookie": "; ".join(f"{k}={v}" for k, v in session_cookie.items()),
+            "X-CSRF-Token": csrf,
+        },
+    )
+    assert replay.status_code == 401
+
+
+# ------------------------------------------------------------------ token attacks at the gateway
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _b64json(value: dict[str, Any]) -> str:
+    return _b64(json.dumps(value, separators=(",", ":")).encode())
+
+
+@pytest.fixture(scope="module")
+def signing_key(stack: DevStack) -> RSAKey:
+    """identity's real signing key, so each forged token differs from a valid one in one way only."""
+    assert stack.database is not None
+    with psycopg.connect(stack.database.owner_url) as conn:
+        kid, pem = conn.execute(
+            "SELECT kid, private_key_pem FROM identity.signing_keys WHERE retired_at IS NULL "
+            "ORDER BY created_at DESC LIMIT 1"
+        ).fetchone()  # type: ignore[misc]
+    return RSAKey.import_key(pem, parameters={"kid": kid, "alg": "RS256"})
+
+
+def _claims(stack: DevStack, tenant: str, **overrides: Any) -> dict[str, Any]:
+    now = int(time.time())
+    claims = {
+        "iss": stack.identity_url, "sub": str(uuid.uuid4()), "aud": "bijmantra", "iat": now, "nbf": now,
+        "exp": now + 300, "jti": uuid.uuid4().hex, "tid": tenant, "roles": ["admin"], "scope": "openid brapi",
+    }  # fmt: skip
+    claims.update(overrides)
+    return claims
+
+
+def _sign(key: RSAKey, claims: dict[str, Any]) -> str:
+    return jwt.encode({"alg": "RS256", "kid": key.kid, "typ": "at+jwt"}, claims, key)
+
+
+def attacks(stack: DevStack, key: RSAKey, tenant: str) -> dict[str, str]:
+    now = int(time.time())
+    valid = _sign(key, _claims(stack, tenant))
+    header, _, signature = valid.split(".")
+    hs_input = f"{_b64json({'alg': 'HS256', 'kid': key.kid})}.{_b64json(_claims(stack, tenant))}"
+    attacker = RSAKey.generate_key(
+        2048, parameters={"kid": "attacker", "alg": "RS256"}, private=True
+    )
+    return {
+        "alg-none": f"{_b64json({'alg': 'none', 'kid': key.kid})}.{_b64json(_claims(stack, tenant))}.",
+        "hs256-with-public-key": hs_input
+        + "."
+        + _b64(hmac.new(key.as_pem(private=False), hs_input.encode(), hashlib.sha256).digest()),
+        "expired": _sign(
+            key, _claims(stack, tenant, iat=now - 3600, nbf=now - 3600, exp=now - 600)
+        ),
+        "not-yet-valid": _sign(key, _claims(stack, tenant, nbf=now + 600, exp=now + 1200)),
+        "wrong-iss": _sign(key, _claims(stack, tenant, iss="https://evil.example")),
+        "wrong-aud": _sign(key, _claims(stack, tenant, aud="another-api")),
+        "unknown-kid": _sign(attacker, _claims(stack, tenant)),
+        "tampered-payload": f"{header}.{_b64json(_claims(stack, str(uuid.uuid4())))}.{signature}",
+    }
+
+
+async def test_forged_and_out_of_policy_tokens_are_401(
+    gateway: httpx.AsyncClient, stack: DevStack, signing_key: RSAKey, member: dict[str, str]
+) -> None:
+    valid = _sign(signing_key, _claims(stack, DEMO_ORGANIZATION_ID))
+    assert (
+        await gateway.get("/brapi/v2/germplasm", headers=bearer(valid))
+    ).status_code == 200  # the control
+    for name, token in attacks(stack, signing_key, DEMO_ORGANIZATION_ID).items():
+        brapi = await gateway.get("/brapi/v2/germplasm", headers=bearer(token))
+        assert brapi.status_code == 401, name
+        assert brapi.json()["result"] is None
+        platform = await gateway.get(
+            f"/api/v1/organizations/{DEMO_ORGANIZATION_ID}", headers=bearer(token)
+        )
+        assert platform.status_code == 401, name
+        assert platform.json()["error"]["code"] == "unauthorized"
+
+
+async def test_a_token_of_organization_a_on_organization_b_is_401(
+    gateway: httpx.AsyncClient, stack: DevStack, member: dict[str, str]
+) -> None:
+    token_a = stack.login(member["email"], member["password"])
+    for path in (
+        f"/api/v1/organizations/{DEMO_ORGANIZATION_ID}",
+        f"/api/v1/organizations/{DEMO_ORGANIZATION_ID}/members",
+    ):
+        response = await gateway.get(path, headers=bearer(token_a))
+        assert response.status_code == 401, path
+    # A tenant header is no way around it: the tenant comes from the token only.
+    own = await gateway.get(
+        f"/api/v1/organizations/{member['organization']}",
+        headers={**bearer(token_a), "X-Tenant-Id": DEMO_ORGANIZATION_ID},
+    )
+    assert own.json()["data"]["id"] == member["organization"]
+
+
+async def test_spoofed_forwarded_for_does_not_escape_the_address_limit(
+    gateway: httpx.AsyncClient,
+) -> None:
+    """The gateway trusts no proxy here, so every attempt counts against the real address."""
+    statuses = []
+    for attempt in range(21):
+        response = await gateway.post(
+            "/api/v1/auth/login",
+            json={
+                "email": f"nobody-{attempt}-{uuid.uuid4().hex[:6]}@example.org",
+                "password": "guess",
+            },
+            headers={"X-Forwarded-For": f"198.51.100.{attempt + 1}"},
+        )
+        statuses.append(response.status_code)
+    assert statuses[:20] == [401] * 20
+    assert statuses[20] == 429
