@@ -19,7 +19,7 @@ class Settings:
     port: int = 8000
     workers: int = 1
     log_level: str = "INFO"
-    identity_url: str = "http://127.0.0.1:8001"  # identity's HTTP endpoints, proxied (ADR 0042)
+    identity_url: str = "http://127.0.0.1:8001"  # identity's HTTP endpoints, proxied (ADR 0038)
     trusted_proxies: str = ""  # CIDRs whose X-Forwarded-For is believed (the ingress)
 
     @classmethod

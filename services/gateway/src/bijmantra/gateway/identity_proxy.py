@@ -1,4 +1,4 @@
-"""The identity service's HTTP endpoints, reachable through the gateway (ADR 0042).
+"""The identity service's HTTP endpoints, reachable through the gateway (ADR 0038).
 
 External HTTP enters only through the gateway, so it forwards the OAuth/OIDC endpoints,
 the login and session endpoints and the platform API that identity owns. It is a plain

@@ -5,7 +5,7 @@ authlib's ``AuthorizationServer`` and grants are synchronous and call storage ho
 adapters are async, so the server runs in a worker thread (``anyio.to_thread``) and each
 hook runs its coroutine on the event loop (``anyio.from_thread.run``). authlib owns the
 protocol: client authentication, redirect-URI and response-type checks, scope resolution,
-PKCE, error bodies and redirects. Our use cases own the decisions (see ADR 0041).
+PKCE, error bodies and redirects. Our use cases own the decisions (see ADR 0037).
 """
 
 from __future__ import annotations
