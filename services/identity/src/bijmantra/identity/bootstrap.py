@@ -228,9 +228,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
             nats = await connect(settings.nats_url, name="identity")
             js = nats.jetstream()
             await ensure_stream(js)
-            relay = OutboxRelay(PostgresOutboxStore(engine, schema="identity"), JetStreamPublisher(js))
+            outbox = PostgresOutboxStore(engine, schema="identity")
+            relay = OutboxRelay(outbox, JetStreamPublisher(js))
             listen_url = settings.database_url.replace("postgresql+psycopg://", "postgresql://", 1)
-            relay_task = asyncio.create_task(run_relay(relay, listen_url, stop, channel=outbox_channel("identity")))
+            relay_task = asyncio.create_task(
+                run_relay(relay, listen_url, stop, channel=outbox_channel("identity"), purge=outbox)
+            )
         else:
             log.warning("identity without NATS_URL: identity events stay in identity.outbox")
         try:
