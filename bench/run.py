@@ -108,11 +108,41 @@ def slice_benchmark() -> dict[str, object]:
             "single_get": asyncio.run(compare("GET /germplasm/{id}", single, ours, theirs)),
             "page_1000": asyncio.run(compare("GET /germplasm?pageSize=1000", ["/brapi/v2/germplasm?pageSize=1000"], ours, theirs)),
         }
+        report["tracing_overhead_single_get"] = tracing_overhead(stack, single, token)
         return report
     finally:
         if baseline is not None:
             terminate(baseline)
         stack.stop()
+
+
+def tracing_overhead(stack: DevStack, paths: list[str], token: str) -> dict[str, object]:
+    """The same GETs with tracing off, then with every request sampled and spans written to files.
+
+    Services restart between the runs (tracing is chosen at process start); database, data and
+    token stay the same. The ratio is traced over untraced throughput (1.0 = free).
+    """
+    results: dict[str, object] = {}
+    for label, env in (("tracing_off", {}), ("tracing_on_file_exporter", {
+        "BIJMANTRA_TRACE_FILE": str(stack.workdir / "traces" / "{service}.jsonl"),
+        "OTEL_TRACES_SAMPLER": "always_on",
+    })):  # fmt: skip
+        stack.stop_services()
+        stack.env = env
+        stack.start_services()
+        asyncio.run(run_load(paths[:200], port=stack.ports.gateway, token=token, connections=CONNECTIONS, duration=2))
+        result = asyncio.run(run_load(paths, port=stack.ports.gateway, token=token, connections=CONNECTIONS, duration=SECONDS))
+        results[label] = result.summary()
+        print(f"  {'GET /germplasm/{id}':<28} {label:<25} {result.rps:8.1f} req/s  p50 {result.percentile(0.5):7.2f} ms  "
+              f"p99 {result.percentile(0.99):7.2f} ms  errors {result.errors}", flush=True)  # fmt: skip
+    off, on = results["tracing_off"], results["tracing_on_file_exporter"]
+    results["ratio_requests_per_second"] = round(on["requests_per_second"] / off["requests_per_second"], 3)  # type: ignore[index]
+    results["ratio_p50_latency"] = round(on["p50_ms"] / off["p50_ms"], 3)  # type: ignore[index]
+    spans = sum(1 for f in (stack.workdir / "traces").glob("*.jsonl") for _ in f.open())
+    results["spans_written"] = spans
+    print(f"  tracing on/off throughput ratio {results['ratio_requests_per_second']:.3f}x "
+          f"(p50 latency ratio {results['ratio_p50_latency']:.3f}x, {spans} spans written)", flush=True)  # fmt: skip
+    return results
 
 
 def main() -> None:

@@ -30,6 +30,7 @@ import numpy as np
 import psycopg
 import pytest
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from prometheus_client.parser import text_string_to_metric_families
 
 from bijmantra.analytics_worker.analyses import ld_by_chromosome
 from bijmantra.genomics import grm, gwas, ld_r2, pca, qc_stats, reml_gblup
@@ -357,7 +358,7 @@ async def assert_pictures(client: httpx.AsyncClient, analysis_db_id: str, *stems
 
 
 async def test_qc_matches_the_kernel_and_draws_histograms(
-    client: httpx.AsyncClient, dataset: Dataset
+    client: httpx.AsyncClient, dataset: Dataset, stack: DevStack
 ) -> None:
     document = await run_analysis(
         client, {"type": "qc", "variantSetDbId": dataset.variant_set_db_id}
@@ -374,6 +375,13 @@ async def test_qc_matches_the_kernel_and_draws_histograms(
     await assert_pictures(
         client, document["analysisDbId"], "maf", "variant-call-rate", "sample-call-rate"
     )
+    metrics = (await client.get(f"http://127.0.0.1:{stack.ports.worker_health}/metrics")).text
+    qc_completed = {"analysis": "qc", "outcome": "completed"}
+    [qc_jobs] = [
+        s.value for f in text_string_to_metric_families(metrics) for s in f.samples
+        if s.name == "analysis_job_duration_seconds_count" and s.labels == qc_completed
+    ]  # fmt: skip
+    assert qc_jobs >= 1
 
 
 async def test_grm_matches_the_kernel_as_npy_and_as_pages(

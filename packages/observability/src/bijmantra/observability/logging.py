@@ -10,11 +10,17 @@ import structlog
 from opentelemetry import trace
 
 
-def _add_trace_ids(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+CORRELATION_KEYS = ("trace_id", "span_id", "request_id", "tenant_id")
+
+
+def _add_correlation(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+    """Every line carries the same four keys (null when unknown), so queries never miss one."""
     context = trace.get_current_span().get_span_context()
     if context.is_valid:
         event.setdefault("trace_id", format(context.trace_id, "032x"))
         event.setdefault("span_id", format(context.span_id, "016x"))
+    for key in CORRELATION_KEYS:
+        event.setdefault(key, None)
     return event
 
 
@@ -24,7 +30,7 @@ def configure_logging(service: str, level: str = "INFO") -> None:
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
-        _add_trace_ids,
+        _add_correlation,
         lambda _, __, event: {**event, "service": service},
     ]
     structlog.configure(

@@ -48,6 +48,8 @@ class DevStack:
     workdir: Path
     ports: Ports = field(default_factory=Ports)
     log_dir: Path | None = None
+    # Extra environment for the four services (e.g. BIJMANTRA_TRACE_FILE, OTEL_*).
+    env: dict[str, str] = field(default_factory=dict)
     services: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     database: ProvisionedDatabase | None = None
     nats_url: str = ""
@@ -100,6 +102,7 @@ class DevStack:
             "WORKER_HEALTH_PORT": str(self.ports.worker_health),
             "DATABASE_OWNER_URL": self.database.owner_url,
             "INTERNAL_TOKEN_SECRET": self.internal_token_secret,
+            **self.env,
         }
 
     def _run(self, argv: list[str], database_url: str) -> None:
@@ -173,13 +176,17 @@ class DevStack:
         with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 (loopback)
             return str(json.load(response)["data"]["access_token"])
 
-    def stop(self) -> None:
+    def stop_services(self) -> None:
+        """SIGTERM all four (they drain), then wait; servers and data stay for a restart."""
         for process in reversed(list(self.services.values())):
             with contextlib.suppress(Exception):
                 process.send_signal(15)
         for process in reversed(list(self.services.values())):
             terminate(process)
         self.services.clear()
+
+    def stop(self) -> None:
+        self.stop_services()
         for server in reversed(self._servers):
             server.stop()
         self._servers.clear()

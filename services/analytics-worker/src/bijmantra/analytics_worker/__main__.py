@@ -7,12 +7,17 @@ import asyncio
 from bijmantra.analytics_worker.bootstrap import run
 from bijmantra.analytics_worker.config import Settings
 from bijmantra.observability import configure_logging, install_shutdown_handlers
+from bijmantra.observability.tracing_setup import configure_tracing
 
 
 async def _main() -> None:
     settings = Settings.from_env()
     configure_logging("analytics-worker", settings.log_level)
-    await run(settings, install_shutdown_handlers())
+    tracing = configure_tracing("analytics-worker")
+    try:
+        await run(settings, install_shutdown_handlers(), tracing)
+    finally:
+        tracing.shutdown()
 
 
 def main() -> None:

@@ -14,13 +14,21 @@ from bijmantra.analytics_worker.config import Settings
 from bijmantra.analytics_worker.handlers import GERMPLASM_CONSUMER, GermplasmProjection
 from bijmantra.analytics_worker.health import serve_health
 from bijmantra.analytics_worker.jobs import ANALYSIS_CONSUMER, AnalysisRunner
-from bijmantra.observability import get_logger
+from bijmantra.observability import get_logger, untraced
+from bijmantra.observability.metrics import sample_every, watch_pool
+from bijmantra.observability.tracing_setup import Tracing
 
 log = get_logger(__name__)
 
 
-async def run(settings: Settings, stop: asyncio.Event) -> None:
+CONSUMER_SAMPLE_SECONDS = 5.0
+
+
+async def run(settings: Settings, stop: asyncio.Event, tracing: Tracing | None = None) -> None:
+    tracing = tracing or Tracing()
     engine = create_engine(settings.database_url, pool_size=4)
+    tracing.instrument_sqlalchemy(engine)
+    watch_pool("analytics-worker", engine.pool)
     nc = await connect(settings.nats_url, name="analytics-worker")
     js = nc.jetstream()
     await ensure_stream(js)
@@ -34,7 +42,9 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     ]
     channel = None
     if settings.internal_token_secret:
-        channel = grpc.aio.insecure_channel(settings.domain_api_target, options=CHANNEL_OPTIONS)
+        channel = grpc.aio.insecure_channel(
+            settings.domain_api_target, options=CHANNEL_OPTIONS, interceptors=tracing.grpc_client_interceptors()
+        )
         tokens = ServiceTokenIssuer(
             settings.internal_token_secret, subject="service:analytics-worker", roles=["analysis-worker"]
         )
@@ -55,7 +65,14 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     health = await serve_health(
         settings.health_port, lambda: nc.is_connected and all(c.ready.is_set() for c in consumers)
     )
+
+    async def sample_consumer_lag() -> None:
+        for consumer in consumers:
+            await consumer.sample_lag()
+
     tasks = [asyncio.create_task(c.run()) for c in consumers]
+    with untraced():
+        tasks.append(asyncio.create_task(sample_every(CONSUMER_SAMPLE_SECONDS, stop, sample_consumer_lag)))
     log.info("analytics-worker consuming", consumers=[c.durable for c in consumers])
     await stop.wait()
     log.info("analytics-worker draining")

@@ -30,6 +30,7 @@ from bijmantra.analytics_worker.analyses import ANALYSES, STREAMING, JobInput, O
 from bijmantra.application.events import EventEnvelope
 from bijmantra.kernel import BijmantraError, TenantId
 from bijmantra.observability import get_logger
+from bijmantra.observability.metrics import ANALYSIS_JOB_DURATION
 
 log = get_logger(__name__)
 ANALYSIS_CONSUMER = "analysis-jobs"
@@ -96,6 +97,10 @@ class ChunkFeed:
             yield item
 
 
+def _observe_job(analysis: str, outcome: str, started: float) -> None:
+    ANALYSIS_JOB_DURATION.labels(analysis, outcome).observe(time.perf_counter() - started)
+
+
 class AnalysisRunner:
     def __init__(
         self, client: AnalysisWorkerClient, engine: AsyncEngine, *, worker: str | None = None
@@ -113,6 +118,7 @@ class AnalysisRunner:
             return
         attempt = claim.attempt
         spec = msgspec.json.decode(claim.job_json)
+        job_started = time.perf_counter()
         await self._ledger(tenant, job_id, attempt, started=True)
         progress = _Progress(self._client, tenant, job_id, attempt)
         log.info("analysis started", analysis=job_id, type=spec["type"], attempt=attempt)
@@ -128,6 +134,7 @@ class AnalysisRunner:
         except Stopped:
             log.info("analysis stopped: cancelled or superseded", analysis=job_id, attempt=attempt)
             await self._ledger(tenant, job_id, attempt, outcome="stopped")
+            _observe_job(spec["type"], "stopped", job_started)
             return
         except (ValueError, BijmantraError) as error:
             message = error.message if isinstance(error, BijmantraError) else str(error)
@@ -136,6 +143,7 @@ class AnalysisRunner:
             await self._ledger(
                 tenant, job_id, attempt, outcome="failed" if accepted else "superseded"
             )
+            _observe_job(spec["type"], "failed", job_started)
             return
         accepted = await self._complete(
             tenant, job_id, attempt, outcome, read_seconds, compute_seconds
@@ -144,6 +152,7 @@ class AnalysisRunner:
             tenant, job_id, attempt, outcome="completed" if accepted else "superseded",
             read_seconds=read_seconds, compute_seconds=compute_seconds,
         )  # fmt: skip
+        _observe_job(spec["type"], "completed" if accepted else "superseded", job_started)
         log.info("analysis finished", analysis=job_id, attempt=attempt, accepted=accepted)
 
     async def _read(

@@ -8,14 +8,19 @@ import sys
 from bijmantra.domain_api.bootstrap import bootstrap
 from bijmantra.domain_api.config import Settings
 from bijmantra.observability import configure_logging, install_shutdown_handlers
+from bijmantra.observability.tracing_setup import configure_tracing
 
 
 async def _serve() -> None:
     settings = Settings.from_env()
     configure_logging("domain-api", settings.log_level)
+    tracing = configure_tracing("domain-api")
     stop = install_shutdown_handlers()
-    app = await bootstrap(settings)
-    await app.serve(stop)
+    app = await bootstrap(settings, tracing=tracing)
+    try:
+        await app.serve(stop)
+    finally:
+        tracing.shutdown()
 
 
 def main() -> None:

@@ -7,6 +7,7 @@ import contextlib
 from dataclasses import dataclass, field
 
 import grpc
+import prometheus_client
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from redis.asyncio import Redis
@@ -62,7 +63,10 @@ from bijmantra.domain_api.audit_api import AuditServicer
 from bijmantra.domain_api.config import Settings
 from bijmantra.domain_api.genotyping_api import AnalysisServicer, AnalysisWorkerServicer, GenotypingServicer
 from bijmantra.domain_api.grpc_api import AuthInterceptor, ResourceServicer
-from bijmantra.observability import get_logger
+from bijmantra.observability import current_traceparent, get_logger, untraced
+from bijmantra.observability.grpc_interceptors import GrpcServerMetrics
+from bijmantra.observability.metrics import sample_every, watch_pool
+from bijmantra.observability.tracing_setup import Tracing
 
 SERVICE_NAME = "domain-api"
 # Genotype chunks, uploads and analysis results are large; 512 MiB bounds one message.
@@ -78,6 +82,9 @@ SERVED = (
     audit_pb.DESCRIPTOR.services_by_name["AuditService"].full_name,
 )
 WORKER_SERVICE = analysis_pb.DESCRIPTOR.services_by_name["AnalysisWorkerService"].full_name
+LAG_SAMPLE_SECONDS = 5.0
+OUTBOX_PENDING = prometheus_client.Gauge("outbox_pending_events", "Committed events not yet published.")
+OUTBOX_LAG = prometheus_client.Gauge("outbox_lag_seconds", "Age of the oldest unpublished outbox event.")
 log = get_logger(__name__)
 
 
@@ -97,12 +104,17 @@ class DomainApi:
         await self.health.set("", health_pb2.HealthCheckResponse.SERVING)
         for service in SERVED:
             await self.health.set(service, health_pb2.HealthCheckResponse.SERVING)
-        log.info("domain-api serving", port=self.settings.port)
-        tasks = [asyncio.create_task(self._watch_database(stop))]
-        if self.relay is not None and self.outbox is not None:
-            listen_url = _libpq(self.settings.database_url)
-            relaying = run_relay(self.relay, listen_url, stop, channel=outbox_channel("domain"), purge=self.outbox)
-            tasks.append(asyncio.create_task(relaying))
+        metrics_server, _ = prometheus_client.start_http_server(self.settings.metrics_port)
+        log.info("domain-api serving", port=self.settings.port, metrics_port=self.settings.metrics_port)
+        with untraced():  # background loops: no root trace per poll
+            tasks = [asyncio.create_task(self._watch_database(stop))]
+            if self.relay is not None and self.outbox is not None:
+                listen_url = _libpq(self.settings.database_url)
+                relaying = run_relay(
+                    self.relay, listen_url, stop, channel=outbox_channel("domain"), purge=self.outbox
+                )
+                tasks.append(asyncio.create_task(relaying))
+            tasks.append(asyncio.create_task(sample_every(LAG_SAMPLE_SECONDS, stop, self._sample_lag)))
         tasks += [asyncio.create_task(c.run()) for c in self.consumers]
         await stop.wait()
         log.info("domain-api draining")
@@ -116,6 +128,16 @@ class DomainApi:
                 await task
         for close in self.closers:
             await close()  # type: ignore[operator]
+        metrics_server.shutdown()
+
+    async def _sample_lag(self) -> None:
+        """Outbox backlog (relay lag) and the audit consumer's backlog on the stream."""
+        if self.outbox is not None:
+            pending, oldest_age = await self.outbox.pending()
+            OUTBOX_PENDING.set(pending)
+            OUTBOX_LAG.set(oldest_age)
+        for consumer in self.consumers:
+            await consumer.sample_lag()
 
     async def _watch_database(self, stop: asyncio.Event) -> None:
         """Report NOT_SERVING while PostgreSQL is unreachable, so probes route around us."""
@@ -144,16 +166,22 @@ async def bootstrap(
     verifier: TokenVerifier | None = None,
     publisher: EventPublisher | None = None,
     searches: SearchResultStore | None = None,
+    tracing: Tracing | None = None,
 ) -> DomainApi:
     """Wire the service; tests pass fakes from ``bijmantra.testkit`` for any port."""
+    tracing = tracing or Tracing()
     closers: list[object] = []
     engine = None
     if uow is None:
         engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
-        uow = unit_of_work_factory(engine, source=SERVICE_NAME)
+        tracing.instrument_sqlalchemy(engine)
+        watch_pool(SERVICE_NAME, engine.pool)
+        uow = unit_of_work_factory(engine, source=SERVICE_NAME, traceparent=current_traceparent)
         closers.append(engine.dispose)
     if verifier is None:
-        identity_channel = grpc.aio.insecure_channel(settings.identity_target)
+        identity_channel = grpc.aio.insecure_channel(
+            settings.identity_target, interceptors=tracing.grpc_client_interceptors()
+        )
         closers.append(identity_channel.close)
         verifier = JwtVerifier(
             IdentitySigningKeys(identity_channel),
@@ -182,6 +210,7 @@ async def bootstrap(
         relay = OutboxRelay(outbox, publisher)
 
     if searches is None:
+        tracing.instrument_redis()
         redis = Redis.from_url(settings.redis_url)
         closers.append(redis.aclose)
         searches = RedisSearchResultStore(redis)
@@ -191,8 +220,14 @@ async def bootstrap(
         service_verifiers[WORKER_SERVICE] = ServiceTokenVerifier(settings.internal_token_secret)
     else:
         log.warning("INTERNAL_TOKEN_SECRET unset: analytics workers cannot run analysis jobs")
+    # Outermost first: the server span, then RED metrics (timing auth too), then auth.
     server = grpc.aio.server(
-        interceptors=[AuthInterceptor(verifier, service_verifiers=service_verifiers)], options=GRPC_SERVER_OPTIONS
+        interceptors=[
+            *tracing.grpc_server_interceptors(),
+            GrpcServerMetrics(),
+            AuthInterceptor(verifier, service_verifiers=service_verifiers),
+        ],
+        options=GRPC_SERVER_OPTIONS,
     )
     brapi = catalog()
     resource_grpc.add_ResourceServiceServicer_to_server(

@@ -40,6 +40,9 @@ from bijmantra.gateway.edge import (
 from bijmantra.gateway.live import FeedSettings, live_feed
 from bijmantra.kernel import BijmantraError
 from bijmantra.observability import configure_logging
+from bijmantra.observability.grpc_interceptors import RequestIdClientInterceptor
+from bijmantra.observability.http import http_observability
+from bijmantra.observability.tracing_setup import configure_tracing
 
 GRPC_OPTIONS = [
     ("grpc.max_receive_message_length", 64 * 1024 * 1024),
@@ -74,8 +77,15 @@ async def ready(state: State) -> Response[dict[str, Any]]:
 def create_app(settings: Settings | None = None, *, verifier: TokenVerifier | None = None) -> Litestar:
     settings = settings or Settings.from_env()
     configure_logging("gateway", settings.log_level)
-    domain_channel = grpc.aio.insecure_channel(settings.domain_api_target, options=CHANNEL_OPTIONS)
-    identity_channel = grpc.aio.insecure_channel(settings.identity_target, options=GRPC_OPTIONS)
+    tracing = configure_tracing("gateway")  # here, not in main: granian runs this in each worker
+    observability = http_observability("gateway", tracing)
+    interceptors = [*tracing.grpc_client_interceptors(), RequestIdClientInterceptor()]
+    domain_channel = grpc.aio.insecure_channel(
+        settings.domain_api_target, options=CHANNEL_OPTIONS, interceptors=interceptors
+    )
+    identity_channel = grpc.aio.insecure_channel(
+        settings.identity_target, options=GRPC_OPTIONS, interceptors=interceptors
+    )
     verifier = verifier or JwtVerifier(
         IdentitySigningKeys(identity_channel), issuer=settings.token_issuer, audience=settings.token_audience
     )
@@ -109,16 +119,22 @@ def create_app(settings: Settings | None = None, *, verifier: TokenVerifier | No
             await identity_http.close()
             await domain_channel.close()
             await identity_channel.close()
+            tracing.shutdown()
 
     auth = authentication_middleware(verifier)
     return Litestar(
         route_handlers=[
             live, startup, ready, *brapi.route_handlers(catalog()), *genotypes.HANDLERS, *compliance.ROUTES,
-            live_feed, *identity_routes(identity_http),
+            live_feed, *identity_routes(identity_http), *observability.route_handlers,
         ],
         state=state,
         lifespan=[lifespan],
-        middleware=[request_id_middleware, DefineMiddleware(auth, exclude_from_auth_key="public")],
+        plugins=observability.plugins,
+        middleware=[
+            *observability.middleware,
+            request_id_middleware,
+            DefineMiddleware(auth, exclude_from_auth_key="public"),
+        ],
         guards=[permission_guard],
         exception_handlers={
             BijmantraError: error_response,

@@ -59,7 +59,11 @@ from bijmantra.identity.oauth import revoke, token, userinfo
 from bijmantra.identity.passwords import Argon2PasswordHasher
 from bijmantra.identity.tokens import JwtIssuer, SigningKeyRing
 from bijmantra.kernel import BijmantraError, Unavailable, ValidationFailed
-from bijmantra.observability import configure_logging, get_logger
+from bijmantra.observability import configure_logging, get_logger, untraced
+from bijmantra.observability.grpc_interceptors import GrpcServerMetrics
+from bijmantra.observability.http import http_observability
+from bijmantra.observability.metrics import watch_pool
+from bijmantra.observability.tracing_setup import configure_tracing
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from litestar import Litestar, Request, Response, get, post
 from litestar.datastructures import State
@@ -160,7 +164,12 @@ async def password_login(request: Request[Any, Any, Any], state: State) -> Respo
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings.from_env()
     configure_logging("identity", settings.log_level)
+    tracing = configure_tracing("identity")  # per granian worker, like the app itself
+    observability = http_observability("identity", tracing)
     engine = create_engine(settings.database_url, pool_size=5)
+    tracing.instrument_sqlalchemy(engine)
+    tracing.instrument_redis()
+    watch_pool("identity", engine.pool)
     ring = SigningKeyRing(PostgresSigningKeys(engine))
     issuer = JwtIssuer(ring, issuer=settings.issuer, audience=settings.audience, ttl=settings.access_token_ttl)
     hasher = Argon2PasswordHasher()
@@ -214,7 +223,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         await ring.load()
-        server = grpc.aio.server()
+        server = grpc.aio.server(interceptors=[*tracing.grpc_server_interceptors(), GrpcServerMetrics()])
         identity_service_pb2_grpc.add_IdentityServiceServicer_to_server(IdentityServicer(ring), server)
         health_servicer = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -231,9 +240,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
             outbox = PostgresOutboxStore(engine, schema="identity")
             relay = OutboxRelay(outbox, JetStreamPublisher(js))
             listen_url = settings.database_url.replace("postgresql+psycopg://", "postgresql://", 1)
-            relay_task = asyncio.create_task(
-                run_relay(relay, listen_url, stop, channel=outbox_channel("identity"), purge=outbox)
-            )
+            with untraced():  # the relay's own polling opens no traces; its publishes join theirs
+                relay_task = asyncio.create_task(
+                    run_relay(relay, listen_url, stop, channel=outbox_channel("identity"), purge=outbox)
+                )
         else:
             log.warning("identity without NATS_URL: identity events stay in identity.outbox")
         try:
@@ -250,14 +260,17 @@ def create_app(settings: Settings | None = None) -> Litestar:
             if isinstance(session_store, RedisBrowserSessions):
                 await session_store.close()
             await engine.dispose()
+            tracing.shutdown()
 
     return Litestar(
         route_handlers=[
             live, startup, ready, jwks, openid_configuration, password_login, token, revoke, userinfo,
-            *platform.HANDLERS, *browser_edge.HANDLERS,
+            *platform.HANDLERS, *browser_edge.HANDLERS, *observability.route_handlers,
         ],
         state=state,
         exception_handlers={BijmantraError: error_response, HTTPException: http_exception_response},
         lifespan=[lifespan],
+        plugins=observability.plugins,
+        middleware=observability.middleware,
         openapi_config=None,
     )

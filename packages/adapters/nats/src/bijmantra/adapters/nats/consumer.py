@@ -4,17 +4,27 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
 from bijmantra.adapters.nats.stream import DEAD_LETTER_PREFIX, EVENTS_STREAM
 from bijmantra.application.events import EventEnvelope, decode_envelope
+from bijmantra.observability import bind_context, clear_context, context_from_headers, get_tracer
+from bijmantra.observability.metrics import (
+    CONSUMER_ACK_PENDING,
+    CONSUMER_PENDING,
+    CONSUMER_REDELIVERIES,
+    EVENT_HANDLING,
+)
 
 import nats.errors
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from opentelemetry import trace
 
 log = logging.getLogger(__name__)
+tracer = get_tracer(__name__)
 
 Handler = Callable[[EventEnvelope], Awaitable[None]]
 RETRY_DELAY = 0.5  # seconds between fetch attempts while NATS is away
@@ -57,6 +67,7 @@ class DurableConsumer:
         self._stream = stream
         self._stopping = asyncio.Event()
         self.ready = asyncio.Event()
+        CONSUMER_REDELIVERIES.labels(durable)  # exported as 0 before the first redelivery
 
     async def run(self) -> None:
         config = ConsumerConfig(
@@ -92,28 +103,63 @@ class DurableConsumer:
     def stop(self) -> None:
         self._stopping.set()
 
+    async def sample_lag(self) -> None:
+        """Consumer lag from the server into gauges: not yet delivered, and unacknowledged."""
+        info = await self._js.consumer_info(self._stream, self.durable)
+        CONSUMER_PENDING.labels(self.durable).set(info.num_pending or 0)
+        CONSUMER_ACK_PENDING.labels(self.durable).set(info.num_ack_pending or 0)
+
     async def _handle(self, message: Msg) -> None:
+        """One CONSUMER span per delivery, child of the publisher's span from the headers."""
+        deliveries = message.metadata.num_delivered or 1
+        if deliveries > 1:
+            CONSUMER_REDELIVERIES.labels(self.durable).inc()
+        clear_context()
+        with tracer.start_as_current_span(
+            f"process {message.subject}",
+            context=context_from_headers(message.headers),
+            kind=trace.SpanKind.CONSUMER,
+            attributes={
+                "messaging.system": "nats",
+                "messaging.operation.type": "process",
+                "messaging.destination.name": message.subject,
+                "messaging.consumer.group.name": self.durable,
+                "messaging.message.delivery_count": deliveries,
+            },
+        ) as span:
+            started = time.perf_counter()
+            event_type, outcome = await self._process(message, deliveries, span)
+            EVENT_HANDLING.labels(self.durable, event_type, outcome).observe(time.perf_counter() - started)
+
+    async def _process(self, message: Msg, deliveries: int, span: trace.Span) -> tuple[str, str]:
+        """Handle, then ack, retry later or dead-letter; returns (event type, outcome)."""
         try:
             envelope = decode_envelope(message.data, upcasting=self._upcasting)
-        except Exception:  # undecodable: retrying cannot help
+        except Exception as exc:  # undecodable: retrying cannot help
             log.exception("undecodable event on %s", message.subject)
+            span.record_exception(exc)
+            span.set_status(trace.StatusCode.ERROR, "undecodable")
             await self._dead_letter(message)
-            return
+            return "undecodable", "dead_letter"
+        span.set_attribute("messaging.message.id", envelope.id)
+        bind_context(tenant_id=envelope.tenant_id, event_id=envelope.id)
         beating = asyncio.create_task(self._beat(message)) if self._heartbeat else None
         try:
             await self._handler(envelope)
-        except Exception:
-            deliveries = message.metadata.num_delivered
+        except Exception as exc:
             log.exception("handler failed (delivery %s) for event %s", deliveries, envelope.id)
+            span.record_exception(exc)
+            span.set_status(trace.StatusCode.ERROR, type(exc).__name__)
             if deliveries >= self._max_deliver:
                 await self._dead_letter(message)
-            else:
-                await message.nak(delay=min(2.0**deliveries, 30.0))
-            return
+                return envelope.type, "dead_letter"
+            await message.nak(delay=min(2.0**deliveries, 30.0))
+            return envelope.type, "retry"
         finally:
             if beating is not None:
                 beating.cancel()
         await message.ack()
+        return envelope.type, "ok"
 
     async def _beat(self, message: Msg) -> None:
         while True:

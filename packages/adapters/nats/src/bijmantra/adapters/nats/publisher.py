@@ -6,15 +6,22 @@ import asyncio
 from collections.abc import Sequence
 
 from bijmantra.application.events import OutboxRecord, subject_for
+from bijmantra.observability import context_from_traceparent, get_tracer, inject_headers
 
 from nats.js import JetStreamContext
+from opentelemetry import trace
 
 TENANT_HEADER = "Bijmantra-Tenant"
 EVENT_TYPE_HEADER = "Bijmantra-Event-Type"
+tracer = get_tracer(__name__)
 
 
-def event_headers(record: OutboxRecord) -> dict[str, str]:
-    """Headers let subscribers route (tenant, type) and trace without decoding the payload."""
+def event_headers(record: OutboxRecord, publish_span: trace.Span | None = None) -> dict[str, str]:
+    """Headers let subscribers route (tenant, type) and trace without decoding the payload.
+
+    ``traceparent`` names the publish span when there is one (consumers become its
+    children), else the request recorded in the outbox row.
+    """
     headers = {
         "Nats-Msg-Id": record.id,
         TENANT_HEADER: record.tenant_id,
@@ -22,7 +29,25 @@ def event_headers(record: OutboxRecord) -> dict[str, str]:
     }
     if record.traceparent:
         headers["traceparent"] = record.traceparent
+    if publish_span is not None and publish_span.get_span_context().is_valid:
+        inject_headers(headers, trace.set_span_in_context(publish_span))
     return headers
+
+
+def _publish_span(record: OutboxRecord) -> trace.Span:
+    """A PRODUCER span under the trace of the request that wrote the outbox row."""
+    subject = subject_for(record.type)
+    return tracer.start_span(
+        f"send {subject}",
+        context=context_from_traceparent(record.traceparent),
+        kind=trace.SpanKind.PRODUCER,
+        attributes={
+            "messaging.system": "nats",
+            "messaging.operation.type": "send",
+            "messaging.destination.name": subject,
+            "messaging.message.id": record.id,
+        },
+    )
 
 
 class JetStreamPublisher:
@@ -36,24 +61,38 @@ class JetStreamPublisher:
         Messages go out in order on one connection and the server stores them in arrival
         order, so per-aggregate order holds even when some acks are lost.
         """
+        spans = [_publish_span(r) for r in records]
+        try:
+            results = await self._send(records, spans)
+        except BaseException as exc:  # connection lost mid-batch: nothing is marked published
+            for span in spans:
+                span.record_exception(exc)
+                span.end()
+            raise
+        acked = []
+        for record, result, span in zip(records, results, spans, strict=True):
+            if isinstance(result, BaseException):
+                span.record_exception(result)
+                span.set_status(trace.StatusCode.ERROR, "not acknowledged by the stream")
+            else:
+                acked.append(record.id)
+            span.end()
+        return acked
+
+    async def _send(self, records: Sequence[OutboxRecord], spans: list[trace.Span]) -> list[object]:
+        """Per record: the stream's ack (or ``None``), or the exception that stands for it."""
         futures = [
-            await self._js.publish_async(subject_for(r.type), r.payload, headers=event_headers(r))
-            for r in records
+            await self._js.publish_async(subject_for(r.type), r.payload, headers=event_headers(r, span))
+            for r, span in zip(records, spans, strict=True)
         ]
         try:
-            results = await asyncio.wait_for(
-                asyncio.gather(*futures, return_exceptions=True), self._ack_timeout
+            return list(
+                await asyncio.wait_for(asyncio.gather(*futures, return_exceptions=True), self._ack_timeout)
             )
         except TimeoutError:
             for future in futures:
                 future.cancel()
             return [
-                r.id
-                for r, f in zip(records, futures, strict=True)
-                if f.done() and not f.cancelled() and f.exception() is None
+                f.exception() if f.done() and not f.cancelled() else TimeoutError("no ack in time")
+                for f in futures
             ]
-        return [
-            r.id
-            for r, result in zip(records, results, strict=True)
-            if not isinstance(result, BaseException)
-        ]

@@ -15,6 +15,7 @@ from bijmantra.application.events import envelope_for
 from bijmantra.application.tenancy import Member, Organization, UserRecord
 from bijmantra.domain import DomainEvent
 from bijmantra.kernel import Conflict, TenantId
+from bijmantra.observability import current_traceparent
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -225,7 +226,10 @@ def tenancy_unit_of_work_factory(engine: AsyncEngine):  # type: ignore[no-untype
 async def write_identity_events(connection: AsyncConnection, events: Sequence[DomainEvent]) -> None:
     if events:
         await write_outbox(
-            connection, [envelope_for(e, source=SOURCE) for e in events], schema="identity"
+            connection,
+            # The request's trace context rides in the row (see ADR 0080).
+            [envelope_for(e, source=SOURCE, traceparent=current_traceparent()) for e in events],
+            schema="identity",
         )
 
 

@@ -1,0 +1,70 @@
+"""Prometheus metrics shared by the services (one registry per process).
+
+Names follow the Prometheus conventions the Grafana dashboard (deployments/grafana) charts:
+RED per gRPC method, database pool use, consumer lag and redeliveries, and how long event
+handlers and analysis jobs take. Every metric here has labels, so a process exports only
+the series it records; the unlabelled outbox gauges live in domain-api, which owns the outbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from prometheus_client import Counter, Gauge, Histogram
+
+log = logging.getLogger(__name__)
+
+GRPC_SERVER_STARTED = Counter(
+    "grpc_server_started", "RPCs started on the server.", ["grpc_service", "grpc_method"]
+)
+GRPC_SERVER_HANDLED = Counter(
+    "grpc_server_handled", "RPCs completed on the server, by status code.", ["grpc_service", "grpc_method", "grpc_code"]
+)
+GRPC_SERVER_HANDLING = Histogram(
+    "grpc_server_handling_seconds", "Time to handle an RPC on the server.", ["grpc_service", "grpc_method"]
+)
+DB_POOL_IN_USE = Gauge("db_pool_connections_in_use", "Connections checked out of the pool.", ["pool"])
+DB_POOL_IDLE = Gauge("db_pool_connections_idle", "Connections idle in the pool.", ["pool"])
+DB_POOL_SIZE = Gauge("db_pool_size", "Configured pool size (without overflow).", ["pool"])
+CONSUMER_PENDING = Gauge(
+    "consumer_pending_messages", "Stream messages not yet delivered to the durable consumer.", ["consumer"]
+)
+CONSUMER_ACK_PENDING = Gauge(
+    "consumer_ack_pending_messages", "Messages delivered to the consumer and not yet acknowledged.", ["consumer"]
+)
+CONSUMER_REDELIVERIES = Counter(
+    "consumer_redeliveries", "Messages received again after a failed or timed-out delivery.", ["consumer"]
+)
+EVENT_HANDLING = Histogram(
+    "consumer_handle_duration_seconds",
+    "Time a consumer spends on one event, by outcome (ok, retry, dead_letter).",
+    ["consumer", "event_type", "outcome"],
+)
+ANALYSIS_JOB_DURATION = Histogram(
+    "analysis_job_duration_seconds",
+    "Wall time of one analysis job, by analysis and outcome.",
+    ["analysis", "outcome"],
+    buckets=(0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600),
+)
+
+
+def watch_pool(name: str, pool: Any) -> None:
+    """Read a SQLAlchemy ``QueuePool``'s counters at scrape time (no polling task needed)."""
+    DB_POOL_IN_USE.labels(name).set_function(pool.checkedout)
+    DB_POOL_IDLE.labels(name).set_function(pool.checkedin)
+    DB_POOL_SIZE.labels(name).set_function(pool.size)
+
+
+async def sample_every(interval: float, stop: asyncio.Event, sample: Callable[[], Awaitable[None]]) -> None:
+    """Run ``sample`` until ``stop``; a failing sample is logged and retried next time."""
+    while not stop.is_set():
+        try:
+            await sample()
+        except Exception:  # a metrics sample must never take the service down
+            log.warning("metrics sample failed", exc_info=True)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval)

@@ -1,0 +1,123 @@
+"""The OpenTelemetry SDK, configured once per process by a service bootstrap.
+
+The only module outside the services allowed to import ``opentelemetry.sdk`` and the
+instrumentation packages (an import-linter contract keeps it that way). Configuration
+follows the standard ``OTEL_*`` variables; tracing stays off unless an exporter is asked
+for, so a local run pays nothing.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from opentelemetry import trace
+from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
+
+TRACE_FILE_ENV = "BIJMANTRA_TRACE_FILE"
+
+
+@dataclass
+class Tracing:
+    """What a bootstrap needs: whether to instrument, and how to flush on shutdown."""
+
+    provider: TracerProvider | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.provider is not None
+
+    def grpc_server_interceptors(self) -> list[Any]:
+        if not self.enabled:
+            return []
+        from opentelemetry.instrumentation.grpc import aio_server_interceptor, filters
+
+        return [aio_server_interceptor(filter_=filters.negate(filters.health_check()))]
+
+    def grpc_client_interceptors(self) -> list[Any]:
+        if not self.enabled:
+            return []
+        from opentelemetry.instrumentation.grpc import aio_client_interceptors, filters
+
+        return list(aio_client_interceptors(filter_=filters.negate(filters.health_check())))
+
+    def instrument_sqlalchemy(self, engine: Any) -> None:
+        """Spans for every statement on this (async) engine."""
+        if self.enabled:
+            from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+
+            # The instrumentation declares "sqlalchemy < 2.1" but only uses the stable engine
+            # events API; tests/e2e/test_observability.py proves the spans on our version.
+            SQLAlchemyInstrumentor().instrument(engine=engine.sync_engine, skip_dep_check=True)
+
+    def instrument_redis(self) -> None:
+        if self.enabled:
+            from opentelemetry.instrumentation.redis import RedisInstrumentor
+
+            RedisInstrumentor().instrument()
+
+    def shutdown(self) -> None:
+        """Flush queued spans; call it on the way out (atexit does not run in granian workers)."""
+        if self.provider is not None:
+            self.provider.shutdown()
+
+
+def configure_tracing(service: str, env: Mapping[str, str] = os.environ) -> Tracing:
+    """Install a global ``TracerProvider`` when the environment asks for any exporter."""
+    exporters = _exporters(service, env)
+    if not exporters:
+        return Tracing()
+    attributes = {} if env.get("OTEL_SERVICE_NAME") else {SERVICE_NAME: service}
+    provider = TracerProvider(resource=Resource.create(attributes))
+    for exporter in exporters:
+        provider.add_span_processor(BatchSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
+    return Tracing(provider)
+
+
+def _exporters(service: str, env: Mapping[str, str]) -> list[SpanExporter]:
+    if env.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        return []
+    names = [n.strip() for n in env.get("OTEL_TRACES_EXPORTER", "").split(",") if n.strip()]
+    if not names and (env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")):
+        names = ["otlp"]  # an endpoint alone means "export there", as operators expect
+    exporters: list[SpanExporter] = []
+    for name in names:
+        if name == "otlp":
+            exporters.append(_otlp_exporter(env))
+        elif name == "console":
+            exporters.append(ConsoleSpanExporter(service_name=service))
+        elif name != "none":
+            raise ValueError(f"OTEL_TRACES_EXPORTER: unsupported exporter {name!r} (otlp, console, none)")
+    if trace_file := env.get(TRACE_FILE_ENV):
+        exporters.append(json_lines_exporter(Path(trace_file.format(service=service, pid=os.getpid()))))
+    return exporters
+
+
+def _otlp_exporter(env: Mapping[str, str]) -> SpanExporter:
+    protocol = env.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or env.get("OTEL_EXPORTER_OTLP_PROTOCOL") or "grpc"
+    if protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+    elif protocol == "http/protobuf":
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # type: ignore[assignment]
+            OTLPSpanExporter,
+        )
+    else:
+        raise ValueError(f"OTEL_EXPORTER_OTLP_PROTOCOL: unsupported protocol {protocol!r} (grpc, http/protobuf)")
+    return OTLPSpanExporter()  # endpoint, headers, timeout, TLS: read from OTEL_EXPORTER_OTLP_*
+
+
+def json_lines_exporter(path: Path) -> SpanExporter:
+    """One span per line as OTLP-like JSON: for debugging and for tests that read traces back."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    out: IO[str] = path.open("a", encoding="utf-8")
+    return ConsoleSpanExporter(out=out, formatter=_one_line)
+
+
+def _one_line(span: ReadableSpan) -> str:
+    return span.to_json(indent=None) + "\n"
