@@ -15,10 +15,9 @@ from typing import Any
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
-
 from bijmantra.testkit.devstack import DevStack, Ports
 from bijmantra.testkit.servers import free_port
+from prometheus_client.parser import text_string_to_metric_families
 
 pytestmark = [pytest.mark.e2e]
 SERVICES = ("gateway", "identity", "domain-api", "analytics-worker")
@@ -50,7 +49,13 @@ def created(stack: DevStack) -> dict[str, str]:
     """One BrAPI write through the gateway; its event travels outbox -> NATS -> worker."""
     token = stack.login()
     request_id = f"obs-{uuid.uuid4().hex}"
-    body = [{"germplasmName": "OBS-1", "germplasmPUI": f"doi:obs/{request_id}", "commonCropName": "Sorghum"}]
+    body = [
+        {
+            "germplasmName": "OBS-1",
+            "germplasmPUI": f"doi:obs/{request_id}",
+            "commonCropName": "Sorghum",
+        }
+    ]
     response = httpx.post(
         f"{stack.gateway_url}/brapi/v2/germplasm",
         json=body,
@@ -97,24 +102,40 @@ def test_one_write_is_one_trace_across_gateway_domain_api_and_worker(
     _wait_for(lambda: any(s["kind"] == "SpanKind.SERVER" for s in _spans(stack, "gateway")))
     trace_id = _write_trace_id(stack)
     by_service = {
-        name: [s for s in _spans(stack, name) if s["context"]["trace_id"] == trace_id] for name in SERVICES
+        name: [s for s in _spans(stack, name) if s["context"]["trace_id"] == trace_id]
+        for name in SERVICES
     }
-    gateway, domain, worker = by_service["gateway"], by_service["domain-api"], by_service["analytics-worker"]
+    gateway, domain, worker = (
+        by_service["gateway"],
+        by_service["domain-api"],
+        by_service["analytics-worker"],
+    )
 
-    [rpc_client] = [s for s in gateway if s["kind"] == "SpanKind.CLIENT" and "CreateResources" in s["name"]]
-    [rpc_server] = [s for s in domain if s["kind"] == "SpanKind.SERVER" and "CreateResources" in s["name"]]
-    assert rpc_server["parent_id"] == rpc_client["context"]["span_id"], "gRPC metadata carried the context"
-    assert any(s["attributes"].get("db.system") == "postgresql" for s in domain), "SQL spans in the request"
+    [rpc_client] = [
+        s for s in gateway if s["kind"] == "SpanKind.CLIENT" and "CreateResources" in s["name"]
+    ]
+    [rpc_server] = [
+        s for s in domain if s["kind"] == "SpanKind.SERVER" and "CreateResources" in s["name"]
+    ]
+    assert rpc_server["parent_id"] == rpc_client["context"]["span_id"], (
+        "gRPC metadata carried the context"
+    )
+    assert any(s["attributes"].get("db.system") == "postgresql" for s in domain), (
+        "SQL spans in the request"
+    )
 
     [publish] = [s for s in domain if s["kind"] == "SpanKind.PRODUCER"]
-    assert publish["attributes"]["messaging.destination.name"] == "bijmantra.events.germplasm.created"
+    assert (
+        publish["attributes"]["messaging.destination.name"] == "bijmantra.events.germplasm.created"
+    )
     domain_span_ids = {s["context"]["span_id"] for s in domain}
     assert publish["parent_id"] in domain_span_ids, "the outbox row carried the request's context"
 
     [process] = [s for s in worker if s["kind"] == "SpanKind.CONSUMER"]
     assert process["parent_id"] == publish["context"]["span_id"], "NATS headers carried the context"
     worker_sql = [s for s in worker if s["attributes"].get("db.system") == "postgresql"]
-    assert worker_sql and all(s["parent_id"] is not None for s in worker_sql)
+    assert worker_sql, "SQL spans in the worker's handler"
+    assert all(s["parent_id"] is not None for s in worker_sql)
     assert {s["resource"]["attributes"]["service.name"] for s in gateway + domain + worker} == {
         "gateway", "domain-api", "analytics-worker"
     }  # fmt: skip
@@ -123,7 +144,9 @@ def test_one_write_is_one_trace_across_gateway_domain_api_and_worker(
 def test_every_log_line_carries_the_correlation_keys_and_the_trace_reaches_the_worker_logs(
     stack: DevStack, created: dict[str, str]
 ) -> None:
-    _wait_for(lambda: any(s["kind"] == "SpanKind.CONSUMER" for s in _spans(stack, "analytics-worker")))
+    _wait_for(
+        lambda: any(s["kind"] == "SpanKind.CONSUMER" for s in _spans(stack, "analytics-worker"))
+    )
     trace_id = _write_trace_id(stack).removeprefix("0x")  # the SDK's JSON writes ids as 0x…
     assert stack.log_dir is not None
     records = [(name, r) for name in SERVICES for r in _json_lines(stack.log_dir / f"{name}.log")]
@@ -161,7 +184,9 @@ def _scrape(url: str) -> dict[str, list[Any]]:
 
 def _value(samples: dict[str, list[Any]], name: str, **labels: str) -> float:
     matching = [s.value for s in samples.get(name, []) if labels.items() <= s.labels.items()]
-    assert matching, f"{name}{labels} not exported; have {[s.labels for s in samples.get(name, [])]}"
+    assert matching, (
+        f"{name}{labels} not exported; have {[s.labels for s in samples.get(name, [])]}"
+    )
     return float(sum(matching))
 
 
@@ -190,14 +215,26 @@ def test_metrics_on_every_service_after_traffic(stack: DevStack, created: dict[s
     assert "outbox_pending_events" not in gateway, "each service exports only what it owns"
 
     identity = _scrape(f"{stack.identity_url}/metrics")
-    assert _value(identity, "http_requests_total", path="/api/v1/auth/login", status_code="200") >= 1
+    assert (
+        _value(identity, "http_requests_total", path="/api/v1/auth/login", status_code="200") >= 1
+    )
     assert _value(identity, "grpc_server_handled_total", grpc_code="OK") >= 1
     assert _value(identity, "db_pool_connections_in_use", pool="identity") >= 0
 
     domain = _scrape(f"http://127.0.0.1:{stack.ports.domain_metrics}/metrics")
-    assert _value(domain, "grpc_server_handled_total", grpc_method="GetResource", grpc_code="OK") >= 1
-    assert _value(domain, "grpc_server_handled_total", grpc_method="GetResource", grpc_code="NOT_FOUND") >= 1
-    assert _value(domain, "grpc_server_handled_total", grpc_method="CreateResources", grpc_code="OK") >= 1
+    assert (
+        _value(domain, "grpc_server_handled_total", grpc_method="GetResource", grpc_code="OK") >= 1
+    )
+    assert (
+        _value(
+            domain, "grpc_server_handled_total", grpc_method="GetResource", grpc_code="NOT_FOUND"
+        )
+        >= 1
+    )
+    assert (
+        _value(domain, "grpc_server_handled_total", grpc_method="CreateResources", grpc_code="OK")
+        >= 1
+    )
     assert _value(domain, "grpc_server_handling_seconds_count", grpc_method="CreateResources") >= 1
     assert _value(domain, "db_pool_size", pool="domain-api") > 0
     _value(domain, "db_pool_connections_in_use", pool="domain-api")
@@ -210,7 +247,9 @@ def test_metrics_on_every_service_after_traffic(stack: DevStack, created: dict[s
     _value(domain, "outbox_lag_seconds")
 
     worker_url = f"http://127.0.0.1:{stack.ports.worker_health}/metrics"
-    worker = _wait_for(lambda: (s := _scrape(worker_url)) and "consumer_pending_messages" in s and s)
+    worker = _wait_for(
+        lambda: (s := _scrape(worker_url)) and "consumer_pending_messages" in s and s
+    )
     consumer = "analytics-germplasm"
     assert _value(worker, "consumer_pending_messages", consumer=consumer) == 0
     assert _value(worker, "consumer_redeliveries_total", consumer=consumer) == 0

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import nats.js.errors
 import pytest
+from prometheus_client import REGISTRY
 
 from bijmantra.adapters.nats import EVENTS_STREAM, DurableConsumer, JetStreamPublisher, connect, ensure_stream
 from bijmantra.adapters.postgres import PostgresOutboxStore, create_engine, unit_of_work_factory
@@ -72,6 +73,14 @@ async def test_failing_handler_is_redelivered_then_dead_lettered(nats_url: str) 
     assert attempts == [event.id, event.id]
     consumer.stop()
     await task
+    # The second delivery was a redelivery; the first failure was retried, the second dead-lettered.
+    assert REGISTRY.get_sample_value("consumer_redeliveries_total", {"consumer": durable}) == 1
+    for outcome in ("retry", "dead_letter"):
+        labels = {"consumer": durable, "event_type": event_type, "outcome": outcome}
+        assert REGISTRY.get_sample_value("consumer_handle_duration_seconds_count", labels) == 1
+    await consumer.sample_lag()
+    assert REGISTRY.get_sample_value("consumer_pending_messages", {"consumer": durable}) == 0
+    assert REGISTRY.get_sample_value("consumer_ack_pending_messages", {"consumer": durable}) == 0
     await nc.close()
 
 

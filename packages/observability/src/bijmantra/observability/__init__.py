@@ -4,7 +4,12 @@ Library code may use this package's root, ``tracing`` and ``metrics`` (OpenTelem
 prometheus-client only). The SDK lives in ``tracing_setup``, which only service bootstraps call.
 """
 
-from bijmantra.observability.logging import bind_context, clear_context, configure_logging, get_logger
+from bijmantra.observability.logging import (
+    bind_context,
+    clear_context,
+    configure_logging,
+    get_logger,
+)
 from bijmantra.observability.shutdown import install_shutdown_handlers
 from bijmantra.observability.tracing import (
     context_from_headers,

@@ -8,8 +8,11 @@ from typing import Any
 
 import grpc
 import structlog
-
-from bijmantra.observability.metrics import GRPC_SERVER_HANDLED, GRPC_SERVER_HANDLING, GRPC_SERVER_STARTED
+from bijmantra.observability.metrics import (
+    GRPC_SERVER_HANDLED,
+    GRPC_SERVER_HANDLING,
+    GRPC_SERVER_STARTED,
+)
 
 REQUEST_ID_METADATA = "x-request-id"
 
@@ -59,7 +62,9 @@ def _code_name(code: Any) -> str:
 class RequestIdClientInterceptor(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]
     """Forward the request id bound in the log context, so both services log the same id."""
 
-    async def intercept_unary_unary(self, continuation: Any, call_details: Any, request: Any) -> Any:
+    async def intercept_unary_unary(
+        self, continuation: Any, call_details: Any, request: Any
+    ) -> Any:
         request_id = structlog.contextvars.get_contextvars().get("request_id")
         if request_id:
             metadata = grpc.aio.Metadata(*(call_details.metadata or ()))

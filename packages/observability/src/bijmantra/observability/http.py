@@ -9,10 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from bijmantra.observability.tracing_setup import Tracing
 from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
-
-from bijmantra.observability.tracing_setup import Tracing
 
 UNTRACED_PATHS = ["^/health/", "^/metrics$"]
 
@@ -32,10 +31,16 @@ class HttpObservability:
 
 def http_observability(service: str, tracing: Tracing) -> HttpObservability:
     """``http_requests_total`` / ``http_request_duration_seconds`` by method, route, status."""
-    metrics = PrometheusConfig(app_name=service, prefix="http", group_path=True, exclude=["^/metrics$"])
+    metrics = PrometheusConfig(
+        app_name=service, prefix="http", group_path=True, exclude=["^/metrics$"]
+    )
     plugins: list[Any] = []
     if tracing.enabled:
         plugins.append(
-            OpenTelemetryPlugin(OpenTelemetryConfig(exclude=UNTRACED_PATHS, exclude_spans=["receive", "send"]))
+            OpenTelemetryPlugin(
+                OpenTelemetryConfig(exclude=UNTRACED_PATHS, exclude_spans=["receive", "send"])
+            )
         )
-    return HttpObservability(route_handlers=[MetricsController], middleware=[metrics.middleware], plugins=plugins)
+    return HttpObservability(
+        route_handlers=[MetricsController], middleware=[metrics.middleware], plugins=plugins
+    )

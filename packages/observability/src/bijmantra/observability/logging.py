@@ -9,7 +9,6 @@ from typing import Any
 import structlog
 from opentelemetry import trace
 
-
 CORRELATION_KEYS = ("trace_id", "span_id", "request_id", "tenant_id")
 
 
@@ -34,7 +33,11 @@ def configure_logging(service: str, level: str = "INFO") -> None:
         lambda _, __, event: {**event, "service": service},
     ]
     structlog.configure(
-        processors=[*shared, structlog.processors.format_exc_info, structlog.processors.JSONRenderer()],
+        processors=[
+            *shared,
+            structlog.processors.format_exc_info,
+            structlog.processors.JSONRenderer(),
+        ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
         logger_factory=structlog.PrintLoggerFactory(sys.stdout),
         cache_logger_on_first_use=True,

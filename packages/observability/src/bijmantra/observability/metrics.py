@@ -22,22 +22,34 @@ GRPC_SERVER_STARTED = Counter(
     "grpc_server_started", "RPCs started on the server.", ["grpc_service", "grpc_method"]
 )
 GRPC_SERVER_HANDLED = Counter(
-    "grpc_server_handled", "RPCs completed on the server, by status code.", ["grpc_service", "grpc_method", "grpc_code"]
+    "grpc_server_handled",
+    "RPCs completed on the server, by status code.",
+    ["grpc_service", "grpc_method", "grpc_code"],
 )
 GRPC_SERVER_HANDLING = Histogram(
-    "grpc_server_handling_seconds", "Time to handle an RPC on the server.", ["grpc_service", "grpc_method"]
+    "grpc_server_handling_seconds",
+    "Time to handle an RPC on the server.",
+    ["grpc_service", "grpc_method"],
 )
-DB_POOL_IN_USE = Gauge("db_pool_connections_in_use", "Connections checked out of the pool.", ["pool"])
+DB_POOL_IN_USE = Gauge(
+    "db_pool_connections_in_use", "Connections checked out of the pool.", ["pool"]
+)
 DB_POOL_IDLE = Gauge("db_pool_connections_idle", "Connections idle in the pool.", ["pool"])
 DB_POOL_SIZE = Gauge("db_pool_size", "Configured pool size (without overflow).", ["pool"])
 CONSUMER_PENDING = Gauge(
-    "consumer_pending_messages", "Stream messages not yet delivered to the durable consumer.", ["consumer"]
+    "consumer_pending_messages",
+    "Stream messages not yet delivered to the durable consumer.",
+    ["consumer"],
 )
 CONSUMER_ACK_PENDING = Gauge(
-    "consumer_ack_pending_messages", "Messages delivered to the consumer and not yet acknowledged.", ["consumer"]
+    "consumer_ack_pending_messages",
+    "Messages delivered to the consumer and not yet acknowledged.",
+    ["consumer"],
 )
 CONSUMER_REDELIVERIES = Counter(
-    "consumer_redeliveries", "Messages received again after a failed or timed-out delivery.", ["consumer"]
+    "consumer_redeliveries",
+    "Messages received again after a failed or timed-out delivery.",
+    ["consumer"],
 )
 EVENT_HANDLING = Histogram(
     "consumer_handle_duration_seconds",
@@ -59,7 +71,9 @@ def watch_pool(name: str, pool: Any) -> None:
     DB_POOL_SIZE.labels(name).set_function(pool.size)
 
 
-async def sample_every(interval: float, stop: asyncio.Event, sample: Callable[[], Awaitable[None]]) -> None:
+async def sample_every(
+    interval: float, stop: asyncio.Event, sample: Callable[[], Awaitable[None]]
+) -> None:
     """Run ``sample`` until ``stop``; a failing sample is logged and retried next time."""
     while not stop.is_set():
         try:

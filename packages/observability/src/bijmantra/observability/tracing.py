@@ -49,7 +49,9 @@ def untraced() -> Iterator[None]:
     A relay or health loop polling every second would otherwise open a root trace per
     poll. Tasks created inside inherit the setting; spans started explicitly still record.
     """
-    token = otel_context.attach(otel_context.set_value(otel_context._SUPPRESS_INSTRUMENTATION_KEY, True))
+    token = otel_context.attach(
+        otel_context.set_value(otel_context._SUPPRESS_INSTRUMENTATION_KEY, True)
+    )
     try:
         yield
     finally:

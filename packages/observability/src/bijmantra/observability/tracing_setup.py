@@ -69,7 +69,7 @@ class Tracing:
 
 def configure_tracing(service: str, env: Mapping[str, str] = os.environ) -> Tracing:
     """Install a global ``TracerProvider`` when the environment asks for any exporter."""
-    exporters = _exporters(service, env)
+    exporters = span_exporters(service, env)
     if not exporters:
         return Tracing()
     attributes = {} if env.get("OTEL_SERVICE_NAME") else {SERVICE_NAME: service}
@@ -80,11 +80,14 @@ def configure_tracing(service: str, env: Mapping[str, str] = os.environ) -> Trac
     return Tracing(provider)
 
 
-def _exporters(service: str, env: Mapping[str, str]) -> list[SpanExporter]:
+def span_exporters(service: str, env: Mapping[str, str]) -> list[SpanExporter]:
+    """The exporters the environment asks for; an empty list means tracing stays off."""
     if env.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
         return []
     names = [n.strip() for n in env.get("OTEL_TRACES_EXPORTER", "").split(",") if n.strip()]
-    if not names and (env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")):
+    if not names and (
+        env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    ):
         names = ["otlp"]  # an endpoint alone means "export there", as operators expect
     exporters: list[SpanExporter] = []
     for name in names:
@@ -93,14 +96,22 @@ def _exporters(service: str, env: Mapping[str, str]) -> list[SpanExporter]:
         elif name == "console":
             exporters.append(ConsoleSpanExporter(service_name=service))
         elif name != "none":
-            raise ValueError(f"OTEL_TRACES_EXPORTER: unsupported exporter {name!r} (otlp, console, none)")
+            raise ValueError(
+                f"OTEL_TRACES_EXPORTER: unsupported exporter {name!r} (otlp, console, none)"
+            )
     if trace_file := env.get(TRACE_FILE_ENV):
-        exporters.append(json_lines_exporter(Path(trace_file.format(service=service, pid=os.getpid()))))
+        exporters.append(
+            json_lines_exporter(Path(trace_file.format(service=service, pid=os.getpid())))
+        )
     return exporters
 
 
 def _otlp_exporter(env: Mapping[str, str]) -> SpanExporter:
-    protocol = env.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or env.get("OTEL_EXPORTER_OTLP_PROTOCOL") or "grpc"
+    protocol = (
+        env.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+        or env.get("OTEL_EXPORTER_OTLP_PROTOCOL")
+        or "grpc"
+    )
     if protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
     elif protocol == "http/protobuf":
@@ -108,7 +119,9 @@ def _otlp_exporter(env: Mapping[str, str]) -> SpanExporter:
             OTLPSpanExporter,
         )
     else:
-        raise ValueError(f"OTEL_EXPORTER_OTLP_PROTOCOL: unsupported protocol {protocol!r} (grpc, http/protobuf)")
+        raise ValueError(
+            f"OTEL_EXPORTER_OTLP_PROTOCOL: unsupported protocol {protocol!r} (grpc, http/protobuf)"
+        )
     return OTLPSpanExporter()  # endpoint, headers, timeout, TLS: read from OTEL_EXPORTER_OTLP_*
 
 

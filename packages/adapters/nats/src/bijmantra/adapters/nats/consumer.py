@@ -16,12 +16,12 @@ from bijmantra.observability.metrics import (
     CONSUMER_REDELIVERIES,
     EVENT_HANDLING,
 )
+from opentelemetry import trace
 
 import nats.errors
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-from opentelemetry import trace
 
 log = logging.getLogger(__name__)
 tracer = get_tracer(__name__)
@@ -129,7 +129,8 @@ class DurableConsumer:
         ) as span:
             started = time.perf_counter()
             event_type, outcome = await self._process(message, deliveries, span)
-            EVENT_HANDLING.labels(self.durable, event_type, outcome).observe(time.perf_counter() - started)
+            elapsed = time.perf_counter() - started
+            EVENT_HANDLING.labels(self.durable, event_type, outcome).observe(elapsed)
 
     async def _process(self, message: Msg, deliveries: int, span: trace.Span) -> tuple[str, str]:
         """Handle, then ack, retry later or dead-letter; returns (event type, outcome)."""

@@ -7,9 +7,9 @@ from collections.abc import Sequence
 
 from bijmantra.application.events import OutboxRecord, subject_for
 from bijmantra.observability import context_from_traceparent, get_tracer, inject_headers
+from opentelemetry import trace
 
 from nats.js import JetStreamContext
-from opentelemetry import trace
 
 TENANT_HEADER = "Bijmantra-Tenant"
 EVENT_TYPE_HEADER = "Bijmantra-Event-Type"
@@ -82,13 +82,14 @@ class JetStreamPublisher:
     async def _send(self, records: Sequence[OutboxRecord], spans: list[trace.Span]) -> list[object]:
         """Per record: the stream's ack (or ``None``), or the exception that stands for it."""
         futures = [
-            await self._js.publish_async(subject_for(r.type), r.payload, headers=event_headers(r, span))
+            await self._js.publish_async(
+                subject_for(r.type), r.payload, headers=event_headers(r, span)
+            )
             for r, span in zip(records, spans, strict=True)
         ]
+        acks = asyncio.gather(*futures, return_exceptions=True)
         try:
-            return list(
-                await asyncio.wait_for(asyncio.gather(*futures, return_exceptions=True), self._ack_timeout)
-            )
+            return list(await asyncio.wait_for(acks, self._ack_timeout))
         except TimeoutError:
             for future in futures:
                 future.cancel()
