@@ -146,9 +146,14 @@ def rate(calls: int, seconds: float) -> float:
 
 def main() -> None:
     meta = {
-        "machine": platform.machine(), "cpus": os.cpu_count(), "python": platform.python_version(),
-        "grm_samples": SAMPLES, "grm_variants": VARIANTS, "vcf_variants": VCF_VARIANTS, "repeats": REPEATS,
-    }  # fmt: skip
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "grm_samples": SAMPLES,
+        "grm_variants": VARIANTS,
+        "vcf_variants": VCF_VARIANTS,
+        "repeats": REPEATS,
+    }
     g = dosages(VARIANTS, SAMPLES)
     vcf = vcf_bytes(g[:VCF_VARIANTS])
     bed, bim, fam = plink_bytes(g)
@@ -167,9 +172,12 @@ def main() -> None:
             )
             vcf_platform, _ = timed(lambda: upload(client, "bench-vcf", content=vcf))
             bed_platform, summary = timed(
-                lambda: upload(client, "bench-bed", files={"bed": ("b.bed", bed), "bim": ("b.bim", bim),
-                                                            "fam": ("b.fam", fam)})
-            )  # fmt: skip
+                lambda: upload(
+                    client,
+                    "bench-bed",
+                    files={"bed": ("b.bed", bed), "bim": ("b.bim", bim), "fam": ("b.fam", fam)},
+                )
+            )
             variant_set = summary["variantSetDbId"]
             body = {"type": "grm", "variantSetDbId": variant_set}
             print(f"GRM job on {SAMPLES} x {VARIANTS}, {REPEATS} runs", flush=True)
@@ -201,7 +209,8 @@ def main() -> None:
         "meta": meta,
         "import": {
             "vcf": {
-                "calls": vcf_calls, "bytes": len(vcf),
+                "calls": vcf_calls,
+                "bytes": len(vcf),
                 "platform_calls_per_s": rate(vcf_calls, vcf_platform),
                 "in_process_parse_calls_per_s": rate(vcf_calls, vcf_parse),
                 "scikit_allel_read_vcf_calls_per_s": rate(vcf_calls, allel_seconds),
@@ -209,7 +218,8 @@ def main() -> None:
                 "platform_vs_scikit_allel": round(allel_seconds / vcf_platform, 3),
             },
             "bed": {
-                "calls": bed_calls, "bytes": len(bed),
+                "calls": bed_calls,
+                "bytes": len(bed),
                 "platform_calls_per_s": rate(bed_calls, bed_platform),
                 "in_process_parse_calls_per_s": rate(bed_calls, bed_parse),
                 "platform_vs_parse_only": round(bed_parse / bed_platform, 3),
@@ -223,13 +233,15 @@ def main() -> None:
             "platform_median": round(statistics.median(platform_runs), 3),
             "kernel_median": round(statistics.median(kernel_runs), 3),
             "overhead_best": round(best_platform / best_kernel - 1, 3),
-            "overhead_median": round(statistics.median(platform_runs) / statistics.median(kernel_runs) - 1, 3),
+            "overhead_median": round(
+                statistics.median(platform_runs) / statistics.median(kernel_runs) - 1, 3
+            ),
             "target_overhead": 0.30,
             "worker_timings_last_run": documents[-1]["timings"],
             "grm_npy_download_seconds": round(download, 3),
             "max_abs_difference_vs_kernel": max_abs_diff,
         },
-    }  # fmt: skip
+    }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(report, indent=2))
     print(json.dumps(report, indent=2))

@@ -31,6 +31,7 @@ import psycopg
 import pytest
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from prometheus_client.parser import text_string_to_metric_families
+from websockets.asyncio.client import ClientConnection, connect
 
 from bijmantra.analytics_worker.analyses import ld_by_chromosome
 from bijmantra.genomics import grm, gwas, ld_r2, pca, qc_stats, reml_gblup
@@ -238,26 +239,29 @@ async def test_malformed_files_name_the_line_and_store_nothing(
         [*vcf_text(g, samples).splitlines()[:10], "chr1\t5\tx\tA\tG\t.\t.\t.\tGT\t0/1"]
     )
     short = await import_vcf(client, gzip.compress(short_row.encode()), unique("bad"))
-    assert short.status_code == 422 and "line 11" in short.json()["error"]["message"]
+    assert short.status_code == 422
+    assert "line 11" in short.json()["error"]["message"]
 
     not_vcf = await import_vcf(client, b"hello\tworld\n", unique("bad"))
-    assert not_vcf.status_code == 422 and "line 1" in not_vcf.json()["error"]["message"]
+    assert not_vcf.status_code == 422
+    assert "line 1" in not_vcf.json()["error"]["message"]
 
     bed, bim, fam = plink_files(g, samples)
     broken_bim = bim.replace(b"snp7\t0\t507\tG\tA", b"snp7\t0\tG\tA")
     plink = await client.post(
-        "/api/v1/genotypes/imports", params={"name": unique("bad"), "commonCropName": "Cassava"},
+        "/api/v1/genotypes/imports",
+        params={"name": unique("bad"), "commonCropName": "Cassava"},
         files={"bed": ("x.bed", bed), "bim": ("x.bim", broken_bim), "fam": ("x.fam", fam)},
-    )  # fmt: skip
-    assert plink.status_code == 422 and ".bim line 8" in plink.json()["error"]["message"]
-    truncated = await client.post(
-        "/api/v1/genotypes/imports", params={"name": unique("bad"), "commonCropName": "Cassava"},
-        files={"bed": ("x.bed", bed[:-3]), "bim": ("x.bim", bim), "fam": ("x.fam", fam)},
-    )  # fmt: skip
-    assert (
-        truncated.status_code == 422
-        and "size does not match" in truncated.json()["error"]["message"]
     )
+    assert plink.status_code == 422
+    assert ".bim line 8" in plink.json()["error"]["message"]
+    truncated = await client.post(
+        "/api/v1/genotypes/imports",
+        params={"name": unique("bad"), "commonCropName": "Cassava"},
+        files={"bed": ("x.bed", bed[:-3]), "bim": ("x.bim", bim), "fam": ("x.fam", fam)},
+    )
+    assert truncated.status_code == 422
+    assert "size does not match" in truncated.json()["error"]["message"]
 
     assert count_rows(stack, "SELECT count(*) FROM domain.variant_sets") == before
     assert (
@@ -296,9 +300,9 @@ FINISHED = {"completed", "failed", "cancelled"}
 
 
 async def wait_for(
-    client: httpx.AsyncClient, analysis_db_id: str, timeout: float = 120
+    client: httpx.AsyncClient, analysis_db_id: str, patience: float = 120
 ) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + patience
     while time.monotonic() < deadline:
         document = (await client.get(f"/api/v1/analyses/{analysis_db_id}")).json()["data"]
         if document["status"] in FINISHED:
@@ -349,12 +353,11 @@ async def artifact(client: httpx.AsyncClient, analysis_db_id: str, name: str) ->
 async def assert_pictures(client: httpx.AsyncClient, analysis_db_id: str, *stems: str) -> None:
     for stem in stems:
         png = await artifact(client, analysis_db_id, f"{stem}.png")
-        assert png.headers["content-type"] == "image/png" and png.content.startswith(b"\x89PNG")
+        assert png.headers["content-type"] == "image/png"
+        assert png.content.startswith(b"\x89PNG")
         svg = await artifact(client, analysis_db_id, f"{stem}.svg")
-        assert (
-            svg.headers["content-type"].startswith("image/svg+xml")
-            and b"<svg" in svg.content[:2000]
-        )
+        assert svg.headers["content-type"].startswith("image/svg+xml")
+        assert b"<svg" in svg.content[:2000]
 
 
 async def test_qc_matches_the_kernel_and_draws_histograms(
@@ -408,10 +411,11 @@ async def test_pca_on_a_sample_subset_matches_the_kernel(
 ) -> None:
     subset = [2, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41, 43, 47]
     body = {
-        "type": "pca", "variantSetDbId": dataset.variant_set_db_id,
+        "type": "pca",
+        "variantSetDbId": dataset.variant_set_db_id,
         "callSetDbIds": [dataset.call_sets[i]["callSetDbId"] for i in subset],
         "parameters": {"k": 3, "colorBy": "commonCropName"},
-    }  # fmt: skip
+    }
     document = await run_analysis(client, body)
     expected = pca(dataset.dosages[:, subset], k=3)
     scores = await all_rows(client, document["analysisDbId"], "scores")
@@ -495,14 +499,35 @@ async def test_bad_analysis_requests_are_clear_4xx(
     cases = [
         ({"type": "kinship", "variantSetDbId": set_id}, "type"),
         ({"type": "grm", "variantSetDbId": "nope"}, "variantSetDbId"),
-        ({"type": "grm", "variantSetDbId": set_id, "parameters": {"method": "vanraden3"}}, "parameters.method"),
+        (
+            {"type": "grm", "variantSetDbId": set_id, "parameters": {"method": "vanraden3"}},
+            "parameters.method",
+        ),
         ({"type": "pca", "variantSetDbId": set_id, "parameters": {"k": 0}}, "parameters.k"),
         ({"type": "gwas", "variantSetDbId": set_id}, "phenotypes"),
-        ({"type": "gwas", "variantSetDbId": set_id, "phenotypes": {"nobody": 1.0, "x": 2.0, "y": 3.0}}, "phenotypes.nobody"),
-        ({"type": "gblup", "variantSetDbId": set_id, "observationVariableDbId": "v1", "studyDbId": "s1"},
-         "observationVariableDbId"),
+        (
+            {
+                "type": "gwas",
+                "variantSetDbId": set_id,
+                "phenotypes": {"nobody": 1.0, "x": 2.0, "y": 3.0},
+            },
+            "phenotypes.nobody",
+        ),
+        (
+            {"type": "gblup", "variantSetDbId": set_id, "observationVariableDbId": "v1"},
+            "observationVariableDbId",
+        ),
+        (  # nothing observed for this variable and study: no phenotypes at all
+            {
+                "type": "gblup",
+                "variantSetDbId": set_id,
+                "observationVariableDbId": "v1",
+                "studyDbId": "s1",
+            },
+            "phenotypes",
+        ),
         ({"type": "grm", "variantSetDbId": set_id, "callSetDbIds": ["not-here"]}, "callSetDbIds"),
-    ]  # fmt: skip
+    ]
     for body, location in cases:
         response = await client.post("/api/v1/analyses", json=body)
         assert response.status_code == 422, (body, response.text)
@@ -524,9 +549,11 @@ async def analysis_events(stack: DevStack, event_type: str) -> dict[str, int]:
     try:
         js = nc.jetstream()
         subscription = await js.pull_subscribe(
-            f"bijmantra.events.{event_type}", durable=None, stream="BIJMANTRA_EVENTS",
+            f"bijmantra.events.{event_type}",
+            durable=None,
+            stream="BIJMANTRA_EVENTS",
             config=ConsumerConfig(ack_policy=AckPolicy.NONE, deliver_policy=DeliverPolicy.ALL),
-        )  # fmt: skip
+        )
         counts: dict[str, int] = {}
         while True:
             try:
@@ -557,9 +584,11 @@ async def test_two_workers_ten_jobs_each_completes_exactly_once(
     documents = [await wait_for(client, job) for job in submitted]
     assert [d["status"] for d in documents] == ["completed"] * 10
     completed_runs = count_rows(
-        stack, "SELECT count(*) FROM analytics.analysis_runs WHERE analysis_db_id = ANY(%s) AND outcome = 'completed'",
+        stack,
+        "SELECT count(*) FROM analytics.analysis_runs "
+        "WHERE analysis_db_id = ANY(%s) AND outcome = 'completed'",
         submitted,
-    )  # fmt: skip
+    )
     assert completed_runs == 10
     await asyncio.sleep(1.5)  # let the relay publish the last events
     completed = await analysis_events(stack, "analysis.completed")
@@ -573,11 +602,12 @@ async def test_a_worker_killed_mid_job_leaves_it_to_the_other(
 ) -> None:
     samples = [unique("K") for _ in range(700)]
     g = random_dosages(30000, 700, seed=21)
-    bed, bim, fam = plink_files_fast(g)
+    bed, bim, _ = plink_files_fast(g)
     response = await client.post(
-        "/api/v1/genotypes/imports", params={"name": unique("kill"), "commonCropName": "Cassava"},
+        "/api/v1/genotypes/imports",
+        params={"name": unique("kill"), "commonCropName": "Cassava"},
         files={"bed": ("k.bed", bed), "bim": ("k.bim", bim), "fam": ("k.fam", fam_for(samples))},
-    )  # fmt: skip
+    )
     assert response.status_code == 201, response.text
     set_id = response.json()["data"]["variantSetDbId"]
     if "analytics-worker-2" not in stack.services:
@@ -597,13 +627,14 @@ async def test_a_worker_killed_mid_job_leaves_it_to_the_other(
             stack.services[victim].send_signal(signal.SIGKILL)
         await asyncio.sleep(0.02)
     assert victim is not None
-    finished = await wait_for(client, job, timeout=180)
+    finished = await wait_for(client, job, patience=180)
     assert finished["status"] == "completed"
     assert finished["attempt"] == 2
     assert finished["worker"] != document["worker"]
     outcomes = count_rows(
         stack,
-        "SELECT count(*) FROM analytics.analysis_runs WHERE analysis_db_id = %s AND outcome = 'completed'",
+        "SELECT count(*) FROM analytics.analysis_runs "
+        "WHERE analysis_db_id = %s AND outcome = 'completed'",
         job,
     )
     assert outcomes == 1
@@ -644,10 +675,7 @@ def test_the_cli_uploads_with_a_progress_bar_and_prints_the_summary(
         (tmp_path / f"small{suffix}").write_bytes(data)
     env = {**os.environ, "BIJMANTRA_TOKEN": stack.login()}
     for path in (vcf_path, tmp_path / "small.bed"):
-        done = subprocess.run(
-            [_cli(), "import-genotypes", str(path), "--crop", "Cassava", "--gateway", stack.gateway_url],
-            env=env, capture_output=True, text=True, timeout=120, check=False,
-        )  # fmt: skip
+        done = run_cli(stack, path, env)
         assert done.returncode == 0, done.stderr
         assert "400 variants x 6 samples imported" in done.stdout
         assert "100%" in done.stderr  # tqdm draws the bar on stderr
@@ -655,14 +683,120 @@ def test_the_cli_uploads_with_a_progress_bar_and_prints_the_summary(
     lines = vcf_text(g, samples).splitlines()
     lines[3] = lines[3][: lines[3].rfind("\t")] + "\t0/7:7"  # the first variant's last call
     broken.write_text("\n".join(lines) + "\n")
-    failed = subprocess.run(
-        [_cli(), "import-genotypes", str(broken), "--crop", "Cassava", "--gateway", stack.gateway_url],
-        env=env, capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
+    failed = run_cli(stack, broken, env)
     assert failed.returncode != 0
     assert "line 4" in failed.stderr
 
 
-def _cli() -> str:
+def run_cli(stack: DevStack, path: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     candidate = Path(sys.executable).parent / "bijmantra"
-    return str(candidate) if candidate.exists() else "bijmantra"
+    command = [str(candidate) if candidate.exists() else "bijmantra", "import-genotypes", str(path)]
+    command += ["--crop", "Cassava", "--gateway", stack.gateway_url]
+    return subprocess.run(
+        command, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+async def test_job_progress_reaches_the_websocket_feed(
+    client: httpx.AsyncClient, dataset: Dataset, stack: DevStack
+) -> None:
+    url = stack.gateway_url.replace("http://", "ws://") + "/ws"
+    token = client.headers["Authorization"]
+    async with connect(url, additional_headers={"Authorization": token}) as socket:
+        assert (await ws_frame(socket))["type"] == "ready"
+        await socket.send(json.dumps({"type": "subscribe", "events": ["analysis.*"]}))
+        assert (await ws_frame(socket))["type"] == "subscribed"
+        body = {"type": "qc", "variantSetDbId": dataset.variant_set_db_id}
+        job = (await client.post("/api/v1/analyses", json=body)).json()["data"]["analysisDbId"]
+        seen: list[str] = []
+        while "analysis.completed" not in seen:
+            message = await ws_frame(socket)
+            assert message["type"] == "event", message
+            if message["event"]["subject"] == job:
+                seen.append(message["event"]["type"])
+    assert seen[:2] == ["analysis.requested", "analysis.started"]
+    assert "analysis.progress" in seen
+    assert seen[-1] == "analysis.completed"
+
+
+async def ws_frame(socket: ClientConnection) -> dict[str, Any]:
+    """The next frame that is not a keep-alive ping (answered, as a client must)."""
+    while True:
+        message = json.loads(await asyncio.wait_for(socket.recv(), 60))
+        if message["type"] != "ping":
+            return message  # type: ignore[no-any-return]
+        await socket.send('{"type":"pong"}')
+
+
+async def test_gblup_reads_phenotypes_from_observations_of_a_variable_in_a_study(
+    client: httpx.AsyncClient, dataset: Dataset
+) -> None:
+    async def create(path: str, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        response = await client.post(f"/brapi/v2{path}", json=items)
+        assert response.status_code == 200, (path, response.text)
+        return response.json()["result"]["data"]  # type: ignore[no-any-return]
+
+    [program] = await create("/programs", [{"programName": unique("GS program")}])
+    [trial] = await create("/trials", [{"trialName": "GS", "programDbId": program["programDbId"]}])
+    [study] = await create("/studies", [{"studyName": "GS 2026", "trialDbId": trial["trialDbId"]}])
+    [scale] = await create("/scales", [{"scaleName": unique("kg"), "dataType": "Numerical"}])
+    [trait] = await create("/traits", [{"traitName": unique("yield"), "traitClass": "agronomic"}])
+    [method] = await create(
+        "/methods", [{"methodName": unique("weigh"), "methodClass": "Measurement"}]
+    )
+    [variable] = await create(
+        "/variables",
+        [
+            {
+                "observationVariableName": unique("Yield"),
+                "trait": {"traitDbId": trait["traitDbId"], "traitName": trait["traitName"]},
+                "method": {"methodDbId": method["methodDbId"], "methodName": method["methodName"]},
+                "scale": {"scaleDbId": scale["scaleDbId"], "scaleName": scale["scaleName"]},
+            }
+        ],
+    )
+    rng = np.random.default_rng(9)
+    phenotyped = list(range(0, 48, 2)) + [1, 3, 5]
+    units, values = [], {}
+    for i in phenotyped:
+        for rep in (1, 2):  # two plots per germplasm: their mean is the phenotype
+            units.append(
+                {
+                    "observationUnitName": f"plot-{i}-{rep}",
+                    "studyDbId": study["studyDbId"],
+                    "germplasmDbId": dataset.call_sets[i]["germplasmDbId"],
+                    "observationUnitPosition": {
+                        "observationLevel": {"levelName": "plot", "levelCode": f"{i}-{rep}"}
+                    },
+                }
+            )
+            values[(i, rep)] = round(float(rng.normal(10, 2)), 3)
+    stored_units = await create("/observationunits", units)
+    observations = [
+        {
+            "observationUnitDbId": unit["observationUnitDbId"],
+            "observationVariableDbId": variable["observationVariableDbId"],
+            "studyDbId": study["studyDbId"],
+            "germplasmDbId": unit["germplasmDbId"],
+            "value": str(values[key]),
+        }
+        for unit, key in zip(
+            stored_units, [(i, r) for i in phenotyped for r in (1, 2)], strict=True
+        )
+    ]
+    await create("/observations", observations)
+    body = {
+        "type": "gblup",
+        "variantSetDbId": dataset.variant_set_db_id,
+        "observationVariableDbId": variable["observationVariableDbId"],
+        "studyDbId": study["studyDbId"],
+    }
+    document = await run_analysis(client, body)
+    y = np.full(48, np.nan)
+    for i in phenotyped:
+        y[i] = (values[(i, 1)] + values[(i, 2)]) / 2
+    expected = reml_gblup(y, grm(dataset.dosages, dtype=np.float64))
+    rows = await all_rows(client, document["analysisDbId"], "breedingValues")
+    np.testing.assert_allclose(column(rows, "phenotype"), y, rtol=1e-12)
+    np.testing.assert_allclose(column(rows, "gebv"), expected.blup, rtol=1e-8, atol=1e-12)
+    assert document["phenotypeCount"] == len(phenotyped)

@@ -17,9 +17,15 @@ TENANT = TenantId(uuid.UUID(int=7))
 
 def requested(kind: AnalysisType = AnalysisType.GRM, **overrides: Any) -> AnalysisJob:
     fields: dict[str, Any] = {
-        "tenant_id": TENANT, "analysis_db_id": "job-1", "type": kind, "variant_set_db_id": "vs-1",
-        "call_set_db_ids": (), "parameters": {}, "phenotypes": {}, "created_at": T0,
-    }  # fmt: skip
+        "tenant_id": TENANT,
+        "analysis_db_id": "job-1",
+        "type": kind,
+        "variant_set_db_id": "vs-1",
+        "call_set_db_ids": (),
+        "parameters": {},
+        "phenotypes": {},
+        "created_at": T0,
+    }
     return AnalysisJob.request(actor="breeder", **(fields | overrides))
 
 
@@ -74,8 +80,12 @@ def test_a_superseded_attempt_can_neither_report_nor_complete() -> None:
     assert not job.start("worker-c", T0 + timedelta(seconds=11))
     types = [e.type for e in job.pull_events()]
     assert types == [
-        "analysis.requested", "analysis.started", "analysis.started", "analysis.progress", "analysis.completed"
-    ]  # fmt: skip
+        "analysis.requested",
+        "analysis.started",
+        "analysis.started",
+        "analysis.progress",
+        "analysis.completed",
+    ]
 
 
 def test_cancel_stops_the_running_attempt_and_a_finished_job_cannot_be_cancelled() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import itertools
 
 import numpy as np
 import pytest
@@ -29,7 +30,7 @@ def parse(data: bytes, cuts: list[int], block_lines: int = 3) -> tuple[np.ndarra
     parser = VcfParser(block_lines=block_lines)
     blocks = []
     edges = [0, *sorted(c % (len(data) + 1) for c in cuts), len(data)]
-    for lo, hi in zip(edges, edges[1:], strict=False):
+    for lo, hi in itertools.pairwise(edges):
         blocks += parser.feed(data[lo:hi])
     blocks += parser.finish()
     return np.vstack([b.dosages for b in blocks]), parser
@@ -41,8 +42,12 @@ genotypes = st.tuples(st.integers(1, 12), st.integers(1, 9), st.integers(0, 2**3
 
 
 @settings(max_examples=40, deadline=None)
-@given(g=genotypes, cuts=st.lists(st.integers(0, 10**6), max_size=6), fmt=st.sampled_from(["GT", "GT:DP"]),
-       zipped=st.booleans())  # fmt: skip
+@given(
+    g=genotypes,
+    cuts=st.lists(st.integers(0, 10**6), max_size=6),
+    fmt=st.sampled_from(["GT", "GT:DP"]),
+    zipped=st.booleans(),
+)
 def test_vcf_pieces_decode_to_the_written_matrix(
     g: np.ndarray, cuts: list[int], fmt: str, zipped: bool
 ) -> None:
@@ -85,7 +90,7 @@ def test_malformed_lines_are_named(line: str, expected: str) -> None:
 
 
 def test_a_file_that_is_not_a_vcf_fails_on_line_one() -> None:
-    with pytest.raises(FormatError, match="^line 1: not a VCF"):
+    with pytest.raises(FormatError, match=r"^line 1: not a VCF"):
         parse(b"chrom\tpos\n", [])
     with pytest.raises(FormatError, match="no #CHROM header"):
         parse(b"##fileformat=VCFv4.2\n", [])
@@ -106,7 +111,7 @@ def test_bed_decodes_to_the_written_matrix(g: np.ndarray, cuts: list[int]) -> No
     decoder = BedDecoder(bim, n_samples, block_variants=2)
     edges = [0, *sorted(c % (len(bed) + 1) for c in cuts), len(bed)]
     blocks = [
-        b for lo, hi in zip(edges, edges[1:], strict=False) for b in decoder.feed(bytes(bed[lo:hi]))
+        b for lo, hi in itertools.pairwise(edges) for b in decoder.feed(bytes(bed[lo:hi]))
     ]
     blocks += decoder.finish()
     kept = [i for i in range(n_variants) if i % 5 != 4]

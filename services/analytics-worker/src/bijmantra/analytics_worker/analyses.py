@@ -175,11 +175,15 @@ def run_pca(job: JobInput) -> Outcome:
     y = result.scores[:, 1] if k > 1 else np.zeros(n)
     explained = result.explained_variance
     outcome.artifacts += plots.scatter(
-        x, y, labels if job.parameters.get("colorBy") else [],
-        stem="pca", title="Principal components", legend=str(job.parameters.get("colorBy", "")),
+        x,
+        y,
+        labels if job.parameters.get("colorBy") else [],
+        stem="pca",
+        title="Principal components",
+        legend=str(job.parameters.get("colorBy", "")),
         xlabel=f"PC1 ({100 * explained[0]:.1f}%)",
         ylabel=f"PC2 ({100 * explained[1]:.1f}%)" if k > 1 else "",
-    )  # fmt: skip
+    )
     return outcome
 
 

@@ -46,7 +46,9 @@ async def run(settings: Settings, stop: asyncio.Event, tracing: Tracing | None =
             settings.domain_api_target, options=CHANNEL_OPTIONS, interceptors=tracing.grpc_client_interceptors()
         )
         tokens = ServiceTokenIssuer(
-            settings.internal_token_secret, subject="service:analytics-worker", roles=["analysis-worker"]
+            settings.internal_token_secret,
+            subject="service:analytics-worker",
+            roles=["analysis-worker"],
         )
         # A work queue: every replica pulls from the same durable, so each job runs once.
         consumers.append(

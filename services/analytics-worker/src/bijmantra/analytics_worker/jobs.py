@@ -36,6 +36,7 @@ log = get_logger(__name__)
 ANALYSIS_CONSUMER = "analysis-jobs"
 PROGRESS_INTERVAL = 0.5  # seconds between progress reports
 READ_SHARE = 0.5  # share of the progress bar given to reading genotypes
+KERNEL_BLOCK_VARIANTS = 16384  # the GRM kernel's own block size (bijmantra.genomics.grm)
 
 
 def worker_name() -> str:
@@ -72,14 +73,17 @@ def _decode_chunk(chunk: DosageChunk) -> np.ndarray:
 class ChunkFeed:
     """Variant chunks handed from the event loop to a kernel running in a thread.
 
-    Kernels that take an iterable of chunks (GRM, QC) start on the first chunk, so reading
-    the rest over gRPC overlaps with computing instead of preceding it.
+    Kernels that take an iterable of chunks (GRM, QC) start on the first block, so reading
+    the rest over gRPC overlaps with computing instead of preceding it. Stored chunks are
+    small (~4 MiB); they are regrouped into blocks of ``block_variants`` so the kernel keeps
+    the large BLAS blocks it would use on a whole matrix.
     """
 
     _END = object()
 
-    def __init__(self) -> None:
+    def __init__(self, block_variants: int = KERNEL_BLOCK_VARIANTS) -> None:
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._block_variants = block_variants
 
     def put(self, block: np.ndarray) -> None:
         self._queue.put(block)
@@ -88,13 +92,20 @@ class ChunkFeed:
         self._queue.put(self._END if error is None else error)
 
     def __iter__(self) -> Iterator[np.ndarray]:
+        pending: list[np.ndarray] = []
+        size = 0
         while True:
             item = self._queue.get()
-            if item is self._END:
-                return
             if isinstance(item, BaseException):
                 raise RuntimeError("genotype stream interrupted") from item
-            yield item
+            if item is self._END or size + len(item) > self._block_variants:
+                if pending:
+                    yield pending[0] if len(pending) == 1 else np.concatenate(pending)
+                pending, size = [], 0
+            if item is self._END:
+                return
+            pending.append(item)
+            size += len(item)
 
 
 def _observe_job(analysis: str, outcome: str, started: float) -> None:
@@ -149,9 +160,13 @@ class AnalysisRunner:
             tenant, job_id, attempt, outcome, read_seconds, compute_seconds
         )
         await self._ledger(
-            tenant, job_id, attempt, outcome="completed" if accepted else "superseded",
-            read_seconds=read_seconds, compute_seconds=compute_seconds,
-        )  # fmt: skip
+            tenant,
+            job_id,
+            attempt,
+            outcome="completed" if accepted else "superseded",
+            read_seconds=read_seconds,
+            compute_seconds=compute_seconds,
+        )
         _observe_job(spec["type"], "completed" if accepted else "superseded", job_started)
         log.info("analysis finished", analysis=job_id, attempt=attempt, accepted=accepted)
 
@@ -167,9 +182,15 @@ class AnalysisRunner:
         pos: list[int] = []
         ids: list[str] = []
         job = JobInput(
-            dosages, chrom, pos, ids, spec["samples"],
-            spec.get("parameters") or {}, spec.get("phenotypes") or {}, n_variants=n_variants,
-        )  # fmt: skip
+            dosages,
+            chrom,
+            pos,
+            ids,
+            spec["samples"],
+            spec.get("parameters") or {},
+            spec.get("phenotypes") or {},
+            n_variants=n_variants,
+        )
         computing = (
             asyncio.ensure_future(asyncio.to_thread(analysis, job)) if feed is not None else None
         )
@@ -208,14 +229,27 @@ class AnalysisRunner:
     ) -> bool:
         tables = {name: msgspec.json.encode(rows) for name, rows in outcome.tables.items()}
         return await self._client.complete(
-            tenant, job_id, attempt, summary=msgspec.json.encode(outcome.summary), tables=tables,
-            artifacts=outcome.artifacts, read_seconds=read, compute_seconds=compute,
-        )  # fmt: skip
+            tenant,
+            job_id,
+            attempt,
+            summary=msgspec.json.encode(outcome.summary),
+            tables=tables,
+            artifacts=outcome.artifacts,
+            read_seconds=read,
+            compute_seconds=compute,
+        )
 
     async def _ledger(
-        self, tenant: TenantId, job_id: str, attempt: int, *, started: bool = False, outcome: str = "",
-        read_seconds: float | None = None, compute_seconds: float | None = None,
-    ) -> None:  # fmt: skip
+        self,
+        tenant: TenantId,
+        job_id: str,
+        attempt: int,
+        *,
+        started: bool = False,
+        outcome: str = "",
+        read_seconds: float | None = None,
+        compute_seconds: float | None = None,
+    ) -> None:
         async with self._engine.connect() as conn, conn.begin():
             await set_tenant(conn, tenant)
             if started:
@@ -234,6 +268,11 @@ class AnalysisRunner:
                     "read_seconds = :read, compute_seconds = :compute "
                     "WHERE analysis_db_id = :id AND attempt = :attempt"
                 ),
-                {"outcome": outcome, "read": read_seconds, "compute": compute_seconds, "id": job_id,
-                 "attempt": attempt},
-            )  # fmt: skip
+                {
+                    "outcome": outcome,
+                    "read": read_seconds,
+                    "compute": compute_seconds,
+                    "id": job_id,
+                    "attempt": attempt,
+                },
+            )

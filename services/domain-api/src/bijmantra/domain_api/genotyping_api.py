@@ -41,10 +41,15 @@ _encode = msgspec.json.encode
 
 def chunk_message(chunk: GenotypeChunk) -> pb.StreamGenotypesResponse:
     return pb.StreamGenotypesResponse(
-        variant_start=chunk.variant_start, n_variants=chunk.n_variants, n_samples=chunk.n_samples,
-        codec=chunk.codec, dosages=chunk.dosages, chrom=chunk.chrom, pos=chunk.pos,
+        variant_start=chunk.variant_start,
+        n_variants=chunk.n_variants,
+        n_samples=chunk.n_samples,
+        codec=chunk.codec,
+        dosages=chunk.dosages,
+        chrom=chunk.chrom,
+        pos=chunk.pos,
         variant_db_ids=chunk.variant_db_ids,
-    )  # fmt: skip
+    )
 
 
 class GenotypingServicer(pb_grpc.GenotypingServiceServicer):
@@ -102,9 +107,13 @@ class GenotypingServicer(pb_grpc.GenotypingServiceServicer):
 
 class AnalysisServicer(analysis_grpc.AnalysisServiceServicer):
     def __init__(
-        self, request: RequestAnalysis, get: GetAnalysis, cancel: CancelAnalysis, page: GetResultPage,
+        self,
+        request: RequestAnalysis,
+        get: GetAnalysis,
+        cancel: CancelAnalysis,
+        page: GetResultPage,
         artifact: GetArtifact,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self._request, self._get, self._cancel = request, get, cancel
         self._page, self._artifact = page, artifact
 
@@ -143,9 +152,13 @@ class AnalysisServicer(analysis_grpc.AnalysisServiceServicer):
 
 class AnalysisWorkerServicer(analysis_grpc.AnalysisWorkerServiceServicer):
     def __init__(
-        self, claim: ClaimAnalysis, stream: StreamJobGenotypes, progress: ReportProgress,
-        complete: CompleteAnalysis, fail: FailAnalysis,
-    ) -> None:  # fmt: skip
+        self,
+        claim: ClaimAnalysis,
+        stream: StreamJobGenotypes,
+        progress: ReportProgress,
+        complete: CompleteAnalysis,
+        fail: FailAnalysis,
+    ) -> None:
         self._claim, self._stream, self._progress = claim, stream, progress
         self._complete, self._fail = complete, fail
 
@@ -187,12 +200,17 @@ class AnalysisWorkerServicer(analysis_grpc.AnalysisWorkerServiceServicer):
                 "summary_json is not JSON", [FieldError("summary_json", str(exc))]
             ) from None
         accepted = await self._complete(
-            current_principal(), request.analysis_db_id, request.attempt,
+            current_principal(),
+            request.analysis_db_id,
+            request.attempt,
             summary=summary,
             tables={t.name: t.rows_json for t in request.tables},
             artifacts=[Artifact(a.name, a.media_type, a.data) for a in request.artifacts],
-            timings={"readSeconds": request.read_seconds, "computeSeconds": request.compute_seconds},
-        )  # fmt: skip
+            timings={
+                "readSeconds": request.read_seconds,
+                "computeSeconds": request.compute_seconds,
+            },
+        )
         return analysis_pb.CompleteAnalysisResponse(accepted=accepted)
 
     @use_case_errors

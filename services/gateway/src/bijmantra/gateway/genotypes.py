@@ -76,9 +76,14 @@ async def import_genotypes(request: Request[Any, Any, Any], state: State) -> Res
             await _part(form, "fam"),
         )
         summary = await state.genotyping.import_file(
-            request.auth, source_format="plink", name=name, crop=crop, data=_pieces(bed),
-            bim=await bim.read(), fam=await fam.read(),
-        )  # fmt: skip
+            request.auth,
+            source_format="plink",
+            name=name,
+            crop=crop,
+            data=_pieces(bed),
+            bim=await bim.read(),
+            fam=await fam.read(),
+        )
     else:
         summary = await state.genotyping.import_file(
             request.auth, source_format="vcf", name=name, crop=crop, data=request.stream()
@@ -112,7 +117,7 @@ def npy_header(shape: tuple[int, int]) -> bytes:
 async def download_dosages(
     request: Request[Any, Any, Any], state: State, variant_set_db_id: str
 ) -> Response[bytes]:
-    """The dosage matrix (variants x call sets) as a ``.npy`` file; ``callSetDbId`` selects columns."""
+    """The dosage matrix (variants x call sets) as ``.npy``; ``callSetDbId`` picks columns."""
     call_sets = request.query_params.getall("callSetDbId", [])
     document = _decode(await state.genotyping.get_variant_set(request.auth, variant_set_db_id))
     width = len(call_sets) or document["callSetCount"]
@@ -171,9 +176,11 @@ async def analysis_results(
     page = page_request(request)
     found = await state.analyses.result_page(request.auth, analysis_db_id, table, page)
     pagination = {
-        "page": page.page, "pageSize": page.page_size, "totalCount": found.total_count,
+        "page": page.page,
+        "pageSize": page.page_size,
+        "totalCount": found.total_count,
         "totalPages": found.total_pages,
-    }  # fmt: skip
+    }
     return envelope(request, _decode(found.items[0]), pagination=pagination)
 
 
@@ -188,6 +195,12 @@ async def analysis_artifact(
 
 
 HANDLERS = [
-    import_genotypes, get_variant_set, download_dosages, request_analysis, get_analysis, cancel_analysis,
-    analysis_results, analysis_artifact,
-]  # fmt: skip
+    import_genotypes,
+    get_variant_set,
+    download_dosages,
+    request_analysis,
+    get_analysis,
+    cancel_analysis,
+    analysis_results,
+    analysis_artifact,
+]

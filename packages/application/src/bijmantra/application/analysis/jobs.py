@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
 from bijmantra.application.analysis.dto import AnalysisRequest, Artifact, job_document
 from bijmantra.application.genotyping.queries import columns_for, stored_variant_set
+from bijmantra.application.brapi.ports import ResourceStore
 from bijmantra.application.ports import UnitOfWork, UnitOfWorkFactory
 from bijmantra.application.security import Action, Permission, authorize
 from bijmantra.domain.analysis import AnalysisJob, AnalysisType
@@ -26,6 +28,56 @@ from bijmantra.kernel import (
 READ = Permission("analysis", Action.READ)
 WRITE = Permission("analysis", Action.WRITE)
 READ_GENOTYPES = Permission("genotyping", Action.READ)
+READ_PHENOTYPES = Permission("phenotyping", Action.READ)
+MAX_OBSERVATIONS = 500_000
+
+
+def _phenotype_reference(request: AnalysisRequest) -> tuple[str, str] | None:
+    """(observationVariableDbId, studyDbId) when phenotypes come from stored observations."""
+    variable, study = request.observation_variable_db_id, request.study_db_id
+    if variable is None and study is None:
+        return None
+    problems = []
+    if not variable or not study:
+        problems.append(
+            FieldError("observationVariableDbId", "give both observationVariableDbId and studyDbId")
+        )
+    if request.phenotypes:
+        problems.append(FieldError("phenotypes", "give values inline or by reference, not both"))
+    if problems or not variable or not study:
+        raise ValidationFailed("Ambiguous phenotype source", problems)
+    return variable, study
+
+
+async def observed_phenotypes(
+    store: ResourceStore, variable: str, study: str, call_set_by_key: dict[str, str]
+) -> dict[str, float]:
+    """Mean numeric value of ``variable`` in ``study`` per call set (matched by germplasm).
+
+    Replicate plots of one germplasm average into one value; observations of germplasm not
+    genotyped in this analysis are ignored; a non-numeric value is refused, naming it.
+    """
+    criteria = (({"observationVariableDbId": variable, "studyDbId": study},),)
+    values: dict[str, list[float]] = {}
+    problems = []
+    for document in await store.matching("observation", criteria, limit=MAX_OBSERVATIONS):
+        call_set = call_set_by_key.get(document.get("germplasmDbId") or "")
+        raw = document.get("value")
+        if call_set is None or raw in (None, ""):
+            continue
+        try:
+            value = float(raw)
+        except (TypeError, ValueError):
+            value = math.nan
+        if not math.isfinite(value):
+            problems.append(FieldError(f"observations.{document['observationDbId']}", f"{raw!r}"))
+            continue
+        values.setdefault(call_set, []).append(value)
+    if problems:
+        raise ValidationFailed(
+            f"{len(problems)} observation(s) of {variable} are not numbers", problems[:20]
+        )
+    return {call_set: sum(v) / len(v) for call_set, v in values.items()}
 
 
 def decode_request(body: bytes) -> AnalysisRequest:
@@ -64,12 +116,9 @@ class RequestAnalysis:
                 "Unknown analysis type",
                 [FieldError("type", f"must be one of {[t.value for t in AnalysisType]}")],
             ) from None
-        if request.observation_variable_db_id or request.study_db_id:
-            raise ValidationFailed(
-                "Phenotypes by observation variable and study need the phenotyping module, "
-                "which this server does not have yet; send values inline in 'phenotypes'",
-                [FieldError("observationVariableDbId", "not supported yet")],
-            )
+        by_reference = _phenotype_reference(request)
+        if by_reference:
+            authorize(principal, READ_PHENOTYPES)
         async with self.uow(principal.tenant_id) as uow:
             try:
                 variant_set = await stored_variant_set(uow.genotypes, request.variant_set_db_id)
@@ -95,6 +144,9 @@ class RequestAnalysis:
                         for k in unknown[:20]
                     ],
                 )
+            phenotypes = {keys[k]: float(v) for k, v in request.phenotypes.items()}
+            if by_reference:
+                phenotypes = await observed_phenotypes(uow.resources, *by_reference, keys)
             job = AnalysisJob.request(
                 actor=principal.subject,
                 tenant_id=principal.tenant_id,
@@ -103,7 +155,7 @@ class RequestAnalysis:
                 variant_set_db_id=variant_set.variant_set_db_id,
                 call_set_db_ids=tuple(request.call_set_db_ids),
                 parameters=dict(request.parameters),
-                phenotypes={keys[k]: float(v) for k, v in request.phenotypes.items()},
+                phenotypes=phenotypes,
                 created_at=self.clock.now(),
             )
             uow.analyses.add(job)

@@ -65,10 +65,16 @@ class ClaimAnalysis:
             )
             await uow.commit()
         samples = [
-            {"callSetDbId": c.call_set_db_id, "sampleName": c.sample_name, "germplasmDbId": c.germplasm_db_id,
-             "label": c.sample_name if color_by == "sampleName" else labels.get(c.germplasm_db_id)}
+            {
+                "callSetDbId": c.call_set_db_id,
+                "sampleName": c.sample_name,
+                "germplasmDbId": c.germplasm_db_id,
+                "label": c.sample_name
+                if color_by == "sampleName"
+                else labels.get(c.germplasm_db_id),
+            }
             for c in call_sets
-        ]  # fmt: skip
+        ]
         spec = {
             "analysisDbId": job.analysis_db_id,
             "type": job.type.value,

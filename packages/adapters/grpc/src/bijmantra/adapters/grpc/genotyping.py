@@ -45,14 +45,22 @@ class DosageChunk:
 
 def _chunk(message: Any) -> DosageChunk:
     return DosageChunk(
-        message.variant_start, message.n_variants, message.n_samples, message.codec, message.dosages,
-        list(message.chrom), list(message.pos), list(message.variant_db_ids),
-    )  # fmt: skip
+        message.variant_start,
+        message.n_variants,
+        message.n_samples,
+        message.codec,
+        message.dosages,
+        list(message.chrom),
+        list(message.pos),
+        list(message.variant_db_ids),
+    )
 
 
-async def _unary(method: Any, request: Any, metadata: Any, timeout: float = DEFAULT_TIMEOUT) -> Any:
+async def _unary(
+    method: Any, request: Any, metadata: Any, deadline: float = DEFAULT_TIMEOUT
+) -> Any:
     try:
-        return await method(request, metadata=metadata, timeout=timeout)
+        return await method(request, metadata=metadata, timeout=deadline)
     except grpc.aio.AioRpcError as exc:
         raise error_from_rpc(exc) from None
 
@@ -70,9 +78,16 @@ class GenotypingClient:
         self._stub = pb_grpc.GenotypingServiceStub(channel)
 
     async def import_file(
-        self, token: str, *, source_format: str, name: str, crop: str, data: AsyncIterator[bytes],
-        bim: bytes = b"", fam: bytes = b"",
-    ) -> bytes:  # fmt: skip
+        self,
+        token: str,
+        *,
+        source_format: str,
+        name: str,
+        crop: str,
+        data: AsyncIterator[bytes],
+        bim: bytes = b"",
+        fam: bytes = b"",
+    ) -> bytes:
         """Stream an upload to domain-api; returns the import summary (JSON)."""
 
         async def requests() -> AsyncIterator[pb.ImportGenotypesRequest]:
@@ -191,16 +206,26 @@ class AnalysisWorkerClient:
         )
 
     async def complete(
-        self, tenant: TenantId, analysis_db_id: str, attempt: int, *, summary: bytes,
-        tables: dict[str, bytes], artifacts: list[tuple[str, str, bytes]], read_seconds: float,
+        self,
+        tenant: TenantId,
+        analysis_db_id: str,
+        attempt: int,
+        *,
+        summary: bytes,
+        tables: dict[str, bytes],
+        artifacts: list[tuple[str, str, bytes]],
+        read_seconds: float,
         compute_seconds: float,
-    ) -> bool:  # fmt: skip
+    ) -> bool:
         request = analysis_pb.CompleteAnalysisRequest(
-            analysis_db_id=analysis_db_id, attempt=attempt, summary_json=summary,
+            analysis_db_id=analysis_db_id,
+            attempt=attempt,
+            summary_json=summary,
             tables=[analysis_pb.ResultTable(name=n, rows_json=r) for n, r in tables.items()],
             artifacts=[analysis_pb.Artifact(name=n, media_type=t, data=d) for n, t, d in artifacts],
-            read_seconds=read_seconds, compute_seconds=compute_seconds,
-        )  # fmt: skip
+            read_seconds=read_seconds,
+            compute_seconds=compute_seconds,
+        )
         return bool(
             (
                 await _unary(self._stub.CompleteAnalysis, request, self._metadata(tenant), 300)

@@ -44,10 +44,16 @@ class ServiceTokenIssuer:
         if cached is not None and cached[1] - 60 > now:
             return cached[0]
         claims = {
-            "iss": ISSUER, "aud": AUDIENCE, "sub": self._subject, "tid": str(tenant_id),
-            "roles": self._roles, "iat": int(now), "nbf": int(now), "exp": int(now) + self._ttl,
+            "iss": ISSUER,
+            "aud": AUDIENCE,
+            "sub": self._subject,
+            "tid": str(tenant_id),
+            "roles": self._roles,
+            "iat": int(now),
+            "nbf": int(now),
+            "exp": int(now) + self._ttl,
             "jti": uuid.uuid4().hex,
-        }  # fmt: skip
+        }
         token = jwt.encode({"alg": "HS256"}, claims, self._key)
         self._cache[tenant_id] = (token, now + self._ttl)
         return token

@@ -40,12 +40,14 @@ def _cast(name: str) -> str:
 
 
 _NAMES = _COLUMNS.replace(" ", "").split(",")
+# Built once from the constant column list above; every value is a bound parameter.
 _INSERT = text(
-    f"INSERT INTO domain.analysis_jobs (tenant_id, {_COLUMNS}) "
+    f"INSERT INTO domain.analysis_jobs (tenant_id, {_COLUMNS}) "  # noqa: S608
     f"VALUES (:tenant_id, {', '.join(_cast(n) for n in _NAMES)})"
 )
+_SELECT = f"SELECT tenant_id, {_COLUMNS} FROM domain.analysis_jobs WHERE analysis_db_id = :id"  # noqa: S608
 _UPDATE = text(
-    "UPDATE domain.analysis_jobs SET "
+    "UPDATE domain.analysis_jobs SET "  # noqa: S608
     + ", ".join(f"{n} = {_cast(n)}" for n in _NAMES if n != "analysis_db_id")
     + " WHERE analysis_db_id = :analysis_db_id"
 )
@@ -67,10 +69,7 @@ class PostgresAnalysisRepository:
         lock = " FOR UPDATE" if for_update else ""
         row = (
             await self._connection.execute(
-                text(
-                    f"SELECT tenant_id, {_COLUMNS} FROM domain.analysis_jobs WHERE analysis_db_id "
-                    f"= :id{lock}"
-                ),
+                text(_SELECT + lock),
                 {"id": analysis_db_id},
             )
         ).one_or_none()
@@ -87,14 +86,26 @@ class PostgresAnalysisRepository:
         self, analysis_db_id: str, tables: Mapping[str, bytes], artifacts: Sequence[Artifact]
     ) -> None:
         rows = [
-            {"id": analysis_db_id, "kind": "table", "name": name, "type": "application/json",
-             "count": len(_raw_rows.decode(data)), "data": data}
+            {
+                "id": analysis_db_id,
+                "kind": "table",
+                "name": name,
+                "type": "application/json",
+                "count": len(_raw_rows.decode(data)),
+                "data": data,
+            }
             for name, data in tables.items()
         ] + [
-            {"id": analysis_db_id, "kind": "artifact", "name": a.name, "type": a.media_type, "count": 0,
-             "data": a.data}
+            {
+                "id": analysis_db_id,
+                "kind": "artifact",
+                "name": a.name,
+                "type": a.media_type,
+                "count": 0,
+                "data": a.data,
+            }
             for a in artifacts
-        ]  # fmt: skip
+        ]
         if rows:
             await self._connection.execute(
                 text(

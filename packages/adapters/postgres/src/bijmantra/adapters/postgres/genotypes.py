@@ -88,9 +88,16 @@ class PostgresVariantSetWriter:
                 "n_variants, n_samples, codec, dosages) VALUES (:t, :s, :i, :start, :n, :ns, "
                 "'zlib', :data)"
             ),
-            {"t": self._tenant, "s": self._set_id, "i": self._chunk_index, "start": start, "n": n,
-             "ns": self._n_samples, "data": payload},
-        )  # fmt: skip
+            {
+                "t": self._tenant,
+                "s": self._set_id,
+                "i": self._chunk_index,
+                "start": start,
+                "n": n,
+                "ns": self._n_samples,
+                "data": payload,
+            },
+        )
         await self._insert_variants(parts, start)
         self._chunk_index += 1
         self._written += n
@@ -137,9 +144,13 @@ class _Slice(msgspec.Struct):
 
 def _slice(block: GenotypeBlock, start: int, stop: int) -> GenotypeBlock:
     return _Slice(
-        block.chrom[start:stop], block.pos[start:stop], block.ids[start:stop],
-        block.ref[start:stop], block.alt[start:stop], block.dosages[start:stop],
-    )  # fmt: skip
+        block.chrom[start:stop],
+        block.pos[start:stop],
+        block.ids[start:stop],
+        block.ref[start:stop],
+        block.alt[start:stop],
+        block.dosages[start:stop],
+    )
 
 
 class PostgresGenotypeStore:
@@ -155,9 +166,15 @@ class PostgresGenotypeStore:
                 "source_format, n_samples, "
                 "chunk_variants) VALUES (:t, :s, :name, :fmt, :ns, :cv)"
             ),
-            {"t": variant_set.tenant_id, "s": variant_set.variant_set_db_id, "name": variant_set.name,
-             "fmt": variant_set.source_format, "ns": len(variant_set.call_sets), "cv": chunk_variants},
-        )  # fmt: skip
+            {
+                "t": variant_set.tenant_id,
+                "s": variant_set.variant_set_db_id,
+                "name": variant_set.name,
+                "fmt": variant_set.source_format,
+                "ns": len(variant_set.call_sets),
+                "cv": chunk_variants,
+            },
+        )
         await self._connection.execute(
             text(
                 "INSERT INTO domain.call_sets (tenant_id, variant_set_db_id, column_index, "
@@ -165,11 +182,17 @@ class PostgresGenotypeStore:
                 "sample_name, germplasm_db_id) VALUES (:t, :s, :col, :id, :name, :g)"
             ),
             [
-                {"t": variant_set.tenant_id, "s": variant_set.variant_set_db_id, "col": c.column,
-                 "id": c.call_set_db_id, "name": c.sample_name, "g": c.germplasm_db_id}
+                {
+                    "t": variant_set.tenant_id,
+                    "s": variant_set.variant_set_db_id,
+                    "col": c.column,
+                    "id": c.call_set_db_id,
+                    "name": c.sample_name,
+                    "g": c.germplasm_db_id,
+                }
                 for c in variant_set.call_sets
             ],
-        )  # fmt: skip
+        )
         return PostgresVariantSetWriter(self._connection, variant_set, chunk_variants)
 
     async def seal(self, variant_set: VariantSet) -> None:
@@ -178,9 +201,12 @@ class PostgresGenotypeStore:
                 "UPDATE domain.variant_sets SET n_variants = :n, skipped = CAST(:skipped AS jsonb) "
                 "WHERE variant_set_db_id = :s"
             ),
-            {"n": variant_set.n_variants, "skipped": msgspec.json.encode(variant_set.skipped).decode(),
-             "s": variant_set.variant_set_db_id},
-        )  # fmt: skip
+            {
+                "n": variant_set.n_variants,
+                "skipped": msgspec.json.encode(variant_set.skipped).decode(),
+                "s": variant_set.variant_set_db_id,
+            },
+        )
         self._sealed.append(variant_set)
 
     async def get(self, variant_set_db_id: str) -> StoredVariantSet | None:
@@ -207,9 +233,14 @@ class PostgresGenotypeStore:
             )
         ).all()
         return StoredVariantSet(
-            variant_set_db_id, row.name, row.source_format, row.n_variants,
-            [CallSet(*c) for c in call_sets], dict(row.skipped), row.created_at.isoformat(),
-        )  # fmt: skip
+            variant_set_db_id,
+            row.name,
+            row.source_format,
+            row.n_variants,
+            [CallSet(*c) for c in call_sets],
+            dict(row.skipped),
+            row.created_at.isoformat(),
+        )
 
     async def read(
         self, variant_set_db_id: str, columns: Sequence[int] | None
@@ -257,10 +288,15 @@ class PostgresGenotypeStore:
                     _gather, bytes(payload), chunk.n_variants, chunk.n_samples, picked
                 )
             yield GenotypeChunk(
-                chunk.variant_start, chunk.n_variants, width, codec, data,
-                [v.chrom for v in variants], [v.pos for v in variants],
+                chunk.variant_start,
+                chunk.n_variants,
+                width,
+                codec,
+                data,
+                [v.chrom for v in variants],
+                [v.pos for v in variants],
                 [variant_db_id(variant_set_db_id, v.variant_index) for v in variants],
-            )  # fmt: skip
+            )
 
     async def flush(self) -> list[DomainEvent]:
         sealed, self._sealed = self._sealed, []
