@@ -172,6 +172,9 @@ def main() -> None:
     if "--skip-genotypes" not in sys.argv:
         # import throughput and the GRM job through the whole path vs the kernel alone
         subprocess.run([sys.executable, str(genotypes)], cwd=ROOT, check=True)
+    if "--skip-auth" not in sys.argv:
+        # token verification: JwtVerifier micro-benchmark, authenticated vs anonymous requests/s
+        subprocess.run([sys.executable, str(ROOT / "bench" / "auth" / "bench_auth.py")], cwd=ROOT, check=True)
 
 
 if __name__ == "__main__":

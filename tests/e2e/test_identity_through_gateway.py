@@ -201,6 +201,14 @@ async def test_client_credentials(gateway: httpx.AsyncClient, member: dict[str, 
     token = issued.json()["access_token"]
     listing = await gateway.get("/brapi/v2/germplasm", headers=bearer(token))
     assert listing.status_code == 200, listing.text
+    allowed = await gateway.get("/api/v1/permissions", headers=bearer(token))
+    assert allowed.status_code == 200, allowed.text
+    data = allowed.json()["data"]
+    assert data["organization_id"] == member["organization"]
+    assert data["roles"] == ["data-manager"]
+    assert "germplasm:write" in data["permissions"]
+    assert "tenancy:admin" not in data["permissions"]
+    assert (await gateway.get("/api/v1/permissions")).status_code == 401
     wrong = base64.b64encode(b"e2e-scanner:wrong").decode()
     refused = await gateway.post(
         "/oauth/token",

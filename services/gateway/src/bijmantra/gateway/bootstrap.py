@@ -28,6 +28,7 @@ from bijmantra.application.ports import TokenVerifier
 from bijmantra.application.client_address import parse_networks
 from bijmantra.gateway import brapi, compliance, genotypes
 from bijmantra.gateway.identity_proxy import IdentityProxy, identity_routes
+from bijmantra.gateway.permissions import my_permissions
 from bijmantra.gateway.config import Settings
 from bijmantra.gateway.edge import (
     authentication_middleware,
@@ -125,7 +126,7 @@ def create_app(settings: Settings | None = None, *, verifier: TokenVerifier | No
     return Litestar(
         route_handlers=[
             live, startup, ready, *brapi.route_handlers(catalog()), *genotypes.HANDLERS, *compliance.ROUTES,
-            live_feed, *identity_routes(identity_http), *observability.route_handlers,
+            live_feed, my_permissions, *identity_routes(identity_http), *observability.route_handlers,
         ],
         state=state,
         lifespan=[lifespan],
