@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 from bijmantra.testkit.devstack import DevStack, Ports
 from bijmantra.testkit.servers import free_port
@@ -42,9 +45,8 @@ class Brapi:
     async def call(
         self, method: str, path: str, *, status: int = 200, **kwargs: Any
     ) -> httpx.Response:
-        response = await self.client.request(
-            method, f"/brapi/v2{path}", headers=self.headers, **kwargs
-        )
+        headers = {**self.headers, **kwargs.pop("headers", {})}
+        response = await self.client.request(method, f"/brapi/v2{path}", headers=headers, **kwargs)
         assert response.status_code == status, (
             f"{method} {path}: {response.status_code} {response.text[:2000]}"
         )
@@ -300,3 +302,189 @@ async def test_a_batch_with_values_outside_their_scales_lists_every_bad_item_and
     bad = sorted({m.split(".")[0] for m in messages if m.startswith("[")})
     assert bad == ["[1]", "[2]", "[3]", "[4]"], messages
     assert await brapi.data("/observations", observationUnitDbId=unit) == []
+
+
+async def test_field_app_round_trip_through_the_observation_table_in_csv(
+    brapi: Brapi,
+    trial_site: dict[str, Any],
+    variables: dict[str, dict[str, Any]],
+    units: list[dict[str, Any]],
+) -> None:
+    [study] = await brapi.data("/studies", studyDbId=trial_site["study"]["studyDbId"])
+    study_units = await brapi.data(
+        "/observationunits", studyDbId=study["studyDbId"], observationUnitLevelName="plot"
+    )
+    all_variables = await brapi.data("/variables")
+    chosen = [
+        v for v in all_variables if v["observationVariableName"] in {"Plant height", "Virus score"}
+    ]
+    posted = [
+        {
+            "observationUnitDbId": unit["observationUnitDbId"],
+            "observationVariableDbId": variable["observationVariableDbId"],
+            "studyDbId": study["studyDbId"],
+            "value": str(10 + i) if variable["observationVariableName"] == "Plant height" else "3",
+            "observationTimeStamp": f"2026-07-0{i + 1}T10:00:00+00:00",
+            "collector": "field app",
+            "geoCoordinates": POINT,
+        }
+        for i, unit in enumerate(study_units)
+        for variable in chosen
+    ]
+    stored = await brapi.create("/observations", posted)
+    assert len(stored) == len(posted)
+    assert stored[0]["geoCoordinates"] == POINT
+    table = await brapi.call(
+        "GET",
+        "/observations/table",
+        params={"studyDbId": study["studyDbId"]},
+        headers={"Accept": "text/csv"},
+    )
+    assert table.headers["content-type"].startswith("text/csv")
+    rows = list(csv.reader(io.StringIO(table.text)))
+    header, names, data = rows[0], rows[1], rows[2:]
+    variable_columns = {header[i]: i for i in range(len(header)) if names[i]}
+    assert {names[i] for i in variable_columns.values()} == {"Plant height", "Virus score"}
+    read_back = sorted(
+        (
+            row[header.index("observationUnitDbId")],
+            variable,
+            row[column],
+            row[header.index("observationTimeStamp")],
+        )
+        for row in data
+        for variable, column in variable_columns.items()
+        if row[column] != ""
+    )
+    expected = sorted(
+        (
+            o["observationUnitDbId"],
+            o["observationVariableDbId"],
+            o["value"],
+            o["observationTimeStamp"],
+        )
+        for o in posted
+    )
+    assert read_back == expected
+
+
+async def test_observation_table_formats_share_one_header(
+    brapi: Brapi, trial_site: dict[str, Any]
+) -> None:
+    params = {"studyDbId": trial_site["study"]["studyDbId"]}
+    as_json = (await brapi.call("GET", "/observations/table", params=params)).json()["result"]
+    as_tsv = (
+        await brapi.call(
+            "GET", "/observations/table", params=params, headers={"Accept": "text/tsv"}
+        )
+    ).text
+    rows = list(csv.reader(io.StringIO(as_tsv), delimiter="\t"))
+    variable_ids = [v["observationVariableDbId"] for v in as_json["observationVariables"]]
+    assert rows[0] == as_json["headerRow"] + variable_ids
+    assert rows[2:] == as_json["data"]
+
+
+async def test_observations_are_soft_deleted_and_the_deletion_is_an_event(
+    brapi: Brapi, stack: DevStack, units: list[dict[str, Any]], variables: dict[str, dict[str, Any]]
+) -> None:
+    unit = units[3]["observationUnitDbId"]
+    variable = variables["flowering"]["observationVariableDbId"]
+    [observation] = await brapi.create(
+        "/observations",
+        [{"observationUnitDbId": unit, "observationVariableDbId": variable, "value": "2026-07-01"}],
+    )
+    db_id = observation["observationDbId"]
+    deleted = (
+        await brapi.call("POST", "/delete/observations", json={"observationDbIds": [db_id]})
+    ).json()
+    assert deleted["result"]["observationDbIds"] == [db_id]
+    await brapi.call("GET", f"/observations/{db_id}", status=404)
+    assert await brapi.data("/observations", observationDbId=db_id) == []
+    assert stack.database is not None
+    with psycopg.connect(stack.database.owner_url) as conn:
+        kept = conn.execute(
+            "SELECT deleted_at IS NOT NULL FROM domain.resources WHERE db_id = %s", (db_id,)
+        ).fetchone()
+        types = [
+            r[0]
+            for r in conn.execute(
+                "SELECT type FROM domain.outbox WHERE aggregate_id = %s ORDER BY seq", (db_id,)
+            )
+        ]
+    assert kept == (True,), "the row stays as history"
+    assert types == ["observation.created", "observation.deleted"]
+
+
+async def _chunks(start: bytes, size: int) -> AsyncIterator[bytes]:
+    yield start
+    sent = len(start)
+    while sent < size:
+        piece = min(64 * 1024, size - sent)
+        yield bytes(piece)
+        sent += piece
+
+
+async def test_image_content_is_stored_size_limited_and_must_be_an_image(
+    brapi: Brapi, units: list[dict[str, Any]]
+) -> None:
+    [image] = await brapi.create(
+        "/images",
+        [
+            {
+                "imageName": "leaf",
+                "observationUnitDbId": units[0]["observationUnitDbId"],
+                "imageLocation": POINT,
+            }
+        ],
+    )
+    db_id = image["imageDbId"]
+    png = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
+    updated = (
+        await brapi.call(
+            "PUT",
+            f"/images/{db_id}/imagecontent",
+            content=png,
+            headers={"Content-Type": "image/png"},
+        )
+    ).json()["result"]
+    assert (updated["mimeType"], updated["imageFileSize"]) == ("image/png", len(png))
+    assert updated["imageLocation"] == POINT
+    content = await brapi.client.get(updated["imageURL"], headers=brapi.headers)
+    assert (content.status_code, content.content, content.headers["content-type"]) == (
+        200,
+        png,
+        "image/png",
+    )
+    await brapi.call(
+        "PUT",
+        f"/images/{db_id}/imagecontent",
+        content=b"plain text",
+        headers={"Content-Type": "text/plain"},
+        status=400,
+    )
+    await brapi.call(
+        "PUT",
+        f"/images/{db_id}/imagecontent",
+        content=b"not a png",
+        headers={"Content-Type": "image/png"},
+        status=400,
+    )
+    await brapi.call(  # streamed (no Content-Length): the gateway counts and stops at the limit
+        "PUT",
+        f"/images/{db_id}/imagecontent",
+        content=_chunks(png, 8 * 1024 * 1024 + 1),
+        headers={"Content-Type": "image/png"},
+        status=413,
+    )
+    await brapi.call(
+        "PUT",
+        f"/images/{uuid.uuid4()}/imagecontent",
+        content=png,
+        headers={"Content-Type": "image/png"},
+        status=404,
+    )
+    deleted = (await brapi.call("POST", "/delete/images", json={"imageDbIds": [db_id]})).json()[
+        "result"
+    ]
+    assert deleted["imageDbIds"] == [db_id]
+    await brapi.call("GET", f"/images/{db_id}", status=404)

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 import grpc
+import msgspec
 from bijmantra.adapters.grpc import abort_with
 from bijmantra.application.brapi.commands import ResourceCommands
 from bijmantra.application.brapi.ports import DocumentPage
@@ -17,6 +18,7 @@ from bijmantra.contracts.brapi.v1 import resource_service_pb2_grpc as pb_grpc
 from bijmantra.kernel import BijmantraError, PageRequest, Principal, Unauthorized
 from bijmantra.observability import bind_context, clear_context
 
+_encode = msgspec.json.encode
 _principal: contextvars.ContextVar[Principal] = contextvars.ContextVar("principal")
 UNAUTHENTICATED_METHODS = frozenset(
     {"/grpc.health.v1.Health/Check", "/grpc.health.v1.Health/Watch"}
@@ -270,3 +272,42 @@ class ResourceServicer(pb_grpc.ResourceServiceServicer):
             current_principal(), request.entity, request.search_results_db_id, _page(request.page)
         )
         return pb.GetSearchResultsResponse(page=_document_page(page))
+
+    @use_case_errors
+    async def DeleteResources(
+        self, request: pb.DeleteResourcesRequest, context: Any
+    ) -> pb.DeleteResourcesResponse:
+        db_ids = await self._commands.delete(current_principal(), request.entity, request.body_json)
+        return pb.DeleteResourcesResponse(db_ids=db_ids)
+
+    @stream_errors
+    async def StreamTable(
+        self, request: pb.StreamTableRequest, context: Any
+    ) -> AsyncIterator[pb.TableChunk]:
+        chunks = self._queries.table(
+            current_principal(), request.entity, request.table, _query(request.query)
+        )
+        async for chunk in chunks:
+            yield pb.TableChunk(
+                header_row_json=_encode(chunk.header_row) if chunk.header_row else b"",
+                observation_variables_json=_encode(chunk.variables) if chunk.header_row else b"",
+                rows_json=_encode(chunk.rows) if chunk.rows else b"",
+            )
+
+    @use_case_errors
+    async def PutContent(
+        self, request: pb.PutContentRequest, context: Any
+    ) -> pb.PutContentResponse:
+        document = await self._commands.put_content(
+            current_principal(), request.entity, request.db_id, request.media_type, request.content
+        )
+        return pb.PutContentResponse(document_json=document)
+
+    @use_case_errors
+    async def GetContent(
+        self, request: pb.GetContentRequest, context: Any
+    ) -> pb.GetContentResponse:
+        media_type, content = await self._queries.content(
+            current_principal(), request.entity, request.db_id
+        )
+        return pb.GetContentResponse(media_type=media_type, content=content)

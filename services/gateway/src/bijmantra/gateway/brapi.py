@@ -6,7 +6,9 @@ spliced into the envelope as bytes; the gateway never decodes them.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import csv
+import io
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +21,7 @@ from bijmantra.kernel import FieldError, PageRequest, ValidationFailed
 from litestar import Request, Response
 from litestar.datastructures import State
 from litestar.handlers import HTTPRouteHandler
+from litestar.response import Stream
 
 JSON = "application/json"
 PREFIX = "/brapi/v2"
@@ -86,6 +89,7 @@ class Route:
     handler: Handler
     permission: Permission | None
     status_code: int = 200
+    max_body: int | None = None  # bytes; larger requests get 413 before reaching a handler
 
     def mount(self) -> HTTPRouteHandler:
         param = _param(self.path)
@@ -93,8 +97,13 @@ class Route:
             self.path.replace("{" + param + "}", "{db_id:str}") if param else self.path
         )
         opt = {"permission": self.permission} if self.permission else {"public": True}
+        limits = {"request_max_body_size": self.max_body} if self.max_body else {}
         return HTTPRouteHandler(
-            path=litestar_path, http_method=self.method, opt=opt, status_code=self.status_code
+            path=litestar_path,
+            http_method=self.method,
+            opt=opt,
+            status_code=self.status_code,
+            **limits,
         )(self.handler)
 
 
@@ -144,6 +153,10 @@ def entity_routes(entity: Entity, catalog: Catalog) -> list[Route]:
             await state.brapi.search_results(request.auth, name, db_id, page_request(request))
         )
 
+    async def delete(request: AnyRequest, state: State) -> Response[bytes]:
+        db_ids = await state.brapi.delete(request.auth, name, await request.body())
+        return single_response(_encode({f"{entity.db_id}s": db_ids}), "Deleted")
+
     table = {
         Op.LIST: [Route("GET", base, list_, read)],
         Op.CREATE: [Route("POST", base, create, write)],
@@ -154,6 +167,7 @@ def entity_routes(entity: Entity, catalog: Catalog) -> list[Route]:
             Route("POST", f"/search{base}", search, read, 202),
             Route("GET", f"/search{base}/{{searchResultsDbId}}", search_results, read),
         ],
+        Op.DELETE: [Route("POST", f"/delete{base}", delete, write)],
     }
     for op in Op:
         if op in entity.operations:
@@ -162,6 +176,20 @@ def entity_routes(entity: Entity, catalog: Catalog) -> list[Route]:
         routes.append(Route("POST", f"{one}/{suffix}", _append_handler(name, suffix, field), write))
     for suffix in entity.children:
         routes.append(Route("GET", f"{one}/{suffix}", _children_handler(name, suffix), read))
+    for suffix in entity.tables:
+        routes.append(Route("GET", f"{base}/{suffix}", _table_handler(name, suffix), read))
+    if entity.content is not None:
+        suffix, policy = entity.content
+        routes += [
+            Route(
+                "PUT",
+                f"{one}/{suffix}",
+                _put_content_handler(name),
+                write,
+                max_body=policy.max_bytes,
+            ),
+            Route("GET", f"{one}/{suffix}", _content_handler(name), read),
+        ]
     for view_entity, suffix in catalog.views:
         if view_entity == name:
             routes.append(Route("GET", f"{one}/{suffix}", _view_handler(name, suffix), read))
@@ -192,6 +220,97 @@ def _view_handler(entity: str, suffix: str) -> Handler:
         return single_response(await state.brapi.view(request.auth, entity, db_id, suffix))
 
     return view
+
+
+def _put_content_handler(entity: str) -> Handler:
+    async def put_content(request: AnyRequest, state: State, db_id: str) -> Response[bytes]:
+        media_type = request.headers.get("content-type", "")
+        document = await state.brapi.put_content(
+            request.auth, entity, db_id, media_type, await request.body()
+        )
+        return single_response(document, "Updated")
+
+    return put_content
+
+
+def _content_handler(entity: str) -> Handler:
+    async def content(request: AnyRequest, state: State, db_id: str) -> Response[bytes]:
+        media_type, body = await state.brapi.content(request.auth, entity, db_id)
+        return Response(body, media_type=media_type)
+
+    return content
+
+
+TABLE_TYPES = {"text/csv": ",", "text/tsv": "\t", "text/tab-separated-values": "\t"}
+
+
+def _table_handler(entity: str, suffix: str) -> Handler:
+    """A streamed table in JSON, CSV or TSV (``Accept``); the header is read before the
+    status is sent, so a bad query is still a clean 4xx."""
+
+    async def table(request: AnyRequest, state: State) -> Stream:
+        accept = request.headers.get("accept", "")
+        media_type = next((t for t in TABLE_TYPES if t in accept), JSON)
+        chunks = state.brapi.table(request.auth, entity, suffix, query_of(request))
+        first = await anext(chunks)
+        if media_type == JSON:
+            return Stream(_json_table(first, chunks), media_type=JSON)
+        body = _delimited_table(first, chunks, TABLE_TYPES[media_type])
+        return Stream(body, media_type=media_type)
+
+    return table
+
+
+async def _rest(first: Any, chunks: AsyncIterator[Any]) -> AsyncIterator[bytes]:
+    """Every chunk's ``rows_json`` (a JSON array), the first chunk's included."""
+    if first.rows_json:
+        yield first.rows_json
+    async for chunk in chunks:
+        if chunk.rows_json:
+            yield chunk.rows_json
+
+
+async def _json_table(first: Any, chunks: AsyncIterator[Any]) -> AsyncIterator[bytes]:
+    metadata = _encode(brapi_metadata(messages=[("INFO", "Success")]))
+    yield b"".join(
+        (
+            b'{"@context":', BRAPI_CONTEXT, b',"metadata":', metadata,
+            b',"result":{"headerRow":', first.header_row_json,
+            b',"observationVariables":', first.observation_variables_json, b',"data":[',
+        )
+    )  # fmt: skip
+    separator = b""
+    async for rows in _rest(first, chunks):
+        inner = rows[1:-1]
+        if inner:
+            yield separator + inner
+            separator = b","
+    yield b"]}}"
+
+
+async def _delimited_table(
+    first: Any, chunks: AsyncIterator[Any], delimiter: str
+) -> AsyncIterator[bytes]:
+    """BrAPI's CSV/TSV: header names then variable DbIds; a second row of variable names."""
+    header = msgspec.json.decode(first.header_row_json)
+    variables = msgspec.json.decode(first.observation_variables_json)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=delimiter, quoting=csv.QUOTE_ALL, lineterminator="\n")
+
+    def flush() -> bytes:
+        text = buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+        return text.encode()
+
+    writer.writerow([*header, *(v["observationVariableDbId"] for v in variables)])
+    writer.writerow(
+        [*("" for _ in header), *(v["observationVariableName"] or "" for v in variables)]
+    )
+    yield flush()
+    async for rows in _rest(first, chunks):
+        writer.writerows(msgspec.json.decode(rows))
+        yield flush()
 
 
 def _vocabulary_handler(name: str) -> Handler:

@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
+from bijmantra.application.brapi.criteria import search_criteria
 from bijmantra.application.brapi.entity import Catalog, Entity, Ref
 from bijmantra.application.brapi.ports import DocumentPage, ResourceStore
-from bijmantra.application.brapi.queries import decode_json
+from bijmantra.application.brapi.queries import MAX_SEARCH_RESULTS, decode_json
 from bijmantra.application.brapi.schema import empty, shape
 from bijmantra.application.ports import UnitOfWork, UnitOfWorkFactory
 from bijmantra.application.security import Action, Permission, authorize
@@ -58,7 +59,12 @@ class WriteContext:
             await self.store.insert(entity.name, documents)
         else:
             await self.store.update(entity.name, documents)
-        verb = "created" if new else "updated"
+        self.record(entity, "created" if new else "updated", documents)
+
+    def record(
+        self, entity: Entity, verb: str, documents: Sequence[tuple[str, dict[str, Any]]]
+    ) -> None:
+        """``<entity>.<verb>`` for each document, through the outbox with the write."""
         for db_id, document in documents:
             self.uow.record(
                 DomainEvent(
@@ -292,6 +298,48 @@ class ResourceCommands:
             document = current[db_id]
             document[target] = [*(document.get(target) or []), *values]
             await self._prepare(context, [document], ["body"])
+            await context.save(entity.name, [(db_id, document)], new=False)
+            await uow.commit()
+        return _encode(document)
+
+    async def delete(self, principal: Principal, entity_name: str, body: bytes) -> list[str]:
+        """``POST /delete/{path}``: soft-delete what a search request matches, all at once.
+
+        A request without any filter is refused rather than read as "delete everything"."""
+        entity = self.catalog.entity(entity_name)
+        authorize(principal, Permission(entity.context, Action.WRITE))
+        criteria = search_criteria(entity, decode_json(body, "a JSON search request object"))
+        if not criteria:
+            raise ValidationFailed(
+                "A delete request must name what to delete",
+                [FieldError("body", "at least one filter is required")],
+            )
+        async with self.uow(principal.tenant_id) as uow:
+            db_ids = await uow.resources.matching_ids(entity.name, criteria, MAX_SEARCH_RESULTS)
+            await uow.resources.soft_delete(entity.name, db_ids)
+            context = WriteContext(principal, entity, self.catalog, uow, creating=False)
+            context.record(entity, "deleted", [(i, {entity.db_id: i}) for i in db_ids])
+            await uow.commit()
+        return db_ids
+
+    async def put_content(
+        self, principal: Principal, entity_name: str, db_id: str, media_type: str, content: bytes
+    ) -> bytes:
+        """Store a resource's binary content; its document is updated to describe it."""
+        entity = self.catalog.entity(entity_name)
+        authorize(principal, Permission(entity.context, Action.WRITE))
+        if entity.content is None:
+            raise NotFound(f"{entity.schema} has no binary content")
+        _, policy = entity.content
+        policy.check(media_type, content)
+        async with self.uow(principal.tenant_id) as uow:
+            current = await uow.resources.documents(entity.name, [db_id], for_update=True)
+            if not current:
+                raise NotFound(f"{entity.schema} {db_id!r} not found")
+            document = current[db_id]
+            policy.describe(document, media_type, content)
+            await uow.resources.put_content(entity.name, db_id, media_type, content)
+            context = WriteContext(principal, entity, self.catalog, uow, creating=False)
             await context.save(entity.name, [(db_id, document)], new=False)
             await uow.commit()
         return _encode(document)

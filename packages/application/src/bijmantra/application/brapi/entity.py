@@ -8,7 +8,7 @@ engine's; an entity brings code only for a real business rule (``EntityRules``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
@@ -17,7 +17,8 @@ from bijmantra.application.brapi.schema import Schema, SchemaSet
 from bijmantra.kernel import NotFound
 
 if TYPE_CHECKING:
-    from bijmantra.application.brapi.engine import WriteContext
+    from bijmantra.application.brapi.commands import WriteContext
+    from bijmantra.application.brapi.ports import Criteria, ResourceStore
 
 Path = tuple[str, ...]
 
@@ -31,6 +32,7 @@ class Op(StrEnum):
     UPDATE = "update"  # PUT /{path}/{dbId}
     UPDATE_MANY = "update_many"  # PUT /{path} (map dbId -> request), all-or-nothing
     SEARCH = "search"  # POST /search/{path} + GET /search/{path}/{searchResultsDbId}
+    DELETE = "delete"  # POST /delete/{path} (a search request): soft delete, kept as history
 
 
 READ_ONLY = frozenset({Op.LIST, Op.GET})
@@ -90,6 +92,35 @@ class EntityRules(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class TableChunk:
+    """A piece of a streamed table: the header comes first, then rows (strings, "" for none)."""
+
+    header_row: Sequence[str] = ()
+    variables: Sequence[dict[str, Any]] = ()  # {observationVariableDbId, observationVariableName}
+    rows: Sequence[Sequence[str]] = ()
+
+
+class TableBuilder(Protocol):
+    """``GET /{path}/{suffix}``: a table streamed from the store, chunk by chunk."""
+
+    def build(self, store: ResourceStore, criteria: Criteria) -> AsyncIterator[TableChunk]: ...
+
+
+class ContentPolicy(Protocol):
+    """What binary content an entity accepts (``PUT /{path}/{dbId}/{suffix}``) and how its
+    document then describes it."""
+
+    @property
+    def max_bytes(self) -> int: ...
+
+    def check(self, media_type: str, content: bytes) -> None:
+        """Raise ``ValidationFailed`` for content the entity does not accept."""
+        ...
+
+    def describe(self, document: dict[str, Any], media_type: str, content: bytes) -> None: ...
+
+
 class NoRules:
     async def prepare(self, context: WriteContext, documents: list[dict[str, Any]]) -> None:
         return None
@@ -125,6 +156,8 @@ class Entity:
     )  # suffix -> (entity, filter)
     rules: EntityRules = field(default_factory=NoRules)
     event_version: int = 1
+    tables: Mapping[str, TableBuilder] = field(default_factory=dict)  # suffix -> builder
+    content: tuple[str, ContentPolicy] | None = None  # (suffix, policy) for binary content
 
     @property
     def document_schema(self) -> Schema:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -58,6 +58,26 @@ class ResourceStore(Protocol):
     async def update(
         self, entity: str, documents: Sequence[tuple[str, dict[str, Any]]]
     ) -> None: ...
+
+    async def soft_delete(self, entity: str, db_ids: Sequence[str]) -> None:
+        """Hide documents from every read; the rows stay, stamped, as history."""
+        ...
+
+    def stream(
+        self, entity: str, criteria: Criteria, order: Sequence[str], chunk_size: int
+    ) -> AsyncIterator[list[dict[str, Any]]]:
+        """Every matching document, ordered by top-level fields, in chunks (a server cursor)."""
+        ...
+
+    async def distinct_values(self, entity: str, criteria: Criteria, field: str) -> list[Any]:
+        """Distinct non-null values of one top-level field over the matching documents."""
+        ...
+
+    async def put_content(
+        self, entity: str, db_id: str, media_type: str, content: bytes
+    ) -> None: ...
+
+    async def content(self, entity: str, db_id: str) -> tuple[str, bytes] | None: ...
 
     async def distinct(self, sources: Sequence[tuple[str, str]], page: PageRequest) -> DocumentPage:
         """Distinct non-null string values of ``(entity, field)`` pairs, as a page of JSON strings."""

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import msgspec
 from bijmantra.application.brapi.criteria import fragment, query_criteria, search_criteria
-from bijmantra.application.brapi.entity import Catalog, Entity
+from bijmantra.application.brapi.entity import Catalog, Entity, TableChunk
 from bijmantra.application.brapi.ports import DocumentPage, ResourceStore, SearchResultStore
 from bijmantra.application.brapi.schema import Schema
 from bijmantra.application.ports import UnitOfWorkFactory
@@ -111,9 +111,40 @@ class ResourceQueries:
         authorize(principal, Permission(vocabulary.context, Action.READ))
         if vocabulary.fixed:
             chosen = vocabulary.fixed[page.offset : page.offset + page.page_size]
-            return DocumentPage(msgspec.json.encode(chosen), len(chosen), len(vocabulary.fixed), page)
+            return DocumentPage(
+                msgspec.json.encode(chosen), len(chosen), len(vocabulary.fixed), page
+            )
         async with self.uow(principal.tenant_id) as uow:
             return await uow.resources.distinct(vocabulary.sources, page)
+
+    async def table(
+        self,
+        principal: Principal,
+        entity_name: str,
+        suffix: str,
+        query: Mapping[str, Sequence[str]],
+    ) -> AsyncIterator[TableChunk]:
+        """``GET /{path}/{suffix}``: a table streamed chunk by chunk inside one read transaction."""
+        entity = self.catalog.entity(entity_name)
+        builder = entity.tables.get(suffix)
+        if builder is None:
+            raise NotFound(f"{entity.schema} has no table {suffix!r}")
+        authorize(principal, read_permission(entity))
+        criteria = query_criteria(entity, query)
+        async with self.uow(principal.tenant_id) as uow:
+            async for chunk in builder.build(uow.resources, criteria):
+                yield chunk
+
+    async def content(
+        self, principal: Principal, entity_name: str, db_id: str
+    ) -> tuple[str, bytes]:
+        entity = self.catalog.entity(entity_name)
+        authorize(principal, read_permission(entity))
+        async with self.uow(principal.tenant_id) as uow:
+            found = await uow.resources.content(entity.name, db_id)
+        if found is None:
+            raise NotFound(f"No content for {entity.schema} {db_id!r}")
+        return found
 
     async def search(self, principal: Principal, entity_name: str, body: bytes) -> str:
         """Run a search now and keep the matching DbIds; the id pages them later."""

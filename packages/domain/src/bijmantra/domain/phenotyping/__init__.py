@@ -1,5 +1,6 @@
 """Phenotyping bounded context: the rules BrAPI documents alone cannot express."""
 
+from bijmantra.domain.phenotyping.images import image_problem
 from bijmantra.domain.phenotyping.levels import (
     OBSERVATION_LEVELS,
     LevelProblem,
@@ -12,6 +13,7 @@ __all__ = [
     "OBSERVATION_LEVELS",
     "LevelProblem",
     "hierarchy_problems",
+    "image_problem",
     "level_order",
     "scale_problem",
 ]

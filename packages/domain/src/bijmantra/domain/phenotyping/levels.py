@@ -56,7 +56,8 @@ def hierarchy_problems(position: dict[str, Any]) -> list[LevelProblem]:
     own = position.get("observationLevel")
     if own is not None:
         problems += _level_problems(own, "observationLevel")
-    own_order = level_order((own or {}).get("levelName"))
+    own_name = (own or {}).get("levelName")
+    own_order = level_order(own_name)
     seen: set[str] = set()
     for index, relation in enumerate(position.get("observationLevelRelationships") or []):
         path = f"observationLevelRelationships[{index}]"
@@ -74,7 +75,7 @@ def hierarchy_problems(position: dict[str, Any]) -> list[LevelProblem]:
             problems.append(
                 LevelProblem(
                     f"{path}.levelName",
-                    f"{name!r} is not above the unit's level {own['levelName']!r}",
+                    f"{name!r} is not above the unit's level {own_name!r}",
                 )
             )
     return problems

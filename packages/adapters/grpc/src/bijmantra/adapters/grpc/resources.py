@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 from bijmantra.adapters.grpc.auth import bearer_metadata
@@ -15,6 +15,7 @@ from bijmantra.kernel import PageRequest
 import grpc
 
 DEFAULT_TIMEOUT = 30.0
+TABLE_TIMEOUT = 600.0  # a streamed table of a whole season may take minutes to read
 Query = Mapping[str, Sequence[str]]
 
 
@@ -104,3 +105,36 @@ class ResourceClient:
             entity=entity, search_results_db_id=search_id, page=_page(page)
         )
         return _document_page(await self._call(self._stub.GetSearchResults, request, token), page)
+
+    async def delete(self, token: str, entity: str, body: bytes) -> list[str]:
+        request = pb.DeleteResourcesRequest(entity=entity, body_json=body)
+        return list((await self._call(self._stub.DeleteResources, request, token)).db_ids)
+
+    async def table(
+        self, token: str, entity: str, table: str, query: Query
+    ) -> AsyncIterator[pb.TableChunk]:
+        """The table's chunks as they arrive; the first carries the header."""
+        request = pb.StreamTableRequest(entity=entity, table=table, query=_query(query))
+        call = self._stub.StreamTable(
+            request, metadata=bearer_metadata(token), timeout=TABLE_TIMEOUT
+        )
+        try:
+            async for chunk in call:
+                yield chunk
+        except grpc.aio.AioRpcError as exc:
+            raise error_from_rpc(exc) from None
+        finally:
+            call.cancel()
+
+    async def put_content(
+        self, token: str, entity: str, db_id: str, media_type: str, content: bytes
+    ) -> bytes:
+        request = pb.PutContentRequest(
+            entity=entity, db_id=db_id, media_type=media_type, content=content
+        )
+        return (await self._call(self._stub.PutContent, request, token)).document_json  # type: ignore[no-any-return]
+
+    async def content(self, token: str, entity: str, db_id: str) -> tuple[str, bytes]:
+        request = pb.GetContentRequest(entity=entity, db_id=db_id)
+        response = await self._call(self._stub.GetContent, request, token)
+        return response.media_type, response.content

@@ -2,12 +2,14 @@
 
 Each row keeps the document twice: ``document jsonb`` for filters (``@>`` containment,
 GIN ``jsonb_path_ops``) and ``body bytea``, the exact JSON encoded once on write, so a
-page is one query whose result is the bytes of a JSON array, never re-encoded.
+page is one query whose result is the bytes of a JSON array, never re-encoded. Writes of
+many documents are one statement over arrays (``unnest``), not one per row; soft-deleted
+rows (``deleted_at``) stay as history and are invisible to every read (ADR 0090).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import msgspec
@@ -19,18 +21,25 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 _encode = msgspec.json.encode
 _decode = msgspec.json.decode
 
+_TENANT = "nullif(current_setting('app.tenant_id', true), '')::uuid"
+_ROWS = (
+    "unnest(CAST(:ids AS text[]), CAST(:documents AS text[]), CAST(:bodies AS bytea[])) "
+    "AS r(db_id, document, body)"
+)
 _INSERT = text(
     "INSERT INTO domain.resources (tenant_id, entity, db_id, document, body) "
-    "VALUES (nullif(current_setting('app.tenant_id', true), '')::uuid, :entity, :db_id, CAST(:document AS jsonb), :body)"
+    f"SELECT {_TENANT}, :entity, r.db_id, CAST(r.document AS jsonb), r.body FROM {_ROWS}"
 )
 _UPDATE = text(
-    "UPDATE domain.resources SET document = CAST(:document AS jsonb), body = :body, updated_at = now() "
-    "WHERE entity = :entity AND db_id = :db_id"
+    "UPDATE domain.resources t "
+    "SET document = CAST(r.document AS jsonb), body = r.body, updated_at = now() "
+    f"FROM {_ROWS} WHERE t.entity = :entity AND t.db_id = r.db_id AND t.deleted_at IS NULL"
 )
+_LIVE = "deleted_at IS NULL"
 
 
 def _where(criteria: Criteria, params: dict[str, Any]) -> str:
-    clauses = ["entity = :entity"]
+    clauses = ["entity = :entity", _LIVE]
     for i, alternatives in enumerate(criteria):
         ors = []
         for j, fragment in enumerate(alternatives):
@@ -56,7 +65,8 @@ class PostgresResourceStore:
         lock = " ORDER BY db_id FOR UPDATE" if for_update else ""
         rows = await self._connection.execute(
             text(
-                f"SELECT db_id, body FROM domain.resources WHERE entity = :entity AND db_id = ANY(:ids){lock}"
+                "SELECT db_id, body FROM domain.resources "
+                f"WHERE entity = :entity AND db_id = ANY(:ids) AND {_LIVE}{lock}"
             ),
             {"entity": entity, "ids": list(db_ids)},
         )
@@ -64,7 +74,10 @@ class PostgresResourceStore:
 
     async def document_bytes(self, entity: str, db_id: str) -> bytes | None:
         result = await self._connection.execute(
-            text("SELECT body FROM domain.resources WHERE entity = :entity AND db_id = :db_id"),
+            text(
+                "SELECT body FROM domain.resources "
+                f"WHERE entity = :entity AND db_id = :db_id AND {_LIVE}"
+            ),
             {"entity": entity, "db_id": db_id},
         )
         body = result.scalar_one_or_none()
@@ -95,7 +108,8 @@ class PostgresResourceStore:
                 text(
                     "SELECT count(r.body), string_agg(r.body, '\\x2c'::bytea ORDER BY w.ord) "
                     "FROM unnest(CAST(:ids AS text[])) WITH ORDINALITY AS w(db_id, ord) "
-                    "JOIN domain.resources r ON r.entity = :entity AND r.db_id = w.db_id"
+                    "JOIN domain.resources r "
+                    "ON r.entity = :entity AND r.db_id = w.db_id AND r.deleted_at IS NULL"
                 ),
                 {"entity": entity, "ids": wanted},
             )
@@ -123,15 +137,85 @@ class PostgresResourceStore:
         return list(rows.scalars())
 
     async def insert(self, entity: str, documents: Sequence[tuple[str, dict[str, Any]]]) -> None:
-        await self._connection.execute(_INSERT, [self._row(entity, i, d) for i, d in documents])
+        if documents:
+            await self._connection.execute(_INSERT, self._rows(entity, documents))
 
     async def update(self, entity: str, documents: Sequence[tuple[str, dict[str, Any]]]) -> None:
-        await self._connection.execute(_UPDATE, [self._row(entity, i, d) for i, d in documents])
+        if documents:
+            await self._connection.execute(_UPDATE, self._rows(entity, documents))
 
     @staticmethod
-    def _row(entity: str, db_id: str, document: dict[str, Any]) -> dict[str, Any]:
-        body = _encode(document)
-        return {"entity": entity, "db_id": db_id, "document": body.decode(), "body": body}
+    def _rows(entity: str, documents: Sequence[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
+        """One statement's parameters: parallel arrays of ids, JSON texts and JSON bytes."""
+        bodies = [_encode(document) for _, document in documents]
+        return {
+            "entity": entity,
+            "ids": [db_id for db_id, _ in documents],
+            "documents": [body.decode() for body in bodies],
+            "bodies": bodies,
+        }
+
+    async def soft_delete(self, entity: str, db_ids: Sequence[str]) -> None:
+        await self._connection.execute(
+            text(
+                "UPDATE domain.resources SET deleted_at = now() "
+                f"WHERE entity = :entity AND db_id = ANY(:ids) AND {_LIVE}"
+            ),
+            {"entity": entity, "ids": list(db_ids)},
+        )
+
+    async def stream(
+        self, entity: str, criteria: Criteria, order: Sequence[str], chunk_size: int
+    ) -> AsyncIterator[list[dict[str, Any]]]:
+        params: dict[str, Any] = {"entity": entity}
+        keys = []
+        for i, name in enumerate(order):
+            params[f"o{i}"] = name
+            keys.append(f"document->>CAST(:o{i} AS text)")
+        result = await self._connection.stream(
+            text(
+                f"SELECT body FROM domain.resources WHERE {_where(criteria, params)} "
+                f"ORDER BY {', '.join([*keys, 'db_id'])}"
+            ),
+            params,
+        )
+        async for rows in result.partitions(chunk_size):
+            yield [_decode(body) for (body,) in rows]
+
+    async def distinct_values(self, entity: str, criteria: Criteria, field: str) -> list[Any]:
+        params: dict[str, Any] = {"entity": entity, "field": field}
+        rows = await self._connection.execute(
+            text(
+                "SELECT DISTINCT document->CAST(:field AS text) FROM domain.resources "
+                f"WHERE {_where(criteria, params)} AND document->CAST(:field AS text) <> 'null'"
+            ),
+            params,
+        )
+        return [value for (value,) in rows if value is not None]
+
+    async def put_content(self, entity: str, db_id: str, media_type: str, content: bytes) -> None:
+        await self._connection.execute(
+            text(
+                "INSERT INTO domain.resource_contents (tenant_id, entity, db_id, media_type, content) "
+                f"VALUES ({_TENANT}, :entity, :db_id, :media_type, :content) "
+                "ON CONFLICT (tenant_id, entity, db_id) DO UPDATE SET media_type = excluded.media_type, "
+                "content = excluded.content, updated_at = now()"
+            ),
+            {"entity": entity, "db_id": db_id, "media_type": media_type, "content": content},
+        )
+
+    async def content(self, entity: str, db_id: str) -> tuple[str, bytes] | None:
+        row = (
+            await self._connection.execute(
+                text(
+                    "SELECT c.media_type, c.content FROM domain.resource_contents c "
+                    "JOIN domain.resources r USING (tenant_id, entity, db_id) "
+                    f"WHERE c.entity = :entity AND c.db_id = :db_id AND r.{_LIVE}"
+                ),
+                {"entity": entity, "db_id": db_id},
+            )
+        ).one_or_none()
+        return None if row is None else (row[0], bytes(row[1]))
 
     async def distinct(self, sources: Sequence[tuple[str, str]], page: PageRequest) -> DocumentPage:
         params: dict[str, Any] = {"limit": page.page_size, "offset": page.offset}
@@ -139,7 +223,8 @@ class PostgresResourceStore:
         for i, (entity, field) in enumerate(sources):
             params[f"e{i}"], params[f"f{i}"] = entity, field
             selects.append(
-                f"SELECT document->>CAST(:f{i} AS text) AS v FROM domain.resources WHERE entity = :e{i} "
+                "SELECT document->>CAST(:f{i} AS text) AS v FROM domain.resources "
+                f"WHERE entity = :e{i} AND {_LIVE} "
                 f"AND jsonb_typeof(document->CAST(:f{i} AS text)) = 'string'"
             )
         union = " UNION ".join(selects)

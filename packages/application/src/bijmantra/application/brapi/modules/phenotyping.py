@@ -8,7 +8,8 @@ a variable's trait, method and scale are the organization's; images are images.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from bijmantra.application.brapi.commands import WriteContext
@@ -20,20 +21,28 @@ from bijmantra.application.brapi.entity import (
     NoRules,
     Op,
     Ref,
+    TableChunk,
     Vocabulary,
     external_reference_filters,
     fields,
 )
+from bijmantra.application.brapi.ports import Criteria, ResourceStore
 from bijmantra.application.brapi.schema import SchemaSet
-from bijmantra.domain.phenotyping import OBSERVATION_LEVELS, hierarchy_problems, scale_problem
+from bijmantra.domain.phenotyping import (
+    OBSERVATION_LEVELS,
+    hierarchy_problems,
+    image_problem,
+    scale_problem,
+)
 from bijmantra.kernel import FieldError, Unprocessable, ValidationFailed
 
 SCHEMAS = SchemaSet("BrAPI-Phenotyping")
 WITH_SEARCH = CRUD | {Op.SEARCH}
-MAX_IMAGE_FILE_SIZE = 3 * 1024 * 1024  # bytes; one gRPC message carries the content
+MAX_IMAGE_FILE_SIZE = 8 * 1024 * 1024  # bytes; one gRPC message carries the content
+TABLE_CHUNK = 2000  # documents per streamed table chunk
 
 
-def _fail(error: type[ValidationFailed], message: str, problems: list[FieldError]) -> None:
+def _fail(error: type[ValidationFailed | Unprocessable], message: str, problems: list[FieldError]) -> None:
     if problems:
         raise error(message, problems)
 
@@ -259,6 +268,159 @@ class ImageRules(NoRules):
         _fail(Unprocessable, "Images refer to unknown observations", problems)
 
 
+@dataclass(frozen=True)
+class ImageFiles:
+    """``PUT /images/{id}/imagecontent``: raster images up to a size; the document follows."""
+
+    max_bytes: int = MAX_IMAGE_FILE_SIZE
+
+    def check(self, media_type: str, content: bytes) -> None:
+        if problem := image_problem(media_type, content, self.max_bytes):
+            raise ValidationFailed("Invalid image file", [FieldError("body", problem)])
+
+    def describe(self, document: dict[str, Any], media_type: str, content: bytes) -> None:
+        document["mimeType"] = media_type.split(";", 1)[0].strip().lower()
+        document["imageFileSize"] = len(content)
+        document["imageURL"] = f"/brapi/v2/images/{document['imageDbId']}/imagecontent"
+
+
+UNIT_COLUMNS = (
+    "observationUnitDbId",
+    "observationUnitName",
+    "studyDbId",
+    "studyName",
+    "germplasmDbId",
+    "germplasmName",
+    "positionCoordinateX",
+    "positionCoordinateY",
+    "year",
+    "field",
+    "plot",
+    "sub-plot",
+    "plant",
+    "pot",
+    "block",
+    "entry",
+    "rep",
+)
+LEVEL_COLUMNS = UNIT_COLUMNS[UNIT_COLUMNS.index("field") :]
+OBSERVATION_COLUMNS = ("observationTimeStamp", *UNIT_COLUMNS)
+
+
+def _cell(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _unit_cells(unit: dict[str, Any], year: Any) -> list[str]:
+    """The unit's columns of a table row: names, position, and the code of each level."""
+    position = unit.get("observationUnitPosition") or {}
+    codes = {
+        level.get("levelName"): level.get("levelCode")
+        for level in [
+            position.get("observationLevel"),
+            *(position.get("observationLevelRelationships") or []),
+        ]
+        if level
+    }
+    cells = [_cell(unit.get(key)) for key in UNIT_COLUMNS[:6]]
+    cells += [
+        _cell(position.get("positionCoordinateX")),
+        _cell(position.get("positionCoordinateY")),
+    ]
+    return [*cells, _cell(year), *(_cell(codes.get(level)) for level in LEVEL_COLUMNS)]
+
+
+async def _variable_header(
+    store: ResourceStore, variable_ids: Sequence[str]
+) -> tuple[list[str], list[dict[str, Any]]]:
+    """Variables ordered by name, as the table's value columns."""
+    found = await store.documents("variable", sorted(variable_ids))
+    ordered = sorted(
+        variable_ids, key=lambda i: (found.get(i, {}).get("observationVariableName") or "", i)
+    )
+    columns = [
+        {
+            "observationVariableDbId": i,
+            "observationVariableName": found.get(i, {}).get("observationVariableName"),
+        }
+        for i in ordered
+    ]
+    return ordered, columns
+
+
+def _season_year(observation: dict[str, Any]) -> Any:
+    return (observation.get("season") or {}).get("year")
+
+
+class ObservationTable:
+    """``GET /observations/table``: one row per observation, its value in its variable's
+    column, ordered by unit and time; units are read per chunk, never all at once."""
+
+    async def build(self, store: ResourceStore, criteria: Criteria) -> AsyncIterator[TableChunk]:
+        ids = await store.distinct_values("observation", criteria, "observationVariableDbId")
+        ordered, variables = await _variable_header(store, ids)
+        yield TableChunk(header_row=OBSERVATION_COLUMNS, variables=variables)
+        column = {variable_id: i for i, variable_id in enumerate(ordered)}
+        order = ("observationUnitDbId", "observationTimeStamp")
+        async for observations in store.stream("observation", criteria, order, TABLE_CHUNK):
+            units = await store.documents(
+                "observationunit", sorted({o["observationUnitDbId"] for o in observations})
+            )
+            rows = []
+            for observation in observations:
+                values = [""] * len(ordered)
+                values[column[observation["observationVariableDbId"]]] = _cell(
+                    observation.get("value")
+                )
+                unit = units.get(observation["observationUnitDbId"], observation)
+                rows.append(
+                    [
+                        _cell(observation.get("observationTimeStamp")),
+                        *_unit_cells(unit, _season_year(observation)),
+                        *values,
+                    ]
+                )
+            yield TableChunk(rows=rows)
+
+
+class ObservationUnitTable:
+    """``GET /observationunits/table``: one row per unit with its latest value of each
+    variable observed in the units' studies."""
+
+    async def build(self, store: ResourceStore, criteria: Criteria) -> AsyncIterator[TableChunk]:
+        studies = await store.distinct_values("observationunit", criteria, "studyDbId")
+        in_studies = (tuple({"studyDbId": s} for s in studies),)
+        ids = (
+            await store.distinct_values("observation", in_studies, "observationVariableDbId")
+            if studies
+            else []
+        )
+        ordered, variables = await _variable_header(store, ids)
+        yield TableChunk(header_row=UNIT_COLUMNS, variables=variables)
+        column = {variable_id: i for i, variable_id in enumerate(ordered)}
+        order = ("observationUnitName",)
+        async for units in store.stream("observationunit", criteria, order, TABLE_CHUNK):
+            of_units = (tuple({"observationUnitDbId": u["observationUnitDbId"]} for u in units),)
+            latest: dict[str, dict[str, dict[str, Any]]] = {}
+            for observation in await store.matching("observation", of_units, 10_000_000):
+                per_unit = latest.setdefault(observation["observationUnitDbId"], {})
+                known = per_unit.get(observation["observationVariableDbId"])
+                stamp = observation.get("observationTimeStamp") or ""
+                if known is None or stamp >= (known.get("observationTimeStamp") or ""):
+                    per_unit[observation["observationVariableDbId"]] = observation
+            rows = []
+            for unit in units:
+                values = [""] * len(ordered)
+                observed = latest.get(unit["observationUnitDbId"], {})
+                for variable_id, observation in observed.items():
+                    if variable_id in column:
+                        values[column[variable_id]] = _cell(observation.get("value"))
+                years = [_season_year(o) for o in observed.values()]
+                year = next((y for y in years if y is not None), None)
+                rows.append([*_unit_cells(unit, year), *values])
+            yield TableChunk(rows=rows)
+
+
 ONTOLOGY_REFERENCE = Ref(
     "ontologyReference.ontologyDbId", "ontology", {"ontologyName": "ontologyName"}
 )
@@ -407,6 +569,7 @@ OBSERVATION_UNITS = Entity(
         "observationLevelRelationship",
     ),
     ignored_parameters=("includeObservations",),
+    tables={"table": ObservationUnitTable()},
     search_aliases={"observationUnitNames": "observationUnitName"},
     references=(
         Ref("studyDbId", "study", {"studyName": "studyName"}),
@@ -427,7 +590,7 @@ OBSERVATIONS = Entity(
     request_schema="ObservationNewRequest",
     search_schema="ObservationSearchRequest",
     db_id="observationDbId",
-    operations=WITH_SEARCH | {Op.UPDATE_MANY},
+    operations=WITH_SEARCH | {Op.UPDATE_MANY, Op.DELETE},
     filters={
         **fields(
             "observationDbId",
@@ -459,10 +622,12 @@ OBSERVATIONS = Entity(
         "observationLevel",
         "observationLevelRelationship",
         "observationVariablePUI",
+        "searchResultsDbId",
     ),
     search_aliases={"seasonDbIds": "seasonDbId"},
     references=(Ref("season.seasonDbId", "season", {"seasonName": "seasonName", "year": "year"}),),
     rules=ObservationRules(),
+    tables={"table": ObservationTable()},
 )
 
 IMAGES = Entity(
@@ -474,7 +639,7 @@ IMAGES = Entity(
     request_schema="ImageNewRequest",
     search_schema="ImageSearchRequest",
     db_id="imageDbId",
-    operations=WITH_SEARCH,
+    operations=WITH_SEARCH | {Op.DELETE},
     filters={
         **fields("imageDbId", "imageName", "observationUnitDbId", "imageFileName", "mimeType"),
         "observationDbId": Match.on("observationDbIds.*"),
@@ -484,6 +649,7 @@ IMAGES = Entity(
     unsupported_filters=("commonCropName", "programDbId"),
     references=(Ref("observationUnitDbId", "observationunit"),),
     rules=ImageRules(),
+    content=("imagecontent", ImageFiles()),
 )
 
 EVENTS = Entity(

@@ -673,3 +673,226 @@ class GetSearchResultsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetSearchResultsResponse: _TypeAlias = GetSearchResultsResponse  # noqa: Y015
+
+@_typing.final
+class DeleteResourcesRequest(_message.Message):
+    """DeleteResourcesRequest carries a BrAPI search request object naming what to delete."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENTITY_FIELD_NUMBER: _builtins.int
+    BODY_JSON_FIELD_NUMBER: _builtins.int
+    entity: _builtins.str
+    body_json: _builtins.bytes
+    def __init__(
+        self,
+        *,
+        entity: _builtins.str = ...,
+        body_json: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["body_json", b"body_json", "entity", b"entity"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteResourcesRequest: _TypeAlias = DeleteResourcesRequest  # noqa: Y015
+
+@_typing.final
+class DeleteResourcesResponse(_message.Message):
+    """DeleteResourcesResponse lists the deleted DbIds."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DB_IDS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def db_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        db_ids: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["db_ids", b"db_ids"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteResourcesResponse: _TypeAlias = DeleteResourcesResponse  # noqa: Y015
+
+@_typing.final
+class StreamTableRequest(_message.Message):
+    """StreamTableRequest names an entity's table and its BrAPI query parameters."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class QueryEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        @_builtins.property
+        def value(self) -> Global___Values: ...
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: Global___Values | None = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _typing.Literal["value", b"value"]  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    ENTITY_FIELD_NUMBER: _builtins.int
+    TABLE_FIELD_NUMBER: _builtins.int
+    QUERY_FIELD_NUMBER: _builtins.int
+    entity: _builtins.str
+    table: _builtins.str
+    @_builtins.property
+    def query(self) -> _containers.MessageMap[_builtins.str, Global___Values]: ...
+    def __init__(
+        self,
+        *,
+        entity: _builtins.str = ...,
+        table: _builtins.str = ...,
+        query: _abc.Mapping[_builtins.str, Global___Values] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["entity", b"entity", "query", b"query", "table", b"table"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StreamTableRequest: _TypeAlias = StreamTableRequest  # noqa: Y015
+
+@_typing.final
+class TableChunk(_message.Message):
+    """TableChunk: header fields are set in the first chunk only; rows_json is a JSON array of
+    rows, each an array of strings (empty string where there is no value).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HEADER_ROW_JSON_FIELD_NUMBER: _builtins.int
+    OBSERVATION_VARIABLES_JSON_FIELD_NUMBER: _builtins.int
+    ROWS_JSON_FIELD_NUMBER: _builtins.int
+    header_row_json: _builtins.bytes
+    observation_variables_json: _builtins.bytes
+    rows_json: _builtins.bytes
+    def __init__(
+        self,
+        *,
+        header_row_json: _builtins.bytes = ...,
+        observation_variables_json: _builtins.bytes = ...,
+        rows_json: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["header_row_json", b"header_row_json", "observation_variables_json", b"observation_variables_json", "rows_json", b"rows_json"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TableChunk: _TypeAlias = TableChunk  # noqa: Y015
+
+@_typing.final
+class PutContentRequest(_message.Message):
+    """PutContentRequest carries binary content and its media type."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENTITY_FIELD_NUMBER: _builtins.int
+    DB_ID_FIELD_NUMBER: _builtins.int
+    MEDIA_TYPE_FIELD_NUMBER: _builtins.int
+    CONTENT_FIELD_NUMBER: _builtins.int
+    entity: _builtins.str
+    db_id: _builtins.str
+    media_type: _builtins.str
+    content: _builtins.bytes
+    def __init__(
+        self,
+        *,
+        entity: _builtins.str = ...,
+        db_id: _builtins.str = ...,
+        media_type: _builtins.str = ...,
+        content: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["content", b"content", "db_id", b"db_id", "entity", b"entity", "media_type", b"media_type"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PutContentRequest: _TypeAlias = PutContentRequest  # noqa: Y015
+
+@_typing.final
+class PutContentResponse(_message.Message):
+    """PutContentResponse carries the updated JSON document."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DOCUMENT_JSON_FIELD_NUMBER: _builtins.int
+    document_json: _builtins.bytes
+    def __init__(
+        self,
+        *,
+        document_json: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["document_json", b"document_json"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PutContentResponse: _TypeAlias = PutContentResponse  # noqa: Y015
+
+@_typing.final
+class GetContentRequest(_message.Message):
+    """GetContentRequest names one resource."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENTITY_FIELD_NUMBER: _builtins.int
+    DB_ID_FIELD_NUMBER: _builtins.int
+    entity: _builtins.str
+    db_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        entity: _builtins.str = ...,
+        db_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["db_id", b"db_id", "entity", b"entity"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetContentRequest: _TypeAlias = GetContentRequest  # noqa: Y015
+
+@_typing.final
+class GetContentResponse(_message.Message):
+    """GetContentResponse carries binary content and its media type."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MEDIA_TYPE_FIELD_NUMBER: _builtins.int
+    CONTENT_FIELD_NUMBER: _builtins.int
+    media_type: _builtins.str
+    content: _builtins.bytes
+    def __init__(
+        self,
+        *,
+        media_type: _builtins.str = ...,
+        content: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["content", b"content", "media_type", b"media_type"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetContentResponse: _TypeAlias = GetContentResponse  # noqa: Y015

@@ -96,6 +96,26 @@ class ResourceServiceStub:
                 request_serializer=bijmantra_dot_brapi_dot_v1_dot_resource__service__pb2.GetSearchResultsRequest.SerializeToString,
                 response_deserializer=bijmantra_dot_brapi_dot_v1_dot_resource__service__pb2.GetSearchResultsResponse.FromString,
                 _registered_method=True)
+        self.DeleteResources = channel.unary_unary(
+                '/bijmantra.brapi.v1.ResourceService/DeleteResources',
+                request_serializer=bijmantra_dot_brapi_dot_v1_dot_resource__service__pb2.DeleteResourcesRequest.SerializeToString,
+                response_deserializer=bijmantra_dot_brapi_dot_v1_dot_resource__service__pb2.DeleteResourcesResponse.FromString,
+                _registered_method=True)
+        self.StreamTable = channel.unary_stream(
+                '/bijmantra.brapi.v1.ResourceService/StreamTable',
+                request_serializer=bijmantra_dot_brapi_dot_v1_dot_resource__service__pb2.StreamTableRequest.SerializeToString,
+                response_deserializer=bijmantra_dot_brapi_dot_v1_dot_resource__service__pb2.TableChunk.FromString,
+                _registered_method=True)
+        self.PutContent = channel.unary_unary(
+                '/bijmantra.brapi.v1.ResourceService/PutContent',
+                request_serializer=bijmantra_dot_brapi_dot_v1_dot_resource__service__pb2.PutContentRequest.SerializeToString,
+                response_deserializer=bijmantra_dot_brapi_dot_v1_dot_resource__service__pb2.PutContentResponse.FromString,
+                _registered_method=True)
+        self.GetContent = channel.unary_unary(
+                '/bijmantra.brapi.v1.ResourceService/GetContent',
+                request_serializer=bijmantra_dot_brapi_dot_v1_dot_resource__service__pb2.GetContentRequest.SerializeToString,
+                response_deserializer=bijmantra_dot_brapi_dot_v1_dot_resource__service__pb2.GetContentResponse.FromString,
+                _registered_method=True)
 
 
 class ResourceServiceServicer:
@@ -184,6 +204,37 @@ class ResourceServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DeleteResources(self, request, context):
+        """DeleteResources soft-deletes what a BrAPI search request (with at least one filter)
+        matches, all-or-nothing, and returns the deleted DbIds.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StreamTable(self, request, context):
+        """StreamTable streams a table of an entity: the first chunk carries the header, every
+        chunk may carry rows; nothing is built whole in memory.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PutContent(self, request, context):
+        """PutContent stores a resource's binary content (an image file) and returns the
+        document updated to describe it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetContent(self, request, context):
+        """GetContent returns a resource's binary content, or NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ResourceServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -241,6 +292,26 @@ def add_ResourceServiceServicer_to_server(servicer, server):
                     servicer.GetSearchResults,
                     request_deserializer=bijmantra_dot_brapi_dot_v1_dot_resource__service__pb2.GetSearchResultsRequest.FromString,
                     response_serializer=bijmantra_dot_brapi_dot_v1_dot_resource__service__pb2.GetSearchResultsResponse.SerializeToString,
+            ),
+            'DeleteResources': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteResources,
+                    request_deserializer=bijmantra_dot_brapi_dot_v1_dot_resource__service__pb2.DeleteResourcesRequest.FromString,
+                    response_serializer=bijmantra_dot_brapi_dot_v1_dot_resource__service__pb2.DeleteResourcesResponse.SerializeToString,
+            ),
+            'StreamTable': grpc.unary_stream_rpc_method_handler(
+                    servicer.StreamTable,
+                    request_deserializer=bijmantra_dot_brapi_dot_v1_dot_resource__service__pb2.StreamTableRequest.FromString,
+                    response_serializer=bijmantra_dot_brapi_dot_v1_dot_resource__service__pb2.TableChunk.SerializeToString,
+            ),
+            'PutContent': grpc.unary_unary_rpc_method_handler(
+                    servicer.PutContent,
+                    request_deserializer=bijmantra_dot_brapi_dot_v1_dot_resource__service__pb2.PutContentRequest.FromString,
+                    response_serializer=bijmantra_dot_brapi_dot_v1_dot_resource__service__pb2.PutContentResponse.SerializeToString,
+            ),
+            'GetContent': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetContent,
+                    request_deserializer=bijmantra_dot_brapi_dot_v1_dot_resource__service__pb2.GetContentRequest.FromString,
+                    response_serializer=bijmantra_dot_brapi_dot_v1_dot_resource__service__pb2.GetContentResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -546,6 +617,114 @@ class ResourceService:
             '/bijmantra.brapi.v1.ResourceService/GetSearchResults',
             bijmantra_dot_brapi_dot_v1_dot_resource__service__pb2.GetSearchResultsRequest.SerializeToString,
             bijmantra_dot_brapi_dot_v1_dot_resource__service__pb2.GetSearchResultsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteResources(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/bijmantra.brapi.v1.ResourceService/DeleteResources',
+            bijmantra_dot_brapi_dot_v1_dot_resource__service__pb2.DeleteResourcesRequest.SerializeToString,
+            bijmantra_dot_brapi_dot_v1_dot_resource__service__pb2.DeleteResourcesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StreamTable(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/bijmantra.brapi.v1.ResourceService/StreamTable',
+            bijmantra_dot_brapi_dot_v1_dot_resource__service__pb2.StreamTableRequest.SerializeToString,
+            bijmantra_dot_brapi_dot_v1_dot_resource__service__pb2.TableChunk.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PutContent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/bijmantra.brapi.v1.ResourceService/PutContent',
+            bijmantra_dot_brapi_dot_v1_dot_resource__service__pb2.PutContentRequest.SerializeToString,
+            bijmantra_dot_brapi_dot_v1_dot_resource__service__pb2.PutContentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetContent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/bijmantra.brapi.v1.ResourceService/GetContent',
+            bijmantra_dot_brapi_dot_v1_dot_resource__service__pb2.GetContentRequest.SerializeToString,
+            bijmantra_dot_brapi_dot_v1_dot_resource__service__pb2.GetContentResponse.FromString,
             options,
             channel_credentials,
             insecure,

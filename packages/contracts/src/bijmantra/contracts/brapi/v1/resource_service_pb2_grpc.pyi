@@ -62,6 +62,20 @@ class ResourceServiceStub:
     """Search runs a BrAPI search request and keeps its results for a while."""
     GetSearchResults: _grpc.UnaryUnaryMultiCallable[_resource_service_pb2.GetSearchResultsRequest, _resource_service_pb2.GetSearchResultsResponse]
     """GetSearchResults pages kept results, or NOT_FOUND when unknown or expired."""
+    DeleteResources: _grpc.UnaryUnaryMultiCallable[_resource_service_pb2.DeleteResourcesRequest, _resource_service_pb2.DeleteResourcesResponse]
+    """DeleteResources soft-deletes what a BrAPI search request (with at least one filter)
+    matches, all-or-nothing, and returns the deleted DbIds.
+    """
+    StreamTable: _grpc.UnaryStreamMultiCallable[_resource_service_pb2.StreamTableRequest, _resource_service_pb2.TableChunk]
+    """StreamTable streams a table of an entity: the first chunk carries the header, every
+    chunk may carry rows; nothing is built whole in memory.
+    """
+    PutContent: _grpc.UnaryUnaryMultiCallable[_resource_service_pb2.PutContentRequest, _resource_service_pb2.PutContentResponse]
+    """PutContent stores a resource's binary content (an image file) and returns the
+    document updated to describe it.
+    """
+    GetContent: _grpc.UnaryUnaryMultiCallable[_resource_service_pb2.GetContentRequest, _resource_service_pb2.GetContentResponse]
+    """GetContent returns a resource's binary content, or NOT_FOUND."""
 
 @_typing.type_check_only
 class ResourceServiceAsyncStub(ResourceServiceStub):
@@ -96,6 +110,20 @@ class ResourceServiceAsyncStub(ResourceServiceStub):
     """Search runs a BrAPI search request and keeps its results for a while."""
     GetSearchResults: _aio.UnaryUnaryMultiCallable[_resource_service_pb2.GetSearchResultsRequest, _resource_service_pb2.GetSearchResultsResponse]  # type: ignore[assignment]
     """GetSearchResults pages kept results, or NOT_FOUND when unknown or expired."""
+    DeleteResources: _aio.UnaryUnaryMultiCallable[_resource_service_pb2.DeleteResourcesRequest, _resource_service_pb2.DeleteResourcesResponse]  # type: ignore[assignment]
+    """DeleteResources soft-deletes what a BrAPI search request (with at least one filter)
+    matches, all-or-nothing, and returns the deleted DbIds.
+    """
+    StreamTable: _aio.UnaryStreamMultiCallable[_resource_service_pb2.StreamTableRequest, _resource_service_pb2.TableChunk]  # type: ignore[assignment]
+    """StreamTable streams a table of an entity: the first chunk carries the header, every
+    chunk may carry rows; nothing is built whole in memory.
+    """
+    PutContent: _aio.UnaryUnaryMultiCallable[_resource_service_pb2.PutContentRequest, _resource_service_pb2.PutContentResponse]  # type: ignore[assignment]
+    """PutContent stores a resource's binary content (an image file) and returns the
+    document updated to describe it.
+    """
+    GetContent: _aio.UnaryUnaryMultiCallable[_resource_service_pb2.GetContentRequest, _resource_service_pb2.GetContentResponse]  # type: ignore[assignment]
+    """GetContent returns a resource's binary content, or NOT_FOUND."""
 
 class ResourceServiceServicer(metaclass=_abc_1.ABCMeta):
     """ResourceService is domain-api's BrAPI boundary: one generic service for every declared
@@ -193,5 +221,43 @@ class ResourceServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_resource_service_pb2.GetSearchResultsResponse, _abc.Awaitable[_resource_service_pb2.GetSearchResultsResponse]]:
         """GetSearchResults pages kept results, or NOT_FOUND when unknown or expired."""
+
+    @_abc_1.abstractmethod
+    def DeleteResources(
+        self,
+        request: _resource_service_pb2.DeleteResourcesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_resource_service_pb2.DeleteResourcesResponse, _abc.Awaitable[_resource_service_pb2.DeleteResourcesResponse]]:
+        """DeleteResources soft-deletes what a BrAPI search request (with at least one filter)
+        matches, all-or-nothing, and returns the deleted DbIds.
+        """
+
+    @_abc_1.abstractmethod
+    def StreamTable(
+        self,
+        request: _resource_service_pb2.StreamTableRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_resource_service_pb2.TableChunk], _abc.AsyncIterator[_resource_service_pb2.TableChunk]]:
+        """StreamTable streams a table of an entity: the first chunk carries the header, every
+        chunk may carry rows; nothing is built whole in memory.
+        """
+
+    @_abc_1.abstractmethod
+    def PutContent(
+        self,
+        request: _resource_service_pb2.PutContentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_resource_service_pb2.PutContentResponse, _abc.Awaitable[_resource_service_pb2.PutContentResponse]]:
+        """PutContent stores a resource's binary content (an image file) and returns the
+        document updated to describe it.
+        """
+
+    @_abc_1.abstractmethod
+    def GetContent(
+        self,
+        request: _resource_service_pb2.GetContentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_resource_service_pb2.GetContentResponse, _abc.Awaitable[_resource_service_pb2.GetContentResponse]]:
+        """GetContent returns a resource's binary content, or NOT_FOUND."""
 
 def add_ResourceServiceServicer_to_server(servicer: ResourceServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
