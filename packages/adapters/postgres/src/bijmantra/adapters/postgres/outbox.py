@@ -35,26 +35,28 @@ def _checked(schema: str) -> str:
 async def write_outbox(
     connection: AsyncConnection, envelopes: Sequence[EventEnvelope], *, schema: str = "domain"
 ) -> None:
-    """Insert events in the caller's transaction (they commit or roll back with its writes)."""
+    """Insert events in the caller's transaction (they commit or roll back with its writes).
+
+    One statement over arrays however many events: a bulk write of 10,000 documents
+    records 10,000 events without 10,000 round trips."""
     if not envelopes:
         return
     await connection.execute(
         text(
             f"INSERT INTO {_checked(schema)}.outbox "  # noqa: S608 (checked identifier)
             "(id, tenant_id, type, aggregate_id, envelope, traceparent) "
-            "VALUES (:id, :tenant_id, :type, :aggregate_id, :envelope, :traceparent)"
+            "SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:tenants AS uuid[]), "
+            "CAST(:types AS text[]), CAST(:aggregates AS text[]), CAST(:envelopes AS bytea[]), "
+            "CAST(:traceparents AS text[]))"
         ),
-        [
-            {
-                "id": uuid.UUID(e.id),
-                "tenant_id": uuid.UUID(e.tenant_id),
-                "type": e.type,
-                "aggregate_id": e.subject,
-                "envelope": encode_envelope(e),
-                "traceparent": e.traceparent,
-            }
-            for e in envelopes
-        ],
+        {
+            "ids": [uuid.UUID(e.id) for e in envelopes],
+            "tenants": [uuid.UUID(e.tenant_id) for e in envelopes],
+            "types": [e.type for e in envelopes],
+            "aggregates": [e.subject for e in envelopes],
+            "envelopes": [encode_envelope(e) for e in envelopes],
+            "traceparents": [e.traceparent for e in envelopes],
+        },
     )
 
 
