@@ -58,10 +58,19 @@ def start_baseline(owner_url: str, secret: str) -> tuple[subprocess.Popen[bytes]
     with psycopg.connect(owner_url, autocommit=True) as conn:
         conn.execute("DROP SCHEMA IF EXISTS baseline CASCADE")
         conn.execute("CREATE SCHEMA baseline")
+        # The baseline's own relational table, built from the same rows the engine serves.
         conn.execute(
-            "CREATE TABLE baseline.germplasm AS SELECT tenant_id, germplasm_db_id, germplasm_name, germplasm_pui, "
-            "common_crop_name, accession_number, acquisition_date, genus, species, collection, pedigree, "
-            "synonyms::json, external_references::json, additional_info::json, donors::json FROM domain.germplasm"
+            "CREATE TABLE baseline.germplasm AS SELECT tenant_id, db_id AS germplasm_db_id, "
+            "document->>'germplasmName' AS germplasm_name, document->>'germplasmPUI' AS germplasm_pui, "
+            "document->>'commonCropName' AS common_crop_name, document->>'accessionNumber' AS accession_number, "
+            "(document->>'acquisitionDate')::date AS acquisition_date, document->>'genus' AS genus, "
+            "document->>'species' AS species, document->>'collection' AS collection, "
+            "document->>'pedigree' AS pedigree, "
+            "coalesce(nullif(document->'synonyms', 'null'), '[]')::json AS synonyms, "
+            "coalesce(nullif(document->'externalReferences', 'null'), '[]')::json AS external_references, "
+            "coalesce(nullif(document->'additionalInfo', 'null'), '{}')::json AS additional_info, "
+            "coalesce(nullif(document->'donors', 'null'), '[]')::json AS donors "
+            "FROM domain.resources WHERE entity = 'germplasm'"
         )
         conn.execute("ALTER TABLE baseline.germplasm ADD PRIMARY KEY (tenant_id, germplasm_db_id)")
     port = free_port()

@@ -1,9 +1,10 @@
-"""Import the BrAPI Test Server's sample data into one organization.
+"""Import the Core and Germplasm part of the BrAPI Test Server's data set into one organization.
 
-The upstream SQL is loaded as-is into a scratch schema (as the owner role), mapped to our
-model there, and written through the same use cases as any client write — so every row
-gets validated and emits its events. The upstream DbId is kept as an external reference
-(source ``brapi-test-server``), which also makes the import idempotent.
+The upstream SQL is loaded as-is into a scratch schema (as the owner role), each entity is
+read from there as a BrAPI new-request document, and written through the engine's create
+use case like any client write — validated, reference-checked and emitting its events.
+Upstream DbIds are kept as our DbIds (and as an external reference, source
+``brapi-test-server``), so a second run creates nothing.
 """
 
 from __future__ import annotations
@@ -12,38 +13,237 @@ import argparse
 import asyncio
 import os
 import uuid
+from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import psycopg
+
 from bijmantra.adapters.postgres import create_engine, unit_of_work_factory
 from bijmantra.application.brapi.commands import ResourceCommands
 from bijmantra.application.brapi.modules import catalog
 from bijmantra.application.brapi.schema import SchemaSet
-from bijmantra.kernel import Principal, TenantId
+from bijmantra.kernel import BijmantraError, Principal, TenantId
 
 SOURCE = "brapi-test-server"
 STAGING = "brapi_testdata_staging"
-STATUS_BY_ORDINAL = SchemaSet("BrAPI-Germplasm").named("GermplasmNewRequest")["properties"][
-    "biologicalStatusOfAccessionCode"
-]["enum"]
+CORE, GERMPLASM = SchemaSet("BrAPI-Core"), SchemaSet("BrAPI-Germplasm")
 
-_GERMPLASM = f"""
-SELECT g.id, g.germplasm_name, g.germplasmpui, c.crop_name, g.accession_number,
-       g.acquisition_date::date, g.biological_status_of_accession_code, g.collection,
-       g.country_of_origin_code, g.default_display_name, g.documentationurl, g.genus,
-       g.germplasm_preprocessing, g.seed_source, g.seed_source_description, g.species,
-       g.species_authority, g.subtaxa, g.subtaxa_authority, g.breeding_method_id, b.name,
-       (SELECT coalesce(json_agg(json_build_object('synonym', s.synonym, 'type', s.type)), '[]')
-          FROM {STAGING}.germplasm_synonym s WHERE s.germplasm_id = g.id),
-       (SELECT coalesce(json_agg(json_build_object('donorAccessionNumber', d.donor_accession_number,
-                                                   'donorInstituteCode', d.donor_institute_code)), '[]')
-          FROM {STAGING}.germplasm_donor d WHERE d.germplasm_id = g.id)
-FROM {STAGING}.germplasm g
-LEFT JOIN {STAGING}.crop c ON c.id = g.crop_id
-LEFT JOIN {STAGING}.breeding_method b ON b.id = g.breeding_method_id
-ORDER BY g.id
-"""
+
+def _enum(schemas: SchemaSet, schema: str, *path: str) -> list[str]:
+    node = schemas.named(schema)
+    for step in path:
+        node = node["items"] if step == "*" else node["properties"][step]
+    return node["enum"]  # type: ignore[no-any-return]
+
+
+# Upstream stores Java enums as ordinals; the spec lists the same constants in the same order.
+ORDINALS = {
+    "program_type": _enum(CORE, "ProgramNewRequest", "programType"),
+    "list_type": _enum(CORE, "ListNewRequest", "listType"),
+    "sampstat": _enum(GERMPLASM, "GermplasmNewRequest", "biologicalStatusOfAccessionCode"),
+    "cross_type": _enum(GERMPLASM, "CrossNewRequest", "crossType"),
+    "cross_status": _enum(GERMPLASM, "PlannedCrossNewRequest", "status"),
+    "parent_type": _enum(GERMPLASM, "PedigreeNode", "parents", "*", "parentType"),
+    "data_type": _enum(GERMPLASM, "GermplasmAttributeNewRequest", "scale", "dataType"),
+}
+
+
+def _ordinal(kind: str, column: str) -> str:
+    values = ", ".join(f"'{v}'" for v in ORDINALS[kind])
+    return f"(ARRAY[{values}])[{column} + 1]"
+
+
+def _date(column: str) -> str:
+    return f"to_char({column}, 'YYYY-MM-DD')"
+
+
+def _datetime(column: str) -> str:
+    return f"to_char({column}, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+
+
+def _parent(role: int) -> str:
+    """A cross's parent (``role`` 0 = first, 1 = second, by parent id order)."""
+    return (
+        "(SELECT json_build_object('germplasmDbId', p.germplasm_id, 'observationUnitDbId', p.observation_unit_id, "
+        f"'parentType', {_ordinal('parent_type', 'p.parent_type')}) FROM cross_parent p WHERE p.cross_id = c.id "
+        f"ORDER BY p.id OFFSET {role} LIMIT 1)"
+    )
+
+
+@dataclass(frozen=True)
+class Source:
+    """One entity: the upstream table (for additionalInfo/externalReferences) and its query."""
+
+    entity: str
+    table: str
+    query: str  # SELECT id, json document
+
+
+SOURCES = (
+    Source("person", "person", """SELECT id, json_build_object('firstName', first_name, 'lastName', last_name,
+        'middleName', middle_name, 'emailAddress', email_address, 'mailingAddress', mailing_address,
+        'phoneNumber', phone_number, 'userID', userid, 'description', description) FROM person"""),
+    Source("program", "program", f"""SELECT p.id, json_build_object('programName', p.name, 'abbreviation',
+        p.abbreviation, 'objective', p.objective, 'documentationURL', p.documentationurl, 'programType',
+        {_ordinal('program_type', 'p.program_type')}, 'commonCropName', c.crop_name, 'leadPersonDbId',
+        p.lead_person_id, 'fundingInformation', p.funding_information)
+        FROM program p LEFT JOIN crop c ON c.id = p.crop_id"""),
+    Source("location", "location", """SELECT l.id, json_build_object('locationName', l.location_name,
+        'abbreviation', l.abbreviation, 'countryCode', l.country_code, 'countryName', l.country_name,
+        'instituteName', l.institute_name, 'instituteAddress', l.institute_address, 'locationType',
+        l.location_type, 'environmentType', l.environment_type, 'exposure', l.exposure, 'siteStatus',
+        l.site_status, 'slope', l.slope, 'topography', l.topography, 'coordinateDescription',
+        l.coordinate_description, 'coordinateUncertainty', l.coordinate_uncertainty, 'documentationURL',
+        l.documentationurl, 'parentLocationDbId', l.parent_location_id,
+        'coordinates', (SELECT json_build_object('type', 'Feature', 'geometry', json_build_object('type', g.type,
+            'coordinates', CASE WHEN g.type = 'Point' THEN (SELECT json_build_array(co.longitude, co.latitude,
+                co.altitude) FROM coordinate co WHERE co.geojson_id = g.id ORDER BY co.id LIMIT 1)
+            ELSE json_build_array((SELECT json_agg(json_build_array(co.longitude, co.latitude, co.altitude)
+                ORDER BY co.id) FROM coordinate co WHERE co.geojson_id = g.id)) END))
+            FROM geojson g WHERE g.id = l.coordinates_id))
+        FROM location l ORDER BY l.parent_location_id NULLS FIRST"""),
+    Source("trial", "trial", f"""SELECT t.id, json_build_object('trialName', t.trial_name, 'trialDescription',
+        t.trial_description, 'trialPUI', t.trialpui, 'active', t.active, 'startDate', {_date('t.start_date')},
+        'endDate', {_date('t.end_date')}, 'programDbId', t.program_id, 'commonCropName', c.crop_name,
+        'documentationURL', t.documentationurl) FROM trial t LEFT JOIN crop c ON c.id = t.crop_id"""),
+    Source("season", "season", "SELECT id, json_build_object('seasonName', season, 'year', year) FROM season"),
+    Source("study", "study", f"""SELECT s.id, json_build_object('studyName', s.study_name, 'studyCode',
+        s.study_code, 'studyDescription', s.study_description, 'studyPUI', s.studypui, 'studyType', s.study_type,
+        'active', s.active, 'startDate', {_datetime('s.start_date')}, 'endDate', {_datetime('s.end_date')},
+        'license', s.license, 'culturalPractices', s.cultural_practices, 'observationUnitsDescription',
+        s.observation_units_description, 'trialDbId', s.trial_id, 'locationDbId', s.location_id,
+        'commonCropName', c.crop_name, 'documentationURL', s.documentationurl,
+        'seasons', (SELECT json_agg(ss.season_db_id ORDER BY ss.season_db_id) FROM study_season ss
+                    WHERE ss.study_db_id = s.id))
+        FROM study s LEFT JOIN crop c ON c.id = s.crop_id"""),
+    Source("list", "list", f"""SELECT l.id, json_build_object('listName', l.list_name, 'listDescription',
+        l.description, 'listOwnerName', l.list_owner_name, 'listSource', l.list_source, 'listType',
+        {_ordinal('list_type', 'l.list_type')}, 'listOwnerPersonDbId', l.list_owner_person_id,
+        'dateCreated', {_datetime('l.date_created')}, 'dateModified', {_datetime('l.date_modified')},
+        'data', (SELECT coalesce(json_agg(i.item ORDER BY i.id), '[]') FROM list_item i WHERE i.list_id = l.id))
+        FROM list l"""),
+    Source("breedingmethod", "breeding_method", """SELECT id, json_build_object('breedingMethodName', name,
+        'abbreviation', abbreviation, 'description', description) FROM breeding_method"""),
+    Source("germplasm", "germplasm", f"""SELECT g.id, json_build_object('germplasmName', coalesce(g.germplasm_name,
+        g.id), 'germplasmPUI', coalesce(g.germplasmpui, '{SOURCE}:' || g.id), 'commonCropName',
+        coalesce(c.crop_name, 'Unknown'), 'accessionNumber', g.accession_number, 'acquisitionDate',
+        {_date('g.acquisition_date')}, 'biologicalStatusOfAccessionCode',
+        {_ordinal('sampstat', 'g.biological_status_of_accession_code')}, 'collection', g.collection,
+        'countryOfOriginCode', g.country_of_origin_code, 'defaultDisplayName', g.default_display_name,
+        'documentationURL', g.documentationurl, 'genus', g.genus, 'germplasmPreprocessing',
+        g.germplasm_preprocessing, 'seedSource', g.seed_source, 'seedSourceDescription',
+        g.seed_source_description, 'species', g.species, 'speciesAuthority', g.species_authority,
+        'subtaxa', g.subtaxa, 'subtaxaAuthority', g.subtaxa_authority, 'breedingMethodDbId', g.breeding_method_id,
+        'synonyms', (SELECT json_agg(json_build_object('synonym', s.synonym, 'type', s.type))
+                     FROM germplasm_synonym s WHERE s.germplasm_id = g.id),
+        'donors', (SELECT json_agg(json_build_object('donorAccessionNumber', d.donor_accession_number,
+                   'donorInstituteCode', d.donor_institute_code)) FROM germplasm_donor d WHERE d.germplasm_id = g.id))
+        FROM germplasm g LEFT JOIN crop c ON c.id = g.crop_id"""),
+    Source("attribute", "variable_base_entity", f"""SELECT a.id, json_build_object('attributeName', a.name,
+        'attributeCategory', a.attribute_category, 'attributeDescription', a.description, 'attributePUI', a.pui,
+        'commonCropName', c.crop_name, 'status', a.status, 'scientist', a.scientist, 'institution', a.institution,
+        'language', a.language, 'growthStage', a.growth_stage, 'defaultValue', a.default_value,
+        'documentationURL', a.documentationurl, 'submissionTimestamp', {_datetime('a.submission_timestamp')},
+        'trait', (SELECT json_build_object('traitDbId', t.id, 'traitName', coalesce(t.trait_name, t.id),
+                  'traitClass', t.trait_class, 'traitDescription', t.trait_description, 'traitPUI', t.traitpui,
+                  'attribute', t.attribute, 'entity', t.entity, 'mainAbbreviation', t.main_abbreviation,
+                  'status', t.status) FROM trait t WHERE t.id = a.trait_id),
+        'method', (SELECT json_build_object('methodDbId', m.id, 'methodName', coalesce(m.name, m.id),
+                   'description', m.description, 'formula', m.formula, 'methodClass', m.method_class,
+                   'methodPUI', m.methodpui, 'bibliographicalReference', m.reference)
+                   FROM method m WHERE m.id = a.method_id),
+        'scale', (SELECT json_build_object('scaleDbId', sc.id, 'scaleName', coalesce(sc.scale_name, sc.id),
+                  'scalePUI', sc.scalepui, 'units', sc.units, 'decimalPlaces', sc.decimal_places,
+                  'dataType', {_ordinal('data_type', 'sc.data_type')}) FROM scale sc WHERE sc.id = a.scale_id))
+        FROM germplasm_attribute_definition a LEFT JOIN crop c ON c.id = a.crop_id"""),
+    Source("attributevalue", "germplasm_attribute_value", f"""SELECT v.id, json_build_object('attributeDbId',
+        v.attribute_id, 'attributeName', coalesce(a.name, v.attribute_id), 'germplasmDbId', v.germplasm_id,
+        'value', v.value, 'determinedDate', {_datetime('v.determined_date')})
+        FROM germplasm_attribute_value v LEFT JOIN germplasm_attribute_definition a ON a.id = v.attribute_id"""),
+    Source("crossingproject", "crossing_project", """SELECT id, json_build_object('crossingProjectName', name,
+        'crossingProjectDescription', description, 'programDbId', program_id) FROM crossing_project"""),
+    Source("plannedcross", "cross_entity", f"""SELECT c.id, json_build_object('plannedCrossName', c.name,
+        'crossType', {_ordinal('cross_type', 'c.cross_type')}, 'status', {_ordinal('cross_status', 'c.status')},
+        'crossingProjectDbId', c.crossing_project_id, 'parent1', {_parent(0)}, 'parent2', {_parent(1)})
+        FROM cross_entity c WHERE c.planned"""),
+    Source("cross", "cross_entity", f"""SELECT c.id, json_build_object('crossName', c.name, 'crossType',
+        {_ordinal('cross_type', 'c.cross_type')}, 'crossingProjectDbId', c.crossing_project_id,
+        'plannedCrossDbId', c.planned_cross_id, 'parent1', {_parent(0)}, 'parent2', {_parent(1)})
+        FROM cross_entity c WHERE NOT c.planned"""),
+    # The ledger is replayed below, so each lot starts at its final amount minus its net intake.
+    Source("seedlot", "seed_lot", """SELECT s.id, json_build_object('seedLotName', s.name, 'seedLotDescription',
+        s.description, 'amount', s.amount
+            - coalesce((SELECT sum(t.amount) FROM seed_lot_transaction t WHERE t.to_seed_lot_id = s.id), 0)
+            + coalesce((SELECT sum(t.amount) FROM seed_lot_transaction t WHERE t.from_seed_lot_id = s.id), 0),
+        'units', s.units, 'storageLocation', s.storage_location, 'sourceCollection',
+        s.source_collection, 'createdDate', to_char(s.created_date, 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+        'lastUpdated', to_char(s.last_updated, 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+        'locationDbId', s.location_id, 'programDbId', s.program_id,
+        'contentMixture', (SELECT json_agg(json_build_object('germplasmDbId', m.germplasm_id, 'crossDbId',
+            m.cross_id, 'mixturePercentage', m.mixture_percentage) ORDER BY m.id)
+            FROM seed_lot_content_mixture m WHERE m.seed_lot_id = s.id)) FROM seed_lot s"""),
+    Source("seedlottransaction", "seed_lot_transaction", f"""SELECT t.id, json_build_object('amount', t.amount,
+        'units', t.units, 'transactionDescription', t.description, 'transactionTimestamp',
+        {_datetime('t."timestamp"')}, 'fromSeedLotDbId', t.from_seed_lot_id, 'toSeedLotDbId', t.to_seed_lot_id)
+        FROM seed_lot_transaction t ORDER BY t."timestamp", t.id"""),
+)
+
+# Pedigree nodes are upserted by germplasm (PUT /pedigree), parents first.
+PEDIGREE = f"""SELECT n.germplasm_id, json_build_object('germplasmDbId', n.germplasm_id, 'germplasmName',
+    coalesce(g.germplasm_name, n.germplasm_id), 'crossingYear', n.crossing_year, 'familyCode', n.family_code,
+    'pedigreeString', n.pedigree_string, 'crossingProjectDbId', n.crossing_project_id,
+    'parents', (SELECT coalesce(json_agg(json_build_object('germplasmDbId', p.germplasm_id, 'parentType',
+                {_ordinal('parent_type', 'e.parent_type')}) ORDER BY e.id), '[]')
+                FROM pedigree_edge e JOIN pedigree_node p ON p.id = e.connceted_node_id
+                WHERE e.this_node_id = n.id AND e.edge_type = 0))
+    FROM pedigree_node n LEFT JOIN germplasm g ON g.id = n.germplasm_id WHERE n.germplasm_id IS NOT NULL"""
+
+
+def java_value(raw: bytes) -> str | None:
+    """The value of a Java-serialized String/Boolean/Integer (how upstream stores additionalInfo)."""
+    if raw[4:5] == b"\x74":  # TC_STRING
+        return raw[7:].decode("utf-8", "replace")
+    if b"java.lang.Boolean" in raw:
+        return "true" if raw[-1] else "false"
+    if b"java.lang.Integer" in raw:
+        return str(int.from_bytes(raw[-4:], "big", signed=True))
+    return None
+
+
+def _owner_column(conn: psycopg.Connection[Any], join_table: str) -> str | None:
+    """The column of an upstream join table that names the owning entity (None: no table)."""
+    row = conn.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = %s AND table_name = %s "
+        "AND column_name LIKE '%%entity_id'",
+        (STAGING, join_table),
+    ).fetchone()
+    return None if row is None else str(row[0])
+
+
+def _extras(conn: psycopg.Connection[Any], table: str) -> tuple[dict[str, dict[str, str]], dict[str, list[Any]]]:
+    """additionalInfo and externalReferences of every upstream row of ``table``."""
+    info: dict[str, dict[str, str]] = defaultdict(dict)
+    refs: dict[str, list[Any]] = defaultdict(list)
+    if owner := _owner_column(conn, f"{table}_additional_info"):
+        for entity_id, key, value in conn.execute(  # type: ignore[call-overload]
+            f"SELECT x.{owner}, a.key, a.value FROM {table}_additional_info x "
+            "JOIN additional_info a ON a.id = x.additional_info_id"
+        ):
+            if (decoded := java_value(bytes(value))) is not None:
+                info[entity_id][key] = decoded
+    if owner := _owner_column(conn, f"{table}_external_references"):
+        for entity_id, ref_id, ref_source in conn.execute(  # type: ignore[call-overload]
+            f"SELECT x.{owner}, r.external_reference_id, r.external_reference_source "
+            f"FROM {table}_external_references x JOIN external_reference r ON r.id = x.external_references_id"
+        ):
+            refs[entity_id].append({"referenceId": ref_id, "referenceSource": ref_source})
+    return info, refs
+
+
+Staged = dict[str, list[tuple[str, dict[str, Any]]]]
 
 
 def default_source() -> Path:
@@ -51,20 +251,19 @@ def default_source() -> Path:
     if configured:
         return Path(configured)
     for folder in (Path.cwd(), *Path.cwd().parents):
-        candidate = folder / "shared" / "brapi-testdata" / "brapi-java-testserver" / "db"
-        if candidate.is_dir():
-            return candidate
-        sibling = folder.parent / "shared" / "brapi-testdata" / "brapi-java-testserver" / "db"
-        if sibling.is_dir():
-            return sibling
+        for base in (folder, folder.parent):
+            candidate = base / "shared" / "brapi-testdata" / "brapi-java-testserver" / "db"
+            if candidate.is_dir():
+                return candidate
     raise FileNotFoundError("BrAPI test data not found; pass --source or set BRAPI_TESTDATA_DIR")
 
 
-def stage(owner_url: str, source: Path) -> list[tuple[Any, ...]]:
-    """Load the upstream dump into a scratch schema and read germplasm rows from it."""
+def stage(owner_url: str, source: Path) -> Staged:
+    """Load the upstream dump into a scratch schema and read every Core/Germplasm entity."""
     scripts = [source / "migration" / "V001__initial_schema.sql"]
     scripts += sorted((source / "sql").glob("R__init_data_*.sql"))
-    scripts += sorted((source / "sql" / "variant_set_4").glob("*.sql"))
+    scripts += sorted((source / "sql" / "variant_set_4").glob("*.sql"))  # adds ~270 germplasm
+    staged: Staged = {}
     with psycopg.connect(owner_url, autocommit=True) as conn:
         conn.execute(f"DROP SCHEMA IF EXISTS {STAGING} CASCADE")
         conn.execute(f"CREATE SCHEMA {STAGING}")
@@ -74,92 +273,98 @@ def stage(owner_url: str, source: Path) -> list[tuple[Any, ...]]:
                     conn.execute(f"SET LOCAL search_path TO {STAGING}")
                     conn.execute(script.read_text())  # type: ignore[call-overload]
                 print(f"  staged {number}/{len(scripts)} {script.name}", flush=True)
-            return conn.execute(_GERMPLASM).fetchall()  # type: ignore[call-overload]
+            conn.execute(f"SET search_path TO {STAGING}")
+            for item in SOURCES:
+                info, refs = _extras(conn, item.table)
+                rows = []
+                for db_id, document in conn.execute(item.query):  # type: ignore[call-overload]
+                    document = {k: v for k, v in document.items() if v is not None}
+                    document["additionalInfo"] = info.get(db_id) or None
+                    document["externalReferences"] = [*refs.get(db_id, []), {"referenceId": db_id, "referenceSource": SOURCE}]
+                    rows.append((db_id, document))
+                staged[item.entity] = rows
+            staged["pedigree"] = list(conn.execute(PEDIGREE))  # type: ignore[call-overload]
+            return staged
         finally:
             conn.execute(f"DROP SCHEMA IF EXISTS {STAGING} CASCADE")
 
 
-def to_request(row: tuple[Any, ...]) -> dict[str, Any]:
-    (
-        db_id,
-        name,
-        pui,
-        crop,
-        accession,
-        acquired,
-        status,
-        collection,
-        country,
-        display,
-        url,
-        genus,
-        preprocessing,
-        seed_source,
-        seed_source_desc,
-        species,
-        species_auth,
-        subtaxa,
-        subtaxa_auth,
-        method_id,
-        method_name,
-        synonyms,
-        donors,
-    ) = row
-    document = {
-        "germplasmName": name or db_id,
-        "germplasmPUI": pui or f"{SOURCE}:{db_id}",
-        "commonCropName": crop or "Unknown",
-        "accessionNumber": accession,
-        "acquisitionDate": acquired.isoformat() if acquired else None,
-        "biologicalStatusOfAccessionCode": STATUS_BY_ORDINAL[status]
-        if status is not None
-        else None,
-        "collection": collection,
-        "countryOfOriginCode": country,
-        "defaultDisplayName": display,
-        "documentationURL": url,
-        "genus": genus,
-        "germplasmPreprocessing": preprocessing,
-        "seedSource": seed_source,
-        "seedSourceDescription": seed_source_desc,
-        "species": species,
-        "speciesAuthority": species_auth,
-        "subtaxa": subtaxa,
-        "subtaxaAuthority": subtaxa_auth,
-        "breedingMethodDbId": None,
-        "breedingMethodName": method_name,
-        "synonyms": synonyms,
-        "donors": donors,
-        "externalReferences": [{"referenceId": db_id, "referenceSource": SOURCE}],
-    }
-    return document
+def _parents_first(nodes: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, dict[str, Any]]]:
+    by_id = dict(nodes)
+    ordered: dict[str, dict[str, Any]] = {}
+
+    def visit(node_id: str, path: frozenset[str]) -> None:
+        if node_id in ordered or node_id not in by_id or node_id in path:
+            return
+        for parent in by_id[node_id]["parents"]:
+            visit(parent["germplasmDbId"], path | {node_id})
+        ordered[node_id] = by_id[node_id]
+
+    for node_id, _ in nodes:
+        visit(node_id, frozenset())
+    return list(ordered.items())
 
 
-async def load(
-    database_url: str, tenant: uuid.UUID, rows: list[tuple[Any, ...]], batch: int = 100
-) -> int:
-    """Create what is not there yet, keeping the upstream DbIds (so re-running is a no-op)."""
+def _waves(rows: list[tuple[str, dict[str, Any]]], parent_key: str) -> list[list[tuple[str, dict[str, Any]]]]:
+    """Rows referencing a row of the same entity come in a later wave than that row."""
+    ids = {db_id for db_id, _ in rows}
+    placed: set[str] = set()
+    waves, pending = [], list(rows)
+    while pending:
+        wave = [(i, d) for i, d in pending if d.get(parent_key) not in ids or d.get(parent_key) in placed]
+        if not wave:  # a reference cycle upstream (location_01 <-> location_03): break it
+            by_id, seen, node = dict(pending), [], pending[0][0]
+            while node not in seen:
+                seen.append(node)
+                node = by_id[node][parent_key]
+            print(f"  {node}: dropping cyclic {parent_key} {by_id[node].pop(parent_key)!r}", flush=True)
+            continue
+        placed.update(i for i, _ in wave)
+        pending = [(i, d) for i, d in pending if i not in placed]
+        waves.append(wave)
+    return waves
+
+
+SELF_REFERENCES = {"location": "parentLocationDbId"}
+
+
+async def load(database_url: str, tenant: uuid.UUID, staged: Staged, batch: int = 200) -> dict[str, int]:
+    """Create what is not there yet, entity by entity in dependency order; report progress."""
     engine = create_engine(database_url, pool_size=2)
     uow = unit_of_work_factory(engine, source="domain-api")
-    principal = Principal(
-        subject="import:brapi-testdata",
-        tenant_id=TenantId(tenant),
-        roles=frozenset({"data-manager"}),
-    )
+    principal = Principal(subject="import:brapi-testdata", tenant_id=TenantId(tenant), roles=frozenset({"data-manager"}))
+    commands = ResourceCommands(catalog(), uow)
+    created: dict[str, int] = {}
     try:
-        async with uow(principal.tenant_id) as unit:
-            done = set(await unit.resources.documents("germplasm", [r[0] for r in rows]))
-        todo = [r for r in rows if r[0] not in done]
-        commands = ResourceCommands(catalog(), uow)
-        for start in range(0, len(todo), batch):
-            chunk = todo[start : start + batch]
-            await commands.create(
-                principal, "germplasm", [to_request(r) for r in chunk], db_ids=[r[0] for r in chunk]
-            )
-            print(f"  germplasm {min(start + batch, len(todo))}/{len(todo)}", flush=True)
-        return len(todo)
+        for entity, rows in staged.items():
+            if entity == "pedigree":
+                rows = _parents_first(rows)
+            async with uow(principal.tenant_id) as unit:
+                done = set(await unit.resources.documents(entity, [db_id for db_id, _ in rows]))
+            todo = [(db_id, doc) for db_id, doc in rows if db_id not in done]
+            chunks = [
+                wave[start : start + batch]
+                for wave in _waves(todo, SELF_REFERENCES.get(entity, ""))
+                for start in range(0, len(wave), batch)
+            ]
+            written = 0
+            for chunk in chunks:
+                if entity == "pedigree":
+                    await commands.update_many(principal, entity, msgspec.json.encode(dict(chunk)))
+                else:
+                    await commands.create(principal, entity, [doc for _, doc in chunk], db_ids=[i for i, _ in chunk])
+                written += len(chunk)
+                print(f"  {entity} {written}/{len(todo)}", flush=True)
+            created[entity] = len(todo)
+        return created
     finally:
         await engine.dispose()
+
+
+def _report(error: BijmantraError) -> None:
+    print(f"  refused: {error.message}", flush=True)
+    for detail in error.details:
+        print(f"    {detail.location}: {detail.message}", flush=True)
 
 
 def main(argv: list[str]) -> None:
@@ -170,10 +375,14 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--source", type=Path, default=None)
     args = parser.parse_args(argv)
     if not args.staging_url or not args.database_url:
-        parser.error(
-            "--staging-url/DATABASE_OWNER_URL and --database-url/DATABASE_URL are required"
-        )
-    print("Importing the BrAPI Test Server data set", flush=True)
-    rows = stage(args.staging_url, args.source or default_source())
-    created = asyncio.run(load(args.database_url, args.tenant, rows))
-    print(f"Imported {created} germplasm ({len(rows) - created} already present)", flush=True)
+        parser.error("--staging-url/DATABASE_OWNER_URL and --database-url/DATABASE_URL are required")
+    print("Importing the BrAPI Test Server data set (Core + Germplasm)", flush=True)
+    staged = stage(args.staging_url, args.source or default_source())
+    try:
+        created = asyncio.run(load(args.database_url, args.tenant, staged))
+    except BijmantraError as error:
+        _report(error)
+        raise SystemExit(1) from None
+    total = sum(len(rows) for rows in staged.values())
+    summary = ", ".join(f"{n} {entity}" for entity, n in created.items() if n)
+    print(f"Imported {sum(created.values())} of {total} records ({summary or 'all already present'})", flush=True)

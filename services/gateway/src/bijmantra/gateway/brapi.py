@@ -27,7 +27,6 @@ JSON = "application/json"
 PREFIX = "/brapi/v2"
 BRAPI_CONTEXT = b'["https://brapi.org/jsonld/context/metadata.jsonld"]'
 _encode = msgspec.json.encode
-_EMPTY_METADATA = _encode(brapi_metadata())
 PAGING = frozenset({"page", "pageSize"})
 
 AnyRequest = Request[Any, Any, Any]
@@ -77,8 +76,16 @@ def list_response(page: DocumentPage) -> Response[bytes]:
     return Response(body, media_type=JSON)
 
 
+_SINGLE_PAGINATION = {"currentPage": 0, "pageSize": 1, "totalCount": 1, "totalPages": 1}
+
+
+def single_metadata(message: str) -> bytes:
+    """Metadata of a one-object result (strict OpenAPI 3.0 reads ``pagination`` as non-null)."""
+    return _encode({**brapi_metadata(messages=[("INFO", message)]), "pagination": _SINGLE_PAGINATION})
+
+
 def single_response(document: bytes, message: str = "Success") -> Response[bytes]:
-    metadata = _encode(brapi_metadata(messages=[("INFO", message)]))
+    metadata = single_metadata(message)
     return Response(_envelope(metadata, document), media_type=JSON)
 
 
@@ -144,7 +151,7 @@ def entity_routes(entity: Entity, catalog: Catalog) -> list[Route]:
         search_id = await state.brapi.search(request.auth, name, await request.body())
         result = _encode({"searchResultsDbId": search_id})
         body = _envelope(
-            _encode(brapi_metadata(messages=[("INFO", "Search results are ready")])), result
+            single_metadata("Search results are ready"), result
         )
         return Response(body, media_type=JSON, status_code=202)
 
@@ -362,7 +369,7 @@ def _serverinfo_handler(routes: list[Route]) -> Handler:
         "serverDescription": "Bijmantra plant-breeding data platform",
         "serverName": "Bijmantra",
     }
-    body = _envelope(_EMPTY_METADATA, _encode(result))
+    body = _envelope(single_metadata("Success"), _encode(result))
 
     async def serverinfo() -> Response[bytes]:
         return Response(body, media_type=JSON)

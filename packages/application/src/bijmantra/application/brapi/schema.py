@@ -18,6 +18,7 @@ from typing import Any
 from bijmantra.kernel import FieldError
 
 Schema = dict[str, Any]
+BLANK_NOT_NULL = "x-bijmantra-blank-not-null"
 
 
 @cache
@@ -44,8 +45,8 @@ def _resolve(module: str, node_json: str) -> Schema:
     schemas = _all_schemas()[module]
 
     def walk(node: Schema) -> Schema:
-        if "$ref" in node:
-            return walk(schemas[node["$ref"].rsplit("/", 1)[1]])
+        if "$ref" in node:  # the nullable spec wraps exactly these in a nullable ``anyOf``
+            return {**walk(schemas[node["$ref"].rsplit("/", 1)[1]]), BLANK_NOT_NULL: True}
         if "allOf" in node:
             merged: Schema = {"type": "object", "properties": {}, "required": []}
             for part in node["allOf"]:
@@ -56,7 +57,8 @@ def _resolve(module: str, node_json: str) -> Schema:
                 ]
             return merged
         if "anyOf" in node and len(node["anyOf"]) == 1:  # the spec's way of a nullable $ref
-            return walk(node["anyOf"][0])
+            # Strict OpenAPI 3.0 ignores ``nullable`` without ``type``: serve [] / {} for null.
+            return {**walk(node["anyOf"][0]), BLANK_NOT_NULL: True}
         out = dict(node)
         if "properties" in out:
             out["properties"] = {k: walk(v) for k, v in out["properties"].items()}
@@ -119,6 +121,9 @@ def shape(
         if not isinstance(value, list):
             problems.append(FieldError(path or "body", _type_error("array", value)))
             return None
+        if len(value) < schema.get("minItems", 0) or len(value) > schema.get("maxItems", len(value)):
+            problems.append(FieldError(path, f"must have between {schema.get('minItems', 0)} and "
+                                             f"{schema.get('maxItems', 'any number of')} items"))
         item_schema = schema.get("items", {})
         return [shape(item_schema, v, f"{path}[{i}]", problems) for i, v in enumerate(value)]
     if kind == "string":
@@ -166,15 +171,26 @@ def _shape_object(
         name: shape(sub, value.get(name), f"{prefix}{name}", problems)
         for name, sub in properties.items()
     }
+    for name, sub in properties.items():
+        if out[name] is None:
+            out[name] = blank(sub)
     for name in schema.get("required", ()):
         if name not in skip_required and value.get(name) is None and name in properties:
             problems.append(FieldError(f"{prefix}{name}", "is required"))
     return out
 
 
+def blank(schema: Schema) -> Any:
+    """The value served for "no value": ``null``, or ``[]`` for a list the spec wraps in a
+    nullable ``anyOf`` (which a strict OpenAPI 3.0 reading says excludes null)."""
+    if not schema.get(BLANK_NOT_NULL):
+        return None
+    return [] if schema.get("type") == "array" else None
+
+
 def empty(schema: Schema) -> dict[str, Any]:
-    """Every property of an object schema, all ``null``."""
-    return dict.fromkeys(schema.get("properties", {}))
+    """Every property of an object schema, each with its ``blank`` value."""
+    return {name: blank(sub) for name, sub in schema.get("properties", {}).items()}
 
 
 def field_schema(schema: Schema, path: tuple[str, ...]) -> Schema:

@@ -35,7 +35,7 @@ from bijmantra.domain.germplasm import (
     apply_transfers,
     find_cycle,
 )
-from bijmantra.kernel import Conflict, FieldError, Unprocessable, ValidationFailed
+from bijmantra.kernel import Conflict, FieldError, Unprocessable, ValidationFailed, new_id
 
 SCHEMAS = SchemaSet("BrAPI-Germplasm")
 UNSUPPORTED_CROSS_MODULE = ("programDbId", "trialDbId", "studyDbId")
@@ -50,6 +50,16 @@ class GermplasmRules(NoRules):
         ]
         if problems:
             raise ValidationFailed("Invalid Germplasm", problems)
+
+
+class AttributeRules(NoRules):
+    """An attribute's trait, method and scale are identified objects (the spec requires their DbIds)."""
+
+    async def prepare(self, context: WriteContext, documents: list[dict[str, Any]]) -> None:
+        for document in documents:
+            for part in ("trait", "method", "scale"):
+                if isinstance(document.get(part), dict) and not document[part].get(f"{part}DbId"):
+                    document[part][f"{part}DbId"] = new_id()
 
 
 def _parent_ids(node: dict[str, Any]) -> list[str]:
@@ -287,6 +297,7 @@ ATTRIBUTES = Entity(
         "traitClasses",
     ),
     search_aliases={"attributePUIs": "attributePUI", "attributeCategories": "attributeCategory"},
+    rules=AttributeRules(),
 )
 
 ATTRIBUTE_VALUES = Entity(

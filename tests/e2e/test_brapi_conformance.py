@@ -1,0 +1,331 @@
+"""Every Core and Germplasm operation through the running gateway, each answer checked
+against the official BrAPI v2.1 OpenAPI schemas; then a bounded schemathesis run.
+
+``brapi_openapi_all.nullable.yaml`` validates everything except ``/attributes*``, whose
+``Method``/``Trait`` schemas in the merged file are Phenotyping's; those use the Germplasm
+module file, made nullable the same way (non-required properties may be null).
+
+The schemathesis run adjusts the official document twice (ADR 0040): BrAPI documents
+400/401/403/404 bodies as plain strings while Bijmantra answers every error in the BrAPI
+envelope, so errors are checked against that envelope; only Core and Germplasm paths are kept.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from bijmantra.testkit.devstack import DevStack, Ports
+from bijmantra.testkit.servers import free_port
+from openapi_core import OpenAPI
+from openapi_core.testing import MockRequest, MockResponse
+
+SPEC_DIR = Path(__file__).resolve().parents[2] / "api-contracts" / "brapi"
+SERVER = "https://test-server.brapi.org"
+
+
+NULL_ONLY = {"nullable": True, "enum": [None]}
+
+
+def _nullable(node: Any, *, mark: bool) -> Any:
+    """``mark``: make every non-required property nullable (the BrAPI JSON-Schema convention).
+    Always: a nullable enum lists ``null`` and a nullable ``anyOf`` gets a null branch, as
+    OpenAPI 3.0.3 requires for ``null`` to be valid there (the document means it as valid)."""
+    if isinstance(node, dict):
+        required = set(node["required"]) if isinstance(node.get("required"), list) else set()
+        properties = node.get("properties")
+        if mark and isinstance(properties, dict):
+            for name, schema in list(properties.items()):
+                if name in required or not isinstance(schema, dict):
+                    continue
+                if "$ref" in schema:
+                    properties[name] = {"anyOf": [schema], "nullable": True}
+                else:
+                    schema.setdefault("nullable", True)
+        if node.get("nullable") and isinstance(node.get("enum"), list) and None not in node["enum"]:
+            node["enum"].append(None)
+        if node.get("nullable") and isinstance(node.get("anyOf"), list) and "type" not in node:
+            node["anyOf"].append(NULL_ONLY)
+        for value in node.values():
+            _nullable(value, mark=mark)
+    elif isinstance(node, list):
+        for value in node:
+            _nullable(value, mark=mark)
+    return node
+
+
+def _load(name: str, *, mark: bool) -> dict[str, Any]:
+    return _nullable(yaml.safe_load((SPEC_DIR / name).read_text()), mark=mark)  # type: ignore[no-any-return]
+
+
+@cache
+def specs() -> tuple[OpenAPI, OpenAPI]:
+    merged = OpenAPI.from_dict(_load("brapi_openapi_all.nullable.yaml", mark=False))
+    return merged, OpenAPI.from_dict(_load("brapi_openapi_BrAPI-Germplasm.yaml", mark=True))
+
+
+def spec_for(path: str) -> OpenAPI:
+    merged, germplasm = specs()
+    return germplasm if path.startswith(("/attributes", "/search/attributes")) else merged
+
+
+def validate(method: str, path: str, query: dict[str, Any], status: int, body: bytes) -> None:
+    """Raise if the response does not conform to the operation's documented response."""
+    request = MockRequest(SERVER, method.lower(), f"/brapi/v2{path}", args=query)
+    response = MockResponse(body, status_code=status, content_type="application/json")
+    try:
+        spec_for(path).validate_response(request, response)
+    except Exception as exc:
+        errors = getattr(exc.__cause__, "schema_errors", ()) or ()
+        found = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for error in errors for e in _leaves(error)]
+        raise AssertionError(f"{method} {path} -> {status}: {found or exc}") from None
+
+
+def _leaves(error: Any) -> list[Any]:
+    """The innermost jsonschema errors (``anyOf`` wraps the real one in ``context``)."""
+    return [leaf for sub in error.context for leaf in _leaves(sub)] if error.context else [error]
+
+
+def operations(modules: tuple[str, ...] = ("BrAPI-Core", "BrAPI-Germplasm")) -> set[tuple[str, str]]:
+    lines = (SPEC_DIR / "calls-matrix-v2.1.tsv").read_text().splitlines()[1:]
+    return {(method, path) for module, method, path, *_ in (line.split("\t") for line in lines) if module in modules}
+
+
+CHECKS = "not_a_server_error,response_schema_conformance,content_type_conformance"
+MAX_EXAMPLES = int(os.environ.get("BRAPI_FUZZ_EXAMPLES", "8"))
+SEED = int(os.environ.get("BRAPI_FUZZ_SEED", "20261122"))
+
+ERROR_ENVELOPE = {
+    "type": "object",
+    "required": ["metadata", "result"],
+    "properties": {
+        "metadata": {
+            "type": "object",
+            "required": ["status"],
+            "properties": {
+                "status": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {
+                        "type": "object",
+                        "required": ["message", "messageType"],
+                        "properties": {"message": {"type": "string"}, "messageType": {"type": "string", "enum": ["ERROR"]}},
+                    },
+                }
+            },
+        },
+        "result": {"nullable": True, "type": "object"},
+    },
+}
+
+
+def fuzz_spec(spec_dir: Path) -> dict[str, object]:
+    spec = yaml.safe_load((spec_dir / "brapi_openapi_all.nullable.yaml").read_text())
+    lines = (spec_dir / "calls-matrix-v2.1.tsv").read_text().splitlines()[1:]
+    kept = {path for module, _, path, *_ in (line.split("\t") for line in lines) if module in ("BrAPI-Core", "BrAPI-Germplasm")}
+    spec["paths"] = {path: item for path, item in spec["paths"].items() if path in kept}
+    for name, response in spec["components"]["responses"].items():
+        if name[:3] in {"400", "401", "403", "404"}:
+            response["content"] = {"application/json": {"schema": ERROR_ENVELOPE}}
+    return spec  # type: ignore[no-any-return]
+
+
+def fuzz_operations(gateway_url: str, token: str, spec_dir: Path) -> list[str]:
+    """Run schemathesis; return the failure lines it printed (empty when all checks pass)."""
+    with tempfile.TemporaryDirectory() as scratch:
+        spec_path = Path(scratch) / "brapi.json"
+        spec_path.write_text(json.dumps(fuzz_spec(spec_dir)))
+        command = [
+            sys.executable, "-m", "schemathesis.cli", "run", str(spec_path), "--url", f"{gateway_url}/brapi/v2",
+            "-H", f"Authorization: Bearer {token}", "--checks", CHECKS, "--max-examples", str(MAX_EXAMPLES),
+            "--seed", str(SEED), "--mode", "positive", "--phases", "examples,coverage,fuzzing", "--no-shrink",
+            "--workers", "2", "--request-timeout", "30", "--generation-database", "none", "--no-color",
+        ]  # fmt: skip
+        result = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+    output = result.stdout + result.stderr
+    if result.returncode == 0:
+        return []
+    return [line for line in output.splitlines() if line.strip()][-200:]
+
+
+pytestmark = [pytest.mark.e2e]
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
+    workdir = tmp_path_factory.mktemp("conformance")
+    stack = DevStack(workdir, Ports(gateway=free_port()), log_dir=workdir / "logs")
+    try:
+        stack.start_servers()
+        stack.seed(testdata=True)  # the imported Test Server data is served and validated too
+        stack.start_services()
+        yield stack
+    finally:
+        stack.stop()
+
+
+@dataclass
+class Recorder:
+    """Calls the gateway and keeps every (operation, status, body) for validation."""
+
+    client: httpx.Client
+    seen: list[tuple[str, str, dict[str, Any], int, bytes]] = field(default_factory=list)
+
+    def call(self, method: str, template: str, values: dict[str, str] | None = None, *,
+             json: Any = None, params: dict[str, Any] | None = None) -> Any:  # fmt: skip
+        path = template.format(**(values or {}))
+        response = self.client.request(method, f"/brapi/v2{path}", json=json, params=params)
+        self.seen.append((method, template, params or {}, response.status_code, response.content))
+        assert response.status_code in (200, 202), (method, path, response.text)
+        return response.json()["result"]
+
+    def create(self, path: str, *items: dict[str, Any]) -> list[dict[str, Any]]:
+        return self.call("POST", path, json=list(items))["data"]  # type: ignore[no-any-return]
+
+
+def exercise_every_operation(api: Recorder) -> None:
+    """Create one of everything in dependency order, then read, update and search it all."""
+    ext = [{"referenceId": f"ref-{uuid.uuid4().hex[:6]}", "referenceSource": "conformance"}]
+    [person] = api.create("/people", {"firstName": "Ada", "lastName": "Lovelace", "externalReferences": ext})
+    [program] = api.create("/programs", {"programName": "Maize 2030", "programType": "STANARD",
+                                         "commonCropName": "Maize", "leadPersonDbId": person["personDbId"],
+                                         "additionalInfo": {"funding": "public"}})  # fmt: skip
+    assert program["programType"] == "STANDARD" and program["additionalInfo"] == {"funding": "public"}
+    [location] = api.create("/locations", {"locationName": "Field 7", "countryCode": "IND",
+                                           "coordinates": {"type": "Feature", "geometry": {"type": "Point", "coordinates": [77.2, 28.6]}}})  # fmt: skip
+    [trial] = api.create("/trials", {"trialName": "T1", "programDbId": program["programDbId"], "startDate": "2024-05-01"})
+    assert trial["programName"] == "Maize 2030"
+    [study] = api.create("/studies", {"studyName": "S1", "trialDbId": trial["trialDbId"], "studyType": "Yield Trial",
+                                      "locationDbId": location["locationDbId"], "startDate": "2024-06-01T08:00:00Z"})  # fmt: skip
+    [season] = api.create("/seasons", {"seasonName": "Kharif", "year": 2024})
+    [a, b, c] = api.create(
+        "/germplasm",
+        *({"germplasmName": n, "germplasmPUI": f"doi:conf/{n}", "commonCropName": "Maize", "acquisitionDate": "2020-01-02",
+           "synonyms": [{"synonym": f"{n}-alias", "type": "alias"}], "externalReferences": ext} for n in "ABC"),
+    )  # fmt: skip
+    [lst] = api.create("/lists", {"listName": "Favourites", "listType": "germplasm", "data": [a["germplasmDbId"]]})
+    [attribute] = api.create("/attributes", {"attributeName": "Height", "attributeCategory": "Agronomic",
+                                             "trait": {"traitName": "Plant height"}, "method": {"methodName": "Ruler"},
+                                             "scale": {"scaleName": "cm", "scaleDbId": "cm"}})  # fmt: skip
+    [value] = api.create("/attributevalues", {"attributeName": "Height", "attributeDbId": attribute["attributeDbId"],
+                                              "germplasmDbId": a["germplasmDbId"], "value": "182"})  # fmt: skip
+    assert value["germplasmName"] == "A"
+    [project] = api.create("/crossingprojects", {"crossingProjectName": "CP1", "programDbId": program["programDbId"]})
+    parents = {"parent1": {"germplasmDbId": a["germplasmDbId"], "parentType": "FEMALE"},
+               "parent2": {"germplasmDbId": b["germplasmDbId"], "parentType": "MALE"}}  # fmt: skip
+    [planned] = api.create("/plannedcrosses", {"plannedCrossName": "A x B", "crossingProjectDbId": project["crossingProjectDbId"], **parents})
+    [cross] = api.create("/crosses", {"crossName": "A x B #1", "plannedCrossDbId": planned["plannedCrossDbId"], **parents})
+    [node] = api.create("/pedigree", {"germplasmDbId": c["germplasmDbId"], "germplasmName": "C",
+                                      "parents": [{"germplasmDbId": a["germplasmDbId"], "parentType": "FEMALE"},
+                                                  {"germplasmDbId": b["germplasmDbId"], "parentType": "MALE"}]})  # fmt: skip
+    [lot1, lot2] = api.create("/seedlots", {"seedLotName": "L1", "amount": 100, "units": "seeds"},
+                              {"seedLotName": "L2", "amount": 0, "units": "seeds"})  # fmt: skip
+    api.create("/seedlots/transactions", {"fromSeedLotDbId": lot1["seedLotDbId"], "toSeedLotDbId": lot2["seedLotDbId"],
+                                          "amount": 40, "transactionTimestamp": "2024-07-01T10:00:00+05:30"})  # fmt: skip
+
+    ids = {"personDbId": person["personDbId"], "programDbId": program["programDbId"], "trialDbId": trial["trialDbId"],
+           "locationDbId": location["locationDbId"], "studyDbId": study["studyDbId"], "seasonDbId": season["seasonDbId"],
+           "listDbId": lst["listDbId"], "germplasmDbId": c["germplasmDbId"], "attributeDbId": attribute["attributeDbId"],
+           "attributeValueDbId": value["attributeValueDbId"], "crossingProjectDbId": project["crossingProjectDbId"],
+           "seedLotDbId": lot1["seedLotDbId"], "breedingMethodDbId": "breeding_method1"}  # fmt: skip
+    for method, path in sorted(operations()):
+        if method != "GET" or "searchResultsDbId" in path:
+            continue
+        api.call("GET", path, ids, params={"pageSize": 5} if "{" not in path else None)
+
+    assert api.call("GET", "/seedlots/{seedLotDbId}", ids)["amount"] == 60
+    assert [p["germplasmDbId"] for p in api.call("GET", "/germplasm/{germplasmDbId}/pedigree", ids)["parents"]] == [
+        a["germplasmDbId"], b["germplasmDbId"]]  # fmt: skip
+    progeny = api.call("GET", "/germplasm/{germplasmDbId}/progeny", {"germplasmDbId": a["germplasmDbId"]})
+    assert progeny["progeny"] == [{"germplasmDbId": c["germplasmDbId"], "germplasmName": "C", "parentType": "FEMALE"}]
+
+    for path, body in (
+        ("/people/{personDbId}", {"firstName": "Augusta Ada", "lastName": "King"}),
+        ("/programs/{programDbId}", {"programName": "Maize 2031", "programType": "PROJECT"}),
+        ("/locations/{locationDbId}", {"locationName": "Field 8"}),
+        ("/trials/{trialDbId}", {"trialName": "T1b", "programDbId": program["programDbId"]}),
+        ("/studies/{studyDbId}", {"studyName": "S1b", "trialDbId": trial["trialDbId"]}),
+        ("/seasons/{seasonDbId}", {"seasonName": "Rabi", "year": 2025}),
+        ("/lists/{listDbId}", {"listName": "Favourites 2", "listType": "germplasm", "data": []}),
+        ("/germplasm/{germplasmDbId}", {"germplasmName": "C2", "germplasmPUI": "doi:conf/C", "commonCropName": "Maize"}),
+        ("/attributes/{attributeDbId}", {"attributeName": "Height2", "trait": {"traitName": "h"},
+                                         "method": {"methodName": "m"}, "scale": {"scaleName": "s", "scaleDbId": "s"}}),
+        ("/attributevalues/{attributeValueDbId}", {"attributeName": "Height2", "value": "190"}),
+        ("/crossingprojects/{crossingProjectDbId}", {"crossingProjectName": "CP2"}),
+        ("/seedlots/{seedLotDbId}", {"seedLotName": "L1b", "amount": 60, "units": "seeds"}),
+    ):  # fmt: skip
+        api.call("PUT", path, ids, json=body)
+    api.call("POST", "/lists/{listDbId}/items", ids, json=[b["germplasmDbId"]])
+    assert api.call("POST", "/lists/{listDbId}/data", ids, json=[c["germplasmDbId"]])["listSize"] == 2
+    api.call("PUT", "/crosses", json={cross["crossDbId"]: {"crossName": "A x B #1b", **parents}})
+    api.call("PUT", "/plannedcrosses", json={planned["plannedCrossDbId"]: {"plannedCrossName": "AxB'", **parents}})
+    api.call("PUT", "/pedigree", json={c["germplasmDbId"]: {"germplasmDbId": c["germplasmDbId"], "germplasmName": "C2",
+                                                            "familyCode": "F1", "parents": node["parents"]}})  # fmt: skip
+
+    for path in sorted(p for m, p in operations() if m == "POST" and p.startswith("/search/")):
+        search_id = api.call("POST", path, json={"externalReferenceSources": ["conformance"]} if "people" in path else {})
+        api.call("GET", path + "/{searchResultsDbId}", search_id, params={"pageSize": 2})
+
+
+@pytest.fixture(scope="module")
+def recorded(stack: DevStack) -> Recorder:
+    with httpx.Client(base_url=stack.gateway_url, timeout=60,
+                      headers={"Authorization": f"Bearer {stack.login()}"}) as client:  # fmt: skip
+        api = Recorder(client)
+        exercise_every_operation(api)
+        return api
+
+
+def test_all_91_operations_answer_and_conform_to_the_official_schemas(recorded: Recorder) -> None:
+    exercised = {(method, template) for method, template, *_ in recorded.seen}
+    assert exercised == operations() and len(exercised) == 91
+    for method, template, params, status, body in recorded.seen:
+        concrete = re.sub(r"\{\w+\}", "x", template)
+        validate(method, concrete, params, status, body)
+
+
+def test_a_pedigree_cycle_is_refused_with_422_and_nothing_changes(stack: DevStack, recorded: Recorder) -> None:
+    with httpx.Client(base_url=stack.gateway_url, timeout=60,
+                      headers={"Authorization": f"Bearer {stack.login()}"}) as client:  # fmt: skip
+        nodes = client.get("/brapi/v2/pedigree", params={"familyCode": "F1"}).json()["result"]["data"]
+        [child] = nodes
+        parent = child["parents"][0]["germplasmDbId"]
+        before = client.get("/brapi/v2/pedigree", params={"pageSize": 1000}).json()["result"]["data"]
+        cycle = {parent: {"germplasmDbId": parent, "germplasmName": "A",
+                          "parents": [{"germplasmDbId": child["germplasmDbId"], "parentType": "SELF"}]}}  # fmt: skip
+        response = client.put("/brapi/v2/pedigree", json=cycle)
+        assert response.status_code == 422, response.text
+        assert "cycle" in " ".join(s["message"] for s in response.json()["metadata"]["status"])
+        assert client.get("/brapi/v2/pedigree", params={"pageSize": 1000}).json()["result"]["data"] == before
+
+
+def test_search_results_of_an_unknown_or_foreign_id_are_404(stack: DevStack, recorded: Recorder) -> None:
+    with httpx.Client(base_url=stack.gateway_url, timeout=60,
+                      headers={"Authorization": f"Bearer {stack.login()}"}) as client:  # fmt: skip
+        ticket = client.post("/brapi/v2/search/germplasm", json={"germplasmNames": ["A"]})
+        assert ticket.status_code == 202
+        search_id = ticket.json()["result"]["searchResultsDbId"]
+        found = client.get(f"/brapi/v2/search/germplasm/{search_id}").json()
+        assert [g["germplasmName"] for g in found["result"]["data"]] == ["A"]
+        assert client.get("/brapi/v2/search/germplasm/not-a-search").status_code == 404
+        # The id is bound to the entity it searched.
+        assert client.get(f"/brapi/v2/search/programs/{search_id}").status_code == 404
+
+
+def test_schemathesis_finds_no_server_error_and_no_schema_violation(stack: DevStack, recorded: Recorder) -> None:
+    """Generated requests for every Core and Germplasm operation (bounded for CI)."""
+    failures = fuzz_operations(stack.gateway_url, stack.login(), SPEC_DIR)
+    assert failures == []
