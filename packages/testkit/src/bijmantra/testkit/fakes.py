@@ -8,16 +8,22 @@ same against PostgreSQL and NATS.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+import copy
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self
 
 import msgspec
+from bijmantra.application.analysis import Artifact, ResultIndex
 from bijmantra.application.brapi.ports import Criteria, DocumentPage
+from bijmantra.application.genotyping import GenotypeChunk, StoredVariantSet
+from bijmantra.application.ports import GenotypeBlock
+from bijmantra.domain.analysis import AnalysisJob
+from bijmantra.domain.genotyping import VariantSet
 from bijmantra.application.events import EventEnvelope, OutboxRecord, envelope_for
 from bijmantra.domain import DomainEvent
-from bijmantra.kernel import PageRequest, TenantId
+from bijmantra.kernel import Page, PageRequest, TenantId
 
 _encode = msgspec.json.encode
 Documents = dict[tuple[TenantId, str, str], bytes]
@@ -47,6 +53,11 @@ def _page(bodies: list[bytes], total: int, page: PageRequest) -> DocumentPage:
 @dataclass
 class InMemoryDatabase:
     documents: Documents = field(default_factory=dict)
+    variant_sets: dict[tuple[TenantId, str], _StoredSet] = field(default_factory=dict)
+    analyses: dict[tuple[TenantId, str], AnalysisJob] = field(default_factory=dict)
+    results: dict[tuple[TenantId, str], tuple[dict[str, bytes], list[Artifact]]] = field(
+        default_factory=dict
+    )
     outbox: list[EventEnvelope] = field(default_factory=list)
     published: set[str] = field(default_factory=set)
 
@@ -137,6 +148,124 @@ class FakeSearchResultStore:
         return self.saved.get((tenant_id, entity, search_id))
 
 
+@dataclass
+class _StoredSet:
+    variant_set: VariantSet
+    blocks: list[GenotypeBlock] = field(default_factory=list)
+
+
+class _FakeWriter:
+    def __init__(self, stored: _StoredSet) -> None:
+        self._stored = stored
+
+    async def append(self, block: GenotypeBlock) -> None:
+        self._stored.blocks.append(block)
+
+    async def close(self) -> int:
+        return sum(len(b) for b in self._stored.blocks)
+
+
+class FakeGenotypeStore:
+    """Keeps blocks as given (no chunking or compression); reads them back as raw chunks."""
+
+    def __init__(self, sets: dict[tuple[TenantId, str], _StoredSet], tenant: TenantId) -> None:
+        self.staged = dict(sets)
+        self._tenant = tenant
+        self._sealed: list[VariantSet] = []
+
+    async def create(self, variant_set: VariantSet) -> _FakeWriter:
+        assert variant_set.tenant_id == self._tenant, "row-level security would reject this"
+        stored = _StoredSet(variant_set)
+        self.staged[(self._tenant, variant_set.variant_set_db_id)] = stored
+        return _FakeWriter(stored)
+
+    async def seal(self, variant_set: VariantSet) -> None:
+        self._sealed.append(variant_set)
+
+    async def get(self, variant_set_db_id: str) -> StoredVariantSet | None:
+        stored = self.staged.get((self._tenant, variant_set_db_id))
+        if stored is None:
+            return None
+        v = stored.variant_set
+        return StoredVariantSet(
+            v.variant_set_db_id, v.name, v.source_format, v.n_variants, list(v.call_sets),
+            dict(v.skipped), "2026-11-22T00:00:00+00:00",
+        )  # fmt: skip
+
+    async def read(
+        self, variant_set_db_id: str, columns: Sequence[int] | None
+    ) -> AsyncIterator[GenotypeChunk]:
+        start = 0
+        for block in self.staged[(self._tenant, variant_set_db_id)].blocks:
+            dosages = block.dosages if columns is None else block.dosages[:, list(columns)]
+            ids = [f"{variant_set_db_id}:{start + i}" for i in range(len(block))]
+            yield GenotypeChunk(
+                start, len(block), dosages.shape[1], "raw", dosages.tobytes(), list(block.chrom),
+                [int(p) for p in block.pos], ids,
+            )  # fmt: skip
+            start += len(block)
+
+    async def flush(self) -> list[DomainEvent]:
+        sealed, self._sealed = self._sealed, []
+        return [event for v in sealed for event in v.pull_events()]
+
+
+class FakeAnalysisRepository:
+    """Jobs are copied in and out, as a database row would be."""
+
+    def __init__(self, db: InMemoryDatabase, tenant: TenantId) -> None:
+        self.staged = dict(db.analyses)
+        self.results = dict(db.results)
+        self._tenant = tenant
+        self._touched: list[AnalysisJob] = []
+
+    def add(self, job: AnalysisJob) -> None:
+        self.save(job)
+
+    def save(self, job: AnalysisJob) -> None:
+        assert job.tenant_id == self._tenant, "row-level security would reject this"
+        self._touched.append(job)
+
+    async def get(self, analysis_db_id: str, *, for_update: bool = False) -> AnalysisJob | None:
+        found = self.staged.get((self._tenant, analysis_db_id))
+        return None if found is None else copy.deepcopy(found)
+
+    async def store_results(
+        self, analysis_db_id: str, tables: Mapping[str, bytes], artifacts: Sequence[Artifact]
+    ) -> None:
+        self.results[(self._tenant, analysis_db_id)] = (dict(tables), list(artifacts))
+
+    async def result_index(self, analysis_db_id: str) -> ResultIndex:
+        tables, artifacts = self.results.get((self._tenant, analysis_db_id), ({}, []))
+        return ResultIndex(
+            {name: len(_rows(data)) for name, data in tables.items()},
+            {a.name: (a.media_type, len(a.data)) for a in artifacts},
+        )
+
+    async def result_page(
+        self, analysis_db_id: str, table: str, page: PageRequest
+    ) -> Page[bytes] | None:
+        tables, _ = self.results.get((self._tenant, analysis_db_id), ({}, []))
+        if table not in tables:
+            return None
+        rows = _rows(tables[table])
+        items = [bytes(r) for r in rows[page.offset : page.offset + page.page_size]]
+        return Page(items, page, len(rows))
+
+    async def artifact(self, analysis_db_id: str, name: str) -> Artifact | None:
+        _, artifacts = self.results.get((self._tenant, analysis_db_id), ({}, []))
+        return next((a for a in artifacts if a.name == name), None)
+
+    async def flush(self) -> list[DomainEvent]:
+        touched, self._touched = self._touched, []
+        for job in touched:
+            self.staged[(self._tenant, job.analysis_db_id)] = job
+        return [event for job in touched for event in job.pull_events()]
+
+
+_rows = msgspec.json.Decoder(list[msgspec.Raw]).decode
+
+
 class FakeUnitOfWork:
     def __init__(self, db: InMemoryDatabase, tenant: TenantId) -> None:
         self._db, self.tenant_id = db, tenant
@@ -145,6 +274,8 @@ class FakeUnitOfWork:
 
     async def __aenter__(self) -> Self:
         self.resources = FakeResourceStore(self._db.documents, self.tenant_id)
+        self.genotypes = FakeGenotypeStore(self._db.variant_sets, self.tenant_id)
+        self.analyses = FakeAnalysisRepository(self._db, self.tenant_id)
         self._events = []
         return self
 
@@ -161,8 +292,13 @@ class FakeUnitOfWork:
         self._events.append(event)
 
     async def commit(self) -> None:
+        for event in [*await self.genotypes.flush(), *await self.analyses.flush()]:
+            self.record(event)
         self._db.documents.clear()
         self._db.documents.update(self.resources.staged)
+        self._db.variant_sets.update(self.genotypes.staged)
+        self._db.analyses.update(self.analyses.staged)
+        self._db.results.update(self.analyses.results)
         self._db.outbox.extend(envelope_for(e, source="fake") for e in self._events)
         self._events = []
         self.committed = True

@@ -1,0 +1,149 @@
+"""Genotype import and the analysis-job protocol, against the in-memory fakes."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import msgspec
+import numpy as np
+import pytest
+
+from bijmantra.application.analysis import (
+    AnalysisRequest,
+    Artifact,
+    ClaimAnalysis,
+    CompleteAnalysis,
+    GetAnalysis,
+    GetArtifact,
+    GetResultPage,
+    RequestAnalysis,
+    StreamJobGenotypes,
+)
+from bijmantra.application.genotyping import ImportGenotypes, ImportSpec, StreamGenotypes
+from bijmantra.kernel import Conflict, NotFound, PageRequest, Principal, TenantId, ValidationFailed
+from bijmantra.testkit.fakes import InMemoryDatabase, fake_unit_of_work_factory
+
+TENANT = TenantId(uuid.UUID(int=1))
+BREEDER = Principal("breeder", TENANT, frozenset({"breeder"}))
+WORKER = Principal("service:analytics-worker", TENANT, frozenset({"analysis-worker"}))
+OUTSIDER = Principal("other", TenantId(uuid.UUID(int=2)), frozenset({"breeder"}))
+
+
+@dataclass
+class Block:
+    chrom: list[str]
+    pos: np.ndarray
+    ids: list[str]
+    ref: list[str]
+    alt: list[str]
+    dosages: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.chrom)
+
+
+@dataclass
+class Upload:
+    names: list[str]
+    matrix: np.ndarray
+    skipped: dict[str, int] = field(default_factory=lambda: {"not_snp": 2})
+
+    async def sample_names(self) -> list[str]:
+        return self.names
+
+    async def blocks(self) -> AsyncIterator[Block]:
+        for start in range(0, len(self.matrix), 4):
+            rows = self.matrix[start : start + 4]
+            n = len(rows)
+            yield Block(
+                ["1"] * n, np.arange(start, start + n), [""] * n, ["A"] * n, ["G"] * n, rows
+            )
+
+
+@pytest.fixture
+def db() -> InMemoryDatabase:
+    return InMemoryDatabase()
+
+
+async def imported(db: InMemoryDatabase, matrix: np.ndarray) -> dict[str, object]:
+    uow = fake_unit_of_work_factory(db)
+    names = [f"S{i}" for i in range(matrix.shape[1])]
+    spec = ImportSpec("set", "vcf", "Cassava")
+    return await ImportGenotypes(uow)(BREEDER, spec, Upload(names, matrix))
+
+
+async def test_import_stores_the_matrix_and_creates_germplasm_for_new_samples(
+    db: InMemoryDatabase,
+) -> None:
+    matrix = np.random.default_rng(1).integers(-1, 3, size=(10, 5)).astype(np.int8)
+    summary = await imported(db, matrix)
+    assert summary["variantsImported"] == 10
+    assert summary["germplasmCreated"] == 5
+    assert summary["variantsSkipped"] == {"not_snp": 2}
+    chunks = StreamGenotypes(fake_unit_of_work_factory(db))(BREEDER, str(summary["variantSetDbId"]))
+    rows = [
+        np.frombuffer(c.dosages, np.int8).reshape(c.n_variants, c.n_samples) async for c in chunks
+    ]
+    np.testing.assert_array_equal(np.vstack(rows), matrix)
+    types = [e.type for e in db.outbox]
+    assert types.count("germplasm.created") == 5
+    assert types[-1] == "genotyping.variant_set_imported"
+
+
+async def test_only_the_current_attempt_completes_and_results_page(db: InMemoryDatabase) -> None:
+    matrix = np.random.default_rng(2).integers(0, 3, size=(8, 6)).astype(np.int8)
+    summary = await imported(db, matrix)
+    uow = fake_unit_of_work_factory(db)
+    request = AnalysisRequest(
+        type="gwas", variant_set_db_id=str(summary["variantSetDbId"]),
+        phenotypes={"S0": 1.0, "S1": 2.5, "S3": 0.5},
+    )  # fmt: skip
+    job = await RequestAnalysis(uow)(BREEDER, request)
+    job_id = job["analysisDbId"]
+    first = await ClaimAnalysis(uow)(WORKER, job_id, "worker-a")
+    second = await ClaimAnalysis(uow)(WORKER, job_id, "worker-b")
+    assert (first.attempt, second.attempt) == (1, 2)
+    assert sorted(second.job["phenotypes"].values()) == [0.5, 1.0, 2.5]
+    with pytest.raises(Conflict):
+        [c async for c in StreamJobGenotypes(uow)(WORKER, job_id, 1)]
+    rows = msgspec.json.encode([{"i": i} for i in range(25)])
+    complete = CompleteAnalysis(uow)
+    results = {"summary": {"n": 1}, "tables": {"t": rows}, "timings": {"computeSeconds": 0.1}}
+    stale = await complete(WORKER, job_id, 1, artifacts=[], **results)
+    current = await complete(
+        WORKER, job_id, 2, artifacts=[Artifact("a.png", "image/png", b"png")], **results
+    )
+    assert (stale, current) == (False, True)
+    document = await GetAnalysis(uow)(BREEDER, job_id)
+    assert (document["status"], document["attempt"], document["worker"]) == (
+        "completed",
+        2,
+        "worker-b",
+    )
+    assert document["results"]["tables"] == [{"name": "t", "rowCount": 25}]
+    page = await GetResultPage(uow)(BREEDER, job_id, "t", PageRequest(2, 10))
+    assert [msgspec.json.decode(r)["i"] for r in page.items] == [20, 21, 22, 23, 24]
+    assert (await GetArtifact(uow)(BREEDER, job_id, "a.png")).data == b"png"
+    assert [e.type for e in db.outbox if e.subject == job_id] == [
+        "analysis.requested", "analysis.started", "analysis.started", "analysis.completed"
+    ]  # fmt: skip
+    with pytest.raises(NotFound):
+        await GetAnalysis(uow)(OUTSIDER, job_id)
+
+
+async def test_requests_naming_unknown_samples_or_sets_store_nothing(db: InMemoryDatabase) -> None:
+    summary = await imported(db, np.zeros((4, 3), dtype=np.int8))
+    uow = fake_unit_of_work_factory(db)
+    before = len(db.outbox)
+    set_id = str(summary["variantSetDbId"])
+    for request in (
+        AnalysisRequest(type="gblup", variant_set_db_id=set_id, phenotypes={"S0": 1.0, "x": 3.0}),
+        AnalysisRequest(type="grm", variant_set_db_id="missing"),
+        AnalysisRequest(type="grm", variant_set_db_id=set_id, call_set_db_ids=["x"]),
+    ):
+        with pytest.raises(ValidationFailed):
+            await RequestAnalysis(uow)(BREEDER, request)
+    assert len(db.outbox) == before
+    assert db.analyses == {}
