@@ -330,6 +330,7 @@ SERVICES: dict[str, Schema] = {
             "DOMAIN_API_TARGET",
             "IDENTITY_TARGET",
             "REDIS_URL",
+            "TRUSTED_PROXIES",
         ],
         secret_keys=["REDIS_URL"],
         secret_required=[],
@@ -338,7 +339,7 @@ SERVICES: dict[str, Schema] = {
     ),
     "identity": service_schema(
         title="bijmantra identity values",
-        config_keys=["ACCESS_TOKEN_TTL", "NATS_URL", "REDIS_URL", "DB_POOL_SIZE"],
+        config_keys=["ACCESS_TOKEN_TTL", "NATS_URL", "REDIS_URL", "DB_POOL_SIZE", "TRUSTED_PROXIES"],
         secret_keys=["DATABASE_URL", "REDIS_URL", "NATS_URL"],
         secret_required=["DATABASE_URL"],
         externals=["postgres", "redis", "nats"],
