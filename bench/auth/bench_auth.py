@@ -53,9 +53,17 @@ ISSUER, AUDIENCE = "https://identity.bench", "bijmantra"
 def claims() -> dict[str, Any]:
     now = int(time.time())
     return {
-        "iss": ISSUER, "sub": str(uuid.uuid4()), "aud": AUDIENCE, "iat": now, "nbf": now, "exp": now + 600,
-        "jti": uuid.uuid4().hex, "tid": str(uuid.uuid4()), "roles": ["breeder"], "scope": "openid brapi",
-    }  # fmt: skip
+        "iss": ISSUER,
+        "sub": str(uuid.uuid4()),
+        "aud": AUDIENCE,
+        "iat": now,
+        "nbf": now,
+        "exp": now + 600,
+        "jti": uuid.uuid4().hex,
+        "tid": str(uuid.uuid4()),
+        "roles": ["breeder"],
+        "scope": "openid brapi",
+    }
 
 
 def tokens_for(key: Any, alg: str, count: int) -> list[str]:
@@ -155,8 +163,11 @@ async def load(stack: DevStack, token: str) -> dict[str, Any]:
                 paths, port=port, token=bearer, connections=CONNECTIONS, duration=SECONDS
             )
             runs[name].append(result)
-            print(f"  {name:<30} {result.rps:8.1f} req/s  p50 {result.percentile(0.5):6.2f} ms  "
-                  f"p99 {result.percentile(0.99):6.2f} ms  errors {result.errors}", flush=True)  # fmt: skip
+            print(
+                f"  {name:<30} {result.rps:8.1f} req/s  p50 {result.percentile(0.5):6.2f} ms  "
+                f"p99 {result.percentile(0.99):6.2f} ms  errors {result.errors}",
+                flush=True,
+            )
     median = {
         name: sorted(results, key=lambda r: r.rps)[len(results) // 2]
         for name, results in runs.items()
@@ -178,10 +189,15 @@ async def load(stack: DevStack, token: str) -> dict[str, Any]:
 def main() -> None:
     print("Token verification: JwtVerifier micro-benchmark", flush=True)
     report: dict[str, Any] = {
-        "meta": {"machine": platform.machine(), "cpus": os.cpu_count(), "python": platform.python_version(),
-                 "seconds_per_scenario": SECONDS, "connections": CONNECTIONS},
+        "meta": {
+            "machine": platform.machine(),
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "seconds_per_scenario": SECONDS,
+            "connections": CONNECTIONS,
+        },
         "verifier": micro(),
-    }  # fmt: skip
+    }
     for key, value in report["verifier"].items():
         print(f"  {key:<45} {value}", flush=True)
     print("Gateway: authenticated cheap endpoint vs unauthenticated, same run", flush=True)

@@ -72,19 +72,35 @@ async def member(stack: DevStack) -> dict[str, str]:
     engine = create_engine(stack.database.identity_url, pool_size=1)
     try:
         await register_member(
-            engine, organization_id=organization, organization_name=f"E2E {organization.hex[:6]}",
-            user_id=uuid.uuid4(), email=email, display_name="E2E", password_hash=PasswordHasher().hash(password),
+            engine,
+            organization_id=organization,
+            organization_name=f"E2E {organization.hex[:6]}",
+            user_id=uuid.uuid4(),
+            email=email,
+            display_name="E2E",
+            password_hash=PasswordHasher().hash(password),
             roles=["breeder"],
-        )  # fmt: skip
+        )
         await register_client(
-            engine, client_id="e2e-web", name="E2E web app", tenant_id=organization, secret_hash=None,
-            grant_types=["authorization_code", "refresh_token"], scope="openid brapi", redirect_uris=[CALLBACK],
-        )  # fmt: skip
+            engine,
+            client_id="e2e-web",
+            name="E2E web app",
+            tenant_id=organization,
+            secret_hash=None,
+            grant_types=["authorization_code", "refresh_token"],
+            scope="openid brapi",
+            redirect_uris=[CALLBACK],
+        )
         await register_client(
-            engine, client_id="e2e-scanner", name="E2E scanner", tenant_id=organization,
-            secret_hash=hash_secret("scanner-secret-" + "x" * 32), grant_types=["client_credentials"],
-            scope="brapi", roles=["data-manager"],
-        )  # fmt: skip
+            engine,
+            client_id="e2e-scanner",
+            name="E2E scanner",
+            tenant_id=organization,
+            secret_hash=hash_secret("scanner-secret-" + "x" * 32),
+            grant_types=["client_credentials"],
+            scope="brapi",
+            roles=["data-manager"],
+        )
     finally:
         await engine.dispose()
     return {"organization": str(organization), "email": email, "password": password}
@@ -125,10 +141,17 @@ async def test_authorization_code_with_pkce_and_refresh_rotation(
     gateway: httpx.AsyncClient, member: dict[str, str]
 ) -> None:
     verifier = secrets.token_urlsafe(48)
-    query = urlencode({
-        "response_type": "code", "client_id": "e2e-web", "redirect_uri": CALLBACK, "scope": "openid brapi",
-        "state": "e2e-state", "code_challenge": create_s256_code_challenge(verifier), "code_challenge_method": "S256",
-    })  # fmt: skip
+    query = urlencode(
+        {
+            "response_type": "code",
+            "client_id": "e2e-web",
+            "redirect_uri": CALLBACK,
+            "scope": "openid brapi",
+            "state": "e2e-state",
+            "code_challenge": create_s256_code_challenge(verifier),
+            "code_challenge_method": "S256",
+        }
+    )
     url = f"/oauth/authorize?{query}"
     jar = Cookies()
     login_page = await gateway.get(url)
@@ -159,8 +182,13 @@ async def test_authorization_code_with_pkce_and_refresh_rotation(
     params = parse_qs(location.query)
     assert params["state"] == ["e2e-state"]
 
-    exchange = {"grant_type": "authorization_code", "code": params["code"][0], "redirect_uri": CALLBACK,
-                "client_id": "e2e-web", "code_verifier": verifier}  # fmt: skip
+    exchange = {
+        "grant_type": "authorization_code",
+        "code": params["code"][0],
+        "redirect_uri": CALLBACK,
+        "client_id": "e2e-web",
+        "code_verifier": verifier,
+    }
     tokens = await gateway.post("/oauth/token", data=exchange, headers=FORM)
     assert tokens.status_code == 200, tokens.text
     body = tokens.json()
@@ -264,7 +292,7 @@ def _b64json(value: dict[str, Any]) -> str:
 
 @pytest.fixture(scope="module")
 def signing_key(stack: DevStack) -> RSAKey:
-    """identity's real signing key, so each forged token differs from a valid one in one way only."""
+    """identity's real signing key: each forged token differs from a valid one in one way."""
     assert stack.database is not None
     with psycopg.connect(stack.database.owner_url) as conn:
         kid, pem = conn.execute(
@@ -277,9 +305,17 @@ def signing_key(stack: DevStack) -> RSAKey:
 def _claims(stack: DevStack, tenant: str, **overrides: Any) -> dict[str, Any]:
     now = int(time.time())
     claims = {
-        "iss": stack.identity_url, "sub": str(uuid.uuid4()), "aud": "bijmantra", "iat": now, "nbf": now,
-        "exp": now + 300, "jti": uuid.uuid4().hex, "tid": tenant, "roles": ["admin"], "scope": "openid brapi",
-    }  # fmt: skip
+        "iss": stack.identity_url,
+        "sub": str(uuid.uuid4()),
+        "aud": "bijmantra",
+        "iat": now,
+        "nbf": now,
+        "exp": now + 300,
+        "jti": uuid.uuid4().hex,
+        "tid": tenant,
+        "roles": ["admin"],
+        "scope": "openid brapi",
+    }
     claims.update(overrides)
     return claims
 
@@ -297,7 +333,8 @@ def attacks(stack: DevStack, key: RSAKey, tenant: str) -> dict[str, str]:
         2048, parameters={"kid": "attacker", "alg": "RS256"}, private=True
     )
     return {
-        "alg-none": f"{_b64json({'alg': 'none', 'kid': key.kid})}.{_b64json(_claims(stack, tenant))}.",
+        "alg-none": f"{_b64json({'alg': 'none', 'kid': key.kid})}."
+        f"{_b64json(_claims(stack, tenant))}.",
         "hs256-with-public-key": hs_input
         + "."
         + _b64(hmac.new(key.as_pem(private=False), hs_input.encode(), hashlib.sha256).digest()),

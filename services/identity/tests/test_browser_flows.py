@@ -29,9 +29,15 @@ SESSION_COOKIE = "__Host-bijmantra-session"
 async def public_client(engine: AsyncEngine, organization: uuid.UUID) -> str:
     client_id = f"spa-{uuid.uuid4().hex[:10]}"
     await register_client(
-        engine, client_id=client_id, name="Field Book Web", tenant_id=organization, secret_hash=None,
-        grant_types=["authorization_code", "refresh_token"], scope="openid brapi", redirect_uris=[CALLBACK],
-    )  # fmt: skip
+        engine,
+        client_id=client_id,
+        name="Field Book Web",
+        tenant_id=organization,
+        secret_hash=None,
+        grant_types=["authorization_code", "refresh_token"],
+        scope="openid brapi",
+        redirect_uris=[CALLBACK],
+    )
     return client_id
 
 
@@ -42,9 +48,14 @@ def pkce() -> tuple[str, str]:
 
 def authorize_url(client_id: str, challenge: str | None, **overrides: str | None) -> str:
     params: dict[str, str | None] = {
-        "response_type": "code", "client_id": client_id, "redirect_uri": CALLBACK, "scope": "openid brapi",
-        "state": "st-123", "code_challenge": challenge, "code_challenge_method": "S256",
-    }  # fmt: skip
+        "response_type": "code",
+        "client_id": client_id,
+        "redirect_uri": CALLBACK,
+        "scope": "openid brapi",
+        "state": "st-123",
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+    }
     params.update(overrides)
     return "/oauth/authorize?" + urlencode({k: v for k, v in params.items() if v is not None})
 
@@ -229,15 +240,25 @@ async def test_denying_and_forged_consent(
     await sign_in(identity, url, member)
     consent = await identity.get(url)
     forged = await identity.post(
-        url, data={"action": "allow", "organization_id": str(member.organization_id), "csrf_token": "forged"},
+        url,
+        data={
+            "action": "allow",
+            "organization_id": str(member.organization_id),
+            "csrf_token": "forged",
+        },
         headers=FORM,
-    )  # fmt: skip
+    )
     assert forged.status_code == 403
     assert "location" not in forged.headers
     other_org = await identity.post(
-        url, data={"action": "allow", "organization_id": str(uuid.uuid4()), "csrf_token": form_token(consent.text)},
+        url,
+        data={
+            "action": "allow",
+            "organization_id": str(uuid.uuid4()),
+            "csrf_token": form_token(consent.text),
+        },
         headers=FORM,
-    )  # fmt: skip
+    )
     assert other_org.status_code == 422
     denied = await identity.post(
         url, data={"action": "deny", "csrf_token": form_token(consent.text)}, headers=FORM
@@ -260,9 +281,15 @@ async def test_the_login_form_needs_its_csrf_token_and_the_right_password(
     assert SESSION_COOKIE not in no_token.cookies
     page = await identity.get(url)
     wrong = await identity.post(
-        url, data={"action": "login", "email": member.email, "password": "nope", "csrf_token": form_token(page.text)},
+        url,
+        data={
+            "action": "login",
+            "email": member.email,
+            "password": "nope",
+            "csrf_token": form_token(page.text),
+        },
         headers=FORM,
-    )  # fmt: skip
+    )
     assert wrong.status_code == 401
     assert "Sign in" in wrong.text
     assert page.headers["x-frame-options"] == "DENY"
@@ -376,7 +403,8 @@ async def register_second_membership(
         )
         await conn.execute(
             text(
-                "INSERT INTO identity.memberships (tenant_id, user_id, roles) VALUES (:t, :u, ARRAY['viewer'])"
+                "INSERT INTO identity.memberships (tenant_id, user_id, roles) "
+                "VALUES (:t, :u, ARRAY['viewer'])"
             ),
             {"t": organization, "u": member.user_id},
         )

@@ -326,9 +326,13 @@ async def test_identity_events_are_relayed_to_jetstream(
 ) -> None:
     admin = await new_member(identity_engine, roles=["admin"])
     settings = Settings(
-        database_url=database.identity_url, issuer=ISSUER, audience=AUDIENCE, grpc_port=free_port(),
-        redis_url=limiter_redis_url, nats_url=nats_url,
-    )  # fmt: skip
+        database_url=database.identity_url,
+        issuer=ISSUER,
+        audience=AUDIENCE,
+        grpc_port=free_port(),
+        redis_url=limiter_redis_url,
+        nats_url=nats_url,
+    )
     nc = await connect(nats_url, name="identity-test")
     js = nc.jetstream()
     await ensure_stream(js)

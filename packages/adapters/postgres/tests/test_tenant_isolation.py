@@ -152,7 +152,7 @@ async def _check_members(url: str, memberships: dict[uuid.UUID, set[uuid.UUID]])
                         (
                             await conn.execute(
                                 text(f"SELECT DISTINCT tenant_id FROM identity.{table}")
-                            )  # noqa: S608
+                            )
                         )
                         .scalars()
                         .all()
@@ -189,9 +189,15 @@ def test_members_of_one_organization_never_reach_another(
             for tenant, users in memberships.items():
                 for user in users:
                     await register_member(
-                        engine, organization_id=tenant, organization_name=f"Org {tenant}", user_id=user,
-                        email=f"{user.hex}@example.org", display_name="P", password_hash="x", roles=["viewer"],
-                    )  # fmt: skip
+                        engine,
+                        organization_id=tenant,
+                        organization_name=f"Org {tenant}",
+                        user_id=user,
+                        email=f"{user.hex}@example.org",
+                        display_name="P",
+                        password_hash="x",
+                        roles=["viewer"],
+                    )
         finally:
             await engine.dispose()
         await _check_members(database.identity_url, memberships)
@@ -237,7 +243,8 @@ def test_catalog_every_tenant_table_in_every_schema_is_forced_rls(
         public_policies = _rows(
             conn,
             "SELECT polname FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid "
-            "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = ANY(%s) AND 0 = ANY(p.polroles)",
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = ANY(%s) AND 0 = ANY(p.polroles)",
             schemas,
         )
     tenant_tables = {
@@ -279,12 +286,16 @@ def test_catalog_service_roles_own_nothing_and_bypass_nothing(
         )
         inherited = _rows(
             conn,
-            "SELECT m.rolname, g.rolname FROM pg_auth_members am JOIN pg_roles m ON m.oid = am.member "
+            "SELECT m.rolname, g.rolname FROM pg_auth_members am "
+            "JOIN pg_roles m ON m.oid = am.member "
             "JOIN pg_roles g ON g.oid = am.roleid WHERE m.rolname = ANY(%s) AND am.inherit_option",
             roles,
         )
     assert sorted(r[0] for r in found) == roles
     for name, superuser, bypass, create_role, create_db, owned in found:
-        assert not (superuser or bypass or create_role or create_db), name
+        assert not superuser, name
+        assert not bypass, name
+        assert not create_role, name
+        assert not create_db, name
         assert owned == 0, name
     assert inherited == []  # relay roles are reachable only by an explicit SET ROLE

@@ -26,11 +26,22 @@ from litestar.types import Receive, Scope, Send
 
 HOP_BY_HOP = frozenset(
     {
-        b"connection", b"keep-alive", b"proxy-authenticate", b"proxy-authorization", b"te", b"trailer",
-        b"transfer-encoding", b"upgrade", b"host", b"content-length", b"x-forwarded-for",
-        b"x-forwarded-proto", b"x-forwarded-host", b"forwarded",
+        b"connection",
+        b"keep-alive",
+        b"proxy-authenticate",
+        b"proxy-authorization",
+        b"te",
+        b"trailer",
+        b"transfer-encoding",
+        b"upgrade",
+        b"host",
+        b"content-length",
+        b"x-forwarded-for",
+        b"x-forwarded-proto",
+        b"x-forwarded-host",
+        b"forwarded",
     }
-)  # fmt: skip
+)
 MAX_BODY = 1024 * 1024
 PUBLIC_PREFIXES = ("/oauth", "/.well-known", "/userinfo", "/api/v1/auth")
 BEARER_PREFIXES = ("/api/v1/organizations", "/api/v1/users/me")

@@ -124,12 +124,15 @@ class PkceAuthorizationCodeGrant(AuthorizationCodeGrant):  # type: ignore[misc]
         grantee: Grantee = request.user
         return _on_loop(
             lambda: server.codes.issue(
-                request.client.client, grantee.user_id, grantee.membership,
-                redirect_uri=request.payload.redirect_uri or "", scope=request.scope,
+                request.client.client,
+                grantee.user_id,
+                grantee.membership,
+                redirect_uri=request.payload.redirect_uri or "",
+                scope=request.scope,
                 code_challenge=request.payload.data["code_challenge"],
                 code_challenge_method=request.payload.data["code_challenge_method"],
             )
-        )  # fmt: skip
+        )
 
     def save_authorization_code(self, code: str, request: OAuth2Request) -> None:
         return None  # already stored by generate_authorization_code
@@ -159,9 +162,14 @@ class IdentityAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
         return None if found is None else Client(found)
 
     def generate_token(
-        self, grant_type: str, client: Client, user: RedeemedCode | None = None, scope: str | None = None,
-        expires_in: int | None = None, include_refresh_token: bool = True,
-    ) -> dict[str, Any]:  # fmt: skip
+        self,
+        grant_type: str,
+        client: Client,
+        user: RedeemedCode | None = None,
+        scope: str | None = None,
+        expires_in: int | None = None,
+        include_refresh_token: bool = True,
+    ) -> dict[str, Any]:
         if user is None:
             raise InvalidGrantError("No authorization code")
         try:
@@ -169,9 +177,11 @@ class IdentityAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
         except Unauthorized as exc:
             raise InvalidGrantError(exc.message) from exc
         token: dict[str, Any] = {
-            "access_token": issued.access_token, "token_type": "Bearer", "expires_in": issued.expires_in,
+            "access_token": issued.access_token,
+            "token_type": "Bearer",
+            "expires_in": issued.expires_in,
             "scope": issued.scope,
-        }  # fmt: skip
+        }
         if issued.refresh_token is not None:
             token["refresh_token"] = issued.refresh_token
         return token

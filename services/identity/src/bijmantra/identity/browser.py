@@ -33,7 +33,9 @@ CSRF_COOKIE = "__Host-bijmantra-csrf"
 CSRF_HEADER = "x-csrf-token"
 PAGE_HEADERS = {
     **NO_STORE,
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"
+    ),
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "no-referrer",
 }
@@ -181,7 +183,8 @@ def login_page(action: str, message: str | None = None, status: int = 200) -> Re
     form = (
         f'<form method=post action="{html.escape(action)}">{_error(message)}'
         f"{_hidden('csrf_token', csrf)}{_hidden('action', 'login')}"
-        "<label for=email>E-mail</label><input id=email name=email type=email autocomplete=username required>"
+        "<label for=email>E-mail</label>"
+        "<input id=email name=email type=email autocomplete=username required>"
         "<label for=password>Password</label>"
         "<input id=password name=password type=password autocomplete=current-password required>"
         "<button type=submit>Sign in</button></form>"
@@ -192,11 +195,17 @@ def login_page(action: str, message: str | None = None, status: int = 200) -> Re
 
 
 def consent_page(
-    action: str, client_name: str, scope: str, session: BrowserSession, organizations: list[Membership],
-    message: str | None = None, status: int = 200,
-) -> Response[str]:  # fmt: skip
+    action: str,
+    client_name: str,
+    scope: str,
+    session: BrowserSession,
+    organizations: list[Membership],
+    message: str | None = None,
+    status: int = 200,
+) -> Response[str]:
     options = "".join(
-        f'<option value="{m.tenant_id}"{" selected" if m.tenant_id == session.organization_id else ""}>'
+        f'<option value="{m.tenant_id}"'
+        f"{' selected' if m.tenant_id == session.organization_id else ''}>"
         f"{html.escape(m.organization_name)}</option>"
         for m in organizations
     )
@@ -252,14 +261,24 @@ async def _signed_in(request: Request[Any, Any, Any], state: State) -> BrowserSe
 
 
 async def _consent(
-    request: Request[Any, Any, Any], state: State, oauth: ParsedRequest, grant: Any, session: BrowserSession,
-    message: str | None = None, status: int = 200,
-) -> Response[str]:  # fmt: skip
+    request: Request[Any, Any, Any],
+    state: State,
+    oauth: ParsedRequest,
+    grant: Any,
+    session: BrowserSession,
+    message: str | None = None,
+    status: int = 200,
+) -> Response[str]:
     client = grant.request.client.client
     return consent_page(
-        _authorize_url(oauth.payload.data), client.name, grant.request.scope, session,
-        await state.browser.organizations(session), message, status,
-    )  # fmt: skip
+        _authorize_url(oauth.payload.data),
+        client.name,
+        grant.request.scope,
+        session,
+        await state.browser.organizations(session),
+        message,
+        status,
+    )
 
 
 @get("/oauth/authorize")
@@ -299,9 +318,11 @@ async def authorize_submit(request: Request[Any, Any, Any], state: State) -> Res
             )
         # Post/redirect/get: the consent page is a fresh GET with the new session.
         return Response(
-            "", status_code=303, headers={**NO_STORE, "Location": here},
+            "",
+            status_code=303,
+            headers={**NO_STORE, "Location": here},
             cookies=session_cookies(secret, session, state.settings.session_ttl),
-        )  # fmt: skip
+        )
     if form.get("action") not in ("allow", "deny"):
         return _page("Cannot authorize", _error("Unknown action"), status=400)
     try:

@@ -85,9 +85,16 @@ class AuthorizationCodes:
             raise Forbidden("PKCE with S256 is required")
         code = new_tenant_bound_secret(membership.tenant_id)
         record = AuthorizationCode(
-            membership.tenant_id, client.client_id, user_id, redirect_uri, scope,
-            code_challenge, code_challenge_method, self.clock.now() + CODE_TTL, nonce,
-        )  # fmt: skip
+            membership.tenant_id,
+            client.client_id,
+            user_id,
+            redirect_uri,
+            scope,
+            code_challenge,
+            code_challenge_method,
+            self.clock.now() + CODE_TTL,
+            nonce,
+        )
         await self.store.save(hash_secret(code), record)
         return code
 

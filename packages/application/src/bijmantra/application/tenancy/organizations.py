@@ -156,9 +156,12 @@ def tenancy_event(
 ) -> DomainEvent:
     """``tenancy.<kind>`` events; subjects are users or organizations, never e-mail addresses."""
     return DomainEvent(
-        type=f"tenancy.{kind}", tenant_id=tenant, aggregate_id=str(subject), data=dict(data),
+        type=f"tenancy.{kind}",
+        tenant_id=tenant,
+        aggregate_id=str(subject),
+        data=dict(data),
         actor=None if actor is None else actor.subject,
-    )  # fmt: skip
+    )
 
 
 def _name(value: str) -> str:
@@ -348,10 +351,14 @@ class ChangeMemberRoles:
             await uow.members.set_roles(user_id, granted)
             uow.record(
                 tenancy_event(
-                    "member.role_changed", tenant, user_id, principal,
-                    roles=sorted(granted), previous_roles=sorted(current.roles),
+                    "member.role_changed",
+                    tenant,
+                    user_id,
+                    principal,
+                    roles=sorted(granted),
+                    previous_roles=sorted(current.roles),
                 )
-            )  # fmt: skip
+            )
             member = await uow.members.get(user_id)
             await uow.commit()
         assert member is not None
