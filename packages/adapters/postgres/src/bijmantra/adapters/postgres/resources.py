@@ -223,7 +223,7 @@ class PostgresResourceStore:
         for i, (entity, field) in enumerate(sources):
             params[f"e{i}"], params[f"f{i}"] = entity, field
             selects.append(
-                "SELECT document->>CAST(:f{i} AS text) AS v FROM domain.resources "
+                f"SELECT document->>CAST(:f{i} AS text) AS v FROM domain.resources "
                 f"WHERE entity = :e{i} AND {_LIVE} "
                 f"AND jsonb_typeof(document->CAST(:f{i} AS text)) = 'string'"
             )
