@@ -800,3 +800,21 @@ async def test_gblup_reads_phenotypes_from_observations_of_a_variable_in_a_study
     np.testing.assert_allclose(column(rows, "phenotype"), y, rtol=1e-12)
     np.testing.assert_allclose(column(rows, "gebv"), expected.blup, rtol=1e-8, atol=1e-12)
     assert document["phenotypeCount"] == len(phenotyped)
+
+
+async def test_a_job_the_kernel_refuses_fails_with_its_reason(
+    client: httpx.AsyncClient, dataset: Dataset
+) -> None:
+    subset = [c["callSetDbId"] for c in dataset.call_sets[:5]]
+    body = {
+        "type": "pca",
+        "variantSetDbId": dataset.variant_set_db_id,
+        "callSetDbIds": subset,
+        "parameters": {"k": 9},
+    }
+    response = await client.post("/api/v1/analyses", json=body)
+    assert response.status_code == 202
+    document = await wait_for(client, response.json()["data"]["analysisDbId"])
+    assert document["status"] == "failed"
+    assert document["error"] == "k = 9 exceeds the number of samples (5)"
+    assert document["results"] == {"tables": [], "artifacts": []}

@@ -28,7 +28,7 @@ from bijmantra.adapters.grpc import AnalysisWorkerClient, DosageChunk
 from bijmantra.adapters.postgres import set_tenant
 from bijmantra.analytics_worker.analyses import ANALYSES, STREAMING, JobInput, Outcome
 from bijmantra.application.events import EventEnvelope
-from bijmantra.kernel import BijmantraError, TenantId
+from bijmantra.kernel import BijmantraError, TenantId, Unavailable
 from bijmantra.observability import get_logger
 from bijmantra.observability.metrics import ANALYSIS_JOB_DURATION
 
@@ -147,8 +147,18 @@ class AnalysisRunner:
             await self._ledger(tenant, job_id, attempt, outcome="stopped")
             _observe_job(spec["type"], "stopped", job_started)
             return
-        except (ValueError, BijmantraError) as error:
-            message = error.message if isinstance(error, BijmantraError) else str(error)
+        except Unavailable:
+            # domain-api unreachable: no ack, so JetStream redelivers and a new attempt resumes
+            await self._ledger(tenant, job_id, attempt, outcome="interrupted")
+            raise
+        except Exception as error:
+            if isinstance(error, BijmantraError):
+                message = error.message
+            elif isinstance(error, ValueError):  # the kernels' way of refusing their input
+                message = str(error)
+            else:  # a bug: retrying the same input cannot help, so fail the job visibly
+                log.exception("analysis crashed", analysis=job_id, attempt=attempt)
+                message = f"internal error ({type(error).__name__}); the failure is logged"
             accepted = await self._client.fail(tenant, job_id, attempt, message)
             log.info("analysis failed", analysis=job_id, attempt=attempt, error=message)
             await self._ledger(
