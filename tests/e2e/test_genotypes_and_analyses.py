@@ -818,3 +818,25 @@ async def test_a_job_the_kernel_refuses_fails_with_its_reason(
     assert document["status"] == "failed"
     assert document["error"] == "k = 9 exceeds the number of samples (5)"
     assert document["results"] == {"tables": [], "artifacts": []}
+
+
+async def test_a_cancelled_job_never_completes(
+    client: httpx.AsyncClient, dataset: Dataset, stack: DevStack
+) -> None:
+    values, _ = phenotypes(dataset, seed=8)
+    body = {"type": "gwas", "variantSetDbId": dataset.variant_set_db_id, "phenotypes": values}
+    job = (await client.post("/api/v1/analyses", json=body)).json()["data"]["analysisDbId"]
+    cancelled = await client.delete(f"/api/v1/analyses/{job}")
+    assert cancelled.status_code == 200, cancelled.text
+    assert cancelled.json()["data"]["status"] == "cancelled"
+    await asyncio.sleep(3)  # time for a worker to have claimed, read and computed it
+    document = (await client.get(f"/api/v1/analyses/{job}")).json()["data"]
+    assert document["status"] == "cancelled"
+    assert document["results"] == {"tables": [], "artifacts": []}
+    completed = count_rows(
+        stack,
+        "SELECT count(*) FROM analytics.analysis_runs "
+        "WHERE analysis_db_id = %s AND outcome = 'completed'",
+        job,
+    )
+    assert completed == 0
