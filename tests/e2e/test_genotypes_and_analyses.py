@@ -29,10 +29,13 @@ import nats.errors
 import numpy as np
 import psycopg
 import pytest
+from argon2 import PasswordHasher
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from prometheus_client.parser import text_string_to_metric_families
 from websockets.asyncio.client import ClientConnection, connect
 
+from bijmantra.adapters.postgres import create_engine
+from bijmantra.adapters.postgres.identity import register_member
 from bijmantra.analytics_worker.analyses import ld_by_chromosome
 from bijmantra.genomics import grm, gwas, ld_r2, pca, qc_stats, reml_gblup
 from bijmantra.testkit.devstack import DevStack, Ports
@@ -840,3 +843,37 @@ async def test_a_cancelled_job_never_completes(
         job,
     )
     assert completed == 0
+
+
+async def test_another_organization_sees_no_genotypes_or_analyses(
+    client: httpx.AsyncClient, dataset: Dataset, stack: DevStack
+) -> None:
+    assert stack.database is not None
+    email = f"breeder-{uuid.uuid4().hex[:8]}@example.org"
+    engine = create_engine(stack.database.identity_url, pool_size=1)
+    try:
+        await register_member(
+            engine,
+            organization_id=uuid.uuid4(),
+            organization_name=f"Other {email}",
+            user_id=uuid.uuid4(),
+            email=email,
+            display_name="Other breeder",
+            password_hash=PasswordHasher().hash("pw-123456"),
+            roles=["breeder"],
+        )
+    finally:
+        await engine.dispose()
+    mine = await run_analysis(client, {"type": "qc", "variantSetDbId": dataset.variant_set_db_id})
+    other = {"Authorization": f"Bearer {stack.login(email, 'pw-123456')}"}
+    set_path = f"/api/v1/variantsets/{dataset.variant_set_db_id}"
+    job_path = f"/api/v1/analyses/{mine['analysisDbId']}"
+    for path in (set_path, f"{set_path}/dosages.npy", job_path, f"{job_path}/results/variants",
+                 f"{job_path}/artifacts/maf.png"):  # fmt: skip
+        response = await client.get(path, headers=other)
+        assert response.status_code == 404, (path, response.text)
+    assert (await client.delete(job_path, headers=other)).status_code == 404
+    foreign = {"type": "grm", "variantSetDbId": dataset.variant_set_db_id}
+    refused = await client.post("/api/v1/analyses", json=foreign, headers=other)
+    assert refused.status_code == 422
+    assert (await client.get(job_path)).json()["data"]["status"] == "completed"
