@@ -76,6 +76,10 @@ class DevStack:
         self.redis_url = env_or("REDIS_URL") or self._start(LocalRedis(self.workdir / "redis"))
         self.database = provision(owner_url)
 
+    def local_nats(self) -> LocalNats:
+        """The NATS server this stack started (chaos tests stop and restart it)."""
+        return next(s for s in self._servers if isinstance(s, LocalNats))
+
     def _start(self, server: LocalNats | LocalRedis) -> str:
         self._servers.append(server)
         return server.start()

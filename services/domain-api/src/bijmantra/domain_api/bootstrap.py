@@ -69,6 +69,8 @@ from bijmantra.observability.metrics import sample_every, watch_pool
 from bijmantra.observability.tracing_setup import Tracing
 
 SERVICE_NAME = "domain-api"
+# An audit append takes milliseconds; a short ack wait redelivers a dead replica's messages soon.
+AUDIT_ACK_WAIT = 10.0
 # Genotype chunks, uploads and analysis results are large; 512 MiB bounds one message.
 MAX_MESSAGE_BYTES = 512 * 1024 * 1024
 GRPC_SERVER_OPTIONS = [
@@ -201,7 +203,7 @@ async def bootstrap(
         consumers.append(
             DurableConsumer(
                 js, durable=AUDIT_CONSUMER, filter_subject="bijmantra.events.>",
-                handler=RecordAuditEntry(audit), upcasting=False,
+                handler=RecordAuditEntry(audit), upcasting=False, ack_wait=AUDIT_ACK_WAIT,
             )
         )  # fmt: skip
         closers.append(nc.drain)

@@ -1,0 +1,200 @@
+"""Chaos: domain-api SIGKILLed in a burst of writes, NATS stopped and restarted in another.
+
+After recovery every committed write has exactly one event in the stream and exactly one
+effect in each consumer (the audit trail in domain-api, the crop projection in the
+analytics-worker), and writes that rolled back left no event anywhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import time
+import uuid
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterator
+
+import httpx
+import nats.errors
+import psycopg
+import pytest
+
+from bijmantra.adapters.nats import connect
+from bijmantra.testkit.devstack import DEMO_ORGANIZATION_ID, DevStack, Ports
+from bijmantra.testkit.servers import free_port, wait_for_port
+
+pytestmark = [pytest.mark.e2e]
+WRITES = 120
+CONCURRENCY = 8
+SETTLE = 120.0  # seconds to wait for redeliveries before a missing effect counts as lost
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
+    workdir = tmp_path_factory.mktemp("chaos")
+    stack = DevStack(workdir, Ports(gateway=free_port()), log_dir=workdir / "logs")
+    try:
+        stack.start_servers()
+        stack.seed(testdata=False)
+        stack.start_services()
+        yield stack
+    except Exception:
+        for log in sorted((workdir / "logs").glob("*.log")):
+            print(f"==== {log.name}\n{log.read_text()[-4000:]}")
+        raise
+    finally:
+        stack.stop()
+
+
+async def burst(stack: DevStack, crop: str, disruption: Callable[[], Awaitable[None]]) -> dict[str, int]:
+    """POST ``WRITES`` single-germplasm writes from ``CONCURRENCY`` clients; disrupt midway.
+
+    Returns name -> HTTP status (0 when the request itself failed)."""
+    token = stack.login()
+    outcomes: dict[str, int] = {}
+    names = iter(f"{crop}-{n}" for n in range(WRITES))
+    halfway = asyncio.Event()
+
+    async def writer(client: httpx.AsyncClient) -> None:
+        for name in names:
+            body = [{"germplasmName": name, "germplasmPUI": f"doi:chaos/{name}", "commonCropName": crop}]
+            try:
+                response = await client.post("/brapi/v2/germplasm", json=body)
+                outcomes[name] = response.status_code
+            except httpx.HTTPError:
+                outcomes[name] = 0
+            if len(outcomes) >= WRITES // 3:
+                halfway.set()
+
+    async def disrupt() -> None:
+        await halfway.wait()
+        await disruption()
+
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=30, headers=headers) as client:
+        await asyncio.gather(disrupt(), *(writer(client) for _ in range(CONCURRENCY)))
+    return outcomes
+
+
+def committed_ids(stack: DevStack, crop: str) -> dict[str, str]:
+    assert stack.database is not None
+    with psycopg.connect(stack.database.owner_url) as conn:
+        rows = conn.execute(
+            "SELECT db_id, document->>'germplasmName' FROM domain.resources "
+            "WHERE entity = 'germplasm' AND tenant_id = %s AND document->>'commonCropName' = %s",
+            (DEMO_ORGANIZATION_ID, crop),
+        ).fetchall()
+    return {db_id: name for db_id, name in rows}
+
+
+def effects(stack: DevStack, crop: str) -> tuple[Counter[str], Counter[str], int, Counter[str]]:
+    """Per germplasm id: audit entries, analytics processed events; crop count; outbox rows."""
+    assert stack.database is not None
+    with psycopg.connect(stack.database.owner_url) as conn:
+        audit = Counter(
+            r[0] for r in conn.execute(
+                "SELECT subject FROM domain.audit_log WHERE tenant_id = %s AND event_type = 'germplasm.created' "
+                "AND convert_from(envelope, 'UTF8')::jsonb #>> '{data,commonCropName}' = %s",
+                (DEMO_ORGANIZATION_ID, crop),
+            )
+        )  # fmt: skip
+        processed = Counter(
+            r[0] for r in conn.execute(
+                "SELECT p.subject FROM analytics.processed_events p JOIN domain.resources g "
+                "ON g.tenant_id = p.tenant_id AND g.db_id = p.subject "
+                "WHERE p.consumer = 'analytics-germplasm' AND g.document->>'commonCropName' = %s",
+                (crop,),
+            )
+        )  # fmt: skip
+        count = conn.execute(
+            "SELECT coalesce(sum(germplasm_count), 0) FROM analytics.crop_germplasm_counts "
+            "WHERE tenant_id = %s AND common_crop_name = %s",
+            (DEMO_ORGANIZATION_ID, crop),
+        ).fetchone()
+        outbox = Counter(
+            r[0] for r in conn.execute(
+                "SELECT aggregate_id FROM domain.outbox WHERE tenant_id = %s "
+                "AND convert_from(envelope, 'UTF8')::jsonb #>> '{data,commonCropName}' = %s",
+                (DEMO_ORGANIZATION_ID, crop),
+            )
+        )  # fmt: skip
+    assert count is not None
+    return audit, processed, int(count[0]), outbox
+
+
+async def stream_events(stack: DevStack, crop: str) -> Counter[tuple[str, str]]:
+    """(event id, subject) of every germplasm.created of ``crop`` stored in the stream."""
+    nc = await connect(stack.nats_url, name="chaos-check")
+    js = nc.jetstream()
+    subscription = await js.subscribe("bijmantra.events.germplasm.created", ordered_consumer=True)
+    seen: Counter[tuple[str, str]] = Counter()
+    while True:
+        try:
+            message = await subscription.next_msg(timeout=2)
+        except nats.errors.TimeoutError:
+            break
+        event = json.loads(message.data)
+        if event["data"].get("commonCropName") == crop:
+            seen[(event["id"], event["subject"])] += 1
+        if message.metadata.num_pending == 0:
+            break
+    await nc.close()
+    return seen
+
+
+async def assert_exactly_once(stack: DevStack, crop: str, outcomes: dict[str, int]) -> None:
+    committed = committed_ids(stack, crop)
+    acknowledged = {name for name, status in outcomes.items() if status == 200}
+    assert acknowledged <= set(committed.values()), "every acknowledged write is committed"
+    deadline = time.monotonic() + SETTLE
+    while True:
+        audit, processed, count, outbox = effects(stack, crop)
+        if (set(audit) == set(processed) == set(committed) and count == len(committed)) or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.5)
+    expected = Counter(committed.keys())
+    assert outbox == expected, "one outbox event per committed write, none for rolled-back ones"
+    assert audit == expected, "the audit trail recorded each committed write exactly once"
+    assert processed == expected, "the analytics-worker processed each committed write exactly once"
+    assert count == len(committed), "the projection counted each committed write exactly once"
+    stored = await stream_events(stack, crop)
+    assert all(n == 1 for n in stored.values()), "no event is stored twice in the stream"
+    assert Counter(subject for _, subject in stored) == expected
+    with psycopg.connect(stack.database.owner_url) as conn:  # type: ignore[union-attr]
+        unpublished = conn.execute(
+            "SELECT count(*) FROM domain.outbox WHERE published_at IS NULL "
+            "AND convert_from(envelope, 'UTF8')::jsonb #>> '{data,commonCropName}' = %s",
+            (crop,),
+        ).fetchone()
+    assert unpublished == (0,)
+
+
+async def test_sigkill_of_domain_api_mid_burst_loses_and_duplicates_nothing(stack: DevStack) -> None:
+    crop = f"KillCrop{uuid.uuid4().hex[:6]}"
+
+    async def kill_and_restart() -> None:
+        process = stack.services["domain-api"]
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        await asyncio.sleep(1)  # writes keep arriving while it is down
+        restarted = stack.start_service("domain-api")
+        await asyncio.to_thread(wait_for_port, stack.ports.domain_api, timeout=60, process=restarted)
+
+    outcomes = await burst(stack, crop, kill_and_restart)
+    assert len(committed_ids(stack, crop)) < WRITES, "the kill made some writes fail"
+    await assert_exactly_once(stack, crop, outcomes)
+
+
+async def test_nats_outage_mid_burst_loses_and_duplicates_nothing(stack: DevStack) -> None:
+    crop = f"OutageCrop{uuid.uuid4().hex[:6]}"
+    nats_server = stack.local_nats()
+
+    async def stop_and_restart() -> None:
+        await asyncio.to_thread(nats_server.stop)
+        await asyncio.sleep(3)  # writes commit to the outbox while NATS is away
+        await asyncio.to_thread(nats_server.start)
+
+    outcomes = await burst(stack, crop, stop_and_restart)
+    assert all(status == 200 for status in outcomes.values()), "writes do not need NATS"
+    await assert_exactly_once(stack, crop, outcomes)
