@@ -174,6 +174,9 @@ def main() -> None:
     report = {"meta": meta, **slice_benchmark()}
     (RESULTS / "slice.json").write_text(json.dumps(report, indent=2))
     print(f"wrote {RESULTS / 'slice.json'}", flush=True)
+    events = ROOT / "bench" / "events" / "bench_events.py"
+    if "--skip-events" not in sys.argv:
+        subprocess.run([sys.executable, str(events)], cwd=ROOT, check=True)
     genomics = ROOT / "bench" / "genomics" / "bench_genomics.py"
     if genomics.exists() and "--skip-genomics" not in sys.argv:
         subprocess.run([sys.executable, str(genomics)], cwd=ROOT, check=True)

@@ -19,7 +19,6 @@ import httpx
 import nats.errors
 import psycopg
 import pytest
-
 from bijmantra.adapters.nats import connect
 from bijmantra.testkit.devstack import DEMO_ORGANIZATION_ID, DevStack, Ports
 from bijmantra.testkit.servers import free_port, wait_for_port
@@ -47,7 +46,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
         stack.stop()
 
 
-async def burst(stack: DevStack, crop: str, disruption: Callable[[], Awaitable[None]]) -> dict[str, int]:
+async def burst(
+    stack: DevStack, crop: str, disruption: Callable[[], Awaitable[None]]
+) -> dict[str, int]:
     """POST ``WRITES`` single-germplasm writes from ``CONCURRENCY`` clients; disrupt midway.
 
     Returns name -> HTTP status (0 when the request itself failed)."""
@@ -58,7 +59,9 @@ async def burst(stack: DevStack, crop: str, disruption: Callable[[], Awaitable[N
 
     async def writer(client: httpx.AsyncClient) -> None:
         for name in names:
-            body = [{"germplasmName": name, "germplasmPUI": f"doi:chaos/{name}", "commonCropName": crop}]
+            body = [
+                {"germplasmName": name, "germplasmPUI": f"doi:chaos/{name}", "commonCropName": crop}
+            ]
             try:
                 response = await client.post("/brapi/v2/germplasm", json=body)
                 outcomes[name] = response.status_code
@@ -93,32 +96,36 @@ def effects(stack: DevStack, crop: str) -> tuple[Counter[str], Counter[str], int
     assert stack.database is not None
     with psycopg.connect(stack.database.owner_url) as conn:
         audit = Counter(
-            r[0] for r in conn.execute(
-                "SELECT subject FROM domain.audit_log WHERE tenant_id = %s AND event_type = 'germplasm.created' "
+            r[0]
+            for r in conn.execute(
+                "SELECT subject FROM domain.audit_log WHERE tenant_id = %s "
+                "AND event_type = 'germplasm.created' "
                 "AND convert_from(envelope, 'UTF8')::jsonb #>> '{data,commonCropName}' = %s",
                 (DEMO_ORGANIZATION_ID, crop),
             )
-        )  # fmt: skip
+        )
         processed = Counter(
-            r[0] for r in conn.execute(
+            r[0]
+            for r in conn.execute(
                 "SELECT p.subject FROM analytics.processed_events p JOIN domain.resources g "
                 "ON g.tenant_id = p.tenant_id AND g.db_id = p.subject "
                 "WHERE p.consumer = 'analytics-germplasm' AND g.document->>'commonCropName' = %s",
                 (crop,),
             )
-        )  # fmt: skip
+        )
         count = conn.execute(
             "SELECT coalesce(sum(germplasm_count), 0) FROM analytics.crop_germplasm_counts "
             "WHERE tenant_id = %s AND common_crop_name = %s",
             (DEMO_ORGANIZATION_ID, crop),
         ).fetchone()
         outbox = Counter(
-            r[0] for r in conn.execute(
+            r[0]
+            for r in conn.execute(
                 "SELECT aggregate_id FROM domain.outbox WHERE tenant_id = %s "
                 "AND convert_from(envelope, 'UTF8')::jsonb #>> '{data,commonCropName}' = %s",
                 (DEMO_ORGANIZATION_ID, crop),
             )
-        )  # fmt: skip
+        )
     assert count is not None
     return audit, processed, int(count[0]), outbox
 
@@ -150,7 +157,9 @@ async def assert_exactly_once(stack: DevStack, crop: str, outcomes: dict[str, in
     deadline = time.monotonic() + SETTLE
     while True:
         audit, processed, count, outbox = effects(stack, crop)
-        if (set(audit) == set(processed) == set(committed) and count == len(committed)) or time.monotonic() > deadline:
+        if (
+            set(audit) == set(processed) == set(committed) and count == len(committed)
+        ) or time.monotonic() > deadline:
             break
         await asyncio.sleep(0.5)
     expected = Counter(committed.keys())
@@ -170,7 +179,9 @@ async def assert_exactly_once(stack: DevStack, crop: str, outcomes: dict[str, in
     assert unpublished == (0,)
 
 
-async def test_sigkill_of_domain_api_mid_burst_loses_and_duplicates_nothing(stack: DevStack) -> None:
+async def test_sigkill_of_domain_api_mid_burst_loses_and_duplicates_nothing(
+    stack: DevStack,
+) -> None:
     crop = f"KillCrop{uuid.uuid4().hex[:6]}"
 
     async def kill_and_restart() -> None:
@@ -179,7 +190,9 @@ async def test_sigkill_of_domain_api_mid_burst_loses_and_duplicates_nothing(stac
         process.wait()
         await asyncio.sleep(1)  # writes keep arriving while it is down
         restarted = stack.start_service("domain-api")
-        await asyncio.to_thread(wait_for_port, stack.ports.domain_api, timeout=60, process=restarted)
+        await asyncio.to_thread(
+            wait_for_port, stack.ports.domain_api, timeout=60, process=restarted
+        )
 
     outcomes = await burst(stack, crop, kill_and_restart)
     assert len(committed_ids(stack, crop)) < WRITES, "the kill made some writes fail"

@@ -120,3 +120,44 @@ async def test_relay_moves_committed_events_from_postgres_to_the_stream(
     await task
     await nc.close()
     await engine.dispose()
+
+
+async def test_a_failing_batch_falls_back_to_single_events_and_isolates_the_poison(nats_url: str) -> None:
+    nc = await connect(nats_url, name="test")
+    js = nc.jetstream()
+    await ensure_stream(js)
+    event_type = f"probe.{uuid.uuid4().hex}"
+    events = [envelope(event_type) for _ in range(5)]
+    poison = events[2].id
+    handled: list[str] = []
+    batches: list[int] = []
+
+    async def one(e: EventEnvelope) -> None:
+        if e.id == poison:
+            raise RuntimeError("poison")
+        handled.append(e.id)
+
+    async def many(batch: list[EventEnvelope]) -> None:
+        batches.append(len(batch))
+        if any(e.id == poison for e in batch):
+            raise RuntimeError("poison in batch")
+        handled.extend(e.id for e in batch)
+
+    await JetStreamPublisher(js).publish_batch([OutboxRecord.of(e) for e in events])
+    durable = f"test-{uuid.uuid4().hex[:8]}"
+    consumer = DurableConsumer(
+        js, durable=durable, filter_subject=f"bijmantra.events.{event_type}", handler=one,
+        batch_handler=many, max_deliver=1,
+    )  # fmt: skip
+    task = asyncio.create_task(consumer.run())
+    for _ in range(100):
+        if len(handled) == 4:
+            break
+        await asyncio.sleep(0.1)
+    consumer.stop()
+    await task
+    assert sorted(handled) == sorted(e.id for e in events if e.id != poison), "each good event once"
+    assert batches and max(batches) > 1, "the batch path was taken"
+    message = await js.get_last_msg(EVENTS_STREAM, f"bijmantra.deadletter.{durable}")
+    assert message.headers is not None and message.headers["Bijmantra-Event-Id"] == poison
+    await nc.close()

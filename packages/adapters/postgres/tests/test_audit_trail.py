@@ -10,7 +10,7 @@ import psycopg
 import pytest
 from bijmantra.adapters.postgres import PostgresAuditStore, create_engine, set_tenant
 from bijmantra.application.compliance import RecordAuditEntry, VerifyAuditChain
-from bijmantra.application.events import EventEnvelope
+from bijmantra.application.events import EventEnvelope, encode_envelope
 from bijmantra.kernel import PageRequest, Principal, TenantId, uuid7
 from bijmantra.testkit.provision import ProvisionedDatabase
 from sqlalchemy import text
@@ -155,3 +155,22 @@ async def test_postgres_itself_refuses_to_change_or_unlink_the_trail(
                     b"\x02" * 32,
                 ),
             )
+
+
+async def test_a_batch_spanning_tenants_appends_each_new_event_once(engine: AsyncEngine) -> None:
+    store = PostgresAuditStore(engine)
+    first, second = uuid.uuid4(), uuid.uuid4()
+    [already] = await trail(engine, first, 1)
+    batch = [event(first, "g-a"), event(second, "g-b"), event(first, "g-c")]
+    encoded = [
+        (e, encode_envelope(e)) for e in [already, *batch, batch[0]]
+    ]  # a redelivery and a repeat
+    assert await store.append_many("compliance-audit", encoded) == 3
+    assert await store.append_many("compliance-audit", encoded) == 0
+    mine = await store.page(TenantId(first), PageRequest(0, 10))
+    assert [e.subject for e in mine.items] == ["g-0", "g-a", "g-c"]
+    assert [e.subject for e in (await store.page(TenantId(second), PageRequest(0, 10))).items] == [
+        "g-b"
+    ]
+    for tenant in (first, second):
+        assert (await VerifyAuditChain(store)(auditor(tenant))).valid

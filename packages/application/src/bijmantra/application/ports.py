@@ -162,6 +162,10 @@ class AuditStore(Protocol):
         """Append once per event (False when ``consumer`` already recorded it)."""
         ...
 
+    async def append_many(self, consumer: str, events: Sequence[tuple[EventEnvelope, bytes]]) -> int:
+        """Append a batch atomically, skipping recorded events; return how many were new."""
+        ...
+
     async def page(self, tenant_id: TenantId, page: PageRequest, *, subject: str | None = None) -> Page[AuditEntry]: ...
 
     def entries(self, tenant_id: TenantId, up_to: int) -> AsyncIterator[AuditEntry]:

@@ -200,10 +200,11 @@ async def bootstrap(
         js = nc.jetstream()
         await ensure_stream(js)
         publisher = JetStreamPublisher(js)
+        recorder = RecordAuditEntry(audit)
         consumers.append(
             DurableConsumer(
                 js, durable=AUDIT_CONSUMER, filter_subject="bijmantra.events.>",
-                handler=RecordAuditEntry(audit), upcasting=False, ack_wait=AUDIT_ACK_WAIT,
+                handler=recorder, batch_handler=recorder.batch, upcasting=False, ack_wait=AUDIT_ACK_WAIT,
             )
         )  # fmt: skip
         closers.append(nc.drain)

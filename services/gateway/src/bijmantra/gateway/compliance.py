@@ -8,12 +8,11 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
-from litestar import Request, Response, get
-from litestar.datastructures import State
-
 from bijmantra.application.compliance import ACTIVITY, AUDIT
 from bijmantra.application.envelopes import platform_body
 from bijmantra.kernel import FieldError, Page, PageRequest, ValidationFailed
+from litestar import Request, Response, get
+from litestar.datastructures import State
 
 JSON = "application/json"
 DEFAULT_PAGE_SIZE = 100
@@ -27,11 +26,15 @@ def _int_query(request: Request[Any, Any, Any], name: str, default: int) -> int:
     try:
         return int(raw)
     except ValueError:
-        raise ValidationFailed(f"Query parameter {name} must be an integer", [FieldError(name, raw)]) from None
+        raise ValidationFailed(
+            f"Query parameter {name} must be an integer", [FieldError(name, raw)]
+        ) from None
 
 
 def page_query(request: Request[Any, Any, Any]) -> PageRequest:
-    return PageRequest(_int_query(request, "page", 0), _int_query(request, "page_size", DEFAULT_PAGE_SIZE))
+    return PageRequest(
+        _int_query(request, "page", 0), _int_query(request, "page_size", DEFAULT_PAGE_SIZE)
+    )
 
 
 def page_body(request: Request[Any, Any, Any], page: Page[bytes]) -> Response[bytes]:
@@ -42,7 +45,9 @@ def page_body(request: Request[Any, Any, Any], page: Page[bytes]) -> Response[by
         "total_count": page.total_count,
         "total_pages": page.total_pages,
     }
-    body = b"".join((b'{"data":[', b",".join(page.items), b'],"meta":', _encode(meta), b',"links":{}}'))
+    body = b"".join(
+        (b'{"data":[', b",".join(page.items), b'],"meta":', _encode(meta), b',"links":{}}')
+    )
     return Response(body, media_type=JSON)
 
 
@@ -61,8 +66,12 @@ async def verify_audit_chain(request: Request[Any, Any, Any], state: State) -> R
 async def list_activity(request: Request[Any, Any, Any], state: State) -> Response[bytes]:
     resource = request.query_params.get("resource", "")
     if not resource:
-        raise ValidationFailed("Query parameter resource is required", [FieldError("resource", "required")])
-    return page_body(request, await state.audit.activity(request.auth, resource, page_query(request)))
+        raise ValidationFailed(
+            "Query parameter resource is required", [FieldError("resource", "required")]
+        )
+    return page_body(
+        request, await state.audit.activity(request.auth, resource, page_query(request))
+    )
 
 
 ROUTES = [list_audit_entries, verify_audit_chain, list_activity]

@@ -22,14 +22,13 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import msgspec
-from litestar import WebSocket, websocket
-from litestar.exceptions import WebSocketDisconnect
-
 from bijmantra.application.envelopes import platform_error_body
 from bijmantra.application.events.feed import EventFeed, FeedFilter, Subscribe, feed_filter
 from bijmantra.application.ports import TokenVerifier
 from bijmantra.kernel import BijmantraError, Principal, Unauthorized, Unavailable, ValidationFailed
 from bijmantra.observability import get_logger
+from litestar import WebSocket, websocket
+from litestar.exceptions import WebSocketDisconnect
 
 log = get_logger(__name__)
 
@@ -66,8 +65,13 @@ class _Closed(Exception):
 class LiveConnection:
     """One client: a reader, a sender and (once subscribed) a pump from the feed."""
 
-    def __init__(self, socket: WebSocket[Any, Any, Any], feed: EventFeed, verifier: TokenVerifier,
-                 settings: FeedSettings) -> None:  # fmt: skip
+    def __init__(
+        self,
+        socket: WebSocket[Any, Any, Any],
+        feed: EventFeed,
+        verifier: TokenVerifier,
+        settings: FeedSettings,
+    ) -> None:
         self._socket, self._feed, self._verifier, self._settings = socket, feed, verifier, settings
         self._outbox: asyncio.Queue[bytes] = asyncio.Queue(settings.queue_limit)
         self._last_heard = time.monotonic()
@@ -89,7 +93,9 @@ class LiveConnection:
             closed = group.exceptions[0]
             assert isinstance(closed, _Closed)
             with contextlib.suppress(Exception):  # a stuck client must not hold us either
-                await asyncio.wait_for(self._socket.close(closed.code, closed.reason), CLOSE_TIMEOUT)
+                await asyncio.wait_for(
+                    self._socket.close(closed.code, closed.reason), CLOSE_TIMEOUT
+                )
         except* (WebSocketDisconnect, OSError):
             pass
         finally:
@@ -100,14 +106,22 @@ class LiveConnection:
         scheme, _, token = self._socket.headers.get("authorization", "").partition(" ")
         try:
             if scheme.lower() != "bearer" or not token.strip():
-                raw = await asyncio.wait_for(self._socket.receive_data("text"), self._settings.auth_timeout)
-                token = msgspec.json.decode(raw, type=_Auth).token if _frame_type(raw) == "auth" else ""
+                raw = await asyncio.wait_for(
+                    self._socket.receive_data("text"), self._settings.auth_timeout
+                )
+                token = (
+                    msgspec.json.decode(raw, type=_Auth).token if _frame_type(raw) == "auth" else ""
+                )
             if not token.strip():
                 raise Unauthorized("Send a bearer token first")
             self._token = token.strip()
             return await self._verifier.verify(self._token)
         except (BijmantraError, TimeoutError, msgspec.DecodeError) as exc:
-            error = exc if isinstance(exc, BijmantraError) else Unauthorized("Send a bearer token first")
+            error = (
+                exc
+                if isinstance(exc, BijmantraError)
+                else Unauthorized("Send a bearer token first")
+            )
             await self._send_now({"type": "error", **platform_error_body(error, None)})
             raise _Closed(CLOSE_UNAUTHORIZED, "unauthorized") from None
 
@@ -127,7 +141,11 @@ class LiveConnection:
             except BijmantraError as error:
                 self._queue(_encode({"type": "error", **platform_error_body(error, None)}))
             except msgspec.ValidationError as error:
-                self._queue(_encode({"type": "error", **platform_error_body(ValidationFailed(str(error)), None)}))
+                self._queue(
+                    _encode(
+                        {"type": "error", **platform_error_body(ValidationFailed(str(error)), None)}
+                    )
+                )
 
     async def _subscribe(self, feed_filter: FeedFilter, resume_from: str | None) -> None:
         if self._pump is not None:
@@ -139,8 +157,9 @@ class LiveConnection:
         await opened  # raises NotFound for an unknown resume point
         self._queue(b'{"type":"subscribed"}')
 
-    async def _run_pump(self, feed_filter: FeedFilter, resume_from: str | None,
-                        opened: asyncio.Future[None]) -> None:  # fmt: skip
+    async def _run_pump(
+        self, feed_filter: FeedFilter, resume_from: str | None, opened: asyncio.Future[None]
+    ) -> None:
         try:
             async with self._feed.follow(after_event_id=resume_from) as items:
                 opened.set_result(None)
@@ -169,7 +188,9 @@ class LiveConnection:
         try:
             self._outbox.put_nowait(frame)
         except asyncio.QueueFull:
-            raise _Closed(CLOSE_SLOW_CONSUMER, "slow consumer: resume from your last event id") from None
+            raise _Closed(
+                CLOSE_SLOW_CONSUMER, "slow consumer: resume from your last event id"
+            ) from None
 
     async def _send(self) -> None:
         while True:
@@ -195,7 +216,9 @@ def _frame_type(raw: str | bytes) -> str:
     try:
         return msgspec.json.decode(raw, type=_Frame).type
     except (msgspec.DecodeError, msgspec.ValidationError):
-        raise ValidationFailed('Frames are JSON objects with "type": auth, subscribe, ping or pong') from None
+        raise ValidationFailed(
+            'Frames are JSON objects with "type": auth, subscribe, ping or pong'
+        ) from None
 
 
 @websocket("/ws", opt={"public": True})

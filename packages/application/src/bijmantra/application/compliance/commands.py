@@ -20,3 +20,7 @@ class RecordAuditEntry:
     async def __call__(self, event: EventEnvelope) -> None:
         # The consumer hands events over un-upcast, so this re-encoding is the published form.
         await self.store.append(self.consumer, event, encode_envelope(event))
+
+    async def batch(self, events: list[EventEnvelope]) -> None:
+        """A fetched batch in one transaction (the consumer retries one by one on failure)."""
+        await self.store.append_many(self.consumer, [(e, encode_envelope(e)) for e in events])

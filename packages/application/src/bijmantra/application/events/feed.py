@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import msgspec
-
 from bijmantra.application.security import Action, permissions_for
 from bijmantra.kernel import FieldError, Principal, ValidationFailed
 
@@ -39,7 +38,9 @@ class FeedItem:
 class EventFeed(Protocol):
     """Follows the domain-event stream (every gateway replica reads it independently)."""
 
-    def follow(self, *, after_event_id: str | None) -> AbstractAsyncContextManager[AsyncIterator[FeedItem]]:
+    def follow(
+        self, *, after_event_id: str | None
+    ) -> AbstractAsyncContextManager[AsyncIterator[FeedItem]]:
         """New events, or every event stored after ``after_event_id``.
 
         Raises ``NotFound`` when ``after_event_id`` is not (or no longer) in the stream.
@@ -93,8 +94,11 @@ def feed_filter(principal: Principal, request: Subscribe) -> FeedFilter:
     problems: list[FieldError] = []
     if len(request.events) > MAX_PATTERNS:
         problems.append(FieldError("events", f"at most {MAX_PATTERNS} patterns"))
-    problems += [FieldError("events", f"not an event type pattern: {p[:80]!r}") for p in request.events
-                 if not _PATTERN.match(p)]  # fmt: skip
+    problems += [
+        FieldError("events", f"not an event type pattern: {p[:80]!r}")
+        for p in request.events
+        if not _PATTERN.match(p)
+    ]
     if len(request.resources) > MAX_RESOURCES:
         problems.append(FieldError("resources", f"at most {MAX_RESOURCES} resource ids"))
     if any(not r or len(r) > MAX_RESOURCE_LENGTH for r in request.resources):
@@ -103,8 +107,12 @@ def feed_filter(principal: Principal, request: Subscribe) -> FeedFilter:
         problems.append(FieldError("resumeFrom", "must be an event id (UUIDv7)"))
     if problems:
         raise ValidationFailed("Invalid subscription", problems)
-    readable = frozenset(p.context for p in permissions_for(principal.roles) if p.action is Action.READ)
-    return FeedFilter(str(principal.tenant_id), readable, tuple(request.events), frozenset(request.resources))
+    readable = frozenset(
+        p.context for p in permissions_for(principal.roles) if p.action is Action.READ
+    )
+    return FeedFilter(
+        str(principal.tenant_id), readable, tuple(request.events), frozenset(request.resources)
+    )
 
 
 def is_event_id(value: str) -> bool:

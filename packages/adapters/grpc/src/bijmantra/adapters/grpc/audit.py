@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import grpc
-
 from bijmantra.adapters.grpc.auth import bearer_metadata
 from bijmantra.adapters.grpc.errors import error_from_rpc
 from bijmantra.contracts.compliance.v1 import audit_service_pb2 as pb
 from bijmantra.contracts.compliance.v1 import audit_service_pb2_grpc as pb_grpc
 from bijmantra.kernel import Page, PageRequest
+
+import grpc
 
 DEFAULT_TIMEOUT = 60.0  # verification walks a whole chain
 
@@ -31,12 +31,16 @@ class AuditClient:
         return Page(list(response.documents), page, response.total_count)
 
     async def activity(self, token: str, resource: str, page: PageRequest) -> Page[bytes]:
-        request = pb.ListActivityRequest(resource=resource, page=page.page, page_size=page.page_size)
+        request = pb.ListActivityRequest(
+            resource=resource, page=page.page, page_size=page.page_size
+        )
         response = await self._call(self._stub.ListActivity, request, token)
         return Page(list(response.documents), page, response.total_count)
 
     async def verify(self, token: str) -> dict[str, Any]:
-        response = await self._call(self._stub.VerifyAuditChain, pb.VerifyAuditChainRequest(), token)
+        response = await self._call(
+            self._stub.VerifyAuditChain, pb.VerifyAuditChainRequest(), token
+        )
         return {
             "valid": response.valid,
             "entries_checked": response.entries_checked,

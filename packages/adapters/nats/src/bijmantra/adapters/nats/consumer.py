@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 tracer = get_tracer(__name__)
 
 Handler = Callable[[EventEnvelope], Awaitable[None]]
+BatchHandler = Callable[[list[EventEnvelope]], Awaitable[None]]
 RETRY_DELAY = 0.5  # seconds between fetch attempts while NATS is away
 
 
@@ -51,10 +52,15 @@ class DurableConsumer:
         heartbeat: bool = False,
         upcasting: bool = True,
         stream: str = EVENTS_STREAM,
+        batch_handler: BatchHandler | None = None,
     ) -> None:
         """``heartbeat``: while a handler runs, tell the server every ``ack_wait / 3`` that
         the message is in progress, so a long job keeps its delivery while its process lives
-        and is redelivered (to another replica of a shared durable) soon after it dies."""
+        and is redelivered (to another replica of a shared durable) soon after it dies.
+
+        ``batch_handler``: applies a whole fetched batch at once (one transaction instead of
+        one per event); when it fails, the batch is retried one event at a time through
+        ``handler``, so a poison event is isolated and dead-lettered alone."""
         self._js = js
         self.durable = durable
         self._filter = filter_subject
@@ -65,6 +71,7 @@ class DurableConsumer:
         self._heartbeat = heartbeat
         self._upcasting = upcasting
         self._stream = stream
+        self._batch_handler = batch_handler
         self._stopping = asyncio.Event()
         self.ready = asyncio.Event()
         CONSUMER_REDELIVERIES.labels(durable)  # exported as 0 before the first redelivery
@@ -92,13 +99,30 @@ class DurableConsumer:
                 log.info("consumer %s waiting for NATS", self.durable, exc_info=True)
                 await asyncio.sleep(RETRY_DELAY)
                 continue
-            for message in messages:
-                try:
+            try:
+                if self._batch_handler is not None and len(messages) > 1:
+                    messages = await self._handle_batch(messages, self._batch_handler)
+                for message in messages:
                     await self._handle(message)
-                except nats.errors.Error:  # the ack itself failed: redelivery is harmless
-                    log.warning(
-                        "ack for %s on %s failed", message.subject, self.durable, exc_info=True
-                    )
+            except nats.errors.Error:  # an ack failed: redelivery is harmless (idempotent)
+                log.warning("acks on %s failed", self.durable, exc_info=True)
+
+    async def _handle_batch(self, messages: list[Msg], handler: BatchHandler) -> list[Msg]:
+        """Apply and ack the batch; return the messages left for one-by-one handling."""
+        try:
+            envelopes = [decode_envelope(m.data, upcasting=self._upcasting) for m in messages]
+            await handler(envelopes)
+        except Exception:
+            log.warning(
+                "batch of %s failed on %s; retrying one by one",
+                len(messages),
+                self.durable,
+                exc_info=True,
+            )
+            return messages
+        for message in messages:
+            await message.ack()
+        return []
 
     def stop(self) -> None:
         self._stopping.set()

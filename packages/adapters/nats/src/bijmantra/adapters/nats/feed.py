@@ -11,16 +11,16 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
-import nats.errors
-from nats.aio.msg import Msg
-from nats.js import JetStreamContext
-from nats.js.api import ConsumerConfig, DeliverPolicy
-
 from bijmantra.adapters.nats.publisher import EVENT_TYPE_HEADER, TENANT_HEADER
 from bijmantra.adapters.nats.stream import EVENTS_STREAM, EVENTS_SUBJECTS
 from bijmantra.application.events import decode_envelope
 from bijmantra.application.events.feed import FeedItem
 from bijmantra.kernel import NotFound
+
+import nats.errors
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import ConsumerConfig, DeliverPolicy
 
 # Events are stored after they are created; this covers clock differences between hosts.
 CLOCK_SKEW = timedelta(seconds=5)
@@ -48,11 +48,16 @@ class JetStreamEventFeed:
             config = ConsumerConfig(deliver_policy=DeliverPolicy.NEW)
         else:
             sequence = await self._sequence_of(after_event_id)
-            config = ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=sequence + 1)
+            config = ConsumerConfig(
+                deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=sequence + 1
+            )
         subscription = await self._js.subscribe(
-            EVENTS_SUBJECTS[0], stream=EVENTS_STREAM, ordered_consumer=True, config=config,
+            EVENTS_SUBJECTS[0],
+            stream=EVENTS_STREAM,
+            ordered_consumer=True,
+            config=config,
             pending_msgs_limit=self._pending_limit,
-        )  # fmt: skip
+        )
         try:
             yield (_item(message) async for message in subscription.messages)
         finally:
@@ -64,9 +69,14 @@ class JetStreamEventFeed:
         created_ms = uuid.UUID(event_id).int >> 80
         start = datetime.fromtimestamp(created_ms / 1000, UTC) - CLOCK_SKEW
         subscription = await self._js.subscribe(
-            EVENTS_SUBJECTS[0], stream=EVENTS_STREAM, ordered_consumer=True, headers_only=True,
-            config=ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_TIME, opt_start_time=start.isoformat()),
-        )  # fmt: skip
+            EVENTS_SUBJECTS[0],
+            stream=EVENTS_STREAM,
+            ordered_consumer=True,
+            headers_only=True,
+            config=ConsumerConfig(
+                deliver_policy=DeliverPolicy.BY_START_TIME, opt_start_time=start.isoformat()
+            ),
+        )
         try:
             while True:
                 try:

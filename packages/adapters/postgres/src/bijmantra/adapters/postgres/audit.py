@@ -7,11 +7,11 @@ the entry, its chain head and the consumer's processed-event record commit toget
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from bijmantra.adapters.postgres.inbox import first_delivery
+from bijmantra.adapters.postgres.inbox import first_deliveries
 from bijmantra.adapters.postgres.uow import set_tenant
 from bijmantra.application.compliance import GENESIS_HASH, AuditEntry, ChainHead, next_entry
 from bijmantra.application.events import EventEnvelope
@@ -58,40 +58,63 @@ def _entry(row: Any) -> AuditEntry:
     )
 
 
+def _row(tenant: uuid.UUID, entry: AuditEntry) -> dict[str, Any]:
+    return {
+        "tenant_id": tenant,
+        "position": entry.position,
+        "event_id": uuid.UUID(entry.event_id),
+        "event_type": entry.event_type,
+        "subject": entry.subject,
+        "actor": entry.actor,
+        "occurred_at": entry.occurred_at,
+        "recorded_at": entry.recorded_at,
+        "envelope": entry.envelope,
+        "prev_hash": entry.prev_hash,
+        "hash": entry.hash,
+    }
+
+
 class PostgresAuditStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
     async def append(self, consumer: str, event: EventEnvelope, envelope: bytes) -> bool:
-        tenant = uuid.UUID(event.tenant_id)
+        return await self.append_many(consumer, [(event, envelope)]) == 1
+
+    async def append_many(
+        self, consumer: str, events: Sequence[tuple[EventEnvelope, bytes]]
+    ) -> int:
+        """Append a batch in one transaction (one chain-head lock per tenant); return how
+        many were new. Events ``consumer`` already recorded are skipped."""
+        by_tenant: dict[str, dict[str, tuple[EventEnvelope, bytes]]] = {}
+        for event, envelope in events:
+            by_tenant.setdefault(event.tenant_id, {}).setdefault(event.id, (event, envelope))
+        appended = 0
         async with self._engine.connect() as conn, conn.begin():
-            await set_tenant(conn, TenantId(tenant))
-            if not await first_delivery(conn, consumer, event, schema="domain"):
-                return False
-            await conn.execute(_OPEN_HEAD, {"tenant": tenant, "genesis": GENESIS_HASH})
-            position, head_hash = (await conn.execute(_LOCK_HEAD, {"tenant": tenant})).one()
-            head = ChainHead(position, bytes(head_hash)) if position else None
-            entry = next_entry(head, event, envelope, datetime.now(UTC))
-            await conn.execute(
-                _INSERT,
-                {
-                    "tenant_id": tenant,
-                    "position": entry.position,
-                    "event_id": uuid.UUID(entry.event_id),
-                    "event_type": entry.event_type,
-                    "subject": entry.subject,
-                    "actor": entry.actor,
-                    "occurred_at": entry.occurred_at,
-                    "recorded_at": entry.recorded_at,
-                    "envelope": entry.envelope,
-                    "prev_hash": entry.prev_hash,
-                    "hash": entry.hash,
-                },
-            )
-            await conn.execute(
-                _MOVE_HEAD, {"tenant": tenant, "position": entry.position, "hash": entry.hash}
-            )
-            return True
+            for tenant_id, batch in by_tenant.items():
+                tenant = uuid.UUID(tenant_id)
+                await set_tenant(conn, TenantId(tenant))
+                fresh = await first_deliveries(
+                    conn, consumer, [e for e, _ in batch.values()], schema="domain"
+                )
+                if not fresh:
+                    continue
+                await conn.execute(_OPEN_HEAD, {"tenant": tenant, "genesis": GENESIS_HASH})
+                position, head_hash = (await conn.execute(_LOCK_HEAD, {"tenant": tenant})).one()
+                head = ChainHead(position, bytes(head_hash)) if position else None
+                rows = []
+                for event, envelope in batch.values():
+                    if event.id in fresh:
+                        entry = next_entry(head, event, envelope, datetime.now(UTC))
+                        head = ChainHead(entry.position, entry.hash)
+                        rows.append(_row(tenant, entry))
+                await conn.execute(_INSERT, rows)
+                assert head is not None
+                await conn.execute(
+                    _MOVE_HEAD, {"tenant": tenant, "position": head.position, "hash": head.hash}
+                )
+                appended += len(rows)
+        return appended
 
     async def page(
         self, tenant_id: TenantId, page: PageRequest, *, subject: str | None = None

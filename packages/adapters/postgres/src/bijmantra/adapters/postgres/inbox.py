@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 
 from bijmantra.adapters.postgres.ddl import SERVICE_ROLES
 from bijmantra.application.events import EventEnvelope
@@ -22,21 +23,35 @@ async def first_delivery(
     Call inside the transaction that applies the event's effects, so effect and record
     commit (or roll back) together. Each service keeps the table in its own schema.
     """
+    return envelope.id in await first_deliveries(connection, consumer, [envelope], schema=schema)
+
+
+async def first_deliveries(
+    connection: AsyncConnection,
+    consumer: str,
+    envelopes: Sequence[EventEnvelope],
+    *,
+    schema: str = "analytics",
+) -> set[str]:
+    """Record events of one tenant at once; return the ids not processed before."""
     if schema not in SERVICE_ROLES:
         raise ValueError(f"unknown service schema {schema!r}")
+    if not envelopes:
+        return set()
     result = await connection.execute(
         text(
             f"INSERT INTO {schema}.processed_events "  # noqa: S608 (schema checked above)
             "(tenant_id, consumer, event_id, event_type, subject) "
-            "VALUES (:tenant_id, :consumer, :event_id, :event_type, :subject) "
-            "ON CONFLICT (consumer, event_id) DO NOTHING"
+            "SELECT CAST(:tenant_id AS uuid), :consumer, * FROM unnest("
+            "CAST(:event_ids AS uuid[]), CAST(:event_types AS text[]), CAST(:subjects AS text[])) "
+            "ON CONFLICT (consumer, event_id) DO NOTHING RETURNING event_id"
         ),
         {
-            "tenant_id": uuid.UUID(envelope.tenant_id),
+            "tenant_id": uuid.UUID(envelopes[0].tenant_id),
             "consumer": consumer,
-            "event_id": uuid.UUID(envelope.id),
-            "event_type": envelope.type,
-            "subject": envelope.subject,
+            "event_ids": [uuid.UUID(e.id) for e in envelopes],
+            "event_types": [e.type for e in envelopes],
+            "subjects": [e.subject for e in envelopes],
         },
     )
-    return result.rowcount == 1
+    return {str(row.event_id) for row in result}

@@ -25,6 +25,7 @@ from bijmantra.application.events import EventEnvelope, OutboxRecord, encode_env
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+
 def _checked(schema: str) -> str:
     """Only known schema names are ever put into SQL text."""
     if schema not in OUTBOX_SCHEMAS:

@@ -12,7 +12,6 @@ from datetime import timedelta
 
 import psycopg
 import psycopg.sql
-
 from bijmantra.adapters.postgres.outbox import PostgresOutboxStore
 from bijmantra.application.events import OutboxRelay
 
@@ -46,11 +45,15 @@ async def run_relay(
 
 
 async def listen(url: str, channel: str, wake: asyncio.Event, stop: asyncio.Event) -> None:
-    """Set ``wake`` on each NOTIFY on ``channel``; reconnect until ``stop`` (polling covers gaps)."""
+    """Set ``wake`` on each NOTIFY on ``channel``; reconnect until ``stop``.
+
+    Polling covers the gaps while disconnected."""
     while not stop.is_set():
         try:
             async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
-                await conn.execute(psycopg.sql.SQL("LISTEN {}").format(psycopg.sql.Identifier(channel)))
+                await conn.execute(
+                    psycopg.sql.SQL("LISTEN {}").format(psycopg.sql.Identifier(channel))
+                )
                 wake.set()  # anything committed while we were away
                 async for _ in conn.notifies():
                     wake.set()

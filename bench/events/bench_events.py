@@ -1,0 +1,327 @@
+"""Domain-event benchmarks (``just bench`` runs this after the HTTP slice).
+
+1. Throughput: outbox -> JetStream (claim, publish with async acks, mark) in events/s,
+   against the raw rate of batched asynchronous JetStream publishes of 1 KB messages,
+   measured in the same run on the same NATS server.
+2. Latency: committed write -> WebSocket frame at a steady 1,000 writes/s through the real
+   services (domain-api relay woken by NOTIFY, gateway /ws), p50/p99, against JetStream
+   publish -> ordered-consumer receive at the same rate (the transport's own latency).
+
+Writes ``bench/results/events.json``. Sizes: ``BENCH_EVENTS`` (default 20000 per
+throughput run), ``BENCH_EVENT_RATE`` (1000/s), ``BENCH_EVENT_SECONDS`` (10).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform
+import statistics
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+import psycopg.sql
+from nats.js.api import DeliverPolicy
+from websockets.asyncio.client import connect as ws_connect
+
+ROOT = Path(__file__).resolve().parents[2]
+RESULTS = ROOT / "bench" / "results"
+EVENTS = int(os.environ.get("BENCH_EVENTS", "20000"))
+RATE = int(os.environ.get("BENCH_EVENT_RATE", "1000"))
+SECONDS = float(os.environ.get("BENCH_EVENT_SECONDS", "10"))
+MESSAGE_BYTES = 1024
+BATCH = 1000
+
+from bijmantra.adapters.nats import JetStreamPublisher, connect, ensure_stream  # noqa: E402
+from bijmantra.adapters.postgres import (  # noqa: E402
+    PostgresOutboxStore,
+    create_engine,
+    set_tenant,
+    write_outbox,
+)
+from bijmantra.application.events import EventEnvelope, OutboxRelay, encode_envelope  # noqa: E402
+from bijmantra.kernel import TenantId, uuid7  # noqa: E402
+from bijmantra.testkit.devstack import DEMO_ORGANIZATION_ID, DevStack, Ports  # noqa: E402
+from bijmantra.testkit.servers import free_port  # noqa: E402
+
+
+def envelope(tenant: str, event_type: str, n: int, padding: int) -> EventEnvelope:
+    return EventEnvelope(
+        id=str(uuid7()),
+        type=event_type,
+        source="bench",
+        tenant_id=tenant,
+        subject=f"bench-{n % 500}",
+        time=datetime.now(UTC),
+        schema_version=1,
+        data={"n": n, "padding": "x" * padding},
+        actor="bench",
+    )
+
+
+def padding_for_1kb(tenant: str) -> int:
+    overhead = len(encode_envelope(envelope(tenant, "bench.sized", 0, 0)))
+    return MESSAGE_BYTES - overhead
+
+
+async def raw_publish_rate(js, count: int) -> float:  # type: ignore[no-untyped-def]
+    """Batched publish_async of 1 KB payloads (unique Nats-Msg-Id, like the relay's)."""
+    payload = b"x" * MESSAGE_BYTES
+    started = time.perf_counter()
+    for start in range(0, count, BATCH):
+        futures = [
+            await js.publish_async(
+                "bijmantra.events.bench.raw", payload, headers={"Nats-Msg-Id": uuid.uuid4().hex}
+            )
+            for _ in range(min(BATCH, count - start))
+        ]
+        await asyncio.gather(*futures)
+    return count / (time.perf_counter() - started)
+
+
+async def fill_outbox(engine, count: int) -> None:  # type: ignore[no-untyped-def]
+    tenant = str(uuid.uuid4())
+    padding = padding_for_1kb(tenant)
+    for start in range(0, count, BATCH):
+        async with engine.connect() as conn, conn.begin():
+            await set_tenant(conn, TenantId(uuid.UUID(tenant)))
+            await write_outbox(
+                conn,
+                [
+                    envelope(tenant, "bench.relayed", n, padding)
+                    for n in range(start, min(start + BATCH, count))
+                ],
+            )
+
+
+async def relay_rate(engine, js, count: int, relays: int) -> float:  # type: ignore[no-untyped-def]
+    await fill_outbox(engine, count)
+    publisher = JetStreamPublisher(js)
+
+    async def drain() -> None:
+        store = PostgresOutboxStore(engine, max_partitions=64 // relays)
+        relay = OutboxRelay(store, publisher, batch_size=BATCH)
+        while True:
+            if not await relay.relay_once() and (await store.pending())[0] == 0:
+                return
+
+    started = time.perf_counter()
+    await asyncio.gather(*(drain() for _ in range(relays)))
+    return count / (time.perf_counter() - started)
+
+
+async def throughput(stack: DevStack) -> dict[str, object]:
+    assert stack.database is not None
+    engine = create_engine(stack.database.domain_url, pool_size=8)
+    nc = await connect(stack.nats_url, name="bench")
+    js = nc.jetstream()
+    await ensure_stream(js)
+    await raw_publish_rate(js, 2000)  # warm-up
+    raw = await raw_publish_rate(js, EVENTS)
+    one = await relay_rate(engine, js, EVENTS, relays=1)
+    two = await relay_rate(engine, js, EVENTS, relays=2)
+    await nc.close()
+    await engine.dispose()
+    report = {
+        "events": EVENTS,
+        "message_bytes": MESSAGE_BYTES,
+        "batch": BATCH,
+        "raw_async_publish_per_s": round(raw),
+        "outbox_relay_per_s": round(one),
+        "outbox_two_relays_per_s": round(two),
+        "ratio_outbox_vs_raw": round(one / raw, 3),
+        "ratio_two_relays_vs_raw": round(two / raw, 3),
+    }
+    print(
+        f"  raw publish {raw:8.0f}/s   outbox relay {one:8.0f}/s ({one / raw:.2f}x)   "
+        f"two relays {two:8.0f}/s ({two / raw:.2f}x)",
+        flush=True,
+    )
+    return report
+
+
+def percentiles(samples: list[float]) -> dict[str, float]:
+    ordered = sorted(samples)
+    pick = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))]  # noqa: E731
+    return {
+        "p50_ms": round(pick(0.5), 2),
+        "p99_ms": round(pick(0.99), 2),
+        "max_ms": round(ordered[-1], 2),
+        "mean_ms": round(statistics.fmean(ordered), 2),
+    }
+
+
+async def paced(total: int, write) -> float:  # type: ignore[no-untyped-def]
+    """Start ``write(n)`` at a steady RATE (open loop); return the achieved rate."""
+    tasks = []
+    started = time.perf_counter()
+    for n in range(total):
+        delay = started + n / RATE - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(write(n)))
+    await asyncio.gather(*tasks)
+    return total / (time.perf_counter() - started)
+
+
+async def transport_latency(stack: DevStack) -> dict[str, object]:
+    """Baseline: JetStream publish -> ordered consumer in this process, same rate."""
+    nc = await connect(stack.nats_url, name="bench-latency")
+    js = nc.jetstream()
+    subscription = await js.subscribe(
+        "bijmantra.events.bench.latency", ordered_consumer=True, deliver_policy=DeliverPolicy.NEW
+    )
+    sent: dict[str, float] = {}
+    received: dict[str, float] = {}
+    total = int(RATE * SECONDS)
+
+    async def receive() -> None:
+        async for message in subscription.messages:
+            received[message.headers["Nats-Msg-Id"]] = time.perf_counter()
+            if len(received) == total:
+                return
+
+    reader = asyncio.create_task(receive())
+
+    async def publish(n: int) -> None:
+        key = uuid.uuid4().hex
+        sent[key] = time.perf_counter()
+        await js.publish("bijmantra.events.bench.latency", b"x" * 200, headers={"Nats-Msg-Id": key})
+
+    rate = await paced(total, publish)
+    await asyncio.wait_for(reader, 60)
+    await nc.close()
+    return {
+        "achieved_rate_per_s": round(rate),
+        **percentiles([(received[k] - sent[k]) * 1000 for k in sent]),
+    }
+
+
+class OneRoundTripWriter:
+    """Commits one event per transaction in a single round trip (BEGIN; set tenant; INSERT;
+    COMMIT as one simple query), so the benchmark's own client can sustain the target rate."""
+
+    def __init__(self, connections: list[psycopg.AsyncConnection]) -> None:
+        self._free: asyncio.Queue[psycopg.AsyncConnection] = asyncio.Queue()
+        for connection in connections:
+            self._free.put_nowait(connection)
+
+    async def write(self, event: EventEnvelope) -> None:
+        statement = psycopg.sql.SQL(
+            "BEGIN; SELECT set_config('app.tenant_id', {tenant}, true); "
+            "INSERT INTO domain.outbox (id, tenant_id, type, aggregate_id, envelope) "
+            "VALUES ({id}, {tenant}, {type}, {subject}, {envelope}); COMMIT;"
+        ).format(
+            tenant=psycopg.sql.Literal(event.tenant_id),
+            id=psycopg.sql.Literal(event.id),
+            type=psycopg.sql.Literal(event.type),
+            subject=psycopg.sql.Literal(event.subject),
+            envelope=psycopg.sql.Literal(encode_envelope(event)),
+        )
+        connection = await self._free.get()
+        try:
+            await connection.execute(statement, prepare=False)
+        finally:
+            self._free.put_nowait(connection)
+
+
+async def end_to_end_latency(stack: DevStack) -> dict[str, object]:
+    assert stack.database is not None
+    connections = [
+        await psycopg.AsyncConnection.connect(stack.database.domain_url, autocommit=True)
+        for _ in range(32)
+    ]
+    writer = OneRoundTripWriter(connections)
+    token = stack.login()
+    url = stack.gateway_url.replace("http://", "ws://") + "/ws"
+    socket = await ws_connect(
+        url, additional_headers={"Authorization": f"Bearer {token}"}, max_queue=None
+    )
+    assert json.loads(await socket.recv())["type"] == "ready"
+    await socket.send(json.dumps({"type": "subscribe", "events": ["germplasm.benchmarked"]}))
+    assert json.loads(await socket.recv())["type"] == "subscribed"
+    committed: dict[str, float] = {}
+    received: dict[str, float] = {}
+    total = int(RATE * SECONDS)
+
+    async def receive() -> None:
+        async for raw in socket:
+            now = time.perf_counter()
+            frame = json.loads(raw)
+            if frame["type"] == "event":
+                received[frame["event"]["id"]] = now
+                if len(received) == total:
+                    return
+            elif frame["type"] == "ping":
+                await socket.send('{"type":"pong"}')
+
+    reader = asyncio.create_task(receive())
+
+    async def write(n: int) -> None:
+        event = envelope(DEMO_ORGANIZATION_ID, "germplasm.benchmarked", n, 200)
+        await writer.write(event)
+        committed[event.id] = time.perf_counter()
+
+    rate = await paced(total, write)
+    try:
+        await asyncio.wait_for(reader, 60)
+    except TimeoutError:
+        reader.cancel()
+    await socket.close()
+    for connection in connections:
+        await connection.close()
+    latencies = [(received[i] - committed[i]) * 1000 for i in committed if i in received]
+    return {
+        "writes": total,
+        "achieved_rate_per_s": round(rate),
+        "frames_missing": total - len(latencies),
+        **percentiles(latencies),
+    }
+
+
+def main() -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    workdir = ROOT / ".bijmantra" / "bench-events"
+    stack = DevStack(workdir, Ports(gateway=free_port()), log_dir=workdir / "logs")
+    try:
+        stack.start_servers()
+        stack.seed(testdata=False)
+        print(
+            "Events: outbox -> JetStream throughput vs raw batched async publish (1 KB)", flush=True
+        )
+        report: dict[str, object] = {"throughput": asyncio.run(throughput(stack))}
+        stack.start_services()
+        print(
+            f"Events: committed write -> WebSocket frame at {RATE} writes/s for {SECONDS:.0f} s",
+            flush=True,
+        )
+        baseline = asyncio.run(transport_latency(stack))
+        ours = asyncio.run(end_to_end_latency(stack))
+        report["latency"] = {
+            "baseline_jetstream_publish_to_consumer": baseline,
+            "committed_write_to_websocket_frame": ours,
+            "ratio_p99_vs_transport": round(ours["p99_ms"] / baseline["p99_ms"], 2),  # type: ignore[operator]
+        }
+        print(
+            f"  transport p50 {baseline['p50_ms']} ms p99 {baseline['p99_ms']} ms; "
+            f"write->frame p50 {ours['p50_ms']} ms p99 {ours['p99_ms']} ms "
+            f"(rate {ours['achieved_rate_per_s']}/s, missing {ours['frames_missing']})",
+            flush=True,
+        )
+    finally:
+        stack.stop()
+    meta = {
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+    }
+    (RESULTS / "events.json").write_text(json.dumps({"meta": meta, **report}, indent=2))
+    print(f"wrote {RESULTS / 'events.json'}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

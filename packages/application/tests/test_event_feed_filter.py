@@ -1,0 +1,71 @@
+"""Who may see which event on the live feed, and what a subscription may ask for."""
+
+from __future__ import annotations
+
+import uuid
+
+import msgspec
+import pytest
+from bijmantra.application.events.feed import FeedItem, Subscribe, feed_filter
+from bijmantra.kernel import Principal, TenantId, ValidationFailed, uuid7
+
+TENANT = TenantId(uuid.uuid4())
+
+
+def item(event_type: str, subject: str = "g-1", tenant: uuid.UUID = TENANT) -> FeedItem:
+    payload = msgspec.json.encode({"id": "e", "type": event_type, "subject": subject, "data": {}})
+    return FeedItem("e", str(tenant), event_type, payload)
+
+
+def member(*roles: str) -> Principal:
+    return Principal(subject="u", tenant_id=TENANT, roles=frozenset(roles))
+
+
+def test_only_the_callers_organization_and_readable_contexts_pass() -> None:
+    viewer = feed_filter(member("viewer"), Subscribe())
+    assert viewer.admits(item("germplasm.created"))
+    assert not viewer.admits(item("germplasm.created", tenant=uuid.uuid4()))
+    assert not viewer.admits(item("billing.invoice.issued")), (
+        "a context no role grants stays hidden"
+    )
+    assert not feed_filter(member(), Subscribe()).admits(item("germplasm.created")), (
+        "no role, no events"
+    )
+    assert feed_filter(member("admin"), Subscribe()).admits(item("tenancy.member.added"))
+
+
+def test_type_patterns_and_resources_narrow_the_feed() -> None:
+    narrowed = feed_filter(
+        member("breeder"), Subscribe(events=["germplasm.*", "analysis.job.progressed"])
+    )
+    assert narrowed.admits(item("germplasm.updated"))
+    assert narrowed.admits(item("analysis.job.progressed"))
+    assert not narrowed.admits(item("analysis.job.completed"))
+    assert not narrowed.admits(item("germplasmx.created"))
+    one = feed_filter(member("breeder"), Subscribe(resources=["g-7"]))
+    assert one.admits(item("germplasm.updated", subject="g-7"))
+    assert not one.admits(item("germplasm.updated", subject="g-8"))
+
+
+@pytest.mark.parametrize(
+    "subscription",
+    [
+        Subscribe(events=["germplasm"]),
+        Subscribe(events=["Germplasm.*"]),
+        Subscribe(events=["*.created"]),
+        Subscribe(events=["germplasm.*"] * 51),
+        Subscribe(resources=[""]),
+        Subscribe(resources=["x" * 257]),
+        Subscribe(resume_from=str(uuid.uuid4())),  # v4, not an event id
+        Subscribe(resume_from="not-an-id"),
+    ],
+)
+def test_bad_subscriptions_are_refused(subscription: Subscribe) -> None:
+    with pytest.raises(ValidationFailed):
+        feed_filter(member("admin"), subscription)
+
+
+def test_a_resume_point_must_be_an_event_id() -> None:
+    assert feed_filter(member("admin"), Subscribe(resume_from=str(uuid7()))).tenant_id == str(
+        TENANT
+    )
