@@ -33,7 +33,7 @@ AnyRequest = Request[Any, Any, Any]
 Handler = Callable[..., Awaitable[Response[bytes]]]
 
 
-def _int_param(request: AnyRequest, name: str, default: int) -> int:
+def int_param(request: AnyRequest, name: str, default: int) -> int:
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return default
@@ -46,7 +46,7 @@ def _int_param(request: AnyRequest, name: str, default: int) -> int:
 
 
 def page_request(request: AnyRequest) -> PageRequest:
-    return PageRequest(_int_param(request, "page", 0), _int_param(request, "pageSize", 1000))
+    return PageRequest(int_param(request, "page", 0), int_param(request, "pageSize", 1000))
 
 
 def query_of(request: AnyRequest) -> dict[str, list[str]]:

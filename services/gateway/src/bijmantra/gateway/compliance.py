@@ -10,6 +10,7 @@ from typing import Any
 import msgspec
 from bijmantra.application.compliance import ACTIVITY, AUDIT
 from bijmantra.application.envelopes import platform_body
+from bijmantra.gateway.brapi import int_param
 from bijmantra.kernel import FieldError, Page, PageRequest, ValidationFailed
 from litestar import Request, Response, get
 from litestar.datastructures import State
@@ -19,21 +20,9 @@ DEFAULT_PAGE_SIZE = 100
 _encode = msgspec.json.encode
 
 
-def _int_query(request: Request[Any, Any, Any], name: str, default: int) -> int:
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise ValidationFailed(
-            f"Query parameter {name} must be an integer", [FieldError(name, raw)]
-        ) from None
-
-
 def page_query(request: Request[Any, Any, Any]) -> PageRequest:
     return PageRequest(
-        _int_query(request, "page", 0), _int_query(request, "page_size", DEFAULT_PAGE_SIZE)
+        int_param(request, "page", 0), int_param(request, "page_size", DEFAULT_PAGE_SIZE)
     )
 
 
