@@ -54,6 +54,7 @@ async def burst(
     Returns name -> HTTP status (0 when the request itself failed)."""
     token = stack.login()
     outcomes: dict[str, int] = {}
+    failures: dict[str, str] = {}
     names = iter(f"{crop}-{n}" for n in range(WRITES))
     halfway = asyncio.Event()
 
@@ -65,8 +66,11 @@ async def burst(
             try:
                 response = await client.post("/brapi/v2/germplasm", json=body)
                 outcomes[name] = response.status_code
-            except httpx.HTTPError:
+                if response.status_code != 200:
+                    failures[name] = response.text[:300]
+            except httpx.HTTPError as exc:
                 outcomes[name] = 0
+                failures[name] = repr(exc)
             if len(outcomes) >= WRITES // 3:
                 halfway.set()
 
@@ -77,6 +81,8 @@ async def burst(
     headers = {"Authorization": f"Bearer {token}"}
     async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=30, headers=headers) as client:
         await asyncio.gather(disrupt(), *(writer(client) for _ in range(CONCURRENCY)))
+    if failures:
+        print(f"{len(failures)} writes failed, e.g. {list(failures.items())[:3]}")
     return outcomes
 
 
@@ -209,5 +215,5 @@ async def test_nats_outage_mid_burst_loses_and_duplicates_nothing(stack: DevStac
         await asyncio.to_thread(nats_server.start)
 
     outcomes = await burst(stack, crop, stop_and_restart)
-    assert all(status == 200 for status in outcomes.values()), "writes do not need NATS"
+    assert Counter(outcomes.values()) == {200: WRITES}, "writes do not need NATS"
     await assert_exactly_once(stack, crop, outcomes)
