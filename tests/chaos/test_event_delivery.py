@@ -49,17 +49,22 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
 async def burst(
     stack: DevStack, crop: str, disruption: Callable[[], Awaitable[None]]
 ) -> dict[str, int]:
-    """POST ``WRITES`` single-germplasm writes from ``CONCURRENCY`` clients; disrupt midway.
+    """POST ``WRITES`` single-germplasm writes from ``CONCURRENCY`` clients.
 
-    Returns name -> HTTP status (0 when the request itself failed)."""
+    The disruption starts once a third are done and writes go on meanwhile; the last third
+    waits until the disruption is over (and the stack is ready), so the burst spans
+    before, during and after. Returns name -> HTTP status (0: no HTTP answer)."""
+    await asyncio.to_thread(stack.wait_ready, 120)
     token = stack.login()
     outcomes: dict[str, int] = {}
     failures: dict[str, str] = {}
-    names = iter(f"{crop}-{n}" for n in range(WRITES))
-    halfway = asyncio.Event()
+    names = iter(enumerate(f"{crop}-{n}" for n in range(WRITES)))
+    started, recovered = asyncio.Event(), asyncio.Event()
 
     async def writer(client: httpx.AsyncClient) -> None:
-        for name in names:
+        for n, name in names:
+            if n >= 2 * WRITES // 3:
+                await recovered.wait()
             body = [
                 {"germplasmName": name, "germplasmPUI": f"doi:chaos/{name}", "commonCropName": crop}
             ]
@@ -72,11 +77,13 @@ async def burst(
                 outcomes[name] = 0
                 failures[name] = repr(exc)
             if len(outcomes) >= WRITES // 3:
-                halfway.set()
+                started.set()
 
     async def disrupt() -> None:
-        await halfway.wait()
+        await started.wait()
         await disruption()
+        await asyncio.to_thread(stack.wait_ready, 120)
+        recovered.set()
 
     headers = {"Authorization": f"Bearer {token}"}
     async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=30, headers=headers) as client:
@@ -84,6 +91,10 @@ async def burst(
     if failures:
         print(f"{len(failures)} writes failed, e.g. {list(failures.items())[:3]}")
     return outcomes
+
+
+def after_recovery(outcomes: dict[str, int], crop: str) -> list[int]:
+    return [outcomes[f"{crop}-{n}"] for n in range(2 * WRITES // 3, WRITES)]
 
 
 def committed_ids(stack: DevStack, crop: str) -> dict[str, str]:
@@ -202,6 +213,7 @@ async def test_sigkill_of_domain_api_mid_burst_loses_and_duplicates_nothing(
 
     outcomes = await burst(stack, crop, kill_and_restart)
     assert len(committed_ids(stack, crop)) < WRITES, "the kill made some writes fail"
+    assert set(after_recovery(outcomes, crop)) == {200}, "the restarted domain-api serves again"
     await assert_exactly_once(stack, crop, outcomes)
 
 
