@@ -184,6 +184,10 @@ def main() -> None:
     if "--skip-genotypes" not in sys.argv:
         # import throughput and the GRM job through the whole path vs the kernel alone
         subprocess.run([sys.executable, str(genotypes)], cwd=ROOT, check=True)
+    if "--skip-phenotyping" not in sys.argv:
+        # POST /observations in batches of 10,000 vs a raw COPY; /observations/table streamed
+        phenotyping = ROOT / "bench" / "phenotyping" / "bench_phenotyping.py"
+        subprocess.run([sys.executable, str(phenotyping)], cwd=ROOT, check=True)
     if "--skip-auth" not in sys.argv:
         # token verification: JwtVerifier micro-benchmark, authenticated vs anonymous requests/s
         subprocess.run([sys.executable, str(ROOT / "bench" / "auth" / "bench_auth.py")], cwd=ROOT, check=True)

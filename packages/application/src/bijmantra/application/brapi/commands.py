@@ -3,6 +3,7 @@ emit ``<entity>.created|updated`` through the outbox — all in one transaction.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -199,7 +200,8 @@ class ResourceCommands:
             if not entity.client_ids:
                 document[entity.db_id] = db_ids[index] if db_ids else new_id()
             pairs.append((document[entity.db_id], document))
-        await self._check_fresh(context, pairs)
+        if entity.client_ids or db_ids:  # ids the server makes (UUIDv7) are fresh by construction
+            await self._check_fresh(context, pairs)
         await context.save(entity.name, pairs, new=True)
         await entity.rules.after(context, documents)
         return documents
@@ -208,7 +210,7 @@ class ResourceCommands:
         self, context: WriteContext, pairs: list[tuple[str, dict[str, Any]]]
     ) -> None:
         ids = [i for i, _ in pairs]
-        duplicates = {i for i in ids if ids.count(i) > 1}
+        duplicates = {i for i, n in Counter(ids).items() if n > 1}
         existing = await context.store.documents(context.entity.name, ids)
         if duplicates or existing:
             taken = sorted(duplicates | set(existing))

@@ -167,13 +167,13 @@ def _shape_object(
         return {str(k): shape(values, v, f"{prefix}{k}", problems) for k, v in value.items()}
     if not properties:
         return value
-    out = {
-        name: shape(sub, value.get(name), f"{prefix}{name}", problems)
-        for name, sub in properties.items()
-    }
-    for name, sub in properties.items():
-        if out[name] is None:
-            out[name] = blank(sub)
+    # Every property present (its blank where absent); only the values sent need checking.
+    out: dict[str, Any] = {name: blank(sub) for name, sub in properties.items()}
+    for name, item in value.items():
+        sub = properties.get(name)
+        if sub is not None and item is not None:
+            shaped = shape(sub, item, f"{prefix}{name}", problems)
+            out[name] = blank(sub) if shaped is None else shaped
     for name in schema.get("required", ()):
         if name not in skip_required and value.get(name) is None and name in properties:
             problems.append(FieldError(f"{prefix}{name}", "is required"))

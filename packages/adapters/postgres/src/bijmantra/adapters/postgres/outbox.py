@@ -46,18 +46,12 @@ async def write_outbox(
         text(
             f"INSERT INTO {_checked(schema)}.outbox "  # noqa: S608 (checked identifier)
             "(id, tenant_id, type, aggregate_id, envelope, traceparent) "
-            "SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:tenants AS uuid[]), "
-            "CAST(:types AS text[]), CAST(:aggregates AS text[]), CAST(:envelopes AS bytea[]), "
-            "CAST(:traceparents AS text[]))"
+            "SELECT CAST(e->>'id' AS uuid), CAST(e->>'tenant_id' AS uuid), e->>'type', e->>'subject', "
+            "convert_to(CAST(e AS text), 'UTF8'), e->>'traceparent' "
+            "FROM json_array_elements(CAST(:envelopes AS json)) AS e"
         ),
-        {
-            "ids": [uuid.UUID(e.id) for e in envelopes],
-            "tenants": [uuid.UUID(e.tenant_id) for e in envelopes],
-            "types": [e.type for e in envelopes],
-            "aggregates": [e.subject for e in envelopes],
-            "envelopes": [encode_envelope(e) for e in envelopes],
-            "traceparents": [e.traceparent for e in envelopes],
-        },
+        # One JSON array of the encoded envelopes: ``json`` keeps each element's exact text.
+        {"envelopes": (b"[" + b",".join(encode_envelope(e) for e in envelopes) + b"]").decode()},
     )
 
 

@@ -3,7 +3,7 @@
 Each row keeps the document twice: ``document jsonb`` for filters (``@>`` containment,
 GIN ``jsonb_path_ops``) and ``body bytea``, the exact JSON encoded once on write, so a
 page is one query whose result is the bytes of a JSON array, never re-encoded. Writes of
-many documents are one statement over arrays (``unnest``), not one per row; soft-deleted
+many documents are one statement over one JSON array, not one per row; soft-deleted
 rows (``deleted_at``) stay as history and are invisible to every read (ADR 0090).
 """
 
@@ -22,18 +22,23 @@ _encode = msgspec.json.encode
 _decode = msgspec.json.decode
 
 _TENANT = "nullif(current_setting('app.tenant_id', true), '')::uuid"
+# A batch travels as two JSON arrays (ids, documents): one parameter each, however many
+# rows, and no per-element array escaping. ``json`` (not ``jsonb``) keeps each element's
+# text as sent, so ``body`` is byte for byte the encoding made here.
 _ROWS = (
-    "unnest(CAST(:ids AS text[]), CAST(:documents AS text[]), CAST(:bodies AS bytea[])) "
-    "AS r(db_id, document, body)"
+    "json_array_elements_text(CAST(:ids AS json)) WITH ORDINALITY AS i(db_id, n) "
+    "JOIN json_array_elements(CAST(:documents AS json)) WITH ORDINALITY AS d(document, n) USING (n)"
 )
 _INSERT = text(
     "INSERT INTO domain.resources (tenant_id, entity, db_id, document, body) "
-    f"SELECT {_TENANT}, :entity, r.db_id, CAST(r.document AS jsonb), r.body FROM {_ROWS}"
+    f"SELECT {_TENANT}, :entity, i.db_id, CAST(d.document AS jsonb), "
+    f"convert_to(CAST(d.document AS text), 'UTF8') FROM {_ROWS}"
 )
 _UPDATE = text(
-    "UPDATE domain.resources t "
-    "SET document = CAST(r.document AS jsonb), body = r.body, updated_at = now() "
-    f"FROM {_ROWS} WHERE t.entity = :entity AND t.db_id = r.db_id AND t.deleted_at IS NULL"
+    "UPDATE domain.resources t SET document = CAST(r.document AS jsonb), "
+    "body = convert_to(CAST(r.document AS text), 'UTF8'), updated_at = now() "
+    f"FROM (SELECT i.db_id, d.document FROM {_ROWS}) r "
+    "WHERE t.entity = :entity AND t.db_id = r.db_id AND t.deleted_at IS NULL"
 )
 _LIVE = "deleted_at IS NULL"
 
@@ -146,13 +151,11 @@ class PostgresResourceStore:
 
     @staticmethod
     def _rows(entity: str, documents: Sequence[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
-        """One statement's parameters: parallel arrays of ids, JSON texts and JSON bytes."""
-        bodies = [_encode(document) for _, document in documents]
+        """One statement's parameters: the ids and the documents as two JSON arrays."""
         return {
             "entity": entity,
-            "ids": [db_id for db_id, _ in documents],
-            "documents": [body.decode() for body in bodies],
-            "bodies": bodies,
+            "ids": _encode([db_id for db_id, _ in documents]).decode(),
+            "documents": _encode([document for _, document in documents]).decode(),
         }
 
     async def soft_delete(self, entity: str, db_ids: Sequence[str]) -> None:

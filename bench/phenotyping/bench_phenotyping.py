@@ -1,0 +1,302 @@
+"""Observation ingestion and the observation table, through the whole platform.
+
+Measured in the same run, on the same rows:
+
+* ``POST /brapi/v2/observations`` in batches of ``BENCH_OBSERVATION_BATCH`` (10,000) through
+  gateway -> gRPC -> domain-api (schema, references, scale rules, events) -> PostgreSQL,
+  in observations per second; baseline: a raw ``COPY`` of the very rows the platform
+  stored, in batches of the same size, into an equivalent table (``LIKE domain.resources
+  INCLUDING ALL``: same columns, primary key and GIN index, no RLS). Target: >= 25 %.
+* ``GET /brapi/v2/observations/table?studyDbId=`` for the study holding every observation
+  (``BENCH_OBSERVATIONS``, 100,000), CSV and JSON: time to first byte and total; baseline:
+  ``COPY (SELECT body ... ) TO STDOUT`` of the same observations.
+
+    uv run python bench/phenotyping/bench_phenotyping.py
+    BENCH_OBSERVATIONS=20000 uv run python bench/phenotyping/bench_phenotyping.py
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from bijmantra.testkit.devstack import DevStack, Ports  # noqa: E402
+from bijmantra.testkit.servers import free_port  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results" / "phenotyping.json"
+OBSERVATIONS = int(os.environ.get("BENCH_OBSERVATIONS", "100000"))
+BATCH = int(os.environ.get("BENCH_OBSERVATION_BATCH", "10000"))
+VARIABLES = 10
+UNITS = OBSERVATIONS // VARIABLES
+
+
+class Api:
+    def __init__(self, client: httpx.Client) -> None:
+        self.client = client
+
+    def create(self, path: str, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        response = self.client.post(f"/brapi/v2{path}", json=items)
+        response.raise_for_status()
+        return response.json()["result"]["data"]  # type: ignore[no-any-return]
+
+
+def field_season(api: Api) -> tuple[str, list[str], list[str]]:
+    """A study, its plots and numerical variables: what the observations are of."""
+    [program] = api.create("/programs", [{"programName": "Bench program"}])
+    [trial] = api.create(
+        "/trials", [{"trialName": "Bench trial", "programDbId": program["programDbId"]}]
+    )
+    [study] = api.create(
+        "/studies", [{"studyName": "Bench season", "trialDbId": trial["trialDbId"]}]
+    )
+    germplasm = api.create(
+        "/germplasm",
+        [
+            {
+                "germplasmName": f"BG{i}",
+                "germplasmPUI": f"doi:bench/g{i}",
+                "commonCropName": "Maize",
+            }
+            for i in range(20)
+        ],
+    )
+    variables = []
+    for v in range(VARIABLES):
+        [scale] = api.create(
+            "/scales",
+            [
+                {
+                    "scaleName": f"S{v}",
+                    "dataType": "Numerical",
+                    "decimalPlaces": 2,
+                    "validValues": {"minimumValue": "0", "maximumValue": "1000"},
+                }
+            ],
+        )
+        [trait] = api.create("/traits", [{"traitName": f"T{v}"}])
+        [method] = api.create("/methods", [{"methodName": f"M{v}"}])
+        [variable] = api.create(
+            "/variables",
+            [
+                {
+                    "observationVariableName": f"Bench variable {v}",
+                    "trait": {"traitDbId": trait["traitDbId"], "traitName": f"T{v}"},
+                    "method": {"methodDbId": method["methodDbId"], "methodName": f"M{v}"},
+                    "scale": {"scaleDbId": scale["scaleDbId"], "scaleName": f"S{v}"},
+                }
+            ],
+        )
+        variables.append(variable["observationVariableDbId"])
+    units: list[str] = []
+    for start in range(0, UNITS, 2000):
+        plots = [
+            {
+                "observationUnitName": f"Plot {i}",
+                "studyDbId": study["studyDbId"],
+                "germplasmDbId": germplasm[i % len(germplasm)]["germplasmDbId"],
+                "observationUnitPosition": {
+                    "observationLevel": {"levelName": "plot", "levelCode": str(i)},
+                    "observationLevelRelationships": [
+                        {"levelName": "rep", "levelCode": str(i % 4)}
+                    ],
+                    "positionCoordinateX": str(i % 100),
+                    "positionCoordinateXType": "GRID_COL",
+                    "positionCoordinateY": str(i // 100),
+                    "positionCoordinateYType": "GRID_ROW",
+                },
+            }
+            for i in range(start, min(start + 2000, UNITS))
+        ]
+        units += [u["observationUnitDbId"] for u in api.create("/observationunits", plots)]
+    return study["studyDbId"], units, variables  # fmt: skip
+
+
+def observation_batches(study: str, units: list[str], variables: list[str]) -> list[bytes]:
+    rows = [
+        {
+            "observationUnitDbId": unit,
+            "observationVariableDbId": variable,
+            "studyDbId": study,
+            "value": f"{(u * 7 + v * 13) % 1000}.{(u + v) % 100:02d}",
+            "observationTimeStamp": f"2026-07-{1 + u % 28:02d}T10:{v:02d}:00+00:00",
+            "collector": "bench",
+        }
+        for u, unit in enumerate(units)
+        for v, variable in enumerate(variables)
+    ]
+    return [json.dumps(rows[i : i + BATCH]).encode() for i in range(0, len(rows), BATCH)]
+
+
+def ingest(client: httpx.Client, batches: list[bytes]) -> list[float]:
+    seconds = []
+    for body in batches:
+        started = time.perf_counter()
+        response = client.post(
+            "/brapi/v2/observations", content=body, headers={"Content-Type": "application/json"}
+        )
+        seconds.append(time.perf_counter() - started)
+        response.raise_for_status()
+    return seconds
+
+
+def copy_baseline(owner_url: str, study: str) -> tuple[list[float], int]:
+    """COPY the rows the platform stored, batch by batch, into an equivalent table."""
+    with psycopg.connect(owner_url, autocommit=True) as conn:
+        conn.execute("DROP SCHEMA IF EXISTS baseline_pheno CASCADE")
+        conn.execute("CREATE SCHEMA baseline_pheno")
+        conn.execute("CREATE TABLE baseline_pheno.resources (LIKE domain.resources INCLUDING ALL)")
+        rows = conn.execute(
+            "SELECT tenant_id, entity, db_id, document::text, body FROM domain.resources "
+            "WHERE entity = 'observation' AND document @> jsonb_build_object('studyDbId', %s::text)",
+            (study,),
+        ).fetchall()
+    seconds = []
+    with psycopg.connect(owner_url) as conn:
+        for start in range(0, len(rows), BATCH):
+            started = time.perf_counter()
+            with (
+                conn.transaction(),
+                conn.cursor() as cursor,
+                cursor.copy(
+                    "COPY baseline_pheno.resources (tenant_id, entity, db_id, document, body) FROM STDIN"
+                ) as copy,
+            ):
+                for row in rows[start : start + BATCH]:
+                    copy.write_row(row)
+            seconds.append(time.perf_counter() - started)
+    return seconds, len(rows)
+
+
+def read_table(client: httpx.Client, study: str, accept: str) -> dict[str, float]:
+    started = time.perf_counter()
+    first = None
+    size = 0
+    with client.stream(
+        "GET",
+        "/brapi/v2/observations/table",
+        params={"studyDbId": study},
+        headers={"Accept": accept},
+    ) as response:
+        response.raise_for_status()
+        for chunk in response.iter_bytes():
+            if first is None and chunk:
+                first = time.perf_counter() - started
+            size += len(chunk)
+    total = time.perf_counter() - started
+    return {
+        "time_to_first_byte_s": round(first or total, 4),
+        "total_s": round(total, 4),
+        "bytes": size,
+    }
+
+
+def copy_out_baseline(owner_url: str, study: str) -> dict[str, float]:
+    started = time.perf_counter()
+    first = None
+    size = 0
+    with (
+        psycopg.connect(owner_url) as conn,
+        conn.cursor() as cursor,
+        cursor.copy(
+            "COPY (SELECT body FROM domain.resources WHERE entity = 'observation' "
+            "AND document @> jsonb_build_object('studyDbId', %s::text) "
+            "ORDER BY document->>'observationUnitDbId') TO STDOUT",
+            (study,),
+        ) as copy,
+    ):
+        for data in copy:
+            if first is None:
+                first = time.perf_counter() - started
+            size += len(data)
+    total = time.perf_counter() - started
+    return {
+        "time_to_first_byte_s": round(first or total, 4),
+        "total_s": round(total, 4),
+        "bytes": size,
+    }
+
+
+def main() -> None:
+    workdir = ROOT / ".bijmantra" / "bench-phenotyping"
+    stack = DevStack(workdir, Ports(gateway=free_port()), log_dir=workdir / "logs")
+    try:
+        stack.start_servers()
+        stack.seed(testdata=False)
+        stack.start_services()
+        token = stack.login()
+        assert stack.database is not None
+        with httpx.Client(
+            base_url=stack.gateway_url, timeout=600, headers={"Authorization": f"Bearer {token}"}
+        ) as client:
+            study, units, variables = field_season(Api(client))
+            batches = observation_batches(study, units, variables)
+            print(f"ingesting {OBSERVATIONS} observations in batches of {BATCH}", flush=True)
+            platform_seconds = ingest(client, batches)
+            copy_seconds, copied = copy_baseline(stack.database.owner_url, study)
+            assert copied == OBSERVATIONS, (copied, OBSERVATIONS)
+            platform_rate = OBSERVATIONS / sum(platform_seconds)
+            copy_rate = copied / sum(copy_seconds)
+            tables = {
+                "csv": read_table(client, study, "text/csv"),
+                "json": read_table(client, study, "application/json"),
+                "tsv": read_table(client, study, "text/tsv"),
+            }
+            copy_out = copy_out_baseline(stack.database.owner_url, study)
+        report = {
+            "meta": {"machine": platform.machine(), "cpus": os.cpu_count(),
+                     "python": platform.python_version(), "observations": OBSERVATIONS,
+                     "batch": BATCH, "units": UNITS, "variables": VARIABLES},
+            "ingest": {
+                "platform_observations_per_second": round(platform_rate, 1),
+                "platform_batch_seconds": [round(s, 3) for s in platform_seconds],
+                "platform_median_batch_seconds": round(statistics.median(platform_seconds), 3),
+                "copy_rows_per_second": round(copy_rate, 1),
+                "copy_batch_seconds": [round(s, 3) for s in copy_seconds],
+                "ratio_platform_to_copy": round(platform_rate / copy_rate, 3),
+                "target_ratio": 0.25,
+            },
+            "observation_table": {
+                **tables,
+                "baseline_copy_to_stdout": copy_out,
+                "ratio_csv_total_to_copy_out": round(tables["csv"]["total_s"] / copy_out["total_s"], 2),
+            },
+        }  # fmt: skip
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(json.dumps(report, indent=2))
+        ingest_report = report["ingest"]
+        print(
+            f"  POST /observations {ingest_report['platform_observations_per_second']:>10.0f} obs/s   "
+            f"COPY {ingest_report['copy_rows_per_second']:>10.0f} rows/s   "
+            f"ratio {ingest_report['ratio_platform_to_copy']:.3f} (target >= 0.25)",
+            flush=True,
+        )
+        for name, figures in tables.items():
+            print(
+                f"  /observations/table {name:<4} first byte {figures['time_to_first_byte_s']:.3f} s  "
+                f"total {figures['total_s']:.3f} s  ({figures['bytes']} bytes)",
+                flush=True,
+            )
+        print(
+            f"  COPY TO STDOUT baseline       first byte {copy_out['time_to_first_byte_s']:.3f} s  "
+            f"total {copy_out['total_s']:.3f} s",
+            flush=True,
+        )
+        print(f"wrote {RESULTS}", flush=True)  # fmt: skip
+    finally:
+        stack.stop()
+
+
+if __name__ == "__main__":
+    main()
