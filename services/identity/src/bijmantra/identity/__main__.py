@@ -1,4 +1,4 @@
-"""``bijmantra-identity [serve | seed-demo]``."""
+"""``bijmantra-identity [serve | seed-demo | rotate-keys]``."""
 
 from __future__ import annotations
 
@@ -6,9 +6,6 @@ import asyncio
 import os
 import sys
 import uuid
-
-from granian import Granian
-from granian.constants import Interfaces
 
 from bijmantra.identity.config import (
     DEMO_EMAIL,
@@ -18,6 +15,8 @@ from bijmantra.identity.config import (
     DEMO_USER_ID,
     Settings,
 )
+from granian import Granian
+from granian.constants import Interfaces
 
 
 def serve() -> None:
@@ -55,14 +54,29 @@ async def seed_demo() -> None:
     print(f"Demo organization {DEMO_ORGANIZATION_NAME} ({DEMO_ORGANIZATION_ID}); user {DEMO_EMAIL}")
 
 
+async def rotate_keys() -> None:
+    from bijmantra.adapters.postgres import create_engine
+    from bijmantra.adapters.postgres.identity import PostgresSigningKeys
+    from bijmantra.identity.tokens import SigningKeyRing
+
+    engine = create_engine(Settings.from_env().database_url, pool_size=1)
+    try:
+        kid, retired = await SigningKeyRing(PostgresSigningKeys(engine)).rotate()
+    finally:
+        await engine.dispose()
+    print(f"new signing key {kid}; retired {', '.join(retired) or 'none'}")
+
+
 def main() -> None:
     command = sys.argv[1] if len(sys.argv) > 1 else "serve"
     if command == "serve":
         serve()
     elif command == "seed-demo":
         asyncio.run(seed_demo())
+    elif command == "rotate-keys":
+        asyncio.run(rotate_keys())
     else:
-        sys.exit(f"unknown command {command!r}; use 'serve' or 'seed-demo'")
+        sys.exit(f"unknown command {command!r}; use 'serve', 'seed-demo' or 'rotate-keys'")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -28,11 +29,6 @@ from bijmantra.adapters.redis.login_limiter import RedisLoginLimiter
 from bijmantra.adapters.redis.sessions import RedisBrowserSessions
 from bijmantra.application.client_address import parse_networks
 from bijmantra.application.events import OutboxRelay
-from bijmantra.application.tenancy.authorization import (
-    AuthorizationCodes,
-    BrowserSession,
-    BrowserSessions,
-)
 from bijmantra.application.tenancy import (
     AcceptInvitation,
     ChangeMemberRoles,
@@ -47,6 +43,11 @@ from bijmantra.application.tenancy import (
     RefreshSessions,
     RemoveMember,
     UpdateOrganization,
+)
+from bijmantra.application.tenancy.authorization import (
+    AuthorizationCodes,
+    BrowserSession,
+    BrowserSessions,
 )
 from bijmantra.contracts.tenancy.v1 import identity_service_pb2_grpc
 from bijmantra.identity import browser as browser_edge
@@ -84,6 +85,19 @@ class _NoSessionStore:
 
     async def delete(self, key: bytes) -> None:
         raise Unavailable("Browser sessions need Redis (REDIS_URL)")
+
+
+async def _reload_keys(ring: SigningKeyRing, interval: float, stop: asyncio.Event) -> None:
+    """Every replica picks up keys rotated by ``bijmantra-identity rotate-keys``, no restart."""
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval)
+        if stop.is_set():
+            return
+        try:
+            await ring.load()
+        except Exception:  # PostgreSQL away: keep serving with the keys we have
+            log.warning("signing keys reload failed; keeping the loaded keys", exc_info=True)
 
 
 class LoginRequest(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
@@ -128,7 +142,11 @@ async def openid_configuration(state: State) -> dict[str, Any]:
         "token_endpoint": f"{issuer}/oauth/token",
         "revocation_endpoint": f"{issuer}/oauth/revoke",
         "userinfo_endpoint": f"{issuer}/userinfo",
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "token_endpoint_auth_methods_supported": [
+            "client_secret_basic",
+            "client_secret_post",
+            "none",
+        ],
         "id_token_signing_alg_values_supported": ["RS256"],
         "response_types_supported": ["code"],
         "subject_types_supported": ["public"],
@@ -145,7 +163,10 @@ async def password_login(request: Request[Any, Any, Any], state: State) -> Respo
         except msgspec.DecodeError as exc:
             raise ValidationFailed(f"Invalid login request: {exc}") from exc
         issued = await state.login(
-            body.email, body.password, body.organization_id, client_address=client_ip(request, state)
+            body.email,
+            body.password,
+            body.organization_id,
+            client_address=client_ip(request, state),
         )
     except BijmantraError as error:
         return error_response(request, error)
@@ -170,8 +191,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
     tracing.instrument_sqlalchemy(engine)
     tracing.instrument_redis()
     watch_pool("identity", engine.pool)
-    ring = SigningKeyRing(PostgresSigningKeys(engine))
-    issuer = JwtIssuer(ring, issuer=settings.issuer, audience=settings.audience, ttl=settings.access_token_ttl)
+    ring = SigningKeyRing(PostgresSigningKeys(engine), publish_delay=settings.key_publish_delay)
+    issuer = JwtIssuer(
+        ring, issuer=settings.issuer, audience=settings.audience, ttl=settings.access_token_ttl
+    )
     hasher = Argon2PasswordHasher()
     users = PostgresUserDirectory(engine)
     sessions = RefreshSessions(
@@ -185,10 +208,18 @@ def create_app(settings: Settings | None = None) -> Litestar:
     limiter = RedisLoginLimiter.from_url(settings.redis_url) if settings.redis_url else None
     if limiter is None:
         log.warning("identity without REDIS_URL: login attempts are not limited")
-    login = LoginWithPassword(users, hasher, issuer, sessions=sessions, limiter=limiter, events=PostgresEventLog(engine))
+    login = LoginWithPassword(
+        users, hasher, issuer, sessions=sessions, limiter=limiter, events=PostgresEventLog(engine)
+    )
     clients = PostgresOAuthClients(engine)
-    session_store = RedisBrowserSessions.from_url(settings.redis_url) if settings.redis_url else _NoSessionStore()
-    browser = BrowserSessions(login, session_store, users, issuer, ttl=timedelta(seconds=settings.session_ttl))
+    session_store = (
+        RedisBrowserSessions.from_url(settings.redis_url)
+        if settings.redis_url
+        else _NoSessionStore()
+    )
+    browser = BrowserSessions(
+        login, session_store, users, issuer, ttl=timedelta(seconds=settings.session_ttl)
+    )
     codes = AuthorizationCodes(PostgresAuthorizationCodes(engine), users, issuer, sessions)
 
     async def own_keys() -> dict[str, Any]:
@@ -216,15 +247,21 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "sessions": sessions,
             "authenticate_client": ClientAuthenticator(clients),
             "client_credentials": ClientCredentials(issuer),
-            "verifier": JwtVerifier(own_keys, issuer=settings.issuer, audience=settings.audience, refetch_interval=0),
+            "verifier": JwtVerifier(
+                own_keys, issuer=settings.issuer, audience=settings.audience, refetch_interval=0
+            ),
         }
     )
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         await ring.load()
-        server = grpc.aio.server(interceptors=[*tracing.grpc_server_interceptors(), GrpcServerMetrics()])
-        identity_service_pb2_grpc.add_IdentityServiceServicer_to_server(IdentityServicer(ring), server)
+        server = grpc.aio.server(
+            interceptors=[*tracing.grpc_server_interceptors(), GrpcServerMetrics()]
+        )
+        identity_service_pb2_grpc.add_IdentityServiceServicer_to_server(
+            IdentityServicer(ring), server
+        )
         health_servicer = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
         server.add_insecure_port(f"0.0.0.0:{settings.grpc_port}")
@@ -232,6 +269,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
         log.info("identity serving", port=settings.port, grpc_port=settings.grpc_port)
         stop = asyncio.Event()
+        key_reloader = asyncio.create_task(_reload_keys(ring, settings.key_reload_interval, stop))
         relay_task, nats = None, None
         if settings.nats_url:
             nats = await connect(settings.nats_url, name="identity")
@@ -242,7 +280,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             listen_url = settings.database_url.replace("postgresql+psycopg://", "postgresql://", 1)
             with untraced():  # the relay's own polling opens no traces; its publishes join theirs
                 relay_task = asyncio.create_task(
-                    run_relay(relay, listen_url, stop, channel=outbox_channel("identity"), purge=outbox)
+                    run_relay(
+                        relay, listen_url, stop, channel=outbox_channel("identity"), purge=outbox
+                    )
                 )
         else:
             log.warning("identity without NATS_URL: identity events stay in identity.outbox")
@@ -250,6 +290,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             yield
         finally:
             stop.set()
+            await key_reloader
             if relay_task is not None:
                 await relay_task
             if nats is not None:
@@ -264,8 +305,18 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     return Litestar(
         route_handlers=[
-            live, startup, ready, jwks, openid_configuration, password_login, token, revoke, userinfo,
-            *platform.HANDLERS, *browser_edge.HANDLERS, *observability.route_handlers,
+            live,
+            startup,
+            ready,
+            jwks,
+            openid_configuration,
+            password_login,
+            token,
+            revoke,
+            userinfo,
+            *platform.HANDLERS,
+            *browser_edge.HANDLERS,
+            *observability.route_handlers,
         ],
         state=state,
         exception_handlers={BijmantraError: error_response, HTTPException: http_exception_response},

@@ -21,6 +21,8 @@ class Settings:
     nats_url: str | None = None  # identity events are relayed from identity.outbox to JetStream
     session_ttl: int = 12 * 3600  # browser sessions (cookie)
     trusted_proxies: str = "127.0.0.1/32,::1/128"  # whose X-Forwarded-For is believed
+    key_reload_interval: float = 30.0  # seconds between reloads of the signing keys
+    key_publish_delay: float = 60.0  # a new key is published this long before it signs
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -40,6 +42,8 @@ class Settings:
             nats_url=env.get("NATS_URL") or None,
             session_ttl=int(env.get("SESSION_TTL", str(12 * 3600))),
             trusted_proxies=env.get("TRUSTED_PROXIES", "127.0.0.1/32,::1/128"),
+            key_reload_interval=float(env.get("KEY_RELOAD_INTERVAL", "30")),
+            key_publish_delay=float(env.get("KEY_PUBLISH_DELAY", "60")),
         )
 
 

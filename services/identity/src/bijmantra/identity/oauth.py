@@ -26,14 +26,13 @@ from authlib.oauth2.rfc6749.errors import (
     UnsupportedGrantTypeError,
 )
 from authlib.oauth2.rfc6749.util import extract_basic_authorization
-from litestar import Request, Response, get, post
-from litestar.datastructures import State
-
 from bijmantra.application.tenancy import IssuedToken, OAuthClient
 from bijmantra.identity.authlib_server import ParsedRequest
 from bijmantra.identity.edge import NO_STORE
 from bijmantra.kernel import BijmantraError, Forbidden, Unauthorized
 from bijmantra.observability import get_logger
+from litestar import Request, Response, get, post
+from litestar.datastructures import State
 
 log = get_logger(__name__)
 
@@ -60,7 +59,10 @@ def token_body(issued: IssuedToken) -> dict[str, Any]:
 
 
 async def form_fields(request: Request[Any, Any, Any]) -> dict[str, str]:
-    if request.headers.get("content-type", "").split(";")[0].strip() != "application/x-www-form-urlencoded":
+    if (
+        request.headers.get("content-type", "").split(";")[0].strip()
+        != "application/x-www-form-urlencoded"
+    ):
         raise InvalidRequestError(description="Use application/x-www-form-urlencoded")
     form = await request.form()
     fields: dict[str, str] = {}
@@ -79,7 +81,9 @@ async def _client(
     request: Request[Any, Any, Any], state: State, form: dict[str, str], grant_type: str
 ) -> OAuthClient:
     basic_id, basic_secret = extract_basic_authorization(request.headers)
-    if basic_id is not None and ("client_id" in form and form["client_id"] != basic_id or "client_secret" in form):
+    if basic_id is not None and (
+        ("client_id" in form and form["client_id"] != basic_id) or "client_secret" in form
+    ):
         raise InvalidRequestError(description="Use one client authentication method")
     client_id = basic_id if basic_id is not None else form.get("client_id")
     secret = basic_secret if basic_id is not None else form.get("client_secret")
@@ -102,8 +106,10 @@ async def token(request: Request[Any, Any, Any], state: State) -> Response[Any]:
         if grant_type == "authorization_code":
             return await _authorization_code(request, state, form)
         if grant_type not in ("refresh_token", "client_credentials"):
-            raise UnsupportedGrantTypeError(grant_type or "") if grant_type else InvalidRequestError(
-                description="Missing grant_type"
+            raise (
+                UnsupportedGrantTypeError(grant_type or "")
+                if grant_type
+                else InvalidRequestError(description="Missing grant_type")
             )
         client = await _client(request, state, form, grant_type)
         scope = form.get("scope")
@@ -126,7 +132,9 @@ async def token(request: Request[Any, Any, Any], state: State) -> Response[Any]:
     return Response(token_body(issued), headers=NO_STORE)
 
 
-async def _authorization_code(request: Request[Any, Any, Any], state: State, form: dict[str, str]) -> Response[Any]:
+async def _authorization_code(
+    request: Request[Any, Any, Any], state: State, form: dict[str, str]
+) -> Response[Any]:
     """Entirely authlib's grant (client authentication, code, redirect URI, PKCE S256)."""
     oauth = ParsedRequest("POST", state.settings.issuer + "/oauth/token", request.headers, form)
     status, body, headers = await state.oauth_server.token_response(oauth)
@@ -156,11 +164,15 @@ async def userinfo(request: Request[Any, Any, Any], state: State) -> Response[An
     scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
     challenge = 'Bearer error="invalid_token"'
     if scheme.lower() != "bearer" or not credentials:
-        return Response({"error": "invalid_token"}, status_code=401, headers={"WWW-Authenticate": "Bearer"})
+        return Response(
+            {"error": "invalid_token"}, status_code=401, headers={"WWW-Authenticate": "Bearer"}
+        )
     try:
         principal = await state.verifier.verify(credentials.strip())
     except Unauthorized:
-        return Response({"error": "invalid_token"}, status_code=401, headers={"WWW-Authenticate": challenge})
+        return Response(
+            {"error": "invalid_token"}, status_code=401, headers={"WWW-Authenticate": challenge}
+        )
     body: dict[str, Any] = {
         "sub": principal.subject,
         "tid": str(principal.tenant_id),
@@ -174,7 +186,9 @@ async def userinfo(request: Request[Any, Any, Any], state: State) -> Response[An
         except ValueError:
             user = None
         if user is None:
-            return Response({"error": "invalid_token"}, status_code=401, headers={"WWW-Authenticate": challenge})
+            return Response(
+                {"error": "invalid_token"}, status_code=401, headers={"WWW-Authenticate": challenge}
+            )
         if "profile" in principal.scopes or "openid" in principal.scopes:
             body["name"] = user.display_name
             body["email"] = user.email

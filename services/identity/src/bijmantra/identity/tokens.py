@@ -1,36 +1,73 @@
-"""Access tokens: RS256 JWTs from identity's newest signing key (see adapters.grpc.auth)."""
+"""Access tokens: RS256 JWTs from identity's signing keys (see adapters.grpc.auth).
+
+Key rotation without downtime (ADR 0037): ``rotate`` adds a key and retires all but the two
+newest, so the JWKS always holds the current and the previous key. A new key signs only
+after it has been published for ``publish_delay`` seconds (every replica reloads its keys
+more often than that), and the previous key stays published for longer than any token it
+signed can live, as long as rotations are further apart than the access-token lifetime.
+"""
 
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
-
-from joserfc import jwt
-from joserfc.jwk import KeySet, RSAKey
 
 from bijmantra.adapters.postgres.identity import PostgresSigningKeys
 from bijmantra.application.tenancy import IssuedToken
 from bijmantra.kernel import TenantId, new_id
+from joserfc import jwt
+from joserfc.jwk import KeySet, RSAKey
 
 ALGORITHM = "RS256"
 
 
-class SigningKeyRing:
-    """Loads the unretired keys; creates the first one on an empty database."""
+KEPT_KEYS = 2  # the current key and the previous one
 
-    def __init__(self, store: PostgresSigningKeys) -> None:
+
+class SigningKeyRing:
+    """The unretired keys, newest first; creates the first one on an empty database."""
+
+    def __init__(self, store: PostgresSigningKeys, *, publish_delay: float = 60.0) -> None:
         self._store = store
+        self._publish_delay = timedelta(seconds=publish_delay)
         self.keys: list[RSAKey] = []
+        self._created: list[datetime] = []
 
     async def load(self) -> None:
         active = await self._store.active()
         if not active:
-            key = RSAKey.generate_key(2048, parameters={"kid": new_id(), "alg": ALGORITHM, "use": "sig"}, private=True)
-            await self._store.add(str(key.kid), ALGORITHM, key.as_pem(private=True).decode(), key.as_dict(private=False))
+            await self._add_key()
             active = await self._store.active()
         self.keys = [
-            RSAKey.import_key(pem, parameters={"kid": kid, "alg": ALGORITHM, "use": "sig"}) for kid, pem, _ in active
+            RSAKey.import_key(pem, parameters={"kid": kid, "alg": ALGORITHM, "use": "sig"})
+            for kid, pem, _ in active
         ]
+        self._created = [created for _, _, created in active]
+
+    async def _add_key(self) -> str:
+        key = RSAKey.generate_key(
+            2048, parameters={"kid": new_id(), "alg": ALGORITHM, "use": "sig"}, private=True
+        )
+        await self._store.add(
+            str(key.kid), ALGORITHM, key.as_pem(private=True).decode(), key.as_dict(private=False)
+        )
+        return str(key.kid)
+
+    async def rotate(self) -> tuple[str, list[str]]:
+        """Add a key, retire all but the newest two; return the new kid and the retired ones."""
+        kid = await self._add_key()
+        retired = await self._store.retire_all_but_newest(KEPT_KEYS)
+        await self.load()
+        return kid, retired
+
+    def signing_key(self) -> RSAKey:
+        """The newest key that every verifier has had time to see (or the only one)."""
+        published_before = datetime.now(UTC) - self._publish_delay
+        for key, created in zip(self.keys, self._created, strict=True):
+            if created <= published_before:
+                return key
+        return self.keys[-1]
 
     def jwks(self) -> dict[str, Any]:
         return KeySet(self.keys).as_dict(private=False)  # type: ignore[arg-type]
@@ -42,13 +79,24 @@ class JwtIssuer:
     def __init__(self, ring: SigningKeyRing, *, issuer: str, audience: str, ttl: int) -> None:
         self._ring, self._issuer, self._audience, self._ttl = ring, issuer, audience, ttl
 
-    def issue(self, *, subject: str, tenant_id: TenantId, roles: frozenset[str], scope: str) -> IssuedToken:
-        key = self._ring.keys[0]
+    def issue(
+        self, *, subject: str, tenant_id: TenantId, roles: frozenset[str], scope: str
+    ) -> IssuedToken:
+        key = self._ring.signing_key()
         now = int(time.time())
         claims = {
-            "iss": self._issuer, "sub": subject, "aud": self._audience, "iat": now, "nbf": now,
-            "exp": now + self._ttl, "jti": new_id(), "tid": str(tenant_id), "roles": sorted(roles),
+            "iss": self._issuer,
+            "sub": subject,
+            "aud": self._audience,
+            "iat": now,
+            "nbf": now,
+            "exp": now + self._ttl,
+            "jti": new_id(),
+            "tid": str(tenant_id),
+            "roles": sorted(roles),
             "scope": scope,
-        }  # fmt: skip
-        token = jwt.encode({"alg": ALGORITHM, "kid": key.kid, "typ": "at+jwt"}, claims, key, algorithms=[ALGORITHM])
+        }
+        token = jwt.encode(
+            {"alg": ALGORITHM, "kid": key.kid, "typ": "at+jwt"}, claims, key, algorithms=[ALGORITHM]
+        )
         return IssuedToken(token, self._ttl, tenant_id, roles, scope=scope)

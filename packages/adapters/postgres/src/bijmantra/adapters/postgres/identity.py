@@ -74,18 +74,31 @@ class PostgresSigningKeys:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
-    async def active(self) -> list[tuple[str, str, dict[str, object]]]:
-        """(kid, private PEM, public JWK), newest first."""
+    async def active(self) -> list[tuple[str, str, datetime]]:
+        """(kid, private PEM, created at) of every unretired key, newest first."""
         async with self._engine.connect() as conn:
             rows = (
                 await conn.execute(
                     text(
-                        "SELECT kid, private_key_pem, public_jwk FROM identity.signing_keys "
-                        "WHERE retired_at IS NULL ORDER BY created_at DESC"
+                        "SELECT kid, private_key_pem, created_at FROM identity.signing_keys "
+                        "WHERE retired_at IS NULL ORDER BY created_at DESC, kid"
                     )
                 )
             ).all()
         return [(r[0], r[1], r[2]) for r in rows]
+
+    async def retire_all_but_newest(self, keep: int) -> list[str]:
+        """Retire every unretired key except the ``keep`` newest; return the retired kids."""
+        async with self._engine.begin() as conn:
+            retired = await conn.execute(
+                text(
+                    "UPDATE identity.signing_keys SET retired_at = now() WHERE retired_at IS NULL "
+                    "AND kid NOT IN (SELECT kid FROM identity.signing_keys WHERE retired_at IS NULL "
+                    "ORDER BY created_at DESC, kid LIMIT :keep) RETURNING kid"
+                ),
+                {"keep": keep},
+            )
+            return list(retired.scalars())
 
     async def add(self, kid: str, algorithm: str, private_pem: str, public_jwk: dict[str, object]) -> None:
         import json
