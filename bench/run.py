@@ -7,6 +7,7 @@ Writes ``bench/results/<name>.json``. Sizes: ``BENCH_SECONDS`` (default 10 per s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import os
@@ -16,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,7 @@ import httpx
 import psycopg
 from joserfc import jwt
 from joserfc.jwk import OctKey
+from prometheus_client.parser import text_string_to_metric_families
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -96,72 +99,112 @@ async def compare(name: str, paths: list[str], ours: tuple[int, str], baseline: 
     return results
 
 
-def slice_benchmark() -> dict[str, object]:
-    workdir = ROOT / ".bijmantra" / "bench"
+@contextlib.contextmanager
+def seeded_stack(name: str) -> Iterator[tuple[DevStack, str, list[str]]]:
+    """The four services on fresh servers with ``GERMPLASM`` rows: (stack, token, ids)."""
+    workdir = ROOT / ".bijmantra" / name
     stack = DevStack(workdir, Ports(gateway=free_port()), log_dir=workdir / "logs")
-    baseline = None
     try:
         stack.start_servers()
         stack.seed(testdata=False)
         stack.start_services()
         token = stack.login()
-        ids = seed(stack, token)
-        assert stack.database is not None
-        secret = os.urandom(32).hex()
-        baseline, baseline_port = start_baseline(stack.database.owner_url, secret)
-        now = int(time.time())
-        baseline_token = jwt.encode(
-            {"alg": "HS256"}, {"sub": "demo", "tid": DEMO_ORGANIZATION_ID, "exp": now + 3600}, OctKey.import_key(secret.encode())
-        )
-        random.seed(7)
-        single = [f"/brapi/v2/germplasm/{i}" for i in random.sample(ids, min(len(ids), 2000))]
-        ours, theirs = (stack.ports.gateway, token), (baseline_port, baseline_token)
-        report = {
-            "single_get": asyncio.run(compare("GET /germplasm/{id}", single, ours, theirs)),
-            "page_1000": asyncio.run(compare("GET /germplasm?pageSize=1000", ["/brapi/v2/germplasm?pageSize=1000"], ours, theirs)),
-        }
-        report["tracing_overhead_single_get"] = tracing_overhead(stack, single, token)
-        return report
+        yield stack, token, seed(stack, token)
     finally:
-        if baseline is not None:
-            terminate(baseline)
         stack.stop()
 
 
-def tracing_overhead(stack: DevStack, paths: list[str], token: str) -> dict[str, Any]:
-    """The same GETs with tracing off, then with every request sampled and spans written to files.
+def single_get_paths(ids: list[str]) -> list[str]:
+    random.seed(7)
+    return [f"/brapi/v2/germplasm/{i}" for i in random.sample(ids, min(len(ids), 2000))]
 
-    Services restart between the runs (tracing is chosen at process start); database, data and
-    token stay the same. The ratio is traced over untraced throughput (1.0 = free).
+
+def slice_benchmark() -> dict[str, object]:
+    with seeded_stack("bench") as (stack, token, ids):
+        assert stack.database is not None
+        secret = os.urandom(32).hex()
+        baseline, baseline_port = start_baseline(stack.database.owner_url, secret)
+        try:
+            now = int(time.time())
+            baseline_token = jwt.encode(
+                {"alg": "HS256"}, {"sub": "demo", "tid": DEMO_ORGANIZATION_ID, "exp": now + 3600}, OctKey.import_key(secret.encode())
+            )
+            single = single_get_paths(ids)
+            ours, theirs = (stack.ports.gateway, token), (baseline_port, baseline_token)
+            return {
+                "single_get": asyncio.run(compare("GET /germplasm/{id}", single, ours, theirs)),
+                "page_1000": asyncio.run(compare("GET /germplasm?pageSize=1000", ["/brapi/v2/germplasm?pageSize=1000"], ours, theirs)),
+            }
+        finally:
+            terminate(baseline)
+
+
+def tracing_benchmark() -> dict[str, Any]:
+    with seeded_stack("bench-tracing") as (stack, token, ids):
+        return tracing_overhead(stack, single_get_paths(ids), token)
+
+
+def wait_for_consumers_to_drain(stack: DevStack, timeout: float = 600.0) -> None:
+    """Poll the services' own lag gauges until every durable consumer has caught up."""
+    urls = [f"http://127.0.0.1:{stack.ports.domain_metrics}/metrics",
+            f"http://127.0.0.1:{stack.ports.worker_health}/metrics"]  # fmt: skip
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        lag = [
+            sample.value
+            for url in urls
+            for family in text_string_to_metric_families(httpx.get(url, timeout=5).text)
+            for sample in family.samples
+            if sample.name in ("consumer_pending_messages", "consumer_ack_pending_messages")
+        ]
+        if lag and not any(lag):
+            return
+        time.sleep(1)
+    raise TimeoutError("consumers did not drain the seed's events")
+
+
+def tracing_overhead(stack: DevStack, paths: list[str], token: str) -> dict[str, Any]:
+    """The same GETs with tracing off, with every request traced to files, and with 10% sampled.
+
+    Services restart between runs (tracing is chosen at process start); database, data and
+    token stay the same. Ratios are traced over untraced throughput (1.0 = free).
     """
     traces = stack.workdir / "traces"
     shutil.rmtree(traces, ignore_errors=True)
-    traced = {
-        "BIJMANTRA_TRACE_FILE": str(traces / "{service}.jsonl"),
-        "OTEL_TRACES_SAMPLER": "always_on",
+    to_file = {"BIJMANTRA_TRACE_FILE": str(traces / "{service}.jsonl")}
+    configurations = {
+        "tracing_off": {},
+        "tracing_on_file_exporter": {**to_file, "OTEL_TRACES_SAMPLER": "always_on"},
+        "tracing_10pct_sampled_file_exporter": {
+            **to_file,
+            "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+            "OTEL_TRACES_SAMPLER_ARG": "0.1",
+        },
     }
     results: dict[str, Any] = {}
-    for label, env in (("tracing_off", {}), ("tracing_on_file_exporter", traced)):
+    for label, env in configurations.items():
         stack.stop_services()
         stack.env = env
         stack.start_services()
+        wait_for_consumers_to_drain(stack)  # the seed's events must not compete with the load
         load = functools.partial(
             run_load, port=stack.ports.gateway, token=token, connections=CONNECTIONS
         )
-        asyncio.run(load(paths[:200], duration=2))  # warm-up: connections, caches, JIT-free paths
+        asyncio.run(load(paths[:200], duration=2))  # warm-up: connections, pools, caches
         result = asyncio.run(load(paths, duration=SECONDS))
         results[label] = result.summary()
-        print(f"  {'GET /germplasm/{id}':<28} {label:<25} {result.rps:8.1f} req/s  "
+        print(f"  {'GET /germplasm/{id}':<28} {label:<36} {result.rps:8.1f} req/s  "
               f"p50 {result.percentile(0.5):7.2f} ms  p99 {result.percentile(0.99):7.2f} ms  "
               f"errors {result.errors}", flush=True)  # fmt: skip
-    off, on = results["tracing_off"], results["tracing_on_file_exporter"]
-    throughput = on["requests_per_second"] / off["requests_per_second"]
-    results["ratio_requests_per_second"] = round(throughput, 3)
-    results["ratio_p50_latency"] = round(on["p50_ms"] / off["p50_ms"], 3)
+    off = results["tracing_off"]
+    for label in list(configurations)[1:]:
+        on = results[label]
+        throughput = on["requests_per_second"] / off["requests_per_second"]
+        on["ratio_requests_per_second"] = round(throughput, 3)
+        on["ratio_p50_latency"] = round(on["p50_ms"] / off["p50_ms"], 3)
+        print(f"  {label}: throughput ratio {on['ratio_requests_per_second']:.3f}x, "
+              f"p50 latency ratio {on['ratio_p50_latency']:.3f}x", flush=True)  # fmt: skip
     results["spans_written"] = sum(1 for f in traces.glob("*.jsonl") for _ in f.open())
-    print(f"  tracing on/off throughput ratio {results['ratio_requests_per_second']:.3f}x "
-          f"(p50 latency ratio {results['ratio_p50_latency']:.3f}x, "
-          f"{results['spans_written']} spans written)", flush=True)  # fmt: skip
     return results
 
 
@@ -177,6 +220,10 @@ def main() -> None:
     events = ROOT / "bench" / "events" / "bench_events.py"
     if "--skip-events" not in sys.argv:
         subprocess.run([sys.executable, str(events)], cwd=ROOT, check=True)
+    print("Tracing overhead: the single GET with OpenTelemetry off vs on (always_on, file exporter)", flush=True)
+    tracing = {"meta": meta, "single_get": tracing_benchmark()}
+    (RESULTS / "tracing.json").write_text(json.dumps(tracing, indent=2))
+    print(f"wrote {RESULTS / 'tracing.json'}", flush=True)
     genomics = ROOT / "bench" / "genomics" / "bench_genomics.py"
     if genomics.exists() and "--skip-genomics" not in sys.argv:
         subprocess.run([sys.executable, str(genomics)], cwd=ROOT, check=True)

@@ -48,6 +48,8 @@ NON_NEG_INT = {"type": "integer", "minimum": 0}
 QUANTITY = {"anyOf": [{"type": "string", "minLength": 1}, {"type": "number"}]}
 INT_OR_PERCENT = {"anyOf": [NON_NEG_INT, {"type": "string", "pattern": "^[0-9]+%$"}]}
 LABELS = {"type": "object", "additionalProperties": {"type": "string"}}
+# Prometheus durations, e.g. 30s, 1m, 1m30s.
+DURATION = {"type": "string", "pattern": "^([0-9]+(ms|s|m|h))+$"}
 
 SECRET_REF = obj(
     {
@@ -254,7 +256,21 @@ def service_schema(
             required=["enabled"],
         ),
         "networkPolicy": network_policy_schema(externals, ingress_controller),
-        "metrics": obj({"scrapeAnnotations": BOOL}, required=["scrapeAnnotations"]),
+        "metrics": obj(
+            {
+                "scrapeAnnotations": BOOL,
+                "serviceMonitor": obj(
+                    {
+                        "enabled": BOOL,
+                        "interval": DURATION,
+                        "scrapeTimeout": DURATION,
+                        "labels": LABELS,
+                    },
+                    required=["enabled", "interval", "scrapeTimeout"],
+                ),
+            },
+            required=["scrapeAnnotations", "serviceMonitor"],
+        ),
         "nodeSelector": LABELS,
         "tolerations": {"type": "array", "items": free_object("a Toleration")},
         "affinity": free_object("an Affinity"),

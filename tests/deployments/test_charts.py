@@ -253,6 +253,17 @@ def _keda_scaledobject_ok(doc: Manifest) -> None:
 
 @pytest.mark.parametrize("kube_version", KUBE_VERSIONS)
 @pytest.mark.parametrize(("chart", "variant"), PARAMS)
+def _servicemonitor_ok(doc: Manifest, docs: list[Manifest]) -> None:
+    """No CRD schema offline: check the fields that make the scrape find the metrics port."""
+    assert doc["apiVersion"] == "monitoring.coreos.com/v1"
+    assert doc["metadata"]["namespace"] == NAMESPACE
+    service = one(docs, "Service", doc["metadata"]["name"])
+    assert doc["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    (endpoint,) = doc["spec"]["endpoints"]
+    assert endpoint["port"] in {p["name"] for p in service["spec"]["ports"]}
+    assert endpoint["path"] == "/metrics"
+
+
 def test_every_manifest_is_valid_kubernetes(chart: str, variant: str, kube_version: str) -> None:
     docs = rendered(chart, variant)
     assert docs
@@ -260,6 +271,9 @@ def test_every_manifest_is_valid_kubernetes(chart: str, variant: str, kube_versi
         where = f"{doc.get('kind')}/{doc.get('metadata', {}).get('name')}"
         if doc["apiVersion"].startswith("keda.sh/"):
             _keda_scaledobject_ok(doc)
+            continue
+        if doc["kind"] == "ServiceMonitor":
+            _servicemonitor_ok(doc, docs)
             continue
         try:
             kubernetes_validate.validate(doc, kube_version, strict=True)
@@ -347,9 +361,13 @@ def test_process_contract(service: str, variant: str) -> None:
     assert "JWKS_URL" not in data
     assert "SIGNING_KEYS_DIR" not in data, "signing keys live in the identity database"
     annotations = pod["metadata"]["annotations"]
-    assert annotations["prometheus.io/scrape"] == "true"
-    assert annotations["prometheus.io/port"] == str(METRICS_PORTS[service])
-    assert annotations["prometheus.io/path"] == "/metrics"
+    monitors = of_kind(docs, "ServiceMonitor")
+    if monitors:  # Prometheus Operator: the ServiceMonitor replaces the scrape annotations
+        assert not any(k.startswith("prometheus.io/") for k in annotations)
+    else:
+        assert annotations["prometheus.io/scrape"] == "true"
+        assert annotations["prometheus.io/port"] == str(METRICS_PORTS[service])
+        assert annotations["prometheus.io/path"] == "/metrics"
     assert "checksum/config" in annotations
     service_obj = one(docs, "Service")
     service_ports = {p["name"]: p for p in service_obj["spec"]["ports"]}

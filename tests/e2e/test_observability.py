@@ -258,3 +258,20 @@ def test_metrics_on_every_service_after_traffic(stack: DevStack, created: dict[s
         consumer=consumer, event_type="germplasm.created", outcome="ok",
     ) >= 1  # fmt: skip
     _value(worker, "db_pool_connections_in_use", pool="analytics-worker")
+
+
+def test_server_spans_are_named_by_route_never_by_url(
+    stack: DevStack, created: dict[str, str]
+) -> None:
+    db_id = created["germplasm_db_id"]
+    response = httpx.get(
+        f"{stack.gateway_url}/brapi/v2/germplasm/{db_id}",
+        headers={"Authorization": f"Bearer {created['token']}"},
+        timeout=30,
+    )
+    assert response.status_code == 200
+    route = "/brapi/v2/germplasm/{db_id}"
+    named = _wait_for(lambda: [s for s in _spans(stack, "gateway") if s["name"] == f"GET {route}"])
+    assert named, "the GET's server span is named by its route template"
+    assert named[0]["attributes"]["http.route"] == route
+    assert not [s["name"] for s in _spans(stack, "gateway") if db_id in s["name"]]

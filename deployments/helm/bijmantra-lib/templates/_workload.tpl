@@ -243,6 +243,36 @@ spec:
     {{- end }}
 {{- end -}}
 
+{{/* Prometheus Operator: scrape the metrics port through the Service (opt-in; needs the CRD). */}}
+{{- define "bijmantra-lib.servicemonitor" -}}
+{{- $top := .top -}}
+{{- $spec := .spec -}}
+{{- $sm := $top.Values.metrics.serviceMonitor -}}
+{{- if $sm.enabled -}}
+apiVersion: monitoring.coreos.com/v1
+kind: ServiceMonitor
+metadata:
+  name: {{ include "bijmantra-lib.fullname" $top }}
+  namespace: {{ $top.Release.Namespace }}
+  labels:
+    {{- include "bijmantra-lib.labels" $top | nindent 4 }}
+    {{- with $sm.labels }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+spec:
+  selector:
+    matchLabels:
+      {{- include "bijmantra-lib.selectorLabels" $top | nindent 6 }}
+  namespaceSelector:
+    matchNames: [{{ $top.Release.Namespace | quote }}]
+  endpoints:
+    - port: {{ $spec.metrics.port }}
+      path: {{ $spec.metrics.path }}
+      interval: {{ $sm.interval }}
+      scrapeTimeout: {{ $sm.scrapeTimeout }}
+{{- end -}}
+{{- end -}}
+
 {{- define "bijmantra-lib.hpa" -}}
 {{- $top := .top -}}
 {{- $a := $top.Values.autoscaling -}}

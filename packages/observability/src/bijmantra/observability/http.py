@@ -12,6 +12,9 @@ from typing import Any
 from bijmantra.observability.tracing_setup import Tracing
 from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+from litestar.types import ASGIApp, Receive, Scope, Send
+from opentelemetry import trace
+from opentelemetry.semconv.attributes.http_attributes import HTTP_ROUTE
 
 UNTRACED_PATHS = ["^/health/", "^/metrics$"]
 
@@ -20,6 +23,30 @@ class MetricsController(PrometheusController):
     """``GET /metrics`` in the Prometheus text format; public like the health probes."""
 
     opt = {"public": True}
+
+
+def method_only_span_details(scope: Scope) -> tuple[str, dict[str, str]]:
+    """The server span's first name: the method alone, never the raw URL (ids in span names
+    mean unbounded cardinality in every tracing backend). ``name_span_by_route`` completes it
+    once Litestar has routed the request."""
+    return str(scope.get("method") or scope.get("type", "")).strip(), {}
+
+
+def name_span_by_route(app: ASGIApp) -> ASGIApp:
+    """Rename the server span ``GET /brapi/v2/germplasm/{db_id}`` and set ``http.route``.
+
+    Runs as Litestar middleware, i.e. after routing, where ``path_template`` is known.
+    """
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        span = trace.get_current_span()
+        route = scope.get("path_template")
+        if route and span.is_recording():
+            span.update_name(f"{scope.get('method', '')} {route}".strip())
+            span.set_attribute(HTTP_ROUTE, route)
+        await app(scope, receive, send)
+
+    return middleware
 
 
 @dataclass
@@ -38,9 +65,14 @@ def http_observability(service: str, tracing: Tracing) -> HttpObservability:
     if tracing.enabled:
         plugins.append(
             OpenTelemetryPlugin(
-                OpenTelemetryConfig(exclude=UNTRACED_PATHS, exclude_spans=["receive", "send"])
+                OpenTelemetryConfig(
+                    exclude=UNTRACED_PATHS,
+                    exclude_spans=["receive", "send"],
+                    scope_span_details_extractor=method_only_span_details,
+                )
             )
         )
+    middleware = [metrics.middleware, *([name_span_by_route] if tracing.enabled else [])]
     return HttpObservability(
-        route_handlers=[MetricsController], middleware=[metrics.middleware], plugins=plugins
+        route_handlers=[MetricsController], middleware=middleware, plugins=plugins
     )
