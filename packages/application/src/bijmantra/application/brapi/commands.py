@@ -12,7 +12,7 @@ import msgspec
 from bijmantra.application.brapi.criteria import search_criteria
 from bijmantra.application.brapi.entity import Catalog, Entity, Ref
 from bijmantra.application.brapi.ports import DocumentPage, ResourceStore
-from bijmantra.application.brapi.queries import MAX_SEARCH_RESULTS, decode_json
+from bijmantra.application.brapi.queries import MAX_SEARCH_RESULTS, decode_json, storable_ids
 from bijmantra.application.brapi.schema import empty, shape
 from bijmantra.application.ports import UnitOfWork, UnitOfWorkFactory
 from bijmantra.application.security import Action, Permission, authorize
@@ -139,6 +139,10 @@ class ResourceCommands:
         problems: list[FieldError] = []
         documents = []
         for location, item in items:
+            if not isinstance(item, dict):
+                problems.append(FieldError(location, f"expected a {entity.request_schema} object"))
+                documents.append(empty(document_schema))
+                continue
             if isinstance(item, dict):
                 for name, aliases in entity.value_aliases.items():
                     if isinstance(item.get(name), str):
@@ -249,8 +253,9 @@ class ResourceCommands:
     ) -> DocumentPage:
         entity = self.catalog.entity(entity_name)
         authorize(principal, Permission(entity.context, Action.WRITE))
-        updates = self._shape(entity, [(location, item) for _, location, item in items])
         ids = [db_id for db_id, _, _ in items]
+        storable_ids(*ids)
+        updates = self._shape(entity, [(location, item) for _, location, item in items])
         async with self.uow(principal.tenant_id) as uow:
             context = WriteContext(principal, entity, self.catalog, uow, creating=False)
             current = await uow.resources.documents(entity.name, ids, for_update=True)
@@ -286,6 +291,7 @@ class ResourceCommands:
         entity = self.catalog.entity(entity_name)
         authorize(principal, Permission(entity.context, Action.WRITE))
         target = entity.appends[suffix]
+        storable_ids(db_id)
         values = decode_json(body, "a JSON array of strings")
         if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
             raise ValidationFailed(

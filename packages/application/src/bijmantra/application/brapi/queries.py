@@ -10,7 +10,7 @@ import msgspec
 from bijmantra.application.brapi.criteria import fragment, query_criteria, search_criteria
 from bijmantra.application.brapi.entity import Catalog, Entity, TableChunk
 from bijmantra.application.brapi.ports import DocumentPage, ResourceStore, SearchResultStore
-from bijmantra.application.brapi.schema import Schema
+from bijmantra.application.brapi.schema import Schema, text_problem
 from bijmantra.application.ports import UnitOfWorkFactory
 from bijmantra.application.security import Action, Permission, authorize
 from bijmantra.kernel import FieldError, NotFound, PageRequest, Principal, ValidationFailed
@@ -26,6 +26,13 @@ def decode_json(body: bytes, what: str) -> Any:
         raise ValidationFailed(
             f"Request body must be {what}", [FieldError("body", str(exc))]
         ) from None
+
+
+def storable_ids(*db_ids: str) -> None:
+    """DbIds from paths and map keys must be text the store can hold; say so with a 400."""
+    problems = [FieldError("dbId", f"{i!r}: {p}") for i in db_ids if (p := text_problem(i))]
+    if problems:
+        raise ValidationFailed("Invalid DbId", problems)
 
 
 def read_permission(entity: Entity) -> Permission:
@@ -67,6 +74,7 @@ class ResourceQueries:
     async def get(self, principal: Principal, entity_name: str, db_id: str) -> bytes:
         entity = self.catalog.entity(entity_name)
         authorize(principal, read_permission(entity))
+        storable_ids(db_id)
         async with self.uow(principal.tenant_id) as uow:
             document = await uow.resources.document_bytes(entity.name, db_id)
         if document is None:
@@ -87,6 +95,7 @@ class ResourceQueries:
         child_name, filter_name = parent.children[suffix]
         child = self.catalog.entity(child_name)
         authorize(principal, read_permission(child))
+        storable_ids(db_id)
         criteria = query_criteria(child, {**query, filter_name: [db_id]})
         async with self.uow(principal.tenant_id) as uow:
             if not await uow.resources.documents(parent.name, [db_id]):
@@ -97,6 +106,7 @@ class ResourceQueries:
         entity = self.catalog.entity(entity_name)
         view = self.catalog.views[(entity.name, suffix)]
         authorize(principal, read_permission(entity))
+        storable_ids(db_id)
         async with self.uow(principal.tenant_id) as uow:
             found = await uow.resources.documents(entity.name, [db_id])
             if not found:

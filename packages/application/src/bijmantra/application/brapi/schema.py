@@ -78,7 +78,20 @@ def _type_error(expected: str, value: Any) -> str:
     return f"expected {expected}, got {type(value).__name__ if value is not None else 'null'}"
 
 
+def text_problem(value: str) -> str | None:
+    """Text PostgreSQL and UTF-8 cannot hold: NUL characters, unpaired surrogates."""
+    if "\x00" in value:
+        return "must not contain NUL characters"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "must be valid Unicode text"
+    return None
+
+
 def _check_string(schema: Schema, value: str) -> str | None:
+    if problem := text_problem(value):
+        return problem
     if "enum" in schema and value not in schema["enum"]:
         return f"must be one of {', '.join(schema['enum'])}"
     fmt = schema.get("format")
@@ -164,6 +177,9 @@ def _shape_object(
     properties: dict[str, Schema] = schema.get("properties", {})
     if not properties and isinstance(schema.get("additionalProperties"), dict):
         values = schema["additionalProperties"]
+        for key in value:
+            if problem := text_problem(str(key)):
+                problems.append(FieldError(f"{prefix}{key!r}", f"key {problem}"))
         return {str(k): shape(values, v, f"{prefix}{k}", problems) for k, v in value.items()}
     if not properties:
         return value
@@ -203,6 +219,9 @@ def field_schema(schema: Schema, path: tuple[str, ...]) -> Schema:
 
 def parse_scalar(schema: Schema, raw: str, location: str, problems: list[FieldError]) -> Any:
     """A query-string value converted to the field's JSON type."""
+    if problem := text_problem(raw):
+        problems.append(FieldError(location, problem))
+        return None
     kind = schema.get("type")
     if kind == "boolean":
         if raw.lower() in {"true", "false"}:

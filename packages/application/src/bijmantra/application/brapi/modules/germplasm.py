@@ -101,10 +101,17 @@ class PedigreeRules(NoRules):
             )
 
     async def after(self, context: WriteContext, documents: list[dict[str, Any]]) -> None:
-        """Keep each parent's ``progeny`` equal to the nodes that name it as a parent."""
-        parents = sorted({p for d in documents for p in _parent_ids(d)})
-        if not parents:
-            return
+        """Keep ``progeny`` equal to the nodes naming it as a parent: for the new parents, the
+        former parents (nodes listing a written node as progeny) and the written nodes."""
+        written = [d["germplasmDbId"] for d in documents]
+        former = [
+            node["germplasmDbId"]
+            for child in written
+            for node in await context.store.matching(
+                "pedigree", ((containment("progeny.*.germplasmDbId", child),),), 100_000
+            )
+        ]
+        parents = sorted({p for d in documents for p in _parent_ids(d)} | set(former) | set(written))
         existing = await context.store.documents("pedigree", parents, for_update=True)
         germplasm = await context.store.documents(
             "germplasm", [p for p in parents if p not in existing]
@@ -129,7 +136,7 @@ class PedigreeRules(NoRules):
                 if node.get("progeny") != progeny:
                     node["progeny"] = progeny
                     changed.append((parent, node))
-            elif parent in germplasm:
+            elif parent in germplasm and progeny:
                 node = empty(context.entity.document_schema)
                 g = germplasm[parent]
                 node.update(
