@@ -11,6 +11,8 @@ T = TypeVar("T")
 
 DEFAULT_PAGE_SIZE = 1000
 MAX_PAGE_SIZE = 10_000
+# Bounds the offset (and fits int32 page numbers on the wire): 10^6 pages of 10^4 rows.
+MAX_PAGE = 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,8 +22,8 @@ class PageRequest:
 
     def __post_init__(self) -> None:
         problems = []
-        if self.page < 0:
-            problems.append(FieldError("page", "must be >= 0"))
+        if not 0 <= self.page <= MAX_PAGE:
+            problems.append(FieldError("page", f"must be between 0 and {MAX_PAGE}"))
         if not 1 <= self.page_size <= MAX_PAGE_SIZE:
             problems.append(FieldError("pageSize", f"must be between 1 and {MAX_PAGE_SIZE}"))
         if problems:
