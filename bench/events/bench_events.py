@@ -318,6 +318,7 @@ def main() -> None:
         "machine": platform.machine(),
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
+        "load_average_1m_at_end": os.getloadavg()[0],  # other work on the host skews every figure
     }
     (RESULTS / "events.json").write_text(json.dumps({"meta": meta, **report}, indent=2))
     print(f"wrote {RESULTS / 'events.json'}", flush=True)
