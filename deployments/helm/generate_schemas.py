@@ -364,7 +364,7 @@ SERVICES: dict[str, Schema] = {
     "domain-api": service_schema(
         title="bijmantra domain-api values",
         config_keys=["IDENTITY_TARGET", "NATS_URL", "DB_POOL_SIZE"],
-        secret_keys=["DATABASE_URL", "NATS_URL", "INTERNAL_TOKEN_SECRET"],
+        secret_keys=["DATABASE_URL", "NATS_URL"],
         secret_required=["DATABASE_URL"],
         externals=["postgres", "nats"],
         metrics_port=True,
@@ -372,8 +372,15 @@ SERVICES: dict[str, Schema] = {
     ),
     "analytics-worker": service_schema(
         title="bijmantra analytics-worker values",
-        config_keys=["DOMAIN_API_TARGET", "NATS_URL", "DB_POOL_SIZE", "ANALYSIS_ACK_WAIT"],
-        secret_keys=["DATABASE_URL", "NATS_URL", "INTERNAL_TOKEN_SECRET"],
+        config_keys=[
+            "DOMAIN_API_TARGET",
+            "IDENTITY_URL",
+            "WORKER_CLIENT_ID",
+            "NATS_URL",
+            "DB_POOL_SIZE",
+            "ANALYSIS_ACK_WAIT",
+        ],
+        secret_keys=["DATABASE_URL", "NATS_URL", "WORKER_CLIENT_SECRET"],
         secret_required=["DATABASE_URL"],
         externals=["nats", "postgres"],
         keda=True,

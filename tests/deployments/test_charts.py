@@ -547,6 +547,7 @@ FLOWS: dict[str, dict[str, set[tuple[Any, ...]]]] = {
             ("gateway", 8001),
             ("gateway", 50052),
             ("domain-api", 50052),
+            ("analytics-worker", 8001),
             ("prometheus", 8001),
         },
         "egress": {("postgres", None, "TCP"), ("redis", None, "TCP"), ("nats", None, "TCP")},
@@ -557,7 +558,12 @@ FLOWS: dict[str, dict[str, set[tuple[Any, ...]]]] = {
     },
     "analytics-worker": {
         "ingress": {("prometheus", 8002)},
-        "egress": {("domain-api", 50051, "TCP"), ("nats", None, "TCP"), ("postgres", None, "TCP")},
+        "egress": {
+            ("domain-api", 50051, "TCP"),
+            ("identity", 8001, "TCP"),
+            ("nats", None, "TCP"),
+            ("postgres", None, "TCP"),
+        },
     },
 }
 DNS = {("dns", 53, "UDP"), ("dns", 53, "TCP")}
@@ -674,8 +680,9 @@ def test_addresses_in_config_match_the_network_policy_ports() -> None:
             host, port = host_port.split(":")
             assert int(port) in services[host], f"{key}={data[key]} has no Service"
             checked += 1
-    # gateway: all three; domain-api: IDENTITY_TARGET; analytics-worker: DOMAIN_API_TARGET.
-    assert checked == 5
+    # gateway: all three; domain-api: IDENTITY_TARGET;
+    # analytics-worker: DOMAIN_API_TARGET and IDENTITY_URL.
+    assert checked == 6
 
 
 # -- migration hook

@@ -18,11 +18,12 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import grpc
 import httpx
 import nats
 import nats.errors
@@ -30,16 +31,18 @@ import numpy as np
 import psycopg
 import pytest
 from argon2 import PasswordHasher
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-from prometheus_client.parser import text_string_to_metric_families
-from websockets.asyncio.client import ClientConnection, connect
-
+from bijmantra.adapters.grpc import AnalysisWorkerClient, ResourceClient
 from bijmantra.adapters.postgres import create_engine
 from bijmantra.adapters.postgres.identity import register_member
 from bijmantra.analytics_worker.analyses import ld_by_chromosome
+from bijmantra.analytics_worker.credentials import IdentityClientCredentials
 from bijmantra.genomics import grm, gwas, ld_r2, pca, qc_stats, reml_gblup
-from bijmantra.testkit.devstack import DevStack, Ports
+from bijmantra.kernel import Forbidden, NotFound, TenantId, Unauthorized
+from bijmantra.testkit.devstack import DEMO_ORGANIZATION_ID, WORKER_CLIENT_ID, DevStack, Ports
 from bijmantra.testkit.servers import free_port
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from prometheus_client.parser import text_string_to_metric_families
+from websockets.asyncio.client import ClientConnection, connect
 
 pytestmark = [pytest.mark.e2e]
 
@@ -877,3 +880,38 @@ async def test_another_organization_sees_no_genotypes_or_analyses(
     refused = await client.post("/api/v1/analyses", json=foreign, headers=other)
     assert refused.status_code == 422
     assert (await client.get(job_path)).json()["data"]["status"] == "completed"
+
+
+def fixed_token(token: str) -> Callable[[TenantId], Awaitable[str]]:
+    async def token_for(_: TenantId) -> str:
+        return token
+
+    return token_for
+
+
+async def test_worker_and_user_tokens_each_open_only_their_own_services(stack: DevStack) -> None:
+    """Both kinds are identity's RS256 tokens; domain-api keeps them apart by role and service."""
+    tenant = TenantId(uuid.UUID(DEMO_ORGANIZATION_ID))
+    user_token = stack.login()
+    async with httpx.AsyncClient() as http:
+        worker_tokens = IdentityClientCredentials(
+            http, stack.identity_url, WORKER_CLIENT_ID, stack.worker_client_secret
+        )
+        worker_token = await worker_tokens(tenant)
+        assert await worker_tokens(tenant) == worker_token  # cached until shortly before expiry
+        wrong = IdentityClientCredentials(http, stack.identity_url, WORKER_CLIENT_ID, "not-the-secret")
+        with pytest.raises(Unauthorized, match="401"):
+            await wrong(tenant)
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{stack.ports.domain_api}") as channel:
+        resources = ResourceClient(channel)
+        with pytest.raises(NotFound):  # the user reads BrAPI data (this id does not exist)
+            await resources.get(user_token, "germplasm", "no-such-germplasm")
+        with pytest.raises(Forbidden):  # the worker may not
+            await resources.get(worker_token, "germplasm", "no-such-germplasm")
+        job = str(uuid.uuid4())
+        as_user = AnalysisWorkerClient(channel, fixed_token(user_token))
+        with pytest.raises(Forbidden):
+            await as_user.claim(tenant, job, "impostor")
+        as_worker = AnalysisWorkerClient(channel, fixed_token(worker_token))
+        with pytest.raises(NotFound):  # authenticated and admitted; the job just does not exist
+            await as_worker.claim(tenant, job, "worker-x")

@@ -9,15 +9,14 @@ import uuid
 from typing import Any
 
 import pytest
+from bijmantra.adapters.grpc.auth import JwtVerifier
+from bijmantra.adapters.postgres import create_engine
+from bijmantra.adapters.postgres.identity import register_client, register_service_client
+from bijmantra.application.tenancy import FIRST_PARTY_CLIENT, hash_secret
+from bijmantra.testkit.provision import ProvisionedDatabase
 from litestar.testing import AsyncTestClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
-
-from bijmantra.adapters.grpc.auth import JwtVerifier
-from bijmantra.adapters.postgres import create_engine
-from bijmantra.adapters.postgres.identity import register_client
-from bijmantra.application.tenancy import FIRST_PARTY_CLIENT, hash_secret
-from bijmantra.testkit.provision import ProvisionedDatabase
 
 from .conftest import AUDIENCE, ISSUER, Member, basic, new_member
 
@@ -284,6 +283,76 @@ async def test_client_credentials_reject_bad_clients(
     no_grant = await client_credentials(identity, basic(no_grant_id, no_grant_secret))
     assert no_grant.status_code == 400
     assert no_grant.json()["error"] == "unauthorized_client"
+
+
+async def test_an_organization_client_cannot_mint_a_token_for_another_organization(
+    identity: Client, member: Member, identity_engine: AsyncEngine
+) -> None:
+    client_id, secret = await machine_client(identity_engine, member.organization_id)
+    other = await new_member(identity_engine)
+    refused = await client_credentials(
+        identity, basic(client_id, secret), organization_id=str(other.organization_id)
+    )
+    assert refused.status_code == 400
+    assert refused.json()["error"] == "unauthorized_client"
+    malformed = await client_credentials(identity, basic(client_id, secret), organization_id="x")
+    assert malformed.json()["error"] == "invalid_request"
+    own = await client_credentials(
+        identity, basic(client_id, secret), organization_id=str(member.organization_id)
+    )
+    assert own.status_code == 200, own.text
+    principal = await (await verifier(identity)).verify(own.json()["access_token"])
+    assert principal.tenant_id == member.organization_id
+
+
+async def test_the_platform_worker_client_acts_for_the_named_organization_only_as_analysis_worker(
+    identity: Client, member: Member, identity_engine: AsyncEngine
+) -> None:
+    client_id, secret = f"worker-{uuid.uuid4().hex[:8]}", secrets.token_urlsafe(32)
+    await register_service_client(
+        identity_engine, client_id=client_id, name="worker", secret_hash=hash_secret(secret),
+        roles=["analysis-worker"],
+    )  # fmt: skip
+    other = await new_member(identity_engine)
+    for organization in (member.organization_id, other.organization_id):
+        response = await client_credentials(
+            identity, basic(client_id, secret), organization_id=str(organization)
+        )
+        assert response.status_code == 200, response.text
+        principal = await (await verifier(identity)).verify(response.json()["access_token"])
+        assert principal.tenant_id == organization
+        assert principal.roles == frozenset({"analysis-worker"})
+        assert principal.subject == f"service:{client_id}"
+    unnamed = await client_credentials(identity, basic(client_id, secret))
+    assert unnamed.status_code == 400
+    assert unnamed.json()["error"] == "invalid_request"
+    unknown = await client_credentials(
+        identity, basic(client_id, secret), organization_id=str(uuid.uuid4())
+    )
+    assert unknown.json()["error"] == "invalid_request"
+    wrong = await client_credentials(
+        identity, basic(client_id, secret + "x"), organization_id=str(member.organization_id)
+    )
+    assert wrong.status_code == 401
+    assert wrong.json()["error"] == "invalid_client"
+    assert "access_token" not in wrong.json()
+
+
+async def test_a_platform_client_is_limited_to_the_service_role_by_the_database(
+    identity_engine: AsyncEngine, member: Member
+) -> None:
+    with pytest.raises(Exception, match="oauth_clients_platform_shape"):
+        await register_service_client(
+            identity_engine, client_id=f"worker-{uuid.uuid4().hex[:8]}", name="worker",
+            secret_hash=hash_secret("s" * 32), roles=["admin"],
+        )  # fmt: skip
+    # nor can an organization's existing client be turned into a platform client
+    client_id, _ = await machine_client(identity_engine, member.organization_id)
+    with pytest.raises(ValueError, match="belongs to an organization"):
+        await register_service_client(
+            identity_engine, client_id=client_id, name="worker", secret_hash=hash_secret("s" * 32),
+            roles=["analysis-worker"],
+        )  # fmt: skip
 
 
 async def test_token_endpoint_rejects_malformed_requests(identity: Client) -> None:

@@ -24,6 +24,9 @@ flows:
   egress:
     - service: domain-api
       port: 50051
+    # identity's token endpoint (client_credentials for the tenant a job belongs to).
+    - service: identity
+      port: 8001
     - external: nats
     - external: postgres
 {{- end -}}

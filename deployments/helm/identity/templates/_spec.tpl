@@ -28,6 +28,9 @@ flows:
       ports: [http, grpc]
     - from: domain-api
       ports: [grpc]
+    # analytics-worker obtains per-tenant access tokens (client_credentials over HTTP).
+    - from: analytics-worker
+      ports: [http]
     - from: prometheus
       ports: [http]
   egress:

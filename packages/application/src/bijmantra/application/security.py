@@ -38,10 +38,16 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
     | _grant(("core", "germplasm", "phenotyping", "genotyping", "analysis", "operations"), Action.WRITE),
     "data-manager": _grant(DATA_CONTEXTS, Action.READ, Action.WRITE, Action.ADMIN) | _grant(("tenancy",), Action.READ),
     "admin": _grant((*DATA_CONTEXTS, "tenancy"), Action.READ, Action.WRITE, Action.ADMIN),
-    # analytics-worker's service tokens: read genotypes and germplasm, run analysis jobs.
+    # analytics-worker's tokens (a platform service client): read genotypes and germplasm,
+    # run analysis jobs. Never a member's role; domain-api accepts it only on the worker service.
     "analysis-worker": _grant(("genotyping", "germplasm"), Action.READ)
     | _grant(("analysis",), Action.READ, Action.WRITE, Action.ADMIN),
 }
+
+
+# Roles only identity's platform service clients hold (see ADR 0039).
+SERVICE_CLIENT_ROLES = frozenset({"analysis-worker"})
+MEMBER_ROLES = frozenset(ROLE_PERMISSIONS) - SERVICE_CLIENT_ROLES
 
 
 def permissions_for(roles: frozenset[str]) -> frozenset[Permission]:

@@ -43,6 +43,9 @@ class Ports:
     worker_health: int = field(default_factory=free_port)
 
 
+WORKER_CLIENT_ID = "analytics-worker"
+
+
 @dataclass
 class DevStack:
     workdir: Path
@@ -54,8 +57,8 @@ class DevStack:
     database: ProvisionedDatabase | None = None
     nats_url: str = ""
     redis_url: str = ""
-    # Shared by domain-api and analytics-worker (service tokens); fresh for every stack.
-    internal_token_secret: str = field(default_factory=lambda: secrets.token_urlsafe(48))
+    # analytics-worker's platform client secret at identity (registered by seed); fresh per stack.
+    worker_client_secret: str = field(default_factory=lambda: secrets.token_urlsafe(48))
     _servers: list[LocalPostgres | LocalNats | LocalRedis] = field(default_factory=list)
 
     @property
@@ -105,7 +108,8 @@ class DevStack:
             "GATEWAY_HOST": "127.0.0.1",
             "WORKER_HEALTH_PORT": str(self.ports.worker_health),
             "DATABASE_OWNER_URL": self.database.owner_url,
-            "INTERNAL_TOKEN_SECRET": self.internal_token_secret,
+            "WORKER_CLIENT_ID": WORKER_CLIENT_ID,
+            "WORKER_CLIENT_SECRET": self.worker_client_secret,
             **self.env,
         }
 
@@ -115,6 +119,14 @@ class DevStack:
     def seed(self, *, testdata: bool = True) -> None:
         assert self.database is not None
         self._run([_script("bijmantra-identity"), "seed-demo"], self.database.identity_url)
+        subprocess.run(
+            [_script("bijmantra-identity"), "register-service-client", WORKER_CLIENT_ID],
+            env={
+                **self.environment(), "DATABASE_URL": self.database.identity_url,
+                "SERVICE_CLIENT_SECRET": self.worker_client_secret,
+            },
+            check=True,
+        )  # fmt: skip
         if testdata:
             self._run(
                 [_script("bijmantra-domain-api"), "import-testdata", "--tenant", DEMO_ORGANIZATION_ID],

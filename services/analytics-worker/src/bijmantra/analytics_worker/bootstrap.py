@@ -6,11 +6,13 @@ import asyncio
 import contextlib
 
 import grpc
+import httpx
 
-from bijmantra.adapters.grpc import CHANNEL_OPTIONS, AnalysisWorkerClient, ServiceTokenIssuer
+from bijmantra.adapters.grpc import CHANNEL_OPTIONS, AnalysisWorkerClient
 from bijmantra.adapters.nats import DurableConsumer, connect, ensure_stream
 from bijmantra.adapters.postgres import create_engine
 from bijmantra.analytics_worker.config import Settings
+from bijmantra.analytics_worker.credentials import IdentityClientCredentials
 from bijmantra.analytics_worker.handlers import GERMPLASM_CONSUMER, GermplasmProjection
 from bijmantra.analytics_worker.health import serve_health
 from bijmantra.analytics_worker.jobs import ANALYSIS_CONSUMER, AnalysisRunner
@@ -40,15 +42,14 @@ async def run(settings: Settings, stop: asyncio.Event, tracing: Tracing | None =
             handler=GermplasmProjection(engine),
         )
     ]
-    channel = None
-    if settings.internal_token_secret:
+    channel = http = None
+    if settings.client_secret:
         channel = grpc.aio.insecure_channel(
             settings.domain_api_target, options=CHANNEL_OPTIONS, interceptors=tracing.grpc_client_interceptors()
         )
-        tokens = ServiceTokenIssuer(
-            settings.internal_token_secret,
-            subject="service:analytics-worker",
-            roles=["analysis-worker"],
+        http = httpx.AsyncClient()
+        tokens = IdentityClientCredentials(
+            http, settings.identity_url, settings.client_id, settings.client_secret
         )
         # A work queue: every replica pulls from the same durable, so each job runs once.
         consumers.append(
@@ -63,7 +64,7 @@ async def run(settings: Settings, stop: asyncio.Event, tracing: Tracing | None =
             )
         )
     else:
-        log.warning("INTERNAL_TOKEN_SECRET unset: this replica runs no analysis jobs")
+        log.warning("WORKER_CLIENT_SECRET unset: this replica runs no analysis jobs")
     health = await serve_health(
         settings.health_port, lambda: nc.is_connected and all(c.ready.is_set() for c in consumers)
     )
@@ -85,5 +86,7 @@ async def run(settings: Settings, stop: asyncio.Event, tracing: Tracing | None =
     health.close()
     if channel is not None:
         await channel.close()
+    if http is not None:
+        await http.aclose()
     await nc.drain()
     await engine.dispose()

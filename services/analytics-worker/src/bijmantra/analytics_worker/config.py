@@ -13,8 +13,11 @@ class Settings:
     health_port: int = 8002
     log_level: str = "INFO"
     domain_api_target: str = "127.0.0.1:50051"
-    # Signs service tokens for domain-api's worker-facing service (shared with domain-api).
-    internal_token_secret: str = ""
+    # identity's token endpoint and this worker's platform service client (ADR 0039);
+    # without a client secret the replica runs no analysis jobs.
+    identity_url: str = "http://127.0.0.1:8001"
+    client_id: str = "analytics-worker"
+    client_secret: str = ""
     # Seconds JetStream waits for an ack before redelivering an analysis to another replica;
     # a running job sends in-progress heartbeats every third of it.
     analysis_ack_wait: float = 30.0
@@ -28,6 +31,8 @@ class Settings:
             health_port=int(env.get("WORKER_HEALTH_PORT", "8002")),
             log_level=env.get("LOG_LEVEL", "INFO"),
             domain_api_target=env.get("DOMAIN_API_TARGET", "127.0.0.1:50051"),
-            internal_token_secret=env.get("INTERNAL_TOKEN_SECRET", ""),
+            identity_url=env.get("IDENTITY_URL", "http://127.0.0.1:8001"),
+            client_id=env.get("WORKER_CLIENT_ID", "analytics-worker"),
+            client_secret=env.get("WORKER_CLIENT_SECRET", ""),
             analysis_ack_wait=float(env.get("ANALYSIS_ACK_WAIT", "30")),
         )

@@ -14,7 +14,7 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bijmantra.adapters.grpc import IdentitySigningKeys, JwtVerifier, ServiceTokenVerifier
+from bijmantra.adapters.grpc import IdentitySigningKeys, JwtVerifier
 from bijmantra.adapters.nats import DurableConsumer, JetStreamPublisher, connect, ensure_stream
 from bijmantra.adapters.postgres import (
     PostgresAuditStore,
@@ -84,6 +84,8 @@ SERVED = (
     audit_pb.DESCRIPTOR.services_by_name["AuditService"].full_name,
 )
 WORKER_SERVICE = analysis_pb.DESCRIPTOR.services_by_name["AnalysisWorkerService"].full_name
+# Identity's analytics-worker platform client holds this role; only WORKER_SERVICE accepts it.
+WORKER_ROLE = "analysis-worker"
 LAG_SAMPLE_SECONDS = 5.0
 OUTBOX_PENDING = prometheus_client.Gauge("outbox_pending_events", "Committed events not yet published.")
 OUTBOX_LAG = prometheus_client.Gauge("outbox_lag_seconds", "Age of the oldest unpublished outbox event.")
@@ -218,17 +220,12 @@ async def bootstrap(
         closers.append(redis.aclose)
         searches = RedisSearchResultStore(redis)
 
-    service_verifiers = {}
-    if settings.internal_token_secret:
-        service_verifiers[WORKER_SERVICE] = ServiceTokenVerifier(settings.internal_token_secret)
-    else:
-        log.warning("INTERNAL_TOKEN_SECRET unset: analytics workers cannot run analysis jobs")
     # Outermost first: the server span, then RED metrics (timing auth too), then auth.
     server = grpc.aio.server(
         interceptors=[
             *tracing.grpc_server_interceptors(),
             GrpcServerMetrics(),
-            AuthInterceptor(verifier, service_verifiers=service_verifiers),
+            AuthInterceptor(verifier, service_roles={WORKER_SERVICE: WORKER_ROLE}),
         ],
         options=GRPC_SERVER_OPTIONS,
     )
@@ -245,14 +242,13 @@ async def bootstrap(
         ),
         server,
     )
-    if settings.internal_token_secret:
-        analysis_grpc.add_AnalysisWorkerServiceServicer_to_server(
-            AnalysisWorkerServicer(
-                ClaimAnalysis(uow), StreamJobGenotypes(uow), ReportProgress(uow), CompleteAnalysis(uow),
-                FailAnalysis(uow),
-            ),
-            server,
-        )  # fmt: skip
+    analysis_grpc.add_AnalysisWorkerServiceServicer_to_server(
+        AnalysisWorkerServicer(
+            ClaimAnalysis(uow), StreamJobGenotypes(uow), ReportProgress(uow), CompleteAnalysis(uow),
+            FailAnalysis(uow),
+        ),
+        server,
+    )  # fmt: skip
     if audit is not None:
         audit_grpc.add_AuditServiceServicer_to_server(
             AuditServicer(ListAuditEntries(audit), VerifyAuditChain(audit), ListActivity(audit)), server

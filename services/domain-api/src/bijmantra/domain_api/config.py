@@ -17,8 +17,6 @@ class Settings:
     metrics_port: int = 9464
     log_level: str = "INFO"
     db_pool_size: int = 20
-    # Shared with analytics-worker only; empty disables the worker-facing gRPC service.
-    internal_token_secret: str = ""
     redis_url: str = "redis://127.0.0.1:6379/0"
 
     @classmethod
@@ -34,6 +32,5 @@ class Settings:
             metrics_port=int(env.get("METRICS_PORT", "9464")),
             log_level=env.get("LOG_LEVEL", "INFO"),
             db_pool_size=int(env.get("DB_POOL_SIZE", "20")),
-            internal_token_secret=env.get("INTERNAL_TOKEN_SECRET", ""),
             redis_url=env.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
         )

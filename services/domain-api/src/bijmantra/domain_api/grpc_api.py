@@ -15,7 +15,7 @@ from bijmantra.application.brapi.queries import ResourceQueries
 from bijmantra.application.ports import TokenVerifier
 from bijmantra.contracts.brapi.v1 import resource_service_pb2 as pb
 from bijmantra.contracts.brapi.v1 import resource_service_pb2_grpc as pb_grpc
-from bijmantra.kernel import BijmantraError, PageRequest, Principal, Unauthorized
+from bijmantra.kernel import BijmantraError, Forbidden, PageRequest, Principal, Unauthorized
 from bijmantra.observability import bind_context, clear_context
 
 _encode = msgspec.json.encode
@@ -32,19 +32,25 @@ def current_principal() -> Principal:
 class AuthInterceptor(grpc.aio.ServerInterceptor):
     """Verify the forwarded bearer token; the tenant comes only from its signed claims.
 
-    ``service_verifiers`` maps a gRPC service name to the only verifier accepted there
-    (worker-facing services take service tokens, never user tokens); every other service
-    takes user tokens from identity.
+    Every token is identity's (RS256, one verifier). ``service_roles`` maps a gRPC service to
+    the service-client role it alone accepts (the worker-facing service takes only
+    ``analysis-worker`` tokens); a token carrying any such role is refused on every other
+    service, so a worker token cannot read BrAPI data and a user token cannot run jobs.
     """
 
     def __init__(
-        self,
-        verifier: TokenVerifier,
-        *,
-        service_verifiers: Mapping[str, TokenVerifier] | None = None,
+        self, verifier: TokenVerifier, *, service_roles: Mapping[str, str] | None = None
     ) -> None:
         self._verifier = verifier
-        self._service_verifiers = dict(service_verifiers or {})
+        self._service_roles = dict(service_roles or {})
+        self._all_service_roles = frozenset(self._service_roles.values())
+
+    def _admit(self, service: str, principal: Principal) -> None:
+        required = self._service_roles.get(service)
+        if required is not None and required not in principal.roles:
+            raise Forbidden(f"{service} accepts only {required} service tokens")
+        if required is None and principal.roles & self._all_service_roles:
+            raise Forbidden(f"Service tokens may not call {service}")
 
     async def intercept_service(self, continuation: Any, details: grpc.HandlerCallDetails) -> Any:
         handler = await continuation(details)
@@ -56,7 +62,6 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         ):
             return handler
         service = method.split("/")[1] if method.count("/") >= 2 else ""
-        verifier = self._service_verifiers.get(service, self._verifier)
         metadata = dict(details.invocation_metadata or ())
 
         async def authenticate(context: grpc.aio.ServicerContext) -> None:  # type: ignore[type-arg]
@@ -68,7 +73,8 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
             try:
                 if scheme.lower() != "bearer" or not token:
                     raise Unauthorized("Missing bearer token")
-                principal = await verifier.verify(token)
+                principal = await self._verifier.verify(token)
+                self._admit(service, principal)
             except BijmantraError as error:
                 await abort_with(context, error)
             bind_context(tenant_id=str(principal.tenant_id), subject=principal.subject)

@@ -1,4 +1,4 @@
-"""``bijmantra-identity [serve | seed-demo | rotate-keys]``."""
+"""``bijmantra-identity [serve | seed-demo | rotate-keys | register-service-client CLIENT_ID]``."""
 
 from __future__ import annotations
 
@@ -67,6 +67,36 @@ async def rotate_keys() -> None:
     print(f"new signing key {kid}; retired {', '.join(retired) or 'none'}")
 
 
+SERVICE_CLIENT_SECRET_ENV = "SERVICE_CLIENT_SECRET"  # noqa: S105 (a variable name)
+MIN_SERVICE_SECRET = 32
+
+
+async def register_service_client(client_id: str) -> None:
+    """Register or re-key a platform client (analytics-worker) that acts for any organization
+    as ``analysis-worker`` only. The secret comes from the environment, never argv (ps, history)."""
+    from bijmantra.adapters.postgres import create_engine
+    from bijmantra.adapters.postgres.identity import register_service_client as register
+    from bijmantra.application.security import SERVICE_CLIENT_ROLES
+    from bijmantra.application.tenancy import hash_secret
+
+    secret = os.environ.get(SERVICE_CLIENT_SECRET_ENV, "")
+    if len(secret) < MIN_SERVICE_SECRET:
+        sys.exit(
+            f"set {SERVICE_CLIENT_SECRET_ENV} to a random secret of at least "
+            f"{MIN_SERVICE_SECRET} characters"
+        )
+    engine = create_engine(Settings.from_env().database_url, pool_size=1)
+    try:
+        await register(
+            engine, client_id=client_id, name=f"platform service {client_id}",
+            secret_hash=hash_secret(secret), roles=sorted(SERVICE_CLIENT_ROLES),
+        )  # fmt: skip
+    finally:
+        await engine.dispose()
+    roles = ", ".join(sorted(SERVICE_CLIENT_ROLES))
+    print(f"service client {client_id} registered (roles {roles})")
+
+
 def main() -> None:
     command = sys.argv[1] if len(sys.argv) > 1 else "serve"
     if command == "serve":
@@ -75,8 +105,13 @@ def main() -> None:
         asyncio.run(seed_demo())
     elif command == "rotate-keys":
         asyncio.run(rotate_keys())
+    elif command == "register-service-client" and len(sys.argv) == 3:
+        asyncio.run(register_service_client(sys.argv[2]))
     else:
-        sys.exit(f"unknown command {command!r}; use 'serve', 'seed-demo' or 'rotate-keys'")
+        sys.exit(
+            f"unknown command {sys.argv[1:]!r}; use 'serve', 'seed-demo', 'rotate-keys' "
+            "or 'register-service-client CLIENT_ID'"
+        )
 
 
 if __name__ == "__main__":

@@ -246,7 +246,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "my_profile": GetMyProfile(users),
             "sessions": sessions,
             "authenticate_client": ClientAuthenticator(clients),
-            "client_credentials": ClientCredentials(issuer),
+            "client_credentials": ClientCredentials(issuer, clients),
             "verifier": JwtVerifier(
                 own_keys, issuer=settings.issuer, audience=settings.audience, refetch_interval=0
             ),

@@ -26,7 +26,7 @@ from authlib.oauth2.rfc6749.errors import (
     UnsupportedGrantTypeError,
 )
 from authlib.oauth2.rfc6749.util import extract_basic_authorization
-from bijmantra.application.tenancy import IssuedToken, OAuthClient
+from bijmantra.application.tenancy import ClientNotAllowed, IssuedToken, OAuthClient
 from bijmantra.identity.authlib_server import ParsedRequest
 from bijmantra.identity.edge import NO_STORE
 from bijmantra.kernel import BijmantraError, Forbidden, Unauthorized
@@ -119,7 +119,9 @@ async def token(request: Request[Any, Any, Any], state: State) -> Response[Any]:
                     raise InvalidRequestError(description="Missing refresh_token")
                 issued = await state.sessions.refresh(form["refresh_token"], client, scope)
             else:
-                issued = state.client_credentials(client, scope)
+                issued = await state.client_credentials(client, scope, form.get("organization_id"))
+        except ClientNotAllowed as exc:
+            raise UnauthorizedClientError(description=exc.message) from exc
         except Unauthorized as exc:
             raise InvalidGrantError(description=exc.message) from exc
         except Forbidden as exc:

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Protocol, Self
 
-from bijmantra.application.security import ROLE_PERMISSIONS, Action, Permission, authorize
+from bijmantra.application.security import MEMBER_ROLES, Action, Permission, authorize
 from bijmantra.application.tenancy.login import Membership, UserRecord
 from bijmantra.application.tenancy.tokens import hash_secret, new_tenant_bound_secret, tenant_of
 from bijmantra.domain import DomainEvent
@@ -38,7 +38,7 @@ from bijmantra.kernel import (
 
 READ = Permission("tenancy", Action.READ)
 ADMIN = Permission("tenancy", Action.ADMIN)
-ROLES = frozenset(ROLE_PERMISSIONS)
+ROLES = MEMBER_ROLES  # service-client roles are never a member's
 MAX_NAME = 200
 INVITATION_TTL = timedelta(days=7)
 MIN_PASSWORD = 12

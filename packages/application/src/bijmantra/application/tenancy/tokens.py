@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from enum import Enum
 from typing import Protocol
 
+from bijmantra.application.security import SERVICE_CLIENT_ROLES
 from bijmantra.application.tenancy.login import IssuedToken, Membership, TokenIssuer
 from bijmantra.domain import DomainEvent
 from bijmantra.kernel import (
@@ -117,6 +118,8 @@ class OAuthClient:
     scope: frozenset[str]
     tenant_id: TenantId | None
     roles: frozenset[str]
+    # A platform service client: names the organization it acts for on each token request.
+    acts_for_tenants: bool = False
 
     @property
     def is_public(self) -> bool:
@@ -125,6 +128,14 @@ class OAuthClient:
 
 class OAuthClientDirectory(Protocol):
     async def find(self, client_id: str) -> OAuthClient | None: ...
+
+
+class KnownOrganizations(Protocol):
+    async def exists(self, tenant_id: TenantId) -> bool: ...
+
+
+class ClientNotAllowed(Forbidden):
+    """The client authenticated but may not do what it asked (OAuth ``unauthorized_client``)."""
 
 
 def reuse_detected(family: RefreshFamily) -> DomainEvent:
@@ -219,16 +230,49 @@ class RefreshSessions:
 
 @dataclass
 class ClientCredentials:
-    """A machine client acts in the one organization it was registered for, with its roles."""
+    """A machine client acts in the one organization it was registered for, with its roles.
+
+    A platform service client (``acts_for_tenants``) has no organization: it names the one it
+    acts for and gets only ``SERVICE_CLIENT_ROLES`` there; an organization's own client may
+    not name another organization.
+    """
 
     tokens: TokenIssuer
+    organizations: KnownOrganizations
 
-    def __call__(self, client: OAuthClient, scope: str | None = None) -> IssuedToken:
-        if client.is_public or client.tenant_id is None:
+    async def __call__(
+        self, client: OAuthClient, scope: str | None = None, organization_id: str | None = None
+    ) -> IssuedToken:
+        if client.is_public:
             raise Unauthorized(INVALID_CLIENT)
         if scope is not None and len(scope) > 1000:
             raise ValidationFailed("scope too long")
         granted = _narrow_scope(scope, client.scope)
+        if client.acts_for_tenants:
+            return await self._for_named_organization(client, organization_id, granted)
+        if client.tenant_id is None:
+            raise Unauthorized(INVALID_CLIENT)
+        if organization_id is not None and _organization(organization_id) != client.tenant_id:
+            raise ClientNotAllowed("Client may act only for its own organization")
         return self.tokens.issue(
             subject=f"client:{client.client_id}", tenant_id=client.tenant_id, roles=client.roles, scope=granted
         )
+
+    async def _for_named_organization(self, client: OAuthClient, organization_id: str | None, granted: str) -> IssuedToken:
+        if organization_id is None:
+            raise ValidationFailed("organization_id is required for this client")
+        if not client.roles or not client.roles <= SERVICE_CLIENT_ROLES:
+            raise ClientNotAllowed("Client has roles a platform client may not hold")
+        tenant = _organization(organization_id)
+        if not await self.organizations.exists(tenant):
+            raise ValidationFailed("Unknown organization_id")
+        return self.tokens.issue(
+            subject=f"service:{client.client_id}", tenant_id=tenant, roles=client.roles, scope=granted
+        )
+
+
+def _organization(value: str) -> TenantId:
+    try:
+        return TenantId(uuid.UUID(value))
+    except ValueError:
+        raise ValidationFailed("organization_id must be a UUID") from None

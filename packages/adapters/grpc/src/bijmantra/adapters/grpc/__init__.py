@@ -12,7 +12,6 @@ from bijmantra.adapters.grpc.genotyping import (
     WorkerClaim,
 )
 from bijmantra.adapters.grpc.resources import ResourceClient
-from bijmantra.adapters.grpc.service_tokens import ServiceTokenIssuer, ServiceTokenVerifier
 
 __all__ = [
     "CHANNEL_OPTIONS",
@@ -25,8 +24,6 @@ __all__ = [
     "IdentitySigningKeys",
     "JwtVerifier",
     "ResourceClient",
-    "ServiceTokenIssuer",
-    "ServiceTokenVerifier",
     "abort_with",
     "bearer_metadata",
     "error_from_rpc",

@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -173,30 +173,33 @@ class WorkerClaim:
 
 
 class AnalysisWorkerClient:
-    """The worker's side of the attempt protocol; ``token_for`` signs per-tenant tokens."""
+    """The worker's side of the attempt protocol; ``token_for`` gets a tenant's access token."""
 
-    def __init__(self, channel: grpc.aio.Channel, token_for: Callable[[TenantId], str]) -> None:
+    def __init__(
+        self, channel: grpc.aio.Channel, token_for: Callable[[TenantId], Awaitable[str]]
+    ) -> None:
         self._stub = analysis_grpc.AnalysisWorkerServiceStub(channel)
         self._token_for = token_for
 
-    def _metadata(self, tenant: TenantId) -> Any:
-        return bearer_metadata(self._token_for(tenant))
+    async def _metadata(self, tenant: TenantId) -> Any:
+        return bearer_metadata(await self._token_for(tenant))
 
     async def claim(self, tenant: TenantId, analysis_db_id: str, worker: str) -> WorkerClaim:
         request = analysis_pb.ClaimAnalysisRequest(analysis_db_id=analysis_db_id, worker=worker)
-        response = await _unary(self._stub.ClaimAnalysis, request, self._metadata(tenant))
+        response = await _unary(self._stub.ClaimAnalysis, request, await self._metadata(tenant))
         return WorkerClaim(response.proceed, response.attempt, response.job_json)
 
-    def genotypes(
+    async def genotypes(
         self, tenant: TenantId, analysis_db_id: str, attempt: int
     ) -> AsyncIterator[DosageChunk]:
         request = analysis_pb.StreamJobGenotypesRequest(
             analysis_db_id=analysis_db_id, attempt=attempt
         )
         call = self._stub.StreamJobGenotypes(
-            request, metadata=self._metadata(tenant), timeout=UPLOAD_TIMEOUT
+            request, metadata=await self._metadata(tenant), timeout=UPLOAD_TIMEOUT
         )
-        return _stream(call, "chunk")
+        async for chunk in _stream(call, "chunk"):
+            yield chunk
 
     async def progress(
         self, tenant: TenantId, analysis_db_id: str, attempt: int, fraction: float, stage: str
@@ -205,7 +208,7 @@ class AnalysisWorkerClient:
             analysis_db_id=analysis_db_id, attempt=attempt, fraction=fraction, stage=stage
         )
         return bool(
-            (await _unary(self._stub.ReportProgress, request, self._metadata(tenant))).proceed
+            (await _unary(self._stub.ReportProgress, request, await self._metadata(tenant))).proceed
         )
 
     async def complete(
@@ -231,7 +234,7 @@ class AnalysisWorkerClient:
         )
         return bool(
             (
-                await _unary(self._stub.CompleteAnalysis, request, self._metadata(tenant), 300)
+                await _unary(self._stub.CompleteAnalysis, request, await self._metadata(tenant), 300)
             ).accepted
         )
 
@@ -240,5 +243,5 @@ class AnalysisWorkerClient:
             analysis_db_id=analysis_db_id, attempt=attempt, message=message
         )
         return bool(
-            (await _unary(self._stub.FailAnalysis, request, self._metadata(tenant))).accepted
+            (await _unary(self._stub.FailAnalysis, request, await self._metadata(tenant))).accepted
         )

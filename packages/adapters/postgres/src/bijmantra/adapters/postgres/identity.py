@@ -287,8 +287,8 @@ class PostgresOAuthClients:
             row = (
                 await conn.execute(
                     text(
-                        "SELECT client_id, name, secret_hash, grant_types, redirect_uris, scope, tenant_id, roles "
-                        "FROM identity.oauth_clients WHERE client_id = :id AND disabled_at IS NULL"
+                        "SELECT client_id, name, secret_hash, grant_types, redirect_uris, scope, tenant_id, roles, "
+                        "acts_for_tenants FROM identity.oauth_clients WHERE client_id = :id AND disabled_at IS NULL"
                     ),
                     {"id": client_id},
                 )
@@ -304,7 +304,17 @@ class PostgresOAuthClients:
             scope=frozenset(row[5].split()),
             tenant_id=None if row[6] is None else TenantId(row[6]),
             roles=frozenset(row[7]),
+            acts_for_tenants=row[8],
         )
+
+    async def exists(self, tenant_id: TenantId) -> bool:
+        """Implements ``KnownOrganizations``: a platform client may act only for a real one."""
+        async with self._engine.begin() as conn:
+            await _as_tenant(conn, tenant_id)
+            found = await conn.execute(
+                text("SELECT 1 FROM identity.organizations WHERE id = :id"), {"id": tenant_id}
+            )
+            return found.first() is not None
 
 
 async def register_client(
@@ -333,6 +343,26 @@ async def register_client(
                 "uris": redirect_uris or [], "scope": scope, "tenant": tenant_id, "roles": roles or [],
             },  # fmt: skip
         )
+
+
+async def register_service_client(
+    engine: AsyncEngine, *, client_id: str, name: str, secret_hash: bytes, roles: list[str]
+) -> None:
+    """Register (or re-key) a platform service client that names its organization per token."""
+    async with engine.begin() as conn:
+        await conn.execute(select(func.set_config("app.client_id", client_id, True)))
+        written = await conn.execute(
+            text(
+                "INSERT INTO identity.oauth_clients "
+                "(client_id, name, secret_hash, grant_types, scope, roles, acts_for_tenants) "
+                "VALUES (:id, :name, :secret, ARRAY['client_credentials'], '', :roles, true) "
+                "ON CONFLICT (client_id) DO UPDATE SET name = excluded.name, secret_hash = excluded.secret_hash, "
+                "roles = excluded.roles, disabled_at = NULL WHERE identity.oauth_clients.acts_for_tenants"
+            ),
+            {"id": client_id, "name": name, "secret": secret_hash, "roles": roles},
+        )
+        if written.rowcount != 1:
+            raise ValueError(f"client id {client_id!r} belongs to an organization's client")
 
 
 class PostgresAuthorizationCodes:
