@@ -391,6 +391,15 @@ async def test_qc_matches_the_kernel_and_draws_histograms(
         if s.name == "analysis_job_duration_seconds_count" and s.labels == qc_completed
     ]  # fmt: skip
     assert qc_jobs >= 1
+    # Streaming RPCs get RED metrics too: the upload (client stream) and the job's read.
+    served = (await client.get(f"http://127.0.0.1:{stack.ports.domain_metrics}/metrics")).text
+    handled = {
+        s.labels["grpc_method"]: s.value
+        for f in text_string_to_metric_families(served) for s in f.samples
+        if s.name == "grpc_server_handled_total" and s.labels["grpc_code"] == "OK"
+    }  # fmt: skip
+    assert handled.get("ImportGenotypes", 0) >= 1
+    assert handled.get("StreamJobGenotypes", 0) >= 1
 
 
 async def test_grm_matches_the_kernel_as_npy_and_as_pages(

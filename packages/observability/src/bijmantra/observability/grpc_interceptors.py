@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import inspect
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import grpc
@@ -18,38 +21,66 @@ REQUEST_ID_METADATA = "x-request-id"
 
 
 class GrpcServerMetrics(grpc.aio.ServerInterceptor):
-    """RED metrics per RPC for grpc.aio servers (unary responses; streams count at open)."""
+    """RED metrics per RPC for grpc.aio servers, unary and streaming alike.
+
+    A streaming RPC is timed from its start until its last message (or its failure).
+    """
 
     async def intercept_service(self, continuation: Any, details: grpc.HandlerCallDetails) -> Any:
         handler = await continuation(details)
-        if handler is None or handler.unary_unary is None:
+        if handler is None:
             return handler
         service, _, method = details.method.lstrip("/").rpartition("/")
-        inner = handler.unary_unary
-
-        async def measured(request: Any, context: grpc.aio.ServicerContext) -> Any:  # type: ignore[type-arg]
-            GRPC_SERVER_STARTED.labels(service, method).inc()
-            started = time.perf_counter()
-            code = grpc.StatusCode.UNKNOWN
-            try:
-                response = await inner(request, context)
-                code = context.code() or grpc.StatusCode.OK
-                return response
-            except asyncio.CancelledError:
-                code = grpc.StatusCode.CANCELLED
-                raise
-            except BaseException:
-                code = context.code() or grpc.StatusCode.UNKNOWN
-                raise
-            finally:
-                GRPC_SERVER_HANDLING.labels(service, method).observe(time.perf_counter() - started)
-                GRPC_SERVER_HANDLED.labels(service, method, _code_name(code)).inc()
-
-        return grpc.unary_unary_rpc_method_handler(
-            measured,
+        kind = next(k for k in RPC_KINDS if getattr(handler, k) is not None)
+        behavior = getattr(handler, kind)
+        if not (inspect.iscoroutinefunction(behavior) or inspect.isasyncgenfunction(behavior)):
+            return handler  # a synchronous handler (none of ours): left as it is
+        make_handler = getattr(grpc, f"{kind}_rpc_method_handler")
+        return make_handler(
+            _measured(behavior, service, method),
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,
         )
+
+
+RPC_KINDS = ("unary_unary", "unary_stream", "stream_unary", "stream_stream")
+
+
+def _measured(behavior: Any, service: str, method: str) -> Any:
+    """The same behavior, counted and timed; async generators stay async generators."""
+    if inspect.isasyncgenfunction(behavior):
+
+        async def streamed(request: Any, context: grpc.aio.ServicerContext) -> Any:  # type: ignore[type-arg]
+            with _observed(service, method, context):
+                async for response in behavior(request, context):
+                    yield response
+
+        return streamed
+
+    async def awaited(request: Any, context: grpc.aio.ServicerContext) -> Any:  # type: ignore[type-arg]
+        with _observed(service, method, context):
+            return await behavior(request, context)
+
+    return awaited
+
+
+@contextlib.contextmanager
+def _observed(service: str, method: str, context: Any) -> Iterator[None]:
+    GRPC_SERVER_STARTED.labels(service, method).inc()
+    started = time.perf_counter()
+    code = grpc.StatusCode.UNKNOWN
+    try:
+        yield
+        code = context.code() or grpc.StatusCode.OK
+    except asyncio.CancelledError:
+        code = grpc.StatusCode.CANCELLED
+        raise
+    except BaseException:
+        code = context.code() or grpc.StatusCode.UNKNOWN
+        raise
+    finally:
+        GRPC_SERVER_HANDLING.labels(service, method).observe(time.perf_counter() - started)
+        GRPC_SERVER_HANDLED.labels(service, method, _code_name(code)).inc()
 
 
 def _code_name(code: Any) -> str:
