@@ -90,7 +90,11 @@ def validate(method: str, path: str, query: dict[str, Any], status: int, body: b
         spec_for(path).validate_response(request, response)
     except Exception as exc:
         errors = getattr(exc.__cause__, "schema_errors", ()) or ()
-        found = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for error in errors for e in _leaves(error)]
+        found = [
+            f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
+            for error in errors
+            for e in _leaves(error)
+        ]
         raise AssertionError(f"{method} {path} -> {status}: {found or exc}") from None
 
 
@@ -99,13 +103,19 @@ def _leaves(error: Any) -> list[Any]:
     return [leaf for sub in error.context for leaf in _leaves(sub)] if error.context else [error]
 
 
-def operations(modules: tuple[str, ...] = ("BrAPI-Core", "BrAPI-Germplasm")) -> set[tuple[str, str]]:
+def operations(
+    modules: tuple[str, ...] = ("BrAPI-Core", "BrAPI-Germplasm"),
+) -> set[tuple[str, str]]:
     lines = (SPEC_DIR / "calls-matrix-v2.1.tsv").read_text().splitlines()[1:]
-    return {(method, path) for module, method, path, *_ in (line.split("\t") for line in lines) if module in modules}
+    return {
+        (method, path)
+        for module, method, path, *_ in (line.split("\t") for line in lines)
+        if module in modules
+    }
 
 
 CHECKS = "not_a_server_error,response_schema_conformance,content_type_conformance"
-MAX_EXAMPLES = int(os.environ.get("BRAPI_FUZZ_EXAMPLES", "8"))
+MAX_EXAMPLES = int(os.environ.get("BRAPI_FUZZ_EXAMPLES", "5"))
 SEED = int(os.environ.get("BRAPI_FUZZ_SEED", "20261122"))
 
 ERROR_ENVELOPE = {
@@ -122,7 +132,10 @@ ERROR_ENVELOPE = {
                     "items": {
                         "type": "object",
                         "required": ["message", "messageType"],
-                        "properties": {"message": {"type": "string"}, "messageType": {"type": "string", "enum": ["ERROR"]}},
+                        "properties": {
+                            "message": {"type": "string"},
+                            "messageType": {"type": "string", "enum": ["ERROR"]},
+                        },
                     },
                 }
             },
@@ -135,7 +148,11 @@ ERROR_ENVELOPE = {
 def fuzz_spec(spec_dir: Path) -> dict[str, object]:
     spec = yaml.safe_load((spec_dir / "brapi_openapi_all.nullable.yaml").read_text())
     lines = (spec_dir / "calls-matrix-v2.1.tsv").read_text().splitlines()[1:]
-    kept = {path for module, _, path, *_ in (line.split("\t") for line in lines) if module in ("BrAPI-Core", "BrAPI-Germplasm")}
+    kept = {
+        path
+        for module, _, path, *_ in (line.split("\t") for line in lines)
+        if module in ("BrAPI-Core", "BrAPI-Germplasm")
+    }
     spec["paths"] = {path: item for path, item in spec["paths"].items() if path in kept}
     for name, response in spec["components"]["responses"].items():
         if name[:3] in {"400", "401", "403", "404"}:
@@ -149,11 +166,34 @@ def fuzz_operations(gateway_url: str, token: str, spec_dir: Path) -> list[str]:
         spec_path = Path(scratch) / "brapi.json"
         spec_path.write_text(json.dumps(fuzz_spec(spec_dir)))
         command = [
-            sys.executable, "-m", "schemathesis.cli", "run", str(spec_path), "--url", f"{gateway_url}/brapi/v2",
-            "-H", f"Authorization: Bearer {token}", "--checks", CHECKS, "--max-examples", str(MAX_EXAMPLES),
-            "--seed", str(SEED), "--mode", "positive", "--phases", "examples,coverage,fuzzing", "--no-shrink",
-            "--workers", "2", "--request-timeout", "30", "--generation-database", "none", "--no-color",
-        ]  # fmt: skip
+            sys.executable,
+            "-m",
+            "schemathesis.cli",
+            "run",
+            str(spec_path),
+            "--url",
+            f"{gateway_url}/brapi/v2",
+            "-H",
+            f"Authorization: Bearer {token}",
+            "--checks",
+            CHECKS,
+            "--max-examples",
+            str(MAX_EXAMPLES),
+            "--seed",
+            str(SEED),
+            "--mode",
+            "positive",
+            "--phases",
+            "examples,coverage,fuzzing",
+            "--no-shrink",
+            "--workers",
+            "2",
+            "--request-timeout",
+            "30",
+            "--generation-database",
+            "none",
+            "--no-color",
+        ]
         result = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
     output = result.stdout + result.stderr
     if result.returncode == 0:
@@ -184,8 +224,15 @@ class Recorder:
     client: httpx.Client
     seen: list[tuple[str, str, dict[str, Any], int, bytes]] = field(default_factory=list)
 
-    def call(self, method: str, template: str, values: dict[str, str] | None = None, *,
-             json: Any = None, params: dict[str, Any] | None = None) -> Any:  # fmt: skip
+    def call(
+        self,
+        method: str,
+        template: str,
+        values: dict[str, str] | None = None,
+        *,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+    ) -> Any:
         path = template.format(**(values or {}))
         response = self.client.request(method, f"/brapi/v2{path}", json=json, params=params)
         self.seen.append((method, template, params or {}, response.status_code, response.content))
@@ -199,58 +246,161 @@ class Recorder:
 def exercise_every_operation(api: Recorder) -> None:
     """Create one of everything in dependency order, then read, update and search it all."""
     ext = [{"referenceId": f"ref-{uuid.uuid4().hex[:6]}", "referenceSource": "conformance"}]
-    [person] = api.create("/people", {"firstName": "Ada", "lastName": "Lovelace", "externalReferences": ext})
-    [program] = api.create("/programs", {"programName": "Maize 2030", "programType": "STANARD",
-                                         "commonCropName": "Maize", "leadPersonDbId": person["personDbId"],
-                                         "additionalInfo": {"funding": "public"}})  # fmt: skip
-    assert program["programType"] == "STANDARD" and program["additionalInfo"] == {"funding": "public"}
-    [location] = api.create("/locations", {"locationName": "Field 7", "countryCode": "IND",
-                                           "coordinates": {"type": "Feature", "geometry": {"type": "Point", "coordinates": [77.2, 28.6]}}})  # fmt: skip
-    [trial] = api.create("/trials", {"trialName": "T1", "programDbId": program["programDbId"], "startDate": "2024-05-01"})
+    [person] = api.create(
+        "/people", {"firstName": "Ada", "lastName": "Lovelace", "externalReferences": ext}
+    )
+    [program] = api.create(
+        "/programs",
+        {
+            "programName": "Maize 2030",
+            "programType": "STANARD",
+            "commonCropName": "Maize",
+            "leadPersonDbId": person["personDbId"],
+            "additionalInfo": {"funding": "public"},
+        },
+    )
+    assert program["programType"] == "STANDARD"
+    assert program["additionalInfo"] == {"funding": "public"}
+    [location] = api.create(
+        "/locations",
+        {
+            "locationName": "Field 7",
+            "countryCode": "IND",
+            "coordinates": {
+                "type": "Feature",
+                "geometry": {"type": "Point", "coordinates": [77.2, 28.6]},
+            },
+        },
+    )
+    [trial] = api.create(
+        "/trials",
+        {"trialName": "T1", "programDbId": program["programDbId"], "startDate": "2024-05-01"},
+    )
     assert trial["programName"] == "Maize 2030"
-    [study] = api.create("/studies", {"studyName": "S1", "trialDbId": trial["trialDbId"], "studyType": "Yield Trial",
-                                      "locationDbId": location["locationDbId"], "startDate": "2024-06-01T08:00:00Z"})  # fmt: skip
+    [study] = api.create(
+        "/studies",
+        {
+            "studyName": "S1",
+            "trialDbId": trial["trialDbId"],
+            "studyType": "Yield Trial",
+            "locationDbId": location["locationDbId"],
+            "startDate": "2024-06-01T08:00:00Z",
+        },
+    )
     [season] = api.create("/seasons", {"seasonName": "Kharif", "year": 2024})
     [a, b, c] = api.create(
         "/germplasm",
-        *({"germplasmName": n, "germplasmPUI": f"doi:conf/{n}", "commonCropName": "Maize", "acquisitionDate": "2020-01-02",
-           "synonyms": [{"synonym": f"{n}-alias", "type": "alias"}], "externalReferences": ext} for n in "ABC"),
-    )  # fmt: skip
-    [lst] = api.create("/lists", {"listName": "Favourites", "listType": "germplasm", "data": [a["germplasmDbId"]]})
-    [attribute] = api.create("/attributes", {"attributeName": "Height", "attributeCategory": "Agronomic",
-                                             "trait": {"traitName": "Plant height"}, "method": {"methodName": "Ruler"},
-                                             "scale": {"scaleName": "cm", "scaleDbId": "cm"}})  # fmt: skip
-    [value] = api.create("/attributevalues", {"attributeName": "Height", "attributeDbId": attribute["attributeDbId"],
-                                              "germplasmDbId": a["germplasmDbId"], "value": "182"})  # fmt: skip
+        *(
+            {
+                "germplasmName": n,
+                "germplasmPUI": f"doi:conf/{n}",
+                "commonCropName": "Maize",
+                "acquisitionDate": "2020-01-02",
+                "synonyms": [{"synonym": f"{n}-alias", "type": "alias"}],
+                "externalReferences": ext,
+            }
+            for n in "ABC"
+        ),
+    )
+    [lst] = api.create(
+        "/lists", {"listName": "Favourites", "listType": "germplasm", "data": [a["germplasmDbId"]]}
+    )
+    [attribute] = api.create(
+        "/attributes",
+        {
+            "attributeName": "Height",
+            "attributeCategory": "Agronomic",
+            "trait": {"traitName": "Plant height"},
+            "method": {"methodName": "Ruler"},
+            "scale": {"scaleName": "cm", "scaleDbId": "cm"},
+        },
+    )
+    [value] = api.create(
+        "/attributevalues",
+        {
+            "attributeName": "Height",
+            "attributeDbId": attribute["attributeDbId"],
+            "germplasmDbId": a["germplasmDbId"],
+            "value": "182",
+        },
+    )
     assert value["germplasmName"] == "A"
-    [project] = api.create("/crossingprojects", {"crossingProjectName": "CP1", "programDbId": program["programDbId"]})
-    parents = {"parent1": {"germplasmDbId": a["germplasmDbId"], "parentType": "FEMALE"},
-               "parent2": {"germplasmDbId": b["germplasmDbId"], "parentType": "MALE"}}  # fmt: skip
-    [planned] = api.create("/plannedcrosses", {"plannedCrossName": "A x B", "crossingProjectDbId": project["crossingProjectDbId"], **parents})
-    [cross] = api.create("/crosses", {"crossName": "A x B #1", "plannedCrossDbId": planned["plannedCrossDbId"], **parents})
-    [node] = api.create("/pedigree", {"germplasmDbId": c["germplasmDbId"], "germplasmName": "C",
-                                      "parents": [{"germplasmDbId": a["germplasmDbId"], "parentType": "FEMALE"},
-                                                  {"germplasmDbId": b["germplasmDbId"], "parentType": "MALE"}]})  # fmt: skip
-    [lot1, lot2] = api.create("/seedlots", {"seedLotName": "L1", "amount": 100, "units": "seeds"},
-                              {"seedLotName": "L2", "amount": 0, "units": "seeds"})  # fmt: skip
-    api.create("/seedlots/transactions", {"fromSeedLotDbId": lot1["seedLotDbId"], "toSeedLotDbId": lot2["seedLotDbId"],
-                                          "amount": 40, "transactionTimestamp": "2024-07-01T10:00:00+05:30"})  # fmt: skip
+    [project] = api.create(
+        "/crossingprojects", {"crossingProjectName": "CP1", "programDbId": program["programDbId"]}
+    )
+    parents = {
+        "parent1": {"germplasmDbId": a["germplasmDbId"], "parentType": "FEMALE"},
+        "parent2": {"germplasmDbId": b["germplasmDbId"], "parentType": "MALE"},
+    }
+    [planned] = api.create(
+        "/plannedcrosses",
+        {
+            "plannedCrossName": "A x B",
+            "crossingProjectDbId": project["crossingProjectDbId"],
+            **parents,
+        },
+    )
+    [cross] = api.create(
+        "/crosses",
+        {"crossName": "A x B #1", "plannedCrossDbId": planned["plannedCrossDbId"], **parents},
+    )
+    [node] = api.create(
+        "/pedigree",
+        {
+            "germplasmDbId": c["germplasmDbId"],
+            "germplasmName": "C",
+            "parents": [
+                {"germplasmDbId": a["germplasmDbId"], "parentType": "FEMALE"},
+                {"germplasmDbId": b["germplasmDbId"], "parentType": "MALE"},
+            ],
+        },
+    )
+    [lot1, lot2] = api.create(
+        "/seedlots",
+        {"seedLotName": "L1", "amount": 100, "units": "seeds"},
+        {"seedLotName": "L2", "amount": 0, "units": "seeds"},
+    )
+    api.create(
+        "/seedlots/transactions",
+        {
+            "fromSeedLotDbId": lot1["seedLotDbId"],
+            "toSeedLotDbId": lot2["seedLotDbId"],
+            "amount": 40,
+            "transactionTimestamp": "2024-07-01T10:00:00+05:30",
+        },
+    )
 
-    ids = {"personDbId": person["personDbId"], "programDbId": program["programDbId"], "trialDbId": trial["trialDbId"],
-           "locationDbId": location["locationDbId"], "studyDbId": study["studyDbId"], "seasonDbId": season["seasonDbId"],
-           "listDbId": lst["listDbId"], "germplasmDbId": c["germplasmDbId"], "attributeDbId": attribute["attributeDbId"],
-           "attributeValueDbId": value["attributeValueDbId"], "crossingProjectDbId": project["crossingProjectDbId"],
-           "seedLotDbId": lot1["seedLotDbId"], "breedingMethodDbId": "breeding_method1"}  # fmt: skip
+    ids = {
+        "personDbId": person["personDbId"],
+        "programDbId": program["programDbId"],
+        "trialDbId": trial["trialDbId"],
+        "locationDbId": location["locationDbId"],
+        "studyDbId": study["studyDbId"],
+        "seasonDbId": season["seasonDbId"],
+        "listDbId": lst["listDbId"],
+        "germplasmDbId": c["germplasmDbId"],
+        "attributeDbId": attribute["attributeDbId"],
+        "attributeValueDbId": value["attributeValueDbId"],
+        "crossingProjectDbId": project["crossingProjectDbId"],
+        "seedLotDbId": lot1["seedLotDbId"],
+        "breedingMethodDbId": "breeding_method1",
+    }
     for method, path in sorted(operations()):
         if method != "GET" or "searchResultsDbId" in path:
             continue
         api.call("GET", path, ids, params={"pageSize": 5} if "{" not in path else None)
 
     assert api.call("GET", "/seedlots/{seedLotDbId}", ids)["amount"] == 60
-    assert [p["germplasmDbId"] for p in api.call("GET", "/germplasm/{germplasmDbId}/pedigree", ids)["parents"]] == [
-        a["germplasmDbId"], b["germplasmDbId"]]  # fmt: skip
-    progeny = api.call("GET", "/germplasm/{germplasmDbId}/progeny", {"germplasmDbId": a["germplasmDbId"]})
-    assert progeny["progeny"] == [{"germplasmDbId": c["germplasmDbId"], "germplasmName": "C", "parentType": "FEMALE"}]
+    assert [
+        p["germplasmDbId"]
+        for p in api.call("GET", "/germplasm/{germplasmDbId}/pedigree", ids)["parents"]
+    ] == [a["germplasmDbId"], b["germplasmDbId"]]
+    progeny = api.call(
+        "GET", "/germplasm/{germplasmDbId}/progeny", {"germplasmDbId": a["germplasmDbId"]}
+    )
+    assert progeny["progeny"] == [
+        {"germplasmDbId": c["germplasmDbId"], "germplasmName": "C", "parentType": "FEMALE"}
+    ]
 
     for path, body in (
         ("/people/{personDbId}", {"firstName": "Augusta Ada", "lastName": "King"}),
@@ -260,30 +410,61 @@ def exercise_every_operation(api: Recorder) -> None:
         ("/studies/{studyDbId}", {"studyName": "S1b", "trialDbId": trial["trialDbId"]}),
         ("/seasons/{seasonDbId}", {"seasonName": "Rabi", "year": 2025}),
         ("/lists/{listDbId}", {"listName": "Favourites 2", "listType": "germplasm", "data": []}),
-        ("/germplasm/{germplasmDbId}", {"germplasmName": "C2", "germplasmPUI": "doi:conf/C", "commonCropName": "Maize"}),
-        ("/attributes/{attributeDbId}", {"attributeName": "Height2", "trait": {"traitName": "h"},
-                                         "method": {"methodName": "m"}, "scale": {"scaleName": "s", "scaleDbId": "s"}}),
+        (
+            "/germplasm/{germplasmDbId}",
+            {"germplasmName": "C2", "germplasmPUI": "doi:conf/C", "commonCropName": "Maize"},
+        ),
+        (
+            "/attributes/{attributeDbId}",
+            {
+                "attributeName": "Height2",
+                "trait": {"traitName": "h"},
+                "method": {"methodName": "m"},
+                "scale": {"scaleName": "s", "scaleDbId": "s"},
+            },
+        ),
         ("/attributevalues/{attributeValueDbId}", {"attributeName": "Height2", "value": "190"}),
         ("/crossingprojects/{crossingProjectDbId}", {"crossingProjectName": "CP2"}),
         ("/seedlots/{seedLotDbId}", {"seedLotName": "L1b", "amount": 60, "units": "seeds"}),
-    ):  # fmt: skip
+    ):
         api.call("PUT", path, ids, json=body)
     api.call("POST", "/lists/{listDbId}/items", ids, json=[b["germplasmDbId"]])
-    assert api.call("POST", "/lists/{listDbId}/data", ids, json=[c["germplasmDbId"]])["listSize"] == 2
+    assert (
+        api.call("POST", "/lists/{listDbId}/data", ids, json=[c["germplasmDbId"]])["listSize"] == 2
+    )
     api.call("PUT", "/crosses", json={cross["crossDbId"]: {"crossName": "A x B #1b", **parents}})
-    api.call("PUT", "/plannedcrosses", json={planned["plannedCrossDbId"]: {"plannedCrossName": "AxB'", **parents}})
-    api.call("PUT", "/pedigree", json={c["germplasmDbId"]: {"germplasmDbId": c["germplasmDbId"], "germplasmName": "C2",
-                                                            "familyCode": "F1", "parents": node["parents"]}})  # fmt: skip
+    api.call(
+        "PUT",
+        "/plannedcrosses",
+        json={planned["plannedCrossDbId"]: {"plannedCrossName": "AxB'", **parents}},
+    )
+    api.call(
+        "PUT",
+        "/pedigree",
+        json={
+            c["germplasmDbId"]: {
+                "germplasmDbId": c["germplasmDbId"],
+                "germplasmName": "C2",
+                "familyCode": "F1",
+                "parents": node["parents"],
+            }
+        },
+    )
 
     for path in sorted(p for m, p in operations() if m == "POST" and p.startswith("/search/")):
-        search_id = api.call("POST", path, json={"externalReferenceSources": ["conformance"]} if "people" in path else {})
+        search_id = api.call(
+            "POST",
+            path,
+            json={"externalReferenceSources": ["conformance"]} if "people" in path else {},
+        )
         api.call("GET", path + "/{searchResultsDbId}", search_id, params={"pageSize": 2})
 
 
 @pytest.fixture(scope="module")
 def recorded(stack: DevStack) -> Recorder:
-    with httpx.Client(base_url=stack.gateway_url, timeout=60,
-                      headers={"Authorization": f"Bearer {stack.login()}"}) as client:  # fmt: skip
+    with httpx.Client(
+        base_url=stack.gateway_url, timeout=60, headers={"Authorization": f"Bearer {stack.login()}"}
+    ) as client:
         api = Recorder(client)
         exercise_every_operation(api)
         return api
@@ -291,30 +472,49 @@ def recorded(stack: DevStack) -> Recorder:
 
 def test_all_91_operations_answer_and_conform_to_the_official_schemas(recorded: Recorder) -> None:
     exercised = {(method, template) for method, template, *_ in recorded.seen}
-    assert exercised == operations() and len(exercised) == 91
+    assert exercised == operations()
+    assert len(exercised) == 91
     for method, template, params, status, body in recorded.seen:
         concrete = re.sub(r"\{\w+\}", "x", template)
         validate(method, concrete, params, status, body)
 
 
-def test_a_pedigree_cycle_is_refused_with_422_and_nothing_changes(stack: DevStack, recorded: Recorder) -> None:
-    with httpx.Client(base_url=stack.gateway_url, timeout=60,
-                      headers={"Authorization": f"Bearer {stack.login()}"}) as client:  # fmt: skip
-        nodes = client.get("/brapi/v2/pedigree", params={"familyCode": "F1"}).json()["result"]["data"]
+def test_a_pedigree_cycle_is_refused_with_422_and_nothing_changes(
+    stack: DevStack, recorded: Recorder
+) -> None:
+    with httpx.Client(
+        base_url=stack.gateway_url, timeout=60, headers={"Authorization": f"Bearer {stack.login()}"}
+    ) as client:
+        nodes = client.get("/brapi/v2/pedigree", params={"familyCode": "F1"}).json()["result"][
+            "data"
+        ]
         [child] = nodes
         parent = child["parents"][0]["germplasmDbId"]
-        before = client.get("/brapi/v2/pedigree", params={"pageSize": 1000}).json()["result"]["data"]
-        cycle = {parent: {"germplasmDbId": parent, "germplasmName": "A",
-                          "parents": [{"germplasmDbId": child["germplasmDbId"], "parentType": "SELF"}]}}  # fmt: skip
+        before = client.get("/brapi/v2/pedigree", params={"pageSize": 1000}).json()["result"][
+            "data"
+        ]
+        cycle = {
+            parent: {
+                "germplasmDbId": parent,
+                "germplasmName": "A",
+                "parents": [{"germplasmDbId": child["germplasmDbId"], "parentType": "SELF"}],
+            }
+        }
         response = client.put("/brapi/v2/pedigree", json=cycle)
         assert response.status_code == 422, response.text
         assert "cycle" in " ".join(s["message"] for s in response.json()["metadata"]["status"])
-        assert client.get("/brapi/v2/pedigree", params={"pageSize": 1000}).json()["result"]["data"] == before
+        assert (
+            client.get("/brapi/v2/pedigree", params={"pageSize": 1000}).json()["result"]["data"]
+            == before
+        )
 
 
-def test_search_results_of_an_unknown_or_foreign_id_are_404(stack: DevStack, recorded: Recorder) -> None:
-    with httpx.Client(base_url=stack.gateway_url, timeout=60,
-                      headers={"Authorization": f"Bearer {stack.login()}"}) as client:  # fmt: skip
+def test_search_results_of_an_unknown_or_foreign_id_are_404(
+    stack: DevStack, recorded: Recorder
+) -> None:
+    with httpx.Client(
+        base_url=stack.gateway_url, timeout=60, headers={"Authorization": f"Bearer {stack.login()}"}
+    ) as client:
         ticket = client.post("/brapi/v2/search/germplasm", json={"germplasmNames": ["A"]})
         assert ticket.status_code == 202
         search_id = ticket.json()["result"]["searchResultsDbId"]
@@ -325,7 +525,9 @@ def test_search_results_of_an_unknown_or_foreign_id_are_404(stack: DevStack, rec
         assert client.get(f"/brapi/v2/search/programs/{search_id}").status_code == 404
 
 
-def test_schemathesis_finds_no_server_error_and_no_schema_violation(stack: DevStack, recorded: Recorder) -> None:
+def test_schemathesis_finds_no_server_error_and_no_schema_violation(
+    stack: DevStack, recorded: Recorder
+) -> None:
     """Generated requests for every Core and Germplasm operation (bounded for CI)."""
     failures = fuzz_operations(stack.gateway_url, stack.login(), SPEC_DIR)
     assert failures == []

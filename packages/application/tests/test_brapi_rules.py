@@ -7,21 +7,26 @@ from typing import Any
 
 import msgspec
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
 from bijmantra.application.brapi.commands import ResourceCommands
 from bijmantra.application.brapi.modules import catalog
 from bijmantra.application.brapi.queries import ResourceQueries
 from bijmantra.domain.germplasm import find_cycle
 from bijmantra.kernel import PageRequest, Principal, TenantId, Unprocessable, ValidationFailed
-from bijmantra.testkit.fakes import FakeSearchResultStore, InMemoryDatabase, fake_unit_of_work_factory
+from bijmantra.testkit.fakes import (
+    FakeSearchResultStore,
+    InMemoryDatabase,
+    fake_unit_of_work_factory,
+)
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 CATALOG = catalog()
 
 
 def principal(tenant: uuid.UUID | None = None) -> Principal:
-    return Principal(subject="tester", tenant_id=TenantId(tenant or uuid.uuid4()), roles=frozenset({"breeder"}))
+    return Principal(
+        subject="tester", tenant_id=TenantId(tenant or uuid.uuid4()), roles=frozenset({"breeder"})
+    )
 
 
 def engine(db: InMemoryDatabase) -> tuple[ResourceCommands, ResourceQueries]:
@@ -60,21 +65,34 @@ def test_find_cycle_agrees_with_reachability(parents: dict[int, list[int]]) -> N
 
 
 async def _germplasm(commands: ResourceCommands, who: Principal, n: int) -> list[str]:
-    items = [{"germplasmName": f"G{i}", "germplasmPUI": f"p:{i}", "commonCropName": "Rice"} for i in range(n)]
-    return [d["germplasmDbId"] for d in documents((await commands.create(who, "germplasm", items)).documents)]
+    items = [
+        {"germplasmName": f"G{i}", "germplasmPUI": f"p:{i}", "commonCropName": "Rice"}
+        for i in range(n)
+    ]
+    return [
+        d["germplasmDbId"]
+        for d in documents((await commands.create(who, "germplasm", items)).documents)
+    ]
 
 
 @settings(max_examples=40, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 5), st.integers(0, 5)), min_size=1, max_size=8))
-async def test_pedigree_writes_are_refused_exactly_when_they_would_make_a_cycle(edges: list[tuple[int, int]]) -> None:
+async def test_pedigree_writes_are_refused_exactly_when_they_would_make_a_cycle(
+    edges: list[tuple[int, int]],
+) -> None:
     commands, queries = engine(InMemoryDatabase())
     who = principal()
     ids = await _germplasm(commands, who, 6)
     accepted: dict[int, list[int]] = {}
     for child, parent in edges:
         proposal = {**accepted, child: [*accepted.get(child, []), parent]}
-        node = {"germplasmDbId": ids[child], "germplasmName": f"G{child}",
-                "parents": [{"germplasmDbId": ids[p], "parentType": "POPULATION"} for p in proposal[child]]}  # fmt: skip
+        node = {
+            "germplasmDbId": ids[child],
+            "germplasmName": f"G{child}",
+            "parents": [
+                {"germplasmDbId": ids[p], "parentType": "POPULATION"} for p in proposal[child]
+            ],
+        }
         cyclic = child == parent or _reaches(accepted, parent, child)
         if cyclic:
             with pytest.raises(Unprocessable, match="ancestor"):
@@ -98,14 +116,20 @@ async def test_references_must_exist_in_the_same_organization() -> None:
     mine, theirs = principal(), principal()
     [foreign] = await _germplasm(commands, theirs, 1)
     [own] = await _germplasm(commands, mine, 1)
-    cross = {"crossName": "x", "parent1": {"germplasmDbId": own}, "parent2": {"germplasmDbId": foreign}}
+    cross = {
+        "crossName": "x",
+        "parent1": {"germplasmDbId": own},
+        "parent2": {"germplasmDbId": foreign},
+    }
     with pytest.raises(Unprocessable) as refused:
         await commands.create(mine, "cross", [cross])
     assert [d.location for d in refused.value.details] == ["[0].parent2.germplasmDbId"]
     outbox_before = len(db.outbox)
     cross["parent2"] = {"germplasmDbId": own}
     [stored] = documents((await commands.create(mine, "cross", [cross])).documents)
-    assert stored["parent1"]["germplasmName"] == "G0"  # names are copied from the referenced documents
+    assert (
+        stored["parent1"]["germplasmName"] == "G0"
+    )  # names are copied from the referenced documents
     assert [e.type for e in db.outbox[outbox_before:]] == ["cross.created"]
 
 
@@ -117,7 +141,11 @@ async def test_a_bad_item_fails_the_whole_batch_and_every_problem_is_named() -> 
     with pytest.raises(ValidationFailed) as refused:
         await commands.create(who, "program", batch)
     assert {d.location for d in refused.value.details} == {
-        "[1].programName", "[2].programType", "[2].programName", "[3]"}  # fmt: skip
+        "[1].programName",
+        "[2].programType",
+        "[2].programName",
+        "[3]",
+    }
     assert (await queries.list(who, "program", {}, PageRequest())).total_count == 0
     assert db.outbox == []
 
@@ -125,8 +153,14 @@ async def test_a_bad_item_fails_the_whole_batch_and_every_problem_is_named() -> 
 async def test_both_spellings_of_the_standard_program_type_are_accepted() -> None:
     commands, queries = engine(InMemoryDatabase())
     who = principal()
-    created = await commands.create(who, "program", [{"programName": "a", "programType": "STANARD"},
-                                                     {"programName": "b", "programType": "STANDARD"}])  # fmt: skip
+    created = await commands.create(
+        who,
+        "program",
+        [
+            {"programName": "a", "programType": "STANARD"},
+            {"programName": "b", "programType": "STANDARD"},
+        ],
+    )
     assert [d["programType"] for d in documents(created.documents)] == ["STANDARD", "STANDARD"]
     found = await queries.list(who, "program", {"programType": ["STANARD"]}, PageRequest())
     assert found.total_count == 2
@@ -135,11 +169,18 @@ async def test_both_spellings_of_the_standard_program_type_are_accepted() -> Non
 async def test_additional_info_external_references_and_dates_round_trip() -> None:
     commands, queries = engine(InMemoryDatabase())
     who = principal()
-    sent = {"trialName": "t", "startDate": "2024-02-29", "additionalInfo": {"k": "v"},
-            "externalReferences": [{"referenceId": "r1", "referenceSource": "s1"}]}  # fmt: skip
+    sent = {
+        "trialName": "t",
+        "startDate": "2024-02-29",
+        "additionalInfo": {"k": "v"},
+        "externalReferences": [{"referenceId": "r1", "referenceSource": "s1"}],
+    }
     [trial] = documents((await commands.create(who, "trial", [sent])).documents)
     fetched = msgspec.json.decode(await queries.get(who, "trial", trial["trialDbId"]))
-    assert fetched["additionalInfo"] == {"k": "v"} and fetched["startDate"] == "2024-02-29"
-    assert fetched["externalReferences"] == [{"referenceID": None, "referenceId": "r1", "referenceSource": "s1"}]
+    assert fetched["additionalInfo"] == {"k": "v"}
+    assert fetched["startDate"] == "2024-02-29"
+    assert fetched["externalReferences"] == [
+        {"referenceID": None, "referenceId": "r1", "referenceSource": "s1"}
+    ]
     with pytest.raises(ValidationFailed):
         await commands.create(who, "trial", [{"trialName": "t", "startDate": "2023-02-29"}])

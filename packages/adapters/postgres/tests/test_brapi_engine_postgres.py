@@ -9,10 +9,6 @@ from typing import Any
 
 import msgspec
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from bijmantra.adapters.postgres import create_engine, unit_of_work_factory
 from bijmantra.application.brapi.commands import ResourceCommands
 from bijmantra.application.brapi.modules import catalog
@@ -20,10 +16,15 @@ from bijmantra.application.brapi.queries import ResourceQueries
 from bijmantra.kernel import Conflict, PageRequest, Principal, TenantId
 from bijmantra.testkit.fakes import FakeSearchResultStore
 from bijmantra.testkit.provision import ProvisionedDatabase
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 pytestmark = pytest.mark.integration
 CATALOG = catalog()
-BOUNDED = settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+BOUNDED = settings(
+    max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +35,9 @@ async def engine(database: ProvisionedDatabase) -> AsyncIterator[AsyncEngine]:
 
 
 def principal() -> Principal:
-    return Principal(subject="tester", tenant_id=TenantId(uuid.uuid4()), roles=frozenset({"breeder"}))
+    return Principal(
+        subject="tester", tenant_id=TenantId(uuid.uuid4()), roles=frozenset({"breeder"})
+    )
 
 
 def documents(page: bytes) -> list[dict[str, Any]]:
@@ -42,7 +45,9 @@ def documents(page: bytes) -> list[dict[str, Any]]:
 
 
 transfers = st.lists(
-    st.tuples(st.integers(0, 2), st.integers(0, 2), st.integers(1, 60)).filter(lambda t: t[0] != t[1]),
+    st.tuples(st.integers(0, 2), st.integers(0, 2), st.integers(1, 60)).filter(
+        lambda t: t[0] != t[1]
+    ),
     min_size=1,
     max_size=12,
 )
@@ -55,9 +60,18 @@ async def test_concurrent_transactions_never_take_a_lot_below_zero(
 ) -> None:
     who = principal()
     commands = ResourceCommands(CATALOG, unit_of_work_factory(engine, source="test"))
-    lots = documents((await commands.create(who, "seedlot", [
-        {"seedLotName": f"L{i}", "amount": amount, "units": "seeds"} for i, amount in enumerate(stock)
-    ])).documents)  # fmt: skip
+    lots = documents(
+        (
+            await commands.create(
+                who,
+                "seedlot",
+                [
+                    {"seedLotName": f"L{i}", "amount": amount, "units": "seeds"}
+                    for i, amount in enumerate(stock)
+                ],
+            )
+        ).documents
+    )
     ids = [lot["seedLotDbId"] for lot in lots]
 
     async def move(source: int, target: int, amount: int) -> tuple[int, int, int] | None:
@@ -69,15 +83,20 @@ async def test_concurrent_transactions_never_take_a_lot_below_zero(
         return source, target, amount
 
     applied = [m for m in await asyncio.gather(*(move(*m) for m in moves)) if m is not None]
-    queries = ResourceQueries(CATALOG, unit_of_work_factory(engine, source="test"), FakeSearchResultStore())
-    stored = {d["seedLotDbId"]: d["amount"] for d in documents(
-        (await queries.list(who, "seedlot", {}, PageRequest())).documents)}  # fmt: skip
+    queries = ResourceQueries(
+        CATALOG, unit_of_work_factory(engine, source="test"), FakeSearchResultStore()
+    )
+    stored = {
+        d["seedLotDbId"]: d["amount"]
+        for d in documents((await queries.list(who, "seedlot", {}, PageRequest())).documents)
+    }
     expected = list(stock)
     for source, target, amount in applied:
         expected[source] -= amount
         expected[target] += amount
     assert [stored[i] for i in ids] == expected  # every applied transfer moved exactly its amount
-    assert min(expected) >= 0 and sum(expected) == sum(stock)
+    assert min(expected) >= 0
+    assert sum(expected) == sum(stock)
     recorded = await queries.list(who, "seedlottransaction", {}, PageRequest())
     assert recorded.total_count == len(applied)  # refused transfers left no transaction behind
 
@@ -94,20 +113,37 @@ async def test_pages_cover_every_match_once_with_correct_totals(
     who = principal()
     uow = unit_of_work_factory(engine, source="test")
     if crops:
-        await ResourceCommands(CATALOG, uow).create(who, "germplasm", [
-            {"germplasmName": f"G{i}", "germplasmPUI": f"p:{i}", "commonCropName": c} for i, c in enumerate(crops)
-        ])  # fmt: skip
+        await ResourceCommands(CATALOG, uow).create(
+            who,
+            "germplasm",
+            [
+                {"germplasmName": f"G{i}", "germplasmPUI": f"p:{i}", "commonCropName": c}
+                for i, c in enumerate(crops)
+            ],
+        )
     queries = ResourceQueries(CATALOG, uow, FakeSearchResultStore())
     matching = sorted(f"G{i}" for i, c in enumerate(crops) if c == crop)
     pages = -(-len(matching) // page_size)
     seen = []
     for number in range(pages + 1):  # one page past the end, which must be empty
-        page = await queries.list(who, "germplasm", {"commonCropName": [crop]}, PageRequest(number, page_size))
-        assert page.total_count == len(matching) and page.total_pages == pages
+        page = await queries.list(
+            who, "germplasm", {"commonCropName": [crop]}, PageRequest(number, page_size)
+        )
+        assert page.total_count == len(matching)
+        assert page.total_pages == pages
         names = [d["germplasmName"] for d in documents(page.documents)]
-        assert page.count == len(names) == (min(page_size, len(matching) - number * page_size) if number < pages else 0)
+        assert (
+            page.count
+            == len(names)
+            == (min(page_size, len(matching) - number * page_size) if number < pages else 0)
+        )
         seen += names
-    assert sorted(seen) == matching and len(set(seen)) == len(seen)
-    search_id = await queries.search(who, "germplasm", msgspec.json.encode({"commonCropNames": [crop]}))
-    results = await queries.search_results(who, "germplasm", search_id, PageRequest(0, max(len(matching), 1)))
+    assert sorted(seen) == matching
+    assert len(set(seen)) == len(seen)
+    search_id = await queries.search(
+        who, "germplasm", msgspec.json.encode({"commonCropNames": [crop]})
+    )
+    results = await queries.search_results(
+        who, "germplasm", search_id, PageRequest(0, max(len(matching), 1))
+    )
     assert results.total_count == len(matching)

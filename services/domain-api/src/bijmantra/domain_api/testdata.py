@@ -9,6 +9,8 @@ Upstream DbIds are kept as our DbIds (and as an external reference, source
 
 from __future__ import annotations
 
+# The SQL below is assembled from this module's constants only (no client input): S608 is moot.
+# ruff: noqa: S608
 import argparse
 import asyncio
 import os
@@ -20,7 +22,6 @@ from typing import Any
 
 import msgspec
 import psycopg
-
 from bijmantra.adapters.postgres import create_engine, unit_of_work_factory
 from bijmantra.application.brapi.commands import ResourceCommands
 from bijmantra.application.brapi.modules import catalog
@@ -61,14 +62,16 @@ def _date(column: str) -> str:
 
 
 def _datetime(column: str) -> str:
-    return f"to_char({column}, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+    return f'to_char({column}, \'YYYY-MM-DD"T"HH24:MI:SS"Z"\')'
 
 
 def _parent(role: int) -> str:
     """A cross's parent (``role`` 0 = first, 1 = second, by parent id order)."""
     return (
-        "(SELECT json_build_object('germplasmDbId', p.germplasm_id, 'observationUnitDbId', p.observation_unit_id, "
-        f"'parentType', {_ordinal('parent_type', 'p.parent_type')}) FROM cross_parent p WHERE p.cross_id = c.id "
+        "(SELECT json_build_object('germplasmDbId', p.germplasm_id, "
+        "'observationUnitDbId', p.observation_unit_id, "
+        f"'parentType', {_ordinal('parent_type', 'p.parent_type')}) "
+        "FROM cross_parent p WHERE p.cross_id = c.id "
         f"ORDER BY p.id OFFSET {role} LIMIT 1)"
     )
 
@@ -83,127 +86,235 @@ class Source:
 
 
 SOURCES = (
-    Source("person", "person", """SELECT id, json_build_object('firstName', first_name, 'lastName', last_name,
+    Source(
+        "person",
+        "person",
+        """SELECT id, json_build_object('firstName', first_name, 'lastName', last_name,
         'middleName', middle_name, 'emailAddress', email_address, 'mailingAddress', mailing_address,
-        'phoneNumber', phone_number, 'userID', userid, 'description', description) FROM person"""),
-    Source("program", "program", f"""SELECT p.id, json_build_object('programName', p.name, 'abbreviation',
-        p.abbreviation, 'objective', p.objective, 'documentationURL', p.documentationurl, 'programType',
-        {_ordinal('program_type', 'p.program_type')}, 'commonCropName', c.crop_name, 'leadPersonDbId',
+        'phoneNumber', phone_number, 'userID', userid, 'description', description) FROM person""",
+    ),
+    Source(
+        "program",
+        "program",
+        f"""SELECT p.id, json_build_object('programName', p.name, 'abbreviation',
+        p.abbreviation, 'objective', p.objective, 'documentationURL', p.documentationurl,
+            'programType',
+        {_ordinal("program_type", "p.program_type")}, 'commonCropName', c.crop_name,
+            'leadPersonDbId',
         p.lead_person_id, 'fundingInformation', p.funding_information)
-        FROM program p LEFT JOIN crop c ON c.id = p.crop_id"""),
-    Source("location", "location", """SELECT l.id, json_build_object('locationName', l.location_name,
-        'abbreviation', l.abbreviation, 'countryCode', l.country_code, 'countryName', l.country_name,
+        FROM program p LEFT JOIN crop c ON c.id = p.crop_id""",
+    ),
+    Source(
+        "location",
+        "location",
+        """SELECT l.id, json_build_object('locationName', l.location_name,
+        'abbreviation', l.abbreviation, 'countryCode', l.country_code, 'countryName',
+            l.country_name,
         'instituteName', l.institute_name, 'instituteAddress', l.institute_address, 'locationType',
-        l.location_type, 'environmentType', l.environment_type, 'exposure', l.exposure, 'siteStatus',
+        l.location_type, 'environmentType', l.environment_type, 'exposure', l.exposure,
+            'siteStatus',
         l.site_status, 'slope', l.slope, 'topography', l.topography, 'coordinateDescription',
-        l.coordinate_description, 'coordinateUncertainty', l.coordinate_uncertainty, 'documentationURL',
+        l.coordinate_description, 'coordinateUncertainty', l.coordinate_uncertainty,
+            'documentationURL',
         l.documentationurl, 'parentLocationDbId', l.parent_location_id,
-        'coordinates', (SELECT json_build_object('type', 'Feature', 'geometry', json_build_object('type', g.type,
-            'coordinates', CASE WHEN g.type = 'Point' THEN (SELECT json_build_array(co.longitude, co.latitude,
+        'coordinates', (SELECT json_build_object('type', 'Feature', 'geometry',
+            json_build_object('type', g.type,
+            'coordinates', CASE WHEN g.type = 'Point' THEN (SELECT json_build_array(co.longitude,
+                co.latitude,
                 co.altitude) FROM coordinate co WHERE co.geojson_id = g.id ORDER BY co.id LIMIT 1)
-            ELSE json_build_array((SELECT json_agg(json_build_array(co.longitude, co.latitude, co.altitude)
+            ELSE json_build_array((SELECT json_agg(json_build_array(co.longitude, co.latitude,
+                co.altitude)
                 ORDER BY co.id) FROM coordinate co WHERE co.geojson_id = g.id)) END))
             FROM geojson g WHERE g.id = l.coordinates_id))
-        FROM location l ORDER BY l.parent_location_id NULLS FIRST"""),
-    Source("trial", "trial", f"""SELECT t.id, json_build_object('trialName', t.trial_name, 'trialDescription',
-        t.trial_description, 'trialPUI', t.trialpui, 'active', t.active, 'startDate', {_date('t.start_date')},
-        'endDate', {_date('t.end_date')}, 'programDbId', t.program_id, 'commonCropName', c.crop_name,
-        'documentationURL', t.documentationurl) FROM trial t LEFT JOIN crop c ON c.id = t.crop_id"""),
-    Source("season", "season", "SELECT id, json_build_object('seasonName', season, 'year', year) FROM season"),
-    Source("study", "study", f"""SELECT s.id, json_build_object('studyName', s.study_name, 'studyCode',
-        s.study_code, 'studyDescription', s.study_description, 'studyPUI', s.studypui, 'studyType', s.study_type,
-        'active', s.active, 'startDate', {_datetime('s.start_date')}, 'endDate', {_datetime('s.end_date')},
-        'license', s.license, 'culturalPractices', s.cultural_practices, 'observationUnitsDescription',
+        FROM location l ORDER BY l.parent_location_id NULLS FIRST""",
+    ),
+    Source(
+        "trial",
+        "trial",
+        f"""SELECT t.id, json_build_object('trialName', t.trial_name, 'trialDescription',
+        t.trial_description, 'trialPUI', t.trialpui, 'active', t.active, 'startDate',
+            {_date("t.start_date")},
+        'endDate', {_date("t.end_date")}, 'programDbId', t.program_id, 'commonCropName',
+            c.crop_name,
+        'documentationURL', t.documentationurl)
+        FROM trial t LEFT JOIN crop c ON c.id = t.crop_id""",
+    ),
+    Source(
+        "season",
+        "season",
+        "SELECT id, json_build_object('seasonName', season, 'year', year) FROM season",
+    ),
+    Source(
+        "study",
+        "study",
+        f"""SELECT s.id, json_build_object('studyName', s.study_name, 'studyCode',
+        s.study_code, 'studyDescription', s.study_description, 'studyPUI', s.studypui,
+            'studyType', s.study_type,
+        'active', s.active, 'startDate', {_datetime("s.start_date")}, 'endDate',
+            {_datetime("s.end_date")},
+        'license', s.license, 'culturalPractices', s.cultural_practices,
+            'observationUnitsDescription',
         s.observation_units_description, 'trialDbId', s.trial_id, 'locationDbId', s.location_id,
         'commonCropName', c.crop_name, 'documentationURL', s.documentationurl,
         'seasons', (SELECT json_agg(ss.season_db_id ORDER BY ss.season_db_id) FROM study_season ss
                     WHERE ss.study_db_id = s.id))
-        FROM study s LEFT JOIN crop c ON c.id = s.crop_id"""),
-    Source("list", "list", f"""SELECT l.id, json_build_object('listName', l.list_name, 'listDescription',
+        FROM study s LEFT JOIN crop c ON c.id = s.crop_id""",
+    ),
+    Source(
+        "list",
+        "list",
+        f"""SELECT l.id, json_build_object('listName', l.list_name, 'listDescription',
         l.description, 'listOwnerName', l.list_owner_name, 'listSource', l.list_source, 'listType',
-        {_ordinal('list_type', 'l.list_type')}, 'listOwnerPersonDbId', l.list_owner_person_id,
-        'dateCreated', {_datetime('l.date_created')}, 'dateModified', {_datetime('l.date_modified')},
-        'data', (SELECT coalesce(json_agg(i.item ORDER BY i.id), '[]') FROM list_item i WHERE i.list_id = l.id))
-        FROM list l"""),
-    Source("breedingmethod", "breeding_method", """SELECT id, json_build_object('breedingMethodName', name,
-        'abbreviation', abbreviation, 'description', description) FROM breeding_method"""),
-    Source("germplasm", "germplasm", f"""SELECT g.id, json_build_object('germplasmName', coalesce(g.germplasm_name,
+        {_ordinal("list_type", "l.list_type")}, 'listOwnerPersonDbId', l.list_owner_person_id,
+        'dateCreated', {_datetime("l.date_created")}, 'dateModified',
+            {_datetime("l.date_modified")},
+        'data', (SELECT coalesce(json_agg(i.item ORDER BY i.id),
+            '[]') FROM list_item i WHERE i.list_id = l.id))
+        FROM list l""",
+    ),
+    Source(
+        "breedingmethod",
+        "breeding_method",
+        """SELECT id, json_build_object('breedingMethodName', name,
+        'abbreviation', abbreviation, 'description', description) FROM breeding_method""",
+    ),
+    Source(
+        "germplasm",
+        "germplasm",
+        f"""SELECT g.id, json_build_object('germplasmName', coalesce(g.germplasm_name,
         g.id), 'germplasmPUI', coalesce(g.germplasmpui, '{SOURCE}:' || g.id), 'commonCropName',
         coalesce(c.crop_name, 'Unknown'), 'accessionNumber', g.accession_number, 'acquisitionDate',
-        {_date('g.acquisition_date')}, 'biologicalStatusOfAccessionCode',
-        {_ordinal('sampstat', 'g.biological_status_of_accession_code')}, 'collection', g.collection,
-        'countryOfOriginCode', g.country_of_origin_code, 'defaultDisplayName', g.default_display_name,
+        {_date("g.acquisition_date")}, 'biologicalStatusOfAccessionCode',
+        {_ordinal("sampstat", "g.biological_status_of_accession_code")}, 'collection', g.collection,
+        'countryOfOriginCode', g.country_of_origin_code, 'defaultDisplayName',
+            g.default_display_name,
         'documentationURL', g.documentationurl, 'genus', g.genus, 'germplasmPreprocessing',
         g.germplasm_preprocessing, 'seedSource', g.seed_source, 'seedSourceDescription',
         g.seed_source_description, 'species', g.species, 'speciesAuthority', g.species_authority,
-        'subtaxa', g.subtaxa, 'subtaxaAuthority', g.subtaxa_authority, 'breedingMethodDbId', g.breeding_method_id,
+        'subtaxa', g.subtaxa, 'subtaxaAuthority', g.subtaxa_authority, 'breedingMethodDbId',
+            g.breeding_method_id,
         'synonyms', (SELECT json_agg(json_build_object('synonym', s.synonym, 'type', s.type))
                      FROM germplasm_synonym s WHERE s.germplasm_id = g.id),
-        'donors', (SELECT json_agg(json_build_object('donorAccessionNumber', d.donor_accession_number,
-                   'donorInstituteCode', d.donor_institute_code)) FROM germplasm_donor d WHERE d.germplasm_id = g.id))
-        FROM germplasm g LEFT JOIN crop c ON c.id = g.crop_id"""),
-    Source("attribute", "variable_base_entity", f"""SELECT a.id, json_build_object('attributeName', a.name,
-        'attributeCategory', a.attribute_category, 'attributeDescription', a.description, 'attributePUI', a.pui,
-        'commonCropName', c.crop_name, 'status', a.status, 'scientist', a.scientist, 'institution', a.institution,
+        'donors', (SELECT json_agg(json_build_object('donorAccessionNumber',
+            d.donor_accession_number,
+                   'donorInstituteCode', d.donor_institute_code))
+                   FROM germplasm_donor d WHERE d.germplasm_id = g.id))
+        FROM germplasm g LEFT JOIN crop c ON c.id = g.crop_id""",
+    ),
+    Source(
+        "attribute",
+        "variable_base_entity",
+        f"""SELECT a.id, json_build_object('attributeName', a.name,
+        'attributeCategory', a.attribute_category, 'attributeDescription', a.description,
+            'attributePUI', a.pui,
+        'commonCropName', c.crop_name, 'status', a.status, 'scientist', a.scientist,
+            'institution', a.institution,
         'language', a.language, 'growthStage', a.growth_stage, 'defaultValue', a.default_value,
-        'documentationURL', a.documentationurl, 'submissionTimestamp', {_datetime('a.submission_timestamp')},
-        'trait', (SELECT json_build_object('traitDbId', t.id, 'traitName', coalesce(t.trait_name, t.id),
-                  'traitClass', t.trait_class, 'traitDescription', t.trait_description, 'traitPUI', t.traitpui,
-                  'attribute', t.attribute, 'entity', t.entity, 'mainAbbreviation', t.main_abbreviation,
+        'documentationURL', a.documentationurl, 'submissionTimestamp',
+            {_datetime("a.submission_timestamp")},
+        'trait', (SELECT json_build_object('traitDbId', t.id, 'traitName', coalesce(t.trait_name,
+            t.id),
+                  'traitClass', t.trait_class, 'traitDescription', t.trait_description,
+                      'traitPUI', t.traitpui,
+                  'attribute', t.attribute, 'entity', t.entity, 'mainAbbreviation',
+                      t.main_abbreviation,
                   'status', t.status) FROM trait t WHERE t.id = a.trait_id),
-        'method', (SELECT json_build_object('methodDbId', m.id, 'methodName', coalesce(m.name, m.id),
-                   'description', m.description, 'formula', m.formula, 'methodClass', m.method_class,
+        'method', (SELECT json_build_object('methodDbId', m.id, 'methodName', coalesce(m.name,
+            m.id),
+                   'description', m.description, 'formula', m.formula, 'methodClass',
+                       m.method_class,
                    'methodPUI', m.methodpui, 'bibliographicalReference', m.reference)
                    FROM method m WHERE m.id = a.method_id),
-        'scale', (SELECT json_build_object('scaleDbId', sc.id, 'scaleName', coalesce(sc.scale_name, sc.id),
+        'scale', (SELECT json_build_object('scaleDbId', sc.id, 'scaleName',
+            coalesce(sc.scale_name, sc.id),
                   'scalePUI', sc.scalepui, 'units', sc.units, 'decimalPlaces', sc.decimal_places,
-                  'dataType', {_ordinal('data_type', 'sc.data_type')}) FROM scale sc WHERE sc.id = a.scale_id))
-        FROM germplasm_attribute_definition a LEFT JOIN crop c ON c.id = a.crop_id"""),
-    Source("attributevalue", "germplasm_attribute_value", f"""SELECT v.id, json_build_object('attributeDbId',
-        v.attribute_id, 'attributeName', coalesce(a.name, v.attribute_id), 'germplasmDbId', v.germplasm_id,
-        'value', v.value, 'determinedDate', {_datetime('v.determined_date')})
-        FROM germplasm_attribute_value v LEFT JOIN germplasm_attribute_definition a ON a.id = v.attribute_id"""),
-    Source("crossingproject", "crossing_project", """SELECT id, json_build_object('crossingProjectName', name,
-        'crossingProjectDescription', description, 'programDbId', program_id) FROM crossing_project"""),
-    Source("plannedcross", "cross_entity", f"""SELECT c.id, json_build_object('plannedCrossName', c.name,
-        'crossType', {_ordinal('cross_type', 'c.cross_type')}, 'status', {_ordinal('cross_status', 'c.status')},
-        'crossingProjectDbId', c.crossing_project_id, 'parent1', {_parent(0)}, 'parent2', {_parent(1)})
-        FROM cross_entity c WHERE c.planned"""),
-    Source("cross", "cross_entity", f"""SELECT c.id, json_build_object('crossName', c.name, 'crossType',
-        {_ordinal('cross_type', 'c.cross_type')}, 'crossingProjectDbId', c.crossing_project_id,
+                  'dataType', {
+            _ordinal("data_type", "sc.data_type")
+        }) FROM scale sc WHERE sc.id = a.scale_id))
+        FROM germplasm_attribute_definition a LEFT JOIN crop c ON c.id = a.crop_id""",
+    ),
+    Source(
+        "attributevalue",
+        "germplasm_attribute_value",
+        f"""SELECT v.id, json_build_object('attributeDbId',
+        v.attribute_id, 'attributeName', coalesce(a.name, v.attribute_id), 'germplasmDbId',
+            v.germplasm_id,
+        'value', v.value, 'determinedDate', {_datetime("v.determined_date")})
+        FROM germplasm_attribute_value v
+        LEFT JOIN germplasm_attribute_definition a ON a.id = v.attribute_id""",
+    ),
+    Source(
+        "crossingproject",
+        "crossing_project",
+        """SELECT id, json_build_object('crossingProjectName', name,
+        'crossingProjectDescription', description, 'programDbId',
+            program_id) FROM crossing_project""",
+    ),
+    Source(
+        "plannedcross",
+        "cross_entity",
+        f"""SELECT c.id, json_build_object('plannedCrossName', c.name,
+        'crossType', {_ordinal("cross_type", "c.cross_type")}, 'status',
+            {_ordinal("cross_status", "c.status")},
+        'crossingProjectDbId', c.crossing_project_id, 'parent1', {_parent(0)}, 'parent2',
+            {_parent(1)})
+        FROM cross_entity c WHERE c.planned""",
+    ),
+    Source(
+        "cross",
+        "cross_entity",
+        f"""SELECT c.id, json_build_object('crossName', c.name, 'crossType',
+        {_ordinal("cross_type", "c.cross_type")}, 'crossingProjectDbId', c.crossing_project_id,
         'plannedCrossDbId', c.planned_cross_id, 'parent1', {_parent(0)}, 'parent2', {_parent(1)})
-        FROM cross_entity c WHERE NOT c.planned"""),
+        FROM cross_entity c WHERE NOT c.planned""",
+    ),
     # The ledger is replayed below, so each lot starts at its final amount minus its net intake.
-    Source("seedlot", "seed_lot", """SELECT s.id, json_build_object('seedLotName', s.name, 'seedLotDescription',
+    Source(
+        "seedlot",
+        "seed_lot",
+        """SELECT s.id, json_build_object('seedLotName', s.name, 'seedLotDescription',
         s.description, 'amount', s.amount
-            - coalesce((SELECT sum(t.amount) FROM seed_lot_transaction t WHERE t.to_seed_lot_id = s.id), 0)
-            + coalesce((SELECT sum(t.amount) FROM seed_lot_transaction t WHERE t.from_seed_lot_id = s.id), 0),
+            - coalesce((SELECT sum(t.amount) FROM seed_lot_transaction t
+                        WHERE t.to_seed_lot_id = s.id), 0)
+            + coalesce((SELECT sum(t.amount) FROM seed_lot_transaction t
+                        WHERE t.from_seed_lot_id = s.id), 0),
         'units', s.units, 'storageLocation', s.storage_location, 'sourceCollection',
         s.source_collection, 'createdDate', to_char(s.created_date, 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
         'lastUpdated', to_char(s.last_updated, 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
         'locationDbId', s.location_id, 'programDbId', s.program_id,
-        'contentMixture', (SELECT json_agg(json_build_object('germplasmDbId', m.germplasm_id, 'crossDbId',
+        'contentMixture', (SELECT json_agg(json_build_object('germplasmDbId', m.germplasm_id,
+            'crossDbId',
             m.cross_id, 'mixturePercentage', m.mixture_percentage) ORDER BY m.id)
-            FROM seed_lot_content_mixture m WHERE m.seed_lot_id = s.id)) FROM seed_lot s"""),
-    Source("seedlottransaction", "seed_lot_transaction", f"""SELECT t.id, json_build_object('amount', t.amount,
+            FROM seed_lot_content_mixture m WHERE m.seed_lot_id = s.id)) FROM seed_lot s""",
+    ),
+    Source(
+        "seedlottransaction",
+        "seed_lot_transaction",
+        f"""SELECT t.id, json_build_object('amount', t.amount,
         'units', t.units, 'transactionDescription', t.description, 'transactionTimestamp',
-        {_datetime('t."timestamp"')}, 'fromSeedLotDbId', t.from_seed_lot_id, 'toSeedLotDbId', t.to_seed_lot_id)
-        FROM seed_lot_transaction t ORDER BY t."timestamp", t.id"""),
+        {_datetime('t."timestamp"')}, 'fromSeedLotDbId', t.from_seed_lot_id, 'toSeedLotDbId',
+            t.to_seed_lot_id)
+        FROM seed_lot_transaction t ORDER BY t."timestamp", t.id""",
+    ),
 )
 
 # Pedigree nodes are upserted by germplasm (PUT /pedigree), parents first.
-PEDIGREE = f"""SELECT n.germplasm_id, json_build_object('germplasmDbId', n.germplasm_id, 'germplasmName',
-    coalesce(g.germplasm_name, n.germplasm_id), 'crossingYear', n.crossing_year, 'familyCode', n.family_code,
+PEDIGREE = f"""SELECT n.germplasm_id, json_build_object('germplasmDbId', n.germplasm_id,
+    'germplasmName',
+    coalesce(g.germplasm_name, n.germplasm_id), 'crossingYear', n.crossing_year, 'familyCode',
+        n.family_code,
     'pedigreeString', n.pedigree_string, 'crossingProjectDbId', n.crossing_project_id,
-    'parents', (SELECT coalesce(json_agg(json_build_object('germplasmDbId', p.germplasm_id, 'parentType',
-                {_ordinal('parent_type', 'e.parent_type')}) ORDER BY e.id), '[]')
+    'parents', (SELECT coalesce(json_agg(json_build_object('germplasmDbId', p.germplasm_id,
+        'parentType',
+                {_ordinal("parent_type", "e.parent_type")}) ORDER BY e.id), '[]')
                 FROM pedigree_edge e JOIN pedigree_node p ON p.id = e.connceted_node_id
                 WHERE e.this_node_id = n.id AND e.edge_type = 0))
-    FROM pedigree_node n LEFT JOIN germplasm g ON g.id = n.germplasm_id WHERE n.germplasm_id IS NOT NULL"""
+    FROM pedigree_node n LEFT JOIN germplasm g ON g.id = n.germplasm_id
+    WHERE n.germplasm_id IS NOT NULL"""
 
 
 def java_value(raw: bytes) -> str | None:
-    """The value of a Java-serialized String/Boolean/Integer (how upstream stores additionalInfo)."""
+    """A Java-serialized String/Boolean/Integer's value (upstream's additionalInfo storage)."""
     if raw[4:5] == b"\x74":  # TC_STRING
         return raw[7:].decode("utf-8", "replace")
     if b"java.lang.Boolean" in raw:
@@ -216,14 +327,17 @@ def java_value(raw: bytes) -> str | None:
 def _owner_column(conn: psycopg.Connection[Any], join_table: str) -> str | None:
     """The column of an upstream join table that names the owning entity (None: no table)."""
     row = conn.execute(
-        "SELECT column_name FROM information_schema.columns WHERE table_schema = %s AND table_name = %s "
+        "SELECT column_name FROM information_schema.columns "
+        "WHERE table_schema = %s AND table_name = %s "
         "AND column_name LIKE '%%entity_id'",
         (STAGING, join_table),
     ).fetchone()
     return None if row is None else str(row[0])
 
 
-def _extras(conn: psycopg.Connection[Any], table: str) -> tuple[dict[str, dict[str, str]], dict[str, list[Any]]]:
+def _extras(
+    conn: psycopg.Connection[Any], table: str
+) -> tuple[dict[str, dict[str, str]], dict[str, list[Any]]]:
     """additionalInfo and externalReferences of every upstream row of ``table``."""
     info: dict[str, dict[str, str]] = defaultdict(dict)
     refs: dict[str, list[Any]] = defaultdict(list)
@@ -237,7 +351,8 @@ def _extras(conn: psycopg.Connection[Any], table: str) -> tuple[dict[str, dict[s
     if owner := _owner_column(conn, f"{table}_external_references"):
         for entity_id, ref_id, ref_source in conn.execute(  # type: ignore[call-overload]
             f"SELECT x.{owner}, r.external_reference_id, r.external_reference_source "
-            f"FROM {table}_external_references x JOIN external_reference r ON r.id = x.external_references_id"
+            f"FROM {table}_external_references x "
+            "JOIN external_reference r ON r.id = x.external_references_id"
         ):
             refs[entity_id].append({"referenceId": ref_id, "referenceSource": ref_source})
     return info, refs
@@ -280,7 +395,10 @@ def stage(owner_url: str, source: Path) -> Staged:
                 for db_id, document in conn.execute(item.query):  # type: ignore[call-overload]
                     document = {k: v for k, v in document.items() if v is not None}
                     document["additionalInfo"] = info.get(db_id) or None
-                    document["externalReferences"] = [*refs.get(db_id, []), {"referenceId": db_id, "referenceSource": SOURCE}]
+                    document["externalReferences"] = [
+                        *refs.get(db_id, []),
+                        {"referenceId": db_id, "referenceSource": SOURCE},
+                    ]
                     rows.append((db_id, document))
                 staged[item.entity] = rows
             staged["pedigree"] = list(conn.execute(PEDIGREE))  # type: ignore[call-overload]
@@ -305,19 +423,28 @@ def _parents_first(nodes: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, d
     return list(ordered.items())
 
 
-def _waves(rows: list[tuple[str, dict[str, Any]]], parent_key: str) -> list[list[tuple[str, dict[str, Any]]]]:
+def _waves(
+    rows: list[tuple[str, dict[str, Any]]], parent_key: str
+) -> list[list[tuple[str, dict[str, Any]]]]:
     """Rows referencing a row of the same entity come in a later wave than that row."""
     ids = {db_id for db_id, _ in rows}
     placed: set[str] = set()
     waves, pending = [], list(rows)
     while pending:
-        wave = [(i, d) for i, d in pending if d.get(parent_key) not in ids or d.get(parent_key) in placed]
+        wave = [
+            (i, d)
+            for i, d in pending
+            if d.get(parent_key) not in ids or d.get(parent_key) in placed
+        ]
         if not wave:  # a reference cycle upstream (location_01 <-> location_03): break it
             by_id, seen, node = dict(pending), [], pending[0][0]
             while node not in seen:
                 seen.append(node)
                 node = by_id[node][parent_key]
-            print(f"  {node}: dropping cyclic {parent_key} {by_id[node].pop(parent_key)!r}", flush=True)
+            print(
+                f"  {node}: dropping cyclic {parent_key} {by_id[node].pop(parent_key)!r}",
+                flush=True,
+            )
             continue
         placed.update(i for i, _ in wave)
         pending = [(i, d) for i, d in pending if i not in placed]
@@ -328,11 +455,17 @@ def _waves(rows: list[tuple[str, dict[str, Any]]], parent_key: str) -> list[list
 SELF_REFERENCES = {"location": "parentLocationDbId"}
 
 
-async def load(database_url: str, tenant: uuid.UUID, staged: Staged, batch: int = 200) -> dict[str, int]:
+async def load(
+    database_url: str, tenant: uuid.UUID, staged: Staged, batch: int = 200
+) -> dict[str, int]:
     """Create what is not there yet, entity by entity in dependency order; report progress."""
     engine = create_engine(database_url, pool_size=2)
     uow = unit_of_work_factory(engine, source="domain-api")
-    principal = Principal(subject="import:brapi-testdata", tenant_id=TenantId(tenant), roles=frozenset({"data-manager"}))
+    principal = Principal(
+        subject="import:brapi-testdata",
+        tenant_id=TenantId(tenant),
+        roles=frozenset({"data-manager"}),
+    )
     commands = ResourceCommands(catalog(), uow)
     created: dict[str, int] = {}
     try:
@@ -352,7 +485,9 @@ async def load(database_url: str, tenant: uuid.UUID, staged: Staged, batch: int 
                 if entity == "pedigree":
                     await commands.update_many(principal, entity, msgspec.json.encode(dict(chunk)))
                 else:
-                    await commands.create(principal, entity, [doc for _, doc in chunk], db_ids=[i for i, _ in chunk])
+                    await commands.create(
+                        principal, entity, [doc for _, doc in chunk], db_ids=[i for i, _ in chunk]
+                    )
                 written += len(chunk)
                 print(f"  {entity} {written}/{len(todo)}", flush=True)
             created[entity] = len(todo)
@@ -375,7 +510,9 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--source", type=Path, default=None)
     args = parser.parse_args(argv)
     if not args.staging_url or not args.database_url:
-        parser.error("--staging-url/DATABASE_OWNER_URL and --database-url/DATABASE_URL are required")
+        parser.error(
+            "--staging-url/DATABASE_OWNER_URL and --database-url/DATABASE_URL are required"
+        )
     print("Importing the BrAPI Test Server data set (Core + Germplasm)", flush=True)
     staged = stage(args.staging_url, args.source or default_source())
     try:
@@ -385,4 +522,7 @@ def main(argv: list[str]) -> None:
         raise SystemExit(1) from None
     total = sum(len(rows) for rows in staged.values())
     summary = ", ".join(f"{n} {entity}" for entity, n in created.items() if n)
-    print(f"Imported {sum(created.values())} of {total} records ({summary or 'all already present'})", flush=True)
+    print(
+        f"Imported {sum(created.values())} of {total} records ({summary or 'all already present'})",
+        flush=True,
+    )

@@ -81,7 +81,9 @@ _SINGLE_PAGINATION = {"currentPage": 0, "pageSize": 1, "totalCount": 1, "totalPa
 
 def single_metadata(message: str) -> bytes:
     """Metadata of a one-object result (strict OpenAPI 3.0 reads ``pagination`` as non-null)."""
-    return _encode({**brapi_metadata(messages=[("INFO", message)]), "pagination": _SINGLE_PAGINATION})
+    return _encode(
+        {**brapi_metadata(messages=[("INFO", message)]), "pagination": _SINGLE_PAGINATION}
+    )
 
 
 def single_response(document: bytes, message: str = "Success") -> Response[bytes]:
@@ -150,9 +152,7 @@ def entity_routes(entity: Entity, catalog: Catalog) -> list[Route]:
     async def search(request: AnyRequest, state: State) -> Response[bytes]:
         search_id = await state.brapi.search(request.auth, name, await request.body())
         result = _encode({"searchResultsDbId": search_id})
-        body = _envelope(
-            single_metadata("Search results are ready"), result
-        )
+        body = _envelope(single_metadata("Search results are ready"), result)
         return Response(body, media_type=JSON, status_code=202)
 
     async def search_results(request: AnyRequest, state: State, db_id: str) -> Response[bytes]:
@@ -281,11 +281,17 @@ async def _json_table(first: Any, chunks: AsyncIterator[Any]) -> AsyncIterator[b
     metadata = _encode(brapi_metadata(messages=[("INFO", "Success")]))
     yield b"".join(
         (
-            b'{"@context":', BRAPI_CONTEXT, b',"metadata":', metadata,
-            b',"result":{"headerRow":', first.header_row_json,
-            b',"observationVariables":', first.observation_variables_json, b',"data":[',
+            b'{"@context":',
+            BRAPI_CONTEXT,
+            b',"metadata":',
+            metadata,
+            b',"result":{"headerRow":',
+            first.header_row_json,
+            b',"observationVariables":',
+            first.observation_variables_json,
+            b',"data":[',
         )
-    )  # fmt: skip
+    )
     separator = b""
     async for rows in _rest(first, chunks):
         inner = rows[1:-1]

@@ -90,7 +90,11 @@ def search_criteria(entity: Entity, body: Any) -> Criteria:
     document = entity.document_schema
     sent = body if isinstance(body, dict) else {}
     for name, value in request.items():
-        if sent.get(name) in (None, [], {}) or name in SEARCH_PAGING_FIELDS or name in entity.ignored_parameters:
+        if (
+            sent.get(name) in (None, [], {})
+            or name in SEARCH_PAGING_FIELDS
+            or name in entity.ignored_parameters
+        ):
             continue
         filter_name = _filter_for_search_field(entity, name)
         if filter_name is None or filter_name in entity.unsupported_filters:

@@ -113,7 +113,7 @@ def shape(
     *,
     skip_required: frozenset[str] = frozenset(),
 ) -> Any:
-    """Validate ``value`` against a resolved schema; collect problems; return the full-shape value."""
+    """Validate ``value`` against a resolved schema, collect problems, return the full shape."""
     if value is None:
         return None
     if "oneOf" in schema or "anyOf" in schema:
@@ -134,9 +134,16 @@ def shape(
         if not isinstance(value, list):
             problems.append(FieldError(path or "body", _type_error("array", value)))
             return None
-        if len(value) < schema.get("minItems", 0) or len(value) > schema.get("maxItems", len(value)):
-            problems.append(FieldError(path, f"must have between {schema.get('minItems', 0)} and "
-                                             f"{schema.get('maxItems', 'any number of')} items"))
+        if len(value) < schema.get("minItems", 0) or len(value) > schema.get(
+            "maxItems", len(value)
+        ):
+            problems.append(
+                FieldError(
+                    path,
+                    f"must have between {schema.get('minItems', 0)} and "
+                    f"{schema.get('maxItems', 'any number of')} items",
+                )
+            )
         item_schema = schema.get("items", {})
         return [shape(item_schema, v, f"{path}[{i}]", problems) for i, v in enumerate(value)]
     if kind == "string":

@@ -24,7 +24,7 @@ class InsufficientSeed(Exception):
 def apply_transfers(
     balances: Mapping[str, float], transfers: Sequence[SeedLotTransfer]
 ) -> dict[str, float]:
-    """New balances after every transfer in order; raise ``InsufficientSeed`` on the first overdraft.
+    """Balances after every transfer in order; ``InsufficientSeed`` on the first overdraft.
 
     All or nothing: the caller stores the result only if no transfer failed.
     """

@@ -53,7 +53,7 @@ class GermplasmRules(NoRules):
 
 
 class AttributeRules(NoRules):
-    """An attribute's trait, method and scale are identified objects (the spec requires their DbIds)."""
+    """An attribute's trait, method and scale are identified objects (the spec requires DbIds)."""
 
     async def prepare(self, context: WriteContext, documents: list[dict[str, Any]]) -> None:
         for document in documents:
@@ -67,7 +67,7 @@ def _parent_ids(node: dict[str, Any]) -> list[str]:
 
 
 class PedigreeRules(NoRules):
-    """Nodes name existing germplasm; no germplasm becomes its own ancestor; parents list their progeny."""
+    """Nodes name existing germplasm, none becomes its own ancestor, parents list their progeny."""
 
     async def prepare(self, context: WriteContext, documents: list[dict[str, Any]]) -> None:
         own = await context.store.documents("germplasm", [d["germplasmDbId"] for d in documents])
@@ -111,7 +111,9 @@ class PedigreeRules(NoRules):
                 "pedigree", ((containment("progeny.*.germplasmDbId", child),),), 100_000
             )
         ]
-        parents = sorted({p for d in documents for p in _parent_ids(d)} | set(former) | set(written))
+        parents = sorted(
+            {p for d in documents for p in _parent_ids(d)} | set(former) | set(written)
+        )
         existing = await context.store.documents("pedigree", parents, for_update=True)
         germplasm = await context.store.documents(
             "germplasm", [p for p in parents if p not in existing]
