@@ -461,13 +461,17 @@ def exercise_every_operation(api: Recorder) -> None:
 
 
 @pytest.fixture(scope="module")
-def recorded(stack: DevStack) -> Recorder:
-    with httpx.Client(
-        base_url=stack.gateway_url, timeout=60, headers={"Authorization": f"Bearer {stack.login()}"}
-    ) as client:
-        api = Recorder(client)
-        exercise_every_operation(api)
-        return api
+def client(stack: DevStack) -> Iterator[httpx.Client]:
+    headers = {"Authorization": f"Bearer {stack.login()}"}
+    with httpx.Client(base_url=stack.gateway_url, timeout=60, headers=headers) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def recorded(client: httpx.Client) -> Recorder:
+    api = Recorder(client)
+    exercise_every_operation(api)
+    return api
 
 
 def test_all_91_operations_answer_and_conform_to_the_official_schemas(recorded: Recorder) -> None:
@@ -480,49 +484,39 @@ def test_all_91_operations_answer_and_conform_to_the_official_schemas(recorded: 
 
 
 def test_a_pedigree_cycle_is_refused_with_422_and_nothing_changes(
-    stack: DevStack, recorded: Recorder
+    client: httpx.Client, recorded: Recorder
 ) -> None:
-    with httpx.Client(
-        base_url=stack.gateway_url, timeout=60, headers={"Authorization": f"Bearer {stack.login()}"}
-    ) as client:
-        nodes = client.get("/brapi/v2/pedigree", params={"familyCode": "F1"}).json()["result"][
-            "data"
-        ]
-        [child] = nodes
-        parent = child["parents"][0]["germplasmDbId"]
-        before = client.get("/brapi/v2/pedigree", params={"pageSize": 1000}).json()["result"][
-            "data"
-        ]
-        cycle = {
-            parent: {
-                "germplasmDbId": parent,
-                "germplasmName": "A",
-                "parents": [{"germplasmDbId": child["germplasmDbId"], "parentType": "SELF"}],
-            }
+    nodes = client.get("/brapi/v2/pedigree", params={"familyCode": "F1"}).json()["result"]["data"]
+    [child] = nodes
+    parent = child["parents"][0]["germplasmDbId"]
+    before = client.get("/brapi/v2/pedigree", params={"pageSize": 1000}).json()["result"]["data"]
+    cycle = {
+        parent: {
+            "germplasmDbId": parent,
+            "germplasmName": "A",
+            "parents": [{"germplasmDbId": child["germplasmDbId"], "parentType": "SELF"}],
         }
-        response = client.put("/brapi/v2/pedigree", json=cycle)
-        assert response.status_code == 422, response.text
-        assert "cycle" in " ".join(s["message"] for s in response.json()["metadata"]["status"])
-        assert (
-            client.get("/brapi/v2/pedigree", params={"pageSize": 1000}).json()["result"]["data"]
-            == before
-        )
+    }
+    response = client.put("/brapi/v2/pedigree", json=cycle)
+    assert response.status_code == 422, response.text
+    assert "cycle" in " ".join(s["message"] for s in response.json()["metadata"]["status"])
+    assert (
+        client.get("/brapi/v2/pedigree", params={"pageSize": 1000}).json()["result"]["data"]
+        == before
+    )
 
 
 def test_search_results_of_an_unknown_or_foreign_id_are_404(
-    stack: DevStack, recorded: Recorder
+    client: httpx.Client, recorded: Recorder
 ) -> None:
-    with httpx.Client(
-        base_url=stack.gateway_url, timeout=60, headers={"Authorization": f"Bearer {stack.login()}"}
-    ) as client:
-        ticket = client.post("/brapi/v2/search/germplasm", json={"germplasmNames": ["A"]})
-        assert ticket.status_code == 202
-        search_id = ticket.json()["result"]["searchResultsDbId"]
-        found = client.get(f"/brapi/v2/search/germplasm/{search_id}").json()
-        assert [g["germplasmName"] for g in found["result"]["data"]] == ["A"]
-        assert client.get("/brapi/v2/search/germplasm/not-a-search").status_code == 404
-        # The id is bound to the entity it searched.
-        assert client.get(f"/brapi/v2/search/programs/{search_id}").status_code == 404
+    ticket = client.post("/brapi/v2/search/germplasm", json={"germplasmNames": ["A"]})
+    assert ticket.status_code == 202
+    search_id = ticket.json()["result"]["searchResultsDbId"]
+    found = client.get(f"/brapi/v2/search/germplasm/{search_id}").json()
+    assert [g["germplasmName"] for g in found["result"]["data"]] == ["A"]
+    assert client.get("/brapi/v2/search/germplasm/not-a-search").status_code == 404
+    # The id is bound to the entity it searched.
+    assert client.get(f"/brapi/v2/search/programs/{search_id}").status_code == 404
 
 
 def test_schemathesis_finds_no_server_error_and_no_schema_violation(
