@@ -8,10 +8,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import pytest
-from litestar.testing import AsyncTestClient
-from redis.asyncio import Redis
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from bijmantra.adapters.postgres import create_engine
 from bijmantra.adapters.postgres.identity import register_member
 from bijmantra.identity.bootstrap import create_app
@@ -19,6 +15,9 @@ from bijmantra.identity.config import Settings
 from bijmantra.identity.passwords import Argon2PasswordHasher
 from bijmantra.testkit.provision import ProvisionedDatabase
 from bijmantra.testkit.servers import free_port
+from litestar.testing import AsyncTestClient
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 ISSUER = "https://identity.test"
 AUDIENCE = "bijmantra"
@@ -62,8 +61,11 @@ async def identity(
         audience=AUDIENCE,
         grpc_port=free_port(),
         redis_url=limiter_redis_url,
+        login_backoff_base=60,  # locks outlast a slow run: lock assertions never race the clock
     )
-    async with AsyncTestClient(app=create_app(settings), base_url="https://identity.test") as client:
+    async with AsyncTestClient(
+        app=create_app(settings), base_url="https://identity.test"
+    ) as client:
         yield client
 
 

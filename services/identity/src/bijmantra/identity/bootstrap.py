@@ -7,6 +7,7 @@ import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -49,6 +50,7 @@ from bijmantra.application.tenancy.authorization import (
     BrowserSession,
     BrowserSessions,
 )
+from bijmantra.application.tenancy.throttle import ACCOUNT_POLICY, ADDRESS_POLICY
 from bijmantra.contracts.tenancy.v1 import identity_service_pb2_grpc
 from bijmantra.identity import browser as browser_edge
 from bijmantra.identity import platform
@@ -205,7 +207,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
         family_ttl=timedelta(seconds=settings.refresh_family_ttl),
     )
     tenancy = tenancy_unit_of_work_factory(engine)
-    limiter = RedisLoginLimiter.from_url(settings.redis_url) if settings.redis_url else None
+    limiter = None
+    if settings.redis_url:
+        limiter = RedisLoginLimiter.from_url(
+            settings.redis_url,
+            account_policy=replace(ACCOUNT_POLICY, base_seconds=settings.login_backoff_base),
+            address_policy=replace(ADDRESS_POLICY, base_seconds=settings.login_backoff_base),
+        )
     if limiter is None:
         log.warning("identity without REDIS_URL: login attempts are not limited")
     login = LoginWithPassword(

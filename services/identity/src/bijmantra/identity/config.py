@@ -23,6 +23,7 @@ class Settings:
     trusted_proxies: str = "127.0.0.1/32,::1/128"  # whose X-Forwarded-For is believed
     key_reload_interval: float = 30.0  # seconds between reloads of the signing keys
     key_publish_delay: float = 60.0  # a new key is published this long before it signs
+    login_backoff_base: float = 1.0  # seconds of the first login lock; doubles per failure
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -44,6 +45,7 @@ class Settings:
             trusted_proxies=env.get("TRUSTED_PROXIES", "127.0.0.1/32,::1/128"),
             key_reload_interval=float(env.get("KEY_RELOAD_INTERVAL", "30")),
             key_publish_delay=float(env.get("KEY_PUBLISH_DELAY", "60")),
+            login_backoff_base=float(env.get("LOGIN_BACKOFF_BASE", "1")),
         )
 
 
