@@ -194,7 +194,9 @@ def fuzz_operations(gateway_url: str, token: str, spec_dir: Path) -> list[str]:
             "none",
             "--no-color",
         ]
-        result = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+        result = subprocess.run(  # cwd: schemathesis keeps its cache beside it, not in the repo
+            command, capture_output=True, text=True, timeout=600, check=False, cwd=scratch
+        )
     output = result.stdout + result.stderr
     if result.returncode == 0:
         return []
