@@ -3,8 +3,11 @@ with PKCE through the login and consent pages, and cookie sessions with CSRF pro
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
 import secrets
+import time
 import uuid
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -12,10 +15,12 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from bijmantra.adapters.postgres.identity import register_client
+from joserfc import jwt
+from joserfc.jwk import KeySet
 from litestar.testing import AsyncTestClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from .conftest import Member, new_member
+from .conftest import ISSUER, Member, new_member
 from .test_oauth_flows import FORM, verifier
 
 pytestmark = pytest.mark.integration
@@ -26,7 +31,9 @@ CSRF_COOKIE = "__Host-bijmantra-csrf"
 SESSION_COOKIE = "__Host-bijmantra-session"
 
 
-async def public_client(engine: AsyncEngine, organization: uuid.UUID) -> str:
+async def public_client(
+    engine: AsyncEngine, organization: uuid.UUID, scope: str = "openid brapi"
+) -> str:
     client_id = f"spa-{uuid.uuid4().hex[:10]}"
     await register_client(
         engine,
@@ -35,7 +42,7 @@ async def public_client(engine: AsyncEngine, organization: uuid.UUID) -> str:
         tenant_id=organization,
         secret_hash=None,
         grant_types=["authorization_code", "refresh_token"],
-        scope="openid brapi",
+        scope=scope,
         redirect_uris=[CALLBACK],
     )
     return client_id
@@ -132,7 +139,7 @@ async def test_authorization_code_with_pkce_through_the_login_page(
     identity: Client, member: Member, app_client: str
 ) -> None:
     code_verifier, challenge = pkce()
-    url = authorize_url(app_client, challenge)
+    url = authorize_url(app_client, challenge, nonce="n-0S6_WzA2Mj")
     signed_in = await sign_in(identity, url, member)
     assert signed_in.status_code == 303, signed_in.text
     assert signed_in.headers["location"] == url
@@ -149,6 +156,14 @@ async def test_authorization_code_with_pkce_through_the_login_page(
     assert principal.tenant_id == member.organization_id
     assert principal.roles == frozenset({"breeder"})
     assert body["scope"] == "brapi openid"
+    claims = await verified_id_token(identity, body)
+    assert claims["aud"] == app_client
+    assert claims["sub"] == str(member.user_id)
+    assert claims["tid"] == str(member.organization_id)
+    assert claims["nonce"] == "n-0S6_WzA2Mj"
+    assert claims["auth_time"] <= claims["iat"] < claims["exp"]
+    assert "email" not in claims  # neither the email nor the profile scope was asked for
+    assert "name" not in claims
     # The refresh token rotates like any other, for this client only.
     refreshed = await identity.post(
         "/oauth/token",
@@ -164,6 +179,55 @@ async def test_authorization_code_with_pkce_through_the_login_page(
     again = await exchange(identity, app_client, code, code_verifier)
     assert again.status_code == 400
     assert again.json()["error"] == "invalid_grant"
+
+
+async def verified_id_token(identity: Client, token_response: dict[str, Any]) -> dict[str, Any]:
+    """The id_token checked as a relying party would: JWKS signature, iss, exp, at_hash."""
+    keys = KeySet.import_key_set((await identity.get("/.well-known/jwks.json")).json())
+    decoded = jwt.decode(token_response["id_token"], keys, algorithms=["RS256"])
+    assert decoded.header["alg"] == "RS256"
+    jwt.JWTClaimsRegistry(iss={"essential": True, "value": ISSUER}).validate(decoded.claims)
+    assert decoded.claims["exp"] > time.time()
+    # OIDC Core 3.1.3.6: base64url of the left half of SHA-256 of the access token.
+    digest = hashlib.sha256(token_response["access_token"].encode("ascii")).digest()
+    assert decoded.claims["at_hash"] == base64.urlsafe_b64encode(digest[:16]).rstrip(b"=").decode()
+    return decoded.claims
+
+
+async def code_flow_tokens(
+    identity: Client, member: Member, client_id: str, scope: str, **params: str
+) -> dict[str, Any]:
+    code_verifier, challenge = pkce()
+    url = authorize_url(client_id, challenge, scope=scope, **params)
+    if SESSION_COOKIE not in identity.cookies:
+        assert (await sign_in(identity, url, member)).status_code == 303
+    [code] = redirected(await approve(identity, url, member.organization_id))["code"]
+    tokens = await exchange(identity, client_id, code, code_verifier)
+    assert tokens.status_code == 200, tokens.text
+    return tokens.json()  # type: ignore[no-any-return]
+
+
+async def test_the_id_token_carries_profile_claims_only_for_their_scopes(
+    identity: Client, identity_engine: AsyncEngine, member: Member
+) -> None:
+    client_id = await public_client(
+        identity_engine, member.organization_id, "openid brapi email profile"
+    )
+    with_profile = await code_flow_tokens(identity, member, client_id, "openid email profile")
+    claims = await verified_id_token(identity, with_profile)
+    assert claims["email"] == member.email
+    assert claims["name"]
+    assert "nonce" not in claims  # none was sent
+
+    only_email = await verified_id_token(
+        identity, await code_flow_tokens(identity, member, client_id, "openid email")
+    )
+    assert only_email["email"] == member.email
+    assert "name" not in only_email
+
+    without_openid = await code_flow_tokens(identity, member, client_id, "brapi email profile")
+    assert "id_token" not in without_openid
+    assert without_openid["scope"] == "brapi email profile"
 
 
 @pytest.mark.parametrize(

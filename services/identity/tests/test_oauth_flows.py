@@ -387,6 +387,11 @@ async def test_discovery_lists_the_endpoints(identity: Client) -> None:
     assert config["token_endpoint"] == f"{ISSUER}/oauth/token"
     assert config["revocation_endpoint"] == f"{ISSUER}/oauth/revoke"
     assert config["userinfo_endpoint"] == f"{ISSUER}/userinfo"
+    assert {"openid", "profile", "email"} <= set(config["scopes_supported"])
+    assert config["response_types_supported"] == ["code"]
+    assert config["code_challenge_methods_supported"] == ["S256"]
+    assert config["id_token_signing_alg_values_supported"] == ["RS256"]
+    assert {"nonce", "at_hash", "auth_time", "tid"} <= set(config["claims_supported"])
 
 
 # ---------------------------------------------------------------- throttling

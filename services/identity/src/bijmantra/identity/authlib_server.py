@@ -11,9 +11,12 @@ PKCE, error bodies and redirects. Our use cases own the decisions (see ADR 0037)
 from __future__ import annotations
 
 import hmac
+import threading
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeVar
 
 from anyio import from_thread, to_thread
@@ -27,11 +30,27 @@ from authlib.oauth2.rfc6749 import (
 )
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
 from authlib.oauth2.rfc7636 import CodeChallenge
-from bijmantra.application.tenancy import Membership, OAuthClient, OAuthClientDirectory, hash_secret
+from authlib.oidc.core import UserInfo
+from authlib.oidc.core.grants import OpenIDCode
+from bijmantra.application.tenancy import (
+    Membership,
+    OAuthClient,
+    OAuthClientDirectory,
+    UserDirectory,
+    hash_secret,
+)
 from bijmantra.application.tenancy.authorization import AuthorizationCode, AuthorizationCodes
+from bijmantra.identity.tokens import ALGORITHM, SigningKeyRing
 from bijmantra.kernel import Unauthorized
+from joserfc.jwk import RSAKey
 
 T = TypeVar("T")
+
+# What discovery advertises: the scopes clients may be registered with, and id_token claims.
+SCOPES_SUPPORTED = ["brapi", "email", "openid", "profile"]
+ID_TOKEN_CLAIMS = [
+    "iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "tid", "name", "email",
+]  # fmt: skip
 
 
 def _on_loop(function: Callable[..., Awaitable[T]], *args: Any) -> T:
@@ -83,6 +102,7 @@ class Grantee:
 
     user_id: uuid.UUID
     membership: Membership
+    auth_time: datetime | None = None
 
 
 class RedeemedCode:
@@ -98,6 +118,18 @@ class RedeemedCode:
 
     def get_scope(self) -> str:
         return self.code.scope
+
+    def get_nonce(self) -> str | None:
+        return self.code.nonce
+
+    def get_auth_time(self) -> int | None:
+        return None if self.code.auth_time is None else int(self.code.auth_time.timestamp())
+
+    def get_acr(self) -> str | None:
+        return None
+
+    def get_amr(self) -> list[str] | None:
+        return None
 
 
 class S256CodeChallenge(CodeChallenge):  # type: ignore[misc]
@@ -131,6 +163,8 @@ class PkceAuthorizationCodeGrant(AuthorizationCodeGrant):  # type: ignore[misc]
                 scope=request.scope,
                 code_challenge=request.payload.data["code_challenge"],
                 code_challenge_method=request.payload.data["code_challenge_method"],
+                nonce=request.payload.data.get("nonce"),
+                auth_time=grantee.auth_time,
             )
         )
 
@@ -151,11 +185,76 @@ class PkceAuthorizationCodeGrant(AuthorizationCodeGrant):  # type: ignore[misc]
         )
 
 
+class IdentityOpenIDCode(OpenIDCode):  # type: ignore[misc]
+    """OpenID Connect on the code flow: an ``id_token`` when the granted scope has ``openid``.
+
+    Signed like access tokens (RS256, the key ring's current kid) so one JWKS verifies both.
+    ``tid`` names the organization the code was approved for; ``name``/``email`` only with
+    the ``profile``/``email`` scopes.
+    """
+
+    def __init__(
+        self, ring: SigningKeyRing, users: UserDirectory, *, issuer: str, ttl: int
+    ) -> None:
+        super().__init__(require_nonce=False)
+        self._ring, self._users, self._issuer, self._ttl = ring, users, issuer, ttl
+        self._pinned = threading.local()  # grants run concurrently in worker threads
+
+    def exists_nonce(self, nonce: str, request: OAuth2Request) -> bool:
+        """Never a replay at issue time: the nonce is echoed once per code, and single-use
+        codes already stop a replayed authorization response; the client checks the echo."""
+        return False
+
+    def _signing_key(self) -> RSAKey:
+        """The key pinned for the token being encoded, so its ``kid`` and signature agree."""
+        key: RSAKey | None = getattr(self._pinned, "key", None)
+        return key if key is not None else self._ring.signing_key()
+
+    def resolve_client_private_key(self, client: Client) -> RSAKey:
+        return self._signing_key()
+
+    def get_client_algorithm(self, client: Client) -> str:
+        return ALGORITHM
+
+    def get_encode_header(self, client: Client) -> dict[str, str]:
+        return {"alg": ALGORITHM, "kid": str(self._signing_key().kid), "typ": "JWT"}
+
+    def get_client_claims(self, client: Client) -> dict[str, Any]:
+        now = int(time.time())
+        return {
+            "iss": self._issuer,
+            "aud": client.get_client_id(),
+            "iat": now,
+            "exp": now + self._ttl,
+        }
+
+    def generate_user_info(self, user: RedeemedCode, scope: str) -> UserInfo:
+        code = user.code
+        info = UserInfo(sub=str(code.user_id), tid=str(code.tenant_id))
+        scopes = set(scope.split())
+        if scopes & {"profile", "email"}:
+            record = _on_loop(self._users.find_by_id, code.user_id)
+            if record is not None and "profile" in scopes:
+                info["name"] = record.display_name
+            if record is not None and "email" in scopes:
+                info["email"] = record.email
+        return info
+
+    def process_token(self, grant: Any, response: Any) -> Any:
+        self._pinned.key = self._ring.signing_key()
+        try:
+            return super().process_token(grant, response)
+        finally:
+            self._pinned.key = None
+
+
 class IdentityAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
-    def __init__(self, clients: OAuthClientDirectory, codes: AuthorizationCodes) -> None:
+    def __init__(
+        self, clients: OAuthClientDirectory, codes: AuthorizationCodes, openid: IdentityOpenIDCode
+    ) -> None:
         super().__init__()
         self.clients, self.codes = clients, codes
-        self.register_grant(PkceAuthorizationCodeGrant, [S256CodeChallenge(required=True)])
+        self.register_grant(PkceAuthorizationCodeGrant, [S256CodeChallenge(required=True), openid])
 
     def query_client(self, client_id: str) -> Client | None:
         found = _on_loop(self.clients.find, client_id)

@@ -54,7 +54,12 @@ from bijmantra.application.tenancy.throttle import ACCOUNT_POLICY, ADDRESS_POLIC
 from bijmantra.contracts.tenancy.v1 import identity_service_pb2_grpc
 from bijmantra.identity import browser as browser_edge
 from bijmantra.identity import platform
-from bijmantra.identity.authlib_server import IdentityAuthorizationServer
+from bijmantra.identity.authlib_server import (
+    ID_TOKEN_CLAIMS,
+    SCOPES_SUPPORTED,
+    IdentityAuthorizationServer,
+    IdentityOpenIDCode,
+)
 from bijmantra.identity.config import Settings
 from bijmantra.identity.edge import client_ip, error_response, http_exception_response, ok
 from bijmantra.identity.grpc_api import IdentityServicer
@@ -150,7 +155,10 @@ async def openid_configuration(state: State) -> dict[str, Any]:
             "none",
         ],
         "id_token_signing_alg_values_supported": ["RS256"],
+        "scopes_supported": SCOPES_SUPPORTED,
+        "claims_supported": ID_TOKEN_CLAIMS,
         "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
         "subject_types_supported": ["public"],
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
         "code_challenge_methods_supported": ["S256"],
@@ -241,7 +249,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "users": users,
             "login": login,
             "browser": browser,
-            "oauth_server": IdentityAuthorizationServer(clients, codes),
+            "oauth_server": IdentityAuthorizationServer(
+                clients,
+                codes,
+                IdentityOpenIDCode(
+                    ring, users, issuer=settings.issuer, ttl=settings.access_token_ttl
+                ),
+            ),
             "trusted_proxies": parse_networks(settings.trusted_proxies),
             "create_organization": CreateOrganization(tenancy),
             "get_organization": GetOrganization(tenancy),

@@ -342,6 +342,7 @@ async def authorize_submit(request: Request[Any, Any, Any], state: State) -> Res
             grantee = Grantee(
                 session.user_id,
                 choose_organization(await state.browser.organizations(session), chosen),
+                session.authenticated_at,
             )
         except (ValueError, BijmantraError):
             return await _consent(

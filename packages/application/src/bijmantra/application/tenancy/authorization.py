@@ -48,6 +48,7 @@ class AuthorizationCode:
     code_challenge_method: str
     expires_at: datetime
     nonce: str | None = None
+    auth_time: datetime | None = None  # when the user signed in (OpenID Connect ``auth_time``)
 
 
 class AuthorizationCodeStore(Protocol):
@@ -80,6 +81,7 @@ class AuthorizationCodes:
         code_challenge: str,
         code_challenge_method: str,
         nonce: str | None = None,
+        auth_time: datetime | None = None,
     ) -> str:
         if code_challenge_method != "S256":
             raise Forbidden("PKCE with S256 is required")
@@ -94,6 +96,7 @@ class AuthorizationCodes:
             code_challenge_method,
             self.clock.now() + CODE_TTL,
             nonce,
+            auth_time,
         )
         await self.store.save(hash_secret(code), record)
         return code
@@ -133,6 +136,7 @@ class BrowserSession:
     organization_id: TenantId | None
     csrf_token: str
     expires_at: datetime
+    authenticated_at: datetime | None = None  # None only for sessions stored before it existed
 
 
 class BrowserSessionStore(Protocol):
@@ -173,9 +177,8 @@ class BrowserSessions:
                 await self.memberships.memberships(user.id), organization_id
             ).tenant_id
         secret = secrets.token_urlsafe(32)
-        session = BrowserSession(
-            user.id, chosen, secrets.token_urlsafe(32), self.clock.now() + self.ttl
-        )
+        now = self.clock.now()
+        session = BrowserSession(user.id, chosen, secrets.token_urlsafe(32), now + self.ttl, now)
         await self.store.save(hash_secret(secret), session)
         return secret, session
 

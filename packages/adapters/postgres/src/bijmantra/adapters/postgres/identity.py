@@ -377,13 +377,14 @@ class PostgresAuthorizationCodes:
             await conn.execute(
                 text(
                     "INSERT INTO identity.authorization_codes (code_hash, tenant_id, client_id, user_id, "
-                    "redirect_uri, scope, code_challenge, code_challenge_method, nonce, expires_at) "
-                    "VALUES (:hash, :tenant, :client, :user, :uri, :scope, :challenge, :method, :nonce, :expires)"
+                    "redirect_uri, scope, code_challenge, code_challenge_method, nonce, auth_time, expires_at) VALUES "
+                    "(:hash, :tenant, :client, :user, :uri, :scope, :challenge, :method, :nonce, :auth_time, :expires)"
                 ),
                 {
                     "hash": code_hash, "tenant": code.tenant_id, "client": code.client_id, "user": code.user_id,
                     "uri": code.redirect_uri, "scope": code.scope, "challenge": code.code_challenge,
-                    "method": code.code_challenge_method, "nonce": code.nonce, "expires": code.expires_at,
+                    "method": code.code_challenge_method, "nonce": code.nonce, "auth_time": code.auth_time,
+                    "expires": code.expires_at,
                 },  # fmt: skip
             )
 
@@ -398,7 +399,7 @@ class PostgresAuthorizationCodes:
                         "UPDATE identity.authorization_codes SET used_at = :now "
                         "WHERE code_hash = :hash AND client_id = :client AND used_at IS NULL "
                         "AND expires_at > :now RETURNING tenant_id, client_id, user_id, redirect_uri, scope, "
-                        "code_challenge, code_challenge_method, expires_at, nonce"
+                        "code_challenge, code_challenge_method, expires_at, nonce, auth_time"
                     ),
                     {"hash": code_hash, "client": client_id, "now": now},
                 )

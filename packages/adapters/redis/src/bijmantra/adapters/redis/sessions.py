@@ -21,6 +21,7 @@ class _Stored(msgspec.Struct, frozen=True):
     organization_id: uuid.UUID | None
     csrf_token: str
     expires_at: datetime
+    authenticated_at: datetime | None = None
 
 
 class RedisBrowserSessions:
@@ -37,7 +38,11 @@ class RedisBrowserSessions:
     async def save(self, key: bytes, session: BrowserSession) -> None:
         ttl = max(1, int((session.expires_at - datetime.now(UTC)).total_seconds()))
         stored = _Stored(
-            session.user_id, session.organization_id, session.csrf_token, session.expires_at
+            session.user_id,
+            session.organization_id,
+            session.csrf_token,
+            session.expires_at,
+            session.authenticated_at,
         )
         await self._redis.set(self._key(key), msgspec.json.encode(stored), ex=ttl)
 
@@ -47,7 +52,13 @@ class RedisBrowserSessions:
             return None
         stored = msgspec.json.decode(raw, type=_Stored)
         organization = None if stored.organization_id is None else TenantId(stored.organization_id)
-        return BrowserSession(stored.user_id, organization, stored.csrf_token, stored.expires_at)
+        return BrowserSession(
+            stored.user_id,
+            organization,
+            stored.csrf_token,
+            stored.expires_at,
+            stored.authenticated_at,
+        )
 
     async def delete(self, key: bytes) -> None:
         await self._redis.delete(self._key(key))
