@@ -159,7 +159,8 @@ def copy_baseline(owner_url: str, study: str) -> tuple[list[float], int]:
         conn.execute("CREATE TABLE baseline_pheno.resources (LIKE domain.resources INCLUDING ALL)")
         rows = conn.execute(
             "SELECT tenant_id, entity, db_id, document::text, body FROM domain.resources "
-            "WHERE entity = 'observation' AND document @> jsonb_build_object('studyDbId', %s::text)",
+            "WHERE entity = 'observation' "
+            "AND document @> jsonb_build_object('studyDbId', %s::text)",
             (study,),
         ).fetchall()
     seconds = []
@@ -170,7 +171,8 @@ def copy_baseline(owner_url: str, study: str) -> tuple[list[float], int]:
                 conn.transaction(),
                 conn.cursor() as cursor,
                 cursor.copy(
-                    "COPY baseline_pheno.resources (tenant_id, entity, db_id, document, body) FROM STDIN"
+                    "COPY baseline_pheno.resources (tenant_id, entity, db_id, document, body) "
+                    "FROM STDIN"
                 ) as copy,
             ):
                 for row in rows[start : start + BATCH]:
@@ -270,21 +272,25 @@ def main() -> None:
             "observation_table": {
                 **tables,
                 "baseline_copy_to_stdout": copy_out,
-                "ratio_csv_total_to_copy_out": round(tables["csv"]["total_s"] / copy_out["total_s"], 2),
+                "ratio_csv_total_to_copy_out": round(
+                    tables["csv"]["total_s"] / copy_out["total_s"], 2
+                ),
             },
         }  # fmt: skip
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
         RESULTS.write_text(json.dumps(report, indent=2))
         ingest_report = report["ingest"]
         print(
-            f"  POST /observations {ingest_report['platform_observations_per_second']:>10.0f} obs/s   "
+            "  POST /observations "
+            f"{ingest_report['platform_observations_per_second']:>10.0f} obs/s   "
             f"COPY {ingest_report['copy_rows_per_second']:>10.0f} rows/s   "
             f"ratio {ingest_report['ratio_platform_to_copy']:.3f} (target >= 0.25)",
             flush=True,
         )
         for name, figures in tables.items():
             print(
-                f"  /observations/table {name:<4} first byte {figures['time_to_first_byte_s']:.3f} s  "
+                f"  /observations/table {name:<4} "
+                f"first byte {figures['time_to_first_byte_s']:.3f} s  "
                 f"total {figures['total_s']:.3f} s  ({figures['bytes']} bytes)",
                 flush=True,
             )

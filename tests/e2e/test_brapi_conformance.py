@@ -1,5 +1,5 @@
-"""Every Core and Germplasm operation through the running gateway, each answer checked
-against the official BrAPI v2.1 OpenAPI schemas; then a bounded schemathesis run.
+"""Every Core, Germplasm and Phenotyping operation through the running gateway, each answer
+checked against the official BrAPI v2.1 OpenAPI schemas; then a bounded schemathesis run.
 
 ``brapi_openapi_all.nullable.yaml`` validates everything except ``/attributes*``, whose
 ``Method``/``Trait`` schemas in the merged file are Phenotyping's; those use the Germplasm
@@ -7,7 +7,7 @@ module file, made nullable the same way (non-required properties may be null).
 
 The schemathesis run adjusts the official document twice (ADR 0040): BrAPI documents
 400/401/403/404 bodies as plain strings while Bijmantra answers every error in the BrAPI
-envelope, so errors are checked against that envelope; only Core and Germplasm paths are kept.
+envelope, so errors are checked against that envelope; only the served modules' paths are kept.
 """
 
 from __future__ import annotations
@@ -103,9 +103,10 @@ def _leaves(error: Any) -> list[Any]:
     return [leaf for sub in error.context for leaf in _leaves(sub)] if error.context else [error]
 
 
-def operations(
-    modules: tuple[str, ...] = ("BrAPI-Core", "BrAPI-Germplasm"),
-) -> set[tuple[str, str]]:
+MODULES = ("BrAPI-Core", "BrAPI-Germplasm", "BrAPI-Phenotyping")
+
+
+def operations(modules: tuple[str, ...] = MODULES) -> set[tuple[str, str]]:
     lines = (SPEC_DIR / "calls-matrix-v2.1.tsv").read_text().splitlines()[1:]
     return {
         (method, path)
@@ -149,9 +150,7 @@ def fuzz_spec(spec_dir: Path) -> dict[str, object]:
     spec = yaml.safe_load((spec_dir / "brapi_openapi_all.nullable.yaml").read_text())
     lines = (spec_dir / "calls-matrix-v2.1.tsv").read_text().splitlines()[1:]
     kept = {
-        path
-        for module, _, path, *_ in (line.split("\t") for line in lines)
-        if module in ("BrAPI-Core", "BrAPI-Germplasm")
+        path for module, _, path, *_ in (line.split("\t") for line in lines) if module in MODULES
     }
     spec["paths"] = {path: item for path, item in spec["paths"].items() if path in kept}
     for name, response in spec["components"]["responses"].items():
@@ -234,9 +233,12 @@ class Recorder:
         *,
         json: Any = None,
         params: dict[str, Any] | None = None,
+        **request: Any,
     ) -> Any:
         path = template.format(**(values or {}))
-        response = self.client.request(method, f"/brapi/v2{path}", json=json, params=params)
+        response = self.client.request(
+            method, f"/brapi/v2{path}", json=json, params=params, **request
+        )
         self.seen.append((method, template, params or {}, response.status_code, response.content))
         assert response.status_code in (200, 202), (method, path, response.text)
         return response.json()["result"]
@@ -373,6 +375,7 @@ def exercise_every_operation(api: Recorder) -> None:
     )
 
     ids = {
+        **exercise_phenotyping(api, study, germplasm=c, season=season),
         "personDbId": person["personDbId"],
         "programDbId": program["programDbId"],
         "trialDbId": trial["trialDbId"],
@@ -460,6 +463,131 @@ def exercise_every_operation(api: Recorder) -> None:
             json={"externalReferenceSources": ["conformance"]} if "people" in path else {},
         )
         api.call("GET", path + "/{searchResultsDbId}", search_id, params={"pageSize": 2})
+    update_phenotyping(api, ids)
+
+
+POINT = {"type": "Feature", "geometry": {"type": "Point", "coordinates": [77.2, 28.6]}}
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(64)
+
+
+def exercise_phenotyping(
+    api: Recorder, study: dict[str, Any], *, germplasm: dict[str, Any], season: dict[str, Any]
+) -> dict[str, str]:
+    """Create one of every Phenotyping entity; return the ids the GET loop needs."""
+    [ontology] = api.create("/ontologies", {"ontologyName": "CO_322", "version": "1"})
+    reference = {"ontologyDbId": ontology["ontologyDbId"], "ontologyName": "CO_322"}
+    [trait] = api.create("/traits", {"traitName": "Plant height", "ontologyReference": reference})
+    [method] = api.create("/methods", {"methodName": "Ruler", "methodClass": "Measurement"})
+    [scale] = api.create(
+        "/scales",
+        {
+            "scaleName": "cm",
+            "dataType": "Numerical",
+            "validValues": {"minimumValue": "0", "maximumValue": "500"},
+        },
+    )
+    [variable] = api.create(
+        "/variables",
+        {
+            "observationVariableName": "PH_cm",
+            "trait": {"traitDbId": trait["traitDbId"], "traitName": "x"},
+            "method": {"methodDbId": method["methodDbId"], "methodName": "x"},
+            "scale": {"scaleDbId": scale["scaleDbId"], "scaleName": "x"},
+        },
+    )
+    [unit] = api.create(
+        "/observationunits",
+        {
+            "observationUnitName": "Plot 1",
+            "studyDbId": study["studyDbId"],
+            "germplasmDbId": germplasm["germplasmDbId"],
+            "observationUnitPosition": {
+                "observationLevel": {"levelName": "plot", "levelCode": "1"},
+                "observationLevelRelationships": [{"levelName": "block", "levelCode": "B1"}],
+                "positionCoordinateX": "1",
+                "positionCoordinateXType": "GRID_COL",
+                "geoCoordinates": POINT,
+            },
+        },
+    )
+    [observation] = api.create(
+        "/observations",
+        {
+            "observationUnitDbId": unit["observationUnitDbId"],
+            "observationVariableDbId": variable["observationVariableDbId"],
+            "value": "182",
+            "observationTimeStamp": "2024-07-01T10:00:00Z",
+            "geoCoordinates": POINT,
+            "season": {"seasonDbId": season["seasonDbId"]},
+        },
+    )
+    assert observation["season"]["year"] == 2024
+    [image] = api.create(
+        "/images",
+        {
+            "imageName": "leaf",
+            "observationUnitDbId": unit["observationUnitDbId"],
+            "observationDbIds": [observation["observationDbId"]],
+            "imageLocation": POINT,
+        },
+    )
+    return {
+        "ontologyDbId": ontology["ontologyDbId"],
+        "traitDbId": trait["traitDbId"],
+        "methodDbId": method["methodDbId"],
+        "scaleDbId": scale["scaleDbId"],
+        "observationVariableDbId": variable["observationVariableDbId"],
+        "observationUnitDbId": unit["observationUnitDbId"],
+        "observationDbId": observation["observationDbId"],
+        "imageDbId": image["imageDbId"],
+        "unitStudyDbId": study["studyDbId"],
+    }
+
+
+def update_phenotyping(api: Recorder, ids: dict[str, str]) -> None:
+    """Every Phenotyping PUT, the image upload, the table formats, then the deletes."""
+    unit = api.call("GET", "/observationunits/{observationUnitDbId}", ids)
+    observation = api.call("GET", "/observations/{observationDbId}", ids)
+    variable = api.call("GET", "/variables/{observationVariableDbId}", ids)
+    for path, body in (
+        ("/ontologies/{ontologyDbId}", {"ontologyName": "CO_322", "version": "2"}),
+        ("/traits/{traitDbId}", {"traitName": "Plant height", "traitClass": "morphological"}),
+        ("/methods/{methodDbId}", {"methodName": "Ruler", "formula": "h"}),
+        ("/scales/{scaleDbId}", {"scaleName": "cm", "dataType": "Numerical", "decimalPlaces": 1}),
+        ("/variables/{observationVariableDbId}", {**variable, "defaultValue": "0"}),
+        ("/observationunits/{observationUnitDbId}", {**unit, "observationUnitName": "Plot 1b"}),
+        ("/observations/{observationDbId}", {**observation, "value": "183"}),
+        (
+            "/images/{imageDbId}",
+            {"imageName": "leaf 2", "observationUnitDbId": ids["observationUnitDbId"]},
+        ),
+    ):
+        api.call("PUT", path, ids, json=body)
+    api.call(
+        "PUT",
+        "/observationunits",
+        json={ids["observationUnitDbId"]: {**unit, "observationUnitName": "Plot 1c"}},
+    )
+    api.call("PUT", "/observations", json={ids["observationDbId"]: {**observation, "value": "184"}})
+    uploaded = api.call(
+        "PUT",
+        "/images/{imageDbId}/imagecontent",
+        ids,
+        content=PNG,
+        headers={"Content-Type": "image/png"},
+    )
+    assert uploaded["imageFileSize"] == len(PNG)
+    study = {"studyDbId": ids["unitStudyDbId"]}
+    for path in ("/observations/table", "/observationunits/table"):
+        table = api.call("GET", path, params=study)
+        assert table["data"], table
+        assert table["observationVariables"], table
+    api.call("POST", "/delete/images", json={"imageDbIds": [ids["imageDbId"]]})
+    deleted = api.call(
+        "POST", "/delete/observations", json={"observationDbIds": [ids["observationDbId"]]}
+    )
+    [observation_id] = deleted["observationDbIds"]
+    assert observation_id == ids["observationDbId"]
 
 
 @pytest.fixture(scope="module")
@@ -476,10 +604,10 @@ def recorded(client: httpx.Client) -> Recorder:
     return api
 
 
-def test_all_91_operations_answer_and_conform_to_the_official_schemas(recorded: Recorder) -> None:
+def test_all_140_operations_answer_and_conform_to_the_official_schemas(recorded: Recorder) -> None:
     exercised = {(method, template) for method, template, *_ in recorded.seen}
     assert exercised == operations()
-    assert len(exercised) == 91
+    assert len(exercised) == 91 + 49
     for method, template, params, status, body in recorded.seen:
         concrete = re.sub(r"\{\w+\}", "x", template)
         validate(method, concrete, params, status, body)
@@ -524,6 +652,6 @@ def test_search_results_of_an_unknown_or_foreign_id_are_404(
 def test_schemathesis_finds_no_server_error_and_no_schema_violation(
     stack: DevStack, recorded: Recorder
 ) -> None:
-    """Generated requests for every Core and Germplasm operation (bounded for CI)."""
+    """Generated requests for every Core, Germplasm and Phenotyping operation (bounded for CI)."""
     failures = fuzz_operations(stack.gateway_url, stack.login(), SPEC_DIR)
     assert failures == []

@@ -175,6 +175,9 @@ class PostgresResourceStore:
         for i, name in enumerate(order):
             params[f"o{i}"] = name
             keys.append(f"document->>CAST(:o{i} AS text)")
+        # A season's observations (100,000 rows of ~1 kB) sort in memory, not in temp files;
+        # LOCAL: the setting ends with this read transaction.
+        await self._connection.execute(text("SET LOCAL work_mem = '128MB'"))
         result = await self._connection.stream(
             text(
                 f"SELECT body FROM domain.resources WHERE {_where(criteria, params)} "
