@@ -398,6 +398,8 @@ async def test_observations_are_soft_deleted_and_the_deletion_is_an_event(
         await brapi.call("POST", "/delete/observations", json={"observationDbIds": [db_id]})
     ).json()
     assert deleted["result"]["observationDbIds"] == [db_id]
+    for nothing_named in (b"", b"{}"):  # never "delete everything"
+        await brapi.call("POST", "/delete/observations", content=nothing_named, status=400)
     await brapi.call("GET", f"/observations/{db_id}", status=404)
     assert await brapi.data("/observations", observationDbId=db_id) == []
     assert stack.database is not None

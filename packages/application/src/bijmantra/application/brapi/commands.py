@@ -316,7 +316,7 @@ class ResourceCommands:
         A request without any filter is refused rather than read as "delete everything"."""
         entity = self.catalog.entity(entity_name)
         authorize(principal, Permission(entity.context, Action.WRITE))
-        criteria = search_criteria(entity, decode_json(body, "a JSON search request object"))
+        criteria = search_criteria(entity, decode_json(body, "a JSON search request object") or {})
         if not criteria:
             raise ValidationFailed(
                 "A delete request must name what to delete",
