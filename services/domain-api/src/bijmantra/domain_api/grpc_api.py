@@ -289,12 +289,12 @@ class ResourceServicer(pb_grpc.ResourceServiceServicer):
     @stream_errors
     async def StreamTable(
         self, request: pb.StreamTableRequest, context: Any
-    ) -> AsyncIterator[pb.TableChunk]:
+    ) -> AsyncIterator[pb.StreamTableResponse]:
         chunks = self._queries.table(
             current_principal(), request.entity, request.table, _query(request.query)
         )
         async for chunk in chunks:
-            yield pb.TableChunk(
+            yield pb.StreamTableResponse(
                 header_row_json=_encode(chunk.header_row) if chunk.header_row else b"",
                 observation_variables_json=_encode(chunk.variables) if chunk.header_row else b"",
                 rows_json=_encode(chunk.rows) if chunk.rows else b"",

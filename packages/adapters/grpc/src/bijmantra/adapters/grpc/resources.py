@@ -112,7 +112,7 @@ class ResourceClient:
 
     async def table(
         self, token: str, entity: str, table: str, query: Query
-    ) -> AsyncIterator[pb.TableChunk]:
+    ) -> AsyncIterator[pb.StreamTableResponse]:
         """The table's chunks as they arrive; the first carries the header."""
         request = pb.StreamTableRequest(entity=entity, table=table, query=_query(query))
         call = self._stub.StreamTable(

@@ -770,9 +770,9 @@ class StreamTableRequest(_message.Message):
 Global___StreamTableRequest: _TypeAlias = StreamTableRequest  # noqa: Y015
 
 @_typing.final
-class TableChunk(_message.Message):
-    """TableChunk: header fields are set in the first chunk only; rows_json is a JSON array of
-    rows, each an array of strings (empty string where there is no value).
+class StreamTableResponse(_message.Message):
+    """StreamTableResponse: one chunk of a table. Header fields are set in the first chunk only;
+    rows_json is a JSON array of rows, each an array of strings (empty string where there is no value).
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -796,7 +796,7 @@ class TableChunk(_message.Message):
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___TableChunk: _TypeAlias = TableChunk  # noqa: Y015
+Global___StreamTableResponse: _TypeAlias = StreamTableResponse  # noqa: Y015
 
 @_typing.final
 class PutContentRequest(_message.Message):

@@ -104,7 +104,7 @@ class ResourceServiceStub:
         self.StreamTable = channel.unary_stream(
                 '/bijmantra.brapi.v1.ResourceService/StreamTable',
                 request_serializer=bijmantra_dot_brapi_dot_v1_dot_resource__service__pb2.StreamTableRequest.SerializeToString,
-                response_deserializer=bijmantra_dot_brapi_dot_v1_dot_resource__service__pb2.TableChunk.FromString,
+                response_deserializer=bijmantra_dot_brapi_dot_v1_dot_resource__service__pb2.StreamTableResponse.FromString,
                 _registered_method=True)
         self.PutContent = channel.unary_unary(
                 '/bijmantra.brapi.v1.ResourceService/PutContent',
@@ -301,7 +301,7 @@ def add_ResourceServiceServicer_to_server(servicer, server):
             'StreamTable': grpc.unary_stream_rpc_method_handler(
                     servicer.StreamTable,
                     request_deserializer=bijmantra_dot_brapi_dot_v1_dot_resource__service__pb2.StreamTableRequest.FromString,
-                    response_serializer=bijmantra_dot_brapi_dot_v1_dot_resource__service__pb2.TableChunk.SerializeToString,
+                    response_serializer=bijmantra_dot_brapi_dot_v1_dot_resource__service__pb2.StreamTableResponse.SerializeToString,
             ),
             'PutContent': grpc.unary_unary_rpc_method_handler(
                     servicer.PutContent,
@@ -670,7 +670,7 @@ class ResourceService:
             target,
             '/bijmantra.brapi.v1.ResourceService/StreamTable',
             bijmantra_dot_brapi_dot_v1_dot_resource__service__pb2.StreamTableRequest.SerializeToString,
-            bijmantra_dot_brapi_dot_v1_dot_resource__service__pb2.TableChunk.FromString,
+            bijmantra_dot_brapi_dot_v1_dot_resource__service__pb2.StreamTableResponse.FromString,
             options,
             channel_credentials,
             insecure,

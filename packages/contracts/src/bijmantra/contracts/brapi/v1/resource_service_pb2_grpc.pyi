@@ -66,7 +66,7 @@ class ResourceServiceStub:
     """DeleteResources soft-deletes what a BrAPI search request (with at least one filter)
     matches, all-or-nothing, and returns the deleted DbIds.
     """
-    StreamTable: _grpc.UnaryStreamMultiCallable[_resource_service_pb2.StreamTableRequest, _resource_service_pb2.TableChunk]
+    StreamTable: _grpc.UnaryStreamMultiCallable[_resource_service_pb2.StreamTableRequest, _resource_service_pb2.StreamTableResponse]
     """StreamTable streams a table of an entity: the first chunk carries the header, every
     chunk may carry rows; nothing is built whole in memory.
     """
@@ -114,7 +114,7 @@ class ResourceServiceAsyncStub(ResourceServiceStub):
     """DeleteResources soft-deletes what a BrAPI search request (with at least one filter)
     matches, all-or-nothing, and returns the deleted DbIds.
     """
-    StreamTable: _aio.UnaryStreamMultiCallable[_resource_service_pb2.StreamTableRequest, _resource_service_pb2.TableChunk]  # type: ignore[assignment]
+    StreamTable: _aio.UnaryStreamMultiCallable[_resource_service_pb2.StreamTableRequest, _resource_service_pb2.StreamTableResponse]  # type: ignore[assignment]
     """StreamTable streams a table of an entity: the first chunk carries the header, every
     chunk may carry rows; nothing is built whole in memory.
     """
@@ -237,7 +237,7 @@ class ResourceServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _resource_service_pb2.StreamTableRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_abc.Iterator[_resource_service_pb2.TableChunk], _abc.AsyncIterator[_resource_service_pb2.TableChunk]]:
+    ) -> _typing.Union[_abc.Iterator[_resource_service_pb2.StreamTableResponse], _abc.AsyncIterator[_resource_service_pb2.StreamTableResponse]]:
         """StreamTable streams a table of an entity: the first chunk carries the header, every
         chunk may carry rows; nothing is built whole in memory.
         """
