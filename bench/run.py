@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.loadgen import run_load  # noqa: E402
-from bijmantra.testkit.devstack import DEMO_ORGANIZATION_ID, DevStack, Ports  # noqa: E402
+from bijmantra.testkit.devstack import DEMO_ORGANIZATION_ID, DevStack, running_stack  # noqa: E402
 from bijmantra.testkit.servers import free_port, terminate, wait_for_port  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
@@ -102,16 +102,9 @@ async def compare(name: str, paths: list[str], ours: tuple[int, str], baseline: 
 @contextlib.contextmanager
 def seeded_stack(name: str) -> Iterator[tuple[DevStack, str, list[str]]]:
     """The four services on fresh servers with ``GERMPLASM`` rows: (stack, token, ids)."""
-    workdir = ROOT / ".bijmantra" / name
-    stack = DevStack(workdir, Ports(gateway=free_port()), log_dir=workdir / "logs")
-    try:
-        stack.start_servers()
-        stack.seed(testdata=False)
-        stack.start_services()
+    with running_stack(ROOT / ".bijmantra" / name) as stack:
         token = stack.login()
         yield stack, token, seed(stack, token)
-    finally:
-        stack.stop()
 
 
 def single_get_paths(ids: list[str]) -> list[str]:

@@ -36,8 +36,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from bijmantra.adapters.grpc.auth import JwtVerifier  # noqa: E402
-from bijmantra.testkit.devstack import DevStack, Ports  # noqa: E402
-from bijmantra.testkit.servers import free_port  # noqa: E402
+from bijmantra.testkit.devstack import DevStack, running_stack  # noqa: E402
 
 from bench.loadgen import run_load  # noqa: E402
 
@@ -201,15 +200,8 @@ def main() -> None:
     for key, value in report["verifier"].items():
         print(f"  {key:<45} {value}", flush=True)
     print("Gateway: authenticated cheap endpoint vs unauthenticated, same run", flush=True)
-    workdir = ROOT / ".bijmantra" / "bench-auth"
-    stack = DevStack(workdir, Ports(gateway=free_port()), log_dir=workdir / "logs")
-    try:
-        stack.start_servers()
-        stack.seed(testdata=False)
-        stack.start_services()
+    with running_stack(ROOT / ".bijmantra" / "bench-auth") as stack:
         report["gateway"] = asyncio.run(load(stack, stack.login()))
-    finally:
-        stack.stop()
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(report, indent=2))
     print(f"wrote {RESULTS}", flush=True)

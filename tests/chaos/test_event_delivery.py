@@ -20,8 +20,8 @@ import nats.errors
 import psycopg
 import pytest
 from bijmantra.adapters.nats import connect
-from bijmantra.testkit.devstack import DEMO_ORGANIZATION_ID, DevStack, Ports
-from bijmantra.testkit.servers import free_port, wait_for_port
+from bijmantra.testkit.devstack import DEMO_ORGANIZATION_ID, DevStack, running_stack
+from bijmantra.testkit.servers import wait_for_port
 
 pytestmark = [pytest.mark.e2e]
 WRITES = 120
@@ -31,19 +31,8 @@ SETTLE = 120.0  # seconds to wait for redeliveries before a missing effect count
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
-    workdir = tmp_path_factory.mktemp("chaos")
-    stack = DevStack(workdir, Ports(gateway=free_port()), log_dir=workdir / "logs")
-    try:
-        stack.start_servers()
-        stack.seed(testdata=False)
-        stack.start_services()
+    with running_stack(tmp_path_factory.mktemp("chaos")) as stack:
         yield stack
-    except Exception:
-        for log in sorted((workdir / "logs").glob("*.log")):
-            print(f"==== {log.name}\n{log.read_text()[-4000:]}")
-        raise
-    finally:
-        stack.stop()
 
 
 async def burst(

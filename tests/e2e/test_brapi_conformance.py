@@ -28,8 +28,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from bijmantra.testkit.devstack import DevStack, Ports
-from bijmantra.testkit.servers import free_port
+from bijmantra.testkit.devstack import DevStack, running_stack
 from openapi_core import OpenAPI
 from openapi_core.testing import MockRequest, MockResponse
 
@@ -207,15 +206,8 @@ pytestmark = [pytest.mark.e2e]
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
-    workdir = tmp_path_factory.mktemp("conformance")
-    stack = DevStack(workdir, Ports(gateway=free_port()), log_dir=workdir / "logs")
-    try:
-        stack.start_servers()
-        stack.seed(testdata=True)  # the imported Test Server data is served and validated too
-        stack.start_services()
+    with running_stack(tmp_path_factory.mktemp("conformance"), testdata=True) as stack:  # the imported Test Server data is served and validated too
         yield stack
-    finally:
-        stack.stop()
 
 
 @dataclass

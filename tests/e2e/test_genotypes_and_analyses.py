@@ -38,7 +38,12 @@ from bijmantra.analytics_worker.analyses import ld_by_chromosome
 from bijmantra.analytics_worker.credentials import IdentityClientCredentials
 from bijmantra.genomics import grm, gwas, ld_r2, pca, qc_stats, reml_gblup
 from bijmantra.kernel import Forbidden, NotFound, TenantId, Unauthorized
-from bijmantra.testkit.devstack import DEMO_ORGANIZATION_ID, WORKER_CLIENT_ID, DevStack, Ports
+from bijmantra.testkit.devstack import (
+    DEMO_ORGANIZATION_ID,
+    WORKER_CLIENT_ID,
+    DevStack,
+    running_stack,
+)
 from bijmantra.testkit.servers import free_port
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from prometheus_client.parser import text_string_to_metric_families
@@ -95,26 +100,8 @@ ACK_WAIT = "3"  # seconds: a dead worker's job is redelivered within a few secon
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
-    workdir = tmp_path_factory.mktemp("genotype-stack")
-    stack = DevStack(workdir, Ports(gateway=free_port()), log_dir=workdir / "logs")
-    patch = pytest.MonkeyPatch()
-    patch.setenv("ANALYSIS_ACK_WAIT", ACK_WAIT)
-    try:
-        stack.start_servers()
-        stack.seed(testdata=False)
-        stack.start_services()
+    with running_stack(tmp_path_factory.mktemp("genotype-stack"), env={"ANALYSIS_ACK_WAIT": ACK_WAIT}) as stack:
         yield stack
-    except Exception:
-        _dump_logs(workdir / "logs")
-        raise
-    finally:
-        stack.stop()
-        patch.undo()
-
-
-def _dump_logs(folder: Path) -> None:
-    for log in sorted(folder.glob("*.log")):
-        print(f"==== {log.name}\n{log.read_text()[-6000:]}")
 
 
 @pytest.fixture(scope="module")

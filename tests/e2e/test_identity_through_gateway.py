@@ -24,8 +24,7 @@ from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from bijmantra.adapters.postgres import create_engine
 from bijmantra.adapters.postgres.identity import register_client, register_member
 from bijmantra.application.tenancy import hash_secret
-from bijmantra.testkit.devstack import DEMO_ORGANIZATION_ID, DevStack, Ports
-from bijmantra.testkit.servers import free_port
+from bijmantra.testkit.devstack import DEMO_ORGANIZATION_ID, DevStack, running_stack
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 from redis.asyncio import Redis
@@ -38,19 +37,8 @@ CALLBACK = "http://127.0.0.1:9/callback"  # loopback redirect of a native app (R
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
-    workdir = tmp_path_factory.mktemp("identity-stack")
-    stack = DevStack(workdir, Ports(gateway=free_port()), log_dir=workdir / "logs")
-    try:
-        stack.start_servers()
-        stack.seed(testdata=False)
-        stack.start_services()
+    with running_stack(tmp_path_factory.mktemp("identity-stack")) as stack:
         yield stack
-    except Exception:
-        for log in sorted((workdir / "logs").glob("*.log")):
-            print(f"==== {log.name}\n{log.read_text()[-4000:]}")
-        raise
-    finally:
-        stack.stop()
 
 
 @pytest.fixture(scope="module")

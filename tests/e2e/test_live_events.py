@@ -8,7 +8,6 @@ import json
 import socket as stdlib_socket
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,7 +15,7 @@ import pytest
 from argon2 import PasswordHasher
 from bijmantra.adapters.postgres import create_engine
 from bijmantra.adapters.postgres.identity import register_member
-from bijmantra.testkit.devstack import DEMO_ORGANIZATION_ID, DevStack, Ports
+from bijmantra.testkit.devstack import DEMO_ORGANIZATION_ID, DevStack, running_stack
 from bijmantra.testkit.servers import free_port, wait_for_port
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
@@ -41,13 +40,8 @@ class Replicas:
 
 @pytest.fixture(scope="module")
 def replicas(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Replicas]:
-    workdir = tmp_path_factory.mktemp("live")
-    stack = DevStack(workdir, Ports(gateway=free_port()), log_dir=workdir / "logs")
-    second_port = free_port()
-    try:
-        stack.start_servers()
-        stack.seed(testdata=False)
-        stack.start_services()
+    with running_stack(tmp_path_factory.mktemp("live")) as stack:
+        second_port = free_port()
         stack.start_service(
             "gateway",
             replica="-2",
@@ -57,11 +51,6 @@ def replicas(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Replicas]:
         email = f"breeder-{uuid.uuid4().hex[:8]}@other.example.org"
         asyncio.run(_register_other_organization(stack, email))
         yield Replicas(stack, second_port, email)
-    except Exception:
-        _dump_logs(workdir / "logs")
-        raise
-    finally:
-        stack.stop()
 
 
 async def _register_other_organization(stack: DevStack, email: str) -> None:
@@ -80,11 +69,6 @@ async def _register_other_organization(stack: DevStack, email: str) -> None:
         )
     finally:
         await engine.dispose()
-
-
-def _dump_logs(folder: Path) -> None:
-    for log in sorted(folder.glob("*.log")):
-        print(f"==== {log.name}\n{log.read_text()[-4000:]}")
 
 
 def ws_url(base: str) -> str:

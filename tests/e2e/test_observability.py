@@ -15,8 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from bijmantra.testkit.devstack import DevStack, Ports
-from bijmantra.testkit.servers import free_port
+from bijmantra.testkit.devstack import DevStack, running_stack
 from prometheus_client.parser import text_string_to_metric_families
 
 pytestmark = [pytest.mark.e2e]
@@ -30,18 +29,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
         "BIJMANTRA_TRACE_FILE": str(workdir / "traces" / "{service}.jsonl"),
         "OTEL_BSP_SCHEDULE_DELAY": "100",  # milliseconds: export soon after a span ends
     }
-    stack = DevStack(workdir, Ports(gateway=free_port()), log_dir=workdir / "logs", env=env)
-    try:
-        stack.start_servers()
-        stack.seed(testdata=False)
-        stack.start_services()
+    with running_stack(workdir, env=env) as stack:
         yield stack
-    except Exception:
-        for log in sorted((workdir / "logs").glob("*.log")):
-            print(f"==== {log.name}\n{log.read_text()[-4000:]}")
-        raise
-    finally:
-        stack.stop()
 
 
 @pytest.fixture(scope="module")

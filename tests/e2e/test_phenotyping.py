@@ -11,8 +11,7 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-from bijmantra.testkit.devstack import DevStack, Ports
-from bijmantra.testkit.servers import free_port
+from bijmantra.testkit.devstack import DevStack, running_stack
 
 pytestmark = [pytest.mark.e2e]
 
@@ -24,15 +23,8 @@ POINT = {
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
-    workdir = tmp_path_factory.mktemp("pheno")
-    stack = DevStack(workdir, Ports(gateway=free_port()), log_dir=workdir / "logs")
-    try:
-        stack.start_servers()
-        stack.seed(testdata=False)
-        stack.start_services()
+    with running_stack(tmp_path_factory.mktemp("pheno")) as stack:
         yield stack
-    finally:
-        stack.stop()
 
 
 class Brapi:

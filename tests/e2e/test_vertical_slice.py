@@ -13,34 +13,17 @@ import httpx
 import psycopg
 import pytest
 from argon2 import PasswordHasher
-
 from bijmantra.adapters.postgres import create_engine
 from bijmantra.adapters.postgres.identity import register_member
-from bijmantra.testkit.devstack import DEMO_ORGANIZATION_ID, DevStack, Ports
-from bijmantra.testkit.servers import free_port
+from bijmantra.testkit.devstack import DEMO_ORGANIZATION_ID, DevStack, running_stack
 
 pytestmark = [pytest.mark.e2e]
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
-    workdir = tmp_path_factory.mktemp("stack")
-    stack = DevStack(workdir, Ports(gateway=free_port()), log_dir=workdir / "logs")
-    try:
-        stack.start_servers()
-        stack.seed(testdata=True)
-        stack.start_services()
+    with running_stack(tmp_path_factory.mktemp("stack"), testdata=True) as stack:
         yield stack
-    except Exception:
-        _dump_logs(workdir / "logs")
-        raise
-    finally:
-        stack.stop()
-
-
-def _dump_logs(folder: Path) -> None:
-    for log in sorted(folder.glob("*.log")):
-        print(f"==== {log.name}\n{log.read_text()[-4000:]}")
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -206,6 +207,36 @@ class DevStack:
         for server in reversed(self._servers):
             server.stop()
         self._servers.clear()
+
+    def log_tails(self, chars: int = 6000) -> str:
+        """The end of every service log: where the cause of a failed start-up is written."""
+        if self.log_dir is None:
+            return ""
+        logs = sorted(self.log_dir.glob("*.log"))
+        return "".join(f"==== {log.name}\n{log.read_text(errors='replace')[-chars:]}\n" for log in logs)
+
+
+@contextlib.contextmanager
+def running_stack(
+    workdir: Path, *, testdata: bool = False, env: dict[str, str] | None = None
+) -> Iterator[DevStack]:
+    """Fresh servers, migrations, the demo seed and the four services, stopped on exit.
+
+    The end-to-end tests' one way to get a stack; a failed start-up prints the service logs."""
+    ports = Ports(gateway=free_port())
+    stack = DevStack(workdir, ports, log_dir=workdir / "logs", env=dict(env or {}))
+    try:
+        stack.start_servers()
+        stack.seed(testdata=testdata)
+        stack.start_services()
+    except BaseException:
+        print(stack.log_tails())
+        stack.stop()
+        raise
+    try:
+        yield stack
+    finally:
+        stack.stop()
 
 
 def _script(name: str) -> str:
