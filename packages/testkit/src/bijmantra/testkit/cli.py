@@ -59,6 +59,10 @@ def up(args: argparse.Namespace) -> None:
     except KeyboardInterrupt:
         print("\nStopping …", flush=True)
     finally:
+        # A second Ctrl-C (or one forwarded again by a wrapper) must not cut the shutdown
+        # short and leave servers running.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         stack.stop()
         (workdir / "stack.json").unlink(missing_ok=True)
 
