@@ -6,11 +6,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from bijmantra.adapters.postgres.outbox import write_outbox
-from bijmantra.adapters.postgres.uow import set_tenant
+from bijmantra.adapters.postgres.uow import TenantTransaction, set_tenant
 from bijmantra.application.events import envelope_for
 from bijmantra.application.tenancy import Member, Organization, UserRecord
 from bijmantra.domain import DomainEvent
@@ -174,40 +173,13 @@ class PostgresAccounts:
         ).scalar_one_or_none()
 
 
-class PostgresTenancyUnitOfWork:
+class PostgresTenancyUnitOfWork(TenantTransaction):
     """Implements ``TenancyUnitOfWork``: one transaction, ``app.tenant_id`` set at its start."""
 
-    def __init__(self, engine: AsyncEngine, tenant_id: TenantId) -> None:
-        self._engine, self.tenant_id = engine, tenant_id
-        self._connection: AsyncConnection | None = None
-        self._events: list[DomainEvent] = []
-
-    async def __aenter__(self) -> Self:
-        self._connection = await self._engine.connect()
-        await self._connection.begin()
-        await set_tenant(self._connection, self.tenant_id)
-        self.organizations = PostgresOrganizations(self._connection, self.tenant_id)
-        self.members = PostgresMembers(self._connection, self.tenant_id)
-        self.accounts = PostgresAccounts(self._connection, self.tenant_id)
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        assert self._connection is not None
-        try:
-            if self._connection.in_transaction():
-                await self._connection.rollback()
-        finally:
-            await self._connection.close()
-            self._connection = None
-            self._events.clear()
-
-    def record(self, event: DomainEvent) -> None:
-        self._events.append(event)
+    def _bind(self, connection: AsyncConnection) -> None:
+        self.organizations = PostgresOrganizations(connection, self.tenant_id)
+        self.members = PostgresMembers(connection, self.tenant_id)
+        self.accounts = PostgresAccounts(connection, self.tenant_id)
 
     async def commit(self) -> None:
         assert self._connection is not None

@@ -23,30 +23,27 @@ async def set_tenant(connection: AsyncConnection, tenant_id: TenantId) -> None:
     await connection.execute(select(func.set_config("app.tenant_id", str(tenant_id), True)))
 
 
-class PostgresUnitOfWork:
-    def __init__(
-        self,
-        engine: AsyncEngine,
-        tenant_id: TenantId,
-        *,
-        source: str,
-        traceparent: Callable[[], str | None] = lambda: None,
-    ) -> None:
+class TenantTransaction:
+    """One connection and transaction scoped to a tenant (RLS), rolled back unless committed.
+
+    Shared by every service's unit of work; a subclass binds its stores to the connection in
+    ``_bind`` and writes the recorded events to its outbox in ``commit``."""
+
+    def __init__(self, engine: AsyncEngine, tenant_id: TenantId) -> None:
         self._engine = engine
         self.tenant_id = tenant_id
-        self._source = source
-        self._traceparent = traceparent
         self._connection: AsyncConnection | None = None
         self._events: list[DomainEvent] = []
+
+    def _bind(self, connection: AsyncConnection) -> None:
+        """Attach the stores this unit of work offers to the open connection."""
 
     async def __aenter__(self) -> Self:
         self._connection = await self._engine.connect()
         await self._connection.begin()
         await set_tenant(self._connection, self.tenant_id)
-        self.resources = PostgresResourceStore(self._connection)
-        self.genotypes = PostgresGenotypeStore(self._connection)
-        self.analyses = PostgresAnalysisRepository(self._connection)
         self._events = []
+        self._bind(self._connection)
         return self
 
     def record(self, event: DomainEvent) -> None:
@@ -65,6 +62,26 @@ class PostgresUnitOfWork:
         finally:
             await self._connection.close()
             self._connection = None
+            self._events = []
+
+
+class PostgresUnitOfWork(TenantTransaction):
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        tenant_id: TenantId,
+        *,
+        source: str,
+        traceparent: Callable[[], str | None] = lambda: None,
+    ) -> None:
+        super().__init__(engine, tenant_id)
+        self._source = source
+        self._traceparent = traceparent
+
+    def _bind(self, connection: AsyncConnection) -> None:
+        self.resources = PostgresResourceStore(connection)
+        self.genotypes = PostgresGenotypeStore(connection)
+        self.analyses = PostgresAnalysisRepository(connection)
 
     async def commit(self) -> None:
         assert self._connection is not None
