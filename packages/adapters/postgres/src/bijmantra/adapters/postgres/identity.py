@@ -9,9 +9,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bijmantra.adapters.postgres.tenancy import write_identity_events
+from bijmantra.adapters.postgres.uow import set_tenant
 from bijmantra.application.tenancy.authorization import AuthorizationCode
 from bijmantra.application.tenancy import (
     Membership,
@@ -147,10 +148,6 @@ async def register_member(
         )
 
 
-async def _as_tenant(conn: AsyncConnection, tenant_id: uuid.UUID) -> None:
-    await conn.execute(select(func.set_config("app.tenant_id", str(tenant_id), True)))
-
-
 _FAMILY_COLUMNS = "f.id, f.tenant_id, f.user_id, f.client_id, f.scope, f.expires_at"
 
 
@@ -166,7 +163,7 @@ class PostgresRefreshTokenStore:
 
     async def start_family(self, family: RefreshFamily, token_hash: bytes, token_expires_at: datetime) -> None:
         async with self._engine.begin() as conn:
-            await _as_tenant(conn, family.tenant_id)
+            await set_tenant(conn, family.tenant_id)
             await conn.execute(
                 text(
                     "INSERT INTO identity.refresh_token_families "
@@ -196,7 +193,7 @@ class PostgresRefreshTokenStore:
         reuse_event: Callable[[RefreshFamily], DomainEvent],
     ) -> RotationResult:
         async with self._engine.begin() as conn:
-            await _as_tenant(conn, tenant_id)
+            await set_tenant(conn, tenant_id)
             # Lock the family row: concurrent refreshes of one family are serialised, so a
             # token can be consumed at most once.
             row = (
@@ -243,7 +240,7 @@ class PostgresRefreshTokenStore:
 
     async def revoke_family(self, tenant_id: TenantId, family_id: uuid.UUID, reason: str) -> None:
         async with self._engine.begin() as conn:
-            await _as_tenant(conn, tenant_id)
+            await set_tenant(conn, tenant_id)
             await conn.execute(
                 text(
                     "UPDATE identity.refresh_token_families SET revoked_at = now(), revoked_reason = :reason "
@@ -254,7 +251,7 @@ class PostgresRefreshTokenStore:
 
     async def revoke_family_of(self, tenant_id: TenantId, token_hash: bytes, client_id: str, reason: str) -> bool:
         async with self._engine.begin() as conn:
-            await _as_tenant(conn, tenant_id)
+            await set_tenant(conn, tenant_id)
             result = await conn.execute(
                 text(
                     "UPDATE identity.refresh_token_families f SET revoked_at = now(), revoked_reason = :reason "
@@ -268,7 +265,7 @@ class PostgresRefreshTokenStore:
     async def family_revoked(self, tenant_id: TenantId, family_id: uuid.UUID) -> str | None:
         """The revocation reason, or None while the family is live (for tests and support)."""
         async with self._engine.begin() as conn:
-            await _as_tenant(conn, tenant_id)
+            await set_tenant(conn, tenant_id)
             return (
                 await conn.execute(
                     text("SELECT coalesce(revoked_reason, '') FROM identity.refresh_token_families WHERE id = :id"),
@@ -310,7 +307,7 @@ class PostgresOAuthClients:
     async def exists(self, tenant_id: TenantId) -> bool:
         """Implements ``KnownOrganizations``: a platform client may act only for a real one."""
         async with self._engine.begin() as conn:
-            await _as_tenant(conn, tenant_id)
+            await set_tenant(conn, tenant_id)
             found = await conn.execute(
                 text("SELECT 1 FROM identity.organizations WHERE id = :id"), {"id": tenant_id}
             )
@@ -331,7 +328,7 @@ async def register_client(
 ) -> None:
     """Register an OAuth client of one organization (machine client or third-party app)."""
     async with engine.begin() as conn:
-        await _as_tenant(conn, tenant_id)
+        await set_tenant(conn, tenant_id)
         await conn.execute(
             text(
                 "INSERT INTO identity.oauth_clients "
@@ -373,7 +370,7 @@ class PostgresAuthorizationCodes:
 
     async def save(self, code_hash: bytes, code: AuthorizationCode) -> None:
         async with self._engine.begin() as conn:
-            await _as_tenant(conn, code.tenant_id)
+            await set_tenant(conn, code.tenant_id)
             await conn.execute(
                 text(
                     "INSERT INTO identity.authorization_codes (code_hash, tenant_id, client_id, user_id, "
@@ -392,7 +389,7 @@ class PostgresAuthorizationCodes:
         self, tenant_id: TenantId, code_hash: bytes, client_id: str, now: datetime
     ) -> AuthorizationCode | None:
         async with self._engine.begin() as conn:
-            await _as_tenant(conn, tenant_id)
+            await set_tenant(conn, tenant_id)
             row = (
                 await conn.execute(
                     text(
