@@ -1,4 +1,5 @@
-"""Several relays on one outbox: each event reaches the stream once, in its aggregate's order."""
+"""Several relays on one outbox, each with overlapping passes (lanes): each event reaches the
+stream once, in its aggregate's order."""
 
 from __future__ import annotations
 
@@ -70,9 +71,11 @@ async def test_four_relays_keep_per_aggregate_order_and_publish_each_event_once(
 
     async def drain(index: int) -> None:
         store = PostgresOutboxStore(engine, max_partitions=2)
-        relay = OutboxRelay(store, JitteryPublisher(publisher, published, index), batch_size=5)
+        relay = OutboxRelay(
+            store, JitteryPublisher(publisher, published, index), batch_size=5, lanes=2
+        )
         while True:
-            if not await relay.relay_once():
+            if not await relay.drain():  # two lanes per relay: eight passes in flight
                 if (await store.pending())[0] == 0:
                     return
                 await asyncio.sleep(0.002)

@@ -3,6 +3,11 @@
 At-least-once by construction (mark after ack); the stream deduplicates on the event id
 (``Nats-Msg-Id``), so a crash between publish and mark never yields a second delivery
 within the stream's duplicate window, and consumers are idempotent beyond it.
+
+Passes overlap: ``lanes`` passes run at once, so one pass's claim and mark (database round
+trips) proceed while another's messages are sent and acknowledged. They cannot interleave
+an aggregate's events, because a pass holds the store's claim (partitions of the outbox)
+from claim to mark.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ class OutboxRelay:
     publisher: EventPublisher
     batch_size: int = 1000
     poll_interval: float = 1.0  # seconds; a wake-up (NOTIFY) normally comes long before
+    lanes: int = 2  # passes in flight at once (see the module docstring)
 
     async def relay_once(self) -> int:
         """Publish one claimed batch; return how many events were published."""
@@ -33,6 +39,22 @@ class OutboxRelay:
             await batch.mark_published(acked)
             return len(acked)
 
+    async def drain(self) -> int:
+        """Relay until the passes find nothing to claim; return how many were published.
+
+        A lane stops at its first empty claim (the others may hold what is left); the
+        caller drains again on its next wake-up or poll."""
+
+        async def lane() -> int:
+            published = 0
+            while relayed := await self.relay_once():
+                published += relayed
+            return published
+
+        async with asyncio.TaskGroup() as lanes:  # one failing lane cancels the others
+            passes = [lanes.create_task(lane()) for _ in range(self.lanes)]
+        return sum(p.result() for p in passes)
+
     async def run(self, wake: asyncio.Event, stop: asyncio.Event) -> None:
         """Drain whenever woken (or every ``poll_interval``) until ``stop``.
 
@@ -41,7 +63,7 @@ class OutboxRelay:
         while not stop.is_set():
             wake.clear()
             try:
-                published = await self.relay_once()
+                published = await self.drain()
             except Exception:
                 log.warning("outbox relay pass failed; retrying", exc_info=True)
                 published = 0

@@ -6,16 +6,17 @@ Every schema in ``ddl.OUTBOX_SCHEMAS`` holds an outbox; ``write_outbox`` and
 Ordering across several relays: rows are partitioned by a hash of their aggregate id.
 A relay first locks partitions that have pending rows (``FOR UPDATE SKIP LOCKED`` on
 ``outbox_partitions``), then reads pending rows of those partitions only, in ``seq``
-order. A partition is held by one relay at a time, so two relays never publish events of
-one aggregate concurrently, and whichever takes the partition next starts from its oldest
-pending row. A plain row-level ``SKIP LOCKED`` would not keep that order: a second relay
-would skip an aggregate's locked first event and publish its second one.
+order (walking the pending-rows ``seq`` index and stopping after the batch, rather than
+fetching and sorting every pending row of the held partitions). A partition is held by
+one relay at a time, so two relays never publish events of one aggregate concurrently,
+and whichever takes the partition next starts from its oldest pending row. A plain
+row-level ``SKIP LOCKED`` would not keep that order: a second relay would skip an
+aggregate's locked first event and publish its second one.
 """
 
 from __future__ import annotations
 
 import contextlib
-import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -46,7 +47,8 @@ async def write_outbox(
         text(
             f"INSERT INTO {_checked(schema)}.outbox "  # noqa: S608 (checked identifier)
             "(id, tenant_id, type, aggregate_id, envelope, traceparent) "
-            "SELECT CAST(e->>'id' AS uuid), CAST(e->>'tenant_id' AS uuid), e->>'type', e->>'subject', "
+            "SELECT CAST(e->>'id' AS uuid), CAST(e->>'tenant_id' AS uuid), e->>'type', "
+            "e->>'subject', "
             "convert_to(CAST(e AS text), 'UTF8'), e->>'traceparent' "
             "FROM json_array_elements(CAST(:envelopes AS json)) AS e"
         ),
@@ -62,10 +64,8 @@ class _ClaimedBatch:
     records: list[OutboxRecord] = field(default_factory=list)
 
     async def mark_published(self, event_ids: Sequence[str]) -> None:
-        if event_ids:
-            await self.connection.execute(
-                text(self.mark_sql), {"ids": [uuid.UUID(i) for i in event_ids]}
-            )
+        if event_ids:  # ids travel as one text[] (PostgreSQL casts): no per-id UUID objects
+            await self.connection.execute(text(self.mark_sql), {"ids": list(event_ids)})
 
 
 class PostgresOutboxStore:
@@ -88,11 +88,14 @@ class PostgresOutboxStore:
             "WHERE o.partition = p.partition AND o.published_at IS NULL "
             "ORDER BY o.seq LIMIT 1) oldest "
             "ORDER BY oldest.seq LIMIT :partitions FOR UPDATE OF p SKIP LOCKED) "
-            "SELECT id, type, tenant_id, envelope, traceparent "
-            f"FROM {schema}.outbox WHERE published_at IS NULL "
-            "AND partition IN (SELECT partition FROM held) ORDER BY seq LIMIT :limit"
+            "SELECT CAST(id AS text) AS id, type, CAST(tenant_id AS text) AS tenant_id, "
+            f"envelope, traceparent FROM {schema}.outbox WHERE published_at IS NULL "
+            "AND partition = ANY(ARRAY(SELECT partition FROM held)) ORDER BY seq LIMIT :limit"
         )
-        self._mark = f"UPDATE {schema}.outbox SET published_at = now() WHERE id = ANY(:ids)"  # noqa: S608
+        self._mark = (
+            f"UPDATE {schema}.outbox SET published_at = now() "  # noqa: S608 (checked identifier)
+            "WHERE id = ANY(CAST(:ids AS uuid[]))"
+        )
         self._pending = text(
             "SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0) "  # noqa: S608
             f"FROM {schema}.outbox WHERE published_at IS NULL"
@@ -118,7 +121,7 @@ class PostgresOutboxStore:
             params = {"limit": limit, "partitions": self._max_partitions}
             rows = (await connection.execute(self._claim, params)).all()
             records = [
-                OutboxRecord(str(r.id), r.type, str(r.tenant_id), bytes(r.envelope), r.traceparent)
+                OutboxRecord(r.id, r.type, r.tenant_id, bytes(r.envelope), r.traceparent)
                 for r in rows
             ]
             yield _ClaimedBatch(connection, self._mark, records)
