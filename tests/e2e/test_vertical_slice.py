@@ -13,6 +13,7 @@ import httpx
 import psycopg
 import pytest
 from argon2 import PasswordHasher
+from prometheus_client.parser import text_string_to_metric_families
 from bijmantra.adapters.postgres import create_engine
 from bijmantra.adapters.postgres.identity import register_member
 from bijmantra.testkit.devstack import DEMO_ORGANIZATION_ID, DevStack, running_stack
@@ -117,6 +118,38 @@ async def test_bad_input_is_a_clear_400_and_stores_nothing(client: httpx.AsyncCl
     assert missing.status_code == 404 and missing.json()["result"] is None
 
 
+async def page_cache_hits(client: httpx.AsyncClient) -> float:
+    metrics = (await client.get("/metrics")).text
+    for family in text_string_to_metric_families(metrics):
+        for sample in family.samples:
+            if sample.name == "gateway_page_cache_requests_total" and sample.labels["result"] == "hit":
+                return sample.value
+    return 0.0
+
+
+async def test_a_kept_page_shows_every_committed_write_at_once(client: httpx.AsyncClient, stack: DevStack) -> None:
+    token = stack.login()
+    params = {"pageSize": 1000, "commonCropName": "Cassava"}
+
+    async def listing() -> tuple[list[str], int]:
+        body = (await client.get("/brapi/v2/germplasm", params=params, headers=auth(token))).json()
+        names = sorted(d["germplasmName"] for d in body["result"]["data"])
+        return names, body["metadata"]["pagination"]["totalCount"]
+
+    before, total = await listing()
+    hits = await page_cache_hits(client)
+    assert await listing() == (before, total)
+    assert await page_cache_hits(client) == hits + 1  # the gateway answered its kept page
+    created = await client.post("/brapi/v2/germplasm", json=new_germplasm("E2E-kept"), headers=auth(token))
+    [document] = created.json()["result"]["data"]
+    assert await listing() == (sorted([*before, "E2E-kept"]), total + 1)
+    renamed = await client.put(
+        f"/brapi/v2/germplasm/{document['germplasmDbId']}", json=new_germplasm("E2E-renamed")[0], headers=auth(token)
+    )
+    assert renamed.status_code == 200, renamed.text
+    assert await listing() == (sorted([*before, "E2E-renamed"]), total + 1)
+
+
 async def test_another_organization_sees_nothing_and_a_viewer_cannot_write(
     client: httpx.AsyncClient, stack: DevStack
 ) -> None:
@@ -134,6 +167,8 @@ async def test_another_organization_sees_nothing_and_a_viewer_cannot_write(
     [mine] = (await client.post("/brapi/v2/germplasm", json=new_germplasm("E2E-private"), headers=auth(demo_token))).json()[
         "result"
     ]["data"]
+    mine_listed = (await client.get("/brapi/v2/germplasm", headers=auth(demo_token))).json()  # now kept by the gateway
+    assert mine_listed["metadata"]["pagination"]["totalCount"] > 0
     other_token = stack.login(email, "pw-123456")
     assert (await client.get(f"/brapi/v2/germplasm/{mine['germplasmDbId']}", headers=auth(other_token))).status_code == 404
     listing = (await client.get("/brapi/v2/germplasm", headers=auth(other_token))).json()

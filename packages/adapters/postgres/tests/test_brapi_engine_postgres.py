@@ -147,3 +147,49 @@ async def test_pages_cover_every_match_once_with_correct_totals(
         who, "germplasm", search_id, PageRequest(0, max(len(matching), 1))
     )
     assert results.total_count == len(matching)
+
+
+async def test_a_page_version_changes_exactly_when_a_write_to_its_entity_commits(
+    engine: AsyncEngine,
+) -> None:
+    who, other = principal(), principal()
+    uow = unit_of_work_factory(engine, source="test")
+    commands = ResourceCommands(CATALOG, uow)
+    queries = ResourceQueries(CATALOG, uow, FakeSearchResultStore())
+    first_page = PageRequest(0, 10)
+
+    async def current(known: int) -> bool:
+        changed = await queries.list_if_changed(
+            who, "germplasm", {}, first_page, known_version=known
+        )
+        return changed is None
+
+    created = await commands.create(
+        who, "germplasm", [{"germplasmName": "A", "germplasmPUI": "p:a", "commonCropName": "Rice"}]
+    )
+    db_id = documents(created.documents)[0]["germplasmDbId"]
+    kept = await queries.list(who, "germplasm", {}, first_page)
+    assert kept.version > 0
+    assert await current(kept.version)
+    # Writes to another entity, or by another organization, leave the page current.
+    await commands.create(who, "seedlot", [{"seedLotName": "L", "amount": 1, "units": "seeds"}])
+    await commands.create(other, "germplasm", [{"germplasmName": "B", "germplasmPUI": "p:b", "commonCropName": "Rice"}])
+    assert await current(kept.version)
+    # A transaction that writes and rolls back changes nothing.
+    async with uow(who.tenant_id) as work:
+        await work.resources.insert("germplasm", [("uncommitted", {"germplasmDbId": "x"})])
+    assert await current(kept.version)
+    # A committed update gives a new version, and the page read with it has the update.
+    renamed = b'{"germplasmName": "A2", "germplasmPUI": "p:a", "commonCropName": "Rice"}'
+    await commands.update(who, "germplasm", db_id, renamed)
+    assert not await current(kept.version)
+    fresh = await queries.list_if_changed(
+        who, "germplasm", {}, first_page, known_version=kept.version
+    )
+    assert fresh is not None
+    assert [d["germplasmName"] for d in documents(fresh.documents)] == ["A2"]
+    assert await current(fresh.version)
+    # Each organization has its own versions; neither can be mistaken for the other's.
+    theirs = await queries.list(other, "germplasm", {}, first_page)
+    assert theirs.version not in (0, kept.version, fresh.version)
+    assert [d["germplasmName"] for d in documents(theirs.documents)] == ["B"]

@@ -31,6 +31,11 @@ GRPC_SERVER_HANDLING = Histogram(
     "Time to handle an RPC on the server.",
     ["grpc_service", "grpc_method"],
 )
+PAGE_CACHE_REQUESTS = Counter(
+    "gateway_page_cache_requests",
+    "BrAPI list requests answered from a kept, still current page (hit) or read afresh (miss).",
+    ["result"],
+)
 DB_POOL_IN_USE = Gauge(
     "db_pool_connections_in_use", "Connections checked out of the pool.", ["pool"]
 )

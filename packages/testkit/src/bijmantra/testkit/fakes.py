@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -90,9 +91,14 @@ class FakeResourceStore:
 
     async def page(self, entity: str, criteria: Criteria, page: PageRequest) -> DocumentPage:
         hits = self._hits(entity, criteria)
-        return _page(
+        found = _page(
             [b for _, b in hits[page.offset : page.offset + page.page_size]], len(hits), page
         )
+        return dataclasses.replace(found, version=await self.version(entity))
+
+    async def version(self, entity: str) -> int:
+        """Changes whenever the entity's documents do (a digest of them, never 0)."""
+        return hash(tuple(self._visible(entity))) & 0x7FFF_FFFF_FFFF_FFFF or 1
 
     async def page_of_ids(
         self, entity: str, db_ids: Sequence[str], page: PageRequest

@@ -162,6 +162,7 @@ def _document_page(page: DocumentPage) -> pb.DocumentPage:  # wrapped by each <R
         total_count=page.total_count,
         page=page.request.page,
         page_size=page.request.page_size,
+        version=page.version,
     )
 
 
@@ -175,9 +176,15 @@ class ResourceServicer(pb_grpc.ResourceServiceServicer):
     async def ListResources(
         self, request: pb.ListResourcesRequest, context: Any
     ) -> pb.ListResourcesResponse:
-        page = await self._queries.list(
-            current_principal(), request.entity, _query(request.query), _page(request.page)
+        page = await self._queries.list_if_changed(
+            current_principal(),
+            request.entity,
+            _query(request.query),
+            _page(request.page),
+            known_version=request.known_version,
         )
+        if page is None:
+            return pb.ListResourcesResponse(unchanged=True)
         return pb.ListResourcesResponse(page=_document_page(page))
 
     @use_case_errors

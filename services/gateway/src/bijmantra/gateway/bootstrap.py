@@ -7,12 +7,6 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-from litestar import Litestar, Response, get
-from litestar.datastructures import State
-from litestar.exceptions import HTTPException
-from litestar.middleware import DefineMiddleware
-
 from bijmantra.adapters.grpc import (
     CHANNEL_OPTIONS,
     AnalysisClient,
@@ -22,13 +16,11 @@ from bijmantra.adapters.grpc import (
     JwtVerifier,
     ResourceClient,
 )
-from bijmantra.application.brapi.modules import catalog
 from bijmantra.adapters.nats import JetStreamEventFeed, connect, ensure_stream
-from bijmantra.application.ports import TokenVerifier
+from bijmantra.application.brapi.modules import catalog
 from bijmantra.application.client_address import parse_networks
+from bijmantra.application.ports import TokenVerifier
 from bijmantra.gateway import brapi, compliance, genotypes
-from bijmantra.gateway.identity_proxy import IdentityProxy, identity_routes
-from bijmantra.gateway.permissions import my_permissions
 from bijmantra.gateway.config import Settings
 from bijmantra.gateway.edge import (
     authentication_middleware,
@@ -38,12 +30,20 @@ from bijmantra.gateway.edge import (
     request_id_middleware,
     unexpected_error_handler,
 )
+from bijmantra.gateway.identity_proxy import IdentityProxy, identity_routes
 from bijmantra.gateway.live import FeedSettings, live_feed
+from bijmantra.gateway.page_cache import PageCache
+from bijmantra.gateway.permissions import my_permissions
 from bijmantra.kernel import BijmantraError
 from bijmantra.observability import configure_logging
 from bijmantra.observability.grpc_interceptors import RequestIdClientInterceptor
 from bijmantra.observability.http import http_observability
 from bijmantra.observability.tracing_setup import configure_tracing
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from litestar import Litestar, Response, get
+from litestar.datastructures import State
+from litestar.exceptions import HTTPException
+from litestar.middleware import DefineMiddleware
 
 GRPC_OPTIONS = [
     ("grpc.max_receive_message_length", 64 * 1024 * 1024),
@@ -90,9 +90,11 @@ def create_app(settings: Settings | None = None, *, verifier: TokenVerifier | No
     verifier = verifier or JwtVerifier(
         IdentitySigningKeys(identity_channel), issuer=settings.token_issuer, audience=settings.token_audience
     )
+    resources = ResourceClient(domain_channel)
     state = State(
         {
-            "brapi": ResourceClient(domain_channel),
+            "brapi": resources,
+            "pages": PageCache(resources, settings.page_cache_bytes),
             "genotyping": GenotypingClient(domain_channel),
             "analyses": AnalysisClient(domain_channel),
             "audit": AuditClient(domain_channel),

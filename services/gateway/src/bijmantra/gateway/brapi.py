@@ -53,9 +53,10 @@ def query_of(request: AnyRequest) -> dict[str, list[str]]:
     return {k: request.query_params.getall(k) for k in request.query_params if k not in PAGING}
 
 
-def _envelope(metadata: bytes, result: bytes) -> bytes:
+def _envelope(metadata: bytes, *result: bytes) -> bytes:
+    """The BrAPI envelope around a result given in parts: one copy of a large page, not two."""
     return b"".join(
-        (b'{"@context":', BRAPI_CONTEXT, b',"metadata":', metadata, b',"result":', result, b"}")
+        (b'{"@context":', BRAPI_CONTEXT, b',"metadata":', metadata, b',"result":', *result, b"}")
     )
 
 
@@ -72,7 +73,7 @@ def list_response(page: DocumentPage) -> Response[bytes]:
             {"message": f"{page.count} of {page.total_count} result(s)", "messageType": "INFO"}
         ],
     }
-    body = _envelope(_encode(metadata), b'{"data":' + page.documents + b"}")
+    body = _envelope(_encode(metadata), b'{"data":', page.documents, b"}")
     return Response(body, media_type=JSON)
 
 
@@ -129,9 +130,10 @@ def entity_routes(entity: Entity, catalog: Catalog) -> list[Route]:
     routes: list[Route] = []
 
     async def list_(request: AnyRequest, state: State) -> Response[bytes]:
-        return list_response(
-            await state.brapi.list(request.auth, name, query_of(request), page_request(request))
+        page = await state.pages.list(
+            request.auth, request.user.tenant_id, name, query_of(request), page_request(request)
         )
+        return list_response(page)
 
     async def create(request: AnyRequest, state: State) -> Response[bytes]:
         return list_response(await state.brapi.create(request.auth, name, await request.body()))

@@ -21,6 +21,7 @@ class Settings:
     log_level: str = "INFO"
     identity_url: str = "http://127.0.0.1:8001"  # identity's HTTP endpoints, proxied (ADR 0038)
     trusted_proxies: str = ""  # CIDRs whose X-Forwarded-For is believed (the ingress)
+    page_cache_bytes: int = 64 << 20  # BrAPI list pages kept per worker, revalidated per request
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -39,4 +40,5 @@ class Settings:
             log_level=env.get("LOG_LEVEL", "INFO"),
             identity_url=env.get("IDENTITY_URL", "http://127.0.0.1:8001"),
             trusted_proxies=env.get("TRUSTED_PROXIES", ""),
+            page_cache_bytes=int(env.get("GATEWAY_PAGE_CACHE_BYTES", str(64 << 20))),
         )

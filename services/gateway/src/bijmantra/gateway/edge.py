@@ -75,7 +75,7 @@ def authentication_middleware(verifier: TokenVerifier) -> type[BearerAuthenticat
     return type("BoundBearerAuthentication", (BearerAuthentication,), {"verifier": verifier})
 
 
-def permission_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+async def permission_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
     """Each route declares the permission it needs (``opt['permission']``)."""
     needed = handler.opt.get("permission")
     if needed is not None:

@@ -21,6 +21,9 @@ class DocumentPage:
     count: int
     total_count: int
     request: PageRequest
+    # The entity's data version the page was read at (0: not versioned); the same version
+    # later means the same page, so a gateway may answer it again (ADR 0040).
+    version: int = 0
 
     @property
     def total_pages(self) -> int:
@@ -37,7 +40,13 @@ class ResourceStore(Protocol):
 
     async def document_bytes(self, entity: str, db_id: str) -> bytes | None: ...
 
-    async def page(self, entity: str, criteria: Criteria, page: PageRequest) -> DocumentPage: ...
+    async def page(self, entity: str, criteria: Criteria, page: PageRequest) -> DocumentPage:
+        """A page and, read in the same statement, the entity's data version."""
+        ...
+
+    async def version(self, entity: str) -> int:
+        """The entity's data version: it changes with every committed write to the entity."""
+        ...
 
     async def page_of_ids(
         self, entity: str, db_ids: Sequence[str], page: PageRequest

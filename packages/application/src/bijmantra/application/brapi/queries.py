@@ -65,10 +65,27 @@ class ResourceQueries:
         query: Mapping[str, Sequence[str]],
         page: PageRequest,
     ) -> DocumentPage:
+        found = await self.list_if_changed(principal, entity_name, query, page, known_version=0)
+        assert found is not None  # no known version: always a page
+        return found
+
+    async def list_if_changed(
+        self,
+        principal: Principal,
+        entity_name: str,
+        query: Mapping[str, Sequence[str]],
+        page: PageRequest,
+        *,
+        known_version: int,
+    ) -> DocumentPage | None:
+        """A page; ``None`` when the caller's copy, read at ``known_version``, is still current
+        (permission checked first, so a kept page is never answered to someone now denied)."""
         entity = self.catalog.entity(entity_name)
         authorize(principal, read_permission(entity))
         criteria = query_criteria(entity, query)
         async with self.uow(principal.tenant_id) as uow:
+            if known_version and await uow.resources.version(entity.name) == known_version:
+                return None
             return await uow.resources.page(entity.name, criteria, page)
 
     async def get(self, principal: Principal, entity_name: str, db_id: str) -> bytes:

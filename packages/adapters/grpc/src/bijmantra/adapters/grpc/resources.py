@@ -30,7 +30,11 @@ def _page(page: PageRequest) -> pb.PageRequest:
 def _document_page(response: Any, page: PageRequest) -> DocumentPage:
     """Any ``<Rpc>Response`` that carries a ``page``."""
     return DocumentPage(
-        response.page.documents_json, response.page.count, response.page.total_count, page
+        response.page.documents_json,
+        response.page.count,
+        response.page.total_count,
+        page,
+        version=response.page.version,
     )
 
 
@@ -45,8 +49,19 @@ class ResourceClient:
             raise error_from_rpc(exc) from None
 
     async def list(self, token: str, entity: str, query: Query, page: PageRequest) -> DocumentPage:
-        request = pb.ListResourcesRequest(entity=entity, query=_query(query), page=_page(page))
-        return _document_page(await self._call(self._stub.ListResources, request, token), page)
+        found = await self.list_if_changed(token, entity, query, page, known_version=0)
+        assert found is not None  # no known version: always a page
+        return found
+
+    async def list_if_changed(
+        self, token: str, entity: str, query: Query, page: PageRequest, *, known_version: int
+    ) -> DocumentPage | None:
+        """A page, or ``None`` when the caller's copy read at ``known_version`` is current."""
+        request = pb.ListResourcesRequest(
+            entity=entity, query=_query(query), page=_page(page), known_version=known_version
+        )
+        response = await self._call(self._stub.ListResources, request, token)
+        return None if response.unchanged else _document_page(response, page)
 
     async def get(self, token: str, entity: str, db_id: str) -> bytes:
         request = pb.GetResourceRequest(entity=entity, db_id=db_id)

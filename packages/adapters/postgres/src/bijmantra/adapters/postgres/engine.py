@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import psycopg
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 
 def sqlalchemy_url(url: str) -> str:
@@ -29,3 +30,13 @@ def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> A
         pool_pre_ping=False,
         pool_recycle=1800,
     )
+
+
+async def driver_connection(connection: AsyncConnection) -> psycopg.AsyncConnection:
+    """The psycopg connection under a SQLAlchemy one, for what SQLAlchemy cannot ask for:
+    pipelined statements and results in PostgreSQL's binary format. It shares the open
+    transaction, so RLS and the unit of work's rollback/commit still apply."""
+    raw = await connection.get_raw_connection()
+    driver = raw.driver_connection
+    assert isinstance(driver, psycopg.AsyncConnection)
+    return driver

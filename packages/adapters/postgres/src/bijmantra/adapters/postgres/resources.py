@@ -9,10 +9,11 @@ rows (``deleted_at``) stay as history and are invisible to every read (ADR 0090)
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import msgspec
+from bijmantra.adapters.postgres.engine import driver_connection
 from bijmantra.application.brapi.ports import Criteria, DocumentPage
 from bijmantra.kernel import PageRequest
 from sqlalchemy import text
@@ -41,15 +42,24 @@ _UPDATE = text(
     "WHERE t.entity = :entity AND t.db_id = r.db_id AND t.deleted_at IS NULL"
 )
 _LIVE = "deleted_at IS NULL"
+Placeholder = Callable[[str], str]
 
 
-def _where(criteria: Criteria, params: dict[str, Any]) -> str:
-    clauses = ["entity = :entity", _LIVE]
+def _sqlalchemy(name: str) -> str:
+    return f":{name}"
+
+
+def _psycopg(name: str) -> str:
+    return f"%({name})s"
+
+
+def _where(criteria: Criteria, params: dict[str, Any], bind: Placeholder = _sqlalchemy) -> str:
+    clauses = [f"entity = {bind('entity')}", _LIVE]
     for i, alternatives in enumerate(criteria):
         ors = []
         for j, fragment in enumerate(alternatives):
             params[f"c{i}_{j}"] = _encode(fragment).decode()
-            ors.append(f"document @> CAST(:c{i}_{j} AS jsonb)")
+            ors.append(f"document @> CAST({bind(f'c{i}_{j}')} AS jsonb)")
         clauses.append("(" + " OR ".join(ors or ["false"]) + ")")
     return " AND ".join(clauses)
 
@@ -58,9 +68,34 @@ def _array(documents: bytes | None) -> bytes:
     return b"[" + (documents or b"") + b"]"
 
 
+_VERSION = "coalesce((SELECT version FROM domain.resource_versions WHERE entity = %(entity)s), 0)"
+_BUMP_VERSIONS = (
+    "INSERT INTO domain.resource_versions (tenant_id, entity, version) "
+    f"SELECT {_TENANT}, e, nextval('domain.resource_version_seq') "
+    "FROM unnest(CAST(%(entities)s AS text[])) AS e ORDER BY e "
+    "ON CONFLICT (tenant_id, entity) DO UPDATE SET version = excluded.version"
+)
+
+
 class PostgresResourceStore:
     def __init__(self, connection: AsyncConnection) -> None:
         self._connection = connection
+        self._written: set[str] = set()
+
+    async def bump_versions(self) -> None:
+        """Give every entity this transaction wrote a new data version (ADR 0040).
+
+        Called by the unit of work just before COMMIT, so the version rows are locked only
+        for the commit itself, always in entity order (no deadlock between writers)."""
+        if self._written:
+            driver = await driver_connection(self._connection)
+            await driver.execute(_BUMP_VERSIONS, {"entities": sorted(self._written)})
+            self._written.clear()
+
+    async def version(self, entity: str) -> int:
+        row = await self._binary_row(f"SELECT {_VERSION}", {"entity": entity})
+        assert row is not None
+        return int(row[0])
 
     async def documents(
         self, entity: str, db_ids: Sequence[str], *, for_update: bool = False
@@ -77,48 +112,47 @@ class PostgresResourceStore:
         )
         return {db_id: _decode(body) for db_id, body in rows}
 
+    async def _binary_row(self, query: str, params: dict[str, Any]) -> tuple[Any, ...] | None:
+        """One row in PostgreSQL's binary format: a page's bytea arrives as its bytes, not
+        as hex text twice its size that the server encodes and psycopg decodes again."""
+        driver = await driver_connection(self._connection)
+        cursor = driver.cursor(binary=True)
+        await cursor.execute(query, params)
+        return await cursor.fetchone()
+
     async def document_bytes(self, entity: str, db_id: str) -> bytes | None:
-        result = await self._connection.execute(
-            text(
-                "SELECT body FROM domain.resources "
-                f"WHERE entity = :entity AND db_id = :db_id AND {_LIVE}"
-            ),
+        row = await self._binary_row(
+            "SELECT body FROM domain.resources "
+            f"WHERE entity = %(entity)s AND db_id = %(db_id)s AND {_LIVE}",
             {"entity": entity, "db_id": db_id},
         )
-        body = result.scalar_one_or_none()
-        return None if body is None else bytes(body)
+        return None if row is None else bytes(row[0])
 
     async def page(self, entity: str, criteria: Criteria, page: PageRequest) -> DocumentPage:
         params: dict[str, Any] = {"entity": entity, "limit": page.page_size, "offset": page.offset}
-        where = _where(criteria, params)
-        row = (
-            await self._connection.execute(
-                text(
-                    f"SELECT (SELECT count(*) FROM domain.resources WHERE {where}), p.n, p.bodies FROM ("
-                    "SELECT count(*) AS n, string_agg(body, '\\x2c'::bytea ORDER BY db_id) AS bodies FROM ("
-                    f"SELECT db_id, body FROM domain.resources WHERE {where} ORDER BY db_id LIMIT :limit OFFSET :offset"
-                    ") s) p"
-                ),
-                params,
-            )
-        ).one()
-        return DocumentPage(_array(row[2]), int(row[1]), int(row[0]), page)
+        where = _where(criteria, params, _psycopg)
+        row = await self._binary_row(
+            f"SELECT (SELECT count(*) FROM domain.resources WHERE {where}), p.n, p.bodies, {_VERSION} FROM ("
+            "SELECT count(*) AS n, string_agg(body, '\\x2c'::bytea ORDER BY db_id) AS bodies FROM ("
+            f"SELECT db_id, body FROM domain.resources WHERE {where} "
+            "ORDER BY db_id LIMIT %(limit)s OFFSET %(offset)s) s) p",
+            params,
+        )
+        assert row is not None  # aggregates always answer one row
+        return DocumentPage(_array(row[2]), int(row[1]), int(row[0]), page, version=int(row[3]))
 
     async def page_of_ids(
         self, entity: str, db_ids: Sequence[str], page: PageRequest
     ) -> DocumentPage:
         wanted = list(db_ids[page.offset : page.offset + page.page_size])
-        row = (
-            await self._connection.execute(
-                text(
-                    "SELECT count(r.body), string_agg(r.body, '\\x2c'::bytea ORDER BY w.ord) "
-                    "FROM unnest(CAST(:ids AS text[])) WITH ORDINALITY AS w(db_id, ord) "
-                    "JOIN domain.resources r "
-                    "ON r.entity = :entity AND r.db_id = w.db_id AND r.deleted_at IS NULL"
-                ),
-                {"entity": entity, "ids": wanted},
-            )
-        ).one()
+        row = await self._binary_row(
+            "SELECT count(r.body), string_agg(r.body, '\\x2c'::bytea ORDER BY w.ord) "
+            "FROM unnest(CAST(%(ids)s AS text[])) WITH ORDINALITY AS w(db_id, ord) "
+            "JOIN domain.resources r "
+            "ON r.entity = %(entity)s AND r.db_id = w.db_id AND r.deleted_at IS NULL",
+            {"entity": entity, "ids": wanted},
+        )
+        assert row is not None
         return DocumentPage(_array(row[1]), int(row[0]), len(db_ids), page)
 
     async def matching(self, entity: str, criteria: Criteria, limit: int) -> list[dict[str, Any]]:
@@ -143,10 +177,12 @@ class PostgresResourceStore:
 
     async def insert(self, entity: str, documents: Sequence[tuple[str, dict[str, Any]]]) -> None:
         if documents:
+            self._written.add(entity)
             await self._connection.execute(_INSERT, self._rows(entity, documents))
 
     async def update(self, entity: str, documents: Sequence[tuple[str, dict[str, Any]]]) -> None:
         if documents:
+            self._written.add(entity)
             await self._connection.execute(_UPDATE, self._rows(entity, documents))
 
     @staticmethod
@@ -159,6 +195,7 @@ class PostgresResourceStore:
         }
 
     async def soft_delete(self, entity: str, db_ids: Sequence[str]) -> None:
+        self._written.add(entity)
         await self._connection.execute(
             text(
                 "UPDATE domain.resources SET deleted_at = now() "

@@ -6,21 +6,27 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Self
 
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-
 from bijmantra.adapters.postgres.analyses import PostgresAnalysisRepository
+from bijmantra.adapters.postgres.engine import driver_connection
 from bijmantra.adapters.postgres.genotypes import PostgresGenotypeStore
 from bijmantra.adapters.postgres.outbox import write_outbox
 from bijmantra.adapters.postgres.resources import PostgresResourceStore
 from bijmantra.application.events import envelope_for
 from bijmantra.domain import DomainEvent
 from bijmantra.kernel import TenantId
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+_SET_TENANT = "SELECT set_config('app.tenant_id', %s, true)"
 
 
 async def set_tenant(connection: AsyncConnection, tenant_id: TenantId) -> None:
-    """Scope the current transaction to a tenant (``is_local`` => reset at commit/rollback)."""
-    await connection.execute(select(func.set_config("app.tenant_id", str(tenant_id), True)))
+    """Scope the current transaction to a tenant (``is_local`` => reset at commit/rollback).
+
+    Pipelined, so the transaction's ``BEGIN`` and the setting share one round trip: every
+    request pays this, reads of one document included."""
+    driver = await driver_connection(connection)
+    async with driver.pipeline():
+        await driver.execute(_SET_TENANT, (str(tenant_id),))
 
 
 class TenantTransaction:
@@ -93,6 +99,7 @@ class PostgresUnitOfWork(TenantTransaction):
             await write_outbox(
                 self._connection, [envelope_for(e, source=self._source, traceparent=trace) for e in events]
             )
+        await self.resources.bump_versions()
         await self._connection.commit()
 
 

@@ -76,11 +76,14 @@ class DocumentPage(_message.Message):
     TOTAL_COUNT_FIELD_NUMBER: _builtins.int
     PAGE_FIELD_NUMBER: _builtins.int
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
     documents_json: _builtins.bytes
     count: _builtins.int
     total_count: _builtins.int
     page: _builtins.int
     page_size: _builtins.int
+    version: _builtins.int
+    """The entity's data version the page was read at (0: not versioned)."""
     def __init__(
         self,
         *,
@@ -89,10 +92,11 @@ class DocumentPage(_message.Message):
         total_count: _builtins.int = ...,
         page: _builtins.int = ...,
         page_size: _builtins.int = ...,
+        version: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["count", b"count", "documents_json", b"documents_json", "page", b"page", "page_size", b"page_size", "total_count", b"total_count"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["count", b"count", "documents_json", b"documents_json", "page", b"page", "page_size", b"page_size", "total_count", b"total_count", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -128,7 +132,10 @@ class ListResourcesRequest(_message.Message):
     ENTITY_FIELD_NUMBER: _builtins.int
     QUERY_FIELD_NUMBER: _builtins.int
     PAGE_FIELD_NUMBER: _builtins.int
+    KNOWN_VERSION_FIELD_NUMBER: _builtins.int
     entity: _builtins.str
+    known_version: _builtins.int
+    """The version of the caller's copy of this page; 0 when it has none."""
     @_builtins.property
     def query(self) -> _containers.MessageMap[_builtins.str, Global___Values]: ...
     @_builtins.property
@@ -139,10 +146,11 @@ class ListResourcesRequest(_message.Message):
         entity: _builtins.str = ...,
         query: _abc.Mapping[_builtins.str, Global___Values] | None = ...,
         page: Global___PageRequest | None = ...,
+        known_version: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["page", b"page"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["entity", b"entity", "page", b"page", "query", b"query"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["entity", b"entity", "known_version", b"known_version", "page", b"page", "query", b"query"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -460,21 +468,25 @@ Global___GetSearchResultsRequest: _TypeAlias = GetSearchResultsRequest  # noqa: 
 
 @_typing.final
 class ListResourcesResponse(_message.Message):
-    """ListResourcesResponse carries one page."""
+    """ListResourcesResponse carries one page, or says the caller's copy is current."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
     PAGE_FIELD_NUMBER: _builtins.int
+    UNCHANGED_FIELD_NUMBER: _builtins.int
+    unchanged: _builtins.bool
+    """True when the entity is still at known_version: page is then empty."""
     @_builtins.property
     def page(self) -> Global___DocumentPage: ...
     def __init__(
         self,
         *,
         page: Global___DocumentPage | None = ...,
+        unchanged: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["page", b"page"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["page", b"page"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page", b"page", "unchanged", b"unchanged"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
