@@ -1,7 +1,7 @@
 """brapi: a live-row index for page totals, and a data version per organization and entity.
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-11-22
 
 Every list answers ``totalCount``; with only the primary key, PostgreSQL counted it by
@@ -19,8 +19,8 @@ See docs/adr/0040-brapi-engine.md.
 from alembic import op
 from bijmantra.adapters.postgres.ddl import SERVICE_ROLES, tenant_table
 
-revision = "0010"
-down_revision = "0009"
+revision = "0011"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
