@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bijmantra.kernel import Page, PageRequest, ValidationFailed, uuid7
+from bijmantra.kernel import Page, PageRequest, ValidationFailed, new_ids, uuid7, uuid7_many
 from bijmantra.kernel.errors import ErrorCode, NotFound, error_for
 
 
@@ -13,6 +13,17 @@ def test_uuid7_is_version_7_and_monotonic() -> None:
     assert all(i.version == 7 and i.variant == uuid.RFC_4122 for i in ids)
     assert ids == sorted(ids, key=lambda u: u.int)
     assert len(set(ids)) == len(ids)
+
+
+def test_ids_made_in_bulk_are_version_7_distinct_and_ordered_with_single_ones() -> None:
+    before = uuid7()
+    bulk = uuid7_many(10_000)
+    after = uuid7()
+    assert all(i.version == 7 and i.variant == uuid.RFC_4122 for i in bulk)
+    assert [before, *bulk, after] == sorted([before, *bulk, after], key=lambda u: u.int)
+    assert len({i.int & 0x3FFF_FFFF_FFFF_FFFF for i in bulk}) == len(bulk)  # random bits differ
+    assert [uuid.UUID(i).version for i in new_ids(3)] == [7, 7, 7]
+    assert uuid7_many(0) == []
 
 
 @given(total=st.integers(0, 100_000), size=st.integers(1, 10_000), page=st.integers(0, 50))

@@ -17,7 +17,7 @@ from bijmantra.kernel.errors import (
     Unprocessable,
     ValidationFailed,
 )
-from bijmantra.kernel.ids import new_id, uuid7
+from bijmantra.kernel.ids import new_id, new_ids, uuid7, uuid7_many
 from bijmantra.kernel.pagination import Page, PageRequest
 from bijmantra.kernel.tenancy import Principal, TenantId
 
@@ -41,5 +41,7 @@ __all__ = [
     "Unprocessable",
     "ValidationFailed",
     "new_id",
+    "new_ids",
     "uuid7",
+    "uuid7_many",
 ]

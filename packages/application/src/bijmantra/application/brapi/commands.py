@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -25,7 +26,7 @@ from bijmantra.kernel import (
     Principal,
     Unprocessable,
     ValidationFailed,
-    new_id,
+    new_ids,
 )
 
 _encode = msgspec.json.encode
@@ -65,15 +66,20 @@ class WriteContext:
     def record(
         self, entity: Entity, verb: str, documents: Sequence[tuple[str, dict[str, Any]]]
     ) -> None:
-        """``<entity>.<verb>`` for each document, through the outbox with the write."""
-        for db_id, document in documents:
+        """``<entity>.<verb>`` for each document, through the outbox with the write (one
+        instant for the whole write, event ids made in bulk)."""
+        occurred_at = datetime.now(UTC)
+        event_type = f"{entity.name}.{verb}"
+        for event_id, (db_id, document) in zip(new_ids(len(documents)), documents, strict=True):
             self.uow.record(
                 DomainEvent(
-                    type=f"{entity.name}.{verb}",
+                    type=event_type,
                     tenant_id=self.principal.tenant_id,
                     aggregate_id=db_id,
                     data=document,
                     schema_version=entity.event_version,
+                    id=event_id,
+                    occurred_at=occurred_at,
                     actor=self.principal.subject,
                 )
             )
@@ -150,7 +156,10 @@ class ResourceCommands:
             shaped = shape(request_schema, item, location, problems, skip_required=skip)
             document = empty(document_schema)
             if isinstance(shaped, dict):
-                document.update((k, v) for k, v in shaped.items() if k in document)
+                if shaped.keys() <= document.keys():  # a request's fields are the document's
+                    document.update(shaped)
+                else:
+                    document.update((k, v) for k, v in shaped.items() if k in document)
             documents.append(document)
         if problems:
             raise ValidationFailed(f"{len(problems)} invalid {entity.schema} field(s)", problems)
@@ -199,11 +208,10 @@ class ResourceCommands:
         documents = self._shape(entity, list(zip(locations, items, strict=True)))
         context = WriteContext(principal, entity, self.catalog, uow, creating=True)
         await self._prepare(context, documents, locations)
-        pairs = []
-        for index, document in enumerate(documents):
-            if not entity.client_ids:
-                document[entity.db_id] = db_ids[index] if db_ids else new_id()
-            pairs.append((document[entity.db_id], document))
+        if not entity.client_ids:
+            for document, db_id in zip(documents, db_ids or new_ids(len(documents)), strict=True):
+                document[entity.db_id] = db_id
+        pairs = [(document[entity.db_id], document) for document in documents]
         if entity.client_ids or db_ids:  # ids the server makes (UUIDv7) are fresh by construction
             await self._check_fresh(context, pairs)
         await context.save(entity.name, pairs, new=True)

@@ -82,6 +82,8 @@ def text_problem(value: str) -> str | None:
     """Text PostgreSQL and UTF-8 cannot hold: NUL characters, unpaired surrogates."""
     if "\x00" in value:
         return "must not contain NUL characters"
+    if value.isascii():  # the usual case, checked in C without encoding a copy
+        return None
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
@@ -191,10 +193,18 @@ def _shape_object(
     if not properties:
         return value
     # Every property present (its blank where absent); only the values sent need checking.
-    out: dict[str, Any] = {name: blank(sub) for name, sub in properties.items()}
+    plan = _plan(schema)
+    out = plan.blank_object()
     for name, item in value.items():
+        if item is None:
+            continue
+        if type(item) is str and name in plan.plain_strings:  # most fields of a bulk write
+            if message := text_problem(item):
+                problems.append(FieldError(f"{prefix}{name}", message))
+            out[name] = item
+            continue
         sub = properties.get(name)
-        if sub is not None and item is not None:
+        if sub is not None:
             shaped = shape(sub, item, f"{prefix}{name}", problems)
             out[name] = blank(sub) if shaped is None else shaped
     for name in schema.get("required", ()):
@@ -213,7 +223,53 @@ def blank(schema: Schema) -> Any:
 
 def empty(schema: Schema) -> dict[str, Any]:
     """Every property of an object schema, each with its ``blank`` value."""
-    return {name: blank(sub) for name, sub in schema.get("properties", {}).items()}
+    return _plan(schema).blank_object()
+
+
+@dataclass(frozen=True, slots=True)
+class _ObjectPlan:
+    """What shaping an object schema needs, worked out once per schema rather than per item
+    (a bulk write shapes 10,000 objects of one schema)."""
+
+    blanks: dict[str, Any]  # every property with its blank; lists are made fresh per object
+    list_blanks: tuple[str, ...]
+    plain_strings: frozenset[str]  # string properties with no enum or format to check
+
+    def blank_object(self) -> dict[str, Any]:
+        out = dict(self.blanks)
+        for name in self.list_blanks:
+            out[name] = []
+        return out
+
+
+def _object_plan(schema: Schema) -> _ObjectPlan:
+    properties: dict[str, Schema] = schema.get("properties", {})
+    blanks = {name: blank(sub) for name, sub in properties.items()}
+    return _ObjectPlan(
+        blanks={name: None if isinstance(b, list) else b for name, b in blanks.items()},
+        list_blanks=tuple(name for name, b in blanks.items() if isinstance(b, list)),
+        plain_strings=frozenset(
+            name
+            for name, sub in properties.items()
+            if sub.get("type") == "string" and not {"enum", "format", "oneOf", "anyOf"} & sub.keys()
+        ),
+    )
+
+
+# Plans by schema identity; each entry holds its schema so the id is never reused. Schemas
+# are the resolved, cached ones of the catalog; the bound only guards against a caller
+# shaping against schemas it builds on the fly.
+_PLANS: dict[int, tuple[Schema, _ObjectPlan]] = {}
+_MAX_PLANS = 4096
+
+
+def _plan(schema: Schema) -> _ObjectPlan:
+    entry = _PLANS.get(id(schema))
+    if entry is None or entry[0] is not schema:
+        if len(_PLANS) >= _MAX_PLANS:
+            _PLANS.clear()
+        entry = _PLANS[id(schema)] = (schema, _object_plan(schema))
+    return entry[1]
 
 
 def field_schema(schema: Schema, path: tuple[str, ...]) -> Schema:
