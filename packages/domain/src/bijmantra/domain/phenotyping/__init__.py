@@ -7,7 +7,7 @@ from bijmantra.domain.phenotyping.levels import (
     hierarchy_problems,
     level_order,
 )
-from bijmantra.domain.phenotyping.scales import scale_problem
+from bijmantra.domain.phenotyping.scales import scale_problem, scale_rule
 
 __all__ = [
     "OBSERVATION_LEVELS",
@@ -16,4 +16,5 @@ __all__ = [
     "image_problem",
     "level_order",
     "scale_problem",
+    "scale_rule",
 ]

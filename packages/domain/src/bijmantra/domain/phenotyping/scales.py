@@ -8,6 +8,7 @@ declared categories, an ISO 8601 date or duration, or free text.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -35,32 +36,40 @@ def _bounds(valid: dict[str, Any]) -> tuple[Any, Any]:
     return (valid.get("min") if low is None else low, valid.get("max") if high is None else high)
 
 
-def _numerical(scale: dict[str, Any], value: str) -> str | None:
-    number = _number(value)
-    if number is None:
-        return "must be a number"
+ScaleRule = Callable[[str], str | None]
+
+
+def _numerical(scale: dict[str, Any]) -> ScaleRule:
     low, high = (_number(b) for b in _bounds(scale.get("validValues") or {}))
-    if low is not None and number < low:
-        return f"must be at least {low}"
-    if high is not None and number > high:
-        return f"must be at most {high}"
     places = scale.get("decimalPlaces")
-    exponent = number.as_tuple().exponent
-    if isinstance(places, int) and isinstance(exponent, int) and -exponent > max(places, 0):
-        return f"must have at most {places} decimal place(s)"
-    return None
+
+    def check(value: str) -> str | None:
+        number = _number(value)
+        if number is None:
+            return "must be a number"
+        if low is not None and number < low:
+            return f"must be at least {low}"
+        if high is not None and number > high:
+            return f"must be at most {high}"
+        exponent = number.as_tuple().exponent
+        if isinstance(places, int) and isinstance(exponent, int) and -exponent > max(places, 0):
+            return f"must have at most {places} decimal place(s)"
+        return None
+
+    return check
 
 
-def _categorical(scale: dict[str, Any], value: str) -> str | None:
+def _categorical(scale: dict[str, Any]) -> ScaleRule:
     categories = (scale.get("validValues") or {}).get("categories") or []
     allowed = [c.get("value") for c in categories if c.get("value") is not None]
     if allowed:
-        return None if value in allowed else f"must be one of {', '.join(allowed)}"
+        members, message = set(allowed), f"must be one of {', '.join(allowed)}"
+        return lambda value: None if value in members else message
     if scale.get("dataType") == "Ordinal" and any(
         b is not None for b in _bounds(scale.get("validValues") or {})
     ):
-        return _numerical({**scale, "decimalPlaces": 0}, value)
-    return None if value.strip() else "must not be empty"
+        return _numerical({**scale, "decimalPlaces": 0})
+    return lambda value: None if value.strip() else "must not be empty"
 
 
 def _parse_date(raw: str) -> date | None:
@@ -70,30 +79,36 @@ def _parse_date(raw: str) -> date | None:
         return None
 
 
-def _date(scale: dict[str, Any], value: str) -> str | None:
-    day = _parse_date(value)
-    if day is None:
-        return "must be an ISO 8601 date"
+def _date(scale: dict[str, Any]) -> ScaleRule:
     low, high = (
         _parse_date(b) if isinstance(b, str) else None
         for b in _bounds(scale.get("validValues") or {})
     )
-    if low is not None and day < low:
-        return f"must be on or after {low.isoformat()}"
-    if high is not None and day > high:
-        return f"must be on or before {high.isoformat()}"
-    return None
+
+    def check(value: str) -> str | None:
+        day = _parse_date(value)
+        if day is None:
+            return "must be an ISO 8601 date"
+        if low is not None and day < low:
+            return f"must be on or after {low.isoformat()}"
+        if high is not None and day > high:
+            return f"must be on or before {high.isoformat()}"
+        return None
+
+    return check
 
 
-def _duration(scale: dict[str, Any], value: str) -> str | None:
-    return None if _DURATION.fullmatch(value) else "must be an ISO 8601 duration (e.g. P3DT4H)"
+def _duration(scale: dict[str, Any]) -> ScaleRule:
+    return lambda value: (
+        None if _DURATION.fullmatch(value) else "must be an ISO 8601 duration (e.g. P3DT4H)"
+    )
 
 
-def _text(scale: dict[str, Any], value: str) -> str | None:
-    return None
+def _text(scale: dict[str, Any]) -> ScaleRule:
+    return lambda value: None
 
 
-_CHECKS = {
+_RULES: dict[str, Callable[[dict[str, Any]], ScaleRule]] = {
     "Numerical": _numerical,
     "Ordinal": _categorical,
     "Nominal": _categorical,
@@ -104,9 +119,15 @@ _CHECKS = {
 }
 
 
+def scale_rule(scale: dict[str, Any] | None) -> Callable[[str | None], str | None]:
+    """``scale_problem`` bound to one scale, its bounds and categories read once: a batch of
+    observations checks thousands of values against a handful of scales."""
+    if not scale:
+        return lambda value: None
+    check = _RULES.get(scale.get("dataType") or "Text", _text)(scale)
+    return lambda value: None if value is None else check(value)
+
+
 def scale_problem(scale: dict[str, Any] | None, value: str | None) -> str | None:
     """Why ``value`` is not a value of ``scale``; ``None`` when it is (or nothing was observed)."""
-    if value is None or not scale:
-        return None
-    check = _CHECKS.get(scale.get("dataType") or "Text", _text)
-    return check(scale, value)
+    return scale_rule(scale)(value)

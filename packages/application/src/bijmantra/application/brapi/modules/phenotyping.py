@@ -33,6 +33,7 @@ from bijmantra.domain.phenotyping import (
     hierarchy_problems,
     image_problem,
     scale_problem,
+    scale_rule,
 )
 from bijmantra.kernel import FieldError, Unprocessable, ValidationFailed
 
@@ -42,7 +43,9 @@ MAX_IMAGE_FILE_SIZE = 8 * 1024 * 1024  # bytes; one gRPC message carries the con
 TABLE_CHUNK = 2000  # documents per streamed table chunk
 
 
-def _fail(error: type[ValidationFailed | Unprocessable], message: str, problems: list[FieldError]) -> None:
+def _fail(
+    error: type[ValidationFailed | Unprocessable], message: str, problems: list[FieldError]
+) -> None:
     if problems:
         raise error(message, problems)
 
@@ -184,6 +187,7 @@ class ObservationRules(NoRules):
         variables = await context.store.documents(
             "variable", sorted({d["observationVariableDbId"] for d in documents})
         )
+        rules = {db_id: scale_rule(v.get("scale")) for db_id, v in variables.items()}
         values: list[FieldError] = []
         for document in documents:
             where = context.location(document)
@@ -201,7 +205,7 @@ class ObservationRules(NoRules):
                 )
                 continue
             document["observationVariableName"] = variable.get("observationVariableName")
-            if problem := scale_problem(variable.get("scale"), document.get("value")):
+            if problem := rules[document["observationVariableDbId"]](document.get("value")):
                 values.append(FieldError(f"{where}.value", problem))
         _fail(Unprocessable, "Observations refer to unknown or mismatched entities", problems)
         _fail(ValidationFailed, f"{len(values)} observation value(s) outside their scale", values)
