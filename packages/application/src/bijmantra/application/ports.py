@@ -65,9 +65,12 @@ class GenotypeStore(Protocol):
     async def get(self, variant_set_db_id: str) -> StoredVariantSet | None: ...
 
     def read(
-        self, variant_set_db_id: str, columns: Sequence[int] | None
+        self, variant_set_db_id: str, columns: Sequence[int] | None, *, packed: bool = False
     ) -> AsyncIterator[GenotypeChunk]:
-        """Chunks in variant order; ``columns`` selects (and orders) samples, None = all."""
+        """Chunks in variant order; ``columns`` selects (and orders) samples, None = all.
+
+        ``packed``: the reader decodes 2-bit codes itself, so chunks may travel encoded
+        (codec ``2bit``); otherwise they are raw int8."""
         ...
 
     async def flush(self) -> list[DomainEvent]: ...

@@ -11,7 +11,7 @@ from cython.parallel cimport parallel, prange, threadid
 from libc.math cimport NAN, fabs, fmax, lgamma, sqrt
 from libc.stdint cimport int8_t, int32_t, int64_t, uint8_t, uint64_t
 from libc.stdlib cimport calloc, free, malloc
-from libc.string cimport memset
+from libc.string cimport memcpy, memset
 
 import numpy as np
 
@@ -501,3 +501,60 @@ def asymmetry(const double[:, ::1] a) -> tuple:
     worst = float(res_np[0].max())
     big = float(res_np[1].max())
     return worst, big
+
+
+# --------------------------------------------------------------------------------------------
+# 2-bit genotype codes (the genotype store's chunk encoding)
+# --------------------------------------------------------------------------------------------
+
+# Code = dosage + 1 (0 missing, 1..3 dosage 0..2), four samples per byte, first sample in the
+# low bits. _UNPACK[b] holds the four dosages of byte b, so decoding is one 4-byte copy per byte.
+# Both loops run on one thread: they are memory-bound (~GB/s on one core) and are called while
+# a kernel's threads hold the other cores; a second OpenMP team would only oversubscribe them.
+cdef int8_t _UNPACK[256][4]
+cdef int _b, _k
+for _b in range(256):
+    for _k in range(4):
+        _UNPACK[_b][_k] = <int8_t>(((_b >> (2 * _k)) & 3) - 1)
+
+
+def pack_codes(const int8_t[:, ::1] g, uint8_t[:, ::1] out) -> int:
+    """Pack dosages into ``out`` (n_variants, ceil(n_samples / 4)); padding codes are 0.
+    Returns the number of values outside {-1, 0, 1, 2} (their codes are garbage)."""
+    cdef Py_ssize_t nv = g.shape[0], ns = g.shape[1], full = ns // 4, i, b, s
+    cdef int64_t bad = 0
+    cdef uint8_t c0, c1, c2, c3, byte
+    cdef const int8_t *row
+    with nogil:
+        for i in range(nv):
+            row = &g[i, 0]
+            for b in range(full):
+                c0 = <uint8_t>(row[4 * b] + 1)
+                c1 = <uint8_t>(row[4 * b + 1] + 1)
+                c2 = <uint8_t>(row[4 * b + 2] + 1)
+                c3 = <uint8_t>(row[4 * b + 3] + 1)
+                bad += (c0 > 3) + (c1 > 3) + (c2 > 3) + (c3 > 3)
+                out[i, b] = (c0 & 3) | (c1 & 3) << 2 | (c2 & 3) << 4 | (c3 & 3) << 6
+            if full * 4 < ns:
+                byte = 0
+                for s in range(full * 4, ns):
+                    c0 = <uint8_t>(row[s] + 1)
+                    bad += c0 > 3
+                    byte = byte | (c0 & 3) << (2 * (s - full * 4))
+                out[i, full] = byte
+    return bad
+
+
+def unpack_codes(const uint8_t[:, ::1] packed, int8_t[:, ::1] out) -> None:
+    """Decode ``packed`` into the (n_variants, n_samples) dosage matrix ``out``."""
+    cdef Py_ssize_t nv = out.shape[0], ns = out.shape[1], full = ns // 4, i, b, s
+    cdef int8_t *row
+    cdef const uint8_t *src
+    with nogil:
+        for i in range(nv):
+            row = &out[i, 0]
+            src = &packed[i, 0]
+            for b in range(full):
+                memcpy(row + 4 * b, &_UNPACK[src[b]][0], 4)
+            for s in range(full * 4, ns):
+                row[s] = _UNPACK[src[full]][s - full * 4]

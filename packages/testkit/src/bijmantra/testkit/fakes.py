@@ -199,7 +199,7 @@ class FakeGenotypeStore:
         )  # fmt: skip
 
     async def read(
-        self, variant_set_db_id: str, columns: Sequence[int] | None
+        self, variant_set_db_id: str, columns: Sequence[int] | None, *, packed: bool = False
     ) -> AsyncIterator[GenotypeChunk]:
         start = 0
         for block in self.staged[(self._tenant, variant_set_db_id)].blocks:

@@ -277,7 +277,7 @@ def run_gwas(job: JobInput) -> Outcome:
     return outcome
 
 
-# Analyses whose kernels consume chunks as they arrive (see ``jobs.ChunkFeed``).
+# Analyses whose kernels consume chunks as they arrive (see ``feed.BlockFeed``).
 STREAMING = frozenset({"qc", "grm"})
 ANALYSES: dict[str, Callable[[JobInput], Outcome]] = {
     "qc": run_qc,

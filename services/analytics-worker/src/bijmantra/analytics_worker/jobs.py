@@ -1,42 +1,38 @@
 """Runs one analysis job per ``analysis.requested`` delivery, as one attempt.
 
-Claim (domain-api opens an attempt) -> stream the job's genotype chunks over gRPC into one
-int8 matrix -> compute in a thread -> hand results back with ``CompleteAnalysis``. Progress
-goes to domain-api (and so onto the event stream) at most every ``PROGRESS_INTERVAL``; a
-``False`` answer means the job was cancelled or taken over, and the attempt stops.
-The worker's own ledger (``analytics.analysis_runs``) records every attempt it ran.
+Claim (domain-api opens an attempt) -> stream the job's genotype chunks over gRPC, decoded
+in place into the int8 matrix or blocks the kernel reads (``feed``) -> compute in a thread
+-> hand results back with ``CompleteAnalysis``. Progress goes to domain-api (and so onto the
+event stream) at most every ``PROGRESS_INTERVAL``; a ``False`` answer means the job was
+cancelled or taken over, and the attempt stops. The worker's own ledger
+(``analytics.analysis_runs``) records every attempt it ran.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-import queue
 import socket
 import time
 import uuid
-import zlib
-from collections.abc import Iterator
 from typing import Any
 
 import msgspec
-import numpy as np
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
-
-from bijmantra.adapters.grpc import AnalysisWorkerClient, DosageChunk
+from bijmantra.adapters.grpc import AnalysisWorkerClient
 from bijmantra.adapters.postgres import set_tenant
 from bijmantra.analytics_worker.analyses import ANALYSES, STREAMING, JobInput, Outcome
+from bijmantra.analytics_worker.feed import BlockFeed, MatrixFeed
 from bijmantra.application.events import EventEnvelope
 from bijmantra.kernel import BijmantraError, TenantId, Unavailable
 from bijmantra.observability import get_logger
 from bijmantra.observability.metrics import ANALYSIS_JOB_DURATION
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 log = get_logger(__name__)
 ANALYSIS_CONSUMER = "analysis-jobs"
 PROGRESS_INTERVAL = 0.5  # seconds between progress reports
 READ_SHARE = 0.5  # share of the progress bar given to reading genotypes
-KERNEL_BLOCK_VARIANTS = 16384  # the GRM kernel's own block size (bijmantra.genomics.grm)
 
 
 def worker_name() -> str:
@@ -63,49 +59,6 @@ class _Progress:
             self._tenant, self._job_id, self._attempt, fraction, stage
         ):
             raise Stopped(stage)
-
-
-def _decode_chunk(chunk: DosageChunk) -> np.ndarray:
-    raw = zlib.decompress(chunk.dosages) if chunk.codec == "zlib" else chunk.dosages
-    return np.frombuffer(raw, dtype=np.int8).reshape(chunk.n_variants, chunk.n_samples)
-
-
-class ChunkFeed:
-    """Variant chunks handed from the event loop to a kernel running in a thread.
-
-    Kernels that take an iterable of chunks (GRM, QC) start on the first block, so reading
-    the rest over gRPC overlaps with computing instead of preceding it. Stored chunks are
-    small (~4 MiB); they are regrouped into blocks of ``block_variants`` so the kernel keeps
-    the large BLAS blocks it would use on a whole matrix.
-    """
-
-    _END = object()
-
-    def __init__(self, block_variants: int = KERNEL_BLOCK_VARIANTS) -> None:
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._block_variants = block_variants
-
-    def put(self, block: np.ndarray) -> None:
-        self._queue.put(block)
-
-    def close(self, error: BaseException | None = None) -> None:
-        self._queue.put(self._END if error is None else error)
-
-    def __iter__(self) -> Iterator[np.ndarray]:
-        pending: list[np.ndarray] = []
-        size = 0
-        while True:
-            item = self._queue.get()
-            if isinstance(item, BaseException):
-                raise RuntimeError("genotype stream interrupted") from item
-            if item is self._END or size + len(item) > self._block_variants:
-                if pending:
-                    yield pending[0] if len(pending) == 1 else np.concatenate(pending)
-                pending, size = [], 0
-            if item is self._END:
-                return
-            pending.append(item)
-            size += len(item)
 
 
 def _observe_job(analysis: str, outcome: str, started: float) -> None:
@@ -186,13 +139,13 @@ class AnalysisRunner:
         """Stream the job's chunks; a streaming kernel is already running when this returns."""
         n_variants, n_samples = int(spec["nVariants"]), len(spec["samples"])
         analysis = ANALYSES[spec["type"]]
-        feed = ChunkFeed() if spec["type"] in STREAMING else None
-        dosages = feed if feed is not None else np.empty((n_variants, n_samples), dtype=np.int8)
+        streaming = spec["type"] in STREAMING
+        feed = BlockFeed(n_variants, n_samples) if streaming else MatrixFeed(n_variants, n_samples)
         chrom: list[str] = []
         pos: list[int] = []
         ids: list[str] = []
         job = JobInput(
-            dosages,
+            feed.dosages,
             chrom,
             pos,
             ids,
@@ -201,16 +154,10 @@ class AnalysisRunner:
             spec.get("phenotypes") or {},
             n_variants=n_variants,
         )
-        computing = (
-            asyncio.ensure_future(asyncio.to_thread(analysis, job)) if feed is not None else None
-        )
+        computing = asyncio.ensure_future(asyncio.to_thread(analysis, job)) if streaming else None
         try:
             async for chunk in self._client.genotypes(tenant, job_id, attempt):
-                block = await asyncio.to_thread(_decode_chunk, chunk)
-                if feed is not None:
-                    feed.put(block)
-                else:
-                    dosages[chunk.variant_start : chunk.variant_start + chunk.n_variants] = block  # type: ignore[index]
+                feed.put(chunk)  # a table look-up per byte: ~1 ms per chunk, not worth a thread
                 chrom += chunk.chrom
                 pos += chunk.pos
                 ids += chunk.variant_db_ids
@@ -219,14 +166,12 @@ class AnalysisRunner:
             if len(chrom) != n_variants:
                 raise BijmantraError(f"expected {n_variants} variants, received {len(chrom)}")
         except BaseException as error:
-            if feed is not None and computing is not None:
-                feed.close(error)
+            feed.close(error)
+            if computing is not None:
                 await asyncio.gather(computing, return_exceptions=True)
             raise
-        if feed is not None and computing is not None:
-            feed.close()
-            return job, computing
-        return job, asyncio.ensure_future(asyncio.to_thread(analysis, job))
+        feed.close()
+        return job, computing or asyncio.ensure_future(asyncio.to_thread(analysis, job))
 
     async def _complete(
         self,

@@ -103,7 +103,7 @@ class StreamJobGenotypes:
                 )
             variant_set = await stored_variant_set(uow.genotypes, job.variant_set_db_id)
             columns = columns_for(variant_set, job.call_set_db_ids)
-            async for chunk in uow.genotypes.read(job.variant_set_db_id, columns):
+            async for chunk in uow.genotypes.read(job.variant_set_db_id, columns, packed=True):
                 yield chunk
 
 

@@ -49,7 +49,8 @@ class StoredVariantSet:
 class GenotypeChunk:
     """Dosages of ``n_variants`` consecutive variants from ``variant_start``, int8 row-major.
 
-    ``codec`` is ``raw`` or ``zlib``: a stored chunk read for all samples travels as stored.
+    ``codec`` is ``raw`` (int8) or ``2bit`` (``bijmantra.genomics.packing``), the latter
+    only for readers that asked for packed chunks.
     """
 
     variant_start: int

@@ -1,10 +1,13 @@
-"""The genotype store: dosage matrices kept as zlib-compressed int8 chunks of variants.
+"""The genotype store: dosage matrices kept as chunks of variants in 2-bit codes.
 
 A variant set is one row, its call sets and variants ordinary rows, and its calls a few
-``bytea`` chunks of ~4 MiB raw each (variants x samples, row-major): a 2,000 x 50,000 set is
-~25 chunks, not 10^8 rows. Reading a chunk range for a sample subset costs one
-decompression per chunk and a column gather. Compression and gathers run in a thread so
-the event loop keeps serving while a large file streams in or out.
+``bytea`` chunks of ~4 MiB of int8 dosages each (variants x samples, row-major), stored as
+2-bit codes (``bijmantra.genomics.packing``, 1 MiB): a 2,000 x 50,000 set is ~25 chunks,
+not 10^8 rows. Chunks written before the 2-bit codec (``zlib``: deflated int8) stay
+readable. Readers that decode themselves (the analytics-worker) get chunks as stored;
+others get raw int8. Chunks are fetched in PostgreSQL's binary format (no hex text), with
+their variants' coordinates aggregated into arrays by the same statement. Packing, decoding
+and gathers run in a thread so the event loop keeps serving while a large file streams.
 """
 
 from __future__ import annotations
@@ -20,11 +23,12 @@ from bijmantra.application.genotyping import GenotypeChunk, StoredVariantSet
 from bijmantra.application.ports import GenotypeBlock
 from bijmantra.domain import DomainEvent
 from bijmantra.domain.genotyping import CallSet, VariantSet
+from bijmantra.genomics.packing import pack_dosages, unpack_dosages
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 CHUNK_BYTES = 4 * 1024 * 1024  # raw int8 bytes per chunk
-ZLIB_LEVEL = 1  # dosages compress ~4-6x even at level 1; higher levels cost import speed
+CODEC = "2bit"  # what new chunks are written in; "zlib" chunks of older imports are read too
 
 
 def chunk_variants_for(n_samples: int) -> int:
@@ -80,13 +84,13 @@ class PostgresVariantSetWriter:
         self._buffered -= n
         start = self._written
         dosages = np.concatenate([p.dosages for p in parts]) if len(parts) > 1 else parts[0].dosages
-        payload = await asyncio.to_thread(_compress, dosages)
+        payload = await asyncio.to_thread(_encode, dosages)
         await self._connection.execute(
             text(
                 "INSERT INTO domain.genotype_chunks (tenant_id, variant_set_db_id, chunk_index, "
                 "variant_start, "
                 "n_variants, n_samples, codec, dosages) VALUES (:t, :s, :i, :start, :n, :ns, "
-                "'zlib', :data)"
+                ":codec, :data)"
             ),
             {
                 "t": self._tenant,
@@ -95,6 +99,7 @@ class PostgresVariantSetWriter:
                 "start": start,
                 "n": n,
                 "ns": self._n_samples,
+                "codec": CODEC,
                 "data": payload,
             },
         )
@@ -126,8 +131,17 @@ _INSERT_VARIANTS = text(
 )
 
 
-def _compress(dosages: Any) -> bytes:
-    return zlib.compress(np.ascontiguousarray(dosages, dtype=np.int8).tobytes(), ZLIB_LEVEL)
+def _encode(dosages: Any) -> bytes:
+    return pack_dosages(np.ascontiguousarray(dosages, dtype=np.int8)).tobytes()
+
+
+def decode(codec: str, payload: bytes, n_samples: int) -> np.ndarray:
+    """A stored chunk as an int8 ``(variants, samples)`` matrix, whichever codec wrote it."""
+    if codec == "2bit":
+        return unpack_dosages(payload, n_samples)
+    if codec == "zlib":
+        return np.frombuffer(zlib.decompress(payload), dtype=np.int8).reshape(-1, n_samples)
+    raise ValueError(f"unknown genotype chunk codec {codec!r}")
 
 
 class _Slice(msgspec.Struct):
@@ -243,66 +257,62 @@ class PostgresGenotypeStore:
         )
 
     async def read(
-        self, variant_set_db_id: str, columns: Sequence[int] | None
+        self, variant_set_db_id: str, columns: Sequence[int] | None, *, packed: bool = False
     ) -> AsyncIterator[GenotypeChunk]:
-        chunks = (
+        chunk_indexes = (
             await self._connection.execute(
                 text(
-                    "SELECT chunk_index, variant_start, n_variants, n_samples FROM "
-                    "domain.genotype_chunks "
-                    "WHERE variant_set_db_id = :s ORDER BY chunk_index"
+                    "SELECT chunk_index FROM domain.genotype_chunks WHERE variant_set_db_id = :s "
+                    "ORDER BY chunk_index"
                 ),
                 {"s": variant_set_db_id},
             )
-        ).all()
+        ).scalars()
         picked = None if columns is None else np.asarray(columns, dtype=np.intp)
-        for chunk in chunks:
-            payload = (
-                await self._connection.execute(
-                    text(
-                        "SELECT dosages FROM domain.genotype_chunks WHERE variant_set_db_id = :s "
-                        "AND chunk_index = :i"
-                    ),
-                    {"s": variant_set_db_id, "i": chunk.chunk_index},
+        driver = (await self._connection.get_raw_connection()).driver_connection
+        async with driver.cursor(binary=True) as cursor:
+            for chunk_index in chunk_indexes.all():
+                await cursor.execute(_READ_CHUNK, {"s": variant_set_db_id, "i": chunk_index})
+                row = await cursor.fetchone()
+                assert row is not None
+                start, n_variants, n_samples, codec, payload, chrom, pos = row
+                if picked is not None or not packed or codec != CODEC:
+                    payload = await asyncio.to_thread(
+                        _recode, codec, payload, n_samples, picked, packed
+                    )
+                    codec = CODEC if packed else "raw"
+                    n_samples = n_samples if picked is None else len(picked)
+                yield GenotypeChunk(
+                    start,
+                    n_variants,
+                    n_samples,
+                    codec,
+                    bytes(payload),
+                    chrom or [],
+                    pos or [],
+                    [variant_db_id(variant_set_db_id, start + i) for i in range(n_variants)],
                 )
-            ).scalar_one()
-            variants = (
-                await self._connection.execute(
-                    text(
-                        "SELECT chrom, pos, variant_index FROM domain.variants WHERE "
-                        "variant_set_db_id = :s "
-                        "AND variant_index >= :lo AND variant_index < :hi ORDER BY variant_index"
-                    ),
-                    {
-                        "s": variant_set_db_id,
-                        "lo": chunk.variant_start,
-                        "hi": chunk.variant_start + chunk.n_variants,
-                    },
-                )
-            ).all()
-            if picked is None:
-                codec, data, width = "zlib", bytes(payload), chunk.n_samples
-            else:
-                codec, width = "raw", len(picked)
-                data = await asyncio.to_thread(
-                    _gather, bytes(payload), chunk.n_variants, chunk.n_samples, picked
-                )
-            yield GenotypeChunk(
-                chunk.variant_start,
-                chunk.n_variants,
-                width,
-                codec,
-                data,
-                [v.chrom for v in variants],
-                [v.pos for v in variants],
-                [variant_db_id(variant_set_db_id, v.variant_index) for v in variants],
-            )
 
     async def flush(self) -> list[DomainEvent]:
         sealed, self._sealed = self._sealed, []
         return [event for v in sealed for event in v.pull_events()]
 
 
-def _gather(payload: bytes, n_variants: int, n_samples: int, columns: Any) -> bytes:
-    matrix = np.frombuffer(zlib.decompress(payload), dtype=np.int8).reshape(n_variants, n_samples)
-    return np.ascontiguousarray(matrix[:, columns]).tobytes()
+# One statement per chunk: its codes and its variants' coordinates as two arrays.
+_READ_CHUNK = (
+    "SELECT c.variant_start, c.n_variants, c.n_samples, c.codec, c.dosages, v.chrom, v.pos "
+    "FROM domain.genotype_chunks c CROSS JOIN LATERAL ("
+    "SELECT array_agg(chrom ORDER BY variant_index) AS chrom, "
+    "array_agg(pos ORDER BY variant_index) AS pos FROM domain.variants "
+    "WHERE variant_set_db_id = c.variant_set_db_id AND variant_index >= c.variant_start "
+    "AND variant_index < c.variant_start + c.n_variants) v "
+    "WHERE c.variant_set_db_id = %(s)s AND c.chunk_index = %(i)s"
+)
+
+
+def _recode(codec: str, payload: bytes, n_samples: int, columns: Any, packed: bool) -> bytes:
+    """Decode a stored chunk, keep ``columns`` (None = all) and encode it for the reader."""
+    matrix = decode(codec, payload, n_samples)
+    if columns is not None:
+        matrix = np.ascontiguousarray(matrix[:, columns])
+    return _encode(matrix) if packed else matrix.tobytes()

@@ -167,7 +167,7 @@ Global___StreamGenotypesRequest: _TypeAlias = StreamGenotypesRequest  # noqa: Y0
 
 @_typing.final
 class StreamGenotypesResponse(_message.Message):
-    """A block of consecutive variants: dosages int8 (n_variants x n_samples), row-major."""
+    """A block of consecutive variants: dosages (n_variants x n_samples), row-major."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -183,7 +183,9 @@ class StreamGenotypesResponse(_message.Message):
     n_variants: _builtins.int
     n_samples: _builtins.int
     codec: _builtins.str
-    """"raw" or "zlib" (the stored chunk, sent as is when no subset is asked for)."""
+    """"raw" (int8 dosages) or, to analysis workers, "2bit" (four 2-bit codes per byte, each
+    variant's row padded to whole bytes; code = dosage + 1; see bijmantra.genomics.packing).
+    """
     dosages: _builtins.bytes
     @_builtins.property
     def chrom(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...

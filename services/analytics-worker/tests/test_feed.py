@@ -1,0 +1,92 @@
+"""Chunks decoded in place: the kernel sees the same blocks as on a whole matrix."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+from bijmantra.adapters.grpc import DosageChunk
+from bijmantra.analytics_worker.feed import BlockFeed, MatrixFeed
+from bijmantra.genomics import grm, qc_stats
+from bijmantra.genomics.packing import pack_dosages
+from bijmantra.kernel import BijmantraError
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+
+def chunks_of(g: np.ndarray, sizes: list[int], codec: str) -> list[DosageChunk]:
+    out, start = [], 0
+    for size in sizes:
+        block = g[start : start + size]
+        data = pack_dosages(block).tobytes() if codec == "2bit" else block.tobytes()
+        out.append(DosageChunk(start, len(block), g.shape[1], codec, data, [], [], []))
+        start += size
+    return out
+
+
+def split(n: int, seed: int) -> list[int]:
+    rng = np.random.default_rng(seed)
+    sizes = []
+    while n > 0:
+        sizes.append(min(n, int(rng.integers(1, 9))))
+        n -= sizes[-1]
+    return sizes
+
+
+def dosages(n_variants: int, n_samples: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).integers(-1, 3, size=(n_variants, n_samples)).astype(np.int8)
+
+
+def feed_in_thread(feed: BlockFeed, chunks: list[DosageChunk], kernel: object) -> object:
+    """The worker's shape: the kernel consumes in a thread while chunks are put."""
+    result: dict[str, object] = {}
+    thread = threading.Thread(target=lambda: result.update(out=kernel(feed.dosages)))  # type: ignore[operator]
+    thread.start()
+    for chunk in chunks:
+        feed.put(chunk)
+    feed.close()
+    thread.join()
+    return result["out"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 60), st.integers(2, 11), st.integers(1, 16), st.sampled_from(["2bit", "raw"]))
+def test_grm_through_the_block_feed_equals_the_kernel_on_the_whole_matrix(
+    n_variants: int, n_samples: int, block: int, codec: str
+) -> None:
+    g = dosages(n_variants, n_samples, n_variants * 100 + n_samples)
+    g[0, :2] = [0, 2]  # at least one polymorphic variant
+    feed = BlockFeed(n_variants, n_samples, block_variants=block)
+    got = feed_in_thread(feed, chunks_of(g, split(n_variants, block), codec), grm)
+    np.testing.assert_array_equal(got, grm(g, chunk_variants=block))
+
+
+def test_qc_through_the_block_feed_equals_the_kernel() -> None:
+    g = dosages(97, 13, 5)
+    feed = BlockFeed(97, 13, block_variants=10)
+    got = feed_in_thread(feed, chunks_of(g, split(97, 3), "2bit"), qc_stats)
+    np.testing.assert_array_equal(got.maf, qc_stats(g).maf)  # type: ignore[attr-defined]
+    np.testing.assert_array_equal(got.sample_call_rate, qc_stats(g).sample_call_rate)  # type: ignore[attr-defined]
+
+
+def test_matrix_feed_places_chunks_by_their_start() -> None:
+    g = dosages(23, 6, 8)
+    feed = MatrixFeed(23, 6)
+    for chunk in reversed(chunks_of(g, split(23, 4), "2bit")):
+        feed.put(chunk)
+    np.testing.assert_array_equal(feed.dosages, g)
+
+
+def test_an_interrupted_stream_stops_the_kernel() -> None:
+    feed = BlockFeed(10, 4, block_variants=4)
+    feed.put(chunks_of(dosages(3, 4, 1), [3], "2bit")[0])
+    feed.close(ConnectionError("domain-api went away"))
+    with pytest.raises(RuntimeError, match="interrupted"):
+        grm(feed.dosages)
+
+
+def test_an_unknown_codec_is_refused() -> None:
+    chunk = DosageChunk(0, 1, 4, "zstd", b"\x00", [], [], [])
+    with pytest.raises(BijmantraError, match="zstd"):
+        MatrixFeed(1, 4).put(chunk)
