@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 import msgspec
 import numpy as np
 import pytest
-
 from bijmantra.application.analysis import (
     AnalysisRequest,
     Artifact,
+    AttachFigures,
     ClaimAnalysis,
     CompleteAnalysis,
     GetAnalysis,
@@ -22,7 +22,15 @@ from bijmantra.application.analysis import (
     StreamJobGenotypes,
 )
 from bijmantra.application.genotyping import ImportGenotypes, ImportSpec, StreamGenotypes
-from bijmantra.kernel import Conflict, NotFound, PageRequest, Principal, TenantId, ValidationFailed
+from bijmantra.kernel import (
+    Conflict,
+    NotFound,
+    PageRequest,
+    Principal,
+    TenantId,
+    Unavailable,
+    ValidationFailed,
+)
 from bijmantra.testkit.fakes import InMemoryDatabase, fake_unit_of_work_factory
 
 TENANT = TenantId(uuid.UUID(int=1))
@@ -131,6 +139,50 @@ async def test_only_the_current_attempt_completes_and_results_page(db: InMemoryD
     ]  # fmt: skip
     with pytest.raises(NotFound):
         await GetAnalysis(uow)(OUTSIDER, job_id)
+
+
+async def test_a_job_completes_before_its_figures_and_a_lost_figure_is_redrawn(
+    db: InMemoryDatabase,
+) -> None:
+    summary = await imported(db, np.zeros((4, 3), dtype=np.int8))
+    uow = fake_unit_of_work_factory(db)
+    request = AnalysisRequest(type="grm", variant_set_db_id=str(summary["variantSetDbId"]))
+    job_id = (await RequestAnalysis(uow)(BREEDER, request))["analysisDbId"]
+    claim = await ClaimAnalysis(uow)(WORKER, job_id, "worker-a")
+    numbers = Artifact("grm.npy", "application/x-npy", b"npy")
+    pending = Artifact("grm.png", "image/png", None)
+    await CompleteAnalysis(uow)(
+        WORKER, job_id, claim.attempt, summary={}, tables={}, artifacts=[numbers, pending],
+        timings={},
+    )  # fmt: skip
+    document = await GetAnalysis(uow)(BREEDER, job_id)
+    assert document["status"] == "completed"
+    assert document["results"]["artifacts"] == [
+        {"name": "grm.npy", "mediaType": "application/x-npy", "size": 3, "pending": False},
+        {"name": "grm.png", "mediaType": "image/png", "size": None, "pending": True},
+    ]
+    with pytest.raises(Unavailable, match="still being rendered"):
+        await GetArtifact(uow, patience=0)(BREEDER, job_id, "grm.png")
+    # the completing replica died before attaching: the redelivery redraws, reading the data
+    again = await ClaimAnalysis(uow)(WORKER, job_id, "worker-b")
+    assert (again.proceed, again.figures_only, again.attempt) == (True, True, claim.attempt)
+    assert len([c async for c in StreamJobGenotypes(uow)(WORKER, job_id, again.attempt)]) == 1
+    figure = Artifact("grm.png", "image/png", b"png")
+    assert await AttachFigures(uow)(WORKER, job_id, [figure]) == 1
+    assert await AttachFigures(uow)(WORKER, job_id, [figure]) == 0  # a late twin changes nothing
+    assert (await GetArtifact(uow, patience=0)(BREEDER, job_id, "grm.png")).data == b"png"
+    assert (await ClaimAnalysis(uow)(WORKER, job_id, "worker-c")).proceed is False
+    assert [e.type for e in db.outbox if e.subject == job_id].count("analysis.completed") == 1
+
+
+async def test_figures_are_attached_only_to_completed_jobs(db: InMemoryDatabase) -> None:
+    summary = await imported(db, np.zeros((4, 3), dtype=np.int8))
+    uow = fake_unit_of_work_factory(db)
+    request = AnalysisRequest(type="qc", variant_set_db_id=str(summary["variantSetDbId"]))
+    job_id = (await RequestAnalysis(uow)(BREEDER, request))["analysisDbId"]
+    await ClaimAnalysis(uow)(WORKER, job_id, "worker-a")
+    with pytest.raises(Conflict, match="running"):
+        await AttachFigures(uow)(WORKER, job_id, [Artifact("maf.png", "image/png", b"png")])
 
 
 async def test_requests_naming_unknown_samples_or_sets_store_nothing(db: InMemoryDatabase) -> None:

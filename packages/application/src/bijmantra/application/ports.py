@@ -85,7 +85,13 @@ class AnalysisRepository(Protocol):
 
     async def store_results(
         self, analysis_db_id: str, tables: Mapping[str, bytes], artifacts: Sequence[Artifact]
-    ) -> None: ...
+    ) -> None:
+        """Artifacts whose ``data`` is None are stored as pending figures."""
+        ...
+
+    async def attach(self, analysis_db_id: str, figures: Sequence[Artifact]) -> int:
+        """Fill pending figures with their data; returns how many were still pending."""
+        ...
 
     async def result_index(self, analysis_db_id: str) -> ResultIndex: ...
 

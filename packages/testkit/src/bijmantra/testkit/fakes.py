@@ -18,12 +18,12 @@ from typing import Any, Self
 import msgspec
 from bijmantra.application.analysis import Artifact, ResultIndex
 from bijmantra.application.brapi.ports import Criteria, DocumentPage
+from bijmantra.application.events import EventEnvelope, OutboxRecord, envelope_for
 from bijmantra.application.genotyping import GenotypeChunk, StoredVariantSet
 from bijmantra.application.ports import GenotypeBlock
+from bijmantra.domain import DomainEvent
 from bijmantra.domain.analysis import AnalysisJob
 from bijmantra.domain.genotyping import VariantSet
-from bijmantra.application.events import EventEnvelope, OutboxRecord, envelope_for
-from bijmantra.domain import DomainEvent
 from bijmantra.kernel import Page, PageRequest, TenantId
 
 _encode = msgspec.json.encode
@@ -245,8 +245,18 @@ class FakeAnalysisRepository:
         tables, artifacts = self.results.get((self._tenant, analysis_db_id), ({}, []))
         return ResultIndex(
             {name: len(_rows(data)) for name, data in tables.items()},
-            {a.name: (a.media_type, len(a.data)) for a in artifacts},
+            {a.name: (a.media_type, None if a.data is None else len(a.data)) for a in artifacts},
         )
+
+    async def attach(self, analysis_db_id: str, figures: Sequence[Artifact]) -> int:
+        tables, artifacts = self.results.get((self._tenant, analysis_db_id), ({}, []))
+        given = {f.name: f for f in figures}
+        pending = [a.name for a in artifacts if a.data is None and a.name in given]
+        self.results[(self._tenant, analysis_db_id)] = (
+            tables,
+            [given[a.name] if a.name in pending else a for a in artifacts],
+        )
+        return len(pending)
 
     async def result_page(
         self, analysis_db_id: str, table: str, page: PageRequest

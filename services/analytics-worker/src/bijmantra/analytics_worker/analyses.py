@@ -14,10 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
-
 from bijmantra.analytics_worker import plots
 from bijmantra.genomics import gblup, grm, gwas, ld_r2, pca, qc_stats, reml_gblup
+from numpy.typing import NDArray
 
 CHI2_1_MEDIAN = 0.454936  # median of chi-square with 1 df, for the genomic inflation factor
 
@@ -44,9 +43,12 @@ class JobInput:
 
 @dataclass
 class Outcome:
+    """``figures`` are drawn after the job is completed with the rest (ADR 0070)."""
+
     summary: dict[str, Any]
     tables: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     artifacts: list[tuple[str, str, bytes]] = field(default_factory=list)
+    figures: list[plots.Figure] = field(default_factory=list)
 
 
 def _floats(values: Any) -> list[float | None]:
@@ -107,17 +109,26 @@ def run_qc(job: JobInput) -> Outcome:
             ),
         },
     )
-    outcome.artifacts += plots.histogram(
-        maf, stem="maf", title="Minor allele frequency", xlabel="MAF"
+    outcome.figures.append(
+        plots.later(plots.histogram, maf, stem="maf", title="Minor allele frequency", xlabel="MAF")
     )
-    outcome.artifacts += plots.histogram(
-        stats.call_rate, stem="variant-call-rate", title="Call rate per variant", xlabel="call rate"
+    outcome.figures.append(
+        plots.later(
+            plots.histogram,
+            stats.call_rate,
+            stem="variant-call-rate",
+            title="Call rate per variant",
+            xlabel="call rate",
+        )
     )
-    outcome.artifacts += plots.histogram(
-        stats.sample_call_rate,
-        stem="sample-call-rate",
-        title="Call rate per sample",
-        xlabel="call rate",
+    outcome.figures.append(
+        plots.later(
+            plots.histogram,
+            stats.sample_call_rate,
+            stem="sample-call-rate",
+            title="Call rate per sample",
+            xlabel="call rate",
+        )
     )
     return outcome
 
@@ -147,7 +158,9 @@ def run_grm(job: JobInput) -> Outcome:
         tables={"samples": _sample_rows(job, index=list(range(n)))},
         artifacts=[("grm.npy", "application/x-npy", _npy(k))],
     )
-    outcome.artifacts += plots.heatmap(k, stem="grm", title="Genomic relationship matrix")
+    outcome.figures.append(
+        plots.later(plots.heatmap, k, stem="grm", title="Genomic relationship matrix")
+    )
     return outcome
 
 
@@ -174,15 +187,18 @@ def run_pca(job: JobInput) -> Outcome:
     x = result.scores[:, 0]
     y = result.scores[:, 1] if k > 1 else np.zeros(n)
     explained = result.explained_variance
-    outcome.artifacts += plots.scatter(
-        x,
-        y,
-        labels if job.parameters.get("colorBy") else [],
-        stem="pca",
-        title="Principal components",
-        legend=str(job.parameters.get("colorBy", "")),
-        xlabel=f"PC1 ({100 * explained[0]:.1f}%)",
-        ylabel=f"PC2 ({100 * explained[1]:.1f}%)" if k > 1 else "",
+    outcome.figures.append(
+        plots.later(
+            plots.scatter,
+            x,
+            y,
+            labels if job.parameters.get("colorBy") else [],
+            stem="pca",
+            title="Principal components",
+            legend=str(job.parameters.get("colorBy", "")),
+            xlabel=f"PC1 ({100 * explained[0]:.1f}%)",
+            ylabel=f"PC2 ({100 * explained[1]:.1f}%)" if k > 1 else "",
+        )
     )
     return outcome
 
@@ -210,7 +226,9 @@ def run_ld(job: JobInput) -> Outcome:
         },
         tables={"r2": _variant_rows(job, r2=[_floats(row) for row in r2])},
     )
-    outcome.artifacts += plots.decay(np.arange(1, window + 1), mean_by_lag, stem="ld-decay")
+    outcome.figures.append(
+        plots.later(plots.decay, np.arange(1, window + 1), mean_by_lag, stem="ld-decay")
+    )
     return outcome
 
 
@@ -272,8 +290,8 @@ def run_gwas(job: JobInput) -> Outcome:
             )
         },
     )
-    outcome.artifacts += plots.manhattan(job.chrom, job.pos, p, stem="manhattan")
-    outcome.artifacts += plots.qq(p, stem="qq")
+    outcome.figures.append(plots.later(plots.manhattan, job.chrom, job.pos, p, stem="manhattan"))
+    outcome.figures.append(plots.later(plots.qq, p, stem="qq"))
     return outcome
 
 

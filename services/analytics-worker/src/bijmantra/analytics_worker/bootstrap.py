@@ -7,7 +7,6 @@ import contextlib
 
 import grpc
 import httpx
-
 from bijmantra.adapters.grpc import CHANNEL_OPTIONS, AnalysisWorkerClient
 from bijmantra.adapters.nats import DurableConsumer, connect, ensure_stream
 from bijmantra.adapters.postgres import create_engine

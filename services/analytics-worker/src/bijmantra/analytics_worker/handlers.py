@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from bijmantra.adapters.postgres import first_delivery, set_tenant
 from bijmantra.application.events import EventEnvelope
 from bijmantra.kernel import TenantId
 from bijmantra.observability import get_logger
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 log = get_logger(__name__)
 GERMPLASM_CONSUMER = "analytics-germplasm"

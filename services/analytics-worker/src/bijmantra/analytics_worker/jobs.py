@@ -45,12 +45,22 @@ class Stopped(Exception):
 
 class _Progress:
     def __init__(
-        self, client: AnalysisWorkerClient, tenant: TenantId, job_id: str, attempt: int
+        self,
+        client: AnalysisWorkerClient,
+        tenant: TenantId,
+        job_id: str,
+        attempt: int,
+        *,
+        silent: bool = False,
     ) -> None:
+        """``silent``: redrawing a completed job's figures, which has no progress to show."""
         self._client, self._tenant, self._job_id, self._attempt = client, tenant, job_id, attempt
+        self._silent = silent
         self._last = 0.0
 
     async def __call__(self, fraction: float, stage: str, *, force: bool = False) -> None:
+        if self._silent:
+            return
         now = time.monotonic()
         if not force and now - self._last < PROGRESS_INTERVAL:
             return
@@ -82,6 +92,9 @@ class AnalysisRunner:
             return
         attempt = claim.attempt
         spec = msgspec.json.decode(claim.job_json)
+        if claim.figures_only:
+            await self._draw_again(tenant, job_id, attempt, spec)
+            return
         job_started = time.perf_counter()
         await self._ledger(tenant, job_id, attempt, started=True)
         progress = _Progress(self._client, tenant, job_id, attempt)
@@ -132,6 +145,27 @@ class AnalysisRunner:
         )
         _observe_job(spec["type"], "completed" if accepted else "superseded", job_started)
         log.info("analysis finished", analysis=job_id, attempt=attempt, accepted=accepted)
+        if accepted:  # the message is acked only after this: a lost replica's figures are redrawn
+            await self._attach_figures(tenant, job_id, outcome)
+
+    async def _draw_again(
+        self, tenant: TenantId, job_id: str, attempt: int, spec: dict[str, Any]
+    ) -> None:
+        """The replica that completed the job died before attaching its figures: recompute
+        (the figures are drawn from the results) and attach them; the job stays as it is."""
+        log.info("analysis completed without its figures; drawing them", analysis=job_id)
+        progress = _Progress(self._client, tenant, job_id, attempt, silent=True)
+        _, computing = await self._read(tenant, job_id, attempt, spec, progress)
+        await self._attach_figures(tenant, job_id, await computing)
+
+    async def _attach_figures(self, tenant: TenantId, job_id: str, outcome: Outcome) -> None:
+        if not outcome.figures:
+            return
+        files = await asyncio.to_thread(
+            lambda: [file for figure in outcome.figures for file in figure.render()]
+        )
+        attached = await self._client.attach_figures(tenant, job_id, files)
+        log.info("figures attached", analysis=job_id, figures=attached)
 
     async def _read(
         self, tenant: TenantId, job_id: str, attempt: int, spec: dict[str, Any], progress: _Progress
@@ -190,6 +224,7 @@ class AnalysisRunner:
             summary=msgspec.json.encode(outcome.summary),
             tables=tables,
             artifacts=outcome.artifacts,
+            figures=[file for figure in outcome.figures for file in figure.files],
             read_seconds=read,
             compute_seconds=compute,
         )

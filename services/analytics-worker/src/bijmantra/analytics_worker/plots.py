@@ -8,7 +8,8 @@ pixels, and rendering stays a small fraction of the analysis time.
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import matplotlib
@@ -17,14 +18,38 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
 import numpy as np
-from matplotlib.figure import Figure
+from matplotlib.figure import Figure as MplFigure
 
 FORMATS = (("png", "image/png"), ("svg", "image/svg+xml"))
 HEATMAP_CELLS = 400
 Files = list[tuple[str, str, bytes]]
 
 
-def _save(figure: Figure, stem: str) -> Files:
+@dataclass(frozen=True)
+class Figure:
+    """A picture to draw once the job's numbers are stored: a job completes without waiting
+    for matplotlib (~0.5 s of CPU for a GRM heatmap in both formats)."""
+
+    stem: str
+    draw: Callable[..., Files]
+    args: tuple[Any, ...] = ()
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def files(self) -> list[tuple[str, str]]:
+        """(name, media type) of each file ``render`` makes."""
+        return [(f"{self.stem}.{extension}", media_type) for extension, media_type in FORMATS]
+
+    def render(self) -> Files:
+        return self.draw(*self.args, stem=self.stem, **self.options)
+
+
+def later(draw: Callable[..., Files], *args: Any, stem: str, **options: Any) -> Figure:
+    """``draw(*args, stem=stem, **options)``, to be called when the figure is rendered."""
+    return Figure(stem, draw, args, options)
+
+
+def _save(figure: MplFigure, stem: str) -> Files:
     files = []
     for extension, media_type in FORMATS:
         buffer = io.BytesIO()

@@ -28,6 +28,7 @@ from bijmantra.adapters.redis import RedisSearchResultStore
 from bijmantra.application.analysis import (
     CancelAnalysis,
     ClaimAnalysis,
+    AttachFigures,
     CompleteAnalysis,
     FailAnalysis,
     GetAnalysis,
@@ -245,7 +246,7 @@ async def bootstrap(
     analysis_grpc.add_AnalysisWorkerServiceServicer_to_server(
         AnalysisWorkerServicer(
             ClaimAnalysis(uow), StreamJobGenotypes(uow), ReportProgress(uow), CompleteAnalysis(uow),
-            FailAnalysis(uow),
+            AttachFigures(uow), FailAnalysis(uow),
         ),
         server,
     )  # fmt: skip

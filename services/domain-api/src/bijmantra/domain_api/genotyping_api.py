@@ -8,6 +8,7 @@ from typing import Any
 import msgspec
 from bijmantra.application.analysis import (
     Artifact,
+    AttachFigures,
     CancelAnalysis,
     ClaimAnalysis,
     CompleteAnalysis,
@@ -157,16 +158,20 @@ class AnalysisWorkerServicer(analysis_grpc.AnalysisWorkerServiceServicer):
         stream: StreamJobGenotypes,
         progress: ReportProgress,
         complete: CompleteAnalysis,
+        attach: AttachFigures,
         fail: FailAnalysis,
     ) -> None:
         self._claim, self._stream, self._progress = claim, stream, progress
-        self._complete, self._fail = complete, fail
+        self._complete, self._attach, self._fail = complete, attach, fail
 
     @use_case_errors
     async def ClaimAnalysis(self, request: Any, context: Any) -> analysis_pb.ClaimAnalysisResponse:
         claim = await self._claim(current_principal(), request.analysis_db_id, request.worker)
         return analysis_pb.ClaimAnalysisResponse(
-            proceed=claim.proceed, attempt=claim.attempt, job_json=_encode(claim.job)
+            proceed=claim.proceed,
+            attempt=claim.attempt,
+            job_json=_encode(claim.job),
+            figures_only=claim.figures_only,
         )
 
     @stream_errors
@@ -205,13 +210,25 @@ class AnalysisWorkerServicer(analysis_grpc.AnalysisWorkerServiceServicer):
             request.attempt,
             summary=summary,
             tables={t.name: t.rows_json for t in request.tables},
-            artifacts=[Artifact(a.name, a.media_type, a.data) for a in request.artifacts],
+            artifacts=[Artifact(a.name, a.media_type, a.data) for a in request.artifacts]
+            + [Artifact(f.name, f.media_type, None) for f in request.figures],
             timings={
                 "readSeconds": request.read_seconds,
                 "computeSeconds": request.compute_seconds,
             },
         )
         return analysis_pb.CompleteAnalysisResponse(accepted=accepted)
+
+    @use_case_errors
+    async def AttachFigures(
+        self, request: Any, context: Any
+    ) -> analysis_pb.AttachFiguresResponse:
+        attached = await self._attach(
+            current_principal(),
+            request.analysis_db_id,
+            [Artifact(f.name, f.media_type, f.data) for f in request.figures],
+        )
+        return analysis_pb.AttachFiguresResponse(attached=attached)
 
     @use_case_errors
     async def FailAnalysis(self, request: Any, context: Any) -> analysis_pb.FailAnalysisResponse:

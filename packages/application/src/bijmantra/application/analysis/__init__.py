@@ -10,6 +10,7 @@ from bijmantra.application.analysis.jobs import (
     decode_request,
 )
 from bijmantra.application.analysis.worker import (
+    AttachFigures,
     Claim,
     ClaimAnalysis,
     CompleteAnalysis,
@@ -21,6 +22,7 @@ from bijmantra.application.analysis.worker import (
 __all__ = [
     "AnalysisRequest",
     "Artifact",
+    "AttachFigures",
     "CancelAnalysis",
     "Claim",
     "ClaimAnalysis",

@@ -23,15 +23,22 @@ class AnalysisRequest(msgspec.Struct, rename="camel", forbid_unknown_fields=True
 
 @dataclass(frozen=True, slots=True)
 class Artifact:
+    """A result file; ``data`` is None for a figure declared at completion, not yet attached."""
+
     name: str
     media_type: str
-    data: bytes
+    data: bytes | None
 
 
 @dataclass(frozen=True, slots=True)
 class ResultIndex:
     tables: dict[str, int] = field(default_factory=dict)
-    artifacts: dict[str, tuple[str, int]] = field(default_factory=dict)  # name -> (type, size)
+    # name -> (media type, size); size None: a figure still being rendered
+    artifacts: dict[str, tuple[str, int | None]] = field(default_factory=dict)
+
+    @property
+    def pending(self) -> list[str]:
+        return [name for name, (_, size) in self.artifacts.items() if size is None]
 
 
 def _time(value: Any) -> str | None:
@@ -62,7 +69,7 @@ def job_document(job: AnalysisJob, results: ResultIndex | None = None) -> dict[s
         document["results"] = {
             "tables": [{"name": n, "rowCount": c} for n, c in sorted(results.tables.items())],
             "artifacts": [
-                {"name": n, "mediaType": t, "size": s}
+                {"name": n, "mediaType": t, "size": s, "pending": s is None}
                 for n, (t, s) in sorted(results.artifacts.items())
             ],
         }

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
-from bijmantra.application.analysis.dto import AnalysisRequest, Artifact, job_document
-from bijmantra.application.genotyping.queries import columns_for, stored_variant_set
+from bijmantra.application.analysis.dto import (
+    AnalysisRequest,
+    Artifact,
+    ResultIndex,
+    job_document,
+)
 from bijmantra.application.brapi.ports import ResourceStore
+from bijmantra.application.genotyping.queries import columns_for, stored_variant_set
 from bijmantra.application.ports import UnitOfWork, UnitOfWorkFactory
 from bijmantra.application.security import Action, Permission, authorize
-from bijmantra.domain.analysis import AnalysisJob, AnalysisType
+from bijmantra.domain.analysis import AnalysisJob, AnalysisType, JobStatus
 from bijmantra.kernel import (
     Clock,
     FieldError,
@@ -21,6 +28,7 @@ from bijmantra.kernel import (
     PageRequest,
     Principal,
     SystemClock,
+    Unavailable,
     ValidationFailed,
     new_id,
 )
@@ -30,6 +38,10 @@ WRITE = Permission("analysis", Action.WRITE)
 READ_GENOTYPES = Permission("genotyping", Action.READ)
 READ_PHENOTYPES = Permission("phenotyping", Action.READ)
 MAX_OBSERVATIONS = 500_000
+# A job completes before its figures are rendered (ADR 0070); a request for a figure still
+# being rendered waits this long for it, re-reading every FIGURE_POLL seconds.
+FIGURE_PATIENCE = 30.0
+FIGURE_POLL = 0.1
 
 
 def _phenotype_reference(request: AnalysisRequest) -> tuple[str, str] | None:
@@ -171,7 +183,10 @@ class GetAnalysis:
         authorize(principal, READ)
         async with self.uow(principal.tenant_id) as uow:
             job = await job_or_404(uow, analysis_db_id)
-            return job_document(job, await uow.analyses.result_index(analysis_db_id))
+            # results are stored with the completion; clients poll running jobs often
+            completed = job.status is JobStatus.COMPLETED
+            results = await uow.analyses.result_index(analysis_db_id) if completed else None
+            return job_document(job, results or ResultIndex())
 
 
 @dataclass
@@ -208,12 +223,22 @@ class GetResultPage:
 @dataclass
 class GetArtifact:
     uow: UnitOfWorkFactory
+    patience: float = FIGURE_PATIENCE
 
     async def __call__(self, principal: Principal, analysis_db_id: str, name: str) -> Artifact:
+        """The file; a figure still being rendered is waited for (``patience`` seconds)."""
         authorize(principal, READ)
-        async with self.uow(principal.tenant_id) as uow:
-            await job_or_404(uow, analysis_db_id)
-            found = await uow.analyses.artifact(analysis_db_id, name)
-        if found is None:
-            raise NotFound(f"Analysis {analysis_db_id} has no artifact {name!r}")
-        return found
+        deadline = time.monotonic() + self.patience
+        while True:
+            async with self.uow(principal.tenant_id) as uow:
+                await job_or_404(uow, analysis_db_id)
+                found = await uow.analyses.artifact(analysis_db_id, name)
+            if found is None:
+                raise NotFound(f"Analysis {analysis_db_id} has no artifact {name!r}")
+            if found.data is not None:
+                return found
+            if time.monotonic() >= deadline:
+                raise Unavailable(
+                    f"Figure {name!r} of analysis {analysis_db_id} is still being rendered"
+                )
+            await asyncio.sleep(FIGURE_POLL)

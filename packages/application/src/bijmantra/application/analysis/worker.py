@@ -15,6 +15,7 @@ from bijmantra.application.analysis.jobs import job_or_404
 from bijmantra.application.genotyping import GenotypeChunk, columns_for, stored_variant_set
 from bijmantra.application.ports import UnitOfWork, UnitOfWorkFactory
 from bijmantra.application.security import Action, Permission, authorize
+from bijmantra.domain.analysis import AnalysisJob, JobStatus
 from bijmantra.kernel import Clock, Conflict, Principal, SystemClock
 from bijmantra.kernel.pagination import MAX_PAGE_SIZE
 
@@ -23,9 +24,13 @@ RUN = Permission("analysis", Action.ADMIN)
 
 @dataclass(frozen=True, slots=True)
 class Claim:
+    """``figures_only``: the job is completed but its figures were never attached (the
+    replica that completed it died): compute again and attach them, nothing else."""
+
     proceed: bool
     attempt: int
     job: dict[str, Any]
+    figures_only: bool = False
 
 
 async def _labels(uow: UnitOfWork, attribute: str, germplasm_ids: Sequence[str]) -> dict[str, Any]:
@@ -38,6 +43,37 @@ async def _labels(uow: UnitOfWork, attribute: str, germplasm_ids: Sequence[str])
     return labels
 
 
+async def _job_spec(uow: UnitOfWork, job: AnalysisJob) -> dict[str, Any]:
+    """What a worker needs to run the job: its parameters and its samples, in column order."""
+    variant_set = await stored_variant_set(uow.genotypes, job.variant_set_db_id)
+    columns = columns_for(variant_set, job.call_set_db_ids)
+    call_sets = (
+        variant_set.call_sets if columns is None else [variant_set.call_sets[c] for c in columns]
+    )
+    color_by = job.parameters.get("colorBy")
+    labels = (
+        await _labels(uow, color_by, [c.germplasm_db_id for c in call_sets]) if color_by else {}
+    )
+    samples = [
+        {
+            "callSetDbId": c.call_set_db_id,
+            "sampleName": c.sample_name,
+            "germplasmDbId": c.germplasm_db_id,
+            "label": c.sample_name if color_by == "sampleName" else labels.get(c.germplasm_db_id),
+        }
+        for c in call_sets
+    ]
+    return {
+        "analysisDbId": job.analysis_db_id,
+        "type": job.type.value,
+        "variantSetDbId": job.variant_set_db_id,
+        "nVariants": variant_set.n_variants,
+        "parameters": job.parameters,
+        "phenotypes": job.phenotypes,
+        "samples": samples,
+    }
+
+
 @dataclass
 class ClaimAnalysis:
     uow: UnitOfWorkFactory
@@ -47,44 +83,17 @@ class ClaimAnalysis:
         authorize(principal, RUN)
         async with self.uow(principal.tenant_id) as uow:
             job = await job_or_404(uow, analysis_db_id, for_update=True)
-            if not job.start(worker, self.clock.now()):
-                return Claim(False, job.attempt, {"status": job.status.value})
-            uow.analyses.save(job)
-            variant_set = await stored_variant_set(uow.genotypes, job.variant_set_db_id)
-            columns = columns_for(variant_set, job.call_set_db_ids)
-            call_sets = (
-                variant_set.call_sets
-                if columns is None
-                else [variant_set.call_sets[c] for c in columns]
-            )
-            color_by = job.parameters.get("colorBy")
-            labels = (
-                await _labels(uow, color_by, [c.germplasm_db_id for c in call_sets])
-                if color_by
-                else {}
-            )
-            await uow.commit()
-        samples = [
-            {
-                "callSetDbId": c.call_set_db_id,
-                "sampleName": c.sample_name,
-                "germplasmDbId": c.germplasm_db_id,
-                "label": c.sample_name
-                if color_by == "sampleName"
-                else labels.get(c.germplasm_db_id),
-            }
-            for c in call_sets
-        ]
-        spec = {
-            "analysisDbId": job.analysis_db_id,
-            "type": job.type.value,
-            "variantSetDbId": job.variant_set_db_id,
-            "nVariants": variant_set.n_variants,
-            "parameters": job.parameters,
-            "phenotypes": job.phenotypes,
-            "samples": samples,
-        }
-        return Claim(True, job.attempt, spec)
+            if job.start(worker, self.clock.now()):
+                uow.analyses.save(job)
+                spec = await _job_spec(uow, job)
+                await uow.commit()
+                return Claim(True, job.attempt, spec)
+            if (
+                job.status is JobStatus.COMPLETED
+                and (await uow.analyses.result_index(analysis_db_id)).pending
+            ):
+                return Claim(True, job.attempt, await _job_spec(uow, job), figures_only=True)
+            return Claim(False, job.attempt, {"status": job.status.value})
 
 
 @dataclass
@@ -97,7 +106,7 @@ class StreamJobGenotypes:
         authorize(principal, RUN)
         async with self.uow(principal.tenant_id) as uow:
             job = await job_or_404(uow, analysis_db_id)
-            if not job.is_current(attempt):
+            if not (job.is_current(attempt) or _completed_by(job, attempt)):
                 raise Conflict(
                     f"Attempt {attempt} of analysis {analysis_db_id} is no longer current"
                 )
@@ -105,6 +114,11 @@ class StreamJobGenotypes:
             columns = columns_for(variant_set, job.call_set_db_ids)
             async for chunk in uow.genotypes.read(job.variant_set_db_id, columns, packed=True):
                 yield chunk
+
+
+def _completed_by(job: AnalysisJob, attempt: int) -> bool:
+    """The attempt that completed the job may still read its data to render its figures."""
+    return job.status is JobStatus.COMPLETED and attempt == job.attempt
 
 
 @dataclass
@@ -150,6 +164,24 @@ class CompleteAnalysis:
             uow.analyses.save(job)
             await uow.commit()
         return True
+
+
+@dataclass
+class AttachFigures:
+    uow: UnitOfWorkFactory
+
+    async def __call__(
+        self, principal: Principal, analysis_db_id: str, figures: Sequence[Artifact]
+    ) -> int:
+        """Fill the completed job's pending figures; returns how many were still pending."""
+        authorize(principal, RUN)
+        async with self.uow(principal.tenant_id) as uow:
+            job = await job_or_404(uow, analysis_db_id)
+            if job.status is not JobStatus.COMPLETED:
+                raise Conflict(f"Analysis {analysis_db_id} is {job.status.value}, not completed")
+            attached = await uow.analyses.attach(analysis_db_id, figures)
+            await uow.commit()
+        return attached
 
 
 @dataclass

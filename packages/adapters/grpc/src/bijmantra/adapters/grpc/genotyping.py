@@ -170,6 +170,7 @@ class WorkerClaim:
     proceed: bool
     attempt: int
     job_json: bytes
+    figures_only: bool = False
 
 
 class AnalysisWorkerClient:
@@ -187,7 +188,9 @@ class AnalysisWorkerClient:
     async def claim(self, tenant: TenantId, analysis_db_id: str, worker: str) -> WorkerClaim:
         request = analysis_pb.ClaimAnalysisRequest(analysis_db_id=analysis_db_id, worker=worker)
         response = await _unary(self._stub.ClaimAnalysis, request, await self._metadata(tenant))
-        return WorkerClaim(response.proceed, response.attempt, response.job_json)
+        return WorkerClaim(
+            response.proceed, response.attempt, response.job_json, response.figures_only
+        )
 
     async def genotypes(
         self, tenant: TenantId, analysis_db_id: str, attempt: int
@@ -220,6 +223,7 @@ class AnalysisWorkerClient:
         summary: bytes,
         tables: dict[str, bytes],
         artifacts: list[tuple[str, str, bytes]],
+        figures: list[tuple[str, str]],
         read_seconds: float,
         compute_seconds: float,
     ) -> bool:
@@ -229,6 +233,7 @@ class AnalysisWorkerClient:
             summary_json=summary,
             tables=[analysis_pb.ResultTable(name=n, rows_json=r) for n, r in tables.items()],
             artifacts=[analysis_pb.Artifact(name=n, media_type=t, data=d) for n, t, d in artifacts],
+            figures=[analysis_pb.Figure(name=n, media_type=t) for n, t in figures],
             read_seconds=read_seconds,
             compute_seconds=compute_seconds,
         )
@@ -237,6 +242,16 @@ class AnalysisWorkerClient:
                 await _unary(self._stub.CompleteAnalysis, request, await self._metadata(tenant), 300)
             ).accepted
         )
+
+    async def attach_figures(
+        self, tenant: TenantId, analysis_db_id: str, figures: list[tuple[str, str, bytes]]
+    ) -> int:
+        request = analysis_pb.AttachFiguresRequest(
+            analysis_db_id=analysis_db_id,
+            figures=[analysis_pb.Artifact(name=n, media_type=t, data=d) for n, t, d in figures],
+        )
+        response = await _unary(self._stub.AttachFigures, request, await self._metadata(tenant))
+        return int(response.attached)
 
     async def fail(self, tenant: TenantId, analysis_db_id: str, attempt: int, message: str) -> bool:
         request = analysis_pb.FailAnalysisRequest(

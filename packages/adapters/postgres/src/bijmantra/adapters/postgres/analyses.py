@@ -118,6 +118,24 @@ class PostgresAnalysisRepository:
                 rows,
             )
 
+    async def attach(self, analysis_db_id: str, figures: Sequence[Artifact]) -> int:
+        if not figures:
+            return 0
+        result = await self._connection.execute(
+            text(
+                "UPDATE domain.analysis_results r SET data = f.data FROM unnest("
+                "CAST(:names AS text[]), CAST(:data AS bytea[])) AS f(name, data) "
+                "WHERE r.analysis_db_id = :id AND r.kind = 'artifact' AND r.name = f.name "
+                "AND r.data IS NULL"
+            ),
+            {
+                "id": analysis_db_id,
+                "names": [f.name for f in figures],
+                "data": [f.data for f in figures],
+            },
+        )
+        return int(result.rowcount)
+
     async def result_index(self, analysis_db_id: str) -> ResultIndex:
         rows = (
             await self._connection.execute(
@@ -136,7 +154,9 @@ class PostgresAnalysisRepository:
                 index.artifacts[row.name] = (row.media_type, row.size)
         return index
 
-    async def _data(self, analysis_db_id: str, kind: str, name: str) -> tuple[str, bytes] | None:
+    async def _data(
+        self, analysis_db_id: str, kind: str, name: str
+    ) -> tuple[str, bytes | None] | None:
         row = (
             await self._connection.execute(
                 text(
@@ -146,14 +166,16 @@ class PostgresAnalysisRepository:
                 {"id": analysis_db_id, "kind": kind, "name": name},
             )
         ).one_or_none()
-        return None if row is None else (row.media_type, bytes(row.data))
+        if row is None:
+            return None
+        return row.media_type, None if row.data is None else bytes(row.data)
 
     async def result_page(
         self, analysis_db_id: str, table: str, page: PageRequest
     ) -> Page[bytes] | None:
         """A page of a JSON table, or of the rows of a matrix stored as ``<table>.npy``."""
         found = await self._data(analysis_db_id, "table", table)
-        if found is not None:
+        if found is not None and found[1] is not None:
             rows = _raw_rows.decode(found[1])
             return Page(
                 [bytes(r) for r in rows[page.offset : page.offset + page.page_size]],
@@ -161,7 +183,7 @@ class PostgresAnalysisRepository:
                 len(rows),
             )
         matrix = await self._data(analysis_db_id, "artifact", f"{table}.npy")
-        if matrix is None:
+        if matrix is None or matrix[1] is None:
             return None
         values = np.load(io.BytesIO(matrix[1]), allow_pickle=False)
         block = values[page.offset : page.offset + page.page_size]

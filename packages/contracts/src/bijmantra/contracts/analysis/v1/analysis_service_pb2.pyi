@@ -258,6 +258,7 @@ class ClaimAnalysisResponse(_message.Message):
     PROCEED_FIELD_NUMBER: _builtins.int
     ATTEMPT_FIELD_NUMBER: _builtins.int
     JOB_JSON_FIELD_NUMBER: _builtins.int
+    FIGURES_ONLY_FIELD_NUMBER: _builtins.int
     proceed: _builtins.bool
     """False when the job is already finished or cancelled: the worker drops the message."""
     attempt: _builtins.int
@@ -265,16 +266,21 @@ class ClaimAnalysisResponse(_message.Message):
     """{type, variantSetDbId, parameters, phenotypes, samples:[{callSetDbId, sampleName,
      germplasmDbId, germplasm:{…}}], nVariants}
     """
+    figures_only: _builtins.bool
+    """The job is completed but its figures were never attached (the replica that completed
+    it died): compute again, attach the figures (AttachFigures), report nothing else.
+    """
     def __init__(
         self,
         *,
         proceed: _builtins.bool = ...,
         attempt: _builtins.int = ...,
         job_json: _builtins.bytes = ...,
+        figures_only: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt", "job_json", b"job_json", "proceed", b"proceed"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt", "figures_only", b"figures_only", "job_json", b"job_json", "proceed", b"proceed"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -428,6 +434,7 @@ class CompleteAnalysisRequest(_message.Message):
     ARTIFACTS_FIELD_NUMBER: _builtins.int
     READ_SECONDS_FIELD_NUMBER: _builtins.int
     COMPUTE_SECONDS_FIELD_NUMBER: _builtins.int
+    FIGURES_FIELD_NUMBER: _builtins.int
     analysis_db_id: _builtins.str
     attempt: _builtins.int
     summary_json: _builtins.bytes
@@ -438,6 +445,10 @@ class CompleteAnalysisRequest(_message.Message):
     def tables(self) -> _containers.RepeatedCompositeFieldContainer[Global___ResultTable]: ...
     @_builtins.property
     def artifacts(self) -> _containers.RepeatedCompositeFieldContainer[Global___Artifact]: ...
+    @_builtins.property
+    def figures(self) -> _containers.RepeatedCompositeFieldContainer[Global___Figure]:
+        """Figures still to be rendered: listed as pending until AttachFigures brings them."""
+
     def __init__(
         self,
         *,
@@ -448,14 +459,80 @@ class CompleteAnalysisRequest(_message.Message):
         artifacts: _abc.Iterable[Global___Artifact] | None = ...,
         read_seconds: _builtins.float = ...,
         compute_seconds: _builtins.float = ...,
+        figures: _abc.Iterable[Global___Figure] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["analysis_db_id", b"analysis_db_id", "artifacts", b"artifacts", "attempt", b"attempt", "compute_seconds", b"compute_seconds", "read_seconds", b"read_seconds", "summary_json", b"summary_json", "tables", b"tables"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["analysis_db_id", b"analysis_db_id", "artifacts", b"artifacts", "attempt", b"attempt", "compute_seconds", b"compute_seconds", "figures", b"figures", "read_seconds", b"read_seconds", "summary_json", b"summary_json", "tables", b"tables"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CompleteAnalysisRequest: _TypeAlias = CompleteAnalysisRequest  # noqa: Y015
+
+@_typing.final
+class Figure(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    MEDIA_TYPE_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    media_type: _builtins.str
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        media_type: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["media_type", b"media_type", "name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Figure: _TypeAlias = Figure  # noqa: Y015
+
+@_typing.final
+class AttachFiguresRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ANALYSIS_DB_ID_FIELD_NUMBER: _builtins.int
+    FIGURES_FIELD_NUMBER: _builtins.int
+    analysis_db_id: _builtins.str
+    @_builtins.property
+    def figures(self) -> _containers.RepeatedCompositeFieldContainer[Global___Artifact]: ...
+    def __init__(
+        self,
+        *,
+        analysis_db_id: _builtins.str = ...,
+        figures: _abc.Iterable[Global___Artifact] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["analysis_db_id", b"analysis_db_id", "figures", b"figures"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AttachFiguresRequest: _TypeAlias = AttachFiguresRequest  # noqa: Y015
+
+@_typing.final
+class AttachFiguresResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ATTACHED_FIELD_NUMBER: _builtins.int
+    attached: _builtins.int
+    """How many of the figures were still pending (0 if another replica attached them first)."""
+    def __init__(
+        self,
+        *,
+        attached: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attached", b"attached"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AttachFiguresResponse: _TypeAlias = AttachFiguresResponse  # noqa: Y015
 
 @_typing.final
 class CompleteAnalysisResponse(_message.Message):

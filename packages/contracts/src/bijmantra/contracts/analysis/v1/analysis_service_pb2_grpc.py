@@ -310,6 +310,11 @@ class AnalysisWorkerServiceStub:
                 request_serializer=bijmantra_dot_analysis_dot_v1_dot_analysis__service__pb2.CompleteAnalysisRequest.SerializeToString,
                 response_deserializer=bijmantra_dot_analysis_dot_v1_dot_analysis__service__pb2.CompleteAnalysisResponse.FromString,
                 _registered_method=True)
+        self.AttachFigures = channel.unary_unary(
+                '/bijmantra.analysis.v1.AnalysisWorkerService/AttachFigures',
+                request_serializer=bijmantra_dot_analysis_dot_v1_dot_analysis__service__pb2.AttachFiguresRequest.SerializeToString,
+                response_deserializer=bijmantra_dot_analysis_dot_v1_dot_analysis__service__pb2.AttachFiguresResponse.FromString,
+                _registered_method=True)
         self.FailAnalysis = channel.unary_unary(
                 '/bijmantra.analysis.v1.AnalysisWorkerService/FailAnalysis',
                 request_serializer=bijmantra_dot_analysis_dot_v1_dot_analysis__service__pb2.FailAnalysisRequest.SerializeToString,
@@ -342,6 +347,14 @@ class AnalysisWorkerServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def CompleteAnalysis(self, request, context):
+        """CompleteAnalysis stores the results and completes the job; figures it declares are
+        rendered afterwards and sent with AttachFigures (ADR 0070).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AttachFigures(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -375,6 +388,11 @@ def add_AnalysisWorkerServiceServicer_to_server(servicer, server):
                     servicer.CompleteAnalysis,
                     request_deserializer=bijmantra_dot_analysis_dot_v1_dot_analysis__service__pb2.CompleteAnalysisRequest.FromString,
                     response_serializer=bijmantra_dot_analysis_dot_v1_dot_analysis__service__pb2.CompleteAnalysisResponse.SerializeToString,
+            ),
+            'AttachFigures': grpc.unary_unary_rpc_method_handler(
+                    servicer.AttachFigures,
+                    request_deserializer=bijmantra_dot_analysis_dot_v1_dot_analysis__service__pb2.AttachFiguresRequest.FromString,
+                    response_serializer=bijmantra_dot_analysis_dot_v1_dot_analysis__service__pb2.AttachFiguresResponse.SerializeToString,
             ),
             'FailAnalysis': grpc.unary_unary_rpc_method_handler(
                     servicer.FailAnalysis,
@@ -491,6 +509,33 @@ class AnalysisWorkerService:
             '/bijmantra.analysis.v1.AnalysisWorkerService/CompleteAnalysis',
             bijmantra_dot_analysis_dot_v1_dot_analysis__service__pb2.CompleteAnalysisRequest.SerializeToString,
             bijmantra_dot_analysis_dot_v1_dot_analysis__service__pb2.CompleteAnalysisResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AttachFigures(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/bijmantra.analysis.v1.AnalysisWorkerService/AttachFigures',
+            bijmantra_dot_analysis_dot_v1_dot_analysis__service__pb2.AttachFiguresRequest.SerializeToString,
+            bijmantra_dot_analysis_dot_v1_dot_analysis__service__pb2.AttachFiguresResponse.FromString,
             options,
             channel_credentials,
             insecure,

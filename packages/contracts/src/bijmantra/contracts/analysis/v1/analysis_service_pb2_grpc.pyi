@@ -122,6 +122,10 @@ class AnalysisWorkerServiceStub:
     """StreamJobGenotypes streams the job's variant set restricted to its samples."""
     ReportProgress: _grpc.UnaryUnaryMultiCallable[_analysis_service_pb2.ReportProgressRequest, _analysis_service_pb2.ReportProgressResponse]
     CompleteAnalysis: _grpc.UnaryUnaryMultiCallable[_analysis_service_pb2.CompleteAnalysisRequest, _analysis_service_pb2.CompleteAnalysisResponse]
+    """CompleteAnalysis stores the results and completes the job; figures it declares are
+    rendered afterwards and sent with AttachFigures (ADR 0070).
+    """
+    AttachFigures: _grpc.UnaryUnaryMultiCallable[_analysis_service_pb2.AttachFiguresRequest, _analysis_service_pb2.AttachFiguresResponse]
     FailAnalysis: _grpc.UnaryUnaryMultiCallable[_analysis_service_pb2.FailAnalysisRequest, _analysis_service_pb2.FailAnalysisResponse]
 
 @_typing.type_check_only
@@ -135,6 +139,10 @@ class AnalysisWorkerServiceAsyncStub(AnalysisWorkerServiceStub):
     """StreamJobGenotypes streams the job's variant set restricted to its samples."""
     ReportProgress: _aio.UnaryUnaryMultiCallable[_analysis_service_pb2.ReportProgressRequest, _analysis_service_pb2.ReportProgressResponse]  # type: ignore[assignment]
     CompleteAnalysis: _aio.UnaryUnaryMultiCallable[_analysis_service_pb2.CompleteAnalysisRequest, _analysis_service_pb2.CompleteAnalysisResponse]  # type: ignore[assignment]
+    """CompleteAnalysis stores the results and completes the job; figures it declares are
+    rendered afterwards and sent with AttachFigures (ADR 0070).
+    """
+    AttachFigures: _aio.UnaryUnaryMultiCallable[_analysis_service_pb2.AttachFiguresRequest, _analysis_service_pb2.AttachFiguresResponse]  # type: ignore[assignment]
     FailAnalysis: _aio.UnaryUnaryMultiCallable[_analysis_service_pb2.FailAnalysisRequest, _analysis_service_pb2.FailAnalysisResponse]  # type: ignore[assignment]
 
 class AnalysisWorkerServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -168,7 +176,17 @@ class AnalysisWorkerServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _analysis_service_pb2.CompleteAnalysisRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_analysis_service_pb2.CompleteAnalysisResponse, _abc.Awaitable[_analysis_service_pb2.CompleteAnalysisResponse]]: ...
+    ) -> _typing.Union[_analysis_service_pb2.CompleteAnalysisResponse, _abc.Awaitable[_analysis_service_pb2.CompleteAnalysisResponse]]:
+        """CompleteAnalysis stores the results and completes the job; figures it declares are
+        rendered afterwards and sent with AttachFigures (ADR 0070).
+        """
+
+    @_abc_1.abstractmethod
+    def AttachFigures(
+        self,
+        request: _analysis_service_pb2.AttachFiguresRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_analysis_service_pb2.AttachFiguresResponse, _abc.Awaitable[_analysis_service_pb2.AttachFiguresResponse]]: ...
 
     @_abc_1.abstractmethod
     def FailAnalysis(
