@@ -72,6 +72,9 @@ from bijmantra.observability.tracing_setup import Tracing
 SERVICE_NAME = "domain-api"
 # An audit append takes milliseconds; a short ack wait redelivers a dead replica's messages soon.
 AUDIT_ACK_WAIT = 10.0
+# Events appended per audit transaction: a bulk write of 10,000 observations is 10,000 events,
+# and each transaction pays for the tenant setting, the inbox and the chain-head lock once.
+AUDIT_BATCH = 1000
 # Genotype chunks, uploads and analysis results are large; 512 MiB bounds one message.
 MAX_MESSAGE_BYTES = 512 * 1024 * 1024
 GRPC_SERVER_OPTIONS = [
@@ -208,6 +211,7 @@ async def bootstrap(
             DurableConsumer(
                 js, durable=AUDIT_CONSUMER, filter_subject="bijmantra.events.>",
                 handler=recorder, batch_handler=recorder.batch, upcasting=False, ack_wait=AUDIT_ACK_WAIT,
+                batch=AUDIT_BATCH,
             )
         )  # fmt: skip
         closers.append(nc.drain)
