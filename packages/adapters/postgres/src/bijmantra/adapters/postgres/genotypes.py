@@ -278,7 +278,7 @@ class PostgresGenotypeStore:
                 start, n_variants, n_samples, codec, payload, chrom, pos = row
                 if picked is not None or not packed or codec != CODEC:
                     payload = await asyncio.to_thread(
-                        _recode, codec, payload, n_samples, picked, packed
+                        recode_chunk, codec, payload, n_samples, picked, packed
                     )
                     codec = CODEC if packed else "raw"
                     n_samples = n_samples if picked is None else len(picked)
@@ -310,7 +310,7 @@ _READ_CHUNK = (
 )
 
 
-def _recode(codec: str, payload: bytes, n_samples: int, columns: Any, packed: bool) -> bytes:
+def recode_chunk(codec: str, payload: bytes, n_samples: int, columns: Any, packed: bool) -> bytes:
     """Decode a stored chunk, keep ``columns`` (None = all) and encode it for the reader."""
     matrix = decode(codec, payload, n_samples)
     if columns is not None:
