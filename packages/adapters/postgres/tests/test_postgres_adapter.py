@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 
@@ -14,6 +15,8 @@ from bijmantra.adapters.postgres import (
     set_tenant,
     unit_of_work_factory,
 )
+from bijmantra.adapters.postgres.ddl import outbox_channel
+from bijmantra.adapters.postgres.relay_loop import OutboxWakeups
 from bijmantra.application.brapi.commands import ResourceCommands
 from bijmantra.application.brapi.modules import catalog
 from bijmantra.application.brapi.queries import ResourceQueries
@@ -154,6 +157,43 @@ async def test_each_write_commits_its_events_to_the_outbox_atomically(
     envelope = decode_envelope(bytes(rows[0][2]))
     assert envelope.type == "germplasm.created" and envelope.source == "domain-api"
     assert envelope.tenant_id == str(tenant) and envelope.actor == "user-1"
+
+
+async def test_a_committed_write_wakes_the_relays_after_its_commit_and_nothing_else_does(
+    engine: AsyncEngine, database: ProvisionedDatabase
+) -> None:
+    """PostgreSQL serialises the commits of notifying transactions (WAL flush included), so
+    the NOTIFY no longer comes from the writing transaction but from ``OutboxWakeups`` once
+    the unit of work committed; a write that fails sends none."""
+    channel = outbox_channel("domain")
+    wakeups = OutboxWakeups(database.domain_url, channel)
+    wakes: list[str] = []
+
+    def committed() -> None:
+        wakes.append("committed")
+        wakeups.wake()
+
+    woken = ResourceCommands(
+        CATALOG, unit_of_work_factory(engine, source="test", committed_events=committed)
+    )
+    sending = asyncio.create_task(wakeups.run(asyncio.Event()))
+    async with await psycopg.AsyncConnection.connect(
+        database.domain_url, autocommit=True
+    ) as listener:
+        await listener.execute(f"LISTEN {channel}")
+
+        async def notifications() -> list[str]:
+            return [n.channel async for n in listener.notifies(timeout=1.0)]
+
+        await commands(engine).create(principal(uuid.uuid4()), "germplasm", payload("W0"))
+        assert await notifications() == [], "no NOTIFY from inside the writing transaction"
+        with pytest.raises(ValidationFailed):
+            await woken.create(principal(uuid.uuid4()), "germplasm", b'[{"germplasmName": 1}]')
+        assert wakes == []
+        await woken.create(principal(uuid.uuid4()), "germplasm", payload("W1"))
+        assert wakes == ["committed"]
+        assert await notifications() == [channel]
+    sending.cancel()
 
 
 async def test_invalid_batch_stores_nothing_and_names_every_bad_item(

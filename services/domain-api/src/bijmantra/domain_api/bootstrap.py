@@ -23,7 +23,7 @@ from bijmantra.adapters.postgres import (
     unit_of_work_factory,
 )
 from bijmantra.adapters.postgres.ddl import outbox_channel
-from bijmantra.adapters.postgres.relay_loop import run_relay
+from bijmantra.adapters.postgres.relay_loop import OutboxWakeups, run_relay
 from bijmantra.adapters.redis import RedisSearchResultStore
 from bijmantra.application.analysis import (
     CancelAnalysis,
@@ -106,6 +106,7 @@ class DomainApi:
     outbox: PostgresOutboxStore | None = None
     consumers: list[DurableConsumer] = field(default_factory=list)
     closers: list[object] = field(default_factory=list)
+    wakeups: OutboxWakeups | None = None  # post-commit NOTIFYs for the relays
 
     async def serve(self, stop: asyncio.Event) -> None:
         await self.server.start()
@@ -116,6 +117,8 @@ class DomainApi:
         log.info("domain-api serving", port=self.settings.port, metrics_port=self.settings.metrics_port)
         with untraced():  # background loops: no root trace per poll
             tasks = [asyncio.create_task(self._watch_database(stop))]
+            if self.wakeups is not None:
+                tasks.append(asyncio.create_task(self.wakeups.run(stop)))
             if self.relay is not None and self.outbox is not None:
                 listen_url = _libpq(self.settings.database_url)
                 relaying = run_relay(
@@ -180,11 +183,18 @@ async def bootstrap(
     tracing = tracing or Tracing()
     closers: list[object] = []
     engine = None
+    wakeups: OutboxWakeups | None = None
     if uow is None:
         engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
         tracing.instrument_sqlalchemy(engine)
         watch_pool(SERVICE_NAME, engine.pool)
-        uow = unit_of_work_factory(engine, source=SERVICE_NAME, traceparent=current_traceparent)
+        wakeups = OutboxWakeups(_libpq(settings.database_url), outbox_channel("domain"))
+        uow = unit_of_work_factory(
+            engine,
+            source=SERVICE_NAME,
+            traceparent=current_traceparent,
+            committed_events=wakeups.wake,
+        )
         closers.append(engine.dispose)
     if verifier is None:
         identity_channel = grpc.aio.insecure_channel(
@@ -269,4 +279,6 @@ async def bootstrap(
         server,
     )
     server.add_insecure_port(f"0.0.0.0:{settings.port}")
-    return DomainApi(settings, server, health_servicer, engine, relay, outbox, consumers, closers)
+    return DomainApi(
+        settings, server, health_servicer, engine, relay, outbox, consumers, closers, wakeups
+    )

@@ -1,7 +1,8 @@
 """Runs an outbox relay: woken by NOTIFY on the outbox's channel, with a polling fallback.
 
 Shared by every service that owns an outbox (domain-api: ``bijmantra_outbox``; identity:
-``bijmantra_outbox_identity``)."""
+``bijmantra_outbox_identity``). Writers send the NOTIFY after they commit
+(``OutboxWakeups``), never inside the writing transaction."""
 
 from __future__ import annotations
 
@@ -60,6 +61,43 @@ async def listen(url: str, channel: str, wake: asyncio.Event, stop: asyncio.Even
         except psycopg.Error:
             log.warning("LISTEN %s connection lost; reconnecting", channel, exc_info=True)
             await asyncio.sleep(RECONNECT_DELAY)
+
+
+class OutboxWakeups:
+    """Wakes the relays after a commit: a NOTIFY sent outside the writing transaction.
+
+    A NOTIFY inside the writing transaction serialises every writer's commit, WAL flush
+    included: PostgreSQL holds a database-wide lock from a notifying transaction's
+    pre-commit to the end of its commit. That capped single-event writes at ~300 commits/s
+    on a 2-core host. Here a writer only raises a flag after its commit; one connection
+    sends a NOTIFY whenever the flag is up, so commits arriving while one NOTIFY is in
+    flight share the next. Its commits are asynchronous (``synchronous_commit = off``): a
+    lost wake-up only delays the relay to its next poll, it never loses an event.
+    """
+
+    def __init__(self, url: str, channel: str) -> None:
+        self._url, self._channel = url, channel
+        self._pending = asyncio.Event()
+
+    def wake(self) -> None:
+        """Called after a commit that wrote outbox rows."""
+        self._pending.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        notify = psycopg.sql.SQL("NOTIFY {}").format(psycopg.sql.Identifier(self._channel))
+        while not stop.is_set():
+            try:
+                async with await psycopg.AsyncConnection.connect(
+                    self._url, autocommit=True
+                ) as conn:
+                    await conn.execute("SET synchronous_commit = off")
+                    while not stop.is_set():
+                        await self._pending.wait()
+                        self._pending.clear()
+                        await conn.execute(notify)
+            except psycopg.Error:
+                log.warning("NOTIFY %s connection lost; reconnecting", self._channel, exc_info=True)
+                await asyncio.sleep(RECONNECT_DELAY)
 
 
 async def _purge(store: PostgresOutboxStore, stop: asyncio.Event) -> None:

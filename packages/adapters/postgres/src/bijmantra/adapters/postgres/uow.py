@@ -79,10 +79,12 @@ class PostgresUnitOfWork(TenantTransaction):
         *,
         source: str,
         traceparent: Callable[[], str | None] = lambda: None,
+        committed_events: Callable[[], None] = lambda: None,
     ) -> None:
         super().__init__(engine, tenant_id)
         self._source = source
         self._traceparent = traceparent
+        self._committed_events = committed_events
 
     def _bind(self, connection: AsyncConnection) -> None:
         self.resources = PostgresResourceStore(connection)
@@ -101,18 +103,31 @@ class PostgresUnitOfWork(TenantTransaction):
             )
         await self.resources.bump_versions()
         await self._connection.commit()
+        if events:
+            self._committed_events()
 
 
 def unit_of_work_factory(  # type: ignore[no-untyped-def]
-    engine: AsyncEngine, *, source: str, traceparent: Callable[[], str | None] = lambda: None
+    engine: AsyncEngine,
+    *,
+    source: str,
+    traceparent: Callable[[], str | None] = lambda: None,
+    committed_events: Callable[[], None] = lambda: None,
 ):
     """The ``UnitOfWorkFactory`` port bound to one engine.
 
     ``traceparent`` returns the W3C trace context of the current request (the tracing
     setup supplies it); it is stored with each event and sent as a NATS header.
+    ``committed_events`` runs after each commit that wrote events (``OutboxWakeups.wake``).
     """
 
     def factory(tenant_id: TenantId) -> PostgresUnitOfWork:
-        return PostgresUnitOfWork(engine, tenant_id, source=source, traceparent=traceparent)
+        return PostgresUnitOfWork(
+            engine,
+            tenant_id,
+            source=source,
+            traceparent=traceparent,
+            committed_events=committed_events,
+        )
 
     return factory
