@@ -103,14 +103,16 @@ class PostgresResourceStore:
         if not db_ids:
             return {}
         lock = " ORDER BY db_id FOR UPDATE" if for_update else ""
-        rows = await self._connection.execute(
-            text(
-                "SELECT db_id, body FROM domain.resources "
-                f"WHERE entity = :entity AND db_id = ANY(:ids) AND {_LIVE}{lock}"
-            ),
+        # Binary: a bulk write's references (1,000 observation units) arrive as their bytes,
+        # not as hex text the server encodes and the driver decodes again.
+        driver = await driver_connection(self._connection)
+        cursor = driver.cursor(binary=True)
+        await cursor.execute(
+            "SELECT db_id, body FROM domain.resources WHERE entity = %(entity)s "  # noqa: S608 (constants)
+            f"AND db_id = ANY(CAST(%(ids)s AS text[])) AND {_LIVE}{lock}",
             {"entity": entity, "ids": list(db_ids)},
         )
-        return {db_id: _decode(body) for db_id, body in rows}
+        return {db_id: _decode(body) for db_id, body in await cursor.fetchall()}
 
     async def _binary_row(self, query: str, params: dict[str, Any]) -> tuple[Any, ...] | None:
         """One row in PostgreSQL's binary format: a page's bytea arrives as its bytes, not
