@@ -213,19 +213,20 @@ class PostgresResourceStore:
         keys = []
         for i, name in enumerate(order):
             params[f"o{i}"] = name
-            keys.append(f"document->>CAST(:o{i} AS text)")
+            keys.append(f"document->>CAST(%(o{i})s AS text)")
         # A season's observations (100,000 rows of ~1 kB) sort in memory, not in temp files;
         # LOCAL: the setting ends with this read transaction.
         await self._connection.execute(text("SET LOCAL work_mem = '128MB'"))
-        result = await self._connection.stream(
-            text(
-                f"SELECT body FROM domain.resources WHERE {_where(criteria, params)} "
-                f"ORDER BY {', '.join([*keys, 'db_id'])}"
-            ),
-            params,
-        )
-        async for rows in result.partitions(chunk_size):
-            yield [_decode(body) for (body,) in rows]
+        driver = await driver_connection(self._connection)
+        # A server-side cursor in binary: bodies arrive as their bytes, not as hex text.
+        async with driver.cursor(name="resource_stream", binary=True) as cursor:
+            await cursor.execute(
+                f"SELECT body FROM domain.resources WHERE {_where(criteria, params, _psycopg)} "
+                f"ORDER BY {', '.join([*keys, 'db_id'])}",
+                params,
+            )
+            while rows := await cursor.fetchmany(chunk_size):
+                yield [_decode(body) for (body,) in rows]
 
     async def distinct_values(self, entity: str, criteria: Criteria, field: str) -> list[Any]:
         params: dict[str, Any] = {"entity": entity, "field": field}
