@@ -150,6 +150,10 @@ TYPED_SETTINGS: dict[str, Schema] = {
     "GATEWAY_WORKERS": {**POSITIVE_INT_SETTING, "description": "HTTP server worker processes"},
     "ACCESS_TOKEN_TTL": {**POSITIVE_INT_SETTING, "description": "access token lifetime, seconds"},
     "DB_POOL_SIZE": {**POSITIVE_INT_SETTING, "description": "database connection pool size"},
+    "GATEWAY_PAGE_CACHE_BYTES": {
+        "anyOf": [{"type": "integer", "minimum": 0}, {"type": "string", "pattern": "^[0-9]+$"}],
+        "description": "bytes of BrAPI list pages kept per worker (0: off), revalidated per request",
+    },
 }
 
 
@@ -342,6 +346,7 @@ SERVICES: dict[str, Schema] = {
         title="bijmantra gateway values",
         config_keys=[
             "GATEWAY_WORKERS",
+            "GATEWAY_PAGE_CACHE_BYTES",
             "IDENTITY_URL",
             "DOMAIN_API_TARGET",
             "IDENTITY_TARGET",
