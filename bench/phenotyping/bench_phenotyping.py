@@ -6,7 +6,9 @@ Measured in the same run, on the same rows:
   gateway -> gRPC -> domain-api (schema, references, scale rules, events) -> PostgreSQL,
   in observations per second; baseline: a raw ``COPY`` of the very rows the platform
   stored, in batches of the same size, into an equivalent table (``LIKE domain.resources
-  INCLUDING ALL``: same columns, primary key and GIN index, no RLS). Target: >= 25 %.
+  INCLUDING ALL``: same columns, primary key and GIN index, no RLS), once the events of the
+  ingest are relayed and audited (also reported: that wait, and the ratio counting it).
+  Target: >= 25 %.
 * ``GET /brapi/v2/observations/table?studyDbId=`` for the study holding every observation
   (``BENCH_OBSERVATIONS``, 100,000), CSV and JSON: time to first byte and total; baseline:
   ``COPY (SELECT body ... ) TO STDOUT`` of the same observations.
@@ -151,6 +153,24 @@ def ingest(client: httpx.Client, batches: list[bytes]) -> list[float]:
     return seconds
 
 
+def drain_events(owner_url: str, expected: int, timeout: float = 600.0) -> float:
+    """Seconds until every observation event is relayed and in the audit trail.
+
+    The COPY baseline then runs on a quiet stack rather than beside the platform's own
+    event backlog (which would slow the baseline and flatter the ratio)."""
+    started = time.perf_counter()
+    with psycopg.connect(owner_url, autocommit=True) as conn:
+        while time.perf_counter() - started < timeout:
+            pending, audited = conn.execute(
+                "SELECT (SELECT count(*) FROM domain.outbox WHERE published_at IS NULL), "
+                "(SELECT count(*) FROM domain.audit_log WHERE event_type = 'observation.created')"
+            ).fetchone()  # type: ignore[misc]
+            if pending == 0 and audited >= expected:
+                break
+            time.sleep(0.2)
+    return time.perf_counter() - started
+
+
 def copy_baseline(owner_url: str, study: str) -> tuple[list[float], int]:
     """COPY the rows the platform stored, batch by batch, into an equivalent table."""
     with psycopg.connect(owner_url, autocommit=True) as conn:
@@ -246,6 +266,7 @@ def main() -> None:
             batches = observation_batches(study, units, variables)
             print(f"ingesting {OBSERVATIONS} observations in batches of {BATCH}", flush=True)
             platform_seconds = ingest(client, batches)
+            drain_seconds = drain_events(stack.database.owner_url, OBSERVATIONS)
             copy_seconds, copied = copy_baseline(stack.database.owner_url, study)
             assert copied == OBSERVATIONS, (copied, OBSERVATIONS)
             platform_rate = OBSERVATIONS / sum(platform_seconds)
@@ -268,6 +289,11 @@ def main() -> None:
                 "copy_batch_seconds": [round(s, 3) for s in copy_seconds],
                 "ratio_platform_to_copy": round(platform_rate / copy_rate, 3),
                 "target_ratio": 0.25,
+                # after the last POST: until every event is published and audited
+                "events_drained_after_s": round(drain_seconds, 3),
+                "ratio_with_event_drain_to_copy": round(
+                    OBSERVATIONS / (sum(platform_seconds) + drain_seconds) / copy_rate, 3
+                ),
             },
             "observation_table": {
                 **tables,
@@ -285,6 +311,11 @@ def main() -> None:
             f"{ingest_report['platform_observations_per_second']:>10.0f} obs/s   "
             f"COPY {ingest_report['copy_rows_per_second']:>10.0f} rows/s   "
             f"ratio {ingest_report['ratio_platform_to_copy']:.3f} (target >= 0.25)",
+            flush=True,
+        )
+        print(
+            f"  events drained {ingest_report['events_drained_after_s']:.1f} s after the last POST;"
+            f" counting that wait: ratio {ingest_report['ratio_with_event_drain_to_copy']:.3f}",
             flush=True,
         )
         for name, figures in tables.items():
