@@ -76,7 +76,7 @@ class PostgresOutboxStore:
     """
 
     def __init__(
-        self, engine: AsyncEngine, *, schema: str = "domain", max_partitions: int = 16
+        self, engine: AsyncEngine, *, schema: str = "domain", max_partitions: int = 32
     ) -> None:
         self._engine = engine
         self._max_partitions = max_partitions
