@@ -34,6 +34,7 @@ from bijmantra.contracts.genotyping.v1 import genotyping_service_pb2 as pb
 from bijmantra.contracts.genotyping.v1 import genotyping_service_pb2_grpc as pb_grpc
 from bijmantra.domain.genotyping import GENOTYPE_FORMATS
 from bijmantra.domain_api.grpc_api import current_principal, stream_errors, use_case_errors
+from bijmantra.domain_api.read_ahead import read_ahead
 from bijmantra.domain_api.uploads import StreamedGenotypeFile
 from bijmantra.kernel import FieldError, PageRequest, ValidationFailed
 
@@ -102,7 +103,7 @@ class GenotypingServicer(pb_grpc.GenotypingServiceServicer):
         chunks = self._stream(
             current_principal(), request.variant_set_db_id, tuple(request.call_set_db_ids)
         )
-        async for chunk in chunks:
+        async for chunk in read_ahead(chunks):
             yield chunk_message(chunk)
 
 
@@ -176,9 +177,8 @@ class AnalysisWorkerServicer(analysis_grpc.AnalysisWorkerServiceServicer):
 
     @stream_errors
     async def StreamJobGenotypes(self, request: Any, context: Any) -> AsyncIterator[Any]:
-        async for chunk in self._stream(
-            current_principal(), request.analysis_db_id, request.attempt
-        ):
+        chunks = self._stream(current_principal(), request.analysis_db_id, request.attempt)
+        async for chunk in read_ahead(chunks):
             yield analysis_pb.StreamJobGenotypesResponse(chunk=chunk_message(chunk))
 
     @use_case_errors
@@ -220,9 +220,7 @@ class AnalysisWorkerServicer(analysis_grpc.AnalysisWorkerServiceServicer):
         return analysis_pb.CompleteAnalysisResponse(accepted=accepted)
 
     @use_case_errors
-    async def AttachFigures(
-        self, request: Any, context: Any
-    ) -> analysis_pb.AttachFiguresResponse:
+    async def AttachFigures(self, request: Any, context: Any) -> analysis_pb.AttachFiguresResponse:
         attached = await self._attach(
             current_principal(),
             request.analysis_db_id,
