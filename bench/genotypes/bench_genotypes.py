@@ -33,6 +33,7 @@ a shared host, and the load average at the time.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import os
@@ -41,6 +42,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -160,16 +162,16 @@ def _frame(socket: ClientConnection) -> dict[str, Any]:
         socket.send('{"type":"pong"}')
 
 
-def job_feed(stack: DevStack, token: str) -> ClientConnection:
-    socket = connect(
-        stack.gateway_url.replace("http://", "ws://") + "/ws",
-        additional_headers={"Authorization": f"Bearer {token}"},
-    )
-    assert _frame(socket)["type"] == "ready"
-    events = [f"analysis.{status}" for status in TERMINAL]
-    socket.send(json.dumps({"type": "subscribe", "events": events}))
-    assert _frame(socket)["type"] == "subscribed"
-    return socket
+@contextlib.contextmanager
+def job_feed(stack: DevStack, token: str) -> Iterator[ClientConnection]:
+    """The live event feed, subscribed to analyses' terminal events."""
+    url = stack.gateway_url.replace("http://", "ws://") + "/ws"
+    with connect(url, additional_headers={"Authorization": f"Bearer {token}"}) as socket:
+        assert _frame(socket)["type"] == "ready"
+        events = [f"analysis.{status}" for status in TERMINAL]
+        socket.send(json.dumps({"type": "subscribe", "events": events}))
+        assert _frame(socket)["type"] == "subscribed"
+        yield socket
 
 
 def run_job(
@@ -287,8 +289,9 @@ def main() -> None:
             print(f"GRM job on {SAMPLES} x {VARIANTS}, {REPEATS} runs", flush=True)
             platform_runs, documents, cpu_runs, loads = [], [], [], []
             meter = CpuMeter(stack, workdir)
-            feed = job_feed(stack, headers["Authorization"][7:]) if OBSERVE == "ws" else None
-            try:
+            token = headers["Authorization"].removeprefix("Bearer ")
+            observing = job_feed(stack, token) if OBSERVE == "ws" else contextlib.nullcontext()
+            with observing as feed:
                 for _ in range(REPEATS):
                     before = meter.sample()
                     elapsed, document = run_job(client, body, feed)
@@ -303,9 +306,6 @@ def main() -> None:
                     loads.append(round(os.getloadavg()[0], 2))
                     platform_runs.append(elapsed)
                     documents.append(document)
-            finally:
-                if feed is not None:
-                    feed.close()
             job_id = documents[-1]["analysisDbId"]
             download, npy = timed(
                 lambda: client.get(f"/api/v1/analyses/{job_id}/artifacts/grm.npy").content

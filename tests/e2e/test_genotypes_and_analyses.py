@@ -409,7 +409,7 @@ async def test_qc_matches_the_kernel_and_draws_histograms(
 
 
 async def test_grm_matches_the_kernel_as_npy_and_as_pages(
-    client: httpx.AsyncClient, dataset: Dataset
+    stack: DevStack, client: httpx.AsyncClient, dataset: Dataset
 ) -> None:
     body = {
         "type": "grm",
@@ -418,10 +418,22 @@ async def test_grm_matches_the_kernel_as_npy_and_as_pages(
     }
     document = await run_analysis(client, body)
     expected = grm(dataset.dosages, method="vanraden2")
-    stored = np.load(
-        io.BytesIO((await artifact(client, document["analysisDbId"], "grm.npy")).content)
-    )
+    npy = (await artifact(client, document["analysisDbId"], "grm.npy")).content
+    stored = np.load(io.BytesIO(npy))
     np.testing.assert_allclose(stored, expected, rtol=1e-6)
+    # Kept as its upper triangle (ADR 0070), served whole: the index gives the served size.
+    listed = {a["name"]: a for a in document["results"]["artifacts"]}
+    assert listed["grm.npy"]["size"] == len(npy)
+    packed = count_rows(
+        stack,
+        "SELECT count(*) FROM domain.analysis_results WHERE analysis_db_id = %s "
+        "AND name = 'grm.npy' AND layout = 'upper-triangle' AND served_size = %s "
+        "AND octet_length(data) < %s",
+        document["analysisDbId"],
+        len(npy),
+        len(npy) * 0.6,
+    )
+    assert packed == 1
     rows = await all_rows(client, document["analysisDbId"], "grm", page_size=7)
     np.testing.assert_allclose(np.array([r["values"] for r in rows]), expected, rtol=1e-6)
     await assert_pictures(client, document["analysisDbId"], "grm")

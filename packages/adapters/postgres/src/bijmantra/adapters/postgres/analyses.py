@@ -9,6 +9,7 @@ from typing import Any
 
 import msgspec
 import numpy as np
+from bijmantra.adapters.postgres.matrices import UPPER_TRIANGLE, expand_symmetric, pack_symmetric
 from bijmantra.application.analysis.dto import Artifact, ResultIndex
 from bijmantra.domain import DomainEvent
 from bijmantra.domain.analysis import AnalysisJob, AnalysisType, JobStatus
@@ -24,6 +25,16 @@ _COLUMNS = (
 _JSON = ("call_set_db_ids", "parameters", "phenotypes", "summary", "timings")
 _encode = msgspec.json.encode
 _raw_rows = msgspec.json.Decoder(list[msgspec.Raw])
+NPY = "application/x-npy"
+
+
+def _stored_artifact(artifact: Artifact) -> tuple[str, bytes | None, int | None]:
+    """(layout, stored bytes, served size): a symmetric matrix keeps one triangle (ADR 0070)."""
+    if artifact.media_type == NPY and artifact.data is not None:
+        packed = pack_symmetric(artifact.data)
+        if packed is not None:
+            return UPPER_TRIANGLE, packed, len(artifact.data)
+    return "whole", artifact.data, None
 
 
 def _row(job: AnalysisJob) -> dict[str, Any]:
@@ -93,27 +104,32 @@ class PostgresAnalysisRepository:
                 "type": "application/json",
                 "count": len(_raw_rows.decode(data)),
                 "data": data,
+                "layout": "whole",
+                "served": None,
             }
             for name, data in tables.items()
-        ] + [
-            {
-                "id": analysis_db_id,
-                "kind": "artifact",
-                "name": a.name,
-                "type": a.media_type,
-                "count": 0,
-                "data": a.data,
-            }
-            for a in artifacts
         ]
+        for a in artifacts:
+            layout, data, served = _stored_artifact(a)
+            rows.append(
+                {
+                    "id": analysis_db_id,
+                    "kind": "artifact",
+                    "name": a.name,
+                    "type": a.media_type,
+                    "count": 0,
+                    "data": data,
+                    "layout": layout,
+                    "served": served,
+                }
+            )
         if rows:
             await self._connection.execute(
                 text(
                     "INSERT INTO domain.analysis_results (tenant_id, analysis_db_id, kind, name, "
-                    "media_type, "
-                    "row_count, data) VALUES (nullif(current_setting('app.tenant_id', true), "
-                    "'')::uuid, "
-                    ":id, :kind, :name, :type, :count, :data)"
+                    "media_type, row_count, data, layout, served_size) VALUES ("
+                    "nullif(current_setting('app.tenant_id', true), '')::uuid, "
+                    ":id, :kind, :name, :type, :count, :data, :layout, :served)"
                 ),
                 rows,
             )
@@ -140,7 +156,8 @@ class PostgresAnalysisRepository:
         rows = (
             await self._connection.execute(
                 text(
-                    "SELECT kind, name, media_type, row_count, octet_length(data) AS size "
+                    "SELECT kind, name, media_type, row_count, "
+                    "coalesce(served_size, octet_length(data)) AS size "
                     "FROM domain.analysis_results WHERE analysis_db_id = :id"
                 ),
                 {"id": analysis_db_id},
@@ -160,7 +177,7 @@ class PostgresAnalysisRepository:
         row = (
             await self._connection.execute(
                 text(
-                    "SELECT media_type, data FROM domain.analysis_results "
+                    "SELECT media_type, layout, data FROM domain.analysis_results "
                     "WHERE analysis_db_id = :id AND kind = :kind AND name = :name"
                 ),
                 {"id": analysis_db_id, "kind": kind, "name": name},
@@ -168,7 +185,10 @@ class PostgresAnalysisRepository:
         ).one_or_none()
         if row is None:
             return None
-        return row.media_type, None if row.data is None else bytes(row.data)
+        if row.data is None:
+            return row.media_type, None
+        data = bytes(row.data)
+        return row.media_type, expand_symmetric(data) if row.layout == UPPER_TRIANGLE else data
 
     async def result_page(
         self, analysis_db_id: str, table: str, page: PageRequest

@@ -1,0 +1,71 @@
+"""Symmetric ``.npy`` matrices stored as their upper triangle, served whole byte for byte.
+
+A GRM is symmetric: storing one triangle halves the bytes written to WAL and TOAST when a job
+completes (16 MB -> 8 MB for 2,000 samples; ADR 0070). Stored form: the original ``.npy``
+header (kept verbatim, so the served file is the exact bytes the worker sent) followed by the
+rows ``m[i, i:]`` one after the other. Only a matrix whose bit patterns are symmetric is
+packed (``-0.0`` vs ``0.0`` or differing NaN payloads keep it whole), so expansion is exact.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from numpy.lib import format as npy
+
+UPPER_TRIANGLE = "upper-triangle"
+
+
+def _header(data: bytes) -> tuple[tuple[int, ...], bool, np.dtype, int] | None:
+    stream = io.BytesIO(data)
+    try:
+        version = npy.read_magic(stream)
+        if version == (1, 0):
+            shape, fortran, dtype = npy.read_array_header_1_0(stream)
+        elif version == (2, 0):
+            shape, fortran, dtype = npy.read_array_header_2_0(stream)
+        else:
+            return None
+    except ValueError:
+        return None
+    return shape, fortran, dtype, stream.tell()
+
+
+def pack_symmetric(data: bytes) -> bytes | None:
+    """The stored form of a symmetric square ``.npy`` matrix, or None if ``data`` is not one."""
+    header = _header(data)
+    if header is None:
+        return None
+    shape, fortran, dtype, offset = header
+    if len(shape) != 2 or shape[0] != shape[1] or fortran or dtype.hasobject:
+        return None
+    n = shape[0]
+    if dtype.itemsize not in (1, 2, 4, 8) or len(data) != offset + n * n * dtype.itemsize:
+        return None
+    bits = np.frombuffer(data, dtype=f"u{dtype.itemsize}", offset=offset).reshape(n, n)
+    if not np.array_equal(bits, bits.T):
+        return None
+    upper = np.concatenate([bits[i, i:] for i in range(n)]) if n else bits.reshape(0)
+    return data[:offset] + upper.tobytes()
+
+
+def expand_symmetric(stored: bytes) -> bytes:
+    """The ``.npy`` file ``pack_symmetric`` was given."""
+    header = _header(stored)
+    if header is None:
+        raise ValueError("not a packed symmetric matrix")
+    (n, _), _, dtype, offset = header
+    upper = np.frombuffer(stored, dtype=f"u{dtype.itemsize}", offset=offset)
+    if upper.size != n * (n + 1) // 2:
+        raise ValueError(
+            f"a packed {n} x {n} matrix has {n * (n + 1) // 2} values, not {upper.size}"
+        )
+    matrix = np.empty((n, n), dtype=upper.dtype)
+    start = 0
+    for i in range(n):
+        matrix[i, i:] = upper[start : start + n - i]
+        start += n - i
+    lower = np.tril_indices(n, -1)
+    matrix[lower] = matrix.T[lower]
+    return stored[:offset] + matrix.tobytes()
