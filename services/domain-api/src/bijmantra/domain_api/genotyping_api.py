@@ -41,17 +41,29 @@ from bijmantra.kernel import FieldError, PageRequest, ValidationFailed
 _encode = msgspec.json.encode
 
 
+def fill_chunk(message: pb.StreamGenotypesResponse, chunk: GenotypeChunk) -> None:
+    """Set a chunk's fields on ``message`` in place: wrapping a ready message in another
+    (``Response(chunk=message)``) makes upb copy it the slow way, ~4 ms per 1 MB chunk."""
+    message.variant_start = chunk.variant_start
+    message.n_variants = chunk.n_variants
+    message.n_samples = chunk.n_samples
+    message.codec = chunk.codec
+    message.dosages = chunk.dosages
+    message.chrom.extend(chunk.chrom)
+    message.pos.extend(chunk.pos)
+    message.variant_db_ids.extend(chunk.variant_db_ids)
+
+
+def job_chunk_message(chunk: GenotypeChunk) -> analysis_pb.StreamJobGenotypesResponse:
+    response = analysis_pb.StreamJobGenotypesResponse()
+    fill_chunk(response.chunk, chunk)
+    return response
+
+
 def chunk_message(chunk: GenotypeChunk) -> pb.StreamGenotypesResponse:
-    return pb.StreamGenotypesResponse(
-        variant_start=chunk.variant_start,
-        n_variants=chunk.n_variants,
-        n_samples=chunk.n_samples,
-        codec=chunk.codec,
-        dosages=chunk.dosages,
-        chrom=chunk.chrom,
-        pos=chunk.pos,
-        variant_db_ids=chunk.variant_db_ids,
-    )
+    response = pb.StreamGenotypesResponse()
+    fill_chunk(response, chunk)
+    return response
 
 
 class GenotypingServicer(pb_grpc.GenotypingServiceServicer):
@@ -179,7 +191,7 @@ class AnalysisWorkerServicer(analysis_grpc.AnalysisWorkerServiceServicer):
     async def StreamJobGenotypes(self, request: Any, context: Any) -> AsyncIterator[Any]:
         chunks = self._stream(current_principal(), request.analysis_db_id, request.attempt)
         async for chunk in read_ahead(chunks):
-            yield analysis_pb.StreamJobGenotypesResponse(chunk=chunk_message(chunk))
+            yield job_chunk_message(chunk)
 
     @use_case_errors
     async def ReportProgress(

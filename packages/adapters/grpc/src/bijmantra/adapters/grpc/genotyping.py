@@ -231,25 +231,31 @@ class AnalysisWorkerClient:
             analysis_db_id=analysis_db_id,
             attempt=attempt,
             summary_json=summary,
-            tables=[analysis_pb.ResultTable(name=n, rows_json=r) for n, r in tables.items()],
-            artifacts=[analysis_pb.Artifact(name=n, media_type=t, data=d) for n, t, d in artifacts],
-            figures=[analysis_pb.Figure(name=n, media_type=t) for n, t in figures],
             read_seconds=read_seconds,
             compute_seconds=compute_seconds,
         )
+        # Built in place with add(): passing ready messages (``artifacts=[Artifact(...)]``)
+        # makes upb copy each one the slow way, ~0.1-0.4 s for a 16 MB GRM (ADR 0070).
+        for name, rows in tables.items():
+            request.tables.add(name=name, rows_json=rows)
+        for name, media_type, data in artifacts:
+            request.artifacts.add(name=name, media_type=media_type, data=data)
+        for name, media_type in figures:
+            request.figures.add(name=name, media_type=media_type)
         return bool(
             (
-                await _unary(self._stub.CompleteAnalysis, request, await self._metadata(tenant), 300)
+                await _unary(
+                    self._stub.CompleteAnalysis, request, await self._metadata(tenant), 300
+                )
             ).accepted
         )
 
     async def attach_figures(
         self, tenant: TenantId, analysis_db_id: str, figures: list[tuple[str, str, bytes]]
     ) -> int:
-        request = analysis_pb.AttachFiguresRequest(
-            analysis_db_id=analysis_db_id,
-            figures=[analysis_pb.Artifact(name=n, media_type=t, data=d) for n, t, d in figures],
-        )
+        request = analysis_pb.AttachFiguresRequest(analysis_db_id=analysis_db_id)
+        for name, media_type, data in figures:
+            request.figures.add(name=name, media_type=media_type, data=data)
         response = await _unary(self._stub.AttachFigures, request, await self._metadata(tenant))
         return int(response.attached)
 
