@@ -151,6 +151,38 @@ async def test_a_client_on_one_replica_gets_its_organizations_events_caused_thro
     await other_socket.close()
 
 
+async def create_many(base: str, token: str, names: list[str]) -> list[str]:
+    body = [
+        {"germplasmName": n, "germplasmPUI": f"doi:live/{n}", "commonCropName": "Sorghum"}
+        for n in names
+    ]
+    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+        response = await client.post(
+            "/brapi/v2/germplasm", json=body, headers={"Authorization": f"Bearer {token}"}
+        )
+    assert response.status_code == 200, response.text
+    return [g["germplasmDbId"] for g in response.json()["result"]["data"]]
+
+
+async def test_a_batching_client_gets_its_events_in_events_frames_and_no_one_elses(
+    replicas: Replicas, tokens: tuple[str, str]
+) -> None:
+    demo, other = tokens
+    socket = await subscribed(replicas.first, demo, events=["germplasm.*"], batch=True)
+    # The other organization's events go first: a leak would arrive in the same batch.
+    await create_many(replicas.first, other, [f"other-batch-{n}" for n in range(5)])
+    wanted = set(await create_many(replicas.first, demo, [f"batch-{n}" for n in range(20)]))
+    seen: list[dict[str, Any]] = []
+    while not wanted <= {e["subject"] for e in seen}:
+        message = await frame(socket)
+        assert message["type"] == "events", message
+        assert message["events"], message
+        seen.extend(message["events"])
+    assert {e["tenant_id"] for e in seen} == {DEMO_ORGANIZATION_ID}
+    assert len({e["id"] for e in seen}) == len(seen)  # each event once
+    await socket.close()
+
+
 async def test_a_reconnecting_client_resumes_after_its_last_event_id(
     replicas: Replicas, tokens: tuple[str, str]
 ) -> None:

@@ -54,6 +54,9 @@ class Subscribe(msgspec.Struct, kw_only=True, rename="camel"):
     events: list[str] = msgspec.field(default_factory=list)
     resources: list[str] = msgspec.field(default_factory=list)
     resume_from: str | None = None
+    # Several events per frame (``{"type":"events","events":[…]}``): for clients that
+    # follow many events a second, where one frame per event costs more than the event.
+    batch: bool = False
 
 
 class _Subject(msgspec.Struct):
