@@ -63,9 +63,9 @@ def expand_symmetric(stored: bytes) -> bytes:
         )
     matrix = np.empty((n, n), dtype=upper.dtype)
     start = 0
-    for i in range(n):
-        matrix[i, i:] = upper[start : start + n - i]
+    for i in range(n):  # row i from the diagonal on, mirrored into column i below it
+        row = upper[start : start + n - i]
+        matrix[i, i:] = row
+        matrix[i + 1 :, i] = row[1:]
         start += n - i
-    lower = np.tril_indices(n, -1)
-    matrix[lower] = matrix.T[lower]
     return stored[:offset] + matrix.tobytes()
