@@ -56,8 +56,7 @@ sys.path.insert(0, str(ROOT))
 
 from bijmantra.genomics import grm  # noqa: E402
 from bijmantra.genomics.formats import BedDecoder, VcfParser, read_bim, read_fam  # noqa: E402
-from bijmantra.testkit.devstack import DevStack, Ports  # noqa: E402
-from bijmantra.testkit.servers import free_port  # noqa: E402
+from bijmantra.testkit.devstack import DevStack, running_stack  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "genotypes.json"
 SAMPLES = int(os.environ.get("BENCH_GRM_SAMPLES", "2000"))
@@ -266,11 +265,7 @@ def main() -> None:
     vcf_calls, bed_calls = VCF_VARIANTS * SAMPLES, VARIANTS * SAMPLES
 
     workdir = ROOT / ".bijmantra" / "bench-genotypes"
-    stack = DevStack(workdir, Ports(gateway=free_port()), log_dir=workdir / "logs")
-    try:
-        stack.start_servers()
-        stack.seed(testdata=False)
-        stack.start_services()
+    with running_stack(workdir) as stack:
         headers = {"Authorization": f"Bearer {stack.login()}"}
         with httpx.Client(base_url=stack.gateway_url, timeout=3600, headers=headers) as client:
             print(
@@ -310,8 +305,6 @@ def main() -> None:
             download, npy = timed(
                 lambda: client.get(f"/api/v1/analyses/{job_id}/artifacts/grm.npy").content
             )
-    finally:
-        stack.stop()
 
     vcf_parse, _ = timed(lambda: parse_vcf_in_process(vcf))
     bed_parse, _ = timed(lambda: parse_bed_in_process(bed, bim, fam))

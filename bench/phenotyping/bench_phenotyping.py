@@ -25,6 +25,7 @@ import platform
 import statistics
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +35,7 @@ import psycopg
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from bijmantra.testkit.devstack import DevStack, Ports  # noqa: E402
-from bijmantra.testkit.servers import free_port  # noqa: E402
+from bijmantra.testkit.devstack import running_stack  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "phenotyping.json"
 OBSERVATIONS = int(os.environ.get("BENCH_OBSERVATIONS", "100000"))
@@ -201,21 +201,14 @@ def copy_baseline(owner_url: str, study: str) -> tuple[list[float], int]:
     return seconds, len(rows)
 
 
-def read_table(client: httpx.Client, study: str, accept: str) -> dict[str, float]:
-    started = time.perf_counter()
+def stream_timing(started: float, chunks: Iterable[bytes | memoryview]) -> dict[str, float]:
+    """Time to the first non-empty chunk and to the last, and the bytes, of one stream."""
     first = None
     size = 0
-    with client.stream(
-        "GET",
-        "/brapi/v2/observations/table",
-        params={"studyDbId": study},
-        headers={"Accept": accept},
-    ) as response:
-        response.raise_for_status()
-        for chunk in response.iter_bytes():
-            if first is None and chunk:
-                first = time.perf_counter() - started
-            size += len(chunk)
+    for chunk in chunks:
+        if first is None and chunk:
+            first = time.perf_counter() - started
+        size += len(chunk)
     total = time.perf_counter() - started
     return {
         "time_to_first_byte_s": round(first or total, 4),
@@ -224,10 +217,20 @@ def read_table(client: httpx.Client, study: str, accept: str) -> dict[str, float
     }
 
 
+def read_table(client: httpx.Client, study: str, accept: str) -> dict[str, float]:
+    started = time.perf_counter()
+    with client.stream(
+        "GET",
+        "/brapi/v2/observations/table",
+        params={"studyDbId": study},
+        headers={"Accept": accept},
+    ) as response:
+        response.raise_for_status()
+        return stream_timing(started, response.iter_bytes())
+
+
 def copy_out_baseline(owner_url: str, study: str) -> dict[str, float]:
     started = time.perf_counter()
-    first = None
-    size = 0
     with (
         psycopg.connect(owner_url) as conn,
         conn.cursor() as cursor,
@@ -238,25 +241,12 @@ def copy_out_baseline(owner_url: str, study: str) -> dict[str, float]:
             (study,),
         ) as copy,
     ):
-        for data in copy:
-            if first is None:
-                first = time.perf_counter() - started
-            size += len(data)
-    total = time.perf_counter() - started
-    return {
-        "time_to_first_byte_s": round(first or total, 4),
-        "total_s": round(total, 4),
-        "bytes": size,
-    }
+        return stream_timing(started, copy)
 
 
 def main() -> None:
     workdir = ROOT / ".bijmantra" / "bench-phenotyping"
-    stack = DevStack(workdir, Ports(gateway=free_port()), log_dir=workdir / "logs")
-    try:
-        stack.start_servers()
-        stack.seed(testdata=False)
-        stack.start_services()
+    with running_stack(workdir) as stack:
         token = stack.login()
         assert stack.database is not None
         with httpx.Client(
@@ -331,8 +321,6 @@ def main() -> None:
             flush=True,
         )
         print(f"wrote {RESULTS}", flush=True)  # fmt: skip
-    finally:
-        stack.stop()
 
 
 if __name__ == "__main__":
