@@ -154,7 +154,8 @@ def ingest(client: httpx.Client, batches: list[bytes]) -> list[float]:
 
 
 def drain_events(owner_url: str, expected: int, timeout: float = 600.0) -> float:
-    """Seconds until every observation event is relayed and in the audit trail.
+    """Seconds until every observation's creation is relayed and in the audit trail (as an
+    ``observation.created`` entry, or an item of an ``observation.created.bulk`` one).
 
     The COPY baseline then runs on a quiet stack rather than beside the platform's own
     event backlog (which would slow the baseline and flatter the ratio)."""
@@ -163,11 +164,15 @@ def drain_events(owner_url: str, expected: int, timeout: float = 600.0) -> float
         while time.perf_counter() - started < timeout:
             pending, audited = conn.execute(
                 "SELECT (SELECT count(*) FROM domain.outbox WHERE published_at IS NULL), "
-                "(SELECT count(*) FROM domain.audit_log WHERE event_type = 'observation.created')"
+                "(SELECT coalesce(sum(coalesce(cardinality(resources), 1)), 0) "
+                "FROM domain.audit_log "
+                "WHERE event_type IN ('observation.created', 'observation.created.bulk'))"
             ).fetchone()  # type: ignore[misc]
             if pending == 0 and audited >= expected:
                 break
             time.sleep(0.2)
+        else:
+            raise RuntimeError(f"events of {expected} observations not audited in {timeout} s")
     return time.perf_counter() - started
 
 

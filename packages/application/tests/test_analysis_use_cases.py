@@ -95,9 +95,10 @@ async def test_import_stores_the_matrix_and_creates_germplasm_for_new_samples(
         np.frombuffer(c.dosages, np.int8).reshape(c.n_variants, c.n_samples) async for c in chunks
     ]
     np.testing.assert_array_equal(np.vstack(rows), matrix)
-    types = [e.type for e in db.outbox]
-    assert types.count("germplasm.created") == 5
-    assert types[-1] == "genotyping.variant_set_imported"
+    created, imported_event = db.outbox
+    assert created.type == "germplasm.created.bulk" and len(created.data["items"]) == 5
+    assert [g["germplasmName"] for g in created.data["items"]] == [f"S{i}" for i in range(5)]
+    assert imported_event.type == "genotyping.variant_set_imported"
 
 
 async def test_only_the_current_attempt_completes_and_results_page(db: InMemoryDatabase) -> None:

@@ -12,8 +12,12 @@ from bijmantra.kernel import Principal, TenantId, ValidationFailed, uuid7
 TENANT = TenantId(uuid.uuid4())
 
 
-def item(event_type: str, subject: str = "g-1", tenant: uuid.UUID = TENANT) -> FeedItem:
-    payload = msgspec.json.encode({"id": "e", "type": event_type, "subject": subject, "data": {}})
+def item(
+    event_type: str, subject: str = "g-1", tenant: uuid.UUID = TENANT, data: dict | None = None
+) -> FeedItem:
+    payload = msgspec.json.encode(
+        {"id": "e", "type": event_type, "subject": subject, "data": data or {}}
+    )
     return FeedItem("e", str(tenant), event_type, payload)
 
 
@@ -45,6 +49,20 @@ def test_type_patterns_and_resources_narrow_the_feed() -> None:
     one = feed_filter(member("breeder"), Subscribe(resources=["g-7"]))
     assert one.admits(item("germplasm.updated", subject="g-7"))
     assert not one.admits(item("germplasm.updated", subject="g-8"))
+
+
+def test_a_bulk_event_reaches_subscribers_of_its_item_type_and_of_any_of_its_items() -> None:
+    created = {"ids": ["g-1", "g-7", "g-9"], "items": [{}, {}, {}]}
+    bulk = item("germplasm.created.bulk", subject="g-1", data=created)
+    assert feed_filter(member("breeder"), Subscribe(events=["germplasm.created"])).admits(bulk)
+    assert not feed_filter(member("breeder"), Subscribe(events=["germplasm.updated"])).admits(
+        bulk
+    )
+    assert feed_filter(member("breeder"), Subscribe(resources=["g-9"])).admits(bulk)
+    assert not feed_filter(member("breeder"), Subscribe(resources=["g-8"])).admits(bulk)
+    assert not feed_filter(member("breeder"), Subscribe(resources=["g-1"])).admits(
+        item("germplasm.created.bulk", subject="g-1", data={"ids": ["g-2"], "items": [{}]})
+    ), "a bulk event is about its items, not its subject field"
 
 
 @pytest.mark.parametrize(

@@ -22,8 +22,18 @@ def test_ids_made_in_bulk_are_version_7_distinct_and_ordered_with_single_ones() 
     assert all(i.version == 7 and i.variant == uuid.RFC_4122 for i in bulk)
     assert [before, *bulk, after] == sorted([before, *bulk, after], key=lambda u: u.int)
     assert len({i.int & 0x3FFF_FFFF_FFFF_FFFF for i in bulk}) == len(bulk)  # random bits differ
-    assert [uuid.UUID(i).version for i in new_ids(3)] == [7, 7, 7]
-    assert uuid7_many(0) == []
+    assert uuid7_many(0) == [] and new_ids(0) == []
+
+
+def test_ids_made_as_text_are_canonical_uuid7s_in_order_with_uuid_objects() -> None:
+    before = uuid7()
+    text = new_ids(10_000)
+    after = uuid7()
+    parsed = [uuid.UUID(i) for i in text]
+    assert [str(u) for u in parsed] == text, "canonical lowercase 8-4-4-4-12 form"
+    assert all(u.version == 7 and u.variant == uuid.RFC_4122 for u in parsed)
+    assert [before, *parsed, after] == sorted([before, *parsed, after], key=lambda u: u.int)
+    assert len({u.int & 0x3FFF_FFFF_FFFF_FFFF for u in parsed}) == len(parsed)
 
 
 @given(total=st.integers(0, 100_000), size=st.integers(1, 10_000), page=st.integers(0, 50))

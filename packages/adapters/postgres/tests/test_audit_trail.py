@@ -6,11 +6,12 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
+import msgspec
 import psycopg
 import pytest
 from bijmantra.adapters.postgres import PostgresAuditStore, create_engine, set_tenant
-from bijmantra.application.compliance import RecordAuditEntry, VerifyAuditChain
-from bijmantra.application.events import EventEnvelope, encode_envelope
+from bijmantra.application.compliance import ListActivity, RecordAuditEntry, VerifyAuditChain
+from bijmantra.application.events import EventEnvelope, bulk_data, encode_envelope
 from bijmantra.kernel import PageRequest, Principal, TenantId, uuid7
 from bijmantra.testkit.provision import ProvisionedDatabase
 from sqlalchemy import text
@@ -174,3 +175,33 @@ async def test_a_batch_spanning_tenants_appends_each_new_event_once(engine: Asyn
     ]
     for tenant in (first, second):
         assert (await VerifyAuditChain(store)(auditor(tenant))).valid
+
+
+async def test_a_resources_activity_includes_the_bulk_events_it_was_an_item_of(
+    engine: AsyncEngine,
+) -> None:
+    tenant = uuid.uuid4()
+    store = PostgresAuditStore(engine)
+    items = [("o-1", {"observationDbId": "o-1"}), ("o-2", {"observationDbId": "o-2"})]
+    created = msgspec.structs.replace(
+        event(tenant, subject="o-1"), type="observation.created.bulk", data=bulk_data(items)
+    )
+    updated = msgspec.structs.replace(
+        event(tenant, subject="o-2", actor="curator"), type="observation.updated"
+    )
+    unrelated = event(tenant, subject="o-3")
+    for e in (created, updated, unrelated):
+        await RecordAuditEntry(store)(e)
+    activity = ListActivity(store)
+    history = await activity(auditor(tenant), "o-2", PageRequest(0, 10))
+    assert [(a.event_id, a.action, a.resource, a.actor) for a in history.items] == [
+        (created.id, "observation.created", "o-2", "user-1"),
+        (updated.id, "observation.updated", "o-2", "curator"),
+    ]
+    assert history.total_count == 2
+    assert [a.event_id for a in (await activity(auditor(tenant), "o-1", PageRequest(0, 10))).items] == [
+        created.id
+    ]
+    elsewhere = await activity(auditor(uuid.uuid4()), "o-2", PageRequest(0, 10))
+    assert elsewhere.items == [] and elsewhere.total_count == 0
+    assert (await VerifyAuditChain(store)(auditor(tenant))).valid

@@ -15,7 +15,7 @@ from bijmantra.adapters.postgres import (
     set_tenant,
     unit_of_work_factory,
 )
-from bijmantra.adapters.postgres.ddl import outbox_channel
+from bijmantra.adapters.postgres.ddl import OUTBOX_PARTITIONS, outbox_channel, outbox_partition
 from bijmantra.adapters.postgres.relay_loop import OutboxWakeups
 from bijmantra.application.brapi.commands import ResourceCommands
 from bijmantra.application.brapi.modules import catalog
@@ -145,18 +145,51 @@ async def test_each_write_commits_its_events_to_the_outbox_atomically(
     engine: AsyncEngine, database: ProvisionedDatabase
 ) -> None:
     tenant = uuid.uuid4()
-    created = await commands(engine, "domain-api").create(
-        principal(tenant), "germplasm", payload("E1", "E2")
-    )
-    ids = {d["germplasmDbId"] for d in items(created.documents)}
+    created = await commands(engine, "domain-api").create(principal(tenant), "germplasm", payload("E1"))
+    [document] = items(created.documents)
     with psycopg.connect(database.owner_url) as conn:
-        rows = conn.execute(
+        [(event_type, aggregate_id, envelope)] = conn.execute(
             "SELECT type, aggregate_id, envelope FROM domain.outbox WHERE tenant_id = %s", (tenant,)
         ).fetchall()
-    assert {r[1] for r in rows} == ids
-    envelope = decode_envelope(bytes(rows[0][2]))
-    assert envelope.type == "germplasm.created" and envelope.source == "domain-api"
-    assert envelope.tenant_id == str(tenant) and envelope.actor == "user-1"
+    event = decode_envelope(bytes(envelope))
+    assert (event_type, event.type, event.source) == ("germplasm.created",) * 2 + ("domain-api",)
+    assert aggregate_id == event.subject == document["germplasmDbId"]
+    assert event.data == document
+    assert event.tenant_id == str(tenant) and event.actor == "user-1"
+
+
+async def test_a_bulk_write_emits_bulk_events_whose_items_share_their_outbox_partition(
+    engine: AsyncEngine, database: ProvisionedDatabase
+) -> None:
+    """Per-aggregate order across relays: a later event of any item lands in the partition
+    (PostgreSQL's own generated column) of the bulk part holding the item."""
+    tenant = uuid.uuid4()
+    names = [f"B{i}" for i in range(1200)]
+    created = await commands(engine, "domain-api").create(principal(tenant), "germplasm", payload(*names))
+    stored = {d["germplasmDbId"]: d for d in items(created.documents)}
+    with psycopg.connect(database.owner_url) as conn:
+        rows = conn.execute(
+            "SELECT type, aggregate_id, partition, envelope FROM domain.outbox "
+            "WHERE tenant_id = %s ORDER BY seq",
+            (tenant,),
+        ).fetchall()
+        parts = [decode_envelope(bytes(envelope)) for *_, envelope in rows]
+        item_partitions = dict(
+            conn.execute(
+                f"SELECT id, {outbox_partition('id')} FROM unnest(%s::text[]) AS id",  # noqa: S608
+                (list(stored),),
+            ).fetchall()
+        )
+    assert {r[0] for r in rows} == {"germplasm.created.bulk"}
+    assert 1 < len(rows) <= OUTBOX_PARTITIONS
+    assert len({p.id for p in parts}) == len(parts)
+    delivered = [i for p in parts for i in p.data["ids"]]
+    assert sorted(delivered) == sorted(stored)
+    for (_, aggregate_id, partition, _), part in zip(rows, parts, strict=True):
+        assert aggregate_id == part.subject == part.data["ids"][0]
+        assert {item_partitions[i] for i in part.data["ids"]} == {partition}
+        assert part.data["items"] == [stored[i] for i in part.data["ids"]]
+        assert part.actor == "user-1" and part.tenant_id == str(tenant)
 
 
 async def test_a_committed_write_wakes_the_relays_after_its_commit_and_nothing_else_does(

@@ -175,7 +175,10 @@ class AuditStore(Protocol):
         """Append a batch atomically, skipping recorded events; return how many were new."""
         ...
 
-    async def page(self, tenant_id: TenantId, page: PageRequest, *, subject: str | None = None) -> Page[AuditEntry]: ...
+    async def page(self, tenant_id: TenantId, page: PageRequest, *, resource: str | None = None) -> Page[AuditEntry]:
+        """Entries in position order; with ``resource``, those about it (as their subject or
+        as an item of a bulk event)."""
+        ...
 
     def entries(self, tenant_id: TenantId, up_to: int) -> AsyncIterator[AuditEntry]:
         """The tenant's entries with position <= ``up_to``, in position order, streamed."""

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 
 from bijmantra.adapters.postgres import first_delivery, set_tenant
-from bijmantra.application.events import EventEnvelope
+from bijmantra.application.events import EventEnvelope, is_bulk, item_type
 from bijmantra.kernel import TenantId
 from bijmantra.observability import get_logger
 from sqlalchemy import text
@@ -27,13 +28,22 @@ class GermplasmProjection:
             if not await first_delivery(conn, GERMPLASM_CONSUMER, envelope):
                 log.info("duplicate event ignored", event_id=envelope.id)
                 return
-            if envelope.type == "germplasm.created":
+            if item_type(envelope.type) == "germplasm.created":
+                created = envelope.data["items"] if is_bulk(envelope.type) else [envelope.data]
+                crops = Counter(g.get("commonCropName") or "" for g in created)
                 await conn.execute(
                     text(
-                        "INSERT INTO analytics.crop_germplasm_counts (tenant_id, common_crop_name, germplasm_count) "
-                        "VALUES (:tenant, :crop, 1) ON CONFLICT (tenant_id, common_crop_name) "
-                        "DO UPDATE SET germplasm_count = analytics.crop_germplasm_counts.germplasm_count + 1"
+                        "INSERT INTO analytics.crop_germplasm_counts AS c "
+                        "(tenant_id, common_crop_name, germplasm_count) "
+                        "SELECT :tenant, * FROM unnest(CAST(:crops AS text[]), "
+                        "CAST(:counts AS bigint[])) ON CONFLICT (tenant_id, common_crop_name) "
+                        "DO UPDATE SET "
+                        "germplasm_count = c.germplasm_count + excluded.germplasm_count"
                     ),
-                    {"tenant": uuid.UUID(envelope.tenant_id), "crop": envelope.data.get("commonCropName") or ""},
+                    {
+                        "tenant": uuid.UUID(envelope.tenant_id),
+                        "crops": list(crops),
+                        "counts": list(crops.values()),
+                    },
                 )
             log.info("event processed", event_id=envelope.id, event_type=envelope.type)

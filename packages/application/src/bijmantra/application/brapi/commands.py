@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -15,6 +14,7 @@ from bijmantra.application.brapi.entity import Catalog, Entity, Ref
 from bijmantra.application.brapi.ports import DocumentPage, ResourceStore
 from bijmantra.application.brapi.queries import MAX_SEARCH_RESULTS, decode_json, storable_ids
 from bijmantra.application.brapi.schema import empty, shape
+from bijmantra.application.events import bulk_data, bulk_type
 from bijmantra.application.ports import UnitOfWork, UnitOfWorkFactory
 from bijmantra.application.security import Action, Permission, authorize
 from bijmantra.domain import DomainEvent
@@ -66,23 +66,22 @@ class WriteContext:
     def record(
         self, entity: Entity, verb: str, documents: Sequence[tuple[str, dict[str, Any]]]
     ) -> None:
-        """``<entity>.<verb>`` for each document, through the outbox with the write (one
-        instant for the whole write, event ids made in bulk)."""
-        occurred_at = datetime.now(UTC)
+        """``<entity>.<verb>`` through the outbox with the write: one event for one document,
+        one bulk event (``<entity>.<verb>.bulk``, ADR 0090) for several."""
+        if not documents:
+            return
         event_type = f"{entity.name}.{verb}"
-        for event_id, (db_id, document) in zip(new_ids(len(documents)), documents, strict=True):
-            self.uow.record(
-                DomainEvent(
-                    type=event_type,
-                    tenant_id=self.principal.tenant_id,
-                    aggregate_id=db_id,
-                    data=document,
-                    schema_version=entity.event_version,
-                    id=event_id,
-                    occurred_at=occurred_at,
-                    actor=self.principal.subject,
-                )
+        first_id, first_document = documents[0]
+        self.uow.record(
+            DomainEvent(
+                type=event_type if len(documents) == 1 else bulk_type(event_type),
+                tenant_id=self.principal.tenant_id,
+                aggregate_id=first_id,
+                data=first_document if len(documents) == 1 else bulk_data(documents),
+                schema_version=entity.event_version,
+                actor=self.principal.subject,
             )
+        )
 
 
 def _walk(node: Any, path: Sequence[str]) -> Iterator[dict[str, Any]]:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bijmantra.application.compliance.chain import AuditEntry, ChainVerdict, verify_chain
+from bijmantra.application.events import item_type
 from bijmantra.application.ports import AuditStore
 from bijmantra.application.security import Action, Permission, authorize
 from bijmantra.kernel import FieldError, Page, PageRequest, Principal, ValidationFailed
@@ -28,8 +29,11 @@ class Activity:
     resource: str
 
     @classmethod
-    def of(cls, entry: AuditEntry) -> Activity:
-        return cls(entry.event_id, entry.occurred_at, entry.actor, entry.event_type, entry.subject)
+    def of(cls, entry: AuditEntry, resource: str) -> Activity:
+        """The entry as ``resource``'s history: a bulk event's action is its items' type."""
+        return cls(
+            entry.event_id, entry.occurred_at, entry.actor, item_type(entry.event_type), resource
+        )
 
 
 @dataclass
@@ -68,5 +72,7 @@ class ListActivity:
                 "Query parameter resource is required",
                 [FieldError("resource", f"1 to {MAX_RESOURCE_ID} characters")],
             )
-        found = await self.store.page(principal.tenant_id, page, subject=resource)
-        return Page([Activity.of(e) for e in found.items], found.request, found.total_count)
+        found = await self.store.page(principal.tenant_id, page, resource=resource)
+        return Page(
+            [Activity.of(e, resource) for e in found.items], found.request, found.total_count
+        )

@@ -21,6 +21,7 @@ from bijmantra.domain import DomainEvent
 
 CURRENT_SCHEMA_VERSION = 1
 SUBJECT_PREFIX = "bijmantra.events"
+BULK_SUFFIX = ".bulk"  # ``<type>.bulk``: many documents' events in one (events.bulk)
 
 
 class EventEnvelope(msgspec.Struct, kw_only=True, frozen=True):
@@ -112,11 +113,15 @@ def encode_envelope(envelope: EventEnvelope) -> bytes:
 def upcast(
     envelope: EventEnvelope, upcasters: dict[tuple[str, int], Upcaster] | None = None
 ) -> EventEnvelope:
-    """Bring ``data`` to the newest version registered for the event type."""
+    """Bring ``data`` to the newest version registered for the event type (a bulk event's
+    items, each, by the upcasters of its item type)."""
     table = UPCASTERS if upcasters is None else upcasters
     data, version = envelope.data, envelope.schema_version
-    while (step := table.get((envelope.type, version))) is not None:
-        data, version = step(data), version + 1
+    event_type = envelope.type.removesuffix(BULK_SUFFIX)
+    bulk = event_type != envelope.type
+    while (step := table.get((event_type, version))) is not None:
+        data = {**data, "items": [step(item) for item in data["items"]]} if bulk else step(data)
+        version += 1
     if version == envelope.schema_version:
         return envelope
     return msgspec.structs.replace(envelope, data=data, schema_version=version)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import msgspec
+from bijmantra.application.events.bulk import is_bulk, matches_type
 from bijmantra.application.security import Action, permissions_for
 from bijmantra.kernel import FieldError, Principal, ValidationFailed
 
@@ -63,7 +64,23 @@ class _Subject(msgspec.Struct):
     subject: str
 
 
+class _BulkIds(msgspec.Struct):
+    ids: list[str]
+
+
+class _Bulk(msgspec.Struct):
+    data: _BulkIds
+
+
 _subject = msgspec.json.Decoder(_Subject)
+_bulk = msgspec.json.Decoder(_Bulk)
+
+
+def _about(item: FeedItem, resources: frozenset[str]) -> bool:
+    """Whether the event is about one of ``resources`` (decoding only the ids it needs)."""
+    if is_bulk(item.type):
+        return not resources.isdisjoint(_bulk.decode(item.payload).data.ids)
+    return _subject.decode(item.payload).subject in resources
 
 
 @dataclass(frozen=True)
@@ -79,17 +96,9 @@ class FeedFilter:
         context, _, _ = item.type.partition(".")
         if context not in self.readable_contexts:
             return False
-        if self.patterns and not any(_matches(p, item.type) for p in self.patterns):
+        if self.patterns and not any(matches_type(p, item.type) for p in self.patterns):
             return False
-        return not self.resources or _subject.decode(item.payload).subject in self.resources
-
-
-def _matches(pattern: str, event_type: str) -> bool:
-    if pattern == "*":
-        return True
-    if pattern.endswith(".*"):
-        return event_type.startswith(pattern[:-1])
-    return event_type == pattern
+        return not self.resources or _about(item, self.resources)
 
 
 def feed_filter(principal: Principal, request: Subscribe) -> FeedFilter:

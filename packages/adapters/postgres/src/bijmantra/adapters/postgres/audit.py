@@ -11,14 +11,17 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
 from bijmantra.adapters.postgres.engine import driver_connection
 from bijmantra.adapters.postgres.inbox import first_deliveries
 from bijmantra.adapters.postgres.uow import set_tenant
 from bijmantra.application.compliance import GENESIS_HASH, AuditEntry, ChainHead, next_entry
-from bijmantra.application.events import EventEnvelope
+from bijmantra.application.events import EventEnvelope, event_resources, is_bulk
 from bijmantra.kernel import Page, PageRequest, TenantId
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+_encode = msgspec.json.encode
 
 _COLUMNS = (
     "tenant_id, position, event_id, event_type, subject, actor, occurred_at, recorded_at, "
@@ -36,11 +39,16 @@ _READ_HEAD = text("SELECT position, hash FROM domain.audit_chain_heads WHERE ten
 # array of envelopes as text would be hex-escaped element by element, seconds per batch):
 # a bulk write of 10,000 observations is 10,000 events.
 _INSERT = (
-    f"INSERT INTO domain.audit_log ({_COLUMNS}) "  # noqa: S608 (constant column list)
-    "SELECT %(tenant_id)b, * FROM unnest(CAST(%(position)b AS bigint[]), "
+    f"INSERT INTO domain.audit_log ({_COLUMNS}, resources) "  # noqa: S608 (constant columns)
+    "SELECT %(tenant_id)b, position, event_id, event_type, subject, actor, occurred_at, "
+    "recorded_at, envelope, prev_hash, hash, "
+    "CASE WHEN resources IS NOT NULL "
+    "THEN ARRAY(SELECT json_array_elements_text(CAST(resources AS json))) END "
+    "FROM unnest(CAST(%(position)b AS bigint[]), "
     "%(event_id)b, CAST(%(event_type)b AS text[]), CAST(%(subject)b AS text[]), "
     "CAST(%(actor)b AS text[]), %(occurred_at)b, %(recorded_at)b, %(envelope)b, "
-    "%(prev_hash)b, %(hash)b)"
+    "%(prev_hash)b, %(hash)b, CAST(%(resources)b AS text[])) AS entry(position, event_id, "
+    "event_type, subject, actor, occurred_at, recorded_at, envelope, prev_hash, hash, resources)"
 )
 _ARRAYS = (
     "position",
@@ -76,13 +84,20 @@ def _entry(row: Any) -> AuditEntry:
     )
 
 
-def _columns(tenant: uuid.UUID, entries: Sequence[AuditEntry]) -> dict[str, Any]:
-    """``_INSERT``'s parameters: the tenant, then one array per column."""
+def _columns(
+    tenant: uuid.UUID, entries: Sequence[AuditEntry], events: Sequence[EventEnvelope]
+) -> dict[str, Any]:
+    """``_INSERT``'s parameters: the tenant, then one array per column; ``resources`` holds
+    a bulk event's item ids as a JSON array (an array of arrays must be rectangular)."""
     columns: dict[str, Any] = {"tenant_id": tenant, **{name: [] for name in _ARRAYS}}
     for entry in entries:
         for name in _ARRAYS:
             columns[name].append(getattr(entry, name))
     columns["event_id"] = [uuid.UUID(i) for i in columns["event_id"]]
+    columns["resources"] = [
+        _encode(event_resources(event)).decode() if is_bulk(event.type) else None
+        for event in events
+    ]
     return columns
 
 
@@ -114,15 +129,18 @@ class PostgresAuditStore:
                 await conn.execute(_OPEN_HEAD, {"tenant": tenant, "genesis": GENESIS_HASH})
                 position, head_hash = (await conn.execute(_LOCK_HEAD, {"tenant": tenant})).one()
                 head = ChainHead(position, bytes(head_hash)) if position else None
-                entries = []
+                entries, recorded = [], []
                 recorded_at = datetime.now(UTC)
                 for event, envelope in batch.values():
                     if event.id in fresh:
                         entry = next_entry(head, event, envelope, recorded_at)
                         head = ChainHead(entry.position, entry.hash)
                         entries.append(entry)
+                        recorded.append(event)
                 driver = await driver_connection(conn)
-                await driver.cursor(binary=True).execute(_INSERT, _columns(tenant, entries))
+                await driver.cursor(binary=True).execute(
+                    _INSERT, _columns(tenant, entries, recorded)
+                )
                 assert head is not None
                 await conn.execute(
                     _MOVE_HEAD, {"tenant": tenant, "position": head.position, "hash": head.hash}
@@ -131,12 +149,16 @@ class PostgresAuditStore:
         return appended
 
     async def page(
-        self, tenant_id: TenantId, page: PageRequest, *, subject: str | None = None
+        self, tenant_id: TenantId, page: PageRequest, *, resource: str | None = None
     ) -> Page[AuditEntry]:
-        where = "WHERE subject = :subject" if subject is not None else ""
+        where = (
+            "WHERE subject = :resource OR resources @> ARRAY[CAST(:resource AS text)]"
+            if resource is not None
+            else ""
+        )
         async with self._engine.connect() as conn, conn.begin():
             await set_tenant(conn, tenant_id)
-            params = {"subject": subject, "limit": page.page_size, "offset": page.offset}
+            params = {"resource": resource, "limit": page.page_size, "offset": page.offset}
             total = (
                 await conn.execute(text(f"SELECT count(*) FROM domain.audit_log {where}"), params)  # noqa: S608
             ).scalar_one()

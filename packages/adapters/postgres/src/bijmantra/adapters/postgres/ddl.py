@@ -78,6 +78,11 @@ def outbox_channel(schema: str) -> str:
 OUTBOX_PARTITIONS = 64
 
 
+def outbox_partition(aggregate_id: str) -> str:
+    """SQL: the outbox partition of an aggregate id expression (the generated column's)."""
+    return f"(hashtext({aggregate_id}) & {OUTBOX_PARTITIONS - 1})::smallint"
+
+
 def outbox_relay_columns(schema: str) -> list[str]:
     """Trace context, partition column, partition lock table and the relay's claim index.
 
@@ -87,8 +92,7 @@ def outbox_relay_columns(schema: str) -> list[str]:
     return [
         f"ALTER TABLE {schema}.outbox ADD COLUMN traceparent text",
         f"ALTER TABLE {schema}.outbox ADD COLUMN partition smallint NOT NULL "
-        f"GENERATED ALWAYS AS ((hashtext(aggregate_id) & {OUTBOX_PARTITIONS - 1})::smallint) "
-        "STORED",
+        f"GENERATED ALWAYS AS ({outbox_partition('aggregate_id')}) STORED",
         f"DROP INDEX IF EXISTS {schema}.outbox_unpublished_idx, {schema}.{schema}_outbox_unpublished_idx",
         f"CREATE INDEX outbox_unpublished_idx ON {schema}.outbox (partition, seq) "
         "WHERE published_at IS NULL",
