@@ -439,6 +439,31 @@ async def test_grm_matches_the_kernel_as_npy_and_as_pages(
     await assert_pictures(client, document["analysisDbId"], "grm")
 
 
+async def test_a_job_stream_read_dosages_only_carries_no_variant_metadata(
+    stack: DevStack, client: httpx.AsyncClient, dataset: Dataset
+) -> None:
+    """What a GRM worker reads: the same dosages, without chrom/pos/ids (the completing
+    attempt may read its job again, as when redrawing figures)."""
+    body = {"type": "grm", "variantSetDbId": dataset.variant_set_db_id}
+    document = await run_analysis(client, body)
+    tenant = TenantId(uuid.UUID(DEMO_ORGANIZATION_ID))
+    async with httpx.AsyncClient() as http:
+        token = await IdentityClientCredentials(
+            http, stack.identity_url, WORKER_CLIENT_ID, stack.worker_client_secret
+        )(tenant)
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{stack.ports.domain_api}") as channel:
+        worker = AnalysisWorkerClient(channel, fixed_token(token))
+        job, attempt = document["analysisDbId"], document["attempt"]
+        whole = [c async for c in worker.genotypes(tenant, job, attempt)]
+        lean = [c async for c in worker.genotypes(tenant, job, attempt, variants=False)]
+    assert [(c.variant_start, c.n_variants, c.dosages) for c in lean] == [
+        (c.variant_start, c.n_variants, c.dosages) for c in whole
+    ]
+    assert [p for c in whole for p in c.pos] == [1000 + 10 * i for i in range(600)]
+    assert [name for c in whole for name in c.chrom][:4] == ["chr1", "chr2", "chr3", "chr1"]
+    assert all(not (c.chrom or c.pos or c.variant_db_ids) for c in lean)
+
+
 async def test_pca_on_a_sample_subset_matches_the_kernel(
     client: httpx.AsyncClient, dataset: Dataset
 ) -> None:

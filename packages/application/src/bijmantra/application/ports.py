@@ -65,12 +65,18 @@ class GenotypeStore(Protocol):
     async def get(self, variant_set_db_id: str) -> StoredVariantSet | None: ...
 
     def read(
-        self, variant_set_db_id: str, columns: Sequence[int] | None, *, packed: bool = False
+        self,
+        variant_set_db_id: str,
+        columns: Sequence[int] | None,
+        *,
+        packed: bool = False,
+        variants: bool = True,
     ) -> AsyncIterator[GenotypeChunk]:
         """Chunks in variant order; ``columns`` selects (and orders) samples, None = all.
 
         ``packed``: the reader decodes 2-bit codes itself, so chunks may travel encoded
-        (codec ``2bit``); otherwise they are raw int8."""
+        (codec ``2bit``); otherwise they are raw int8. ``variants=False``: the reader needs
+        dosages only, so chunks carry no chrom/pos/ids (not even read from the database)."""
         ...
 
     async def flush(self) -> list[DomainEvent]: ...

@@ -199,16 +199,26 @@ class FakeGenotypeStore:
         )  # fmt: skip
 
     async def read(
-        self, variant_set_db_id: str, columns: Sequence[int] | None, *, packed: bool = False
+        self,
+        variant_set_db_id: str,
+        columns: Sequence[int] | None,
+        *,
+        packed: bool = False,
+        variants: bool = True,
     ) -> AsyncIterator[GenotypeChunk]:
         start = 0
         for block in self.staged[(self._tenant, variant_set_db_id)].blocks:
             dosages = block.dosages if columns is None else block.dosages[:, list(columns)]
-            ids = [f"{variant_set_db_id}:{start + i}" for i in range(len(block))]
-            yield GenotypeChunk(
-                start, len(block), dosages.shape[1], "raw", dosages.tobytes(), list(block.chrom),
-                [int(p) for p in block.pos], ids,
-            )  # fmt: skip
+            chunk = GenotypeChunk(start, len(block), dosages.shape[1], "raw", dosages.tobytes())
+            if variants:
+                ids = [f"{variant_set_db_id}:{start + i}" for i in range(len(block))]
+                chunk = dataclasses.replace(
+                    chunk,
+                    chrom=list(block.chrom),
+                    pos=[int(p) for p in block.pos],
+                    variant_db_ids=ids,
+                )
+            yield chunk
             start += len(block)
 
     async def flush(self) -> list[DomainEvent]:

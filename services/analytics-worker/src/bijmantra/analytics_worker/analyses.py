@@ -297,6 +297,8 @@ def run_gwas(job: JobInput) -> Outcome:
 
 # Analyses whose kernels consume chunks as they arrive (see ``feed.BlockFeed``).
 STREAMING = frozenset({"qc", "grm"})
+# Analyses whose results name variants: only these receive chrom, pos and variant ids.
+PER_VARIANT = frozenset({"qc", "ld", "gwas"})
 ANALYSES: dict[str, Callable[[JobInput], Outcome]] = {
     "qc": run_qc,
     "grm": run_grm,

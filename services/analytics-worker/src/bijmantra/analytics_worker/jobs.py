@@ -20,7 +20,13 @@ from typing import Any
 import msgspec
 from bijmantra.adapters.grpc import AnalysisWorkerClient
 from bijmantra.adapters.postgres import set_tenant
-from bijmantra.analytics_worker.analyses import ANALYSES, STREAMING, JobInput, Outcome
+from bijmantra.analytics_worker.analyses import (
+    ANALYSES,
+    PER_VARIANT,
+    STREAMING,
+    JobInput,
+    Outcome,
+)
 from bijmantra.analytics_worker.feed import BlockFeed, MatrixFeed
 from bijmantra.application.events import EventEnvelope
 from bijmantra.kernel import BijmantraError, TenantId, Unavailable
@@ -189,16 +195,21 @@ class AnalysisRunner:
             n_variants=n_variants,
         )
         computing = asyncio.ensure_future(asyncio.to_thread(analysis, job)) if streaming else None
+        chunks = self._client.genotypes(
+            tenant, job_id, attempt, variants=spec["type"] in PER_VARIANT
+        )
+        received = 0
         try:
-            async for chunk in self._client.genotypes(tenant, job_id, attempt):
+            async for chunk in chunks:
                 feed.put(chunk)  # a table look-up per byte: ~1 ms per chunk, not worth a thread
                 chrom += chunk.chrom
                 pos += chunk.pos
                 ids += chunk.variant_db_ids
+                received += chunk.n_variants
                 done = chunk.variant_start + chunk.n_variants
                 await progress(READ_SHARE * done / max(n_variants, 1), "reading genotypes")
-            if len(chrom) != n_variants:
-                raise BijmantraError(f"expected {n_variants} variants, received {len(chrom)}")
+            if received != n_variants:
+                raise BijmantraError(f"expected {n_variants} variants, received {received}")
         except BaseException as error:
             feed.close(error)
             if computing is not None:

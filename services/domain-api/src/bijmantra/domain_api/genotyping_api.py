@@ -189,7 +189,12 @@ class AnalysisWorkerServicer(analysis_grpc.AnalysisWorkerServiceServicer):
 
     @stream_errors
     async def StreamJobGenotypes(self, request: Any, context: Any) -> AsyncIterator[Any]:
-        chunks = self._stream(current_principal(), request.analysis_db_id, request.attempt)
+        chunks = self._stream(
+            current_principal(),
+            request.analysis_db_id,
+            request.attempt,
+            variants=not request.dosages_only,
+        )
         async for chunk in read_ahead(chunks):
             yield job_chunk_message(chunk)
 

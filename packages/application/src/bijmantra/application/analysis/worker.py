@@ -101,8 +101,9 @@ class StreamJobGenotypes:
     uow: UnitOfWorkFactory
 
     async def __call__(
-        self, principal: Principal, analysis_db_id: str, attempt: int
+        self, principal: Principal, analysis_db_id: str, attempt: int, *, variants: bool = True
     ) -> AsyncIterator[GenotypeChunk]:
+        """``variants=False``: dosages only, for analyses that report nothing per variant."""
         authorize(principal, RUN)
         async with self.uow(principal.tenant_id) as uow:
             job = await job_or_404(uow, analysis_db_id)
@@ -112,7 +113,10 @@ class StreamJobGenotypes:
                 )
             variant_set = await stored_variant_set(uow.genotypes, job.variant_set_db_id)
             columns = columns_for(variant_set, job.call_set_db_ids)
-            async for chunk in uow.genotypes.read(job.variant_set_db_id, columns, packed=True):
+            chunks = uow.genotypes.read(
+                job.variant_set_db_id, columns, packed=True, variants=variants
+            )
+            async for chunk in chunks:
                 yield chunk
 
 

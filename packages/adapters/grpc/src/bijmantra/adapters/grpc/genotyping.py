@@ -193,10 +193,11 @@ class AnalysisWorkerClient:
         )
 
     async def genotypes(
-        self, tenant: TenantId, analysis_db_id: str, attempt: int
+        self, tenant: TenantId, analysis_db_id: str, attempt: int, *, variants: bool = True
     ) -> AsyncIterator[DosageChunk]:
+        """The job's chunks; ``variants=False``: dosages only (chrom, pos, ids left empty)."""
         request = analysis_pb.StreamJobGenotypesRequest(
-            analysis_db_id=analysis_db_id, attempt=attempt
+            analysis_db_id=analysis_db_id, attempt=attempt, dosages_only=not variants
         )
         call = self._stub.StreamJobGenotypes(
             request, metadata=await self._metadata(tenant), timeout=UPLOAD_TIMEOUT

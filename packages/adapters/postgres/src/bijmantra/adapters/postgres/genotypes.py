@@ -257,7 +257,12 @@ class PostgresGenotypeStore:
         )
 
     async def read(
-        self, variant_set_db_id: str, columns: Sequence[int] | None, *, packed: bool = False
+        self,
+        variant_set_db_id: str,
+        columns: Sequence[int] | None,
+        *,
+        packed: bool = False,
+        variants: bool = True,
     ) -> AsyncIterator[GenotypeChunk]:
         chunk_indexes = (
             await self._connection.execute(
@@ -270,9 +275,10 @@ class PostgresGenotypeStore:
         ).scalars()
         picked = None if columns is None else np.asarray(columns, dtype=np.intp)
         driver = (await self._connection.get_raw_connection()).driver_connection
+        statement = _READ_CHUNK if variants else _READ_CHUNK_DOSAGES
         async with driver.cursor(binary=True) as cursor:
             for chunk_index in chunk_indexes.all():
-                await cursor.execute(_READ_CHUNK, {"s": variant_set_db_id, "i": chunk_index})
+                await cursor.execute(statement, {"s": variant_set_db_id, "i": chunk_index})
                 row = await cursor.fetchone()
                 assert row is not None
                 start, n_variants, n_samples, codec, payload, chrom, pos = row
@@ -282,6 +288,7 @@ class PostgresGenotypeStore:
                     )
                     codec = CODEC if packed else "raw"
                     n_samples = n_samples if picked is None else len(picked)
+                ids = range(start, start + n_variants) if variants else range(0)
                 yield GenotypeChunk(
                     start,
                     n_variants,
@@ -290,7 +297,7 @@ class PostgresGenotypeStore:
                     bytes(payload),
                     chrom or [],
                     pos or [],
-                    [variant_db_id(variant_set_db_id, start + i) for i in range(n_variants)],
+                    [variant_db_id(variant_set_db_id, i) for i in ids],
                 )
 
     async def flush(self) -> list[DomainEvent]:
@@ -307,6 +314,11 @@ _READ_CHUNK = (
     "WHERE variant_set_db_id = c.variant_set_db_id AND variant_index >= c.variant_start "
     "AND variant_index < c.variant_start + c.n_variants) v "
     "WHERE c.variant_set_db_id = %(s)s AND c.chunk_index = %(i)s"
+)
+# The same for readers that need dosages only: no variant rows are touched.
+_READ_CHUNK_DOSAGES = (
+    "SELECT variant_start, n_variants, n_samples, codec, dosages, NULL, NULL "
+    "FROM domain.genotype_chunks WHERE variant_set_db_id = %(s)s AND chunk_index = %(i)s"
 )
 
 

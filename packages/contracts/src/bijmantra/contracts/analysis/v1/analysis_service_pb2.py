@@ -26,7 +26,7 @@ _sym_db = _symbol_database.Default()
 from bijmantra.contracts.genotyping.v1 import genotyping_service_pb2 as bijmantra_dot_genotyping_dot_v1_dot_genotyping__service__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n,bijmantra/analysis/v1/analysis_service.proto\x12\x15\x62ijmantra.analysis.v1\x1a\x30\x62ijmantra/genotyping/v1/genotyping_service.proto\".\n\x16RequestAnalysisRequest\x12\x14\n\x0crequest_json\x18\x01 \x01(\x0c\"0\n\x17RequestAnalysisResponse\x12\x15\n\rdocument_json\x18\x01 \x01(\x0c\",\n\x12GetAnalysisRequest\x12\x16\n\x0e\x61nalysis_db_id\x18\x01 \x01(\t\",\n\x13GetAnalysisResponse\x12\x15\n\rdocument_json\x18\x01 \x01(\x0c\"/\n\x15\x43\x61ncelAnalysisRequest\x12\x16\n\x0e\x61nalysis_db_id\x18\x01 \x01(\t\"/\n\x16\x43\x61ncelAnalysisResponse\x12\x15\n\rdocument_json\x18\x01 \x01(\x0c\"^\n\x14GetResultPageRequest\x12\x16\n\x0e\x61nalysis_db_id\x18\x01 \x01(\t\x12\r\n\x05table\x18\x02 \x01(\t\x12\x0c\n\x04page\x18\x03 \x01(\r\x12\x11\n\tpage_size\x18\x04 \x01(\r\"?\n\x15GetResultPageResponse\x12\x11\n\trows_json\x18\x01 \x01(\x0c\x12\x13\n\x0btotal_count\x18\x02 \x01(\x04\":\n\x12GetArtifactRequest\x12\x16\n\x0e\x61nalysis_db_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\"7\n\x13GetArtifactResponse\x12\x12\n\nmedia_type\x18\x01 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\">\n\x14\x43laimAnalysisRequest\x12\x16\n\x0e\x61nalysis_db_id\x18\x01 \x01(\t\x12\x0e\n\x06worker\x18\x02 \x01(\t\"a\n\x15\x43laimAnalysisResponse\x12\x0f\n\x07proceed\x18\x01 \x01(\x08\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\r\x12\x10\n\x08job_json\x18\x03 \x01(\x0c\x12\x14\n\x0c\x66igures_only\x18\x04 \x01(\x08\"D\n\x19StreamJobGenotypesRequest\x12\x16\n\x0e\x61nalysis_db_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\r\"]\n\x1aStreamJobGenotypesResponse\x12?\n\x05\x63hunk\x18\x01 \x01(\x0b\x32\x30.bijmantra.genotyping.v1.StreamGenotypesResponse\"a\n\x15ReportProgressRequest\x12\x16\n\x0e\x61nalysis_db_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\r\x12\x10\n\x08\x66raction\x18\x03 \x01(\x01\x12\r\n\x05stage\x18\x04 \x01(\t\")\n\x16ReportProgressResponse\x12\x0f\n\x07proceed\x18\x01 \x01(\x08\".\n\x0bResultTable\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\trows_json\x18\x02 \x01(\x0c\":\n\x08\x41rtifact\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\nmedia_type\x18\x02 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\"\x9f\x02\n\x17\x43ompleteAnalysisRequest\x12\x16\n\x0e\x61nalysis_db_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\r\x12\x14\n\x0csummary_json\x18\x03 \x01(\x0c\x12\x32\n\x06tables\x18\x04 \x03(\x0b\x32\".bijmantra.analysis.v1.ResultTable\x12\x32\n\tartifacts\x18\x05 \x03(\x0b\x32\x1f.bijmantra.analysis.v1.Artifact\x12\x14\n\x0cread_seconds\x18\x06 \x01(\x01\x12\x17\n\x0f\x63ompute_seconds\x18\x07 \x01(\x01\x12.\n\x07\x66igures\x18\x08 \x03(\x0b\x32\x1d.bijmantra.analysis.v1.Figure\"*\n\x06\x46igure\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\nmedia_type\x18\x02 \x01(\t\"`\n\x14\x41ttachFiguresRequest\x12\x16\n\x0e\x61nalysis_db_id\x18\x01 \x01(\t\x12\x30\n\x07\x66igures\x18\x02 \x03(\x0b\x32\x1f.bijmantra.analysis.v1.Artifact\")\n\x15\x41ttachFiguresResponse\x12\x10\n\x08\x61ttached\x18\x01 \x01(\r\",\n\x18\x43ompleteAnalysisResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x08\"O\n\x13\x46\x61ilAnalysisRequest\x12\x16\n\x0e\x61nalysis_db_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\r\x12\x0f\n\x07message\x18\x03 \x01(\t\"(\n\x14\x46\x61ilAnalysisResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x08\x32\xaa\x04\n\x0f\x41nalysisService\x12p\n\x0fRequestAnalysis\x12-.bijmantra.analysis.v1.RequestAnalysisRequest\x1a..bijmantra.analysis.v1.RequestAnalysisResponse\x12\x64\n\x0bGetAnalysis\x12).bijmantra.analysis.v1.GetAnalysisRequest\x1a*.bijmantra.analysis.v1.GetAnalysisResponse\x12m\n\x0e\x43\x61ncelAnalysis\x12,.bijmantra.analysis.v1.CancelAnalysisRequest\x1a-.bijmantra.analysis.v1.CancelAnalysisResponse\x12j\n\rGetResultPage\x12+.bijmantra.analysis.v1.GetResultPageRequest\x1a,.bijmantra.analysis.v1.GetResultPageResponse\x12\x64\n\x0bGetArtifact\x12).bijmantra.analysis.v1.GetArtifactRequest\x1a*.bijmantra.analysis.v1.GetArtifactResponse2\xb9\x05\n\x15\x41nalysisWorkerService\x12j\n\rClaimAnalysis\x12+.bijmantra.analysis.v1.ClaimAnalysisRequest\x1a,.bijmantra.analysis.v1.ClaimAnalysisResponse\x12{\n\x12StreamJobGenotypes\x12\x30.bijmantra.analysis.v1.StreamJobGenotypesRequest\x1a\x31.bijmantra.analysis.v1.StreamJobGenotypesResponse0\x01\x12m\n\x0eReportProgress\x12,.bijmantra.analysis.v1.ReportProgressRequest\x1a-.bijmantra.analysis.v1.ReportProgressResponse\x12s\n\x10\x43ompleteAnalysis\x12..bijmantra.analysis.v1.CompleteAnalysisRequest\x1a/.bijmantra.analysis.v1.CompleteAnalysisResponse\x12j\n\rAttachFigures\x12+.bijmantra.analysis.v1.AttachFiguresRequest\x1a,.bijmantra.analysis.v1.AttachFiguresResponse\x12g\n\x0c\x46\x61ilAnalysis\x12*.bijmantra.analysis.v1.FailAnalysisRequest\x1a+.bijmantra.analysis.v1.FailAnalysisResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n,bijmantra/analysis/v1/analysis_service.proto\x12\x15\x62ijmantra.analysis.v1\x1a\x30\x62ijmantra/genotyping/v1/genotyping_service.proto\".\n\x16RequestAnalysisRequest\x12\x14\n\x0crequest_json\x18\x01 \x01(\x0c\"0\n\x17RequestAnalysisResponse\x12\x15\n\rdocument_json\x18\x01 \x01(\x0c\",\n\x12GetAnalysisRequest\x12\x16\n\x0e\x61nalysis_db_id\x18\x01 \x01(\t\",\n\x13GetAnalysisResponse\x12\x15\n\rdocument_json\x18\x01 \x01(\x0c\"/\n\x15\x43\x61ncelAnalysisRequest\x12\x16\n\x0e\x61nalysis_db_id\x18\x01 \x01(\t\"/\n\x16\x43\x61ncelAnalysisResponse\x12\x15\n\rdocument_json\x18\x01 \x01(\x0c\"^\n\x14GetResultPageRequest\x12\x16\n\x0e\x61nalysis_db_id\x18\x01 \x01(\t\x12\r\n\x05table\x18\x02 \x01(\t\x12\x0c\n\x04page\x18\x03 \x01(\r\x12\x11\n\tpage_size\x18\x04 \x01(\r\"?\n\x15GetResultPageResponse\x12\x11\n\trows_json\x18\x01 \x01(\x0c\x12\x13\n\x0btotal_count\x18\x02 \x01(\x04\":\n\x12GetArtifactRequest\x12\x16\n\x0e\x61nalysis_db_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\"7\n\x13GetArtifactResponse\x12\x12\n\nmedia_type\x18\x01 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\">\n\x14\x43laimAnalysisRequest\x12\x16\n\x0e\x61nalysis_db_id\x18\x01 \x01(\t\x12\x0e\n\x06worker\x18\x02 \x01(\t\"a\n\x15\x43laimAnalysisResponse\x12\x0f\n\x07proceed\x18\x01 \x01(\x08\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\r\x12\x10\n\x08job_json\x18\x03 \x01(\x0c\x12\x14\n\x0c\x66igures_only\x18\x04 \x01(\x08\"Z\n\x19StreamJobGenotypesRequest\x12\x16\n\x0e\x61nalysis_db_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\r\x12\x14\n\x0c\x64osages_only\x18\x03 \x01(\x08\"]\n\x1aStreamJobGenotypesResponse\x12?\n\x05\x63hunk\x18\x01 \x01(\x0b\x32\x30.bijmantra.genotyping.v1.StreamGenotypesResponse\"a\n\x15ReportProgressRequest\x12\x16\n\x0e\x61nalysis_db_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\r\x12\x10\n\x08\x66raction\x18\x03 \x01(\x01\x12\r\n\x05stage\x18\x04 \x01(\t\")\n\x16ReportProgressResponse\x12\x0f\n\x07proceed\x18\x01 \x01(\x08\".\n\x0bResultTable\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\trows_json\x18\x02 \x01(\x0c\":\n\x08\x41rtifact\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\nmedia_type\x18\x02 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\"\x9f\x02\n\x17\x43ompleteAnalysisRequest\x12\x16\n\x0e\x61nalysis_db_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\r\x12\x14\n\x0csummary_json\x18\x03 \x01(\x0c\x12\x32\n\x06tables\x18\x04 \x03(\x0b\x32\".bijmantra.analysis.v1.ResultTable\x12\x32\n\tartifacts\x18\x05 \x03(\x0b\x32\x1f.bijmantra.analysis.v1.Artifact\x12\x14\n\x0cread_seconds\x18\x06 \x01(\x01\x12\x17\n\x0f\x63ompute_seconds\x18\x07 \x01(\x01\x12.\n\x07\x66igures\x18\x08 \x03(\x0b\x32\x1d.bijmantra.analysis.v1.Figure\"*\n\x06\x46igure\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\nmedia_type\x18\x02 \x01(\t\"`\n\x14\x41ttachFiguresRequest\x12\x16\n\x0e\x61nalysis_db_id\x18\x01 \x01(\t\x12\x30\n\x07\x66igures\x18\x02 \x03(\x0b\x32\x1f.bijmantra.analysis.v1.Artifact\")\n\x15\x41ttachFiguresResponse\x12\x10\n\x08\x61ttached\x18\x01 \x01(\r\",\n\x18\x43ompleteAnalysisResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x08\"O\n\x13\x46\x61ilAnalysisRequest\x12\x16\n\x0e\x61nalysis_db_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\r\x12\x0f\n\x07message\x18\x03 \x01(\t\"(\n\x14\x46\x61ilAnalysisResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x08\x32\xaa\x04\n\x0f\x41nalysisService\x12p\n\x0fRequestAnalysis\x12-.bijmantra.analysis.v1.RequestAnalysisRequest\x1a..bijmantra.analysis.v1.RequestAnalysisResponse\x12\x64\n\x0bGetAnalysis\x12).bijmantra.analysis.v1.GetAnalysisRequest\x1a*.bijmantra.analysis.v1.GetAnalysisResponse\x12m\n\x0e\x43\x61ncelAnalysis\x12,.bijmantra.analysis.v1.CancelAnalysisRequest\x1a-.bijmantra.analysis.v1.CancelAnalysisResponse\x12j\n\rGetResultPage\x12+.bijmantra.analysis.v1.GetResultPageRequest\x1a,.bijmantra.analysis.v1.GetResultPageResponse\x12\x64\n\x0bGetArtifact\x12).bijmantra.analysis.v1.GetArtifactRequest\x1a*.bijmantra.analysis.v1.GetArtifactResponse2\xb9\x05\n\x15\x41nalysisWorkerService\x12j\n\rClaimAnalysis\x12+.bijmantra.analysis.v1.ClaimAnalysisRequest\x1a,.bijmantra.analysis.v1.ClaimAnalysisResponse\x12{\n\x12StreamJobGenotypes\x12\x30.bijmantra.analysis.v1.StreamJobGenotypesRequest\x1a\x31.bijmantra.analysis.v1.StreamJobGenotypesResponse0\x01\x12m\n\x0eReportProgress\x12,.bijmantra.analysis.v1.ReportProgressRequest\x1a-.bijmantra.analysis.v1.ReportProgressResponse\x12s\n\x10\x43ompleteAnalysis\x12..bijmantra.analysis.v1.CompleteAnalysisRequest\x1a/.bijmantra.analysis.v1.CompleteAnalysisResponse\x12j\n\rAttachFigures\x12+.bijmantra.analysis.v1.AttachFiguresRequest\x1a,.bijmantra.analysis.v1.AttachFiguresResponse\x12g\n\x0c\x46\x61ilAnalysis\x12*.bijmantra.analysis.v1.FailAnalysisRequest\x1a+.bijmantra.analysis.v1.FailAnalysisResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -58,33 +58,33 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CLAIMANALYSISRESPONSE']._serialized_start=751
   _globals['_CLAIMANALYSISRESPONSE']._serialized_end=848
   _globals['_STREAMJOBGENOTYPESREQUEST']._serialized_start=850
-  _globals['_STREAMJOBGENOTYPESREQUEST']._serialized_end=918
-  _globals['_STREAMJOBGENOTYPESRESPONSE']._serialized_start=920
-  _globals['_STREAMJOBGENOTYPESRESPONSE']._serialized_end=1013
-  _globals['_REPORTPROGRESSREQUEST']._serialized_start=1015
-  _globals['_REPORTPROGRESSREQUEST']._serialized_end=1112
-  _globals['_REPORTPROGRESSRESPONSE']._serialized_start=1114
-  _globals['_REPORTPROGRESSRESPONSE']._serialized_end=1155
-  _globals['_RESULTTABLE']._serialized_start=1157
-  _globals['_RESULTTABLE']._serialized_end=1203
-  _globals['_ARTIFACT']._serialized_start=1205
-  _globals['_ARTIFACT']._serialized_end=1263
-  _globals['_COMPLETEANALYSISREQUEST']._serialized_start=1266
-  _globals['_COMPLETEANALYSISREQUEST']._serialized_end=1553
-  _globals['_FIGURE']._serialized_start=1555
-  _globals['_FIGURE']._serialized_end=1597
-  _globals['_ATTACHFIGURESREQUEST']._serialized_start=1599
-  _globals['_ATTACHFIGURESREQUEST']._serialized_end=1695
-  _globals['_ATTACHFIGURESRESPONSE']._serialized_start=1697
-  _globals['_ATTACHFIGURESRESPONSE']._serialized_end=1738
-  _globals['_COMPLETEANALYSISRESPONSE']._serialized_start=1740
-  _globals['_COMPLETEANALYSISRESPONSE']._serialized_end=1784
-  _globals['_FAILANALYSISREQUEST']._serialized_start=1786
-  _globals['_FAILANALYSISREQUEST']._serialized_end=1865
-  _globals['_FAILANALYSISRESPONSE']._serialized_start=1867
-  _globals['_FAILANALYSISRESPONSE']._serialized_end=1907
-  _globals['_ANALYSISSERVICE']._serialized_start=1910
-  _globals['_ANALYSISSERVICE']._serialized_end=2464
-  _globals['_ANALYSISWORKERSERVICE']._serialized_start=2467
-  _globals['_ANALYSISWORKERSERVICE']._serialized_end=3164
+  _globals['_STREAMJOBGENOTYPESREQUEST']._serialized_end=940
+  _globals['_STREAMJOBGENOTYPESRESPONSE']._serialized_start=942
+  _globals['_STREAMJOBGENOTYPESRESPONSE']._serialized_end=1035
+  _globals['_REPORTPROGRESSREQUEST']._serialized_start=1037
+  _globals['_REPORTPROGRESSREQUEST']._serialized_end=1134
+  _globals['_REPORTPROGRESSRESPONSE']._serialized_start=1136
+  _globals['_REPORTPROGRESSRESPONSE']._serialized_end=1177
+  _globals['_RESULTTABLE']._serialized_start=1179
+  _globals['_RESULTTABLE']._serialized_end=1225
+  _globals['_ARTIFACT']._serialized_start=1227
+  _globals['_ARTIFACT']._serialized_end=1285
+  _globals['_COMPLETEANALYSISREQUEST']._serialized_start=1288
+  _globals['_COMPLETEANALYSISREQUEST']._serialized_end=1575
+  _globals['_FIGURE']._serialized_start=1577
+  _globals['_FIGURE']._serialized_end=1619
+  _globals['_ATTACHFIGURESREQUEST']._serialized_start=1621
+  _globals['_ATTACHFIGURESREQUEST']._serialized_end=1717
+  _globals['_ATTACHFIGURESRESPONSE']._serialized_start=1719
+  _globals['_ATTACHFIGURESRESPONSE']._serialized_end=1760
+  _globals['_COMPLETEANALYSISRESPONSE']._serialized_start=1762
+  _globals['_COMPLETEANALYSISRESPONSE']._serialized_end=1806
+  _globals['_FAILANALYSISREQUEST']._serialized_start=1808
+  _globals['_FAILANALYSISREQUEST']._serialized_end=1887
+  _globals['_FAILANALYSISRESPONSE']._serialized_start=1889
+  _globals['_FAILANALYSISRESPONSE']._serialized_end=1929
+  _globals['_ANALYSISSERVICE']._serialized_start=1932
+  _globals['_ANALYSISSERVICE']._serialized_end=2486
+  _globals['_ANALYSISWORKERSERVICE']._serialized_start=2489
+  _globals['_ANALYSISWORKERSERVICE']._serialized_end=3186
 # @@protoc_insertion_point(module_scope)
