@@ -56,19 +56,39 @@ class OutboxRelay:
         return sum(p.result() for p in passes)
 
     async def run(self, wake: asyncio.Event, stop: asyncio.Event) -> None:
-        """Drain whenever woken (or every ``poll_interval``) until ``stop``.
+        """Relay whenever woken (or every ``poll_interval``) until ``stop``.
 
+        Each lane runs on its own: one that finds nothing waits for the next wake-up while
+        another is still publishing, instead of all lanes finishing a drain together (an
+        event committed during a pass then waited for the slowest lane's pass as well).
         Failures (NATS or PostgreSQL away) keep the rows; the next pass retries them.
         """
-        while not stop.is_set():
-            wake.clear()
-            try:
-                published = await self.drain()
-            except Exception:
-                log.warning("outbox relay pass failed; retrying", exc_info=True)
-                published = 0
-                await asyncio.sleep(self.poll_interval)
-            if published:
-                continue  # drain the backlog before sleeping
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), self.poll_interval)
+        lanes = [asyncio.Event() for _ in range(self.lanes)]
+
+        async def fan_out() -> None:
+            while True:
+                await wake.wait()
+                wake.clear()
+                for lane in lanes:
+                    lane.set()
+
+        async def lane(woken: asyncio.Event) -> None:
+            while not stop.is_set():
+                woken.clear()
+                try:
+                    if await self.relay_once():
+                        continue  # more may wait: no sleep while there is a backlog
+                except Exception:
+                    log.warning("outbox relay pass failed; retrying", exc_info=True)
+                    await asyncio.sleep(self.poll_interval)
+                    continue
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(woken.wait(), self.poll_interval)
+
+        fanning = asyncio.create_task(fan_out())
+        try:
+            async with asyncio.TaskGroup() as running:
+                for woken in lanes:
+                    running.create_task(lane(woken))
+        finally:
+            fanning.cancel()

@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+import psycopg
 from bijmantra.adapters.postgres.ddl import OUTBOX_SCHEMAS, outbox_partition, outbox_relay_role
 from bijmantra.adapters.postgres.engine import driver_connection
 from bijmantra.application.events import (
@@ -102,13 +103,18 @@ async def _bulk_parts(
 
 @dataclass
 class _ClaimedBatch:
-    connection: AsyncConnection
+    driver: psycopg.AsyncConnection
     mark_sql: str
     records: list[OutboxRecord] = field(default_factory=list)
 
     async def mark_published(self, event_ids: Sequence[str]) -> None:
-        if event_ids:  # ids travel as one text[] (PostgreSQL casts): no per-id UUID objects
-            await self.connection.execute(text(self.mark_sql), {"ids": list(event_ids)})
+        """Mark and commit in one round trip (pipelined): the claim ends here.
+
+        Ids travel as one ``text[]`` (PostgreSQL casts), so no UUID object is built per id."""
+        async with self.driver.pipeline():
+            if event_ids:
+                await self.driver.execute(self.mark_sql, {"ids": list(event_ids)})
+            await self.driver.commit()
 
 
 class PostgresOutboxStore:
@@ -125,19 +131,26 @@ class PostgresOutboxStore:
         self._max_partitions = max_partitions
         schema = _checked(schema)
         self._role = outbox_relay_role(schema)
-        self._claim = text(
+        # The relay's own writes (marks) need no fsync wait: a mark lost in a crash only
+        # means a republish, which the stream's duplicate window and consumers absorb.
+        self._relay_settings = (
+            f"SET LOCAL ROLE {self._role}",
+            "SET LOCAL synchronous_commit = off",
+        )
+        # psycopg's own placeholders: the claim and the mark are sent by the driver, pipelined.
+        self._claim = (
             f"WITH held AS (SELECT p.partition FROM {schema}.outbox_partitions p "  # noqa: S608
             f"CROSS JOIN LATERAL (SELECT o.seq FROM {schema}.outbox o "
             "WHERE o.partition = p.partition AND o.published_at IS NULL "
             "ORDER BY o.seq LIMIT 1) oldest "
-            "ORDER BY oldest.seq LIMIT :partitions FOR UPDATE OF p SKIP LOCKED) "
+            "ORDER BY oldest.seq LIMIT %(partitions)s FOR UPDATE OF p SKIP LOCKED) "
             "SELECT CAST(id AS text) AS id, type, CAST(tenant_id AS text) AS tenant_id, "
             f"envelope, traceparent FROM {schema}.outbox WHERE published_at IS NULL "
-            "AND partition = ANY(ARRAY(SELECT partition FROM held)) ORDER BY seq LIMIT :limit"
+            "AND partition = ANY(ARRAY(SELECT partition FROM held)) ORDER BY seq LIMIT %(limit)s"
         )
         self._mark = (
             f"UPDATE {schema}.outbox SET published_at = now() "  # noqa: S608 (checked identifier)
-            "WHERE id = ANY(CAST(:ids AS uuid[]))"
+            "WHERE id = ANY(CAST(%(ids)s AS uuid[]))"
         )
         self._pending = text(
             "SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0) "  # noqa: S608
@@ -151,23 +164,28 @@ class PostgresOutboxStore:
     @contextlib.asynccontextmanager
     async def _as_relay(self) -> AsyncIterator[AsyncConnection]:
         async with self._engine.connect() as connection, connection.begin():
-            # The relay's own writes (marks) need no fsync wait: a mark lost in a crash only
-            # means a republish, which the stream's duplicate window and consumers absorb.
-            await connection.execute(
-                text(f"SET LOCAL ROLE {self._role}; SET LOCAL synchronous_commit = off")
-            )
+            await connection.execute(text("; ".join(self._relay_settings)))
             yield connection
 
     @contextlib.asynccontextmanager
     async def claim(self, limit: int) -> AsyncIterator[_ClaimedBatch]:
-        async with self._as_relay() as connection:
+        """Two round trips per pass: ``BEGIN``, the relay's settings and the claim go out
+        pipelined, and so do the mark and ``COMMIT`` (``mark_published``). Sent one by one
+        they were five, each waiting for both processes to be scheduled on a loaded host."""
+        async with self._engine.connect() as connection, connection.begin():
+            driver = await driver_connection(connection)
             params = {"limit": limit, "partitions": self._max_partitions}
-            rows = (await connection.execute(self._claim, params)).all()
+            async with driver.pipeline():
+                for setting in self._relay_settings:
+                    await driver.execute(setting)
+                cursor = await driver.execute(self._claim, params, binary=True)
             records = [
-                OutboxRecord(r.id, r.type, r.tenant_id, bytes(r.envelope), r.traceparent)
-                for r in rows
+                OutboxRecord(id_, type_, tenant_id, envelope, traceparent)
+                for id_, type_, tenant_id, envelope, traceparent in await cursor.fetchall()
             ]
-            yield _ClaimedBatch(connection, self._mark, records)
+            yield _ClaimedBatch(driver, self._mark, records)
+            # After ``mark_published`` the commit on leaving finds nothing to do; without it
+            # (an empty claim) it ends the transaction, and an error rolls back (no marks).
 
     async def pending(self) -> tuple[int, float]:
         """How many events wait, and the age in seconds of the oldest (outbox lag)."""
