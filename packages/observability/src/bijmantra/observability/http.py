@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bijmantra.observability.tracing_setup import Tracing
+from litestar.enums import ScopeType
 from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.types import ASGIApp, Receive, Scope, Send
@@ -58,8 +59,14 @@ class HttpObservability:
 
 def http_observability(service: str, tracing: Tracing) -> HttpObservability:
     """``http_requests_total`` / ``http_request_duration_seconds`` by method, route, status."""
+    # HTTP requests only: a WebSocket session is no request to time, and the middleware
+    # would otherwise wrap every frame the live feed sends (one more hop per event).
     metrics = PrometheusConfig(
-        app_name=service, prefix="http", group_path=True, exclude=["^/metrics$"]
+        app_name=service,
+        prefix="http",
+        group_path=True,
+        exclude=["^/metrics$"],
+        scopes={ScopeType.HTTP},
     )
     plugins: list[Any] = []
     if tracing.enabled:

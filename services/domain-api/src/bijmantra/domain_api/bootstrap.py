@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from dataclasses import dataclass, field
 
 import grpc
@@ -115,6 +116,10 @@ class DomainApi:
             await self.health.set(service, health_pb2.HealthCheckResponse.SERVING)
         metrics_server, _ = prometheus_client.start_http_server(self.settings.metrics_port)
         log.info("domain-api serving", port=self.settings.port, metrics_port=self.settings.metrics_port)
+        # Start-up objects never die: out of the collector's reach, a full collection no
+        # longer walks them while relay passes and RPCs wait (530 ms pauses measured at
+        # 1,000 events/s, ADR 0050).
+        gc.freeze()
         with untraced():  # background loops: no root trace per poll
             tasks = [asyncio.create_task(self._watch_database(stop))]
             if self.wakeups is not None:

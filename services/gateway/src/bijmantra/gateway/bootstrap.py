@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -115,6 +116,10 @@ def create_app(settings: Settings | None = None, *, verifier: TokenVerifier | No
         js = nc.jetstream()
         await ensure_stream(js)
         app.state.feed = JetStreamEventFeed(js)
+        # Start-up objects (modules, the app, clients) never die: move them out of the
+        # collector's reach, so a full collection no longer walks them while it stalls
+        # every open /ws connection (85 ms pauses measured at 1,000 events/s, ADR 0050).
+        gc.freeze()
         try:
             yield
         finally:
