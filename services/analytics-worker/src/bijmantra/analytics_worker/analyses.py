@@ -14,10 +14,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from bijmantra.adapters.postgres.matrices import pack_symmetric
 from bijmantra.analytics_worker import plots
 from bijmantra.genomics import gblup, grm, gwas, ld_r2, pca, qc_stats, reml_gblup
 from numpy.typing import NDArray
 
+NPY = "application/x-npy"
 CHI2_1_MEDIAN = 0.454936  # median of chi-square with 1 df, for the genomic inflation factor
 
 
@@ -47,7 +49,8 @@ class Outcome:
 
     summary: dict[str, Any]
     tables: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    artifacts: list[tuple[str, str, bytes]] = field(default_factory=list)
+    # (name, media type, data, whether data is a symmetric matrix packed as its upper triangle)
+    artifacts: list[tuple[str, str, bytes, bool]] = field(default_factory=list)
     figures: list[plots.Figure] = field(default_factory=list)
 
 
@@ -61,6 +64,14 @@ def _npy(matrix: Any) -> bytes:
     buffer = io.BytesIO()
     np.save(buffer, matrix, allow_pickle=False)
     return buffer.getvalue()
+
+
+def _matrix_artifact(name: str, matrix: Any) -> tuple[str, str, bytes, bool]:
+    """A matrix as ``.npy``; a bitwise symmetric one (a GRM: SYRK) packed as its upper
+    triangle here, so half the bytes travel to domain-api, which stores them as they are."""
+    data = _npy(matrix)
+    packed = pack_symmetric(data)
+    return (name, NPY, data, False) if packed is None else (name, NPY, packed, True)
 
 
 def _sample_rows(job: JobInput, **columns: list[Any]) -> list[dict[str, Any]]:
@@ -156,7 +167,7 @@ def run_grm(job: JobInput) -> Outcome:
             "dtype": str(k.dtype),
         },
         tables={"samples": _sample_rows(job, index=list(range(n)))},
-        artifacts=[("grm.npy", "application/x-npy", _npy(k))],
+        artifacts=[_matrix_artifact("grm.npy", k)],
     )
     outcome.figures.append(
         plots.later(plots.heatmap, k, stem="grm", title="Genomic relationship matrix")

@@ -227,7 +227,9 @@ class AnalysisWorkerServicer(analysis_grpc.AnalysisWorkerServiceServicer):
             request.attempt,
             summary=summary,
             tables={t.name: t.rows_json for t in request.tables},
-            artifacts=[Artifact(a.name, a.media_type, a.data) for a in request.artifacts]
+            artifacts=[
+                Artifact(a.name, a.media_type, a.data, a.upper_triangle) for a in request.artifacts
+            ]
             + [Artifact(f.name, f.media_type, None) for f in request.figures],
             timings={
                 "readSeconds": request.read_seconds,

@@ -23,11 +23,15 @@ class AnalysisRequest(msgspec.Struct, rename="camel", forbid_unknown_fields=True
 
 @dataclass(frozen=True, slots=True)
 class Artifact:
-    """A result file; ``data`` is None for a figure declared at completion, not yet attached."""
+    """A result file; ``data`` is None for a figure declared at completion, not yet attached.
+
+    ``upper_triangle``: ``data`` is a symmetric ``.npy`` matrix already packed by its producer
+    (its header, then rows ``m[i, i:]``; ADR 0070), served expanded."""
 
     name: str
     media_type: str
     data: bytes | None
+    upper_triangle: bool = False
 
 
 @dataclass(frozen=True, slots=True)

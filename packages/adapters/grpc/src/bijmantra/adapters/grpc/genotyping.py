@@ -223,7 +223,7 @@ class AnalysisWorkerClient:
         *,
         summary: bytes,
         tables: dict[str, bytes],
-        artifacts: list[tuple[str, str, bytes]],
+        artifacts: list[tuple[str, str, bytes, bool]],
         figures: list[tuple[str, str]],
         read_seconds: float,
         compute_seconds: float,
@@ -239,8 +239,10 @@ class AnalysisWorkerClient:
         # makes upb copy each one the slow way, ~0.1-0.4 s for a 16 MB GRM (ADR 0070).
         for name, rows in tables.items():
             request.tables.add(name=name, rows_json=rows)
-        for name, media_type, data in artifacts:
-            request.artifacts.add(name=name, media_type=media_type, data=data)
+        for name, media_type, data, upper_triangle in artifacts:
+            request.artifacts.add(
+                name=name, media_type=media_type, data=data, upper_triangle=upper_triangle
+            )
         for name, media_type in figures:
             request.figures.add(name=name, media_type=media_type)
         return bool(

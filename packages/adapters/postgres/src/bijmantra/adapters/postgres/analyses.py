@@ -10,11 +10,16 @@ from typing import Any
 
 import msgspec
 import numpy as np
-from bijmantra.adapters.postgres.matrices import UPPER_TRIANGLE, expand_symmetric, pack_symmetric
+from bijmantra.adapters.postgres.matrices import (
+    UPPER_TRIANGLE,
+    expand_symmetric,
+    pack_symmetric,
+    packed_served_size,
+)
 from bijmantra.application.analysis.dto import Artifact, ResultIndex
 from bijmantra.domain import DomainEvent
 from bijmantra.domain.analysis import AnalysisJob, AnalysisType, JobStatus
-from bijmantra.kernel import Page, PageRequest, TenantId
+from bijmantra.kernel import FieldError, Page, PageRequest, TenantId, ValidationFailed
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -31,6 +36,14 @@ NPY = "application/x-npy"
 
 def _stored_artifact(artifact: Artifact) -> tuple[str, bytes | None, int | None]:
     """(layout, stored bytes, served size): a symmetric matrix keeps one triangle (ADR 0070)."""
+    if artifact.upper_triangle:
+        served = None if artifact.data is None else packed_served_size(artifact.data)
+        if artifact.media_type != NPY or served is None:
+            raise ValidationFailed(
+                f"artifact {artifact.name} is not a packed symmetric .npy matrix",
+                [FieldError(f"artifacts.{artifact.name}", "header and size do not match")],
+            )
+        return UPPER_TRIANGLE, artifact.data, served
     if artifact.media_type == NPY and artifact.data is not None:
         packed = pack_symmetric(artifact.data)
         if packed is not None:

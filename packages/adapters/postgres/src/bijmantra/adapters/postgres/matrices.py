@@ -32,22 +32,44 @@ def _header(data: bytes) -> tuple[tuple[int, ...], bool, np.dtype, int] | None:
     return shape, fortran, dtype, stream.tell()
 
 
-def pack_symmetric(data: bytes) -> bytes | None:
-    """The stored form of a symmetric square ``.npy`` matrix, or None if ``data`` is not one."""
+def _square(data: bytes) -> tuple[int, np.dtype, int] | None:
+    """(n, dtype, header size) of a C-order square ``.npy`` header of plain values, or None."""
     header = _header(data)
     if header is None:
         return None
     shape, fortran, dtype, offset = header
     if len(shape) != 2 or shape[0] != shape[1] or fortran or dtype.hasobject:
         return None
-    n = shape[0]
-    if dtype.itemsize not in (1, 2, 4, 8) or len(data) != offset + n * n * dtype.itemsize:
+    if dtype.itemsize not in (1, 2, 4, 8):
+        return None
+    return shape[0], dtype, offset
+
+
+def pack_symmetric(data: bytes) -> bytes | None:
+    """The stored form of a symmetric square ``.npy`` matrix, or None if ``data`` is not one."""
+    square = _square(data)
+    if square is None:
+        return None
+    n, dtype, offset = square
+    if len(data) != offset + n * n * dtype.itemsize:
         return None
     bits = np.frombuffer(data, dtype=f"u{dtype.itemsize}", offset=offset).reshape(n, n)
     if not np.array_equal(bits, bits.T):
         return None
     upper = np.concatenate([bits[i, i:] for i in range(n)]) if n else bits.reshape(0)
     return data[:offset] + upper.tobytes()
+
+
+def packed_served_size(stored: bytes) -> int | None:
+    """The size of the ``.npy`` file a packed matrix expands to, or None if ``stored`` is not
+    a well-formed packed matrix (a producer may pack its own symmetric result: ADR 0070)."""
+    square = _square(stored)
+    if square is None:
+        return None
+    n, dtype, offset = square
+    if len(stored) != offset + n * (n + 1) // 2 * dtype.itemsize:
+        return None
+    return offset + n * n * dtype.itemsize
 
 
 def expand_symmetric(stored: bytes) -> bytes:

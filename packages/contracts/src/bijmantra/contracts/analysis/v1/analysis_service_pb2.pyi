@@ -412,19 +412,25 @@ class Artifact(_message.Message):
     NAME_FIELD_NUMBER: _builtins.int
     MEDIA_TYPE_FIELD_NUMBER: _builtins.int
     DATA_FIELD_NUMBER: _builtins.int
+    UPPER_TRIANGLE_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     media_type: _builtins.str
     data: _builtins.bytes
+    upper_triangle: _builtins.bool
+    """CompleteAnalysis only: data is a symmetric square .npy matrix packed by the worker as its
+    header followed by the rows m[i, i:] (half the bytes); it is served expanded (ADR 0070).
+    """
     def __init__(
         self,
         *,
         name: _builtins.str = ...,
         media_type: _builtins.str = ...,
         data: _builtins.bytes = ...,
+        upper_triangle: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["data", b"data", "media_type", b"media_type", "name", b"name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["data", b"data", "media_type", b"media_type", "name", b"name", "upper_triangle", b"upper_triangle"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
