@@ -62,7 +62,9 @@ class _Progress:
         """``silent``: redrawing a completed job's figures, which has no progress to show."""
         self._client, self._tenant, self._job_id, self._attempt = client, tenant, job_id, attempt
         self._silent = silent
-        self._last = 0.0
+        # The claim has just told everyone the job started: the first report waits an interval
+        # rather than costing a round trip (and an event) before the second chunk is read.
+        self._last = time.monotonic()
 
     async def __call__(self, fraction: float, stage: str, *, force: bool = False) -> None:
         if self._silent:
