@@ -30,10 +30,7 @@ import nats.errors
 import numpy as np
 import psycopg
 import pytest
-from argon2 import PasswordHasher
 from bijmantra.adapters.grpc import AnalysisWorkerClient, ResourceClient
-from bijmantra.adapters.postgres import create_engine
-from bijmantra.adapters.postgres.identity import register_member
 from bijmantra.analytics_worker.analyses import ld_by_chromosome
 from bijmantra.analytics_worker.credentials import IdentityClientCredentials
 from bijmantra.genomics import grm, gwas, ld_r2, pca, qc_stats, reml_gblup
@@ -891,22 +888,8 @@ async def test_a_cancelled_job_never_completes(
 async def test_another_organization_sees_no_genotypes_or_analyses(
     client: httpx.AsyncClient, dataset: Dataset, stack: DevStack
 ) -> None:
-    assert stack.database is not None
     email = f"breeder-{uuid.uuid4().hex[:8]}@example.org"
-    engine = create_engine(stack.database.identity_url, pool_size=1)
-    try:
-        await register_member(
-            engine,
-            organization_id=uuid.uuid4(),
-            organization_name=f"Other {email}",
-            user_id=uuid.uuid4(),
-            email=email,
-            display_name="Other breeder",
-            password_hash=PasswordHasher().hash("pw-123456"),
-            roles=["breeder"],
-        )
-    finally:
-        await engine.dispose()
+    await asyncio.to_thread(stack.register_member, email, "pw-123456", ["breeder"])
     mine = await run_analysis(client, {"type": "qc", "variantSetDbId": dataset.variant_set_db_id})
     other = {"Authorization": f"Bearer {stack.login(email, 'pw-123456')}"}
     set_path = f"/api/v1/variantsets/{dataset.variant_set_db_id}"

@@ -4,6 +4,7 @@ cookie login with CSRF, and forged or out-of-policy tokens rejected with 401."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -19,10 +20,9 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import httpx
 import psycopg
 import pytest
-from argon2 import PasswordHasher
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from bijmantra.adapters.postgres import create_engine
-from bijmantra.adapters.postgres.identity import register_client, register_member
+from bijmantra.adapters.postgres.identity import register_client
 from bijmantra.application.tenancy import hash_secret
 from bijmantra.testkit.devstack import DEMO_ORGANIZATION_ID, DevStack, running_stack
 from joserfc import jwt
@@ -53,23 +53,10 @@ async def gateway(stack: DevStack) -> AsyncIterator[httpx.AsyncClient]:
 async def member(stack: DevStack) -> dict[str, str]:
     """A breeder of a fresh organization of their own."""
     assert stack.database is not None
-    organization, email, password = (
-        uuid.uuid4(),
-        f"e2e-{uuid.uuid4().hex[:8]}@example.org",
-        "e2e-password-123",
-    )
+    email, password = f"e2e-{uuid.uuid4().hex[:8]}@example.org", "e2e-password-123"
+    organization = await asyncio.to_thread(stack.register_member, email, password, ["breeder"])
     engine = create_engine(stack.database.identity_url, pool_size=1)
     try:
-        await register_member(
-            engine,
-            organization_id=organization,
-            organization_name=f"E2E {organization.hex[:6]}",
-            user_id=uuid.uuid4(),
-            email=email,
-            display_name="E2E",
-            password_hash=PasswordHasher().hash(password),
-            roles=["breeder"],
-        )
         await register_client(
             engine,
             client_id="e2e-web",

@@ -12,9 +12,6 @@ from typing import Any
 
 import httpx
 import pytest
-from argon2 import PasswordHasher
-from bijmantra.adapters.postgres import create_engine
-from bijmantra.adapters.postgres.identity import register_member
 from bijmantra.testkit.devstack import DEMO_ORGANIZATION_ID, DevStack, running_stack
 from bijmantra.testkit.servers import free_port, wait_for_port
 from websockets.asyncio.client import ClientConnection, connect
@@ -49,26 +46,8 @@ def replicas(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Replicas]:
         )
         wait_for_port(second_port, timeout=60, process=stack.services["gateway-2"])
         email = f"breeder-{uuid.uuid4().hex[:8]}@other.example.org"
-        asyncio.run(_register_other_organization(stack, email))
+        stack.register_member(email, OTHER_PASSWORD, ["breeder"])
         yield Replicas(stack, second_port, email)
-
-
-async def _register_other_organization(stack: DevStack, email: str) -> None:
-    assert stack.database is not None
-    engine = create_engine(stack.database.identity_url, pool_size=1)
-    try:
-        await register_member(
-            engine,
-            organization_id=uuid.uuid4(),
-            organization_name=f"Other {email}",
-            user_id=uuid.uuid4(),
-            email=email,
-            display_name="Other breeder",
-            password_hash=PasswordHasher().hash(OTHER_PASSWORD),
-            roles=["breeder"],
-        )
-    finally:
-        await engine.dispose()
 
 
 def ws_url(base: str) -> str:

@@ -12,11 +12,8 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
-from argon2 import PasswordHasher
-from prometheus_client.parser import text_string_to_metric_families
-from bijmantra.adapters.postgres import create_engine
-from bijmantra.adapters.postgres.identity import register_member
 from bijmantra.testkit.devstack import DEMO_ORGANIZATION_ID, DevStack, running_stack
+from prometheus_client.parser import text_string_to_metric_families
 
 pytestmark = [pytest.mark.e2e]
 
@@ -153,16 +150,8 @@ async def test_a_kept_page_shows_every_committed_write_at_once(client: httpx.Asy
 async def test_another_organization_sees_nothing_and_a_viewer_cannot_write(
     client: httpx.AsyncClient, stack: DevStack
 ) -> None:
-    assert stack.database is not None
-    engine = create_engine(stack.database.identity_url, pool_size=1)
-    other_org, email = uuid.uuid4(), f"viewer-{uuid.uuid4().hex[:8]}@example.org"
-    try:
-        await register_member(
-            engine, organization_id=other_org, organization_name=f"Other {other_org}", user_id=uuid.uuid4(),
-            email=email, display_name="Viewer", password_hash=PasswordHasher().hash("pw-123456"), roles=["viewer"],
-        )  # fmt: skip
-    finally:
-        await engine.dispose()
+    email = f"viewer-{uuid.uuid4().hex[:8]}@example.org"
+    await asyncio.to_thread(stack.register_member, email, "pw-123456", ["viewer"])
     demo_token = stack.login()
     [mine] = (await client.post("/brapi/v2/germplasm", json=new_germplasm("E2E-private"), headers=auth(demo_token))).json()[
         "result"

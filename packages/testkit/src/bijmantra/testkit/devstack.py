@@ -6,6 +6,7 @@ what a developer runs.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -14,10 +15,15 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from argon2 import PasswordHasher
+from bijmantra.adapters.postgres import create_engine
+from bijmantra.adapters.postgres.identity import register_member
 from bijmantra.testkit.provision import ProvisionedDatabase, provision
 from bijmantra.testkit.servers import (
     LocalNats,
@@ -32,6 +38,14 @@ from bijmantra.testkit.servers import (
 DEMO_ORGANIZATION_ID = "0193a000-0000-7000-8000-00000000d001"
 DEMO_EMAIL = "demo@bijmantra.org"
 DEMO_PASSWORD = "demo-breeder-2026"
+
+
+async def _register_member(identity_url: str, **member: Any) -> None:
+    engine = create_engine(identity_url, pool_size=1)
+    try:
+        await register_member(engine, **member)
+    finally:
+        await engine.dispose()
 
 
 @dataclass
@@ -192,6 +206,33 @@ class DevStack:
         )
         with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 (loopback)
             return str(json.load(response)["data"]["access_token"])
+
+    def register_member(
+        self,
+        email: str,
+        password: str,
+        roles: list[str],
+        *,
+        organization_id: uuid.UUID | None = None,
+        display_name: str = "Member",
+    ) -> uuid.UUID:
+        """A user with ``roles`` in an organization (a new one unless given), straight into
+        identity's tables as ``seed-demo`` does: tests need members of other organizations."""
+        assert self.database is not None
+        organization = organization_id or uuid.uuid4()
+        asyncio.run(
+            _register_member(
+                self.database.identity_url,
+                organization_id=organization,
+                organization_name=f"Organization {organization.hex[:8]}",
+                user_id=uuid.uuid4(),
+                email=email,
+                display_name=display_name,
+                password_hash=PasswordHasher().hash(password),
+                roles=roles,
+            )
+        )
+        return organization
 
     def stop_services(self) -> None:
         """SIGTERM all four (they drain), then wait; servers and data stay for a restart."""
