@@ -182,7 +182,7 @@ class Vocabulary:
 
 class ViewBuilder(Protocol):
     async def __call__(
-        self, reader: DocumentReader, document: dict[str, Any]
+        self, reader: DocumentReader, document: dict[str, Any], /
     ) -> dict[str, Any]: ...
 
 

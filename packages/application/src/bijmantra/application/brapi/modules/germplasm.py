@@ -203,7 +203,8 @@ class SeedLotTransactionRules(NoRules):
             ) from None
         for document in documents:
             if document.get("units") is None:
-                lot = lots.get(document.get("fromSeedLotDbId") or document.get("toSeedLotDbId"))
+                lot_id = document.get("fromSeedLotDbId") or document.get("toSeedLotDbId")
+                lot = lots.get(lot_id) if lot_id else None
                 document["units"] = lot.get("units") if lot else None
         changed = []
         for lot_id, balance in balances.items():
