@@ -5,7 +5,9 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime
 
+import msgspec
 from bijmantra.application.events import (
+    MAX_BULK_BYTES,
     MAX_BULK_ITEMS,
     EventEnvelope,
     bulk_data,
@@ -65,6 +67,16 @@ def test_parts_keep_every_item_once_in_request_order_within_one_partition(
 def test_a_bulk_larger_than_a_part_is_cut_into_parts_of_at_most_the_limit() -> None:
     parts = split_bulk(bulk(2 * MAX_BULK_ITEMS + 1), [7] * (2 * MAX_BULK_ITEMS + 1))
     assert [len(p.data["ids"]) for p in parts] == [MAX_BULK_ITEMS, MAX_BULK_ITEMS, 1]
+
+
+def test_large_documents_are_cut_into_parts_that_fit_a_stream_message() -> None:
+    event = bulk(300)
+    for document in event.data["items"]:
+        document["additionalInfo"] = {"notes": "x" * 10_000}  # 300 x 10 kB: 3 MB in all
+    parts = split_bulk(event, [3] * 300)
+    assert sorted(i for p in parts for i in p.data["ids"]) == sorted(event.data["ids"])
+    assert all(len(msgspec.json.encode(p.data["items"])) <= MAX_BULK_BYTES for p in parts)
+    assert len(parts) > 3000 * 1024 // MAX_BULK_BYTES
 
 
 def test_a_subscription_to_a_type_also_receives_its_bulk_form() -> None:

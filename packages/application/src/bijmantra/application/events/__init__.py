@@ -1,6 +1,7 @@
 """Event envelope and the outbox relay use case."""
 
 from bijmantra.application.events.bulk import (
+    MAX_BULK_BYTES,
     MAX_BULK_ITEMS,
     bulk_data,
     bulk_type,
@@ -26,6 +27,7 @@ from bijmantra.application.events.relay import OutboxRelay
 
 __all__ = [
     "CURRENT_SCHEMA_VERSION",
+    "MAX_BULK_BYTES",
     "MAX_BULK_ITEMS",
     "UPCASTERS",
     "EventEnvelope",

@@ -9,8 +9,9 @@ are then tens of outbox rows, stream messages and audit entries rather than 10,0
 Order per aggregate still holds across relays: the outbox splits a bulk event into parts
 (``split_bulk``) whose items share one outbox partition, and gives each part the first
 item's id as its subject, so a later single event of any item travels in the same
-partition, behind the part. A part carries at most ``MAX_BULK_ITEMS`` items (a stream
-message stays well under NATS's 1 MB payload limit).
+partition, behind the part. A part carries at most ``MAX_BULK_ITEMS`` items whose encoding
+takes at most ``MAX_BULK_BYTES`` (a stream message stays under NATS's 1 MB payload limit;
+only a single document over it could not travel, as a single event could not).
 
 Consumers see a bulk event under its own type (a subscription to ``observation.created``
 also receives ``observation.created.bulk``: ``matches_type``) and find the resources it is
@@ -27,6 +28,8 @@ from bijmantra.application.events.envelope import BULK_SUFFIX, EventEnvelope
 from bijmantra.kernel import new_ids
 
 MAX_BULK_ITEMS = 500
+MAX_BULK_BYTES = 512 * 1024
+_encode = msgspec.json.encode
 
 
 def bulk_type(event_type: str) -> str:
@@ -62,12 +65,21 @@ def event_resources(envelope: EventEnvelope) -> list[str]:
     return [envelope.subject]
 
 
+def _within_bytes(items: Sequence[Any], chunk: list[int]) -> list[list[int]]:
+    """``chunk`` halved until each piece's items encode to at most ``MAX_BULK_BYTES``."""
+    if len(chunk) == 1 or len(_encode([items[i] for i in chunk])) <= MAX_BULK_BYTES:
+        return [chunk]
+    half = len(chunk) // 2
+    return _within_bytes(items, chunk[:half]) + _within_bytes(items, chunk[half:])
+
+
 def split_bulk(envelope: EventEnvelope, partitions: Sequence[int]) -> list[EventEnvelope]:
     """The parts of a bulk event, given each item's outbox partition (aligned with ``ids``).
 
     Items are grouped by partition (groups in order of first appearance, items in request
-    order) and cut at ``MAX_BULK_ITEMS``; every part gets its own event id and the first
-    item's id as subject. Everything else (type, time, actor, trace) is the original's."""
+    order) and cut at ``MAX_BULK_ITEMS`` and ``MAX_BULK_BYTES``; every part gets its own
+    event id and the first item's id as subject. Everything else (type, time, actor,
+    trace) is the original's."""
     ids, items = envelope.data["ids"], envelope.data["items"]
     if len(partitions) != len(ids):
         raise ValueError(f"{len(partitions)} partitions for {len(ids)} items")
@@ -75,9 +87,10 @@ def split_bulk(envelope: EventEnvelope, partitions: Sequence[int]) -> list[Event
     for index, partition in enumerate(partitions):
         groups.setdefault(partition, []).append(index)
     chunks = [
-        members[start : start + MAX_BULK_ITEMS]
+        fitting
         for members in groups.values()
         for start in range(0, len(members), MAX_BULK_ITEMS)
+        for fitting in _within_bytes(items, members[start : start + MAX_BULK_ITEMS])
     ]
     return [
         msgspec.structs.replace(
