@@ -20,7 +20,6 @@ import contextlib
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
 
 import psycopg
 from bijmantra.adapters.postgres.ddl import OUTBOX_SCHEMAS, outbox_partition, outbox_relay_role
@@ -104,39 +103,18 @@ async def _bulk_parts(
 
 @dataclass
 class _ClaimedBatch:
-    """A relay transaction holding its partitions, and the rows it claimed.
-
-    ``mark_published`` ends it and, in the same round trip, opens the next one: the
-    following claim is sent pipelined behind the mark and ``COMMIT`` (see ``claim``)."""
-
-    store: PostgresOutboxStore
-    connection: AsyncConnection
     driver: psycopg.AsyncConnection
-    limit: int
+    mark_sql: str
     records: list[OutboxRecord] = field(default_factory=list)
-    following: list[OutboxRecord] = field(default_factory=list)
 
     async def mark_published(self, event_ids: Sequence[str]) -> None:
-        """Mark, ``COMMIT`` and (after acks) claim what follows, in one round trip.
+        """Mark and commit in one round trip (pipelined): the claim ends here.
 
-        Ids travel as one ``text[]`` (PostgreSQL casts), so no UUID object is built per id.
-        The next claim starts after the commit, exactly as a separate pass would."""
+        Ids travel as one ``text[]`` (PostgreSQL casts), so no UUID object is built per id."""
         async with self.driver.pipeline():
-            if not event_ids:  # nothing acknowledged: end here, the next pass retries
-                await self.driver.commit()
-                return
-            await self.driver.execute(self.store._mark, {"ids": list(event_ids)})
-            await self.driver.execute("COMMIT")
-            await self.driver.execute("BEGIN")
-            cursor = await self.store._send_claim(self.driver, self.limit)
-        self.following = await _records(cursor)
-
-
-async def _records(cursor: psycopg.AsyncCursor[Any]) -> list[OutboxRecord]:
-    return [
-        OutboxRecord(id_, type_, tenant_id, envelope, traceparent)
-        for id_, type_, tenant_id, envelope, traceparent in await cursor.fetchall()
-    ]
+            if event_ids:
+                await self.driver.execute(self.mark_sql, {"ids": list(event_ids)})
+            await self.driver.commit()
 
 
 class PostgresOutboxStore:
@@ -151,7 +129,6 @@ class PostgresOutboxStore:
     ) -> None:
         self._engine = engine
         self._max_partitions = max_partitions
-        self._claimed: list[_ClaimedBatch] = []  # claims taken behind a commit, not yet used
         schema = _checked(schema)
         self._role = outbox_relay_role(schema)
         # The relay's own writes (marks) need no fsync wait: a mark lost in a crash only
@@ -190,46 +167,25 @@ class PostgresOutboxStore:
             await connection.execute(text("; ".join(self._relay_settings)))
             yield connection
 
-    async def _send_claim(
-        self, driver: psycopg.AsyncConnection, limit: int
-    ) -> psycopg.AsyncCursor[Any]:
-        """Queue the relay's settings and the claim (inside a pipeline: no round trip yet)."""
-        for setting in self._relay_settings:
-            await driver.execute(setting)
-        params = {"limit": limit, "partitions": self._max_partitions}
-        return await driver.execute(self._claim, params, binary=True)
-
     @contextlib.asynccontextmanager
     async def claim(self, limit: int) -> AsyncIterator[_ClaimedBatch]:
-        """One round trip per pass in a steady flow: a pass's mark, ``COMMIT`` and the next
-        claim go out pipelined on the same connection (``mark_published``), and the claim
-        it took waits here for the relay's next pass. Sent one by one, a pass was five round
-        trips, each waiting for both processes to be scheduled on a loaded host."""
-        if self._claimed:
-            batch = self._claimed.pop()
-        else:
-            connection = await self._engine.connect()
-            try:
-                driver = await driver_connection(connection)
-                async with driver.pipeline():  # BEGIN, settings and claim: one round trip
-                    cursor = await self._send_claim(driver, limit)
-                records = await _records(cursor)
-            except BaseException:
-                await connection.close()  # rolls back
-                raise
-            batch = _ClaimedBatch(self, connection, driver, limit, records)
-        try:
-            yield batch
-        except BaseException:
-            await batch.connection.close()  # rolls back: nothing marked, partitions free
-            raise
-        if batch.following:  # claimed behind the commit: held for the next pass
-            self._claimed.append(
-                _ClaimedBatch(self, batch.connection, batch.driver, limit, batch.following)
-            )
-            return
-        await batch.driver.commit()  # ends an empty claim (no-op after a plain commit)
-        await batch.connection.close()
+        """Two round trips per pass: ``BEGIN``, the relay's settings and the claim go out
+        pipelined, and so do the mark and ``COMMIT`` (``mark_published``). Sent one by one
+        they were five, each waiting for both processes to be scheduled on a loaded host."""
+        async with self._engine.connect() as connection, connection.begin():
+            driver = await driver_connection(connection)
+            params = {"limit": limit, "partitions": self._max_partitions}
+            async with driver.pipeline():
+                for setting in self._relay_settings:
+                    await driver.execute(setting)
+                cursor = await driver.execute(self._claim, params, binary=True)
+            records = [
+                OutboxRecord(id_, type_, tenant_id, envelope, traceparent)
+                for id_, type_, tenant_id, envelope, traceparent in await cursor.fetchall()
+            ]
+            yield _ClaimedBatch(driver, self._mark, records)
+            # After ``mark_published`` the commit on leaving finds nothing to do; without it
+            # (an empty claim) it ends the transaction, and an error rolls back (no marks).
 
     async def pending(self) -> tuple[int, float]:
         """How many events wait, and the age in seconds of the oldest (outbox lag)."""
