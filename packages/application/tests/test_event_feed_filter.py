@@ -63,6 +63,9 @@ def test_a_bulk_event_reaches_subscribers_of_its_item_type_and_of_any_of_its_ite
     assert not feed_filter(member("breeder"), Subscribe(resources=["g-1"])).admits(
         item("germplasm.created.bulk", subject="g-1", data={"ids": ["g-2"], "items": [{}]})
     ), "a bulk event is about its items, not its subject field"
+    assert not feed_filter(member("breeder"), Subscribe(resources=["g-1"])).admits(
+        item("germplasm.created.bulk", subject="g-1", data={"count": 3})
+    ), "a malformed bulk event is about nothing, and does not break the feed"
 
 
 @pytest.mark.parametrize(

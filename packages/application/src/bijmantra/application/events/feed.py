@@ -79,7 +79,11 @@ _bulk = msgspec.json.Decoder(_Bulk)
 def _about(item: FeedItem, resources: frozenset[str]) -> bool:
     """Whether the event is about one of ``resources`` (decoding only the ids it needs)."""
     if is_bulk(item.type):
-        return not resources.isdisjoint(_bulk.decode(item.payload).data.ids)
+        try:
+            ids = _bulk.decode(item.payload).data.ids
+        except msgspec.ValidationError:  # a bulk event without ids names no resource
+            return False
+        return not resources.isdisjoint(ids)
     return _subject.decode(item.payload).subject in resources
 
 
