@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import secrets
+import signal
 import subprocess
 import sys
 import time
@@ -178,8 +179,11 @@ class DevStack:
         if self.log_dir is not None:
             self.log_dir.mkdir(parents=True, exist_ok=True)
             output = (self.log_dir / f"{key}.log").open("ab")
+        # Its own process group: whatever the service forks (granian's workers) can be
+        # stopped with it, even when the service itself had to be killed.
         self.services[key] = subprocess.Popen(
-            [_script(f"bijmantra-{name}")], env=environment, stdout=output, stderr=subprocess.STDOUT  # type: ignore[arg-type]
+            [_script(f"bijmantra-{name}")], env=environment, stdout=output, stderr=subprocess.STDOUT,  # type: ignore[arg-type]
+            start_new_session=True,
         )
         return self.services[key]
 
@@ -241,6 +245,8 @@ class DevStack:
                 process.send_signal(15)
         for process in reversed(list(self.services.values())):
             terminate(process)
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)  # workers orphaned by a killed parent
         self.services.clear()
 
     def stop(self) -> None:
