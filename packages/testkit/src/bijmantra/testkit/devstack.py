@@ -211,19 +211,11 @@ class DevStack:
         with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 (loopback)
             return str(json.load(response)["data"]["access_token"])
 
-    def register_member(
-        self,
-        email: str,
-        password: str,
-        roles: list[str],
-        *,
-        organization_id: uuid.UUID | None = None,
-        display_name: str = "Member",
-    ) -> uuid.UUID:
-        """A user with ``roles`` in an organization (a new one unless given), straight into
-        identity's tables as ``seed-demo`` does: tests need members of other organizations."""
+    def register_member(self, email: str, password: str, roles: list[str]) -> uuid.UUID:
+        """A user with ``roles`` in a new organization, straight into identity's tables as
+        ``seed-demo`` does: tests need members of other organizations."""
         assert self.database is not None
-        organization = organization_id or uuid.uuid4()
+        organization = uuid.uuid4()
         asyncio.run(
             _register_member(
                 self.database.identity_url,
@@ -231,7 +223,7 @@ class DevStack:
                 organization_name=f"Organization {organization.hex[:8]}",
                 user_id=uuid.uuid4(),
                 email=email,
-                display_name=display_name,
+                display_name="Member",
                 password_hash=PasswordHasher().hash(password),
                 roles=roles,
             )
