@@ -6,10 +6,8 @@ import os
 from dataclasses import dataclass
 
 import psycopg
-
-from bijmantra.adapters.postgres import with_user
+from bijmantra.adapters.postgres import libpq_url, with_user
 from bijmantra.adapters.postgres.ddl import SERVICE_ROLES
-from bijmantra.adapters.postgres.engine import sqlalchemy_url
 from bijmantra.adapters.postgres.migrate import upgrade
 
 LOCAL_ROLE_PASSWORD = os.environ.get("BIJMANTRA_DB_ROLE_PASSWORD", "bijmantra-local")
@@ -23,14 +21,10 @@ class ProvisionedDatabase:
     analytics_url: str
 
 
-def _libpq(url: str) -> str:
-    return sqlalchemy_url(url).replace("postgresql+psycopg://", "postgresql://", 1)
-
-
 def provision(owner_url: str) -> ProvisionedDatabase:
     """Migrate as the owner, then let each service role log in (local topologies only)."""
     upgrade(owner_url)
-    with psycopg.connect(_libpq(owner_url), autocommit=True) as conn:
+    with psycopg.connect(libpq_url(owner_url), autocommit=True) as conn:
         for role in SERVICE_ROLES.values():
             conn.execute(
                 psycopg.sql.SQL("ALTER ROLE {} LOGIN PASSWORD {}").format(
@@ -40,10 +34,11 @@ def provision(owner_url: str) -> ProvisionedDatabase:
 
     def as_role(service: str) -> str:
         url = with_user(owner_url, SERVICE_ROLES[service])
-        return _libpq(url.replace(f"{SERVICE_ROLES[service]}@", f"{SERVICE_ROLES[service]}:{LOCAL_ROLE_PASSWORD}@", 1))
+        role = SERVICE_ROLES[service]
+        return libpq_url(url.replace(f"{role}@", f"{role}:{LOCAL_ROLE_PASSWORD}@", 1))
 
     return ProvisionedDatabase(
-        owner_url=_libpq(owner_url),
+        owner_url=libpq_url(owner_url),
         domain_url=as_role("domain"),
         identity_url=as_role("identity"),
         analytics_url=as_role("analytics"),

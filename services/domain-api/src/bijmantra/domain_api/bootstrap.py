@@ -19,8 +19,10 @@ from bijmantra.adapters.grpc import IdentitySigningKeys, JwtVerifier
 from bijmantra.adapters.nats import DurableConsumer, JetStreamPublisher, connect, ensure_stream
 from bijmantra.adapters.postgres import (
     PostgresAuditStore,
+    PostgresDocumentLookup,
     PostgresOutboxStore,
     create_engine,
+    libpq_url,
     unit_of_work_factory,
 )
 from bijmantra.adapters.postgres.ddl import outbox_channel
@@ -125,7 +127,7 @@ class DomainApi:
             if self.wakeups is not None:
                 tasks.append(asyncio.create_task(self.wakeups.run(stop)))
             if self.relay is not None and self.outbox is not None:
-                listen_url = _libpq(self.settings.database_url)
+                listen_url = libpq_url(self.settings.database_url)
                 relaying = run_relay(
                     self.relay, listen_url, stop, channel=outbox_channel("domain"), purge=self.outbox
                 )
@@ -171,10 +173,6 @@ class DomainApi:
                 await asyncio.wait_for(stop.wait(), 5)
 
 
-def _libpq(url: str) -> str:
-    return url.replace("postgresql+psycopg://", "postgresql://", 1)
-
-
 async def bootstrap(
     settings: Settings,
     *,
@@ -188,12 +186,13 @@ async def bootstrap(
     tracing = tracing or Tracing()
     closers: list[object] = []
     engine = None
+    lookup: PostgresDocumentLookup | None = None  # None: single documents through ``uow``
     wakeups: OutboxWakeups | None = None
     if uow is None:
         engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
         tracing.instrument_sqlalchemy(engine)
         watch_pool(SERVICE_NAME, engine.pool)
-        wakeups = OutboxWakeups(_libpq(settings.database_url), outbox_channel("domain"))
+        wakeups = OutboxWakeups(libpq_url(settings.database_url), outbox_channel("domain"))
         uow = unit_of_work_factory(
             engine,
             source=SERVICE_NAME,
@@ -201,6 +200,10 @@ async def bootstrap(
             committed_events=wakeups.wake,
         )
         closers.append(engine.dispose)
+        lookup = await PostgresDocumentLookup.open(
+            settings.database_url, max_size=max(2, settings.db_pool_size // 4)
+        )
+        closers.append(lookup.close)
     if verifier is None:
         identity_channel = grpc.aio.insecure_channel(
             settings.identity_target, interceptors=tracing.grpc_client_interceptors()
@@ -251,7 +254,8 @@ async def bootstrap(
     )
     brapi = catalog()
     resource_grpc.add_ResourceServiceServicer_to_server(
-        ResourceServicer(ResourceQueries(brapi, uow, searches), ResourceCommands(brapi, uow)), server
+        ResourceServicer(ResourceQueries(brapi, uow, searches, lookup), ResourceCommands(brapi, uow)),
+        server,
     )
     genotyping_grpc.add_GenotypingServiceServicer_to_server(
         GenotypingServicer(ImportGenotypes(uow), GetVariantSet(uow), StreamGenotypes(uow)), server

@@ -15,7 +15,7 @@ import grpc
 import msgspec
 from bijmantra.adapters.grpc.auth import JwtVerifier
 from bijmantra.adapters.nats import JetStreamPublisher, connect, ensure_stream
-from bijmantra.adapters.postgres import PostgresOutboxStore, create_engine
+from bijmantra.adapters.postgres import PostgresOutboxStore, create_engine, libpq_url
 from bijmantra.adapters.postgres.ddl import outbox_channel
 from bijmantra.adapters.postgres.identity import (
     PostgresAuthorizationCodes,
@@ -299,7 +299,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await ensure_stream(js)
             outbox = PostgresOutboxStore(engine, schema="identity")
             relay = OutboxRelay(outbox, JetStreamPublisher(js))
-            listen_url = settings.database_url.replace("postgresql+psycopg://", "postgresql://", 1)
+            listen_url = libpq_url(settings.database_url)
             with untraced():  # the relay's own polling opens no traces; its publishes join theirs
                 relay_task = asyncio.create_task(
                     run_relay(

@@ -93,6 +93,15 @@ class ResourceStore(Protocol):
         ...
 
 
+class DocumentLookup(Protocol):
+    """One stored document of an organization, by entity and DbId: the query side of a
+    single-entity GET, which writes nothing and so needs no unit of work (ADR 0040)."""
+
+    async def document_bytes(
+        self, tenant_id: TenantId, entity: str, db_id: str
+    ) -> bytes | None: ...
+
+
 class SearchResultStore(Protocol):
     """Search results kept for a while (TTL) so clients can page them: POST then GET."""
 

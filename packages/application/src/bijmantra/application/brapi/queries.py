@@ -3,17 +3,29 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
 from bijmantra.application.brapi.criteria import fragment, query_criteria, search_criteria
 from bijmantra.application.brapi.entity import Catalog, Entity, TableChunk
-from bijmantra.application.brapi.ports import DocumentPage, ResourceStore, SearchResultStore
+from bijmantra.application.brapi.ports import (
+    DocumentLookup,
+    DocumentPage,
+    ResourceStore,
+    SearchResultStore,
+)
 from bijmantra.application.brapi.schema import Schema, text_problem
 from bijmantra.application.ports import UnitOfWorkFactory
 from bijmantra.application.security import Action, Permission, authorize
-from bijmantra.kernel import FieldError, NotFound, PageRequest, Principal, ValidationFailed
+from bijmantra.kernel import (
+    FieldError,
+    NotFound,
+    PageRequest,
+    Principal,
+    TenantId,
+    ValidationFailed,
+)
 
 MAX_SEARCH_RESULTS = 100_000
 _decode_body = msgspec.json.Decoder()
@@ -53,10 +65,26 @@ class StoreReader:
 
 
 @dataclass
+class UnitOfWorkLookup:
+    """``DocumentLookup`` through a unit of work, for stores without a lighter read path."""
+
+    uow: UnitOfWorkFactory
+
+    async def document_bytes(self, tenant_id: TenantId, entity: str, db_id: str) -> bytes | None:
+        async with self.uow(tenant_id) as uow:
+            return await uow.resources.document_bytes(entity, db_id)
+
+
+@dataclass
 class ResourceQueries:
     catalog: Catalog
     uow: UnitOfWorkFactory
     searches: SearchResultStore
+    lookup: DocumentLookup | None = None  # None: single documents through ``uow`` too
+    _lookup: DocumentLookup = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._lookup = self.lookup or UnitOfWorkLookup(self.uow)
 
     async def list(
         self,
@@ -92,8 +120,7 @@ class ResourceQueries:
         entity = self.catalog.entity(entity_name)
         authorize(principal, read_permission(entity))
         storable_ids(db_id)
-        async with self.uow(principal.tenant_id) as uow:
-            document = await uow.resources.document_bytes(entity.name, db_id)
+        document = await self._lookup.document_bytes(principal.tenant_id, entity.name, db_id)
         if document is None:
             raise NotFound(f"{entity.schema} {db_id!r} not found")
         return document

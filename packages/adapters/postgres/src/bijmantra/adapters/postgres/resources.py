@@ -38,6 +38,10 @@ _UPDATE = (
     "WHERE t.entity = %(entity)s AND t.db_id = r.db_id AND t.deleted_at IS NULL"
 )
 _LIVE = "deleted_at IS NULL"
+DOCUMENT_BODY = (
+    "SELECT body FROM domain.resources "  # noqa: S608 (constant fragments)
+    f"WHERE entity = %(entity)s AND db_id = %(db_id)s AND {_LIVE}"
+)
 Placeholder = Callable[[str], str]
 
 
@@ -119,11 +123,7 @@ class PostgresResourceStore:
         return await cursor.fetchone()
 
     async def document_bytes(self, entity: str, db_id: str) -> bytes | None:
-        row = await self._binary_row(
-            "SELECT body FROM domain.resources "
-            f"WHERE entity = %(entity)s AND db_id = %(db_id)s AND {_LIVE}",
-            {"entity": entity, "db_id": db_id},
-        )
+        row = await self._binary_row(DOCUMENT_BODY, {"entity": entity, "db_id": db_id})
         return None if row is None else bytes(row[0])
 
     async def page(self, entity: str, criteria: Criteria, page: PageRequest) -> DocumentPage:

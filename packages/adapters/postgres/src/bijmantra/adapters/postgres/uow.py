@@ -16,7 +16,7 @@ from bijmantra.domain import DomainEvent
 from bijmantra.kernel import TenantId
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-_SET_TENANT = "SELECT set_config('app.tenant_id', %s, true)"
+SET_TENANT = "SELECT set_config('app.tenant_id', %s, true)"
 
 
 async def set_tenant(connection: AsyncConnection, tenant_id: TenantId) -> None:
@@ -26,7 +26,7 @@ async def set_tenant(connection: AsyncConnection, tenant_id: TenantId) -> None:
     request pays this, reads of one document included."""
     driver = await driver_connection(connection)
     async with driver.pipeline():
-        await driver.execute(_SET_TENANT, (str(tenant_id),))
+        await driver.execute(SET_TENANT, (str(tenant_id),))
 
 
 class TenantTransaction:
