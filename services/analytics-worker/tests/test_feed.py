@@ -1,14 +1,17 @@
-"""Chunks decoded in place: the kernel sees the same blocks as on a whole matrix."""
+"""Chunks decoded in place (or centred as they arrive): the kernel sees the same blocks as
+on a whole matrix, so its results are bitwise those of the kernel on the whole matrix."""
 
 from __future__ import annotations
 
 import threading
+import time
 
 import numpy as np
 import pytest
 from bijmantra.adapters.grpc import DosageChunk
-from bijmantra.analytics_worker.feed import BlockFeed, MatrixFeed
+from bijmantra.analytics_worker.feed import BlockFeed, CentringFeed, MatrixFeed
 from bijmantra.genomics import grm, qc_stats
+from bijmantra.genomics.grm import GrmCentring, grm_from_blocks
 from bijmantra.genomics.packing import pack_dosages
 from bijmantra.kernel import BijmantraError
 from hypothesis import given, settings
@@ -38,15 +41,26 @@ def dosages(n_variants: int, n_samples: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).integers(-1, 3, size=(n_variants, n_samples)).astype(np.int8)
 
 
-def feed_in_thread(feed: BlockFeed, chunks: list[DosageChunk], kernel: object) -> object:
+def feed_in_thread(
+    feed: BlockFeed | CentringFeed, chunks: list[DosageChunk], kernel: object
+) -> object:
     """The worker's shape: the kernel consumes in a thread while chunks are put."""
     result: dict[str, object] = {}
-    thread = threading.Thread(target=lambda: result.update(out=kernel(feed.dosages)))  # type: ignore[operator]
+
+    def run() -> None:
+        try:
+            result["out"] = kernel(feed.dosages)  # type: ignore[operator]
+        except Exception as error:
+            result["error"] = error
+
+    thread = threading.Thread(target=run)
     thread.start()
     for chunk in chunks:
         feed.put(chunk)
     feed.close()
     thread.join()
+    if "error" in result:
+        raise result["error"]  # type: ignore[misc]
     return result["out"]
 
 
@@ -58,8 +72,69 @@ def test_grm_through_the_block_feed_equals_the_kernel_on_the_whole_matrix(
     g = dosages(n_variants, n_samples, n_variants * 100 + n_samples)
     g[0, :2] = [0, 2]  # at least one polymorphic variant
     feed = BlockFeed(n_variants, n_samples, block_variants=block)
-    got = feed_in_thread(feed, chunks_of(g, split(n_variants, block), codec), grm)
+    got = feed_in_thread(
+        feed, chunks_of(g, split(n_variants, block), codec), lambda b: grm(b, chunk_variants=block)
+    )
     np.testing.assert_array_equal(got, grm(g, chunk_variants=block))
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.integers(1, 60),
+    st.integers(2, 11),
+    st.integers(1, 16),
+    st.sampled_from(["2bit", "raw"]),
+    st.sampled_from(["vanraden1", "vanraden2"]),
+)
+def test_grm_centred_as_chunks_arrive_equals_the_kernel_on_the_whole_matrix(
+    n_variants: int, n_samples: int, block: int, codec: str, method: str
+) -> None:
+    g = dosages(n_variants, n_samples, n_variants * 100 + n_samples)
+    g[0, :2] = [0, 2]  # at least one polymorphic variant
+    centring = GrmCentring(method=method, block_variants=block, n_variants=n_variants, threads=1)  # type: ignore[arg-type]
+    feed = CentringFeed(centring, n_samples)
+    got = feed_in_thread(
+        feed,
+        chunks_of(g, split(n_variants, block), codec),
+        lambda blocks: grm_from_blocks(blocks, method=method),  # type: ignore[arg-type]
+    )
+    np.testing.assert_array_equal(got, grm(g, method=method, chunk_variants=block))  # type: ignore[arg-type]
+
+
+def test_the_centring_thread_holds_at_most_two_blocks_however_far_the_reader_is_ahead() -> None:
+    g = dosages(40, 5, 2)
+    feed = CentringFeed(GrmCentring(block_variants=4, n_variants=40), 5)
+    for chunk in chunks_of(g, split(40, 9), "2bit"):  # all of it queued before the kernel starts
+        feed.put(chunk)
+    feed.close()
+    for _ in range(10_000):  # until the centring thread has handed over what it may (or more)
+        if feed._ready.qsize() >= 2:
+            break
+        time.sleep(0.001)
+    buffers = set()
+    for block in feed:
+        buffers.add(id(block._buffer))
+        block.release()
+    assert len(buffers) == 2
+
+
+def test_bad_dosages_in_a_centred_chunk_fail_the_kernel_with_the_chunk_named() -> None:
+    g = dosages(12, 4, 3)
+    chunks = chunks_of(g, [5, 7], "raw")
+    bad = bytearray(chunks[1].dosages)
+    bad[3] = 7
+    chunks[1] = DosageChunk(5, 7, 4, "raw", bytes(bad), [], [], [])
+    feed = CentringFeed(GrmCentring(block_variants=4, n_variants=12), 4)
+    with pytest.raises(ValueError, match="chunk at variant 5"):
+        feed_in_thread(feed, chunks, lambda blocks: grm_from_blocks(blocks))
+
+
+def test_an_interrupted_stream_stops_the_centred_kernel() -> None:
+    feed = CentringFeed(GrmCentring(block_variants=2, n_variants=10), 4)
+    feed.put(chunks_of(dosages(3, 4, 1), [3], "2bit")[0])
+    feed.close(ConnectionError("domain-api went away"))
+    with pytest.raises(RuntimeError, match="interrupted"):
+        grm_from_blocks(feed)
 
 
 def test_qc_through_the_block_feed_equals_the_kernel() -> None:

@@ -211,31 +211,38 @@ def t_sf2_vec(const double[::1] t, double df, double[::1] out) -> None:
 # GRM
 # --------------------------------------------------------------------------------------------
 
-def row_sums(const int8_t[:, ::1] g, int64_t[::1] sums, int64_t[::1] called) -> int:
-    """Per-variant sum of called dosages and number of calls; returns #invalid values."""
+def row_sums(const int8_t[:, ::1] g, int64_t[::1] sums, int64_t[::1] called,
+             int threads=0) -> int:
+    """Per-variant sum of called dosages and number of calls; returns #invalid values.
+
+    ``threads`` > 0 caps the OpenMP threads (a caller running beside BLAS asks for one).
+    """
     cdef Py_ssize_t nv = g.shape[0], ns = g.shape[1], i
     cdef int64_t bad = 0
     bad_np = np.empty(nv, dtype=np.int64)
     cdef int64_t[::1] nbad = bad_np
+    cdef int nt = threads if threads > 0 else _threads(<double>nv * ns)
     if nv == 0 or ns == 0:
         return 0
-    for i in prange(nv, nogil=True, schedule="static", num_threads=_threads(<double>nv * ns)):
+    for i in prange(nv, nogil=True, schedule="static", num_threads=nt):
         bj_row_sums(&g[i, 0], ns, &sums[i], &called[i], &nbad[i])
         bad += nbad[i]
     return bad
 
 
 def center_scale(const int8_t[:, ::1] g, const int64_t[::1] rows, const double[::1] center,
-                 const double[::1] scale, floating[:, ::1] out) -> None:
+                 const double[::1] scale, floating[:, ::1] out, int threads=0) -> None:
     """out[k, s] = (g[rows[k], s] - center[k]) * scale[k], or 0 where the call is missing.
 
-    Missing calls become exactly the centred mean, i.e. mean imputation.
+    Missing calls become exactly the centred mean, i.e. mean imputation. ``threads`` as in
+    ``row_sums``; every element is computed the same way whatever the thread count.
     """
     cdef Py_ssize_t nk = rows.shape[0], ns = g.shape[1], k, s
     cdef const int8_t *row
     cdef floating c, sc, v
     cdef floating[:, ::1] o = out
-    for k in prange(nk, nogil=True, schedule="static", num_threads=_threads(<double>nk * ns)):
+    cdef int nt = threads if threads > 0 else _threads(<double>nk * ns)
+    for k in prange(nk, nogil=True, schedule="static", num_threads=nt):
         row = &g[rows[k], 0]
         c = <floating>center[k]
         sc = <floating>scale[k]

@@ -16,7 +16,9 @@ from typing import Any
 import numpy as np
 from bijmantra.adapters.postgres.matrices import pack_symmetric
 from bijmantra.analytics_worker import plots
+from bijmantra.analytics_worker.feed import BlockFeed, CentringFeed, MatrixFeed
 from bijmantra.genomics import gblup, grm, gwas, ld_r2, pca, qc_stats, reml_gblup
+from bijmantra.genomics.grm import GrmCentring, grm_from_blocks
 from numpy.typing import NDArray
 
 NPY = "application/x-npy"
@@ -144,12 +146,18 @@ def run_qc(job: JobInput) -> Outcome:
     return outcome
 
 
+def _grm_options(parameters: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "method": parameters.get("method", "vanraden1"),
+        "min_maf": parameters.get("minMaf", 0.0),
+    }
+
+
 def _relationships(job: JobInput, dosages: Any = None, dtype: Any = np.float32) -> NDArray[Any]:
+    if dosages is None and isinstance(job.dosages, CentringFeed):
+        return grm_from_blocks(job.dosages, method=job.dosages.centring.method)
     return grm(
-        job.dosages if dosages is None else dosages,
-        method=job.parameters.get("method", "vanraden1"),
-        min_maf=job.parameters.get("minMaf", 0.0),
-        dtype=dtype,
+        job.dosages if dosages is None else dosages, dtype=dtype, **_grm_options(job.parameters)
     )
 
 
@@ -306,8 +314,25 @@ def run_gwas(job: JobInput) -> Outcome:
     return outcome
 
 
-# Analyses whose kernels consume chunks as they arrive (see ``feed.BlockFeed``).
+# Analyses whose kernels consume chunks as they arrive (see ``feed``).
 STREAMING = frozenset({"qc", "grm"})
+
+
+def feed_for(
+    analysis: str, n_variants: int, n_samples: int, parameters: dict[str, Any]
+) -> BlockFeed | CentringFeed | MatrixFeed:
+    """Where the job's chunks go: a GRM's are centred as they arrive (the kernel's blocks,
+    bitwise), QC's decoded into blocks, the rest into the whole matrix. Raises ``ValueError``
+    for GRM parameters the kernel refuses, before anything is read."""
+    if analysis == "grm":
+        options = _grm_options(parameters)
+        centring = GrmCentring(**options, n_variants=n_variants, threads=1)
+        return CentringFeed(centring, n_samples)
+    if analysis in STREAMING:
+        return BlockFeed(n_variants, n_samples)
+    return MatrixFeed(n_variants, n_samples)
+
+
 # Analyses whose results name variants: only these receive chrom, pos and variant ids.
 PER_VARIANT = frozenset({"qc", "ld", "gwas"})
 ANALYSES: dict[str, Callable[[JobInput], Outcome]] = {

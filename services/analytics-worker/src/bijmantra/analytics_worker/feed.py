@@ -2,17 +2,19 @@
 
 Chunks arrive as 2-bit codes (or raw int8) and are decoded in place — into the job's
 preallocated matrix, or into the block buffers a streaming kernel consumes — so no
-intermediate int8 copy of a chunk is ever made.
+intermediate int8 copy of a chunk is ever made. A GRM goes one step further: each chunk is
+centred into the kernel's float block as it arrives (``CentringFeed``).
 """
 
 from __future__ import annotations
 
 import queue
+import threading
 from collections.abc import Iterator
 
 import numpy as np
 from bijmantra.adapters.grpc import DosageChunk
-from bijmantra.genomics.grm import DEFAULT_CHUNK
+from bijmantra.genomics.grm import DEFAULT_CHUNK, CentredBlock, GrmCentring
 from bijmantra.genomics.packing import unpack_dosages
 from bijmantra.kernel import BijmantraError
 
@@ -108,3 +110,79 @@ class BlockFeed:
             buffer, rows = item  # type: ignore[misc]
             yield buffer[:rows]
             self._spare.put(buffer)  # the kernel asks for the next block only when done
+
+
+class CentringFeed:
+    """A GRM's centred blocks, built while the genotypes stream in (ADR 0070).
+
+    ``put`` (the event loop) only queues a chunk; a thread of its own decodes it and centres
+    it into the current block (``GrmCentring``, one OpenMP thread: it runs beside the BLAS
+    call), so a block is complete, centred, the moment its last chunk lands and the kernel
+    thread (iterating over the feed, ``grm_from_blocks``) spends its time in BLAS alone. At
+    most ``in_flight`` blocks exist at once: the centring thread waits while the kernel has
+    one and the next is ready; chunks arriving meanwhile wait as codes. The blocks and their
+    ``2p(1-p)`` sums are those ``grm`` cuts from the whole matrix: the GRM is bitwise equal.
+    """
+
+    _END = object()
+
+    def __init__(self, centring: GrmCentring, n_samples: int, in_flight: int = 2) -> None:
+        self.centring = centring
+        self._n_samples = n_samples
+        self._chunks: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._ready: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._slots = threading.Semaphore(max(1, in_flight - 1))
+        self._thread = threading.Thread(target=self._centre_all, name="grm-centring", daemon=True)
+        self._thread.start()
+
+    @property
+    def dosages(self) -> CentringFeed:
+        """What the kernel iterates over."""
+        return self
+
+    def put(self, chunk: DosageChunk) -> None:
+        self._chunks.put(chunk)
+
+    def close(self, error: BaseException | None = None) -> None:
+        self._chunks.put(self._END if error is None else error)
+
+    def _centre_all(self) -> None:
+        scratch = np.empty((0, self._n_samples), dtype=np.int8)
+        try:
+            while (item := self._chunks.get()) is not self._END:
+                if isinstance(item, BaseException):
+                    self._ready.put(RuntimeError("genotype stream interrupted"))
+                    return
+                chunk: DosageChunk = item  # type: ignore[assignment]
+                if chunk.n_samples != self._n_samples:
+                    raise BijmantraError(
+                        f"a chunk has {chunk.n_samples} samples, the job has {self._n_samples}"
+                    )
+                if scratch.shape[0] < chunk.n_variants:
+                    scratch = np.empty((chunk.n_variants, self._n_samples), dtype=np.int8)
+                rows = scratch[: chunk.n_variants]
+                decode_into(chunk, 0, rows)
+                name = f"chunk at variant {chunk.variant_start}"
+                for block in self.centring.add(rows, name):
+                    self._hand_over(block)
+            for block in self.centring.finish():
+                self._hand_over(block)
+            self._ready.put(self._END)
+        except Exception as error:  # bad data (ValueError, BijmantraError): the kernel raises it
+            self._ready.put(error)
+            while not (item is self._END or isinstance(item, BaseException)):
+                item = self._chunks.get()  # let the reader finish; nothing more is centred
+
+    def _hand_over(self, block: CentredBlock) -> None:
+        self._ready.put(block)
+        self._slots.acquire()  # until the kernel has finished with an earlier block
+
+    def __iter__(self) -> Iterator[CentredBlock]:
+        try:
+            while (item := self._ready.get()) is not self._END:
+                if isinstance(item, BaseException):
+                    raise item
+                yield item  # type: ignore[misc]
+                self._slots.release()
+        finally:  # the kernel stopped (done or failed): never leave the centring thread waiting
+            self._slots.release(1 << 20)

@@ -26,8 +26,8 @@ from bijmantra.analytics_worker.analyses import (
     STREAMING,
     JobInput,
     Outcome,
+    feed_for,
 )
-from bijmantra.analytics_worker.feed import BlockFeed, MatrixFeed
 from bijmantra.application.events import EventEnvelope
 from bijmantra.kernel import BijmantraError, TenantId, Unavailable
 from bijmantra.observability import get_logger
@@ -182,7 +182,8 @@ class AnalysisRunner:
         n_variants, n_samples = int(spec["nVariants"]), len(spec["samples"])
         analysis = ANALYSES[spec["type"]]
         streaming = spec["type"] in STREAMING
-        feed = BlockFeed(n_variants, n_samples) if streaming else MatrixFeed(n_variants, n_samples)
+        parameters = spec.get("parameters") or {}
+        feed = feed_for(spec["type"], n_variants, n_samples, parameters)
         chrom: list[str] = []
         pos: list[int] = []
         ids: list[str] = []
@@ -192,7 +193,7 @@ class AnalysisRunner:
             pos,
             ids,
             spec["samples"],
-            spec.get("parameters") or {},
+            parameters,
             spec.get("phenotypes") or {},
             n_variants=n_variants,
         )
