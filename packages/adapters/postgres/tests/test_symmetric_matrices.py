@@ -11,6 +11,7 @@ from bijmantra.adapters.postgres.matrices import (
     UPPER_TRIANGLE,
     expand_symmetric,
     pack_symmetric,
+    pack_symmetric_array,
     packed_served_size,
 )
 from bijmantra.application.analysis.dto import Artifact
@@ -67,6 +68,23 @@ def test_special_values_survive_bit_for_bit() -> None:
 )
 def test_anything_else_is_left_whole(matrix: np.ndarray) -> None:
     assert pack_symmetric(npy(matrix)) is None
+    assert pack_symmetric_array(matrix) is None or not matrix.flags.c_contiguous
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    n=st.integers(0, 30),
+    dtype=st.sampled_from([np.float32, np.float64, np.int16, ">f8"]),
+    seed=st.integers(0, 99),
+    asymmetric=st.booleans(),
+)
+def test_packing_the_array_equals_packing_the_file_np_save_writes(
+    n: int, dtype: str, seed: int, asymmetric: bool
+) -> None:
+    matrix = symmetric(n, np.float64, seed).astype(dtype)
+    if asymmetric and n > 1:
+        matrix[0, 1] += 1
+    assert pack_symmetric_array(matrix) == pack_symmetric(npy(matrix))
 
 
 def test_bytes_that_are_not_npy_are_left_whole_and_refused_as_packed() -> None:

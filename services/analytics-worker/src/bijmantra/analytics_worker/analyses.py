@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from bijmantra.adapters.postgres.matrices import pack_symmetric
+from bijmantra.adapters.postgres.matrices import pack_symmetric_array
 from bijmantra.analytics_worker import plots
 from bijmantra.analytics_worker.feed import BlockFeed, CentringFeed, MatrixFeed
 from bijmantra.genomics import gblup, grm, gwas, ld_r2, pca, qc_stats, reml_gblup
@@ -70,10 +70,10 @@ def _npy(matrix: Any) -> bytes:
 
 def _matrix_artifact(name: str, matrix: Any) -> tuple[str, str, bytes, bool]:
     """A matrix as ``.npy``; a bitwise symmetric one (a GRM: SYRK) packed as its upper
-    triangle here, so half the bytes travel to domain-api, which stores them as they are."""
-    data = _npy(matrix)
-    packed = pack_symmetric(data)
-    return (name, NPY, data, False) if packed is None else (name, NPY, packed, True)
+    triangle here, straight from the array, so half the bytes travel to domain-api, which
+    stores them as they are."""
+    packed = pack_symmetric_array(matrix)
+    return (name, NPY, _npy(matrix), False) if packed is None else (name, NPY, packed, True)
 
 
 def _sample_rows(job: JobInput, **columns: list[Any]) -> list[dict[str, Any]]:

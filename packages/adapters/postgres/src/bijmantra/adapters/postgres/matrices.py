@@ -54,10 +54,39 @@ def pack_symmetric(data: bytes) -> bytes | None:
     if len(data) != offset + n * n * dtype.itemsize:
         return None
     bits = np.frombuffer(data, dtype=f"u{dtype.itemsize}", offset=offset).reshape(n, n)
+    return _upper_triangle(data[:offset], bits)
+
+
+def pack_symmetric_array(matrix: np.ndarray) -> bytes | None:
+    """``pack_symmetric`` of the ``.npy`` file ``np.save`` writes for ``matrix`` (in C order),
+    made from the array itself: a producer (the worker's GRM) skips writing and re-reading
+    the whole file, 16 MB of copies for 2,000 samples."""
+    if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1] or matrix.dtype.hasobject:
+        return None
+    if matrix.dtype.itemsize not in (1, 2, 4, 8):
+        return None
+    matrix = np.ascontiguousarray(matrix)
+    header = io.BytesIO()
+    fields = npy.header_data_from_array_1_0(matrix)
+    try:  # the version np.save picks: 1.0 unless the header does not fit
+        npy.write_array_header_1_0(header, fields)
+    except ValueError:
+        header = io.BytesIO()
+        npy.write_array_header_2_0(header, fields)
+    return _upper_triangle(header.getvalue(), matrix.view(f"u{matrix.dtype.itemsize}"))
+
+
+def _upper_triangle(header: bytes, bits: np.ndarray) -> bytes | None:
+    """``header`` + rows ``bits[i, i:]``, if the bit patterns are symmetric."""
+    n = bits.shape[0]
     if not np.array_equal(bits, bits.T):
         return None
-    upper = np.concatenate([bits[i, i:] for i in range(n)]) if n else bits.reshape(0)
-    return data[:offset] + upper.tobytes()
+    upper = np.empty(n * (n + 1) // 2, dtype=bits.dtype)
+    start = 0
+    for i in range(n):
+        upper[start : start + n - i] = bits[i, i:]
+        start += n - i
+    return header + upper.tobytes()
 
 
 def packed_served_size(stored: bytes) -> int | None:
