@@ -118,6 +118,19 @@ def test_the_centring_thread_holds_at_most_two_blocks_however_far_the_reader_is_
     assert len(buffers) == 2
 
 
+def test_a_kernel_that_stops_early_leaves_no_centring_thread_waiting() -> None:
+    g = dosages(40, 5, 4)
+    feed = CentringFeed(GrmCentring(block_variants=4, n_variants=40), 5)
+    for chunk in chunks_of(g, split(40, 5), "raw"):
+        feed.put(chunk)
+    feed.close()
+    for block in feed:  # the kernel fails on its first block
+        block.release()
+        break
+    feed._thread.join(timeout=60)
+    assert not feed._thread.is_alive()
+
+
 def test_bad_dosages_in_a_centred_chunk_fail_the_kernel_with_the_chunk_named() -> None:
     g = dosages(12, 4, 3)
     chunks = chunks_of(g, [5, 7], "raw")

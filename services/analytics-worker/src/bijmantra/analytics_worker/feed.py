@@ -132,6 +132,7 @@ class CentringFeed:
         self._chunks: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._ready: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._slots = threading.Semaphore(max(1, in_flight - 1))
+        self._kernel_gone = False
         self._thread = threading.Thread(target=self._centre_all, name="grm-centring", daemon=True)
         self._thread.start()
 
@@ -175,7 +176,8 @@ class CentringFeed:
 
     def _hand_over(self, block: CentredBlock) -> None:
         self._ready.put(block)
-        self._slots.acquire()  # until the kernel has finished with an earlier block
+        if not self._kernel_gone:
+            self._slots.acquire()  # until the kernel has finished with an earlier block
 
     def __iter__(self) -> Iterator[CentredBlock]:
         try:
@@ -185,4 +187,5 @@ class CentringFeed:
                 yield item  # type: ignore[misc]
                 self._slots.release()
         finally:  # the kernel stopped (done or failed): never leave the centring thread waiting
-            self._slots.release(1 << 20)
+            self._kernel_gone = True
+            self._slots.release()  # (release(n) notifies n times: a loop, not a counter)
