@@ -90,15 +90,8 @@ def _code_name(code: Any) -> str:
     return next((c.name for c in grpc.StatusCode if c.value[0] == code), "UNKNOWN")
 
 
-class RequestIdClientInterceptor(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]
-    """Forward the request id bound in the log context, so both services log the same id."""
-
-    async def intercept_unary_unary(
-        self, continuation: Any, call_details: Any, request: Any
-    ) -> Any:
-        request_id = structlog.contextvars.get_contextvars().get("request_id")
-        if request_id:
-            metadata = grpc.aio.Metadata(*(call_details.metadata or ()))
-            metadata.add(REQUEST_ID_METADATA, str(request_id))
-            call_details = call_details._replace(metadata=metadata)
-        return await continuation(call_details, request)
+def request_id_metadata() -> tuple[tuple[str, str], ...]:
+    """The request id bound in the log context, as gRPC metadata, so both services log the
+    same id. Given per call: a client interceptor would wrap every call in one more task."""
+    request_id = structlog.contextvars.get_contextvars().get("request_id")
+    return ((REQUEST_ID_METADATA, str(request_id)),) if request_id else ()

@@ -37,7 +37,6 @@ from bijmantra.gateway.page_cache import PageCache
 from bijmantra.gateway.permissions import my_permissions
 from bijmantra.kernel import BijmantraError
 from bijmantra.observability import configure_logging
-from bijmantra.observability.grpc_interceptors import RequestIdClientInterceptor
 from bijmantra.observability.http import http_observability
 from bijmantra.observability.tracing_setup import configure_tracing
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -81,7 +80,7 @@ def create_app(settings: Settings | None = None, *, verifier: TokenVerifier | No
     configure_logging("gateway", settings.log_level)
     tracing = configure_tracing("gateway")  # here, not in main: granian runs this in each worker
     observability = http_observability("gateway", tracing)
-    interceptors = [*tracing.grpc_client_interceptors(), RequestIdClientInterceptor()]
+    interceptors = tracing.grpc_client_interceptors()  # request ids travel in bearer_metadata
     domain_channel = grpc.aio.insecure_channel(
         settings.domain_api_target, options=CHANNEL_OPTIONS, interceptors=interceptors
     )

@@ -25,13 +25,14 @@ from joserfc.jwt import JWTClaimsRegistry
 from bijmantra.contracts.tenancy.v1 import identity_service_pb2 as identity_pb
 from bijmantra.contracts.tenancy.v1 import identity_service_pb2_grpc as identity_grpc
 from bijmantra.kernel import Principal, TenantId, Unauthorized, Unavailable
+from bijmantra.observability.grpc_interceptors import request_id_metadata
 
 ALGORITHMS = ["RS256"]
 _REFETCH_INTERVAL = 5.0  # default seconds between JWKS refetches forced by unknown kids
 
 
 def bearer_metadata(token: str) -> tuple[tuple[str, str], ...]:
-    return (("authorization", f"Bearer {token}"),)
+    return (("authorization", f"Bearer {token}"), *request_id_metadata())
 
 
 class IdentitySigningKeys:
