@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
 from bijmantra.adapters.grpc import DosageChunk
-from bijmantra.analytics_worker.feed import BlockFeed, CentringFeed, MatrixFeed
+from bijmantra.analytics_worker.analyses import feed_for
+from bijmantra.analytics_worker.feed import BlockBuffers, BlockFeed, CentringFeed, MatrixFeed
 from bijmantra.genomics import grm, qc_stats
-from bijmantra.genomics.grm import GrmCentring, grm_from_blocks
+from bijmantra.genomics.grm import CentredBlock, GrmCentring, grm_from_blocks
 from bijmantra.genomics.packing import pack_dosages
 from bijmantra.kernel import BijmantraError
 from hypothesis import given, settings
@@ -129,6 +131,49 @@ def test_a_kernel_that_stops_early_leaves_no_centring_thread_waiting() -> None:
         break
     feed._thread.join(timeout=60)
     assert not feed._thread.is_alive()
+
+
+KEEP_ALIVE: list[np.ndarray] = []
+
+
+def grm_job(g: np.ndarray, buffers: BlockBuffers) -> tuple[np.ndarray, set[int]]:
+    """A GRM job's feed and kernel as the worker runs them; the block buffers it used (their
+    ids: the buffers are kept alive in ``KEEP_ALIVE``, so no id is reused by a later one)."""
+    feed = feed_for("grm", g.shape[0], g.shape[1], {}, buffers)
+    assert isinstance(feed, CentringFeed)
+    used: set[int] = set()
+
+    def kernel(blocks: CentringFeed) -> np.ndarray:
+        def noted() -> Iterator[CentredBlock]:
+            for block in blocks:
+                used.add(id(block._buffer))
+                KEEP_ALIVE.append(block._buffer)
+                yield block
+
+        return grm_from_blocks(noted())
+
+    k = feed_in_thread(feed, chunks_of(g, split(g.shape[0], 7), "2bit"), kernel)
+    return k, used  # type: ignore[return-value]
+
+
+def test_a_later_job_of_the_same_shape_reuses_the_block_buffers_and_is_still_exact() -> None:
+    buffers = BlockBuffers(1 << 30)
+    first, second, other = dosages(30, 6, 1), dosages(30, 6, 2), dosages(30, 7, 3)
+    _, used_first = grm_job(first, buffers)
+    k, used_second = grm_job(second, buffers)  # centred over the first job's values
+    assert used_second == used_first
+    np.testing.assert_array_equal(k, grm(second))
+    k, used_other = grm_job(other, buffers)
+    assert not used_other & used_first
+    np.testing.assert_array_equal(k, grm(other))
+
+
+def test_buffers_larger_than_the_budget_are_not_kept() -> None:
+    buffers = BlockBuffers(30 * 6 * 4)  # one 30 x 6 float32 buffer: two do not fit
+    g = dosages(30, 6, 1)
+    _, used_first = grm_job(g, buffers)
+    _, used_second = grm_job(g, buffers)
+    assert not used_first & used_second
 
 
 def test_bad_dosages_in_a_centred_chunk_fail_the_kernel_with_the_chunk_named() -> None:

@@ -56,7 +56,9 @@ class GrmCentring:
     a GRM accumulated from these blocks is bitwise the one ``grm`` computes on the whole
     matrix, and a reader that centres each chunk as it arrives has the block ready the moment
     its last chunk lands (ADR 0070). ``threads`` caps the centring's OpenMP threads (one when
-    it runs beside a BLAS call); ``n_variants``, when known, sizes the first buffer exactly.
+    it runs beside a BLAS call); ``n_variants``, when known, sizes the first buffer exactly;
+    ``spares``, a pool of block buffers a long-lived caller keeps between GRMs (released
+    blocks return to it; a buffer of another width or dtype is dropped, not used).
 
     Not thread-safe, except ``CentredBlock.release``, which another thread may call.
     """
@@ -70,6 +72,7 @@ class GrmCentring:
         block_variants: int = DEFAULT_CHUNK,
         n_variants: int | None = None,
         threads: int = 0,
+        spares: queue.SimpleQueue[NDArray[Any]] | None = None,
     ) -> None:
         self.method = method
         self._dtype = np.dtype(dtype)
@@ -78,7 +81,10 @@ class GrmCentring:
         _check_options(method, self._dtype, self._min_maf, self._block)
         self._hint = self._block if n_variants is None else max(1, min(self._block, n_variants))
         self._threads = int(threads)
-        self._spares: queue.SimpleQueue[NDArray[Any]] = queue.SimpleQueue()
+        self._spares: queue.SimpleQueue[NDArray[Any]] = (
+            queue.SimpleQueue() if spares is None else spares
+        )
+        self._n_samples: int | None = None
         self._buffer: NDArray[Any] | None = None
         self._raw = 0  # variants of the current block seen, kept or not
         self._kept = 0  # rows of the buffer filled
@@ -125,15 +131,16 @@ class GrmCentring:
 
     def _rows(self, count: int, n_samples: int) -> NDArray[Any]:
         """The next ``count`` rows of the current block's buffer (taken or grown as needed)."""
+        if self._n_samples is None:
+            self._n_samples = n_samples
+        elif n_samples != self._n_samples:
+            raise ValueError(f"a chunk has {n_samples} samples, earlier ones {self._n_samples}")
         need = self._kept + count
         buffer = self._buffer
         if buffer is None:
-            try:
-                buffer = self._spares.get_nowait()
-            except queue.Empty:
-                buffer = np.empty((max(need, self._hint), n_samples), dtype=self._dtype)
-        if buffer.shape[1] != n_samples:
-            raise ValueError(f"a chunk has {n_samples} samples, earlier ones {buffer.shape[1]}")
+            buffer = self._spare(n_samples)
+        if buffer is None:
+            buffer = np.empty((max(need, self._hint), n_samples), dtype=self._dtype)
         if buffer.shape[0] < need:  # an iterable of unknown length: grow geometrically
             rows = min(self._block, max(need, 2 * buffer.shape[0]))
             grown = np.empty((rows, n_samples), dtype=buffer.dtype)
@@ -142,6 +149,15 @@ class GrmCentring:
         self._buffer = buffer
         self._kept = need
         return buffer[need - count : need]
+
+    def _spare(self, n_samples: int) -> NDArray[Any] | None:
+        while True:
+            try:
+                buffer = self._spares.get_nowait()
+            except queue.Empty:
+                return None
+            if buffer.shape[1] == n_samples and buffer.dtype == self._dtype:
+                return buffer
 
     def _hand_over(self) -> Iterator[CentredBlock]:
         buffer, kept, het = self._buffer, self._kept, self._het

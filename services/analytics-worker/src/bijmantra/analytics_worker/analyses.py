@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 from bijmantra.adapters.postgres.matrices import pack_symmetric_array
 from bijmantra.analytics_worker import plots
-from bijmantra.analytics_worker.feed import BlockFeed, CentringFeed, MatrixFeed
+from bijmantra.analytics_worker.feed import BlockBuffers, BlockFeed, CentringFeed, MatrixFeed
 from bijmantra.genomics import gblup, grm, gwas, ld_r2, pca, qc_stats, reml_gblup
-from bijmantra.genomics.grm import GrmCentring, grm_from_blocks
+from bijmantra.genomics.grm import DEFAULT_CHUNK, GrmCentring, grm_from_blocks
 from numpy.typing import NDArray
 
 NPY = "application/x-npy"
@@ -319,15 +319,25 @@ STREAMING = frozenset({"qc", "grm"})
 
 
 def feed_for(
-    analysis: str, n_variants: int, n_samples: int, parameters: dict[str, Any]
+    analysis: str,
+    n_variants: int,
+    n_samples: int,
+    parameters: dict[str, Any],
+    buffers: BlockBuffers | None = None,
 ) -> BlockFeed | CentringFeed | MatrixFeed:
     """Where the job's chunks go: a GRM's are centred as they arrive (the kernel's blocks,
-    bitwise), QC's decoded into blocks, the rest into the whole matrix. Raises ``ValueError``
-    for GRM parameters the kernel refuses, before anything is read."""
+    bitwise, in ``buffers`` kept from earlier jobs), QC's decoded into blocks, the rest into
+    the whole matrix. Raises ``ValueError`` for GRM parameters the kernel refuses, before
+    anything is read."""
     if analysis == "grm":
+        in_flight = 2
+        spares = None
+        if buffers is not None:
+            rows = max(1, min(DEFAULT_CHUNK, n_variants))
+            spares = buffers.spares(rows, n_samples, np.dtype(np.float32), in_flight)
         options = _grm_options(parameters)
-        centring = GrmCentring(**options, n_variants=n_variants, threads=1)
-        return CentringFeed(centring, n_samples)
+        centring = GrmCentring(**options, n_variants=n_variants, threads=1, spares=spares)
+        return CentringFeed(centring, n_samples, in_flight)
     if analysis in STREAMING:
         return BlockFeed(n_variants, n_samples)
     return MatrixFeed(n_variants, n_samples)

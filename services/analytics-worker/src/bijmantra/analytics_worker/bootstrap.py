@@ -56,7 +56,11 @@ async def run(settings: Settings, stop: asyncio.Event, tracing: Tracing | None =
                 js,
                 durable=ANALYSIS_CONSUMER,
                 filter_subject="bijmantra.events.analysis.requested",
-                handler=AnalysisRunner(AnalysisWorkerClient(channel, tokens), engine),
+                handler=AnalysisRunner(
+                    AnalysisWorkerClient(channel, tokens),
+                    engine,
+                    block_buffer_bytes=settings.grm_buffer_mib << 20,
+                ),
                 batch=1,
                 ack_wait=settings.analysis_ack_wait,
                 heartbeat=True,

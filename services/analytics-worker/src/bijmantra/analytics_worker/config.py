@@ -21,6 +21,8 @@ class Settings:
     # Seconds JetStream waits for an ack before redelivering an analysis to another replica;
     # a running job sends in-progress heartbeats every third of it.
     analysis_ack_wait: float = 30.0
+    # GRM block buffers a replica keeps between jobs of the same shape (ADR 0070), in MiB.
+    grm_buffer_mib: int = 512
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -35,4 +37,5 @@ class Settings:
             client_id=env.get("WORKER_CLIENT_ID", "analytics-worker"),
             client_secret=env.get("WORKER_CLIENT_SECRET", ""),
             analysis_ack_wait=float(env.get("ANALYSIS_ACK_WAIT", "30")),
+            grm_buffer_mib=int(env.get("GRM_BUFFER_MIB", "512")),
         )

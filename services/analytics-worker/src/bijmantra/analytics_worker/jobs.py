@@ -28,6 +28,7 @@ from bijmantra.analytics_worker.analyses import (
     Outcome,
     feed_for,
 )
+from bijmantra.analytics_worker.feed import BlockBuffers
 from bijmantra.application.events import EventEnvelope
 from bijmantra.kernel import BijmantraError, TenantId, Unavailable
 from bijmantra.observability import get_logger
@@ -85,11 +86,18 @@ def _observe_job(analysis: str, outcome: str, started: float) -> None:
 
 class AnalysisRunner:
     def __init__(
-        self, client: AnalysisWorkerClient, engine: AsyncEngine, *, worker: str | None = None
+        self,
+        client: AnalysisWorkerClient,
+        engine: AsyncEngine,
+        *,
+        block_buffer_bytes: int,
+        worker: str | None = None,
     ) -> None:
+        """``block_buffer_bytes``: GRM block buffers kept between jobs (``feed.BlockBuffers``)."""
         self._client = client
         self._engine = engine
         self.worker = worker or worker_name()
+        self._buffers = BlockBuffers(block_buffer_bytes)
 
     async def __call__(self, envelope: EventEnvelope) -> None:
         tenant = TenantId(uuid.UUID(envelope.tenant_id))
@@ -183,7 +191,7 @@ class AnalysisRunner:
         analysis = ANALYSES[spec["type"]]
         streaming = spec["type"] in STREAMING
         parameters = spec.get("parameters") or {}
-        feed = feed_for(spec["type"], n_variants, n_samples, parameters)
+        feed = feed_for(spec["type"], n_variants, n_samples, parameters, self._buffers)
         chrom: list[str] = []
         pos: list[int] = []
         ids: list[str] = []
