@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import msgspec
 import psycopg
 import pytest
-from bijmantra.adapters.postgres import PostgresAuditStore, create_engine, set_tenant
+from bijmantra.adapters.postgres import PostgresAuditStore, set_tenant
 from bijmantra.application.compliance import ListActivity, RecordAuditEntry, VerifyAuditChain
 from bijmantra.application.events import EventEnvelope, bulk_data, encode_envelope
 from bijmantra.kernel import PageRequest, Principal, TenantId, uuid7
@@ -19,13 +18,6 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-async def engine(database: ProvisionedDatabase) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(database.domain_url, pool_size=2)
-    yield engine
-    await engine.dispose()
 
 
 def event(tenant: uuid.UUID, subject: str = "g-1", actor: str = "user-1") -> EventEnvelope:

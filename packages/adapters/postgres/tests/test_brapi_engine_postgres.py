@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import msgspec
 import pytest
-from bijmantra.adapters.postgres import create_engine, unit_of_work_factory
+from bijmantra.adapters.postgres import unit_of_work_factory
 from bijmantra.application.brapi.commands import ResourceCommands
 from bijmantra.application.brapi.modules import catalog
 from bijmantra.application.brapi.queries import ResourceQueries
 from bijmantra.kernel import Conflict, PageRequest, Principal, TenantId
 from bijmantra.testkit.fakes import FakeSearchResultStore
-from bijmantra.testkit.provision import ProvisionedDatabase
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -25,13 +23,6 @@ CATALOG = catalog()
 BOUNDED = settings(
     max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-
-
-@pytest.fixture(scope="module")
-async def engine(database: ProvisionedDatabase) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(database.domain_url, pool_size=8)
-    yield engine
-    await engine.dispose()
 
 
 def principal() -> Principal:

@@ -11,7 +11,6 @@ import psycopg
 import pytest
 from bijmantra.adapters.postgres import (
     PostgresDocumentLookup,
-    create_engine,
     libpq_url,
     unit_of_work_factory,
 )
@@ -24,13 +23,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 pytestmark = pytest.mark.integration
 CATALOG = catalog()
-
-
-@pytest.fixture(scope="module")
-async def engine(database: ProvisionedDatabase) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(database.domain_url, pool_size=2)
-    yield engine
-    await engine.dispose()
 
 
 @pytest.fixture

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 
 import msgspec
 import psycopg
 import pytest
 from bijmantra.adapters.postgres import (
     PostgresOutboxStore,
-    create_engine,
     set_tenant,
     unit_of_work_factory,
 )
@@ -28,13 +26,6 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-async def engine(database: ProvisionedDatabase) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(database.domain_url, pool_size=2)
-    yield engine
-    await engine.dispose()
 
 
 def principal(tenant: uuid.UUID, roles: tuple[str, ...] = ("breeder",)) -> Principal:
