@@ -49,10 +49,10 @@ class MatrixFeed:
 class BlockFeed:
     """Blocks of ``block_variants`` variants handed to a kernel running in another thread.
 
-    Kernels that take an iterable of chunks (GRM, QC) start on the first block, so reading
-    the rest overlaps with computing. Blocks have the kernel's own block size, so the kernel
-    sees exactly the blocks it would cut from a whole matrix (the GRM is bitwise the same);
-    a block the kernel has finished is reused for a later one.
+    Kernels that take an iterable of chunks (QC; a GRM takes ``CentringFeed``) start on the
+    first block, so reading the rest overlaps with computing. Blocks have the kernel's own
+    block size, so the kernel sees the blocks it would cut from a whole matrix; a block the
+    kernel has finished is reused for a later one.
     """
 
     _END = object()
