@@ -57,3 +57,29 @@ async def test_single_and_bulk_creations_count_every_germplasm_once_per_crop(
             ).fetchall()
         )
     assert counts == {"Maize": 4, "Sorghum": 1}
+
+
+async def test_an_event_that_changes_no_count_leaves_no_trace(
+    engine: AsyncEngine, database: ProvisionedDatabase
+) -> None:
+    """Nothing to count, so nothing recorded: no transaction (and commit) per such event."""
+    tenant = uuid.uuid4()
+    renamed = EventEnvelope(
+        id=str(uuid7()),
+        type="germplasm.updated",
+        source="domain-api",
+        tenant_id=str(tenant),
+        subject=str(uuid7()),
+        time=datetime.now(UTC),
+        schema_version=2,
+        data={"commonCropName": "Maize"},
+    )
+    await GermplasmProjection(engine)(renamed)
+    with psycopg.connect(database.owner_url) as conn:
+        recorded = conn.execute(
+            "SELECT count(*) FROM analytics.processed_events WHERE tenant_id = %s", (tenant,)
+        ).fetchone()
+        counted = conn.execute(
+            "SELECT count(*) FROM analytics.crop_germplasm_counts WHERE tenant_id = %s", (tenant,)
+        ).fetchone()
+    assert (recorded, counted) == ((0,), (0,))
