@@ -70,7 +70,8 @@ async def test_reads_what_the_unit_of_work_reads_and_only_the_callers(
     lookup = PostgresDocumentLookup(pool)
 
     found = await lookup.document_bytes(tenant_a, "germplasm", a1)
-    assert found is not None and found == await stored(engine, tenant_a, a1)
+    assert found is not None
+    assert found == await stored(engine, tenant_a, a1)
     assert msgspec.json.decode(found)["germplasmName"] == "A1"
     assert await lookup.document_bytes(tenant_b, "germplasm", a1) is None  # RLS
     assert await lookup.document_bytes(tenant_a, "germplasm", b1) is None
@@ -106,6 +107,7 @@ async def test_concurrent_reads_of_two_organizations_never_cross(
         await lookup.close()
     for (reader, db_id, owner), document in zip(reads * 10, found, strict=True):
         if reader == owner:
-            assert document is not None and msgspec.json.decode(document)["germplasmDbId"] == db_id
+            assert document is not None
+            assert msgspec.json.decode(document)["germplasmDbId"] == db_id
         else:
             assert document is None
