@@ -40,7 +40,10 @@ async def pool(database: ProvisionedDatabase) -> AsyncIterator[AsyncConnectionPo
 async def create(engine: AsyncEngine, tenant: TenantId, *names: str) -> list[str]:
     principal = Principal(subject="u", tenant_id=tenant, roles=frozenset({"breeder"}))
     body = msgspec.json.encode(
-        [{"germplasmName": n, "germplasmPUI": f"doi:x/{n}", "commonCropName": "Maize"} for n in names]
+        [
+            {"germplasmName": n, "germplasmPUI": f"doi:x/{n}", "commonCropName": "Maize"}
+            for n in names
+        ]
     )
     created = await ResourceCommands(CATALOG, unit_of_work_factory(engine, source="t")).create(
         principal, "germplasm", body
