@@ -13,20 +13,12 @@ from __future__ import annotations
 
 from typing import Self
 
-from bijmantra.adapters.postgres.engine import sqlalchemy_url
+from bijmantra.adapters.postgres.engine import libpq_url
 from bijmantra.adapters.postgres.resources import DOCUMENT_BODY
 from bijmantra.adapters.postgres.uow import SET_TENANT
 from bijmantra.kernel import TenantId
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
-from sqlalchemy.engine import make_url
-
-
-def libpq_url(url: str) -> str:
-    """The plain ``postgresql://`` form of an engine URL, as libpq and psycopg take it."""
-    return make_url(sqlalchemy_url(url)).set(drivername="postgresql").render_as_string(
-        hide_password=False
-    )
 
 
 class PostgresDocumentLookup:
