@@ -6,6 +6,7 @@ import asyncio
 import uuid
 from datetime import UTC, datetime
 
+import nats.js.api
 import nats.js.errors
 import pytest
 from prometheus_client import REGISTRY
@@ -55,7 +56,7 @@ async def test_failing_handler_is_redelivered_then_dead_lettered(nats_url: str) 
 
     durable = f"test-{uuid.uuid4().hex[:8]}"
     consumer = DurableConsumer(
-        js, durable=durable, filter_subject=f"bijmantra.events.{event_type}", handler=always_fails, max_deliver=2
+        js, durable=durable, filter_subjects=[f"bijmantra.events.{event_type}"], handler=always_fails, max_deliver=2
     )
     task = asyncio.create_task(consumer.run())
     event = envelope(event_type)
@@ -105,7 +106,7 @@ async def test_relay_moves_committed_events_from_postgres_to_the_stream(
         if e.tenant_id == str(tenant):
             received.append(e)
 
-    consumer = DurableConsumer(js, durable=durable, filter_subject="bijmantra.events.germplasm.>", handler=collect)
+    consumer = DurableConsumer(js, durable=durable, filter_subjects=["bijmantra.events.germplasm.>"], handler=collect)
     task = asyncio.create_task(consumer.run())
     relay = OutboxRelay(PostgresOutboxStore(engine), JetStreamPublisher(js))
     while await relay.relay_once():
@@ -146,7 +147,7 @@ async def test_a_failing_batch_falls_back_to_single_events_and_isolates_the_pois
     await JetStreamPublisher(js).publish_batch([OutboxRecord.of(e) for e in events])
     durable = f"test-{uuid.uuid4().hex[:8]}"
     consumer = DurableConsumer(
-        js, durable=durable, filter_subject=f"bijmantra.events.{event_type}", handler=one,
+        js, durable=durable, filter_subjects=[f"bijmantra.events.{event_type}"], handler=one,
         batch_handler=many, max_deliver=1,
     )  # fmt: skip
     task = asyncio.create_task(consumer.run())
@@ -161,3 +162,41 @@ async def test_a_failing_batch_falls_back_to_single_events_and_isolates_the_pois
     message = await js.get_last_msg(EVENTS_STREAM, f"bijmantra.deadletter.{durable}")
     assert message.headers is not None and message.headers["Bijmantra-Event-Id"] == poison
     await nc.close()
+
+
+async def test_a_consumer_gets_only_its_subjects_and_an_older_wider_durable_is_narrowed(nats_url: str) -> None:
+    nc = await connect(nats_url, name="test")
+    js = nc.jetstream()
+    await ensure_stream(js)
+    context = f"probe{uuid.uuid4().hex[:8]}"
+    durable = f"test-{uuid.uuid4().hex[:8]}"
+    # What an earlier release created: the whole context.
+    await js.add_consumer(
+        EVENTS_STREAM,
+        nats.js.api.ConsumerConfig(durable_name=durable, filter_subject=f"bijmantra.events.{context}.>"),
+    )
+    wanted = [envelope(f"{context}.created"), envelope(f"{context}.created.bulk")]
+    unwanted = [envelope(f"{context}.updated"), envelope(f"{context}.deleted")]
+    received: list[str] = []
+
+    async def collect(e: EventEnvelope) -> None:
+        received.append(e.type)
+
+    subjects = [f"bijmantra.events.{context}.created", f"bijmantra.events.{context}.created.bulk"]
+    consumer = DurableConsumer(js, durable=durable, filter_subjects=subjects, handler=collect)
+    task = asyncio.create_task(consumer.run())
+    await asyncio.wait_for(consumer.ready.wait(), 10)
+    publisher = JetStreamPublisher(js)
+    await publisher.publish_batch([OutboxRecord.of(e) for e in [unwanted[0], wanted[0], unwanted[1], wanted[1]]])
+    for _ in range(50):
+        if len(received) == len(wanted):
+            break
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(0.3)  # time for an unwanted delivery to show up, were there one
+    info = await js.consumer_info(EVENTS_STREAM, durable)
+    consumer.stop()
+    await task
+    await nc.close()
+    assert received == [e.type for e in wanted]
+    assert info.config.filter_subjects == subjects and not info.config.filter_subject
+    assert info.num_pending == 0 and info.num_ack_pending == 0

@@ -12,7 +12,11 @@ from bijmantra.adapters.nats import DurableConsumer, connect, ensure_stream
 from bijmantra.adapters.postgres import create_engine
 from bijmantra.analytics_worker.config import Settings
 from bijmantra.analytics_worker.credentials import IdentityClientCredentials
-from bijmantra.analytics_worker.handlers import GERMPLASM_CONSUMER, GermplasmProjection
+from bijmantra.analytics_worker.handlers import (
+    GERMPLASM_CONSUMER,
+    GERMPLASM_SUBJECTS,
+    GermplasmProjection,
+)
 from bijmantra.analytics_worker.health import serve_health
 from bijmantra.analytics_worker.jobs import ANALYSIS_CONSUMER, AnalysisRunner
 from bijmantra.observability import get_logger, untraced
@@ -37,7 +41,7 @@ async def run(settings: Settings, stop: asyncio.Event, tracing: Tracing | None =
         DurableConsumer(
             js,
             durable=GERMPLASM_CONSUMER,
-            filter_subject="bijmantra.events.germplasm.>",
+            filter_subjects=GERMPLASM_SUBJECTS,
             handler=GermplasmProjection(engine),
         )
     ]
@@ -55,7 +59,7 @@ async def run(settings: Settings, stop: asyncio.Event, tracing: Tracing | None =
             DurableConsumer(
                 js,
                 durable=ANALYSIS_CONSUMER,
-                filter_subject="bijmantra.events.analysis.requested",
+                filter_subjects=["bijmantra.events.analysis.requested"],
                 handler=AnalysisRunner(
                     AnalysisWorkerClient(channel, tokens),
                     engine,

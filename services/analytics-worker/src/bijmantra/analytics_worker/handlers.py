@@ -6,7 +6,7 @@ import uuid
 from collections import Counter
 
 from bijmantra.adapters.postgres import first_delivery, set_tenant
-from bijmantra.application.events import EventEnvelope, is_bulk, item_type
+from bijmantra.application.events import EventEnvelope, bulk_type, is_bulk, item_type, subject_for
 from bijmantra.kernel import TenantId
 from bijmantra.observability import get_logger
 from sqlalchemy import text
@@ -14,6 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 log = get_logger(__name__)
 GERMPLASM_CONSUMER = "analytics-germplasm"
+GERMPLASM_CREATED = "germplasm.created"
+# Only creations change a count, so the consumer asks the stream for creations only.
+GERMPLASM_SUBJECTS = (subject_for(GERMPLASM_CREATED), subject_for(bulk_type(GERMPLASM_CREATED)))
 
 
 class GermplasmProjection:
@@ -23,10 +26,10 @@ class GermplasmProjection:
         self._engine = engine
 
     async def __call__(self, envelope: EventEnvelope) -> None:
-        """Only creations change a count. Any other germplasm event has no effect, so there
-        is nothing to record either: it is acked without a transaction (each one used to cost
-        a synchronous commit, ~1,000/s in the events benchmark, ADR 0050)."""
-        if item_type(envelope.type) != "germplasm.created":
+        """Only creations change a count. The consumer is filtered to them; any other event
+        that still arrives (a consumer created before the filter was narrowed) has no
+        effect, so there is nothing to record either: it is acked without a transaction."""
+        if item_type(envelope.type) != GERMPLASM_CREATED:
             return
         async with self._engine.connect() as conn, conn.begin():
             await set_tenant(conn, TenantId(uuid.UUID(envelope.tenant_id)))

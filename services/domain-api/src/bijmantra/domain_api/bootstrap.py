@@ -16,7 +16,13 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bijmantra.adapters.grpc import IdentitySigningKeys, JwtVerifier
-from bijmantra.adapters.nats import DurableConsumer, JetStreamPublisher, connect, ensure_stream
+from bijmantra.adapters.nats import (
+    EVENTS_SUBJECTS,
+    DurableConsumer,
+    JetStreamPublisher,
+    connect,
+    ensure_stream,
+)
 from bijmantra.adapters.postgres import (
     PostgresAuditStore,
     PostgresDocumentLookup,
@@ -227,7 +233,7 @@ async def bootstrap(
         recorder = RecordAuditEntry(audit)
         consumers.append(
             DurableConsumer(
-                js, durable=AUDIT_CONSUMER, filter_subject="bijmantra.events.>",
+                js, durable=AUDIT_CONSUMER, filter_subjects=EVENTS_SUBJECTS,
                 handler=recorder, batch_handler=recorder.batch, upcasting=False, ack_wait=AUDIT_ACK_WAIT,
                 batch=AUDIT_BATCH,
             )

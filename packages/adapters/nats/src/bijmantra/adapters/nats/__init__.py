@@ -3,10 +3,11 @@
 from bijmantra.adapters.nats.consumer import DurableConsumer, Handler
 from bijmantra.adapters.nats.feed import JetStreamEventFeed
 from bijmantra.adapters.nats.publisher import JetStreamPublisher
-from bijmantra.adapters.nats.stream import EVENTS_STREAM, connect, ensure_stream
+from bijmantra.adapters.nats.stream import EVENTS_STREAM, EVENTS_SUBJECTS, connect, ensure_stream
 
 __all__ = [
     "EVENTS_STREAM",
+    "EVENTS_SUBJECTS",
     "DurableConsumer",
     "Handler",
     "JetStreamEventFeed",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from bijmantra.adapters.nats.stream import DEAD_LETTER_PREFIX, EVENTS_STREAM
 from bijmantra.application.events import EventEnvelope, decode_envelope
@@ -37,6 +37,10 @@ class DurableConsumer:
     Handlers must be idempotent (record the event id with their effect): a message is
     redelivered when its ack is lost, e.g. across a NATS restart. ``upcasting=False`` hands
     events over exactly as published (the audit trail keeps them that way).
+
+    ``filter_subjects`` are the only subjects the server delivers: a consumer names just
+    the events it acts on, so the others cost it no delivery, decode or ack (the analytics
+    worker's projection used to receive, and ack unread, every germplasm event).
     """
 
     def __init__(
@@ -44,7 +48,7 @@ class DurableConsumer:
         js: JetStreamContext,
         *,
         durable: str,
-        filter_subject: str,
+        filter_subjects: Sequence[str],
         handler: Handler,
         max_deliver: int = 5,
         ack_wait: float = 30.0,
@@ -63,7 +67,7 @@ class DurableConsumer:
         ``handler``, so a poison event is isolated and dead-lettered alone."""
         self._js = js
         self.durable = durable
-        self._filter = filter_subject
+        self._filters = list(filter_subjects)
         self._handler = handler
         self._max_deliver = max_deliver
         self._ack_wait = ack_wait
@@ -77,18 +81,19 @@ class DurableConsumer:
         CONSUMER_REDELIVERIES.labels(durable)  # exported as 0 before the first redelivery
 
     async def run(self) -> None:
+        """Create the durable, or update it to this configuration (filters, redelivery and
+        ack wait may change between releases; the server keeps its position), then consume."""
         config = ConsumerConfig(
             durable_name=self.durable,
-            filter_subject=self._filter,
+            filter_subjects=self._filters,
             ack_policy=AckPolicy.EXPLICIT,
             deliver_policy=DeliverPolicy.ALL,
             max_deliver=self._max_deliver,
             ack_wait=self._ack_wait,
             max_ack_pending=1000,
         )
-        subscription = await self._js.pull_subscribe(
-            self._filter, durable=self.durable, stream=self._stream, config=config
-        )
+        await self._js.add_consumer(self._stream, config)
+        subscription = await self._js.pull_subscribe_bind(self.durable, self._stream)
         self.ready.set()
         while not self._stopping.is_set():
             try:
