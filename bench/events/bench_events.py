@@ -8,6 +8,9 @@
    p50/p99, against JetStream publish -> ordered-consumer receive at the same rate (the
    transport's own latency). Measured twice in the same run: one frame per event (the
    protocol's default) and batched frames (``"batch": true``, several events per frame).
+   Each latency measurement starts with ``BENCH_EVENT_WARMUP`` seconds (1) at the same
+   rate that are not counted: the writer's connections are new for every measurement,
+   and their first statements in fresh PostgreSQL backends are the writer's start-up.
 
 Writes ``bench/results/events.json``. Sizes: ``BENCH_EVENTS`` (default 20000 per
 throughput run), ``BENCH_EVENT_ROUNDS`` (3 throughput rounds; medians are reported),
@@ -39,6 +42,7 @@ RESULTS = ROOT / "bench" / "results"
 EVENTS = int(os.environ.get("BENCH_EVENTS", "20000"))
 RATE = int(os.environ.get("BENCH_EVENT_RATE", "1000"))
 SECONDS = float(os.environ.get("BENCH_EVENT_SECONDS", "10"))
+WARMUP = int(RATE * float(os.environ.get("BENCH_EVENT_WARMUP", "1")))  # writes, not counted
 ROUNDS = int(os.environ.get("BENCH_EVENT_ROUNDS", "3"))  # the host is shared: median of rounds
 MESSAGE_BYTES = 1024
 BATCH = 1000
@@ -228,17 +232,18 @@ async def transport_latency(stack: DevStack) -> dict[str, object]:
     async def receive() -> None:
         async for message in subscription.messages:
             received[message.headers["Nats-Msg-Id"]] = time.perf_counter()
-            if len(received) == total:
+            if len(received) == WARMUP + total:
                 return
 
     reader = asyncio.create_task(receive())
 
     async def publish(n: int) -> None:
         key = uuid.uuid4().hex
-        sent[key] = time.perf_counter()
+        if n >= WARMUP:
+            sent[key] = time.perf_counter()
         await js.publish(TRANSPORT_SUBJECT, b"x" * 200, headers={"Nats-Msg-Id": key})
 
-    rate = await paced(total, publish)
+    rate = await paced(WARMUP + total, publish)
     await asyncio.wait_for(reader, 60)
     await js.delete_stream(TRANSPORT_STREAM)
     await nc.close()
@@ -341,7 +346,7 @@ async def end_to_end_latency(stack: DevStack, *, batched: bool) -> dict[str, obj
     spawn = multiprocessing.get_context("spawn")
     ready, results = spawn.Event(), spawn.Queue()
     reader = spawn.Process(
-        target=websocket_reader, args=(url, stack.login(), total, batched, ready, results)
+        target=websocket_reader, args=(url, stack.login(), WARMUP + total, batched, ready, results)
     )
     reader.start()
     if not await asyncio.to_thread(ready.wait, 60):
@@ -355,10 +360,11 @@ async def end_to_end_latency(stack: DevStack, *, batched: bool) -> dict[str, obj
     async def write(n: int) -> None:
         event = envelope(DEMO_ORGANIZATION_ID, "germplasm.benchmarked", n, 200)
         await writer.write(event)
-        committed[event.id] = monotonic()
+        if n >= WARMUP:
+            committed[event.id] = monotonic()
         wakeups.wake()
 
-    rate = await paced(total, write)
+    rate = await paced(WARMUP + total, write)
     received, problem = await asyncio.to_thread(results.get, timeout=SECONDS + 120)
     await asyncio.to_thread(reader.join)
     waking.cancel()
@@ -367,6 +373,7 @@ async def end_to_end_latency(stack: DevStack, *, batched: bool) -> dict[str, obj
     latencies = [(received[i] - committed[i]) * 1000 for i in committed if i in received]
     return {
         "writes": total,
+        "warmup_writes_not_counted": WARMUP,
         "achieved_rate_per_s": round(rate),
         "frames_missing": total - len(latencies),
         "reader_problem": problem,
