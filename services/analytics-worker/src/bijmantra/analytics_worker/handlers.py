@@ -26,9 +26,9 @@ class GermplasmProjection:
         self._engine = engine
 
     async def __call__(self, envelope: EventEnvelope) -> None:
-        """Only creations change a count. The consumer is filtered to them; any other event
-        that still arrives (a consumer created before the filter was narrowed) has no
-        effect, so there is nothing to record either: it is acked without a transaction."""
+        """Only creations change a count. The consumer is filtered to them; another event
+        can still arrive once (redelivered from before a durable's filter was narrowed). It
+        has no effect, so there is nothing to record either: it is acked without a transaction."""
         if item_type(envelope.type) != GERMPLASM_CREATED:
             return
         async with self._engine.connect() as conn, conn.begin():
