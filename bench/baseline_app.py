@@ -17,7 +17,7 @@ from joserfc import jwt
 from joserfc.jwk import OctKey
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import JSON, Date, String, func, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 ENGINE = create_async_engine(
@@ -33,7 +33,7 @@ class Base(DeclarativeBase):
 
 class GermplasmRow(Base):
     __tablename__ = "germplasm"
-    __table_args__ = {"schema": "baseline"}  # noqa: RUF012
+    __table_args__ = {"schema": "baseline"}
     tenant_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     germplasm_db_id: Mapped[str] = mapped_column(String, primary_key=True)
     germplasm_name: Mapped[str]
@@ -101,7 +101,9 @@ app = FastAPI()
 
 def tenant(authorization: str = Header("")) -> uuid.UUID:
     try:
-        claims = jwt.decode(authorization.removeprefix("Bearer "), SECRET, algorithms=["HS256"]).claims
+        claims = jwt.decode(
+            authorization.removeprefix("Bearer "), SECRET, algorithms=["HS256"]
+        ).claims
         return uuid.UUID(claims["tid"])
     except Exception as exc:
         raise HTTPException(401, "unauthorized") from exc
@@ -118,10 +120,14 @@ async def get_one(db_id: str, tid: uuid.UUID = Depends(tenant)) -> SingleRespons
 
 @app.get("/brapi/v2/germplasm", response_model=ListResponse)
 async def list_all(
-    page: int = Query(0, ge=0), pageSize: int = Query(1000, ge=1), tid: uuid.UUID = Depends(tenant)  # noqa: N803
+    page: int = Query(0, ge=0),
+    pageSize: int = Query(1000, ge=1),
+    tid: uuid.UUID = Depends(tenant),
 ) -> ListResponse:
     async with Session() as session:
-        total = await session.scalar(select(func.count()).select_from(GermplasmRow).where(GermplasmRow.tenant_id == tid))
+        total = await session.scalar(
+            select(func.count()).select_from(GermplasmRow).where(GermplasmRow.tenant_id == tid)
+        )
         rows = (
             await session.scalars(
                 select(GermplasmRow).where(GermplasmRow.tenant_id == tid).order_by(GermplasmRow.germplasm_db_id)
@@ -130,4 +136,7 @@ async def list_all(
         ).all()  # fmt: skip
     pagination = Pagination(currentPage=page, pageSize=pageSize, totalCount=total or 0,
                             totalPages=-(-(total or 0) // pageSize))  # fmt: skip
-    return ListResponse(metadata=Metadata(pagination=pagination), result=ListResult(data=[Germplasm.model_validate(r) for r in rows]))
+    return ListResponse(
+        metadata=Metadata(pagination=pagination),
+        result=ListResult(data=[Germplasm.model_validate(r) for r in rows]),
+    )

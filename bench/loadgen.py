@@ -38,11 +38,15 @@ class LoadResult:
             "requests_per_second": round(self.rps, 1),
             "p50_ms": round(self.percentile(0.50), 3),
             "p99_ms": round(self.percentile(0.99), 3),
-            "mean_ms": round(statistics.fmean(self.latencies_ms), 3) if self.latencies_ms else float("nan"),
+            "mean_ms": round(statistics.fmean(self.latencies_ms), 3)
+            if self.latencies_ms
+            else float("nan"),
         }
 
 
-async def _client(host: str, port: int, requests: itertools.cycle, headers: bytes, until: float, out: LoadResult) -> None:
+async def _client(
+    host: str, port: int, requests: itertools.cycle, headers: bytes, until: float, out: LoadResult
+) -> None:
     reader, writer = await asyncio.open_connection(host, port)
     try:
         while time.perf_counter() < until:
@@ -77,7 +81,15 @@ async def run_load(url_paths: list[str], *, port: int, token: str | None, connec
                    host: str = "127.0.0.1", warmup: float = 1.0) -> LoadResult:  # fmt: skip
     headers = f"Authorization: Bearer {token}\r\n".encode() if token else b""
     if warmup:
-        await run_load(url_paths, port=port, token=token, connections=connections, duration=warmup, host=host, warmup=0)
+        await run_load(
+            url_paths,
+            port=port,
+            token=token,
+            connections=connections,
+            duration=warmup,
+            host=host,
+            warmup=0,
+        )
     result = LoadResult(0, 0, duration, [])
     until = time.perf_counter() + duration
     paths = [itertools.cycle(url_paths[i::connections] or url_paths) for i in range(connections)]

@@ -30,9 +30,10 @@ from prometheus_client.parser import text_string_to_metric_families
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.loadgen import run_load  # noqa: E402
 from bijmantra.testkit.devstack import DEMO_ORGANIZATION_ID, DevStack, running_stack  # noqa: E402
 from bijmantra.testkit.servers import free_port, terminate, wait_for_port  # noqa: E402
+
+from bench.loadgen import run_load  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 SECONDS = float(os.environ.get("BENCH_SECONDS", "10"))
@@ -42,7 +43,9 @@ GERMPLASM = int(os.environ.get("BENCH_GERMPLASM", "3000"))
 
 def seed(stack: DevStack, token: str) -> list[str]:
     ids: list[str] = []
-    with httpx.Client(base_url=stack.gateway_url, timeout=120, headers={"Authorization": f"Bearer {token}"}) as client:
+    with httpx.Client(
+        base_url=stack.gateway_url, timeout=120, headers={"Authorization": f"Bearer {token}"}
+    ) as client:
         for start in range(0, GERMPLASM, 500):
             batch = [
                 {"germplasmName": f"B{i}", "germplasmPUI": f"doi:bench/{i}", "commonCropName": "Maize",
@@ -86,14 +89,21 @@ def start_baseline(owner_url: str, secret: str) -> tuple[subprocess.Popen[bytes]
     return process, port
 
 
-async def compare(name: str, paths: list[str], ours: tuple[int, str], baseline: tuple[int, str]) -> dict[str, object]:
+async def compare(
+    name: str, paths: list[str], ours: tuple[int, str], baseline: tuple[int, str]
+) -> dict[str, object]:
     results = {}
     for label, (port, token) in (("baseline_fastapi", baseline), ("bijmantra", ours)):
-        result = await run_load(paths, port=port, token=token, connections=CONNECTIONS, duration=SECONDS)
+        result = await run_load(
+            paths, port=port, token=token, connections=CONNECTIONS, duration=SECONDS
+        )
         results[label] = result.summary()
         print(f"  {name:<28} {label:<17} {result.rps:8.1f} req/s  p50 {result.percentile(0.5):7.2f} ms  "
               f"p99 {result.percentile(0.99):7.2f} ms  errors {result.errors}", flush=True)  # fmt: skip
-    ratio = results["bijmantra"]["requests_per_second"] / results["baseline_fastapi"]["requests_per_second"]  # type: ignore[operator]
+    ratio = (
+        results["bijmantra"]["requests_per_second"]
+        / results["baseline_fastapi"]["requests_per_second"]
+    )  # type: ignore[operator]
     results["ratio_requests_per_second"] = round(ratio, 3)
     print(f"  {name:<28} ratio {ratio:.2f}x", flush=True)
     return results
@@ -120,14 +130,18 @@ def slice_benchmark() -> dict[str, object]:
         try:
             now = int(time.time())
             baseline_token = jwt.encode(
-                {"alg": "HS256"}, {"sub": "demo", "tid": DEMO_ORGANIZATION_ID, "exp": now + 3600}, OctKey.import_key(secret.encode())
+                {"alg": "HS256"},
+                {"sub": "demo", "tid": DEMO_ORGANIZATION_ID, "exp": now + 3600},
+                OctKey.import_key(secret.encode()),
             )
             single = single_get_paths(ids)
             ours, theirs = (stack.ports.gateway, token), (baseline_port, baseline_token)
             page = ["/brapi/v2/germplasm?pageSize=1000"]
             results = {
                 "single_get": asyncio.run(compare("GET /germplasm/{id}", single, ours, theirs)),
-                "page_1000": asyncio.run(compare("GET /germplasm?pageSize=1000", page, ours, theirs)),
+                "page_1000": asyncio.run(
+                    compare("GET /germplasm?pageSize=1000", page, ours, theirs)
+                ),
             }
             # The same page with the gateway's page cache off: every request reads, encodes and
             # sends the page again (what a first or an always-changing page costs).
@@ -216,14 +230,20 @@ def main() -> None:
     meta = {"machine": platform.machine(), "cpus": os.cpu_count(), "python": platform.python_version(),
             "seconds_per_scenario": SECONDS, "connections": CONNECTIONS, "germplasm_rows": GERMPLASM,
             "load_generator": "bench/loadgen.py (closed-loop asyncio HTTP/1.1 keep-alive)"}  # fmt: skip
-    print("Vertical slice: gateway -> gRPC -> domain-api -> PostgreSQL (token + RLS) vs FastAPI baseline", flush=True)
+    print(
+        "Vertical slice: gateway -> gRPC -> domain-api -> PostgreSQL (token + RLS) vs FastAPI baseline",
+        flush=True,
+    )
     report = {"meta": meta, **slice_benchmark()}
     (RESULTS / "slice.json").write_text(json.dumps(report, indent=2))
     print(f"wrote {RESULTS / 'slice.json'}", flush=True)
     events = ROOT / "bench" / "events" / "bench_events.py"
     if "--skip-events" not in sys.argv:
         subprocess.run([sys.executable, str(events)], cwd=ROOT, check=True)
-    print("Tracing overhead: the single GET with OpenTelemetry off vs on (always_on, file exporter)", flush=True)
+    print(
+        "Tracing overhead: the single GET with OpenTelemetry off vs on (always_on, file exporter)",
+        flush=True,
+    )
     tracing = {"meta": meta, "single_get": tracing_benchmark()}
     (RESULTS / "tracing.json").write_text(json.dumps(tracing, indent=2))
     print(f"wrote {RESULTS / 'tracing.json'}", flush=True)
@@ -240,7 +260,9 @@ def main() -> None:
         subprocess.run([sys.executable, str(phenotyping)], cwd=ROOT, check=True)
     if "--skip-auth" not in sys.argv:
         # token verification: JwtVerifier micro-benchmark, authenticated vs anonymous requests/s
-        subprocess.run([sys.executable, str(ROOT / "bench" / "auth" / "bench_auth.py")], cwd=ROOT, check=True)
+        subprocess.run(
+            [sys.executable, str(ROOT / "bench" / "auth" / "bench_auth.py")], cwd=ROOT, check=True
+        )
 
 
 if __name__ == "__main__":

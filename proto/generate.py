@@ -40,7 +40,9 @@ def generate(target: Path) -> None:
             relative = path.relative_to(generated)
             out = target / relative
             out.parent.mkdir(parents=True, exist_ok=True)
-            text = re.sub(r"\bfrom bijmantra\.(?!contracts)", "from bijmantra.contracts.", path.read_text())
+            text = re.sub(
+                r"\bfrom bijmantra\.(?!contracts)", "from bijmantra.contracts.", path.read_text()
+            )
             text = re.sub(r"\bimport bijmantra\.(?!contracts)", "import bijmantra.contracts.", text)
             out.write_text(HEADER + text)
     for folder in [target, *[p for p in target.rglob("*") if p.is_dir()]]:

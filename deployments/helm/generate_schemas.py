@@ -360,7 +360,13 @@ SERVICES: dict[str, Schema] = {
     ),
     "identity": service_schema(
         title="bijmantra identity values",
-        config_keys=["ACCESS_TOKEN_TTL", "NATS_URL", "REDIS_URL", "DB_POOL_SIZE", "TRUSTED_PROXIES"],
+        config_keys=[
+            "ACCESS_TOKEN_TTL",
+            "NATS_URL",
+            "REDIS_URL",
+            "DB_POOL_SIZE",
+            "TRUSTED_PROXIES",
+        ],
         secret_keys=["DATABASE_URL", "REDIS_URL", "NATS_URL"],
         secret_required=["DATABASE_URL"],
         externals=["postgres", "redis", "nats"],

@@ -48,7 +48,9 @@ def test_every_proto_follows_the_layout_rules() -> None:
             stripped = line.strip()
             if stripped.startswith("rpc "):
                 name = stripped.split()[1].split("(")[0]
-                plain = stripped.replace("(stream ", "(")  # streaming RPCs name their messages alike
+                plain = stripped.replace(
+                    "(stream ", "("
+                )  # streaming RPCs name their messages alike
                 assert f"({name}Request)" in plain and f"({name}Response)" in plain, stripped
             if stripped.startswith("service "):
                 assert stripped.split()[1].endswith("Service"), stripped

@@ -201,7 +201,8 @@ def _diff(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
 
 # The library chart has no values, so it is linted with its defaults only.
 @pytest.mark.parametrize(
-    ("chart", "variant"), [("bijmantra-lib", "default"), *((c, v) for c in CHARTS for v in VARIANTS)]
+    ("chart", "variant"),
+    [("bijmantra-lib", "default"), *((c, v) for c in CHARTS for v in VARIANTS)],
 )
 def test_helm_lint_is_clean(chart: str, variant: str) -> None:
     values = None if chart == "bijmantra-lib" else values_for(chart, variant)

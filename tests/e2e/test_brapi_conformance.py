@@ -206,7 +206,9 @@ pytestmark = [pytest.mark.e2e]
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
-    with running_stack(tmp_path_factory.mktemp("conformance"), testdata=True) as stack:  # the imported Test Server data is served and validated too
+    with running_stack(
+        tmp_path_factory.mktemp("conformance"), testdata=True
+    ) as stack:  # the imported Test Server data is served and validated too
         yield stack
 
 

@@ -97,7 +97,9 @@ ACK_WAIT = "3"  # seconds: a dead worker's job is redelivered within a few secon
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
-    with running_stack(tmp_path_factory.mktemp("genotype-stack"), env={"ANALYSIS_ACK_WAIT": ACK_WAIT}) as stack:
+    with running_stack(
+        tmp_path_factory.mktemp("genotype-stack"), env={"ANALYSIS_ACK_WAIT": ACK_WAIT}
+    ) as stack:
         yield stack
 
 
@@ -922,7 +924,9 @@ async def test_worker_and_user_tokens_each_open_only_their_own_services(stack: D
         )
         worker_token = await worker_tokens(tenant)
         assert await worker_tokens(tenant) == worker_token  # cached until shortly before expiry
-        wrong = IdentityClientCredentials(http, stack.identity_url, WORKER_CLIENT_ID, "not-the-secret")
+        wrong = IdentityClientCredentials(
+            http, stack.identity_url, WORKER_CLIENT_ID, "not-the-secret"
+        )
         with pytest.raises(Unauthorized, match="401"):
             await wrong(tenant)
     async with grpc.aio.insecure_channel(f"127.0.0.1:{stack.ports.domain_api}") as channel:

@@ -38,7 +38,9 @@ def new_germplasm(name: str) -> list[dict[str, object]]:
     return [{"germplasmName": name, "germplasmPUI": f"doi:e2e/{name}", "commonCropName": "Cassava"}]
 
 
-async def test_without_a_token_the_answer_is_401_in_the_brapi_envelope(client: httpx.AsyncClient) -> None:
+async def test_without_a_token_the_answer_is_401_in_the_brapi_envelope(
+    client: httpx.AsyncClient,
+) -> None:
     for path in ("/brapi/v2/germplasm", f"/brapi/v2/germplasm/{uuid.uuid4()}"):
         response = await client.get(path)
         assert response.status_code == 401
@@ -53,7 +55,9 @@ async def test_created_germplasm_round_trips_and_its_event_reaches_the_worker(
     client: httpx.AsyncClient, stack: DevStack
 ) -> None:
     token = stack.login()
-    created = await client.post("/brapi/v2/germplasm", json=new_germplasm("E2E-1"), headers=auth(token))
+    created = await client.post(
+        "/brapi/v2/germplasm", json=new_germplasm("E2E-1"), headers=auth(token)
+    )
     assert created.status_code == 200, created.text
     [document] = created.json()["result"]["data"]
     db_id = document["germplasmDbId"]
@@ -80,37 +84,61 @@ async def test_paging_reports_correct_totals_over_the_imported_test_data(
     client: httpx.AsyncClient, stack: DevStack
 ) -> None:
     token = stack.login()
-    first = (await client.get("/brapi/v2/germplasm", params={"pageSize": 50}, headers=auth(token))).json()
+    first = (
+        await client.get("/brapi/v2/germplasm", params={"pageSize": 50}, headers=auth(token))
+    ).json()
     total = first["metadata"]["pagination"]["totalCount"]
     assert total >= 276, "the BrAPI Test Server's germplasm were imported"
     assert first["metadata"]["pagination"]["totalPages"] == -(-total // 50)
     last_page = first["metadata"]["pagination"]["totalPages"] - 1
-    last = (await client.get("/brapi/v2/germplasm", params={"pageSize": 50, "page": last_page}, headers=auth(token))).json()
+    last = (
+        await client.get(
+            "/brapi/v2/germplasm", params={"pageSize": 50, "page": last_page}, headers=auth(token)
+        )
+    ).json()
     assert len(last["result"]["data"]) == total - 50 * last_page
     by_ref = (
-        await client.get("/brapi/v2/germplasm", params={"externalReferenceId": "germplasm1"}, headers=auth(token))
+        await client.get(
+            "/brapi/v2/germplasm", params={"externalReferenceId": "germplasm1"}, headers=auth(token)
+        )
     ).json()
     [imported] = by_ref["result"]["data"]
     assert imported["germplasmName"] == "Tomatillo Fantastico"
     assert imported["commonCropName"] == "Tomatillo"
 
 
-async def test_bad_input_is_a_clear_400_and_stores_nothing(client: httpx.AsyncClient, stack: DevStack) -> None:
+async def test_bad_input_is_a_clear_400_and_stores_nothing(
+    client: httpx.AsyncClient, stack: DevStack
+) -> None:
     token = stack.login()
-    before = (await client.get("/brapi/v2/germplasm", params={"pageSize": 1}, headers=auth(token))).json()
-    bad = [new_germplasm("ok")[0], {"germplasmName": 7, "germplasmPUI": "x", "commonCropName": "Maize"}]
+    before = (
+        await client.get("/brapi/v2/germplasm", params={"pageSize": 1}, headers=auth(token))
+    ).json()
+    bad = [
+        new_germplasm("ok")[0],
+        {"germplasmName": 7, "germplasmPUI": "x", "commonCropName": "Maize"},
+    ]
     response = await client.post("/brapi/v2/germplasm", json=bad, headers=auth(token))
     assert response.status_code == 400
     messages = [s["message"] for s in response.json()["metadata"]["status"]]
     assert any(m.startswith("[1]") for m in messages), messages
     for query in ({"pageSize": "lots"}, {"page": "-1"}, {"pageSize": "0"}):
-        assert (await client.get("/brapi/v2/germplasm", params=query, headers=auth(token))).status_code == 400
+        assert (
+            await client.get("/brapi/v2/germplasm", params=query, headers=auth(token))
+        ).status_code == 400
     malformed = await client.post(
-        "/brapi/v2/germplasm", content=b"{not json", headers={**auth(token), "content-type": "application/json"}
+        "/brapi/v2/germplasm",
+        content=b"{not json",
+        headers={**auth(token), "content-type": "application/json"},
     )
     assert malformed.status_code == 400
-    after = (await client.get("/brapi/v2/germplasm", params={"pageSize": 1}, headers=auth(token))).json()
-    assert after["metadata"]["pagination"]["totalCount"] == before["metadata"]["pagination"]["totalCount"]
+    after = (
+        await client.get("/brapi/v2/germplasm", params={"pageSize": 1}, headers=auth(token))
+    ).json()
+    assert (
+        after["metadata"]["pagination"]["totalCount"]
+        == before["metadata"]["pagination"]["totalCount"]
+    )
     missing = await client.get(f"/brapi/v2/germplasm/{uuid.uuid4()}", headers=auth(token))
     assert missing.status_code == 404 and missing.json()["result"] is None
 
@@ -119,12 +147,17 @@ async def page_cache_hits(client: httpx.AsyncClient) -> float:
     metrics = (await client.get("/metrics")).text
     for family in text_string_to_metric_families(metrics):
         for sample in family.samples:
-            if sample.name == "gateway_page_cache_requests_total" and sample.labels["result"] == "hit":
+            if (
+                sample.name == "gateway_page_cache_requests_total"
+                and sample.labels["result"] == "hit"
+            ):
                 return sample.value
     return 0.0
 
 
-async def test_a_kept_page_shows_every_committed_write_at_once(client: httpx.AsyncClient, stack: DevStack) -> None:
+async def test_a_kept_page_shows_every_committed_write_at_once(
+    client: httpx.AsyncClient, stack: DevStack
+) -> None:
     token = stack.login()
     params = {"pageSize": 1000, "commonCropName": "Cassava"}
 
@@ -137,11 +170,15 @@ async def test_a_kept_page_shows_every_committed_write_at_once(client: httpx.Asy
     hits = await page_cache_hits(client)
     assert await listing() == (before, total)
     assert await page_cache_hits(client) == hits + 1  # the gateway answered its kept page
-    created = await client.post("/brapi/v2/germplasm", json=new_germplasm("E2E-kept"), headers=auth(token))
+    created = await client.post(
+        "/brapi/v2/germplasm", json=new_germplasm("E2E-kept"), headers=auth(token)
+    )
     [document] = created.json()["result"]["data"]
     assert await listing() == (sorted([*before, "E2E-kept"]), total + 1)
     renamed = await client.put(
-        f"/brapi/v2/germplasm/{document['germplasmDbId']}", json=new_germplasm("E2E-renamed")[0], headers=auth(token)
+        f"/brapi/v2/germplasm/{document['germplasmDbId']}",
+        json=new_germplasm("E2E-renamed")[0],
+        headers=auth(token),
     )
     assert renamed.status_code == 200, renamed.text
     assert await listing() == (sorted([*before, "E2E-renamed"]), total + 1)
@@ -153,26 +190,40 @@ async def test_another_organization_sees_nothing_and_a_viewer_cannot_write(
     email = f"viewer-{uuid.uuid4().hex[:8]}@example.org"
     await asyncio.to_thread(stack.register_member, email, "pw-123456", ["viewer"])
     demo_token = stack.login()
-    [mine] = (await client.post("/brapi/v2/germplasm", json=new_germplasm("E2E-private"), headers=auth(demo_token))).json()[
-        "result"
-    ]["data"]
-    mine_listed = (await client.get("/brapi/v2/germplasm", headers=auth(demo_token))).json()  # now kept by the gateway
+    [mine] = (
+        await client.post(
+            "/brapi/v2/germplasm", json=new_germplasm("E2E-private"), headers=auth(demo_token)
+        )
+    ).json()["result"]["data"]
+    mine_listed = (
+        await client.get("/brapi/v2/germplasm", headers=auth(demo_token))
+    ).json()  # now kept by the gateway
     assert mine_listed["metadata"]["pagination"]["totalCount"] > 0
     other_token = stack.login(email, "pw-123456")
-    assert (await client.get(f"/brapi/v2/germplasm/{mine['germplasmDbId']}", headers=auth(other_token))).status_code == 404
+    assert (
+        await client.get(f"/brapi/v2/germplasm/{mine['germplasmDbId']}", headers=auth(other_token))
+    ).status_code == 404
     listing = (await client.get("/brapi/v2/germplasm", headers=auth(other_token))).json()
     assert listing["result"]["data"] == [] and listing["metadata"]["pagination"]["totalCount"] == 0
-    denied = await client.post("/brapi/v2/germplasm", json=new_germplasm("nope"), headers=auth(other_token))
+    denied = await client.post(
+        "/brapi/v2/germplasm", json=new_germplasm("nope"), headers=auth(other_token)
+    )
     assert denied.status_code == 403
 
 
-async def test_serverinfo_lists_every_operation_of_the_served_modules(client: httpx.AsyncClient) -> None:
+async def test_serverinfo_lists_every_operation_of_the_served_modules(
+    client: httpx.AsyncClient,
+) -> None:
     calls = (await client.get("/brapi/v2/serverinfo")).json()["result"]["calls"]
     served = {(method, "/" + c["service"]) for c in calls for method in c["methods"]}
-    matrix = Path(__file__).resolve().parents[2] / "api-contracts" / "brapi" / "calls-matrix-v2.1.tsv"
+    matrix = (
+        Path(__file__).resolve().parents[2] / "api-contracts" / "brapi" / "calls-matrix-v2.1.tsv"
+    )
     expected = {
         (method, path)
-        for module, method, path, *_ in (line.split("\t") for line in matrix.read_text().splitlines()[1:])
+        for module, method, path, *_ in (
+            line.split("\t") for line in matrix.read_text().splitlines()[1:]
+        )
         if module in {"BrAPI-Core", "BrAPI-Germplasm", "BrAPI-Phenotyping"}
     }
     assert len(expected) == 91 + 49

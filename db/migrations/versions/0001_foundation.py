@@ -6,7 +6,6 @@ Create Date: 2026-11-22
 """
 
 from alembic import op
-
 from bijmantra.adapters.postgres.ddl import (
     OUTBOX_RELAY_ROLE,
     SERVICE_ROLES,

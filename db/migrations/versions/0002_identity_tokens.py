@@ -12,7 +12,6 @@ transaction that names it in ``app.client_id`` (or to its own tenant).
 """
 
 from alembic import op
-
 from bijmantra.adapters.postgres.ddl import CURRENT_TENANT, SERVICE_ROLES, tenant_table
 
 revision = "0002"

@@ -55,9 +55,7 @@ def test_a_bulk_event_reaches_subscribers_of_its_item_type_and_of_any_of_its_ite
     created = {"ids": ["g-1", "g-7", "g-9"], "items": [{}, {}, {}]}
     bulk = item("germplasm.created.bulk", subject="g-1", data=created)
     assert feed_filter(member("breeder"), Subscribe(events=["germplasm.created"])).admits(bulk)
-    assert not feed_filter(member("breeder"), Subscribe(events=["germplasm.updated"])).admits(
-        bulk
-    )
+    assert not feed_filter(member("breeder"), Subscribe(events=["germplasm.updated"])).admits(bulk)
     assert feed_filter(member("breeder"), Subscribe(resources=["g-9"])).admits(bulk)
     assert not feed_filter(member("breeder"), Subscribe(resources=["g-8"])).admits(bulk)
     assert not feed_filter(member("breeder"), Subscribe(resources=["g-1"])).admits(

@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-
 from bijmantra.domain.analysis import AnalysisJob, AnalysisType, JobStatus
 from bijmantra.kernel import Conflict, TenantId, ValidationFailed
 

@@ -22,9 +22,7 @@ def test_a_plot_under_field_rep_and_block_is_consistent_and_gets_its_orders() ->
     assert orders == [OBSERVATION_LEVELS[n] for n in ("field", "rep", "block")]
 
 
-def test_low_ancestors_repeated_or_unknown_levels_and_wrong_orders_are_problems() -> (
-    None
-):
+def test_low_ancestors_repeated_or_unknown_levels_and_wrong_orders_are_problems() -> None:
     position = {
         "observationLevel": {"levelName": "plot", "levelOrder": 2},
         "observationLevelRelationships": [

@@ -110,9 +110,7 @@ def test_bed_decodes_to_the_written_matrix(g: np.ndarray, cuts: list[int]) -> No
     )
     decoder = BedDecoder(bim, n_samples, block_variants=2)
     edges = [0, *sorted(c % (len(bed) + 1) for c in cuts), len(bed)]
-    blocks = [
-        b for lo, hi in itertools.pairwise(edges) for b in decoder.feed(bytes(bed[lo:hi]))
-    ]
+    blocks = [b for lo, hi in itertools.pairwise(edges) for b in decoder.feed(bytes(bed[lo:hi]))]
     blocks += decoder.finish()
     kept = [i for i in range(n_variants) if i % 5 != 4]
     decoded = (

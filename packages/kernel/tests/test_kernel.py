@@ -1,11 +1,10 @@
 import uuid
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
-
 from bijmantra.kernel import Page, PageRequest, ValidationFailed, new_ids, uuid7, uuid7_many
 from bijmantra.kernel.errors import ErrorCode, NotFound, error_for
+from hypothesis import given
+from hypothesis import strategies as st
 
 
 def test_uuid7_is_version_7_and_monotonic() -> None:

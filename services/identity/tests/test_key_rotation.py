@@ -10,9 +10,6 @@ import json
 from typing import Any
 
 import pytest
-from litestar.testing import AsyncTestClient
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from bijmantra.adapters.grpc.auth import JwtVerifier
 from bijmantra.adapters.postgres.identity import PostgresSigningKeys
 from bijmantra.identity.bootstrap import create_app
@@ -21,6 +18,8 @@ from bijmantra.identity.tokens import SigningKeyRing
 from bijmantra.kernel import Unauthorized
 from bijmantra.testkit.provision import ProvisionedDatabase
 from bijmantra.testkit.servers import free_port
+from litestar.testing import AsyncTestClient
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from .conftest import AUDIENCE, ISSUER, Member
 

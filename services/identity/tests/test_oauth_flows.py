@@ -73,20 +73,27 @@ async def test_refresh_tokens_are_stored_only_as_hashes(
     try:
         async with owner.connect() as conn:
             stored = (
-                await conn.execute(
-                    text("SELECT token_hash FROM identity.refresh_tokens WHERE tenant_id = :t"),
-                    {"t": member.organization_id},
+                (
+                    await conn.execute(
+                        text("SELECT token_hash FROM identity.refresh_tokens WHERE tenant_id = :t"),
+                        {"t": member.organization_id},
+                    )
                 )
-            ).scalars().all()
+                .scalars()
+                .all()
+            )
     finally:
         await owner.dispose()
     assert [bytes(h) for h in stored] == [hash_secret(token)]
 
 
-async def test_unknown_user_and_wrong_password_get_the_same_answer(identity: Client, member: Member) -> None:
+async def test_unknown_user_and_wrong_password_get_the_same_answer(
+    identity: Client, member: Member
+) -> None:
     wrong = await login(identity, member, password="not-the-password")
     unknown = await identity.post(
-        "/api/v1/auth/login", json={"email": f"nobody-{uuid.uuid4().hex}@example.org", "password": "x"}
+        "/api/v1/auth/login",
+        json={"email": f"nobody-{uuid.uuid4().hex}@example.org", "password": "x"},
     )
     assert wrong.status_code == unknown.status_code == 401
     strip = lambda r: {k: v for k, v in r.json().items() if k != "meta"}  # noqa: E731
@@ -111,7 +118,9 @@ async def test_refresh_rotates_the_refresh_token(identity: Client, member: Membe
     assert third.status_code == 200, third.text
 
 
-async def test_reusing_a_rotated_refresh_token_revokes_the_whole_family(identity: Client, member: Member) -> None:
+async def test_reusing_a_rotated_refresh_token_revokes_the_whole_family(
+    identity: Client, member: Member
+) -> None:
     first = (await login(identity, member)).json()["data"]["refresh_token"]
     second = (await refresh(identity, first)).json()["refresh_token"]
 
@@ -129,7 +138,9 @@ async def test_reusing_a_rotated_refresh_token_revokes_the_whole_family(identity
     assert (await refresh(identity, fresh)).status_code == 200
 
 
-async def test_concurrent_refreshes_of_one_token_rotate_it_at_most_once(identity: Client, member: Member) -> None:
+async def test_concurrent_refreshes_of_one_token_rotate_it_at_most_once(
+    identity: Client, member: Member
+) -> None:
     token = (await login(identity, member)).json()["data"]["refresh_token"]
     responses = await asyncio.gather(*(refresh(identity, token) for _ in range(5)))
     statuses = sorted(r.status_code for r in responses)
@@ -137,10 +148,17 @@ async def test_concurrent_refreshes_of_one_token_rotate_it_at_most_once(identity
     assert all(s in (200, 400) for s in statuses)
 
 
-async def test_unknown_and_forged_refresh_tokens_are_rejected(identity: Client, member: Member) -> None:
+async def test_unknown_and_forged_refresh_tokens_are_rejected(
+    identity: Client, member: Member
+) -> None:
     genuine = (await login(identity, member)).json()["data"]["refresh_token"]
     other_tenant = uuid.uuid4().hex + "." + genuine.split(".", 1)[1]
-    for token in ["nope", genuine + "x", other_tenant, f"{member.organization_id.hex}.{secrets.token_urlsafe(32)}"]:
+    for token in [
+        "nope",
+        genuine + "x",
+        other_tenant,
+        f"{member.organization_id.hex}.{secrets.token_urlsafe(32)}",
+    ]:
         response = await refresh(identity, token)
         assert response.status_code == 400, token
         assert response.json()["error"] == "invalid_grant"
@@ -150,7 +168,9 @@ async def test_unknown_and_forged_refresh_tokens_are_rejected(identity: Client, 
 async def test_refresh_token_of_one_client_is_refused_to_another_and_the_family_revoked(
     identity: Client, member: Member, identity_engine: AsyncEngine
 ) -> None:
-    client_id, secret = await machine_client(identity_engine, member.organization_id, grants=["refresh_token"])
+    client_id, secret = await machine_client(
+        identity_engine, member.organization_id, grants=["refresh_token"]
+    )
     token = (await login(identity, member)).json()["data"]["refresh_token"]
     stolen = await identity.post(
         "/oauth/token",
@@ -167,8 +187,12 @@ async def test_refresh_stops_when_the_membership_is_gone(
 ) -> None:
     token = (await login(identity, member)).json()["data"]["refresh_token"]
     async with identity_engine.begin() as conn:
-        await conn.execute(text("SELECT set_config('app.tenant_id', :t, true)"), {"t": str(member.organization_id)})
-        await conn.execute(text("DELETE FROM identity.memberships WHERE user_id = :u"), {"u": member.user_id})
+        await conn.execute(
+            text("SELECT set_config('app.tenant_id', :t, true)"), {"t": str(member.organization_id)}
+        )
+        await conn.execute(
+            text("DELETE FROM identity.memberships WHERE user_id = :u"), {"u": member.user_id}
+        )
     response = await refresh(identity, token)
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_grant"
@@ -198,16 +222,22 @@ async def test_revoking_a_refresh_token_ends_its_family(identity: Client, member
     assert revoked.status_code == 200
     assert (await refresh(identity, second)).status_code == 400
     # Unknown tokens are accepted silently (RFC 7009 section 2.2).
-    unknown = await identity.post("/oauth/revoke", data={"token": "garbage", "client_id": FIRST_PARTY_CLIENT}, headers=FORM)
+    unknown = await identity.post(
+        "/oauth/revoke", data={"token": "garbage", "client_id": FIRST_PARTY_CLIENT}, headers=FORM
+    )
     assert unknown.status_code == 200
 
 
 async def test_revocation_by_another_client_has_no_effect(
     identity: Client, member: Member, identity_engine: AsyncEngine
 ) -> None:
-    client_id, secret = await machine_client(identity_engine, member.organization_id, grants=["refresh_token"])
+    client_id, secret = await machine_client(
+        identity_engine, member.organization_id, grants=["refresh_token"]
+    )
     token = (await login(identity, member)).json()["data"]["refresh_token"]
-    response = await identity.post("/oauth/revoke", data={"token": token}, headers={**FORM, **basic(client_id, secret)})
+    response = await identity.post(
+        "/oauth/revoke", data={"token": token}, headers={**FORM, **basic(client_id, secret)}
+    )
     assert response.status_code == 200
     assert (await refresh(identity, token)).status_code == 200
 
@@ -239,7 +269,9 @@ async def machine_client(
 
 async def client_credentials(identity: Client, headers: dict[str, str], **fields: str) -> Any:
     return await identity.post(
-        "/oauth/token", data={"grant_type": "client_credentials", **fields}, headers={**FORM, **headers}
+        "/oauth/token",
+        data={"grant_type": "client_credentials", **fields},
+        headers={**FORM, **headers},
     )
 
 
@@ -379,7 +411,9 @@ async def test_userinfo_describes_the_token_holder(identity: Client, member: Mem
     assert body["email"] == member.email
     assert (await identity.get("/userinfo")).status_code == 401
     tampered = access[:-4] + ("AAAA" if not access.endswith("AAAA") else "BBBB")
-    assert (await identity.get("/userinfo", headers={"Authorization": f"Bearer {tampered}"})).status_code == 401
+    assert (
+        await identity.get("/userinfo", headers={"Authorization": f"Bearer {tampered}"})
+    ).status_code == 401
 
 
 async def test_discovery_lists_the_endpoints(identity: Client) -> None:
@@ -397,7 +431,9 @@ async def test_discovery_lists_the_endpoints(identity: Client) -> None:
 # ---------------------------------------------------------------- throttling
 
 
-async def test_failed_logins_lock_the_account_with_back_off(identity: Client, member: Member) -> None:
+async def test_failed_logins_lock_the_account_with_back_off(
+    identity: Client, member: Member
+) -> None:
     for _ in range(5):
         assert (await login(identity, member, password="wrong")).status_code == 401
     locked = await login(identity, member, password="wrong")
@@ -409,8 +445,12 @@ async def test_failed_logins_lock_the_account_with_back_off(identity: Client, me
     assert right.json()["error"]["code"] == "rate_limited"
 
 
-async def test_unknown_accounts_lock_exactly_like_real_ones(identity: Client, member: Member) -> None:
-    ghost = Member(member.organization_id, uuid.uuid4(), f"ghost-{uuid.uuid4().hex}@example.org", "x")
+async def test_unknown_accounts_lock_exactly_like_real_ones(
+    identity: Client, member: Member
+) -> None:
+    ghost = Member(
+        member.organization_id, uuid.uuid4(), f"ghost-{uuid.uuid4().hex}@example.org", "x"
+    )
     answers = {}
     for who in (member, ghost):
         statuses = [(await login(identity, who, password="wrong")).status_code for _ in range(7)]
@@ -427,7 +467,9 @@ async def test_other_accounts_are_not_locked_by_one_accounts_failures(
     assert (await login(identity, other)).status_code == 200
 
 
-async def test_new_tables_with_tenant_id_force_row_level_security(database: ProvisionedDatabase) -> None:
+async def test_new_tables_with_tenant_id_force_row_level_security(
+    database: ProvisionedDatabase,
+) -> None:
     owner = create_engine(database.owner_url, pool_size=1)
     try:
         async with owner.connect() as conn:
@@ -444,5 +486,11 @@ async def test_new_tables_with_tenant_id_force_row_level_security(database: Prov
     finally:
         await owner.dispose()
     tables = {r[0]: (r[1], r[2]) for r in rows}
-    for table in ("oauth_clients", "refresh_token_families", "refresh_tokens", "authorization_codes", "memberships"):
+    for table in (
+        "oauth_clients",
+        "refresh_token_families",
+        "refresh_tokens",
+        "authorization_codes",
+        "memberships",
+    ):
         assert tables[table] == (True, True), table

@@ -15,11 +15,10 @@ import uuid
 from typing import Any
 
 import pytest
-from joserfc import jwt
-from joserfc.jwk import KeySet, RSAKey
-
 from bijmantra.adapters.grpc.auth import JwtVerifier
 from bijmantra.kernel import Unauthorized
+from joserfc import jwt
+from joserfc.jwk import KeySet, RSAKey
 
 ISSUER = "https://identity.test"
 AUDIENCE = "bijmantra"
@@ -27,7 +26,9 @@ TENANT = uuid.UUID("0193a000-0000-7000-8000-0000000000aa")
 
 
 def _key(kid: str) -> RSAKey:
-    return RSAKey.generate_key(2048, parameters={"kid": kid, "alg": "RS256", "use": "sig"}, private=True)
+    return RSAKey.generate_key(
+        2048, parameters={"kid": kid, "alg": "RS256", "use": "sig"}, private=True
+    )
 
 
 SIGNING_KEY = _key("current")
@@ -110,7 +111,9 @@ async def test_alg_none_with_a_signature_part_is_rejected(alg: str) -> None:
 )
 async def test_hs256_signed_with_the_public_key_is_rejected(secret: bytes) -> None:
     """The key-confusion attack: the public key used as an HMAC secret."""
-    signing_input = f"{b64json({'alg': 'HS256', 'typ': 'JWT', 'kid': 'current'})}.{b64json(claims())}"
+    signing_input = (
+        f"{b64json({'alg': 'HS256', 'typ': 'JWT', 'kid': 'current'})}.{b64json(claims())}"
+    )
     signature = hmac.new(secret, signing_input.encode(), hashlib.sha256).digest()
     with pytest.raises(Unauthorized):
         await verifier().verify(f"{signing_input}.{b64(signature)}")

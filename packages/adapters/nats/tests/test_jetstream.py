@@ -9,15 +9,20 @@ from datetime import UTC, datetime
 import nats.js.api
 import nats.js.errors
 import pytest
-from prometheus_client import REGISTRY
-
-from bijmantra.adapters.nats import EVENTS_STREAM, DurableConsumer, JetStreamPublisher, connect, ensure_stream
+from bijmantra.adapters.nats import (
+    EVENTS_STREAM,
+    DurableConsumer,
+    JetStreamPublisher,
+    connect,
+    ensure_stream,
+)
 from bijmantra.adapters.postgres import PostgresOutboxStore, create_engine, unit_of_work_factory
-from bijmantra.application.events import EventEnvelope, OutboxRecord, OutboxRelay
 from bijmantra.application.brapi.commands import ResourceCommands
 from bijmantra.application.brapi.modules import catalog
+from bijmantra.application.events import EventEnvelope, OutboxRecord, OutboxRelay
 from bijmantra.kernel import Principal, TenantId
 from bijmantra.testkit.provision import ProvisionedDatabase
+from prometheus_client import REGISTRY
 
 pytestmark = pytest.mark.integration
 
@@ -38,7 +43,9 @@ async def test_stream_setup_is_idempotent_and_republishing_is_deduplicated(nats_
     event = envelope()
     publisher = JetStreamPublisher(js)
     assert await publisher.publish_batch([OutboxRecord.of(event)]) == [event.id]
-    assert await publisher.publish_batch([OutboxRecord.of(event)]) == [event.id]  # a relay retry after a crash
+    assert await publisher.publish_batch([OutboxRecord.of(event)]) == [
+        event.id
+    ]  # a relay retry after a crash
     assert (await js.stream_info(EVENTS_STREAM)).state.messages == before + 1
     await nc.close()
 
@@ -56,7 +63,11 @@ async def test_failing_handler_is_redelivered_then_dead_lettered(nats_url: str) 
 
     durable = f"test-{uuid.uuid4().hex[:8]}"
     consumer = DurableConsumer(
-        js, durable=durable, filter_subjects=[f"bijmantra.events.{event_type}"], handler=always_fails, max_deliver=2
+        js,
+        durable=durable,
+        filter_subjects=[f"bijmantra.events.{event_type}"],
+        handler=always_fails,
+        max_deliver=2,
     )
     task = asyncio.create_task(consumer.run())
     event = envelope(event_type)
@@ -106,7 +117,9 @@ async def test_relay_moves_committed_events_from_postgres_to_the_stream(
         if e.tenant_id == str(tenant):
             received.append(e)
 
-    consumer = DurableConsumer(js, durable=durable, filter_subjects=["bijmantra.events.germplasm.>"], handler=collect)
+    consumer = DurableConsumer(
+        js, durable=durable, filter_subjects=["bijmantra.events.germplasm.>"], handler=collect
+    )
     task = asyncio.create_task(consumer.run())
     relay = OutboxRelay(PostgresOutboxStore(engine), JetStreamPublisher(js))
     while await relay.relay_once():
@@ -123,7 +136,9 @@ async def test_relay_moves_committed_events_from_postgres_to_the_stream(
     await engine.dispose()
 
 
-async def test_a_failing_batch_falls_back_to_single_events_and_isolates_the_poison(nats_url: str) -> None:
+async def test_a_failing_batch_falls_back_to_single_events_and_isolates_the_poison(
+    nats_url: str,
+) -> None:
     nc = await connect(nats_url, name="test")
     js = nc.jetstream()
     await ensure_stream(js)
@@ -164,7 +179,9 @@ async def test_a_failing_batch_falls_back_to_single_events_and_isolates_the_pois
     await nc.close()
 
 
-async def test_a_consumer_gets_only_its_subjects_and_an_older_wider_durable_is_narrowed(nats_url: str) -> None:
+async def test_a_consumer_gets_only_its_subjects_and_an_older_wider_durable_is_narrowed(
+    nats_url: str,
+) -> None:
     nc = await connect(nats_url, name="test")
     js = nc.jetstream()
     await ensure_stream(js)
@@ -173,7 +190,9 @@ async def test_a_consumer_gets_only_its_subjects_and_an_older_wider_durable_is_n
     # What an earlier release created: the whole context.
     await js.add_consumer(
         EVENTS_STREAM,
-        nats.js.api.ConsumerConfig(durable_name=durable, filter_subject=f"bijmantra.events.{context}.>"),
+        nats.js.api.ConsumerConfig(
+            durable_name=durable, filter_subject=f"bijmantra.events.{context}.>"
+        ),
     )
     wanted = [envelope(f"{context}.created"), envelope(f"{context}.created.bulk")]
     unwanted = [envelope(f"{context}.updated"), envelope(f"{context}.deleted")]
@@ -187,7 +206,9 @@ async def test_a_consumer_gets_only_its_subjects_and_an_older_wider_durable_is_n
     task = asyncio.create_task(consumer.run())
     await asyncio.wait_for(consumer.ready.wait(), 10)
     publisher = JetStreamPublisher(js)
-    await publisher.publish_batch([OutboxRecord.of(e) for e in [unwanted[0], wanted[0], unwanted[1], wanted[1]]])
+    await publisher.publish_batch(
+        [OutboxRecord.of(e) for e in [unwanted[0], wanted[0], unwanted[1], wanted[1]]]
+    )
     for _ in range(50):
         if len(received) == len(wanted):
             break

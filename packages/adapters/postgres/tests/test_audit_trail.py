@@ -191,9 +191,9 @@ async def test_a_resources_activity_includes_the_bulk_events_it_was_an_item_of(
         (updated.id, "observation.updated", "o-2", "curator"),
     ]
     assert history.total_count == 2
-    assert [a.event_id for a in (await activity(auditor(tenant), "o-1", PageRequest(0, 10))).items] == [
-        created.id
-    ]
+    assert [
+        a.event_id for a in (await activity(auditor(tenant), "o-1", PageRequest(0, 10))).items
+    ] == [created.id]
     elsewhere = await activity(auditor(uuid.uuid4()), "o-2", PageRequest(0, 10))
     assert elsewhere.items == [] and elsewhere.total_count == 0
     assert (await VerifyAuditChain(store)(auditor(tenant))).valid

@@ -164,7 +164,11 @@ async def test_a_page_version_changes_exactly_when_a_write_to_its_entity_commits
     assert await current(kept.version)
     # Writes to another entity, or by another organization, leave the page current.
     await commands.create(who, "seedlot", [{"seedLotName": "L", "amount": 1, "units": "seeds"}])
-    await commands.create(other, "germplasm", [{"germplasmName": "B", "germplasmPUI": "p:b", "commonCropName": "Rice"}])
+    await commands.create(
+        other,
+        "germplasm",
+        [{"germplasmName": "B", "germplasmPUI": "p:b", "commonCropName": "Rice"}],
+    )
     assert await current(kept.version)
     # A transaction that writes and rolls back changes nothing.
     async with uow(who.tenant_id) as work:

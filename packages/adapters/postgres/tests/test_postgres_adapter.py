@@ -136,7 +136,9 @@ async def test_each_write_commits_its_events_to_the_outbox_atomically(
     engine: AsyncEngine, database: ProvisionedDatabase
 ) -> None:
     tenant = uuid.uuid4()
-    created = await commands(engine, "domain-api").create(principal(tenant), "germplasm", payload("E1"))
+    created = await commands(engine, "domain-api").create(
+        principal(tenant), "germplasm", payload("E1")
+    )
     [document] = items(created.documents)
     with psycopg.connect(database.owner_url) as conn:
         [(event_type, aggregate_id, envelope)] = conn.execute(
@@ -156,7 +158,9 @@ async def test_a_bulk_write_emits_bulk_events_whose_items_share_their_outbox_par
     (PostgreSQL's own generated column) of the bulk part holding the item."""
     tenant = uuid.uuid4()
     names = [f"B{i}" for i in range(1200)]
-    created = await commands(engine, "domain-api").create(principal(tenant), "germplasm", payload(*names))
+    created = await commands(engine, "domain-api").create(
+        principal(tenant), "germplasm", payload(*names)
+    )
     stored = {d["germplasmDbId"]: d for d in items(created.documents)}
     with psycopg.connect(database.owner_url) as conn:
         rows = conn.execute(
@@ -167,7 +171,7 @@ async def test_a_bulk_write_emits_bulk_events_whose_items_share_their_outbox_par
         parts = [decode_envelope(bytes(envelope)) for *_, envelope in rows]
         item_partitions = dict(
             conn.execute(
-                f"SELECT id, {outbox_partition('id')} FROM unnest(%s::text[]) AS id",  # noqa: S608
+                f"SELECT id, {outbox_partition('id')} FROM unnest(%s::text[]) AS id",
                 (list(stored),),
             ).fetchall()
         )

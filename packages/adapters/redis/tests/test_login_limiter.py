@@ -6,10 +6,9 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
-from redis.asyncio import Redis
-
 from bijmantra.adapters.redis.login_limiter import RedisLoginLimiter
 from bijmantra.application.tenancy.throttle import BackoffPolicy
+from redis.asyncio import Redis
 
 pytestmark = pytest.mark.integration
 
@@ -30,7 +29,9 @@ def test_policy_doubles_and_caps() -> None:
     assert [policy.lock_seconds(n) for n in range(1, 9)] == [0, 0, 2, 4, 8, 16, 30, 30]
 
 
-async def test_account_is_locked_after_the_free_failures_with_growing_back_off(redis: Redis) -> None:
+async def test_account_is_locked_after_the_free_failures_with_growing_back_off(
+    redis: Redis,
+) -> None:
     limit = limiter(redis, account_policy=BackoffPolicy(free=3, base_seconds=10))
     for _ in range(2):
         await limit.failed("Ann@Example.org", "10.0.0.1")

@@ -51,5 +51,7 @@ def platform_error_body(error: BijmantraError, request_id: str | None) -> dict[s
     }
 
 
-def platform_body(data: Any, request_id: str | None, links: dict[str, str] | None = None) -> dict[str, Any]:
+def platform_body(
+    data: Any, request_id: str | None, links: dict[str, str] | None = None
+) -> dict[str, Any]:
     return {"data": data, "meta": {"request_id": request_id}, "links": links or {}}

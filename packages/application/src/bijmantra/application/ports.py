@@ -177,11 +177,15 @@ class AuditStore(Protocol):
         """Append once per event (False when ``consumer`` already recorded it)."""
         ...
 
-    async def append_many(self, consumer: str, events: Sequence[tuple[EventEnvelope, bytes]]) -> int:
+    async def append_many(
+        self, consumer: str, events: Sequence[tuple[EventEnvelope, bytes]]
+    ) -> int:
         """Append a batch atomically, skipping recorded events; return how many were new."""
         ...
 
-    async def page(self, tenant_id: TenantId, page: PageRequest, *, resource: str | None = None) -> Page[AuditEntry]:
+    async def page(
+        self, tenant_id: TenantId, page: PageRequest, *, resource: str | None = None
+    ) -> Page[AuditEntry]:
         """Entries in position order; with ``resource``, those about it (as their subject or
         as an item of a bulk event)."""
         ...

@@ -35,8 +35,11 @@ def _grant(contexts: tuple[str, ...], *actions: Action) -> frozenset[Permission]
 ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
     "viewer": _grant((*DATA_CONTEXTS, "tenancy"), Action.READ),
     "breeder": _grant((*DATA_CONTEXTS, "tenancy"), Action.READ)
-    | _grant(("core", "germplasm", "phenotyping", "genotyping", "analysis", "operations"), Action.WRITE),
-    "data-manager": _grant(DATA_CONTEXTS, Action.READ, Action.WRITE, Action.ADMIN) | _grant(("tenancy",), Action.READ),
+    | _grant(
+        ("core", "germplasm", "phenotyping", "genotyping", "analysis", "operations"), Action.WRITE
+    ),
+    "data-manager": _grant(DATA_CONTEXTS, Action.READ, Action.WRITE, Action.ADMIN)
+    | _grant(("tenancy",), Action.READ),
     "admin": _grant((*DATA_CONTEXTS, "tenancy"), Action.READ, Action.WRITE, Action.ADMIN),
     # analytics-worker's tokens (a platform service client): read genotypes and germplasm,
     # run analysis jobs. Never a member's role; domain-api accepts it only on the worker service.

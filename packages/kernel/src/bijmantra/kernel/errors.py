@@ -93,7 +93,9 @@ ERRORS_BY_CODE: dict[ErrorCode, type[BijmantraError]] = {
 }
 
 
-def error_for(code: ErrorCode | str, message: str, details: list[FieldError] | None = None) -> BijmantraError:
+def error_for(
+    code: ErrorCode | str, message: str, details: list[FieldError] | None = None
+) -> BijmantraError:
     """Rebuild a typed error from its code, e.g. on the far side of a gRPC call."""
     cls = ERRORS_BY_CODE.get(ErrorCode(code), BijmantraError)
     return cls(message, details or [])

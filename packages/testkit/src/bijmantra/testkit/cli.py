@@ -16,10 +16,15 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from bijmantra.testkit.devstack import (
+    DEMO_EMAIL,
+    DEMO_ORGANIZATION_ID,
+    DEMO_PASSWORD,
+    DevStack,
+    Ports,
+)
 from tqdm import tqdm
 from tqdm.utils import CallbackIOWrapper
-
-from bijmantra.testkit.devstack import DEMO_EMAIL, DEMO_ORGANIZATION_ID, DEMO_PASSWORD, DevStack, Ports
 
 STATE_FILE = ".bijmantra/stack.json"
 IMPORTS = "/api/v1/genotypes/imports"
@@ -29,7 +34,11 @@ UPLOAD_PIECE = 1 << 20
 def up(args: argparse.Namespace) -> None:
     workdir = Path(args.workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
-    stack = DevStack(workdir, Ports(gateway=int(os.environ.get("GATEWAY_PORT", "8000"))), log_dir=workdir / "logs")
+    stack = DevStack(
+        workdir,
+        Ports(gateway=int(os.environ.get("GATEWAY_PORT", "8000"))),
+        log_dir=workdir / "logs",
+    )
 
     def on_signal(signum: int, _: object) -> None:
         raise KeyboardInterrupt
@@ -110,7 +119,9 @@ def import_genotypes(args: argparse.Namespace) -> None:
     headers = {"Authorization": f"Bearer {_access_token(args)}"}
     with (
         tqdm(total=path.stat().st_size, unit="B", unit_scale=True, desc=path.name) as bar,
-        httpx.Client(base_url=args.gateway, timeout=httpx.Timeout(30, read=3600), headers=headers) as client,
+        httpx.Client(
+            base_url=args.gateway, timeout=httpx.Timeout(30, read=3600), headers=headers
+        ) as client,
     ):
         if plink:
             with files[0].open("rb") as bed:
@@ -126,7 +137,9 @@ def import_genotypes(args: argparse.Namespace) -> None:
     if response.status_code >= 400:
         sys.exit(f"import failed ({response.status_code}): {body['error']['message']}")
     summary = body["data"]
-    skipped = ", ".join(f"{k}: {v}" for k, v in sorted(summary["variantsSkipped"].items())) or "none"
+    skipped = (
+        ", ".join(f"{k}: {v}" for k, v in sorted(summary["variantsSkipped"].items())) or "none"
+    )
     print(
         f"variant set {summary['variantSetDbId']}: {summary['variantsImported']} variants x "
         f"{summary['samplesImported']} samples imported; skipped {skipped}; germplasm matched "
@@ -145,12 +158,22 @@ def main() -> None:
     fetch.add_argument("--email", default=DEMO_EMAIL)
     fetch.add_argument("--password", default=DEMO_PASSWORD)
     fetch.set_defaults(run=token)
-    genotypes = commands.add_parser("import-genotypes", help="upload a VCF or PLINK .bed (with .bim/.fam)")
-    genotypes.add_argument("file", help="file.vcf, file.vcf.gz, or file.bed next to file.bim and file.fam")
+    genotypes = commands.add_parser(
+        "import-genotypes", help="upload a VCF or PLINK .bed (with .bim/.fam)"
+    )
+    genotypes.add_argument(
+        "file", help="file.vcf, file.vcf.gz, or file.bed next to file.bim and file.fam"
+    )
     genotypes.add_argument("--name", help="variant set name (default: the file name)")
-    genotypes.add_argument("--crop", required=True, help="crop of germplasm created for new samples")
-    genotypes.add_argument("--gateway", default=os.environ.get("GATEWAY_URL", "http://127.0.0.1:8000"))
-    genotypes.add_argument("--token", help="access token (default: $BIJMANTRA_TOKEN, else log in as --email)")
+    genotypes.add_argument(
+        "--crop", required=True, help="crop of germplasm created for new samples"
+    )
+    genotypes.add_argument(
+        "--gateway", default=os.environ.get("GATEWAY_URL", "http://127.0.0.1:8000")
+    )
+    genotypes.add_argument(
+        "--token", help="access token (default: $BIJMANTRA_TOKEN, else log in as --email)"
+    )
     genotypes.add_argument("--email", default=DEMO_EMAIL)
     genotypes.add_argument("--password", default=DEMO_PASSWORD)
     genotypes.set_defaults(run=import_genotypes)

@@ -145,7 +145,12 @@ class DevStack:
         )  # fmt: skip
         if testdata:
             self._run(
-                [_script("bijmantra-domain-api"), "import-testdata", "--tenant", DEMO_ORGANIZATION_ID],
+                [
+                    _script("bijmantra-domain-api"),
+                    "import-testdata",
+                    "--tenant",
+                    DEMO_ORGANIZATION_ID,
+                ],
                 self.database.domain_url,
             )
 
@@ -163,7 +168,12 @@ class DevStack:
         self.wait_ready(timeout)
 
     def start_service(
-        self, name: str, database_url: str | None = None, *, replica: str = "", env: dict[str, str] | None = None
+        self,
+        name: str,
+        database_url: str | None = None,
+        *,
+        replica: str = "",
+        env: dict[str, str] | None = None,
     ) -> subprocess.Popen[bytes]:
         """Start one service process; ``replica`` names an extra instance (its own log and key)."""
         if database_url is None:
@@ -182,7 +192,10 @@ class DevStack:
         # Its own process group: whatever the service forks (granian's workers) can be
         # stopped with it, even when the service itself had to be killed.
         self.services[key] = subprocess.Popen(
-            [_script(f"bijmantra-{name}")], env=environment, stdout=output, stderr=subprocess.STDOUT,  # type: ignore[arg-type]
+            [_script(f"bijmantra-{name}")],
+            env=environment,
+            stdout=output,
+            stderr=subprocess.STDOUT,  # type: ignore[arg-type]
             start_new_session=True,
         )
         return self.services[key]
@@ -203,10 +216,19 @@ class DevStack:
                     raise TimeoutError(f"{url} not ready after {timeout}s")
                 time.sleep(0.2)
 
-    def login(self, email: str = DEMO_EMAIL, password: str = DEMO_PASSWORD, organization_id: str | None = None) -> str:
-        body = json.dumps({"email": email, "password": password, "organizationId": organization_id}).encode()
+    def login(
+        self,
+        email: str = DEMO_EMAIL,
+        password: str = DEMO_PASSWORD,
+        organization_id: str | None = None,
+    ) -> str:
+        body = json.dumps(
+            {"email": email, "password": password, "organizationId": organization_id}
+        ).encode()
         request = urllib.request.Request(
-            f"{self.identity_url}/api/v1/auth/login", data=body, headers={"Content-Type": "application/json"}
+            f"{self.identity_url}/api/v1/auth/login",
+            data=body,
+            headers={"Content-Type": "application/json"},
         )
         with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 (loopback)
             return str(json.load(response)["data"]["access_token"])
@@ -252,7 +274,9 @@ class DevStack:
         if self.log_dir is None:
             return ""
         logs = sorted(self.log_dir.glob("*.log"))
-        return "".join(f"==== {log.name}\n{log.read_text(errors='replace')[-chars:]}\n" for log in logs)
+        return "".join(
+            f"==== {log.name}\n{log.read_text(errors='replace')[-chars:]}\n" for log in logs
+        )
 
 
 @contextlib.contextmanager

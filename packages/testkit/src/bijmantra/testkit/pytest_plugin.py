@@ -8,7 +8,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-
 from bijmantra.testkit.provision import ProvisionedDatabase, provision
 from bijmantra.testkit.servers import LocalNats, LocalPostgres, LocalRedis, env_or
 

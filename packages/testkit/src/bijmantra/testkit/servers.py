@@ -22,11 +22,15 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def wait_for_port(port: int, *, timeout: float = 20.0, process: subprocess.Popen[bytes] | None = None) -> None:
+def wait_for_port(
+    port: int, *, timeout: float = 20.0, process: subprocess.Popen[bytes] | None = None
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
-            raise RuntimeError(f"process exited with {process.returncode} before listening on {port}")
+            raise RuntimeError(
+                f"process exited with {process.returncode} before listening on {port}"
+            )
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
             return
         time.sleep(0.05)
@@ -93,7 +97,9 @@ class _LocalProcess:
 
     def start(self) -> str:
         self.datadir.mkdir(parents=True, exist_ok=True)
-        self.process = subprocess.Popen(self.command(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.process = subprocess.Popen(
+            self.command(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         wait_for_port(self.port, process=self.process)
         return self.url
 
@@ -111,7 +117,16 @@ class LocalNats(_LocalProcess):
         return f"nats://127.0.0.1:{self.port}"
 
     def command(self) -> list[str]:
-        return [_binary("nats-server"), "-js", "-sd", str(self.datadir), "-a", "127.0.0.1", "-p", str(self.port)]
+        return [
+            _binary("nats-server"),
+            "-js",
+            "-sd",
+            str(self.datadir),
+            "-a",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+        ]
 
 
 class LocalRedis(_LocalProcess):

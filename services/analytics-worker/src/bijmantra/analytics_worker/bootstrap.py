@@ -48,7 +48,9 @@ async def run(settings: Settings, stop: asyncio.Event, tracing: Tracing | None =
     channel = http = None
     if settings.client_secret:
         channel = grpc.aio.insecure_channel(
-            settings.domain_api_target, options=CHANNEL_OPTIONS, interceptors=tracing.grpc_client_interceptors()
+            settings.domain_api_target,
+            options=CHANNEL_OPTIONS,
+            interceptors=tracing.grpc_client_interceptors(),
         )
         http = httpx.AsyncClient()
         tokens = IdentityClientCredentials(
@@ -82,7 +84,9 @@ async def run(settings: Settings, stop: asyncio.Event, tracing: Tracing | None =
 
     tasks = [asyncio.create_task(c.run()) for c in consumers]
     with untraced():
-        tasks.append(asyncio.create_task(sample_every(CONSUMER_SAMPLE_SECONDS, stop, sample_consumer_lag)))
+        tasks.append(
+            asyncio.create_task(sample_every(CONSUMER_SAMPLE_SECONDS, stop, sample_consumer_lag))
+        )
     log.info("analytics-worker consuming", consumers=[c.durable for c in consumers])
     await stop.wait()
     log.info("analytics-worker draining")

@@ -9,12 +9,6 @@ from dataclasses import dataclass, field
 
 import grpc
 import prometheus_client
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
-from redis.asyncio import Redis
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from bijmantra.adapters.grpc import IdentitySigningKeys, JwtVerifier
 from bijmantra.adapters.nats import (
     EVENTS_SUBJECTS,
@@ -35,9 +29,9 @@ from bijmantra.adapters.postgres.ddl import outbox_channel
 from bijmantra.adapters.postgres.relay_loop import OutboxWakeups, run_relay
 from bijmantra.adapters.redis import RedisSearchResultStore
 from bijmantra.application.analysis import (
+    AttachFigures,
     CancelAnalysis,
     ClaimAnalysis,
-    AttachFigures,
     CompleteAnalysis,
     FailAnalysis,
     GetAnalysis,
@@ -71,12 +65,21 @@ from bijmantra.contracts.genotyping.v1 import genotyping_service_pb2 as genotypi
 from bijmantra.contracts.genotyping.v1 import genotyping_service_pb2_grpc as genotyping_grpc
 from bijmantra.domain_api.audit_api import AuditServicer
 from bijmantra.domain_api.config import Settings
-from bijmantra.domain_api.genotyping_api import AnalysisServicer, AnalysisWorkerServicer, GenotypingServicer
+from bijmantra.domain_api.genotyping_api import (
+    AnalysisServicer,
+    AnalysisWorkerServicer,
+    GenotypingServicer,
+)
 from bijmantra.domain_api.grpc_api import AuthInterceptor, ResourceServicer
 from bijmantra.observability import current_traceparent, get_logger, untraced
 from bijmantra.observability.grpc_interceptors import GrpcServerMetrics
 from bijmantra.observability.metrics import sample_every, watch_pool
 from bijmantra.observability.tracing_setup import Tracing
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from redis.asyncio import Redis
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 SERVICE_NAME = "domain-api"
 # An audit append takes milliseconds; a short ack wait redelivers a dead replica's messages soon.
@@ -100,8 +103,12 @@ WORKER_SERVICE = analysis_pb.DESCRIPTOR.services_by_name["AnalysisWorkerService"
 # Identity's analytics-worker platform client holds this role; only WORKER_SERVICE accepts it.
 WORKER_ROLE = "analysis-worker"
 LAG_SAMPLE_SECONDS = 5.0
-OUTBOX_PENDING = prometheus_client.Gauge("outbox_pending_events", "Committed events not yet published.")
-OUTBOX_LAG = prometheus_client.Gauge("outbox_lag_seconds", "Age of the oldest unpublished outbox event.")
+OUTBOX_PENDING = prometheus_client.Gauge(
+    "outbox_pending_events", "Committed events not yet published."
+)
+OUTBOX_LAG = prometheus_client.Gauge(
+    "outbox_lag_seconds", "Age of the oldest unpublished outbox event."
+)
 log = get_logger(__name__)
 
 
@@ -123,7 +130,9 @@ class DomainApi:
         for service in SERVED:
             await self.health.set(service, health_pb2.HealthCheckResponse.SERVING)
         metrics_server, _ = prometheus_client.start_http_server(self.settings.metrics_port)
-        log.info("domain-api serving", port=self.settings.port, metrics_port=self.settings.metrics_port)
+        log.info(
+            "domain-api serving", port=self.settings.port, metrics_port=self.settings.metrics_port
+        )
         # Start-up objects never die: out of the collector's reach, a full collection no
         # longer walks them while relay passes and RPCs wait (530 ms pauses measured at
         # 1,000 events/s, ADR 0050).
@@ -135,10 +144,16 @@ class DomainApi:
             if self.relay is not None and self.outbox is not None:
                 listen_url = libpq_url(self.settings.database_url)
                 relaying = run_relay(
-                    self.relay, listen_url, stop, channel=outbox_channel("domain"), purge=self.outbox
+                    self.relay,
+                    listen_url,
+                    stop,
+                    channel=outbox_channel("domain"),
+                    purge=self.outbox,
                 )
                 tasks.append(asyncio.create_task(relaying))
-            tasks.append(asyncio.create_task(sample_every(LAG_SAMPLE_SECONDS, stop, self._sample_lag)))
+            tasks.append(
+                asyncio.create_task(sample_every(LAG_SAMPLE_SECONDS, stop, self._sample_lag))
+            )
         tasks += [asyncio.create_task(c.run()) for c in self.consumers]
         await stop.wait()
         log.info("domain-api draining")
@@ -260,7 +275,9 @@ async def bootstrap(
     )
     brapi = catalog()
     resource_grpc.add_ResourceServiceServicer_to_server(
-        ResourceServicer(ResourceQueries(brapi, uow, searches, lookup), ResourceCommands(brapi, uow)),
+        ResourceServicer(
+            ResourceQueries(brapi, uow, searches, lookup), ResourceCommands(brapi, uow)
+        ),
         server,
     )
     genotyping_grpc.add_GenotypingServiceServicer_to_server(
@@ -268,7 +285,11 @@ async def bootstrap(
     )
     analysis_grpc.add_AnalysisServiceServicer_to_server(
         AnalysisServicer(
-            RequestAnalysis(uow), GetAnalysis(uow), CancelAnalysis(uow), GetResultPage(uow), GetArtifact(uow)
+            RequestAnalysis(uow),
+            GetAnalysis(uow),
+            CancelAnalysis(uow),
+            GetResultPage(uow),
+            GetArtifact(uow),
         ),
         server,
     )
@@ -281,7 +302,8 @@ async def bootstrap(
     )  # fmt: skip
     if audit is not None:
         audit_grpc.add_AuditServiceServicer_to_server(
-            AuditServicer(ListAuditEntries(audit), VerifyAuditChain(audit), ListActivity(audit)), server
+            AuditServicer(ListAuditEntries(audit), VerifyAuditChain(audit), ListActivity(audit)),
+            server,
         )
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import os
 
+from bijmantra.gateway.config import Settings
 from granian import Granian
 from granian.constants import Interfaces
-
-from bijmantra.gateway.config import Settings
 
 
 def main() -> None:

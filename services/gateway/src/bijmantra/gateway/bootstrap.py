@@ -67,15 +67,21 @@ async def ready(state: State) -> Response[dict[str, Any]]:
     checks = {}
     for name, channel in state.channels.items():
         try:
-            reply = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=2)
+            reply = await health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(), timeout=2
+            )
             checks[name] = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
         except grpc.aio.AioRpcError as exc:
             checks[name] = exc.code().name
     ok = all(status == "SERVING" for status in checks.values())
-    return Response({"status": "ok" if ok else "degraded", "checks": checks}, status_code=200 if ok else 503)
+    return Response(
+        {"status": "ok" if ok else "degraded", "checks": checks}, status_code=200 if ok else 503
+    )
 
 
-def create_app(settings: Settings | None = None, *, verifier: TokenVerifier | None = None) -> Litestar:
+def create_app(
+    settings: Settings | None = None, *, verifier: TokenVerifier | None = None
+) -> Litestar:
     settings = settings or Settings.from_env()
     configure_logging("gateway", settings.log_level)
     tracing = configure_tracing("gateway")  # here, not in main: granian runs this in each worker
@@ -88,7 +94,9 @@ def create_app(settings: Settings | None = None, *, verifier: TokenVerifier | No
         settings.identity_target, options=GRPC_OPTIONS, interceptors=interceptors
     )
     verifier = verifier or JwtVerifier(
-        IdentitySigningKeys(identity_channel), issuer=settings.token_issuer, audience=settings.token_audience
+        IdentitySigningKeys(identity_channel),
+        issuer=settings.token_issuer,
+        audience=settings.token_audience,
     )
     resources = ResourceClient(domain_channel)
     state = State(
@@ -131,8 +139,16 @@ def create_app(settings: Settings | None = None, *, verifier: TokenVerifier | No
     auth = authentication_middleware(verifier)
     return Litestar(
         route_handlers=[
-            live, startup, ready, *brapi.route_handlers(catalog()), *genotypes.HANDLERS, *compliance.ROUTES,
-            live_feed, my_permissions, *identity_routes(identity_http), *observability.route_handlers,
+            live,
+            startup,
+            ready,
+            *brapi.route_handlers(catalog()),
+            *genotypes.HANDLERS,
+            *compliance.ROUTES,
+            live_feed,
+            my_permissions,
+            *identity_routes(identity_http),
+            *observability.route_handlers,
         ],
         state=state,
         lifespan=[lifespan],

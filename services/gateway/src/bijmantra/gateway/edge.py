@@ -5,13 +5,6 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from litestar import Request, Response
-from litestar.connection import ASGIConnection
-from litestar.exceptions import HTTPException, NotAuthorizedException, PermissionDeniedException
-from litestar.handlers.base import BaseRouteHandler
-from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
-
 from bijmantra.application.envelopes import brapi_error_body, http_status, platform_error_body
 from bijmantra.application.ports import TokenVerifier
 from bijmantra.application.security import authorize
@@ -25,6 +18,12 @@ from bijmantra.kernel import (
 )
 from bijmantra.kernel.errors import ErrorCode
 from bijmantra.observability import bind_context, clear_context, get_logger
+from litestar import Request, Response
+from litestar.connection import ASGIConnection
+from litestar.exceptions import HTTPException, NotAuthorizedException, PermissionDeniedException
+from litestar.handlers.base import BaseRouteHandler
+from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 log = get_logger(__name__)
 REQUEST_ID_HEADER = "x-request-id"
@@ -37,10 +36,17 @@ def request_id_middleware(app: ASGIApp) -> ASGIApp:
         if scope["type"] != "http":
             await app(scope, receive, send)
             return
-        request_id = next(
-            (v.decode() for k, v in scope["headers"] if k == b"x-request-id" and 0 < len(v) <= 128),
-            None,
-        ) or uuid.uuid4().hex
+        request_id = (
+            next(
+                (
+                    v.decode()
+                    for k, v in scope["headers"]
+                    if k == b"x-request-id" and 0 < len(v) <= 128
+                ),
+                None,
+            )
+            or uuid.uuid4().hex
+        )
         scope.setdefault("state", {})["request_id"] = request_id
         clear_context()
         bind_context(request_id=request_id)
@@ -61,7 +67,9 @@ class BearerAuthentication(AbstractAuthenticationMiddleware):
 
     verifier: TokenVerifier
 
-    async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:
+    async def authenticate_request(
+        self, connection: ASGIConnection[Any, Any, Any, Any]
+    ) -> AuthenticationResult:
         header = connection.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
@@ -75,7 +83,9 @@ def authentication_middleware(verifier: TokenVerifier) -> type[BearerAuthenticat
     return type("BoundBearerAuthentication", (BearerAuthentication,), {"verifier": verifier})
 
 
-async def permission_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+async def permission_guard(
+    connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
+) -> None:
     """Each route declares the permission it needs (``opt['permission']``)."""
     needed = handler.opt.get("permission")
     if needed is not None:
@@ -94,7 +104,9 @@ def error_response(request: Request[Any, Any, Any], error: BijmantraError) -> Re
         status = 400 if error.code is ErrorCode.VALIDATION else http_status(error)
         return Response(brapi_error_body(error), status_code=status, headers=headers)
     request_id = request.scope.get("state", {}).get("request_id")
-    return Response(platform_error_body(error, request_id), status_code=http_status(error), headers=headers)
+    return Response(
+        platform_error_body(error, request_id), status_code=http_status(error), headers=headers
+    )
 
 
 _HTTP_TO_ERROR: dict[int, type[BijmantraError]] = {

@@ -6,8 +6,8 @@ and any malformed line rolls everything back, germplasm created for the samples 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from bijmantra.application.brapi.commands import ResourceCommands

@@ -62,7 +62,9 @@ class PasswordHasher(Protocol):
 
 
 class RefreshSessionStarter(Protocol):
-    async def start(self, issued: IssuedToken, *, user_id: uuid.UUID, client_id: str, scope: str) -> IssuedToken: ...
+    async def start(
+        self, issued: IssuedToken, *, user_id: uuid.UUID, client_id: str, scope: str
+    ) -> IssuedToken: ...
 
 
 class EventLog(Protocol):
@@ -79,11 +81,18 @@ ACCOUNT_EVENTS = TenantId(uuid.UUID(int=0))
 def login_failed(user: UserRecord | None, reason: str) -> DomainEvent:
     """No e-mail address in the event: unknown addresses would put guesses into the stream."""
     subject = str(user.id) if user is not None else "unknown"
-    return DomainEvent(type="tenancy.login.failed", tenant_id=ACCOUNT_EVENTS, aggregate_id=subject, data={"reason": reason})
+    return DomainEvent(
+        type="tenancy.login.failed",
+        tenant_id=ACCOUNT_EVENTS,
+        aggregate_id=subject,
+        data={"reason": reason},
+    )
 
 
 class TokenIssuer(Protocol):
-    def issue(self, *, subject: str, tenant_id: TenantId, roles: frozenset[str], scope: str) -> IssuedToken: ...
+    def issue(
+        self, *, subject: str, tenant_id: TenantId, roles: frozenset[str], scope: str
+    ) -> IssuedToken: ...
 
 
 INVALID_LOGIN = "Invalid email, password or organization"
@@ -102,32 +111,52 @@ class LoginWithPassword:
     scope: str = "openid brapi"
 
     async def __call__(
-        self, email: str, password: str, organization_id: uuid.UUID | None, *, client_address: str | None = None
+        self,
+        email: str,
+        password: str,
+        organization_id: uuid.UUID | None,
+        *,
+        client_address: str | None = None,
     ) -> IssuedToken:
-        user, chosen = await self.authenticate(email, password, organization_id, client_address=client_address)
+        user, chosen = await self.authenticate(
+            email, password, organization_id, client_address=client_address
+        )
         issued = self.tokens.issue(
             subject=str(user.id), tenant_id=chosen.tenant_id, roles=chosen.roles, scope=self.scope
         )
         if self.sessions is None:
             return issued
-        return await self.sessions.start(issued, user_id=user.id, client_id=self.client_id, scope=self.scope)
+        return await self.sessions.start(
+            issued, user_id=user.id, client_id=self.client_id, scope=self.scope
+        )
 
     async def authenticate(
-        self, email: str, password: str, organization_id: uuid.UUID | None, *, client_address: str | None = None
+        self,
+        email: str,
+        password: str,
+        organization_id: uuid.UUID | None,
+        *,
+        client_address: str | None = None,
     ) -> tuple[UserRecord, Membership]:
         """Check the password (throttled) and pick exactly one of the user's organizations."""
         user = await self.verify_password(email, password, client_address=client_address)
         return user, choose_organization(await self.users.memberships(user.id), organization_id)
 
-    async def verify_password(self, email: str, password: str, *, client_address: str | None = None) -> UserRecord:
+    async def verify_password(
+        self, email: str, password: str, *, client_address: str | None = None
+    ) -> UserRecord:
         if not email or not password:
-            raise ValidationFailed("email and password are required", [FieldError("email", "required")])
+            raise ValidationFailed(
+                "email and password are required", [FieldError("email", "required")]
+            )
         if self.limiter is not None:
             wait = await self.limiter.retry_after(email, client_address)
             if wait > 0:
                 # No password check while locked: a locked account gets no more guesses.
                 await self._failed(None, "locked")
-                raise RateLimited(TOO_MANY_ATTEMPTS, [FieldError("retryAfter", str(max(1, round(wait))))])
+                raise RateLimited(
+                    TOO_MANY_ATTEMPTS, [FieldError("retryAfter", str(max(1, round(wait))))]
+                )
         user = await self.users.find_by_email(email)
         if user is None:
             self.hasher.dummy_verify(password)
@@ -145,7 +174,9 @@ class LoginWithPassword:
             await self.events.record(login_failed(user, reason))
 
 
-def choose_organization(memberships: list[Membership], organization_id: uuid.UUID | None) -> Membership:
+def choose_organization(
+    memberships: list[Membership], organization_id: uuid.UUID | None
+) -> Membership:
     """A token is scoped to exactly one organization: the one asked for, or the only one."""
     if organization_id is None and len(memberships) == 1:
         return memberships[0]
@@ -154,7 +185,12 @@ def choose_organization(memberships: list[Membership], organization_id: uuid.UUI
         if organization_id is None:
             raise ValidationFailed(
                 "Choose an organization",
-                [FieldError("organizationId", f"one of {', '.join(str(m.tenant_id) for m in memberships)}")],
+                [
+                    FieldError(
+                        "organizationId",
+                        f"one of {', '.join(str(m.tenant_id) for m in memberships)}",
+                    )
+                ],
             )
         raise Forbidden("Not a member of that organization")
     return matching[0]

@@ -80,7 +80,9 @@ class RotationResult:
 
 
 class RefreshTokenStore(Protocol):
-    async def start_family(self, family: RefreshFamily, token_hash: bytes, token_expires_at: datetime) -> None: ...
+    async def start_family(
+        self, family: RefreshFamily, token_hash: bytes, token_expires_at: datetime
+    ) -> None: ...
 
     async def rotate(
         self,
@@ -99,9 +101,13 @@ class RefreshTokenStore(Protocol):
         """
         ...
 
-    async def revoke_family_of(self, tenant_id: TenantId, token_hash: bytes, client_id: str, reason: str) -> bool: ...
+    async def revoke_family_of(
+        self, tenant_id: TenantId, token_hash: bytes, client_id: str, reason: str
+    ) -> bool: ...
 
-    async def revoke_family(self, tenant_id: TenantId, family_id: uuid.UUID, reason: str) -> None: ...
+    async def revoke_family(
+        self, tenant_id: TenantId, family_id: uuid.UUID, reason: str
+    ) -> None: ...
 
 
 class MembershipLookup(Protocol):
@@ -160,7 +166,9 @@ class ClientAuthenticator:
 
     clients: OAuthClientDirectory
 
-    async def __call__(self, client_id: str | None, secret: str | None, *, grant_type: str) -> OAuthClient:
+    async def __call__(
+        self, client_id: str | None, secret: str | None, *, grant_type: str
+    ) -> OAuthClient:
         if not client_id:
             raise Unauthorized(INVALID_CLIENT)
         client = await self.clients.find(client_id)
@@ -188,22 +196,33 @@ class RefreshSessions:
     family_ttl: timedelta = timedelta(days=30)  # absolute lifetime of a login
     clock: Clock = field(default_factory=SystemClock)
 
-    async def start(self, issued: IssuedToken, *, user_id: uuid.UUID, client_id: str, scope: str) -> IssuedToken:
+    async def start(
+        self, issued: IssuedToken, *, user_id: uuid.UUID, client_id: str, scope: str
+    ) -> IssuedToken:
         """Attach a new refresh-token family to a freshly issued access token."""
         now = self.clock.now()
-        family = RefreshFamily(uuid7(), issued.tenant_id, user_id, client_id, scope, now + self.family_ttl)
+        family = RefreshFamily(
+            uuid7(), issued.tenant_id, user_id, client_id, scope, now + self.family_ttl
+        )
         token = new_tenant_bound_secret(issued.tenant_id)
         await self.store.start_family(family, hash_secret(token), now + self.token_ttl)
         return replace(issued, refresh_token=token)
 
-    async def refresh(self, refresh_token: str, client: OAuthClient, scope: str | None = None) -> IssuedToken:
+    async def refresh(
+        self, refresh_token: str, client: OAuthClient, scope: str | None = None
+    ) -> IssuedToken:
         tenant = tenant_of(refresh_token)
         if tenant is None:
             raise Unauthorized(INVALID_REFRESH)
         now = self.clock.now()
         new_token = new_tenant_bound_secret(tenant)
         result = await self.store.rotate(
-            tenant, hash_secret(refresh_token), hash_secret(new_token), now + self.token_ttl, now, reuse_detected
+            tenant,
+            hash_secret(refresh_token),
+            hash_secret(new_token),
+            now + self.token_ttl,
+            now,
+            reuse_detected,
         )
         family = result.family
         if result.outcome is not Rotation.ROTATED or family is None:
@@ -214,18 +233,29 @@ class RefreshSessions:
             raise Unauthorized(INVALID_REFRESH)
         granted = _narrow_scope(scope, frozenset(family.scope.split()))
         # Roles are read again: a removed member cannot keep refreshing.
-        membership = next((m for m in await self.memberships.memberships(family.user_id) if m.tenant_id == tenant), None)
+        membership = next(
+            (
+                m
+                for m in await self.memberships.memberships(family.user_id)
+                if m.tenant_id == tenant
+            ),
+            None,
+        )
         if membership is None:
             await self.store.revoke_family(tenant, family.id, "membership_removed")
             raise Unauthorized(INVALID_REFRESH)
-        issued = self.tokens.issue(subject=str(family.user_id), tenant_id=tenant, roles=membership.roles, scope=granted)
+        issued = self.tokens.issue(
+            subject=str(family.user_id), tenant_id=tenant, roles=membership.roles, scope=granted
+        )
         return replace(issued, refresh_token=new_token)
 
     async def revoke(self, token: str, client: OAuthClient) -> None:
         """RFC 7009: revoking a refresh token ends its whole family; unknown tokens are ignored."""
         tenant = tenant_of(token)
         if tenant is not None:
-            await self.store.revoke_family_of(tenant, hash_secret(token), client.client_id, "revoked")
+            await self.store.revoke_family_of(
+                tenant, hash_secret(token), client.client_id, "revoked"
+            )
 
 
 @dataclass
@@ -255,10 +285,15 @@ class ClientCredentials:
         if organization_id is not None and _organization(organization_id) != client.tenant_id:
             raise ClientNotAllowed("Client may act only for its own organization")
         return self.tokens.issue(
-            subject=f"client:{client.client_id}", tenant_id=client.tenant_id, roles=client.roles, scope=granted
+            subject=f"client:{client.client_id}",
+            tenant_id=client.tenant_id,
+            roles=client.roles,
+            scope=granted,
         )
 
-    async def _for_named_organization(self, client: OAuthClient, organization_id: str | None, granted: str) -> IssuedToken:
+    async def _for_named_organization(
+        self, client: OAuthClient, organization_id: str | None, granted: str
+    ) -> IssuedToken:
         if organization_id is None:
             raise ValidationFailed("organization_id is required for this client")
         if not client.roles or not client.roles <= SERVICE_CLIENT_ROLES:
@@ -267,7 +302,10 @@ class ClientCredentials:
         if not await self.organizations.exists(tenant):
             raise ValidationFailed("Unknown organization_id")
         return self.tokens.issue(
-            subject=f"service:{client.client_id}", tenant_id=tenant, roles=client.roles, scope=granted
+            subject=f"service:{client.client_id}",
+            tenant_id=tenant,
+            roles=client.roles,
+            scope=granted,
         )
 
 

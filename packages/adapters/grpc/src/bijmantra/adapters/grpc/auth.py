@@ -15,17 +15,17 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import grpc
 import msgspec
+from bijmantra.contracts.tenancy.v1 import identity_service_pb2 as identity_pb
+from bijmantra.contracts.tenancy.v1 import identity_service_pb2_grpc as identity_grpc
+from bijmantra.kernel import Principal, TenantId, Unauthorized, Unavailable
+from bijmantra.observability.grpc_interceptors import request_id_metadata
 from joserfc import jwt
 from joserfc.errors import InvalidKeyIdError, JoseError
 from joserfc.jwk import KeySet
 from joserfc.jwt import JWTClaimsRegistry
 
-from bijmantra.contracts.tenancy.v1 import identity_service_pb2 as identity_pb
-from bijmantra.contracts.tenancy.v1 import identity_service_pb2_grpc as identity_grpc
-from bijmantra.kernel import Principal, TenantId, Unauthorized, Unavailable
-from bijmantra.observability.grpc_interceptors import request_id_metadata
+import grpc
 
 ALGORITHMS = ["RS256"]
 _REFETCH_INTERVAL = 5.0  # default seconds between JWKS refetches forced by unknown kids

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import NoReturn
 
-import grpc
 import msgspec
-
 from bijmantra.kernel import BijmantraError, FieldError, Unavailable
 from bijmantra.kernel.errors import GRPC_STATUS_NAMES, ErrorCode, error_for
+
+import grpc
 
 DETAILS_KEY = "bijmantra-error-bin"
 
@@ -23,7 +23,9 @@ _STATUS_TO_CODE = {name: code for code, name in GRPC_STATUS_NAMES.items()}
 
 
 def rpc_error_metadata(error: BijmantraError) -> tuple[tuple[str, bytes], ...]:
-    payload = _Details(error.code.value, error.message, [(d.location, d.message) for d in error.details])
+    payload = _Details(
+        error.code.value, error.message, [(d.location, d.message) for d in error.details]
+    )
     return ((DETAILS_KEY, msgspec.json.encode(payload)),)
 
 
@@ -38,7 +40,9 @@ def error_from_rpc(exc: grpc.aio.AioRpcError) -> BijmantraError:
     for key, value in exc.trailing_metadata() or ():
         if key == DETAILS_KEY:
             decoded = msgspec.json.decode(value, type=_Details)
-            return error_for(decoded.code, decoded.message, [FieldError(*d) for d in decoded.details])
+            return error_for(
+                decoded.code, decoded.message, [FieldError(*d) for d in decoded.details]
+            )
     code = _STATUS_TO_CODE.get(exc.code().name)
     if code is None or code is ErrorCode.UNAVAILABLE:
         return Unavailable(f"upstream service unavailable ({exc.code().name})")

@@ -50,7 +50,9 @@ def service_schema(schema: str) -> list[str]:
     ]
 
 
-def tenant_table(schema: str, table: str, *, privileges: str = "SELECT, INSERT, UPDATE, DELETE") -> list[str]:
+def tenant_table(
+    schema: str, table: str, *, privileges: str = "SELECT, INSERT, UPDATE, DELETE"
+) -> list[str]:
     """Enable and force RLS on a tenant table and grant the service role DML on it."""
     qualified = f"{schema}.{table}"
     role = SERVICE_ROLES[schema]

@@ -17,15 +17,19 @@ def sqlalchemy_url(url: str) -> str:
 
 def libpq_url(url: str) -> str:
     """The plain ``postgresql://`` form of an engine URL, as libpq and psycopg take it."""
-    return make_url(sqlalchemy_url(url)).set(drivername="postgresql").render_as_string(
-        hide_password=False
+    return (
+        make_url(sqlalchemy_url(url))
+        .set(drivername="postgresql")
+        .render_as_string(hide_password=False)
     )
 
 
 def with_user(url: str, user: str) -> str:
     """The same server and database, as another role (local/test topologies only)."""
-    return make_url(sqlalchemy_url(url)).set(username=user, password=None).render_as_string(
-        hide_password=False
+    return (
+        make_url(sqlalchemy_url(url))
+        .set(username=user, password=None)
+        .render_as_string(hide_password=False)
     )
 
 

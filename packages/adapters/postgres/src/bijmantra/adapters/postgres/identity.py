@@ -8,12 +8,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, text
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from bijmantra.adapters.postgres.tenancy import write_identity_events
 from bijmantra.adapters.postgres.uow import set_tenant
-from bijmantra.application.tenancy.authorization import AuthorizationCode
 from bijmantra.application.tenancy import (
     Membership,
     OAuthClient,
@@ -22,8 +18,11 @@ from bijmantra.application.tenancy import (
     RotationResult,
     UserRecord,
 )
+from bijmantra.application.tenancy.authorization import AuthorizationCode
 from bijmantra.domain import DomainEvent
 from bijmantra.kernel import TenantId
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 
 class PostgresUserDirectory:
@@ -47,7 +46,9 @@ class PostgresUserDirectory:
         async with self._engine.connect() as conn:
             row = (
                 await conn.execute(
-                    text("SELECT id, email, display_name, password_hash FROM identity.users WHERE id = :id"),
+                    text(
+                        "SELECT id, email, display_name, password_hash FROM identity.users WHERE id = :id"
+                    ),
                     {"id": user_id},
                 )
             ).one_or_none()
@@ -101,7 +102,9 @@ class PostgresSigningKeys:
             )
             return list(retired.scalars())
 
-    async def add(self, kid: str, algorithm: str, private_pem: str, public_jwk: dict[str, object]) -> None:
+    async def add(
+        self, kid: str, algorithm: str, private_pem: str, public_jwk: dict[str, object]
+    ) -> None:
         import json
 
         async with self._engine.begin() as conn:
@@ -129,7 +132,9 @@ async def register_member(
     async with engine.begin() as conn:
         await conn.execute(select(func.set_config("app.tenant_id", str(organization_id), True)))
         await conn.execute(
-            text("INSERT INTO identity.organizations (id, name) VALUES (:id, :name) ON CONFLICT DO NOTHING"),
+            text(
+                "INSERT INTO identity.organizations (id, name) VALUES (:id, :name) ON CONFLICT DO NOTHING"
+            ),
             {"id": organization_id, "name": organization_name},
         )
         await conn.execute(
@@ -161,7 +166,9 @@ class PostgresRefreshTokenStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
-    async def start_family(self, family: RefreshFamily, token_hash: bytes, token_expires_at: datetime) -> None:
+    async def start_family(
+        self, family: RefreshFamily, token_hash: bytes, token_expires_at: datetime
+    ) -> None:
         async with self._engine.begin() as conn:
             await set_tenant(conn, family.tenant_id)
             await conn.execute(
@@ -171,8 +178,12 @@ class PostgresRefreshTokenStore:
                     "VALUES (:id, :tenant, :user, :client, :scope, :expires)"
                 ),
                 {
-                    "id": family.id, "tenant": family.tenant_id, "user": family.user_id,
-                    "client": family.client_id, "scope": family.scope, "expires": family.expires_at,
+                    "id": family.id,
+                    "tenant": family.tenant_id,
+                    "user": family.user_id,
+                    "client": family.client_id,
+                    "scope": family.scope,
+                    "expires": family.expires_at,
                 },  # fmt: skip
             )
             await conn.execute(
@@ -180,7 +191,12 @@ class PostgresRefreshTokenStore:
                     "INSERT INTO identity.refresh_tokens (token_hash, tenant_id, family_id, expires_at) "
                     "VALUES (:hash, :tenant, :family, :expires)"
                 ),
-                {"hash": token_hash, "tenant": family.tenant_id, "family": family.id, "expires": token_expires_at},
+                {
+                    "hash": token_hash,
+                    "tenant": family.tenant_id,
+                    "family": family.id,
+                    "expires": token_expires_at,
+                },
             )
 
     async def rotate(
@@ -234,7 +250,12 @@ class PostgresRefreshTokenStore:
                     "INSERT INTO identity.refresh_tokens (token_hash, tenant_id, family_id, expires_at) "
                     "VALUES (:hash, :tenant, :family, :expires)"
                 ),
-                {"hash": new_hash, "tenant": tenant_id, "family": family.id, "expires": min(new_expires_at, family.expires_at)},
+                {
+                    "hash": new_hash,
+                    "tenant": tenant_id,
+                    "family": family.id,
+                    "expires": min(new_expires_at, family.expires_at),
+                },
             )
             return RotationResult(Rotation.ROTATED, family)
 
@@ -249,7 +270,9 @@ class PostgresRefreshTokenStore:
                 {"id": family_id, "reason": reason},
             )
 
-    async def revoke_family_of(self, tenant_id: TenantId, token_hash: bytes, client_id: str, reason: str) -> bool:
+    async def revoke_family_of(
+        self, tenant_id: TenantId, token_hash: bytes, client_id: str, reason: str
+    ) -> bool:
         async with self._engine.begin() as conn:
             await set_tenant(conn, tenant_id)
             result = await conn.execute(
@@ -268,7 +291,9 @@ class PostgresRefreshTokenStore:
             await set_tenant(conn, tenant_id)
             return (
                 await conn.execute(
-                    text("SELECT coalesce(revoked_reason, '') FROM identity.refresh_token_families WHERE id = :id"),
+                    text(
+                        "SELECT coalesce(revoked_reason, '') FROM identity.refresh_token_families WHERE id = :id"
+                    ),
                     {"id": family_id},
                 )
             ).scalar_one() or None
@@ -336,8 +361,14 @@ async def register_client(
                 "VALUES (:id, :name, :secret, :grants, :uris, :scope, :tenant, :roles)"
             ),
             {
-                "id": client_id, "name": name, "secret": secret_hash, "grants": grant_types,
-                "uris": redirect_uris or [], "scope": scope, "tenant": tenant_id, "roles": roles or [],
+                "id": client_id,
+                "name": name,
+                "secret": secret_hash,
+                "grants": grant_types,
+                "uris": redirect_uris or [],
+                "scope": scope,
+                "tenant": tenant_id,
+                "roles": roles or [],
             },  # fmt: skip
         )
 
@@ -378,9 +409,16 @@ class PostgresAuthorizationCodes:
                     "(:hash, :tenant, :client, :user, :uri, :scope, :challenge, :method, :nonce, :auth_time, :expires)"
                 ),
                 {
-                    "hash": code_hash, "tenant": code.tenant_id, "client": code.client_id, "user": code.user_id,
-                    "uri": code.redirect_uri, "scope": code.scope, "challenge": code.code_challenge,
-                    "method": code.code_challenge_method, "nonce": code.nonce, "auth_time": code.auth_time,
+                    "hash": code_hash,
+                    "tenant": code.tenant_id,
+                    "client": code.client_id,
+                    "user": code.user_id,
+                    "uri": code.redirect_uri,
+                    "scope": code.scope,
+                    "challenge": code.code_challenge,
+                    "method": code.code_challenge_method,
+                    "nonce": code.nonce,
+                    "auth_time": code.auth_time,
                     "expires": code.expires_at,
                 },  # fmt: skip
             )

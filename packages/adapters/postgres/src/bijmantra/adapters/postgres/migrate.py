@@ -8,7 +8,6 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-
 from bijmantra.adapters.postgres.engine import sqlalchemy_url
 
 

@@ -99,7 +99,8 @@ class PostgresUnitOfWork(TenantTransaction):
         if events:
             trace = self._traceparent()
             await write_outbox(
-                self._connection, [envelope_for(e, source=self._source, traceparent=trace) for e in events]
+                self._connection,
+                [envelope_for(e, source=self._source, traceparent=trace) for e in events],
             )
         await self.resources.bump_versions()
         await self._connection.commit()

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import hashlib
 
-from redis.asyncio import Redis
-
 from bijmantra.application.tenancy.throttle import ACCOUNT_POLICY, ADDRESS_POLICY, BackoffPolicy
+
+from redis.asyncio import Redis
 
 # INCR the counter, refresh its window, and set the lock for the back-off the count earns.
 _RECORD_FAILURE = """
@@ -65,13 +65,18 @@ class RedisLoginLimiter:
         for kind, subject in self._subjects(account, address):
             policy = self._policies[kind]
             await self._record(
-                keys=[f"{self._prefix}:fail:{kind}:{subject}", f"{self._prefix}:lock:{kind}:{subject}"],
+                keys=[
+                    f"{self._prefix}:fail:{kind}:{subject}",
+                    f"{self._prefix}:lock:{kind}:{subject}",
+                ],
                 args=[policy.window_seconds, policy.free, policy.base_seconds, policy.max_seconds],
             )
 
     async def succeeded(self, account: str, address: str | None) -> None:
         subject = _account_key(account)
-        await self._redis.delete(f"{self._prefix}:fail:acct:{subject}", f"{self._prefix}:lock:acct:{subject}")
+        await self._redis.delete(
+            f"{self._prefix}:fail:acct:{subject}", f"{self._prefix}:lock:acct:{subject}"
+        )
 
     async def close(self) -> None:
         await self._redis.aclose()
