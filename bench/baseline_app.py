@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from datetime import date
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Query
 from joserfc import jwt
@@ -110,7 +110,7 @@ def tenant(authorization: str = Header("")) -> uuid.UUID:
 
 
 @app.get("/brapi/v2/germplasm/{db_id}", response_model=SingleResponse)
-async def get_one(db_id: str, tid: uuid.UUID = Depends(tenant)) -> SingleResponse:
+async def get_one(db_id: str, tid: Annotated[uuid.UUID, Depends(tenant)]) -> SingleResponse:
     async with Session() as session:
         row = await session.get(GermplasmRow, (tid, db_id))
     if row is None:
@@ -120,9 +120,9 @@ async def get_one(db_id: str, tid: uuid.UUID = Depends(tenant)) -> SingleRespons
 
 @app.get("/brapi/v2/germplasm", response_model=ListResponse)
 async def list_all(
+    tid: Annotated[uuid.UUID, Depends(tenant)],
     page: int = Query(0, ge=0),
     pageSize: int = Query(1000, ge=1),
-    tid: uuid.UUID = Depends(tenant),
 ) -> ListResponse:
     async with Session() as session:
         total = await session.scalar(
@@ -130,12 +130,19 @@ async def list_all(
         )
         rows = (
             await session.scalars(
-                select(GermplasmRow).where(GermplasmRow.tenant_id == tid).order_by(GermplasmRow.germplasm_db_id)
-                .offset(page * pageSize).limit(pageSize)
+                select(GermplasmRow)
+                .where(GermplasmRow.tenant_id == tid)
+                .order_by(GermplasmRow.germplasm_db_id)
+                .offset(page * pageSize)
+                .limit(pageSize)
             )
-        ).all()  # fmt: skip
-    pagination = Pagination(currentPage=page, pageSize=pageSize, totalCount=total or 0,
-                            totalPages=-(-(total or 0) // pageSize))  # fmt: skip
+        ).all()
+    pagination = Pagination(
+        currentPage=page,
+        pageSize=pageSize,
+        totalCount=total or 0,
+        totalPages=-(-(total or 0) // pageSize),
+    )
     return ListResponse(
         metadata=Metadata(pagination=pagination),
         result=ListResult(data=[Germplasm.model_validate(r) for r in rows]),

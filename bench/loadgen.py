@@ -77,8 +77,16 @@ async def _client(
         writer.close()
 
 
-async def run_load(url_paths: list[str], *, port: int, token: str | None, connections: int, duration: float,
-                   host: str = "127.0.0.1", warmup: float = 1.0) -> LoadResult:  # fmt: skip
+async def run_load(
+    url_paths: list[str],
+    *,
+    port: int,
+    token: str | None,
+    connections: int,
+    duration: float,
+    host: str = "127.0.0.1",
+    warmup: float = 1.0,
+) -> LoadResult:
     headers = f"Authorization: Bearer {token}\r\n".encode() if token else b""
     if warmup:
         await run_load(

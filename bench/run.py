@@ -48,12 +48,19 @@ def seed(stack: DevStack, token: str) -> list[str]:
     ) as client:
         for start in range(0, GERMPLASM, 500):
             batch = [
-                {"germplasmName": f"B{i}", "germplasmPUI": f"doi:bench/{i}", "commonCropName": "Maize",
-                 "accessionNumber": f"A{i}", "acquisitionDate": "2021-03-04", "genus": "Zea", "species": "mays",
-                 "synonyms": [{"synonym": f"S{i}", "type": "alias"}],
-                 "externalReferences": [{"referenceId": f"E{i}", "referenceSource": "bench"}]}
+                {
+                    "germplasmName": f"B{i}",
+                    "germplasmPUI": f"doi:bench/{i}",
+                    "commonCropName": "Maize",
+                    "accessionNumber": f"A{i}",
+                    "acquisitionDate": "2021-03-04",
+                    "genus": "Zea",
+                    "species": "mays",
+                    "synonyms": [{"synonym": f"S{i}", "type": "alias"}],
+                    "externalReferences": [{"referenceId": f"E{i}", "referenceSource": "bench"}],
+                }
                 for i in range(start, min(start + 500, GERMPLASM))
-            ]  # fmt: skip
+            ]
             response = client.post("/brapi/v2/germplasm", json=batch)
             response.raise_for_status()
             ids += [d["germplasmDbId"] for d in response.json()["result"]["data"]]
@@ -67,13 +74,17 @@ def start_baseline(owner_url: str, secret: str) -> tuple[subprocess.Popen[bytes]
         # The baseline's own relational table, built from the same rows the engine serves.
         conn.execute(
             "CREATE TABLE baseline.germplasm AS SELECT tenant_id, db_id AS germplasm_db_id, "
-            "document->>'germplasmName' AS germplasm_name, document->>'germplasmPUI' AS germplasm_pui, "
-            "document->>'commonCropName' AS common_crop_name, document->>'accessionNumber' AS accession_number, "
-            "(document->>'acquisitionDate')::date AS acquisition_date, document->>'genus' AS genus, "
+            "document->>'germplasmName' AS germplasm_name, document->>'germplasmPUI' AS "
+            "germplasm_pui, "
+            "document->>'commonCropName' AS common_crop_name, document->>'accessionNumber' AS "
+            "accession_number, "
+            "(document->>'acquisitionDate')::date AS acquisition_date, document->>'genus' AS "
+            "genus, "
             "document->>'species' AS species, document->>'collection' AS collection, "
             "document->>'pedigree' AS pedigree, "
             "coalesce(nullif(document->'synonyms', 'null'), '[]')::json AS synonyms, "
-            "coalesce(nullif(document->'externalReferences', 'null'), '[]')::json AS external_references, "
+            "coalesce(nullif(document->'externalReferences', 'null'), '[]')::json AS "
+            "external_references, "
             "coalesce(nullif(document->'additionalInfo', 'null'), '{}')::json AS additional_info, "
             "coalesce(nullif(document->'donors', 'null'), '[]')::json AS donors "
             "FROM domain.resources WHERE entity = 'germplasm'"
@@ -81,10 +92,20 @@ def start_baseline(owner_url: str, secret: str) -> tuple[subprocess.Popen[bytes]
         conn.execute("ALTER TABLE baseline.germplasm ADD PRIMARY KEY (tenant_id, germplasm_db_id)")
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "bench.baseline_app:app", "--port", str(port), "--log-level", "warning",
-         "--no-access-log"],
-        cwd=ROOT, env={**os.environ, "DATABASE_URL": owner_url, "BASELINE_SECRET": secret},
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "bench.baseline_app:app",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        cwd=ROOT,
+        env={**os.environ, "DATABASE_URL": owner_url, "BASELINE_SECRET": secret},
+    )
     wait_for_port(port, process=process)
     return process, port
 
@@ -98,8 +119,12 @@ async def compare(
             paths, port=port, token=token, connections=CONNECTIONS, duration=SECONDS
         )
         results[label] = result.summary()
-        print(f"  {name:<28} {label:<17} {result.rps:8.1f} req/s  p50 {result.percentile(0.5):7.2f} ms  "
-              f"p99 {result.percentile(0.99):7.2f} ms  errors {result.errors}", flush=True)  # fmt: skip
+        print(
+            f"  {name:<28} {label:<17} {result.rps:8.1f} req/s  p50 "
+            f"{result.percentile(0.5):7.2f} ms  "
+            f"p99 {result.percentile(0.99):7.2f} ms  errors {result.errors}",
+            flush=True,
+        )
     ratio = (
         results["bijmantra"]["requests_per_second"]
         / results["baseline_fastapi"]["requests_per_second"]
@@ -163,8 +188,10 @@ def tracing_benchmark() -> dict[str, Any]:
 
 def wait_for_consumers_to_drain(stack: DevStack, timeout: float = 600.0) -> None:
     """Poll the services' own lag gauges until every durable consumer has caught up."""
-    urls = [f"http://127.0.0.1:{stack.ports.domain_metrics}/metrics",
-            f"http://127.0.0.1:{stack.ports.worker_health}/metrics"]  # fmt: skip
+    urls = [
+        f"http://127.0.0.1:{stack.ports.domain_metrics}/metrics",
+        f"http://127.0.0.1:{stack.ports.worker_health}/metrics",
+    ]
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         lag = [
@@ -210,28 +237,41 @@ def tracing_overhead(stack: DevStack, paths: list[str], token: str) -> dict[str,
         asyncio.run(load(paths[:200], duration=2))  # warm-up: connections, pools, caches
         result = asyncio.run(load(paths, duration=SECONDS))
         results[label] = result.summary()
-        print(f"  {'GET /germplasm/{id}':<28} {label:<36} {result.rps:8.1f} req/s  "
-              f"p50 {result.percentile(0.5):7.2f} ms  p99 {result.percentile(0.99):7.2f} ms  "
-              f"errors {result.errors}", flush=True)  # fmt: skip
+        print(
+            f"  {'GET /germplasm/{id}':<28} {label:<36} {result.rps:8.1f} req/s  "
+            f"p50 {result.percentile(0.5):7.2f} ms  p99 {result.percentile(0.99):7.2f} ms  "
+            f"errors {result.errors}",
+            flush=True,
+        )
     off = results["tracing_off"]
     for label in list(configurations)[1:]:
         on = results[label]
         throughput = on["requests_per_second"] / off["requests_per_second"]
         on["ratio_requests_per_second"] = round(throughput, 3)
         on["ratio_p50_latency"] = round(on["p50_ms"] / off["p50_ms"], 3)
-        print(f"  {label}: throughput ratio {on['ratio_requests_per_second']:.3f}x, "
-              f"p50 latency ratio {on['ratio_p50_latency']:.3f}x", flush=True)  # fmt: skip
+        print(
+            f"  {label}: throughput ratio {on['ratio_requests_per_second']:.3f}x, "
+            f"p50 latency ratio {on['ratio_p50_latency']:.3f}x",
+            flush=True,
+        )
     results["spans_written"] = sum(1 for f in traces.glob("*.jsonl") for _ in f.open())
     return results
 
 
 def main() -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
-    meta = {"machine": platform.machine(), "cpus": os.cpu_count(), "python": platform.python_version(),
-            "seconds_per_scenario": SECONDS, "connections": CONNECTIONS, "germplasm_rows": GERMPLASM,
-            "load_generator": "bench/loadgen.py (closed-loop asyncio HTTP/1.1 keep-alive)"}  # fmt: skip
+    meta = {
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "seconds_per_scenario": SECONDS,
+        "connections": CONNECTIONS,
+        "germplasm_rows": GERMPLASM,
+        "load_generator": "bench/loadgen.py (closed-loop asyncio HTTP/1.1 keep-alive)",
+    }
     print(
-        "Vertical slice: gateway -> gRPC -> domain-api -> PostgreSQL (token + RLS) vs FastAPI baseline",
+        "Vertical slice: gateway -> gRPC -> domain-api -> PostgreSQL (token + RLS) vs FastAPI "
+        "baseline",
         flush=True,
     )
     report = {"meta": meta, **slice_benchmark()}

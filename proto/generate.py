@@ -25,10 +25,15 @@ def generate(target: Path) -> None:
     sources = sorted(str(p.relative_to(PROTO)) for p in PROTO.rglob("*.proto"))
     with tempfile.TemporaryDirectory() as scratch:
         args = [
-            "protoc", f"-I{PROTO}", f"-I{Path(protoc.__file__).parent / '_proto'}",
-            f"--python_out={scratch}", f"--grpc_python_out={scratch}",
-            f"--mypy_out={scratch}", f"--mypy_grpc_out={scratch}", *sources,
-        ]  # fmt: skip
+            "protoc",
+            f"-I{PROTO}",
+            f"-I{Path(protoc.__file__).parent / '_proto'}",
+            f"--python_out={scratch}",
+            f"--grpc_python_out={scratch}",
+            f"--mypy_out={scratch}",
+            f"--mypy_grpc_out={scratch}",
+            *sources,
+        ]
         if protoc.main(args) != 0:
             raise SystemExit("protoc failed")
         if target.exists():

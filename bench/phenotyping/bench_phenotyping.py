@@ -122,7 +122,7 @@ def field_season(api: Api) -> tuple[str, list[str], list[str]]:
             for i in range(start, min(start + 2000, UNITS))
         ]
         units += [u["observationUnitDbId"] for u in api.create("/observationunits", plots)]
-    return study["studyDbId"], units, variables  # fmt: skip
+    return study["studyDbId"], units, variables
 
 
 def observation_batches(study: str, units: list[str], variables: list[str]) -> list[bytes]:
@@ -273,9 +273,15 @@ def main() -> None:
             }
             copy_out = copy_out_baseline(stack.database.owner_url, study)
         report = {
-            "meta": {"machine": platform.machine(), "cpus": os.cpu_count(),
-                     "python": platform.python_version(), "observations": OBSERVATIONS,
-                     "batch": BATCH, "units": UNITS, "variables": VARIABLES},
+            "meta": {
+                "machine": platform.machine(),
+                "cpus": os.cpu_count(),
+                "python": platform.python_version(),
+                "observations": OBSERVATIONS,
+                "batch": BATCH,
+                "units": UNITS,
+                "variables": VARIABLES,
+            },
             "ingest": {
                 "platform_observations_per_second": round(platform_rate, 1),
                 "platform_batch_seconds": [round(s, 3) for s in platform_seconds],
@@ -297,7 +303,7 @@ def main() -> None:
                     tables["csv"]["total_s"] / copy_out["total_s"], 2
                 ),
             },
-        }  # fmt: skip
+        }
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
         RESULTS.write_text(json.dumps(report, indent=2))
         ingest_report = report["ingest"]
@@ -325,7 +331,7 @@ def main() -> None:
             f"total {copy_out['total_s']:.3f} s",
             flush=True,
         )
-        print(f"wrote {RESULTS}", flush=True)  # fmt: skip
+        print(f"wrote {RESULTS}", flush=True)
 
 
 if __name__ == "__main__":

@@ -152,7 +152,8 @@ TYPED_SETTINGS: dict[str, Schema] = {
     "DB_POOL_SIZE": {**POSITIVE_INT_SETTING, "description": "database connection pool size"},
     "GATEWAY_PAGE_CACHE_BYTES": {
         "anyOf": [{"type": "integer", "minimum": 0}, {"type": "string", "pattern": "^[0-9]+$"}],
-        "description": "bytes of BrAPI list pages kept per worker (0: off), revalidated per request",
+        "description": "bytes of BrAPI list pages kept per worker (0: off), revalidated per "
+        "request",
     },
 }
 

@@ -15,10 +15,23 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _ruff_banned_api(*paths: str | Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "ruff", "check", "--no-cache", "--select", "TID251",
-         "--config", str(ROOT / "pyproject.toml"), *map(str, paths)],
-        cwd=ROOT, capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "ruff",
+            "check",
+            "--no-cache",
+            "--select",
+            "TID251",
+            "--config",
+            str(ROOT / "pyproject.toml"),
+            *map(str, paths),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
 
 
 def test_only_service_bootstraps_and_tracing_setup_import_the_sdk() -> None:

@@ -12,7 +12,8 @@ COMMITTED = ROOT / "packages" / "contracts" / "src" / "bijmantra" / "contracts"
 
 def _generator():  # type: ignore[no-untyped-def]
     spec = importlib.util.spec_from_file_location("proto_generate", ROOT / "proto" / "generate.py")
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules["proto_generate"] = module
     spec.loader.exec_module(module)
@@ -51,6 +52,7 @@ def test_every_proto_follows_the_layout_rules() -> None:
                 plain = stripped.replace(
                     "(stream ", "("
                 )  # streaming RPCs name their messages alike
-                assert f"({name}Request)" in plain and f"({name}Response)" in plain, stripped
+                assert f"({name}Request)" in plain, stripped
+                assert f"({name}Response)" in plain, stripped
             if stripped.startswith("service "):
                 assert stripped.split()[1].endswith("Service"), stripped

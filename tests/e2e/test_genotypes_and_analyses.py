@@ -392,17 +392,20 @@ async def test_qc_matches_the_kernel_and_draws_histograms(
     metrics = (await client.get(f"http://127.0.0.1:{stack.ports.worker_health}/metrics")).text
     qc_completed = {"analysis": "qc", "outcome": "completed"}
     [qc_jobs] = [
-        s.value for f in text_string_to_metric_families(metrics) for s in f.samples
+        s.value
+        for f in text_string_to_metric_families(metrics)
+        for s in f.samples
         if s.name == "analysis_job_duration_seconds_count" and s.labels == qc_completed
-    ]  # fmt: skip
+    ]
     assert qc_jobs >= 1
     # Streaming RPCs get RED metrics too: the upload (client stream) and the job's read.
     served = (await client.get(f"http://127.0.0.1:{stack.ports.domain_metrics}/metrics")).text
     handled = {
         s.labels["grpc_method"]: s.value
-        for f in text_string_to_metric_families(served) for s in f.samples
+        for f in text_string_to_metric_families(served)
+        for s in f.samples
         if s.name == "grpc_server_handled_total" and s.labels["grpc_code"] == "OK"
-    }  # fmt: skip
+    }
     assert handled.get("ImportGenotypes", 0) >= 1
     assert handled.get("StreamJobGenotypes", 0) >= 1
 
@@ -801,7 +804,7 @@ async def test_gblup_reads_phenotypes_from_observations_of_a_variable_in_a_study
         ],
     )
     rng = np.random.default_rng(9)
-    phenotyped = list(range(0, 48, 2)) + [1, 3, 5]
+    phenotyped = [*list(range(0, 48, 2)), 1, 3, 5]
     units, values = [], {}
     for i in phenotyped:
         for rep in (1, 2):  # two plots per germplasm: their mean is the phenotype
@@ -896,8 +899,13 @@ async def test_another_organization_sees_no_genotypes_or_analyses(
     other = {"Authorization": f"Bearer {stack.login(email, 'pw-123456')}"}
     set_path = f"/api/v1/variantsets/{dataset.variant_set_db_id}"
     job_path = f"/api/v1/analyses/{mine['analysisDbId']}"
-    for path in (set_path, f"{set_path}/dosages.npy", job_path, f"{job_path}/results/variants",
-                 f"{job_path}/artifacts/maf.png"):  # fmt: skip
+    for path in (
+        set_path,
+        f"{set_path}/dosages.npy",
+        job_path,
+        f"{job_path}/results/variants",
+        f"{job_path}/artifacts/maf.png",
+    ):
         response = await client.get(path, headers=other)
         assert response.status_code == 404, (path, response.text)
     assert (await client.delete(job_path, headers=other)).status_code == 404

@@ -74,9 +74,10 @@ def _wait_for(predicate: Any, timeout: float = 30.0) -> Any:
 
 def _write_trace_id(stack: DevStack) -> str:
     [server_span] = [
-        s for s in _spans(stack, "gateway")
+        s
+        for s in _spans(stack, "gateway")
         if s["kind"] == "SpanKind.SERVER" and s["name"] == "POST /brapi/v2/germplasm"
-    ]  # fmt: skip
+    ]
     assert server_span["parent_id"] is None, "the gateway starts the trace"
     return str(server_span["context"]["trace_id"])
 
@@ -126,8 +127,10 @@ def test_one_write_is_one_trace_across_gateway_domain_api_and_worker(
     assert worker_sql, "SQL spans in the worker's handler"
     assert all(s["parent_id"] is not None for s in worker_sql)
     assert {s["resource"]["attributes"]["service.name"] for s in gateway + domain + worker} == {
-        "gateway", "domain-api", "analytics-worker"
-    }  # fmt: skip
+        "gateway",
+        "domain-api",
+        "analytics-worker",
+    }
 
 
 def test_every_log_line_carries_the_correlation_keys_and_the_trace_reaches_the_worker_logs(
@@ -144,10 +147,11 @@ def test_every_log_line_carries_the_correlation_keys_and_the_trace_reaches_the_w
         assert {"trace_id", "span_id", "request_id", "tenant_id"} <= record.keys(), (name, record)
     processed = _wait_for(
         lambda: [
-            r for r in _json_lines(stack.log_dir / "analytics-worker.log")  # type: ignore[operator]
+            r
+            for r in _json_lines(stack.log_dir / "analytics-worker.log")  # type: ignore[operator]
             if r.get("event") == "event processed" and r["trace_id"] == trace_id
         ]
-    )  # fmt: skip
+    )
     assert processed, "the worker's log line for the event carries the request's trace id"
     assert processed[0]["tenant_id"] is not None
 
@@ -228,9 +232,12 @@ def test_metrics_on_every_service_after_traffic(stack: DevStack, created: dict[s
     assert _value(domain, "db_pool_size", pool="domain-api") > 0
     _value(domain, "db_pool_connections_in_use", pool="domain-api")
     # Sampled every few seconds by the relay's side task: everything got published.
-    assert _wait_for(lambda: "outbox_pending_events" in _scrape(
-        f"http://127.0.0.1:{stack.ports.domain_metrics}/metrics"
-    ))  # fmt: skip
+    assert _wait_for(
+        lambda: (
+            "outbox_pending_events"
+            in _scrape(f"http://127.0.0.1:{stack.ports.domain_metrics}/metrics")
+        )
+    )
     domain = _scrape(f"http://127.0.0.1:{stack.ports.domain_metrics}/metrics")
     assert _value(domain, "outbox_pending_events") == 0
     _value(domain, "outbox_lag_seconds")
@@ -242,10 +249,16 @@ def test_metrics_on_every_service_after_traffic(stack: DevStack, created: dict[s
     consumer = "analytics-germplasm"
     assert _value(worker, "consumer_pending_messages", consumer=consumer) == 0
     assert _value(worker, "consumer_redeliveries_total", consumer=consumer) == 0
-    assert _value(
-        worker, "consumer_handle_duration_seconds_count",
-        consumer=consumer, event_type="germplasm.created", outcome="ok",
-    ) >= 1  # fmt: skip
+    assert (
+        _value(
+            worker,
+            "consumer_handle_duration_seconds_count",
+            consumer=consumer,
+            event_type="germplasm.created",
+            outcome="ok",
+        )
+        >= 1
+    )
     _value(worker, "db_pool_connections_in_use", pool="analytics-worker")
 
 

@@ -140,7 +140,8 @@ async def test_bad_input_is_a_clear_400_and_stores_nothing(
         == before["metadata"]["pagination"]["totalCount"]
     )
     missing = await client.get(f"/brapi/v2/germplasm/{uuid.uuid4()}", headers=auth(token))
-    assert missing.status_code == 404 and missing.json()["result"] is None
+    assert missing.status_code == 404
+    assert missing.json()["result"] is None
 
 
 async def page_cache_hits(client: httpx.AsyncClient) -> float:
@@ -204,7 +205,8 @@ async def test_another_organization_sees_nothing_and_a_viewer_cannot_write(
         await client.get(f"/brapi/v2/germplasm/{mine['germplasmDbId']}", headers=auth(other_token))
     ).status_code == 404
     listing = (await client.get("/brapi/v2/germplasm", headers=auth(other_token))).json()
-    assert listing["result"]["data"] == [] and listing["metadata"]["pagination"]["totalCount"] == 0
+    assert listing["result"]["data"] == []
+    assert listing["metadata"]["pagination"]["totalCount"] == 0
     denied = await client.post(
         "/brapi/v2/germplasm", json=new_germplasm("nope"), headers=auth(other_token)
     )

@@ -167,7 +167,8 @@ def upgrade() -> None:
         "USING (tenant_id = nullif(current_setting('app.tenant_id', true), '')::uuid "
         "OR user_id = nullif(current_setting('app.user_id', true), '')::uuid) "
         "WITH CHECK (tenant_id = nullif(current_setting('app.tenant_id', true), '')::uuid)",
-        f"GRANT SELECT, INSERT, UPDATE, DELETE ON identity.memberships TO {SERVICE_ROLES['identity']}",
+        "GRANT SELECT, INSERT, UPDATE, DELETE ON identity.memberships TO "
+        f"{SERVICE_ROLES['identity']}",
         f"GRANT SELECT, INSERT, UPDATE ON identity.organizations, identity.users "
         f"TO {SERVICE_ROLES['identity']}",
         """

@@ -70,7 +70,8 @@ def upgrade() -> None:
             revoked_reason text
         )
         """,
-        "CREATE INDEX refresh_token_families_user_idx ON identity.refresh_token_families (tenant_id, user_id)",
+        "CREATE INDEX refresh_token_families_user_idx ON identity.refresh_token_families "
+        "(tenant_id, user_id)",
         *tenant_table("identity", "refresh_token_families", privileges="SELECT, INSERT, UPDATE"),
         """
         CREATE TABLE identity.refresh_tokens (

@@ -68,7 +68,8 @@ def upgrade() -> None:
             PRIMARY KEY (tenant_id, entity, db_id)
         )
         """,
-        "CREATE INDEX resources_document_idx ON domain.resources USING gin (document jsonb_path_ops)",
+        "CREATE INDEX resources_document_idx ON domain.resources USING gin (document "
+        "jsonb_path_ops)",
         *tenant_table("domain", "resources"),
     ):
         op.execute(statement)
@@ -77,7 +78,8 @@ def upgrade() -> None:
         f"""
         INSERT INTO domain.resources (tenant_id, entity, db_id, document, body)
         SELECT tenant_id, 'germplasm', germplasm_db_id, doc, convert_to(doc::text, 'UTF8')
-        FROM (SELECT tenant_id, germplasm_db_id, jsonb_build_object({pairs}) AS doc FROM domain.germplasm) g
+        FROM (SELECT tenant_id, germplasm_db_id, jsonb_build_object({pairs}) AS doc
+              FROM domain.germplasm) g
         """
     )
     op.execute("DROP TABLE domain.germplasm")

@@ -1,4 +1,5 @@
-"""Events end to end: partitioned outbox claiming (domain and identity outboxes), domain-api's processed events, audit log.
+"""Events end to end: partitioned outbox claiming (domain and identity outboxes),
+domain-api's processed events, audit log.
 
 Revision ID: 0006
 Revises: 0005

@@ -26,10 +26,12 @@ NAMED_CLIENT = "client_id = nullif(current_setting('app.client_id', true), '')"
 
 def upgrade() -> None:
     for statement in (
-        "ALTER TABLE identity.oauth_clients ADD COLUMN acts_for_tenants boolean NOT NULL DEFAULT false",
+        "ALTER TABLE identity.oauth_clients ADD COLUMN acts_for_tenants boolean NOT NULL "
+        "DEFAULT false",
         "ALTER TABLE identity.oauth_clients DROP CONSTRAINT oauth_clients_check1",
         "ALTER TABLE identity.oauth_clients ADD CONSTRAINT oauth_clients_credentials_tenant CHECK "
-        "(tenant_id IS NOT NULL OR acts_for_tenants OR NOT ('client_credentials' = ANY (grant_types)))",
+        "(tenant_id IS NOT NULL OR acts_for_tenants OR NOT ('client_credentials' = ANY "
+        "(grant_types)))",
         "ALTER TABLE identity.oauth_clients ADD CONSTRAINT oauth_clients_platform_shape CHECK "
         "(NOT acts_for_tenants OR (tenant_id IS NULL AND secret_hash IS NOT NULL "
         "AND grant_types = ARRAY['client_credentials'] AND roles = ARRAY['analysis-worker']))",
@@ -46,7 +48,8 @@ def downgrade() -> None:
         "DELETE FROM identity.oauth_clients WHERE acts_for_tenants",
         "DROP POLICY named_or_tenant ON identity.oauth_clients",
         f"CREATE POLICY named_or_tenant ON identity.oauth_clients TO {IDENTITY} "
-        f"USING ({NAMED_CLIENT} OR tenant_id = {CURRENT_TENANT}) WITH CHECK (tenant_id = {CURRENT_TENANT})",
+        f"USING ({NAMED_CLIENT} OR tenant_id = {CURRENT_TENANT}) WITH CHECK (tenant_id = "
+        f"{CURRENT_TENANT})",
         "ALTER TABLE identity.oauth_clients DROP CONSTRAINT oauth_clients_platform_shape",
         "ALTER TABLE identity.oauth_clients DROP CONSTRAINT oauth_clients_credentials_tenant",
         "ALTER TABLE identity.oauth_clients ADD CHECK "

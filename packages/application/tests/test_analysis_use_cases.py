@@ -96,7 +96,8 @@ async def test_import_stores_the_matrix_and_creates_germplasm_for_new_samples(
     ]
     np.testing.assert_array_equal(np.vstack(rows), matrix)
     created, imported_event = db.outbox
-    assert created.type == "germplasm.created.bulk" and len(created.data["items"]) == 5
+    assert created.type == "germplasm.created.bulk"
+    assert len(created.data["items"]) == 5
     assert [g["germplasmName"] for g in created.data["items"]] == [f"S{i}" for i in range(5)]
     assert imported_event.type == "genotyping.variant_set_imported"
 
@@ -106,9 +107,10 @@ async def test_only_the_current_attempt_completes_and_results_page(db: InMemoryD
     summary = await imported(db, matrix)
     uow = fake_unit_of_work_factory(db)
     request = AnalysisRequest(
-        type="gwas", variant_set_db_id=str(summary["variantSetDbId"]),
+        type="gwas",
+        variant_set_db_id=str(summary["variantSetDbId"]),
         phenotypes={"S0": 1.0, "S1": 2.5, "S3": 0.5},
-    )  # fmt: skip
+    )
     job = await RequestAnalysis(uow)(BREEDER, request)
     job_id = job["analysisDbId"]
     first = await ClaimAnalysis(uow)(WORKER, job_id, "worker-a")
@@ -136,8 +138,11 @@ async def test_only_the_current_attempt_completes_and_results_page(db: InMemoryD
     assert [msgspec.json.decode(r)["i"] for r in page.items] == [20, 21, 22, 23, 24]
     assert (await GetArtifact(uow)(BREEDER, job_id, "a.png")).data == b"png"
     assert [e.type for e in db.outbox if e.subject == job_id] == [
-        "analysis.requested", "analysis.started", "analysis.started", "analysis.completed"
-    ]  # fmt: skip
+        "analysis.requested",
+        "analysis.started",
+        "analysis.started",
+        "analysis.completed",
+    ]
     with pytest.raises(NotFound):
         await GetAnalysis(uow)(OUTSIDER, job_id)
 
@@ -153,9 +158,14 @@ async def test_a_job_completes_before_its_figures_and_a_lost_figure_is_redrawn(
     numbers = Artifact("grm.npy", "application/x-npy", b"npy")
     pending = Artifact("grm.png", "image/png", None)
     await CompleteAnalysis(uow)(
-        WORKER, job_id, claim.attempt, summary={}, tables={}, artifacts=[numbers, pending],
+        WORKER,
+        job_id,
+        claim.attempt,
+        summary={},
+        tables={},
+        artifacts=[numbers, pending],
         timings={},
-    )  # fmt: skip
+    )
     document = await GetAnalysis(uow)(BREEDER, job_id)
     assert document["status"] == "completed"
     assert document["results"]["artifacts"] == [

@@ -21,7 +21,8 @@ def test_ids_made_in_bulk_are_version_7_distinct_and_ordered_with_single_ones() 
     assert all(i.version == 7 and i.variant == uuid.RFC_4122 for i in bulk)
     assert [before, *bulk, after] == sorted([before, *bulk, after], key=lambda u: u.int)
     assert len({i.int & 0x3FFF_FFFF_FFFF_FFFF for i in bulk}) == len(bulk)  # random bits differ
-    assert uuid7_many(0) == [] and new_ids(0) == []
+    assert uuid7_many(0) == []
+    assert new_ids(0) == []
 
 
 def test_ids_made_as_text_are_canonical_uuid7s_in_order_with_uuid_objects() -> None:

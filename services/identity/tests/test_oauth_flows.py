@@ -202,10 +202,14 @@ async def test_refresh_cannot_widen_the_scope(identity: Client, member: Member) 
     token = (await login(identity, member)).json()["data"]["refresh_token"]
     response = await identity.post(
         "/oauth/token",
-        data={"grant_type": "refresh_token", "refresh_token": token, "client_id": FIRST_PARTY_CLIENT,
-              "scope": "openid brapi admin"},
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": token,
+            "client_id": FIRST_PARTY_CLIENT,
+            "scope": "openid brapi admin",
+        },
         headers=FORM,
-    )  # fmt: skip
+    )
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_scope"
 
@@ -342,9 +346,12 @@ async def test_the_platform_worker_client_acts_for_the_named_organization_only_a
 ) -> None:
     client_id, secret = f"worker-{uuid.uuid4().hex[:8]}", secrets.token_urlsafe(32)
     await register_service_client(
-        identity_engine, client_id=client_id, name="worker", secret_hash=hash_secret(secret),
+        identity_engine,
+        client_id=client_id,
+        name="worker",
+        secret_hash=hash_secret(secret),
         roles=["analysis-worker"],
-    )  # fmt: skip
+    )
     other = await new_member(identity_engine)
     for organization in (member.organization_id, other.organization_id):
         response = await client_credentials(
@@ -375,16 +382,22 @@ async def test_a_platform_client_is_limited_to_the_service_role_by_the_database(
 ) -> None:
     with pytest.raises(Exception, match="oauth_clients_platform_shape"):
         await register_service_client(
-            identity_engine, client_id=f"worker-{uuid.uuid4().hex[:8]}", name="worker",
-            secret_hash=hash_secret("s" * 32), roles=["admin"],
-        )  # fmt: skip
+            identity_engine,
+            client_id=f"worker-{uuid.uuid4().hex[:8]}",
+            name="worker",
+            secret_hash=hash_secret("s" * 32),
+            roles=["admin"],
+        )
     # nor can an organization's existing client be turned into a platform client
     client_id, _ = await machine_client(identity_engine, member.organization_id)
     with pytest.raises(ValueError, match="belongs to an organization"):
         await register_service_client(
-            identity_engine, client_id=client_id, name="worker", secret_hash=hash_secret("s" * 32),
+            identity_engine,
+            client_id=client_id,
+            name="worker",
+            secret_hash=hash_secret("s" * 32),
             roles=["analysis-worker"],
-        )  # fmt: skip
+        )
 
 
 async def test_token_endpoint_rejects_malformed_requests(identity: Client) -> None:

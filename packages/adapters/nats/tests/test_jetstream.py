@@ -29,9 +29,15 @@ pytestmark = pytest.mark.integration
 
 def envelope(event_type: str = "germplasm.created") -> EventEnvelope:
     return EventEnvelope(
-        id=str(uuid.uuid4()), type=event_type, source="test", tenant_id=str(uuid.uuid4()), subject="g1",
-        time=datetime.now(UTC), schema_version=1, data={"common_crop_name": "Maize"},
-    )  # fmt: skip
+        id=str(uuid.uuid4()),
+        type=event_type,
+        source="test",
+        tenant_id=str(uuid.uuid4()),
+        subject="g1",
+        time=datetime.now(UTC),
+        schema_version=1,
+        data={"common_crop_name": "Maize"},
+    )
 
 
 async def test_stream_setup_is_idempotent_and_republishing_is_deduplicated(nats_url: str) -> None:
@@ -79,7 +85,8 @@ async def test_failing_handler_is_redelivered_then_dead_lettered(nats_url: str) 
             break
         except nats.js.errors.NotFoundError:
             await asyncio.sleep(0.1)
-    assert message is not None and message.headers is not None
+    assert message is not None
+    assert message.headers is not None
     assert message.headers["Bijmantra-Event-Id"] == event.id
     assert message.headers["Bijmantra-Original-Subject"] == f"bijmantra.events.{event_type}"
     assert attempts == [event.id, event.id]
@@ -129,7 +136,8 @@ async def test_relay_moves_committed_events_from_postgres_to_the_stream(
             break
         await asyncio.sleep(0.1)
     assert [e.data["commonCropName"] for e in received] == [crop]
-    assert received[0].type == "germplasm.created" and received[0].source == "domain-api"
+    assert received[0].type == "germplasm.created"
+    assert received[0].source == "domain-api"
     consumer.stop()
     await task
     await nc.close()
@@ -162,9 +170,13 @@ async def test_a_failing_batch_falls_back_to_single_events_and_isolates_the_pois
     await JetStreamPublisher(js).publish_batch([OutboxRecord.of(e) for e in events])
     durable = f"test-{uuid.uuid4().hex[:8]}"
     consumer = DurableConsumer(
-        js, durable=durable, filter_subjects=[f"bijmantra.events.{event_type}"], handler=one,
-        batch_handler=many, max_deliver=1,
-    )  # fmt: skip
+        js,
+        durable=durable,
+        filter_subjects=[f"bijmantra.events.{event_type}"],
+        handler=one,
+        batch_handler=many,
+        max_deliver=1,
+    )
     task = asyncio.create_task(consumer.run())
     for _ in range(100):
         if len(handled) == 4:
@@ -173,9 +185,11 @@ async def test_a_failing_batch_falls_back_to_single_events_and_isolates_the_pois
     consumer.stop()
     await task
     assert sorted(handled) == sorted(e.id for e in events if e.id != poison), "each good event once"
-    assert batches and max(batches) > 1, "the batch path was taken"
+    assert batches, "the batch path was taken"
+    assert max(batches) > 1, "the batch path was taken"
     message = await js.get_last_msg(EVENTS_STREAM, f"bijmantra.deadletter.{durable}")
-    assert message.headers is not None and message.headers["Bijmantra-Event-Id"] == poison
+    assert message.headers is not None
+    assert message.headers["Bijmantra-Event-Id"] == poison
     await nc.close()
 
 
@@ -219,5 +233,7 @@ async def test_a_consumer_gets_only_its_subjects_and_an_older_wider_durable_is_n
     await task
     await nc.close()
     assert received == [e.type for e in wanted]
-    assert info.config.filter_subjects == subjects and not info.config.filter_subject
-    assert info.num_pending == 0 and info.num_ack_pending == 0
+    assert info.config.filter_subjects == subjects
+    assert not info.config.filter_subject
+    assert info.num_pending == 0
+    assert info.num_ack_pending == 0

@@ -29,9 +29,12 @@ CATALOG = catalog()
 async def pool(database: ProvisionedDatabase) -> AsyncIterator[AsyncConnectionPool]:
     """One connection, so every read and every check below share it."""
     pool = AsyncConnectionPool(
-        libpq_url(database.domain_url), min_size=1, max_size=1,
-        kwargs={"autocommit": True}, open=False,
-    )  # fmt: skip
+        libpq_url(database.domain_url),
+        min_size=1,
+        max_size=1,
+        kwargs={"autocommit": True},
+        open=False,
+    )
     await pool.open(wait=True)
     yield pool
     await pool.close()

@@ -96,7 +96,8 @@ async def test_tenants_never_see_each_other(engine: AsyncEngine) -> None:
 
     page = await queries(engine).list(principal(tenant_b), "germplasm", {}, PageRequest(0, 100))
     names = {d["germplasmName"] for d in items(page.documents)}
-    assert names == {"B1", "B2"} and page.total_count == 2
+    assert names == {"B1", "B2"}
+    assert page.total_count == 2
     with pytest.raises(NotFound):
         await queries(engine).get(principal(tenant_b), "germplasm", a_id)
 
@@ -148,7 +149,8 @@ async def test_each_write_commits_its_events_to_the_outbox_atomically(
     assert (event_type, event.type, event.source) == ("germplasm.created",) * 2 + ("domain-api",)
     assert aggregate_id == event.subject == document["germplasmDbId"]
     assert event.data == document
-    assert event.tenant_id == str(tenant) and event.actor == "user-1"
+    assert event.tenant_id == str(tenant)
+    assert event.actor == "user-1"
 
 
 async def test_a_bulk_write_emits_bulk_events_whose_items_share_their_outbox_partition(
@@ -184,7 +186,8 @@ async def test_a_bulk_write_emits_bulk_events_whose_items_share_their_outbox_par
         assert aggregate_id == part.subject == part.data["ids"][0]
         assert {item_partitions[i] for i in part.data["ids"]} == {partition}
         assert part.data["items"] == [stored[i] for i in part.data["ids"]]
-        assert part.actor == "user-1" and part.tenant_id == str(tenant)
+        assert part.actor == "user-1"
+        assert part.tenant_id == str(tenant)
 
 
 async def test_a_committed_write_wakes_the_relays_after_its_commit_and_nothing_else_does(
@@ -275,11 +278,13 @@ async def test_pagination_and_filters(engine: AsyncEngine) -> None:
             {"commonCropName": ["Maize"]},
             PageRequest(page_number, 3),
         )
-        assert page.total_count == 7 and page.total_pages == 3
+        assert page.total_count == 7
+        assert page.total_pages == 3
         seen += [d["germplasmName"] for d in items(page.documents)]
     assert sorted(seen) == names
     beyond = await queries(engine).list(principal(tenant), "germplasm", {}, PageRequest(5, 3))
-    assert items(beyond.documents) == [] and beyond.total_count == 8
+    assert items(beyond.documents) == []
+    assert beyond.total_count == 8
     by_synonym = await queries(engine).list(
         principal(tenant), "germplasm", {"synonym": ["P03-syn"]}, PageRequest()
     )
@@ -296,7 +301,8 @@ async def test_outbox_store_claims_rows_once_across_relays(engine: AsyncEngine) 
     async with store.claim(10_000) as first, store.claim(10_000) as second:
         first_ids = {e.id for e in first.records}
         second_ids = {e.id for e in second.records}
-        assert first_ids and not first_ids & second_ids
+        assert first_ids
+        assert not first_ids & second_ids
         await first.mark_published(list(first_ids))
         await second.mark_published([e.id for e in second.records])
     # Claims take a bounded number of partitions; other tests' events may still wait, so
@@ -322,7 +328,8 @@ def test_catalog_every_tenant_table_is_forced_rls_and_roles_are_powerless(
             """
             SELECT n.nspname || '.' || c.relname FROM pg_class c
             JOIN pg_namespace n ON n.oid = c.relnamespace
-            JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped
+            JOIN pg_attribute a
+              ON a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped
             WHERE c.relkind IN ('r', 'p') AND NOT (c.relrowsecurity AND c.relforcerowsecurity)
             """
         ).fetchall()
@@ -331,7 +338,8 @@ def test_catalog_every_tenant_table_is_forced_rls_and_roles_are_powerless(
             "SELECT count(*) FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid "
             "WHERE a.attname = 'tenant_id' AND c.relkind = 'r' AND c.relforcerowsecurity"
         ).fetchone()
-        assert protected is not None and protected[0] >= 4
+        assert protected is not None
+        assert protected[0] >= 4
         roles = conn.execute(
             """
             SELECT r.rolname, r.rolbypassrls, r.rolsuper,
@@ -341,4 +349,6 @@ def test_catalog_every_tenant_table_is_forced_rls_and_roles_are_powerless(
         ).fetchall()
         assert len(roles) >= 4
         for name, bypass, superuser, owned in roles:
-            assert not bypass and not superuser and owned == 0, name
+            assert not bypass, name
+            assert not superuser, name
+            assert owned == 0, name

@@ -8,9 +8,15 @@ from enum import StrEnum
 from bijmantra.kernel import Forbidden, Principal
 
 DATA_CONTEXTS = (
-    "core", "germplasm", "phenotyping", "genotyping", "analysis", "sensors", "operations",
+    "core",
+    "germplasm",
+    "phenotyping",
+    "genotyping",
+    "analysis",
+    "sensors",
+    "operations",
     "compliance",
-)  # fmt: skip
+)
 
 
 class Action(StrEnum):

@@ -138,11 +138,12 @@ class DevStack:
         subprocess.run(
             [_script("bijmantra-identity"), "register-service-client", WORKER_CLIENT_ID],
             env={
-                **self.environment(), "DATABASE_URL": self.database.identity_url,
+                **self.environment(),
+                "DATABASE_URL": self.database.identity_url,
                 "SERVICE_CLIENT_SECRET": self.worker_client_secret,
             },
             check=True,
-        )  # fmt: skip
+        )
         if testdata:
             self._run(
                 [

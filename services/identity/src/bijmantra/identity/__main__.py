@@ -88,9 +88,12 @@ async def register_service_client(client_id: str) -> None:
     engine = create_engine(Settings.from_env().database_url, pool_size=1)
     try:
         await register(
-            engine, client_id=client_id, name=f"platform service {client_id}",
-            secret_hash=hash_secret(secret), roles=sorted(SERVICE_CLIENT_ROLES),
-        )  # fmt: skip
+            engine,
+            client_id=client_id,
+            name=f"platform service {client_id}",
+            secret_hash=hash_secret(secret),
+            roles=sorted(SERVICE_CLIENT_ROLES),
+        )
     finally:
         await engine.dispose()
     roles = ", ".join(sorted(SERVICE_CLIENT_ROLES))

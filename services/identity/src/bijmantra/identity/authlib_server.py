@@ -49,8 +49,18 @@ T = TypeVar("T")
 # What discovery advertises: the scopes clients may be registered with, and id_token claims.
 SCOPES_SUPPORTED = ["brapi", "email", "openid", "profile"]
 ID_TOKEN_CLAIMS = [
-    "iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "tid", "name", "email",
-]  # fmt: skip
+    "iss",
+    "sub",
+    "aud",
+    "exp",
+    "iat",
+    "auth_time",
+    "nonce",
+    "at_hash",
+    "tid",
+    "name",
+    "email",
+]
 
 
 def _on_loop(function: Callable[..., Awaitable[T]], *args: Any) -> T:

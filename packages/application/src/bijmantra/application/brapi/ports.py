@@ -51,7 +51,8 @@ class ResourceStore(Protocol):
     async def page_of_ids(
         self, entity: str, db_ids: Sequence[str], page: PageRequest
     ) -> DocumentPage:
-        """The given page of ``db_ids`` (a stored search result), in that order; gone ids skipped."""
+        """The given page of ``db_ids`` (a stored search result), in that order; gone ids "
+        "skipped."""
         ...
 
     async def matching(
@@ -89,7 +90,8 @@ class ResourceStore(Protocol):
     async def content(self, entity: str, db_id: str) -> tuple[str, bytes] | None: ...
 
     async def distinct(self, sources: Sequence[tuple[str, str]], page: PageRequest) -> DocumentPage:
-        """Distinct non-null string values of ``(entity, field)`` pairs, as a page of JSON strings."""
+        """Distinct non-null string values of ``(entity, field)`` pairs, as a page of JSON "
+        "strings."""
         ...
 
 

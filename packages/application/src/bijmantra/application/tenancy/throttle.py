@@ -12,7 +12,8 @@ from typing import Protocol
 
 @dataclass(frozen=True, slots=True)
 class BackoffPolicy:
-    """Once ``free`` failures are reached, the n-th failure locks for ``base * 2**(n - free)`` s, capped."""
+    """Once ``free`` failures are reached, the n-th failure locks for ``base * 2**(n - free)`` "
+    "s, capped."""
 
     free: int
     base_seconds: float = 1.0

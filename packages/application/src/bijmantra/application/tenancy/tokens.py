@@ -146,9 +146,11 @@ class ClientNotAllowed(Forbidden):
 
 def reuse_detected(family: RefreshFamily) -> DomainEvent:
     return DomainEvent(
-        type="tenancy.refresh_token.reuse_detected", tenant_id=family.tenant_id, aggregate_id=str(family.user_id),
+        type="tenancy.refresh_token.reuse_detected",
+        tenant_id=family.tenant_id,
+        aggregate_id=str(family.user_id),
         data={"family_id": str(family.id), "client_id": family.client_id},
-    )  # fmt: skip
+    )
 
 
 def _narrow_scope(requested: str | None, allowed: frozenset[str]) -> str:

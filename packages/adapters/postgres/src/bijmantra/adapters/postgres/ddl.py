@@ -95,7 +95,8 @@ def outbox_relay_columns(schema: str) -> list[str]:
         f"ALTER TABLE {schema}.outbox ADD COLUMN traceparent text",
         f"ALTER TABLE {schema}.outbox ADD COLUMN partition smallint NOT NULL "
         f"GENERATED ALWAYS AS ({outbox_partition('aggregate_id')}) STORED",
-        f"DROP INDEX IF EXISTS {schema}.outbox_unpublished_idx, {schema}.{schema}_outbox_unpublished_idx",
+        f"DROP INDEX IF EXISTS {schema}.outbox_unpublished_idx, "
+        f"{schema}.{schema}_outbox_unpublished_idx",
         f"CREATE INDEX outbox_unpublished_idx ON {schema}.outbox (partition, seq) "
         "WHERE published_at IS NULL",
         f"CREATE INDEX outbox_published_idx ON {schema}.outbox (published_at) "
