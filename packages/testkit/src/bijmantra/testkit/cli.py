@@ -45,7 +45,7 @@ def up(args: argparse.Namespace) -> None:
 
     signal.signal(signal.SIGTERM, on_signal)
     try:
-        print("Starting PostgreSQL, NATS (JetStream) and Redis …", flush=True)
+        print("Starting PostgreSQL, NATS (JetStream), Redis and the mail catcher …", flush=True)
         stack.start_servers()
         print("Migrated. Loading demo data …", flush=True)
         stack.seed(testdata=not args.no_demo_data)
@@ -57,6 +57,8 @@ def up(args: argparse.Namespace) -> None:
             f"  BrAPI:  {stack.gateway_url}/brapi/v2/serverinfo\n"
             f"  Login:  {DEMO_EMAIL} / {DEMO_PASSWORD} (organization {DEMO_ORGANIZATION_ID})\n"
             f"  Token:  just token   (or: uv run bijmantra token)\n"
+            f"  Mail:   {stack.maildir / 'new' if stack.maildir else stack.smtp_host}"
+            "   (every message the platform sends, one file each)\n"
             f"  Logs:   {workdir / 'logs'}\n"
             "Ctrl-C stops everything.",
             flush=True,

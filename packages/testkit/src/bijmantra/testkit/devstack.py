@@ -27,6 +27,7 @@ from bijmantra.adapters.postgres import create_engine
 from bijmantra.adapters.postgres.identity import register_member
 from bijmantra.testkit.provision import ProvisionedDatabase, provision
 from bijmantra.testkit.servers import (
+    LocalMailCatcher,
     LocalNats,
     LocalPostgres,
     LocalRedis,
@@ -75,7 +76,13 @@ class DevStack:
     redis_url: str = ""
     # analytics-worker's platform client secret at identity (registered by seed); fresh per stack.
     worker_client_secret: str = field(default_factory=lambda: secrets.token_urlsafe(48))
-    _servers: list[LocalPostgres | LocalNats | LocalRedis] = field(default_factory=list)
+    # Where outgoing mail goes: the local catcher unless SMTP_HOST names a real server.
+    smtp_host: str = ""
+    smtp_port: int = 0
+    maildir: Path | None = None
+    _servers: list[LocalPostgres | LocalNats | LocalRedis | LocalMailCatcher] = field(
+        default_factory=list
+    )
 
     @property
     def gateway_url(self) -> str:
@@ -93,13 +100,20 @@ class DevStack:
             owner_url = postgres.start()
         self.nats_url = env_or("NATS_URL") or self._start(LocalNats(self.workdir / "nats"))
         self.redis_url = env_or("REDIS_URL") or self._start(LocalRedis(self.workdir / "redis"))
+        if smtp_host := env_or("SMTP_HOST"):
+            self.smtp_host, self.smtp_port = smtp_host, int(os.environ.get("SMTP_PORT", "25"))
+        else:
+            catcher = LocalMailCatcher(self.workdir / "mail")
+            self._start(catcher)
+            self.smtp_host, self.smtp_port = "127.0.0.1", catcher.port
+            self.maildir = catcher.maildir
         self.database = provision(owner_url)
 
     def local_nats(self) -> LocalNats:
         """The NATS server this stack started (chaos tests stop and restart it)."""
         return next(s for s in self._servers if isinstance(s, LocalNats))
 
-    def _start(self, server: LocalNats | LocalRedis) -> str:
+    def _start(self, server: LocalNats | LocalRedis | LocalMailCatcher) -> str:
         self._servers.append(server)
         return server.start()
 
@@ -110,6 +124,8 @@ class DevStack:
             **os.environ,
             "NATS_URL": self.nats_url,
             "REDIS_URL": self.redis_url,
+            "SMTP_HOST": self.smtp_host,
+            "SMTP_PORT": str(self.smtp_port),
             "TOKEN_ISSUER": issuer,
             "TOKEN_AUDIENCE": "bijmantra",
             "IDENTITY_PORT": str(self.ports.identity),

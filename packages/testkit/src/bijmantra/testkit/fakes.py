@@ -18,6 +18,7 @@ from typing import Any, Self
 import msgspec
 from bijmantra.application.analysis import Artifact, ResultIndex
 from bijmantra.application.brapi.ports import Criteria, DocumentPage
+from bijmantra.application.email import OutgoingEmail
 from bijmantra.application.events import EventEnvelope, OutboxRecord, envelope_for
 from bijmantra.application.genotyping import GenotypeChunk, StoredVariantSet
 from bijmantra.application.ports import GenotypeBlock
@@ -378,3 +379,21 @@ class FakePublisher:
         acked = [r for r in records if r.id not in self.fail_ids]
         self.published.extend(acked)
         return [e.id for e in acked]
+
+
+class RecordingEmailSender:
+    """The ``EmailSender`` port in memory: keeps every message; ``fail_next`` makes the next
+    sends raise, as an SMTP server that refuses would."""
+
+    def __init__(self) -> None:
+        self.sent: list[OutgoingEmail] = []
+        self.fail_next = 0
+
+    async def send(self, email: OutgoingEmail) -> None:
+        if self.fail_next:
+            self.fail_next -= 1
+            raise ConnectionError("SMTP server refused the message (fake)")
+        self.sent.append(email)
+
+    def to(self, address: str) -> list[OutgoingEmail]:
+        return [m for m in self.sent if m.to.lower() == address.lower()]

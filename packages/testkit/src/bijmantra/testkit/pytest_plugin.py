@@ -1,6 +1,7 @@
 """pytest fixtures that start real servers once per test session.
 
-Set ``TEST_DATABASE_URL`` / ``TEST_NATS_URL`` / ``TEST_REDIS_URL`` to use existing servers.
+Set ``TEST_DATABASE_URL`` / ``TEST_NATS_URL`` / ``TEST_REDIS_URL`` to use existing servers;
+``smtp_server`` is an in-process aiosmtpd that collects the mail it receives.
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from bijmantra.testkit.mail import SmtpCatcher
 from bijmantra.testkit.provision import ProvisionedDatabase, provision
 from bijmantra.testkit.servers import LocalNats, LocalPostgres, LocalRedis, env_or
 
@@ -53,4 +55,12 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         return
     server = LocalRedis(tmp_path_factory.mktemp("redis"))
     yield server.start()
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def smtp_server() -> Iterator[SmtpCatcher]:
+    """A real SMTP server (aiosmtpd) on loopback that keeps every message it receives."""
+    server = SmtpCatcher().start()
+    yield server
     server.stop()

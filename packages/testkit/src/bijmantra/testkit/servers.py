@@ -1,4 +1,4 @@
-"""Real PostgreSQL, NATS (JetStream) and Redis servers from PyPI packages.
+"""Real PostgreSQL, NATS (JetStream), Redis and SMTP (mail catcher) servers from PyPI packages.
 
 Used by the test fixtures (once per session) and by ``bijmantra up``; no mocks, no Docker.
 """
@@ -153,6 +153,25 @@ class LocalRedis(_LocalProcess):
             "--dir",
             str(self.datadir),
         ]
+
+
+class LocalMailCatcher(_LocalProcess):
+    """The dev stack's mail catcher: aiosmtpd in its own process writing every message it
+    accepts as a file into the Maildir under ``datadir`` (read with any mail client, or cat)."""
+
+    @property
+    def url(self) -> str:
+        return f"smtp://127.0.0.1:{self.port}"
+
+    @property
+    def maildir(self) -> Path:
+        return self.datadir / "maildir"
+
+    def command(self) -> list[str]:
+        return [
+            sys.executable, "-m", "aiosmtpd", "--nosetuid", "--listen", f"127.0.0.1:{self.port}",
+            "--class", "aiosmtpd.handlers.Mailbox", str(self.maildir),
+        ]  # fmt: skip
 
 
 def env_or(name: str) -> str | None:

@@ -1,0 +1,102 @@
+"""Real SMTP for tests and the dev stack (aiosmtpd), and reading what arrived.
+
+``SmtpCatcher`` runs in-process (a thread) and keeps every message it receives, so a test can
+wait for the invitation that a consumer sends (``servers.LocalMailCatcher`` is the dev stack's
+process that writes each message into a Maildir).
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from bijmantra.testkit.servers import free_port
+
+
+@dataclass(frozen=True)
+class ReceivedMail:
+    """One message as the SMTP server saw it: the envelope and the parsed message."""
+
+    mail_from: str
+    rcpt_tos: tuple[str, ...]
+    message: EmailMessage
+
+    @property
+    def subject(self) -> str:
+        return str(self.message["Subject"])
+
+    @property
+    def text(self) -> str:
+        body = self.message.get_body(preferencelist=("plain",))
+        return "" if body is None else str(body.get_content())  # type: ignore[attr-defined]
+
+    def links(self) -> list[str]:
+        return re.findall(r"https?://\S+", self.text)
+
+
+@dataclass
+class _Collector:
+    received: list[ReceivedMail] = field(default_factory=list)
+    changed: threading.Condition = field(default_factory=threading.Condition)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        with self.changed:
+            self.received.append(
+                ReceivedMail(envelope.mail_from, tuple(envelope.rcpt_tos), message)  # type: ignore[arg-type]
+            )
+            self.changed.notify_all()
+        return "250 Message accepted for delivery"
+
+
+class SmtpCatcher:
+    """An aiosmtpd server on a free loopback port that collects every message it accepts."""
+
+    def __init__(self) -> None:
+        self._collector = _Collector()
+        self._port = free_port()
+        self._controller = Controller(self._collector, hostname="127.0.0.1", port=self._port)
+
+    def start(self) -> SmtpCatcher:
+        self._controller.start()
+        return self
+
+    def stop(self) -> None:
+        self._controller.stop()
+
+    @property
+    def host(self) -> str:
+        return "127.0.0.1"
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    @property
+    def received(self) -> list[ReceivedMail]:
+        with self._collector.changed:
+            return list(self._collector.received)
+
+    def messages_to(self, address: str) -> list[ReceivedMail]:
+        wanted = address.lower()
+        return [m for m in self.received if wanted in (r.lower() for r in m.rcpt_tos)]
+
+    def wait_for(
+        self, address: str, *, count: int = 1, timeout: float = 15.0
+    ) -> list[ReceivedMail]:
+        """Block until ``count`` messages for ``address`` arrived (a consumer sends them)."""
+        deadline = time.monotonic() + timeout
+        with self._collector.changed:
+            while len(found := self.messages_to(address)) < count:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"{count} message(s) to {address} not in after {timeout}s")
+                self._collector.changed.wait(remaining)
+        return found
