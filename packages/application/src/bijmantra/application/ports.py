@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from bijmantra.application.analysis.dto import Artifact, ResultIndex
     from bijmantra.application.compliance.chain import AuditEntry, ChainHead
     from bijmantra.application.events.envelope import EventEnvelope, OutboxRecord
-    from bijmantra.application.genotyping.dto import GenotypeChunk, StoredVariantSet
+    from bijmantra.application.genotyping.dto import CallChunk, GenotypeChunk, StoredVariantSet
 
 
 class GenotypeBlock(Protocol):
@@ -33,6 +33,7 @@ class GenotypeBlock(Protocol):
     ref: list[str]
     alt: list[str]
     dosages: Any
+    calls: Any  # a ``CallBlock`` beside the dosages, or None when the dosages are the calls
 
     def __len__(self) -> int: ...
 
@@ -77,6 +78,13 @@ class GenotypeStore(Protocol):
         ``packed``: the reader decodes 2-bit codes itself, so chunks may travel encoded
         (codec ``2bit``); otherwise they are raw int8. ``variants=False``: the reader needs
         dosages only, so chunks carry no chrom/pos/ids (not even read from the database)."""
+        ...
+
+    def read_calls(
+        self, variant_set_db_id: str, start: int, stop: int, columns: Sequence[int] | None
+    ) -> AsyncIterator[CallChunk]:
+        """The calls of variants ``start`` to ``stop`` (exclusive), chunk by chunk, with the
+        variants' fixed columns; ``columns`` as for :meth:`read`."""
         ...
 
     async def flush(self) -> list[DomainEvent]: ...

@@ -1,14 +1,16 @@
 """Readers of genotype files: VCF (plain or BGZF/gzip) and PLINK 1 binary (.bed/.bim/.fam).
 
 Push parsers: the caller feeds bytes as they arrive (an upload, a file read in blocks) and
-gets back blocks of biallelic SNPs as int8 dosage matrices ``(n_variants, n_samples)`` in the
-package convention (copies of the ALT allele, -1 missing). Nothing is held beyond one block,
-so files larger than memory stream through. Genotype columns are decoded with vectorised
-NumPy over a whole block of lines; only the nine fixed VCF columns are split per line.
+gets back blocks of variants with their calls (``bijmantra.genomics.calls.CallMatrix``:
+any number of alleles, any ploidy up to 8, phase, missing alleles, DS/GQ/DP) and the
+int8 dosage view the kernels read ``(n_variants, n_samples)`` (copies of the ALT allele at
+biallelic sites, -1 missing). Nothing is held beyond one block, so files larger than memory
+stream through. Lines whose calls are all single-digit ``a/b`` or ``a|b`` with GT alone are
+decoded with vectorised NumPy over a whole block; other lines sample by sample.
 
 Every problem raises :class:`FormatError` carrying the 1-based line (or record) number.
-Records that are valid but out of scope (indels, multi-allelic sites, sites without GT)
-are skipped and counted in ``skipped`` by reason.
+VCF sites without GT are skipped and counted in ``skipped``; PLINK variants whose alleles
+are not single nucleotides too (``not_snp``).
 """
 
 from __future__ import annotations
@@ -16,13 +18,14 @@ from __future__ import annotations
 import zlib
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+from bijmantra.genomics.calls import ABSENT, FIELDS, MAX_ALLELES, MAX_PLOIDY, MISSING, CallMatrix
 from numpy.typing import NDArray
 
 BLOCK_LINES = 2048
-_NUCLEOTIDES = frozenset(b"ACGTacgt")
-_ZERO, _ONE, _DOT = ord("0"), ord("1"), ord(".")
+_ZERO, _NINE, _DOT = ord("0"), ord("9"), ord(".")
 _TAB, _SLASH, _PIPE = ord("\t"), ord("/"), ord("|")
 
 
@@ -47,6 +50,7 @@ class VariantBlock:
     ref: list[str]
     alt: list[str]
     dosages: NDArray[np.int8]
+    calls: CallMatrix | None = None  # None: the dosages are the calls (diploid, unphased)
 
     def __len__(self) -> int:
         return len(self.chrom)
@@ -162,13 +166,9 @@ class VcfParser:
             return []
         assert self.samples is not None
         n = len(self.samples)
-        chrom: list[str] = []
-        pos: list[int] = []
-        ids: list[str] = []
-        ref: list[str] = []
-        alt: list[str] = []
-        numbers: list[int] = []
-        calls: list[bytes] = []
+        sites = _Sites()
+        fast: list[tuple[int, bytes]] = []
+        slow: list[tuple[int, list[bytes], bytes]] = []
         for number, line in pending:
             parts = line.split(b"\t", 9)
             if len(parts) < 10:
@@ -181,73 +181,164 @@ class VcfParser:
                     f"POS must be a positive integer, got {p[:20].decode(errors='replace')!r}",
                     number,
                 )
-            if b"," in a:
-                self.skipped["multiallelic"] += 1
-                continue
-            if len(r) != 1 or len(a) != 1 or r[0] not in _NUCLEOTIDES or a[0] not in _NUCLEOTIDES:
-                self.skipped["not_snp"] += 1
-                continue
             keys = fmt.split(b":")
             if keys[0] != b"GT":
                 self.skipped["no_gt"] += 1
                 continue
-            if len(keys) > 1:  # keep only the GT subfield of every sample
+            row = sites.add(c, p, i, r, a, number)
+            if len(keys) > 1 and not any(k.decode() in FIELDS for k in keys):
                 rest = b"\t".join(s.split(b":", 1)[0] for s in rest.split(b"\t"))
-            if len(rest) != 4 * n - 1:
-                rest = _normalise_calls(rest, n, number, self.samples)
-            chrom.append(c.decode())
-            pos.append(int(p))
-            ids.append("" if i == b"." else i.decode())
-            ref.append(r.decode().upper())
-            alt.append(a.decode().upper())
-            numbers.append(number)
-            calls.append(rest)
-        if not calls:
+                keys = keys[:1]
+            if len(keys) == 1 and len(rest) == 4 * n - 1:
+                fast.append((row, rest))
+            else:
+                slow.append((row, keys, rest))
+        if not sites.numbers:
             return []
-        dosages = _decode_calls(calls, n, numbers, self.samples)
-        return [VariantBlock(chrom, np.asarray(pos, dtype=np.int64), ids, ref, alt, dosages)]
+        calls = _decode_block(sites, fast, slow, n, self.samples)
+        dosages = calls.dosages(sites.n_alt)
+        return [
+            VariantBlock(
+                sites.chrom,
+                np.asarray(sites.pos, dtype=np.int64),
+                sites.ids,
+                sites.ref,
+                sites.alt,
+                dosages,
+                calls,
+            )
+        ]
 
 
-def _normalise_calls(rest: bytes, n: int, number: int, samples: list[str]) -> bytes:
-    """Slow path for lines whose calls are not all ``a/b``: haploid or multi-digit alleles."""
-    fields = rest.split(b"\t")
-    if len(fields) != n:
+@dataclass
+class _Sites:
+    """The fixed columns of a block's kept lines."""
+
+    chrom: list[str] = field(default_factory=list)
+    pos: list[int] = field(default_factory=list)
+    ids: list[str] = field(default_factory=list)
+    ref: list[str] = field(default_factory=list)
+    alt: list[str] = field(default_factory=list)
+    n_alt: list[int] = field(default_factory=list)
+    numbers: list[int] = field(default_factory=list)
+
+    def add(self, c: bytes, p: bytes, i: bytes, r: bytes, a: bytes, number: int) -> int:
+        n_alt = 0 if a == b"." else a.count(b",") + 1
+        if n_alt >= MAX_ALLELES:
+            raise FormatError(f"{n_alt} ALT alleles (at most {MAX_ALLELES - 1})", number)
+        self.chrom.append(c.decode())
+        self.pos.append(int(p))
+        self.ids.append("" if i == b"." else i.decode())
+        self.ref.append(r.decode().upper())
+        self.alt.append("" if n_alt == 0 else a.decode().upper())
+        self.n_alt.append(n_alt)
+        self.numbers.append(number)
+        return len(self.numbers) - 1
+
+
+def _decode_block(
+    sites: _Sites,
+    fast: list[tuple[int, bytes]],
+    slow: list[tuple[int, list[bytes], bytes]],
+    n: int,
+    samples: list[str],
+) -> CallMatrix:
+    """Lines of single-digit ``a/b`` calls are decoded at once; others one by one."""
+    rows, retry = _decode_fast(sites, fast, n)
+    decoded = [
+        (row, _decode_line(rest, keys, n, sites.n_alt[row], sites.numbers[row], samples))
+        for row, keys, rest in [*slow, *((row, [b"GT"], rest) for row, rest in retry)]
+    ]
+    width = max([2, *(d[0].shape[1] for _, d in decoded)])
+    names = [k for k in FIELDS if any(k in d[2] for _, d in decoded)]
+    n_rows = len(sites.numbers)
+    alleles = np.full((n_rows, n, width), ABSENT, dtype=np.int8)
+    phased = np.zeros((n_rows, n), dtype=np.bool_)
+    fields = {k: np.full((n_rows, n), np.nan, dtype=np.float32) for k in names}
+    if rows is not None:
+        index, fast_alleles, fast_phased = rows
+        alleles[index, :, :2] = fast_alleles
+        phased[index] = fast_phased
+    for row, (line_alleles, line_phased, line_fields) in decoded:
+        alleles[row, :, : line_alleles.shape[1]] = line_alleles
+        phased[row] = line_phased
+        for k, values in line_fields.items():
+            fields[k][row] = values
+    return CallMatrix(alleles, phased, fields)
+
+
+def _decode_fast(
+    sites: _Sites, fast: list[tuple[int, bytes]], n: int
+) -> tuple[tuple[Any, Any, Any] | None, list[tuple[int, bytes]]]:
+    """Decode ``a/b\ta|b…`` rows as one byte array; rows that do not fit go back for the
+    line-by-line decoder (which names the bad sample)."""
+    if not fast:
+        return None, []
+    raw = np.frombuffer(b"\t".join(r for _, r in fast) + b"\t", np.uint8).reshape(len(fast), n, 4)
+    a, sep, b, tab = raw[..., 0], raw[..., 1], raw[..., 2], raw[..., 3]
+    digit_a, digit_b = (a >= _ZERO) & (a <= _NINE), (b >= _ZERO) & (b <= _NINE)
+    ok = (tab == _TAB) & ((sep == _SLASH) | (sep == _PIPE))
+    ok &= (digit_a | (a == _DOT)) & (digit_b | (b == _DOT))
+    first = np.where(digit_a, a.astype(np.int16) - _ZERO, MISSING)
+    second = np.where(digit_b, b.astype(np.int16) - _ZERO, MISSING)
+    n_alt = np.asarray([sites.n_alt[row] for row, _ in fast], dtype=np.int16)[:, None]
+    ok &= (first <= n_alt) & (second <= n_alt)
+    good = ok.all(axis=1)
+    retry = [fast[k] for k in np.flatnonzero(~good)]
+    keep = np.flatnonzero(good)
+    index = np.asarray([fast[k][0] for k in keep], dtype=np.intp)
+    alleles = np.stack([first[keep], second[keep]], axis=-1).astype(np.int8)
+    return (index, alleles, sep[keep] == _PIPE), retry
+
+
+def _decode_line(
+    rest: bytes, keys: list[bytes], n: int, n_alt: int, number: int, samples: list[str]
+) -> tuple[NDArray[np.int8], NDArray[np.bool_], dict[str, NDArray[np.float32]]]:
+    """One line's calls of any ploidy, with the FORMAT values the store keeps."""
+    values = rest.split(b"\t")
+    if len(values) != n:
         raise FormatError(
-            f"expected {9 + n} tab-separated columns, found {9 + len(fields)}", number
+            f"expected {9 + n} tab-separated columns, found {9 + len(values)}", number
         )
-    out = []
-    for k, gt in enumerate(fields):
-        if len(gt) == 1 and gt in (b"0", b"1", b"."):  # haploid call: a homozygous dosage
-            out.append(gt + b"/" + gt)
-        elif len(gt) == 3:
-            out.append(gt)
-        else:
+    wanted = {k: keys.index(k.encode()) for k in FIELDS if k.encode() in keys}
+    calls: list[list[int]] = []
+    phased = np.zeros(n, dtype=np.bool_)
+    fields = {k: np.full(n, np.nan, dtype=np.float32) for k in wanted}
+    for column, value in enumerate(values):
+        sub = value.split(b":")
+        gt = sub[0]
+        tokens = gt.replace(b"|", b"/").split(b"/")
+        try:
+            alleles = [MISSING if t == b"." else int(t) if t.isdigit() else -9 for t in tokens]
+        except ValueError:
+            alleles = [-9]
+        if not gt or len(tokens) > MAX_PLOIDY or any(x == -9 or x > n_alt for x in alleles):
+            shown = gt[:20].decode(errors="replace")
             raise FormatError(
-                f"invalid genotype {gt[:20].decode(errors='replace')!r} for sample {samples[k]!r}",
+                f"invalid genotype {shown!r} for sample {samples[column]!r} "
+                f"(alleles 0..{n_alt} or '.', ploidy at most {MAX_PLOIDY})",
                 number,
             )
-    return b"\t".join(out)
+        calls.append(alleles)
+        phased[column] = b"|" in gt
+        for key, at in wanted.items():
+            if at < len(sub) and sub[at] not in (b"", b"."):
+                fields[key][column] = _number(sub[at], key, samples[column], number)
+    width = max(len(c) for c in calls)
+    out = np.full((n, width), ABSENT, dtype=np.int8)
+    for column, alleles in enumerate(calls):
+        out[column, : len(alleles)] = alleles
+    return out, phased, fields
 
 
-def _decode_calls(
-    calls: list[bytes], n: int, numbers: list[int], samples: list[str]
-) -> NDArray[np.int8]:
-    """Decode a block of ``a/b\\ta/b…`` rows at once; name the first bad line and sample."""
-    raw = np.frombuffer(b"\t".join(calls) + b"\t", dtype=np.uint8).reshape(len(calls), n, 4)
-    a, sep, b, tab = raw[..., 0], raw[..., 1], raw[..., 2], raw[..., 3]
-    ok = (tab == _TAB) & ((sep == _SLASH) | (sep == _PIPE))
-    ok &= (a == _ZERO) | (a == _ONE) | (a == _DOT)
-    ok &= (b == _ZERO) | (b == _ONE) | (b == _DOT)
-    if not ok.all():
-        row, col = np.argwhere(~ok)[0]
-        bad = bytes(raw[row, col, :3]).decode(errors="replace")
+def _number(text: bytes, key: str, sample: str, number: int) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        shown = text[:20].decode(errors="replace")
         raise FormatError(
-            f"invalid genotype {bad!r} for sample {samples[col]!r} (biallelic GT expected)",
-            numbers[row],
-        )
-    dosages = (a - _ZERO).astype(np.int8) + (b - _ZERO).astype(np.int8)
-    dosages[(a == _DOT) | (b == _DOT)] = -1
-    return dosages
+            f"{key} {shown!r} for sample {sample!r} is not a number", number
+        ) from None
 
 
 # ---- PLINK 1 binary --------------------------------------------------------------------

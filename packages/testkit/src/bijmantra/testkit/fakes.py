@@ -20,11 +20,12 @@ from bijmantra.application.analysis import Artifact, ResultIndex
 from bijmantra.application.brapi.ports import Criteria, DocumentPage
 from bijmantra.application.email import OutgoingEmail
 from bijmantra.application.events import EventEnvelope, OutboxRecord, envelope_for
-from bijmantra.application.genotyping import GenotypeChunk, StoredVariantSet
+from bijmantra.application.genotyping import CallChunk, GenotypeChunk, StoredVariantSet
 from bijmantra.application.ports import GenotypeBlock
 from bijmantra.domain import DomainEvent
 from bijmantra.domain.analysis import AnalysisJob
 from bijmantra.domain.genotyping import VariantSet
+from bijmantra.genomics.calls import from_dosages
 from bijmantra.kernel import Page, PageRequest, TenantId
 
 _encode = msgspec.json.encode
@@ -226,6 +227,26 @@ class FakeGenotypeStore:
                 )
             yield chunk
             start += len(block)
+
+    async def read_calls(
+        self, variant_set_db_id: str, start: int, stop: int, columns: Sequence[int] | None
+    ) -> AsyncIterator[CallChunk]:
+        first = 0
+        for block in self.staged[(self._tenant, variant_set_db_id)].blocks:
+            lo, hi = max(start - first, 0), min(stop - first, len(block))
+            if lo < hi:
+                calls = block.calls if block.calls is not None else from_dosages(block.dosages)
+                calls = calls.rows(lo, hi)
+                yield CallChunk(
+                    first + lo,
+                    list(block.chrom[lo:hi]),
+                    [int(p) for p in block.pos[lo:hi]],
+                    list(block.ids[lo:hi]),
+                    list(block.ref[lo:hi]),
+                    list(block.alt[lo:hi]),
+                    calls if columns is None else calls.columns(columns),
+                )
+            first += len(block)
 
     async def flush(self) -> list[DomainEvent]:
         sealed, self._sealed = self._sealed, []

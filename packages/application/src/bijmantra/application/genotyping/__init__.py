@@ -1,6 +1,12 @@
 """Genotyping use cases: import genotype files, read variant sets and their matrices."""
 
-from bijmantra.application.genotyping.dto import GenotypeChunk, ImportSpec, StoredVariantSet
+from bijmantra.application.genotyping.dto import (
+    CallBlock,
+    CallChunk,
+    GenotypeChunk,
+    ImportSpec,
+    StoredVariantSet,
+)
 from bijmantra.application.genotyping.imports import ImportGenotypes
 from bijmantra.application.genotyping.queries import (
     GetVariantSet,
@@ -10,6 +16,8 @@ from bijmantra.application.genotyping.queries import (
 )
 
 __all__ = [
+    "CallBlock",
+    "CallChunk",
     "GenotypeChunk",
     "GetVariantSet",
     "ImportGenotypes",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from bijmantra.domain.genotyping import CallSet
 
@@ -39,6 +39,7 @@ class StoredVariantSet:
                     "callSetDbId": c.call_set_db_id,
                     "sampleName": c.sample_name,
                     "germplasmDbId": c.germplasm_db_id,
+                    "ploidy": c.ploidy,
                 }
                 for c in self.call_sets
             ],
@@ -61,3 +62,33 @@ class GenotypeChunk:
     chrom: list[str] = field(default_factory=list)
     pos: list[int] = field(default_factory=list)
     variant_db_ids: list[str] = field(default_factory=list)
+
+
+class CallBlock(Protocol):
+    """Calls of consecutive variants x call sets (``bijmantra.genomics.calls.CallMatrix``):
+    allele indexes ``(variants, samples, width)`` (-1 missing, -2 past the ploidy), phase,
+    and FORMAT values by key (NaN where absent)."""
+
+    @property
+    def alleles(self) -> Any: ...
+
+    @property
+    def phased(self) -> Any: ...
+
+    @property
+    def fields(self) -> Any: ...
+
+    def __len__(self) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class CallChunk:
+    """Calls of ``len(chrom)`` consecutive variants from ``variant_start``."""
+
+    variant_start: int
+    chrom: list[str]
+    pos: list[int]
+    names: list[str]
+    ref: list[str]
+    alt: list[str]  # comma-joined ALT alleles, "" for none
+    calls: CallBlock

@@ -1,7 +1,7 @@
 """The VariantSet aggregate: one imported genotype file and the samples it genotyped.
 
-The calls themselves are not modelled one by one: they live in the store as a dosage
-matrix (variants x call sets); the aggregate guards what a matrix cannot — a name, unique
+The calls themselves are not modelled one by one: they live in the store as packed
+chunks (variants x call sets); the aggregate guards what a matrix cannot — a name, unique
 sample names, at least one variant — and records the import as an event.
 """
 
@@ -24,6 +24,7 @@ class CallSet:
     sample_name: str
     germplasm_db_id: str
     column: int
+    ploidy: int = 2  # the most alleles any of its calls has, known once the file is read
 
 
 @dataclass(eq=False)
@@ -56,7 +57,8 @@ class VariantSet(EventSource):
         if n_variants < 1:
             reasons = ", ".join(f"{k}: {v}" for k, v in sorted(skipped.items())) or "empty file"
             raise ValidationFailed(
-                "The file holds no biallelic SNP", [FieldError("file", f"skipped {reasons}")]
+                "The file holds no variant with genotype calls",
+                [FieldError("file", f"skipped {reasons}")],
             )
         self.n_variants = n_variants
         self.skipped = dict(skipped)

@@ -13,17 +13,18 @@ and gathers run in a thread so the event loop keeps serving while a large file s
 from __future__ import annotations
 
 import asyncio
-import zlib
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import msgspec
 import numpy as np
-from bijmantra.application.genotyping import GenotypeChunk, StoredVariantSet
+from bijmantra.adapters.postgres.genotype_calls import decode, read_calls
+from bijmantra.application.genotyping import CallChunk, GenotypeChunk, StoredVariantSet
 from bijmantra.application.ports import GenotypeBlock
 from bijmantra.domain import DomainEvent
 from bijmantra.domain.genotyping import CallSet, VariantSet
-from bijmantra.genomics.packing import pack_dosages, unpack_dosages
+from bijmantra.genomics import calls as gc
+from bijmantra.genomics.packing import pack_dosages
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -54,6 +55,7 @@ class PostgresVariantSetWriter:
         self._buffered = 0
         self._written = 0
         self._chunk_index = 0
+        self._ploidy = np.zeros(self._n_samples, dtype=np.int8)
 
     async def append(self, block: GenotypeBlock) -> None:
         if block.dosages.shape[1] != self._n_samples:
@@ -66,6 +68,11 @@ class PostgresVariantSetWriter:
     async def close(self) -> int:
         if self._buffered:
             await self._write(self._buffered)
+        ploidy = np.where(self._ploidy > 0, self._ploidy, 2)
+        await self._connection.execute(
+            _SET_PLOIDY,
+            {"s": self._set_id, "cols": list(range(self._n_samples)), "p": ploidy.tolist()},
+        )
         return self._written
 
     async def _write(self, n: int) -> None:
@@ -84,13 +91,13 @@ class PostgresVariantSetWriter:
         self._buffered -= n
         start = self._written
         dosages = np.concatenate([p.dosages for p in parts]) if len(parts) > 1 else parts[0].dosages
-        payload = await asyncio.to_thread(_encode, dosages)
+        payload, calls = await asyncio.to_thread(self._encode_chunk, dosages, parts)
         await self._connection.execute(
             text(
                 "INSERT INTO domain.genotype_chunks (tenant_id, variant_set_db_id, chunk_index, "
                 "variant_start, "
-                "n_variants, n_samples, codec, dosages) VALUES (:t, :s, :i, :start, :n, :ns, "
-                ":codec, :data)"
+                "n_variants, n_samples, codec, dosages, calls) VALUES (:t, :s, :i, :start, :n, "
+                ":ns, :codec, :data, :calls)"
             ),
             {
                 "t": self._tenant,
@@ -101,11 +108,27 @@ class PostgresVariantSetWriter:
                 "ns": self._n_samples,
                 "codec": CODEC,
                 "data": payload,
+                "calls": calls,
             },
         )
         await self._insert_variants(parts, start)
         self._chunk_index += 1
         self._written += n
+
+    def _encode_chunk(self, dosages: Any, parts: list[GenotypeBlock]) -> tuple[bytes, bytes | None]:
+        """The 2-bit dosage codes, and the calls when the codes do not say them all."""
+        codes = _encode(dosages)
+        given = [p.calls for p in parts]
+        if all(c is None for c in given):
+            return codes, None
+        calls = gc.concat(
+            [
+                c if c is not None else gc.from_dosages(p.dosages)
+                for c, p in zip(given, parts, strict=True)
+            ]
+        )
+        np.maximum(self._ploidy, calls.ploidy().max(axis=0, initial=0), out=self._ploidy)
+        return codes, None if gc.said_by_dosages(calls, dosages) else gc.encode(calls)
 
     async def _insert_variants(self, parts: list[GenotypeBlock], start: int) -> None:
         """One statement per chunk over arrays (COPY is refused on tables with RLS)."""
@@ -122,6 +145,11 @@ class PostgresVariantSetWriter:
         )
 
 
+_SET_PLOIDY = text(
+    "UPDATE domain.call_sets c SET ploidy = p.ploidy FROM unnest(CAST(:cols AS integer[]), "
+    "CAST(:p AS smallint[])) AS p(col, ploidy) "
+    "WHERE c.variant_set_db_id = :s AND c.column_index = p.col"
+)
 _INSERT_VARIANTS = text(
     "INSERT INTO domain.variants (tenant_id, variant_set_db_id, variant_index, chrom, pos, "
     "variant_name, ref, alt) "
@@ -135,15 +163,6 @@ def _encode(dosages: Any) -> bytes:
     return pack_dosages(np.ascontiguousarray(dosages, dtype=np.int8)).tobytes()
 
 
-def decode(codec: str, payload: bytes, n_samples: int) -> np.ndarray:
-    """A stored chunk as an int8 ``(variants, samples)`` matrix, whichever codec wrote it."""
-    if codec == "2bit":
-        return unpack_dosages(payload, n_samples)
-    if codec == "zlib":
-        return np.frombuffer(zlib.decompress(payload), dtype=np.int8).reshape(-1, n_samples)
-    raise ValueError(f"unknown genotype chunk codec {codec!r}")
-
-
 class _Slice(msgspec.Struct):
     chrom: list[str]
     pos: Any
@@ -151,6 +170,7 @@ class _Slice(msgspec.Struct):
     ref: list[str]
     alt: list[str]
     dosages: Any
+    calls: gc.CallMatrix | None
 
     def __len__(self) -> int:
         return len(self.chrom)
@@ -164,6 +184,7 @@ def _slice(block: GenotypeBlock, start: int, stop: int) -> GenotypeBlock:
         block.ref[start:stop],
         block.alt[start:stop],
         block.dosages[start:stop],
+        None if block.calls is None else block.calls.rows(start, stop),
     )
 
 
@@ -239,8 +260,8 @@ class PostgresGenotypeStore:
         call_sets = (
             await self._connection.execute(
                 text(
-                    "SELECT call_set_db_id, sample_name, germplasm_db_id, column_index FROM "
-                    "domain.call_sets "
+                    "SELECT call_set_db_id, sample_name, germplasm_db_id, column_index, ploidy "
+                    "FROM domain.call_sets "
                     "WHERE variant_set_db_id = :s ORDER BY column_index"
                 ),
                 {"s": variant_set_db_id},
@@ -299,6 +320,11 @@ class PostgresGenotypeStore:
                     pos or [],
                     [variant_db_id(variant_set_db_id, i) for i in ids],
                 )
+
+    def read_calls(
+        self, variant_set_db_id: str, start: int, stop: int, columns: Sequence[int] | None
+    ) -> AsyncIterator[CallChunk]:
+        return read_calls(self._connection, variant_set_db_id, start, stop, columns)
 
     async def flush(self) -> list[DomainEvent]:
         sealed, self._sealed = self._sealed, []

@@ -1,0 +1,187 @@
+"""Genotype calls as the store keeps them: allele indexes, phasing and per-call FORMAT values.
+
+The 2-bit dosage codes (``packing``) hold what the kernels read: copies of the ALT allele at
+a biallelic site in a diploid (or haploid) call. Everything a BrAPI client or a VCF can say
+beyond that — multi-allelic sites, phase, tetraploid and other ploidies, half-missing
+calls, DS/GQ/DP — is a :class:`CallMatrix` beside the codes. When the codes say it all (a
+diploid, unphased, biallelic chunk without FORMAT values: SNP chips, PLINK) no call matrix
+is stored and one is derived from the codes on read, so the common case costs nothing.
+
+Layout: ``alleles`` int8 ``(variants, samples, width)``, an allele index (0 = REF), ``-1``
+for a missing allele (``.``) and ``-2`` past the call's ploidy (a haploid call in a
+diploid-wide matrix); ``phased`` bool ``(variants, samples)``; ``fields`` float32
+``(variants, samples)`` per FORMAT key, NaN where absent.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+MISSING = -1
+ABSENT = -2
+MAX_PLOIDY = 8
+MAX_ALLELES = 127  # allele indexes are int8
+FIELDS = ("DS", "GQ", "DP")  # FORMAT keys kept beside GT, in this order
+_MAGIC = b"GC1"
+_HEADER = struct.Struct("<3sIIBB")  # magic, variants, samples, width, field mask
+
+
+@dataclass(frozen=True, slots=True)
+class CallMatrix:
+    alleles: NDArray[np.int8]
+    phased: NDArray[np.bool_]
+    fields: Mapping[str, NDArray[np.float32]]
+
+    def __post_init__(self) -> None:
+        if self.alleles.ndim != 3 or self.phased.shape != self.alleles.shape[:2]:
+            raise ValueError(
+                "alleles must be (variants, samples, width), phased (variants, samples)"
+            )
+        for name, values in self.fields.items():
+            if name not in FIELDS or values.shape != self.phased.shape:
+                raise ValueError(f"field {name!r} must be one of {FIELDS}, shaped like phased")
+
+    def __len__(self) -> int:
+        return int(self.alleles.shape[0])
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.alleles.shape[1])
+
+    def rows(self, start: int, stop: int) -> CallMatrix:
+        return CallMatrix(
+            self.alleles[start:stop],
+            self.phased[start:stop],
+            {k: v[start:stop] for k, v in self.fields.items()},
+        )
+
+    def columns(self, columns: Sequence[int] | NDArray[np.intp]) -> CallMatrix:
+        picked = np.asarray(columns, dtype=np.intp)
+        return CallMatrix(
+            np.ascontiguousarray(self.alleles[:, picked]),
+            np.ascontiguousarray(self.phased[:, picked]),
+            {k: np.ascontiguousarray(v[:, picked]) for k, v in self.fields.items()},
+        )
+
+    def narrowed(self) -> CallMatrix:
+        """The same calls without trailing allele slots no call uses (a diploid chunk cut
+        from a block that also held tetraploid calls)."""
+        used = np.flatnonzero((self.alleles != ABSENT).any(axis=(0, 1)))
+        width = max(int(used[-1]) + 1 if used.size else 1, 1)
+        if width == self.alleles.shape[2]:
+            return self
+        return CallMatrix(self.alleles[..., :width], self.phased, self.fields)
+
+    def ploidy(self) -> NDArray[np.int8]:
+        """Alleles per call, ``(variants, samples)``."""
+        return np.count_nonzero(self.alleles != ABSENT, axis=2).astype(np.int8)
+
+    def dosages(self, n_alt: NDArray[np.integer]) -> NDArray[np.int8]:
+        """The kernels' view: ALT copies where a site is biallelic and a call diploid (or
+        haploid, counted as homozygous); missing (-1) for every other call."""
+        ploidy = self.ploidy()
+        first = self.alleles[..., 0].astype(np.int16)
+        second = self.alleles[..., 1].astype(np.int16) if self.alleles.shape[2] > 1 else first
+        out = np.full(ploidy.shape, -1, dtype=np.int8)
+        biallelic = (np.asarray(n_alt) == 1)[:, None]
+        diploid = biallelic & (ploidy == 2) & (first >= 0) & (second >= 0)
+        haploid = biallelic & (ploidy == 1) & (first >= 0)
+        out[diploid] = (first + second)[diploid]
+        out[haploid] = 2 * first[haploid]
+        return out
+
+
+def from_dosages(dosages: NDArray[np.int8]) -> CallMatrix:
+    """The calls a dosage matrix states: diploid, unphased, REF first (``0/1``)."""
+    d = np.asarray(dosages, dtype=np.int8)
+    alleles = np.empty((*d.shape, 2), dtype=np.int8)
+    alleles[..., 0] = np.where(d == 2, 1, np.where(d < 0, MISSING, 0))
+    alleles[..., 1] = np.where(d >= 1, 1, np.where(d < 0, MISSING, 0))
+    return CallMatrix(alleles, np.zeros(d.shape, dtype=np.bool_), {})
+
+
+def said_by_dosages(calls: CallMatrix, dosages: NDArray[np.int8]) -> bool:
+    """True when ``from_dosages(dosages)`` is exactly ``calls`` (nothing else to store)."""
+    calls = calls.narrowed()
+    if calls.fields or calls.alleles.shape[2] != 2 or calls.phased.any():
+        return False
+    return bool(np.array_equal(from_dosages(dosages).alleles, calls.alleles))
+
+
+def concat(parts: Sequence[CallMatrix]) -> CallMatrix:
+    """Stack call matrices of consecutive variants; widths and FORMAT keys are unified."""
+    width = max(p.alleles.shape[2] for p in parts)
+    names = [n for n in FIELDS if any(n in p.fields for p in parts)]
+    alleles = np.concatenate([_widen(p.alleles, width) for p in parts])
+    phased = np.concatenate([p.phased for p in parts])
+    fields = {
+        n: np.concatenate(
+            [p.fields.get(n, np.full(p.phased.shape, np.nan, np.float32)) for p in parts]
+        )
+        for n in names
+    }
+    return CallMatrix(alleles, phased, fields)
+
+
+def _widen(alleles: NDArray[np.int8], width: int) -> NDArray[np.int8]:
+    if alleles.shape[2] == width:
+        return alleles
+    pad = np.full((*alleles.shape[:2], width - alleles.shape[2]), ABSENT, dtype=np.int8)
+    return np.concatenate([alleles, pad], axis=2)
+
+
+def encode(calls: CallMatrix) -> bytes:
+    """A self-describing, deflated payload (level 1: fast, and repetitive calls shrink well)."""
+    calls = calls.narrowed()
+    n_variants, n_samples, width = calls.alleles.shape
+    mask = sum(1 << i for i, n in enumerate(FIELDS) if n in calls.fields)
+    parts = [
+        np.ascontiguousarray(calls.alleles).tobytes(),
+        np.packbits(calls.phased, axis=None).tobytes(),
+        *(
+            np.ascontiguousarray(calls.fields[n], np.float32).tobytes()
+            for n in FIELDS
+            if n in calls.fields
+        ),
+    ]
+    header = _HEADER.pack(_MAGIC, n_variants, n_samples, width, mask)
+    return header + zlib.compress(b"".join(parts), 1)
+
+
+def decode(payload: bytes) -> CallMatrix:
+    magic, n_variants, n_samples, width, mask = _HEADER.unpack_from(payload)
+    if magic != _MAGIC:
+        raise ValueError("not a call matrix payload")
+    raw = zlib.decompress(memoryview(payload)[_HEADER.size :])
+    cells = n_variants * n_samples
+    alleles = np.frombuffer(raw, np.int8, cells * width).reshape(n_variants, n_samples, width)
+    offset = cells * width
+    packed_bits = (cells + 7) // 8
+    bits = np.frombuffer(raw, np.uint8, packed_bits, offset)
+    phased = np.unpackbits(bits, count=cells).astype(np.bool_).reshape(n_variants, n_samples)
+    offset += packed_bits
+    fields = {}
+    for i, name in enumerate(FIELDS):
+        if mask & (1 << i):
+            values = np.frombuffer(raw, np.float32, cells, offset)
+            fields[name] = values.reshape(n_variants, n_samples)
+            offset += cells * 4
+    return CallMatrix(alleles, phased, fields)
+
+
+def genotype_text(alleles: Sequence[int], phased: bool, unknown: str = ".") -> str:
+    """One call as VCF spells it (``0/1``, ``1|0``, ``./.``, ``0/0/1/2``, ``1``)."""
+    kept = [a for a in alleles if a != ABSENT]
+    separator = "|" if phased else "/"
+    return separator.join(unknown if a == MISSING else str(a) for a in kept)
+
+
+def n_alt_of(alt: Sequence[str]) -> NDArray[np.int16]:
+    """ALT allele counts from the stored ALT column (comma-joined, "" for none)."""
+    return np.fromiter((a.count(",") + 1 if a else 0 for a in alt), np.int16, len(alt))
