@@ -89,6 +89,11 @@ class DevStack:
         return f"http://127.0.0.1:{self.ports.gateway}"
 
     @property
+    def console_callback(self) -> str:
+        """Where identity sends the web console's authorization codes (ADR 0060)."""
+        return f"{self.gateway_url}/app/auth/callback"
+
+    @property
     def identity_url(self) -> str:
         return f"http://127.0.0.1:{self.ports.identity}"
 
@@ -159,6 +164,10 @@ class DevStack:
                 "SERVICE_CLIENT_SECRET": self.worker_client_secret,
             },
             check=True,
+        )
+        self._run(
+            [_script("bijmantra-identity"), "register-console", self.console_callback],
+            self.database.identity_url,
         )
         if testdata:
             self._run(

@@ -21,7 +21,7 @@ from bijmantra.adapters.nats import JetStreamEventFeed, connect, ensure_stream
 from bijmantra.application.brapi.modules import catalog
 from bijmantra.application.client_address import parse_networks
 from bijmantra.application.ports import TokenVerifier
-from bijmantra.gateway import brapi, compliance, genotypes
+from bijmantra.gateway import brapi, compliance, console, genotypes
 from bijmantra.gateway.config import Settings
 from bijmantra.gateway.edge import (
     authentication_middleware,
@@ -115,6 +115,8 @@ def create_app(
     )
 
     identity_http = IdentityProxy(settings.identity_url, parse_networks(settings.trusted_proxies))
+    web_console = console.Console.create(settings, verifier)
+    state.update(web_console.state())
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -132,6 +134,7 @@ def create_app(
         finally:
             await nc.drain()
             await identity_http.close()
+            await web_console.close()
             await domain_channel.close()
             await identity_channel.close()
             tracing.shutdown()
@@ -149,13 +152,16 @@ def create_app(
             my_permissions,
             *identity_routes(identity_http),
             *observability.route_handlers,
+            *console.console_router(),
         ],
+        template_config=console.template_config(),
         state=state,
         lifespan=[lifespan],
         plugins=observability.plugins,
         middleware=[
             *observability.middleware,
             request_id_middleware,
+            console.console_headers_middleware,
             DefineMiddleware(auth, exclude_from_auth_key="public"),
         ],
         guards=[permission_guard],

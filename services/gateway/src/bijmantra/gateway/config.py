@@ -22,6 +22,7 @@ class Settings:
     identity_url: str = "http://127.0.0.1:8001"  # identity's HTTP endpoints, proxied (ADR 0038)
     trusted_proxies: str = ""  # CIDRs whose X-Forwarded-For is believed (the ingress)
     page_cache_bytes: int = 64 << 20  # BrAPI list pages kept per worker, revalidated per request
+    public_url: str = ""  # the gateway's external origin: the console's OAuth redirect (ADR 0060)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -41,4 +42,7 @@ class Settings:
             identity_url=env.get("IDENTITY_URL", "http://127.0.0.1:8001"),
             trusted_proxies=env.get("TRUSTED_PROXIES", ""),
             page_cache_bytes=int(env.get("GATEWAY_PAGE_CACHE_BYTES", str(64 << 20))),
+            public_url=env.get(
+                "GATEWAY_PUBLIC_URL", f"http://127.0.0.1:{env.get('GATEWAY_PORT', '8000')}"
+            ),
         )

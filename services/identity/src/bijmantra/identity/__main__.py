@@ -1,4 +1,5 @@
-"""``bijmantra-identity [serve | seed-demo | rotate-keys | register-service-client CLIENT_ID]``."""
+"""``bijmantra-identity [serve | seed-demo | rotate-keys | register-service-client ID |
+register-console URI…]``."""
 
 from __future__ import annotations
 
@@ -100,6 +101,25 @@ async def register_service_client(client_id: str) -> None:
     print(f"service client {client_id} registered (roles {roles})")
 
 
+CONSOLE_CLIENT_ID = "bijmantra-console"
+
+
+async def register_console(uris: list[str]) -> None:
+    """Set the web console's redirect URIs: ``<gateway origin>/app/auth/callback`` (ADR 0060)."""
+    from bijmantra.adapters.postgres import create_engine
+    from bijmantra.adapters.postgres.identity import set_console_redirect_uris
+
+    allowed = ("https://", "http://127.0.0.1", "http://localhost")
+    if not uris or any(not u.startswith(allowed) for u in uris):
+        sys.exit("give the console's callback URLs (https, or http on loopback for development)")
+    engine = create_engine(Settings.from_env().database_url, pool_size=1)
+    try:
+        await set_console_redirect_uris(engine, CONSOLE_CLIENT_ID, uris)
+    finally:
+        await engine.dispose()
+    print(f"console client {CONSOLE_CLIENT_ID} redirects to {', '.join(uris)}")
+
+
 def main() -> None:
     command = sys.argv[1] if len(sys.argv) > 1 else "serve"
     if command == "serve":
@@ -110,10 +130,12 @@ def main() -> None:
         asyncio.run(rotate_keys())
     elif command == "register-service-client" and len(sys.argv) == 3:
         asyncio.run(register_service_client(sys.argv[2]))
+    elif command == "register-console" and len(sys.argv) >= 3:
+        asyncio.run(register_console(sys.argv[2:]))
     else:
         sys.exit(
             f"unknown command {sys.argv[1:]!r}; use 'serve', 'seed-demo', 'rotate-keys' "
-            "or 'register-service-client CLIENT_ID'"
+            "or 'register-service-client CLIENT_ID' or 'register-console URI...'"
         )
 
 

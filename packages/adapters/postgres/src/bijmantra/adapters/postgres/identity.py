@@ -393,6 +393,21 @@ async def register_service_client(
             raise ValueError(f"client id {client_id!r} belongs to an organization's client")
 
 
+async def set_console_redirect_uris(engine: AsyncEngine, client_id: str, uris: list[str]) -> None:
+    """Point the web console's public client at the gateway's origin (migration 0060)."""
+    async with engine.begin() as conn:
+        await conn.execute(select(func.set_config("app.client_id", client_id, True)))
+        written = await conn.execute(
+            text(
+                "UPDATE identity.oauth_clients SET redirect_uris = :uris WHERE client_id = :id "
+                "AND tenant_id IS NULL AND secret_hash IS NULL AND NOT acts_for_tenants"
+            ),
+            {"id": client_id, "uris": uris},
+        )
+        if written.rowcount != 1:
+            raise ValueError(f"{client_id!r} is not the console's organization-less public client")
+
+
 class PostgresAuthorizationCodes:
     """Implements ``AuthorizationCodeStore``; codes are stored hashed, under tenant RLS."""
 

@@ -1,0 +1,82 @@
+"""In-memory fakes of the console's ports: ``ConsoleSessionStore`` and ``TokenEndpoint``."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+
+from bijmantra.application.console import ConsoleSession, PendingSignIn, TokenGrant
+from bijmantra.kernel import Unauthorized
+
+
+@dataclass
+class FakeConsoleSessionStore:
+    pending: dict[str, PendingSignIn] = field(default_factory=dict)
+    sessions: dict[str, ConsoleSession] = field(default_factory=dict)
+    locks: set[str] = field(default_factory=set)
+
+    async def save_pending(self, state: str, pending: PendingSignIn, ttl: int) -> None:
+        self.pending[state] = pending
+
+    async def take_pending(self, state: str) -> PendingSignIn | None:
+        return self.pending.pop(state, None)
+
+    async def save(self, key: str, session: ConsoleSession) -> None:
+        self.sessions[key] = session
+
+    async def get(self, key: str) -> ConsoleSession | None:
+        return self.sessions.get(key)
+
+    async def delete(self, key: str) -> None:
+        self.sessions.pop(key, None)
+
+    async def delete_all(self, subject: str) -> list[ConsoleSession]:
+        keys = [k for k, s in self.sessions.items() if s.subject == subject]
+        return [self.sessions.pop(k) for k in keys]
+
+    async def lock_refresh(self, key: str, ttl: float) -> bool:
+        if key in self.locks:
+            return False
+        self.locks.add(key)
+        return True
+
+    async def unlock_refresh(self, key: str) -> None:
+        self.locks.discard(key)
+
+
+@dataclass
+class FakeTokenEndpoint:
+    """Issues opaque tokens; a refresh token works once (rotation), like identity's."""
+
+    codes: dict[str, tuple[str, str]] = field(default_factory=dict)  # code -> (verifier, access)
+    live_refresh: dict[str, str] = field(default_factory=dict)  # refresh -> access it came with
+    revoked: list[str] = field(default_factory=list)
+    refreshes: int = 0
+    expires_in: int = 600
+
+    def issue_code(self, verifier: str, access_token: str) -> str:
+        code = secrets.token_urlsafe(16)
+        self.codes[code] = (verifier, access_token)
+        return code
+
+    def _grant(self, access_token: str) -> TokenGrant:
+        refresh = secrets.token_urlsafe(16)
+        self.live_refresh[refresh] = access_token
+        return TokenGrant(access_token, refresh, self.expires_in)
+
+    async def redeem(self, code: str, verifier: str, redirect_uri: str) -> TokenGrant:
+        expected = self.codes.pop(code, None)
+        if expected is None or expected[0] != verifier:
+            raise Unauthorized("invalid_grant")
+        return self._grant(expected[1])
+
+    async def refresh(self, refresh_token: str) -> TokenGrant:
+        self.refreshes += 1
+        access = self.live_refresh.pop(refresh_token, None)
+        if access is None:
+            raise Unauthorized("invalid_grant")
+        return self._grant(access)
+
+    async def revoke(self, refresh_token: str) -> None:
+        self.revoked.append(refresh_token)
+        self.live_refresh.pop(refresh_token, None)

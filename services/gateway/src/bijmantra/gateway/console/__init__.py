@@ -1,0 +1,96 @@
+"""The web console under ``/app``: server-rendered pages (Jinja2 + HTMX) over the same gRPC
+clients as the REST handlers, behind a backend-for-frontend session (ADR 0060)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from bijmantra.adapters.redis import RedisConsoleSessions
+from bijmantra.application.console import ConsoleSessions
+from bijmantra.application.ports import TokenVerifier
+from bijmantra.gateway.config import Settings
+from bijmantra.gateway.console import auth
+from bijmantra.gateway.console.pages import dashboard, germplasm
+from bijmantra.gateway.console.web import (
+    PREFIX,
+    PUBLIC,
+    STATIC,
+    TEMPLATES,
+    console_error,
+    console_headers_middleware,
+    console_http_error,
+    require_session,
+)
+from bijmantra.kernel import BijmantraError, SystemClock
+from litestar import Router
+from litestar.contrib.jinja import JinjaTemplateEngine
+from litestar.datastructures import CacheControlHeader
+from litestar.exceptions import HTTPException
+from litestar.static_files import create_static_files_router
+from litestar.template import TemplateConfig
+
+# Page modules: add yours here (each exports ROUTES) and a line to nav.NAV.
+PAGES = (auth, dashboard, germplasm)
+
+
+@dataclass
+class Console:
+    """The console's adapters: the Redis session store and identity's token endpoint."""
+
+    sessions: ConsoleSessions
+    tokens: auth.IdentityTokenEndpoint
+    store: RedisConsoleSessions
+    http: httpx.AsyncClient
+
+    @classmethod
+    def create(cls, settings: Settings, verifier: TokenVerifier) -> Console:
+        if not settings.redis_url:
+            raise RuntimeError("the web console keeps its sessions in Redis: set REDIS_URL")
+        http = httpx.AsyncClient(base_url=settings.identity_url, timeout=10.0)
+        store = RedisConsoleSessions.from_url(settings.redis_url)
+        tokens = auth.IdentityTokenEndpoint(http)
+        sessions = ConsoleSessions(
+            store,
+            tokens,
+            verifier,
+            SystemClock(),
+            redirect_uri=f"{settings.public_url.rstrip('/')}{PREFIX}/auth/callback",
+        )
+        return cls(sessions, tokens, store, http)
+
+    def state(self) -> dict[str, Any]:
+        return {"console_sessions": self.sessions, "console_tokens": self.tokens}
+
+    async def close(self) -> None:
+        await self.http.aclose()
+        await self.store.close()
+
+
+def console_router() -> list[Any]:
+    """The console's handlers: bearer authentication skipped (``public``), the session hook
+    and HTML error pages instead."""
+    handlers = [handler for module in PAGES for handler in module.ROUTES]
+    pages = Router(
+        path="/",
+        route_handlers=handlers,
+        opt={"public": True},
+        before_request=require_session,
+        exception_handlers={BijmantraError: console_error, HTTPException: console_http_error},
+    )
+    static = create_static_files_router(
+        path=f"{PREFIX}/static",
+        directories=[STATIC],
+        opt={"public": True, PUBLIC: True},
+        cache_control=CacheControlHeader(max_age=3600, public=True),
+        name="console-static",
+    )
+    return [pages, static]
+
+
+def template_config() -> TemplateConfig[JinjaTemplateEngine]:
+    return TemplateConfig(directory=TEMPLATES, engine=JinjaTemplateEngine)
+
+
+__all__ = ["Console", "console_headers_middleware", "console_router", "template_config"]

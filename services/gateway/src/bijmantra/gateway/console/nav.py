@@ -1,0 +1,21 @@
+"""The console's navigation: one line per page group. Add yours here (ADR 0060).
+
+``permission`` hides the link from members whose roles lack it (the handler enforces it too).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class NavItem:
+    label: str
+    path: str
+    permission: str | None = None
+
+
+NAV: tuple[NavItem, ...] = (
+    NavItem("Dashboard", "/app"),
+    NavItem("Germplasm", "/app/germplasm", "germplasm:read"),
+)

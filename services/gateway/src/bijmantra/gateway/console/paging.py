@@ -1,0 +1,46 @@
+"""Reading documents for pages: bounded paging from the query string, decoded rows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+import msgspec
+from bijmantra.application.brapi.ports import DocumentPage
+from bijmantra.kernel import PageRequest
+from litestar import Request
+
+PAGE_SIZE = 25
+MAX_PAGE = 100_000
+
+
+def page_request(request: Request[Any, Any, Any], size: int = PAGE_SIZE) -> PageRequest:
+    """A malformed or absurd ``page`` shows the first page rather than an error."""
+    raw = request.query_params.get("page", "0")
+    number = int(raw) if raw.isdigit() and len(raw) < 7 else 0
+    return PageRequest(min(number, MAX_PAGE), size)
+
+
+@dataclass(frozen=True)
+class Rows:
+    """One page of rows plus what the pager needs to link the neighbouring pages."""
+
+    items: list[dict[str, Any]]
+    page: int
+    total_count: int
+    total_pages: int
+    query: dict[str, str]
+
+    def link(self, page: int) -> str:
+        return "?" + urlencode({**self.query, "page": page})
+
+
+def rows(page: DocumentPage, query: dict[str, str]) -> Rows:
+    items: list[dict[str, Any]] = msgspec.json.decode(page.documents)
+    return Rows(items, page.request.page, page.total_count, page.total_pages, query)
+
+
+def document(raw: bytes) -> dict[str, Any]:
+    decoded: dict[str, Any] = msgspec.json.decode(raw)
+    return decoded

@@ -1,0 +1,201 @@
+"""The console's request plumbing: the session behind the cookie, CSRF, rendering, errors.
+
+Every ``/app`` handler runs after ``require_session`` (a router-level hook): a page gets the
+signed-in ``View`` with ``view(request)`` and renders with ``View.render``; a state-changing
+request without the session's CSRF token never reaches its handler (ADR 0060).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from bijmantra.application.console import ConsoleSessions, SignedIn, tokens_match
+from bijmantra.application.security import Permission, authorize, permissions_for
+from bijmantra.gateway.console.nav import NAV
+from bijmantra.kernel import BijmantraError, Principal
+from bijmantra.kernel.errors import ErrorCode
+from bijmantra.observability import get_logger
+from litestar import Request, Response
+from litestar.exceptions import HTTPException
+from litestar.response import Redirect, Template
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+log = get_logger(__name__)
+
+HERE = Path(__file__).parent
+TEMPLATES = HERE / "templates"
+STATIC = HERE / "static"
+PREFIX = "/app"
+COOKIE = "__Host-bijmantra-console"
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "x-csrf-token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+PUBLIC = "console_public"  # handler opt: reachable without a console session
+
+AnyRequest = Request[Any, Any, Any]
+
+
+@dataclass(frozen=True)
+class View:
+    """What every page knows about its request: who is signed in and what they may do."""
+
+    signed_in: SignedIn
+    path: str
+    granted: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def principal(self) -> Principal:
+        return self.signed_in.principal
+
+    @property
+    def token(self) -> str:
+        """The access token pages forward to domain-api (never sent to the browser)."""
+        return self.signed_in.session.access_token
+
+    @property
+    def csrf_token(self) -> str:
+        return self.signed_in.session.csrf_token
+
+    def can(self, permission: str) -> bool:
+        """``can('germplasm:write')`` decides what a template shows; handlers still enforce."""
+        return permission in self.granted
+
+    def require(self, permission: Permission) -> None:
+        authorize(self.principal, permission)
+
+    def render(self, template: str, *, status_code: int = 200, **context: Any) -> Template:
+        nav = [item for item in NAV if item.permission is None or self.can(item.permission)]
+        return Template(
+            template_name=template,
+            context={"view": self, "nav": nav, "csrf_token": self.csrf_token, **context},
+            status_code=status_code,
+        )
+
+
+def view(request: AnyRequest) -> View:
+    found: View = request.scope["state"]["console"]
+    return found
+
+
+def fragment(request: AnyRequest) -> bool:
+    """An HTMX swap wants the part of the page it replaces; a history restore wants it all."""
+    headers = request.headers
+    return "hx-request" in headers and "hx-history-restore-request" not in headers
+
+
+def _sessions(request: AnyRequest) -> ConsoleSessions:
+    sessions: ConsoleSessions = request.app.state.console_sessions
+    return sessions
+
+
+async def require_session(request: AnyRequest) -> Response[Any] | None:
+    """Router hook: load the session, refresh its tokens, check CSRF on unsafe methods."""
+    if request.route_handler.opt.get(PUBLIC):
+        return None
+    signed_in = await _sessions(request).current(request.cookies.get(COOKIE))
+    if signed_in is None:
+        if request.method in SAFE_METHODS:
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            return Redirect(f"{PREFIX}/auth/login?return_to={quote(target, safe='')}")
+        return error_page(request, 401, "Your session has ended. Sign in again.")
+    if request.method not in SAFE_METHODS and not await _csrf_ok(request, signed_in):
+        log.warning("console csrf rejected", path=request.url.path)
+        return error_page(request, 403, "This form has expired or did not come from this site.")
+    granted = frozenset(str(p) for p in permissions_for(signed_in.principal.roles))
+    request.scope.setdefault("state", {})["console"] = View(signed_in, request.url.path, granted)
+    return None
+
+
+async def _csrf_ok(request: AnyRequest, signed_in: SignedIn) -> bool:
+    expected = signed_in.session.csrf_token
+    header = request.headers.get(CSRF_HEADER)
+    if header is not None:
+        return tokens_match(expected, header)
+    content_type = request.headers.get("content-type", "")
+    if not content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+        return False
+    form = await request.form()
+    given = form.get(CSRF_FIELD)
+    return isinstance(given, str) and tokens_match(expected, given)
+
+
+def error_page(request: AnyRequest, status: int, message: str) -> Template:
+    state = request.scope.get("state", {})
+    current = state.get("console")
+    return Template(
+        template_name="error.html",
+        context={
+            "view": current,
+            "nav": [],
+            "csrf_token": current.csrf_token if current else "",
+            "status": status,
+            "message": message,
+            "request_id": state.get("request_id"),
+        },
+        status_code=status,
+    )
+
+
+def console_error(request: AnyRequest, error: BijmantraError) -> Response[Any]:
+    """Errors of the use cases as pages: another organization's id is simply not found."""
+    status = {
+        ErrorCode.NOT_FOUND: 404,
+        ErrorCode.FORBIDDEN: 403,
+        ErrorCode.UNAUTHORIZED: 401,
+        ErrorCode.VALIDATION: 400,
+        ErrorCode.CONFLICT: 409,
+        ErrorCode.RATE_LIMITED: 429,
+        ErrorCode.UNAVAILABLE: 503,
+    }.get(error.code, 500)
+    if status == 500:
+        log.exception("console error", path=request.url.path)
+    message = error.message if status < 500 else "Something went wrong on our side."
+    return error_page(request, status, message)
+
+
+def console_http_error(request: AnyRequest, exc: HTTPException) -> Response[Any]:
+    return error_page(request, exc.status_code, exc.detail or "Request failed")
+
+
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+HEADERS = [
+    (b"content-security-policy", CSP.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"same-origin"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+    (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
+]
+
+
+def console_headers_middleware(app: ASGIApp) -> ASGIApp:
+    """Security headers on every ``/app`` response, error pages included; pages not cached."""
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith(PREFIX):
+            await app(scope, receive, send)
+            return
+        static = scope["path"].startswith(f"{PREFIX}/static/")
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [
+                    (k, v)
+                    for k, v in message.get("headers", [])
+                    if static or k.lower() != b"cache-control"
+                ]
+                headers += HEADERS
+                if not static:
+                    headers.append((b"cache-control", b"no-store"))
+                message["headers"] = headers
+            await send(message)
+
+        await app(scope, receive, with_headers)
+
+    return middleware

@@ -1,0 +1,119 @@
+"""One stack and one headless Chromium for every browser test of the session.
+
+The browser is Debian's ``chromium`` at ``/usr/bin/chromium`` (``just test`` installs it),
+driven by Playwright for Python; Playwright's own browser download is never used. When the
+browser is missing these tests fail and say how to install it: they never skip.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from bijmantra.testkit.devstack import DEMO_EMAIL, DEMO_PASSWORD, DevStack, running_stack
+from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+
+CHROMIUM = os.environ.get("BIJMANTRA_CHROMIUM", "/usr/bin/chromium")
+AXE = Path(__file__).parent / "vendor" / "axe.min.js"
+ARTIFACTS = Path(os.environ.get("BIJMANTRA_ARTIFACTS", "test-artifacts")) / "browser"
+MEMBER_PASSWORD = "console-member-2026"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/browser/" in str(item.path):
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    executable = shutil.which(CHROMIUM) if not os.path.isabs(CHROMIUM) else CHROMIUM
+    if not executable or not os.access(executable, os.X_OK):
+        pytest.fail(
+            f"The browser tests need Debian's chromium at {CHROMIUM}; install it with "
+            "`apt-get install chromium` (`just test` does this as root), or point "
+            "BIJMANTRA_CHROMIUM at a Chromium binary.",
+            pytrace=False,
+        )
+    return executable
+
+
+@pytest.fixture(scope="session")
+def console_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
+    with running_stack(tmp_path_factory.mktemp("console-stack"), testdata=True) as stack:
+        yield stack
+
+
+@dataclass(frozen=True)
+class Member:
+    email: str
+    password: str
+    organization: str
+
+
+@pytest.fixture(scope="session")
+def viewer(console_stack: DevStack) -> Member:
+    """A read-only member of an organization of their own."""
+    email = "viewer@console.example.org"
+    organization = console_stack.register_member(email, MEMBER_PASSWORD, ["viewer"])
+    return Member(email, MEMBER_PASSWORD, str(organization))
+
+
+@pytest.fixture(scope="session")
+def browser(chromium_path: str) -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=chromium_path, args=["--no-sandbox", "--disable-dev-shm-usage"]
+        )
+        yield launched
+        launched.close()
+
+
+def sign_in(context: BrowserContext, base_url: str, email: str, password: str) -> Page:
+    """Through identity's own pages, as a person would: /app, login form, consent, back."""
+    page = context.new_page()
+    page.goto(f"{base_url}/app")
+    page.get_by_label("E-mail").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Allow").click()
+    page.wait_for_url(re.compile(r".*/app$"))
+    return page
+
+
+@pytest.fixture(scope="session")
+def breeder_context(browser: Browser, console_stack: DevStack) -> Iterator[BrowserContext]:
+    """The demo admin, signed in once for the session."""
+    context = browser.new_context(base_url=console_stack.gateway_url)
+    sign_in(context, console_stack.gateway_url, DEMO_EMAIL, DEMO_PASSWORD).close()
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def page(breeder_context: BrowserContext) -> Iterator[Page]:
+    opened = breeder_context.new_page()
+    yield opened
+    opened.close()
+
+
+def axe_violations(page: Page) -> list[dict[str, Any]]:
+    """Run the vendored axe-core in the page; the serious and critical violations."""
+    page.evaluate(AXE.read_text())
+    result = page.evaluate("async () => JSON.stringify((await axe.run(document)).violations)")
+    violations: list[dict[str, Any]] = json.loads(result)
+    return [v for v in violations if v.get("impact") in ("serious", "critical")]
+
+
+def screenshot(page: Page, name: str) -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    target = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(target), full_page=True)
+    return target
