@@ -15,9 +15,21 @@ token:
     @uv run --frozen --no-sync bijmantra token
 
 # The whole test suite: import contracts, then every test (real servers start once per session).
-test: sync
+test: sync browser-deps
     uv run --frozen --no-sync lint-imports
     uv run --frozen --no-sync pytest -q
+
+# Debian's chromium for tests/browser (never Playwright's download); without it they fail, never skip.
+browser-deps:
+    #!/usr/bin/env bash
+    set -uo pipefail
+    [ -x /usr/bin/chromium ] && exit 0
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-dejavu-core) \
+            || echo "warning: apt-get could not install chromium; tests/browser will fail" >&2
+    else
+        echo "warning: run 'apt-get install chromium' as root; tests/browser will fail without it" >&2
+    fi
 
 # Regenerate packages/contracts from proto/ (committed; a test fails when stale).
 proto:

@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,8 +62,13 @@ class Member:
 @pytest.fixture(scope="session")
 def viewer(console_stack: DevStack) -> Member:
     """A read-only member of an organization of their own."""
-    email = "viewer@console.example.org"
-    organization = console_stack.register_member(email, MEMBER_PASSWORD, ["viewer"])
+    return _member(console_stack, "viewer@console.example.org", ["viewer"])
+
+
+def _member(stack: DevStack, email: str, roles: list[str]) -> Member:
+    # register_member runs its own event loop: off this thread, where Playwright's runs.
+    with ThreadPoolExecutor(1) as pool:
+        organization = pool.submit(stack.register_member, email, MEMBER_PASSWORD, roles).result()
     return Member(email, MEMBER_PASSWORD, str(organization))
 
 

@@ -29,7 +29,7 @@ CONSOLE = "bijmantra-console"
 def upgrade() -> None:
     for statement in (
         "INSERT INTO identity.oauth_clients (client_id, name, grant_types, scope) VALUES "
-        f"('{CONSOLE}', 'Bijmantra web console', "
+        "('bijmantra-console', 'Bijmantra web console', "
         "ARRAY['authorization_code', 'refresh_token'], 'openid profile brapi')",
         "DROP POLICY named_or_tenant ON identity.oauth_clients",
         f"CREATE POLICY named_or_tenant ON identity.oauth_clients TO {IDENTITY} "
@@ -47,6 +47,6 @@ def downgrade() -> None:
         f"CREATE POLICY named_or_tenant ON identity.oauth_clients TO {IDENTITY} "
         f"USING ({NAMED_CLIENT} OR tenant_id = {CURRENT_TENANT}) "
         f"WITH CHECK (tenant_id = {CURRENT_TENANT} OR (acts_for_tenants AND {NAMED_CLIENT}))",
-        f"DELETE FROM identity.oauth_clients WHERE client_id = '{CONSOLE}'",
+        "DELETE FROM identity.oauth_clients WHERE client_id = 'bijmantra-console'",
     ):
         op.execute(statement)

@@ -6,7 +6,7 @@ import secrets
 from dataclasses import dataclass, field
 
 from bijmantra.application.console import ConsoleSession, PendingSignIn, TokenGrant
-from bijmantra.kernel import Unauthorized
+from bijmantra.kernel import Principal, Unauthorized
 
 
 @dataclass
@@ -80,3 +80,16 @@ class FakeTokenEndpoint:
     async def revoke(self, refresh_token: str) -> None:
         self.revoked.append(refresh_token)
         self.live_refresh.pop(refresh_token, None)
+
+
+@dataclass
+class FakeTokenVerifier:
+    """``TokenVerifier`` over a table of known access tokens (anything else is refused)."""
+
+    principals: dict[str, Principal] = field(default_factory=dict)
+
+    async def verify(self, token: str) -> Principal:
+        principal = self.principals.get(token)
+        if principal is None:
+            raise Unauthorized("Invalid token")
+        return principal
