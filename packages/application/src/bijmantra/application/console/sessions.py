@@ -141,7 +141,7 @@ class ConsoleSessions:
     async def finish(
         self, state: str, code: str, browser_secret: str | None
     ) -> tuple[str, SignedIn, str]:
-        """Redeem the code of a sign-in this browser started: (cookie secret, session, return_to)."""
+        """Redeem a code of a sign-in this browser started: (cookie secret, session, return_to)."""
         pending = await self._store.take_pending(state)
         if pending is None or not tokens_match(
             pending.browser_key, None if browser_secret is None else secret_key(browser_secret)
