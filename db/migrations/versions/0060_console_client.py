@@ -1,7 +1,7 @@
 """identity: the web console's OAuth client (authorization code + PKCE, refresh tokens).
 
 Revision ID: 0060
-Revises: 0015
+Revises: 0050
 Create Date: 2026-12-06
 
 The console at ``/app`` is a backend-for-frontend in the gateway (ADR 0060): it runs the
@@ -16,7 +16,7 @@ import os
 from alembic import op
 
 revision = "0060"
-down_revision = "0015"
+down_revision = "0050"
 branch_labels = None
 depends_on = None
 
