@@ -8,12 +8,19 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from bijmantra.adapters.postgres.recovery import (
+    DEFAULT_ARCHIVE_TIMEOUT_S,
+    BackupLocation,
+    configure_archiving,
+)
 
 
 def free_port() -> int:
@@ -62,22 +69,58 @@ def terminate(process: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
 
 @dataclass
 class LocalPostgres:
-    """pgserver: PostgreSQL 16 on a unix socket in ``datadir``; superuser ``postgres``."""
+    """pgserver: PostgreSQL 16 on a unix socket in ``datadir``; superuser ``postgres``.
+
+    With ``archive`` set, the server archives its WAL there continuously (ADR 0100): the
+    settings are written with ``ALTER SYSTEM`` and the server restarted once to apply them.
+    """
 
     datadir: Path
+    archive: BackupLocation | None = None
+    archive_timeout_s: int = DEFAULT_ARCHIVE_TIMEOUT_S
     _server: object | None = None
+
+    @property
+    def os_user(self) -> str | None:
+        """The OS user the server runs as: pgserver runs it as ``pgserver`` under root."""
+        return "pgserver" if os.geteuid() == 0 else None
 
     def start(self) -> str:
         import pgserver
 
         self.datadir.parent.mkdir(parents=True, exist_ok=True)
         self._server = pgserver.get_server(self.datadir, cleanup_mode="stop")
-        return str(self._server.get_uri())  # type: ignore[attr-defined]
+        uri = str(self._server.get_uri())  # type: ignore[attr-defined]
+        if self.archive is not None:
+            self.archive.prepare(self.os_user)
+            configure_archiving(uri, self.archive, self.archive_timeout_s)
+            self.stop()
+            self._server = pgserver.get_server(self.datadir, cleanup_mode="stop")
+            uri = str(self._server.get_uri())  # type: ignore[attr-defined]
+        return uri
+
+    def kill(self) -> None:
+        """SIGKILL the postmaster, as a crash would (its backends exit when they notice)."""
+        assert self._server is not None
+        pid = self._server.get_pid()  # type: ignore[attr-defined]
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and _alive(pid):
+            time.sleep(0.05)
+        self._server = None
 
     def stop(self) -> None:
         if self._server is not None:
             self._server.cleanup()  # type: ignore[attr-defined]
             self._server = None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 @dataclass
