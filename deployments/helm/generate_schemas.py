@@ -319,6 +319,20 @@ def service_schema(
             required=["enabled", "backoffLimit", "activeDeadlineSeconds", "secretEnv", "resources"],
         )
         required.append("migrations")
+        props["backup"] = obj(
+            {
+                "enabled": BOOL,
+                "schedule": {"type": "string", "minLength": 9},
+                "existingClaim": STRING,
+                "successfulJobsHistoryLimit": NON_NEG_INT,
+                "failedJobsHistoryLimit": NON_NEG_INT,
+                "activeDeadlineSeconds": POS_INT,
+                "secretEnv": secret_env_schema(["DATABASE_OWNER_URL"], ["DATABASE_OWNER_URL"]),
+                "resources": RESOURCES,
+            },
+            required=["enabled", "schedule", "existingClaim", "secretEnv", "resources"],
+        )
+        required.append("backup")
     if keda:
         props["keda"] = obj(
             {

@@ -104,6 +104,8 @@ def pod_specs(docs: list[Manifest]) -> Iterator[tuple[Manifest, dict[str, Any]]]
     for d in docs:
         if d["kind"] in ("Deployment", "Job", "StatefulSet", "DaemonSet"):
             yield d, d["spec"]["template"]["spec"]
+        elif d["kind"] == "CronJob":
+            yield d, d["spec"]["jobTemplate"]["spec"]["template"]["spec"]
 
 
 def service_deployment(docs: list[Manifest], service: str) -> Manifest:
@@ -730,6 +732,37 @@ def test_migration_hook_renders_on_upgrade_and_can_be_disabled() -> None:
     assert not of_kind(render("domain-api", {"migrations": {"enabled": False}}), "Job")
     for service in ("gateway", "identity", "analytics-worker"):
         assert not of_kind(rendered(service, "default"), "Job")
+
+
+def test_backup_cronjob_takes_verified_base_backups_into_the_claim() -> None:
+    docs = rendered("domain-api", "example")
+    (cron,) = of_kind(docs, "CronJob")
+    assert cron["spec"]["concurrencyPolicy"] == "Forbid"
+    pod = cron["spec"]["jobTemplate"]["spec"]["template"]
+    (container,) = pod["spec"]["containers"]
+    assert container["command"] == ["bijmantra-backup", "base"]
+    env = {e["name"]: e for e in container["env"]}
+    assert "secretKeyRef" in env["DATABASE_OWNER_URL"]["valueFrom"]
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    assert env["BACKUP_DIR"]["value"] == mounts["backups"]
+    claims = [v for v in pod["spec"]["volumes"] if "persistentVolumeClaim" in v]
+    assert [c["persistentVolumeClaim"]["claimName"] for c in claims] == ["bijmantra-backups"]
+    (policy,) = [
+        p
+        for p in of_kind(docs, "NetworkPolicy")
+        if p["spec"]["podSelector"]["matchLabels"].items() <= pod["metadata"]["labels"].items()
+    ]
+    np_values = merged_values("domain-api", "example")["networkPolicy"]
+    assert _flows(policy, np_values) == {
+        "ingress": set(),
+        "egress": DNS | {("postgres", None, "TCP")},
+    }
+
+
+def test_backup_is_off_by_default_and_needs_a_claim() -> None:
+    assert not of_kind(rendered("domain-api", "default"), "CronJob")
+    with pytest.raises(Exception, match="existingClaim"):
+        render("domain-api", {"backup": {"enabled": True}})
 
 
 # -- umbrella

@@ -32,3 +32,11 @@ flows:
     - service: identity
       port: 50052
 {{- end -}}
+
+{{/* Labels of the backup Job's pods (its NetworkPolicy selects them). */}}
+{{- define "domain-api.backupLabels" -}}
+app.kubernetes.io/name: {{ include "bijmantra-lib.name" . }}-backup
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/part-of: bijmantra
+app.kubernetes.io/component: backup
+{{- end -}}

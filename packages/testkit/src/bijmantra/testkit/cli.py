@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from bijmantra.testkit import backups
 from bijmantra.testkit.devstack import (
     DEMO_EMAIL,
     DEMO_ORGANIZATION_ID,
@@ -38,6 +39,7 @@ def up(args: argparse.Namespace) -> None:
         workdir,
         Ports(gateway=int(os.environ.get("GATEWAY_PORT", "8000"))),
         log_dir=workdir / "logs",
+        backup_dir=workdir / "backups",
     )
 
     def on_signal(signum: int, _: object) -> None:
@@ -51,7 +53,9 @@ def up(args: argparse.Namespace) -> None:
         stack.seed(testdata=not args.no_demo_data)
         print("Starting identity, domain-api, analytics-worker, gateway …", flush=True)
         stack.start_services()
-        (workdir / "stack.json").write_text(json.dumps({"identity_url": stack.identity_url}))
+        assert stack.database is not None
+        state = {"identity_url": stack.identity_url, "owner_url": stack.database.owner_url}
+        (workdir / "stack.json").write_text(json.dumps(state))
         print(
             f"\nBijmantra is up: {stack.gateway_url}\n"
             f"  BrAPI:  {stack.gateway_url}/brapi/v2/serverinfo\n"
@@ -179,6 +183,16 @@ def main() -> None:
     genotypes.add_argument("--email", default=DEMO_EMAIL)
     genotypes.add_argument("--password", default=DEMO_PASSWORD)
     genotypes.set_defaults(run=import_genotypes)
+    commands.add_parser(
+        "backup", help="take and verify a base backup of the running local database"
+    ).set_defaults(run=backups.backup)
+    restoring = commands.add_parser(
+        "restore", help="restore the local database to a point in time (platform stopped)"
+    )
+    restoring.add_argument(
+        "--to", type=backups.aware_time, help="ISO time with zone; default: end of the archive"
+    )
+    restoring.set_defaults(run=backups.restore)
     args = parser.parse_args()
     args.run(args)
 

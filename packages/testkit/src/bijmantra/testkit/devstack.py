@@ -25,6 +25,7 @@ from typing import Any
 from argon2 import PasswordHasher
 from bijmantra.adapters.postgres import create_engine
 from bijmantra.adapters.postgres.identity import register_member
+from bijmantra.adapters.postgres.recovery import BackupLocation
 from bijmantra.testkit.provision import ProvisionedDatabase, provision
 from bijmantra.testkit.servers import (
     LocalMailCatcher,
@@ -80,6 +81,8 @@ class DevStack:
     smtp_host: str = ""
     smtp_port: int = 0
     maildir: Path | None = None
+    # With a backup folder, the local PostgreSQL archives its WAL there (``bijmantra backup``).
+    backup_dir: Path | None = None
     _servers: list[LocalPostgres | LocalNats | LocalRedis | LocalMailCatcher] = field(
         default_factory=list
     )
@@ -100,7 +103,8 @@ class DevStack:
     def start_servers(self) -> None:
         owner_url = env_or("DATABASE_URL")
         if owner_url is None:
-            postgres = LocalPostgres(self.workdir / "postgres")
+            archive = BackupLocation(self.backup_dir) if self.backup_dir else None
+            postgres = LocalPostgres(self.workdir / "postgres", archive=archive)
             self._servers.append(postgres)
             owner_url = postgres.start()
         self.nats_url = env_or("NATS_URL") or self._start(LocalNats(self.workdir / "nats"))

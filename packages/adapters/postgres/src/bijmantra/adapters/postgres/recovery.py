@@ -9,6 +9,7 @@ that time (``recovery_target_time``), then promote.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shlex
@@ -30,15 +31,14 @@ BACKUP_INFO = "bijmantra-backup.json"
 
 
 def pg_bin_dir() -> Path | None:
-    """``PG_BIN_DIR``, else the binaries shipped with pgserver when it is installed (dev),
-    else None: the tools are then found on ``PATH`` (the production image)."""
+    """``PG_BIN_DIR``, else the PostgreSQL 16 binaries that the pgserver wheel ships (the dev
+    stack, and domain-api's image, which runs the backup CronJob), else None: ``PATH``."""
     if configured := os.environ.get("PG_BIN_DIR"):
         return Path(configured)
-    try:
-        from pgserver._commands import POSTGRES_BIN_PATH
-    except ImportError:
+    spec = importlib.util.find_spec("pgserver")
+    if spec is None or spec.origin is None:
         return None
-    return Path(POSTGRES_BIN_PATH)
+    return Path(spec.origin).parent / "pginstall" / "bin"
 
 
 def _tool(name: str) -> str:
