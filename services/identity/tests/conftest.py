@@ -8,11 +8,13 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import pytest
+from bijmantra.adapters.email import SmtpSettings
 from bijmantra.adapters.postgres import create_engine
 from bijmantra.adapters.postgres.identity import register_member
 from bijmantra.identity.bootstrap import create_app
 from bijmantra.identity.config import Settings
 from bijmantra.identity.passwords import Argon2PasswordHasher
+from bijmantra.testkit.mail import SmtpCatcher
 from bijmantra.testkit.provision import ProvisionedDatabase
 from bijmantra.testkit.servers import free_port
 from litestar.testing import AsyncTestClient
@@ -20,6 +22,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 ISSUER = "https://identity.test"
+INVITATION_URL = "https://bijmantra.test/api/v1/auth/invitations/accept"
 AUDIENCE = "bijmantra"
 LIMITER_DB = 7  # a Redis database of its own, flushed before every test
 
@@ -50,7 +53,7 @@ def limiter_redis_url(redis_url: str) -> str:
 
 @pytest.fixture
 async def identity(
-    database: ProvisionedDatabase, limiter_redis_url: str
+    database: ProvisionedDatabase, limiter_redis_url: str, smtp_server: SmtpCatcher
 ) -> AsyncIterator[AsyncTestClient]:  # type: ignore[type-arg]
     redis = Redis.from_url(limiter_redis_url)
     await redis.flushdb()
@@ -62,6 +65,8 @@ async def identity(
         grpc_port=free_port(),
         redis_url=limiter_redis_url,
         login_backoff_base=60,  # locks outlast a slow run: lock assertions never race the clock
+        smtp=SmtpSettings(smtp_server.host, smtp_server.port, "Bijmantra <no-reply@identity.test>"),
+        invitation_url=INVITATION_URL,
     )
     async with AsyncTestClient(
         app=create_app(settings), base_url="https://identity.test"

@@ -135,6 +135,7 @@ class DevStack:
             "REDIS_URL": self.redis_url,
             "SMTP_HOST": self.smtp_host,
             "SMTP_PORT": str(self.smtp_port),
+            "PUBLIC_URL": self.gateway_url,  # invitation links point at the gateway
             "TOKEN_ISSUER": issuer,
             "TOKEN_AUDIENCE": "bijmantra",
             "IDENTITY_PORT": str(self.ports.identity),

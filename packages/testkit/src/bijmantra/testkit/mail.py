@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import email
 import email.policy
+import logging
 import re
 import threading
 import time
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from aiosmtpd.controller import Controller
 from bijmantra.testkit.servers import free_port
@@ -39,6 +41,14 @@ class ReceivedMail:
 
     def links(self) -> list[str]:
         return re.findall(r"https?://\S+", self.text)
+
+    def query_value(self, name: str) -> str:
+        """The value of ``name=`` in the first link that has it (an invitation's token)."""
+        for link in self.links():
+            found = parse_qs(urlsplit(link).query).get(name)
+            if found:
+                return found[0]
+        raise LookupError(f"no link with {name}= in the message")
 
 
 @dataclass
@@ -65,6 +75,7 @@ class SmtpCatcher:
         self._controller = Controller(self._collector, hostname="127.0.0.1", port=self._port)
 
     def start(self) -> SmtpCatcher:
+        logging.getLogger("mail.log").setLevel(logging.WARNING)  # one INFO line per SMTP verb
         self._controller.start()
         return self
 

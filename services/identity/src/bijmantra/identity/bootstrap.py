@@ -13,6 +13,7 @@ from typing import Any
 
 import grpc
 import msgspec
+from bijmantra.adapters.email import SmtpEmailSender
 from bijmantra.adapters.grpc.auth import JwtVerifier
 from bijmantra.adapters.nats import JetStreamPublisher, connect, ensure_stream
 from bijmantra.adapters.postgres import PostgresOutboxStore, create_engine, libpq_url
@@ -24,6 +25,7 @@ from bijmantra.adapters.postgres.identity import (
     PostgresSigningKeys,
     PostgresUserDirectory,
 )
+from bijmantra.adapters.postgres.invitations import PostgresDueInvitations
 from bijmantra.adapters.postgres.relay_loop import run_relay
 from bijmantra.adapters.postgres.tenancy import PostgresEventLog, tenancy_unit_of_work_factory
 from bijmantra.adapters.redis.login_limiter import RedisLoginLimiter
@@ -36,13 +38,16 @@ from bijmantra.application.tenancy import (
     ClientAuthenticator,
     ClientCredentials,
     CreateOrganization,
+    DeliverInvitations,
     GetMyProfile,
     GetOrganization,
     InviteMember,
+    ListInvitations,
     ListMembers,
     LoginWithPassword,
     RefreshSessions,
     RemoveMember,
+    RevokeInvitation,
     UpdateOrganization,
 )
 from bijmantra.application.tenancy.authorization import (
@@ -53,6 +58,7 @@ from bijmantra.application.tenancy.authorization import (
 from bijmantra.application.tenancy.throttle import ACCOUNT_POLICY, ADDRESS_POLICY
 from bijmantra.contracts.tenancy.v1 import identity_service_pb2_grpc
 from bijmantra.identity import browser as browser_edge
+from bijmantra.identity import invitations as invitation_edge
 from bijmantra.identity import platform
 from bijmantra.identity.authlib_server import (
     ID_TOKEN_CLAIMS,
@@ -237,6 +243,17 @@ def create_app(settings: Settings | None = None) -> Litestar:
         login, session_store, users, issuer, ttl=timedelta(seconds=settings.session_ttl)
     )
     codes = AuthorizationCodes(PostgresAuthorizationCodes(engine), users, issuer, sessions)
+    mail_wake = asyncio.Event()
+    deliver = None
+    if settings.smtp is not None:
+        deliver = DeliverInvitations(
+            tenancy,
+            PostgresDueInvitations(engine),
+            SmtpEmailSender(settings.smtp),
+            settings.invitation_url or f"{settings.issuer}/api/v1/auth/invitations/accept",
+        )
+    else:
+        log.warning("identity without SMTP_HOST: invitations wait in identity.invitations unsent")
 
     async def own_keys() -> dict[str, Any]:
         return ring.jwks()
@@ -261,10 +278,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "get_organization": GetOrganization(tenancy),
             "update_organization": UpdateOrganization(tenancy),
             "list_members": ListMembers(tenancy),
-            "invite_member": InviteMember(tenancy),
+            "invite_member": InviteMember(tenancy, wake=mail_wake.set),
+            "list_invitations": ListInvitations(tenancy),
+            "revoke_invitation": RevokeInvitation(tenancy),
             "change_member_roles": ChangeMemberRoles(tenancy),
             "remove_member": RemoveMember(tenancy),
-            "accept_invitation": AcceptInvitation(tenancy, hasher.hash),
+            "accept_invitation": AcceptInvitation(tenancy, hasher.hash, hasher.verify),
             "my_profile": GetMyProfile(users),
             "sessions": sessions,
             "authenticate_client": ClientAuthenticator(clients),
@@ -292,6 +311,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
         log.info("identity serving", port=settings.port, grpc_port=settings.grpc_port)
         stop = asyncio.Event()
         key_reloader = asyncio.create_task(_reload_keys(ring, settings.key_reload_interval, stop))
+        mailer = None
+        if deliver is not None:
+            with untraced():
+                mailer = asyncio.create_task(
+                    invitation_edge.mail_invitations(
+                        deliver, mail_wake, stop, settings.mail_retry_interval
+                    )
+                )
         relay_task, nats = None, None
         if settings.nats_url:
             nats = await connect(settings.nats_url, name="identity")
@@ -313,6 +340,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         finally:
             stop.set()
             await key_reloader
+            if mailer is not None:
+                await mailer
             if relay_task is not None:
                 await relay_task
             if nats is not None:
@@ -337,6 +366,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             revoke,
             userinfo,
             *platform.HANDLERS,
+            *invitation_edge.HANDLERS,
             *browser_edge.HANDLERS,
             *observability.route_handlers,
         ],

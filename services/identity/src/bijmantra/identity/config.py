@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from bijmantra.adapters.email import SmtpSettings
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -24,6 +26,11 @@ class Settings:
     key_reload_interval: float = 30.0  # seconds between reloads of the signing keys
     key_publish_delay: float = 60.0  # a new key is published this long before it signs
     login_backoff_base: float = 1.0  # seconds of the first login lock; doubles per failure
+    smtp: SmtpSettings | None = None  # invitations are mailed through it (SMTP_HOST, …)
+    # The page the invitation link opens (``?token=`` is appended); by default identity's own
+    # page behind the gateway. PUBLIC_URL is the address users reach the platform at.
+    invitation_url: str = ""
+    mail_retry_interval: float = 5.0  # seconds between the mailer's rounds (retries)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -46,6 +53,10 @@ class Settings:
             key_reload_interval=float(env.get("KEY_RELOAD_INTERVAL", "30")),
             key_publish_delay=float(env.get("KEY_PUBLISH_DELAY", "60")),
             login_backoff_base=float(env.get("LOGIN_BACKOFF_BASE", "1")),
+            smtp=SmtpSettings.from_env(),
+            invitation_url=env.get("INVITATION_URL")
+            or env.get("PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+            + "/api/v1/auth/invitations/accept",
         )
 
 
@@ -54,4 +65,4 @@ DEMO_ORGANIZATION_ID = "0193a000-0000-7000-8000-00000000d001"
 DEMO_ORGANIZATION_NAME = "Demo Breeding Program"
 DEMO_USER_ID = "0193a000-0000-7000-8000-00000000a001"
 DEMO_EMAIL = "demo@bijmantra.org"
-DEMO_PASSWORD = "demo-breeder-2026"
+DEMO_PASSWORD = "demo-breeder-2026"  # noqa: S105 (the documented local demo login)

@@ -1,5 +1,6 @@
-"""Platform API owned by identity: ``/api/v1/organizations``, members, ``/api/v1/users/me``,
-invitation acceptance. Handlers translate HTTP to use cases; the use cases check permissions."""
+"""Platform API owned by identity: ``/api/v1/organizations``, members, ``/api/v1/users/me``
+(invitations: ``invitations.py``). Handlers translate HTTP to use cases; the use cases check
+permissions."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import uuid
 from typing import Any
 
 import msgspec
-from bijmantra.application.tenancy import Invitation, Member, Organization, Profile
+from bijmantra.application.tenancy import Member, Organization, Profile
 from bijmantra.identity.edge import bearer_principal, decode_body, ok
 from litestar import Request, Response, delete, get, patch, post
 from litestar.datastructures import State
@@ -20,20 +21,8 @@ class OrganizationBody(msgspec.Struct, forbid_unknown_fields=True):
     name: str
 
 
-class InviteBody(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
-    email: str
-    roles: list[str]
-    display_name: str = ""
-
-
 class RolesBody(msgspec.Struct, forbid_unknown_fields=True):
     roles: list[str]
-
-
-class AcceptBody(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
-    token: str
-    password: str
-    display_name: str = ""
 
 
 def organization_data(organization: Organization) -> dict[str, Any]:
@@ -100,28 +89,6 @@ async def list_members(
     )
 
 
-@post(ORGS + "/{organization_id:uuid}/members", status_code=201)
-async def invite_member(
-    request: Request[Any, Any, Any], state: State, organization_id: FromPath[uuid.UUID]
-) -> Response[Any]:
-    principal = await bearer_principal(request, state)
-    body = await decode_body(request, InviteBody)
-    result = await state.invite_member(
-        principal, organization_id, body.email, body.roles, body.display_name
-    )
-    if isinstance(result, Invitation):
-        data = member_data(result.member)
-        data["invitation"] = {"token": result.token, "expires_at": result.expires_at.isoformat()}
-    else:
-        data = member_data(result)
-    return ok(
-        request,
-        data,
-        status=201,
-        links={"self": f"{ORGS}/{organization_id}/members/{data['user_id']}"},
-    )
-
-
 @patch(ORGS + "/{organization_id:uuid}/members/{user_id:uuid}")
 async def change_member_roles(
     request: Request[Any, Any, Any],
@@ -144,13 +111,6 @@ async def remove_member(
 ) -> None:
     principal = await bearer_principal(request, state)
     await state.remove_member(principal, organization_id, user_id)
-
-
-@post("/api/v1/auth/invitations/accept", status_code=200)
-async def accept_invitation(request: Request[Any, Any, Any], state: State) -> Response[Any]:
-    body = await decode_body(request, AcceptBody)
-    user_id = await state.accept_invitation(body.token, body.password, body.display_name)
-    return ok(request, {"user_id": str(user_id)}, links={"login": "/api/v1/auth/login"})
 
 
 def profile_data(profile: Profile) -> dict[str, Any]:
@@ -181,9 +141,7 @@ HANDLERS = [
     get_organization,
     update_organization,
     list_members,
-    invite_member,
     change_member_roles,
     remove_member,
-    accept_invitation,
     users_me,
 ]

@@ -1,4 +1,5 @@
-"""Platform API use cases: organizations, members, invitations, the caller's own profile.
+"""Platform API use cases: organizations, members, the caller's own profile (invitations:
+``invitations.py``).
 
 Each use case declares the permission it needs and checks it first, so the HTTP edge, a
 future gRPC edge and the CLI enforce the same rule. Every write is one unit of work whose
@@ -13,17 +14,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self
 
 from bijmantra.application.security import MEMBER_ROLES, Action, Permission, authorize
 from bijmantra.application.tenancy.login import Membership, UserRecord
-from bijmantra.application.tenancy.tokens import hash_secret, new_tenant_bound_secret, tenant_of
 from bijmantra.domain import DomainEvent
 from bijmantra.kernel import (
-    Clock,
     Conflict,
     FieldError,
     Forbidden,
@@ -40,7 +39,6 @@ READ = Permission("tenancy", Action.READ)
 ADMIN = Permission("tenancy", Action.ADMIN)
 ROLES = MEMBER_ROLES  # service-client roles are never a member's
 MAX_NAME = 200
-INVITATION_TTL = timedelta(days=7)
 MIN_PASSWORD = 12
 
 
@@ -58,13 +56,6 @@ class Member:
     display_name: str
     roles: frozenset[str]
     joined_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class Invitation:
-    token: str  # shown once, to the inviting admin; only its hash is stored
-    member: Member
-    expires_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +83,10 @@ class MemberRepository(Protocol):
 
     async def get(self, user_id: uuid.UUID) -> Member | None: ...
 
+    async def find_by_email(self, email: str) -> Member | None:
+        """The member with this address (case-insensitive), if any."""
+        ...
+
     async def add(self, user_id: uuid.UUID, roles: frozenset[str]) -> None: ...
 
     async def set_roles(self, user_id: uuid.UUID, roles: frozenset[str]) -> None: ...
@@ -109,14 +104,6 @@ class AccountRepository(Protocol):
     async def set_password(
         self, user_id: uuid.UUID, password_hash: str, display_name: str
     ) -> None: ...
-
-    async def add_invitation(
-        self, token_hash: bytes, user_id: uuid.UUID, invited_by: str, expires_at: datetime
-    ) -> None: ...
-
-    async def accept_invitation(self, token_hash: bytes, now: datetime) -> uuid.UUID | None:
-        """Mark a live invitation accepted (once); return its user, or None."""
-        ...
 
 
 class TenancyUnitOfWork(Protocol):
@@ -270,60 +257,6 @@ class ListMembers:
             return await uow.members.list()
 
 
-@dataclass
-class InviteMember:
-    """Add a member by e-mail. An unknown address gets an account without a password and a
-    one-time invitation token (returned once, for the admin to pass on)."""
-
-    uow: TenancyUnitOfWorkFactory
-    clock: Clock = field(default_factory=SystemClock)
-
-    async def __call__(
-        self,
-        principal: Principal,
-        organization_id: uuid.UUID,
-        email: str,
-        roles: list[str],
-        display_name: str = "",
-    ) -> Member | Invitation:
-        authorize(principal, ADMIN)
-        tenant = _own(principal, organization_id)
-        granted = _roles(roles)
-        email = email.strip()
-        if "@" not in email or len(email) > 320:
-            raise ValidationFailed(
-                "Invalid e-mail address", [FieldError("email", "an e-mail address")]
-            )
-        async with self.uow(tenant) as uow:
-            user = await uow.accounts.find_by_email(email)
-            invitation = None
-            if user is None:
-                # An empty hash never verifies: no login before the invitation is accepted.
-                user = UserRecord(
-                    uuid7(), email, display_name.strip() or email.split("@")[0], password_hash=""
-                )
-                await uow.accounts.add(user)
-                token = new_tenant_bound_secret(tenant)
-                expires = self.clock.now() + INVITATION_TTL
-                await uow.accounts.add_invitation(
-                    hash_secret(token), user.id, principal.subject, expires
-                )
-                uow.record(
-                    tenancy_event("user.registered", tenant, user.id, principal, via="invitation")
-                )
-                invitation = (token, expires)
-            elif await uow.members.get(user.id) is not None:
-                raise Conflict("Already a member of this organization")
-            await uow.members.add(user.id, granted)
-            uow.record(
-                tenancy_event("member.added", tenant, user.id, principal, roles=sorted(granted))
-            )
-            member = await uow.members.get(user.id)
-            await uow.commit()
-        assert member is not None
-        return member if invitation is None else Invitation(invitation[0], member, invitation[1])
-
-
 async def _other_admins(uow: TenancyUnitOfWork, user_id: uuid.UUID) -> int:
     return sum(1 for m in await uow.members.list() if m.user_id != user_id and "admin" in m.roles)
 
@@ -385,37 +318,6 @@ class RemoveMember:
             await uow.members.remove(user_id)
             uow.record(tenancy_event("member.removed", tenant, user_id, principal))
             await uow.commit()
-
-
-@dataclass
-class AcceptInvitation:
-    """The invitee proves the one-time token and chooses a password (and a display name)."""
-
-    uow: TenancyUnitOfWorkFactory
-    hash_password: Callable[[str], str]
-    clock: Clock = field(default_factory=SystemClock)
-
-    async def __call__(self, token: str, password: str, display_name: str) -> uuid.UUID:
-        if len(password) < MIN_PASSWORD or len(password) > 1024:
-            raise ValidationFailed(
-                "Password too short",
-                [FieldError("password", f"at least {MIN_PASSWORD} characters")],
-            )
-        tenant = tenant_of(token)
-        if tenant is None:
-            raise Unauthorized("Invitation is invalid, expired or already used")
-        async with self.uow(tenant) as uow:
-            user_id = await uow.accounts.accept_invitation(hash_secret(token), self.clock.now())
-            if user_id is None:
-                raise Unauthorized("Invitation is invalid, expired or already used")
-            member = await uow.members.get(user_id)
-            name = " ".join(display_name.split())[:MAX_NAME] or (
-                member.display_name if member else ""
-            )
-            await uow.accounts.set_password(user_id, self.hash_password(password), name)
-            uow.record(tenancy_event("invitation.accepted", tenant, user_id, None))
-            await uow.commit()
-        return user_id
 
 
 @dataclass

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
+from bijmantra.adapters.postgres.invitations import PostgresInvitations
 from bijmantra.adapters.postgres.outbox import write_outbox
 from bijmantra.adapters.postgres.uow import TenantTransaction, set_tenant
 from bijmantra.application.events import envelope_for
@@ -90,6 +90,14 @@ class PostgresMembers:
         ).one_or_none()
         return None if row is None else _member(row)
 
+    async def find_by_email(self, email: str) -> Member | None:
+        row = (
+            await self._conn.execute(
+                text(_MEMBER + "WHERE lower(u.email) = lower(:e)"), {"e": email}
+            )
+        ).one_or_none()
+        return None if row is None else _member(row)
+
     async def add(self, user_id: uuid.UUID, roles: frozenset[str]) -> None:
         await self._conn.execute(
             text(
@@ -149,29 +157,6 @@ class PostgresAccounts:
             {"id": user_id, "h": password_hash, "n": display_name},
         )
 
-    async def add_invitation(
-        self, token_hash: bytes, user_id: uuid.UUID, invited_by: str, expires_at: datetime
-    ) -> None:
-        await self._conn.execute(
-            text(
-                "INSERT INTO identity.invitations "
-                "(token_hash, tenant_id, user_id, invited_by, expires_at) "
-                "VALUES (:h, :t, :u, :by, :exp)"
-            ),
-            {"h": token_hash, "t": self._tenant, "u": user_id, "by": invited_by, "exp": expires_at},
-        )
-
-    async def accept_invitation(self, token_hash: bytes, now: datetime) -> uuid.UUID | None:
-        return (
-            await self._conn.execute(
-                text(
-                    "UPDATE identity.invitations SET accepted_at = :now WHERE token_hash = :h "
-                    "AND accepted_at IS NULL AND expires_at > :now RETURNING user_id"
-                ),
-                {"h": token_hash, "now": now},
-            )
-        ).scalar_one_or_none()
-
 
 class PostgresTenancyUnitOfWork(TenantTransaction):
     """Implements ``TenancyUnitOfWork``: one transaction, ``app.tenant_id`` set at its start."""
@@ -180,6 +165,7 @@ class PostgresTenancyUnitOfWork(TenantTransaction):
         self.organizations = PostgresOrganizations(connection, self.tenant_id)
         self.members = PostgresMembers(connection, self.tenant_id)
         self.accounts = PostgresAccounts(connection, self.tenant_id)
+        self.invitations = PostgresInvitations(connection, self.tenant_id)
 
     async def commit(self) -> None:
         assert self._connection is not None

@@ -1,0 +1,154 @@
+"""Invitations in PostgreSQL: the tenant's offers (row-level security), and the mailer's
+cross-tenant view of which offers wait for delivery (role ``bijmantra_identity_mailer``, which
+may read only ids and times; migration 0020)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from bijmantra.application.tenancy import PendingInvitation
+from bijmantra.kernel import TenantId
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+MAILER_ROLE = "bijmantra_identity_mailer"
+
+
+def _invitation(row: Any) -> PendingInvitation:
+    return PendingInvitation(row[0], row[1], frozenset(row[2]), row[3], row[4], row[5], row[6])
+
+
+class PostgresInvitations:
+    def __init__(self, connection: AsyncConnection, tenant_id: TenantId) -> None:
+        self._conn, self._tenant = connection, tenant_id
+
+    async def _one(self, sql: str, **params: Any) -> PendingInvitation | None:
+        row = (await self._conn.execute(text(sql), params)).one_or_none()
+        return None if row is None else _invitation(row)
+
+    async def add(self, invitation: PendingInvitation) -> None:
+        # The open offer to this address (one at most, unique index) is replaced.
+        await self._conn.execute(
+            text(
+                "DELETE FROM identity.invitations WHERE lower(email) = lower(:e) "
+                "AND accepted_at IS NULL AND revoked_at IS NULL"
+            ),
+            {"e": invitation.email},
+        )
+        await self._conn.execute(
+            text(
+                "INSERT INTO identity.invitations (id, tenant_id, email, roles, display_name, "
+                "invited_by, created_at, expires_at, next_attempt_at) "
+                "VALUES (:id, :t, :e, :r, :n, :by, :at, :exp, :at)"
+            ),
+            {
+                "id": invitation.id, "t": self._tenant, "e": invitation.email,
+                "r": sorted(invitation.roles), "n": invitation.display_name,
+                "by": invitation.invited_by, "at": invitation.created_at,
+                "exp": invitation.expires_at,
+            },
+        )  # fmt: skip
+
+    async def open(self) -> list[PendingInvitation]:
+        rows = (
+            await self._conn.execute(
+                text(
+                    "SELECT id, email, roles, display_name, invited_by, created_at, expires_at "
+                    "FROM identity.invitations WHERE "
+                    "accepted_at IS NULL AND revoked_at IS NULL "
+                    "AND expires_at > now() ORDER BY created_at"
+                )
+            )
+        ).all()
+        return [_invitation(r) for r in rows]
+
+    async def revoke(self, invitation_id: uuid.UUID, now: datetime) -> bool:
+        result = await self._conn.execute(
+            text(
+                "UPDATE identity.invitations SET revoked_at = :now WHERE id = :id "
+                "AND accepted_at IS NULL AND revoked_at IS NULL"
+            ),
+            {"id": invitation_id, "now": now},
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def claim_unsent(
+        self, invitation_id: uuid.UUID, now: datetime
+    ) -> PendingInvitation | None:
+        return await self._one(
+            "SELECT id, email, roles, display_name, invited_by, created_at, expires_at "
+            "FROM identity.invitations WHERE id = :id AND sent_at IS NULL "
+            "AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > :now "
+            "FOR UPDATE SKIP LOCKED",
+            id=invitation_id,
+            now=now,
+        )
+
+    async def mark_sent(self, invitation_id: uuid.UUID, token_hash: bytes, now: datetime) -> None:
+        await self._conn.execute(
+            text("UPDATE identity.invitations SET token_hash = :h, sent_at = :now WHERE id = :id"),
+            {"id": invitation_id, "h": token_hash, "now": now},
+        )
+
+    async def delivery_failed(self, invitation_id: uuid.UUID) -> int:
+        attempts = (
+            await self._conn.execute(
+                text(
+                    "UPDATE identity.invitations SET send_attempts = send_attempts + 1 "
+                    "WHERE id = :id RETURNING send_attempts"
+                ),
+                {"id": invitation_id},
+            )
+        ).scalar_one_or_none()
+        return int(attempts or 0)
+
+    async def retry_at(self, invitation_id: uuid.UUID, when: datetime) -> None:
+        await self._conn.execute(
+            text("UPDATE identity.invitations SET next_attempt_at = :at WHERE id = :id"),
+            {"id": invitation_id, "at": when},
+        )
+
+    async def take(self, token_hash: bytes, now: datetime) -> PendingInvitation | None:
+        return await self._one(
+            "SELECT id, email, roles, display_name, invited_by, created_at, expires_at "
+            "FROM identity.invitations WHERE token_hash = :h "
+            "AND accepted_at IS NULL AND revoked_at IS NULL "
+            "AND expires_at > :now FOR UPDATE",
+            h=token_hash,
+            now=now,
+        )
+
+    async def mark_accepted(
+        self, invitation_id: uuid.UUID, user_id: uuid.UUID, now: datetime
+    ) -> None:
+        await self._conn.execute(
+            text("UPDATE identity.invitations SET accepted_at = :now, user_id = :u WHERE id = :id"),
+            {"id": invitation_id, "u": user_id, "now": now},
+        )
+
+
+class PostgresDueInvitations:
+    """Implements ``DueInvitations`` as the mailer role: ids across tenants, nothing else."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def due(
+        self, now: datetime, limit: int, max_attempts: int
+    ) -> list[tuple[TenantId, uuid.UUID]]:
+        async with self._engine.begin() as conn:
+            await conn.execute(text(f"SET LOCAL ROLE {MAILER_ROLE}"))
+            rows = (
+                await conn.execute(
+                    text(
+                        "SELECT tenant_id, id FROM identity.invitations WHERE sent_at IS NULL "
+                        "AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > :now "
+                        "AND next_attempt_at <= :now "
+                        "AND send_attempts < :max ORDER BY next_attempt_at LIMIT :limit"
+                    ),
+                    {"now": now, "limit": limit, "max": max_attempts},
+                )
+            ).all()
+        return [(TenantId(r[0]), r[1]) for r in rows]

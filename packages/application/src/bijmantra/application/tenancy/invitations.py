@@ -1,0 +1,327 @@
+"""Invitations: a pending offer of roles in one organization, delivered to the invited address.
+
+The inviting admin never sees the token and learns nothing about whether the address has an
+account (issue 17, defect 1: account pre-claiming). Inviting writes the offer and its event in
+one transaction; ``DeliverInvitations`` then mails each offer: inside the tenant's transaction
+it generates the token, stores only its hash, sends the mail and commits, so a token exists in
+plain text only in that mail. Accepting requires the token (control of the mailbox): a new
+address chooses a password; an existing account must also give its own password, so an account
+is never attached to an organization without its owner.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from bijmantra.application.email import EmailSender, OutgoingEmail
+from bijmantra.application.security import authorize
+from bijmantra.application.tenancy.login import UserRecord
+from bijmantra.application.tenancy.organizations import (
+    ADMIN,
+    MAX_NAME,
+    MIN_PASSWORD,
+    TenancyUnitOfWork,
+    _own,
+    _roles,
+    tenancy_event,
+)
+from bijmantra.application.tenancy.tokens import hash_secret, new_tenant_bound_secret, tenant_of
+from bijmantra.kernel import (
+    Clock,
+    Conflict,
+    FieldError,
+    NotFound,
+    Principal,
+    SystemClock,
+    TenantId,
+    Unauthorized,
+    ValidationFailed,
+    uuid7,
+)
+
+INVITATION_TTL = timedelta(days=7)
+MAX_EMAIL = 320
+MAX_SEND_ATTEMPTS = 8
+INVALID = "Invitation is invalid, expired or already used"
+
+
+@dataclass(frozen=True, slots=True)
+class PendingInvitation:
+    """What an admin sees of an offer: never the token, never whether the address has an account."""
+
+    id: uuid.UUID
+    email: str
+    roles: frozenset[str]
+    display_name: str
+    invited_by: str
+    created_at: datetime
+    expires_at: datetime
+
+
+class InvitationRepository(Protocol):
+    """The unit of work's organization's invitations (row-level security)."""
+
+    async def add(self, invitation: PendingInvitation) -> None:
+        """Store an offer, replacing an open offer to the same address (case-insensitive)."""
+        ...
+
+    async def open(self) -> list[PendingInvitation]:
+        """Offers neither accepted, revoked nor expired... as of the database's clock."""
+        ...
+
+    async def revoke(self, invitation_id: uuid.UUID, now: datetime) -> bool: ...
+
+    async def claim_unsent(
+        self, invitation_id: uuid.UUID, now: datetime
+    ) -> PendingInvitation | None:
+        """Lock an offer due for delivery (``SKIP LOCKED``: another replica may be sending it)."""
+        ...
+
+    async def mark_sent(
+        self, invitation_id: uuid.UUID, token_hash: bytes, now: datetime
+    ) -> None: ...
+
+    async def delivery_failed(self, invitation_id: uuid.UUID) -> int:
+        """Count a failed send; return how many sends of this offer have failed."""
+        ...
+
+    async def retry_at(self, invitation_id: uuid.UUID, when: datetime) -> None: ...
+
+    async def take(self, token_hash: bytes, now: datetime) -> PendingInvitation | None:
+        """Lock the live offer with this token (not accepted, revoked or expired)."""
+        ...
+
+    async def mark_accepted(
+        self, invitation_id: uuid.UUID, user_id: uuid.UUID, now: datetime
+    ) -> None: ...
+
+
+class InvitationsUnitOfWork(TenancyUnitOfWork, Protocol):
+    invitations: InvitationRepository
+
+
+class DueInvitations(Protocol):
+    async def due(
+        self, now: datetime, limit: int, max_attempts: int
+    ) -> list[tuple[TenantId, uuid.UUID]]:
+        """Offers of every organization that wait for (another) delivery attempt."""
+        ...
+
+
+def normalised_email(value: str) -> str:
+    email = value.strip()
+    local, at, domain = email.rpartition("@")
+    if (
+        not at
+        or not local
+        or "." not in domain
+        or len(email) > MAX_EMAIL
+        or any(c.isspace() or ord(c) < 32 or c in '<>,;"' for c in email)
+    ):
+        raise ValidationFailed("Invalid e-mail address", [FieldError("email", "an e-mail address")])
+    return email
+
+
+@dataclass
+class InviteMember:
+    """Offer roles to an address. The answer is the same whether or not the address has an
+    account; only an existing *member* of this organization (whom the admin can list) is 409."""
+
+    uow: Callable[[TenantId], InvitationsUnitOfWork]
+    clock: Clock = field(default_factory=SystemClock)
+    wake: Callable[[], None] = lambda: None  # nudges the mailer after the commit
+
+    async def __call__(
+        self,
+        principal: Principal,
+        organization_id: uuid.UUID,
+        email: str,
+        roles: list[str],
+        display_name: str = "",
+    ) -> PendingInvitation:
+        authorize(principal, ADMIN)
+        tenant = _own(principal, organization_id)
+        granted = _roles(roles)
+        address = normalised_email(email)
+        now = self.clock.now()
+        invitation = PendingInvitation(
+            uuid7(), address, granted, " ".join(display_name.split())[:MAX_NAME],
+            principal.subject, now, now + INVITATION_TTL,
+        )  # fmt: skip
+        async with self.uow(tenant) as uow:
+            if await uow.members.find_by_email(address) is not None:
+                raise Conflict("Already a member of this organization")
+            await uow.invitations.add(invitation)
+            uow.record(
+                tenancy_event(
+                    "invitation.created", tenant, invitation.id, principal, roles=sorted(granted)
+                )
+            )
+            await uow.commit()
+        self.wake()
+        return invitation
+
+
+@dataclass
+class ListInvitations:
+    uow: Callable[[TenantId], InvitationsUnitOfWork]
+
+    async def __call__(
+        self, principal: Principal, organization_id: uuid.UUID
+    ) -> list[PendingInvitation]:
+        authorize(principal, ADMIN)
+        async with self.uow(_own(principal, organization_id)) as uow:
+            return await uow.invitations.open()
+
+
+@dataclass
+class RevokeInvitation:
+    uow: Callable[[TenantId], InvitationsUnitOfWork]
+    clock: Clock = field(default_factory=SystemClock)
+
+    async def __call__(
+        self, principal: Principal, organization_id: uuid.UUID, invitation_id: uuid.UUID
+    ) -> None:
+        authorize(principal, ADMIN)
+        tenant = _own(principal, organization_id)
+        async with self.uow(tenant) as uow:
+            if not await uow.invitations.revoke(invitation_id, self.clock.now()):
+                raise NotFound("Invitation not found")
+            uow.record(tenancy_event("invitation.revoked", tenant, invitation_id, principal))
+            await uow.commit()
+
+
+def invitation_email(invitation: PendingInvitation, organization: str, link: str) -> OutgoingEmail:
+    roles = ", ".join(sorted(invitation.roles))
+    expires = invitation.expires_at.strftime("%Y-%m-%d %H:%M UTC")
+    return OutgoingEmail(
+        to=invitation.email,
+        subject=f"Invitation to {organization} on Bijmantra"[:200],
+        text=(
+            f"You are invited to join {organization} on Bijmantra as {roles}.\n\n"
+            f"Open this link to accept (it works once, until {expires}):\n{link}\n\n"
+            "If you did not expect this, ignore this message: nothing changes unless you accept."
+        ),
+        message_id=f"<invitation-{invitation.id}@bijmantra>",
+    )
+
+
+@dataclass
+class DeliverInvitations:
+    """Mail every offer that waits for it; one tenant transaction per offer (see module doc).
+
+    A failed send rolls the token back and schedules another attempt (exponential back-off);
+    after ``MAX_SEND_ATTEMPTS`` the offer stays unsent until it expires or is re-issued."""
+
+    uow: Callable[[TenantId], InvitationsUnitOfWork]
+    due: DueInvitations
+    sender: EmailSender
+    accept_url: str  # the link: accept_url?token=<token>
+    clock: Clock = field(default_factory=SystemClock)
+
+    async def run_once(self, limit: int = 50) -> tuple[int, int]:
+        """Send what is due; return (sent, failed)."""
+        sent = failed = 0
+        now = self.clock.now()
+        for tenant, invitation_id in await self.due.due(now, limit, MAX_SEND_ATTEMPTS):
+            try:
+                sent += await self._deliver(tenant, invitation_id)
+            except Exception:  # the SMTP server refused or was away: retry later
+                failed += 1
+                await self._retry_later(tenant, invitation_id, now)
+        return sent, failed
+
+    async def _deliver(self, tenant: TenantId, invitation_id: uuid.UUID) -> int:
+        async with self.uow(tenant) as uow:
+            invitation = await uow.invitations.claim_unsent(invitation_id, self.clock.now())
+            organization = await uow.organizations.get()
+            if invitation is None or organization is None:
+                return 0
+            token = new_tenant_bound_secret(tenant)
+            await uow.invitations.mark_sent(invitation_id, hash_secret(token), self.clock.now())
+            separator = "&" if "?" in self.accept_url else "?"
+            link = f"{self.accept_url}{separator}token={token}"
+            await self.sender.send(invitation_email(invitation, organization.name, link))
+            await uow.commit()
+        return 1
+
+    async def _retry_later(self, tenant: TenantId, invitation_id: uuid.UUID, now: datetime) -> None:
+        async with self.uow(tenant) as uow:
+            attempts = await uow.invitations.delivery_failed(invitation_id)
+            await uow.invitations.retry_at(invitation_id, now + retry_delay(attempts))
+            await uow.commit()
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """After the n-th failed send: 2^n seconds, at most ten minutes."""
+    return timedelta(seconds=min(2 ** max(attempts, 0), 600))
+
+
+@dataclass
+class AcceptInvitation:
+    """The holder of the link accepts: a new address chooses its password; an existing account
+    proves it is its own with its password. Wrong proof leaves the offer open."""
+
+    uow: Callable[[TenantId], InvitationsUnitOfWork]
+    hash_password: Callable[[str], str]
+    verify_password: Callable[[str, str], bool]
+    clock: Clock = field(default_factory=SystemClock)
+
+    async def __call__(self, token: str, password: str, display_name: str = "") -> uuid.UUID:
+        if len(password) > 1024:
+            raise ValidationFailed("Password too long", [FieldError("password", "at most 1024")])
+        tenant = tenant_of(token)
+        if tenant is None:
+            raise Unauthorized(INVALID)
+        now = self.clock.now()
+        async with self.uow(tenant) as uow:
+            invitation = await uow.invitations.take(hash_secret(token), now)
+            if invitation is None:
+                raise Unauthorized(INVALID)
+            user = await self._account(uow, invitation, tenant, password, display_name)
+            if await uow.members.get(user.id) is None:
+                await uow.members.add(user.id, invitation.roles)
+                uow.record(
+                    tenancy_event(
+                        "member.added", tenant, user.id, None, roles=sorted(invitation.roles)
+                    )
+                )
+            await uow.invitations.mark_accepted(invitation.id, user.id, now)
+            uow.record(tenancy_event("invitation.accepted", tenant, user.id, None))
+            await uow.commit()
+        return user.id
+
+    async def _account(
+        self,
+        uow: InvitationsUnitOfWork,
+        invitation: PendingInvitation,
+        tenant: TenantId,
+        password: str,
+        display_name: str,
+    ) -> UserRecord:
+        user = await uow.accounts.find_by_email(invitation.email)
+        if user is not None and user.password_hash:
+            if not self.verify_password(user.password_hash, password):
+                raise Unauthorized("The password of the account with this address is required")
+            return user
+        if len(password) < MIN_PASSWORD:
+            raise ValidationFailed(
+                "Password too short",
+                [FieldError("password", f"at least {MIN_PASSWORD} characters")],
+            )
+        name = (
+            " ".join(display_name.split())[:MAX_NAME]
+            or invitation.display_name
+            or invitation.email.split("@")[0]
+        )
+        if user is None:  # a new account, its address proven by the link
+            user = UserRecord(uuid7(), invitation.email, name, self.hash_password(password))
+            await uow.accounts.add(user)
+            uow.record(tenancy_event("user.registered", tenant, user.id, None, via="invitation"))
+        else:  # an account made by an earlier invitation scheme, never given a password
+            await uow.accounts.set_password(user.id, self.hash_password(password), name)
+        return user
