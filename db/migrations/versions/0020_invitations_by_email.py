@@ -9,8 +9,8 @@ membership at once and hand the token to the inviting admin. Now an invitation r
 invited address, the roles on offer and its delivery state; nothing else changes until the
 holder of the link sent to that address accepts it. The row itself is the delivery queue:
 identity's mailer finds rows not yet sent (across tenants, through a NOLOGIN role that may only
-read the queue columns), then, inside the tenant's own transaction, generates the token,
-stores its hash and sends the mail. No token exists at rest in plain text.
+read the queue columns), then, in the tenant's own transaction, generates the token and
+stores its hash before sending the mail. No token exists at rest in plain text.
 
 Every invitation issued before this revision was handed to an inviter, so it is expired here.
 """

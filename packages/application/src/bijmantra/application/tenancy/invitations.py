@@ -2,11 +2,11 @@
 
 The inviting admin never sees the token and learns nothing about whether the address has an
 account (issue 17, defect 1: account pre-claiming). Inviting writes the offer and its event in
-one transaction; ``DeliverInvitations`` then mails each offer: inside the tenant's transaction
-it generates the token, stores only its hash, sends the mail and commits, so a token exists in
-plain text only in that mail. Accepting requires the token (control of the mailbox): a new
-address chooses a password; an existing account must also give its own password, so an account
-is never attached to an organization without its owner.
+one transaction; ``DeliverInvitations`` then mails each offer: it generates the token, commits
+only its hash, and sends the mail, so a token exists in plain text only in that mail.
+Accepting requires the token (control of the mailbox): a new address chooses a password; an
+existing account must also give its own password, so an account is never attached to an
+organization without its owner.
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ from bijmantra.kernel import (
 INVITATION_TTL = timedelta(days=7)
 MAX_EMAIL = 320
 MAX_SEND_ATTEMPTS = 8
+SEND_LEASE = timedelta(minutes=2)  # a mailer that died mid-send is replaced after this
 INVALID = "Invitation is invalid, expired or already used"
 
 
@@ -81,9 +82,14 @@ class InvitationRepository(Protocol):
         """Lock an offer due for delivery (``SKIP LOCKED``: another replica may be sending it)."""
         ...
 
-    async def mark_sent(
-        self, invitation_id: uuid.UUID, token_hash: bytes, now: datetime
-    ) -> None: ...
+    async def issue_token(
+        self, invitation_id: uuid.UUID, token_hash: bytes, lease_until: datetime
+    ) -> None:
+        """Store the hash of a new token (replacing an earlier one) and hold the offer until
+        ``lease_until`` while its mail is sent."""
+        ...
+
+    async def mark_sent(self, invitation_id: uuid.UUID, now: datetime) -> None: ...
 
     async def delivery_failed(self, invitation_id: uuid.UUID) -> int:
         """Count a failed send; return how many sends of this offer have failed."""
@@ -212,10 +218,10 @@ def invitation_email(invitation: PendingInvitation, organization: str, link: str
 
 @dataclass
 class DeliverInvitations:
-    """Mail every offer that waits for it; one tenant transaction per offer (see module doc).
+    """Mail every offer that waits for it, at least once (see module doc).
 
-    A failed send rolls the token back and schedules another attempt (exponential back-off);
-    after ``MAX_SEND_ATTEMPTS`` the offer stays unsent until it expires or is re-issued."""
+    A failed send schedules another attempt with a new token (exponential back-off); after
+    ``MAX_SEND_ATTEMPTS`` the offer stays unsent until it expires or is re-issued."""
 
     uow: Callable[[TenantId], InvitationsUnitOfWork]
     due: DueInvitations
@@ -236,16 +242,22 @@ class DeliverInvitations:
         return sent, failed
 
     async def _deliver(self, tenant: TenantId, invitation_id: uuid.UUID) -> int:
+        # The token's hash is committed before the mail leaves, so a link opened at once works;
+        # the lease keeps other replicas off while this one sends.
+        now = self.clock.now()
         async with self.uow(tenant) as uow:
-            invitation = await uow.invitations.claim_unsent(invitation_id, self.clock.now())
+            invitation = await uow.invitations.claim_unsent(invitation_id, now)
             organization = await uow.organizations.get()
             if invitation is None or organization is None:
                 return 0
             token = new_tenant_bound_secret(tenant)
-            await uow.invitations.mark_sent(invitation_id, hash_secret(token), self.clock.now())
-            separator = "&" if "?" in self.accept_url else "?"
-            link = f"{self.accept_url}{separator}token={token}"
-            await self.sender.send(invitation_email(invitation, organization.name, link))
+            await uow.invitations.issue_token(invitation_id, hash_secret(token), now + SEND_LEASE)
+            await uow.commit()
+        separator = "&" if "?" in self.accept_url else "?"
+        link = f"{self.accept_url}{separator}token={token}"
+        await self.sender.send(invitation_email(invitation, organization.name, link))
+        async with self.uow(tenant) as uow:
+            await uow.invitations.mark_sent(invitation_id, self.clock.now())
             await uow.commit()
         return 1
 

@@ -80,16 +80,28 @@ class PostgresInvitations:
         return await self._one(
             "SELECT id, email, roles, display_name, invited_by, created_at, expires_at "
             "FROM identity.invitations WHERE id = :id AND sent_at IS NULL "
+            "AND next_attempt_at <= :now "
             "AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > :now "
             "FOR UPDATE SKIP LOCKED",
             id=invitation_id,
             now=now,
         )
 
-    async def mark_sent(self, invitation_id: uuid.UUID, token_hash: bytes, now: datetime) -> None:
+    async def issue_token(
+        self, invitation_id: uuid.UUID, token_hash: bytes, lease_until: datetime
+    ) -> None:
         await self._conn.execute(
-            text("UPDATE identity.invitations SET token_hash = :h, sent_at = :now WHERE id = :id"),
-            {"id": invitation_id, "h": token_hash, "now": now},
+            text(
+                "UPDATE identity.invitations SET token_hash = :h, next_attempt_at = :lease "
+                "WHERE id = :id"
+            ),
+            {"id": invitation_id, "h": token_hash, "lease": lease_until},
+        )
+
+    async def mark_sent(self, invitation_id: uuid.UUID, now: datetime) -> None:
+        await self._conn.execute(
+            text("UPDATE identity.invitations SET sent_at = :now WHERE id = :id"),
+            {"id": invitation_id, "now": now},
         )
 
     async def delivery_failed(self, invitation_id: uuid.UUID) -> int:
