@@ -1,7 +1,7 @@
 """identity: an invitation is a pending offer delivered by email, never a token for the inviter.
 
 Revision ID: 0020
-Revises: 0015
+Revises: 0060
 Create Date: 2026-12-06
 
 Issue 17 defect 1 (account pre-claiming): an invitation used to create the account and the
@@ -20,7 +20,7 @@ import os
 from alembic import op
 
 revision = "0020"
-down_revision = "0015"
+down_revision = "0060"
 branch_labels = None
 depends_on = None
 
