@@ -20,6 +20,7 @@ from bijmantra.kernel import Page, PageRequest, Principal, TenantId
 if TYPE_CHECKING:
     from bijmantra.application.analysis.dto import Artifact, ResultIndex
     from bijmantra.application.compliance.chain import AuditEntry, ChainHead
+    from bijmantra.application.distribution.ports import DistributionStore
     from bijmantra.application.events.envelope import EventEnvelope, OutboxRecord
     from bijmantra.application.genotyping.dto import CallChunk, GenotypeChunk, StoredVariantSet
 
@@ -124,6 +125,7 @@ class UnitOfWork(Protocol):
     resources: ResourceStore
     genotypes: GenotypeStore
     analyses: AnalysisRepository
+    distribution: DistributionStore
 
     def record(self, event: DomainEvent) -> None:
         """Queue an event; ``commit`` writes it to the outbox in the same transaction."""

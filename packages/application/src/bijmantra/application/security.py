@@ -15,6 +15,7 @@ DATA_CONTEXTS = (
     "analysis",
     "sensors",
     "operations",
+    "distribution",
     "compliance",
 )
 
@@ -42,7 +43,16 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
     "viewer": _grant((*DATA_CONTEXTS, "tenancy"), Action.READ),
     "breeder": _grant((*DATA_CONTEXTS, "tenancy"), Action.READ)
     | _grant(
-        ("core", "germplasm", "phenotyping", "genotyping", "analysis", "operations"), Action.WRITE
+        (
+            "core",
+            "germplasm",
+            "phenotyping",
+            "genotyping",
+            "analysis",
+            "operations",
+            "distribution",
+        ),
+        Action.WRITE,
     ),
     "data-manager": _grant(DATA_CONTEXTS, Action.READ, Action.WRITE, Action.ADMIN)
     | _grant(("tenancy",), Action.READ),

@@ -27,6 +27,7 @@ from bijmantra.domain.analysis import AnalysisJob
 from bijmantra.domain.genotyping import VariantSet
 from bijmantra.genomics.calls import from_dosages
 from bijmantra.kernel import Page, PageRequest, TenantId
+from bijmantra.testkit.distribution import DistributionTables, FakeDistributionStore
 
 _encode = msgspec.json.encode
 Documents = dict[tuple[TenantId, str, str], bytes]
@@ -63,6 +64,7 @@ class InMemoryDatabase:
     )
     outbox: list[EventEnvelope] = field(default_factory=list)
     published: set[str] = field(default_factory=set)
+    distribution: DistributionTables = field(default_factory=DistributionTables)
 
 
 class FakeResourceStore:
@@ -329,6 +331,7 @@ class FakeUnitOfWork:
         self.resources = FakeResourceStore(self._db.documents, self.tenant_id)
         self.genotypes = FakeGenotypeStore(self._db.variant_sets, self.tenant_id)
         self.analyses = FakeAnalysisRepository(self._db, self.tenant_id)
+        self.distribution = FakeDistributionStore(self._db.distribution, self.tenant_id)
         self._events = []
         return self
 
@@ -352,6 +355,7 @@ class FakeUnitOfWork:
         self._db.variant_sets.update(self.genotypes.staged)
         self._db.analyses.update(self.analyses.staged)
         self._db.results.update(self.analyses.results)
+        self.distribution.publish()
         self._db.outbox.extend(envelope_for(e, source="fake") for e in self._events)
         self._events = []
         self.committed = True

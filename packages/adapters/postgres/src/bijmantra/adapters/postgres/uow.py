@@ -7,6 +7,7 @@ from types import TracebackType
 from typing import Self
 
 from bijmantra.adapters.postgres.analyses import PostgresAnalysisRepository
+from bijmantra.adapters.postgres.distribution import PostgresDistributionStore
 from bijmantra.adapters.postgres.engine import driver_connection
 from bijmantra.adapters.postgres.genotypes import PostgresGenotypeStore
 from bijmantra.adapters.postgres.outbox import write_outbox
@@ -90,6 +91,7 @@ class PostgresUnitOfWork(TenantTransaction):
         self.resources = PostgresResourceStore(connection)
         self.genotypes = PostgresGenotypeStore(connection)
         self.analyses = PostgresAnalysisRepository(connection)
+        self.distribution = PostgresDistributionStore(connection)
 
     async def commit(self) -> None:
         assert self._connection is not None

@@ -1,0 +1,136 @@
+"""The distribution context's store: aggregates as JSON documents, the gapless invoice
+counter and rendered documents, in the unit of work's transaction (RLS scopes every row)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import msgspec
+from bijmantra.application.distribution.ports import DocumentKind, Kind, StoredDocument
+from bijmantra.kernel import Conflict, FieldError, Page, PageRequest
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+_encode = msgspec.json.encode
+_TENANT = "nullif(current_setting('app.tenant_id', true), '')::uuid"
+
+_GET = text(
+    "SELECT document::text FROM domain.distribution_records "
+    "WHERE kind = :kind AND id = CAST(:id AS uuid)"
+)
+_GET_FOR_UPDATE = text(
+    "SELECT document::text FROM domain.distribution_records "
+    "WHERE kind = :kind AND id = CAST(:id AS uuid) FOR UPDATE"
+)
+_INSERT = text(
+    "INSERT INTO domain.distribution_records (tenant_id, kind, id, document) "  # noqa: S608
+    f"VALUES ({_TENANT}, :kind, CAST(:id AS uuid), CAST(:document AS jsonb))"
+)
+_UPDATE = text(
+    "UPDATE domain.distribution_records SET document = CAST(:document AS jsonb), "
+    "updated_at = now() WHERE kind = :kind AND id = CAST(:id AS uuid)"
+)
+_PAGE = text(
+    "SELECT document::text, count(*) OVER () AS total FROM domain.distribution_records "
+    "WHERE kind = :kind AND document @> CAST(:match AS jsonb) "
+    "ORDER BY created_at DESC, id DESC LIMIT :limit OFFSET :offset"
+)
+_COUNT = text(
+    "SELECT count(*) FROM domain.distribution_records "
+    "WHERE kind = :kind AND document @> CAST(:match AS jsonb)"
+)
+_MATCHING = text(
+    "SELECT document::text FROM domain.distribution_records "
+    "WHERE kind = :kind AND document @> CAST(:match AS jsonb) "
+    "ORDER BY created_at, id LIMIT :limit"
+)
+# The row lock taken by the upsert lasts until COMMIT/ROLLBACK: concurrent issuers of one
+# organization and year wait here, and a rolled-back issue leaves the counter unchanged.
+_NEXT_NUMBER = text(
+    "INSERT INTO domain.invoice_counters AS c (tenant_id, year, last_number) "  # noqa: S608
+    f"VALUES ({_TENANT}, :year, 1) "
+    "ON CONFLICT (tenant_id, year) DO UPDATE SET last_number = c.last_number + 1 "
+    "RETURNING last_number"
+)
+_PUT_DOCUMENT = text(
+    "INSERT INTO domain.distribution_documents "  # noqa: S608
+    "(tenant_id, kind, owner_id, content, sha256, source_sha256) "
+    f"VALUES ({_TENANT}, :kind, CAST(:owner AS uuid), :content, :sha256, :source) "
+    "ON CONFLICT (tenant_id, kind, owner_id) DO UPDATE SET content = EXCLUDED.content, "
+    "sha256 = EXCLUDED.sha256, source_sha256 = EXCLUDED.source_sha256, rendered_at = now()"
+)
+_GET_DOCUMENT = text(
+    "SELECT content, sha256, source_sha256 FROM domain.distribution_documents "
+    "WHERE kind = :kind AND owner_id = CAST(:owner AS uuid)"
+)
+_decode = msgspec.json.decode
+
+
+class PostgresDistributionStore:
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._connection = connection
+
+    async def get(
+        self, kind: Kind, record_id: str, *, for_update: bool = False
+    ) -> dict[str, Any] | None:
+        statement = _GET_FOR_UPDATE if for_update else _GET
+        row = (await self._connection.execute(statement, {"kind": kind, "id": record_id})).first()
+        return None if row is None else _decode(row[0])  # type: ignore[no-any-return]
+
+    async def put(self, kind: Kind, record_id: str, document: dict[str, Any], *, new: bool) -> None:
+        values = {"kind": kind.value, "id": record_id, "document": _encode(document).decode()}
+        try:
+            await self._connection.execute(_INSERT if new else _UPDATE, values)
+        except IntegrityError:
+            # Only the invoice-number index can refuse a write (ids are fresh UUIDv7s); the
+            # transaction is lost either way, and the use case's unit of work rolls it back.
+            raise Conflict(
+                "Invoice number already taken", [FieldError("number", str(document.get("number")))]
+            ) from None
+
+    async def page(
+        self, kind: Kind, page: PageRequest, match: Mapping[str, Any]
+    ) -> Page[dict[str, Any]]:
+        values = {
+            "kind": kind.value,
+            "match": _encode(match).decode(),
+            "limit": page.page_size,
+            "offset": page.offset,
+        }
+        rows = (await self._connection.execute(_PAGE, values)).all()
+        if rows:
+            total = int(rows[0][1])
+        else:
+            total = int((await self._connection.execute(_COUNT, values)).scalar_one())
+        return Page([_decode(r[0]) for r in rows], page, total)
+
+    async def matching(
+        self, kind: Kind, match: Mapping[str, Any], limit: int
+    ) -> list[dict[str, Any]]:
+        values = {"kind": kind.value, "match": _encode(match).decode(), "limit": limit}
+        return [_decode(r[0]) for r in await self._connection.execute(_MATCHING, values)]
+
+    async def next_invoice_sequence(self, year: int) -> int:
+        return int((await self._connection.execute(_NEXT_NUMBER, {"year": year})).scalar_one())
+
+    async def put_document(self, document: StoredDocument) -> None:
+        await self._connection.execute(
+            _PUT_DOCUMENT,
+            {
+                "kind": document.kind.value,
+                "owner": document.owner_id,
+                "content": document.content,
+                "sha256": document.sha256,
+                "source": document.source_sha256,
+            },
+        )
+
+    async def document(self, kind: DocumentKind, owner_id: str) -> StoredDocument | None:
+        row = (
+            await self._connection.execute(_GET_DOCUMENT, {"kind": kind.value, "owner": owner_id})
+        ).first()
+        if row is None:
+            return None
+        return StoredDocument(kind, owner_id, bytes(row[0]), row[1], row[2])

@@ -1,0 +1,215 @@
+"""Material transfer agreements: drafted from a versioned template, sent, signed by every
+party over the SHA-256 of the exact text, active until they expire or are terminated."""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, replace
+from typing import Any
+
+from bijmantra.application.distribution.common import (
+    READ,
+    WRITE,
+    UseCases,
+    load,
+    record_event,
+    save,
+)
+from bijmantra.application.distribution.inputs import (
+    AgreementIn,
+    SignIn,
+    decode,
+    from_document,
+    reference,
+    to_builtins,
+)
+from bijmantra.application.distribution.ports import Kind
+from bijmantra.application.distribution.requests import parse_action
+from bijmantra.application.distribution.seedlots import GermplasmSeedLots
+from bijmantra.application.security import authorize
+from bijmantra.domain.distribution.agreements import (
+    TEMPLATES,
+    Agreement,
+    AgreementType,
+    Party,
+    Signature,
+    agreement_text,
+    document_sha256,
+    latest_template,
+)
+from bijmantra.domain.distribution.export import SMTA_COLUMNS, smta_rows
+from bijmantra.domain.distribution.model import COUNTRY, EMAIL, Partner
+from bijmantra.domain.distribution.states import (
+    AGREEMENT_LIFECYCLE,
+    AgreementAction,
+    AgreementStatus,
+)
+from bijmantra.kernel import (
+    Conflict,
+    FieldError,
+    Principal,
+    Unprocessable,
+    ValidationFailed,
+    new_id,
+)
+
+MAX_EXPORT = 10_000
+
+
+def agreement_document(agreement: Agreement) -> dict[str, Any]:
+    return {
+        **to_builtins(agreement),
+        "text": agreement_text(agreement),
+        "allowed": [a.value for a in AGREEMENT_LIFECYCLE.allowed(agreement.status)],
+    }
+
+
+@dataclass
+class Agreements(UseCases):
+    seeds: GermplasmSeedLots
+    KIND = Kind.AGREEMENT
+    TYPE = Agreement
+    STATUSES = AgreementStatus
+
+    def present(self, record: Any) -> dict[str, Any]:
+        return agreement_document(record)
+
+    async def create(self, principal: Principal, body: bytes) -> dict[str, Any]:
+        authorize(principal, WRITE)
+        given = decode(body, AgreementIn)
+        kind = given.type
+        template = latest_template(kind)
+        if given.template_version is not None:
+            if (kind, given.template_version) not in TEMPLATES:
+                raise ValidationFailed(
+                    "Unknown template version", [FieldError("template_version", "not published")]
+                )
+            template = TEMPLATES[(kind, given.template_version)]
+        provider = given.provider
+        if not COUNTRY.fullmatch(provider.country) or not EMAIL.fullmatch(provider.email):
+            raise ValidationFailed(
+                "Invalid provider", [FieldError("provider", "country (ISO alpha-2) and email")]
+            )
+        partner_id = reference(given.partner_id, "partner_id")
+        request_id = reference(given.request_id, "request_id") if given.request_id else None
+        async with self.uow(principal.tenant_id) as uow:
+            partner = await load(uow, Kind.PARTNER, partner_id, Partner)
+            material = await self.seeds.material(uow, given.material)
+            annex1 = sorted(m for m, info in material.items() if info.annex1)
+            if annex1 and kind != AgreementType.SMTA:
+                raise Unprocessable(
+                    "Annex I material is transferred under an SMTA only",
+                    [FieldError("material", f"Annex I: {', '.join(annex1)}")],
+                )
+            agreement = Agreement(
+                new_id(),
+                kind,
+                template.version,
+                partner_id,
+                (
+                    Party("provider", provider.name, provider.email, provider.country),
+                    Party("recipient", partner.name, partner.email, partner.country),
+                ),
+                tuple(dict.fromkeys(given.material)),
+                AgreementStatus.DRAFT,
+                self.clock.now(),
+                given.valid_until,
+                request_id,
+            )
+            await save(uow, Kind.AGREEMENT, agreement, new=True)
+            await uow.commit()
+        return agreement_document(agreement)
+
+    async def act(self, principal: Principal, agreement_id: str, action: str) -> dict[str, Any]:
+        """send (fixes the text and its hash) | terminate | expire (only once past validity)."""
+        authorize(principal, WRITE)
+        move = parse_action(action, AgreementAction)
+        if move == AgreementAction.ACTIVATE:
+            raise ValidationFailed(
+                "An agreement becomes active when its last party signs",
+                [FieldError("action", "use /sign")],
+            )
+        now = self.clock.now()
+        async with self.uow(principal.tenant_id) as uow:
+            agreement = await load(uow, Kind.AGREEMENT, agreement_id, Agreement, for_update=True)
+            status = AGREEMENT_LIFECYCLE.next(agreement.status, move)
+            if move == AgreementAction.EXPIRE and (
+                agreement.valid_until is None or now.date() <= agreement.valid_until
+            ):
+                raise Conflict(
+                    "The agreement is still valid", [FieldError("valid_until", "not yet passed")]
+                )
+            agreement = replace(agreement, status=status)
+            if move == AgreementAction.SEND:
+                agreement = replace(agreement, document_sha256=document_sha256(agreement))
+            document = await save(uow, Kind.AGREEMENT, agreement)
+            recipient = next(p for p in agreement.parties if p.role == "recipient")
+            record_event(
+                uow,
+                principal,
+                f"agreement_{status}",
+                agreement.id,
+                {"agreement": document, "email": recipient.email, "partner_name": recipient.name},
+            )
+            await uow.commit()
+        return agreement_document(agreement)
+
+    async def sign(self, principal: Principal, agreement_id: str, body: bytes) -> dict[str, Any]:
+        """One party signs the text whose hash it names; the last signature activates."""
+        authorize(principal, WRITE)
+        given = decode(body, SignIn)
+        now = self.clock.now()
+        async with self.uow(principal.tenant_id) as uow:
+            agreement = await load(uow, Kind.AGREEMENT, agreement_id, Agreement, for_update=True)
+            if agreement.status != AgreementStatus.PENDING_SIGNATURE:
+                raise Conflict(
+                    f"A {agreement.status} agreement cannot be signed",
+                    [FieldError("status", str(agreement.status))],
+                )
+            if given.party_role not in agreement.unsigned_roles():
+                raise Conflict(
+                    "That party has signed already or is not a party",
+                    [FieldError("party_role", ", ".join(agreement.unsigned_roles()))],
+                )
+            if given.document_sha256 != agreement.document_sha256:
+                raise Conflict(
+                    "The signed document is not the one sent for signature",
+                    [FieldError("document_sha256", "does not match the agreement's text")],
+                )
+            signature = Signature(given.party_role, principal.subject, now, given.document_sha256)
+            agreement = replace(agreement, signatures=(*agreement.signatures, signature))
+            if not agreement.unsigned_roles():
+                status = AGREEMENT_LIFECYCLE.next(agreement.status, AgreementAction.ACTIVATE)
+                agreement = replace(agreement, status=status, activated_at=now)
+            document = await save(uow, Kind.AGREEMENT, agreement)
+            record_event(
+                uow,
+                principal,
+                "agreement_signed",
+                agreement.id,
+                {"agreement": document, "signature": to_builtins(signature)},
+            )
+            await uow.commit()
+        return agreement_document(agreement)
+
+    async def smta_csv(self, principal: Principal) -> bytes:
+        """Every active, expired or terminated SMTA as the Treaty's reporting rows (CSV)."""
+        authorize(principal, READ)
+        async with self.uow(principal.tenant_id) as uow:
+            found = await uow.distribution.matching(
+                Kind.AGREEMENT, {"type": AgreementType.SMTA.value}, MAX_EXPORT
+            )
+            agreements = [
+                a
+                for a in (from_document(d, Agreement) for d in found)
+                if a.status != AgreementStatus.DRAFT
+            ]
+            material = await self.seeds.material(
+                uow, sorted({m for a in agreements for m in a.material}), strict=False
+            )
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\r\n")
+        writer.writerow(SMTA_COLUMNS)
+        writer.writerows(smta_rows(agreements, material))
+        return out.getvalue().encode()

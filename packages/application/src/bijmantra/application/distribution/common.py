@@ -1,0 +1,120 @@
+"""What every distribution use case shares: permissions, loading typed records, events."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, ClassVar, TypeVar
+
+from bijmantra.application.distribution.inputs import from_document, record_id, to_builtins
+from bijmantra.application.distribution.ports import Kind
+from bijmantra.application.ports import UnitOfWork, UnitOfWorkFactory
+from bijmantra.application.security import Action, Permission, authorize
+from bijmantra.domain import DomainEvent
+from bijmantra.kernel import (
+    Clock,
+    FieldError,
+    NotFound,
+    Page,
+    PageRequest,
+    Principal,
+    ValidationFailed,
+)
+
+CONTEXT = "distribution"
+READ = Permission(CONTEXT, Action.READ)
+WRITE = Permission(CONTEXT, Action.WRITE)
+MAX_LIST = 1000
+T = TypeVar("T")
+
+NAMES = {
+    Kind.PARTNER: "Partner",
+    Kind.SEED_REQUEST: "Seed request",
+    Kind.AGREEMENT: "Agreement",
+    Kind.DISPATCH: "Dispatch",
+    Kind.INVOICE: "Invoice",
+}
+
+
+@dataclass
+class UseCases:
+    """Base of the context's use-case groups: a unit of work per call and the clock, and
+    the reads every aggregate offers (one record as the API shows it, a page by status)."""
+
+    uow: UnitOfWorkFactory
+    clock: Clock
+    KIND: ClassVar[Kind]
+    TYPE: ClassVar[type[Any]]
+    STATUSES: ClassVar[type[StrEnum] | None] = None
+
+    def present(self, record: Any) -> dict[str, Any]:
+        """The record as the API shows it (subclasses add what the server computes)."""
+        return to_builtins(record)  # type: ignore[no-any-return]
+
+    async def get(self, principal: Principal, record_id: str) -> dict[str, Any]:
+        return self.present(await get_one(self.uow, principal, self.KIND, record_id, self.TYPE))
+
+    async def list(
+        self, principal: Principal, page: PageRequest, status: str | None = None
+    ) -> Page[dict[str, Any]]:
+        match: dict[str, Any] = {}
+        if status is not None and self.STATUSES is not None:
+            try:
+                match["status"] = self.STATUSES(status).value
+            except ValueError:
+                allowed = ", ".join(s.value for s in self.STATUSES)
+                raise ValidationFailed("Unknown status", [FieldError("status", allowed)]) from None
+        return await list_page(self.uow, principal, self.KIND, page, match)
+
+
+async def load(
+    uow: UnitOfWork, kind: Kind, value: str, type_: type[T], *, for_update: bool = False
+) -> T:
+    """The caller's organization's record or ``NotFound`` (another organization's is absent)."""
+    document = await uow.distribution.get(
+        kind, record_id(value, NAMES[kind]), for_update=for_update
+    )
+    if document is None:
+        raise NotFound(f"{NAMES[kind]} {value!r} not found")
+    return from_document(document, type_)
+
+
+async def save(uow: UnitOfWork, kind: Kind, record: Any, *, new: bool = False) -> dict[str, Any]:
+    document: dict[str, Any] = to_builtins(record)
+    await uow.distribution.put(kind, document["id"], document, new=new)
+    return document
+
+
+def record_event(
+    uow: UnitOfWork, principal: Principal, name: str, aggregate_id: str, data: dict[str, Any]
+) -> None:
+    """``distribution.<name>`` through the outbox, in the write's transaction."""
+    uow.record(
+        DomainEvent(
+            type=f"{CONTEXT}.{name}",
+            tenant_id=principal.tenant_id,
+            aggregate_id=aggregate_id,
+            data=data,
+            actor=principal.subject,
+        )
+    )
+
+
+async def get_one(
+    uow_factory: UnitOfWorkFactory, principal: Principal, kind: Kind, value: str, type_: type[T]
+) -> T:
+    authorize(principal, READ)
+    async with uow_factory(principal.tenant_id) as uow:
+        return await load(uow, kind, value, type_)
+
+
+async def list_page(
+    uow_factory: UnitOfWorkFactory,
+    principal: Principal,
+    kind: Kind,
+    page: PageRequest,
+    match: dict[str, Any],
+) -> Page[dict[str, Any]]:
+    authorize(principal, READ)
+    async with uow_factory(principal.tenant_id) as uow:
+        return await uow.distribution.page(kind, page, match)

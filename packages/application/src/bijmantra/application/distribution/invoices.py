@@ -1,0 +1,164 @@
+"""Invoices: exact decimal lines, totals the server computes, numbers without gaps.
+
+A number is taken from the organization's counter for the year inside the issuing
+transaction (the counter row stays locked until commit), so 50 concurrent issues queue and
+end as 1..50; a failed issue rolls back and gives its number back.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from bijmantra.application.distribution.common import (
+    WRITE,
+    UseCases,
+    load,
+    record_event,
+    save,
+)
+from bijmantra.application.distribution.inputs import (
+    ActionIn,
+    InvoiceIn,
+    InvoiceLineIn,
+    LinesIn,
+    decode,
+    reference,
+    to_builtins,
+)
+from bijmantra.application.distribution.ports import Kind
+from bijmantra.application.distribution.requests import parse_action
+from bijmantra.application.ports import UnitOfWork
+from bijmantra.application.security import authorize
+from bijmantra.domain.distribution.model import (
+    Dispatch,
+    Invoice,
+    Partner,
+    credit_note,
+    edit_invoice,
+    issue_invoice,
+    move_invoice,
+)
+from bijmantra.domain.distribution.money import (
+    MAX_QUANTITY,
+    MAX_TAX_RATE,
+    MAX_UNIT_PRICE,
+    InvoiceLine,
+    check_currency,
+    invoice_number,
+    parse_decimal,
+)
+from bijmantra.domain.distribution.states import INVOICE_LIFECYCLE, InvoiceAction, InvoiceStatus
+from bijmantra.kernel import FieldError, Principal, ValidationFailed, new_id
+
+
+def parse_lines(lines: list[InvoiceLineIn]) -> tuple[InvoiceLine, ...]:
+    return tuple(
+        InvoiceLine(
+            line.description,
+            parse_decimal(line.quantity, f"lines[{n}].quantity", low=Decimal(0), high=MAX_QUANTITY),
+            parse_decimal(
+                line.unit_price, f"lines[{n}].unit_price", low=Decimal(0), high=MAX_UNIT_PRICE
+            ),
+            parse_decimal(line.tax_rate, f"lines[{n}].tax_rate", low=Decimal(0), high=MAX_TAX_RATE),
+        )
+        for n, line in enumerate(lines)
+    )
+
+
+def invoice_document(invoice: Invoice) -> dict[str, Any]:
+    """The stored invoice plus what the server computes from it (never taken from clients)."""
+    figures = invoice.totals
+    document: dict[str, Any] = to_builtins(invoice)
+    for line, amounts in zip(document["lines"], figures.lines, strict=True):
+        line |= {"net": str(amounts.net), "tax": str(amounts.tax), "gross": str(amounts.gross)}
+    return {
+        **document,
+        "totals": {"net": str(figures.net), "tax": str(figures.tax), "gross": str(figures.gross)},
+        "allowed": [a.value for a in INVOICE_LIFECYCLE.allowed(invoice.status)],
+    }
+
+
+class Invoices(UseCases):
+    KIND = Kind.INVOICE
+    TYPE = Invoice
+    STATUSES = InvoiceStatus
+
+    def present(self, record: Any) -> dict[str, Any]:
+        return invoice_document(record)
+
+    async def create(self, principal: Principal, body: bytes) -> dict[str, Any]:
+        authorize(principal, WRITE)
+        given = decode(body, InvoiceIn)
+        lines = parse_lines(given.lines)
+        partner_id = reference(given.partner_id, "partner_id")
+        async with self.uow(principal.tenant_id) as uow:
+            await load(uow, Kind.PARTNER, partner_id, Partner)
+            dispatch_id = None
+            if given.dispatch_id is not None:
+                dispatch = await load(uow, Kind.DISPATCH, given.dispatch_id, Dispatch)
+                if dispatch.partner_id != partner_id:
+                    raise ValidationFailed(
+                        "The dispatch went to another partner", [FieldError("dispatch_id", "")]
+                    )
+                dispatch_id = dispatch.id
+            invoice = Invoice(
+                new_id(),
+                partner_id,
+                check_currency(given.currency),
+                lines,
+                InvoiceStatus.DRAFT,
+                self.clock.now(),
+                dispatch_id=dispatch_id,
+            )
+            await save(uow, Kind.INVOICE, invoice, new=True)
+            await uow.commit()
+        return invoice_document(invoice)
+
+    async def edit(self, principal: Principal, invoice_id: str, body: bytes) -> dict[str, Any]:
+        """Replace a draft's lines; an issued invoice is refused (409)."""
+        authorize(principal, WRITE)
+        lines = parse_lines(decode(body, LinesIn).lines)
+        async with self.uow(principal.tenant_id) as uow:
+            invoice = edit_invoice(
+                await load(uow, Kind.INVOICE, invoice_id, Invoice, for_update=True), lines
+            )
+            await save(uow, Kind.INVOICE, invoice)
+            await uow.commit()
+        return invoice_document(invoice)
+
+    async def act(self, principal: Principal, invoice_id: str, body: bytes) -> dict[str, Any]:
+        """issued | paid | voided."""
+        authorize(principal, WRITE)
+        action = parse_action(decode(body, ActionIn).action, InvoiceAction)
+        async with self.uow(principal.tenant_id) as uow:
+            invoice = await load(uow, Kind.INVOICE, invoice_id, Invoice, for_update=True)
+            if action == InvoiceAction.ISSUE:
+                invoice = await self._issue(uow, invoice)
+            else:
+                invoice = move_invoice(invoice, action)
+            await save(uow, Kind.INVOICE, invoice)
+            data: dict[str, Any] = {"invoice": invoice_document(invoice)}
+            if action == InvoiceAction.ISSUE:
+                partner = await load(uow, Kind.PARTNER, invoice.partner_id, Partner)
+                data |= {"partner": to_builtins(partner), "email": partner.email}
+            record_event(uow, principal, f"invoice_{invoice.status}", invoice.id, data)
+            await uow.commit()
+        return invoice_document(invoice)
+
+    async def _issue(self, uow: UnitOfWork, invoice: Invoice) -> Invoice:
+        # Refuse before taking a number: a refused issue must not even queue on the counter.
+        INVOICE_LIFECYCLE.next(invoice.status, InvoiceAction.ISSUE)
+        now = self.clock.now()
+        sequence = await uow.distribution.next_invoice_sequence(now.year)
+        return issue_invoice(invoice, now, invoice_number(now.year, sequence), now.year)
+
+    async def credit(self, principal: Principal, invoice_id: str) -> dict[str, Any]:
+        """A draft credit note reversing an issued invoice in full."""
+        authorize(principal, WRITE)
+        async with self.uow(principal.tenant_id) as uow:
+            original = await load(uow, Kind.INVOICE, invoice_id, Invoice, for_update=True)
+            note = credit_note(new_id(), original, self.clock.now())
+            await save(uow, Kind.INVOICE, note, new=True)
+            await uow.commit()
+        return invoice_document(note)

@@ -1,0 +1,36 @@
+"""Partners: the institutions seed goes to."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bijmantra.application.distribution.common import WRITE, UseCases, save
+from bijmantra.application.distribution.inputs import PartnerIn, decode
+from bijmantra.application.distribution.ports import Kind
+from bijmantra.application.security import authorize
+from bijmantra.domain.distribution.model import Contact, Partner, check_partner
+from bijmantra.kernel import Principal, new_id
+
+
+class Partners(UseCases):
+    KIND = Kind.PARTNER
+    TYPE = Partner
+
+    async def create(self, principal: Principal, body: bytes) -> dict[str, Any]:
+        authorize(principal, WRITE)
+        given = decode(body, PartnerIn)
+        partner = check_partner(
+            Partner(
+                new_id(),
+                given.name,
+                given.country,
+                given.type,
+                tuple(Contact(c.name, c.email, c.role, c.phone) for c in given.contacts),
+                self.clock.now(),
+                given.address,
+            )
+        )
+        async with self.uow(principal.tenant_id) as uow:
+            document = await save(uow, Kind.PARTNER, partner, new=True)
+            await uow.commit()
+        return document

@@ -1,0 +1,127 @@
+"""Seed requests: a partner asks for germplasm or specific seed lots."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from bijmantra.application.distribution.common import (
+    WRITE,
+    UseCases,
+    get_one,
+    load,
+    record_event,
+    save,
+)
+from bijmantra.application.distribution.inputs import (
+    ActionIn,
+    SeedRequestIn,
+    decode,
+    reference,
+    to_builtins,
+)
+from bijmantra.application.distribution.ports import Kind
+from bijmantra.application.distribution.seedlots import GermplasmSeedLots
+from bijmantra.application.ports import UnitOfWork
+from bijmantra.application.security import authorize
+from bijmantra.domain.distribution.model import (
+    Partner,
+    RequestItem,
+    SeedRequest,
+    check_items,
+    move_request,
+)
+from bijmantra.domain.distribution.money import MAX_QUANTITY, parse_decimal
+from bijmantra.domain.distribution.states import RequestAction, RequestStatus
+from bijmantra.kernel import FieldError, Principal, ValidationFailed, new_id
+
+
+def parse_action(value: str, actions: type[Any]) -> Any:
+    try:
+        return actions(value)
+    except ValueError:
+        allowed = ", ".join(a.value for a in actions)
+        raise ValidationFailed("Unknown action", [FieldError("action", allowed)]) from None
+
+
+async def requested_germplasm(
+    uow: UnitOfWork, seeds: GermplasmSeedLots, request: SeedRequest
+) -> set[str]:
+    """Germplasm a request names, directly or through the seed lots it names."""
+    named = {i.germplasm_id for i in request.items if i.germplasm_id}
+    lot_ids = [i.seed_lot_id for i in request.items if i.seed_lot_id]
+    if lot_ids:
+        for lot in (await seeds.lots(uow, lot_ids)).values():
+            named.update(lot.germplasm_ids)
+    return named
+
+
+@dataclass
+class SeedRequests(UseCases):
+    seeds: GermplasmSeedLots
+    KIND = Kind.SEED_REQUEST
+    TYPE = SeedRequest
+    STATUSES = RequestStatus
+
+    async def create(self, principal: Principal, body: bytes) -> dict[str, Any]:
+        """A draft request; its germplasm and seed lots must exist in the organization."""
+        authorize(principal, WRITE)
+        given = decode(body, SeedRequestIn)
+        partner_id = reference(given.partner_id, "partner_id")
+        items = tuple(
+            RequestItem(
+                parse_decimal(
+                    i.quantity, f"items[{n}].quantity", low=Decimal(0), high=MAX_QUANTITY
+                ),
+                i.units,
+                i.germplasm_id,
+                i.seed_lot_id,
+            )
+            for n, i in enumerate(given.items)
+        )
+        check_items(items)
+        now = self.clock.now()
+        request = SeedRequest(
+            new_id(), partner_id, given.purpose, items, RequestStatus.DRAFT, now, now, given.notes
+        )
+        async with self.uow(principal.tenant_id) as uow:
+            await load(uow, Kind.PARTNER, partner_id, Partner)
+            await self.seeds.material(uow, [i.germplasm_id for i in items if i.germplasm_id])
+            await self.seeds.lots(uow, [i.seed_lot_id for i in items if i.seed_lot_id])
+            document = await save(uow, Kind.SEED_REQUEST, request, new=True)
+            await uow.commit()
+        return document
+
+    async def get(self, principal: Principal, request_id: str) -> dict[str, Any]:
+        request = await get_one(self.uow, principal, Kind.SEED_REQUEST, request_id, SeedRequest)
+        async with self.uow(principal.tenant_id) as uow:
+            material = await self.seeds.material(
+                uow, sorted(await requested_germplasm(uow, self.seeds, request))
+            )
+        return {
+            **to_builtins(request),
+            "requires_smta": any(m.annex1 for m in material.values()),
+        }
+
+    async def act(self, principal: Principal, request_id: str, body: bytes) -> dict[str, Any]:
+        """submit | approve | reject | cancel (fulfilled comes from a shipped dispatch)."""
+        authorize(principal, WRITE)
+        given = decode(body, ActionIn)
+        action = parse_action(given.action, RequestAction)
+        if action == RequestAction.FULFIL:
+            raise ValidationFailed(
+                "A request is fulfilled by shipping its dispatch",
+                [FieldError("action", "submitted, approved, rejected, cancelled")],
+            )
+        async with self.uow(principal.tenant_id) as uow:
+            request = await load(uow, Kind.SEED_REQUEST, request_id, SeedRequest, for_update=True)
+            request = move_request(request, action, self.clock.now(), given.reason)
+            document = await save(uow, Kind.SEED_REQUEST, request)
+            data: dict[str, Any] = {"request": document}
+            if action == RequestAction.SUBMIT:
+                partner = await load(uow, Kind.PARTNER, request.partner_id, Partner)
+                data |= {"partner_name": partner.name, "email": partner.email}
+            record_event(uow, principal, f"request_{request.status}", request.id, data)
+            await uow.commit()
+        return document
