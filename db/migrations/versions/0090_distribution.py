@@ -2,7 +2,7 @@
 invoice counter; rendered documents.
 
 Revision ID: 0090
-Revises: 0060
+Revises: 0020
 Create Date: 2026-12-06
 
 Each aggregate is one row holding its JSON document (read and written whole, filtered by
@@ -19,7 +19,7 @@ import os
 from alembic import op
 
 revision = "0090"
-down_revision = "0060"
+down_revision = "0020"
 branch_labels = None
 depends_on = None
 
