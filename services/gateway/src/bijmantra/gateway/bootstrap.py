@@ -35,6 +35,7 @@ from bijmantra.gateway.identity_proxy import IdentityProxy, identity_routes
 from bijmantra.gateway.live import FeedSettings, live_feed
 from bijmantra.gateway.page_cache import PageCache
 from bijmantra.gateway.permissions import my_permissions
+from bijmantra.gateway.protection.wiring import protections
 from bijmantra.kernel import BijmantraError
 from bijmantra.observability import configure_logging
 from bijmantra.observability.http import http_observability
@@ -114,6 +115,7 @@ def create_app(
         }
     )
 
+    protection = protections(settings)  # rate limits and Idempotency-Key (ADR 0140)
     identity_http = IdentityProxy(settings.identity_url, parse_networks(settings.trusted_proxies))
     web_console = console.Console.create(settings, verifier)
     state.update(web_console.state())
@@ -135,6 +137,7 @@ def create_app(
             await nc.drain()
             await identity_http.close()
             await web_console.close()
+            await protection.close()
             await domain_channel.close()
             await identity_channel.close()
             tracing.shutdown()
@@ -163,6 +166,7 @@ def create_app(
             request_id_middleware,
             console.console_headers_middleware,
             DefineMiddleware(auth, exclude_from_auth_key="public"),
+            *protection.middleware,
         ],
         guards=[permission_guard],
         exception_handlers={

@@ -23,6 +23,10 @@ class Settings:
     trusted_proxies: str = ""  # CIDRs whose X-Forwarded-For is believed (the ingress)
     page_cache_bytes: int = 64 << 20  # BrAPI list pages kept per worker, revalidated per request
     public_url: str = ""  # the gateway's external origin: the console's OAuth redirect (ADR 0060)
+    # Rate limits (ADR 0140): "off", or per class "<class>=<org>/<client>" per window; "" = defaults
+    rate_limits: str = ""
+    rate_limit_window: float = 60.0
+    idempotency: bool = True  # Idempotency-Key on POST (needs REDIS_URL, like rate limits)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -45,4 +49,7 @@ class Settings:
             public_url=env.get(
                 "GATEWAY_PUBLIC_URL", f"http://127.0.0.1:{env.get('GATEWAY_PORT', '8000')}"
             ),
+            rate_limits=env.get("GATEWAY_RATE_LIMITS", ""),
+            rate_limit_window=float(env.get("GATEWAY_RATE_LIMIT_WINDOW", "60")),
+            idempotency=env.get("GATEWAY_IDEMPOTENCY", "on") != "off",
         )

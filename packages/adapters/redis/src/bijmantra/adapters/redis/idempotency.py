@@ -1,0 +1,93 @@
+"""Redis implementation of ``IdempotencyStore`` (ADR 0140).
+
+A record is one hash: the request fingerprint, the claimant's token, the state and, once
+done, the response (msgpack). Claiming, completing and releasing are Lua scripts, so two
+replicas racing on one key see one winner, and only the winner's token completes it.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+import msgspec
+from bijmantra.application.protection.idempotency import Claim, ClaimOutcome, StoredResponse
+from bijmantra.kernel import Unavailable
+
+from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
+from redis.exceptions import RedisError
+
+_CLAIM = """
+local record = redis.call('HMGET', KEYS[1], 'fingerprint', 'state', 'response')
+if not record[1] then
+  redis.call('HSET', KEYS[1], 'fingerprint', ARGV[1], 'state', 'pending', 'token', ARGV[2])
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+  return {'claimed'}
+end
+if record[1] ~= ARGV[1] then return {'mismatch'} end
+if record[2] == 'done' then return {'replay', record[3]} end
+return {'in_progress'}
+"""
+
+_COMPLETE = """
+if redis.call('HGET', KEYS[1], 'token') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'state', 'done', 'response', ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 1
+"""
+
+_RELEASE = """
+if redis.call('HGET', KEYS[1], 'token') ~= ARGV[1] then return 0 end
+return redis.call('DEL', KEYS[1])
+"""
+
+
+class _Stored(msgspec.Struct, array_like=True):
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+    body_kept: bool
+
+
+class RedisIdempotencyStore:
+    def __init__(self, redis: Redis, *, prefix: str = "idempotency") -> None:
+        self._redis = redis
+        self._prefix = prefix
+        self._claim = redis.register_script(_CLAIM)
+        self._complete = redis.register_script(_COMPLETE)
+        self._release = redis.register_script(_RELEASE)
+
+    def _key(self, key: str) -> str:
+        return f"{self._prefix}:{key}"
+
+    async def _run(self, script: AsyncScript, key: str, *args: str | int | bytes) -> Any:
+        try:
+            return await script(keys=[self._key(key)], args=list(args))
+        except RedisError as error:
+            raise Unavailable("Idempotency store unavailable") from error
+
+    async def claim(self, key: str, fingerprint: str, lock_seconds: int) -> Claim:
+        token = secrets.token_hex(16)
+        reply = await self._run(self._claim, key, fingerprint, token, lock_seconds * 1000)
+        outcome = ClaimOutcome(reply[0].decode())
+        if outcome is ClaimOutcome.CLAIMED:
+            return Claim(outcome, token)
+        if outcome is ClaimOutcome.REPLAY:
+            stored = msgspec.msgpack.decode(reply[1], type=_Stored)
+            response = StoredResponse(
+                stored.status, tuple(stored.headers), stored.body, stored.body_kept
+            )
+            return Claim(outcome, response=response)
+        return Claim(outcome)
+
+    async def complete(
+        self, key: str, token: str, response: StoredResponse, ttl_seconds: int
+    ) -> None:
+        stored = _Stored(response.status, list(response.headers), response.body, response.body_kept)
+        await self._run(
+            self._complete, key, token, msgspec.msgpack.encode(stored), ttl_seconds * 1000
+        )
+
+    async def release(self, key: str, token: str) -> None:
+        await self._run(self._release, key, token)

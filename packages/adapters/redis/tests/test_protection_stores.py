@@ -1,0 +1,119 @@
+"""The rate limiter and the idempotency store against a real Redis, raced like replicas do."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from bijmantra.adapters.redis.idempotency import RedisIdempotencyStore
+from bijmantra.adapters.redis.rate_limiter import RedisRateLimiter
+from bijmantra.application.protection.idempotency import ClaimOutcome, StoredResponse
+from bijmantra.application.protection.ratelimit import Bucket, Quota, gcra_step
+from bijmantra.kernel import Unavailable
+from redis.asyncio import Redis
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[Redis]:
+    client = Redis.from_url(redis_url)
+    yield client
+    await client.aclose()
+
+
+def bucket(limit: int, window: float = 60.0, policy: str = "client") -> Bucket:
+    return Bucket(policy, uuid.uuid4().hex, Quota(limit, window))
+
+
+async def test_concurrent_requests_from_two_clients_share_one_budget(
+    redis: Redis, redis_url: str
+) -> None:
+    """Two limiters on two connection pools (two replicas): exactly ``limit`` pass."""
+    other = Redis.from_url(redis_url)
+    replicas = [RedisRateLimiter(redis, prefix="t"), RedisRateLimiter(other, prefix="t")]
+    shared = bucket(25)
+    try:
+        decisions = await asyncio.gather(*(replicas[i % 2].acquire([shared]) for i in range(60)))
+    finally:
+        await other.aclose()
+    allowed = [d for d in decisions if d.allowed]
+    assert len(allowed) == 25
+    refused = [d for d in decisions if not d.allowed]
+    assert all(0 < d.retry_after_seconds <= 60 / 25 + 0.01 for d in refused)
+    assert sorted(d.states[0].remaining for d in allowed) == list(range(25))
+
+
+async def test_a_refusing_bucket_charges_no_other_bucket(redis: Redis) -> None:
+    limiter = RedisRateLimiter(redis, prefix="t")
+    organization, client = bucket(100, policy="organization"), bucket(3)
+    for _ in range(3):
+        assert (await limiter.acquire([organization, client])).allowed
+    refused = await limiter.acquire([organization, client])
+    assert not refused.allowed
+    assert refused.tightest.bucket.policy == "client"
+    # the organization was charged 3 times, not 4: 96 left after one more charge of it alone
+    assert (await limiter.acquire([organization])).states[0].remaining == 96
+
+
+async def test_redis_arithmetic_matches_the_rule(redis: Redis) -> None:
+    """Burst then steady pacing: the Lua script and ``gcra_step`` agree on each answer."""
+    limiter = RedisRateLimiter(redis, prefix="t")
+    quota = Quota(5, 0.5)  # one request per 100 ms
+    shared = Bucket("client", uuid.uuid4().hex, quota)
+    answers = [(await limiter.acquire([shared])).allowed for _ in range(7)]
+    assert answers == [True] * 5 + [False] * 2
+    tat, now = None, 0.0
+    expected = []
+    for _ in range(7):
+        step = gcra_step(tat, now, quota)
+        tat = step.tat_ms if step.allowed else tat
+        expected.append(step.allowed)
+    assert answers == expected
+    await asyncio.sleep(0.25)  # two intervals refill two requests
+    later = [(await limiter.acquire([shared])).allowed for _ in range(3)]
+    assert later == [True, True, False]
+
+
+async def test_an_unreachable_redis_is_unavailable_not_a_crash() -> None:
+    dead = Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.5)
+    try:
+        with pytest.raises(Unavailable):
+            await RedisRateLimiter(dead).acquire([bucket(1)])
+        with pytest.raises(Unavailable):
+            await RedisIdempotencyStore(dead).claim("k", "f", 10)
+    finally:
+        await dead.aclose()
+
+
+async def test_one_claim_wins_a_race_and_only_its_token_completes(redis: Redis) -> None:
+    store = RedisIdempotencyStore(redis, prefix=f"t-{uuid.uuid4().hex}")
+    claims = await asyncio.gather(*(store.claim("key", "fp", 30) for _ in range(20)))
+    winners = [c for c in claims if c.outcome is ClaimOutcome.CLAIMED]
+    assert len(winners) == 1
+    assert {c.outcome for c in claims} == {ClaimOutcome.CLAIMED, ClaimOutcome.IN_PROGRESS}
+    response = StoredResponse(201, (("content-type", "application/json"),), b'{"id":1}')
+    await store.complete("key", "not-the-token", response, 60)
+    assert (await store.claim("key", "fp", 30)).outcome is ClaimOutcome.IN_PROGRESS
+    await store.release("key", "not-the-token")
+    assert (await store.claim("key", "fp", 30)).outcome is ClaimOutcome.IN_PROGRESS
+    await store.complete("key", winners[0].token, response, 60)
+    replay = await store.claim("key", "fp", 30)
+    assert replay.outcome is ClaimOutcome.REPLAY
+    assert replay.response == response
+    assert (await store.claim("key", "other-body", 30)).outcome is ClaimOutcome.MISMATCH
+
+
+async def test_a_released_or_expired_claim_can_be_claimed_again(redis: Redis) -> None:
+    store = RedisIdempotencyStore(redis, prefix=f"t-{uuid.uuid4().hex}")
+    first = await store.claim("key", "fp", 30)
+    await store.release("key", first.token)
+    again = await store.claim("key", "fp", 1)
+    assert again.outcome is ClaimOutcome.CLAIMED
+    await asyncio.sleep(1.1)  # the pending record's lock lifetime ran out (a replica died)
+    assert (await store.claim("key", "fp", 30)).outcome is ClaimOutcome.CLAIMED
+    response = StoredResponse(200, (), b"x", body_kept=True)
+    await store.complete("key", again.token, response, 60)  # the dead claimant's late answer
+    assert (await store.claim("key", "fp", 30)).outcome is ClaimOutcome.IN_PROGRESS

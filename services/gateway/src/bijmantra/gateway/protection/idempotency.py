@@ -1,0 +1,209 @@
+"""``Idempotency-Key`` on POST (ADR 0140, rules in ``application.protection.idempotency``).
+
+The body is read once, hashed and spooled (memory up to 1 MiB, then a temporary file), and
+handed to the route unchanged. The response is passed to the client as it is produced and
+kept on the side up to the policy's bound; the record is completed after the last byte.
+POSTs without a key, and public POSTs (no verified caller to scope the key to), pass through.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import tempfile
+from collections.abc import AsyncIterator, Callable
+from typing import IO
+
+from bijmantra.application.protection.idempotency import (
+    Claim,
+    ClaimOutcome,
+    IdempotencyPolicy,
+    IdempotencyStore,
+    StoredResponse,
+    scoped_key,
+    valid_key,
+)
+from bijmantra.gateway.protection.responses import header, send_error
+from bijmantra.kernel import (
+    Conflict,
+    FieldError,
+    Principal,
+    Unavailable,
+    Unprocessable,
+    ValidationFailed,
+)
+from bijmantra.observability import get_logger
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+log = get_logger(__name__)
+_CHUNK = 64 * 1024
+_SPOOL_IN_MEMORY = 1 << 20
+REPLAYED = (b"idempotent-replayed", b"true")
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+async def _spool(receive: Receive, scope: Scope, limit: int) -> tuple[IO[bytes], str]:
+    """The whole request body, spooled, and the request's fingerprint."""
+    digest = hashlib.sha256()
+    for part in (scope["method"], scope["path"], scope.get("query_string", b"").decode("latin-1")):
+        digest.update(part.encode() + b"\0")
+    digest.update(header(scope, b"content-type").encode("latin-1") + b"\0")
+    spool: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY)  # noqa: SIM115 (closed by the caller)
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            spool.close()
+            raise _BodyTooLarge
+        digest.update(chunk)
+        spool.write(chunk)
+        if not message.get("more_body", False):
+            break
+    spool.seek(0)
+    return spool, digest.hexdigest()
+
+
+def _replaying(spool: IO[bytes], receive: Receive) -> Receive:
+    """The spooled body as ``http.request`` messages, then the client's own messages."""
+
+    async def chunks() -> AsyncIterator[Message]:
+        while True:
+            chunk = spool.read(_CHUNK)
+            more = len(chunk) == _CHUNK
+            yield {"type": "http.request", "body": chunk, "more_body": more}
+            if not more:
+                return
+
+    pending = chunks()
+
+    async def replay() -> Message:
+        message = await anext(pending, None)
+        return message if message is not None else await receive()
+
+    return replay
+
+
+async def _send_stored(send: Send, scope: Scope, stored: StoredResponse) -> None:
+    if not stored.body_kept:
+        error = Conflict(
+            "A request with this Idempotency-Key was already processed (status "
+            f"{stored.status}); its response was too large to keep"
+        )
+        await send_error(scope, send, error, [REPLAYED])
+        return
+    headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in stored.headers]
+    headers += [(b"content-length", str(len(stored.body)).encode()), REPLAYED]
+    await send({"type": "http.response.start", "status": stored.status, "headers": headers})
+    await send({"type": "http.response.body", "body": stored.body})
+
+
+class _Recorder:
+    """Passes the response through and keeps a copy up to ``limit`` bytes."""
+
+    def __init__(self, send: Send, limit: int) -> None:
+        self._send = send
+        self._limit = limit
+        self.status = 0
+        self.headers: list[tuple[str, str]] = []
+        self.body = bytearray()
+        self.body_kept = True
+        self.finished = False
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+            self.headers = [
+                (k.decode("latin-1"), v.decode("latin-1")) for k, v in message.get("headers", [])
+            ]
+        elif message["type"] == "http.response.body":
+            if self.body_kept:
+                self.body += message.get("body", b"")
+                if len(self.body) > self._limit:
+                    self.body_kept, self.body = False, bytearray()
+            self.finished = not message.get("more_body", False)
+        await self._send(message)
+
+    def stored(self) -> StoredResponse:
+        return StoredResponse.of(
+            self.status, self.headers, bytes(self.body), body_kept=self.body_kept
+        )
+
+
+def idempotency_middleware(
+    store: IdempotencyStore, policy: IdempotencyPolicy
+) -> Callable[[ASGIApp], ASGIApp]:
+    def factory(app: ASGIApp) -> ASGIApp:
+        async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+            principal = scope.get("user")
+            key = header(scope, b"idempotency-key") if scope["type"] == ScopeType.HTTP else ""
+            if not key or scope["method"] != "POST" or not isinstance(principal, Principal):
+                await app(scope, receive, send)
+                return
+            if not valid_key(key):
+                detail = FieldError("Idempotency-Key", "1-255 visible ASCII characters")
+                error = ValidationFailed("Invalid Idempotency-Key header", [detail])
+                await send_error(scope, send, error, status=400)
+                return
+            try:
+                spool, fingerprint = await _spool(receive, scope, policy.max_request_bytes)
+            except _BodyTooLarge:
+                limit = policy.max_request_bytes
+                error = ValidationFailed(
+                    f"Bodies sent with Idempotency-Key are limited to {limit} bytes"
+                )
+                await send_error(scope, send, error, status=413)
+                return
+            with spool:
+                record = scoped_key(principal.tenant_id, principal.subject, key)
+                try:
+                    claim = await store.claim(record, fingerprint, policy.lock_seconds)
+                except Unavailable as error:
+                    await send_error(scope, send, error)
+                    return
+                await _answer(claim, record, scope, _replaying(spool, receive), send)
+
+        async def _answer(
+            claim: Claim, record: str, scope: Scope, receive: Receive, send: Send
+        ) -> None:
+            if claim.outcome is ClaimOutcome.REPLAY:
+                assert claim.response is not None  # a replay always carries its response
+                await _send_stored(send, scope, claim.response)
+            elif claim.outcome is ClaimOutcome.MISMATCH:
+                mismatch = Unprocessable("This Idempotency-Key was used with a different request")
+                await send_error(scope, send, mismatch)
+            elif claim.outcome is ClaimOutcome.IN_PROGRESS:
+                running = Conflict("A request with this Idempotency-Key is still being processed")
+                await send_error(scope, send, running, [(b"retry-after", b"1")])
+            else:
+                await _run(claim.token, record, scope, receive, send)
+
+        async def _run(token: str, record: str, scope: Scope, receive: Receive, send: Send) -> None:
+            recorder = _Recorder(send, policy.max_response_bytes)
+            kept = False
+            try:
+                await app(scope, receive, recorder)
+                if recorder.finished and policy.keeps(recorder.status):
+                    await store.complete(record, token, recorder.stored(), policy.ttl_seconds)
+                    kept = True
+            except Unavailable:
+                # The answer has gone out; only keeping it failed. The claim expires by itself.
+                log.warning(
+                    "idempotency store unavailable after the response", status=recorder.status
+                )
+                kept = True
+            finally:
+                if not kept:
+                    with contextlib.suppress(Unavailable):
+                        await store.release(record, token)
+
+        return middleware
+
+    return factory

@@ -1,0 +1,43 @@
+"""Which protections a gateway runs, from its settings: both need Redis (shared by replicas)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from bijmantra.adapters.redis.idempotency import RedisIdempotencyStore
+from bijmantra.adapters.redis.rate_limiter import RedisRateLimiter
+from bijmantra.application.protection.idempotency import IdempotencyPolicy
+from bijmantra.application.protection.ratelimit import parse_policy
+from bijmantra.gateway.config import Settings
+from bijmantra.gateway.protection.idempotency import idempotency_middleware
+from bijmantra.gateway.protection.rate_limit import rate_limit_middleware
+from litestar.types import ASGIApp
+from redis.asyncio import Redis
+
+
+@dataclass
+class Protections:
+    """The middleware to install after authentication, and the Redis client to close."""
+
+    middleware: list[Callable[[ASGIApp], ASGIApp]] = field(default_factory=list)
+    redis: Redis | None = None
+
+    async def close(self) -> None:
+        if self.redis is not None:
+            await self.redis.aclose()
+
+
+def protections(settings: Settings) -> Protections:
+    rate_limits = settings.rate_limits.strip().lower() != "off"
+    if settings.redis_url is None or not (rate_limits or settings.idempotency):
+        return Protections()
+    redis = Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
+    middleware = []
+    if rate_limits:
+        policy = parse_policy(settings.rate_limits, settings.rate_limit_window)
+        middleware.append(rate_limit_middleware(RedisRateLimiter(redis), policy))
+    if settings.idempotency:
+        store = RedisIdempotencyStore(redis)
+        middleware.append(idempotency_middleware(store, IdempotencyPolicy()))
+    return Protections(middleware, redis)

@@ -1,0 +1,196 @@
+"""The protection middleware over a small Litestar app, with the in-memory fakes of the
+ports: the cases the real stack cannot easily produce (server errors, huge bodies, a Redis
+outage) and the order of the checks."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+from bijmantra.application.protection.idempotency import (
+    Claim,
+    IdempotencyPolicy,
+    StoredResponse,
+)
+from bijmantra.application.protection.ratelimit import Bucket, Decision, parse_policy
+from bijmantra.gateway.protection.idempotency import idempotency_middleware
+from bijmantra.gateway.protection.rate_limit import rate_limit_middleware
+from bijmantra.kernel import Principal, TenantId, Unavailable
+from bijmantra.testkit.protection_fakes import FakeIdempotencyStore, FakeRateLimiter
+from litestar import Litestar, Request, Response, get, post
+from litestar.testing import AsyncTestClient
+from litestar.types import ASGIApp, Receive, Scope, Send
+
+TENANT = TenantId(uuid.UUID("0193a000-0000-7000-8000-0000000000aa"))
+calls: list[str] = []
+
+
+def fake_auth(app: ASGIApp) -> ASGIApp:
+    """Stands in for bearer verification: ``X-User`` names the subject; none = public."""
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        subject = dict(scope["headers"]).get(b"x-user")
+        if subject:
+            scope["user"] = Principal(subject.decode(), TENANT)
+        await app(scope, receive, send)
+
+    return middleware
+
+
+@post("/echo", status_code=201)
+async def echo(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    body = await request.body()
+    calls.append("echo")
+    return {"sha256": hashlib.sha256(body).hexdigest(), "calls": len(calls)}
+
+
+@post("/boom")
+async def boom() -> Response[str]:
+    calls.append("boom")
+    return Response("broken", status_code=502)
+
+
+@post("/big")
+async def big() -> bytes:
+    calls.append("big")
+    return b"x" * 5000
+
+
+@get("/read")
+async def read() -> str:
+    return "ok"
+
+
+class DownLimiter:
+    async def acquire(self, buckets: Sequence[Bucket]) -> Decision:
+        raise Unavailable("down")
+
+
+class DownStore(FakeIdempotencyStore):
+    async def claim(self, key: str, fingerprint: str, lock_seconds: int) -> Claim:
+        raise Unavailable("down")
+
+
+def app(limiter: Any = None, store: Any = None, **policy: int) -> Litestar:
+    clock = time.monotonic
+    limiter = limiter or FakeRateLimiter(lambda: clock() * 1000)
+    store = store or FakeIdempotencyStore(lambda: clock() * 1000)
+    return Litestar(
+        [echo, boom, big, read],
+        middleware=[
+            fake_auth,
+            rate_limit_middleware(limiter, parse_policy("read=3/2,write=100/100,upload=100/100")),
+            idempotency_middleware(
+                store,
+                IdempotencyPolicy(max_response_bytes=4096, max_request_bytes=4 << 20, **policy),
+            ),
+        ],
+    )
+
+
+@pytest.fixture(autouse=True)
+def reset_calls() -> None:
+    calls.clear()
+
+
+async def post_twice(client: AsyncTestClient[Litestar], path: str, **kwargs: Any) -> list[Any]:
+    headers = {"x-user": "alice", "idempotency-key": "k1", **kwargs.pop("headers", {})}
+    return [await client.post(path, headers=headers, **kwargs) for _ in range(2)]
+
+
+async def test_a_large_body_is_spooled_and_reaches_the_route_intact() -> None:
+    body = bytes(range(256)) * (12 * 1024)  # 3 MiB: past the in-memory part of the spool
+    async with AsyncTestClient(app()) as client:
+        first, second = await post_twice(client, "/echo", content=body)
+    assert first.status_code == second.status_code == 201
+    assert first.json() == {"sha256": hashlib.sha256(body).hexdigest(), "calls": 1}
+    assert second.content == first.content
+    assert second.headers["idempotent-replayed"] == "true"
+    assert calls == ["echo"]
+
+
+async def test_a_body_over_the_bound_is_refused_before_the_route() -> None:
+    async with AsyncTestClient(app()) as client:
+        refused = await client.post(
+            "/echo",
+            content=b"x" * (4 << 20) + b"x",
+            headers={"x-user": "a", "idempotency-key": "k"},
+        )
+    assert refused.status_code == 413
+    assert refused.json()["error"]["code"] == "validation"
+    assert calls == []
+
+
+async def test_server_errors_are_not_kept_so_a_retry_runs_again() -> None:
+    async with AsyncTestClient(app()) as client:
+        first, second = await post_twice(client, "/boom")
+    assert first.status_code == second.status_code == 502
+    assert "idempotent-replayed" not in second.headers
+    assert calls == ["boom", "boom"]
+
+
+async def test_a_response_too_large_to_keep_is_not_run_again() -> None:
+    async with AsyncTestClient(app()) as client:
+        first, second = await post_twice(client, "/big")
+    assert first.status_code == 201
+    assert len(first.content) == 5000
+    assert second.status_code == 409
+    assert "too large to keep" in second.json()["error"]["message"]
+    assert calls == ["big"]
+
+
+async def test_public_posts_and_posts_without_a_key_pass_through() -> None:
+    async with AsyncTestClient(app()) as client:
+        for _ in range(2):
+            await client.post("/echo", content=b"{}", headers={"idempotency-key": "k"})
+            await client.post("/echo", content=b"{}", headers={"x-user": "alice"})
+    assert calls == ["echo"] * 4
+
+
+async def test_the_same_key_of_another_client_is_another_record() -> None:
+    async with AsyncTestClient(app()) as client:
+        for user in ("alice", "bob", "alice"):
+            await client.post(
+                "/echo", content=b"{}", headers={"x-user": user, "idempotency-key": "k"}
+            )
+    assert calls == ["echo", "echo"]
+
+
+async def test_an_unreachable_limiter_lets_requests_pass_and_an_unreachable_store_refuses() -> None:
+    clock = time.monotonic
+    async with AsyncTestClient(app(limiter=DownLimiter(), store=DownStore(clock))) as client:
+        for _ in range(5):
+            assert (await client.get("/read", headers={"x-user": "alice"})).status_code == 200
+        refused = await client.post(
+            "/echo", content=b"{}", headers={"x-user": "alice", "idempotency-key": "k"}
+        )
+        assert refused.status_code == 503
+        plain = await client.post("/echo", content=b"{}", headers={"x-user": "alice"})
+        assert plain.status_code == 201
+    assert calls == ["echo"]
+
+
+async def test_the_client_budget_refuses_and_anonymous_requests_are_not_charged() -> None:
+    async with AsyncTestClient(app()) as client:
+        statuses = [
+            (await client.get("/read", headers={"x-user": "a"})).status_code for _ in range(3)
+        ]
+        assert statuses == [200, 200, 429]
+        other = await client.get("/read", headers={"x-user": "b"})
+        assert other.headers["ratelimit"] == '"organization";r=0;t=60'
+        organization_spent = await client.get("/read", headers={"x-user": "c"})
+        assert organization_spent.status_code == 429
+        assert '"organization";r=0' in organization_spent.headers["ratelimit"]
+        anonymous = [(await client.get("/read")).status_code for _ in range(5)]
+        assert anonymous == [200] * 5
+
+
+def test_stored_responses_keep_only_response_headers_worth_replaying() -> None:
+    stored = StoredResponse.of(
+        201, [("Location", "/x"), ("Set-Cookie", "s=1")], b"", body_kept=True
+    )
+    assert stored.headers == (("location", "/x"),)
