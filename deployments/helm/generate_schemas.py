@@ -155,6 +155,15 @@ TYPED_SETTINGS: dict[str, Schema] = {
         "description": "bytes of BrAPI list pages kept per worker (0: off), revalidated per "
         "request",
     },
+    "GATEWAY_RATE_LIMITS": {
+        "type": "string",
+        "pattern": r"^(|off|(read|write|search|upload)=[1-9][0-9]*/[1-9][0-9]*"
+        r"(,(read|write|search|upload)=[1-9][0-9]*/[1-9][0-9]*)*)$",
+        "description": "per route class <organization>/<client> requests per window; '' = "
+        "defaults, 'off' (ADR 0140)",
+    },
+    "GATEWAY_RATE_LIMIT_WINDOW": {**POSITIVE_INT_SETTING, "description": "rate-limit window, s"},
+    "GATEWAY_IDEMPOTENCY": {"enum": ["on", "off"], "description": "Idempotency-Key on POST"},
 }
 
 
@@ -362,6 +371,9 @@ SERVICES: dict[str, Schema] = {
         config_keys=[
             "GATEWAY_WORKERS",
             "GATEWAY_PAGE_CACHE_BYTES",
+            "GATEWAY_RATE_LIMITS",
+            "GATEWAY_RATE_LIMIT_WINDOW",
+            "GATEWAY_IDEMPOTENCY",
             "IDENTITY_URL",
             "DOMAIN_API_TARGET",
             "IDENTITY_TARGET",
