@@ -13,6 +13,7 @@ from enum import StrEnum
 class ErrorCode(StrEnum):
     NOT_FOUND = "not_found"
     CONFLICT = "conflict"
+    GONE = "gone"
     VALIDATION = "validation"
     UNPROCESSABLE = "unprocessable"
     UNAUTHORIZED = "unauthorized"
@@ -50,6 +51,13 @@ class Conflict(BijmantraError):
 
 
 @dataclass(eq=False)
+class Gone(BijmantraError):
+    """Was valid once and never will be again (an expired one-time code)."""
+
+    code: ErrorCode = ErrorCode.GONE
+
+
+@dataclass(eq=False)
 class ValidationFailed(BijmantraError):
     code: ErrorCode = ErrorCode.VALIDATION
 
@@ -84,6 +92,7 @@ class Unavailable(BijmantraError):
 ERRORS_BY_CODE: dict[ErrorCode, type[BijmantraError]] = {
     ErrorCode.NOT_FOUND: NotFound,
     ErrorCode.CONFLICT: Conflict,
+    ErrorCode.GONE: Gone,
     ErrorCode.VALIDATION: ValidationFailed,
     ErrorCode.UNPROCESSABLE: Unprocessable,
     ErrorCode.UNAUTHORIZED: Unauthorized,
@@ -106,6 +115,7 @@ def error_for(
 GRPC_STATUS_NAMES: dict[ErrorCode, str] = {
     ErrorCode.NOT_FOUND: "NOT_FOUND",
     ErrorCode.CONFLICT: "ALREADY_EXISTS",
+    ErrorCode.GONE: "OUT_OF_RANGE",
     ErrorCode.VALIDATION: "INVALID_ARGUMENT",
     ErrorCode.UNPROCESSABLE: "FAILED_PRECONDITION",
     ErrorCode.UNAUTHORIZED: "UNAUTHENTICATED",
@@ -117,6 +127,7 @@ GRPC_STATUS_NAMES: dict[ErrorCode, str] = {
 HTTP_STATUSES: dict[ErrorCode, int] = {
     ErrorCode.NOT_FOUND: 404,
     ErrorCode.CONFLICT: 409,
+    ErrorCode.GONE: 410,
     ErrorCode.VALIDATION: 422,
     ErrorCode.UNPROCESSABLE: 422,
     ErrorCode.UNAUTHORIZED: 401,

@@ -1,0 +1,358 @@
+"""Sensors storage: profiles, devices, month-partitioned readings and 1m/1h/1d rollups.
+
+A batch is one statement: the readings not stored yet are inserted (``ON CONFLICT DO
+NOTHING`` on device, metric, time) and exactly those (``RETURNING``) are folded into the
+rollups, so a resent batch changes neither table and the rollups always equal an aggregate
+over the raw rows (ADR 0071).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import msgspec
+from bijmantra.adapters.postgres.engine import driver_connection
+from bijmantra.adapters.postgres.outbox import write_outbox
+from bijmantra.adapters.postgres.uow import TenantTransaction
+from bijmantra.application.events import envelope_for
+from bijmantra.domain.sensors import (
+    Bucket,
+    Device,
+    DeviceProfile,
+    EnrolmentState,
+    MetricSpec,
+    Placement,
+    Reading,
+    Window,
+)
+from bijmantra.kernel import Conflict, Page, PageRequest, TenantId
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+_DEVICE_COLUMNS = (
+    "device_id, name, profile_id, location_db_id, study_db_id, seed_store, state, created_at, "
+    "claim_hash, claim_expires_at, claimed_at, credential_hash, commissioned_at, revoked_at, "
+    "last_seen_at"
+)
+_DEVICE_NAMES = [c.strip() for c in _DEVICE_COLUMNS.split(",")]
+_SELECT_DEVICE = f"SELECT tenant_id, {_DEVICE_COLUMNS} FROM domain.sensor_devices"  # noqa: S608 (constant columns)
+_CURRENT = "nullif(current_setting('app.tenant_id', true), '')::uuid"
+
+# Insert what is new, then fold exactly the new rows into the three rollups; one round trip.
+_STORE = f"""
+WITH batch AS (
+    SELECT * FROM unnest(%(metrics)s::text[], %(times)s::timestamptz[], %(values)s::float8[])
+        AS b(metric, at, value)
+), fresh AS (
+    INSERT INTO domain.sensor_readings (tenant_id, device_id, metric, at, value)
+    SELECT {_CURRENT}, %(device)s, metric, at, value FROM batch
+    ON CONFLICT DO NOTHING
+    RETURNING metric, at, value
+), folded AS (
+    INSERT INTO domain.sensor_rollups AS r
+        (tenant_id, device_id, metric, resolution, bucket, minimum, maximum, total, count)
+    SELECT {_CURRENT}, %(device)s, metric, res, date_trunc(unit, at, 'UTC') AS bucket,
+           min(value), max(value), sum(value), count(*)
+    FROM fresh CROSS JOIN (VALUES ('1m', 'minute'), ('1h', 'hour'), ('1d', 'day')) AS u(res, unit)
+    GROUP BY metric, res, bucket
+    ORDER BY metric, res, bucket
+    ON CONFLICT (tenant_id, device_id, metric, resolution, bucket) DO UPDATE SET
+        minimum = least(r.minimum, excluded.minimum),
+        maximum = greatest(r.maximum, excluded.maximum),
+        total = r.total + excluded.total,
+        count = r.count + excluded.count
+)
+SELECT count(*) FROM fresh
+"""  # noqa: S608 (constant SQL; every value is a bound parameter)
+
+
+def _month(at: datetime) -> date:
+    return at.astimezone(UTC).date().replace(day=1)
+
+
+class PartitionCache:
+    """Months whose reading partition is known to exist (per process; created on demand)."""
+
+    def __init__(self) -> None:
+        self.months: set[date] = set()
+
+
+_PARTITIONS = PartitionCache()
+
+
+def _device(row: Any) -> Device:
+    v = row._asdict()
+    return Device(
+        tenant_id=TenantId(uuid.UUID(str(v["tenant_id"]))),
+        device_id=v["device_id"],
+        name=v["name"],
+        profile_id=v["profile_id"],
+        placement=Placement(v["location_db_id"], v["study_db_id"], v["seed_store"]),
+        state=EnrolmentState(v["state"]),
+        created_at=v["created_at"],
+        claim_hash=v["claim_hash"],
+        claim_expires_at=v["claim_expires_at"],
+        claimed_at=v["claimed_at"],
+        credential_hash=v["credential_hash"],
+        commissioned_at=v["commissioned_at"],
+        revoked_at=v["revoked_at"],
+        last_seen_at=v["last_seen_at"],
+    )
+
+
+def _device_row(device: Device) -> dict[str, Any]:
+    row = {n: getattr(device, n, None) for n in _DEVICE_NAMES}
+    row.update(
+        location_db_id=device.placement.location_db_id,
+        study_db_id=device.placement.study_db_id,
+        seed_store=device.placement.seed_store,
+        state=device.state.value,
+    )
+    return row
+
+
+def _profile(row: Any) -> DeviceProfile:
+    metrics = tuple(
+        MetricSpec(m["name"], m["unit"], float(m["minimum"]), float(m["maximum"]))
+        for m in row.metrics
+    )
+    return DeviceProfile(row.profile_id, row.name, metrics, row.created_at)
+
+
+class PostgresSensorStore:
+    def __init__(self, connection: AsyncConnection, partitions: PartitionCache = _PARTITIONS):
+        self._connection = connection
+        self._partitions = partitions
+
+    async def _rows(self, sql: str, **params: Any) -> list[Any]:
+        return list((await self._connection.execute(text(sql), params)).all())
+
+    async def add_profile(self, profile: DeviceProfile) -> None:
+        metrics = [
+            {"name": m.name, "unit": m.unit, "minimum": m.minimum, "maximum": m.maximum}
+            for m in profile.metrics
+        ]
+        try:
+            async with self._connection.begin_nested():
+                await self._connection.execute(
+                    text(
+                        "INSERT INTO domain.sensor_profiles "
+                        "(tenant_id, profile_id, name, metrics, created_at) VALUES "
+                        "(nullif(current_setting('app.tenant_id', true), '')::uuid, "
+                        ":id, :name, CAST(:metrics AS jsonb), :at)"
+                    ),
+                    {
+                        "id": profile.profile_id,
+                        "name": profile.name,
+                        "metrics": msgspec.json.encode(metrics).decode(),
+                        "at": profile.created_at,
+                    },
+                )
+        except IntegrityError:
+            raise Conflict(f"A device profile named {profile.name!r} exists") from None
+
+    async def profile(self, profile_id: str) -> DeviceProfile | None:
+        rows = await self._rows(
+            "SELECT * FROM domain.sensor_profiles WHERE profile_id = :id", id=profile_id
+        )
+        return _profile(rows[0]) if rows else None
+
+    async def profiles(self) -> list[DeviceProfile]:
+        rows = await self._rows("SELECT * FROM domain.sensor_profiles ORDER BY name LIMIT 1000")
+        return [_profile(r) for r in rows]
+
+    async def add_device(self, device: Device) -> None:
+        names = ", ".join(f":{n}" for n in _DEVICE_NAMES)
+        await self._connection.execute(
+            text(
+                f"INSERT INTO domain.sensor_devices (tenant_id, {_DEVICE_COLUMNS}) "  # noqa: S608
+                f"VALUES ({_CURRENT}, {names})"
+            ),
+            _device_row(device),
+        )
+
+    async def save_device(self, device: Device) -> None:
+        sets = ", ".join(f"{n} = :{n}" for n in _DEVICE_NAMES if n != "device_id")
+        await self._connection.execute(
+            text(f"UPDATE domain.sensor_devices SET {sets} WHERE device_id = :device_id"),  # noqa: S608
+            _device_row(device),
+        )
+
+    async def device(self, device_id: str, *, for_update: bool = False) -> Device | None:
+        lock = " FOR UPDATE" if for_update else ""
+        rows = await self._rows(f"{_SELECT_DEVICE} WHERE device_id = :id{lock}", id=device_id)
+        return _device(rows[0]) if rows else None
+
+    async def devices(self, page: PageRequest) -> Page[Device]:
+        rows = await self._rows(
+            f"{_SELECT_DEVICE} ORDER BY device_id LIMIT :limit OFFSET :offset",
+            limit=page.page_size,
+            offset=page.offset,
+        )
+        total = (await self._rows("SELECT count(*) AS n FROM domain.sensor_devices"))[0].n
+        return Page([_device(r) for r in rows], page, total)
+
+    async def devices_placed(self, study_db_id: str, location_db_id: str | None) -> list[Device]:
+        rows = await self._rows(
+            f"{_SELECT_DEVICE} WHERE study_db_id = :study "
+            "OR (CAST(:location AS text) IS NOT NULL AND location_db_id = :location) "
+            "ORDER BY device_id LIMIT 1000",
+            study=study_db_id,
+            location=location_db_id,
+        )
+        return [_device(r) for r in rows]
+
+    async def _ensure_partitions(self, readings: Sequence[Reading]) -> None:
+        """Create missing monthly partitions in a transaction of their own (committed even
+        if the batch's is rolled back, so the cache never names a partition that is not)."""
+        months = {_month(r.at) for r in readings}
+        if months <= self._partitions.months:
+            return
+        first, last = min(months), max(months)
+        async with self._connection.engine.begin() as own:
+            await own.execute(
+                text("SELECT domain.sensor_reading_partitions(:first, :last)"),
+                {
+                    "first": datetime.combine(first, datetime.min.time(), UTC),
+                    "last": datetime.combine(last, datetime.min.time(), UTC),
+                },
+            )
+        self._partitions.months |= months
+
+    async def store_readings(self, device_id: str, readings: Sequence[Reading]) -> int:
+        if not readings:
+            return 0
+        await self._ensure_partitions(readings)
+        driver = await driver_connection(self._connection)
+        cursor = await driver.execute(
+            _STORE,
+            {
+                "device": device_id,
+                "metrics": [r.metric for r in readings],
+                "times": [r.at for r in readings],
+                "values": [r.value for r in readings],
+            },
+        )
+        row = await cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    async def raw(self, device_id: str, metric: str, window: Window, limit: int) -> list[Reading]:
+        rows = await self._rows(
+            "SELECT metric, at, value FROM domain.sensor_readings WHERE device_id = :device "
+            "AND metric = :metric AND at >= :start AND at < :end ORDER BY at LIMIT :limit",
+            device=device_id,
+            metric=metric,
+            start=window.start,
+            end=window.end,
+            limit=limit,
+        )
+        return [Reading(r.metric, r.at, r.value) for r in rows]
+
+    async def buckets(self, device_id: str, metric: str, window: Window) -> list[Bucket]:
+        rows = await self._rows(
+            "SELECT bucket, minimum, maximum, total, count FROM domain.sensor_rollups "
+            "WHERE device_id = :device AND metric = :metric AND resolution = :res "
+            "AND bucket >= :start AND bucket < :end ORDER BY bucket",
+            device=device_id,
+            metric=metric,
+            res=window.resolution.value,
+            start=window.start,
+            end=window.end,
+        )
+        return [Bucket(r.bucket, r.minimum, r.maximum, r.total, r.count) for r in rows]
+
+    async def daily(
+        self, device_ids: Sequence[str], metric: str, first: date, last: date
+    ) -> dict[date, Bucket]:
+        if not device_ids:
+            return {}
+        start = datetime.combine(first, datetime.min.time(), UTC)
+        end = datetime.combine(last, datetime.min.time(), UTC) + timedelta(days=1)
+        rows = await self._rows(
+            "SELECT bucket, min(minimum) AS lo, max(maximum) AS hi, sum(total) AS total, "
+            "sum(count) AS n FROM domain.sensor_rollups WHERE device_id = ANY(:devices) "
+            "AND metric = :metric AND resolution = '1d' AND bucket >= :start AND bucket < :end "
+            "GROUP BY bucket",
+            devices=list(device_ids),
+            metric=metric,
+            start=start,
+            end=end,
+        )
+        return {
+            r.bucket.astimezone(UTC).date(): Bucket(r.bucket, r.lo, r.hi, r.total, int(r.n))
+            for r in rows
+        }
+
+
+async def maintain_partitions(engine: AsyncEngine, now: datetime, retention: timedelta) -> int:
+    """Create reading partitions two months ahead; drop those wholly past retention.
+
+    Returns how many partitions were dropped."""
+    async with engine.begin() as connection:
+        await connection.execute(
+            text("SELECT domain.sensor_reading_partitions(:first, :last)"),
+            {"first": now - timedelta(days=1), "last": now + timedelta(days=62)},
+        )
+        dropped = await connection.execute(
+            text("SELECT domain.sensor_drop_reading_partitions(:before)"),
+            {"before": now - retention},
+        )
+        return int(dropped.scalar_one())
+
+
+class PostgresSensorsUnitOfWork(TenantTransaction):
+    """A sensors transaction: the store plus the outbox, committed together."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        tenant_id: TenantId,
+        *,
+        source: str,
+        traceparent: Callable[[], str | None] = lambda: None,
+        committed_events: Callable[[], None] = lambda: None,
+    ) -> None:
+        super().__init__(engine, tenant_id)
+        self._source, self._traceparent = source, traceparent
+        self._committed_events = committed_events
+
+    def _bind(self, connection: AsyncConnection) -> None:
+        self.sensors = PostgresSensorStore(connection)
+
+    async def commit(self) -> None:
+        assert self._connection is not None
+        events, self._events = self._events, []
+        if events:
+            trace = self._traceparent()
+            await write_outbox(
+                self._connection,
+                [envelope_for(e, source=self._source, traceparent=trace) for e in events],
+            )
+        await self._connection.commit()
+        if events:
+            self._committed_events()
+
+
+def sensors_unit_of_work_factory(  # type: ignore[no-untyped-def]
+    engine: AsyncEngine,
+    *,
+    source: str,
+    traceparent: Callable[[], str | None] = lambda: None,
+    committed_events: Callable[[], None] = lambda: None,
+):
+    """The ``SensorsUnitOfWorkFactory`` port bound to one engine."""
+
+    def factory(tenant_id: TenantId) -> PostgresSensorsUnitOfWork:
+        return PostgresSensorsUnitOfWork(
+            engine,
+            tenant_id,
+            source=source,
+            traceparent=traceparent,
+            committed_events=committed_events,
+        )
+
+    return factory

@@ -1,0 +1,41 @@
+"""Sensors use cases: enrolment, telemetry ingestion, history and study environment."""
+
+from bijmantra.application.sensors.credentials import (
+    CLAIM_PREFIX,
+    CREDENTIAL_PREFIX,
+    Secret,
+    new_secret,
+    parse_secret,
+)
+from bijmantra.application.sensors.enrolment import DeviceEnrolment
+from bijmantra.application.sensors.ports import (
+    SensorStore,
+    SensorsUnitOfWork,
+    SensorsUnitOfWorkFactory,
+    StudyPlace,
+    StudyPlaces,
+)
+from bijmantra.application.sensors.telemetry import (
+    IngestTelemetry,
+    ReadHistory,
+    StudyEnvironment,
+    history_csv,
+)
+
+__all__ = [
+    "CLAIM_PREFIX",
+    "CREDENTIAL_PREFIX",
+    "DeviceEnrolment",
+    "IngestTelemetry",
+    "ReadHistory",
+    "Secret",
+    "SensorStore",
+    "SensorsUnitOfWork",
+    "SensorsUnitOfWorkFactory",
+    "StudyEnvironment",
+    "StudyPlace",
+    "StudyPlaces",
+    "history_csv",
+    "new_secret",
+    "parse_secret",
+]

@@ -1,0 +1,87 @@
+"""What crosses the sensors boundary: request bodies (msgspec) and response documents."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import msgspec
+from bijmantra.domain.sensors import Device, DeviceProfile
+from bijmantra.kernel import FieldError, ValidationFailed
+
+
+class MetricBody(msgspec.Struct, forbid_unknown_fields=True):
+    name: str
+    unit: str
+    minimum: float
+    maximum: float
+
+
+class ProfileBody(msgspec.Struct, forbid_unknown_fields=True):
+    name: str
+    metrics: list[MetricBody]
+
+
+class DeviceBody(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
+    name: str
+    profile_id: str
+    location_db_id: str
+    study_db_id: str | None = None
+    seed_store: str | None = None
+
+
+class ClaimBody(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
+    claim_code: str
+
+
+class ReadingBody(msgspec.Struct):
+    metric: str
+    time: datetime
+    value: float
+
+
+class TelemetryBody(msgspec.Struct):
+    readings: list[msgspec.Raw]
+
+
+def decode(body: bytes, kind: type[Any], what: str) -> Any:
+    """A request body as ``kind``, or a 422 naming what is wrong; no change is made."""
+    try:
+        return msgspec.json.decode(body, type=kind)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise ValidationFailed(f"Invalid {what}", [FieldError("body", str(exc))]) from None
+
+
+def _time(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def profile_document(profile: DeviceProfile) -> dict[str, Any]:
+    return {
+        "profileId": profile.profile_id,
+        "name": profile.name,
+        "metrics": [
+            {"name": m.name, "unit": m.unit, "minimum": m.minimum, "maximum": m.maximum}
+            for m in profile.metrics
+        ],
+        "createdAt": _time(profile.created_at),
+    }
+
+
+def device_document(device: Device, now: datetime) -> dict[str, Any]:
+    return {
+        "deviceId": device.device_id,
+        "name": device.name,
+        "profileId": device.profile_id,
+        "locationDbId": device.placement.location_db_id,
+        "studyDbId": device.placement.study_db_id,
+        "seedStore": device.placement.seed_store,
+        "state": device.state.value,
+        "status": "online" if device.online(now) else "offline",
+        "createdAt": _time(device.created_at),
+        "claimExpiresAt": _time(device.claim_expires_at),
+        "claimedAt": _time(device.claimed_at),
+        "commissionedAt": _time(device.commissioned_at),
+        "revokedAt": _time(device.revoked_at),
+        "lastSeenAt": _time(device.last_seen_at),
+    }

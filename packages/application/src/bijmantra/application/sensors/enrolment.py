@@ -1,0 +1,189 @@
+"""Profiles and devices: the four enrolment steps, each its own call and transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from bijmantra.application.security import Action, Permission, authorize
+from bijmantra.application.sensors.credentials import (
+    CLAIM_PREFIX,
+    CREDENTIAL_PREFIX,
+    new_secret,
+    parse_secret,
+)
+from bijmantra.application.sensors.documents import (
+    ClaimBody,
+    DeviceBody,
+    ProfileBody,
+    decode,
+    device_document,
+    profile_document,
+)
+from bijmantra.application.sensors.ports import SensorsUnitOfWork, SensorsUnitOfWorkFactory
+from bijmantra.domain import DomainEvent
+from bijmantra.domain.sensors import (
+    Device,
+    DeviceProfile,
+    EnrolmentState,
+    MetricSpec,
+    Placement,
+    parse_metrics,
+)
+from bijmantra.kernel import (
+    Clock,
+    FieldError,
+    NotFound,
+    Page,
+    PageRequest,
+    Principal,
+    SystemClock,
+    Unauthorized,
+    ValidationFailed,
+    new_id,
+)
+
+READ = Permission("sensors", Action.READ)
+WRITE = Permission("sensors", Action.WRITE)
+MAX_TEXT = 200
+
+
+def _bounded(**values: str | None) -> None:
+    problems = [
+        FieldError(name, f"1 to {MAX_TEXT} characters")
+        for name, value in values.items()
+        if value is not None and not (0 < len(value.strip()) <= MAX_TEXT)
+    ]
+    if problems:
+        raise ValidationFailed("Invalid text field", problems)
+
+
+def device_event(device: Device, verb: str, actor: str | None, **data: Any) -> DomainEvent:
+    return DomainEvent(
+        type=f"sensors.device.{verb}",
+        tenant_id=device.tenant_id,
+        aggregate_id=device.device_id,
+        data={"deviceId": device.device_id, "state": device.state.value, **data},
+        actor=actor,
+    )
+
+
+async def device_or_404(uow: SensorsUnitOfWork, device_id: str) -> Device:
+    device = await uow.sensors.device(device_id, for_update=True)
+    if device is None:
+        raise NotFound(f"Device {device_id} not found")
+    return device
+
+
+@dataclass
+class DeviceEnrolment:
+    uow: SensorsUnitOfWorkFactory
+    clock: Clock = field(default_factory=SystemClock)
+
+    async def create_profile(self, principal: Principal, body: bytes) -> dict[str, Any]:
+        authorize(principal, WRITE)
+        request: ProfileBody = decode(body, ProfileBody, "device profile")
+        _bounded(name=request.name)
+        metrics = parse_metrics(
+            [MetricSpec(m.name, m.unit, m.minimum, m.maximum) for m in request.metrics]
+        )
+        profile = DeviceProfile(new_id(), request.name.strip(), metrics, self.clock.now())
+        async with self.uow(principal.tenant_id) as uow:
+            await uow.sensors.add_profile(profile)
+            await uow.commit()
+        return profile_document(profile)
+
+    async def profiles(self, principal: Principal) -> list[dict[str, Any]]:
+        authorize(principal, READ)
+        async with self.uow(principal.tenant_id) as uow:
+            return [profile_document(p) for p in await uow.sensors.profiles()]
+
+    async def register(self, principal: Principal, body: bytes) -> dict[str, Any]:
+        """Step 1: the device exists, with a profile and a place, and nothing to sign in with."""
+        authorize(principal, WRITE)
+        request: DeviceBody = decode(body, DeviceBody, "device")
+        _bounded(
+            name=request.name,
+            locationDbId=request.location_db_id,
+            studyDbId=request.study_db_id,
+            seedStore=request.seed_store,
+        )
+        now = self.clock.now()
+        async with self.uow(principal.tenant_id) as uow:
+            if await uow.sensors.profile(request.profile_id) is None:
+                raise ValidationFailed(
+                    "Unknown device profile", [FieldError("profileId", "no such profile")]
+                )
+            device = Device(
+                tenant_id=principal.tenant_id,
+                device_id=new_id(),
+                name=request.name.strip(),
+                profile_id=request.profile_id,
+                placement=Placement(
+                    request.location_db_id, request.study_db_id, request.seed_store
+                ),
+                state=EnrolmentState.REGISTERED,
+                created_at=now,
+            )
+            await uow.sensors.add_device(device)
+            uow.record(device_event(device, "registered", principal.subject))
+            await uow.commit()
+        return device_document(device, now)
+
+    async def issue_claim(self, principal: Principal, device_id: str) -> dict[str, Any]:
+        """Step 2: a one-time claim code, shown once (only its hash is stored)."""
+        authorize(principal, WRITE)
+        now = self.clock.now()
+        code = new_secret(principal.tenant_id, device_id)
+        async with self.uow(principal.tenant_id) as uow:
+            device = (await device_or_404(uow, device_id)).issue_claim(code.hash, now)
+            await uow.sensors.save_device(device)
+            uow.record(device_event(device, "claim_issued", principal.subject))
+            await uow.commit()
+        return {**device_document(device, now), "claimCode": code.text(CLAIM_PREFIX)}
+
+    async def claim(self, body: bytes) -> dict[str, Any]:
+        """Step 3, called by the device itself: the code buys its own credential, once."""
+        request: ClaimBody = decode(body, ClaimBody, "claim")
+        code = parse_secret(request.claim_code, CLAIM_PREFIX)
+        credential = new_secret(code.tenant_id, code.device_id)
+        now = self.clock.now()
+        async with self.uow(code.tenant_id) as uow:
+            device = await uow.sensors.device(code.device_id, for_update=True)
+            if device is None:
+                raise Unauthorized("Unknown claim code")
+            device = device.claim(code.hash, credential.hash, now)
+            await uow.sensors.save_device(device)
+            uow.record(device_event(device, "claimed", None))
+            await uow.commit()
+        return {
+            "deviceId": device.device_id,
+            "profileId": device.profile_id,
+            "credential": credential.text(CREDENTIAL_PREFIX),
+        }
+
+    async def revoke(self, principal: Principal, device_id: str) -> dict[str, Any]:
+        """The credential stops working at once, on HTTPS and MQTT alike."""
+        authorize(principal, WRITE)
+        now = self.clock.now()
+        async with self.uow(principal.tenant_id) as uow:
+            device = (await device_or_404(uow, device_id)).revoke(now)
+            await uow.sensors.save_device(device)
+            uow.record(device_event(device, "revoked", principal.subject))
+            await uow.commit()
+        return device_document(device, now)
+
+    async def get(self, principal: Principal, device_id: str) -> dict[str, Any]:
+        authorize(principal, READ)
+        async with self.uow(principal.tenant_id) as uow:
+            device = await uow.sensors.device(device_id)
+        if device is None:
+            raise NotFound(f"Device {device_id} not found")
+        return device_document(device, self.clock.now())
+
+    async def list(self, principal: Principal, page: PageRequest) -> Page[dict[str, Any]]:
+        authorize(principal, READ)
+        async with self.uow(principal.tenant_id) as uow:
+            found = await uow.sensors.devices(page)
+        now = self.clock.now()
+        return Page([device_document(d, now) for d in found.items], page, found.total_count)

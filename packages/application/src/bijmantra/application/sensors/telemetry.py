@@ -1,0 +1,280 @@
+"""Telemetry in (batches from a device, by its credential) and out (history, environment)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import msgspec
+from bijmantra.application.security import authorize
+from bijmantra.application.sensors.credentials import CREDENTIAL_PREFIX, parse_secret
+from bijmantra.application.sensors.documents import ReadingBody, TelemetryBody, decode
+from bijmantra.application.sensors.enrolment import READ, device_event
+from bijmantra.application.sensors.ports import SensorsUnitOfWorkFactory, StudyPlaces
+from bijmantra.domain import DomainEvent
+from bijmantra.domain.sensors import (
+    DEFAULT_GDD_BASE,
+    MAX_BATCH,
+    MAX_POINTS,
+    DayWeather,
+    EnrolmentState,
+    Reading,
+    Resolution,
+    Window,
+    environment,
+    sort_batch,
+    with_gaps,
+)
+from bijmantra.kernel import (
+    Clock,
+    FieldError,
+    NotFound,
+    Principal,
+    SystemClock,
+    TenantId,
+    Unauthorized,
+    Unprocessable,
+    ValidationFailed,
+)
+
+MAX_ENVIRONMENT_DAYS = 3660
+TEMPERATURE, RAINFALL = "air_temperature", "rainfall"
+_reading = msgspec.json.Decoder(ReadingBody)
+
+
+def _parse_items(raw: list[msgspec.Raw]) -> list[Reading | str]:
+    items: list[Reading | str] = []
+    for item in raw:
+        try:
+            r = _reading.decode(item)
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            items.append(f"malformed reading: {exc}")
+            continue
+        items.append(Reading(r.metric, r.time, r.value))
+    return items
+
+
+@dataclass
+class IngestTelemetry:
+    uow: SensorsUnitOfWorkFactory
+    clock: Clock = field(default_factory=SystemClock)
+
+    async def __call__(self, credential: str, body: bytes) -> dict[str, Any]:
+        """Store a batch's good items once each; report every bad item by index and reason.
+
+        The first valid reading commissions a claimed device. A batch with no good item
+        changes nothing and is refused (422) with the same per-item details."""
+        secret = parse_secret(credential, CREDENTIAL_PREFIX)
+        batch: TelemetryBody = decode(body, TelemetryBody, "telemetry batch")
+        if not 0 < len(batch.readings) <= MAX_BATCH:
+            raise ValidationFailed(
+                f"A batch holds 1 to {MAX_BATCH} readings",
+                [FieldError("readings", f"{len(batch.readings)} given")],
+            )
+        items = _parse_items(batch.readings)
+        now = self.clock.now()
+        async with self.uow(secret.tenant_id) as uow:
+            device = await uow.sensors.device(secret.device_id, for_update=True)
+            if device is None or not secret.matches(device.credential_hash):
+                raise Unauthorized("Device credential not valid")
+            profile = await uow.sensors.profile(device.profile_id)
+            assert profile is not None  # a device's profile is never deleted
+            sorted_batch = sort_batch(profile, items, now)
+            rejected = [{"index": e.index, "reason": e.reason} for e in sorted_batch.errors]
+            if not sorted_batch.good:
+                raise Unprocessable(
+                    "No reading in the batch can be stored",
+                    [
+                        FieldError(f"readings[{e.index}]", e.reason)
+                        for e in sorted_batch.errors[:100]
+                    ],
+                )
+            was = device.state
+            device = device.accepts_readings(secret.hash, now)
+            stored = await uow.sensors.store_readings(device.device_id, sorted_batch.good)
+            device = device.seen(now)
+            await uow.sensors.save_device(device)
+            if was is not EnrolmentState.COMMISSIONED:
+                uow.record(device_event(device, "commissioned", None))
+            uow.record(_received(device.tenant_id, device.device_id, sorted_batch.good, stored))
+            await uow.commit()
+        return {
+            "deviceId": device.device_id,
+            "accepted": len(sorted_batch.good),
+            "stored": stored,
+            "duplicates": len(sorted_batch.good) - stored,
+            "rejected": rejected,
+        }
+
+
+def _received(
+    tenant_id: TenantId, device_id: str, good: tuple[Reading, ...], stored: int
+) -> DomainEvent:
+    """``sensors.telemetry.received``: the batch's readings, columnar, for alerts and /ws."""
+    return DomainEvent(
+        type="sensors.telemetry.received",
+        tenant_id=tenant_id,
+        aggregate_id=device_id,
+        data={
+            "deviceId": device_id,
+            "stored": stored,
+            "metrics": [r.metric for r in good],
+            "times": [r.at.astimezone(UTC).isoformat() for r in good],
+            "values": [r.value for r in good],
+        },
+    )
+
+
+def _window(start: str, end: str, resolution: str) -> Window:
+    try:
+        res = Resolution(resolution or "raw")
+    except ValueError:
+        raise ValidationFailed(
+            "Unknown resolution", [FieldError("resolution", "raw, 1m, 1h or 1d")]
+        ) from None
+    try:
+        first, last = datetime.fromisoformat(start), datetime.fromisoformat(end)
+    except ValueError:
+        raise ValidationFailed(
+            "from and to must be ISO 8601 times", [FieldError("from", "not a time")]
+        ) from None
+    return Window.of(first, last, res)
+
+
+@dataclass
+class ReadHistory:
+    uow: SensorsUnitOfWorkFactory
+
+    async def __call__(
+        self,
+        principal: Principal,
+        device_id: str,
+        metric: str,
+        start: str,
+        end: str,
+        resolution: str,
+    ) -> dict[str, Any]:
+        """Raw readings, or per bucket min/max/mean/count with empty buckets as gaps."""
+        authorize(principal, READ)
+        window = _window(start, end, resolution)
+        async with self.uow(principal.tenant_id) as uow:
+            device = await uow.sensors.device(device_id)
+            if device is None:
+                raise NotFound(f"Device {device_id} not found")
+            profile = await uow.sensors.profile(device.profile_id)
+            spec = profile.metric(metric) if profile else None
+            if spec is None:
+                raise ValidationFailed("Unknown metric", [FieldError("metric", "not in profile")])
+            if window.resolution is Resolution.RAW:
+                rows = await uow.sensors.raw(device_id, metric, window, MAX_POINTS + 1)
+                if len(rows) > MAX_POINTS:
+                    raise ValidationFailed(
+                        f"More than {MAX_POINTS} raw readings: choose a resolution",
+                        [FieldError("resolution", "range too long for raw")],
+                    )
+                points: list[dict[str, Any]] = [
+                    {"time": r.at.isoformat(), "value": r.value} for r in rows
+                ]
+            else:
+                found = await uow.sensors.buckets(device_id, metric, window)
+                points = [
+                    {"time": at.isoformat(), "min": None, "max": None, "mean": None, "count": 0}
+                    if b is None
+                    else {
+                        "time": at.isoformat(),
+                        "min": b.minimum,
+                        "max": b.maximum,
+                        "mean": b.mean,
+                        "count": b.count,
+                    }
+                    for at, b in with_gaps(window, found)
+                ]
+        return {
+            "deviceId": device_id,
+            "metric": metric,
+            "unit": spec.unit,
+            "resolution": window.resolution.value,
+            "from": window.start.isoformat(),
+            "to": window.end.isoformat(),
+            "points": points,
+        }
+
+
+def history_csv(history: dict[str, Any]) -> str:
+    """The same history as CSV; a gap is a row with empty value cells."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    if history["resolution"] == "raw":
+        writer.writerow(["time", "value"])
+        writer.writerows([p["time"], p["value"]] for p in history["points"])
+    else:
+        writer.writerow(["time", "min", "max", "mean", "count"])
+        for p in history["points"]:
+            cells = [p["min"], p["max"], p["mean"]]
+            writer.writerow([p["time"], *("" if c is None else c for c in cells), p["count"]])
+    return out.getvalue()
+
+
+@dataclass
+class StudyEnvironment:
+    uow: SensorsUnitOfWorkFactory
+    places: StudyPlaces
+
+    async def __call__(
+        self, principal: Principal, study_db_id: str, start: str, end: str, gdd_base: str
+    ) -> dict[str, Any]:
+        """Daily min/max/mean temperature, GDD and cumulative rainfall over the study's dates
+        (or ``from``/``to``), from the devices placed in the study or at its location."""
+        authorize(principal, READ)
+        place = await self.places(principal, study_db_id)
+        try:
+            first = date.fromisoformat(start) if start else place.start
+            last = date.fromisoformat(end) if end else place.end
+            base = float(gdd_base) if gdd_base else DEFAULT_GDD_BASE
+        except ValueError:
+            raise ValidationFailed(
+                "from/to must be dates and gddBase a number", [FieldError("query", "malformed")]
+            ) from None
+        if first is None or last is None:
+            raise ValidationFailed(
+                "The study has no start/end date: give from and to", [FieldError("from", "missing")]
+            )
+        if not 0 <= (last - first).days < MAX_ENVIRONMENT_DAYS:
+            raise ValidationFailed("from..to must span 1 to 3660 days", [FieldError("to", "range")])
+        async with self.uow(principal.tenant_id) as uow:
+            devices = await uow.sensors.devices_placed(study_db_id, place.location_db_id)
+            ids = [d.device_id for d in devices]
+            temps = await uow.sensors.daily(ids, TEMPERATURE, first, last)
+            rain = await uow.sensors.daily(ids, RAINFALL, first, last)
+        days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
+        weather = {
+            d: DayWeather(
+                temps[d].minimum if d in temps else None,
+                temps[d].maximum if d in temps else None,
+                temps[d].mean if d in temps else None,
+                rain[d].total if d in rain else None,
+            )
+            for d in days
+        }
+        rows = environment(days, weather, gdd_base=base)
+        return {
+            "studyDbId": study_db_id,
+            "deviceIds": ids,
+            "gddBase": base,
+            "days": [
+                {
+                    "date": r.day.isoformat(),
+                    "tMin": r.t_min,
+                    "tMax": r.t_max,
+                    "tMean": r.t_mean,
+                    "gdd": r.gdd,
+                    "cumulativeGdd": r.cumulative_gdd,
+                    "rainfall": r.rain,
+                    "cumulativeRainfall": r.cumulative_rain,
+                }
+                for r in rows
+            ],
+        }

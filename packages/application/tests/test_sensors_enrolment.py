@@ -1,0 +1,274 @@
+"""The enrolment state machine and batch rules, through the use cases with the in-memory fake."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from bijmantra.application.sensors import DeviceEnrolment, IngestTelemetry, ReadHistory
+from bijmantra.domain.sensors import CLAIM_CODE_TTL, COMMISSION_WINDOW
+from bijmantra.kernel import (
+    Conflict,
+    Forbidden,
+    Gone,
+    NotFound,
+    Principal,
+    TenantId,
+    Unauthorized,
+    Unprocessable,
+    ValidationFailed,
+)
+from bijmantra.testkit.sensors import SensorTables, SettableClock, fake_sensors_unit_of_work_factory
+
+T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+ORG = TenantId(uuid.uuid4())
+OTHER = TenantId(uuid.uuid4())
+MANAGER = Principal("manager", ORG, frozenset({"data-manager"}))
+PROFILE = {
+    "name": "weather station",
+    "metrics": [
+        {"name": "air_temperature", "unit": "degC", "minimum": -50, "maximum": 70},
+        {"name": "rainfall", "unit": "mm", "minimum": 0, "maximum": 500},
+    ],
+}
+
+
+class World:
+    def __init__(self) -> None:
+        self.tables = SensorTables()
+        self.clock = SettableClock(T0)
+        uow = fake_sensors_unit_of_work_factory(self.tables)
+        self.enrolment = DeviceEnrolment(uow, self.clock)
+        self.ingest = IngestTelemetry(uow, self.clock)
+        self.history = ReadHistory(uow)
+        self.profile_id: str | None = None
+
+    async def registered(self, principal: Principal = MANAGER) -> str:
+        if self.profile_id is None:
+            profile = await self.enrolment.create_profile(MANAGER, json.dumps(PROFILE).encode())
+            self.profile_id = profile["profileId"]
+        body = {"name": "ws-1", "profileId": self.profile_id, "locationDbId": "loc-1"}
+        device = await self.enrolment.register(principal, json.dumps(body).encode())
+        return str(device["deviceId"])
+
+    async def claim(self, code: str) -> str:
+        reply = await self.enrolment.claim(json.dumps({"claimCode": code}).encode())
+        return str(reply["credential"])
+
+    async def claimed(self) -> tuple[str, str]:
+        device_id = await self.registered()
+        code = (await self.enrolment.issue_claim(MANAGER, device_id))["claimCode"]
+        return device_id, await self.claim(code)
+
+    async def send(self, credential: str, readings: list[dict[str, Any]]) -> dict[str, Any]:
+        return await self.ingest(credential, json.dumps({"readings": readings}).encode())
+
+
+def reading(minutes: int, value: float = 20.0, metric: str = "air_temperature") -> dict[str, Any]:
+    return {"metric": metric, "time": (T0 - timedelta(minutes=minutes)).isoformat(), "value": value}
+
+
+def state(world: World, device_id: str) -> str:
+    return world.tables.devices[(ORG, device_id)].state.value
+
+
+async def test_four_steps_in_order_end_commissioned_by_the_first_valid_reading() -> None:
+    world = World()
+    device_id = await world.registered()
+    assert state(world, device_id) == "registered"
+    code = (await world.enrolment.issue_claim(MANAGER, device_id))["claimCode"]
+    assert state(world, device_id) == "claim_issued"
+    credential = await world.claim(code)
+    assert state(world, device_id) == "claimed"
+    stored = world.tables.devices[(ORG, device_id)]
+    assert credential.split(".")[-1] not in repr(stored)  # only the hash is kept
+    assert code.split(".")[-1] not in repr(stored)
+    with pytest.raises(Unprocessable):  # a batch of bad readings commissions nothing
+        await world.send(credential, [reading(1, 999.0)])
+    assert state(world, device_id) == "claimed"
+    await world.send(credential, [reading(1)])
+    assert state(world, device_id) == "commissioned"
+    types = [e.type for e in world.tables.events]
+    assert types == [
+        "sensors.device.registered",
+        "sensors.device.claim_issued",
+        "sensors.device.claimed",
+        "sensors.device.commissioned",
+        "sensors.telemetry.received",
+    ]
+
+
+async def test_every_out_of_order_step_is_a_conflict() -> None:
+    world = World()
+    device_id = await world.registered()
+    forged = f"bjc.{ORG}.{device_id}.guess"
+    with pytest.raises(Conflict):  # claim before any code was issued
+        await world.claim(forged)
+    with pytest.raises(Unauthorized):  # readings before a credential exists
+        await world.send(f"bjd.{ORG}.{device_id}.guess", [reading(1)])
+    device_id, credential = await world.claimed()
+    with pytest.raises(Conflict):  # a claimed device gets no new claim code
+        await world.enrolment.issue_claim(MANAGER, device_id)
+    await world.send(credential, [reading(1)])
+    with pytest.raises(Conflict):  # nor does a commissioned one
+        await world.enrolment.issue_claim(MANAGER, device_id)
+    await world.enrolment.revoke(MANAGER, device_id)
+    with pytest.raises(Conflict):
+        await world.enrolment.revoke(MANAGER, device_id)
+    with pytest.raises(Conflict):  # a revoked device cannot be claimed again
+        await world.enrolment.issue_claim(MANAGER, device_id)
+
+
+async def test_a_claim_code_works_once_and_a_reissued_code_replaces_the_old_one() -> None:
+    world = World()
+    device_id = await world.registered()
+    first = (await world.enrolment.issue_claim(MANAGER, device_id))["claimCode"]
+    second = (await world.enrolment.issue_claim(MANAGER, device_id))["claimCode"]
+    with pytest.raises(Conflict):
+        await world.claim(first)
+    await world.claim(second)
+    with pytest.raises(Conflict):  # reused
+        await world.claim(second)
+
+
+async def test_an_expired_claim_code_is_gone_and_a_late_first_reading_too() -> None:
+    world = World()
+    device_id = await world.registered()
+    code = (await world.enrolment.issue_claim(MANAGER, device_id))["claimCode"]
+    world.clock.advance(CLAIM_CODE_TTL)
+    with pytest.raises(Gone):
+        await world.claim(code)
+    assert state(world, device_id) == "claim_issued"  # nothing changed
+    code = (await world.enrolment.issue_claim(MANAGER, device_id))["claimCode"]
+    credential = await world.claim(code)
+    world.clock.advance(COMMISSION_WINDOW)
+    with pytest.raises(Gone):
+        await world.send(credential, [reading(1)])
+    assert state(world, device_id) == "claimed"
+
+
+async def test_revoking_stops_the_credential_at_once() -> None:
+    world = World()
+    device_id, credential = await world.claimed()
+    await world.send(credential, [reading(1)])
+    await world.enrolment.revoke(MANAGER, device_id)
+    with pytest.raises(Unauthorized):
+        await world.send(credential, [reading(2)])
+
+
+@pytest.mark.parametrize(
+    "presented",
+    ["", "bjd", "bjc.x.y.z", f"bjd.{ORG}.not-a-uuid.s", "bjd.not-a-tenant.x.s", "x" * 500],
+)
+async def test_malformed_credentials_are_unauthorized(presented: str) -> None:
+    world = World()
+    with pytest.raises(Unauthorized):
+        await world.send(presented, [reading(1)])
+
+
+async def test_a_credential_of_one_device_cannot_be_bent_to_another() -> None:
+    world = World()
+    device_a, credential_a = await world.claimed()
+    device_b, _ = await world.claimed()
+    secret = credential_a.split(".")[-1]
+    with pytest.raises(Unauthorized):
+        await world.send(f"bjd.{ORG}.{device_b}.{secret}", [reading(1)])
+    with pytest.raises(Unauthorized):  # the same device id under another organization
+        await world.send(f"bjd.{OTHER}.{device_a}.{secret}", [reading(1)])
+
+
+async def test_another_organization_and_a_lower_role_are_refused() -> None:
+    world = World()
+    device_id = await world.registered()
+    stranger = Principal("x", OTHER, frozenset({"admin"}))
+    with pytest.raises(NotFound):
+        await world.enrolment.issue_claim(stranger, device_id)
+    with pytest.raises(NotFound):
+        await world.enrolment.get(stranger, device_id)
+    breeder = Principal("b", ORG, frozenset({"breeder"}))
+    with pytest.raises(Forbidden):
+        await world.enrolment.issue_claim(breeder, device_id)
+    with pytest.raises(Forbidden):
+        await world.registered(breeder)
+    assert (await world.enrolment.get(breeder, device_id))["state"] == "registered"
+
+
+async def test_a_resent_batch_is_stored_once() -> None:
+    world = World()
+    _, credential = await world.claimed()
+    batch = [reading(m, 10.0 + m) for m in range(1, 31)]
+    first = await world.send(credential, batch)
+    again = await world.send(credential, batch)
+    assert (first["stored"], first["duplicates"]) == (30, 0)
+    assert (again["stored"], again["duplicates"]) == (0, 30)
+    assert len(world.tables.readings) == 30
+    day = next(b for k, b in world.tables.rollups.items() if k[3] == "1d")
+    assert day.count == 30
+
+
+async def test_a_mixed_batch_stores_exactly_the_good_items_and_names_each_bad_one() -> None:
+    world = World()
+    _, credential = await world.claimed()
+    batch: list[Any] = [
+        reading(1, 21.5),
+        reading(2, 71.0),  # out of range
+        {"metric": "co2", "time": T0.isoformat(), "value": 400},  # unknown metric
+        reading(-60),  # an hour in the future
+        reading(60 * 24 * 500),  # beyond retention
+        {"metric": "air_temperature", "value": 3},  # no time
+        "not an object",
+        {"metric": "rainfall", "time": "2026-06-01T11:00:00", "value": 1.0},  # no offset
+        reading(3, 0.0, "rainfall"),
+    ]
+    reply = await world.send(credential, batch)
+    assert reply["accepted"] == 2
+    assert [r["index"] for r in reply["rejected"]] == [1, 2, 3, 4, 5, 6, 7]
+    reasons = {r["index"]: r["reason"] for r in reply["rejected"]}
+    assert "outside" in reasons[1]
+    assert "unknown metric" in reasons[2]
+    assert "future" in reasons[3]
+    assert "retention" in reasons[4]
+    assert "malformed" in reasons[5]
+    assert "offset" in reasons[7]
+    assert sorted(k[2] for k in world.tables.readings) == ["air_temperature", "rainfall"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"", b"{", b"[]", b'{"readings": 3}', json.dumps({"readings": []}).encode()],
+)
+async def test_a_malformed_or_empty_batch_changes_nothing(body: bytes) -> None:
+    world = World()
+    _, credential = await world.claimed()
+    with pytest.raises(ValidationFailed):
+        await world.ingest(credential, body)
+    assert world.tables.readings == {}
+
+
+async def test_a_batch_over_ten_thousand_is_refused_whole() -> None:
+    world = World()
+    _, credential = await world.claimed()
+    with pytest.raises(ValidationFailed):
+        await world.send(credential, [reading(1)] * 10_001)
+    assert world.tables.readings == {}
+
+
+async def test_history_shows_gaps_as_gaps() -> None:
+    world = World()
+    device_id, credential = await world.claimed()
+    await world.send(credential, [reading(m) for m in (5, 10, 11, 50)])
+    start, end = (T0 - timedelta(hours=1)).isoformat(), T0.isoformat()
+    history = await world.history(MANAGER, device_id, "air_temperature", start, end, "1m")
+    assert len(history["points"]) == 60
+    counts = [p["count"] for p in history["points"]]
+    assert sum(counts) == 4
+    assert counts.count(0) == 56
+    gap = next(p for p in history["points"] if p["count"] == 0)
+    assert gap["mean"] is None
+    with pytest.raises(ValidationFailed):  # 10,000 buckets at most
+        await world.history(MANAGER, device_id, "air_temperature", "2020-01-01T00:00Z", end, "1m")
+    with pytest.raises(ValidationFailed):
+        await world.history(MANAGER, device_id, "co2", start, end, "1h")

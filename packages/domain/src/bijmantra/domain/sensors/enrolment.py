@@ -1,0 +1,113 @@
+"""A device's enrolment as a state machine: register -> claim code -> claimed -> commissioned.
+
+Each step is its own call. A step taken out of order or a claim code used twice is a
+conflict (409); an expired code or a missed commissioning window is gone (410). Only hashes
+of the claim code and of the device credential are ever held.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from bijmantra.kernel import Conflict, Gone, TenantId, Unauthorized
+
+CLAIM_CODE_TTL = timedelta(hours=24)
+# A claimed device must send its first valid reading within this window to be commissioned.
+COMMISSION_WINDOW = timedelta(days=7)
+# Online while its last reading is this recent.
+ONLINE_WITHIN = timedelta(minutes=15)
+
+
+class EnrolmentState(StrEnum):
+    REGISTERED = "registered"
+    CLAIM_ISSUED = "claim_issued"
+    CLAIMED = "claimed"
+    COMMISSIONED = "commissioned"
+    REVOKED = "revoked"
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """Where a device stands: a location, optionally in a study or a seed store."""
+
+    location_db_id: str
+    study_db_id: str | None = None
+    seed_store: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Device:
+    tenant_id: TenantId
+    device_id: str
+    name: str
+    profile_id: str
+    placement: Placement
+    state: EnrolmentState
+    created_at: datetime
+    claim_hash: str | None = None
+    claim_expires_at: datetime | None = None
+    claimed_at: datetime | None = None
+    credential_hash: str | None = None
+    commissioned_at: datetime | None = None
+    revoked_at: datetime | None = None
+    last_seen_at: datetime | None = None
+
+    def issue_claim(self, code_hash: str, now: datetime) -> Device:
+        """A new one-time code; re-issuing before the claim replaces the previous code."""
+        if self.state not in (EnrolmentState.REGISTERED, EnrolmentState.CLAIM_ISSUED):
+            raise Conflict(f"Device {self.device_id} is {self.state}: no claim code can be issued")
+        return replace(
+            self,
+            state=EnrolmentState.CLAIM_ISSUED,
+            claim_hash=code_hash,
+            claim_expires_at=now + CLAIM_CODE_TTL,
+        )
+
+    def claim(self, code_hash: str, credential_hash: str, now: datetime) -> Device:
+        """The device presents its code and receives a credential (its hash is kept)."""
+        if self.state is not EnrolmentState.CLAIM_ISSUED or self.claim_hash != code_hash:
+            raise Conflict("Claim code already used or not issued for this device")
+        assert self.claim_expires_at is not None
+        if now >= self.claim_expires_at:
+            raise Gone("Claim code expired; ask for a new one")
+        return replace(
+            self,
+            state=EnrolmentState.CLAIMED,
+            claim_hash=None,
+            claim_expires_at=None,
+            claimed_at=now,
+            credential_hash=credential_hash,
+        )
+
+    def accepts_readings(self, credential_hash: str, now: datetime) -> Device:
+        """The device as it stands after a reading: commissioned by its first one."""
+        if self.credential_hash is None or self.credential_hash != credential_hash:
+            raise Unauthorized("Device credential not valid")
+        if self.state is EnrolmentState.COMMISSIONED:
+            return self
+        if self.state is not EnrolmentState.CLAIMED:
+            raise Conflict(f"Device {self.device_id} is {self.state}")
+        assert self.claimed_at is not None
+        if now >= self.claimed_at + COMMISSION_WINDOW:
+            raise Gone("Commissioning window passed; issue a new claim code")
+        return replace(self, state=EnrolmentState.COMMISSIONED, commissioned_at=now)
+
+    def revoke(self, now: datetime) -> Device:
+        if self.state is EnrolmentState.REVOKED:
+            raise Conflict(f"Device {self.device_id} is already revoked")
+        return replace(
+            self,
+            state=EnrolmentState.REVOKED,
+            revoked_at=now,
+            credential_hash=None,
+            claim_hash=None,
+            claim_expires_at=None,
+        )
+
+    def seen(self, now: datetime) -> Device:
+        return replace(self, last_seen_at=now)
+
+    def online(self, now: datetime) -> bool:
+        return self.last_seen_at is not None and now - self.last_seen_at <= ONLINE_WITHIN

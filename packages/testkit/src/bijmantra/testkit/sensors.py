@@ -1,0 +1,203 @@
+"""In-memory fake of the sensors port (``SensorsUnitOfWork``), for use-case tests."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from types import TracebackType
+from typing import Self
+
+from bijmantra.domain import DomainEvent
+from bijmantra.domain.sensors import (
+    Bucket,
+    Device,
+    DeviceProfile,
+    Reading,
+    Resolution,
+    Window,
+    bucket_start,
+)
+from bijmantra.kernel import Conflict, Page, PageRequest, TenantId
+
+_RESOLUTIONS = (Resolution.MINUTE, Resolution.HOUR, Resolution.DAY)
+
+
+@dataclass
+class SensorTables:
+    """Every tenant's rows; a unit of work sees only its tenant's, like row-level security."""
+
+    profiles: dict[tuple[TenantId, str], DeviceProfile] = field(default_factory=dict)
+    devices: dict[tuple[TenantId, str], Device] = field(default_factory=dict)
+    readings: dict[tuple[TenantId, str, str, datetime], float] = field(default_factory=dict)
+    rollups: dict[tuple[TenantId, str, str, str, datetime], Bucket] = field(default_factory=dict)
+    events: list[DomainEvent] = field(default_factory=list)
+
+
+def _fold(old: Bucket | None, value: float, start: datetime) -> Bucket:
+    if old is None:
+        return Bucket(start, value, value, value, 1)
+    return Bucket(
+        start,
+        min(old.minimum, value),
+        max(old.maximum, value),
+        old.total + value,
+        old.count + 1,
+    )
+
+
+class FakeSensorStore:
+    def __init__(self, tables: SensorTables, tenant: TenantId) -> None:
+        self._t, self._tenant = tables, tenant
+
+    async def add_profile(self, profile: DeviceProfile) -> None:
+        if any(
+            p.name == profile.name for (t, _), p in self._t.profiles.items() if t == self._tenant
+        ):
+            raise Conflict(f"A device profile named {profile.name!r} exists")
+        self._t.profiles[(self._tenant, profile.profile_id)] = profile
+
+    async def profile(self, profile_id: str) -> DeviceProfile | None:
+        return self._t.profiles.get((self._tenant, profile_id))
+
+    async def profiles(self) -> list[DeviceProfile]:
+        mine = [p for (t, _), p in self._t.profiles.items() if t == self._tenant]
+        return sorted(mine, key=lambda p: p.name)
+
+    async def add_device(self, device: Device) -> None:
+        assert device.tenant_id == self._tenant, "row-level security would reject this"
+        self._t.devices[(self._tenant, device.device_id)] = device
+
+    async def save_device(self, device: Device) -> None:
+        if (self._tenant, device.device_id) in self._t.devices:
+            self._t.devices[(self._tenant, device.device_id)] = device
+
+    async def device(self, device_id: str, *, for_update: bool = False) -> Device | None:
+        return self._t.devices.get((self._tenant, device_id))
+
+    def _mine(self) -> list[Device]:
+        return sorted(
+            (d for (t, _), d in self._t.devices.items() if t == self._tenant),
+            key=lambda d: d.device_id,
+        )
+
+    async def devices(self, page: PageRequest) -> Page[Device]:
+        mine = self._mine()
+        return Page(mine[page.offset : page.offset + page.page_size], page, len(mine))
+
+    async def devices_placed(self, study_db_id: str, location_db_id: str | None) -> list[Device]:
+        return [
+            d
+            for d in self._mine()
+            if d.placement.study_db_id == study_db_id
+            or (location_db_id is not None and d.placement.location_db_id == location_db_id)
+        ]
+
+    async def store_readings(self, device_id: str, readings: Sequence[Reading]) -> int:
+        new = 0
+        for r in readings:
+            key = (self._tenant, device_id, r.metric, r.at)
+            if key in self._t.readings:
+                continue
+            self._t.readings[key] = r.value
+            new += 1
+            for res in _RESOLUTIONS:
+                start = bucket_start(r.at, res)
+                rk = (self._tenant, device_id, r.metric, res.value, start)
+                self._t.rollups[rk] = _fold(self._t.rollups.get(rk), r.value, start)
+        return new
+
+    async def raw(self, device_id: str, metric: str, window: Window, limit: int) -> list[Reading]:
+        found = sorted(
+            Reading(m, at, v)
+            for (t, d, m, at), v in self._t.readings.items()
+            if (t, d, m) == (self._tenant, device_id, metric) and window.start <= at < window.end
+        )
+        return found[:limit]
+
+    async def buckets(self, device_id: str, metric: str, window: Window) -> list[Bucket]:
+        key = (self._tenant, device_id, metric, window.resolution.value)
+        return sorted(
+            (
+                b
+                for (*k, start), b in self._t.rollups.items()
+                if tuple(k) == key and window.start <= start < window.end
+            ),
+            key=lambda b: b.start,
+        )
+
+    async def daily(
+        self, device_ids: Sequence[str], metric: str, first: date, last: date
+    ) -> dict[date, Bucket]:
+        out: dict[date, Bucket] = {}
+        for (t, d, m, res, start), b in self._t.rollups.items():
+            day = start.astimezone(UTC).date()
+            if t != self._tenant or d not in device_ids or m != metric or res != "1d":
+                continue
+            if not first <= day <= last:
+                continue
+            old = out.get(day)
+            out[day] = (
+                b
+                if old is None
+                else Bucket(
+                    old.start,
+                    min(old.minimum, b.minimum),
+                    max(old.maximum, b.maximum),
+                    old.total + b.total,
+                    old.count + b.count,
+                )
+            )
+        return out
+
+
+class FakeSensorsUnitOfWork:
+    """Works on a copy of the tables; ``commit`` swaps it in (no commit: nothing changed)."""
+
+    def __init__(self, tables: SensorTables, tenant: TenantId) -> None:
+        self._tables, self.tenant_id = tables, tenant
+        self._events: list[DomainEvent] = []
+
+    async def __aenter__(self) -> Self:
+        self._work = copy.copy(self._tables)
+        for name in ("profiles", "devices", "readings", "rollups"):
+            setattr(self._work, name, dict(getattr(self._tables, name)))
+        self.sensors = FakeSensorStore(self._work, self.tenant_id)
+        self._events = []
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._events = []
+
+    def record(self, event: DomainEvent) -> None:
+        assert event.tenant_id == self.tenant_id, "row-level security would reject this"
+        self._events.append(event)
+
+    async def commit(self) -> None:
+        for name in ("profiles", "devices", "readings", "rollups"):
+            setattr(self._tables, name, getattr(self._work, name))
+        self._tables.events.extend(self._events)
+        self._events = []
+
+
+def fake_sensors_unit_of_work_factory(tables: SensorTables):  # type: ignore[no-untyped-def]
+    return lambda tenant: FakeSensorsUnitOfWork(tables, tenant)
+
+
+@dataclass
+class SettableClock:
+    """A clock tests move by hand."""
+
+    at: datetime
+
+    def now(self) -> datetime:
+        return self.at
+
+    def advance(self, by: timedelta) -> None:
+        self.at += by
