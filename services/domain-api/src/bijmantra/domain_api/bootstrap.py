@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import grpc
@@ -27,6 +28,7 @@ from bijmantra.adapters.postgres import (
 )
 from bijmantra.adapters.postgres.ddl import outbox_channel
 from bijmantra.adapters.postgres.relay_loop import OutboxWakeups, run_relay
+from bijmantra.adapters.postgres.sensors import maintain_partitions, sensors_unit_of_work_factory
 from bijmantra.adapters.redis import RedisSearchResultStore
 from bijmantra.application.analysis import (
     AttachFigures,
@@ -55,6 +57,14 @@ from bijmantra.application.compliance import (
 from bijmantra.application.events import OutboxRelay
 from bijmantra.application.genotyping import GetVariantSet, ImportGenotypes, StreamGenotypes
 from bijmantra.application.ports import AuditStore, EventPublisher, TokenVerifier, UnitOfWorkFactory
+from bijmantra.application.sensors import (
+    AuthenticateDevice,
+    DeviceEnrolment,
+    IngestTelemetry,
+    ReadHistory,
+    SensorsUnitOfWorkFactory,
+    StudyEnvironment,
+)
 from bijmantra.contracts.analysis.v1 import analysis_service_pb2 as analysis_pb
 from bijmantra.contracts.analysis.v1 import analysis_service_pb2_grpc as analysis_grpc
 from bijmantra.contracts.brapi.v1 import resource_service_pb2 as resource_pb
@@ -63,6 +73,9 @@ from bijmantra.contracts.compliance.v1 import audit_service_pb2 as audit_pb
 from bijmantra.contracts.compliance.v1 import audit_service_pb2_grpc as audit_grpc
 from bijmantra.contracts.genotyping.v1 import genotyping_service_pb2 as genotyping_pb
 from bijmantra.contracts.genotyping.v1 import genotyping_service_pb2_grpc as genotyping_grpc
+from bijmantra.contracts.sensors.v1 import sensors_service_pb2 as sensors_pb
+from bijmantra.contracts.sensors.v1 import sensors_service_pb2_grpc as sensors_grpc
+from bijmantra.domain.sensors import RETENTION
 from bijmantra.domain_api.audit_api import AuditServicer
 from bijmantra.domain_api.config import Settings
 from bijmantra.domain_api.genotyping_api import (
@@ -71,6 +84,8 @@ from bijmantra.domain_api.genotyping_api import (
     GenotypingServicer,
 )
 from bijmantra.domain_api.grpc_api import AuthInterceptor, ResourceServicer
+from bijmantra.domain_api.sensors_api import DEVICE_METHODS, BrapiStudyPlaces, SensorsServicer
+from bijmantra.kernel import SystemClock
 from bijmantra.observability import current_traceparent, get_logger, untraced
 from bijmantra.observability.grpc_interceptors import GrpcServerMetrics
 from bijmantra.observability.metrics import sample_every, watch_pool
@@ -98,11 +113,13 @@ SERVED = (
     genotyping_pb.DESCRIPTOR.services_by_name["GenotypingService"].full_name,
     analysis_pb.DESCRIPTOR.services_by_name["AnalysisService"].full_name,
     audit_pb.DESCRIPTOR.services_by_name["AuditService"].full_name,
+    sensors_pb.DESCRIPTOR.services_by_name["SensorsService"].full_name,
 )
 WORKER_SERVICE = analysis_pb.DESCRIPTOR.services_by_name["AnalysisWorkerService"].full_name
 # Identity's analytics-worker platform client holds this role; only WORKER_SERVICE accepts it.
 WORKER_ROLE = "analysis-worker"
 LAG_SAMPLE_SECONDS = 5.0
+MAINTENANCE_SECONDS = 3600.0
 OUTBOX_PENDING = prometheus_client.Gauge(
     "outbox_pending_events", "Committed events not yet published."
 )
@@ -123,6 +140,8 @@ class DomainApi:
     consumers: list[DurableConsumer] = field(default_factory=list)
     closers: list[object] = field(default_factory=list)
     wakeups: OutboxWakeups | None = None  # post-commit NOTIFYs for the relays
+    # Reading partitions made ahead and dropped past retention (ADR 0071).
+    maintenance: Callable[[], Awaitable[None]] | None = None
 
     async def serve(self, stop: asyncio.Event) -> None:
         await self.server.start()
@@ -154,6 +173,10 @@ class DomainApi:
             tasks.append(
                 asyncio.create_task(sample_every(LAG_SAMPLE_SECONDS, stop, self._sample_lag))
             )
+            if self.maintenance is not None:
+                tasks.append(
+                    asyncio.create_task(sample_every(MAINTENANCE_SECONDS, stop, self.maintenance))
+                )
         tasks += [asyncio.create_task(c.run()) for c in self.consumers]
         await stop.wait()
         log.info("domain-api draining")
@@ -198,6 +221,7 @@ async def bootstrap(
     settings: Settings,
     *,
     uow: UnitOfWorkFactory | None = None,
+    sensors_uow: SensorsUnitOfWorkFactory | None = None,
     verifier: TokenVerifier | None = None,
     publisher: EventPublisher | None = None,
     searches: SearchResultStore | None = None,
@@ -215,6 +239,12 @@ async def bootstrap(
         watch_pool(SERVICE_NAME, engine.pool)
         wakeups = OutboxWakeups(libpq_url(settings.database_url), outbox_channel("domain"))
         uow = unit_of_work_factory(
+            engine,
+            source=SERVICE_NAME,
+            traceparent=current_traceparent,
+            committed_events=wakeups.wake,
+        )
+        sensors_uow = sensors_unit_of_work_factory(
             engine,
             source=SERVICE_NAME,
             traceparent=current_traceparent,
@@ -274,15 +304,18 @@ async def bootstrap(
         interceptors=[
             *tracing.grpc_server_interceptors(),
             GrpcServerMetrics(),
-            AuthInterceptor(verifier, service_roles={WORKER_SERVICE: WORKER_ROLE}),
+            AuthInterceptor(
+                verifier,
+                service_roles={WORKER_SERVICE: WORKER_ROLE},
+                device_methods=DEVICE_METHODS,
+            ),
         ],
         options=GRPC_SERVER_OPTIONS,
     )
     brapi = catalog()
+    queries = ResourceQueries(brapi, uow, searches, lookup)
     resource_grpc.add_ResourceServiceServicer_to_server(
-        ResourceServicer(
-            ResourceQueries(brapi, uow, searches, lookup), ResourceCommands(brapi, uow)
-        ),
+        ResourceServicer(queries, ResourceCommands(brapi, uow)),
         server,
     )
     genotyping_grpc.add_GenotypingServiceServicer_to_server(
@@ -314,6 +347,24 @@ async def bootstrap(
             AuditServicer(ListAuditEntries(audit), VerifyAuditChain(audit), ListActivity(audit)),
             server,
         )
+    if sensors_uow is not None:
+        sensors_grpc.add_SensorsServiceServicer_to_server(
+            SensorsServicer(
+                DeviceEnrolment(sensors_uow),
+                IngestTelemetry(sensors_uow),
+                ReadHistory(sensors_uow),
+                StudyEnvironment(sensors_uow, BrapiStudyPlaces(queries)),
+                AuthenticateDevice(sensors_uow),
+            ),
+            server,
+        )
+    maintenance = None
+    if engine is not None:
+        partitioned = engine
+
+        async def maintenance() -> None:
+            await maintain_partitions(partitioned, SystemClock().now(), RETENTION)
+
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
@@ -326,5 +377,14 @@ async def bootstrap(
     )
     server.add_insecure_port(f"0.0.0.0:{settings.port}")
     return DomainApi(
-        settings, server, health_servicer, engine, relay, outbox, consumers, closers, wakeups
+        settings,
+        server,
+        health_servicer,
+        engine,
+        relay,
+        outbox,
+        consumers,
+        closers,
+        wakeups,
+        maintenance,
     )

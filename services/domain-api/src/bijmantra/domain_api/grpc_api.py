@@ -39,9 +39,15 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
     """
 
     def __init__(
-        self, verifier: TokenVerifier, *, service_roles: Mapping[str, str] | None = None
+        self,
+        verifier: TokenVerifier,
+        *,
+        service_roles: Mapping[str, str] | None = None,
+        device_methods: frozenset[str] = frozenset(),
     ) -> None:
         self._verifier = verifier
+        # Methods called for a device: its claim code or credential is checked by the use case.
+        self._device_methods = device_methods
         self._service_roles = dict(service_roles or {})
         self._all_service_roles = frozenset(self._service_roles.values())
 
@@ -58,6 +64,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         if (
             handler is None
             or method in UNAUTHENTICATED_METHODS
+            or method in self._device_methods
             or method.startswith("/grpc.reflection.")
         ):
             return handler

@@ -16,12 +16,13 @@ from bijmantra.adapters.grpc import (
     IdentitySigningKeys,
     JwtVerifier,
     ResourceClient,
+    SensorsClient,
 )
 from bijmantra.adapters.nats import JetStreamEventFeed, connect, ensure_stream
 from bijmantra.application.brapi.modules import catalog
 from bijmantra.application.client_address import parse_networks
 from bijmantra.application.ports import TokenVerifier
-from bijmantra.gateway import brapi, compliance, console, genotypes
+from bijmantra.gateway import brapi, compliance, console, genotypes, sensors
 from bijmantra.gateway.config import Settings
 from bijmantra.gateway.edge import (
     authentication_middleware,
@@ -107,6 +108,7 @@ def create_app(
             "genotyping": GenotypingClient(domain_channel),
             "analyses": AnalysisClient(domain_channel),
             "audit": AuditClient(domain_channel),
+            "sensors": SensorsClient(domain_channel),
             "verifier": verifier,
             "feed_settings": FeedSettings(
                 ping_interval=settings.ws_ping_interval, queue_limit=settings.ws_queue_limit
@@ -151,6 +153,7 @@ def create_app(
             *brapi.route_handlers(catalog()),
             *genotypes.HANDLERS,
             *compliance.ROUTES,
+            *sensors.ROUTES,
             live_feed,
             my_permissions,
             *identity_routes(identity_http),

@@ -7,7 +7,7 @@ from bijmantra.application.sensors.credentials import (
     new_secret,
     parse_secret,
 )
-from bijmantra.application.sensors.enrolment import DeviceEnrolment
+from bijmantra.application.sensors.enrolment import AuthenticateDevice, DeviceEnrolment
 from bijmantra.application.sensors.ports import (
     SensorStore,
     SensorsUnitOfWork,
@@ -25,6 +25,7 @@ from bijmantra.application.sensors.telemetry import (
 __all__ = [
     "CLAIM_PREFIX",
     "CREDENTIAL_PREFIX",
+    "AuthenticateDevice",
     "DeviceEnrolment",
     "IngestTelemetry",
     "ReadHistory",

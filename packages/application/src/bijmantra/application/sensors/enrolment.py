@@ -187,3 +187,25 @@ class DeviceEnrolment:
             found = await uow.sensors.devices(page)
         now = self.clock.now()
         return Page([device_document(d, now) for d in found.items], page, found.total_count)
+
+
+@dataclass
+class AuthenticateDevice:
+    """Answers "is this a live device credential, and whose?" (the MQTT listener asks).
+
+    Revocation takes effect on the next connection attempt: nothing is cached."""
+
+    uow: SensorsUnitOfWorkFactory
+
+    async def __call__(self, credential: str) -> dict[str, Any]:
+        secret = parse_secret(credential, CREDENTIAL_PREFIX)
+        async with self.uow(secret.tenant_id) as uow:
+            device = await uow.sensors.device(secret.device_id)
+        live = (EnrolmentState.CLAIMED, EnrolmentState.COMMISSIONED)
+        if device is None or device.state not in live or not secret.matches(device.credential_hash):
+            raise Unauthorized("Device credential not valid")
+        return {
+            "tenantId": str(device.tenant_id),
+            "deviceId": device.device_id,
+            "profileId": device.profile_id,
+        }

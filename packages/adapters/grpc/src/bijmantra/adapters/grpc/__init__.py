@@ -12,6 +12,7 @@ from bijmantra.adapters.grpc.genotyping import (
     WorkerClaim,
 )
 from bijmantra.adapters.grpc.resources import ResourceClient
+from bijmantra.adapters.grpc.sensors import SensorsClient
 
 __all__ = [
     "CHANNEL_OPTIONS",
@@ -23,6 +24,7 @@ __all__ = [
     "IdentitySigningKeys",
     "JwtVerifier",
     "ResourceClient",
+    "SensorsClient",
     "WorkerClaim",
     "abort_with",
     "bearer_metadata",

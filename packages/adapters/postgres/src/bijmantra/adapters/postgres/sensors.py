@@ -301,7 +301,10 @@ async def maintain_partitions(engine: AsyncEngine, now: datetime, retention: tim
             text("SELECT domain.sensor_drop_reading_partitions(:before)"),
             {"before": now - retention},
         )
-        return int(dropped.scalar_one())
+    count = int(dropped.scalar_one())
+    if count:
+        _PARTITIONS.months.clear()  # re-checked (and re-made if still wanted) on the next batch
+    return count
 
 
 class PostgresSensorsUnitOfWork(TenantTransaction):

@@ -1,0 +1,149 @@
+"""Inbound gRPC for the sensors context: enrolment, telemetry, history, study environment."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import msgspec
+from bijmantra.application.brapi.queries import ResourceQueries
+from bijmantra.application.sensors import (
+    AuthenticateDevice,
+    DeviceEnrolment,
+    IngestTelemetry,
+    ReadHistory,
+    StudyEnvironment,
+    StudyPlace,
+)
+from bijmantra.contracts.sensors.v1 import sensors_service_pb2 as pb
+from bijmantra.contracts.sensors.v1 import sensors_service_pb2_grpc as pb_grpc
+from bijmantra.domain_api.grpc_api import current_principal, use_case_errors
+from bijmantra.kernel import PageRequest, Principal
+
+# Called for a device, not a member: the AuthInterceptor lets these through without a bearer
+# token and the use case checks the claim code or device credential itself.
+DEVICE_METHODS = frozenset(
+    f"/{pb.DESCRIPTOR.services_by_name['SensorsService'].full_name}/{name}"
+    for name in ("ClaimDevice", "IngestTelemetry", "AuthenticateDevice")
+)
+CREDENTIAL_METADATA = "device-credential"
+DEFAULT_PAGE_SIZE = 100
+_encode = msgspec.json.encode
+
+
+def _credential(context: Any) -> str:
+    return str(dict(context.invocation_metadata() or ()).get(CREDENTIAL_METADATA, ""))
+
+
+class SensorsServicer(pb_grpc.SensorsServiceServicer):
+    def __init__(
+        self,
+        enrolment: DeviceEnrolment,
+        ingest: IngestTelemetry,
+        history: ReadHistory,
+        environment: StudyEnvironment,
+        authenticate: AuthenticateDevice,
+    ) -> None:
+        self._enrolment, self._ingest, self._history = enrolment, ingest, history
+        self._environment, self._authenticate = environment, authenticate
+
+    @use_case_errors
+    async def CreateProfile(self, request: Any, context: Any) -> pb.CreateProfileResponse:
+        found = await self._enrolment.create_profile(current_principal(), request.body)
+        return pb.CreateProfileResponse(document=_encode(found))
+
+    @use_case_errors
+    async def ListProfiles(self, request: Any, context: Any) -> pb.ListProfilesResponse:
+        found = await self._enrolment.profiles(current_principal())
+        return pb.ListProfilesResponse(document=_encode(found))
+
+    @use_case_errors
+    async def RegisterDevice(self, request: Any, context: Any) -> pb.RegisterDeviceResponse:
+        found = await self._enrolment.register(current_principal(), request.body)
+        return pb.RegisterDeviceResponse(document=_encode(found))
+
+    @use_case_errors
+    async def ListDevices(self, request: Any, context: Any) -> pb.ListDevicesResponse:
+        page = PageRequest(request.page, request.page_size or DEFAULT_PAGE_SIZE)
+        found = await self._enrolment.list(current_principal(), page)
+        return pb.ListDevicesResponse(
+            documents=[_encode(d) for d in found.items], total_count=found.total_count
+        )
+
+    @use_case_errors
+    async def GetDevice(self, request: Any, context: Any) -> pb.GetDeviceResponse:
+        found = await self._enrolment.get(current_principal(), request.device_id)
+        return pb.GetDeviceResponse(document=_encode(found))
+
+    @use_case_errors
+    async def IssueClaimCode(self, request: Any, context: Any) -> pb.IssueClaimCodeResponse:
+        found = await self._enrolment.issue_claim(current_principal(), request.device_id)
+        return pb.IssueClaimCodeResponse(document=_encode(found))
+
+    @use_case_errors
+    async def RevokeDevice(self, request: Any, context: Any) -> pb.RevokeDeviceResponse:
+        found = await self._enrolment.revoke(current_principal(), request.device_id)
+        return pb.RevokeDeviceResponse(document=_encode(found))
+
+    @use_case_errors
+    async def ClaimDevice(self, request: Any, context: Any) -> pb.ClaimDeviceResponse:
+        return pb.ClaimDeviceResponse(document=_encode(await self._enrolment.claim(request.body)))
+
+    @use_case_errors
+    async def IngestTelemetry(self, request: Any, context: Any) -> pb.IngestTelemetryResponse:
+        found = await self._ingest(_credential(context), request.body)
+        return pb.IngestTelemetryResponse(document=_encode(found))
+
+    @use_case_errors
+    async def AuthenticateDevice(self, request: Any, context: Any) -> pb.AuthenticateDeviceResponse:
+        found = await self._authenticate(request.credential)
+        return pb.AuthenticateDeviceResponse(document=_encode(found))
+
+    @use_case_errors
+    async def ReadHistory(self, request: Any, context: Any) -> pb.ReadHistoryResponse:
+        found = await self._history(
+            current_principal(),
+            request.device_id,
+            request.metric,
+            getattr(request, "from"),
+            request.to,
+            request.resolution,
+        )
+        return pb.ReadHistoryResponse(document=_encode(found))
+
+    @use_case_errors
+    async def StudyEnvironment(self, request: Any, context: Any) -> pb.StudyEnvironmentResponse:
+        found = await self._environment(
+            current_principal(),
+            request.study_db_id,
+            getattr(request, "from"),
+            request.to,
+            request.gdd_base,
+        )
+        return pb.StudyEnvironmentResponse(document=_encode(found))
+
+
+def _date(value: object) -> date | None:
+    """A BrAPI date or date-time string's date; anything else is no date."""
+    if not isinstance(value, str) or len(value) < 10:
+        return None
+    try:
+        return date.fromisoformat(value[:10])
+    except ValueError:
+        return None
+
+
+class BrapiStudyPlaces:
+    """``StudyPlaces`` answered by the core context's own query service (the study document)."""
+
+    def __init__(self, queries: ResourceQueries) -> None:
+        self._queries = queries
+
+    async def __call__(self, principal: Principal, study_db_id: str) -> StudyPlace:
+        study = msgspec.json.decode(await self._queries.get(principal, "study", study_db_id))
+        location = study.get("locationDbId")
+        return StudyPlace(
+            location if isinstance(location, str) and location else None,
+            _date(study.get("startDate")),
+            _date(study.get("endDate")),
+        )
