@@ -1,0 +1,183 @@
+"""The sensors context from outside: enrolment over REST, telemetry from a device over HTTPS,
+history (JSON, CSV, gaps), readings on /ws, another organization kept out."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from bijmantra.testkit.devstack import DevStack, running_stack
+from websockets.asyncio.client import connect
+
+pytestmark = [pytest.mark.e2e]
+PASSWORD = "pw-sensors-manager-1"
+WAIT = 30.0  # seconds before a missing frame counts as a failure (not a performance bound)
+NOW = datetime.now(UTC).replace(second=0, microsecond=0)
+PROFILE = {
+    "name": "cold store logger",
+    "metrics": [
+        {"name": "air_temperature", "unit": "degC", "minimum": -50, "maximum": 70},
+        {"name": "relative_humidity", "unit": "%", "minimum": 0, "maximum": 100},
+    ],
+}
+
+
+class Site:
+    def __init__(self, stack: DevStack) -> None:
+        self.stack = stack
+        self.email = f"manager-{uuid.uuid4().hex[:8]}@sensors.example.org"
+        stack.register_member(self.email, PASSWORD, ["data-manager"])
+        self.token = stack.login(self.email, PASSWORD)
+        self.other_email = f"manager-{uuid.uuid4().hex[:8]}@other.example.org"
+        stack.register_member(self.other_email, PASSWORD, ["data-manager"])
+        self.other_token = stack.login(self.other_email, PASSWORD)
+
+    def client(self, token: str | None = None) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {token or self.token}"}
+        return httpx.Client(base_url=self.stack.gateway_url, headers=headers, timeout=30)
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    with running_stack(tmp_path_factory.mktemp("sensors")) as stack:
+        yield Site(stack)
+
+
+def enrol(site: Site) -> tuple[str, str]:
+    """Steps 1-3 over REST; returns (device id, device credential)."""
+    with site.client() as client:
+        profiles = client.get("/api/v1/device-profiles").json()["data"]
+        if profiles:
+            profile_id = profiles[0]["profileId"]
+        else:
+            created = client.post("/api/v1/device-profiles", json=PROFILE)
+            assert created.status_code == 201, created.text
+            profile_id = created.json()["data"]["profileId"]
+        body = {"name": "store 1", "profileId": profile_id, "locationDbId": "seed-store-1"}
+        device = client.post("/api/v1/devices", json=body)
+        assert device.status_code == 201, device.text
+        device_id = device.json()["data"]["deviceId"]
+        code = client.post(f"/api/v1/devices/{device_id}/claim-code")
+        assert code.status_code == 201, code.text
+    with httpx.Client(base_url=site.stack.gateway_url, timeout=30) as device_client:
+        claimed = device_client.post(
+            "/api/v1/devices/claim", json={"claimCode": code.json()["data"]["claimCode"]}
+        )
+        assert claimed.status_code == 200, claimed.text
+        again = device_client.post(
+            "/api/v1/devices/claim", json={"claimCode": code.json()["data"]["claimCode"]}
+        )
+        assert again.status_code == 409, again.text
+        assert again.json()["error"]["code"] == "conflict"
+    return device_id, claimed.json()["data"]["credential"]
+
+
+def send(site: Site, credential: str, readings: list[dict[str, Any]]) -> httpx.Response:
+    with httpx.Client(base_url=site.stack.gateway_url, timeout=60) as client:
+        return client.post(
+            "/api/v1/telemetry",
+            json={"readings": readings},
+            headers={"Authorization": f"Device {credential}"},
+        )
+
+
+def reading(minutes_ago: int, value: float, metric: str = "air_temperature") -> dict[str, Any]:
+    at = NOW - timedelta(minutes=minutes_ago)
+    return {"metric": metric, "time": at.isoformat(), "value": value}
+
+
+def test_enrolment_and_a_batch_over_https_with_history_json_and_csv(site: Site) -> None:
+    device_id, credential = enrol(site)
+    batch = [reading(m, 4.0 + (m % 3)) for m in range(1, 121) if m not in range(30, 40)]
+    batch.append(reading(5, 120.0))  # out of range: reported, not stored
+    first = send(site, credential, batch)
+    assert first.status_code == 200, first.text
+    data = first.json()["data"]
+    assert (data["stored"], data["duplicates"]) == (110, 0)
+    assert data["rejected"] == [{"index": 110, "reason": data["rejected"][0]["reason"]}]
+    again = send(site, credential, batch)
+    assert again.json()["data"]["stored"] == 0
+    with site.client() as client:
+        device = client.get(f"/api/v1/devices/{device_id}").json()["data"]
+        assert (device["state"], device["status"]) == ("commissioned", "online")
+        query = {
+            "metric": "air_temperature",
+            "from": (NOW - timedelta(hours=2)).isoformat(),
+            "to": NOW.isoformat(),
+            "resolution": "1m",
+        }
+        history = client.get(f"/api/v1/devices/{device_id}/telemetry", params=query)
+        assert history.status_code == 200, history.text
+        points = history.json()["data"]["points"]
+        assert len(points) == 120
+        assert sum(p["count"] for p in points) == 110
+        assert sum(1 for p in points if p["count"] == 0) == 10  # the gap is shown as a gap
+        csv = client.get(
+            f"/api/v1/devices/{device_id}/telemetry", params={**query, "format": "csv"}
+        )
+        assert csv.headers["content-type"].startswith("text/csv")
+        lines = csv.text.splitlines()
+        assert lines[0] == "time,min,max,mean,count"
+        assert len(lines) == 121
+        assert sum(1 for line in lines[1:] if line.endswith(",,,0")) == 10
+    with site.client(site.other_token) as stranger:
+        assert stranger.get(f"/api/v1/devices/{device_id}").status_code == 404
+        assert (
+            stranger.get(f"/api/v1/devices/{device_id}/telemetry", params=query).status_code == 404
+        )
+
+
+def test_bad_credentials_and_bad_bodies_are_refused_and_change_nothing(site: Site) -> None:
+    device_id, credential = enrol(site)
+    assert send(site, "bjd.nonsense", [reading(1, 1.0)]).status_code == 401
+    forged = credential.rsplit(".", 1)[0] + ".forged"
+    assert send(site, forged, [reading(1, 1.0)]).status_code == 401
+    with httpx.Client(base_url=site.stack.gateway_url, timeout=30) as client:
+        no_auth = client.post("/api/v1/telemetry", json={"readings": [reading(1, 1.0)]})
+        assert no_auth.status_code == 401
+        bad = client.post(
+            "/api/v1/telemetry",
+            content=b"{not json",
+            headers={"Authorization": f"Device {credential}"},
+        )
+        assert bad.status_code == 422
+    assert send(site, credential, [reading(1, 99.0)]).status_code == 422
+    with site.client() as client:
+        device = client.get(f"/api/v1/devices/{device_id}").json()["data"]
+        assert device["state"] == "claimed"  # nothing valid arrived: not commissioned
+        revoked = client.post(f"/api/v1/devices/{device_id}/revoke")
+        assert revoked.status_code == 200
+    assert send(site, credential, [reading(1, 1.0)]).status_code == 401
+    with site.client() as client:  # a device body missing every field
+        assert client.post("/api/v1/devices", content=b"{}").status_code == 422
+
+
+async def test_a_reading_appears_on_the_live_feed(site: Site) -> None:
+    device_id, credential = enrol(site)
+    url = site.stack.gateway_url.replace("http://", "ws://") + "/ws"
+    headers = {"Authorization": f"Bearer {site.token}"}
+    async with connect(url, additional_headers=headers) as socket:
+        assert json.loads(await socket.recv())["type"] == "ready"
+        subscription = {
+            "type": "subscribe",
+            "events": ["sensors.telemetry.received"],
+            "resources": [device_id],
+        }
+        await socket.send(json.dumps(subscription))
+        assert json.loads(await socket.recv())["type"] == "subscribed"
+        response = await asyncio.to_thread(send, site, credential, [reading(1, 7.5)])
+        assert response.status_code == 200, response.text
+        while True:
+            message = json.loads(await asyncio.wait_for(socket.recv(), WAIT))
+            if message["type"] == "event":
+                break
+        event = message["event"]
+        assert event["type"] == "sensors.telemetry.received"
+        assert event["subject"] == device_id
+        assert event["data"]["values"] == [7.5]
