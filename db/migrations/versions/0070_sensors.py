@@ -1,7 +1,7 @@
 """sensors: device profiles, devices, time-partitioned readings and their rollups.
 
 Revision ID: 0070
-Revises: 0060
+Revises: 0090
 Create Date: 2026-12-06
 
 Readings are partitioned by month on their time; domain-api creates partitions ahead and
@@ -17,7 +17,7 @@ import os
 from alembic import op
 
 revision = "0070"
-down_revision = "0060"
+down_revision = "0090"
 branch_labels = None
 depends_on = None
 
