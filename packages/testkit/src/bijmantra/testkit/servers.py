@@ -15,12 +15,16 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bijmantra.adapters.postgres.recovery import (
     DEFAULT_ARCHIVE_TIMEOUT_S,
     BackupLocation,
     configure_archiving,
 )
+
+if TYPE_CHECKING:
+    from pgserver.postgres_server import PostgresServer
 
 
 def free_port() -> int:
@@ -78,7 +82,7 @@ class LocalPostgres:
     datadir: Path
     archive: BackupLocation | None = None
     archive_timeout_s: int = DEFAULT_ARCHIVE_TIMEOUT_S
-    _server: object | None = None
+    _server: PostgresServer | None = None
 
     @property
     def os_user(self) -> str | None:
@@ -86,23 +90,24 @@ class LocalPostgres:
         return "pgserver" if os.geteuid() == 0 else None
 
     def start(self) -> str:
-        import pgserver
+        from pgserver.postgres_server import get_server
 
         self.datadir.parent.mkdir(parents=True, exist_ok=True)
-        self._server = pgserver.get_server(self.datadir, cleanup_mode="stop")
-        uri = str(self._server.get_uri())  # type: ignore[attr-defined]
+        self._server = get_server(self.datadir, cleanup_mode="stop")
+        uri = str(self._server.get_uri())
         if self.archive is not None:
             self.archive.prepare(self.os_user)
             configure_archiving(uri, self.archive, self.archive_timeout_s)
             self.stop()
-            self._server = pgserver.get_server(self.datadir, cleanup_mode="stop")
-            uri = str(self._server.get_uri())  # type: ignore[attr-defined]
+            self._server = get_server(self.datadir, cleanup_mode="stop")
+            uri = str(self._server.get_uri())
         return uri
 
     def kill(self) -> None:
         """SIGKILL the postmaster, as a crash would (its backends exit when they notice)."""
         assert self._server is not None
-        pid = self._server.get_pid()  # type: ignore[attr-defined]
+        pid = self._server.get_pid()
+        assert pid is not None, "the server is not running"
         os.kill(pid, signal.SIGKILL)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and _alive(pid):
@@ -111,7 +116,7 @@ class LocalPostgres:
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.cleanup()  # type: ignore[attr-defined]
+            self._server.cleanup()
             self._server = None
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Iterator
+from typing import cast
 
 import numpy as np
 from bijmantra.adapters.grpc import DosageChunk
@@ -107,7 +108,7 @@ class BlockFeed:
                 raise RuntimeError("genotype stream interrupted") from item
             if item is self._END:
                 return
-            buffer, rows = item  # type: ignore[misc]
+            buffer, rows = cast(tuple[np.ndarray, int], item)
             yield buffer[:rows]
             self._spare.put(buffer)  # the kernel asks for the next block only when done
 

@@ -22,7 +22,7 @@ from bijmantra.kernel import Principal, TenantId, Unauthorized, Unavailable
 from bijmantra.observability.grpc_interceptors import request_id_metadata
 from joserfc import jwt
 from joserfc.errors import InvalidKeyIdError, JoseError
-from joserfc.jwk import KeySet
+from joserfc.jwk import KeySet, KeySetSerialization
 from joserfc.jwt import JWTClaimsRegistry
 
 import grpc
@@ -51,7 +51,7 @@ class JwtVerifier:
 
     def __init__(
         self,
-        fetch_keys: Callable[[], Awaitable[dict[str, Any]]],
+        fetch_keys: Callable[[], Awaitable[KeySetSerialization]],
         *,
         issuer: str,
         audience: str,

@@ -29,7 +29,7 @@ def rpc_error_metadata(error: BijmantraError) -> tuple[tuple[str, bytes], ...]:
     return ((DETAILS_KEY, msgspec.json.encode(payload)),)
 
 
-async def abort_with(context: grpc.aio.ServicerContext, error: BijmantraError) -> NoReturn:  # type: ignore[type-arg]
+async def abort_with(context: grpc.aio.ServicerContext, error: BijmantraError) -> NoReturn:
     context.set_trailing_metadata(rpc_error_metadata(error))
     await context.abort(grpc.StatusCode[GRPC_STATUS_NAMES[error.code]], error.message)
     raise AssertionError("abort() raises")  # pragma: no cover

@@ -109,13 +109,13 @@ class GenotypingClient:
         response = await _unary(
             self._stub.ImportGenotypes, requests(), bearer_metadata(token), UPLOAD_TIMEOUT
         )
-        return response.summary_json  # type: ignore[no-any-return]
+        return bytes(response.summary_json)
 
     async def get_variant_set(self, token: str, variant_set_db_id: str) -> bytes:
         request = pb.GetVariantSetRequest(variant_set_db_id=variant_set_db_id)
-        return (
-            await _unary(self._stub.GetVariantSet, request, bearer_metadata(token))
-        ).document_json  # type: ignore[no-any-return]
+        return bytes(
+            (await _unary(self._stub.GetVariantSet, request, bearer_metadata(token))).document_json
+        )
 
     def stream_genotypes(
         self, token: str, variant_set_db_id: str, call_set_db_ids: Sequence[str] = ()
@@ -136,19 +136,22 @@ class AnalysisClient:
 
     async def request(self, token: str, body: bytes) -> bytes:
         request = analysis_pb.RequestAnalysisRequest(request_json=body)
-        return (
-            await _unary(self._stub.RequestAnalysis, request, bearer_metadata(token))
-        ).document_json  # type: ignore[no-any-return]
+        return bytes(
+            (
+                await _unary(self._stub.RequestAnalysis, request, bearer_metadata(token))
+            ).document_json
+        )
 
     async def get(self, token: str, analysis_db_id: str) -> bytes:
         request = analysis_pb.GetAnalysisRequest(analysis_db_id=analysis_db_id)
-        return (await _unary(self._stub.GetAnalysis, request, bearer_metadata(token))).document_json  # type: ignore[no-any-return]
+        reply = await _unary(self._stub.GetAnalysis, request, bearer_metadata(token))
+        return bytes(reply.document_json)
 
     async def cancel(self, token: str, analysis_db_id: str) -> bytes:
         request = analysis_pb.CancelAnalysisRequest(analysis_db_id=analysis_db_id)
-        return (
-            await _unary(self._stub.CancelAnalysis, request, bearer_metadata(token))
-        ).document_json  # type: ignore[no-any-return]
+        return bytes(
+            (await _unary(self._stub.CancelAnalysis, request, bearer_metadata(token))).document_json
+        )
 
     async def result_page(
         self, token: str, analysis_db_id: str, table: str, page: PageRequest

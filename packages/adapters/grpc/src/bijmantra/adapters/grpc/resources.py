@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
@@ -121,7 +122,7 @@ class ResourceClient:
         )
         return _document_page(await self._call(self._stub.GetSearchResults, request, token), page)
 
-    async def delete(self, token: str, entity: str, body: bytes) -> list[str]:
+    async def delete(self, token: str, entity: str, body: bytes) -> builtins.list[str]:
         request = pb.DeleteResourcesRequest(entity=entity, body_json=body)
         return list((await self._call(self._stub.DeleteResources, request, token)).db_ids)
 

@@ -73,9 +73,7 @@ class JetStreamEventFeed:
             stream=EVENTS_STREAM,
             ordered_consumer=True,
             headers_only=True,
-            config=ConsumerConfig(
-                deliver_policy=DeliverPolicy.BY_START_TIME, opt_start_time=start.isoformat()
-            ),
+            config=ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_TIME, opt_start_time=start),
         )
         try:
             while True:
