@@ -214,6 +214,38 @@ async def test_refresh_cannot_widen_the_scope(identity: Client, member: Member) 
     assert response.json()["error"] == "invalid_scope"
 
 
+async def test_a_refused_scope_does_not_burn_the_refresh_token(
+    identity: Client, member: Member, database: ProvisionedDatabase
+) -> None:
+    """Issue 17 defect 6: the scope is checked before the token is rotated."""
+    token = (await login(identity, member)).json()["data"]["refresh_token"]
+    for scope in ("openid brapi admin", "x" * 900):
+        wider = await identity.post(
+            "/oauth/token",
+            data={"grant_type": "refresh_token", "refresh_token": token,
+                  "client_id": FIRST_PARTY_CLIENT, "scope": scope},
+            headers=FORM,
+        )  # fmt: skip
+        assert wider.status_code == 400
+        assert wider.json()["error"] == "invalid_scope"
+    owner = create_engine(database.owner_url, pool_size=1)
+    try:
+        async with owner.connect() as conn:
+            used = (
+                await conn.execute(
+                    text("SELECT used_at FROM identity.refresh_tokens WHERE token_hash = :h"),
+                    {"h": hash_secret(token)},
+                )
+            ).scalar_one()
+    finally:
+        await owner.dispose()
+    assert used is None
+    # The same token still refreshes (once), and its family was not revoked as reused.
+    again = await refresh(identity, token)
+    assert again.status_code == 200, again.text
+    assert (await refresh(identity, again.json()["refresh_token"])).status_code == 200
+
+
 # ---------------------------------------------------------------- revocation
 
 

@@ -92,12 +92,15 @@ class RefreshTokenStore(Protocol):
         new_expires_at: datetime,
         now: datetime,
         reuse_event: Callable[[RefreshFamily], DomainEvent],
+        check: Callable[[RefreshFamily], None] = lambda family: None,
     ) -> RotationResult:
         """Atomically: if ``old_hash`` is live, mark it used and store ``new_hash`` in its family.
 
         If it was already used, revoke its family (reason ``reuse``), write
         ``reuse_event(family)`` to the outbox in the same transaction and report ``REUSED``.
-        Unknown, expired or revoked tokens are ``INVALID``.
+        Unknown, expired or revoked tokens are ``INVALID``. ``check(family)`` runs on a live
+        token before anything is written; what it raises propagates and nothing changes (a
+        request the family does not allow must not burn the token).
         """
         ...
 
@@ -218,6 +221,14 @@ class RefreshSessions:
             raise Unauthorized(INVALID_REFRESH)
         now = self.clock.now()
         new_token = new_tenant_bound_secret(tenant)
+        granted = ""
+
+        def check(family: RefreshFamily) -> None:
+            # Issue 17 defect 6: an over-wide scope is refused before the token is rotated.
+            nonlocal granted
+            if family.client_id == client.client_id:
+                granted = _narrow_scope(scope, frozenset(family.scope.split()))
+
         result = await self.store.rotate(
             tenant,
             hash_secret(refresh_token),
@@ -225,6 +236,7 @@ class RefreshSessions:
             now + self.token_ttl,
             now,
             reuse_detected,
+            check,
         )
         family = result.family
         if result.outcome is not Rotation.ROTATED or family is None:
@@ -233,7 +245,6 @@ class RefreshSessions:
             # A token presented by a client it was not issued to has leaked.
             await self.store.revoke_family(tenant, family.id, "wrong_client")
             raise Unauthorized(INVALID_REFRESH)
-        granted = _narrow_scope(scope, frozenset(family.scope.split()))
         # Roles are read again: a removed member cannot keep refreshing.
         membership = next(
             (

@@ -207,6 +207,7 @@ class PostgresRefreshTokenStore:
         new_expires_at: datetime,
         now: datetime,
         reuse_event: Callable[[RefreshFamily], DomainEvent],
+        check: Callable[[RefreshFamily], None] = lambda family: None,
     ) -> RotationResult:
         async with self._engine.begin() as conn:
             await set_tenant(conn, tenant_id)
@@ -241,6 +242,7 @@ class PostgresRefreshTokenStore:
                 return RotationResult(Rotation.REUSED, family)
             if token_expires_at <= now or family.expires_at <= now:
                 return RotationResult(Rotation.INVALID, family)
+            check(family)  # raises before the token is marked used: the transaction rolls back
             await conn.execute(
                 text("UPDATE identity.refresh_tokens SET used_at = :now WHERE token_hash = :hash"),
                 {"now": now, "hash": old_hash},
