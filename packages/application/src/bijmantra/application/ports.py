@@ -174,12 +174,6 @@ class TokenVerifier(Protocol):
         ...
 
 
-class EventRecorder(Protocol):
-    """What a consumer uses to make its effects idempotent."""
-
-    async def first_time(self, consumer: str, event: DomainEvent) -> bool: ...
-
-
 class AuditStore(Protocol):
     """The append-only audit trail of one service's schema (tenant-scoped reads)."""
 

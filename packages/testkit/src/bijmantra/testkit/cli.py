@@ -27,7 +27,6 @@ from bijmantra.testkit.devstack import (
 from tqdm import tqdm
 from tqdm.utils import CallbackIOWrapper
 
-STATE_FILE = ".bijmantra/stack.json"
 IMPORTS = "/api/v1/genotypes/imports"
 UPLOAD_PIECE = 1 << 20
 

@@ -215,12 +215,11 @@ class Module:
 
 
 class Catalog:
-    """Every entity the server knows, by name and by URL path."""
+    """Every entity the server knows, by name."""
 
     def __init__(self, modules: Sequence[Module]) -> None:
         self.modules = tuple(modules)
         self.entities = {e.name: e for m in modules for e in m.entities}
-        self.by_path = {e.path: e for e in self.entities.values()}
         self.vocabularies = {v.name: v for m in modules for v in m.vocabularies}
         self.views = {(v.entity, v.suffix): v for m in modules for v in m.views}
 

@@ -225,7 +225,3 @@ class ResourceQueries:
 def containment(path: str, value: Any) -> dict[str, Any]:
     """Views' shorthand for one containment fragment on a dotted path."""
     return fragment(tuple(path.split(".")), value)
-
-
-def document_keys(schema: Schema) -> tuple[str, ...]:
-    return tuple(schema.get("properties", {}))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import graphlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -17,27 +18,13 @@ class PedigreeCycle:
 
 
 def find_cycle(parents: Mapping[str, Iterable[str]]) -> PedigreeCycle | None:
-    """Return one child->parent cycle in the graph, or ``None`` (iterative DFS, any depth)."""
-    state: dict[str, int] = {}  # 1 = on the current path, 2 = finished
-    for root in parents:
-        if state.get(root):
-            continue
-        stack: list[tuple[str, list[str]]] = [(root, list(parents.get(root, ())))]
-        path = [root]
-        state[root] = 1
-        while stack:
-            node, pending = stack[-1]
-            if not pending:
-                state[node] = 2
-                stack.pop()
-                path.pop()
-                continue
-            parent = pending.pop()
-            mark = state.get(parent)
-            if mark == 1:
-                return PedigreeCycle((*path[path.index(parent) :], parent))
-            if mark is None:
-                state[parent] = 1
-                path.append(parent)
-                stack.append((parent, list(parents.get(parent, ()))))
+    """Return one child->parent cycle in the graph, or ``None``.
+
+    ``graphlib`` does the search: a parent is a predecessor of its child, and the cycle it
+    reports lists each node before the node it precedes, so it is reversed here."""
+    sorter = graphlib.TopologicalSorter({child: tuple(ps) for child, ps in parents.items()})
+    try:
+        sorter.prepare()
+    except graphlib.CycleError as cycle:
+        return PedigreeCycle(tuple(reversed(cycle.args[1])))
     return None

@@ -287,19 +287,6 @@ class PostgresRefreshTokenStore:
             )
         return bool(result.rowcount)
 
-    async def family_revoked(self, tenant_id: TenantId, family_id: uuid.UUID) -> str | None:
-        """The revocation reason, or None while the family is live (for tests and support)."""
-        async with self._engine.begin() as conn:
-            await set_tenant(conn, tenant_id)
-            return (
-                await conn.execute(
-                    text(
-                        "SELECT coalesce(revoked_reason, '') FROM identity.refresh_token_families WHERE id = :id"
-                    ),
-                    {"id": family_id},
-                )
-            ).scalar_one() or None
-
 
 class PostgresOAuthClients:
     def __init__(self, engine: AsyncEngine) -> None:
