@@ -15,7 +15,7 @@ from bijmantra.application.brapi.ports import (
     ResourceStore,
     SearchResultStore,
 )
-from bijmantra.application.brapi.schema import Schema, text_problem
+from bijmantra.application.brapi.schema import text_problem
 from bijmantra.application.ports import UnitOfWorkFactory
 from bijmantra.application.security import Action, Permission, authorize
 from bijmantra.kernel import (
