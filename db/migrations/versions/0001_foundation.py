@@ -6,7 +6,7 @@ Create Date: 2026-11-22
 """
 
 from alembic import op
-from bijmantra.adapters.postgres.ddl import (
+from ddl_v1 import (
     OUTBOX_RELAY_ROLE,
     SERVICE_ROLES,
     ensure_role,

@@ -12,7 +12,7 @@ transaction that names it in ``app.client_id`` (or to its own tenant).
 """
 
 from alembic import op
-from bijmantra.adapters.postgres.ddl import CURRENT_TENANT, SERVICE_ROLES, tenant_table
+from ddl_v1 import CURRENT_TENANT, SERVICE_ROLES, tenant_table
 
 revision = "0002"
 down_revision = "0001"

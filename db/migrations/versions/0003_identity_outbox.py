@@ -15,7 +15,7 @@ Invitations: an admin invites an e-mail address; the invitee accepts with a one-
 """
 
 from alembic import op
-from bijmantra.adapters.postgres.ddl import (
+from ddl_v1 import (
     CURRENT_TENANT,
     NO_TENANT,
     SERVICE_ROLES,

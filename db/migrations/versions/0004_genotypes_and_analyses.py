@@ -6,7 +6,7 @@ Create Date: 2026-11-22
 """
 
 from alembic import op
-from bijmantra.adapters.postgres.ddl import tenant_table
+from ddl_v1 import tenant_table
 
 revision = "0004"
 down_revision = "0003"

@@ -11,7 +11,7 @@ is dropped. See docs/adr/0040-brapi-engine.md.
 """
 
 from alembic import op
-from bijmantra.adapters.postgres.ddl import tenant_table
+from ddl_v1 import tenant_table
 
 revision = "0005"
 down_revision = "0004"

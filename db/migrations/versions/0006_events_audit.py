@@ -13,7 +13,7 @@ detectable too. See docs/adr/0050-events-audit-live-feed.md.
 """
 
 from alembic import op
-from bijmantra.adapters.postgres.ddl import SERVICE_ROLES, outbox_relay_columns, tenant_table
+from ddl_v1 import SERVICE_ROLES, outbox_relay_columns, tenant_table
 
 revision = "0006"
 down_revision = "0005"

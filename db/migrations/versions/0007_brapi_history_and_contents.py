@@ -11,7 +11,7 @@ the same forced row-level security. See docs/adr/0090-brapi-phenotyping.md.
 """
 
 from alembic import op
-from bijmantra.adapters.postgres.ddl import tenant_table
+from ddl_v1 import tenant_table
 
 revision = "0007"
 down_revision = "0006"

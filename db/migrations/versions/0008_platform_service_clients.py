@@ -13,7 +13,7 @@ write only its own organization's rows, or a platform row it names in ``app.clie
 """
 
 from alembic import op
-from bijmantra.adapters.postgres.ddl import CURRENT_TENANT, SERVICE_ROLES
+from ddl_v1 import CURRENT_TENANT, SERVICE_ROLES
 
 revision = "0008"
 down_revision = "0007"

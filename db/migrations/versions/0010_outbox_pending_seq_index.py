@@ -12,7 +12,7 @@ after the batch (4 ms). See docs/adr/0050-events-audit-live-feed.md.
 """
 
 from alembic import op
-from bijmantra.adapters.postgres.ddl import OUTBOX_SCHEMAS
+from ddl_v1 import OUTBOX_SCHEMAS
 
 revision = "0010"
 down_revision = "0009"

@@ -17,7 +17,7 @@ See docs/adr/0040-brapi-engine.md.
 """
 
 from alembic import op
-from bijmantra.adapters.postgres.ddl import SERVICE_ROLES, tenant_table
+from ddl_v1 import SERVICE_ROLES, tenant_table
 
 revision = "0011"
 down_revision = "0010"

@@ -25,7 +25,10 @@ def migrations_dir() -> Path:
 
 def upgrade(owner_url: str, revision: str = "head") -> None:
     config = Config()
-    config.set_main_option("script_location", str(migrations_dir()))
+    folder = migrations_dir()
+    config.set_main_option("script_location", str(folder))
+    # Migrations import their own frozen helpers (``ddl_v1``), never live code.
+    config.set_main_option("prepend_sys_path", str(folder))
     # Alembic's config is ConfigParser-based: a literal '%' must be doubled.
     config.set_main_option("sqlalchemy.url", sqlalchemy_url(owner_url).replace("%", "%%"))
     command.upgrade(config, revision)
