@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import itertools
+import time
+import tracemalloc
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -129,3 +133,52 @@ def test_plink_companions_name_their_bad_lines() -> None:
     decoder = BedDecoder(read_bim(b"1 v1 0 1 A G\n"), 5)
     with pytest.raises(FormatError, match="bad magic"):
         decoder.feed(b"\x00\x00\x00\x00\x00")
+
+
+def _peak(action: Callable[[], object]) -> int:
+    tracemalloc.start()
+    with contextlib.suppress(FormatError):
+        action()
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return peak
+
+
+def test_a_gzip_bomb_is_refused_at_the_line_cap_without_inflating_it_whole() -> None:
+    """64 MiB of one unterminated line in ~64 KB of gzip: refused at the line cap, and the
+    parser never holds more than about the cap (not the inflated size)."""
+    cap = 4 << 20
+    bomb = gzip.compress(vcf(np.zeros((1, 2), np.int8)) + b"2\t1\t" + b"0" * (64 << 20))
+    assert len(bomb) < 128 << 10
+    with pytest.raises(FormatError, match="line longer than"):
+        VcfParser(max_line_bytes=cap).feed(bomb)
+    assert _peak(lambda: VcfParser(max_line_bytes=cap).feed(bomb)) < 3 * cap
+
+
+def test_decompressed_size_is_capped() -> None:
+    data = gzip.compress(vcf(np.zeros((200, 4), np.int8)))
+    with pytest.raises(FormatError, match="decompressed data exceeds 2000 bytes"):
+        VcfParser(max_decompressed_bytes=2000).feed(data)
+    whole = VcfParser(max_decompressed_bytes=len(gzip.decompress(data)))
+    assert sum(len(b) for b in [*whole.feed(data), *whole.finish()]) == 200
+
+
+def test_a_long_line_fed_in_small_pieces_costs_about_one_copy() -> None:
+    """The unfinished line is joined once when it ends, not re-copied with every piece:
+    8 MiB in 8 KiB pieces costs about what one piece of 8 MiB costs (a ratio, same run)."""
+    head = b"##fileformat=VCFv4.3\n"
+    line = b"##INFO=<ID=X,Description=" + b"x" * (8 << 20) + b">\n"
+
+    def run(piece: int) -> float:
+        parser = VcfParser()
+        parser.feed(head)
+        start = time.process_time()
+        for lo in range(0, len(line), piece):
+            parser.feed(line[lo : lo + piece])
+        parser.feed(vcf(np.zeros((1, 2), np.int8)).split(b"\n", 1)[1])
+        parser.finish()
+        return time.process_time() - start
+
+    whole = min(run(len(line)) for _ in range(2))
+    pieces = min(run(8 << 10) for _ in range(2))
+    assert pieces < 5 * whole + 0.05, (pieces, whole)

@@ -15,29 +15,19 @@ are not single nucleotides too (``not_snp``).
 
 from __future__ import annotations
 
-import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from bijmantra.genomics.calls import ABSENT, FIELDS, MAX_ALLELES, MAX_PLOIDY, MISSING, CallMatrix
+from bijmantra.genomics.streams import MAX_LINE_BYTES, FormatError, LineReader
 from numpy.typing import NDArray
 
 BLOCK_LINES = 2048
+BLOCK_BYTES = 64 << 20  # a block is cut at this many bytes of lines even before BLOCK_LINES
 _ZERO, _NINE, _DOT = ord("0"), ord("9"), ord(".")
 _TAB, _SLASH, _PIPE = ord("\t"), ord("/"), ord("|")
-
-
-class FormatError(ValueError):
-    """A malformed input file; ``line`` is 1-based (a VCF/.bim/.fam line, or a .bed record)."""
-
-    def __init__(self, message: str, line: int | None = None, file: str = "") -> None:
-        where = f"{file + ' ' if file else ''}line {line}: " if line is not None else ""
-        super().__init__(f"{where}{message}")
-        self.line = line
-        self.file = file
-        self.reason = message
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,67 +46,41 @@ class VariantBlock:
         return len(self.chrom)
 
 
-class Inflater:
-    """Transparent gzip/BGZF decompression: BGZF is many gzip members back to back."""
-
-    def __init__(self) -> None:
-        self._gzip: bool | None = None
-        self._head = b""
-        self._inflate = zlib.decompressobj(wbits=31)
-
-    def feed(self, data: bytes) -> bytes:
-        if self._gzip is None:
-            self._head += data
-            if len(self._head) < 2:
-                return b""
-            self._gzip = self._head[:2] == b"\x1f\x8b"
-            data, self._head = self._head, b""
-        if not self._gzip:
-            return data
-        out = []
-        try:
-            while data:
-                out.append(self._inflate.decompress(data))
-                if not self._inflate.eof:
-                    break
-                data = self._inflate.unused_data
-                self._inflate = zlib.decompressobj(wbits=31)
-        except zlib.error as exc:
-            raise FormatError(f"corrupt gzip/BGZF data ({exc})") from None
-        return b"".join(out)
-
-    def finish(self) -> bytes:
-        if self._gzip is None:  # fewer than two bytes in total
-            data, self._head = self._head, b""
-            return data
-        return b""
-
-
 @dataclass
 class VcfParser:
     """Feed bytes with :meth:`feed`, call :meth:`finish` at the end; both return blocks."""
 
     block_lines: int = BLOCK_LINES
+    max_line_bytes: int = MAX_LINE_BYTES
+    max_decompressed_bytes: int | None = None
     samples: list[str] | None = None
     skipped: Counter[str] = field(default_factory=Counter)
     lines_read: int = 0
-    _inflater: Inflater = field(default_factory=Inflater)
-    _partial: bytes = b""
+    _reader: LineReader = field(init=False)
     _pending: list[tuple[int, bytes]] = field(default_factory=list)
+    _pending_bytes: int = 0
+
+    def __post_init__(self) -> None:
+        self._reader = LineReader(self.max_line_bytes, self.max_decompressed_bytes)
 
     def feed(self, data: bytes) -> list[VariantBlock]:
-        text = self._partial + self._inflater.feed(data)
-        cut = text.rfind(b"\n")
-        if cut < 0:
-            self._partial = text
-            return []
-        self._partial = text[cut + 1 :]
-        return self._take(text[:cut].split(b"\n"), final=False)
+        try:
+            return [b for lines in self._reader.feed(data) for b in self._take(lines, final=False)]
+        except FormatError as error:
+            raise self._at_line(error) from None
+
+    def _at_line(self, error: FormatError) -> FormatError:
+        """Stream errors (size caps, corrupt gzip) name the line being read when they happen."""
+        if error.line is not None:
+            return error
+        return FormatError(error.reason, self.lines_read + 1, error.file)
 
     def finish(self) -> list[VariantBlock]:
-        tail = self._partial + self._inflater.finish()
-        self._partial = b""
-        blocks = self._take(tail.split(b"\n") if tail else [], final=True)
+        try:
+            tail = self._reader.finish()
+        except FormatError as error:
+            raise self._at_line(error) from None
+        blocks = self._take(tail, final=True)
         if self.samples is None:
             raise FormatError("no #CHROM header line: not a VCF file", self.lines_read or 1)
         return blocks
@@ -136,7 +100,8 @@ class VcfParser:
             if line[:1] == b"#":
                 raise FormatError("header line after the #CHROM line", number)
             self._pending.append((number, line))
-            if len(self._pending) >= self.block_lines:
+            self._pending_bytes += len(line)
+            if len(self._pending) >= self.block_lines or self._pending_bytes >= BLOCK_BYTES:
                 blocks.extend(self._flush())
         if final:
             blocks.extend(self._flush())
@@ -153,7 +118,7 @@ class VcfParser:
         if len(columns) < 10 or columns[8] != "FORMAT":
             raise FormatError("the #CHROM line names no FORMAT column and samples", number)
         names = columns[9:]
-        duplicated = sorted({n for n in names if names.count(n) > 1})
+        duplicated = sorted(n for n, count in Counter(names).items() if count > 1)
         if duplicated or any(not n.strip() for n in names):
             raise FormatError(
                 f"sample names must be unique and non-blank ({duplicated[:3]})", number
@@ -161,7 +126,7 @@ class VcfParser:
         self.samples = names
 
     def _flush(self) -> list[VariantBlock]:
-        pending, self._pending = self._pending, []
+        pending, self._pending, self._pending_bytes = self._pending, [], 0
         if not pending:
             return []
         assert self.samples is not None

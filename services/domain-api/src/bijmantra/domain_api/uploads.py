@@ -23,6 +23,10 @@ from bijmantra.genomics.formats import (
 from bijmantra.kernel import FieldError, ValidationFailed
 
 FEED_BYTES = 1 << 20
+# A compressed VCF is fed in slices: DEFLATE inflates at most ~1,032x, so one parse step
+# yields blocks from at most ~64 MiB of text, whatever the file (a gzip bomb included).
+COMPRESSED_SLICE = 64 << 10
+MAX_DECOMPRESSED_BYTES = 32 << 30  # a VCF's text; the gateway bounds the upload itself
 
 
 def invalid_file(error: FormatError, default_file: str) -> ValidationFailed:
@@ -44,12 +48,26 @@ async def _coalesced(data: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         yield b"".join(pending)
 
 
+async def _sliced(data: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """Compressed input (gzip magic first) in ``COMPRESSED_SLICE`` pieces; text as it comes."""
+    compressed: bool | None = None
+    async for piece in data:
+        if compressed is None:
+            compressed = piece[:2] == b"\x1f\x8b"
+        if not compressed:
+            yield piece
+            continue
+        for start in range(0, len(piece), COMPRESSED_SLICE):
+            yield piece[start : start + COMPRESSED_SLICE]
+
+
 class StreamedGenotypeFile:
     def __init__(
         self, source_format: str, data: AsyncIterator[bytes], *, bim: bytes = b"", fam: bytes = b""
     ) -> None:
         self._format = source_format
-        self._data = _coalesced(data)
+        coalesced = _coalesced(data)
+        self._data = _sliced(coalesced) if source_format == "vcf" else coalesced
         self._bim, self._fam = bim, fam
         self._ready: list[VariantBlock] = []
         self._parser: VcfParser | BedDecoder | None = None
@@ -80,7 +98,7 @@ class StreamedGenotypeFile:
             self.skipped.update(bim.skipped)
             self._parser = BedDecoder(bim, len(names))
         else:
-            parser = VcfParser()
+            parser = VcfParser(max_decompressed_bytes=MAX_DECOMPRESSED_BYTES)
             self._parser = parser
             while parser.samples is None:
                 piece = await anext(self._data, None)

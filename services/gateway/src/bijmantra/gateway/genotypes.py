@@ -17,11 +17,13 @@ from bijmantra.gateway.brapi import page_request
 from bijmantra.kernel import FieldError, ValidationFailed
 from litestar import Request, Response, delete, get, post
 from litestar.datastructures import State, UploadFile
+from litestar.response import Stream
 
 JSON = "application/json"
 PIECE_BYTES = 1 << 20
-# Uploads are streamed to domain-api, so the gateway's body limit does not apply to them.
-UPLOAD_LIMIT: int | None = None
+# Uploads stream through to domain-api (never buffered whole), so their bound is far above
+# the JSON body limit; Litestar counts the streamed bytes and answers 413 past it.
+UPLOAD_LIMIT = 4 << 30
 WRITE_GENOTYPES = {"permission": Permission("genotyping", Action.WRITE)}
 READ_GENOTYPES = {"permission": Permission("genotyping", Action.READ)}
 READ_ANALYSES = {"permission": Permission("analysis", Action.READ)}
@@ -115,18 +117,24 @@ def npy_header(shape: tuple[int, int]) -> bytes:
 @get("/api/v1/variantsets/{variant_set_db_id:str}/dosages.npy", opt=READ_GENOTYPES)
 async def download_dosages(
     request: Request[Any, Any, Any], state: State, variant_set_db_id: str
-) -> Response[bytes]:
+) -> Stream:
     """The dosage matrix (variants x call sets) as ``.npy``; ``callSetDbId`` picks columns."""
     call_sets = request.query_params.getall("callSetDbId", [])
     document = _decode(await state.genotyping.get_variant_set(request.auth, variant_set_db_id))
     width = len(call_sets) or document["callSetCount"]
-    parts = [npy_header((document["variantCount"], width))]
-    async for chunk in state.genotyping.stream_genotypes(
-        request.auth, variant_set_db_id, call_sets
-    ):
-        parts.append(chunk.dosages)  # raw int8: only analysis workers are sent packed chunks
-    return Response(
-        b"".join(parts),
+    chunks = state.genotyping.stream_genotypes(request.auth, variant_set_db_id, call_sets)
+    first = await anext(chunks, None)  # errors (unknown call set) still become a clean 4xx
+
+    async def body() -> AsyncIterator[bytes]:
+        """Streamed chunk by chunk: the matrix is never held whole (it can be GBs)."""
+        yield npy_header((document["variantCount"], width))
+        if first is not None:
+            yield first.dosages  # raw int8: only analysis workers are sent packed chunks
+        async for chunk in chunks:
+            yield chunk.dosages
+
+    return Stream(
+        body(),
         media_type="application/octet-stream",
         headers={"Content-Disposition": f'attachment; filename="{variant_set_db_id}.npy"'},
     )

@@ -12,7 +12,12 @@ import msgspec
 from bijmantra.application.brapi.criteria import search_criteria
 from bijmantra.application.brapi.entity import Catalog, Entity, Ref
 from bijmantra.application.brapi.ports import DocumentPage, ResourceStore
-from bijmantra.application.brapi.queries import MAX_SEARCH_RESULTS, decode_json, storable_ids
+from bijmantra.application.brapi.queries import (
+    MAX_SEARCH_RESULTS,
+    MAX_WRITE_ITEMS,
+    decode_json,
+    storable_ids,
+)
 from bijmantra.application.brapi.schema import empty, shape
 from bijmantra.application.events import bulk_data, bulk_type
 from bijmantra.application.ports import UnitOfWork, UnitOfWorkFactory
@@ -180,7 +185,11 @@ class ResourceCommands:
         db_ids: Sequence[str] | None = None,
     ) -> DocumentPage:
         """``POST /{path}``: all or nothing; ``db_ids`` lets a trusted import keep upstream ids."""
-        items = decode_json(body, "a JSON array") if isinstance(body, bytes) else body
+        items = (
+            decode_json(body, "a JSON array", max_items=MAX_WRITE_ITEMS)
+            if isinstance(body, bytes)
+            else body
+        )
         async with self.uow(principal.tenant_id) as uow:
             documents = await self.create_in(uow, principal, entity_name, items, db_ids=db_ids)
             await uow.commit()
@@ -245,7 +254,9 @@ class ResourceCommands:
         self, principal: Principal, entity_name: str, body: bytes
     ) -> DocumentPage:
         """``PUT /{path}`` with a map ``dbId -> request``: all or nothing."""
-        items = decode_json(body, "a JSON object mapping DbIds to objects")
+        items = decode_json(
+            body, "a JSON object mapping DbIds to objects", max_items=MAX_WRITE_ITEMS
+        )
         if not isinstance(items, dict):
             raise ValidationFailed(
                 "Request body must be a JSON object mapping DbIds to objects",
@@ -299,7 +310,7 @@ class ResourceCommands:
         authorize(principal, Permission(entity.context, Action.WRITE))
         target = entity.appends[suffix]
         storable_ids(db_id)
-        values = decode_json(body, "a JSON array of strings")
+        values = decode_json(body, "a JSON array of strings", max_items=MAX_WRITE_ITEMS)
         if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
             raise ValidationFailed(
                 "Request body must be a JSON array of strings",

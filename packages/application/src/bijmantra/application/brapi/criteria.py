@@ -12,6 +12,16 @@ from bijmantra.kernel import FieldError, ValidationFailed
 
 PAGING_PARAMETERS = frozenset({"page", "pageSize", "pageToken"})
 SEARCH_PAGING_FIELDS = frozenset({"page", "pageSize", "pageToken"})
+# Values one filter may list (``?germplasmDbId=`` repeated, ``germplasmDbIds: [...]``). The
+# store takes them as one array parameter, so this bounds memory and work, not SQL syntax.
+MAX_FILTER_VALUES = 10_000
+
+
+def _bounded(name: str, values: Sequence[Any], problems: list[FieldError]) -> bool:
+    if len(values) <= MAX_FILTER_VALUES:
+        return True
+    problems.append(FieldError(name, f"at most {MAX_FILTER_VALUES} values per filter"))
+    return False
 
 
 def fragment(path: Path, value: Any) -> dict[str, Any]:
@@ -56,6 +66,8 @@ def query_criteria(
         match = entity.filters.get(name)
         if match is None or name in PAGING_PARAMETERS or name in ignore:
             continue  # unknown parameters are ignored, as HTTP APIs conventionally do
+        if not _bounded(name, raw_values, problems):
+            continue
         values = [
             parse_scalar(field_schema(document, match.paths[0]), v, name, problems)
             for v in raw_values
@@ -83,12 +95,17 @@ def search_criteria(entity: Entity, body: Any) -> Criteria:
     """``POST /search/{path}``: plural list fields of the official search request."""
     assert entity.search_schema is not None
     problems: list[FieldError] = []
+    sent = body if isinstance(body, dict) else {}
+    for name, value in sent.items():  # before any work per value
+        if isinstance(value, list):
+            _bounded(name, value, problems)
+    if problems:
+        raise ValidationFailed("Invalid search request", problems)
     request = shape(entity.schemas.named(entity.search_schema), body, "", problems)
     if problems:
         raise ValidationFailed("Invalid search request", problems)
     criteria, unsupported = [], []
     document = entity.document_schema
-    sent = body if isinstance(body, dict) else {}
     for name, value in request.items():
         if (
             sent.get(name) in (None, [], {})

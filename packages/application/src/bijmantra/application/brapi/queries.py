@@ -16,6 +16,7 @@ from bijmantra.application.brapi.ports import (
     SearchResultStore,
 )
 from bijmantra.application.brapi.schema import text_problem
+from bijmantra.application.json_input import decode_bounded
 from bijmantra.application.ports import UnitOfWorkFactory
 from bijmantra.application.security import Action, Permission, authorize
 from bijmantra.kernel import (
@@ -28,16 +29,12 @@ from bijmantra.kernel import (
 )
 
 MAX_SEARCH_RESULTS = 100_000
-_decode_body = msgspec.json.Decoder()
+MAX_WRITE_ITEMS = 10_000  # documents per bulk write (the phenotyping benchmark's batch)
 
 
-def decode_json(body: bytes, what: str) -> Any:
-    try:
-        return _decode_body.decode(body) if body.strip() else None
-    except msgspec.DecodeError as exc:
-        raise ValidationFailed(
-            f"Request body must be {what}", [FieldError("body", str(exc))]
-        ) from None
+def decode_json(body: bytes, what: str, *, max_items: int | None = None) -> Any:
+    """A request body (empty means ``None``) within the bounds of ``json_input``."""
+    return decode_bounded(body, what, max_items=max_items) if body.strip() else None
 
 
 def storable_ids(*db_ids: str) -> None:

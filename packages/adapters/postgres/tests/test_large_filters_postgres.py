@@ -1,0 +1,38 @@
+"""Large id lists reach PostgreSQL as one array parameter (not one parameter per id)."""
+
+from __future__ import annotations
+
+import uuid
+
+import msgspec
+import pytest
+from bijmantra.adapters.postgres import unit_of_work_factory
+from bijmantra.application.brapi.commands import ResourceCommands
+from bijmantra.application.brapi.modules import catalog
+from bijmantra.kernel import PageRequest, Principal, TenantId
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+pytestmark = pytest.mark.integration
+OVER_THE_PARAMETER_LIMIT = 66_000  # PostgreSQL's protocol stops at 65,535 parameters
+
+
+async def test_66000_ids_in_one_filter_are_one_query(engine: AsyncEngine) -> None:
+    who = Principal("tester", TenantId(uuid.uuid4()), frozenset({"breeder"}))
+    factory = unit_of_work_factory(engine, source="test")
+    created = await ResourceCommands(catalog(), factory).create(
+        who,
+        "germplasm",
+        [
+            {"germplasmName": f"G{i}", "germplasmPUI": f"doi:t/{i}", "commonCropName": "Cassava"}
+            for i in range(3)
+        ],
+    )
+    wanted = [d["germplasmDbId"] for d in msgspec.json.decode(created.documents)][:2]
+    ids = [str(uuid.uuid4()) for _ in range(OVER_THE_PARAMETER_LIMIT - 2)] + wanted
+    criterion = (tuple({"germplasmDbId": i} for i in ids),)
+    async with factory(who.tenant_id) as uow:
+        page = await uow.resources.page("germplasm", criterion, PageRequest(0, 10))
+        matched = await uow.resources.matching_ids("germplasm", criterion, 10)
+    assert page.total_count == 2
+    assert sorted(d["germplasmDbId"] for d in msgspec.json.decode(page.documents)) == sorted(wanted)
+    assert sorted(matched) == sorted(wanted)

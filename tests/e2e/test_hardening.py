@@ -1,0 +1,85 @@
+"""The attacks of issue 17 against the four services as processes: each probe that once cost
+gigabytes, a wrong status or a lost event is a permanent test here (one stack for all)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+import zlib
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import psutil
+import pytest
+from bijmantra.testkit.devstack import DevStack, running_stack
+
+pytestmark = [pytest.mark.e2e]
+MiB = 1 << 20
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
+    with running_stack(tmp_path_factory.mktemp("stack"), testdata=True) as stack:
+        yield stack
+
+
+@pytest.fixture(scope="module")
+async def client(stack: DevStack) -> AsyncIterator[httpx.AsyncClient]:
+    headers = {"Authorization": f"Bearer {stack.login()}"}
+    async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=60, headers=headers) as c:
+        yield c
+
+
+def peak_and_current_rss(pid: int) -> tuple[int, int]:
+    """(VmHWM, VmRSS) of a process in bytes: its high-water mark and what it holds now."""
+    fields = {}
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            name, _, value = line.partition(":")
+            if name in ("VmHWM", "VmRSS"):
+                fields[name] = int(value.split()[0]) * 1024
+    return fields["VmHWM"], fields["VmRSS"]
+
+
+async def test_memory_attacks_are_refused_and_domain_api_stays_near_its_start(
+    client: httpx.AsyncClient, stack: DevStack
+) -> None:
+    domain_api = psutil.Process(stack.services["domain-api"].pid)
+    warm = await client.get("/brapi/v2/germplasm", params={"pageSize": 10})
+    assert warm.status_code == 200
+    _, start = peak_and_current_rss(domain_api.pid)
+
+    million = b"[" + b",".join([b"{}"] * 1_000_000) + b"]"
+    bulk = await client.post(
+        "/brapi/v2/germplasm", content=million, headers={"Content-Type": "application/json"}
+    )
+    assert bulk.status_code == 400, bulk.text
+    assert "Too many items" in json.dumps(bulk.json()["metadata"]["status"])
+
+    ids = [str(uuid.uuid4()) for _ in range(60_000)]
+    search = await client.post("/brapi/v2/search/germplasm", json={"germplasmDbIds": ids})
+    assert search.status_code == 400, search.text
+    assert "at most 10000 values per filter" in json.dumps(search.json()["metadata"]["status"])
+    allowed = await client.post("/brapi/v2/search/germplasm", json={"germplasmDbIds": ids[:10_000]})
+    assert allowed.status_code == 202, allowed.text
+
+    header = b"##fileformat=VCFv4.3\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\ts1\n"
+    deflate = zlib.compressobj(9, wbits=31)  # gzip, built without 200 MB in memory at once
+    zeros = b"0" * MiB
+    bomb = b"".join(
+        [deflate.compress(header + b"2\t1\t"), *(deflate.compress(zeros) for _ in range(200))]
+    )
+    bomb += deflate.flush()
+    assert len(bomb) < MiB
+    upload = await client.post(
+        "/api/v1/genotypes/imports",
+        params={"name": "bomb", "commonCropName": "Cassava"},
+        content=bomb,
+    )
+    assert upload.status_code == 422, upload.text
+    assert "line longer than" in upload.json()["error"]["message"]
+
+    peak, now = peak_and_current_rss(domain_api.pid)
+    # Unbounded, these three took domain-api from ~130 MB to 1.9-4.2 GB and kept it there.
+    assert now < 1.5 * start, (start, now)
+    assert peak < 2 * start, (start, peak)
