@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from bijmantra.adapters.postgres.matrices import pack_symmetric_array
+from bijmantra.genomics.symmetric import pack_symmetric_array
 from bijmantra.analytics_worker import plots
 from bijmantra.analytics_worker.feed import BlockBuffers, BlockFeed, CentringFeed, MatrixFeed
 from bijmantra.genomics import gblup, grm, gwas, ld_r2, pca, qc_stats, reml_gblup

@@ -10,7 +10,7 @@ from typing import Any
 
 import msgspec
 import numpy as np
-from bijmantra.adapters.postgres.matrices import (
+from bijmantra.genomics.symmetric import (
     UPPER_TRIANGLE,
     expand_symmetric,
     pack_symmetric,

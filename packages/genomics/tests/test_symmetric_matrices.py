@@ -6,16 +6,11 @@ import io
 
 import numpy as np
 import pytest
-from bijmantra.adapters.postgres.analyses import NPY, _stored_artifact
-from bijmantra.adapters.postgres.matrices import (
-    UPPER_TRIANGLE,
+from bijmantra.genomics.symmetric import (
     expand_symmetric,
     pack_symmetric,
     pack_symmetric_array,
-    packed_served_size,
 )
-from bijmantra.application.analysis.dto import Artifact
-from bijmantra.kernel import ValidationFailed
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -94,27 +89,3 @@ def test_bytes_that_are_not_npy_are_left_whole_and_refused_as_packed() -> None:
     assert pack_symmetric(b"\x89PNG\r\n\x1a\n...") is None
     with pytest.raises(ValueError, match="not a packed"):
         expand_symmetric(b"<svg/>")
-
-
-def test_a_matrix_its_producer_packed_is_stored_as_sent_and_served_whole() -> None:
-    data = npy(symmetric(6, np.float32))
-    packed = pack_symmetric(data)
-    assert packed is not None
-    assert packed_served_size(packed) == len(data)
-    stored = _stored_artifact(Artifact("grm.npy", NPY, packed, upper_triangle=True))
-    assert stored == (UPPER_TRIANGLE, packed, len(data))
-
-
-@pytest.mark.parametrize(
-    "claimed",
-    [
-        npy(symmetric(6, np.float32)),  # whole, not packed
-        (pack_symmetric(npy(symmetric(6, np.float32))) or b"")[:-4],  # one value short
-        npy(np.arange(12, dtype=np.float64).reshape(3, 4))[:-8],  # not square
-        b"\x89PNG\r\n\x1a\n...",  # not .npy at all
-    ],
-)
-def test_a_claimed_packed_matrix_that_is_not_one_is_refused(claimed: bytes) -> None:
-    assert packed_served_size(claimed) is None
-    with pytest.raises(ValidationFailed, match="not a packed symmetric"):
-        _stored_artifact(Artifact("grm.npy", NPY, claimed, upper_triangle=True))
