@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from bijmantra.application.distribution.ports import DistributionStore
     from bijmantra.application.events.envelope import EventEnvelope, OutboxRecord
     from bijmantra.application.genotyping.dto import CallChunk, GenotypeChunk, StoredVariantSet
+    from bijmantra.application.operations.ports import OperationsRepository
 
 
 class GenotypeBlock(Protocol):
@@ -126,6 +127,7 @@ class UnitOfWork(Protocol):
     genotypes: GenotypeStore
     analyses: AnalysisRepository
     distribution: DistributionStore
+    operations: OperationsRepository
 
     def record(self, event: DomainEvent) -> None:
         """Queue an event; ``commit`` writes it to the outbox in the same transaction."""

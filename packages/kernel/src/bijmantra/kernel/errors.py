@@ -14,6 +14,7 @@ class ErrorCode(StrEnum):
     NOT_FOUND = "not_found"
     CONFLICT = "conflict"
     GONE = "gone"
+    PRECONDITION_FAILED = "precondition_failed"
     VALIDATION = "validation"
     UNPROCESSABLE = "unprocessable"
     UNAUTHORIZED = "unauthorized"
@@ -58,6 +59,13 @@ class Gone(BijmantraError):
 
 
 @dataclass(eq=False)
+class PreconditionFailed(BijmantraError):
+    """A conditional write whose condition no longer holds (a stale ``If-Match``)."""
+
+    code: ErrorCode = ErrorCode.PRECONDITION_FAILED
+
+
+@dataclass(eq=False)
 class ValidationFailed(BijmantraError):
     code: ErrorCode = ErrorCode.VALIDATION
 
@@ -93,6 +101,7 @@ ERRORS_BY_CODE: dict[ErrorCode, type[BijmantraError]] = {
     ErrorCode.NOT_FOUND: NotFound,
     ErrorCode.CONFLICT: Conflict,
     ErrorCode.GONE: Gone,
+    ErrorCode.PRECONDITION_FAILED: PreconditionFailed,
     ErrorCode.VALIDATION: ValidationFailed,
     ErrorCode.UNPROCESSABLE: Unprocessable,
     ErrorCode.UNAUTHORIZED: Unauthorized,
@@ -116,6 +125,7 @@ GRPC_STATUS_NAMES: dict[ErrorCode, str] = {
     ErrorCode.NOT_FOUND: "NOT_FOUND",
     ErrorCode.CONFLICT: "ALREADY_EXISTS",
     ErrorCode.GONE: "OUT_OF_RANGE",
+    ErrorCode.PRECONDITION_FAILED: "ABORTED",  # gRPC's code for a failed optimistic check
     ErrorCode.VALIDATION: "INVALID_ARGUMENT",
     ErrorCode.UNPROCESSABLE: "FAILED_PRECONDITION",
     ErrorCode.UNAUTHORIZED: "UNAUTHENTICATED",
@@ -128,6 +138,7 @@ HTTP_STATUSES: dict[ErrorCode, int] = {
     ErrorCode.NOT_FOUND: 404,
     ErrorCode.CONFLICT: 409,
     ErrorCode.GONE: 410,
+    ErrorCode.PRECONDITION_FAILED: 412,
     ErrorCode.VALIDATION: 422,
     ErrorCode.UNPROCESSABLE: 422,
     ErrorCode.UNAUTHORIZED: 401,

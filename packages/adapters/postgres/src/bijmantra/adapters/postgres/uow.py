@@ -10,6 +10,7 @@ from bijmantra.adapters.postgres.analyses import PostgresAnalysisRepository
 from bijmantra.adapters.postgres.distribution import PostgresDistributionStore
 from bijmantra.adapters.postgres.engine import driver_connection
 from bijmantra.adapters.postgres.genotypes import PostgresGenotypeStore
+from bijmantra.adapters.postgres.operations import PostgresOperationsRepository
 from bijmantra.adapters.postgres.outbox import write_outbox
 from bijmantra.adapters.postgres.resources import PostgresResourceStore
 from bijmantra.application.events import envelope_for
@@ -92,6 +93,7 @@ class PostgresUnitOfWork(TenantTransaction):
         self.genotypes = PostgresGenotypeStore(connection)
         self.analyses = PostgresAnalysisRepository(connection)
         self.distribution = PostgresDistributionStore(connection)
+        self.operations = PostgresOperationsRepository(connection, self.tenant_id)
 
     async def commit(self) -> None:
         assert self._connection is not None

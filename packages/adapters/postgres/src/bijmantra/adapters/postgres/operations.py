@@ -1,0 +1,452 @@
+"""The operations context's store: ``domain.ops_*`` tables, scoped by row-level security.
+
+Every statement also names the tenant, so indexes lead with it; RLS would confine a query
+that forgot. Dependency-region searches are recursive CTEs bounded by the ``topo`` order
+(ADR 0100), so adding an edge reads the region between its ends, not the graph.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+import msgspec
+from bijmantra.adapters.postgres.inbox import first_delivery
+from bijmantra.application.events import EventEnvelope
+from bijmantra.application.operations.ports import ItemFilter, SeasonTask
+from bijmantra.domain.operations import (
+    ActivityEntry,
+    Change,
+    Comment,
+    Dependency,
+    Kind,
+    OperationType,
+    Ordered,
+    Priority,
+    Season,
+    Status,
+    TimeEntry,
+    WorkItem,
+)
+from bijmantra.kernel import Page, PageRequest, TenantId
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+_encode = msgspec.json.encode
+_changes = msgspec.json.Decoder(list[tuple[str, Any, Any]])
+ITEM_FIELDS = (
+    "id, kind, title, operation_type, parent_id, root_id, season_id, description, status, "
+    "priority, assignees, due, rank, estimate_hours, study_id, location_id, unit_ids, "
+    "variable_ids, version, created_at, updated_at, completed_at"
+)
+_ITEM_NAMES = ITEM_FIELDS.replace(" ", "").split(",")
+_INSERT_ITEM = text(
+    f"INSERT INTO domain.ops_work_items (tenant_id, {ITEM_FIELDS}) VALUES "  # noqa: S608
+    f"(:tenant_id, {', '.join(':' + n for n in _ITEM_NAMES)})"
+)
+_UPDATE_ITEM = text(
+    "UPDATE domain.ops_work_items SET "  # noqa: S608 (constant column list)
+    + ", ".join(f"{n} = :{n}" for n in _ITEM_NAMES if n != "id")
+    + " WHERE tenant_id = :tenant_id AND id = :id"
+)
+_OPEN = "('todo', 'in_progress', 'blocked')"
+_REACHABLE = text(
+    """
+    WITH RECURSIVE region(id, topo) AS (
+        SELECT id, topo FROM domain.ops_work_items WHERE tenant_id = :t AND id = :start
+        UNION
+        SELECT w.id, w.topo FROM region r
+        JOIN domain.ops_dependencies d ON d.tenant_id = :t AND d.predecessor_id = r.id
+        JOIN domain.ops_work_items w ON w.tenant_id = :t AND w.id = d.successor_id
+        WHERE w.topo <= :bound
+    )
+    SELECT id, topo FROM region
+    """
+)
+_REACHING = text(
+    """
+    WITH RECURSIVE region(id, topo) AS (
+        SELECT id, topo FROM domain.ops_work_items WHERE tenant_id = :t AND id = :start
+        UNION
+        SELECT w.id, w.topo FROM region r
+        JOIN domain.ops_dependencies d ON d.tenant_id = :t AND d.successor_id = r.id
+        JOIN domain.ops_work_items w ON w.tenant_id = :t AND w.id = d.predecessor_id
+        WHERE w.topo >= :bound
+    )
+    SELECT id, topo FROM region
+    """
+)
+
+
+def _item_row(item: WorkItem) -> dict[str, Any]:
+    row = {n: getattr(item, n) for n in _ITEM_NAMES}
+    for name in ("kind", "operation_type", "status", "priority"):
+        row[name] = row[name].value if row[name] is not None else None
+    for name in ("assignees", "unit_ids", "variable_ids"):
+        row[name] = list(row[name])
+    row["tenant_id"] = item.tenant_id
+    return row
+
+
+def _item(tenant: TenantId, row: Any) -> WorkItem:
+    values = row._asdict()
+    values.pop("total", None)
+    values["kind"] = Kind(values["kind"])
+    values["status"] = Status(values["status"])
+    values["priority"] = Priority(values["priority"])
+    if values["operation_type"] is not None:
+        values["operation_type"] = OperationType(values["operation_type"])
+    for name in ("assignees", "unit_ids", "variable_ids"):
+        values[name] = tuple(values[name])
+    return WorkItem(tenant_id=tenant, **values)
+
+
+def _season(tenant: TenantId, row: Any) -> Season:
+    values = row._asdict()
+    values.pop("total", None)
+    return Season(tenant_id=tenant, **values)
+
+
+class PostgresOperationsRepository:
+    def __init__(self, connection: AsyncConnection, tenant_id: TenantId) -> None:
+        self._connection = connection
+        self._tenant = tenant_id
+
+    async def _rows(self, sql: str, **params: Any) -> list[Any]:
+        result = await self._connection.execute(text(sql), {"t": self._tenant, **params})
+        return list(result)
+
+    async def _page(self, sql: str, page: PageRequest, **params: Any) -> tuple[list[Any], int]:
+        """``sql`` selects ``count(*) OVER () AS total`` beside its columns."""
+        rows = await self._rows(
+            f"{sql} LIMIT :limit OFFSET :offset",
+            limit=page.page_size,
+            offset=page.offset,
+            **params,
+        )
+        if rows or page.page == 0:
+            return rows, rows[0].total if rows else 0
+        counted = await self._rows(f"SELECT count(*) AS n FROM ({sql}) AS q", **params)  # noqa: S608
+        return rows, int(counted[0].n)
+
+    # Seasons
+    async def add_season(self, season: Season) -> None:
+        await self._rows(
+            "INSERT INTO domain.ops_seasons (tenant_id, id, name, starts_on, ends_on, "
+            "capacity_hours, version, created_at) VALUES (:t, :id, :name, :starts_on, "
+            ":ends_on, :capacity_hours, :version, :created_at) RETURNING id",
+            **_season_row(season),
+        )
+
+    async def get_season(self, season_id: str, *, for_update: bool = False) -> Season | None:
+        lock = " FOR UPDATE" if for_update else ""
+        rows = await self._rows(
+            f"SELECT {_SEASON_FIELDS} FROM domain.ops_seasons "  # noqa: S608
+            f"WHERE tenant_id = :t AND id = :id{lock}",
+            id=season_id,
+        )
+        return _season(self._tenant, rows[0]) if rows else None
+
+    async def save_season(self, season: Season) -> None:
+        await self._rows(
+            "UPDATE domain.ops_seasons SET name = :name, starts_on = :starts_on, "
+            "ends_on = :ends_on, capacity_hours = :capacity_hours, version = :version "
+            "WHERE tenant_id = :t AND id = :id RETURNING id",
+            **_season_row(season),
+        )
+
+    async def seasons(self, page: PageRequest) -> Page[Season]:
+        rows, total = await self._page(
+            f"SELECT {_SEASON_FIELDS}, count(*) OVER () AS total FROM domain.ops_seasons "  # noqa: S608
+            "WHERE tenant_id = :t ORDER BY starts_on, id",
+            page,
+        )
+        return Page([_season(self._tenant, r) for r in rows], page, total)
+
+    # Work items
+    async def add_item(self, item: WorkItem) -> None:
+        await self._connection.execute(_INSERT_ITEM, _item_row(item))
+
+    async def get_item(self, item_id: str, *, for_update: bool = False) -> WorkItem | None:
+        lock = " FOR UPDATE" if for_update else ""
+        rows = await self._rows(
+            f"SELECT {ITEM_FIELDS} FROM domain.ops_work_items "  # noqa: S608
+            f"WHERE tenant_id = :t AND id = :id{lock}",
+            id=item_id,
+        )
+        return _item(self._tenant, rows[0]) if rows else None
+
+    async def save_item(self, item: WorkItem) -> None:
+        await self._connection.execute(_UPDATE_ITEM, _item_row(item))
+
+    async def items(self, where: ItemFilter, page: PageRequest) -> Page[WorkItem]:
+        clauses, params = ["tenant_id = :t"], {}
+        if where.parent_id is not None:
+            clauses.append("parent_id = :parent_id")
+            params["parent_id"] = where.parent_id
+        if where.season_id is not None:
+            clauses.append("season_id = :season_id")
+            params["season_id"] = where.season_id
+        if where.status is not None:
+            clauses.append("status = :status")
+            params["status"] = where.status.value
+        if where.kind is not None:
+            clauses.append("kind = :kind")
+            params["kind"] = where.kind.value
+        if where.assignee is not None:
+            clauses.append("assignees @> ARRAY[CAST(:assignee AS text)]")
+            params["assignee"] = where.assignee
+        rows, total = await self._page(
+            f"SELECT {ITEM_FIELDS}, count(*) OVER () AS total "  # noqa: S608 (fixed clauses)
+            f"FROM domain.ops_work_items WHERE {' AND '.join(clauses)} ORDER BY rank, id",
+            page,
+            **params,
+        )
+        return Page([_item(self._tenant, r) for r in rows], page, total)
+
+    async def board_ranks(self, parent_id: str | None) -> list[tuple[str, int]]:
+        rows = await self._rows(
+            "SELECT id, rank FROM domain.ops_work_items WHERE tenant_id = :t "
+            "AND parent_id IS NOT DISTINCT FROM :parent ORDER BY rank, id",
+            parent=parent_id,
+        )
+        return [(r.id, r.rank) for r in rows]
+
+    async def set_ranks(self, ranks: dict[str, int]) -> None:
+        if ranks:
+            await self._rows(
+                "UPDATE domain.ops_work_items AS w SET rank = r.rank, version = w.version + 1 "
+                "FROM unnest(CAST(:ids AS text[]), CAST(:ranks AS bigint[])) AS r(id, rank) "
+                "WHERE w.tenant_id = :t AND w.id = r.id RETURNING w.id",
+                ids=list(ranks),
+                ranks=list(ranks.values()),
+            )
+
+    async def last_rank(self, parent_id: str | None) -> int | None:
+        rows = await self._rows(
+            "SELECT max(rank) AS last FROM domain.ops_work_items WHERE tenant_id = :t "
+            "AND parent_id IS NOT DISTINCT FROM :parent",
+            parent=parent_id,
+        )
+        return rows[0].last
+
+    async def open_children(self, item_id: str) -> int:
+        rows = await self._rows(
+            "SELECT count(*) AS n FROM domain.ops_work_items "  # noqa: S608 (constant list)
+            f"WHERE tenant_id = :t AND parent_id = :id AND status IN {_OPEN}",
+            id=item_id,
+        )
+        return int(rows[0].n)
+
+    async def open_blockers(self, item_id: str) -> int:
+        rows = await self._rows(
+            "SELECT count(*) AS n FROM domain.ops_dependencies d "  # noqa: S608 (constant list)
+            "JOIN domain.ops_work_items w ON w.tenant_id = d.tenant_id AND w.id = d.predecessor_id "
+            f"WHERE d.tenant_id = :t AND d.successor_id = :id AND w.status IN {_OPEN}",
+            id=item_id,
+        )
+        return int(rows[0].n)
+
+    async def spent_hours(self, item_id: str) -> float:
+        rows = await self._rows(
+            "SELECT coalesce(sum(e.hours), 0) AS hours FROM domain.ops_time_entries e "
+            "JOIN domain.ops_work_items w ON w.tenant_id = e.tenant_id AND w.id = e.work_item_id "
+            "WHERE e.tenant_id = :t AND (w.id = :id OR w.parent_id = :id OR w.root_id = :id)",
+            id=item_id,
+        )
+        return round(float(rows[0].hours), 6)
+
+    # Dependencies
+    async def lock_graph(self) -> None:
+        await self._rows(
+            "SELECT pg_advisory_xact_lock(hashtext('bijmantra.ops_graph'), "
+            "hashtext(CAST(:t AS text)))"
+        )
+
+    async def orders(self, item_ids: Sequence[str]) -> dict[str, int]:
+        rows = await self._rows(
+            "SELECT id, topo FROM domain.ops_work_items WHERE tenant_id = :t "
+            "AND id = ANY(CAST(:ids AS text[]))",
+            ids=list(item_ids),
+        )
+        return {r.id: r.topo for r in rows}
+
+    async def reachable(self, start: str, *, max_order: int) -> list[Ordered]:
+        result = await self._connection.execute(
+            _REACHABLE, {"t": self._tenant, "start": start, "bound": max_order}
+        )
+        return [Ordered(r.id, r.topo) for r in result]
+
+    async def reaching(self, start: str, *, min_order: int) -> list[Ordered]:
+        result = await self._connection.execute(
+            _REACHING, {"t": self._tenant, "start": start, "bound": min_order}
+        )
+        return [Ordered(r.id, r.topo) for r in result]
+
+    async def set_orders(self, orders: dict[str, int]) -> None:
+        if orders:
+            await self._rows(
+                "UPDATE domain.ops_work_items AS w SET topo = o.topo "
+                "FROM unnest(CAST(:ids AS text[]), CAST(:topos AS bigint[])) AS o(id, topo) "
+                "WHERE w.tenant_id = :t AND w.id = o.id RETURNING w.id",
+                ids=list(orders),
+                topos=list(orders.values()),
+            )
+
+    async def add_dependency(self, dependency: Dependency) -> bool:
+        rows = await self._rows(
+            "INSERT INTO domain.ops_dependencies (tenant_id, predecessor_id, successor_id, "
+            "created_at, created_by) VALUES (:t, :p, :s, :at, :by) "
+            "ON CONFLICT DO NOTHING RETURNING predecessor_id",
+            p=dependency.predecessor_id,
+            s=dependency.successor_id,
+            at=dependency.created_at,
+            by=dependency.created_by,
+        )
+        return bool(rows)
+
+    async def remove_dependency(self, predecessor_id: str, successor_id: str) -> bool:
+        rows = await self._rows(
+            "DELETE FROM domain.ops_dependencies WHERE tenant_id = :t AND predecessor_id = :p "
+            "AND successor_id = :s RETURNING predecessor_id",
+            p=predecessor_id,
+            s=successor_id,
+        )
+        return bool(rows)
+
+    async def dependencies(self, item_id: str, page: PageRequest) -> Page[Dependency]:
+        rows, total = await self._page(
+            "SELECT predecessor_id, successor_id, created_at, created_by, "
+            "count(*) OVER () AS total FROM domain.ops_dependencies WHERE tenant_id = :t "
+            "AND (predecessor_id = :id OR successor_id = :id) "
+            "ORDER BY created_at, predecessor_id, successor_id",
+            page,
+            id=item_id,
+        )
+        return Page(
+            [
+                Dependency(r.predecessor_id, r.successor_id, r.created_at, r.created_by)
+                for r in rows
+            ],
+            page,
+            total,
+        )
+
+    # Comments, time, activity
+    async def add_comment(self, comment: Comment) -> None:
+        await self._rows(
+            "INSERT INTO domain.ops_comments (tenant_id, id, work_item_id, author, body, "
+            "created_at) VALUES (:t, :id, :item, :author, :body, :at) RETURNING id",
+            id=comment.id,
+            item=comment.work_item_id,
+            author=comment.author,
+            body=comment.body,
+            at=comment.created_at,
+        )
+
+    async def comments(self, item_id: str, page: PageRequest) -> Page[Comment]:
+        rows, total = await self._page(
+            "SELECT id, work_item_id, author, body, created_at, count(*) OVER () AS total "
+            "FROM domain.ops_comments WHERE tenant_id = :t AND work_item_id = :id ORDER BY id",
+            page,
+            id=item_id,
+        )
+        return Page(
+            [Comment(r.id, r.work_item_id, r.author, r.body, r.created_at) for r in rows],
+            page,
+            total,
+        )
+
+    async def add_time_entry(self, entry: TimeEntry) -> None:
+        await self._rows(
+            "INSERT INTO domain.ops_time_entries (tenant_id, id, work_item_id, member, day, "
+            "hours, note, created_at) VALUES (:t, :id, :item, :member, :day, :hours, :note, "
+            ":at) RETURNING id",
+            id=entry.id,
+            item=entry.work_item_id,
+            member=entry.member,
+            day=entry.day,
+            hours=entry.hours,
+            note=entry.note,
+            at=entry.created_at,
+        )
+
+    async def time_entries(self, item_id: str, page: PageRequest) -> Page[TimeEntry]:
+        rows, total = await self._page(
+            "SELECT id, work_item_id, member, day, hours, note, created_at, "
+            "count(*) OVER () AS total FROM domain.ops_time_entries "
+            "WHERE tenant_id = :t AND work_item_id = :id ORDER BY id",
+            page,
+            id=item_id,
+        )
+        return Page(
+            [
+                TimeEntry(r.id, r.work_item_id, r.member, r.day, r.hours, r.note, r.created_at)
+                for r in rows
+            ],
+            page,
+            total,
+        )
+
+    async def log(self, entry: ActivityEntry) -> None:
+        changes = [(c.field, c.old, c.new) for c in entry.changes]
+        await self._rows(
+            "INSERT INTO domain.ops_activity (tenant_id, id, work_item_id, actor, action, "
+            "changes, at) VALUES (:t, :id, :item, :actor, :action, CAST(:changes AS jsonb), :at) "
+            "RETURNING id",
+            id=entry.id,
+            item=entry.work_item_id,
+            actor=entry.actor,
+            action=entry.action,
+            changes=_encode(changes).decode(),
+            at=entry.at,
+        )
+
+    async def activity(self, item_id: str, page: PageRequest) -> Page[ActivityEntry]:
+        rows, total = await self._page(
+            "SELECT id, work_item_id, actor, action, CAST(changes AS text) AS changes, at, "
+            "count(*) OVER () AS total FROM domain.ops_activity "
+            "WHERE tenant_id = :t AND work_item_id = :id ORDER BY id",
+            page,
+            id=item_id,
+        )
+        entries = [
+            ActivityEntry(
+                r.id,
+                r.work_item_id,
+                r.actor,
+                r.action,
+                tuple(Change(*c) for c in _changes.decode(r.changes)),
+                r.at,
+            )
+            for r in rows
+        ]
+        return Page(entries, page, total)
+
+    async def season_tasks(self, season_id: str) -> list[SeasonTask]:
+        rows = await self._rows(
+            "SELECT estimate_hours, status, completed_at FROM domain.ops_work_items "
+            "WHERE tenant_id = :t AND season_id = :id",
+            id=season_id,
+        )
+        return [SeasonTask(r.estimate_hours, Status(r.status), r.completed_at) for r in rows]
+
+    async def season_hours(self, season_id: str) -> list[tuple[date, float]]:
+        rows = await self._rows(
+            "SELECT e.day, sum(e.hours) AS hours FROM domain.ops_time_entries e "
+            "JOIN domain.ops_work_items w ON w.tenant_id = e.tenant_id AND w.id = e.work_item_id "
+            "WHERE e.tenant_id = :t AND w.season_id = :id GROUP BY e.day ORDER BY e.day",
+            id=season_id,
+        )
+        return [(r.day, float(r.hours)) for r in rows]
+
+    async def first_delivery(self, consumer: str, event: EventEnvelope) -> bool:
+        return await first_delivery(self._connection, consumer, event, schema="domain")
+
+
+_SEASON_FIELDS = "id, name, starts_on, ends_on, capacity_hours, version, created_at"
+
+
+def _season_row(season: Season) -> dict[str, Any]:
+    return {n: getattr(season, n) for n in _SEASON_FIELDS.replace(" ", "").split(",")}

@@ -1,0 +1,164 @@
+"""Around a work item: comments, time entries and finish-to-start dependencies.
+
+Adding a dependency checks for a cycle in the new edge's neighbourhood only (see
+``bijmantra.domain.operations.graph``): the store searches the affected region of the
+dependency order, never the whole graph.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from bijmantra.application.operations.dto import (
+    CommentIn,
+    DependencyIn,
+    TimeEntryIn,
+    comment_data,
+    decode,
+    dependency_data,
+    time_entry_data,
+)
+from bijmantra.application.operations.items import WRITE, item_or_404, log, record
+from bijmantra.application.operations.ports import OperationsRepository
+from bijmantra.application.ports import UnitOfWork, UnitOfWorkFactory
+from bijmantra.application.security import authorize
+from bijmantra.domain.operations import (
+    Change,
+    Comment,
+    Dependency,
+    TimeEntry,
+    WorkItem,
+    check_comment,
+    check_time_entry,
+    needs_search,
+    refuse_cycle,
+    reorder,
+)
+from bijmantra.kernel import (
+    Clock,
+    FieldError,
+    NotFound,
+    Principal,
+    SystemClock,
+    Unprocessable,
+    new_id,
+)
+
+
+async def _referenced(repo: OperationsRepository, item_id: str, location: str) -> WorkItem:
+    item = await repo.get_item(item_id)
+    if item is None:
+        raise Unprocessable(
+            "Work item not found in this organization",
+            [FieldError(location, f"unknown work item {item_id!r}")],
+        )
+    return item
+
+
+async def add_edge(repo: OperationsRepository, predecessor: str, successor: str) -> None:
+    """Keep the dependency order valid for the new edge, or refuse it as a cycle (422)."""
+    orders = await repo.orders([predecessor, successor])
+    low, high = orders[successor], orders[predecessor]
+    if not needs_search(predecessor, successor, high, low):
+        return
+    forward = await repo.reachable(successor, max_order=high)
+    refuse_cycle(predecessor, successor, forward)
+    backward = await repo.reaching(predecessor, min_order=low)
+    await repo.set_orders(reorder(forward, backward))
+
+
+@dataclass
+class Collaboration:
+    uow: UnitOfWorkFactory
+    clock: Clock = field(default_factory=SystemClock)
+
+    async def comment(self, principal: Principal, item_id: str, body: bytes) -> Comment:
+        authorize(principal, WRITE)
+        request = decode(body, CommentIn, "comment")
+        check_comment(request.body)
+        now = self.clock.now()
+        async with self.uow(principal.tenant_id) as uow:
+            item = await item_or_404(uow.operations, item_id)
+            comment = Comment(new_id(), item.id, principal.subject, request.body, now)
+            await uow.operations.add_comment(comment)
+            await log(
+                uow.operations,
+                principal,
+                item.id,
+                "commented",
+                (Change("comment", None, comment.id),),
+                now,
+            )
+            data = {"comment": comment_data(comment), "about": item.about}
+            record(uow, principal, "comment.added", item.id, data, now)
+            await uow.commit()
+        return comment
+
+    async def log_time(self, principal: Principal, body: bytes) -> TimeEntry:
+        """The caller's own hours on an item (non-negative, at most a day per entry)."""
+        authorize(principal, WRITE)
+        request = decode(body, TimeEntryIn, "time entry")
+        check_time_entry(request.hours, request.note)
+        now = self.clock.now()
+        async with self.uow(principal.tenant_id) as uow:
+            item = await _referenced(uow.operations, request.work_item_id, "work_item_id")
+            entry = TimeEntry(
+                new_id(), item.id, principal.subject, request.day, request.hours, request.note, now
+            )
+            await uow.operations.add_time_entry(entry)
+            found = (Change("time_entry", None, {"hours": entry.hours, "day": str(entry.day)}),)
+            await log(uow.operations, principal, item.id, "time_logged", found, now)
+            data = {"time_entry": time_entry_data(entry), "about": item.about}
+            record(uow, principal, "time_entry.added", item.id, data, now)
+            await uow.commit()
+        return entry
+
+    async def depend(self, principal: Principal, body: bytes) -> Dependency:
+        authorize(principal, WRITE)
+        request = decode(body, DependencyIn, "dependency")
+        now = self.clock.now()
+        async with self.uow(principal.tenant_id) as uow:
+            repo = uow.operations
+            await repo.lock_graph()
+            tail = await _referenced(repo, request.predecessor_id, "predecessor_id")
+            head = await _referenced(repo, request.successor_id, "successor_id")
+            dependency = Dependency(tail.id, head.id, now, principal.subject)
+            await add_edge(repo, tail.id, head.id)
+            if not await repo.add_dependency(dependency):
+                return dependency  # already there: nothing changes, no event
+            await self._logged(uow, principal, "dependency.added", tail, head, dependency)
+            await uow.commit()
+        return dependency
+
+    async def undepend(self, principal: Principal, predecessor_id: str, successor_id: str) -> None:
+        authorize(principal, WRITE)
+        async with self.uow(principal.tenant_id) as uow:
+            repo = uow.operations
+            await repo.lock_graph()
+            if not await repo.remove_dependency(predecessor_id, successor_id):
+                raise NotFound("Dependency not found")
+            tail = await item_or_404(repo, predecessor_id)
+            head = await item_or_404(repo, successor_id)
+            gone = Dependency(tail.id, head.id, self.clock.now(), principal.subject)
+            await self._logged(uow, principal, "dependency.removed", tail, head, gone)
+            await uow.commit()
+
+    async def _logged(
+        self,
+        uow: UnitOfWork,
+        principal: Principal,
+        event_type: str,
+        tail: WorkItem,
+        head: WorkItem,
+        dependency: Dependency,
+    ) -> None:
+        added = event_type.endswith("added")
+        now = dependency.created_at
+        for item, other, name in ((tail, head, "successor"), (head, tail, "predecessor")):
+            change = Change(name, None, other.id) if added else Change(name, other.id, None)
+            await log(uow.operations, principal, item.id, event_type, (change,), now)
+        data = {
+            "dependency": dependency_data(dependency),
+            "about": list(dict.fromkeys([*head.about, *tail.about])),
+        }
+        record(uow, principal, event_type, head.id, data, now)
