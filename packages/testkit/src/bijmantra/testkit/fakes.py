@@ -28,6 +28,7 @@ from bijmantra.domain.genotyping import VariantSet
 from bijmantra.genomics.calls import from_dosages
 from bijmantra.kernel import Page, PageRequest, TenantId
 from bijmantra.testkit.distribution import DistributionTables, FakeDistributionStore
+from bijmantra.testkit.operations import FakeOperationsRepository, OperationsState
 
 _encode = msgspec.json.encode
 Documents = dict[tuple[TenantId, str, str], bytes]
@@ -65,6 +66,7 @@ class InMemoryDatabase:
     outbox: list[EventEnvelope] = field(default_factory=list)
     published: set[str] = field(default_factory=set)
     distribution: DistributionTables = field(default_factory=DistributionTables)
+    operations: dict[TenantId, OperationsState] = field(default_factory=dict)
 
 
 class FakeResourceStore:
@@ -332,6 +334,7 @@ class FakeUnitOfWork:
         self.genotypes = FakeGenotypeStore(self._db.variant_sets, self.tenant_id)
         self.analyses = FakeAnalysisRepository(self._db, self.tenant_id)
         self.distribution = FakeDistributionStore(self._db.distribution, self.tenant_id)
+        self.operations = FakeOperationsRepository(self._db.operations, self.tenant_id)
         self._events = []
         return self
 
@@ -356,6 +359,7 @@ class FakeUnitOfWork:
         self._db.analyses.update(self.analyses.staged)
         self._db.results.update(self.analyses.results)
         self.distribution.publish()
+        self.operations.commit()
         self._db.outbox.extend(envelope_for(e, source="fake") for e in self._events)
         self._events = []
         self.committed = True

@@ -1,0 +1,217 @@
+"""Rules of the operations context: the transition table, cycle refusal, plot order, ranks."""
+
+from __future__ import annotations
+
+import itertools
+from collections import defaultdict
+from datetime import date
+
+import pytest
+from bijmantra.domain.operations import (
+    TRANSITIONS,
+    DependencyGraph,
+    Pattern,
+    Plot,
+    Season,
+    Status,
+    check_if_match,
+    check_season,
+    check_transition,
+    parse_coordinate,
+    plan_edge,
+    plot_order,
+    rank_between,
+    renumbered,
+)
+from bijmantra.domain.operations.burndown import PlannedTask, burndown
+from bijmantra.kernel import Conflict, PreconditionFailed, TenantId, Unprocessable, ValidationFailed
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+# The table as the issue states it, written out independently of the code under test.
+DECLARED = {
+    ("todo", "in_progress"),
+    ("todo", "blocked"),
+    ("todo", "cancelled"),
+    ("in_progress", "todo"),
+    ("in_progress", "blocked"),
+    ("in_progress", "done"),
+    ("in_progress", "cancelled"),
+    ("blocked", "todo"),
+    ("blocked", "in_progress"),
+    ("blocked", "cancelled"),
+    ("done", "in_progress"),
+    ("cancelled", "todo"),
+}
+
+
+@pytest.mark.parametrize(("current", "target"), list(itertools.product(Status, Status)))
+def test_every_pair_of_statuses_is_allowed_or_refused_as_declared(
+    current: Status, target: Status
+) -> None:
+    allowed = (current.value, target.value) in DECLARED
+    assert (target in TRANSITIONS[current]) is allowed
+    if allowed:
+        check_transition(current, target, open_blockers=0, open_children=0)
+    else:
+        with pytest.raises(Conflict):
+            check_transition(current, target, open_blockers=0, open_children=0)
+
+
+@pytest.mark.parametrize("current", [s for s in Status if Status.IN_PROGRESS in TRANSITIONS[s]])
+def test_an_open_blocker_refuses_every_start(current: Status) -> None:
+    with pytest.raises(Conflict, match="blocker"):
+        check_transition(current, Status.IN_PROGRESS, open_blockers=1, open_children=0)
+    # Children do not hold back a start, and blockers do not hold back anything else.
+    check_transition(current, Status.IN_PROGRESS, open_blockers=0, open_children=3)
+
+
+def test_done_needs_every_child_finished_but_not_the_blockers() -> None:
+    with pytest.raises(Conflict, match="children"):
+        check_transition(Status.IN_PROGRESS, Status.DONE, open_blockers=0, open_children=1)
+    check_transition(Status.IN_PROGRESS, Status.DONE, open_blockers=2, open_children=0)
+
+
+def test_if_match_accepts_the_current_etag_and_star_and_refuses_a_stale_one() -> None:
+    check_if_match(None, 3)
+    check_if_match('"3"', 3)
+    check_if_match('W/"3"', 3)
+    check_if_match('"1", "3"', 3)
+    check_if_match("*", 3)
+    for stale in ('"2"', "3", '"33"', ""):
+        with pytest.raises(PreconditionFailed):
+            check_if_match(stale, 3)
+
+
+def _reaches(edges: set[tuple[int, int]], start: int, goal: int) -> bool:
+    successors: defaultdict[int, set[int]] = defaultdict(set)
+    for tail, head in edges:
+        successors[tail].add(head)
+    seen, stack = {start}, [start]
+    while stack:
+        node = stack.pop()
+        if node == goal:
+            return True
+        for nxt in successors[node] - seen:
+            seen.add(nxt)
+            stack.append(nxt)
+    return False
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.integers(min_value=2, max_value=12).flatmap(
+        lambda n: st.lists(
+            st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)), min_size=1, max_size=40
+        )
+    )
+)
+def test_cycle_detection_agrees_with_plain_reachability(proposed: list[tuple[int, int]]) -> None:
+    graph = DependencyGraph()
+    nodes = {n for edge in proposed for n in edge}
+    for node in sorted(nodes):
+        graph.add_node(str(node))
+    accepted: set[tuple[int, int]] = set()
+    for tail, head in proposed:
+        closes_cycle = tail == head or _reaches(accepted, head, tail)
+        if closes_cycle:
+            with pytest.raises(Unprocessable):
+                graph.add(str(tail), str(head))
+        else:
+            graph.add(str(tail), str(head))
+            accepted.add((tail, head))
+        # The maintained order is a topological order of every accepted edge.
+        assert all(graph.order[str(t)] < graph.order[str(h)] for t, h in accepted)
+        assert sorted(graph.order.values()) == list(range(1, len(nodes) + 1))
+
+
+def test_the_search_stays_inside_the_region_between_the_new_edges_ends() -> None:
+    # A chain 1 -> 2 -> ... -> 50 in order; adding 30 -> 20 may look only at 20..30.
+    order = {str(n): n for n in range(1, 51)}
+    visited: list[str] = []
+
+    def successors(node: str) -> list[str]:
+        visited.append(node)
+        return [str(int(node) + 1)] if int(node) < 50 else []
+
+    def predecessors(node: str) -> list[str]:
+        visited.append(node)
+        return [str(int(node) - 1)] if int(node) > 1 else []
+
+    assert plan_edge("1", "50", order, successors, predecessors) == {}
+    assert visited == []  # agrees with the order: nothing searched
+    with pytest.raises(Unprocessable):
+        plan_edge("30", "20", order, successors, predecessors)
+    assert {int(n) for n in visited} <= set(range(20, 31))
+
+
+layouts = st.lists(
+    st.tuples(st.integers(0, 6), st.integers(0, 6)), min_size=1, max_size=40, unique=True
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(layouts, st.sampled_from(list(Pattern)))
+def test_plot_order_walks_rows_in_turn_and_turns_at_the_ends(
+    cells: list[tuple[int, int]], pattern: Pattern
+) -> None:
+    plots = [Plot(f"u{x}-{y}", float(x), float(y)) for x, y in cells]
+    walk = plot_order(reversed(plots), pattern)
+    assert sorted(p.unit_id for p in walk) == sorted(p.unit_id for p in plots)
+    rows = sorted({p.y for p in plots})
+    for index, row in enumerate(rows):
+        xs = [p.x for p in walk if p.y == row]
+        backwards = pattern is Pattern.SERPENTINE and index % 2 == 1
+        assert xs == sorted(xs, reverse=backwards)
+    # Rows are contiguous and visited from the first to the last.
+    assert [p.y for p in walk] == sorted(p.y for p in walk)
+
+
+def test_serpentine_on_a_full_grid_moves_one_step_at_a_time() -> None:
+    plots = [Plot(f"{x},{y}", x, y) for x in range(4) for y in range(3)]
+    walk = plot_order(plots, Pattern.SERPENTINE)
+    steps = [abs(a.x - b.x) + abs(a.y - b.y) for a, b in itertools.pairwise(walk)]
+    assert steps == [1] * (len(walk) - 1)
+    zigzag = plot_order(plots, Pattern.ZIGZAG)
+    assert [(p.x, p.y) for p in zigzag[3:5]] == [(3, 0), (0, 1)]
+
+
+def test_coordinates_are_parsed_from_brapi_strings() -> None:
+    assert parse_coordinate("12") == 12.0
+    assert parse_coordinate(3) == 3.0
+    for bad in (None, "", "x", True, "nan", "inf", [1]):
+        assert parse_coordinate(bad) is None
+
+
+def test_ranks_fit_between_neighbours_until_the_gap_is_used_up() -> None:
+    assert rank_between(None, None) is not None
+    low, high = 10, 12
+    middle = rank_between(low, high)
+    assert middle is not None
+    assert low < middle < high
+    assert rank_between(10, 11) is None
+    ranks = renumbered(["a", "b", "c"])
+    assert ranks["a"] < ranks["b"] < ranks["c"]
+
+
+def test_a_season_is_time_boxed_and_its_burndown_counts_down() -> None:
+    tenant = TenantId(__import__("uuid").uuid4())
+    with pytest.raises(ValidationFailed):
+        check_season(Season("s", tenant, "x", date(2026, 5, 2), date(2026, 5, 1), 10))
+    with pytest.raises(ValidationFailed):
+        check_season(Season("s", tenant, "x", date(2026, 1, 1), date(2027, 6, 1), 10))
+    season = Season("s", tenant, "Kharif", date(2026, 6, 1), date(2026, 6, 5), 40)
+    tasks = [
+        PlannedTask(8, date(2026, 6, 2)),
+        PlannedTask(4, None),
+        PlannedTask(2, date(2026, 6, 9)),
+    ]
+    points = burndown(
+        season, tasks, [(date(2026, 6, 1), 3.0), (date(2026, 6, 2), 5.0)], today=date(2026, 6, 3)
+    )
+    assert [p.day.day for p in points] == [1, 2, 3]
+    assert [p.remaining_hours for p in points] == [14, 6, 6]
+    assert [p.remaining_tasks for p in points] == [3, 2, 2]
+    assert [p.logged_hours for p in points] == [3, 8, 8]
+    assert points[0].ideal_hours == 14
+    assert points[2].ideal_hours == 7
