@@ -88,3 +88,18 @@ def test_a_resume_point_must_be_an_event_id() -> None:
     assert feed_filter(member("admin"), Subscribe(resume_from=str(uuid7()))).tenant_id == str(
         TENANT
     )
+
+
+def test_an_operations_event_reaches_viewers_of_its_item_board_plan_and_season() -> None:
+    about = {"about": ["task-1", "op-1", "plan-1", "season-1"]}
+    changed = item("operations.work_item.updated", subject="task-1", data=about)
+    for followed in ("task-1", "op-1", "plan-1", "season-1"):
+        assert feed_filter(member("viewer"), Subscribe(resources=[followed])).admits(changed)
+    for unrelated in ("task-2", "op-2", "season-2"):
+        assert not feed_filter(member("viewer"), Subscribe(resources=[unrelated])).admits(changed)
+    # Other contexts' documents are matched by subject only, whatever their data holds.
+    brapi = item("germplasm.updated", subject="g-1", data={"about": ["season-1"]})
+    assert not feed_filter(member("viewer"), Subscribe(resources=["season-1"])).admits(brapi)
+    # Another organization's operations events stay hidden from a subscriber of the same ids.
+    foreign = item("operations.work_item.updated", "task-1", uuid.uuid4(), about)
+    assert not feed_filter(member("viewer"), Subscribe(resources=["season-1"])).admits(foreign)

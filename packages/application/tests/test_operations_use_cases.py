@@ -110,7 +110,7 @@ async def test_the_hierarchy_is_plan_operation_task_and_tasks_inherit_their_work
 
 
 async def test_only_tasks_are_planned_into_an_existing_season(world: World) -> None:
-    plan, op, task = await world.tree()
+    _, op, task = await world.tree()
     season = await world.seasons.create(
         BREEDER, b'{"name":"S1","starts_on":"2026-06-01","ends_on":"2026-06-05"}'
     )
@@ -216,8 +216,8 @@ async def test_time_rolls_up_to_parents_and_feeds_the_burndown(world: World) -> 
         body = {"work_item_id": item.id, "day": day, "hours": hours}
         await world.collab.log_time(BREEDER, json.dumps(body).encode())
     for bad in (-1, 25, "x"):
+        body = {"work_item_id": task.id, "day": "2026-06-01", "hours": bad}
         with pytest.raises(ValidationFailed):
-            body = {"work_item_id": task.id, "day": "2026-06-01", "hours": bad}
             await world.collab.log_time(BREEDER, json.dumps(body).encode())
     spent = {}
     for item in (plan, op, task):

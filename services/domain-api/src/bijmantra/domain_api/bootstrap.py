@@ -56,6 +56,17 @@ from bijmantra.application.compliance import (
 )
 from bijmantra.application.events import OutboxRelay
 from bijmantra.application.genotyping import GetVariantSet, ImportGenotypes, StreamGenotypes
+from bijmantra.application.operations import (
+    COMPLETED,
+    HARVEST_CONSUMER,
+    BrapiBreedingRecords,
+    BreedingLinks,
+    Collaboration,
+    OperationsQueries,
+    RecordHarvest,
+    SeasonCommands,
+    WorkItemCommands,
+)
 from bijmantra.application.ports import AuditStore, EventPublisher, TokenVerifier, UnitOfWorkFactory
 from bijmantra.application.sensors import (
     AuthenticateDevice,
@@ -76,6 +87,8 @@ from bijmantra.contracts.genotyping.v1 import genotyping_service_pb2_grpc as gen
 from bijmantra.contracts.sensors.v1 import sensors_service_pb2 as sensors_pb
 from bijmantra.contracts.sensors.v1 import sensors_service_pb2_grpc as sensors_grpc
 from bijmantra.domain.sensors import RETENTION
+from bijmantra.contracts.operations.v1 import operations_service_pb2 as operations_pb
+from bijmantra.contracts.operations.v1 import operations_service_pb2_grpc as operations_grpc
 from bijmantra.domain_api.audit_api import AuditServicer
 from bijmantra.domain_api.config import Settings
 from bijmantra.domain_api.genotyping_api import (
@@ -86,6 +99,7 @@ from bijmantra.domain_api.genotyping_api import (
 from bijmantra.domain_api.grpc_api import AuthInterceptor, ResourceServicer
 from bijmantra.domain_api.sensors_api import DEVICE_METHODS, BrapiStudyPlaces, SensorsServicer
 from bijmantra.kernel import SystemClock
+from bijmantra.domain_api.operations_api import OperationsServicer, OperationsUseCases
 from bijmantra.observability import current_traceparent, get_logger, untraced
 from bijmantra.observability.grpc_interceptors import GrpcServerMetrics
 from bijmantra.observability.metrics import sample_every, watch_pool
@@ -114,6 +128,7 @@ SERVED = (
     analysis_pb.DESCRIPTOR.services_by_name["AnalysisService"].full_name,
     audit_pb.DESCRIPTOR.services_by_name["AuditService"].full_name,
     sensors_pb.DESCRIPTOR.services_by_name["SensorsService"].full_name,
+    operations_pb.DESCRIPTOR.services_by_name["OperationsService"].full_name,
 )
 WORKER_SERVICE = analysis_pb.DESCRIPTOR.services_by_name["AnalysisWorkerService"].full_name
 # Identity's analytics-worker platform client holds this role; only WORKER_SERVICE accepts it.
@@ -265,6 +280,15 @@ async def bootstrap(
             issuer=settings.token_issuer,
             audience=settings.token_audience,
         )
+    if searches is None:
+        tracing.instrument_redis()
+        redis = Redis.from_url(settings.redis_url)
+        closers.append(redis.aclose)
+        searches = RedisSearchResultStore(redis)
+    brapi = catalog()
+    resource_queries = ResourceQueries(brapi, uow, searches, lookup)
+    resource_commands = ResourceCommands(brapi, uow)
+    breeding = BrapiBreedingRecords(resource_queries, resource_commands)
     relay = outbox = None
     consumers: list[DurableConsumer] = []
     audit: AuditStore | None = None
@@ -288,16 +312,18 @@ async def bootstrap(
                 batch=AUDIT_BATCH,
             )
         )
+        consumers.append(
+            DurableConsumer(
+                js,
+                durable=HARVEST_CONSUMER,
+                filter_subjects=[f"bijmantra.events.{COMPLETED}"],
+                handler=RecordHarvest(uow, breeding),
+            )
+        )
         closers.append(nc.drain)
     if publisher is not None and engine is not None:
         outbox = PostgresOutboxStore(engine)
         relay = OutboxRelay(outbox, publisher)
-
-    if searches is None:
-        tracing.instrument_redis()
-        redis = Redis.from_url(settings.redis_url)
-        closers.append(redis.aclose)
-        searches = RedisSearchResultStore(redis)
 
     # Outermost first: the server span, then RED metrics (timing auth too), then auth.
     server = grpc.aio.server(
@@ -312,10 +338,19 @@ async def bootstrap(
         ],
         options=GRPC_SERVER_OPTIONS,
     )
-    brapi = catalog()
-    queries = ResourceQueries(brapi, uow, searches, lookup)
     resource_grpc.add_ResourceServiceServicer_to_server(
-        ResourceServicer(queries, ResourceCommands(brapi, uow)),
+        ResourceServicer(resource_queries, resource_commands), server
+    )
+    operations_grpc.add_OperationsServiceServicer_to_server(
+        OperationsServicer(
+            OperationsUseCases(
+                SeasonCommands(uow),
+                WorkItemCommands(uow),
+                Collaboration(uow),
+                OperationsQueries(uow),
+                BreedingLinks(uow, breeding),
+            )
+        ),
         server,
     )
     genotyping_grpc.add_GenotypingServiceServicer_to_server(
@@ -353,7 +388,7 @@ async def bootstrap(
                 DeviceEnrolment(sensors_uow),
                 IngestTelemetry(sensors_uow),
                 ReadHistory(sensors_uow),
-                StudyEnvironment(sensors_uow, BrapiStudyPlaces(queries)),
+                StudyEnvironment(sensors_uow, BrapiStudyPlaces(resource_queries)),
                 AuthenticateDevice(sensors_uow),
             ),
             server,

@@ -15,6 +15,7 @@ from bijmantra.adapters.grpc import (
     GenotypingClient,
     IdentitySigningKeys,
     JwtVerifier,
+    OperationsClient,
     ResourceClient,
     SensorsClient,
 )
@@ -22,7 +23,7 @@ from bijmantra.adapters.nats import JetStreamEventFeed, connect, ensure_stream
 from bijmantra.application.brapi.modules import catalog
 from bijmantra.application.client_address import parse_networks
 from bijmantra.application.ports import TokenVerifier
-from bijmantra.gateway import brapi, compliance, console, genotypes, sensors
+from bijmantra.gateway import brapi, compliance, console, genotypes, operations, sensors
 from bijmantra.gateway.config import Settings
 from bijmantra.gateway.edge import (
     authentication_middleware,
@@ -109,6 +110,7 @@ def create_app(
             "analyses": AnalysisClient(domain_channel),
             "audit": AuditClient(domain_channel),
             "sensors": SensorsClient(domain_channel),
+            "operations": OperationsClient(domain_channel),
             "verifier": verifier,
             "feed_settings": FeedSettings(
                 ping_interval=settings.ws_ping_interval, queue_limit=settings.ws_queue_limit
@@ -154,6 +156,7 @@ def create_app(
             *genotypes.HANDLERS,
             *compliance.ROUTES,
             *sensors.ROUTES,
+            *operations.ROUTES,
             live_feed,
             my_permissions,
             *identity_routes(identity_http),

@@ -60,7 +60,16 @@ class Subscribe(msgspec.Struct, kw_only=True, rename="camel"):
     batch: bool = False
 
 
+class _About(msgspec.Struct):
+    about: list[str] = msgspec.field(default_factory=list)
+
+
 class _Subject(msgspec.Struct):
+    subject: str
+    data: _About = msgspec.field(default_factory=_About)
+
+
+class _SubjectOnly(msgspec.Struct):
     subject: str
 
 
@@ -72,19 +81,28 @@ class _Bulk(msgspec.Struct):
     data: _BulkIds
 
 
+# Contexts whose events list in ``data.about`` every resource a viewer may follow them by.
+ABOUT_CONTEXTS = ("operations.",)
 _subject = msgspec.json.Decoder(_Subject)
+_subject_only = msgspec.json.Decoder(_SubjectOnly)
 _bulk = msgspec.json.Decoder(_Bulk)
 
 
 def _about(item: FeedItem, resources: frozenset[str]) -> bool:
-    """Whether the event is about one of ``resources`` (decoding only the ids it needs)."""
+    """Whether the event is about one of ``resources`` (decoding only the ids it needs): its
+    subject, a bulk event's ids, or (operations events) the ids listed in ``data.about``."""
     if is_bulk(item.type):
         try:
             ids = _bulk.decode(item.payload).data.ids
         except msgspec.ValidationError:  # a bulk event without ids names no resource
             return False
         return not resources.isdisjoint(ids)
-    return _subject.decode(item.payload).subject in resources
+    if not item.type.startswith(ABOUT_CONTEXTS):
+        return _subject_only.decode(item.payload).subject in resources
+    # ``data.about``: what else the event concerns (an operations item's board, plan and
+    # season), so a viewer of any of them receives it.
+    event = _subject.decode(item.payload)
+    return event.subject in resources or not resources.isdisjoint(event.data.about)
 
 
 @dataclass(frozen=True)

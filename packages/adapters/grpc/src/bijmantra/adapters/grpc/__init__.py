@@ -11,6 +11,7 @@ from bijmantra.adapters.grpc.genotyping import (
     GenotypingClient,
     WorkerClaim,
 )
+from bijmantra.adapters.grpc.operations import OperationsClient
 from bijmantra.adapters.grpc.resources import ResourceClient
 from bijmantra.adapters.grpc.sensors import SensorsClient
 
@@ -23,6 +24,7 @@ __all__ = [
     "GenotypingClient",
     "IdentitySigningKeys",
     "JwtVerifier",
+    "OperationsClient",
     "ResourceClient",
     "SensorsClient",
     "WorkerClaim",

@@ -1,0 +1,219 @@
+"""Inbound gRPC for the operations context: each RPC hands its request to a use case."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from bijmantra.application.operations import (
+    BreedingLinks,
+    Collaboration,
+    OperationsQueries,
+    SeasonCommands,
+    WorkItemCommands,
+)
+from bijmantra.application.operations.dto import (
+    comment_data,
+    dependency_data,
+    encode,
+    item_data,
+    season_data,
+    time_entry_data,
+)
+from bijmantra.contracts.operations.v1 import operations_service_pb2 as pb
+from bijmantra.contracts.operations.v1 import operations_service_pb2_grpc as pb_grpc
+from bijmantra.domain_api.grpc_api import current_principal, use_case_errors
+from bijmantra.kernel import Page, PageRequest
+
+DEFAULT_PAGE_SIZE = 100
+
+
+def _page(request: Any) -> PageRequest:
+    return PageRequest(request.page, request.page_size or DEFAULT_PAGE_SIZE)
+
+
+def _documents(page: Page[bytes]) -> pb.DocumentPage:
+    return pb.DocumentPage(
+        documents=page.items,
+        total_count=page.total_count,
+        page=page.request.page,
+        page_size=page.request.page_size,
+        total_pages=page.total_pages,
+    )
+
+
+def _if_match(request: Any) -> str | None:
+    return request.if_match if request.HasField("if_match") else None
+
+
+@dataclass
+class OperationsUseCases:
+    seasons: SeasonCommands
+    items: WorkItemCommands
+    collaboration: Collaboration
+    queries: OperationsQueries
+    links: BreedingLinks
+
+
+class OperationsServicer(pb_grpc.OperationsServiceServicer):
+    def __init__(self, use: OperationsUseCases) -> None:
+        self._use = use
+
+    @use_case_errors
+    async def CreateSeason(
+        self, request: pb.CreateSeasonRequest, context: Any
+    ) -> pb.CreateSeasonResponse:
+        season = await self._use.seasons.create(current_principal(), request.body)
+        return pb.CreateSeasonResponse(
+            season=pb.Document(document=encode(season_data(season)), etag=season.etag)
+        )
+
+    @use_case_errors
+    async def GetSeason(self, request: pb.GetSeasonRequest, context: Any) -> pb.GetSeasonResponse:
+        document, etag = await self._use.queries.season(current_principal(), request.season_id)
+        return pb.GetSeasonResponse(season=pb.Document(document=document, etag=etag))
+
+    @use_case_errors
+    async def UpdateSeason(
+        self, request: pb.UpdateSeasonRequest, context: Any
+    ) -> pb.UpdateSeasonResponse:
+        season = await self._use.seasons.update(
+            current_principal(), request.season_id, request.body, _if_match(request)
+        )
+        return pb.UpdateSeasonResponse(
+            season=pb.Document(document=encode(season_data(season)), etag=season.etag)
+        )
+
+    @use_case_errors
+    async def ListSeasons(
+        self, request: pb.ListSeasonsRequest, context: Any
+    ) -> pb.ListSeasonsResponse:
+        page = await self._use.queries.seasons(current_principal(), _page(request))
+        return pb.ListSeasonsResponse(page=_documents(page))
+
+    @use_case_errors
+    async def GetBurndown(
+        self, request: pb.GetBurndownRequest, context: Any
+    ) -> pb.GetBurndownResponse:
+        document = await self._use.queries.burndown(current_principal(), request.season_id)
+        return pb.GetBurndownResponse(document=document)
+
+    @use_case_errors
+    async def CreateWorkItem(
+        self, request: pb.CreateWorkItemRequest, context: Any
+    ) -> pb.CreateWorkItemResponse:
+        item = await self._use.items.create(current_principal(), request.body)
+        return pb.CreateWorkItemResponse(
+            item=pb.Document(document=encode(item_data(item)), etag=item.etag)
+        )
+
+    @use_case_errors
+    async def GetWorkItem(
+        self, request: pb.GetWorkItemRequest, context: Any
+    ) -> pb.GetWorkItemResponse:
+        document, etag = await self._use.queries.item(current_principal(), request.work_item_id)
+        return pb.GetWorkItemResponse(item=pb.Document(document=document, etag=etag))
+
+    @use_case_errors
+    async def UpdateWorkItem(
+        self, request: pb.UpdateWorkItemRequest, context: Any
+    ) -> pb.UpdateWorkItemResponse:
+        item = await self._use.items.update(
+            current_principal(), request.work_item_id, request.body, _if_match(request)
+        )
+        return pb.UpdateWorkItemResponse(
+            item=pb.Document(document=encode(item_data(item)), etag=item.etag)
+        )
+
+    @use_case_errors
+    async def ListWorkItems(
+        self, request: pb.ListWorkItemsRequest, context: Any
+    ) -> pb.ListWorkItemsResponse:
+        page = await self._use.queries.items(
+            current_principal(), dict(request.filters), _page(request)
+        )
+        return pb.ListWorkItemsResponse(page=_documents(page))
+
+    @use_case_errors
+    async def AddComment(
+        self, request: pb.AddCommentRequest, context: Any
+    ) -> pb.AddCommentResponse:
+        comment = await self._use.collaboration.comment(
+            current_principal(), request.work_item_id, request.body
+        )
+        return pb.AddCommentResponse(document=encode(comment_data(comment)))
+
+    @use_case_errors
+    async def ListComments(
+        self, request: pb.ListCommentsRequest, context: Any
+    ) -> pb.ListCommentsResponse:
+        page = await self._use.queries.comments(
+            current_principal(), request.work_item_id, _page(request)
+        )
+        return pb.ListCommentsResponse(page=_documents(page))
+
+    @use_case_errors
+    async def AddTimeEntry(
+        self, request: pb.AddTimeEntryRequest, context: Any
+    ) -> pb.AddTimeEntryResponse:
+        entry = await self._use.collaboration.log_time(current_principal(), request.body)
+        return pb.AddTimeEntryResponse(document=encode(time_entry_data(entry)))
+
+    @use_case_errors
+    async def ListTimeEntries(
+        self, request: pb.ListTimeEntriesRequest, context: Any
+    ) -> pb.ListTimeEntriesResponse:
+        page = await self._use.queries.time_entries(
+            current_principal(), request.work_item_id, _page(request)
+        )
+        return pb.ListTimeEntriesResponse(page=_documents(page))
+
+    @use_case_errors
+    async def AddDependency(
+        self, request: pb.AddDependencyRequest, context: Any
+    ) -> pb.AddDependencyResponse:
+        dependency = await self._use.collaboration.depend(current_principal(), request.body)
+        return pb.AddDependencyResponse(document=encode(dependency_data(dependency)))
+
+    @use_case_errors
+    async def RemoveDependency(
+        self, request: pb.RemoveDependencyRequest, context: Any
+    ) -> pb.RemoveDependencyResponse:
+        await self._use.collaboration.undepend(
+            current_principal(), request.predecessor_id, request.successor_id
+        )
+        return pb.RemoveDependencyResponse()
+
+    @use_case_errors
+    async def ListDependencies(
+        self, request: pb.ListDependenciesRequest, context: Any
+    ) -> pb.ListDependenciesResponse:
+        page = await self._use.queries.dependencies(
+            current_principal(), request.work_item_id, _page(request)
+        )
+        return pb.ListDependenciesResponse(page=_documents(page))
+
+    @use_case_errors
+    async def ListItemActivity(
+        self, request: pb.ListItemActivityRequest, context: Any
+    ) -> pb.ListItemActivityResponse:
+        page = await self._use.queries.activity(
+            current_principal(), request.work_item_id, _page(request)
+        )
+        return pb.ListItemActivityResponse(page=_documents(page))
+
+    @use_case_errors
+    async def GetPlotOrder(
+        self, request: pb.GetPlotOrderRequest, context: Any
+    ) -> pb.GetPlotOrderResponse:
+        document = await self._use.links.plot_order(
+            current_principal(), request.work_item_id, request.pattern or "serpentine"
+        )
+        return pb.GetPlotOrderResponse(document=document)
+
+    @use_case_errors
+    async def GetRoundProgress(
+        self, request: pb.GetRoundProgressRequest, context: Any
+    ) -> pb.GetRoundProgressResponse:
+        document = await self._use.links.round_progress(current_principal(), request.work_item_id)
+        return pb.GetRoundProgressResponse(document=document)
