@@ -2,12 +2,12 @@
 activity.
 
 Revision ID: 0080
-Revises: 0015
+Revises: 0020
 Create Date: 2026-12-06
 
 Every table is tenant-owned with row-level security forced (the same policy as the other
 domain tables, written out here so this migration means the same thing forever).
-``work_items.topo`` is the dependency order of ADR 0100: every edge goes from a lower to a
+``work_items.topo`` is the dependency order of ADR 0221: every edge goes from a lower to a
 higher value, so a cycle check searches only the region between the new edge's ends.
 """
 
@@ -16,7 +16,7 @@ import os
 from alembic import op
 
 revision = "0080"
-down_revision = "0015"
+down_revision = "0020"
 branch_labels = None
 depends_on = None
 

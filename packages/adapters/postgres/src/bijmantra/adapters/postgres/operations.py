@@ -2,7 +2,7 @@
 
 Every statement also names the tenant, so indexes lead with it; RLS would confine a query
 that forgot. Dependency-region searches are recursive CTEs bounded by the ``topo`` order
-(ADR 0100), so adding an edge reads the region between its ends, not the graph.
+(ADR 0221), so adding an edge reads the region between its ends, not the graph.
 """
 
 from __future__ import annotations
