@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-from collections import defaultdict
 from datetime import date
 
 import pytest
@@ -25,6 +24,7 @@ from bijmantra.domain.operations import (
 )
 from bijmantra.domain.operations.burndown import PlannedTask, burndown
 from bijmantra.kernel import Conflict, PreconditionFailed, TenantId, Unprocessable, ValidationFailed
+from bijmantra.testkit.operations import reaches
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -83,21 +83,6 @@ def test_if_match_accepts_the_current_etag_and_star_and_refuses_a_stale_one() ->
             check_if_match(stale, 3)
 
 
-def _reaches(edges: set[tuple[int, int]], start: int, goal: int) -> bool:
-    successors: defaultdict[int, set[int]] = defaultdict(set)
-    for tail, head in edges:
-        successors[tail].add(head)
-    seen, stack = {start}, [start]
-    while stack:
-        node = stack.pop()
-        if node == goal:
-            return True
-        for nxt in successors[node] - seen:
-            seen.add(nxt)
-            stack.append(nxt)
-    return False
-
-
 @settings(max_examples=150, deadline=None)
 @given(
     st.integers(min_value=2, max_value=12).flatmap(
@@ -113,7 +98,7 @@ def test_cycle_detection_agrees_with_plain_reachability(proposed: list[tuple[int
         graph.add_node(str(node))
     accepted: set[tuple[int, int]] = set()
     for tail, head in proposed:
-        closes_cycle = tail == head or _reaches(accepted, head, tail)
+        closes_cycle = tail == head or reaches(accepted, head, tail)
         if closes_cycle:
             with pytest.raises(Unprocessable):
                 graph.add(str(tail), str(head))

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections import defaultdict
 from typing import Any
 
 import msgspec
@@ -35,6 +34,7 @@ from bijmantra.kernel import (
     Unprocessable,
 )
 from bijmantra.testkit.fakes import FakeSearchResultStore
+from bijmantra.testkit.operations import reaches
 from bijmantra.testkit.provision import ProvisionedDatabase
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -96,21 +96,6 @@ async def stack(engine: AsyncEngine, database: ProvisionedDatabase) -> Stack:
     return Stack(engine, database.owner_url)
 
 
-def _reaches(edges: set[tuple[int, int]], start: int, goal: int) -> bool:
-    successors: defaultdict[int, set[int]] = defaultdict(set)
-    for tail, head in edges:
-        successors[tail].add(head)
-    seen, stack = {start}, [start]
-    while stack:
-        node = stack.pop()
-        if node == goal:
-            return True
-        for nxt in successors[node] - seen:
-            seen.add(nxt)
-            stack.append(nxt)
-    return False
-
-
 @settings(
     max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -132,7 +117,7 @@ async def _cycle_case(database: ProvisionedDatabase, proposed: list[tuple[int, i
         ]
         accepted: set[tuple[int, int]] = set()
         for tail, head in proposed:
-            if tail == head or _reaches(accepted, head, tail):
+            if tail == head or reaches(accepted, head, tail):
                 with pytest.raises(Unprocessable):
                     await stack.depend(who, tasks[tail], tasks[head])
             else:

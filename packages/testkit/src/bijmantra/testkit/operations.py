@@ -58,6 +58,14 @@ def _region(
     return seen
 
 
+def reaches(edges: Iterable[tuple[int, int]], start: int, goal: int) -> bool:
+    """Plain reachability over a list of edges: the oracle the cycle checks are tested by."""
+    successors: dict[int, set[int]] = {}
+    for tail, head in edges:
+        successors.setdefault(tail, set()).add(head)
+    return goal in _region(start, lambda n: successors.get(n, ()), lambda _: True)
+
+
 class FakeOperationsRepository:
     def __init__(self, tenants: dict[TenantId, OperationsState], tenant: TenantId) -> None:
         self._tenants, self._tenant = tenants, tenant

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,9 +24,10 @@ from bijmantra.application.operations.dto import (
 from bijmantra.contracts.operations.v1 import operations_service_pb2 as pb
 from bijmantra.contracts.operations.v1 import operations_service_pb2_grpc as pb_grpc
 from bijmantra.domain_api.grpc_api import current_principal, use_case_errors
-from bijmantra.kernel import Page, PageRequest
+from bijmantra.kernel import Page, PageRequest, Principal
 
 DEFAULT_PAGE_SIZE = 100
+ItemPages = Callable[[Principal, str, PageRequest], Awaitable[Page[bytes]]]
 
 
 def _page(request: Any) -> PageRequest:
@@ -58,6 +60,10 @@ class OperationsUseCases:
 class OperationsServicer(pb_grpc.OperationsServiceServicer):
     def __init__(self, use: OperationsUseCases) -> None:
         self._use = use
+
+    async def _item_page(self, read: ItemPages, request: Any) -> pb.DocumentPage:
+        """One page of what hangs off an item (comments, time, dependencies, activity)."""
+        return _documents(await read(current_principal(), request.work_item_id, _page(request)))
 
     @use_case_errors
     async def CreateSeason(
@@ -147,10 +153,9 @@ class OperationsServicer(pb_grpc.OperationsServiceServicer):
     async def ListComments(
         self, request: pb.ListCommentsRequest, context: Any
     ) -> pb.ListCommentsResponse:
-        page = await self._use.queries.comments(
-            current_principal(), request.work_item_id, _page(request)
+        return pb.ListCommentsResponse(
+            page=await self._item_page(self._use.queries.comments, request)
         )
-        return pb.ListCommentsResponse(page=_documents(page))
 
     @use_case_errors
     async def AddTimeEntry(
@@ -163,10 +168,9 @@ class OperationsServicer(pb_grpc.OperationsServiceServicer):
     async def ListTimeEntries(
         self, request: pb.ListTimeEntriesRequest, context: Any
     ) -> pb.ListTimeEntriesResponse:
-        page = await self._use.queries.time_entries(
-            current_principal(), request.work_item_id, _page(request)
+        return pb.ListTimeEntriesResponse(
+            page=await self._item_page(self._use.queries.time_entries, request)
         )
-        return pb.ListTimeEntriesResponse(page=_documents(page))
 
     @use_case_errors
     async def AddDependency(
@@ -188,19 +192,17 @@ class OperationsServicer(pb_grpc.OperationsServiceServicer):
     async def ListDependencies(
         self, request: pb.ListDependenciesRequest, context: Any
     ) -> pb.ListDependenciesResponse:
-        page = await self._use.queries.dependencies(
-            current_principal(), request.work_item_id, _page(request)
+        return pb.ListDependenciesResponse(
+            page=await self._item_page(self._use.queries.dependencies, request)
         )
-        return pb.ListDependenciesResponse(page=_documents(page))
 
     @use_case_errors
     async def ListItemActivity(
         self, request: pb.ListItemActivityRequest, context: Any
     ) -> pb.ListItemActivityResponse:
-        page = await self._use.queries.activity(
-            current_principal(), request.work_item_id, _page(request)
+        return pb.ListItemActivityResponse(
+            page=await self._item_page(self._use.queries.activity, request)
         )
-        return pb.ListItemActivityResponse(page=_documents(page))
 
     @use_case_errors
     async def GetPlotOrder(
