@@ -2,7 +2,7 @@
 activity.
 
 Revision ID: 0080
-Revises: 0020
+Revises: 0070
 Create Date: 2026-12-06
 
 Every table is tenant-owned with row-level security forced (the same policy as the other
@@ -16,7 +16,7 @@ import os
 from alembic import op
 
 revision = "0080"
-down_revision = "0020"
+down_revision = "0070"
 branch_labels = None
 depends_on = None
 

@@ -84,11 +84,11 @@ from bijmantra.contracts.compliance.v1 import audit_service_pb2 as audit_pb
 from bijmantra.contracts.compliance.v1 import audit_service_pb2_grpc as audit_grpc
 from bijmantra.contracts.genotyping.v1 import genotyping_service_pb2 as genotyping_pb
 from bijmantra.contracts.genotyping.v1 import genotyping_service_pb2_grpc as genotyping_grpc
+from bijmantra.contracts.operations.v1 import operations_service_pb2 as operations_pb
+from bijmantra.contracts.operations.v1 import operations_service_pb2_grpc as operations_grpc
 from bijmantra.contracts.sensors.v1 import sensors_service_pb2 as sensors_pb
 from bijmantra.contracts.sensors.v1 import sensors_service_pb2_grpc as sensors_grpc
 from bijmantra.domain.sensors import RETENTION
-from bijmantra.contracts.operations.v1 import operations_service_pb2 as operations_pb
-from bijmantra.contracts.operations.v1 import operations_service_pb2_grpc as operations_grpc
 from bijmantra.domain_api.audit_api import AuditServicer
 from bijmantra.domain_api.config import Settings
 from bijmantra.domain_api.genotyping_api import (
@@ -97,9 +97,9 @@ from bijmantra.domain_api.genotyping_api import (
     GenotypingServicer,
 )
 from bijmantra.domain_api.grpc_api import AuthInterceptor, ResourceServicer
+from bijmantra.domain_api.operations_api import OperationsServicer, OperationsUseCases
 from bijmantra.domain_api.sensors_api import DEVICE_METHODS, BrapiStudyPlaces, SensorsServicer
 from bijmantra.kernel import SystemClock
-from bijmantra.domain_api.operations_api import OperationsServicer, OperationsUseCases
 from bijmantra.observability import current_traceparent, get_logger, untraced
 from bijmantra.observability.grpc_interceptors import GrpcServerMetrics
 from bijmantra.observability.metrics import sample_every, watch_pool
