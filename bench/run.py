@@ -308,6 +308,11 @@ def main() -> None:
         subprocess.run(
             [sys.executable, str(ROOT / "bench" / "auth" / "bench_auth.py")], cwd=ROOT, check=True
         )
+    if "--skip-soak" not in sys.argv:
+        # mixed reads, writes, searches, uploads and /ws for BENCH_SOAK_SECONDS: errors, memory
+        subprocess.run(
+            [sys.executable, str(ROOT / "bench" / "soak" / "bench_soak.py")], cwd=ROOT, check=True
+        )
 
 
 if __name__ == "__main__":
