@@ -303,6 +303,10 @@ def main() -> None:
         # POST /observations in batches of 10,000 vs a raw COPY; /observations/table streamed
         phenotyping = ROOT / "bench" / "phenotyping" / "bench_phenotyping.py"
         subprocess.run([sys.executable, str(phenotyping)], cwd=ROOT, check=True)
+    if "--skip-sensors" not in sys.argv:
+        # a year of 1-minute telemetry over HTTPS vs a raw COPY; 1h history vs raw aggregation
+        sensors = ROOT / "bench" / "sensors" / "bench_sensors.py"
+        subprocess.run([sys.executable, str(sensors)], cwd=ROOT, check=True)
     if "--skip-auth" not in sys.argv:
         # token verification: JwtVerifier micro-benchmark, authenticated vs anonymous requests/s
         subprocess.run(

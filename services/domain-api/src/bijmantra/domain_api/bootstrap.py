@@ -155,7 +155,7 @@ class DomainApi:
     consumers: list[DurableConsumer] = field(default_factory=list)
     closers: list[object] = field(default_factory=list)
     wakeups: OutboxWakeups | None = None  # post-commit NOTIFYs for the relays
-    # Reading partitions made ahead and dropped past retention (ADR 0071).
+    # Reading partitions made ahead and dropped past retention (ADR 0207).
     maintenance: Callable[[], Awaitable[None]] | None = None
 
     async def serve(self, stop: asyncio.Event) -> None:

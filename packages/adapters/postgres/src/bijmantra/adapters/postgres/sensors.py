@@ -3,7 +3,7 @@
 A batch is one statement: the readings not stored yet are inserted (``ON CONFLICT DO
 NOTHING`` on device, metric, time) and exactly those (``RETURNING``) are folded into the
 rollups, so a resent batch changes neither table and the rollups always equal an aggregate
-over the raw rows (ADR 0071).
+over the raw rows (ADR 0207).
 """
 
 from __future__ import annotations

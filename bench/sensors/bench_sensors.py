@@ -1,0 +1,236 @@
+"""Sensor telemetry through the whole platform, each figure against a baseline of the same run.
+
+* Ingestion: one device's year of 1-minute readings (``BENCH_SENSOR_READINGS``, 525,600) sent
+  as ``POST /api/v1/telemetry`` batches of ``BENCH_SENSOR_BATCH`` (5,000) through gateway ->
+  gRPC -> domain-api (credential, profile rules, rollups, event) -> PostgreSQL, in readings
+  per second; baseline: a raw ``COPY`` of the very rows stored, in batches of the same size,
+  into an equivalent table (``LIKE domain.sensor_readings INCLUDING ALL``: same columns and
+  primary key; no RLS, no partitions, no rollups). Target: >= 30 %.
+* History: that year read at 1-hour resolution (``GET /api/v1/devices/{id}/telemetry``,
+  8,760 buckets with min/max/mean/count) p50/p95 through the gateway; baseline: the same
+  buckets aggregated from the raw rows by PostgreSQL alone (``GROUP BY date_trunc``).
+  Target: p95 <= 50 ms and >= 10x faster than the raw aggregation.
+
+    uv run python bench/sensors/bench_sensors.py
+    BENCH_SENSOR_READINGS=100000 uv run python bench/sensors/bench_sensors.py
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from bijmantra.testkit.devstack import DevStack, running_stack  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results" / "sensors.json"
+READINGS = int(os.environ.get("BENCH_SENSOR_READINGS", "525600"))
+BATCH = int(os.environ.get("BENCH_SENSOR_BATCH", "5000"))
+READS = int(os.environ.get("BENCH_SENSOR_READS", "40"))
+PASSWORD = "bench-sensors-1"
+END = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=10)
+START = END - timedelta(minutes=READINGS)
+
+
+def value(i: int) -> float:
+    return round(15.0 + 10.0 * ((i % 1440) / 1440.0) - (i % 7) * 0.3, 3)
+
+
+def batches() -> list[list[dict[str, Any]]]:
+    rows = [
+        {
+            "metric": "air_temperature",
+            "time": (START + timedelta(minutes=i)).isoformat(),
+            "value": value(i),
+        }
+        for i in range(READINGS)
+    ]
+    return [rows[i : i + BATCH] for i in range(0, len(rows), BATCH)]
+
+
+def enrol(stack: DevStack) -> tuple[str, str, str]:
+    """(token, device id, device credential) in a fresh organization."""
+    email = f"bench-{uuid.uuid4().hex[:8]}@sensors.example.org"
+    stack.register_member(email, PASSWORD, ["data-manager"])
+    token = stack.login(email, PASSWORD)
+    with httpx.Client(
+        base_url=stack.gateway_url, timeout=60, headers={"Authorization": f"Bearer {token}"}
+    ) as client:
+        profile = client.post(
+            "/api/v1/device-profiles",
+            json={
+                "name": "bench station",
+                "metrics": [
+                    {"name": "air_temperature", "unit": "degC", "minimum": -50, "maximum": 70}
+                ],
+            },
+        ).json()["data"]
+        body = {"name": "bench", "profileId": profile["profileId"], "locationDbId": "bench"}
+        device = client.post("/api/v1/devices", json=body).json()["data"]
+        code = client.post(f"/api/v1/devices/{device['deviceId']}/claim-code").json()["data"]
+        claimed = client.post("/api/v1/devices/claim", json={"claimCode": code["claimCode"]})
+        claimed.raise_for_status()
+    return token, device["deviceId"], claimed.json()["data"]["credential"]
+
+
+def ingest(stack: DevStack, credential: str, bodies: list[bytes]) -> float:
+    with httpx.Client(
+        base_url=stack.gateway_url,
+        timeout=300,
+        headers={"Authorization": f"Device {credential}", "Content-Type": "application/json"},
+    ) as client:
+        started = time.perf_counter()
+        for body in bodies:
+            response = client.post("/api/v1/telemetry", content=body)
+            response.raise_for_status()
+        return time.perf_counter() - started
+
+
+def copy_baseline(owner_url: str, device_id: str, tenant: str) -> float:
+    """COPY the rows the platform stored, batch by batch, into an equivalent plain table."""
+    with psycopg.connect(owner_url, autocommit=True) as conn:
+        conn.execute("DROP SCHEMA IF EXISTS baseline_sensors CASCADE")
+        conn.execute("CREATE SCHEMA baseline_sensors")
+        conn.execute(
+            "CREATE TABLE baseline_sensors.readings (LIKE domain.sensor_readings INCLUDING ALL)"
+        )
+        buffer = io.StringIO()
+        with conn.cursor().copy(
+            "COPY (SELECT tenant_id, device_id, metric, at, value FROM domain.sensor_readings "
+            "WHERE device_id = %s ORDER BY at) TO STDOUT",
+            (device_id,),
+        ) as copy:
+            for chunk in copy:
+                buffer.write(bytes(chunk).decode())
+    lines = buffer.getvalue().splitlines(keepends=True)
+    assert len(lines) == READINGS, (len(lines), READINGS)
+    chunks = ["".join(lines[i : i + BATCH]).encode() for i in range(0, len(lines), BATCH)]
+    with psycopg.connect(owner_url) as conn:
+        started = time.perf_counter()
+        for chunk in chunks:
+            with conn.cursor().copy("COPY baseline_sensors.readings FROM STDIN") as copy:
+                copy.write(chunk)
+            conn.commit()
+        elapsed = time.perf_counter() - started
+        conn.execute("DROP SCHEMA baseline_sensors CASCADE")
+        conn.commit()
+    del tenant
+    return elapsed
+
+
+def percentiles(samples: list[float]) -> dict[str, float]:
+    ordered = sorted(samples)
+    return {
+        "p50_ms": round(1000 * statistics.median(ordered), 2),
+        "p95_ms": round(1000 * ordered[max(0, int(len(ordered) * 0.95) - 1)], 2),
+    }
+
+
+def read_history(stack: DevStack, token: str, device_id: str) -> tuple[list[float], int]:
+    params = {
+        "metric": "air_temperature",
+        "from": START.isoformat(),
+        "to": END.isoformat(),
+        "resolution": "1h",
+    }
+    samples: list[float] = []
+    points = 0
+    with httpx.Client(
+        base_url=stack.gateway_url, timeout=60, headers={"Authorization": f"Bearer {token}"}
+    ) as client:
+        for i in range(READS + 3):
+            started = time.perf_counter()
+            response = client.get(f"/api/v1/devices/{device_id}/telemetry", params=params)
+            elapsed = time.perf_counter() - started
+            response.raise_for_status()
+            points = len(response.json()["data"]["points"])
+            if i >= 3:  # warm-up: connections, plans, caches
+                samples.append(elapsed)
+    return samples, points
+
+
+def raw_aggregation(owner_url: str, device_id: str) -> tuple[list[float], int]:
+    samples: list[float] = []
+    rows = 0
+    with psycopg.connect(owner_url) as conn:
+        for i in range(6):
+            started = time.perf_counter()
+            found = conn.execute(
+                "SELECT date_trunc('hour', at, 'UTC') AS b, min(value), max(value), avg(value), "
+                "count(*) FROM domain.sensor_readings WHERE device_id = %s "
+                "AND metric = 'air_temperature' AND at >= %s AND at < %s GROUP BY b ORDER BY b",
+                (device_id, START, END),
+            ).fetchall()
+            elapsed = time.perf_counter() - started
+            rows = len(found)
+            if i >= 1:
+                samples.append(elapsed)
+    return samples, rows
+
+
+def main() -> None:
+    print(f"sensors: {READINGS} readings in batches of {BATCH}", flush=True)
+    bodies = [json.dumps({"readings": b}).encode() for b in batches()]
+    workdir = (
+        Path(os.environ.get("BENCH_WORKDIR", "/tmp")) / f"bench-sensors-{uuid.uuid4().hex[:6]}"
+    )
+    with running_stack(workdir) as stack:
+        assert stack.database is not None
+        owner = stack.database.owner_url
+        token, device_id, credential = enrol(stack)
+        ingest_seconds = ingest(stack, credential, bodies)
+        copy_seconds = copy_baseline(owner, device_id, "")
+        api_samples, points = read_history(stack, token, device_id)
+        raw_samples, raw_rows = raw_aggregation(owner, device_id)
+    platform_rate = READINGS / ingest_seconds
+    copy_rate = READINGS / copy_seconds
+    api = percentiles(api_samples)
+    raw = percentiles(raw_samples)
+    report = {
+        "meta": {
+            "python": platform.python_version(),
+            "machine": platform.machine(),
+            "cpus": os.cpu_count(),
+            "readings": READINGS,
+            "batch": BATCH,
+        },
+        "ingest_https": {
+            "readings_per_s": round(platform_rate),
+            "copy_readings_per_s": round(copy_rate),
+            "ratio_vs_copy": round(platform_rate / copy_rate, 3),
+            "target_ratio": 0.30,
+        },
+        "history_1h_year": {
+            "buckets": points,
+            **api,
+            "raw_aggregation": raw,
+            "raw_rows_grouped": raw_rows,
+            "speedup_p50_vs_raw": round(raw["p50_ms"] / api["p50_ms"], 1),
+            "speedup_p95_vs_raw": round(raw["p95_ms"] / api["p95_ms"], 1),
+            "target_p95_ms": 50,
+            "target_speedup": 10,
+        },
+        "mqtt": "not measured: MQTT ingestion is not built yet (see ADR 0207)",
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(report, indent=2))
+    print(json.dumps(report, indent=2), flush=True)
+    print(f"wrote {RESULTS}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
