@@ -11,16 +11,21 @@ from typing import Self
 
 from bijmantra.domain import DomainEvent
 from bijmantra.domain.sensors import (
+    Alert,
+    AlertRule,
+    AlertStatus,
     Bucket,
     Device,
     DeviceProfile,
     Reading,
     Resolution,
+    Watch,
     Window,
     bucket_start,
 )
 from bijmantra.kernel import Conflict, Page, PageRequest, TenantId
 
+TABLES = ("profiles", "devices", "readings", "rollups", "rules", "watches", "alerts")
 _RESOLUTIONS = (Resolution.MINUTE, Resolution.HOUR, Resolution.DAY)
 
 
@@ -32,6 +37,11 @@ class SensorTables:
     devices: dict[tuple[TenantId, str], Device] = field(default_factory=dict)
     readings: dict[tuple[TenantId, str, str, datetime], float] = field(default_factory=dict)
     rollups: dict[tuple[TenantId, str, str, str, datetime], Bucket] = field(default_factory=dict)
+    rules: dict[tuple[TenantId, str], AlertRule] = field(default_factory=dict)
+    watches: dict[tuple[TenantId, str, str], tuple[Watch, datetime | None]] = field(
+        default_factory=dict
+    )
+    alerts: dict[tuple[TenantId, str], Alert] = field(default_factory=dict)
     events: list[DomainEvent] = field(default_factory=list)
 
 
@@ -152,6 +162,73 @@ class FakeSensorStore:
         return out
 
 
+class FakeAlertStore:
+    def __init__(self, tables: SensorTables, tenant: TenantId) -> None:
+        self._t, self._tenant = tables, tenant
+
+    async def add_rule(self, rule: AlertRule) -> None:
+        assert rule.tenant_id == self._tenant, "row-level security would reject this"
+        self._t.rules[(self._tenant, rule.rule_id)] = rule
+
+    async def rule(self, rule_id: str) -> AlertRule | None:
+        return self._t.rules.get((self._tenant, rule_id))
+
+    async def rules(self) -> list[AlertRule]:
+        return sorted(
+            (r for (t, _), r in self._t.rules.items() if t == self._tenant),
+            key=lambda r: r.rule_id,
+        )
+
+    async def rules_for(self, device_id: str, profile_id: str) -> list[AlertRule]:
+        return [r for r in await self.rules() if r.applies_to(device_id, profile_id)]
+
+    async def watch(self, rule_id: str, device_id: str) -> Watch:
+        return self._t.watches.get((self._tenant, rule_id, device_id), (Watch(), None))[0]
+
+    async def save_watch(
+        self, rule_id: str, device_id: str, watch: Watch, due: datetime | None
+    ) -> None:
+        self._t.watches[(self._tenant, rule_id, device_id)] = (watch, due)
+
+    async def add_alert(self, alert: Alert) -> None:
+        assert alert.tenant_id == self._tenant, "row-level security would reject this"
+        self._t.alerts[(self._tenant, alert.alert_id)] = alert
+
+    async def alert(self, alert_id: str, *, for_update: bool = False) -> Alert | None:
+        return self._t.alerts.get((self._tenant, alert_id))
+
+    async def save_alert(self, alert: Alert) -> None:
+        if (self._tenant, alert.alert_id) in self._t.alerts:
+            self._t.alerts[(self._tenant, alert.alert_id)] = alert
+
+    async def alerts(self, page: PageRequest, status: AlertStatus | None) -> Page[Alert]:
+        mine = sorted(
+            (
+                a
+                for (t, _), a in self._t.alerts.items()
+                if t == self._tenant and (status is None or a.status is status)
+            ),
+            key=lambda a: (a.opened_at, a.alert_id),
+            reverse=True,
+        )
+        return Page(mine[page.offset : page.offset + page.page_size], page, len(mine))
+
+
+class FakeSilenceSchedule:
+    """Every tenant's due watches, as the scheduler role reads them."""
+
+    def __init__(self, tables: SensorTables) -> None:
+        self._t = tables
+
+    async def due(self, now: datetime, limit: int) -> list[tuple[TenantId, str, str]]:
+        found = sorted(
+            (due, t, r, d)
+            for (t, r, d), (_, due) in self._t.watches.items()
+            if due is not None and due <= now
+        )
+        return [(t, r, d) for _, t, r, d in found[:limit]]
+
+
 class FakeSensorsUnitOfWork:
     """Works on a copy of the tables; ``commit`` swaps it in (no commit: nothing changed)."""
 
@@ -161,9 +238,10 @@ class FakeSensorsUnitOfWork:
 
     async def __aenter__(self) -> Self:
         self._work = copy.copy(self._tables)
-        for name in ("profiles", "devices", "readings", "rollups"):
+        for name in TABLES:
             setattr(self._work, name, dict(getattr(self._tables, name)))
         self.sensors = FakeSensorStore(self._work, self.tenant_id)
+        self.alerts = FakeAlertStore(self._work, self.tenant_id)
         self._events = []
         return self
 
@@ -180,7 +258,7 @@ class FakeSensorsUnitOfWork:
         self._events.append(event)
 
     async def commit(self) -> None:
-        for name in ("profiles", "devices", "readings", "rollups"):
+        for name in TABLES:
             setattr(self._tables, name, getattr(self._work, name))
         self._tables.events.extend(self._events)
         self._events = []

@@ -1,5 +1,13 @@
 """Sensors use cases: enrolment, telemetry ingestion, history and study environment."""
 
+from bijmantra.application.sensors.alerts import (
+    AlertInbox,
+    AlertRules,
+    CheckSilences,
+    EvaluateTelemetry,
+    alert_document,
+    rule_document,
+)
 from bijmantra.application.sensors.credentials import (
     CLAIM_PREFIX,
     CREDENTIAL_PREFIX,
@@ -9,9 +17,11 @@ from bijmantra.application.sensors.credentials import (
 )
 from bijmantra.application.sensors.enrolment import AuthenticateDevice, DeviceEnrolment
 from bijmantra.application.sensors.ports import (
+    AlertStore,
     SensorStore,
     SensorsUnitOfWork,
     SensorsUnitOfWorkFactory,
+    SilenceSchedule,
     StudyPlace,
     StudyPlaces,
 )
@@ -25,18 +35,26 @@ from bijmantra.application.sensors.telemetry import (
 __all__ = [
     "CLAIM_PREFIX",
     "CREDENTIAL_PREFIX",
+    "AlertInbox",
+    "AlertRules",
+    "AlertStore",
     "AuthenticateDevice",
+    "CheckSilences",
     "DeviceEnrolment",
+    "EvaluateTelemetry",
     "IngestTelemetry",
     "ReadHistory",
     "Secret",
     "SensorStore",
     "SensorsUnitOfWork",
     "SensorsUnitOfWorkFactory",
+    "SilenceSchedule",
     "StudyEnvironment",
     "StudyPlace",
     "StudyPlaces",
+    "alert_document",
     "history_csv",
     "new_secret",
     "parse_secret",
+    "rule_document",
 ]

@@ -4,12 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from types import TracebackType
 from typing import Protocol, Self
 
 from bijmantra.domain import DomainEvent
-from bijmantra.domain.sensors import Bucket, Device, DeviceProfile, Reading, Window
+from bijmantra.domain.sensors import (
+    Alert,
+    AlertRule,
+    AlertStatus,
+    Bucket,
+    Device,
+    DeviceProfile,
+    Reading,
+    Watch,
+    Window,
+)
 from bijmantra.kernel import Page, PageRequest, Principal, TenantId
 
 
@@ -56,8 +66,47 @@ class SensorStore(Protocol):
         ...
 
 
+class AlertStore(Protocol):
+    """Alert rules, what evaluation remembers per (rule, device), and alerts, of one tenant."""
+
+    async def add_rule(self, rule: AlertRule) -> None: ...
+
+    async def rule(self, rule_id: str) -> AlertRule | None: ...
+
+    async def rules(self) -> list[AlertRule]: ...
+
+    async def rules_for(self, device_id: str, profile_id: str) -> list[AlertRule]: ...
+
+    async def watch(self, rule_id: str, device_id: str) -> Watch:
+        """The stored watch, locked for this transaction; a fresh one when none is stored."""
+        ...
+
+    async def save_watch(
+        self, rule_id: str, device_id: str, watch: Watch, due: datetime | None
+    ) -> None:
+        """Store the watch; ``due``: when a silence check should next look at it."""
+        ...
+
+    async def add_alert(self, alert: Alert) -> None: ...
+
+    async def alert(self, alert_id: str, *, for_update: bool = False) -> Alert | None: ...
+
+    async def save_alert(self, alert: Alert) -> None: ...
+
+    async def alerts(self, page: PageRequest, status: AlertStatus | None) -> Page[Alert]: ...
+
+
+class SilenceSchedule(Protocol):
+    """Watches of every tenant whose silence check is due (the one cross-tenant read)."""
+
+    async def due(self, now: datetime, limit: int) -> list[tuple[TenantId, str, str]]:
+        """(tenant, rule id, device id) whose check time has come."""
+        ...
+
+
 class SensorsUnitOfWork(Protocol):
     sensors: SensorStore
+    alerts: AlertStore
 
     def record(self, event: DomainEvent) -> None: ...
 

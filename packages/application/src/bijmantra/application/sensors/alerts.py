@@ -1,0 +1,294 @@
+"""Alert rules and the alerts inbox for members; evaluation of telemetry events and silences.
+
+Evaluation reads time only from the injected ``Clock`` (no-data checks) or from the readings
+themselves (threshold and rate rules), so tests drive it with a clock they move by hand.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import msgspec
+from bijmantra.application.events.envelope import EventEnvelope
+from bijmantra.application.security import authorize
+from bijmantra.application.sensors.documents import decode
+from bijmantra.application.sensors.enrolment import READ, WRITE
+from bijmantra.application.sensors.ports import (
+    SensorsUnitOfWork,
+    SensorsUnitOfWorkFactory,
+    SilenceSchedule,
+)
+from bijmantra.domain import DomainEvent
+from bijmantra.domain.sensors import (
+    Alert,
+    AlertRule,
+    AlertStatus,
+    Comparison,
+    Firing,
+    RuleKind,
+    checked_rule,
+    observe,
+    silence,
+    silent_due,
+)
+from bijmantra.kernel import (
+    Clock,
+    FieldError,
+    NotFound,
+    Page,
+    PageRequest,
+    Principal,
+    SystemClock,
+    TenantId,
+    ValidationFailed,
+    new_id,
+)
+
+MAX_RULES = 1000
+SILENCE_BATCH = 500
+
+
+class RuleBody(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
+    name: str
+    metric: str
+    kind: RuleKind
+    device_id: str | None = None
+    profile_id: str | None = None
+    cooldown_seconds: float = 3600
+    comparison: Comparison | None = None
+    threshold: float | None = None
+    hold_seconds: float = 0
+    max_change: float | None = None
+    per_seconds: float = 60
+    interval_seconds: float = 60
+    intervals: int = 1
+
+
+def rule_document(rule: AlertRule) -> dict[str, Any]:
+    return {
+        "ruleId": rule.rule_id,
+        "name": rule.name,
+        "metric": rule.metric,
+        "kind": rule.kind.value,
+        "deviceId": rule.device_id,
+        "profileId": rule.profile_id,
+        "cooldownSeconds": rule.cooldown.total_seconds(),
+        "comparison": rule.comparison.value if rule.comparison else None,
+        "threshold": rule.threshold,
+        "holdSeconds": rule.hold.total_seconds(),
+        "maxChange": rule.max_change,
+        "perSeconds": rule.per.total_seconds(),
+        "intervalSeconds": rule.interval.total_seconds(),
+        "intervals": rule.intervals,
+    }
+
+
+def _time(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def alert_document(alert: Alert) -> dict[str, Any]:
+    return {
+        "alertId": alert.alert_id,
+        "ruleId": alert.rule_id,
+        "deviceId": alert.device_id,
+        "metric": alert.metric,
+        "kind": alert.kind.value,
+        "openedAt": _time(alert.opened_at),
+        "value": alert.value,
+        "message": alert.message,
+        "status": alert.status.value,
+        "acknowledgedBy": alert.acknowledged_by,
+        "acknowledgedAt": _time(alert.acknowledged_at),
+        "clearedBy": alert.cleared_by,
+        "clearedAt": _time(alert.cleared_at),
+    }
+
+
+def _seconds(value: float, name: str) -> timedelta:
+    if not 0 <= value <= 366 * 86_400:
+        raise ValidationFailed("Invalid alert rule", [FieldError(name, "0 to 366 days")])
+    return timedelta(seconds=value)
+
+
+def alert_event(alert: Alert, verb: str, actor: str | None) -> DomainEvent:
+    return DomainEvent(
+        type=f"sensors.alert.{verb}",
+        tenant_id=alert.tenant_id,
+        aggregate_id=alert.alert_id,
+        data=alert_document(alert),
+        actor=actor,
+    )
+
+
+@dataclass
+class AlertRules:
+    uow: SensorsUnitOfWorkFactory
+
+    async def create(self, principal: Principal, body: bytes) -> dict[str, Any]:
+        authorize(principal, WRITE)
+        request: RuleBody = decode(body, RuleBody, "alert rule")
+        if not 0 < len(request.name.strip()) <= 200:
+            raise ValidationFailed("Invalid alert rule", [FieldError("name", "1-200 characters")])
+        rule = checked_rule(
+            AlertRule(
+                rule_id=new_id(),
+                tenant_id=principal.tenant_id,
+                name=request.name.strip(),
+                metric=request.metric,
+                kind=request.kind,
+                device_id=request.device_id,
+                profile_id=request.profile_id,
+                cooldown=_seconds(request.cooldown_seconds, "cooldownSeconds"),
+                comparison=request.comparison,
+                threshold=request.threshold,
+                hold=_seconds(request.hold_seconds, "holdSeconds"),
+                max_change=request.max_change,
+                per=_seconds(request.per_seconds, "perSeconds"),
+                interval=_seconds(request.interval_seconds, "intervalSeconds"),
+                intervals=request.intervals,
+            )
+        )
+        async with self.uow(principal.tenant_id) as uow:
+            await _check_target(uow, rule)
+            if len(await uow.alerts.rules()) >= MAX_RULES:
+                raise ValidationFailed("Too many alert rules", [FieldError("body", "limit")])
+            await uow.alerts.add_rule(rule)
+            await uow.commit()
+        return rule_document(rule)
+
+    async def list(self, principal: Principal) -> list[dict[str, Any]]:
+        authorize(principal, READ)
+        async with self.uow(principal.tenant_id) as uow:
+            return [rule_document(r) for r in await uow.alerts.rules()]
+
+
+async def _check_target(uow: SensorsUnitOfWork, rule: AlertRule) -> None:
+    """The device or profile must be this organization's, and know the metric."""
+    profile_id = rule.profile_id
+    if rule.device_id is not None:
+        device = await uow.sensors.device(rule.device_id)
+        if device is None:
+            raise ValidationFailed("Unknown device", [FieldError("deviceId", "no such device")])
+        profile_id = device.profile_id
+    profile = await uow.sensors.profile(profile_id or "")
+    if profile is None:
+        raise ValidationFailed("Unknown profile", [FieldError("profileId", "no such profile")])
+    if profile.metric(rule.metric) is None:
+        raise ValidationFailed("Unknown metric", [FieldError("metric", "not in the profile")])
+
+
+@dataclass
+class AlertInbox:
+    uow: SensorsUnitOfWorkFactory
+    clock: Clock = field(default_factory=SystemClock)
+
+    async def list(
+        self, principal: Principal, page: PageRequest, status: str
+    ) -> Page[dict[str, Any]]:
+        authorize(principal, READ)
+        try:
+            wanted = AlertStatus(status) if status else None
+        except ValueError:
+            raise ValidationFailed(
+                "Unknown status", [FieldError("status", "open, acknowledged or cleared")]
+            ) from None
+        async with self.uow(principal.tenant_id) as uow:
+            found = await uow.alerts.alerts(page, wanted)
+        return Page([alert_document(a) for a in found.items], page, found.total_count)
+
+    async def _step(self, principal: Principal, alert_id: str, verb: str) -> dict[str, Any]:
+        authorize(principal, WRITE)
+        now = self.clock.now()
+        async with self.uow(principal.tenant_id) as uow:
+            alert = await uow.alerts.alert(alert_id, for_update=True)
+            if alert is None:
+                raise NotFound(f"Alert {alert_id} not found")
+            if verb == "acknowledged":
+                alert = alert.acknowledge(principal.subject, now)
+            else:
+                alert = alert.clear(principal.subject, now)
+            await uow.alerts.save_alert(alert)
+            uow.record(alert_event(alert, verb, principal.subject))
+            await uow.commit()
+        return alert_document(alert)
+
+    async def acknowledge(self, principal: Principal, alert_id: str) -> dict[str, Any]:
+        return await self._step(principal, alert_id, "acknowledged")
+
+    async def clear(self, principal: Principal, alert_id: str) -> dict[str, Any]:
+        return await self._step(principal, alert_id, "cleared")
+
+
+def _open(uow: SensorsUnitOfWork, tenant_id: TenantId, firing: Firing) -> Alert:
+    alert = Alert(
+        alert_id=new_id(),
+        tenant_id=tenant_id,
+        rule_id=firing.rule_id,
+        device_id=firing.device_id,
+        metric=firing.metric,
+        kind=firing.kind,
+        opened_at=firing.at,
+        value=firing.value,
+        message=firing.message,
+    )
+    uow.record(alert_event(alert, "opened", None))
+    return alert
+
+
+@dataclass
+class EvaluateTelemetry:
+    """Consumer of ``sensors.telemetry.received``: run the device's rules over the batch."""
+
+    uow: SensorsUnitOfWorkFactory
+
+    async def __call__(self, event: EventEnvelope) -> None:
+        tenant = TenantId(uuid.UUID(event.tenant_id))
+        data = event.data
+        device_id = str(data["deviceId"])
+        by_metric: dict[str, list[tuple[datetime, float]]] = {}
+        for metric, at, value in zip(data["metrics"], data["times"], data["values"], strict=True):
+            by_metric.setdefault(metric, []).append((datetime.fromisoformat(at), float(value)))
+        async with self.uow(tenant) as uow:
+            device = await uow.sensors.device(device_id)
+            if device is None:
+                return
+            for rule in await uow.alerts.rules_for(device_id, device.profile_id):
+                readings = by_metric.get(rule.metric)
+                if not readings:
+                    continue
+                watch = await uow.alerts.watch(rule.rule_id, device_id)
+                watch, fired = observe(rule, watch, device_id, readings)
+                await uow.alerts.save_watch(rule.rule_id, device_id, watch, silent_due(rule, watch))
+                for firing in fired:
+                    await uow.alerts.add_alert(_open(uow, tenant, firing))
+            await uow.commit()
+
+
+@dataclass
+class CheckSilences:
+    """Periodic: no-data rules whose devices stayed silent for their N intervals fire."""
+
+    uow: SensorsUnitOfWorkFactory
+    schedule: SilenceSchedule
+    clock: Clock = field(default_factory=SystemClock)
+
+    async def __call__(self) -> int:
+        now = self.clock.now()
+        opened = 0
+        for tenant, rule_id, device_id in await self.schedule.due(now, SILENCE_BATCH):
+            async with self.uow(tenant) as uow:
+                rule = await uow.alerts.rule(rule_id)
+                if rule is None:
+                    continue
+                watch = await uow.alerts.watch(rule_id, device_id)
+                watch, firing = silence(rule, watch, device_id, now)
+                await uow.alerts.save_watch(rule_id, device_id, watch, silent_due(rule, watch))
+                if firing is not None:
+                    await uow.alerts.add_alert(_open(uow, tenant, firing))
+                    opened += 1
+                await uow.commit()
+        return opened
