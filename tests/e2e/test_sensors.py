@@ -181,3 +181,47 @@ async def test_a_reading_appears_on_the_live_feed(site: Site) -> None:
         assert event["type"] == "sensors.telemetry.received"
         assert event["subject"] == device_id
         assert event["data"]["values"] == [7.5]
+
+
+async def test_a_threshold_alert_opens_from_a_reading_is_pushed_live_and_is_acknowledged(
+    site: Site,
+) -> None:
+    device_id, credential = enrol(site)
+    rule = {
+        "name": "cold store too warm",
+        "metric": "air_temperature",
+        "kind": "threshold",
+        "deviceId": device_id,
+        "comparison": "above",
+        "threshold": 8.0,
+    }
+    with site.client() as client:
+        created = client.post("/api/v1/alert-rules", json=rule)
+        assert created.status_code == 201, created.text
+        bad = client.post("/api/v1/alert-rules", json={**rule, "threshold": None})
+        assert bad.status_code == 422
+    url = site.stack.gateway_url.replace("http://", "ws://") + "/ws"
+    async with connect(url, additional_headers={"Authorization": f"Bearer {site.token}"}) as ws:
+        assert json.loads(await ws.recv())["type"] == "ready"
+        await ws.send(json.dumps({"type": "subscribe", "events": ["sensors.alert.opened"]}))
+        assert json.loads(await ws.recv())["type"] == "subscribed"
+        response = await asyncio.to_thread(send, site, credential, [reading(1, 9.5)])
+        assert response.status_code == 200, response.text
+        while True:
+            message = json.loads(await asyncio.wait_for(ws.recv(), WAIT))
+            if message["type"] == "event" and message["event"]["data"]["deviceId"] == device_id:
+                break
+    alert = message["event"]["data"]
+    assert (alert["status"], alert["value"]) == ("open", 9.5)
+    with site.client() as client:
+        inbox = client.get("/api/v1/alerts", params={"status": "open"}).json()["data"]
+        assert alert["alertId"] in {a["alertId"] for a in inbox}
+        acked = client.post(f"/api/v1/alerts/{alert['alertId']}/acknowledge")
+        assert acked.status_code == 200, acked.text
+        assert acked.json()["data"]["acknowledgedBy"]
+        assert client.post(f"/api/v1/alerts/{alert['alertId']}/acknowledge").status_code == 409
+        cleared = client.post(f"/api/v1/alerts/{alert['alertId']}/clear")
+        assert cleared.json()["data"]["status"] == "cleared"
+    with site.client(site.other_token) as stranger:
+        assert stranger.get("/api/v1/alerts").json()["data"] == []
+        assert stranger.post(f"/api/v1/alerts/{alert['alertId']}/clear").status_code == 404

@@ -28,6 +28,7 @@ from bijmantra.adapters.postgres import (
 )
 from bijmantra.adapters.postgres.ddl import outbox_channel
 from bijmantra.adapters.postgres.relay_loop import OutboxWakeups, run_relay
+from bijmantra.adapters.postgres.sensor_alerts import PostgresSilenceSchedule
 from bijmantra.adapters.postgres.sensors import maintain_partitions, sensors_unit_of_work_factory
 from bijmantra.adapters.redis import RedisSearchResultStore
 from bijmantra.application.analysis import (
@@ -69,8 +70,12 @@ from bijmantra.application.operations import (
 )
 from bijmantra.application.ports import AuditStore, EventPublisher, TokenVerifier, UnitOfWorkFactory
 from bijmantra.application.sensors import (
+    AlertInbox,
+    AlertRules,
     AuthenticateDevice,
+    CheckSilences,
     DeviceEnrolment,
+    EvaluateTelemetry,
     IngestTelemetry,
     ReadHistory,
     SensorsUnitOfWorkFactory,
@@ -135,6 +140,9 @@ WORKER_SERVICE = analysis_pb.DESCRIPTOR.services_by_name["AnalysisWorkerService"
 WORKER_ROLE = "analysis-worker"
 LAG_SAMPLE_SECONDS = 5.0
 MAINTENANCE_SECONDS = 3600.0
+# How often no-data alert rules are checked; a silence is reported at most this late.
+SILENCE_CHECK_SECONDS = 15.0
+SENSOR_ALERTS_CONSUMER = "sensors-alerts"
 OUTBOX_PENDING = prometheus_client.Gauge(
     "outbox_pending_events", "Committed events not yet published."
 )
@@ -155,8 +163,9 @@ class DomainApi:
     consumers: list[DurableConsumer] = field(default_factory=list)
     closers: list[object] = field(default_factory=list)
     wakeups: OutboxWakeups | None = None  # post-commit NOTIFYs for the relays
-    # Reading partitions made ahead and dropped past retention (ADR 0207).
-    maintenance: Callable[[], Awaitable[None]] | None = None
+    # (interval, task): reading partitions made ahead and dropped past retention, no-data
+    # alert checks (ADR 0207).
+    periodic: list[tuple[float, Callable[[], Awaitable[None]]]] = field(default_factory=list)
 
     async def serve(self, stop: asyncio.Event) -> None:
         await self.server.start()
@@ -188,10 +197,10 @@ class DomainApi:
             tasks.append(
                 asyncio.create_task(sample_every(LAG_SAMPLE_SECONDS, stop, self._sample_lag))
             )
-            if self.maintenance is not None:
-                tasks.append(
-                    asyncio.create_task(sample_every(MAINTENANCE_SECONDS, stop, self.maintenance))
-                )
+            tasks += [
+                asyncio.create_task(sample_every(interval, stop, task))
+                for interval, task in self.periodic
+            ]
         tasks += [asyncio.create_task(c.run()) for c in self.consumers]
         await stop.wait()
         log.info("domain-api draining")
@@ -300,6 +309,15 @@ async def bootstrap(
         await ensure_stream(js)
         publisher = JetStreamPublisher(js)
         recorder = RecordAuditEntry(audit)
+        if sensors_uow is not None:
+            consumers.append(
+                DurableConsumer(
+                    js,
+                    durable=SENSOR_ALERTS_CONSUMER,
+                    filter_subjects=["bijmantra.events.sensors.telemetry.received"],
+                    handler=EvaluateTelemetry(sensors_uow),
+                )
+            )
         consumers.append(
             DurableConsumer(
                 js,
@@ -390,16 +408,23 @@ async def bootstrap(
                 ReadHistory(sensors_uow),
                 StudyEnvironment(sensors_uow, BrapiStudyPlaces(resource_queries)),
                 AuthenticateDevice(sensors_uow),
+                AlertRules(sensors_uow),
+                AlertInbox(sensors_uow),
             ),
             server,
         )
-    maintenance = None
-    if engine is not None:
+    periodic: list[tuple[float, Callable[[], Awaitable[None]]]] = []
+    if engine is not None and sensors_uow is not None:
         partitioned = engine
+        silences = CheckSilences(sensors_uow, PostgresSilenceSchedule(engine))
 
         async def maintenance() -> None:
             await maintain_partitions(partitioned, SystemClock().now(), RETENTION)
 
+        async def check_silences() -> None:
+            await silences()
+
+        periodic = [(MAINTENANCE_SECONDS, maintenance), (SILENCE_CHECK_SECONDS, check_silences)]
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
@@ -421,5 +446,5 @@ async def bootstrap(
         consumers,
         closers,
         wakeups,
-        maintenance,
+        periodic,
     )

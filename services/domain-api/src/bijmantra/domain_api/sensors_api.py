@@ -8,6 +8,8 @@ from typing import Any
 import msgspec
 from bijmantra.application.brapi.queries import ResourceQueries
 from bijmantra.application.sensors import (
+    AlertInbox,
+    AlertRules,
     AuthenticateDevice,
     DeviceEnrolment,
     IngestTelemetry,
@@ -43,9 +45,41 @@ class SensorsServicer(pb_grpc.SensorsServiceServicer):
         history: ReadHistory,
         environment: StudyEnvironment,
         authenticate: AuthenticateDevice,
+        rules: AlertRules,
+        inbox: AlertInbox,
     ) -> None:
         self._enrolment, self._ingest, self._history = enrolment, ingest, history
         self._environment, self._authenticate = environment, authenticate
+        self._rules, self._inbox = rules, inbox
+
+    @use_case_errors
+    async def CreateAlertRule(self, request: Any, context: Any) -> pb.CreateAlertRuleResponse:
+        found = await self._rules.create(current_principal(), request.body)
+        return pb.CreateAlertRuleResponse(document=_encode(found))
+
+    @use_case_errors
+    async def ListAlertRules(self, request: Any, context: Any) -> pb.ListAlertRulesResponse:
+        return pb.ListAlertRulesResponse(
+            document=_encode(await self._rules.list(current_principal()))
+        )
+
+    @use_case_errors
+    async def ListAlerts(self, request: Any, context: Any) -> pb.ListAlertsResponse:
+        page = PageRequest(request.page, request.page_size or DEFAULT_PAGE_SIZE)
+        found = await self._inbox.list(current_principal(), page, request.status)
+        return pb.ListAlertsResponse(
+            documents=[_encode(a) for a in found.items], total_count=found.total_count
+        )
+
+    @use_case_errors
+    async def AcknowledgeAlert(self, request: Any, context: Any) -> pb.AcknowledgeAlertResponse:
+        found = await self._inbox.acknowledge(current_principal(), request.alert_id)
+        return pb.AcknowledgeAlertResponse(document=_encode(found))
+
+    @use_case_errors
+    async def ClearAlert(self, request: Any, context: Any) -> pb.ClearAlertResponse:
+        found = await self._inbox.clear(current_principal(), request.alert_id)
+        return pb.ClearAlertResponse(document=_encode(found))
 
     @use_case_errors
     async def CreateProfile(self, request: Any, context: Any) -> pb.CreateProfileResponse:

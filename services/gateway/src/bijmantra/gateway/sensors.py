@@ -136,7 +136,44 @@ async def study_environment(
     return _wrap(request, document)
 
 
+@post("/api/v1/alert-rules", opt=WRITE, request_max_body_size=SMALL_BODY)
+async def create_alert_rule(request: Request[Any, Any, Any], state: State) -> Response[bytes]:
+    document = await state.sensors.create_rule(request.auth, await request.body())
+    return _wrap(request, document, 201)
+
+
+@get("/api/v1/alert-rules", opt=READ)
+async def list_alert_rules(request: Request[Any, Any, Any], state: State) -> Response[bytes]:
+    return _wrap(request, await state.sensors.rules(request.auth))
+
+
+@get("/api/v1/alerts", opt=READ)
+async def list_alerts(request: Request[Any, Any, Any], state: State) -> Response[bytes]:
+    """The inbox, newest first; ``status=open|acknowledged|cleared`` narrows it."""
+    found = await state.sensors.alerts(request.auth, page_query(request), _query(request, "status"))
+    return page_body(request, found)
+
+
+@post("/api/v1/alerts/{alert_id:str}/acknowledge", opt=WRITE, request_max_body_size=SMALL_BODY)
+async def acknowledge_alert(
+    request: Request[Any, Any, Any], state: State, alert_id: str
+) -> Response[bytes]:
+    return _wrap(request, await state.sensors.acknowledge(request.auth, alert_id))
+
+
+@post("/api/v1/alerts/{alert_id:str}/clear", opt=WRITE, request_max_body_size=SMALL_BODY)
+async def clear_alert(
+    request: Request[Any, Any, Any], state: State, alert_id: str
+) -> Response[bytes]:
+    return _wrap(request, await state.sensors.clear(request.auth, alert_id))
+
+
 ROUTES = [
+    create_alert_rule,
+    list_alert_rules,
+    list_alerts,
+    acknowledge_alert,
+    clear_alert,
     create_profile,
     list_profiles,
     register_device,

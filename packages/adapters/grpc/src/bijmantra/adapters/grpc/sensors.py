@@ -85,3 +85,21 @@ class SensorsClient:
             study_db_id=study_db_id, to=end, gdd_base=gdd_base, **{"from": start}
         )
         return await self._document("StudyEnvironment", request, token)
+
+    async def create_rule(self, token: str, body: bytes) -> bytes:
+        return await self._document("CreateAlertRule", pb.CreateAlertRuleRequest(body=body), token)
+
+    async def rules(self, token: str) -> bytes:
+        return await self._document("ListAlertRules", pb.ListAlertRulesRequest(), token)
+
+    async def alerts(self, token: str, page: PageRequest, status: str) -> Page[bytes]:
+        request = pb.ListAlertsRequest(page=page.page, page_size=page.page_size, status=status)
+        reply = await self._call("ListAlerts", request, bearer_metadata(token))
+        return Page(list(reply.documents), page, reply.total_count)
+
+    async def acknowledge(self, token: str, alert_id: str) -> bytes:
+        request = pb.AcknowledgeAlertRequest(alert_id=alert_id)
+        return await self._document("AcknowledgeAlert", request, token)
+
+    async def clear(self, token: str, alert_id: str) -> bytes:
+        return await self._document("ClearAlert", pb.ClearAlertRequest(alert_id=alert_id), token)

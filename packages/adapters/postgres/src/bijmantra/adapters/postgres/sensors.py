@@ -16,6 +16,7 @@ from typing import Any
 import msgspec
 from bijmantra.adapters.postgres.engine import driver_connection
 from bijmantra.adapters.postgres.outbox import write_outbox
+from bijmantra.adapters.postgres.sensor_alerts import PostgresAlertStore
 from bijmantra.adapters.postgres.uow import TenantTransaction
 from bijmantra.application.events import envelope_for
 from bijmantra.domain.sensors import (
@@ -325,6 +326,7 @@ class PostgresSensorsUnitOfWork(TenantTransaction):
 
     def _bind(self, connection: AsyncConnection) -> None:
         self.sensors = PostgresSensorStore(connection)
+        self.alerts = PostgresAlertStore(connection)
 
     async def commit(self) -> None:
         assert self._connection is not None

@@ -102,6 +102,31 @@ class SensorsServiceStub:
                 request_serializer=bijmantra_dot_sensors_dot_v1_dot_sensors__service__pb2.StudyEnvironmentRequest.SerializeToString,
                 response_deserializer=bijmantra_dot_sensors_dot_v1_dot_sensors__service__pb2.StudyEnvironmentResponse.FromString,
                 _registered_method=True)
+        self.CreateAlertRule = channel.unary_unary(
+                '/bijmantra.sensors.v1.SensorsService/CreateAlertRule',
+                request_serializer=bijmantra_dot_sensors_dot_v1_dot_sensors__service__pb2.CreateAlertRuleRequest.SerializeToString,
+                response_deserializer=bijmantra_dot_sensors_dot_v1_dot_sensors__service__pb2.CreateAlertRuleResponse.FromString,
+                _registered_method=True)
+        self.ListAlertRules = channel.unary_unary(
+                '/bijmantra.sensors.v1.SensorsService/ListAlertRules',
+                request_serializer=bijmantra_dot_sensors_dot_v1_dot_sensors__service__pb2.ListAlertRulesRequest.SerializeToString,
+                response_deserializer=bijmantra_dot_sensors_dot_v1_dot_sensors__service__pb2.ListAlertRulesResponse.FromString,
+                _registered_method=True)
+        self.ListAlerts = channel.unary_unary(
+                '/bijmantra.sensors.v1.SensorsService/ListAlerts',
+                request_serializer=bijmantra_dot_sensors_dot_v1_dot_sensors__service__pb2.ListAlertsRequest.SerializeToString,
+                response_deserializer=bijmantra_dot_sensors_dot_v1_dot_sensors__service__pb2.ListAlertsResponse.FromString,
+                _registered_method=True)
+        self.AcknowledgeAlert = channel.unary_unary(
+                '/bijmantra.sensors.v1.SensorsService/AcknowledgeAlert',
+                request_serializer=bijmantra_dot_sensors_dot_v1_dot_sensors__service__pb2.AcknowledgeAlertRequest.SerializeToString,
+                response_deserializer=bijmantra_dot_sensors_dot_v1_dot_sensors__service__pb2.AcknowledgeAlertResponse.FromString,
+                _registered_method=True)
+        self.ClearAlert = channel.unary_unary(
+                '/bijmantra.sensors.v1.SensorsService/ClearAlert',
+                request_serializer=bijmantra_dot_sensors_dot_v1_dot_sensors__service__pb2.ClearAlertRequest.SerializeToString,
+                response_deserializer=bijmantra_dot_sensors_dot_v1_dot_sensors__service__pb2.ClearAlertResponse.FromString,
+                _registered_method=True)
 
 
 class SensorsServiceServicer:
@@ -198,6 +223,41 @@ class SensorsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateAlertRule(self, request, context):
+        """CreateAlertRule creates an alert rule (threshold held, rate of change or no data) on a device or profile.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListAlertRules(self, request, context):
+        """ListAlertRules returns the organization's alert rules as a JSON array.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListAlerts(self, request, context):
+        """ListAlerts returns one 0-based page of alerts, newest first, optionally of one status.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AcknowledgeAlert(self, request, context):
+        """AcknowledgeAlert moves an open alert to acknowledged, recording who and when.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ClearAlert(self, request, context):
+        """ClearAlert moves an open or acknowledged alert to cleared, recording who and when.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SensorsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -260,6 +320,31 @@ def add_SensorsServiceServicer_to_server(servicer, server):
                     servicer.StudyEnvironment,
                     request_deserializer=bijmantra_dot_sensors_dot_v1_dot_sensors__service__pb2.StudyEnvironmentRequest.FromString,
                     response_serializer=bijmantra_dot_sensors_dot_v1_dot_sensors__service__pb2.StudyEnvironmentResponse.SerializeToString,
+            ),
+            'CreateAlertRule': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateAlertRule,
+                    request_deserializer=bijmantra_dot_sensors_dot_v1_dot_sensors__service__pb2.CreateAlertRuleRequest.FromString,
+                    response_serializer=bijmantra_dot_sensors_dot_v1_dot_sensors__service__pb2.CreateAlertRuleResponse.SerializeToString,
+            ),
+            'ListAlertRules': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAlertRules,
+                    request_deserializer=bijmantra_dot_sensors_dot_v1_dot_sensors__service__pb2.ListAlertRulesRequest.FromString,
+                    response_serializer=bijmantra_dot_sensors_dot_v1_dot_sensors__service__pb2.ListAlertRulesResponse.SerializeToString,
+            ),
+            'ListAlerts': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAlerts,
+                    request_deserializer=bijmantra_dot_sensors_dot_v1_dot_sensors__service__pb2.ListAlertsRequest.FromString,
+                    response_serializer=bijmantra_dot_sensors_dot_v1_dot_sensors__service__pb2.ListAlertsResponse.SerializeToString,
+            ),
+            'AcknowledgeAlert': grpc.unary_unary_rpc_method_handler(
+                    servicer.AcknowledgeAlert,
+                    request_deserializer=bijmantra_dot_sensors_dot_v1_dot_sensors__service__pb2.AcknowledgeAlertRequest.FromString,
+                    response_serializer=bijmantra_dot_sensors_dot_v1_dot_sensors__service__pb2.AcknowledgeAlertResponse.SerializeToString,
+            ),
+            'ClearAlert': grpc.unary_unary_rpc_method_handler(
+                    servicer.ClearAlert,
+                    request_deserializer=bijmantra_dot_sensors_dot_v1_dot_sensors__service__pb2.ClearAlertRequest.FromString,
+                    response_serializer=bijmantra_dot_sensors_dot_v1_dot_sensors__service__pb2.ClearAlertResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -593,6 +678,141 @@ class SensorsService:
             '/bijmantra.sensors.v1.SensorsService/StudyEnvironment',
             bijmantra_dot_sensors_dot_v1_dot_sensors__service__pb2.StudyEnvironmentRequest.SerializeToString,
             bijmantra_dot_sensors_dot_v1_dot_sensors__service__pb2.StudyEnvironmentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateAlertRule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/bijmantra.sensors.v1.SensorsService/CreateAlertRule',
+            bijmantra_dot_sensors_dot_v1_dot_sensors__service__pb2.CreateAlertRuleRequest.SerializeToString,
+            bijmantra_dot_sensors_dot_v1_dot_sensors__service__pb2.CreateAlertRuleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAlertRules(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/bijmantra.sensors.v1.SensorsService/ListAlertRules',
+            bijmantra_dot_sensors_dot_v1_dot_sensors__service__pb2.ListAlertRulesRequest.SerializeToString,
+            bijmantra_dot_sensors_dot_v1_dot_sensors__service__pb2.ListAlertRulesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAlerts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/bijmantra.sensors.v1.SensorsService/ListAlerts',
+            bijmantra_dot_sensors_dot_v1_dot_sensors__service__pb2.ListAlertsRequest.SerializeToString,
+            bijmantra_dot_sensors_dot_v1_dot_sensors__service__pb2.ListAlertsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AcknowledgeAlert(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/bijmantra.sensors.v1.SensorsService/AcknowledgeAlert',
+            bijmantra_dot_sensors_dot_v1_dot_sensors__service__pb2.AcknowledgeAlertRequest.SerializeToString,
+            bijmantra_dot_sensors_dot_v1_dot_sensors__service__pb2.AcknowledgeAlertResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ClearAlert(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/bijmantra.sensors.v1.SensorsService/ClearAlert',
+            bijmantra_dot_sensors_dot_v1_dot_sensors__service__pb2.ClearAlertRequest.SerializeToString,
+            bijmantra_dot_sensors_dot_v1_dot_sensors__service__pb2.ClearAlertResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -65,6 +65,16 @@ class SensorsServiceStub:
     """ReadHistory returns a metric's history at a resolution, gaps shown as gaps."""
     StudyEnvironment: _grpc.UnaryUnaryMultiCallable[_sensors_service_pb2.StudyEnvironmentRequest, _sensors_service_pb2.StudyEnvironmentResponse]
     """StudyEnvironment returns a study's daily temperature, GDD and rainfall."""
+    CreateAlertRule: _grpc.UnaryUnaryMultiCallable[_sensors_service_pb2.CreateAlertRuleRequest, _sensors_service_pb2.CreateAlertRuleResponse]
+    """CreateAlertRule creates an alert rule (threshold held, rate of change or no data) on a device or profile."""
+    ListAlertRules: _grpc.UnaryUnaryMultiCallable[_sensors_service_pb2.ListAlertRulesRequest, _sensors_service_pb2.ListAlertRulesResponse]
+    """ListAlertRules returns the organization's alert rules as a JSON array."""
+    ListAlerts: _grpc.UnaryUnaryMultiCallable[_sensors_service_pb2.ListAlertsRequest, _sensors_service_pb2.ListAlertsResponse]
+    """ListAlerts returns one 0-based page of alerts, newest first, optionally of one status."""
+    AcknowledgeAlert: _grpc.UnaryUnaryMultiCallable[_sensors_service_pb2.AcknowledgeAlertRequest, _sensors_service_pb2.AcknowledgeAlertResponse]
+    """AcknowledgeAlert moves an open alert to acknowledged, recording who and when."""
+    ClearAlert: _grpc.UnaryUnaryMultiCallable[_sensors_service_pb2.ClearAlertRequest, _sensors_service_pb2.ClearAlertResponse]
+    """ClearAlert moves an open or acknowledged alert to cleared, recording who and when."""
 
 @_typing.type_check_only
 class SensorsServiceAsyncStub(SensorsServiceStub):
@@ -102,6 +112,16 @@ class SensorsServiceAsyncStub(SensorsServiceStub):
     """ReadHistory returns a metric's history at a resolution, gaps shown as gaps."""
     StudyEnvironment: _aio.UnaryUnaryMultiCallable[_sensors_service_pb2.StudyEnvironmentRequest, _sensors_service_pb2.StudyEnvironmentResponse]  # type: ignore[assignment]
     """StudyEnvironment returns a study's daily temperature, GDD and rainfall."""
+    CreateAlertRule: _aio.UnaryUnaryMultiCallable[_sensors_service_pb2.CreateAlertRuleRequest, _sensors_service_pb2.CreateAlertRuleResponse]  # type: ignore[assignment]
+    """CreateAlertRule creates an alert rule (threshold held, rate of change or no data) on a device or profile."""
+    ListAlertRules: _aio.UnaryUnaryMultiCallable[_sensors_service_pb2.ListAlertRulesRequest, _sensors_service_pb2.ListAlertRulesResponse]  # type: ignore[assignment]
+    """ListAlertRules returns the organization's alert rules as a JSON array."""
+    ListAlerts: _aio.UnaryUnaryMultiCallable[_sensors_service_pb2.ListAlertsRequest, _sensors_service_pb2.ListAlertsResponse]  # type: ignore[assignment]
+    """ListAlerts returns one 0-based page of alerts, newest first, optionally of one status."""
+    AcknowledgeAlert: _aio.UnaryUnaryMultiCallable[_sensors_service_pb2.AcknowledgeAlertRequest, _sensors_service_pb2.AcknowledgeAlertResponse]  # type: ignore[assignment]
+    """AcknowledgeAlert moves an open alert to acknowledged, recording who and when."""
+    ClearAlert: _aio.UnaryUnaryMultiCallable[_sensors_service_pb2.ClearAlertRequest, _sensors_service_pb2.ClearAlertResponse]  # type: ignore[assignment]
+    """ClearAlert moves an open or acknowledged alert to cleared, recording who and when."""
 
 class SensorsServiceServicer(metaclass=_abc_1.ABCMeta):
     """SensorsService is domain-api's sensors boundary: device profiles, devices and their
@@ -208,5 +228,45 @@ class SensorsServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_sensors_service_pb2.StudyEnvironmentResponse, _abc.Awaitable[_sensors_service_pb2.StudyEnvironmentResponse]]:
         """StudyEnvironment returns a study's daily temperature, GDD and rainfall."""
+
+    @_abc_1.abstractmethod
+    def CreateAlertRule(
+        self,
+        request: _sensors_service_pb2.CreateAlertRuleRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_sensors_service_pb2.CreateAlertRuleResponse, _abc.Awaitable[_sensors_service_pb2.CreateAlertRuleResponse]]:
+        """CreateAlertRule creates an alert rule (threshold held, rate of change or no data) on a device or profile."""
+
+    @_abc_1.abstractmethod
+    def ListAlertRules(
+        self,
+        request: _sensors_service_pb2.ListAlertRulesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_sensors_service_pb2.ListAlertRulesResponse, _abc.Awaitable[_sensors_service_pb2.ListAlertRulesResponse]]:
+        """ListAlertRules returns the organization's alert rules as a JSON array."""
+
+    @_abc_1.abstractmethod
+    def ListAlerts(
+        self,
+        request: _sensors_service_pb2.ListAlertsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_sensors_service_pb2.ListAlertsResponse, _abc.Awaitable[_sensors_service_pb2.ListAlertsResponse]]:
+        """ListAlerts returns one 0-based page of alerts, newest first, optionally of one status."""
+
+    @_abc_1.abstractmethod
+    def AcknowledgeAlert(
+        self,
+        request: _sensors_service_pb2.AcknowledgeAlertRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_sensors_service_pb2.AcknowledgeAlertResponse, _abc.Awaitable[_sensors_service_pb2.AcknowledgeAlertResponse]]:
+        """AcknowledgeAlert moves an open alert to acknowledged, recording who and when."""
+
+    @_abc_1.abstractmethod
+    def ClearAlert(
+        self,
+        request: _sensors_service_pb2.ClearAlertRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_sensors_service_pb2.ClearAlertResponse, _abc.Awaitable[_sensors_service_pb2.ClearAlertResponse]]:
+        """ClearAlert moves an open or acknowledged alert to cleared, recording who and when."""
 
 def add_SensorsServiceServicer_to_server(servicer: SensorsServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -1,0 +1,228 @@
+"""Alert rules, watches and alerts (tenant tables), and the cross-tenant silence schedule."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from bijmantra.domain.sensors import (
+    Alert,
+    AlertRule,
+    AlertStatus,
+    Comparison,
+    RuleKind,
+    Watch,
+)
+from bijmantra.kernel import Page, PageRequest, TenantId
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+# The NOLOGIN role (migration 0071) that may read every tenant's watch routing columns.
+SCHEDULER_ROLE = os.environ.get("SENSOR_SCHEDULER_DB_ROLE", "bijmantra_sensor_scheduler")
+_TENANT = "nullif(current_setting('app.tenant_id', true), '')::uuid"
+_RULE_NAMES = (
+    "rule_id, name, metric, kind, device_id, profile_id, cooldown_seconds, comparison, "
+    "threshold, hold_seconds, max_change, per_seconds, interval_seconds, intervals"
+)
+_ALERT_NAMES = (
+    "alert_id, rule_id, device_id, metric, kind, opened_at, value, message, status, "
+    "acknowledged_by, acknowledged_at, cleared_by, cleared_at"
+)
+
+
+def _params(names: str) -> str:
+    return ", ".join(f":{n.strip()}" for n in names.split(","))
+
+
+_INSERT_RULE = text(
+    f"INSERT INTO domain.sensor_alert_rules (tenant_id, {_RULE_NAMES}) "  # noqa: S608 (constants)
+    f"VALUES ({_TENANT}, {_params(_RULE_NAMES)})"
+)
+_INSERT_ALERT = text(
+    f"INSERT INTO domain.sensor_alerts (tenant_id, {_ALERT_NAMES}) "  # noqa: S608 (constants)
+    f"VALUES ({_TENANT}, {_params(_ALERT_NAMES)})"
+)
+_SAVE_WATCH = text(
+    "INSERT INTO domain.sensor_watches"  # noqa: S608 (constant SQL)
+    "  (tenant_id, rule_id, device_id, breach_since, last_at, "
+    "last_value, last_fired, silence_reported_for, due_at) VALUES "
+    f"({_TENANT}, :rule_id, :device_id, :breach_since, :last_at, :last_value, :last_fired, "
+    ":silence_reported_for, :due_at) ON CONFLICT (tenant_id, rule_id, device_id) DO UPDATE SET "
+    "breach_since = excluded.breach_since, last_at = excluded.last_at, "
+    "last_value = excluded.last_value, last_fired = excluded.last_fired, "
+    "silence_reported_for = excluded.silence_reported_for, due_at = excluded.due_at"
+)
+
+
+def _seconds(value: float) -> timedelta:
+    return timedelta(seconds=value)
+
+
+def _rule(row: Any) -> AlertRule:
+    return AlertRule(
+        rule_id=row.rule_id,
+        tenant_id=TenantId(uuid.UUID(str(row.tenant_id))),
+        name=row.name,
+        metric=row.metric,
+        kind=RuleKind(row.kind),
+        device_id=row.device_id,
+        profile_id=row.profile_id,
+        cooldown=_seconds(row.cooldown_seconds),
+        comparison=Comparison(row.comparison) if row.comparison else None,
+        threshold=row.threshold,
+        hold=_seconds(row.hold_seconds),
+        max_change=row.max_change,
+        per=_seconds(row.per_seconds),
+        interval=_seconds(row.interval_seconds),
+        intervals=row.intervals,
+    )
+
+
+def _rule_row(rule: AlertRule) -> dict[str, Any]:
+    return {
+        "rule_id": rule.rule_id,
+        "name": rule.name,
+        "metric": rule.metric,
+        "kind": rule.kind.value,
+        "device_id": rule.device_id,
+        "profile_id": rule.profile_id,
+        "cooldown_seconds": rule.cooldown.total_seconds(),
+        "comparison": rule.comparison.value if rule.comparison else None,
+        "threshold": rule.threshold,
+        "hold_seconds": rule.hold.total_seconds(),
+        "max_change": rule.max_change,
+        "per_seconds": rule.per.total_seconds(),
+        "interval_seconds": rule.interval.total_seconds(),
+        "intervals": rule.intervals,
+    }
+
+
+def _alert(row: Any) -> Alert:
+    values = row._asdict()
+    values["tenant_id"] = TenantId(uuid.UUID(str(values["tenant_id"])))
+    values["kind"] = RuleKind(values["kind"])
+    values["status"] = AlertStatus(values["status"])
+    return Alert(**values)
+
+
+def _alert_row(alert: Alert) -> dict[str, Any]:
+    row = {n.strip(): getattr(alert, n.strip()) for n in _ALERT_NAMES.split(",")}
+    row["kind"], row["status"] = alert.kind.value, alert.status.value
+    return row
+
+
+class PostgresAlertStore:
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._connection = connection
+
+    async def _rows(self, sql: str, **params: Any) -> list[Any]:
+        return list((await self._connection.execute(text(sql), params)).all())
+
+    async def add_rule(self, rule: AlertRule) -> None:
+        await self._connection.execute(_INSERT_RULE, _rule_row(rule))
+
+    async def rule(self, rule_id: str) -> AlertRule | None:
+        rows = await self._rows(
+            "SELECT * FROM domain.sensor_alert_rules WHERE rule_id = :id", id=rule_id
+        )
+        return _rule(rows[0]) if rows else None
+
+    async def rules(self) -> list[AlertRule]:
+        rows = await self._rows("SELECT * FROM domain.sensor_alert_rules ORDER BY rule_id")
+        return [_rule(r) for r in rows]
+
+    async def rules_for(self, device_id: str, profile_id: str) -> list[AlertRule]:
+        rows = await self._rows(
+            "SELECT * FROM domain.sensor_alert_rules WHERE device_id = :device "
+            "OR (device_id IS NULL AND profile_id = :profile) ORDER BY rule_id",
+            device=device_id,
+            profile=profile_id,
+        )
+        return [_rule(r) for r in rows]
+
+    async def watch(self, rule_id: str, device_id: str) -> Watch:
+        rows = await self._rows(
+            "SELECT breach_since, last_at, last_value, last_fired, silence_reported_for "
+            "FROM domain.sensor_watches WHERE rule_id = :rule AND device_id = :device FOR UPDATE",
+            rule=rule_id,
+            device=device_id,
+        )
+        return Watch(**rows[0]._asdict()) if rows else Watch()
+
+    async def save_watch(
+        self, rule_id: str, device_id: str, watch: Watch, due: datetime | None
+    ) -> None:
+        await self._connection.execute(
+            _SAVE_WATCH,
+            {
+                "rule_id": rule_id,
+                "device_id": device_id,
+                "breach_since": watch.breach_since,
+                "last_at": watch.last_at,
+                "last_value": watch.last_value,
+                "last_fired": watch.last_fired,
+                "silence_reported_for": watch.silence_reported_for,
+                "due_at": due,
+            },
+        )
+
+    async def add_alert(self, alert: Alert) -> None:
+        await self._connection.execute(_INSERT_ALERT, _alert_row(alert))
+
+    async def alert(self, alert_id: str, *, for_update: bool = False) -> Alert | None:
+        lock = " FOR UPDATE" if for_update else ""
+        rows = await self._rows(
+            f"SELECT tenant_id, {_ALERT_NAMES} FROM domain.sensor_alerts "  # noqa: S608
+            f"WHERE alert_id = :id{lock}",
+            id=alert_id,
+        )
+        return _alert(rows[0]) if rows else None
+
+    async def save_alert(self, alert: Alert) -> None:
+        await self._connection.execute(
+            text(
+                "UPDATE domain.sensor_alerts SET status = :status, "
+                "acknowledged_by = :acknowledged_by, acknowledged_at = :acknowledged_at, "
+                "cleared_by = :cleared_by, cleared_at = :cleared_at WHERE alert_id = :alert_id"
+            ),
+            _alert_row(alert),
+        )
+
+    async def alerts(self, page: PageRequest, status: AlertStatus | None) -> Page[Alert]:
+        where = "WHERE status = :status" if status else ""
+        params = {"status": status.value if status else None}
+        rows = await self._rows(
+            f"SELECT tenant_id, {_ALERT_NAMES} FROM domain.sensor_alerts {where} "  # noqa: S608
+            "ORDER BY opened_at DESC, alert_id DESC LIMIT :limit OFFSET :offset",
+            limit=page.page_size,
+            offset=page.offset,
+            **params,
+        )
+        total = await self._rows(
+            f"SELECT count(*) AS n FROM domain.sensor_alerts {where}",  # noqa: S608
+            **params,
+        )
+        return Page([_alert(r) for r in rows], page, int(total[0].n))
+
+
+class PostgresSilenceSchedule:
+    """Reads due watches of every tenant as the scheduler role (routing columns only)."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def due(self, now: datetime, limit: int) -> list[tuple[TenantId, str, str]]:
+        async with self._engine.begin() as connection:
+            await connection.execute(text(f"SET LOCAL ROLE {SCHEDULER_ROLE}"))
+            rows = (
+                await connection.execute(
+                    text(
+                        "SELECT tenant_id, rule_id, device_id FROM domain.sensor_watches "
+                        "WHERE due_at <= :now ORDER BY due_at LIMIT :limit"
+                    ),
+                    {"now": now, "limit": limit},
+                )
+            ).all()
+        return [(TenantId(uuid.UUID(str(t))), r, d) for t, r, d in rows]
