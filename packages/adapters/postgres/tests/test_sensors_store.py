@@ -9,6 +9,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import msgspec
 import psycopg
 import pytest
 from bijmantra.adapters.postgres.sensors import maintain_partitions, sensors_unit_of_work_factory
@@ -110,6 +111,24 @@ async def test_a_mixed_batch_stores_exactly_its_good_items(engine: AsyncEngine) 
         "raw",
     )
     assert [p["value"] for p in history["points"]] == [20.0]
+    hours = await org.history(
+        org.manager,
+        device_id,
+        "air_temperature",
+        (NOW - timedelta(hours=3)).isoformat(),
+        (NOW + timedelta(hours=1)).isoformat(),
+        "1h",
+    )
+    points = msgspec.json.decode(msgspec.json.encode(hours))["points"]
+    assert len(points) == 4  # every hour bucket, the empty ones as gaps
+    assert [p["count"] for p in points].count(0) == 3
+    [full] = [p for p in points if p["count"]]
+    assert (full["min"], full["max"], full["mean"], full["count"]) == (20.0, 20.0, 20.0, 1)
+    gap = next(p for p in points if not p["count"])
+    assert (gap["min"], gap["mean"]) == (None, None)
+    assert datetime.fromisoformat(points[0]["time"]) == (NOW - timedelta(hours=3)).replace(
+        minute=0, second=0
+    )
     assert await count_rows(engine, org.tenant, "sensor_readings") == 2
 
 

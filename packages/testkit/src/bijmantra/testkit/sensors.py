@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 from types import TracebackType
 from typing import Self
 
+import msgspec
 from bijmantra.domain import DomainEvent
 from bijmantra.domain.sensors import (
     Alert,
@@ -22,6 +23,7 @@ from bijmantra.domain.sensors import (
     Watch,
     Window,
     bucket_start,
+    with_gaps,
 )
 from bijmantra.kernel import Conflict, Page, PageRequest, TenantId
 
@@ -126,7 +128,22 @@ class FakeSensorStore:
         )
         return found[:limit]
 
-    async def buckets(self, device_id: str, metric: str, window: Window) -> list[Bucket]:
+    async def series(self, device_id: str, metric: str, window: Window) -> bytes:
+        points = [
+            {"time": at.isoformat(), "min": None, "max": None, "mean": None, "count": 0}
+            if b is None
+            else {
+                "time": at.isoformat(),
+                "min": b.minimum,
+                "max": b.maximum,
+                "mean": b.mean,
+                "count": b.count,
+            }
+            for at, b in with_gaps(window, self._buckets(device_id, metric, window))
+        ]
+        return msgspec.json.encode(points)
+
+    def _buckets(self, device_id: str, metric: str, window: Window) -> list[Bucket]:
         key = (self._tenant, device_id, metric, window.resolution.value)
         return sorted(
             (

@@ -55,8 +55,11 @@ class SensorStore(Protocol):
         """Readings in ``[window.start, window.end)`` by time, at most ``limit``."""
         ...
 
-    async def buckets(self, device_id: str, metric: str, window: Window) -> list[Bucket]:
-        """Stored rollup buckets of the window's resolution, by start."""
+    async def series(self, device_id: str, metric: str, window: Window) -> bytes:
+        """A JSON array with one object per bucket start of the window, in order:
+        ``{time, min, max, mean, count}`` from the rollups, and for a bucket without readings
+        (a gap) nulls and ``count`` 0 — the rule of ``domain.sensors.with_gaps``. Encoded by
+        the store: a year at 1 h is 8,760 points, too many to build one by one in Python."""
         ...
 
     async def daily(

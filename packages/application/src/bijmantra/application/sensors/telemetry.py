@@ -26,7 +26,6 @@ from bijmantra.domain.sensors import (
     Window,
     environment,
     sort_batch,
-    with_gaps,
 )
 from bijmantra.kernel import (
     Clock,
@@ -45,7 +44,18 @@ TEMPERATURE, RAINFALL = "air_temperature", "rainfall"
 _reading = msgspec.json.Decoder(ReadingBody)
 
 
+_whole_batch = msgspec.json.Decoder(list[ReadingBody])
+
+
 def _parse_items(raw: list[msgspec.Raw]) -> list[Reading | str]:
+    """Parsed readings, or for an item that does not parse, why. A batch whose every item
+    parses is decoded in one call; otherwise item by item, to name each bad one."""
+    try:
+        whole = _whole_batch.decode(b"[" + b",".join(raw) + b"]")
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        pass
+    else:
+        return [Reading(r.metric, r.time, r.value) for r in whole]
     items: list[Reading | str] = []
     for item in raw:
         try:
@@ -175,23 +185,11 @@ class ReadHistory:
                         f"More than {MAX_POINTS} raw readings: choose a resolution",
                         [FieldError("resolution", "range too long for raw")],
                     )
-                points: list[dict[str, Any]] = [
+                points: list[dict[str, Any]] | msgspec.Raw = [
                     {"time": r.at.isoformat(), "value": r.value} for r in rows
                 ]
             else:
-                found = await uow.sensors.buckets(device_id, metric, window)
-                points = [
-                    {"time": at.isoformat(), "min": None, "max": None, "mean": None, "count": 0}
-                    if b is None
-                    else {
-                        "time": at.isoformat(),
-                        "min": b.minimum,
-                        "max": b.maximum,
-                        "mean": b.mean,
-                        "count": b.count,
-                    }
-                    for at, b in with_gaps(window, found)
-                ]
+                points = msgspec.Raw(await uow.sensors.series(device_id, metric, window))
         return {
             "deviceId": device_id,
             "metric": metric,
@@ -205,6 +203,8 @@ class ReadHistory:
 
 def history_csv(history: dict[str, Any]) -> str:
     """The same history as CSV; a gap is a row with empty value cells."""
+    if isinstance(history["points"], msgspec.Raw):
+        history = {**history, "points": msgspec.json.decode(history["points"])}
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     if history["resolution"] == "raw":

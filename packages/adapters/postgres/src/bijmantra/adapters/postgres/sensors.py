@@ -71,6 +71,21 @@ SELECT count(*) FROM fresh
 """  # noqa: S608 (constant SQL; every value is a bound parameter)
 
 
+# Every bucket start of [start, end), its rollup or a gap, in order, as one JSON array.
+_SERIES = """
+SELECT coalesce(json_agg(json_build_object(
+    'time', to_char(g AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"+00:00"'),
+    'min', r.minimum, 'max', r.maximum, 'mean', r.total / r.count, 'count', coalesce(r.count, 0)
+) ORDER BY g), '[]')::text
+FROM generate_series(
+    CAST(:start AS timestamptz), CAST(:end AS timestamptz) - CAST(:step AS interval),
+    CAST(:step AS interval)
+) AS g
+LEFT JOIN domain.sensor_rollups r
+    ON r.bucket = g AND r.device_id = :device AND r.metric = :metric AND r.resolution = :res
+"""
+
+
 def _month(at: datetime) -> date:
     return at.astimezone(UTC).date().replace(day=1)
 
@@ -253,18 +268,19 @@ class PostgresSensorStore:
         )
         return [Reading(r.metric, r.at, r.value) for r in rows]
 
-    async def buckets(self, device_id: str, metric: str, window: Window) -> list[Bucket]:
+    async def series(self, device_id: str, metric: str, window: Window) -> bytes:
+        """Gap-filled buckets as one JSON array built by PostgreSQL (``generate_series`` left
+        joined to the rollups): no Python object per point."""
         rows = await self._rows(
-            "SELECT bucket, minimum, maximum, total, count FROM domain.sensor_rollups "
-            "WHERE device_id = :device AND metric = :metric AND resolution = :res "
-            "AND bucket >= :start AND bucket < :end ORDER BY bucket",
+            _SERIES,
             device=device_id,
             metric=metric,
             res=window.resolution.value,
             start=window.start,
             end=window.end,
+            step=window.resolution.step,
         )
-        return [Bucket(r.bucket, r.minimum, r.maximum, r.total, r.count) for r in rows]
+        return str(rows[0][0]).encode()
 
     async def daily(
         self, device_ids: Sequence[str], metric: str, first: date, last: date
