@@ -1,7 +1,7 @@
 """sensor alerts: rules, per (rule, device) watches, alerts; the silence scheduler's role.
 
 Revision ID: 0071
-Revises: 0070
+Revises: 0080
 Create Date: 2026-12-06
 
 Rules, watches and alerts are tenant tables like every other (RLS enabled and forced). The
@@ -15,7 +15,7 @@ import os
 from alembic import op
 
 revision = "0071"
-down_revision = "0070"
+down_revision = "0080"
 branch_labels = None
 depends_on = None
 
