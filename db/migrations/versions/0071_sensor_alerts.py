@@ -103,7 +103,7 @@ def upgrade() -> None:
         "CREATE INDEX sensor_alerts_status_idx ON domain.sensor_alerts "
         "(tenant_id, status, opened_at DESC)",
         *tenant_table("sensor_alerts", "SELECT, INSERT, UPDATE"),
-        "DO $$ BEGIN "  # noqa: S608 (a role name from the deployment, not input)
+        "DO $$ BEGIN "
         f"IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{SCHEDULER}') THEN "
         f"CREATE ROLE {SCHEDULER} NOLOGIN NOBYPASSRLS; END IF; END $$;",
         f"GRANT {SCHEDULER} TO {DOMAIN} WITH INHERIT FALSE, SET TRUE",
