@@ -7,10 +7,12 @@ browser is missing these tests fail and say how to install it: they never skip.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
 import shutil
+import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -18,8 +20,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from bijmantra.testkit.devstack import DEMO_EMAIL, DEMO_PASSWORD, DevStack, running_stack
+from argon2 import PasswordHasher
+from bijmantra.adapters.postgres import create_engine
+from bijmantra.adapters.postgres.identity import register_member
+from bijmantra.testkit.devstack import (
+    DEMO_EMAIL,
+    DEMO_ORGANIZATION_ID,
+    DEMO_PASSWORD,
+    DevStack,
+    running_stack,
+)
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+
+from tests.browser.seed import seed_study
 
 CHROMIUM = os.environ.get("BIJMANTRA_CHROMIUM", "/usr/bin/chromium")
 AXE = Path(__file__).parent / "vendor" / "axe.min.js"
@@ -63,6 +76,39 @@ class Member:
 def viewer(console_stack: DevStack) -> Member:
     """A read-only member of an organization of their own."""
     return _member(console_stack, "viewer@console.example.org", ["viewer"])
+
+
+@pytest.fixture(scope="session")
+def demo_viewer(console_stack: DevStack) -> Member:
+    """A read-only member of the demo organization (where the demo admin writes)."""
+    assert console_stack.database is not None
+    email = "demo-viewer@console.example.org"
+    member = {
+        "organization_id": uuid.UUID(DEMO_ORGANIZATION_ID),
+        "organization_name": "Demo",
+        "user_id": uuid.uuid4(),
+        "email": email,
+        "display_name": "Demo viewer",
+        "password_hash": PasswordHasher().hash(MEMBER_PASSWORD),
+        "roles": ["viewer"],
+    }
+
+    async def register() -> None:
+        engine = create_engine(console_stack.database.identity_url, pool_size=1)  # type: ignore[union-attr]
+        try:
+            await register_member(engine, **member)
+        finally:
+            await engine.dispose()
+
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, register()).result()
+    return Member(email, MEMBER_PASSWORD, DEMO_ORGANIZATION_ID)
+
+
+@pytest.fixture(scope="session")
+def seeded(console_stack: DevStack) -> dict[str, Any]:
+    """Variables and plots in one demo study (the demo import has no phenotyping data)."""
+    return seed_study(console_stack.gateway_url, console_stack.login())
 
 
 def _member(stack: DevStack, email: str, roles: list[str]) -> Member:

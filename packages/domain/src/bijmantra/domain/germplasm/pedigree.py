@@ -28,3 +28,39 @@ def find_cycle(parents: Mapping[str, Iterable[str]]) -> PedigreeCycle | None:
     except graphlib.CycleError as cycle:
         return PedigreeCycle(tuple(reversed(cycle.args[1])))
     return None
+
+
+MAX_CHART_GENERATIONS = 6
+
+
+@dataclass(frozen=True)
+class ChartNode:
+    """One box of an ancestry chart: generation 0 is the germplasm itself, then its parents.
+
+    ``slot`` counts from the top within its generation (generation ``g`` has ``2**g`` slots:
+    female parent at ``2*slot``, male at ``2*slot + 1``), so a chart is drawn without search."""
+
+    db_id: str
+    generation: int
+    slot: int
+
+
+def ancestry_chart(
+    root: str, parents: Mapping[str, tuple[str | None, str | None]], generations: int
+) -> list[ChartNode]:
+    """The ancestors of ``root`` to ``generations`` back, as a binary chart.
+
+    An ancestor reached twice (inbreeding) is drawn twice, as a printed pedigree does;
+    an unknown parent leaves its slot empty."""
+    depth = max(0, min(generations, MAX_CHART_GENERATIONS))
+    chart = [ChartNode(root, 0, 0)]
+    layer = chart
+    for generation in range(1, depth + 1):
+        nxt: list[ChartNode] = []
+        for node in layer:
+            for offset, parent in enumerate(parents.get(node.db_id, (None, None))):
+                if parent is not None:
+                    nxt.append(ChartNode(parent, generation, 2 * node.slot + offset))
+        chart += nxt
+        layer = nxt
+    return chart

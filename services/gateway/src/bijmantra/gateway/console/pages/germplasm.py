@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from bijmantra.application.security import Action, Permission
-from bijmantra.gateway.console.paging import page_request, rows
+from bijmantra.gateway.console.paging import document, page_request, rows
+from bijmantra.gateway.console.pedigree import BOX_H, BOX_W, ancestry
 from bijmantra.gateway.console.web import PREFIX, fragment, view
+from bijmantra.kernel import PageRequest
 from litestar import Request, get
 from litestar.datastructures import State
 from litestar.response import Template
@@ -36,4 +39,56 @@ async def search(request: Request[Any, Any, Any], state: State) -> Template:
     return page.render(template, fields=FIELDS, field=field, term=term, rows=rows(found, query))
 
 
-ROUTES = [search]
+DEFAULT_GENERATIONS, MAX_GENERATIONS = 3, 5
+SEED_LOTS_SHOWN, TRANSACTIONS_SHOWN = 10, 10
+
+
+def _generations(request: Request[Any, Any, Any]) -> int:
+    raw = request.query_params.get("generations", "")
+    return min(int(raw), MAX_GENERATIONS) if raw.isdigit() and raw != "0" else DEFAULT_GENERATIONS
+
+
+@get(f"{PREFIX}/germplasm/{{db_id:str}}", name="console:germplasm-detail")
+async def detail(request: Request[Any, Any, Any], state: State, db_id: str) -> Template:
+    page = view(request)
+    page.require(READ)
+    germplasm = document(await state.brapi.get(page.token, "germplasm", db_id))
+    generations = _generations(request)
+    by_germplasm = {"germplasmDbId": [db_id]}
+    chart, attributes, lots, progeny = await asyncio.gather(
+        ancestry(
+            state.brapi, page.token, db_id, germplasm.get("germplasmName") or db_id, generations
+        ),
+        state.brapi.list(page.token, "attributevalue", by_germplasm, PageRequest(0, 100)),
+        state.brapi.list(page.token, "seedlot", by_germplasm, PageRequest(0, SEED_LOTS_SHOWN)),
+        state.brapi.view(page.token, "germplasm", db_id, "progeny"),
+    )
+    lot_rows = rows(lots, {}).items
+    transactions = await asyncio.gather(
+        *(
+            state.brapi.children(
+                page.token,
+                "seedlot",
+                lot["seedLotDbId"],
+                "transactions",
+                {},
+                PageRequest(0, TRANSACTIONS_SHOWN),
+            )
+            for lot in lot_rows
+        )
+    )
+    return page.render(
+        "germplasm/detail.html",
+        germplasm=germplasm,
+        chart=chart,
+        box_w=BOX_W,
+        box_h=BOX_H,
+        generations=generations,
+        max_generations=MAX_GENERATIONS,
+        attributes=rows(attributes, {}).items,
+        lots=[(lot, rows(t, {}).items) for lot, t in zip(lot_rows, transactions, strict=True)],
+        progeny=document(progeny).get("progeny") or [],
+    )
+
+
+ROUTES = [search, detail]

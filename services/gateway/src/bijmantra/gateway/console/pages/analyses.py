@@ -1,0 +1,117 @@
+"""Genotype uploads, variant sets and analyses: request, live progress (``/app/ws``), results
+with the worker's plots, downloads."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from bijmantra.application.security import Action, Permission
+from bijmantra.gateway.console.paging import document
+from bijmantra.gateway.console.web import PREFIX, fragment, view
+from bijmantra.gateway.genotypes import _pieces
+from bijmantra.kernel import FieldError, ValidationFailed
+from litestar import Request, Response, get, post
+from litestar.datastructures import State, UploadFile
+from litestar.response import Redirect, Template
+
+READ_GENOTYPES = Permission("genotyping", Action.READ)
+WRITE_GENOTYPES = Permission("genotyping", Action.WRITE)
+READ_ANALYSES = Permission("analysis", Action.READ)
+WRITE_ANALYSES = Permission("analysis", Action.WRITE)
+UPLOAD_LIMIT = 512 * 1024 * 1024
+ANALYSES = {"grm": "Genomic relationship matrix (GRM)", "pca": "Principal components (PCA)",
+            "qc": "Quality control"}  # fmt: skip
+FIGURES = (".svg",)
+
+
+def _field(form: Any, name: str, limit: int = 200) -> str:
+    value = form.get(name)
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationFailed(f"{name} is required", [FieldError(name, "missing")])
+    return value.strip()[:limit]
+
+
+@get(f"{PREFIX}/genotypes", name="console:genotypes")
+async def genotypes(request: Request[Any, Any, Any]) -> Template:
+    page = view(request)
+    page.require(READ_GENOTYPES)
+    return page.render("analyses/genotypes.html")
+
+
+@post(f"{PREFIX}/genotypes", name="console:genotypes-upload", request_max_body_size=UPLOAD_LIMIT)
+async def upload_genotypes(request: Request[Any, Any, Any], state: State) -> Redirect:
+    page = view(request)
+    page.require(WRITE_GENOTYPES)
+    form = await request.form()
+    name, crop = _field(form, "name"), _field(form, "commonCropName")
+    file = form.get("file")
+    if not isinstance(file, UploadFile):
+        raise ValidationFailed("Choose a VCF file", [FieldError("file", "missing")])
+    summary = msgspec.json.decode(
+        await state.genotyping.import_file(
+            page.token, source_format="vcf", name=name, crop=crop, data=_pieces(file)
+        )
+    )
+    return Redirect(f"{PREFIX}/variantsets/{summary['variantSetDbId']}")
+
+
+@get(f"{PREFIX}/variantsets/{{db_id:str}}", name="console:variantset")
+async def variant_set(request: Request[Any, Any, Any], state: State, db_id: str) -> Template:
+    page = view(request)
+    page.require(READ_GENOTYPES)
+    doc = document(await state.genotyping.get_variant_set(page.token, db_id))
+    return page.render("analyses/variantset.html", variant_set=doc, analyses=ANALYSES)
+
+
+@post(f"{PREFIX}/analyses", name="console:analysis-request")
+async def request_analysis(request: Request[Any, Any, Any], state: State) -> Redirect:
+    page = view(request)
+    page.require(WRITE_ANALYSES)
+    form = await request.form()
+    kind, variant_set_id = _field(form, "type"), _field(form, "variantSetDbId")
+    if kind not in ANALYSES:
+        raise ValidationFailed("Unknown analysis type", [FieldError("type", kind)])
+    body = msgspec.json.encode({"type": kind, "variantSetDbId": variant_set_id})
+    created = msgspec.json.decode(await state.analyses.request(page.token, body))
+    return Redirect(f"{PREFIX}/analyses/{created['analysisDbId']}")
+
+
+@get(f"{PREFIX}/analyses/{{db_id:str}}", name="console:analysis")
+async def analysis(request: Request[Any, Any, Any], state: State, db_id: str) -> Template:
+    page = view(request)
+    page.require(READ_ANALYSES)
+    doc = document(await state.analyses.get(page.token, db_id))
+    artifacts = (doc.get("results") or {}).get("artifacts") or []
+    ready = [a for a in artifacts if not a.get("pending")]
+    figures = [a["name"] for a in ready if a["name"].endswith(FIGURES)]
+    # Figures are drawn after the job completes (no event says when): the fragment asks again.
+    drawing = doc.get("status") == "completed" and len(ready) < len(artifacts)
+    template = "analyses/_status.html" if fragment(request) else "analyses/analysis.html"
+    return page.render(
+        template,
+        analysis=doc,
+        percent=round(float(doc.get("progress") or 0) * 100),
+        figures=figures,
+        artifacts=[a["name"] for a in ready],
+        drawing=drawing,
+        names=ANALYSES,
+    )
+
+
+@get(f"{PREFIX}/analyses/{{db_id:str}}/artifacts/{{name:str}}", name="console:artifact")
+async def artifact(
+    request: Request[Any, Any, Any], state: State, db_id: str, name: str
+) -> Response[bytes]:
+    page = view(request)
+    page.require(READ_ANALYSES)
+    media_type, data = await state.analyses.artifact(page.token, db_id, name)
+    disposition = "inline" if name.endswith((".svg", ".png")) else "attachment"
+    return Response(
+        data,
+        media_type=media_type,
+        headers={"content-disposition": f'{disposition}; filename="{name}"'},
+    )
+
+
+ROUTES = [genotypes, upload_genotypes, variant_set, request_analysis, analysis, artifact]

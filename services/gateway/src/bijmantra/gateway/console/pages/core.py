@@ -1,0 +1,218 @@
+"""Programs -> trials -> studies -> observation units, each list paged and searchable."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from bijmantra.application.security import Action, Permission
+from bijmantra.gateway.console.paging import document, page_request, rows
+from bijmantra.gateway.console.tables import Column, cells
+from bijmantra.gateway.console.web import PREFIX, View, view
+from litestar import Request, get
+from litestar.datastructures import State
+from litestar.response import Template
+
+CORE = Permission("core", Action.READ)
+PHENOTYPING = Permission("phenotyping", Action.READ)
+MAX_TERM = 200
+
+PROGRAMS = (
+    Column("Program", "programName", "/app/programs/{}", "programDbId"),
+    Column("Abbreviation", "abbreviation"),
+    Column("Crop", "commonCropName"),
+    Column("Objective", "objective"),
+)
+TRIALS = (
+    Column("Trial", "trialName", "/app/trials/{}", "trialDbId"),
+    Column("Start", "startDate"),
+    Column("End", "endDate"),
+    Column("Active", "active"),
+)
+STUDIES = (
+    Column("Study", "studyName", "/app/studies/{}", "studyDbId"),
+    Column("Type", "studyType"),
+    Column("Location", "locationName"),
+    Column("Seasons", "seasons"),
+    Column("Trial", "trialName", "/app/trials/{}", "trialDbId"),
+)
+UNITS = (
+    Column("Unit", "observationUnitName"),
+    Column("Level", "observationUnitPosition.observationLevel.levelName"),
+    Column("Germplasm", "germplasmName", "/app/germplasm/{}", "germplasmDbId"),
+    Column("X", "observationUnitPosition.positionCoordinateX"),
+    Column("Y", "observationUnitPosition.positionCoordinateY"),
+)
+
+
+async def listing(
+    request: Request[Any, Any, Any],
+    state: State,
+    page: View,
+    entity: str,
+    columns: tuple[Column, ...],
+    criteria: dict[str, list[str]],
+    *,
+    heading: str,
+    search_key: str | None = None,
+    search_label: str = "",
+    **context: Any,
+) -> Template:
+    """One page of a list: criteria from the route plus the optional search term."""
+    term = request.query_params.get("q", "").strip()[:MAX_TERM] if search_key else ""
+    query = {"q": term} if term else {}
+    if search_key and term:
+        criteria = {**criteria, search_key: [term]}
+    found = await state.brapi.list(page.token, entity, criteria, page_request(request))
+    listed = rows(found, query)
+    return page.render(
+        "core/list.html",
+        heading=heading,
+        columns=columns,
+        table=cells(listed.items, columns),
+        rows=listed,
+        term=term,
+        search_key=search_key,
+        search_label=search_label,
+        **context,
+    )
+
+
+def _facts(doc: dict[str, Any], fields: Sequence[tuple[str, str]]) -> list[tuple[str, Any]]:
+    return [(label, doc.get(key)) for label, key in fields]
+
+
+@get(f"{PREFIX}/programs", name="console:programs")
+async def programs(request: Request[Any, Any, Any], state: State) -> Template:
+    page = view(request)
+    page.require(CORE)
+    return await listing(
+        request,
+        state,
+        page,
+        "program",
+        PROGRAMS,
+        {},
+        heading="Programs",
+        search_key="programName",
+        search_label="Program name",
+    )
+
+
+@get(f"{PREFIX}/programs/{{db_id:str}}", name="console:program")
+async def program(request: Request[Any, Any, Any], state: State, db_id: str) -> Template:
+    page = view(request)
+    page.require(CORE)
+    doc = document(await state.brapi.get(page.token, "program", db_id))
+    return await listing(
+        request,
+        state,
+        page,
+        "trial",
+        TRIALS,
+        {"programDbId": [db_id]},
+        heading=doc.get("programName") or db_id,
+        subheading="Trials",
+        crumbs=[("Programs", "/app/programs")],
+        facts=_facts(
+            doc,
+            [
+                ("Crop", "commonCropName"),
+                ("Objective", "objective"),
+                ("Lead", "leadPersonName"),
+                ("Type", "programType"),
+            ],
+        ),
+        search_key="trialName",
+        search_label="Trial name",
+    )
+
+
+@get(f"{PREFIX}/trials/{{db_id:str}}", name="console:trial")
+async def trial(request: Request[Any, Any, Any], state: State, db_id: str) -> Template:
+    page = view(request)
+    page.require(CORE)
+    doc = document(await state.brapi.get(page.token, "trial", db_id))
+    program_link = (
+        f"/app/programs/{doc['programDbId']}" if doc.get("programDbId") else "/app/programs"
+    )
+    return await listing(
+        request,
+        state,
+        page,
+        "study",
+        STUDIES,
+        {"trialDbId": [db_id]},
+        heading=doc.get("trialName") or db_id,
+        subheading="Studies",
+        crumbs=[("Programs", "/app/programs"), (doc.get("programName") or "Program", program_link)],
+        facts=_facts(
+            doc,
+            [
+                ("Description", "trialDescription"),
+                ("Start", "startDate"),
+                ("End", "endDate"),
+                ("Active", "active"),
+            ],
+        ),
+        search_key="studyName",
+        search_label="Study name",
+    )
+
+
+@get(f"{PREFIX}/studies", name="console:studies")
+async def studies(request: Request[Any, Any, Any], state: State) -> Template:
+    page = view(request)
+    page.require(CORE)
+    return await listing(
+        request,
+        state,
+        page,
+        "study",
+        STUDIES,
+        {},
+        heading="Studies",
+        search_key="studyName",
+        search_label="Study name",
+    )
+
+
+@get(f"{PREFIX}/studies/{{db_id:str}}", name="console:study")
+async def study(request: Request[Any, Any, Any], state: State, db_id: str) -> Template:
+    page = view(request)
+    page.require(CORE)
+    page.require(PHENOTYPING)
+    doc = document(await state.brapi.get(page.token, "study", db_id))
+    crumbs = [("Studies", "/app/studies")]
+    if doc.get("trialDbId"):
+        crumbs.append((doc.get("trialName") or "Trial", f"/app/trials/{doc['trialDbId']}"))
+    return await listing(
+        request,
+        state,
+        page,
+        "observationunit",
+        UNITS,
+        {"studyDbId": [db_id]},
+        heading=doc.get("studyName") or db_id,
+        subheading="Observation units",
+        crumbs=crumbs,
+        facts=_facts(
+            doc,
+            [
+                ("Type", "studyType"),
+                ("Location", "locationName"),
+                ("Seasons", "seasons"),
+                ("Start", "startDate"),
+                ("End", "endDate"),
+            ],
+        ),
+        actions=[
+            ("Open the workbench", f"/app/studies/{db_id}/workbench"),
+            ("Download observations (CSV)", f"/app/studies/{db_id}/observations.csv"),
+        ],
+        search_key="observationUnitName",
+        search_label="Unit name",
+    )
+
+
+ROUTES = [programs, program, trial, studies, study]

@@ -1,0 +1,52 @@
+"""Declared tables: a page names its columns once; cells are computed here, not in templates."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+
+@dataclass(frozen=True)
+class Column:
+    label: str
+    key: str  # dotted path into the document, e.g. "season.seasonName"
+    link: str | None = None  # "/app/studies/{}" filled with the document's ``link_key``
+    link_key: str = ""
+
+
+@dataclass(frozen=True)
+class Cell:
+    text: str
+    href: str | None = None
+
+
+def value(document: dict[str, Any], key: str) -> Any:
+    current: Any = document
+    for part in key.split("."):
+        if not isinstance(current, dict):
+            return None
+        current = current.get(part)
+    return current
+
+
+def cells(documents: list[dict[str, Any]], columns: tuple[Column, ...]) -> list[list[Cell]]:
+    table = []
+    for document in documents:
+        row = []
+        for column in columns:
+            raw = value(document, column.key)
+            text = (
+                ""
+                if raw is None
+                else ", ".join(map(str, raw))
+                if isinstance(raw, list)
+                else str(raw)
+            )
+            target = value(document, column.link_key) if column.link else None
+            href = (
+                column.link.format(quote(str(target), safe="")) if column.link and target else None
+            )
+            row.append(Cell(text, href))
+        table.append(row)
+    return table
