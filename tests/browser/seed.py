@@ -56,15 +56,25 @@ def seed_study(base_url: str, token: str, plots: int = 6) -> dict[str, Any]:
     germplasm = brapi.data("/germplasm", pageSize=plots)
     height = brapi.variable(
         "Plant height",
-        {"dataType": "Numerical", "units": "cm",
-         "validValues": {"minimumValue": "0", "maximumValue": "400"}},
-    )  # fmt: skip
+        {
+            "dataType": "Numerical",
+            "units": "cm",
+            "validValues": {"minimumValue": "0", "maximumValue": "400"},
+        },
+    )
     score = brapi.variable(
         "Virus score",
-        {"dataType": "Ordinal", "validValues": {"categories": [
-            {"label": "none", "value": "0"}, {"label": "mild", "value": "1"},
-            {"label": "severe", "value": "3"}]}},
-    )  # fmt: skip
+        {
+            "dataType": "Ordinal",
+            "validValues": {
+                "categories": [
+                    {"label": "none", "value": "0"},
+                    {"label": "mild", "value": "1"},
+                    {"label": "severe", "value": "3"},
+                ]
+            },
+        },
+    )
     variable_ids = [height["observationVariableDbId"], score["observationVariableDbId"]]
     response = brapi.client.put(
         f"/studies/{study['studyDbId']}", json={**study, "observationVariableDbIds": variable_ids}

@@ -20,8 +20,11 @@ WRITE_GENOTYPES = Permission("genotyping", Action.WRITE)
 READ_ANALYSES = Permission("analysis", Action.READ)
 WRITE_ANALYSES = Permission("analysis", Action.WRITE)
 UPLOAD_LIMIT = 512 * 1024 * 1024
-ANALYSES = {"grm": "Genomic relationship matrix (GRM)", "pca": "Principal components (PCA)",
-            "qc": "Quality control"}  # fmt: skip
+ANALYSES = {
+    "grm": "Genomic relationship matrix (GRM)",
+    "pca": "Principal components (PCA)",
+    "qc": "Quality control",
+}
 FIGURES = (".svg",)
 
 

@@ -1,0 +1,175 @@
+"""Permissions shown and enforced: a read-only member sees no edit form and a forged POST is
+refused; another organization's URLs are not found; CSV in and out of the workbench; the
+console's WebSocket only opens for a signed-in page of its own origin."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import httpx
+import pytest
+import websockets
+from bijmantra.testkit.devstack import DevStack
+from playwright.sync_api import Browser, BrowserContext, Page, expect
+
+from tests.browser.conftest import Member, axe_violations, sign_in
+from tests.browser.test_console_journey import observations
+
+
+def _cookies(context: BrowserContext) -> dict[str, str]:
+    return {"Cookie": "; ".join(f"{c['name']}={c['value']}" for c in context.cookies())}
+
+
+def _csrf(page: Page) -> str:
+    token = page.locator("input[name=csrf_token]").first.get_attribute("value")
+    assert token
+    return token
+
+
+@pytest.fixture(scope="module")
+def viewer_context(
+    browser: Browser, console_stack: DevStack, demo_viewer: Member
+) -> Iterator[BrowserContext]:
+    context = browser.new_context(base_url=console_stack.gateway_url)
+    sign_in(context, console_stack.gateway_url, demo_viewer.email, demo_viewer.password).close()
+    yield context
+    context.close()
+
+
+@pytest.fixture(scope="module")
+def outsider_context(
+    browser: Browser, console_stack: DevStack, viewer: Member
+) -> Iterator[BrowserContext]:
+    """A member of another organization."""
+    context = browser.new_context(base_url=console_stack.gateway_url)
+    sign_in(context, console_stack.gateway_url, viewer.email, viewer.password).close()
+    yield context
+    context.close()
+
+
+def test_read_only_member_sees_values_but_no_edit_form_and_a_forged_post_is_refused(
+    viewer_context: BrowserContext, console_stack: DevStack, seeded: dict[str, Any]
+) -> None:
+    study = seeded["study"]["studyDbId"]
+    page = viewer_context.new_page()
+    page.goto(f"/app/studies/{study}/workbench")
+    expect(page.locator("h1")).to_contain_text("Workbench")
+    expect(page.locator("form[action*='/workbench']")).to_have_count(0)
+    expect(page.locator("input[type=file]")).to_have_count(0)
+    assert axe_violations(page) == []
+    before = observations(console_stack, study)
+    unit = seeded["units"][3]["observationUnitDbId"]
+    forged = httpx.post(
+        f"{console_stack.gateway_url}/app/studies/{study}/workbench",
+        headers=_cookies(viewer_context),
+        data={
+            "csrf_token": _csrf(page),  # a valid token: the role, not CSRF, refuses it
+            "unit": unit,
+            "variable": seeded["height"]["observationVariableDbId"],
+            "c-0-0": "42",
+        },
+    )
+    assert forged.status_code == 403
+    assert observations(console_stack, study) == before
+    page.close()
+
+
+def test_post_without_csrf_token_changes_no_observation(
+    breeder_context: BrowserContext, console_stack: DevStack, seeded: dict[str, Any]
+) -> None:
+    study = seeded["study"]["studyDbId"]
+    before = observations(console_stack, study)
+    response = httpx.post(
+        f"{console_stack.gateway_url}/app/studies/{study}/workbench",
+        headers=_cookies(breeder_context),
+        data={
+            "unit": seeded["units"][4]["observationUnitDbId"],
+            "variable": seeded["height"]["observationVariableDbId"],
+            "c-0-0": "42",
+        },
+    )
+    assert response.status_code == 403
+    assert observations(console_stack, study) == before
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/app/germplasm/germplasm3",
+        "/app/studies/{study}",
+        "/app/studies/{study}/workbench",
+        "/app/studies/{study}/observations.csv",
+        "/app/trials/{trial}",
+    ],
+)
+def test_another_organizations_urls_are_not_found(
+    outsider_context: BrowserContext, seeded: dict[str, Any], path: str
+) -> None:
+    url = path.format(study=seeded["study"]["studyDbId"], trial=seeded["study"]["trialDbId"])
+    response = outsider_context.request.get(url, max_redirects=0)
+    assert response.status == 404, (url, response.status)
+
+
+def test_csv_download_and_upload_round_trip_through_the_workbench(
+    page: Page, console_stack: DevStack, seeded: dict[str, Any]
+) -> None:
+    study = seeded["study"]["studyDbId"]
+    height = seeded["height"]["observationVariableDbId"]
+    score = seeded["score"]["observationVariableDbId"]
+    units = [u["observationUnitDbId"] for u in seeded["units"]]
+    page.goto(f"/app/studies/{study}/workbench")
+    bad = f"observationUnitDbId,Plant height,{score}\n{units[5]},55,\n{units[5]},,7\n"
+    page.get_by_label(re.compile("Upload observations")).set_input_files(
+        files=[{"name": "obs.csv", "mimeType": "text/csv", "buffer": bad.encode()}]
+    )
+    page.get_by_role("button", name="Upload").click()
+    expect(page.get_by_role("alert")).to_contain_text("Nothing was saved")
+    assert not [
+        o for o in observations(console_stack, study) if o["observationUnitDbId"] == units[5]
+    ]
+
+    good = f"observationUnitDbId,Plant height,{score}\n{units[5]},55,3\n"
+    page.get_by_label(re.compile("Upload observations")).set_input_files(
+        files=[{"name": "obs.csv", "mimeType": "text/csv", "buffer": good.encode()}]
+    )
+    page.get_by_role("button", name="Upload").click()
+    expect(page.locator("#grid [role=status]")).to_contain_text("Saved 2 value(s)")
+    stored = {
+        o["observationVariableDbId"]: o["value"]
+        for o in observations(console_stack, study)
+        if o["observationUnitDbId"] == units[5]
+    }
+    assert stored == {height: "55", score: "3"}
+
+    download = page.request.get(f"/app/studies/{study}/observations.csv")
+    assert download.status == 200
+    assert download.headers["content-type"].startswith("text/csv")
+    text = download.text()
+    assert text.splitlines()[0].count(height) == 1
+    assert '"55"' in text
+
+
+def _ws(console_stack: DevStack, headers: dict[str, str]) -> Any:
+    url = console_stack.gateway_url.replace("http://", "ws://") + "/app/ws"
+
+    async def first_frame() -> Any:
+        async with websockets.connect(url, additional_headers=headers) as socket:
+            return await asyncio.wait_for(socket.recv(), 10)
+
+    with ThreadPoolExecutor(1) as pool:  # off Playwright's thread, which runs its own loop
+        return pool.submit(asyncio.run, first_frame()).result()
+
+
+def test_console_socket_needs_the_session_and_the_consoles_own_origin(
+    breeder_context: BrowserContext, console_stack: DevStack
+) -> None:
+    own = console_stack.gateway_url
+    assert '"ready"' in _ws(console_stack, {**_cookies(breeder_context), "Origin": own})
+    with pytest.raises(websockets.InvalidStatus):
+        _ws(console_stack, {**_cookies(breeder_context), "Origin": "https://evil.example"})
+    with pytest.raises(websockets.InvalidStatus):
+        _ws(console_stack, {"Origin": own})
