@@ -126,7 +126,7 @@ def test_csv_download_and_upload_round_trip_through_the_workbench(
     page.get_by_label(re.compile("Upload observations")).set_input_files(
         files=[{"name": "obs.csv", "mimeType": "text/csv", "buffer": bad.encode()}]
     )
-    page.get_by_role("button", name="Upload").click()
+    page.get_by_role("button", name="Upload", exact=True).click()
     expect(page.get_by_role("alert")).to_contain_text("Nothing was saved")
     assert not [
         o for o in observations(console_stack, study) if o["observationUnitDbId"] == units[5]
@@ -136,7 +136,7 @@ def test_csv_download_and_upload_round_trip_through_the_workbench(
     page.get_by_label(re.compile("Upload observations")).set_input_files(
         files=[{"name": "obs.csv", "mimeType": "text/csv", "buffer": good.encode()}]
     )
-    page.get_by_role("button", name="Upload").click()
+    page.get_by_role("button", name="Upload", exact=True).click()
     expect(page.locator("#grid [role=status]")).to_contain_text("Saved 2 value(s)")
     stored = {
         o["observationVariableDbId"]: o["value"]

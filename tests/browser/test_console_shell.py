@@ -12,7 +12,17 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from tests.browser.conftest import Member, axe_violations, screenshot, sign_in
 
-PAGES = ["/app", "/app/germplasm", "/app/germplasm?field=germplasmName&q=no-such-name"]
+PAGES = [
+    "/app",
+    "/app/germplasm",
+    "/app/germplasm?field=germplasmName&q=no-such-name",
+    "/app/germplasm/germplasm3",
+    "/app/programs",
+    "/app/studies",
+    "/app/studies/study1",
+    "/app/studies/study1/workbench",
+    "/app/genotypes",
+]
 MAX_PAGE_BYTES = 100 * 1024
 
 
