@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -11,7 +12,14 @@ from bijmantra.application.brapi.commands import ResourceCommands
 from bijmantra.application.brapi.modules import catalog
 from bijmantra.application.brapi.queries import ResourceQueries
 from bijmantra.domain.germplasm import find_cycle
-from bijmantra.kernel import PageRequest, Principal, TenantId, Unprocessable, ValidationFailed
+from bijmantra.kernel import (
+    FixedClock,
+    PageRequest,
+    Principal,
+    TenantId,
+    Unprocessable,
+    ValidationFailed,
+)
 from bijmantra.testkit.fakes import (
     FakeSearchResultStore,
     InMemoryDatabase,
@@ -184,3 +192,42 @@ async def test_additional_info_external_references_and_dates_round_trip() -> Non
     ]
     with pytest.raises(ValidationFailed):
         await commands.create(who, "trial", [{"trialName": "t", "startDate": "2023-02-29"}])
+
+
+async def test_rules_read_time_from_the_clock_they_are_given() -> None:
+    """A list is stamped, and a future acquisition date judged, by the injected clock."""
+    clock = FixedClock(datetime(2031, 5, 4, 3, 2, 1, tzinfo=UTC))
+    uow = fake_unit_of_work_factory(InMemoryDatabase())
+    commands = ResourceCommands(CATALOG, uow, clock=clock)
+    who = principal()
+    created = await commands.create(who, "list", [{"listName": "l", "listType": "germplasm"}])
+    (stamped,) = documents(created.documents)
+    assert stamped["dateCreated"] == stamped["dateModified"] == "2031-05-04T03:02:01+00:00"
+    # 2030-01-01 is in the past for this clock, in the future for one set in 2029.
+    accepted = await commands.create(
+        who,
+        "germplasm",
+        [
+            {
+                "germplasmName": "g",
+                "germplasmPUI": "p:g",
+                "commonCropName": "Rice",
+                "acquisitionDate": "2030-01-01",
+            }
+        ],
+    )
+    assert documents(accepted.documents)[0]["acquisitionDate"] == "2030-01-01"
+    with pytest.raises(ValidationFailed, match="Invalid Germplasm"):
+        earlier = FixedClock(datetime(2029, 12, 31, tzinfo=UTC))
+        await ResourceCommands(CATALOG, uow, clock=earlier).create(
+            who,
+            "germplasm",
+            [
+                {
+                    "germplasmName": "h",
+                    "germplasmPUI": "p:h",
+                    "commonCropName": "Rice",
+                    "acquisitionDate": "2030-01-01",
+                }
+            ],
+        )

@@ -24,11 +24,13 @@ from bijmantra.application.ports import UnitOfWork, UnitOfWorkFactory
 from bijmantra.application.security import Action, Permission, authorize
 from bijmantra.domain import DomainEvent
 from bijmantra.kernel import (
+    Clock,
     Conflict,
     FieldError,
     NotFound,
     PageRequest,
     Principal,
+    SystemClock,
     Unprocessable,
     ValidationFailed,
     new_ids,
@@ -46,6 +48,7 @@ class WriteContext:
     catalog: Catalog
     uow: UnitOfWork
     creating: bool
+    clock: Clock = field(default_factory=SystemClock)  # rules read "now" here, never the OS
     locations: dict[int, str] = field(default_factory=dict)  # id(document) -> request location
 
     @property
@@ -141,6 +144,7 @@ async def _resolve(
 class ResourceCommands:
     catalog: Catalog
     uow: UnitOfWorkFactory
+    clock: Clock = field(default_factory=SystemClock)
 
     def _shape(self, entity: Entity, items: list[tuple[str, Any]]) -> list[dict[str, Any]]:
         """Validate requests against the official schema; every problem reported at once."""
@@ -214,7 +218,9 @@ class ResourceCommands:
             )
         locations = [f"[{i}]" for i in range(len(items))]
         documents = self._shape(entity, list(zip(locations, items, strict=True)))
-        context = WriteContext(principal, entity, self.catalog, uow, creating=True)
+        context = WriteContext(
+            principal, entity, self.catalog, uow, creating=True, clock=self.clock
+        )
         await self._prepare(context, documents, locations)
         if not entity.client_ids:
             for document, db_id in zip(documents, db_ids or new_ids(len(documents)), strict=True):
@@ -275,7 +281,9 @@ class ResourceCommands:
         storable_ids(*ids)
         updates = self._shape(entity, [(location, item) for _, location, item in items])
         async with self.uow(principal.tenant_id) as uow:
-            context = WriteContext(principal, entity, self.catalog, uow, creating=False)
+            context = WriteContext(
+                principal, entity, self.catalog, uow, creating=False, clock=self.clock
+            )
             current = await uow.resources.documents(entity.name, ids, for_update=True)
             missing = [i for i in ids if i not in current]
             if missing and not entity.client_ids:
@@ -317,7 +325,9 @@ class ResourceCommands:
                 [FieldError("body", "expected array of strings")],
             )
         async with self.uow(principal.tenant_id) as uow:
-            context = WriteContext(principal, entity, self.catalog, uow, creating=False)
+            context = WriteContext(
+                principal, entity, self.catalog, uow, creating=False, clock=self.clock
+            )
             current = await uow.resources.documents(entity.name, [db_id], for_update=True)
             if not current:
                 raise NotFound(f"{entity.schema} {db_id!r} not found")
@@ -343,7 +353,9 @@ class ResourceCommands:
         async with self.uow(principal.tenant_id) as uow:
             db_ids = await uow.resources.matching_ids(entity.name, criteria, MAX_SEARCH_RESULTS)
             await uow.resources.soft_delete(entity.name, db_ids)
-            context = WriteContext(principal, entity, self.catalog, uow, creating=False)
+            context = WriteContext(
+                principal, entity, self.catalog, uow, creating=False, clock=self.clock
+            )
             context.record(entity, "deleted", [(i, {entity.db_id: i}) for i in db_ids])
             await uow.commit()
         return db_ids
@@ -365,7 +377,9 @@ class ResourceCommands:
             document = current[db_id]
             policy.describe(document, media_type, content)
             await uow.resources.put_content(entity.name, db_id, media_type, content)
-            context = WriteContext(principal, entity, self.catalog, uow, creating=False)
+            context = WriteContext(
+                principal, entity, self.catalog, uow, creating=False, clock=self.clock
+            )
             await context.save(entity.name, [(db_id, document)], new=False)
             await uow.commit()
         return _encode(document)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from bijmantra.application.brapi.commands import WriteContext
@@ -28,7 +27,7 @@ class ListRules(NoRules):
     """A list's size is its item count; creation and modification are stamped by the server."""
 
     async def prepare(self, context: WriteContext, documents: list[dict[str, Any]]) -> None:
-        now = datetime.now(UTC).isoformat()
+        now = context.clock.now().isoformat()
         for document in documents:
             document["listSize"] = len(document.get("data") or [])
             document["dateModified"] = now

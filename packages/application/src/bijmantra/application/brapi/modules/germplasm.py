@@ -7,7 +7,6 @@ seed moving between lots without any lot going below zero, and the derived views
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date
 from typing import Any
 
 from bijmantra.application.brapi.commands import WriteContext
@@ -46,7 +45,11 @@ class GermplasmRules(NoRules):
         problems = [
             FieldError(f"{context.location(d)}.acquisitionDate", problem)
             for d in documents
-            if (problem := acquisition_date_problem(d.get("acquisitionDate"), date.today()))
+            if (
+                problem := acquisition_date_problem(
+                    d.get("acquisitionDate"), context.clock.now().date()
+                )
+            )
         ]
         if problems:
             raise ValidationFailed("Invalid Germplasm", problems)
