@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import paho.mqtt.client as mqtt
 import pytest
+from bijmantra.testkit.device_nats import LocalDeviceNats
 from bijmantra.testkit.devstack import DevStack, running_stack
 from websockets.asyncio.client import connect
 
@@ -37,6 +41,7 @@ class Site:
         self.other_email = f"manager-{uuid.uuid4().hex[:8]}@other.example.org"
         stack.register_member(self.other_email, PASSWORD, ["data-manager"])
         self.other_token = stack.login(self.other_email, PASSWORD)
+        self.mqtt_port = 0
 
     def client(self, token: str | None = None) -> httpx.Client:
         headers = {"Authorization": f"Bearer {token or self.token}"}
@@ -45,8 +50,15 @@ class Site:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    with running_stack(tmp_path_factory.mktemp("sensors")) as stack:
-        yield Site(stack)
+    devices = LocalDeviceNats(tmp_path_factory.mktemp("device-nats"))
+    devices.start()
+    try:
+        with running_stack(tmp_path_factory.mktemp("sensors"), env=devices.environment()) as stack:
+            site = Site(stack)
+            site.mqtt_port = devices.mqtt_port
+            yield site
+    finally:
+        devices.stop()
 
 
 def enrol(site: Site) -> tuple[str, str]:
@@ -225,3 +237,115 @@ async def test_a_threshold_alert_opens_from_a_reading_is_pushed_live_and_is_ackn
     with site.client(site.other_token) as stranger:
         assert stranger.get("/api/v1/alerts").json()["data"] == []
         assert stranger.post(f"/api/v1/alerts/{alert['alertId']}/clear").status_code == 404
+
+
+def topic(credential: str) -> str:
+    _, tenant, device, _ = credential.split(".")
+    return f"bijmantra/t/{tenant}/{device}"
+
+
+class Device:
+    """A real MQTT 3.1.1 client (paho-mqtt) signing in with its device credential."""
+
+    def __init__(self, site: Site, credential: str) -> None:
+        self.client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2,
+            client_id=f"device-{uuid.uuid4().hex[:8]}",
+            protocol=mqtt.MQTTv311,
+        )
+        self.client.username_pw_set("device", credential)
+        self.site = site
+        self.reason = ""
+
+    def connect(self) -> str:
+        """The CONNACK reason: "Success" or why the listener refused."""
+        done = threading.Event()
+
+        def on_connect(client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+            self.reason = str(reason)
+            done.set()
+
+        self.client.on_connect = on_connect
+        self.client.connect("127.0.0.1", self.site.mqtt_port)
+        self.client.loop_start()
+        assert done.wait(WAIT), "no CONNACK"
+        return self.reason
+
+    def publish(self, to: str, readings: list[dict[str, Any]]) -> None:
+        info = self.client.publish(to, json.dumps({"readings": readings}), qos=1)
+        info.wait_for_publish(WAIT)
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+def history_count(site: Site, device_id: str) -> int:
+    query = {
+        "metric": "air_temperature",
+        "from": (NOW - timedelta(hours=1)).isoformat(),
+        "to": (NOW + timedelta(minutes=5)).isoformat(),
+    }
+    with site.client() as client:
+        response = client.get(f"/api/v1/devices/{device_id}/telemetry", params=query)
+        assert response.status_code == 200, response.text
+        return len(response.json()["data"]["points"])
+
+
+async def eventually(check: Any, expected: Any) -> None:
+    """Poll ``check`` (in a thread) until it returns ``expected``; fail after WAIT seconds."""
+    deadline = time.monotonic() + WAIT
+    while (found := await asyncio.to_thread(check)) != expected:
+        assert time.monotonic() < deadline, f"still {found!r}, wanted {expected!r}"
+        await asyncio.sleep(0.3)
+
+
+async def test_mqtt_a_published_reading_reaches_history_and_the_live_feed(site: Site) -> None:
+    device_id, credential = enrol(site)
+    url = site.stack.gateway_url.replace("http://", "ws://") + "/ws"
+    async with connect(url, additional_headers={"Authorization": f"Bearer {site.token}"}) as ws:
+        assert json.loads(await ws.recv())["type"] == "ready"
+        subscription = {
+            "type": "subscribe",
+            "events": ["sensors.telemetry.received"],
+            "resources": [device_id],
+        }
+        await ws.send(json.dumps(subscription))
+        assert json.loads(await ws.recv())["type"] == "subscribed"
+        device = Device(site, credential)
+        assert await asyncio.to_thread(device.connect) == "Success"
+        await asyncio.to_thread(device.publish, topic(credential), [reading(2, 3.25)])
+        while True:
+            message = json.loads(await asyncio.wait_for(ws.recv(), WAIT))
+            if message["type"] == "event":
+                break
+        device.close()
+    assert message["event"]["data"]["values"] == [3.25]
+    assert await asyncio.to_thread(history_count, site, device_id) == 1
+
+
+async def test_mqtt_wrong_and_revoked_credentials_are_refused_at_connect(site: Site) -> None:
+    device_id, credential = enrol(site)
+    forged = Device(site, credential.rsplit(".", 1)[0] + ".forged")
+    assert await asyncio.to_thread(forged.connect) != "Success"
+    forged.close()
+    with site.client() as client:
+        assert client.post(f"/api/v1/devices/{device_id}/revoke").status_code == 200
+    revoked = Device(site, credential)
+    assert await asyncio.to_thread(revoked.connect) != "Success"
+    revoked.close()
+
+
+async def test_mqtt_a_device_cannot_publish_into_another_devices_topic(site: Site) -> None:
+    mine, my_credential = enrol(site)
+    theirs, their_credential = enrol(site)
+    device = Device(site, my_credential)
+    assert await asyncio.to_thread(device.connect) == "Success"
+    # Another device of the same organization, and a made-up organization's device.
+    await asyncio.to_thread(device.publish, topic(their_credential), [reading(3, 1.0)])
+    stranger = f"bijmantra/t/{uuid.uuid4()}/{theirs}"
+    await asyncio.to_thread(device.publish, stranger, [reading(4, 1.0)])
+    await asyncio.to_thread(device.publish, topic(my_credential), [reading(5, 2.0)])
+    await eventually(lambda: history_count(site, mine), 1)  # its own topic still works
+    device.close()
+    assert await asyncio.to_thread(history_count, site, theirs) == 0

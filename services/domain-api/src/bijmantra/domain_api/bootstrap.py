@@ -18,6 +18,11 @@ from bijmantra.adapters.nats import (
     connect,
     ensure_stream,
 )
+from bijmantra.adapters.nats.devices import (
+    DeviceAuthCallout,
+    DeviceTelemetryBridge,
+    JwtSigner,
+)
 from bijmantra.adapters.postgres import (
     PostgresAuditStore,
     PostgresDocumentLookup,
@@ -241,6 +246,22 @@ class DomainApi:
                 await asyncio.wait_for(stop.wait(), 5)
 
 
+async def _device_mqtt(settings: Settings, sensors_uow: SensorsUnitOfWorkFactory) -> list[object]:
+    """Answer the device listener's auth callout and ingest what devices publish (ADR 0207)."""
+    authenticate, ingest = AuthenticateDevice(sensors_uow), IngestTelemetry(sensors_uow)
+
+    async def whose(credential: str) -> tuple[str, str]:
+        found = await authenticate(credential)
+        return found["tenantId"], found["deviceId"]
+
+    callout_nc = await connect(settings.device_callout_url, name=f"{SERVICE_NAME}-callout")
+    ingest_nc = await connect(settings.device_ingest_url, name=f"{SERVICE_NAME}-devices")
+    signer = JwtSigner(settings.device_issuer_seed)
+    await DeviceAuthCallout(callout_nc, signer, whose).start()
+    await DeviceTelemetryBridge(ingest_nc, ingest.from_connected_device).start()
+    return [callout_nc.drain, ingest_nc.drain]
+
+
 async def bootstrap(
     settings: Settings,
     *,
@@ -413,6 +434,8 @@ async def bootstrap(
             ),
             server,
         )
+    if sensors_uow is not None and settings.device_callout_url:
+        closers += await _device_mqtt(settings, sensors_uow)
     periodic: list[tuple[float, Callable[[], Awaitable[None]]]] = []
     if engine is not None and sensors_uow is not None:
         partitioned = engine

@@ -18,6 +18,12 @@ class Settings:
     log_level: str = "INFO"
     db_pool_size: int = 20
     redis_url: str = "redis://127.0.0.1:6379/0"
+    # Devices' MQTT through a NATS server's MQTT listener (ADR 0207); empty: MQTT is off.
+    # The two users are the listener's auth-callout responder and the telemetry subscriber;
+    # the seed is the account nkey that signs the per-device user JWTs.
+    device_callout_url: str = ""
+    device_ingest_url: str = ""
+    device_issuer_seed: str = ""
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -33,4 +39,7 @@ class Settings:
             log_level=env.get("LOG_LEVEL", "INFO"),
             db_pool_size=int(env.get("DB_POOL_SIZE", "20")),
             redis_url=env.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
+            device_callout_url=env.get("DEVICE_NATS_CALLOUT_URL", ""),
+            device_ingest_url=env.get("DEVICE_NATS_INGEST_URL", ""),
+            device_issuer_seed=env.get("DEVICE_NATS_ISSUER_SEED", ""),
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hmac
 import io
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -78,6 +79,19 @@ class IngestTelemetry:
         The first valid reading commissions a claimed device. A batch with no good item
         changes nothing and is refused (422) with the same per-item details."""
         secret = parse_secret(credential, CREDENTIAL_PREFIX)
+        return await self._ingest(secret.tenant_id, secret.device_id, body, secret.hash)
+
+    async def from_connected_device(
+        self, tenant_id: TenantId, device_id: str, body: bytes
+    ) -> dict[str, Any]:
+        """A batch from an MQTT connection the listener authenticated with the device's
+        credential (the topic names tenant and device; NATS lets it publish on no other).
+        The device must still hold a credential: revoking it stops a live connection too."""
+        return await self._ingest(tenant_id, device_id, body, None)
+
+    async def _ingest(
+        self, tenant_id: TenantId, device_id: str, body: bytes, credential_hash: str | None
+    ) -> dict[str, Any]:
         batch: TelemetryBody = decode(body, TelemetryBody, "telemetry batch")
         if not 0 < len(batch.readings) <= MAX_BATCH:
             raise ValidationFailed(
@@ -86,9 +100,13 @@ class IngestTelemetry:
             )
         items = _parse_items(batch.readings)
         now = self.clock.now()
-        async with self.uow(secret.tenant_id) as uow:
-            device = await uow.sensors.device(secret.device_id, for_update=True)
-            if device is None or not secret.matches(device.credential_hash):
+        async with self.uow(tenant_id) as uow:
+            device = await uow.sensors.device(device_id, for_update=True)
+            if device is None or device.credential_hash is None:
+                raise Unauthorized("Device credential not valid")
+            if credential_hash is not None and not hmac.compare_digest(
+                credential_hash, device.credential_hash
+            ):
                 raise Unauthorized("Device credential not valid")
             profile = await uow.sensors.profile(device.profile_id)
             assert profile is not None  # a device's profile is never deleted
@@ -103,7 +121,7 @@ class IngestTelemetry:
                     ],
                 )
             was = device.state
-            device = device.accepts_readings(secret.hash, now)
+            device = device.accepts_readings(device.credential_hash, now)
             stored = await uow.sensors.store_readings(device.device_id, sorted_batch.good)
             device = device.seen(now)
             await uow.sensors.save_device(device)

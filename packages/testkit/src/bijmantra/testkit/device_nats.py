@@ -1,0 +1,82 @@
+"""A NATS server with its MQTT listener and an auth callout, as the device edge runs it.
+
+Accounts: ``AUTH`` (the callout responder), ``DEVICES`` (devices, signed in by the callout,
+and the platform's telemetry subscriber), ``SYS``. The responder and the subscriber are the
+callout's ``auth_users`` (they sign in with a password); every other connection, each MQTT
+device included, is decided by the callout.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bijmantra.adapters.nats.devices import DEVICE_ACCOUNT, issuer_public_key, new_issuer_seed
+from bijmantra.testkit.servers import _binary, _LocalProcess, free_port
+
+CONFIG = """
+server_name: bijmantra_devices
+listen: 127.0.0.1:{port}
+jetstream {{ store_dir: "{datadir}/jetstream" }}
+mqtt {{ listen: 127.0.0.1:{mqtt_port} }}
+accounts {{
+  AUTH {{ users: [ {{ user: callout, password: "{callout_password}" }} ] }}
+  {account} {{
+    jetstream: enabled
+    users: [ {{ user: ingest, password: "{ingest_password}" }} ]
+  }}
+  SYS {{}}
+}}
+system_account: SYS
+authorization {{
+  auth_callout {{
+    issuer: {issuer}
+    auth_users: [ callout, ingest ]
+    account: AUTH
+  }}
+}}
+"""
+
+
+@dataclass
+class LocalDeviceNats(_LocalProcess):
+    mqtt_port: int = field(default_factory=free_port)
+    issuer_seed: str = field(default_factory=new_issuer_seed)
+    callout_password: str = field(default_factory=lambda: secrets.token_hex(16))
+    ingest_password: str = field(default_factory=lambda: secrets.token_hex(16))
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+    @property
+    def callout_url(self) -> str:
+        return f"nats://callout:{self.callout_password}@127.0.0.1:{self.port}"
+
+    @property
+    def ingest_url(self) -> str:
+        return f"nats://ingest:{self.ingest_password}@127.0.0.1:{self.port}"
+
+    def environment(self) -> dict[str, str]:
+        """What domain-api needs to serve this listener's devices."""
+        return {
+            "DEVICE_NATS_CALLOUT_URL": self.callout_url,
+            "DEVICE_NATS_INGEST_URL": self.ingest_url,
+            "DEVICE_NATS_ISSUER_SEED": self.issuer_seed,
+        }
+
+    def command(self) -> list[str]:
+        config = Path(self.datadir) / "devices.conf"
+        config.write_text(
+            CONFIG.format(
+                port=self.port,
+                mqtt_port=self.mqtt_port,
+                datadir=self.datadir,
+                callout_password=self.callout_password,
+                ingest_password=self.ingest_password,
+                account=DEVICE_ACCOUNT,
+                issuer=issuer_public_key(self.issuer_seed),
+            )
+        )
+        return [_binary("nats-server"), "-c", str(config)]
