@@ -6,6 +6,9 @@
   per second; baseline: a raw ``COPY`` of the very rows stored, in batches of the same size,
   into an equivalent table (``LIKE domain.sensor_readings INCLUDING ALL``: same columns and
   primary key; no RLS, no partitions, no rollups). Target: >= 30 %.
+* MQTT: ``BENCH_SENSOR_MQTT_READINGS`` (100,000) readings of a second device published with
+  paho-mqtt (QoS 1, same batch size) to NATS's MQTT listener, until all are stored; same
+  baseline (COPY's rate of this run). Target: >= 30 %.
 * History: that year read at 1-hour resolution (``GET /api/v1/devices/{id}/telemetry``,
   8,760 buckets with min/max/mean/count) p50/p95 through the gateway; baseline: the same
   buckets aggregated from the raw rows by PostgreSQL alone (``GROUP BY date_trunc``).
@@ -35,12 +38,15 @@ import psycopg
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+import paho.mqtt.client as mqtt  # noqa: E402
+from bijmantra.testkit.device_nats import LocalDeviceNats  # noqa: E402
 from bijmantra.testkit.devstack import DevStack, running_stack  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "sensors.json"
 READINGS = int(os.environ.get("BENCH_SENSOR_READINGS", "525600"))
 BATCH = int(os.environ.get("BENCH_SENSOR_BATCH", "5000"))
 READS = int(os.environ.get("BENCH_SENSOR_READS", "40"))
+MQTT_READINGS = int(os.environ.get("BENCH_SENSOR_MQTT_READINGS", "100000"))
 PASSWORD = "bench-sensors-1"
 END = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=10)
 START = END - timedelta(minutes=READINGS)
@@ -50,19 +56,19 @@ def value(i: int) -> float:
     return round(15.0 + 10.0 * ((i % 1440) / 1440.0) - (i % 7) * 0.3, 3)
 
 
-def batches() -> list[list[dict[str, Any]]]:
+def batches(count: int = READINGS) -> list[list[dict[str, Any]]]:
     rows = [
         {
             "metric": "air_temperature",
             "time": (START + timedelta(minutes=i)).isoformat(),
             "value": value(i),
         }
-        for i in range(READINGS)
+        for i in range(count)
     ]
     return [rows[i : i + BATCH] for i in range(0, len(rows), BATCH)]
 
 
-def enrol(stack: DevStack) -> tuple[str, str, str]:
+def enrol(stack: DevStack, name: str = "bench station") -> tuple[str, str, str]:
     """(token, device id, device credential) in a fresh organization."""
     email = f"bench-{uuid.uuid4().hex[:8]}@sensors.example.org"
     stack.register_member(email, PASSWORD, ["data-manager"])
@@ -73,7 +79,7 @@ def enrol(stack: DevStack) -> tuple[str, str, str]:
         profile = client.post(
             "/api/v1/device-profiles",
             json={
-                "name": "bench station",
+                "name": name,
                 "metrics": [
                     {"name": "air_temperature", "unit": "degC", "minimum": -50, "maximum": 70}
                 ],
@@ -98,6 +104,35 @@ def ingest(stack: DevStack, credential: str, bodies: list[bytes]) -> float:
             response = client.post("/api/v1/telemetry", content=body)
             response.raise_for_status()
         return time.perf_counter() - started
+
+
+def stored(owner_url: str, device_id: str) -> int:
+    with psycopg.connect(owner_url) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM domain.sensor_readings WHERE device_id = %s", (device_id,)
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def ingest_mqtt(port: int, owner_url: str, device_id: str, credential: str) -> float:
+    """Publish every batch (QoS 1), then wait until the platform stored all of them."""
+    bodies = [json.dumps({"readings": b}).encode() for b in batches(MQTT_READINGS)]
+    _, tenant, device, _ = credential.split(".")
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
+    client.username_pw_set("bench", credential)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    started = time.perf_counter()
+    for body in bodies:
+        client.publish(f"bijmantra/t/{tenant}/{device}", body, qos=1).wait_for_publish(120)
+    while stored(owner_url, device_id) < MQTT_READINGS:
+        if time.perf_counter() - started > 1800:
+            raise SystemExit("MQTT readings were not all stored")
+        time.sleep(0.1)
+    elapsed = time.perf_counter() - started
+    client.loop_stop()
+    client.disconnect()
+    return elapsed
 
 
 def copy_baseline(owner_url: str, device_id: str, tenant: str) -> float:
@@ -188,14 +223,22 @@ def main() -> None:
     workdir = (
         Path(os.environ.get("BENCH_WORKDIR", "/tmp")) / f"bench-sensors-{uuid.uuid4().hex[:6]}"
     )
-    with running_stack(workdir) as stack:
-        assert stack.database is not None
-        owner = stack.database.owner_url
-        token, device_id, credential = enrol(stack)
-        ingest_seconds = ingest(stack, credential, bodies)
-        copy_seconds = copy_baseline(owner, device_id, "")
-        api_samples, points = read_history(stack, token, device_id)
-        raw_samples, raw_rows = raw_aggregation(owner, device_id)
+    devices = LocalDeviceNats(workdir / "device-nats")
+    devices.start()
+    try:
+        with running_stack(workdir, env=devices.environment()) as stack:
+            assert stack.database is not None
+            owner = stack.database.owner_url
+            token, device_id, credential = enrol(stack)
+            ingest_seconds = ingest(stack, credential, bodies)
+            copy_seconds = copy_baseline(owner, device_id, "")
+            _, mqtt_device, mqtt_credential = enrol(stack, "mqtt station")
+            mqtt_seconds = ingest_mqtt(devices.mqtt_port, owner, mqtt_device, mqtt_credential)
+            api_samples, points = read_history(stack, token, device_id)
+            raw_samples, raw_rows = raw_aggregation(owner, device_id)
+    finally:
+        devices.stop()
+    mqtt_rate = MQTT_READINGS / mqtt_seconds
     platform_rate = READINGS / ingest_seconds
     copy_rate = READINGS / copy_seconds
     api = percentiles(api_samples)
@@ -224,7 +267,13 @@ def main() -> None:
             "target_p95_ms": 50,
             "target_speedup": 10,
         },
-        "mqtt": "not measured: MQTT ingestion is not built yet (see ADR 0207)",
+        "ingest_mqtt": {
+            "readings": MQTT_READINGS,
+            "readings_per_s": round(mqtt_rate),
+            "copy_readings_per_s": round(copy_rate),
+            "ratio_vs_copy": round(mqtt_rate / copy_rate, 3),
+            "target_ratio": 0.30,
+        },
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(report, indent=2))
