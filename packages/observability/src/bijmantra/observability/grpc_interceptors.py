@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import inspect
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import grpc
@@ -31,16 +31,24 @@ class GrpcServerMetrics(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # gr
         if handler is None:
             return handler
         service, _, method = details.method.lstrip("/").rpartition("/")
-        kind = next(k for k in RPC_KINDS if getattr(handler, k) is not None)
-        behavior = getattr(handler, kind)
-        if not (inspect.iscoroutinefunction(behavior) or inspect.isasyncgenfunction(behavior)):
-            return handler  # a synchronous handler (none of ours): left as it is
-        make_handler = getattr(grpc, f"{kind}_rpc_method_handler")
-        return make_handler(
-            _measured(behavior, service, method),
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
+        return wrap_behavior(handler, lambda behavior: _measured(behavior, service, method))
+
+
+def wrap_behavior(handler: Any, wrap: Callable[[Any], Any]) -> Any:
+    """The same RPC handler with its async behavior replaced by ``wrap(behavior)``.
+
+    Server interceptors that act around every RPC (metrics, error translation) share this;
+    ``wrap`` must keep an async generator an async generator."""
+    kind = next(k for k in RPC_KINDS if getattr(handler, k) is not None)
+    behavior = getattr(handler, kind)
+    if not (inspect.iscoroutinefunction(behavior) or inspect.isasyncgenfunction(behavior)):
+        return handler  # a synchronous handler (none of ours): left as it is
+    make_handler = getattr(grpc, f"{kind}_rpc_method_handler")
+    return make_handler(
+        wrap(behavior),
+        request_deserializer=handler.request_deserializer,
+        response_serializer=handler.response_serializer,
+    )
 
 
 RPC_KINDS = ("unary_unary", "unary_stream", "stream_unary", "stream_stream")

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import grpc
 import prometheus_client
 from bijmantra.adapters.grpc import IdentitySigningKeys, JwtVerifier
+from bijmantra.adapters.grpc.errors import ErrorTranslation
 from bijmantra.adapters.nats import (
     EVENTS_SUBJECTS,
     DurableConsumer,
@@ -364,7 +365,8 @@ async def bootstrap(
         outbox = PostgresOutboxStore(engine)
         relay = OutboxRelay(outbox, publisher)
 
-    # Outermost first: the server span, then RED metrics (timing auth too), then auth.
+    # Outermost first: the server span, then RED metrics (timing auth too), then auth, then
+    # the translation of use-case errors into gRPC statuses.
     server = grpc.aio.server(
         interceptors=[
             *tracing.grpc_server_interceptors(),
@@ -374,6 +376,7 @@ async def bootstrap(
                 service_roles={WORKER_SERVICE: WORKER_ROLE},
                 device_methods=DEVICE_METHODS,
             ),
+            ErrorTranslation(),
         ],
         options=GRPC_SERVER_OPTIONS,
     )

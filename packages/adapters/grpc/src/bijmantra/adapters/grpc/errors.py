@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import NoReturn
+import inspect
+from typing import Any, NoReturn
 
 import msgspec
 from bijmantra.kernel import BijmantraError, FieldError, Unavailable
 from bijmantra.kernel.errors import GRPC_STATUS_NAMES, ErrorCode, error_for
+from bijmantra.observability.grpc_interceptors import wrap_behavior
 
 import grpc
 
@@ -33,6 +35,37 @@ async def abort_with(context: grpc.aio.ServicerContext, error: BijmantraError) -
     context.set_trailing_metadata(rpc_error_metadata(error))
     await context.abort(grpc.StatusCode[GRPC_STATUS_NAMES[error.code]], error.message)
     raise AssertionError("abort() raises")  # pragma: no cover
+
+
+class ErrorTranslation(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc is untyped
+    """Every RPC of a server: a kernel error raised by a use case leaves as its gRPC status,
+    with the error's details in the trailing metadata (one place instead of a decorator per
+    method). Anything else is left to the server, which answers UNKNOWN."""
+
+    async def intercept_service(self, continuation: Any, details: grpc.HandlerCallDetails) -> Any:
+        handler = await continuation(details)
+        return None if handler is None else wrap_behavior(handler, _translating)
+
+
+def _translating(behavior: Any) -> Any:
+    if inspect.isasyncgenfunction(behavior):
+
+        async def streamed(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            try:
+                async for response in behavior(request, context):
+                    yield response
+            except BijmantraError as error:
+                await abort_with(context, error)
+
+        return streamed
+
+    async def awaited(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            return await behavior(request, context)
+        except BijmantraError as error:
+            await abort_with(context, error)
+
+    return awaited
 
 
 def error_from_rpc(exc: grpc.aio.AioRpcError) -> BijmantraError:

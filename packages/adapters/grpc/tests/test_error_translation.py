@@ -1,0 +1,85 @@
+"""One server interceptor turns every use-case error into its gRPC status and details."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+import pytest
+from bijmantra.adapters.grpc.errors import ErrorTranslation, error_from_rpc
+from bijmantra.kernel import FieldError, NotFound, ValidationFailed
+
+
+async def missing(request: bytes, context: Any) -> bytes:
+    raise NotFound("germplasm g1 not found")
+
+
+async def invalid_after_two(request: bytes, context: Any) -> AsyncIterator[bytes]:
+    yield b"one"
+    yield b"two"
+    raise ValidationFailed("bad rows", [FieldError("[2].x", "is required")])
+
+
+async def crashes(request: bytes, context: Any) -> bytes:
+    raise RuntimeError("a bug, not a use-case error")
+
+
+def passthrough(data: bytes) -> bytes:
+    return data
+
+
+async def drain(messages: AsyncIterator[bytes], into: list[bytes]) -> None:
+    async for message in messages:
+        into.append(message)
+
+
+@pytest.fixture
+async def channel() -> AsyncIterator[grpc.aio.Channel]:
+    handlers = {
+        "Missing": grpc.unary_unary_rpc_method_handler(missing, passthrough, passthrough),
+        "Stream": grpc.unary_stream_rpc_method_handler(invalid_after_two, passthrough, passthrough),
+        "Crash": grpc.unary_unary_rpc_method_handler(crashes, passthrough, passthrough),
+    }
+    server = grpc.aio.server(interceptors=[ErrorTranslation()])
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("t.Svc", handlers),))
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as open_channel:
+        yield open_channel
+    await server.stop(None)
+
+
+async def test_a_unary_use_case_error_arrives_as_its_status_and_type(
+    channel: grpc.aio.Channel,
+) -> None:
+    call = channel.unary_unary("/t.Svc/Missing", passthrough, passthrough)
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await call(b"")
+    assert raised.value.code() == grpc.StatusCode.NOT_FOUND
+    rebuilt = error_from_rpc(raised.value)
+    assert isinstance(rebuilt, NotFound)
+    assert rebuilt.message == "germplasm g1 not found"
+
+
+async def test_a_stream_keeps_what_it_sent_and_ends_with_the_error_and_its_details(
+    channel: grpc.aio.Channel,
+) -> None:
+    call = channel.unary_stream("/t.Svc/Stream", passthrough, passthrough)
+    received: list[bytes] = []
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await drain(call(b""), received)
+    assert received == [b"one", b"two"]
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    rebuilt = error_from_rpc(raised.value)
+    assert isinstance(rebuilt, ValidationFailed)
+    assert [(d.location, d.message) for d in rebuilt.details] == [("[2].x", "is required")]
+
+
+async def test_anything_else_is_not_dressed_up_as_a_use_case_error(
+    channel: grpc.aio.Channel,
+) -> None:
+    call = channel.unary_unary("/t.Svc/Crash", passthrough, passthrough)
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await call(b"")
+    assert raised.value.code() == grpc.StatusCode.UNKNOWN
