@@ -133,7 +133,7 @@ async def test_a_signature_over_another_text_or_twice_is_refused(world: Distribu
         await world.agreements.sign(
             MANAGER, agreement["id"], j({"party_role": "provider", "document_sha256": "0" * 64})
         )
-    sent = await world.agreements.act(MANAGER, agreement["id"], "sent for signature")
+    sent = await world.agreements.act(MANAGER, agreement["id"], j({"action": "sent for signature"}))
     assert sent["status"] == "pending_signature"
     with pytest.raises(Conflict, match="not the one"):
         await world.agreements.sign(
@@ -150,7 +150,7 @@ async def test_a_signature_over_another_text_or_twice_is_refused(world: Distribu
     assert active["status"] == "active"
     assert active["activated_at"] == NOW.isoformat().replace("+00:00", "Z")
     with pytest.raises(Conflict, match="still valid"):
-        await world.agreements.act(MANAGER, agreement["id"], "expired")
+        await world.agreements.act(MANAGER, agreement["id"], j({"action": "expired"}))
 
 
 async def test_invoices_number_without_gaps_and_issued_ones_are_never_edited(

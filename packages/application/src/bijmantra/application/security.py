@@ -60,7 +60,9 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
     # analytics-worker's tokens (a platform service client): read genotypes and germplasm,
     # run analysis jobs. Never a member's role; domain-api accepts it only on the worker service.
     "analysis-worker": _grant(("genotyping", "germplasm"), Action.READ)
-    | _grant(("analysis",), Action.READ, Action.WRITE, Action.ADMIN),
+    | _grant(("analysis",), Action.READ, Action.WRITE, Action.ADMIN)
+    # and store the PDFs it renders (only through DistributionWorkerService).
+    | _grant(("distribution",), Action.WRITE),
 }
 
 

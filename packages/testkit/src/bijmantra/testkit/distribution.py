@@ -12,14 +12,7 @@ from typing import Any
 import msgspec
 from bijmantra.application.brapi.commands import ResourceCommands
 from bijmantra.application.brapi.modules import catalog
-from bijmantra.application.distribution import (
-    Agreements,
-    Dispatches,
-    GermplasmSeedLots,
-    Invoices,
-    Partners,
-    SeedRequests,
-)
+from bijmantra.application.distribution.service import Distribution
 from bijmantra.application.distribution.ports import DocumentKind, Kind, StoredDocument
 from bijmantra.kernel import Conflict, FieldError, Page, PageRequest, TenantId
 
@@ -126,15 +119,18 @@ class DistributionWorld:
     dispatches: Any = None
     invoices: Any = None
     resources: Any = None
+    distribution: Any = None
+    documents: Any = None
 
     def __post_init__(self) -> None:
         self.resources = ResourceCommands(catalog(), self.uow)
-        seeds = GermplasmSeedLots(self.resources)
-        self.partners = Partners(self.uow, self.clock)
-        self.requests = SeedRequests(self.uow, self.clock, seeds)
-        self.agreements = Agreements(self.uow, self.clock, seeds)
-        self.dispatches = Dispatches(self.uow, self.clock, seeds)
-        self.invoices = Invoices(self.uow, self.clock)
+        self.distribution = Distribution.build(self.uow, self.clock, self.resources)
+        self.partners = self.distribution.partners
+        self.requests = self.distribution.requests
+        self.agreements = self.distribution.agreements
+        self.dispatches = self.distribution.dispatches
+        self.invoices = self.distribution.invoices
+        self.documents = self.distribution.documents
 
     async def partner(self, who: Any, email: str = "seeds@partner.example") -> str:
         body = {
@@ -198,7 +194,9 @@ class DistributionWorld:
             "material": material,
         }
         agreement = await self.agreements.create(who, _json(body))
-        sent = await self.agreements.act(who, agreement["id"], "sent for signature")
+        sent = await self.agreements.act(
+            who, agreement["id"], _json({"action": "sent for signature"})
+        )
         for role in ("provider", "recipient"):
             signature = {"party_role": role, "document_sha256": sent["document_sha256"]}
             signed = await self.agreements.sign(who, agreement["id"], _json(signature))

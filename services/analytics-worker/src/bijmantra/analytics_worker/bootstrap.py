@@ -7,11 +7,18 @@ import contextlib
 
 import grpc
 import httpx
+from bijmantra.adapters.email import SmtpEmailSender
 from bijmantra.adapters.grpc import CHANNEL_OPTIONS, AnalysisWorkerClient
+from bijmantra.adapters.grpc.distribution import DistributionWorkerClient
 from bijmantra.adapters.nats import DurableConsumer, connect, ensure_stream
 from bijmantra.adapters.postgres import create_engine
 from bijmantra.analytics_worker.config import Settings
 from bijmantra.analytics_worker.credentials import IdentityClientCredentials
+from bijmantra.analytics_worker.documents import (
+    DOCUMENTS_CONSUMER,
+    DOCUMENTS_SUBJECTS,
+    RenderDocuments,
+)
 from bijmantra.analytics_worker.handlers import (
     GERMPLASM_CONSUMER,
     GERMPLASM_SUBJECTS,
@@ -19,6 +26,8 @@ from bijmantra.analytics_worker.handlers import (
 )
 from bijmantra.analytics_worker.health import serve_health
 from bijmantra.analytics_worker.jobs import ANALYSIS_CONSUMER, AnalysisRunner
+from bijmantra.analytics_worker.mail import MAIL_SUBJECTS, PostgresDeliveryLedger
+from bijmantra.application.distribution.notifications import MAIL_CONSUMER, NotifyPartners
 from bijmantra.observability import get_logger, untraced
 from bijmantra.observability.metrics import sample_every, watch_pool
 from bijmantra.observability.tracing_setup import Tracing
@@ -72,8 +81,32 @@ async def run(settings: Settings, stop: asyncio.Event, tracing: Tracing | None =
                 heartbeat=True,
             )
         )
+        documents = DistributionWorkerClient(channel, tokens)
+        consumers.append(
+            DurableConsumer(
+                js,
+                durable=DOCUMENTS_CONSUMER,
+                filter_subjects=DOCUMENTS_SUBJECTS,
+                handler=RenderDocuments(documents.store_document),
+                batch=10,
+            )
+        )
     else:
-        log.warning("WORKER_CLIENT_SECRET unset: this replica runs no analysis jobs")
+        log.warning("WORKER_CLIENT_SECRET unset: this replica runs no analysis jobs or PDFs")
+    if settings.smtp is not None:
+        consumers.append(
+            DurableConsumer(
+                js,
+                durable=MAIL_CONSUMER,
+                filter_subjects=MAIL_SUBJECTS,
+                handler=NotifyPartners(
+                    SmtpEmailSender(settings.smtp), PostgresDeliveryLedger(engine)
+                ),
+                batch=10,
+            )
+        )
+    else:
+        log.warning("SMTP_HOST unset: distribution notifications are not mailed")
     health = await serve_health(
         settings.health_port, lambda: nc.is_connected and all(c.ready.is_set() for c in consumers)
     )

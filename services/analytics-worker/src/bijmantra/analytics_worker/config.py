@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from bijmantra.adapters.email import SmtpSettings
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -23,6 +25,8 @@ class Settings:
     analysis_ack_wait: float = 30.0
     # GRM block buffers a replica keeps between jobs of the same shape (ADR 0070), in MiB.
     grm_buffer_mib: int = 512
+    # Where distribution notifications are mailed (SMTP_HOST, …); None: no mail consumer.
+    smtp: SmtpSettings | None = None
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -38,4 +42,5 @@ class Settings:
             client_secret=env.get("WORKER_CLIENT_SECRET", ""),
             analysis_ack_wait=float(env.get("ANALYSIS_ACK_WAIT", "30")),
             grm_buffer_mib=int(env.get("GRM_BUFFER_MIB", "512")),
+            smtp=SmtpSettings.from_env(),
         )

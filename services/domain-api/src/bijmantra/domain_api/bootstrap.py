@@ -61,6 +61,7 @@ from bijmantra.application.compliance import (
     RecordAuditEntry,
     VerifyAuditChain,
 )
+from bijmantra.application.distribution.service import Distribution
 from bijmantra.application.events import OutboxRelay
 from bijmantra.application.genotyping import GetVariantSet, ImportGenotypes, StreamGenotypes
 from bijmantra.application.operations import (
@@ -93,6 +94,10 @@ from bijmantra.contracts.brapi.v1 import resource_service_pb2 as resource_pb
 from bijmantra.contracts.brapi.v1 import resource_service_pb2_grpc as resource_grpc
 from bijmantra.contracts.compliance.v1 import audit_service_pb2 as audit_pb
 from bijmantra.contracts.compliance.v1 import audit_service_pb2_grpc as audit_grpc
+from bijmantra.contracts.distribution.v1 import distribution_service_pb2 as distribution_pb
+from bijmantra.contracts.distribution.v1 import (
+    distribution_service_pb2_grpc as distribution_grpc,
+)
 from bijmantra.contracts.genotyping.v1 import genotyping_service_pb2 as genotyping_pb
 from bijmantra.contracts.genotyping.v1 import genotyping_service_pb2_grpc as genotyping_grpc
 from bijmantra.contracts.operations.v1 import operations_service_pb2 as operations_pb
@@ -102,6 +107,10 @@ from bijmantra.contracts.sensors.v1 import sensors_service_pb2_grpc as sensors_g
 from bijmantra.domain.sensors import RETENTION
 from bijmantra.domain_api.audit_api import AuditServicer
 from bijmantra.domain_api.config import Settings
+from bijmantra.domain_api.distribution_api import (
+    DistributionServicer,
+    DistributionWorkerServicer,
+)
 from bijmantra.domain_api.genotyping_api import (
     AnalysisServicer,
     AnalysisWorkerServicer,
@@ -140,8 +149,12 @@ SERVED = (
     audit_pb.DESCRIPTOR.services_by_name["AuditService"].full_name,
     sensors_pb.DESCRIPTOR.services_by_name["SensorsService"].full_name,
     operations_pb.DESCRIPTOR.services_by_name["OperationsService"].full_name,
+    distribution_pb.DESCRIPTOR.services_by_name["DistributionService"].full_name,
 )
 WORKER_SERVICE = analysis_pb.DESCRIPTOR.services_by_name["AnalysisWorkerService"].full_name
+DISTRIBUTION_WORKER_SERVICE = distribution_pb.DESCRIPTOR.services_by_name[
+    "DistributionWorkerService"
+].full_name
 # Identity's analytics-worker platform client holds this role; only WORKER_SERVICE accepts it.
 WORKER_ROLE = "analysis-worker"
 LAG_SAMPLE_SECONDS = 5.0
@@ -373,7 +386,10 @@ async def bootstrap(
             GrpcServerMetrics(),
             AuthInterceptor(
                 verifier,
-                service_roles={WORKER_SERVICE: WORKER_ROLE},
+                service_roles={
+                    WORKER_SERVICE: WORKER_ROLE,
+                    DISTRIBUTION_WORKER_SERVICE: WORKER_ROLE,
+                },
                 device_methods=DEVICE_METHODS,
             ),
             ErrorTranslation(),
@@ -394,6 +410,13 @@ async def bootstrap(
             )
         ),
         server,
+    )
+    distribution = Distribution.build(uow, SystemClock(), resource_commands)
+    distribution_grpc.add_DistributionServiceServicer_to_server(
+        DistributionServicer(distribution), server
+    )
+    distribution_grpc.add_DistributionWorkerServiceServicer_to_server(
+        DistributionWorkerServicer(distribution), server
     )
     genotyping_grpc.add_GenotypingServiceServicer_to_server(
         GenotypingServicer(ImportGenotypes(uow), GetVariantSet(uow), StreamGenotypes(uow)), server

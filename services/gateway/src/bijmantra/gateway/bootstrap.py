@@ -19,11 +19,20 @@ from bijmantra.adapters.grpc import (
     ResourceClient,
     SensorsClient,
 )
+from bijmantra.adapters.grpc.distribution import DistributionClient
 from bijmantra.adapters.nats import JetStreamEventFeed, connect, ensure_stream
 from bijmantra.application.brapi.modules import catalog
 from bijmantra.application.client_address import parse_networks
 from bijmantra.application.ports import TokenVerifier
-from bijmantra.gateway import brapi, compliance, console, genotypes, operations, sensors
+from bijmantra.gateway import (
+    brapi,
+    compliance,
+    console,
+    distribution,
+    genotypes,
+    operations,
+    sensors,
+)
 from bijmantra.gateway.config import Settings
 from bijmantra.gateway.edge import (
     authentication_middleware,
@@ -111,6 +120,7 @@ def create_app(
             "audit": AuditClient(domain_channel),
             "sensors": SensorsClient(domain_channel),
             "operations": OperationsClient(domain_channel),
+            "distribution": DistributionClient(domain_channel),
             "verifier": verifier,
             "feed_settings": FeedSettings(
                 ping_interval=settings.ws_ping_interval, queue_limit=settings.ws_queue_limit
@@ -157,6 +167,7 @@ def create_app(
             *compliance.ROUTES,
             *sensors.ROUTES,
             *operations.ROUTES,
+            *distribution.route_handlers(),
             live_feed,
             my_permissions,
             *identity_routes(identity_http),

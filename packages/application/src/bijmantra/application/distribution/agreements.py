@@ -17,6 +17,7 @@ from bijmantra.application.distribution.common import (
     save,
 )
 from bijmantra.application.distribution.inputs import (
+    ActionIn,
     AgreementIn,
     SignIn,
     decode,
@@ -121,10 +122,10 @@ class Agreements(UseCases):
             await uow.commit()
         return agreement_document(agreement)
 
-    async def act(self, principal: Principal, agreement_id: str, action: str) -> dict[str, Any]:
+    async def act(self, principal: Principal, agreement_id: str, body: bytes) -> dict[str, Any]:
         """send (fixes the text and its hash) | terminate | expire (only once past validity)."""
         authorize(principal, WRITE)
-        move = parse_action(action, AgreementAction)
+        move = parse_action(decode(body, ActionIn).action, AgreementAction)
         if move == AgreementAction.ACTIVATE:
             raise ValidationFailed(
                 "An agreement becomes active when its last party signs",

@@ -47,6 +47,13 @@ class UseCases:
     TYPE: ClassVar[type[Any]]
     STATUSES: ClassVar[type[StrEnum] | None] = None
 
+    async def create(self, principal: Principal, body: bytes) -> dict[str, Any]:
+        raise NotImplementedError
+
+    async def act(self, principal: Principal, record_id: str, body: bytes) -> dict[str, Any]:
+        """Move a record through its lifecycle; a collection without one has no actions."""
+        raise NotFound(f"{NAMES[self.KIND]}s have no lifecycle actions")
+
     def present(self, record: Any) -> dict[str, Any]:
         """The record as the API shows it (subclasses add what the server computes)."""
         return to_builtins(record)  # type: ignore[no-any-return]

@@ -118,23 +118,27 @@ class Dispatches(UseCases):
         async with self.uow(principal.tenant_id) as uow:
             dispatch = await load(uow, Kind.DISPATCH, dispatch_id, Dispatch, for_update=True)
             dispatch = move_dispatch(dispatch, action, now)
-            data: dict[str, Any] = {}
+            partner = await load(uow, Kind.PARTNER, dispatch.partner_id, Partner)
             if action == DispatchAction.SHIP:
-                dispatch, data = await self._ship(uow, principal, dispatch, given.tracking)
+                dispatch = await self._ship(uow, principal, dispatch, partner, given.tracking)
             document = await save(uow, Kind.DISPATCH, dispatch)
-            data["dispatch"] = document
+            data = {"dispatch": document, "partner_name": partner.name, "email": partner.email}
             record_event(uow, principal, f"dispatch_{dispatch.status}", dispatch.id, data)
             await uow.commit()
         return dispatch_document(dispatch)
 
     async def _ship(
-        self, uow: UnitOfWork, principal: Principal, dispatch: Dispatch, tracking: str
-    ) -> tuple[Dispatch, dict[str, Any]]:
+        self,
+        uow: UnitOfWork,
+        principal: Principal,
+        dispatch: Dispatch,
+        partner: Partner,
+        tracking: str,
+    ) -> Dispatch:
         now = dispatch.updated_at
         request = await load(
             uow, Kind.SEED_REQUEST, dispatch.request_id, SeedRequest, for_update=True
         )
-        partner = await load(uow, Kind.PARTNER, dispatch.partner_id, Partner)
         germplasm = sorted({g for line in dispatch.lines for g in line.germplasm_ids})
         material = await self.seeds.material(uow, germplasm)
         agreements = [
@@ -172,11 +176,10 @@ class Dispatches(UseCases):
         )
         request = move_request(request, RequestAction.FULFIL, now)
         await save(uow, Kind.SEED_REQUEST, request)
-        shipped = replace(
+        return replace(
             dispatch,
             shipped_at=now,
             agreement_ids=covering,
             transaction_ids=tuple(transactions),
             tracking=tracking,
         )
-        return shipped, {"partner_name": partner.name, "email": partner.email}

@@ -1,0 +1,91 @@
+"""Clients of domain-api's distribution services: the gateway's (forwarding the caller's
+token) and the worker's (a service token for the record's organization)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from bijmantra.adapters.grpc.auth import bearer_metadata
+from bijmantra.adapters.grpc.errors import error_from_rpc
+from bijmantra.contracts.distribution.v1 import distribution_service_pb2 as pb
+from bijmantra.contracts.distribution.v1 import distribution_service_pb2_grpc as pb_grpc
+from bijmantra.kernel import Page, PageRequest, TenantId
+
+import grpc
+
+DEFAULT_TIMEOUT = 30.0
+
+
+async def _call(method: Any, request: Any, token: str) -> Any:
+    try:
+        return await method(request, metadata=bearer_metadata(token), timeout=DEFAULT_TIMEOUT)
+    except grpc.aio.AioRpcError as exc:
+        raise error_from_rpc(exc) from None
+
+
+class DistributionClient:
+    def __init__(self, channel: grpc.aio.Channel) -> None:
+        self._stub = pb_grpc.DistributionServiceStub(channel)
+
+    async def create(self, token: str, resource: str, body: bytes) -> bytes:
+        request = pb.CreateRecordRequest(resource=resource, body=body)
+        return bytes((await _call(self._stub.CreateRecord, request, token)).document)
+
+    async def get(self, token: str, resource: str, record_id: str) -> bytes:
+        request = pb.GetRecordRequest(resource=resource, id=record_id)
+        return bytes((await _call(self._stub.GetRecord, request, token)).document)
+
+    async def list(
+        self, token: str, resource: str, page: PageRequest, status: str | None
+    ) -> Page[bytes]:
+        request = pb.ListRecordsRequest(
+            resource=resource, page=page.page, page_size=page.page_size, status=status or ""
+        )
+        response = await _call(self._stub.ListRecords, request, token)
+        return Page(list(response.documents), page, response.total_count)
+
+    async def act(self, token: str, resource: str, record_id: str, body: bytes) -> bytes:
+        request = pb.ApplyActionRequest(resource=resource, id=record_id, body=body)
+        return bytes((await _call(self._stub.ApplyAction, request, token)).document)
+
+    async def sign(self, token: str, record_id: str, body: bytes) -> bytes:
+        request = pb.SignAgreementRequest(id=record_id, body=body)
+        return bytes((await _call(self._stub.SignAgreement, request, token)).document)
+
+    async def edit_invoice(self, token: str, record_id: str, body: bytes) -> bytes:
+        request = pb.EditInvoiceRequest(id=record_id, body=body)
+        return bytes((await _call(self._stub.EditInvoice, request, token)).document)
+
+    async def credit_note(self, token: str, record_id: str) -> bytes:
+        request = pb.CreateCreditNoteRequest(id=record_id)
+        return bytes((await _call(self._stub.CreateCreditNote, request, token)).document)
+
+    async def document(
+        self, token: str, resource: str, record_id: str, kind: str = ""
+    ) -> tuple[bytes, str]:
+        request = pb.GetDocumentRequest(resource=resource, id=record_id, kind=kind)
+        response = await _call(self._stub.GetDocument, request, token)
+        return bytes(response.content), response.sha256
+
+    async def smta_csv(self, token: str) -> bytes:
+        return bytes((await _call(self._stub.ExportSmta, pb.ExportSmtaRequest(), token)).csv)
+
+
+class DistributionWorkerClient:
+    """``token_for`` gets a service token for a tenant (identity's client credentials)."""
+
+    def __init__(
+        self, channel: grpc.aio.Channel, token_for: Callable[[TenantId], Awaitable[str]]
+    ) -> None:
+        self._stub = pb_grpc.DistributionWorkerServiceStub(channel)
+        self._token_for = token_for
+
+    async def store_document(
+        self, tenant: TenantId, kind: str, owner_id: str, content: bytes, source_sha256: str
+    ) -> str:
+        request = pb.StoreDocumentRequest(
+            kind=kind, owner_id=owner_id, content=content, source_sha256=source_sha256
+        )
+        response = await _call(self._stub.StoreDocument, request, await self._token_for(tenant))
+        return str(response.sha256)

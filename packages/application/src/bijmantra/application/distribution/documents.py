@@ -1,0 +1,88 @@
+"""Rendered documents: the worker stores each PDF here; its SHA-256 goes into the audit
+trail as a ``distribution.document_rendered`` event in the same transaction."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from bijmantra.application.distribution.common import READ, WRITE, load, record_event
+from bijmantra.application.distribution.inputs import record_id
+from bijmantra.application.distribution.ports import DocumentKind, Kind, StoredDocument
+from bijmantra.application.ports import UnitOfWorkFactory
+from bijmantra.application.security import authorize
+from bijmantra.kernel import FieldError, NotFound, Principal, ValidationFailed
+
+MAX_PDF_BYTES = 16 << 20
+OWNER = {
+    DocumentKind.AGREEMENT: Kind.AGREEMENT,
+    DocumentKind.PACKING_LIST: Kind.DISPATCH,
+    DocumentKind.INVOICE: Kind.INVOICE,
+}
+# The document a collection's ``/pdf`` serves.
+DEFAULT_DOCUMENT = {
+    Kind.AGREEMENT: DocumentKind.AGREEMENT,
+    Kind.DISPATCH: DocumentKind.PACKING_LIST,
+    Kind.INVOICE: DocumentKind.INVOICE,
+}
+
+
+def document_kind(value: str) -> DocumentKind:
+    try:
+        return DocumentKind(value)
+    except ValueError:
+        allowed = ", ".join(k.value for k in DocumentKind)
+        raise ValidationFailed("Unknown document kind", [FieldError("kind", allowed)]) from None
+
+
+@dataclass
+class Documents:
+    uow: UnitOfWorkFactory
+
+    async def store(
+        self, principal: Principal, kind: str, owner_id: str, content: bytes, source_sha256: str
+    ) -> str:
+        """Keep a rendering; the same rendering of the same source again changes nothing."""
+        authorize(principal, WRITE)
+        document_type = document_kind(kind)
+        if not content.startswith(b"%PDF-") or len(content) > MAX_PDF_BYTES:
+            raise ValidationFailed(
+                "Not a PDF", [FieldError("content", f"a PDF of at most {MAX_PDF_BYTES} bytes")]
+            )
+        sha256 = hashlib.sha256(content).hexdigest()
+        async with self.uow(principal.tenant_id) as uow:
+            owner = record_id(owner_id, OWNER[document_type].value)
+            await load(uow, OWNER[document_type], owner, dict)
+            kept = await uow.distribution.document(document_type, owner)
+            if kept is not None and (kept.sha256, kept.source_sha256) == (sha256, source_sha256):
+                return sha256
+            await uow.distribution.put_document(
+                StoredDocument(document_type, owner, content, sha256, source_sha256)
+            )
+            record_event(
+                uow,
+                principal,
+                "document_rendered",
+                owner,
+                {
+                    "kind": document_type.value,
+                    "owner_id": owner,
+                    "sha256": sha256,
+                    "source_sha256": source_sha256,
+                    "bytes": len(content),
+                },
+            )
+            await uow.commit()
+        return sha256
+
+    async def pdf(self, principal: Principal, record: str, kind: Kind | str) -> StoredDocument:
+        """The PDF of a record (``kind``: a collection or a document kind)."""
+        authorize(principal, READ)
+        document_type = DEFAULT_DOCUMENT[kind] if isinstance(kind, Kind) else document_kind(kind)
+        async with self.uow(principal.tenant_id) as uow:
+            owner = record_id(record, OWNER[document_type].value)
+            await load(uow, OWNER[document_type], owner, dict)
+            stored = await uow.distribution.document(document_type, owner)
+        if stored is None:
+            raise NotFound(f"The {document_type.value} PDF has not been rendered yet")
+        return stored

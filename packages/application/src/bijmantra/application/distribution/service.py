@@ -1,0 +1,67 @@
+"""The distribution context's use cases, wired once and found by collection name."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bijmantra.application.brapi.commands import ResourceCommands
+from bijmantra.application.distribution.agreements import Agreements
+from bijmantra.application.distribution.common import UseCases
+from bijmantra.application.distribution.dispatches import Dispatches
+from bijmantra.application.distribution.documents import Documents
+from bijmantra.application.distribution.invoices import Invoices
+from bijmantra.application.distribution.partners import Partners
+from bijmantra.application.distribution.ports import Kind
+from bijmantra.application.distribution.requests import SeedRequests
+from bijmantra.application.distribution.seedlots import GermplasmSeedLots
+from bijmantra.application.ports import UnitOfWorkFactory
+from bijmantra.kernel import Clock, NotFound
+
+# The collections of the API (``/api/v1/<name>``) and the aggregates they hold.
+COLLECTIONS = {
+    "partners": Kind.PARTNER,
+    "seed-requests": Kind.SEED_REQUEST,
+    "agreements": Kind.AGREEMENT,
+    "dispatches": Kind.DISPATCH,
+    "invoices": Kind.INVOICE,
+}
+
+
+@dataclass
+class Distribution:
+    partners: Partners
+    requests: SeedRequests
+    agreements: Agreements
+    dispatches: Dispatches
+    invoices: Invoices
+    documents: Documents
+
+    @classmethod
+    def build(
+        cls, uow: UnitOfWorkFactory, clock: Clock, resources: ResourceCommands
+    ) -> Distribution:
+        """``resources`` is the germplasm context's application service (seed-lot ledger)."""
+        seeds = GermplasmSeedLots(resources)
+        return cls(
+            Partners(uow, clock),
+            SeedRequests(uow, clock, seeds),
+            Agreements(uow, clock, seeds),
+            Dispatches(uow, clock, seeds),
+            Invoices(uow, clock),
+            Documents(uow),
+        )
+
+    def kind(self, collection: str) -> Kind:
+        try:
+            return COLLECTIONS[collection]
+        except KeyError:
+            raise NotFound(f"No collection {collection!r}") from None
+
+    def of(self, collection: str) -> UseCases:
+        return {
+            Kind.PARTNER: self.partners,
+            Kind.SEED_REQUEST: self.requests,
+            Kind.AGREEMENT: self.agreements,
+            Kind.DISPATCH: self.dispatches,
+            Kind.INVOICE: self.invoices,
+        }[self.kind(collection)]

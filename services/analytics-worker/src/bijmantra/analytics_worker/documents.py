@@ -1,0 +1,152 @@
+"""PDFs of the distribution context (agreements, packing lists, invoices), drawn with
+ReportLab's canvas from the page model the application builds (``Printable``) and stored
+through domain-api.
+
+The canvas writes PDF operators directly (no HTML/CSS layout engine, no browser), with a C
+accelerator for text metrics: a 20-line invoice renders in a few milliseconds (ADR 0095).
+The standard Helvetica fonts cover Windows-1252; other characters are replaced by ``?``
+rather than embedding a font file (see the ADR).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+
+import msgspec
+from bijmantra.application.distribution.rendering import RENDERED_BY, Printable, Table
+from bijmantra.application.events import EventEnvelope, subject_for
+from bijmantra.kernel import TenantId
+from bijmantra.observability import get_logger
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.utils import simpleSplit
+from reportlab.pdfgen.canvas import Canvas
+
+log = get_logger(__name__)
+DOCUMENTS_CONSUMER = "distribution-documents"
+DOCUMENTS_SUBJECTS = tuple(subject_for(t) for t in RENDERED_BY)
+MARGIN = 42.0
+WIDTH = A4[0] - 2 * MARGIN
+TOP = A4[1] - MARGIN
+LABEL = 110.0
+StoreDocument = Callable[[TenantId, str, str, bytes, str], Awaitable[str]]
+
+
+def _text(text: str) -> str:
+    """The standard PDF fonts cover Windows-1252; anything else becomes ``?``."""
+    return text.encode("cp1252", "replace").decode("cp1252")
+
+
+class _Page:
+    """A top-down cursor over ReportLab's bottom-up canvas, breaking pages as it goes."""
+
+    def __init__(self, canvas: Canvas) -> None:
+        self.c = canvas
+        self.y = TOP
+
+    def need(self, height: float) -> None:
+        if self.y - height < MARGIN:
+            self.c.showPage()
+            self.y = TOP
+
+    def lines(self, text: str, font: str, size: float, width: float) -> list[str]:
+        return simpleSplit(_text(text), font, size, width) or [""]
+
+    def paragraph(self, text: str, font: str = "Helvetica", size: float = 9.5) -> None:
+        for line in self.lines(text, font, size, WIDTH):
+            self.need(size * 1.3)
+            self.c.setFont(font, size)
+            self.c.drawString(MARGIN, self.y - size, line)
+            self.y -= size * 1.3
+
+
+def _facts(page: _Page, facts: tuple[tuple[str, str], ...]) -> None:
+    for label, value in facts:
+        lines = page.lines(value, "Helvetica", 10, WIDTH - LABEL)
+        page.need(12 * len(lines))
+        page.c.setFont("Helvetica-Bold", 10)
+        page.c.drawString(MARGIN, page.y - 10, _text(label))
+        page.c.setFont("Helvetica", 10)
+        for n, line in enumerate(lines):
+            page.c.drawString(MARGIN + LABEL, page.y - 10 - 12 * n, line)
+        page.y -= 12 * len(lines) + 2
+
+
+def _table(page: _Page, table: Table) -> None:
+    """Ruled rows; a cell wraps within its column and the row grows to its tallest cell."""
+    widths = [WIDTH * w for w in table.widths]
+    size, leading = 8.5, 10.5
+
+    def row(values: tuple[str, ...], font: str) -> None:
+        cells = [page.lines(v, font, size, w - 4) for v, w in zip(values, widths, strict=True)]
+        height = leading * max(len(c) for c in cells) + 4
+        page.need(height)
+        page.c.setFont(font, size)
+        x = MARGIN
+        for column, (lines, width) in enumerate(zip(cells, widths, strict=True)):
+            for n, line in enumerate(lines):
+                baseline = page.y - size - 1 - leading * n
+                if column in table.right_aligned:
+                    page.c.drawRightString(x + width - 2, baseline, line)
+                else:
+                    page.c.drawString(x + 2, baseline, line)
+            x += width
+        page.y -= height
+        page.c.line(MARGIN, page.y, MARGIN + WIDTH, page.y)
+
+    page.c.line(MARGIN, page.y, MARGIN + WIDTH, page.y)
+    row(table.header, "Helvetica-Bold")
+    for values in table.rows:
+        row(values, "Helvetica")
+
+
+def render_pdf(page: Printable, created: datetime) -> bytes:
+    """The same page gives the same bytes (``invariant``), so a re-rendering is recognised;
+    the document's date is ``created`` (the event's time), not the wall clock."""
+    out = io.BytesIO()
+    canvas = Canvas(out, pagesize=A4, invariant=1, pageCompression=1)
+    canvas.setTitle(_text(page.title))
+    canvas.setCreator("Bijmantra")
+    canvas.setSubject(f"{page.kind.value} {page.owner_id} {created.isoformat()}")
+    cursor = _Page(canvas)
+    cursor.paragraph(page.title, "Helvetica-Bold", 16)
+    cursor.y -= 6
+    _facts(cursor, page.facts)
+    cursor.y -= 6
+    for paragraph in page.paragraphs:
+        cursor.paragraph(paragraph)
+    if page.table is not None:
+        _table(cursor, page.table)
+    cursor.y -= 8
+    for n, (label, value) in enumerate(page.totals):
+        cursor.need(13)
+        canvas.setFont("Helvetica-Bold" if n == len(page.totals) - 1 else "Helvetica", 10)
+        canvas.drawRightString(MARGIN + WIDTH, cursor.y - 10, _text(f"{label}: {value}"))
+        cursor.y -= 13
+    if page.footer:
+        cursor.y -= 10
+        cursor.paragraph(page.footer, "Helvetica-Oblique", 7.5)
+    canvas.showPage()
+    canvas.save()
+    return out.getvalue()
+
+
+class RenderDocuments:
+    """Consumer: the event that makes a document renders it; domain-api keeps it (once)."""
+
+    def __init__(self, store: StoreDocument) -> None:
+        self._store = store
+
+    async def __call__(self, envelope: EventEnvelope) -> None:
+        build = RENDERED_BY.get(envelope.type)
+        if build is None:
+            return
+        page = build(envelope.data)
+        content = render_pdf(page, envelope.time)
+        source = hashlib.sha256(msgspec.json.encode(envelope.data)).hexdigest()
+        tenant = TenantId(uuid.UUID(envelope.tenant_id))
+        sha256 = await self._store(tenant, page.kind.value, page.owner_id, content, source)
+        log.info("document rendered", kind=page.kind.value, owner_id=page.owner_id, sha256=sha256)
