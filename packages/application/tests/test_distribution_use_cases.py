@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 import msgspec
 import pytest
 from bijmantra.application.distribution import Kind
+from bijmantra.application.distribution.notifications import MESSAGES, notification_for
+from bijmantra.application.distribution.rendering import RENDERED_BY
 from bijmantra.kernel import (
     Conflict,
     FixedClock,
@@ -292,3 +294,32 @@ async def test_smta_export_has_the_treaty_fields_one_row_per_sample(
     assert values["annex1"] == "yes"
     assert values["recipient_country"] == "KE"
     assert values["smta_date"] == "2026-12-06"
+
+
+async def test_every_event_that_mails_or_renders_carries_what_its_consumer_reads(
+    world: DistributionWorld, db: InMemoryDatabase
+) -> None:
+    partner = await world.partner(MANAGER, email="kari@partner.example")
+    germplasm, lot = await world.germplasm_lot(MANAGER, 100)
+    request = await world.approved_request(MANAGER, partner, germplasm)
+    await world.active_agreement(MANAGER, partner, [germplasm])
+    dispatch = await world.packed_dispatch(MANAGER, request, lot, "3")
+    await world.dispatches.act(MANAGER, dispatch, j({"action": "shipped"}))
+    line = {"description": "Seeds", "quantity": "3", "unit_price": "2", "tax_rate": "0"}
+    body = j({"partner_id": partner, "currency": "USD", "lines": [line]})
+    invoice = await world.invoices.create(MANAGER, body)
+    await world.invoices.act(MANAGER, invoice["id"], j({"action": "issued"}))
+    mailed = {e.type: notification_for(e) for e in db.outbox if e.type in MESSAGES}
+    assert set(mailed) == set(MESSAGES)
+    for email in mailed.values():
+        assert email is not None
+        assert email.to == "kari@partner.example"
+    pages = {e.type: RENDERED_BY[e.type](e.data) for e in db.outbox if e.type in RENDERED_BY}
+    assert set(pages) == set(RENDERED_BY)
+    agreement_page = pages["distribution.agreement_pending_signature"]
+    assert "Standard Material Transfer Agreement" in agreement_page.title
+    assert any(germplasm in p for p in agreement_page.paragraphs)
+    packing = pages["distribution.dispatch_packed"]
+    assert packing.table is not None
+    assert packing.table.rows == ((lot, germplasm, "3", "seeds"),)
+    assert pages["distribution.invoice_issued"].totals[-1] == ("Total", "6.00 USD")

@@ -144,7 +144,8 @@ class Agreements(UseCases):
             agreement = replace(agreement, status=status)
             if move == AgreementAction.SEND:
                 agreement = replace(agreement, document_sha256=document_sha256(agreement))
-            document = await save(uow, Kind.AGREEMENT, agreement)
+            await save(uow, Kind.AGREEMENT, agreement)
+            document = agreement_document(agreement)
             recipient = next(p for p in agreement.parties if p.role == "recipient")
             record_event(
                 uow,
@@ -183,7 +184,8 @@ class Agreements(UseCases):
             if not agreement.unsigned_roles():
                 status = AGREEMENT_LIFECYCLE.next(agreement.status, AgreementAction.ACTIVATE)
                 agreement = replace(agreement, status=status, activated_at=now)
-            document = await save(uow, Kind.AGREEMENT, agreement)
+            await save(uow, Kind.AGREEMENT, agreement)
+            document = agreement_document(agreement)
             record_event(
                 uow,
                 principal,
