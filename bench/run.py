@@ -307,6 +307,10 @@ def main() -> None:
         # a year of 1-minute telemetry over HTTPS vs a raw COPY; 1h history vs raw aggregation
         sensors = ROOT / "bench" / "sensors" / "bench_sensors.py"
         subprocess.run([sys.executable, str(sensors)], cwd=ROOT, check=True)
+    if "--skip-distribution" not in sys.argv:
+        # invoice issuing: gapless counter vs a plain sequence; PDF render p95 of 20 lines
+        distribution = ROOT / "bench" / "distribution" / "bench_distribution.py"
+        subprocess.run([sys.executable, str(distribution)], cwd=ROOT, check=True)
     if "--skip-auth" not in sys.argv:
         # token verification: JwtVerifier micro-benchmark, authenticated vs anonymous requests/s
         subprocess.run(
