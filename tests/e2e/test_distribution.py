@@ -335,6 +335,7 @@ async def test_another_organization_sees_404_and_bad_input_changes_nothing(
         )
         assert response.status_code == 422, response.text
         assert response.json()["error"]["code"] == "validation"
+
     async def over_a_mebibyte() -> AsyncIterator[bytes]:  # streamed: no Content-Length
         for _ in range(17):
             yield b" " * (64 * 1024)
