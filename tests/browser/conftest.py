@@ -81,20 +81,25 @@ def viewer(console_stack: DevStack) -> Member:
 @pytest.fixture(scope="session")
 def demo_viewer(console_stack: DevStack) -> Member:
     """A read-only member of the demo organization (where the demo admin writes)."""
-    assert console_stack.database is not None
-    email = "demo-viewer@console.example.org"
+    return demo_member(console_stack, "demo-viewer@console.example.org", ["viewer"])
+
+
+def demo_member(stack: DevStack, email: str, roles: list[str]) -> Member:
+    """Another member of the demo organization, straight into identity's tables."""
+    assert stack.database is not None
+    identity_url = stack.database.identity_url
     member = {
         "organization_id": uuid.UUID(DEMO_ORGANIZATION_ID),
         "organization_name": "Demo",
         "user_id": uuid.uuid4(),
         "email": email,
-        "display_name": "Demo viewer",
+        "display_name": email.split("@")[0],
         "password_hash": PasswordHasher().hash(MEMBER_PASSWORD),
-        "roles": ["viewer"],
+        "roles": roles,
     }
 
     async def register() -> None:
-        engine = create_engine(console_stack.database.identity_url, pool_size=1)  # type: ignore[union-attr]
+        engine = create_engine(identity_url, pool_size=1)
         try:
             await register_member(engine, **member)
         finally:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -16,7 +17,7 @@ import websockets
 from bijmantra.testkit.devstack import DevStack
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from tests.browser.conftest import Member, axe_violations, sign_in
+from tests.browser.conftest import Member, axe_violations, demo_member, sign_in
 from tests.browser.test_console_journey import observations
 
 
@@ -173,3 +174,54 @@ def test_console_socket_needs_the_session_and_the_consoles_own_origin(
         _ws(console_stack, {**_cookies(breeder_context), "Origin": "https://evil.example"})
     with pytest.raises(websockets.InvalidStatus):
         _ws(console_stack, {"Origin": own})
+
+
+def test_admin_pages_are_hidden_from_and_refused_to_a_read_only_member(
+    viewer_context: BrowserContext, console_stack: DevStack
+) -> None:
+    page = viewer_context.new_page()
+    page.goto("/app")
+    expect(page.get_by_role("link", name="Members")).to_have_count(0)
+    expect(page.get_by_role("link", name="Audit")).to_have_count(0)
+    assert page.request.get("/app/members").status == 403
+    assert page.request.get("/app/audit").status == 403
+    token = _csrf(page)
+    forged = httpx.post(
+        f"{console_stack.gateway_url}/app/members/{uuid.uuid4()}/roles",
+        headers=_cookies(viewer_context),
+        data={"csrf_token": token, "roles": "admin"},
+    )
+    assert forged.status_code == 403
+    page.close()
+
+
+def test_an_admin_changes_a_members_roles_and_the_member_sees_the_change(
+    browser: Browser, page: Page, console_stack: DevStack
+) -> None:
+    member = demo_member(console_stack, "promoted@console.example.org", ["viewer"])
+    page.goto("/app/members")
+    row = page.locator("tr", has_text=member.email)
+    row.get_by_label("viewer").uncheck()
+    row.get_by_label("breeder").check()
+    row.get_by_role("button", name="Save roles").click()
+    expect(page.locator("tr", has_text=member.email).get_by_label("breeder")).to_be_checked()
+    context = browser.new_context(base_url=console_stack.gateway_url)
+    try:
+        signed_in = sign_in(context, console_stack.gateway_url, member.email, member.password)
+        expect(signed_in.locator(".who")).to_have_text("breeder")
+    finally:
+        context.close()
+    # A role outside the table is refused, and nothing changes.
+    response = page.request.post(
+        "/app/members/" + _user_id(page, member.email) + "/roles",
+        form={"csrf_token": _csrf(page), "roles": "owner"},
+    )
+    assert response.status == 422
+    page.reload()
+    expect(page.locator("tr", has_text=member.email).get_by_label("breeder")).to_be_checked()
+
+
+def _user_id(page: Page, email: str) -> str:
+    action = page.locator("tr", has_text=email).locator("form").get_attribute("action")
+    assert action is not None
+    return action.split("/")[3]

@@ -22,6 +22,9 @@ PAGES = [
     "/app/studies/study1",
     "/app/studies/study1/workbench",
     "/app/genotypes",
+    "/app/audit",
+    "/app/audit?verify=1",
+    "/app/members",
 ]
 MAX_PAGE_BYTES = 100 * 1024
 

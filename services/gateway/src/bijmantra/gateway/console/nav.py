@@ -21,4 +21,6 @@ NAV: tuple[NavItem, ...] = (
     NavItem("Programs", "/app/programs", "core:read"),
     NavItem("Studies", "/app/studies", "core:read"),
     NavItem("Genotypes", "/app/genotypes", "genotyping:read"),
+    NavItem("Audit", "/app/audit", "compliance:admin"),
+    NavItem("Members", "/app/members", "tenancy:admin"),
 )

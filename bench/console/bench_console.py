@@ -1,0 +1,229 @@
+"""The web console's pages against the JSON API, 32 signed-in users, same run, same client.
+
+Each of ``BENCH_CONSOLE_USERS`` (32) users signs in through the console's real flow (identity's
+code + PKCE, their own session cookie) and loads one page after another for
+``BENCH_SECONDS`` (10) per page; the baseline is the same data read by the same client from
+the BrAPI JSON API with a bearer token: the requests a page's data takes, one after the other,
+timed as one unit. Latency is measured at the client on loopback (server time plus a loopback
+round trip); page weight is the HTML plus the stylesheet.
+
+Pages: dashboard, germplasm search, germplasm detail (3-generation pedigree, attributes, seed
+lots, progeny) and the study grid (workbench), on the demo import plus a seeded study.
+Target: p95 <= 100 ms and <= 2x the JSON API's.
+
+    flock /work/bench.lock uv run --frozen --no-sync python bench/console/bench_console.py
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform
+import re
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from bijmantra.testkit.devstack import (  # noqa: E402
+    DEMO_EMAIL,
+    DEMO_ORGANIZATION_ID,
+    DEMO_PASSWORD,
+    DevStack,
+    running_stack,
+)
+
+from tests.browser.seed import seed_study  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results" / "console.json"
+USERS = int(os.environ.get("BENCH_CONSOLE_USERS", "32"))
+SECONDS = float(os.environ.get("BENCH_SECONDS", "10"))
+
+
+class Jar:
+    """Cookies by hand: the console's are ``Secure`` and this is plain loopback HTTP."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, str] = {}
+
+    def take(self, response: httpx.Response) -> None:
+        for header in response.headers.get_list("set-cookie"):
+            name, _, rest = header.partition("=")
+            value = rest.split(";", 1)[0]
+            if "max-age=0" in header.lower():
+                self.values.pop(name, None)
+            else:
+                self.values[name] = value
+
+    def header(self) -> dict[str, str]:
+        return {"Cookie": "; ".join(f"{k}={v}" for k, v in self.values.items())}
+
+
+def _csrf(page: str) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert match is not None, page[:500]
+    return match.group(1)
+
+
+def sign_in(client: httpx.Client) -> str:
+    """The browser's journey by hand; returns the console session cookie header."""
+    jar = Jar()
+    started = client.get("/app/auth/login")
+    jar.take(started)
+    authorize = started.headers["location"]
+    login = client.get(authorize, headers=jar.header())
+    jar.take(login)
+    form = {"action": "login", "email": DEMO_EMAIL, "password": DEMO_PASSWORD}
+    signed = client.post(
+        authorize, data={**form, "csrf_token": _csrf(login.text)}, headers=jar.header()
+    )
+    jar.take(signed)
+    consent = client.get(authorize, headers=jar.header())
+    jar.take(consent)
+    allowed = client.post(
+        authorize,
+        data={
+            "action": "allow",
+            "organization_id": DEMO_ORGANIZATION_ID,
+            "csrf_token": _csrf(consent.text),
+        },
+        headers=jar.header(),
+    )
+    callback = urlsplit(allowed.headers["location"])
+    done = client.get(f"{callback.path}?{callback.query}", headers=jar.header())
+    assert done.status_code in (302, 303), done.text[:500]
+    jar.take(done)
+    return f"__Host-bijmantra-console={jar.values['__Host-bijmantra-console']}"
+
+
+async def _user(
+    client: httpx.AsyncClient,
+    headers: dict[str, str],
+    paths: list[str],
+    until: float,
+    out: list[float],
+    errors: list[str],
+) -> None:
+    while time.perf_counter() < until:
+        started = time.perf_counter()
+        for path in paths:
+            response = await client.get(path, headers=headers)
+            if response.status_code != 200:
+                errors.append(f"{path}: {response.status_code}")
+        out.append((time.perf_counter() - started) * 1000)
+
+
+async def load(base: str, users: list[dict[str, str]], paths: list[str]) -> dict[str, Any]:
+    limits = httpx.Limits(max_connections=len(users) + 4, max_keepalive_connections=len(users))
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60) as client:
+        warm: list[float] = []
+        await asyncio.gather(
+            *(_user(client, u, paths, time.perf_counter() + 1, warm, []) for u in users)
+        )
+        latencies: list[float] = []
+        errors: list[str] = []
+        until = time.perf_counter() + SECONDS
+        await asyncio.gather(*(_user(client, u, paths, until, latencies, errors) for u in users))
+    ordered = sorted(latencies)
+    return {
+        "pages": len(ordered),
+        "errors": len(errors),
+        "first_errors": errors[:5],
+        "pages_per_second": round(len(ordered) / SECONDS, 1),
+        "p50_ms": round(ordered[len(ordered) // 2], 2),
+        "p95_ms": round(ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))], 2),
+        "mean_ms": round(statistics.fmean(ordered), 2),
+    }
+
+
+def scenarios(stack: DevStack, seeded: dict[str, Any]) -> dict[str, tuple[str, list[str]]]:
+    study = seeded["study"]["studyDbId"]
+    units = ",".join(u["observationUnitDbId"] for u in seeded["units"])
+    variables = [
+        seeded["height"]["observationVariableDbId"],
+        seeded["score"]["observationVariableDbId"],
+    ]
+    germplasm = "germplasm3"
+    b = "/brapi/v2"
+    return {
+        "dashboard": ("/app", [f"{b}/germplasm?pageSize=1", f"{b}/studies?pageSize=1"]),
+        "germplasm_search": (
+            "/app/germplasm?field=germplasmName&q=GENOTYPE_76",
+            [f"{b}/germplasm?germplasmName=GENOTYPE_76&pageSize=25"],
+        ),
+        "germplasm_detail": (
+            f"/app/germplasm/{germplasm}",
+            [
+                f"{b}/germplasm/{germplasm}",
+                f"{b}/pedigree?germplasmDbId={germplasm}",
+                f"{b}/pedigree?germplasmDbId=germplasm1&germplasmDbId=germplasm2",
+                f"{b}/attributevalues?germplasmDbId={germplasm}",
+                f"{b}/seedlots?germplasmDbId={germplasm}",
+                f"{b}/germplasm/{germplasm}/progeny",
+            ],
+        ),
+        "study_grid": (
+            f"/app/studies/{study}/workbench",
+            [
+                f"{b}/studies/{study}",
+                f"{b}/observationunits?studyDbId={study}&pageSize=20",
+                f"{b}/variables?" + "&".join(f"observationVariableDbId={v}" for v in variables),
+                f"{b}/observations?studyDbId={study}&observationUnitDbId={units.split(',')[0]}",
+            ],
+        ),
+    }
+
+
+def weight(client: httpx.Client, cookie: str, path: str) -> int:
+    html = client.get(path, headers={"Cookie": cookie}).content
+    css = client.get("/app/static/console.css").content
+    return len(html) + len(css)
+
+
+def main() -> None:
+    with running_stack(ROOT / ".bijmantra" / "bench-console", testdata=True) as stack:
+        token = stack.login()
+        seeded = seed_study(stack.gateway_url, token, plots=20)
+        with httpx.Client(base_url=stack.gateway_url, timeout=60) as client:
+            cookies = [sign_in(client) for _ in range(USERS)]
+            pages = scenarios(stack, seeded)
+            weights = {name: weight(client, cookies[0], page) for name, (page, _) in pages.items()}
+        console_users = [{"Cookie": c} for c in cookies]
+        api_users = [{"Authorization": f"Bearer {token}"} for _ in range(USERS)]
+        results: dict[str, Any] = {}
+        for name, (page, api_paths) in pages.items():
+            ours = asyncio.run(load(stack.gateway_url, console_users, [page]))
+            json_api = asyncio.run(load(stack.gateway_url, api_users, api_paths))
+            results[name] = {
+                "console": ours,
+                "json_api": json_api,
+                "api_requests_per_page": len(api_paths),
+                "p95_ratio": round(ours["p95_ms"] / json_api["p95_ms"], 2),
+                "page_bytes_html_css": weights[name],
+            }
+            print(name, json.dumps(results[name]), flush=True)
+    report = {
+        "meta": {
+            "machine": platform.machine(),
+            "cpus": os.cpu_count(),
+            "users": USERS,
+            "seconds_per_scenario": SECONDS,
+            "client": "httpx.AsyncClient, closed loop, keep-alive, one session per user",
+        },
+        **results,
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(report, indent=2))
+    print(f"wrote {RESULTS}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
