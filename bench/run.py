@@ -311,6 +311,10 @@ def main() -> None:
         # invoice issuing: gapless counter vs a plain sequence; PDF render p95 of 20 lines
         distribution = ROOT / "bench" / "distribution" / "bench_distribution.py"
         subprocess.run([sys.executable, str(distribution)], cwd=ROOT, check=True)
+    if "--skip-operations" not in sys.argv:
+        # add-dependency p95 (neighbourhood check) vs loading the whole graph; board pages
+        operations = ROOT / "bench" / "operations" / "bench_operations.py"
+        subprocess.run([sys.executable, str(operations)], cwd=ROOT, check=True)
     if "--skip-auth" not in sys.argv:
         # token verification: JwtVerifier micro-benchmark, authenticated vs anonymous requests/s
         subprocess.run(

@@ -12,7 +12,7 @@ from bijmantra.application.console import ConsoleSessions
 from bijmantra.application.ports import TokenVerifier
 from bijmantra.gateway.config import Settings
 from bijmantra.gateway.console import auth, live
-from bijmantra.gateway.console.pages import admin, analyses, core, dashboard, germplasm, workbench
+from bijmantra.gateway.console.pages import admin, analyses, core, dashboard, germplasm, operations, workbench
 from bijmantra.gateway.console.web import (
     PREFIX,
     PUBLIC,
@@ -32,7 +32,7 @@ from litestar.static_files import create_static_files_router
 from litestar.template import TemplateConfig
 
 # Page modules: add yours here (each exports ROUTES) and a line to nav.NAV.
-PAGES = (auth, dashboard, germplasm, core, workbench, analyses, admin, live)
+PAGES = (auth, dashboard, germplasm, core, workbench, analyses, admin, live, operations)
 
 
 @dataclass

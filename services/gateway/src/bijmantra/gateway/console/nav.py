@@ -23,4 +23,5 @@ NAV: tuple[NavItem, ...] = (
     NavItem("Genotypes", "/app/genotypes", "genotyping:read"),
     NavItem("Audit", "/app/audit", "compliance:admin"),
     NavItem("Members", "/app/members", "tenancy:admin"),
+    NavItem("Field operations", "/app/operations", "operations:read"),
 )

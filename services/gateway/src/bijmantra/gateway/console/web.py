@@ -147,6 +147,8 @@ def console_error(request: AnyRequest, error: BijmantraError) -> Response[Any]:
         ErrorCode.UNAUTHORIZED: 401,
         ErrorCode.VALIDATION: 400,
         ErrorCode.CONFLICT: 409,
+        ErrorCode.PRECONDITION_FAILED: 412,  # a stale form (its ETag no longer current)
+        ErrorCode.UNPROCESSABLE: 422,
         ErrorCode.RATE_LIMITED: 429,
         ErrorCode.UNAVAILABLE: 503,
     }.get(error.code, 500)
