@@ -12,7 +12,15 @@ from bijmantra.application.console import ConsoleSessions
 from bijmantra.application.ports import TokenVerifier
 from bijmantra.gateway.config import Settings
 from bijmantra.gateway.console import auth, live
-from bijmantra.gateway.console.pages import admin, analyses, core, dashboard, germplasm, operations, workbench
+from bijmantra.gateway.console.pages import (
+    admin,
+    analyses,
+    core,
+    dashboard,
+    germplasm,
+    operations,
+    workbench,
+)
 from bijmantra.gateway.console.web import (
     PREFIX,
     PUBLIC,
