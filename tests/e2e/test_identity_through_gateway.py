@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import email
+import email.policy
 import hashlib
 import hmac
 import json
@@ -17,13 +19,16 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+import grpc
 import httpx
 import psycopg
 import pytest
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
+from bijmantra.adapters.grpc.resources import ResourceClient
 from bijmantra.adapters.postgres import create_engine
 from bijmantra.adapters.postgres.identity import register_client
 from bijmantra.application.tenancy import hash_secret
+from bijmantra.kernel import PageRequest, Unauthorized
 from bijmantra.testkit.devstack import DEMO_ORGANIZATION_ID, DevStack, running_stack
 from joserfc import jwt
 from joserfc.jwk import RSAKey
@@ -323,6 +328,85 @@ def attacks(stack: DevStack, key: RSAKey, tenant: str) -> dict[str, str]:
         "unknown-kid": _sign(attacker, _claims(stack, tenant)),
         "tampered-payload": f"{header}.{_b64json(_claims(stack, str(uuid.uuid4())))}.{signature}",
     }
+
+
+def _mailed_token(stack: DevStack, address: str, timeout: float = 15.0) -> str:
+    """The invitation token from the dev stack's mail catcher (its Maildir), as a person would
+    find it in their mailbox."""
+    assert stack.maildir is not None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for path in (stack.maildir / "new").iterdir():
+            message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+            if message["To"] == address:
+                body = message.get_body(preferencelist=("plain",))
+                assert body is not None
+                link = re.search(r"https?://\S+", body.get_content())  # type: ignore[attr-defined]
+                assert link is not None
+                assert link.group(0).startswith(stack.gateway_url + "/api/v1/auth/invitations/")
+                return parse_qs(urlsplit(link.group(0)).query)["token"][0]
+        time.sleep(0.2)
+    raise TimeoutError(f"no invitation for {address} in {stack.maildir}")
+
+
+async def _status_within(
+    gateway: httpx.AsyncClient, token: str, wanted: int, seconds: float = 10.0
+) -> int:
+    deadline = time.monotonic() + seconds
+    while True:
+        status = (await gateway.get("/brapi/v2/programs", headers=bearer(token))).status_code
+        if status == wanted or time.monotonic() > deadline:
+            return status
+        await asyncio.sleep(0.25)
+
+
+async def test_an_invited_member_joins_by_mail_and_loses_access_within_seconds_of_removal(
+    stack: DevStack, gateway: httpx.AsyncClient
+) -> None:
+    """Issue 17 defects 1 and 7 through the running services: the invitation reaches the mail
+    catcher, not the inviter; after removal the member's token is refused by the gateway and
+    by domain-api (its own verifier, called directly over gRPC)."""
+    admin_email = f"admin-{uuid.uuid4().hex[:8]}@example.org"
+    organization = await asyncio.to_thread(
+        stack.register_member, admin_email, "admin-password-123", ["admin"]
+    )
+    admin = await gateway.post(
+        "/api/v1/auth/login",
+        json={"email": admin_email, "password": "admin-password-123"},
+    )
+    admin_token = admin.json()["data"]["access_token"]
+    invitee = f"invitee-{uuid.uuid4().hex[:8]}@example.org"
+    invited = await gateway.post(
+        f"/api/v1/organizations/{organization}/members",
+        json={"email": invitee, "roles": ["breeder"]},
+        headers=bearer(admin_token),
+    )
+    assert invited.status_code == 202, invited.text
+    assert "token" not in invited.text
+    token = await asyncio.to_thread(_mailed_token, stack, invitee)
+    accepted = await gateway.post(
+        "/api/v1/auth/invitations/accept", json={"token": token, "password": "invitee-password-1"}
+    )
+    assert accepted.status_code == 200, accepted.text
+    user_id = accepted.json()["data"]["user_id"]
+    member = await gateway.post(
+        "/api/v1/auth/login", json={"email": invitee, "password": "invitee-password-1"}
+    )
+    member_token = member.json()["data"]["access_token"]
+    assert await _status_within(gateway, member_token, 200) == 200
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{stack.ports.domain_api}")
+    resources = ResourceClient(channel)
+    try:
+        assert await resources.list(member_token, "program", {}, PageRequest(0, 1))
+        removed = await gateway.delete(
+            f"/api/v1/organizations/{organization}/members/{user_id}", headers=bearer(admin_token)
+        )
+        assert removed.status_code == 204
+        assert await _status_within(gateway, member_token, 401) == 401
+        with pytest.raises(Unauthorized):
+            await resources.list(member_token, "program", {}, PageRequest(0, 1))
+    finally:
+        await channel.close()
 
 
 async def test_forged_and_out_of_policy_tokens_are_401(

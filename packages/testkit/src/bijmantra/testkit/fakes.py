@@ -22,6 +22,7 @@ from bijmantra.application.email import OutgoingEmail
 from bijmantra.application.events import EventEnvelope, OutboxRecord, envelope_for
 from bijmantra.application.genotyping import CallChunk, GenotypeChunk, StoredVariantSet
 from bijmantra.application.ports import GenotypeBlock
+from bijmantra.application.revocation import RevocationState, TokenFacts
 from bijmantra.domain import DomainEvent
 from bijmantra.domain.analysis import AnalysisJob
 from bijmantra.domain.genotyping import VariantSet
@@ -426,3 +427,30 @@ class RecordingEmailSender:
 
     def to(self, address: str) -> list[OutgoingEmail]:
         return [m for m in self.sent if m.to.lower() == address.lower()]
+
+
+class FakeRevocationList:
+    """The ``RevocationList`` port in memory (no expiry: a fake lives for one test)."""
+
+    def __init__(self) -> None:
+        self.tokens: set[str] = set()
+        self.sessions: set[str] = set()
+        self.members: dict[tuple[str, str], int] = {}
+
+    async def revoke_token(self, token_id: str, ttl: int) -> None:
+        self.tokens.add(token_id)
+
+    async def revoke_session(self, session_id: str, ttl: int) -> None:
+        self.sessions.add(session_id)
+
+    async def revoke_member(
+        self, tenant_id: TenantId, subject: str, through: int, ttl: int
+    ) -> None:
+        self.members[(str(tenant_id), subject)] = through
+
+    async def state(self, facts: TokenFacts) -> RevocationState:
+        return RevocationState(
+            facts.token_id in self.tokens,
+            facts.session_id in self.sessions,
+            self.members.get((str(facts.tenant_id), facts.subject)),
+        )

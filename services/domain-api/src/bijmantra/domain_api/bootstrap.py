@@ -37,6 +37,7 @@ from bijmantra.adapters.postgres.relay_loop import OutboxWakeups, run_relay
 from bijmantra.adapters.postgres.sensor_alerts import PostgresSilenceSchedule
 from bijmantra.adapters.postgres.sensors import maintain_partitions, sensors_unit_of_work_factory
 from bijmantra.adapters.redis import RedisSearchResultStore
+from bijmantra.adapters.redis.revocations import RedisRevocationList
 from bijmantra.application.analysis import (
     AttachFigures,
     CancelAnalysis,
@@ -319,10 +320,14 @@ async def bootstrap(
             settings.identity_target, interceptors=tracing.grpc_client_interceptors()
         )
         closers.append(identity_channel.close)
+        # Revoked tokens (removal, /oauth/revoke, logout) stop here too (issue 17, defect 7).
+        revocations = RedisRevocationList.from_url(settings.redis_url)
+        closers.append(revocations.close)
         verifier = JwtVerifier(
             IdentitySigningKeys(identity_channel),
             issuer=settings.token_issuer,
             audience=settings.token_audience,
+            revocations=revocations,
         )
     if searches is None:
         tracing.instrument_redis()

@@ -21,6 +21,7 @@ from bijmantra.adapters.grpc import (
 )
 from bijmantra.adapters.grpc.distribution import DistributionClient
 from bijmantra.adapters.nats import JetStreamEventFeed, connect, ensure_stream
+from bijmantra.adapters.redis.revocations import RedisRevocationList
 from bijmantra.application.brapi.modules import catalog
 from bijmantra.application.client_address import parse_networks
 from bijmantra.application.ports import TokenVerifier
@@ -105,10 +106,13 @@ def create_app(
     identity_channel = grpc.aio.insecure_channel(
         settings.identity_target, options=GRPC_OPTIONS, interceptors=interceptors
     )
+    # Revoked tokens (removal, /oauth/revoke, logout) stop here within a second (issue 17).
+    revocations = RedisRevocationList.from_url(settings.redis_url) if settings.redis_url else None
     verifier = verifier or JwtVerifier(
         IdentitySigningKeys(identity_channel),
         issuer=settings.token_issuer,
         audience=settings.token_audience,
+        revocations=revocations,
     )
     resources = ResourceClient(domain_channel)
     state = State(
@@ -154,6 +158,8 @@ def create_app(
             await protection.close()
             await domain_channel.close()
             await identity_channel.close()
+            if revocations is not None:
+                await revocations.close()
             tracing.shutdown()
 
     auth = authentication_middleware(verifier)

@@ -29,6 +29,7 @@ from bijmantra.adapters.postgres.invitations import PostgresDueInvitations
 from bijmantra.adapters.postgres.relay_loop import run_relay
 from bijmantra.adapters.postgres.tenancy import PostgresEventLog, tenancy_unit_of_work_factory
 from bijmantra.adapters.redis.login_limiter import RedisLoginLimiter
+from bijmantra.adapters.redis.revocations import RedisRevocationList
 from bijmantra.adapters.redis.sessions import RedisBrowserSessions
 from bijmantra.application.client_address import parse_networks
 from bijmantra.application.events import OutboxRelay
@@ -230,6 +231,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
         )
     if limiter is None:
         log.warning("identity without REDIS_URL: login attempts are not limited")
+    revocations = RedisRevocationList.from_url(settings.redis_url) if settings.redis_url else None
+    if revocations is None:
+        log.warning("identity without REDIS_URL: access tokens cannot be revoked before expiry")
+    revocation_ttl = settings.access_token_ttl + 60  # a token's life and the verifiers' leeway
     login = LoginWithPassword(
         users, hasher, issuer, sessions=sessions, limiter=limiter, events=PostgresEventLog(engine)
     )
@@ -240,7 +245,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
         else _NoSessionStore()
     )
     browser = BrowserSessions(
-        login, session_store, users, issuer, ttl=timedelta(seconds=settings.session_ttl)
+        login,
+        session_store,
+        users,
+        issuer,
+        ttl=timedelta(seconds=settings.session_ttl),
+        revocations=revocations,
+        token_ttl=revocation_ttl,
     )
     codes = AuthorizationCodes(PostgresAuthorizationCodes(engine), users, issuer, sessions)
     mail_wake = asyncio.Event()
@@ -281,15 +292,21 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "invite_member": InviteMember(tenancy, wake=mail_wake.set),
             "list_invitations": ListInvitations(tenancy),
             "revoke_invitation": RevokeInvitation(tenancy),
-            "change_member_roles": ChangeMemberRoles(tenancy),
-            "remove_member": RemoveMember(tenancy),
+            "change_member_roles": ChangeMemberRoles(tenancy, revocations, revocation_ttl),
+            "remove_member": RemoveMember(tenancy, revocations, revocation_ttl),
+            "revocations": revocations,
+            "revocation_ttl": revocation_ttl,
             "accept_invitation": AcceptInvitation(tenancy, hasher.hash, hasher.verify),
             "my_profile": GetMyProfile(users),
             "sessions": sessions,
             "authenticate_client": ClientAuthenticator(clients),
             "client_credentials": ClientCredentials(issuer, clients),
             "verifier": JwtVerifier(
-                own_keys, issuer=settings.issuer, audience=settings.audience, refetch_interval=0
+                own_keys,
+                issuer=settings.issuer,
+                audience=settings.audience,
+                refetch_interval=0,
+                revocations=revocations,
             ),
         }
     )
@@ -349,6 +366,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await server.stop(grace=5)
             if limiter is not None:
                 await limiter.close()
+            if revocations is not None:
+                await revocations.close()
             if isinstance(session_store, RedisBrowserSessions):
                 await session_store.close()
             await engine.dispose()

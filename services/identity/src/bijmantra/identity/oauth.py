@@ -148,14 +148,24 @@ async def _authorization_code(
 
 @post("/oauth/revoke", status_code=200)
 async def revoke(request: Request[Any, Any, Any], state: State) -> Response[Any]:
-    """RFC 7009. Revoking a refresh token ends its family. Access tokens are short-lived JWTs
-    and are not tracked, so revoking one is accepted and has no effect (the RFC allows this)."""
+    """RFC 7009. Revoking a refresh token ends its family; revoking an access token puts it on
+    the revocation list every verifier consults (issue 17, defect 7). Unknown or invalid
+    tokens are accepted and change nothing, as the RFC asks."""
     try:
         form = await form_fields(request)
         if not form.get("token"):
             raise InvalidRequestError(description="Missing token")
         client = await _client(request, state, form, "refresh_token")
-        await state.sessions.revoke(form["token"], client)
+        token = form["token"]
+        if token.count(".") == 2 and state.revocations is not None:  # a JWT access token
+            try:
+                principal = await state.verifier.verify(token)
+            except Unauthorized:
+                principal = None  # invalid, expired or already revoked: nothing to do
+            if principal is not None and principal.token_id:
+                await state.revocations.revoke_token(principal.token_id, state.revocation_ttl)
+        else:
+            await state.sessions.revoke(token, client)
     except OAuth2Error as error:
         return oauth_error(error)
     return Response({}, headers=NO_STORE)

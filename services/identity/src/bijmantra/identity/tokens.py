@@ -80,7 +80,13 @@ class JwtIssuer:
         self._ring, self._issuer, self._audience, self._ttl = ring, issuer, audience, ttl
 
     def issue(
-        self, *, subject: str, tenant_id: TenantId, roles: frozenset[str], scope: str
+        self,
+        *,
+        subject: str,
+        tenant_id: TenantId,
+        roles: frozenset[str],
+        scope: str,
+        session_id: str | None = None,
     ) -> IssuedToken:
         key = self._ring.signing_key()
         now = int(time.time())
@@ -96,6 +102,8 @@ class JwtIssuer:
             "roles": sorted(roles),
             "scope": scope,
         }
+        if session_id is not None:
+            claims["sid"] = session_id
         token = jwt.encode(
             {"alg": ALGORITHM, "kid": key.kid, "typ": "at+jwt"}, claims, key, algorithms=[ALGORITHM]
         )

@@ -8,6 +8,7 @@ redemption, and what a browser session may do.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import secrets
 import uuid
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from bijmantra.application.revocation import RevocationList
 from bijmantra.application.tenancy.login import (
     IssuedToken,
     LoginWithPassword,
@@ -161,6 +163,8 @@ class BrowserSessions:
     tokens: TokenIssuer
     ttl: timedelta = SESSION_TTL
     clock: Clock = field(default_factory=SystemClock)
+    revocations: RevocationList | None = None  # logout revokes the session's access tokens
+    token_ttl: int = 3600  # how long a revoked session's tokens could still be valid (s)
 
     async def start(
         self,
@@ -212,8 +216,16 @@ class BrowserSessions:
             tenant_id=chosen.tenant_id,
             roles=chosen.roles,
             scope=self.login.scope,
+            session_id=session_id(secret or ""),
         )
 
     async def end(self, secret: str | None, csrf_token: str | None) -> None:
         await self.checked(secret, csrf_token)
+        if self.revocations is not None:  # first: a failure here leaves the session usable
+            await self.revocations.revoke_session(session_id(secret or ""), self.token_ttl)
         await self.store.delete(hash_secret(secret or ""))
+
+
+def session_id(secret: str) -> str:
+    """The ``sid`` claim of a session's tokens: derived from the cookie secret, never it."""
+    return hashlib.sha256(b"sid:" + secret.encode()).hexdigest()[:32]

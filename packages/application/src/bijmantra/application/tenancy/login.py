@@ -91,8 +91,17 @@ def login_failed(user: UserRecord | None, reason: str) -> DomainEvent:
 
 class TokenIssuer(Protocol):
     def issue(
-        self, *, subject: str, tenant_id: TenantId, roles: frozenset[str], scope: str
-    ) -> IssuedToken: ...
+        self,
+        *,
+        subject: str,
+        tenant_id: TenantId,
+        roles: frozenset[str],
+        scope: str,
+        session_id: str | None = None,
+    ) -> IssuedToken:
+        """``session_id`` (claim ``sid``): the browser session the token is minted for, so
+        logging out can revoke it."""
+        ...
 
 
 INVALID_LOGIN = "Invalid email, password or organization"

@@ -14,15 +14,17 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self
 
+from bijmantra.application.revocation import RevocationList
 from bijmantra.application.security import MEMBER_ROLES, Action, Permission, authorize
 from bijmantra.application.tenancy.login import Membership, UserRecord
 from bijmantra.domain import DomainEvent
 from bijmantra.kernel import (
+    Clock,
     Conflict,
     FieldError,
     Forbidden,
@@ -261,9 +263,21 @@ async def _other_admins(uow: TenancyUnitOfWork, user_id: uuid.UUID) -> int:
     return sum(1 for m in await uow.members.list() if m.user_id != user_id and "admin" in m.roles)
 
 
+async def _end_access(
+    revocations: RevocationList | None, tenant: TenantId, user_id: uuid.UUID, clock: Clock, ttl: int
+) -> None:
+    """Before the commit: every access token the member holds here stops working (they refresh
+    with what is left); if the commit then fails, refreshing restores what they had."""
+    if revocations is not None:
+        await revocations.revoke_member(tenant, str(user_id), int(clock.now().timestamp()), ttl)
+
+
 @dataclass
 class ChangeMemberRoles:
     uow: TenancyUnitOfWorkFactory
+    revocations: RevocationList | None = None
+    token_ttl: int = 3600
+    clock: Clock = field(default_factory=SystemClock)
 
     async def __call__(
         self, principal: Principal, organization_id: uuid.UUID, user_id: uuid.UUID, roles: list[str]
@@ -281,6 +295,7 @@ class ChangeMemberRoles:
                 and not await _other_admins(uow, user_id)
             ):
                 raise Conflict("An organization must keep at least one admin")
+            await _end_access(self.revocations, tenant, user_id, self.clock, self.token_ttl)
             await uow.members.set_roles(user_id, granted)
             uow.record(
                 tenancy_event(
@@ -300,9 +315,13 @@ class ChangeMemberRoles:
 
 @dataclass
 class RemoveMember:
-    """Removing a member also ends their refresh-token families in this organization."""
+    """Removing a member also ends their refresh-token families in this organization and,
+    through the revocation list, their access tokens there (issue 17, defect 7)."""
 
     uow: TenancyUnitOfWorkFactory
+    revocations: RevocationList | None = None
+    token_ttl: int = 3600
+    clock: Clock = field(default_factory=SystemClock)
 
     async def __call__(
         self, principal: Principal, organization_id: uuid.UUID, user_id: uuid.UUID
@@ -315,6 +334,7 @@ class RemoveMember:
                 raise NotFound("Member not found")
             if "admin" in current.roles and not await _other_admins(uow, user_id):
                 raise Conflict("An organization must keep at least one admin")
+            await _end_access(self.revocations, tenant, user_id, self.clock, self.token_ttl)
             await uow.members.remove(user_id)
             uow.record(tenancy_event("member.removed", tenant, user_id, principal))
             await uow.commit()

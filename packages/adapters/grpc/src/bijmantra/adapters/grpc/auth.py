@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgspec
+from bijmantra.application.revocation import RevocationList, TokenFacts, is_revoked
 from bijmantra.contracts.tenancy.v1 import identity_service_pb2 as identity_pb
 from bijmantra.contracts.tenancy.v1 import identity_service_pb2_grpc as identity_grpc
 from bijmantra.kernel import Principal, TenantId, Unauthorized, Unavailable
@@ -58,8 +59,13 @@ class JwtVerifier:
         leeway: int = 30,
         cache_size: int = 10_000,
         refetch_interval: float = _REFETCH_INTERVAL,
+        revocations: RevocationList | None = None,
+        recheck: float = 1.0,
     ) -> None:
+        """``revocations``: consulted at most every ``recheck`` seconds per token, so a revoked
+        token stops working within about that long everywhere (issue 17, defect 7)."""
         self._fetch_keys = fetch_keys
+        self._revocations, self._recheck = revocations, recheck
         self._refetch_interval = refetch_interval
         self._claims = JWTClaimsRegistry(
             leeway=leeway,
@@ -74,24 +80,37 @@ class JwtVerifier:
         self._keys: KeySet | None = None
         self._fetched_at = 0.0
         self._lock = asyncio.Lock()
-        self._cache: OrderedDict[bytes, tuple[Principal, float]] = OrderedDict()
+        # token digest -> (principal, expiry, revocation facts, not revoked as of until)
+        self._cache: OrderedDict[bytes, list[Any]] = OrderedDict()
         self._cache_size = cache_size
 
     async def verify(self, token: str) -> Principal:
         key = hashlib.blake2b(token.encode(), digest_size=16).digest()
-        cached = self._cache.get(key)
-        if cached is not None:
-            principal, expires = cached
-            if time.time() < expires:
-                return principal
+        entry = self._cache.get(key)
+        if entry is not None and time.time() >= entry[1]:
             del self._cache[key]
-        principal, expires = await self._verify_signed(token)
-        self._cache[key] = (principal, expires)
-        if len(self._cache) > self._cache_size:
-            self._cache.popitem(last=False)
-        return principal
+            entry = None
+        if entry is None:
+            principal, expires, facts = await self._verify_signed(token)
+            entry = [principal, expires, facts, 0.0]
+            self._cache[key] = entry
+            if len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        if self._revocations is not None and time.monotonic() >= entry[3]:
+            await self._not_revoked(entry[2])
+            entry[3] = time.monotonic() + self._recheck
+        return entry[0]  # type: ignore[no-any-return]
 
-    async def _verify_signed(self, token: str) -> tuple[Principal, float]:
+    async def _not_revoked(self, facts: TokenFacts) -> None:
+        assert self._revocations is not None
+        try:
+            state = await self._revocations.state(facts)
+        except Exception as exc:  # fail closed: an unchecked token is not accepted
+            raise Unavailable("revocation list unreachable") from exc
+        if is_revoked(facts, state):
+            raise Unauthorized("Access token revoked")
+
+    async def _verify_signed(self, token: str) -> tuple[Principal, float, TokenFacts]:
         keys = await self._key_set(force=False)
         try:
             decoded = self._decode(token, keys)
@@ -124,7 +143,15 @@ class JwtVerifier:
             scopes=frozenset(str(claims.get("scope") or "").split()),
             token_id=str(claims["jti"]),
         )
-        return principal, float(claims["exp"])
+        sid = claims.get("sid")
+        facts = TokenFacts(
+            token_id=str(claims["jti"]),
+            tenant_id=tenant,
+            subject=str(claims["sub"]),
+            issued_at=int(claims["iat"]),
+            session_id=str(sid) if sid is not None else None,
+        )
+        return principal, float(claims["exp"]), facts
 
     @staticmethod
     def _decode(token: str, keys: KeySet) -> Any:

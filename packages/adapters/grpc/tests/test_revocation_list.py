@@ -1,0 +1,101 @@
+"""``JwtVerifier`` with the Redis revocation list (real Redis): a listed token, a logged-out
+session and a member stamp each stop a token that verifies; an unreachable list fails closed."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+import pytest
+from bijmantra.adapters.grpc.auth import JwtVerifier
+from bijmantra.adapters.redis.revocations import RedisRevocationList
+from bijmantra.kernel import TenantId, Unauthorized, Unavailable
+from bijmantra.testkit.servers import free_port
+from redis.asyncio import Redis
+
+from .test_token_attacks import AUDIENCE, ISSUER, SIGNING_KEY, TENANT, KeySource, claims, sign
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def revocations(redis_url: str) -> RedisRevocationList:
+    # A key prefix of its own per test: nothing another test listed can match.
+    return RedisRevocationList(Redis.from_url(redis_url), prefix=f"test-{uuid.uuid4().hex}")
+
+
+def verifier(revocations: RedisRevocationList, recheck: float = 0.0) -> JwtVerifier:
+    return JwtVerifier(
+        KeySource(SIGNING_KEY), issuer=ISSUER, audience=AUDIENCE,
+        revocations=revocations, recheck=recheck,
+    )  # fmt: skip
+
+
+async def test_a_listed_token_is_refused_and_another_is_not(
+    revocations: RedisRevocationList,
+) -> None:
+    check = verifier(revocations)
+    listed, other = sign(claims()), sign(claims())
+    principal = await check.verify(listed)  # cached as valid first: the list still wins
+    assert principal.token_id is not None
+    await revocations.revoke_token(principal.token_id, 60)
+    with pytest.raises(Unauthorized, match="revoked"):
+        await check.verify(listed)
+    assert (await check.verify(other)).subject == "user-1"
+
+
+async def test_a_member_stamp_ends_tokens_issued_up_to_it_in_that_organization_only(
+    revocations: RedisRevocationList,
+) -> None:
+    check = verifier(revocations)
+    now = int(time.time())
+    before = sign(claims(iat=now - 5, nbf=now - 5))
+    later = sign(claims(iat=now + 1, nbf=now - 5))
+    other_tenant = sign(claims(iat=now - 5, nbf=now - 5, tid=str(uuid.uuid4())))
+    await revocations.revoke_member(TenantId(TENANT), "user-1", now, 60)
+    with pytest.raises(Unauthorized):
+        await check.verify(before)
+    assert (await check.verify(later)).subject == "user-1"
+    assert (await check.verify(other_tenant)).subject == "user-1"
+
+
+async def test_a_logged_out_session_ends_its_tokens_only(
+    revocations: RedisRevocationList,
+) -> None:
+    check = verifier(revocations)
+    in_session, no_session = sign(claims(sid="s-1")), sign(claims())
+    await revocations.revoke_session("s-1", 60)
+    with pytest.raises(Unauthorized):
+        await check.verify(in_session)
+    assert (await check.verify(no_session)).subject == "user-1"
+
+
+async def test_the_answer_is_rechecked_after_the_interval_and_entries_expire(
+    revocations: RedisRevocationList, redis_url: str
+) -> None:
+    check = verifier(revocations, recheck=0.5)
+    token = sign(claims())
+    principal = await check.verify(token)
+    assert principal.token_id is not None
+    await revocations.revoke_token(principal.token_id, 60)
+    await check.verify(token)  # within the recheck interval: still the cached answer
+    await asyncio.sleep(0.6)
+    with pytest.raises(Unauthorized):
+        await check.verify(token)
+    redis = Redis.from_url(redis_url)
+    try:
+        ttls = [await redis.ttl(k) async for k in redis.scan_iter(f"{revocations._prefix}:*")]
+    finally:
+        await redis.aclose()
+    assert ttls
+    assert all(0 < ttl <= 60 for ttl in ttls)
+
+
+async def test_an_unreachable_revocation_list_fails_closed() -> None:
+    dead = RedisRevocationList.from_url(f"redis://127.0.0.1:{free_port()}/0")
+    try:
+        with pytest.raises(Unavailable):
+            await verifier(dead).verify(sign(claims()))
+    finally:
+        await dead.close()

@@ -1,0 +1,50 @@
+"""``RevocationList`` in Redis: one key per listed token, session and member stamp, each
+expiring when no token it could match is still valid; a check is one ``MGET``. Shared by every
+replica of every service, so a revocation is seen by all of them at once."""
+
+from __future__ import annotations
+
+from bijmantra.application.revocation import RevocationState, TokenFacts
+from bijmantra.kernel import TenantId
+
+from redis.asyncio import Redis
+
+
+class RedisRevocationList:
+    def __init__(self, redis: Redis, *, prefix: str = "revoked") -> None:
+        self._redis, self._prefix = redis, prefix
+
+    @classmethod
+    def from_url(cls, url: str) -> RedisRevocationList:
+        return cls(Redis.from_url(url))
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+    def _keys(self, facts: TokenFacts) -> list[str]:
+        return [
+            f"{self._prefix}:jti:{facts.token_id}",
+            f"{self._prefix}:sid:{facts.session_id or '-'}",
+            f"{self._prefix}:member:{facts.tenant_id}:{facts.subject}",
+        ]
+
+    async def revoke_token(self, token_id: str, ttl: int) -> None:
+        await self._redis.set(f"{self._prefix}:jti:{token_id}", b"1", ex=max(1, ttl))
+
+    async def revoke_session(self, session_id: str, ttl: int) -> None:
+        await self._redis.set(f"{self._prefix}:sid:{session_id}", b"1", ex=max(1, ttl))
+
+    async def revoke_member(
+        self, tenant_id: TenantId, subject: str, through: int, ttl: int
+    ) -> None:
+        await self._redis.set(
+            f"{self._prefix}:member:{tenant_id}:{subject}", str(through), ex=max(1, ttl)
+        )
+
+    async def state(self, facts: TokenFacts) -> RevocationState:
+        token, session, member = await self._redis.mget(self._keys(facts))
+        return RevocationState(
+            token_listed=token is not None,
+            session_listed=facts.session_id is not None and session is not None,
+            member_revoked_through=None if member is None else int(member),
+        )

@@ -1,0 +1,60 @@
+"""Access-token revocation (issue 17, defect 7): a signed token is valid until it expires, so
+removing a member, revoking a token or logging out must be told to every verifier.
+
+Identity writes to the list; every verifier (gateway, domain-api, identity) consults it. What a
+token is revoked by: its own id (``/oauth/revoke``), the browser session it was minted for
+(logout), or a "not after" stamp on its holder's membership (removal, role change), which ends
+every token of that member in that organization issued up to then.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from bijmantra.kernel import TenantId
+
+
+@dataclass(frozen=True, slots=True)
+class TokenFacts:
+    """The claims revocation looks at (``jti``, ``sid``, ``tid``, ``sub``, ``iat``)."""
+
+    token_id: str
+    tenant_id: TenantId
+    subject: str
+    issued_at: int
+    session_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RevocationState:
+    token_listed: bool
+    session_listed: bool
+    member_revoked_through: int | None  # unix seconds: tokens issued then or earlier are dead
+
+
+def is_revoked(facts: TokenFacts, state: RevocationState) -> bool:
+    stamp = state.member_revoked_through
+    return (
+        state.token_listed
+        or (facts.session_id is not None and state.session_listed)
+        or (stamp is not None and facts.issued_at <= stamp)
+    )
+
+
+class RevocationList(Protocol):
+    async def revoke_token(self, token_id: str, ttl: int) -> None:
+        """List one token for ``ttl`` seconds (at least what is left of its lifetime)."""
+        ...
+
+    async def revoke_session(self, session_id: str, ttl: int) -> None: ...
+
+    async def revoke_member(
+        self, tenant_id: TenantId, subject: str, through: int, ttl: int
+    ) -> None:
+        """End every token of ``subject`` in ``tenant_id`` issued at or before ``through``."""
+        ...
+
+    async def state(self, facts: TokenFacts) -> RevocationState:
+        """What the list says about this token (one round trip)."""
+        ...
