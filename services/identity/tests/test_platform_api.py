@@ -3,6 +3,7 @@ users/me; permissions from the application layer; identity events in ``identity.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -157,6 +158,10 @@ async def test_members_are_invited_changed_and_removed_with_events(
     )
     assert changed.status_code == 200, changed.text
     assert changed.json()["data"]["roles"] == ["breeder"]
+    # The role change revoked the tokens issued before it (issue 17, defect 7): a new one.
+    assert (await identity.get(base, headers=bearer(member_token))).status_code == 401
+    await asyncio.sleep(1.1)  # tokens of the very second of the change count as before it
+    member_token = await token_for(identity, other, admin.organization_id)
 
     # A non-admin member may read but not administer.
     assert (await identity.get(base, headers=bearer(member_token))).status_code == 200

@@ -1,4 +1,4 @@
-"""RedisLoginLimiter against a real Redis: per-account and per-address back-off."""
+"""RedisLoginLimiter against a real Redis: per-(account, address) and per-address back-off."""
 
 from __future__ import annotations
 
@@ -37,14 +37,23 @@ async def test_account_is_locked_after_the_free_failures_with_growing_back_off(
         await limit.failed("Ann@Example.org", "10.0.0.1")
         assert await limit.retry_after("ann@example.org", "10.0.0.1") == 0
     await limit.failed("ann@example.org", "10.0.0.1")
-    first = await limit.retry_after("ann@example.org", None)
+    first = await limit.retry_after("ann@example.org", "10.0.0.1")
     assert 9 < first <= 10
     await limit.failed("ann@example.org", "10.0.0.1")
-    second = await limit.retry_after("ann@example.org", None)
+    second = await limit.retry_after("ann@example.org", "10.0.0.1")
     assert 19 < second <= 20
-    # the account is locked whatever address it comes from; other accounts are not
-    assert await limit.retry_after("ann@example.org", "192.0.2.9") > 0
-    assert await limit.retry_after("bob@example.org", "192.0.2.9") == 0
+    # the account is locked at that address only; other accounts are not
+    assert await limit.retry_after("ann@example.org", "192.0.2.9") == 0
+    assert await limit.retry_after("bob@example.org", "10.0.0.2") == 0
+
+
+async def test_someone_who_knows_an_account_cannot_lock_its_owner_out(redis: Redis) -> None:
+    """Issue 17: one failure every 15 minutes kept any known account locked for good."""
+    limit = limiter(redis, account_policy=BackoffPolicy(free=5, base_seconds=900))
+    for _ in range(12):  # an attacker at one address, as long as they like
+        await limit.failed("ann@example.org", "203.0.113.66")
+    assert await limit.retry_after("ann@example.org", "203.0.113.66") > 800
+    assert await limit.retry_after("ann@example.org", "198.51.100.4") == 0  # Ann, at home
 
 
 async def test_success_clears_the_account_but_not_the_address(redis: Redis) -> None:
@@ -55,9 +64,9 @@ async def test_success_clears_the_account_but_not_the_address(redis: Redis) -> N
     )
     await limit.failed("ann@example.org", "10.0.0.1")
     await limit.failed("ann@example.org", "10.0.0.1")
-    assert await limit.retry_after("ann@example.org", None) > 0
+    assert await limit.retry_after("ann@example.org", "10.0.0.1") > 0
     await limit.succeeded("ann@example.org", "10.0.0.1")
-    assert await limit.retry_after("ann@example.org", None) == 0
+    assert await limit.retry_after("ann@example.org", "10.0.0.1") == 0
     await limit.failed("ann@example.org", "10.0.0.1")  # the address's third failure
     assert await limit.retry_after("someone-else@example.org", "10.0.0.1") > 0
     assert await limit.retry_after("someone-else@example.org", "10.0.0.2") == 0

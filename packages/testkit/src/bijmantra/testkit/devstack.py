@@ -140,6 +140,8 @@ class DevStack:
             "TOKEN_AUDIENCE": "bijmantra",
             "IDENTITY_PORT": str(self.ports.identity),
             "IDENTITY_HOST": "127.0.0.1",
+            # identity believes X-Forwarded-For only from the gateway (loopback here)
+            "IDENTITY_TRUSTED_PROXIES": "127.0.0.1/32",
             "IDENTITY_GRPC_PORT": str(self.ports.identity_grpc),
             "IDENTITY_TARGET": f"127.0.0.1:{self.ports.identity_grpc}",
             "IDENTITY_URL": self.identity_url,

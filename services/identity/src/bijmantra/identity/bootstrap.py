@@ -68,12 +68,18 @@ from bijmantra.identity.authlib_server import (
     IdentityOpenIDCode,
 )
 from bijmantra.identity.config import Settings
-from bijmantra.identity.edge import client_ip, error_response, http_exception_response, ok
+from bijmantra.identity.edge import (
+    client_ip,
+    decode_json,
+    error_response,
+    http_exception_response,
+    ok,
+)
 from bijmantra.identity.grpc_api import IdentityServicer
 from bijmantra.identity.oauth import revoke, token, userinfo
 from bijmantra.identity.passwords import Argon2PasswordHasher
 from bijmantra.identity.tokens import JwtIssuer, SigningKeyRing
-from bijmantra.kernel import BijmantraError, Unavailable, ValidationFailed
+from bijmantra.kernel import BijmantraError, Unavailable
 from bijmantra.observability import configure_logging, get_logger, untraced
 from bijmantra.observability.grpc_interceptors import GrpcServerMetrics
 from bijmantra.observability.http import http_observability
@@ -175,10 +181,7 @@ async def openid_configuration(state: State) -> dict[str, Any]:
 @post("/api/v1/auth/login", status_code=200)
 async def password_login(request: Request[Any, Any, Any], state: State) -> Response[Any]:
     try:
-        try:
-            body = msgspec.json.decode(await request.body(), type=LoginRequest)
-        except msgspec.DecodeError as exc:
-            raise ValidationFailed(f"Invalid login request: {exc}") from exc
+        body = decode_json(await request.body(), LoginRequest)
         issued = await state.login(
             body.email,
             body.password,
@@ -285,7 +288,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 ),
             ),
             "trusted_proxies": parse_networks(settings.trusted_proxies),
-            "create_organization": CreateOrganization(tenancy),
+            "create_organization": CreateOrganization(tenancy, settings.max_organizations_per_user),
             "get_organization": GetOrganization(tenancy),
             "update_organization": UpdateOrganization(tenancy),
             "list_members": ListMembers(tenancy),

@@ -22,7 +22,10 @@ class Settings:
     refresh_family_ttl: int = 30 * 24 * 3600  # absolute lifetime of a login
     nats_url: str | None = None  # identity events are relayed from identity.outbox to JetStream
     session_ttl: int = 12 * 3600  # browser sessions (cookie)
-    trusted_proxies: str = "127.0.0.1/32,::1/128"  # whose X-Forwarded-For is believed
+    # Whose X-Forwarded-For is believed: nobody unless configured (IDENTITY_TRUSTED_PROXIES or
+    # TRUSTED_PROXIES: the gateway's addresses); a loopback default let any local process
+    # choose the address its login attempts were counted against (issue 17).
+    trusted_proxies: str = ""
     key_reload_interval: float = 30.0  # seconds between reloads of the signing keys
     key_publish_delay: float = 60.0  # a new key is published this long before it signs
     login_backoff_base: float = 1.0  # seconds of the first login lock; doubles per failure
@@ -30,6 +33,7 @@ class Settings:
     # The page the invitation link opens (``?token=`` is appended); by default identity's own
     # page behind the gateway. PUBLIC_URL is the address users reach the platform at.
     invitation_url: str = ""
+    max_organizations_per_user: int = 10  # how many organizations one user may found
     mail_retry_interval: float = 5.0  # seconds between the mailer's rounds (retries)
 
     @classmethod
@@ -49,11 +53,12 @@ class Settings:
             refresh_family_ttl=int(env.get("REFRESH_FAMILY_TTL", str(30 * 24 * 3600))),
             nats_url=env.get("NATS_URL") or None,
             session_ttl=int(env.get("SESSION_TTL", str(12 * 3600))),
-            trusted_proxies=env.get("TRUSTED_PROXIES", "127.0.0.1/32,::1/128"),
+            trusted_proxies=env.get("IDENTITY_TRUSTED_PROXIES", env.get("TRUSTED_PROXIES", "")),
             key_reload_interval=float(env.get("KEY_RELOAD_INTERVAL", "30")),
             key_publish_delay=float(env.get("KEY_PUBLISH_DELAY", "60")),
             login_backoff_base=float(env.get("LOGIN_BACKOFF_BASE", "1")),
             smtp=SmtpSettings.from_env(),
+            max_organizations_per_user=int(env.get("MAX_ORGANIZATIONS_PER_USER", "10")),
             invitation_url=env.get("INVITATION_URL")
             or env.get("PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
             + "/api/v1/auth/invitations/accept",

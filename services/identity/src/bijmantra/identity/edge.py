@@ -17,6 +17,7 @@ from bijmantra.kernel import (
     ValidationFailed,
 )
 from bijmantra.kernel.errors import ErrorCode
+from bijmantra.observability import get_logger
 from litestar import Request, Response
 from litestar.datastructures import State
 from litestar.exceptions import HTTPException
@@ -24,6 +25,41 @@ from litestar.exceptions import HTTPException
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 MAX_BODY = 64 * 1024
 T = TypeVar("T")
+log = get_logger(__name__)
+
+
+class MalformedRequest(ValidationFailed):
+    """400: input no valid request can hold (a NUL character: PostgreSQL text cannot store it,
+    so it once surfaced as an unlogged 500)."""
+
+
+def reject_nul(value: Any) -> None:
+    """Raise ``MalformedRequest`` if any string in a decoded body holds a NUL character."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                log.info("request.rejected", reason="NUL character in input")
+                raise MalformedRequest("Text must not contain NUL characters")
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+
+
+def decode_json(body: bytes, shape: type[T]) -> T:
+    if len(body) > MAX_BODY:
+        raise ValidationFailed("Request body too large")
+    try:
+        decoded = msgspec.json.decode(body, type=shape)
+    except msgspec.ValidationError as exc:
+        raise ValidationFailed(f"Invalid request: {exc}") from exc
+    except msgspec.DecodeError as exc:
+        raise ValidationFailed(f"Malformed JSON: {exc}") from exc
+    reject_nul(msgspec.to_builtins(decoded))
+    return decoded
 
 
 def request_id(request: Request[Any, Any, Any]) -> str:
@@ -41,7 +77,7 @@ def error_response(request: Request[Any, Any, Any], error: BijmantraError) -> Re
         headers["WWW-Authenticate"] = "Bearer"
     return Response(
         platform_error_body(error, request_id(request)),
-        status_code=http_status(error),
+        status_code=400 if isinstance(error, MalformedRequest) else http_status(error),
         headers=headers,
     )
 
@@ -69,15 +105,7 @@ def ok(
 
 
 async def decode_body(request: Request[Any, Any, Any], shape: type[T]) -> T:
-    body = await request.body()
-    if len(body) > MAX_BODY:
-        raise ValidationFailed("Request body too large")
-    try:
-        return msgspec.json.decode(body, type=shape)
-    except msgspec.ValidationError as exc:
-        raise ValidationFailed(f"Invalid request: {exc}") from exc
-    except msgspec.DecodeError as exc:
-        raise ValidationFailed(f"Malformed JSON: {exc}") from exc
+    return decode_json(await request.body(), shape)
 
 
 async def bearer_principal(request: Request[Any, Any, Any], state: State) -> Principal:

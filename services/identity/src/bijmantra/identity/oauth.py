@@ -71,7 +71,7 @@ async def form_fields(request: Request[Any, Any, Any]) -> dict[str, str]:
         if len(values) != 1:
             raise InvalidRequestError(description=f"Parameter {key} given more than once")
         value = values[0]
-        if not isinstance(value, str) or len(value) > MAX_FIELD:
+        if not isinstance(value, str) or len(value) > MAX_FIELD or "\x00" in value:
             raise InvalidRequestError(description=f"Invalid parameter {key}")
         fields[key] = value
     return fields

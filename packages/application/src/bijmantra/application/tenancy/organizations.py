@@ -42,6 +42,7 @@ ADMIN = Permission("tenancy", Action.ADMIN)
 ROLES = MEMBER_ROLES  # service-client roles are never a member's
 MAX_NAME = 200
 MIN_PASSWORD = 12
+MAX_ORGANIZATIONS_PER_USER = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,8 +74,13 @@ class OrganizationRepository(Protocol):
         """The unit of work's own organization."""
         ...
 
-    async def add(self, organization: Organization) -> None:
+    async def add(self, organization: Organization, founder: uuid.UUID) -> None:
         """Raise ``Conflict`` when the name is taken."""
+        ...
+
+    async def count_founded_by(self, founder: uuid.UUID) -> int:
+        """Organizations this user founded; serialised per founder until the commit, so two
+        concurrent creations cannot both pass the limit."""
         ...
 
     async def rename(self, name: str) -> None: ...
@@ -189,15 +195,19 @@ def _own(principal: Principal, organization_id: uuid.UUID) -> TenantId:
 
 @dataclass
 class CreateOrganization:
-    """Any signed-in user may found an organization; they become its first admin."""
+    """Any signed-in user may found an organization and becomes its first admin, up to
+    ``limit`` organizations each (issue 17: organizations were unbounded)."""
 
     uow: TenancyUnitOfWorkFactory
+    limit: int = MAX_ORGANIZATIONS_PER_USER
 
     async def __call__(self, principal: Principal, name: str) -> Organization:
         user_id = _user_id(principal)
         organization = Organization(TenantId(uuid7()), _name(name), SystemClock().now())
         async with self.uow(organization.id) as uow:
-            await uow.organizations.add(organization)
+            if await uow.organizations.count_founded_by(user_id) >= self.limit:
+                raise Forbidden(f"A user may found at most {self.limit} organizations")
+            await uow.organizations.add(organization, user_id)
             await uow.members.add(user_id, frozenset({"admin"}))
             uow.record(
                 tenancy_event(

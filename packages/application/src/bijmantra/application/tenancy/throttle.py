@@ -1,7 +1,10 @@
-"""Login abuse resistance: failed attempts counted per account and per client address.
+"""Login abuse resistance: failed attempts counted per (account, client address) and per
+client address.
 
-The limiter is consulted before the password is checked, so a locked account gets no more
+The limiter is consulted before the password is checked, so a locked pair gets no more
 guesses; unknown accounts are counted exactly like real ones, so lockouts reveal nothing.
+Counting an account per address means an attacker who knows it locks only themselves
+(issue 17: one failure every 15 minutes used to keep any known account locked for good).
 """
 
 from __future__ import annotations
@@ -38,5 +41,5 @@ class LoginAttemptLimiter(Protocol):
     async def failed(self, account: str, address: str | None) -> None: ...
 
     async def succeeded(self, account: str, address: str | None) -> None:
-        """Forget the account's failures (the address keeps its count)."""
+        """Forget the account's failures at this address (the address keeps its count)."""
         ...

@@ -35,15 +35,34 @@ class PostgresOrganizations:
         ).one_or_none()
         return None if row is None else Organization(TenantId(row[0]), row[1], row[2])
 
-    async def add(self, organization: Organization) -> None:
+    async def add(self, organization: Organization, founder: uuid.UUID) -> None:
         async with _name_is_unique():
             await self._conn.execute(
                 text(
-                    "INSERT INTO identity.organizations (id, name, created_at) "
-                    "VALUES (:id, :name, :at)"
+                    "INSERT INTO identity.organizations (id, name, created_at, created_by) "
+                    "VALUES (:id, :name, :at, :by)"
                 ),
-                {"id": organization.id, "name": organization.name, "at": organization.created_at},
+                {
+                    "id": organization.id,
+                    "name": organization.name,
+                    "at": organization.created_at,
+                    "by": founder,
+                },
             )
+
+    async def count_founded_by(self, founder: uuid.UUID) -> int:
+        # A transaction-scoped advisory lock per founder serialises concurrent creations.
+        await self._conn.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+            {"key": f"found-organization:{founder}"},
+        )
+        count = (
+            await self._conn.execute(
+                text("SELECT count(*) FROM identity.organizations WHERE created_by = :u"),
+                {"u": founder},
+            )
+        ).scalar_one()
+        return int(count)
 
     async def rename(self, name: str) -> None:
         async with _name_is_unique():

@@ -1,8 +1,10 @@
 """Redis implementation of ``LoginAttemptLimiter``: failure counters and lock keys with TTLs.
 
 Keys (the account is hashed so no e-mail address is stored in Redis):
-``login:fail:acct:<sha256>`` / ``login:fail:addr:<ip>`` count failures within a sliding
-window; ``login:lock:…`` exists while that subject is locked out, its TTL is the back-off.
+``login:fail:acct:<sha256 of account and address>`` / ``login:fail:addr:<ip>`` count failures
+within a sliding window; ``login:lock:…`` exists while that subject is locked out, its TTL is
+the back-off. The account is counted *per client address* (issue 17): someone who knows an
+address can lock only their own attempts at it, never its owner signing in from elsewhere.
 """
 
 from __future__ import annotations
@@ -26,8 +28,9 @@ return failures
 """
 
 
-def _account_key(account: str) -> str:
-    return hashlib.sha256(account.strip().lower().encode()).hexdigest()
+def _account_key(account: str, address: str | None) -> str:
+    pair = f"{account.strip().lower()}\n{address or '-'}"
+    return hashlib.sha256(pair.encode()).hexdigest()
 
 
 class RedisLoginLimiter:
@@ -49,7 +52,7 @@ class RedisLoginLimiter:
         return cls(Redis.from_url(url), **kwargs)  # type: ignore[arg-type]
 
     def _subjects(self, account: str, address: str | None) -> list[tuple[str, str]]:
-        subjects = [("acct", _account_key(account))]
+        subjects = [("acct", _account_key(account, address))]
         if address:
             subjects.append(("addr", address))
         return subjects
@@ -73,7 +76,7 @@ class RedisLoginLimiter:
             )
 
     async def succeeded(self, account: str, address: str | None) -> None:
-        subject = _account_key(account)
+        subject = _account_key(account, address)
         await self._redis.delete(
             f"{self._prefix}:fail:acct:{subject}", f"{self._prefix}:lock:acct:{subject}"
         )
