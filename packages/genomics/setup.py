@@ -41,7 +41,7 @@ def _openmp_flags() -> list[str]:
         with open(src, "w") as fh:
             fh.write(_PROBE)
         try:
-            res = subprocess.run(  # noqa: S603 - fixed argv, the configured C compiler
+            res = subprocess.run(
                 [*cc_argv, "-fopenmp", src, "-o", os.path.join(tmp, "probe")],
                 capture_output=True,
                 check=False,

@@ -217,9 +217,9 @@ async def test_rules_read_time_from_the_clock_they_are_given() -> None:
         ],
     )
     assert documents(accepted.documents)[0]["acquisitionDate"] == "2030-01-01"
+    earlier = ResourceCommands(CATALOG, uow, clock=FixedClock(datetime(2029, 12, 31, tzinfo=UTC)))
     with pytest.raises(ValidationFailed, match="Invalid Germplasm"):
-        earlier = FixedClock(datetime(2029, 12, 31, tzinfo=UTC))
-        await ResourceCommands(CATALOG, uow, clock=earlier).create(
+        await earlier.create(
             who,
             "germplasm",
             [

@@ -10,7 +10,6 @@ import os
 import signal
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -88,12 +87,13 @@ def token(args: argparse.Namespace) -> None:
     )
     if identity is None:
         sys.exit("Is `just up` running? (no .bijmantra/stack.json; or set IDENTITY_URL)")
-    body = json.dumps({"email": args.email, "password": args.password}).encode()
-    request = urllib.request.Request(
-        f"{identity}/api/v1/auth/login", data=body, headers={"Content-Type": "application/json"}
+    response = httpx.post(
+        f"{identity}/api/v1/auth/login",
+        json={"email": args.email, "password": args.password},
+        timeout=10,
     )
-    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 (local identity URL)
-        print(json.load(response)["data"]["access_token"])
+    response.raise_for_status()
+    print(response.json()["data"]["access_token"])
 
 
 def _access_token(args: argparse.Namespace) -> str:

@@ -8,20 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import secrets
 import signal
 import subprocess
 import sys
 import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
+import httpx
 from argon2 import PasswordHasher
 from bijmantra.adapters.postgres import create_engine
 from bijmantra.adapters.postgres.identity import register_member
@@ -40,7 +39,7 @@ from bijmantra.testkit.servers import (
 
 DEMO_ORGANIZATION_ID = "0193a000-0000-7000-8000-00000000d001"
 DEMO_EMAIL = "demo@bijmantra.org"
-DEMO_PASSWORD = "demo-breeder-2026"
+DEMO_PASSWORD = "demo-breeder-2026"  # noqa: S105 (the documented local demo login)
 
 
 async def _register_member(identity_url: str, **member: Any) -> None:
@@ -218,7 +217,7 @@ class DevStack:
             }.get(name, "")
         key = f"{name}{replica}"
         environment = {**self.environment(), "DATABASE_URL": database_url, **(env or {})}
-        output: int | object = subprocess.DEVNULL
+        output: int | IO[bytes] = subprocess.DEVNULL
         if self.log_dir is not None:
             self.log_dir.mkdir(parents=True, exist_ok=True)
             output = (self.log_dir / f"{key}.log").open("ab")
@@ -228,7 +227,7 @@ class DevStack:
             [_script(f"bijmantra-{name}")],
             env=environment,
             stdout=output,
-            stderr=subprocess.STDOUT,  # type: ignore[arg-type]
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         return self.services[key]
@@ -241,10 +240,9 @@ class DevStack:
         ]
         for url in urls:
             while True:
-                with contextlib.suppress(OSError):
-                    with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 (loopback)
-                        if response.status == 200:
-                            break
+                with contextlib.suppress(httpx.HTTPError):
+                    if httpx.get(url, timeout=2).status_code == 200:
+                        break
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"{url} not ready after {timeout}s")
                 time.sleep(0.2)
@@ -255,16 +253,13 @@ class DevStack:
         password: str = DEMO_PASSWORD,
         organization_id: str | None = None,
     ) -> str:
-        body = json.dumps(
-            {"email": email, "password": password, "organizationId": organization_id}
-        ).encode()
-        request = urllib.request.Request(
+        response = httpx.post(
             f"{self.identity_url}/api/v1/auth/login",
-            data=body,
-            headers={"Content-Type": "application/json"},
+            json={"email": email, "password": password, "organizationId": organization_id},
+            timeout=10,
         )
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 (loopback)
-            return str(json.load(response)["data"]["access_token"])
+        response.raise_for_status()
+        return str(response.json()["data"]["access_token"])
 
     def register_member(self, email: str, password: str, roles: list[str]) -> uuid.UUID:
         """A user with ``roles`` in a new organization, straight into identity's tables as

@@ -10,15 +10,15 @@ from typing import Any
 
 import msgspec
 import numpy as np
+from bijmantra.application.analysis.dto import Artifact, ResultIndex
+from bijmantra.domain import DomainEvent
+from bijmantra.domain.analysis import AnalysisJob, AnalysisType, JobStatus
 from bijmantra.genomics.symmetric import (
     UPPER_TRIANGLE,
     expand_symmetric,
     pack_symmetric,
     packed_served_size,
 )
-from bijmantra.application.analysis.dto import Artifact, ResultIndex
-from bijmantra.domain import DomainEvent
-from bijmantra.domain.analysis import AnalysisJob, AnalysisType, JobStatus
 from bijmantra.kernel import FieldError, Page, PageRequest, TenantId, ValidationFailed
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
