@@ -215,3 +215,16 @@ async def test_a_completed_harvest_task_creates_seed_lots_once(stack: Stack) -> 
     documents = msgspec.json.decode(lots.documents)
     assert {d["contentMixture"][0]["germplasmDbId"] for d in documents} == {germplasm_id}
     assert sorted(d["additionalInfo"]["observationUnitDbId"] for d in documents) == sorted(unit_ids)
+
+
+async def test_board_pages_count_every_item_on_any_page(stack: Stack) -> None:
+    who = _member()
+    op = await stack.operation(who)
+    for n in range(5):
+        await stack.item(who, kind="task", title=f"t{n}", parent_id=op.id)
+    for number, expected in ((0, ["t0", "t1"]), (2, ["t4"]), (7, [])):
+        page = await stack.queries.items(who, {"parent_id": op.id}, PageRequest(number, 2))
+        assert [msgspec.json.decode(d)["title"] for d in page.items] == expected
+        assert (page.total_count, page.total_pages) == (5, 3)
+    small = await stack.queries.items(who, {"parent_id": op.id}, PageRequest(0, 10))
+    assert small.total_count == 5

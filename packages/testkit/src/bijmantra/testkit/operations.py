@@ -96,6 +96,9 @@ class FakeOperationsRepository:
     async def get_item(self, item_id: str, *, for_update: bool = False) -> WorkItem | None:
         return self.state.items.get(item_id)
 
+    async def get_items(self, item_ids: Sequence[str]) -> dict[str, WorkItem]:
+        return {i: self.state.items[i] for i in item_ids if i in self.state.items}
+
     async def save_item(self, item: WorkItem) -> None:
         self.state.items[item.id] = item
 

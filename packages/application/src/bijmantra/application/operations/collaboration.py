@@ -55,6 +55,21 @@ async def _referenced(repo: OperationsRepository, item_id: str, location: str) -
     return item
 
 
+async def _both(
+    repo: OperationsRepository, tail_id: str, head_id: str
+) -> tuple[WorkItem, WorkItem]:
+    """Both ends of a new dependency in one read; a missing one is a 422 naming it."""
+    found = await repo.get_items([tail_id, head_id])
+    problems = [
+        FieldError(location, f"unknown work item {item_id!r}")
+        for location, item_id in (("predecessor_id", tail_id), ("successor_id", head_id))
+        if item_id not in found
+    ]
+    if problems:
+        raise Unprocessable("Work item not found in this organization", problems)
+    return found[tail_id], found[head_id]
+
+
 async def add_edge(repo: OperationsRepository, predecessor: str, successor: str) -> None:
     """Keep the dependency order valid for the new edge, or refuse it as a cycle (422)."""
     orders = await repo.orders([predecessor, successor])
@@ -120,8 +135,7 @@ class Collaboration:
         async with self.uow(principal.tenant_id) as uow:
             repo = uow.operations
             await repo.lock_graph()
-            tail = await _referenced(repo, request.predecessor_id, "predecessor_id")
-            head = await _referenced(repo, request.successor_id, "successor_id")
+            tail, head = await _both(repo, request.predecessor_id, request.successor_id)
             dependency = Dependency(tail.id, head.id, now, principal.subject)
             await add_edge(repo, tail.id, head.id)
             if not await repo.add_dependency(dependency):

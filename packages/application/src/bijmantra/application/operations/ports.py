@@ -61,6 +61,10 @@ class OperationsRepository(Protocol):
 
     async def get_item(self, item_id: str, *, for_update: bool = False) -> WorkItem | None: ...
 
+    async def get_items(self, item_ids: Sequence[str]) -> dict[str, WorkItem]:
+        """The items found among ``item_ids`` (one read for several)."""
+        ...
+
     async def save_item(self, item: WorkItem) -> None: ...
 
     async def items(self, where: ItemFilter, page: PageRequest) -> Page[WorkItem]:

@@ -177,6 +177,14 @@ class PostgresOperationsRepository:
         )
         return _item(self._tenant, rows[0]) if rows else None
 
+    async def get_items(self, item_ids: Sequence[str]) -> dict[str, WorkItem]:
+        rows = await self._rows(
+            f"SELECT {ITEM_FIELDS} FROM domain.ops_work_items "  # noqa: S608
+            "WHERE tenant_id = :t AND id = ANY(CAST(:ids AS text[]))",
+            ids=list(item_ids),
+        )
+        return {r.id: _item(self._tenant, r) for r in rows}
+
     async def save_item(self, item: WorkItem) -> None:
         await self._connection.execute(_UPDATE_ITEM, _item_row(item))
 
@@ -197,12 +205,24 @@ class PostgresOperationsRepository:
         if where.assignee is not None:
             clauses.append("assignees @> ARRAY[CAST(:assignee AS text)]")
             params["assignee"] = where.assignee
-        rows, total = await self._page(
-            f"SELECT {ITEM_FIELDS}, count(*) OVER () AS total "  # noqa: S608 (fixed clauses)
-            f"FROM domain.ops_work_items WHERE {' AND '.join(clauses)} ORDER BY rank, id",
-            page,
+        where_sql = " AND ".join(clauses)
+        # Two statements, not a window count: a season board holds thousands of items, and
+        # count(*) OVER () would read every one of them for each page of 100.
+        rows = await self._rows(
+            f"SELECT {ITEM_FIELDS} FROM domain.ops_work_items "  # noqa: S608 (fixed clauses)
+            f"WHERE {where_sql} ORDER BY rank, id LIMIT :limit OFFSET :offset",
+            limit=page.page_size,
+            offset=page.offset,
             **params,
         )
+        if page.page == 0 and len(rows) < page.page_size:
+            total = len(rows)
+        else:
+            counted = await self._rows(
+                f"SELECT count(*) AS n FROM domain.ops_work_items WHERE {where_sql}",  # noqa: S608
+                **params,
+            )
+            total = int(counted[0].n)
         return Page([_item(self._tenant, r) for r in rows], page, total)
 
     async def board_ranks(self, parent_id: str | None) -> list[tuple[str, int]]:
