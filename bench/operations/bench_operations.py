@@ -11,6 +11,8 @@ same run:
   close a cycle and are refused with 422 — checked all the same), p50/p95/p99;
 * board pages: ``GET /api/v1/work-items?parent_id=<operation>`` (100 tasks) and
   ``?season_id=<season>&page=<k>&page_size=100`` (10,000 tasks), p95;
+* the same use case in-process (domain-api's unit of work against PostgreSQL, no HTTP or
+  gRPC hop), p95: the check's own cost;
 * baseline: what a check costs when it loads the whole graph — every edge of the
   organization read (same role, same RLS) into an adjacency map and a search from the new
   edge's head for its tail — timed in-process, without any HTTP or gRPC hop. Target: the
@@ -21,6 +23,8 @@ same run:
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -36,6 +40,9 @@ from typing import Any
 
 import httpx
 import psycopg
+from bijmantra.adapters.postgres import create_engine, unit_of_work_factory
+from bijmantra.application.operations import Collaboration
+from bijmantra.kernel import Principal, TenantId, Unprocessable
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
@@ -152,6 +159,27 @@ def load_whole_graph_check(domain_url: str, tail: str, head: str) -> bool:
     return False
 
 
+async def in_process_adds(
+    domain_url: str, tasks: list[str], pairs: list[tuple[int, int]]
+) -> list[float]:
+    """The add-dependency use case on domain-api's own stack (unit of work, RLS, outbox), no
+    HTTP or gRPC hop: what the neighbourhood check costs beside the whole-graph baseline."""
+    engine = create_engine(domain_url, pool_size=2)
+    collaboration = Collaboration(unit_of_work_factory(engine, source="bench"))
+    who = Principal("bench", TenantId(uuid.UUID(DEMO_ORGANIZATION_ID)), frozenset({"breeder"}))
+    took = []
+    try:
+        for tail, head in pairs:
+            body = json.dumps({"predecessor_id": tasks[tail], "successor_id": tasks[head]})
+            t0 = time.perf_counter()
+            with contextlib.suppress(Unprocessable):
+                await collaboration.depend(who, body.encode())
+            took.append(time.perf_counter() - t0)
+    finally:
+        await engine.dispose()
+    return took
+
+
 def main() -> None:
     rng = random.Random(22)
     with running_stack(
@@ -199,12 +227,18 @@ def main() -> None:
                 season.append(time.perf_counter() - t0)
                 assert response.status_code == 200
                 assert len(response.json()["data"]) == 100
+        local_pairs = []
+        for _ in range(ADDS):
+            a = rng.randrange(ITEMS - SPAN)
+            b = a + rng.randrange(1, SPAN)
+            local_pairs.append((a, b) if rng.random() < 0.5 else (b, a))
+        local = asyncio.run(in_process_adds(domain_url, tasks, local_pairs))
         baseline = []
         for tail, head in pairs[:BASELINE_RUNS]:
             t0 = time.perf_counter()
             load_whole_graph_check(domain_url, tasks[tail], tasks[head])
             baseline.append(time.perf_counter() - t0)
-    add_summary, base_summary = summary(adds), summary(baseline)
+    add_summary, base_summary, local_summary = summary(adds), summary(baseline), summary(local)
     report = {
         "meta": {
             "machine": platform.machine(),
@@ -216,10 +250,14 @@ def main() -> None:
             "seed_seconds": round(seeded, 2),
         },
         "add_dependency": {**add_summary, "statuses": dict(statuses)},
+        "add_dependency_in_process": local_summary,
         "board_page_operation": summary(board),
         "board_page_season": summary(season),
         "baseline_load_whole_graph": base_summary,
         "ratio_baseline_p95_over_add_p95": round(base_summary["p95_ms"] / add_summary["p95_ms"], 1),
+        "ratio_baseline_p95_over_in_process_add_p95": round(
+            base_summary["p95_ms"] / local_summary["p95_ms"], 1
+        ),
         "targets": {"add_p95_ms": 20, "ratio": 10},
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
