@@ -18,10 +18,11 @@ from bijmantra.application.brapi.ports import DocumentPage
 from bijmantra.application.envelopes import brapi_metadata
 from bijmantra.application.security import Action, Permission
 from bijmantra.kernel import FieldError, PageRequest, ValidationFailed
-from litestar import Request, Response
+from litestar import HttpMethod, Request, Response
 from litestar.datastructures import State
 from litestar.handlers import HTTPRouteHandler
 from litestar.response import Stream
+from litestar.types import Empty
 
 JSON = "application/json"
 PREFIX = "/brapi/v2"
@@ -30,7 +31,7 @@ _encode = msgspec.json.encode
 PAGING = frozenset({"page", "pageSize"})
 
 AnyRequest = Request[Any, Any, Any]
-Handler = Callable[..., Awaitable[Response[bytes]]]
+Handler = Callable[..., Awaitable[Response[bytes] | Stream]]
 
 
 def int_param(request: AnyRequest, name: str, default: int) -> int:
@@ -107,13 +108,13 @@ class Route:
             self.path.replace("{" + param + "}", "{db_id:str}") if param else self.path
         )
         opt = {"permission": self.permission} if self.permission else {"public": True}
-        limits = {"request_max_body_size": self.max_body} if self.max_body else {}
         return HTTPRouteHandler(
             path=litestar_path,
-            http_method=self.method,
+            http_method=HttpMethod(self.method),
             opt=opt,
             status_code=self.status_code,
-            **limits,
+            # Empty: the application's limit applies (None would lift every limit).
+            request_max_body_size=self.max_body or Empty,
         )(self.handler)
 
 
