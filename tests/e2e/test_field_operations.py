@@ -232,3 +232,76 @@ async def test_ws_subscribers_of_an_item_a_board_or_a_season_get_exactly_their_u
     ]
     assert board_view == [("operations.comment.added", task3["id"])]
     assert foreign_view == [("operations.work_item.updated", foreign_op["id"])]
+
+
+async def test_completing_a_harvest_task_creates_its_seed_lots_through_the_stream(
+    stack: tuple[DevStack, str, str],
+) -> None:
+    """The whole path: REST -> outbox -> JetStream -> domain-api's harvest consumer -> the
+    germplasm use cases; the seed lots then read back over BrAPI."""
+    _, demo, _ = stack
+    async with apis(stack) as (api, _other):
+        brapi = {"Authorization": f"Bearer {demo}"}
+
+        async def create(path: str, body: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            response = await api.client.post(f"/brapi/v2/{path}", json=body, headers=brapi)
+            assert response.status_code == 200, response.text
+            return response.json()["result"]["data"]  # type: ignore[no-any-return]
+
+        tag = uuid.uuid4().hex[:8]
+        [germplasm] = await create(
+            "germplasm",
+            [
+                {
+                    "germplasmName": f"H{tag}",
+                    "germplasmPUI": f"doi:h/{tag}",
+                    "commonCropName": "Rice",
+                }
+            ],
+        )
+        [study] = await create("studies", [{"studyName": f"Harvest {tag}"}])
+        units = await create(
+            "observationunits",
+            [
+                {
+                    "observationUnitName": f"{tag}-{n}",
+                    "studyDbId": study["studyDbId"],
+                    "germplasmDbId": germplasm["germplasmDbId"],
+                }
+                for n in range(2)
+            ],
+        )
+        plan = await api.create("/work-items", {"kind": "plan", "title": "Harvest plan"})
+        op = await api.create(
+            "/work-items",
+            {"kind": "operation", "title": "Harvest", "parent_id": plan["id"],
+             "operation_type": "harvest"},
+        )  # fmt: skip
+        task = await api.create(
+            "/work-items",
+            {"kind": "task", "title": "Bag seed", "parent_id": op["id"],
+             "unit_ids": [u["observationUnitDbId"] for u in units]},
+        )  # fmt: skip
+        assert (await api.patch(task["id"], {"status": "in_progress"})).status_code == 200
+        assert (await api.patch(task["id"], {"status": "done"})).status_code == 200
+        found: list[dict[str, Any]] = []
+        for _ in range(int(WAIT / 0.2)):
+            response = await api.client.get(
+                "/brapi/v2/seedlots",
+                params={"germplasmDbId": germplasm["germplasmDbId"]},
+                headers=brapi,
+            )
+            found = response.json()["result"]["data"]
+            if len(found) >= 2:
+                break
+            await asyncio.sleep(0.2)
+        await asyncio.sleep(QUIET)  # a second set would show up by now
+        response = await api.client.get(
+            "/brapi/v2/seedlots",
+            params={"germplasmDbId": germplasm["germplasmDbId"]},
+            headers=brapi,
+        )
+        lots = response.json()["result"]["data"]
+        assert sorted(lot["additionalInfo"]["observationUnitDbId"] for lot in lots) == sorted(
+            u["observationUnitDbId"] for u in units
+        )
