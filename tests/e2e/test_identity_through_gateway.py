@@ -33,6 +33,8 @@ from bijmantra.testkit.devstack import DEMO_ORGANIZATION_ID, DevStack, running_s
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 from redis.asyncio import Redis
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 pytestmark = [pytest.mark.e2e]
 
@@ -42,7 +44,10 @@ CALLBACK = "http://127.0.0.1:9/callback"  # loopback redirect of a native app (R
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
-    with running_stack(tmp_path_factory.mktemp("identity-stack")) as stack:
+    # A one-second /ws keep-alive: the live feed re-verifies its token at every ping.
+    with running_stack(
+        tmp_path_factory.mktemp("identity-stack"), env={"WS_PING_INTERVAL": "1"}
+    ) as stack:
         yield stack
 
 
@@ -349,6 +354,13 @@ def _mailed_token(stack: DevStack, address: str, timeout: float = 15.0) -> str:
     raise TimeoutError(f"no invitation for {address} in {stack.maildir}")
 
 
+async def _answer_pings(feed: Any) -> None:
+    """Keep a live feed alive (pong every ping) until the server closes it."""
+    while True:
+        if json.loads(await feed.recv())["type"] == "ping":
+            await feed.send(json.dumps({"type": "pong"}))
+
+
 async def _status_within(
     gateway: httpx.AsyncClient, token: str, wanted: int, seconds: float = 10.0
 ) -> int:
@@ -396,7 +408,12 @@ async def test_an_invited_member_joins_by_mail_and_loses_access_within_seconds_o
     assert await _status_within(gateway, member_token, 200) == 200
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{stack.ports.domain_api}")
     resources = ResourceClient(channel)
+    feed = await connect(
+        stack.gateway_url.replace("http://", "ws://") + "/ws",
+        additional_headers={"Authorization": f"Bearer {member_token}"},
+    )
     try:
+        assert json.loads(await feed.recv())["type"] == "ready"
         assert await resources.list(member_token, "program", {}, PageRequest(0, 1))
         removed = await gateway.delete(
             f"/api/v1/organizations/{organization}/members/{user_id}", headers=bearer(admin_token)
@@ -405,7 +422,13 @@ async def test_an_invited_member_joins_by_mail_and_loses_access_within_seconds_o
         assert await _status_within(gateway, member_token, 401) == 401
         with pytest.raises(Unauthorized):
             await resources.list(member_token, "program", {}, PageRequest(0, 1))
+        # The open live feed closes at its next keep-alive check (one second here).
+        with pytest.raises(ConnectionClosed) as closed:
+            await asyncio.wait_for(_answer_pings(feed), 10)
+        assert closed.value.rcvd is not None
+        assert closed.value.rcvd.code == 4401
     finally:
+        await feed.close()
         await channel.close()
 
 
