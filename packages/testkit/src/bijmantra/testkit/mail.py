@@ -37,7 +37,7 @@ class ReceivedMail:
     @property
     def text(self) -> str:
         body = self.message.get_body(preferencelist=("plain",))
-        return "" if body is None else str(body.get_content())  # type: ignore[attr-defined]
+        return "" if body is None else str(body.get_content())
 
     def links(self) -> list[str]:
         return re.findall(r"https?://\S+", self.text)
@@ -60,7 +60,7 @@ class _Collector:
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         with self.changed:
             self.received.append(
-                ReceivedMail(envelope.mail_from, tuple(envelope.rcpt_tos), message)  # type: ignore[arg-type]
+                ReceivedMail(envelope.mail_from, tuple(envelope.rcpt_tos), message)
             )
             self.changed.notify_all()
         return "250 Message accepted for delivery"

@@ -14,7 +14,7 @@ import hmac
 import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
@@ -63,7 +63,7 @@ ID_TOKEN_CLAIMS = [
 ]
 
 
-def _on_loop(function: Callable[..., Awaitable[T]], *args: Any) -> T:
+def _on_loop(function: Callable[..., Coroutine[Any, Any, T]], *args: Any) -> T:
     return from_thread.run(function, *args)
 
 
@@ -164,7 +164,7 @@ class PkceAuthorizationCodeGrant(AuthorizationCodeGrant):  # type: ignore[misc]
         """Issued and stored in one step by the use case (tenant-bound, stored hashed)."""
         request, server = self.request, self.server
         grantee: Grantee = request.user
-        return _on_loop(
+        code: str = _on_loop(
             lambda: server.codes.issue(
                 request.client.client,
                 grantee.user_id,
@@ -177,6 +177,7 @@ class PkceAuthorizationCodeGrant(AuthorizationCodeGrant):  # type: ignore[misc]
                 auth_time=grantee.auth_time,
             )
         )
+        return code
 
     def save_authorization_code(self, code: str, request: OAuth2Request) -> None:
         return None  # already stored by generate_authorization_code
@@ -317,10 +318,10 @@ class IdentityAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
         self, request: OAuth2Request, grantee: Grantee | None
     ) -> tuple[int, Any, Any]:
         grant = await self.consent_grant(request, grantee)
-        return await to_thread.run_sync(self.create_authorization_response, request, grantee, grant)  # type: ignore[no-any-return]
+        return await to_thread.run_sync(self.create_authorization_response, request, grantee, grant)
 
     async def token_response(self, request: OAuth2Request) -> tuple[int, Any, Any]:
-        return await to_thread.run_sync(self.create_token_response, request)  # type: ignore[no-any-return]
+        return await to_thread.run_sync(self.create_token_response, request)
 
 
 class ParsedRequest(OAuth2Request):  # type: ignore[misc]

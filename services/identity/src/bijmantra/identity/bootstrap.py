@@ -86,6 +86,7 @@ from bijmantra.observability.http import http_observability
 from bijmantra.observability.metrics import watch_pool
 from bijmantra.observability.tracing_setup import configure_tracing
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from joserfc.jwk import KeySetSerialization
 from litestar import Litestar, Request, Response, get, post
 from litestar.datastructures import State
 from litestar.exceptions import HTTPException
@@ -269,7 +270,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     else:
         log.warning("identity without SMTP_HOST: invitations wait in identity.invitations unsent")
 
-    async def own_keys() -> dict[str, Any]:
+    async def own_keys() -> KeySetSerialization:
         return ring.jwks()
 
     state = State(

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from bijmantra.adapters.postgres.identity import PostgresSigningKeys
 from bijmantra.application.tenancy import IssuedToken
 from bijmantra.kernel import TenantId, new_id
 from joserfc import jwt
-from joserfc.jwk import KeySet, RSAKey
+from joserfc.jwk import KeySet, KeySetSerialization, RSAKey
 
 ALGORITHM = "RS256"
 
@@ -69,7 +68,7 @@ class SigningKeyRing:
                 return key
         return self.keys[-1]
 
-    def jwks(self) -> dict[str, Any]:
+    def jwks(self) -> KeySetSerialization:
         return KeySet(self.keys).as_dict(private=False)  # type: ignore[arg-type]
 
 

@@ -4,7 +4,7 @@ OAuth clients, refresh-token families."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -47,7 +47,8 @@ class PostgresUserDirectory:
             row = (
                 await conn.execute(
                     text(
-                        "SELECT id, email, display_name, password_hash FROM identity.users WHERE id = :id"
+                        "SELECT id, email, display_name, password_hash FROM identity.users "
+                        "WHERE id = :id"
                     ),
                     {"id": user_id},
                 )
@@ -95,7 +96,8 @@ class PostgresSigningKeys:
             retired = await conn.execute(
                 text(
                     "UPDATE identity.signing_keys SET retired_at = now() WHERE retired_at IS NULL "
-                    "AND kid NOT IN (SELECT kid FROM identity.signing_keys WHERE retired_at IS NULL "
+                    "AND kid NOT IN (SELECT kid FROM identity.signing_keys WHERE retired_at IS "
+                    "NULL "
                     "ORDER BY created_at DESC, kid LIMIT :keep) RETURNING kid"
                 ),
                 {"keep": keep},
@@ -103,14 +105,15 @@ class PostgresSigningKeys:
             return list(retired.scalars())
 
     async def add(
-        self, kid: str, algorithm: str, private_pem: str, public_jwk: dict[str, object]
+        self, kid: str, algorithm: str, private_pem: str, public_jwk: Mapping[str, object]
     ) -> None:
         import json
 
         async with self._engine.begin() as conn:
             await conn.execute(
                 text(
-                    "INSERT INTO identity.signing_keys (kid, algorithm, private_key_pem, public_jwk) "
+                    "INSERT INTO identity.signing_keys (kid, algorithm, private_key_pem, "
+                    "public_jwk) "
                     "VALUES (:kid, :alg, :pem, CAST(:jwk AS jsonb))"
                 ),
                 {"kid": kid, "alg": algorithm, "pem": private_pem, "jwk": json.dumps(public_jwk)},
@@ -133,7 +136,8 @@ async def register_member(
         await conn.execute(select(func.set_config("app.tenant_id", str(organization_id), True)))
         await conn.execute(
             text(
-                "INSERT INTO identity.organizations (id, name) VALUES (:id, :name) ON CONFLICT DO NOTHING"
+                "INSERT INTO identity.organizations (id, name) VALUES (:id, :name) ON CONFLICT "
+                "DO NOTHING"
             ),
             {"id": organization_id, "name": organization_name},
         )
@@ -151,9 +155,6 @@ async def register_member(
             ),
             {"t": organization_id, "u": user_id, "r": roles},
         )
-
-
-_FAMILY_COLUMNS = "f.id, f.tenant_id, f.user_id, f.client_id, f.scope, f.expires_at"
 
 
 def _family(row: Any) -> RefreshFamily:
@@ -184,11 +185,12 @@ class PostgresRefreshTokenStore:
                     "client": family.client_id,
                     "scope": family.scope,
                     "expires": family.expires_at,
-                },  # fmt: skip
+                },
             )
             await conn.execute(
                 text(
-                    "INSERT INTO identity.refresh_tokens (token_hash, tenant_id, family_id, expires_at) "
+                    "INSERT INTO identity.refresh_tokens (token_hash, tenant_id, family_id, "
+                    "expires_at) "
                     "VALUES (:hash, :tenant, :family, :expires)"
                 ),
                 {
@@ -216,7 +218,8 @@ class PostgresRefreshTokenStore:
             row = (
                 await conn.execute(
                     text(
-                        f"SELECT {_FAMILY_COLUMNS}, f.revoked_at, t.used_at, t.expires_at "
+                        "SELECT f.id, f.tenant_id, f.user_id, f.client_id, f.scope, f.expires_at, "
+                        "f.revoked_at, t.used_at, t.expires_at "
                         "FROM identity.refresh_tokens t "
                         "JOIN identity.refresh_token_families f ON f.id = t.family_id "
                         "WHERE t.token_hash = :hash FOR UPDATE OF f, t"
@@ -233,7 +236,8 @@ class PostgresRefreshTokenStore:
             if used_at is not None:
                 await conn.execute(
                     text(
-                        "UPDATE identity.refresh_token_families SET revoked_at = :now, revoked_reason = 'reuse' "
+                        "UPDATE identity.refresh_token_families SET revoked_at = :now, "
+                        "revoked_reason = 'reuse' "
                         "WHERE id = :id"
                     ),
                     {"now": now, "id": family.id},
@@ -249,7 +253,8 @@ class PostgresRefreshTokenStore:
             )
             await conn.execute(
                 text(
-                    "INSERT INTO identity.refresh_tokens (token_hash, tenant_id, family_id, expires_at) "
+                    "INSERT INTO identity.refresh_tokens (token_hash, tenant_id, family_id, "
+                    "expires_at) "
                     "VALUES (:hash, :tenant, :family, :expires)"
                 ),
                 {
@@ -266,7 +271,8 @@ class PostgresRefreshTokenStore:
             await set_tenant(conn, tenant_id)
             await conn.execute(
                 text(
-                    "UPDATE identity.refresh_token_families SET revoked_at = now(), revoked_reason = :reason "
+                    "UPDATE identity.refresh_token_families SET revoked_at = now(), "
+                    "revoked_reason = :reason "
                     "WHERE id = :id AND revoked_at IS NULL"
                 ),
                 {"id": family_id, "reason": reason},
@@ -279,8 +285,10 @@ class PostgresRefreshTokenStore:
             await set_tenant(conn, tenant_id)
             result = await conn.execute(
                 text(
-                    "UPDATE identity.refresh_token_families f SET revoked_at = now(), revoked_reason = :reason "
-                    "FROM identity.refresh_tokens t WHERE t.family_id = f.id AND t.token_hash = :hash "
+                    "UPDATE identity.refresh_token_families f SET revoked_at = now(), "
+                    "revoked_reason = :reason "
+                    "FROM identity.refresh_tokens t WHERE t.family_id = f.id AND t.token_hash "
+                    "= :hash "
                     "AND f.client_id = :client AND f.revoked_at IS NULL"
                 ),
                 {"hash": token_hash, "client": client_id, "reason": reason},
@@ -298,8 +306,10 @@ class PostgresOAuthClients:
             row = (
                 await conn.execute(
                     text(
-                        "SELECT client_id, name, secret_hash, grant_types, redirect_uris, scope, tenant_id, roles, "
-                        "acts_for_tenants FROM identity.oauth_clients WHERE client_id = :id AND disabled_at IS NULL"
+                        "SELECT client_id, name, secret_hash, grant_types, redirect_uris, "
+                        "scope, tenant_id, roles, "
+                        "acts_for_tenants FROM identity.oauth_clients WHERE client_id = :id "
+                        "AND disabled_at IS NULL"
                     ),
                     {"id": client_id},
                 )
@@ -342,11 +352,12 @@ async def register_client(
 ) -> None:
     """Register an OAuth client of one organization (machine client or third-party app)."""
     async with engine.begin() as conn:
-        await set_tenant(conn, tenant_id)
+        await set_tenant(conn, TenantId(tenant_id))
         await conn.execute(
             text(
                 "INSERT INTO identity.oauth_clients "
-                "(client_id, name, secret_hash, grant_types, redirect_uris, scope, tenant_id, roles) "
+                "(client_id, name, secret_hash, grant_types, redirect_uris, scope, tenant_id, "
+                "roles) "
                 "VALUES (:id, :name, :secret, :grants, :uris, :scope, :tenant, :roles)"
             ),
             {
@@ -358,7 +369,7 @@ async def register_client(
                 "scope": scope,
                 "tenant": tenant_id,
                 "roles": roles or [],
-            },  # fmt: skip
+            },
         )
 
 
@@ -373,8 +384,10 @@ async def register_service_client(
                 "INSERT INTO identity.oauth_clients "
                 "(client_id, name, secret_hash, grant_types, scope, roles, acts_for_tenants) "
                 "VALUES (:id, :name, :secret, ARRAY['client_credentials'], '', :roles, true) "
-                "ON CONFLICT (client_id) DO UPDATE SET name = excluded.name, secret_hash = excluded.secret_hash, "
-                "roles = excluded.roles, disabled_at = NULL WHERE identity.oauth_clients.acts_for_tenants"
+                "ON CONFLICT (client_id) DO UPDATE SET name = excluded.name, secret_hash = "
+                "excluded.secret_hash, "
+                "roles = excluded.roles, disabled_at = NULL WHERE "
+                "identity.oauth_clients.acts_for_tenants"
             ),
             {"id": client_id, "name": name, "secret": secret_hash, "roles": roles},
         )
@@ -408,9 +421,12 @@ class PostgresAuthorizationCodes:
             await set_tenant(conn, code.tenant_id)
             await conn.execute(
                 text(
-                    "INSERT INTO identity.authorization_codes (code_hash, tenant_id, client_id, user_id, "
-                    "redirect_uri, scope, code_challenge, code_challenge_method, nonce, auth_time, expires_at) VALUES "
-                    "(:hash, :tenant, :client, :user, :uri, :scope, :challenge, :method, :nonce, :auth_time, :expires)"
+                    "INSERT INTO identity.authorization_codes (code_hash, tenant_id, "
+                    "client_id, user_id, "
+                    "redirect_uri, scope, code_challenge, code_challenge_method, nonce, "
+                    "auth_time, expires_at) VALUES "
+                    "(:hash, :tenant, :client, :user, :uri, :scope, :challenge, :method, "
+                    ":nonce, :auth_time, :expires)"
                 ),
                 {
                     "hash": code_hash,
@@ -424,7 +440,7 @@ class PostgresAuthorizationCodes:
                     "nonce": code.nonce,
                     "auth_time": code.auth_time,
                     "expires": code.expires_at,
-                },  # fmt: skip
+                },
             )
 
     async def consume(
@@ -437,7 +453,8 @@ class PostgresAuthorizationCodes:
                     text(
                         "UPDATE identity.authorization_codes SET used_at = :now "
                         "WHERE code_hash = :hash AND client_id = :client AND used_at IS NULL "
-                        "AND expires_at > :now RETURNING tenant_id, client_id, user_id, redirect_uri, scope, "
+                        "AND expires_at > :now RETURNING tenant_id, client_id, user_id, "
+                        "redirect_uri, scope, "
                         "code_challenge, code_challenge_method, expires_at, nonce, auth_time"
                     ),
                     {"hash": code_hash, "client": client_id, "now": now},

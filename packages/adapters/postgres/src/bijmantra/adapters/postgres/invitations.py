@@ -72,7 +72,7 @@ class PostgresInvitations:
             ),
             {"id": invitation_id, "now": now},
         )
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        return bool(result.rowcount)
 
     async def claim_unsent(
         self, invitation_id: uuid.UUID, now: datetime
