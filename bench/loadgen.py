@@ -44,6 +44,27 @@ class LoadResult:
         }
 
 
+async def read_response(reader: asyncio.StreamReader) -> bytes:
+    """Read one whole HTTP/1.1 response (length-delimited or chunked); its status code."""
+    status_line = await reader.readline()
+    length = 0
+    chunked = False
+    while (line := await reader.readline()) not in (b"\r\n", b""):
+        name, _, value = line.partition(b":")
+        key = name.strip().lower()
+        if key == b"content-length":
+            length = int(value)
+        elif key == b"transfer-encoding" and b"chunked" in value.lower():
+            chunked = True
+    if chunked:
+        while (size := int((await reader.readline()).strip() or b"0", 16)) > 0:
+            await reader.readexactly(size + 2)
+        await reader.readline()
+    else:
+        await reader.readexactly(length)
+    return status_line.split()[1]
+
+
 async def _client(
     host: str, port: int, requests: itertools.cycle, headers: bytes, until: float, out: LoadResult
 ) -> None:
@@ -53,24 +74,9 @@ async def _client(
             path = next(requests)
             started = time.perf_counter()
             writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}\r\n".encode() + headers + b"\r\n")
-            status_line = await reader.readline()
-            length = 0
-            chunked = False
-            while (line := await reader.readline()) not in (b"\r\n", b""):
-                name, _, value = line.partition(b":")
-                key = name.strip().lower()
-                if key == b"content-length":
-                    length = int(value)
-                elif key == b"transfer-encoding" and b"chunked" in value.lower():
-                    chunked = True
-            if chunked:
-                while (size := int((await reader.readline()).strip() or b"0", 16)) > 0:
-                    await reader.readexactly(size + 2)
-                await reader.readline()
-            else:
-                await reader.readexactly(length)
+            status = await read_response(reader)
             out.latencies_ms.append((time.perf_counter() - started) * 1000)
-            if status_line.split()[1] != b"200":
+            if status != b"200":
                 out.errors += 1
             out.requests += 1
     finally:

@@ -315,6 +315,10 @@ def main() -> None:
         # add-dependency p95 (neighbourhood check) vs loading the whole graph; board pages
         operations = ROOT / "bench" / "operations" / "bench_operations.py"
         subprocess.run([sys.executable, str(operations)], cwd=ROOT, check=True)
+    if "--skip-protections" not in sys.argv:
+        # rate limits + Idempotency-Key on vs off, tenant isolation, tracing at 10 % vs off
+        protections = ROOT / "bench" / "protections" / "bench_protections.py"
+        subprocess.run([sys.executable, str(protections)], cwd=ROOT, check=True)
     if "--skip-auth" not in sys.argv:
         # token verification: JwtVerifier micro-benchmark, authenticated vs anonymous requests/s
         subprocess.run(

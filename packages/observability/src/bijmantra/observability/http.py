@@ -6,6 +6,7 @@ choices (route templates as labels, probes and scrapes left out of traces).
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,6 +15,7 @@ from litestar.enums import ScopeType
 from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.types import ASGIApp, Receive, Scope, Send
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.semconv.attributes.http_attributes import HTTP_ROUTE
 
@@ -83,3 +85,57 @@ def http_observability(service: str, tracing: Tracing) -> HttpObservability:
     return HttpObservability(
         route_handlers=[MetricsController], middleware=middleware, plugins=plugins
     )
+
+
+def _traceparent(scope: Scope) -> trace.SpanContext | None:
+    """The caller's ``traceparent`` (W3C, version 00) if it is well formed."""
+    for key, value in scope["headers"]:
+        if key == b"traceparent":
+            parts = value.decode("latin-1").strip().split("-")
+            if len(parts) != 4 or len(parts[1]) != 32 or len(parts[2]) != 16:
+                return None
+            try:
+                trace_id, span_id, flags = int(parts[1], 16), int(parts[2], 16), int(parts[3], 16)
+            except ValueError:
+                return None
+            if not trace_id or not span_id:
+                return None
+            return trace.SpanContext(trace_id, span_id, True, trace.TraceFlags(flags & 1))
+    return None
+
+
+def head_sampled(app: Any, ratio: float) -> None:
+    """Decide each HTTP request's sampling before any instrumentation runs (ADR 0080).
+
+    Litestar wraps its whole router in the OpenTelemetry middleware, which builds attribute
+    dictionaries, starts a (non-recording) span, wraps ``send`` and records metrics for every
+    request, sampled or not. Here a sampled request (the caller's ``traceparent`` says so,
+    or a new trace falls in ``ratio``) takes that instrumented path; the others go straight
+    to the router with only a non-recording span context attached, which downstream calls
+    propagate as "not sampled" and the log context still reads its trace id from.
+    """
+    instrumented = app.asgi_handler
+    plain = getattr(instrumented, "app", None)
+    if plain is None:  # not the OpenTelemetry middleware: tracing is off
+        return
+    rand = random.Random()  # noqa: S311 (sampling, not security)
+
+    async def gate(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP:
+            await instrumented(scope, receive, send)
+            return
+        parent = _traceparent(scope)
+        sampled = parent.trace_flags.sampled if parent else rand.random() < ratio
+        if sampled:
+            await instrumented(scope, receive, send)
+            return
+        unsampled = parent or trace.SpanContext(
+            rand.getrandbits(128) or 1, rand.getrandbits(64) or 1, False, trace.TraceFlags(0)
+        )
+        token = otel_context.attach(trace.set_span_in_context(trace.NonRecordingSpan(unsampled)))
+        try:
+            await plain(scope, receive, send)
+        finally:
+            otel_context.detach(token)
+
+    app.asgi_handler = gate

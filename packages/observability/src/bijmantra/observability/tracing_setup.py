@@ -9,7 +9,7 @@ for, so a local run pays nothing.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -18,6 +18,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased
 
 TRACE_FILE_ENV = "BIJMANTRA_TRACE_FILE"
 
@@ -27,6 +28,8 @@ class Tracing:
     """What a bootstrap needs: whether to instrument, and how to flush on shutdown."""
 
     provider: TracerProvider | None = None
+    # The share of new traces a head-sampling service starts (None: the SDK sampler decides).
+    head_ratio: float | None = None
 
     @property
     def enabled(self) -> bool:
@@ -40,6 +43,16 @@ class Tracing:
         health = filters.negate(filters.health_check())
         # opentelemetry-instrumentation-grpc ships no type information
         return [aio_server_interceptor(filter_=health)]  # type: ignore[no-untyped-call]
+
+    def client_channel(self, factory: Callable[[list[Any]], Any]) -> Any:
+        """A gRPC channel whose calls pay for the client interceptors only when the calling
+        request is sampled (``factory(interceptors)`` builds one channel)."""
+        plain = factory([])
+        if not self.enabled:
+            return plain
+        from bijmantra.observability.grpc_sampling import SampledChannel
+
+        return SampledChannel(plain, factory(self.grpc_client_interceptors()))
 
     def grpc_client_interceptors(self) -> list[Any]:
         if not self.enabled:
@@ -71,17 +84,39 @@ class Tracing:
             self.provider.shutdown()
 
 
-def configure_tracing(service: str, env: Mapping[str, str] = os.environ) -> Tracing:
-    """Install a global ``TracerProvider`` when the environment asks for any exporter."""
+def configure_tracing(
+    service: str, env: Mapping[str, str] = os.environ, *, head_sampling: bool = False
+) -> Tracing:
+    """Install a global ``TracerProvider`` when the environment asks for any exporter.
+
+    ``head_sampling``: the service (the gateway, where traces start) decides new traces
+    itself before any instrumentation runs (``http.head_sampled``), at the ratio the
+    standard ``OTEL_TRACES_SAMPLER`` variables ask for; the SDK then follows that decision.
+    """
     exporters = span_exporters(service, env)
     if not exporters:
         return Tracing()
     attributes = {} if env.get("OTEL_SERVICE_NAME") else {SERVICE_NAME: service}
-    provider = TracerProvider(resource=Resource.create(attributes))
+    ratio = head_ratio(env) if head_sampling else None
+    sampler = ParentBased(ALWAYS_ON) if ratio is not None else None  # None: from OTEL_* env
+    provider = TracerProvider(resource=Resource.create(attributes), sampler=sampler)
     for exporter in exporters:
         provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
-    return Tracing(provider)
+    return Tracing(provider, ratio)
+
+
+def head_ratio(env: Mapping[str, str]) -> float:
+    """The share of new traces ``OTEL_TRACES_SAMPLER`` / ``_ARG`` ask for (default: all)."""
+    name = env.get("OTEL_TRACES_SAMPLER", "parentbased_always_on").strip().lower()
+    if name.endswith("always_on"):
+        return 1.0
+    if name.endswith("always_off"):
+        return 0.0
+    if name.endswith("traceidratio"):
+        ratio = float(env.get("OTEL_TRACES_SAMPLER_ARG", "1.0") or "1.0")
+        return min(1.0, max(0.0, ratio))
+    raise ValueError(f"OTEL_TRACES_SAMPLER: unsupported sampler {name!r} for head sampling")
 
 
 def span_exporters(service: str, env: Mapping[str, str]) -> list[SpanExporter]:

@@ -50,7 +50,7 @@ from bijmantra.gateway.permissions import my_permissions
 from bijmantra.gateway.protection.wiring import protections
 from bijmantra.kernel import BijmantraError
 from bijmantra.observability import configure_logging
-from bijmantra.observability.http import http_observability
+from bijmantra.observability.http import head_sampled, http_observability
 from bijmantra.observability.tracing_setup import configure_tracing
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from litestar import Litestar, Response, get
@@ -97,14 +97,20 @@ def create_app(
 ) -> Litestar:
     settings = settings or Settings.from_env()
     configure_logging("gateway", settings.log_level)
-    tracing = configure_tracing("gateway")  # here, not in main: granian runs this in each worker
+    tracing = configure_tracing(
+        "gateway", head_sampling=True
+    )  # here, not in main: granian runs this in each worker
     observability = http_observability("gateway", tracing)
-    interceptors = tracing.grpc_client_interceptors()  # request ids travel in bearer_metadata
-    domain_channel = grpc.aio.insecure_channel(
-        settings.domain_api_target, options=CHANNEL_OPTIONS, interceptors=interceptors
+    # Two connections per target when tracing: the interceptors cost only sampled calls.
+    domain_channel = tracing.client_channel(
+        lambda interceptors: grpc.aio.insecure_channel(
+            settings.domain_api_target, options=CHANNEL_OPTIONS, interceptors=interceptors
+        )
     )
-    identity_channel = grpc.aio.insecure_channel(
-        settings.identity_target, options=GRPC_OPTIONS, interceptors=interceptors
+    identity_channel = tracing.client_channel(
+        lambda interceptors: grpc.aio.insecure_channel(
+            settings.identity_target, options=GRPC_OPTIONS, interceptors=interceptors
+        )
     )
     # Revoked tokens (removal, /oauth/revoke, logout) stop here within a second (issue 17).
     revocations = RedisRevocationList.from_url(settings.redis_url) if settings.redis_url else None
@@ -163,7 +169,7 @@ def create_app(
             tracing.shutdown()
 
     auth = authentication_middleware(verifier)
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             live,
             startup,
@@ -199,3 +205,6 @@ def create_app(
         },
         openapi_config=None,
     )
+    if tracing.head_ratio is not None:
+        head_sampled(app, tracing.head_ratio)
+    return app

@@ -1,0 +1,194 @@
+"""Rate limits, Idempotency-Key and tracing: what each costs the gateway (issue 17).
+
+Every ratio compares two configurations of the same stack in the same run (services
+restarted between them; database, data and token stay):
+
+- single GET and single-item POST throughput with rate limits + idempotency on, against off
+  (limits lifted so nothing is refused: this measures the Redis round trips, not 429s);
+- tenant B's p99 at a steady 20 requests/s while tenant A floods with 32 connections, against
+  B alone (limits on: A's excess is refused with 429);
+- the single GET with tracing at 10 % sampling, against tracing off.
+
+Besides requests/s (the host is shared and its load swings), each run records the CPU
+seconds the gateway and domain-api processes spent per request, read from /proc: a figure
+other tenants of the host disturb far less. JSON goes to bench/results/protections.json.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from bijmantra.testkit.devstack import DevStack  # noqa: E402
+
+from bench.protections.traffic import Load, closed_loop, open_loop  # noqa: E402
+from bench.run import (  # noqa: E402
+    UNLIMITED,
+    seeded_stack,
+    single_get_paths,
+    wait_for_consumers_to_drain,
+)
+
+SECONDS = float(os.environ.get("BENCH_SECONDS", "10"))
+CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
+RESULTS = ROOT / "bench" / "results"
+OFF = {"GATEWAY_RATE_LIMITS": "off", "GATEWAY_IDEMPOTENCY": "off"}
+ON = {"GATEWAY_RATE_LIMITS": UNLIMITED, "GATEWAY_IDEMPOTENCY": "on"}
+TRACE_10PCT = {
+    "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+    "OTEL_TRACES_SAMPLER_ARG": "0.1",
+}
+
+
+def cpu_seconds(stack: DevStack, names: tuple[str, ...] = ("gateway", "domain-api")) -> float:
+    """User + system CPU of the named services and their children (each its own session)."""
+    sessions = {stack.services[name].pid for name in names}
+    ticks = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) in sessions:  # field 6 of stat: the session id
+            ticks += int(fields[11]) + int(fields[12])  # utime + stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def restart(stack: DevStack, env: dict[str, str]) -> None:
+    stack.stop_services()
+    stack.env = env
+    stack.start_services()
+    wait_for_consumers_to_drain(stack)
+
+
+def measured(stack: DevStack, load: Load) -> dict[str, Any]:
+    asyncio.run(closed_loop(load, connections=CONNECTIONS, duration=2))  # warm-up
+    before = cpu_seconds(stack)
+    result = asyncio.run(closed_loop(load, connections=CONNECTIONS, duration=SECONDS))
+    summary = result.summary()
+    summary["cpu_ms_per_request"] = round(
+        1000 * (cpu_seconds(stack) - before) / max(result.requests, 1), 3
+    )
+    return summary
+
+
+def ratios(on: dict[str, Any], off: dict[str, Any]) -> dict[str, float]:
+    return {
+        "ratio_requests_per_second": round(
+            on["requests_per_second"] / off["requests_per_second"], 3
+        ),
+        "ratio_cpu_per_request": round(on["cpu_ms_per_request"] / off["cpu_ms_per_request"], 3),
+    }
+
+
+def print_row(name: str, label: str, r: dict[str, Any]) -> None:
+    print(
+        f"  {name:<12} {label:<18} {r['requests_per_second']:8.1f} req/s  "
+        f"p50 {r['p50_ms']:7.2f} ms  p99 {r['p99_ms']:7.2f} ms  "
+        f"cpu {r['cpu_ms_per_request']:.3f} ms/req  errors {r['errors']}",
+        flush=True,
+    )
+
+
+def overhead(stack: DevStack, token: str, ids: list[str]) -> dict[str, Any]:
+    get = Load.gets(stack.ports.gateway, token, single_get_paths(ids))
+    results: dict[str, Any] = {}
+    for label, env in (("off", OFF), ("on", ON)):
+        restart(stack, env)
+        for name, load in (
+            ("single_get", get),
+            ("post", Load.posts(stack.ports.gateway, token, idempotency_keys=True)),
+        ):
+            results.setdefault(name, {})[label] = measured(stack, load)
+            print_row(name, f"protections {label}", results[name][label])
+    for name in ("single_get", "post"):
+        results[name].update(ratios(results[name]["on"], results[name]["off"]))
+        print(f"  {name}: on/off {results[name]['ratio_requests_per_second']:.3f}x", flush=True)
+    return results
+
+
+def isolation(stack: DevStack, token: str, ids: list[str]) -> dict[str, Any]:
+    """B reads at a steady rate; A floods. A's budget is small enough that most is refused."""
+    limits = "read=2400/2400"  # 40 reads/s per organization: B's 20/s fit, A's flood does not
+    restart(stack, {"GATEWAY_RATE_LIMITS": limits})
+    email = f"bench-b-{uuid.uuid4().hex[:8]}@example.org"
+    stack.register_member(email, "bench-b-password", ["breeder"])
+    b_token = stack.login(email, "bench-b-password")
+    b = Load.gets(stack.ports.gateway, b_token, ["/brapi/v2/germplasm?pageSize=10"])
+    a = Load.gets(stack.ports.gateway, token, single_get_paths(ids))
+
+    async def together() -> tuple[Any, Any]:
+        flood = asyncio.create_task(closed_loop(a, connections=CONNECTIONS, duration=SECONDS + 2))
+        await asyncio.sleep(1)
+        steady = await open_loop(b, rate=20, duration=SECONDS)
+        return steady, await flood
+
+    alone = asyncio.run(open_loop(b, rate=20, duration=SECONDS)).summary()
+    steady, flood = asyncio.run(together())
+    result = {
+        "b_alone": alone,
+        "b_while_a_floods": steady.summary(),
+        "a_flood": flood.summary() | {"refused_429": flood.statuses.get(429, 0)},
+    }
+    result["ratio_b_p99"] = round(result["b_while_a_floods"]["p99_ms"] / alone["p99_ms"], 3)
+    print(
+        f"  tenant B p99 alone {alone['p99_ms']:.2f} ms, while A floods "
+        f"{result['b_while_a_floods']['p99_ms']:.2f} ms ({result['ratio_b_p99']:.2f}x); "
+        f"A: {flood.rps:.0f} req/s, {result['a_flood']['refused_429']} refused",
+        flush=True,
+    )
+    return result
+
+
+def tracing(stack: DevStack, token: str, ids: list[str]) -> dict[str, Any]:
+    traces = stack.workdir / "traces"
+    get = Load.gets(stack.ports.gateway, token, single_get_paths(ids))
+    to_file = {"BIJMANTRA_TRACE_FILE": str(traces / "{service}.jsonl")}
+    results: dict[str, Any] = {}
+    for label, env in (("tracing_off", OFF), ("tracing_10pct", {**OFF, **to_file, **TRACE_10PCT})):
+        restart(stack, env)
+        results[label] = measured(stack, get)
+        print_row("single_get", label, results[label])
+    results.update(ratios(results["tracing_10pct"], results["tracing_off"]))
+    results["spans_written"] = sum(1 for f in traces.glob("*.jsonl") for _ in f.open())
+    print(
+        f"  tracing 10 %: {results['ratio_requests_per_second']:.3f}x throughput, "
+        f"{results['ratio_cpu_per_request']:.3f}x CPU per request",
+        flush=True,
+    )
+    return results
+
+
+def main() -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    report: dict[str, Any] = {
+        "meta": {
+            "machine": platform.machine(),
+            "cpus": os.cpu_count(),
+            "seconds_per_scenario": SECONDS,
+            "connections": CONNECTIONS,
+            "load_average_at_start": os.getloadavg(),
+            "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+    }
+    print("Protections: rate limits + Idempotency-Key on vs off; tenant isolation; tracing")
+    with seeded_stack("bench-protections") as (stack, token, ids):
+        report["overhead"] = overhead(stack, token, ids)
+        report["isolation"] = isolation(stack, token, ids)
+        report["tracing"] = tracing(stack, token, ids)
+    (RESULTS / "protections.json").write_text(json.dumps(report, indent=2))
+    print(f"wrote {RESULTS / 'protections.json'}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

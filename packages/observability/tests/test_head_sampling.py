@@ -1,0 +1,88 @@
+"""Head sampling at the gateway and the sampled gRPC channel: who takes which path."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from bijmantra.observability.grpc_sampling import SampledChannel, traceparent_metadata
+from bijmantra.observability.http import head_sampled
+from bijmantra.observability.tracing_setup import head_ratio
+from opentelemetry import trace
+
+PARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-{flags}"
+
+
+def test_head_ratio_follows_the_standard_sampler_variables() -> None:
+    assert head_ratio({}) == 1.0
+    assert head_ratio({"OTEL_TRACES_SAMPLER": "parentbased_traceidratio"}) == 1.0
+    env = {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.1"}
+    assert head_ratio(env) == 0.1
+    assert head_ratio({"OTEL_TRACES_SAMPLER": "always_off"}) == 0.0
+    with pytest.raises(ValueError, match="unsupported"):
+        head_ratio({"OTEL_TRACES_SAMPLER": "jaeger_remote"})
+
+
+def gated(ratio: float) -> tuple[Any, list[tuple[str, Any]]]:
+    seen: list[tuple[str, Any]] = []
+
+    async def plain(scope: Any, receive: Any, send: Any) -> None:
+        seen.append(("plain", trace.get_current_span().get_span_context()))
+
+    async def instrumented(scope: Any, receive: Any, send: Any) -> None:
+        seen.append(("instrumented", None))
+
+    instrumented.app = plain  # type: ignore[attr-defined]  # the OTel middleware's inner app
+    app = SimpleNamespace(asgi_handler=instrumented)
+    head_sampled(app, ratio)
+    return app.asgi_handler, seen
+
+
+def http(traceparent: str | None = None) -> dict[str, Any]:
+    headers = [(b"traceparent", traceparent.encode())] if traceparent else []
+    return {"type": "http", "headers": headers}
+
+
+async def test_new_traces_are_sampled_at_the_ratio_before_any_instrumentation() -> None:
+    gate, seen = gated(0.1)
+    for _ in range(2000):
+        await gate(http(), None, None)
+    instrumented = sum(1 for path, _ in seen if path == "instrumented")
+    assert 120 <= instrumented <= 290  # 10 % of 2,000, with room for chance
+    unsampled = [context for path, context in seen if path == "plain"]
+    assert all(c.is_valid and not c.trace_flags.sampled for c in unsampled)
+    assert len({c.trace_id for c in unsampled}) == len(unsampled)
+    assert trace.get_current_span() is trace.INVALID_SPAN  # the context was detached
+
+
+async def test_the_callers_decision_is_followed() -> None:
+    gate, seen = gated(0.0)
+    await gate(http(PARENT.format(flags="01")), None, None)
+    await gate(http(PARENT.format(flags="00")), None, None)
+    await gate(http("garbage"), None, None)
+    assert [path for path, _ in seen] == ["instrumented", "plain", "plain"]
+    followed = seen[1][1]
+    assert f"{followed.trace_id:032x}" == "0af7651916cd43dd8448eb211c80319c"
+    assert not followed.trace_flags.sampled
+
+
+def test_unsampled_calls_carry_the_decision_and_skip_the_interceptors() -> None:
+    calls: list[tuple[str, Any]] = []
+
+    class Channel:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def unary_unary(self, method: str, **kwargs: Any) -> Any:
+            return lambda request, metadata=None, **kw: calls.append((self.name, metadata))
+
+    channel = SampledChannel(Channel("plain"), Channel("traced"))
+    call = channel.unary_unary("/svc/Method")
+    unsampled = trace.SpanContext(7, 9, False, trace.TraceFlags(0))
+    with trace.use_span(trace.NonRecordingSpan(unsampled)):
+        call(b"", metadata=(("authorization", "Bearer t"),))
+    assert calls == [
+        ("plain", (("authorization", "Bearer t"), ("traceparent", f"00-{7:032x}-{9:016x}-00")))
+    ]
+    assert traceparent_metadata(None) is None  # no span at all: nothing to add
