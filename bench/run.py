@@ -319,6 +319,10 @@ def main() -> None:
         # rate limits + Idempotency-Key on vs off, tenant isolation, tracing at 10 % vs off
         protections = ROOT / "bench" / "protections" / "bench_protections.py"
         subprocess.run([sys.executable, str(protections)], cwd=ROOT, check=True)
+    if "--skip-console" not in sys.argv:
+        # console pages (32 signed-in users) vs the same data from the JSON API, page weight
+        console = ROOT / "bench" / "console" / "bench_console.py"
+        subprocess.run([sys.executable, str(console)], cwd=ROOT, check=True)
     if "--skip-auth" not in sys.argv:
         # token verification: JwtVerifier micro-benchmark, authenticated vs anonymous requests/s
         subprocess.run(
