@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, TypeVar
@@ -46,9 +46,10 @@ def _page(items: list[T], page: PageRequest) -> Page[T]:
     return Page(items[page.offset : page.offset + page.page_size], page, len(items))
 
 
-def _region(
-    start: str, step: Callable[[str], Iterable[str]], keep: Callable[[str], bool]
-) -> set[str]:
+N = TypeVar("N", bound=Hashable)  # a node: an item id, or an int in the oracle's tests
+
+
+def _region(start: N, step: Callable[[N], Iterable[N]], keep: Callable[[N], bool]) -> set[N]:
     seen, stack = {start}, [start]
     while stack:
         for nxt in step(stack.pop()):

@@ -42,9 +42,10 @@ class IdentitySigningKeys:
     def __init__(self, channel: grpc.aio.Channel) -> None:
         self._stub = identity_grpc.IdentityServiceStub(channel)
 
-    async def __call__(self) -> dict[str, Any]:
+    async def __call__(self) -> KeySetSerialization:
         response = await self._stub.GetSigningKeys(identity_pb.GetSigningKeysRequest(), timeout=5)
-        return msgspec.json.decode(response.jwks_json)  # type: ignore[no-any-return]
+        keys: KeySetSerialization = msgspec.json.decode(response.jwks_json)
+        return keys
 
 
 class JwtVerifier:

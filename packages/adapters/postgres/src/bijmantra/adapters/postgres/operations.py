@@ -249,7 +249,8 @@ class PostgresOperationsRepository:
             "AND parent_id IS NOT DISTINCT FROM :parent",
             parent=parent_id,
         )
-        return rows[0].last
+        last = rows[0].last
+        return None if last is None else int(last)
 
     async def open_children(self, item_id: str) -> int:
         rows = await self._rows(

@@ -82,7 +82,7 @@ async def item(request: Req, state: State, item_id: str) -> Template:
     page = view(request)
     page.require(READ)
     raw, etag = await state.operations.document("GetWorkItem", page.token, work_item_id=item_id)
-    pages = {}
+    pages: dict[str, Any] = {}  # template context: one list per tab
     for name, rpc in (
         ("comments", "ListComments"),
         ("time", "ListTimeEntries"),
