@@ -8,8 +8,8 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from bijmantra.adapters.postgres import unit_of_work_factory
 from bijmantra.adapters.postgres.sensor_alerts import PostgresSilenceSchedule
-from bijmantra.adapters.postgres.sensors import sensors_unit_of_work_factory
 from bijmantra.application.events import envelope_for
 from bijmantra.application.sensors import (
     AlertInbox,
@@ -38,7 +38,7 @@ async def test_alerts_open_from_events_and_silences_and_stay_in_their_organizati
     tenant = TenantId(uuid.uuid4())
     manager = Principal("m", tenant, frozenset({"data-manager"}))
     clock = SettableClock(NOW)
-    uow = sensors_unit_of_work_factory(engine, source="test")
+    uow = unit_of_work_factory(engine, source="test")
     enrolment = DeviceEnrolment(uow, clock)
     profile = await enrolment.create_profile(manager, json.dumps(PROFILE).encode())
     body = {"name": "f", "profileId": profile["profileId"], "locationDbId": "store"}

@@ -12,7 +12,8 @@ from typing import Any
 import msgspec
 import psycopg
 import pytest
-from bijmantra.adapters.postgres.sensors import maintain_partitions, sensors_unit_of_work_factory
+from bijmantra.adapters.postgres import unit_of_work_factory
+from bijmantra.adapters.postgres.sensors import maintain_partitions
 from bijmantra.application.sensors import DeviceEnrolment, IngestTelemetry, ReadHistory
 from bijmantra.domain.sensors import RETENTION, Reading
 from bijmantra.kernel import FixedClock, NotFound, Principal, TenantId, Unauthorized
@@ -39,7 +40,7 @@ class Org:
     def __init__(self, engine: AsyncEngine) -> None:
         self.tenant = TenantId(uuid.uuid4())
         self.manager = Principal("m", self.tenant, frozenset({"data-manager"}))
-        self.uow = sensors_unit_of_work_factory(engine, source="test")
+        self.uow = unit_of_work_factory(engine, source="test")
         clock = FixedClock(NOW)
         self.enrolment = DeviceEnrolment(self.uow, clock)
         self.ingest = IngestTelemetry(self.uow, clock)
@@ -73,7 +74,7 @@ def item(seconds: int, value: float, metric: str = "air_temperature") -> dict[st
 
 
 async def count_rows(engine: AsyncEngine, tenant: TenantId, table: str) -> int:
-    async with sensors_unit_of_work_factory(engine, source="t")(tenant) as uow:
+    async with unit_of_work_factory(engine, source="t")(tenant) as uow:
         conn = uow._connection
         assert conn is not None
         return int((await conn.execute(text(f"SELECT count(*) FROM domain.{table}"))).scalar_one())
@@ -164,7 +165,7 @@ async def test_rollups_equal_a_plain_sql_aggregate_of_the_raw_rows(
     device = str(uuid.uuid4())
     readings = [Reading("air_temperature", NOW - timedelta(seconds=s), v) for s, v in points]
     batches = [readings[i::split] for i in range(split)] + ([readings] if resend else [])
-    uow = sensors_unit_of_work_factory(engine, source="test")
+    uow = unit_of_work_factory(engine, source="test")
     for batch in batches:
         unique = list({(r.metric, r.at): r for r in reversed(batch)}.values())
         async with uow(tenant) as unit:

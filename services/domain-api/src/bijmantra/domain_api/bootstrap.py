@@ -35,7 +35,7 @@ from bijmantra.adapters.postgres import (
 from bijmantra.adapters.postgres.ddl import outbox_channel
 from bijmantra.adapters.postgres.relay_loop import OutboxWakeups, run_relay
 from bijmantra.adapters.postgres.sensor_alerts import PostgresSilenceSchedule
-from bijmantra.adapters.postgres.sensors import maintain_partitions, sensors_unit_of_work_factory
+from bijmantra.adapters.postgres.sensors import maintain_partitions
 from bijmantra.adapters.redis import RedisSearchResultStore
 from bijmantra.adapters.redis.revocations import RedisRevocationList
 from bijmantra.application.analysis import (
@@ -304,12 +304,7 @@ async def bootstrap(
             traceparent=current_traceparent,
             committed_events=wakeups.wake,
         )
-        sensors_uow = sensors_unit_of_work_factory(
-            engine,
-            source=SERVICE_NAME,
-            traceparent=current_traceparent,
-            committed_events=wakeups.wake,
-        )
+        sensors_uow = uow  # the same unit of work offers the sensors stores
         closers.append(engine.dispose)
         lookup = await PostgresDocumentLookup.open(
             settings.database_url, max_size=max(2, settings.db_pool_size // 4)

@@ -9,16 +9,12 @@ over the raw rows (ADR 0207).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import msgspec
 from bijmantra.adapters.postgres.engine import driver_connection
-from bijmantra.adapters.postgres.outbox import write_outbox
-from bijmantra.adapters.postgres.sensor_alerts import PostgresAlertStore
-from bijmantra.adapters.postgres.uow import TenantTransaction
-from bijmantra.application.events import envelope_for
 from bijmantra.domain.sensors import (
     Bucket,
     Device,
@@ -322,58 +318,3 @@ async def maintain_partitions(engine: AsyncEngine, now: datetime, retention: tim
     if count:
         _PARTITIONS.months.clear()  # re-checked (and re-made if still wanted) on the next batch
     return count
-
-
-class PostgresSensorsUnitOfWork(TenantTransaction):
-    """A sensors transaction: the store plus the outbox, committed together."""
-
-    def __init__(
-        self,
-        engine: AsyncEngine,
-        tenant_id: TenantId,
-        *,
-        source: str,
-        traceparent: Callable[[], str | None] = lambda: None,
-        committed_events: Callable[[], None] = lambda: None,
-    ) -> None:
-        super().__init__(engine, tenant_id)
-        self._source, self._traceparent = source, traceparent
-        self._committed_events = committed_events
-
-    def _bind(self, connection: AsyncConnection) -> None:
-        self.sensors = PostgresSensorStore(connection)
-        self.alerts = PostgresAlertStore(connection)
-
-    async def commit(self) -> None:
-        assert self._connection is not None
-        events, self._events = self._events, []
-        if events:
-            trace = self._traceparent()
-            await write_outbox(
-                self._connection,
-                [envelope_for(e, source=self._source, traceparent=trace) for e in events],
-            )
-        await self._connection.commit()
-        if events:
-            self._committed_events()
-
-
-def sensors_unit_of_work_factory(  # type: ignore[no-untyped-def]
-    engine: AsyncEngine,
-    *,
-    source: str,
-    traceparent: Callable[[], str | None] = lambda: None,
-    committed_events: Callable[[], None] = lambda: None,
-):
-    """The ``SensorsUnitOfWorkFactory`` port bound to one engine."""
-
-    def factory(tenant_id: TenantId) -> PostgresSensorsUnitOfWork:
-        return PostgresSensorsUnitOfWork(
-            engine,
-            tenant_id,
-            source=source,
-            traceparent=traceparent,
-            committed_events=committed_events,
-        )
-
-    return factory

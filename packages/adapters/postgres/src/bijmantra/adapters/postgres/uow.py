@@ -13,6 +13,8 @@ from bijmantra.adapters.postgres.genotypes import PostgresGenotypeStore
 from bijmantra.adapters.postgres.operations import PostgresOperationsRepository
 from bijmantra.adapters.postgres.outbox import write_outbox
 from bijmantra.adapters.postgres.resources import PostgresResourceStore
+from bijmantra.adapters.postgres.sensor_alerts import PostgresAlertStore
+from bijmantra.adapters.postgres.sensors import PostgresSensorStore
 from bijmantra.application.events import envelope_for
 from bijmantra.domain import DomainEvent
 from bijmantra.kernel import TenantId
@@ -92,6 +94,8 @@ class PostgresUnitOfWork(TenantTransaction):
         self.resources = PostgresResourceStore(connection)
         self.genotypes = PostgresGenotypeStore(connection)
         self.analyses = PostgresAnalysisRepository(connection)
+        self.sensors = PostgresSensorStore(connection)
+        self.alerts = PostgresAlertStore(connection)
         self.distribution = PostgresDistributionStore(connection)
         self.operations = PostgresOperationsRepository(connection, self.tenant_id)
 
