@@ -19,6 +19,7 @@ from bijmantra.gateway.console.pages import (
     dashboard,
     germplasm,
     operations,
+    sensors,
     workbench,
 )
 from bijmantra.gateway.console.web import (
@@ -40,7 +41,7 @@ from litestar.static_files import create_static_files_router
 from litestar.template import TemplateConfig
 
 # Page modules: add yours here (each exports ROUTES) and a line to nav.NAV.
-PAGES = (auth, dashboard, germplasm, core, workbench, analyses, admin, live, operations)
+PAGES = (auth, dashboard, germplasm, core, workbench, analyses, admin, live, operations, sensors)
 
 
 @dataclass

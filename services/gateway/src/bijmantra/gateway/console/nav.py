@@ -24,4 +24,6 @@ NAV: tuple[NavItem, ...] = (
     NavItem("Audit", "/app/audit", "compliance:admin"),
     NavItem("Members", "/app/members", "tenancy:admin"),
     NavItem("Field operations", "/app/operations", "operations:read"),
+    NavItem("Devices", "/app/devices", "sensors:read"),
+    NavItem("Alerts", "/app/alerts", "sensors:read"),
 )

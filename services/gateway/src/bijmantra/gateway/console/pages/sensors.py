@@ -1,0 +1,99 @@
+"""Sensors in the console: devices with their status, a device's history at a chosen
+resolution, and the alerts inbox (acknowledge, clear). Same gRPC client as the REST routes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import msgspec
+from bijmantra.application.security import Action, Permission
+from bijmantra.gateway.console.paging import document
+from bijmantra.gateway.console.web import PREFIX, view
+from bijmantra.kernel import PageRequest
+from litestar import Request, get, post
+from litestar.datastructures import State
+from litestar.response import Redirect, Template
+
+READ = Permission("sensors", Action.READ)
+WRITE = Permission("sensors", Action.WRITE)
+SPANS = {"1m": timedelta(hours=6), "1h": timedelta(days=7), "1d": timedelta(days=90)}
+PAGE = PageRequest(0, 100)
+
+
+@get(f"{PREFIX}/devices", name="console:devices")
+async def devices(request: Request[Any, Any, Any], state: State) -> Template:
+    page = view(request)
+    page.require(READ)
+    found = await state.sensors.devices(page.token, PAGE)
+    rows = [msgspec.json.decode(d) for d in found.items]
+    return page.render("sensors/devices.html", devices=rows, total=found.total_count)
+
+
+@get(f"{PREFIX}/devices/{{device_id:str}}", name="console:device")
+async def device(request: Request[Any, Any, Any], state: State, device_id: str) -> Template:
+    """The device and one metric's history; ``resolution`` picks 1m (6 h), 1h (7 d), 1d (90 d)."""
+    page = view(request)
+    page.require(READ)
+    found = document(await state.sensors.device(page.token, device_id))
+    profiles = msgspec.json.decode(await state.sensors.profiles(page.token))
+    profile = next((p for p in profiles if p["profileId"] == found["profileId"]), None)
+    metrics = [m["name"] for m in profile["metrics"]] if profile else []
+    resolution = request.query_params.get("resolution", "1h")
+    resolution = resolution if resolution in SPANS else "1h"
+    metric = request.query_params.get("metric", "")
+    metric = metric if metric in metrics else (metrics[0] if metrics else "")
+    history: dict[str, Any] = {"points": []}
+    if metric:
+        now = datetime.now(UTC)
+        history = document(
+            await state.sensors.history(
+                page.token,
+                device_id,
+                metric,
+                (now - SPANS[resolution]).isoformat(),
+                now.isoformat(),
+                resolution,
+            )
+        )
+    points = [p for p in history["points"] if p["count"]]
+    return page.render(
+        "sensors/device.html",
+        device=found,
+        metrics=metrics,
+        metric=metric,
+        resolution=resolution,
+        resolutions=list(SPANS),
+        points=points,
+        gaps=len(history["points"]) - len(points),
+    )
+
+
+@get(f"{PREFIX}/alerts", name="console:alerts")
+async def alerts(request: Request[Any, Any, Any], state: State) -> Template:
+    page = view(request)
+    page.require(READ)
+    status = request.query_params.get("status", "")
+    status = status if status in ("open", "acknowledged", "cleared") else ""
+    found = await state.sensors.alerts(page.token, PAGE, status)
+    rows = [msgspec.json.decode(a) for a in found.items]
+    return page.render("sensors/alerts.html", alerts=rows, status=status)
+
+
+@post(f"{PREFIX}/alerts/{{alert_id:str}}/acknowledge", name="console:alert-acknowledge")
+async def acknowledge(request: Request[Any, Any, Any], state: State, alert_id: str) -> Redirect:
+    page = view(request)
+    page.require(WRITE)
+    await state.sensors.acknowledge(page.token, alert_id)
+    return Redirect(f"{PREFIX}/alerts")
+
+
+@post(f"{PREFIX}/alerts/{{alert_id:str}}/clear", name="console:alert-clear")
+async def clear(request: Request[Any, Any, Any], state: State, alert_id: str) -> Redirect:
+    page = view(request)
+    page.require(WRITE)
+    await state.sensors.clear(page.token, alert_id)
+    return Redirect(f"{PREFIX}/alerts")
+
+
+ROUTES = [devices, device, alerts, acknowledge, clear]
