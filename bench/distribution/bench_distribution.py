@@ -68,8 +68,9 @@ class SequenceStore(PostgresDistributionStore):
         super().__init__(connection)
         self._conn = connection
 
-    async def next_invoice_sequence(self, year: int) -> int:
-        return int((await self._conn.execute(text(f"SELECT nextval('{SEQUENCE}')"))).scalar_one())
+    async def take_invoice_numbers(self, year: int, count: int) -> list[int]:
+        statement = text(f"SELECT nextval('{SEQUENCE}') FROM generate_series(1, :n)")
+        return [int(n) for n in (await self._conn.execute(statement, {"n": count})).scalars()]
 
 
 class SequenceUnitOfWork(PostgresUnitOfWork):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import uuid
 from datetime import UTC, datetime
@@ -323,3 +324,25 @@ async def test_every_event_that_mails_or_renders_carries_what_its_consumer_reads
     assert packing.table is not None
     assert packing.table.rows == ((lot, germplasm, "3", "seeds"),)
     assert pages["distribution.invoice_issued"].totals[-1] == ("Total", "6.00 USD")
+
+
+async def test_concurrent_issues_go_in_batches_and_a_refused_one_takes_no_number(
+    world: DistributionWorld,
+) -> None:
+    partner = await world.partner(MANAGER)
+    line = {"description": "Seeds", "quantity": "1", "unit_price": "1"}
+    body = j({"partner_id": partner, "currency": "EUR", "lines": [line]})
+    drafts = [(await world.invoices.create(MANAGER, body))["id"] for _ in range(6)]
+    await world.invoices.act(MANAGER, drafts[0], j({"action": "issued"}))  # number 1
+    attempts = [drafts[0], *drafts[1:], drafts[1], str(uuid.uuid4())]
+    outcomes = await asyncio.gather(
+        *(world.invoices.act(MANAGER, i, j({"action": "issued"})) for i in attempts),
+        return_exceptions=True,
+    )
+    assert isinstance(outcomes[0], Conflict)  # already issued
+    assert isinstance(outcomes[-2], Conflict)  # the same draft twice in one batch
+    assert isinstance(outcomes[-1], NotFound)
+    numbers = sorted(o["number"] for o in outcomes if isinstance(o, dict))
+    assert numbers == [f"2026-{n:06d}" for n in range(2, 7)]
+    with pytest.raises(NotFound):
+        await world.invoices.act(OUTSIDER, drafts[2], j({"action": "issued"}))

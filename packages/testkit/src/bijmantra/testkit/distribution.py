@@ -90,10 +90,11 @@ class FakeDistributionStore:
         found = sorted(self._matching(kind, match), key=lambda r: r[0])[:limit]
         return [copy.deepcopy(d) for _, d in found]
 
-    async def next_invoice_sequence(self, year: int) -> int:
+    async def take_invoice_numbers(self, year: int, count: int) -> list[int]:
         key = (self._tenant, year)
-        self.staged.counters[key] = self.staged.counters.get(key, 0) + 1
-        return self.staged.counters[key]
+        first = self.staged.counters.get(key, 0) + 1
+        self.staged.counters[key] = first + count - 1
+        return list(range(first, first + count))
 
     async def put_document(self, document: StoredDocument) -> None:
         self.staged.documents[(self._tenant, document.kind.value, document.owner_id)] = document

@@ -7,6 +7,7 @@ end as 1..50; a failed issue rolls back and gives its number back.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -23,12 +24,13 @@ from bijmantra.application.distribution.inputs import (
     InvoiceLineIn,
     LinesIn,
     decode,
+    record_id,
     reference,
     to_builtins,
 )
+from bijmantra.application.distribution.issuing import IssueBatches
 from bijmantra.application.distribution.ports import Kind
 from bijmantra.application.distribution.requests import parse_action
-from bijmantra.application.ports import UnitOfWork
 from bijmantra.application.security import authorize
 from bijmantra.domain.distribution.model import (
     Dispatch,
@@ -36,7 +38,6 @@ from bijmantra.domain.distribution.model import (
     Partner,
     credit_note,
     edit_invoice,
-    issue_invoice,
     move_invoice,
 )
 from bijmantra.domain.distribution.money import (
@@ -45,7 +46,6 @@ from bijmantra.domain.distribution.money import (
     MAX_UNIT_PRICE,
     InvoiceLine,
     check_currency,
-    invoice_number,
     parse_decimal,
 )
 from bijmantra.domain.distribution.states import INVOICE_LIFECYCLE, InvoiceAction, InvoiceStatus
@@ -79,6 +79,7 @@ def invoice_document(invoice: Invoice) -> dict[str, Any]:
     }
 
 
+@dataclass
 class Invoices(UseCases):
     KIND = Kind.INVOICE
     TYPE = Invoice
@@ -127,31 +128,24 @@ class Invoices(UseCases):
             await uow.commit()
         return invoice_document(invoice)
 
+    def __post_init__(self) -> None:
+        self._issuing = IssueBatches(self.uow, self.clock, invoice_document)
+
     async def act(self, principal: Principal, invoice_id: str, body: bytes) -> dict[str, Any]:
-        """issued | paid | voided."""
+        """issued (numbered, in batches: ``issuing``) | paid | voided."""
         authorize(principal, WRITE)
         action = parse_action(decode(body, ActionIn).action, InvoiceAction)
+        if action == InvoiceAction.ISSUE:
+            record_id(invoice_id, "Invoice")
+            return await self._issuing.issue(principal, invoice_id)
         async with self.uow(principal.tenant_id) as uow:
             invoice = await load(uow, Kind.INVOICE, invoice_id, Invoice, for_update=True)
-            if action == InvoiceAction.ISSUE:
-                invoice = await self._issue(uow, invoice)
-            else:
-                invoice = move_invoice(invoice, action)
+            invoice = move_invoice(invoice, action)
             await save(uow, Kind.INVOICE, invoice)
             data: dict[str, Any] = {"invoice": invoice_document(invoice)}
-            if action == InvoiceAction.ISSUE:
-                partner = await load(uow, Kind.PARTNER, invoice.partner_id, Partner)
-                data |= {"partner": to_builtins(partner), "email": partner.email}
             record_event(uow, principal, f"invoice_{invoice.status}", invoice.id, data)
             await uow.commit()
         return invoice_document(invoice)
-
-    async def _issue(self, uow: UnitOfWork, invoice: Invoice) -> Invoice:
-        # Refuse before taking a number: a refused issue must not even queue on the counter.
-        INVOICE_LIFECYCLE.next(invoice.status, InvoiceAction.ISSUE)
-        now = self.clock.now()
-        sequence = await uow.distribution.next_invoice_sequence(now.year)
-        return issue_invoice(invoice, now, invoice_number(now.year, sequence), now.year)
 
     async def credit(self, principal: Principal, invoice_id: str) -> dict[str, Any]:
         """A draft credit note reversing an issued invoice in full."""

@@ -58,10 +58,10 @@ class DistributionStore(Protocol):
         self, kind: Kind, match: Mapping[str, Any], limit: int
     ) -> list[dict[str, Any]]: ...
 
-    async def next_invoice_sequence(self, year: int) -> int:
-        """The organization's next number in ``year``, 1, 2, 3 … with no gap.
+    async def take_invoice_numbers(self, year: int, count: int) -> list[int]:
+        """The organization's next ``count`` numbers in ``year`` (1, 2, 3 … with no gap).
 
-        The counter stays locked until the transaction ends: a rollback gives the number
+        The counter stays locked until the transaction ends: a rollback gives the numbers
         back, so concurrent issuers queue and no number is skipped or reused."""
         ...
 

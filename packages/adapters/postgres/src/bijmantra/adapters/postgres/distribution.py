@@ -50,8 +50,8 @@ _MATCHING = text(
 # organization and year wait here, and a rolled-back issue leaves the counter unchanged.
 _NEXT_NUMBER = text(
     "INSERT INTO domain.invoice_counters AS c (tenant_id, year, last_number) "  # noqa: S608
-    f"VALUES ({_TENANT}, :year, 1) "
-    "ON CONFLICT (tenant_id, year) DO UPDATE SET last_number = c.last_number + 1 "
+    f"VALUES ({_TENANT}, :year, :count) "
+    "ON CONFLICT (tenant_id, year) DO UPDATE SET last_number = c.last_number + :count "
     "RETURNING last_number"
 )
 _PUT_DOCUMENT = text(
@@ -112,8 +112,10 @@ class PostgresDistributionStore:
         values = {"kind": kind.value, "match": _encode(match).decode(), "limit": limit}
         return [_decode(r[0]) for r in await self._connection.execute(_MATCHING, values)]
 
-    async def next_invoice_sequence(self, year: int) -> int:
-        return int((await self._connection.execute(_NEXT_NUMBER, {"year": year})).scalar_one())
+    async def take_invoice_numbers(self, year: int, count: int) -> list[int]:
+        values = {"year": year, "count": count}
+        last = int((await self._connection.execute(_NEXT_NUMBER, values)).scalar_one())
+        return list(range(last - count + 1, last + 1))
 
     async def put_document(self, document: StoredDocument) -> None:
         await self._connection.execute(
