@@ -372,6 +372,10 @@ async def assert_pictures(client: httpx.AsyncClient, analysis_db_id: str, *stems
         svg = await artifact(client, analysis_db_id, f"{stem}.svg")
         assert svg.headers["content-type"].startswith("image/svg+xml")
         assert b"<svg" in svg.content[:2000]
+        # A document that can carry script: downloaded, and sandboxed if opened anyway.
+        assert svg.headers["content-disposition"].startswith("attachment;")
+        assert "sandbox" in svg.headers["content-security-policy"]
+        assert "default-src 'none'" in svg.headers["content-security-policy"]
 
 
 async def test_qc_matches_the_kernel_and_draws_histograms(

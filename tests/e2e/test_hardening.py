@@ -3,8 +3,11 @@ gigabytes, a wrong status or a lost event is a permanent test here (one stack fo
 
 from __future__ import annotations
 
+import asyncio
+import csv
 import io
 import json
+import socket
 import uuid
 import zlib
 from collections.abc import AsyncIterator, Iterator
@@ -13,7 +16,9 @@ import httpx
 import numpy as np
 import psutil
 import pytest
-from bijmantra.testkit.devstack import DevStack, running_stack
+from bijmantra.testkit.devstack import DevStack, Ports, running_stack
+from bijmantra.testkit.servers import free_port
+from websockets.asyncio.client import connect
 
 pytestmark = [pytest.mark.e2e]
 MiB = 1 << 20
@@ -21,8 +26,20 @@ MiB = 1 << 20
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
-    with running_stack(tmp_path_factory.mktemp("stack"), testdata=True) as stack:
-        yield stack
+    """The stack, started while domain-api's picked port is taken by someone else (as once
+    happened to ``just up``): it must come up anyway, on another port."""
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        taken = squatter.getsockname()[1]
+        ports = Ports(gateway=free_port(), domain_api=taken, fixed=frozenset())
+        workdir = tmp_path_factory.mktemp("stack")
+        with running_stack(workdir, testdata=True, ports=ports) as stack:
+            assert stack.ports.domain_api != taken
+            log = (workdir / "logs" / "domain-api.log").read_text(errors="replace").lower()
+            assert "address already in use" in log or "failed to bind" in log
+            squatter.close()
+            yield stack
 
 
 @pytest.fixture(scope="module")
@@ -109,3 +126,174 @@ async def test_dosages_npy_is_streamed_not_built_whole(client: httpx.AsyncClient
         f"/api/v1/variantsets/{variant_set}/dosages.npy", params={"callSetDbId": "nope"}
     )
     assert unknown.status_code in (404, 422), unknown.text
+
+
+def brapi_messages(response: httpx.Response) -> list[str]:
+    return [s["message"] for s in response.json()["metadata"]["status"]]
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"[" * 10_000 + b"]" * 10_000, "nests too deeply"),
+        (b'[{"germplasmName": "\xff\xfe"}]', "invalid UTF-8"),
+    ],
+)
+async def test_deep_or_undecodable_json_is_400_not_503(
+    client: httpx.AsyncClient, body: bytes, reason: str
+) -> None:
+    headers = {"Content-Type": "application/json"}
+    for path in ("/brapi/v2/germplasm", "/brapi/v2/search/germplasm"):
+        response = await client.post(path, content=body, headers=headers)
+        assert response.status_code == 400, response.text
+        assert any(reason in m for m in brapi_messages(response))
+
+
+async def test_thousands_of_field_errors_are_a_400_with_the_errors_not_a_429(
+    client: httpx.AsyncClient,
+) -> None:
+    items = [{"germplasmName": 7, "germplasmPUI": [], "commonCropName": {}}] * 5000
+    response = await client.post("/brapi/v2/germplasm", json=items)
+    assert response.status_code == 400, response.text
+    messages = brapi_messages(response)
+    assert any(m.startswith("[0].germplasmName") for m in messages), messages[:5]
+    assert messages[-1].endswith("more problems")  # the rest summarised, within bounds
+
+
+async def test_a_deeply_nested_websocket_frame_is_an_error_frame_not_a_4500_close(
+    stack: DevStack,
+) -> None:
+    url = stack.gateway_url.replace("http://", "ws://") + "/ws"
+    headers = {"Authorization": f"Bearer {stack.login()}"}
+    async with connect(url, additional_headers=headers) as socket:
+        assert json.loads(await socket.recv())["type"] == "ready"
+        await socket.send('{"type":"subscribe","events":' + "[" * 5000 + "]" * 5000 + "}")
+        error = json.loads(await socket.recv())
+        assert error["type"] == "error"
+        assert error["error"]["code"] == "validation"
+        await socket.send('{"type":"ping"}')  # the connection is still served
+        assert json.loads(await socket.recv()) == {"type": "pong"}
+
+
+async def created(client: httpx.AsyncClient, path: str, key: str, item: dict[str, object]) -> str:
+    response = await client.post(f"/brapi/v2{path}", json=[item])
+    assert response.status_code == 200, response.text
+    [document] = response.json()["result"]["data"]
+    return str(document[key])
+
+
+@pytest.fixture(scope="module")
+async def site(client: httpx.AsyncClient) -> dict[str, str]:
+    """A program, trial, study, plot and a free-text variable (named like a formula)."""
+    program = await created(client, "/programs", "programDbId", {"programName": "CSV program"})
+    trial = await created(
+        client, "/trials", "trialDbId", {"trialName": "CSV", "programDbId": program}
+    )
+    study = await created(
+        client, "/studies", "studyDbId", {"studyName": "CSV 2026", "trialDbId": trial}
+    )
+    unit = await created(
+        client,
+        "/observationunits",
+        "observationUnitDbId",
+        {
+            "observationUnitName": "P1",
+            "studyDbId": study,
+            "observationUnitPosition": {"observationLevel": {"levelName": "plot"}},
+        },
+    )
+    scale = await created(
+        client, "/scales", "scaleDbId", {"scaleName": "Note scale", "dataType": "Text"}
+    )
+    trait = await created(
+        client, "/traits", "traitDbId", {"traitName": "Note", "traitClass": "other"}
+    )
+    method = await created(
+        client, "/methods", "methodDbId", {"methodName": "Note", "methodClass": "Observed"}
+    )
+    variable = await created(
+        client,
+        "/variables",
+        "observationVariableDbId",
+        {
+            "observationVariableName": "=cmd|' /C calc'!A0",
+            "trait": {"traitDbId": trait, "traitName": "Note"},
+            "method": {"methodDbId": method, "methodName": "Note"},
+            "scale": {"scaleDbId": scale, "scaleName": "Note scale"},
+        },
+    )
+    return {"program": program, "study": study, "unit": unit, "variable": variable}
+
+
+async def observe(client: httpx.AsyncClient, site: dict[str, str], value: str) -> None:
+    observation = {
+        "observationUnitDbId": site["unit"],
+        "observationVariableDbId": site["variable"],
+        "studyDbId": site["study"],
+        "value": value,
+    }
+    response = await client.post("/brapi/v2/observations", json=[observation])
+    assert response.status_code == 200, response.text
+
+
+async def test_observation_tables_neutralise_formulas_but_keep_numbers(
+    client: httpx.AsyncClient, site: dict[str, str]
+) -> None:
+    values = ['=HYPERLINK("http://evil.example","x")', "-3.5", "@SUM(1)", "\tTab", "+1-1"]
+    for value in values:
+        await observe(client, site, value)
+    for accept, delimiter in (("text/csv", ","), ("text/tsv", "\t")):
+        table = await client.get(
+            "/brapi/v2/observations/table",
+            params={"studyDbId": site["study"]},
+            headers={"Accept": accept},
+        )
+        assert table.status_code == 200, table.text
+        rows = list(csv.reader(io.StringIO(table.text), delimiter=delimiter))
+        column = rows[0].index(site["variable"])
+        assert rows[1][column] == "'=cmd|' /C calc'!A0"
+        cells = sorted(row[column] for row in rows[2:] if row[column] != "seen live")
+        assert cells == sorted(["'" + values[0], "-3.5", "'@SUM(1)", "'\tTab", "'+1-1"])
+
+
+async def test_every_event_type_reaches_a_permitted_live_feed_subscriber(
+    client: httpx.AsyncClient, stack: DevStack, site: dict[str, str]
+) -> None:
+    """``program.updated`` and ``observation.created`` once reached no /ws subscriber."""
+    url = stack.gateway_url.replace("http://", "ws://") + "/ws"
+    headers = {"Authorization": f"Bearer {stack.login()}"}
+    async with connect(url, additional_headers=headers) as socket:
+        assert json.loads(await socket.recv())["type"] == "ready"
+        wanted = ["program.updated", "observation.created", "study.updated"]
+        await socket.send(json.dumps({"type": "subscribe", "events": wanted}))
+        assert json.loads(await socket.recv())["type"] == "subscribed"
+        renamed = await client.put(
+            f"/brapi/v2/programs/{site['program']}", json={"programName": "CSV program 2"}
+        )
+        assert renamed.status_code == 200, renamed.text
+        await observe(client, site, "seen live")
+        seen = set()
+        async with asyncio.timeout(30):
+            while seen != {"program.updated", "observation.created"}:
+                frame = json.loads(await socket.recv())
+                assert frame["type"] == "event", frame
+                seen.add(frame["event"]["type"])
+
+
+async def test_api_answers_are_nosniff_and_not_stored_and_metrics_are_not_public(
+    client: httpx.AsyncClient, stack: DevStack
+) -> None:
+    answer = await client.get("/brapi/v2/germplasm", params={"pageSize": 1})
+    assert answer.headers["x-content-type-options"] == "nosniff"
+    assert answer.headers["cache-control"] == "no-store"
+    refused = await client.get(f"/brapi/v2/germplasm/{uuid.uuid4()}")
+    assert refused.status_code == 404
+    assert refused.headers["cache-control"] == "no-store"
+    async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=30) as anonymous:
+        probe = await anonymous.get("/health/live")
+        assert probe.headers["x-content-type-options"] == "nosniff"
+        assert "no-store" not in probe.headers.get("cache-control", "")
+        assert (await anonymous.get("/metrics")).status_code == 404
+    metrics = await client.get(f"http://127.0.0.1:{stack.ports.gateway_metrics}/metrics")
+    assert metrics.status_code == 200
+    assert "http_requests_total" in metrics.text

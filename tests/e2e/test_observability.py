@@ -199,7 +199,8 @@ def test_metrics_on_every_service_after_traffic(stack: DevStack, created: dict[s
     unrouted = httpx.get(f"{stack.gateway_url}/no/such/{uuid.uuid4()}", timeout=30)
     assert unrouted.status_code == 404
 
-    gateway = _scrape(f"{stack.gateway_url}/metrics")
+    assert httpx.get(f"{stack.gateway_url}/metrics", timeout=30).status_code in (401, 404)
+    gateway = _scrape(f"http://127.0.0.1:{stack.ports.gateway_metrics}/metrics")
     route = "/brapi/v2/germplasm/{db_id}"  # the route template, not the URL
     assert _value(gateway, "http_requests_total", path=route, method="GET", status_code="200") >= 1
     assert _value(gateway, "http_requests_total", path=route, method="GET", status_code="404") >= 1

@@ -144,8 +144,9 @@ async def test_bad_input_is_a_clear_400_and_stores_nothing(
     assert missing.json()["result"] is None
 
 
-async def page_cache_hits(client: httpx.AsyncClient) -> float:
-    metrics = (await client.get("/metrics")).text
+async def page_cache_hits(client: httpx.AsyncClient, stack: DevStack) -> float:
+    """From the gateway's metrics listener (not its public port)."""
+    metrics = (await client.get(f"http://127.0.0.1:{stack.ports.gateway_metrics}/metrics")).text
     for family in text_string_to_metric_families(metrics):
         for sample in family.samples:
             if (
@@ -168,9 +169,9 @@ async def test_a_kept_page_shows_every_committed_write_at_once(
         return names, body["metadata"]["pagination"]["totalCount"]
 
     before, total = await listing()
-    hits = await page_cache_hits(client)
+    hits = await page_cache_hits(client, stack)
     assert await listing() == (before, total)
-    assert await page_cache_hits(client) == hits + 1  # the gateway answered its kept page
+    assert await page_cache_hits(client, stack) == hits + 1  # the gateway answered its kept page
     created = await client.post(
         "/brapi/v2/germplasm", json=new_germplasm("E2E-kept"), headers=auth(token)
     )

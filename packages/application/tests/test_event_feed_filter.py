@@ -6,10 +6,18 @@ import uuid
 
 import msgspec
 import pytest
-from bijmantra.application.events.feed import FeedItem, Subscribe, feed_filter
+from bijmantra.application.brapi.modules import catalog
+from bijmantra.application.events.feed import FeedFilter, FeedItem, Subscribe
+from bijmantra.application.events.feed import feed_filter as filter_with
+from bijmantra.application.events.permissions import event_permissions
 from bijmantra.kernel import Principal, TenantId, ValidationFailed, uuid7
 
 TENANT = TenantId(uuid.uuid4())
+PERMISSIONS = event_permissions((e.name, e.context) for e in catalog().entities.values())
+
+
+def feed_filter(principal: Principal, request: Subscribe) -> FeedFilter:
+    return filter_with(principal, request, PERMISSIONS)
 
 
 def item(

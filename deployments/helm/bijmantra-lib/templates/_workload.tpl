@@ -23,6 +23,8 @@ metadata:
     {{- include "bijmantra-lib.labels" $top | nindent 4 }}
 data:
   OTEL_SERVICE_NAME: {{ include "bijmantra-lib.name" $top | quote }}
+  # Services bind loopback unless told; in a pod, peers (NetworkPolicy-limited) connect.
+  BIND_HOST: "0.0.0.0"
   {{- range $spec.ports }}
   {{- if .env }}
   {{ .env }}: {{ .port | toString | quote }}

@@ -6,8 +6,13 @@ ports:
     port: {{ .Values.port }}
     env: GATEWAY_PORT
     appProtocol: http
+  # /metrics listens apart from the public port (issue 17): only Prometheus reaches it.
+  - name: metrics
+    port: {{ .Values.metricsPort }}
+    env: GATEWAY_METRICS_PORT
+    appProtocol: http
 metrics:
-  port: http
+  port: metrics
   path: /metrics
 probes:
   type: http
@@ -20,7 +25,7 @@ flows:
     - from: ingressController
       ports: [http]
     - from: prometheus
-      ports: [http]
+      ports: [metrics]
   egress:
     - service: identity
       port: 8001

@@ -1,4 +1,4 @@
-"""Large id lists reach PostgreSQL as one array parameter (not one parameter per id)."""
+"""Large inputs at PostgreSQL: id lists as one array parameter, failures logged without data."""
 
 from __future__ import annotations
 
@@ -10,6 +10,9 @@ from bijmantra.adapters.postgres import unit_of_work_factory
 from bijmantra.application.brapi.commands import ResourceCommands
 from bijmantra.application.brapi.modules import catalog
 from bijmantra.kernel import PageRequest, Principal, TenantId
+from bijmantra.observability import configure_logging, get_logger
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 pytestmark = pytest.mark.integration
@@ -36,3 +39,21 @@ async def test_66000_ids_in_one_filter_are_one_query(engine: AsyncEngine) -> Non
     assert page.total_count == 2
     assert sorted(d["germplasmDbId"] for d in msgspec.json.decode(page.documents)) == sorted(wanted)
     assert sorted(matched) == sorted(wanted)
+
+
+async def test_a_failed_statement_is_logged_without_its_parameters_on_a_bounded_line(
+    engine: AsyncEngine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A failed bulk statement was once logged with every parameter: one 44 MB line."""
+    configure_logging("test")
+    secret = "tenant-data-" * 200_000  # 2.4 MB of one organization's data
+    async with engine.connect() as connection:
+        with pytest.raises(DBAPIError) as unrelated:  # fails whatever the parameter holds
+            await connection.execute(text("SELECT CAST(:value AS text), 1 / 0"), {"value": secret})
+    assert "tenant-data-" not in str(unrelated.value)  # SQLAlchemy lists no parameters
+    async with engine.connect() as connection:
+        with pytest.raises(DBAPIError) as quoting:  # PostgreSQL quotes the bad value itself
+            await connection.execute(text("SELECT CAST(:value AS integer)"), {"value": secret})
+    get_logger("test").error("statement failed", exc_info=quoting.value)
+    [line] = [line for line in capsys.readouterr().out.splitlines() if "statement failed" in line]
+    assert len(line) < 64 * 1024  # bounded, whatever the exception quotes

@@ -21,6 +21,7 @@ class ErrorCode(StrEnum):
     FORBIDDEN = "forbidden"
     RATE_LIMITED = "rate_limited"
     UNAVAILABLE = "unavailable"
+    INTERNAL = "internal"
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +98,13 @@ class Unavailable(BijmantraError):
     code: ErrorCode = ErrorCode.UNAVAILABLE
 
 
+@dataclass(eq=False)
+class Internal(BijmantraError):
+    """A fault of ours (a bug, a broken invariant): logged where it happened, never retried."""
+
+    code: ErrorCode = ErrorCode.INTERNAL
+
+
 ERRORS_BY_CODE: dict[ErrorCode, type[BijmantraError]] = {
     ErrorCode.NOT_FOUND: NotFound,
     ErrorCode.CONFLICT: Conflict,
@@ -108,6 +116,7 @@ ERRORS_BY_CODE: dict[ErrorCode, type[BijmantraError]] = {
     ErrorCode.FORBIDDEN: Forbidden,
     ErrorCode.RATE_LIMITED: RateLimited,
     ErrorCode.UNAVAILABLE: Unavailable,
+    ErrorCode.INTERNAL: Internal,
 }
 
 
@@ -132,6 +141,7 @@ GRPC_STATUS_NAMES: dict[ErrorCode, str] = {
     ErrorCode.FORBIDDEN: "PERMISSION_DENIED",
     ErrorCode.RATE_LIMITED: "RESOURCE_EXHAUSTED",
     ErrorCode.UNAVAILABLE: "UNAVAILABLE",
+    ErrorCode.INTERNAL: "INTERNAL",
 }
 # HTTP status per code, for the REST edges (BrAPI and the platform API).
 HTTP_STATUSES: dict[ErrorCode, int] = {
@@ -145,4 +155,5 @@ HTTP_STATUSES: dict[ErrorCode, int] = {
     ErrorCode.FORBIDDEN: 403,
     ErrorCode.RATE_LIMITED: 429,
     ErrorCode.UNAVAILABLE: 503,
+    ErrorCode.INTERNAL: 500,
 }

@@ -10,6 +10,17 @@ import structlog
 from opentelemetry import trace
 
 CORRELATION_KEYS = ("trace_id", "span_id", "request_id", "tenant_id")
+MAX_FIELD_CHARS = 16 * 1024
+
+
+def _bounded(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+    """No field of a line past ``MAX_FIELD_CHARS``: a failed statement's text, an exception
+    message quoting input, a traceback. One 44 MB line once carried a whole bulk write."""
+    for key, value in event.items():
+        if isinstance(value, str) and len(value) > MAX_FIELD_CHARS:
+            cut = len(value) - MAX_FIELD_CHARS
+            event[key] = f"{value[:MAX_FIELD_CHARS]}… [{cut} characters cut]"
+    return event
 
 
 def _add_correlation(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
@@ -36,6 +47,7 @@ def configure_logging(service: str, level: str = "INFO") -> None:
         processors=[
             *shared,
             structlog.processors.format_exc_info,
+            _bounded,
             structlog.processors.JSONRenderer(),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
@@ -48,6 +60,7 @@ def configure_logging(service: str, level: str = "INFO") -> None:
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                 structlog.processors.format_exc_info,
+                _bounded,
                 structlog.processors.JSONRenderer(),
             ],
             foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],

@@ -52,12 +52,44 @@ async def _register_member(identity_url: str, **member: Any) -> None:
 
 @dataclass
 class Ports:
+    """The services' ports. A port picked as free can be taken before the service binds it;
+    ``repick`` draws new ones for a retry, except the ``fixed`` ones (chosen by the user)."""
+
     gateway: int = 8000
     identity: int = field(default_factory=free_port)
     identity_grpc: int = field(default_factory=free_port)
     domain_api: int = field(default_factory=free_port)
     domain_metrics: int = field(default_factory=free_port)
+    gateway_metrics: int = field(default_factory=free_port)
     worker_health: int = field(default_factory=free_port)
+    fixed: frozenset[str] = frozenset({"gateway"})
+
+    def repick(self) -> None:
+        for name in PORT_NAMES - self.fixed:
+            setattr(self, name, free_port())
+
+
+PORT_NAMES = frozenset(
+    {
+        "gateway",
+        "identity",
+        "identity_grpc",
+        "domain_api",
+        "domain_metrics",
+        "gateway_metrics",
+        "worker_health",
+    }
+)
+_BIND_FAILURES = ("address already in use", "failed to bind", "errno 98", "address in use")
+
+
+class ServiceStartError(RuntimeError):
+    """One service did not come up: which, why, and the end of its log."""
+
+    def __init__(self, service: str, reason: str, log_tail: str) -> None:
+        super().__init__(f"{service} did not start: {reason}\n---- {service} log\n{log_tail}")
+        self.service = service
+        self.port_taken = any(f in log_tail.lower() for f in _BIND_FAILURES)
 
 
 WORKER_CLIENT_ID = "analytics-worker"
@@ -148,6 +180,7 @@ class DevStack:
             "DOMAIN_API_TARGET": f"127.0.0.1:{self.ports.domain_api}",
             "METRICS_PORT": str(self.ports.domain_metrics),
             "GATEWAY_PORT": str(self.ports.gateway),
+            "GATEWAY_METRICS_PORT": str(self.ports.gateway_metrics),
             "GATEWAY_HOST": "127.0.0.1",
             "WORKER_HEALTH_PORT": str(self.ports.worker_health),
             "DATABASE_OWNER_URL": self.database.owner_url,
@@ -186,7 +219,21 @@ class DevStack:
                 self.database.domain_url,
             )
 
-    def start_services(self, timeout: float = 60.0) -> None:
+    def start_services(self, timeout: float = 60.0, attempts: int = 3) -> None:
+        """Start the four; when one could not bind its port (taken since it was picked),
+        stop them and start again on new ports; otherwise name the service that failed."""
+        for attempt in range(1, attempts + 1):
+            try:
+                self._start_all(timeout)
+                return
+            except ServiceStartError as failure:
+                self.stop_services()
+                if attempt == attempts or not failure.port_taken:
+                    raise
+                print(f"{failure.service}: its port was taken; retrying", file=sys.stderr)
+                self.ports.repick()
+
+    def _start_all(self, timeout: float) -> None:
         assert self.database is not None
         plan = [
             ("identity", self.database.identity_url, self.ports.identity),
@@ -196,8 +243,21 @@ class DevStack:
         ]
         for name, database_url, port in plan:
             self.start_service(name, database_url)
-            wait_for_port(port, timeout=timeout, process=self.services[name])
+            try:
+                wait_for_port(port, timeout=timeout, process=self.services[name])
+            except (RuntimeError, TimeoutError) as exc:
+                raise self._failed(name, str(exc)) from None
         self.wait_ready(timeout)
+
+    def _failed(self, name: str, reason: str) -> ServiceStartError:
+        log = self.log_dir / f"{name}.log" if self.log_dir is not None else None
+        tail = log.read_text(errors="replace")[-4000:] if log and log.exists() else ""
+        return ServiceStartError(name, reason, tail)
+
+    def _check_alive(self) -> None:
+        for name, process in self.services.items():
+            if process.poll() is not None:
+                raise self._failed(name, f"exited with code {process.returncode}")
 
     def start_service(
         self,
@@ -233,18 +293,26 @@ class DevStack:
         return self.services[key]
 
     def wait_ready(self, timeout: float = 60.0) -> None:
+        """Gateway and worker ready, every process alive; a failure names the service (the
+        gateway's readiness body names the upstream it waits for)."""
         deadline = time.monotonic() + timeout
         urls = [
-            f"{self.gateway_url}/health/ready",
-            f"http://127.0.0.1:{self.ports.worker_health}/health/ready",
+            ("gateway", f"{self.gateway_url}/health/ready"),
+            ("analytics-worker", f"http://127.0.0.1:{self.ports.worker_health}/health/ready"),
         ]
-        for url in urls:
+        for name, url in urls:
+            answer = "no answer"
             while True:
-                with contextlib.suppress(httpx.HTTPError):
-                    if httpx.get(url, timeout=2).status_code == 200:
+                self._check_alive()
+                try:
+                    reply = httpx.get(url, timeout=2)
+                    if reply.status_code == 200:
                         break
+                    answer = f"{reply.status_code} {reply.text[:300]}"
+                except httpx.HTTPError as exc:
+                    answer = str(exc)
                 if time.monotonic() > deadline:
-                    raise TimeoutError(f"{url} not ready after {timeout}s")
+                    raise self._failed(name, f"{url} not ready after {timeout}s ({answer})")
                 time.sleep(0.2)
 
     def login(
@@ -309,12 +377,16 @@ class DevStack:
 
 @contextlib.contextmanager
 def running_stack(
-    workdir: Path, *, testdata: bool = False, env: dict[str, str] | None = None
+    workdir: Path,
+    *,
+    testdata: bool = False,
+    env: dict[str, str] | None = None,
+    ports: Ports | None = None,
 ) -> Iterator[DevStack]:
     """Fresh servers, migrations, the demo seed and the four services, stopped on exit.
 
     The end-to-end tests' one way to get a stack; a failed start-up prints the service logs."""
-    ports = Ports(gateway=free_port())
+    ports = ports or Ports(gateway=free_port(), fixed=frozenset())
     stack = DevStack(workdir, ports, log_dir=workdir / "logs", env=dict(env or {}))
     try:
         stack.start_servers()

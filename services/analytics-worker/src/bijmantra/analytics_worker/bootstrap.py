@@ -108,7 +108,9 @@ async def run(settings: Settings, stop: asyncio.Event, tracing: Tracing | None =
     else:
         log.warning("SMTP_HOST unset: distribution notifications are not mailed")
     health = await serve_health(
-        settings.health_port, lambda: nc.is_connected and all(c.ready.is_set() for c in consumers)
+        settings.health_port,
+        lambda: nc.is_connected and all(c.ready.is_set() for c in consumers),
+        settings.bind_host,
     )
 
     async def sample_consumer_lag() -> None:

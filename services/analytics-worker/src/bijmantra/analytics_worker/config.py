@@ -13,6 +13,7 @@ class Settings:
     database_url: str
     nats_url: str
     health_port: int = 8002
+    bind_host: str = "127.0.0.1"  # the health/metrics listener (charts and compose: 0.0.0.0)
     log_level: str = "INFO"
     domain_api_target: str = "127.0.0.1:50051"
     # identity's token endpoint and this worker's platform service client (ADR 0039);
@@ -35,6 +36,7 @@ class Settings:
             database_url=env["DATABASE_URL"],
             nats_url=env.get("NATS_URL", "nats://127.0.0.1:4222"),
             health_port=int(env.get("WORKER_HEALTH_PORT", "8002")),
+            bind_host=env.get("BIND_HOST", "127.0.0.1"),
             log_level=env.get("LOG_LEVEL", "INFO"),
             domain_api_target=env.get("DOMAIN_API_TARGET", "127.0.0.1:50051"),
             identity_url=env.get("IDENTITY_URL", "http://127.0.0.1:8001"),

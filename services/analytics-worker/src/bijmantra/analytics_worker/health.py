@@ -11,7 +11,9 @@ from collections.abc import Callable
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 
-async def serve_health(port: int, is_ready: Callable[[], bool]) -> asyncio.Server:
+async def serve_health(
+    port: int, is_ready: Callable[[], bool], host: str = "127.0.0.1"
+) -> asyncio.Server:
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             request_line = await asyncio.wait_for(reader.readline(), 5)
@@ -40,4 +42,4 @@ async def serve_health(port: int, is_ready: Callable[[], bool]) -> asyncio.Serve
         finally:
             writer.close()
 
-    return await asyncio.start_server(handle, "0.0.0.0", port)
+    return await asyncio.start_server(handle, host, port)

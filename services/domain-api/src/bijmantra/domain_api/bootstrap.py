@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import grpc
 import prometheus_client
-from bijmantra.adapters.grpc import IdentitySigningKeys, JwtVerifier
+from bijmantra.adapters.grpc import ErrorInterceptor, IdentitySigningKeys, JwtVerifier
 from bijmantra.adapters.grpc.errors import ErrorTranslation
 from bijmantra.adapters.nats import (
     EVENTS_SUBJECTS,
@@ -192,7 +192,9 @@ class DomainApi:
         await self.health.set("", health_pb2.HealthCheckResponse.SERVING)
         for service in SERVED:
             await self.health.set(service, health_pb2.HealthCheckResponse.SERVING)
-        metrics_server, _ = prometheus_client.start_http_server(self.settings.metrics_port)
+        metrics_server, _ = prometheus_client.start_http_server(
+            self.settings.metrics_port, addr=self.settings.bind_host
+        )
         log.info(
             "domain-api serving", port=self.settings.port, metrics_port=self.settings.metrics_port
         )
@@ -384,6 +386,7 @@ async def bootstrap(
         interceptors=[
             *tracing.grpc_server_interceptors(),
             GrpcServerMetrics(),
+            ErrorInterceptor(),  # the catch-all: auth and every servicer inside it
             AuthInterceptor(
                 verifier,
                 service_roles={
@@ -484,7 +487,7 @@ async def bootstrap(
         ),
         server,
     )
-    server.add_insecure_port(f"0.0.0.0:{settings.port}")
+    server.add_insecure_port(f"{settings.bind_host}:{settings.port}")
     return DomainApi(
         settings,
         server,

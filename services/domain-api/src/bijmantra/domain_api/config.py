@@ -14,6 +14,9 @@ class Settings:
     token_issuer: str
     token_audience: str
     port: int = 50051
+    # Listeners (gRPC, /metrics) take connections only on this address unless told otherwise:
+    # loopback on a laptop; the charts and compose set 0.0.0.0 inside the pod's network.
+    bind_host: str = "127.0.0.1"
     metrics_port: int = 9464
     log_level: str = "INFO"
     db_pool_size: int = 20
@@ -35,6 +38,7 @@ class Settings:
             token_issuer=env.get("TOKEN_ISSUER", "http://127.0.0.1:8001"),
             token_audience=env.get("TOKEN_AUDIENCE", "bijmantra"),
             port=int(env.get("DOMAIN_API_PORT", "50051")),
+            bind_host=env.get("BIND_HOST", "127.0.0.1"),
             metrics_port=int(env.get("METRICS_PORT", "9464")),
             log_level=env.get("LOG_LEVEL", "INFO"),
             db_pool_size=int(env.get("DB_POOL_SIZE", "20")),

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import grpc
+import prometheus_client
 from bijmantra.adapters.grpc import (
     CHANNEL_OPTIONS,
     AnalysisClient,
@@ -24,6 +25,7 @@ from bijmantra.adapters.nats import JetStreamEventFeed, connect, ensure_stream
 from bijmantra.adapters.redis.revocations import RedisRevocationList
 from bijmantra.application.brapi.modules import catalog
 from bijmantra.application.client_address import parse_networks
+from bijmantra.application.events.permissions import event_permissions
 from bijmantra.application.ports import TokenVerifier
 from bijmantra.gateway import (
     brapi,
@@ -41,6 +43,7 @@ from bijmantra.gateway.edge import (
     http_exception_handler,
     permission_guard,
     request_id_middleware,
+    security_headers_middleware,
     unexpected_error_handler,
 )
 from bijmantra.gateway.identity_proxy import IdentityProxy, identity_routes
@@ -49,7 +52,7 @@ from bijmantra.gateway.page_cache import PageCache
 from bijmantra.gateway.permissions import my_permissions
 from bijmantra.gateway.protection.wiring import protections
 from bijmantra.kernel import BijmantraError
-from bijmantra.observability import configure_logging
+from bijmantra.observability import configure_logging, get_logger
 from bijmantra.observability.http import head_sampled, http_observability
 from bijmantra.observability.tracing_setup import configure_tracing
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -58,6 +61,7 @@ from litestar.datastructures import State
 from litestar.exceptions import HTTPException
 from litestar.middleware import DefineMiddleware
 
+log = get_logger(__name__)
 GRPC_OPTIONS = [
     ("grpc.max_receive_message_length", 64 * 1024 * 1024),
     ("grpc.keepalive_time_ms", 30_000),
@@ -92,6 +96,18 @@ async def ready(state: State) -> Response[dict[str, Any]]:
     )
 
 
+def serve_metrics(port: int, host: str) -> Any:
+    """``/metrics`` on its own listener, never on the public port (scrapers reach it inside
+    the cluster). With several granian workers the first binds it; the others' requests
+    are then not counted there (as before, when a scrape reached one worker at random)."""
+    try:
+        server, _ = prometheus_client.start_http_server(port, addr=host)
+    except OSError as exc:
+        log.warning("metrics port taken, not served by this worker", port=port, error=str(exc))
+        return None
+    return server
+
+
 def create_app(
     settings: Settings | None = None, *, verifier: TokenVerifier | None = None
 ) -> Litestar:
@@ -121,6 +137,7 @@ def create_app(
         revocations=revocations,
     )
     resources = ResourceClient(domain_channel)
+    brapi_catalog = catalog()
     state = State(
         {
             "brapi": resources,
@@ -136,6 +153,9 @@ def create_app(
                 ping_interval=settings.ws_ping_interval, queue_limit=settings.ws_queue_limit
             ),
             "channels": {"domain-api": domain_channel, "identity": identity_channel},
+            "event_permissions": event_permissions(
+                (e.name, e.context) for e in brapi_catalog.entities.values()
+            ),
         }
     )
 
@@ -151,6 +171,7 @@ def create_app(
         js = nc.jetstream()
         await ensure_stream(js)
         app.state.feed = JetStreamEventFeed(js)
+        metrics = serve_metrics(settings.metrics_port, settings.bind_host)
         # Start-up objects (modules, the app, clients) never die: move them out of the
         # collector's reach, so a full collection no longer walks them while it stalls
         # every open /ws connection (85 ms pauses measured at 1,000 events/s, ADR 0050).
@@ -158,6 +179,8 @@ def create_app(
         try:
             yield
         finally:
+            if metrics is not None:
+                metrics.shutdown()
             await nc.drain()
             await identity_http.close()
             await web_console.close()
@@ -174,7 +197,7 @@ def create_app(
             live,
             startup,
             ready,
-            *brapi.route_handlers(catalog()),
+            *brapi.route_handlers(brapi_catalog),
             *genotypes.HANDLERS,
             *compliance.ROUTES,
             *sensors.ROUTES,
@@ -183,7 +206,6 @@ def create_app(
             live_feed,
             my_permissions,
             *identity_routes(identity_http),
-            *observability.route_handlers,
             *console.console_router(),
         ],
         template_config=console.template_config(),
@@ -193,6 +215,7 @@ def create_app(
         middleware=[
             *observability.middleware,
             request_id_middleware,
+            security_headers_middleware,
             console.console_headers_middleware,
             DefineMiddleware(auth, exclude_from_auth_key="public"),
             *protection.middleware,

@@ -17,6 +17,7 @@ from bijmantra.application.brapi.entity import Catalog, Entity, Op
 from bijmantra.application.brapi.ports import DocumentPage
 from bijmantra.application.envelopes import brapi_metadata
 from bijmantra.application.security import Action, Permission
+from bijmantra.gateway.spreadsheet import safe_row
 from bijmantra.kernel import FieldError, PageRequest, ValidationFailed
 from litestar import HttpMethod, Request, Response
 from litestar.datastructures import State
@@ -319,13 +320,14 @@ async def _delimited_table(
         buffer.truncate()
         return text.encode()
 
-    writer.writerow([*header, *(v["observationVariableDbId"] for v in variables)])
+    # Every cell, header rows too (variable names are user text), is spreadsheet-safe.
+    writer.writerow(safe_row([*header, *(v["observationVariableDbId"] for v in variables)]))
     writer.writerow(
-        [*("" for _ in header), *(v["observationVariableName"] or "" for v in variables)]
+        safe_row([*("" for _ in header), *(v["observationVariableName"] or "" for v in variables)])
     )
     yield flush()
     async for rows in _rest(first, chunks):
-        writer.writerows(msgspec.json.decode(rows))
+        writer.writerows(safe_row(row) for row in msgspec.json.decode(rows))
         yield flush()
 
 

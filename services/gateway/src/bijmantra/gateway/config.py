@@ -17,6 +17,10 @@ class Settings:
     ws_ping_interval: float = 20.0
     ws_queue_limit: int = 1000
     port: int = 8000
+    # /metrics is served apart from the public port, on this address (loopback unless told:
+    # the charts and compose set 0.0.0.0 inside the pod's network).
+    metrics_port: int = 9465
+    bind_host: str = "127.0.0.1"
     workers: int = 1
     log_level: str = "INFO"
     identity_url: str = "http://127.0.0.1:8001"  # identity's HTTP endpoints, proxied (ADR 0038)
@@ -41,6 +45,8 @@ class Settings:
             ws_ping_interval=float(env.get("WS_PING_INTERVAL", "20")),
             ws_queue_limit=int(env.get("WS_QUEUE_LIMIT", "1000")),
             port=int(env.get("GATEWAY_PORT", "8000")),
+            metrics_port=int(env.get("GATEWAY_METRICS_PORT", "9465")),
+            bind_host=env.get("BIND_HOST", "127.0.0.1"),
             workers=int(env.get("GATEWAY_WORKERS", "1")),
             log_level=env.get("LOG_LEVEL", "INFO"),
             identity_url=env.get("IDENTITY_URL", "http://127.0.0.1:8001"),

@@ -11,6 +11,7 @@ from bijmantra.application.security import authorize
 from bijmantra.kernel import (
     BijmantraError,
     Forbidden,
+    Internal,
     NotFound,
     Principal,
     Unauthorized,
@@ -58,6 +59,37 @@ def request_id_middleware(app: ASGIApp) -> ASGIApp:
             await send(message)
 
         await app(scope, receive, send_with_id)
+
+    return middleware
+
+
+API_PREFIXES = ("/brapi/", "/api/")
+
+
+def security_headers_middleware(app: ASGIApp) -> ASGIApp:
+    """``nosniff`` on every response; ``Cache-Control: no-store`` on API answers to a request
+    that carried credentials (a shared cache or the browser's must not keep tenant data),
+    unless the handler chose its own caching."""
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        credentials = any(k in (b"authorization", b"cookie") for k, _ in scope["headers"])
+        private = credentials and scope["path"].startswith(API_PREFIXES)
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                names = {k.lower() for k, _ in headers}
+                if b"x-content-type-options" not in names:
+                    headers.append((b"x-content-type-options", b"nosniff"))
+                if private and b"cache-control" not in names:
+                    headers.append((b"cache-control", b"no-store"))
+                message["headers"] = headers
+            await send(message)
+
+        await app(scope, receive, send_with_headers)
 
     return middleware
 
@@ -132,7 +164,6 @@ def http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException) 
 
 
 def unexpected_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """The catch-all: logged with its traceback, 500 in the envelope of the path's API."""
     log.exception("unhandled error", path=request.url.path)
-    response = error_response(request, BijmantraError("Internal server error"))
-    response.status_code = 500
-    return response
+    return error_response(request, Internal("Internal server error"))

@@ -24,6 +24,7 @@ PIECE_BYTES = 1 << 20
 # Uploads stream through to domain-api (never buffered whole), so their bound is far above
 # the JSON body limit; Litestar counts the streamed bytes and answers 413 past it.
 UPLOAD_LIMIT = 4 << 30
+ARTIFACT_CSP = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
 WRITE_GENOTYPES = {"permission": Permission("genotyping", Action.WRITE)}
 READ_GENOTYPES = {"permission": Permission("genotyping", Action.READ)}
 READ_ANALYSES = {"permission": Permission("analysis", Action.READ)}
@@ -196,9 +197,13 @@ async def analysis_artifact(
     request: Request[Any, Any, Any], state: State, analysis_db_id: str, name: str
 ) -> Response[bytes]:
     media_type, data = await state.analyses.artifact(request.auth, analysis_db_id, name)
-    return Response(
-        data, media_type=media_type, headers={"Content-Disposition": f'inline; filename="{name}"'}
-    )
+    # Downloaded, never rendered as a page of ours: an SVG is a document that can carry
+    # script. (An <img> still shows it; browsers run no script in images.)
+    headers = {
+        "Content-Disposition": f'attachment; filename="{name}"',
+        "Content-Security-Policy": ARTIFACT_CSP,
+    }
+    return Response(data, media_type=media_type, headers=headers)
 
 
 HANDLERS = [

@@ -21,11 +21,13 @@ import asyncio
 import contextlib
 import time
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import msgspec
 from bijmantra.application.envelopes import platform_error_body
 from bijmantra.application.events.feed import EventFeed, FeedFilter, Subscribe, feed_filter
+from bijmantra.application.events.permissions import EventPermissions
+from bijmantra.application.json_input import decode_bounded
 from bijmantra.application.ports import TokenVerifier
 from bijmantra.kernel import BijmantraError, Principal, Unauthorized, Unavailable, ValidationFailed
 from bijmantra.observability import get_logger
@@ -38,10 +40,12 @@ CLOSE_UNAUTHORIZED = 4401
 CLOSE_KEEPALIVE_TIMEOUT = 4408
 CLOSE_SLOW_CONSUMER = 4413
 CLOSE_UNAVAILABLE = 1011
+CLOSE_INTERNAL_ERROR = 1011
 CLOSE_TIMEOUT = 5.0  # seconds a close handshake may take
 MAX_FRAME = 64 * 1024
 MAX_BATCH = 200  # events per batched frame
 _encode = msgspec.json.encode
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -74,8 +78,10 @@ class LiveConnection:
         feed: EventFeed,
         verifier: TokenVerifier,
         settings: FeedSettings,
+        permissions: EventPermissions,
     ) -> None:
         self._socket, self._feed, self._verifier, self._settings = socket, feed, verifier, settings
+        self._permissions = permissions
         # Control frames as bytes, events as ``_Event`` (framed when sent, see ``_send``).
         self._outbox: asyncio.Queue[bytes | _Event] = asyncio.Queue(settings.queue_limit)
         self._batch = False
@@ -103,6 +109,12 @@ class LiveConnection:
                 )
         except* (WebSocketDisconnect, OSError):
             pass
+        except* Exception:  # the catch-all: logged, and closed as RFC 6455 says (1011)
+            log.exception("live feed connection failed")
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(
+                    self._socket.close(CLOSE_INTERNAL_ERROR, "internal error"), CLOSE_TIMEOUT
+                )
         finally:
             if self._pump is not None:
                 self._pump.cancel()
@@ -114,14 +126,12 @@ class LiveConnection:
                 raw = await asyncio.wait_for(
                     self._socket.receive_data("text"), self._settings.auth_timeout
                 )
-                token = (
-                    msgspec.json.decode(raw, type=_Auth).token if _frame_type(raw) == "auth" else ""
-                )
+                token = _decode_frame(raw, _Auth).token if _frame_type(raw) == "auth" else ""
             if not token.strip():
                 raise Unauthorized("Send a bearer token first")
             self._token = token.strip()
             return await self._verifier.verify(self._token)
-        except (BijmantraError, TimeoutError, msgspec.DecodeError) as exc:
+        except (BijmantraError, TimeoutError) as exc:
             error = (
                 exc
                 if isinstance(exc, BijmantraError)
@@ -141,8 +151,9 @@ class LiveConnection:
                 if kind == "ping":
                     self._queue(b'{"type":"pong"}')
                 elif kind == "subscribe":
-                    request = msgspec.json.decode(raw, type=Subscribe)
-                    await self._subscribe(feed_filter(principal, request), request.resume_from)
+                    request = _decode_frame(raw, Subscribe)
+                    allowed = feed_filter(principal, request, self._permissions)
+                    await self._subscribe(allowed, request.resume_from)
                     self._batch = request.batch  # (no await since "subscribed" was queued)
             except BijmantraError as error:
                 self._queue(_encode({"type": "error", **platform_error_body(error, None)}))
@@ -252,10 +263,18 @@ def _frames(waiting: list[bytes | _Event], *, batch: bool) -> list[bytes]:
     return frames
 
 
+def _decode_frame(raw: str | bytes, shape: type[T]) -> T:
+    """A frame within the bounds of any request body (depth, UTF-8): a frame nested 10,000
+    deep is answered with an error frame like any invalid one, not a 4500 close."""
+    data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
+    frame: T = decode_bounded(data, "a JSON object", shape=shape)
+    return frame
+
+
 def _frame_type(raw: str | bytes) -> str:
     try:
-        return msgspec.json.decode(raw, type=_Frame).type
-    except (msgspec.DecodeError, msgspec.ValidationError):
+        return _decode_frame(raw, _Frame).type
+    except ValidationFailed:
         raise ValidationFailed(
             'Frames are JSON objects with "type": auth, subscribe, ping or pong'
         ) from None
@@ -264,4 +283,6 @@ def _frame_type(raw: str | bytes) -> str:
 @websocket("/ws", opt={"public": True})
 async def live_feed(socket: WebSocket[Any, Any, Any]) -> None:
     state = socket.app.state
-    await LiveConnection(socket, state.feed, state.verifier, state.feed_settings).serve()
+    await LiveConnection(
+        socket, state.feed, state.verifier, state.feed_settings, state.event_permissions
+    ).serve()

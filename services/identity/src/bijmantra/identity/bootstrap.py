@@ -14,6 +14,7 @@ from typing import Any
 import grpc
 import msgspec
 from bijmantra.adapters.email import SmtpEmailSender
+from bijmantra.adapters.grpc import ErrorInterceptor
 from bijmantra.adapters.grpc.auth import JwtVerifier
 from bijmantra.adapters.nats import JetStreamPublisher, connect, ensure_stream
 from bijmantra.adapters.postgres import PostgresOutboxStore, create_engine, libpq_url
@@ -74,6 +75,7 @@ from bijmantra.identity.edge import (
     error_response,
     http_exception_response,
     ok,
+    unexpected_error_response,
 )
 from bijmantra.identity.grpc_api import IdentityServicer
 from bijmantra.identity.oauth import revoke, token, userinfo
@@ -319,14 +321,18 @@ def create_app(settings: Settings | None = None) -> Litestar:
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         await ring.load()
         server = grpc.aio.server(
-            interceptors=[*tracing.grpc_server_interceptors(), GrpcServerMetrics()]
+            interceptors=[
+                *tracing.grpc_server_interceptors(),
+                GrpcServerMetrics(),
+                ErrorInterceptor(),  # the catch-all of every method
+            ]
         )
         identity_service_pb2_grpc.add_IdentityServiceServicer_to_server(
             IdentityServicer(ring), server
         )
         health_servicer = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-        server.add_insecure_port(f"0.0.0.0:{settings.grpc_port}")
+        server.add_insecure_port(f"{settings.bind_host}:{settings.grpc_port}")
         await server.start()
         await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
         log.info("identity serving", port=settings.port, grpc_port=settings.grpc_port)
@@ -394,7 +400,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *observability.route_handlers,
         ],
         state=state,
-        exception_handlers={BijmantraError: error_response, HTTPException: http_exception_response},
+        exception_handlers={
+            BijmantraError: error_response,
+            HTTPException: http_exception_response,
+            Exception: unexpected_error_response,  # the catch-all
+        },
         lifespan=[lifespan],
         plugins=observability.plugins,
         middleware=observability.middleware,

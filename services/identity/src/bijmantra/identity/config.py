@@ -15,6 +15,7 @@ class Settings:
     audience: str
     port: int = 8001
     grpc_port: int = 50052
+    bind_host: str = "127.0.0.1"  # the gRPC listener (charts and compose: 0.0.0.0)
     access_token_ttl: int = 600  # seconds: short-lived by design
     log_level: str = "INFO"
     redis_url: str | None = None  # login attempt limiter; required outside tests
@@ -46,6 +47,7 @@ class Settings:
             audience=env.get("TOKEN_AUDIENCE", "bijmantra"),
             port=port,
             grpc_port=int(env.get("IDENTITY_GRPC_PORT", "50052")),
+            bind_host=env.get("BIND_HOST", "127.0.0.1"),
             access_token_ttl=int(env.get("ACCESS_TOKEN_TTL", "600")),
             log_level=env.get("LOG_LEVEL", "INFO"),
             redis_url=env.get("REDIS_URL"),

@@ -10,6 +10,7 @@ from bijmantra.application.client_address import client_address
 from bijmantra.application.envelopes import http_status, platform_body, platform_error_body
 from bijmantra.kernel import (
     BijmantraError,
+    Internal,
     NotFound,
     Principal,
     RateLimited,
@@ -22,6 +23,7 @@ from litestar import Request, Response
 from litestar.datastructures import State
 from litestar.exceptions import HTTPException
 
+log = get_logger(__name__)
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 MAX_BODY = 64 * 1024
 T = TypeVar("T")
@@ -90,6 +92,12 @@ def http_exception_response(request: Request[Any, Any, Any], exc: HTTPException)
     response = error_response(request, error)
     response.status_code = exc.status_code if 400 <= exc.status_code < 500 else 400
     return response
+
+
+def unexpected_error_response(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """The catch-all: logged with its traceback, answered 500 in the platform envelope."""
+    log.exception("unhandled error", path=request.url.path)
+    return error_response(request, Internal("Internal server error"))
 
 
 def ok(

@@ -8,7 +8,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import msgspec
 from bijmantra.application.analysis.dto import (
     AnalysisRequest,
     Artifact,
@@ -17,6 +16,7 @@ from bijmantra.application.analysis.dto import (
 )
 from bijmantra.application.brapi.ports import ResourceStore
 from bijmantra.application.genotyping.queries import columns_for, stored_variant_set
+from bijmantra.application.json_input import decode_bounded
 from bijmantra.application.ports import UnitOfWork, UnitOfWorkFactory
 from bijmantra.application.security import Action, Permission, authorize
 from bijmantra.domain.analysis import AnalysisJob, AnalysisType, JobStatus
@@ -93,14 +93,8 @@ async def observed_phenotypes(
 
 
 def decode_request(body: bytes) -> AnalysisRequest:
-    try:
-        return msgspec.json.decode(body, type=AnalysisRequest)
-    except msgspec.ValidationError as exc:
-        raise ValidationFailed("Invalid analysis request", [FieldError("body", str(exc))]) from None
-    except msgspec.DecodeError as exc:
-        raise ValidationFailed(
-            "Request body is not valid JSON", [FieldError("body", str(exc))]
-        ) from None
+    request: AnalysisRequest = decode_bounded(body, "an analysis request", shape=AnalysisRequest)
+    return request
 
 
 async def job_or_404(

@@ -1,9 +1,10 @@
 """The live event feed: what a WebSocket client may subscribe to and what it may see.
 
 A client sees an event only when it belongs to the client's organization, the client's
-roles grant ``read`` on the event's context, and it matches the subscription (event type
-patterns and/or resource ids). Routing data (tenant, type) comes from message headers, so
-most events are rejected without decoding their payload.
+roles grant the permission the event type needs (``events.permissions``, an explicit
+table), and it matches the subscription (event type patterns and/or resource ids). Routing
+data (tenant, type) comes from message headers, so most events are rejected without
+decoding their payload.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from typing import Protocol
 
 import msgspec
 from bijmantra.application.events.bulk import is_bulk, matches_type
-from bijmantra.application.security import Action, permissions_for
+from bijmantra.application.events.permissions import EventPermissions
+from bijmantra.application.security import Permission, permissions_for
 from bijmantra.kernel import FieldError, Principal, ValidationFailed
 
 MAX_PATTERNS = 50
@@ -108,22 +110,24 @@ def _about(item: FeedItem, resources: frozenset[str]) -> bool:
 @dataclass(frozen=True)
 class FeedFilter:
     tenant_id: str
-    readable_contexts: frozenset[str]
+    granted: frozenset[Permission]
+    permissions: EventPermissions
     patterns: tuple[str, ...]
     resources: frozenset[str]
 
     def admits(self, item: FeedItem) -> bool:
         if item.tenant_id != self.tenant_id:
             return False
-        context, _, _ = item.type.partition(".")
-        if context not in self.readable_contexts:
-            return False
+        if self.permissions.needed(item.type) not in self.granted:
+            return False  # unknown types (``None``) are never granted
         if self.patterns and not any(matches_type(p, item.type) for p in self.patterns):
             return False
         return not self.resources or _about(item, self.resources)
 
 
-def feed_filter(principal: Principal, request: Subscribe) -> FeedFilter:
+def feed_filter(
+    principal: Principal, request: Subscribe, permissions: EventPermissions
+) -> FeedFilter:
     """Validate a subscription for ``principal``; raise ``ValidationFailed`` on bad input."""
     problems: list[FieldError] = []
     if len(request.events) > MAX_PATTERNS:
@@ -141,11 +145,12 @@ def feed_filter(principal: Principal, request: Subscribe) -> FeedFilter:
         problems.append(FieldError("resumeFrom", "must be an event id (UUIDv7)"))
     if problems:
         raise ValidationFailed("Invalid subscription", problems)
-    readable = frozenset(
-        p.context for p in permissions_for(principal.roles) if p.action is Action.READ
-    )
     return FeedFilter(
-        str(principal.tenant_id), readable, tuple(request.events), frozenset(request.resources)
+        str(principal.tenant_id),
+        permissions_for(principal.roles),
+        permissions,
+        tuple(request.events),
+        frozenset(request.resources),
     )
 
 

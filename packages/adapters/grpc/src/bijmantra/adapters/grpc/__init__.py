@@ -2,7 +2,12 @@
 
 from bijmantra.adapters.grpc.audit import AuditClient
 from bijmantra.adapters.grpc.auth import IdentitySigningKeys, JwtVerifier, bearer_metadata
-from bijmantra.adapters.grpc.errors import abort_with, error_from_rpc, rpc_error_metadata
+from bijmantra.adapters.grpc.errors import (
+    ErrorInterceptor,
+    abort_with,
+    error_from_rpc,
+    rpc_error_metadata,
+)
 from bijmantra.adapters.grpc.genotyping import (
     CHANNEL_OPTIONS,
     AnalysisClient,
@@ -21,6 +26,7 @@ __all__ = [
     "AnalysisWorkerClient",
     "AuditClient",
     "DosageChunk",
+    "ErrorInterceptor",
     "GenotypingClient",
     "IdentitySigningKeys",
     "JwtVerifier",

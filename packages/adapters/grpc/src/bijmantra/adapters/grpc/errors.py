@@ -1,4 +1,10 @@
-"""One codec for errors crossing gRPC: status code from the kernel table, details as JSON."""
+"""One codec for errors crossing gRPC: status code from the kernel table, details as JSON.
+
+Details travel in trailing metadata, which peers cap (8 KiB by default): past the cap the
+call fails with RESOURCE_EXHAUSTED instead, which once reached clients as 429 "retry
+later" for a request with thousands of field errors. So the encoded details are bounded
+(``MAX_DETAILS_BYTES``, each text cut to ``MAX_TEXT``), the rest summarised in a last entry.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +13,16 @@ from typing import Any, NoReturn
 
 import msgspec
 from bijmantra.kernel import BijmantraError, FieldError, Unavailable
-from bijmantra.kernel.errors import GRPC_STATUS_NAMES, ErrorCode, error_for
+from bijmantra.kernel.errors import GRPC_STATUS_NAMES, ErrorCode, Internal, error_for
+from bijmantra.observability import get_logger
 from bijmantra.observability.grpc_interceptors import wrap_behavior
 
 import grpc
 
 DETAILS_KEY = "bijmantra-error-bin"
+MAX_DETAILS_BYTES = 4096
+MAX_TEXT = 300
+log = get_logger(__name__)
 
 
 class _Details(msgspec.Struct):
@@ -24,23 +34,36 @@ class _Details(msgspec.Struct):
 _STATUS_TO_CODE = {name: code for code, name in GRPC_STATUS_NAMES.items()}
 
 
+def _cut(text: str) -> str:
+    return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1] + "…"
+
+
 def rpc_error_metadata(error: BijmantraError) -> tuple[tuple[str, bytes], ...]:
-    payload = _Details(
-        error.code.value, error.message, [(d.location, d.message) for d in error.details]
-    )
+    """The error as one metadata entry of at most about ``MAX_DETAILS_BYTES``."""
+    details: list[tuple[str, str]] = []
+    budget = MAX_DETAILS_BYTES - len(msgspec.json.encode(_cut(error.message))) - 64
+    for index, detail in enumerate(error.details):
+        entry = (_cut(detail.location), _cut(detail.message))
+        budget -= len(msgspec.json.encode(entry)) + 1
+        if budget < 0:
+            details.append(("…", f"and {len(error.details) - index} more problems"))
+            break
+        details.append(entry)
+    payload = _Details(error.code.value, _cut(error.message), details)
     return ((DETAILS_KEY, msgspec.json.encode(payload)),)
 
 
 async def abort_with(context: grpc.aio.ServicerContext, error: BijmantraError) -> NoReturn:
     context.set_trailing_metadata(rpc_error_metadata(error))
-    await context.abort(grpc.StatusCode[GRPC_STATUS_NAMES[error.code]], error.message)
+    await context.abort(grpc.StatusCode[GRPC_STATUS_NAMES[error.code]], _cut(error.message))
     raise AssertionError("abort() raises")  # pragma: no cover
 
 
 class ErrorTranslation(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc is untyped
     """Every RPC of a server: a kernel error raised by a use case leaves as its gRPC status,
     with the error's details in the trailing metadata (one place instead of a decorator per
-    method). Anything else is left to the server, which answers UNKNOWN."""
+    method). Anything else is not dressed up as a use-case error: the outer
+    ``ErrorInterceptor`` logs it and answers INTERNAL."""
 
     async def intercept_service(self, continuation: Any, details: grpc.HandlerCallDetails) -> Any:
         handler = await continuation(details)
@@ -68,6 +91,51 @@ def _translating(behavior: Any) -> Any:
     return awaited
 
 
+class ErrorInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc is untyped
+    """The catch-all of a gRPC server, outermost after metrics: what no layer inside turned
+    into a status (a bug, in a servicer or in authentication) is logged with its traceback
+    and leaves as INTERNAL with our details, never UNKNOWN. ``ErrorTranslation`` stays the
+    one place typed errors become statuses; a typed error reaching here is translated too."""
+
+    async def intercept_service(self, continuation: Any, details: grpc.HandlerCallDetails) -> Any:
+        handler = await continuation(details)
+        if handler is None:
+            return None
+        method = details.method
+
+        async def fail(context: grpc.aio.ServicerContext, exc: Exception) -> NoReturn:
+            if isinstance(exc, BijmantraError):
+                await abort_with(context, exc)
+            log.exception("unhandled error in gRPC method", method=method)
+            await abort_with(context, Internal("Internal server error"))
+
+        def guarded(behavior: Any) -> Any:
+            if inspect.isasyncgenfunction(behavior):
+
+                async def streamed(request: Any, context: grpc.aio.ServicerContext) -> Any:
+                    try:
+                        async for response in behavior(request, context):
+                            yield response
+                    except grpc.aio.AbortError:
+                        raise
+                    except Exception as exc:
+                        await fail(context, exc)
+
+                return streamed
+
+            async def awaited(request: Any, context: grpc.aio.ServicerContext) -> Any:
+                try:
+                    return await behavior(request, context)
+                except grpc.aio.AbortError:
+                    raise
+                except Exception as exc:
+                    await fail(context, exc)
+
+            return awaited
+
+        return wrap_behavior(handler, guarded)
+
+
 def error_from_rpc(exc: grpc.aio.AioRpcError) -> BijmantraError:
     """Rebuild the typed error a servicer raised; transport failures become ``unavailable``."""
     for key, value in exc.trailing_metadata() or ():
@@ -77,6 +145,8 @@ def error_from_rpc(exc: grpc.aio.AioRpcError) -> BijmantraError:
                 decoded.code, decoded.message, [FieldError(*d) for d in decoded.details]
             )
     code = _STATUS_TO_CODE.get(exc.code().name)
-    if code is None or code is ErrorCode.UNAVAILABLE:
+    # Without our details, RESOURCE_EXHAUSTED is the transport's (a message or metadata
+    # over a cap), not a rate limit: answering 429 would invite the client to retry.
+    if code is None or code in (ErrorCode.UNAVAILABLE, ErrorCode.RATE_LIMITED):
         return Unavailable(f"upstream service unavailable ({exc.code().name})")
     return error_for(code, exc.details() or code.value)

@@ -40,6 +40,9 @@ def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> A
         max_overflow=max_overflow,
         pool_pre_ping=False,
         pool_recycle=1800,
+        # A failed statement's exception (and every log line quoting it) names the SQL, not
+        # its parameters: they are tenants' data and can be megabytes (a bulk write).
+        hide_parameters=True,
     )
 
 
