@@ -384,6 +384,7 @@ SERVICES: dict[str, Schema] = {
         secret_required=[],
         externals=["redis"],
         ingress_controller=True,
+        metrics_port=True,
     ),
     "identity": service_schema(
         title="bijmantra identity values",

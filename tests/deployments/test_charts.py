@@ -310,7 +310,8 @@ HTTP_PROBES = {
     },
 }
 PORTS = {"gateway": 8000, "identity": 8001, "domain-api": 50051, "analytics-worker": 8002}
-METRICS_PORTS = {"gateway": 8000, "identity": 8001, "domain-api": 9464, "analytics-worker": 8002}
+# The gateway's /metrics is not on its public port (issue 17).
+METRICS_PORTS = {"gateway": 9465, "identity": 8001, "domain-api": 9464, "analytics-worker": 8002}
 IDENTITY_GRPC_PORT = 50052
 PORT_ENV = {
     "gateway": "GATEWAY_PORT",
@@ -354,8 +355,11 @@ def test_process_contract(service: str, variant: str) -> None:
     assert data[PORT_ENV[service]] == str(PORTS[service])
     assert data["OTEL_SERVICE_NAME"] == service
     assert data["TMPDIR"] == "/tmp"
+    assert data["BIND_HOST"] == "0.0.0.0"  # services bind loopback unless told (issue 17)
     if service == "domain-api":
         assert data["METRICS_PORT"] == "9464"
+    if service == "gateway":
+        assert data["GATEWAY_METRICS_PORT"] == "9465"
     if service == "identity":
         assert data["IDENTITY_GRPC_PORT"] == str(IDENTITY_GRPC_PORT)
     if service in ("gateway", "domain-api"):
@@ -537,7 +541,7 @@ def test_autoscaling_and_disruption_budget(service: str, variant: str) -> None:
 # postgres, redis, nats.
 FLOWS: dict[str, dict[str, set[tuple[Any, ...]]]] = {
     "gateway": {
-        "ingress": {("ingressController", 8000), ("prometheus", 8000)},
+        "ingress": {("ingressController", 8000), ("prometheus", 9465)},
         "egress": {
             ("identity", 8001, "TCP"),
             ("identity", 50052, "TCP"),

@@ -34,7 +34,6 @@ from bijmantra.testkit.servers import (
     env_or,
     free_port,
     terminate,
-    wait_for_port,
 )
 
 DEMO_ORGANIZATION_ID = "0193a000-0000-7000-8000-00000000d001"
@@ -80,7 +79,36 @@ PORT_NAMES = frozenset(
         "worker_health",
     }
 )
+SERVICE_PORTS = {
+    "identity": ("identity", "identity_grpc"),
+    "domain-api": ("domain_api", "domain_metrics"),
+    "analytics-worker": ("worker_health",),
+    "gateway": ("gateway", "gateway_metrics"),
+}
 _BIND_FAILURES = ("address already in use", "failed to bind", "errno 98", "address in use")
+
+
+def listens(session: int, port: int) -> bool:
+    """Whether a process of session ``session`` (a service started with
+    ``start_new_session``, its workers included) holds a listening TCP socket on ``port``."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError), open(table) as rows:
+            for row in list(rows)[1:]:
+                fields = row.split()
+                if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                    inodes.add(f"socket:[{fields[9]}]")
+    if not inodes:
+        return False
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            if int((proc / "stat").read_text().rsplit(")", 1)[1].split()[2]) != session:
+                continue
+            if any(os.readlink(fd) in inodes for fd in (proc / "fd").iterdir()):
+                return True
+    return False
 
 
 class ServiceStartError(RuntimeError):
@@ -236,18 +264,41 @@ class DevStack:
     def _start_all(self, timeout: float) -> None:
         assert self.database is not None
         plan = [
-            ("identity", self.database.identity_url, self.ports.identity),
-            ("domain-api", self.database.domain_url, self.ports.domain_api),
-            ("analytics-worker", self.database.analytics_url, self.ports.worker_health),
-            ("gateway", "", self.ports.gateway),
+            ("identity", self.database.identity_url),
+            ("domain-api", self.database.domain_url),
+            ("analytics-worker", self.database.analytics_url),
+            ("gateway", ""),
         ]
-        for name, database_url, port in plan:
-            self.start_service(name, database_url)
-            try:
-                wait_for_port(port, timeout=timeout, process=self.services[name])
-            except (RuntimeError, TimeoutError) as exc:
-                raise self._failed(name, str(exc)) from None
+        for name, database_url in plan:
+            self._start_bound(name, database_url, timeout)
         self.wait_ready(timeout)
+
+    def _start_bound(self, name: str, database_url: str, timeout: float, attempts: int = 3) -> None:
+        """Start ``name`` until *its* process listens on its port: another program that took
+        the port since it was picked would answer a mere connect. A bind failure draws new
+        ports for this service alone (nothing started later depends on them yet)."""
+        fields = SERVICE_PORTS[name]
+        for attempt in range(1, attempts + 1):
+            process = self.start_service(name, database_url)
+            port = getattr(self.ports, fields[0])
+            deadline = time.monotonic() + timeout
+            while process.poll() is None and time.monotonic() < deadline:
+                if listens(process.pid, port):
+                    return
+                time.sleep(0.1)
+            reason = (
+                f"exited with code {process.returncode} before listening on {port}"
+                if process.poll() is not None
+                else f"not listening on {port} after {timeout}s"
+            )
+            failure = self._failed(name, reason)
+            terminate(process)
+            self.services.pop(name, None)
+            if attempt == attempts or not failure.port_taken or set(fields) & self.ports.fixed:
+                raise failure
+            print(f"{name}: its port was taken; retrying on another", file=sys.stderr)
+            for field_name in fields:
+                setattr(self.ports, field_name, free_port())
 
     def _failed(self, name: str, reason: str) -> ServiceStartError:
         log = self.log_dir / f"{name}.log" if self.log_dir is not None else None
