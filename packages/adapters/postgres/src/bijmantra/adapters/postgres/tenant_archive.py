@@ -1,0 +1,318 @@
+"""Export, erase and import one organization's rows (ADR 0101), run as the owner role.
+
+The tenant tables are read from the catalog (every table with a ``tenant_id`` column in a
+non-system schema, partitions counted once through their parent), so a new context is
+covered without touching this module. The organization row itself (``identity.organizations``)
+is the root every tenant table hangs from. An archive is a tar file: ``manifest.json`` plus
+one COPY text file per table, each with its SHA-256 in the manifest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import tarfile
+import tempfile
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from graphlib import TopologicalSorter
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+FORMAT = 1
+ROOT = ("identity", "organizations")
+MANIFEST = "manifest.json"
+_CHUNK = 1 << 20
+
+_TENANT_TABLES = """
+SELECT n.nspname, c.relname
+FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped
+WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'
+ORDER BY 1, 2
+"""
+_FOREIGN_KEYS = """
+SELECT cn.nspname, c.relname, fn.nspname, f.relname
+FROM pg_constraint k
+JOIN pg_class c ON c.oid = k.conrelid JOIN pg_namespace cn ON cn.oid = c.relnamespace
+JOIN pg_class f ON f.oid = k.confrelid JOIN pg_namespace fn ON fn.oid = f.relnamespace
+WHERE k.contype = 'f'
+"""
+_COLUMNS = """
+SELECT a.attname FROM pg_attribute a
+WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
+ORDER BY a.attnum
+"""
+_PRIMARY_KEY = """
+SELECT a.attname FROM pg_index i
+JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord) ON true
+JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+WHERE i.indrelid = %s::regclass AND i.indisprimary ORDER BY k.ord
+"""
+
+
+class ArchiveError(RuntimeError):
+    """The archive is damaged, belongs elsewhere, or does not fit this database."""
+
+
+Table = tuple[str, str]
+
+
+def qualified(table: Table) -> str:
+    return f"{table[0]}.{table[1]}"
+
+
+def tenant_tables(conn: psycopg.Connection[Any]) -> list[Table]:
+    """Every tenant table plus the organization root, parents before children."""
+    found = {(row[0], row[1]) for row in conn.execute(_TENANT_TABLES).fetchall()}
+    nodes = found | {ROOT}
+    graph: dict[Table, set[Table]] = {table: set() for table in nodes}
+    for child_schema, child, parent_schema, parent in conn.execute(_FOREIGN_KEYS).fetchall():
+        child_t, parent_t = (child_schema, child), (parent_schema, parent)
+        if child_t in nodes and parent_t in nodes and child_t != parent_t:
+            graph[child_t].add(parent_t)
+    # A stable order: static_order is deterministic for the same graph.
+    return list(TopologicalSorter({k: sorted(v) for k, v in sorted(graph.items())}).static_order())
+
+
+def _key_column(table: Table) -> str:
+    return "id" if table == ROOT else "tenant_id"
+
+
+def _columns(conn: psycopg.Connection[Any], table: Table) -> list[str]:
+    return [row[0] for row in conn.execute(_COLUMNS, (qualified(table),)).fetchall()]
+
+
+def _order_by(conn: psycopg.Connection[Any], table: Table, columns: Sequence[str]) -> sql.Composed:
+    keys = [row[0] for row in conn.execute(_PRIMARY_KEY, (qualified(table),)).fetchall()]
+    return sql.SQL(", ").join(sql.Identifier(c) for c in (keys or columns))
+
+
+def _ident(table: Table) -> sql.Identifier:
+    return sql.Identifier(*table)
+
+
+def _scope(conn: psycopg.Connection[Any], tenant: uuid.UUID) -> None:
+    """RLS is forced on tenant tables and its policies name only the service roles, so a
+    plain owner would silently see nothing: with ``row_security`` off PostgreSQL raises
+    instead, unless the role bypasses RLS (superuser or BYPASSRLS), which this needs."""
+    conn.execute("SET LOCAL row_security = off")
+    conn.execute("SELECT set_config('app.tenant_id', %s, true)", (str(tenant),))
+
+
+def _revision(conn: psycopg.Connection[Any]) -> str:
+    row = conn.execute("SELECT version_num FROM public.alembic_version").fetchone()
+    return "" if row is None else str(row[0])
+
+
+@dataclass(frozen=True)
+class Exported:
+    path: Path
+    sha256: str
+    rows: dict[str, int]
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def export_tenant(owner_url: str, tenant: uuid.UUID, archive: Path) -> Exported:
+    """Write every row of ``tenant`` from one consistent snapshot into ``archive``."""
+    with psycopg.connect(owner_url) as conn:
+        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        _scope(conn, tenant)
+        org = conn.execute(
+            "SELECT name FROM identity.organizations WHERE id = %s", (tenant,)
+        ).fetchone()
+        if org is None:
+            raise ArchiveError(f"no organization {tenant}")
+        entries: list[dict[str, Any]] = []
+        with tarfile.open(archive, "w") as tar, tempfile.TemporaryDirectory() as scratch:
+            for table in tenant_tables(conn):
+                columns = _columns(conn, table)
+                query = sql.SQL(
+                    "COPY (SELECT {cols} FROM {t} WHERE {key} = {tenant} ORDER BY {o}) TO STDOUT"
+                ).format(
+                    cols=sql.SQL(", ").join(sql.Identifier(c) for c in columns),
+                    t=_ident(table),
+                    key=sql.Identifier(_key_column(table)),
+                    tenant=sql.Literal(str(tenant)),
+                    o=_order_by(conn, table, columns),
+                )
+                name = f"tables/{qualified(table)}.copy"
+                local = Path(scratch) / qualified(table)
+                digest, rows = hashlib.sha256(), 0
+                with local.open("wb") as out, conn.cursor().copy(query) as copy:
+                    for chunk in copy:
+                        data = bytes(chunk)
+                        digest.update(data)
+                        rows += data.count(b"\n")
+                        out.write(data)
+                tar.add(local, arcname=name)
+                entries.append(
+                    {
+                        "table": qualified(table),
+                        "file": name,
+                        "columns": columns,
+                        "rows": rows,
+                        "sha256": digest.hexdigest(),
+                    }
+                )
+            manifest = {
+                "format": FORMAT,
+                "organization": {"id": str(tenant), "name": org[0]},
+                "exported_at": datetime.now(UTC).isoformat(),
+                "schema_revision": _revision(conn),
+                "tables": entries,
+            }
+            body = json.dumps(manifest, indent=2, sort_keys=True).encode()
+            info = tarfile.TarInfo(MANIFEST)
+            info.size = len(body)
+            tar.addfile(info, io.BytesIO(body))
+    return Exported(archive, file_sha256(archive), {e["table"]: e["rows"] for e in entries})
+
+
+def read_manifest(archive: Path) -> dict[str, Any]:
+    """The manifest, after checking every table file against its recorded SHA-256."""
+    try:
+        with tarfile.open(archive, "r") as tar:
+            raw = tar.extractfile(MANIFEST)
+            if raw is None:
+                raise ArchiveError("the archive has no manifest")
+            manifest: dict[str, Any] = json.loads(raw.read())
+            if manifest.get("format") != FORMAT:
+                raise ArchiveError(f"unknown archive format {manifest.get('format')!r}")
+            for entry in manifest["tables"]:
+                member = tar.extractfile(entry["file"])
+                if member is None:
+                    raise ArchiveError(f"{entry['file']} is missing")
+                digest = hashlib.sha256()
+                while chunk := member.read(_CHUNK):
+                    digest.update(chunk)
+                if digest.hexdigest() != entry["sha256"]:
+                    raise ArchiveError(f"{entry['file']} does not match its checksum")
+    except (OSError, tarfile.TarError, KeyError, ValueError) as error:
+        raise ArchiveError(f"not a tenant archive: {error}") from error
+    return manifest
+
+
+def erase_tenant(
+    owner_url: str, tenant: uuid.UUID, *, archive: Path, erased_by: str
+) -> dict[str, int]:
+    """Delete every row of ``tenant`` (children first) in one transaction and record it.
+
+    Refuses unless ``archive`` is a verified export of this very organization, so nothing is
+    erased that was not first exported; the record keeps the archive's checksum."""
+    manifest = read_manifest(archive)
+    if manifest["organization"]["id"] != str(tenant):
+        raise ArchiveError("the archive belongs to another organization")
+    sha = file_sha256(archive)
+    with psycopg.connect(owner_url) as conn:
+        _scope(conn, tenant)
+        conn.execute("SELECT set_config('bijmantra.erasing_tenant', %s, true)", (str(tenant),))
+        name = conn.execute(
+            "SELECT name FROM identity.organizations WHERE id = %s FOR UPDATE", (tenant,)
+        ).fetchone()
+        if name is None:
+            raise ArchiveError(f"no organization {tenant}")
+        erased: dict[str, int] = {}
+        for table in reversed(tenant_tables(conn)):
+            cursor = conn.execute(
+                sql.SQL("DELETE FROM {t} WHERE {key} = %s").format(
+                    t=_ident(table), key=sql.Identifier(_key_column(table))
+                ),
+                (tenant,),
+            )
+            erased[qualified(table)] = cursor.rowcount
+        conn.execute(
+            "INSERT INTO identity.organization_erasures "
+            "(organization_id, organization_name, erased_by, archive_sha256, rows_erased) "
+            "VALUES (%s, %s, %s, %s, %s)",
+            (tenant, name[0], erased_by, sha, json.dumps(erased)),
+        )
+    return erased
+
+
+def import_tenant(
+    owner_url: str, archive: Path, *, new_tenant: uuid.UUID, name: str
+) -> dict[str, int]:
+    """Load a verified archive as organization ``new_tenant`` in one transaction."""
+    manifest = read_manifest(archive)
+    with psycopg.connect(owner_url) as conn:
+        if manifest["schema_revision"] != _revision(conn):
+            raise ArchiveError(
+                f"archive schema {manifest['schema_revision']} differs from the database's "
+                f"{_revision(conn)}: migrate one to match the other first"
+            )
+        _scope(conn, new_tenant)
+        present = {qualified(t) for t in tenant_tables(conn)}
+        order = {qualified(t): i for i, t in enumerate(tenant_tables(conn))}
+        entries = sorted(manifest["tables"], key=lambda e: order.get(e["table"], -1))
+        unknown = [e["table"] for e in entries if e["table"] not in present]
+        if unknown:
+            raise ArchiveError(f"tables not in this database: {unknown}")
+        loaded: dict[str, int] = {}
+        with tarfile.open(archive, "r") as tar:
+            for entry in entries:
+                member = tar.extractfile(entry["file"])
+                assert member is not None  # read_manifest checked every file
+                loaded[entry["table"]] = _load(conn, entry, member, new_tenant, name)
+    return loaded
+
+
+def _load(
+    conn: psycopg.Connection[Any],
+    entry: dict[str, Any],
+    data: io.BufferedReader | Any,
+    tenant: uuid.UUID,
+    name: str,
+) -> int:
+    schema, _, relname = entry["table"].partition(".")
+    table = (schema, relname)
+    columns: list[str] = entry["columns"]
+    cols = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
+    conn.execute(
+        sql.SQL(
+            "CREATE TEMP TABLE stage ON COMMIT DROP AS SELECT {c} FROM {t} WITH NO DATA"
+        ).format(c=cols, t=_ident(table))
+    )
+    with conn.cursor().copy(sql.SQL("COPY stage ({c}) FROM STDIN").format(c=cols)) as copy:
+        while chunk := data.read(_CHUNK):
+            copy.write(chunk)
+    updates: list[sql.Composable] = [
+        sql.SQL("{k} = %s").format(k=sql.Identifier(_key_column(table)))
+    ]
+    params: list[Any] = [tenant]
+    if table == ROOT:
+        updates.append(sql.SQL("name = %s"))
+        params.append(name)
+    conn.execute(sql.SQL("UPDATE stage SET {u}").format(u=sql.SQL(", ").join(updates)), params)
+    cursor = conn.execute(
+        sql.SQL(
+            "INSERT INTO {t} ({c}) OVERRIDING SYSTEM VALUE SELECT {c} FROM stage ORDER BY {o}"
+        ).format(t=_ident(table), c=cols, o=_order_by(conn, table, columns))
+    )
+    conn.execute("DROP TABLE stage")
+    return cursor.rowcount
+
+
+def uncovered_tables(conn: psycopg.Connection[Any], covered: Iterable[str]) -> list[str]:
+    """Tables under forced row-level security that an export would not include."""
+    rows = conn.execute(
+        "SELECT n.nspname || '.' || c.relname FROM pg_class c "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE c.relforcerowsecurity AND c.relkind IN ('r', 'p') AND NOT c.relispartition"
+    ).fetchall()
+    return sorted({row[0] for row in rows} - set(covered))

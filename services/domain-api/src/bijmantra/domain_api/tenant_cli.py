@@ -1,0 +1,78 @@
+"""``bijmantra-tenant export|erase|import``: an organization's data out, away and back in.
+
+An operator runs it as the database owner (it needs to bypass row-level security, and only
+the owner may delete audit rows); ADR 0101 says why this is a CLI and not an API yet.
+``erase`` takes the archive ``export`` wrote and refuses any other, then forgets the
+organization in Redis as well.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+
+from bijmantra.adapters.postgres import libpq_url
+from bijmantra.adapters.postgres.tenant_archive import (
+    ArchiveError,
+    erase_tenant,
+    export_tenant,
+    import_tenant,
+)
+from bijmantra.adapters.redis.tenant_keys import erase_tenant_keys
+from redis.asyncio import Redis
+
+
+async def _forget(redis_url: str, tenant: uuid.UUID) -> int:
+    redis = Redis.from_url(redis_url)
+    try:
+        return await erase_tenant_keys(redis, tenant)
+    finally:
+        await redis.aclose()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="bijmantra-tenant", description=__doc__)
+    parser.add_argument("--database-url", default=os.environ.get("DATABASE_OWNER_URL", ""))
+    parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL", ""))
+    commands = parser.add_subparsers(dest="command", required=True)
+    export = commands.add_parser("export", help="write one organization's rows to an archive")
+    export.add_argument("organization", type=uuid.UUID)
+    export.add_argument("archive", type=Path)
+    erase = commands.add_parser("erase", help="delete an exported organization everywhere")
+    erase.add_argument("organization", type=uuid.UUID)
+    erase.add_argument("archive", type=Path)
+    erase.add_argument("--by", required=True, help="who asked for the erasure (recorded)")
+    load = commands.add_parser("import", help="load an archive as a new organization")
+    load.add_argument("archive", type=Path)
+    load.add_argument("--name", required=True)
+    load.add_argument("--organization", type=uuid.UUID, default=None)
+    args = parser.parse_args(argv)
+    if not args.database_url:
+        parser.error("--database-url (or DATABASE_OWNER_URL) is required")
+    url = libpq_url(args.database_url)
+    try:
+        if args.command == "export":
+            done = export_tenant(url, args.organization, args.archive)
+            result: dict[str, object] = {
+                "archive": str(done.path),
+                "sha256": done.sha256,
+                "rows": done.rows,
+            }
+        elif args.command == "erase":
+            if not args.redis_url:
+                parser.error("--redis-url (or REDIS_URL) is required to erase")
+            rows = erase_tenant(url, args.organization, archive=args.archive, erased_by=args.by)
+            keys = asyncio.run(_forget(args.redis_url, args.organization))
+            result = {"rows": rows, "redis_keys": keys}
+        else:
+            tenant = args.organization or uuid.uuid4()
+            rows = import_tenant(url, args.archive, new_tenant=tenant, name=args.name)
+            result = {"organization": str(tenant), "rows": rows}
+    except ArchiveError as error:
+        parser.exit(2, f"bijmantra-tenant: {error}\n")
+    print(json.dumps(result, indent=2))
