@@ -292,6 +292,10 @@ def test_the_audit_trail_stays_append_only_outside_an_erasure(
         f"DELETE FROM domain.audit_log WHERE tenant_id = '{a}'",
     )
     assert len(snapshot(owner, a)["domain.audit_log"]) == 2
+    # The erasure record is the owner's alone: no service reads or rewrites it.
+    for url in (database.identity_url, database.domain_url):
+        refused(url, "SELECT * FROM identity.organization_erasures")
+        refused(url, "DELETE FROM identity.organization_erasures")
 
 
 def test_a_tenant_table_without_a_tenant_id_column_is_reported_uncovered(

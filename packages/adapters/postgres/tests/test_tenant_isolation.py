@@ -220,6 +220,7 @@ GLOBAL_TABLES = {
     "identity.signing_keys",
     "domain.outbox_partitions",  # relay bookkeeping, no tenant data
     "identity.outbox_partitions",
+    "identity.organization_erasures",  # must outlive the erased tenant; owner-only (ADR 0101)
 }
 
 
