@@ -16,7 +16,7 @@ import yaml
 
 HERE = Path(__file__).resolve().parent
 TARGET = HERE.parents[1] / "packages/application/src/bijmantra/application/brapi/schemas.json"
-MODULES = ("BrAPI-Core", "BrAPI-Germplasm", "BrAPI-Phenotyping")
+MODULES = ("BrAPI-Core", "BrAPI-Germplasm", "BrAPI-Phenotyping", "BrAPI-Genotyping")
 DROPPED = {"description", "example", "x-brapi-metadata", "title"}
 
 

@@ -957,3 +957,95 @@ async def test_worker_and_user_tokens_each_open_only_their_own_services(stack: D
         as_worker = AnalysisWorkerClient(channel, fixed_token(worker_token))
         with pytest.raises(NotFound):  # authenticated and admitted; the job just does not exist
             await as_worker.claim(tenant, job, "worker-x")
+
+
+# ---- BrAPI genotype views (ADR 0191) -------------------------------------------------------
+
+
+def _schema_validate() -> Callable[..., None]:
+    """The conformance module's validator against the official v2.1 schemas."""
+    import importlib.util
+
+    path = Path(__file__).with_name("test_brapi_conformance.py")
+    spec = importlib.util.spec_from_file_location("brapi_conformance_checks", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.validate  # type: ignore[no-any-return]
+
+
+async def test_brapi_allele_matrix_and_calls_give_back_the_vcf_and_conform(
+    client: httpx.AsyncClient, stack: DevStack
+) -> None:
+    from bijmantra.testkit.vcf import random_vcf
+
+    validate = _schema_validate()
+    written = random_vcf(np.random.default_rng(19), 9, 5, prefix=unique("G") + "-")
+    response = await import_vcf(client, written.text().encode(), unique("brapi-calls"))
+    assert response.status_code == 201, response.text
+    set_id = response.json()["data"]["variantSetDbId"]
+    expected = [[c.gt for c in site.calls] for site in written.sites]
+
+    async def get(template: str, path: str, **params: Any) -> Any:
+        answer = await client.get(f"/brapi/v2{path}", params=params)
+        assert answer.status_code == 200, answer.text
+        validate("GET", template, params, 200, answer.content)
+        return answer.json()["result"]
+
+    got = [[""] * 5 for _ in range(9)]
+    for vp in range(3):
+        for cp in range(3):
+            matrix = await get(
+                "/allelematrix",
+                "/allelematrix",
+                variantSetDbId=set_id,
+                dimensionVariantPage=vp,
+                dimensionVariantPageSize=4,
+                dimensionCallSetPage=cp,
+                dimensionCallSetPageSize=2,
+            )
+            for r, row in enumerate(matrix["dataMatrices"][0]["dataMatrix"]):
+                for c, text in enumerate(row):
+                    got[vp * 4 + r][cp * 2 + c] = text
+    assert got == expected
+    calls = []
+    for page in range(4):
+        calls += (await get("/calls", "/calls", variantSetDbId=set_id, page=page, pageSize=13))[
+            "data"
+        ]
+    assert [c["genotypeValue"] for c in calls] == [t for row in expected for t in row]
+
+    variant_set = await get("/variantsets/x", f"/variantsets/{set_id}")
+    assert (variant_set["variantCount"], variant_set["callSetCount"]) == (9, 5)
+    call_sets = (await get("/variantsets/x/callsets", f"/variantsets/{set_id}/callsets"))["data"]
+    variants = (await get("/variantsets/x/variants", f"/variantsets/{set_id}/variants"))["data"]
+    assert [v["start"] + 1 for v in variants] == [s.pos for s in written.sites]
+    call_set_id, variant_id = call_sets[1]["callSetDbId"], variants[2]["variantDbId"]
+    await get("/callsets/x", f"/callsets/{call_set_id}")
+    await get("/variants/x", f"/variants/{variant_id}")
+    mine = (await get("/callsets/x/calls", f"/callsets/{call_set_id}/calls"))["data"]
+    assert [c["genotypeValue"] for c in mine] == [row[1] for row in expected]
+    across = (await get("/variants/x/calls", f"/variants/{variant_id}/calls"))["data"]
+    assert [c["genotypeValue"] for c in across] == expected[2]
+    await get("/variantsets/x/calls", f"/variantsets/{set_id}/calls", pageSize=7)
+    for entity in ("variantsets", "callsets", "variants", "calls", "allelematrix"):
+        ticket = await client.post(f"/brapi/v2/search/{entity}", json={"variantSetDbIds": [set_id]})
+        assert ticket.status_code == 202, ticket.text
+        search_id = ticket.json()["result"]["searchResultsDbId"]
+        await get(f"/search/{entity}/x", f"/search/{entity}/{search_id}")
+
+    past = await client.get(
+        "/brapi/v2/allelematrix", params={"variantSetDbId": set_id, "dimensionVariantPage": 5}
+    )
+    assert past.status_code == 400, past.text
+    email = f"outsider-{uuid.uuid4().hex[:8]}@example.org"
+    await asyncio.to_thread(stack.register_member, email, "pw-123456", ["breeder"])
+    headers = {"Authorization": f"Bearer {stack.login(email, 'pw-123456')}"}
+    for path in (f"/variantsets/{set_id}", f"/callsets/{call_set_id}", f"/variants/{variant_id}"):
+        foreign = await client.get(f"/brapi/v2{path}", headers=headers)
+        assert foreign.status_code == 404, (path, foreign.text)
+    foreign_calls = await client.get(
+        "/brapi/v2/calls", params={"variantSetDbId": set_id}, headers=headers
+    )
+    assert foreign_calls.json()["result"]["data"] == []

@@ -222,16 +222,30 @@ async def test_serverinfo_lists_every_operation_of_the_served_modules(
     matrix = (
         Path(__file__).resolve().parents[2] / "api-contracts" / "brapi" / "calls-matrix-v2.1.tsv"
     )
+    rows = matrix.read_text().splitlines()[1:]
     expected = {
         (method, path)
-        for module, method, path, *_ in (
-            line.split("\t") for line in matrix.read_text().splitlines()[1:]
-        )
+        for module, method, path, *_ in (line.split("\t") for line in rows)
         if module in {"BrAPI-Core", "BrAPI-Germplasm", "BrAPI-Phenotyping"}
     }
     assert len(expected) == 91 + 49
+    genotyping = {
+        (method, path)
+        for module, method, path, *_ in (line.split("\t") for line in rows)
+        if module == "BrAPI-Genotyping"
+    }
+    # Genotyping so far: the views over the genotype store (ADR 0191).
+    views = ("/variantsets", "/callsets", "/variants", "/calls", "/allelematrix")
+    served_genotyping = {
+        (m, p)
+        for m, p in genotyping
+        if p.startswith(views + tuple("/search" + v for v in views))
+        and (m, p) not in {("PUT", "/calls"), ("POST", "/variantsets/extract")}
+    }
+    assert len(served_genotyping) == 23
     # The one extension: reading back an image file (the spec only defines its upload).
-    assert served == expected | {("GET", "/images/{imageDbId}/imagecontent")}
+    image = ("GET", "/images/{imageDbId}/imagecontent")
+    assert served == expected | served_genotyping | {image}
 
 
 async def test_health_endpoints(client: httpx.AsyncClient) -> None:

@@ -47,6 +47,7 @@ class Block:
     ref: list[str]
     alt: list[str]
     dosages: np.ndarray
+    calls: None = None  # the dosages are the calls
 
     def __len__(self) -> int:
         return len(self.chrom)

@@ -23,6 +23,12 @@ if TYPE_CHECKING:
     from bijmantra.application.distribution.ports import DistributionStore
     from bijmantra.application.events.envelope import EventEnvelope, OutboxRecord
     from bijmantra.application.genotyping.dto import CallChunk, GenotypeChunk, StoredVariantSet
+    from bijmantra.application.genotyping.views import (
+        CallSetRow,
+        GenotypeFilter,
+        VariantRow,
+        VariantSetRow,
+    )
     from bijmantra.application.operations.ports import OperationsRepository
 
 
@@ -87,6 +93,24 @@ class GenotypeStore(Protocol):
     ) -> AsyncIterator[CallChunk]:
         """The calls of variants ``start`` to ``stop`` (exclusive), chunk by chunk, with the
         variants' fixed columns; ``columns`` as for :meth:`read`."""
+        ...
+
+    async def variant_set_rows(
+        self, where: GenotypeFilter, offset: int, limit: int
+    ) -> tuple[list[VariantSetRow], int]:
+        """Matching variant sets in import order, and how many match."""
+        ...
+
+    async def call_set_rows(
+        self, where: GenotypeFilter, offset: int, limit: int
+    ) -> tuple[list[CallSetRow], int]:
+        """Matching call sets by variant set (import order) and column, and how many match."""
+        ...
+
+    async def variant_rows(
+        self, where: GenotypeFilter, offset: int, limit: int
+    ) -> tuple[list[VariantRow], int]:
+        """Matching variants by variant set and index, and how many match."""
         ...
 
     async def flush(self) -> list[DomainEvent]: ...

@@ -69,6 +69,26 @@ class CallMatrix:
             {k: np.ascontiguousarray(v[:, picked]) for k, v in self.fields.items()},
         )
 
+    def pick(self, rows: Sequence[int]) -> CallMatrix:
+        """The given variants (rows), in that order."""
+        at = np.asarray(rows, dtype=np.intp)
+        return CallMatrix(
+            self.alleles[at], self.phased[at], {k: v[at] for k, v in self.fields.items()}
+        )
+
+    def joined(self, following: Sequence[CallMatrix]) -> CallMatrix:
+        return concat([self, *following]) if following else self
+
+    def texts(
+        self, sep_phased: str, sep_unphased: str, unknown: str, expand_homozygotes: bool
+    ) -> list[list[str]]:
+        """Every call spelled (see :class:`TextStyle`), ``(variants, samples)``."""
+        style = TextStyle(sep_phased, sep_unphased, unknown, expand_homozygotes)
+        return genotype_texts(self, style)
+
+    def field_texts(self, name: str, unknown: str) -> list[list[str]]:
+        return field_texts(self, name, unknown)
+
     def narrowed(self) -> CallMatrix:
         """The same calls without trailing allele slots no call uses (a diploid chunk cut
         from a block that also held tetraploid calls)."""
@@ -177,11 +197,57 @@ def decode(payload: bytes) -> CallMatrix:
 
 def genotype_text(alleles: Sequence[int], phased: bool, unknown: str = ".") -> str:
     """One call as VCF spells it (``0/1``, ``1|0``, ``./.``, ``0/0/1/2``, ``1``)."""
-    kept = [a for a in alleles if a != ABSENT]
-    separator = "|" if phased else "/"
-    return separator.join(unknown if a == MISSING else str(a) for a in kept)
+    return TextStyle(unknown=unknown).spell(alleles, phased)
 
 
 def n_alt_of(alt: Sequence[str]) -> NDArray[np.int16]:
     """ALT allele counts from the stored ALT column (comma-joined, "" for none)."""
     return np.fromiter((a.count(",") + 1 if a else 0 for a in alt), np.int16, len(alt))
+
+
+@dataclass(frozen=True, slots=True)
+class TextStyle:
+    """How calls are spelled (BrAPI ``sepPhased``, ``sepUnphased``, ``unknownString``,
+    ``expandHomozygotes``; false collapses a call whose alleles are all equal, missing
+    included, into one)."""
+
+    sep_phased: str = "|"
+    sep_unphased: str = "/"
+    unknown: str = "."
+    expand_homozygotes: bool = True
+
+    def spell(self, alleles: Sequence[int], phased: bool) -> str:
+        kept = [a for a in alleles if a != ABSENT]
+        if not self.expand_homozygotes and len(set(kept)) == 1:
+            kept = kept[:1]
+        separator = self.sep_phased if phased else self.sep_unphased
+        return separator.join(self.unknown if a == MISSING else str(a) for a in kept)
+
+
+def genotype_texts(calls: CallMatrix, style: TextStyle) -> list[list[str]]:
+    """Every call spelled, ``(variants, samples)``: each distinct genotype is spelled once."""
+    n_variants, n_samples, width = calls.alleles.shape
+    if n_variants * n_samples == 0:
+        return [[] for _ in range(n_variants)]
+    keys = np.empty((n_variants * n_samples, width + 1), dtype=np.int8)
+    keys[:, :width] = calls.alleles.reshape(-1, width)
+    keys[:, width] = calls.phased.reshape(-1)
+    void = np.ascontiguousarray(keys).view(np.dtype((np.void, width + 1))).ravel()
+    distinct, inverse = np.unique(void, return_inverse=True)
+    spelled = []
+    for key in distinct:
+        row = np.frombuffer(key.tobytes(), dtype=np.int8)
+        spelled.append(style.spell(row[:width].tolist(), bool(row[width])))
+    return [[spelled[i] for i in row] for row in inverse.reshape(n_variants, n_samples).tolist()]
+
+
+def field_texts(calls: CallMatrix, name: str, unknown: str) -> list[list[str]]:
+    """One FORMAT field as text (integers without a point), ``unknown`` where absent."""
+    values = calls.fields.get(name)
+    if values is None:
+        return [[unknown] * calls.n_samples for _ in range(len(calls))]
+    return [[unknown if v != v else _number_text(v) for v in row] for row in values.tolist()]
+
+
+def _number_text(value: float) -> str:
+    return str(np.format_float_positional(np.float32(value), trim="-"))

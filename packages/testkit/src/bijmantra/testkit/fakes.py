@@ -20,15 +20,12 @@ from bijmantra.application.analysis import Artifact, ResultIndex
 from bijmantra.application.brapi.ports import Criteria, DocumentPage
 from bijmantra.application.email import OutgoingEmail
 from bijmantra.application.events import EventEnvelope, OutboxRecord, envelope_for
-from bijmantra.application.genotyping import CallChunk, GenotypeChunk, StoredVariantSet
-from bijmantra.application.ports import GenotypeBlock
 from bijmantra.application.revocation import RevocationState, TokenFacts
 from bijmantra.domain import DomainEvent
 from bijmantra.domain.analysis import AnalysisJob
-from bijmantra.domain.genotyping import VariantSet
-from bijmantra.genomics.calls import from_dosages
 from bijmantra.kernel import Page, PageRequest, TenantId
 from bijmantra.testkit.distribution import DistributionTables, FakeDistributionStore
+from bijmantra.testkit.genotype_fakes import FakeGenotypeStore, _StoredSet
 from bijmantra.testkit.operations import FakeOperationsRepository, OperationsState
 
 _encode = msgspec.json.encode
@@ -159,103 +156,6 @@ class FakeSearchResultStore:
 
     async def load(self, tenant_id: TenantId, entity: str, search_id: str) -> list[str] | None:
         return self.saved.get((tenant_id, entity, search_id))
-
-
-@dataclass
-class _StoredSet:
-    variant_set: VariantSet
-    blocks: list[GenotypeBlock] = field(default_factory=list)
-
-
-class _FakeWriter:
-    def __init__(self, stored: _StoredSet) -> None:
-        self._stored = stored
-
-    async def append(self, block: GenotypeBlock) -> None:
-        self._stored.blocks.append(block)
-
-    async def close(self) -> int:
-        return sum(len(b) for b in self._stored.blocks)
-
-
-class FakeGenotypeStore:
-    """Keeps blocks as given (no chunking or compression); reads them back as raw chunks."""
-
-    def __init__(self, sets: dict[tuple[TenantId, str], _StoredSet], tenant: TenantId) -> None:
-        self.staged = dict(sets)
-        self._tenant = tenant
-        self._sealed: list[VariantSet] = []
-
-    async def create(self, variant_set: VariantSet) -> _FakeWriter:
-        assert variant_set.tenant_id == self._tenant, "row-level security would reject this"
-        stored = _StoredSet(variant_set)
-        self.staged[(self._tenant, variant_set.variant_set_db_id)] = stored
-        return _FakeWriter(stored)
-
-    async def seal(self, variant_set: VariantSet) -> None:
-        self._sealed.append(variant_set)
-
-    async def get(self, variant_set_db_id: str) -> StoredVariantSet | None:
-        stored = self.staged.get((self._tenant, variant_set_db_id))
-        if stored is None:
-            return None
-        v = stored.variant_set
-        return StoredVariantSet(
-            v.variant_set_db_id,
-            v.name,
-            v.source_format,
-            v.n_variants,
-            list(v.call_sets),
-            dict(v.skipped),
-            "2026-11-22T00:00:00+00:00",
-        )
-
-    async def read(
-        self,
-        variant_set_db_id: str,
-        columns: Sequence[int] | None,
-        *,
-        packed: bool = False,
-        variants: bool = True,
-    ) -> AsyncIterator[GenotypeChunk]:
-        start = 0
-        for block in self.staged[(self._tenant, variant_set_db_id)].blocks:
-            dosages = block.dosages if columns is None else block.dosages[:, list(columns)]
-            chunk = GenotypeChunk(start, len(block), dosages.shape[1], "raw", dosages.tobytes())
-            if variants:
-                ids = [f"{variant_set_db_id}:{start + i}" for i in range(len(block))]
-                chunk = dataclasses.replace(
-                    chunk,
-                    chrom=list(block.chrom),
-                    pos=[int(p) for p in block.pos],
-                    variant_db_ids=ids,
-                )
-            yield chunk
-            start += len(block)
-
-    async def read_calls(
-        self, variant_set_db_id: str, start: int, stop: int, columns: Sequence[int] | None
-    ) -> AsyncIterator[CallChunk]:
-        first = 0
-        for block in self.staged[(self._tenant, variant_set_db_id)].blocks:
-            lo, hi = max(start - first, 0), min(stop - first, len(block))
-            if lo < hi:
-                calls = block.calls if block.calls is not None else from_dosages(block.dosages)
-                calls = calls.rows(lo, hi)
-                yield CallChunk(
-                    first + lo,
-                    list(block.chrom[lo:hi]),
-                    [int(p) for p in block.pos[lo:hi]],
-                    list(block.ids[lo:hi]),
-                    list(block.ref[lo:hi]),
-                    list(block.alt[lo:hi]),
-                    calls if columns is None else calls.columns(columns),
-                )
-            first += len(block)
-
-    async def flush(self) -> list[DomainEvent]:
-        sealed, self._sealed = self._sealed, []
-        return [event for v in sealed for event in v.pull_events()]
 
 
 class FakeAnalysisRepository:

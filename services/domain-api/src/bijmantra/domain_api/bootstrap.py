@@ -65,6 +65,7 @@ from bijmantra.application.compliance import (
 from bijmantra.application.distribution.service import Distribution
 from bijmantra.application.events import OutboxRelay
 from bijmantra.application.genotyping import GetVariantSet, ImportGenotypes, StreamGenotypes
+from bijmantra.application.genotyping.brapi import GenotypeViews
 from bijmantra.application.operations import (
     COMPLETED,
     HARVEST_CONSUMER,
@@ -332,7 +333,7 @@ async def bootstrap(
         closers.append(redis.aclose)
         searches = RedisSearchResultStore(redis)
     brapi = catalog()
-    resource_queries = ResourceQueries(brapi, uow, searches, lookup)
+    resource_queries = ResourceQueries(brapi, uow, searches, lookup, GenotypeViews(uow, searches))
     resource_commands = ResourceCommands(brapi, uow)
     breeding = BrapiBreedingRecords(resource_queries, resource_commands)
     relay = outbox = None

@@ -135,7 +135,7 @@ def entity_routes(entity: Entity, catalog: Catalog) -> list[Route]:
         page = await state.pages.list(
             request.auth, request.user.tenant_id, name, query_of(request), page_request(request)
         )
-        return list_response(page)
+        return single_response(page.documents) if entity.single else list_response(page)
 
     async def create(request: AnyRequest, state: State) -> Response[bytes]:
         return list_response(await state.brapi.create(request.auth, name, await request.body()))
@@ -160,9 +160,8 @@ def entity_routes(entity: Entity, catalog: Catalog) -> list[Route]:
         return Response(body, media_type=JSON, status_code=202)
 
     async def search_results(request: AnyRequest, state: State, db_id: str) -> Response[bytes]:
-        return list_response(
-            await state.brapi.search_results(request.auth, name, db_id, page_request(request))
-        )
+        page = await state.brapi.search_results(request.auth, name, db_id, page_request(request))
+        return single_response(page.documents) if entity.single else list_response(page)
 
     async def delete(request: AnyRequest, state: State) -> Response[bytes]:
         db_ids = await state.brapi.delete(request.auth, name, await request.body())

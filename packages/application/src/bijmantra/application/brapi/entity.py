@@ -158,6 +158,8 @@ class Entity:
     event_version: int = 1
     tables: Mapping[str, TableBuilder] = field(default_factory=dict)  # suffix -> builder
     content: tuple[str, ContentPolicy] | None = None  # (suffix, policy) for binary content
+    view: bool = False  # served by the engine's ``ViewSource`` (genotype views), not documents
+    single: bool = False  # a list answers one object (``/allelematrix``), not a page of them
 
     @property
     def document_schema(self) -> Schema:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from bijmantra.kernel import PageRequest, TenantId
+from bijmantra.kernel import PageRequest, Principal, TenantId
 
 # A query: every inner tuple must match (AND); a document matches an inner tuple when it
 # contains any of its JSON fragments (OR), in the sense of PostgreSQL's ``jsonb @>``.
@@ -93,6 +93,34 @@ class ResourceStore(Protocol):
         """Distinct non-null string values of ``(entity, field)`` pairs, as a page of JSON "
         "strings."""
         ...
+
+
+class ViewSource(Protocol):
+    """Entities whose documents are views over another store (``Entity.view``, ADR 0191):
+    the engine hands their reads here. ``params`` are a query map (lists of strings) or a
+    decoded search request."""
+
+    async def list(
+        self, principal: Principal, entity: str, params: Mapping[str, Any], page: PageRequest
+    ) -> DocumentPage: ...
+
+    async def get(self, principal: Principal, entity: str, db_id: str) -> bytes: ...
+
+    async def children(
+        self,
+        principal: Principal,
+        entity: str,
+        suffix: str,
+        db_id: str,
+        params: Mapping[str, Any],
+        page: PageRequest,
+    ) -> DocumentPage: ...
+
+    async def search(self, principal: Principal, entity: str, request: dict[str, Any]) -> str: ...
+
+    async def search_results(
+        self, principal: Principal, entity: str, search_id: str, page: PageRequest
+    ) -> DocumentPage: ...
 
 
 class DocumentLookup(Protocol):

@@ -14,6 +14,7 @@ from bijmantra.application.brapi.ports import (
     DocumentPage,
     ResourceStore,
     SearchResultStore,
+    ViewSource,
 )
 from bijmantra.application.brapi.schema import text_problem
 from bijmantra.application.json_input import decode_bounded
@@ -78,6 +79,7 @@ class ResourceQueries:
     uow: UnitOfWorkFactory
     searches: SearchResultStore
     lookup: DocumentLookup | None = None  # None: single documents through ``uow`` too
+    views: ViewSource | None = None  # reads of ``Entity.view`` entities
     _lookup: DocumentLookup = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -106,6 +108,8 @@ class ResourceQueries:
         """A page; ``None`` when the caller's copy, read at ``known_version``, is still current
         (permission checked first, so a kept page is never answered to someone now denied)."""
         entity = self.catalog.entity(entity_name)
+        if entity.view:
+            return await self._views.list(principal, entity.name, query, page)
         authorize(principal, read_permission(entity))
         criteria = query_criteria(entity, query)
         async with self.uow(principal.tenant_id) as uow:
@@ -113,8 +117,17 @@ class ResourceQueries:
                 return None
             return await uow.resources.page(entity.name, criteria, page)
 
+    @property
+    def _views(self) -> ViewSource:
+        if self.views is None:
+            raise NotFound("This server serves no view entities")
+        return self.views
+
     async def get(self, principal: Principal, entity_name: str, db_id: str) -> bytes:
         entity = self.catalog.entity(entity_name)
+        if entity.view:
+            storable_ids(db_id)
+            return await self._views.get(principal, entity.name, db_id)
         authorize(principal, read_permission(entity))
         storable_ids(db_id)
         document = await self._lookup.document_bytes(principal.tenant_id, entity.name, db_id)
@@ -133,6 +146,9 @@ class ResourceQueries:
     ) -> DocumentPage:
         """``GET /{path}/{dbId}/{suffix}``: a child collection filtered by the parent's DbId."""
         parent = self.catalog.entity(entity_name)
+        if parent.view:
+            storable_ids(db_id)
+            return await self._views.children(principal, parent.name, suffix, db_id, query, page)
         child_name, filter_name = parent.children[suffix]
         child = self.catalog.entity(child_name)
         authorize(principal, read_permission(child))
@@ -202,6 +218,10 @@ class ResourceQueries:
         entity = self.catalog.entity(entity_name)
         authorize(principal, read_permission(entity))
         request = decode_json(body, "a JSON search request object") or {}
+        if entity.view:
+            if not isinstance(request, dict):
+                raise ValidationFailed("A search request is a JSON object", [])
+            return await self._views.search(principal, entity.name, request)
         criteria = search_criteria(entity, request)
         async with self.uow(principal.tenant_id) as uow:
             ids = await uow.resources.matching_ids(entity.name, criteria, MAX_SEARCH_RESULTS)
@@ -211,6 +231,8 @@ class ResourceQueries:
         self, principal: Principal, entity_name: str, search_id: str, page: PageRequest
     ) -> DocumentPage:
         entity = self.catalog.entity(entity_name)
+        if entity.view:
+            return await self._views.search_results(principal, entity.name, search_id, page)
         authorize(principal, read_permission(entity))
         ids = await self.searches.load(principal.tenant_id, entity.name, search_id)
         if ids is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -79,6 +80,24 @@ class CallBlock(Protocol):
     def fields(self) -> Any: ...
 
     def __len__(self) -> int: ...
+
+    def pick(self, rows: Sequence[int]) -> CallBlock:
+        """The given variants (rows), in that order."""
+        ...
+
+    def joined(self, following: Sequence[CallBlock]) -> CallBlock:
+        """These calls followed by those of the next variants."""
+        ...
+
+    def texts(
+        self, sep_phased: str, sep_unphased: str, unknown: str, expand_homozygotes: bool
+    ) -> list[list[str]]:
+        """Every call spelled as BrAPI asks, ``(variants, samples)``."""
+        ...
+
+    def field_texts(self, name: str, unknown: str) -> list[list[str]]:
+        """One FORMAT field (DS, GQ, DP) as text, ``unknown`` where absent."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,8 +18,15 @@ from typing import Any
 
 import msgspec
 import numpy as np
+from bijmantra.adapters.postgres import genotype_views as views
 from bijmantra.adapters.postgres.genotype_calls import decode, read_calls
 from bijmantra.application.genotyping import CallChunk, GenotypeChunk, StoredVariantSet
+from bijmantra.application.genotyping.views import (
+    CallSetRow,
+    GenotypeFilter,
+    VariantRow,
+    VariantSetRow,
+)
 from bijmantra.application.ports import GenotypeBlock
 from bijmantra.domain import DomainEvent
 from bijmantra.domain.genotyping import CallSet, VariantSet
@@ -325,6 +332,21 @@ class PostgresGenotypeStore:
         self, variant_set_db_id: str, start: int, stop: int, columns: Sequence[int] | None
     ) -> AsyncIterator[CallChunk]:
         return read_calls(self._connection, variant_set_db_id, start, stop, columns)
+
+    async def variant_set_rows(
+        self, where: GenotypeFilter, offset: int, limit: int
+    ) -> tuple[list[VariantSetRow], int]:
+        return await views.variant_set_rows(self._connection, where, offset, limit)
+
+    async def call_set_rows(
+        self, where: GenotypeFilter, offset: int, limit: int
+    ) -> tuple[list[CallSetRow], int]:
+        return await views.call_set_rows(self._connection, where, offset, limit)
+
+    async def variant_rows(
+        self, where: GenotypeFilter, offset: int, limit: int
+    ) -> tuple[list[VariantRow], int]:
+        return await views.variant_rows(self._connection, where, offset, limit)
 
     async def flush(self) -> list[DomainEvent]:
         sealed, self._sealed = self._sealed, []

@@ -1,0 +1,100 @@
+"""Pages of variant sets, call sets and variants: the rows BrAPI's views are built from.
+
+Each page is one statement over the ordinary rows (``count(*) OVER ()`` gives the total
+with the page); an empty filter array means "any". Row-level security scopes every read.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bijmantra.application.genotyping.views import (
+    CallSetRow,
+    GenotypeFilter,
+    VariantRow,
+    VariantSetRow,
+)
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+_VARIANT_SETS = text(
+    "SELECT v.variant_set_db_id, v.name, v.source_format, v.n_variants, v.n_samples, "
+    "v.created_at, count(*) OVER () FROM domain.variant_sets v "
+    "WHERE (cardinality(CAST(:sets AS text[])) = 0 "
+    "OR v.variant_set_db_id = ANY(CAST(:sets AS text[]))) "
+    "AND (cardinality(CAST(:call_sets AS text[])) = 0 OR EXISTS (SELECT 1 FROM "
+    "domain.call_sets c WHERE c.variant_set_db_id = v.variant_set_db_id "
+    "AND c.call_set_db_id = ANY(CAST(:call_sets AS text[])))) "
+    "ORDER BY v.created_at, v.variant_set_db_id LIMIT :limit OFFSET :offset"
+)
+_CALL_SETS = text(
+    "SELECT c.call_set_db_id, c.sample_name, c.germplasm_db_id, c.variant_set_db_id, "
+    "c.column_index, c.ploidy, v.created_at, count(*) OVER () FROM domain.call_sets c "
+    "JOIN domain.variant_sets v USING (tenant_id, variant_set_db_id) "
+    "WHERE (cardinality(CAST(:sets AS text[])) = 0 "
+    "OR c.variant_set_db_id = ANY(CAST(:sets AS text[]))) "
+    "AND (cardinality(CAST(:call_sets AS text[])) = 0 "
+    "OR c.call_set_db_id = ANY(CAST(:call_sets AS text[]))) "
+    "AND (cardinality(CAST(:names AS text[])) = 0 "
+    "OR c.sample_name = ANY(CAST(:names AS text[]))) "
+    "AND (cardinality(CAST(:germplasm AS text[])) = 0 "
+    "OR c.germplasm_db_id = ANY(CAST(:germplasm AS text[]))) "
+    "ORDER BY v.created_at, c.variant_set_db_id, c.column_index LIMIT :limit OFFSET :offset"
+)
+_VARIANTS = text(
+    "SELECT variant_set_db_id, variant_index, chrom, pos, variant_name, ref, alt, "
+    "count(*) OVER () FROM domain.variants "
+    "WHERE (cardinality(CAST(:sets AS text[])) = 0 "
+    "OR variant_set_db_id = ANY(CAST(:sets AS text[]))) "
+    "AND (cardinality(CAST(:pair_sets AS text[])) = 0 OR (variant_set_db_id, variant_index) "
+    "IN (SELECT * FROM unnest(CAST(:pair_sets AS text[]), CAST(:pair_indexes AS integer[])))) "
+    "AND (CAST(:chrom AS text) IS NULL OR chrom = :chrom) "
+    "AND pos >= :lo AND pos <= :hi "
+    "ORDER BY variant_set_db_id, variant_index LIMIT :limit OFFSET :offset"
+)
+
+
+def _params(where: GenotypeFilter, offset: int, limit: int) -> dict[str, Any]:
+    return {
+        "sets": list(where.variant_set_db_ids),
+        "call_sets": list(where.call_set_db_ids),
+        "names": list(where.call_set_names),
+        "germplasm": list(where.germplasm_db_ids),
+        "pair_sets": [s for s, _ in where.variants],
+        "pair_indexes": [i for _, i in where.variants],
+        "chrom": where.chrom,
+        "lo": where.start,
+        "hi": where.end,
+        "limit": limit,
+        "offset": offset,
+    }
+
+
+async def variant_set_rows(
+    connection: AsyncConnection, where: GenotypeFilter, offset: int, limit: int
+) -> tuple[list[VariantSetRow], int]:
+    rows = (await connection.execute(_VARIANT_SETS, _params(where, offset, limit))).all()
+    found = [VariantSetRow(r[0], r[1], r[2], r[3], r[4], r[5].isoformat()) for r in rows]
+    return found, rows[0][-1] if rows else await _total(connection, _VARIANT_SETS, where)
+
+
+async def call_set_rows(
+    connection: AsyncConnection, where: GenotypeFilter, offset: int, limit: int
+) -> tuple[list[CallSetRow], int]:
+    rows = (await connection.execute(_CALL_SETS, _params(where, offset, limit))).all()
+    found = [CallSetRow(*r[:6], r[6].isoformat()) for r in rows]
+    return found, rows[0][-1] if rows else await _total(connection, _CALL_SETS, where)
+
+
+async def variant_rows(
+    connection: AsyncConnection, where: GenotypeFilter, offset: int, limit: int
+) -> tuple[list[VariantRow], int]:
+    rows = (await connection.execute(_VARIANTS, _params(where, offset, limit))).all()
+    found = [VariantRow(*r[:7]) for r in rows]
+    return found, rows[0][-1] if rows else await _total(connection, _VARIANTS, where)
+
+
+async def _total(connection: AsyncConnection, statement: Any, where: GenotypeFilter) -> int:
+    """The total when the page asked for is past the end (the window gave no row)."""
+    rows = (await connection.execute(statement, _params(where, 0, 1))).all()
+    return int(rows[0][-1]) if rows else 0

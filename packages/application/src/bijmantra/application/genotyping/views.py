@@ -1,0 +1,239 @@
+"""BrAPI variant sets, call sets and variants as views over the genotype store's rows.
+
+They are not documents in the resource table: an import writes rows and chunks (ADR 0070)
+and these views read them, so nothing is copied and nothing can drift. Filters arrive as
+BrAPI spells them (``variantSetDbId`` in a query, ``variantSetDbIds`` in a search body)
+and become one typed :class:`GenotypeFilter`; filters on data the store does not hold
+(studies, references, samples) are refused with 400 rather than ignored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from bijmantra.application.brapi.schema import SchemaSet, empty
+from bijmantra.kernel import FieldError, ValidationFailed
+
+SCHEMAS = SchemaSet("BrAPI-Genotyping")
+NOWHERE = 2**62
+MAX_FILTER_VALUES = 10_000
+
+# query/search name -> GenotypeFilter field; plural forms are the search-body spelling.
+_LISTS = {
+    "variantSetDbId": "variant_set_db_ids",
+    "callSetDbId": "call_set_db_ids",
+    "callSetName": "call_set_names",
+    "germplasmDbId": "germplasm_db_ids",
+    "variantDbId": "variant_db_ids",
+    "positionRange": "position_ranges",
+}
+UNSUPPORTED = (
+    "sampleDbId",
+    "referenceDbId",
+    "referenceSetDbId",
+    "studyDbId",
+    "studyName",
+    "commonCropName",
+    "programDbId",
+    "externalReferenceId",
+    "externalReferenceID",
+    "externalReferenceSource",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class GenotypeFilter:
+    """Which rows a view reads; an empty tuple means any."""
+
+    variant_set_db_ids: tuple[str, ...] = ()
+    call_set_db_ids: tuple[str, ...] = ()
+    call_set_names: tuple[str, ...] = ()
+    germplasm_db_ids: tuple[str, ...] = ()
+    variants: tuple[tuple[str, int], ...] = ()  # (variant set, variant index)
+    chrom: str | None = None
+    start: int = 0  # 1-based positions, inclusive
+    end: int = NOWHERE
+
+
+@dataclass(frozen=True, slots=True)
+class VariantSetRow:
+    variant_set_db_id: str
+    name: str
+    source_format: str
+    n_variants: int
+    n_call_sets: int
+    created: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallSetRow:
+    call_set_db_id: str
+    sample_name: str
+    germplasm_db_id: str
+    variant_set_db_id: str
+    column: int
+    ploidy: int
+    created: str
+
+
+@dataclass(frozen=True, slots=True)
+class VariantRow:
+    variant_set_db_id: str
+    index: int
+    chrom: str
+    pos: int
+    name: str
+    ref: str
+    alt: str  # comma-joined, "" for none
+
+    @property
+    def db_id(self) -> str:
+        return variant_db_id(self.variant_set_db_id, self.index)
+
+
+def variant_db_id(variant_set_db_id: str, index: int) -> str:
+    return f"{variant_set_db_id}:{index}"
+
+
+def parse_variant_db_id(db_id: str) -> tuple[str, int]:
+    """``set:index``; an id of another shape names no variant (index -1)."""
+    set_id, _, index = db_id.rpartition(":")
+    return (set_id, int(index)) if set_id and index.isdigit() else (db_id, -1)
+
+
+def _values(params: Mapping[str, Any], name: str) -> list[str]:
+    found: list[str] = []
+    for key in (name, name + "s"):
+        value = params.get(key)
+        if value is None:
+            continue
+        items = value if isinstance(value, list) else [value]
+        if not all(isinstance(v, str) for v in items):
+            raise ValidationFailed("Invalid filter", [FieldError(key, "must be strings")])
+        found += items
+    if len(found) > MAX_FILTER_VALUES:
+        raise ValidationFailed("Too many filter values", [FieldError(name, "at most 10000")])
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class PositionRange:
+    chrom: str
+    start: int
+    end: int
+
+    @classmethod
+    def parse(cls, text: str) -> PositionRange:
+        """``contig:start-end`` (1-based, inclusive) or just ``contig``."""
+        chrom, _, span = text.rpartition(":") if ":" in text else (text, "", "")
+        if not span:
+            return cls(text, 0, NOWHERE)
+        lo, _, hi = span.partition("-")
+        if not (chrom and lo.isdigit() and hi.isdigit() and int(lo) <= int(hi)):
+            raise ValidationFailed(
+                "Invalid positionRange", [FieldError("positionRange", "contig:start-end")]
+            )
+        return cls(chrom, int(lo), int(hi))
+
+
+def genotype_filter(
+    params: Mapping[str, Any], refused: Sequence[str] = UNSUPPORTED
+) -> GenotypeFilter:
+    """A query map (lists of strings) or a search body, as one filter."""
+    asked = [n for n in refused if params.get(n) is not None or params.get(n + "s") is not None]
+    if asked:
+        raise ValidationFailed(
+            "Filters not supported by this server for genotype views",
+            [FieldError(n, "not supported") for n in asked],
+        )
+    values = {target: _values(params, name) for name, target in _LISTS.items()}
+    ranges = [PositionRange.parse(r) for r in values.pop("position_ranges")]
+    if len(ranges) > 1:
+        raise ValidationFailed(
+            "One positionRange at a time", [FieldError("positionRanges", "at most one")]
+        )
+    where = GenotypeFilter(
+        variant_set_db_ids=tuple(values["variant_set_db_ids"]),
+        call_set_db_ids=tuple(values["call_set_db_ids"]),
+        call_set_names=tuple(values["call_set_names"]),
+        germplasm_db_ids=tuple(values["germplasm_db_ids"]),
+        variants=tuple(parse_variant_db_id(v) for v in values["variant_db_ids"]),
+    )
+    if ranges:
+        r = ranges[0]
+        where = GenotypeFilter(
+            **{**_fields(where), "chrom": r.chrom, "start": r.start, "end": r.end}
+        )
+    return where
+
+
+def _fields(where: GenotypeFilter) -> dict[str, Any]:
+    return {name: getattr(where, name) for name in GenotypeFilter.__slots__}
+
+
+def with_filter(where: GenotypeFilter, **changes: Any) -> GenotypeFilter:
+    return GenotypeFilter(**{**_fields(where), **changes})
+
+
+@dataclass(frozen=True, slots=True)
+class Documents:
+    """BrAPI documents of the rows, every key of the official schema present."""
+
+    formats: Sequence[dict[str, Any]] = field(default_factory=tuple)
+
+    def variant_set(self, row: VariantSetRow) -> dict[str, Any]:
+        return {
+            **empty(SCHEMAS.named("VariantSet")),
+            "variantSetDbId": row.variant_set_db_id,
+            "variantSetName": row.name,
+            "variantCount": row.n_variants,
+            "callSetCount": row.n_call_sets,
+            "additionalInfo": {"sourceFormat": row.source_format, "created": row.created},
+            "analysis": [],
+            "availableFormats": list(self.formats),
+            "externalReferences": [],
+            "metadataFields": [
+                {"dataType": "string", "fieldAbbreviation": "GT", "fieldName": "Genotype"},
+                {"dataType": "float", "fieldAbbreviation": "DS", "fieldName": "Dosage"},
+                {"dataType": "integer", "fieldAbbreviation": "GQ", "fieldName": "Genotype Quality"},
+                {"dataType": "integer", "fieldAbbreviation": "DP", "fieldName": "Read Depth"},
+            ],
+        }
+
+    @staticmethod
+    def call_set(row: CallSetRow) -> dict[str, Any]:
+        return {
+            **empty(SCHEMAS.named("CallSet")),
+            "callSetDbId": row.call_set_db_id,
+            "callSetName": row.sample_name,
+            "created": row.created,
+            "updated": row.created,
+            "variantSetDbIds": [row.variant_set_db_id],
+            "externalReferences": [],
+            "additionalInfo": {"germplasmDbId": row.germplasm_db_id, "ploidy": str(row.ploidy)},
+        }
+
+    @staticmethod
+    def variant(row: VariantRow) -> dict[str, Any]:
+        alternates = row.alt.split(",") if row.alt else []
+        single = len(row.ref) == 1 and all(len(a) == 1 for a in alternates)
+        return {
+            **empty(SCHEMAS.named("Variant")),
+            "variantDbId": row.db_id,
+            "variantSetDbId": [row.variant_set_db_id],
+            "variantNames": [row.name] if row.name else [],
+            "referenceName": row.chrom,
+            "referenceBases": row.ref,
+            "alternateBases": alternates,
+            "alternate_bases": alternates,
+            "start": row.pos - 1,  # BrAPI (GA4GH): 0-based start, exclusive end
+            "end": row.pos - 1 + len(row.ref),
+            "variantType": "SNV" if single else "INDEL",
+            "externalReferences": [],
+            "filtersApplied": False,
+            "filtersFailed": [],
+            "filtersPassed": None,
+            "additionalInfo": {},
+        }

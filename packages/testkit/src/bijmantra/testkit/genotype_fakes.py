@@ -1,0 +1,196 @@
+"""In-memory genotype store: blocks kept as given, read back as chunks, calls and rows."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from bijmantra.application.genotyping import CallChunk, GenotypeChunk, StoredVariantSet
+from bijmantra.application.genotyping.views import (
+    CallSetRow,
+    GenotypeFilter,
+    VariantRow,
+    VariantSetRow,
+)
+from bijmantra.application.ports import GenotypeBlock
+from bijmantra.domain import DomainEvent
+from bijmantra.domain.genotyping import VariantSet
+from bijmantra.genomics.calls import from_dosages
+from bijmantra.kernel import TenantId
+
+
+@dataclass
+class _StoredSet:
+    variant_set: VariantSet
+    blocks: list[GenotypeBlock] = field(default_factory=list)
+
+
+class _FakeWriter:
+    def __init__(self, stored: _StoredSet) -> None:
+        self._stored = stored
+
+    async def append(self, block: GenotypeBlock) -> None:
+        self._stored.blocks.append(block)
+
+    async def close(self) -> int:
+        return sum(len(b) for b in self._stored.blocks)
+
+
+class FakeGenotypeStore:
+    """Keeps blocks as given (no chunking or compression); reads them back as raw chunks."""
+
+    def __init__(self, sets: dict[tuple[TenantId, str], _StoredSet], tenant: TenantId) -> None:
+        self.staged = dict(sets)
+        self._tenant = tenant
+        self._sealed: list[VariantSet] = []
+
+    async def create(self, variant_set: VariantSet) -> _FakeWriter:
+        assert variant_set.tenant_id == self._tenant, "row-level security would reject this"
+        stored = _StoredSet(variant_set)
+        self.staged[(self._tenant, variant_set.variant_set_db_id)] = stored
+        return _FakeWriter(stored)
+
+    async def seal(self, variant_set: VariantSet) -> None:
+        self._sealed.append(variant_set)
+
+    async def get(self, variant_set_db_id: str) -> StoredVariantSet | None:
+        stored = self.staged.get((self._tenant, variant_set_db_id))
+        if stored is None:
+            return None
+        v = stored.variant_set
+        return StoredVariantSet(
+            v.variant_set_db_id,
+            v.name,
+            v.source_format,
+            v.n_variants,
+            list(v.call_sets),
+            dict(v.skipped),
+            "2026-11-22T00:00:00+00:00",
+        )
+
+    async def read(
+        self,
+        variant_set_db_id: str,
+        columns: Sequence[int] | None,
+        *,
+        packed: bool = False,
+        variants: bool = True,
+    ) -> AsyncIterator[GenotypeChunk]:
+        start = 0
+        for block in self.staged[(self._tenant, variant_set_db_id)].blocks:
+            dosages = block.dosages if columns is None else block.dosages[:, list(columns)]
+            chunk = GenotypeChunk(start, len(block), dosages.shape[1], "raw", dosages.tobytes())
+            if variants:
+                ids = [f"{variant_set_db_id}:{start + i}" for i in range(len(block))]
+                chunk = dataclasses.replace(
+                    chunk,
+                    chrom=list(block.chrom),
+                    pos=[int(p) for p in block.pos],
+                    variant_db_ids=ids,
+                )
+            yield chunk
+            start += len(block)
+
+    async def read_calls(
+        self, variant_set_db_id: str, start: int, stop: int, columns: Sequence[int] | None
+    ) -> AsyncIterator[CallChunk]:
+        first = 0
+        for block in self.staged[(self._tenant, variant_set_db_id)].blocks:
+            lo, hi = max(start - first, 0), min(stop - first, len(block))
+            if lo < hi:
+                calls = block.calls if block.calls is not None else from_dosages(block.dosages)
+                calls = calls.rows(lo, hi)
+                yield CallChunk(
+                    first + lo,
+                    list(block.chrom[lo:hi]),
+                    [int(p) for p in block.pos[lo:hi]],
+                    list(block.ids[lo:hi]),
+                    list(block.ref[lo:hi]),
+                    list(block.alt[lo:hi]),
+                    calls if columns is None else calls.columns(columns),
+                )
+            first += len(block)
+
+    def _sets(self) -> list[_StoredSet]:
+        return [v for (tenant, _), v in self.staged.items() if tenant == self._tenant]
+
+    async def variant_set_rows(
+        self, where: GenotypeFilter, offset: int, limit: int
+    ) -> tuple[list[VariantSetRow], int]:
+        rows = [
+            VariantSetRow(
+                v.variant_set_db_id,
+                v.name,
+                v.source_format,
+                v.n_variants,
+                len(v.call_sets),
+                "2026-11-22T00:00:00+00:00",
+            )
+            for v in (s.variant_set for s in self._sets())
+            if _any(where.variant_set_db_ids, v.variant_set_db_id)
+            and (
+                not where.call_set_db_ids
+                or any(c.call_set_db_id in where.call_set_db_ids for c in v.call_sets)
+            )
+        ]
+        return rows[offset : offset + limit], len(rows)
+
+    async def call_set_rows(
+        self, where: GenotypeFilter, offset: int, limit: int
+    ) -> tuple[list[CallSetRow], int]:
+        rows = [
+            CallSetRow(
+                c.call_set_db_id,
+                c.sample_name,
+                c.germplasm_db_id,
+                v.variant_set_db_id,
+                c.column,
+                c.ploidy,
+                "2026-11-22T00:00:00+00:00",
+            )
+            for v in (s.variant_set for s in self._sets())
+            for c in v.call_sets
+            if _any(where.variant_set_db_ids, v.variant_set_db_id)
+            and _any(where.call_set_db_ids, c.call_set_db_id)
+            and _any(where.call_set_names, c.sample_name)
+            and _any(where.germplasm_db_ids, c.germplasm_db_id)
+        ]
+        return rows[offset : offset + limit], len(rows)
+
+    async def variant_rows(
+        self, where: GenotypeFilter, offset: int, limit: int
+    ) -> tuple[list[VariantRow], int]:
+        rows = []
+        for stored in sorted(self._sets(), key=lambda s: s.variant_set.variant_set_db_id):
+            set_id = stored.variant_set.variant_set_db_id
+            index = 0
+            for block in stored.blocks:
+                for k in range(len(block)):
+                    row = VariantRow(
+                        set_id,
+                        index,
+                        block.chrom[k],
+                        int(block.pos[k]),
+                        block.ids[k],
+                        block.ref[k],
+                        block.alt[k],
+                    )
+                    index += 1
+                    if (
+                        _any(where.variant_set_db_ids, set_id)
+                        and _any(where.variants, (set_id, row.index))
+                        and where.chrom in (None, row.chrom)
+                        and where.start <= row.pos <= where.end
+                    ):
+                        rows.append(row)
+        return rows[offset : offset + limit], len(rows)
+
+    async def flush(self) -> list[DomainEvent]:
+        sealed, self._sealed = self._sealed, []
+        return [event for v in sealed for event in v.pull_events()]
+
+
+def _any(wanted: Sequence[Any], value: Any) -> bool:
+    return not wanted or value in wanted
