@@ -970,7 +970,8 @@ def _schema_validate() -> Callable[..., None]:
     spec = importlib.util.spec_from_file_location("brapi_conformance_checks", path)
     assert spec is not None
     assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
+    module = sys.modules.get(spec.name) or importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
     spec.loader.exec_module(module)
     return module.validate  # type: ignore[no-any-return]
 

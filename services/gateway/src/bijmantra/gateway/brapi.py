@@ -29,7 +29,7 @@ JSON = "application/json"
 PREFIX = "/brapi/v2"
 BRAPI_CONTEXT = b'["https://brapi.org/jsonld/context/metadata.jsonld"]'
 _encode = msgspec.json.encode
-PAGING = frozenset({"page", "pageSize"})
+PAGING = frozenset({"page", "pageSize", "pageToken"})
 
 AnyRequest = Request[Any, Any, Any]
 Handler = Callable[..., Awaitable[Response[bytes] | Stream]]
@@ -48,7 +48,9 @@ def int_param(request: AnyRequest, name: str, default: int) -> int:
 
 
 def page_request(request: AnyRequest) -> PageRequest:
-    return PageRequest(int_param(request, "page", 0), int_param(request, "pageSize", 1000))
+    """``page`` (or v2.0's ``pageToken``, which this server spells as the page number)."""
+    page = int_param(request, "pageToken", 0) if "page" not in request.query_params else 0
+    return PageRequest(int_param(request, "page", page), int_param(request, "pageSize", 1000))
 
 
 def query_of(request: AnyRequest) -> dict[str, list[str]]:
@@ -62,15 +64,21 @@ def _envelope(metadata: bytes, *result: bytes) -> bytes:
     )
 
 
-def list_response(page: DocumentPage) -> Response[bytes]:
+def list_response(page: DocumentPage, *, tokens: bool = False) -> Response[bytes]:
+    pagination: dict[str, Any] = {
+        "currentPage": page.request.page,
+        "pageSize": page.request.page_size,
+        "totalCount": page.total_count,
+        "totalPages": page.total_pages,
+    }
+    if tokens:  # token-paged lists (calls, variants): the tokens are page numbers; "" = none
+        current = page.request.page
+        pagination["currentPageToken"] = str(current)
+        pagination["nextPageToken"] = str(current + 1) if current + 1 < page.total_pages else ""
+        pagination["prevPageToken"] = str(current - 1) if current > 0 else None
     metadata = {
         "datafiles": [],
-        "pagination": {
-            "currentPage": page.request.page,
-            "pageSize": page.request.page_size,
-            "totalCount": page.total_count,
-            "totalPages": page.total_pages,
-        },
+        "pagination": pagination,
         "status": [
             {"message": f"{page.count} of {page.total_count} result(s)", "messageType": "INFO"}
         ],
@@ -135,7 +143,9 @@ def entity_routes(entity: Entity, catalog: Catalog) -> list[Route]:
         page = await state.pages.list(
             request.auth, request.user.tenant_id, name, query_of(request), page_request(request)
         )
-        return single_response(page.documents) if entity.single else list_response(page)
+        if entity.single:
+            return single_response(page.documents)
+        return list_response(page, tokens=entity.token_paging)
 
     async def create(request: AnyRequest, state: State) -> Response[bytes]:
         return list_response(await state.brapi.create(request.auth, name, await request.body()))
@@ -161,7 +171,9 @@ def entity_routes(entity: Entity, catalog: Catalog) -> list[Route]:
 
     async def search_results(request: AnyRequest, state: State, db_id: str) -> Response[bytes]:
         page = await state.brapi.search_results(request.auth, name, db_id, page_request(request))
-        return single_response(page.documents) if entity.single else list_response(page)
+        if entity.single:
+            return single_response(page.documents)
+        return list_response(page, tokens=entity.token_paging)
 
     async def delete(request: AnyRequest, state: State) -> Response[bytes]:
         db_ids = await state.brapi.delete(request.auth, name, await request.body())
@@ -184,8 +196,11 @@ def entity_routes(entity: Entity, catalog: Catalog) -> list[Route]:
             routes += table[op]
     for suffix, field in entity.appends.items():
         routes.append(Route("POST", f"{one}/{suffix}", _append_handler(name, suffix, field), write))
-    for suffix in entity.children:
-        routes.append(Route("GET", f"{one}/{suffix}", _children_handler(name, suffix), read))
+    for suffix, (child, _) in entity.children.items():
+        tokens = catalog.entity(child).token_paging
+        routes.append(
+            Route("GET", f"{one}/{suffix}", _children_handler(name, suffix, tokens), read)
+        )
     for suffix in entity.tables:
         routes.append(Route("GET", f"{base}/{suffix}", _table_handler(name, suffix), read))
     if entity.content is not None:
@@ -215,12 +230,12 @@ def _append_handler(entity: str, suffix: str, field: str) -> Handler:
     return append
 
 
-def _children_handler(entity: str, suffix: str) -> Handler:
+def _children_handler(entity: str, suffix: str, tokens: bool) -> Handler:
     async def children(request: AnyRequest, state: State, db_id: str) -> Response[bytes]:
         page = await state.brapi.children(
             request.auth, entity, db_id, suffix, query_of(request), page_request(request)
         )
-        return list_response(page)
+        return list_response(page, tokens=tokens)
 
     return children
 

@@ -160,6 +160,7 @@ class Entity:
     content: tuple[str, ContentPolicy] | None = None  # (suffix, policy) for binary content
     view: bool = False  # served by the engine's ``ViewSource`` (genotype views), not documents
     single: bool = False  # a list answers one object (``/allelematrix``), not a page of them
+    token_paging: bool = False  # lists carry BrAPI's (deprecated) page tokens too
 
     @property
     def document_schema(self) -> Schema:

@@ -23,6 +23,7 @@ def _view(
     operations: frozenset[Op] = READ_AND_SEARCH,
     children: dict[str, tuple[str, str]] | None = None,
     single: bool = False,
+    token_paging: bool = False,
 ) -> Entity:
     return Entity(
         name=name,
@@ -37,6 +38,7 @@ def _view(
         children=children or {},
         view=True,
         single=single,
+        token_paging=token_paging,
     )
 
 
@@ -55,9 +57,21 @@ CALL_SETS = _view(
     "callset", "callsets", "CallSet", "callSetDbId", children={"calls": ("call", "callSetDbId")}
 )
 VARIANTS = _view(
-    "variant", "variants", "Variant", "variantDbId", children={"calls": ("call", "variantDbId")}
+    "variant",
+    "variants",
+    "Variant",
+    "variantDbId",
+    children={"calls": ("call", "variantDbId")},
+    token_paging=True,
 )
-CALLS = _view("call", "calls", "Call", "callDbId", operations=frozenset({Op.LIST, Op.SEARCH}))
+CALLS = _view(
+    "call",
+    "calls",
+    "Call",
+    "callDbId",
+    operations=frozenset({Op.LIST, Op.SEARCH}),
+    token_paging=True,
+)
 ALLELE_MATRIX = _view(
     "allelematrix",
     "allelematrix",
