@@ -214,15 +214,19 @@ async def test_another_organization_sees_nothing_and_a_viewer_cannot_write(
     assert denied.status_code == 403
 
 
+def matrix_rows() -> list[str]:
+    matrix = (
+        Path(__file__).resolve().parents[2] / "api-contracts" / "brapi" / "calls-matrix-v2.1.tsv"
+    )
+    return matrix.read_text().splitlines()[1:]
+
+
 async def test_serverinfo_lists_every_operation_of_the_served_modules(
     client: httpx.AsyncClient,
 ) -> None:
     calls = (await client.get("/brapi/v2/serverinfo")).json()["result"]["calls"]
     served = {(method, "/" + c["service"]) for c in calls for method in c["methods"]}
-    matrix = (
-        Path(__file__).resolve().parents[2] / "api-contracts" / "brapi" / "calls-matrix-v2.1.tsv"
-    )
-    rows = matrix.read_text().splitlines()[1:]
+    rows = matrix_rows()
     expected = {
         (method, path)
         for module, method, path, *_ in (line.split("\t") for line in rows)
