@@ -21,6 +21,7 @@ import pytest
 from bijmantra.adapters.postgres.tenant_archive import (
     ROOT,
     ArchiveError,
+    import_tenant,
     qualified,
     read_manifest,
     tenant_tables,
@@ -261,6 +262,11 @@ def test_a_tampered_archive_is_refused_and_loads_nothing(
     assert all(rows == [] for rows in snapshot(owner, fresh).values())
     with pytest.raises(SystemExit):
         run_cli("--database-url", owner, "import", str(tmp_path / "missing.tar"), "--name", "y")
+    # An archive of an organization that still exists collides on its global keys (event
+    # ids, OAuth client ids): refused whole, with the name free and nothing loaded.
+    with pytest.raises(ArchiveError, match="still present"):
+        import_tenant(owner, archive, new_tenant=fresh, name=f"copy-{fresh}")
+    assert all(rows == [] for rows in snapshot(owner, fresh).values())
 
 
 def refused(url: str, *statements: str) -> None:

@@ -268,7 +268,15 @@ def import_tenant(
             for entry in entries:
                 member = tar.extractfile(entry["file"])
                 assert member is not None  # read_manifest checked every file
-                loaded[entry["table"]] = _load(conn, entry, member, new_tenant, name)
+                try:
+                    loaded[entry["table"]] = _load(conn, entry, member, new_tenant, name)
+                except psycopg.errors.IntegrityError as error:
+                    # The connection context rolls everything back: nothing is half-loaded.
+                    raise ArchiveError(
+                        f"{entry['table']} refused the archive's rows ({error.sqlstate}: "
+                        f"{str(error).splitlines()[0]}); is the exported organization, or "
+                        "the name, still present?"
+                    ) from error
     return loaded
 
 
