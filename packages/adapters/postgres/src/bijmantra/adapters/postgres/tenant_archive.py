@@ -139,7 +139,9 @@ def export_tenant(owner_url: str, tenant: uuid.UUID, archive: Path) -> Exported:
         if org is None:
             raise ArchiveError(f"no organization {tenant}")
         entries: list[dict[str, Any]] = []
-        with tarfile.open(archive, "w") as tar, tempfile.TemporaryDirectory() as scratch:
+        # Written aside and renamed at the end: a failed export leaves no archive behind.
+        partial = archive.with_name(archive.name + ".partial")
+        with tarfile.open(partial, "w") as tar, tempfile.TemporaryDirectory() as scratch:
             for table in tenant_tables(conn):
                 columns = _columns(conn, table)
                 query = sql.SQL(
@@ -181,6 +183,7 @@ def export_tenant(owner_url: str, tenant: uuid.UUID, archive: Path) -> Exported:
             info = tarfile.TarInfo(MANIFEST)
             info.size = len(body)
             tar.addfile(info, io.BytesIO(body))
+    partial.replace(archive)
     return Exported(archive, file_sha256(archive), {e["table"]: e["rows"] for e in entries})
 
 
