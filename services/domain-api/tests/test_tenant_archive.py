@@ -90,6 +90,18 @@ def seed(owner_url: str, tenant: uuid.UUID, name: str) -> None:
                 "now())",
                 (tenant, item, kind, parent),
             )
+        conn.execute(
+            "INSERT INTO domain.variant_sets (tenant_id, variant_set_db_id, name, source_format, "
+            "n_samples, chunk_variants) VALUES (%s, 'vs1', 'panel', 'vcf', 2, 1024)",
+            (tenant,),
+        )
+        for column, sample in enumerate(("S1", "S2")):
+            conn.execute(
+                "INSERT INTO domain.call_sets (tenant_id, variant_set_db_id, column_index, "
+                "call_set_db_id, sample_name, germplasm_db_id) VALUES (%s, 'vs1', %s, %s, %s, "
+                "'g1')",
+                (tenant, column, f"vs1-{sample}", sample),
+            )
         conn.execute("SELECT domain.sensor_reading_partitions('2026-06-01', '2026-06-02')")
         conn.execute(
             "INSERT INTO domain.sensor_readings (tenant_id, device_id, metric, at, value) "
@@ -175,7 +187,7 @@ def test_export_erase_import_round_trip(
     )
     before_a, before_b = snapshot(owner, a), snapshot(owner, b)
     seeded = [table for table, rows in before_a.items() if rows]
-    assert len(seeded) >= 8, seeded
+    assert len(seeded) >= 10, seeded
 
     archive = tmp_path / "a.tar"
     run_cli("--database-url", owner, "export", str(a), str(archive))
