@@ -20,6 +20,7 @@ import httpx
 import msgspec
 from bijmantra.application.client_address import Network, client_address
 from bijmantra.application.envelopes import platform_error_body
+from bijmantra.gateway.protection.responses import http_method, send_whole
 from bijmantra.kernel import Unavailable, ValidationFailed
 from litestar import asgi
 from litestar.types import Receive, Scope, Send
@@ -58,13 +59,14 @@ class IdentityProxy:
         await self._client.aclose()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        headers: list[tuple[bytes, bytes]] = scope["headers"]
+        headers = list(scope["headers"])
         try:
             body = await _read_body(receive)
         except ValidationFailed as error:
             await _send_error(send, scope, error, 413)
             return
-        peer = scope["client"][0] if scope.get("client") else None
+        peer_address = scope.get("client")
+        peer = peer_address[0] if peer_address else None
         forwarded = (
             ", ".join(v.decode("latin-1") for k, v in headers if k == b"x-forwarded-for") or None
         )
@@ -82,7 +84,7 @@ class IdentityProxy:
         target = path.decode("latin-1") + ("?" + query.decode("latin-1") if query else "")
         try:
             response = await self._client.request(
-                scope["method"], target, headers=outgoing, content=body
+                http_method(scope), target, headers=outgoing, content=body
             )
         except httpx.HTTPError:
             await _send_error(send, scope, Unavailable("Identity service unavailable"), 503)
@@ -93,10 +95,7 @@ class IdentityProxy:
             if k.lower().encode("latin-1") not in HOP_BY_HOP and k.lower() != "content-encoding"
         ]
         reply.append((b"content-length", str(len(response.content)).encode()))
-        await send(
-            {"type": "http.response.start", "status": response.status_code, "headers": reply}
-        )
-        await send({"type": "http.response.body", "body": response.content})
+        await send_whole(send, response.status_code, reply, response.content)
 
 
 async def _read_body(receive: Receive) -> bytes:
@@ -119,8 +118,7 @@ async def _read_body(receive: Receive) -> bytes:
 async def _send_error(send: Send, scope: Scope, error: Any, status: int) -> None:
     body = msgspec.json.encode(platform_error_body(error, scope.get("state", {}).get("request_id")))
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    await send_whole(send, status, headers, body)
 
 
 def identity_routes(proxy: IdentityProxy) -> list[Any]:

@@ -23,7 +23,7 @@ from bijmantra.application.protection.idempotency import (
     scoped_key,
     valid_key,
 )
-from bijmantra.gateway.protection.responses import header, send_error
+from bijmantra.gateway.protection.responses import header, http_method, send_error, send_whole
 from bijmantra.kernel import (
     Conflict,
     FieldError,
@@ -34,7 +34,7 @@ from bijmantra.kernel import (
 )
 from bijmantra.observability import get_logger
 from litestar.enums import ScopeType
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import ASGIApp, HTTPRequestEvent, Message, Receive, ReceiveMessage, Scope, Send
 
 log = get_logger(__name__)
 _CHUNK = 64 * 1024
@@ -49,7 +49,11 @@ class _BodyTooLarge(Exception):
 async def _spool(receive: Receive, scope: Scope, limit: int) -> tuple[IO[bytes], str]:
     """The whole request body, spooled, and the request's fingerprint."""
     digest = hashlib.sha256()
-    for part in (scope["method"], scope["path"], scope.get("query_string", b"").decode("latin-1")):
+    for part in (
+        http_method(scope),
+        scope["path"],
+        scope.get("query_string", b"").decode("latin-1"),
+    ):
         digest.update(part.encode() + b"\0")
     digest.update(header(scope, b"content-type").encode("latin-1") + b"\0")
     spool: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY)  # noqa: SIM115 (closed by the caller)
@@ -74,17 +78,17 @@ async def _spool(receive: Receive, scope: Scope, limit: int) -> tuple[IO[bytes],
 def _replaying(spool: IO[bytes], receive: Receive) -> Receive:
     """The spooled body as ``http.request`` messages, then the client's own messages."""
 
-    async def chunks() -> AsyncIterator[Message]:
+    async def chunks() -> AsyncIterator[HTTPRequestEvent]:
         while True:
             chunk = spool.read(_CHUNK)
             more = len(chunk) == _CHUNK
-            yield {"type": "http.request", "body": chunk, "more_body": more}
+            yield HTTPRequestEvent(type="http.request", body=chunk, more_body=more)
             if not more:
                 return
 
     pending = chunks()
 
-    async def replay() -> Message:
+    async def replay() -> ReceiveMessage:
         message = await anext(pending, None)
         return message if message is not None else await receive()
 
@@ -101,8 +105,7 @@ async def _send_stored(send: Send, scope: Scope, stored: StoredResponse) -> None
         return
     headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in stored.headers]
     headers += [(b"content-length", str(len(stored.body)).encode()), REPLAYED]
-    await send({"type": "http.response.start", "status": stored.status, "headers": headers})
-    await send({"type": "http.response.body", "body": stored.body})
+    await send_whole(send, stored.status, headers, stored.body)
 
 
 class _Recorder:
@@ -144,7 +147,7 @@ def idempotency_middleware(
         async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
             principal = scope.get("user")
             key = header(scope, b"idempotency-key") if scope["type"] == ScopeType.HTTP else ""
-            if not key or scope["method"] != "POST" or not isinstance(principal, Principal):
+            if not key or http_method(scope) != "POST" or not isinstance(principal, Principal):
                 await app(scope, receive, send)
                 return
             if not valid_key(key):

@@ -5,7 +5,8 @@ from __future__ import annotations
 import msgspec
 from bijmantra.application.envelopes import brapi_error_body, http_status, platform_error_body
 from bijmantra.kernel import BijmantraError
-from litestar.types import Scope, Send
+from litestar.enums import ScopeType
+from litestar.types import HTTPResponseBodyEvent, HTTPResponseStartEvent, Scope, Send
 
 
 async def send_error(
@@ -25,14 +26,20 @@ async def send_error(
         (b"content-length", str(len(body)).encode()),
         *(headers or []),
     ]
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status or http_status(error),
-            "headers": start_headers,
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+    await send_whole(send, status or http_status(error), start_headers, body)
+
+
+async def send_whole(
+    send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes
+) -> None:
+    """A complete response from middleware: one start message, one body message."""
+    await send(HTTPResponseStartEvent(type="http.response.start", status=status, headers=headers))
+    await send(HTTPResponseBodyEvent(type="http.response.body", body=body, more_body=False))
+
+
+def http_method(scope: Scope) -> str:
+    """The method of an HTTP scope; '' for a WebSocket scope, which has none."""
+    return scope["method"] if scope["type"] == ScopeType.HTTP else ""
 
 
 def header(scope: Scope, name: bytes) -> str:
