@@ -37,6 +37,7 @@ from bijmantra.gateway import (
     sensors,
 )
 from bijmantra.gateway.config import Settings
+from bijmantra.gateway.contract import ROUTES as CONTRACT_ROUTES
 from bijmantra.gateway.edge import (
     authentication_middleware,
     error_response,
@@ -207,6 +208,7 @@ def create_app(
             my_permissions,
             *identity_routes(identity_http),
             *console.console_router(),
+            *CONTRACT_ROUTES,  # /openapi.json and /docs (ADR 0230)
         ],
         template_config=console.template_config(),
         state=state,

@@ -1,0 +1,240 @@
+"""The published contract: OpenAPI 3.1 for ``/api/v1`` and ``/brapi/v2`` at ``/openapi.json``.
+
+``/api/v1`` operations are read from the app's own routes, so a new handler appears without
+anyone remembering to document it. Its handlers splice domain-api documents into the
+``{data, meta, links}`` envelope as bytes, which Litestar's generator can only call
+``string/binary``; the envelope and the error envelope are written out here instead, with
+per-operation bodies where they are not JSON. ``/brapi/v2`` comes from the official spec
+(``brapi_paths``). The document is committed as ``api-contracts/openapi.json`` (ADR 0230).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections import Counter
+from functools import cache
+from typing import Any
+
+from bijmantra.gateway.contract.brapi_paths import FRAGMENT
+from litestar import Litestar, Request, Response, get
+from litestar.routes import HTTPRoute
+
+API_PREFIX = "/api/v1/"
+_BODY_METHODS = {"post", "put", "patch"}
+_ANY: dict[str, Any] = {"schema": {}}
+_JSON_OBJECT = {"application/json": {"schema": {"type": "object"}}}
+_BINARY = {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
+
+# Operations whose bodies are not one JSON object, or whose answers are not the envelope.
+_REQUEST_BODIES: dict[str, dict[str, Any]] = {
+    "import_genotypes": {
+        "text/plain": {"schema": {"type": "string", "description": "A VCF file"}},
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["bed", "bim", "fam"],
+                "properties": {
+                    part: {"type": "string", "format": "binary"} for part in ("bed", "bim", "fam")
+                },
+            }
+        },
+    },
+}
+_RESPONSE_BODIES: dict[str, dict[str, Any]] = {
+    "download_dosages": _BINARY,
+    "analysis_artifact": {"*/*": _ANY},
+    "get_pdf": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
+}
+_DEVICE_AUTH = {"ingest_telemetry"}  # public to the bearer guard; checks its own credential
+_QUERY: dict[str, list[str]] = {  # required query parameters (optional ones: not yet)
+    "import_genotypes": ["name", "commonCropName"],
+    "list_time_entries": ["work_item_id"],
+    "list_dependencies": ["work_item_id"],
+    "remove_dependency": ["predecessor_id", "successor_id"],
+    "list_activity": ["resource"],
+}
+
+ENVELOPE = {
+    "type": "object",
+    "required": ["data", "meta"],
+    "properties": {
+        "data": {},
+        "meta": {
+            "type": "object",
+            "required": ["request_id"],
+            "properties": {"request_id": {"type": ["string", "null"]}},
+        },
+        "links": {"type": "object", "additionalProperties": {"type": "string"}},
+    },
+}
+ERROR_ENVELOPE = {
+    "type": "object",
+    "required": ["error", "meta"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message", "details"],
+            "properties": {
+                "code": {"type": "string"},
+                "message": {"type": "string"},
+                "details": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["location", "message"],
+                        "properties": {
+                            "location": {"type": "string"},
+                            "message": {"type": "string"},
+                        },
+                    },
+                },
+            },
+        },
+        "meta": {"type": "object"},
+    },
+}
+SECURITY_SCHEMES = {
+    "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+    "device": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "Authorization",
+        "description": "Device <credential>, issued when a device claims its code",
+    },
+}
+
+
+def _operation(route: HTTPRoute, handler: Any, method: str) -> dict[str, Any]:
+    name = handler.handler_name
+    doc = (handler.fn.__doc__ or "").strip().splitlines()
+    params: list[dict[str, Any]] = [
+        {"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
+        for p in route.path_parameters
+    ]
+    params += [
+        {"name": q, "in": "query", "required": True, "schema": {"type": "string", "minLength": 1}}
+        for q in _QUERY.get(name, [])
+    ]
+    answer = _RESPONSE_BODIES.get(name) or {
+        "application/json": {"schema": {"$ref": "#/components/schemas/Envelope"}}
+    }
+    error = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}}
+    operation: dict[str, Any] = {
+        "operationId": name,
+        "tags": [route.path_format[len(API_PREFIX) :].split("/")[0]],
+        "parameters": params,
+        "responses": {
+            str(handler.status_code): {"description": "Success", "content": answer},
+            "default": {"description": "An error, in the error envelope", "content": error},
+        },
+    }
+    if doc:
+        operation["summary"] = doc[0]
+    if method in _BODY_METHODS:
+        content = _REQUEST_BODIES.get(name, _JSON_OBJECT)
+        operation["requestBody"] = {"required": True, "content": content}
+    if name in _DEVICE_AUTH:
+        operation["security"] = [{"device": []}]
+    elif (handler.opt or {}).get("public"):
+        operation["security"] = []  # e.g. a device presenting its claim code in the body
+    else:
+        operation["security"] = [{"bearer": []}]
+    return operation
+
+
+def api_v1_paths(app: Litestar) -> dict[str, dict[str, Any]]:
+    paths: dict[str, dict[str, Any]] = {}
+    for route in app.routes:
+        if not isinstance(route, HTTPRoute) or not route.path.startswith(API_PREFIX):
+            continue
+        for handler in route.route_handlers:
+            for method in sorted(m.lower() for m in handler.http_methods):
+                if method in ("head", "options"):
+                    continue
+                paths.setdefault(route.path_format, {})[method] = _operation(route, handler, method)
+    # One handler mounted on several resources (distribution's records) needs unique ids.
+    operations = [op for ops in paths.values() for op in ops.values()]
+    counts = Counter(op["operationId"] for op in operations)
+    for op in operations:
+        if counts[op["operationId"]] > 1:
+            op["operationId"] += "_" + op["tags"][0].replace("-", "_")
+    return dict(sorted(paths.items()))
+
+
+@cache
+def brapi_fragment() -> dict[str, Any]:
+    fragment: dict[str, Any] = json.loads(FRAGMENT.read_text())
+    return fragment
+
+
+def document(app: Litestar) -> dict[str, Any]:
+    """The whole published contract of this gateway."""
+    brapi = brapi_fragment()
+    components = {
+        **brapi["components"],
+        "schemas": {
+            **brapi["components"]["schemas"],
+            "Envelope": ENVELOPE,
+            "ErrorEnvelope": ERROR_ENVELOPE,
+        },
+        "securitySchemes": {**brapi["components"]["securitySchemes"], **SECURITY_SCHEMES},
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Bijmantra gateway",
+            "version": "1",
+            "description": "The platform API (/api/v1) and BrAPI v2.1 (/brapi/v2).",
+        },
+        "paths": {**api_v1_paths(app), **brapi["paths"]},
+        "components": components,
+    }
+
+
+def render(doc: dict[str, Any]) -> bytes:
+    return (json.dumps(doc, indent=1, sort_keys=True) + "\n").encode()
+
+
+def docs_page(doc: dict[str, Any]) -> str:
+    """A plain server-rendered page: every operation, its summary and where it is described."""
+    rows = []
+    for path, operations in doc["paths"].items():
+        for method, operation in operations.items():
+            summary = operation.get("summary") or operation.get("operationId") or ""
+            rows.append(
+                f"<tr><td><code>{method.upper()}</code></td><td><code>{html.escape(path)}</code>"
+                f"</td><td>{html.escape(summary)}</td></tr>"
+            )
+    return (
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+        "<title>Bijmantra API</title><style>body{font-family:sans-serif;margin:2rem}"
+        "td{padding:.2rem .6rem;border-bottom:1px solid #ddd}</style></head><body>"
+        f"<h1>{html.escape(doc['info']['title'])}</h1><p>{html.escape(doc['info']['description'])}"
+        " The machine-readable contract is <a href='/openapi.json'>/openapi.json</a>"
+        " (OpenAPI 3.1).</p><table><thead><tr><th>Method</th><th>Path</th><th>Summary</th></tr>"
+        f"</thead><tbody>{''.join(rows)}</tbody></table></body></html>"
+    )
+
+
+def _rendered(app: Litestar) -> tuple[bytes, str]:
+    """Built once per app (routes do not change after start-up)."""
+    cached: tuple[bytes, str] | None = app.state.get("openapi_rendered")
+    if cached is None:
+        doc = document(app)
+        cached = (render(doc), docs_page(doc))
+        app.state["openapi_rendered"] = cached
+    return cached
+
+
+@get("/openapi.json", opt={"public": True}, include_in_schema=False, sync_to_thread=False)
+def openapi_json(request: Request[Any, Any, Any]) -> Response[bytes]:
+    return Response(_rendered(request.app)[0], media_type="application/json")
+
+
+@get("/docs", opt={"public": True}, include_in_schema=False, sync_to_thread=False)
+def openapi_docs(request: Request[Any, Any, Any]) -> Response[str]:
+    return Response(_rendered(request.app)[1], media_type="text/html")
+
+
+ROUTES = [openapi_json, openapi_docs]
