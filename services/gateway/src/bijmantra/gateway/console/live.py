@@ -26,7 +26,9 @@ class SessionLiveConnection(LiveConnection):
 
     def __init__(self, socket: WebSocket[Any, Any, Any], signed_in: SignedIn) -> None:
         state = socket.app.state
-        super().__init__(socket, state.feed, state.verifier, state.feed_settings)
+        super().__init__(
+            socket, state.feed, state.verifier, state.feed_settings, state.event_permissions
+        )
         self._signed_in = signed_in
 
     async def _authenticate(self) -> Principal:

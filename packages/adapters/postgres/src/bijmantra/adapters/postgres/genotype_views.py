@@ -82,7 +82,7 @@ async def call_set_rows(
     connection: AsyncConnection, where: GenotypeFilter, offset: int, limit: int
 ) -> tuple[list[CallSetRow], int]:
     rows = (await connection.execute(_CALL_SETS, _params(where, offset, limit))).all()
-    found = [CallSetRow(*r[:6], r[6].isoformat()) for r in rows]
+    found = [CallSetRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6].isoformat()) for r in rows]
     return found, rows[0][-1] if rows else await _total(connection, _CALL_SETS, where)
 
 
