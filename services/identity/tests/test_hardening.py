@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 from bijmantra.adapters.postgres import create_engine
-from bijmantra.application.client_address import client_address, parse_networks
+from bijmantra.edge.client_address import client_address, parse_networks
 from bijmantra.identity.config import Settings
 from bijmantra.testkit.provision import ProvisionedDatabase
 from sqlalchemy import text

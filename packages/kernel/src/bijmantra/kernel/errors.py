@@ -1,7 +1,8 @@
 """One error taxonomy for the whole platform.
 
-Every edge (BrAPI envelope, platform API, gRPC status) maps these codes once, so a rule
-broken deep in a use case reaches every client with the same meaning.
+Every edge maps these codes once, so a rule broken deep in a use case reaches every
+client with the same meaning: HTTP statuses in ``bijmantra.edge.statuses``, gRPC status
+codes in ``bijmantra.adapters.grpc.errors``. The kernel names no transport.
 """
 
 from __future__ import annotations
@@ -126,34 +127,3 @@ def error_for(
     """Rebuild a typed error from its code, e.g. on the far side of a gRPC call."""
     cls = ERRORS_BY_CODE.get(ErrorCode(code), BijmantraError)
     return cls(message, details or [])
-
-
-# gRPC status names per code (strings, so the kernel stays free of grpc): both sides of
-# every internal call map through this one table.
-GRPC_STATUS_NAMES: dict[ErrorCode, str] = {
-    ErrorCode.NOT_FOUND: "NOT_FOUND",
-    ErrorCode.CONFLICT: "ALREADY_EXISTS",
-    ErrorCode.GONE: "OUT_OF_RANGE",
-    ErrorCode.PRECONDITION_FAILED: "ABORTED",  # gRPC's code for a failed optimistic check
-    ErrorCode.VALIDATION: "INVALID_ARGUMENT",
-    ErrorCode.UNPROCESSABLE: "FAILED_PRECONDITION",
-    ErrorCode.UNAUTHORIZED: "UNAUTHENTICATED",
-    ErrorCode.FORBIDDEN: "PERMISSION_DENIED",
-    ErrorCode.RATE_LIMITED: "RESOURCE_EXHAUSTED",
-    ErrorCode.UNAVAILABLE: "UNAVAILABLE",
-    ErrorCode.INTERNAL: "INTERNAL",
-}
-# HTTP status per code, for the REST edges (BrAPI and the platform API).
-HTTP_STATUSES: dict[ErrorCode, int] = {
-    ErrorCode.NOT_FOUND: 404,
-    ErrorCode.CONFLICT: 409,
-    ErrorCode.GONE: 410,
-    ErrorCode.PRECONDITION_FAILED: 412,
-    ErrorCode.VALIDATION: 422,
-    ErrorCode.UNPROCESSABLE: 422,
-    ErrorCode.UNAUTHORIZED: 401,
-    ErrorCode.FORBIDDEN: 403,
-    ErrorCode.RATE_LIMITED: 429,
-    ErrorCode.UNAVAILABLE: 503,
-    ErrorCode.INTERNAL: 500,
-}

@@ -24,9 +24,10 @@ from bijmantra.adapters.grpc.distribution import DistributionClient
 from bijmantra.adapters.nats import JetStreamEventFeed, connect, ensure_stream
 from bijmantra.adapters.redis.revocations import RedisRevocationList
 from bijmantra.application.brapi.modules import catalog
-from bijmantra.application.client_address import parse_networks
 from bijmantra.application.events.permissions import event_permissions
 from bijmantra.application.ports import TokenVerifier
+from bijmantra.edge import exception_handlers, request_id_middleware, security_headers_middleware
+from bijmantra.edge.client_address import parse_networks
 from bijmantra.gateway import (
     brapi,
     compliance,
@@ -38,28 +39,18 @@ from bijmantra.gateway import (
 )
 from bijmantra.gateway.config import Settings
 from bijmantra.gateway.contract import ROUTES as CONTRACT_ROUTES
-from bijmantra.gateway.edge import (
-    authentication_middleware,
-    error_response,
-    http_exception_handler,
-    permission_guard,
-    request_id_middleware,
-    security_headers_middleware,
-    unexpected_error_handler,
-)
+from bijmantra.gateway.edge import authentication_middleware, permission_guard
 from bijmantra.gateway.identity_proxy import IdentityProxy, identity_routes
 from bijmantra.gateway.live import FeedSettings, live_feed
 from bijmantra.gateway.page_cache import PageCache
 from bijmantra.gateway.permissions import my_permissions
 from bijmantra.gateway.protection.wiring import protections
-from bijmantra.kernel import BijmantraError
 from bijmantra.observability import configure_logging, get_logger
 from bijmantra.observability.http import head_sampled, http_observability
 from bijmantra.observability.tracing_setup import configure_tracing
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from litestar import Litestar, Response, get
 from litestar.datastructures import State
-from litestar.exceptions import HTTPException
 from litestar.middleware import DefineMiddleware
 
 log = get_logger(__name__)
@@ -223,11 +214,7 @@ def create_app(
             *protection.middleware,
         ],
         guards=[permission_guard],
-        exception_handlers={
-            BijmantraError: error_response,
-            HTTPException: http_exception_handler,
-            Exception: unexpected_error_handler,
-        },
+        exception_handlers=exception_handlers(),
         openapi_config=None,
     )
     if tracing.head_ratio is not None:

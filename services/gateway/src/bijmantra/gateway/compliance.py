@@ -9,7 +9,7 @@ from typing import Any
 
 import msgspec
 from bijmantra.application.compliance import ACTIVITY, AUDIT
-from bijmantra.application.envelopes import platform_body
+from bijmantra.edge.envelopes import platform_body
 from bijmantra.gateway.brapi import int_param
 from bijmantra.kernel import FieldError, Page, PageRequest, ValidationFailed
 from litestar import Request, Response, get

@@ -11,8 +11,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import msgspec
-from bijmantra.application.envelopes import platform_body
 from bijmantra.application.security import Action, Permission
+from bijmantra.edge.envelopes import platform_body
 from bijmantra.gateway.brapi import page_request
 from bijmantra.kernel import FieldError, ValidationFailed
 from litestar import Request, Response, delete, get, post

@@ -18,8 +18,8 @@ from typing import Any
 
 import httpx
 import msgspec
-from bijmantra.application.client_address import Network, client_address
-from bijmantra.application.envelopes import platform_error_body
+from bijmantra.edge.client_address import Network, client_address
+from bijmantra.edge.envelopes import platform_error_body
 from bijmantra.gateway.protection.responses import http_method, send_whole
 from bijmantra.kernel import Unavailable, ValidationFailed
 from litestar import asgi

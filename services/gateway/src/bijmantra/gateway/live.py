@@ -24,11 +24,11 @@ from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
 import msgspec
-from bijmantra.application.envelopes import platform_error_body
 from bijmantra.application.events.feed import EventFeed, FeedFilter, Subscribe, feed_filter
 from bijmantra.application.events.permissions import EventPermissions
 from bijmantra.application.json_input import decode_bounded
 from bijmantra.application.ports import TokenVerifier
+from bijmantra.edge.envelopes import platform_error_body
 from bijmantra.kernel import BijmantraError, Principal, Unauthorized, Unavailable, ValidationFailed
 from bijmantra.observability import get_logger
 from litestar import WebSocket, websocket

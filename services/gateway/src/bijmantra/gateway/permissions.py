@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bijmantra.application.envelopes import platform_body
 from bijmantra.application.security import permissions_for
+from bijmantra.edge.envelopes import platform_body
 from bijmantra.kernel import Principal
 from litestar import Request, get
 

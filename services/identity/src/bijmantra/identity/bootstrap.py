@@ -32,7 +32,6 @@ from bijmantra.adapters.postgres.tenancy import PostgresEventLog, tenancy_unit_o
 from bijmantra.adapters.redis.login_limiter import RedisLoginLimiter
 from bijmantra.adapters.redis.revocations import RedisRevocationList
 from bijmantra.adapters.redis.sessions import RedisBrowserSessions
-from bijmantra.application.client_address import parse_networks
 from bijmantra.application.events import OutboxRelay
 from bijmantra.application.tenancy import (
     AcceptInvitation,
@@ -59,6 +58,8 @@ from bijmantra.application.tenancy.authorization import (
 )
 from bijmantra.application.tenancy.throttle import ACCOUNT_POLICY, ADDRESS_POLICY
 from bijmantra.contracts.tenancy.v1 import identity_service_pb2_grpc
+from bijmantra.edge import http_exception_handler, unexpected_error_handler
+from bijmantra.edge.client_address import parse_networks
 from bijmantra.identity import browser as browser_edge
 from bijmantra.identity import invitations as invitation_edge
 from bijmantra.identity import platform
@@ -73,9 +74,7 @@ from bijmantra.identity.edge import (
     client_ip,
     decode_json,
     error_response,
-    http_exception_response,
     ok,
-    unexpected_error_response,
 )
 from bijmantra.identity.grpc_api import IdentityServicer
 from bijmantra.identity.oauth import revoke, token, userinfo
@@ -402,8 +401,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         state=state,
         exception_handlers={
             BijmantraError: error_response,
-            HTTPException: http_exception_response,
-            Exception: unexpected_error_response,  # the catch-all
+            HTTPException: http_exception_handler,
+            Exception: unexpected_error_handler,  # the catch-all
         },
         lifespan=[lifespan],
         plugins=observability.plugins,

@@ -2,32 +2,25 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any, TypeVar
 
 import msgspec
-from bijmantra.application.client_address import client_address
-from bijmantra.application.envelopes import http_status, platform_body, platform_error_body
+from bijmantra.edge import client_address, platform_body, request_id
+from bijmantra.edge import error_response as edge_error_response
 from bijmantra.kernel import (
     BijmantraError,
-    Internal,
-    NotFound,
     Principal,
-    RateLimited,
     Unauthorized,
     ValidationFailed,
 )
-from bijmantra.kernel.errors import ErrorCode
 from bijmantra.observability import get_logger
 from litestar import Request, Response
 from litestar.datastructures import State
-from litestar.exceptions import HTTPException
 
 log = get_logger(__name__)
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 MAX_BODY = 64 * 1024
 T = TypeVar("T")
-log = get_logger(__name__)
 
 
 class MalformedRequest(ValidationFailed):
@@ -64,40 +57,12 @@ def decode_json(body: bytes, shape: type[T]) -> T:
     return decoded
 
 
-def request_id(request: Request[Any, Any, Any]) -> str:
-    given = request.headers.get("x-request-id", "")
-    return given if 0 < len(given) <= 128 else uuid.uuid4().hex
-
-
 def error_response(request: Request[Any, Any, Any], error: BijmantraError) -> Response[Any]:
-    headers = dict(NO_STORE)
-    if isinstance(error, RateLimited):
-        retry = next((d.message for d in error.details if d.location == "retryAfter"), None)
-        if retry is not None:
-            headers["Retry-After"] = retry
-    if error.code is ErrorCode.UNAUTHORIZED:
-        headers["WWW-Authenticate"] = "Bearer"
-    return Response(
-        platform_error_body(error, request_id(request)),
-        status_code=400 if isinstance(error, MalformedRequest) else http_status(error),
-        headers=headers,
-    )
-
-
-def http_exception_response(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
-    """Litestar's own 4xx (unknown route, bad path parameter, wrong method) in our envelope."""
-    error: BijmantraError = (
-        NotFound("Not found") if exc.status_code == 404 else ValidationFailed(exc.detail)
-    )
-    response = error_response(request, error)
-    response.status_code = exc.status_code if 400 <= exc.status_code < 500 else 400
+    """The shared edge's answer; a ``MalformedRequest`` is 400 (no request could hold it)."""
+    response = edge_error_response(request, error)
+    if isinstance(error, MalformedRequest):
+        response.status_code = 400
     return response
-
-
-def unexpected_error_response(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    """The catch-all: logged with its traceback, answered 500 in the platform envelope."""
-    log.exception("unhandled error", path=request.url.path)
-    return error_response(request, Internal("Internal server error"))
 
 
 def ok(

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import msgspec
-from bijmantra.application.envelopes import brapi_error_body, http_status, platform_error_body
+from bijmantra.edge.envelopes import brapi_error_body, platform_error_body
+from bijmantra.edge.statuses import http_status
 from bijmantra.kernel import BijmantraError
 from litestar.enums import ScopeType
 from litestar.types import HTTPResponseBodyEvent, HTTPResponseStartEvent, Scope, Send

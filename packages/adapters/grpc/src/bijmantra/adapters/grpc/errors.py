@@ -13,13 +13,27 @@ from typing import Any, NoReturn
 
 import msgspec
 from bijmantra.kernel import BijmantraError, FieldError, Unavailable
-from bijmantra.kernel.errors import GRPC_STATUS_NAMES, ErrorCode, Internal, error_for
+from bijmantra.kernel.errors import ErrorCode, Internal, error_for
 from bijmantra.observability import get_logger
 from bijmantra.observability.grpc_interceptors import wrap_behavior
 
 import grpc
 
 DETAILS_KEY = "bijmantra-error-bin"
+# gRPC status names per code (both sides of every internal call map through this table).
+GRPC_STATUS_NAMES: dict[ErrorCode, str] = {
+    ErrorCode.NOT_FOUND: "NOT_FOUND",
+    ErrorCode.CONFLICT: "ALREADY_EXISTS",
+    ErrorCode.GONE: "OUT_OF_RANGE",
+    ErrorCode.PRECONDITION_FAILED: "ABORTED",  # gRPC's code for a failed optimistic check
+    ErrorCode.VALIDATION: "INVALID_ARGUMENT",
+    ErrorCode.UNPROCESSABLE: "FAILED_PRECONDITION",
+    ErrorCode.UNAUTHORIZED: "UNAUTHENTICATED",
+    ErrorCode.FORBIDDEN: "PERMISSION_DENIED",
+    ErrorCode.RATE_LIMITED: "RESOURCE_EXHAUSTED",
+    ErrorCode.UNAVAILABLE: "UNAVAILABLE",
+    ErrorCode.INTERNAL: "INTERNAL",
+}
 MAX_DETAILS_BYTES = 4096
 MAX_TEXT = 300
 log = get_logger(__name__)

@@ -9,11 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 from bijmantra.kernel import BijmantraError, Page
-from bijmantra.kernel.errors import HTTP_STATUSES
-
-
-def http_status(error: BijmantraError) -> int:
-    return HTTP_STATUSES.get(error.code, 500)
 
 
 def brapi_metadata(

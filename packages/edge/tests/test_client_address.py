@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from bijmantra.application.client_address import client_address, parse_networks
+from bijmantra.edge.client_address import client_address, parse_networks
 
 TRUSTED = parse_networks("10.0.0.0/8, 127.0.0.1")
 

@@ -1,0 +1,40 @@
+"""The HTTP edge shared by gateway and identity (issue 18): envelopes, the error taxonomy as
+HTTP, request ids, the client's address behind proxies, and the catch-all."""
+
+from bijmantra.edge.client_address import Network, client_address, parse_networks
+from bijmantra.edge.envelopes import (
+    brapi_error_body,
+    brapi_metadata,
+    platform_body,
+    platform_error_body,
+)
+from bijmantra.edge.handlers import (
+    error_response,
+    exception_handlers,
+    http_exception_handler,
+    security_headers_middleware,
+    unexpected_error_handler,
+)
+from bijmantra.edge.requests import REQUEST_ID_HEADER, request_id, request_id_middleware
+from bijmantra.edge.statuses import HTTP_STATUSES, error_headers, http_status
+
+__all__ = [
+    "HTTP_STATUSES",
+    "REQUEST_ID_HEADER",
+    "Network",
+    "brapi_error_body",
+    "brapi_metadata",
+    "client_address",
+    "error_headers",
+    "error_response",
+    "exception_handlers",
+    "http_exception_handler",
+    "http_status",
+    "parse_networks",
+    "platform_body",
+    "platform_error_body",
+    "request_id",
+    "request_id_middleware",
+    "security_headers_middleware",
+    "unexpected_error_handler",
+]

@@ -1,0 +1,103 @@
+"""Errors as HTTP answers: typed errors, the framework's own, and the catch-all.
+
+One ``error_response`` for both edges: the BrAPI envelope under ``/brapi/``, the platform
+envelope elsewhere, with the status and headers of ``statuses``. Every unexpected
+exception is logged with its traceback and answered 500 ``internal`` in the same envelope,
+so no client sees a framework page or a bare connection reset.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bijmantra.edge.envelopes import brapi_error_body, platform_error_body
+from bijmantra.edge.requests import request_id
+from bijmantra.edge.statuses import error_headers, http_status
+from bijmantra.kernel import (
+    BijmantraError,
+    Forbidden,
+    Internal,
+    NotFound,
+    Unauthorized,
+    ValidationFailed,
+)
+from bijmantra.observability import get_logger
+from litestar import Request, Response
+from litestar.enums import ScopeType
+from litestar.exceptions import HTTPException, NotAuthorizedException, PermissionDeniedException
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+log = get_logger(__name__)
+BRAPI_PREFIX = "/brapi/"
+API_PREFIXES = ("/brapi/", "/api/")
+AnyRequest = Request[Any, Any, Any]
+
+
+def error_response(request: AnyRequest, error: BijmantraError) -> Response[Any]:
+    brapi = request.url.path.startswith(BRAPI_PREFIX)
+    body = brapi_error_body(error) if brapi else platform_error_body(error, request_id(request))
+    return Response(body, status_code=http_status(error, brapi=brapi), headers=error_headers(error))
+
+
+_HTTP_TO_ERROR: dict[int, type[BijmantraError]] = {
+    400: ValidationFailed,
+    401: Unauthorized,
+    403: Forbidden,
+    404: NotFound,
+}
+
+
+def http_exception_handler(request: AnyRequest, exc: HTTPException) -> Response[Any]:
+    """Litestar's own errors (unknown route, wrong method, body over its limit) in our
+    envelope, keeping their status."""
+    if isinstance(exc, NotAuthorizedException):
+        return error_response(request, Unauthorized(exc.detail or "Unauthorized"))
+    if isinstance(exc, PermissionDeniedException):
+        return error_response(request, Forbidden(exc.detail or "Forbidden"))
+    error_type = _HTTP_TO_ERROR.get(exc.status_code, ValidationFailed)
+    response = error_response(request, error_type(exc.detail or error_type.__name__))
+    response.status_code = exc.status_code
+    return response
+
+
+def unexpected_error_handler(request: AnyRequest, exc: Exception) -> Response[Any]:
+    """The catch-all: logged with its traceback, 500 ``internal`` in the path's envelope."""
+    log.exception("unhandled error", path=request.url.path)
+    return error_response(request, Internal("Internal server error"))
+
+
+def exception_handlers() -> dict[type[Exception], Any]:
+    """For ``Litestar(exception_handlers=...)``: typed, framework, and everything else."""
+    return {
+        BijmantraError: error_response,
+        HTTPException: http_exception_handler,
+        Exception: unexpected_error_handler,
+    }
+
+
+def security_headers_middleware(app: ASGIApp) -> ASGIApp:
+    """``nosniff`` on every response; ``Cache-Control: no-store`` on API answers to a request
+    that carried credentials (a shared cache or the browser's must not keep tenant data),
+    unless the handler chose its own caching."""
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP:
+            await app(scope, receive, send)
+            return
+        credentials = any(k in (b"authorization", b"cookie") for k, _ in scope["headers"])
+        private = credentials and scope["path"].startswith(API_PREFIXES)
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                names = {k.lower() for k, _ in headers}
+                if b"x-content-type-options" not in names:
+                    headers.append((b"x-content-type-options", b"nosniff"))
+                if private and b"cache-control" not in names:
+                    headers.append((b"cache-control", b"no-store"))
+                message["headers"] = headers
+            await send(message)
+
+        await app(scope, receive, send_with_headers)
+
+    return middleware

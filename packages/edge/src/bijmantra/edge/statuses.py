@@ -1,0 +1,45 @@
+"""The kernel's error taxonomy as HTTP: one status per code, and the headers it implies.
+
+The kernel names what went wrong; only the HTTP edges say it in HTTP. Both edges (gateway,
+identity) answer through this table, so a rate limit carries ``Retry-After`` and a missing
+token ``WWW-Authenticate`` on every path (they once disagreed).
+"""
+
+from __future__ import annotations
+
+from bijmantra.kernel import BijmantraError
+from bijmantra.kernel.errors import ErrorCode
+
+HTTP_STATUSES: dict[ErrorCode, int] = {
+    ErrorCode.NOT_FOUND: 404,
+    ErrorCode.CONFLICT: 409,
+    ErrorCode.GONE: 410,
+    ErrorCode.PRECONDITION_FAILED: 412,
+    ErrorCode.VALIDATION: 422,
+    ErrorCode.UNPROCESSABLE: 422,
+    ErrorCode.UNAUTHORIZED: 401,
+    ErrorCode.FORBIDDEN: 403,
+    ErrorCode.RATE_LIMITED: 429,
+    ErrorCode.UNAVAILABLE: 503,
+    ErrorCode.INTERNAL: 500,
+}
+RETRY_AFTER = "retryAfter"  # the detail location a RateLimited error names its wait in
+
+
+def http_status(error: BijmantraError, *, brapi: bool = False) -> int:
+    """The status of ``error``; BrAPI lists 400 for every invalid request (the platform API
+    keeps 422 for a well-formed request it cannot take)."""
+    if brapi and error.code is ErrorCode.VALIDATION:
+        return 400
+    return HTTP_STATUSES.get(error.code, 500)
+
+
+def error_headers(error: BijmantraError) -> dict[str, str]:
+    headers = {"Cache-Control": "no-store"}
+    if error.code is ErrorCode.RATE_LIMITED:
+        wait = next((d.message for d in error.details if d.location == RETRY_AFTER), None)
+        if wait is not None:
+            headers["Retry-After"] = wait
+    if error.code is ErrorCode.UNAUTHORIZED:
+        headers["WWW-Authenticate"] = "Bearer"
+    return headers

@@ -1,0 +1,107 @@
+"""The one HTTP edge: envelopes, statuses and headers, request ids, the catch-all."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bijmantra.edge import (
+    exception_handlers,
+    request_id_middleware,
+    security_headers_middleware,
+)
+from bijmantra.kernel import FieldError, RateLimited, Unauthorized, ValidationFailed
+from litestar import Litestar, get
+from litestar.testing import TestClient
+
+
+@get("/brapi/v2/things", sync_to_thread=False)
+def brapi_invalid() -> None:
+    raise ValidationFailed("Invalid", [FieldError("body", "bad")])
+
+
+@get("/api/v1/things", sync_to_thread=False)
+def platform_invalid() -> None:
+    raise ValidationFailed("Invalid", [FieldError("body", "bad")])
+
+
+@get("/api/v1/limited", sync_to_thread=False)
+def limited() -> None:
+    raise RateLimited("Slow down", [FieldError("retryAfter", "7")])
+
+
+@get("/brapi/v2/limited", sync_to_thread=False)
+def brapi_limited() -> None:
+    raise RateLimited("Slow down", [FieldError("retryAfter", "7")])
+
+
+@get("/api/v1/anonymous", sync_to_thread=False)
+def anonymous() -> None:
+    raise Unauthorized("Missing bearer token")
+
+
+@get("/api/v1/bug", sync_to_thread=False)
+def bug() -> None:
+    raise KeyError("a bug")
+
+
+@get("/api/v1/fine", sync_to_thread=False)
+def fine() -> dict[str, Any]:
+    return {"ok": True}
+
+
+def client() -> TestClient[Litestar]:
+    app = Litestar(
+        [brapi_invalid, platform_invalid, limited, brapi_limited, anonymous, bug, fine],
+        exception_handlers=exception_handlers(),
+        middleware=[request_id_middleware, security_headers_middleware],
+    )
+    return TestClient(app, raise_server_exceptions=False)
+
+
+def test_brapi_says_400_in_its_envelope_and_the_platform_api_422_in_its_own() -> None:
+    with client() as http:
+        brapi = http.get("/brapi/v2/things")
+        assert brapi.status_code == 400
+        assert brapi.json()["metadata"]["status"][1]["message"] == "body: bad"
+        platform = http.get("/api/v1/things", headers={"X-Request-ID": "req-1"})
+        assert platform.status_code == 422
+        assert platform.json()["error"]["code"] == "validation"
+        assert platform.json()["meta"]["request_id"] == "req-1"
+
+
+def test_both_envelopes_carry_retry_after_and_www_authenticate() -> None:
+    with client() as http:
+        for path in ("/api/v1/limited", "/brapi/v2/limited"):
+            answer = http.get(path)
+            assert answer.status_code == 429
+            assert answer.headers["retry-after"] == "7"
+        assert http.get("/api/v1/anonymous").headers["www-authenticate"] == "Bearer"
+
+
+def test_the_catch_all_answers_500_internal_and_logs(capsys: Any) -> None:
+    with client() as http:
+        answer = http.get("/api/v1/bug")
+    assert answer.status_code == 500
+    assert answer.json()["error"]["code"] == "internal"
+    assert "a bug" not in answer.text  # the cause stays in the log
+    assert "KeyError" in capsys.readouterr().out
+
+
+def test_request_ids_are_adopted_only_when_sane_and_echoed() -> None:
+    with client() as http:
+        assert (
+            http.get("/api/v1/fine", headers={"X-Request-ID": "abc"}).headers["x-request-id"]
+            == "abc"
+        )
+        forged = http.get("/api/v1/fine", headers={"X-Request-ID": "x" * 500})
+        assert len(forged.headers["x-request-id"]) == 32
+
+
+def test_security_headers() -> None:
+    with client() as http:
+        private = http.get("/api/v1/fine", headers={"Authorization": "Bearer t"})
+        assert private.headers["x-content-type-options"] == "nosniff"
+        assert private.headers["cache-control"] == "no-store"
+        public = http.get("/api/v1/fine")
+        assert public.headers["x-content-type-options"] == "nosniff"
+        assert "cache-control" not in public.headers
