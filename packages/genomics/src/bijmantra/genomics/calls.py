@@ -100,7 +100,8 @@ class CallMatrix:
 
     def ploidy(self) -> NDArray[np.int8]:
         """Alleles per call, ``(variants, samples)``."""
-        return np.count_nonzero(self.alleles != ABSENT, axis=2).astype(np.int8)
+        counts: NDArray[np.int8] = np.count_nonzero(self.alleles != ABSENT, axis=2).astype(np.int8)
+        return counts
 
     def dosages(self, n_alt: NDArray[np.integer]) -> NDArray[np.int8]:
         """The kernels' view: ALT copies where a site is biallelic and a call diploid (or

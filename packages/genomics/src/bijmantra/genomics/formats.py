@@ -161,7 +161,7 @@ class VcfParser:
         if not sites.numbers:
             return []
         calls = _decode_block(sites, fast, slow, n, self.samples)
-        dosages = calls.dosages(sites.n_alt)
+        dosages = calls.dosages(np.asarray(sites.n_alt, dtype=np.int64))
         return [
             VariantBlock(
                 sites.chrom,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
@@ -13,7 +14,7 @@ CORRELATION_KEYS = ("trace_id", "span_id", "request_id", "tenant_id")
 MAX_FIELD_CHARS = 16 * 1024
 
 
-def _bounded(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+def _bounded(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     """No field of a line past ``MAX_FIELD_CHARS``: a failed statement's text, an exception
     message quoting input, a traceback. One 44 MB line once carried a whole bulk write."""
     for key, value in event.items():

@@ -122,9 +122,13 @@ class FakeSensorStore:
 
     async def raw(self, device_id: str, metric: str, window: Window, limit: int) -> list[Reading]:
         found = sorted(
-            Reading(m, at, v)
-            for (t, d, m, at), v in self._t.readings.items()
-            if (t, d, m) == (self._tenant, device_id, metric) and window.start <= at < window.end
+            (
+                Reading(m, at, v)
+                for (t, d, m, at), v in self._t.readings.items()
+                if (t, d, m) == (self._tenant, device_id, metric)
+                and window.start <= at < window.end
+            ),
+            key=lambda reading: reading.at,
         )
         return found[:limit]
 

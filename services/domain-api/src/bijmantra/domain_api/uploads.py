@@ -14,12 +14,12 @@ from typing import Any
 
 from bijmantra.genomics.formats import (
     BedDecoder,
-    FormatError,
     VariantBlock,
     VcfParser,
     read_bim,
     read_fam,
 )
+from bijmantra.genomics.streams import FormatError
 from bijmantra.kernel import FieldError, ValidationFailed
 
 FEED_BYTES = 1 << 20

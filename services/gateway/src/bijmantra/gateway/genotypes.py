@@ -34,7 +34,8 @@ _encode = msgspec.json.encode
 
 
 def _request_id(request: Request[Any, Any, Any]) -> str | None:
-    return request.scope.get("state", {}).get("request_id")  # type: ignore[no-any-return]
+    found = request.scope.get("state", {}).get("request_id")
+    return None if found is None else str(found)
 
 
 def envelope(

@@ -19,6 +19,7 @@ from bijmantra.kernel import BijmantraError, Principal
 from bijmantra.kernel.errors import ErrorCode
 from bijmantra.observability import get_logger
 from litestar import Request, Response
+from litestar.enums import ScopeType
 from litestar.exceptions import HTTPException
 from litestar.response import Redirect, Template
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
@@ -180,7 +181,7 @@ def console_headers_middleware(app: ASGIApp) -> ASGIApp:
     """Security headers on every ``/app`` response, error pages included; pages not cached."""
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith(PREFIX):
+        if scope["type"] != ScopeType.HTTP or not scope["path"].startswith(PREFIX):
             await app(scope, receive, send)
             return
         static = scope["path"].startswith(f"{PREFIX}/static/")

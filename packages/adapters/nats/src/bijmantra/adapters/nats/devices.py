@@ -76,7 +76,7 @@ def new_issuer_seed() -> str:
 
 
 def issuer_public_key(seed: str) -> str:
-    return JwtSigner(seed).issuer
+    return str(JwtSigner(seed).issuer)
 
 
 class DeviceAuthCallout:

@@ -77,7 +77,7 @@ class PostgresDistributionStore:
     ) -> dict[str, Any] | None:
         statement = _GET_FOR_UPDATE if for_update else _GET
         row = (await self._connection.execute(statement, {"kind": kind, "id": record_id})).first()
-        return None if row is None else _decode(row[0])  # type: ignore[no-any-return]
+        return None if row is None else _decode(row[0])
 
     async def put(self, kind: Kind, record_id: str, document: dict[str, Any], *, new: bool) -> None:
         values = {"kind": kind.value, "id": record_id, "document": _encode(document).decode()}

@@ -89,7 +89,7 @@ class RedisConsoleSessions:
 
     async def delete_all(self, subject: str) -> list[ConsoleSession]:
         user = self._k("user", subject)
-        keys = [k.decode() for k in await self._redis.smembers(user)]
+        keys = [k.decode() if isinstance(k, bytes) else k for k in await self._redis.smembers(user)]
         if not keys:
             return []
         names = [self._k("session", k) for k in keys]
@@ -108,7 +108,7 @@ class RedisConsoleSessions:
         await self._redis.delete(self._k("refresh", key))
 
 
-def _session(raw: bytes) -> ConsoleSession:
+def _session(raw: bytes | str) -> ConsoleSession:
     s = msgspec.json.decode(raw, type=_Session)
     return ConsoleSession(
         s.subject,

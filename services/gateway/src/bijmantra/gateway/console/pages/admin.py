@@ -6,6 +6,7 @@ token (server to server), so identity's use cases decide, as for any client.
 
 from __future__ import annotations
 
+import builtins
 from typing import Any
 
 import httpx
@@ -76,7 +77,9 @@ class IdentityMembers:
         )
         return found
 
-    async def set_roles(self, token: str, organization: str, user: str, roles: list[str]) -> None:
+    async def set_roles(
+        self, token: str, organization: str, user: str, roles: builtins.list[str]
+    ) -> None:
         await self._call(
             "PATCH",
             f"/api/v1/organizations/{organization}/members/{user}",
