@@ -5,13 +5,21 @@ extra task and a wrapper per call), sampled or not. ``SampledChannel`` holds two
 to the same target: calls made inside a recording span go through the traced one (client
 span, context injected by the OpenTelemetry interceptor); the rest go through the plain one
 with only a ``traceparent`` added, so the server follows the "not sampled" decision.
+``HeadSampledServer`` is the receiving end: it skips the server-side instrumentation for
+those calls.
 """
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
+import grpc
+from bijmantra.observability.grpc_interceptors import wrap_behavior
+from bijmantra.observability.tracing import TRACEPARENT
+from opentelemetry import context as otel_context
 from opentelemetry import trace
+from opentelemetry.context import Context
 
 
 def traceparent_metadata(metadata: Any) -> Any:
@@ -68,3 +76,76 @@ class SampledChannel:
     async def close(self, grace: float | None = None) -> None:
         await self._plain.close(grace)
         await self._traced.close(grace)
+
+
+def _unsampled_context(traceparent: str) -> Context | None:
+    """The caller's "not sampled" span as a non-recording parent, with automatic
+    instrumentation (SQL, Redis) suppressed; ``None`` when the caller asked for a sampled
+    span or sent nothing we can read (the traced path then decides, as before)."""
+    parts = traceparent.split("-")
+    if len(parts) != 4 or len(parts[1]) != 32 or len(parts[2]) != 16 or len(parts[3]) != 2:
+        return None
+    try:
+        trace_id, span_id, flags = int(parts[1], 16), int(parts[2], 16), int(parts[3], 16)
+    except ValueError:
+        return None
+    if flags & 1 or not trace_id or not span_id:
+        return None
+    parent = trace.NonRecordingSpan(
+        trace.SpanContext(trace_id, span_id, is_remote=True, trace_flags=trace.TraceFlags(flags))
+    )
+    context = trace.set_span_in_context(parent)
+    return otel_context.set_value(otel_context._SUPPRESS_INSTRUMENTATION_KEY, True, context)
+
+
+def _within(behavior: Any, context: Context) -> Any:
+    """The same behavior run with ``context`` attached; async generators stay generators."""
+    if inspect.isasyncgenfunction(behavior):
+
+        async def streamed(request: Any, servicer_context: Any) -> Any:
+            token = otel_context.attach(context)
+            try:
+                async for response in behavior(request, servicer_context):
+                    yield response
+            finally:
+                otel_context.detach(token)
+
+        return streamed
+
+    async def awaited(request: Any, servicer_context: Any) -> Any:
+        token = otel_context.attach(context)
+        try:
+            return await behavior(request, servicer_context)
+        finally:
+            otel_context.detach(token)
+
+    return awaited
+
+
+class HeadSampledServer(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc is untyped
+    """Runs the OpenTelemetry server interceptor only for calls the caller sampled.
+
+    The standard interceptor starts a (non-recording) span, builds its attributes and wraps
+    the servicer context on every call, and SQLAlchemy/Redis instrumentation then start a
+    span per statement — all for the 90 % of calls whose ``traceparent`` already says "not
+    sampled". Those calls skip it: they run under the caller's span context (so logs and
+    outbox rows keep the trace id and downstream hops receive "not sampled") with automatic
+    instrumentation suppressed. Calls without a readable ``traceparent`` take the traced
+    path, where the service's own sampler decides.
+    """
+
+    def __init__(self, traced: Any) -> None:
+        self._traced = traced
+
+    async def intercept_service(self, continuation: Any, details: Any) -> Any:
+        context = None
+        for key, value in details.invocation_metadata or ():
+            if key == TRACEPARENT:
+                context = _unsampled_context(value)
+                break
+        if context is None:
+            return await self._traced.intercept_service(continuation, details)
+        handler = await continuation(details)
+        if handler is None:
+            return None
+        return wrap_behavior(handler, lambda behavior: _within(behavior, context))

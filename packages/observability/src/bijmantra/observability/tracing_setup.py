@@ -40,9 +40,12 @@ class Tracing:
             return []
         from opentelemetry.instrumentation.grpc import aio_server_interceptor, filters
 
+        from bijmantra.observability.grpc_sampling import HeadSampledServer
+
         health = filters.negate(filters.health_check())
         # opentelemetry-instrumentation-grpc ships no type information
-        return [aio_server_interceptor(filter_=health)]  # type: ignore[no-untyped-call]
+        traced = aio_server_interceptor(filter_=health)  # type: ignore[no-untyped-call]
+        return [HeadSampledServer(traced)]
 
     def client_channel(self, factory: Callable[[list[Any]], Any]) -> Any:
         """A gRPC channel whose calls pay for the client interceptors only when the calling
