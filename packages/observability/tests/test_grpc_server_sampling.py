@@ -94,14 +94,15 @@ def test_an_unsampled_call_starts_no_span_and_keeps_the_callers_trace_id(world: 
 
 
 def test_a_sampled_call_is_fully_traced_under_the_callers_trace(world: Any) -> None:
-    provider, sampler, exported, engine = world
+    provider, _sampler, exported, engine = world
     seen = asyncio.run(call(provider, engine, [("traceparent", PARENT.format(flags="01"))]))
     spans = exported.get_finished_spans()
     [server] = [s for s in spans if s.kind == trace.SpanKind.SERVER]
     sql = [s for s in spans if s.kind == trace.SpanKind.CLIENT]
     assert [s.name for s in sql if "select" in s.name.lower()], "the statement has its span"
     assert {f"{s.context.trace_id:032x}" for s in spans} == {TRACE_ID}
-    assert server.parent is not None and f"{server.parent.span_id:016x}" == "b7ad6b7169203331"
+    assert server.parent is not None
+    assert f"{server.parent.span_id:016x}" == "b7ad6b7169203331"
     assert all(s.parent is not None and s.parent.span_id == server.context.span_id for s in sql)
     assert seen.endswith("-01")
 
@@ -118,6 +119,6 @@ def test_a_sampled_call_is_fully_traced_under_the_callers_trace(world: Any) -> N
 def test_a_call_without_a_readable_unsampled_parent_takes_the_traced_path(
     world: Any, metadata: list[tuple[str, str]]
 ) -> None:
-    provider, sampler, exported, engine = world
+    provider, _sampler, exported, engine = world
     asyncio.run(call(provider, engine, metadata))
     assert any(s.kind == trace.SpanKind.SERVER for s in exported.get_finished_spans())

@@ -38,9 +38,8 @@ class Tracing:
     def grpc_server_interceptors(self) -> list[Any]:
         if not self.enabled:
             return []
-        from opentelemetry.instrumentation.grpc import aio_server_interceptor, filters
-
         from bijmantra.observability.grpc_sampling import HeadSampledServer
+        from opentelemetry.instrumentation.grpc import aio_server_interceptor, filters
 
         health = filters.negate(filters.health_check())
         # opentelemetry-instrumentation-grpc ships no type information
