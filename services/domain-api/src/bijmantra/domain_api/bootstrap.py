@@ -314,8 +314,8 @@ async def bootstrap(
         )
         closers.append(lookup.close)
     if verifier is None:
-        identity_channel = grpc.aio.insecure_channel(
-            settings.identity_target, interceptors=tracing.grpc_client_interceptors()
+        identity_channel = tracing.client_channel(  # interceptors only for sampled calls
+            lambda i: grpc.aio.insecure_channel(settings.identity_target, interceptors=i)
         )
         closers.append(identity_channel.close)
         # Revoked tokens (removal, /oauth/revoke, logout) stop here too (issue 17, defect 7).
