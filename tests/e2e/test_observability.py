@@ -280,33 +280,38 @@ def test_server_spans_are_named_by_route_never_by_url(
     assert not [s["name"] for s in _spans(stack, "gateway") if db_id in s["name"]]
 
 
-def test_domain_api_traces_a_sampled_get_and_nothing_of_an_unsampled_one(
+def test_domain_api_traces_a_sampled_write_and_nothing_of_an_unsampled_one(
     stack: DevStack, created: dict[str, str]
 ) -> None:
-    """The caller's sampling flag decides across the hop (ADR 0141): an unsampled GET leaves
-    no span anywhere; a sampled one is traced in domain-api, SQL included, under its trace."""
+    """The caller's sampling flag decides across every hop (ADR 0141): an unsampled write
+    leaves no span in any service (outbox, relay and worker included); a sampled one is
+    traced in domain-api, SQL included, under the caller's trace."""
     unsampled, sampled = uuid.uuid4().hex, uuid.uuid4().hex
     for trace_id, flags in ((unsampled, "00"), (sampled, "01")):
-        response = httpx.get(
-            f"{stack.gateway_url}/brapi/v2/germplasm/{created['germplasm_db_id']}",
+        response = httpx.post(
+            f"{stack.gateway_url}/brapi/v2/germplasm",
+            json=[
+                {
+                    "germplasmName": f"OBS-{flags}",
+                    "germplasmPUI": f"doi:obs/{trace_id}",
+                    "commonCropName": "Sorghum",
+                }
+            ],
             headers={
                 "Authorization": f"Bearer {created['token']}",
                 "traceparent": f"00-{trace_id}-b7ad6b7169203331-{flags}",
             },
             timeout=30,
         )
-        assert response.status_code == 200
+        assert response.status_code == 200, response.text
 
     def of(trace_id: str, service: str) -> list[dict[str, Any]]:
         return [s for s in _spans(stack, service) if s["context"]["trace_id"] == f"0x{trace_id}"]
 
-    domain = _wait_for(
-        lambda: (
-            [s for s in of(sampled, "domain-api") if s["kind"] == "SpanKind.SERVER"]
-            and of(sampled, "domain-api")
-        )
-    )
-    assert [s for s in domain if s["kind"] == "SpanKind.SERVER" and "GetResource" in s["name"]]
+    worker = _wait_for(lambda: of(sampled, "analytics-worker"))
+    assert worker, "the sampled write reached the worker's trace"
+    domain = of(sampled, "domain-api")
+    assert [s for s in domain if s["kind"] == "SpanKind.SERVER" and "CreateResources" in s["name"]]
     assert any(s["attributes"].get("db.system") == "postgresql" for s in domain)
-    # Exported in order by the same processors: the unsampled GET, earlier, would be there.
+    # Exported in order by the same processors: the unsampled write, earlier, would be there.
     assert not [s for service in SERVICES for s in of(unsampled, service)]
