@@ -16,6 +16,23 @@ from collections import Counter
 from functools import cache
 from typing import Any
 
+import msgspec
+from bijmantra.application.operations.dto import (
+    CommentIn,
+    DependencyIn,
+    SeasonIn,
+    SeasonPatch,
+    TimeEntryIn,
+    WorkItemIn,
+    WorkItemPatch,
+)
+from bijmantra.application.sensors.alerts import RuleBody
+from bijmantra.application.sensors.documents import (
+    ClaimBody,
+    DeviceBody,
+    ProfileBody,
+    TelemetryBody,
+)
 from bijmantra.gateway.contract.brapi_paths import FRAGMENT
 from litestar import Litestar, Request, Response, get
 from litestar.routes import HTTPRoute
@@ -40,6 +57,21 @@ _REQUEST_BODIES: dict[str, dict[str, Any]] = {
             }
         },
     },
+}
+# Bodies the use cases decode strictly into msgspec structs: their schemas are generated.
+_TYPED_BODIES: dict[str, type[msgspec.Struct]] = {
+    "create_season": SeasonIn,
+    "update_season": SeasonPatch,
+    "create_work_item": WorkItemIn,
+    "update_work_item": WorkItemPatch,
+    "add_comment": CommentIn,
+    "add_time_entry": TimeEntryIn,
+    "add_dependency": DependencyIn,
+    "create_profile": ProfileBody,
+    "register_device": DeviceBody,
+    "claim_device": ClaimBody,
+    "ingest_telemetry": TelemetryBody,
+    "create_alert_rule": RuleBody,
 }
 _RESPONSE_BODIES: dict[str, dict[str, Any]] = {
     "download_dosages": _BINARY,
@@ -132,7 +164,13 @@ def _operation(route: HTTPRoute, handler: Any, method: str) -> dict[str, Any]:
     if doc:
         operation["summary"] = doc[0]
     if method in _BODY_METHODS:
-        content = _REQUEST_BODIES.get(name, _JSON_OBJECT)
+        typed = _TYPED_BODIES.get(name)
+        ref = {"$ref": f"#/components/schemas/{typed.__name__}"} if typed else None
+        content = (
+            {"application/json": {"schema": ref}}
+            if ref
+            else _REQUEST_BODIES.get(name, _JSON_OBJECT)
+        )
         operation["requestBody"] = {"required": True, "content": content}
     if name in _DEVICE_AUTH:
         operation["security"] = [{"device": []}]
@@ -168,16 +206,22 @@ def brapi_fragment() -> dict[str, Any]:
     return fragment
 
 
+def _typed_schemas() -> dict[str, Any]:
+    types = sorted(set(_TYPED_BODIES.values()), key=lambda t: t.__name__)
+    _, schemas = msgspec.json.schema_components(types, ref_template="#/components/schemas/{name}")
+    return schemas
+
+
 def document(app: Litestar) -> dict[str, Any]:
     """The whole published contract of this gateway."""
     brapi = brapi_fragment()
+    ours = {**_typed_schemas(), "Envelope": ENVELOPE, "ErrorEnvelope": ERROR_ENVELOPE}
+    clash = ours.keys() & brapi["components"]["schemas"].keys()
+    if clash:
+        raise ValueError(f"schema names used by both halves: {sorted(clash)}")
     components = {
         **brapi["components"],
-        "schemas": {
-            **brapi["components"]["schemas"],
-            "Envelope": ENVELOPE,
-            "ErrorEnvelope": ERROR_ENVELOPE,
-        },
+        "schemas": {**brapi["components"]["schemas"], **ours},
         "securitySchemes": {**brapi["components"]["securitySchemes"], **SECURITY_SCHEMES},
     }
     return {
