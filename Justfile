@@ -35,6 +35,11 @@ browser-deps:
 proto:
     uv run --frozen python proto/generate.py
 
+# Rebuild the published contract (BrAPI cut, then api-contracts/openapi.json); ADR 0230.
+openapi:
+    uv run --frozen python -m bijmantra.gateway.contract.brapi_paths
+    uv run --frozen python -m bijmantra.gateway.contract
+
 lint:
     uv run --frozen ruff check .
     uv run --frozen mypy packages/kernel/src packages/domain/src packages/application/src

@@ -49,7 +49,7 @@ def test_the_gateway_serves_the_committed_document(stack: DevStack) -> None:
     assert served.status_code == 200
     assert served.headers["content-type"].startswith("application/json")
     assert served.content == COMMITTED.read_bytes(), (
-        "api-contracts/openapi.json is stale: run `python -m bijmantra.gateway.contract`"
+        "api-contracts/openapi.json is stale: run `just openapi`"
     )
     brapi_paths = {p for p in served.json()["paths"] if p.startswith("/brapi/v2/")}
     info = httpx.get(f"{stack.gateway_url}/brapi/v2/serverinfo", timeout=30).json()

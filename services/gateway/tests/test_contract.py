@@ -27,15 +27,13 @@ def built() -> dict[str, object]:
 
 def test_committed_document_is_what_the_gateway_builds(built: dict[str, object]) -> None:
     assert render(built) == COMMITTED.read_bytes(), (
-        "api-contracts/openapi.json is stale: run `python -m bijmantra.gateway.contract`"
+        "api-contracts/openapi.json is stale: run `just openapi`"
     )
 
 
 def test_brapi_fragment_is_cut_from_the_pinned_spec() -> None:
     fresh = render_fragment(build(yaml.safe_load(SPEC.read_text())))
-    assert fresh == FRAGMENT.read_text(), (
-        "brapi_v2.json is stale: run `python -m bijmantra.gateway.contract.brapi_paths`"
-    )
+    assert fresh == FRAGMENT.read_text(), "brapi_v2.json is stale: run `just openapi`"
 
 
 def test_every_reference_resolves(built: dict[str, object]) -> None:
