@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, Self
 
 from bijmantra.domain.genotyping import CallSet
 
@@ -81,11 +81,11 @@ class CallBlock(Protocol):
 
     def __len__(self) -> int: ...
 
-    def pick(self, rows: Sequence[int]) -> CallBlock:
+    def pick(self, rows: Sequence[int]) -> Self:
         """The given variants (rows), in that order."""
         ...
 
-    def joined(self, following: Sequence[CallBlock]) -> CallBlock:
+    def joined(self, following: Sequence[Self]) -> Self:
         """These calls followed by those of the next variants."""
         ...
 

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import numpy as np
+from bijmantra.adapters.postgres.engine import driver_connection
 from bijmantra.application.genotyping import CallChunk
 from bijmantra.genomics import calls as gc
 from bijmantra.genomics.packing import unpack_dosages
@@ -58,7 +59,7 @@ async def read_calls(
         await connection.execute(_CHUNKS, {"s": variant_set_db_id, "lo": start, "hi": stop})
     ).scalars()
     picked = None if columns is None else np.asarray(columns, dtype=np.intp)
-    driver = (await connection.get_raw_connection()).driver_connection
+    driver = await driver_connection(connection)
     async with driver.cursor(binary=True) as cursor:
         for chunk_index in indexes.all():
             await cursor.execute(

@@ -19,6 +19,7 @@ from typing import Any
 import msgspec
 import numpy as np
 from bijmantra.adapters.postgres import genotype_views as views
+from bijmantra.adapters.postgres.engine import driver_connection
 from bijmantra.adapters.postgres.genotype_calls import decode, read_calls
 from bijmantra.application.genotyping import CallChunk, GenotypeChunk, StoredVariantSet
 from bijmantra.application.genotyping.views import (
@@ -302,7 +303,7 @@ class PostgresGenotypeStore:
             )
         ).scalars()
         picked = None if columns is None else np.asarray(columns, dtype=np.intp)
-        driver = (await self._connection.get_raw_connection()).driver_connection
+        driver = await driver_connection(self._connection)
         statement = _READ_CHUNK if variants else _READ_CHUNK_DOSAGES
         async with driver.cursor(binary=True) as cursor:
             for chunk_index in chunk_indexes.all():
