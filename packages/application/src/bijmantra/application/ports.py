@@ -35,13 +35,27 @@ if TYPE_CHECKING:
 class GenotypeBlock(Protocol):
     """Consecutive variants of an import; ``dosages`` is an int8 (variants x samples) array."""
 
-    chrom: list[str]
-    pos: Any
-    ids: list[str]
-    ref: list[str]
-    alt: list[str]
-    dosages: Any
-    calls: Any  # a ``CallBlock`` beside the dosages, or None when the dosages are the calls
+    @property
+    def chrom(self) -> list[str]: ...
+
+    @property
+    def pos(self) -> Any: ...
+
+    @property
+    def ids(self) -> list[str]: ...
+
+    @property
+    def ref(self) -> list[str]: ...
+
+    @property
+    def alt(self) -> list[str]: ...
+
+    @property
+    def dosages(self) -> Any: ...
+
+    @property
+    def calls(self) -> Any:
+        """A ``CallBlock`` beside the dosages, or None when the dosages are the calls."""
 
     def __len__(self) -> int: ...
 
@@ -49,7 +63,8 @@ class GenotypeBlock(Protocol):
 class GenotypeUpload(Protocol):
     """A genotype file being received and parsed: samples first, then variant blocks."""
 
-    skipped: Mapping[str, int]
+    @property
+    def skipped(self) -> Mapping[str, int]: ...
 
     async def sample_names(self) -> list[str]: ...
 

@@ -36,7 +36,7 @@ from bijmantra.domain.genotyping import GENOTYPE_FORMATS
 from bijmantra.domain_api.grpc_api import current_principal, stream_errors, use_case_errors
 from bijmantra.domain_api.read_ahead import read_ahead
 from bijmantra.domain_api.uploads import StreamedGenotypeFile
-from bijmantra.kernel import FieldError, PageRequest, ValidationFailed
+from bijmantra.kernel import FieldError, PageRequest, Unavailable, ValidationFailed
 
 _encode = msgspec.json.encode
 
@@ -161,6 +161,8 @@ class AnalysisServicer(analysis_grpc.AnalysisServiceServicer):
     @use_case_errors
     async def GetArtifact(self, request: Any, context: Any) -> analysis_pb.GetArtifactResponse:
         found = await self._artifact(current_principal(), request.analysis_db_id, request.name)
+        if found.data is None:  # a figure still being drawn after the use case's wait
+            raise Unavailable(f"{request.name} is not drawn yet; try again shortly")
         return analysis_pb.GetArtifactResponse(media_type=found.media_type, data=found.data)
 
 

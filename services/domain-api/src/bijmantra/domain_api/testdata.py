@@ -342,14 +342,14 @@ def _extras(
     info: dict[str, dict[str, str]] = defaultdict(dict)
     refs: dict[str, list[Any]] = defaultdict(list)
     if owner := _owner_column(conn, f"{table}_additional_info"):
-        for entity_id, key, value in conn.execute(  # type: ignore[call-overload]
+        for entity_id, key, value in conn.execute(
             f"SELECT x.{owner}, a.key, a.value FROM {table}_additional_info x "
             "JOIN additional_info a ON a.id = x.additional_info_id"
         ):
             if (decoded := java_value(bytes(value))) is not None:
                 info[entity_id][key] = decoded
     if owner := _owner_column(conn, f"{table}_external_references"):
-        for entity_id, ref_id, ref_source in conn.execute(  # type: ignore[call-overload]
+        for entity_id, ref_id, ref_source in conn.execute(
             f"SELECT x.{owner}, r.external_reference_id, r.external_reference_source "
             f"FROM {table}_external_references x "
             "JOIN external_reference r ON r.id = x.external_references_id"
@@ -386,13 +386,13 @@ def stage(owner_url: str, source: Path) -> Staged:
             for number, script in enumerate(scripts, 1):
                 with conn.transaction():
                     conn.execute(f"SET LOCAL search_path TO {STAGING}")
-                    conn.execute(script.read_text())  # type: ignore[call-overload]
+                    conn.execute(script.read_text())
                 print(f"  staged {number}/{len(scripts)} {script.name}", flush=True)
             conn.execute(f"SET search_path TO {STAGING}")
             for item in SOURCES:
                 info, refs = _extras(conn, item.table)
                 rows = []
-                for db_id, document in conn.execute(item.query):  # type: ignore[call-overload]
+                for db_id, document in conn.execute(item.query):
                     document = {k: v for k, v in document.items() if v is not None}
                     document["additionalInfo"] = info.get(db_id) or None
                     document["externalReferences"] = [
@@ -401,7 +401,7 @@ def stage(owner_url: str, source: Path) -> Staged:
                     ]
                     rows.append((db_id, document))
                 staged[item.entity] = rows
-            staged["pedigree"] = list(conn.execute(PEDIGREE))  # type: ignore[call-overload]
+            staged["pedigree"] = list(conn.execute(PEDIGREE))
             return staged
         finally:
             conn.execute(f"DROP SCHEMA IF EXISTS {STAGING} CASCADE")
