@@ -250,6 +250,11 @@ async def test_serverinfo_lists_every_operation_of_the_served_modules(
     # The one extension: reading back an image file (the spec only defines its upload).
     image = ("GET", "/images/{imageDbId}/imagecontent")
     assert served == expected | served_genotyping | {image}
+    # The table endpoints also answer CSV and TSV (``Accept``); everything else JSON only.
+    tables = {"observationunits/table", "observations/table"}
+    data_types = {c["service"]: c["dataTypes"] for c in calls}
+    assert {s for s, types in data_types.items() if types != ["application/json"]} == tables
+    assert all(data_types[s] == ["application/json", "text/csv", "text/tsv"] for s in tables)
 
 
 async def test_health_endpoints(client: httpx.AsyncClient) -> None:

@@ -158,7 +158,7 @@ async def test_a_bad_item_fails_the_whole_batch_and_every_problem_is_named() -> 
     assert db.outbox == []
 
 
-async def test_both_spellings_of_the_standard_program_type_are_accepted() -> None:
+async def test_both_program_type_spellings_are_accepted_and_the_spec_one_served() -> None:
     commands, queries = engine(InMemoryDatabase())
     who = principal()
     created = await commands.create(
@@ -169,9 +169,12 @@ async def test_both_spellings_of_the_standard_program_type_are_accepted() -> Non
             {"programName": "b", "programType": "STANDARD"},
         ],
     )
-    assert [d["programType"] for d in documents(created.documents)] == ["STANDARD", "STANDARD"]
-    found = await queries.list(who, "program", {"programType": ["STANARD"]}, PageRequest())
-    assert found.total_count == 2
+    assert [d["programType"] for d in documents(created.documents)] == ["STANARD", "STANARD"]
+    for spelling in ("STANARD", "STANDARD"):
+        found = await queries.list(who, "program", {"programType": [spelling]}, PageRequest())
+        assert found.total_count == 2
+    projects = await queries.list(who, "program", {"programType": ["PROJECT"]}, PageRequest())
+    assert projects.total_count == 0
 
 
 async def test_additional_info_external_references_and_dates_round_trip() -> None:

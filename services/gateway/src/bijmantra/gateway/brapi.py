@@ -110,6 +110,7 @@ class Route:
     permission: Permission | None
     status_code: int = 200
     max_body: int | None = None  # bytes; larger requests get 413 before reaching a handler
+    data_types: tuple[str, ...] = ("application/json",)  # what ``/serverinfo`` advertises
 
     def mount(self) -> HTTPRouteHandler:
         param = _param(self.path)
@@ -202,7 +203,8 @@ def entity_routes(entity: Entity, catalog: Catalog) -> list[Route]:
             Route("GET", f"{one}/{suffix}", _children_handler(name, suffix, tokens), read)
         )
     for suffix in entity.tables:
-        routes.append(Route("GET", f"{base}/{suffix}", _table_handler(name, suffix), read))
+        handler = _table_handler(name, suffix)
+        routes.append(Route("GET", f"{base}/{suffix}", handler, read, data_types=TABLE_DATA_TYPES))
     if entity.content is not None:
         suffix, policy = entity.content
         routes += [
@@ -267,6 +269,8 @@ def _content_handler(entity: str) -> Handler:
 
 
 TABLE_TYPES = {"text/csv": ",", "text/tsv": "\t", "text/tab-separated-values": "\t"}
+# The BrAPI ``dataTypes`` enum names these two; the IANA TSV type is accepted as an alias.
+TABLE_DATA_TYPES = (JSON, "text/csv", "text/tsv")
 
 
 def _table_handler(entity: str, suffix: str) -> Handler:
@@ -372,14 +376,17 @@ def catalog_routes(catalog: Catalog) -> list[Route]:
 def _serverinfo_handler(routes: list[Route]) -> Handler:
     """``/serverinfo`` lists exactly the routes mounted (itself included)."""
     by_service: dict[str, set[str]] = {"serverinfo": {"GET"}}
+    data_types: dict[str, set[str]] = {"serverinfo": {JSON}}
     for route in routes:
-        by_service.setdefault(route.path.removeprefix("/"), set()).add(route.method)
+        service = route.path.removeprefix("/")
+        by_service.setdefault(service, set()).add(route.method)
+        data_types.setdefault(service, set()).update(route.data_types)
     calls = [
         {
             "service": service,
             "methods": sorted(methods),
             "versions": ["2.1"],
-            "dataTypes": ["application/json"],
+            "dataTypes": sorted(data_types[service]),
             "contentTypes": ["application/json"],
         }
         for service, methods in sorted(by_service.items())

@@ -164,6 +164,9 @@ class ResourceCommands:
             shaped = shape(request_schema, item, location, problems, skip_required=skip)
             document = empty(document_schema)
             if isinstance(shaped, dict):
+                for name, served in entity.served_values.items():
+                    if isinstance(shaped.get(name), str):
+                        shaped[name] = served.get(shaped[name], shaped[name])
                 if shaped.keys() <= document.keys():  # a request's fields are the document's
                     document.update(shaped)
                 else:

@@ -36,11 +36,10 @@ def _alternatives(
     entity: Entity, match: Match, values: Sequence[Any]
 ) -> tuple[dict[str, Any], ...]:
     def canonical(path: Path, value: Any) -> Any:
-        return (
-            entity.value_aliases.get(path[-1], {}).get(value, value)
-            if isinstance(value, str)
-            else value
-        )
+        if not isinstance(value, str):
+            return value
+        value = entity.value_aliases.get(path[-1], {}).get(value, value)
+        return entity.served_values.get(path[-1], {}).get(value, value)
 
     return tuple(fragment(path, canonical(path, v)) for path in match.paths for v in values)
 

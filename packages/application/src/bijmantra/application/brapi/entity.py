@@ -147,6 +147,9 @@ class Entity:
     ignored_parameters: Sequence[str] = ()
     references: Sequence[Ref] = ()
     value_aliases: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    # field -> {request schema's value: the value stored and served}, applied after validation,
+    # where the spec's request and response enums disagree on a spelling.
+    served_values: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     client_ids: bool = False  # the DbId is chosen by the client (e.g. a pedigree node's germplasm)
     appends: Mapping[str, str] = field(
         default_factory=dict

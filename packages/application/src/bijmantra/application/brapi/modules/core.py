@@ -60,8 +60,11 @@ PROGRAMS = Entity(
     },
     search_aliases={"programNames": "programName", "programDbIds": "programDbId"},
     references=(Ref("leadPersonDbId", "person"),),
-    # v2.1 spells the enum STANARD in places; both spellings are accepted and stored as STANDARD.
+    # v2.1 spells the value STANARD (Program.json, the search request, the query parameter)
+    # but the pinned ProgramNewRequest says STANDARD: both are accepted on input and in
+    # filters, and STANARD is stored and served, as a response validator expects.
     value_aliases={"programType": {"STANARD": "STANDARD"}},
+    served_values={"programType": {"STANDARD": "STANARD"}},
 )
 
 TRIALS = Entity(
