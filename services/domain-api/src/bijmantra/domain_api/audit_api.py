@@ -13,7 +13,7 @@ from bijmantra.application.compliance import (
 )
 from bijmantra.contracts.compliance.v1 import audit_service_pb2 as pb
 from bijmantra.contracts.compliance.v1 import audit_service_pb2_grpc as pb_grpc
-from bijmantra.domain_api.grpc_api import current_principal, use_case_errors
+from bijmantra.domain_api.grpc_api import current_principal
 from bijmantra.kernel import PageRequest
 
 DEFAULT_PAGE_SIZE = 100
@@ -25,7 +25,6 @@ class AuditServicer(pb_grpc.AuditServiceServicer):
     ) -> None:
         self._entries, self._verify, self._activity = entries, verify, activity
 
-    @use_case_errors
     async def ListAuditEntries(
         self, request: pb.ListAuditEntriesRequest, context: Any
     ) -> pb.ListAuditEntriesResponse:
@@ -39,7 +38,6 @@ class AuditServicer(pb_grpc.AuditServiceServicer):
             total_pages=result.total_pages,
         )
 
-    @use_case_errors
     async def VerifyAuditChain(
         self, request: pb.VerifyAuditChainRequest, context: Any
     ) -> pb.VerifyAuditChainResponse:
@@ -53,7 +51,6 @@ class AuditServicer(pb_grpc.AuditServiceServicer):
             ],
         )
 
-    @use_case_errors
     async def ListActivity(
         self, request: pb.ListActivityRequest, context: Any
     ) -> pb.ListActivityResponse:

@@ -301,13 +301,13 @@ async def bootstrap(
         tracing.instrument_sqlalchemy(engine)
         watch_pool(SERVICE_NAME, engine.pool)
         wakeups = OutboxWakeups(libpq_url(settings.database_url), outbox_channel("domain"))
-        uow = unit_of_work_factory(
+        postgres = unit_of_work_factory(
             engine,
             source=SERVICE_NAME,
             traceparent=current_traceparent,
             committed_events=wakeups.wake,
         )
-        sensors_uow = uow  # the same unit of work offers the sensors stores
+        uow = sensors_uow = postgres  # one unit of work offers every context's stores
         closers.append(engine.dispose)
         lookup = await PostgresDocumentLookup.open(
             settings.database_url, max_size=max(2, settings.db_pool_size // 4)

@@ -9,7 +9,7 @@ import msgspec
 from bijmantra.application.distribution.service import Distribution
 from bijmantra.contracts.distribution.v1 import distribution_service_pb2 as pb
 from bijmantra.contracts.distribution.v1 import distribution_service_pb2_grpc as pb_grpc
-from bijmantra.domain_api.grpc_api import current_principal, use_case_errors
+from bijmantra.domain_api.grpc_api import current_principal
 from bijmantra.kernel import PageRequest
 
 _encode = msgspec.json.encode
@@ -21,19 +21,16 @@ class DistributionServicer(pb_grpc.DistributionServiceServicer):
     def __init__(self, distribution: Distribution) -> None:
         self._d = distribution
 
-    @use_case_errors
     async def CreateRecord(
         self, request: pb.CreateRecordRequest, context: Any
     ) -> pb.CreateRecordResponse:
         document = await self._d.of(request.resource).create(current_principal(), request.body)
         return pb.CreateRecordResponse(document=_encode(document))
 
-    @use_case_errors
     async def GetRecord(self, request: pb.GetRecordRequest, context: Any) -> pb.GetRecordResponse:
         document = await self._d.of(request.resource).get(current_principal(), request.id)
         return pb.GetRecordResponse(document=_encode(document))
 
-    @use_case_errors
     async def ListRecords(
         self, request: pb.ListRecordsRequest, context: Any
     ) -> pb.ListRecordsResponse:
@@ -49,7 +46,6 @@ class DistributionServicer(pb_grpc.DistributionServiceServicer):
             total_pages=result.total_pages,
         )
 
-    @use_case_errors
     async def ApplyAction(
         self, request: pb.ApplyActionRequest, context: Any
     ) -> pb.ApplyActionResponse:
@@ -57,28 +53,24 @@ class DistributionServicer(pb_grpc.DistributionServiceServicer):
         document = await use_cases.act(current_principal(), request.id, request.body)
         return pb.ApplyActionResponse(document=_encode(document))
 
-    @use_case_errors
     async def SignAgreement(
         self, request: pb.SignAgreementRequest, context: Any
     ) -> pb.SignAgreementResponse:
         document = await self._d.agreements.sign(current_principal(), request.id, request.body)
         return pb.SignAgreementResponse(document=_encode(document))
 
-    @use_case_errors
     async def EditInvoice(
         self, request: pb.EditInvoiceRequest, context: Any
     ) -> pb.EditInvoiceResponse:
         document = await self._d.invoices.edit(current_principal(), request.id, request.body)
         return pb.EditInvoiceResponse(document=_encode(document))
 
-    @use_case_errors
     async def CreateCreditNote(
         self, request: pb.CreateCreditNoteRequest, context: Any
     ) -> pb.CreateCreditNoteResponse:
         document = await self._d.invoices.credit(current_principal(), request.id)
         return pb.CreateCreditNoteResponse(document=_encode(document))
 
-    @use_case_errors
     async def GetDocument(
         self, request: pb.GetDocumentRequest, context: Any
     ) -> pb.GetDocumentResponse:
@@ -86,7 +78,6 @@ class DistributionServicer(pb_grpc.DistributionServiceServicer):
         stored = await self._d.documents.pdf(current_principal(), request.id, kind)
         return pb.GetDocumentResponse(content=stored.content, sha256=stored.sha256, media_type=PDF)
 
-    @use_case_errors
     async def ExportSmta(
         self, request: pb.ExportSmtaRequest, context: Any
     ) -> pb.ExportSmtaResponse:
@@ -97,7 +88,6 @@ class DistributionWorkerServicer(pb_grpc.DistributionWorkerServiceServicer):
     def __init__(self, distribution: Distribution) -> None:
         self._d = distribution
 
-    @use_case_errors
     async def StoreDocument(
         self, request: pb.StoreDocumentRequest, context: Any
     ) -> pb.StoreDocumentResponse:

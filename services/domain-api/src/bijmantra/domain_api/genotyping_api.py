@@ -33,7 +33,7 @@ from bijmantra.contracts.analysis.v1 import analysis_service_pb2_grpc as analysi
 from bijmantra.contracts.genotyping.v1 import genotyping_service_pb2 as pb
 from bijmantra.contracts.genotyping.v1 import genotyping_service_pb2_grpc as pb_grpc
 from bijmantra.domain.genotyping import GENOTYPE_FORMATS
-from bijmantra.domain_api.grpc_api import current_principal, stream_errors, use_case_errors
+from bijmantra.domain_api.grpc_api import current_principal
 from bijmantra.domain_api.read_ahead import read_ahead
 from bijmantra.domain_api.uploads import StreamedGenotypeFile
 from bijmantra.kernel import FieldError, PageRequest, Unavailable, ValidationFailed
@@ -72,7 +72,6 @@ class GenotypingServicer(pb_grpc.GenotypingServiceServicer):
     ) -> None:
         self._import, self._get, self._stream = importer, get, stream
 
-    @use_case_errors
     async def ImportGenotypes(self, requests: Any, context: Any) -> pb.ImportGenotypesResponse:
         first = await anext(aiter(requests), None)
         if first is None or not first.HasField("header"):
@@ -101,14 +100,12 @@ class GenotypingServicer(pb_grpc.GenotypingServiceServicer):
         summary = await self._import(current_principal(), spec, upload)
         return pb.ImportGenotypesResponse(summary_json=_encode(summary))
 
-    @use_case_errors
     async def GetVariantSet(
         self, request: pb.GetVariantSetRequest, context: Any
     ) -> pb.GetVariantSetResponse:
         found = await self._get(current_principal(), request.variant_set_db_id)
         return pb.GetVariantSetResponse(document_json=_encode(found.document()))
 
-    @stream_errors
     async def StreamGenotypes(
         self, request: pb.StreamGenotypesRequest, context: Any
     ) -> AsyncIterator[Any]:
@@ -131,26 +128,22 @@ class AnalysisServicer(analysis_grpc.AnalysisServiceServicer):
         self._request, self._get, self._cancel = request, get, cancel
         self._page, self._artifact = page, artifact
 
-    @use_case_errors
     async def RequestAnalysis(
         self, request: Any, context: Any
     ) -> analysis_pb.RequestAnalysisResponse:
         document = await self._request(current_principal(), decode_request(request.request_json))
         return analysis_pb.RequestAnalysisResponse(document_json=_encode(document))
 
-    @use_case_errors
     async def GetAnalysis(self, request: Any, context: Any) -> analysis_pb.GetAnalysisResponse:
         document = await self._get(current_principal(), request.analysis_db_id)
         return analysis_pb.GetAnalysisResponse(document_json=_encode(document))
 
-    @use_case_errors
     async def CancelAnalysis(
         self, request: Any, context: Any
     ) -> analysis_pb.CancelAnalysisResponse:
         document = await self._cancel(current_principal(), request.analysis_db_id)
         return analysis_pb.CancelAnalysisResponse(document_json=_encode(document))
 
-    @use_case_errors
     async def GetResultPage(self, request: Any, context: Any) -> analysis_pb.GetResultPageResponse:
         page = PageRequest(request.page, request.page_size or 1000)
         found = await self._page(current_principal(), request.analysis_db_id, request.table, page)
@@ -158,7 +151,6 @@ class AnalysisServicer(analysis_grpc.AnalysisServiceServicer):
             rows_json=b"[" + b",".join(found.items) + b"]", total_count=found.total_count
         )
 
-    @use_case_errors
     async def GetArtifact(self, request: Any, context: Any) -> analysis_pb.GetArtifactResponse:
         found = await self._artifact(current_principal(), request.analysis_db_id, request.name)
         if found.data is None:  # a figure still being drawn after the use case's wait
@@ -179,7 +171,6 @@ class AnalysisWorkerServicer(analysis_grpc.AnalysisWorkerServiceServicer):
         self._claim, self._stream, self._progress = claim, stream, progress
         self._complete, self._attach, self._fail = complete, attach, fail
 
-    @use_case_errors
     async def ClaimAnalysis(self, request: Any, context: Any) -> analysis_pb.ClaimAnalysisResponse:
         claim = await self._claim(current_principal(), request.analysis_db_id, request.worker)
         return analysis_pb.ClaimAnalysisResponse(
@@ -189,7 +180,6 @@ class AnalysisWorkerServicer(analysis_grpc.AnalysisWorkerServiceServicer):
             figures_only=claim.figures_only,
         )
 
-    @stream_errors
     async def StreamJobGenotypes(self, request: Any, context: Any) -> AsyncIterator[Any]:
         chunks = self._stream(
             current_principal(),
@@ -200,7 +190,6 @@ class AnalysisWorkerServicer(analysis_grpc.AnalysisWorkerServiceServicer):
         async for chunk in read_ahead(chunks):
             yield job_chunk_message(chunk)
 
-    @use_case_errors
     async def ReportProgress(
         self, request: Any, context: Any
     ) -> analysis_pb.ReportProgressResponse:
@@ -213,7 +202,6 @@ class AnalysisWorkerServicer(analysis_grpc.AnalysisWorkerServiceServicer):
         )
         return analysis_pb.ReportProgressResponse(proceed=proceed)
 
-    @use_case_errors
     async def CompleteAnalysis(
         self, request: Any, context: Any
     ) -> analysis_pb.CompleteAnalysisResponse:
@@ -240,7 +228,6 @@ class AnalysisWorkerServicer(analysis_grpc.AnalysisWorkerServiceServicer):
         )
         return analysis_pb.CompleteAnalysisResponse(accepted=accepted)
 
-    @use_case_errors
     async def AttachFigures(self, request: Any, context: Any) -> analysis_pb.AttachFiguresResponse:
         attached = await self._attach(
             current_principal(),
@@ -249,7 +236,6 @@ class AnalysisWorkerServicer(analysis_grpc.AnalysisWorkerServiceServicer):
         )
         return analysis_pb.AttachFiguresResponse(attached=attached)
 
-    @use_case_errors
     async def FailAnalysis(self, request: Any, context: Any) -> analysis_pb.FailAnalysisResponse:
         accepted = await self._fail(
             current_principal(), request.analysis_db_id, request.attempt, request.message

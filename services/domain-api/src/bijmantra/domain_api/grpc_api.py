@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextvars
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any, TypeVar
 
 import grpc
@@ -29,7 +29,7 @@ def current_principal() -> Principal:
     return _principal.get()
 
 
-class AuthInterceptor(grpc.aio.ServerInterceptor):
+class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc is untyped
     """Verify the forwarded bearer token; the tenant comes only from its signed claims.
 
     Every token is identity's (RS256, one verifier). ``service_roles`` maps a gRPC service to
@@ -71,7 +71,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         service = method.split("/")[1] if method.count("/") >= 2 else ""
         metadata = dict(details.invocation_metadata or ())
 
-        async def authenticate(context: grpc.aio.ServicerContext) -> None:  # type: ignore[type-arg]
+        async def authenticate(context: grpc.aio.ServicerContext) -> None:
             clear_context()
             if request_id := metadata.get("x-request-id"):
                 bind_context(request_id=request_id)
@@ -94,7 +94,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         if handler.unary_unary is not None:
             unary = handler.unary_unary
 
-            async def unary_call(request: Any, context: grpc.aio.ServicerContext) -> Any:  # type: ignore[type-arg]
+            async def unary_call(request: Any, context: grpc.aio.ServicerContext) -> Any:
                 await authenticate(context)
                 return await unary(request, context)
 
@@ -104,7 +104,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
 
             async def stream_out(
                 request: Any, context: grpc.aio.ServicerContext
-            ) -> AsyncIterator[Any]:  # type: ignore[type-arg]
+            ) -> AsyncIterator[Any]:
                 await authenticate(context)
                 async for response in streaming(request, context):
                     yield response
@@ -113,7 +113,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         if handler.stream_unary is not None:
             upload = handler.stream_unary
 
-            async def stream_in(requests: Any, context: grpc.aio.ServicerContext) -> Any:  # type: ignore[type-arg]
+            async def stream_in(requests: Any, context: grpc.aio.ServicerContext) -> Any:
                 await authenticate(context)
                 return await upload(requests, context)
 
@@ -121,37 +121,6 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         raise RuntimeError(
             f"{method}: bidirectional streams are not authenticated by this interceptor"
         )
-
-
-def use_case_errors(
-    method: Callable[..., Awaitable[Any]],
-) -> Callable[..., Awaitable[Any]]:
-    """Map the kernel's error taxonomy onto gRPC status codes, once for every RPC."""
-
-    async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:  # type: ignore[type-arg]
-        try:
-            return await method(self, request, context)
-        except BijmantraError as error:
-            await abort_with(context, error)
-
-    return wrapper
-
-
-def stream_errors(
-    method: Callable[..., AsyncIterator[Any]],
-) -> Callable[..., AsyncIterator[Any]]:
-    """``use_case_errors`` for server-streaming RPCs (async generators)."""
-
-    async def wrapper(
-        self: Any, request: Any, context: grpc.aio.ServicerContext
-    ) -> AsyncIterator[Any]:  # type: ignore[type-arg]
-        try:
-            async for response in method(self, request, context):
-                yield response
-        except BijmantraError as error:
-            await abort_with(context, error)
-
-    return wrapper
 
 
 def _page(request: pb.PageRequest) -> PageRequest:
@@ -185,7 +154,6 @@ class ResourceServicer(pb_grpc.ResourceServiceServicer):
     def __init__(self, queries: ResourceQueries, commands: ResourceCommands) -> None:
         self._queries, self._commands = queries, commands
 
-    @use_case_errors
     async def ListResources(
         self, request: pb.ListResourcesRequest, context: Any
     ) -> pb.ListResourcesResponse:
@@ -200,7 +168,6 @@ class ResourceServicer(pb_grpc.ResourceServiceServicer):
             return pb.ListResourcesResponse(unchanged=True)
         return _paged(pb.ListResourcesResponse(), page)
 
-    @use_case_errors
     async def GetResource(
         self, request: pb.GetResourceRequest, context: Any
     ) -> pb.GetResourceResponse:
@@ -210,14 +177,12 @@ class ResourceServicer(pb_grpc.ResourceServiceServicer):
             )
         )
 
-    @use_case_errors
     async def GetView(self, request: pb.GetViewRequest, context: Any) -> pb.GetViewResponse:
         document = await self._queries.view(
             current_principal(), request.entity, request.view, request.db_id
         )
         return pb.GetViewResponse(document_json=document)
 
-    @use_case_errors
     async def ListChildren(
         self, request: pb.ListChildrenRequest, context: Any
     ) -> pb.ListChildrenResponse:
@@ -231,7 +196,6 @@ class ResourceServicer(pb_grpc.ResourceServiceServicer):
         )
         return _paged(pb.ListChildrenResponse(), page)
 
-    @use_case_errors
     async def ListVocabulary(
         self, request: pb.ListVocabularyRequest, context: Any
     ) -> pb.ListVocabularyResponse:
@@ -240,14 +204,12 @@ class ResourceServicer(pb_grpc.ResourceServiceServicer):
         )
         return _paged(pb.ListVocabularyResponse(), page)
 
-    @use_case_errors
     async def CreateResources(
         self, request: pb.CreateResourcesRequest, context: Any
     ) -> pb.CreateResourcesResponse:
         page = await self._commands.create(current_principal(), request.entity, request.body_json)
         return _paged(pb.CreateResourcesResponse(), page)
 
-    @use_case_errors
     async def UpdateResource(
         self, request: pb.UpdateResourceRequest, context: Any
     ) -> pb.UpdateResourceResponse:
@@ -256,7 +218,6 @@ class ResourceServicer(pb_grpc.ResourceServiceServicer):
         )
         return pb.UpdateResourceResponse(document_json=document)
 
-    @use_case_errors
     async def UpdateResources(
         self, request: pb.UpdateResourcesRequest, context: Any
     ) -> pb.UpdateResourcesResponse:
@@ -265,7 +226,6 @@ class ResourceServicer(pb_grpc.ResourceServiceServicer):
         )
         return _paged(pb.UpdateResourcesResponse(), page)
 
-    @use_case_errors
     async def AppendItems(
         self, request: pb.AppendItemsRequest, context: Any
     ) -> pb.AppendItemsResponse:
@@ -274,14 +234,12 @@ class ResourceServicer(pb_grpc.ResourceServiceServicer):
         )
         return pb.AppendItemsResponse(document_json=document)
 
-    @use_case_errors
     async def Search(self, request: pb.SearchRequest, context: Any) -> pb.SearchResponse:
         search_id = await self._queries.search(
             current_principal(), request.entity, request.body_json
         )
         return pb.SearchResponse(search_results_db_id=search_id)
 
-    @use_case_errors
     async def GetSearchResults(
         self, request: pb.GetSearchResultsRequest, context: Any
     ) -> pb.GetSearchResultsResponse:
@@ -290,14 +248,12 @@ class ResourceServicer(pb_grpc.ResourceServiceServicer):
         )
         return _paged(pb.GetSearchResultsResponse(), page)
 
-    @use_case_errors
     async def DeleteResources(
         self, request: pb.DeleteResourcesRequest, context: Any
     ) -> pb.DeleteResourcesResponse:
         db_ids = await self._commands.delete(current_principal(), request.entity, request.body_json)
         return pb.DeleteResourcesResponse(db_ids=db_ids)
 
-    @stream_errors
     async def StreamTable(
         self, request: pb.StreamTableRequest, context: Any
     ) -> AsyncIterator[pb.StreamTableResponse]:
@@ -311,7 +267,6 @@ class ResourceServicer(pb_grpc.ResourceServiceServicer):
                 rows_json=_encode(chunk.rows) if chunk.rows else b"",
             )
 
-    @use_case_errors
     async def PutContent(
         self, request: pb.PutContentRequest, context: Any
     ) -> pb.PutContentResponse:
@@ -320,7 +275,6 @@ class ResourceServicer(pb_grpc.ResourceServiceServicer):
         )
         return pb.PutContentResponse(document_json=document)
 
-    @use_case_errors
     async def GetContent(
         self, request: pb.GetContentRequest, context: Any
     ) -> pb.GetContentResponse:

@@ -23,7 +23,7 @@ from bijmantra.application.operations.dto import (
 )
 from bijmantra.contracts.operations.v1 import operations_service_pb2 as pb
 from bijmantra.contracts.operations.v1 import operations_service_pb2_grpc as pb_grpc
-from bijmantra.domain_api.grpc_api import current_principal, use_case_errors
+from bijmantra.domain_api.grpc_api import current_principal
 from bijmantra.kernel import Page, PageRequest, Principal
 
 DEFAULT_PAGE_SIZE = 100
@@ -65,7 +65,6 @@ class OperationsServicer(pb_grpc.OperationsServiceServicer):
         """One page of what hangs off an item (comments, time, dependencies, activity)."""
         return _documents(await read(current_principal(), request.work_item_id, _page(request)))
 
-    @use_case_errors
     async def CreateSeason(
         self, request: pb.CreateSeasonRequest, context: Any
     ) -> pb.CreateSeasonResponse:
@@ -74,12 +73,10 @@ class OperationsServicer(pb_grpc.OperationsServiceServicer):
             season=pb.Document(document=encode(season_data(season)), etag=season.etag)
         )
 
-    @use_case_errors
     async def GetSeason(self, request: pb.GetSeasonRequest, context: Any) -> pb.GetSeasonResponse:
         document, etag = await self._use.queries.season(current_principal(), request.season_id)
         return pb.GetSeasonResponse(season=pb.Document(document=document, etag=etag))
 
-    @use_case_errors
     async def UpdateSeason(
         self, request: pb.UpdateSeasonRequest, context: Any
     ) -> pb.UpdateSeasonResponse:
@@ -90,21 +87,18 @@ class OperationsServicer(pb_grpc.OperationsServiceServicer):
             season=pb.Document(document=encode(season_data(season)), etag=season.etag)
         )
 
-    @use_case_errors
     async def ListSeasons(
         self, request: pb.ListSeasonsRequest, context: Any
     ) -> pb.ListSeasonsResponse:
         page = await self._use.queries.seasons(current_principal(), _page(request))
         return pb.ListSeasonsResponse(page=_documents(page))
 
-    @use_case_errors
     async def GetBurndown(
         self, request: pb.GetBurndownRequest, context: Any
     ) -> pb.GetBurndownResponse:
         document = await self._use.queries.burndown(current_principal(), request.season_id)
         return pb.GetBurndownResponse(document=document)
 
-    @use_case_errors
     async def CreateWorkItem(
         self, request: pb.CreateWorkItemRequest, context: Any
     ) -> pb.CreateWorkItemResponse:
@@ -113,14 +107,12 @@ class OperationsServicer(pb_grpc.OperationsServiceServicer):
             item=pb.Document(document=encode(item_data(item)), etag=item.etag)
         )
 
-    @use_case_errors
     async def GetWorkItem(
         self, request: pb.GetWorkItemRequest, context: Any
     ) -> pb.GetWorkItemResponse:
         document, etag = await self._use.queries.item(current_principal(), request.work_item_id)
         return pb.GetWorkItemResponse(item=pb.Document(document=document, etag=etag))
 
-    @use_case_errors
     async def UpdateWorkItem(
         self, request: pb.UpdateWorkItemRequest, context: Any
     ) -> pb.UpdateWorkItemResponse:
@@ -131,7 +123,6 @@ class OperationsServicer(pb_grpc.OperationsServiceServicer):
             item=pb.Document(document=encode(item_data(item)), etag=item.etag)
         )
 
-    @use_case_errors
     async def ListWorkItems(
         self, request: pb.ListWorkItemsRequest, context: Any
     ) -> pb.ListWorkItemsResponse:
@@ -140,7 +131,6 @@ class OperationsServicer(pb_grpc.OperationsServiceServicer):
         )
         return pb.ListWorkItemsResponse(page=_documents(page))
 
-    @use_case_errors
     async def AddComment(
         self, request: pb.AddCommentRequest, context: Any
     ) -> pb.AddCommentResponse:
@@ -149,7 +139,6 @@ class OperationsServicer(pb_grpc.OperationsServiceServicer):
         )
         return pb.AddCommentResponse(document=encode(comment_data(comment)))
 
-    @use_case_errors
     async def ListComments(
         self, request: pb.ListCommentsRequest, context: Any
     ) -> pb.ListCommentsResponse:
@@ -157,14 +146,12 @@ class OperationsServicer(pb_grpc.OperationsServiceServicer):
             page=await self._item_page(self._use.queries.comments, request)
         )
 
-    @use_case_errors
     async def AddTimeEntry(
         self, request: pb.AddTimeEntryRequest, context: Any
     ) -> pb.AddTimeEntryResponse:
         entry = await self._use.collaboration.log_time(current_principal(), request.body)
         return pb.AddTimeEntryResponse(document=encode(time_entry_data(entry)))
 
-    @use_case_errors
     async def ListTimeEntries(
         self, request: pb.ListTimeEntriesRequest, context: Any
     ) -> pb.ListTimeEntriesResponse:
@@ -172,14 +159,12 @@ class OperationsServicer(pb_grpc.OperationsServiceServicer):
             page=await self._item_page(self._use.queries.time_entries, request)
         )
 
-    @use_case_errors
     async def AddDependency(
         self, request: pb.AddDependencyRequest, context: Any
     ) -> pb.AddDependencyResponse:
         dependency = await self._use.collaboration.depend(current_principal(), request.body)
         return pb.AddDependencyResponse(document=encode(dependency_data(dependency)))
 
-    @use_case_errors
     async def RemoveDependency(
         self, request: pb.RemoveDependencyRequest, context: Any
     ) -> pb.RemoveDependencyResponse:
@@ -188,7 +173,6 @@ class OperationsServicer(pb_grpc.OperationsServiceServicer):
         )
         return pb.RemoveDependencyResponse()
 
-    @use_case_errors
     async def ListDependencies(
         self, request: pb.ListDependenciesRequest, context: Any
     ) -> pb.ListDependenciesResponse:
@@ -196,7 +180,6 @@ class OperationsServicer(pb_grpc.OperationsServiceServicer):
             page=await self._item_page(self._use.queries.dependencies, request)
         )
 
-    @use_case_errors
     async def ListItemActivity(
         self, request: pb.ListItemActivityRequest, context: Any
     ) -> pb.ListItemActivityResponse:
@@ -204,7 +187,6 @@ class OperationsServicer(pb_grpc.OperationsServiceServicer):
             page=await self._item_page(self._use.queries.activity, request)
         )
 
-    @use_case_errors
     async def GetPlotOrder(
         self, request: pb.GetPlotOrderRequest, context: Any
     ) -> pb.GetPlotOrderResponse:
@@ -213,7 +195,6 @@ class OperationsServicer(pb_grpc.OperationsServiceServicer):
         )
         return pb.GetPlotOrderResponse(document=document)
 
-    @use_case_errors
     async def GetRoundProgress(
         self, request: pb.GetRoundProgressRequest, context: Any
     ) -> pb.GetRoundProgressResponse:

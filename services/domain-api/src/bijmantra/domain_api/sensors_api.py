@@ -19,7 +19,7 @@ from bijmantra.application.sensors import (
 )
 from bijmantra.contracts.sensors.v1 import sensors_service_pb2 as pb
 from bijmantra.contracts.sensors.v1 import sensors_service_pb2_grpc as pb_grpc
-from bijmantra.domain_api.grpc_api import current_principal, use_case_errors
+from bijmantra.domain_api.grpc_api import current_principal
 from bijmantra.kernel import PageRequest, Principal
 
 # Called for a device, not a member: the AuthInterceptor lets these through without a bearer
@@ -52,18 +52,15 @@ class SensorsServicer(pb_grpc.SensorsServiceServicer):
         self._environment, self._authenticate = environment, authenticate
         self._rules, self._inbox = rules, inbox
 
-    @use_case_errors
     async def CreateAlertRule(self, request: Any, context: Any) -> pb.CreateAlertRuleResponse:
         found = await self._rules.create(current_principal(), request.body)
         return pb.CreateAlertRuleResponse(document=_encode(found))
 
-    @use_case_errors
     async def ListAlertRules(self, request: Any, context: Any) -> pb.ListAlertRulesResponse:
         return pb.ListAlertRulesResponse(
             document=_encode(await self._rules.list(current_principal()))
         )
 
-    @use_case_errors
     async def ListAlerts(self, request: Any, context: Any) -> pb.ListAlertsResponse:
         page = PageRequest(request.page, request.page_size or DEFAULT_PAGE_SIZE)
         found = await self._inbox.list(current_principal(), page, request.status)
@@ -71,32 +68,26 @@ class SensorsServicer(pb_grpc.SensorsServiceServicer):
             documents=[_encode(a) for a in found.items], total_count=found.total_count
         )
 
-    @use_case_errors
     async def AcknowledgeAlert(self, request: Any, context: Any) -> pb.AcknowledgeAlertResponse:
         found = await self._inbox.acknowledge(current_principal(), request.alert_id)
         return pb.AcknowledgeAlertResponse(document=_encode(found))
 
-    @use_case_errors
     async def ClearAlert(self, request: Any, context: Any) -> pb.ClearAlertResponse:
         found = await self._inbox.clear(current_principal(), request.alert_id)
         return pb.ClearAlertResponse(document=_encode(found))
 
-    @use_case_errors
     async def CreateProfile(self, request: Any, context: Any) -> pb.CreateProfileResponse:
         found = await self._enrolment.create_profile(current_principal(), request.body)
         return pb.CreateProfileResponse(document=_encode(found))
 
-    @use_case_errors
     async def ListProfiles(self, request: Any, context: Any) -> pb.ListProfilesResponse:
         found = await self._enrolment.profiles(current_principal())
         return pb.ListProfilesResponse(document=_encode(found))
 
-    @use_case_errors
     async def RegisterDevice(self, request: Any, context: Any) -> pb.RegisterDeviceResponse:
         found = await self._enrolment.register(current_principal(), request.body)
         return pb.RegisterDeviceResponse(document=_encode(found))
 
-    @use_case_errors
     async def ListDevices(self, request: Any, context: Any) -> pb.ListDevicesResponse:
         page = PageRequest(request.page, request.page_size or DEFAULT_PAGE_SIZE)
         found = await self._enrolment.list(current_principal(), page)
@@ -104,36 +95,29 @@ class SensorsServicer(pb_grpc.SensorsServiceServicer):
             documents=[_encode(d) for d in found.items], total_count=found.total_count
         )
 
-    @use_case_errors
     async def GetDevice(self, request: Any, context: Any) -> pb.GetDeviceResponse:
         found = await self._enrolment.get(current_principal(), request.device_id)
         return pb.GetDeviceResponse(document=_encode(found))
 
-    @use_case_errors
     async def IssueClaimCode(self, request: Any, context: Any) -> pb.IssueClaimCodeResponse:
         found = await self._enrolment.issue_claim(current_principal(), request.device_id)
         return pb.IssueClaimCodeResponse(document=_encode(found))
 
-    @use_case_errors
     async def RevokeDevice(self, request: Any, context: Any) -> pb.RevokeDeviceResponse:
         found = await self._enrolment.revoke(current_principal(), request.device_id)
         return pb.RevokeDeviceResponse(document=_encode(found))
 
-    @use_case_errors
     async def ClaimDevice(self, request: Any, context: Any) -> pb.ClaimDeviceResponse:
         return pb.ClaimDeviceResponse(document=_encode(await self._enrolment.claim(request.body)))
 
-    @use_case_errors
     async def IngestTelemetry(self, request: Any, context: Any) -> pb.IngestTelemetryResponse:
         found = await self._ingest(_credential(context), request.body)
         return pb.IngestTelemetryResponse(document=_encode(found))
 
-    @use_case_errors
     async def AuthenticateDevice(self, request: Any, context: Any) -> pb.AuthenticateDeviceResponse:
         found = await self._authenticate(request.credential)
         return pb.AuthenticateDeviceResponse(document=_encode(found))
 
-    @use_case_errors
     async def ReadHistory(self, request: Any, context: Any) -> pb.ReadHistoryResponse:
         found = await self._history(
             current_principal(),
@@ -145,7 +129,6 @@ class SensorsServicer(pb_grpc.SensorsServiceServicer):
         )
         return pb.ReadHistoryResponse(document=_encode(found))
 
-    @use_case_errors
     async def StudyEnvironment(self, request: Any, context: Any) -> pb.StudyEnvironmentResponse:
         found = await self._environment(
             current_principal(),
