@@ -2,6 +2,9 @@
 
 set shell := ["bash", "-euo", "pipefail", "-c"]
 
+# Every package mypy checks (a new distribution is added here).
+MYPY_PACKAGES := "-p bijmantra.kernel -p bijmantra.domain -p bijmantra.application -p bijmantra.genomics -p bijmantra.observability -p bijmantra.edge -p bijmantra.adapters.postgres -p bijmantra.adapters.nats -p bijmantra.adapters.redis -p bijmantra.adapters.grpc -p bijmantra.adapters.email -p bijmantra.testkit -p bijmantra.gateway -p bijmantra.identity -p bijmantra.domain_api -p bijmantra.analytics_worker"
+
 # Install every workspace member (and build the Cython extension) from uv.lock.
 sync:
     uv sync --frozen --all-packages
@@ -15,8 +18,7 @@ token:
     @uv run --frozen --no-sync bijmantra token
 
 # The whole test suite: import contracts, then every test (real servers start once per session).
-test: sync browser-deps
-    uv run --frozen --no-sync lint-imports
+test: sync browser-deps lint
     uv run --frozen --no-sync pytest -q
 
 # Debian's chromium for tests/browser (never Playwright's download); without it they fail, never skip.
@@ -40,9 +42,13 @@ openapi:
     uv run --frozen python -m bijmantra.gateway.contract.brapi_paths
     uv run --frozen python -m bijmantra.gateway.contract
 
+# ruff, the format check, mypy (strict on kernel, domain, application; every other package
+# too) and the import contracts: all with zero findings, before any test runs.
 lint:
-    uv run --frozen ruff check .
-    uv run --frozen mypy packages/kernel/src packages/domain/src packages/application/src
+    uv run --frozen --no-sync ruff check .
+    uv run --frozen --no-sync ruff format --check .
+    uv run --frozen --no-sync mypy {{MYPY_PACKAGES}}
+    uv run --frozen --no-sync lint-imports
 
 # Benchmarks: JSON results under bench/results/.
 bench: sync

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
+from collections.abc import Iterator
 
 import msgspec
 import pytest
+import structlog
 from bijmantra.adapters.postgres import unit_of_work_factory
 from bijmantra.application.brapi.commands import ResourceCommands
 from bijmantra.application.brapi.modules import catalog
@@ -41,11 +44,21 @@ async def test_66000_ids_in_one_filter_are_one_query(engine: AsyncEngine) -> Non
     assert sorted(matched) == sorted(wanted)
 
 
+@pytest.fixture
+def service_logging() -> Iterator[None]:
+    """The services' logging set-up for one test; it binds the stdout of that moment, which
+    pytest closes afterwards, so later tests get the defaults back."""
+    configure_logging("test")
+    yield
+    structlog.reset_defaults()
+    logging.getLogger().handlers.clear()
+
+
+@pytest.mark.usefixtures("service_logging")
 async def test_a_failed_statement_is_logged_without_its_parameters_on_a_bounded_line(
     engine: AsyncEngine, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A failed bulk statement was once logged with every parameter: one 44 MB line."""
-    configure_logging("test")
     secret = "tenant-data-" * 200_000  # 2.4 MB of one organization's data
     async with engine.connect() as connection:
         with pytest.raises(DBAPIError) as unrelated:  # fails whatever the parameter holds

@@ -66,7 +66,7 @@ def unexpected_error_handler(request: AnyRequest, exc: Exception) -> Response[An
     return error_response(request, Internal("Internal server error"))
 
 
-def exception_handlers() -> dict[type[Exception], Any]:
+def exception_handlers() -> dict[int | type[Exception], Any]:
     """For ``Litestar(exception_handlers=...)``: typed, framework, and everything else."""
     return {
         BijmantraError: error_response,

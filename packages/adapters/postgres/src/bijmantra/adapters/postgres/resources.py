@@ -29,18 +29,17 @@ _TENANT = "nullif(current_setting('app.tenant_id', true), '')::uuid"
 _ROWS = "unnest(CAST(%(ids)b AS text[]), %(bodies)b) AS r(db_id, body)"
 _DOCUMENT = "CAST(convert_from(r.body, 'UTF8') AS jsonb)"
 _INSERT = (
-    "INSERT INTO domain.resources (tenant_id, entity, db_id, document, body) "  # noqa: S608
+    "INSERT INTO domain.resources (tenant_id, entity, db_id, document, body) "
     f"SELECT {_TENANT}, %(entity)s, r.db_id, {_DOCUMENT}, r.body FROM {_ROWS}"
 )
 _UPDATE = (
-    f"UPDATE domain.resources t SET document = {_DOCUMENT}, "  # noqa: S608 (constant fragments)
+    f"UPDATE domain.resources t SET document = {_DOCUMENT}, "
     f"body = r.body, updated_at = now() FROM {_ROWS} "
     "WHERE t.entity = %(entity)s AND t.db_id = r.db_id AND t.deleted_at IS NULL"
 )
 _LIVE = "deleted_at IS NULL"
 DOCUMENT_BODY = (
-    "SELECT body FROM domain.resources "  # noqa: S608 (constant fragments)
-    f"WHERE entity = %(entity)s AND db_id = %(db_id)s AND {_LIVE}"
+    f"SELECT body FROM domain.resources WHERE entity = %(entity)s AND db_id = %(db_id)s AND {_LIVE}"
 )
 Placeholder = Callable[[str], str]
 
@@ -109,7 +108,7 @@ class PostgresResourceStore:
         driver = await driver_connection(self._connection)
         cursor = driver.cursor(binary=True)
         await cursor.execute(
-            "SELECT db_id, body FROM domain.resources WHERE entity = %(entity)s "  # noqa: S608 (constants)
+            "SELECT db_id, body FROM domain.resources WHERE entity = %(entity)s "
             f"AND db_id = ANY(CAST(%(ids)s AS text[])) AND {_LIVE}{lock}",
             {"entity": entity, "ids": list(db_ids)},
         )
@@ -131,7 +130,8 @@ class PostgresResourceStore:
         params: dict[str, Any] = {"entity": entity, "limit": page.page_size, "offset": page.offset}
         where = _where(criteria, params, _psycopg)
         row = await self._binary_row(
-            f"SELECT (SELECT count(*) FROM domain.resources WHERE {where}), p.n, p.bodies, {_VERSION} FROM ("
+            f"SELECT (SELECT count(*) FROM domain.resources WHERE {where}), p.n, p.bodies, "
+            f"{_VERSION} FROM ("
             "SELECT count(*) AS n, string_agg(body, '\\x2c'::bytea ORDER BY db_id) AS bodies FROM ("
             f"SELECT db_id, body FROM domain.resources WHERE {where} "
             "ORDER BY db_id LIMIT %(limit)s OFFSET %(offset)s) s) p",
@@ -158,7 +158,8 @@ class PostgresResourceStore:
         params: dict[str, Any] = {"entity": entity, "limit": limit}
         rows = await self._connection.execute(
             text(
-                f"SELECT body FROM domain.resources WHERE {_where(criteria, params)} ORDER BY db_id LIMIT :limit"
+                f"SELECT body FROM domain.resources WHERE {_where(criteria, params)} ORDER BY "
+                "db_id LIMIT :limit"
             ),
             params,
         )
@@ -168,7 +169,8 @@ class PostgresResourceStore:
         params: dict[str, Any] = {"entity": entity, "limit": limit}
         rows = await self._connection.execute(
             text(
-                f"SELECT db_id FROM domain.resources WHERE {_where(criteria, params)} ORDER BY db_id LIMIT :limit"
+                f"SELECT db_id FROM domain.resources WHERE {_where(criteria, params)} ORDER BY "
+                "db_id LIMIT :limit"
             ),
             params,
         )
@@ -242,9 +244,11 @@ class PostgresResourceStore:
     async def put_content(self, entity: str, db_id: str, media_type: str, content: bytes) -> None:
         await self._connection.execute(
             text(
-                "INSERT INTO domain.resource_contents (tenant_id, entity, db_id, media_type, content) "
+                "INSERT INTO domain.resource_contents (tenant_id, entity, db_id, media_type, "
+                "content) "
                 f"VALUES ({_TENANT}, :entity, :db_id, :media_type, :content) "
-                "ON CONFLICT (tenant_id, entity, db_id) DO UPDATE SET media_type = excluded.media_type, "
+                "ON CONFLICT (tenant_id, entity, db_id) DO UPDATE SET media_type = "
+                "excluded.media_type, "
                 "content = excluded.content, updated_at = now()"
             ),
             {"entity": entity, "db_id": db_id, "media_type": media_type, "content": content},
@@ -278,8 +282,10 @@ class PostgresResourceStore:
             await self._connection.execute(
                 text(
                     f"WITH v AS ({union}) SELECT (SELECT count(*) FROM v), "
-                    "(SELECT count(*) FROM (SELECT v FROM v ORDER BY v LIMIT :limit OFFSET :offset) s), "
-                    "(SELECT json_agg(v ORDER BY v)::text FROM (SELECT v FROM v ORDER BY v LIMIT :limit OFFSET :offset) s)"
+                    "(SELECT count(*) FROM (SELECT v FROM v ORDER BY v LIMIT :limit OFFSET "
+                    ":offset) s), "
+                    "(SELECT json_agg(v ORDER BY v)::text FROM (SELECT v FROM v ORDER BY v "
+                    "LIMIT :limit OFFSET :offset) s)"
                 ),
                 params,
             )
