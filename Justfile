@@ -3,7 +3,7 @@
 set shell := ["bash", "-euo", "pipefail", "-c"]
 
 # Every package mypy checks (a new distribution is added here).
-MYPY_PACKAGES := "-p bijmantra.kernel -p bijmantra.domain -p bijmantra.application -p bijmantra.genomics -p bijmantra.observability -p bijmantra.edge -p bijmantra.adapters.postgres -p bijmantra.adapters.nats -p bijmantra.adapters.redis -p bijmantra.adapters.grpc -p bijmantra.adapters.email -p bijmantra.testkit -p bijmantra.gateway -p bijmantra.identity -p bijmantra.domain_api -p bijmantra.analytics_worker"
+MYPY_PACKAGES := "-p bijmantra.kernel -p bijmantra.domain -p bijmantra.application -p bijmantra.genomics -p bijmantra.observability -p bijmantra.edge -p bijmantra.adapters.postgres -p bijmantra.adapters.nats -p bijmantra.adapters.redis -p bijmantra.adapters.grpc -p bijmantra.adapters.email -p bijmantra.testkit -p bijmantra.devstack -p bijmantra.gateway -p bijmantra.identity -p bijmantra.domain_api -p bijmantra.analytics_worker"
 
 # Install every workspace member (and build the Cython extension) from uv.lock.
 sync:

@@ -30,7 +30,7 @@ from prometheus_client.parser import text_string_to_metric_families
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bijmantra.testkit.devstack import DEMO_ORGANIZATION_ID, DevStack, running_stack  # noqa: E402
+from bijmantra.devstack.stack import DEMO_ORGANIZATION_ID, DevStack, running_stack  # noqa: E402
 from bijmantra.testkit.servers import free_port, terminate, wait_for_port  # noqa: E402
 
 from bench.loadgen import run_load  # noqa: E402

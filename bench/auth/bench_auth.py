@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from bijmantra.adapters.grpc.auth import JwtVerifier  # noqa: E402
-from bijmantra.testkit.devstack import DevStack, running_stack  # noqa: E402
+from bijmantra.devstack.stack import DevStack, running_stack  # noqa: E402
 
 from bench.loadgen import run_load  # noqa: E402
 

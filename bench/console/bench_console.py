@@ -33,7 +33,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from bijmantra.testkit.devstack import (  # noqa: E402
+from bijmantra.devstack.stack import (  # noqa: E402
     DEMO_EMAIL,
     DEMO_ORGANIZATION_ID,
     DEMO_PASSWORD,

@@ -58,8 +58,8 @@ from bijmantra.adapters.postgres import (  # noqa: E402
 from bijmantra.adapters.postgres.ddl import outbox_channel  # noqa: E402
 from bijmantra.adapters.postgres.relay_loop import OutboxWakeups  # noqa: E402
 from bijmantra.application.events import EventEnvelope, OutboxRelay, encode_envelope  # noqa: E402
+from bijmantra.devstack.stack import DEMO_ORGANIZATION_ID, DevStack, Ports  # noqa: E402
 from bijmantra.kernel import TenantId, uuid7  # noqa: E402
-from bijmantra.testkit.devstack import DEMO_ORGANIZATION_ID, DevStack, Ports  # noqa: E402
 from bijmantra.testkit.servers import free_port  # noqa: E402
 
 

@@ -47,7 +47,7 @@ from bijmantra.kernel import Principal, TenantId, Unprocessable
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from bijmantra.testkit.devstack import DEMO_ORGANIZATION_ID, running_stack  # noqa: E402
+from bijmantra.devstack.stack import DEMO_ORGANIZATION_ID, running_stack  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "operations.json"
 ITEMS = int(os.environ.get("BENCH_OPS_ITEMS", "10000"))

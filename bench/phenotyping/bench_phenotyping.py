@@ -35,7 +35,7 @@ import psycopg
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from bijmantra.testkit.devstack import running_stack  # noqa: E402
+from bijmantra.devstack.stack import running_stack  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "phenotyping.json"
 OBSERVATIONS = int(os.environ.get("BENCH_OBSERVATIONS", "100000"))

@@ -29,7 +29,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from bijmantra.testkit.devstack import DevStack  # noqa: E402
+from bijmantra.devstack.stack import DevStack  # noqa: E402
 
 from bench.protections.traffic import Load, closed_loop, open_loop  # noqa: E402
 from bench.run import (  # noqa: E402

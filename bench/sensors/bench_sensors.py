@@ -39,8 +39,8 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 import paho.mqtt.client as mqtt  # noqa: E402
+from bijmantra.devstack.stack import DevStack, running_stack  # noqa: E402
 from bijmantra.testkit.device_nats import LocalDeviceNats  # noqa: E402
-from bijmantra.testkit.devstack import DevStack, running_stack  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "sensors.json"
 READINGS = int(os.environ.get("BENCH_SENSOR_READINGS", "525600"))

@@ -27,7 +27,7 @@ import websockets
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from bijmantra.testkit.devstack import DevStack, running_stack  # noqa: E402
+from bijmantra.devstack.stack import DevStack, running_stack  # noqa: E402
 
 SECONDS = float(os.environ.get("BENCH_SOAK_SECONDS", "600"))
 WARMUP = min(60.0, SECONDS / 5)

@@ -23,7 +23,7 @@ import pytest
 from argon2 import PasswordHasher
 from bijmantra.adapters.postgres import create_engine
 from bijmantra.adapters.postgres.identity import register_member
-from bijmantra.testkit.devstack import (
+from bijmantra.devstack.stack import (
     DEMO_EMAIL,
     DEMO_ORGANIZATION_ID,
     DEMO_PASSWORD,

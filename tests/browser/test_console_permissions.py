@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 import websockets
-from bijmantra.testkit.devstack import DevStack
+from bijmantra.devstack.stack import DevStack
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from tests.browser.conftest import Member, axe_violations, demo_member, sign_in

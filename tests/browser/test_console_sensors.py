@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
-from bijmantra.testkit.devstack import DevStack
+from bijmantra.devstack.stack import DevStack
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import axe_violations

@@ -7,7 +7,7 @@ import re
 
 import httpx
 import pytest
-from bijmantra.testkit.devstack import DevStack
+from bijmantra.devstack.stack import DevStack
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from tests.browser.conftest import Member, axe_violations, screenshot, sign_in

@@ -20,7 +20,7 @@ import nats.errors
 import psycopg
 import pytest
 from bijmantra.adapters.nats import connect
-from bijmantra.testkit.devstack import DEMO_ORGANIZATION_ID, DevStack, running_stack
+from bijmantra.devstack.stack import DEMO_ORGANIZATION_ID, DevStack, running_stack
 from bijmantra.testkit.servers import wait_for_port
 
 pytestmark = [pytest.mark.e2e]

@@ -28,7 +28,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from bijmantra.testkit.devstack import DevStack, running_stack
+from bijmantra.devstack.stack import DevStack, running_stack
 from openapi_core import OpenAPI
 from openapi_core.testing import MockRequest, MockResponse
 

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pypdf
 import pytest
-from bijmantra.testkit.devstack import DevStack, running_stack
+from bijmantra.devstack.stack import DevStack, running_stack
 
 pytestmark = [pytest.mark.e2e]
 PARTNER_EMAIL = "seeds@kari.example"

@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
-from bijmantra.testkit.devstack import DevStack, running_stack
+from bijmantra.devstack.stack import DevStack, running_stack
 from websockets.asyncio.client import ClientConnection, connect
 
 pytestmark = [pytest.mark.e2e]

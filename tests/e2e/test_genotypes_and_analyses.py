@@ -33,14 +33,14 @@ import pytest
 from bijmantra.adapters.grpc import AnalysisWorkerClient, ResourceClient
 from bijmantra.analytics_worker.analyses import ld_by_chromosome
 from bijmantra.analytics_worker.credentials import IdentityClientCredentials
-from bijmantra.genomics import grm, gwas, ld_r2, pca, qc_stats, reml_gblup
-from bijmantra.kernel import Forbidden, NotFound, TenantId, Unauthorized
-from bijmantra.testkit.devstack import (
+from bijmantra.devstack.stack import (
     DEMO_ORGANIZATION_ID,
     WORKER_CLIENT_ID,
     DevStack,
     running_stack,
 )
+from bijmantra.genomics import grm, gwas, ld_r2, pca, qc_stats, reml_gblup
+from bijmantra.kernel import Forbidden, NotFound, TenantId, Unauthorized
 from bijmantra.testkit.servers import free_port
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from prometheus_client.parser import text_string_to_metric_families

@@ -16,7 +16,7 @@ import httpx
 import numpy as np
 import psutil
 import pytest
-from bijmantra.testkit.devstack import DevStack, Ports, running_stack
+from bijmantra.devstack.stack import DevStack, Ports, running_stack
 from bijmantra.testkit.servers import free_port
 from websockets.asyncio.client import connect
 

@@ -28,8 +28,8 @@ from bijmantra.adapters.grpc.resources import ResourceClient
 from bijmantra.adapters.postgres import create_engine
 from bijmantra.adapters.postgres.identity import register_client
 from bijmantra.application.tenancy import hash_secret
+from bijmantra.devstack.stack import DEMO_ORGANIZATION_ID, DevStack, running_stack
 from bijmantra.kernel import PageRequest, Unauthorized
-from bijmantra.testkit.devstack import DEMO_ORGANIZATION_ID, DevStack, running_stack
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 from redis.asyncio import Redis

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from bijmantra.testkit.devstack import DEMO_ORGANIZATION_ID, DevStack, running_stack
+from bijmantra.devstack.stack import DEMO_ORGANIZATION_ID, DevStack, running_stack
 from bijmantra.testkit.servers import free_port, wait_for_port
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed

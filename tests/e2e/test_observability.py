@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from bijmantra.testkit.devstack import DevStack, running_stack
+from bijmantra.devstack.stack import DevStack, running_stack
 from prometheus_client.parser import text_string_to_metric_families
 
 pytestmark = [pytest.mark.e2e]

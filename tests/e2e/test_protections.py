@@ -16,7 +16,7 @@ import pytest
 from bijmantra.adapters.postgres import create_engine
 from bijmantra.adapters.postgres.identity import register_client
 from bijmantra.application.tenancy import hash_secret
-from bijmantra.testkit.devstack import DevStack, running_stack
+from bijmantra.devstack.stack import DevStack, running_stack
 from bijmantra.testkit.servers import free_port, wait_for_port
 
 pytestmark = [pytest.mark.e2e]

@@ -15,8 +15,8 @@ from typing import Any
 import httpx
 import paho.mqtt.client as mqtt
 import pytest
+from bijmantra.devstack.stack import DevStack, running_stack
 from bijmantra.testkit.device_nats import LocalDeviceNats
-from bijmantra.testkit.devstack import DevStack, running_stack
 from websockets.asyncio.client import connect
 
 pytestmark = [pytest.mark.e2e]

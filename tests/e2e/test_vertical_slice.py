@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
-from bijmantra.testkit.devstack import DEMO_ORGANIZATION_ID, DevStack, running_stack
+from bijmantra.devstack.stack import DEMO_ORGANIZATION_ID, DevStack, running_stack
 from prometheus_client.parser import text_string_to_metric_families
 
 pytestmark = [pytest.mark.e2e]

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from bijmantra.testkit import backups
-from bijmantra.testkit.devstack import (
+from bijmantra.devstack import backups
+from bijmantra.devstack.stack import (
     DEMO_EMAIL,
     DEMO_ORGANIZATION_ID,
     DEMO_PASSWORD,
