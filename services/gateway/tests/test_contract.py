@@ -19,7 +19,8 @@ SPEC = ROOT / "api-contracts" / "brapi" / "brapi_openapi_all.nullable.yaml"
 
 
 @pytest.fixture(scope="module")
-def built() -> dict[str, object]:
+async def built() -> dict[str, object]:
+    """Built inside the session's event loop: the app opens its gRPC channels on it."""
     with pytest.MonkeyPatch.context() as env:
         env.setenv("REDIS_URL", "redis://127.0.0.1:1/0")  # building the app connects nothing
         return document(create_app(Settings.from_env()))
