@@ -213,7 +213,7 @@ def summarise(memory: dict[str, list[tuple[float, float]]]) -> dict[str, Any]:
 
 
 def main() -> None:
-    with running_stack(ROOT / ".bench-soak", testdata=False) as stack:
+    with running_stack(ROOT / ".bijmantra" / "bench-soak", testdata=False) as stack:
         print(
             f"Soak: {SECONDS:.0f} s of mixed reads, writes, searches, uploads and /ws", flush=True
         )
