@@ -24,6 +24,7 @@ from pathlib import Path
 
 import psycopg
 from bijmantra.adapters.postgres.engine import libpq_url
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 # Archive a finished WAL segment at most this long after its first write (the RPO bound).
 DEFAULT_ARCHIVE_TIMEOUT_S = 60
@@ -51,8 +52,10 @@ def _tool(name: str) -> str:
     return found
 
 
-def _run(args: Sequence[str]) -> str:
-    result = subprocess.run(list(args), capture_output=True, text=True, check=False)
+def _run(args: Sequence[str], env: dict[str, str] | None = None) -> str:
+    result = subprocess.run(
+        list(args), capture_output=True, text=True, check=False, env=env and {**os.environ, **env}
+    )
     if result.returncode != 0:
         raise BackupError(f"{Path(args[0]).name} failed ({result.returncode}): {result.stderr}")
     return result.stdout
@@ -155,26 +158,30 @@ def take_base_backup(owner_url: str, location: BackupLocation) -> BaseBackup:
     started_at = _server_time(owner_url)
     label = started_at.strftime("%Y%m%dT%H%M%S%fZ")
     target = location.base_dir / label / "data"
-    _run(
-        [
-            _tool("pg_basebackup"),
-            "--dbname",
-            libpq_url(owner_url),
-            "--pgdata",
-            str(target),
-            "--format=plain",
-            "--wal-method=stream",
-            "--checkpoint=fast",
-            "--manifest-checksums=SHA256",
-            "--label",
-            f"bijmantra {label}",
-            "--no-password",
-        ]
-    )
+    # The password goes through the environment, never the command line (`ps` shows that).
+    connection = conninfo_to_dict(libpq_url(owner_url))
+    password = connection.pop("password", None)
     try:
+        _run(
+            [
+                _tool("pg_basebackup"),
+                "--dbname",
+                make_conninfo("", **connection),
+                "--pgdata",
+                str(target),
+                "--format=plain",
+                "--wal-method=stream",
+                "--checkpoint=fast",
+                "--manifest-checksums=SHA256",
+                "--label",
+                f"bijmantra {label}",
+                "--no-password",
+            ],
+            env={"PGPASSWORD": str(password)} if password else None,
+        )
         _run([_tool("pg_verifybackup"), str(target)])
     except BackupError:
-        shutil.rmtree(target.parent, ignore_errors=True)
+        shutil.rmtree(target.parent, ignore_errors=True)  # a half-written backup is never kept
         raise
     finished_at = _server_time(owner_url)
     # Written last and beside the data: only a verified backup is ever listed.
