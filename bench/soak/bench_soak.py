@@ -162,7 +162,11 @@ async def soak(stack: DevStack) -> dict[str, Any]:
                                 frame = json.loads(await asyncio.wait_for(socket.recv(), 5))
                             except TimeoutError:
                                 continue
-                            if frame.get("type") == "error":
+                            if (
+                                frame.get("type") == "ping"
+                            ):  # keep-alive: silent clients are dropped
+                                await socket.send(json.dumps({"type": "pong"}))
+                            elif frame.get("type") == "error":
                                 tally.failed("websocket", str(frame)[:200])
                             elif frame.get("type") in ("event", "events"):
                                 tally.ok["websocket"] += 1
