@@ -162,9 +162,8 @@ async def soak(stack: DevStack) -> dict[str, Any]:
                                 frame = json.loads(await asyncio.wait_for(socket.recv(), 5))
                             except TimeoutError:
                                 continue
-                            if (
-                                frame.get("type") == "ping"
-                            ):  # keep-alive: silent clients are dropped
+                            # Keep-alive: the feed drops a client that stays silent.
+                            if frame.get("type") == "ping":
                                 await socket.send(json.dumps({"type": "pong"}))
                             elif frame.get("type") == "error":
                                 tally.failed("websocket", str(frame)[:200])
