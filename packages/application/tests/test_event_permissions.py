@@ -21,7 +21,7 @@ PERMISSIONS = event_permissions((e.name, e.context) for e in CATALOG.entities.va
 TENANT = TenantId(uuid.uuid4())
 # The one place that builds types from data: the BrAPI engine, ``<entity>.<verb>``, whose
 # types come from the catalog and are checked entity by entity below.
-ENGINE = "packages/application/src/bijmantra/application/brapi/commands.py"
+ENGINE = "packages/application/src/bijmantra/application/brapi/entity.py"  # WriteContext.record
 
 
 def delivered(event_type: str, *roles: str) -> bool:

@@ -10,10 +10,11 @@ from typing import Any
 
 import msgspec
 import pytest
+from bijmantra.application.brapi.bounds import MAX_WRITE_ITEMS
 from bijmantra.application.brapi.commands import ResourceCommands
 from bijmantra.application.brapi.criteria import MAX_FILTER_VALUES
 from bijmantra.application.brapi.modules import catalog
-from bijmantra.application.brapi.queries import MAX_WRITE_ITEMS, ResourceQueries
+from bijmantra.application.brapi.queries import ResourceQueries
 from bijmantra.application.json_input import check_shape, decode_bounded
 from bijmantra.kernel import PageRequest, Principal, TenantId, ValidationFailed
 from bijmantra.testkit.fakes import (

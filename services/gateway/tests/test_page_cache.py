@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 
-from bijmantra.application.brapi.ports import DocumentPage
+from bijmantra.application.ports.documents import DocumentPage
 from bijmantra.gateway.page_cache import PageCache
 from bijmantra.kernel import PageRequest, TenantId
 

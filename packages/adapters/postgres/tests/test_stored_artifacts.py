@@ -7,7 +7,7 @@ import io
 import numpy as np
 import pytest
 from bijmantra.adapters.postgres.analyses import NPY, _stored_artifact
-from bijmantra.application.analysis.dto import Artifact
+from bijmantra.application.ports.analysis import Artifact
 from bijmantra.genomics.symmetric import UPPER_TRIANGLE, pack_symmetric, packed_served_size
 from bijmantra.kernel import ValidationFailed
 

@@ -1,12 +1,7 @@
 """Application layer: use cases (commands and queries kept apart), ports and DTOs."""
 
-from bijmantra.application.ports import (
-    EventPublisher,
-    OutboxStore,
-    TokenVerifier,
-    UnitOfWork,
-    UnitOfWorkFactory,
-)
+from bijmantra.application.events.ports import EventPublisher, OutboxStore
+from bijmantra.application.ports import TokenVerifier, UnitOfWork, UnitOfWorkFactory
 from bijmantra.application.security import Permission, authorize, permissions_for
 
 __all__ = [

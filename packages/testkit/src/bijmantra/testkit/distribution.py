@@ -12,8 +12,8 @@ from typing import Any
 import msgspec
 from bijmantra.application.brapi.commands import ResourceCommands
 from bijmantra.application.brapi.modules import catalog
-from bijmantra.application.distribution.ports import DocumentKind, Kind, StoredDocument
 from bijmantra.application.distribution.service import Distribution
+from bijmantra.application.ports.distribution import DocumentKind, Kind, StoredDocument
 from bijmantra.kernel import Conflict, FieldError, Page, PageRequest, TenantId
 
 

@@ -17,9 +17,9 @@ from typing import Any, Self
 
 import msgspec
 from bijmantra.application.analysis import Artifact, ResultIndex
-from bijmantra.application.brapi.ports import Criteria, DocumentPage
 from bijmantra.application.email import OutgoingEmail
 from bijmantra.application.events import EventEnvelope, OutboxRecord, envelope_for
+from bijmantra.application.ports.documents import Criteria, DocumentPage
 from bijmantra.application.revocation import RevocationState, TokenFacts
 from bijmantra.domain import DomainEvent
 from bijmantra.domain.analysis import AnalysisJob

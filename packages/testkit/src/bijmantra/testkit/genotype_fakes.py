@@ -8,13 +8,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bijmantra.application.genotyping import CallChunk, GenotypeChunk, StoredVariantSet
-from bijmantra.application.genotyping.views import (
+from bijmantra.application.ports import GenotypeBlock
+from bijmantra.application.ports.genotypes import (
     CallSetRow,
     GenotypeFilter,
     VariantRow,
     VariantSetRow,
 )
-from bijmantra.application.ports import GenotypeBlock
 from bijmantra.domain import DomainEvent
 from bijmantra.domain.genotyping import VariantSet
 from bijmantra.genomics.calls import from_dosages

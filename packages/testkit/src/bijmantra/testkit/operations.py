@@ -15,7 +15,7 @@ from datetime import date
 from typing import Any, TypeVar
 
 from bijmantra.application.events import EventEnvelope
-from bijmantra.application.operations.ports import ItemFilter, SeasonTask
+from bijmantra.application.ports.operations import ItemFilter, SeasonTask
 from bijmantra.domain.operations import (
     ActivityEntry,
     Comment,

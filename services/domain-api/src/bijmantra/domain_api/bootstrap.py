@@ -53,7 +53,6 @@ from bijmantra.application.analysis import (
 )
 from bijmantra.application.brapi.commands import ResourceCommands
 from bijmantra.application.brapi.modules import catalog
-from bijmantra.application.brapi.ports import SearchResultStore
 from bijmantra.application.brapi.queries import ResourceQueries
 from bijmantra.application.compliance import (
     AUDIT_CONSUMER,
@@ -62,8 +61,10 @@ from bijmantra.application.compliance import (
     RecordAuditEntry,
     VerifyAuditChain,
 )
+from bijmantra.application.compliance.ports import AuditStore
 from bijmantra.application.distribution.service import Distribution
 from bijmantra.application.events import OutboxRelay
+from bijmantra.application.events.ports import EventPublisher
 from bijmantra.application.genotyping import GetVariantSet, ImportGenotypes, StreamGenotypes
 from bijmantra.application.genotyping.brapi import GenotypeViews
 from bijmantra.application.operations import (
@@ -77,7 +78,8 @@ from bijmantra.application.operations import (
     SeasonCommands,
     WorkItemCommands,
 )
-from bijmantra.application.ports import AuditStore, EventPublisher, TokenVerifier, UnitOfWorkFactory
+from bijmantra.application.ports import TokenVerifier, UnitOfWorkFactory
+from bijmantra.application.ports.documents import SearchResultStore
 from bijmantra.application.sensors import (
     AlertInbox,
     AlertRules,

@@ -10,9 +10,9 @@ import grpc
 import msgspec
 from bijmantra.adapters.grpc import abort_with
 from bijmantra.application.brapi.commands import ResourceCommands
-from bijmantra.application.brapi.ports import DocumentPage
 from bijmantra.application.brapi.queries import ResourceQueries
 from bijmantra.application.ports import TokenVerifier
+from bijmantra.application.ports.documents import DocumentPage
 from bijmantra.contracts.brapi.v1 import resource_service_pb2 as pb
 from bijmantra.contracts.brapi.v1 import resource_service_pb2_grpc as pb_grpc
 from bijmantra.kernel import BijmantraError, Forbidden, PageRequest, Principal, Unauthorized

@@ -14,7 +14,7 @@ from typing import Any
 
 import msgspec
 from bijmantra.application.brapi.entity import Catalog, Entity, Op
-from bijmantra.application.brapi.ports import DocumentPage
+from bijmantra.application.ports.documents import DocumentPage
 from bijmantra.application.security import Action, Permission
 from bijmantra.edge.envelopes import brapi_metadata
 from bijmantra.gateway.spreadsheet import safe_row

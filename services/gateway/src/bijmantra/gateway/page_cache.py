@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
-from bijmantra.application.brapi.ports import DocumentPage
+from bijmantra.application.ports.documents import DocumentPage
 from bijmantra.kernel import PageRequest, TenantId
 from bijmantra.observability.metrics import PAGE_CACHE_REQUESTS
 from cachetools import LRUCache

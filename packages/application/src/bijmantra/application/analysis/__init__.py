@@ -1,6 +1,6 @@
 """Analysis use cases: jobs for users, and the attempt protocol for worker replicas."""
 
-from bijmantra.application.analysis.dto import AnalysisRequest, Artifact, ResultIndex, job_document
+from bijmantra.application.analysis.dto import AnalysisRequest, job_document
 from bijmantra.application.analysis.jobs import (
     CancelAnalysis,
     GetAnalysis,
@@ -18,6 +18,7 @@ from bijmantra.application.analysis.worker import (
     ReportProgress,
     StreamJobGenotypes,
 )
+from bijmantra.application.ports.analysis import Artifact, ResultIndex
 
 __all__ = [
     "AnalysisRequest",

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
+from bijmantra.application.ports.analysis import ResultIndex
 from bijmantra.domain.analysis import AnalysisJob
 
 
@@ -19,30 +19,6 @@ class AnalysisRequest(msgspec.Struct, rename="camel", forbid_unknown_fields=True
     phenotypes: dict[str, float] = {}
     observation_variable_db_id: str | None = None
     study_db_id: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Artifact:
-    """A result file; ``data`` is None for a figure declared at completion, not yet attached.
-
-    ``upper_triangle``: ``data`` is a symmetric ``.npy`` matrix already packed by its producer
-    (its header, then rows ``m[i, i:]``; ADR 0070), served expanded."""
-
-    name: str
-    media_type: str
-    data: bytes | None
-    upper_triangle: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class ResultIndex:
-    tables: dict[str, int] = field(default_factory=dict)
-    # name -> (media type, size); size None: a figure still being rendered
-    artifacts: dict[str, tuple[str, int | None]] = field(default_factory=dict)
-
-    @property
-    def pending(self) -> list[str]:
-        return [name for name, (_, size) in self.artifacts.items() if size is None]
 
 
 def _time(value: Any) -> str | None:

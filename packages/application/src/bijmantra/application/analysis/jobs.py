@@ -8,16 +8,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from bijmantra.application.analysis.dto import (
-    AnalysisRequest,
-    Artifact,
-    ResultIndex,
-    job_document,
-)
-from bijmantra.application.brapi.ports import ResourceStore
+from bijmantra.application.analysis.dto import AnalysisRequest, job_document
 from bijmantra.application.genotyping.queries import columns_for, stored_variant_set
 from bijmantra.application.json_input import decode_bounded
 from bijmantra.application.ports import UnitOfWork, UnitOfWorkFactory
+from bijmantra.application.ports.analysis import Artifact, ResultIndex
+from bijmantra.application.ports.documents import ResourceStore
 from bijmantra.application.security import Action, Permission, authorize
 from bijmantra.domain.analysis import AnalysisJob, AnalysisType, JobStatus
 from bijmantra.kernel import (

@@ -10,10 +10,10 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bijmantra.application.analysis.dto import Artifact
 from bijmantra.application.analysis.jobs import job_or_404
 from bijmantra.application.genotyping import GenotypeChunk, columns_for, stored_variant_set
 from bijmantra.application.ports import UnitOfWork, UnitOfWorkFactory
+from bijmantra.application.ports.analysis import Artifact
 from bijmantra.application.security import Action, Permission, authorize
 from bijmantra.domain.analysis import AnalysisJob, JobStatus
 from bijmantra.kernel import Clock, Conflict, Principal, SystemClock

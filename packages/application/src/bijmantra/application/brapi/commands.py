@@ -9,20 +9,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
-from bijmantra.application.brapi.criteria import search_criteria
-from bijmantra.application.brapi.entity import Catalog, Entity, Ref
-from bijmantra.application.brapi.ports import DocumentPage, ResourceStore
-from bijmantra.application.brapi.queries import (
+from bijmantra.application.brapi.bounds import (
     MAX_SEARCH_RESULTS,
     MAX_WRITE_ITEMS,
     decode_json,
     storable_ids,
 )
+from bijmantra.application.brapi.criteria import search_criteria
+from bijmantra.application.brapi.entity import Catalog, Entity, Ref, WriteContext
 from bijmantra.application.brapi.schema import empty, shape
-from bijmantra.application.events import bulk_data, bulk_type
 from bijmantra.application.ports import UnitOfWork, UnitOfWorkFactory
+from bijmantra.application.ports.documents import DocumentPage
 from bijmantra.application.security import Action, Permission, authorize
-from bijmantra.domain import DomainEvent
 from bijmantra.kernel import (
     Clock,
     Conflict,
@@ -37,59 +35,6 @@ from bijmantra.kernel import (
 )
 
 _encode = msgspec.json.encode
-
-
-@dataclass
-class WriteContext:
-    """What rules see of a write: the store of the caller's organization and the catalog."""
-
-    principal: Principal
-    entity: Entity
-    catalog: Catalog
-    uow: UnitOfWork
-    creating: bool
-    clock: Clock = field(default_factory=SystemClock)  # rules read "now" here, never the OS
-    locations: dict[int, str] = field(default_factory=dict)  # id(document) -> request location
-
-    @property
-    def store(self) -> ResourceStore:
-        return self.uow.resources
-
-    def location(self, document: dict[str, Any]) -> str:
-        return self.locations.get(id(document), "body")
-
-    async def save(
-        self, entity_name: str, documents: Sequence[tuple[str, dict[str, Any]]], *, new: bool
-    ) -> None:
-        """Store documents of any entity and record their events (rules maintain dependents)."""
-        if not documents:
-            return
-        entity = self.catalog.entity(entity_name)
-        if new:
-            await self.store.insert(entity.name, documents)
-        else:
-            await self.store.update(entity.name, documents)
-        self.record(entity, "created" if new else "updated", documents)
-
-    def record(
-        self, entity: Entity, verb: str, documents: Sequence[tuple[str, dict[str, Any]]]
-    ) -> None:
-        """``<entity>.<verb>`` through the outbox with the write: one event for one document,
-        one bulk event (``<entity>.<verb>.bulk``, ADR 0090) for several."""
-        if not documents:
-            return
-        event_type = f"{entity.name}.{verb}"
-        first_id, first_document = documents[0]
-        self.uow.record(
-            DomainEvent(
-                type=event_type if len(documents) == 1 else bulk_type(event_type),
-                tenant_id=self.principal.tenant_id,
-                aggregate_id=first_id,
-                data=first_document if len(documents) == 1 else bulk_data(documents),
-                schema_version=entity.event_version,
-                actor=self.principal.subject,
-            )
-        )
 
 
 def _walk(node: Any, path: Sequence[str]) -> Iterator[dict[str, Any]]:

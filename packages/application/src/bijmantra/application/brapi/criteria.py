@@ -6,8 +6,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from bijmantra.application.brapi.entity import Entity, Match, Path
-from bijmantra.application.brapi.ports import Criteria
 from bijmantra.application.brapi.schema import field_schema, parse_scalar, shape
+from bijmantra.application.ports.documents import Criteria
 from bijmantra.kernel import FieldError, ValidationFailed
 
 PAGING_PARAMETERS = frozenset({"page", "pageSize", "pageToken"})

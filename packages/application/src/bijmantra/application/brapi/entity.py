@@ -11,14 +11,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from bijmantra.application.brapi.schema import Schema, SchemaSet
-from bijmantra.kernel import NotFound
-
-if TYPE_CHECKING:
-    from bijmantra.application.brapi.commands import WriteContext
-    from bijmantra.application.brapi.ports import Criteria, ResourceStore
+from bijmantra.application.events import bulk_data, bulk_type
+from bijmantra.application.ports import UnitOfWork
+from bijmantra.application.ports.documents import Criteria, ResourceStore
+from bijmantra.domain import DomainEvent
+from bijmantra.kernel import Clock, NotFound, Principal, SystemClock
 
 Path = tuple[str, ...]
 
@@ -234,3 +234,56 @@ class Catalog:
             return self.entities[name]
         except KeyError:
             raise NotFound(f"Unknown BrAPI entity {name!r}") from None
+
+
+@dataclass
+class WriteContext:
+    """What rules see of a write: the store of the caller's organization and the catalog."""
+
+    principal: Principal
+    entity: Entity
+    catalog: Catalog
+    uow: UnitOfWork
+    creating: bool
+    clock: Clock = field(default_factory=SystemClock)  # rules read "now" here, never the OS
+    locations: dict[int, str] = field(default_factory=dict)  # id(document) -> request location
+
+    @property
+    def store(self) -> ResourceStore:
+        return self.uow.resources
+
+    def location(self, document: dict[str, Any]) -> str:
+        return self.locations.get(id(document), "body")
+
+    async def save(
+        self, entity_name: str, documents: Sequence[tuple[str, dict[str, Any]]], *, new: bool
+    ) -> None:
+        """Store documents of any entity and record their events (rules maintain dependents)."""
+        if not documents:
+            return
+        entity = self.catalog.entity(entity_name)
+        if new:
+            await self.store.insert(entity.name, documents)
+        else:
+            await self.store.update(entity.name, documents)
+        self.record(entity, "created" if new else "updated", documents)
+
+    def record(
+        self, entity: Entity, verb: str, documents: Sequence[tuple[str, dict[str, Any]]]
+    ) -> None:
+        """``<entity>.<verb>`` through the outbox with the write: one event for one document,
+        one bulk event (``<entity>.<verb>.bulk``, ADR 0090) for several."""
+        if not documents:
+            return
+        event_type = f"{entity.name}.{verb}"
+        first_id, first_document = documents[0]
+        self.uow.record(
+            DomainEvent(
+                type=event_type if len(documents) == 1 else bulk_type(event_type),
+                tenant_id=self.principal.tenant_id,
+                aggregate_id=first_id,
+                data=first_document if len(documents) == 1 else bulk_data(documents),
+                schema_version=entity.event_version,
+                actor=self.principal.subject,
+            )
+        )

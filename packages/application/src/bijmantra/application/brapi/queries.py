@@ -7,42 +7,29 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
+from bijmantra.application.brapi.bounds import (
+    MAX_SEARCH_RESULTS,
+    decode_json,
+    storable_ids,
+)
 from bijmantra.application.brapi.criteria import fragment, query_criteria, search_criteria
 from bijmantra.application.brapi.entity import Catalog, Entity, TableChunk
-from bijmantra.application.brapi.ports import (
+from bijmantra.application.ports import UnitOfWorkFactory
+from bijmantra.application.ports.documents import (
     DocumentLookup,
     DocumentPage,
     ResourceStore,
     SearchResultStore,
     ViewSource,
 )
-from bijmantra.application.brapi.schema import text_problem
-from bijmantra.application.json_input import decode_bounded
-from bijmantra.application.ports import UnitOfWorkFactory
 from bijmantra.application.security import Action, Permission, authorize
 from bijmantra.kernel import (
-    FieldError,
     NotFound,
     PageRequest,
     Principal,
     TenantId,
     ValidationFailed,
 )
-
-MAX_SEARCH_RESULTS = 100_000
-MAX_WRITE_ITEMS = 10_000  # documents per bulk write (the phenotyping benchmark's batch)
-
-
-def decode_json(body: bytes, what: str, *, max_items: int | None = None) -> Any:
-    """A request body (empty means ``None``) within the bounds of ``json_input``."""
-    return decode_bounded(body, what, max_items=max_items) if body.strip() else None
-
-
-def storable_ids(*db_ids: str) -> None:
-    """DbIds from paths and map keys must be text the store can hold; say so with a 400."""
-    problems = [FieldError("dbId", f"{i!r}: {p}") for i in db_ids if (p := text_problem(i))]
-    if problems:
-        raise ValidationFailed("Invalid DbId", problems)
 
 
 def read_permission(entity: Entity) -> Permission:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bijmantra.application.compliance.ports import AuditStore
 from bijmantra.application.events import EventEnvelope, encode_envelope
-from bijmantra.application.ports import AuditStore
 
 AUDIT_CONSUMER = "compliance-audit"
 

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bijmantra.application.compliance.chain import AuditEntry, ChainVerdict, verify_chain
+from bijmantra.application.compliance.ports import AuditStore
 from bijmantra.application.events import item_type
-from bijmantra.application.ports import AuditStore
 from bijmantra.application.security import Action, Permission, authorize
 from bijmantra.kernel import FieldError, Page, PageRequest, Principal, ValidationFailed
 

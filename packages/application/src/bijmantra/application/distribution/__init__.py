@@ -5,14 +5,14 @@ from bijmantra.application.distribution.agreements import Agreements
 from bijmantra.application.distribution.dispatches import Dispatches
 from bijmantra.application.distribution.invoices import Invoices
 from bijmantra.application.distribution.partners import Partners
-from bijmantra.application.distribution.ports import (
+from bijmantra.application.distribution.requests import SeedRequests
+from bijmantra.application.distribution.seedlots import GermplasmSeedLots
+from bijmantra.application.ports.distribution import (
     DistributionStore,
     DocumentKind,
     Kind,
     StoredDocument,
 )
-from bijmantra.application.distribution.requests import SeedRequests
-from bijmantra.application.distribution.seedlots import GermplasmSeedLots
 
 __all__ = [
     "Agreements",

@@ -25,9 +25,9 @@ from bijmantra.application.distribution.inputs import (
     reference,
     to_builtins,
 )
-from bijmantra.application.distribution.ports import Kind
 from bijmantra.application.distribution.requests import parse_action
 from bijmantra.application.distribution.seedlots import GermplasmSeedLots
+from bijmantra.application.ports.distribution import Kind
 from bijmantra.application.security import authorize
 from bijmantra.domain.distribution.agreements import (
     TEMPLATES,

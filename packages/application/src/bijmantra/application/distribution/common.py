@@ -7,8 +7,8 @@ from enum import StrEnum
 from typing import Any, ClassVar, TypeVar
 
 from bijmantra.application.distribution.inputs import from_document, record_id, to_builtins
-from bijmantra.application.distribution.ports import Kind
 from bijmantra.application.ports import UnitOfWork, UnitOfWorkFactory
+from bijmantra.application.ports.distribution import Kind
 from bijmantra.application.security import Action, Permission, authorize
 from bijmantra.domain import DomainEvent
 from bijmantra.kernel import (

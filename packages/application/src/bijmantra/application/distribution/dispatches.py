@@ -27,10 +27,10 @@ from bijmantra.application.distribution.inputs import (
     reference,
     to_builtins,
 )
-from bijmantra.application.distribution.ports import Kind
 from bijmantra.application.distribution.requests import parse_action, requested_germplasm
 from bijmantra.application.distribution.seedlots import GermplasmSeedLots, Withdrawal
 from bijmantra.application.ports import UnitOfWork
+from bijmantra.application.ports.distribution import Kind
 from bijmantra.application.security import authorize
 from bijmantra.domain.distribution.agreements import Agreement, uncovered
 from bijmantra.domain.distribution.model import (

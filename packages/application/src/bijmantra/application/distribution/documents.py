@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 from bijmantra.application.distribution.common import READ, WRITE, load, record_event
 from bijmantra.application.distribution.inputs import record_id
-from bijmantra.application.distribution.ports import DocumentKind, Kind, StoredDocument
 from bijmantra.application.ports import UnitOfWorkFactory
+from bijmantra.application.ports.distribution import DocumentKind, Kind, StoredDocument
 from bijmantra.application.security import authorize
 from bijmantra.kernel import FieldError, NotFound, Principal, ValidationFailed
 

@@ -29,8 +29,8 @@ from bijmantra.application.distribution.inputs import (
     to_builtins,
 )
 from bijmantra.application.distribution.issuing import IssueBatches
-from bijmantra.application.distribution.ports import Kind
 from bijmantra.application.distribution.requests import parse_action
+from bijmantra.application.ports.distribution import Kind
 from bijmantra.application.security import authorize
 from bijmantra.domain.distribution.model import (
     Dispatch,

@@ -16,8 +16,8 @@ from typing import Any
 
 from bijmantra.application.distribution.common import load, record_event, save
 from bijmantra.application.distribution.inputs import to_builtins
-from bijmantra.application.distribution.ports import Kind
 from bijmantra.application.ports import UnitOfWork, UnitOfWorkFactory
+from bijmantra.application.ports.distribution import Kind
 from bijmantra.domain.distribution.model import Invoice, Partner, issue_invoice
 from bijmantra.domain.distribution.money import invoice_number
 from bijmantra.domain.distribution.states import INVOICE_LIFECYCLE, InvoiceAction

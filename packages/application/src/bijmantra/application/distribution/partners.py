@@ -6,7 +6,7 @@ from typing import Any
 
 from bijmantra.application.distribution.common import WRITE, UseCases, save
 from bijmantra.application.distribution.inputs import PartnerIn, decode
-from bijmantra.application.distribution.ports import Kind
+from bijmantra.application.ports.distribution import Kind
 from bijmantra.application.security import authorize
 from bijmantra.domain.distribution.model import Contact, Partner, check_partner
 from bijmantra.kernel import Principal, new_id

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from bijmantra.application.distribution.ports import DocumentKind
+from bijmantra.application.ports.distribution import DocumentKind
 
 
 @dataclass(frozen=True)

@@ -21,9 +21,9 @@ from bijmantra.application.distribution.inputs import (
     reference,
     to_builtins,
 )
-from bijmantra.application.distribution.ports import Kind
 from bijmantra.application.distribution.seedlots import GermplasmSeedLots
 from bijmantra.application.ports import UnitOfWork
+from bijmantra.application.ports.distribution import Kind
 from bijmantra.application.security import authorize
 from bijmantra.domain.distribution.model import (
     Partner,

@@ -11,10 +11,10 @@ from bijmantra.application.distribution.dispatches import Dispatches
 from bijmantra.application.distribution.documents import Documents
 from bijmantra.application.distribution.invoices import Invoices
 from bijmantra.application.distribution.partners import Partners
-from bijmantra.application.distribution.ports import Kind
 from bijmantra.application.distribution.requests import SeedRequests
 from bijmantra.application.distribution.seedlots import GermplasmSeedLots
 from bijmantra.application.ports import UnitOfWorkFactory
+from bijmantra.application.ports.distribution import Kind
 from bijmantra.kernel import Clock, NotFound
 
 # The collections of the API (``/api/v1/<name>``) and the aggregates they hold.

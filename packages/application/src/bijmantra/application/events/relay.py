@@ -17,7 +17,7 @@ import contextlib
 import logging
 from dataclasses import dataclass
 
-from bijmantra.application.ports import EventPublisher, OutboxStore
+from bijmantra.application.events.ports import EventPublisher, OutboxStore
 
 log = logging.getLogger(__name__)
 

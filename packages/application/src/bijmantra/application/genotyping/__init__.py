@@ -1,18 +1,18 @@
 """Genotyping use cases: import genotype files, read variant sets and their matrices."""
 
-from bijmantra.application.genotyping.dto import (
-    CallBlock,
-    CallChunk,
-    GenotypeChunk,
-    ImportSpec,
-    StoredVariantSet,
-)
+from bijmantra.application.genotyping.dto import ImportSpec
 from bijmantra.application.genotyping.imports import ImportGenotypes
 from bijmantra.application.genotyping.queries import (
     GetVariantSet,
     StreamGenotypes,
     columns_for,
     stored_variant_set,
+)
+from bijmantra.application.ports.genotypes import (
+    CallBlock,
+    CallChunk,
+    GenotypeChunk,
+    StoredVariantSet,
 )
 
 __all__ = [

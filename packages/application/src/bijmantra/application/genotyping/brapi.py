@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
-from bijmantra.application.brapi.ports import DocumentPage, SearchResultStore
 from bijmantra.application.genotyping.matrix import (
     Spelling,
     abbreviations_of,
@@ -23,14 +22,13 @@ from bijmantra.application.genotyping.matrix import (
 )
 from bijmantra.application.genotyping.views import (
     UNSUPPORTED,
-    CallSetRow,
     Documents,
-    GenotypeFilter,
-    VariantRow,
     genotype_filter,
     with_filter,
 )
 from bijmantra.application.ports import GenotypeStore, UnitOfWork, UnitOfWorkFactory
+from bijmantra.application.ports.documents import DocumentPage, SearchResultStore
+from bijmantra.application.ports.genotypes import CallSetRow, GenotypeFilter, VariantRow
 from bijmantra.application.security import Action, Permission, authorize
 from bijmantra.kernel import FieldError, NotFound, PageRequest, Principal, ValidationFailed
 

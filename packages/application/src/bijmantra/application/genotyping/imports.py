@@ -13,9 +13,9 @@ from typing import Any
 from bijmantra.application.brapi.commands import ResourceCommands
 from bijmantra.application.brapi.entity import Catalog
 from bijmantra.application.brapi.modules import catalog
-from bijmantra.application.brapi.ports import ResourceStore
 from bijmantra.application.genotyping.dto import ImportSpec
 from bijmantra.application.ports import GenotypeUpload, UnitOfWorkFactory
+from bijmantra.application.ports.documents import ResourceStore
 from bijmantra.application.security import Action, Permission, authorize
 from bijmantra.domain.genotyping import CallSet, VariantSet
 from bijmantra.kernel import FieldError, Principal, ValidationFailed, new_id

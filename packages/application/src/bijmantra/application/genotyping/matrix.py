@@ -12,9 +12,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bijmantra.application.genotyping.dto import CallBlock
-from bijmantra.application.genotyping.views import CallSetRow, VariantRow, variant_db_id
-from bijmantra.application.ports import GenotypeStore
+from bijmantra.application.ports.genotypes import (
+    CallBlock,
+    CallSetRow,
+    GenotypeStore,
+    VariantRow,
+    variant_db_id,
+)
 from bijmantra.kernel import FieldError, ValidationFailed
 
 FIELD_NAMES = {"GT": "Genotype", "DS": "Dosage", "GQ": "Genotype Quality", "DP": "Read Depth"}

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
-from bijmantra.application.genotyping.dto import GenotypeChunk, StoredVariantSet
 from bijmantra.application.ports import GenotypeStore, UnitOfWorkFactory
+from bijmantra.application.ports.genotypes import GenotypeChunk, StoredVariantSet
 from bijmantra.application.security import Action, Permission, authorize
 from bijmantra.kernel import FieldError, NotFound, Principal, ValidationFailed
 

@@ -14,10 +14,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bijmantra.application.brapi.schema import SchemaSet, empty
+from bijmantra.application.ports.genotypes import (
+    NOWHERE,
+    CallSetRow,
+    GenotypeFilter,
+    VariantRow,
+    VariantSetRow,
+)
 from bijmantra.kernel import FieldError, ValidationFailed
 
 SCHEMAS = SchemaSet("BrAPI-Genotyping")
-NOWHERE = 2**62
 MAX_FILTER_VALUES = 10_000
 
 # query/search name -> GenotypeFilter field; plural forms are the search-body spelling.
@@ -41,60 +47,6 @@ UNSUPPORTED = (
     "externalReferenceID",
     "externalReferenceSource",
 )
-
-
-@dataclass(frozen=True, slots=True)
-class GenotypeFilter:
-    """Which rows a view reads; an empty tuple means any."""
-
-    variant_set_db_ids: tuple[str, ...] = ()
-    call_set_db_ids: tuple[str, ...] = ()
-    call_set_names: tuple[str, ...] = ()
-    germplasm_db_ids: tuple[str, ...] = ()
-    variants: tuple[tuple[str, int], ...] = ()  # (variant set, variant index)
-    chrom: str | None = None
-    start: int = 0  # 1-based positions, inclusive
-    end: int = NOWHERE
-
-
-@dataclass(frozen=True, slots=True)
-class VariantSetRow:
-    variant_set_db_id: str
-    name: str
-    source_format: str
-    n_variants: int
-    n_call_sets: int
-    created: str
-
-
-@dataclass(frozen=True, slots=True)
-class CallSetRow:
-    call_set_db_id: str
-    sample_name: str
-    germplasm_db_id: str
-    variant_set_db_id: str
-    column: int
-    ploidy: int
-    created: str
-
-
-@dataclass(frozen=True, slots=True)
-class VariantRow:
-    variant_set_db_id: str
-    index: int
-    chrom: str
-    pos: int
-    name: str
-    ref: str
-    alt: str  # comma-joined, "" for none
-
-    @property
-    def db_id(self) -> str:
-        return variant_db_id(self.variant_set_db_id, self.index)
-
-
-def variant_db_id(variant_set_db_id: str, index: int) -> str:
-    return f"{variant_set_db_id}:{index}"
 
 
 def parse_variant_db_id(db_id: str) -> tuple[str, int]:

@@ -11,13 +11,13 @@ from bijmantra.application.operations.breeding import (
 )
 from bijmantra.application.operations.collaboration import Collaboration, add_edge
 from bijmantra.application.operations.items import READ, WRITE, SeasonCommands, WorkItemCommands
-from bijmantra.application.operations.ports import (
+from bijmantra.application.operations.queries import OperationsQueries, item_filter
+from bijmantra.application.ports.operations import (
     BreedingRecords,
     ItemFilter,
     OperationsRepository,
     SeasonTask,
 )
-from bijmantra.application.operations.queries import OperationsQueries, item_filter
 
 __all__ = [
     "COMPLETED",

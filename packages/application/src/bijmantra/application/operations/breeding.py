@@ -19,8 +19,8 @@ from bijmantra.application.brapi.queries import ResourceQueries
 from bijmantra.application.events import EventEnvelope
 from bijmantra.application.operations.dto import encode
 from bijmantra.application.operations.items import READ, item_or_404
-from bijmantra.application.operations.ports import BreedingRecords
 from bijmantra.application.ports import UnitOfWorkFactory
+from bijmantra.application.ports.operations import BreedingRecords
 from bijmantra.application.security import authorize
 from bijmantra.domain.operations import (
     MAX_UNITS,

@@ -19,8 +19,8 @@ from bijmantra.application.operations.dto import (
     time_entry_data,
 )
 from bijmantra.application.operations.items import WRITE, item_or_404, log, record
-from bijmantra.application.operations.ports import OperationsRepository
 from bijmantra.application.ports import UnitOfWork, UnitOfWorkFactory
+from bijmantra.application.ports.operations import OperationsRepository
 from bijmantra.application.security import authorize
 from bijmantra.domain.operations import (
     Change,

@@ -22,8 +22,8 @@ from bijmantra.application.operations.dto import (
     item_data,
     season_data,
 )
-from bijmantra.application.operations.ports import OperationsRepository
 from bijmantra.application.ports import UnitOfWork, UnitOfWorkFactory
+from bijmantra.application.ports.operations import OperationsRepository
 from bijmantra.application.security import Action, Permission, authorize
 from bijmantra.domain import DomainEvent
 from bijmantra.domain.operations import (

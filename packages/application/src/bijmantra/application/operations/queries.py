@@ -18,8 +18,8 @@ from bijmantra.application.operations.dto import (
     time_entry_data,
 )
 from bijmantra.application.operations.items import READ, item_or_404, season_or_404
-from bijmantra.application.operations.ports import ItemFilter, OperationsRepository
 from bijmantra.application.ports import UnitOfWorkFactory
+from bijmantra.application.ports.operations import ItemFilter, OperationsRepository
 from bijmantra.application.security import authorize
 from bijmantra.domain.operations import (
     Kind,

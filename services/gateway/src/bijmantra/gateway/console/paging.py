@@ -7,7 +7,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import msgspec
-from bijmantra.application.brapi.ports import DocumentPage
+from bijmantra.application.ports.documents import DocumentPage
 from bijmantra.kernel import PageRequest
 from litestar import Request
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from bijmantra.adapters.grpc.auth import bearer_metadata
 from bijmantra.adapters.grpc.errors import error_from_rpc
-from bijmantra.application.brapi.ports import DocumentPage
+from bijmantra.application.ports.documents import DocumentPage
 from bijmantra.contracts.brapi.v1 import resource_service_pb2 as pb
 from bijmantra.contracts.brapi.v1 import resource_service_pb2_grpc as pb_grpc
 from bijmantra.kernel import PageRequest

@@ -10,7 +10,7 @@ from typing import Any
 
 import msgspec
 import numpy as np
-from bijmantra.application.analysis.dto import Artifact, ResultIndex
+from bijmantra.application.ports.analysis import Artifact, ResultIndex
 from bijmantra.domain import DomainEvent
 from bijmantra.domain.analysis import AnalysisJob, AnalysisType, JobStatus
 from bijmantra.genomics.symmetric import (

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import msgspec
-from bijmantra.application.distribution.ports import DocumentKind, Kind, StoredDocument
+from bijmantra.application.ports.distribution import DocumentKind, Kind, StoredDocument
 from bijmantra.kernel import Conflict, FieldError, Page, PageRequest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError

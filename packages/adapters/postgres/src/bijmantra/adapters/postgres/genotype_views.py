@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bijmantra.application.genotyping.views import (
+from bijmantra.application.ports.genotypes import (
     CallSetRow,
     GenotypeFilter,
     VariantRow,

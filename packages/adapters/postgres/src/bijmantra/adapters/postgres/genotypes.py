@@ -22,13 +22,13 @@ from bijmantra.adapters.postgres import genotype_views as views
 from bijmantra.adapters.postgres.engine import driver_connection
 from bijmantra.adapters.postgres.genotype_calls import decode, read_calls
 from bijmantra.application.genotyping import CallChunk, GenotypeChunk, StoredVariantSet
-from bijmantra.application.genotyping.views import (
+from bijmantra.application.ports import GenotypeBlock
+from bijmantra.application.ports.genotypes import (
     CallSetRow,
     GenotypeFilter,
     VariantRow,
     VariantSetRow,
 )
-from bijmantra.application.ports import GenotypeBlock
 from bijmantra.domain import DomainEvent
 from bijmantra.domain.genotyping import CallSet, VariantSet
 from bijmantra.genomics import calls as gc

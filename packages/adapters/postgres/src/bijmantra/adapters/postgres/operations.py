@@ -14,7 +14,7 @@ from typing import Any
 import msgspec
 from bijmantra.adapters.postgres.inbox import first_delivery
 from bijmantra.application.events import EventEnvelope
-from bijmantra.application.operations.ports import ItemFilter, SeasonTask
+from bijmantra.application.ports.operations import ItemFilter, SeasonTask
 from bijmantra.domain.operations import (
     ActivityEntry,
     Change,

@@ -14,7 +14,7 @@ from typing import Any
 
 import msgspec
 from bijmantra.adapters.postgres.engine import driver_connection
-from bijmantra.application.brapi.ports import Criteria, DocumentPage
+from bijmantra.application.ports.documents import Criteria, DocumentPage
 from bijmantra.kernel import PageRequest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from bijmantra.application.brapi.commands import WriteContext
 from bijmantra.application.brapi.entity import (
     CRUD,
     Entity,
@@ -14,6 +13,7 @@ from bijmantra.application.brapi.entity import (
     Op,
     Ref,
     Vocabulary,
+    WriteContext,
     external_reference_filters,
     fields,
 )

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from bijmantra.application.brapi.commands import WriteContext
 from bijmantra.application.brapi.entity import (
     CRUD,
     READ_ONLY,
@@ -22,6 +21,7 @@ from bijmantra.application.brapi.entity import (
     Ref,
     View,
     Vocabulary,
+    WriteContext,
     external_reference_filters,
     fields,
 )

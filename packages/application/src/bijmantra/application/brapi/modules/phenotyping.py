@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bijmantra.application.brapi.commands import WriteContext
 from bijmantra.application.brapi.entity import (
     CRUD,
     Entity,
@@ -23,11 +22,12 @@ from bijmantra.application.brapi.entity import (
     Ref,
     TableChunk,
     Vocabulary,
+    WriteContext,
     external_reference_filters,
     fields,
 )
-from bijmantra.application.brapi.ports import Criteria, ResourceStore
 from bijmantra.application.brapi.schema import SchemaSet
+from bijmantra.application.ports.documents import Criteria, ResourceStore
 from bijmantra.domain.phenotyping import (
     OBSERVATION_LEVELS,
     hierarchy_problems,

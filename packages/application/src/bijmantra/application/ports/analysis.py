@@ -1,0 +1,63 @@
+"""The analysis repository's port and the result values that cross it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from bijmantra.domain import DomainEvent
+from bijmantra.domain.analysis import AnalysisJob
+from bijmantra.kernel import Page, PageRequest
+
+
+class AnalysisRepository(Protocol):
+    def add(self, job: AnalysisJob) -> None: ...
+
+    async def get(self, analysis_db_id: str, *, for_update: bool = False) -> AnalysisJob | None: ...
+
+    def save(self, job: AnalysisJob) -> None: ...
+
+    async def store_results(
+        self, analysis_db_id: str, tables: Mapping[str, bytes], artifacts: Sequence[Artifact]
+    ) -> None:
+        """Artifacts whose ``data`` is None are stored as pending figures."""
+        ...
+
+    async def attach(self, analysis_db_id: str, figures: Sequence[Artifact]) -> int:
+        """Fill pending figures with their data; returns how many were still pending."""
+        ...
+
+    async def result_index(self, analysis_db_id: str) -> ResultIndex: ...
+
+    async def result_page(
+        self, analysis_db_id: str, table: str, page: PageRequest
+    ) -> Page[bytes] | None: ...
+
+    async def artifact(self, analysis_db_id: str, name: str) -> Artifact | None: ...
+
+    async def flush(self) -> list[DomainEvent]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Artifact:
+    """A result file; ``data`` is None for a figure declared at completion, not yet attached.
+
+    ``upper_triangle``: ``data`` is a symmetric ``.npy`` matrix already packed by its producer
+    (its header, then rows ``m[i, i:]``; ADR 0070), served expanded."""
+
+    name: str
+    media_type: str
+    data: bytes | None
+    upper_triangle: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ResultIndex:
+    tables: dict[str, int] = field(default_factory=dict)
+    # name -> (media type, size); size None: a figure still being rendered
+    artifacts: dict[str, tuple[str, int | None]] = field(default_factory=dict)
+
+    @property
+    def pending(self) -> list[str]:
+        return [name for name, (_, size) in self.artifacts.items() if size is None]

@@ -1,0 +1,264 @@
+"""The genotype store's port and the values that cross it: stored variant sets, dosage and call
+chunks, and the rows of the genotype views."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, Self
+
+from bijmantra.domain import DomainEvent
+from bijmantra.domain.genotyping import CallSet, VariantSet
+
+
+class GenotypeBlock(Protocol):
+    """Consecutive variants of an import; ``dosages`` is an int8 (variants x samples) array."""
+
+    @property
+    def chrom(self) -> list[str]: ...
+
+    @property
+    def pos(self) -> Any: ...
+
+    @property
+    def ids(self) -> list[str]: ...
+
+    @property
+    def ref(self) -> list[str]: ...
+
+    @property
+    def alt(self) -> list[str]: ...
+
+    @property
+    def dosages(self) -> Any: ...
+
+    @property
+    def calls(self) -> Any:
+        """A ``CallBlock`` beside the dosages, or None when the dosages are the calls."""
+
+    def __len__(self) -> int: ...
+
+
+class GenotypeUpload(Protocol):
+    """A genotype file being received and parsed: samples first, then variant blocks."""
+
+    @property
+    def skipped(self) -> Mapping[str, int]: ...
+
+    async def sample_names(self) -> list[str]: ...
+
+    def blocks(self) -> AsyncIterator[GenotypeBlock]: ...
+
+
+class VariantSetWriter(Protocol):
+    async def append(self, block: GenotypeBlock) -> None: ...
+
+    async def close(self) -> int:
+        """Write what is buffered; return the number of variants stored."""
+        ...
+
+
+class GenotypeStore(Protocol):
+    """Variant sets whose calls are stored as compressed dosage chunks, never one row per call."""
+
+    async def create(self, variant_set: VariantSet) -> VariantSetWriter: ...
+
+    async def seal(self, variant_set: VariantSet) -> None: ...
+
+    async def get(self, variant_set_db_id: str) -> StoredVariantSet | None: ...
+
+    def read(
+        self,
+        variant_set_db_id: str,
+        columns: Sequence[int] | None,
+        *,
+        packed: bool = False,
+        variants: bool = True,
+    ) -> AsyncIterator[GenotypeChunk]:
+        """Chunks in variant order; ``columns`` selects (and orders) samples, None = all.
+
+        ``packed``: the reader decodes 2-bit codes itself, so chunks may travel encoded
+        (codec ``2bit``); otherwise they are raw int8. ``variants=False``: the reader needs
+        dosages only, so chunks carry no chrom/pos/ids (not even read from the database)."""
+        ...
+
+    def read_calls(
+        self, variant_set_db_id: str, start: int, stop: int, columns: Sequence[int] | None
+    ) -> AsyncIterator[CallChunk]:
+        """The calls of variants ``start`` to ``stop`` (exclusive), chunk by chunk, with the
+        variants' fixed columns; ``columns`` as for :meth:`read`."""
+        ...
+
+    async def variant_set_rows(
+        self, where: GenotypeFilter, offset: int, limit: int
+    ) -> tuple[list[VariantSetRow], int]:
+        """Matching variant sets in import order, and how many match."""
+        ...
+
+    async def call_set_rows(
+        self, where: GenotypeFilter, offset: int, limit: int
+    ) -> tuple[list[CallSetRow], int]:
+        """Matching call sets by variant set (import order) and column, and how many match."""
+        ...
+
+    async def variant_rows(
+        self, where: GenotypeFilter, offset: int, limit: int
+    ) -> tuple[list[VariantRow], int]:
+        """Matching variants by variant set and index, and how many match."""
+        ...
+
+    async def flush(self) -> list[DomainEvent]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class StoredVariantSet:
+    variant_set_db_id: str
+    name: str
+    source_format: str
+    n_variants: int
+    call_sets: list[CallSet]
+    skipped: dict[str, int]
+    created_at: str
+
+    def document(self) -> dict[str, Any]:
+        return {
+            "variantSetDbId": self.variant_set_db_id,
+            "variantSetName": self.name,
+            "sourceFormat": self.source_format,
+            "variantCount": self.n_variants,
+            "callSetCount": len(self.call_sets),
+            "variantsSkipped": self.skipped,
+            "created": self.created_at,
+            "callSets": [
+                {
+                    "callSetDbId": c.call_set_db_id,
+                    "sampleName": c.sample_name,
+                    "germplasmDbId": c.germplasm_db_id,
+                    "ploidy": c.ploidy,
+                }
+                for c in self.call_sets
+            ],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class GenotypeChunk:
+    """Dosages of ``n_variants`` consecutive variants from ``variant_start``, int8 row-major.
+
+    ``codec`` is ``raw`` (int8) or ``2bit`` (``bijmantra.genomics.packing``), the latter
+    only for readers that asked for packed chunks.
+    """
+
+    variant_start: int
+    n_variants: int
+    n_samples: int
+    codec: str
+    dosages: bytes
+    chrom: list[str] = field(default_factory=list)
+    pos: list[int] = field(default_factory=list)
+    variant_db_ids: list[str] = field(default_factory=list)
+
+
+class CallBlock(Protocol):
+    """Calls of consecutive variants x call sets (``bijmantra.genomics.calls.CallMatrix``):
+    allele indexes ``(variants, samples, width)`` (-1 missing, -2 past the ploidy), phase,
+    and FORMAT values by key (NaN where absent)."""
+
+    @property
+    def alleles(self) -> Any: ...
+
+    @property
+    def phased(self) -> Any: ...
+
+    @property
+    def fields(self) -> Any: ...
+
+    def __len__(self) -> int: ...
+
+    def pick(self, rows: Sequence[int]) -> Self:
+        """The given variants (rows), in that order."""
+        ...
+
+    def joined(self, following: Sequence[Self]) -> Self:
+        """These calls followed by those of the next variants."""
+        ...
+
+    def texts(
+        self, sep_phased: str, sep_unphased: str, unknown: str, expand_homozygotes: bool
+    ) -> list[list[str]]:
+        """Every call spelled as BrAPI asks, ``(variants, samples)``."""
+        ...
+
+    def field_texts(self, name: str, unknown: str) -> list[list[str]]:
+        """One FORMAT field (DS, GQ, DP) as text, ``unknown`` where absent."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class CallChunk:
+    """Calls of ``len(chrom)`` consecutive variants from ``variant_start``."""
+
+    variant_start: int
+    chrom: list[str]
+    pos: list[int]
+    names: list[str]
+    ref: list[str]
+    alt: list[str]  # comma-joined ALT alleles, "" for none
+    calls: CallBlock
+
+
+NOWHERE = 2**62
+
+
+@dataclass(frozen=True, slots=True)
+class GenotypeFilter:
+    """Which rows a view reads; an empty tuple means any."""
+
+    variant_set_db_ids: tuple[str, ...] = ()
+    call_set_db_ids: tuple[str, ...] = ()
+    call_set_names: tuple[str, ...] = ()
+    germplasm_db_ids: tuple[str, ...] = ()
+    variants: tuple[tuple[str, int], ...] = ()  # (variant set, variant index)
+    chrom: str | None = None
+    start: int = 0  # 1-based positions, inclusive
+    end: int = NOWHERE
+
+
+@dataclass(frozen=True, slots=True)
+class VariantSetRow:
+    variant_set_db_id: str
+    name: str
+    source_format: str
+    n_variants: int
+    n_call_sets: int
+    created: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallSetRow:
+    call_set_db_id: str
+    sample_name: str
+    germplasm_db_id: str
+    variant_set_db_id: str
+    column: int
+    ploidy: int
+    created: str
+
+
+@dataclass(frozen=True, slots=True)
+class VariantRow:
+    variant_set_db_id: str
+    index: int
+    chrom: str
+    pos: int
+    name: str
+    ref: str
+    alt: str  # comma-joined, "" for none
+
+    @property
+    def db_id(self) -> str:
+        return variant_db_id(self.variant_set_db_id, self.index)
+
+
+def variant_db_id(variant_set_db_id: str, index: int) -> str:
+    return f"{variant_set_db_id}:{index}"
