@@ -6,6 +6,7 @@ import asyncio
 import uuid
 from datetime import UTC, datetime
 
+import nats
 import nats.js.api
 import nats.js.errors
 import pytest
@@ -237,3 +238,36 @@ async def test_a_consumer_gets_only_its_subjects_and_an_older_wider_durable_is_n
     assert not info.config.filter_subject
     assert info.num_pending == 0
     assert info.num_ack_pending == 0
+
+
+async def test_a_stopped_consumer_lets_the_connection_drain(nats_url: str) -> None:
+    """Shutdown drains the connection; a pull subscription left behind would hold the
+    drain until its timeout (a service then takes that long to stop, or is killed)."""
+    errors: list[Exception] = []
+
+    async def record(error: Exception) -> None:
+        errors.append(error)
+
+    nc = await nats.connect(nats_url, name="test", drain_timeout=3, error_cb=record)
+    js = nc.jetstream()
+    await ensure_stream(js)
+    event_type = f"probe.{uuid.uuid4().hex}"
+    handled = asyncio.Event()
+
+    async def note(_: EventEnvelope) -> None:
+        handled.set()
+
+    consumer = DurableConsumer(
+        js,
+        durable=f"test-{uuid.uuid4().hex[:8]}",
+        filter_subjects=[f"bijmantra.events.{event_type}"],
+        handler=note,
+    )
+    task = asyncio.create_task(consumer.run())
+    await JetStreamPublisher(js).publish_batch([OutboxRecord.of(envelope(event_type))])
+    await asyncio.wait_for(handled.wait(), 30)
+    await asyncio.sleep(2.5)  # idle fetches expire, as between events in a service
+    consumer.stop()
+    await task
+    await nc.drain()
+    assert not [e for e in errors if isinstance(e, nats.errors.DrainTimeoutError)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -95,6 +96,15 @@ class DurableConsumer:
         await self._js.add_consumer(self._stream, config)
         subscription = await self._js.pull_subscribe_bind(self.durable, self._stream)
         self.ready.set()
+        try:
+            await self._consume(subscription)
+        finally:
+            # A pull subscription's queue never reports its fetched messages done, so
+            # ``drain()`` would wait its whole timeout for it; nothing is pending by now.
+            with contextlib.suppress(nats.errors.Error):
+                await subscription.unsubscribe()
+
+    async def _consume(self, subscription: JetStreamContext.PullSubscription) -> None:
         while not self._stopping.is_set():
             try:
                 messages = await subscription.fetch(self._batch, timeout=1.0)
