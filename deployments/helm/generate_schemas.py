@@ -164,6 +164,11 @@ TYPED_SETTINGS: dict[str, Schema] = {
     },
     "GATEWAY_RATE_LIMIT_WINDOW": {**POSITIVE_INT_SETTING, "description": "rate-limit window, s"},
     "GATEWAY_IDEMPOTENCY": {"enum": ["on", "off"], "description": "Idempotency-Key on POST"},
+    "GATEWAY_PUBLIC_URL": {
+        "type": "string",
+        "pattern": "^(|https://[^/]+|http://(127\\.0\\.0\\.1|localhost)(:[0-9]+)?)/?$",
+        "description": "the gateway's external origin: the console's OAuth redirect",
+    },
 }
 
 
@@ -217,6 +222,7 @@ def service_schema(
     grpc_port: bool = False,
     migrations: bool = False,
     keda: bool = False,
+    console_client: bool = False,
 ) -> Schema:
     props: Schema = {
         "global": GLOBAL,
@@ -342,6 +348,17 @@ def service_schema(
             required=["enabled", "schedule", "existingClaim", "secretEnv", "resources"],
         )
         required.append("backup")
+    if console_client:
+        props["consoleClient"] = obj(
+            {
+                "enabled": BOOL,
+                "backoffLimit": NON_NEG_INT,
+                "activeDeadlineSeconds": POS_INT,
+                "resources": RESOURCES,
+            },
+            required=["enabled", "backoffLimit", "activeDeadlineSeconds", "resources"],
+        )
+        required.append("consoleClient")
     if keda:
         props["keda"] = obj(
             {
@@ -379,6 +396,7 @@ SERVICES: dict[str, Schema] = {
             "IDENTITY_TARGET",
             "REDIS_URL",
             "TRUSTED_PROXIES",
+            "GATEWAY_PUBLIC_URL",
         ],
         secret_keys=["REDIS_URL"],
         secret_required=[],
@@ -394,18 +412,20 @@ SERVICES: dict[str, Schema] = {
             "REDIS_URL",
             "DB_POOL_SIZE",
             "TRUSTED_PROXIES",
+            "GATEWAY_PUBLIC_URL",
         ],
         secret_keys=["DATABASE_URL", "REDIS_URL", "NATS_URL"],
         secret_required=["DATABASE_URL"],
         externals=["postgres", "redis", "nats"],
         grpc_port=True,
+        console_client=True,
     ),
     "domain-api": service_schema(
         title="bijmantra domain-api values",
-        config_keys=["IDENTITY_TARGET", "NATS_URL", "DB_POOL_SIZE"],
-        secret_keys=["DATABASE_URL", "NATS_URL"],
+        config_keys=["IDENTITY_TARGET", "NATS_URL", "REDIS_URL", "DB_POOL_SIZE"],
+        secret_keys=["DATABASE_URL", "NATS_URL", "REDIS_URL"],
         secret_required=["DATABASE_URL"],
-        externals=["postgres", "nats"],
+        externals=["postgres", "nats", "redis"],
         metrics_port=True,
         migrations=True,
     ),

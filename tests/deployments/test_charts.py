@@ -561,7 +561,12 @@ FLOWS: dict[str, dict[str, set[tuple[Any, ...]]]] = {
     },
     "domain-api": {
         "ingress": {("gateway", 50051), ("analytics-worker", 50051), ("prometheus", 9464)},
-        "egress": {("postgres", None, "TCP"), ("nats", None, "TCP"), ("identity", 50052, "TCP")},
+        "egress": {
+            ("postgres", None, "TCP"),
+            ("nats", None, "TCP"),
+            ("redis", None, "TCP"),
+            ("identity", 50052, "TCP"),
+        },
     },
     "analytics-worker": {
         "ingress": {("prometheus", 8002)},
@@ -736,6 +741,77 @@ def test_migration_hook_renders_on_upgrade_and_can_be_disabled() -> None:
     assert not of_kind(render("domain-api", {"migrations": {"enabled": False}}), "Job")
     for service in ("gateway", "identity", "analytics-worker"):
         assert not of_kind(rendered(service, "default"), "Job")
+
+
+# -- the console's OAuth client and the shared Redis
+
+
+def test_the_console_client_is_registered_after_every_install_and_upgrade() -> None:
+    docs = rendered("identity", "example")
+    job = one(docs, "Job")
+    annotations = job["metadata"]["annotations"]
+    assert set(annotations["helm.sh/hook"].split(",")) == {"post-install", "post-upgrade"}
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    assert container["command"] == [
+        "bijmantra-identity",
+        "register-console",
+        "https://bijmantra.example.org/app/auth/callback",
+    ]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["DATABASE_URL"]["valueFrom"]["secretKeyRef"]["name"] == "identity-database"
+    assert not {"REDIS_URL", "NATS_URL"} & set(env), "only the database it writes"
+    deployment = service_deployment(docs, "identity")
+    assert container["image"] == deployment["spec"]["template"]["spec"]["containers"][0]["image"]
+    (policy,) = [
+        p
+        for p in of_kind(docs, "NetworkPolicy")
+        if p["spec"]["podSelector"]["matchLabels"].items()
+        <= job["spec"]["template"]["metadata"]["labels"].items()
+    ]
+    assert policy["metadata"]["annotations"]["helm.sh/hook"] == annotations["helm.sh/hook"]
+    assert _flows(policy, merged_values("identity", "example")["networkPolicy"]) == {
+        "ingress": set(),
+        "egress": DNS | {("postgres", None, "TCP")},
+    }
+    gateway = one(rendered("gateway", "example"), "ConfigMap")
+    assert gateway["data"]["GATEWAY_PUBLIC_URL"] == "https://bijmantra.example.org"
+
+
+def test_the_umbrella_sets_the_console_origin_once_for_gateway_and_identity() -> None:
+    docs = rendered(UMBRELLA, "example")
+    gateway = next(c for c in of_kind(docs, "ConfigMap") if c["metadata"]["name"] == "gateway")
+    (job,) = [j for j in of_kind(docs, "Job") if j["metadata"]["name"].endswith("console-client")]
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    assert container["command"][-1] == f"{gateway['data']['GATEWAY_PUBLIC_URL']}/app/auth/callback"
+
+
+def test_no_console_client_job_without_an_origin_and_no_plain_http_origin() -> None:
+    assert not of_kind(rendered("identity", "default"), "Job")
+    disabled: dict[str, Any] = {
+        "config": {"GATEWAY_PUBLIC_URL": "https://b.example.org"},
+        "consoleClient": {"enabled": False},
+    }
+    assert not of_kind(render("identity", disabled), "Job")
+    with pytest.raises(helm.HelmValuesError, match="GATEWAY_PUBLIC_URL"):
+        render("identity", {"config": {"GATEWAY_PUBLIC_URL": "http://bijmantra.example.org"}})
+
+
+def test_every_reader_of_the_revocation_list_uses_identitys_redis() -> None:
+    """identity writes revoked tokens where the gateway and domain-api look for them."""
+    docs = rendered(UMBRELLA, "default")
+    urls = {
+        c["metadata"]["name"]: c["data"].get("REDIS_URL")
+        for c in of_kind(docs, "ConfigMap")
+        if c["metadata"]["name"] in ("gateway", "identity", "domain-api")
+    }
+    assert len(urls) == 3
+    assert len(set(urls.values())) == 1, urls
+    for service in ("gateway", "identity", "domain-api"):
+        (container,) = service_deployment(rendered(service, "example"), service)["spec"][
+            "template"
+        ]["spec"]["containers"]
+        env = {e["name"]: e for e in container.get("env", [])}
+        assert env["REDIS_URL"]["valueFrom"]["secretKeyRef"]["name"] == "bijmantra-redis"
 
 
 def test_backup_cronjob_takes_verified_base_backups_into_the_claim() -> None:

@@ -78,23 +78,35 @@ spec:
 
 {{- define "bijmantra-lib.migrationNetworkPolicy" -}}
 {{- $top := .top -}}
+{{- if $top.Values.migrations.enabled -}}
+{{- include "bijmantra-lib.hookNetworkPolicy" (dict "top" $top "suffix" "migrate" "hooks" "pre-install,pre-upgrade" "labels" (include "bijmantra-lib.migrationLabels" $top)) -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+A hook Job's own NetworkPolicy (DNS and PostgreSQL only), created before the Job (lower
+weight): hook pods are not selected by the service's policy. dict: top, suffix (of the
+names), hooks (helm.sh/hook), labels (the Job's pod labels, as YAML).
+*/}}
+{{- define "bijmantra-lib.hookNetworkPolicy" -}}
+{{- $top := .top -}}
 {{- $np := $top.Values.networkPolicy -}}
-{{- if and $top.Values.migrations.enabled $np.enabled -}}
+{{- if $np.enabled -}}
 apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy
 metadata:
-  name: {{ include "bijmantra-lib.fullname" $top | trunc 52 | trimSuffix "-" }}-migrate
+  name: {{ include "bijmantra-lib.fullname" $top | trunc (int (sub 62 (len .suffix))) | trimSuffix "-" }}-{{ .suffix }}
   namespace: {{ $top.Release.Namespace }}
   labels:
     {{- include "bijmantra-lib.labels" $top | nindent 4 }}
   annotations:
-    helm.sh/hook: pre-install,pre-upgrade
+    helm.sh/hook: {{ .hooks }}
     helm.sh/hook-weight: "-5"
     helm.sh/hook-delete-policy: before-hook-creation,hook-succeeded
 spec:
   podSelector:
     matchLabels:
-      {{- include "bijmantra-lib.migrationLabels" $top | nindent 6 }}
+      {{- .labels | nindent 6 }}
   policyTypes: [Ingress, Egress]
   ingress: []
   egress:

@@ -28,6 +28,7 @@ flows:
   egress:
     - external: postgres
     - external: nats
+    - external: redis
     # IdentityService (gRPC): signing keys for token verification.
     - service: identity
       port: 50052

@@ -38,3 +38,11 @@ flows:
     - external: redis
     - external: nats
 {{- end -}}
+
+{{/* Labels of the console-client hook Job's pods (its NetworkPolicy selects them). */}}
+{{- define "identity.consoleClientLabels" -}}
+app.kubernetes.io/name: {{ include "bijmantra-lib.name" . }}-console-client
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/part-of: bijmantra
+app.kubernetes.io/component: console-client
+{{- end -}}
