@@ -9,7 +9,8 @@
   reported, and the counter rounds are checked to be exactly 1..N. Target: >= 50 %.
 * PDF: p95 of rendering one invoice of 20 lines (ReportLab, as the worker does), over
   ``BENCH_PDF_RENDERS`` (300); baseline: the same render of a 1-line invoice (the fixed
-  cost of a page). Target: 20-line p95 <= 50 ms.
+  cost of a page). Target: 20-line p95 <= 50 ms. Also the 20-line invoice to a partner
+  named in Devanagari (Noto subsets embedded, ADR 0096) against the Latin one.
 
     flock /work/bench.lock uv run python bench/distribution/bench_distribution.py
 """
@@ -116,7 +117,11 @@ async def issue_round(engine: AsyncEngine, *, gapless: bool) -> dict[str, Any]:
     return result
 
 
-def invoice_data(lines: int) -> dict[str, Any]:
+LATIN_PARTNER = "Kenya Agricultural Research"
+DEVANAGARI_PARTNER = "भारतीय कृषि अनुसंधान संस्थान"
+
+
+def invoice_data(lines: int, partner_name: str = LATIN_PARTNER) -> dict[str, Any]:
     rows = tuple(
         InvoiceLine(
             f"Seed handling, accession IR-{n:05d}", Decimal(3), Decimal("12.50"), Decimal("0.16")
@@ -135,12 +140,12 @@ def invoice_data(lines: int) -> dict[str, Any]:
         year=2026,
         issued_at=now,
     )
-    partner = {"name": "Kenya Agricultural Research", "country": "KE"}
+    partner = {"name": partner_name, "country": "KE"}
     return {"invoice": invoice_document(invoice), "partner": partner}
 
 
-def render_p95(lines: int) -> dict[str, float]:
-    page = invoice_printable(invoice_data(lines))
+def render_p95(lines: int, partner_name: str = LATIN_PARTNER) -> dict[str, float]:
+    page = invoice_printable(invoice_data(lines, partner_name))
     now = datetime.now(UTC)
     render_pdf(page, now)  # warm: font metrics, imports
     times = []
@@ -190,6 +195,7 @@ def main() -> None:
         finally:
             postgres.stop()
     twenty, one = render_p95(20), render_p95(1)
+    devanagari = render_p95(20, DEVANAGARI_PARTNER)
     report = {
         "meta": {
             "python": platform.python_version(),
@@ -206,6 +212,8 @@ def main() -> None:
             "invoice_20_lines": twenty,
             "invoice_1_line_baseline": one,
             "ratio_p95_20_vs_1": round(twenty["p95_ms"] / one["p95_ms"], 2),
+            "invoice_20_lines_devanagari_partner": devanagari,
+            "ratio_p95_devanagari_vs_latin": round(devanagari["p95_ms"] / twenty["p95_ms"], 2),
             "target_p95_ms": 50,
         },
     }

@@ -4,8 +4,8 @@ through domain-api.
 
 The canvas writes PDF operators directly (no HTML/CSS layout engine, no browser), with a C
 accelerator for text metrics: a 20-line invoice renders in a few milliseconds (ADR 0095).
-The standard Helvetica fonts cover Windows-1252; other characters are replaced by ``?``
-rather than embedding a font file (see the ADR).
+A document in Windows-1252 uses the standard Helvetica fonts; any other (a partner's name in
+Devanagari, Greek, Cyrillic) embeds Noto subsets (``typefaces``, ADR 0096).
 """
 
 from __future__ import annotations
@@ -17,12 +17,12 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 import msgspec
+from bijmantra.analytics_worker.typefaces import Typeface, typeface_for
 from bijmantra.application.distribution.rendering import RENDERED_BY, Printable, Table
 from bijmantra.application.events import EventEnvelope, subject_for
 from bijmantra.kernel import TenantId
 from bijmantra.observability import get_logger
 from reportlab.lib.pagesizes import A4
-from reportlab.lib.utils import simpleSplit
 from reportlab.pdfgen.canvas import Canvas
 
 log = get_logger(__name__)
@@ -35,17 +35,13 @@ LABEL = 110.0
 StoreDocument = Callable[[TenantId, str, str, bytes, str], Awaitable[str]]
 
 
-def _text(text: str) -> str:
-    """The standard PDF fonts cover Windows-1252; anything else becomes ``?``."""
-    return text.encode("cp1252", "replace").decode("cp1252")
-
-
 class _Page:
     """A top-down cursor over ReportLab's bottom-up canvas, breaking pages as it goes."""
 
-    def __init__(self, canvas: Canvas) -> None:
+    def __init__(self, canvas: Canvas, typeface: Typeface) -> None:
         self.c = canvas
         self.y = TOP
+        self.face = typeface
 
     def need(self, height: float) -> None:
         if self.y - height < MARGIN:
@@ -53,25 +49,29 @@ class _Page:
             self.y = TOP
 
     def lines(self, text: str, font: str, size: float, width: float) -> list[str]:
-        return simpleSplit(_text(text), font, size, width) or [""]
+        return self.face.wrap(text, font, size, width)
 
-    def paragraph(self, text: str, font: str = "Helvetica", size: float = 9.5) -> None:
+    def text(self, x: float, y: float, text: str, font: str, size: float) -> None:
+        self.face.draw(self.c, x, y, text, font, size)
+
+    def right(self, x: float, y: float, text: str, font: str, size: float) -> None:
+        self.face.draw_right(self.c, x, y, text, font, size)
+
+    def paragraph(self, text: str, font: str, size: float = 9.5) -> None:
         for line in self.lines(text, font, size, WIDTH):
             self.need(size * 1.3)
-            self.c.setFont(font, size)
-            self.c.drawString(MARGIN, self.y - size, line)
+            self.text(MARGIN, self.y - size, line, font, size)
             self.y -= size * 1.3
 
 
 def _facts(page: _Page, facts: tuple[tuple[str, str], ...]) -> None:
+    regular, bold = page.face.regular, page.face.bold
     for label, value in facts:
-        lines = page.lines(value, "Helvetica", 10, WIDTH - LABEL)
+        lines = page.lines(value, regular, 10, WIDTH - LABEL)
         page.need(12 * len(lines))
-        page.c.setFont("Helvetica-Bold", 10)
-        page.c.drawString(MARGIN, page.y - 10, _text(label))
-        page.c.setFont("Helvetica", 10)
+        page.text(MARGIN, page.y - 10, label, bold, 10)
         for n, line in enumerate(lines):
-            page.c.drawString(MARGIN + LABEL, page.y - 10 - 12 * n, line)
+            page.text(MARGIN + LABEL, page.y - 10 - 12 * n, line, regular, 10)
         page.y -= 12 * len(lines) + 2
 
 
@@ -84,23 +84,31 @@ def _table(page: _Page, table: Table) -> None:
         cells = [page.lines(v, font, size, w - 4) for v, w in zip(values, widths, strict=True)]
         height = leading * max(len(c) for c in cells) + 4
         page.need(height)
-        page.c.setFont(font, size)
         x = MARGIN
         for column, (lines, width) in enumerate(zip(cells, widths, strict=True)):
             for n, line in enumerate(lines):
                 baseline = page.y - size - 1 - leading * n
                 if column in table.right_aligned:
-                    page.c.drawRightString(x + width - 2, baseline, line)
+                    page.right(x + width - 2, baseline, line, font, size)
                 else:
-                    page.c.drawString(x + 2, baseline, line)
+                    page.text(x + 2, baseline, line, font, size)
             x += width
         page.y -= height
         page.c.line(MARGIN, page.y, MARGIN + WIDTH, page.y)
 
     page.c.line(MARGIN, page.y, MARGIN + WIDTH, page.y)
-    row(table.header, "Helvetica-Bold")
+    row(table.header, page.face.bold)
     for values in table.rows:
-        row(values, "Helvetica")
+        row(values, page.face.regular)
+
+
+def _texts(page: Printable) -> list[str]:
+    """Every string the page prints, to choose its typeface."""
+    texts = [page.title, page.footer, *page.paragraphs]
+    texts += [part for pair in (*page.facts, *page.totals) for part in pair]
+    if page.table is not None:
+        texts += [*page.table.header, *(cell for row in page.table.rows for cell in row)]
+    return texts
 
 
 def render_pdf(page: Printable, created: datetime) -> bytes:
@@ -108,27 +116,28 @@ def render_pdf(page: Printable, created: datetime) -> bytes:
     the document's date is ``created`` (the event's time), not the wall clock."""
     out = io.BytesIO()
     canvas = Canvas(out, pagesize=A4, invariant=1, pageCompression=1)
-    canvas.setTitle(_text(page.title))
+    canvas.setTitle(page.title)
     canvas.setCreator("Bijmantra")
     canvas.setSubject(f"{page.kind.value} {page.owner_id} {created.isoformat()}")
-    cursor = _Page(canvas)
-    cursor.paragraph(page.title, "Helvetica-Bold", 16)
+    face = typeface_for(_texts(page))
+    cursor = _Page(canvas, face)
+    cursor.paragraph(page.title, face.bold, 16)
     cursor.y -= 6
     _facts(cursor, page.facts)
     cursor.y -= 6
     for paragraph in page.paragraphs:
-        cursor.paragraph(paragraph)
+        cursor.paragraph(paragraph, face.regular)
     if page.table is not None:
         _table(cursor, page.table)
     cursor.y -= 8
     for n, (label, value) in enumerate(page.totals):
         cursor.need(13)
-        canvas.setFont("Helvetica-Bold" if n == len(page.totals) - 1 else "Helvetica", 10)
-        canvas.drawRightString(MARGIN + WIDTH, cursor.y - 10, _text(f"{label}: {value}"))
+        font = face.bold if n == len(page.totals) - 1 else face.regular
+        cursor.right(MARGIN + WIDTH, cursor.y - 10, f"{label}: {value}", font, 10)
         cursor.y -= 13
     if page.footer:
         cursor.y -= 10
-        cursor.paragraph(page.footer, "Helvetica-Oblique", 7.5)
+        cursor.paragraph(page.footer, face.italic, 7.5)
     canvas.showPage()
     canvas.save()
     return out.getvalue()
