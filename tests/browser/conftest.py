@@ -15,6 +15,7 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,12 @@ class Member:
 def viewer(console_stack: DevStack) -> Member:
     """A read-only member of an organization of their own."""
     return _member(console_stack, "viewer@console.example.org", ["viewer"])
+
+
+@pytest.fixture(scope="session")
+def outsider(console_stack: DevStack) -> Member:
+    """A member of another organization whose sessions no test signs out."""
+    return _member(console_stack, "outsider@console.example.org", ["admin"])
 
 
 @pytest.fixture(scope="session")
@@ -159,6 +166,47 @@ def page(breeder_context: BrowserContext) -> Iterator[Page]:
     opened = breeder_context.new_page()
     yield opened
     opened.close()
+
+
+@contextmanager
+def signed_in_context(
+    browser: Browser, stack: DevStack, member: Member
+) -> Iterator[BrowserContext]:
+    context = browser.new_context(base_url=stack.gateway_url)
+    try:
+        sign_in(context, stack.gateway_url, member.email, member.password).close()
+        yield context
+    finally:
+        context.close()
+
+
+@pytest.fixture(scope="session")
+def viewer_context(
+    browser: Browser, console_stack: DevStack, demo_viewer: Member
+) -> Iterator[BrowserContext]:
+    """A read-only member of the demo organization, signed in once for the session."""
+    with signed_in_context(browser, console_stack, demo_viewer) as context:
+        yield context
+
+
+@pytest.fixture(scope="session")
+def outsider_context(
+    browser: Browser, console_stack: DevStack, outsider: Member
+) -> Iterator[BrowserContext]:
+    """An administrator of another organization, signed in once for the session."""
+    with signed_in_context(browser, console_stack, outsider) as context:
+        yield context
+
+
+def cookies_of(context: BrowserContext) -> dict[str, str]:
+    """The context's cookies as a header, for forging requests outside the browser."""
+    return {"Cookie": "; ".join(f"{c['name']}={c['value']}" for c in context.cookies())}
+
+
+def csrf_of(page: Page) -> str:
+    token = page.locator("input[name=csrf_token]").first.get_attribute("value")
+    assert token
+    return token
 
 
 def axe_violations(page: Page) -> list[dict[str, Any]]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -17,39 +16,8 @@ import websockets
 from bijmantra.devstack.stack import DevStack
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from tests.browser.conftest import Member, axe_violations, demo_member, sign_in
+from tests.browser.conftest import axe_violations, cookies_of, csrf_of, demo_member, sign_in
 from tests.browser.test_console_journey import observations
-
-
-def _cookies(context: BrowserContext) -> dict[str, str]:
-    return {"Cookie": "; ".join(f"{c['name']}={c['value']}" for c in context.cookies())}
-
-
-def _csrf(page: Page) -> str:
-    token = page.locator("input[name=csrf_token]").first.get_attribute("value")
-    assert token
-    return token
-
-
-@pytest.fixture(scope="module")
-def viewer_context(
-    browser: Browser, console_stack: DevStack, demo_viewer: Member
-) -> Iterator[BrowserContext]:
-    context = browser.new_context(base_url=console_stack.gateway_url)
-    sign_in(context, console_stack.gateway_url, demo_viewer.email, demo_viewer.password).close()
-    yield context
-    context.close()
-
-
-@pytest.fixture(scope="module")
-def outsider_context(
-    browser: Browser, console_stack: DevStack, viewer: Member
-) -> Iterator[BrowserContext]:
-    """A member of another organization."""
-    context = browser.new_context(base_url=console_stack.gateway_url)
-    sign_in(context, console_stack.gateway_url, viewer.email, viewer.password).close()
-    yield context
-    context.close()
 
 
 def test_read_only_member_sees_values_but_no_edit_form_and_a_forged_post_is_refused(
@@ -66,9 +34,9 @@ def test_read_only_member_sees_values_but_no_edit_form_and_a_forged_post_is_refu
     unit = seeded["units"][3]["observationUnitDbId"]
     forged = httpx.post(
         f"{console_stack.gateway_url}/app/studies/{study}/workbench",
-        headers=_cookies(viewer_context),
+        headers=cookies_of(viewer_context),
         data={
-            "csrf_token": _csrf(page),  # a valid token: the role, not CSRF, refuses it
+            "csrf_token": csrf_of(page),  # a valid token: the role, not CSRF, refuses it
             "unit": unit,
             "variable": seeded["height"]["observationVariableDbId"],
             "c-0-0": "42",
@@ -86,7 +54,7 @@ def test_post_without_csrf_token_changes_no_observation(
     before = observations(console_stack, study)
     response = httpx.post(
         f"{console_stack.gateway_url}/app/studies/{study}/workbench",
-        headers=_cookies(breeder_context),
+        headers=cookies_of(breeder_context),
         data={
             "unit": seeded["units"][4]["observationUnitDbId"],
             "variable": seeded["height"]["observationVariableDbId"],
@@ -169,9 +137,9 @@ def test_console_socket_needs_the_session_and_the_consoles_own_origin(
     breeder_context: BrowserContext, console_stack: DevStack
 ) -> None:
     own = console_stack.gateway_url
-    assert '"ready"' in _ws(console_stack, {**_cookies(breeder_context), "Origin": own})
+    assert '"ready"' in _ws(console_stack, {**cookies_of(breeder_context), "Origin": own})
     with pytest.raises(websockets.InvalidStatus):
-        _ws(console_stack, {**_cookies(breeder_context), "Origin": "https://evil.example"})
+        _ws(console_stack, {**cookies_of(breeder_context), "Origin": "https://evil.example"})
     with pytest.raises(websockets.InvalidStatus):
         _ws(console_stack, {"Origin": own})
 
@@ -185,10 +153,10 @@ def test_admin_pages_are_hidden_from_and_refused_to_a_read_only_member(
     expect(page.get_by_role("link", name="Audit")).to_have_count(0)
     assert page.request.get("/app/members").status == 403
     assert page.request.get("/app/audit").status == 403
-    token = _csrf(page)
+    token = csrf_of(page)
     forged = httpx.post(
         f"{console_stack.gateway_url}/app/members/{uuid.uuid4()}/roles",
-        headers=_cookies(viewer_context),
+        headers=cookies_of(viewer_context),
         data={"csrf_token": token, "roles": "admin"},
     )
     assert forged.status_code == 403
@@ -214,7 +182,7 @@ def test_an_admin_changes_a_members_roles_and_the_member_sees_the_change(
     # A role outside the table is refused, and nothing changes.
     response = page.request.post(
         "/app/members/" + _user_id(page, member.email) + "/roles",
-        form={"csrf_token": _csrf(page), "roles": "owner"},
+        form={"csrf_token": csrf_of(page), "roles": "owner"},
     )
     assert response.status == 422
     page.reload()

@@ -25,6 +25,10 @@ PAGES = [
     "/app/audit",
     "/app/audit?verify=1",
     "/app/members",
+    "/app/seed-requests?status=all",
+    "/app/agreements",
+    "/app/dispatches",
+    "/app/invoices",
 ]
 MAX_PAGE_BYTES = 100 * 1024
 

@@ -17,6 +17,7 @@ from bijmantra.gateway.console.pages import (
     analyses,
     core,
     dashboard,
+    distribution,
     germplasm,
     operations,
     sensors,
@@ -41,7 +42,19 @@ from litestar.static_files import create_static_files_router
 from litestar.template import TemplateConfig
 
 # Page modules: add yours here (each exports ROUTES) and a line to nav.NAV.
-PAGES = (auth, dashboard, germplasm, core, workbench, analyses, admin, live, operations, sensors)
+PAGES = (
+    auth,
+    dashboard,
+    germplasm,
+    core,
+    workbench,
+    analyses,
+    admin,
+    live,
+    operations,
+    sensors,
+    distribution,
+)
 
 
 @dataclass

@@ -7,6 +7,7 @@ request without the session's CSRF token never reaches its handler (ADR 0060).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -165,12 +166,15 @@ def console_http_error(request: AnyRequest, exc: HTTPException) -> Response[Any]
 
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    "connect-src 'self'; frame-src 'self'; form-action 'self'; frame-ancestors 'none'; "
+    "base-uri 'none'"
 )
+# The distribution PDFs a console page previews in a frame: only these may be framed, and
+# only by the console's own pages (ADR 0096).
+PREVIEWED = re.compile(rf"^{PREFIX}/(agreements|dispatches|invoices)/[^/]+/pdf$")
+FRAMED_CSP = "default-src 'none'; frame-ancestors 'self'"
 HEADERS = [
-    (b"content-security-policy", CSP.encode()),
     (b"x-content-type-options", b"nosniff"),
-    (b"x-frame-options", b"DENY"),
     (b"referrer-policy", b"same-origin"),
     (b"cross-origin-opener-policy", b"same-origin"),
     (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
@@ -185,6 +189,13 @@ def console_headers_middleware(app: ASGIApp) -> ASGIApp:
             await app(scope, receive, send)
             return
         static = scope["path"].startswith(f"{PREFIX}/static/")
+        framed = PREVIEWED.match(scope["path"]) is not None
+        csp, frames = (FRAMED_CSP, b"SAMEORIGIN") if framed else (CSP, b"DENY")
+        security = [
+            (b"content-security-policy", csp.encode()),
+            (b"x-frame-options", frames),
+            *HEADERS,
+        ]
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -193,7 +204,7 @@ def console_headers_middleware(app: ASGIApp) -> ASGIApp:
                     for k, v in message.get("headers", [])
                     if static or k.lower() != b"cache-control"
                 ]
-                headers += HEADERS
+                headers += security
                 if not static:
                     headers.append((b"cache-control", b"no-store"))
                 message["headers"] = headers
