@@ -328,6 +328,11 @@ def main() -> None:
         subprocess.run(
             [sys.executable, str(ROOT / "bench" / "auth" / "bench_auth.py")], cwd=ROOT, check=True
         )
+    if "--skip-placement" not in sys.argv:
+        # single GET of an organization on a dedicated database vs one on the shared database
+        subprocess.run(
+            [sys.executable, "-m", "bench.placement.bench_placement"], cwd=ROOT, check=True
+        )
     if "--skip-soak" not in sys.argv:
         # mixed reads, writes, searches, uploads and /ws for BENCH_SOAK_SECONDS: errors, memory
         subprocess.run(

@@ -17,6 +17,9 @@ from typing import Any
 import httpx
 from bijmantra.devstack import backups
 from bijmantra.devstack.stack import (
+    DEDICATED_DEMO_DATABASE,
+    DEDICATED_DEMO_EMAIL,
+    DEDICATED_DEMO_ORGANIZATION_ID,
     DEMO_EMAIL,
     DEMO_ORGANIZATION_ID,
     DEMO_PASSWORD,
@@ -38,6 +41,7 @@ def up(args: argparse.Namespace) -> None:
         Ports(gateway=int(os.environ.get("GATEWAY_PORT", "8000"))),
         log_dir=workdir / "logs",
         backup_dir=workdir / "backups",
+        dedicated_org=args.dedicated_org or os.environ.get("BIJMANTRA_DEDICATED_ORG") == "1",
     )
 
     def on_signal(signum: int, _: object) -> None:
@@ -58,7 +62,13 @@ def up(args: argparse.Namespace) -> None:
             f"\nBijmantra is up: {stack.gateway_url}\n"
             f"  BrAPI:  {stack.gateway_url}/brapi/v2/serverinfo\n"
             f"  Login:  {DEMO_EMAIL} / {DEMO_PASSWORD} (organization {DEMO_ORGANIZATION_ID})\n"
-            f"  Token:  just token   (or: uv run bijmantra token)\n"
+            + (
+                f"  Login:  {DEDICATED_DEMO_EMAIL} / {DEMO_PASSWORD} (organization "
+                f"{DEDICATED_DEMO_ORGANIZATION_ID}, in database {DEDICATED_DEMO_DATABASE.name})\n"
+                if stack.dedicated_org
+                else ""
+            )
+            + f"  Token:  just token   (or: uv run bijmantra token)\n"
             f"  Mail:   {stack.maildir / 'new' if stack.maildir else stack.smtp_host}"
             "   (every message the platform sends, one file each)\n"
             f"  Logs:   {workdir / 'logs'}\n"
@@ -158,6 +168,12 @@ def main() -> None:
     commands = parser.add_subparsers(dest="command", required=True)
     start = commands.add_parser("up", help="start the whole platform locally")
     start.add_argument("--no-demo-data", action="store_true")
+    start.add_argument(
+        "--dedicated-org",
+        action="store_true",
+        help="also seed a second organization on a database of its own "
+        "(or BIJMANTRA_DEDICATED_ORG=1)",
+    )
     start.set_defaults(run=up)
     fetch = commands.add_parser("token", help="print an access token for the demo user")
     fetch.add_argument("--email", default=DEMO_EMAIL)

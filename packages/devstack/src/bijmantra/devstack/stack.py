@@ -21,10 +21,13 @@ from pathlib import Path
 from typing import IO, Any
 
 import httpx
+import psycopg
 from argon2 import PasswordHasher
 from bijmantra.adapters.postgres import create_engine
 from bijmantra.adapters.postgres.identity import register_member
+from bijmantra.adapters.postgres.placement_admin import place_organization, provision_database
 from bijmantra.adapters.postgres.recovery import BackupLocation
+from bijmantra.domain.tenancy.placement import PlacementDatabase
 from bijmantra.testkit.provision import ProvisionedDatabase, provision
 from bijmantra.testkit.servers import (
     LocalMailCatcher,
@@ -39,6 +42,10 @@ from bijmantra.testkit.servers import (
 DEMO_ORGANIZATION_ID = "0193a000-0000-7000-8000-00000000d001"
 DEMO_EMAIL = "demo@bijmantra.org"
 DEMO_PASSWORD = "demo-breeder-2026"  # noqa: S105 (the documented local demo login)
+# The second demo organization, on a database of its own (``bijmantra up --dedicated-org``).
+DEDICATED_DEMO_ORGANIZATION_ID = "0193a000-0000-7000-8000-00000000d002"
+DEDICATED_DEMO_EMAIL = "dedicated@bijmantra.org"
+DEDICATED_DEMO_DATABASE = PlacementDatabase("bijmantra_demo_dedicated")
 
 
 async def _register_member(identity_url: str, **member: Any) -> None:
@@ -142,6 +149,8 @@ class DevStack:
     maildir: Path | None = None
     # With a backup folder, the local PostgreSQL archives its WAL there (``bijmantra backup``).
     backup_dir: Path | None = None
+    # Seed a second organization whose data lives in its own database (ADR 0102).
+    dedicated_org: bool = False
     _servers: list[LocalPostgres | LocalNats | LocalRedis | LocalMailCatcher] = field(
         default_factory=list
     )
@@ -236,16 +245,36 @@ class DevStack:
             [_script("bijmantra-identity"), "register-console", self.console_callback],
             self.database.identity_url,
         )
-        if testdata:
+        organizations = [DEMO_ORGANIZATION_ID]
+        if self.dedicated_org:
+            self._seed_dedicated_org()
+            organizations.append(DEDICATED_DEMO_ORGANIZATION_ID)
+        for organization in organizations if testdata else []:
             self._run(
-                [
-                    _script("bijmantra-domain-api"),
-                    "import-testdata",
-                    "--tenant",
-                    DEMO_ORGANIZATION_ID,
-                ],
+                [_script("bijmantra-domain-api"), "import-testdata", "--tenant", organization],
                 self.database.domain_url,
             )
+
+    def _seed_dedicated_org(self) -> None:
+        """Provision the second demo organization's database, place it there, add its user."""
+        assert self.database is not None
+        provision_database(self.database.owner_url, DEDICATED_DEMO_DATABASE)
+        with psycopg.connect(self.database.owner_url) as conn:
+            place_organization(
+                conn, uuid.UUID(DEDICATED_DEMO_ORGANIZATION_ID), DEDICATED_DEMO_DATABASE
+            )
+        asyncio.run(
+            _register_member(
+                self.database.identity_url,
+                organization_id=uuid.UUID(DEDICATED_DEMO_ORGANIZATION_ID),
+                organization_name="Dedicated Demo Breeding",
+                user_id=uuid.UUID("0193a000-0000-7000-8000-00000000e002"),
+                email=DEDICATED_DEMO_EMAIL,
+                display_name="Dedicated Demo Breeder",
+                password_hash=PasswordHasher().hash(DEMO_PASSWORD),
+                roles=["admin"],
+            )
+        )
 
     def start_services(self, timeout: float = 60.0, attempts: int = 3) -> None:
         """Start the four; when one could not bind its port (taken since it was picked),
@@ -433,12 +462,15 @@ def running_stack(
     testdata: bool = False,
     env: dict[str, str] | None = None,
     ports: Ports | None = None,
+    dedicated_org: bool = False,
 ) -> Iterator[DevStack]:
     """Fresh servers, migrations, the demo seed and the four services, stopped on exit.
 
     The end-to-end tests' one way to get a stack; a failed start-up prints the service logs."""
     ports = ports or Ports(gateway=free_port(), fixed=frozenset())
-    stack = DevStack(workdir, ports, log_dir=workdir / "logs", env=dict(env or {}))
+    stack = DevStack(
+        workdir, ports, log_dir=workdir / "logs", env=dict(env or {}), dedicated_org=dedicated_org
+    )
     try:
         stack.start_servers()
         stack.seed(testdata=testdata)

@@ -12,6 +12,7 @@ from bijmantra.adapters.grpc import CHANNEL_OPTIONS, AnalysisWorkerClient
 from bijmantra.adapters.grpc.distribution import DistributionWorkerClient
 from bijmantra.adapters.nats import DurableConsumer, connect, ensure_stream
 from bijmantra.adapters.postgres import create_engine
+from bijmantra.adapters.postgres.placement import PlacementEngines, PostgresPlacementDirectory
 from bijmantra.analytics_worker.config import Settings
 from bijmantra.analytics_worker.credentials import IdentityClientCredentials
 from bijmantra.analytics_worker.documents import (
@@ -43,6 +44,13 @@ async def run(settings: Settings, stop: asyncio.Event, tracing: Tracing | None =
     engine = create_engine(settings.database_url, pool_size=4)
     tracing.instrument_sqlalchemy(engine)
     watch_pool("analytics-worker", engine.pool)
+    # Projections and ledgers live in each organization's placement (ADR 0102).
+    placements = PlacementEngines(
+        engine,
+        PostgresPlacementDirectory(engine),
+        service_url=settings.database_url,
+        on_engine=tracing.instrument_sqlalchemy,
+    )
     nc = await connect(settings.nats_url, name="analytics-worker")
     js = nc.jetstream()
     await ensure_stream(js)
@@ -51,7 +59,7 @@ async def run(settings: Settings, stop: asyncio.Event, tracing: Tracing | None =
             js,
             durable=GERMPLASM_CONSUMER,
             filter_subjects=GERMPLASM_SUBJECTS,
-            handler=GermplasmProjection(engine),
+            handler=GermplasmProjection(placements),
         )
     ]
     channel = http = None
@@ -73,7 +81,7 @@ async def run(settings: Settings, stop: asyncio.Event, tracing: Tracing | None =
                 filter_subjects=["bijmantra.events.analysis.requested"],
                 handler=AnalysisRunner(
                     AnalysisWorkerClient(channel, tokens),
-                    engine,
+                    placements,
                     block_buffer_bytes=settings.grm_buffer_mib << 20,
                 ),
                 batch=1,
@@ -100,7 +108,7 @@ async def run(settings: Settings, stop: asyncio.Event, tracing: Tracing | None =
                 durable=MAIL_CONSUMER,
                 filter_subjects=MAIL_SUBJECTS,
                 handler=NotifyPartners(
-                    SmtpEmailSender(settings.smtp), PostgresDeliveryLedger(engine)
+                    SmtpEmailSender(settings.smtp), PostgresDeliveryLedger(placements)
                 ),
                 batch=10,
             )
@@ -135,4 +143,5 @@ async def run(settings: Settings, stop: asyncio.Event, tracing: Tracing | None =
     if http is not None:
         await http.aclose()
     await nc.drain()
+    await placements.dispose()
     await engine.dispose()

@@ -5,7 +5,8 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 
-from bijmantra.adapters.postgres import first_delivery, set_tenant
+from bijmantra.adapters.postgres import first_delivery
+from bijmantra.adapters.postgres.placement import PlacementEngines, as_placements
 from bijmantra.application.events import EventEnvelope, bulk_type, is_bulk, item_type, subject_for
 from bijmantra.kernel import TenantId
 from bijmantra.observability import get_logger
@@ -22,8 +23,8 @@ GERMPLASM_SUBJECTS = (subject_for(GERMPLASM_CREATED), subject_for(bulk_type(GERM
 class GermplasmProjection:
     """Keeps per-crop germplasm counts, the catalogue analyses draw samples from."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
+    def __init__(self, engine: AsyncEngine | PlacementEngines) -> None:
+        self._placements = as_placements(engine)
 
     async def __call__(self, envelope: EventEnvelope) -> None:
         """Only creations change a count. The consumer is filtered to them; another event
@@ -31,8 +32,7 @@ class GermplasmProjection:
         has no effect, so there is nothing to record either: it is acked without a transaction."""
         if item_type(envelope.type) != GERMPLASM_CREATED:
             return
-        async with self._engine.connect() as conn, conn.begin():
-            await set_tenant(conn, TenantId(uuid.UUID(envelope.tenant_id)))
+        async with self._placements.transaction(TenantId(uuid.UUID(envelope.tenant_id))) as conn:
             if not await first_delivery(conn, GERMPLASM_CONSUMER, envelope):
                 log.info("duplicate event ignored", event_id=envelope.id)
                 return

@@ -19,7 +19,7 @@ from typing import Any
 
 import msgspec
 from bijmantra.adapters.grpc import AnalysisWorkerClient
-from bijmantra.adapters.postgres import set_tenant
+from bijmantra.adapters.postgres.placement import PlacementEngines, as_placements
 from bijmantra.analytics_worker.analyses import (
     ANALYSES,
     PER_VARIANT,
@@ -88,14 +88,14 @@ class AnalysisRunner:
     def __init__(
         self,
         client: AnalysisWorkerClient,
-        engine: AsyncEngine,
+        engine: AsyncEngine | PlacementEngines,
         *,
         block_buffer_bytes: int,
         worker: str | None = None,
     ) -> None:
         """``block_buffer_bytes``: GRM block buffers kept between jobs (``feed.BlockBuffers``)."""
         self._client = client
-        self._engine = engine
+        self._placements = as_placements(engine)
         self.worker = worker or worker_name()
         self._buffers = BlockBuffers(block_buffer_bytes)
 
@@ -262,8 +262,7 @@ class AnalysisRunner:
         read_seconds: float | None = None,
         compute_seconds: float | None = None,
     ) -> None:
-        async with self._engine.connect() as conn, conn.begin():
-            await set_tenant(conn, tenant)
+        async with self._placements.transaction(tenant) as conn:
             if started:
                 await conn.execute(
                     text(

@@ -33,6 +33,8 @@ from bijmantra.adapters.postgres import (
     unit_of_work_factory,
 )
 from bijmantra.adapters.postgres.ddl import outbox_channel
+from bijmantra.adapters.postgres.placement import PlacementEngines, PostgresPlacementDirectory
+from bijmantra.adapters.postgres.placement_relays import PlacementRelays
 from bijmantra.adapters.postgres.relay_loop import OutboxWakeups, run_relay
 from bijmantra.adapters.postgres.sensor_alerts import PostgresSilenceSchedule
 from bijmantra.adapters.postgres.sensors import maintain_partitions
@@ -186,6 +188,7 @@ class DomainApi:
     consumers: list[DurableConsumer] = field(default_factory=list)
     closers: list[object] = field(default_factory=list)
     wakeups: OutboxWakeups | None = None  # post-commit NOTIFYs for the relays
+    placement_relays: PlacementRelays | None = None  # the dedicated databases' outboxes
     # (interval, task): reading partitions made ahead and dropped past retention, no-data
     # alert checks (ADR 0207).
     periodic: list[tuple[float, Callable[[], Awaitable[None]]]] = field(default_factory=list)
@@ -219,6 +222,8 @@ class DomainApi:
                     purge=self.outbox,
                 )
                 tasks.append(asyncio.create_task(relaying))
+            if self.placement_relays is not None:
+                tasks.append(asyncio.create_task(self.placement_relays.run(stop)))
             tasks.append(
                 asyncio.create_task(sample_every(LAG_SAMPLE_SECONDS, stop, self._sample_lag))
             )
@@ -245,6 +250,9 @@ class DomainApi:
         """Outbox backlog (relay lag) and the audit consumer's backlog on the stream."""
         if self.outbox is not None:
             pending, oldest_age = await self.outbox.pending()
+            if self.placement_relays is not None:
+                elsewhere, elsewhere_age = await self.placement_relays.pending()
+                pending, oldest_age = pending + elsewhere, max(oldest_age, elsewhere_age)
             OUTBOX_PENDING.set(pending)
             OUTBOX_LAG.set(oldest_age)
         for consumer in self.consumers:
@@ -296,23 +304,38 @@ async def bootstrap(
     tracing = tracing or Tracing()
     closers: list[object] = []
     engine = None
+    placements: PlacementEngines | None = None  # every organization's database (ADR 0102)
     lookup: PostgresDocumentLookup | None = None  # None: single documents through ``uow``
     wakeups: OutboxWakeups | None = None
+    placement_relays: PlacementRelays | None = None
     if uow is None:
         engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
         tracing.instrument_sqlalchemy(engine)
         watch_pool(SERVICE_NAME, engine.pool)
+        placements = PlacementEngines(
+            engine,
+            PostgresPlacementDirectory(engine),
+            service_url=settings.database_url,
+            max_engines=settings.placement_max_engines,
+            pool_size=settings.placement_pool_size,
+            on_engine=tracing.instrument_sqlalchemy,
+        )
         wakeups = OutboxWakeups(libpq_url(settings.database_url), outbox_channel("domain"))
         postgres = unit_of_work_factory(
-            engine,
+            placements,
             source=SERVICE_NAME,
             traceparent=current_traceparent,
             committed_events=wakeups.wake,
+            committed_elsewhere=lambda database: (
+                placement_relays.wake(database) if placement_relays is not None else None
+            ),
         )
         uow = sensors_uow = postgres  # one unit of work offers every context's stores
-        closers.append(engine.dispose)
+        closers += [engine.dispose, placements.dispose]
         lookup = await PostgresDocumentLookup.open(
-            settings.database_url, max_size=max(2, settings.db_pool_size // 4)
+            settings.database_url,
+            max_size=max(2, settings.db_pool_size // 4),
+            placements=placements,
         )
         closers.append(lookup.close)
     if verifier is None:
@@ -341,8 +364,8 @@ async def bootstrap(
     relay = outbox = None
     consumers: list[DurableConsumer] = []
     audit: AuditStore | None = None
-    if engine is not None:
-        audit = PostgresAuditStore(engine)
+    if placements is not None:
+        audit = PostgresAuditStore(placements)
     if publisher is None and engine is not None and audit is not None:
         nc = await connect(settings.nats_url, name=SERVICE_NAME)
         js = nc.jetstream()
@@ -379,9 +402,10 @@ async def bootstrap(
             )
         )
         closers.append(nc.drain)
-    if publisher is not None and engine is not None:
+    if publisher is not None and engine is not None and placements is not None:
         outbox = PostgresOutboxStore(engine)
         relay = OutboxRelay(outbox, publisher)
+        placement_relays = PlacementRelays(placements, publisher, settings.database_url)
 
     # Outermost first: the server span, then RED metrics (timing auth too), then auth, then
     # the translation of use-case errors into gRPC statuses.
@@ -469,12 +493,14 @@ async def bootstrap(
     if sensors_uow is not None and settings.device_callout_url:
         closers += await _device_mqtt(settings, sensors_uow)
     periodic: list[tuple[float, Callable[[], Awaitable[None]]]] = []
-    if engine is not None and sensors_uow is not None:
-        partitioned = engine
-        silences = CheckSilences(sensors_uow, PostgresSilenceSchedule(engine))
+    if placements is not None and sensors_uow is not None:
+        partitioned = placements
+        silences = CheckSilences(sensors_uow, PostgresSilenceSchedule(placements))
 
         async def maintenance() -> None:
-            await maintain_partitions(partitioned, SystemClock().now(), RETENTION)
+            for database in await partitioned.placements():
+                engine_there = partitioned.engine_of(database)
+                await maintain_partitions(engine_there, SystemClock().now(), RETENTION)
 
         async def check_silences() -> None:
             await silences()
@@ -501,5 +527,6 @@ async def bootstrap(
         consumers,
         closers,
         wakeups,
+        placement_relays,
         periodic,
     )

@@ -20,6 +20,9 @@ class Settings:
     metrics_port: int = 9464
     log_level: str = "INFO"
     db_pool_size: int = 20
+    # Dedicated databases (ADR 0102): at most this many engines at once, each this small.
+    placement_max_engines: int = 16
+    placement_pool_size: int = 2
     redis_url: str = "redis://127.0.0.1:6379/0"
     # Devices' MQTT through a NATS server's MQTT listener (ADR 0207); empty: MQTT is off.
     # The two users are the listener's auth-callout responder and the telemetry subscriber;
@@ -42,6 +45,8 @@ class Settings:
             metrics_port=int(env.get("METRICS_PORT", "9464")),
             log_level=env.get("LOG_LEVEL", "INFO"),
             db_pool_size=int(env.get("DB_POOL_SIZE", "20")),
+            placement_max_engines=int(env.get("PLACEMENT_MAX_ENGINES", "16")),
+            placement_pool_size=int(env.get("PLACEMENT_POOL_SIZE", "2")),
             redis_url=env.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
             device_callout_url=env.get("DEVICE_NATS_CALLOUT_URL", ""),
             device_ingest_url=env.get("DEVICE_NATS_INGEST_URL", ""),

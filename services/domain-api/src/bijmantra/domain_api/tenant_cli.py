@@ -1,4 +1,5 @@
-"""``bijmantra-tenant export|erase|import``: an organization's data out, away and back in.
+"""``bijmantra-tenant export|erase|import|move``: an organization's data out, away, back in
+and between placements (ADRs 0101, 0103).
 
 An operator runs it as the database owner (it needs to bypass row-level security, and only
 the owner may delete audit rows); ADR 0101 says why this is a CLI and not an API yet.
@@ -17,6 +18,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bijmantra.adapters.postgres import libpq_url
+from bijmantra.adapters.postgres.placement_admin import provision_database
+from bijmantra.adapters.postgres.placement_move import MoveError, move_organization
 from bijmantra.adapters.postgres.tenant_archive import (
     ArchiveError,
     erase_tenant,
@@ -24,6 +27,12 @@ from bijmantra.adapters.postgres.tenant_archive import (
     import_tenant,
 )
 from bijmantra.adapters.redis.tenant_keys import erase_tenant_keys
+from bijmantra.domain.tenancy.placement import (
+    PlacementDatabase,
+    PlacementKind,
+    dedicated_database_name,
+)
+from bijmantra.kernel import TenantId, ValidationFailed
 from redis.asyncio import Redis
 
 
@@ -33,6 +42,23 @@ async def _forget(redis_url: str, tenant: uuid.UUID) -> int:
         return await erase_tenant_keys(redis, tenant)
     finally:
         await redis.aclose()
+
+
+def _move(url: str, args: argparse.Namespace) -> dict[str, object]:
+    """Provision the dedicated database when needed, then move (fence, copy, verify, switch)."""
+    target: PlacementDatabase | None = None
+    if args.to == PlacementKind.DEDICATED:
+        name = args.database or dedicated_database_name(TenantId(args.organization))
+        target = PlacementDatabase.parse(name, args.cluster)
+        provision_database(url, target)
+    report = move_organization(url, args.organization, target)
+    return {
+        "organization": str(report.organization),
+        "from": report.source,
+        "to": report.target,
+        "rows": report.rows,
+        "sha256": report.sha256,
+    }
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -51,6 +77,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     load.add_argument("archive", type=Path)
     load.add_argument("--name", required=True)
     load.add_argument("--organization", type=uuid.UUID, default=None)
+    move = commands.add_parser("move", help="move an organization to another placement")
+    move.add_argument("organization", type=uuid.UUID)
+    move.add_argument("--to", required=True, choices=[k.value for k in PlacementKind])
+    move.add_argument("--database", default=None, help="dedicated database name")
+    move.add_argument("--cluster", default=None, help="host:port of another cluster")
     args = parser.parse_args(argv)
     if not args.database_url:
         parser.error("--database-url (or DATABASE_OWNER_URL) is required")
@@ -69,10 +100,14 @@ def main(argv: Sequence[str] | None = None) -> None:
             rows = erase_tenant(url, args.organization, archive=args.archive, erased_by=args.by)
             keys = asyncio.run(_forget(args.redis_url, args.organization))
             result = {"rows": rows, "redis_keys": keys}
+        elif args.command == "move":
+            result = _move(url, args)
         else:
             tenant = args.organization or uuid.uuid4()
             rows = import_tenant(url, args.archive, new_tenant=tenant, name=args.name)
             result = {"organization": str(tenant), "rows": rows}
-    except ArchiveError as error:
+    except (ArchiveError, MoveError) as error:
         parser.exit(2, f"bijmantra-tenant: {error}\n")
+    except ValidationFailed as error:
+        parser.exit(2, f"bijmantra-tenant: {error.message}\n")
     print(json.dumps(result, indent=2))

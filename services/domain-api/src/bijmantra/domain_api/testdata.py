@@ -23,6 +23,7 @@ from typing import Any
 import msgspec
 import psycopg
 from bijmantra.adapters.postgres import create_engine, unit_of_work_factory
+from bijmantra.adapters.postgres.placement import PlacementEngines, PostgresPlacementDirectory
 from bijmantra.application.brapi.commands import ResourceCommands
 from bijmantra.application.brapi.modules import catalog
 from bijmantra.application.brapi.schema import SchemaSet
@@ -460,7 +461,11 @@ async def load(
 ) -> dict[str, int]:
     """Create what is not there yet, entity by entity in dependency order; report progress."""
     engine = create_engine(database_url, pool_size=2)
-    uow = unit_of_work_factory(engine, source="domain-api")
+    # Into the organization's placement, like every other write (ADR 0102).
+    placements = PlacementEngines(
+        engine, PostgresPlacementDirectory(engine), service_url=database_url
+    )
+    uow = unit_of_work_factory(placements, source="domain-api")
     principal = Principal(
         subject="import:brapi-testdata",
         tenant_id=TenantId(tenant),
@@ -493,6 +498,7 @@ async def load(
             created[entity] = len(todo)
         return created
     finally:
+        await placements.dispose()
         await engine.dispose()
 
 

@@ -14,12 +14,20 @@ from typing import Any
 import msgspec
 from bijmantra.adapters.postgres.engine import driver_connection
 from bijmantra.adapters.postgres.inbox import first_deliveries
-from bijmantra.adapters.postgres.uow import set_tenant
+from bijmantra.adapters.postgres.placement import (
+    DEPARTED,
+    FENCED,
+    OrganizationMoving,
+    PlacementEngines,
+    as_placements,
+    enter_tenant,
+)
 from bijmantra.application.compliance import GENESIS_HASH, AuditEntry, ChainHead, next_entry
 from bijmantra.application.events import EventEnvelope, event_resources, is_bulk
+from bijmantra.domain.tenancy.placement import PlacementDatabase
 from bijmantra.kernel import Page, PageRequest, TenantId
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 _encode = msgspec.json.encode
 
@@ -102,8 +110,10 @@ def _columns(
 
 
 class PostgresAuditStore:
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
+    """Each organization's trail lives in its placement (ADR 0102)."""
+
+    def __init__(self, engine: AsyncEngine | PlacementEngines) -> None:
+        self._placements = as_placements(engine)
 
     async def append(self, consumer: str, event: EventEnvelope, envelope: bytes) -> bool:
         return await self.append_many(consumer, [(event, envelope)]) == 1
@@ -116,37 +126,55 @@ class PostgresAuditStore:
         by_tenant: dict[str, dict[str, tuple[EventEnvelope, bytes]]] = {}
         for event, envelope in events:
             by_tenant.setdefault(event.tenant_id, {}).setdefault(event.id, (event, envelope))
+        by_database: dict[PlacementDatabase | None, list[TenantId]] = {}
+        for tenant_id in by_tenant:
+            tenant = TenantId(uuid.UUID(tenant_id))
+            by_database.setdefault(await self._placements.database_of(tenant), []).append(tenant)
         appended = 0
-        async with self._engine.connect() as conn, conn.begin():
-            for tenant_id, batch in by_tenant.items():
-                tenant = uuid.UUID(tenant_id)
-                await set_tenant(conn, TenantId(tenant))
-                fresh = await first_deliveries(
-                    conn, consumer, [e for e, _ in batch.values()], schema="domain"
-                )
-                if not fresh:
-                    continue
-                await conn.execute(_OPEN_HEAD, {"tenant": tenant, "genesis": GENESIS_HASH})
-                position, head_hash = (await conn.execute(_LOCK_HEAD, {"tenant": tenant})).one()
-                head = ChainHead(position, bytes(head_hash)) if position else None
-                entries, recorded = [], []
-                recorded_at = datetime.now(UTC)
-                for event, envelope in batch.values():
-                    if event.id in fresh:
-                        entry = next_entry(head, event, envelope, recorded_at)
-                        head = ChainHead(entry.position, entry.hash)
-                        entries.append(entry)
-                        recorded.append(event)
-                driver = await driver_connection(conn)
-                await driver.cursor(binary=True).execute(
-                    _INSERT, _columns(tenant, entries, recorded)
-                )
-                assert head is not None
-                await conn.execute(
-                    _MOVE_HEAD, {"tenant": tenant, "position": head.position, "hash": head.hash}
-                )
-                appended += len(entries)
+        # One transaction per placement; a departed or fenced organization fails the batch,
+        # which is redelivered (events already recorded are skipped).
+        for database, tenants in by_database.items():
+            engine = self._placements.engine_of(database)
+            async with engine.connect() as conn, conn.begin():
+                for tenant in tenants:
+                    gate = await enter_tenant(conn, tenant)
+                    if gate == FENCED or (
+                        gate == DEPARTED and not await self._placements.still_here(tenant, database)
+                    ):
+                        raise OrganizationMoving()
+                    appended += await self._append(conn, consumer, tenant, by_tenant[str(tenant)])
         return appended
+
+    async def _append(
+        self,
+        conn: AsyncConnection,
+        consumer: str,
+        tenant: TenantId,
+        batch: dict[str, tuple[EventEnvelope, bytes]],
+    ) -> int:
+        fresh = await first_deliveries(
+            conn, consumer, [e for e, _ in batch.values()], schema="domain"
+        )
+        if not fresh:
+            return 0
+        await conn.execute(_OPEN_HEAD, {"tenant": tenant, "genesis": GENESIS_HASH})
+        position, head_hash = (await conn.execute(_LOCK_HEAD, {"tenant": tenant})).one()
+        head = ChainHead(position, bytes(head_hash)) if position else None
+        entries, recorded = [], []
+        recorded_at = datetime.now(UTC)
+        for event, envelope in batch.values():
+            if event.id in fresh:
+                entry = next_entry(head, event, envelope, recorded_at)
+                head = ChainHead(entry.position, entry.hash)
+                entries.append(entry)
+                recorded.append(event)
+        driver = await driver_connection(conn)
+        await driver.cursor(binary=True).execute(_INSERT, _columns(tenant, entries, recorded))
+        assert head is not None
+        await conn.execute(
+            _MOVE_HEAD, {"tenant": tenant, "position": head.position, "hash": head.hash}
+        )
+        return len(entries)
 
     async def page(
         self, tenant_id: TenantId, page: PageRequest, *, resource: str | None = None
@@ -156,8 +184,7 @@ class PostgresAuditStore:
             if resource is not None
             else ""
         )
-        async with self._engine.connect() as conn, conn.begin():
-            await set_tenant(conn, tenant_id)
+        async with self._placements.transaction(tenant_id) as conn:
             params = {"resource": resource, "limit": page.page_size, "offset": page.offset}
             total = (
                 await conn.execute(text(f"SELECT count(*) FROM domain.audit_log {where}"), params)  # noqa: S608
@@ -172,8 +199,7 @@ class PostgresAuditStore:
             return Page([_entry(r) for r in rows], page, int(total))
 
     async def entries(self, tenant_id: TenantId, up_to: int) -> AsyncIterator[AuditEntry]:
-        async with self._engine.connect() as conn, conn.begin():
-            await set_tenant(conn, tenant_id)
+        async with self._placements.transaction(tenant_id) as conn:
             result = await conn.stream(
                 text(
                     f"SELECT {_COLUMNS} FROM domain.audit_log "  # noqa: S608 (constant column list)
@@ -185,8 +211,7 @@ class PostgresAuditStore:
                 yield _entry(row)
 
     async def head(self, tenant_id: TenantId) -> ChainHead | None:
-        async with self._engine.connect() as conn, conn.begin():
-            await set_tenant(conn, tenant_id)
+        async with self._placements.transaction(tenant_id) as conn:
             row = (
                 await conn.execute(_READ_HEAD, {"tenant": uuid.UUID(str(tenant_id))})
             ).one_or_none()

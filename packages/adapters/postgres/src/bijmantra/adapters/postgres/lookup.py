@@ -11,42 +11,107 @@ happened to the statement.
 
 from __future__ import annotations
 
+import asyncio
+from collections import OrderedDict
 from typing import Self
 
 from bijmantra.adapters.postgres.engine import libpq_url
+from bijmantra.adapters.postgres.placement import DEPARTED, ENTER, PlacementEngines, placement_url
 from bijmantra.adapters.postgres.resources import DOCUMENT_BODY
-from bijmantra.adapters.postgres.uow import SET_TENANT
+from bijmantra.domain.tenancy.placement import PlacementDatabase
 from bijmantra.kernel import TenantId
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
+Pool = AsyncConnectionPool[AsyncConnection]
+
+
+async def _open_pool(url: str, *, min_size: int, max_size: int) -> Pool:
+    pool: Pool = AsyncConnectionPool(
+        libpq_url(url),
+        min_size=min_size,
+        max_size=max_size,
+        kwargs={"autocommit": True},
+        open=False,
+    )
+    await pool.open(wait=min_size > 0)
+    return pool
+
 
 class PostgresDocumentLookup:
-    """``DocumentLookup`` over its own small pool of autocommit connections."""
+    """``DocumentLookup`` over its own small pools of autocommit connections: the shared
+    database's, and a bounded LRU of dedicated databases' (ADR 0102)."""
 
-    def __init__(self, pool: AsyncConnectionPool[AsyncConnection]) -> None:
+    def __init__(
+        self,
+        pool: Pool,
+        *,
+        placements: PlacementEngines | None = None,
+        url: str = "",
+        max_pools: int = 16,
+        dedicated_size: int = 2,
+    ) -> None:
         self._pool = pool
+        self._placements = placements
+        self._url = url
+        self._max_pools = max_pools
+        self._dedicated_size = dedicated_size
+        self._pools: OrderedDict[PlacementDatabase, Pool] = OrderedDict()
+        self._closing: set[asyncio.Task[None]] = set()
 
     @classmethod
-    async def open(cls, url: str, *, max_size: int) -> Self:
-        pool = AsyncConnectionPool(
-            libpq_url(url),
-            min_size=1,
-            max_size=max_size,
-            kwargs={"autocommit": True},
-            open=False,
-        )
-        await pool.open(wait=True)
-        return cls(pool)
+    async def open(
+        cls, url: str, *, max_size: int, placements: PlacementEngines | None = None
+    ) -> Self:
+        pool = await _open_pool(url, min_size=1, max_size=max_size)
+        return cls(pool, placements=placements, url=url)
 
     async def close(self) -> None:
-        await self._pool.close()
+        pools, self._pools = list(self._pools.values()), OrderedDict()
+        for pool in [self._pool, *pools]:
+            await pool.close()
+        await asyncio.gather(*self._closing, return_exceptions=True)
+
+    async def _pool_of(self, database: PlacementDatabase | None) -> Pool:
+        if database is None:
+            return self._pool
+        pool = self._pools.get(database)
+        if pool is None:
+            pool = await _open_pool(
+                placement_url(self._url, database), min_size=0, max_size=self._dedicated_size
+            )
+            self._pools[database] = pool
+            while len(self._pools) > self._max_pools:
+                _, evicted = self._pools.popitem(last=False)
+                task = asyncio.get_running_loop().create_task(evicted.close())
+                self._closing.add(task)
+                task.add_done_callback(self._closing.discard)
+        self._pools.move_to_end(database)
+        return pool
+
+    async def _database_of(self, tenant_id: TenantId) -> PlacementDatabase | None:
+        return None if self._placements is None else await self._placements.database_of(tenant_id)
 
     async def document_bytes(self, tenant_id: TenantId, entity: str, db_id: str) -> bytes | None:
-        async with self._pool.connection() as connection:
+        database = await self._database_of(tenant_id)
+        gate, row = await self._read(database, tenant_id, entity, db_id)
+        if gate == DEPARTED and self._placements is not None:
+            # A stale directory entry: ask again; the same answer means it is still here.
+            self._placements.forget()
+            if (moved_to := await self._database_of(tenant_id)) != database:
+                gate, row = await self._read(moved_to, tenant_id, entity, db_id)
+        return None if row is None else bytes(row[0])
+
+    async def _read(
+        self, database: PlacementDatabase | None, tenant_id: TenantId, entity: str, db_id: str
+    ) -> tuple[str, tuple[bytes] | None]:
+        pool = await self._pool_of(database)
+        async with pool.connection() as connection:
             async with connection.pipeline():
-                await connection.execute(SET_TENANT, (str(tenant_id),))
+                entered = await connection.execute(ENTER, (str(tenant_id), str(tenant_id)))
                 cursor = connection.cursor(binary=True)
                 await cursor.execute(DOCUMENT_BODY, {"entity": entity, "db_id": db_id})
+            gate = await entered.fetchone()
             row = await cursor.fetchone()
-        return None if row is None else bytes(row[0])
+        assert gate is not None
+        return str(gate[1]), row

@@ -35,7 +35,11 @@ def upgrade(owner_url: str, revision: str = "head") -> None:
 
 
 def main() -> None:
+    """Migrate the shared database and every dedicated one in its placement directory."""
+    from bijmantra.adapters.postgres.placement_admin import migrate_every_placement
+
     url = os.environ.get("DATABASE_OWNER_URL") or os.environ.get("DATABASE_URL")
     if not url:
         sys.exit("DATABASE_OWNER_URL (or DATABASE_URL) must be set")
-    upgrade(url, sys.argv[1] if len(sys.argv) > 1 else "head")
+    migrated = migrate_every_placement(url, sys.argv[1] if len(sys.argv) > 1 else "head")
+    print("migrated:", ", ".join(migrated))

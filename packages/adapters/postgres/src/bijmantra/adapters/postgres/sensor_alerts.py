@@ -7,6 +7,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
+from bijmantra.adapters.postgres.placement import PlacementEngines, as_placements
 from bijmantra.domain.sensors import (
     Alert,
     AlertRule,
@@ -208,21 +209,26 @@ class PostgresAlertStore:
 
 
 class PostgresSilenceSchedule:
-    """Reads due watches of every tenant as the scheduler role (routing columns only)."""
+    """Reads due watches of every tenant as the scheduler role (routing columns only), in
+    every placement (ADR 0102)."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
+    def __init__(self, engine: AsyncEngine | PlacementEngines) -> None:
+        self._placements = as_placements(engine)
 
     async def due(self, now: datetime, limit: int) -> list[tuple[TenantId, str, str]]:
-        async with self._engine.begin() as connection:
-            await connection.execute(text(f"SET LOCAL ROLE {SCHEDULER_ROLE}"))
-            rows = (
-                await connection.execute(
-                    text(
-                        "SELECT tenant_id, rule_id, device_id FROM domain.sensor_watches "
-                        "WHERE due_at <= :now ORDER BY due_at LIMIT :limit"
-                    ),
-                    {"now": now, "limit": limit},
-                )
-            ).all()
-        return [(TenantId(uuid.UUID(str(t))), r, d) for t, r, d in rows]
+        rows: list[Any] = []
+        for database in await self._placements.placements():
+            async with self._placements.engine_of(database).begin() as connection:
+                await connection.execute(text(f"SET LOCAL ROLE {SCHEDULER_ROLE}"))
+                rows += (
+                    await connection.execute(
+                        text(
+                            "SELECT due_at, tenant_id, rule_id, device_id "
+                            "FROM domain.sensor_watches "
+                            "WHERE due_at <= :now ORDER BY due_at LIMIT :limit"
+                        ),
+                        {"now": now, "limit": limit},
+                    )
+                ).all()
+        rows.sort(key=lambda row: row[0])
+        return [(TenantId(uuid.UUID(str(t))), r, d) for _, t, r, d in rows[:limit]]

@@ -87,10 +87,11 @@ def _month(at: datetime) -> date:
 
 
 class PartitionCache:
-    """Months whose reading partition is known to exist (per process; created on demand)."""
+    """Months whose reading partition is known to exist, per database (each placement has
+    its own partitions); per process, created on demand."""
 
     def __init__(self) -> None:
-        self.months: set[date] = set()
+        self.months: set[tuple[str, date]] = set()
 
 
 _PARTITIONS = PartitionCache()
@@ -221,10 +222,11 @@ class PostgresSensorStore:
     async def _ensure_partitions(self, readings: Sequence[Reading]) -> None:
         """Create missing monthly partitions in a transaction of their own (committed even
         if the batch's is rolled back, so the cache never names a partition that is not)."""
-        months = {_month(r.at) for r in readings}
+        database = self._connection.engine.url.render_as_string(hide_password=True)
+        months = {(database, _month(r.at)) for r in readings}
         if months <= self._partitions.months:
             return
-        first, last = min(months), max(months)
+        first, last = min(m for _, m in months), max(m for _, m in months)
         async with self._connection.engine.begin() as own:
             await own.execute(
                 text("SELECT domain.sensor_reading_partitions(:first, :last)"),

@@ -12,11 +12,13 @@ from bijmantra.adapters.postgres.engine import driver_connection
 from bijmantra.adapters.postgres.genotypes import PostgresGenotypeStore
 from bijmantra.adapters.postgres.operations import PostgresOperationsRepository
 from bijmantra.adapters.postgres.outbox import write_outbox
+from bijmantra.adapters.postgres.placement import PlacementEngines, as_placements, moving_or
 from bijmantra.adapters.postgres.resources import PostgresResourceStore
 from bijmantra.adapters.postgres.sensor_alerts import PostgresAlertStore
 from bijmantra.adapters.postgres.sensors import PostgresSensorStore
 from bijmantra.application.events import envelope_for
 from bijmantra.domain import DomainEvent
+from bijmantra.domain.tenancy.placement import PlacementDatabase
 from bijmantra.kernel import TenantId
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -36,22 +38,23 @@ async def set_tenant(connection: AsyncConnection, tenant_id: TenantId) -> None:
 class TenantTransaction:
     """One connection and transaction scoped to a tenant (RLS), rolled back unless committed.
 
+    The connection is to the tenant's placement (ADR 0102): the shared database or its own.
     Shared by every service's unit of work; a subclass binds its stores to the connection in
     ``_bind`` and writes the recorded events to its outbox in ``commit``."""
 
-    def __init__(self, engine: AsyncEngine, tenant_id: TenantId) -> None:
-        self._engine = engine
+    def __init__(self, engine: AsyncEngine | PlacementEngines, tenant_id: TenantId) -> None:
+        self._placements = as_placements(engine)
         self.tenant_id = tenant_id
         self._connection: AsyncConnection | None = None
+        self._gate = ""
+        self.database: PlacementDatabase | None = None  # where the open transaction runs
         self._events: list[DomainEvent] = []
 
     def _bind(self, connection: AsyncConnection) -> None:
         """Attach the stores this unit of work offers to the open connection."""
 
     async def __aenter__(self) -> Self:
-        self._connection = await self._engine.connect()
-        await self._connection.begin()
-        await set_tenant(self._connection, self.tenant_id)
+        self._connection, self._gate, self.database = await self._placements.connect(self.tenant_id)
         self._events = []
         self._bind(self._connection)
         return self
@@ -73,22 +76,26 @@ class TenantTransaction:
             await self._connection.close()
             self._connection = None
             self._events = []
+        if exc is not None and (moving := moving_or(exc, self._gate)) is not exc:
+            raise moving from exc
 
 
 class PostgresUnitOfWork(TenantTransaction):
     def __init__(
         self,
-        engine: AsyncEngine,
+        engine: AsyncEngine | PlacementEngines,
         tenant_id: TenantId,
         *,
         source: str,
         traceparent: Callable[[], str | None] = lambda: None,
         committed_events: Callable[[], None] = lambda: None,
+        committed_elsewhere: Callable[[PlacementDatabase], None] = lambda database: None,
     ) -> None:
         super().__init__(engine, tenant_id)
         self._source = source
         self._traceparent = traceparent
         self._committed_events = committed_events
+        self._committed_elsewhere = committed_elsewhere
 
     def _bind(self, connection: AsyncConnection) -> None:
         self.resources = PostgresResourceStore(connection)
@@ -112,22 +119,26 @@ class PostgresUnitOfWork(TenantTransaction):
             )
         await self.resources.bump_versions()
         await self._connection.commit()
-        if events:
+        if events and self.database is None:
             self._committed_events()
+        elif events and self.database is not None:
+            self._committed_elsewhere(self.database)
 
 
 def unit_of_work_factory(  # type: ignore[no-untyped-def]
-    engine: AsyncEngine,
+    engine: AsyncEngine | PlacementEngines,
     *,
     source: str,
     traceparent: Callable[[], str | None] = lambda: None,
     committed_events: Callable[[], None] = lambda: None,
+    committed_elsewhere: Callable[[PlacementDatabase], None] = lambda database: None,
 ):
-    """The ``UnitOfWorkFactory`` port bound to one engine.
+    """The ``UnitOfWorkFactory`` port bound to one engine, or to every placement.
 
     ``traceparent`` returns the W3C trace context of the current request (the tracing
     setup supplies it); it is stored with each event and sent as a NATS header.
-    ``committed_events`` runs after each commit that wrote events (``OutboxWakeups.wake``).
+    ``committed_events`` runs after each commit that wrote events (``OutboxWakeups.wake``)
+    in the shared database, ``committed_elsewhere`` after one in a dedicated database.
     """
 
     def factory(tenant_id: TenantId) -> PostgresUnitOfWork:
@@ -137,6 +148,7 @@ def unit_of_work_factory(  # type: ignore[no-untyped-def]
             source=source,
             traceparent=traceparent,
             committed_events=committed_events,
+            committed_elsewhere=committed_elsewhere,
         )
 
     return factory

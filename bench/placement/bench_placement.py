@@ -1,0 +1,78 @@
+"""Placement: single-GET throughput of an organization on a dedicated database against one on
+the shared database, same stack, same run (ADR 0102). Target: dedicated >= 0.9x shared.
+
+The stack seeds the demo organization (shared) and the dedicated demo organization (its own
+database on the same cluster) with ``BENCH_GERMPLASM`` rows each through the gateway; then
+``GET /brapi/v2/germplasm/{id}`` is driven for each in turn, alternating ``BENCH_ROUNDS``
+times so that neither side always runs on a warmer machine. The figure is the ratio of the
+summed requests per second.
+
+    uv run python -m bench.placement.bench_placement
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+from bijmantra.devstack.stack import DEDICATED_DEMO_EMAIL, DEMO_PASSWORD, running_stack
+
+from bench.loadgen import run_load
+from bench.run import CONNECTIONS, GERMPLASM, ROOT, SECONDS, seed, single_get_paths
+
+RESULTS = ROOT / "bench" / "results" / "placement.json"
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+
+
+async def _alternate(port: int, sides: dict[str, tuple[str, list[str]]]) -> dict[str, Any]:
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name in sides}
+    for _ in range(ROUNDS):
+        for name, (token, paths) in sides.items():
+            result = await run_load(
+                paths, port=port, token=token, connections=CONNECTIONS, duration=SECONDS
+            )
+            runs[name].append(result.summary())
+            print(
+                f"  {name:<10} {result.rps:8.1f} req/s  p50 {result.percentile(0.5):7.2f} ms  "
+                f"p99 {result.percentile(0.99):7.2f} ms  errors {result.errors}",
+                flush=True,
+            )
+    totals = {n: sum(r["requests_per_second"] for r in rs) for n, rs in runs.items()}
+    ratio = round(totals["dedicated"] / totals["shared"], 3)
+    print(f"  dedicated / shared: {ratio:.3f}x", flush=True)
+    return {"runs": runs, "ratio_dedicated_to_shared_rps": ratio}
+
+
+def main() -> None:
+    with running_stack(Path(ROOT / ".bijmantra" / "bench-placement"), dedicated_org=True) as stack:
+        shared_token = stack.login()
+        dedicated_token = stack.login(email=DEDICATED_DEMO_EMAIL, password=DEMO_PASSWORD)
+        sides = {
+            "shared": (shared_token, single_get_paths(seed(stack, shared_token))),
+            "dedicated": (dedicated_token, single_get_paths(seed(stack, dedicated_token))),
+        }
+        print("Placement: GET /germplasm/{id}, shared vs dedicated database", flush=True)
+        results = asyncio.run(_alternate(stack.ports.gateway, sides))
+    report = {
+        "meta": {
+            "machine": platform.machine(),
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "seconds_per_run": SECONDS,
+            "rounds": ROUNDS,
+            "connections": CONNECTIONS,
+            "germplasm_rows_per_organization": GERMPLASM,
+        },
+        "single_get": results,
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(report, indent=2))
+    print(f"wrote {RESULTS}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
