@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 from alembic import command
@@ -32,14 +31,3 @@ def upgrade(owner_url: str, revision: str = "head") -> None:
     # Alembic's config is ConfigParser-based: a literal '%' must be doubled.
     config.set_main_option("sqlalchemy.url", sqlalchemy_url(owner_url).replace("%", "%%"))
     command.upgrade(config, revision)
-
-
-def main() -> None:
-    """Migrate the shared database and every dedicated one in its placement directory."""
-    from bijmantra.adapters.postgres.placement_admin import migrate_every_placement
-
-    url = os.environ.get("DATABASE_OWNER_URL") or os.environ.get("DATABASE_URL")
-    if not url:
-        sys.exit("DATABASE_OWNER_URL (or DATABASE_URL) must be set")
-    migrated = migrate_every_placement(url, sys.argv[1] if len(sys.argv) > 1 else "head")
-    print("migrated:", ", ".join(migrated))

@@ -9,6 +9,8 @@ shared one; the directory stores ``host:port`` only.
 from __future__ import annotations
 
 import logging
+import os
+import sys
 import uuid
 
 import psycopg
@@ -95,3 +97,12 @@ def place_organization(
         "placed_at = now()",
         (organization, database.name),
     )
+
+
+def main() -> None:
+    """``bijmantra-migrate [REVISION]``: the shared database, then every dedicated one."""
+    url = os.environ.get("DATABASE_OWNER_URL") or os.environ.get("DATABASE_URL")
+    if not url:
+        sys.exit("DATABASE_OWNER_URL (or DATABASE_URL) must be set")
+    migrated = migrate_every_placement(url, sys.argv[1] if len(sys.argv) > 1 else "head")
+    print("migrated:", ", ".join(migrated))

@@ -19,7 +19,7 @@ from bijmantra.adapters.postgres.outbox import PostgresOutboxStore
 from bijmantra.adapters.postgres.placement import PlacementEngines, placement_url
 from bijmantra.adapters.postgres.relay_loop import OutboxWakeups, run_relay
 from bijmantra.application.events import OutboxRelay
-from bijmantra.application.ports import EventPublisher
+from bijmantra.application.events.ports import EventPublisher
 from bijmantra.domain.tenancy.placement import PlacementDatabase
 
 log = logging.getLogger(__name__)
