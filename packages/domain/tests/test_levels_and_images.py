@@ -2,7 +2,22 @@
 
 from __future__ import annotations
 
-from bijmantra.domain.phenotyping import OBSERVATION_LEVELS, hierarchy_problems, image_problem
+from typing import Any
+
+from bijmantra.domain.phenotyping import (
+    OBSERVATION_LEVELS,
+    LevelProblem,
+    UnitPosition,
+    image_problem,
+    level_order,
+)
+from bijmantra.domain.phenotyping import hierarchy_problems as problems_of
+
+
+def hierarchy_problems(position: dict[str, Any]) -> list[LevelProblem]:
+    """The position read as the use case reads it, then the rule."""
+    return problems_of(UnitPosition.from_brapi(position))
+
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(16)
 
@@ -17,8 +32,8 @@ def test_a_plot_under_field_rep_and_block_is_consistent_and_gets_its_orders() ->
         ],
     }
     assert hierarchy_problems(position) == []
-    assert position["observationLevel"]["levelOrder"] == OBSERVATION_LEVELS["plot"]
-    orders = [r["levelOrder"] for r in position["observationLevelRelationships"]]
+    assert level_order(position["observationLevel"]["levelName"]) == OBSERVATION_LEVELS["plot"]
+    orders = [level_order(r["levelName"]) for r in position["observationLevelRelationships"]]
     assert orders == [OBSERVATION_LEVELS[n] for n in ("field", "rep", "block")]
 
 

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import Any
 
-from bijmantra.domain.phenotyping import scale_problem
+from bijmantra.domain import phenotyping
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+
+def scale_problem(scale: dict[str, Any], value: str | None) -> str | None:
+    """The scale document read as the use case reads it, then the rule."""
+    return phenotyping.scale_problem(phenotyping.scale_of(scale), value)
+
 
 BOUNDED = settings(max_examples=150, deadline=None)
 bounds = st.tuples(st.integers(-10_000, 10_000), st.integers(0, 10_000)).map(

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bijmantra.domain.phenotyping.scales import scale_rule
+from bijmantra.domain.phenotyping.scales import scale_of, scale_rule
 
 MAX_ENTRIES = 20_000  # values in one submission (grid page or uploaded file)
 
@@ -49,7 +49,7 @@ def plan_entries(
 ) -> Plan:
     """New values become creates, changed ones updates; blank or unchanged cells are left
     alone. Unknown units or variables and values outside the scale are errors."""
-    rules = {variable: scale_rule(scale) for variable, scale in scales.items()}
+    rules = {variable: scale_rule(scale_of(scale)) for variable, scale in scales.items()}
     creates: list[dict[str, Any]] = []
     updates: dict[str, dict[str, Any]] = {}
     errors: dict[tuple[str, str], str] = {}

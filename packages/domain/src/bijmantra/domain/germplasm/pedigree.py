@@ -5,6 +5,61 @@ from __future__ import annotations
 import graphlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ParentLink:
+    germplasm_db_id: str | None
+    parent_type: str | None = None
+
+
+@dataclass(frozen=True)
+class PedigreeNode:
+    """A germplasm's place in the pedigree: its parents as the node names them."""
+
+    germplasm_db_id: str
+    germplasm_name: str | None = None
+    parents: tuple[ParentLink, ...] = ()
+
+    @classmethod
+    def from_brapi(cls, node: Mapping[str, Any]) -> PedigreeNode:
+        return cls(
+            node["germplasmDbId"],
+            node.get("germplasmName"),
+            tuple(
+                ParentLink(p.get("germplasmDbId"), p.get("parentType"))
+                for p in node.get("parents") or []
+            ),
+        )
+
+    @property
+    def parent_ids(self) -> list[str]:
+        return [p.germplasm_db_id for p in self.parents if p.germplasm_db_id]
+
+
+@dataclass(frozen=True)
+class Offspring:
+    """One entry of a parent's ``progeny``: the child, and how the parent is its parent."""
+
+    germplasm_db_id: str
+    germplasm_name: str | None
+    parent_type: str | None
+
+
+def progeny_of(parent: str, children: Iterable[PedigreeNode]) -> list[Offspring]:
+    """A parent's progeny as the nodes naming it as a parent say (once per naming)."""
+    return [
+        Offspring(child.germplasm_db_id, child.germplasm_name, link.parent_type)
+        for child in children
+        for link in child.parents
+        if link.germplasm_db_id == parent
+    ]
+
+
+def pedigree_graph(*layers: Iterable[PedigreeNode]) -> dict[str, list[str]]:
+    """child -> parents; a later layer (the nodes being written) replaces an earlier one."""
+    return {node.germplasm_db_id: node.parent_ids for layer in layers for node in layer}
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,30 @@ class SeedLotTransfer:
     from_lot: str | None = None
     to_lot: str | None = None
 
+    @property
+    def lots(self) -> tuple[str, ...]:
+        return tuple(lot for lot in (self.from_lot, self.to_lot) if lot)
+
+
+def transfer_problems(
+    amount: float | None, from_lot: str | None, to_lot: str | None
+) -> list[tuple[str, str]]:
+    """(field, message) of a requested transfer ("" for the transfer as a whole): it moves a
+    positive amount, from or to a lot, and never from a lot to itself."""
+    problems: list[tuple[str, str]] = []
+    if amount is None or amount <= 0:
+        problems.append(("amount", "must be a positive number"))
+    if not from_lot and not to_lot:
+        problems.append(("", "needs fromSeedLotDbId or toSeedLotDbId"))
+    if from_lot and from_lot == to_lot:
+        problems.append(("", "cannot move seed from a lot to itself"))
+    return problems
+
+
+def stored_amount(balance: float) -> float | int:
+    """A balance as a lot stores it: whole amounts as integers, as clients sent them."""
+    return int(balance) if float(balance).is_integer() else balance
+
 
 class InsufficientSeed(Exception):
     def __init__(self, lot: str, balance: float, index: int) -> None:

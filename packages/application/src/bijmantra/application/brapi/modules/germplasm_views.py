@@ -1,0 +1,102 @@
+"""BrAPI-Germplasm's derived reads: MCPD passport data and the v2.0-style pedigree and progeny."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from bijmantra.application.brapi.entity import DocumentReader
+from bijmantra.application.brapi.queries import containment
+from bijmantra.application.brapi.schema import SchemaSet, empty
+
+SCHEMAS = SchemaSet("BrAPI-Germplasm")
+
+
+async def mcpd_view(reader: DocumentReader, germplasm: dict[str, Any]) -> dict[str, Any]:
+    """The germplasm in FAO/Bioversity Multi-Crop Passport Descriptors form."""
+    document = empty(SCHEMAS.named("GermplasmMCPD"))
+    for key in (
+        "accessionNumber",
+        "acquisitionDate",
+        "biologicalStatusOfAccessionCode",
+        "commonCropName",
+        "genus",
+        "germplasmDbId",
+        "germplasmPUI",
+        "instituteCode",
+        "species",
+        "speciesAuthority",
+    ):
+        document[key] = germplasm.get(key)
+    document.update(
+        accessionNames=[s["synonym"] for s in germplasm.get("synonyms") or [] if s.get("synonym")],
+        alternateIDs=[
+            r["referenceId"]
+            for r in germplasm.get("externalReferences") or []
+            if r.get("referenceId")
+        ],
+        ancestralData=germplasm.get("pedigree"),
+        countryOfOrigin=germplasm.get("countryOfOriginCode"),
+        subtaxon=germplasm.get("subtaxa"),
+        subtaxonAuthority=germplasm.get("subtaxaAuthority"),
+        storageTypeCodes=[s["code"] for s in germplasm.get("storageTypes") or [] if s.get("code")],
+        breedingInstitutes=[],
+        safetyDuplicateInstitutes=[],
+    )
+    donors = germplasm.get("donors") or []
+    if donors:
+        donor = donors[0]
+        document["donorInfo"] = {
+            "donorAccessionNumber": donor.get("donorAccessionNumber"),
+            "donorAccessionPui": None,
+            "donorInstitute": {
+                "instituteCode": donor.get("donorInstituteCode"),
+                "instituteName": None,
+            },
+        }
+    return document
+
+
+async def pedigree_view(reader: DocumentReader, germplasm: dict[str, Any]) -> dict[str, Any]:
+    """The deprecated v2.0-style pedigree of one germplasm, from its pedigree node."""
+    node = (await reader.documents("pedigree", [germplasm["germplasmDbId"]])).get(
+        germplasm["germplasmDbId"]
+    ) or {}
+    return {
+        "germplasmDbId": germplasm["germplasmDbId"],
+        "germplasmName": germplasm["germplasmName"],
+        "pedigree": node.get("pedigreeString") or germplasm.get("pedigree"),
+        "crossingProjectDbId": node.get("crossingProjectDbId"),
+        "crossingYear": node.get("crossingYear"),
+        "familyCode": node.get("familyCode"),
+        "parents": [
+            {
+                "germplasmDbId": p.get("germplasmDbId"),
+                "germplasmName": p.get("germplasmName"),
+                "parentType": p.get("parentType"),
+            }
+            for p in node.get("parents") or []
+        ],
+        "siblings": [
+            {"germplasmDbId": s.get("germplasmDbId"), "germplasmName": s.get("germplasmName")}
+            for s in node.get("siblings") or []
+        ],
+    }
+
+
+async def progeny_view(reader: DocumentReader, germplasm: dict[str, Any]) -> dict[str, Any]:
+    db_id = germplasm["germplasmDbId"]
+    progeny: dict[str, dict[str, Any]] = defaultdict(dict)
+    for child in await reader.matching("pedigree", containment("parents.*.germplasmDbId", db_id)):
+        for parent in child.get("parents") or []:
+            if parent.get("germplasmDbId") == db_id:
+                progeny[child["germplasmDbId"]] = {
+                    "germplasmDbId": child["germplasmDbId"],
+                    "germplasmName": child.get("germplasmName"),
+                    "parentType": parent.get("parentType") or "POPULATION",
+                }
+    return {
+        "germplasmDbId": db_id,
+        "germplasmName": germplasm["germplasmName"],
+        "progeny": list(progeny.values()),
+    }
