@@ -7,8 +7,8 @@ import uuid
 import msgspec
 import pytest
 from bijmantra.application.brapi.modules import catalog
-from bijmantra.application.events.feed import FeedFilter, FeedItem, Subscribe
-from bijmantra.application.events.feed import feed_filter as filter_with
+from bijmantra.application.events.live_feed import FeedFilter, FeedItem, Subscribe
+from bijmantra.application.events.live_feed import feed_filter as filter_with
 from bijmantra.application.events.permissions import event_permissions
 from bijmantra.kernel import Principal, TenantId, ValidationFailed, uuid7
 

@@ -10,7 +10,7 @@ import msgspec
 import pytest
 from bijmantra.application.brapi.modules import catalog
 from bijmantra.application.events.bulk import bulk_type
-from bijmantra.application.events.feed import FeedItem, Subscribe, feed_filter
+from bijmantra.application.events.live_feed import FeedItem, Subscribe, feed_filter
 from bijmantra.application.events.permissions import BRAPI_VERBS, event_permissions
 from bijmantra.application.security import ROLE_PERMISSIONS, Action, Permission
 from bijmantra.kernel import Principal, TenantId

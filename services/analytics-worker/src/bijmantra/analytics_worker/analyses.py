@@ -15,7 +15,12 @@ from typing import Any
 
 import numpy as np
 from bijmantra.analytics_worker import plots
-from bijmantra.analytics_worker.feed import BlockBuffers, BlockFeed, CentringFeed, MatrixFeed
+from bijmantra.analytics_worker.chunk_decoding import (
+    BlockBuffers,
+    BlockFeed,
+    CentringFeed,
+    MatrixFeed,
+)
 from bijmantra.genomics import gblup, grm, gwas, ld_r2, pca, qc_stats, reml_gblup
 from bijmantra.genomics.grm import DEFAULT_CHUNK, GrmCentring, grm_from_blocks
 from bijmantra.genomics.symmetric import pack_symmetric_array

@@ -28,7 +28,7 @@ from bijmantra.analytics_worker.analyses import (
     Outcome,
     feed_for,
 )
-from bijmantra.analytics_worker.feed import BlockBuffers
+from bijmantra.analytics_worker.chunk_decoding import BlockBuffers
 from bijmantra.application.events import EventEnvelope
 from bijmantra.kernel import BijmantraError, TenantId, Unavailable
 from bijmantra.observability import get_logger

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
 import msgspec
-from bijmantra.application.events.feed import EventFeed, FeedFilter, Subscribe, feed_filter
+from bijmantra.application.events.live_feed import EventFeed, FeedFilter, Subscribe, feed_filter
 from bijmantra.application.events.permissions import EventPermissions
 from bijmantra.application.json_input import decode_bounded
 from bijmantra.application.ports import TokenVerifier

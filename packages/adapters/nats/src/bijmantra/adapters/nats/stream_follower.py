@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from bijmantra.adapters.nats.publisher import EVENT_TYPE_HEADER, TENANT_HEADER
 from bijmantra.adapters.nats.stream import EVENTS_STREAM, EVENTS_SUBJECTS
 from bijmantra.application.events import decode_envelope
-from bijmantra.application.events.feed import FeedItem
+from bijmantra.application.events.live_feed import FeedItem
 from bijmantra.kernel import NotFound
 
 import nats.errors

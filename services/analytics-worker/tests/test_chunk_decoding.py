@@ -11,7 +11,12 @@ import numpy as np
 import pytest
 from bijmantra.adapters.grpc import DosageChunk
 from bijmantra.analytics_worker.analyses import feed_for
-from bijmantra.analytics_worker.feed import BlockBuffers, BlockFeed, CentringFeed, MatrixFeed
+from bijmantra.analytics_worker.chunk_decoding import (
+    BlockBuffers,
+    BlockFeed,
+    CentringFeed,
+    MatrixFeed,
+)
 from bijmantra.genomics import grm, qc_stats
 from bijmantra.genomics.grm import CentredBlock, GrmCentring, grm_from_blocks
 from bijmantra.genomics.packing import pack_dosages
