@@ -325,8 +325,12 @@ async def test_another_organization_sees_404_and_bad_input_changes_nothing(
 
     before = (await client.get("/api/v1/invoices")).json()["meta"]["total_count"]
     line = {"description": "x", "quantity": 0.1, "unit_price": "1"}
+    malformed = await client.post(
+        "/api/v1/invoices", content=b"{not json", headers={"Content-Type": "application/json"}
+    )
+    assert malformed.status_code == 400, malformed.text
+    assert malformed.json()["error"]["code"] == "malformed"
     for body in (
-        b"{not json",
         json.dumps({"partner_id": partner["id"], "currency": "MXN", "lines": [line]}).encode(),
         json.dumps({"partner_id": partner["id"], "currency": "MXN", "lines": []}).encode(),
     ):

@@ -149,6 +149,29 @@ async def test_deep_or_undecodable_json_is_400_not_503(
         assert any(reason in m for m in brapi_messages(response))
 
 
+@pytest.mark.parametrize(
+    "body",
+    [b"{not json", b"[" * 10_000 + b"]" * 10_000, b'{"name": "\xff\xfe"}'],
+    ids=["syntax", "deep", "utf8"],
+)
+async def test_an_unreadable_platform_body_is_400_in_the_platform_envelope(
+    client: httpx.AsyncClient, body: bytes
+) -> None:
+    """Unreadable JSON is 400 ``malformed`` on /api/v1 too (it was 422, the status of a
+    readable request with wrong values), whichever service decodes it; nothing is created."""
+    headers = {"Content-Type": "application/json", "X-Request-ID": "unreadable-1"}
+    for path in ("/api/v1/seasons", "/api/v1/invoices", "/api/v1/device-profiles"):
+        before = len((await client.get(path)).json()["data"])
+        response = await client.post(path, content=body, headers=headers)
+        assert response.status_code == 400, (path, response.text)
+        answer = response.json()
+        assert answer["error"]["code"] == "malformed", (path, answer)
+        assert answer["meta"]["request_id"] == "unreadable-1"
+        assert len((await client.get(path)).json()["data"]) == before
+    readable_but_wrong = await client.post("/api/v1/seasons", json={"name": 5})
+    assert readable_but_wrong.status_code == 422, readable_but_wrong.text
+
+
 async def test_thousands_of_field_errors_are_a_400_with_the_errors_not_a_429(
     client: httpx.AsyncClient,
 ) -> None:

@@ -16,6 +16,7 @@ from bijmantra.kernel import (
     Conflict,
     FixedClock,
     Forbidden,
+    Malformed,
     NotFound,
     PageRequest,
     Principal,
@@ -198,7 +199,6 @@ async def test_bad_input_is_a_400_and_stores_nothing(
         return j({**invoice, **fields})
 
     bad_bodies = [
-        b"not json",
         body(lines=[]),
         body(currency="eur"),
         body({"quantity": 1.5}),
@@ -215,6 +215,9 @@ async def test_bad_input_is_a_400_and_stores_nothing(
     for body in bad_bodies:
         with pytest.raises(ValidationFailed):
             await world.invoices.create(MANAGER, body)
+    for unreadable in (b"not json", b"[" * 5_000 + b"]" * 5_000):
+        with pytest.raises(Malformed):
+            await world.invoices.create(MANAGER, unreadable)
     assert db.distribution.records == before
     partner_body = {"name": "X", "country": "Kenya", "type": "ngo", "contacts": []}
     with pytest.raises(ValidationFailed):

@@ -16,7 +16,7 @@ from bijmantra.application.brapi.criteria import MAX_FILTER_VALUES
 from bijmantra.application.brapi.modules import catalog
 from bijmantra.application.brapi.queries import ResourceQueries
 from bijmantra.application.json_input import check_shape, decode_bounded
-from bijmantra.kernel import PageRequest, Principal, TenantId, ValidationFailed
+from bijmantra.kernel import Malformed, PageRequest, Principal, TenantId, ValidationFailed
 from bijmantra.testkit.fakes import (
     FakeSearchResultStore,
     InMemoryDatabase,
@@ -60,13 +60,13 @@ def test_a_million_item_body_is_refused_before_it_is_built() -> None:
         b"[" * 70 + b"]" * 70,
     ],
 )
-def test_deep_nesting_is_a_validation_error(body: bytes) -> None:
-    with pytest.raises(ValidationFailed, match="nests too deeply"):
+def test_deep_nesting_is_malformed(body: bytes) -> None:
+    with pytest.raises(Malformed, match="nests too deeply"):
         decode_bounded(body, "a JSON array")
 
 
-def test_invalid_utf8_is_a_validation_error() -> None:
-    with pytest.raises(ValidationFailed) as refused:
+def test_invalid_utf8_is_malformed() -> None:
+    with pytest.raises(Malformed) as refused:
         decode_bounded(b'[{"germplasmName": "\xff\xfe"}]', "a JSON array")
     assert "invalid UTF-8" in refused.value.details[0].message
 
@@ -106,7 +106,7 @@ def test_the_scan_counts_top_level_items_and_depth_like_the_decoder(top: Any) ->
     depth = _depth(top)
     check_shape(body, max_depth=depth)
     if depth > 3:  # the scan may see up to two levels less (empty containers go first)
-        with pytest.raises(ValidationFailed, match="nests too deeply"):
+        with pytest.raises(Malformed, match="nests too deeply"):
             check_shape(body, max_depth=depth - 3)
 
 

@@ -15,6 +15,7 @@ from bijmantra.kernel import (
     Conflict,
     Forbidden,
     Gone,
+    Malformed,
     NotFound,
     Principal,
     TenantId,
@@ -238,13 +239,21 @@ async def test_a_mixed_batch_stores_exactly_the_good_items_and_names_each_bad_on
 
 
 @pytest.mark.parametrize(
-    "body",
-    [b"", b"{", b"[]", b'{"readings": 3}', json.dumps({"readings": []}).encode()],
+    ("body", "error"),
+    [
+        (b"", Malformed),
+        (b"{", Malformed),
+        (b"[]", ValidationFailed),
+        (b'{"readings": 3}', ValidationFailed),
+        (json.dumps({"readings": []}).encode(), ValidationFailed),
+    ],
 )
-async def test_a_malformed_or_empty_batch_changes_nothing(body: bytes) -> None:
+async def test_a_malformed_or_empty_batch_changes_nothing(
+    body: bytes, error: type[Exception]
+) -> None:
     world = World()
     _, credential = await world.claimed()
-    with pytest.raises(ValidationFailed):
+    with pytest.raises(error):
         await world.ingest(credential, body)
     assert world.tables.readings == {}
 

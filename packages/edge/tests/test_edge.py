@@ -9,7 +9,7 @@ from bijmantra.edge import (
     request_id_middleware,
     security_headers_middleware,
 )
-from bijmantra.kernel import FieldError, RateLimited, Unauthorized, ValidationFailed
+from bijmantra.kernel import FieldError, Malformed, RateLimited, Unauthorized, ValidationFailed
 from litestar import Litestar, get
 from litestar.testing import TestClient
 
@@ -22,6 +22,16 @@ def brapi_invalid() -> None:
 @get("/api/v1/things", sync_to_thread=False)
 def platform_invalid() -> None:
     raise ValidationFailed("Invalid", [FieldError("body", "bad")])
+
+
+@get("/api/v1/unreadable", sync_to_thread=False)
+def platform_unreadable() -> None:
+    raise Malformed("Request body is not valid JSON", [FieldError("body", "truncated")])
+
+
+@get("/brapi/v2/unreadable", sync_to_thread=False)
+def brapi_unreadable() -> None:
+    raise Malformed("Request body must be a JSON array", [FieldError("body", "truncated")])
 
 
 @get("/api/v1/limited", sync_to_thread=False)
@@ -51,7 +61,17 @@ def fine() -> dict[str, Any]:
 
 def client() -> TestClient[Litestar]:
     app = Litestar(
-        [brapi_invalid, platform_invalid, limited, brapi_limited, anonymous, bug, fine],
+        [
+            brapi_invalid,
+            platform_invalid,
+            platform_unreadable,
+            brapi_unreadable,
+            limited,
+            brapi_limited,
+            anonymous,
+            bug,
+            fine,
+        ],
         exception_handlers=exception_handlers(),
         middleware=[request_id_middleware, security_headers_middleware],
     )
@@ -67,6 +87,24 @@ def test_brapi_says_400_in_its_envelope_and_the_platform_api_422_in_its_own() ->
         assert platform.status_code == 422
         assert platform.json()["error"]["code"] == "validation"
         assert platform.json()["meta"]["request_id"] == "req-1"
+
+
+def test_an_unreadable_body_is_400_in_each_apis_own_envelope() -> None:
+    with client() as http:
+        platform = http.get("/api/v1/unreadable", headers={"X-Request-ID": "req-2"})
+        assert platform.status_code == 400
+        assert platform.json() == {
+            "error": {
+                "code": "malformed",
+                "message": "Request body is not valid JSON",
+                "details": [{"location": "body", "message": "truncated"}],
+            },
+            "meta": {"request_id": "req-2"},
+        }
+        brapi = http.get("/brapi/v2/unreadable")
+        assert brapi.status_code == 400
+        assert brapi.json()["result"] is None
+        assert brapi.json()["metadata"]["status"][1]["message"] == "body: truncated"
 
 
 def test_both_envelopes_carry_retry_after_and_www_authenticate() -> None:

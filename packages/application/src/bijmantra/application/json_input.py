@@ -1,4 +1,5 @@
-"""Decoding untrusted JSON bodies within bounds, every failure a ``ValidationFailed``.
+"""Decoding untrusted JSON bodies within bounds: unreadable input (not JSON, invalid UTF-8,
+nested too deeply) is ``Malformed`` (400), readable but wrong input ``ValidationFailed``.
 
 A decoder that materialises first and counts afterwards has already paid for the attack: a
 3 MB body of one million ``{}`` is a million dicts before any length check runs, and the
@@ -14,7 +15,7 @@ import re
 from typing import Any, TypeVar
 
 import msgspec
-from bijmantra.kernel import FieldError, ValidationFailed
+from bijmantra.kernel import FieldError, Malformed, ValidationFailed
 
 MAX_DEPTH = 64
 _NOT_STRUCTURE = bytes(b for b in range(256) if b not in b"[]{},")
@@ -52,7 +53,7 @@ def check_shape(body: bytes, *, max_items: int | None = None, max_depth: int = M
         if inner == structure:
             return  # unbalanced: malformed, which the decoder says better
         structure = inner
-    raise ValidationFailed(
+    raise Malformed(
         "Request body nests too deeply",
         [FieldError("body", f"at most {max_depth} levels of arrays and objects")],
     )
@@ -75,13 +76,17 @@ def decode_bounded(
     except msgspec.ValidationError as exc:
         raise ValidationFailed(f"Invalid request: {exc}", [FieldError("body", str(exc))]) from None
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
-        raise ValidationFailed(
-            f"Request body must be {what}", [FieldError("body", _reason(exc))]
-        ) from None
+        raise unreadable(exc, what) from None
     except RecursionError:
-        raise ValidationFailed(
+        raise Malformed(
             "Request body nests too deeply", [FieldError("body", "too deeply nested")]
         ) from None
+
+
+def unreadable(exc: msgspec.DecodeError | UnicodeDecodeError, what: str) -> Malformed:
+    """The 400 for a body that is not ``what`` at all: not JSON, or not UTF-8 (which the
+    decoder raises as ``UnicodeDecodeError``, outside ``DecodeError``)."""
+    return Malformed(f"Request body must be {what}", [FieldError("body", _reason(exc))])
 
 
 def _reason(exc: Exception) -> str:

@@ -15,6 +15,7 @@ HTTP_STATUSES: dict[ErrorCode, int] = {
     ErrorCode.CONFLICT: 409,
     ErrorCode.GONE: 410,
     ErrorCode.PRECONDITION_FAILED: 412,
+    ErrorCode.MALFORMED: 400,
     ErrorCode.VALIDATION: 422,
     ErrorCode.UNPROCESSABLE: 422,
     ErrorCode.UNAUTHORIZED: 401,

@@ -16,6 +16,7 @@ class ErrorCode(StrEnum):
     CONFLICT = "conflict"
     GONE = "gone"
     PRECONDITION_FAILED = "precondition_failed"
+    MALFORMED = "malformed"
     VALIDATION = "validation"
     UNPROCESSABLE = "unprocessable"
     UNAUTHORIZED = "unauthorized"
@@ -68,6 +69,14 @@ class PreconditionFailed(BijmantraError):
 
 
 @dataclass(eq=False)
+class Malformed(BijmantraError):
+    """The request cannot be read at all (not JSON, invalid UTF-8, nested too deeply): every
+    API answers 400, apart from ``validation`` (readable but wrong: 422 on the platform API)."""
+
+    code: ErrorCode = ErrorCode.MALFORMED
+
+
+@dataclass(eq=False)
 class ValidationFailed(BijmantraError):
     code: ErrorCode = ErrorCode.VALIDATION
 
@@ -111,6 +120,7 @@ ERRORS_BY_CODE: dict[ErrorCode, type[BijmantraError]] = {
     ErrorCode.CONFLICT: Conflict,
     ErrorCode.GONE: Gone,
     ErrorCode.PRECONDITION_FAILED: PreconditionFailed,
+    ErrorCode.MALFORMED: Malformed,
     ErrorCode.VALIDATION: ValidationFailed,
     ErrorCode.UNPROCESSABLE: Unprocessable,
     ErrorCode.UNAUTHORIZED: Unauthorized,

@@ -58,7 +58,7 @@ from bijmantra.application.tenancy.authorization import (
 )
 from bijmantra.application.tenancy.throttle import ACCOUNT_POLICY, ADDRESS_POLICY
 from bijmantra.contracts.tenancy.v1 import identity_service_pb2_grpc
-from bijmantra.edge import http_exception_handler, unexpected_error_handler
+from bijmantra.edge import error_response, http_exception_handler, unexpected_error_handler
 from bijmantra.edge.client_address import parse_networks
 from bijmantra.identity import browser as browser_edge
 from bijmantra.identity import invitations as invitation_edge
@@ -70,12 +70,7 @@ from bijmantra.identity.authlib_server import (
     IdentityOpenIDCode,
 )
 from bijmantra.identity.config import Settings
-from bijmantra.identity.edge import (
-    client_ip,
-    decode_json,
-    error_response,
-    ok,
-)
+from bijmantra.identity.edge import client_ip, decode_json, ok
 from bijmantra.identity.grpc_api import IdentityServicer
 from bijmantra.identity.oauth import revoke, token, userinfo
 from bijmantra.identity.passwords import Argon2PasswordHasher

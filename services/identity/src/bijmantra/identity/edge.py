@@ -5,14 +5,9 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 import msgspec
+from bijmantra.application.json_input import check_shape, unreadable
 from bijmantra.edge import client_address, platform_body, request_id
-from bijmantra.edge import error_response as edge_error_response
-from bijmantra.kernel import (
-    BijmantraError,
-    Principal,
-    Unauthorized,
-    ValidationFailed,
-)
+from bijmantra.kernel import Malformed, Principal, Unauthorized, ValidationFailed
 from bijmantra.observability import get_logger
 from litestar import Request, Response
 from litestar.datastructures import State
@@ -23,20 +18,16 @@ MAX_BODY = 64 * 1024
 T = TypeVar("T")
 
 
-class MalformedRequest(ValidationFailed):
-    """400: input no valid request can hold (a NUL character: PostgreSQL text cannot store it,
-    so it once surfaced as an unlogged 500)."""
-
-
 def reject_nul(value: Any) -> None:
-    """Raise ``MalformedRequest`` if any string in a decoded body holds a NUL character."""
+    """Raise ``Malformed`` (400) if any string in a decoded body holds a NUL character: no
+    valid request can hold one (PostgreSQL text cannot store it; it once was an unlogged 500)."""
     stack = [value]
     while stack:
         item = stack.pop()
         if isinstance(item, str):
             if "\x00" in item:
                 log.info("request.rejected", reason="NUL character in input")
-                raise MalformedRequest("Text must not contain NUL characters")
+                raise Malformed("Text must not contain NUL characters")
         elif isinstance(item, dict):
             stack.extend(item.keys())
             stack.extend(item.values())
@@ -47,22 +38,15 @@ def reject_nul(value: Any) -> None:
 def decode_json(body: bytes, shape: type[T]) -> T:
     if len(body) > MAX_BODY:
         raise ValidationFailed("Request body too large")
+    check_shape(body)  # nesting depth, before the decoder recurses
     try:
         decoded = msgspec.json.decode(body, type=shape)
     except msgspec.ValidationError as exc:
         raise ValidationFailed(f"Invalid request: {exc}") from exc
-    except msgspec.DecodeError as exc:
-        raise ValidationFailed(f"Malformed JSON: {exc}") from exc
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        raise unreadable(exc, "JSON") from None
     reject_nul(msgspec.to_builtins(decoded))
     return decoded
-
-
-def error_response(request: Request[Any, Any, Any], error: BijmantraError) -> Response[Any]:
-    """The shared edge's answer; a ``MalformedRequest`` is 400 (no request could hold it)."""
-    response = edge_error_response(request, error)
-    if isinstance(error, MalformedRequest):
-        response.status_code = 400
-    return response
 
 
 def ok(

@@ -7,6 +7,7 @@ from datetime import date
 from typing import Annotated, Any, TypeVar
 
 import msgspec
+from bijmantra.application.json_input import check_shape, unreadable
 from bijmantra.domain.distribution.agreements import AgreementType
 from bijmantra.domain.distribution.model import PartnerType, Purpose
 from bijmantra.kernel import FieldError, NotFound, ValidationFailed
@@ -108,18 +109,17 @@ T = TypeVar("T")
 
 
 def decode(body: bytes, kind: type[T]) -> T:
-    """One strict decode; every problem is a 400 that names the field."""
+    """One strict decode: a wrong field is a 422 naming it, a body that is not JSON a 400."""
     if len(body) > MAX_BODY:
         raise ValidationFailed("Request body too large", [FieldError("body", f"<= {MAX_BODY}")])
+    check_shape(body)  # nesting depth, before the decoder recurses
     try:
         return msgspec.json.decode(body, type=kind, strict=True)
     except msgspec.ValidationError as exc:
         where = str(exc).rpartition("at `")[2].rstrip("`") if "at `" in str(exc) else "body"
         raise ValidationFailed("Invalid request body", [FieldError(where, str(exc))]) from None
-    except msgspec.DecodeError as exc:
-        raise ValidationFailed(
-            "Request body must be JSON", [FieldError("body", str(exc))]
-        ) from None
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        raise unreadable(exc, "JSON") from None
 
 
 def record_id(value: str, what: str) -> str:

@@ -7,6 +7,7 @@ from datetime import date, datetime
 from typing import Any, TypeVar
 
 import msgspec
+from bijmantra.application.json_input import check_shape, unreadable
 from bijmantra.domain.operations import (
     ActivityEntry,
     BurndownPoint,
@@ -106,15 +107,14 @@ In = TypeVar("In", bound=_In)
 
 
 def decode(body: bytes, kind: type[In], what: str) -> In:
-    """A request body as ``kind``; bad JSON or a wrong field is a 422 naming the field."""
+    """A request body as ``kind``: a wrong field is a 422 naming it, unreadable JSON a 400."""
+    check_shape(body)  # nesting depth, before the decoder recurses
     try:
         return msgspec.json.decode(body, type=kind)
     except msgspec.ValidationError as exc:
         raise ValidationFailed(f"Invalid {what}", [FieldError("body", str(exc))]) from None
-    except msgspec.DecodeError as exc:
-        raise ValidationFailed(
-            "Request body is not valid JSON", [FieldError("body", str(exc))]
-        ) from None
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        raise unreadable(exc, "JSON") from None
 
 
 def _time(value: datetime | date | None) -> str | None:

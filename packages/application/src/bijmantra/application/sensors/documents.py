@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
+from bijmantra.application.json_input import check_shape, unreadable
 from bijmantra.domain.sensors import Device, DeviceProfile
 from bijmantra.kernel import FieldError, ValidationFailed
 
@@ -45,11 +46,15 @@ class TelemetryBody(msgspec.Struct):
 
 
 def decode(body: bytes, kind: type[Any], what: str) -> Any:
-    """A request body as ``kind``, or a 422 naming what is wrong; no change is made."""
+    """A request body as ``kind``, or a 422 naming what is wrong (400 if it is not JSON at
+    all); no change is made."""
+    check_shape(body)  # nesting depth, before the decoder recurses
     try:
         return msgspec.json.decode(body, type=kind)
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+    except msgspec.ValidationError as exc:
         raise ValidationFailed(f"Invalid {what}", [FieldError("body", str(exc))]) from None
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        raise unreadable(exc, "JSON") from None
 
 
 def _time(value: datetime | None) -> str | None:

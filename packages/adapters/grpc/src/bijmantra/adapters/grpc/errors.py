@@ -26,6 +26,7 @@ GRPC_STATUS_NAMES: dict[ErrorCode, str] = {
     ErrorCode.CONFLICT: "ALREADY_EXISTS",
     ErrorCode.GONE: "OUT_OF_RANGE",
     ErrorCode.PRECONDITION_FAILED: "ABORTED",  # gRPC's code for a failed optimistic check
+    ErrorCode.MALFORMED: "INVALID_ARGUMENT",
     ErrorCode.VALIDATION: "INVALID_ARGUMENT",
     ErrorCode.UNPROCESSABLE: "FAILED_PRECONDITION",
     ErrorCode.UNAUTHORIZED: "UNAUTHENTICATED",
