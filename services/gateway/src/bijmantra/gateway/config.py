@@ -31,6 +31,10 @@ class Settings:
     rate_limits: str = ""
     rate_limit_window: float = 60.0
     idempotency: bool = True  # Idempotency-Key on POST (needs REDIS_URL, like rate limits)
+    # Per worker and organization (ADR 0142): requests in flight (0 = no bound), and how many
+    # more may wait their turn before the next is refused with 429.
+    organization_in_flight: int = 8
+    organization_queue: int = 256
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -58,4 +62,6 @@ class Settings:
             rate_limits=env.get("GATEWAY_RATE_LIMITS", ""),
             rate_limit_window=float(env.get("GATEWAY_RATE_LIMIT_WINDOW", "60")),
             idempotency=env.get("GATEWAY_IDEMPOTENCY", "on") != "off",
+            organization_in_flight=int(env.get("GATEWAY_ORGANIZATION_IN_FLIGHT", "8")),
+            organization_queue=int(env.get("GATEWAY_ORGANIZATION_QUEUE", "256")),
         )

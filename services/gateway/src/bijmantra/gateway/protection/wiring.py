@@ -1,4 +1,6 @@
-"""Which protections a gateway runs, from its settings: both need Redis (shared by replicas)."""
+"""Which protections a gateway runs, from its settings: the per-organization share of the
+worker (in memory, ADR 0142) first, then rate limits and Idempotency-Key (Redis, shared by
+replicas, ADR 0140)."""
 
 from __future__ import annotations
 
@@ -9,7 +11,9 @@ from bijmantra.adapters.redis.idempotency import RedisIdempotencyStore
 from bijmantra.adapters.redis.rate_limiter import RedisRateLimiter
 from bijmantra.application.protection.idempotency import IdempotencyPolicy
 from bijmantra.application.protection.ratelimit import parse_policy
+from bijmantra.application.protection.refusals import RememberedRefusals
 from bijmantra.gateway.config import Settings
+from bijmantra.gateway.protection.fair_share import OrganizationShares, fair_share_middleware
 from bijmantra.gateway.protection.idempotency import idempotency_middleware
 from bijmantra.gateway.protection.rate_limit import rate_limit_middleware
 from litestar.types import ASGIApp
@@ -29,14 +33,18 @@ class Protections:
 
 
 def protections(settings: Settings) -> Protections:
+    middleware = []
+    if settings.organization_in_flight > 0:
+        shares = OrganizationShares(settings.organization_in_flight, settings.organization_queue)
+        middleware.append(fair_share_middleware(shares))
     rate_limits = settings.rate_limits.strip().lower() != "off"
     if settings.redis_url is None or not (rate_limits or settings.idempotency):
-        return Protections()
+        return Protections(middleware)
     redis = Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
-    middleware = []
     if rate_limits:
         policy = parse_policy(settings.rate_limits, settings.rate_limit_window)
-        middleware.append(rate_limit_middleware(RedisRateLimiter(redis), policy))
+        limiter = RememberedRefusals(RedisRateLimiter(redis))
+        middleware.append(rate_limit_middleware(limiter, policy))
     if settings.idempotency:
         store = RedisIdempotencyStore(redis)
         middleware.append(idempotency_middleware(store, IdempotencyPolicy()))
