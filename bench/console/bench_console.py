@@ -8,7 +8,8 @@ timed as one unit. Latency is measured at the client on loopback (server time pl
 round trip); page weight is the HTML plus the stylesheet.
 
 Pages: dashboard, germplasm search, germplasm detail (3-generation pedigree, attributes, seed
-lots, progeny) and the study grid (workbench), on the demo import plus a seeded study.
+lots, progeny), the study grid (workbench), on the demo import plus a seeded study, and the
+invoice list (25 invoices of 3 lines with their partner's name and totals; ADR 0096).
 Target: p95 <= 100 ms and <= 2x the JSON API's.
 
     flock /work/bench.lock uv run --frozen --no-sync python bench/console/bench_console.py
@@ -179,7 +180,32 @@ def scenarios(stack: DevStack, seeded: dict[str, Any]) -> dict[str, tuple[str, l
                 f"{b}/observations?studyDbId={study}&observationUnitDbId={units.split(',')[0]}",
             ],
         ),
+        "invoices": (
+            "/app/invoices",
+            [f"/api/v1/invoices?page_size={INVOICES}", "/api/v1/partners?page_size=200"],
+        ),
     }
+
+
+INVOICES = 25
+
+
+def seed_invoices(url: str, token: str) -> None:
+    """A partner and 25 draft invoices of 3 lines: one full page of the invoice list."""
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}) as api:
+        partner = api.post(
+            "/api/v1/partners",
+            json={
+                "name": "Bench seed partner",
+                "country": "KE",
+                "type": "genebank",
+                "contacts": [{"name": "B", "email": "bench@partner.example"}],
+            },
+        ).json()["data"]["id"]
+        line = {"description": "Seed handling", "quantity": "3", "unit_price": "12.50"}
+        for _ in range(INVOICES):
+            body = {"partner_id": partner, "currency": "KES", "lines": [line] * 3}
+            assert api.post("/api/v1/invoices", json=body).status_code == 201
 
 
 def weight(client: httpx.Client, cookie: str, path: str) -> int:
@@ -192,6 +218,7 @@ def main() -> None:
     with running_stack(ROOT / ".bijmantra" / "bench-console", testdata=True) as stack:
         token = stack.login()
         seeded = seed_study(stack.gateway_url, token, plots=20)
+        seed_invoices(stack.gateway_url, token)
         with httpx.Client(base_url=stack.gateway_url, timeout=60) as client:
             cookies = [sign_in(client) for _ in range(USERS)]
             pages = scenarios(stack, seeded)

@@ -1,7 +1,9 @@
 """A breeder's day in the console, in headless Chromium, one screenshot per step:
 sign in -> find a germplasm and its pedigree -> open a study -> enter observations (one
 invalid: inline error, nothing stored) -> the valid values come back from BrAPI -> upload
-genotypes -> request a GRM -> progress reaches 100 % without a reload -> the heatmap."""
+genotypes (the progress bar reaches 100 %) -> request a GRM -> progress reaches 100 % without
+a reload, and the dashboard open beside it shows the analysis running then done -> the
+heatmap -> the variant set in the list -> a QC analysis's summary."""
 
 from __future__ import annotations
 
@@ -110,13 +112,35 @@ def test_breeder_journey(page: Page, console_stack: DevStack, seeded: dict[str, 
     page.get_by_label("VCF file").set_input_files(
         files=[{"name": "panel.vcf", "mimeType": "text/plain", "buffer": vcf()}]
     )
+    no_axe_findings(page)
+    uploaded: list[int] = []  # the bar's value at each progress event (survives navigation)
+    page.expose_function("recordUpload", lambda value: uploaded.append(int(value)))
+    page.evaluate(
+        "document.addEventListener('htmx:xhr:progress', () =>"
+        " recordUpload(document.getElementById('upload-progress').value))"
+    )
     page.get_by_role("button", name="Upload genotypes").click()
     expect(page.locator("dl.facts")).to_contain_text("40")
+    assert uploaded, "HTMX reported the upload's progress"
+    assert uploaded[-1] == 100
     no_axe_findings(page)
     screenshot(page, "06-variant-set")
+    variant_set_url = page.url
+    dashboard = page.context.new_page()
+    dashboard.goto("/app")
+    expect(dashboard.get_by_role("heading", name="Running analyses")).to_be_visible()
+    dashboard.wait_for_timeout(500)  # the dashboard's socket subscribes
     page.get_by_label("Analysis").select_option("grm")
     page.get_by_role("button", name="Request analysis").click()
     expect(page).to_have_url(re.compile(r".*/app/analyses/[^/]+$"))
+    analysis_id = page.url.rsplit("/", 1)[1]
+    running = dashboard.locator(f"#running-list li[data-analysis='{analysis_id}']")
+    expect(running).to_be_visible(timeout=30_000)
+    expect(running).to_have_attribute("data-status", "completed", timeout=120_000)
+    expect(running.locator("progress")).to_have_attribute("value", "100")
+    no_axe_findings(dashboard)
+    screenshot(dashboard, "07b-dashboard-running-analyses")
+    dashboard.close()
     page.evaluate("window.__sameDocument = true")
     screenshot(page, "07-analysis-requested")
     expect(page.locator("#progress")).to_have_attribute("value", "100", timeout=120_000)
@@ -129,3 +153,17 @@ def test_breeder_journey(page: Page, console_stack: DevStack, seeded: dict[str, 
     )
     no_axe_findings(page)
     screenshot(page, "08-grm-heatmap")
+
+    # The variant set is in the list; its QC: call rate, MAF and heterozygosity.
+    page.goto("/app/genotypes")
+    expect(page.get_by_role("row").filter(has_text="Journey panel")).to_contain_text("400")
+    page.goto(variant_set_url)
+    page.get_by_label("Analysis").select_option("qc")
+    page.get_by_role("button", name="Request analysis").click()
+    summary = page.locator("section[aria-labelledby=qc-summary]")
+    expect(summary).to_be_visible(timeout=120_000)
+    expect(summary.locator("dl.facts")).to_contain_text("Mean call rate")
+    expect(summary.locator("tbody tr")).to_have_count(40)
+    expect(page.locator("img[src$='/artifacts/maf.svg']")).to_be_visible(timeout=60_000)
+    no_axe_findings(page)
+    screenshot(page, "09-qc-summary")

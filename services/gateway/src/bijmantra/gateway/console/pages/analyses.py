@@ -7,10 +7,10 @@ from typing import Any
 
 import msgspec
 from bijmantra.application.security import Action, Permission
-from bijmantra.gateway.console.paging import document
+from bijmantra.gateway.console.paging import document, page_request, rows
 from bijmantra.gateway.console.web import PREFIX, fragment, view
 from bijmantra.gateway.genotypes import _pieces
-from bijmantra.kernel import FieldError, ValidationFailed
+from bijmantra.kernel import FieldError, PageRequest, ValidationFailed
 from litestar import Request, Response, get, post
 from litestar.datastructures import State, UploadFile
 from litestar.response import Redirect, Template
@@ -36,14 +36,24 @@ def _field(form: Any, name: str, limit: int = 200) -> str:
 
 
 @get(f"{PREFIX}/genotypes", name="console:genotypes")
-async def genotypes(request: Request[Any, Any, Any]) -> Template:
+async def genotypes(request: Request[Any, Any, Any], state: State) -> Template:
+    """The upload form and the organization's variant sets (BrAPI ``variantsets``, paged;
+    ``germplasm`` narrows them to the sets that genotype that germplasm)."""
     page = view(request)
     page.require(READ_GENOTYPES)
-    return page.render("analyses/genotypes.html")
+    germplasm = request.query_params.get("germplasm", "").strip()[:200]
+    criteria = {"germplasmDbId": [germplasm]} if germplasm else {}
+    found = await state.brapi.list(page.token, "variantset", criteria, page_request(request))
+    query = {"germplasm": germplasm} if germplasm else {}
+    return page.render(
+        "analyses/genotypes.html", rows=rows(found, query), germplasm=germplasm, analyses=ANALYSES
+    )
 
 
 @post(f"{PREFIX}/genotypes", name="console:genotypes-upload", request_max_body_size=UPLOAD_LIMIT)
-async def upload_genotypes(request: Request[Any, Any, Any], state: State) -> Redirect:
+async def upload_genotypes(request: Request[Any, Any, Any], state: State) -> Response[Any]:
+    """Plain form: a redirect to the new variant set. Sent by HTMX (which shows the upload's
+    progress): ``HX-Redirect`` there instead, so the page is fetched whole."""
     page = view(request)
     page.require(WRITE_GENOTYPES)
     form = await request.form()
@@ -56,7 +66,10 @@ async def upload_genotypes(request: Request[Any, Any, Any], state: State) -> Red
             page.token, source_format="vcf", name=name, crop=crop, data=_pieces(file)
         )
     )
-    return Redirect(f"{PREFIX}/variantsets/{summary['variantSetDbId']}")
+    target = f"{PREFIX}/variantsets/{summary['variantSetDbId']}"
+    if fragment(request):
+        return Response(b"", status_code=200, headers={"HX-Redirect": target})
+    return Redirect(target)
 
 
 @get(f"{PREFIX}/variantsets/{{db_id:str}}", name="console:variantset")
@@ -91,6 +104,7 @@ async def analysis(request: Request[Any, Any, Any], state: State, db_id: str) ->
     # Figures are drawn after the job completes (no event says when): the fragment asks again.
     drawing = doc.get("status") == "completed" and len(ready) < len(artifacts)
     template = "analyses/_status.html" if fragment(request) else "analyses/analysis.html"
+    samples = await _qc_samples(state, page.token, doc) if doc.get("type") == "qc" else None
     return page.render(
         template,
         analysis=doc,
@@ -99,7 +113,23 @@ async def analysis(request: Request[Any, Any, Any], state: State, db_id: str) ->
         artifacts=[a["name"] for a in ready],
         drawing=drawing,
         names=ANALYSES,
+        samples=samples,
     )
+
+
+QC_SAMPLES_SHOWN = 200
+
+
+async def _qc_samples(state: State, token: str, doc: dict[str, Any]) -> list[Any] | None:
+    """A completed QC's per-sample call rate and observed heterozygosity (first rows)."""
+    tables = {t["name"] for t in (doc.get("results") or {}).get("tables") or []}
+    if doc.get("status") != "completed" or "samples" not in tables:
+        return None
+    found = await state.analyses.result_page(
+        token, doc["analysisDbId"], "samples", PageRequest(0, QC_SAMPLES_SHOWN)
+    )
+    decoded: list[Any] = msgspec.json.decode(found.items[0]) if found.items else []
+    return decoded
 
 
 @get(f"{PREFIX}/analyses/{{db_id:str}}/artifacts/{{name:str}}", name="console:artifact")

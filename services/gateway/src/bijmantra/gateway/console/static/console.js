@@ -9,35 +9,96 @@ function followAnalysis(box) {
   const id = box.dataset.analysis;
   if (!id || following.has(id) || !["queued", "running"].includes(box.dataset.status)) return;
   following.add(id);
-  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-  const socket = new WebSocket(`${scheme}//${location.host}/app/ws`);
   const refresh = () => htmx.ajax("GET", `/app/analyses/${encodeURIComponent(id)}`,
     { target: "#analysis", swap: "outerHTML" });
+  const socket = feed({ events: ["analysis.*"], resources: [id] }, (event) => {
+    if (event.type === "analysis.progress") {
+      const percent = Math.round((event.data.progress || 0) * 100);
+      document.getElementById("progress").value = percent;
+      document.getElementById("percent").textContent = `${percent} %`;
+      document.getElementById("stage").textContent = `running (${event.data.stage})`;
+    } else if (["analysis.completed", "analysis.failed", "analysis.cancelled"].includes(event.type)) {
+      socket.close();
+      refresh();
+    }
+  }, refresh); // on subscribing: anything that happened before the subscription
+}
+
+// The console's live feed (/app/ws): subscribe once ready, answer pings, hand on events.
+function feed(subscription, onEvent, onSubscribed) {
+  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+  const socket = new WebSocket(`${scheme}//${location.host}/app/ws`);
   socket.addEventListener("message", (message) => {
     const frame = JSON.parse(message.data);
     if (frame.type === "ready") {
-      socket.send(JSON.stringify({ type: "subscribe", events: ["analysis.*"], resources: [id] }));
-      refresh(); // anything that happened before the subscription
-    } else if (frame.type === "ping") {
-      socket.send(JSON.stringify({ type: "pong" }));
-    } else if (frame.type === "event") {
-      const event = frame.event;
-      if (event.type === "analysis.progress") {
-        const percent = Math.round((event.data.progress || 0) * 100);
-        document.getElementById("progress").value = percent;
-        document.getElementById("percent").textContent = `${percent} %`;
-        document.getElementById("stage").textContent = `running (${event.data.stage})`;
-      } else if (["analysis.completed", "analysis.failed", "analysis.cancelled"].includes(event.type)) {
-        socket.close();
-        refresh();
-      }
+      socket.send(JSON.stringify({ type: "subscribe", ...subscription }));
+      if (onSubscribed) onSubscribed();
+    } else if (frame.type === "ping") socket.send(JSON.stringify({ type: "pong" }));
+    else if (frame.type === "event") onEvent(frame.event);
+  });
+  return socket;
+}
+
+// The dashboard lists the organization's analyses as their events arrive: requested,
+// started, progress, and how they ended (the feed has no list of jobs already running).
+function followRunningAnalyses(section) {
+  if (section.dataset.following) return;
+  section.dataset.following = "1";
+  const list = document.getElementById("running-list");
+  const rows = new Map();
+  feed({ events: ["analysis.*"] }, (event) => {
+    const id = event.data.analysis_db_id || event.subject;
+    let row = rows.get(id);
+    if (!row) {
+      row = document.createElement("li");
+      const link = document.createElement("a");
+      link.href = `/app/analyses/${encodeURIComponent(id)}`;
+      link.textContent = event.data.type ? `${event.data.type} analysis` : "analysis";
+      const bar = document.createElement("progress");
+      bar.max = 100;
+      bar.value = 0;
+      bar.setAttribute("aria-label", `progress of ${link.textContent}`);
+      const state = document.createElement("span");
+      state.className = "muted";
+      row.append(link, " ", bar, " ", state);
+      row.dataset.analysis = id;
+      rows.set(id, row);
+      list.prepend(row);
     }
+    const bar = row.querySelector("progress");
+    const state = row.querySelector("span");
+    if (event.type === "analysis.progress") bar.value = Math.round((event.data.progress || 0) * 100);
+    if (event.type === "analysis.completed") bar.value = 100;
+    state.textContent = `${event.data.status}${event.data.stage ? ` (${event.data.stage})` : ""}`;
+    row.dataset.status = event.data.status;
   });
 }
+
+// A genotype upload sent by HTMX shows how much of the file has gone up.
+document.addEventListener("htmx:xhr:progress", (event) => {
+  const form = event.target.closest ? event.target.closest("#upload") : null;
+  if (!form || !event.detail.lengthComputable) return;
+  const percent = Math.round((event.detail.loaded / event.detail.total) * 100);
+  form.querySelector(".upload-progress").hidden = false;
+  document.getElementById("upload-progress").value = percent;
+  document.getElementById("upload-percent").textContent = `${percent} %`;
+});
+
+// A refused upload says why in place (the error page's message).
+document.addEventListener("htmx:responseError", (event) => {
+  const status = document.getElementById("upload-status");
+  if (!status || !event.target.closest || !event.target.closest("#upload")) return;
+  const page = new DOMParser().parseFromString(event.detail.xhr.responseText, "text/html");
+  const message = page.querySelector("[role=alert]");
+  status.setAttribute("role", "alert");
+  status.textContent = message ? message.textContent : `Upload failed (${event.detail.xhr.status})`;
+});
 
 function followPage() {
   const box = document.getElementById("analysis");
   if (box) followAnalysis(box);
+  const running = document.querySelector("[data-live-analyses]");
+  if (running) followRunningAnalyses(running);
 }
 document.addEventListener("DOMContentLoaded", followPage);
 document.addEventListener("htmx:afterSettle", followPage);
