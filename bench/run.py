@@ -333,6 +333,9 @@ def main() -> None:
         subprocess.run(
             [sys.executable, "-m", "bench.placement.bench_placement"], cwd=ROOT, check=True
         )
+    if "--skip-restore" not in sys.argv:
+        # point-in-time restore of a 1 GB database vs a plain copy of its base backup; RTO
+        subprocess.run([sys.executable, "-m", "bench.recovery.bench_restore"], cwd=ROOT, check=True)
     if "--skip-soak" not in sys.argv:
         # mixed reads, writes, searches, uploads and /ws for BENCH_SOAK_SECONDS: errors, memory
         subprocess.run(

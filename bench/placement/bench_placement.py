@@ -26,6 +26,10 @@ from bench.run import CONNECTIONS, GERMPLASM, ROOT, SECONDS, seed, single_get_pa
 
 RESULTS = ROOT / "bench" / "results" / "placement.json"
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+# Connections per dedicated pool. The default (2) is sized for many quiet organizations; 5
+# gives the dedicated organization the same single-document pool as the shared database's
+# (DB_POOL_SIZE 20 // 4), so that the ratio measures routing, not pool sizes.
+POOL_SIZE = os.environ.get("BENCH_PLACEMENT_POOL_SIZE", "5")
 
 
 async def _alternate(port: int, sides: dict[str, tuple[str, list[str]]]) -> dict[str, Any]:
@@ -48,7 +52,11 @@ async def _alternate(port: int, sides: dict[str, tuple[str, list[str]]]) -> dict
 
 
 def main() -> None:
-    with running_stack(Path(ROOT / ".bijmantra" / "bench-placement"), dedicated_org=True) as stack:
+    with running_stack(
+        Path(ROOT / ".bijmantra" / "bench-placement"),
+        dedicated_org=True,
+        env={"PLACEMENT_POOL_SIZE": POOL_SIZE},
+    ) as stack:
         shared_token = stack.login()
         dedicated_token = stack.login(email=DEDICATED_DEMO_EMAIL, password=DEMO_PASSWORD)
         sides = {
@@ -66,6 +74,7 @@ def main() -> None:
             "rounds": ROUNDS,
             "connections": CONNECTIONS,
             "germplasm_rows_per_organization": GERMPLASM,
+            "placement_pool_size": int(POOL_SIZE),
         },
         "single_get": results,
     }

@@ -336,6 +336,7 @@ async def bootstrap(
             settings.database_url,
             max_size=max(2, settings.db_pool_size // 4),
             placements=placements,
+            dedicated_size=max(2, settings.placement_pool_size),
         )
         closers.append(lookup.close)
     if verifier is None:

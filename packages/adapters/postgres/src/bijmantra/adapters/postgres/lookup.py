@@ -61,10 +61,15 @@ class PostgresDocumentLookup:
 
     @classmethod
     async def open(
-        cls, url: str, *, max_size: int, placements: PlacementEngines | None = None
+        cls,
+        url: str,
+        *,
+        max_size: int,
+        placements: PlacementEngines | None = None,
+        dedicated_size: int = 2,
     ) -> Self:
         pool = await _open_pool(url, min_size=1, max_size=max_size)
-        return cls(pool, placements=placements, url=url)
+        return cls(pool, placements=placements, url=url, dedicated_size=dedicated_size)
 
     async def close(self) -> None:
         pools, self._pools = list(self._pools.values()), OrderedDict()

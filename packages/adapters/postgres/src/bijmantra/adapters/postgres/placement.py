@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import psycopg
 from bijmantra.adapters.postgres.engine import create_engine, driver_connection, sqlalchemy_url
+from bijmantra.application.tenancy.placement import PlacementDirectory
 from bijmantra.domain.tenancy.placement import Placement, PlacementDatabase
 from bijmantra.kernel import TenantId, Unavailable
 from sqlalchemy import text
@@ -125,7 +126,7 @@ class PlacementEngines:
     def __init__(
         self,
         shared: AsyncEngine,
-        directory: PostgresPlacementDirectory | None = None,
+        directory: PlacementDirectory | None = None,
         *,
         service_url: str | None = None,
         max_engines: int = 16,
