@@ -291,43 +291,54 @@ class DevStack:
                 self.ports.repick()
 
     def _start_all(self, timeout: float) -> None:
-        assert self.database is not None
-        plan = [
-            ("identity", self.database.identity_url),
-            ("domain-api", self.database.domain_url),
-            ("analytics-worker", self.database.analytics_url),
-            ("gateway", ""),
-        ]
-        for name, database_url in plan:
-            self._start_bound(name, database_url, timeout)
+        """Two waves of processes started together (a service's start is mostly Python
+        importing): first the two nothing else calls at start-up, then their callers."""
+        for wave in (("identity", "domain-api"), ("analytics-worker", "gateway")):
+            self._start_wave(wave, timeout)
         self.wait_ready(timeout)
 
-    def _start_bound(self, name: str, database_url: str, timeout: float, attempts: int = 3) -> None:
-        """Start ``name`` until *its* process listens on its port: another program that took
-        the port since it was picked would answer a mere connect. A bind failure draws new
-        ports for this service alone (nothing started later depends on them yet)."""
-        fields = SERVICE_PORTS[name]
+    def _start_wave(self, names: tuple[str, ...], timeout: float, attempts: int = 3) -> None:
+        """Start ``names`` until *their* processes listen on their ports: another program that
+        took a port since it was picked would answer a mere connect. A bind failure draws new
+        ports for that service and restarts the wave (its peers were given the old ones);
+        nothing started in a later wave depends on them yet."""
         for attempt in range(1, attempts + 1):
-            process = self.start_service(name, database_url)
-            port = getattr(self.ports, fields[0])
-            deadline = time.monotonic() + timeout
-            while process.poll() is None and time.monotonic() < deadline:
-                if listens(process.pid, port):
-                    return
-                time.sleep(0.1)
-            reason = (
-                f"exited with code {process.returncode} before listening on {port}"
-                if process.poll() is not None
-                else f"not listening on {port} after {timeout}s"
+            started = {name: self.start_service(name) for name in names}
+            failure = next(
+                (
+                    found
+                    for name, process in started.items()
+                    if (found := self._await_listening(name, process, timeout)) is not None
+                ),
+                None,
             )
-            failure = self._failed(name, reason)
-            terminate(process)
-            self.services.pop(name, None)
+            if failure is None:
+                return
+            for name, process in started.items():
+                terminate(process)
+                self.services.pop(name, None)
+            fields = SERVICE_PORTS[failure.service]
             if attempt == attempts or not failure.port_taken or set(fields) & self.ports.fixed:
                 raise failure
-            print(f"{name}: its port was taken; retrying on another", file=sys.stderr)
+            print(f"{failure.service}: its port was taken; retrying on another", file=sys.stderr)
             for field_name in fields:
                 setattr(self.ports, field_name, free_port())
+
+    def _await_listening(
+        self, name: str, process: subprocess.Popen[bytes], timeout: float
+    ) -> ServiceStartError | None:
+        port = getattr(self.ports, SERVICE_PORTS[name][0])
+        deadline = time.monotonic() + timeout
+        while process.poll() is None and time.monotonic() < deadline:
+            if listens(process.pid, port):
+                return None
+            time.sleep(0.1)
+        reason = (
+            f"exited with code {process.returncode} before listening on {port}"
+            if process.poll() is not None
+            else f"not listening on {port} after {timeout}s"
+        )
+        return self._failed(name, reason)
 
     def _failed(self, name: str, reason: str) -> ServiceStartError:
         log = self.log_dir / f"{name}.log" if self.log_dir is not None else None
