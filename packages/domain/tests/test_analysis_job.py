@@ -66,9 +66,9 @@ def test_a_superseded_attempt_can_neither_report_nor_complete() -> None:
         "worker-b", T0 + timedelta(seconds=5)
     )  # a redelivery after worker-a went silent
     assert job.attempt == 2
-    assert not job.report(1, 0.5, "reading")
+    assert not job.report(1, 0.5, "reading", T0 + timedelta(seconds=5))
     assert not job.complete(1, {"from": "a"}, {}, T0 + timedelta(seconds=6))
-    assert job.report(2, 0.5, "reading")
+    assert job.report(2, 0.5, "reading", T0 + timedelta(seconds=7))
     assert job.complete(2, {"from": "b"}, {"computeSeconds": 1.0}, T0 + timedelta(seconds=9))
     assert (job.status, job.summary, job.timings["totalSeconds"]) == (
         JobStatus.COMPLETED,
@@ -91,8 +91,24 @@ def test_cancel_stops_the_running_attempt_and_a_finished_job_cannot_be_cancelled
     job = requested()
     job.start("worker-a", T0)
     job.cancel(T0, actor="breeder")
-    assert not job.report(1, 0.9, "computing")
+    assert not job.report(1, 0.9, "computing", T0)
     assert not job.fail(1, "boom", T0)
     assert job.status is JobStatus.CANCELLED
     with pytest.raises(Conflict):
         job.cancel(T0, actor="breeder")
+
+
+def test_every_event_carries_the_time_the_use_case_gave_it() -> None:
+    """Events read time from the caller's clock, never the OS: each is stamped with the
+    ``now`` its transition received (``requested`` with the job's creation time)."""
+    job = requested()
+    job.start("worker-a", T0 + timedelta(seconds=1))
+    job.report(1, 0.5, "reading", T0 + timedelta(seconds=2))
+    job.fail(1, "boom", T0 + timedelta(seconds=3))
+    stamps = [(e.type, e.occurred_at) for e in job.pull_events()]
+    assert stamps == [
+        ("analysis.requested", job.created_at),
+        ("analysis.started", T0 + timedelta(seconds=1)),
+        ("analysis.progress", T0 + timedelta(seconds=2)),
+        ("analysis.failed", T0 + timedelta(seconds=3)),
+    ]

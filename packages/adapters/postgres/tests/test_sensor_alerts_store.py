@@ -61,7 +61,8 @@ async def test_alerts_open_from_events_and_silences_and_stay_in_their_organizati
         "values": [-2.0],
     }
     event = envelope_for(
-        DomainEvent("sensors.telemetry.received", tenant, device_id, data), source="test"
+        DomainEvent("sensors.telemetry.received", tenant, device_id, data, occurred_at=NOW),
+        source="test",
     )
     evaluate = EvaluateTelemetry(uow)
     await evaluate(event)

@@ -7,7 +7,7 @@ every event so consumers never need to call back to learn whose event it is.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from bijmantra.kernel import TenantId, uuid7
@@ -23,8 +23,9 @@ class DomainEvent:
     data: dict[str, Any]
     schema_version: int = 1
     id: str = field(default_factory=lambda: str(uuid7()))
-    occurred_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     actor: str | None = None
+    # When the fact happened, as the use case's ``Clock`` says: no default, never the OS clock.
+    occurred_at: datetime = field(kw_only=True)
 
     @property
     def context(self) -> str:

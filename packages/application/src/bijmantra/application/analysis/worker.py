@@ -128,6 +128,7 @@ def _completed_by(job: AnalysisJob, attempt: int) -> bool:
 @dataclass
 class ReportProgress:
     uow: UnitOfWorkFactory
+    clock: Clock = field(default_factory=SystemClock)
 
     async def __call__(
         self, principal: Principal, analysis_db_id: str, attempt: int, fraction: float, stage: str
@@ -135,7 +136,7 @@ class ReportProgress:
         authorize(principal, RUN)
         async with self.uow(principal.tenant_id) as uow:
             job = await job_or_404(uow, analysis_db_id, for_update=True)
-            if not job.report(attempt, fraction, stage):
+            if not job.report(attempt, fraction, stage, self.clock.now()):
                 return False
             uow.analyses.save(job)
             await uow.commit()

@@ -285,5 +285,6 @@ class WriteContext:
                 data=first_document if len(documents) == 1 else bulk_data(documents),
                 schema_version=entity.event_version,
                 actor=self.principal.subject,
+                occurred_at=self.clock.now(),
             )
         )

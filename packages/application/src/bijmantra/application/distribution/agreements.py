@@ -153,6 +153,7 @@ class Agreements(UseCases):
                 f"agreement_{status}",
                 agreement.id,
                 {"agreement": document, "email": recipient.email, "partner_name": recipient.name},
+                self.clock.now(),
             )
             await uow.commit()
         return agreement_document(agreement)
@@ -192,6 +193,7 @@ class Agreements(UseCases):
                 "agreement_signed",
                 agreement.id,
                 {"agreement": document, "signature": to_builtins(signature)},
+                self.clock.now(),
             )
             await uow.commit()
         return agreement_document(agreement)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, ClassVar, TypeVar
 
@@ -93,7 +94,12 @@ async def save(uow: UnitOfWork, kind: Kind, record: Any, *, new: bool = False) -
 
 
 def record_event(
-    uow: UnitOfWork, principal: Principal, name: str, aggregate_id: str, data: dict[str, Any]
+    uow: UnitOfWork,
+    principal: Principal,
+    name: str,
+    aggregate_id: str,
+    data: dict[str, Any],
+    at: datetime,
 ) -> None:
     """``distribution.<name>`` through the outbox, in the write's transaction."""
     uow.record(
@@ -103,6 +109,7 @@ def record_event(
             aggregate_id=aggregate_id,
             data=data,
             actor=principal.subject,
+            occurred_at=at,
         )
     )
 

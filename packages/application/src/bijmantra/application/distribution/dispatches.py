@@ -123,7 +123,9 @@ class Dispatches(UseCases):
                 dispatch = await self._ship(uow, principal, dispatch, partner, given.tracking)
             document = await save(uow, Kind.DISPATCH, dispatch)
             data = {"dispatch": document, "partner_name": partner.name, "email": partner.email}
-            record_event(uow, principal, f"dispatch_{dispatch.status}", dispatch.id, data)
+            record_event(
+                uow, principal, f"dispatch_{dispatch.status}", dispatch.id, data, self.clock.now()
+            )
             await uow.commit()
         return dispatch_document(dispatch)
 

@@ -11,7 +11,7 @@ from bijmantra.application.distribution.inputs import record_id
 from bijmantra.application.ports import UnitOfWorkFactory
 from bijmantra.application.ports.distribution import DocumentKind, Kind, StoredDocument
 from bijmantra.application.security import authorize
-from bijmantra.kernel import FieldError, NotFound, Principal, ValidationFailed
+from bijmantra.kernel import Clock, FieldError, NotFound, Principal, ValidationFailed
 
 MAX_PDF_BYTES = 16 << 20
 OWNER = {
@@ -38,6 +38,7 @@ def document_kind(value: str) -> DocumentKind:
 @dataclass
 class Documents:
     uow: UnitOfWorkFactory
+    clock: Clock
 
     async def store(
         self, principal: Principal, kind: str, owner_id: str, content: bytes, source_sha256: str
@@ -71,6 +72,7 @@ class Documents:
                     "source_sha256": source_sha256,
                     "bytes": len(content),
                 },
+                self.clock.now(),
             )
             await uow.commit()
         return sha256

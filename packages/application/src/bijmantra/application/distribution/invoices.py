@@ -143,7 +143,9 @@ class Invoices(UseCases):
             invoice = move_invoice(invoice, action)
             await save(uow, Kind.INVOICE, invoice)
             data: dict[str, Any] = {"invoice": invoice_document(invoice)}
-            record_event(uow, principal, f"invoice_{invoice.status}", invoice.id, data)
+            record_event(
+                uow, principal, f"invoice_{invoice.status}", invoice.id, data, self.clock.now()
+            )
             await uow.commit()
         return invoice_document(invoice)
 

@@ -93,7 +93,9 @@ class IssueBatches:
                     "partner": to_builtins(partner),
                     "email": partner.email,
                 }
-                record_event(uow, waiting.principal, "invoice_issued", issued.id, data)
+                record_event(
+                    uow, waiting.principal, "invoice_issued", issued.id, data, self.clock.now()
+                )
                 results.append((waiting, document))
             await uow.commit()
         for waiting, document in results:

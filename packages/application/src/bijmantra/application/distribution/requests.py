@@ -122,6 +122,8 @@ class SeedRequests(UseCases):
             if action == RequestAction.SUBMIT:
                 partner = await load(uow, Kind.PARTNER, request.partner_id, Partner)
                 data |= {"partner_name": partner.name, "email": partner.email}
-            record_event(uow, principal, f"request_{request.status}", request.id, data)
+            record_event(
+                uow, principal, f"request_{request.status}", request.id, data, self.clock.now()
+            )
             await uow.commit()
         return document

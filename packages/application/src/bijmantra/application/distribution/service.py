@@ -48,7 +48,7 @@ class Distribution:
             Agreements(uow, clock, seeds),
             Dispatches(uow, clock, seeds),
             Invoices(uow, clock),
-            Documents(uow),
+            Documents(uow, clock),
         )
 
     def kind(self, collection: str) -> Kind:

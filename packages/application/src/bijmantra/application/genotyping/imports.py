@@ -18,7 +18,7 @@ from bijmantra.application.ports import GenotypeUpload, UnitOfWorkFactory
 from bijmantra.application.ports.documents import ResourceStore
 from bijmantra.application.security import Action, Permission, authorize
 from bijmantra.domain.genotyping import CallSet, VariantSet
-from bijmantra.kernel import FieldError, Principal, ValidationFailed, new_id
+from bijmantra.kernel import Clock, FieldError, Principal, SystemClock, ValidationFailed, new_id
 
 WRITE = Permission("genotyping", Action.WRITE)
 CREATE_GERMPLASM = Permission("germplasm", Action.WRITE)
@@ -39,6 +39,7 @@ async def germplasm_ids_by_name(store: ResourceStore, names: Sequence[str]) -> d
 class ImportGenotypes:
     uow: UnitOfWorkFactory
     brapi: Catalog = field(default_factory=catalog)
+    clock: Clock = field(default_factory=SystemClock)
 
     async def __call__(
         self, principal: Principal, spec: ImportSpec, upload: GenotypeUpload
@@ -81,7 +82,9 @@ class ImportGenotypes:
             writer = await uow.genotypes.create(variant_set)
             async for block in upload.blocks():
                 await writer.append(block)
-            variant_set.imported(await writer.close(), upload.skipped, actor=principal.subject)
+            variant_set.imported(
+                await writer.close(), upload.skipped, actor=principal.subject, at=self.clock.now()
+            )
             await uow.genotypes.seal(variant_set)
             await uow.commit()
         return {

@@ -114,13 +114,14 @@ def _seconds(value: float, name: str) -> timedelta:
     return timedelta(seconds=value)
 
 
-def alert_event(alert: Alert, verb: str, actor: str | None) -> DomainEvent:
+def alert_event(alert: Alert, verb: str, actor: str | None, at: datetime) -> DomainEvent:
     return DomainEvent(
         type=f"sensors.alert.{verb}",
         tenant_id=alert.tenant_id,
         aggregate_id=alert.alert_id,
         data=alert_document(alert),
         actor=actor,
+        occurred_at=at,
     )
 
 
@@ -212,7 +213,7 @@ class AlertInbox:
             else:
                 alert = alert.clear(principal.subject, now)
             await uow.alerts.save_alert(alert)
-            uow.record(alert_event(alert, verb, principal.subject))
+            uow.record(alert_event(alert, verb, principal.subject, now))
             await uow.commit()
         return alert_document(alert)
 
@@ -235,7 +236,7 @@ def _open(uow: SensorsUnitOfWork, tenant_id: TenantId, firing: Firing) -> Alert:
         value=firing.value,
         message=firing.message,
     )
-    uow.record(alert_event(alert, "opened", None))
+    uow.record(alert_event(alert, "opened", None, firing.at))
     return alert
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from bijmantra.application.security import Action, Permission, authorize
@@ -58,13 +59,16 @@ def _bounded(**values: str | None) -> None:
         raise ValidationFailed("Invalid text field", problems)
 
 
-def device_event(device: Device, verb: str, actor: str | None, **data: Any) -> DomainEvent:
+def device_event(
+    device: Device, verb: str, actor: str | None, *, at: datetime, **data: Any
+) -> DomainEvent:
     return DomainEvent(
         type=f"sensors.device.{verb}",
         tenant_id=device.tenant_id,
         aggregate_id=device.device_id,
         data={"deviceId": device.device_id, "state": device.state.value, **data},
         actor=actor,
+        occurred_at=at,
     )
 
 
@@ -126,7 +130,7 @@ class DeviceEnrolment:
                 created_at=now,
             )
             await uow.sensors.add_device(device)
-            uow.record(device_event(device, "registered", principal.subject))
+            uow.record(device_event(device, "registered", principal.subject, at=now))
             await uow.commit()
         return device_document(device, now)
 
@@ -138,7 +142,7 @@ class DeviceEnrolment:
         async with self.uow(principal.tenant_id) as uow:
             device = (await device_or_404(uow, device_id)).issue_claim(code.hash, now)
             await uow.sensors.save_device(device)
-            uow.record(device_event(device, "claim_issued", principal.subject))
+            uow.record(device_event(device, "claim_issued", principal.subject, at=now))
             await uow.commit()
         return {**device_document(device, now), "claimCode": code.text(CLAIM_PREFIX)}
 
@@ -154,7 +158,7 @@ class DeviceEnrolment:
                 raise Unauthorized("Unknown claim code")
             device = device.claim(code.hash, credential.hash, now)
             await uow.sensors.save_device(device)
-            uow.record(device_event(device, "claimed", None))
+            uow.record(device_event(device, "claimed", None, at=now))
             await uow.commit()
         return {
             "deviceId": device.device_id,
@@ -169,7 +173,7 @@ class DeviceEnrolment:
         async with self.uow(principal.tenant_id) as uow:
             device = (await device_or_404(uow, device_id)).revoke(now)
             await uow.sensors.save_device(device)
-            uow.record(device_event(device, "revoked", principal.subject))
+            uow.record(device_event(device, "revoked", principal.subject, at=now))
             await uow.commit()
         return device_document(device, now)
 

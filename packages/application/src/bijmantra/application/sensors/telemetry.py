@@ -126,8 +126,10 @@ class IngestTelemetry:
             device = device.seen(now)
             await uow.sensors.save_device(device)
             if was is not EnrolmentState.COMMISSIONED:
-                uow.record(device_event(device, "commissioned", None))
-            uow.record(_received(device.tenant_id, device.device_id, sorted_batch.good, stored))
+                uow.record(device_event(device, "commissioned", None, at=now))
+            uow.record(
+                _received(device.tenant_id, device.device_id, sorted_batch.good, stored, now)
+            )
             await uow.commit()
         return {
             "deviceId": device.device_id,
@@ -139,7 +141,7 @@ class IngestTelemetry:
 
 
 def _received(
-    tenant_id: TenantId, device_id: str, good: tuple[Reading, ...], stored: int
+    tenant_id: TenantId, device_id: str, good: tuple[Reading, ...], stored: int, at: datetime
 ) -> DomainEvent:
     """``sensors.telemetry.received``: the batch's readings, columnar, for alerts and /ws."""
     return DomainEvent(
@@ -153,6 +155,7 @@ def _received(
             "times": [r.at.astimezone(UTC).isoformat() for r in good],
             "values": [r.value for r in good],
         },
+        occurred_at=at,
     )
 
 

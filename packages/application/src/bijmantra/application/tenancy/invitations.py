@@ -164,7 +164,12 @@ class InviteMember:
             await uow.invitations.add(invitation)
             uow.record(
                 tenancy_event(
-                    "invitation.created", tenant, invitation.id, principal, roles=sorted(granted)
+                    "invitation.created",
+                    tenant,
+                    invitation.id,
+                    principal,
+                    at=now,
+                    roles=sorted(granted),
                 )
             )
             await uow.commit()
@@ -195,9 +200,12 @@ class RevokeInvitation:
         authorize(principal, ADMIN)
         tenant = _own(principal, organization_id)
         async with self.uow(tenant) as uow:
-            if not await uow.invitations.revoke(invitation_id, self.clock.now()):
+            now = self.clock.now()
+            if not await uow.invitations.revoke(invitation_id, now):
                 raise NotFound("Invitation not found")
-            uow.record(tenancy_event("invitation.revoked", tenant, invitation_id, principal))
+            uow.record(
+                tenancy_event("invitation.revoked", tenant, invitation_id, principal, at=now)
+            )
             await uow.commit()
 
 
@@ -299,11 +307,16 @@ class AcceptInvitation:
                 await uow.members.add(user.id, invitation.roles)
                 uow.record(
                     tenancy_event(
-                        "member.added", tenant, user.id, None, roles=sorted(invitation.roles)
+                        "member.added",
+                        tenant,
+                        user.id,
+                        None,
+                        at=now,
+                        roles=sorted(invitation.roles),
                     )
                 )
             await uow.invitations.mark_accepted(invitation.id, user.id, now)
-            uow.record(tenancy_event("invitation.accepted", tenant, user.id, None))
+            uow.record(tenancy_event("invitation.accepted", tenant, user.id, None, at=now))
             await uow.commit()
         return user.id
 
@@ -333,7 +346,11 @@ class AcceptInvitation:
         if user is None:  # a new account, its address proven by the link
             user = UserRecord(uuid7(), invitation.email, name, self.hash_password(password))
             await uow.accounts.add(user)
-            uow.record(tenancy_event("user.registered", tenant, user.id, None, via="invitation"))
+            uow.record(
+                tenancy_event(
+                    "user.registered", tenant, user.id, None, at=self.clock.now(), via="invitation"
+                )
+            )
         else:  # an account made by an earlier invitation scheme, never given a password
             await uow.accounts.set_password(user.id, self.hash_password(password), name)
         return user

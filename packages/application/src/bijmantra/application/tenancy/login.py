@@ -7,15 +7,18 @@ the same answer, so neither timing nor message tells them apart.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
 
 from bijmantra.application.tenancy.throttle import LoginAttemptLimiter
 from bijmantra.domain import DomainEvent
 from bijmantra.kernel import (
+    Clock,
     FieldError,
     Forbidden,
     RateLimited,
+    SystemClock,
     TenantId,
     Unauthorized,
     ValidationFailed,
@@ -80,7 +83,7 @@ class EventLog(Protocol):
 ACCOUNT_EVENTS = TenantId(uuid.UUID(int=0))
 
 
-def login_failed(user: UserRecord | None, reason: str) -> DomainEvent:
+def login_failed(user: UserRecord | None, reason: str, at: datetime) -> DomainEvent:
     """No e-mail address in the event: unknown addresses would put guesses into the stream."""
     subject = str(user.id) if user is not None else "unknown"
     return DomainEvent(
@@ -88,6 +91,7 @@ def login_failed(user: UserRecord | None, reason: str) -> DomainEvent:
         tenant_id=ACCOUNT_EVENTS,
         aggregate_id=subject,
         data={"reason": reason},
+        occurred_at=at,
     )
 
 
@@ -120,6 +124,7 @@ class LoginWithPassword:
     events: EventLog | None = None
     client_id: str = "bijmantra-first-party"
     scope: str = "openid brapi"
+    clock: Clock = field(default_factory=SystemClock)
 
     async def __call__(
         self,
@@ -182,7 +187,7 @@ class LoginWithPassword:
 
     async def _failed(self, user: UserRecord | None, reason: str) -> None:
         if self.events is not None:
-            await self.events.record(login_failed(user, reason))
+            await self.events.record(login_failed(user, reason, self.clock.now()))
 
 
 def choose_organization(

@@ -147,7 +147,13 @@ class ProfileLookup(Protocol):
 
 
 def tenancy_event(
-    kind: str, tenant: TenantId, subject: object, actor: Principal | None, **data: object
+    kind: str,
+    tenant: TenantId,
+    subject: object,
+    actor: Principal | None,
+    *,
+    at: datetime,
+    **data: object,
 ) -> DomainEvent:
     """``tenancy.<kind>`` events; subjects are users or organizations, never e-mail addresses."""
     return DomainEvent(
@@ -156,6 +162,7 @@ def tenancy_event(
         aggregate_id=str(subject),
         data=dict(data),
         actor=None if actor is None else actor.subject,
+        occurred_at=at,
     )
 
 
@@ -200,10 +207,12 @@ class CreateOrganization:
 
     uow: TenancyUnitOfWorkFactory
     limit: int = MAX_ORGANIZATIONS_PER_USER
+    clock: Clock = field(default_factory=SystemClock)
 
     async def __call__(self, principal: Principal, name: str) -> Organization:
         user_id = _user_id(principal)
-        organization = Organization(TenantId(uuid7()), _name(name), SystemClock().now())
+        organization = Organization(TenantId(uuid7()), _name(name), self.clock.now())
+        at = organization.created_at
         async with self.uow(organization.id) as uow:
             if await uow.organizations.count_founded_by(user_id) >= self.limit:
                 raise Forbidden(f"A user may found at most {self.limit} organizations")
@@ -215,11 +224,14 @@ class CreateOrganization:
                     organization.id,
                     organization.id,
                     principal,
+                    at=at,
                     name=organization.name,
                 )
             )
             uow.record(
-                tenancy_event("member.added", organization.id, user_id, principal, roles=["admin"])
+                tenancy_event(
+                    "member.added", organization.id, user_id, principal, at=at, roles=["admin"]
+                )
             )
             await uow.commit()
         return organization
@@ -241,6 +253,7 @@ class GetOrganization:
 @dataclass
 class UpdateOrganization:
     uow: TenancyUnitOfWorkFactory
+    clock: Clock = field(default_factory=SystemClock)
 
     async def __call__(
         self, principal: Principal, organization_id: uuid.UUID, name: str
@@ -251,7 +264,14 @@ class UpdateOrganization:
         async with self.uow(tenant) as uow:
             await uow.organizations.rename(new_name)
             uow.record(
-                tenancy_event("organization.updated", tenant, tenant, principal, name=new_name)
+                tenancy_event(
+                    "organization.updated",
+                    tenant,
+                    tenant,
+                    principal,
+                    at=self.clock.now(),
+                    name=new_name,
+                )
             )
             organization = await uow.organizations.get()
             await uow.commit()
@@ -313,6 +333,7 @@ class ChangeMemberRoles:
                     tenant,
                     user_id,
                     principal,
+                    at=self.clock.now(),
                     roles=sorted(granted),
                     previous_roles=sorted(current.roles),
                 )
@@ -346,7 +367,9 @@ class RemoveMember:
                 raise Conflict("An organization must keep at least one admin")
             await _end_access(self.revocations, tenant, user_id, self.clock, self.token_ttl)
             await uow.members.remove(user_id)
-            uow.record(tenancy_event("member.removed", tenant, user_id, principal))
+            uow.record(
+                tenancy_event("member.removed", tenant, user_id, principal, at=self.clock.now())
+            )
             await uow.commit()
 
 

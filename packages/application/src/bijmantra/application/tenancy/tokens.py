@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import Enum
+from functools import partial
 from typing import Protocol
 
 from bijmantra.application.security import SERVICE_CLIENT_ROLES
@@ -147,12 +148,13 @@ class ClientNotAllowed(Forbidden):
     """The client authenticated but may not do what it asked (OAuth ``unauthorized_client``)."""
 
 
-def reuse_detected(family: RefreshFamily) -> DomainEvent:
+def reuse_detected(family: RefreshFamily, at: datetime) -> DomainEvent:
     return DomainEvent(
         type="tenancy.refresh_token.reuse_detected",
         tenant_id=family.tenant_id,
         aggregate_id=str(family.user_id),
         data={"family_id": str(family.id), "client_id": family.client_id},
+        occurred_at=at,
     )
 
 
@@ -235,7 +237,7 @@ class RefreshSessions:
             hash_secret(new_token),
             now + self.token_ttl,
             now,
-            reuse_detected,
+            partial(reuse_detected, at=now),
             check,
         )
         family = result.family

@@ -143,7 +143,10 @@ class AnalysisJob(EventSource):
         if problems:
             raise ValidationFailed("Invalid analysis request", problems)
         job._emit(
-            "requested", {"type": job.type.value, "variant_set_db_id": job.variant_set_db_id}, actor
+            "requested",
+            {"type": job.type.value, "variant_set_db_id": job.variant_set_db_id},
+            job.created_at,
+            actor,
         )
         return job
 
@@ -156,19 +159,21 @@ class AnalysisJob(EventSource):
         self.worker = worker
         self.started_at = now
         self.progress, self.stage = 0.0, "starting"
-        self._emit("started", {"attempt": self.attempt, "worker": worker})
+        self._emit("started", {"attempt": self.attempt, "worker": worker}, now)
         return True
 
     def is_current(self, attempt: int) -> bool:
         return self.status is JobStatus.RUNNING and attempt == self.attempt
 
-    def report(self, attempt: int, fraction: float, stage: str) -> bool:
+    def report(self, attempt: int, fraction: float, stage: str, now: datetime) -> bool:
         """Record progress of the current attempt; False tells the worker to stop."""
         if not self.is_current(attempt):
             return False
         self.progress = min(max(float(fraction), 0.0), 1.0)
         self.stage = stage[:200]
-        self._emit("progress", {"attempt": attempt, "progress": self.progress, "stage": self.stage})
+        self._emit(
+            "progress", {"attempt": attempt, "progress": self.progress, "stage": self.stage}, now
+        )
         return True
 
     def complete(
@@ -179,23 +184,25 @@ class AnalysisJob(EventSource):
         self.status, self.progress, self.stage = JobStatus.COMPLETED, 1.0, "done"
         self.summary, self.finished_at = summary, now
         self.timings = {**dict(timings), "totalSeconds": (now - self.created_at).total_seconds()}
-        self._emit("completed", {"attempt": attempt, "timings": self.timings})
+        self._emit("completed", {"attempt": attempt, "timings": self.timings}, now)
         return True
 
     def fail(self, attempt: int, message: str, now: datetime) -> bool:
         if not self.is_current(attempt):
             return False
         self.status, self.error, self.finished_at = JobStatus.FAILED, message[:2000], now
-        self._emit("failed", {"attempt": attempt, "error": self.error})
+        self._emit("failed", {"attempt": attempt, "error": self.error}, now)
         return True
 
     def cancel(self, now: datetime, *, actor: str | None) -> None:
         if self.status.finished:
             raise Conflict(f"Analysis {self.analysis_db_id} is already {self.status.value}")
         self.status, self.finished_at = JobStatus.CANCELLED, now
-        self._emit("cancelled", {}, actor)
+        self._emit("cancelled", {}, now, actor)
 
-    def _emit(self, what: str, data: dict[str, Any], actor: str | None = None) -> None:
+    def _emit(
+        self, what: str, data: dict[str, Any], at: datetime, actor: str | None = None
+    ) -> None:
         self.record(
             DomainEvent(
                 type=f"analysis.{what}",
@@ -203,5 +210,6 @@ class AnalysisJob(EventSource):
                 aggregate_id=self.analysis_db_id,
                 data={"analysis_db_id": self.analysis_db_id, "status": self.status.value, **data},
                 actor=actor,
+                occurred_at=at,
             )
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from bijmantra.domain.events import DomainEvent, EventSource
 from bijmantra.kernel import FieldError, TenantId, ValidationFailed
@@ -52,7 +53,9 @@ class VariantSet(EventSource):
         if problems:
             raise ValidationFailed("Invalid variant set", problems)
 
-    def imported(self, n_variants: int, skipped: Mapping[str, int], *, actor: str | None) -> None:
+    def imported(
+        self, n_variants: int, skipped: Mapping[str, int], *, actor: str | None, at: datetime
+    ) -> None:
         """Seal the import: a set with no usable variant is refused (nothing is stored)."""
         if n_variants < 1:
             reasons = ", ".join(f"{k}: {v}" for k, v in sorted(skipped.items())) or "empty file"
@@ -76,5 +79,6 @@ class VariantSet(EventSource):
                     "skipped": self.skipped,
                 },
                 actor=actor,
+                occurred_at=at,
             )
         )
