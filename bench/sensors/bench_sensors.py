@@ -40,7 +40,6 @@ sys.path.insert(0, str(ROOT))
 
 import paho.mqtt.client as mqtt  # noqa: E402
 from bijmantra.devstack.stack import DevStack, running_stack  # noqa: E402
-from bijmantra.testkit.device_nats import LocalDeviceNats  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "sensors.json"
 READINGS = int(os.environ.get("BENCH_SENSOR_READINGS", "525600"))
@@ -223,21 +222,18 @@ def main() -> None:
     workdir = (
         Path(os.environ.get("BENCH_WORKDIR", "/tmp")) / f"bench-sensors-{uuid.uuid4().hex[:6]}"
     )
-    devices = LocalDeviceNats(workdir / "device-nats")
-    devices.start()
-    try:
-        with running_stack(workdir, env=devices.environment()) as stack:
-            assert stack.database is not None
-            owner = stack.database.owner_url
-            token, device_id, credential = enrol(stack)
-            ingest_seconds = ingest(stack, credential, bodies)
-            copy_seconds = copy_baseline(owner, device_id, "")
-            _, mqtt_device, mqtt_credential = enrol(stack, "mqtt station")
-            mqtt_seconds = ingest_mqtt(devices.mqtt_port, owner, mqtt_device, mqtt_credential)
-            api_samples, points = read_history(stack, token, device_id)
-            raw_samples, raw_rows = raw_aggregation(owner, device_id)
-    finally:
-        devices.stop()
+    with running_stack(workdir, device_edge=True) as stack:
+        assert stack.database is not None
+        assert stack.devices is not None
+        owner = stack.database.owner_url
+        token, device_id, credential = enrol(stack)
+        ingest_seconds = ingest(stack, credential, bodies)
+        copy_seconds = copy_baseline(owner, device_id, "")
+        _, mqtt_device, mqtt_credential = enrol(stack, "mqtt station")
+        mqtt_port = stack.devices.mqtt_port
+        mqtt_seconds = ingest_mqtt(mqtt_port, owner, mqtt_device, mqtt_credential)
+        api_samples, points = read_history(stack, token, device_id)
+        raw_samples, raw_rows = raw_aggregation(owner, device_id)
     mqtt_rate = MQTT_READINGS / mqtt_seconds
     platform_rate = READINGS / ingest_seconds
     copy_rate = READINGS / copy_seconds

@@ -16,7 +16,6 @@ import httpx
 import paho.mqtt.client as mqtt
 import pytest
 from bijmantra.devstack.stack import DevStack, running_stack
-from bijmantra.testkit.device_nats import LocalDeviceNats
 from websockets.asyncio.client import connect
 
 pytestmark = [pytest.mark.e2e]
@@ -50,15 +49,11 @@ class Site:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    devices = LocalDeviceNats(tmp_path_factory.mktemp("device-nats"))
-    devices.start()
-    try:
-        with running_stack(tmp_path_factory.mktemp("sensors"), env=devices.environment()) as stack:
-            site = Site(stack)
-            site.mqtt_port = devices.mqtt_port
-            yield site
-    finally:
-        devices.stop()
+    with running_stack(tmp_path_factory.mktemp("sensors"), device_edge=True) as stack:
+        assert stack.devices is not None
+        site = Site(stack)
+        site.mqtt_port = stack.devices.mqtt_port
+        yield site
 
 
 def enrol(site: Site) -> tuple[str, str]:

@@ -121,8 +121,9 @@ async def test_a_mixed_batch_stores_exactly_its_good_items(engine: AsyncEngine) 
         "1h",
     )
     points = msgspec.json.decode(msgspec.json.encode(hours))["points"]
-    assert len(points) == 4  # every hour bucket, the empty ones as gaps
-    assert [p["count"] for p in points].count(0) == 3
+    # every hour bucket starting in the window (the last one partly), the empty ones as gaps
+    assert len(points) == 5
+    assert [p["count"] for p in points].count(0) == 4
     [full] = [p for p in points if p["count"]]
     assert (full["min"], full["max"], full["mean"], full["count"]) == (20.0, 20.0, 20.0, 1)
     gap = next(p for p in points if not p["count"])
@@ -130,6 +131,22 @@ async def test_a_mixed_batch_stores_exactly_its_good_items(engine: AsyncEngine) 
     assert datetime.fromisoformat(points[0]["time"]) == (NOW - timedelta(hours=3)).replace(
         minute=0, second=0
     )
+    minutes = await org.history(
+        org.manager,
+        device_id,
+        "air_temperature",
+        (NOW - timedelta(minutes=5)).isoformat(),
+        NOW.isoformat(),
+        "1m",
+    )
+    by_minute = msgspec.json.decode(msgspec.json.encode(minutes))["points"]
+    first = (NOW - timedelta(minutes=5)).replace(second=0)
+    assert len(by_minute) == math.ceil((NOW - first) / timedelta(minutes=1))
+    [reading] = [p for p in by_minute if p["count"]]  # served from the 60-slot hour rows
+    assert datetime.fromisoformat(reading["time"]) == (NOW - timedelta(seconds=10)).replace(
+        second=0
+    )
+    assert (reading["min"], reading["mean"], reading["count"]) == (20.0, 20.0, 1)
     assert await count_rows(engine, org.tenant, "sensor_readings") == 2
 
 
@@ -141,11 +158,21 @@ async def test_another_organization_sees_nothing_and_cannot_send(engine: AsyncEn
         await other.enrolment.get(other.manager, device_id)
     assert await count_rows(engine, other.tenant, "sensor_readings") == 0
     assert await count_rows(engine, other.tenant, "sensor_rollups") == 0
+    assert await count_rows(engine, other.tenant, "sensor_minute_rollups") == 0
     assert await count_rows(engine, other.tenant, "sensor_devices") == 0
     secret = credential.split(".")[-1]
     with pytest.raises(Unauthorized):  # the device id under another organization's id
         await org.send(f"bjd.{other.tenant}.{device_id}.{secret}", [item(6, 1.0)])
 
+
+ROLLED = {
+    "1m": "SELECT m.hour + (s.i - 1) * interval '1 minute', s.lo, s.hi, s.total / s.n, s.n "
+    "FROM domain.sensor_minute_rollups m, unnest(m.minimum, m.maximum, m.total, m.count) "
+    "WITH ORDINALITY AS s(lo, hi, total, n, i) WHERE s.n > 0 ORDER BY 1",
+    "1h": "SELECT bucket, minimum, maximum, total / count, count "
+    "FROM domain.sensor_rollups WHERE resolution = :r ORDER BY bucket",
+}
+ROLLED["1d"] = ROLLED["1h"]
 
 series = st.lists(
     st.tuples(st.integers(0, 3 * 86_400), st.floats(-50, 70, allow_nan=False)),
@@ -184,15 +211,7 @@ async def test_rollups_equal_a_plain_sql_aggregate_of_the_raw_rows(
                     {"unit": unit_name},
                 )
             ).all()
-            rolled = (
-                await conn.execute(
-                    text(
-                        "SELECT bucket, minimum, maximum, total / count, count "
-                        "FROM domain.sensor_rollups WHERE resolution = :r ORDER BY bucket"
-                    ),
-                    {"r": resolution},
-                )
-            ).all()
+            rolled = (await conn.execute(text(ROLLED[resolution]), {"r": resolution})).all()
             assert [(r[0], r[1], r[2], r[4]) for r in rolled] == [
                 (e[0], e[1], e[2], e[4]) for e in expected
             ]

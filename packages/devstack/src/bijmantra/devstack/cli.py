@@ -42,6 +42,7 @@ def up(args: argparse.Namespace) -> None:
         log_dir=workdir / "logs",
         backup_dir=workdir / "backups",
         dedicated_org=args.dedicated_org or os.environ.get("BIJMANTRA_DEDICATED_ORG") == "1",
+        device_edge=True,
     )
 
     def on_signal(signum: int, _: object) -> None:
@@ -49,7 +50,11 @@ def up(args: argparse.Namespace) -> None:
 
     signal.signal(signal.SIGTERM, on_signal)
     try:
-        print("Starting PostgreSQL, NATS (JetStream), Redis and the mail catcher …", flush=True)
+        print(
+            "Starting PostgreSQL, NATS (JetStream), the device NATS (MQTT), Redis and the "
+            "mail catcher …",
+            flush=True,
+        )
         stack.start_servers()
         print("Migrated. Loading demo data …", flush=True)
         stack.seed(testdata=not args.no_demo_data)
@@ -69,6 +74,8 @@ def up(args: argparse.Namespace) -> None:
                 else ""
             )
             + f"  Token:  just token   (or: uv run bijmantra token)\n"
+            f"  MQTT:   {stack.mqtt_address}   (devices: user any, password = device credential,"
+            " topic bijmantra/t/<organization>/<device>)\n"
             f"  Mail:   {stack.maildir / 'new' if stack.maildir else stack.smtp_host}"
             "   (every message the platform sends, one file each)\n"
             f"  Logs:   {workdir / 'logs'}\n"

@@ -28,6 +28,7 @@ from bijmantra.adapters.postgres.identity import register_member
 from bijmantra.adapters.postgres.placement_admin import place_organization, provision_database
 from bijmantra.adapters.postgres.recovery import BackupLocation
 from bijmantra.domain.tenancy.placement import PlacementDatabase
+from bijmantra.testkit.device_nats import LocalDeviceNats
 from bijmantra.testkit.provision import ProvisionedDatabase, provision
 from bijmantra.testkit.servers import (
     LocalMailCatcher,
@@ -151,8 +152,12 @@ class DevStack:
     backup_dir: Path | None = None
     # Seed a second organization whose data lives in its own database (ADR 0102).
     dedicated_org: bool = False
-    _servers: list[LocalPostgres | LocalNats | LocalRedis | LocalMailCatcher] = field(
-        default_factory=list
+    # With the device edge on, a second NATS server with its MQTT listener and an auth
+    # callout answered by domain-api (ADR 0207): devices publish telemetry over MQTT.
+    device_edge: bool = False
+    devices: LocalDeviceNats | None = None
+    _servers: list[LocalPostgres | LocalNats | LocalRedis | LocalMailCatcher | LocalDeviceNats] = (
+        field(default_factory=list)
     )
 
     @property
@@ -184,7 +189,16 @@ class DevStack:
             self._start(catcher)
             self.smtp_host, self.smtp_port = "127.0.0.1", catcher.port
             self.maildir = catcher.maildir
+        if self.device_edge:
+            self.devices = LocalDeviceNats(self.workdir / "device-nats")
+            self._servers.append(self.devices)
+            self.devices.start()
         self.database = provision(owner_url)
+
+    @property
+    def mqtt_address(self) -> str:
+        """Where devices connect over MQTT 3.1.1 (empty without the device edge)."""
+        return f"mqtt://127.0.0.1:{self.devices.mqtt_port}" if self.devices else ""
 
     def local_nats(self) -> LocalNats:
         """The NATS server this stack started (chaos tests stop and restart it)."""
@@ -223,6 +237,7 @@ class DevStack:
             "DATABASE_OWNER_URL": self.database.owner_url,
             "WORKER_CLIENT_ID": WORKER_CLIENT_ID,
             "WORKER_CLIENT_SECRET": self.worker_client_secret,
+            **(self.devices.environment() if self.devices else {}),
             **self.env,
         }
 
@@ -474,13 +489,19 @@ def running_stack(
     env: dict[str, str] | None = None,
     ports: Ports | None = None,
     dedicated_org: bool = False,
+    device_edge: bool = False,
 ) -> Iterator[DevStack]:
     """Fresh servers, migrations, the demo seed and the four services, stopped on exit.
 
     The end-to-end tests' one way to get a stack; a failed start-up prints the service logs."""
     ports = ports or Ports(gateway=free_port(), fixed=frozenset())
     stack = DevStack(
-        workdir, ports, log_dir=workdir / "logs", env=dict(env or {}), dedicated_org=dedicated_org
+        workdir,
+        ports,
+        log_dir=workdir / "logs",
+        env=dict(env or {}),
+        dedicated_org=dedicated_org,
+        device_edge=device_edge,
     )
     try:
         stack.start_servers()

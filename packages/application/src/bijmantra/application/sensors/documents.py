@@ -45,6 +45,12 @@ class TelemetryBody(msgspec.Struct):
     readings: list[msgspec.Raw]
 
 
+class WholeTelemetryBody(msgspec.Struct):
+    """A batch whose every item parses: decoded in one pass."""
+
+    readings: list[ReadingBody]
+
+
 def decode(body: bytes, kind: type[Any], what: str) -> Any:
     """A request body as ``kind``, or a 422 naming what is wrong (400 if it is not JSON at
     all); no change is made."""

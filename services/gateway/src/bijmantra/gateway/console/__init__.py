@@ -18,6 +18,7 @@ from bijmantra.gateway.console.pages import (
     core,
     dashboard,
     distribution,
+    enrolment,
     germplasm,
     operations,
     sensors,
@@ -52,6 +53,7 @@ PAGES = (
     admin,
     live,
     operations,
+    enrolment,
     sensors,
     distribution,
 )

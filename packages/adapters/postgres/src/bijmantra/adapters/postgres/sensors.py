@@ -9,7 +9,7 @@ over the raw rows (ADR 0207).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -23,6 +23,7 @@ from bijmantra.domain.sensors import (
     MetricSpec,
     Placement,
     Reading,
+    Resolution,
     Window,
 )
 from bijmantra.kernel import Conflict, Page, PageRequest, TenantId
@@ -39,22 +40,32 @@ _DEVICE_NAMES = [c.strip() for c in _DEVICE_COLUMNS.split(",")]
 _SELECT_DEVICE = f"SELECT tenant_id, {_DEVICE_COLUMNS} FROM domain.sensor_devices"  # noqa: S608 (constant columns)
 _CURRENT = "nullif(current_setting('app.tenant_id', true), '')::uuid"
 
-# Insert what is new, then fold exactly the new rows into the three rollups; one round trip.
+# A batch arrives by binary COPY into this session's staging table (emptied at every commit).
+_STAGE = (
+    "CREATE TEMP TABLE IF NOT EXISTS sensor_reading_batch "
+    "(metric text NOT NULL, at timestamptz NOT NULL, value float8 NOT NULL) "
+    "ON COMMIT DELETE ROWS"
+)
+_COPY = "COPY pg_temp.sensor_reading_batch (metric, at, value) FROM STDIN (FORMAT BINARY)"
+_COPY_TYPES = ["text", "timestamptz", "float8"]
+
+# An hour's 60 minutes in order: each rollup array is scattered onto them.
+_SLOTS = "generate_series(0, 59) WITH ORDINALITY AS g(i, o) ORDER BY o"
+
+# Insert what is new, then fold exactly the new rows into the rollups; one statement. 1h and
+# 1d are a row per bucket; an hour's minutes are one row of four 60-slot arrays (ADR 0208).
 _STORE = f"""
-WITH batch AS (
-    SELECT * FROM unnest(%(metrics)s::text[], %(times)s::timestamptz[], %(values)s::float8[])
-        AS b(metric, at, value)
-), fresh AS (
+WITH fresh AS (
     INSERT INTO domain.sensor_readings (tenant_id, device_id, metric, at, value)
-    SELECT {_CURRENT}, %(device)s, metric, at, value FROM batch
+    SELECT {_CURRENT}, %(device)s, metric, at, value FROM pg_temp.sensor_reading_batch
     ON CONFLICT DO NOTHING
     RETURNING metric, at, value
-), folded AS (
+), coarse AS (
     INSERT INTO domain.sensor_rollups AS r
         (tenant_id, device_id, metric, resolution, bucket, minimum, maximum, total, count)
     SELECT {_CURRENT}, %(device)s, metric, res, date_trunc(unit, at, 'UTC') AS bucket,
            min(value), max(value), sum(value), count(*)
-    FROM fresh CROSS JOIN (VALUES ('1m', 'minute'), ('1h', 'hour'), ('1d', 'day')) AS u(res, unit)
+    FROM fresh CROSS JOIN (VALUES ('1h', 'hour'), ('1d', 'day')) AS u(res, unit)
     GROUP BY metric, res, bucket
     ORDER BY metric, res, bucket
     ON CONFLICT (tenant_id, device_id, metric, resolution, bucket) DO UPDATE SET
@@ -62,28 +73,83 @@ WITH batch AS (
         maximum = greatest(r.maximum, excluded.maximum),
         total = r.total + excluded.total,
         count = r.count + excluded.count
+), minutes AS (
+    SELECT metric, date_trunc('hour', at, 'UTC') AS hour,
+           extract(minute FROM at AT TIME ZONE 'UTC')::int AS slot,
+           min(value) AS lo, max(value) AS hi, sum(value) AS total, count(*) AS n
+    FROM fresh GROUP BY 1, 2, 3
+), hours AS (
+    SELECT metric, hour, array_agg(slot) AS slots, array_agg(lo) AS lo, array_agg(hi) AS hi,
+           array_agg(total) AS total, array_agg(n) AS n
+    FROM minutes GROUP BY metric, hour
+), fine AS (
+    INSERT INTO domain.sensor_minute_rollups AS r
+        (tenant_id, device_id, metric, hour, minimum, maximum, total, count)
+    SELECT {_CURRENT}, %(device)s, metric, hour,
+           ARRAY(SELECT lo[array_position(slots, i)] FROM {_SLOTS}),
+           ARRAY(SELECT hi[array_position(slots, i)] FROM {_SLOTS}),
+           ARRAY(SELECT coalesce(total[array_position(slots, i)], 0) FROM {_SLOTS}),
+           ARRAY(SELECT coalesce(n[array_position(slots, i)], 0) FROM {_SLOTS})
+    FROM hours ORDER BY metric, hour
+    ON CONFLICT (tenant_id, device_id, metric, hour) DO UPDATE SET
+        minimum = ARRAY(SELECT least(a, b) FROM unnest(r.minimum, excluded.minimum) AS x(a, b)),
+        maximum = ARRAY(SELECT greatest(a, b) FROM unnest(r.maximum, excluded.maximum) AS x(a, b)),
+        total = ARRAY(SELECT a + b FROM unnest(r.total, excluded.total) AS x(a, b)),
+        count = ARRAY(SELECT a + b FROM unnest(r.count, excluded.count) AS x(a, b))
 )
 SELECT count(*) FROM fresh
 """  # noqa: S608 (constant SQL; every value is a bound parameter)
 
-
-# Every bucket start of [start, end), its rollup or a gap, in order, as one JSON array.
-_SERIES = """
-SELECT coalesce(json_agg(json_build_object(
+# One bucket as JSON; times in ISO 8601 UTC ("+00:00"), gaps with null min/max/mean.
+_POINT = """json_build_object(
     'time', to_char(g AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"+00:00"'),
-    'min', r.minimum, 'max', r.maximum, 'mean', r.total / r.count, 'count', coalesce(r.count, 0)
-) ORDER BY g), '[]')::text
+    'min', r.lo, 'max', r.hi, 'mean', r.total / nullif(r.n, 0), 'count', coalesce(r.n, 0)
+) ORDER BY g"""
+
+# Every bucket starting in [start, end) (the last one may end after ``end``, as in the domain's
+# ``with_gaps``), its rollup or a gap, in order, as one JSON array. The
+# window's rollups are read by one index range scan and hash-joined to the bucket series
+# (a nested loop would probe the index once per bucket).
+_SERIES = f"""
+WITH r AS MATERIALIZED (
+    SELECT bucket, minimum AS lo, maximum AS hi, total, count AS n FROM domain.sensor_rollups
+    WHERE device_id = :device AND metric = :metric AND resolution = :res
+      AND bucket >= :start AND bucket < :end
+)
+SELECT coalesce(json_agg({_POINT}), '[]')::text
 FROM generate_series(
-    CAST(:start AS timestamptz), CAST(:end AS timestamptz) - CAST(:step AS interval),
+    CAST(:start AS timestamptz), CAST(:end AS timestamptz) - interval '1 microsecond',
     CAST(:step AS interval)
 ) AS g
-LEFT JOIN domain.sensor_rollups r
-    ON r.bucket = g AND r.device_id = :device AND r.metric = :metric AND r.resolution = :res
-"""
+LEFT JOIN r ON r.bucket = g
+"""  # noqa: S608 (constant SQL)
+
+_MINUTE_SERIES = f"""
+WITH r AS MATERIALIZED (
+    SELECT m.hour + (s.i - 1) * interval '1 minute' AS bucket, s.lo, s.hi, s.total, s.n
+    FROM domain.sensor_minute_rollups m,
+         unnest(m.minimum, m.maximum, m.total, m.count) WITH ORDINALITY AS s(lo, hi, total, n, i)
+    WHERE m.device_id = :device AND m.metric = :metric
+      AND m.hour >= date_trunc('hour', CAST(:start AS timestamptz), 'UTC') AND m.hour < :end
+      AND s.n > 0
+)
+SELECT coalesce(json_agg({_POINT}), '[]')::text
+FROM generate_series(
+    CAST(:start AS timestamptz), CAST(:end AS timestamptz) - interval '1 microsecond',
+    interval '1 minute'
+) AS g
+LEFT JOIN r ON r.bucket = g
+"""  # noqa: S608 (constant SQL)
 
 
 def _month(at: datetime) -> date:
     return at.astimezone(UTC).date().replace(day=1)
+
+
+def _months(first: date, last: date) -> Iterator[date]:
+    while first <= last:
+        yield first
+        first = (first + timedelta(days=32)).replace(day=1)
 
 
 class PartitionCache:
@@ -223,10 +289,11 @@ class PostgresSensorStore:
         """Create missing monthly partitions in a transaction of their own (committed even
         if the batch's is rolled back, so the cache never names a partition that is not)."""
         database = self._connection.engine.url.render_as_string(hide_password=True)
-        months = {(database, _month(r.at)) for r in readings}
+        times = [r.at for r in readings]
+        first, last = _month(min(times)), _month(max(times))
+        months = {(database, month) for month in _months(first, last)}
         if months <= self._partitions.months:
             return
-        first, last = min(m for _, m in months), max(m for _, m in months)
         async with self._connection.engine.begin() as own:
             await own.execute(
                 text("SELECT domain.sensor_reading_partitions(:first, :last)"),
@@ -242,15 +309,12 @@ class PostgresSensorStore:
             return 0
         await self._ensure_partitions(readings)
         driver = await driver_connection(self._connection)
-        cursor = await driver.execute(
-            _STORE,
-            {
-                "device": device_id,
-                "metrics": [r.metric for r in readings],
-                "times": [r.at for r in readings],
-                "values": [r.value for r in readings],
-            },
-        )
+        await driver.execute(_STAGE)
+        async with driver.cursor().copy(_COPY) as copy:
+            copy.set_types(_COPY_TYPES)
+            for reading in readings:
+                await copy.write_row((reading.metric, reading.at, reading.value))
+        cursor = await driver.execute(_STORE, {"device": device_id})
         row = await cursor.fetchone()
         return int(row[0]) if row else 0
 
@@ -269,15 +333,20 @@ class PostgresSensorStore:
     async def series(self, device_id: str, metric: str, window: Window) -> bytes:
         """Gap-filled buckets as one JSON array built by PostgreSQL (``generate_series`` left
         joined to the rollups): no Python object per point."""
-        rows = await self._rows(
-            _SERIES,
-            device=device_id,
-            metric=metric,
-            res=window.resolution.value,
-            start=window.start,
-            end=window.end,
-            step=window.resolution.step,
-        )
+        if window.resolution is Resolution.MINUTE:
+            rows = await self._rows(
+                _MINUTE_SERIES, device=device_id, metric=metric, start=window.start, end=window.end
+            )
+        else:
+            rows = await self._rows(
+                _SERIES,
+                device=device_id,
+                metric=metric,
+                res=window.resolution.value,
+                start=window.start,
+                end=window.end,
+                step=window.resolution.step,
+            )
         return str(rows[0][0]).encode()
 
     async def daily(

@@ -8,9 +8,10 @@ from typing import Any
 
 import msgspec
 from bijmantra.application.security import Action, Permission
+from bijmantra.gateway.console.charts import polyline
 from bijmantra.gateway.console.paging import document
 from bijmantra.gateway.console.web import PREFIX, view
-from bijmantra.kernel import PageRequest
+from bijmantra.kernel import PageRequest, ValidationFailed
 from litestar import Request, get, post
 from litestar.datastructures import State
 from litestar.response import Redirect, Template
@@ -19,6 +20,7 @@ READ = Permission("sensors", Action.READ)
 WRITE = Permission("sensors", Action.WRITE)
 SPANS = {"1m": timedelta(hours=6), "1h": timedelta(days=7), "1d": timedelta(days=90)}
 PAGE = PageRequest(0, 100)
+LIVE_SPAN, LIVE_AHEAD, LIVE_POINTS = timedelta(hours=1), timedelta(minutes=5), 600
 
 
 @get(f"{PREFIX}/devices", name="console:devices")
@@ -57,6 +59,8 @@ async def device(request: Request[Any, Any, Any], state: State, device_id: str) 
             )
         )
     points = [p for p in history["points"] if p["count"]]
+    live = await _recent(state, page.token, device_id, metric) if metric else []
+    chart = polyline(live)
     return page.render(
         "sensors/device.html",
         device=found,
@@ -66,7 +70,34 @@ async def device(request: Request[Any, Any, Any], state: State, device_id: str) 
         resolutions=list(SPANS),
         points=points,
         gaps=len(history["points"]) - len(points),
+        live=msgspec.json.encode(live).decode(),
+        chart=chart,
+        latest=live[-1] if live else None,
+        unit=history.get("unit", ""),
     )
+
+
+async def _recent(state: State, token: str, device_id: str, metric: str) -> list[tuple[int, float]]:
+    """The live chart's first points: the last hour's raw readings (newest 600), as
+    (epoch milliseconds, value); none when the hour holds more than a raw read returns."""
+    now = datetime.now(UTC)
+    try:
+        raw = document(
+            await state.sensors.history(
+                token,
+                device_id,
+                metric,
+                (now - LIVE_SPAN).isoformat(),
+                (now + LIVE_AHEAD).isoformat(),
+                "raw",
+            )
+        )
+    except ValidationFailed:
+        return []
+    return [
+        (int(datetime.fromisoformat(p["time"]).timestamp() * 1000), float(p["value"]))
+        for p in raw["points"][-LIVE_POINTS:]
+    ]
 
 
 @get(f"{PREFIX}/alerts", name="console:alerts")

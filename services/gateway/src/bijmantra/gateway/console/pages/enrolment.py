@@ -1,0 +1,109 @@
+"""The enrolment wizard: the four steps of ADR 0207 as pages, each one call and one state.
+
+1. Register (profile, placement) → 2. issue a one-time claim code, shown once → 3. the
+device claims it (the page waits) → 4. commissioned by its first valid reading (the page
+waits). Which step a device is on is its enrolment state, read from domain-api each time;
+the waiting steps follow the device's ``sensors.device.*`` events over ``/app/ws``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from bijmantra.application.security import Action, Permission
+from bijmantra.gateway.console.paging import document
+from bijmantra.gateway.console.web import PREFIX, fragment, view
+from bijmantra.kernel import FieldError, ValidationFailed
+from litestar import Request, get, post
+from litestar.datastructures import State
+from litestar.response import Redirect, Template
+
+WRITE = Permission("sensors", Action.WRITE)
+# Enrolment state -> the wizard step it waits on (1-based); commissioned is past the last.
+STEPS = ("Register", "Issue a claim code", "Device claims it", "First reading")
+STEP_OF = {"registered": 2, "claim_issued": 3, "claimed": 4, "commissioned": 5, "revoked": 0}
+
+
+def _field(form: Any, name: str) -> str:
+    value = form.get(name, "")
+    return value.strip() if isinstance(value, str) else ""
+
+
+@get(f"{PREFIX}/devices/new", name="console:device-new")
+async def new_device(request: Request[Any, Any, Any], state: State) -> Template:
+    """Step 1: the placement and the profile (a profile can be made here first)."""
+    page = view(request)
+    page.require(WRITE)
+    profiles = msgspec.json.decode(await state.sensors.profiles(page.token))
+    return page.render("sensors/enrol_new.html", profiles=profiles, steps=STEPS, step=1)
+
+
+@post(f"{PREFIX}/device-profiles", name="console:profile-create")
+async def create_profile(request: Request[Any, Any, Any], state: State) -> Redirect:
+    page = view(request)
+    page.require(WRITE)
+    form = await request.form()
+    try:
+        low, high = float(_field(form, "minimum")), float(_field(form, "maximum"))
+    except ValueError:
+        raise ValidationFailed(
+            "Minimum and maximum must be numbers", [FieldError("minimum", "not a number")]
+        ) from None
+    metric = {"name": _field(form, "metric"), "unit": _field(form, "unit")}
+    body = {"name": _field(form, "name"), "metrics": [{**metric, "minimum": low, "maximum": high}]}
+    await state.sensors.create_profile(page.token, msgspec.json.encode(body))
+    return Redirect(f"{PREFIX}/devices/new")
+
+
+@post(f"{PREFIX}/devices", name="console:device-register")
+async def register(request: Request[Any, Any, Any], state: State) -> Redirect:
+    page = view(request)
+    page.require(WRITE)
+    form = await request.form()
+    body: dict[str, Any] = {
+        "name": _field(form, "name"),
+        "profileId": _field(form, "profileId"),
+        "locationDbId": _field(form, "locationDbId"),
+    }
+    for optional in ("studyDbId", "seedStore"):
+        if value := _field(form, optional):
+            body[optional] = value
+    created = document(await state.sensors.register(page.token, msgspec.json.encode(body)))
+    return Redirect(f"{PREFIX}/devices/{created['deviceId']}/enrol")
+
+
+def _render(
+    request: Request[Any, Any, Any], device: dict[str, Any], claim: dict[str, Any] | None
+) -> Template:
+    page = view(request)
+    template = "sensors/_enrol_steps.html" if fragment(request) else "sensors/enrol.html"
+    return page.render(
+        template,
+        device=device,
+        steps=STEPS,
+        step=STEP_OF.get(device["state"], 0),
+        claim=claim,
+    )
+
+
+@get(f"{PREFIX}/devices/{{device_id:str}}/enrol", name="console:device-enrol")
+async def enrol(request: Request[Any, Any, Any], state: State, device_id: str) -> Template:
+    """Steps 2-4 of one device: what it waits on now, from its enrolment state."""
+    page = view(request)
+    page.require(WRITE)
+    return _render(request, document(await state.sensors.device(page.token, device_id)), None)
+
+
+@post(f"{PREFIX}/devices/{{device_id:str}}/claim-code", name="console:device-claim-code")
+async def issue_claim_code(
+    request: Request[Any, Any, Any], state: State, device_id: str
+) -> Template:
+    """Step 2: the code is shown in this response only (never in a URL, never stored)."""
+    page = view(request)
+    page.require(WRITE)
+    issued = document(await state.sensors.issue_claim(page.token, device_id))
+    return _render(request, issued, issued)
+
+
+ROUTES = [new_device, create_profile, register, enrol, issue_claim_code]

@@ -1,0 +1,90 @@
+// Sensor pages over /app/ws: the enrolment wizard moves on by itself when the device claims
+// its code or sends its first reading, and the live chart draws each reading as it arrives.
+// Without this file both pages still work (reload to see the latest).
+"use strict";
+
+function followDevice(deviceId, events, onEvent, onSubscribed) {
+  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+  const socket = new WebSocket(`${scheme}//${location.host}/app/ws`);
+  socket.addEventListener("message", (message) => {
+    const frame = JSON.parse(message.data);
+    if (frame.type === "ready") {
+      socket.send(JSON.stringify({ type: "subscribe", events, resources: [deviceId] }));
+    } else if (frame.type === "subscribed") {
+      onSubscribed();
+    } else if (frame.type === "ping") {
+      socket.send(JSON.stringify({ type: "pong" }));
+    } else if (frame.type === "event") {
+      onEvent(frame.event);
+    } else if (frame.type === "events") {
+      frame.events.forEach(onEvent);
+    }
+  });
+  return socket;
+}
+
+const DEVICE_EVENTS = ["claim_issued", "claimed", "commissioned", "revoked"]
+  .map((verb) => `sensors.device.${verb}`);
+const followed = new Set(); // one socket per device and page, whatever htmx swaps in
+
+function followEnrolment() {
+  const steps = document.getElementById("enrol-steps");
+  if (!steps || followed.has(`enrol:${steps.dataset.enrol}`)) return;
+  const id = steps.dataset.enrol;
+  followed.add(`enrol:${id}`);
+  const refresh = () => htmx.ajax("GET", `/app/devices/${encodeURIComponent(id)}/enrol`,
+    { target: "#enrol-steps", swap: "outerHTML" });
+  followDevice(id, DEVICE_EVENTS, refresh, () => {
+    document.body.dataset.live = "subscribed";
+    refresh(); // a step taken before the subscription
+  });
+}
+
+// The chart keeps the newest points (time in ms, value) and redraws its polyline.
+const MAX_POINTS = 600;
+
+function drawChart(figure, series) {
+  const svg = figure.querySelector("svg");
+  const [width, height, pad] = [600, 200, 24];
+  const line = svg.querySelector("polyline");
+  if (!series.length) return;
+  const times = series.map((p) => p[0]);
+  const values = series.map((p) => p[1]);
+  const [t0, t1] = [Math.min(...times), Math.max(...times)];
+  let [lo, hi] = [Math.min(...values), Math.max(...values)];
+  if (hi === lo) { lo -= 1; hi += 1; }
+  const x = (t) => pad + (t1 === t0 ? 0.5 : (t - t0) / (t1 - t0)) * (width - 2 * pad);
+  const y = (v) => height - pad - ((v - lo) / (hi - lo)) * (height - 2 * pad);
+  line.setAttribute("points", series.map((p) => `${x(p[0]).toFixed(1)},${y(p[1]).toFixed(1)}`).join(" "));
+  svg.querySelector("[data-label=high]").textContent = hi.toFixed(2);
+  svg.querySelector("[data-label=low]").textContent = lo.toFixed(2);
+  figure.dataset.count = String(series.length);
+}
+
+function followChart() {
+  const figure = document.getElementById("live-chart");
+  if (!figure || followed.has(`chart:${figure.dataset.device}`)) return;
+  followed.add(`chart:${figure.dataset.device}`);
+  const metric = figure.dataset.metric;
+  const series = JSON.parse(figure.dataset.series || "[]");
+  const latest = document.getElementById("latest");
+  followDevice(figure.dataset.device, ["sensors.telemetry.received"], (event) => {
+    const data = event.data || {};
+    (data.metrics || []).forEach((name, i) => {
+      if (name !== metric) return;
+      series.push([Date.parse(data.times[i]), Number(data.values[i])]);
+    });
+    series.sort((a, b) => a[0] - b[0]);
+    series.splice(0, Math.max(0, series.length - MAX_POINTS));
+    drawChart(figure, series);
+    const last = series[series.length - 1];
+    if (last) latest.textContent = `${last[1]} ${figure.dataset.unit} at ${new Date(last[0]).toISOString()}`;
+  }, () => { figure.dataset.live = "subscribed"; });
+}
+
+function followSensors() {
+  followEnrolment();
+  followChart();
+}
+document.addEventListener("DOMContentLoaded", followSensors);
+document.addEventListener("htmx:afterSettle", followSensors);

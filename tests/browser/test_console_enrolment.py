@@ -1,0 +1,144 @@
+"""The enrolment wizard and the live chart in a real browser: a profile and a device made in
+the console, the claim code issued there, the device's claim and first reading moving the
+page on by themselves (over /app/ws), then its readings drawn as they arrive. A read-only
+member is refused the wizard; another organization's member finds no such device."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+from bijmantra.devstack.stack import DevStack
+from playwright.sync_api import Browser, BrowserContext, Page, expect
+
+from tests.browser.conftest import Member, axe_violations, sign_in
+
+WAIT = 30_000  # ms before a missing live update counts as a failure (not a performance bound)
+
+
+def send(stack: DevStack, credential: str, value: float) -> None:
+    reading = {"metric": "soil_moisture", "time": datetime.now(UTC).isoformat(), "value": value}
+    sent = httpx.post(
+        f"{stack.gateway_url}/api/v1/telemetry",
+        json={"readings": [reading]},
+        headers={"Authorization": f"Device {credential}"},
+        timeout=30,
+    )
+    assert sent.status_code == 200, sent.text
+
+
+@pytest.fixture(scope="module")
+def enrolled(page_module: Page, console_stack: DevStack) -> dict[str, str]:
+    """Walk the wizard once; later tests look at what it made."""
+    page = page_module
+    page.goto("/app/devices")
+    page.get_by_role("link", name="Enrol a device").click()
+    expect(page.get_by_role("heading", name="Step 1: register the device")).to_be_visible()
+    if not page.get_by_label("Profile name").is_visible():  # open by itself with no profile
+        page.locator("summary", has_text="New device profile").click()
+    page.get_by_label("Profile name").fill("wizard soil probe")
+    page.get_by_label("Metric (e.g. air_temperature)").fill("soil_moisture")
+    page.get_by_label("Unit (e.g. degC)").fill("%")
+    page.get_by_label("Valid minimum").fill("0")
+    page.get_by_label("Valid maximum").fill("100")
+    page.get_by_role("button", name="Create profile").click()
+    page.get_by_label("Device name").fill("Plot 7 probe")
+    page.get_by_label("Profile", exact=True).select_option(label="wizard soil probe (soil_moisture)")
+    page.get_by_label("Location (locationDbId)").fill("plot-7")
+    page.get_by_role("button", name="Register device").click()
+    expect(page).to_have_url(re.compile(r"/app/devices/[^/]+/enrol$"))
+    device_id = page.url.rsplit("/", 2)[-2]
+    expect(page.locator("[aria-current=step]")).to_contain_text("Issue a claim code")
+    assert axe_violations(page) == []
+    page.get_by_role("button", name="Issue claim code").click()
+    code = page.locator("#claim-code").inner_text().strip()
+    assert code.startswith("bjc.")
+    expect(page.locator("[aria-current=step]")).to_contain_text("Device claims it")
+    expect(page.locator("body")).to_have_attribute("data-live", "subscribed", timeout=WAIT)
+    claimed = httpx.post(
+        f"{console_stack.gateway_url}/api/v1/devices/claim", json={"claimCode": code}, timeout=30
+    )
+    assert claimed.status_code == 200, claimed.text
+    # No reload: the device's claim reaches the page over /app/ws.
+    expect(page.get_by_role("heading", name="Step 4: waiting for the first reading")).to_be_visible(
+        timeout=WAIT
+    )
+    expect(page.locator("#claim-code")).to_have_text(code)  # still shown, not fetched again
+    credential = claimed.json()["data"]["credential"]
+    send(console_stack, credential, 31.5)
+    expect(page.get_by_role("heading", name="Enrolled")).to_be_visible(timeout=WAIT)
+    assert axe_violations(page) == []
+    return {"deviceId": device_id, "credential": credential}
+
+
+@pytest.fixture(scope="module")
+def page_module(breeder_context: BrowserContext) -> Iterator[Page]:
+    opened = breeder_context.new_page()
+    yield opened
+    opened.close()
+
+
+def test_the_wizard_walks_a_device_through_its_four_steps(
+    enrolled: dict[str, str], page_module: Page, console_stack: DevStack
+) -> None:
+    token = console_stack.login()
+    with httpx.Client(
+        base_url=console_stack.gateway_url, headers={"Authorization": f"Bearer {token}"}
+    ) as api:
+        device = api.get(f"/api/v1/devices/{enrolled['deviceId']}").json()["data"]
+    assert device["state"] == "commissioned"
+    assert device["locationDbId"] == "plot-7"
+    assert device["name"] == "Plot 7 probe"
+
+
+def test_the_live_chart_draws_each_reading_as_it_arrives(
+    enrolled: dict[str, str], page_module: Page, console_stack: DevStack
+) -> None:
+    page = page_module
+    page.get_by_role("link", name="See its readings live").click()
+    chart = page.locator("#live-chart")
+    expect(chart).to_have_attribute("data-count", "1")  # the first reading, drawn by the server
+    expect(page.locator("#latest")).to_contain_text("31.5")
+    expect(chart).to_have_attribute("data-live", "subscribed", timeout=WAIT)
+    send(console_stack, enrolled["credential"], 42.25)
+    expect(page.locator("#latest")).to_contain_text("42.25", timeout=WAIT)
+    expect(chart).to_have_attribute("data-count", "2")
+    expect(chart.locator("[data-label=high]")).to_have_text("42.25")
+    assert chart.locator("polyline").get_attribute("points").count(",") == 2
+    assert axe_violations(page) == []
+
+
+@pytest.fixture(scope="module")
+def reader_context(
+    browser: Browser, console_stack: DevStack, demo_viewer: Member
+) -> Iterator[BrowserContext]:
+    context = browser.new_context(base_url=console_stack.gateway_url)
+    sign_in(context, console_stack.gateway_url, demo_viewer.email, demo_viewer.password).close()
+    yield context
+    context.close()
+
+
+def test_a_read_only_member_is_refused_the_wizard(
+    enrolled: dict[str, str], reader_context: BrowserContext
+) -> None:
+    page = reader_context.new_page()
+    page.goto("/app/devices")
+    expect(page.get_by_role("link", name="Enrol a device")).to_have_count(0)
+    assert page.request.get("/app/devices/new").status == 403
+    assert page.request.get(f"/app/devices/{enrolled['deviceId']}/enrol").status == 403
+    page.goto(f"/app/devices/{enrolled['deviceId']}")  # reading is allowed
+    expect(page.locator("#live-chart")).to_be_visible()
+    page.close()
+
+
+def test_another_organization_finds_no_such_device(
+    enrolled: dict[str, str], browser: Browser, console_stack: DevStack, viewer: Member
+) -> None:
+    context = browser.new_context(base_url=console_stack.gateway_url)
+    sign_in(context, console_stack.gateway_url, viewer.email, viewer.password).close()
+    page = context.new_page()
+    assert page.request.get(f"/app/devices/{enrolled['deviceId']}").status == 404
+    context.close()
