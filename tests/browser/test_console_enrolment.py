@@ -12,9 +12,9 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 from bijmantra.devstack.stack import DevStack
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import BrowserContext, Page, expect
 
-from tests.browser.conftest import Member, axe_violations, sign_in
+from tests.browser.conftest import axe_violations
 
 WAIT = 30_000  # ms before a missing live update counts as a failure (not a performance bound)
 
@@ -46,7 +46,8 @@ def enrolled(page_module: Page, console_stack: DevStack) -> dict[str, str]:
     page.get_by_label("Valid maximum").fill("100")
     page.get_by_role("button", name="Create profile").click()
     page.get_by_label("Device name").fill("Plot 7 probe")
-    page.get_by_label("Profile", exact=True).select_option(label="wizard soil probe (soil_moisture)")
+    profile = page.get_by_label("Profile", exact=True)
+    profile.select_option(label="wizard soil probe (soil_moisture)")
     page.get_by_label("Location (locationDbId)").fill("plot-7")
     page.get_by_role("button", name="Register device").click()
     expect(page).to_have_url(re.compile(r"/app/devices/[^/]+/enrol$"))
@@ -111,20 +112,10 @@ def test_the_live_chart_draws_each_reading_as_it_arrives(
     assert axe_violations(page) == []
 
 
-@pytest.fixture(scope="module")
-def reader_context(
-    browser: Browser, console_stack: DevStack, demo_viewer: Member
-) -> Iterator[BrowserContext]:
-    context = browser.new_context(base_url=console_stack.gateway_url)
-    sign_in(context, console_stack.gateway_url, demo_viewer.email, demo_viewer.password).close()
-    yield context
-    context.close()
-
-
 def test_a_read_only_member_is_refused_the_wizard(
-    enrolled: dict[str, str], reader_context: BrowserContext
+    enrolled: dict[str, str], viewer_context: BrowserContext
 ) -> None:
-    page = reader_context.new_page()
+    page = viewer_context.new_page()
     page.goto("/app/devices")
     expect(page.get_by_role("link", name="Enrol a device")).to_have_count(0)
     assert page.request.get("/app/devices/new").status == 403
@@ -135,10 +126,9 @@ def test_a_read_only_member_is_refused_the_wizard(
 
 
 def test_another_organization_finds_no_such_device(
-    enrolled: dict[str, str], browser: Browser, console_stack: DevStack, viewer: Member
+    enrolled: dict[str, str], outsider_context: BrowserContext
 ) -> None:
-    context = browser.new_context(base_url=console_stack.gateway_url)
-    sign_in(context, console_stack.gateway_url, viewer.email, viewer.password).close()
-    page = context.new_page()
+    page = outsider_context.new_page()
     assert page.request.get(f"/app/devices/{enrolled['deviceId']}").status == 404
-    context.close()
+    assert page.request.get(f"/app/devices/{enrolled['deviceId']}/enrol").status == 404
+    page.close()
