@@ -240,6 +240,15 @@ def _open(uow: SensorsUnitOfWork, tenant_id: TenantId, firing: Firing) -> Alert:
     return alert
 
 
+def _readings(data: dict[str, Any], metrics: set[str]) -> dict[str, list[tuple[datetime, float]]]:
+    """The event's readings of the given metrics, by metric, in the batch's order."""
+    by_metric: dict[str, list[tuple[datetime, float]]] = {}
+    for metric, at, value in zip(data["metrics"], data["times"], data["values"], strict=True):
+        if metric in metrics:
+            by_metric.setdefault(metric, []).append((datetime.fromisoformat(at), float(value)))
+    return by_metric
+
+
 @dataclass
 class EvaluateTelemetry:
     """Consumer of ``sensors.telemetry.received``: run the device's rules over the batch."""
@@ -250,14 +259,15 @@ class EvaluateTelemetry:
         tenant = TenantId(uuid.UUID(event.tenant_id))
         data = event.data
         device_id = str(data["deviceId"])
-        by_metric: dict[str, list[tuple[datetime, float]]] = {}
-        for metric, at, value in zip(data["metrics"], data["times"], data["values"], strict=True):
-            by_metric.setdefault(metric, []).append((datetime.fromisoformat(at), float(value)))
         async with self.uow(tenant) as uow:
             device = await uow.sensors.device(device_id)
             if device is None:
                 return
-            for rule in await uow.alerts.rules_for(device_id, device.profile_id):
+            rules = await uow.alerts.rules_for(device_id, device.profile_id)
+            if not rules:
+                return  # most batches: nothing to parse (a batch holds up to 10,000 readings)
+            by_metric = _readings(data, {rule.metric for rule in rules})
+            for rule in rules:
                 readings = by_metric.get(rule.metric)
                 if not readings:
                     continue
