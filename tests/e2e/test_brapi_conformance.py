@@ -125,6 +125,21 @@ def operations(modules: tuple[str, ...] = MODULES) -> set[tuple[str, str]]:
     }
 
 
+# Genotyping operations over documents (the genotype views have their own e2e module).
+GENOTYPING_DOCUMENTS = ("/samples", "/plates", "/maps", "/markerpositions", "/vendor")
+
+
+def served_operations() -> set[tuple[str, str]]:
+    """Core, Germplasm and Phenotyping, and the Genotyping operations over documents."""
+    prefixes = GENOTYPING_DOCUMENTS + tuple("/search" + p for p in GENOTYPING_DOCUMENTS)
+    genotyping = {
+        (method, path)
+        for method, path in operations(("BrAPI-Genotyping",))
+        if path.startswith(prefixes)
+    }
+    return operations() | genotyping
+
+
 CHECKS = "not_a_server_error,response_schema_conformance,content_type_conformance"
 MAX_EXAMPLES = int(os.environ.get("BRAPI_FUZZ_EXAMPLES", "5"))
 SEED = int(os.environ.get("BRAPI_FUZZ_SEED", "20261122"))
@@ -158,10 +173,7 @@ ERROR_ENVELOPE = {
 
 def fuzz_spec(spec_dir: Path) -> dict[str, object]:
     spec = _v21_spelling(yaml.safe_load((spec_dir / "brapi_openapi_all.nullable.yaml").read_text()))
-    lines = (spec_dir / "calls-matrix-v2.1.tsv").read_text().splitlines()[1:]
-    kept = {
-        path for module, _, path, *_ in (line.split("\t") for line in lines) if module in MODULES
-    }
+    kept = {path for _, path in served_operations()}
     spec["paths"] = {path: item for path, item in spec["paths"].items() if path in kept}
     for name, response in spec["components"]["responses"].items():
         if name[:3] in {"400", "401", "403", "404"}:
@@ -395,7 +407,8 @@ def exercise_every_operation(api: Recorder) -> None:
         "seedLotDbId": lot1["seedLotDbId"],
         "breedingMethodDbId": "breeding_method1",
     }
-    for method, path in sorted(operations()):
+    ids |= exercise_genotyping_documents(api, ids)
+    for method, path in sorted(served_operations()):
         if method != "GET" or "searchResultsDbId" in path:
             continue
         api.call("GET", path, ids, params={"pageSize": 5} if "{" not in path else None)
@@ -461,7 +474,9 @@ def exercise_every_operation(api: Recorder) -> None:
         },
     )
 
-    for path in sorted(p for m, p in operations() if m == "POST" and p.startswith("/search/")):
+    for path in sorted(
+        p for m, p in served_operations() if m == "POST" and p.startswith("/search/")
+    ):
         search_id = api.call(
             "POST",
             path,
@@ -469,6 +484,100 @@ def exercise_every_operation(api: Recorder) -> None:
         )
         api.call("GET", path + "/{searchResultsDbId}", search_id, params={"pageSize": 2})
     update_phenotyping(api, ids)
+    update_genotyping_documents(api, ids)
+
+
+def exercise_genotyping_documents(api: Recorder, ids: dict[str, str]) -> dict[str, str]:
+    """A plate of the study and two samples on it (one through its unit); the Test Server's
+    map. Returns the ids the GET loop needs."""
+    [plate] = api.create(
+        "/plates",
+        {"plateName": "P1", "plateFormat": "PLATE_96", "studyDbId": ids["unitStudyDbId"]},
+    )
+    assert (plate["trialDbId"], plate["programDbId"]) == (ids["trialDbId"], ids["programDbId"])
+    [by_unit, by_germplasm] = api.create(
+        "/samples",
+        {
+            "sampleName": "S1",
+            "observationUnitDbId": ids["observationUnitDbId"],
+            "plateDbId": plate["plateDbId"],
+            "well": "A1",
+        },
+        {
+            "sampleName": "S2",
+            "germplasmDbId": ids["germplasmDbId"],
+            "plateDbId": plate["plateDbId"],
+            "row": "H",
+            "column": 12,
+            "sampleType": "DNA",
+        },
+    )
+    assert by_unit["germplasmDbId"] == ids["germplasmDbId"]  # the unit's germplasm
+    assert (by_unit["well"], by_unit["plateName"]) == ("A01", "P1")
+    assert by_germplasm["well"] == "H12"
+    plates = [
+        {
+            "clientPlateId": "cp-1",
+            "sampleSubmissionFormat": "PLATE_96",
+            "samples": [
+                {"clientSampleId": "a", "well": "A1"},
+                {"clientSampleId": "b", "row": "B", "column": 1},
+            ],
+        }
+    ]
+    submission = {"clientId": "c-1", "numberOfSamples": 2, "sampleType": "DNA", "plates": plates}
+    submitted = api.call("POST", "/vendor/plates", json=submission)
+    order = api.call(
+        "POST", "/vendor/orders", json={**submission, "serviceIds": ["vendor_spec_platform1"]}
+    )
+    return {
+        "plateDbId": plate["plateDbId"],
+        "sampleDbId": by_unit["sampleDbId"],
+        "otherSampleDbId": by_germplasm["sampleDbId"],
+        "mapDbId": "genome_map1",
+        "submissionId": submitted["submissionId"],
+        "orderId": order["orderId"],
+    }
+
+
+def update_genotyping_documents(api: Recorder, ids: dict[str, str]) -> None:
+    sample = api.call("GET", "/samples/{sampleDbId}", ids)
+    plate = api.call("GET", "/plates/{plateDbId}", ids)
+    moved = api.call(
+        "PUT",
+        "/samples/{sampleDbId}",
+        ids,
+        json={**sample, "well": "B01", "row": None, "column": None},
+    )
+    assert (moved["row"], moved["column"]) == ("B", 1)
+    api.call("PUT", "/samples", json={ids["sampleDbId"]: {**moved, "sampleName": "S1b"}})
+    api.call("PUT", "/plates", json={ids["plateDbId"]: {**plate, "plateBarcode": "0042"}})
+    groups = api.call("GET", "/maps/{mapDbId}/linkagegroups", ids)["data"]
+    positions = api.call("GET", "/markerpositions", params={"mapDbId": ids["mapDbId"]})["data"]
+    assert groups == [
+        {
+            "additionalInfo": None,
+            "linkageGroupName": "Chromosome 1",
+            "markerCount": len(positions),
+            "maxPosition": max(p["position"] for p in positions),
+        }
+    ]
+    the_map = api.call("GET", "/maps/{mapDbId}", ids)
+    assert (the_map["markerCount"], the_map["linkageGroupCount"]) == (len(positions), 1)
+    wells = api.call("GET", "/vendor/plates/{submissionId}", ids)["plates"][0]["samples"]
+    assert [w["well"] for w in wells] == ["A01", "B01"]
+    [order] = api.call("GET", "/vendor/orders", params={"orderId": ids["orderId"]})["data"]
+    assert order["serviceIds"] == ["vendor_spec_platform1"]
+    [on_order] = api.call("GET", "/vendor/orders/{orderId}/plates", ids)["data"]
+    assert on_order["clientPlateId"] == "cp-1"
+    assert api.call("GET", "/vendor/orders/{orderId}/status", ids) == {"status": "registered"}
+    for status in ("received", "inProgress"):  # the lab's extension: not a spec operation
+        moved = api.client.post(f"/brapi/v2/vendor/orders/{ids['orderId']}/status", json=[status])
+        assert moved.status_code == 200, moved.text
+    assert api.call("GET", "/vendor/orders/{orderId}/status", ids) == {"status": "inProgress"}
+    found = api.call("POST", "/search/samples", json={"plateDbIds": [ids["plateDbId"]]})
+    page = api.call("GET", "/search/samples/{searchResultsDbId}", found)["data"]
+    assert sorted(s["sampleName"] for s in page) == ["S1b", "S2"]
 
 
 POINT = {"type": "Feature", "geometry": {"type": "Point", "coordinates": [77.2, 28.6]}}
@@ -609,10 +718,12 @@ def recorded(client: httpx.Client) -> Recorder:
     return api
 
 
-def test_all_140_operations_answer_and_conform_to_the_official_schemas(recorded: Recorder) -> None:
+def test_every_served_operation_answers_and_conforms_to_the_official_schemas(
+    recorded: Recorder,
+) -> None:
     exercised = {(method, template) for method, template, *_ in recorded.seen}
-    assert exercised == operations()
-    assert len(exercised) == 91 + 49
+    assert exercised == served_operations()
+    assert len(exercised) == 91 + 49 + 19 + 8
     for method, template, params, status, body in recorded.seen:
         concrete = re.sub(r"\{\w+\}", "x", template)
         validate(method, concrete, params, status, body)
@@ -660,3 +771,94 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(
     """Generated requests for every Core, Germplasm and Phenotyping operation (bounded for CI)."""
     failures = fuzz_operations(stack.gateway_url, stack.login(), SPEC_DIR)
     assert failures == []
+
+
+def test_genotyping_documents_stay_in_their_organization_and_keep_their_rules(
+    stack: DevStack, client: httpx.Client, recorded: Recorder
+) -> None:
+    [sample] = client.get("/brapi/v2/samples", params={"sampleName": "S2"}).json()["result"]["data"]
+    plate_id = sample["plateDbId"]
+    before = client.get("/brapi/v2/samples", params={"plateDbId": plate_id}).json()["result"]
+    for bad, status in (
+        ({"sampleName": "x", "germplasmDbId": sample["germplasmDbId"]}, 201),  # control
+        ({**sample, "sampleDbId": None, "sampleName": "late", "well": "H12"}, 422),  # taken
+        ({"sampleName": "x", "plateDbId": plate_id, "well": "Z99"}, 400),  # names no one
+        (
+            {
+                "sampleName": "x",
+                "germplasmDbId": sample["germplasmDbId"],
+                "well": "I1",
+                "plateDbId": plate_id,
+            },
+            422,
+        ),  # no row I on a 96-well plate
+        ({"sampleName": "x", "germplasmDbId": "no-such-germplasm"}, 422),
+    ):
+        answer = client.post("/brapi/v2/samples", json=[bad])
+        if status == 201:
+            assert answer.status_code == 200, answer.text
+            continue
+        assert answer.status_code == status, (bad, answer.text)
+        assert answer.json()["metadata"]["status"][0]["messageType"] == "ERROR"
+    after = client.get("/brapi/v2/samples", params={"plateDbId": plate_id}).json()["result"]
+    assert after == before
+
+    email = f"outsider-{uuid.uuid4().hex[:8]}@example.org"
+    stack.register_member(email, "pw-123456", ["breeder"])
+    outsider = {"Authorization": f"Bearer {stack.login(email, 'pw-123456')}"}
+    for path in (
+        f"/samples/{sample['sampleDbId']}",
+        f"/plates/{plate_id}",
+        "/maps/genome_map1",
+        "/maps/genome_map1/linkagegroups",
+    ):
+        foreign = client.get(f"/brapi/v2{path}", headers=outsider)
+        assert foreign.status_code == 404, (path, foreign.text)
+        assert foreign.json()["result"] is None
+    listed = client.get("/brapi/v2/samples", headers=outsider).json()["result"]["data"]
+    assert listed == []
+    borrowed = client.post(
+        "/brapi/v2/samples",
+        json=[{"sampleName": "x", "germplasmDbId": sample["germplasmDbId"]}],
+        headers=outsider,
+    )
+    assert borrowed.status_code == 422, borrowed.text
+
+    [order] = client.get("/brapi/v2/vendor/orders").json()["result"]["data"]
+    status_path = f"/brapi/v2/vendor/orders/{order['orderId']}/status"
+    for path in (status_path, "/brapi/v2/vendor/specifications"):
+        foreign = client.get(path, headers=outsider)
+        assert foreign.status_code == 404, (path, foreign.text)
+    assert client.post(status_path, json=["received"], headers=outsider).status_code == 404
+
+    # The order is inProgress: it may complete or be rejected, nothing else; then it is final.
+    plates = [{"sampleSubmissionFormat": "PLATE_96", "samples": [{"clientSampleId": "a"}]}]
+    order_request = {"clientId": "c", "sampleType": "DNA", "plates": plates}
+    for body, status in (
+        ({**order_request, "numberOfSamples": 2, "serviceIds": ["vendor_spec_platform1"]}, 422),
+        ({**order_request, "numberOfSamples": 1, "serviceIds": ["not-offered"]}, 422),
+        ({**order_request, "numberOfSamples": 1}, 400),  # serviceIds are required
+        ([order_request], 400),
+    ):
+        refused = client.post("/brapi/v2/vendor/orders", json=body)
+        assert refused.status_code == status, (body, refused.text)
+    assert client.get("/brapi/v2/vendor/orders").json()["result"]["data"] == [order]
+    for steps, status in ((["received"], 422), (["done"], 422), (["completed"], 200)):
+        answer = client.post(status_path, json=steps)
+        assert answer.status_code == status, (steps, answer.text)
+    assert client.post(status_path, json=["rejected"]).status_code == 422
+    final = client.get(status_path).json()["result"]
+    assert final == {"status": "completed"}
+
+    viewer_email = f"viewer-{uuid.uuid4().hex[:8]}@example.org"
+    stack.register_member(viewer_email, "pw-123456", ["viewer"])
+    viewer = {"Authorization": f"Bearer {stack.login(viewer_email, 'pw-123456')}"}
+    for method, path, body in (
+        ("POST", "/samples", [{"sampleName": "x"}]),
+        ("POST", "/plates", [{"plateName": "x"}]),
+        ("PUT", "/plates", {}),
+        ("POST", "/vendor/orders", {**order_request, "serviceIds": ["vendor_spec_platform1"]}),
+        ("POST", f"/vendor/orders/{order['orderId']}/status", ["rejected"]),
+    ):
+        denied = client.request(method, f"/brapi/v2{path}", json=body, headers=viewer)
+        assert denied.status_code == 403, (path, denied.text)

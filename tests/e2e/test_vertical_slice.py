@@ -238,18 +238,22 @@ async def test_serverinfo_lists_every_operation_of_the_served_modules(
         for module, method, path, *_ in (line.split("\t") for line in rows)
         if module == "BrAPI-Genotyping"
     }
-    # Genotyping so far: the views over the genotype store (ADR 0191).
+    # Genotyping so far: the views over the genotype store (ADR 0191) and the documents:
+    # samples, plates, maps, marker positions and the vendor surface (ADR 0192).
     views = ("/variantsets", "/callsets", "/variants", "/calls", "/allelematrix")
+    documents = ("/samples", "/plates", "/maps", "/markerpositions", "/vendor")
     served_genotyping = {
         (m, p)
         for m, p in genotyping
-        if p.startswith(views + tuple("/search" + v for v in views))
+        if p.startswith(views + documents + tuple("/search" + v for v in views + documents))
         and (m, p) not in {("PUT", "/calls"), ("POST", "/variantsets/extract")}
     }
-    assert len(served_genotyping) == 23
-    # The one extension: reading back an image file (the spec only defines its upload).
+    assert len(served_genotyping) == 23 + 19 + 8
+    # Extensions: reading back an image file (the spec only defines its upload), and the
+    # lab moving a vendor order's status (the spec only reads it).
     image = ("GET", "/images/{imageDbId}/imagecontent")
-    assert served == expected | served_genotyping | {image}
+    order_status = ("POST", "/vendor/orders/{orderId}/status")
+    assert served == expected | served_genotyping | {image, order_status}
     # The table endpoints also answer CSV and TSV (``Accept``); everything else JSON only.
     tables = {"observationunits/table", "observations/table"}
     data_types = {c["service"]: c["dataTypes"] for c in calls}

@@ -25,6 +25,7 @@ from bijmantra.adapters.postgres import create_engine, unit_of_work_factory
 from bijmantra.adapters.postgres.placement import PlacementEngines, PostgresPlacementDirectory
 from bijmantra.application.brapi.commands import ResourceCommands
 from bijmantra.application.brapi.modules import catalog
+from bijmantra.domain_api.testdata_genotyping import settle
 from bijmantra.domain_api.testdata_sql import PEDIGREE, SOURCE, SOURCES, java_value
 from bijmantra.kernel import BijmantraError, Principal, TenantId
 
@@ -109,6 +110,7 @@ def stage(owner_url: str, source: Path) -> Staged:
                     rows.append((db_id, document))
                 staged[item.entity] = rows
             staged["pedigree"] = list(conn.execute(PEDIGREE))
+            settle(staged)
             return staged
         finally:
             conn.execute(f"DROP SCHEMA IF EXISTS {STAGING} CASCADE")
@@ -225,7 +227,10 @@ def main(argv: list[str]) -> None:
         parser.error(
             "--staging-url/DATABASE_OWNER_URL and --database-url/DATABASE_URL are required"
         )
-    print("Importing the BrAPI Test Server data set (Core + Germplasm)", flush=True)
+    print(
+        "Importing the BrAPI Test Server data set (Core, Germplasm, Genotyping documents)",
+        flush=True,
+    )
     staged = stage(args.staging_url, args.source or default_source())
     try:
         created = asyncio.run(load(args.database_url, args.tenant, staged))

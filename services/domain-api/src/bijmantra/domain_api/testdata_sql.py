@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bijmantra.application.brapi.schema import SchemaSet
+from bijmantra.domain_api.testdata_genotyping import GENOTYPING_SOURCES
 
 SOURCE = "brapi-test-server"
 CORE, GERMPLASM = SchemaSet("BrAPI-Core"), SchemaSet("BrAPI-Germplasm")
@@ -279,6 +280,7 @@ SOURCES = (
             t.to_seed_lot_id)
         FROM seed_lot_transaction t ORDER BY t."timestamp", t.id""",
     ),
+    *(Source(entity, table, query) for entity, table, query in GENOTYPING_SOURCES),
 )
 
 

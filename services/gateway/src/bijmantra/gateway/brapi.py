@@ -18,7 +18,7 @@ from bijmantra.application.ports.documents import DocumentPage
 from bijmantra.application.security import Action, Permission
 from bijmantra.edge.envelopes import brapi_metadata
 from bijmantra.gateway.spreadsheet import safe_row
-from bijmantra.kernel import FieldError, PageRequest, ValidationFailed
+from bijmantra.kernel import FieldError, NotFound, PageRequest, ValidationFailed
 from litestar import HttpMethod, Request, Response
 from litestar.datastructures import State
 from litestar.handlers import HTTPRouteHandler
@@ -141,12 +141,28 @@ def entity_routes(entity: Entity, catalog: Catalog) -> list[Route]:
     routes: list[Route] = []
 
     async def list_(request: AnyRequest, state: State) -> Response[bytes]:
+        paging = PageRequest(0, 1) if entity.single and not entity.view else page_request(request)
         page = await state.pages.list(
-            request.auth, request.user.tenant_id, name, query_of(request), page_request(request)
+            request.auth, request.user.tenant_id, name, query_of(request), paging
         )
+        if entity.single and not entity.view:  # the organization's one document
+            if not page.count:
+                raise NotFound(f"This organization has no {entity.schema}")
+            return single_response(page.documents[1:-1])
         if entity.single:
             return single_response(page.documents)
         return list_response(page, tokens=entity.token_paging)
+
+    async def submit(request: AnyRequest, state: State) -> Response[bytes]:
+        body = (await request.body()).strip()
+        if not body.startswith(b"{"):
+            raise ValidationFailed(
+                f"Request body must be one {entity.request_schema} object",
+                [FieldError("body", "expected object")],
+            )
+        page = await state.brapi.create(request.auth, name, b"[" + body + b"]")
+        [created] = msgspec.json.decode(page.documents)
+        return single_response(_encode({entity.db_id: created[entity.db_id]}), "Submitted")
 
     async def create(request: AnyRequest, state: State) -> Response[bytes]:
         return list_response(await state.brapi.create(request.auth, name, await request.body()))
@@ -191,6 +207,7 @@ def entity_routes(entity: Entity, catalog: Catalog) -> list[Route]:
             Route("GET", f"/search{base}/{{searchResultsDbId}}", search_results, read),
         ],
         Op.DELETE: [Route("POST", f"/delete{base}", delete, write)],
+        Op.SUBMIT: [Route("POST", base, submit, write)],
     }
     for op in Op:
         if op in entity.operations:

@@ -112,7 +112,7 @@ class ResourceCommands:
                 for name, served in entity.served_values.items():
                     if isinstance(shaped.get(name), str):
                         shaped[name] = served.get(shaped[name], shaped[name])
-                if shaped.keys() <= document.keys():  # a request's fields are the document's
+                if entity.keeps_request or shaped.keys() <= document.keys():
                     document.update(shaped)
                 else:
                     document.update((k, v) for k, v in shaped.items() if k in document)

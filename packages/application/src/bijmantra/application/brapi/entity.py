@@ -33,6 +33,7 @@ class Op(StrEnum):
     UPDATE_MANY = "update_many"  # PUT /{path} (map dbId -> request), all-or-nothing
     SEARCH = "search"  # POST /search/{path} + GET /search/{path}/{searchResultsDbId}
     DELETE = "delete"  # POST /delete/{path} (a search request): soft delete, kept as history
+    SUBMIT = "submit"  # POST /{path} with ONE request object; answers {dbId: the new id}
 
 
 READ_ONLY = frozenset({Op.LIST, Op.GET})
@@ -164,6 +165,9 @@ class Entity:
     view: bool = False  # served by the engine's ``ViewSource`` (genotype views), not documents
     single: bool = False  # a list answers one object (``/allelematrix``), not a page of them
     token_paging: bool = False  # lists carry BrAPI's (deprecated) page tokens too
+    # The stored document keeps request fields its response schema lacks (a vendor order's
+    # plates): the rules need them, and serving them breaks no schema (none forbids extras).
+    keeps_request: bool = False
 
     @property
     def document_schema(self) -> Schema:

@@ -140,11 +140,14 @@ class ResourceQueries:
         child = self.catalog.entity(child_name)
         authorize(principal, read_permission(child))
         storable_ids(db_id)
-        criteria = query_criteria(child, {**query, filter_name: [db_id]})
+        criteria = () if child.view else query_criteria(child, {**query, filter_name: [db_id]})
         async with self.uow(principal.tenant_id) as uow:
             if not await uow.resources.documents(parent.name, [db_id]):
                 raise NotFound(f"{parent.schema} {db_id!r} not found")
-            return await uow.resources.page(child.name, criteria, page)
+            if not child.view:
+                return await uow.resources.page(child.name, criteria, page)
+        # A view child (a map's linkage groups): derived by the view source.
+        return await self._views.list(principal, child.name, {**query, filter_name: [db_id]}, page)
 
     async def view(self, principal: Principal, entity_name: str, suffix: str, db_id: str) -> bytes:
         entity = self.catalog.entity(entity_name)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
+from bijmantra.application.genotyping.maps import linkage_group_page
 from bijmantra.application.genotyping.matrix import (
     Spelling,
     abbreviations_of,
@@ -122,6 +123,8 @@ class GenotypeViews:
     async def _page(
         self, uow: UnitOfWork, entity: str, params: Mapping[str, Any], page: PageRequest
     ) -> DocumentPage:
+        if entity == "linkagegroup":  # a map's groups, from its marker positions
+            return await linkage_group_page(uow.resources, params, page)
         where = self._filter(entity, params)
         store = uow.genotypes
         documents: list[dict[str, Any]]

@@ -37,6 +37,28 @@ _IMAGE_CONTENT = {
 }
 
 
+# The lab moves a vendor order along its states; BrAPI only reads the status (ADR 0192).
+_ORDER_STATUS = {
+    "summary": "Append statuses to a vendor order (registered, received, inProgress, ...)",
+    "tags": ["Vendor"],
+    "parameters": [
+        {"name": "orderId", "in": "path", "required": True, "schema": {"type": "string"}}
+    ],
+    "requestBody": {
+        "content": {"application/json": {"schema": {"type": "array", "items": {"type": "string"}}}}
+    },
+    "responses": {
+        "200": {"description": "The order, with its status history"},
+        "404": {"description": "No such order in this organization"},
+        "422": {"description": "A step the order's state machine does not allow"},
+    },
+}
+EXTENSIONS = {
+    ("get", "/images/{imageDbId}/imagecontent"): _IMAGE_CONTENT,
+    ("post", "/vendor/orders/{orderId}/status"): _ORDER_STATUS,
+}
+
+
 def to_31(node: Any) -> Any:
     """OpenAPI 3.0 ``nullable: true`` -> a 3.1 union with ``null``; everything else as is."""
     if isinstance(node, list):
@@ -76,8 +98,7 @@ def build(spec: dict[str, Any]) -> dict[str, Any]:
     for route in catalog_routes(catalog()):
         method = route.method.lower()
         operation = spec["paths"].get(route.path, {}).get(method)
-        if operation is None and route.path == "/images/{imageDbId}/imagecontent":
-            operation = _IMAGE_CONTENT
+        operation = operation or EXTENSIONS.get((method, route.path))
         if operation is None:
             raise KeyError(f"{route.method} {route.path} is served but not in the BrAPI spec")
         paths.setdefault(PREFIX + route.path, {})[method] = operation

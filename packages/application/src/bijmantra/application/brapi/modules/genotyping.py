@@ -1,4 +1,5 @@
-"""BrAPI-Genotyping: variant sets, call sets, variants, calls and the allele matrix.
+"""BrAPI-Genotyping: variant sets, call sets, variants, calls and the allele matrix; the
+module's document entities (samples, plates, maps, ...) are in ``genotyping_documents``.
 
 These five are views over the genotype store (``view=True``, ADR 0191): the engine mounts
 their routes from these declarations and hands their reads to
@@ -8,6 +9,8 @@ their routes from these declarations and hands their reads to
 from __future__ import annotations
 
 from bijmantra.application.brapi.entity import READ_ONLY, Entity, Module, Op
+from bijmantra.application.brapi.modules.genotyping_documents import DOCUMENT_ENTITIES
+from bijmantra.application.brapi.modules.genotyping_vendor import VENDOR_ENTITIES, VENDOR_VIEWS
 from bijmantra.application.brapi.schema import SchemaSet
 
 SCHEMAS = SchemaSet("BrAPI-Genotyping")
@@ -83,5 +86,14 @@ ALLELE_MATRIX = _view(
 
 GENOTYPING = Module(
     name="BrAPI-Genotyping",
-    entities=(VARIANT_SETS, CALL_SETS, VARIANTS, CALLS, ALLELE_MATRIX),
+    entities=(
+        VARIANT_SETS,
+        CALL_SETS,
+        VARIANTS,
+        CALLS,
+        ALLELE_MATRIX,
+        *DOCUMENT_ENTITIES,
+        *VENDOR_ENTITIES,
+    ),
+    views=VENDOR_VIEWS,
 )
