@@ -88,6 +88,30 @@ async def test_an_unreachable_redis_is_unavailable_not_a_crash() -> None:
         await dead.aclose()
 
 
+async def test_a_redis_that_never_answers_is_unavailable_within_the_timeout() -> None:
+    """A peer that accepts and stays silent (a hung Redis): each call gives up by itself,
+    though the client has no socket timeout, and the connection is not reused half-read."""
+    accepted: list[asyncio.StreamWriter] = []
+
+    async def silent(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer)
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    hung = Redis(host="127.0.0.1", port=port, socket_timeout=None, socket_connect_timeout=1)
+    try:
+        with pytest.raises(Unavailable):
+            await RedisRateLimiter(hung, timeout=0.2).acquire([bucket(1)])
+        with pytest.raises(Unavailable):
+            await RedisIdempotencyStore(hung, timeout=0.2).claim("k", "f", 10)
+        assert accepted  # it did connect: the timeout, not the connection, gave up
+    finally:
+        await hung.aclose()
+        server.close()
+        for writer in accepted:
+            writer.close()
+
+
 async def test_one_claim_wins_a_race_and_only_its_token_completes(redis: Redis) -> None:
     store = RedisIdempotencyStore(redis, prefix=f"t-{uuid.uuid4().hex}")
     claims = await asyncio.gather(*(store.claim("key", "fp", 30) for _ in range(20)))

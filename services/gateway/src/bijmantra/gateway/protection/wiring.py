@@ -40,7 +40,9 @@ def protections(settings: Settings) -> Protections:
     rate_limits = settings.rate_limits.strip().lower() != "off"
     if settings.redis_url is None or not (rate_limits or settings.idempotency):
         return Protections(middleware)
-    redis = Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
+    # No socket_timeout: redis-py runs each write under asyncio.wait_for (one more task per
+    # command, on every request); the limiter and the store bound each round trip themselves.
+    redis = Redis.from_url(settings.redis_url, socket_timeout=None, socket_connect_timeout=2)
     if rate_limits:
         policy = parse_policy(settings.rate_limits, settings.rate_limit_window)
         limiter = RememberedRefusals(RedisRateLimiter(redis))

@@ -7,6 +7,7 @@ replicas racing on one key see one winner, and only the winner's token completes
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from typing import Any
 
@@ -51,9 +52,12 @@ class _Stored(msgspec.Struct, array_like=True):
 
 
 class RedisIdempotencyStore:
-    def __init__(self, redis: Redis, *, prefix: str = "idempotency") -> None:
+    """``timeout`` bounds each round trip (like ``RedisRateLimiter``'s)."""
+
+    def __init__(self, redis: Redis, *, prefix: str = "idempotency", timeout: float = 2.0) -> None:
         self._redis = redis
         self._prefix = prefix
+        self._timeout = timeout
         self._claim = redis.register_script(_CLAIM)
         self._complete = redis.register_script(_COMPLETE)
         self._release = redis.register_script(_RELEASE)
@@ -63,8 +67,9 @@ class RedisIdempotencyStore:
 
     async def _run(self, script: AsyncScript, key: str, *args: str | int | bytes) -> Any:
         try:
-            return await script(keys=[self._key(key)], args=list(args))
-        except RedisError as error:
+            async with asyncio.timeout(self._timeout):
+                return await script(keys=[self._key(key)], args=list(args))
+        except (RedisError, TimeoutError) as error:
             raise Unavailable("Idempotency store unavailable") from error
 
     async def claim(self, key: str, fingerprint: str, lock_seconds: int) -> Claim:

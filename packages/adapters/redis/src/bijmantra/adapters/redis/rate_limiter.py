@@ -7,6 +7,7 @@ still share one budget. A bucket is one string (its TAT in ms) that expires when
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 
 from bijmantra.application.protection.ratelimit import Bucket, BucketState, Decision
@@ -45,9 +46,13 @@ return out
 
 
 class RedisRateLimiter:
-    def __init__(self, redis: Redis, *, prefix: str = "ratelimit") -> None:
+    """``timeout`` bounds each round trip here: give the client ``socket_timeout=None``, whose
+    write timeout costs an extra task per command (see ``wiring``, ADR 0142)."""
+
+    def __init__(self, redis: Redis, *, prefix: str = "ratelimit", timeout: float = 2.0) -> None:
         self._redis = redis
         self._prefix = prefix
+        self._timeout = timeout
         self._acquire = redis.register_script(_ACQUIRE)
 
     async def acquire(self, buckets: Sequence[Bucket]) -> Decision:
@@ -56,8 +61,9 @@ class RedisRateLimiter:
         for bucket in buckets:
             args += [bucket.quota.window_ms, bucket.quota.interval_ms]
         try:
-            replies = await self._acquire(keys=keys, args=args)
-        except RedisError as error:
+            async with asyncio.timeout(self._timeout):
+                replies = await self._acquire(keys=keys, args=args)
+        except (RedisError, TimeoutError) as error:
             raise Unavailable("Rate limiter unavailable") from error
         return Decision(
             tuple(
