@@ -871,3 +871,103 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(
     Genotyping operations over documents (bounded for CI)."""
     failures = fuzz_operations(stack.gateway_url, stack.login(), SPEC_DIR)
     assert failures == []
+
+
+REFERENCE_OPERATIONS = {
+    ("GET", "/references"),
+    ("GET", "/references/{referenceDbId}"),
+    ("GET", "/references/{referenceDbId}/bases"),
+    ("POST", "/search/references"),
+    ("GET", "/search/references/{searchResultsDbId}"),
+    ("GET", "/referencesets"),
+    ("GET", "/referencesets/{referenceSetDbId}"),
+    ("POST", "/search/referencesets"),
+    ("GET", "/search/referencesets/{searchResultsDbId}"),
+}
+# The Test Server's reference1: four upstream pages of its 6,010 bases, joined.
+UPSTREAM_BASES = "TAGGATTGAGCTCTATAT"
+
+
+def test_references_and_reference_sets_serve_the_test_data_and_conform(
+    client: httpx.Client,
+) -> None:
+    api = Recorder(client)
+    sets = api.call("GET", "/referencesets", params={"assemblyPUI": "doi://10.12345/fake/9876"})
+    assert [s["referenceSetDbId"] for s in sets["data"]] == ["reference_set1"]
+    one = api.call(
+        "GET", "/referencesets/{referenceSetDbId}", {"referenceSetDbId": "reference_set1"}
+    )
+    assert [g["germplasmDbId"] for g in one["sourceGermplasm"]] == ["germplasm1"]
+    ticket = api.call("POST", "/search/referencesets", json={"md5checksums": [one["md5checksum"]]})
+    found = api.call(
+        "GET",
+        "/search/referencesets/{searchResultsDbId}",
+        {"searchResultsDbId": ticket["searchResultsDbId"]},
+    )
+    assert {s["referenceSetDbId"] for s in found["data"]} == {"reference_set1", "reference_set2"}
+
+    refs = api.call("GET", "/references", params={"referenceSetDbId": "reference_set2"})
+    assert [(r["referenceDbId"], r["referenceSetName"]) for r in refs["data"]] == [
+        ("reference2", "The Best Assembly Ever")
+    ]
+    reference = api.call("GET", "/references/{referenceDbId}", {"referenceDbId": "reference1"})
+    assert reference["length"] == 6010
+    ticket = api.call("POST", "/search/references", json={"referenceDbIds": ["reference1"]})
+    found = api.call(
+        "GET",
+        "/search/references/{searchResultsDbId}",
+        {"searchResultsDbId": ticket["searchResultsDbId"]},
+    )
+    assert [r["referenceName"] for r in found["data"]] == ["scaffold1"]
+
+    bases = "/references/{referenceDbId}/bases"
+    whole = api.call("GET", bases, {"referenceDbId": "reference1"})
+    assert (whole["offset"], len(whole["sequence"]), whole["nextPageToken"]) == (0, 6010, None)
+    assert whole["sequence"].startswith(UPSTREAM_BASES)
+    assert whole["sequence"].endswith("GATTGAGCTC")
+    window = api.call(
+        "GET", bases, {"referenceDbId": "reference1"}, params={"start": 1995, "end": 2015}
+    )
+    assert window["sequence"] == whole["sequence"][1995:2015]
+    assert {(m, t) for m, t, *_ in api.seen} == REFERENCE_OPERATIONS
+    for method, template, params, status, body in api.seen:
+        validate(method, re.sub(r"\{\w+\}", "x", template), params, status, body)
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ({"start": "-1"}, "start"),
+        ({"start": "10", "end": "5"}, "end"),
+        ({"end": "6011"}, "end"),
+        ({"pageToken": "abc"}, "pageToken"),
+        ({"start": "100", "pageToken": "99"}, "pageToken"),
+        ({"start": "9" * 40}, "start"),
+    ],
+)
+def test_a_bad_bases_range_is_a_400_naming_the_parameter(
+    client: httpx.Client, query: dict[str, str], field: str
+) -> None:
+    response = client.get("/brapi/v2/references/reference1/bases", params=query)
+    assert response.status_code == 400, response.text
+    assert field in response.text
+
+
+def test_another_organization_sees_no_references(stack: DevStack, client: httpx.Client) -> None:
+    email = f"breeder-{uuid.uuid4().hex[:8]}@example.org"
+    stack.register_member(email, "pw-123456", ["breeder"])
+    other = {"Authorization": f"Bearer {stack.login(email, 'pw-123456')}"}
+    for path in (
+        "/references/reference1",
+        "/references/reference1/bases",
+        "/referencesets/reference_set1",
+    ):
+        response = client.get(f"/brapi/v2{path}", headers=other)
+        assert response.status_code == 404, (path, response.text)
+    listed = client.get("/brapi/v2/references", headers=other).json()
+    assert listed["result"]["data"] == []
+    ticket = client.post("/brapi/v2/search/references", json={}).json()["result"]
+    foreign = client.get(
+        f"/brapi/v2/search/references/{ticket['searchResultsDbId']}", headers=other
+    )
+    assert foreign.status_code == 404

@@ -1050,3 +1050,180 @@ async def test_brapi_allele_matrix_and_calls_give_back_the_vcf_and_conform(
         "/brapi/v2/calls", params={"variantSetDbId": set_id}, headers=headers
     )
     assert foreign_calls.json()["result"]["data"] == []
+
+
+# ---- PUT /calls (ADR 0197) ------------------------------------------------------------------
+
+
+async def test_put_calls_rewrites_the_chunk_in_one_transaction_and_keeps_dosages_in_step(
+    client: httpx.AsyncClient, stack: DevStack
+) -> None:
+    validate = _schema_validate()
+    dosages = random_dosages(40, 6, seed=97)
+    dosages[dosages < 0] = 0
+    samples = [unique("P") for _ in range(6)]
+    imported = await import_vcf(client, vcf_text(dosages, samples).encode(), unique("put-calls"))
+    assert imported.status_code == 201, imported.text
+    set_id = imported.json()["data"]["variantSetDbId"]
+    listed = await client.get(f"/brapi/v2/variantsets/{set_id}/callsets")
+    call_sets = [c["callSetDbId"] for c in listed.json()["result"]["data"]]
+
+    async def calls_of(headers: dict[str, str] | None = None) -> list[str]:
+        answer = await client.get(
+            "/brapi/v2/calls",
+            params={"variantSetDbId": set_id, "pageSize": 1000},
+            headers=headers,
+        )
+        assert answer.status_code == 200, answer.text
+        return [c["genotypeValue"] for c in answer.json()["result"]["data"]]
+
+    before = await calls_of()
+    edits = [
+        {"variantDbId": f"{set_id}:0", "callSetDbId": call_sets[1], "genotypeValue": "1|1"},
+        {
+            "variantDbId": f"{set_id}:33",
+            "callSetDbId": call_sets[5],
+            "variantSetDbId": set_id,
+            "genotypeValue": "0/0/1/1",
+            "genotypeMetadata": [{"fieldAbbreviation": "DS", "fieldValue": "2"}],
+        },
+        {
+            "variantDbId": f"{set_id}:7",
+            "callSetDbId": call_sets[0],
+            "genotype": {"values": [".", "1"]},
+        },
+    ]
+    answer = await client.put("/brapi/v2/calls", json=edits)
+    assert answer.status_code == 200, answer.text
+    validate("PUT", "/calls", {}, 200, answer.content)
+    after = await calls_of()
+    changed = {k for k, (a, b) in enumerate(zip(before, after, strict=True)) if a != b}
+    assert changed == {0 * 6 + 1, 33 * 6 + 5, 7 * 6 + 0}
+    assert (after[1], after[33 * 6 + 5], after[7 * 6]) == ("1|1", "0/0/1/1", "./1")
+    ds = await client.get(
+        "/brapi/v2/allelematrix",
+        params={
+            "variantSetDbId": set_id,
+            "dataMatrixAbbreviations": "DS",
+            "dimensionVariantPage": 0,
+        },
+    )
+    assert ds.json()["result"]["dataMatrices"][0]["dataMatrix"][33][5] == "2"
+    expected = dosages.copy()
+    expected[0, 1], expected[33, 5], expected[7, 0] = 2, -1, -1  # tetraploid, half-missing
+    assert np.array_equal(await read_back(client, set_id), expected)
+    call_set = await client.get(f"/brapi/v2/callsets/{call_sets[5]}")
+    assert call_set.json()["result"]["additionalInfo"]["ploidy"] == "4"
+    events = count_rows(
+        stack,
+        "SELECT count(*) FROM domain.outbox WHERE type = 'call.updated.bulk' AND aggregate_id = %s",
+        f"{set_id}:0/{call_sets[1]}",
+    )
+    assert events == 1
+
+    refused = {
+        "allele past the variant's ALT": [{**edits[0], "genotypeValue": "0/2"}],
+        "mixed separators": [{**edits[0], "genotypeValue": "0/1|1"}],
+        "ploidy nine": [{**edits[0], "genotypeValue": "/".join("0" * 9)}],
+        "the same call twice": [edits[0], edits[0]],
+        "no genotype": [{"variantDbId": f"{set_id}:0", "callSetDbId": call_sets[1]}],
+        "a DS that is not a number": [
+            {**edits[0], "genotypeMetadata": [{"fieldAbbreviation": "DS", "fieldValue": "x"}]}
+        ],
+        "an empty body": [],
+        "too many calls": [edits[0]] * 10_001,
+    }
+    for reason, body in refused.items():
+        response = await client.put("/brapi/v2/calls", json=body)
+        assert response.status_code == 400, (reason, response.text)
+    unknown = [
+        [{**edits[0], "callSetDbId": "no-such-call-set"}],
+        [{**edits[0], "variantDbId": f"{set_id}:40"}],
+        [{**edits[0], "variantDbId": "elsewhere:0"}],
+    ]
+    for body in unknown:
+        response = await client.put("/brapi/v2/calls", json=[edits[1], *body])
+        assert response.status_code == 404, response.text
+    assert await calls_of() == after  # every refusal left every call as it was
+
+    email = f"viewer-{uuid.uuid4().hex[:8]}@example.org"
+    await asyncio.to_thread(stack.register_member, email, "pw-123456", ["viewer"])
+    viewer = {"Authorization": f"Bearer {stack.login(email, 'pw-123456')}"}
+    assert (await client.put("/brapi/v2/calls", json=edits, headers=viewer)).status_code == 403
+    email = f"outsider-{uuid.uuid4().hex[:8]}@example.org"
+    await asyncio.to_thread(stack.register_member, email, "pw-123456", ["breeder"])
+    outsider = {"Authorization": f"Bearer {stack.login(email, 'pw-123456')}"}
+    response = await client.put("/brapi/v2/calls", json=edits, headers=outsider)
+    assert response.status_code == 404, response.text
+    assert await calls_of() == after
+
+
+async def test_extract_copies_the_chosen_calls_into_a_new_variant_set(
+    client: httpx.AsyncClient, stack: DevStack
+) -> None:
+    from bijmantra.testkit.vcf import random_vcf
+
+    validate = _schema_validate()
+    written = random_vcf(np.random.default_rng(23), 12, 5, prefix=unique("X") + "-")
+    response = await import_vcf(client, written.text().encode(), unique("extract-from"))
+    assert response.status_code == 201, response.text
+    source = response.json()["data"]["variantSetDbId"]
+    listed = await client.get(f"/brapi/v2/variantsets/{source}/callsets")
+    call_sets = [c["callSetDbId"] for c in listed.json()["result"]["data"]]
+    rows, columns = [1, 4, 5, 11], [0, 3]
+    body = {
+        "variantDbIds": [f"{source}:{i}" for i in rows],
+        "callSetDbIds": [call_sets[c] for c in columns],
+        "sepPhased": "|",
+    }
+    answer = await client.post("/brapi/v2/variantsets/extract", json=body)
+    assert answer.status_code == 200, answer.text
+    validate("POST", "/variantsets/extract", {}, 200, answer.content)
+    extracted = answer.json()["result"]
+    assert (extracted["variantCount"], extracted["callSetCount"]) == (4, 2)
+    new_id = extracted["variantSetDbId"]
+    matrix = await client.get(
+        "/brapi/v2/allelematrix",
+        params={"variantSetDbId": new_id, "dataMatrixAbbreviations": "GT,DS"},
+    )
+    layers = {
+        m["dataMatrixAbbreviation"]: m["dataMatrix"]
+        for m in matrix.json()["result"]["dataMatrices"]
+    }
+    assert layers["GT"] == [[written.sites[r].calls[c].gt for c in columns] for r in rows]
+    original = await client.get(
+        "/brapi/v2/allelematrix",
+        params={"variantSetDbId": source, "dataMatrixAbbreviations": "DS"},
+    )
+    whole = original.json()["result"]["dataMatrices"][0]["dataMatrix"]
+    assert layers["DS"] == [[whole[r][c] for c in columns] for r in rows]
+    assert np.array_equal(
+        await read_back(client, new_id), (await read_back(client, source))[np.ix_(rows, columns)]
+    )
+    variants = await client.get(f"/brapi/v2/variantsets/{new_id}/variants")
+    positions = [v["start"] + 1 for v in variants.json()["result"]["data"]]
+    assert positions == [written.sites[r].pos for r in rows]
+
+    other = await import_vcf(client, written.text().encode(), unique("extract-other"))
+    other_id = other.json()["data"]["variantSetDbId"]
+    for bad in (
+        {},
+        {"variantSetDbIds": [source, other_id]},
+        {"variantSetDbIds": [source], "studyDbIds": ["s"]},
+        {"variantDbIds": [1, 2]},
+    ):
+        response = await client.post("/brapi/v2/variantsets/extract", json=bad)
+        assert response.status_code == 400, (bad, response.text)
+    missing = await client.post("/brapi/v2/variantsets/extract", json={"variantSetDbIds": ["none"]})
+    assert missing.status_code == 404, missing.text
+
+    email = f"viewer-{uuid.uuid4().hex[:8]}@example.org"
+    await asyncio.to_thread(stack.register_member, email, "pw-123456", ["viewer"])
+    viewer = {"Authorization": f"Bearer {stack.login(email, 'pw-123456')}"}
+    refused = await client.post("/brapi/v2/variantsets/extract", json=body, headers=viewer)
+    assert refused.status_code == 403, refused.text
+    email = f"outsider-{uuid.uuid4().hex[:8]}@example.org"
+    await asyncio.to_thread(stack.register_member, email, "pw-123456", ["breeder"])
+    outsider = {"Authorization": f"Bearer {stack.login(email, 'pw-123456')}"}
+    foreign = await client.post("/brapi/v2/variantsets/extract", json=body, headers=outsider)
+    assert foreign.status_code == 404, foreign.text

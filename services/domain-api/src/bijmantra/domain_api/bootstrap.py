@@ -69,6 +69,7 @@ from bijmantra.application.events import OutboxRelay
 from bijmantra.application.events.ports import EventPublisher
 from bijmantra.application.genotyping import GetVariantSet, ImportGenotypes, StreamGenotypes
 from bijmantra.application.genotyping.brapi import GenotypeViews
+from bijmantra.application.genotyping.edits import GenotypeWrites
 from bijmantra.application.operations import (
     COMPLETED,
     HARVEST_CONSUMER,
@@ -360,7 +361,7 @@ async def bootstrap(
         searches = RedisSearchResultStore(redis)
     brapi = catalog()
     resource_queries = ResourceQueries(brapi, uow, searches, lookup, GenotypeViews(uow, searches))
-    resource_commands = ResourceCommands(brapi, uow)
+    resource_commands = ResourceCommands(brapi, uow, views=GenotypeWrites(uow))
     breeding = BrapiBreedingRecords(resource_queries, resource_commands)
     relay = outbox = None
     consumers: list[DurableConsumer] = []

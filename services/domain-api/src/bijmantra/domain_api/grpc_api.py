@@ -179,7 +179,11 @@ class ResourceServicer(pb_grpc.ResourceServiceServicer):
 
     async def GetView(self, request: pb.GetViewRequest, context: Any) -> pb.GetViewResponse:
         document = await self._queries.view(
-            current_principal(), request.entity, request.view, request.db_id
+            current_principal(),
+            request.entity,
+            request.view,
+            request.db_id,
+            _query(request.query),
         )
         return pb.GetViewResponse(document_json=document)
 

@@ -1,4 +1,5 @@
-"""Import the Core and Germplasm part of the BrAPI Test Server's data set into one organization.
+"""Import the BrAPI Test Server's data set (Core, Germplasm, genotyping references) into one
+organization.
 
 The upstream SQL is loaded as-is into a scratch schema (as the owner role), each entity is
 read from there as a BrAPI new-request document, and written through the engine's create
@@ -25,6 +26,8 @@ from bijmantra.adapters.postgres import create_engine, unit_of_work_factory
 from bijmantra.adapters.postgres.placement import PlacementEngines, PostgresPlacementDirectory
 from bijmantra.application.brapi.commands import ResourceCommands
 from bijmantra.application.brapi.modules import catalog
+from bijmantra.application.brapi.modules.genotyping import REFERENCE_BLOCKS
+from bijmantra.domain.genotyping.reference_bases import block_db_id, split_blocks
 from bijmantra.domain_api.testdata_genotyping import settle
 from bijmantra.domain_api.testdata_sql import PEDIGREE, SOURCE, SOURCES, java_value
 from bijmantra.kernel import BijmantraError, Principal, TenantId
@@ -69,6 +72,19 @@ def _extras(
 Staged = dict[str, list[tuple[str, dict[str, Any]]]]
 
 
+def _reference_blocks(conn: psycopg.Connection[Any]) -> list[tuple[str, dict[str, Any]]]:
+    """Each reference's bases (upstream pages, in order) re-cut into our blocks (ADR 0196)."""
+    rows = conn.execute(
+        "SELECT reference_id, string_agg(bases, '' ORDER BY page_number) "
+        "FROM reference_bases GROUP BY reference_id ORDER BY reference_id"
+    )
+    return [
+        (block_db_id(reference_id, n), {"sequence": block})
+        for reference_id, sequence in rows
+        for n, block in enumerate(split_blocks(sequence))
+    ]
+
+
 def default_source() -> Path:
     configured = os.environ.get("BRAPI_TESTDATA_DIR")
     if configured:
@@ -111,6 +127,7 @@ def stage(owner_url: str, source: Path) -> Staged:
                 staged[item.entity] = rows
             staged["pedigree"] = list(conn.execute(PEDIGREE))
             settle(staged)
+            staged[REFERENCE_BLOCKS] = _reference_blocks(conn)
             return staged
         finally:
             conn.execute(f"DROP SCHEMA IF EXISTS {STAGING} CASCADE")
@@ -187,7 +204,12 @@ async def load(
                 rows = _parents_first(rows)
             async with uow(principal.tenant_id) as unit:
                 done = set(await unit.resources.documents(entity, [db_id for db_id, _ in rows]))
-            todo = [(db_id, doc) for db_id, doc in rows if db_id not in done]
+                todo = [(db_id, doc) for db_id, doc in rows if db_id not in done]
+                if entity == REFERENCE_BLOCKS:  # stored blocks, not BrAPI documents
+                    await unit.resources.insert(entity, todo)
+                    await unit.commit()
+                    created[entity] = len(todo)
+                    continue
             chunks = [
                 wave[start : start + batch]
                 for wave in _waves(todo, SELF_REFERENCES.get(entity, ""))

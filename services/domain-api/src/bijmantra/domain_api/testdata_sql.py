@@ -272,6 +272,27 @@ SOURCES = (
             FROM seed_lot_content_mixture m WHERE m.seed_lot_id = s.id)) FROM seed_lot s""",
     ),
     Source(
+        "referenceset",
+        "reference_set",
+        """SELECT r.id, json_build_object('referenceSetName', r.reference_set_name,
+        'assemblyPUI', r.assemblypui, 'description', r.description, 'isDerived', r.is_derived,
+        'md5checksum', r.md5checksum, 'sourceURI', r.sourceuri,
+        'species', json_build_object('term', r.species_ontology_term,
+            'termURI', r.species_ontology_termuri),
+        'sourceGermplasm', (SELECT json_agg(json_build_object('germplasmDbId', g.id,
+            'germplasmName', g.germplasm_name))
+            FROM germplasm g WHERE g.id = r.source_germplasm_id))
+        FROM reference_set r ORDER BY r.id""",
+    ),
+    Source(
+        "reference",
+        "reference",
+        """SELECT r.id, json_build_object('referenceName', r.reference_name, 'length', r.length,
+        'md5checksum', r.md5checksum, 'sourceDivergence', r.source_divergence,
+        'referenceSetDbId', r.reference_set_id)
+        FROM reference r ORDER BY r.id""",
+    ),
+    Source(
         "seedlottransaction",
         "seed_lot_transaction",
         f"""SELECT t.id, json_build_object('amount', t.amount,

@@ -168,9 +168,12 @@ def entity_routes(entity: Entity, catalog: Catalog) -> list[Route]:
         return list_response(await state.brapi.create(request.auth, name, await request.body()))
 
     async def update_many(request: AnyRequest, state: State) -> Response[bytes]:
-        return list_response(
-            await state.brapi.update_many(request.auth, name, await request.body())
-        )
+        page = await state.brapi.update_many(request.auth, name, await request.body())
+        return list_response(page, tokens=entity.token_paging)
+
+    async def derive(request: AnyRequest, state: State) -> Response[bytes]:
+        page = await state.brapi.create(request.auth, name, await request.body())
+        return single_response(page.documents[1:-1], "Created")
 
     async def get(request: AnyRequest, state: State, db_id: str) -> Response[bytes]:
         return single_response(await state.brapi.get(request.auth, name, db_id))
@@ -212,6 +215,8 @@ def entity_routes(entity: Entity, catalog: Catalog) -> list[Route]:
     for op in Op:
         if op in entity.operations:
             routes += table[op]
+    if entity.derive is not None:
+        routes.append(Route("POST", f"{base}/{entity.derive}", derive, write))
     for suffix, field in entity.appends.items():
         routes.append(Route("POST", f"{one}/{suffix}", _append_handler(name, suffix, field), write))
     for suffix, (child, _) in entity.children.items():
@@ -261,7 +266,9 @@ def _children_handler(entity: str, suffix: str, tokens: bool) -> Handler:
 
 def _view_handler(entity: str, suffix: str) -> Handler:
     async def view(request: AnyRequest, state: State, db_id: str) -> Response[bytes]:
-        return single_response(await state.brapi.view(request.auth, entity, db_id, suffix))
+        query = {k: request.query_params.getall(k) for k in request.query_params}  # pageToken too
+        document = await state.brapi.view(request.auth, entity, db_id, suffix, query)
+        return single_response(document)
 
     return view
 

@@ -19,7 +19,7 @@ from bijmantra.application.brapi.criteria import search_criteria
 from bijmantra.application.brapi.entity import Catalog, Entity, Ref, WriteContext
 from bijmantra.application.brapi.schema import empty, shape
 from bijmantra.application.ports import UnitOfWork, UnitOfWorkFactory
-from bijmantra.application.ports.documents import DocumentPage
+from bijmantra.application.ports.documents import DocumentPage, ViewWrites
 from bijmantra.application.security import Action, Permission, authorize
 from bijmantra.kernel import (
     Clock,
@@ -90,6 +90,12 @@ class ResourceCommands:
     catalog: Catalog
     uow: UnitOfWorkFactory
     clock: Clock = field(default_factory=SystemClock)
+    views: ViewWrites | None = None  # writes of ``Entity.view`` entities (``PUT /calls``)
+
+    def _views(self) -> ViewWrites:
+        if self.views is None:
+            raise NotFound("This server writes no view entities")
+        return self.views
 
     def _shape(self, entity: Entity, items: list[tuple[str, Any]]) -> list[dict[str, Any]]:
         """Validate requests against the official schema; every problem reported at once."""
@@ -137,6 +143,8 @@ class ResourceCommands:
         db_ids: Sequence[str] | None = None,
     ) -> DocumentPage:
         """``POST /{path}``: all or nothing; ``db_ids`` lets a trusted import keep upstream ids."""
+        if self.catalog.entity(entity_name).view and isinstance(body, bytes):
+            return await self._views().create(principal, entity_name, body)
         items = (
             decode_json(body, "a JSON array", max_items=MAX_WRITE_ITEMS)
             if isinstance(body, bytes)
@@ -208,6 +216,8 @@ class ResourceCommands:
         self, principal: Principal, entity_name: str, body: bytes
     ) -> DocumentPage:
         """``PUT /{path}`` with a map ``dbId -> request``: all or nothing."""
+        if self.catalog.entity(entity_name).view:
+            return await self._views().update_many(principal, entity_name, body)
         items = decode_json(
             body, "a JSON object mapping DbIds to objects", max_items=MAX_WRITE_ITEMS
         )

@@ -21,6 +21,7 @@ from bijmantra.domain import DomainEvent
 from bijmantra.kernel import Clock, NotFound, Principal, SystemClock
 
 Path = tuple[str, ...]
+ViewQuery = Mapping[str, Sequence[str]]  # a request's query string, as views receive it
 
 
 class Op(StrEnum):
@@ -168,6 +169,8 @@ class Entity:
     # The stored document keeps request fields its response schema lacks (a vendor order's
     # plates): the rules need them, and serving them breaks no schema (none forbids extras).
     keeps_request: bool = False
+    # POST /{path}/{derive}: a new one made from a request (``/variantsets/extract``)
+    derive: str | None = None
 
     @property
     def document_schema(self) -> Schema:
@@ -191,8 +194,14 @@ class Vocabulary:
 
 
 class ViewBuilder(Protocol):
+    """A view of one document; ``params`` is the request's query (most views ignore it)."""
+
     async def __call__(
-        self, reader: DocumentReader, document: dict[str, Any], /
+        self,
+        reader: DocumentReader,
+        document: dict[str, Any],
+        params: ViewQuery,
+        /,
     ) -> dict[str, Any]: ...
 
 

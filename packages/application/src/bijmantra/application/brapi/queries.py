@@ -149,7 +149,14 @@ class ResourceQueries:
         # A view child (a map's linkage groups): derived by the view source.
         return await self._views.list(principal, child.name, {**query, filter_name: [db_id]}, page)
 
-    async def view(self, principal: Principal, entity_name: str, suffix: str, db_id: str) -> bytes:
+    async def view(
+        self,
+        principal: Principal,
+        entity_name: str,
+        suffix: str,
+        db_id: str,
+        query: Mapping[str, Sequence[str]] | None = None,
+    ) -> bytes:
         entity = self.catalog.entity(entity_name)
         view = self.catalog.views[(entity.name, suffix)]
         authorize(principal, read_permission(entity))
@@ -158,7 +165,7 @@ class ResourceQueries:
             found = await uow.resources.documents(entity.name, [db_id])
             if not found:
                 raise NotFound(f"{entity.schema} {db_id!r} not found")
-            result = await view.build(StoreReader(uow.resources), found[db_id])
+            result = await view.build(StoreReader(uow.resources), found[db_id], query or {})
         return msgspec.json.encode(result)
 
     async def vocabulary(self, principal: Principal, name: str, page: PageRequest) -> DocumentPage:

@@ -123,6 +123,15 @@ class ViewSource(Protocol):
     ) -> DocumentPage: ...
 
 
+class ViewWrites(Protocol):
+    """Writes of view entities (``PUT /calls``, ``POST /variantsets/extract``): the body as
+    the client sent it."""
+
+    async def create(self, principal: Principal, entity: str, body: bytes) -> DocumentPage: ...
+
+    async def update_many(self, principal: Principal, entity: str, body: bytes) -> DocumentPage: ...
+
+
 class DocumentLookup(Protocol):
     """One stored document of an organization, by entity and DbId: the query side of a
     single-entity GET, which writes nothing and so needs no unit of work (ADR 0040)."""

@@ -107,6 +107,22 @@ class GenotypeStore(Protocol):
         """Matching variants by variant set and index, and how many match."""
         ...
 
+    async def extract(
+        self,
+        source: str,
+        variant_set: VariantSet,
+        indexes: Sequence[int],
+        columns: Sequence[int],
+    ) -> int:
+        """Create ``variant_set`` holding the calls of ``indexes`` (ascending) x ``columns``
+        of ``source``; the number of variants written."""
+        ...
+
+    async def update_calls(self, variant_set_db_id: str, edits: Sequence[CallEdit]) -> None:
+        """Replace these calls in their chunks (locked for the transaction), keeping the
+        dosage codes the kernels read in step with them."""
+        ...
+
     async def flush(self) -> list[DomainEvent]: ...
 
 
@@ -262,3 +278,15 @@ class VariantRow:
 
 def variant_db_id(variant_set_db_id: str, index: int) -> str:
     return f"{variant_set_db_id}:{index}"
+
+
+@dataclass(frozen=True, slots=True)
+class CallEdit:
+    """One call a ``PUT /calls`` replaces: where it is in the chunks and what it becomes."""
+
+    variant_index: int
+    column: int
+    alleles: tuple[int, ...]  # -1 for a missing allele
+    phased: bool
+    n_alt: int  # the variant's ALT alleles, for the kernels' dosage of the call
+    fields: dict[str, float] = field(default_factory=dict)  # DS/GQ/DP given; others cleared

@@ -68,8 +68,12 @@ class ResourceClient:
         request = pb.GetResourceRequest(entity=entity, db_id=db_id)
         return (await self._call(self._stub.GetResource, request, token)).document_json  # type: ignore[no-any-return]
 
-    async def view(self, token: str, entity: str, db_id: str, view: str) -> bytes:
-        request = pb.GetViewRequest(entity=entity, db_id=db_id, view=view)
+    async def view(
+        self, token: str, entity: str, db_id: str, view: str, query: Query | None = None
+    ) -> bytes:
+        request = pb.GetViewRequest(
+            entity=entity, db_id=db_id, view=view, query=_query(query or {})
+        )
         return (await self._call(self._stub.GetView, request, token)).document_json  # type: ignore[no-any-return]
 
     async def children(

@@ -12,6 +12,7 @@ import zlib
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
+import msgspec
 import numpy as np
 from bijmantra.adapters.postgres.engine import driver_connection
 from bijmantra.application.genotyping import CallChunk
@@ -37,6 +38,21 @@ _CHUNK = (
     "AND variant_index < least(c.variant_start + c.n_variants, %(hi)s)) v "
     "WHERE c.variant_set_db_id = %(s)s AND c.chunk_index = %(i)s"
 )
+
+
+class Block(msgspec.Struct):
+    """Consecutive variants with their dosages and calls, as a variant-set writer takes them."""
+
+    chrom: list[str]
+    pos: Any
+    ids: list[str]
+    ref: list[str]
+    alt: list[str]
+    dosages: Any
+    calls: gc.CallMatrix | None
+
+    def __len__(self) -> int:
+        return len(self.chrom)
 
 
 def decode(codec: str, payload: bytes, n_samples: int) -> np.ndarray:

@@ -20,10 +20,13 @@ import msgspec
 import numpy as np
 from bijmantra.adapters.postgres import genotype_views as views
 from bijmantra.adapters.postgres.engine import driver_connection
-from bijmantra.adapters.postgres.genotype_calls import decode, read_calls
+from bijmantra.adapters.postgres.genotype_calls import Block, decode, read_calls
+from bijmantra.adapters.postgres.genotype_edits import update_calls
+from bijmantra.adapters.postgres.genotype_extract import copy_calls
 from bijmantra.application.genotyping import CallChunk, GenotypeChunk, StoredVariantSet
 from bijmantra.application.ports import GenotypeBlock
 from bijmantra.application.ports.genotypes import (
+    CallEdit,
     CallSetRow,
     GenotypeFilter,
     VariantRow,
@@ -171,21 +174,8 @@ def _encode(dosages: Any) -> bytes:
     return pack_dosages(np.ascontiguousarray(dosages, dtype=np.int8)).tobytes()
 
 
-class _Slice(msgspec.Struct):
-    chrom: list[str]
-    pos: Any
-    ids: list[str]
-    ref: list[str]
-    alt: list[str]
-    dosages: Any
-    calls: gc.CallMatrix | None
-
-    def __len__(self) -> int:
-        return len(self.chrom)
-
-
 def _slice(block: GenotypeBlock, start: int, stop: int) -> GenotypeBlock:
-    return _Slice(
+    return Block(
         block.chrom[start:stop],
         block.pos[start:stop],
         block.ids[start:stop],
@@ -348,6 +338,20 @@ class PostgresGenotypeStore:
         self, where: GenotypeFilter, offset: int, limit: int
     ) -> tuple[list[VariantRow], int]:
         return await views.variant_rows(self._connection, where, offset, limit)
+
+    async def extract(
+        self,
+        source: str,
+        variant_set: VariantSet,
+        indexes: Sequence[int],
+        columns: Sequence[int],
+    ) -> int:
+        writer = await self.create(variant_set)
+        await copy_calls(self._connection, source, indexes, columns, writer)
+        return await writer.close()
+
+    async def update_calls(self, variant_set_db_id: str, edits: Sequence[CallEdit]) -> None:
+        await update_calls(self._connection, variant_set_db_id, edits)
 
     async def flush(self) -> list[DomainEvent]:
         sealed, self._sealed = self._sealed, []

@@ -19,6 +19,7 @@ from bijmantra.application.brapi.entity import (
     NoRules,
     Op,
     View,
+    ViewQuery,
     WriteContext,
 )
 from bijmantra.application.brapi.schema import SchemaSet
@@ -143,7 +144,9 @@ class OrderRules(NoRules):
         await context.save("vendororder", [(d["orderId"], d) for d in documents], new=False)
 
 
-async def _order_status(reader: DocumentReader, document: dict[str, Any]) -> dict[str, Any]:
+async def _order_status(
+    reader: DocumentReader, document: dict[str, Any], _params: ViewQuery
+) -> dict[str, Any]:
     return {"status": document.get("status")}
 
 

@@ -5,14 +5,16 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from bijmantra.application.brapi.entity import DocumentReader
+from bijmantra.application.brapi.entity import DocumentReader, ViewQuery
 from bijmantra.application.brapi.queries import containment
 from bijmantra.application.brapi.schema import SchemaSet, empty
 
 SCHEMAS = SchemaSet("BrAPI-Germplasm")
 
 
-async def mcpd_view(reader: DocumentReader, germplasm: dict[str, Any]) -> dict[str, Any]:
+async def mcpd_view(
+    reader: DocumentReader, germplasm: dict[str, Any], _params: ViewQuery
+) -> dict[str, Any]:
     """The germplasm in FAO/Bioversity Multi-Crop Passport Descriptors form."""
     document = empty(SCHEMAS.named("GermplasmMCPD"))
     for key in (
@@ -57,7 +59,9 @@ async def mcpd_view(reader: DocumentReader, germplasm: dict[str, Any]) -> dict[s
     return document
 
 
-async def pedigree_view(reader: DocumentReader, germplasm: dict[str, Any]) -> dict[str, Any]:
+async def pedigree_view(
+    reader: DocumentReader, germplasm: dict[str, Any], _params: ViewQuery
+) -> dict[str, Any]:
     """The deprecated v2.0-style pedigree of one germplasm, from its pedigree node."""
     node = (await reader.documents("pedigree", [germplasm["germplasmDbId"]])).get(
         germplasm["germplasmDbId"]
@@ -84,7 +88,9 @@ async def pedigree_view(reader: DocumentReader, germplasm: dict[str, Any]) -> di
     }
 
 
-async def progeny_view(reader: DocumentReader, germplasm: dict[str, Any]) -> dict[str, Any]:
+async def progeny_view(
+    reader: DocumentReader, germplasm: dict[str, Any], _params: ViewQuery
+) -> dict[str, Any]:
     db_id = germplasm["germplasmDbId"]
     progeny: dict[str, dict[str, Any]] = defaultdict(dict)
     for child in await reader.matching("pedigree", containment("parents.*.germplasmDbId", db_id)):
