@@ -971,3 +971,22 @@ def test_another_organization_sees_no_references(stack: DevStack, client: httpx.
         f"/brapi/v2/search/references/{ticket['searchResultsDbId']}", headers=other
     )
     assert foreign.status_code == 404
+
+
+def test_the_test_servers_variant_set_is_demo_data_in_the_genotype_store(
+    client: httpx.Client,
+) -> None:
+    sets = client.get("/brapi/v2/variantsets").json()["result"]["data"]
+    [demo] = [s for s in sets if s["variantSetName"].startswith("Dummy VariantSet 1")]
+    assert (demo["variantCount"], demo["callSetCount"]) == (20, 13)
+    calls = client.get(
+        "/brapi/v2/calls", params={"variantSetDbId": demo["variantSetDbId"], "pageSize": 13}
+    ).json()["result"]["data"]
+    # Upstream allele_0101: variant01 (M1) x callset01 (P2) is 0/0 with read depth 85.
+    first = calls[0]
+    assert (first["variantName"], first["callSetName"], first["genotypeValue"]) == (
+        "M1",
+        "P2",
+        "0/0",
+    )
+    assert first["genotypeMetadata"][0]["fieldValue"] == "85"

@@ -1227,3 +1227,52 @@ async def test_extract_copies_the_chosen_calls_into_a_new_variant_set(
     outsider = {"Authorization": f"Bearer {stack.login(email, 'pw-123456')}"}
     foreign = await client.post("/brapi/v2/variantsets/extract", json=body, headers=outsider)
     assert foreign.status_code == 404, foreign.text
+
+
+# ---- exports: availableFormats and their files (ADR 0199) -----------------------------------
+
+
+async def test_available_formats_download_and_the_vcf_reimports_to_the_same_calls(
+    client: httpx.AsyncClient, stack: DevStack
+) -> None:
+    from bijmantra.testkit.vcf import random_vcf
+
+    written = random_vcf(np.random.default_rng(29), 30, 7, prefix=unique("E") + "-")
+    response = await import_vcf(client, written.text().encode(), unique("export-from"))
+    assert response.status_code == 201, response.text
+    source = response.json()["data"]["variantSetDbId"]
+    variant_set = (await client.get(f"/brapi/v2/variantsets/{source}")).json()["result"]
+    formats = {f["dataFormat"]: f["fileURL"] for f in variant_set["availableFormats"]}
+    assert set(formats) == {"VCF", "Hapmap"}
+    assert all(url.startswith(stack.gateway_url) for url in formats.values())
+
+    vcf = await client.get(formats["VCF"])
+    assert vcf.status_code == 200, vcf.text
+    assert vcf.headers["content-type"].startswith("text/tab-separated-values")
+    again = await import_vcf(client, vcf.content, unique("export-again"))
+    assert again.status_code == 201, again.text
+    copy = again.json()["data"]["variantSetDbId"]
+
+    async def layers(set_id: str) -> list[Any]:
+        answer = await client.get(
+            "/brapi/v2/allelematrix",
+            params={"variantSetDbId": set_id, "dataMatrixAbbreviations": "GT,DS,GQ,DP"},
+        )
+        return [m["dataMatrix"] for m in answer.json()["result"]["dataMatrices"]]
+
+    assert await layers(copy) == await layers(source)
+    assert (await layers(source))[0] == [[c.gt for c in site.calls] for site in written.sites]
+
+    hapmap = await client.get(formats["Hapmap"])
+    assert hapmap.status_code == 200, hapmap.text
+    header, *lines = hapmap.text.splitlines()
+    assert header.split("\t")[11:] == [f"{written.samples[j]}" for j in range(7)]
+    assert [int(line.split("\t")[3]) for line in lines] == [s.pos for s in written.sites]
+
+    unknown = await client.get(f"/api/v1/variantsets/{source}/files/plink-text")
+    assert unknown.status_code == 400, unknown.text
+    email = f"outsider-{uuid.uuid4().hex[:8]}@example.org"
+    await asyncio.to_thread(stack.register_member, email, "pw-123456", ["breeder"])
+    outsider = {"Authorization": f"Bearer {stack.login(email, 'pw-123456')}"}
+    foreign = await client.get(formats["VCF"], headers=outsider)
+    assert foreign.status_code == 404, foreign.text

@@ -67,9 +67,15 @@ from bijmantra.application.compliance.ports import AuditStore
 from bijmantra.application.distribution.service import Distribution
 from bijmantra.application.events import OutboxRelay
 from bijmantra.application.events.ports import EventPublisher
-from bijmantra.application.genotyping import GetVariantSet, ImportGenotypes, StreamGenotypes
+from bijmantra.application.genotyping import (
+    ExportGenotypes,
+    GetVariantSet,
+    ImportGenotypes,
+    StreamGenotypes,
+)
 from bijmantra.application.genotyping.brapi import GenotypeViews
 from bijmantra.application.genotyping.edits import GenotypeWrites
+from bijmantra.application.genotyping.views import Documents
 from bijmantra.application.operations import (
     COMPLETED,
     HARVEST_CONSUMER,
@@ -360,8 +366,10 @@ async def bootstrap(
         closers.append(redis.aclose)
         searches = RedisSearchResultStore(redis)
     brapi = catalog()
-    resource_queries = ResourceQueries(brapi, uow, searches, lookup, GenotypeViews(uow, searches))
-    resource_commands = ResourceCommands(brapi, uow, views=GenotypeWrites(uow))
+    documents = Documents(settings.public_url.rstrip("/"))
+    views = GenotypeViews(uow, searches, documents)
+    resource_queries = ResourceQueries(brapi, uow, searches, lookup, views)
+    resource_commands = ResourceCommands(brapi, uow, views=GenotypeWrites(uow, documents))
     breeding = BrapiBreedingRecords(resource_queries, resource_commands)
     relay = outbox = None
     consumers: list[DurableConsumer] = []
@@ -451,7 +459,10 @@ async def bootstrap(
         DistributionWorkerServicer(distribution), server
     )
     genotyping_grpc.add_GenotypingServiceServicer_to_server(
-        GenotypingServicer(ImportGenotypes(uow), GetVariantSet(uow), StreamGenotypes(uow)), server
+        GenotypingServicer(
+            ImportGenotypes(uow), GetVariantSet(uow), StreamGenotypes(uow), ExportGenotypes(uow)
+        ),
+        server,
     )
     analysis_grpc.add_AnalysisServiceServicer_to_server(
         AnalysisServicer(

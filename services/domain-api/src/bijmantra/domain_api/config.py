@@ -30,6 +30,8 @@ class Settings:
     device_callout_url: str = ""
     device_ingest_url: str = ""
     device_issuer_seed: str = ""
+    # The gateway's external origin: variant sets' ``availableFormats`` link files there.
+    public_url: str = "http://127.0.0.1:8000"
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -51,4 +53,7 @@ class Settings:
             device_callout_url=env.get("DEVICE_NATS_CALLOUT_URL", ""),
             device_ingest_url=env.get("DEVICE_NATS_INGEST_URL", ""),
             device_issuer_seed=env.get("DEVICE_NATS_ISSUER_SEED", ""),
+            public_url=env.get("PUBLIC_URL")
+            or env.get("GATEWAY_PUBLIC_URL")
+            or "http://127.0.0.1:8000",
         )

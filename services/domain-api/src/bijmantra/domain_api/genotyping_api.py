@@ -22,6 +22,7 @@ from bijmantra.application.analysis import (
     decode_request,
 )
 from bijmantra.application.genotyping import (
+    ExportGenotypes,
     GenotypeChunk,
     GetVariantSet,
     ImportGenotypes,
@@ -68,9 +69,14 @@ def chunk_message(chunk: GenotypeChunk) -> pb.StreamGenotypesResponse:
 
 class GenotypingServicer(pb_grpc.GenotypingServiceServicer):
     def __init__(
-        self, importer: ImportGenotypes, get: GetVariantSet, stream: StreamGenotypes
+        self,
+        importer: ImportGenotypes,
+        get: GetVariantSet,
+        stream: StreamGenotypes,
+        export: ExportGenotypes,
     ) -> None:
         self._import, self._get, self._stream = importer, get, stream
+        self._export = export
 
     async def ImportGenotypes(self, requests: Any, context: Any) -> pb.ImportGenotypesResponse:
         first = await anext(aiter(requests), None)
@@ -114,6 +120,13 @@ class GenotypingServicer(pb_grpc.GenotypingServiceServicer):
         )
         async for chunk in read_ahead(chunks):
             yield chunk_message(chunk)
+
+    async def ExportGenotypes(
+        self, request: pb.ExportGenotypesRequest, context: Any
+    ) -> AsyncIterator[pb.ExportGenotypesResponse]:
+        pieces = self._export(current_principal(), request.variant_set_db_id, request.format)
+        async for piece in read_ahead(pieces):
+            yield pb.ExportGenotypesResponse(data=piece)
 
 
 class AnalysisServicer(analysis_grpc.AnalysisServiceServicer):

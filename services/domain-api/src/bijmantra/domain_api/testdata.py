@@ -28,10 +28,12 @@ from bijmantra.application.brapi.commands import ResourceCommands
 from bijmantra.application.brapi.modules import catalog
 from bijmantra.application.brapi.modules.genotyping import REFERENCE_BLOCKS
 from bijmantra.domain.genotyping.reference_bases import block_db_id, split_blocks
+from bijmantra.domain_api.testdata_genotypes import demo_vcf, load_demo_genotypes
 from bijmantra.domain_api.testdata_genotyping import settle
 from bijmantra.domain_api.testdata_sql import PEDIGREE, SOURCE, SOURCES, java_value
 from bijmantra.kernel import BijmantraError, Principal, TenantId
 
+DEMO_GENOTYPES = "genotypes"  # staged VCF of the Test Server's variant set 1
 STAGING = "brapi_testdata_staging"
 
 
@@ -128,6 +130,7 @@ def stage(owner_url: str, source: Path) -> Staged:
             staged["pedigree"] = list(conn.execute(PEDIGREE))
             settle(staged)
             staged[REFERENCE_BLOCKS] = _reference_blocks(conn)
+            staged[DEMO_GENOTYPES] = [("variantset1", {"vcf": demo_vcf(conn)})]
             return staged
         finally:
             conn.execute(f"DROP SCHEMA IF EXISTS {STAGING} CASCADE")
@@ -202,6 +205,8 @@ async def load(
         for entity, rows in staged.items():
             if entity == "pedigree":
                 rows = _parents_first(rows)
+            if entity == DEMO_GENOTYPES:  # imported last, into the genotype store
+                continue
             async with uow(principal.tenant_id) as unit:
                 done = set(await unit.resources.documents(entity, [db_id for db_id, _ in rows]))
                 todo = [(db_id, doc) for db_id, doc in rows if db_id not in done]
@@ -226,6 +231,8 @@ async def load(
                 written += len(chunk)
                 print(f"  {entity} {written}/{len(todo)}", flush=True)
             created[entity] = len(todo)
+        [(_, demo)] = staged[DEMO_GENOTYPES]
+        created["variants"] = await load_demo_genotypes(uow, principal, demo["vcf"])
         return created
     finally:
         await placements.dispose()

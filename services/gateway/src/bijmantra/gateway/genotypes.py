@@ -12,6 +12,7 @@ from typing import Any
 
 import msgspec
 from bijmantra.application.security import Action, Permission
+from bijmantra.domain.genotyping import EXPORT_FORMATS
 from bijmantra.edge.envelopes import platform_body
 from bijmantra.gateway.brapi import page_request
 from bijmantra.kernel import FieldError, ValidationFailed
@@ -142,6 +143,29 @@ async def download_dosages(
     )
 
 
+@get("/api/v1/variantsets/{variant_set_db_id:str}/files/{file_format:str}", opt=READ_GENOTYPES)
+async def download_file(
+    request: Request[Any, Any, Any], state: State, variant_set_db_id: str, file_format: str
+) -> Stream:
+    """The variant set as a genotype file (``vcf``, ``hapmap``): BrAPI ``availableFormats``
+    point here. Streamed piece by piece from the chunks (ADR 0199)."""
+    pieces = state.genotyping.export_genotypes(request.auth, variant_set_db_id, file_format)
+    first = await anext(pieces, b"")  # an unknown set or format is still a clean 4xx
+
+    async def body() -> AsyncIterator[bytes]:
+        yield first
+        async for piece in pieces:
+            yield piece
+
+    chosen = EXPORT_FORMATS[file_format]
+    name = f"{variant_set_db_id}.{chosen.extension}"
+    return Stream(
+        body(),
+        media_type=chosen.media_type,
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
 def _links(document: dict[str, Any]) -> dict[str, str]:
     base = f"/api/v1/analyses/{document['analysisDbId']}"
     links = {"self": base}
@@ -211,6 +235,7 @@ HANDLERS = [
     import_genotypes,
     get_variant_set,
     download_dosages,
+    download_file,
     request_analysis,
     get_analysis,
     cancel_analysis,

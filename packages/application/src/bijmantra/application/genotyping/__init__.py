@@ -3,6 +3,7 @@
 from bijmantra.application.genotyping.dto import ImportSpec
 from bijmantra.application.genotyping.imports import ImportGenotypes
 from bijmantra.application.genotyping.queries import (
+    ExportGenotypes,
     GetVariantSet,
     StreamGenotypes,
     columns_for,
@@ -18,6 +19,7 @@ from bijmantra.application.ports.genotypes import (
 __all__ = [
     "CallBlock",
     "CallChunk",
+    "ExportGenotypes",
     "GenotypeChunk",
     "GetVariantSet",
     "ImportGenotypes",

@@ -10,14 +10,14 @@ for several calls) in the outbox; the answer is the calls as now stored.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
 from bijmantra.application.events import bulk_data, bulk_type
 from bijmantra.application.genotyping.extract import extract_variant_set
 from bijmantra.application.genotyping.matrix import FIELD_NAMES, FIELD_TYPES
-from bijmantra.application.genotyping.views import parse_variant_db_id
+from bijmantra.application.genotyping.views import Documents, parse_variant_db_id
 from bijmantra.application.json_input import decode_bounded
 from bijmantra.application.ports import GenotypeStore, UnitOfWorkFactory
 from bijmantra.application.ports.documents import DocumentPage
@@ -101,13 +101,14 @@ class GenotypeWrites:
     ``POST /variantsets/extract``."""
 
     uow: UnitOfWorkFactory
+    documents: Documents = field(default_factory=Documents)
 
     async def create(self, principal: Principal, entity: str, body: bytes) -> DocumentPage:
         """``POST /variantsets/extract``: the only way a view entity is created."""
         if entity != "variantset":
             raise NotFound(f"{entity} cannot be created")
         async with self.uow(principal.tenant_id) as uow:
-            page = await extract_variant_set(uow, principal, body)
+            page = await extract_variant_set(uow, principal, body, self.documents)
             await uow.commit()
         return page
 

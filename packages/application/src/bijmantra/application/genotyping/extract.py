@@ -51,7 +51,9 @@ def _request(body: bytes) -> dict[str, Any]:
     return {k: v for k, v in request.items() if k not in _SPELLING}
 
 
-async def extract_variant_set(uow: UnitOfWork, principal: Principal, body: bytes) -> DocumentPage:
+async def extract_variant_set(
+    uow: UnitOfWork, principal: Principal, body: bytes, documents: Documents
+) -> DocumentPage:
     """Copy the selected calls into a new variant set; answer its document."""
     authorize(principal, WRITE)
     request: Mapping[str, Any] = _request(body)
@@ -97,5 +99,5 @@ async def extract_variant_set(uow: UnitOfWork, principal: Principal, body: bytes
     rows, _ = await store.variant_set_rows(
         GenotypeFilter(variant_set_db_ids=(variant_set.variant_set_db_id,)), 0, 1
     )
-    document = Documents().variant_set(rows[0])
+    document = documents.variant_set(rows[0])
     return DocumentPage(msgspec.json.encode([document]), 1, 1, PageRequest(0, 1))

@@ -10,8 +10,9 @@ and become one typed :class:`GenotypeFilter`; filters on data the store does not
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from bijmantra.application.brapi.schema import SchemaSet, empty
 from bijmantra.application.ports.genotypes import (
@@ -21,6 +22,7 @@ from bijmantra.application.ports.genotypes import (
     VariantRow,
     VariantSetRow,
 )
+from bijmantra.domain.genotyping import EXPORT_FORMATS
 from bijmantra.kernel import FieldError, ValidationFailed
 
 SCHEMAS = SchemaSet("BrAPI-Genotyping")
@@ -133,7 +135,23 @@ def with_filter(where: GenotypeFilter, **changes: Any) -> GenotypeFilter:
 class Documents:
     """BrAPI documents of the rows, every key of the official schema present."""
 
-    formats: Sequence[dict[str, Any]] = field(default_factory=tuple)
+    public_url: str = ""  # the gateway's origin, for ``availableFormats`` file URLs
+
+    def available_formats(self, variant_set_db_id: str) -> list[dict[str, Any]]:
+        """Every export format with its download URL (ADR 0199)."""
+        base = f"{self.public_url}/api/v1/variantsets/{quote(variant_set_db_id, safe='')}/files"
+        return [
+            {
+                "dataFormat": f.data_format,
+                "fileFormat": "text/tsv",
+                "fileURL": f"{base}/{f.name}",
+                "expandHomozygotes": True,
+                "sepPhased": "|",
+                "sepUnphased": "/",
+                "unknownString": ".",
+            }
+            for f in EXPORT_FORMATS.values()
+        ]
 
     def variant_set(self, row: VariantSetRow) -> dict[str, Any]:
         return {
@@ -144,7 +162,7 @@ class Documents:
             "callSetCount": row.n_call_sets,
             "additionalInfo": {"sourceFormat": row.source_format, "created": row.created},
             "analysis": [],
-            "availableFormats": list(self.formats),
+            "availableFormats": self.available_formats(row.variant_set_db_id),
             "externalReferences": [],
             "metadataFields": [
                 {"dataType": "string", "fieldAbbreviation": "GT", "fieldName": "Genotype"},

@@ -107,6 +107,13 @@ class GenotypeStore(Protocol):
         """Matching variants by variant set and index, and how many match."""
         ...
 
+    def export(
+        self, variant_set_db_id: str, file_format: str, samples: Sequence[str]
+    ) -> AsyncIterator[bytes]:
+        """The set's calls as a genotype file (``EXPORT_FORMATS``), header first, one
+        piece per chunk: memory is one chunk whatever the set's size."""
+        ...
+
     async def extract(
         self,
         source: str,

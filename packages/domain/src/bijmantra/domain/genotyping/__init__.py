@@ -1,5 +1,11 @@
 """Genotyping context: variant sets, their call sets (samples) and variants."""
 
-from bijmantra.domain.genotyping.model import GENOTYPE_FORMATS, CallSet, VariantSet
+from bijmantra.domain.genotyping.model import (
+    EXPORT_FORMATS,
+    GENOTYPE_FORMATS,
+    CallSet,
+    ExportFormat,
+    VariantSet,
+)
 
-__all__ = ["GENOTYPE_FORMATS", "CallSet", "VariantSet"]
+__all__ = ["EXPORT_FORMATS", "GENOTYPE_FORMATS", "CallSet", "ExportFormat", "VariantSet"]

@@ -18,6 +18,25 @@ GENOTYPE_FORMATS = frozenset({"vcf", "plink"})
 
 
 @dataclass(frozen=True, slots=True)
+class ExportFormat:
+    """A file a variant set can be downloaded as (BrAPI ``availableFormats``, ADR 0199)."""
+
+    name: str  # URL segment: /api/v1/variantsets/{id}/files/{name}
+    data_format: str  # BrAPI's ``dataFormat`` spelling
+    media_type: str
+    extension: str
+
+
+EXPORT_FORMATS = {
+    f.name: f
+    for f in (
+        ExportFormat("vcf", "VCF", "text/tab-separated-values", "vcf"),
+        ExportFormat("hapmap", "Hapmap", "text/tab-separated-values", "hmp.txt"),
+    )
+}
+
+
+@dataclass(frozen=True, slots=True)
 class CallSet:
     """One sample's column in the matrix, linked to the germplasm it was taken from."""
 

@@ -75,6 +75,7 @@ _TYPED_BODIES: dict[str, type[msgspec.Struct]] = {
 }
 _RESPONSE_BODIES: dict[str, dict[str, Any]] = {
     "download_dosages": _BINARY,
+    "download_file": {"text/tab-separated-values": {"schema": {"type": "string"}}},
     "analysis_artifact": {"*/*": _ANY},
     "get_pdf": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
 }

@@ -129,6 +129,20 @@ class GenotypingClient:
             )
         )
 
+    async def export_genotypes(
+        self, token: str, variant_set_db_id: str, file_format: str
+    ) -> AsyncIterator[bytes]:
+        """The file's text piece by piece (the first piece is the header)."""
+        request = pb.ExportGenotypesRequest(variant_set_db_id=variant_set_db_id, format=file_format)
+        call = self._stub.ExportGenotypes(
+            request, metadata=bearer_metadata(token), timeout=UPLOAD_TIMEOUT
+        )
+        try:
+            async for message in call:
+                yield message.data
+        except grpc.aio.AioRpcError as exc:
+            raise error_from_rpc(exc) from None
+
 
 class AnalysisClient:
     def __init__(self, channel: grpc.aio.Channel) -> None:

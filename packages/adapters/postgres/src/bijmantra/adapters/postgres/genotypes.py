@@ -22,6 +22,7 @@ from bijmantra.adapters.postgres import genotype_views as views
 from bijmantra.adapters.postgres.engine import driver_connection
 from bijmantra.adapters.postgres.genotype_calls import Block, decode, read_calls
 from bijmantra.adapters.postgres.genotype_edits import update_calls
+from bijmantra.adapters.postgres.genotype_export import export_file
 from bijmantra.adapters.postgres.genotype_extract import copy_calls
 from bijmantra.application.genotyping import CallChunk, GenotypeChunk, StoredVariantSet
 from bijmantra.application.ports import GenotypeBlock
@@ -338,6 +339,11 @@ class PostgresGenotypeStore:
         self, where: GenotypeFilter, offset: int, limit: int
     ) -> tuple[list[VariantRow], int]:
         return await views.variant_rows(self._connection, where, offset, limit)
+
+    def export(
+        self, variant_set_db_id: str, file_format: str, samples: Sequence[str]
+    ) -> AsyncIterator[bytes]:
+        return export_file(self._connection, variant_set_db_id, file_format, samples)
 
     async def extract(
         self,

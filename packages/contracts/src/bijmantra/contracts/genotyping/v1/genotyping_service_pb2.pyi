@@ -20,6 +20,51 @@ else:
 DESCRIPTOR: _descriptor.FileDescriptor
 
 @_typing.final
+class ExportGenotypesRequest(_message.Message):
+    """ExportGenotypesRequest names a variant set and a file format ("vcf", "hapmap")."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VARIANT_SET_DB_ID_FIELD_NUMBER: _builtins.int
+    FORMAT_FIELD_NUMBER: _builtins.int
+    variant_set_db_id: _builtins.str
+    format: _builtins.str
+    def __init__(
+        self,
+        *,
+        variant_set_db_id: _builtins.str = ...,
+        format: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["format", b"format", "variant_set_db_id", b"variant_set_db_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExportGenotypesRequest: _TypeAlias = ExportGenotypesRequest  # noqa: Y015
+
+@_typing.final
+class ExportGenotypesResponse(_message.Message):
+    """ExportGenotypesResponse is the next piece of the file's text."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DATA_FIELD_NUMBER: _builtins.int
+    data: _builtins.bytes
+    def __init__(
+        self,
+        *,
+        data: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["data", b"data"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExportGenotypesResponse: _TypeAlias = ExportGenotypesResponse  # noqa: Y015
+
+@_typing.final
 class ImportHeader(_message.Message):
     """ImportHeader describes the upload that follows."""
 

@@ -53,6 +53,11 @@ class GenotypingServiceStub:
                 request_serializer=bijmantra_dot_genotyping_dot_v1_dot_genotyping__service__pb2.StreamGenotypesRequest.SerializeToString,
                 response_deserializer=bijmantra_dot_genotyping_dot_v1_dot_genotyping__service__pb2.StreamGenotypesResponse.FromString,
                 _registered_method=True)
+        self.ExportGenotypes = channel.unary_stream(
+                '/bijmantra.genotyping.v1.GenotypingService/ExportGenotypes',
+                request_serializer=bijmantra_dot_genotyping_dot_v1_dot_genotyping__service__pb2.ExportGenotypesRequest.SerializeToString,
+                response_deserializer=bijmantra_dot_genotyping_dot_v1_dot_genotyping__service__pb2.ExportGenotypesResponse.FromString,
+                _registered_method=True)
 
 
 class GenotypingServiceServicer:
@@ -84,6 +89,13 @@ class GenotypingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ExportGenotypes(self, request, context):
+        """ExportGenotypes streams a variant set as a genotype file (VCF, HapMap), header first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_GenotypingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -101,6 +113,11 @@ def add_GenotypingServiceServicer_to_server(servicer, server):
                     servicer.StreamGenotypes,
                     request_deserializer=bijmantra_dot_genotyping_dot_v1_dot_genotyping__service__pb2.StreamGenotypesRequest.FromString,
                     response_serializer=bijmantra_dot_genotyping_dot_v1_dot_genotyping__service__pb2.StreamGenotypesResponse.SerializeToString,
+            ),
+            'ExportGenotypes': grpc.unary_stream_rpc_method_handler(
+                    servicer.ExportGenotypes,
+                    request_deserializer=bijmantra_dot_genotyping_dot_v1_dot_genotyping__service__pb2.ExportGenotypesRequest.FromString,
+                    response_serializer=bijmantra_dot_genotyping_dot_v1_dot_genotyping__service__pb2.ExportGenotypesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -187,6 +204,33 @@ class GenotypingService:
             '/bijmantra.genotyping.v1.GenotypingService/StreamGenotypes',
             bijmantra_dot_genotyping_dot_v1_dot_genotyping__service__pb2.StreamGenotypesRequest.SerializeToString,
             bijmantra_dot_genotyping_dot_v1_dot_genotyping__service__pb2.StreamGenotypesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportGenotypes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/bijmantra.genotyping.v1.GenotypingService/ExportGenotypes',
+            bijmantra_dot_genotyping_dot_v1_dot_genotyping__service__pb2.ExportGenotypesRequest.SerializeToString,
+            bijmantra_dot_genotyping_dot_v1_dot_genotyping__service__pb2.ExportGenotypesResponse.FromString,
             options,
             channel_credentials,
             insecure,

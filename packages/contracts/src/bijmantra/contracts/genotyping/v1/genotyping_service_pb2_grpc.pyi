@@ -47,6 +47,8 @@ class GenotypingServiceStub:
     """StreamGenotypes streams the dosage matrix in variant chunks, optionally for a subset
     of call sets (columns in the order given).
     """
+    ExportGenotypes: _grpc.UnaryStreamMultiCallable[_genotyping_service_pb2.ExportGenotypesRequest, _genotyping_service_pb2.ExportGenotypesResponse]
+    """ExportGenotypes streams a variant set as a genotype file (VCF, HapMap), header first."""
 
 @_typing.type_check_only
 class GenotypingServiceAsyncStub(GenotypingServiceStub):
@@ -66,6 +68,8 @@ class GenotypingServiceAsyncStub(GenotypingServiceStub):
     """StreamGenotypes streams the dosage matrix in variant chunks, optionally for a subset
     of call sets (columns in the order given).
     """
+    ExportGenotypes: _aio.UnaryStreamMultiCallable[_genotyping_service_pb2.ExportGenotypesRequest, _genotyping_service_pb2.ExportGenotypesResponse]  # type: ignore[assignment]
+    """ExportGenotypes streams a variant set as a genotype file (VCF, HapMap), header first."""
 
 class GenotypingServiceServicer(metaclass=_abc_1.ABCMeta):
     """GenotypingService is domain-api's genotype store: variant sets whose calls are kept as
@@ -100,5 +104,13 @@ class GenotypingServiceServicer(metaclass=_abc_1.ABCMeta):
         """StreamGenotypes streams the dosage matrix in variant chunks, optionally for a subset
         of call sets (columns in the order given).
         """
+
+    @_abc_1.abstractmethod
+    def ExportGenotypes(
+        self,
+        request: _genotyping_service_pb2.ExportGenotypesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_genotyping_service_pb2.ExportGenotypesResponse], _abc.AsyncIterator[_genotyping_service_pb2.ExportGenotypesResponse]]:
+        """ExportGenotypes streams a variant set as a genotype file (VCF, HapMap), header first."""
 
 def add_GenotypingServiceServicer_to_server(servicer: GenotypingServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
