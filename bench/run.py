@@ -299,6 +299,10 @@ def main() -> None:
     if "--skip-genotypes" not in sys.argv:
         # import throughput and the GRM job through the whole path vs the kernel alone
         subprocess.run([sys.executable, str(genotypes)], cwd=ROOT, check=True)
+    if "--skip-vcf-bcftools" not in sys.argv:
+        # VCF export (2,000 x 50,000, streamed) and import vs bcftools view, same run
+        module = "bench.genotypes.bench_vcf_bcftools"
+        subprocess.run([sys.executable, "-m", module], cwd=ROOT, check=True)
     if "--skip-phenotyping" not in sys.argv:
         # POST /observations in batches of 10,000 vs a raw COPY; /observations/table streamed
         phenotyping = ROOT / "bench" / "phenotyping" / "bench_phenotyping.py"
