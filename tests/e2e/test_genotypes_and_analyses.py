@@ -1276,3 +1276,49 @@ async def test_available_formats_download_and_the_vcf_reimports_to_the_same_call
     outsider = {"Authorization": f"Bearer {stack.login(email, 'pw-123456')}"}
     foreign = await client.get(formats["VCF"], headers=outsider)
     assert foreign.status_code == 404, foreign.text
+
+
+async def test_allele_matrix_variant_filters_keep_what_numpy_keeps(
+    client: httpx.AsyncClient,
+) -> None:
+    g = random_dosages(120, 9, seed=41)
+    samples = [unique("F") for _ in range(9)]
+    imported = await import_vcf(client, vcf_text(g, samples).encode(), unique("filters"))
+    assert imported.status_code == 201, imported.text
+    set_id = imported.json()["data"]["variantSetDbId"]
+    listed = await client.get(f"/brapi/v2/variantsets/{set_id}/callsets")
+    call_sets = [c["callSetDbId"] for c in listed.json()["result"]["data"]]
+    chosen = [0, 2, 3, 5, 8]
+    sub = g[:, chosen].astype(np.int64)
+    called = (sub >= 0).sum(axis=1)
+    alt = np.where(sub >= 0, sub, 0).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = alt / (2 * called)
+        maf, het = np.minimum(p, 1 - p), (sub == 1).sum(axis=1) / called
+    keep = (maf >= 0.2) & (called / len(chosen) >= 0.8) & (het <= 0.6)
+    expected = [f"{set_id}:{i}" for i in np.flatnonzero(keep)]
+    params: list[tuple[str, str | int]] = [("variantSetDbId", set_id)]
+    params += [("callSetDbId", call_sets[j]) for j in chosen]
+    params += [("minMaf", "0.2"), ("minCallRate", "0.8"), ("maxHeterozygosity", "0.6")]
+    got: list[str] = []
+    for page in range(3):
+        answer = await client.get(
+            "/brapi/v2/allelematrix",
+            params=[*params, ("dimensionVariantPage", page), ("dimensionVariantPageSize", 50)],
+        )
+        if page * 50 >= len(expected) and page:
+            assert answer.status_code == 400, answer.text
+            break
+        assert answer.status_code == 200, answer.text
+        result = answer.json()["result"]
+        assert result["pagination"][0]["totalCount"] == len(expected)
+        got += result["variantDbIds"]
+    assert 0 < len(expected) < 120
+    assert got == expected
+    for bad in (("minMaf", "2"), ("minCallRate", "x"), ("maxHeterozygosity", "-0.1")):
+        refused = await client.get(
+            "/brapi/v2/allelematrix", params=[("variantSetDbId", set_id), bad]
+        )
+        assert refused.status_code == 400, refused.text
+    ticket = await client.post("/brapi/v2/search/allelematrix", json={"minMaf": 3})
+    assert ticket.status_code == 400, ticket.text

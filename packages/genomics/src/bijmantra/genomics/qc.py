@@ -161,3 +161,25 @@ def hwe_exact(n_hom_ref: Any, n_het: Any, n_hom_alt: Any, *, mid_p: bool = False
     if shape == ():
         return float(out[0])
     return out.reshape(shape)
+
+
+def passing_variants(
+    g: Any,
+    *,
+    min_maf: float | None = None,
+    min_call_rate: float | None = None,
+    max_heterozygosity: float | None = None,
+) -> NDArray[np.bool_]:
+    """Per variant of the int8 dosage chunk ``g``: does it meet every bound given (None: no
+    bound)? One pass of the QC kernel, no HWE. A variant with no called genotype has no MAF
+    or heterozygosity, so it fails any bound on them."""
+    stats = qc_stats(g, hwe=False)
+    keep = np.ones(stats.n_called.shape, dtype=np.bool_)
+    with np.errstate(invalid="ignore"):
+        if min_maf is not None:
+            keep &= stats.maf >= min_maf
+        if min_call_rate is not None:
+            keep &= stats.call_rate >= min_call_rate
+        if max_heterozygosity is not None:
+            keep &= stats.het_obs <= max_heterozygosity
+    return keep

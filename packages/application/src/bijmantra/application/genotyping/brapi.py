@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
+from bijmantra.application.genotyping.filtered import passing_rows
 from bijmantra.application.genotyping.maps import linkage_group_page
 from bijmantra.application.genotyping.matrix import (
     Spelling,
@@ -31,6 +32,7 @@ from bijmantra.application.ports import GenotypeStore, UnitOfWork, UnitOfWorkFac
 from bijmantra.application.ports.documents import DocumentPage, SearchResultStore
 from bijmantra.application.ports.genotypes import CallSetRow, GenotypeFilter, VariantRow
 from bijmantra.application.security import Action, Permission, authorize
+from bijmantra.domain.genotyping.filters import variant_thresholds
 from bijmantra.kernel import FieldError, NotFound, PageRequest, Principal, ValidationFailed
 
 READ = Permission("genotyping", Action.READ)
@@ -99,6 +101,7 @@ class GenotypeViews:
         authorize(principal, READ)
         self._filter(entity, request)
         Spelling.of(request)
+        variant_thresholds(request)
         body = _encode(request).decode()
         return await self.searches.save(principal.tenant_id, entity, [_SEARCH_TAG + body])
 
@@ -261,9 +264,16 @@ class AlleleMatrix:
         c_page, c_size = _dimension(self.params, "CallSet", 100)
         c_offset, _ = dimension_page(len(call_sets), c_page, c_size, "dimensionCallSet")
         v_probe = with_filter(self.where, variant_set_db_ids=sets)
-        _, v_total = await self.store.variant_rows(v_probe, 0, 1)
-        v_offset, _ = dimension_page(v_total, v_page, v_size, "dimensionVariant")
-        variants, _ = await self.store.variant_rows(v_probe, v_offset, v_size)
+        thresholds = variant_thresholds(self.params)
+        if thresholds.active:
+            passing = await passing_rows(self.store, v_probe, groups, thresholds)
+            v_total = len(passing)
+            v_offset, _ = dimension_page(v_total, v_page, v_size, "dimensionVariant")
+            variants = list(passing[v_offset : v_offset + v_size])
+        else:
+            _, v_total = await self.store.variant_rows(v_probe, 0, 1)
+            v_offset, _ = dimension_page(v_total, v_page, v_size, "dimensionVariant")
+            variants, _ = await self.store.variant_rows(v_probe, v_offset, v_size)
         columns = call_sets[c_offset : c_offset + c_size]
         matrices = [] if preview else await self._layers(variants, columns, layers, spelling)
         return {

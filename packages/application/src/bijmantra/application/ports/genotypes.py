@@ -9,6 +9,7 @@ from typing import Any, Protocol, Self
 
 from bijmantra.domain import DomainEvent
 from bijmantra.domain.genotyping import CallSet, VariantSet
+from bijmantra.domain.genotyping.filters import VariantThresholds
 
 
 class GenotypeBlock(Protocol):
@@ -123,6 +124,17 @@ class GenotypeStore(Protocol):
     ) -> int:
         """Create ``variant_set`` holding the calls of ``indexes`` (ascending) x ``columns``
         of ``source``; the number of variants written."""
+        ...
+
+    async def passing_variants(
+        self,
+        variant_set_db_id: str,
+        columns: Sequence[int],
+        candidates: Sequence[int],
+        thresholds: VariantThresholds,
+    ) -> list[int]:
+        """Which of ``candidates`` (variant indexes, ascending) meet ``thresholds`` over the
+        dosages of ``columns``; one pass over the chunks, one chunk in memory."""
         ...
 
     async def update_calls(self, variant_set_db_id: str, edits: Sequence[CallEdit]) -> None:

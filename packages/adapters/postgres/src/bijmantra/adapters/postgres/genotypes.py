@@ -35,8 +35,10 @@ from bijmantra.application.ports.genotypes import (
 )
 from bijmantra.domain import DomainEvent
 from bijmantra.domain.genotyping import CallSet, VariantSet
+from bijmantra.domain.genotyping.filters import VariantThresholds
 from bijmantra.genomics import calls as gc
 from bijmantra.genomics.packing import pack_dosages
+from bijmantra.genomics.qc import passing_variants
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -356,6 +358,23 @@ class PostgresGenotypeStore:
         await copy_calls(self._connection, source, indexes, columns, writer)
         return await writer.close()
 
+    async def passing_variants(
+        self,
+        variant_set_db_id: str,
+        columns: Sequence[int],
+        candidates: Sequence[int],
+        thresholds: VariantThresholds,
+    ) -> list[int]:
+        wanted = np.asarray(candidates, dtype=np.int64)
+        kept: list[int] = []
+        async for chunk in self.read(variant_set_db_id, columns, variants=False):
+            start = chunk.variant_start
+            here = wanted[(wanted >= start) & (wanted < start + chunk.n_variants)]
+            if here.size:
+                mask = await asyncio.to_thread(_passing, chunk, thresholds)
+                kept += here[mask[here - start]].tolist()
+        return kept
+
     async def update_calls(self, variant_set_db_id: str, edits: Sequence[CallEdit]) -> None:
         await update_calls(self._connection, variant_set_db_id, edits)
 
@@ -379,6 +398,17 @@ _READ_CHUNK_DOSAGES = (
     "SELECT variant_start, n_variants, n_samples, codec, dosages, NULL, NULL "
     "FROM domain.genotype_chunks WHERE variant_set_db_id = %(s)s AND chunk_index = %(i)s"
 )
+
+
+def _passing(chunk: GenotypeChunk, thresholds: VariantThresholds) -> Any:
+    """The QC kernel's verdict for every variant of a raw int8 chunk."""
+    g = np.frombuffer(chunk.dosages, dtype=np.int8).reshape(chunk.n_variants, chunk.n_samples)
+    return passing_variants(
+        g,
+        min_maf=thresholds.min_maf,
+        min_call_rate=thresholds.min_call_rate,
+        max_heterozygosity=thresholds.max_heterozygosity,
+    )
 
 
 def recode_chunk(codec: str, payload: bytes, n_samples: int, columns: Any, packed: bool) -> bytes:
