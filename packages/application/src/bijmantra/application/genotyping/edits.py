@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -33,10 +34,12 @@ from bijmantra.domain.genotyping.calls import (
     parse_genotype,
 )
 from bijmantra.kernel import (
+    Clock,
     FieldError,
     NotFound,
     PageRequest,
     Principal,
+    SystemClock,
     Unprocessable,
     ValidationFailed,
 )
@@ -102,13 +105,14 @@ class GenotypeWrites:
 
     uow: UnitOfWorkFactory
     documents: Documents = field(default_factory=Documents)
+    clock: Clock = field(default_factory=SystemClock)
 
     async def create(self, principal: Principal, entity: str, body: bytes) -> DocumentPage:
         """``POST /variantsets/extract``: the only way a view entity is created."""
         if entity != "variantset":
             raise NotFound(f"{entity} cannot be created")
         async with self.uow(principal.tenant_id) as uow:
-            page = await extract_variant_set(uow, principal, body, self.documents)
+            page = await extract_variant_set(uow, principal, body, self.documents, self.clock.now())
             await uow.commit()
         return page
 
@@ -165,7 +169,7 @@ class GenotypeWrites:
                 documents.append((f"{variant.db_id}/{call_set.call_set_db_id}", document))
             for set_id, set_edits in edits.items():
                 await store.update_calls(set_id, set_edits)
-            uow.record(_event(principal, documents))
+            uow.record(_event(principal, documents, self.clock.now()))
             await uow.commit()
         n = len(documents)
         encoded = msgspec.json.encode([d for _, d in documents])
@@ -237,7 +241,9 @@ def _document(
     }
 
 
-def _event(principal: Principal, documents: list[tuple[str, dict[str, Any]]]) -> DomainEvent:
+def _event(
+    principal: Principal, documents: list[tuple[str, dict[str, Any]]], at: datetime
+) -> DomainEvent:
     first_id, first = documents[0]
     single = len(documents) == 1
     return DomainEvent(
@@ -247,6 +253,7 @@ def _event(principal: Principal, documents: list[tuple[str, dict[str, Any]]]) ->
         data=first if single else bulk_data(documents),
         schema_version=1,
         actor=principal.subject,
+        occurred_at=at,
     )
 
 

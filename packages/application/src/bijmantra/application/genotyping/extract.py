@@ -10,6 +10,7 @@ import event says where it came from.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -52,7 +53,7 @@ def _request(body: bytes) -> dict[str, Any]:
 
 
 async def extract_variant_set(
-    uow: UnitOfWork, principal: Principal, body: bytes, documents: Documents
+    uow: UnitOfWork, principal: Principal, body: bytes, documents: Documents, at: datetime
 ) -> DocumentPage:
     """Copy the selected calls into a new variant set; answer its document."""
     authorize(principal, WRITE)
@@ -94,7 +95,7 @@ async def extract_variant_set(
     n = await store.extract(
         source, variant_set, [v.index for v in variants], [c.column for c in columns]
     )
-    variant_set.imported(n, {}, actor=principal.subject)
+    variant_set.imported(n, {}, actor=principal.subject, at=at)
     await store.seal(variant_set)
     rows, _ = await store.variant_set_rows(
         GenotypeFilter(variant_set_db_ids=(variant_set.variant_set_db_id,)), 0, 1
