@@ -16,7 +16,7 @@ from bijmantra.genomics import writers
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 _ALL = 2**31 - 1  # past the last variant index any set can have
-_WRITERS: dict[str, tuple[Callable[[Sequence[str]], str], Callable[..., str]]] = {
+_WRITERS: dict[str, tuple[Callable[[Sequence[str]], str], Callable[..., bytes]]] = {
     "vcf": (lambda samples: writers.vcf_header(samples, "Bijmantra"), writers.vcf_lines),
     "hapmap": (writers.hapmap_header, writers.hapmap_lines),
 }
@@ -31,7 +31,7 @@ async def export_file(
         yield await asyncio.to_thread(_render, lines, chunk)
 
 
-def _render(lines: Callable[..., str], chunk: CallChunk) -> bytes:
+def _render(lines: Callable[..., bytes], chunk: CallChunk) -> bytes:
     assert isinstance(chunk.calls, gc.CallMatrix)
     sites = writers.Sites(chunk.chrom, chunk.pos, chunk.names, chunk.ref, chunk.alt)
-    return lines(sites, chunk.calls).encode()
+    return lines(sites, chunk.calls)
