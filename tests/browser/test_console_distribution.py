@@ -1,8 +1,8 @@
-"""Seed distribution in the console: a request approved from the inbox, its SMTA sent and
-signed by both parties, the dispatch moved across the board and shipped (the seed leaves its
-lot), an over-shipment refused in place, an invoice issued with its PDF previewed; a
-read-only member sees no action and is refused a forged one; another organization's ids
-are not found."""
+"""Seed distribution in the console: a request approved from the inbox and its dispatch
+drafted on its page, its SMTA sent and signed by both parties, the dispatch moved across
+the board and shipped (the seed leaves its lot), an over-shipment refused in place, an
+invoice issued with its PDF previewed; a read-only member sees no action and is refused a
+forged one; another organization's ids are not found."""
 
 from __future__ import annotations
 
@@ -171,7 +171,16 @@ def test_request_agreement_dispatch_and_invoice_through_the_console(
     assert axe_violations(page) == []
     page.get_by_role("button", name="Approve").click()
     expect(page.locator("dl.facts")).to_contain_text("approved")
+    assert axe_violations(page) == []
     screenshot(page, "distribution-1-request-approved")
+    # Its dispatch drafted on the page: the lot holding the germplasm, the requested amount.
+    expect(page.get_by_label("Seed lot for item 1")).to_contain_text("IR64-console (40")
+    expect(page.get_by_label("Amount for item 1")).to_have_value("30")
+    page.get_by_role("button", name="Draft the dispatch").click()
+    expect(page).to_have_url(re.compile(r".*/app/dispatches$"))
+    fits = page.locator("section[aria-labelledby=col-draft] li.card a").first.get_attribute("href")
+    assert fits is not None
+    fits = fits.rsplit("/", 1)[1]
 
     # The SMTA: sent (its text's SHA-256 fixed), then signed by each party on the page.
     page.goto(f"/app/agreements/{shipment['agreement']}")
@@ -186,7 +195,7 @@ def test_request_agreement_dispatch_and_invoice_through_the_console(
     screenshot(page, "distribution-2-agreement-signed")
 
     # The board: 30 seeds move through every column and ship; 41 are refused, nothing changed.
-    fits, too_much = _dispatches(console_stack, shipment, ["30", "41"])
+    [too_much] = _dispatches(console_stack, shipment, ["41"])
     page.goto("/app/dispatches")
     assert axe_violations(page) == []
     for dispatch in (fits, too_much):
@@ -256,6 +265,10 @@ def test_a_read_only_member_sees_no_action_and_a_forged_one_is_refused(
         before = api.get(f"/api/v1/seed-requests/{shipment['request']}").json()["data"]
     for path, form in (
         (f"/app/seed-requests/{shipment['request']}/actions", {"action": "cancelled"}),
+        (
+            f"/app/seed-requests/{shipment['request']}/dispatches",
+            {"lot-0": shipment["lot"], "amount-0": "1"},
+        ),
         (f"/app/invoices/{shipment['invoice']}/credit-notes", {}),
         (
             f"/app/agreements/{shipment['agreement']}/signatures",

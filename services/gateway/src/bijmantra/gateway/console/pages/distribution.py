@@ -37,6 +37,8 @@ WRITE = Permission("distribution", Action.WRITE)
 FORM_LIMIT = 16 * 1024  # an action form: a few short fields
 PARTNERS_SHOWN = PageRequest(0, 200)  # names for the lists' partner column
 BOARD_COLUMN = 50  # cards per dispatch-board column
+ITEMS_DRAFTED = 50  # items a dispatch is drafted for on the page (larger: the API)
+LOTS_OFFERED = PageRequest(0, 50)  # seed lots offered per item
 # The label of the button that applies a lifecycle action (actions are the API's values).
 VERBS = {
     "submitted": "Submit",
@@ -147,6 +149,8 @@ def _action_route(resource: str, board: bool = False) -> HTTPRouteHandler:
 
 @get(f"{PREFIX}/seed-requests/{{record_id:str}}", name="console:seed-request")
 async def seed_request(request: Req, state: State, record_id: str) -> Template:
+    """The request, its moves, and (once approved) a form that drafts its dispatch: a seed
+    lot and an amount per item, the lots offered being those holding the item's germplasm."""
     page = view(request)
     page.require(READ)
     found, partner = await _with_partner(state, page, "seed-requests", record_id)
@@ -155,9 +159,52 @@ async def seed_request(request: Req, state: State, record_id: str) -> Template:
         for a in REQUEST_LIFECYCLE.allowed(RequestStatus(found["status"]))
         if a != RequestAction.FULFIL  # a shipped dispatch fulfils it
     ]
+    drafting = found["status"] == RequestStatus.APPROVED and page.can("distribution:write")
+    lots = await _lots_for(state, page, found["items"]) if drafting else None
     return page.render(
-        "distribution/request.html", record=found, partner=partner, allowed=allowed, verbs=VERBS
+        "distribution/request.html",
+        record=found,
+        partner=partner,
+        allowed=allowed,
+        verbs=VERBS,
+        lots=lots,
     )
+
+
+async def _lots_for(state: State, page: View, items: list[dict[str, Any]]) -> list[list[Any]]:
+    """Per item, the seed lots it may be drawn from: the named lot, or the germplasm's lots
+    (``LOTS_OFFERED`` each; a request names at most ``ITEMS_DRAFTED`` items here)."""
+
+    async def offered(item: dict[str, Any]) -> list[Any]:
+        if item.get("seed_lot_id"):
+            return [document(await state.brapi.get(page.token, "seedlot", item["seed_lot_id"]))]
+        criteria = {"germplasmDbId": [item["germplasm_id"]]}
+        found = await state.brapi.list(page.token, "seedlot", criteria, LOTS_OFFERED)
+        listed: list[Any] = msgspec.json.decode(found.documents)
+        return listed
+
+    return list(await asyncio.gather(*(offered(i) for i in items[:ITEMS_DRAFTED])))
+
+
+@post(
+    f"{PREFIX}/seed-requests/{{record_id:str}}/dispatches",
+    name="console:seed-request-dispatch",
+    request_max_body_size=FORM_LIMIT,
+)
+async def draft_dispatch(request: Req, state: State, record_id: str) -> Redirect:
+    """``lot-N`` and ``amount-N`` per item N; the use case checks lots, amounts and the
+    request's state (400 / 409, nothing created)."""
+    page = view(request)
+    page.require(WRITE)
+    form = await request.form()
+    lines = []
+    for n in range(ITEMS_DRAFTED):
+        lot, amount = form.get(f"lot-{n}"), form.get(f"amount-{n}")
+        if isinstance(lot, str) and isinstance(amount, str) and lot and amount.strip():
+            lines.append({"seed_lot_id": lot, "amount": amount.strip()})
+    body = _json({"request_id": record_id, "lines": lines})
+    await state.distribution.create(page.token, "dispatches", body)
+    return Redirect(f"{PREFIX}/dispatches")
 
 
 # ------------------------------------------------------------------ agreements (signing)
@@ -180,7 +227,8 @@ async def agreement(request: Req, state: State, record_id: str) -> Template:
         unsigned=unsigned if found["status"] == "pending_signature" else [],
         allowed=[a for a in found["allowed"] if a != AgreementAction.ACTIVATE],  # by signing
         verbs=VERBS,
-        pdf=found["status"] in WITH_PDF["agreements"],
+        # A draft terminated before it was sent has no text fixed, so no PDF.
+        pdf=found["status"] in WITH_PDF["agreements"] and bool(found.get("document_sha256")),
     )
 
 
@@ -292,6 +340,7 @@ ROUTES = [
     _list_route("agreements", AgreementStatus),
     _list_route("invoices", InvoiceStatus),
     seed_request,
+    draft_dispatch,
     agreement,
     agreement_sign,
     dispatch_board,
