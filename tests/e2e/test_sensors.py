@@ -166,6 +166,40 @@ def test_bad_credentials_and_bad_bodies_are_refused_and_change_nothing(site: Sit
         assert client.post("/api/v1/devices", content=b"{}").status_code == 422
 
 
+def test_huge_batches_are_refused_whole_and_a_replayed_batch_is_stored_once(site: Site) -> None:
+    device_id, credential = enrol(site)
+    week = [reading(m, 5.0 + (m % 11) / 10) for m in range(1, 5_001)]
+    first = send(site, credential, week)
+    replay = send(site, credential, week)
+    assert first.status_code == replay.status_code == 200, replay.text
+    assert first.json()["data"]["stored"] == 5_000
+    assert (replay.json()["data"]["stored"], replay.json()["data"]["duplicates"]) == (0, 5_000)
+    query = {
+        "metric": "air_temperature",
+        "from": (NOW - timedelta(days=4)).isoformat(),
+        "to": NOW.isoformat(),
+        "resolution": "1h",
+    }
+    with site.client() as client:
+        hours = client.get(f"/api/v1/devices/{device_id}/telemetry", params=query)
+    assert sum(p["count"] for p in hours.json()["data"]["points"]) == 5_000  # not 10,000
+    too_many = [reading(m, 1.0) for m in range(5_001, 15_002)]  # 10,001 readings
+    refused = send(site, credential, too_many)
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["error"]["details"][0]["location"] == "readings"
+    padded = b'{"readings": [' + b" " * (5 * 1024 * 1024) + b"]}"  # over the 4 MiB bound
+    with httpx.Client(base_url=site.stack.gateway_url, timeout=60) as client:
+        oversize = client.post(
+            "/api/v1/telemetry",
+            content=padded,
+            headers={"Authorization": f"Device {credential}"},
+        )
+    assert oversize.status_code == 413
+    with site.client() as client:
+        again = client.get(f"/api/v1/devices/{device_id}/telemetry", params=query)
+    assert again.json()["data"]["points"] == hours.json()["data"]["points"]  # nothing changed
+
+
 async def test_a_reading_appears_on_the_live_feed(site: Site) -> None:
     device_id, credential = enrol(site)
     url = site.stack.gateway_url.replace("http://", "ws://") + "/ws"

@@ -51,6 +51,8 @@ _COPY_TYPES = ["text", "timestamptz", "float8"]
 
 # An hour's 60 minutes in order: each rollup array is scattered onto them.
 _SLOTS = "generate_series(0, 59) WITH ORDINALITY AS g(i, o) ORDER BY o"
+# A stored hour and a batch's hour, slot by slot, in slot order.
+_PAIRS = "WITH ORDINALITY AS x(a, b, o) ORDER BY o"
 
 # Insert what is new, then fold exactly the new rows into the rollups; one statement. 1h and
 # 1d are a row per bucket; an hour's minutes are one row of four 60-slot arrays (ADR 0208).
@@ -92,10 +94,10 @@ WITH fresh AS (
            ARRAY(SELECT coalesce(n[array_position(slots, i)], 0) FROM {_SLOTS})
     FROM hours ORDER BY metric, hour
     ON CONFLICT (tenant_id, device_id, metric, hour) DO UPDATE SET
-        minimum = ARRAY(SELECT least(a, b) FROM unnest(r.minimum, excluded.minimum) AS x(a, b)),
-        maximum = ARRAY(SELECT greatest(a, b) FROM unnest(r.maximum, excluded.maximum) AS x(a, b)),
-        total = ARRAY(SELECT a + b FROM unnest(r.total, excluded.total) AS x(a, b)),
-        count = ARRAY(SELECT a + b FROM unnest(r.count, excluded.count) AS x(a, b))
+        minimum = ARRAY(SELECT least(a, b) FROM unnest(r.minimum, excluded.minimum) {_PAIRS}),
+        maximum = ARRAY(SELECT greatest(a, b) FROM unnest(r.maximum, excluded.maximum) {_PAIRS}),
+        total = ARRAY(SELECT a + b FROM unnest(r.total, excluded.total) {_PAIRS}),
+        count = ARRAY(SELECT a + b FROM unnest(r.count, excluded.count) {_PAIRS})
 )
 SELECT count(*) FROM fresh
 """  # noqa: S608 (constant SQL; every value is a bound parameter)
