@@ -102,11 +102,15 @@ WITH fresh AS (
 SELECT count(*) FROM fresh
 """  # noqa: S608 (constant SQL; every value is a bound parameter)
 
-# One bucket as JSON; times in ISO 8601 UTC ("+00:00"), gaps with null min/max/mean.
-_POINT = """json_build_object(
-    'time', to_char(g AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"+00:00"'),
-    'min', r.lo, 'max', r.hi, 'mean', r.total / nullif(r.n, 0), 'count', coalesce(r.n, 0)
-) ORDER BY g"""
+# The buckets as one JSON array, written as text: times in ISO 8601 UTC ("+00:00"), a gap
+# with null min/max/mean and count 0. Concatenating text costs about half of json_agg over
+# json_build_object for a year of hours; values are finite float8 (validated on the way in),
+# whose text form is valid JSON.
+_POINTS = """'[' || coalesce(string_agg(
+    '{"time":"' || to_char(g AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"+00:00"')
+    || '","min":' || coalesce(r.lo::text, 'null') || ',"max":' || coalesce(r.hi::text, 'null')
+    || ',"mean":' || coalesce((r.total / nullif(r.n, 0))::text, 'null')
+    || ',"count":' || coalesce(r.n, 0) || '}', ',' ORDER BY g), '') || ']'"""
 
 # Every bucket starting in [start, end) (the last one may end after ``end``, as in the domain's
 # ``with_gaps``), its rollup or a gap, in order, as one JSON array. The
@@ -118,7 +122,7 @@ WITH r AS MATERIALIZED (
     WHERE device_id = :device AND metric = :metric AND resolution = :res
       AND bucket >= :start AND bucket < :end
 )
-SELECT coalesce(json_agg({_POINT}), '[]')::text
+SELECT {_POINTS}
 FROM generate_series(
     CAST(:start AS timestamptz), CAST(:end AS timestamptz) - interval '1 microsecond',
     CAST(:step AS interval)
@@ -135,7 +139,7 @@ WITH r AS MATERIALIZED (
       AND m.hour >= date_trunc('hour', CAST(:start AS timestamptz), 'UTC') AND m.hour < :end
       AND s.n > 0
 )
-SELECT coalesce(json_agg({_POINT}), '[]')::text
+SELECT {_POINTS}
 FROM generate_series(
     CAST(:start AS timestamptz), CAST(:end AS timestamptz) - interval '1 microsecond',
     interval '1 minute'
