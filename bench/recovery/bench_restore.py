@@ -42,7 +42,10 @@ RESULTS = ROOT / "bench" / "results" / "restore.json"
 SIZE_MB = int(os.environ.get("BENCH_RESTORE_MB", "1024"))
 REPLAY_MB = int(os.environ.get("BENCH_RESTORE_REPLAY_MB", "256"))
 # ~1 kB of text per row (md5 hex repeated: PostgreSQL stores it uncompressed below 2 kB).
-FILL = "INSERT INTO {} SELECT g, repeat(md5(g::text), 30) FROM generate_series(%s, %s) g"
+FILL = (
+    "INSERT INTO {} SELECT g, repeat(md5(g::text), 30) "
+    "FROM generate_series(CAST(%s AS bigint), CAST(%s AS bigint)) g"
+)
 
 
 def _fill(url: str, table: str, megabytes: int) -> None:

@@ -19,7 +19,11 @@ from pathlib import Path
 
 from bijmantra.adapters.postgres import libpq_url
 from bijmantra.adapters.postgres.placement_admin import provision_database
-from bijmantra.adapters.postgres.placement_move import MoveError, move_organization
+from bijmantra.adapters.postgres.placement_move import (
+    MoveError,
+    current_placement,
+    move_organization,
+)
 from bijmantra.adapters.postgres.tenant_archive import (
     ArchiveError,
     erase_tenant,
@@ -86,6 +90,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     if not args.database_url:
         parser.error("--database-url (or DATABASE_OWNER_URL) is required")
     url = libpq_url(args.database_url)
+    if args.command in {"export", "erase"} and (
+        placed := current_placement(url, args.organization)
+    ):
+        # Export and erasure read the shared database: anything else would miss (or, for an
+        # erasure, leave behind while recording it gone) the organization's data.
+        parser.exit(
+            2,
+            f"bijmantra-tenant: organization {args.organization} is in database {placed.name}; "
+            "move it to the shared database first (bijmantra-tenant move ... --to shared)\n",
+        )
     try:
         if args.command == "export":
             done = export_tenant(url, args.organization, args.archive)
