@@ -16,10 +16,21 @@ import asyncio
 import json
 import os
 import platform
+import time
 from pathlib import Path
 from typing import Any
 
-from bijmantra.devstack.stack import DEDICATED_DEMO_EMAIL, DEMO_PASSWORD, running_stack
+import psycopg
+from bijmantra.adapters.postgres import libpq_url
+from bijmantra.adapters.postgres.placement import ENTER
+from bijmantra.adapters.postgres.placement_admin import database_owner_url
+from bijmantra.devstack.stack import (
+    DEDICATED_DEMO_DATABASE,
+    DEDICATED_DEMO_EMAIL,
+    DEMO_ORGANIZATION_ID,
+    DEMO_PASSWORD,
+    running_stack,
+)
 
 from bench.loadgen import run_load
 from bench.run import CONNECTIONS, GERMPLASM, ROOT, SECONDS, seed, single_get_paths
@@ -51,6 +62,30 @@ async def _alternate(port: int, sides: dict[str, tuple[str, list[str]]]) -> dict
     return {"runs": runs, "ratio_dedicated_to_shared_rps": ratio}
 
 
+def _gate_cost(url: str, tenant: str, transactions: int = 3000) -> dict[str, Any]:
+    """Transactions per second of BEGIN + tenant setting + one-row SELECT + COMMIT, with and
+    without ``placement.enter`` in the setting's statement (pipelined, as the unit of work
+    sends it), alternating three rounds: what the gate costs every request."""
+    statements = {
+        "setting_only": "SELECT set_config('app.tenant_id', %s, true), %s",
+        "setting_and_gate": ENTER,
+    }
+    rates: dict[str, list[float]] = {name: [] for name in statements}
+    with psycopg.connect(libpq_url(url)) as conn:
+        for _ in range(3):
+            for name, statement in statements.items():
+                started = time.perf_counter()
+                for _ in range(transactions):
+                    with conn.pipeline():
+                        conn.execute(statement, (tenant, tenant))
+                        conn.execute("SELECT 1")
+                        conn.commit()
+                rates[name].append(transactions / (time.perf_counter() - started))
+    ratio = round(sum(rates["setting_and_gate"]) / sum(rates["setting_only"]), 3)
+    print(f"  gate: {ratio:.3f}x the transactions per second without it", flush=True)
+    return {"transactions_per_second": rates, "ratio_with_gate": ratio}
+
+
 def main() -> None:
     with running_stack(
         Path(ROOT / ".bijmantra" / "bench-placement"),
@@ -63,8 +98,15 @@ def main() -> None:
             "shared": (shared_token, single_get_paths(seed(stack, shared_token))),
             "dedicated": (dedicated_token, single_get_paths(seed(stack, dedicated_token))),
         }
+        assert stack.database is not None
+        # Fresh tables in both databases: statistics as a settled system has them, so that
+        # neither side waits for autovacuum to notice its rows.
+        for database in (None, DEDICATED_DEMO_DATABASE):
+            with psycopg.connect(database_owner_url(stack.database.owner_url, database)) as conn:
+                conn.execute("ANALYZE")
         print("Placement: GET /germplasm/{id}, shared vs dedicated database", flush=True)
         results = asyncio.run(_alternate(stack.ports.gateway, sides))
+        gate = _gate_cost(stack.database.domain_url, DEMO_ORGANIZATION_ID)
     report = {
         "meta": {
             "machine": platform.machine(),
@@ -77,6 +119,7 @@ def main() -> None:
             "placement_pool_size": int(POOL_SIZE),
         },
         "single_get": results,
+        "gate": gate,
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(report, indent=2))
