@@ -196,7 +196,13 @@ def test_the_dedicated_database_forces_rls_like_the_shared_one(
 def test_migrate_visits_every_registered_placement(
     database: ProvisionedDatabase, dedicated: PlacementDatabase
 ) -> None:
-    assert migrate_every_placement(database.owner_url) == ["(shared)", dedicated.name]
+    migrated = migrate_every_placement(database.owner_url)
+    with psycopg.connect(database.owner_url) as conn:
+        registered = [
+            r[0] for r in conn.execute("SELECT name FROM placement.databases ORDER BY name")
+        ]
+    assert dedicated.name in registered
+    assert migrated == ["(shared)", *registered]
 
 
 def test_directory_urls_carry_no_credentials_of_their_own(database: ProvisionedDatabase) -> None:
