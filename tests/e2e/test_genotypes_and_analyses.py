@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import grpc
 import httpx
 import nats
 import nats.errors
@@ -456,11 +455,11 @@ async def test_a_job_stream_read_dosages_only_carries_no_variant_metadata(
     body = {"type": "grm", "variantSetDbId": dataset.variant_set_db_id}
     document = await run_analysis(client, body)
     tenant = TenantId(uuid.UUID(DEMO_ORGANIZATION_ID))
-    async with httpx.AsyncClient() as http:
+    async with httpx.AsyncClient(verify=stack.http_verify(WORKER_CLIENT_ID)) as http:
         token = await IdentityClientCredentials(
             http, stack.identity_url, WORKER_CLIENT_ID, stack.worker_client_secret
         )(tenant)
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{stack.ports.domain_api}") as channel:
+    async with stack.grpc_channel(f"127.0.0.1:{stack.ports.domain_api}") as channel:
         worker = AnalysisWorkerClient(channel, fixed_token(token))
         job, attempt = document["analysisDbId"], document["attempt"]
         whole = [c async for c in worker.genotypes(tenant, job, attempt)]
@@ -933,7 +932,7 @@ async def test_worker_and_user_tokens_each_open_only_their_own_services(stack: D
     """Both kinds are identity's RS256 tokens; domain-api keeps them apart by role and service."""
     tenant = TenantId(uuid.UUID(DEMO_ORGANIZATION_ID))
     user_token = stack.login()
-    async with httpx.AsyncClient() as http:
+    async with httpx.AsyncClient(verify=stack.http_verify(WORKER_CLIENT_ID)) as http:
         worker_tokens = IdentityClientCredentials(
             http, stack.identity_url, WORKER_CLIENT_ID, stack.worker_client_secret
         )
@@ -944,7 +943,7 @@ async def test_worker_and_user_tokens_each_open_only_their_own_services(stack: D
         )
         with pytest.raises(Unauthorized, match="401"):
             await wrong(tenant)
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{stack.ports.domain_api}") as channel:
+    async with stack.grpc_channel(f"127.0.0.1:{stack.ports.domain_api}") as channel:
         resources = ResourceClient(channel)
         with pytest.raises(NotFound):  # the user reads BrAPI data (this id does not exist)
             await resources.get(user_token, "germplasm", "no-such-germplasm")

@@ -8,16 +8,23 @@ import csv
 import io
 import json
 import socket
+import ssl
 import uuid
 import zlib
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
+import grpc
 import httpx
 import numpy as np
 import psutil
 import pytest
-from bijmantra.devstack.stack import DevStack, Ports, running_stack
+from bijmantra.adapters.grpc.resources import ResourceClient
+from bijmantra.devstack.stack import DEMO_EMAIL, DEMO_PASSWORD, DevStack, Ports, running_stack
+from bijmantra.kernel import PageRequest, Unauthorized
+from bijmantra.testkit.certificates import CertificateFiles, LocalCertificateAuthority
 from bijmantra.testkit.servers import free_port
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from websockets.asyncio.client import connect
 
 pytestmark = [pytest.mark.e2e]
@@ -320,3 +327,81 @@ async def test_api_answers_are_nosniff_and_not_stored_and_metrics_are_not_public
     metrics = await client.get(f"http://127.0.0.1:{stack.ports.gateway_metrics}/metrics")
     assert metrics.status_code == 200
     assert "http_requests_total" in metrics.text
+
+
+# --------------------------------------------------------------------------- mutual TLS inside
+
+
+def _stranger(tmp_path: Path, service: str) -> CertificateFiles:
+    """A well-formed certificate for a real service name, from a CA the platform never saw."""
+    return LocalCertificateAuthority(tmp_path / "other-ca", name="Other CA").issue(service)
+
+
+async def test_internal_grpc_refuses_peers_without_a_platform_certificate(
+    stack: DevStack, tmp_path: Path
+) -> None:
+    """domain-api and identity's gRPC listeners: plaintext, certificate-less TLS and a
+    certificate from another CA all fail in the handshake, before any method runs."""
+    ca = stack.certificate("devstack").ca_file.read_bytes()
+    stranger = _stranger(tmp_path, "gateway")
+    for port in (stack.ports.domain_api, stack.ports.identity_grpc):
+        target = f"127.0.0.1:{port}"
+        peers = {
+            "plaintext": grpc.aio.insecure_channel(target),
+            "no certificate": grpc.aio.secure_channel(target, grpc.ssl_channel_credentials(ca)),
+            "another CA": grpc.aio.secure_channel(
+                target,
+                grpc.ssl_channel_credentials(
+                    ca, stranger.key_file.read_bytes(), stranger.cert_file.read_bytes()
+                ),
+            ),
+        }
+        for peer, channel in peers.items():
+            async with channel:
+                with pytest.raises(grpc.aio.AioRpcError) as refused:
+                    await health_pb2_grpc.HealthStub(channel).Check(
+                        health_pb2.HealthCheckRequest(), timeout=5
+                    )
+            assert refused.value.code() == grpc.StatusCode.UNAVAILABLE, (port, peer)
+        async with stack.grpc_channel(target) as channel:
+            served = await health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(), timeout=5
+            )
+            assert served.status == health_pb2.HealthCheckResponse.SERVING
+
+
+async def test_a_valid_certificate_does_not_replace_the_token(stack: DevStack) -> None:
+    """mTLS says which service is calling, never on whose behalf: domain-api still verifies
+    the bearer token on every call made over an authenticated connection."""
+    token = stack.login()
+    header, payload, signature = token.split(".")
+    forged = f"{header}.{payload}.{signature[::-1]}"
+    async with stack.grpc_channel(f"127.0.0.1:{stack.ports.domain_api}", "gateway") as channel:
+        resources = ResourceClient(channel)
+        for bad in ("", "not-a-token", forged):
+            with pytest.raises(Unauthorized):
+                await resources.list(bad, "germplasm", {}, PageRequest(0, 1))
+        page = await resources.list(token, "germplasm", {}, PageRequest(0, 1))
+        assert page.total_count > 0  # the demo data, read over mTLS with a good token
+
+
+def test_identity_http_demands_a_client_certificate(stack: DevStack, tmp_path: Path) -> None:
+    """The gateway → identity hop (and the worker's token calls): HTTPS that refuses a peer
+    without a certificate from the platform's CA; the gateway's own route still works."""
+    login = {"email": DEMO_EMAIL, "password": DEMO_PASSWORD}
+    url = f"{stack.identity_url}/api/v1/auth/login"
+    assert url.startswith("https://")
+    files = stack.certificate("devstack")
+    trusting = ssl.create_default_context(cafile=str(files.ca_file))
+    stranger = _stranger(tmp_path, "gateway")
+    impostor = ssl.create_default_context(cafile=str(files.ca_file))
+    impostor.load_cert_chain(str(stranger.cert_file), str(stranger.key_file))
+    for verify in (trusting, impostor):
+        with pytest.raises(httpx.TransportError):
+            httpx.post(url, json=login, timeout=10, verify=verify)
+    with pytest.raises(httpx.TransportError):
+        httpx.post(url.replace("https://", "http://"), json=login, timeout=10)
+    direct = httpx.post(url, json=login, timeout=10, verify=stack.http_verify("gateway"))
+    assert direct.status_code == 200, direct.text
+    proxied = httpx.post(f"{stack.gateway_url}/api/v1/auth/login", json=login, timeout=10)
+    assert proxied.status_code == 200, proxied.text

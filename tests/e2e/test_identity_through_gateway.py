@@ -19,7 +19,6 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-import grpc
 import httpx
 import psycopg
 import pytest
@@ -406,7 +405,7 @@ async def test_an_invited_member_joins_by_mail_and_loses_access_within_seconds_o
     )
     member_token = member.json()["data"]["access_token"]
     assert await _status_within(gateway, member_token, 200) == 200
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{stack.ports.domain_api}")
+    channel = stack.grpc_channel(f"127.0.0.1:{stack.ports.domain_api}")
     resources = ResourceClient(channel)
     feed = await connect(
         stack.gateway_url.replace("http://", "ws://") + "/ws",

@@ -11,6 +11,7 @@ import contextlib
 import os
 import secrets
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+import grpc
 import httpx
 import psycopg
 from argon2 import PasswordHasher
@@ -28,6 +30,7 @@ from bijmantra.adapters.postgres.identity import register_member
 from bijmantra.adapters.postgres.placement_admin import place_organization, provision_database
 from bijmantra.adapters.postgres.recovery import BackupLocation
 from bijmantra.domain.tenancy.placement import PlacementDatabase
+from bijmantra.testkit.certificates import CertificateFiles, LocalCertificateAuthority
 from bijmantra.testkit.device_nats import LocalDeviceNats
 from bijmantra.testkit.provision import ProvisionedDatabase, provision
 from bijmantra.testkit.servers import (
@@ -129,6 +132,8 @@ class ServiceStartError(RuntimeError):
 
 
 WORKER_CLIENT_ID = "analytics-worker"
+# The certificate the dev stack's own calls (login, tests' direct gRPC) present (ADR 0176).
+DEVSTACK_CLIENT = "devstack"
 
 
 @dataclass
@@ -152,6 +157,9 @@ class DevStack:
     backup_dir: Path | None = None
     # Seed a second organization whose data lives in its own database (ADR 0102).
     dedicated_org: bool = False
+    # Mutual TLS between the services, with a CA kept under ``workdir/tls`` (ADR 0176);
+    # ``INTERNAL_TLS=off`` in the environment runs them in plaintext instead.
+    tls: bool = field(default_factory=lambda: os.environ.get("INTERNAL_TLS", "") != "off")
     # With the device edge on, a second NATS server with its MQTT listener and an auth
     # callout answered by domain-api (ADR 0207): devices publish telemetry over MQTT.
     device_edge: bool = False
@@ -171,7 +179,36 @@ class DevStack:
 
     @property
     def identity_url(self) -> str:
-        return f"http://127.0.0.1:{self.ports.identity}"
+        """identity's own HTTP listener: HTTPS demanding a client certificate under TLS."""
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://127.0.0.1:{self.ports.identity}"
+
+    @property
+    def certificate_authority(self) -> LocalCertificateAuthority:
+        return LocalCertificateAuthority(self.workdir / "tls")
+
+    def certificate(self, name: str) -> CertificateFiles:
+        """``name``'s certificate from the stack's CA: made once, reused by later runs."""
+        return self.certificate_authority.issue(name)
+
+    def http_verify(self, name: str = DEVSTACK_CLIENT) -> ssl.SSLContext | bool:
+        """httpx's ``verify=`` for a direct call to identity, presenting ``name``'s certificate."""
+        if not self.tls:
+            return True
+        files = self.certificate(name)
+        context = ssl.create_default_context(cafile=str(files.ca_file))
+        context.load_cert_chain(str(files.cert_file), str(files.key_file))
+        return context
+
+    def grpc_channel(self, target: str, name: str = DEVSTACK_CLIENT) -> grpc.aio.Channel:
+        """A channel to one of the stack's gRPC services, as ``name`` (tests, tools)."""
+        if not self.tls:
+            return grpc.aio.insecure_channel(target)
+        files = self.certificate(name)
+        credentials = grpc.ssl_channel_credentials(
+            files.ca_file.read_bytes(), files.key_file.read_bytes(), files.cert_file.read_bytes()
+        )
+        return grpc.aio.secure_channel(target, credentials)
 
     def start_servers(self) -> None:
         owner_url = env_or("DATABASE_URL")
@@ -238,6 +275,7 @@ class DevStack:
             "WORKER_CLIENT_ID": WORKER_CLIENT_ID,
             "WORKER_CLIENT_SECRET": self.worker_client_secret,
             **(self.devices.environment() if self.devices else {}),
+            **({} if self.tls else {"INTERNAL_TLS": "off"}),
             **self.env,
         }
 
@@ -382,7 +420,13 @@ class DevStack:
                 "analytics-worker": self.database.analytics_url,
             }.get(name, "")
         key = f"{name}{replica}"
-        environment = {**self.environment(), "DATABASE_URL": database_url, **(env or {})}
+        own_certificate = self.certificate(name).environment() if self.tls else {}
+        environment = {
+            **self.environment(),
+            **own_certificate,
+            "DATABASE_URL": database_url,
+            **(env or {}),
+        }
         output: int | IO[bytes] = subprocess.DEVNULL
         if self.log_dir is not None:
             self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -431,6 +475,7 @@ class DevStack:
             f"{self.identity_url}/api/v1/auth/login",
             json={"email": email, "password": password, "organizationId": organization_id},
             timeout=10,
+            verify=self.http_verify(),
         )
         response.raise_for_status()
         return str(response.json()["data"]["access_token"])

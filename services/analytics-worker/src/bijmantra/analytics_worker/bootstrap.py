@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-import grpc
 import httpx
 from bijmantra.adapters.email import SmtpEmailSender
 from bijmantra.adapters.grpc import CHANNEL_OPTIONS, AnalysisWorkerClient
 from bijmantra.adapters.grpc.distribution import DistributionWorkerClient
+from bijmantra.adapters.grpc.tls import http_verify, open_channel
 from bijmantra.adapters.nats import DurableConsumer, connect, ensure_stream
 from bijmantra.adapters.postgres import create_engine
 from bijmantra.adapters.postgres.placement import PlacementEngines, PostgresPlacementDirectory
@@ -64,12 +64,13 @@ async def run(settings: Settings, stop: asyncio.Event, tracing: Tracing | None =
     ]
     channel = http = None
     if settings.client_secret:
-        channel = grpc.aio.insecure_channel(
+        channel = open_channel(
             settings.domain_api_target,
+            settings.tls,
             options=CHANNEL_OPTIONS,
             interceptors=tracing.grpc_client_interceptors(),
         )
-        http = httpx.AsyncClient()
+        http = httpx.AsyncClient(verify=http_verify(settings.tls))
         tokens = IdentityClientCredentials(
             http, settings.identity_url, settings.client_id, settings.client_secret
         )

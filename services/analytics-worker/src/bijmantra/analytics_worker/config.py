@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass
 
 from bijmantra.adapters.email import SmtpSettings
+from bijmantra.adapters.grpc.tls import InternalTls
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,8 @@ class Settings:
     grm_buffer_mib: int = 512
     # Where distribution notifications are mailed (SMTP_HOST, …); None: no mail consumer.
     smtp: SmtpSettings | None = None
+    # This service's certificate for mutual TLS with its peers (ADR 0176); None: plaintext.
+    tls: InternalTls | None = None
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -45,4 +48,5 @@ class Settings:
             analysis_ack_wait=float(env.get("ANALYSIS_ACK_WAIT", "30")),
             grm_buffer_mib=int(env.get("GRM_BUFFER_MIB", "512")),
             smtp=SmtpSettings.from_env(),
+            tls=InternalTls.from_env(env),
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 
+from bijmantra.adapters.grpc.tls import require_transport_security
 from bijmantra.domain_api.bootstrap import bootstrap
 from bijmantra.domain_api.config import Settings
 from bijmantra.observability import configure_logging, install_shutdown_handlers
@@ -13,6 +14,7 @@ from bijmantra.observability.tracing_setup import configure_tracing
 
 async def _serve() -> None:
     settings = Settings.from_env()
+    require_transport_security(settings.tls)
     configure_logging("domain-api", settings.log_level)
     tracing = configure_tracing("domain-api")
     stop = install_shutdown_handlers()

@@ -12,6 +12,7 @@ import grpc
 import prometheus_client
 from bijmantra.adapters.grpc import ErrorInterceptor, IdentitySigningKeys, JwtVerifier
 from bijmantra.adapters.grpc.errors import ErrorTranslation
+from bijmantra.adapters.grpc.tls import add_listener, open_channel
 from bijmantra.adapters.nats import (
     EVENTS_SUBJECTS,
     DurableConsumer,
@@ -348,7 +349,7 @@ async def bootstrap(
         closers.append(lookup.close)
     if verifier is None:
         identity_channel = tracing.client_channel(  # interceptors only for sampled calls
-            lambda i: grpc.aio.insecure_channel(settings.identity_target, interceptors=i)
+            lambda i: open_channel(settings.identity_target, settings.tls, interceptors=i)
         )
         closers.append(identity_channel.close)
         # Revoked tokens (removal, /oauth/revoke, logout) stop here too (issue 17, defect 7).
@@ -529,7 +530,7 @@ async def bootstrap(
         ),
         server,
     )
-    server.add_insecure_port(f"{settings.bind_host}:{settings.port}")
+    add_listener(server, f"{settings.bind_host}:{settings.port}", settings.tls)
     return DomainApi(
         settings,
         server,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from bijmantra.adapters.grpc.tls import InternalTls
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -32,6 +34,8 @@ class Settings:
     device_issuer_seed: str = ""
     # The gateway's external origin: variant sets' ``availableFormats`` link files there.
     public_url: str = "http://127.0.0.1:8000"
+    # This service's certificate for mutual TLS with its peers (ADR 0176); None: plaintext.
+    tls: InternalTls | None = None
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -56,4 +60,5 @@ class Settings:
             public_url=env.get("PUBLIC_URL")
             or env.get("GATEWAY_PUBLIC_URL")
             or "http://127.0.0.1:8000",
+            tls=InternalTls.from_env(env),
         )

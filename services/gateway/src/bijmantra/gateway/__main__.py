@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from bijmantra.adapters.grpc.tls import require_transport_security
 from bijmantra.gateway.config import Settings
 from granian import Granian
 from granian.constants import Interfaces
@@ -11,6 +12,7 @@ from granian.constants import Interfaces
 
 def main() -> None:
     settings = Settings.from_env()
+    require_transport_security(settings.tls)
     Granian(
         "bijmantra.gateway.bootstrap:create_app",
         factory=True,

@@ -21,6 +21,7 @@ from bijmantra.adapters.grpc import (
     SensorsClient,
 )
 from bijmantra.adapters.grpc.distribution import DistributionClient
+from bijmantra.adapters.grpc.tls import http_verify, open_channel
 from bijmantra.adapters.nats import JetStreamEventFeed, connect, ensure_stream
 from bijmantra.adapters.redis.revocations import RedisRevocationList
 from bijmantra.application.brapi.modules import catalog
@@ -111,13 +112,16 @@ def create_app(
     observability = http_observability("gateway", tracing)
     # Two connections per target when tracing: the interceptors cost only sampled calls.
     domain_channel = tracing.client_channel(
-        lambda interceptors: grpc.aio.insecure_channel(
-            settings.domain_api_target, options=CHANNEL_OPTIONS, interceptors=interceptors
+        lambda interceptors: open_channel(
+            settings.domain_api_target,
+            settings.tls,
+            options=CHANNEL_OPTIONS,
+            interceptors=interceptors,
         )
     )
     identity_channel = tracing.client_channel(
-        lambda interceptors: grpc.aio.insecure_channel(
-            settings.identity_target, options=GRPC_OPTIONS, interceptors=interceptors
+        lambda interceptors: open_channel(
+            settings.identity_target, settings.tls, options=GRPC_OPTIONS, interceptors=interceptors
         )
     )
     # Revoked tokens (removal, /oauth/revoke, logout) stop here within a second (issue 17).
@@ -152,7 +156,11 @@ def create_app(
     )
 
     protection = protections(settings)  # rate limits and Idempotency-Key (ADR 0140)
-    identity_http = IdentityProxy(settings.identity_url, parse_networks(settings.trusted_proxies))
+    identity_http = IdentityProxy(
+        settings.identity_url,
+        parse_networks(settings.trusted_proxies),
+        verify=http_verify(settings.tls),
+    )
     web_console = console.Console.create(settings, verifier)
     state.update(web_console.state())
 

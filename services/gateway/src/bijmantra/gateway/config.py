@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from bijmantra.adapters.grpc.tls import InternalTls
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -35,6 +37,8 @@ class Settings:
     # more may wait their turn before the next is refused with 429.
     organization_in_flight: int = 8
     organization_queue: int = 256
+    # This service's certificate for mutual TLS with its peers (ADR 0176); None: plaintext.
+    tls: InternalTls | None = None
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -64,4 +68,5 @@ class Settings:
             idempotency=env.get("GATEWAY_IDEMPOTENCY", "on") != "off",
             organization_in_flight=int(env.get("GATEWAY_ORGANIZATION_IN_FLIGHT", "8")),
             organization_queue=int(env.get("GATEWAY_ORGANIZATION_QUEUE", "256")),
+            tls=InternalTls.from_env(env),
         )

@@ -14,6 +14,7 @@ every other ``/api/v1`` route; identity then checks the permission in its use ca
 
 from __future__ import annotations
 
+import ssl
 from typing import Any
 
 import httpx
@@ -50,9 +51,17 @@ BEARER_PREFIXES = ("/api/v1/organizations", "/api/v1/users/me")
 
 class IdentityProxy:
     def __init__(
-        self, base_url: str, trusted_proxies: tuple[Network, ...], *, timeout: float = 10.0
+        self,
+        base_url: str,
+        trusted_proxies: tuple[Network, ...],
+        *,
+        timeout: float = 10.0,
+        verify: ssl.SSLContext | bool = True,
     ) -> None:
-        self._client = httpx.AsyncClient(base_url=base_url, timeout=timeout, follow_redirects=False)
+        # ``verify``: our client certificate and the internal CA (mutual TLS, ADR 0176).
+        self._client = httpx.AsyncClient(
+            base_url=base_url, timeout=timeout, follow_redirects=False, verify=verify
+        )
         self._trusted = trusted_proxies
 
     async def close(self) -> None:

@@ -8,6 +8,7 @@ import os
 import sys
 import uuid
 
+from bijmantra.adapters.grpc.tls import require_transport_security
 from bijmantra.identity.config import (
     DEMO_EMAIL,
     DEMO_ORGANIZATION_ID,
@@ -22,6 +23,10 @@ from granian.constants import Interfaces
 
 def serve() -> None:
     settings = Settings.from_env()
+    require_transport_security(settings.tls)
+    tls = settings.tls
+    # With certificates the HTTP listener demands the caller's too (the gateway, the worker):
+    # a peer without one from the internal CA fails the handshake (ADR 0176).
     Granian(
         "bijmantra.identity.bootstrap:create_app",
         factory=True,
@@ -30,6 +35,10 @@ def serve() -> None:
         port=settings.port,
         workers=1,
         log_access=False,
+        ssl_cert=tls.cert_file if tls else None,
+        ssl_key=tls.key_file if tls else None,
+        ssl_ca=tls.ca_file if tls else None,
+        ssl_client_verify=tls is not None,
     ).serve()
 
 

@@ -16,6 +16,7 @@ import msgspec
 from bijmantra.adapters.email import SmtpEmailSender
 from bijmantra.adapters.grpc import ErrorInterceptor
 from bijmantra.adapters.grpc.auth import JwtVerifier
+from bijmantra.adapters.grpc.tls import add_listener
 from bijmantra.adapters.nats import JetStreamPublisher, connect, ensure_stream
 from bijmantra.adapters.postgres import PostgresOutboxStore, create_engine, libpq_url
 from bijmantra.adapters.postgres.ddl import outbox_channel
@@ -326,7 +327,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         )
         health_servicer = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-        server.add_insecure_port(f"{settings.bind_host}:{settings.grpc_port}")
+        add_listener(server, f"{settings.bind_host}:{settings.grpc_port}", settings.tls)
         await server.start()
         await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
         log.info("identity serving", port=settings.port, grpc_port=settings.grpc_port)

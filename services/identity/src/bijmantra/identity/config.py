@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass
 
 from bijmantra.adapters.email import SmtpSettings
+from bijmantra.adapters.grpc.tls import InternalTls
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,8 @@ class Settings:
     invitation_url: str = ""
     max_organizations_per_user: int = 10  # how many organizations one user may found
     mail_retry_interval: float = 5.0  # seconds between the mailer's rounds (retries)
+    # This service's certificate for mutual TLS with its peers (ADR 0176); None: plaintext.
+    tls: InternalTls | None = None
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -64,6 +67,7 @@ class Settings:
             invitation_url=env.get("INVITATION_URL")
             or env.get("PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
             + "/api/v1/auth/invitations/accept",
+            tls=InternalTls.from_env(env),
         )
 
 

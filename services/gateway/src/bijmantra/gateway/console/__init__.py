@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from bijmantra.adapters.grpc.tls import http_verify
 from bijmantra.adapters.redis import RedisConsoleSessions
 from bijmantra.application.console import ConsoleSessions
 from bijmantra.application.ports import TokenVerifier
@@ -72,7 +73,9 @@ class Console:
     def create(cls, settings: Settings, verifier: TokenVerifier) -> Console:
         if not settings.redis_url:
             raise RuntimeError("the web console keeps its sessions in Redis: set REDIS_URL")
-        http = httpx.AsyncClient(base_url=settings.identity_url, timeout=10.0)
+        http = httpx.AsyncClient(
+            base_url=settings.identity_url, timeout=10.0, verify=http_verify(settings.tls)
+        )
         store = RedisConsoleSessions.from_url(settings.redis_url)
         tokens = auth.IdentityTokenEndpoint(http)
         sessions = ConsoleSessions(
