@@ -115,6 +115,34 @@ IMAGE = obj(
     required=["repository", "pullPolicy"],
 )
 
+# Mutual TLS between the services (ADR 0176): a cert-manager Certificate or an existing Secret.
+TLS = obj(
+    {
+        "enabled": {"type": "boolean", "description": "false: INTERNAL_TLS=off (a trial only)"},
+        "source": {"enum": ["certManager", "secret"]},
+        "existingSecret": {
+            "type": "string",
+            "description": "source=secret: a Secret with tls.crt, tls.key and ca.crt",
+        },
+        "certManager": obj(
+            {
+                "issuerRef": obj(
+                    {
+                        "name": {"type": "string", "minLength": 1},
+                        "kind": {"enum": ["Issuer", "ClusterIssuer"]},
+                        "group": {"type": "string", "minLength": 1},
+                    },
+                    required=["name", "kind", "group"],
+                ),
+                "duration": {"type": "string", "pattern": "^([0-9]+(h|m|s))+$"},
+                "renewBefore": {"type": "string", "pattern": "^([0-9]+(h|m|s))+$"},
+            },
+            required=["issuerRef", "duration", "renewBefore"],
+        ),
+    },
+    required=["enabled", "source", "existingSecret", "certManager"],
+)
+
 CONFIG_COMMON = [
     "LOG_LEVEL",
     "TOKEN_ISSUER",
@@ -220,6 +248,7 @@ def service_schema(
     ingress_controller: bool = False,
     metrics_port: bool = False,
     grpc_port: bool = False,
+    health_port: bool = False,
     migrations: bool = False,
     keda: bool = False,
     console_client: bool = False,
@@ -297,6 +326,7 @@ def service_schema(
         "topologySpreadConstraints": {"type": "array", "items": free_object()},
         "priorityClassName": STRING,
         "terminationGracePeriodSeconds": NON_NEG_INT,
+        "tls": TLS,
     }
     required = [
         "image",
@@ -314,6 +344,7 @@ def service_schema(
         "metrics",
         "replicaCount",
         "terminationGracePeriodSeconds",
+        "tls",
     ]
     if metrics_port:
         props["metricsPort"] = PORT
@@ -321,6 +352,9 @@ def service_schema(
     if grpc_port:
         props["grpcPort"] = PORT
         required.append("grpcPort")
+    if health_port:
+        props["healthPort"] = PORT
+        required.append("healthPort")
     if migrations:
         props["migrations"] = obj(
             {
@@ -419,6 +453,8 @@ SERVICES: dict[str, Schema] = {
         externals=["postgres", "redis", "nats"],
         grpc_port=True,
         console_client=True,
+        health_port=True,
+        metrics_port=True,
     ),
     "domain-api": service_schema(
         title="bijmantra domain-api values",
@@ -427,6 +463,7 @@ SERVICES: dict[str, Schema] = {
         secret_required=["DATABASE_URL"],
         externals=["postgres", "nats", "redis"],
         metrics_port=True,
+        health_port=True,
         migrations=True,
     ),
     "analytics-worker": service_schema(

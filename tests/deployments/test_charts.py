@@ -254,6 +254,27 @@ def _keda_scaledobject_ok(doc: Manifest) -> None:
     assert all(isinstance(v, str) for v in meta.values()), "KEDA trigger metadata is strings"
 
 
+def _certificate_ok(doc: Manifest, docs: list[Manifest]) -> None:
+    """cert-manager's CRD is not bundled: check the fields peers and pods rely on."""
+    assert doc["apiVersion"] == "cert-manager.io/v1"
+    spec = doc["spec"]
+    assert set(spec) <= {
+        "secretName",
+        "commonName",
+        "dnsNames",
+        "duration",
+        "renewBefore",
+        "privateKey",
+        "usages",
+        "issuerRef",
+    }
+    service = one(docs, "Service", doc["metadata"]["name"])
+    assert service["metadata"]["name"] in spec["dnsNames"]
+    assert {"server auth", "client auth"} <= set(spec["usages"])
+    assert spec["issuerRef"]["name"]
+    assert spec["issuerRef"]["kind"] in ("Issuer", "ClusterIssuer")
+
+
 def _servicemonitor_ok(doc: Manifest, docs: list[Manifest]) -> None:
     """No CRD schema offline: check the fields that make the scrape find the metrics port."""
     assert doc["apiVersion"] == "monitoring.coreos.com/v1"
@@ -278,6 +299,9 @@ def test_every_manifest_is_valid_kubernetes(chart: str, variant: str, kube_versi
         if doc["kind"] == "ServiceMonitor":
             _servicemonitor_ok(doc, docs)
             continue
+        if doc["kind"] == "Certificate":
+            _certificate_ok(doc, docs)
+            continue
         try:
             kubernetes_validate.validate(doc, kube_version, strict=True)
         except kubernetes_validate.ValidationError as e:
@@ -298,11 +322,6 @@ HTTP_PROBES = {
         "livenessProbe": "/health/live",
         "readinessProbe": "/health/ready",
     },
-    "identity": {
-        "startupProbe": "/health/startup",
-        "livenessProbe": "/health/live",
-        "readinessProbe": "/health/ready",
-    },
     "analytics-worker": {
         "startupProbe": "/health/live",
         "livenessProbe": "/health/live",
@@ -311,8 +330,12 @@ HTTP_PROBES = {
 }
 PORTS = {"gateway": 8000, "identity": 8001, "domain-api": 50051, "analytics-worker": 8002}
 # The gateway's /metrics is not on its public port (issue 17).
-METRICS_PORTS = {"gateway": 9465, "identity": 8001, "domain-api": 9464, "analytics-worker": 8002}
+# identity's and domain-api's own ports demand a client certificate (ADR 0176): Prometheus and
+# the kubelet's probes use plaintext ports of their own.
+METRICS_PORTS = {"gateway": 9465, "identity": 9463, "domain-api": 9464, "analytics-worker": 8002}
+HEALTH_PORTS = {"identity": 50062, "domain-api": 50061}
 IDENTITY_GRPC_PORT = 50052
+TLS_DIR = "/etc/bijmantra/tls"
 PORT_ENV = {
     "gateway": "GATEWAY_PORT",
     "identity": "IDENTITY_PORT",
@@ -332,9 +355,9 @@ def test_probes(service: str, variant: str) -> None:
         spec = container[probe]
         assert spec["periodSeconds"] > 0
         assert spec["failureThreshold"] > 0
-        if service == "domain-api":
+        if service in HEALTH_PORTS:
             assert "httpGet" not in spec
-            assert spec["grpc"]["port"] == PORTS[service] == ports["grpc"]
+            assert spec["grpc"]["port"] == HEALTH_PORTS[service] == ports["health"]
         else:
             assert "grpc" not in spec
             get = spec["httpGet"]
@@ -384,8 +407,8 @@ def test_process_contract(service: str, variant: str) -> None:
         assert service_ports["grpc"]["port"] == IDENTITY_GRPC_PORT == container_ports["grpc"]
         assert service_ports["grpc"]["appProtocol"] == "grpc"
     assert service_obj["spec"]["selector"].items() <= pod["metadata"]["labels"].items()
-    assert [m["mountPath"] for m in container["volumeMounts"]] == ["/tmp"]
-    assert [v["name"] for v in pod["spec"]["volumes"]] == ["tmp"]
+    assert [m["mountPath"] for m in container["volumeMounts"]] == ["/tmp", TLS_DIR]
+    assert [v["name"] for v in pod["spec"]["volumes"]] == ["tmp", "tls"]
 
 
 @pytest.mark.parametrize(("chart", "variant"), PARAMS)
@@ -555,7 +578,7 @@ FLOWS: dict[str, dict[str, set[tuple[Any, ...]]]] = {
             ("gateway", 50052),
             ("domain-api", 50052),
             ("analytics-worker", 8001),
-            ("prometheus", 8001),
+            ("prometheus", 9463),
         },
         "egress": {("postgres", None, "TCP"), ("redis", None, "TCP"), ("nats", None, "TCP")},
     },
@@ -887,3 +910,107 @@ def test_umbrella_global_settings_reach_every_service() -> None:
     deny = [p for p in of_kind(docs, "NetworkPolicy") if p["spec"]["podSelector"] == {}]
     assert len(deny) == 1
     assert sorted(deny[0]["spec"]["policyTypes"]) == ["Egress", "Ingress"]
+
+
+# -- mutual TLS between the services (ADR 0176)
+
+
+def _tls_mount(docs: list[Manifest], service: str) -> tuple[dict[str, str], str | None]:
+    """(the ConfigMap's data, the Secret mounted at TLS_DIR or None) of ``service``."""
+    pod = service_deployment(docs, service)["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    mounts = {m["name"]: m for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    data = next(
+        cm["data"]
+        for cm in of_kind(docs, "ConfigMap")
+        if cm["data"]["OTEL_SERVICE_NAME"] == service
+    )
+    if "tls" not in mounts:
+        return data, None
+    assert mounts["tls"]["mountPath"] == TLS_DIR
+    assert mounts["tls"]["readOnly"] is True
+    assert volumes["tls"]["secret"]["defaultMode"] == 0o440  # the pod's fsGroup, no one else
+    return data, volumes["tls"]["secret"]["secretName"]
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_each_service_gets_its_own_certificate_from_cert_manager(service: str) -> None:
+    docs = rendered(service, "default")
+    data, secret = _tls_mount(docs, service)
+    (certificate,) = of_kind(docs, "Certificate")
+    assert certificate["spec"]["secretName"] == secret
+    assert certificate["spec"]["issuerRef"] == {
+        "name": "bijmantra-internal-ca",
+        "kind": "Issuer",
+        "group": "cert-manager.io",
+    }
+    name = one(docs, "Service")["metadata"]["name"]
+    assert certificate["spec"]["dnsNames"][0] == name
+    assert f"{name}.{NAMESPACE}.svc" in certificate["spec"]["dnsNames"]
+    assert data["TLS_CA_FILE"] == f"{TLS_DIR}/ca.crt"
+    assert data["TLS_CERT_FILE"] == f"{TLS_DIR}/tls.crt"
+    assert data["TLS_KEY_FILE"] == f"{TLS_DIR}/tls.key"
+    assert "INTERNAL_TLS" not in data
+
+
+def test_a_cluster_issuer_and_lifetimes_are_configurable() -> None:
+    (certificate,) = of_kind(rendered("gateway", "example"), "Certificate")
+    assert certificate["spec"]["issuerRef"]["kind"] == "ClusterIssuer"
+    assert certificate["spec"]["issuerRef"]["name"] == "platform-internal-ca"
+    assert (certificate["spec"]["duration"], certificate["spec"]["renewBefore"]) == ("720h", "240h")
+
+
+def test_certificates_from_an_existing_secret_need_no_cert_manager() -> None:
+    docs = rendered("domain-api", "example")
+    assert not of_kind(docs, "Certificate")
+    data, secret = _tls_mount(docs, "domain-api")
+    assert secret == "domain-api-mtls"
+    assert data["TLS_CERT_FILE"] == f"{TLS_DIR}/tls.crt"
+    with pytest.raises(helm.HelmRenderError, match=r"tls\.existingSecret is required"):
+        render("gateway", {"tls": {"source": "secret"}})
+
+
+def test_turning_tls_off_is_explicit_and_mounts_nothing() -> None:
+    """The services refuse to start without certificates unless INTERNAL_TLS=off."""
+    docs = render("identity", {"tls": {"enabled": False}})
+    data, secret = _tls_mount(docs, "identity")
+    assert secret is None
+    assert data["INTERNAL_TLS"] == "off"
+    assert not {"TLS_CA_FILE", "TLS_CERT_FILE", "TLS_KEY_FILE"} & set(data)
+    assert not of_kind(docs, "Certificate")
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"tls": {"source": "vault"}},
+        {"tls": {"certManager": {"issuerRef": {"name": ""}}}},
+        {"tls": {"certManager": {"issuerRef": {"kind": "Secret"}}}},
+        {"tls": {"certManager": {"duration": "90 days"}}},
+    ],
+)
+def test_tls_values_are_checked(values: dict[str, Any]) -> None:
+    with _loaded("gateway") as loaded, pytest.raises(helm.HelmValuesError):
+        loaded.validate_schema(values)
+
+
+def test_every_address_a_service_dials_is_named_in_the_peers_certificate() -> None:
+    """Under the umbrella, each IDENTITY_URL / *_TARGET host is a DNS name of the certificate
+    the peer presents, and identity is reached over https: the clients verify the server."""
+    docs = rendered(UMBRELLA, "default")
+    names = {
+        c["metadata"]["name"]: set(c["spec"]["dnsNames"]) for c in of_kind(docs, "Certificate")
+    }
+    assert set(names) == set(SERVICES)
+    checked = 0
+    for cm in of_kind(docs, "ConfigMap"):
+        data = cm["data"]
+        if "IDENTITY_URL" in data:
+            assert data["IDENTITY_URL"].startswith("https://")
+        for key in ("IDENTITY_URL", "DOMAIN_API_TARGET", "IDENTITY_TARGET"):
+            if key in data:
+                host = re.sub(r"^\w+://", "", data[key]).split(":")[0]
+                assert host in names[host], f"{key}={data[key]}"
+                checked += 1
+    assert checked == 6

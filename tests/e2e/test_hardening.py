@@ -3,6 +3,7 @@ gigabytes, a wrong status or a lost event is a permanent test here (one stack fo
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import csv
 import io
@@ -20,6 +21,8 @@ import numpy as np
 import psutil
 import pytest
 from bijmantra.adapters.grpc.resources import ResourceClient
+from bijmantra.contracts.brapi.v1 import resource_service_pb2
+from bijmantra.devstack.cli import token
 from bijmantra.devstack.stack import DEMO_EMAIL, DEMO_PASSWORD, DevStack, Ports, running_stack
 from bijmantra.kernel import PageRequest, Unauthorized
 from bijmantra.testkit.certificates import CertificateFiles, LocalCertificateAuthority
@@ -28,6 +31,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from websockets.asyncio.client import connect
 
 pytestmark = [pytest.mark.e2e]
+RESOURCE_SERVICE = resource_service_pb2.DESCRIPTOR.services_by_name["ResourceService"].full_name
 MiB = 1 << 20
 
 
@@ -370,6 +374,21 @@ async def test_internal_grpc_refuses_peers_without_a_platform_certificate(
             assert served.status == health_pb2.HealthCheckResponse.SERVING
 
 
+async def test_the_probe_listeners_carry_health_alone(stack: DevStack) -> None:
+    """Kubernetes' probes present no certificate, so domain-api and identity answer
+    grpc.health.v1 in plaintext on a port of its own, and nothing else there."""
+    listing = "/" + RESOURCE_SERVICE + "/List"
+    for port in (stack.ports.domain_health, stack.ports.identity_health):
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            served = await health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(), timeout=5
+            )
+            assert served.status == health_pb2.HealthCheckResponse.SERVING
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await channel.unary_unary(listing)(b"", timeout=5)
+            assert refused.value.code() == grpc.StatusCode.UNIMPLEMENTED, port
+
+
 async def test_a_valid_certificate_does_not_replace_the_token(stack: DevStack) -> None:
     """mTLS says which service is calling, never on whose behalf: domain-api still verifies
     the bearer token on every call made over an authenticated connection."""
@@ -405,3 +424,21 @@ def test_identity_http_demands_a_client_certificate(stack: DevStack, tmp_path: P
     assert direct.status_code == 200, direct.text
     proxied = httpx.post(f"{stack.gateway_url}/api/v1/auth/login", json=login, timeout=10)
     assert proxied.status_code == 200, proxied.text
+
+
+def test_the_token_command_signs_in_through_the_gateway(
+    stack: DevStack,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`just token` holds no service certificate: it asks the gateway, as clients do."""
+    monkeypatch.setenv("GATEWAY_URL", stack.gateway_url)
+    token(argparse.Namespace(workdir=str(tmp_path), email=DEMO_EMAIL, password=DEMO_PASSWORD))
+    printed = capsys.readouterr().out.strip()
+    who = httpx.get(
+        f"{stack.gateway_url}/api/v1/users/me",
+        headers={"Authorization": f"Bearer {printed}"},
+        timeout=10,
+    )
+    assert who.status_code == 200, who.text

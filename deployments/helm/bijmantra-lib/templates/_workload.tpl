@@ -31,6 +31,7 @@ data:
   {{- end }}
   {{- end }}
   TMPDIR: "/tmp"
+  {{- include "bijmantra-lib.tlsConfig" $top | nindent 2 }}
   {{- range $k, $v := (include "bijmantra-lib.config" $top | fromYaml) }}
   {{- if and (ne (toString $v) "") (not (hasKey $top.Values.secretEnv $k)) }}
   {{ $k }}: {{ $v | toString | quote }}
@@ -185,10 +186,16 @@ spec:
           volumeMounts:
             - name: tmp
               mountPath: /tmp
+            {{- with (include "bijmantra-lib.tlsVolumeMount" $top | trim) }}
+            {{- . | nindent 12 }}
+            {{- end }}
       volumes:
         - name: tmp
           emptyDir:
             sizeLimit: {{ $values.tmpDir.sizeLimit }}
+        {{- with (include "bijmantra-lib.tlsVolume" $top | trim) }}
+        {{- . | nindent 8 }}
+        {{- end }}
       {{- with $values.nodeSelector }}
       nodeSelector:
         {{- toYaml . | nindent 8 }}

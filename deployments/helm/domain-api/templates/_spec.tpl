@@ -10,13 +10,19 @@ ports:
     port: {{ .Values.metricsPort }}
     env: METRICS_PORT
     appProtocol: http
+  # grpc.health.v1 alone, plaintext: the kubelet's probes present no client certificate.
+  - name: health
+    port: {{ .Values.healthPort }}
+    env: DOMAIN_API_HEALTH_PORT
+    appProtocol: grpc
 metrics:
   port: metrics
   path: /metrics
 probes:
-  # Native Kubernetes gRPC probes against grpc.health.v1 (overall server status).
+  # Native Kubernetes gRPC probes against grpc.health.v1 (overall server status), on the
+  # plaintext health port (the gRPC port demands a client certificate, ADR 0176).
   type: grpc
-  port: {{ .Values.port }}
+  port: {{ .Values.healthPort }}
 flows:
   ingress:
     - from: gateway

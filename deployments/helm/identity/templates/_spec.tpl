@@ -11,15 +11,24 @@ ports:
     port: {{ .Values.grpcPort }}
     env: IDENTITY_GRPC_PORT
     appProtocol: grpc
+  # Plaintext beside the mutual-TLS ports (ADR 0176): the kubelet's probes and Prometheus
+  # present no client certificate.
+  - name: health
+    port: {{ .Values.healthPort }}
+    env: IDENTITY_HEALTH_PORT
+    appProtocol: grpc
+  - name: metrics
+    port: {{ .Values.metricsPort }}
+    env: IDENTITY_METRICS_PORT
+    appProtocol: http
 metrics:
-  port: http
+  port: metrics
   path: /metrics
 probes:
-  type: http
-  port: http
-  liveness: /health/live
-  readiness: /health/ready
-  startup: /health/startup
+  # grpc.health.v1 on the health port: SERVING while the database answers (the signing
+  # keys are reloaded from it), NOT_SERVING while draining.
+  type: grpc
+  port: {{ .Values.healthPort }}
 flows:
   ingress:
     # gateway and domain-api verify tokens with keys from IdentityService (gRPC); the
@@ -32,7 +41,7 @@ flows:
     - from: analytics-worker
       ports: [http]
     - from: prometheus
-      ports: [http]
+      ports: [metrics]
   egress:
     - external: postgres
     - external: redis

@@ -61,7 +61,16 @@ def up(args: argparse.Namespace) -> None:
         print("Starting identity, domain-api, analytics-worker, gateway …", flush=True)
         stack.start_services()
         assert stack.database is not None
-        state = {"identity_url": stack.identity_url, "owner_url": stack.database.owner_url}
+        tls = (
+            f"{workdir / 'tls'}   (mutual TLS between the services, a certificate each)"
+            if stack.tls
+            else "off (INTERNAL_TLS=off: the services talk plaintext)"
+        )
+        state = {
+            "identity_url": stack.identity_url,
+            "gateway_url": stack.gateway_url,
+            "owner_url": stack.database.owner_url,
+        }
         (workdir / "stack.json").write_text(json.dumps(state))
         print(
             f"\nBijmantra is up: {stack.gateway_url}\n"
@@ -78,6 +87,7 @@ def up(args: argparse.Namespace) -> None:
             " topic bijmantra/t/<organization>/<device>)\n"
             f"  Mail:   {stack.maildir / 'new' if stack.maildir else stack.smtp_host}"
             "   (every message the platform sends, one file each)\n"
+            f"  TLS:    {tls}\n"
             f"  Logs:   {workdir / 'logs'}\n"
             "Ctrl-C stops everything.",
             flush=True,
@@ -98,14 +108,16 @@ def up(args: argparse.Namespace) -> None:
 
 
 def token(args: argparse.Namespace) -> None:
+    """Signs in through the gateway, as every client does (identity's own listener asks
+    for a service certificate, ADR 0176)."""
     state = Path(args.workdir) / "stack.json"
-    identity = os.environ.get("IDENTITY_URL") or (
-        json.loads(state.read_text())["identity_url"] if state.exists() else None
+    gateway = os.environ.get("GATEWAY_URL") or (
+        json.loads(state.read_text())["gateway_url"] if state.exists() else None
     )
-    if identity is None:
-        sys.exit("Is `just up` running? (no .bijmantra/stack.json; or set IDENTITY_URL)")
+    if gateway is None:
+        sys.exit("Is `just up` running? (no .bijmantra/stack.json; or set GATEWAY_URL)")
     response = httpx.post(
-        f"{identity}/api/v1/auth/login",
+        f"{gateway}/api/v1/auth/login",
         json={"email": args.email, "password": args.password},
         timeout=10,
     )

@@ -68,7 +68,11 @@ class Ports:
     gateway: int = 8000
     identity: int = field(default_factory=free_port)
     identity_grpc: int = field(default_factory=free_port)
+    # Plaintext beside the mutual-TLS listeners: the probes' health and Prometheus' /metrics.
+    identity_health: int = field(default_factory=free_port)
+    identity_metrics: int = field(default_factory=free_port)
     domain_api: int = field(default_factory=free_port)
+    domain_health: int = field(default_factory=free_port)
     domain_metrics: int = field(default_factory=free_port)
     gateway_metrics: int = field(default_factory=free_port)
     worker_health: int = field(default_factory=free_port)
@@ -84,15 +88,18 @@ PORT_NAMES = frozenset(
         "gateway",
         "identity",
         "identity_grpc",
+        "identity_health",
+        "identity_metrics",
         "domain_api",
+        "domain_health",
         "domain_metrics",
         "gateway_metrics",
         "worker_health",
     }
 )
 SERVICE_PORTS = {
-    "identity": ("identity", "identity_grpc"),
-    "domain-api": ("domain_api", "domain_metrics"),
+    "identity": ("identity", "identity_grpc", "identity_health", "identity_metrics"),
+    "domain-api": ("domain_api", "domain_metrics", "domain_health"),
     "analytics-worker": ("worker_health",),
     "gateway": ("gateway", "gateway_metrics"),
 }
@@ -263,6 +270,9 @@ class DevStack:
             "IDENTITY_TRUSTED_PROXIES": "127.0.0.1/32",
             "IDENTITY_GRPC_PORT": str(self.ports.identity_grpc),
             "IDENTITY_TARGET": f"127.0.0.1:{self.ports.identity_grpc}",
+            "IDENTITY_HEALTH_PORT": str(self.ports.identity_health),
+            "IDENTITY_METRICS_PORT": str(self.ports.identity_metrics),
+            "DOMAIN_API_HEALTH_PORT": str(self.ports.domain_health),
             "IDENTITY_URL": self.identity_url,
             "DOMAIN_API_PORT": str(self.ports.domain_api),
             "DOMAIN_API_TARGET": f"127.0.0.1:{self.ports.domain_api}",

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 log = logging.getLogger(__name__)
 
@@ -87,3 +87,18 @@ async def sample_every(
             log.warning("metrics sample failed", exc_info=True)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), interval)
+
+
+def serve_metrics(port: int, host: str) -> Any:
+    """``/metrics`` on its own plaintext listener, never on the public or the mutual-TLS
+    port (scrapers reach it inside the cluster); port 0: not served. With several granian
+    workers the first binds it; the others' requests are then not counted there (as
+    before, when a scrape reached one worker at random)."""
+    if not port:
+        return None
+    try:
+        server, _ = start_http_server(port, addr=host)
+    except OSError as exc:
+        log.warning("metrics port %s taken, not served by this worker: %s", port, exc)
+        return None
+    return server

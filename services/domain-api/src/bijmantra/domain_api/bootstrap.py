@@ -12,7 +12,7 @@ import grpc
 import prometheus_client
 from bijmantra.adapters.grpc import ErrorInterceptor, IdentitySigningKeys, JwtVerifier
 from bijmantra.adapters.grpc.errors import ErrorTranslation
-from bijmantra.adapters.grpc.tls import add_listener, open_channel
+from bijmantra.adapters.grpc.tls import add_listener, open_channel, start_probe_listener
 from bijmantra.adapters.nats import (
     EVENTS_SUBJECTS,
     DurableConsumer,
@@ -206,6 +206,9 @@ class DomainApi:
         await self.health.set("", health_pb2.HealthCheckResponse.SERVING)
         for service in SERVED:
             await self.health.set(service, health_pb2.HealthCheckResponse.SERVING)
+        probes = await start_probe_listener(
+            self.health, self.settings.bind_host, self.settings.health_port
+        )
         metrics_server, _ = prometheus_client.start_http_server(
             self.settings.metrics_port, addr=self.settings.bind_host
         )
@@ -244,6 +247,8 @@ class DomainApi:
         log.info("domain-api draining")
         await self.health.enter_graceful_shutdown()
         await self.server.stop(grace=10)
+        if probes is not None:
+            await probes.stop(None)
         for consumer in self.consumers:
             consumer.stop()
         for task in tasks:

@@ -20,6 +20,9 @@ class Settings:
     # loopback on a laptop; the charts and compose set 0.0.0.0 inside the pod's network.
     bind_host: str = "127.0.0.1"
     metrics_port: int = 9464
+    # grpc.health.v1 alone, in plaintext, for Kubernetes' probes (they present no
+    # certificate); 0: not served (ADR 0176).
+    health_port: int = 0
     log_level: str = "INFO"
     db_pool_size: int = 20
     # Dedicated databases (ADR 0102): at most this many engines at once, each this small.
@@ -49,6 +52,7 @@ class Settings:
             port=int(env.get("DOMAIN_API_PORT", "50051")),
             bind_host=env.get("BIND_HOST", "127.0.0.1"),
             metrics_port=int(env.get("METRICS_PORT", "9464")),
+            health_port=int(env.get("DOMAIN_API_HEALTH_PORT", "0")),
             log_level=env.get("LOG_LEVEL", "INFO"),
             db_pool_size=int(env.get("DB_POOL_SIZE", "20")),
             placement_max_engines=int(env.get("PLACEMENT_MAX_ENGINES", "16")),

@@ -8,7 +8,6 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import grpc
-import prometheus_client
 from bijmantra.adapters.grpc import (
     CHANNEL_OPTIONS,
     AnalysisClient,
@@ -48,6 +47,7 @@ from bijmantra.gateway.permissions import my_permissions
 from bijmantra.gateway.protection.wiring import protections
 from bijmantra.observability import configure_logging, get_logger
 from bijmantra.observability.http import head_sampled, http_observability
+from bijmantra.observability.metrics import serve_metrics
 from bijmantra.observability.tracing_setup import configure_tracing
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from litestar import Litestar, Response, get
@@ -87,18 +87,6 @@ async def ready(state: State) -> Response[dict[str, Any]]:
     return Response(
         {"status": "ok" if ok else "degraded", "checks": checks}, status_code=200 if ok else 503
     )
-
-
-def serve_metrics(port: int, host: str) -> Any:
-    """``/metrics`` on its own listener, never on the public port (scrapers reach it inside
-    the cluster). With several granian workers the first binds it; the others' requests
-    are then not counted there (as before, when a scrape reached one worker at random)."""
-    try:
-        server, _ = prometheus_client.start_http_server(port, addr=host)
-    except OSError as exc:
-        log.warning("metrics port taken, not served by this worker", port=port, error=str(exc))
-        return None
-    return server
 
 
 def create_app(

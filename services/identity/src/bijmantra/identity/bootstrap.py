@@ -16,7 +16,7 @@ import msgspec
 from bijmantra.adapters.email import SmtpEmailSender
 from bijmantra.adapters.grpc import ErrorInterceptor
 from bijmantra.adapters.grpc.auth import JwtVerifier
-from bijmantra.adapters.grpc.tls import add_listener
+from bijmantra.adapters.grpc.tls import add_listener, start_probe_listener
 from bijmantra.adapters.nats import JetStreamPublisher, connect, ensure_stream
 from bijmantra.adapters.postgres import PostgresOutboxStore, create_engine, libpq_url
 from bijmantra.adapters.postgres.ddl import outbox_channel
@@ -80,7 +80,7 @@ from bijmantra.kernel import BijmantraError, Unavailable
 from bijmantra.observability import configure_logging, get_logger, untraced
 from bijmantra.observability.grpc_interceptors import GrpcServerMetrics
 from bijmantra.observability.http import http_observability
-from bijmantra.observability.metrics import watch_pool
+from bijmantra.observability.metrics import serve_metrics, watch_pool
 from bijmantra.observability.tracing_setup import configure_tracing
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from joserfc.jwk import KeySetSerialization
@@ -105,8 +105,12 @@ class _NoSessionStore:
         raise Unavailable("Browser sessions need Redis (REDIS_URL)")
 
 
-async def _reload_keys(ring: SigningKeyRing, interval: float, stop: asyncio.Event) -> None:
-    """Every replica picks up keys rotated by ``bijmantra-identity rotate-keys``, no restart."""
+async def _reload_keys(
+    ring: SigningKeyRing, interval: float, stop: asyncio.Event, status: health.aio.HealthServicer
+) -> None:
+    """Every replica picks up keys rotated by ``bijmantra-identity rotate-keys``, no restart.
+    The gRPC health status follows the database, as ``/health/ready`` does (the probes ask
+    the health listener: they cannot present a client certificate, ADR 0176)."""
     while not stop.is_set():
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), interval)
@@ -116,6 +120,9 @@ async def _reload_keys(ring: SigningKeyRing, interval: float, stop: asyncio.Even
             await ring.load()
         except Exception:  # PostgreSQL away: keep serving with the keys we have
             log.warning("signing keys reload failed; keeping the loaded keys", exc_info=True)
+            await status.set("", health_pb2.HealthCheckResponse.NOT_SERVING)
+        else:
+            await status.set("", health_pb2.HealthCheckResponse.SERVING)
 
 
 class LoginRequest(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
@@ -330,9 +337,19 @@ def create_app(settings: Settings | None = None) -> Litestar:
         add_listener(server, f"{settings.bind_host}:{settings.grpc_port}", settings.tls)
         await server.start()
         await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+        probes = await start_probe_listener(
+            health_servicer, settings.bind_host, settings.health_port
+        )
+        metrics = (
+            serve_metrics(settings.metrics_port, settings.bind_host)
+            if settings.metrics_port
+            else None
+        )
         log.info("identity serving", port=settings.port, grpc_port=settings.grpc_port)
         stop = asyncio.Event()
-        key_reloader = asyncio.create_task(_reload_keys(ring, settings.key_reload_interval, stop))
+        key_reloader = asyncio.create_task(
+            _reload_keys(ring, settings.key_reload_interval, stop, health_servicer)
+        )
         mailer = None
         if deliver is not None:
             with untraced():
@@ -369,6 +386,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
             if nats is not None:
                 await nats.drain()
             await server.stop(grace=5)
+            if probes is not None:
+                await probes.stop(None)
+            if metrics is not None:
+                metrics.shutdown()
             if limiter is not None:
                 await limiter.close()
             if revocations is not None:

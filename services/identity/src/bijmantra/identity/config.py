@@ -17,6 +17,10 @@ class Settings:
     port: int = 8001
     grpc_port: int = 50052
     bind_host: str = "127.0.0.1"  # the gRPC listener (charts and compose: 0.0.0.0)
+    # Plaintext listeners beside the mutual-TLS ones (ADR 0176), 0: off. grpc.health.v1 alone
+    # for Kubernetes' probes; /metrics for Prometheus.
+    health_port: int = 0
+    metrics_port: int = 0
     access_token_ttl: int = 600  # seconds: short-lived by design
     log_level: str = "INFO"
     redis_url: str | None = None  # login attempt limiter; required outside tests
@@ -51,6 +55,8 @@ class Settings:
             port=port,
             grpc_port=int(env.get("IDENTITY_GRPC_PORT", "50052")),
             bind_host=env.get("BIND_HOST", "127.0.0.1"),
+            health_port=int(env.get("IDENTITY_HEALTH_PORT", "0")),
+            metrics_port=int(env.get("IDENTITY_METRICS_PORT", "0")),
             access_token_ttl=int(env.get("ACCESS_TOKEN_TTL", "600")),
             log_level=env.get("LOG_LEVEL", "INFO"),
             redis_url=env.get("REDIS_URL"),

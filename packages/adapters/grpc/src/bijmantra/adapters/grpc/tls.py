@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from grpc_health.v1 import health_pb2_grpc
+
 import grpc
 
 INSECURE = "off"
@@ -97,6 +99,19 @@ def add_listener(server: grpc.aio.Server, address: str, tls: InternalTls | None)
     if tls is None:
         return int(server.add_insecure_port(address))
     return int(server.add_secure_port(address, tls.server_credentials()))
+
+
+async def start_probe_listener(health: Any, host: str, port: int) -> grpc.aio.Server | None:
+    """Kubernetes' gRPC probes present no certificate: a plaintext listener that carries
+    grpc.health.v1 alone, answering from the same servicer as the mutual-TLS one (so it
+    reports draining and a lost database alike). Port 0: none."""
+    if not port:
+        return None
+    server = grpc.aio.server()
+    health_pb2_grpc.add_HealthServicer_to_server(health, server)
+    server.add_insecure_port(f"{host}:{port}")
+    await server.start()
+    return server
 
 
 def http_verify(tls: InternalTls | None) -> ssl.SSLContext | bool:
