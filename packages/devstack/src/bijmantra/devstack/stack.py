@@ -25,6 +25,7 @@ import grpc
 import httpx
 import psycopg
 from argon2 import PasswordHasher
+from bijmantra.adapters.grpc.tls import InternalTls, http_verify, open_channel
 from bijmantra.adapters.postgres import create_engine
 from bijmantra.adapters.postgres.identity import register_member
 from bijmantra.adapters.postgres.placement_admin import place_organization, provision_database
@@ -198,24 +199,20 @@ class DevStack:
         """``name``'s certificate from the stack's CA: made once, reused by later runs."""
         return self.certificate_authority.issue(name)
 
+    def internal_tls(self, name: str) -> InternalTls | None:
+        """``name``'s certificate as the services take it; None when TLS is off."""
+        if not self.tls:
+            return None
+        files = self.certificate(name)
+        return InternalTls(files.ca_file, files.cert_file, files.key_file)
+
     def http_verify(self, name: str = DEVSTACK_CLIENT) -> ssl.SSLContext | bool:
         """httpx's ``verify=`` for a direct call to identity, presenting ``name``'s certificate."""
-        if not self.tls:
-            return True
-        files = self.certificate(name)
-        context = ssl.create_default_context(cafile=str(files.ca_file))
-        context.load_cert_chain(str(files.cert_file), str(files.key_file))
-        return context
+        return http_verify(self.internal_tls(name))
 
     def grpc_channel(self, target: str, name: str = DEVSTACK_CLIENT) -> grpc.aio.Channel:
         """A channel to one of the stack's gRPC services, as ``name`` (tests, tools)."""
-        if not self.tls:
-            return grpc.aio.insecure_channel(target)
-        files = self.certificate(name)
-        credentials = grpc.ssl_channel_credentials(
-            files.ca_file.read_bytes(), files.key_file.read_bytes(), files.cert_file.read_bytes()
-        )
-        return grpc.aio.secure_channel(target, credentials)
+        return open_channel(target, self.internal_tls(name))
 
     def start_servers(self) -> None:
         owner_url = env_or("DATABASE_URL")
