@@ -332,6 +332,11 @@ def main() -> None:
         subprocess.run(
             [sys.executable, str(ROOT / "bench" / "auth" / "bench_auth.py")], cwd=ROOT, check=True
         )
+    if "--skip-mtls" not in sys.argv:
+        # mutual TLS between the services vs plaintext: calls/s on a channel, a new connection
+        subprocess.run(
+            [sys.executable, str(ROOT / "bench" / "mtls" / "bench_mtls.py")], cwd=ROOT, check=True
+        )
     if "--skip-placement" not in sys.argv:
         # single GET of an organization on a dedicated database vs one on the shared database
         subprocess.run(
