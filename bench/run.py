@@ -292,6 +292,8 @@ def main() -> None:
     tracing = {"meta": meta, "single_get": tracing_benchmark()}
     (RESULTS / "tracing.json").write_text(json.dumps(tracing, indent=2))
     print(f"wrote {RESULTS / 'tracing.json'}", flush=True)
+    if "--skip-schema" not in sys.argv:  # request validation: shape vs JSON-Schema libraries
+        subprocess.run([sys.executable, "-m", "bench.schema.bench_schema"], cwd=ROOT, check=True)
     genomics = ROOT / "bench" / "genomics" / "bench_genomics.py"
     if genomics.exists() and "--skip-genomics" not in sys.argv:
         subprocess.run([sys.executable, str(genomics)], cwd=ROOT, check=True)
