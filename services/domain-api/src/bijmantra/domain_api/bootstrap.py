@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import gc
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 
 import grpc
-import prometheus_client
 from bijmantra.adapters.grpc import ErrorInterceptor, IdentitySigningKeys, JwtVerifier
 from bijmantra.adapters.grpc.errors import ErrorTranslation
-from bijmantra.adapters.grpc.tls import add_listener, open_channel, start_probe_listener
+from bijmantra.adapters.grpc.tls import add_listener, open_channel
 from bijmantra.adapters.nats import (
     EVENTS_SUBJECTS,
     DurableConsumer,
@@ -36,7 +31,7 @@ from bijmantra.adapters.postgres import (
 from bijmantra.adapters.postgres.ddl import outbox_channel
 from bijmantra.adapters.postgres.placement import PlacementEngines, PostgresPlacementDirectory
 from bijmantra.adapters.postgres.placement_relays import PlacementRelays
-from bijmantra.adapters.postgres.relay_loop import OutboxWakeups, run_relay
+from bijmantra.adapters.postgres.relay_loop import OutboxWakeups
 from bijmantra.adapters.postgres.sensor_alerts import PostgresSilenceSchedule
 from bijmantra.adapters.postgres.sensors import maintain_partitions
 from bijmantra.adapters.redis import RedisSearchResultStore
@@ -104,19 +99,14 @@ from bijmantra.application.sensors import (
 )
 from bijmantra.contracts.analysis.v1 import analysis_service_pb2 as analysis_pb
 from bijmantra.contracts.analysis.v1 import analysis_service_pb2_grpc as analysis_grpc
-from bijmantra.contracts.brapi.v1 import resource_service_pb2 as resource_pb
 from bijmantra.contracts.brapi.v1 import resource_service_pb2_grpc as resource_grpc
-from bijmantra.contracts.compliance.v1 import audit_service_pb2 as audit_pb
 from bijmantra.contracts.compliance.v1 import audit_service_pb2_grpc as audit_grpc
 from bijmantra.contracts.distribution.v1 import distribution_service_pb2 as distribution_pb
 from bijmantra.contracts.distribution.v1 import (
     distribution_service_pb2_grpc as distribution_grpc,
 )
-from bijmantra.contracts.genotyping.v1 import genotyping_service_pb2 as genotyping_pb
 from bijmantra.contracts.genotyping.v1 import genotyping_service_pb2_grpc as genotyping_grpc
-from bijmantra.contracts.operations.v1 import operations_service_pb2 as operations_pb
 from bijmantra.contracts.operations.v1 import operations_service_pb2_grpc as operations_grpc
-from bijmantra.contracts.sensors.v1 import sensors_service_pb2 as sensors_pb
 from bijmantra.contracts.sensors.v1 import sensors_service_pb2_grpc as sensors_grpc
 from bijmantra.domain.sensors import RETENTION
 from bijmantra.domain_api.audit_api import AuditServicer
@@ -132,17 +122,16 @@ from bijmantra.domain_api.genotyping_api import (
 )
 from bijmantra.domain_api.grpc_api import AuthInterceptor, ResourceServicer
 from bijmantra.domain_api.operations_api import OperationsServicer, OperationsUseCases
+from bijmantra.domain_api.runtime import SERVED, DomainApi
 from bijmantra.domain_api.sensors_api import DEVICE_METHODS, BrapiStudyPlaces, SensorsServicer
 from bijmantra.kernel import SystemClock
-from bijmantra.observability import current_traceparent, get_logger, untraced
+from bijmantra.observability import current_traceparent
 from bijmantra.observability.grpc_interceptors import GrpcServerMetrics
-from bijmantra.observability.metrics import sample_every, watch_pool
+from bijmantra.observability.metrics import watch_pool
 from bijmantra.observability.tracing_setup import Tracing
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from redis.asyncio import Redis
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 SERVICE_NAME = "domain-api"
 # An audit append takes milliseconds; a short ack wait redelivers a dead replica's messages soon.
@@ -156,135 +145,16 @@ GRPC_SERVER_OPTIONS = [
     ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
 ]
-SERVED = (
-    resource_pb.DESCRIPTOR.services_by_name["ResourceService"].full_name,
-    genotyping_pb.DESCRIPTOR.services_by_name["GenotypingService"].full_name,
-    analysis_pb.DESCRIPTOR.services_by_name["AnalysisService"].full_name,
-    audit_pb.DESCRIPTOR.services_by_name["AuditService"].full_name,
-    sensors_pb.DESCRIPTOR.services_by_name["SensorsService"].full_name,
-    operations_pb.DESCRIPTOR.services_by_name["OperationsService"].full_name,
-    distribution_pb.DESCRIPTOR.services_by_name["DistributionService"].full_name,
-)
 WORKER_SERVICE = analysis_pb.DESCRIPTOR.services_by_name["AnalysisWorkerService"].full_name
 DISTRIBUTION_WORKER_SERVICE = distribution_pb.DESCRIPTOR.services_by_name[
     "DistributionWorkerService"
 ].full_name
 # Identity's analytics-worker platform client holds this role; only WORKER_SERVICE accepts it.
 WORKER_ROLE = "analysis-worker"
-LAG_SAMPLE_SECONDS = 5.0
 MAINTENANCE_SECONDS = 3600.0
 # How often no-data alert rules are checked; a silence is reported at most this late.
 SILENCE_CHECK_SECONDS = 15.0
 SENSOR_ALERTS_CONSUMER = "sensors-alerts"
-OUTBOX_PENDING = prometheus_client.Gauge(
-    "outbox_pending_events", "Committed events not yet published."
-)
-OUTBOX_LAG = prometheus_client.Gauge(
-    "outbox_lag_seconds", "Age of the oldest unpublished outbox event."
-)
-log = get_logger(__name__)
-
-
-@dataclass
-class DomainApi:
-    settings: Settings
-    server: grpc.aio.Server
-    health: health.aio.HealthServicer
-    engine: AsyncEngine | None = None
-    relay: OutboxRelay | None = None
-    outbox: PostgresOutboxStore | None = None
-    consumers: list[DurableConsumer] = field(default_factory=list)
-    closers: list[object] = field(default_factory=list)
-    wakeups: OutboxWakeups | None = None  # post-commit NOTIFYs for the relays
-    placement_relays: PlacementRelays | None = None  # the dedicated databases' outboxes
-    # (interval, task): reading partitions made ahead and dropped past retention, no-data
-    # alert checks (ADR 0207).
-    periodic: list[tuple[float, Callable[[], Awaitable[None]]]] = field(default_factory=list)
-
-    async def serve(self, stop: asyncio.Event) -> None:
-        await self.server.start()
-        await self.health.set("", health_pb2.HealthCheckResponse.SERVING)
-        for service in SERVED:
-            await self.health.set(service, health_pb2.HealthCheckResponse.SERVING)
-        probes = await start_probe_listener(
-            self.health, self.settings.bind_host, self.settings.health_port
-        )
-        metrics_server, _ = prometheus_client.start_http_server(
-            self.settings.metrics_port, addr=self.settings.bind_host
-        )
-        log.info(
-            "domain-api serving", port=self.settings.port, metrics_port=self.settings.metrics_port
-        )
-        # Start-up objects never die: out of the collector's reach, a full collection no
-        # longer walks them while relay passes and RPCs wait (530 ms pauses measured at
-        # 1,000 events/s, ADR 0050).
-        gc.freeze()
-        with untraced():  # background loops: no root trace per poll
-            tasks = [asyncio.create_task(self._watch_database(stop))]
-            if self.wakeups is not None:
-                tasks.append(asyncio.create_task(self.wakeups.run(stop)))
-            if self.relay is not None and self.outbox is not None:
-                listen_url = libpq_url(self.settings.database_url)
-                relaying = run_relay(
-                    self.relay,
-                    listen_url,
-                    stop,
-                    channel=outbox_channel("domain"),
-                    purge=self.outbox,
-                )
-                tasks.append(asyncio.create_task(relaying))
-            if self.placement_relays is not None:
-                tasks.append(asyncio.create_task(self.placement_relays.run(stop)))
-            tasks.append(
-                asyncio.create_task(sample_every(LAG_SAMPLE_SECONDS, stop, self._sample_lag))
-            )
-            tasks += [
-                asyncio.create_task(sample_every(interval, stop, task))
-                for interval, task in self.periodic
-            ]
-        tasks += [asyncio.create_task(c.run()) for c in self.consumers]
-        await stop.wait()
-        log.info("domain-api draining")
-        await self.health.enter_graceful_shutdown()
-        await self.server.stop(grace=10)
-        if probes is not None:
-            await probes.stop(None)
-        for consumer in self.consumers:
-            consumer.stop()
-        for task in tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        for close in self.closers:
-            await close()  # type: ignore[operator]
-        metrics_server.shutdown()
-
-    async def _sample_lag(self) -> None:
-        """Outbox backlog (relay lag) and the audit consumer's backlog on the stream."""
-        if self.outbox is not None:
-            pending, oldest_age = await self.outbox.pending()
-            if self.placement_relays is not None:
-                elsewhere, elsewhere_age = await self.placement_relays.pending()
-                pending, oldest_age = pending + elsewhere, max(oldest_age, elsewhere_age)
-            OUTBOX_PENDING.set(pending)
-            OUTBOX_LAG.set(oldest_age)
-        for consumer in self.consumers:
-            await consumer.sample_lag()
-
-    async def _watch_database(self, stop: asyncio.Event) -> None:
-        """Report NOT_SERVING while PostgreSQL is unreachable, so probes route around us."""
-        if self.engine is None:
-            return
-        while not stop.is_set():
-            status = health_pb2.HealthCheckResponse.SERVING
-            try:
-                async with self.engine.connect() as conn:
-                    await conn.execute(text("SELECT 1"))
-            except Exception:
-                status = health_pb2.HealthCheckResponse.NOT_SERVING
-            await self.health.set("", status)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), 5)
 
 
 async def _device_mqtt(settings: Settings, sensors_uow: SensorsUnitOfWorkFactory) -> list[object]:

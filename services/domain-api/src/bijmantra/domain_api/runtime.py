@@ -1,0 +1,161 @@
+"""domain-api running: the gRPC server, its health, and the loops beside it (outbox relays,
+consumers, periodic maintenance), started and drained together. ``bootstrap`` builds it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import grpc
+import prometheus_client
+from bijmantra.adapters.grpc.tls import start_probe_listener
+from bijmantra.adapters.nats import DurableConsumer
+from bijmantra.adapters.postgres import PostgresOutboxStore, libpq_url
+from bijmantra.adapters.postgres.ddl import outbox_channel
+from bijmantra.adapters.postgres.placement_relays import PlacementRelays
+from bijmantra.adapters.postgres.relay_loop import OutboxWakeups, run_relay
+from bijmantra.application.events import OutboxRelay
+from bijmantra.contracts.analysis.v1 import analysis_service_pb2 as analysis_pb
+from bijmantra.contracts.brapi.v1 import resource_service_pb2 as resource_pb
+from bijmantra.contracts.compliance.v1 import audit_service_pb2 as audit_pb
+from bijmantra.contracts.distribution.v1 import distribution_service_pb2 as distribution_pb
+from bijmantra.contracts.genotyping.v1 import genotyping_service_pb2 as genotyping_pb
+from bijmantra.contracts.operations.v1 import operations_service_pb2 as operations_pb
+from bijmantra.contracts.sensors.v1 import sensors_service_pb2 as sensors_pb
+from bijmantra.domain_api.config import Settings
+from bijmantra.observability import get_logger, untraced
+from bijmantra.observability.metrics import sample_every
+from grpc_health.v1 import health, health_pb2
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+SERVED = (
+    resource_pb.DESCRIPTOR.services_by_name["ResourceService"].full_name,
+    genotyping_pb.DESCRIPTOR.services_by_name["GenotypingService"].full_name,
+    analysis_pb.DESCRIPTOR.services_by_name["AnalysisService"].full_name,
+    audit_pb.DESCRIPTOR.services_by_name["AuditService"].full_name,
+    sensors_pb.DESCRIPTOR.services_by_name["SensorsService"].full_name,
+    operations_pb.DESCRIPTOR.services_by_name["OperationsService"].full_name,
+    distribution_pb.DESCRIPTOR.services_by_name["DistributionService"].full_name,
+)
+
+
+LAG_SAMPLE_SECONDS = 5.0
+
+
+OUTBOX_PENDING = prometheus_client.Gauge(
+    "outbox_pending_events", "Committed events not yet published."
+)
+
+
+OUTBOX_LAG = prometheus_client.Gauge(
+    "outbox_lag_seconds", "Age of the oldest unpublished outbox event."
+)
+
+
+log = get_logger(__name__)
+
+
+@dataclass
+class DomainApi:
+    settings: Settings
+    server: grpc.aio.Server
+    health: health.aio.HealthServicer
+    engine: AsyncEngine | None = None
+    relay: OutboxRelay | None = None
+    outbox: PostgresOutboxStore | None = None
+    consumers: list[DurableConsumer] = field(default_factory=list)
+    closers: list[object] = field(default_factory=list)
+    wakeups: OutboxWakeups | None = None  # post-commit NOTIFYs for the relays
+    placement_relays: PlacementRelays | None = None  # the dedicated databases' outboxes
+    # (interval, task): reading partitions made ahead and dropped past retention, no-data
+    # alert checks (ADR 0207).
+    periodic: list[tuple[float, Callable[[], Awaitable[None]]]] = field(default_factory=list)
+
+    async def serve(self, stop: asyncio.Event) -> None:
+        await self.server.start()
+        await self.health.set("", health_pb2.HealthCheckResponse.SERVING)
+        for service in SERVED:
+            await self.health.set(service, health_pb2.HealthCheckResponse.SERVING)
+        probes = await start_probe_listener(
+            self.health, self.settings.bind_host, self.settings.health_port
+        )
+        metrics_server, _ = prometheus_client.start_http_server(
+            self.settings.metrics_port, addr=self.settings.bind_host
+        )
+        log.info(
+            "domain-api serving", port=self.settings.port, metrics_port=self.settings.metrics_port
+        )
+        # Start-up objects never die: out of the collector's reach, a full collection no
+        # longer walks them while relay passes and RPCs wait (530 ms pauses measured at
+        # 1,000 events/s, ADR 0050).
+        gc.freeze()
+        with untraced():  # background loops: no root trace per poll
+            tasks = [asyncio.create_task(self._watch_database(stop))]
+            if self.wakeups is not None:
+                tasks.append(asyncio.create_task(self.wakeups.run(stop)))
+            if self.relay is not None and self.outbox is not None:
+                listen_url = libpq_url(self.settings.database_url)
+                relaying = run_relay(
+                    self.relay,
+                    listen_url,
+                    stop,
+                    channel=outbox_channel("domain"),
+                    purge=self.outbox,
+                )
+                tasks.append(asyncio.create_task(relaying))
+            if self.placement_relays is not None:
+                tasks.append(asyncio.create_task(self.placement_relays.run(stop)))
+            tasks.append(
+                asyncio.create_task(sample_every(LAG_SAMPLE_SECONDS, stop, self._sample_lag))
+            )
+            tasks += [
+                asyncio.create_task(sample_every(interval, stop, task))
+                for interval, task in self.periodic
+            ]
+        tasks += [asyncio.create_task(c.run()) for c in self.consumers]
+        await stop.wait()
+        log.info("domain-api draining")
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(grace=10)
+        if probes is not None:
+            await probes.stop(None)
+        for consumer in self.consumers:
+            consumer.stop()
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for close in self.closers:
+            await close()  # type: ignore[operator]
+        metrics_server.shutdown()
+
+    async def _sample_lag(self) -> None:
+        """Outbox backlog (relay lag) and the audit consumer's backlog on the stream."""
+        if self.outbox is not None:
+            pending, oldest_age = await self.outbox.pending()
+            if self.placement_relays is not None:
+                elsewhere, elsewhere_age = await self.placement_relays.pending()
+                pending, oldest_age = pending + elsewhere, max(oldest_age, elsewhere_age)
+            OUTBOX_PENDING.set(pending)
+            OUTBOX_LAG.set(oldest_age)
+        for consumer in self.consumers:
+            await consumer.sample_lag()
+
+    async def _watch_database(self, stop: asyncio.Event) -> None:
+        """Report NOT_SERVING while PostgreSQL is unreachable, so probes route around us."""
+        if self.engine is None:
+            return
+        while not stop.is_set():
+            status = health_pb2.HealthCheckResponse.SERVING
+            try:
+                async with self.engine.connect() as conn:
+                    await conn.execute(text("SELECT 1"))
+            except Exception:
+                status = health_pb2.HealthCheckResponse.NOT_SERVING
+            await self.health.set("", status)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 5)
