@@ -97,7 +97,7 @@ async def test_over_shipping_is_409_and_lots_dispatch_and_outbox_are_unchanged(
     fits = await world.packed_dispatch(who, request, lot, "20")
     shipped = await world.dispatches.act(who, fits, j({"action": "shipped"}))
     queries = ResourceQueries(catalog(), world.uow, FakeSearchResultStore())
-    page = await queries.children(who, "seedlot", "transactions", lot, {}, PageRequest(0, 10))
+    page = await queries.children(who, "seedlot", lot, "transactions", {}, PageRequest(0, 10))
     [transaction] = msgspec.json.decode(page.documents)
     assert transaction["transactionDbId"] == shipped["transaction_ids"][0]
     assert transaction["fromSeedLotDbId"] == lot

@@ -181,8 +181,8 @@ class ResourceServicer(pb_grpc.ResourceServiceServicer):
         document = await self._queries.view(
             current_principal(),
             request.entity,
-            request.view,
             request.db_id,
+            request.view,
             _query(request.query),
         )
         return pb.GetViewResponse(document_json=document)
@@ -193,8 +193,8 @@ class ResourceServicer(pb_grpc.ResourceServiceServicer):
         page = await self._queries.children(
             current_principal(),
             request.entity,
-            request.children,
             request.db_id,
+            request.children,
             _query(request.query),
             _page(request.page),
         )
@@ -234,7 +234,7 @@ class ResourceServicer(pb_grpc.ResourceServiceServicer):
         self, request: pb.AppendItemsRequest, context: Any
     ) -> pb.AppendItemsResponse:
         document = await self._commands.append(
-            current_principal(), request.entity, request.field, request.db_id, request.body_json
+            current_principal(), request.entity, request.db_id, request.field, request.body_json
         )
         return pb.AppendItemsResponse(document_json=document)
 

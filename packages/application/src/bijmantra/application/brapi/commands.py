@@ -269,7 +269,7 @@ class ResourceCommands:
         return _page(documents)
 
     async def append(
-        self, principal: Principal, entity_name: str, suffix: str, db_id: str, body: bytes
+        self, principal: Principal, entity_name: str, db_id: str, suffix: str, body: bytes
     ) -> bytes:
         """``POST /{path}/{dbId}/{suffix}``: append strings to an array field (list items)."""
         entity = self.catalog.entity(entity_name)

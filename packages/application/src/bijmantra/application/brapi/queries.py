@@ -126,8 +126,8 @@ class ResourceQueries:
         self,
         principal: Principal,
         entity_name: str,
-        suffix: str,
         db_id: str,
+        suffix: str,
         query: Mapping[str, Sequence[str]],
         page: PageRequest,
     ) -> DocumentPage:
@@ -153,8 +153,8 @@ class ResourceQueries:
         self,
         principal: Principal,
         entity_name: str,
-        suffix: str,
         db_id: str,
+        suffix: str,
         query: Mapping[str, Sequence[str]] | None = None,
     ) -> bytes:
         entity = self.catalog.entity(entity_name)
