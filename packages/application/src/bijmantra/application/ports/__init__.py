@@ -10,8 +10,7 @@ Ports that one context alone uses live in that context (``events.ports``, ``comp
 from __future__ import annotations
 
 from collections.abc import Callable
-from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol
 
 from bijmantra.application.ports.analysis import AnalysisRepository, Artifact, ResultIndex
 from bijmantra.application.ports.distribution import DistributionStore
@@ -23,11 +22,11 @@ from bijmantra.application.ports.genotypes import (
     VariantSetWriter,
 )
 from bijmantra.application.ports.operations import OperationsRepository
-from bijmantra.domain import DomainEvent
+from bijmantra.application.ports.transaction import Transaction
 from bijmantra.kernel import Principal, TenantId
 
 
-class UnitOfWork(Protocol):
+class UnitOfWork(Transaction, Protocol):
     """One transaction in one tenant's row-level-security context."""
 
     resources: ResourceStore
@@ -35,23 +34,6 @@ class UnitOfWork(Protocol):
     analyses: AnalysisRepository
     distribution: DistributionStore
     operations: OperationsRepository
-
-    def record(self, event: DomainEvent) -> None:
-        """Queue an event; ``commit`` writes it to the outbox in the same transaction."""
-        ...
-
-    async def __aenter__(self) -> Self: ...
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
-
-    async def commit(self) -> None:
-        """Write pending domain events to the outbox, then commit everything at once."""
-        ...
 
 
 UnitOfWorkFactory = Callable[[TenantId], UnitOfWork]
@@ -74,6 +56,7 @@ __all__ = [
     "ResourceStore",
     "ResultIndex",
     "TokenVerifier",
+    "Transaction",
     "UnitOfWork",
     "UnitOfWorkFactory",
     "VariantSetWriter",

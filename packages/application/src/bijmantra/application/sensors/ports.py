@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol
 
-from bijmantra.domain import DomainEvent
+from bijmantra.application.ports.transaction import Transaction
 from bijmantra.domain.sensors import (
     Alert,
     AlertRule,
@@ -107,22 +106,9 @@ class SilenceSchedule(Protocol):
         ...
 
 
-class SensorsUnitOfWork(Protocol):
+class SensorsUnitOfWork(Transaction, Protocol):
     sensors: SensorStore
     alerts: AlertStore
-
-    def record(self, event: DomainEvent) -> None: ...
-
-    async def __aenter__(self) -> Self: ...
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
-
-    async def commit(self) -> None: ...
 
 
 SensorsUnitOfWorkFactory = Callable[[TenantId], SensorsUnitOfWork]

@@ -16,9 +16,9 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol
 
+from bijmantra.application.ports.transaction import Transaction
 from bijmantra.application.revocation import RevocationList
 from bijmantra.application.security import MEMBER_ROLES, Action, Permission, authorize
 from bijmantra.application.tenancy.login import Membership, UserRecord
@@ -114,27 +114,12 @@ class AccountRepository(Protocol):
     ) -> None: ...
 
 
-class TenancyUnitOfWork(Protocol):
+class TenancyUnitOfWork(Transaction, Protocol):
     """One transaction scoped to one organization (row-level security)."""
 
     organizations: OrganizationRepository
     members: MemberRepository
     accounts: AccountRepository
-
-    async def __aenter__(self) -> Self: ...
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
-
-    def record(self, event: DomainEvent) -> None:
-        """Queue an identity event; ``commit`` writes it to the outbox in the same transaction."""
-        ...
-
-    async def commit(self) -> None: ...
 
 
 TenancyUnitOfWorkFactory = Callable[[TenantId], TenancyUnitOfWork]

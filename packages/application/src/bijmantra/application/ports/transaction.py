@@ -1,0 +1,28 @@
+"""What every unit of work is: one transaction in one organization's row-level-security
+context, whose recorded events reach the outbox with its commit."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Protocol, Self
+
+from bijmantra.domain import DomainEvent
+
+
+class Transaction(Protocol):
+    def record(self, event: DomainEvent) -> None:
+        """Queue an event; ``commit`` writes it to the outbox in the same transaction."""
+        ...
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+    async def commit(self) -> None:
+        """Write pending domain events to the outbox, then commit everything at once."""
+        ...
