@@ -9,6 +9,7 @@ import sys
 import uuid
 
 from bijmantra.adapters.grpc.tls import require_transport_security
+from bijmantra.identity.bootstrap import admin_engine
 from bijmantra.identity.config import (
     DEMO_EMAIL,
     DEMO_ORGANIZATION_ID,
@@ -43,12 +44,10 @@ def serve() -> None:
 
 
 async def seed_demo() -> None:
-    from bijmantra.adapters.postgres import create_engine
     from bijmantra.adapters.postgres.identity import register_member
     from bijmantra.identity.passwords import Argon2PasswordHasher
 
-    engine = create_engine(Settings.from_env().database_url, pool_size=1)
-    try:
+    async with admin_engine(Settings.from_env()) as engine:
         await register_member(
             engine,
             organization_id=uuid.UUID(DEMO_ORGANIZATION_ID),
@@ -59,21 +58,15 @@ async def seed_demo() -> None:
             password_hash=Argon2PasswordHasher().hash(DEMO_PASSWORD),
             roles=["admin"],
         )
-    finally:
-        await engine.dispose()
     print(f"Demo organization {DEMO_ORGANIZATION_NAME} ({DEMO_ORGANIZATION_ID}); user {DEMO_EMAIL}")
 
 
 async def rotate_keys() -> None:
-    from bijmantra.adapters.postgres import create_engine
     from bijmantra.adapters.postgres.identity import PostgresSigningKeys
     from bijmantra.identity.tokens import SigningKeyRing
 
-    engine = create_engine(Settings.from_env().database_url, pool_size=1)
-    try:
+    async with admin_engine(Settings.from_env()) as engine:
         kid, retired = await SigningKeyRing(PostgresSigningKeys(engine)).rotate()
-    finally:
-        await engine.dispose()
     print(f"new signing key {kid}; retired {', '.join(retired) or 'none'}")
 
 
@@ -84,7 +77,6 @@ MIN_SERVICE_SECRET = 32
 async def register_service_client(client_id: str) -> None:
     """Register or re-key a platform client (analytics-worker) that acts for any organization
     as ``analysis-worker`` only. The secret comes from the environment, never argv (ps, history)."""
-    from bijmantra.adapters.postgres import create_engine
     from bijmantra.adapters.postgres.identity import register_service_client as register
     from bijmantra.application.security import SERVICE_CLIENT_ROLES
     from bijmantra.application.tenancy import hash_secret
@@ -95,8 +87,7 @@ async def register_service_client(client_id: str) -> None:
             f"set {SERVICE_CLIENT_SECRET_ENV} to a random secret of at least "
             f"{MIN_SERVICE_SECRET} characters"
         )
-    engine = create_engine(Settings.from_env().database_url, pool_size=1)
-    try:
+    async with admin_engine(Settings.from_env()) as engine:
         await register(
             engine,
             client_id=client_id,
@@ -104,8 +95,6 @@ async def register_service_client(client_id: str) -> None:
             secret_hash=hash_secret(secret),
             roles=sorted(SERVICE_CLIENT_ROLES),
         )
-    finally:
-        await engine.dispose()
     roles = ", ".join(sorted(SERVICE_CLIENT_ROLES))
     print(f"service client {client_id} registered (roles {roles})")
 
@@ -115,17 +104,13 @@ CONSOLE_CLIENT_ID = "bijmantra-console"
 
 async def register_console(uris: list[str]) -> None:
     """Set the web console's redirect URIs: ``<gateway origin>/app/auth/callback`` (ADR 0060)."""
-    from bijmantra.adapters.postgres import create_engine
     from bijmantra.adapters.postgres.identity import set_console_redirect_uris
 
     allowed = ("https://", "http://127.0.0.1", "http://localhost")
     if not uris or any(not u.startswith(allowed) for u in uris):
         sys.exit("give the console's callback URLs (https, or http on loopback for development)")
-    engine = create_engine(Settings.from_env().database_url, pool_size=1)
-    try:
+    async with admin_engine(Settings.from_env()) as engine:
         await set_console_redirect_uris(engine, CONSOLE_CLIENT_ID, uris)
-    finally:
-        await engine.dispose()
     print(f"console client {CONSOLE_CLIENT_ID} redirects to {', '.join(uris)}")
 
 

@@ -88,6 +88,7 @@ from litestar import Litestar, Request, Response, get, post
 from litestar.datastructures import State
 from litestar.exceptions import HTTPException
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 log = get_logger(__name__)
 
@@ -426,3 +427,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
         middleware=observability.middleware,
         openapi_config=None,
     )
+
+
+@asynccontextmanager
+async def admin_engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    """The identity database for one administrative command (``bijmantra-identity seed-demo``,
+    ``rotate-keys``, ``register-…``): a single connection, closed when the command ends."""
+    engine = create_engine(settings.database_url, pool_size=1)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
