@@ -27,7 +27,8 @@ from bijmantra.adapters.postgres.recovery import (
     take_base_backup,
     wait_until_promoted,
 )
-from bijmantra.devstack.stack import DevStack, Ports
+from bijmantra.devstack.ports import Ports
+from bijmantra.devstack.stack import DevStack
 from bijmantra.testkit.provision import provision
 from bijmantra.testkit.servers import LocalPostgres, free_port
 

@@ -23,7 +23,8 @@ import pytest
 from bijmantra.adapters.grpc.resources import ResourceClient
 from bijmantra.contracts.brapi.v1 import resource_service_pb2
 from bijmantra.devstack.cli import token
-from bijmantra.devstack.stack import DEMO_EMAIL, DEMO_PASSWORD, DevStack, Ports, running_stack
+from bijmantra.devstack.ports import Ports
+from bijmantra.devstack.stack import DEMO_EMAIL, DEMO_PASSWORD, DevStack, running_stack
 from bijmantra.kernel import PageRequest, Unauthorized
 from bijmantra.testkit.certificates import CertificateFiles, LocalCertificateAuthority
 from bijmantra.testkit.servers import free_port

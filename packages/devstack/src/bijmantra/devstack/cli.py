@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 from bijmantra.devstack import backups
+from bijmantra.devstack.ports import Ports
 from bijmantra.devstack.stack import (
     DEDICATED_DEMO_DATABASE,
     DEDICATED_DEMO_EMAIL,
@@ -24,7 +25,6 @@ from bijmantra.devstack.stack import (
     DEMO_ORGANIZATION_ID,
     DEMO_PASSWORD,
     DevStack,
-    Ports,
 )
 from tqdm import tqdm
 from tqdm.utils import CallbackIOWrapper

@@ -30,6 +30,7 @@ from bijmantra.adapters.postgres import create_engine
 from bijmantra.adapters.postgres.identity import register_member
 from bijmantra.adapters.postgres.placement_admin import place_organization, provision_database
 from bijmantra.adapters.postgres.recovery import BackupLocation
+from bijmantra.devstack.ports import SERVICE_PORTS, Ports, ServiceStartError, listens
 from bijmantra.domain.tenancy.placement import PlacementDatabase
 from bijmantra.testkit.certificates import CertificateFiles, LocalCertificateAuthority
 from bijmantra.testkit.device_nats import LocalDeviceNats
@@ -59,84 +60,6 @@ async def _register_member(identity_url: str, **member: Any) -> None:
         await register_member(engine, **member)
     finally:
         await engine.dispose()
-
-
-@dataclass
-class Ports:
-    """The services' ports. A port picked as free can be taken before the service binds it;
-    ``repick`` draws new ones for a retry, except the ``fixed`` ones (chosen by the user)."""
-
-    gateway: int = 8000
-    identity: int = field(default_factory=free_port)
-    identity_grpc: int = field(default_factory=free_port)
-    # Plaintext beside the mutual-TLS listeners: the probes' health and Prometheus' /metrics.
-    identity_health: int = field(default_factory=free_port)
-    identity_metrics: int = field(default_factory=free_port)
-    domain_api: int = field(default_factory=free_port)
-    domain_health: int = field(default_factory=free_port)
-    domain_metrics: int = field(default_factory=free_port)
-    gateway_metrics: int = field(default_factory=free_port)
-    worker_health: int = field(default_factory=free_port)
-    fixed: frozenset[str] = frozenset({"gateway"})
-
-    def repick(self) -> None:
-        for name in PORT_NAMES - self.fixed:
-            setattr(self, name, free_port())
-
-
-PORT_NAMES = frozenset(
-    {
-        "gateway",
-        "identity",
-        "identity_grpc",
-        "identity_health",
-        "identity_metrics",
-        "domain_api",
-        "domain_health",
-        "domain_metrics",
-        "gateway_metrics",
-        "worker_health",
-    }
-)
-SERVICE_PORTS = {
-    "identity": ("identity", "identity_grpc", "identity_health", "identity_metrics"),
-    "domain-api": ("domain_api", "domain_metrics", "domain_health"),
-    "analytics-worker": ("worker_health",),
-    "gateway": ("gateway", "gateway_metrics"),
-}
-_BIND_FAILURES = ("address already in use", "failed to bind", "errno 98", "address in use")
-
-
-def listens(session: int, port: int) -> bool:
-    """Whether a process of session ``session`` (a service started with
-    ``start_new_session``, its workers included) holds a listening TCP socket on ``port``."""
-    inodes = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        with contextlib.suppress(OSError), open(table) as rows:
-            for row in list(rows)[1:]:
-                fields = row.split()
-                if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
-                    inodes.add(f"socket:[{fields[9]}]")
-    if not inodes:
-        return False
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            if int((proc / "stat").read_text().rsplit(")", 1)[1].split()[2]) != session:
-                continue
-            if any(os.readlink(fd) in inodes for fd in (proc / "fd").iterdir()):
-                return True
-    return False
-
-
-class ServiceStartError(RuntimeError):
-    """One service did not come up: which, why, and the end of its log."""
-
-    def __init__(self, service: str, reason: str, log_tail: str) -> None:
-        super().__init__(f"{service} did not start: {reason}\n---- {service} log\n{log_tail}")
-        self.service = service
-        self.port_taken = any(f in log_tail.lower() for f in _BIND_FAILURES)
 
 
 WORKER_CLIENT_ID = "analytics-worker"
