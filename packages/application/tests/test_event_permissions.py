@@ -9,7 +9,7 @@ from pathlib import Path
 import msgspec
 import pytest
 from bijmantra.application.brapi.modules import catalog
-from bijmantra.application.events.bulk import bulk_type
+from bijmantra.application.events.bulk import BULK_SUFFIX, bulk_type
 from bijmantra.application.events.live_feed import FeedItem, Subscribe, feed_filter
 from bijmantra.application.events.permissions import BRAPI_VERBS, event_permissions
 from bijmantra.application.security import ROLE_PERMISSIONS, Action, Permission
@@ -99,12 +99,34 @@ def emitted_types() -> tuple[set[str], set[str]]:
             for keyword in node.keywords if name == "DomainEvent" else ():
                 if keyword.arg != "type":
                     continue
-                prefix = _static_prefix(keyword.value, constants)
-                if prefix is None or "." not in prefix.split("\0")[0]:
-                    dynamic.add(str(path.relative_to(ROOT)))
-                else:
-                    found.add(prefix)
+                for expression in _alternatives(keyword.value):
+                    prefix = _static_prefix(expression, constants)
+                    if prefix is None or "." not in prefix.split("\0")[0]:
+                        dynamic.add(str(path.relative_to(ROOT)))
+                    else:
+                        found.add(prefix)
     return found, dynamic
+
+
+def _alternatives(node: ast.expr) -> list[ast.expr]:
+    """Each type an expression can evaluate to: both arms of ``a if c else b``, and a
+    ``bulk_type(t)`` as ``t`` with the suffix (a bulk event is read with its item's right)."""
+    if isinstance(node, ast.IfExp):
+        return [*_alternatives(node.body), *_alternatives(node.orelse)]
+    if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "bulk_type":
+        return [
+            ast.JoinedStr([*_parts(item), ast.Constant(BULK_SUFFIX)])
+            for item in _alternatives(node.args[0])
+        ]
+    return [node]
+
+
+def _parts(node: ast.expr) -> list[ast.expr]:
+    if isinstance(node, ast.JoinedStr):
+        return list(node.values)
+    if isinstance(node, ast.Constant):
+        return [node]
+    return [ast.FormattedValue(node, -1)]
 
 
 def test_every_event_type_the_code_emits_has_a_permission_and_reaches_an_admin() -> None:

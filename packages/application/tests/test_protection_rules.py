@@ -21,7 +21,7 @@ from bijmantra.application.protection.ratelimit import (
     parse_policy,
 )
 from bijmantra.kernel import TenantId
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 
@@ -83,6 +83,18 @@ def test_a_burst_of_limit_passes_then_one_per_interval() -> None:
     limit=st.integers(1, 20),
     window=st.floats(0.1, 10),
     gaps=st.lists(st.floats(0, 2000), min_size=1, max_size=200),
+)
+# Exactly one interval apart after a long gap: float sums once refused this request.
+@example(
+    limit=1,
+    window=0.35191402383526194,
+    gaps=[
+        351.91402383526196,
+        351.91402383526196,
+        1451.7052028930304,
+        351.91402383526196,
+        1878.3340378971732,
+    ],
 )
 def test_gcra_never_lets_more_than_burst_plus_rate_through(
     limit: int, window: float, gaps: list[float]

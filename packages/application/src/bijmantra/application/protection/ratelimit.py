@@ -118,11 +118,15 @@ class GcraResult:
     retry_after_ms: float  # until one more request would pass (0 when allowed)
 
 
+# Sums of float milliseconds drift by ~1e-13: a request exactly one interval late must pass.
+SLACK_MS = 1e-6
+
+
 def gcra_step(tat_ms: float | None, now_ms: float, quota: Quota) -> GcraResult:
     """One request against one bucket (the Lua script in the Redis adapter mirrors this)."""
     tat = now_ms if tat_ms is None else max(tat_ms, now_ms)
     new_tat = tat + quota.interval_ms
-    if new_tat - now_ms > quota.window_ms:
+    if new_tat - now_ms > quota.window_ms + SLACK_MS:
         return GcraResult(
             allowed=False,
             tat_ms=tat,

@@ -28,7 +28,7 @@ for i = 1, #KEYS do
   local tat = tonumber(redis.call('GET', KEYS[i]) or now)
   if tat < now then tat = now end
   local new_tat = tat + interval
-  if new_tat - now > window then
+  if new_tat - now > window + 1e-6 then  -- SLACK_MS of gcra_step
     allowed = false
     out[i] = {0, tostring(tat - now), tostring(new_tat - now - window)}
   else
