@@ -29,7 +29,7 @@ async def test_a_nul_character_in_a_login_is_a_clean_400(
         response = await identity.post(path, json=body, headers={"X-Request-Id": "nul-probe"})
         assert response.status_code == 400, response.text
         error = response.json()["error"]
-        assert error["code"] == "validation"
+        assert error["code"] == "malformed"  # text PostgreSQL cannot store (ADR 0143)
         assert "NUL" in error["message"]
         assert response.json()["meta"]["request_id"] == "nul-probe"
     # The account is not locked by the refused requests, and still signs in.
