@@ -1,5 +1,6 @@
 """BrAPI genotype views over the store, against the in-memory fakes: a random VCF's calls
-come back exactly from allele-matrix pages and from calls pages of any size."""
+come back exactly from allele-matrix pages and from calls pages of any size; what PUT
+/calls, extract, the exports and the variant filters write or read matches the file."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ from typing import Any
 import msgspec
 import numpy as np
 import pytest
-from bijmantra.application.genotyping import ImportGenotypes, ImportSpec
+from bijmantra.application.genotyping import ExportGenotypes, ImportGenotypes, ImportSpec
 from bijmantra.application.genotyping.brapi import GenotypeViews
+from bijmantra.application.genotyping.edits import GenotypeWrites
+from bijmantra.application.ports.genotypes import GenotypeFilter
 from bijmantra.genomics.formats import VcfParser
 from bijmantra.kernel import NotFound, PageRequest, Principal, TenantId, ValidationFailed
 from bijmantra.testkit.fakes import (
@@ -159,3 +162,134 @@ async def test_another_organization_sees_nothing() -> None:
         await views.search_results(OUTSIDER, "call", search, PageRequest(0, 5))
     found = await views.search_results(BREEDER, "call", search, PageRequest(0, 5))
     assert found.total_count == 15
+
+
+def _calls(views_page: Any) -> dict[tuple[str, str], str]:
+    return {(c["variantDbId"], c["callSetDbId"]): c["genotypeValue"] for c in decode(views_page)}
+
+
+async def _all_calls(views: GenotypeViews, set_id: str) -> dict[tuple[str, str], str]:
+    params = {"variantSetDbId": [set_id]}
+    return _calls(await views.list(BREEDER, "call", params, PageRequest(0, 1000)))
+
+
+async def test_put_calls_reads_back_and_grows_ploidy() -> None:
+    db = InMemoryDatabase()
+    views, set_id = await imported(db, random_vcf(np.random.default_rng(7), 6, 3))
+    writes = GenotypeWrites(fake_unit_of_work_factory(db))
+    call_sets = decode(await views.list(BREEDER, "callset", {}, PageRequest(0, 10)))
+    before = await _all_calls(views, set_id)
+    target = call_sets[1]["callSetDbId"]
+    body = [
+        {"variantDbId": f"{set_id}:2", "callSetDbId": target, "genotypeValue": "0/0/1/1"},
+        {"variantDbId": f"{set_id}:4", "callSetDbId": target, "genotypeValue": "./."},
+    ]
+    answer = decode(await writes.update_calls(BREEDER, msgspec.json.encode(body)))
+    assert [c["genotypeValue"] for c in answer] == ["0/0/1/1", "./."]
+
+    after = await _all_calls(views, set_id)
+    assert after[(f"{set_id}:2", target)] == "0/0/1/1"
+    assert after[(f"{set_id}:4", target)] == "./."
+    untouched = {k for k in before if k not in {(f"{set_id}:2", target), (f"{set_id}:4", target)}}
+    assert {k: after[k] for k in untouched} == {k: before[k] for k in untouched}
+    async with fake_unit_of_work_factory(db)(TENANT) as uow:
+        where = GenotypeFilter(call_set_db_ids=(target,))
+        [row], _ = await uow.genotypes.call_set_rows(where, 0, 1)
+    assert row.ploidy == 4
+
+
+async def test_put_calls_of_another_organization_is_not_found_and_changes_nothing() -> None:
+    db = InMemoryDatabase()
+    views, set_id = await imported(db, random_vcf(np.random.default_rng(8), 4, 2))
+    writes = GenotypeWrites(fake_unit_of_work_factory(db))
+    call_set = decode(await views.list(BREEDER, "callset", {}, PageRequest(0, 1)))[0]
+    before = await _all_calls(views, set_id)
+    body = [
+        {
+            "variantDbId": f"{set_id}:0",
+            "callSetDbId": call_set["callSetDbId"],
+            "genotypeValue": "1/1",
+        }
+    ]
+    with pytest.raises(NotFound):
+        await writes.update_calls(OUTSIDER, msgspec.json.encode(body))
+    assert await _all_calls(views, set_id) == before
+
+
+async def test_extract_copies_the_chosen_calls_into_a_new_set() -> None:
+    db = InMemoryDatabase()
+    written = random_vcf(np.random.default_rng(9), 9, 4)
+    views, set_id = await imported(db, written)
+    writes = GenotypeWrites(fake_unit_of_work_factory(db))
+    call_sets = decode(await views.list(BREEDER, "callset", {}, PageRequest(0, 10)))
+    chosen_sets = [call_sets[3]["callSetDbId"], call_sets[1]["callSetDbId"]]
+    chosen_variants = [f"{set_id}:{i}" for i in (1, 4, 5, 8)]
+    request = {"callSetDbIds": chosen_sets, "variantDbIds": chosen_variants}
+    [created] = decode(await writes.create(BREEDER, "variantset", msgspec.json.encode(request)))
+    new_id = created["variantSetDbId"]
+    assert new_id != set_id
+    assert created["variantCount"] == 4
+
+    matrix = decode(
+        await views.list(BREEDER, "allelematrix", {"variantSetDbId": [new_id]}, PageRequest(0, 1))
+    )
+    new_sets = decode(
+        await views.list(BREEDER, "callset", {"variantSetDbId": [new_id]}, PageRequest(0, 10))
+    )
+    names = {c["callSetDbId"]: c["callSetName"] for c in new_sets}
+    columns = {names[db_id]: k for k, db_id in enumerate(matrix["callSetDbIds"])}
+    assert sorted(columns) == sorted(written.samples[s] for s in (3, 1))
+    gt = matrix["dataMatrices"][0]["dataMatrix"]
+    for row, index in zip(gt, (1, 4, 5, 8), strict=True):
+        for source in (3, 1):
+            expected = written.sites[index].calls[source].gt
+            assert row[columns[written.samples[source]]] == expected
+
+    with pytest.raises(NotFound):
+        await writes.create(OUTSIDER, "variantset", msgspec.json.encode(request))
+    with pytest.raises(ValidationFailed):
+        await writes.create(BREEDER, "variantset", b"{}")
+
+
+@pytest.mark.parametrize("file_format", ["vcf", "hapmap"])
+async def test_export_streams_a_file_that_holds_the_set(file_format: str) -> None:
+    db = InMemoryDatabase()
+    written = random_vcf(np.random.default_rng(10), 7, 3)
+    _, set_id = await imported(db, written)
+    pieces = [
+        p
+        async for p in ExportGenotypes(fake_unit_of_work_factory(db))(BREEDER, set_id, file_format)
+    ]
+    text = b"".join(pieces)
+    assert len(pieces) > 1  # header, then one piece per block
+    if file_format == "vcf":
+        parser = VcfParser(block_lines=100)
+        blocks = parser.feed(text) + parser.finish()
+        assert parser.samples == written.samples
+        assert [p for b in blocks for p in b.pos] == [s.pos for s in written.sites]
+        original = VcfParser(block_lines=100)
+        expected = original.feed(written.text().encode()) + original.finish()
+        assert np.array_equal(
+            np.concatenate([b.dosages for b in blocks]),
+            np.concatenate([b.dosages for b in expected]),
+        )
+    else:
+        lines = text.decode().splitlines()
+        assert lines[0].split("\t")[11:] == written.samples
+        assert [int(line.split("\t")[3]) for line in lines[1:]] == [s.pos for s in written.sites]
+    with pytest.raises(NotFound):
+        await anext(aiter(ExportGenotypes(fake_unit_of_work_factory(db))(OUTSIDER, set_id, "vcf")))
+
+
+async def test_variant_filter_keeps_the_variants_called_often_enough() -> None:
+    db = InMemoryDatabase()
+    written = random_vcf(np.random.default_rng(11), 12, 4)
+    views, set_id = await imported(db, written)
+    params = {"variantSetDbId": [set_id], "minCallRate": ["0.5"]}
+    matrix = decode(await views.list(BREEDER, "allelematrix", params, PageRequest(0, 1)))
+    parser = VcfParser(block_lines=100)
+    blocks = parser.feed(written.text().encode()) + parser.finish()
+    dosages = np.concatenate([b.dosages for b in blocks])
+    expected = [f"{set_id}:{i}" for i, row in enumerate(dosages) if (row >= 0).mean() >= 0.5]
+    assert 0 < len(expected) < len(written.sites)
+    assert matrix["variantDbIds"] == expected

@@ -8,7 +8,7 @@ alleles as bases and so keeps neither phase nor FORMAT values.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -150,3 +150,16 @@ def hapmap_lines(sites: Sites, calls: CallMatrix) -> bytes:
         fixed = [name, "/".join(b for b in bases[:-1]), sites.chrom[v], str(sites.pos[v])]
         out.append("\t".join([*fixed, "+", *("NA",) * 6, *cells]))
     return ("\n".join(out) + "\n").encode() if out else b""
+
+
+def _vcf_header(samples: Sequence[str]) -> str:
+    return vcf_header(samples, "Bijmantra")
+
+
+# Every export format's header and block writer: the store and its test fake share them.
+FILE_WRITERS: dict[
+    str, tuple[Callable[[Sequence[str]], str], Callable[[Sites, CallMatrix], bytes]]
+] = {
+    "vcf": (_vcf_header, vcf_lines),
+    "hapmap": (hapmap_header, hapmap_lines),
+}

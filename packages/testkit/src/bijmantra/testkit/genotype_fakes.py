@@ -7,9 +7,11 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 from bijmantra.application.genotyping import CallChunk, GenotypeChunk, StoredVariantSet
 from bijmantra.application.ports import GenotypeBlock
 from bijmantra.application.ports.genotypes import (
+    CallEdit,
     CallSetRow,
     GenotypeFilter,
     VariantRow,
@@ -17,8 +19,77 @@ from bijmantra.application.ports.genotypes import (
 )
 from bijmantra.domain import DomainEvent
 from bijmantra.domain.genotyping import VariantSet
-from bijmantra.genomics.calls import from_dosages
+from bijmantra.domain.genotyping.filters import VariantThresholds
+from bijmantra.genomics import calls as gc
+from bijmantra.genomics import qc, writers
 from bijmantra.kernel import TenantId
+
+
+@dataclass(frozen=True, slots=True)
+class _Block:
+    """A block the fake made itself (an extract's or an edit's), shaped like an import's."""
+
+    chrom: list[str]
+    pos: list[int]
+    ids: list[str]
+    ref: list[str]
+    alt: list[str]
+    dosages: Any
+    calls: gc.CallMatrix
+
+    def __len__(self) -> int:
+        return len(self.chrom)
+
+
+def _calls_of(block: GenotypeBlock) -> gc.CallMatrix:
+    calls = block.calls
+    return calls if isinstance(calls, gc.CallMatrix) else gc.from_dosages(block.dosages)
+
+
+def _picked(block: GenotypeBlock, rows: list[int], columns: Sequence[int]) -> _Block:
+    """The rows x columns of ``block`` as a block of their own, dosages derived from calls."""
+    calls = _calls_of(block).pick(rows).columns(columns)
+    alt = [block.alt[r] for r in rows]
+    return _Block(
+        [block.chrom[r] for r in rows],
+        [int(block.pos[r]) for r in rows],
+        [block.ids[r] for r in rows],
+        [block.ref[r] for r in rows],
+        alt,
+        calls.dosages(gc.n_alt_of(alt)),
+        calls,
+    )
+
+
+def _edited(block: GenotypeBlock, first: int, edits: Sequence[CallEdit]) -> _Block:
+    """``block`` with ``edits`` applied: alleles, phase and DS/GQ/DP (the others cleared)."""
+    stored = _calls_of(block)
+    width = max(stored.alleles.shape[2], *(len(e.alleles) for e in edits))
+    alleles = np.full((*stored.phased.shape, width), gc.ABSENT, dtype=np.int8)
+    alleles[..., : stored.alleles.shape[2]] = stored.alleles
+    phased = stored.phased.copy()
+    names = [n for n in gc.FIELDS if n in stored.fields or any(n in e.fields for e in edits)]
+    fields = {
+        n: np.array(stored.fields.get(n, np.full(phased.shape, np.nan)), dtype=np.float32)
+        for n in names
+    }
+    for edit in edits:
+        row, col = edit.variant_index - first, edit.column
+        alleles[row, col] = gc.ABSENT
+        alleles[row, col, : len(edit.alleles)] = edit.alleles
+        phased[row, col] = edit.phased
+        for name, values in fields.items():
+            values[row, col] = edit.fields.get(name, np.nan)
+    calls = gc.CallMatrix(alleles, phased, fields)
+    return _Block(
+        list(block.chrom),
+        [int(p) for p in block.pos],
+        list(block.ids),
+        list(block.ref),
+        list(block.alt),
+        calls.dosages(gc.n_alt_of(block.alt)),
+        calls,
+    )
 
 
 @dataclass
@@ -100,8 +171,7 @@ class FakeGenotypeStore:
         for block in self.staged[(self._tenant, variant_set_db_id)].blocks:
             lo, hi = max(start - first, 0), min(stop - first, len(block))
             if lo < hi:
-                calls = block.calls if block.calls is not None else from_dosages(block.dosages)
-                calls = calls.rows(lo, hi)
+                calls = _calls_of(block).rows(lo, hi)
                 yield CallChunk(
                     first + lo,
                     list(block.chrom[lo:hi]),
@@ -186,6 +256,72 @@ class FakeGenotypeStore:
                     ):
                         rows.append(row)
         return rows[offset : offset + limit], len(rows)
+
+    async def export(
+        self, variant_set_db_id: str, file_format: str, samples: Sequence[str]
+    ) -> AsyncIterator[bytes]:
+        header, lines = writers.FILE_WRITERS[file_format]
+        yield header(samples).encode()
+        for block in self.staged[(self._tenant, variant_set_db_id)].blocks:
+            sites = writers.Sites(
+                block.chrom, [int(p) for p in block.pos], block.ids, block.ref, block.alt
+            )
+            yield lines(sites, _calls_of(block))
+
+    async def extract(
+        self,
+        source: str,
+        variant_set: VariantSet,
+        indexes: Sequence[int],
+        columns: Sequence[int],
+    ) -> int:
+        writer = await self.create(variant_set)
+        wanted = sorted(indexes)
+        first = 0
+        for block in self.staged[(self._tenant, source)].blocks:
+            rows = [i - first for i in wanted if first <= i < first + len(block)]
+            if rows:
+                await writer.append(_picked(block, rows, columns))
+            first += len(block)
+        return await writer.close()
+
+    async def passing_variants(
+        self,
+        variant_set_db_id: str,
+        columns: Sequence[int],
+        candidates: Sequence[int],
+        thresholds: VariantThresholds,
+    ) -> list[int]:
+        kept: list[int] = []
+        first = 0
+        for block in self.staged[(self._tenant, variant_set_db_id)].blocks:
+            passing = qc.passing_variants(
+                np.ascontiguousarray(np.asarray(block.dosages, dtype=np.int8)[:, list(columns)]),
+                min_maf=thresholds.min_maf,
+                min_call_rate=thresholds.min_call_rate,
+                max_heterozygosity=thresholds.max_heterozygosity,
+            )
+            kept += [
+                i for i in candidates if first <= i < first + len(block) and passing[i - first]
+            ]
+            first += len(block)
+        return kept
+
+    async def update_calls(self, variant_set_db_id: str, edits: Sequence[CallEdit]) -> None:
+        stored = self.staged[(self._tenant, variant_set_db_id)]
+        first = 0
+        for k, block in enumerate(stored.blocks):
+            mine = [e for e in edits if first <= e.variant_index < first + len(block)]
+            if mine:
+                stored.blocks[k] = _edited(block, first, mine)
+            first += len(block)
+        variant_set = stored.variant_set
+        for edit in edits:
+            call_set = variant_set.call_sets[edit.column]
+            if len(edit.alleles) > call_set.ploidy:
+                variant_set.call_sets[edit.column] = dataclasses.replace(
+                    call_set, ploidy=len(edit.alleles)
+                )
 
     async def flush(self) -> list[DomainEvent]:
         sealed, self._sealed = self._sealed, []

@@ -16,16 +16,12 @@ from bijmantra.genomics import writers
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 _ALL = 2**31 - 1  # past the last variant index any set can have
-_WRITERS: dict[str, tuple[Callable[[Sequence[str]], str], Callable[..., bytes]]] = {
-    "vcf": (lambda samples: writers.vcf_header(samples, "Bijmantra"), writers.vcf_lines),
-    "hapmap": (writers.hapmap_header, writers.hapmap_lines),
-}
 
 
 async def export_file(
     connection: AsyncConnection, variant_set_db_id: str, file_format: str, samples: Sequence[str]
 ) -> AsyncIterator[bytes]:
-    header, lines = _WRITERS[file_format]
+    header, lines = writers.FILE_WRITERS[file_format]
     yield header(samples).encode()
     async for chunk in read_calls(connection, variant_set_db_id, 0, _ALL, None):
         yield await asyncio.to_thread(_render, lines, chunk)
