@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from bijmantra.adapters.postgres.genotype_edits import edited_calls
 from bijmantra.application.genotyping import CallChunk, GenotypeChunk, StoredVariantSet
 from bijmantra.application.ports import GenotypeBlock
 from bijmantra.application.ports.genotypes import (
@@ -63,24 +64,7 @@ def _picked(block: GenotypeBlock, rows: list[int], columns: Sequence[int]) -> _B
 
 def _edited(block: GenotypeBlock, first: int, edits: Sequence[CallEdit]) -> _Block:
     """``block`` with ``edits`` applied: alleles, phase and DS/GQ/DP (the others cleared)."""
-    stored = _calls_of(block)
-    width = max(stored.alleles.shape[2], *(len(e.alleles) for e in edits))
-    alleles = np.full((*stored.phased.shape, width), gc.ABSENT, dtype=np.int8)
-    alleles[..., : stored.alleles.shape[2]] = stored.alleles
-    phased = stored.phased.copy()
-    names = [n for n in gc.FIELDS if n in stored.fields or any(n in e.fields for e in edits)]
-    fields = {
-        n: np.array(stored.fields.get(n, np.full(phased.shape, np.nan)), dtype=np.float32)
-        for n in names
-    }
-    for edit in edits:
-        row, col = edit.variant_index - first, edit.column
-        alleles[row, col] = gc.ABSENT
-        alleles[row, col, : len(edit.alleles)] = edit.alleles
-        phased[row, col] = edit.phased
-        for name, values in fields.items():
-            values[row, col] = edit.fields.get(name, np.nan)
-    calls = gc.CallMatrix(alleles, phased, fields)
+    calls = edited_calls(_calls_of(block), first, edits)
     return _Block(
         list(block.chrom),
         [int(p) for p in block.pos],

@@ -90,6 +90,21 @@ def edit_chunk(
     """A chunk's new dosage codes and call payload (None when the codes say it all)."""
     dosages = np.array(decode(codec, codes, n_samples), dtype=np.int8)
     stored = gc.from_dosages(dosages) if payload is None else gc.decode(payload)
+    calls = edited_calls(stored, first, edits)
+    rows = np.array([e.variant_index - first for e in edits], dtype=np.intp)
+    cols = np.array([e.column for e in edits], dtype=np.intp)
+    n_alt = np.array([e.n_alt for e in edits])
+    edited = gc.CallMatrix(
+        calls.alleles[rows, cols][:, None, :], calls.phased[rows, cols][:, None], {}
+    ).dosages(n_alt)
+    dosages[rows, cols] = edited[:, 0]
+    packed = pack_dosages(dosages).tobytes()
+    return packed, None if gc.said_by_dosages(calls, dosages) else gc.encode(calls)
+
+
+def edited_calls(stored: gc.CallMatrix, first: int, edits: Sequence[CallEdit]) -> gc.CallMatrix:
+    """``stored`` (variants from ``first``) with ``edits`` applied: alleles (widened as
+    needed), phase, and DS/GQ/DP as given (the ones not given cleared)."""
     width = max(stored.alleles.shape[2], *(len(e.alleles) for e in edits))
     alleles = np.full((*stored.phased.shape, width), gc.ABSENT, dtype=np.int8)
     alleles[..., : stored.alleles.shape[2]] = stored.alleles
@@ -101,19 +116,11 @@ def edit_chunk(
         else np.full(phased.shape, np.nan, dtype=np.float32)
         for n in names
     }
-    rows = np.array([e.variant_index - first for e in edits], dtype=np.intp)
-    cols = np.array([e.column for e in edits], dtype=np.intp)
-    for edit, row, col in zip(edits, rows, cols, strict=True):
+    for edit in edits:
+        row, col = edit.variant_index - first, edit.column
         alleles[row, col] = gc.ABSENT
         alleles[row, col, : len(edit.alleles)] = edit.alleles
         phased[row, col] = edit.phased
         for name, values in fields.items():
             values[row, col] = edit.fields.get(name, np.nan)
-    calls = gc.CallMatrix(alleles, phased, fields)
-    n_alt = np.array([e.n_alt for e in edits])
-    edited = gc.CallMatrix(
-        alleles[rows, cols][:, None, :], phased[rows, cols][:, None], {}
-    ).dosages(n_alt)
-    dosages[rows, cols] = edited[:, 0]
-    packed = pack_dosages(dosages).tobytes()
-    return packed, None if gc.said_by_dosages(calls, dosages) else gc.encode(calls)
+    return gc.CallMatrix(alleles, phased, fields)
