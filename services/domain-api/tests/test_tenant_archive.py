@@ -14,10 +14,17 @@ import io
 import json
 import tarfile
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
 import pytest
+from bijmantra.adapters.postgres.placement_admin import (
+    current_placement,
+    database_owner_url,
+    provision_database,
+)
+from bijmantra.adapters.postgres.placement_move import move_organization
 from bijmantra.adapters.postgres.tenant_archive import (
     ROOT,
     ArchiveError,
@@ -27,12 +34,14 @@ from bijmantra.adapters.postgres.tenant_archive import (
     tenant_tables,
     uncovered_tables,
 )
+from bijmantra.domain.tenancy.placement import PlacementDatabase
 from bijmantra.domain_api.tenant_cli import main as tenant_cli
 from bijmantra.testkit.provision import ProvisionedDatabase
 from redis.asyncio import Redis
 
 pytestmark = [pytest.mark.integration]
 ZERO = bytes(32)
+DEDICATED = PlacementDatabase("bijmantra_test_tenant_archive")
 
 
 def seed(owner_url: str, tenant: uuid.UUID, name: str) -> None:
@@ -110,11 +119,25 @@ def seed(owner_url: str, tenant: uuid.UUID, name: str) -> None:
         )
 
 
-def snapshot(owner_url: str, tenant: uuid.UUID) -> dict[str, list[str]]:
-    """Every row of the organization, minus the organization's own id and name."""
+def snapshot(
+    owner_url: str, tenant: uuid.UUID, database: PlacementDatabase | None = None
+) -> dict[str, list[str]]:
+    """Every row of the organization, minus the organization's own id and name; on a
+    dedicated ``database``, identity's rows from the control database and the rest from it."""
+    if database is None:
+        return _rows(owner_url, tenant, lambda table: True)
+    return {
+        **_rows(owner_url, tenant, lambda table: table[0] == "identity"),
+        **_rows(database_owner_url(owner_url, database), tenant, lambda t: t[0] != "identity"),
+    }
+
+
+def _rows(
+    url: str, tenant: uuid.UUID, wanted: Callable[[tuple[str, str]], bool]
+) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
-    with psycopg.connect(owner_url) as conn:
-        for table in tenant_tables(conn):
+    with psycopg.connect(url) as conn:
+        for table in filter(wanted, tenant_tables(conn)):
             key = "id" if table == ROOT else "tenant_id"
             rows = conn.execute(
                 psycopg.sql.SQL(
@@ -236,6 +259,58 @@ def test_export_erase_import_round_trip(
         str(fresh),
     )
     assert snapshot(owner, fresh) == before_a
+    assert snapshot(owner, b) == before_b
+
+
+def _checksums(archive: Path) -> dict[str, str]:
+    return {entry["table"]: entry["sha256"] for entry in read_manifest(archive)["tables"]}
+
+
+def test_an_organization_on_a_dedicated_database_round_trips_there(
+    database: ProvisionedDatabase, redis_url: str, tmp_path: Path
+) -> None:
+    owner = database.owner_url
+    provision_database(owner, DEDICATED)
+    a, b = uuid.uuid4(), uuid.uuid4()
+    seed(owner, a, f"org-a-{a}")
+    seed(owner, b, f"org-b-{b}")
+    move_organization(owner, a, DEDICATED)
+    before_a, before_b = snapshot(owner, a, DEDICATED), snapshot(owner, b)
+    assert len(before_a["domain.resources"]) == 2
+    assert snapshot(owner, a)["domain.resources"] == []  # its rows are in DEDICATED only
+
+    archive = tmp_path / "a.tar"
+    run_cli("--database-url", owner, "export", str(a), str(archive))
+    with psycopg.connect(owner) as conn:
+        discovered = {qualified(t) for t in tenant_tables(conn)}
+    assert set(_checksums(archive)) == discovered
+    assert {e["table"]: e["rows"] for e in read_manifest(archive)["tables"]}[
+        "domain.resources"
+    ] == 2
+
+    erase(owner, redis_url, a, archive, "ops@example.org")
+    assert all(rows == [] for rows in snapshot(owner, a, DEDICATED).values())
+    assert all(rows == [] for rows in snapshot(owner, a).values())
+    assert current_placement(owner, a) is None
+    with psycopg.connect(owner) as conn:
+        record = conn.execute(
+            "SELECT rows_erased FROM identity.organization_erasures WHERE organization_id = %s",
+            (a,),
+        ).fetchone()
+    assert record is not None
+    assert record[0]["domain.resources"] == 2
+
+    name = read_manifest(archive)["organization"]["name"]
+    load = ["--database-url", owner, "import", str(archive), "--name", name]
+    with pytest.raises(SystemExit):
+        run_cli(*load, "--organization", str(a), "--database", "bijmantra_not_registered")
+    assert all(rows == [] for rows in snapshot(owner, a).values())
+    run_cli(*load, "--organization", str(a), "--database", DEDICATED.name)
+    assert current_placement(owner, a) == DEDICATED
+    assert snapshot(owner, a, DEDICATED) == before_a
+    again = tmp_path / "again.tar"
+    run_cli("--database-url", owner, "export", str(a), str(again))
+    assert _checksums(again) == _checksums(archive)
     assert snapshot(owner, b) == before_b
 
 

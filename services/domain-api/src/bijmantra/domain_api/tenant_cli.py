@@ -4,7 +4,8 @@ and between placements (ADRs 0101, 0103).
 An operator runs it as the database owner (it needs to bypass row-level security, and only
 the owner may delete audit rows); ADR 0101 says why this is a CLI and not an API yet.
 ``erase`` takes the archive ``export`` wrote and refuses any other, then forgets the
-organization in Redis as well.
+organization in Redis as well. Export and erasure follow the organization's placement;
+``import --database`` places the imported organization on a registered dedicated database.
 """
 
 from __future__ import annotations
@@ -18,12 +19,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bijmantra.adapters.postgres import libpq_url
-from bijmantra.adapters.postgres.placement_admin import provision_database
-from bijmantra.adapters.postgres.placement_move import (
-    MoveError,
-    current_placement,
-    move_organization,
-)
+from bijmantra.adapters.postgres.placement_admin import provision_database, registered_databases
+from bijmantra.adapters.postgres.placement_move import MoveError, move_organization
 from bijmantra.adapters.postgres.tenant_archive import (
     ArchiveError,
     erase_tenant,
@@ -65,6 +62,16 @@ def _move(url: str, args: argparse.Namespace) -> dict[str, object]:
     }
 
 
+def _registered(url: str, name: str | None) -> PlacementDatabase | None:
+    """The registered dedicated database called ``name`` (``None``: the shared one)."""
+    if name is None:
+        return None
+    for database in registered_databases(url):
+        if database.name == name:
+            return database
+    raise ArchiveError(f"database {name} is not a registered placement")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="bijmantra-tenant", description=__doc__)
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_OWNER_URL", ""))
@@ -81,6 +88,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     load.add_argument("archive", type=Path)
     load.add_argument("--name", required=True)
     load.add_argument("--organization", type=uuid.UUID, default=None)
+    load.add_argument("--database", default=None, help="a registered dedicated database")
     move = commands.add_parser("move", help="move an organization to another placement")
     move.add_argument("organization", type=uuid.UUID)
     move.add_argument("--to", required=True, choices=[k.value for k in PlacementKind])
@@ -90,16 +98,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     if not args.database_url:
         parser.error("--database-url (or DATABASE_OWNER_URL) is required")
     url = libpq_url(args.database_url)
-    if args.command in {"export", "erase"} and (
-        placed := current_placement(url, args.organization)
-    ):
-        # Export and erasure read the shared database: anything else would miss (or, for an
-        # erasure, leave behind while recording it gone) the organization's data.
-        parser.exit(
-            2,
-            f"bijmantra-tenant: organization {args.organization} is in database {placed.name}; "
-            "move it to the shared database first (bijmantra-tenant move ... --to shared)\n",
-        )
     try:
         if args.command == "export":
             done = export_tenant(url, args.organization, args.archive)
@@ -118,7 +116,13 @@ def main(argv: Sequence[str] | None = None) -> None:
             result = _move(url, args)
         else:
             tenant = args.organization or uuid.uuid4()
-            rows = import_tenant(url, args.archive, new_tenant=tenant, name=args.name)
+            rows = import_tenant(
+                url,
+                args.archive,
+                new_tenant=tenant,
+                name=args.name,
+                database=_registered(url, args.database),
+            )
             result = {"organization": str(tenant), "rows": rows}
     except (ArchiveError, MoveError) as error:
         parser.exit(2, f"bijmantra-tenant: {error}\n")

@@ -28,6 +28,16 @@ def database_owner_url(owner_url: str, database: PlacementDatabase | None) -> st
     return libpq_url(owner_url if database is None else placement_url(owner_url, database))
 
 
+def current_placement(owner_url: str, organization: uuid.UUID) -> PlacementDatabase | None:
+    with psycopg.connect(owner_url) as conn:
+        row = conn.execute(
+            "SELECT d.name, d.cluster FROM placement.organizations o "
+            "JOIN placement.databases d ON d.name = o.database WHERE o.organization_id = %s",
+            (organization,),
+        ).fetchone()
+    return None if row is None else PlacementDatabase(row[0], row[1])
+
+
 def registered_databases(owner_url: str) -> list[PlacementDatabase]:
     with psycopg.connect(libpq_url(owner_url)) as conn:
         rows = conn.execute("SELECT name, cluster FROM placement.databases ORDER BY name")

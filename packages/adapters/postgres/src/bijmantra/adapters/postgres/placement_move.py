@@ -30,14 +30,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
-from bijmantra.adapters.postgres.placement_admin import database_owner_url, place_organization
+from bijmantra.adapters.postgres.placement_admin import (
+    current_placement,
+    database_owner_url,
+    place_organization,
+)
 from bijmantra.adapters.postgres.tenant_archive import (
     Table,
     _columns,
     _ident,
     _order_by,
+    placed_tables,
     qualified,
-    tenant_tables,
 )
 from bijmantra.domain.tenancy.placement import PlacementDatabase
 from psycopg import sql
@@ -68,21 +72,6 @@ class MoveReport:
 
 def _name(database: PlacementDatabase | None) -> str:
     return "(shared)" if database is None else database.name
-
-
-def current_placement(owner_url: str, organization: uuid.UUID) -> PlacementDatabase | None:
-    with psycopg.connect(owner_url) as conn:
-        row = conn.execute(
-            "SELECT d.name, d.cluster FROM placement.organizations o "
-            "JOIN placement.databases d ON d.name = o.database WHERE o.organization_id = %s",
-            (organization,),
-        ).fetchone()
-    return None if row is None else PlacementDatabase(row[0], row[1])
-
-
-def placed_tables(conn: psycopg.Connection[Any]) -> list[Table]:
-    """The tenant tables that move with an organization: all but identity's (ADR 0102)."""
-    return [t for t in tenant_tables(conn) if t[0] != "identity"]
 
 
 def _owner_session(url: str) -> psycopg.Connection[Any]:

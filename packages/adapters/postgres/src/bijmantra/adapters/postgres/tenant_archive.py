@@ -5,6 +5,10 @@ non-system schema, partitions counted once through their parent), so a new conte
 covered without touching this module. The organization row itself (``identity.organizations``)
 is the root every tenant table hangs from. An archive is a tar file: ``manifest.json`` plus
 one COPY text file per table, each with its SHA-256 in the manifest.
+
+An organization on a dedicated database (ADR 0102) keeps its ``identity`` rows in the
+control database and every other row in its own: each command works on both, with the
+dedicated database's transaction committed before the control database's (ADR 0104).
 """
 
 from __future__ import annotations
@@ -15,7 +19,8 @@ import json
 import tarfile
 import tempfile
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from graphlib import TopologicalSorter
@@ -23,10 +28,17 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from bijmantra.adapters.postgres.placement_admin import (
+    current_placement,
+    database_owner_url,
+    place_organization,
+)
+from bijmantra.domain.tenancy.placement import PlacementDatabase
 from psycopg import sql
 
 FORMAT = 1
 ROOT = ("identity", "organizations")
+IDENTITY = "identity"  # the schema that stays in the control database (ADR 0102)
 MANIFEST = "manifest.json"
 _CHUNK = 1 << 20
 
@@ -83,6 +95,46 @@ def tenant_tables(conn: psycopg.Connection[Any]) -> list[Table]:
     return list(TopologicalSorter({k: sorted(v) for k, v in sorted(graph.items())}).static_order())
 
 
+def placed_tables(conn: psycopg.Connection[Any]) -> list[Table]:
+    """The tenant tables a dedicated database holds: all but identity's (ADR 0102)."""
+    return [t for t in tenant_tables(conn) if t[0] != IDENTITY]
+
+
+@dataclass(frozen=True)
+class Part:
+    """One database's share of an organization: a connection and the tables it holds there."""
+
+    conn: psycopg.Connection[Any]
+    tables: list[Table]
+
+
+@contextmanager
+def _parts(
+    owner_url: str, database: PlacementDatabase | None, *, snapshot: bool = False
+) -> Iterator[list[Part]]:
+    """The organization's tables where they live, control database first (its parents).
+
+    Shared: one part with every table. Dedicated: identity's tables in the control database,
+    the rest in the dedicated one. Leaving the block commits the dedicated transaction first,
+    so a failure between the two commits leaves the organization known and retryable.
+    ``snapshot``: read-only repeatable-read transactions, one consistent view per database."""
+
+    def connect(url: str) -> psycopg.Connection[Any]:
+        conn = stack.enter_context(psycopg.connect(url))
+        if snapshot:
+            conn.isolation_level, conn.read_only = psycopg.IsolationLevel.REPEATABLE_READ, True
+        return conn
+
+    with ExitStack() as stack:
+        control = connect(owner_url)
+        if database is None:
+            yield [Part(control, tenant_tables(control))]
+            return
+        placed = connect(database_owner_url(owner_url, database))
+        identity = [t for t in tenant_tables(control) if t[0] == IDENTITY]
+        yield [Part(control, identity), Part(placed, placed_tables(placed))]
+
+
 def _key_column(table: Table) -> str:
     return "id" if table == ROOT else "tenant_id"
 
@@ -129,11 +181,12 @@ def file_sha256(path: Path) -> str:
 
 
 def export_tenant(owner_url: str, tenant: uuid.UUID, archive: Path) -> Exported:
-    """Write every row of ``tenant`` from one consistent snapshot into ``archive``."""
-    with psycopg.connect(owner_url) as conn:
-        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        _scope(conn, tenant)
-        org = conn.execute(
+    """Write every row of ``tenant``, one consistent snapshot per database, into ``archive``."""
+    with _parts(owner_url, current_placement(owner_url, tenant), snapshot=True) as parts:
+        for part in parts:
+            _scope(part.conn, tenant)
+        control = parts[0].conn
+        org = control.execute(
             "SELECT name FROM identity.organizations WHERE id = %s", (tenant,)
         ).fetchone()
         if org is None:
@@ -142,41 +195,14 @@ def export_tenant(owner_url: str, tenant: uuid.UUID, archive: Path) -> Exported:
         # Written aside and renamed at the end: a failed export leaves no archive behind.
         partial = archive.with_name(archive.name + ".partial")
         with tarfile.open(partial, "w") as tar, tempfile.TemporaryDirectory() as scratch:
-            for table in tenant_tables(conn):
-                columns = _columns(conn, table)
-                query = sql.SQL(
-                    "COPY (SELECT {cols} FROM {t} WHERE {key} = {tenant} ORDER BY {o}) TO STDOUT"
-                ).format(
-                    cols=sql.SQL(", ").join(sql.Identifier(c) for c in columns),
-                    t=_ident(table),
-                    key=sql.Identifier(_key_column(table)),
-                    tenant=sql.Literal(str(tenant)),
-                    o=_order_by(conn, table, columns),
-                )
-                name = f"tables/{qualified(table)}.copy"
-                local = Path(scratch) / qualified(table)
-                digest, rows = hashlib.sha256(), 0
-                with local.open("wb") as out, conn.cursor().copy(query) as copy:
-                    for chunk in copy:
-                        data = bytes(chunk)
-                        digest.update(data)
-                        rows += data.count(b"\n")
-                        out.write(data)
-                tar.add(local, arcname=name)
-                entries.append(
-                    {
-                        "table": qualified(table),
-                        "file": name,
-                        "columns": columns,
-                        "rows": rows,
-                        "sha256": digest.hexdigest(),
-                    }
-                )
+            for part in parts:
+                for table in part.tables:
+                    entries.append(_export_table(part.conn, table, tenant, tar, Path(scratch)))
             manifest = {
                 "format": FORMAT,
                 "organization": {"id": str(tenant), "name": org[0]},
                 "exported_at": datetime.now(UTC).isoformat(),
-                "schema_revision": _revision(conn),
+                "schema_revision": _revision(control),
                 "tables": entries,
             }
             body = json.dumps(manifest, indent=2, sort_keys=True).encode()
@@ -185,6 +211,43 @@ def export_tenant(owner_url: str, tenant: uuid.UUID, archive: Path) -> Exported:
             tar.addfile(info, io.BytesIO(body))
     partial.replace(archive)
     return Exported(archive, file_sha256(archive), {e["table"]: e["rows"] for e in entries})
+
+
+def _export_table(
+    conn: psycopg.Connection[Any],
+    table: Table,
+    tenant: uuid.UUID,
+    tar: tarfile.TarFile,
+    scratch: Path,
+) -> dict[str, Any]:
+    """One table's rows as a COPY text file in the archive; its manifest entry."""
+    columns = _columns(conn, table)
+    query = sql.SQL(
+        "COPY (SELECT {cols} FROM {t} WHERE {key} = {tenant} ORDER BY {o}) TO STDOUT"
+    ).format(
+        cols=sql.SQL(", ").join(sql.Identifier(c) for c in columns),
+        t=_ident(table),
+        key=sql.Identifier(_key_column(table)),
+        tenant=sql.Literal(str(tenant)),
+        o=_order_by(conn, table, columns),
+    )
+    name = f"tables/{qualified(table)}.copy"
+    local = scratch / qualified(table)
+    digest, rows = hashlib.sha256(), 0
+    with local.open("wb") as out, conn.cursor().copy(query) as copy:
+        for chunk in copy:
+            data = bytes(chunk)
+            digest.update(data)
+            rows += data.count(b"\n")
+            out.write(data)
+    tar.add(local, arcname=name)
+    return {
+        "table": qualified(table),
+        "file": name,
+        "columns": columns,
+        "rows": rows,
+        "sha256": digest.hexdigest(),
+    }
 
 
 def read_manifest(archive: Path) -> dict[str, Any]:
@@ -222,24 +285,30 @@ def erase_tenant(
     if manifest["organization"]["id"] != str(tenant):
         raise ArchiveError("the archive belongs to another organization")
     sha = file_sha256(archive)
-    with psycopg.connect(owner_url) as conn:
-        _scope(conn, tenant)
-        conn.execute("SELECT set_config('bijmantra.erasing_tenant', %s, true)", (str(tenant),))
-        name = conn.execute(
+    with _parts(owner_url, current_placement(owner_url, tenant)) as parts:
+        for part in parts:
+            _scope(part.conn, tenant)
+            part.conn.execute(
+                "SELECT set_config('bijmantra.erasing_tenant', %s, true)", (str(tenant),)
+            )
+        control = parts[0].conn
+        name = control.execute(
             "SELECT name FROM identity.organizations WHERE id = %s FOR UPDATE", (tenant,)
         ).fetchone()
         if name is None:
             raise ArchiveError(f"no organization {tenant}")
         erased: dict[str, int] = {}
-        for table in reversed(tenant_tables(conn)):
-            cursor = conn.execute(
-                sql.SQL("DELETE FROM {t} WHERE {key} = %s").format(
-                    t=_ident(table), key=sql.Identifier(_key_column(table))
-                ),
-                (tenant,),
-            )
-            erased[qualified(table)] = cursor.rowcount
-        conn.execute(
+        for part in reversed(parts):
+            for table in reversed(part.tables):
+                cursor = part.conn.execute(
+                    sql.SQL("DELETE FROM {t} WHERE {key} = %s").format(
+                        t=_ident(table), key=sql.Identifier(_key_column(table))
+                    ),
+                    (tenant,),
+                )
+                erased[qualified(table)] = cursor.rowcount
+        place_organization(control, tenant, None)
+        control.execute(
             "INSERT INTO identity.organization_erasures "
             "(organization_id, organization_name, erased_by, archive_sha256, rows_erased) "
             "VALUES (%s, %s, %s, %s, %s)",
@@ -249,38 +318,70 @@ def erase_tenant(
 
 
 def import_tenant(
-    owner_url: str, archive: Path, *, new_tenant: uuid.UUID, name: str
+    owner_url: str,
+    archive: Path,
+    *,
+    new_tenant: uuid.UUID,
+    name: str,
+    database: PlacementDatabase | None = None,
 ) -> dict[str, int]:
-    """Load a verified archive as organization ``new_tenant`` in one transaction."""
+    """Load a verified archive as organization ``new_tenant``, one transaction per database.
+
+    ``database`` places the new organization on that registered dedicated database (the
+    directory row is written with the control database's rows); ``None``: the shared one."""
     manifest = read_manifest(archive)
-    with psycopg.connect(owner_url) as conn:
-        if manifest["schema_revision"] != _revision(conn):
+    with _parts(owner_url, database) as parts:
+        control = parts[0].conn
+        if manifest["schema_revision"] != _revision(control):
             raise ArchiveError(
                 f"archive schema {manifest['schema_revision']} differs from the database's "
-                f"{_revision(conn)}: migrate one to match the other first"
+                f"{_revision(control)}: migrate one to match the other first"
             )
-        _scope(conn, new_tenant)
-        present = {qualified(t) for t in tenant_tables(conn)}
-        order = {qualified(t): i for i, t in enumerate(tenant_tables(conn))}
+        home = {qualified(t): part for part in parts for t in part.tables}
+        order = {table: i for i, table in enumerate(home)}
         entries = sorted(manifest["tables"], key=lambda e: order.get(e["table"], -1))
-        unknown = [e["table"] for e in entries if e["table"] not in present]
+        unknown = [e["table"] for e in entries if e["table"] not in home]
         if unknown:
             raise ArchiveError(f"tables not in this database: {unknown}")
+        for part in parts:
+            _scope(part.conn, new_tenant)
+        if database is not None:
+            _place_new(control, new_tenant, database)
         loaded: dict[str, int] = {}
         with tarfile.open(archive, "r") as tar:
             for entry in entries:
                 member = tar.extractfile(entry["file"])
                 assert member is not None  # read_manifest checked every file
                 try:
-                    loaded[entry["table"]] = _load(conn, entry, member, new_tenant, name)
+                    loaded[entry["table"]] = _load(
+                        home[entry["table"]].conn, entry, member, new_tenant, name
+                    )
                 except psycopg.errors.IntegrityError as error:
-                    # The connection context rolls everything back: nothing is half-loaded.
+                    # Every transaction rolls back: nothing is half-loaded.
                     raise ArchiveError(
                         f"{entry['table']} refused the archive's rows ({error.sqlstate}: "
                         f"{str(error).splitlines()[0]}); is the exported organization, or "
                         "the name, still present?"
                     ) from error
     return loaded
+
+
+def _place_new(
+    control: psycopg.Connection[Any], tenant: uuid.UUID, database: PlacementDatabase
+) -> None:
+    """Point the directory at ``database`` for a new organization, in the import's transaction."""
+    registered = control.execute(
+        "SELECT 1 FROM placement.databases WHERE name = %s AND cluster IS NOT DISTINCT FROM %s",
+        (database.name, database.cluster),
+    ).fetchone()
+    if registered is None:
+        raise ArchiveError(f"database {database.name} is not a registered placement")
+    placed = control.execute(
+        "SELECT 1 FROM placement.organizations WHERE organization_id = %s", (tenant,)
+    ).fetchone()
+    if placed is not None:
+        raise ArchiveError(f"organization {tenant} is already placed")
+    place_organization(control, tenant, database)
 
 
 def _load(
