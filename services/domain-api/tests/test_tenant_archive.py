@@ -42,6 +42,7 @@ from redis.asyncio import Redis
 pytestmark = [pytest.mark.integration]
 ZERO = bytes(32)
 DEDICATED = PlacementDatabase("bijmantra_test_tenant_archive")
+FRESH = PlacementDatabase("bijmantra_test_tenant_archive_fresh")  # no partitions yet
 
 
 def seed(owner_url: str, tenant: uuid.UUID, name: str) -> None:
@@ -271,6 +272,7 @@ def test_an_organization_on_a_dedicated_database_round_trips_there(
 ) -> None:
     owner = database.owner_url
     provision_database(owner, DEDICATED)
+    provision_database(owner, FRESH)
     a, b = uuid.uuid4(), uuid.uuid4()
     seed(owner, a, f"org-a-{a}")
     seed(owner, b, f"org-b-{b}")
@@ -305,9 +307,9 @@ def test_an_organization_on_a_dedicated_database_round_trips_there(
     with pytest.raises(SystemExit):
         run_cli(*load, "--organization", str(a), "--database", "bijmantra_not_registered")
     assert all(rows == [] for rows in snapshot(owner, a).values())
-    run_cli(*load, "--organization", str(a), "--database", DEDICATED.name)
-    assert current_placement(owner, a) == DEDICATED
-    assert snapshot(owner, a, DEDICATED) == before_a
+    run_cli(*load, "--organization", str(a), "--database", FRESH.name)
+    assert current_placement(owner, a) == FRESH
+    assert snapshot(owner, a, FRESH) == before_a
     again = tmp_path / "again.tar"
     run_cli("--database-url", owner, "export", str(a), str(again))
     assert _checksums(again) == _checksums(archive)

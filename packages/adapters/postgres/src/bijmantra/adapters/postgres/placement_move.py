@@ -40,6 +40,7 @@ from bijmantra.adapters.postgres.tenant_archive import (
     _columns,
     _ident,
     _order_by,
+    make_partitions,
     placed_tables,
     qualified,
 )
@@ -48,8 +49,6 @@ from psycopg import sql
 
 log = logging.getLogger(__name__)
 FENCE_WAIT = "30s"  # the longest a move waits for the organization's open transactions
-# Partitioned tenant tables: how to make the partitions a range of rows needs, on the target.
-PARTITIONS = {("domain", "sensor_readings"): ("at", "domain.sensor_reading_partitions")}
 _UNDEPART = "DELETE FROM placement.departures WHERE organization_id = %s"
 _IDENTITY_COLUMNS = """
 SELECT a.attname FROM pg_attribute a
@@ -98,6 +97,12 @@ def _rows_query(
     )
 
 
+def _of(table: Table, org: uuid.UUID) -> sql.Composed:
+    return sql.SQL("(SELECT * FROM {t} WHERE tenant_id = {o}) AS rows").format(
+        t=_ident(table), o=sql.Literal(str(org))
+    )
+
+
 def _digest(conn: psycopg.Connection[Any], query: sql.Composed) -> tuple[int, str]:
     digest, rows = hashlib.sha256(), 0
     with conn.cursor().copy(query) as copy:
@@ -106,22 +111,6 @@ def _digest(conn: psycopg.Connection[Any], query: sql.Composed) -> tuple[int, st
             digest.update(data)
             rows += data.count(b"\n")
     return rows, digest.hexdigest()
-
-
-def _make_partitions(
-    source: psycopg.Connection[Any], target: psycopg.Connection[Any], table: Table, org: uuid.UUID
-) -> None:
-    if table not in PARTITIONS:
-        return
-    column, maker = PARTITIONS[table]
-    span = source.execute(
-        sql.SQL("SELECT min({c}), max({c}) FROM {t} WHERE tenant_id = %s").format(
-            c=sql.Identifier(column), t=_ident(table)
-        ),
-        (org,),
-    ).fetchone()
-    if span is not None and span[0] is not None:
-        target.execute(sql.SQL("SELECT {}(%s, %s)").format(sql.SQL(maker)), span)
 
 
 def _delete_rows(conn: psycopg.Connection[Any], tables: list[Table], org: uuid.UUID) -> int:
@@ -149,7 +138,7 @@ def _copy(
     with target.transaction():
         for table in tables:
             columns = _copied_columns(source, table)
-            _make_partitions(source, target, table, org)
+            make_partitions(source, _of(table, org), target, table)
             into = sql.SQL("COPY {t} ({c}) FROM STDIN").format(
                 t=_ident(table), c=sql.SQL(", ").join(sql.Identifier(c) for c in columns)
             )

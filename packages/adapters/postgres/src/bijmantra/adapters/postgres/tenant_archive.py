@@ -39,6 +39,8 @@ from psycopg import sql
 FORMAT = 1
 ROOT = ("identity", "organizations")
 IDENTITY = "identity"  # the schema that stays in the control database (ADR 0102)
+# Partitioned tenant tables: the partition column, and the function making a range's partitions.
+PARTITIONS = {("domain", "sensor_readings"): ("at", "domain.sensor_reading_partitions")}
 MANIFEST = "manifest.json"
 _CHUNK = 1 << 20
 
@@ -133,6 +135,24 @@ def _parts(
         placed = connect(database_owner_url(owner_url, database))
         identity = [t for t in tenant_tables(control) if t[0] == IDENTITY]
         yield [Part(control, identity), Part(placed, placed_tables(placed))]
+
+
+def make_partitions(
+    source: psycopg.Connection[Any],
+    rows: sql.Composable,
+    target: psycopg.Connection[Any],
+    table: Table,
+) -> None:
+    """Create in ``target`` the partitions of ``table`` that ``rows`` (a relation read in
+    ``source``) need: a move or an import may reach a database that never held that span."""
+    if table not in PARTITIONS:
+        return
+    column, maker = PARTITIONS[table]
+    span = source.execute(
+        sql.SQL("SELECT min({c}), max({c}) FROM {r}").format(c=sql.Identifier(column), r=rows)
+    ).fetchone()
+    if span is not None and span[0] is not None:
+        target.execute(sql.SQL("SELECT {}(%s, %s)").format(sql.SQL(maker)), span)
 
 
 def _key_column(table: Table) -> str:
@@ -411,6 +431,7 @@ def _load(
         updates.append(sql.SQL("name = %s"))
         params.append(name)
     conn.execute(sql.SQL("UPDATE stage SET {u}").format(u=sql.SQL(", ").join(updates)), params)
+    make_partitions(conn, sql.SQL("stage"), conn, table)
     cursor = conn.execute(
         sql.SQL(
             "INSERT INTO {t} ({c}) OVERRIDING SYSTEM VALUE SELECT {c} FROM stage ORDER BY {o}"
