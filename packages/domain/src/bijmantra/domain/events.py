@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from bijmantra.kernel import TenantId, uuid7
+from bijmantra.kernel import Principal, TenantId, uuid7
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +26,25 @@ class DomainEvent:
     actor: str | None = None
     # When the fact happened, as the use case's ``Clock`` says: no default, never the OS clock.
     occurred_at: datetime = field(kw_only=True)
+
+    @classmethod
+    def done_by(
+        cls,
+        principal: Principal,
+        type: str,
+        aggregate_id: str,
+        data: dict[str, Any],
+        at: datetime,
+    ) -> DomainEvent:
+        """What a signed-in caller did, in their own organization's stream."""
+        return cls(
+            type=type,
+            tenant_id=principal.tenant_id,
+            aggregate_id=aggregate_id,
+            data=data,
+            actor=principal.subject,
+            occurred_at=at,
+        )
 
     @property
     def context(self) -> str:

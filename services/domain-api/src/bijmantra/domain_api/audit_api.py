@@ -14,9 +14,7 @@ from bijmantra.application.compliance import (
 from bijmantra.contracts.compliance.v1 import audit_service_pb2 as pb
 from bijmantra.contracts.compliance.v1 import audit_service_pb2_grpc as pb_grpc
 from bijmantra.domain_api.grpc_api import current_principal
-from bijmantra.kernel import PageRequest
-
-DEFAULT_PAGE_SIZE = 100
+from bijmantra.domain_api.paging import page_fields, requested_page
 
 
 class AuditServicer(pb_grpc.AuditServiceServicer):
@@ -28,15 +26,8 @@ class AuditServicer(pb_grpc.AuditServiceServicer):
     async def ListAuditEntries(
         self, request: pb.ListAuditEntriesRequest, context: Any
     ) -> pb.ListAuditEntriesResponse:
-        page = PageRequest(request.page, request.page_size or DEFAULT_PAGE_SIZE)
-        result = await self._entries(current_principal(), page)
-        return pb.ListAuditEntriesResponse(
-            documents=[entry_document(e) for e in result.items],
-            total_count=result.total_count,
-            page=page.page,
-            page_size=page.page_size,
-            total_pages=result.total_pages,
-        )
+        result = await self._entries(current_principal(), requested_page(request))
+        return pb.ListAuditEntriesResponse(**page_fields(result, entry_document))
 
     async def VerifyAuditChain(
         self, request: pb.VerifyAuditChainRequest, context: Any
@@ -54,12 +45,6 @@ class AuditServicer(pb_grpc.AuditServiceServicer):
     async def ListActivity(
         self, request: pb.ListActivityRequest, context: Any
     ) -> pb.ListActivityResponse:
-        page = PageRequest(request.page, request.page_size or DEFAULT_PAGE_SIZE)
+        page = requested_page(request)
         result = await self._activity(current_principal(), request.resource, page)
-        return pb.ListActivityResponse(
-            documents=[activity_document(a) for a in result.items],
-            total_count=result.total_count,
-            page=page.page,
-            page_size=page.page_size,
-            total_pages=result.total_pages,
-        )
+        return pb.ListActivityResponse(**page_fields(result, activity_document))

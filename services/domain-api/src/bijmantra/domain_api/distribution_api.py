@@ -10,10 +10,9 @@ from bijmantra.application.distribution.service import Distribution
 from bijmantra.contracts.distribution.v1 import distribution_service_pb2 as pb
 from bijmantra.contracts.distribution.v1 import distribution_service_pb2_grpc as pb_grpc
 from bijmantra.domain_api.grpc_api import current_principal
-from bijmantra.kernel import PageRequest
+from bijmantra.domain_api.paging import page_fields, requested_page
 
 _encode = msgspec.json.encode
-DEFAULT_PAGE_SIZE = 100
 PDF = "application/pdf"
 
 
@@ -34,17 +33,10 @@ class DistributionServicer(pb_grpc.DistributionServiceServicer):
     async def ListRecords(
         self, request: pb.ListRecordsRequest, context: Any
     ) -> pb.ListRecordsResponse:
-        page = PageRequest(request.page, request.page_size or DEFAULT_PAGE_SIZE)
         result = await self._d.of(request.resource).list(
-            current_principal(), page, request.status or None
+            current_principal(), requested_page(request), request.status or None
         )
-        return pb.ListRecordsResponse(
-            documents=[_encode(d) for d in result.items],
-            total_count=result.total_count,
-            page=page.page,
-            page_size=page.page_size,
-            total_pages=result.total_pages,
-        )
+        return pb.ListRecordsResponse(**page_fields(result, _encode))
 
     async def ApplyAction(
         self, request: pb.ApplyActionRequest, context: Any

@@ -14,34 +14,31 @@ from bijmantra.application.operations import (
     WorkItemCommands,
 )
 from bijmantra.application.operations.dto import (
-    comment_data,
     dependency_data,
     encode,
     item_data,
     season_data,
-    time_entry_data,
 )
 from bijmantra.contracts.operations.v1 import operations_service_pb2 as pb
 from bijmantra.contracts.operations.v1 import operations_service_pb2_grpc as pb_grpc
+from bijmantra.domain.operations import Season, WorkItem, json_ready
 from bijmantra.domain_api.grpc_api import current_principal
+from bijmantra.domain_api.paging import page_fields, requested_page
 from bijmantra.kernel import Page, PageRequest, Principal
 
-DEFAULT_PAGE_SIZE = 100
 ItemPages = Callable[[Principal, str, PageRequest], Awaitable[Page[bytes]]]
 
 
-def _page(request: Any) -> PageRequest:
-    return PageRequest(request.page, request.page_size or DEFAULT_PAGE_SIZE)
-
-
 def _documents(page: Page[bytes]) -> pb.DocumentPage:
-    return pb.DocumentPage(
-        documents=page.items,
-        total_count=page.total_count,
-        page=page.request.page,
-        page_size=page.request.page_size,
-        total_pages=page.total_pages,
-    )
+    return pb.DocumentPage(**page_fields(page, bytes))
+
+
+def _season(season: Season) -> pb.Document:
+    return pb.Document(document=encode(season_data(season)), etag=season.etag)
+
+
+def _item(item: WorkItem) -> pb.Document:
+    return pb.Document(document=encode(item_data(item)), etag=item.etag)
 
 
 def _if_match(request: Any) -> str | None:
@@ -63,15 +60,14 @@ class OperationsServicer(pb_grpc.OperationsServiceServicer):
 
     async def _item_page(self, read: ItemPages, request: Any) -> pb.DocumentPage:
         """One page of what hangs off an item (comments, time, dependencies, activity)."""
-        return _documents(await read(current_principal(), request.work_item_id, _page(request)))
+        page = requested_page(request)
+        return _documents(await read(current_principal(), request.work_item_id, page))
 
     async def CreateSeason(
         self, request: pb.CreateSeasonRequest, context: Any
     ) -> pb.CreateSeasonResponse:
         season = await self._use.seasons.create(current_principal(), request.body)
-        return pb.CreateSeasonResponse(
-            season=pb.Document(document=encode(season_data(season)), etag=season.etag)
-        )
+        return pb.CreateSeasonResponse(season=_season(season))
 
     async def GetSeason(self, request: pb.GetSeasonRequest, context: Any) -> pb.GetSeasonResponse:
         document, etag = await self._use.queries.season(current_principal(), request.season_id)
@@ -83,14 +79,12 @@ class OperationsServicer(pb_grpc.OperationsServiceServicer):
         season = await self._use.seasons.update(
             current_principal(), request.season_id, request.body, _if_match(request)
         )
-        return pb.UpdateSeasonResponse(
-            season=pb.Document(document=encode(season_data(season)), etag=season.etag)
-        )
+        return pb.UpdateSeasonResponse(season=_season(season))
 
     async def ListSeasons(
         self, request: pb.ListSeasonsRequest, context: Any
     ) -> pb.ListSeasonsResponse:
-        page = await self._use.queries.seasons(current_principal(), _page(request))
+        page = await self._use.queries.seasons(current_principal(), requested_page(request))
         return pb.ListSeasonsResponse(page=_documents(page))
 
     async def GetBurndown(
@@ -103,9 +97,7 @@ class OperationsServicer(pb_grpc.OperationsServiceServicer):
         self, request: pb.CreateWorkItemRequest, context: Any
     ) -> pb.CreateWorkItemResponse:
         item = await self._use.items.create(current_principal(), request.body)
-        return pb.CreateWorkItemResponse(
-            item=pb.Document(document=encode(item_data(item)), etag=item.etag)
-        )
+        return pb.CreateWorkItemResponse(item=_item(item))
 
     async def GetWorkItem(
         self, request: pb.GetWorkItemRequest, context: Any
@@ -119,15 +111,13 @@ class OperationsServicer(pb_grpc.OperationsServiceServicer):
         item = await self._use.items.update(
             current_principal(), request.work_item_id, request.body, _if_match(request)
         )
-        return pb.UpdateWorkItemResponse(
-            item=pb.Document(document=encode(item_data(item)), etag=item.etag)
-        )
+        return pb.UpdateWorkItemResponse(item=_item(item))
 
     async def ListWorkItems(
         self, request: pb.ListWorkItemsRequest, context: Any
     ) -> pb.ListWorkItemsResponse:
         page = await self._use.queries.items(
-            current_principal(), dict(request.filters), _page(request)
+            current_principal(), dict(request.filters), requested_page(request)
         )
         return pb.ListWorkItemsResponse(page=_documents(page))
 
@@ -137,7 +127,7 @@ class OperationsServicer(pb_grpc.OperationsServiceServicer):
         comment = await self._use.collaboration.comment(
             current_principal(), request.work_item_id, request.body
         )
-        return pb.AddCommentResponse(document=encode(comment_data(comment)))
+        return pb.AddCommentResponse(document=encode(json_ready(comment)))
 
     async def ListComments(
         self, request: pb.ListCommentsRequest, context: Any
@@ -150,7 +140,7 @@ class OperationsServicer(pb_grpc.OperationsServiceServicer):
         self, request: pb.AddTimeEntryRequest, context: Any
     ) -> pb.AddTimeEntryResponse:
         entry = await self._use.collaboration.log_time(current_principal(), request.body)
-        return pb.AddTimeEntryResponse(document=encode(time_entry_data(entry)))
+        return pb.AddTimeEntryResponse(document=encode(json_ready(entry)))
 
     async def ListTimeEntries(
         self, request: pb.ListTimeEntriesRequest, context: Any

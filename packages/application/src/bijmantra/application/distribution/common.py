@@ -102,16 +102,7 @@ def record_event(
     at: datetime,
 ) -> None:
     """``distribution.<name>`` through the outbox, in the write's transaction."""
-    uow.record(
-        DomainEvent(
-            type=f"{CONTEXT}.{name}",
-            tenant_id=principal.tenant_id,
-            aggregate_id=aggregate_id,
-            data=data,
-            actor=principal.subject,
-            occurred_at=at,
-        )
-    )
+    uow.record(DomainEvent.done_by(principal, f"{CONTEXT}.{name}", aggregate_id, data, at))
 
 
 async def get_one(

@@ -13,10 +13,8 @@ from bijmantra.application.operations.dto import (
     CommentIn,
     DependencyIn,
     TimeEntryIn,
-    comment_data,
     decode,
     dependency_data,
-    time_entry_data,
 )
 from bijmantra.application.operations.items import WRITE, item_or_404, log, record
 from bijmantra.application.ports import UnitOfWork, UnitOfWorkFactory
@@ -30,6 +28,7 @@ from bijmantra.domain.operations import (
     WorkItem,
     check_comment,
     check_time_entry,
+    json_ready,
     needs_search,
     refuse_cycle,
     reorder,
@@ -104,7 +103,7 @@ class Collaboration:
                 (Change("comment", None, comment.id),),
                 now,
             )
-            data = {"comment": comment_data(comment), "about": item.about}
+            data = {"comment": json_ready(comment), "about": item.about}
             record(uow, principal, "comment.added", item.id, data, now)
             await uow.commit()
         return comment
@@ -123,7 +122,7 @@ class Collaboration:
             await uow.operations.add_time_entry(entry)
             found = (Change("time_entry", None, {"hours": entry.hours, "day": str(entry.day)}),)
             await log(uow.operations, principal, item.id, "time_logged", found, now)
-            data = {"time_entry": time_entry_data(entry), "about": item.about}
+            data = {"time_entry": json_ready(entry), "about": item.about}
             record(uow, principal, "time_entry.added", item.id, data, now)
             await uow.commit()
         return entry

@@ -9,17 +9,15 @@ from typing import Any, TypeVar
 import msgspec
 from bijmantra.application.json_input import check_shape, unreadable
 from bijmantra.domain.operations import (
-    ActivityEntry,
     BurndownPoint,
-    Comment,
     Dependency,
     Kind,
     OperationType,
     Priority,
     Season,
     Status,
-    TimeEntry,
     WorkItem,
+    json_ready,
 )
 from bijmantra.kernel import FieldError, ValidationFailed
 
@@ -165,47 +163,9 @@ def season_data(season: Season) -> dict[str, Any]:
     }
 
 
-def comment_data(comment: Comment) -> dict[str, Any]:
-    return {
-        "id": comment.id,
-        "work_item_id": comment.work_item_id,
-        "author": comment.author,
-        "body": comment.body,
-        "created_at": _time(comment.created_at),
-    }
-
-
-def time_entry_data(entry: TimeEntry) -> dict[str, Any]:
-    return {
-        "id": entry.id,
-        "work_item_id": entry.work_item_id,
-        "member": entry.member,
-        "day": entry.day.isoformat(),
-        "hours": entry.hours,
-        "note": entry.note,
-        "created_at": _time(entry.created_at),
-    }
-
-
 def dependency_data(dependency: Dependency) -> dict[str, Any]:
-    return {
-        "predecessor_id": dependency.predecessor_id,
-        "successor_id": dependency.successor_id,
-        "type": "finish_to_start",
-        "created_at": _time(dependency.created_at),
-        "created_by": dependency.created_by,
-    }
-
-
-def activity_data(entry: ActivityEntry) -> dict[str, Any]:
-    return {
-        "id": entry.id,
-        "work_item_id": entry.work_item_id,
-        "actor": entry.actor,
-        "action": entry.action,
-        "changes": [{"field": c.field, "old": c.old, "new": c.new} for c in entry.changes],
-        "at": _time(entry.at),
-    }
+    data: dict[str, Any] = json_ready(dependency)
+    return {**data, "type": "finish_to_start"}
 
 
 def burndown_data(season: Season, points: list[BurndownPoint], committed: float) -> dict[str, Any]:
@@ -213,16 +173,7 @@ def burndown_data(season: Season, points: list[BurndownPoint], committed: float)
         "season": season_data(season),
         "committed_hours": committed,
         "over_capacity": committed > season.capacity_hours,
-        "points": [
-            {
-                "day": p.day.isoformat(),
-                "remaining_tasks": p.remaining_tasks,
-                "remaining_hours": p.remaining_hours,
-                "ideal_hours": p.ideal_hours,
-                "logged_hours": p.logged_hours,
-            }
-            for p in points
-        ],
+        "points": json_ready(points),
     }
 
 

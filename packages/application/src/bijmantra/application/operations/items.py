@@ -85,16 +85,7 @@ def record(
     data: dict[str, Any],
     at: datetime,
 ) -> None:
-    uow.record(
-        DomainEvent(
-            type=f"operations.{event_type}",
-            tenant_id=principal.tenant_id,
-            aggregate_id=aggregate_id,
-            data=data,
-            occurred_at=at,
-            actor=principal.subject,
-        )
-    )
+    uow.record(DomainEvent.done_by(principal, f"operations.{event_type}", aggregate_id, data, at))
 
 
 async def log(

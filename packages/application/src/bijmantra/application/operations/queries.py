@@ -8,14 +8,11 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from bijmantra.application.operations.dto import (
-    activity_data,
     burndown_data,
-    comment_data,
     dependency_data,
     encode,
     item_data,
     season_data,
-    time_entry_data,
 )
 from bijmantra.application.operations.items import READ, item_or_404, season_or_404
 from bijmantra.application.ports import UnitOfWorkFactory
@@ -26,6 +23,7 @@ from bijmantra.domain.operations import (
     PlannedTask,
     Status,
     burndown,
+    json_ready,
 )
 from bijmantra.domain.operations.burndown import committed_hours
 from bijmantra.kernel import (
@@ -39,6 +37,7 @@ from bijmantra.kernel import (
 )
 
 T = TypeVar("T")
+ItemRecords = Callable[[str, PageRequest], Awaitable[Page[T]]]
 FILTERS = ("parent_id", "season_id", "status", "kind", "assignee")
 MAX_FILTER = 256
 
@@ -133,34 +132,38 @@ class OperationsQueries:
 
         return await self._read(principal, read)
 
-    async def comments(self, principal: Principal, item_id: str, page: PageRequest) -> Page[bytes]:
+    async def _of_item(
+        self,
+        principal: Principal,
+        item_id: str,
+        page: PageRequest,
+        records: Callable[[OperationsRepository], ItemRecords[T]],
+        render: Callable[[T], dict[str, Any]],
+    ) -> Page[bytes]:
+        """A page of what hangs off one item; a missing item is a 404, not an empty page."""
+
         async def read(repo: OperationsRepository) -> Page[bytes]:
             await item_or_404(repo, item_id)
-            return _documents(await repo.comments(item_id, page), comment_data)
+            return _documents(await records(repo)(item_id, page), render)
 
         return await self._read(principal, read)
+
+    async def comments(self, principal: Principal, item_id: str, page: PageRequest) -> Page[bytes]:
+        return await self._of_item(principal, item_id, page, lambda repo: repo.comments, json_ready)
 
     async def time_entries(
         self, principal: Principal, item_id: str, page: PageRequest
     ) -> Page[bytes]:
-        async def read(repo: OperationsRepository) -> Page[bytes]:
-            await item_or_404(repo, item_id)
-            return _documents(await repo.time_entries(item_id, page), time_entry_data)
-
-        return await self._read(principal, read)
+        return await self._of_item(
+            principal, item_id, page, lambda repo: repo.time_entries, json_ready
+        )
 
     async def activity(self, principal: Principal, item_id: str, page: PageRequest) -> Page[bytes]:
-        async def read(repo: OperationsRepository) -> Page[bytes]:
-            await item_or_404(repo, item_id)
-            return _documents(await repo.activity(item_id, page), activity_data)
-
-        return await self._read(principal, read)
+        return await self._of_item(principal, item_id, page, lambda repo: repo.activity, json_ready)
 
     async def dependencies(
         self, principal: Principal, item_id: str, page: PageRequest
     ) -> Page[bytes]:
-        async def read(repo: OperationsRepository) -> Page[bytes]:
-            await item_or_404(repo, item_id)
-            return _documents(await repo.dependencies(item_id, page), dependency_data)
-
-        return await self._read(principal, read)
+        return await self._of_item(
+            principal, item_id, page, lambda repo: repo.dependencies, dependency_data
+        )

@@ -1,6 +1,6 @@
 """Operations context: seasons of work, work items, dependencies, plot order, burndown."""
 
-from bijmantra.domain.operations.activity import Change, changes, created
+from bijmantra.domain.operations.activity import Change, changes, created, json_ready
 from bijmantra.domain.operations.burndown import BurndownPoint, PlannedTask, burndown
 from bijmantra.domain.operations.graph import (
     DependencyGraph,
@@ -73,6 +73,7 @@ __all__ = [
     "created",
     "cycle_error",
     "etag",
+    "json_ready",
     "needs_search",
     "parse_coordinate",
     "plan_edge",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, is_dataclass
 from datetime import date, datetime
 from enum import Enum
 from typing import Any
@@ -20,13 +20,16 @@ class Change:
     new: Any
 
 
-def _plain(value: Any) -> Any:
+def json_ready(value: Any) -> Any:
+    """``value`` as JSON sees it: enum values, ISO 8601 dates, lists, records as objects."""
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, datetime | date):
         return value.isoformat()
-    if isinstance(value, tuple):
-        return list(value)
+    if isinstance(value, tuple | list):
+        return [json_ready(item) for item in value]
+    if is_dataclass(value) and not isinstance(value, type):
+        return {spec.name: json_ready(getattr(value, spec.name)) for spec in fields(value)}
     return value
 
 
@@ -38,7 +41,7 @@ def changes(old: WorkItem, new: WorkItem) -> tuple[Change, ...]:
             continue
         before, after = getattr(old, spec.name), getattr(new, spec.name)
         if before != after:
-            found.append(Change(spec.name, _plain(before), _plain(after)))
+            found.append(Change(spec.name, json_ready(before), json_ready(after)))
     return tuple(found)
 
 
