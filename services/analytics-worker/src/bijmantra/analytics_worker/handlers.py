@@ -7,10 +7,10 @@ from collections import Counter
 
 from bijmantra.adapters.postgres import first_delivery
 from bijmantra.adapters.postgres.placement import PlacementEngines, as_placements
+from bijmantra.adapters.postgres.worker_tables import add_crop_counts
 from bijmantra.application.events import EventEnvelope, bulk_type, is_bulk, item_type, subject_for
 from bijmantra.kernel import TenantId
 from bijmantra.observability import get_logger
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 log = get_logger(__name__)
@@ -32,25 +32,12 @@ class GermplasmProjection:
         has no effect, so there is nothing to record either: it is acked without a transaction."""
         if item_type(envelope.type) != GERMPLASM_CREATED:
             return
-        async with self._placements.transaction(TenantId(uuid.UUID(envelope.tenant_id))) as conn:
+        tenant = TenantId(uuid.UUID(envelope.tenant_id))
+        async with self._placements.transaction(tenant) as conn:
             if not await first_delivery(conn, GERMPLASM_CONSUMER, envelope):
                 log.info("duplicate event ignored", event_id=envelope.id)
                 return
             created = envelope.data["items"] if is_bulk(envelope.type) else [envelope.data]
             crops = Counter(g.get("commonCropName") or "" for g in created)
-            await conn.execute(
-                text(
-                    "INSERT INTO analytics.crop_germplasm_counts AS c "
-                    "(tenant_id, common_crop_name, germplasm_count) "
-                    "SELECT :tenant, * FROM unnest(CAST(:crops AS text[]), "
-                    "CAST(:counts AS bigint[])) ON CONFLICT (tenant_id, common_crop_name) "
-                    "DO UPDATE SET "
-                    "germplasm_count = c.germplasm_count + excluded.germplasm_count"
-                ),
-                {
-                    "tenant": uuid.UUID(envelope.tenant_id),
-                    "crops": list(crops),
-                    "counts": list(crops.values()),
-                },
-            )
+            await add_crop_counts(conn, tenant, crops)
             log.info("event processed", event_id=envelope.id, event_type=envelope.type)

@@ -20,6 +20,7 @@ from typing import Any
 import msgspec
 from bijmantra.adapters.grpc import AnalysisWorkerClient
 from bijmantra.adapters.postgres.placement import PlacementEngines, as_placements
+from bijmantra.adapters.postgres.worker_tables import record_run_finished, record_run_started
 from bijmantra.analytics_worker.analyses import (
     ANALYSES,
     PER_VARIANT,
@@ -33,7 +34,6 @@ from bijmantra.application.events import EventEnvelope
 from bijmantra.kernel import BijmantraError, TenantId, Unavailable
 from bijmantra.observability import get_logger
 from bijmantra.observability.metrics import ANALYSIS_JOB_DURATION
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 log = get_logger(__name__)
@@ -264,26 +264,13 @@ class AnalysisRunner:
     ) -> None:
         async with self._placements.transaction(tenant) as conn:
             if started:
-                await conn.execute(
-                    text(
-                        "INSERT INTO analytics.analysis_runs (tenant_id, analysis_db_id, attempt, "
-                        "worker) "
-                        "VALUES (:t, :id, :attempt, :worker) ON CONFLICT DO NOTHING"
-                    ),
-                    {"t": tenant, "id": job_id, "attempt": attempt, "worker": self.worker},
+                await record_run_started(conn, tenant, job_id, attempt, self.worker)
+            else:
+                await record_run_finished(
+                    conn,
+                    job_id,
+                    attempt,
+                    outcome,
+                    read_seconds=read_seconds,
+                    compute_seconds=compute_seconds,
                 )
-                return
-            await conn.execute(
-                text(
-                    "UPDATE analytics.analysis_runs SET finished_at = now(), outcome = :outcome, "
-                    "read_seconds = :read, compute_seconds = :compute "
-                    "WHERE analysis_db_id = :id AND attempt = :attempt"
-                ),
-                {
-                    "outcome": outcome,
-                    "read": read_seconds,
-                    "compute": compute_seconds,
-                    "id": job_id,
-                    "attempt": attempt,
-                },
-            )

@@ -13,7 +13,7 @@ import grpc
 import prometheus_client
 from bijmantra.adapters.grpc.tls import start_probe_listener
 from bijmantra.adapters.nats import DurableConsumer
-from bijmantra.adapters.postgres import PostgresOutboxStore, libpq_url
+from bijmantra.adapters.postgres import PostgresOutboxStore, libpq_url, reachable
 from bijmantra.adapters.postgres.ddl import outbox_channel
 from bijmantra.adapters.postgres.placement_relays import PlacementRelays
 from bijmantra.adapters.postgres.relay_loop import OutboxWakeups, run_relay
@@ -29,7 +29,6 @@ from bijmantra.domain_api.config import Settings
 from bijmantra.observability import get_logger, untraced
 from bijmantra.observability.metrics import sample_every
 from grpc_health.v1 import health, health_pb2
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 SERVED = (
@@ -150,12 +149,12 @@ class DomainApi:
         if self.engine is None:
             return
         while not stop.is_set():
-            status = health_pb2.HealthCheckResponse.SERVING
-            try:
-                async with self.engine.connect() as conn:
-                    await conn.execute(text("SELECT 1"))
-            except Exception:
-                status = health_pb2.HealthCheckResponse.NOT_SERVING
-            await self.health.set("", status)
+            serving = await reachable(self.engine)
+            await self.health.set(
+                "",
+                health_pb2.HealthCheckResponse.SERVING
+                if serving
+                else health_pb2.HealthCheckResponse.NOT_SERVING,
+            )
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 5)

@@ -18,7 +18,7 @@ from bijmantra.adapters.grpc import ErrorInterceptor
 from bijmantra.adapters.grpc.auth import JwtVerifier
 from bijmantra.adapters.grpc.tls import add_listener, start_probe_listener
 from bijmantra.adapters.nats import JetStreamPublisher, connect, ensure_stream
-from bijmantra.adapters.postgres import PostgresOutboxStore, create_engine, libpq_url
+from bijmantra.adapters.postgres import PostgresOutboxStore, create_engine, libpq_url, reachable
 from bijmantra.adapters.postgres.ddl import outbox_channel
 from bijmantra.adapters.postgres.identity import (
     PostgresAuthorizationCodes,
@@ -87,7 +87,6 @@ from joserfc.jwk import KeySetSerialization
 from litestar import Litestar, Request, Response, get, post
 from litestar.datastructures import State
 from litestar.exceptions import HTTPException
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 log = get_logger(__name__)
@@ -145,10 +144,7 @@ async def startup(state: State) -> Response[dict[str, str]]:
 
 @get("/health/ready")
 async def ready(state: State) -> Response[dict[str, str]]:
-    try:
-        async with state.engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
-    except Exception:
+    if not await reachable(state.engine):
         return Response({"status": "database unreachable"}, status_code=503)
     return Response({"status": "ok"})
 

@@ -1,7 +1,13 @@
 """PostgreSQL adapter: SQLAlchemy 2 async + psycopg 3 repositories, unit of work, RLS, outbox."""
 
 from bijmantra.adapters.postgres.audit import PostgresAuditStore
-from bijmantra.adapters.postgres.engine import create_engine, libpq_url, sqlalchemy_url, with_user
+from bijmantra.adapters.postgres.engine import (
+    create_engine,
+    libpq_url,
+    reachable,
+    sqlalchemy_url,
+    with_user,
+)
 from bijmantra.adapters.postgres.inbox import first_delivery
 from bijmantra.adapters.postgres.lookup import PostgresDocumentLookup
 from bijmantra.adapters.postgres.outbox import PostgresOutboxStore, write_outbox
@@ -15,6 +21,7 @@ __all__ = [
     "create_engine",
     "first_delivery",
     "libpq_url",
+    "reachable",
     "set_tenant",
     "sqlalchemy_url",
     "unit_of_work_factory",

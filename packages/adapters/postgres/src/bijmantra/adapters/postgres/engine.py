@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import psycopg
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -54,3 +55,16 @@ async def driver_connection(connection: AsyncConnection) -> psycopg.AsyncConnect
     driver = raw.driver_connection
     assert isinstance(driver, psycopg.AsyncConnection)
     return driver
+
+
+_PING = text("SELECT 1")
+
+
+async def reachable(engine: AsyncEngine) -> bool:
+    """Whether the database answers a trivial query now: what readiness probes report."""
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(_PING)
+    except Exception:  # any failure to reach it is "not ready", never a crashed probe
+        return False
+    return True
