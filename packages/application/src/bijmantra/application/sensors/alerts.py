@@ -14,8 +14,8 @@ from typing import Any
 import msgspec
 from bijmantra.application.events.envelope import EventEnvelope
 from bijmantra.application.security import authorize
-from bijmantra.application.sensors.documents import decode
-from bijmantra.application.sensors.enrolment import READ, WRITE
+from bijmantra.application.sensors.documents import decode, iso_time
+from bijmantra.application.sensors.enrolment import READ, WRITE, read_all
 from bijmantra.application.sensors.ports import (
     SensorsUnitOfWork,
     SensorsUnitOfWorkFactory,
@@ -86,10 +86,6 @@ def rule_document(rule: AlertRule) -> dict[str, Any]:
     }
 
 
-def _time(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat()
-
-
 def alert_document(alert: Alert) -> dict[str, Any]:
     return {
         "alertId": alert.alert_id,
@@ -97,14 +93,14 @@ def alert_document(alert: Alert) -> dict[str, Any]:
         "deviceId": alert.device_id,
         "metric": alert.metric,
         "kind": alert.kind.value,
-        "openedAt": _time(alert.opened_at),
+        "openedAt": iso_time(alert.opened_at),
         "value": alert.value,
         "message": alert.message,
         "status": alert.status.value,
         "acknowledgedBy": alert.acknowledged_by,
-        "acknowledgedAt": _time(alert.acknowledged_at),
+        "acknowledgedAt": iso_time(alert.acknowledged_at),
         "clearedBy": alert.cleared_by,
-        "clearedAt": _time(alert.cleared_at),
+        "clearedAt": iso_time(alert.cleared_at),
     }
 
 
@@ -162,9 +158,7 @@ class AlertRules:
         return rule_document(rule)
 
     async def list(self, principal: Principal) -> list[dict[str, Any]]:
-        authorize(principal, READ)
-        async with self.uow(principal.tenant_id) as uow:
-            return [rule_document(r) for r in await uow.alerts.rules()]
+        return await read_all(self.uow, principal, lambda uow: uow.alerts.rules(), rule_document)
 
 
 async def _check_target(uow: SensorsUnitOfWork, rule: AlertRule) -> None:

@@ -63,7 +63,8 @@ def decode(body: bytes, kind: type[Any], what: str) -> Any:
         raise unreadable(exc, "JSON") from None
 
 
-def _time(value: datetime | None) -> str | None:
+def iso_time(value: datetime | None) -> str | None:
+    """ISO 8601, or None for a step not taken yet."""
     return None if value is None else value.isoformat()
 
 
@@ -75,7 +76,7 @@ def profile_document(profile: DeviceProfile) -> dict[str, Any]:
             {"name": m.name, "unit": m.unit, "minimum": m.minimum, "maximum": m.maximum}
             for m in profile.metrics
         ],
-        "createdAt": _time(profile.created_at),
+        "createdAt": iso_time(profile.created_at),
     }
 
 
@@ -89,10 +90,10 @@ def device_document(device: Device, now: datetime) -> dict[str, Any]:
         "seedStore": device.placement.seed_store,
         "state": device.state.value,
         "status": "online" if device.online(now) else "offline",
-        "createdAt": _time(device.created_at),
-        "claimExpiresAt": _time(device.claim_expires_at),
-        "claimedAt": _time(device.claimed_at),
-        "commissionedAt": _time(device.commissioned_at),
-        "revokedAt": _time(device.revoked_at),
-        "lastSeenAt": _time(device.last_seen_at),
+        "createdAt": iso_time(device.created_at),
+        "claimExpiresAt": iso_time(device.claim_expires_at),
+        "claimedAt": iso_time(device.claimed_at),
+        "commissionedAt": iso_time(device.commissioned_at),
+        "revokedAt": iso_time(device.revoked_at),
+        "lastSeenAt": iso_time(device.last_seen_at),
     }

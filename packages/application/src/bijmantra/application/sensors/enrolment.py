@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from bijmantra.application.security import Action, Permission, authorize
 from bijmantra.application.sensors.credentials import (
@@ -47,6 +48,7 @@ from bijmantra.kernel import (
 READ = Permission("sensors", Action.READ)
 WRITE = Permission("sensors", Action.WRITE)
 MAX_TEXT = 200
+Row = TypeVar("Row")
 
 
 def _bounded(**values: str | None) -> None:
@@ -70,6 +72,18 @@ def device_event(
         actor=actor,
         occurred_at=at,
     )
+
+
+async def read_all(
+    uow_factory: SensorsUnitOfWorkFactory,
+    principal: Principal,
+    fetch: Callable[[SensorsUnitOfWork], Awaitable[list[Row]]],
+    document: Callable[[Row], dict[str, Any]],
+) -> list[dict[str, Any]]:
+    """Every row ``fetch`` reads for a member allowed to read sensors, as documents."""
+    authorize(principal, READ)
+    async with uow_factory(principal.tenant_id) as uow:
+        return [document(row) for row in await fetch(uow)]
 
 
 async def device_or_404(uow: SensorsUnitOfWork, device_id: str) -> Device:
@@ -98,9 +112,9 @@ class DeviceEnrolment:
         return profile_document(profile)
 
     async def profiles(self, principal: Principal) -> list[dict[str, Any]]:
-        authorize(principal, READ)
-        async with self.uow(principal.tenant_id) as uow:
-            return [profile_document(p) for p in await uow.sensors.profiles()]
+        return await read_all(
+            self.uow, principal, lambda uow: uow.sensors.profiles(), profile_document
+        )
 
     async def register(self, principal: Principal, body: bytes) -> dict[str, Any]:
         """Step 1: the device exists, with a profile and a place, and nothing to sign in with."""
@@ -134,17 +148,30 @@ class DeviceEnrolment:
             await uow.commit()
         return device_document(device, now)
 
-    async def issue_claim(self, principal: Principal, device_id: str) -> dict[str, Any]:
-        """Step 2: a one-time claim code, shown once (only its hash is stored)."""
+    async def _step(
+        self,
+        principal: Principal,
+        device_id: str,
+        verb: str,
+        move: Callable[[Device, datetime], Device],
+    ) -> dict[str, Any]:
+        """A member's enrolment step on one device: moved, saved and recorded as ``verb``."""
         authorize(principal, WRITE)
         now = self.clock.now()
-        code = new_secret(principal.tenant_id, device_id)
         async with self.uow(principal.tenant_id) as uow:
-            device = (await device_or_404(uow, device_id)).issue_claim(code.hash, now)
+            device = move(await device_or_404(uow, device_id), now)
             await uow.sensors.save_device(device)
-            uow.record(device_event(device, "claim_issued", principal.subject, at=now))
+            uow.record(device_event(device, verb, principal.subject, at=now))
             await uow.commit()
-        return {**device_document(device, now), "claimCode": code.text(CLAIM_PREFIX)}
+        return device_document(device, now)
+
+    async def issue_claim(self, principal: Principal, device_id: str) -> dict[str, Any]:
+        """Step 2: a one-time claim code, shown once (only its hash is stored)."""
+        code = new_secret(principal.tenant_id, device_id)
+        document = await self._step(
+            principal, device_id, "claim_issued", lambda d, now: d.issue_claim(code.hash, now)
+        )
+        return {**document, "claimCode": code.text(CLAIM_PREFIX)}
 
     async def claim(self, body: bytes) -> dict[str, Any]:
         """Step 3, called by the device itself: the code buys its own credential, once."""
@@ -168,14 +195,7 @@ class DeviceEnrolment:
 
     async def revoke(self, principal: Principal, device_id: str) -> dict[str, Any]:
         """The credential stops working at once, on HTTPS and MQTT alike."""
-        authorize(principal, WRITE)
-        now = self.clock.now()
-        async with self.uow(principal.tenant_id) as uow:
-            device = (await device_or_404(uow, device_id)).revoke(now)
-            await uow.sensors.save_device(device)
-            uow.record(device_event(device, "revoked", principal.subject, at=now))
-            await uow.commit()
-        return device_document(device, now)
+        return await self._step(principal, device_id, "revoked", Device.revoke)
 
     async def get(self, principal: Principal, device_id: str) -> dict[str, Any]:
         authorize(principal, READ)
