@@ -15,7 +15,7 @@ import pytest
 from bijmantra.adapters.postgres import unit_of_work_factory
 from bijmantra.adapters.postgres.sensors import maintain_partitions
 from bijmantra.application.sensors import DeviceEnrolment, IngestTelemetry, ReadHistory
-from bijmantra.domain.sensors import RETENTION, Reading
+from bijmantra.domain.sensors import RETENTION, Reading, Resolution, Window, with_gaps
 from bijmantra.kernel import FixedClock, NotFound, Principal, TenantId, Unauthorized
 from bijmantra.testkit.provision import ProvisionedDatabase
 from hypothesis import HealthCheck, given, settings
@@ -159,6 +159,7 @@ async def test_another_organization_sees_nothing_and_cannot_send(engine: AsyncEn
     assert await count_rows(engine, other.tenant, "sensor_readings") == 0
     assert await count_rows(engine, other.tenant, "sensor_rollups") == 0
     assert await count_rows(engine, other.tenant, "sensor_minute_rollups") == 0
+    assert await count_rows(engine, other.tenant, "sensor_hour_rollups") == 0
     assert await count_rows(engine, other.tenant, "sensor_devices") == 0
     secret = credential.split(".")[-1]
     with pytest.raises(Unauthorized):  # the device id under another organization's id
@@ -169,10 +170,12 @@ ROLLED = {
     "1m": "SELECT m.hour + (s.i - 1) * interval '1 minute', s.lo, s.hi, s.total / s.n, s.n "
     "FROM domain.sensor_minute_rollups m, unnest(m.minimum, m.maximum, m.total, m.count) "
     "WITH ORDINALITY AS s(lo, hi, total, n, i) WHERE s.n > 0 ORDER BY 1",
-    "1h": "SELECT bucket, minimum, maximum, total / count, count "
+    "1h": "SELECT h.day + (s.i - 1) * interval '1 hour', s.lo, s.hi, s.total / s.n, s.n "
+    "FROM domain.sensor_hour_rollups h, unnest(h.minimum, h.maximum, h.total, h.count) "
+    "WITH ORDINALITY AS s(lo, hi, total, n, i) WHERE s.n > 0 ORDER BY 1",
+    "1d": "SELECT bucket, minimum, maximum, total / count, count "
     "FROM domain.sensor_rollups WHERE resolution = :r ORDER BY bucket",
 }
-ROLLED["1d"] = ROLLED["1h"]
 
 series = st.lists(
     st.tuples(st.integers(0, 3 * 86_400), st.floats(-50, 70, allow_nan=False)),
@@ -217,6 +220,26 @@ async def test_rollups_equal_a_plain_sql_aggregate_of_the_raw_rows(
             ]
             for r, e in zip(rolled, expected, strict=True):
                 assert math.isclose(r[3], e[3], rel_tol=1e-9, abs_tol=1e-9)
+            # The history series over a window cutting the first and last buckets: every
+            # bucket start in it, these aggregates where readings are, gaps elsewhere.
+            window = Window.of(
+                NOW - timedelta(days=3, minutes=7),
+                NOW + timedelta(minutes=2),
+                Resolution(resolution),
+            )
+            points = msgspec.json.decode(
+                await unit.sensors.series(device, "air_temperature", window)
+            )
+            wanted = {e[0]: e for e in expected}
+            assert [datetime.fromisoformat(p["time"]) for p in points] == [
+                at for at, _ in with_gaps(window, [])
+            ]
+            for p in points:
+                e = wanted.get(datetime.fromisoformat(p["time"]))
+                got = (p["min"], p["max"], p["count"])
+                assert got == ((e[1], e[2], e[4]) if e else (None, None, 0))
+                if e:
+                    assert math.isclose(p["mean"], e[3], rel_tol=1e-9, abs_tol=1e-9)
 
 
 async def test_partitions_are_made_ahead_and_dropped_whole_past_retention(

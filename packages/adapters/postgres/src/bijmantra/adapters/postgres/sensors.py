@@ -11,10 +11,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
+from string import Template
 from typing import Any
 
 import msgspec
 from bijmantra.adapters.postgres.engine import driver_connection
+from bijmantra.adapters.postgres.sensor_series import first_row, points_json
 from bijmantra.domain.sensors import (
     Bucket,
     Device,
@@ -49,103 +51,109 @@ _STAGE = (
 _COPY = "COPY pg_temp.sensor_reading_batch (metric, at, value) FROM STDIN (FORMAT BINARY)"
 _COPY_TYPES = ["text", "timestamptz", "float8"]
 
-# An hour's 60 minutes in order: each rollup array is scattered onto them.
-_SLOTS = "generate_series(0, 59) WITH ORDINALITY AS g(i, o) ORDER BY o"
-# A stored hour and a batch's hour, slot by slot, in slot order.
-_PAIRS = "WITH ORDINALITY AS x(a, b, o) ORDER BY o"
 
-# Insert what is new, then fold exactly the new rows into the rollups; one statement. 1h and
-# 1d are a row per bucket; an hour's minutes are one row of four 60-slot arrays (ADR 0208).
+# CTEs folding ``fresh`` into a table of slot arrays: a row per (metric, $unit) holding its
+# sub-buckets ($slot: a reading's 0-based index among them) as four arrays; a stored row and
+# the batch's merge slot by slot (ADR 0208, 0280). A template of constant SQL.
+_SLOT_FOLD = Template("""${name}_slots AS (
+    SELECT metric, date_trunc('${unit}', at, 'UTC') AS ${key}, ${slot} AS slot,
+           min(value) AS lo, max(value) AS hi, sum(value) AS total, count(*) AS n
+    FROM fresh GROUP BY 1, 2, 3
+), ${name}_rows AS (
+    SELECT metric, ${key}, array_agg(slot) AS slots, array_agg(lo) AS lo, array_agg(hi) AS hi,
+           array_agg(total) AS total, array_agg(n) AS n
+    FROM ${name}_slots GROUP BY metric, ${key}
+), ${name} AS (
+    INSERT INTO domain.${table} AS r
+        (tenant_id, device_id, metric, ${key}, minimum, maximum, total, count)
+    SELECT ${tenant}, %(device)s, metric, ${key},
+           ARRAY(SELECT lo[array_position(slots, i)] FROM ${ordered}),
+           ARRAY(SELECT hi[array_position(slots, i)] FROM ${ordered}),
+           ARRAY(SELECT coalesce(total[array_position(slots, i)], 0) FROM ${ordered}),
+           ARRAY(SELECT coalesce(n[array_position(slots, i)], 0) FROM ${ordered})
+    FROM ${name}_rows ORDER BY metric, ${key}
+    ON CONFLICT (tenant_id, device_id, metric, ${key}) DO UPDATE SET
+        minimum = ARRAY(SELECT least(a, b) FROM unnest(r.minimum, excluded.minimum) ${pairs}),
+        maximum = ARRAY(SELECT greatest(a, b) FROM unnest(r.maximum, excluded.maximum) ${pairs}),
+        total = ARRAY(SELECT a + b FROM unnest(r.total, excluded.total) ${pairs}),
+        count = ARRAY(SELECT a + b FROM unnest(r.count, excluded.count) ${pairs})
+)""")
+
+
+def _slot_fold(name: str, table: str, key: str, unit: str, slot: str, slots: int) -> str:
+    return _SLOT_FOLD.substitute(
+        name=name,
+        table=table,
+        key=key,
+        unit=unit,
+        slot=slot,
+        tenant=_CURRENT,
+        ordered=f"generate_series(0, {slots - 1}) WITH ORDINALITY AS g(i, o) ORDER BY o",
+        pairs="WITH ORDINALITY AS x(a, b, o) ORDER BY o",
+    )
+
+
+# Insert what is new, then fold exactly the new rows into the rollups; one statement. 1d is a
+# row per bucket; a day's hours and an hour's minutes are rows of slot arrays (ADR 0208, 0280).
 _STORE = f"""
 WITH fresh AS (
     INSERT INTO domain.sensor_readings (tenant_id, device_id, metric, at, value)
     SELECT {_CURRENT}, %(device)s, metric, at, value FROM pg_temp.sensor_reading_batch
     ON CONFLICT DO NOTHING
     RETURNING metric, at, value
-), coarse AS (
+), days AS (
     INSERT INTO domain.sensor_rollups AS r
         (tenant_id, device_id, metric, resolution, bucket, minimum, maximum, total, count)
-    SELECT {_CURRENT}, %(device)s, metric, res, date_trunc(unit, at, 'UTC') AS bucket,
+    SELECT {_CURRENT}, %(device)s, metric, '1d', date_trunc('day', at, 'UTC') AS bucket,
            min(value), max(value), sum(value), count(*)
-    FROM fresh CROSS JOIN (VALUES ('1h', 'hour'), ('1d', 'day')) AS u(res, unit)
-    GROUP BY metric, res, bucket
-    ORDER BY metric, res, bucket
+    FROM fresh GROUP BY metric, bucket ORDER BY metric, bucket
     ON CONFLICT (tenant_id, device_id, metric, resolution, bucket) DO UPDATE SET
         minimum = least(r.minimum, excluded.minimum),
         maximum = greatest(r.maximum, excluded.maximum),
         total = r.total + excluded.total,
         count = r.count + excluded.count
-), minutes AS (
-    SELECT metric, date_trunc('hour', at, 'UTC') AS hour,
-           extract(minute FROM at AT TIME ZONE 'UTC')::int AS slot,
-           min(value) AS lo, max(value) AS hi, sum(value) AS total, count(*) AS n
-    FROM fresh GROUP BY 1, 2, 3
-), hours AS (
-    SELECT metric, hour, array_agg(slot) AS slots, array_agg(lo) AS lo, array_agg(hi) AS hi,
-           array_agg(total) AS total, array_agg(n) AS n
-    FROM minutes GROUP BY metric, hour
-), fine AS (
-    INSERT INTO domain.sensor_minute_rollups AS r
-        (tenant_id, device_id, metric, hour, minimum, maximum, total, count)
-    SELECT {_CURRENT}, %(device)s, metric, hour,
-           ARRAY(SELECT lo[array_position(slots, i)] FROM {_SLOTS}),
-           ARRAY(SELECT hi[array_position(slots, i)] FROM {_SLOTS}),
-           ARRAY(SELECT coalesce(total[array_position(slots, i)], 0) FROM {_SLOTS}),
-           ARRAY(SELECT coalesce(n[array_position(slots, i)], 0) FROM {_SLOTS})
-    FROM hours ORDER BY metric, hour
-    ON CONFLICT (tenant_id, device_id, metric, hour) DO UPDATE SET
-        minimum = ARRAY(SELECT least(a, b) FROM unnest(r.minimum, excluded.minimum) {_PAIRS}),
-        maximum = ARRAY(SELECT greatest(a, b) FROM unnest(r.maximum, excluded.maximum) {_PAIRS}),
-        total = ARRAY(SELECT a + b FROM unnest(r.total, excluded.total) {_PAIRS}),
-        count = ARRAY(SELECT a + b FROM unnest(r.count, excluded.count) {_PAIRS})
-)
+), {
+    _slot_fold(
+        "hours",
+        "sensor_hour_rollups",
+        "day",
+        "day",
+        "extract(hour FROM at AT TIME ZONE 'UTC')::int",
+        24,
+    )
+},
+{
+    _slot_fold(
+        "minutes",
+        "sensor_minute_rollups",
+        "hour",
+        "hour",
+        "extract(minute FROM at AT TIME ZONE 'UTC')::int",
+        60,
+    )
+}
 SELECT count(*) FROM fresh
 """  # noqa: S608 (constant SQL; every value is a bound parameter)
 
-# The buckets as one JSON array, written as text: times in ISO 8601 UTC ("+00:00"), a gap
-# with null min/max/mean and count 0. Concatenating text costs about half of json_agg over
-# json_build_object for a year of hours; values are finite float8 (validated on the way in),
-# whose text form is valid JSON.
-_POINTS = """'[' || coalesce(string_agg(
-    '{"time":"' || to_char(g AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"+00:00"')
-    || '","min":' || coalesce(r.lo::text, 'null') || ',"max":' || coalesce(r.hi::text, 'null')
-    || ',"mean":' || coalesce((r.total / nullif(r.n, 0))::text, 'null')
-    || ',"count":' || coalesce(r.n, 0) || '}', ',' ORDER BY g), '') || ']'"""
-
-# Every bucket starting in [start, end) (the last one may end after ``end``, as in the domain's
-# ``with_gaps``), its rollup or a gap, in order, as one JSON array. The
-# window's rollups are read by one index range scan and hash-joined to the bucket series
-# (a nested loop would probe the index once per bucket).
-_SERIES = f"""
-WITH r AS MATERIALIZED (
-    SELECT bucket, minimum AS lo, maximum AS hi, total, count AS n FROM domain.sensor_rollups
-    WHERE device_id = :device AND metric = :metric AND resolution = :res
-      AND bucket >= :start AND bucket < :end
-)
-SELECT {_POINTS}
-FROM generate_series(
-    CAST(:start AS timestamptz), CAST(:end AS timestamptz) - interval '1 microsecond',
-    CAST(:step AS interval)
-) AS g
-LEFT JOIN r ON r.bucket = g
-"""  # noqa: S608 (constant SQL)
-
-_MINUTE_SERIES = f"""
-WITH r AS MATERIALIZED (
-    SELECT m.hour + (s.i - 1) * interval '1 minute' AS bucket, s.lo, s.hi, s.total, s.n
-    FROM domain.sensor_minute_rollups m,
-         unnest(m.minimum, m.maximum, m.total, m.count) WITH ORDINALITY AS s(lo, hi, total, n, i)
-    WHERE m.device_id = :device AND m.metric = :metric
-      AND m.hour >= date_trunc('hour', CAST(:start AS timestamptz), 'UTC') AND m.hour < :end
-      AND s.n > 0
-)
-SELECT {_POINTS}
-FROM generate_series(
-    CAST(:start AS timestamptz), CAST(:end AS timestamptz) - interval '1 microsecond',
-    interval '1 minute'
-) AS g
-LEFT JOIN r ON r.bucket = g
-"""  # noqa: S608 (constant SQL)
+# The rows of slot arrays (or 1d buckets, one slot each) covering a window; the series is
+# encoded from them in Python (``points_json``), not by PostgreSQL bucket by bucket.
+_SLOT_ROWS = {
+    Resolution.MINUTE: (
+        "SELECT hour, minimum, maximum, total, count FROM domain.sensor_minute_rollups "
+        "WHERE device_id = %(device)s AND metric = %(metric)s "
+        "AND hour >= %(first)s AND hour < %(end)s"
+    ),
+    Resolution.HOUR: (
+        "SELECT day, minimum, maximum, total, count FROM domain.sensor_hour_rollups "
+        "WHERE device_id = %(device)s AND metric = %(metric)s "
+        "AND day >= %(first)s AND day < %(end)s"
+    ),
+    Resolution.DAY: (
+        "SELECT bucket, ARRAY[minimum], ARRAY[maximum], ARRAY[total], ARRAY[count] "
+        "FROM domain.sensor_rollups WHERE device_id = %(device)s AND metric = %(metric)s "
+        "AND resolution = '1d' AND bucket >= %(first)s AND bucket < %(end)s"
+    ),
+}
 
 
 def _month(at: datetime) -> date:
@@ -337,23 +345,14 @@ class PostgresSensorStore:
         return [Reading(r.metric, r.at, r.value) for r in rows]
 
     async def series(self, device_id: str, metric: str, window: Window) -> bytes:
-        """Gap-filled buckets as one JSON array built by PostgreSQL (``generate_series`` left
-        joined to the rollups): no Python object per point."""
-        if window.resolution is Resolution.MINUTE:
-            rows = await self._rows(
-                _MINUTE_SERIES, device=device_id, metric=metric, start=window.start, end=window.end
-            )
-        else:
-            rows = await self._rows(
-                _SERIES,
-                device=device_id,
-                metric=metric,
-                res=window.resolution.value,
-                start=window.start,
-                end=window.end,
-                step=window.resolution.step,
-            )
-        return str(rows[0][0]).encode()
+        """Gap-filled buckets as one JSON array, from the few rows of slot arrays covering
+        the window (366 for a year at 1 h), read in binary and written as text at once."""
+        driver = await driver_connection(self._connection)
+        cursor = await driver.cursor(binary=True).execute(
+            _SLOT_ROWS[window.resolution],
+            {"device": device_id, "metric": metric, "first": first_row(window), "end": window.end},
+        )
+        return points_json(window, await cursor.fetchall())
 
     async def daily(
         self, device_ids: Sequence[str], metric: str, first: date, last: date
