@@ -4,7 +4,8 @@ A year read at 1-hour resolution scanned 8,760 rollup rows and left PostgreSQL t
 format each one. Now a day's hours are four 24-element arrays (min, max, sum, count; an
 empty hour has null min/max and zero sum/count) in ``domain.sensor_hour_rollups``, like the
 minutes of migration 0140: the same read is 366 rows, and a batch of 5,000 one-minute
-readings folds into ~4 rows instead of ~84. ``domain.sensor_rollups`` keeps the 1d buckets
+readings folds into ~4 rows instead of ~84. Each row also keeps its 24 hours as the history
+API's JSON text (a generated column), so a year's read joins 366 strings. ``domain.sensor_rollups`` keeps the 1d buckets
 (ADR 0280). Existing 1-hour buckets are moved over. Written out in full (no live imports).
 """
 
@@ -19,6 +20,25 @@ depends_on = None
 
 DOMAIN = os.environ.get("DOMAIN_DB_ROLE", "bijmantra_domain")
 TENANT = "nullif(current_setting('app.tenant_id', true), '')::uuid"
+
+# A row's slots as the comma-separated JSON points of the history API (ADR 0280). Declared
+# IMMUTABLE so a generated column can use it: its output depends on its arguments only (UTC
+# and a fixed pattern; float8 text is the shortest exact form).
+POINTS = """
+CREATE FUNCTION domain.sensor_points(
+    start timestamptz, step interval,
+    lo double precision[], hi double precision[], total double precision[], n bigint[]
+) RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT string_agg(
+        '{"time":"' || to_char((start + (i - 1) * step) AT TIME ZONE 'UTC',
+                               'YYYY-MM-DD"T"HH24:MI:SS"+00:00"')
+        || '","min":' || coalesce(lo[i]::text, 'null')
+        || ',"max":' || coalesce(hi[i]::text, 'null')
+        || ',"mean":' || coalesce((total[i] / nullif(n[i], 0))::text, 'null')
+        || ',"count":' || coalesce(n[i], 0) || '}', ',' ORDER BY i)
+    FROM generate_subscripts(n, 1) AS i
+$$
+"""
 
 MOVE_HOURS = """
 INSERT INTO domain.sensor_hour_rollups
@@ -50,6 +70,7 @@ WHERE s.n > 0
 
 def upgrade() -> None:
     statements = [
+        POINTS,
         """
         CREATE TABLE domain.sensor_hour_rollups (
             tenant_id uuid NOT NULL,
@@ -60,6 +81,9 @@ def upgrade() -> None:
             maximum double precision[] NOT NULL CHECK (cardinality(maximum) = 24),
             total double precision[] NOT NULL CHECK (cardinality(total) = 24),
             count bigint[] NOT NULL CHECK (cardinality(count) = 24),
+            points text GENERATED ALWAYS AS (
+                domain.sensor_points(day, interval '1 hour', minimum, maximum, total, count)
+            ) STORED,
             PRIMARY KEY (tenant_id, device_id, metric, day)
         )
         """,
@@ -86,3 +110,4 @@ def downgrade() -> None:
     )
     op.execute(MOVE_BACK)
     op.execute("DROP TABLE domain.sensor_hour_rollups")
+    op.execute("DROP FUNCTION domain.sensor_points")

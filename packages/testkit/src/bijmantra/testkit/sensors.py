@@ -19,6 +19,7 @@ from bijmantra.domain.sensors import (
     Device,
     DeviceProfile,
     Reading,
+    ReadingLike,
     Resolution,
     Watch,
     Window,
@@ -106,7 +107,7 @@ class FakeSensorStore:
             or (location_db_id is not None and d.placement.location_db_id == location_db_id)
         ]
 
-    async def store_readings(self, device_id: str, readings: Sequence[Reading]) -> int:
+    async def store_readings(self, device_id: str, readings: Sequence[ReadingLike]) -> int:
         new = 0
         for r in readings:
             key = (self._tenant, device_id, r.metric, r.at)

@@ -35,9 +35,11 @@ class ClaimBody(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
     claim_code: str
 
 
-class ReadingBody(msgspec.Struct):
+class ReadingBody(msgspec.Struct, frozen=True, gc=False):
+    """A batch item as decoded; the domain's rules read it as it is (``ReadingLike``)."""
+
     metric: str
-    time: datetime
+    at: datetime = msgspec.field(name="time")
     value: float
 
 

@@ -16,6 +16,7 @@ from bijmantra.domain.sensors import (
     Device,
     DeviceProfile,
     Reading,
+    ReadingLike,
     Watch,
     Window,
 )
@@ -45,7 +46,7 @@ class SensorStore(Protocol):
 
     async def save_device(self, device: Device) -> None: ...
 
-    async def store_readings(self, device_id: str, readings: Sequence[Reading]) -> int:
+    async def store_readings(self, device_id: str, readings: Sequence[ReadingLike]) -> int:
         """Insert readings not stored yet (idempotent on device, metric, time) and fold the new
         ones into the 1m/1h/1d rollups in the same transaction; return how many were new."""
         ...

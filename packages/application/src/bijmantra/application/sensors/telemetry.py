@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import hmac
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -27,9 +28,10 @@ from bijmantra.domain.sensors import (
     MAX_POINTS,
     DayWeather,
     EnrolmentState,
-    Reading,
+    ReadingLike,
     Resolution,
     Window,
+    columns,
     environment,
     sort_batch,
 )
@@ -51,20 +53,18 @@ _reading = msgspec.json.Decoder(ReadingBody)
 _whole_batch = msgspec.json.Decoder(WholeTelemetryBody)
 
 
-def _parse_items(raw: list[msgspec.Raw]) -> list[Reading | str]:
+def _parse_items(raw: list[msgspec.Raw]) -> list[ReadingLike | str]:
     """For each item, its reading or why it does not parse (item by item, to name each)."""
-    items: list[Reading | str] = []
+    items: list[ReadingLike | str] = []
     for item in raw:
         try:
-            r = _reading.decode(item)
+            items.append(_reading.decode(item))
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
             items.append(f"malformed reading: {exc}")
-            continue
-        items.append(Reading(r.metric, r.time, r.value))
     return items
 
 
-def _parse_batch(body: bytes) -> list[Reading | str]:
+def _parse_batch(body: bytes) -> Sequence[ReadingLike | str]:
     """A batch's items. One decoding pass when every item parses (a device's usual batch);
     otherwise the envelope first, then item by item. The size is checked either way."""
     try:
@@ -74,7 +74,7 @@ def _parse_batch(body: bytes) -> list[Reading | str]:
         _check_size(len(batch.readings))
         return _parse_items(batch.readings)
     _check_size(len(whole))
-    return [Reading(r.metric, r.time, r.value) for r in whole]
+    return whole
 
 
 def _check_size(count: int) -> None:
@@ -158,9 +158,10 @@ def _rfc3339(times: list[datetime]) -> list[str]:
 
 
 def _received(
-    tenant_id: TenantId, device_id: str, good: tuple[Reading, ...], stored: int, at: datetime
+    tenant_id: TenantId, device_id: str, good: tuple[ReadingLike, ...], stored: int, at: datetime
 ) -> DomainEvent:
     """``sensors.telemetry.received``: the batch's readings, columnar, for alerts and /ws."""
+    metrics, times, values = columns(good)
     return DomainEvent(
         type="sensors.telemetry.received",
         tenant_id=tenant_id,
@@ -168,9 +169,9 @@ def _received(
         data={
             "deviceId": device_id,
             "stored": stored,
-            "metrics": [r.metric for r in good],
-            "times": _rfc3339([r.at for r in good]),
-            "values": [r.value for r in good],
+            "metrics": metrics,
+            "times": _rfc3339(times),
+            "values": values,
         },
         occurred_at=at,
     )

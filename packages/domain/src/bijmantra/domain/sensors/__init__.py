@@ -33,7 +33,9 @@ from bijmantra.domain.sensors.readings import (
     RETENTION,
     ItemError,
     Reading,
+    ReadingLike,
     SortedBatch,
+    columns,
     sort_batch,
 )
 from bijmantra.domain.sensors.series import (
@@ -67,6 +69,7 @@ __all__ = [
     "MetricSpec",
     "Placement",
     "Reading",
+    "ReadingLike",
     "Resolution",
     "RuleKind",
     "SortedBatch",
@@ -74,6 +77,7 @@ __all__ = [
     "Window",
     "bucket_start",
     "checked_rule",
+    "columns",
     "environment",
     "growing_degree_days",
     "observe",

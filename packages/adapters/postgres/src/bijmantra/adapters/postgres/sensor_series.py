@@ -2,8 +2,10 @@
 
 A row covers one period (an hour of 60 minutes, a day of 24 hours, or one day) with four
 arrays: min, max, sum and count per slot (null min/max and count 0 where nothing arrived).
-A year at 1 h is 366 rows; the 8,760 points are written as text straight from them, with no
-Python object per point and no formatting left to PostgreSQL (ADR 0280).
+A row wholly inside the window arrives as its points' JSON text, written by PostgreSQL
+(``domain.sensor_points``; for hours it is stored with the row), so a year at 1 h joins 366
+strings. Only the window's two edge rows, and periods with no row at all, are written here
+point by point (ADR 0280).
 """
 
 from __future__ import annotations
@@ -31,8 +33,8 @@ def points_json(window: Window, rows: Sequence[Sequence[Any]]) -> bytes:
     """Every bucket starting in ``[window.start, window.end)``, in order, as
     ``{time, min, max, mean, count}``; a bucket without readings is a gap (nulls, count 0).
 
-    ``rows``: (period start, minimums, maximums, sums, counts), any order; float text is
-    Python's shortest round-trip form, valid JSON for the finite values ingestion admits."""
+    ``rows``: (period start, its points' JSON text or None, then for an edge row the
+    minimums, maximums, sums and counts), in any order."""
     step = window.resolution.step
     period = ROW_PERIOD[window.resolution].step
     slots = period // step
@@ -41,19 +43,23 @@ def points_json(window: Window, rows: Sequence[Sequence[Any]]) -> bytes:
     start = first_row(window)
     while start < window.end:
         row = found.get(start)
-        for i in range(slots):
-            at = start + i * step
-            if window.start <= at < window.end:
-                out.append(_point(at, row, i))
+        if row is not None and row[1] is not None:
+            out.append(row[1])
+        else:
+            arrays = row[2:] if row is not None and row[5] is not None else None
+            for i in range(slots):
+                at = start + i * step
+                if window.start <= at < window.end:
+                    out.append(_point(at, arrays, i))
         start += period
     return ("[" + ",".join(out) + "]").encode()
 
 
-def _point(at: datetime, row: Sequence[Any] | None, slot: int) -> str:
-    n = row[4][slot] if row is not None else 0
-    if row is None or not n:
+def _point(at: datetime, arrays: Sequence[Any] | None, slot: int) -> str:
+    n = arrays[3][slot] if arrays is not None else 0
+    if arrays is None or not n:
         return f'{{"time":"{at.isoformat()}","min":null,"max":null,"mean":null,"count":0}}'
-    lo, hi, total = row[1][slot], row[2][slot], row[3][slot]
+    lo, hi, total = arrays[0][slot], arrays[1][slot], arrays[2][slot]
     return (
         f'{{"time":"{at.isoformat()}","min":{lo!r},"max":{hi!r},"mean":{total / n!r},"count":{n}}}'
     )

@@ -16,7 +16,7 @@ from typing import Any
 
 import msgspec
 from bijmantra.adapters.postgres.engine import driver_connection
-from bijmantra.adapters.postgres.sensor_series import first_row, points_json
+from bijmantra.adapters.postgres.sensor_series import ROW_PERIOD, first_row, points_json
 from bijmantra.domain.sensors import (
     Bucket,
     Device,
@@ -25,8 +25,10 @@ from bijmantra.domain.sensors import (
     MetricSpec,
     Placement,
     Reading,
+    ReadingLike,
     Resolution,
     Window,
+    columns,
 )
 from bijmantra.kernel import Conflict, Page, PageRequest, TenantId
 from sqlalchemy import text
@@ -135,24 +137,60 @@ WITH fresh AS (
 SELECT count(*) FROM fresh
 """  # noqa: S608 (constant SQL; every value is a bound parameter)
 
-# The rows of slot arrays (or 1d buckets, one slot each) covering a window; the series is
-# encoded from them in Python (``points_json``), not by PostgreSQL bucket by bucket.
+# A row wholly inside the window comes as its points' JSON text, an edge row as its arrays
+# (``points_json``). Hours keep that text in the row; minutes and days have it made here.
+_INSIDE = "$key >= %(start)s AND $key + %(period)s <= %(end)s"
 _SLOT_ROWS = {
-    Resolution.MINUTE: (
-        "SELECT hour, minimum, maximum, total, count FROM domain.sensor_minute_rollups "
-        "WHERE device_id = %(device)s AND metric = %(metric)s "
-        "AND hour >= %(first)s AND hour < %(end)s"
-    ),
-    Resolution.HOUR: (
-        "SELECT day, minimum, maximum, total, count FROM domain.sensor_hour_rollups "
-        "WHERE device_id = %(device)s AND metric = %(metric)s "
-        "AND day >= %(first)s AND day < %(end)s"
-    ),
-    Resolution.DAY: (
-        "SELECT bucket, ARRAY[minimum], ARRAY[maximum], ARRAY[total], ARRAY[count] "
-        "FROM domain.sensor_rollups WHERE device_id = %(device)s AND metric = %(metric)s "
-        "AND resolution = '1d' AND bucket >= %(first)s AND bucket < %(end)s"
-    ),
+    resolution: Template(
+        "SELECT $key, CASE WHEN $inside THEN $points END, "
+        "CASE WHEN NOT ($inside) THEN $lo END, CASE WHEN NOT ($inside) THEN $hi END, "
+        "CASE WHEN NOT ($inside) THEN $total END, CASE WHEN NOT ($inside) THEN $n END "
+        "FROM domain.$table WHERE device_id = %(device)s AND metric = %(metric)s$only "
+        "AND $key >= %(first)s AND $key < %(end)s"
+    ).substitute(inside=Template(_INSIDE).substitute(key=key), key=key, **parts)
+    for resolution, key, parts in (
+        (
+            Resolution.MINUTE,
+            "hour",
+            {
+                "table": "sensor_minute_rollups",
+                "only": "",
+                "points": "domain.sensor_points(hour, interval '1 minute', "
+                "minimum, maximum, total, count)",
+                "lo": "minimum",
+                "hi": "maximum",
+                "total": "total",
+                "n": "count",
+            },
+        ),
+        (
+            Resolution.HOUR,
+            "day",
+            {
+                "table": "sensor_hour_rollups",
+                "only": "",
+                "points": "points",
+                "lo": "minimum",
+                "hi": "maximum",
+                "total": "total",
+                "n": "count",
+            },
+        ),
+        (
+            Resolution.DAY,
+            "bucket",
+            {
+                "table": "sensor_rollups",
+                "only": " AND resolution = '1d'",
+                "points": "domain.sensor_points(bucket, interval '1 day', ARRAY[minimum], "
+                "ARRAY[maximum], ARRAY[total], ARRAY[count])",
+                "lo": "ARRAY[minimum]",
+                "hi": "ARRAY[maximum]",
+                "total": "ARRAY[total]",
+                "n": "ARRAY[count]",
+            },
+        ),
+    )
 }
 
 
@@ -299,11 +337,10 @@ class PostgresSensorStore:
         )
         return [_device(r) for r in rows]
 
-    async def _ensure_partitions(self, readings: Sequence[Reading]) -> None:
+    async def _ensure_partitions(self, times: Sequence[datetime]) -> None:
         """Create missing monthly partitions in a transaction of their own (committed even
         if the batch's is rolled back, so the cache never names a partition that is not)."""
         database = self._connection.engine.url.render_as_string(hide_password=True)
-        times = [r.at for r in readings]
         first, last = _month(min(times)), _month(max(times))
         months = {(database, month) for month in _months(first, last)}
         if months <= self._partitions.months:
@@ -318,16 +355,17 @@ class PostgresSensorStore:
             )
         self._partitions.months |= months
 
-    async def store_readings(self, device_id: str, readings: Sequence[Reading]) -> int:
+    async def store_readings(self, device_id: str, readings: Sequence[ReadingLike]) -> int:
         if not readings:
             return 0
-        await self._ensure_partitions(readings)
+        metrics, times, values = columns(readings)
+        await self._ensure_partitions(times)
         driver = await driver_connection(self._connection)
         await driver.execute(_STAGE)
         async with driver.cursor().copy(_COPY) as copy:
             copy.set_types(_COPY_TYPES)
-            for reading in readings:
-                await copy.write_row((reading.metric, reading.at, reading.value))
+            for item in zip(metrics, times, values, strict=True):
+                await copy.write_row(item)
         cursor = await driver.execute(_STORE, {"device": device_id})
         row = await cursor.fetchone()
         return int(row[0]) if row else 0
@@ -350,7 +388,14 @@ class PostgresSensorStore:
         driver = await driver_connection(self._connection)
         cursor = await driver.cursor(binary=True).execute(
             _SLOT_ROWS[window.resolution],
-            {"device": device_id, "metric": metric, "first": first_row(window), "end": window.end},
+            {
+                "device": device_id,
+                "metric": metric,
+                "first": first_row(window),
+                "start": window.start,
+                "end": window.end,
+                "period": ROW_PERIOD[window.resolution].step,
+            },
         )
         return points_json(window, await cursor.fetchall())
 
