@@ -5,8 +5,9 @@ format each one. Now a day's hours are four 24-element arrays (min, max, sum, co
 empty hour has null min/max and zero sum/count) in ``domain.sensor_hour_rollups``, like the
 minutes of migration 0140: the same read is 366 rows, and a batch of 5,000 one-minute
 readings folds into ~4 rows instead of ~84. Each row also keeps its 24 hours as the history
-API's JSON text (a generated column), so a year's read joins 366 strings. ``domain.sensor_rollups`` keeps the 1d buckets
-(ADR 0280). Existing 1-hour buckets are moved over. Written out in full (no live imports).
+API's JSON text (a generated column), so a year's read joins 366 strings.
+``domain.sensor_rollups`` keeps the 1d buckets (ADR 0280). Existing 1-hour buckets are
+moved over. Written out in full (no live imports).
 """
 
 import os
