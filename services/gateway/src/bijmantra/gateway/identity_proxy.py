@@ -21,6 +21,7 @@ import httpx
 import msgspec
 from bijmantra.edge.client_address import Network, client_address
 from bijmantra.edge.envelopes import platform_error_body
+from bijmantra.gateway.protection.request_body import BodyTooLarge, body_chunks
 from bijmantra.gateway.protection.responses import http_method, send_whole
 from bijmantra.kernel import Unavailable, ValidationFailed
 from litestar import asgi
@@ -108,20 +109,10 @@ class IdentityProxy:
 
 
 async def _read_body(receive: Receive) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            break
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > MAX_BODY:
-            raise ValidationFailed("Request body too large")
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
+    try:
+        return b"".join([chunk async for chunk in body_chunks(receive, MAX_BODY)])
+    except BodyTooLarge:
+        raise ValidationFailed("Request body too large") from None
 
 
 async def _send_error(send: Send, scope: Scope, error: Any, status: int) -> None:

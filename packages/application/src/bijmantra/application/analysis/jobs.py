@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from bijmantra.application.analysis.dto import AnalysisRequest, job_document
@@ -15,15 +15,14 @@ from bijmantra.application.ports import UnitOfWork, UnitOfWorkFactory
 from bijmantra.application.ports.analysis import Artifact, ResultIndex
 from bijmantra.application.ports.documents import ResourceStore
 from bijmantra.application.security import Action, Permission, authorize
+from bijmantra.application.use_case import ClockedUseCase
 from bijmantra.domain.analysis import AnalysisJob, AnalysisType, JobStatus
 from bijmantra.kernel import (
-    Clock,
     FieldError,
     NotFound,
     Page,
     PageRequest,
     Principal,
-    SystemClock,
     Unavailable,
     ValidationFailed,
     new_id,
@@ -102,11 +101,7 @@ async def job_or_404(
     return job
 
 
-@dataclass
-class RequestAnalysis:
-    uow: UnitOfWorkFactory
-    clock: Clock = field(default_factory=SystemClock)
-
+class RequestAnalysis(ClockedUseCase):
     async def __call__(self, principal: Principal, request: AnalysisRequest) -> dict[str, Any]:
         """Record the job and its ``analysis.requested`` event in one transaction."""
         authorize(principal, WRITE)
@@ -179,11 +174,7 @@ class GetAnalysis:
             return job_document(job, results or ResultIndex())
 
 
-@dataclass
-class CancelAnalysis:
-    uow: UnitOfWorkFactory
-    clock: Clock = field(default_factory=SystemClock)
-
+class CancelAnalysis(ClockedUseCase):
     async def __call__(self, principal: Principal, analysis_db_id: str) -> dict[str, Any]:
         authorize(principal, WRITE)
         async with self.uow(principal.tenant_id) as uow:

@@ -7,7 +7,7 @@ ends up running a job, its outcome is recorded once.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from bijmantra.application.analysis.jobs import job_or_404
@@ -15,8 +15,9 @@ from bijmantra.application.genotyping import GenotypeChunk, columns_for, stored_
 from bijmantra.application.ports import UnitOfWork, UnitOfWorkFactory
 from bijmantra.application.ports.analysis import Artifact
 from bijmantra.application.security import Action, Permission, authorize
+from bijmantra.application.use_case import ClockedUseCase
 from bijmantra.domain.analysis import AnalysisJob, JobStatus
-from bijmantra.kernel import Clock, Conflict, Principal, SystemClock
+from bijmantra.kernel import Conflict, Principal
 from bijmantra.kernel.pagination import MAX_PAGE_SIZE
 
 RUN = Permission("analysis", Action.ADMIN)
@@ -74,11 +75,7 @@ async def _job_spec(uow: UnitOfWork, job: AnalysisJob) -> dict[str, Any]:
     }
 
 
-@dataclass
-class ClaimAnalysis:
-    uow: UnitOfWorkFactory
-    clock: Clock = field(default_factory=SystemClock)
-
+class ClaimAnalysis(ClockedUseCase):
     async def __call__(self, principal: Principal, analysis_db_id: str, worker: str) -> Claim:
         authorize(principal, RUN)
         async with self.uow(principal.tenant_id) as uow:
@@ -125,11 +122,7 @@ def _completed_by(job: AnalysisJob, attempt: int) -> bool:
     return job.status is JobStatus.COMPLETED and attempt == job.attempt
 
 
-@dataclass
-class ReportProgress:
-    uow: UnitOfWorkFactory
-    clock: Clock = field(default_factory=SystemClock)
-
+class ReportProgress(ClockedUseCase):
     async def __call__(
         self, principal: Principal, analysis_db_id: str, attempt: int, fraction: float, stage: str
     ) -> bool:
@@ -143,11 +136,7 @@ class ReportProgress:
         return True
 
 
-@dataclass
-class CompleteAnalysis:
-    uow: UnitOfWorkFactory
-    clock: Clock = field(default_factory=SystemClock)
-
+class CompleteAnalysis(ClockedUseCase):
     async def __call__(
         self,
         principal: Principal,
@@ -189,11 +178,7 @@ class AttachFigures:
         return attached
 
 
-@dataclass
-class FailAnalysis:
-    uow: UnitOfWorkFactory
-    clock: Clock = field(default_factory=SystemClock)
-
+class FailAnalysis(ClockedUseCase):
     async def __call__(
         self, principal: Principal, analysis_db_id: str, attempt: int, message: str
     ) -> bool:

@@ -7,8 +7,6 @@ dependency order, never the whole graph.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from bijmantra.application.operations.dto import (
     CommentIn,
     DependencyIn,
@@ -17,9 +15,10 @@ from bijmantra.application.operations.dto import (
     dependency_data,
 )
 from bijmantra.application.operations.items import WRITE, item_or_404, log, record
-from bijmantra.application.ports import UnitOfWork, UnitOfWorkFactory
+from bijmantra.application.ports import UnitOfWork
 from bijmantra.application.ports.operations import OperationsRepository
 from bijmantra.application.security import authorize
+from bijmantra.application.use_case import ClockedUseCase
 from bijmantra.domain.operations import (
     Change,
     Comment,
@@ -34,11 +33,9 @@ from bijmantra.domain.operations import (
     reorder,
 )
 from bijmantra.kernel import (
-    Clock,
     FieldError,
     NotFound,
     Principal,
-    SystemClock,
     Unprocessable,
     new_id,
 )
@@ -81,11 +78,7 @@ async def add_edge(repo: OperationsRepository, predecessor: str, successor: str)
     await repo.set_orders(reorder(forward, backward))
 
 
-@dataclass
-class Collaboration:
-    uow: UnitOfWorkFactory
-    clock: Clock = field(default_factory=SystemClock)
-
+class Collaboration(ClockedUseCase):
     async def comment(self, principal: Principal, item_id: str, body: bytes) -> Comment:
         authorize(principal, WRITE)
         request = decode(body, CommentIn, "comment")

@@ -7,7 +7,7 @@ any of them receive it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -22,9 +22,10 @@ from bijmantra.application.operations.dto import (
     item_data,
     season_data,
 )
-from bijmantra.application.ports import UnitOfWork, UnitOfWorkFactory
+from bijmantra.application.ports import UnitOfWork
 from bijmantra.application.ports.operations import OperationsRepository
 from bijmantra.application.security import Action, Permission, authorize
+from bijmantra.application.use_case import ClockedUseCase
 from bijmantra.domain import DomainEvent
 from bijmantra.domain.operations import (
     ActivityEntry,
@@ -45,12 +46,10 @@ from bijmantra.domain.operations import (
     renumbered,
 )
 from bijmantra.kernel import (
-    Clock,
     Conflict,
     FieldError,
     NotFound,
     Principal,
-    SystemClock,
     Unprocessable,
     new_id,
 )
@@ -99,11 +98,7 @@ async def log(
     await repo.log(ActivityEntry(new_id(), item_id, principal.subject, action, found, at))
 
 
-@dataclass
-class SeasonCommands:
-    uow: UnitOfWorkFactory
-    clock: Clock = field(default_factory=SystemClock)
-
+class SeasonCommands(ClockedUseCase):
     async def create(self, principal: Principal, body: bytes) -> Season:
         authorize(principal, WRITE)
         request = decode(body, SeasonIn, "season")
@@ -166,11 +161,7 @@ def _plain(values: list[str]) -> tuple[str, ...]:
     return tuple(values)
 
 
-@dataclass
-class WorkItemCommands:
-    uow: UnitOfWorkFactory
-    clock: Clock = field(default_factory=SystemClock)
-
+class WorkItemCommands(ClockedUseCase):
     async def create(self, principal: Principal, body: bytes) -> WorkItem:
         authorize(principal, WRITE)
         request = decode(body, WorkItemIn, "work item")

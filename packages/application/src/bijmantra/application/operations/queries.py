@@ -4,7 +4,6 @@ with their burndown, and an item's comments, time entries, dependencies and acti
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from bijmantra.application.operations.dto import (
@@ -15,9 +14,9 @@ from bijmantra.application.operations.dto import (
     season_data,
 )
 from bijmantra.application.operations.items import READ, item_or_404, season_or_404
-from bijmantra.application.ports import UnitOfWorkFactory
 from bijmantra.application.ports.operations import ItemFilter, OperationsRepository
 from bijmantra.application.security import authorize
+from bijmantra.application.use_case import ClockedUseCase
 from bijmantra.domain.operations import (
     Kind,
     PlannedTask,
@@ -27,12 +26,10 @@ from bijmantra.domain.operations import (
 )
 from bijmantra.domain.operations.burndown import committed_hours
 from bijmantra.kernel import (
-    Clock,
     FieldError,
     Page,
     PageRequest,
     Principal,
-    SystemClock,
     ValidationFailed,
 )
 
@@ -66,11 +63,7 @@ def _documents(page: Page[T], render: Callable[[T], dict[str, Any]]) -> Page[byt
     return Page([encode(render(x)) for x in page.items], page.request, page.total_count)
 
 
-@dataclass
-class OperationsQueries:
-    uow: UnitOfWorkFactory
-    clock: Clock = field(default_factory=SystemClock)
-
+class OperationsQueries(ClockedUseCase):
     async def _read(
         self, principal: Principal, read: Callable[[OperationsRepository], Awaitable[T]]
     ) -> T:

@@ -23,6 +23,7 @@ from bijmantra.application.protection.idempotency import (
     scoped_key,
     valid_key,
 )
+from bijmantra.gateway.protection.request_body import BodyTooLarge, body_chunks
 from bijmantra.gateway.protection.responses import header, http_method, send_error, send_whole
 from bijmantra.kernel import (
     Conflict,
@@ -42,10 +43,6 @@ _SPOOL_IN_MEMORY = 1 << 20
 REPLAYED = (b"idempotent-replayed", b"true")
 
 
-class _BodyTooLarge(Exception):
-    pass
-
-
 async def _spool(receive: Receive, scope: Scope, limit: int) -> tuple[IO[bytes], str]:
     """The whole request body, spooled, and the request's fingerprint."""
     digest = hashlib.sha256()
@@ -57,20 +54,13 @@ async def _spool(receive: Receive, scope: Scope, limit: int) -> tuple[IO[bytes],
         digest.update(part.encode() + b"\0")
     digest.update(header(scope, b"content-type").encode("latin-1") + b"\0")
     spool: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY)  # noqa: SIM115 (closed by the caller)
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            break
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            spool.close()
-            raise _BodyTooLarge
-        digest.update(chunk)
-        spool.write(chunk)
-        if not message.get("more_body", False):
-            break
+    try:
+        async for chunk in body_chunks(receive, limit):
+            digest.update(chunk)
+            spool.write(chunk)
+    except BodyTooLarge:
+        spool.close()
+        raise
     spool.seek(0)
     return spool, digest.hexdigest()
 
@@ -157,7 +147,7 @@ def idempotency_middleware(
                 return
             try:
                 spool, fingerprint = await _spool(receive, scope, policy.max_request_bytes)
-            except _BodyTooLarge:
+            except BodyTooLarge:
                 limit = policy.max_request_bytes
                 error = ValidationFailed(
                     f"Bodies sent with Idempotency-Key are limited to {limit} bytes"

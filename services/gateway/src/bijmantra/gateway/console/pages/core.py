@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from bijmantra.application.security import Action, Permission
@@ -45,35 +46,48 @@ UNITS = (
 )
 
 
+@dataclass(frozen=True)
+class Listing:
+    """A searchable list of one BrAPI entity: its columns and the field the search box matches."""
+
+    entity: str
+    columns: tuple[Column, ...]
+    search_key: str
+    search_label: str
+
+
+PROGRAM_LIST = Listing("program", PROGRAMS, "programName", "Program name")
+TRIAL_LIST = Listing("trial", TRIALS, "trialName", "Trial name")
+STUDY_LIST = Listing("study", STUDIES, "studyName", "Study name")
+UNIT_LIST = Listing("observationunit", UNITS, "observationUnitName", "Unit name")
+
+
 async def listing(
     request: Request[Any, Any, Any],
     state: State,
     page: View,
-    entity: str,
-    columns: tuple[Column, ...],
+    shown: Listing,
     criteria: dict[str, list[str]],
     *,
     heading: str,
-    search_key: str | None = None,
-    search_label: str = "",
     **context: Any,
 ) -> Template:
     """One page of a list: criteria from the route plus the optional search term."""
-    term = request.query_params.get("q", "").strip()[:MAX_TERM] if search_key else ""
+    term = request.query_params.get("q", "").strip()[:MAX_TERM]
     query = {"q": term} if term else {}
-    if search_key and term:
-        criteria = {**criteria, search_key: [term]}
-    found = await state.brapi.list(page.token, entity, criteria, page_request(request))
+    if term:
+        criteria = {**criteria, shown.search_key: [term]}
+    found = await state.brapi.list(page.token, shown.entity, criteria, page_request(request))
     listed = rows(found, query)
     return page.render(
         "core/list.html",
         heading=heading,
-        columns=columns,
-        table=cells(listed.items, columns),
+        columns=shown.columns,
+        table=cells(listed.items, shown.columns),
         rows=listed,
         term=term,
-        search_key=search_key,
-        search_label=search_label,
+        search_key=shown.search_key,
+        search_label=shown.search_label,
         **context,
     )
 
@@ -86,17 +100,7 @@ def _facts(doc: dict[str, Any], fields: Sequence[tuple[str, str]]) -> list[tuple
 async def programs(request: Request[Any, Any, Any], state: State) -> Template:
     page = view(request)
     page.require(CORE)
-    return await listing(
-        request,
-        state,
-        page,
-        "program",
-        PROGRAMS,
-        {},
-        heading="Programs",
-        search_key="programName",
-        search_label="Program name",
-    )
+    return await listing(request, state, page, PROGRAM_LIST, {}, heading="Programs")
 
 
 @get(f"{PREFIX}/programs/{{db_id:str}}", name="console:program")
@@ -108,8 +112,7 @@ async def program(request: Request[Any, Any, Any], state: State, db_id: str) -> 
         request,
         state,
         page,
-        "trial",
-        TRIALS,
+        TRIAL_LIST,
         {"programDbId": [db_id]},
         heading=doc.get("programName") or db_id,
         subheading="Trials",
@@ -123,8 +126,6 @@ async def program(request: Request[Any, Any, Any], state: State, db_id: str) -> 
                 ("Type", "programType"),
             ],
         ),
-        search_key="trialName",
-        search_label="Trial name",
     )
 
 
@@ -140,8 +141,7 @@ async def trial(request: Request[Any, Any, Any], state: State, db_id: str) -> Te
         request,
         state,
         page,
-        "study",
-        STUDIES,
+        STUDY_LIST,
         {"trialDbId": [db_id]},
         heading=doc.get("trialName") or db_id,
         subheading="Studies",
@@ -155,8 +155,6 @@ async def trial(request: Request[Any, Any, Any], state: State, db_id: str) -> Te
                 ("Active", "active"),
             ],
         ),
-        search_key="studyName",
-        search_label="Study name",
     )
 
 
@@ -164,17 +162,7 @@ async def trial(request: Request[Any, Any, Any], state: State, db_id: str) -> Te
 async def studies(request: Request[Any, Any, Any], state: State) -> Template:
     page = view(request)
     page.require(CORE)
-    return await listing(
-        request,
-        state,
-        page,
-        "study",
-        STUDIES,
-        {},
-        heading="Studies",
-        search_key="studyName",
-        search_label="Study name",
-    )
+    return await listing(request, state, page, STUDY_LIST, {}, heading="Studies")
 
 
 @get(f"{PREFIX}/studies/{{db_id:str}}", name="console:study")
@@ -190,8 +178,7 @@ async def study(request: Request[Any, Any, Any], state: State, db_id: str) -> Te
         request,
         state,
         page,
-        "observationunit",
-        UNITS,
+        UNIT_LIST,
         {"studyDbId": [db_id]},
         heading=doc.get("studyName") or db_id,
         subheading="Observation units",
@@ -210,8 +197,6 @@ async def study(request: Request[Any, Any, Any], state: State, db_id: str) -> Te
             ("Open the workbench", f"/app/studies/{db_id}/workbench"),
             ("Download observations (CSV)", f"/app/studies/{db_id}/observations.csv"),
         ],
-        search_key="observationUnitName",
-        search_label="Unit name",
     )
 
 
