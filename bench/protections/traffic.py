@@ -60,11 +60,14 @@ class Load:
         return cls(port, make)
 
 
-async def closed_loop(load: Load, *, connections: int, duration: float) -> Result:
+async def closed_loop(load: Load | list[Load], *, connections: int, duration: float) -> Result:
+    """``connections`` keep-alive clients; given several loads (one per organization),
+    connection ``i`` sends only ``loads[i % len(loads)]``'s requests."""
+    loads = load if isinstance(load, list) else [load]
     result = Result(0, 0, duration, [])
     until = time.perf_counter() + duration
 
-    async def client() -> None:
+    async def client(load: Load) -> None:
         reader, writer = await asyncio.open_connection(load.host, load.port)
         try:
             while time.perf_counter() < until:
@@ -74,7 +77,7 @@ async def closed_loop(load: Load, *, connections: int, duration: float) -> Resul
         finally:
             writer.close()
 
-    await asyncio.gather(*(client() for _ in range(connections)))
+    await asyncio.gather(*(client(loads[i % len(loads)]) for i in range(connections)))
     return result
 
 
