@@ -4,8 +4,10 @@ Each of ``BENCH_CONSOLE_USERS`` (32) users signs in through the console's real f
 code + PKCE, their own session cookie) and loads one page after another for
 ``BENCH_SECONDS`` (10) per page; the baseline is the same data read by the same client from
 the BrAPI JSON API with a bearer token: the requests a page's data takes, one after the other,
-timed as one unit. Latency is measured at the client on loopback (server time plus a loopback
-round trip); page weight is the HTML plus the stylesheet.
+timed as one unit. Latency is measured at the client on loopback (server time plus queueing
+and a loopback round trip); server time is the gateway's own ``Server-Timing`` (receipt to
+response head; for the JSON API the sum over the page's requests); page weight is the HTML
+plus the stylesheet. ``BENCH_CONSOLE_PAGES`` (comma-separated names) runs only those pages.
 
 Pages: dashboard, germplasm search, germplasm detail (3-generation pedigree, attributes, seed
 lots, progeny), the study grid (workbench), on the demo import plus a seeded study, and the
@@ -47,6 +49,7 @@ from tests.browser.seed import seed_study  # noqa: E402
 RESULTS = ROOT / "bench" / "results" / "console.json"
 USERS = int(os.environ.get("BENCH_CONSOLE_USERS", "32"))
 SECONDS = float(os.environ.get("BENCH_SECONDS", "10"))
+ONLY = {p for p in os.environ.get("BENCH_CONSOLE_PAGES", "").split(",") if p}
 
 
 class Jar:
@@ -105,44 +108,61 @@ def sign_in(client: httpx.Client) -> str:
     return f"__Host-bijmantra-console={jar.values['__Host-bijmantra-console']}"
 
 
+def server_ms(response: httpx.Response) -> float:
+    """The gateway's own time for the request (``Server-Timing: app;dur=…``): from its
+    middleware receiving it to the response head, i.e. without the client's queueing."""
+    return float(response.headers["server-timing"].partition(";dur=")[2])
+
+
 async def _user(
     client: httpx.AsyncClient,
     headers: dict[str, str],
     paths: list[str],
     until: float,
-    out: list[float],
+    out: list[tuple[float, float]],
     errors: list[str],
 ) -> None:
+    """One user's pages in a loop: (client latency, server time) per page; a JSON "page" is
+    its requests in sequence, timed as one unit, their server times summed."""
     while time.perf_counter() < until:
-        started = time.perf_counter()
+        started, server = time.perf_counter(), 0.0
         for path in paths:
             response = await client.get(path, headers=headers)
             if response.status_code != 200:
                 errors.append(f"{path}: {response.status_code}")
-        out.append((time.perf_counter() - started) * 1000)
+            server += server_ms(response)
+        out.append(((time.perf_counter() - started) * 1000, server))
 
 
 async def load(base: str, users: list[dict[str, str]], paths: list[str]) -> dict[str, Any]:
     limits = httpx.Limits(max_connections=len(users) + 4, max_keepalive_connections=len(users))
     async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60) as client:
-        warm: list[float] = []
+        warm: list[tuple[float, float]] = []
         await asyncio.gather(
             *(_user(client, u, paths, time.perf_counter() + 1, warm, []) for u in users)
         )
-        latencies: list[float] = []
+        timed: list[tuple[float, float]] = []
         errors: list[str] = []
         until = time.perf_counter() + SECONDS
-        await asyncio.gather(*(_user(client, u, paths, until, latencies, errors) for u in users))
-    ordered = sorted(latencies)
+        await asyncio.gather(*(_user(client, u, paths, until, timed, errors) for u in users))
+    ordered = sorted(latency for latency, _ in timed)
+    server = sorted(s for _, s in timed)
     return {
         "pages": len(ordered),
         "errors": len(errors),
         "first_errors": errors[:5],
         "pages_per_second": round(len(ordered) / SECONDS, 1),
-        "p50_ms": round(ordered[len(ordered) // 2], 2),
-        "p95_ms": round(ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))], 2),
+        "p50_ms": _at(ordered, 0.5),
+        "p95_ms": _at(ordered, 0.95),
         "mean_ms": round(statistics.fmean(ordered), 2),
+        "server_p50_ms": _at(server, 0.5),
+        "server_p95_ms": _at(server, 0.95),
+        "load_average": round(os.getloadavg()[0], 1),
     }
+
+
+def _at(ordered: list[float], q: float) -> float:
+    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 2)
 
 
 def scenarios(stack: DevStack, seeded: dict[str, Any]) -> dict[str, tuple[str, list[str]]]:
@@ -227,6 +247,8 @@ def main() -> None:
         api_users = [{"Authorization": f"Bearer {token}"} for _ in range(USERS)]
         results: dict[str, Any] = {}
         for name, (page, api_paths) in pages.items():
+            if ONLY and name not in ONLY:
+                continue
             ours = asyncio.run(load(stack.gateway_url, console_users, [page]))
             json_api = asyncio.run(load(stack.gateway_url, api_users, api_paths))
             results[name] = {
@@ -234,6 +256,7 @@ def main() -> None:
                 "json_api": json_api,
                 "api_requests_per_page": len(api_paths),
                 "p95_ratio": round(ours["p95_ms"] / json_api["p95_ms"], 2),
+                "server_p95_ratio": round(ours["server_p95_ms"] / json_api["server_p95_ms"], 2),
                 "page_bytes_html_css": weights[name],
             }
             print(name, json.dumps(results[name]), flush=True)
@@ -244,6 +267,7 @@ def main() -> None:
             "users": USERS,
             "seconds_per_scenario": SECONDS,
             "client": "httpx.AsyncClient, closed loop, keep-alive, one session per user",
+            "load_average_at_end": os.getloadavg(),
         },
         **results,
     }

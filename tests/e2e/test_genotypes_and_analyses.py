@@ -921,6 +921,50 @@ async def test_another_organization_sees_no_genotypes_or_analyses(
     assert (await client.get(job_path)).json()["data"]["status"] == "completed"
 
 
+STALLED_JOB = """
+    INSERT INTO domain.analysis_jobs (tenant_id, analysis_db_id, type, variant_set_db_id,
+        call_set_db_ids, parameters, phenotypes, created_at, status, progress, stage, attempt,
+        summary, timings)
+    VALUES (%s, %s, 'qc', %s, '[]', '{}', '{}', '2020-01-01T00:00:00Z', 'running', 0.4, 'reading',
+        1, '{}', '{}')
+"""
+
+
+async def test_the_organization_lists_its_analyses_running_first(
+    client: httpx.AsyncClient, dataset: Dataset, stack: DevStack
+) -> None:
+    """GET /api/v1/analyses: queued and running jobs before finished ones however old, then
+    newest first; ``active=true`` only those; another organization sees none of them."""
+    finished = await run_analysis(
+        client, {"type": "qc", "variantSetDbId": dataset.variant_set_db_id}
+    )
+    running = unique("running-job")  # a job older than every other, still running
+    assert stack.database is not None
+    with psycopg.connect(stack.database.owner_url) as conn:
+        conn.execute(STALLED_JOB, (DEMO_ORGANIZATION_ID, running, dataset.variant_set_db_id))
+    listed = (await client.get("/api/v1/analyses", params={"limit": 100})).json()["data"]
+    ids = [d["analysisDbId"] for d in listed]
+    assert running in ids
+    assert finished["analysisDbId"] in ids
+    active = [d["status"] in ("queued", "running") for d in listed]
+    assert active == sorted(active, reverse=True), "queued and running first"
+    finished_times = [d["created"] for d in listed if d["status"] in FINISHED]
+    assert finished_times == sorted(finished_times, reverse=True), "then newest first"
+    stalled = next(d for d in listed if d["analysisDbId"] == running)
+    assert (stalled["progress"], stalled["stage"]) == (0.4, "reading")
+    only_active = (await client.get("/api/v1/analyses?active=true")).json()["data"]
+    assert running in [d["analysisDbId"] for d in only_active]
+    assert all(d["status"] in ("queued", "running") for d in only_active)
+    assert len((await client.get("/api/v1/analyses?limit=1")).json()["data"]) == 1
+    for bad in ("limit=0", "limit=101", "limit=ten", "active=maybe"):
+        refused = await client.get(f"/api/v1/analyses?{bad}")
+        assert refused.status_code == 422, (bad, refused.text)
+    email = f"breeder-{uuid.uuid4().hex[:8]}@example.org"
+    await asyncio.to_thread(stack.register_member, email, "pw-123456", ["breeder"])
+    other = {"Authorization": f"Bearer {stack.login(email, 'pw-123456')}"}
+    assert (await client.get("/api/v1/analyses", headers=other)).json()["data"] == []
+
+
 def fixed_token(token: str) -> Callable[[TenantId], Awaitable[str]]:
     async def token_for(_: TenantId) -> str:
         return token

@@ -13,11 +13,13 @@ from bijmantra.application.analysis import (
     AnalysisRequest,
     Artifact,
     AttachFigures,
+    CancelAnalysis,
     ClaimAnalysis,
     CompleteAnalysis,
     GetAnalysis,
     GetArtifact,
     GetResultPage,
+    ListAnalyses,
     RequestAnalysis,
     StreamJobGenotypes,
 )
@@ -211,3 +213,30 @@ async def test_requests_naming_unknown_samples_or_sets_store_nothing(db: InMemor
             await RequestAnalysis(uow)(BREEDER, request)
     assert len(db.outbox) == before
     assert db.analyses == {}
+
+
+async def test_the_list_puts_running_jobs_first_and_stays_in_the_organization(
+    db: InMemoryDatabase,
+) -> None:
+    matrix = np.random.default_rng(3).integers(0, 3, size=(8, 6)).astype(np.int8)
+    set_id = str((await imported(db, matrix))["variantSetDbId"])
+    uow = fake_unit_of_work_factory(db)
+    jobs = [
+        (await RequestAnalysis(uow)(BREEDER, AnalysisRequest(type="qc", variant_set_db_id=set_id)))[
+            "analysisDbId"
+        ]
+        for _ in range(3)
+    ]
+    await CancelAnalysis(uow)(BREEDER, jobs[2])  # the newest, but finished
+    await ClaimAnalysis(uow)(WORKER, jobs[0], "worker-a")  # the oldest, running
+    listed = await ListAnalyses(uow)(BREEDER, limit=10, active_only=False)
+    # running and queued first (newest first among them), then the finished one
+    assert [d["analysisDbId"] for d in listed] == [jobs[1], jobs[0], jobs[2]]
+    assert [d["status"] for d in listed] == ["queued", "running", "cancelled"]
+    active = await ListAnalyses(uow)(BREEDER, limit=10, active_only=True)
+    assert {d["analysisDbId"] for d in active} == {jobs[0], jobs[1]}
+    assert len(await ListAnalyses(uow)(BREEDER, limit=1, active_only=False)) == 1
+    assert await ListAnalyses(uow)(OUTSIDER, limit=10, active_only=False) == []
+    for limit in (0, 101):
+        with pytest.raises(ValidationFailed, match="limit"):
+            await ListAnalyses(uow)(BREEDER, limit=limit, active_only=False)

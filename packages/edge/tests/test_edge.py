@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from bijmantra.edge import (
@@ -59,6 +60,12 @@ def fine() -> dict[str, Any]:
     return {"ok": True}
 
 
+@get("/api/v1/slow")
+async def slow() -> dict[str, Any]:
+    await asyncio.sleep(0.02)
+    return {"ok": True}
+
+
 def client() -> TestClient[Litestar]:
     app = Litestar(
         [
@@ -71,6 +78,7 @@ def client() -> TestClient[Litestar]:
             anonymous,
             bug,
             fine,
+            slow,
         ],
         exception_handlers=exception_handlers(),
         middleware=[request_id_middleware, security_headers_middleware],
@@ -143,3 +151,11 @@ def test_security_headers() -> None:
         public = http.get("/api/v1/fine")
         assert public.headers["x-content-type-options"] == "nosniff"
         assert "cache-control" not in public.headers
+
+
+def test_server_timing_counts_the_time_to_the_response_head() -> None:
+    with client() as http:
+        answered = http.get("/api/v1/slow")
+        name, _, duration = answered.headers["server-timing"].partition(";dur=")
+        assert name == "app"
+        assert float(duration) >= 20  # the handler slept 20 ms before answering

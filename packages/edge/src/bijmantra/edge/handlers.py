@@ -8,6 +8,7 @@ so no client sees a framework page or a bare connection reset.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from bijmantra.edge.envelopes import brapi_error_body, platform_error_body
@@ -78,12 +79,15 @@ def exception_handlers() -> dict[int | type[Exception], Any]:
 def security_headers_middleware(app: ASGIApp) -> ASGIApp:
     """``nosniff`` on every response; ``Cache-Control: no-store`` on API answers to a request
     that carried credentials (a shared cache or the browser's must not keep tenant data),
-    unless the handler chose its own caching."""
+    unless the handler chose its own caching. Also ``Server-Timing: app;dur=…``: the
+    milliseconds from here to the response head (a rendered page is complete by then), so
+    a client or benchmark can tell server time from queueing and the network."""
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
             return
+        started = time.perf_counter()
         credentials = any(k in (b"authorization", b"cookie") for k, _ in scope["headers"])
         private = credentials and scope["path"].startswith(API_PREFIXES)
 
@@ -95,6 +99,8 @@ def security_headers_middleware(app: ASGIApp) -> ASGIApp:
                     headers.append((b"x-content-type-options", b"nosniff"))
                 if private and b"cache-control" not in names:
                     headers.append((b"cache-control", b"no-store"))
+                elapsed = (time.perf_counter() - started) * 1000
+                headers.append((b"server-timing", b"app;dur=%.2f" % elapsed))
                 message["headers"] = headers
             await send(message)
 

@@ -178,6 +178,14 @@ class FakeAnalysisRepository:
         found = self.staged.get((self._tenant, analysis_db_id))
         return None if found is None else copy.deepcopy(found)
 
+    async def recent(self, limit: int, *, active_only: bool) -> list[AnalysisJob]:
+        jobs = [j for (tenant, _), j in self.staged.items() if tenant == self._tenant]
+        if active_only:
+            jobs = [j for j in jobs if not j.status.finished]
+        jobs.sort(key=lambda j: j.created_at, reverse=True)
+        jobs.sort(key=lambda j: j.status.finished)  # stable: active first, each newest first
+        return copy.deepcopy(jobs[:limit])
+
     async def store_results(
         self, analysis_db_id: str, tables: Mapping[str, bytes], artifacts: Sequence[Artifact]
     ) -> None:

@@ -45,6 +45,7 @@ from bijmantra.application.analysis import (
     GetAnalysis,
     GetArtifact,
     GetResultPage,
+    ListAnalyses,
     ReportProgress,
     RequestAnalysis,
     StreamJobGenotypes,
@@ -347,6 +348,7 @@ async def bootstrap(
             CancelAnalysis(uow),
             GetResultPage(uow),
             GetArtifact(uow),
+            ListAnalyses(uow),
         ),
         server,
     )

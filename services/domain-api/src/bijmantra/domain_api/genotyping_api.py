@@ -16,6 +16,7 @@ from bijmantra.application.analysis import (
     GetAnalysis,
     GetArtifact,
     GetResultPage,
+    ListAnalyses,
     ReportProgress,
     RequestAnalysis,
     StreamJobGenotypes,
@@ -137,9 +138,10 @@ class AnalysisServicer(analysis_grpc.AnalysisServiceServicer):
         cancel: CancelAnalysis,
         page: GetResultPage,
         artifact: GetArtifact,
+        listed: ListAnalyses,
     ) -> None:
         self._request, self._get, self._cancel = request, get, cancel
-        self._page, self._artifact = page, artifact
+        self._page, self._artifact, self._list = page, artifact, listed
 
     async def RequestAnalysis(
         self, request: Any, context: Any
@@ -150,6 +152,12 @@ class AnalysisServicer(analysis_grpc.AnalysisServiceServicer):
     async def GetAnalysis(self, request: Any, context: Any) -> analysis_pb.GetAnalysisResponse:
         document = await self._get(current_principal(), request.analysis_db_id)
         return analysis_pb.GetAnalysisResponse(document_json=_encode(document))
+
+    async def ListAnalyses(self, request: Any, context: Any) -> analysis_pb.ListAnalysesResponse:
+        documents = await self._list(
+            current_principal(), limit=request.limit, active_only=request.active_only
+        )
+        return analysis_pb.ListAnalysesResponse(documents_json=_encode(documents))
 
     async def CancelAnalysis(
         self, request: Any, context: Any

@@ -186,6 +186,33 @@ async def request_analysis(request: Request[Any, Any, Any], state: State) -> Res
     return response
 
 
+def listing_query(request: Request[Any, Any, Any]) -> tuple[int, bool]:
+    """``limit`` (1..100, default 20) and ``active`` (``true``: queued and running only)."""
+    raw_limit = request.query_params.get("limit", str(LISTED_BY_DEFAULT))
+    raw_active = request.query_params.get("active", "false").lower()
+    problems = []
+    if not raw_limit.isdigit():
+        problems.append(FieldError("limit", "must be a whole number"))
+    if raw_active not in ("true", "false"):
+        problems.append(FieldError("active", "must be true or false"))
+    if problems:
+        raise ValidationFailed("Bad query parameters", problems)
+    return int(raw_limit), raw_active == "true"
+
+
+LISTED_BY_DEFAULT = 20
+
+
+@get("/api/v1/analyses", opt=READ_ANALYSES)
+async def list_analyses(request: Request[Any, Any, Any], state: State) -> Response[bytes]:
+    """The organization's analyses, queued and running first, then newest first."""
+    limit, active_only = listing_query(request)
+    documents = _decode(
+        await state.analyses.recent(request.auth, limit=limit, active_only=active_only)
+    )
+    return envelope(request, documents)
+
+
 @get("/api/v1/analyses/{analysis_db_id:str}", opt=READ_ANALYSES)
 async def get_analysis(
     request: Request[Any, Any, Any], state: State, analysis_db_id: str
@@ -237,6 +264,7 @@ HANDLERS = [
     download_dosages,
     download_file,
     request_analysis,
+    list_analyses,
     get_analysis,
     cancel_analysis,
     analysis_results,

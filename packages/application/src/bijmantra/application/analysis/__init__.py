@@ -6,6 +6,7 @@ from bijmantra.application.analysis.jobs import (
     GetAnalysis,
     GetArtifact,
     GetResultPage,
+    ListAnalyses,
     RequestAnalysis,
     decode_request,
 )
@@ -32,6 +33,7 @@ __all__ = [
     "GetAnalysis",
     "GetArtifact",
     "GetResultPage",
+    "ListAnalyses",
     "ReportProgress",
     "RequestAnalysis",
     "ResultIndex",

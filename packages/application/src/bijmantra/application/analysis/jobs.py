@@ -174,6 +174,29 @@ class GetAnalysis:
             return job_document(job, results or ResultIndex())
 
 
+MAX_LISTED = 100
+
+
+@dataclass
+class ListAnalyses:
+    """The organization's running and recent jobs: what a dashboard shows on first render
+    (the live feed only reports jobs that change while it is open)."""
+
+    uow: UnitOfWorkFactory
+
+    async def __call__(
+        self, principal: Principal, *, limit: int, active_only: bool
+    ) -> list[dict[str, Any]]:
+        authorize(principal, READ)
+        if not 1 <= limit <= MAX_LISTED:
+            raise ValidationFailed(
+                "Bad limit", [FieldError("limit", f"must be between 1 and {MAX_LISTED}")]
+            )
+        async with self.uow(principal.tenant_id) as uow:
+            jobs = await uow.analyses.recent(limit, active_only=active_only)
+        return [job_document(job) for job in jobs]
+
+
 class CancelAnalysis(ClockedUseCase):
     async def __call__(self, principal: Principal, analysis_db_id: str) -> dict[str, Any]:
         authorize(principal, WRITE)

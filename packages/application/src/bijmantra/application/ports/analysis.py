@@ -18,6 +18,11 @@ class AnalysisRepository(Protocol):
 
     def save(self, job: AnalysisJob) -> None: ...
 
+    async def recent(self, limit: int, *, active_only: bool) -> list[AnalysisJob]:
+        """The organization's jobs, queued and running first, then newest first; only queued
+        and running ones when ``active_only``."""
+        ...
+
     async def store_results(
         self, analysis_db_id: str, tables: Mapping[str, bytes], artifacts: Sequence[Artifact]
     ) -> None:

@@ -161,6 +161,12 @@ class AnalysisClient:
         reply = await _unary(self._stub.GetAnalysis, request, bearer_metadata(token))
         return bytes(reply.document_json)
 
+    async def recent(self, token: str, *, limit: int, active_only: bool) -> bytes:
+        """A JSON array of the organization's job documents, running ones first."""
+        request = analysis_pb.ListAnalysesRequest(limit=limit, active_only=active_only)
+        reply = await _unary(self._stub.ListAnalyses, request, bearer_metadata(token))
+        return bytes(reply.documents_json)
+
     async def cancel(self, token: str, analysis_db_id: str) -> bytes:
         request = analysis_pb.CancelAnalysisRequest(analysis_db_id=analysis_db_id)
         return bytes(

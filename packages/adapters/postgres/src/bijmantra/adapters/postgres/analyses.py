@@ -70,12 +70,27 @@ _INSERT = text(
     f"INSERT INTO domain.analysis_jobs (tenant_id, {_COLUMNS}) "  # noqa: S608
     f"VALUES (:tenant_id, {', '.join(_cast(n) for n in _NAMES)})"
 )
-_SELECT = f"SELECT tenant_id, {_COLUMNS} FROM domain.analysis_jobs WHERE analysis_db_id = :id"  # noqa: S608
+_SELECT_JOBS = f"SELECT tenant_id, {_COLUMNS} FROM domain.analysis_jobs"  # noqa: S608
+_SELECT = _SELECT_JOBS + " WHERE analysis_db_id = :id"
 _UPDATE = text(
     "UPDATE domain.analysis_jobs SET "  # noqa: S608
     + ", ".join(f"{n} = {_cast(n)}" for n in _NAMES if n != "analysis_db_id")
     + " WHERE analysis_db_id = :analysis_db_id"
 )
+
+
+_ACTIVE = "status IN ('queued', 'running')"
+# Row-level security keeps it to the organization; queued and running first, newest first.
+_RECENT = text(_SELECT_JOBS + " ORDER BY " + _ACTIVE + " DESC, created_at DESC LIMIT :limit")
+_RECENT_ACTIVE = text(_SELECT_JOBS + " WHERE " + _ACTIVE + " ORDER BY created_at DESC LIMIT :limit")
+
+
+def _job(values: dict[str, Any]) -> AnalysisJob:
+    values["tenant_id"] = TenantId(uuid.UUID(str(values["tenant_id"])))
+    values["type"] = AnalysisType(values["type"])
+    values["status"] = JobStatus(values["status"])
+    values["call_set_db_ids"] = tuple(values["call_set_db_ids"])
+    return AnalysisJob(**values)
 
 
 class PostgresAnalysisRepository:
@@ -98,14 +113,13 @@ class PostgresAnalysisRepository:
                 {"id": analysis_db_id},
             )
         ).one_or_none()
-        if row is None:
-            return None
-        values = row._asdict()
-        values["tenant_id"] = TenantId(uuid.UUID(str(values["tenant_id"])))
-        values["type"] = AnalysisType(values["type"])
-        values["status"] = JobStatus(values["status"])
-        values["call_set_db_ids"] = tuple(values["call_set_db_ids"])
-        return AnalysisJob(**values)
+        return None if row is None else _job(row._asdict())
+
+    async def recent(self, limit: int, *, active_only: bool) -> list[AnalysisJob]:
+        rows = await self._connection.execute(
+            _RECENT_ACTIVE if active_only else _RECENT, {"limit": limit}
+        )
+        return [_job(row._asdict()) for row in rows]
 
     async def store_results(
         self, analysis_db_id: str, tables: Mapping[str, bytes], artifacts: Sequence[Artifact]

@@ -97,6 +97,50 @@ class GetAnalysisResponse(_message.Message):
 Global___GetAnalysisResponse: _TypeAlias = GetAnalysisResponse  # noqa: Y015
 
 @_typing.final
+class ListAnalysesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LIMIT_FIELD_NUMBER: _builtins.int
+    ACTIVE_ONLY_FIELD_NUMBER: _builtins.int
+    limit: _builtins.int
+    """1..100"""
+    active_only: _builtins.bool
+    """Only queued and running jobs."""
+    def __init__(
+        self,
+        *,
+        limit: _builtins.int = ...,
+        active_only: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active_only", b"active_only", "limit", b"limit"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListAnalysesRequest: _TypeAlias = ListAnalysesRequest  # noqa: Y015
+
+@_typing.final
+class ListAnalysesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DOCUMENTS_JSON_FIELD_NUMBER: _builtins.int
+    documents_json: _builtins.bytes
+    """JSON array of job documents (as GetAnalysis, without results)."""
+    def __init__(
+        self,
+        *,
+        documents_json: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["documents_json", b"documents_json"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListAnalysesResponse: _TypeAlias = ListAnalysesResponse  # noqa: Y015
+
+@_typing.final
 class CancelAnalysisRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

@@ -47,6 +47,11 @@ class AnalysisServiceStub:
                 request_serializer=bijmantra_dot_analysis_dot_v1_dot_analysis__service__pb2.GetAnalysisRequest.SerializeToString,
                 response_deserializer=bijmantra_dot_analysis_dot_v1_dot_analysis__service__pb2.GetAnalysisResponse.FromString,
                 _registered_method=True)
+        self.ListAnalyses = channel.unary_unary(
+                '/bijmantra.analysis.v1.AnalysisService/ListAnalyses',
+                request_serializer=bijmantra_dot_analysis_dot_v1_dot_analysis__service__pb2.ListAnalysesRequest.SerializeToString,
+                response_deserializer=bijmantra_dot_analysis_dot_v1_dot_analysis__service__pb2.ListAnalysesResponse.FromString,
+                _registered_method=True)
         self.CancelAnalysis = channel.unary_unary(
                 '/bijmantra.analysis.v1.AnalysisService/CancelAnalysis',
                 request_serializer=bijmantra_dot_analysis_dot_v1_dot_analysis__service__pb2.CancelAnalysisRequest.SerializeToString,
@@ -78,6 +83,13 @@ class AnalysisServiceServicer:
 
     def GetAnalysis(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListAnalyses(self, request, context):
+        """ListAnalyses: the organization's jobs, queued and running first, then newest first.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -115,6 +127,11 @@ def add_AnalysisServiceServicer_to_server(servicer, server):
                     servicer.GetAnalysis,
                     request_deserializer=bijmantra_dot_analysis_dot_v1_dot_analysis__service__pb2.GetAnalysisRequest.FromString,
                     response_serializer=bijmantra_dot_analysis_dot_v1_dot_analysis__service__pb2.GetAnalysisResponse.SerializeToString,
+            ),
+            'ListAnalyses': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAnalyses,
+                    request_deserializer=bijmantra_dot_analysis_dot_v1_dot_analysis__service__pb2.ListAnalysesRequest.FromString,
+                    response_serializer=bijmantra_dot_analysis_dot_v1_dot_analysis__service__pb2.ListAnalysesResponse.SerializeToString,
             ),
             'CancelAnalysis': grpc.unary_unary_rpc_method_handler(
                     servicer.CancelAnalysis,
@@ -188,6 +205,33 @@ class AnalysisService:
             '/bijmantra.analysis.v1.AnalysisService/GetAnalysis',
             bijmantra_dot_analysis_dot_v1_dot_analysis__service__pb2.GetAnalysisRequest.SerializeToString,
             bijmantra_dot_analysis_dot_v1_dot_analysis__service__pb2.GetAnalysisResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAnalyses(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/bijmantra.analysis.v1.AnalysisService/ListAnalyses',
+            bijmantra_dot_analysis_dot_v1_dot_analysis__service__pb2.ListAnalysesRequest.SerializeToString,
+            bijmantra_dot_analysis_dot_v1_dot_analysis__service__pb2.ListAnalysesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -39,6 +39,8 @@ class AnalysisServiceStub:
     RequestAnalysis: _grpc.UnaryUnaryMultiCallable[_analysis_service_pb2.RequestAnalysisRequest, _analysis_service_pb2.RequestAnalysisResponse]
     """RequestAnalysis records a job and emits analysis.requested in the same transaction."""
     GetAnalysis: _grpc.UnaryUnaryMultiCallable[_analysis_service_pb2.GetAnalysisRequest, _analysis_service_pb2.GetAnalysisResponse]
+    ListAnalyses: _grpc.UnaryUnaryMultiCallable[_analysis_service_pb2.ListAnalysesRequest, _analysis_service_pb2.ListAnalysesResponse]
+    """ListAnalyses: the organization's jobs, queued and running first, then newest first."""
     CancelAnalysis: _grpc.UnaryUnaryMultiCallable[_analysis_service_pb2.CancelAnalysisRequest, _analysis_service_pb2.CancelAnalysisResponse]
     """CancelAnalysis stops a queued or running job; a finished job is a CONFLICT."""
     GetResultPage: _grpc.UnaryUnaryMultiCallable[_analysis_service_pb2.GetResultPageRequest, _analysis_service_pb2.GetResultPageResponse]
@@ -56,6 +58,8 @@ class AnalysisServiceAsyncStub(AnalysisServiceStub):
     RequestAnalysis: _aio.UnaryUnaryMultiCallable[_analysis_service_pb2.RequestAnalysisRequest, _analysis_service_pb2.RequestAnalysisResponse]  # type: ignore[assignment]
     """RequestAnalysis records a job and emits analysis.requested in the same transaction."""
     GetAnalysis: _aio.UnaryUnaryMultiCallable[_analysis_service_pb2.GetAnalysisRequest, _analysis_service_pb2.GetAnalysisResponse]  # type: ignore[assignment]
+    ListAnalyses: _aio.UnaryUnaryMultiCallable[_analysis_service_pb2.ListAnalysesRequest, _analysis_service_pb2.ListAnalysesResponse]  # type: ignore[assignment]
+    """ListAnalyses: the organization's jobs, queued and running first, then newest first."""
     CancelAnalysis: _aio.UnaryUnaryMultiCallable[_analysis_service_pb2.CancelAnalysisRequest, _analysis_service_pb2.CancelAnalysisResponse]  # type: ignore[assignment]
     """CancelAnalysis stops a queued or running job; a finished job is a CONFLICT."""
     GetResultPage: _aio.UnaryUnaryMultiCallable[_analysis_service_pb2.GetResultPageRequest, _analysis_service_pb2.GetResultPageResponse]  # type: ignore[assignment]
@@ -82,6 +86,14 @@ class AnalysisServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _analysis_service_pb2.GetAnalysisRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_analysis_service_pb2.GetAnalysisResponse, _abc.Awaitable[_analysis_service_pb2.GetAnalysisResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListAnalyses(
+        self,
+        request: _analysis_service_pb2.ListAnalysesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_analysis_service_pb2.ListAnalysesResponse, _abc.Awaitable[_analysis_service_pb2.ListAnalysesResponse]]:
+        """ListAnalyses: the organization's jobs, queued and running first, then newest first."""
 
     @_abc_1.abstractmethod
     def CancelAnalysis(

@@ -39,13 +39,14 @@ function feed(subscription, onEvent, onSubscribed) {
   return socket;
 }
 
-// The dashboard lists the organization's analyses as their events arrive: requested,
-// started, progress, and how they ended (the feed has no list of jobs already running).
+// The dashboard's analyses (rendered by the server, running ones first) follow their events:
+// requested, started, progress, and how they ended; new ones are added at the top.
 function followRunningAnalyses(section) {
   if (section.dataset.following) return;
   section.dataset.following = "1";
   const list = document.getElementById("running-list");
   const rows = new Map();
+  for (const row of list.querySelectorAll("li[data-analysis]")) rows.set(row.dataset.analysis, row);
   feed({ events: ["analysis.*"] }, (event) => {
     const id = event.data.analysis_db_id || event.subject;
     let row = rows.get(id);
@@ -64,6 +65,7 @@ function followRunningAnalyses(section) {
       row.dataset.analysis = id;
       rows.set(id, row);
       list.prepend(row);
+      document.getElementById("no-analyses")?.remove();
     }
     const bar = row.querySelector("progress");
     const state = row.querySelector("span");
