@@ -17,9 +17,11 @@ from bijmantra.observability.tracing_setup import span_exporters
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SimpleSpanProcessor
-from opentelemetry.trace import set_span_in_context
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import Link, SpanKind, Status, StatusCode, set_span_in_context
 
 
 def test_tracing_is_off_without_an_exporter() -> None:
@@ -98,3 +100,22 @@ def test_untraced_silences_instrumentation_only_inside() -> None:
     with untraced():
         assert not is_instrumentation_enabled()
     assert is_instrumentation_enabled()
+
+
+def test_the_trace_file_holds_what_the_sdks_own_json_says(tmp_path: Path) -> None:
+    """The compact exporter writes the fields of ``span.to_json()``, values and all."""
+    to_file = span_exporters("gateway", {"BIJMANTRA_TRACE_FILE": str(tmp_path / "{service}.jsonl")})
+    kept = InMemorySpanExporter()
+    provider = TracerProvider(resource=Resource.create({"service.name": "gateway"}))
+    provider.add_span_processor(SimpleSpanProcessor(to_file[0]))
+    provider.add_span_processor(SimpleSpanProcessor(kept))
+    tracer = provider.get_tracer("test")
+    with tracer.start_as_current_span("outer", kind=SpanKind.SERVER) as outer:
+        outer.set_attribute("http.route", "/brapi/v2/germplasm/{db_id}")
+        link = Link(outer.get_span_context(), {"why": "batch"})
+        with tracer.start_as_current_span("inner", links=[link]) as inner:
+            inner.add_event("retry", {"attempt": 2})
+            inner.set_status(Status(StatusCode.ERROR, "gone"))
+    provider.shutdown()
+    written = [json.loads(line) for line in (tmp_path / "gateway.jsonl").read_text().splitlines()]
+    assert written == [json.loads(span.to_json()) for span in kept.get_finished_spans()]

@@ -11,11 +11,9 @@ those calls.
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
 import grpc
-from bijmantra.observability.grpc_interceptors import wrap_behavior
 from bijmantra.observability.tracing import TRACEPARENT
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -98,30 +96,6 @@ def _unsampled_context(traceparent: str) -> Context | None:
     return otel_context.set_value(otel_context._SUPPRESS_INSTRUMENTATION_KEY, True, context)
 
 
-def _within(behavior: Any, context: Context) -> Any:
-    """The same behavior run with ``context`` attached; async generators stay generators."""
-    if inspect.isasyncgenfunction(behavior):
-
-        async def streamed(request: Any, servicer_context: Any) -> Any:
-            token = otel_context.attach(context)
-            try:
-                async for response in behavior(request, servicer_context):
-                    yield response
-            finally:
-                otel_context.detach(token)
-
-        return streamed
-
-    async def awaited(request: Any, servicer_context: Any) -> Any:
-        token = otel_context.attach(context)
-        try:
-            return await behavior(request, servicer_context)
-        finally:
-            otel_context.detach(token)
-
-    return awaited
-
-
 class HeadSampledServer(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc is untyped
     """Runs the OpenTelemetry server interceptor only for calls the caller sampled.
 
@@ -145,7 +119,8 @@ class HeadSampledServer(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # gr
                 break
         if context is None:
             return await self._traced.intercept_service(continuation, details)
-        handler = await continuation(details)
-        if handler is None:
-            return None
-        return wrap_behavior(handler, lambda behavior: _within(behavior, context))
+        # grpc.aio runs each RPC in a task of its own and awaits the interceptors in it, so
+        # the context attached here is the handler's and ends with the RPC: no wrapped
+        # handler per call, and nothing to detach.
+        otel_context.attach(context)
+        return await continuation(details)

@@ -8,8 +8,9 @@ for, so a local run pays nothing.
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -17,8 +18,14 @@ from typing import IO, Any
 from opentelemetry import trace
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
+from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
+    ConsoleSpanExporter,
+    SpanExporter,
+    SpanExportResult,
+)
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased
+from opentelemetry.sdk.util import ns_to_iso_str
 
 TRACE_FILE_ENV = "BIJMANTRA_TRACE_FILE"
 
@@ -169,9 +176,67 @@ def _otlp_exporter(env: Mapping[str, str]) -> SpanExporter:
 def json_lines_exporter(path: Path) -> SpanExporter:
     """One span per line as OTLP-like JSON: for debugging and for tests that read traces back."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    out: IO[str] = path.open("a", encoding="utf-8")
-    return ConsoleSpanExporter(out=out, formatter=_one_line)
+    return JsonLinesSpanExporter(path.open("a", encoding="utf-8"))
 
 
-def _one_line(span: ReadableSpan) -> str:
-    return str(span.to_json(indent=None)) + "\n"
+class JsonLinesSpanExporter(SpanExporter):
+    """The SDK's ``span.to_json()`` fields, written compactly with one write per batch.
+
+    ``to_json`` pretty-prints through an ordered dict and re-encodes the resource with every
+    span; the exporter runs on the service's own CPU, so with traces on it cost more than
+    creating the spans (about 55 µs a span against 24)."""
+
+    def __init__(self, out: IO[str]) -> None:
+        self._out = out
+        self._resources: dict[int, dict[str, Any]] = {}
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        lines = [json.dumps(self._document(span), separators=(",", ":")) for span in spans]
+        self._out.write("\n".join(lines) + "\n")
+        self._out.flush()
+        return SpanExportResult.SUCCESS
+
+    def _document(self, span: ReadableSpan) -> dict[str, Any]:
+        context, parent, status = span.get_span_context(), span.parent, span.status
+        return {
+            "name": span.name,
+            "context": _context(context) if context is not None else None,
+            "kind": str(span.kind),
+            "parent_id": None if parent is None else f"0x{parent.span_id:016x}",
+            "start_time": None if span.start_time is None else ns_to_iso_str(span.start_time),
+            "end_time": None if span.end_time is None else ns_to_iso_str(span.end_time),
+            "status": {"status_code": status.status_code.name}
+            | ({"description": status.description} if status.description else {}),
+            "attributes": dict(span.attributes or {}),
+            "events": [
+                {
+                    "name": e.name,
+                    "timestamp": ns_to_iso_str(e.timestamp),
+                    "attributes": dict(e.attributes or {}),
+                }
+                for e in span.events
+            ],
+            "links": [
+                {"context": _context(link.context), "attributes": dict(link.attributes or {})}
+                for link in span.links
+            ],
+            "resource": self._resource(span.resource),
+        }
+
+    def _resource(self, resource: Resource) -> dict[str, Any]:
+        found = self._resources.get(id(resource))
+        if found is None:
+            found = {"attributes": dict(resource.attributes), "schema_url": resource.schema_url}
+            self._resources[id(resource)] = found
+        return found
+
+    def shutdown(self) -> None:
+        self._out.close()
+
+
+def _context(context: trace.SpanContext) -> dict[str, str]:
+    return {
+        "trace_id": f"0x{context.trace_id:032x}",
+        "span_id": f"0x{context.span_id:016x}",
+        "trace_state": repr(context.trace_state),
+    }
