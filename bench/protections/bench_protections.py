@@ -27,6 +27,7 @@ import statistics
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -136,19 +137,21 @@ def print_row(name: str, label: str, r: dict[str, Any]) -> None:
 def interleaved(
     stack: DevStack,
     configurations: list[tuple[str, dict[str, str]]],
-    loads: dict[str, Load | list[Load]],
+    loads: Callable[[], dict[str, Load | list[Load]]],
     baseline: str,
 ) -> dict[str, Any]:
     """``ROUNDS`` rounds; each round runs every configuration in turn (rotating which goes
     first), so a swing in the host's load falls on both sides of a ratio. Each round gives
-    its own ratios against ``baseline``; the figure is the median of those ratios."""
-    runs: dict[str, dict[str, list[dict[str, Any]]]] = {name: {} for name in loads}
+    its own ratios against ``baseline``; the figure is the median of those ratios.
+    ``loads()`` is asked again for every configuration: access tokens live ten minutes,
+    less than a whole run (an expired one turns every request into a fast 401)."""
+    runs: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for round_ in range(ROUNDS):
         turn = round_ % len(configurations)
         for label, env in configurations[turn:] + configurations[:turn]:
             restart(stack, env)
-            for name, load in loads.items():
-                runs[name].setdefault(label, []).append(measured(stack, load))
+            for name, load in loads().items():
+                runs.setdefault(name, {}).setdefault(label, []).append(measured(stack, load))
                 print_row(name, f"{label} r{round_ + 1}", runs[name][label][-1])
     results: dict[str, Any] = {}
     for name, by_label in runs.items():
@@ -174,7 +177,8 @@ def interleaved(
 
 
 def organizations(stack: DevStack, count: int) -> list[tuple[str, list[str]]]:
-    """``count`` more organizations with a breeder each and ``ORGANIZATION_ROWS`` germplasm."""
+    """``count`` more organizations with a breeder each and ``ORGANIZATION_ROWS`` germplasm:
+    (the breeder's email, the germplasm ids)."""
     tenants = []
     for _ in range(count):
         email = f"bench-{uuid.uuid4().hex[:8]}@example.org"
@@ -189,7 +193,7 @@ def organizations(stack: DevStack, count: int) -> list[tuple[str, list[str]]]:
             ]
             response = client.post("/brapi/v2/germplasm", json=batch)
             response.raise_for_status()
-        tenants.append((token, [d["germplasmDbId"] for d in response.json()["result"]["data"]]))
+        tenants.append((email, [d["germplasmDbId"] for d in response.json()["result"]["data"]]))
     return tenants
 
 
@@ -200,15 +204,24 @@ def overhead(stack: DevStack, token: str, ids: list[str]) -> dict[str, Any]:
     flooding tenant, not the per-request cost of rate limits and Idempotency-Key, which is
     what the target is about. ``on_one_organization`` keeps the single-tenant figure."""
     port = stack.ports.gateway
-    tenants = [(token, ids), *organizations(stack, ORGANIZATIONS - 1)]
-    loads: dict[str, Load | list[Load]] = {
-        "single_get": [Load.gets(port, t, single_get_paths(i)) for t, i in tenants],
-        "post": [Load.posts(port, t, idempotency_keys=True) for t, _ in tenants],
-    }
+    others = organizations(stack, ORGANIZATIONS - 1)
     configurations = [("off", OFF), ("on", ON)]
     if ONE_ORGANIZATION:
         configurations.append(("on_one_organization", ON))
-        loads["single_get_one_organization"] = Load.gets(port, token, single_get_paths(ids))
+
+    def loads() -> dict[str, Load | list[Load]]:
+        tenants = [(stack.login(), ids)]
+        tenants += [(stack.login(email, "bench-password"), rows) for email, rows in others]
+        made: dict[str, Load | list[Load]] = {
+            "single_get": [Load.gets(port, t, single_get_paths(i)) for t, i in tenants],
+            "post": [Load.posts(port, t, idempotency_keys=True) for t, _ in tenants],
+        }
+        if ONE_ORGANIZATION:
+            made["single_get_one_organization"] = Load.gets(
+                port, tenants[0][0], single_get_paths(ids)
+            )
+        return made
+
     return interleaved(stack, configurations, loads, baseline="off")
 
 
@@ -227,10 +240,10 @@ def isolation(stack: DevStack, token: str, ids: list[str]) -> dict[str, Any]:
     limits = "read=2400/2400"  # 40 reads/s per organization: B's 20/s fit, A's flood does not
     email = f"bench-b-{uuid.uuid4().hex[:8]}@example.org"
     stack.register_member(email, "bench-b-password", ["breeder"])
-    b_token = stack.login(email, "bench-b-password")
     result: dict[str, Any] = {}
     for label, share in (("share_off", "0"), ("share_on", "8")):
         restart(stack, {"GATEWAY_RATE_LIMITS": limits, "GATEWAY_ORGANIZATION_IN_FLIGHT": share})
+        b_token, token = stack.login(email, "bench-b-password"), stack.login()  # 10 min each
         b = Load.gets(stack.ports.gateway, b_token, ["/brapi/v2/germplasm?pageSize=10"])
         alone = asyncio.run(open_loop(b, rate=20, duration=SECONDS)).summary()
         out: Any = multiprocessing.get_context("fork").Queue()
@@ -264,14 +277,19 @@ def tracing(stack: DevStack, token: str, ids: list[str]) -> dict[str, Any]:
     """Off, 10 % and always on: the always-on cost tells how much of the 10 % figure the
     sampled tenth explains (10 % of it) and how much the unsampled path still pays."""
     traces = stack.workdir / "traces"
-    get = Load.gets(stack.ports.gateway, token, single_get_paths(ids))
+    paths = single_get_paths(ids)
     to_file = {**OFF, "BIJMANTRA_TRACE_FILE": str(traces / "{service}.jsonl")}
     configurations = [
         ("tracing_off", OFF),
         ("tracing_10pct", {**to_file, **TRACE_10PCT}),
         ("tracing_always_on", {**to_file, "OTEL_TRACES_SAMPLER": "parentbased_always_on"}),
     ]
-    results = interleaved(stack, configurations, {"single_get": get}, baseline="tracing_off")
+    results = interleaved(
+        stack,
+        configurations,
+        lambda: {"single_get": Load.gets(stack.ports.gateway, stack.login(), paths)},
+        baseline="tracing_off",
+    )
     get_results = results["single_get"]
     ten, always = get_results["tracing_10pct"]["median"], get_results["tracing_always_on"]["median"]
     # What the 10 % run costs beyond a tenth of the always-on cost: the unsampled path.

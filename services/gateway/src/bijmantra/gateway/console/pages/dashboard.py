@@ -20,7 +20,8 @@ COUNTED = (("germplasm", "Germplasm", "germplasm:read"), ("study", "Studies", "c
 
 
 async def _count(state: State, page: View, entity: str) -> int:
-    return (await state.brapi.list(page.token, entity, {}, PageRequest(0, 1))).total_count
+    found = await state.brapi.list(page.token, entity, {}, PageRequest(0, 1))
+    return int(found.total_count)
 
 
 async def _analyses(state: State, page: View) -> list[dict[str, Any]]:
