@@ -963,6 +963,8 @@ async def test_the_organization_lists_its_analyses_running_first(
     await asyncio.to_thread(stack.register_member, email, "pw-123456", ["breeder"])
     other = {"Authorization": f"Bearer {stack.login(email, 'pw-123456')}"}
     assert (await client.get("/api/v1/analyses", headers=other)).json()["data"] == []
+    with psycopg.connect(stack.database.owner_url) as conn:  # no stalled job for later tests
+        conn.execute("DELETE FROM domain.analysis_jobs WHERE analysis_db_id = %s", (running,))
 
 
 def fixed_token(token: str) -> Callable[[TenantId], Awaitable[str]]:
