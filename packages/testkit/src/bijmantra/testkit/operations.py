@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, TypeVar
@@ -25,6 +25,7 @@ from bijmantra.domain.operations import (
     TimeEntry,
     WorkItem,
 )
+from bijmantra.domain.operations.graph import reachable
 from bijmantra.kernel import Page, PageRequest, Principal, TenantId
 
 T = TypeVar("T")
@@ -46,25 +47,12 @@ def _page(items: list[T], page: PageRequest) -> Page[T]:
     return Page(items[page.offset : page.offset + page.page_size], page, len(items))
 
 
-N = TypeVar("N", bound=Hashable)  # a node: an item id, or an int in the oracle's tests
-
-
-def _region(start: N, step: Callable[[N], Iterable[N]], keep: Callable[[N], bool]) -> set[N]:
-    seen, stack = {start}, [start]
-    while stack:
-        for nxt in step(stack.pop()):
-            if nxt not in seen and keep(nxt):
-                seen.add(nxt)
-                stack.append(nxt)
-    return seen
-
-
 def reaches(edges: Iterable[tuple[int, int]], start: int, goal: int) -> bool:
     """Plain reachability over a list of edges: the oracle the cycle checks are tested by."""
     successors: dict[int, set[int]] = {}
     for tail, head in edges:
         successors.setdefault(tail, set()).add(head)
-    return goal in _region(start, lambda n: successors.get(n, ()), lambda _: True)
+    return goal in reachable(start, lambda n: successors.get(n, ()), lambda _: True)
 
 
 class FakeOperationsRepository:
@@ -166,12 +154,12 @@ class FakeOperationsRepository:
 
     async def reachable(self, start: str, *, max_order: int) -> list[Ordered]:
         order = self.state.order
-        found = _region(start, self._step(True), lambda n: order[n] <= max_order)
+        found = reachable(start, self._step(True), lambda n: order[n] <= max_order)
         return [Ordered(n, order[n]) for n in found]
 
     async def reaching(self, start: str, *, min_order: int) -> list[Ordered]:
         order = self.state.order
-        found = _region(start, self._step(False), lambda n: order[n] >= min_order)
+        found = reachable(start, self._step(False), lambda n: order[n] >= min_order)
         return [Ordered(n, order[n]) for n in found]
 
     async def set_orders(self, orders: dict[str, int]) -> None:

@@ -18,12 +18,14 @@ adapter runs the two searches as recursive CTEs and calls ``reorder`` on their r
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from bijmantra.kernel import FieldError, Unprocessable
 
 Neighbours = Callable[[str], Iterable[str]]
+N = TypeVar("N", bound=Hashable)  # a node: an item id, or an int in the oracle's tests
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +51,8 @@ def reorder(forward: Sequence[Ordered], backward: Sequence[Ordered]) -> dict[str
     return {n.id: o for n, o in zip((*ahead, *behind), pool, strict=True) if n.order != o}
 
 
-def _bounded(start: str, step: Neighbours, keep: Callable[[str], bool]) -> set[str]:
+def reachable(start: N, step: Callable[[N], Iterable[N]], keep: Callable[[N], bool]) -> set[N]:
+    """``start`` and every node reached from it by ``step`` through nodes ``keep`` accepts."""
     seen, stack = {start}, [start]
     while stack:
         for nxt in step(stack.pop()):
@@ -83,9 +86,11 @@ def plan_edge(
     low, high = order[head], order[tail]
     if not needs_search(tail, head, high, low):
         return {}
-    forward = [Ordered(n, order[n]) for n in _bounded(head, successors, lambda n: order[n] <= high)]
+    forward = [
+        Ordered(n, order[n]) for n in reachable(head, successors, lambda n: order[n] <= high)
+    ]
     refuse_cycle(tail, head, forward)
-    backward = _bounded(tail, predecessors, lambda n: order[n] >= low)
+    backward = reachable(tail, predecessors, lambda n: order[n] >= low)
     return reorder(forward, [Ordered(n, order[n]) for n in backward])
 
 

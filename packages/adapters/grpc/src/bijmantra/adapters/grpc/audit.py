@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from bijmantra.adapters.grpc.auth import bearer_metadata
-from bijmantra.adapters.grpc.errors import error_from_rpc
+from bijmantra.adapters.grpc.calls import call_with_token
 from bijmantra.contracts.compliance.v1 import audit_service_pb2 as pb
 from bijmantra.contracts.compliance.v1 import audit_service_pb2_grpc as pb_grpc
 from bijmantra.kernel import Page, PageRequest
 
 import grpc
 
-DEFAULT_TIMEOUT = 60.0  # verification walks a whole chain
+AUDIT_TIMEOUT = 60.0  # verification walks a whole chain
 
 
 class AuditClient:
@@ -20,10 +19,7 @@ class AuditClient:
         self._stub = pb_grpc.AuditServiceStub(channel)
 
     async def _call(self, method: Any, request: Any, token: str) -> Any:
-        try:
-            return await method(request, metadata=bearer_metadata(token), timeout=DEFAULT_TIMEOUT)
-        except grpc.aio.AioRpcError as exc:
-            raise error_from_rpc(exc) from None
+        return await call_with_token(method, request, token, AUDIT_TIMEOUT)
 
     async def entries(self, token: str, page: PageRequest) -> Page[bytes]:
         request = pb.ListAuditEntriesRequest(page=page.page, page_size=page.page_size)

@@ -4,24 +4,13 @@ token) and the worker's (a service token for the record's organization)."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
 
-from bijmantra.adapters.grpc.auth import bearer_metadata
-from bijmantra.adapters.grpc.errors import error_from_rpc
+from bijmantra.adapters.grpc.calls import call_with_token
 from bijmantra.contracts.distribution.v1 import distribution_service_pb2 as pb
 from bijmantra.contracts.distribution.v1 import distribution_service_pb2_grpc as pb_grpc
 from bijmantra.kernel import Page, PageRequest, TenantId
 
 import grpc
-
-DEFAULT_TIMEOUT = 30.0
-
-
-async def _call(method: Any, request: Any, token: str) -> Any:
-    try:
-        return await method(request, metadata=bearer_metadata(token), timeout=DEFAULT_TIMEOUT)
-    except grpc.aio.AioRpcError as exc:
-        raise error_from_rpc(exc) from None
 
 
 class DistributionClient:
@@ -30,11 +19,11 @@ class DistributionClient:
 
     async def create(self, token: str, resource: str, body: bytes) -> bytes:
         request = pb.CreateRecordRequest(resource=resource, body=body)
-        return bytes((await _call(self._stub.CreateRecord, request, token)).document)
+        return bytes((await call_with_token(self._stub.CreateRecord, request, token)).document)
 
     async def get(self, token: str, resource: str, record_id: str) -> bytes:
         request = pb.GetRecordRequest(resource=resource, id=record_id)
-        return bytes((await _call(self._stub.GetRecord, request, token)).document)
+        return bytes((await call_with_token(self._stub.GetRecord, request, token)).document)
 
     async def list(
         self, token: str, resource: str, page: PageRequest, status: str | None
@@ -42,34 +31,36 @@ class DistributionClient:
         request = pb.ListRecordsRequest(
             resource=resource, page=page.page, page_size=page.page_size, status=status or ""
         )
-        response = await _call(self._stub.ListRecords, request, token)
+        response = await call_with_token(self._stub.ListRecords, request, token)
         return Page(list(response.documents), page, response.total_count)
 
     async def act(self, token: str, resource: str, record_id: str, body: bytes) -> bytes:
         request = pb.ApplyActionRequest(resource=resource, id=record_id, body=body)
-        return bytes((await _call(self._stub.ApplyAction, request, token)).document)
+        return bytes((await call_with_token(self._stub.ApplyAction, request, token)).document)
 
     async def sign(self, token: str, record_id: str, body: bytes) -> bytes:
         request = pb.SignAgreementRequest(id=record_id, body=body)
-        return bytes((await _call(self._stub.SignAgreement, request, token)).document)
+        return bytes((await call_with_token(self._stub.SignAgreement, request, token)).document)
 
     async def edit_invoice(self, token: str, record_id: str, body: bytes) -> bytes:
         request = pb.EditInvoiceRequest(id=record_id, body=body)
-        return bytes((await _call(self._stub.EditInvoice, request, token)).document)
+        return bytes((await call_with_token(self._stub.EditInvoice, request, token)).document)
 
     async def credit_note(self, token: str, record_id: str) -> bytes:
         request = pb.CreateCreditNoteRequest(id=record_id)
-        return bytes((await _call(self._stub.CreateCreditNote, request, token)).document)
+        return bytes((await call_with_token(self._stub.CreateCreditNote, request, token)).document)
 
     async def document(
         self, token: str, resource: str, record_id: str, kind: str = ""
     ) -> tuple[bytes, str]:
         request = pb.GetDocumentRequest(resource=resource, id=record_id, kind=kind)
-        response = await _call(self._stub.GetDocument, request, token)
+        response = await call_with_token(self._stub.GetDocument, request, token)
         return bytes(response.content), response.sha256
 
     async def smta_csv(self, token: str) -> bytes:
-        return bytes((await _call(self._stub.ExportSmta, pb.ExportSmtaRequest(), token)).csv)
+        return bytes(
+            (await call_with_token(self._stub.ExportSmta, pb.ExportSmtaRequest(), token)).csv
+        )
 
 
 class DistributionWorkerClient:
@@ -87,5 +78,7 @@ class DistributionWorkerClient:
         request = pb.StoreDocumentRequest(
             kind=kind, owner_id=owner_id, content=content, source_sha256=source_sha256
         )
-        response = await _call(self._stub.StoreDocument, request, await self._token_for(tenant))
+        response = await call_with_token(
+            self._stub.StoreDocument, request, await self._token_for(tenant)
+        )
         return str(response.sha256)

@@ -8,15 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from bijmantra.adapters.grpc.auth import bearer_metadata
-from bijmantra.adapters.grpc.errors import error_from_rpc
+from bijmantra.adapters.grpc.calls import call_with_token
 from bijmantra.contracts.operations.v1 import operations_service_pb2 as pb
 from bijmantra.contracts.operations.v1 import operations_service_pb2_grpc as pb_grpc
 from bijmantra.kernel import Page, PageRequest
 
 import grpc
-
-DEFAULT_TIMEOUT = 30.0
 
 
 class OperationsClient:
@@ -25,12 +22,7 @@ class OperationsClient:
 
     async def call(self, rpc: str, token: str, **fields: Any) -> Any:
         request = getattr(pb, f"{rpc}Request")(**fields)
-        try:
-            return await getattr(self._stub, rpc)(
-                request, metadata=bearer_metadata(token), timeout=DEFAULT_TIMEOUT
-            )
-        except grpc.aio.AioRpcError as exc:
-            raise error_from_rpc(exc) from None
+        return await call_with_token(getattr(self._stub, rpc), request, token)
 
     async def document(self, rpc: str, token: str, **fields: Any) -> tuple[bytes, str]:
         """A document and its ETag (from a ``Document`` field of the response)."""

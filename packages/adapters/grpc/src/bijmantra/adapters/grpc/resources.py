@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 from bijmantra.adapters.grpc.auth import bearer_metadata
+from bijmantra.adapters.grpc.calls import call_with_token
 from bijmantra.adapters.grpc.errors import error_from_rpc
 from bijmantra.application.ports.documents import DocumentPage
 from bijmantra.contracts.brapi.v1 import resource_service_pb2 as pb
@@ -15,7 +16,6 @@ from bijmantra.kernel import PageRequest
 
 import grpc
 
-DEFAULT_TIMEOUT = 30.0
 TABLE_TIMEOUT = 600.0  # a streamed table of a whole season may take minutes to read
 Query = Mapping[str, Sequence[str]]
 
@@ -43,12 +43,6 @@ class ResourceClient:
     def __init__(self, channel: grpc.aio.Channel) -> None:
         self._stub = pb_grpc.ResourceServiceStub(channel)
 
-    async def _call(self, method: Any, request: Any, token: str) -> Any:
-        try:
-            return await method(request, metadata=bearer_metadata(token), timeout=DEFAULT_TIMEOUT)
-        except grpc.aio.AioRpcError as exc:
-            raise error_from_rpc(exc) from None
-
     async def list(self, token: str, entity: str, query: Query, page: PageRequest) -> DocumentPage:
         found = await self.list_if_changed(token, entity, query, page, known_version=0)
         assert found is not None  # no known version: always a page
@@ -61,12 +55,12 @@ class ResourceClient:
         request = pb.ListResourcesRequest(
             entity=entity, query=_query(query), page=_page(page), known_version=known_version
         )
-        response = await self._call(self._stub.ListResources, request, token)
+        response = await call_with_token(self._stub.ListResources, request, token)
         return None if response.unchanged else _document_page(response, page)
 
     async def get(self, token: str, entity: str, db_id: str) -> bytes:
         request = pb.GetResourceRequest(entity=entity, db_id=db_id)
-        return (await self._call(self._stub.GetResource, request, token)).document_json  # type: ignore[no-any-return]
+        return (await call_with_token(self._stub.GetResource, request, token)).document_json  # type: ignore[no-any-return]
 
     async def view(
         self, token: str, entity: str, db_id: str, view: str, query: Query | None = None
@@ -74,7 +68,7 @@ class ResourceClient:
         request = pb.GetViewRequest(
             entity=entity, db_id=db_id, view=view, query=_query(query or {})
         )
-        return (await self._call(self._stub.GetView, request, token)).document_json  # type: ignore[no-any-return]
+        return (await call_with_token(self._stub.GetView, request, token)).document_json  # type: ignore[no-any-return]
 
     async def children(
         self, token: str, entity: str, db_id: str, children: str, query: Query, page: PageRequest
@@ -82,14 +76,16 @@ class ResourceClient:
         request = pb.ListChildrenRequest(
             entity=entity, db_id=db_id, children=children, query=_query(query), page=_page(page)
         )
-        return _document_page(await self._call(self._stub.ListChildren, request, token), page)
+        return _document_page(await call_with_token(self._stub.ListChildren, request, token), page)
 
     async def vocabulary(self, token: str, vocabulary: str, page: PageRequest) -> DocumentPage:
         request = pb.ListVocabularyRequest(vocabulary=vocabulary, page=_page(page))
-        return _document_page(await self._call(self._stub.ListVocabulary, request, token), page)
+        return _document_page(
+            await call_with_token(self._stub.ListVocabulary, request, token), page
+        )
 
     async def create(self, token: str, entity: str, body: bytes) -> DocumentPage:
-        response = await self._call(
+        response = await call_with_token(
             self._stub.CreateResources,
             pb.CreateResourcesRequest(entity=entity, body_json=body),
             token,
@@ -98,10 +94,10 @@ class ResourceClient:
 
     async def update(self, token: str, entity: str, db_id: str, body: bytes) -> bytes:
         request = pb.UpdateResourceRequest(entity=entity, db_id=db_id, body_json=body)
-        return (await self._call(self._stub.UpdateResource, request, token)).document_json  # type: ignore[no-any-return]
+        return (await call_with_token(self._stub.UpdateResource, request, token)).document_json  # type: ignore[no-any-return]
 
     async def update_many(self, token: str, entity: str, body: bytes) -> DocumentPage:
-        response = await self._call(
+        response = await call_with_token(
             self._stub.UpdateResources,
             pb.UpdateResourcesRequest(entity=entity, body_json=body),
             token,
@@ -110,10 +106,10 @@ class ResourceClient:
 
     async def append(self, token: str, entity: str, db_id: str, field: str, body: bytes) -> bytes:
         request = pb.AppendItemsRequest(entity=entity, db_id=db_id, field=field, body_json=body)
-        return (await self._call(self._stub.AppendItems, request, token)).document_json  # type: ignore[no-any-return]
+        return (await call_with_token(self._stub.AppendItems, request, token)).document_json  # type: ignore[no-any-return]
 
     async def search(self, token: str, entity: str, body: bytes) -> str:
-        response = await self._call(
+        response = await call_with_token(
             self._stub.Search, pb.SearchRequest(entity=entity, body_json=body), token
         )
         return response.search_results_db_id  # type: ignore[no-any-return]
@@ -124,11 +120,13 @@ class ResourceClient:
         request = pb.GetSearchResultsRequest(
             entity=entity, search_results_db_id=search_id, page=_page(page)
         )
-        return _document_page(await self._call(self._stub.GetSearchResults, request, token), page)
+        return _document_page(
+            await call_with_token(self._stub.GetSearchResults, request, token), page
+        )
 
     async def delete(self, token: str, entity: str, body: bytes) -> builtins.list[str]:
         request = pb.DeleteResourcesRequest(entity=entity, body_json=body)
-        return list((await self._call(self._stub.DeleteResources, request, token)).db_ids)
+        return list((await call_with_token(self._stub.DeleteResources, request, token)).db_ids)
 
     async def table(
         self, token: str, entity: str, table: str, query: Query
@@ -152,9 +150,9 @@ class ResourceClient:
         request = pb.PutContentRequest(
             entity=entity, db_id=db_id, media_type=media_type, content=content
         )
-        return (await self._call(self._stub.PutContent, request, token)).document_json  # type: ignore[no-any-return]
+        return (await call_with_token(self._stub.PutContent, request, token)).document_json  # type: ignore[no-any-return]
 
     async def content(self, token: str, entity: str, db_id: str) -> tuple[str, bytes]:
         request = pb.GetContentRequest(entity=entity, db_id=db_id)
-        response = await self._call(self._stub.GetContent, request, token)
+        response = await call_with_token(self._stub.GetContent, request, token)
         return response.media_type, response.content

@@ -1,0 +1,23 @@
+"""One unary call to another service, made the same way by every client that forwards the
+caller's token."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bijmantra.adapters.grpc.auth import bearer_metadata
+from bijmantra.adapters.grpc.errors import error_from_rpc
+
+import grpc
+
+DEFAULT_TIMEOUT = 30.0
+
+
+async def call_with_token(
+    method: Any, request: Any, token: str, deadline: float = DEFAULT_TIMEOUT
+) -> Any:
+    """``method(request)`` as the token's holder; a failed RPC raises the typed error it carries."""
+    try:
+        return await method(request, metadata=bearer_metadata(token), timeout=deadline)
+    except grpc.aio.AioRpcError as exc:
+        raise error_from_rpc(exc) from None
