@@ -98,6 +98,7 @@ from bijmantra.application.sensors import (
     SensorsUnitOfWorkFactory,
     StudyEnvironment,
 )
+from bijmantra.application.tenancy.exports import ExportsUnitOfWorkFactory
 from bijmantra.contracts.analysis.v1 import analysis_service_pb2 as analysis_pb
 from bijmantra.contracts.analysis.v1 import analysis_service_pb2_grpc as analysis_grpc
 from bijmantra.contracts.brapi.v1 import resource_service_pb2_grpc as resource_grpc
@@ -116,6 +117,7 @@ from bijmantra.domain_api.distribution_api import (
     DistributionServicer,
     DistributionWorkerServicer,
 )
+from bijmantra.domain_api.exports_api import add_export_service, export_runner
 from bijmantra.domain_api.genotyping_api import (
     AnalysisServicer,
     AnalysisWorkerServicer,
@@ -179,6 +181,7 @@ async def bootstrap(
     *,
     uow: UnitOfWorkFactory | None = None,
     sensors_uow: SensorsUnitOfWorkFactory | None = None,
+    exports_uow: ExportsUnitOfWorkFactory | None = None,
     verifier: TokenVerifier | None = None,
     publisher: EventPublisher | None = None,
     searches: SearchResultStore | None = None,
@@ -214,7 +217,7 @@ async def bootstrap(
                 placement_relays.wake(database) if placement_relays is not None else None
             ),
         )
-        uow = sensors_uow = postgres  # one unit of work offers every context's stores
+        uow = sensors_uow = exports_uow = postgres  # one unit of work offers every store
         closers += [engine.dispose, placements.dispose]
         lookup = await PostgresDocumentLookup.open(
             settings.database_url,
@@ -397,6 +400,10 @@ async def bootstrap(
             await silences()
 
         periodic = [(MAINTENANCE_SECONDS, maintenance), (SILENCE_CHECK_SECONDS, check_silences)]
+    if exports_uow is not None:
+        add_export_service(server, exports_uow)
+    if placements is not None and settings.owner_url:
+        periodic.append(export_runner(settings.owner_url, settings.export_scratch))
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(

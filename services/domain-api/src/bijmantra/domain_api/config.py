@@ -39,6 +39,11 @@ class Settings:
     public_url: str = "http://127.0.0.1:8000"
     # This service's certificate for mutual TLS with its peers (ADR 0176); None: plaintext.
     tls: InternalTls | None = None
+    # The owner's URL for the organization export runner (ADR 0285); empty: this replica
+    # runs no exports (they wait, queued, for one that does).
+    owner_url: str = ""
+    # Where the runner writes an archive before storing it; empty: the system's temp folder.
+    export_scratch: str = ""
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -65,4 +70,6 @@ class Settings:
             or env.get("GATEWAY_PUBLIC_URL")
             or "http://127.0.0.1:8000",
             tls=InternalTls.from_env(env),
+            owner_url=env.get("DATABASE_OWNER_URL", ""),
+            export_scratch=env.get("EXPORT_SCRATCH_DIR", ""),
         )

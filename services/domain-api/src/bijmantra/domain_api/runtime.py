@@ -25,6 +25,7 @@ from bijmantra.contracts.distribution.v1 import distribution_service_pb2 as dist
 from bijmantra.contracts.genotyping.v1 import genotyping_service_pb2 as genotyping_pb
 from bijmantra.contracts.operations.v1 import operations_service_pb2 as operations_pb
 from bijmantra.contracts.sensors.v1 import sensors_service_pb2 as sensors_pb
+from bijmantra.contracts.tenancy.v1 import export_service_pb2 as export_pb
 from bijmantra.domain_api.config import Settings
 from bijmantra.observability import get_logger, untraced
 from bijmantra.observability.metrics import sample_every
@@ -39,6 +40,7 @@ SERVED = (
     sensors_pb.DESCRIPTOR.services_by_name["SensorsService"].full_name,
     operations_pb.DESCRIPTOR.services_by_name["OperationsService"].full_name,
     distribution_pb.DESCRIPTOR.services_by_name["DistributionService"].full_name,
+    export_pb.DESCRIPTOR.services_by_name["ExportService"].full_name,
 )
 
 

@@ -20,6 +20,7 @@ from bijmantra.adapters.grpc import (
     SensorsClient,
 )
 from bijmantra.adapters.grpc.distribution import DistributionClient
+from bijmantra.adapters.grpc.exports import ExportClient
 from bijmantra.adapters.grpc.tls import http_verify, open_channel
 from bijmantra.adapters.nats import JetStreamEventFeed, connect, ensure_stream
 from bijmantra.adapters.redis.revocations import RedisRevocationList
@@ -33,6 +34,7 @@ from bijmantra.gateway import (
     compliance,
     console,
     distribution,
+    exports,
     genotypes,
     operations,
     sensors,
@@ -129,6 +131,7 @@ def create_app(
             "genotyping": GenotypingClient(domain_channel),
             "analyses": AnalysisClient(domain_channel),
             "audit": AuditClient(domain_channel),
+            "exports": ExportClient(domain_channel),
             "sensors": SensorsClient(domain_channel),
             "operations": OperationsClient(domain_channel),
             "distribution": DistributionClient(domain_channel),
@@ -188,6 +191,7 @@ def create_app(
             *brapi.route_handlers(brapi_catalog),
             *genotypes.HANDLERS,
             *compliance.ROUTES,
+            *exports.ROUTES,
             *sensors.ROUTES,
             *operations.ROUTES,
             *distribution.route_handlers(),

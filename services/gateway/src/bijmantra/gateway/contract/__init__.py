@@ -78,6 +78,7 @@ _RESPONSE_BODIES: dict[str, dict[str, Any]] = {
     "download_file": {"text/tab-separated-values": {"schema": {"type": "string"}}},
     "analysis_artifact": {"*/*": _ANY},
     "get_pdf": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
+    "download_export": {"application/x-tar": {"schema": {"type": "string", "format": "binary"}}},
 }
 _DEVICE_AUTH = {"ingest_telemetry"}  # public to the bearer guard; checks its own credential
 _QUERY: dict[str, list[str]] = {  # required query parameters (optional ones: not yet)

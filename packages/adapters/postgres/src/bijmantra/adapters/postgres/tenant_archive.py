@@ -19,7 +19,7 @@ import json
 import tarfile
 import tempfile
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -42,6 +42,12 @@ IDENTITY = "identity"  # the schema that stays in the control database (ADR 0102
 # Partitioned tenant tables: the partition column, and the function making a range's partitions.
 PARTITIONS = {("domain", "sensor_readings"): ("at", "domain.sensor_reading_partitions")}
 MANIFEST = "manifest.json"
+# Tenant tables that are not the organization's data: export jobs and their archives
+# (ADR 0285). They are erased and moved with the rest but never exported, so an archive
+# does not contain earlier archives, nor a queued job that an import would run again.
+NOT_EXPORTED = frozenset(
+    {("domain", "organization_exports"), ("domain", "organization_export_chunks")}
+)
 _CHUNK = 1 << 20
 
 _TENANT_TABLES = """
@@ -200,8 +206,15 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def export_tenant(owner_url: str, tenant: uuid.UUID, archive: Path) -> Exported:
-    """Write every row of ``tenant``, one consistent snapshot per database, into ``archive``."""
+Progress = Callable[[int, int], None]
+
+
+def export_tenant(
+    owner_url: str, tenant: uuid.UUID, archive: Path, *, progress: Progress | None = None
+) -> Exported:
+    """Write every row of ``tenant``, one consistent snapshot per database, into ``archive``.
+
+    ``progress(tables written, tables in all)`` is called after each table."""
     with _parts(owner_url, current_placement(owner_url, tenant), snapshot=True) as parts:
         for part in parts:
             _scope(part.conn, tenant)
@@ -212,12 +225,14 @@ def export_tenant(owner_url: str, tenant: uuid.UUID, archive: Path) -> Exported:
         if org is None:
             raise ArchiveError(f"no organization {tenant}")
         entries: list[dict[str, Any]] = []
+        exported = [(p.conn, t) for p in parts for t in p.tables if t not in NOT_EXPORTED]
         # Written aside and renamed at the end: a failed export leaves no archive behind.
         partial = archive.with_name(archive.name + ".partial")
         with tarfile.open(partial, "w") as tar, tempfile.TemporaryDirectory() as scratch:
-            for part in parts:
-                for table in part.tables:
-                    entries.append(_export_table(part.conn, table, tenant, tar, Path(scratch)))
+            for conn, table in exported:
+                entries.append(_export_table(conn, table, tenant, tar, Path(scratch)))
+                if progress is not None:
+                    progress(len(entries), len(exported))
             manifest = {
                 "format": FORMAT,
                 "organization": {"id": str(tenant), "name": org[0]},
@@ -442,10 +457,12 @@ def _load(
 
 
 def uncovered_tables(conn: psycopg.Connection[Any], covered: Iterable[str]) -> list[str]:
-    """Tables under forced row-level security that an export would not include."""
+    """Tables under forced row-level security that an export would not include (other than
+    the export jobs' own, ``NOT_EXPORTED``)."""
     rows = conn.execute(
         "SELECT n.nspname || '.' || c.relname FROM pg_class c "
         "JOIN pg_namespace n ON n.oid = c.relnamespace "
         "WHERE c.relforcerowsecurity AND c.relkind IN ('r', 'p') AND NOT c.relispartition"
     ).fetchall()
-    return sorted({row[0] for row in rows} - set(covered))
+    skipped = {qualified(t) for t in NOT_EXPORTED}
+    return sorted({row[0] for row in rows} - set(covered) - skipped)

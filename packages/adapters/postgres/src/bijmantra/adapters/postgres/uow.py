@@ -9,6 +9,7 @@ from typing import Self
 from bijmantra.adapters.postgres.analyses import PostgresAnalysisRepository
 from bijmantra.adapters.postgres.distribution import PostgresDistributionStore
 from bijmantra.adapters.postgres.engine import driver_connection
+from bijmantra.adapters.postgres.export_jobs import PostgresExportStore
 from bijmantra.adapters.postgres.genotypes import PostgresGenotypeStore
 from bijmantra.adapters.postgres.operations import PostgresOperationsRepository
 from bijmantra.adapters.postgres.outbox import write_outbox
@@ -105,6 +106,7 @@ class PostgresUnitOfWork(TenantTransaction):
         self.alerts = PostgresAlertStore(connection)
         self.distribution = PostgresDistributionStore(connection)
         self.operations = PostgresOperationsRepository(connection, self.tenant_id)
+        self.exports = PostgresExportStore(connection)
 
     async def commit(self) -> None:
         assert self._connection is not None

@@ -1,0 +1,66 @@
+"""Inbound gRPC for organization exports (ADR 0285), and the export runner's periodic pass."""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import grpc
+import msgspec
+from bijmantra.adapters.postgres import libpq_url
+from bijmantra.adapters.postgres.export_runner import run_exports_once
+from bijmantra.application.tenancy.exports import (
+    DownloadExport,
+    ExportsUnitOfWorkFactory,
+    RequestExport,
+    ShowExport,
+    export_view,
+)
+from bijmantra.contracts.tenancy.v1 import export_service_pb2 as pb
+from bijmantra.contracts.tenancy.v1 import export_service_pb2_grpc as pb_grpc
+from bijmantra.domain_api.grpc_api import current_principal
+from bijmantra.kernel import SystemClock
+
+_encode = msgspec.json.encode
+# How often a replica with the owner's URL looks for queued exports and expired archives.
+EXPORT_POLL_SECONDS = 2.0
+
+
+class ExportServicer(pb_grpc.ExportServiceServicer):
+    def __init__(self, request: RequestExport, show: ShowExport, download: DownloadExport) -> None:
+        self._request, self._show, self._download = request, show, download
+
+    async def RequestExport(self, request: pb.RequestExportRequest, context: Any) -> pb.ExportReply:
+        job = await self._request(current_principal())
+        return pb.ExportReply(document=_encode(export_view(job)))
+
+    async def GetExport(self, request: pb.GetExportRequest, context: Any) -> pb.ExportReply:
+        job = await self._show(current_principal(), request.export_id)
+        return pb.ExportReply(document=_encode(export_view(job)))
+
+    async def DownloadExport(
+        self, request: pb.GetExportRequest, context: Any
+    ) -> AsyncIterator[pb.ArchivePiece]:
+        principal = current_principal()
+        job = await self._download.open(principal, request.export_id)
+        yield pb.ArchivePiece(document=_encode(export_view(job)))
+        async for piece in self._download.pieces(principal, job):
+            yield pb.ArchivePiece(data=piece)
+
+
+def add_export_service(server: grpc.aio.Server, uow: ExportsUnitOfWorkFactory) -> None:
+    servicer = ExportServicer(RequestExport(uow), ShowExport(uow), DownloadExport(uow))
+    pb_grpc.add_ExportServiceServicer_to_server(servicer, server)
+
+
+def export_runner(owner_url: str, scratch: str) -> tuple[float, Callable[[], Awaitable[None]]]:
+    """The runner's periodic pass (in a thread: the archive code is synchronous psycopg)."""
+    clock, folder = SystemClock(), Path(scratch or tempfile.gettempdir())
+
+    async def run() -> None:
+        await asyncio.to_thread(run_exports_once, libpq_url(owner_url), clock.now, folder)
+
+    return EXPORT_POLL_SECONDS, run
