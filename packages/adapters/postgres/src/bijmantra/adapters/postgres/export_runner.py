@@ -52,8 +52,9 @@ class Claim:
     attempt: int
 
 
-def _owner(url: str) -> psycopg.Connection[Any]:
-    conn = psycopg.connect(url)
+def _owner(url: str, *, autocommit: bool = False) -> psycopg.Connection[Any]:
+    """The owner past row-level security (session-wide: also in autocommit)."""
+    conn = psycopg.connect(url, autocommit=autocommit)
     conn.execute("SET row_security = off")
     return conn
 
@@ -87,8 +88,8 @@ def build(owner_url: str, claim: Claim, clock: Callable[[], datetime], scratch: 
     """Export the organization and store the archive; False when the claim was lost
     (another runner took the job over) or the export failed (recorded on the job)."""
     url = database_owner_url(owner_url, claim.database)
-    with _owner(url) as progress_conn, tempfile.TemporaryDirectory(dir=scratch) as work:
-        progress_conn.autocommit = True
+    reporting = _owner(url, autocommit=True)
+    with reporting as progress_conn, tempfile.TemporaryDirectory(dir=scratch) as work:
 
         def report(done: int, total: int) -> None:
             progress_conn.execute(

@@ -1,0 +1,142 @@
+"""The organization export runner on real PostgreSQL (ADR 0285).
+
+A queued job is built with the CLI's ``export_tenant`` on the organization's placement and
+stored as pieces that reassemble to a checksummed archive; a job whose runner fell silent is
+taken over, and the silent runner's late result is discarded; expired archives are deleted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+from bijmantra.adapters.postgres.export_runner import (
+    _store,
+    build,
+    claim_next,
+    expire_archives,
+    run_exports_once,
+)
+from bijmantra.adapters.postgres.placement_admin import database_owner_url, provision_database
+from bijmantra.adapters.postgres.placement_move import move_organization
+from bijmantra.adapters.postgres.tenant_archive import read_manifest
+from bijmantra.domain.tenancy.exports import RUNNER_SILENCE
+from bijmantra.domain.tenancy.placement import PlacementDatabase
+from bijmantra.testkit.provision import ProvisionedDatabase
+
+pytestmark = [pytest.mark.integration]
+DEDICATED = PlacementDatabase("bijmantra_test_export_runner")
+
+
+def _organization(owner_url: str, documents: int) -> uuid.UUID:
+    tenant, user = uuid.uuid4(), uuid.uuid4()
+    with psycopg.connect(owner_url) as conn:
+        conn.execute(
+            "INSERT INTO identity.users (id, email, display_name, password_hash) "
+            "VALUES (%s, %s, 'Breeder', 'x')",
+            (user, f"{user}@example.org"),
+        )
+        conn.execute(
+            "INSERT INTO identity.organizations (id, name, created_by) VALUES (%s, %s, %s)",
+            (tenant, f"org-{tenant}", user),
+        )
+        for n in range(documents):
+            conn.execute(
+                "INSERT INTO domain.resources (tenant_id, entity, db_id, document, body) "
+                "VALUES (%s, 'germplasm', %s, %s, '')",
+                (tenant, f"g{n}", json.dumps({"germplasmName": f"g{n}", "pad": "x" * 4000})),
+            )
+    return tenant
+
+
+def _queue(url: str, tenant: uuid.UUID) -> uuid.UUID:
+    export_id = uuid.uuid4()
+    with psycopg.connect(url) as conn:
+        conn.execute("SET row_security = off")
+        conn.execute(
+            "INSERT INTO domain.organization_exports (id, tenant_id, requested_by) "
+            "VALUES (%s, %s, 'admin')",
+            (export_id, tenant),
+        )
+    return export_id
+
+
+def _job(url: str, export_id: uuid.UUID) -> tuple[object, ...]:
+    with psycopg.connect(url) as conn:
+        conn.execute("SET row_security = off")
+        row = conn.execute(
+            "SELECT status, tables_done, tables_total, archive_sha256, archive_bytes, attempts "
+            "FROM domain.organization_exports WHERE id = %s",
+            (export_id,),
+        ).fetchone()
+    assert row is not None
+    return tuple(row)
+
+
+def _archive(url: str, export_id: uuid.UUID, into: Path) -> Path:
+    with psycopg.connect(url) as conn:
+        conn.execute("SET row_security = off")
+        pieces = conn.execute(
+            "SELECT data FROM domain.organization_export_chunks WHERE export_id = %s ORDER BY seq",
+            (export_id,),
+        ).fetchall()
+    into.write_bytes(b"".join(bytes(p[0]) for p in pieces))
+    return into
+
+
+def test_a_queued_export_of_a_dedicated_organization_is_built_there(
+    database: ProvisionedDatabase, tmp_path: Path
+) -> None:
+    owner = database.owner_url
+    provision_database(owner, DEDICATED)
+    tenant = _organization(owner, documents=300)  # > 1 MiB: several pieces
+    move_organization(owner, tenant, DEDICATED)
+    placed = database_owner_url(owner, DEDICATED)
+    export_id = _queue(placed, tenant)
+
+    assert run_exports_once(owner, lambda: datetime.now(UTC), tmp_path) == 1
+    status, done, total, sha, size, attempts = _job(placed, export_id)
+    assert (status, attempts) == ("ready", 1)
+    assert done == total
+    archive = _archive(placed, export_id, tmp_path / "got.tar")
+    assert hashlib.sha256(archive.read_bytes()).hexdigest() == sha
+    assert archive.stat().st_size == size
+    manifest = read_manifest(archive)
+    rows = {e["table"]: e["rows"] for e in manifest["tables"]}
+    assert rows["domain.resources"] == 300
+    assert rows["identity.organizations"] == 1
+    assert "domain.organization_exports" not in rows
+    assert not list(tmp_path.glob("tmp*"))  # the scratch copy is gone
+
+    later = datetime.now(UTC) + timedelta(days=2)
+    assert expire_archives(placed, later) == 1
+    assert _job(placed, export_id)[0] == "expired"
+    assert _archive(placed, export_id, tmp_path / "none.tar").stat().st_size == 0
+
+
+def test_a_silent_runners_job_is_taken_over_and_its_late_result_discarded(
+    database: ProvisionedDatabase, tmp_path: Path
+) -> None:
+    owner = database.owner_url
+    tenant = _organization(owner, documents=3)
+    export_id = _queue(owner, tenant)
+    now = datetime.now(UTC)
+    first = claim_next(owner, now)
+    assert first is not None
+    assert first.export_id == export_id
+    assert claim_next(owner, now) is None  # running and reporting: nobody else takes it
+
+    second = claim_next(owner, now + RUNNER_SILENCE + timedelta(seconds=1))
+    assert second is not None
+    assert (second.export_id, second.attempt) == (export_id, 2)
+    assert build(owner, second, lambda: datetime.now(UTC), tmp_path)
+    sha = _job(owner, export_id)[3]
+    late = tmp_path / "late.tar"
+    late.write_bytes(b"the first runner's archive, finished too late")
+    assert not _store(owner, first, late, "0" * 64, datetime.now(UTC))
+    assert _job(owner, export_id)[3] == sha  # the second runner's archive stands
