@@ -29,12 +29,12 @@ from bijmantra.adapters.postgres.tenant_archive import (
     NOT_EXPORTED,
     ROOT,
     ArchiveError,
-    import_tenant,
     qualified,
     read_manifest,
     tenant_tables,
     uncovered_tables,
 )
+from bijmantra.adapters.postgres.tenant_operations import import_tenant
 from bijmantra.domain.tenancy.placement import PlacementDatabase
 from bijmantra.domain_api.tenant_cli import main as tenant_cli
 from bijmantra.testkit.provision import ProvisionedDatabase

@@ -6,6 +6,8 @@ the owner may delete audit rows); ADR 0101 says why this is a CLI and not an API
 ``erase`` takes the archive ``export`` wrote and refuses any other, then forgets the
 organization in Redis as well. Export and erasure follow the organization's placement;
 ``import --database`` places the imported organization on a registered dedicated database.
+Each command first finishes or undoes an erase or import that a dead process left half done
+(ADR 0286); ``recover`` does only that.
 """
 
 from __future__ import annotations
@@ -23,9 +25,13 @@ from bijmantra.adapters.postgres.placement_admin import provision_database, regi
 from bijmantra.adapters.postgres.placement_move import MoveError, move_organization
 from bijmantra.adapters.postgres.tenant_archive import (
     ArchiveError,
-    erase_tenant,
     export_tenant,
+)
+from bijmantra.adapters.postgres.tenant_journal import OperationKind, OrganizationBusy
+from bijmantra.adapters.postgres.tenant_operations import (
+    erase_tenant,
     import_tenant,
+    recover_operations,
 )
 from bijmantra.adapters.redis.tenant_keys import erase_tenant_keys
 from bijmantra.domain.tenancy.placement import (
@@ -94,14 +100,24 @@ def main(argv: Sequence[str] | None = None) -> None:
     move.add_argument("--to", required=True, choices=[k.value for k in PlacementKind])
     move.add_argument("--database", default=None, help="dedicated database name")
     move.add_argument("--cluster", default=None, help="host:port of another cluster")
+    commands.add_parser("recover", help="finish or undo interrupted erases and imports")
     args = parser.parse_args(argv)
     if not args.database_url:
         parser.error("--database-url (or DATABASE_OWNER_URL) is required")
     url = libpq_url(args.database_url)
     try:
-        if args.command == "export":
-            done = export_tenant(url, args.organization, args.archive)
+        # Every command first resolves what a dead process left half done (ADR 0286).
+        recovered = recover_operations(url)
+        for finished in recovered:
+            if finished.kind is OperationKind.ERASE and args.redis_url:
+                asyncio.run(_forget(args.redis_url, finished.organization))
+        if args.command == "recover":
             result: dict[str, object] = {
+                "recovered": [f"{o.kind} {o.organization}" for o in recovered]
+            }
+        elif args.command == "export":
+            done = export_tenant(url, args.organization, args.archive)
+            result = {
                 "archive": str(done.path),
                 "sha256": done.sha256,
                 "rows": done.rows,
@@ -124,7 +140,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 database=_registered(url, args.database),
             )
             result = {"organization": str(tenant), "rows": rows}
-    except (ArchiveError, MoveError) as error:
+    except (ArchiveError, MoveError, OrganizationBusy) as error:
         parser.exit(2, f"bijmantra-tenant: {error}\n")
     except ValidationFailed as error:
         parser.exit(2, f"bijmantra-tenant: {error.message}\n")

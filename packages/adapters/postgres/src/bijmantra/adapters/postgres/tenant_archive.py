@@ -31,7 +31,6 @@ import psycopg
 from bijmantra.adapters.postgres.placement_admin import (
     current_placement,
     database_owner_url,
-    place_organization,
 )
 from bijmantra.domain.tenancy.placement import PlacementDatabase
 from psycopg import sql
@@ -309,151 +308,20 @@ def read_manifest(archive: Path) -> dict[str, Any]:
     return manifest
 
 
-def erase_tenant(
-    owner_url: str, tenant: uuid.UUID, *, archive: Path, erased_by: str
+def delete_rows(
+    conn: psycopg.Connection[Any], tables: Sequence[Table], tenant: uuid.UUID
 ) -> dict[str, int]:
-    """Delete every row of ``tenant`` (children first) in one transaction and record it.
-
-    Refuses unless ``archive`` is a verified export of this very organization, so nothing is
-    erased that was not first exported; the record keeps the archive's checksum."""
-    manifest = read_manifest(archive)
-    if manifest["organization"]["id"] != str(tenant):
-        raise ArchiveError("the archive belongs to another organization")
-    sha = file_sha256(archive)
-    with _parts(owner_url, current_placement(owner_url, tenant)) as parts:
-        for part in parts:
-            _scope(part.conn, tenant)
-            part.conn.execute(
-                "SELECT set_config('bijmantra.erasing_tenant', %s, true)", (str(tenant),)
-            )
-        control = parts[0].conn
-        name = control.execute(
-            "SELECT name FROM identity.organizations WHERE id = %s FOR UPDATE", (tenant,)
-        ).fetchone()
-        if name is None:
-            raise ArchiveError(f"no organization {tenant}")
-        erased: dict[str, int] = {}
-        for part in reversed(parts):
-            for table in reversed(part.tables):
-                cursor = part.conn.execute(
-                    sql.SQL("DELETE FROM {t} WHERE {key} = %s").format(
-                        t=_ident(table), key=sql.Identifier(_key_column(table))
-                    ),
-                    (tenant,),
-                )
-                erased[qualified(table)] = cursor.rowcount
-        place_organization(control, tenant, None)
-        control.execute(
-            "INSERT INTO identity.organization_erasures "
-            "(organization_id, organization_name, erased_by, archive_sha256, rows_erased) "
-            "VALUES (%s, %s, %s, %s, %s)",
-            (tenant, name[0], erased_by, sha, json.dumps(erased)),
+    """Delete the organization's rows of ``tables``, last first (children before parents)."""
+    erased: dict[str, int] = {}
+    for table in reversed(tables):
+        cursor = conn.execute(
+            sql.SQL("DELETE FROM {t} WHERE {key} = %s").format(
+                t=_ident(table), key=sql.Identifier(_key_column(table))
+            ),
+            (tenant,),
         )
+        erased[qualified(table)] = cursor.rowcount
     return erased
-
-
-def import_tenant(
-    owner_url: str,
-    archive: Path,
-    *,
-    new_tenant: uuid.UUID,
-    name: str,
-    database: PlacementDatabase | None = None,
-) -> dict[str, int]:
-    """Load a verified archive as organization ``new_tenant``, one transaction per database.
-
-    ``database`` places the new organization on that registered dedicated database (the
-    directory row is written with the control database's rows); ``None``: the shared one."""
-    manifest = read_manifest(archive)
-    with _parts(owner_url, database) as parts:
-        control = parts[0].conn
-        if manifest["schema_revision"] != _revision(control):
-            raise ArchiveError(
-                f"archive schema {manifest['schema_revision']} differs from the database's "
-                f"{_revision(control)}: migrate one to match the other first"
-            )
-        home = {qualified(t): part for part in parts for t in part.tables}
-        order = {table: i for i, table in enumerate(home)}
-        entries = sorted(manifest["tables"], key=lambda e: order.get(e["table"], -1))
-        unknown = [e["table"] for e in entries if e["table"] not in home]
-        if unknown:
-            raise ArchiveError(f"tables not in this database: {unknown}")
-        for part in parts:
-            _scope(part.conn, new_tenant)
-        if database is not None:
-            _place_new(control, new_tenant, database)
-        loaded: dict[str, int] = {}
-        with tarfile.open(archive, "r") as tar:
-            for entry in entries:
-                member = tar.extractfile(entry["file"])
-                assert member is not None  # read_manifest checked every file
-                try:
-                    loaded[entry["table"]] = _load(
-                        home[entry["table"]].conn, entry, member, new_tenant, name
-                    )
-                except psycopg.errors.IntegrityError as error:
-                    # Every transaction rolls back: nothing is half-loaded.
-                    raise ArchiveError(
-                        f"{entry['table']} refused the archive's rows ({error.sqlstate}: "
-                        f"{str(error).splitlines()[0]}); is the exported organization, or "
-                        "the name, still present?"
-                    ) from error
-    return loaded
-
-
-def _place_new(
-    control: psycopg.Connection[Any], tenant: uuid.UUID, database: PlacementDatabase
-) -> None:
-    """Point the directory at ``database`` for a new organization, in the import's transaction."""
-    registered = control.execute(
-        "SELECT 1 FROM placement.databases WHERE name = %s AND cluster IS NOT DISTINCT FROM %s",
-        (database.name, database.cluster),
-    ).fetchone()
-    if registered is None:
-        raise ArchiveError(f"database {database.name} is not a registered placement")
-    placed = control.execute(
-        "SELECT 1 FROM placement.organizations WHERE organization_id = %s", (tenant,)
-    ).fetchone()
-    if placed is not None:
-        raise ArchiveError(f"organization {tenant} is already placed")
-    place_organization(control, tenant, database)
-
-
-def _load(
-    conn: psycopg.Connection[Any],
-    entry: dict[str, Any],
-    data: io.BufferedReader | Any,
-    tenant: uuid.UUID,
-    name: str,
-) -> int:
-    schema, _, relname = entry["table"].partition(".")
-    table = (schema, relname)
-    columns: list[str] = entry["columns"]
-    cols = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
-    conn.execute(
-        sql.SQL(
-            "CREATE TEMP TABLE stage ON COMMIT DROP AS SELECT {c} FROM {t} WITH NO DATA"
-        ).format(c=cols, t=_ident(table))
-    )
-    with conn.cursor().copy(sql.SQL("COPY stage ({c}) FROM STDIN").format(c=cols)) as copy:
-        while chunk := data.read(_CHUNK):
-            copy.write(chunk)
-    updates: list[sql.Composable] = [
-        sql.SQL("{k} = %s").format(k=sql.Identifier(_key_column(table)))
-    ]
-    params: list[Any] = [tenant]
-    if table == ROOT:
-        updates.append(sql.SQL("name = %s"))
-        params.append(name)
-    conn.execute(sql.SQL("UPDATE stage SET {u}").format(u=sql.SQL(", ").join(updates)), params)
-    make_partitions(conn, sql.SQL("stage"), conn, table)
-    cursor = conn.execute(
-        sql.SQL(
-            "INSERT INTO {t} ({c}) OVERRIDING SYSTEM VALUE SELECT {c} FROM stage ORDER BY {o}"
-        ).format(t=_ident(table), c=cols, o=_order_by(conn, table, columns))
-    )
-    conn.execute("DROP TABLE stage")
-    return cursor.rowcount
 
 
 def uncovered_tables(conn: psycopg.Connection[Any], covered: Iterable[str]) -> list[str]:
