@@ -27,6 +27,7 @@ from bijmantra.adapters.postgres.placement_move import move_organization
 from bijmantra.adapters.postgres.tenant_archive import read_manifest
 from bijmantra.domain.tenancy.exports import RUNNER_SILENCE
 from bijmantra.domain.tenancy.placement import PlacementDatabase
+from bijmantra.testkit.organizations import insert_organization
 from bijmantra.testkit.provision import ProvisionedDatabase
 
 pytestmark = [pytest.mark.integration]
@@ -34,17 +35,9 @@ DEDICATED = PlacementDatabase("bijmantra_test_export_runner")
 
 
 def _organization(owner_url: str, documents: int) -> uuid.UUID:
-    tenant, user = uuid.uuid4(), uuid.uuid4()
+    tenant = uuid.uuid4()
     with psycopg.connect(owner_url) as conn:
-        conn.execute(
-            "INSERT INTO identity.users (id, email, display_name, password_hash) "
-            "VALUES (%s, %s, 'Breeder', 'x')",
-            (user, f"{user}@example.org"),
-        )
-        conn.execute(
-            "INSERT INTO identity.organizations (id, name, created_by) VALUES (%s, %s, %s)",
-            (tenant, f"org-{tenant}", user),
-        )
+        insert_organization(conn, tenant, f"org-{tenant}", ["admin"])
         for n in range(documents):
             conn.execute(
                 "INSERT INTO domain.resources (tenant_id, entity, db_id, document, body) "

@@ -37,6 +37,7 @@ from bijmantra.adapters.postgres.tenant_archive import (
 from bijmantra.adapters.postgres.tenant_operations import import_tenant
 from bijmantra.domain.tenancy.placement import PlacementDatabase
 from bijmantra.domain_api.tenant_cli import main as tenant_cli
+from bijmantra.testkit.organizations import insert_organization
 from bijmantra.testkit.provision import ProvisionedDatabase
 from redis.asyncio import Redis
 
@@ -47,22 +48,9 @@ FRESH = PlacementDatabase("bijmantra_test_tenant_archive_fresh")  # no partition
 
 
 def seed(owner_url: str, tenant: uuid.UUID, name: str) -> None:
-    user = uuid.uuid4()
     h1, h2 = hashlib.sha256(name.encode()).digest(), hashlib.sha256(name.encode() * 2).digest()
     with psycopg.connect(owner_url) as conn:
-        conn.execute(
-            "INSERT INTO identity.users (id, email, display_name, password_hash) "
-            "VALUES (%s, %s, 'Breeder', 'x')",
-            (user, f"{user}@example.org"),
-        )
-        conn.execute(
-            "INSERT INTO identity.organizations (id, name, created_by) VALUES (%s, %s, %s)",
-            (tenant, name, user),
-        )
-        conn.execute(
-            "INSERT INTO identity.memberships (tenant_id, user_id, roles) VALUES (%s, %s, %s)",
-            (tenant, user, ["admin", "breeder"]),
-        )
+        user = insert_organization(conn, tenant, name, ["admin", "breeder"])
         for db_id in ("g1", "g2\n\ttab"):
             conn.execute(
                 "INSERT INTO domain.resources (tenant_id, entity, db_id, document, body) "

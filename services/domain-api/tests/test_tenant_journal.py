@@ -28,6 +28,7 @@ from bijmantra.adapters.postgres.tenant_archive import export_tenant, read_manif
 from bijmantra.adapters.postgres.tenant_operations import import_tenant
 from bijmantra.domain.tenancy.placement import PlacementDatabase
 from bijmantra.domain_api.tenant_cli import main as tenant_cli
+from bijmantra.testkit.organizations import insert_organization
 from bijmantra.testkit.provision import ProvisionedDatabase
 
 pytestmark = [pytest.mark.integration]
@@ -55,22 +56,10 @@ else:
 
 def _seed(owner_url: str) -> uuid.UUID:
     """An organization with identity, BrAPI and audit-trail rows, in the shared database."""
-    tenant, user = uuid.uuid4(), uuid.uuid4()
+    tenant = uuid.uuid4()
     h1 = hashlib.sha256(tenant.bytes).digest()
     with psycopg.connect(owner_url) as conn:
-        conn.execute(
-            "INSERT INTO identity.users (id, email, display_name, password_hash) "
-            "VALUES (%s, %s, 'Breeder', 'x')",
-            (user, f"{user}@example.org"),
-        )
-        conn.execute(
-            "INSERT INTO identity.organizations (id, name, created_by) VALUES (%s, %s, %s)",
-            (tenant, f"org-{tenant}", user),
-        )
-        conn.execute(
-            "INSERT INTO identity.memberships (tenant_id, user_id, roles) VALUES (%s, %s, %s)",
-            (tenant, user, ["admin"]),
-        )
+        insert_organization(conn, tenant, f"org-{tenant}", ["admin"])
         for db_id in ("g1", "g2"):
             conn.execute(
                 "INSERT INTO domain.resources (tenant_id, entity, db_id, document, body) "
