@@ -50,7 +50,7 @@ FRESH = PlacementDatabase("bijmantra_test_tenant_archive_fresh")  # no partition
 def seed(owner_url: str, tenant: uuid.UUID, name: str) -> None:
     h1, h2 = hashlib.sha256(name.encode()).digest(), hashlib.sha256(name.encode() * 2).digest()
     with psycopg.connect(owner_url) as conn:
-        user = insert_organization(conn, tenant, name, ["admin", "breeder"])
+        insert_organization(conn, tenant, name, ["admin", "breeder"])
         for db_id in ("g1", "g2\n\ttab"):
             conn.execute(
                 "INSERT INTO domain.resources (tenant_id, entity, db_id, document, body) "
