@@ -27,6 +27,7 @@ from bijmantra.application.operations.dto import (
     WorkItemPatch,
 )
 from bijmantra.application.sensors.alerts import RuleBody
+from bijmantra.application.tenancy.exports import ExportView
 from bijmantra.application.sensors.documents import (
     ClaimBody,
     DeviceBody,
@@ -73,6 +74,12 @@ _TYPED_BODIES: dict[str, type[msgspec.Struct]] = {
     "ingest_telemetry": TelemetryBody,
     "create_alert_rule": RuleBody,
 }
+# Answers whose ``data`` is a typed struct: the envelope with that schema as its data.
+_TYPED_ANSWERS: dict[str, type[msgspec.Struct]] = {
+    "request_export": ExportView,
+    "show_export": ExportView,
+}
+_NO_BODY = {"request_export"}  # POSTs that take no body
 _RESPONSE_BODIES: dict[str, dict[str, Any]] = {
     "download_dosages": _BINARY,
     "download_file": {"text/tab-separated-values": {"schema": {"type": "string"}}},
@@ -139,6 +146,15 @@ SECURITY_SCHEMES = {
 }
 
 
+def _envelope_of(name: str) -> dict[str, Any]:
+    envelope = {"$ref": "#/components/schemas/Envelope"}
+    typed = _TYPED_ANSWERS.get(name)
+    if typed is None:
+        return envelope
+    data = {"properties": {"data": {"$ref": f"#/components/schemas/{typed.__name__}"}}}
+    return {"allOf": [envelope, {"type": "object", **data}]}
+
+
 def _operation(route: HTTPRoute, handler: Any, method: str) -> dict[str, Any]:
     name = handler.handler_name
     doc = (handler.fn.__doc__ or "").strip().splitlines()
@@ -150,9 +166,7 @@ def _operation(route: HTTPRoute, handler: Any, method: str) -> dict[str, Any]:
         {"name": q, "in": "query", "required": True, "schema": {"type": "string", "minLength": 1}}
         for q in _QUERY.get(name, [])
     ]
-    answer = _RESPONSE_BODIES.get(name) or {
-        "application/json": {"schema": {"$ref": "#/components/schemas/Envelope"}}
-    }
+    answer = _RESPONSE_BODIES.get(name) or {"application/json": {"schema": _envelope_of(name)}}
     error = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}}
     operation: dict[str, Any] = {
         "operationId": name,
@@ -165,7 +179,7 @@ def _operation(route: HTTPRoute, handler: Any, method: str) -> dict[str, Any]:
     }
     if doc:
         operation["summary"] = doc[0]
-    if method in _BODY_METHODS:
+    if method in _BODY_METHODS and name not in _NO_BODY:
         typed = _TYPED_BODIES.get(name)
         ref = {"$ref": f"#/components/schemas/{typed.__name__}"} if typed else None
         content = (
@@ -209,7 +223,8 @@ def brapi_fragment() -> dict[str, Any]:
 
 
 def _typed_schemas() -> dict[str, Any]:
-    types = sorted(set(_TYPED_BODIES.values()), key=lambda t: t.__name__)
+    typed = {*_TYPED_BODIES.values(), *_TYPED_ANSWERS.values()}
+    types = sorted(typed, key=lambda t: t.__name__)
     _, schemas = msgspec.json.schema_components(types, ref_template="#/components/schemas/{name}")
     return schemas
 
