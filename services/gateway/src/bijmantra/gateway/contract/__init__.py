@@ -27,13 +27,13 @@ from bijmantra.application.operations.dto import (
     WorkItemPatch,
 )
 from bijmantra.application.sensors.alerts import RuleBody
-from bijmantra.application.tenancy.exports import ExportView
 from bijmantra.application.sensors.documents import (
     ClaimBody,
     DeviceBody,
     ProfileBody,
     TelemetryBody,
 )
+from bijmantra.application.tenancy.exports import ExportView
 from bijmantra.gateway.contract.brapi_paths import FRAGMENT
 from litestar import Litestar, Request, Response, get
 from litestar.routes import HTTPRoute
