@@ -26,12 +26,13 @@ from bijmantra.adapters.postgres.placement import (
     placement_url,
 )
 from bijmantra.adapters.postgres.placement_admin import (
+    current_placement,
     database_owner_url,
     migrate_every_placement,
     place_organization,
     provision_database,
 )
-from bijmantra.adapters.postgres.placement_move import move_organization
+from bijmantra.adapters.postgres.placement_move import MoveError, move_organization
 from bijmantra.adapters.postgres.tenant_archive import qualified, tenant_tables
 from bijmantra.application.brapi.commands import ResourceCommands
 from bijmantra.application.brapi.modules import catalog
@@ -400,3 +401,33 @@ async def test_a_move_killed_before_its_switch_leaves_the_old_placement_in_charg
     assert report.rows["domain.resources"] == count
     dedicated_owner = database_owner_url(database.owner_url, DEDICATED)
     assert _rows_of(dedicated_owner, KILLED_ORG)["domain.resources"] == count
+
+
+LOST_ORG = TenantId(uuid.UUID("0193a000-0000-7000-8000-00000000a007"))
+_FENCE_HOLDER = (
+    "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' "
+    "AND objsubid = 1 AND ((classid::bigint << 32) | objid::bigint) = placement.fence_key(%s)"
+)
+
+
+async def test_a_mover_that_loses_only_its_fence_session_does_not_switch(
+    database: ProvisionedDatabase, placements: PlacementEngines
+) -> None:
+    """ADR 0103's race: the mover lives but its fence session ends just before the switch.
+    Writes could resume on the old database then, so the mover must not switch."""
+    owner = database.owner_url
+    await _write_everywhere(placements, LOST_ORG, "Millet")
+    before = _germplasm(owner, LOST_ORG)
+
+    def lose_the_fence() -> None:
+        with psycopg.connect(owner, autocommit=True) as conn:
+            ended = conn.execute(_FENCE_HOLDER, (LOST_ORG,)).fetchall()
+        assert ended == [(True,)]
+
+    with pytest.raises(MoveError, match="fence"):
+        await asyncio.to_thread(
+            move_organization, owner, LOST_ORG, DEDICATED, before_switch=lose_the_fence
+        )
+    assert current_placement(owner, LOST_ORG) is None  # the old placement stays in charge
+    await _write_everywhere(placements, LOST_ORG, "Sorghum")  # and takes writes
+    assert _germplasm(owner, LOST_ORG) == before + 1

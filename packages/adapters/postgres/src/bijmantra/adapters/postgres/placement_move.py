@@ -22,6 +22,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import uuid
@@ -193,11 +194,47 @@ def move_organization(
                 snapshot.close()
             _switch(owner_url, fence, target, organization, to, before_switch)
         with _owner_session(database_owner_url(owner_url, source)) as old:
+            _unchanged_since_copy(old, placed_tables(old), organization, report)
             _delete_rows(old, placed_tables(old), organization)
         log.info("moved organization %s from %s to %s", organization, report.source, report.target)
         return report
     finally:
         fence.close()  # releases the fence, whatever happened
+
+
+_FENCE_HELD = """
+SELECT count(*) FROM pg_locks
+WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND mode = 'ExclusiveLock' AND granted
+  AND objsubid = 1 AND ((classid::bigint << 32) | objid::bigint) = placement.fence_key(%s)
+"""
+
+
+def _confirm_fence(fence: psycopg.Connection[Any], organization: uuid.UUID) -> None:
+    """Refuse to switch unless the fence session still holds the fence: a mover that lost
+    only its connection must not switch while the old database took writes again (ADR 0103)."""
+    try:
+        row = fence.execute(_FENCE_HELD, (organization,)).fetchone()
+    except psycopg.Error as error:
+        raise MoveError(f"the fence's session was lost before the switch: {error}") from error
+    if row is None or row[0] != 1:
+        raise MoveError("the fence is no longer held; the old placement stays")
+
+
+def _unchanged_since_copy(
+    source: psycopg.Connection[Any], tables: list[Table], org: uuid.UUID, report: MoveReport
+) -> None:
+    """After the switch, before the old rows go: they must still be what was copied. If the
+    fence was lost in the instant between its last check and the switch, writes taken there
+    are kept (not deleted) and the move says so, instead of losing them silently. Outboxes
+    are left out: their relay is not fenced and may mark or prune the rows meanwhile."""
+    for table in (t for t in tables if t[1] != "outbox"):
+        columns = _copied_columns(source, table)
+        now = _digest(source, _rows_query(source, table, columns, org))
+        if now != (report.rows[qualified(table)], report.sha256[qualified(table)]):
+            raise MoveError(
+                f"{qualified(table)} changed in the old database after the copy; its rows "
+                "there are kept for an operator to reconcile"
+            )
 
 
 def _switch(
@@ -217,9 +254,11 @@ def _switch(
         before_switch()
         with psycopg.connect(owner_url) as control:
             place_organization(control, organization, to)
+            _confirm_fence(fence, organization)  # last thing before the commit point
     except BaseException:
-        fence.execute(
-            "DELETE FROM placement.departures WHERE organization_id = %s", (organization,)
-        )
+        # A fence session already lost leaves the mark: routers ask the directory, which
+        # still names the old database, and the next move clears it.
+        with contextlib.suppress(psycopg.Error):
+            fence.execute(_UNDEPART, (organization,))
         raise
     target.execute(_UNDEPART, (organization,))
