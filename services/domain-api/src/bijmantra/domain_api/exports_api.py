@@ -33,22 +33,24 @@ class ExportServicer(pb_grpc.ExportServiceServicer):
     def __init__(self, request: RequestExport, show: ShowExport, download: DownloadExport) -> None:
         self._request, self._show, self._download = request, show, download
 
-    async def RequestExport(self, request: pb.RequestExportRequest, context: Any) -> pb.ExportReply:
+    async def RequestExport(
+        self, request: pb.RequestExportRequest, context: Any
+    ) -> pb.RequestExportResponse:
         job = await self._request(current_principal())
-        return pb.ExportReply(document=_encode(export_view(job)))
+        return pb.RequestExportResponse(document=_encode(export_view(job)))
 
-    async def GetExport(self, request: pb.GetExportRequest, context: Any) -> pb.ExportReply:
+    async def GetExport(self, request: pb.GetExportRequest, context: Any) -> pb.GetExportResponse:
         job = await self._show(current_principal(), request.export_id)
-        return pb.ExportReply(document=_encode(export_view(job)))
+        return pb.GetExportResponse(document=_encode(export_view(job)))
 
     async def DownloadExport(
-        self, request: pb.GetExportRequest, context: Any
-    ) -> AsyncIterator[pb.ArchivePiece]:
+        self, request: pb.DownloadExportRequest, context: Any
+    ) -> AsyncIterator[pb.DownloadExportResponse]:
         principal = current_principal()
         job = await self._download.open(principal, request.export_id)
-        yield pb.ArchivePiece(document=_encode(export_view(job)))
+        yield pb.DownloadExportResponse(document=_encode(export_view(job)))
         async for piece in self._download.pieces(principal, job):
-            yield pb.ArchivePiece(data=piece)
+            yield pb.DownloadExportResponse(data=piece)
 
 
 def add_export_service(server: grpc.aio.Server, uow: ExportsUnitOfWorkFactory) -> None:

@@ -41,7 +41,7 @@ class ExportClient:
         """The job's document (raises before any byte when there is no archive), then the
         archive's pieces as they arrive."""
         call = self._stub.DownloadExport(
-            pb.GetExportRequest(export_id=export_id),
+            pb.DownloadExportRequest(export_id=export_id),
             metadata=bearer_metadata(token),
             timeout=DOWNLOAD_TIMEOUT,
         )

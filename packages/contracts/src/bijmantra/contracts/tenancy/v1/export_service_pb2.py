@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n)bijmantra/tenancy/v1/export_service.proto\x12\x14\x62ijmantra.tenancy.v1\"\x16\n\x14RequestExportRequest\"%\n\x10GetExportRequest\x12\x11\n\texport_id\x18\x01 \x01(\t\"\x1f\n\x0b\x45xportReply\x12\x10\n\x08\x64ocument\x18\x01 \x01(\x0c\".\n\x0c\x41rchivePiece\x12\x10\n\x08\x64ocument\x18\x01 \x01(\x0c\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\x32\xa7\x02\n\rExportService\x12^\n\rRequestExport\x12*.bijmantra.tenancy.v1.RequestExportRequest\x1a!.bijmantra.tenancy.v1.ExportReply\x12V\n\tGetExport\x12&.bijmantra.tenancy.v1.GetExportRequest\x1a!.bijmantra.tenancy.v1.ExportReply\x12^\n\x0e\x44ownloadExport\x12&.bijmantra.tenancy.v1.GetExportRequest\x1a\".bijmantra.tenancy.v1.ArchivePiece0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n)bijmantra/tenancy/v1/export_service.proto\x12\x14\x62ijmantra.tenancy.v1\"\x16\n\x14RequestExportRequest\")\n\x15RequestExportResponse\x12\x10\n\x08\x64ocument\x18\x01 \x01(\x0c\"%\n\x10GetExportRequest\x12\x11\n\texport_id\x18\x01 \x01(\t\"%\n\x11GetExportResponse\x12\x10\n\x08\x64ocument\x18\x01 \x01(\x0c\"*\n\x15\x44ownloadExportRequest\x12\x11\n\texport_id\x18\x01 \x01(\t\"8\n\x16\x44ownloadExportResponse\x12\x10\n\x08\x64ocument\x18\x01 \x01(\x0c\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\x32\xc6\x02\n\rExportService\x12h\n\rRequestExport\x12*.bijmantra.tenancy.v1.RequestExportRequest\x1a+.bijmantra.tenancy.v1.RequestExportResponse\x12\\\n\tGetExport\x12&.bijmantra.tenancy.v1.GetExportRequest\x1a\'.bijmantra.tenancy.v1.GetExportResponse\x12m\n\x0e\x44ownloadExport\x12+.bijmantra.tenancy.v1.DownloadExportRequest\x1a,.bijmantra.tenancy.v1.DownloadExportResponse0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,12 +34,16 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_REQUESTEXPORTREQUEST']._serialized_start=67
   _globals['_REQUESTEXPORTREQUEST']._serialized_end=89
-  _globals['_GETEXPORTREQUEST']._serialized_start=91
-  _globals['_GETEXPORTREQUEST']._serialized_end=128
-  _globals['_EXPORTREPLY']._serialized_start=130
-  _globals['_EXPORTREPLY']._serialized_end=161
-  _globals['_ARCHIVEPIECE']._serialized_start=163
-  _globals['_ARCHIVEPIECE']._serialized_end=209
-  _globals['_EXPORTSERVICE']._serialized_start=212
-  _globals['_EXPORTSERVICE']._serialized_end=507
+  _globals['_REQUESTEXPORTRESPONSE']._serialized_start=91
+  _globals['_REQUESTEXPORTRESPONSE']._serialized_end=132
+  _globals['_GETEXPORTREQUEST']._serialized_start=134
+  _globals['_GETEXPORTREQUEST']._serialized_end=171
+  _globals['_GETEXPORTRESPONSE']._serialized_start=173
+  _globals['_GETEXPORTRESPONSE']._serialized_end=210
+  _globals['_DOWNLOADEXPORTREQUEST']._serialized_start=212
+  _globals['_DOWNLOADEXPORTREQUEST']._serialized_end=254
+  _globals['_DOWNLOADEXPORTRESPONSE']._serialized_start=256
+  _globals['_DOWNLOADEXPORTRESPONSE']._serialized_end=312
+  _globals['_EXPORTSERVICE']._serialized_start=315
+  _globals['_EXPORTSERVICE']._serialized_end=641
 # @@protoc_insertion_point(module_scope)

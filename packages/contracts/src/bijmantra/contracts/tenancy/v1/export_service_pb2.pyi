@@ -35,6 +35,27 @@ class RequestExportRequest(_message.Message):
 Global___RequestExportRequest: _TypeAlias = RequestExportRequest  # noqa: Y015
 
 @_typing.final
+class RequestExportResponse(_message.Message):
+    """RequestExportResponse carries the queued job as a JSON document."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DOCUMENT_FIELD_NUMBER: _builtins.int
+    document: _builtins.bytes
+    def __init__(
+        self,
+        *,
+        document: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["document", b"document"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RequestExportResponse: _TypeAlias = RequestExportResponse  # noqa: Y015
+
+@_typing.final
 class GetExportRequest(_message.Message):
     """GetExportRequest names an export by id."""
 
@@ -56,8 +77,8 @@ class GetExportRequest(_message.Message):
 Global___GetExportRequest: _TypeAlias = GetExportRequest  # noqa: Y015
 
 @_typing.final
-class ExportReply(_message.Message):
-    """ExportReply carries the job as a JSON document."""
+class GetExportResponse(_message.Message):
+    """GetExportResponse carries the job as a JSON document."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -74,11 +95,32 @@ class ExportReply(_message.Message):
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___ExportReply: _TypeAlias = ExportReply  # noqa: Y015
+Global___GetExportResponse: _TypeAlias = GetExportResponse  # noqa: Y015
 
 @_typing.final
-class ArchivePiece(_message.Message):
-    """ArchivePiece is the job (first message only) or the next bytes of the archive."""
+class DownloadExportRequest(_message.Message):
+    """DownloadExportRequest names a ready export by id."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EXPORT_ID_FIELD_NUMBER: _builtins.int
+    export_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        export_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["export_id", b"export_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DownloadExportRequest: _TypeAlias = DownloadExportRequest  # noqa: Y015
+
+@_typing.final
+class DownloadExportResponse(_message.Message):
+    """DownloadExportResponse is the job (first message only) or the next bytes of the archive."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -98,4 +140,4 @@ class ArchivePiece(_message.Message):
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___ArchivePiece: _TypeAlias = ArchivePiece  # noqa: Y015
+Global___DownloadExportResponse: _TypeAlias = DownloadExportResponse  # noqa: Y015

@@ -42,17 +42,17 @@ class ExportServiceStub:
         self.RequestExport = channel.unary_unary(
                 '/bijmantra.tenancy.v1.ExportService/RequestExport',
                 request_serializer=bijmantra_dot_tenancy_dot_v1_dot_export__service__pb2.RequestExportRequest.SerializeToString,
-                response_deserializer=bijmantra_dot_tenancy_dot_v1_dot_export__service__pb2.ExportReply.FromString,
+                response_deserializer=bijmantra_dot_tenancy_dot_v1_dot_export__service__pb2.RequestExportResponse.FromString,
                 _registered_method=True)
         self.GetExport = channel.unary_unary(
                 '/bijmantra.tenancy.v1.ExportService/GetExport',
                 request_serializer=bijmantra_dot_tenancy_dot_v1_dot_export__service__pb2.GetExportRequest.SerializeToString,
-                response_deserializer=bijmantra_dot_tenancy_dot_v1_dot_export__service__pb2.ExportReply.FromString,
+                response_deserializer=bijmantra_dot_tenancy_dot_v1_dot_export__service__pb2.GetExportResponse.FromString,
                 _registered_method=True)
         self.DownloadExport = channel.unary_stream(
                 '/bijmantra.tenancy.v1.ExportService/DownloadExport',
-                request_serializer=bijmantra_dot_tenancy_dot_v1_dot_export__service__pb2.GetExportRequest.SerializeToString,
-                response_deserializer=bijmantra_dot_tenancy_dot_v1_dot_export__service__pb2.ArchivePiece.FromString,
+                request_serializer=bijmantra_dot_tenancy_dot_v1_dot_export__service__pb2.DownloadExportRequest.SerializeToString,
+                response_deserializer=bijmantra_dot_tenancy_dot_v1_dot_export__service__pb2.DownloadExportResponse.FromString,
                 _registered_method=True)
 
 
@@ -90,17 +90,17 @@ def add_ExportServiceServicer_to_server(servicer, server):
             'RequestExport': grpc.unary_unary_rpc_method_handler(
                     servicer.RequestExport,
                     request_deserializer=bijmantra_dot_tenancy_dot_v1_dot_export__service__pb2.RequestExportRequest.FromString,
-                    response_serializer=bijmantra_dot_tenancy_dot_v1_dot_export__service__pb2.ExportReply.SerializeToString,
+                    response_serializer=bijmantra_dot_tenancy_dot_v1_dot_export__service__pb2.RequestExportResponse.SerializeToString,
             ),
             'GetExport': grpc.unary_unary_rpc_method_handler(
                     servicer.GetExport,
                     request_deserializer=bijmantra_dot_tenancy_dot_v1_dot_export__service__pb2.GetExportRequest.FromString,
-                    response_serializer=bijmantra_dot_tenancy_dot_v1_dot_export__service__pb2.ExportReply.SerializeToString,
+                    response_serializer=bijmantra_dot_tenancy_dot_v1_dot_export__service__pb2.GetExportResponse.SerializeToString,
             ),
             'DownloadExport': grpc.unary_stream_rpc_method_handler(
                     servicer.DownloadExport,
-                    request_deserializer=bijmantra_dot_tenancy_dot_v1_dot_export__service__pb2.GetExportRequest.FromString,
-                    response_serializer=bijmantra_dot_tenancy_dot_v1_dot_export__service__pb2.ArchivePiece.SerializeToString,
+                    request_deserializer=bijmantra_dot_tenancy_dot_v1_dot_export__service__pb2.DownloadExportRequest.FromString,
+                    response_serializer=bijmantra_dot_tenancy_dot_v1_dot_export__service__pb2.DownloadExportResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -133,7 +133,7 @@ class ExportService:
             target,
             '/bijmantra.tenancy.v1.ExportService/RequestExport',
             bijmantra_dot_tenancy_dot_v1_dot_export__service__pb2.RequestExportRequest.SerializeToString,
-            bijmantra_dot_tenancy_dot_v1_dot_export__service__pb2.ExportReply.FromString,
+            bijmantra_dot_tenancy_dot_v1_dot_export__service__pb2.RequestExportResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -160,7 +160,7 @@ class ExportService:
             target,
             '/bijmantra.tenancy.v1.ExportService/GetExport',
             bijmantra_dot_tenancy_dot_v1_dot_export__service__pb2.GetExportRequest.SerializeToString,
-            bijmantra_dot_tenancy_dot_v1_dot_export__service__pb2.ExportReply.FromString,
+            bijmantra_dot_tenancy_dot_v1_dot_export__service__pb2.GetExportResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -186,8 +186,8 @@ class ExportService:
             request,
             target,
             '/bijmantra.tenancy.v1.ExportService/DownloadExport',
-            bijmantra_dot_tenancy_dot_v1_dot_export__service__pb2.GetExportRequest.SerializeToString,
-            bijmantra_dot_tenancy_dot_v1_dot_export__service__pb2.ArchivePiece.FromString,
+            bijmantra_dot_tenancy_dot_v1_dot_export__service__pb2.DownloadExportRequest.SerializeToString,
+            bijmantra_dot_tenancy_dot_v1_dot_export__service__pb2.DownloadExportResponse.FromString,
             options,
             channel_credentials,
             insecure,

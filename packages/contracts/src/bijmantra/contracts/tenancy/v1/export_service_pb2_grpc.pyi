@@ -38,11 +38,11 @@ class ExportServiceStub:
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> ExportServiceAsyncStub: ...
-    RequestExport: _grpc.UnaryUnaryMultiCallable[_export_service_pb2.RequestExportRequest, _export_service_pb2.ExportReply]
+    RequestExport: _grpc.UnaryUnaryMultiCallable[_export_service_pb2.RequestExportRequest, _export_service_pb2.RequestExportResponse]
     """RequestExport queues an export of the caller's organization (admins only)."""
-    GetExport: _grpc.UnaryUnaryMultiCallable[_export_service_pb2.GetExportRequest, _export_service_pb2.ExportReply]
+    GetExport: _grpc.UnaryUnaryMultiCallable[_export_service_pb2.GetExportRequest, _export_service_pb2.GetExportResponse]
     """GetExport shows one of the caller's organization's exports."""
-    DownloadExport: _grpc.UnaryStreamMultiCallable[_export_service_pb2.GetExportRequest, _export_service_pb2.ArchivePiece]
+    DownloadExport: _grpc.UnaryStreamMultiCallable[_export_service_pb2.DownloadExportRequest, _export_service_pb2.DownloadExportResponse]
     """DownloadExport streams a ready archive; the first message carries the job."""
 
 @_typing.type_check_only
@@ -54,11 +54,11 @@ class ExportServiceAsyncStub(ExportServiceStub):
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
-    RequestExport: _aio.UnaryUnaryMultiCallable[_export_service_pb2.RequestExportRequest, _export_service_pb2.ExportReply]  # type: ignore[assignment]
+    RequestExport: _aio.UnaryUnaryMultiCallable[_export_service_pb2.RequestExportRequest, _export_service_pb2.RequestExportResponse]  # type: ignore[assignment]
     """RequestExport queues an export of the caller's organization (admins only)."""
-    GetExport: _aio.UnaryUnaryMultiCallable[_export_service_pb2.GetExportRequest, _export_service_pb2.ExportReply]  # type: ignore[assignment]
+    GetExport: _aio.UnaryUnaryMultiCallable[_export_service_pb2.GetExportRequest, _export_service_pb2.GetExportResponse]  # type: ignore[assignment]
     """GetExport shows one of the caller's organization's exports."""
-    DownloadExport: _aio.UnaryStreamMultiCallable[_export_service_pb2.GetExportRequest, _export_service_pb2.ArchivePiece]  # type: ignore[assignment]
+    DownloadExport: _aio.UnaryStreamMultiCallable[_export_service_pb2.DownloadExportRequest, _export_service_pb2.DownloadExportResponse]  # type: ignore[assignment]
     """DownloadExport streams a ready archive; the first message carries the job."""
 
 class ExportServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -73,7 +73,7 @@ class ExportServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _export_service_pb2.RequestExportRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_export_service_pb2.ExportReply, _abc.Awaitable[_export_service_pb2.ExportReply]]:
+    ) -> _typing.Union[_export_service_pb2.RequestExportResponse, _abc.Awaitable[_export_service_pb2.RequestExportResponse]]:
         """RequestExport queues an export of the caller's organization (admins only)."""
 
     @_abc_1.abstractmethod
@@ -81,15 +81,15 @@ class ExportServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _export_service_pb2.GetExportRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_export_service_pb2.ExportReply, _abc.Awaitable[_export_service_pb2.ExportReply]]:
+    ) -> _typing.Union[_export_service_pb2.GetExportResponse, _abc.Awaitable[_export_service_pb2.GetExportResponse]]:
         """GetExport shows one of the caller's organization's exports."""
 
     @_abc_1.abstractmethod
     def DownloadExport(
         self,
-        request: _export_service_pb2.GetExportRequest,
+        request: _export_service_pb2.DownloadExportRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_abc.Iterator[_export_service_pb2.ArchivePiece], _abc.AsyncIterator[_export_service_pb2.ArchivePiece]]:
+    ) -> _typing.Union[_abc.Iterator[_export_service_pb2.DownloadExportResponse], _abc.AsyncIterator[_export_service_pb2.DownloadExportResponse]]:
         """DownloadExport streams a ready archive; the first message carries the job."""
 
 def add_ExportServiceServicer_to_server(servicer: ExportServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
