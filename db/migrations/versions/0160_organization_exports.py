@@ -1,7 +1,7 @@
 """Organization exports requested through the API (ADR 0285): a job row and its archive.
 
 Revision ID: 0160
-Revises: 0140
+Revises: 0150
 Create Date: 2026-12-06
 
 ``domain.organization_exports`` is one export job per row (queued, running, ready, failed,
@@ -16,7 +16,7 @@ import os
 from alembic import op
 
 revision = "0160"
-down_revision = "0140"
+down_revision = "0150"
 branch_labels = None
 depends_on = None
 

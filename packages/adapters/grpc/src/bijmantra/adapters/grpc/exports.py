@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from bijmantra.adapters.grpc.auth import bearer_metadata
+from bijmantra.adapters.grpc.calls import call_with_token
 from bijmantra.adapters.grpc.errors import error_from_rpc
 from bijmantra.contracts.tenancy.v1 import export_service_pb2 as pb
 from bijmantra.contracts.tenancy.v1 import export_service_pb2_grpc as pb_grpc
@@ -22,11 +23,7 @@ class ExportClient:
         self._stub = pb_grpc.ExportServiceStub(channel)
 
     async def _call(self, method: Any, request: Any, token: str) -> bytes:
-        try:
-            reply = await method(request, metadata=bearer_metadata(token), timeout=DEFAULT_TIMEOUT)
-        except grpc.aio.AioRpcError as exc:
-            raise error_from_rpc(exc) from None
-        return bytes(reply.document)
+        return bytes((await call_with_token(method, request, token, DEFAULT_TIMEOUT)).document)
 
     async def request(self, token: str) -> bytes:
         """The queued job's JSON document."""
