@@ -202,44 +202,67 @@ async def test_rollups_equal_a_plain_sql_aggregate_of_the_raw_rows(
             await unit.sensors.store_readings(device, unique)
             await unit.commit()
     async with uow(tenant) as unit:
-        conn = unit._connection
-        assert conn is not None
-        for resolution, unit_name in (("1m", "minute"), ("1h", "hour"), ("1d", "day")):
-            expected = (
-                await conn.execute(
-                    text(
-                        "SELECT date_trunc(:unit, at, 'UTC') AS b, min(value), max(value), "
-                        "avg(value), count(*) FROM domain.sensor_readings GROUP BY b ORDER BY b"
-                    ),
-                    {"unit": unit_name},
-                )
-            ).all()
-            rolled = (await conn.execute(text(ROLLED[resolution]), {"r": resolution})).all()
-            assert [(r[0], r[1], r[2], r[4]) for r in rolled] == [
-                (e[0], e[1], e[2], e[4]) for e in expected
-            ]
-            for r, e in zip(rolled, expected, strict=True):
-                assert math.isclose(r[3], e[3], rel_tol=1e-9, abs_tol=1e-9)
-            # The history series over a window cutting the first and last buckets: every
-            # bucket start in it, these aggregates where readings are, gaps elsewhere.
-            window = Window.of(
-                NOW - timedelta(days=3, minutes=7),
-                NOW + timedelta(minutes=2),
-                Resolution(resolution),
+        await assert_rollups_match_the_raw_rows(unit, device)
+
+
+async def test_full_hours_and_days_fold_like_partial_ones(engine: AsyncEngine) -> None:
+    """Two days of one-minute readings: every minute slot of an hour and every hour slot of
+    a day filled by one batch (the dense path), then a resent half (nothing changes)."""
+    tenant = TenantId(uuid.uuid4())
+    device = str(uuid.uuid4())
+    day = NOW.replace(hour=0, minute=0, second=0) - timedelta(days=2)
+    readings = [
+        Reading("air_temperature", day + timedelta(minutes=i), 10 + (i % 97) / 7)
+        for i in range(2 * 1440)
+    ]
+    uow = unit_of_work_factory(engine, source="test")
+    for batch in (readings[:1440], readings[1440:], readings[:720]):
+        async with uow(tenant) as unit:
+            await unit.sensors.store_readings(device, batch)
+            await unit.commit()
+    async with uow(tenant) as unit:
+        await assert_rollups_match_the_raw_rows(unit, device)
+
+
+async def assert_rollups_match_the_raw_rows(unit: Any, device: str) -> None:
+    """Each resolution's stored rollups, and its history series over a window cutting the
+    first and last buckets, equal a plain SQL aggregate of the tenant's raw rows."""
+    conn = unit._connection
+    assert conn is not None
+    for resolution, unit_name in (("1m", "minute"), ("1h", "hour"), ("1d", "day")):
+        expected = (
+            await conn.execute(
+                text(
+                    "SELECT date_trunc(:unit, at, 'UTC') AS b, min(value), max(value), "
+                    "avg(value), count(*) FROM domain.sensor_readings GROUP BY b ORDER BY b"
+                ),
+                {"unit": unit_name},
             )
-            points = msgspec.json.decode(
-                await unit.sensors.series(device, "air_temperature", window)
-            )
-            wanted = {e[0]: e for e in expected}
-            assert [datetime.fromisoformat(p["time"]) for p in points] == [
-                at for at, _ in with_gaps(window, [])
-            ]
-            for p in points:
-                e = wanted.get(datetime.fromisoformat(p["time"]))
-                got = (p["min"], p["max"], p["count"])
-                assert got == ((e[1], e[2], e[4]) if e else (None, None, 0))
-                if e:
-                    assert math.isclose(p["mean"], e[3], rel_tol=1e-9, abs_tol=1e-9)
+        ).all()
+        rolled = (await conn.execute(text(ROLLED[resolution]), {"r": resolution})).all()
+        assert [(r[0], r[1], r[2], r[4]) for r in rolled] == [
+            (e[0], e[1], e[2], e[4]) for e in expected
+        ]
+        for r, e in zip(rolled, expected, strict=True):
+            assert math.isclose(r[3], e[3], rel_tol=1e-9, abs_tol=1e-9)
+        # The history series over a window cutting the first and last buckets: every
+        # bucket start in it, these aggregates where readings are, gaps elsewhere.
+        window = Window.of(
+            NOW - timedelta(days=3, minutes=7),
+            NOW + timedelta(minutes=2),
+            Resolution(resolution),
+        )
+        points = msgspec.json.decode(await unit.sensors.series(device, "air_temperature", window))
+        wanted = {e[0]: e for e in expected}
+        assert [datetime.fromisoformat(p["time"]) for p in points] == [
+            at for at, _ in with_gaps(window, [])
+        ]
+        for p in points:
+            e = wanted.get(datetime.fromisoformat(p["time"]))
+            got = (p["min"], p["max"], p["count"])
+            assert got == ((e[1], e[2], e[4]) if e else (None, None, 0))
+            if e:
+                assert math.isclose(p["mean"], e[3], rel_tol=1e-9, abs_tol=1e-9)
 
 
 async def test_partitions_are_made_ahead_and_dropped_whole_past_retention(

@@ -55,24 +55,31 @@ _COPY_TYPES = ["text", "timestamptz", "float8"]
 
 
 # CTEs folding ``fresh`` into a table of slot arrays: a row per (metric, $unit) holding its
-# sub-buckets ($slot: a reading's 0-based index among them) as four arrays; a stored row and
-# the batch's merge slot by slot (ADR 0208, 0280). A template of constant SQL.
+# sub-buckets ($slot: a reading's 0-based index among them) as four arrays (a row whose every
+# slot has readings, the usual case, is already dense; a partial one is scattered onto its
+# slots); a stored row and the batch's merge slot by slot (ADR 0208, 0280). Constant SQL.
 _SLOT_FOLD = Template("""${name}_slots AS (
     SELECT metric, date_trunc('${unit}', at, 'UTC') AS ${key}, ${slot} AS slot,
            min(value) AS lo, max(value) AS hi, sum(value) AS total, count(*) AS n
     FROM fresh GROUP BY 1, 2, 3
 ), ${name}_rows AS (
-    SELECT metric, ${key}, array_agg(slot) AS slots, array_agg(lo) AS lo, array_agg(hi) AS hi,
-           array_agg(total) AS total, array_agg(n) AS n
+    SELECT metric, ${key}, array_agg(slot ORDER BY slot) AS slots,
+           array_agg(lo ORDER BY slot) AS lo, array_agg(hi ORDER BY slot) AS hi,
+           array_agg(total ORDER BY slot) AS total, array_agg(n ORDER BY slot) AS n
     FROM ${name}_slots GROUP BY metric, ${key}
 ), ${name} AS (
     INSERT INTO domain.${table} AS r
         (tenant_id, device_id, metric, ${key}, minimum, maximum, total, count)
     SELECT ${tenant}, %(device)s, metric, ${key},
-           ARRAY(SELECT lo[array_position(slots, i)] FROM ${ordered}),
-           ARRAY(SELECT hi[array_position(slots, i)] FROM ${ordered}),
-           ARRAY(SELECT coalesce(total[array_position(slots, i)], 0) FROM ${ordered}),
-           ARRAY(SELECT coalesce(n[array_position(slots, i)], 0) FROM ${ordered})
+           CASE WHEN cardinality(slots) = ${count} THEN lo
+                ELSE ARRAY(SELECT lo[array_position(slots, i)] FROM ${ordered}) END,
+           CASE WHEN cardinality(slots) = ${count} THEN hi
+                ELSE ARRAY(SELECT hi[array_position(slots, i)] FROM ${ordered}) END,
+           CASE WHEN cardinality(slots) = ${count} THEN total
+                ELSE ARRAY(SELECT coalesce(total[array_position(slots, i)], 0) FROM ${ordered})
+           END,
+           CASE WHEN cardinality(slots) = ${count} THEN n
+                ELSE ARRAY(SELECT coalesce(n[array_position(slots, i)], 0) FROM ${ordered}) END
     FROM ${name}_rows ORDER BY metric, ${key}
     ON CONFLICT (tenant_id, device_id, metric, ${key}) DO UPDATE SET
         minimum = ARRAY(SELECT least(a, b) FROM unnest(r.minimum, excluded.minimum) ${pairs}),
@@ -90,6 +97,7 @@ def _slot_fold(name: str, table: str, key: str, unit: str, slot: str, slots: int
         unit=unit,
         slot=slot,
         tenant=_CURRENT,
+        count=str(slots),
         ordered=f"generate_series(0, {slots - 1}) WITH ORDINALITY AS g(i, o) ORDER BY o",
         pairs="WITH ORDINALITY AS x(a, b, o) ORDER BY o",
     )
