@@ -20,7 +20,7 @@ from bijmantra.observability.metrics import (
 REQUEST_ID_METADATA = "x-request-id"
 
 
-class GrpcServerMetrics(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc is untyped
+class GrpcServerMetrics(grpc.aio.ServerInterceptor):
     """RED metrics per RPC for grpc.aio servers, unary and streaming alike.
 
     A streaming RPC is timed from its start until its last message (or its failure).
@@ -58,14 +58,14 @@ def _measured(behavior: Any, service: str, method: str) -> Any:
     """The same behavior, counted and timed; async generators stay async generators."""
     if inspect.isasyncgenfunction(behavior):
 
-        async def streamed(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        async def streamed(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
             with _observed(service, method, context):
                 async for response in behavior(request, context):
                     yield response
 
         return streamed
 
-    async def awaited(request: Any, context: grpc.aio.ServicerContext) -> Any:
+    async def awaited(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
         with _observed(service, method, context):
             return await behavior(request, context)
 

@@ -96,7 +96,7 @@ def _unsampled_context(traceparent: str) -> Context | None:
     return otel_context.set_value(otel_context._SUPPRESS_INSTRUMENTATION_KEY, True, context)
 
 
-class HeadSampledServer(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc is untyped
+class HeadSampledServer(grpc.aio.ServerInterceptor):
     """Runs the OpenTelemetry server interceptor only for calls the caller sampled.
 
     The standard interceptor starts a (non-recording) span, builds its attributes and wraps

@@ -198,10 +198,11 @@ class DistributionWorld:
         sent = await self.agreements.act(
             who, agreement["id"], _json({"action": "sent for signature"})
         )
+        signed: dict[str, Any] = sent
         for role in ("provider", "recipient"):
             signature = {"party_role": role, "document_sha256": sent["document_sha256"]}
             signed = await self.agreements.sign(who, agreement["id"], _json(signature))
-        return signed  # type: ignore[no-any-return]
+        return signed
 
     async def packed_dispatch(self, who: Any, request_id: str, lot_id: str, amount: str) -> str:
         body = {"request_id": request_id, "lines": [{"seed_lot_id": lot_id, "amount": amount}]}

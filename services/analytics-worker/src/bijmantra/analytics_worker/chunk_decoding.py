@@ -11,7 +11,6 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Iterator
-from typing import cast
 
 import numpy as np
 from bijmantra.adapters.grpc import DosageChunk
@@ -56,14 +55,15 @@ class BlockFeed:
     kernel has finished is reused for a later one.
     """
 
-    _END = object()
-
     def __init__(
         self, n_variants: int, n_samples: int, block_variants: int = DEFAULT_CHUNK
     ) -> None:
         self._n_samples = n_samples
         self._block_variants = max(1, min(block_variants, n_variants))
-        self._ready: queue.SimpleQueue[object] = queue.SimpleQueue()
+        # A filled block, the end (``None``) or what stopped the stream.
+        self._ready: queue.SimpleQueue[tuple[np.ndarray, int] | BaseException | None] = (
+            queue.SimpleQueue()
+        )
         self._spare: queue.SimpleQueue[np.ndarray] = queue.SimpleQueue()
         self._buffer: np.ndarray | None = None
         self._filled = 0
@@ -89,7 +89,7 @@ class BlockFeed:
     def close(self, error: BaseException | None = None) -> None:
         if error is None and self._buffer is not None:
             self._hand_over()
-        self._ready.put(self._END if error is None else error)
+        self._ready.put(error)
 
     def _take_spare(self) -> np.ndarray:
         try:
@@ -98,6 +98,7 @@ class BlockFeed:
             return np.empty((self._block_variants, self._n_samples), dtype=np.int8)
 
     def _hand_over(self) -> None:
+        assert self._buffer is not None
         self._ready.put((self._buffer, self._filled))
         self._buffer = None
 
@@ -106,9 +107,9 @@ class BlockFeed:
             item = self._ready.get()
             if isinstance(item, BaseException):
                 raise RuntimeError("genotype stream interrupted") from item
-            if item is self._END:
+            if item is None:
                 return
-            buffer, rows = cast(tuple[np.ndarray, int], item)
+            buffer, rows = item
             yield buffer[:rows]
             self._spare.put(buffer)  # the kernel asks for the next block only when done
 
@@ -154,13 +155,12 @@ class CentringFeed:
     ``2p(1-p)`` sums are those ``grm`` cuts from the whole matrix: the GRM is bitwise equal.
     """
 
-    _END = object()
-
     def __init__(self, centring: GrmCentring, n_samples: int, in_flight: int = 2) -> None:
         self.centring = centring
         self._n_samples = n_samples
-        self._chunks: queue.SimpleQueue[object] = queue.SimpleQueue()
-        self._ready: queue.SimpleQueue[object] = queue.SimpleQueue()
+        # Chunks or blocks, then the end (``None``) or what stopped the stream.
+        self._chunks: queue.SimpleQueue[DosageChunk | BaseException | None] = queue.SimpleQueue()
+        self._ready: queue.SimpleQueue[CentredBlock | BaseException | None] = queue.SimpleQueue()
         self._slots = threading.Semaphore(max(1, in_flight - 1))
         self._kernel_gone = False
         self._thread = threading.Thread(target=self._centre_all, name="grm-centring", daemon=True)
@@ -175,16 +175,15 @@ class CentringFeed:
         self._chunks.put(chunk)
 
     def close(self, error: BaseException | None = None) -> None:
-        self._chunks.put(self._END if error is None else error)
+        self._chunks.put(error)
 
     def _centre_all(self) -> None:
         scratch = np.empty((0, self._n_samples), dtype=np.int8)
         try:
-            while (item := self._chunks.get()) is not self._END:
-                if isinstance(item, BaseException):
+            while (chunk := self._chunks.get()) is not None:
+                if isinstance(chunk, BaseException):
                     self._ready.put(RuntimeError("genotype stream interrupted"))
                     return
-                chunk: DosageChunk = item  # type: ignore[assignment]
                 if chunk.n_samples != self._n_samples:
                     raise BijmantraError(
                         f"a chunk has {chunk.n_samples} samples, the job has {self._n_samples}"
@@ -198,11 +197,11 @@ class CentringFeed:
                     self._hand_over(block)
             for block in self.centring.finish():
                 self._hand_over(block)
-            self._ready.put(self._END)
+            self._ready.put(None)
         except Exception as error:  # bad data (ValueError, BijmantraError): the kernel raises it
             self._ready.put(error)
-            while not (item is self._END or isinstance(item, BaseException)):
-                item = self._chunks.get()  # let the reader finish; nothing more is centred
+            while not (chunk is None or isinstance(chunk, BaseException)):
+                chunk = self._chunks.get()  # let the reader finish; nothing more is centred
 
     def _hand_over(self, block: CentredBlock) -> None:
         self._ready.put(block)
@@ -211,10 +210,10 @@ class CentringFeed:
 
     def __iter__(self) -> Iterator[CentredBlock]:
         try:
-            while (item := self._ready.get()) is not self._END:
+            while (item := self._ready.get()) is not None:
                 if isinstance(item, BaseException):
                     raise item
-                yield item  # type: ignore[misc]
+                yield item
                 self._slots.release()
         finally:  # the kernel stopped (done or failed): never leave the centring thread waiting
             self._kernel_gone = True

@@ -160,7 +160,9 @@ SILENCE_CHECK_SECONDS = 15.0
 SENSOR_ALERTS_CONSUMER = "sensors-alerts"
 
 
-async def _device_mqtt(settings: Settings, sensors_uow: SensorsUnitOfWorkFactory) -> list[object]:
+async def _device_mqtt(
+    settings: Settings, sensors_uow: SensorsUnitOfWorkFactory
+) -> list[Callable[[], Awaitable[object]]]:
     """Answer the device listener's auth callout and ingest what devices publish (ADR 0207)."""
     authenticate, ingest = AuthenticateDevice(sensors_uow), IngestTelemetry(sensors_uow)
 
@@ -189,7 +191,7 @@ async def bootstrap(
 ) -> DomainApi:
     """Wire the service; tests pass fakes from ``bijmantra.testkit`` for any port."""
     tracing = tracing or Tracing()
-    closers: list[object] = []
+    closers: list[Callable[[], Awaitable[object]]] = []
     engine = None
     placements: PlacementEngines | None = None  # every organization's database (ADR 0102)
     lookup: PostgresDocumentLookup | None = None  # None: single documents through ``uow``

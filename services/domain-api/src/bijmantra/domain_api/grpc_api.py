@@ -29,7 +29,7 @@ def current_principal() -> Principal:
     return _principal.get()
 
 
-class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc is untyped
+class AuthInterceptor(grpc.aio.ServerInterceptor):
     """Verify the forwarded bearer token; the tenant comes only from its signed claims.
 
     Every token is identity's (RS256, one verifier). ``service_roles`` maps a gRPC service to
@@ -71,7 +71,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc
         service = method.split("/")[1] if method.count("/") >= 2 else ""
         metadata = dict(details.invocation_metadata or ())
 
-        async def authenticate(context: grpc.aio.ServicerContext) -> None:
+        async def authenticate(context: grpc.aio.ServicerContext[Any, Any]) -> None:
             clear_context()
             if request_id := metadata.get("x-request-id"):
                 bind_context(request_id=request_id)
@@ -94,7 +94,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc
         if handler.unary_unary is not None:
             unary = handler.unary_unary
 
-            async def unary_call(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            async def unary_call(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
                 await authenticate(context)
                 return await unary(request, context)
 
@@ -103,7 +103,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc
             streaming = handler.unary_stream
 
             async def stream_out(
-                request: Any, context: grpc.aio.ServicerContext
+                request: Any, context: grpc.aio.ServicerContext[Any, Any]
             ) -> AsyncIterator[Any]:
                 await authenticate(context)
                 async for response in streaming(request, context):
@@ -113,7 +113,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc
         if handler.stream_unary is not None:
             upload = handler.stream_unary
 
-            async def stream_in(requests: Any, context: grpc.aio.ServicerContext) -> Any:
+            async def stream_in(requests: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
                 await authenticate(context)
                 return await upload(requests, context)
 

@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 from typing import TypeVar
 
 T = TypeVar("T")
-_END = object()
 
 
 async def read_ahead(source: AsyncIterator[T], depth: int = 2) -> AsyncIterator[T]:
@@ -20,26 +19,27 @@ async def read_ahead(source: AsyncIterator[T], depth: int = 2) -> AsyncIterator[
     closed there); its errors surface here, in order, after the items produced before them; if
     the consumer stops early, the producer is cancelled, which closes ``source``.
     """
-    queue: asyncio.Queue[object] = asyncio.Queue(maxsize=depth)
+    # An item travels boxed, so that ``None`` (the end) and an error cannot be mistaken for one.
+    queue: asyncio.Queue[tuple[T] | Exception | None] = asyncio.Queue(maxsize=depth)
 
     async def produce() -> None:
         try:
             async for item in source:
-                await queue.put(item)
+                await queue.put((item,))
         except Exception as error:  # handed to the consumer, raised there
             await queue.put(error)
             return
-        await queue.put(_END)
+        await queue.put(None)
 
     producer = asyncio.create_task(produce())
     try:
         while True:
             item = await queue.get()
-            if item is _END:
+            if item is None:
                 break
             if isinstance(item, Exception):
                 raise item
-            yield item  # type: ignore[misc]
+            yield item[0]
     finally:
         producer.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -69,7 +69,7 @@ class DomainApi:
     relay: OutboxRelay | None = None
     outbox: PostgresOutboxStore | None = None
     consumers: list[DurableConsumer] = field(default_factory=list)
-    closers: list[object] = field(default_factory=list)
+    closers: list[Callable[[], Awaitable[object]]] = field(default_factory=list)
     wakeups: OutboxWakeups | None = None  # post-commit NOTIFYs for the relays
     placement_relays: PlacementRelays | None = None  # the dedicated databases' outboxes
     # (interval, task): reading partitions made ahead and dropped past retention, no-data
@@ -131,7 +131,7 @@ class DomainApi:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         for close in self.closers:
-            await close()  # type: ignore[operator]
+            await close()
         metrics_server.shutdown()
 
     async def _sample_lag(self) -> None:

@@ -255,7 +255,8 @@ async def _authorization_request(
 
 async def _signed_in(request: Request[Any, Any, Any], state: State) -> BrowserSession | None:
     try:
-        return await state.browser.current(request.cookies.get(SESSION_COOKIE))  # type: ignore[no-any-return]
+        session: BrowserSession = await state.browser.current(request.cookies.get(SESSION_COOKIE))
+        return session
     except Unauthorized:
         return None
 

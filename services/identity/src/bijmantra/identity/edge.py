@@ -69,7 +69,8 @@ async def bearer_principal(request: Request[Any, Any, Any], state: State) -> Pri
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("Missing bearer token")
-    return await state.verifier.verify(token.strip())  # type: ignore[no-any-return]
+    principal: Principal = await state.verifier.verify(token.strip())
+    return principal
 
 
 def client_ip(request: Request[Any, Any, Any], state: State) -> str | None:

@@ -88,7 +88,10 @@ async def _client(
     client_id = basic_id if basic_id is not None else form.get("client_id")
     secret = basic_secret if basic_id is not None else form.get("client_secret")
     try:
-        return await state.authenticate_client(client_id, secret, grant_type=grant_type)  # type: ignore[no-any-return]
+        client: OAuthClient = await state.authenticate_client(
+            client_id, secret, grant_type=grant_type
+        )
+        return client
     except Unauthorized as exc:
         error = InvalidClientError(description=exc.message)
         if basic_id is not None:

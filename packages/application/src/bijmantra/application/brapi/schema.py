@@ -24,7 +24,8 @@ BLANK_NOT_NULL = "x-bijmantra-blank-not-null"
 @cache
 def _all_schemas() -> dict[str, dict[str, Schema]]:
     text = resources.files("bijmantra.application.brapi").joinpath("schemas.json").read_text()
-    return json.loads(text)  # type: ignore[no-any-return]
+    schemas: dict[str, dict[str, Schema]] = json.loads(text)
+    return schemas
 
 
 @dataclass(frozen=True)

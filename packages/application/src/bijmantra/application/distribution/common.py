@@ -57,7 +57,8 @@ class UseCases:
 
     def present(self, record: Any) -> dict[str, Any]:
         """The record as the API shows it (subclasses add what the server computes)."""
-        return to_builtins(record)  # type: ignore[no-any-return]
+        presented: dict[str, Any] = to_builtins(record)
+        return presented
 
     async def get(self, principal: Principal, record_id: str) -> dict[str, Any]:
         return self.present(await get_one(self.uow, principal, self.KIND, record_id, self.TYPE))

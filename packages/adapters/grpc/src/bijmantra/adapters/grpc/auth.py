@@ -13,6 +13,7 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -48,6 +49,17 @@ class IdentitySigningKeys:
         return keys
 
 
+@dataclass(slots=True)
+class _VerifiedToken:
+    """A verified token's principal, kept until it expires; revocation is rechecked after
+    ``unrevoked_until``."""
+
+    principal: Principal
+    expires: float
+    facts: TokenFacts
+    unrevoked_until: float = 0.0
+
+
 class JwtVerifier:
     """Implements the ``TokenVerifier`` port."""
 
@@ -81,26 +93,25 @@ class JwtVerifier:
         self._keys: KeySet | None = None
         self._fetched_at = 0.0
         self._lock = asyncio.Lock()
-        # token digest -> (principal, expiry, revocation facts, not revoked as of until)
-        self._cache: OrderedDict[bytes, list[Any]] = OrderedDict()
+        self._cache: OrderedDict[bytes, _VerifiedToken] = OrderedDict()
         self._cache_size = cache_size
 
     async def verify(self, token: str) -> Principal:
         key = hashlib.blake2b(token.encode(), digest_size=16).digest()
         entry = self._cache.get(key)
-        if entry is not None and time.time() >= entry[1]:
+        if entry is not None and time.time() >= entry.expires:
             del self._cache[key]
             entry = None
         if entry is None:
             principal, expires, facts = await self._verify_signed(token)
-            entry = [principal, expires, facts, 0.0]
+            entry = _VerifiedToken(principal, expires, facts)
             self._cache[key] = entry
             if len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
-        if self._revocations is not None and time.monotonic() >= entry[3]:
-            await self._not_revoked(entry[2])
-            entry[3] = time.monotonic() + self._recheck
-        return entry[0]  # type: ignore[no-any-return]
+        if self._revocations is not None and time.monotonic() >= entry.unrevoked_until:
+            await self._not_revoked(entry.facts)
+            entry.unrevoked_until = time.monotonic() + self._recheck
+        return entry.principal
 
     async def _not_revoked(self, facts: TokenFacts) -> None:
         assert self._revocations is not None

@@ -3,7 +3,7 @@ caller's token."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TypeVar
 
 from bijmantra.adapters.grpc.auth import bearer_metadata
 from bijmantra.adapters.grpc.errors import error_from_rpc
@@ -11,11 +11,16 @@ from bijmantra.adapters.grpc.errors import error_from_rpc
 import grpc
 
 DEFAULT_TIMEOUT = 30.0
+RequestT = TypeVar("RequestT")
+ResponseT = TypeVar("ResponseT")
 
 
 async def call_with_token(
-    method: Any, request: Any, token: str, deadline: float = DEFAULT_TIMEOUT
-) -> Any:
+    method: grpc.aio.UnaryUnaryMultiCallable[RequestT, ResponseT],
+    request: RequestT,
+    token: str,
+    deadline: float = DEFAULT_TIMEOUT,
+) -> ResponseT:
     """``method(request)`` as the token's holder; a failed RPC raises the typed error it carries."""
     try:
         return await method(request, metadata=bearer_metadata(token), timeout=deadline)

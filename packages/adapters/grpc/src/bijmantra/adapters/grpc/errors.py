@@ -68,13 +68,15 @@ def rpc_error_metadata(error: BijmantraError) -> tuple[tuple[str, bytes], ...]:
     return ((DETAILS_KEY, msgspec.json.encode(payload)),)
 
 
-async def abort_with(context: grpc.aio.ServicerContext, error: BijmantraError) -> NoReturn:
+async def abort_with(
+    context: grpc.aio.ServicerContext[Any, Any], error: BijmantraError
+) -> NoReturn:
     context.set_trailing_metadata(rpc_error_metadata(error))
     await context.abort(grpc.StatusCode[GRPC_STATUS_NAMES[error.code]], _cut(error.message))
     raise AssertionError("abort() raises")  # pragma: no cover
 
 
-class ErrorTranslation(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc is untyped
+class ErrorTranslation(grpc.aio.ServerInterceptor):
     """Every RPC of a server: a kernel error raised by a use case leaves as its gRPC status,
     with the error's details in the trailing metadata (one place instead of a decorator per
     method). Anything else is not dressed up as a use-case error: the outer
@@ -88,7 +90,7 @@ class ErrorTranslation(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grp
 def _translating(behavior: Any) -> Any:
     if inspect.isasyncgenfunction(behavior):
 
-        async def streamed(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        async def streamed(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
             try:
                 async for response in behavior(request, context):
                     yield response
@@ -97,7 +99,7 @@ def _translating(behavior: Any) -> Any:
 
         return streamed
 
-    async def awaited(request: Any, context: grpc.aio.ServicerContext) -> Any:
+    async def awaited(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
         try:
             return await behavior(request, context)
         except BijmantraError as error:
@@ -106,7 +108,7 @@ def _translating(behavior: Any) -> Any:
     return awaited
 
 
-class ErrorInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc is untyped
+class ErrorInterceptor(grpc.aio.ServerInterceptor):
     """The catch-all of a gRPC server, outermost after metrics: what no layer inside turned
     into a status (a bug, in a servicer or in authentication) is logged with its traceback
     and leaves as INTERNAL with our details, never UNKNOWN. ``ErrorTranslation`` stays the
@@ -118,7 +120,7 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grp
             return None
         method = details.method
 
-        async def fail(context: grpc.aio.ServicerContext, exc: Exception) -> NoReturn:
+        async def fail(context: grpc.aio.ServicerContext[Any, Any], exc: Exception) -> NoReturn:
             if isinstance(exc, BijmantraError):
                 await abort_with(context, exc)
             log.exception("unhandled error in gRPC method", method=method)
@@ -127,7 +129,9 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grp
         def guarded(behavior: Any) -> Any:
             if inspect.isasyncgenfunction(behavior):
 
-                async def streamed(request: Any, context: grpc.aio.ServicerContext) -> Any:
+                async def streamed(
+                    request: Any, context: grpc.aio.ServicerContext[Any, Any]
+                ) -> Any:
                     try:
                         async for response in behavior(request, context):
                             yield response
@@ -138,7 +142,7 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grp
 
                 return streamed
 
-            async def awaited(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            async def awaited(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
                 try:
                     return await behavior(request, context)
                 except grpc.aio.AbortError:

@@ -60,7 +60,7 @@ class ResourceClient:
 
     async def get(self, token: str, entity: str, db_id: str) -> bytes:
         request = pb.GetResourceRequest(entity=entity, db_id=db_id)
-        return (await call_with_token(self._stub.GetResource, request, token)).document_json  # type: ignore[no-any-return]
+        return (await call_with_token(self._stub.GetResource, request, token)).document_json
 
     async def view(
         self, token: str, entity: str, db_id: str, view: str, query: Query | None = None
@@ -68,7 +68,7 @@ class ResourceClient:
         request = pb.GetViewRequest(
             entity=entity, db_id=db_id, view=view, query=_query(query or {})
         )
-        return (await call_with_token(self._stub.GetView, request, token)).document_json  # type: ignore[no-any-return]
+        return (await call_with_token(self._stub.GetView, request, token)).document_json
 
     async def children(
         self, token: str, entity: str, db_id: str, children: str, query: Query, page: PageRequest
@@ -94,7 +94,7 @@ class ResourceClient:
 
     async def update(self, token: str, entity: str, db_id: str, body: bytes) -> bytes:
         request = pb.UpdateResourceRequest(entity=entity, db_id=db_id, body_json=body)
-        return (await call_with_token(self._stub.UpdateResource, request, token)).document_json  # type: ignore[no-any-return]
+        return (await call_with_token(self._stub.UpdateResource, request, token)).document_json
 
     async def update_many(self, token: str, entity: str, body: bytes) -> DocumentPage:
         response = await call_with_token(
@@ -106,13 +106,13 @@ class ResourceClient:
 
     async def append(self, token: str, entity: str, db_id: str, field: str, body: bytes) -> bytes:
         request = pb.AppendItemsRequest(entity=entity, db_id=db_id, field=field, body_json=body)
-        return (await call_with_token(self._stub.AppendItems, request, token)).document_json  # type: ignore[no-any-return]
+        return (await call_with_token(self._stub.AppendItems, request, token)).document_json
 
     async def search(self, token: str, entity: str, body: bytes) -> str:
         response = await call_with_token(
             self._stub.Search, pb.SearchRequest(entity=entity, body_json=body), token
         )
-        return response.search_results_db_id  # type: ignore[no-any-return]
+        return response.search_results_db_id
 
     async def search_results(
         self, token: str, entity: str, search_id: str, page: PageRequest
@@ -150,7 +150,7 @@ class ResourceClient:
         request = pb.PutContentRequest(
             entity=entity, db_id=db_id, media_type=media_type, content=content
         )
-        return (await call_with_token(self._stub.PutContent, request, token)).document_json  # type: ignore[no-any-return]
+        return (await call_with_token(self._stub.PutContent, request, token)).document_json
 
     async def content(self, token: str, entity: str, db_id: str) -> tuple[str, bytes]:
         request = pb.GetContentRequest(entity=entity, db_id=db_id)
