@@ -20,12 +20,12 @@ class Brapi:
     def create(self, path: str, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         response = self.client.post(path, json=items)
         assert response.status_code == 200, response.text
-        return response.json()["result"]["data"]  # type: ignore[no-any-return]
+        return response.json()["result"]["data"]
 
     def data(self, path: str, **params: Any) -> list[dict[str, Any]]:
         response = self.client.get(path, params=params)
         assert response.status_code == 200, response.text
-        return response.json()["result"]["data"]  # type: ignore[no-any-return]
+        return response.json()["result"]["data"]
 
     def variable(self, name: str, scale: dict[str, Any]) -> dict[str, Any]:
         [stored] = self.create("/scales", [{"scaleName": f"{name} scale", **scale}])

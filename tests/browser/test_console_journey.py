@@ -43,7 +43,7 @@ def observations(stack: DevStack, study: str) -> list[dict[str, Any]]:
         timeout=30,
     )
     assert response.status_code == 200, response.text
-    return response.json()["result"]["data"]  # type: ignore[no-any-return]
+    return response.json()["result"]["data"]
 
 
 def no_axe_findings(page: Page) -> None:

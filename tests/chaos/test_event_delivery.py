@@ -176,7 +176,7 @@ async def assert_exactly_once(stack: DevStack, crop: str, outcomes: dict[str, in
     stored = await stream_events(stack, crop)
     assert all(n == 1 for n in stored.values()), "no event is stored twice in the stream"
     assert Counter(subject for _, subject in stored) == expected
-    with psycopg.connect(stack.database.owner_url) as conn:  # type: ignore[union-attr]
+    with psycopg.connect(stack.database.owner_url) as conn:
         unpublished = conn.execute(
             "SELECT count(*) FROM domain.outbox WHERE published_at IS NULL "
             "AND convert_from(envelope, 'UTF8')::jsonb #>> '{data,commonCropName}' = %s",

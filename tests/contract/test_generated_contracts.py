@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parents[2]
 COMMITTED = ROOT / "packages" / "contracts" / "src" / "bijmantra" / "contracts"
 
 
-def _generator():  # type: ignore[no-untyped-def]
+def _generator():
     spec = importlib.util.spec_from_file_location("proto_generate", ROOT / "proto" / "generate.py")
     assert spec is not None
     assert spec.loader is not None

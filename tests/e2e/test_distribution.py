@@ -45,11 +45,11 @@ async def ok(response: httpx.Response, status: int = 200) -> Any:
 async def brapi(client: httpx.AsyncClient, path: str, body: list[dict[str, Any]]) -> dict[str, Any]:
     response = await client.post(f"/brapi/v2/{path}", json=body)
     assert response.status_code == 200, response.text
-    return response.json()["result"]["data"][0]  # type: ignore[no-any-return]
+    return response.json()["result"]["data"][0]
 
 
 async def act(client: httpx.AsyncClient, path: str, action: str, **extra: str) -> dict[str, Any]:
-    return await ok(await client.post(f"{path}/actions", json={"action": action, **extra}))  # type: ignore[no-any-return]
+    return await ok(await client.post(f"{path}/actions", json={"action": action, **extra}))
 
 
 async def eventually(probe: Any) -> Any:

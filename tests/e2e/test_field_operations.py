@@ -41,7 +41,7 @@ class Api:
     async def create(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         response = await self.send("POST", path, json=body)
         assert response.status_code == 201, response.text
-        return response.json()["data"]  # type: ignore[no-any-return]
+        return response.json()["data"]
 
     async def patch(self, item: str, body: dict[str, Any], **headers: str) -> httpx.Response:
         return await self.send("PATCH", f"/work-items/{item}", json=body, headers=headers)
@@ -246,7 +246,7 @@ async def test_completing_a_harvest_task_creates_its_seed_lots_through_the_strea
         async def create(path: str, body: list[dict[str, Any]]) -> list[dict[str, Any]]:
             response = await api.client.post(f"/brapi/v2/{path}", json=body, headers=brapi)
             assert response.status_code == 200, response.text
-            return response.json()["result"]["data"]  # type: ignore[no-any-return]
+            return response.json()["result"]["data"]
 
         tag = uuid.uuid4().hex[:8]
         [germplasm] = await create(

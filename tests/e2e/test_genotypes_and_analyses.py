@@ -778,7 +778,7 @@ async def ws_frame(socket: ClientConnection) -> dict[str, Any]:
     while True:
         message = json.loads(await asyncio.wait_for(socket.recv(), 60))
         if message["type"] != "ping":
-            return message  # type: ignore[no-any-return]
+            return message
         await socket.send('{"type":"pong"}')
 
 
@@ -788,7 +788,7 @@ async def test_gblup_reads_phenotypes_from_observations_of_a_variable_in_a_study
     async def create(path: str, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         response = await client.post(f"/brapi/v2{path}", json=items)
         assert response.status_code == 200, (path, response.text)
-        return response.json()["result"]["data"]  # type: ignore[no-any-return]
+        return response.json()["result"]["data"]
 
     [program] = await create("/programs", [{"programName": unique("GS program")}])
     [trial] = await create("/trials", [{"trialName": "GS", "programDbId": program["programDbId"]}])
@@ -1018,7 +1018,7 @@ def _schema_validate() -> Callable[..., None]:
     module = sys.modules.get(spec.name) or importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # its dataclasses look their module up there
     spec.loader.exec_module(module)
-    return module.validate  # type: ignore[no-any-return]
+    return module.validate
 
 
 async def test_brapi_allele_matrix_and_calls_give_back_the_vcf_and_conform(

@@ -283,7 +283,7 @@ def signing_key(stack: DevStack) -> RSAKey:
         kid, pem = conn.execute(
             "SELECT kid, private_key_pem FROM identity.signing_keys WHERE retired_at IS NULL "
             "ORDER BY created_at DESC LIMIT 1"
-        ).fetchone()  # type: ignore[misc]
+        ).fetchone()
     return RSAKey.import_key(pem, parameters={"kid": kid, "alg": "RS256"})
 
 
@@ -345,7 +345,7 @@ def _mailed_token(stack: DevStack, address: str, timeout: float = 15.0) -> str:
             if message["To"] == address:
                 body = message.get_body(preferencelist=("plain",))
                 assert body is not None
-                link = re.search(r"https?://\S+", body.get_content())  # type: ignore[attr-defined]
+                link = re.search(r"https?://\S+", body.get_content())
                 assert link is not None
                 assert link.group(0).startswith(stack.gateway_url + "/api/v1/auth/invitations/")
                 return parse_qs(urlsplit(link.group(0)).query)["token"][0]

@@ -80,7 +80,7 @@ async def frame(socket: ClientConnection) -> dict[str, Any]:
     while True:
         message = json.loads(await asyncio.wait_for(socket.recv(), WAIT))
         if message["type"] != "ping":
-            return message  # type: ignore[no-any-return]
+            return message
         await socket.send('{"type":"pong"}')
 
 
@@ -92,7 +92,7 @@ async def event_for(
         assert message["type"] == "event", message
         seen.append(message["event"])
         if message["event"]["subject"] == subject:
-            return message["event"]  # type: ignore[no-any-return]
+            return message["event"]
 
 
 async def subscribed(base: str, token: str, **subscription: Any) -> ClientConnection:
@@ -260,7 +260,7 @@ async def test_a_client_that_stops_reading_is_disconnected_not_buffered(
     raw.setsockopt(stdlib_socket.SOL_SOCKET, stdlib_socket.SO_RCVBUF, 4096)
     assert json.loads(await socket.recv())["type"] == "ready"
     await socket.send(json.dumps({"type": "subscribe"}))
-    socket.transport.pause_reading()  # type: ignore[attr-defined]
+    socket.transport.pause_reading()
     body = [
         {
             "germplasmName": f"flood-{n}",
@@ -276,7 +276,7 @@ async def test_a_client_that_stops_reading_is_disconnected_not_buffered(
                 "/brapi/v2/germplasm", json=body, headers={"Authorization": f"Bearer {demo}"}
             )
             assert response.status_code == 200
-    socket.transport.resume_reading()  # type: ignore[attr-defined]
+    socket.transport.resume_reading()
     assert await close_code(socket) == 4413
 
 

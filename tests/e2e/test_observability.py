@@ -148,7 +148,7 @@ def test_every_log_line_carries_the_correlation_keys_and_the_trace_reaches_the_w
     processed = _wait_for(
         lambda: [
             r
-            for r in _json_lines(stack.log_dir / "analytics-worker.log")  # type: ignore[operator]
+            for r in _json_lines(stack.log_dir / "analytics-worker.log")
             if r.get("event") == "event processed" and r["trace_id"] == trace_id
         ]
     )

@@ -45,10 +45,10 @@ class Brapi:
         return response
 
     async def create(self, path: str, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return (await self.call("POST", path, json=items)).json()["result"]["data"]  # type: ignore[no-any-return]
+        return (await self.call("POST", path, json=items)).json()["result"]["data"]
 
     async def data(self, path: str, **params: Any) -> list[dict[str, Any]]:
-        return (await self.call("GET", path, params=params)).json()["result"]["data"]  # type: ignore[no-any-return]
+        return (await self.call("GET", path, params=params)).json()["result"]["data"]
 
 
 @pytest.fixture(scope="module")

@@ -33,7 +33,7 @@ def gated(ratio: float) -> tuple[Any, list[tuple[str, Any]]]:
     async def instrumented(scope: Any, receive: Any, send: Any) -> None:
         seen.append(("instrumented", None))
 
-    instrumented.app = plain  # type: ignore[attr-defined]  # the OTel middleware's inner app
+    instrumented.app = plain
     app = SimpleNamespace(asgi_handler=instrumented)
     head_sampled(app, ratio)
     return app.asgi_handler, seen

@@ -56,7 +56,7 @@ def feed_in_thread(
 
     def run() -> None:
         try:
-            result["out"] = kernel(feed.dosages)  # type: ignore[operator]
+            result["out"] = kernel(feed.dosages)
         except Exception as error:
             result["error"] = error
 
@@ -67,7 +67,7 @@ def feed_in_thread(
     feed.close()
     thread.join()
     if "error" in result:
-        raise result["error"]  # type: ignore[misc]
+        raise result["error"]
     return result["out"]
 
 
@@ -98,14 +98,14 @@ def test_grm_centred_as_chunks_arrive_equals_the_kernel_on_the_whole_matrix(
 ) -> None:
     g = dosages(n_variants, n_samples, n_variants * 100 + n_samples)
     g[0, :2] = [0, 2]  # at least one polymorphic variant
-    centring = GrmCentring(method=method, block_variants=block, n_variants=n_variants, threads=1)  # type: ignore[arg-type]
+    centring = GrmCentring(method=method, block_variants=block, n_variants=n_variants, threads=1)
     feed = CentringFeed(centring, n_samples)
     got = feed_in_thread(
         feed,
         chunks_of(g, split(n_variants, block), codec),
-        lambda blocks: grm_from_blocks(blocks, method=method),  # type: ignore[arg-type]
+        lambda blocks: grm_from_blocks(blocks, method=method),
     )
-    np.testing.assert_array_equal(got, grm(g, method=method, chunk_variants=block))  # type: ignore[arg-type]
+    np.testing.assert_array_equal(got, grm(g, method=method, chunk_variants=block))
 
 
 def test_the_centring_thread_holds_at_most_two_blocks_however_far_the_reader_is_ahead() -> None:
@@ -158,7 +158,7 @@ def grm_job(g: np.ndarray, buffers: BlockBuffers) -> tuple[np.ndarray, set[int]]
         return grm_from_blocks(noted())
 
     k = feed_in_thread(feed, chunks_of(g, split(g.shape[0], 7), "2bit"), kernel)
-    return k, used  # type: ignore[return-value]
+    return k, used
 
 
 def test_a_later_job_of_the_same_shape_reuses_the_block_buffers_and_is_still_exact() -> None:
@@ -204,8 +204,8 @@ def test_qc_through_the_block_feed_equals_the_kernel() -> None:
     g = dosages(97, 13, 5)
     feed = BlockFeed(97, 13, block_variants=10)
     got = feed_in_thread(feed, chunks_of(g, split(97, 3), "2bit"), qc_stats)
-    np.testing.assert_array_equal(got.maf, qc_stats(g).maf)  # type: ignore[attr-defined]
-    np.testing.assert_array_equal(got.sample_call_rate, qc_stats(g).sample_call_rate)  # type: ignore[attr-defined]
+    np.testing.assert_array_equal(got.maf, qc_stats(g).maf)
+    np.testing.assert_array_equal(got.sample_call_rate, qc_stats(g).sample_call_rate)
 
 
 def test_matrix_feed_places_chunks_by_their_start() -> None:

@@ -94,12 +94,12 @@ def test_the_invoice_pdf_shows_number_parties_lines_and_totals(lines: list[Invoi
     )
     assert "Invoice 2026-000042" in text
     assert "Kenya Agricultural Research (KE)" in text
-    for line in invoice["lines"]:  # type: ignore[attr-defined]
+    for line in invoice["lines"]:
         assert line["description"] in text
         assert line["gross"] in text
-    totals = invoice["totals"]  # type: ignore[call-overload]
+    totals = invoice["totals"]
     reference = sum(
-        (Decimal(line["gross"]) for line in invoice["lines"]),  # type: ignore[attr-defined]
+        (Decimal(line["gross"]) for line in invoice["lines"]),
         Decimal(0),
     )
     assert Decimal(totals["gross"]) == reference
@@ -122,13 +122,13 @@ async def test_a_rendered_document_is_stored_with_its_source_hash() -> None:
     await RenderDocuments(store)(event)
     await RenderDocuments(store)(event)  # a redelivery renders the same bytes
     [(kind, owner, content, source), again] = stored
-    assert (kind, owner) == ("invoice", data["invoice"]["id"])  # type: ignore[index]
+    assert (kind, owner) == ("invoice", data["invoice"]["id"])
     assert again == (kind, owner, content, source)
     assert content.startswith(b"%PDF-")
 
 
 @pytest.fixture
-async def ledger(database: ProvisionedDatabase):  # type: ignore[no-untyped-def]
+async def ledger(database: ProvisionedDatabase):
     engine = create_engine(database.analytics_url, pool_size=4)
     yield PostgresDeliveryLedger(engine)
     await engine.dispose()

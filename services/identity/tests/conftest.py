@@ -54,7 +54,7 @@ def limiter_redis_url(redis_url: str) -> str:
 @pytest.fixture
 async def identity(
     database: ProvisionedDatabase, limiter_redis_url: str, smtp_server: SmtpCatcher
-) -> AsyncIterator[AsyncTestClient]:  # type: ignore[type-arg]
+) -> AsyncIterator[AsyncTestClient]:
     redis = Redis.from_url(limiter_redis_url)
     await redis.flushdb()
     await redis.aclose()

@@ -25,7 +25,7 @@ from .test_oauth_flows import FORM, verifier
 
 pytestmark = pytest.mark.integration
 
-Client = AsyncTestClient  # type: ignore[type-arg]
+Client = AsyncTestClient
 CALLBACK = "https://app.example/callback"
 CSRF_COOKIE = "__Host-bijmantra-csrf"
 SESSION_COOKIE = "__Host-bijmantra-session"
@@ -204,7 +204,7 @@ async def code_flow_tokens(
     [code] = redirected(await approve(identity, url, member.organization_id))["code"]
     tokens = await exchange(identity, client_id, code, code_verifier)
     assert tokens.status_code == 200, tokens.text
-    return tokens.json()  # type: ignore[no-any-return]
+    return tokens.json()
 
 
 async def test_the_id_token_carries_profile_claims_only_for_their_scopes(

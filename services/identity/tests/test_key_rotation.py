@@ -25,7 +25,7 @@ from .conftest import AUDIENCE, ISSUER, Member
 
 pytestmark = pytest.mark.integration
 
-Client = AsyncTestClient  # type: ignore[type-arg]
+Client = AsyncTestClient
 
 
 def kid_of(token: str) -> str:
@@ -77,7 +77,7 @@ async def test_rotation_keeps_the_previous_key_and_retires_the_one_before(
     ) as identity:
 
         async def keys() -> dict[str, Any]:
-            return (await identity.get("/.well-known/jwks.json")).json()  # type: ignore[no-any-return]
+            return (await identity.get("/.well-known/jwks.json")).json()
 
         def verifier() -> JwtVerifier:
             return JwtVerifier(keys, issuer=ISSUER, audience=AUDIENCE, refetch_interval=0)

@@ -22,7 +22,7 @@ from .conftest import AUDIENCE, ISSUER, Member, basic, new_member
 
 pytestmark = pytest.mark.integration
 
-Client = AsyncTestClient  # type: ignore[type-arg]
+Client = AsyncTestClient
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
 
@@ -42,7 +42,7 @@ async def refresh(identity: Client, token: str, client_id: str = FIRST_PARTY_CLI
 
 async def verifier(identity: Client) -> JwtVerifier:
     async def keys() -> dict[str, Any]:
-        return (await identity.get("/.well-known/jwks.json")).json()  # type: ignore[no-any-return]
+        return (await identity.get("/.well-known/jwks.json")).json()
 
     return JwtVerifier(keys, issuer=ISSUER, audience=AUDIENCE)
 

@@ -25,7 +25,7 @@ from .conftest import AUDIENCE, ISSUER, Member, new_member
 
 pytestmark = pytest.mark.integration
 
-Client = AsyncTestClient  # type: ignore[type-arg]
+Client = AsyncTestClient
 NIL_TENANT = "00000000-0000-0000-0000-000000000000"
 
 

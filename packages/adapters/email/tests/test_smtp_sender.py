@@ -39,7 +39,7 @@ async def test_text_html_and_attachment_arrive_intact(smtp_server: SmtpCatcher) 
     assert mail.text.strip() == "Plain body ✓"
     html = mail.message.get_body(preferencelist=("html",))
     assert html is not None
-    assert "HTML body ✓" in html.get_content()  # type: ignore[attr-defined]
+    assert "HTML body ✓" in html.get_content()
     [part] = list(mail.message.iter_attachments())
     assert (part.get_filename(), part.get_content_type()) == ("report.csv", "text/csv")
     assert part.get_payload(decode=True) == csv

@@ -15,18 +15,18 @@ def _identity(data: bytes) -> bytes:
     return data
 
 
-async def _many_problems(request: bytes, context: grpc.aio.ServicerContext) -> bytes:  # type: ignore[type-arg]
+async def _many_problems(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
     problems = [FieldError(f"body[{i}].germplasmName", "expected str " * 5) for i in range(10_000)]
     raise ValidationFailed("10000 invalid Germplasm field(s)", problems)
 
 
-async def _bug(request: bytes, context: grpc.aio.ServicerContext) -> bytes:  # type: ignore[type-arg]
+async def _bug(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
     raise KeyError("a bug")
 
 
 async def _streamed_bug(
     request: bytes,
-    context: grpc.aio.ServicerContext,  # type: ignore[type-arg]
+    context: grpc.aio.ServicerContext,
 ) -> AsyncIterator[bytes]:
     yield b"first"
     raise ZeroDivisionError

@@ -44,7 +44,7 @@ class KeySource:
 
     async def __call__(self) -> dict[str, Any]:
         self.fetches += 1
-        return KeySet(self.keys).as_dict(private=False)  # type: ignore[arg-type]
+        return KeySet(self.keys).as_dict(private=False)
 
 
 def claims(**overrides: Any) -> dict[str, Any]:

@@ -32,7 +32,7 @@ def principal() -> Principal:
 
 
 def documents(page: bytes) -> list[dict[str, Any]]:
-    return msgspec.json.decode(page)  # type: ignore[no-any-return]
+    return msgspec.json.decode(page)
 
 
 transfers = st.lists(

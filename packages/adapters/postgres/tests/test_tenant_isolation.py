@@ -209,7 +209,7 @@ def test_members_of_one_organization_never_reach_another(
 
 
 def _rows(conn: psycopg.Connection[Any], sql: str, *args: Any) -> list[tuple[Any, ...]]:
-    return conn.execute(sql, args).fetchall()  # type: ignore[arg-type]
+    return conn.execute(sql, args).fetchall()
 
 
 # Tables in a service schema without tenant_id are global on purpose; a new one must be added

@@ -49,8 +49,9 @@ class Tracing:
         from opentelemetry.instrumentation.grpc import aio_server_interceptor, filters
 
         health = filters.negate(filters.health_check())
-        # opentelemetry-instrumentation-grpc ships no type information
-        traced = aio_server_interceptor(filter_=health)  # type: ignore[no-untyped-call]
+        # opentelemetry-instrumentation-grpc ships no type information: called as untyped
+        untyped_server: Callable[..., Any] = aio_server_interceptor
+        traced = untyped_server(filter_=health)
         return [HeadSampledServer(traced)]
 
     def client_channel(self, factory: Callable[[list[Any]], Any]) -> Any:
@@ -69,8 +70,9 @@ class Tracing:
         from opentelemetry.instrumentation.grpc import aio_client_interceptors, filters
 
         health = filters.negate(filters.health_check())
-        # opentelemetry-instrumentation-grpc ships no type information
-        return list(aio_client_interceptors(filter_=health))  # type: ignore[no-untyped-call]
+        # opentelemetry-instrumentation-grpc ships no type information: called as untyped
+        untyped_client: Callable[..., Any] = aio_client_interceptors
+        return list(untyped_client(filter_=health))
 
     def instrument_sqlalchemy(self, engine: Any) -> None:
         """Spans for every statement on this (async) engine."""
@@ -160,17 +162,18 @@ def _otlp_exporter(env: Mapping[str, str]) -> SpanExporter:
         or env.get("OTEL_EXPORTER_OTLP_PROTOCOL")
         or "grpc"
     )
+    # endpoint, headers, timeout, TLS: each exporter reads them from OTEL_EXPORTER_OTLP_*
     if protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-    elif protocol == "http/protobuf":
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # type: ignore[assignment]
-            OTLPSpanExporter,
-        )
-    else:
-        raise ValueError(
-            f"OTEL_EXPORTER_OTLP_PROTOCOL: unsupported protocol {protocol!r} (grpc, http/protobuf)"
-        )
-    return OTLPSpanExporter()  # endpoint, headers, timeout, TLS: read from OTEL_EXPORTER_OTLP_*
+
+        return OTLPSpanExporter()
+    if protocol == "http/protobuf":
+        from opentelemetry.exporter.otlp.proto.http import trace_exporter as http_exporter
+
+        return http_exporter.OTLPSpanExporter()
+    raise ValueError(
+        f"OTEL_EXPORTER_OTLP_PROTOCOL: unsupported protocol {protocol!r} (grpc, http/protobuf)"
+    )
 
 
 def json_lines_exporter(path: Path) -> SpanExporter:

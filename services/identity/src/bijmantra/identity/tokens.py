@@ -16,7 +16,7 @@ from bijmantra.adapters.postgres.identity import PostgresSigningKeys
 from bijmantra.application.tenancy import IssuedToken
 from bijmantra.kernel import TenantId, new_id
 from joserfc import jwt
-from joserfc.jwk import KeySet, KeySetSerialization, RSAKey
+from joserfc.jwk import Key, KeySet, KeySetSerialization, RSAKey
 
 ALGORITHM = "RS256"
 
@@ -69,7 +69,8 @@ class SigningKeyRing:
         return self.keys[-1]
 
     def jwks(self) -> KeySetSerialization:
-        return KeySet(self.keys).as_dict(private=False)  # type: ignore[arg-type]
+        published: list[Key] = list(self.keys)
+        return KeySet(published).as_dict(private=False)
 
 
 class JwtIssuer:

@@ -53,7 +53,8 @@ def parse_decimal(value: object, where: str, *, low: Decimal, high: Decimal) -> 
         raise ValidationFailed("Invalid decimal", [FieldError(where, "not a number")]) from None
     if not number.is_finite() or not low <= number <= high:
         raise ValidationFailed("Amount out of range", [FieldError(where, f"{low}..{high}")])
-    if number.as_tuple().exponent < -6:  # type: ignore[operator]  # finite: int exponent
+    exponent = number.as_tuple().exponent  # an int: only NaN and infinities have a letter
+    if isinstance(exponent, int) and exponent < -6:
         raise ValidationFailed("Too many decimals", [FieldError(where, "at most 6 decimals")])
     return number
 

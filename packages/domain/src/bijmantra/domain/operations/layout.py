@@ -27,11 +27,11 @@ class Plot:
 
 def parse_coordinate(value: object) -> float | None:
     """BrAPI carries ``positionCoordinateX/Y`` as strings; a number or None."""
-    if isinstance(value, bool) or value is None:
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
         return None
     try:
-        number = float(value)  # type: ignore[arg-type]  # str, int or float; anything else fails
-    except (TypeError, ValueError):
+        number = float(value)
+    except ValueError:
         return None
     return number if number == number and abs(number) != float("inf") else None
 

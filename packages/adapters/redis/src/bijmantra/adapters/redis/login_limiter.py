@@ -48,8 +48,16 @@ class RedisLoginLimiter:
         self._record = redis.register_script(_RECORD_FAILURE)
 
     @classmethod
-    def from_url(cls, url: str, **kwargs: object) -> RedisLoginLimiter:
-        return cls(Redis.from_url(url), **kwargs)  # type: ignore[arg-type]
+    def from_url(
+        cls,
+        url: str,
+        *,
+        account_policy: BackoffPolicy = ACCOUNT_POLICY,
+        address_policy: BackoffPolicy = ADDRESS_POLICY,
+    ) -> RedisLoginLimiter:
+        return cls(
+            Redis.from_url(url), account_policy=account_policy, address_policy=address_policy
+        )
 
     def _subjects(self, account: str, address: str | None) -> list[tuple[str, str]]:
         subjects = [("acct", _account_key(account, address))]
