@@ -47,13 +47,13 @@ class ExportClient:
         except grpc.aio.AioRpcError as exc:
             call.cancel()
             raise error_from_rpc(exc) from None
-        if first is grpc.aio.EOF:
+        if not isinstance(first, pb.DownloadExportResponse):  # the stream's end marker
             call.cancel()
             raise Unavailable("domain-api ended the download before sending the export")
 
         async def pieces() -> AsyncIterator[bytes]:
             try:
-                while (piece := await call.read()) is not grpc.aio.EOF:
+                while isinstance(piece := await call.read(), pb.DownloadExportResponse):
                     yield piece.data
             except grpc.aio.AioRpcError as exc:
                 raise error_from_rpc(exc) from None
