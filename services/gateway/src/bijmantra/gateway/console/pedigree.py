@@ -3,7 +3,7 @@ by the domain's ``ancestry_chart``, drawn left (the germplasm) to right (its anc
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import msgspec
@@ -88,3 +88,10 @@ async def ancestry(brapi: Any, token: str, root: str, root_name: str, generation
     ]
     width = (drawn + 1) * (BOX_W + GAP_X)
     return Chart(list(boxes.values()), edges, width, height, drawn)
+
+
+def with_root_name(chart: Chart, name: str) -> Chart:
+    """The chart with its root box labelled ``name``: the ancestry is read while the root's
+    own record is still being read, so it starts out labelled with its id."""
+    boxes = [replace(b, name=name) if b.generation == 0 else b for b in chart.boxes]
+    return replace(chart, boxes=boxes)

@@ -7,7 +7,7 @@ from typing import Any
 
 from bijmantra.application.security import Action, Permission
 from bijmantra.gateway.console.paging import document, page_request, rows
-from bijmantra.gateway.console.pedigree import BOX_H, BOX_W, ancestry
+from bijmantra.gateway.console.pedigree import BOX_H, BOX_W, ancestry, with_root_name
 from bijmantra.gateway.console.web import PREFIX, fragment, view
 from bijmantra.kernel import PageRequest
 from litestar import Request, get
@@ -52,31 +52,42 @@ def _generations(request: Request[Any, Any, Any]) -> int:
 async def detail(request: Request[Any, Any, Any], state: State, db_id: str) -> Template:
     page = view(request)
     page.require(READ)
-    germplasm = document(await state.brapi.get(page.token, "germplasm", db_id))
     generations = _generations(request)
     by_germplasm = {"germplasmDbId": [db_id]}
-    chart, attributes, lots, progeny = await asyncio.gather(
-        ancestry(
-            state.brapi, page.token, db_id, germplasm.get("germplasmName") or db_id, generations
-        ),
+
+    async def lots_and_transactions() -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
+        lots = rows(
+            await state.brapi.list(
+                page.token, "seedlot", by_germplasm, PageRequest(0, SEED_LOTS_SHOWN)
+            ),
+            {},
+        ).items
+        transactions = await asyncio.gather(
+            *(
+                state.brapi.children(
+                    page.token,
+                    "seedlot",
+                    lot["seedLotDbId"],
+                    "transactions",
+                    {},
+                    PageRequest(0, TRANSACTIONS_SHOWN),
+                )
+                for lot in lots
+            )
+        )
+        return [(lot, rows(t, {}).items) for lot, t in zip(lots, transactions, strict=True)]
+
+    # Every read at once: none needs another's answer.
+    # Another organization's id: the germplasm read fails (404); the others find nothing.
+    found, chart, attributes, lots, progeny = await asyncio.gather(
+        state.brapi.get(page.token, "germplasm", db_id),
+        ancestry(state.brapi, page.token, db_id, db_id, generations),
         state.brapi.list(page.token, "attributevalue", by_germplasm, PageRequest(0, 100)),
-        state.brapi.list(page.token, "seedlot", by_germplasm, PageRequest(0, SEED_LOTS_SHOWN)),
+        lots_and_transactions(),
         state.brapi.view(page.token, "germplasm", db_id, "progeny"),
     )
-    lot_rows = rows(lots, {}).items
-    transactions = await asyncio.gather(
-        *(
-            state.brapi.children(
-                page.token,
-                "seedlot",
-                lot["seedLotDbId"],
-                "transactions",
-                {},
-                PageRequest(0, TRANSACTIONS_SHOWN),
-            )
-            for lot in lot_rows
-        )
-    )
+    germplasm = document(found)
+    chart = with_root_name(chart, germplasm.get("germplasmName") or db_id)
     return page.render(
         "germplasm/detail.html",
         germplasm=germplasm,
@@ -86,7 +97,7 @@ async def detail(request: Request[Any, Any, Any], state: State, db_id: str) -> T
         generations=generations,
         max_generations=MAX_GENERATIONS,
         attributes=rows(attributes, {}).items,
-        lots=[(lot, rows(t, {}).items) for lot, t in zip(lot_rows, transactions, strict=True)],
+        lots=lots,
         progeny=document(progeny).get("progeny") or [],
     )
 

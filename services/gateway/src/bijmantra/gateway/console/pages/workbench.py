@@ -53,30 +53,45 @@ async def _variables(state: State, page: View, study: dict[str, Any]) -> list[di
 
 
 async def _grid(request: Request[Any, Any, Any], state: State, page: View, db_id: str) -> Grid:
-    study = document(await state.brapi.get(page.token, "study", db_id))
-    units_page, variables = await asyncio.gather(
-        state.brapi.list(
-            page.token,
-            "observationunit",
-            {"studyDbId": [db_id]},
-            page_request(request, UNITS_PER_PAGE),
-        ),
-        _variables(state, page, study),
-    )
-    units = rows(units_page, {})
-    existing: dict[tuple[str, str], Existing] = {}
-    unit_ids = [u["observationUnitDbId"] for u in units.items]
-    if unit_ids and variables:
+    """Two chains side by side: the study, then its variables; the page of units, then their
+    observations (another organization's study: the study read fails, 404, and the other
+    chain read nothing of theirs — row-level security)."""
+
+    async def study_and_variables() -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        study = document(await state.brapi.get(page.token, "study", db_id))
+        return study, await _variables(state, page, study)
+
+    async def units_and_observations() -> tuple[Rows, dict[tuple[str, str], Existing]]:
+        units = rows(
+            await state.brapi.list(
+                page.token,
+                "observationunit",
+                {"studyDbId": [db_id]},
+                page_request(request, UNITS_PER_PAGE),
+            ),
+            {},
+        )
+        unit_ids = [u["observationUnitDbId"] for u in units.items]
+        if not unit_ids:
+            return units, {}
         observed = await state.brapi.list(
             page.token,
             "observation",
             {"studyDbId": [db_id], "observationUnitDbId": unit_ids},
             PageRequest(0, 1000),
         )
-        for o in rows(observed, {}).items:
-            key = (o["observationUnitDbId"], o["observationVariableDbId"])
-            existing[key] = Existing(o["observationDbId"], str(o.get("value") or ""))
-    return Grid(study, units, variables, existing)
+        existing = {
+            (o["observationUnitDbId"], o["observationVariableDbId"]): Existing(
+                o["observationDbId"], str(o.get("value") or "")
+            )
+            for o in rows(observed, {}).items
+        }
+        return units, existing
+
+    (study, variables), (units, existing) = await asyncio.gather(
+        study_and_variables(), units_and_observations()
+    )
+    return Grid(study, units, variables, existing if variables else {})
 
 
 def _render(
