@@ -72,7 +72,7 @@ async def call(provider: TracerProvider, engine: Any, metadata: Sequence[tuple[s
         "bench.Echo", {"Get": grpc.unary_unary_rpc_method_handler(get)}
     )
     traced = aio_server_interceptor(tracer_provider=provider)
-    server = grpc.aio.server(interceptors=[HeadSampledServer(traced)])
+    server = grpc.aio.server(interceptors=[HeadSampledServer(traced, provider.get_tracer("t"))])
     server.add_generic_rpc_handlers((handler,))
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from types import SimpleNamespace
 from typing import Any
 
@@ -10,6 +11,9 @@ from bijmantra.observability.grpc_sampling import SampledChannel, traceparent_me
 from bijmantra.observability.http import head_sampled
 from bijmantra.observability.tracing_setup import head_ratio
 from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 PARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-{flags}"
 
@@ -86,3 +90,40 @@ def test_unsampled_calls_carry_the_decision_and_skip_the_interceptors() -> None:
         ("plain", (("authorization", "Bearer t"), ("traceparent", f"00-{7:032x}-{9:016x}-00")))
     ]
     assert traceparent_metadata(None) is None  # no span at all: nothing to add
+
+
+def test_a_sampled_unary_call_gets_its_own_client_span_and_passes_it_on() -> None:
+    calls: list[tuple[str, Any]] = []
+
+    class Channel:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def unary_unary(self, method: str, **kwargs: Any) -> Any:
+            async def call(request: bytes, metadata: Any = None, **kw: Any) -> bytes:
+                calls.append((self.name, metadata))
+                return b"reply"
+
+            return call
+
+    exported = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exported))
+    tracer = provider.get_tracer("test")
+    call = SampledChannel(Channel("plain"), Channel("traced"), tracer).unary_unary("/pkg.Svc/Get")
+    with tracer.start_as_current_span("request"):
+        assert asyncio.run(call(b"", metadata=(("authorization", "Bearer t"),))) == b"reply"
+    [client] = [s for s in exported.get_finished_spans() if s.kind == trace.SpanKind.CLIENT]
+    assert client.name == "/pkg.Svc/Get"
+    assert client.attributes is not None
+    assert (client.attributes["rpc.service"], client.attributes["rpc.method"]) == ("pkg.Svc", "Get")
+    [(channel, metadata)] = calls
+    assert channel == "plain", "no interceptor: the span is ours"
+    name, value = metadata[-1]
+    version, trace_id, span_id, flags = value.split("-")
+    assert (name, version) == ("traceparent", "00")
+    assert (trace_id, span_id) == (
+        f"{client.context.trace_id:032x}",
+        f"{client.context.span_id:016x}",
+    )
+    assert int(flags, 16) & 1, "the server is told the call is sampled"

@@ -5,15 +5,18 @@ extra task and a wrapper per call), sampled or not. ``SampledChannel`` holds two
 to the same target: calls made inside a recording span go through the traced one (client
 span, context injected by the OpenTelemetry interceptor); the rest go through the plain one
 with only a ``traceparent`` added, so the server follows the "not sampled" decision.
+A sampled unary call gets its client span started here rather than by the interceptor.
 ``HeadSampledServer`` is the receiving end: it skips the server-side instrumentation for
-those calls.
+unsampled calls and starts one lean server span for sampled ones.
 """
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import grpc
+from bijmantra.observability.grpc_interceptors import wrap_behavior
 from bijmantra.observability.tracing import TRACEPARENT
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -29,14 +32,40 @@ def traceparent_metadata(metadata: Any) -> Any:
     return (*(metadata or ()), ("traceparent", value))
 
 
-class _Pick:
-    __slots__ = ("_plain", "_traced")
+def _rpc_attributes(method: str) -> dict[str, str]:
+    service, _, name = method.lstrip("/").rpartition("/")
+    return {"rpc.system": "grpc", "rpc.service": service, "rpc.method": name}
 
-    def __init__(self, plain: Any, traced: Any) -> None:
-        self._plain, self._traced = plain, traced
+
+async def _spanned_unary(
+    tracer: trace.Tracer, call: Any, method: str, request: Any, metadata: Any, **kwargs: Any
+) -> Any:
+    """A unary call of a sampled request with a client span of its own, started here: the
+    interceptor path costs an intercepted call object and task per call."""
+    attributes = _rpc_attributes(method)
+    with tracer.start_as_current_span(method, kind=trace.SpanKind.CLIENT, attributes=attributes):
+        try:
+            return await call(request, metadata=traceparent_metadata(metadata), **kwargs)
+        except grpc.aio.AioRpcError as error:
+            trace.get_current_span().set_attribute("rpc.grpc.status_code", error.code().value[0])
+            raise
+
+
+class _Pick:
+    __slots__ = ("_method", "_plain", "_traced", "_tracer")
+
+    def __init__(
+        self, plain: Any, traced: Any, method: str | None = None, tracer: Any = None
+    ) -> None:
+        self._plain, self._traced, self._method, self._tracer = plain, traced, method, tracer
 
     def __call__(self, request: Any, *, metadata: Any = None, **kwargs: Any) -> Any:
         if trace.get_current_span().is_recording():
+            if self._method is not None:  # unary-unary: our own client span
+                tracer = self._tracer or trace.get_tracer(__name__)
+                return _spanned_unary(
+                    tracer, self._plain, self._method, request, metadata, **kwargs
+                )
             return self._traced(request, metadata=metadata, **kwargs)
         return self._plain(request, metadata=traceparent_metadata(metadata), **kwargs)
 
@@ -44,8 +73,8 @@ class _Pick:
 class SampledChannel:
     """Enough of ``grpc.aio.Channel`` for generated stubs, health checks and shutdown."""
 
-    def __init__(self, plain: Any, traced: Any) -> None:
-        self._plain, self._traced = plain, traced
+    def __init__(self, plain: Any, traced: Any, tracer: trace.Tracer | None = None) -> None:
+        self._plain, self._traced, self._tracer = plain, traced, tracer
 
     def _pick(self, kind: str, *args: Any, **kwargs: Any) -> _Pick:
         return _Pick(
@@ -53,8 +82,10 @@ class SampledChannel:
             getattr(self._traced, kind)(*args, **kwargs),
         )
 
-    def unary_unary(self, *args: Any, **kwargs: Any) -> _Pick:
-        return self._pick("unary_unary", *args, **kwargs)
+    def unary_unary(self, method: str, *args: Any, **kwargs: Any) -> _Pick:
+        plain = self._plain.unary_unary(method, *args, **kwargs)
+        traced = self._traced.unary_unary(method, *args, **kwargs)
+        return _Pick(plain, traced, method, self._tracer)
 
     def unary_stream(self, *args: Any, **kwargs: Any) -> _Pick:
         return self._pick("unary_stream", *args, **kwargs)
@@ -76,10 +107,8 @@ class SampledChannel:
         await self._traced.close(grace)
 
 
-def _unsampled_context(traceparent: str) -> Context | None:
-    """The caller's "not sampled" span as a non-recording parent, with automatic
-    instrumentation (SQL, Redis) suppressed; ``None`` when the caller asked for a sampled
-    span or sent nothing we can read (the traced path then decides, as before)."""
+def _parent(traceparent: str) -> trace.SpanContext | None:
+    """The caller's span from a ``traceparent`` (W3C version 00), if it is readable."""
     parts = traceparent.split("-")
     if len(parts) != 4 or len(parts[1]) != 32 or len(parts[2]) != 16 or len(parts[3]) != 2:
         return None
@@ -87,40 +116,88 @@ def _unsampled_context(traceparent: str) -> Context | None:
         trace_id, span_id, flags = int(parts[1], 16), int(parts[2], 16), int(parts[3], 16)
     except ValueError:
         return None
-    if flags & 1 or not trace_id or not span_id:
+    if not trace_id or not span_id:
         return None
-    parent = trace.NonRecordingSpan(
-        trace.SpanContext(trace_id, span_id, is_remote=True, trace_flags=trace.TraceFlags(flags))
-    )
-    context = trace.set_span_in_context(parent)
+    return trace.SpanContext(trace_id, span_id, is_remote=True, trace_flags=trace.TraceFlags(flags))
+
+
+def _unsampled_context(parent: trace.SpanContext) -> Context:
+    """The caller's "not sampled" span as a non-recording parent, with automatic
+    instrumentation (SQL, Redis) suppressed."""
+    context = trace.set_span_in_context(trace.NonRecordingSpan(parent))
     return otel_context.set_value(otel_context._SUPPRESS_INSTRUMENTATION_KEY, True, context)
 
 
-class HeadSampledServer(grpc.aio.ServerInterceptor):
-    """Runs the OpenTelemetry server interceptor only for calls the caller sampled.
+def _server_spanned(behavior: Any, tracer: trace.Tracer, method: str, parent: Context) -> Any:
+    """The behavior inside a server span under the caller's (sampled) span; streams too."""
+    attributes = _rpc_attributes(method)
 
-    The standard interceptor starts a (non-recording) span, builds its attributes and wraps
-    the servicer context on every call, and SQLAlchemy/Redis instrumentation then start a
-    span per statement — all for the 90 % of calls whose ``traceparent`` already says "not
-    sampled". Those calls skip it: they run under the caller's span context (so logs and
-    outbox rows keep the trace id and downstream hops receive "not sampled") with automatic
-    instrumentation suppressed. Calls without a readable ``traceparent`` take the traced
-    path, where the service's own sampler decides.
+    def span() -> Any:
+        return tracer.start_as_current_span(
+            method, context=parent, kind=trace.SpanKind.SERVER, attributes=attributes
+        )
+
+    def ended(context: Any) -> None:
+        code = context.code()
+        if code is not None and code != grpc.StatusCode.OK:
+            current = trace.get_current_span()
+            current.set_attribute("rpc.grpc.status_code", getattr(code, "value", (code,))[0])
+            current.set_status(trace.StatusCode.ERROR)
+
+    if inspect.isasyncgenfunction(behavior):
+
+        async def streamed(request: Any, context: Any) -> Any:
+            with span():
+                async for response in behavior(request, context):
+                    yield response
+                ended(context)
+
+        return streamed
+
+    async def awaited(request: Any, context: Any) -> Any:
+        with span():
+            response = await behavior(request, context)
+            ended(context)
+            return response
+
+    return awaited
+
+
+class HeadSampledServer(grpc.aio.ServerInterceptor):
+    """Server-side tracing that follows the caller's sampling decision cheaply.
+
+    The standard OpenTelemetry interceptor starts a span, builds its attributes and wraps the
+    servicer context on every call, sampled or not. Here a call whose ``traceparent`` says
+    "not sampled" runs under the caller's span context (logs and outbox rows keep the trace
+    id; downstream hops receive "not sampled") with automatic instrumentation suppressed, and
+    nothing is wrapped. A call the caller sampled gets one server span started here (its SQL
+    statements are then traced under it). Calls without a readable ``traceparent`` take the
+    standard interceptor, where the service's own sampler decides.
     """
 
-    def __init__(self, traced: Any) -> None:
+    def __init__(self, traced: Any, tracer: trace.Tracer | None = None) -> None:
         self._traced = traced
+        self._tracer = tracer or trace.get_tracer(__name__)
 
     async def intercept_service(self, continuation: Any, details: Any) -> Any:
-        context = None
+        parent = None
         for key, value in details.invocation_metadata or ():
             if key == TRACEPARENT:
-                context = _unsampled_context(value)
+                parent = _parent(value)
                 break
-        if context is None:
+        if parent is None:
             return await self._traced.intercept_service(continuation, details)
-        # grpc.aio runs each RPC in a task of its own and awaits the interceptors in it, so
-        # the context attached here is the handler's and ends with the RPC: no wrapped
-        # handler per call, and nothing to detach.
-        otel_context.attach(context)
-        return await continuation(details)
+        if not parent.trace_flags.sampled:
+            # grpc.aio runs each RPC in a task of its own and awaits the interceptors in it,
+            # so the context attached here is the handler's and ends with the RPC: no
+            # wrapped handler per call, and nothing to detach.
+            otel_context.attach(_unsampled_context(parent))
+            return await continuation(details)
+        handler = await continuation(details)
+        if handler is None:
+            return None
+        context = trace.set_span_in_context(trace.NonRecordingSpan(parent))
+        method = details.method
+        return wrap_behavior(
+            handler, lambda behavior: _server_spanned(behavior, self._tracer, method, context)
+        )
