@@ -32,14 +32,15 @@ def gated(ratio: float) -> tuple[Any, list[tuple[str, Any]]]:
     seen: list[tuple[str, Any]] = []
 
     async def plain(scope: Any, receive: Any, send: Any) -> None:
-        seen.append(("plain", trace.get_current_span().get_span_context()))
+        span = trace.get_current_span()
+        seen.append(("traced" if span.is_recording() else "plain", span.get_span_context()))
 
     async def instrumented(scope: Any, receive: Any, send: Any) -> None:
-        seen.append(("instrumented", None))
+        seen.append(("otel middleware", None))
 
     instrumented.app = plain
     app = SimpleNamespace(asgi_handler=instrumented)
-    head_sampled(app, ratio)
+    head_sampled(app, ratio, TracerProvider().get_tracer("test"))
     return app.asgi_handler, seen
 
 
@@ -52,8 +53,9 @@ async def test_new_traces_are_sampled_at_the_ratio_before_any_instrumentation() 
     gate, seen = gated(0.1)
     for _ in range(2000):
         await gate(http(), None, None)
-    instrumented = sum(1 for path, _ in seen if path == "instrumented")
-    assert 120 <= instrumented <= 290  # 10 % of 2,000, with room for chance
+    traced = sum(1 for path, _ in seen if path == "traced")
+    assert 120 <= traced <= 290  # 10 % of 2,000, with room for chance
+    assert traced + sum(1 for path, _ in seen if path == "plain") == 2000, "no OTel middleware"
     unsampled = [context for path, context in seen if path == "plain"]
     assert all(c.is_valid and not c.trace_flags.sampled for c in unsampled)
     assert len({c.trace_id for c in unsampled}) == len(unsampled)
@@ -65,7 +67,9 @@ async def test_the_callers_decision_is_followed() -> None:
     await gate(http(PARENT.format(flags="01")), None, None)
     await gate(http(PARENT.format(flags="00")), None, None)
     await gate(http("garbage"), None, None)
-    assert [path for path, _ in seen] == ["instrumented", "plain", "plain"]
+    assert [path for path, _ in seen] == ["traced", "plain", "plain"]
+    sampled = seen[0][1]
+    assert f"{sampled.trace_id:032x}" == "0af7651916cd43dd8448eb211c80319c", "the caller's trace"
     followed = seen[1][1]
     assert f"{followed.trace_id:032x}" == "0af7651916cd43dd8448eb211c80319c"
     assert not followed.trace_flags.sampled

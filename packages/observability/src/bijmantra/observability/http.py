@@ -14,7 +14,7 @@ from bijmantra.observability.tracing_setup import Tracing
 from litestar.enums import ScopeType
 from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
-from litestar.types import ASGIApp, Receive, Scope, Send
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.semconv.attributes.http_attributes import HTTP_ROUTE
@@ -104,13 +104,14 @@ def _traceparent(scope: Scope) -> trace.SpanContext | None:
     return None
 
 
-def head_sampled(app: Any, ratio: float) -> None:
-    """Decide each HTTP request's sampling before any instrumentation runs (ADR 0080).
+def head_sampled(app: Any, ratio: float, tracer: trace.Tracer | None = None) -> None:
+    """Decide each HTTP request's sampling before any instrumentation runs (ADR 0080, 0255).
 
-    Litestar wraps its whole router in the OpenTelemetry middleware, which builds attribute
-    dictionaries, starts a (non-recording) span, wraps ``send`` and records metrics for every
-    request, sampled or not. Here a sampled request (the caller's ``traceparent`` says so,
-    or a new trace falls in ``ratio``) takes that instrumented path; the others go straight
+    Litestar wraps its whole router in the OpenTelemetry ASGI middleware, which builds
+    attribute dictionaries, starts a span, wraps ``send`` and ``receive`` and records metrics
+    for every request. Here no request goes through it: a sampled request (the caller's
+    ``traceparent`` says so, or a new trace falls in ``ratio``) gets one server span started
+    here — method, status, and the route once routed (``name_span_by_route``); the others go
     to the router with only a non-recording span context attached, which downstream calls
     propagate as "not sampled" and the log context still reads its trace id from.
     """
@@ -119,6 +120,24 @@ def head_sampled(app: Any, ratio: float) -> None:
     if plain is None:  # not the OpenTelemetry middleware: tracing is off
         return
     rand = random.Random()  # noqa: S311 (sampling, not security)
+    spans = tracer or trace.get_tracer(__name__)
+
+    async def traced(scope: Scope, receive: Receive, send: Send, parent: Any) -> None:
+        method = str(scope.get("method", ""))
+        context = otel_context.Context() if parent is None else _remote(parent)
+        attributes = {"http.request.method": method, "url.scheme": str(scope.get("scheme", ""))}
+        with spans.start_as_current_span(
+            method, context=context, kind=trace.SpanKind.SERVER, attributes=attributes
+        ) as span:
+
+            async def send_with_status(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    span.set_attribute("http.response.status_code", message["status"])
+                    if message["status"] >= 500:
+                        span.set_status(trace.StatusCode.ERROR)
+                await send(message)
+
+            await plain(scope, receive, send_with_status)
 
     async def gate(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
@@ -127,7 +146,7 @@ def head_sampled(app: Any, ratio: float) -> None:
         parent = _traceparent(scope)
         sampled = parent.trace_flags.sampled if parent else rand.random() < ratio
         if sampled:
-            await instrumented(scope, receive, send)
+            await traced(scope, receive, send, parent)
             return
         unsampled = parent or trace.SpanContext(
             rand.getrandbits(128) or 1, rand.getrandbits(64) or 1, False, trace.TraceFlags(0)
@@ -139,3 +158,7 @@ def head_sampled(app: Any, ratio: float) -> None:
             otel_context.detach(token)
 
     app.asgi_handler = gate
+
+
+def _remote(parent: trace.SpanContext) -> otel_context.Context:
+    return trace.set_span_in_context(trace.NonRecordingSpan(parent))
