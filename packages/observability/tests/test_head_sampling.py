@@ -11,6 +11,7 @@ from bijmantra.observability.grpc_sampling import SampledChannel, traceparent_me
 from bijmantra.observability.http import head_sampled
 from bijmantra.observability.tracing_setup import head_ratio
 from opentelemetry import trace
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -28,11 +29,17 @@ def test_head_ratio_follows_the_standard_sampler_variables() -> None:
         head_ratio({"OTEL_TRACES_SAMPLER": "jaeger_remote"})
 
 
+suppressed: list[bool] = []
+
+
 def gated(ratio: float) -> tuple[Any, list[tuple[str, Any]]]:
     seen: list[tuple[str, Any]] = []
+    suppressed.clear()
 
     async def plain(scope: Any, receive: Any, send: Any) -> None:
         span = trace.get_current_span()
+        if not span.is_recording():
+            suppressed.append(not is_instrumentation_enabled())
         seen.append(("traced" if span.is_recording() else "plain", span.get_span_context()))
 
     async def instrumented(scope: Any, receive: Any, send: Any) -> None:
@@ -58,6 +65,7 @@ async def test_new_traces_are_sampled_at_the_ratio_before_any_instrumentation() 
     assert traced + sum(1 for path, _ in seen if path == "plain") == 2000, "no OTel middleware"
     unsampled = [context for path, context in seen if path == "plain"]
     assert all(c.is_valid and not c.trace_flags.sampled for c in unsampled)
+    assert suppressed == [True] * len(unsampled), "no Redis or SQL spans for those requests"
     assert len({c.trace_id for c in unsampled}) == len(unsampled)
     assert trace.get_current_span() is trace.INVALID_SPAN  # the context was detached
 

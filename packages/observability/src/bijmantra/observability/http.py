@@ -20,6 +20,7 @@ from opentelemetry import trace
 from opentelemetry.semconv.attributes.http_attributes import HTTP_ROUTE
 
 UNTRACED_PATHS = ["^/health/", "^/metrics$"]
+_SUPPRESSED = otel_context._SUPPRESS_INSTRUMENTATION_KEY
 
 
 class MetricsController(PrometheusController):
@@ -151,7 +152,9 @@ def head_sampled(app: Any, ratio: float, tracer: trace.Tracer | None = None) -> 
         unsampled = parent or trace.SpanContext(
             rand.getrandbits(128) or 1, rand.getrandbits(64) or 1, False, trace.TraceFlags(0)
         )
-        token = otel_context.attach(trace.set_span_in_context(trace.NonRecordingSpan(unsampled)))
+        # Automatic instrumentation (Redis, SQL) would only start non-recording spans here.
+        context = trace.set_span_in_context(trace.NonRecordingSpan(unsampled))
+        token = otel_context.attach(otel_context.set_value(_SUPPRESSED, True, context))
         try:
             await plain(scope, receive, send)
         finally:
