@@ -35,6 +35,11 @@ class Permission:
         return f"{self.context}:{self.action}"
 
 
+def permissions(context: str, *actions: Action) -> tuple[Permission, ...]:
+    """One context's permissions, in the order asked: ``READ, WRITE = permissions(...)``."""
+    return tuple(Permission(context, action) for action in actions)
+
+
 def _grant(contexts: tuple[str, ...], *actions: Action) -> frozenset[Permission]:
     return frozenset(Permission(c, a) for c in contexts for a in actions)
 

@@ -15,7 +15,7 @@ from typing import Any
 import msgspec
 from bijmantra.application.brapi.entity import Catalog, Entity, Op
 from bijmantra.application.ports.documents import DocumentPage
-from bijmantra.application.security import Action, Permission
+from bijmantra.application.security import Action, Permission, permissions
 from bijmantra.edge.envelopes import brapi_metadata
 from bijmantra.gateway.spreadsheet import safe_row
 from bijmantra.kernel import FieldError, NotFound, PageRequest, ValidationFailed
@@ -137,7 +137,7 @@ def _param(path: str) -> str | None:
 def entity_routes(entity: Entity, catalog: Catalog) -> list[Route]:
     """Every route of one declared entity (and its children, views and item appends)."""
     name, base, one = entity.name, f"/{entity.path}", f"/{entity.path}/{{{entity.db_id}}}"
-    read, write = Permission(entity.context, Action.READ), Permission(entity.context, Action.WRITE)
+    read, write = permissions(entity.context, Action.READ, Action.WRITE)
     routes: list[Route] = []
 
     async def list_(request: AnyRequest, state: State) -> Response[bytes]:

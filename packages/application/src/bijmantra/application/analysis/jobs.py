@@ -14,7 +14,7 @@ from bijmantra.application.json_input import decode_bounded
 from bijmantra.application.ports import UnitOfWork, UnitOfWorkFactory
 from bijmantra.application.ports.analysis import Artifact, ResultIndex
 from bijmantra.application.ports.documents import ResourceStore
-from bijmantra.application.security import Action, Permission, authorize
+from bijmantra.application.security import Action, Permission, authorize, permissions
 from bijmantra.application.use_case import ClockedUseCase
 from bijmantra.domain.analysis import AnalysisJob, AnalysisType, JobStatus
 from bijmantra.kernel import (
@@ -28,8 +28,7 @@ from bijmantra.kernel import (
     new_id,
 )
 
-READ = Permission("analysis", Action.READ)
-WRITE = Permission("analysis", Action.WRITE)
+READ, WRITE = permissions("analysis", Action.READ, Action.WRITE)
 READ_GENOTYPES = Permission("genotyping", Action.READ)
 READ_PHENOTYPES = Permission("phenotyping", Action.READ)
 MAX_OBSERVATIONS = 500_000

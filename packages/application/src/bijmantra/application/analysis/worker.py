@@ -6,8 +6,9 @@ ends up running a job, its outcome is recorded once.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from bijmantra.application.analysis.jobs import job_or_404
@@ -122,21 +123,39 @@ def _completed_by(job: AnalysisJob, attempt: int) -> bool:
     return job.status is JobStatus.COMPLETED and attempt == job.attempt
 
 
-class ReportProgress(ClockedUseCase):
-    async def __call__(
-        self, principal: Principal, analysis_db_id: str, attempt: int, fraction: float, stage: str
+class _AttemptStep(ClockedUseCase):
+    """A worker's step on its attempt: applied to the locked job and saved with ``keep``'s
+    writes in one transaction, or ``False`` when the attempt was superseded or cancelled."""
+
+    async def _step(
+        self,
+        principal: Principal,
+        analysis_db_id: str,
+        step: Callable[[AnalysisJob, datetime], bool],
+        keep: Callable[[UnitOfWork], Awaitable[None]] | None = None,
     ) -> bool:
         authorize(principal, RUN)
         async with self.uow(principal.tenant_id) as uow:
             job = await job_or_404(uow, analysis_db_id, for_update=True)
-            if not job.report(attempt, fraction, stage, self.clock.now()):
+            if not step(job, self.clock.now()):
                 return False
+            if keep is not None:
+                await keep(uow)
             uow.analyses.save(job)
             await uow.commit()
         return True
 
 
-class CompleteAnalysis(ClockedUseCase):
+class ReportProgress(_AttemptStep):
+    async def __call__(
+        self, principal: Principal, analysis_db_id: str, attempt: int, fraction: float, stage: str
+    ) -> bool:
+        return await self._step(
+            principal, analysis_db_id, lambda job, now: job.report(attempt, fraction, stage, now)
+        )
+
+
+class CompleteAnalysis(_AttemptStep):
     async def __call__(
         self,
         principal: Principal,
@@ -149,15 +168,16 @@ class CompleteAnalysis(ClockedUseCase):
         timings: Mapping[str, float],
     ) -> bool:
         """Keep the results with the job, unless this attempt was superseded or cancelled."""
-        authorize(principal, RUN)
-        async with self.uow(principal.tenant_id) as uow:
-            job = await job_or_404(uow, analysis_db_id, for_update=True)
-            if not job.complete(attempt, summary, timings, self.clock.now()):
-                return False
+
+        async def store_results(uow: UnitOfWork) -> None:
             await uow.analyses.store_results(analysis_db_id, tables, artifacts)
-            uow.analyses.save(job)
-            await uow.commit()
-        return True
+
+        return await self._step(
+            principal,
+            analysis_db_id,
+            lambda job, now: job.complete(attempt, summary, timings, now),
+            store_results,
+        )
 
 
 @dataclass
@@ -178,15 +198,10 @@ class AttachFigures:
         return attached
 
 
-class FailAnalysis(ClockedUseCase):
+class FailAnalysis(_AttemptStep):
     async def __call__(
         self, principal: Principal, analysis_db_id: str, attempt: int, message: str
     ) -> bool:
-        authorize(principal, RUN)
-        async with self.uow(principal.tenant_id) as uow:
-            job = await job_or_404(uow, analysis_db_id, for_update=True)
-            if not job.fail(attempt, message, self.clock.now()):
-                return False
-            uow.analyses.save(job)
-            await uow.commit()
-        return True
+        return await self._step(
+            principal, analysis_db_id, lambda job, now: job.fail(attempt, message, now)
+        )

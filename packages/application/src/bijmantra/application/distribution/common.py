@@ -10,7 +10,7 @@ from typing import Any, ClassVar, TypeVar
 from bijmantra.application.distribution.inputs import from_document, record_id, to_builtins
 from bijmantra.application.ports import UnitOfWork, UnitOfWorkFactory
 from bijmantra.application.ports.distribution import Kind
-from bijmantra.application.security import Action, Permission, authorize
+from bijmantra.application.security import Action, authorize, permissions
 from bijmantra.domain import DomainEvent
 from bijmantra.kernel import (
     Clock,
@@ -23,8 +23,7 @@ from bijmantra.kernel import (
 )
 
 CONTEXT = "distribution"
-READ = Permission(CONTEXT, Action.READ)
-WRITE = Permission(CONTEXT, Action.WRITE)
+READ, WRITE = permissions(CONTEXT, Action.READ, Action.WRITE)
 MAX_LIST = 1000
 T = TypeVar("T")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from bijmantra.application.operations.dto import (
     UNSET,
@@ -24,7 +24,7 @@ from bijmantra.application.operations.dto import (
 )
 from bijmantra.application.ports import UnitOfWork
 from bijmantra.application.ports.operations import OperationsRepository
-from bijmantra.application.security import Action, Permission, authorize
+from bijmantra.application.security import Action, authorize, permissions
 from bijmantra.application.use_case import ClockedUseCase
 from bijmantra.domain import DomainEvent
 from bijmantra.domain.operations import (
@@ -54,26 +54,26 @@ from bijmantra.kernel import (
     new_id,
 )
 
-READ = Permission("operations", Action.READ)
-WRITE = Permission("operations", Action.WRITE)
+T = TypeVar("T")
+READ, WRITE = permissions("operations", Action.READ, Action.WRITE)
+
+
+def _found(record: T | None, what: str, record_id: str) -> T:
+    if record is None:
+        raise NotFound(f"{what} {record_id!r} not found")
+    return record
 
 
 async def item_or_404(
     repo: OperationsRepository, item_id: str, *, for_update: bool = False
 ) -> WorkItem:
-    item = await repo.get_item(item_id, for_update=for_update)
-    if item is None:
-        raise NotFound(f"Work item {item_id!r} not found")
-    return item
+    return _found(await repo.get_item(item_id, for_update=for_update), "Work item", item_id)
 
 
 async def season_or_404(
     repo: OperationsRepository, season_id: str, *, for_update: bool = False
 ) -> Season:
-    season = await repo.get_season(season_id, for_update=for_update)
-    if season is None:
-        raise NotFound(f"Season {season_id!r} not found")
-    return season
+    return _found(await repo.get_season(season_id, for_update=for_update), "Season", season_id)
 
 
 def record(

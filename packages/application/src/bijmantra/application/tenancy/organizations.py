@@ -20,7 +20,7 @@ from typing import Protocol
 
 from bijmantra.application.ports.transaction import Transaction
 from bijmantra.application.revocation import RevocationList
-from bijmantra.application.security import MEMBER_ROLES, Action, Permission, authorize
+from bijmantra.application.security import MEMBER_ROLES, Action, authorize, permissions
 from bijmantra.application.tenancy.login import Membership, UserRecord
 from bijmantra.domain import DomainEvent
 from bijmantra.kernel import (
@@ -37,8 +37,7 @@ from bijmantra.kernel import (
     uuid7,
 )
 
-READ = Permission("tenancy", Action.READ)
-ADMIN = Permission("tenancy", Action.ADMIN)
+READ, ADMIN = permissions("tenancy", Action.READ, Action.ADMIN)
 ROLES = MEMBER_ROLES  # service-client roles are never a member's
 MAX_NAME = 200
 MIN_PASSWORD = 12

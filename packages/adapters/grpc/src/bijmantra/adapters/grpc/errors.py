@@ -9,6 +9,7 @@ later" for a request with thousands of field errors. So the encoded details are 
 from __future__ import annotations
 
 import inspect
+from collections.abc import Awaitable, Callable
 from typing import Any, NoReturn
 
 import msgspec
@@ -87,25 +88,45 @@ class ErrorTranslation(grpc.aio.ServerInterceptor):
         return None if handler is None else wrap_behavior(handler, _translating)
 
 
-def _translating(behavior: Any) -> Any:
+OnError = Callable[[grpc.aio.ServicerContext[Any, Any], Exception], Awaitable[None]]
+
+
+def _answering(behavior: Any, on_error: OnError) -> Any:
+    """``behavior`` with ``on_error`` answering what it raises (an abort under way passes by);
+    what ``on_error`` lets through propagates unchanged. Async generators stay generators."""
     if inspect.isasyncgenfunction(behavior):
 
         async def streamed(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
             try:
                 async for response in behavior(request, context):
                     yield response
-            except BijmantraError as error:
-                await abort_with(context, error)
+            except grpc.aio.AbortError:
+                raise
+            except Exception as exc:
+                await on_error(context, exc)
+                raise
 
         return streamed
 
     async def awaited(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
         try:
             return await behavior(request, context)
-        except BijmantraError as error:
-            await abort_with(context, error)
+        except grpc.aio.AbortError:
+            raise
+        except Exception as exc:
+            await on_error(context, exc)
+            raise
 
     return awaited
+
+
+async def _abort_if_typed(context: grpc.aio.ServicerContext[Any, Any], exc: Exception) -> None:
+    if isinstance(exc, BijmantraError):
+        await abort_with(context, exc)
+
+
+def _translating(behavior: Any) -> Any:
+    return _answering(behavior, _abort_if_typed)
 
 
 class ErrorInterceptor(grpc.aio.ServerInterceptor):
@@ -126,33 +147,7 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
             log.exception("unhandled error in gRPC method", method=method)
             await abort_with(context, Internal("Internal server error"))
 
-        def guarded(behavior: Any) -> Any:
-            if inspect.isasyncgenfunction(behavior):
-
-                async def streamed(
-                    request: Any, context: grpc.aio.ServicerContext[Any, Any]
-                ) -> Any:
-                    try:
-                        async for response in behavior(request, context):
-                            yield response
-                    except grpc.aio.AbortError:
-                        raise
-                    except Exception as exc:
-                        await fail(context, exc)
-
-                return streamed
-
-            async def awaited(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-                try:
-                    return await behavior(request, context)
-                except grpc.aio.AbortError:
-                    raise
-                except Exception as exc:
-                    await fail(context, exc)
-
-            return awaited
-
-        return wrap_behavior(handler, guarded)
+        return wrap_behavior(handler, lambda behavior: _answering(behavior, fail))
 
 
 def error_from_rpc(exc: grpc.aio.AioRpcError) -> BijmantraError:

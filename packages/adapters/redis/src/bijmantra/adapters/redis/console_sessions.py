@@ -11,10 +11,9 @@ import uuid
 from datetime import UTC, datetime
 
 import msgspec
+from bijmantra.adapters.redis.store import PrefixedRedisStore
 from bijmantra.application.console import ConsoleSession, PendingSignIn
 from bijmantra.kernel import TenantId
-
-from redis.asyncio import Redis
 
 USER_INDEX_TTL = 24 * 3600
 
@@ -35,16 +34,8 @@ class _Pending(msgspec.Struct, frozen=True):
     return_to: str
 
 
-class RedisConsoleSessions:
-    def __init__(self, redis: Redis, *, prefix: str = "console") -> None:
-        self._redis, self._prefix = redis, prefix
-
-    @classmethod
-    def from_url(cls, url: str) -> RedisConsoleSessions:
-        return cls(Redis.from_url(url))
-
-    async def close(self) -> None:
-        await self._redis.aclose()
+class RedisConsoleSessions(PrefixedRedisStore):
+    PREFIX = "console"
 
     def _k(self, kind: str, key: str) -> str:
         return f"{self._prefix}:{kind}:{key}"

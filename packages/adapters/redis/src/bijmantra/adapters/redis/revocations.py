@@ -4,22 +4,13 @@ replica of every service, so a revocation is seen by all of them at once."""
 
 from __future__ import annotations
 
+from bijmantra.adapters.redis.store import PrefixedRedisStore
 from bijmantra.application.revocation import RevocationState, TokenFacts
 from bijmantra.kernel import TenantId
 
-from redis.asyncio import Redis
 
-
-class RedisRevocationList:
-    def __init__(self, redis: Redis, *, prefix: str = "revoked") -> None:
-        self._redis, self._prefix = redis, prefix
-
-    @classmethod
-    def from_url(cls, url: str) -> RedisRevocationList:
-        return cls(Redis.from_url(url))
-
-    async def close(self) -> None:
-        await self._redis.aclose()
+class RedisRevocationList(PrefixedRedisStore):
+    PREFIX = "revoked"
 
     def _keys(self, facts: TokenFacts) -> list[str]:
         return [

@@ -10,10 +10,9 @@ import uuid
 from datetime import UTC, datetime
 
 import msgspec
+from bijmantra.adapters.redis.store import PrefixedRedisStore
 from bijmantra.application.tenancy.authorization import BrowserSession
 from bijmantra.kernel import TenantId
-
-from redis.asyncio import Redis
 
 
 class _Stored(msgspec.Struct, frozen=True):
@@ -24,13 +23,8 @@ class _Stored(msgspec.Struct, frozen=True):
     authenticated_at: datetime | None = None
 
 
-class RedisBrowserSessions:
-    def __init__(self, redis: Redis, *, prefix: str = "session") -> None:
-        self._redis, self._prefix = redis, prefix
-
-    @classmethod
-    def from_url(cls, url: str) -> RedisBrowserSessions:
-        return cls(Redis.from_url(url))
+class RedisBrowserSessions(PrefixedRedisStore):
+    PREFIX = "session"
 
     def _key(self, key: bytes) -> str:
         return f"{self._prefix}:{key.hex()}"
@@ -62,6 +56,3 @@ class RedisBrowserSessions:
 
     async def delete(self, key: bytes) -> None:
         await self._redis.delete(self._key(key))
-
-    async def close(self) -> None:
-        await self._redis.aclose()

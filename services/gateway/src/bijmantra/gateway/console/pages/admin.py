@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import msgspec
 from bijmantra.application.compliance import AUDIT
-from bijmantra.application.security import MEMBER_ROLES, Action, Permission
+from bijmantra.application.security import MEMBER_ROLES, Action, permissions
 from bijmantra.gateway.console.paging import PAGE_SIZE, Rows
 from bijmantra.gateway.console.web import PREFIX, View, view
 from bijmantra.kernel import (
@@ -27,8 +27,7 @@ from litestar import Request, get, post
 from litestar.datastructures import State
 from litestar.response import Redirect, Template
 
-TENANCY_READ = Permission("tenancy", Action.READ)
-TENANCY_ADMIN = Permission("tenancy", Action.ADMIN)
+TENANCY_READ, TENANCY_ADMIN = permissions("tenancy", Action.READ, Action.ADMIN)
 ROLES = sorted(MEMBER_ROLES)
 
 

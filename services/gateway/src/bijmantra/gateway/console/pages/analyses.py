@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
-from bijmantra.application.security import Action, Permission
+from bijmantra.application.security import Action, permissions
 from bijmantra.gateway.console.paging import document, page_request, rows
 from bijmantra.gateway.console.web import PREFIX, fragment, view
 from bijmantra.gateway.genotypes import _pieces
@@ -15,10 +15,8 @@ from litestar import Request, Response, get, post
 from litestar.datastructures import State, UploadFile
 from litestar.response import Redirect, Template
 
-READ_GENOTYPES = Permission("genotyping", Action.READ)
-WRITE_GENOTYPES = Permission("genotyping", Action.WRITE)
-READ_ANALYSES = Permission("analysis", Action.READ)
-WRITE_ANALYSES = Permission("analysis", Action.WRITE)
+READ_GENOTYPES, WRITE_GENOTYPES = permissions("genotyping", Action.READ, Action.WRITE)
+READ_ANALYSES, WRITE_ANALYSES = permissions("analysis", Action.READ, Action.WRITE)
 UPLOAD_LIMIT = 512 * 1024 * 1024
 ANALYSES = {
     "grm": "Genomic relationship matrix (GRM)",

@@ -13,7 +13,7 @@ import msgspec
 from bijmantra.application.distribution.dispatches import dispatch_document
 from bijmantra.application.distribution.inputs import from_document
 from bijmantra.application.distribution.invoices import invoice_document
-from bijmantra.application.security import Action, Permission
+from bijmantra.application.security import Action, permissions
 from bijmantra.domain.distribution.model import Dispatch, Invoice
 from bijmantra.domain.distribution.states import (
     REQUEST_LIFECYCLE,
@@ -32,8 +32,7 @@ from litestar.datastructures import State
 from litestar.handlers import HTTPRouteHandler
 from litestar.response import Redirect, Template
 
-READ = Permission("distribution", Action.READ)
-WRITE = Permission("distribution", Action.WRITE)
+READ, WRITE = permissions("distribution", Action.READ, Action.WRITE)
 FORM_LIMIT = 16 * 1024  # an action form: a few short fields
 PARTNERS_SHOWN = PageRequest(0, 200)  # names for the lists' partner column
 BOARD_COLUMN = 50  # cards per dispatch-board column

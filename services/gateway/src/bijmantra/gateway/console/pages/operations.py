@@ -8,15 +8,14 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
-from bijmantra.application.security import Action, Permission
+from bijmantra.application.security import Action, permissions
 from bijmantra.gateway.console.web import PREFIX, view
 from bijmantra.kernel import PageRequest
 from litestar import Request, get, post
 from litestar.datastructures import State
 from litestar.response import Redirect, Template
 
-READ = Permission("operations", Action.READ)
-WRITE = Permission("operations", Action.WRITE)
+READ, WRITE = permissions("operations", Action.READ, Action.WRITE)
 STATUSES = ("todo", "in_progress", "blocked", "done", "cancelled")
 LABELS = {
     "todo": "To do",

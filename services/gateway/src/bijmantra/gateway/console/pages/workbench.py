@@ -9,7 +9,7 @@ from typing import Any
 
 import msgspec
 from bijmantra.application.console import Entry, Existing, Plan, csv_entries, plan_entries
-from bijmantra.application.security import Action, Permission
+from bijmantra.application.security import Action, permissions
 from bijmantra.gateway.brapi import TABLE_TYPES, _delimited_table
 from bijmantra.gateway.console.paging import Rows, document, page_request, rows
 from bijmantra.gateway.console.web import PREFIX, View, view
@@ -18,8 +18,7 @@ from litestar import Request, get, post
 from litestar.datastructures import State, UploadFile
 from litestar.response import Redirect, Stream, Template
 
-READ = Permission("phenotyping", Action.READ)
-WRITE = Permission("phenotyping", Action.WRITE)
+READ, WRITE = permissions("phenotyping", Action.READ, Action.WRITE)
 UNITS_PER_PAGE = 20
 MAX_VARIABLES = 30
 MAX_UPLOAD = 2 * 1024 * 1024

@@ -1,0 +1,25 @@
+"""What the Redis-backed stores share: one client, and the prefix that keeps a store's keys
+apart from every other store's in the same database."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Self
+
+from redis.asyncio import Redis
+
+
+class PrefixedRedisStore:
+    """A store whose keys all start with ``prefix`` (``PREFIX`` unless told otherwise)."""
+
+    PREFIX: ClassVar[str]
+
+    def __init__(self, redis: Redis, *, prefix: str | None = None) -> None:
+        self._redis = redis
+        self._prefix = self.PREFIX if prefix is None else prefix
+
+    @classmethod
+    def from_url(cls, url: str) -> Self:
+        return cls(Redis.from_url(url))
+
+    async def close(self) -> None:
+        await self._redis.aclose()
