@@ -294,6 +294,8 @@ def main() -> None:
     print(f"wrote {RESULTS / 'tracing.json'}", flush=True)
     if "--skip-schema" not in sys.argv:  # request validation: shape vs JSON-Schema libraries
         subprocess.run([sys.executable, "-m", "bench.schema.bench_schema"], cwd=ROOT, check=True)
+        # response documents: msgspec structs vs the dicts they replaced (ADR 0250)
+        subprocess.run([sys.executable, "-m", "bench.schema.bench_documents"], cwd=ROOT, check=True)
     genomics = ROOT / "bench" / "genomics" / "bench_genomics.py"
     if genomics.exists() and "--skip-genomics" not in sys.argv:
         subprocess.run([sys.executable, str(genomics)], cwd=ROOT, check=True)

@@ -23,7 +23,14 @@ from bijmantra.application.analysis import (
     RequestAnalysis,
     StreamJobGenotypes,
 )
-from bijmantra.application.genotyping import ImportGenotypes, ImportSpec, StreamGenotypes
+from bijmantra.application.analysis.dto import AnalysisDocument
+from bijmantra.application.genotyping import (
+    GetVariantSet,
+    ImportGenotypes,
+    ImportSpec,
+    StreamGenotypes,
+)
+from bijmantra.application.genotyping.dto import ImportSummary, VariantSetDocument
 from bijmantra.kernel import (
     Conflict,
     NotFound,
@@ -33,6 +40,7 @@ from bijmantra.kernel import (
     Unavailable,
     ValidationFailed,
 )
+from bijmantra.testkit.documents import answers_as
 from bijmantra.testkit.fakes import InMemoryDatabase, fake_unit_of_work_factory
 
 TENANT = TenantId(uuid.UUID(int=1))
@@ -90,7 +98,9 @@ async def test_import_stores_the_matrix_and_creates_germplasm_for_new_samples(
 ) -> None:
     matrix = np.random.default_rng(1).integers(-1, 3, size=(10, 5)).astype(np.int8)
     summary = await imported(db, matrix)
-    assert summary["variantsImported"] == 10
+    assert answers_as(summary, ImportSummary).variants_imported == 10  # as published
+    stored = await GetVariantSet(fake_unit_of_work_factory(db))(BREEDER, summary["variantSetDbId"])
+    assert answers_as(stored.document(), VariantSetDocument).call_set_count == 5
     assert summary["germplasmCreated"] == 5
     assert summary["variantsSkipped"] == {"not_snp": 2}
     chunks = StreamGenotypes(fake_unit_of_work_factory(db))(BREEDER, str(summary["variantSetDbId"]))
@@ -115,7 +125,7 @@ async def test_only_the_current_attempt_completes_and_results_page(db: InMemoryD
         phenotypes={"S0": 1.0, "S1": 2.5, "S3": 0.5},
     )
     job = await RequestAnalysis(uow)(BREEDER, request)
-    job_id = job["analysisDbId"]
+    job_id = answers_as(job, AnalysisDocument).analysis_db_id  # as the contract publishes it
     first = await ClaimAnalysis(uow)(WORKER, job_id, "worker-a")
     second = await ClaimAnalysis(uow)(WORKER, job_id, "worker-b")
     assert (first.attempt, second.attempt) == (1, 2)
@@ -171,6 +181,7 @@ async def test_a_job_completes_before_its_figures_and_a_lost_figure_is_redrawn(
     )
     document = await GetAnalysis(uow)(BREEDER, job_id)
     assert document["status"] == "completed"
+    assert answers_as(document, AnalysisDocument).results
     assert document["results"]["artifacts"] == [
         {"name": "grm.npy", "mediaType": "application/x-npy", "size": 3, "pending": False},
         {"name": "grm.png", "mediaType": "image/png", "size": None, "pending": True},

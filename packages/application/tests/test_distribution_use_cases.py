@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import msgspec
 import pytest
-from bijmantra.application.distribution import Kind
+from bijmantra.application.distribution import Kind, read_models
 from bijmantra.application.distribution.notifications import MESSAGES, notification_for
 from bijmantra.application.distribution.rendering import RENDERED_BY
 from bijmantra.kernel import (
@@ -25,6 +25,7 @@ from bijmantra.kernel import (
     ValidationFailed,
 )
 from bijmantra.testkit.distribution import DistributionWorld
+from bijmantra.testkit.documents import answers_as
 from bijmantra.testkit.fakes import InMemoryDatabase, fake_unit_of_work_factory
 
 TENANT = TenantId(uuid.UUID(int=11))
@@ -33,6 +34,7 @@ VIEWER = Principal("viewer", TENANT, frozenset({"viewer"}))
 OUTSIDER = Principal("other", TenantId(uuid.UUID(int=12)), frozenset({"data-manager"}))
 NOW = datetime(2026, 12, 6, 9, 30, tzinfo=UTC)
 j = msgspec.json.encode
+PAGE = PageRequest(0, 10)
 
 
 @pytest.fixture
@@ -349,3 +351,42 @@ async def test_concurrent_issues_go_in_batches_and_a_refused_one_takes_no_number
     assert numbers == [f"2026-{n:06d}" for n in range(2, 7)]
     with pytest.raises(NotFound):
         await world.invoices.act(OUTSIDER, drafts[2], j({"action": "issued"}))
+
+
+async def test_every_answer_is_the_document_the_contract_publishes(
+    world: DistributionWorld,
+) -> None:
+    """Each collection's answers decode strictly into the structs ``/openapi.json`` publishes
+    (``read_models``): a field added to a domain value but not declared there fails here."""
+    partner = await world.partner(MANAGER)
+    germplasm, lot = await world.germplasm_lot(MANAGER, 100)
+    request = await world.approved_request(MANAGER, partner, germplasm)
+    agreement = await world.active_agreement(MANAGER, partner, [germplasm])
+    dispatch = await world.packed_dispatch(MANAGER, request, lot, "30")
+    shipped = await world.dispatches.act(MANAGER, dispatch, j({"action": "shipped"}))
+    line = {"description": "Seed", "quantity": "3", "unit_price": "1.5", "tax_rate": "0.19"}
+    invoice = await world.invoices.create(
+        MANAGER, j({"partner_id": partner, "currency": "EUR", "lines": [line]})
+    )
+    issued = await world.invoices.act(MANAGER, invoice["id"], j({"action": "issued"}))
+    shown = {
+        "partners": (partner, read_models.PartnerDocument, read_models.PartnerDocument),
+        "seed-requests": (request, read_models.SeedRequestDocument, read_models.SeedRequestRecord),
+        "agreements": (agreement["id"], read_models.AgreementDocument, read_models.AgreementRecord),
+        "dispatches": (dispatch, read_models.DispatchDocument, read_models.DispatchRecord),
+        "invoices": (invoice["id"], read_models.InvoiceDocument, read_models.InvoiceRecord),
+    }
+    for collection, (record_id, one, listed) in shown.items():
+        use_cases = world.distribution.of(collection)
+        answers_as(await use_cases.get(MANAGER, record_id), one)
+        assert [answers_as(d, listed) for d in (await use_cases.list(MANAGER, PAGE)).items]
+    answers_as(agreement, read_models.AgreementDocument)
+    answers_as(shipped, read_models.DispatchDocument)
+    assert answers_as(issued, read_models.InvoiceDocument).number == "2026-000001"
+    credit = await world.invoices.credit(MANAGER, invoice["id"])
+    assert answers_as(credit, read_models.InvoiceDocument).totals.gross < 0
+    item = {"germplasm_id": germplasm, "quantity": "5", "units": "seeds"}
+    body = j({"partner_id": partner, "purpose": "research", "items": [item]})
+    draft = answers_as(await world.requests.create(MANAGER, body), read_models.SeedRequestRecord)
+    cancelled = await world.requests.act(MANAGER, draft.id, j({"action": "cancelled"}))
+    answers_as(cancelled, read_models.SeedRequestRecord)

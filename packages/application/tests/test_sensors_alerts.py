@@ -18,6 +18,7 @@ from bijmantra.application.sensors import (
     EvaluateTelemetry,
     IngestTelemetry,
 )
+from bijmantra.application.sensors.alerts import AlertDocument, RuleDocument
 from bijmantra.kernel import (
     Conflict,
     Forbidden,
@@ -27,6 +28,7 @@ from bijmantra.kernel import (
     TenantId,
     ValidationFailed,
 )
+from bijmantra.testkit.documents import answers_as
 from bijmantra.testkit.sensors import (
     FakeSilenceSchedule,
     SensorTables,
@@ -168,9 +170,12 @@ async def test_a_redelivered_telemetry_event_raises_nothing_twice(store: Store) 
 
 
 async def test_acknowledge_and_clear_record_who_and_when(store: Store) -> None:
-    await store.rule(kind="threshold", comparison="above", threshold=8.0)
+    rule = await store.rule(kind="threshold", comparison="above", threshold=8.0)
+    assert answers_as(rule, RuleDocument).comparison == "above"  # as the contract says
+    assert [answers_as(r, RuleDocument) for r in await store.rules.list(MANAGER)]
     await store.reading(9.0)
     [alert] = await store.open_alerts()
+    assert answers_as(alert, AlertDocument).acknowledged_at is None
     store.clock.advance(timedelta(minutes=3))
     acked = await store.inbox.acknowledge(MANAGER, alert["alertId"])
     assert (acked["status"], acked["acknowledgedBy"]) == ("acknowledged", "manager")
@@ -180,6 +185,7 @@ async def test_acknowledge_and_clear_record_who_and_when(store: Store) -> None:
     store.clock.advance(timedelta(minutes=5))
     cleared = await store.inbox.clear(MANAGER, alert["alertId"])
     assert (cleared["status"], cleared["clearedBy"]) == ("cleared", "manager")
+    assert answers_as(cleared, AlertDocument).cleared_at is not None
     assert cleared["clearedAt"] == (T0 + timedelta(minutes=8)).isoformat()
     with pytest.raises(Conflict):
         await store.inbox.clear(MANAGER, alert["alertId"])

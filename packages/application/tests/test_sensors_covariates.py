@@ -13,8 +13,10 @@ from bijmantra.application.sensors import (
     StudyEnvironment,
     StudyPlace,
 )
+from bijmantra.application.sensors.documents import EnvironmentDocument
 from bijmantra.domain.sensors import growing_degree_days
 from bijmantra.kernel import NotFound, Principal, TenantId, ValidationFailed
+from bijmantra.testkit.documents import answers_as
 from bijmantra.testkit.sensors import SensorTables, SettableClock, fake_sensors_unit_of_work_factory
 from hypothesis import given
 from hypothesis import strategies as st
@@ -78,6 +80,7 @@ async def test_daily_environment_from_the_devices_in_the_study_or_at_its_locatio
         await ingest(credential, json.dumps(body).encode())
     environment = StudyEnvironment(uow, Places())
     result = await environment(MANAGER, "study-1", "", "", "10")
+    assert answers_as(result, EnvironmentDocument).gdd_base == 10  # the published document
     days = {d["date"]: d for d in result["days"]}
     assert list(days) == [f"2026-06-0{i}" for i in range(1, 6)]  # the study's own dates
     first = days["2026-06-01"]

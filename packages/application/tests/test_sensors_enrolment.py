@@ -10,6 +10,14 @@ from typing import Any
 import msgspec
 import pytest
 from bijmantra.application.sensors import DeviceEnrolment, IngestTelemetry, ReadHistory
+from bijmantra.application.sensors.documents import (
+    ClaimCodeDocument,
+    ClaimedDocument,
+    DeviceDocument,
+    HistoryDocument,
+    IngestReport,
+    ProfileDocument,
+)
 from bijmantra.domain.sensors import CLAIM_CODE_TTL, COMMISSION_WINDOW
 from bijmantra.kernel import (
     Conflict,
@@ -17,12 +25,14 @@ from bijmantra.kernel import (
     Gone,
     Malformed,
     NotFound,
+    PageRequest,
     Principal,
     TenantId,
     Unauthorized,
     Unprocessable,
     ValidationFailed,
 )
+from bijmantra.testkit.documents import answers_as
 from bijmantra.testkit.sensors import SensorTables, SettableClock, fake_sensors_unit_of_work_factory
 
 T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -283,3 +293,27 @@ async def test_history_shows_gaps_as_gaps() -> None:
         await world.history(MANAGER, device_id, "air_temperature", "2020-01-01T00:00Z", end, "1m")
     with pytest.raises(ValidationFailed):
         await world.history(MANAGER, device_id, "co2", start, end, "1h")
+
+
+async def test_every_answer_is_the_document_the_contract_publishes() -> None:
+    """The structs in ``sensors.documents`` are what ``/openapi.json`` describes; each answer
+    must decode strictly into its struct (a missing, extra or mistyped field fails)."""
+    world = World()
+    device_id = await world.registered()
+    [profile] = await world.enrolment.profiles(MANAGER)
+    answers_as(profile, ProfileDocument)
+    answers_as(await world.enrolment.get(MANAGER, device_id), DeviceDocument)
+    issued = answers_as(await world.enrolment.issue_claim(MANAGER, device_id), ClaimCodeDocument)
+    claim = json.dumps({"claimCode": issued.claim_code}).encode()
+    credential = answers_as(await world.enrolment.claim(claim), ClaimedDocument).credential
+    report = await world.send(credential, [reading(5), reading(6, 99.0)])
+    assert answers_as(report, IngestReport).rejected[0].index == 1
+    [listed] = (await world.enrolment.list(MANAGER, PageRequest(0, 10))).items
+    assert answers_as(listed, DeviceDocument).last_seen_at is not None
+    start, end = (T0 - timedelta(hours=1)).isoformat(), T0.isoformat()
+    for resolution in ("raw", "1m"):
+        found = await world.history(MANAGER, device_id, "air_temperature", start, end, resolution)
+        assert answers_as(found, HistoryDocument).points
+    answers_as(await world.enrolment.revoke(MANAGER, device_id), DeviceDocument)
+    with pytest.raises(msgspec.ValidationError):  # the check can fail
+        answers_as({**listed, "surprise": 1}, DeviceDocument)

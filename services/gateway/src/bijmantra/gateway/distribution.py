@@ -7,10 +7,22 @@ Records from domain-api are JSON bytes spliced into ``{data, meta, links}`` unde
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
+from bijmantra.application.distribution.read_models import (
+    AgreementDocument,
+    AgreementRecord,
+    DispatchDocument,
+    DispatchRecord,
+    InvoiceDocument,
+    InvoiceRecord,
+    PartnerDocument,
+    SeedRequestDocument,
+    SeedRequestRecord,
+)
 from bijmantra.application.security import Action, Permission
+from bijmantra.edge.envelopes import Envelope, PageEnvelope
 from bijmantra.gateway.compliance import page_body, page_query
 from litestar import Request, Response, get, post, put
 from litestar.datastructures import State
@@ -27,14 +39,48 @@ _encode = msgspec.json.encode
 AnyRequest = Request[Any, Any, Any]
 
 
+class Answers(NamedTuple):
+    """What a collection's operations answer: a page of stored records, a created record,
+    one record as shown (with what the server computes), and one after an action."""
+
+    listed: Any
+    created: Any
+    shown: Any
+    acted: Any = None
+
+
+def _answers(record: Any, created: Any, shown: Any, acted: Any = None) -> Answers:
+    return Answers(
+        PageEnvelope[record], Envelope[created], Envelope[shown], acted and Envelope[acted]
+    )
+
+
+ANSWERS = {
+    "partners": _answers(PartnerDocument, PartnerDocument, PartnerDocument),
+    "seed-requests": _answers(
+        SeedRequestRecord, SeedRequestRecord, SeedRequestDocument, SeedRequestRecord
+    ),
+    "agreements": _answers(
+        AgreementRecord, AgreementDocument, AgreementDocument, AgreementDocument
+    ),
+    "dispatches": _answers(DispatchRecord, DispatchDocument, DispatchDocument, DispatchDocument),
+    "invoices": _answers(InvoiceRecord, InvoiceDocument, InvoiceDocument, InvoiceDocument),
+}
+
+
 def one_body(request: AnyRequest, document: bytes, status: int = 200) -> Response[bytes]:
     meta = _encode({"request_id": request.scope.get("state", {}).get("request_id")})
     body = b"".join((b'{"data":', document, b',"meta":', meta, b',"links":{}}'))
     return Response(body, media_type=JSON, status_code=status)
 
 
+def _returns(permission: dict[str, Permission], answer: Any) -> dict[str, Any]:
+    return {**permission, "returns": answer}
+
+
 def _collection_routes(name: str) -> list[HTTPRouteHandler]:
     base = f"/api/v1/{name}"
+    answers = ANSWERS[name]
 
     async def list_records(request: AnyRequest, state: State) -> Response[bytes]:
         status = request.query_params.get("status") or None
@@ -49,9 +95,18 @@ def _collection_routes(name: str) -> list[HTTPRouteHandler]:
         return one_body(request, await state.distribution.get(request.auth, name, record_id))
 
     routes = [
-        get(base, opt=READ, name=f"{name}-list")(list_records),
-        post(base, opt=WRITE, name=f"{name}-create", request_max_body_size=MAX_BODY)(create_record),
-        get(f"{base}/{{record_id:str}}", opt=READ, name=f"{name}-get")(get_record),
+        get(base, opt=_returns(READ, answers.listed), name=f"{name}-list")(list_records),
+        post(
+            base,
+            opt=_returns(WRITE, answers.created),
+            name=f"{name}-create",
+            request_max_body_size=MAX_BODY,
+        )(create_record),
+        get(
+            f"{base}/{{record_id:str}}",
+            opt=_returns(READ, answers.shown),
+            name=f"{name}-get",
+        )(get_record),
     ]
     if name in WITH_LIFECYCLE:
 
@@ -65,7 +120,7 @@ def _collection_routes(name: str) -> list[HTTPRouteHandler]:
         routes.append(
             post(
                 f"{base}/{{record_id:str}}/actions",
-                opt=WRITE,
+                opt=_returns(WRITE, answers.acted),
                 name=f"{name}-act",
                 status_code=200,
                 request_max_body_size=MAX_BODY,
@@ -84,7 +139,7 @@ def _collection_routes(name: str) -> list[HTTPRouteHandler]:
 
 @post(
     "/api/v1/agreements/{record_id:str}/signatures",
-    opt=WRITE,
+    opt=_returns(WRITE, Envelope[AgreementDocument]),
     status_code=200,
     request_max_body_size=MAX_BODY,
 )
@@ -93,13 +148,21 @@ async def sign_agreement(request: AnyRequest, state: State, record_id: str) -> R
     return one_body(request, await state.distribution.sign(request.auth, record_id, body))
 
 
-@put("/api/v1/invoices/{record_id:str}/lines", opt=WRITE, request_max_body_size=MAX_BODY)
+@put(
+    "/api/v1/invoices/{record_id:str}/lines",
+    opt=_returns(WRITE, Envelope[InvoiceDocument]),
+    request_max_body_size=MAX_BODY,
+)
 async def edit_invoice_lines(request: AnyRequest, state: State, record_id: str) -> Response[bytes]:
     body = await request.body()
     return one_body(request, await state.distribution.edit_invoice(request.auth, record_id, body))
 
 
-@post("/api/v1/invoices/{record_id:str}/credit-notes", opt=WRITE, request_max_body_size=1024)
+@post(
+    "/api/v1/invoices/{record_id:str}/credit-notes",
+    opt=_returns(WRITE, Envelope[InvoiceDocument]),
+    request_max_body_size=1024,
+)
 async def create_credit_note(request: AnyRequest, state: State, record_id: str) -> Response[bytes]:
     return one_body(request, await state.distribution.credit_note(request.auth, record_id), 201)
 

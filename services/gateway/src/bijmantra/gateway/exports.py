@@ -14,6 +14,7 @@ from typing import Any
 
 import msgspec
 from bijmantra.application.tenancy.exports import EXPORT, ExportView
+from bijmantra.edge.envelopes import Envelope, platform_body
 from litestar import Request, Response, get, post
 from litestar.datastructures import State
 from litestar.response import Stream
@@ -23,16 +24,8 @@ BASE = "/api/v1/organization/exports"
 _view = msgspec.json.Decoder(ExportView)
 
 
-class ExportMeta(msgspec.Struct, frozen=True):
-    request_id: str | None
-
-
-class ExportEnvelope(msgspec.Struct, frozen=True):
-    """One export job in the platform envelope."""
-
-    data: ExportView
-    meta: ExportMeta
-    links: dict[str, str]
+ExportEnvelope = Envelope[ExportView]  # one export job in the platform envelope (ADR 0250)
+ANSWERS_ONE = {**ADMIN, "returns": ExportEnvelope}
 
 
 def _envelope(request: Request[Any, Any, Any], document: bytes) -> ExportEnvelope:
@@ -40,18 +33,17 @@ def _envelope(request: Request[Any, Any, Any], document: bytes) -> ExportEnvelop
     links = {"self": f"{BASE}/{view.id}"}
     if view.status == "ready":
         links["archive"] = f"{BASE}/{view.id}/archive"
-    meta = ExportMeta(request.scope.get("state", {}).get("request_id"))
-    return ExportEnvelope(view, meta, links)
+    return platform_body(view, request.scope.get("state", {}).get("request_id"), links)
 
 
-@post(BASE, opt=ADMIN, status_code=202, request_max_body_size=1024)
+@post(BASE, opt=ANSWERS_ONE, status_code=202, request_max_body_size=1024)
 async def request_export(request: Request[Any, Any, Any], state: State) -> Response[ExportEnvelope]:
     """Queue an export of every row of the caller's organization (admins only)."""
     body = _envelope(request, await state.exports.request(request.auth))
     return Response(body, status_code=202, headers={"Location": body.links["self"]})
 
 
-@get(BASE + "/{export_id:str}", opt=ADMIN)
+@get(BASE + "/{export_id:str}", opt=ANSWERS_ONE)
 async def show_export(
     request: Request[Any, Any, Any], state: State, export_id: str
 ) -> ExportEnvelope:

@@ -11,9 +11,11 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import msgspec
+from bijmantra.application.analysis.dto import AnalysisDocument
+from bijmantra.application.genotyping.dto import ImportSummary, VariantSetDocument
 from bijmantra.application.security import Action, Permission
 from bijmantra.domain.genotyping import EXPORT_FORMATS
-from bijmantra.edge.envelopes import platform_body
+from bijmantra.edge.envelopes import Envelope, ListEnvelope, platform_body
 from bijmantra.gateway.brapi import page_request
 from bijmantra.kernel import FieldError, ValidationFailed
 from litestar import Request, Response, delete, get, post
@@ -40,11 +42,33 @@ def _request_id(request: Request[Any, Any, Any]) -> str | None:
 
 
 def envelope(
-    request: Request[Any, Any, Any], data: Any, status: int = 200, **extra: Any
+    request: Request[Any, Any, Any],
+    data: Any,
+    status: int = 200,
+    links: dict[str, str] | None = None,
 ) -> Response[bytes]:
-    body = platform_body(data, _request_id(request), extra.pop("links", None))
-    body["meta"].update(extra)
+    body = platform_body(data, _request_id(request), links)
     return Response(_encode(body), status_code=status, media_type=JSON)
+
+
+class Pagination(msgspec.Struct, rename="camel"):
+    page: int
+    page_size: int
+    total_count: int
+    total_pages: int
+
+
+class ResultPageMeta(msgspec.Struct):
+    request_id: str | None
+    pagination: Pagination
+
+
+class ResultPageEnvelope(msgspec.Struct):
+    """A page of a result table: rows are objects whose columns depend on the table."""
+
+    data: list[dict[str, Any]]
+    meta: ResultPageMeta
+    links: dict[str, str]
 
 
 def _required(request: Request[Any, Any, Any], name: str) -> str:
@@ -68,7 +92,11 @@ async def _part(form: Any, name: str) -> UploadFile:
     return part
 
 
-@post("/api/v1/genotypes/imports", opt=WRITE_GENOTYPES, request_max_body_size=UPLOAD_LIMIT)
+@post(
+    "/api/v1/genotypes/imports",
+    opt={**WRITE_GENOTYPES, "returns": Envelope[ImportSummary]},
+    request_max_body_size=UPLOAD_LIMIT,
+)
 async def import_genotypes(request: Request[Any, Any, Any], state: State) -> Response[bytes]:
     """``?name=&commonCropName=`` and a VCF body, or multipart ``bed``/``bim``/``fam``."""
     name, crop = _required(request, "name"), _required(request, "commonCropName")
@@ -97,7 +125,10 @@ async def import_genotypes(request: Request[Any, Any, Any], state: State) -> Res
     return envelope(request, data, 201, links=links)
 
 
-@get("/api/v1/variantsets/{variant_set_db_id:str}", opt=READ_GENOTYPES)
+@get(
+    "/api/v1/variantsets/{variant_set_db_id:str}",
+    opt={**READ_GENOTYPES, "returns": Envelope[VariantSetDocument]},
+)
 async def get_variant_set(
     request: Request[Any, Any, Any], state: State, variant_set_db_id: str
 ) -> Response[bytes]:
@@ -178,7 +209,11 @@ def _links(document: dict[str, Any]) -> dict[str, str]:
     return links
 
 
-@post("/api/v1/analyses", opt=WRITE_ANALYSES, status_code=202)
+@post(
+    "/api/v1/analyses",
+    opt={**WRITE_ANALYSES, "returns": Envelope[AnalysisDocument]},
+    status_code=202,
+)
 async def request_analysis(request: Request[Any, Any, Any], state: State) -> Response[bytes]:
     document = _decode(await state.analyses.request(request.auth, await request.body()))
     response = envelope(request, document, 202, links=_links(document))
@@ -203,7 +238,7 @@ def listing_query(request: Request[Any, Any, Any]) -> tuple[int, bool]:
 LISTED_BY_DEFAULT = 20
 
 
-@get("/api/v1/analyses", opt=READ_ANALYSES)
+@get("/api/v1/analyses", opt={**READ_ANALYSES, "returns": ListEnvelope[AnalysisDocument]})
 async def list_analyses(request: Request[Any, Any, Any], state: State) -> Response[bytes]:
     """The organization's analyses, queued and running first, then newest first."""
     limit, active_only = listing_query(request)
@@ -213,7 +248,10 @@ async def list_analyses(request: Request[Any, Any, Any], state: State) -> Respon
     return envelope(request, documents)
 
 
-@get("/api/v1/analyses/{analysis_db_id:str}", opt=READ_ANALYSES)
+@get(
+    "/api/v1/analyses/{analysis_db_id:str}",
+    opt={**READ_ANALYSES, "returns": Envelope[AnalysisDocument]},
+)
 async def get_analysis(
     request: Request[Any, Any, Any], state: State, analysis_db_id: str
 ) -> Response[bytes]:
@@ -221,7 +259,11 @@ async def get_analysis(
     return envelope(request, document, links=_links(document))
 
 
-@delete("/api/v1/analyses/{analysis_db_id:str}", opt=WRITE_ANALYSES, status_code=200)
+@delete(
+    "/api/v1/analyses/{analysis_db_id:str}",
+    opt={**WRITE_ANALYSES, "returns": Envelope[AnalysisDocument]},
+    status_code=200,
+)
 async def cancel_analysis(
     request: Request[Any, Any, Any], state: State, analysis_db_id: str
 ) -> Response[bytes]:
@@ -229,19 +271,20 @@ async def cancel_analysis(
     return envelope(request, document, links=_links(document))
 
 
-@get("/api/v1/analyses/{analysis_db_id:str}/results/{table:str}", opt=READ_ANALYSES)
+@get(
+    "/api/v1/analyses/{analysis_db_id:str}/results/{table:str}",
+    opt={**READ_ANALYSES, "returns": ResultPageEnvelope},
+)
 async def analysis_results(
     request: Request[Any, Any, Any], state: State, analysis_db_id: str, table: str
 ) -> Response[bytes]:
     page = page_request(request)
     found = await state.analyses.result_page(request.auth, analysis_db_id, table, page)
-    pagination = {
-        "page": page.page,
-        "pageSize": page.page_size,
-        "totalCount": found.total_count,
-        "totalPages": found.total_pages,
-    }
-    return envelope(request, _decode(found.items[0]), pagination=pagination)
+    pagination = Pagination(page.page, page.page_size, found.total_count, found.total_pages)
+    body = ResultPageEnvelope(
+        _decode(found.items[0]), ResultPageMeta(_request_id(request), pagination), {}
+    )
+    return Response(_encode(body), media_type=JSON)
 
 
 @get("/api/v1/analyses/{analysis_db_id:str}/artifacts/{name:str}", opt=READ_ANALYSES)

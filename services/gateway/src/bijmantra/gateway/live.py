@@ -48,6 +48,11 @@ _encode = msgspec.json.encode
 T = TypeVar("T")
 
 
+def _error_frame(error: BijmantraError) -> dict[str, Any]:
+    """An ``error`` frame: the platform error envelope with ``type`` beside it."""
+    return {"type": "error", **msgspec.structs.asdict(platform_error_body(error, None))}
+
+
 @dataclass(frozen=True)
 class FeedSettings:
     ping_interval: float = 20.0
@@ -137,7 +142,7 @@ class LiveConnection:
                 if isinstance(exc, BijmantraError)
                 else Unauthorized("Send a bearer token first")
             )
-            await self._send_now({"type": "error", **platform_error_body(error, None)})
+            await self._send_now(_error_frame(error))
             raise _Closed(CLOSE_UNAUTHORIZED, "unauthorized") from None
 
     async def _read(self, principal: Principal) -> None:
@@ -156,13 +161,9 @@ class LiveConnection:
                     await self._subscribe(allowed, request.resume_from)
                     self._batch = request.batch  # (no await since "subscribed" was queued)
             except BijmantraError as error:
-                self._queue(_encode({"type": "error", **platform_error_body(error, None)}))
+                self._queue(_encode(_error_frame(error)))
             except msgspec.ValidationError as error:
-                self._queue(
-                    _encode(
-                        {"type": "error", **platform_error_body(ValidationFailed(str(error)), None)}
-                    )
-                )
+                self._queue(_encode(_error_frame(ValidationFailed(str(error)))))
 
     async def _subscribe(self, feed_filter: FeedFilter, resume_from: str | None) -> None:
         if self._pump is not None:

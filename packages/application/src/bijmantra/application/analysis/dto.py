@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import msgspec
 from bijmantra.application.ports.analysis import ResultIndex
-from bijmantra.domain.analysis import AnalysisJob
+from bijmantra.domain.analysis import AnalysisJob, AnalysisType, JobStatus
 
 
 class AnalysisRequest(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
@@ -19,6 +20,52 @@ class AnalysisRequest(msgspec.Struct, rename="camel", forbid_unknown_fields=True
     phenotypes: dict[str, float] = {}
     observation_variable_db_id: str | None = None
     study_db_id: str | None = None
+
+
+class _Out(msgspec.Struct, rename="camel", kw_only=True, forbid_unknown_fields=True):
+    pass
+
+
+class ResultTable(_Out):
+    name: str
+    row_count: int
+
+
+class ResultArtifact(_Out):
+    """A file of the result; ``size`` is null (and ``pending`` true) while a figure is drawn."""
+
+    name: str
+    media_type: str
+    size: int | None
+    pending: bool
+
+
+class AnalysisResults(_Out):
+    tables: list[ResultTable]
+    artifacts: list[ResultArtifact]
+
+
+class AnalysisDocument(_Out):
+    """What ``job_document`` answers (ADR 0250); ``results`` once the job has stored some."""
+
+    analysis_db_id: str
+    type: AnalysisType
+    status: JobStatus
+    progress: float
+    stage: str
+    attempt: int
+    worker: str | None
+    variant_set_db_id: str
+    call_set_db_ids: list[str]
+    parameters: dict[str, Any]
+    phenotype_count: int
+    created: datetime
+    started: datetime | None
+    finished: datetime | None
+    timings: dict[str, float]
+    error: str | None
+    summary: dict[str, Any]
+    results: AnalysisResults | msgspec.UnsetType = msgspec.UNSET
 
 
 def _time(value: Any) -> str | None:

@@ -32,6 +32,20 @@ class ActivityDocument(msgspec.Struct, kw_only=True):
     resource: str
 
 
+class ChainProblemDocument(msgspec.Struct, kw_only=True):
+    position: int
+    problem: str
+
+
+class ChainVerdictDocument(msgspec.Struct, kw_only=True):
+    """``GET /api/v1/audit/verify``: whether the hash chain is intact, and where it is not."""
+
+    valid: bool
+    entries_checked: int
+    head_position: int
+    problems: list[ChainProblemDocument]
+
+
 def entry_document(entry: AuditEntry) -> bytes:
     return _encode(
         AuditEntryDocument(

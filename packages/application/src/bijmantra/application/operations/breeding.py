@@ -17,7 +17,12 @@ import msgspec
 from bijmantra.application.brapi.commands import ResourceCommands
 from bijmantra.application.brapi.queries import ResourceQueries
 from bijmantra.application.events import EventEnvelope
-from bijmantra.application.operations.dto import encode
+from bijmantra.application.operations.dto import (
+    PlotOrderDocument,
+    PlotStop,
+    RoundProgressDocument,
+    encode,
+)
 from bijmantra.application.operations.items import READ, item_or_404
 from bijmantra.application.ports import UnitOfWorkFactory
 from bijmantra.application.ports.operations import BreedingRecords
@@ -173,16 +178,16 @@ class BreedingLinks:
         placed, unplaced = _plots(documents)
         ordered = plot_order(placed, walk)
         return encode(
-            {
-                "work_item_id": item.id,
-                "study_id": item.study_id,
-                "pattern": walk.value,
-                "plots": [
-                    {"position": n + 1, "observation_unit_id": p.unit_id, "x": p.x, "y": p.y}
+            PlotOrderDocument(
+                work_item_id=item.id,
+                study_id=item.study_id,
+                pattern=walk.value,
+                plots=[
+                    PlotStop(position=n + 1, observation_unit_id=p.unit_id, x=p.x, y=p.y)
                     for n, p in enumerate(ordered)
                 ],
-                "unpositioned": unplaced,
-            }
+                unpositioned=unplaced,
+            )
         )
 
     async def round_progress(self, principal: Principal, item_id: str) -> bytes:
@@ -202,15 +207,15 @@ class BreedingLinks:
         observed = await self.records.observed(principal, units, variables) if expected else set()
         missing = sorted({u for u in units for v in variables if (u, v) not in observed})
         return encode(
-            {
-                "work_item_id": item.id,
-                "expected": expected,
-                "observed": len(observed),
-                "fraction": len(observed) / expected if expected else 0.0,
-                "complete": expected > 0 and len(observed) == expected,
-                "units_missing": missing[:100],
-                "units_missing_count": len(missing),
-            }
+            RoundProgressDocument(
+                work_item_id=item.id,
+                expected=expected,
+                observed=len(observed),
+                fraction=len(observed) / expected if expected else 0.0,
+                complete=expected > 0 and len(observed) == expected,
+                units_missing=missing[:100],
+                units_missing_count=len(missing),
+            )
         )
 
 

@@ -1,10 +1,13 @@
 """What crosses the operations boundary: request bodies in, documents out (snake_case, as
-the rest of ``/api/v1``)."""
+the rest of ``/api/v1``). The ``*Document`` structs are the read models the published contract
+describes (ADR 0250): work items and seasons are built as structs; the records that are sent
+as ``json_ready`` values (comments, time entries, dependencies, activity, burndown points) are
+declared here and checked against what is sent by the use-case tests."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import msgspec
 from bijmantra.application.json_input import check_shape, unreadable
@@ -115,52 +118,176 @@ def decode(body: bytes, kind: type[In], what: str) -> In:
         raise unreadable(exc, "JSON") from None
 
 
-def _time(value: datetime | date | None) -> str | None:
-    return None if value is None else value.isoformat()
+class SeasonDocument(msgspec.Struct, kw_only=True):
+    id: str
+    name: str
+    starts_on: date
+    ends_on: date
+    capacity_hours: float
+    version: int
+    etag: str
+    created_at: datetime | None
 
 
-def item_data(item: WorkItem, spent_hours: float | None = None) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "id": item.id,
-        "kind": item.kind.value,
-        "title": item.title,
-        "operation_type": item.operation_type.value if item.operation_type else None,
-        "parent_id": item.parent_id,
-        "plan_id": item.root_id,
-        "season_id": item.season_id,
-        "description": item.description,
-        "status": item.status.value,
-        "priority": item.priority.value,
-        "assignees": list(item.assignees),
-        "due": _time(item.due),
-        "rank": item.rank,
-        "estimate_hours": item.estimate_hours,
-        "study_id": item.study_id,
-        "location_id": item.location_id,
-        "unit_ids": list(item.unit_ids),
-        "variable_ids": list(item.variable_ids),
-        "version": item.version,
-        "etag": item.etag,
-        "created_at": _time(item.created_at),
-        "updated_at": _time(item.updated_at),
-        "completed_at": _time(item.completed_at),
-    }
-    if spent_hours is not None:
-        data["spent_hours"] = spent_hours
-    return data
+class WorkItemDocument(msgspec.Struct, kw_only=True):
+    """A work item as ``/api/v1/work-items`` answers it; ``spent_hours`` (the rolled-up
+    time entries) only on a single item."""
+
+    id: str
+    kind: Kind
+    title: str
+    operation_type: OperationType | None
+    parent_id: str | None
+    plan_id: str | None
+    season_id: str | None
+    description: str
+    status: Status
+    priority: Priority
+    assignees: list[str]
+    due: date | None
+    rank: int
+    estimate_hours: float
+    study_id: str | None
+    location_id: str | None
+    unit_ids: list[str]
+    variable_ids: list[str]
+    version: int
+    etag: str
+    created_at: datetime | None
+    updated_at: datetime | None
+    completed_at: datetime | None
+    spent_hours: float | Unset = UNSET
 
 
-def season_data(season: Season) -> dict[str, Any]:
-    return {
-        "id": season.id,
-        "name": season.name,
-        "starts_on": season.starts_on.isoformat(),
-        "ends_on": season.ends_on.isoformat(),
-        "capacity_hours": season.capacity_hours,
-        "version": season.version,
-        "etag": season.etag,
-        "created_at": _time(season.created_at),
-    }
+class CommentDocument(msgspec.Struct, kw_only=True):
+    id: str
+    work_item_id: str
+    author: str
+    body: str
+    created_at: datetime
+
+
+class TimeEntryDocument(msgspec.Struct, kw_only=True):
+    id: str
+    work_item_id: str
+    member: str
+    day: date
+    hours: float
+    note: str
+    created_at: datetime
+
+
+class DependencyDocument(msgspec.Struct, kw_only=True):
+    predecessor_id: str
+    successor_id: str
+    type: Literal["finish_to_start"]
+    created_at: datetime
+    created_by: str
+
+
+class RemovedDependency(msgspec.Struct, kw_only=True):
+    predecessor_id: str
+    successor_id: str
+    removed: bool
+
+
+class FieldChange(msgspec.Struct, kw_only=True):
+    field: str
+    old: Any
+    new: Any
+
+
+class WorkItemActivityDocument(msgspec.Struct, kw_only=True):
+    id: str
+    work_item_id: str
+    actor: str
+    action: str
+    changes: list[FieldChange]
+    at: datetime
+
+
+class BurndownDay(msgspec.Struct, kw_only=True):
+    day: date
+    remaining_tasks: int
+    remaining_hours: float
+    ideal_hours: float
+    logged_hours: float
+
+
+class BurndownDocument(msgspec.Struct, kw_only=True):
+    season: SeasonDocument
+    committed_hours: float
+    over_capacity: bool
+    points: list[BurndownDay]
+
+
+class PlotStop(msgspec.Struct, kw_only=True):
+    position: int
+    observation_unit_id: str
+    x: float
+    y: float
+
+
+class PlotOrderDocument(msgspec.Struct, kw_only=True):
+    """The order a crew walks an item's plots; ``unpositioned``: units without coordinates."""
+
+    work_item_id: str
+    study_id: str
+    pattern: str
+    plots: list[PlotStop]
+    unpositioned: list[str]
+
+
+class RoundProgressDocument(msgspec.Struct, kw_only=True):
+    work_item_id: str
+    expected: int
+    observed: int
+    fraction: float
+    complete: bool
+    units_missing: list[str]
+    units_missing_count: int
+
+
+def item_data(item: WorkItem, spent_hours: float | None = None) -> WorkItemDocument:
+    return WorkItemDocument(
+        id=item.id,
+        kind=item.kind,
+        title=item.title,
+        operation_type=item.operation_type,
+        parent_id=item.parent_id,
+        plan_id=item.root_id,
+        season_id=item.season_id,
+        description=item.description,
+        status=item.status,
+        priority=item.priority,
+        assignees=list(item.assignees),
+        due=item.due,
+        rank=item.rank,
+        estimate_hours=item.estimate_hours,
+        study_id=item.study_id,
+        location_id=item.location_id,
+        unit_ids=list(item.unit_ids),
+        variable_ids=list(item.variable_ids),
+        version=item.version,
+        etag=item.etag,
+        created_at=item.created_at,
+        updated_at=item.updated_at,
+        completed_at=item.completed_at,
+        spent_hours=UNSET if spent_hours is None else spent_hours,
+    )
+
+
+def season_data(season: Season) -> SeasonDocument:
+    return SeasonDocument(
+        id=season.id,
+        name=season.name,
+        starts_on=season.starts_on,
+        ends_on=season.ends_on,
+        capacity_hours=season.capacity_hours,
+        version=season.version,
+        etag=season.etag,
+        created_at=season.created_at,
+    )
 
 
 def dependency_data(dependency: Dependency) -> dict[str, Any]:
@@ -175,6 +302,12 @@ def burndown_data(season: Season, points: list[BurndownPoint], committed: float)
         "over_capacity": committed > season.capacity_hours,
         "points": json_ready(points),
     }
+
+
+def event_data(document: msgspec.Struct) -> dict[str, Any]:
+    """A document inside an event's JSON ``data`` (plain values: strings, numbers, lists)."""
+    plain: dict[str, Any] = msgspec.to_builtins(document)
+    return plain
 
 
 def encode(data: Any) -> bytes:

@@ -19,6 +19,7 @@ from bijmantra.application.operations.dto import (
     WorkItemIn,
     WorkItemPatch,
     decode,
+    event_data,
     item_data,
     season_data,
 )
@@ -146,12 +147,12 @@ class SeasonCommands(ClockedUseCase):
 
 
 def _season_event(season: Season) -> dict[str, Any]:
-    return {"season": season_data(season), "about": [season.id]}
+    return {"season": event_data(season_data(season)), "about": [season.id]}
 
 
 def item_event(item: WorkItem, found: tuple[Change, ...] = ()) -> dict[str, Any]:
     return {
-        "item": item_data(item),
+        "item": event_data(item_data(item)),
         "about": item.about,
         "changes": [{"field": c.field, "old": c.old, "new": c.new} for c in found],
     }

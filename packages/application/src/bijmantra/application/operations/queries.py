@@ -59,7 +59,7 @@ def item_filter(query: Mapping[str, str]) -> ItemFilter:
     return ItemFilter(**values)
 
 
-def _documents(page: Page[T], render: Callable[[T], dict[str, Any]]) -> Page[bytes]:
+def _documents(page: Page[T], render: Callable[[T], Any]) -> Page[bytes]:
     return Page([encode(render(x)) for x in page.items], page.request, page.total_count)
 
 

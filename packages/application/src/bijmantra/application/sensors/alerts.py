@@ -67,6 +67,39 @@ class RuleBody(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
     intervals: int = 1
 
 
+class RuleDocument(msgspec.Struct, rename="camel", kw_only=True, forbid_unknown_fields=True):
+    rule_id: str
+    name: str
+    metric: str
+    kind: RuleKind
+    device_id: str | None
+    profile_id: str | None
+    cooldown_seconds: float
+    comparison: Comparison | None
+    threshold: float | None
+    hold_seconds: float
+    max_change: float | None
+    per_seconds: float
+    interval_seconds: float
+    intervals: int
+
+
+class AlertDocument(msgspec.Struct, rename="camel", kw_only=True, forbid_unknown_fields=True):
+    alert_id: str
+    rule_id: str
+    device_id: str
+    metric: str
+    kind: RuleKind
+    opened_at: datetime
+    value: float | None
+    message: str
+    status: AlertStatus
+    acknowledged_by: str | None
+    acknowledged_at: datetime | None
+    cleared_by: str | None
+    cleared_at: datetime | None
+
+
 def rule_document(rule: AlertRule) -> dict[str, Any]:
     return {
         "ruleId": rule.rule_id,

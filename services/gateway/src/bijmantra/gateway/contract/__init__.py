@@ -3,8 +3,10 @@
 ``/api/v1`` operations are read from the app's own routes, so a new handler appears without
 anyone remembering to document it. Its handlers splice domain-api documents into the
 ``{data, meta, links}`` envelope as bytes, which Litestar's generator can only call
-``string/binary``; the envelope and the error envelope are written out here instead, with
-per-operation bodies where they are not JSON. ``/brapi/v2`` comes from the official spec
+``string/binary``; instead each handler declares its answer (``opt["returns"]``, e.g.
+``Envelope[SeasonDocument]``: the edge's generic envelope around the use case's read model,
+ADR 0250) and msgspec writes the schemas from those types; non-JSON bodies come from a
+table. ``/brapi/v2`` comes from the official spec
 (``brapi_paths``). The document is committed as ``api-contracts/openapi.json`` (ADR 0230).
 """
 
@@ -33,7 +35,7 @@ from bijmantra.application.sensors.documents import (
     ProfileBody,
     TelemetryBody,
 )
-from bijmantra.application.tenancy.exports import ExportView
+from bijmantra.edge.envelopes import ErrorEnvelope
 from bijmantra.gateway.contract.brapi_paths import FRAGMENT
 from litestar import Litestar, Request, Response, get
 from litestar.routes import HTTPRoute
@@ -74,11 +76,6 @@ _TYPED_BODIES: dict[str, type[msgspec.Struct]] = {
     "ingest_telemetry": TelemetryBody,
     "create_alert_rule": RuleBody,
 }
-# Answers whose ``data`` is a typed struct: the envelope with that schema as its data.
-_TYPED_ANSWERS: dict[str, type[msgspec.Struct]] = {
-    "request_export": ExportView,
-    "show_export": ExportView,
-}
 _NO_BODY = {"request_export"}  # POSTs that take no body
 _RESPONSE_BODIES: dict[str, dict[str, Any]] = {
     "download_dosages": _BINARY,
@@ -86,6 +83,11 @@ _RESPONSE_BODIES: dict[str, dict[str, Any]] = {
     "analysis_artifact": {"*/*": _ANY},
     "get_pdf": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
     "download_export": {"application/x-tar": {"schema": {"type": "string", "format": "binary"}}},
+    "smta_report": {"text/csv": {"schema": {"type": "string"}}},
+}
+# Operations that answer JSON (the declared type) or, when asked, another form.
+_ALTERNATIVES: dict[str, dict[str, Any]] = {
+    "device_history": {"text/csv": {"schema": {"type": "string"}}},
 }
 _DEVICE_AUTH = {"ingest_telemetry"}  # public to the bearer guard; checks its own credential
 _QUERY: dict[str, list[str]] = {  # required query parameters (optional ones: not yet)
@@ -96,45 +98,6 @@ _QUERY: dict[str, list[str]] = {  # required query parameters (optional ones: no
     "list_activity": ["resource"],
 }
 
-ENVELOPE = {
-    "type": "object",
-    "required": ["data", "meta"],
-    "properties": {
-        "data": {},
-        "meta": {
-            "type": "object",
-            "required": ["request_id"],
-            "properties": {"request_id": {"type": ["string", "null"]}},
-        },
-        "links": {"type": "object", "additionalProperties": {"type": "string"}},
-    },
-}
-ERROR_ENVELOPE = {
-    "type": "object",
-    "required": ["error", "meta"],
-    "properties": {
-        "error": {
-            "type": "object",
-            "required": ["code", "message", "details"],
-            "properties": {
-                "code": {"type": "string"},
-                "message": {"type": "string"},
-                "details": {
-                    "type": "array",
-                    "items": {
-                        "type": "object",
-                        "required": ["location", "message"],
-                        "properties": {
-                            "location": {"type": "string"},
-                            "message": {"type": "string"},
-                        },
-                    },
-                },
-            },
-        },
-        "meta": {"type": "object"},
-    },
-}
 SECURITY_SCHEMES = {
     "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
     "device": {
@@ -146,13 +109,37 @@ SECURITY_SCHEMES = {
 }
 
 
-def _envelope_of(name: str) -> dict[str, Any]:
-    envelope = {"$ref": "#/components/schemas/Envelope"}
-    typed = _TYPED_ANSWERS.get(name)
-    if typed is None:
-        return envelope
-    data = {"properties": {"data": {"$ref": f"#/components/schemas/{typed.__name__}"}}}
-    return {"allOf": [envelope, {"type": "object", **data}]}
+_REF_TEMPLATE = "#/components/schemas/{name}"
+
+
+def _ref(kind: Any) -> str:
+    """Where msgspec puts the schema of ``kind`` (``Envelope[SeasonDocument]`` ->
+    ``Envelope_SeasonDocument_``)."""
+    (schema,), _ = msgspec.json.schema_components([kind], ref_template=_REF_TEMPLATE)
+    ref: str = schema["$ref"]
+    return ref
+
+
+def _declared(handler: Any, route: HTTPRoute) -> Any:
+    """The answer a JSON handler declares; a handler without one cannot be published."""
+    returns = (handler.opt or {}).get("returns")
+    if returns is None:
+        raise TypeError(
+            f"{handler.handler_name} ({route.path_format}) declares no answer: give it"
+            ' opt={"returns": Envelope[...]} (ADR 0250)'
+        )
+    return returns
+
+
+def _answers(app: Litestar) -> list[Any]:
+    """The response types the ``/api/v1`` handlers declare (``opt["returns"]``)."""
+    return [
+        handler.opt["returns"]
+        for route in app.routes
+        if isinstance(route, HTTPRoute) and route.path.startswith(API_PREFIX)
+        for handler in route.route_handlers
+        if (handler.opt or {}).get("returns") is not None
+    ]
 
 
 def _operation(route: HTTPRoute, handler: Any, method: str) -> dict[str, Any]:
@@ -166,7 +153,10 @@ def _operation(route: HTTPRoute, handler: Any, method: str) -> dict[str, Any]:
         {"name": q, "in": "query", "required": True, "schema": {"type": "string", "minLength": 1}}
         for q in _QUERY.get(name, [])
     ]
-    answer = _RESPONSE_BODIES.get(name) or {"application/json": {"schema": _envelope_of(name)}}
+    answer = _RESPONSE_BODIES.get(name) or {
+        "application/json": {"schema": {"$ref": _ref(_declared(handler, route))}},
+        **_ALTERNATIVES.get(name, {}),
+    }
     error = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}}
     operation: dict[str, Any] = {
         "operationId": name,
@@ -222,17 +212,20 @@ def brapi_fragment() -> dict[str, Any]:
     return fragment
 
 
-def _typed_schemas() -> dict[str, Any]:
-    typed = {*_TYPED_BODIES.values(), *_TYPED_ANSWERS.values()}
-    types = sorted(typed, key=lambda t: t.__name__)
-    _, schemas = msgspec.json.schema_components(types, ref_template="#/components/schemas/{name}")
-    return schemas
+def _typed_schemas(app: Litestar) -> dict[str, Any]:
+    """Request bodies, the answers the handlers declare and the error envelope, as msgspec
+    generates them from the types themselves."""
+    types = [*_TYPED_BODIES.values(), *_answers(app), ErrorEnvelope]
+    _, schemas = msgspec.json.schema_components(
+        sorted(set(types), key=repr), ref_template=_REF_TEMPLATE
+    )
+    return dict(sorted(schemas.items()))
 
 
 def document(app: Litestar) -> dict[str, Any]:
     """The whole published contract of this gateway."""
     brapi = brapi_fragment()
-    ours = {**_typed_schemas(), "Envelope": ENVELOPE, "ErrorEnvelope": ERROR_ENVELOPE}
+    ours = _typed_schemas(app)
     clash = ours.keys() & brapi["components"]["schemas"].keys()
     if clash:
         raise ValueError(f"schema names used by both halves: {sorted(clash)}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bijmantra.adapters.grpc.calls import call_with_token
+from bijmantra.application.compliance.dto import ChainProblemDocument, ChainVerdictDocument
 from bijmantra.contracts.compliance.v1 import audit_service_pb2 as pb
 from bijmantra.contracts.compliance.v1 import audit_service_pb2_grpc as pb_grpc
 from bijmantra.kernel import Page, PageRequest
@@ -33,13 +34,16 @@ class AuditClient:
         response = await self._call(self._stub.ListActivity, request, token)
         return Page(list(response.documents), page, response.total_count)
 
-    async def verify(self, token: str) -> dict[str, Any]:
+    async def verify(self, token: str) -> ChainVerdictDocument:
         response = await self._call(
             self._stub.VerifyAuditChain, pb.VerifyAuditChainRequest(), token
         )
-        return {
-            "valid": response.valid,
-            "entries_checked": response.entries_checked,
-            "head_position": response.head_position,
-            "problems": [{"position": p.position, "problem": p.problem} for p in response.problems],
-        }
+        return ChainVerdictDocument(
+            valid=response.valid,
+            entries_checked=response.entries_checked,
+            head_position=response.head_position,
+            problems=[
+                ChainProblemDocument(position=p.position, problem=p.problem)
+                for p in response.problems
+            ],
+        )
