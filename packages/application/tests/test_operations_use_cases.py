@@ -18,6 +18,7 @@ from bijmantra.application.operations import (
     RecordHarvest,
     SeasonCommands,
     WorkItemCommands,
+    dto,
     harvest_lot_id,
 )
 from bijmantra.domain.operations import WorkItem
@@ -316,3 +317,36 @@ async def test_a_phenotyping_round_shows_progress_from_arrived_observations(worl
     progress = msgspec.json.decode(await world.links.round_progress(BREEDER, task.id))
     assert (progress["expected"], progress["observed"], progress["complete"]) == (4, 3, False)
     assert progress["units_missing"] == ["u1"]
+
+
+async def test_every_answer_is_the_document_the_contract_publishes(world: World) -> None:
+    """What each query answers decodes strictly into the struct ``/openapi.json`` publishes for
+    it (``operations.dto``): a key added to a record but not declared there fails here."""
+    _, op, task = await world.tree()
+    season = await world.seasons.create(
+        BREEDER, b'{"name":"S1","starts_on":"2026-06-01","ends_on":"2026-06-05"}'
+    )
+    task = await world.set(task, season_id=season.id, estimate_hours=6, due="2026-06-04")
+    other = await world.item(kind="task", title="t2", parent_id=op.id, season_id=season.id)
+    time = {"work_item_id": task.id, "day": "2026-06-01", "hours": 2.5}
+    await world.collab.log_time(BREEDER, json.dumps(time).encode())
+    await world.collab.comment(BREEDER, task.id, b'{"body":"Rain expected"}')
+    edge = {"predecessor_id": task.id, "successor_id": other.id}
+    await world.collab.depend(BREEDER, json.dumps(edge).encode())
+    pages = {
+        dto.CommentDocument: world.queries.comments,
+        dto.TimeEntryDocument: world.queries.time_entries,
+        dto.DependencyDocument: world.queries.dependencies,
+        dto.WorkItemActivityDocument: world.queries.activity,
+    }
+    for kind, read in pages.items():
+        page = await read(BREEDER, task.id, PAGE)
+        assert [msgspec.json.decode(document, type=kind) for document in page.items]
+    document, _ = await world.queries.item(BREEDER, task.id)
+    assert msgspec.json.decode(document, type=dto.WorkItemDocument).spent_hours == 2.5
+    listed = await world.queries.items(BREEDER, {"parent_id": op.id}, PAGE)
+    assert [msgspec.json.decode(d, type=dto.WorkItemDocument) for d in listed.items]
+    chart = await world.queries.burndown(BREEDER, season.id)
+    assert msgspec.json.decode(chart, type=dto.BurndownDocument).points
+    with pytest.raises(msgspec.ValidationError):  # the check can fail
+        msgspec.json.decode(b'{"body":"x"}', type=dto.CommentDocument)

@@ -118,7 +118,11 @@ def decode(body: bytes, kind: type[In], what: str) -> In:
         raise unreadable(exc, "JSON") from None
 
 
-class SeasonDocument(msgspec.Struct, kw_only=True):
+class _Out(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """A document out: its published schema is closed, so an undeclared key fails the tests."""
+
+
+class SeasonDocument(_Out):
     id: str
     name: str
     starts_on: date
@@ -129,7 +133,7 @@ class SeasonDocument(msgspec.Struct, kw_only=True):
     created_at: datetime | None
 
 
-class WorkItemDocument(msgspec.Struct, kw_only=True):
+class WorkItemDocument(_Out):
     """A work item as ``/api/v1/work-items`` answers it; ``spent_hours`` (the rolled-up
     time entries) only on a single item."""
 
@@ -159,7 +163,7 @@ class WorkItemDocument(msgspec.Struct, kw_only=True):
     spent_hours: float | Unset = UNSET
 
 
-class CommentDocument(msgspec.Struct, kw_only=True):
+class CommentDocument(_Out):
     id: str
     work_item_id: str
     author: str
@@ -167,7 +171,7 @@ class CommentDocument(msgspec.Struct, kw_only=True):
     created_at: datetime
 
 
-class TimeEntryDocument(msgspec.Struct, kw_only=True):
+class TimeEntryDocument(_Out):
     id: str
     work_item_id: str
     member: str
@@ -177,7 +181,7 @@ class TimeEntryDocument(msgspec.Struct, kw_only=True):
     created_at: datetime
 
 
-class DependencyDocument(msgspec.Struct, kw_only=True):
+class DependencyDocument(_Out):
     predecessor_id: str
     successor_id: str
     type: Literal["finish_to_start"]
@@ -185,19 +189,19 @@ class DependencyDocument(msgspec.Struct, kw_only=True):
     created_by: str
 
 
-class RemovedDependency(msgspec.Struct, kw_only=True):
+class RemovedDependency(_Out):
     predecessor_id: str
     successor_id: str
     removed: bool
 
 
-class FieldChange(msgspec.Struct, kw_only=True):
+class FieldChange(_Out):
     field: str
     old: Any
     new: Any
 
 
-class WorkItemActivityDocument(msgspec.Struct, kw_only=True):
+class WorkItemActivityDocument(_Out):
     id: str
     work_item_id: str
     actor: str
@@ -206,7 +210,7 @@ class WorkItemActivityDocument(msgspec.Struct, kw_only=True):
     at: datetime
 
 
-class BurndownDay(msgspec.Struct, kw_only=True):
+class BurndownDay(_Out):
     day: date
     remaining_tasks: int
     remaining_hours: float
@@ -214,21 +218,21 @@ class BurndownDay(msgspec.Struct, kw_only=True):
     logged_hours: float
 
 
-class BurndownDocument(msgspec.Struct, kw_only=True):
+class BurndownDocument(_Out):
     season: SeasonDocument
     committed_hours: float
     over_capacity: bool
     points: list[BurndownDay]
 
 
-class PlotStop(msgspec.Struct, kw_only=True):
+class PlotStop(_Out):
     position: int
     observation_unit_id: str
     x: float
     y: float
 
 
-class PlotOrderDocument(msgspec.Struct, kw_only=True):
+class PlotOrderDocument(_Out):
     """The order a crew walks an item's plots; ``unpositioned``: units without coordinates."""
 
     work_item_id: str
@@ -238,7 +242,7 @@ class PlotOrderDocument(msgspec.Struct, kw_only=True):
     unpositioned: list[str]
 
 
-class RoundProgressDocument(msgspec.Struct, kw_only=True):
+class RoundProgressDocument(_Out):
     work_item_id: str
     expected: int
     observed: int
