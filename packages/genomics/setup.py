@@ -65,9 +65,16 @@ ext = Extension(
     extra_link_args=omp,
 )
 
+# VCF text is one pass of byte writes: no OpenMP, the export streams chunk by chunk.
+vcf = Extension(
+    "bijmantra.genomics._vcf",
+    sources=["src/bijmantra/genomics/_vcf.pyx"],
+    extra_compile_args=["-O3"],
+)
+
 setup(
     ext_modules=cythonize(
-        [ext],
+        [ext, vcf],
         language_level=3,
         compiler_directives={
             "boundscheck": False,

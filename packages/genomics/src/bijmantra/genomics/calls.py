@@ -118,12 +118,21 @@ class CallMatrix:
         return out
 
 
-def from_dosages(dosages: NDArray[np.int8]) -> CallMatrix:
-    """The calls a dosage matrix states: diploid, unphased, REF first (``0/1``)."""
-    d = np.asarray(dosages, dtype=np.int8)
+def _dosage_alleles(d: NDArray[np.int8]) -> NDArray[np.int8]:
     alleles = np.empty((*d.shape, 2), dtype=np.int8)
     alleles[..., 0] = np.where(d == 2, 1, np.where(d < 0, MISSING, 0))
     alleles[..., 1] = np.where(d >= 1, 1, np.where(d < 0, MISSING, 0))
+    return alleles
+
+
+# The alleles of every int8 dosage, indexed by its byte: one gather per call on read.
+_ALLELES_OF_BYTE = _dosage_alleles(np.arange(256, dtype=np.uint8).view(np.int8))
+
+
+def from_dosages(dosages: NDArray[np.int8]) -> CallMatrix:
+    """The calls a dosage matrix states: diploid, unphased, REF first (``0/1``)."""
+    d = np.ascontiguousarray(dosages, dtype=np.int8)
+    alleles = np.take(_ALLELES_OF_BYTE, d.view(np.uint8), axis=0)
     return CallMatrix(alleles, np.zeros(d.shape, dtype=np.bool_), {})
 
 
@@ -247,8 +256,9 @@ def field_texts(calls: CallMatrix, name: str, unknown: str) -> list[list[str]]:
     values = calls.fields.get(name)
     if values is None:
         return [[unknown] * calls.n_samples for _ in range(len(calls))]
-    return [[unknown if v != v else _number_text(v) for v in row] for row in values.tolist()]
+    return [[unknown if v != v else number_text(v) for v in row] for row in values.tolist()]
 
 
-def _number_text(value: float) -> str:
+def number_text(value: float) -> str:
+    """A FORMAT value as written: the shortest text reading back as the same float32."""
     return str(np.format_float_positional(np.float32(value), trim="-"))

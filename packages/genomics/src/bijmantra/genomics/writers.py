@@ -12,7 +12,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from bijmantra.genomics.calls import FIELDS, CallMatrix, TextStyle, field_texts, genotype_texts
+from bijmantra.genomics.calls import FIELDS, CallMatrix, TextStyle
+from bijmantra.genomics.vcf_text import vcf_block
 
 VCF_STYLE = TextStyle("|", "/", ".", True)
 HAPMAP_COLUMNS = (
@@ -61,62 +62,15 @@ def vcf_header(samples: Sequence[str], source: str) -> str:
 
 
 def vcf_lines(sites: Sites, calls: CallMatrix) -> bytes:
-    """One VCF line per variant: GT, then the FORMAT values this block holds."""
-    if not calls.fields:
-        fast = _fixed_width_gt(sites, calls)
-        if fast is not None:
-            return fast
-    texts = genotype_texts(calls, VCF_STYLE)
+    """One VCF line per variant: GT, then the FORMAT values this block holds (C kernel)."""
     keys = [k for k in FIELDS if k in calls.fields]
-    values = [field_texts(calls, k, ".") for k in keys]
-    out = []
-    for v in range(len(sites)):
-        if keys:
-            cells = [
-                ":".join([texts[v][s], *(field[v][s] for field in values)])
-                for s in range(calls.n_samples)
-            ]
-        else:
-            cells = texts[v]
-        out.append(_fixed(sites, v, keys) + "\t" + "\t".join(cells))
-    return ("\n".join(out) + "\n").encode() if out else b""
+    return vcf_block([_fixed(sites, v, keys) + "\t" for v in range(len(sites))], calls)
 
 
 def _fixed(sites: Sites, v: int, keys: Sequence[str]) -> str:
     return (
         f"{sites.chrom[v]}\t{sites.pos[v]}\t{sites.names[v] or '.'}\t{sites.ref[v]}\t"
         f"{sites.alt[v] or '.'}\t.\t.\t.\t{':'.join(['GT', *keys])}"
-    )
-
-
-def _fixed_width_gt(sites: Sites, calls: CallMatrix) -> bytes | None:
-    """GT-only lines when every genotype of the block spells to the same length (diploid
-    and haploid SNP chips, most sequencing sets): each distinct genotype is spelled once and
-    the cells are gathered as bytes, no Python per call. None: use the general path."""
-    n_variants, n_samples, width = calls.alleles.shape
-    if width > 2 or n_variants * n_samples == 0:
-        return None
-    first = calls.alleles[..., 0].astype(np.int32) + 2  # 0..128
-    second = calls.alleles[..., 1].astype(np.int32) + 2 if width == 2 else np.zeros_like(first)
-    code = (first * 129 + second) * 2 + calls.phased
-    present = np.zeros(129 * 129 * 2, dtype=np.bool_)
-    present[code] = True
-    distinct = np.flatnonzero(present)
-    spelled = []
-    for key in distinct.tolist():
-        pair, phased = divmod(key, 2)
-        alleles = [pair // 129 - 2, pair % 129 - 2][:width]
-        spelled.append(VCF_STYLE.spell(alleles, bool(phased)).encode())
-    if len({len(t) for t in spelled}) != 1:
-        return None
-    index = np.zeros(present.size, dtype=np.intp)
-    index[distinct] = np.arange(distinct.size)
-    table = np.frombuffer(b"".join(t + b"\t" for t in spelled), np.uint8).reshape(distinct.size, -1)
-    cells = table[index[code]]  # (variants, samples, length + 1)
-    cells[:, -1, -1] = ord("\n")
-    rows = cells.reshape(n_variants, -1)
-    return b"".join(
-        (_fixed(sites, v, ()) + "\t").encode() + rows[v].tobytes() for v in range(n_variants)
     )
 
 
