@@ -4,7 +4,16 @@ random call arrays of every kind the store keeps."""
 from __future__ import annotations
 
 import numpy as np
-from bijmantra.genomics.calls import ABSENT, FIELDS, MISSING, CallMatrix
+from bijmantra.genomics.calls import (
+    ABSENT,
+    FIELDS,
+    MISSING,
+    CallMatrix,
+    from_dosages,
+    genotype_text,
+    n_alt_of,
+)
+from bijmantra.genomics.formats import FormatError, VcfParser
 from bijmantra.genomics.writers import Sites, vcf_lines
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
@@ -76,3 +85,51 @@ def test_every_allele_index_and_missing_pattern_of_a_tetraploid() -> None:
     calls = CallMatrix(grid, np.arange(grid.shape[1]).reshape(1, -1) % 2 == 0, {})
     sites = Sites(["1"], [7], [""], ["A"], ["C"])
     assert vcf_lines(sites, calls) == reference_vcf_lines(sites, calls)
+
+
+CELLS = ["0/0", "0/1", "1/1", "./.", "1/0", "0|1", "1|1", "./1", "2/1", ".|.", "0/2"]
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["G", "G,T", "."]),
+            st.lists(st.sampled_from(CELLS), min_size=3, max_size=3),
+        ),
+        min_size=1,
+        max_size=9,
+    )
+)
+def test_gt_lines_decode_in_c_as_line_by_line_and_plain_blocks_keep_no_calls(
+    lines: list[tuple[str, list[str]]],
+) -> None:
+    """Lines the C decoder takes and lines it hands back (an allele past the site's ALT
+    alleles: a 422 from the line-by-line decoder) give the calls the text says."""
+    head = "##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\ta\tb\tc\n"
+    body = "".join(
+        f"1\t{i + 1}\t.\tA\t{alt}\t.\t.\t.\tGT\t" + "\t".join(cells) + "\n"
+        for i, (alt, cells) in enumerate(lines)
+    )
+    parser = VcfParser(block_lines=4)
+    try:
+        blocks = parser.feed((head + body).encode()) + parser.finish()
+    except FormatError:
+        assert any(
+            int(allele) > (0 if alt == "." else alt.count(",") + 1)
+            for alt, cells in lines
+            for cell in cells
+            for allele in cell.replace("|", "/").split("/")
+            if allele != "."
+        )
+        return
+    texts = []
+    for block in blocks:
+        calls = block.calls if block.calls is not None else from_dosages(block.dosages)
+        texts += [
+            [genotype_text(a, p) for a, p in zip(r, q, strict=True)]
+            for r, q in zip(calls.alleles, calls.phased, strict=True)
+        ]
+        if block.calls is not None:
+            assert np.array_equal(block.dosages, block.calls.dosages(n_alt_of(block.alt)))
+    assert texts == [cells for _, cells in lines]

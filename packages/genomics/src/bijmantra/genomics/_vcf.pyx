@@ -12,7 +12,7 @@ the text is byte for byte what the Python spelling gives.
 
 from cpython.bytes cimport PyBytes_FromStringAndSize
 from libc.math cimport fabsf, floorf, signbit
-from libc.stdint cimport int8_t, int32_t, int64_t, uint8_t, uint32_t
+from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t, uint32_t
 from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memcpy
 
@@ -193,3 +193,64 @@ def vcf_text(
         return PyBytes_FromStringAndSize(buffer, used)
     finally:
         free(buffer)
+
+
+cdef enum LineStatus:
+    PLAIN = 0  # every call 0/0, 0/1, 1/1 or ./. at a biallelic site: the dosages say it all
+    CALLS = 1  # parsed; phase, REF-second hets, half-missing or other sites need the calls
+    RETRY = 2  # not single-digit diploid calls within the site's alleles: the caller decides
+
+
+cdef inline int digit_allele(unsigned char c, int n_alt) noexcept nogil:
+    """0..9 for a digit within the site's alleles, -1 for '.', -3 for anything else."""
+    if c == c'.':
+        return -1
+    if c >= c'0' and c <= c'9' and c - c'0' <= n_alt:
+        return c - c'0'
+    return -3
+
+
+def parse_diploid_gt(
+    const unsigned char[::1] text,
+    const int64_t[::1] starts,
+    const int16_t[::1] n_alt,
+    int8_t[:, :, ::1] alleles,
+    uint8_t[:, ::1] phased,
+    int8_t[:, ::1] dosages,
+    uint8_t[::1] status,
+) -> None:
+    """Lines of GT-only calls ``a/b\\ta|b…`` (line ``i`` is ``text[starts[i]:starts[i+1]]``,
+    exactly four bytes a call less the last tab) into alleles, phase, the dosage view and a
+    :class:`LineStatus` per line."""
+    cdef int64_t n_lines = starts.shape[0] - 1, n = alleles.shape[1], i, s
+    cdef const unsigned char *cell
+    cdef int a, b, site_alt, bad, plain
+    cdef unsigned char sep
+    with nogil:
+        for i in range(n_lines):
+            site_alt = n_alt[i]
+            bad = starts[i + 1] - starts[i] != 4 * n - 1
+            plain = site_alt == 1
+            s = 0
+            while s < n and not bad:
+                cell = &text[starts[i] + 4 * s]
+                a = digit_allele(cell[0], site_alt)
+                b = digit_allele(cell[2], site_alt)
+                sep = cell[1]
+                if a == -3 or b == -3 or (sep != c'/' and sep != c'|'):
+                    bad = 1
+                    break
+                if s + 1 < n and cell[3] != c'\t':
+                    bad = 1
+                    break
+                alleles[i, s, 0] = a
+                alleles[i, s, 1] = b
+                phased[i, s] = sep == c'|'
+                if a >= 0 and b >= 0 and site_alt == 1:
+                    dosages[i, s] = a + b
+                else:
+                    dosages[i, s] = -1
+                if sep == c'|' or a > b or (a < 0) != (b < 0):
+                    plain = 0
+                s += 1
+            status[i] = RETRY if bad else (PLAIN if plain else CALLS)

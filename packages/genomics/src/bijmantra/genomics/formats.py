@@ -17,17 +17,16 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
+from bijmantra.genomics._vcf import parse_diploid_gt
 from bijmantra.genomics.calls import ABSENT, FIELDS, MAX_ALLELES, MAX_PLOIDY, MISSING, CallMatrix
 from bijmantra.genomics.streams import MAX_LINE_BYTES, FormatError, LineReader
 from numpy.typing import NDArray
 
 BLOCK_LINES = 2048
 BLOCK_BYTES = 64 << 20  # a block is cut at this many bytes of lines even before BLOCK_LINES
-_ZERO, _NINE, _DOT = ord("0"), ord("9"), ord(".")
-_TAB, _SLASH, _PIPE = ord("\t"), ord("/"), ord("|")
+_RETRY = 2  # a line the C decoder leaves to the line-by-line one (_vcf.LineStatus)
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,8 +159,12 @@ class VcfParser:
                 slow.append((row, keys, rest))
         if not sites.numbers:
             return []
-        calls = _decode_block(sites, fast, slow, n, self.samples)
-        dosages = calls.dosages(np.asarray(sites.n_alt, dtype=np.int64))
+        decoded = _decode_fast(sites, fast, n)
+        if not slow and decoded.plain:  # the dosages say every call: no call matrix
+            dosages, calls = decoded.dosages, None
+        else:
+            calls = _decode_block(sites, decoded, slow, n, self.samples)
+            dosages = calls.dosages(np.asarray(sites.n_alt, dtype=np.int64))
         return [
             VariantBlock(
                 sites.chrom,
@@ -203,28 +206,25 @@ class _Sites:
 
 def _decode_block(
     sites: _Sites,
-    fast: list[tuple[int, bytes]],
+    decoded: _FastLines,
     slow: list[tuple[int, list[bytes], bytes]],
     n: int,
     samples: list[str],
 ) -> CallMatrix:
-    """Lines of single-digit ``a/b`` calls are decoded at once; others one by one."""
-    rows, retry = _decode_fast(sites, fast, n)
-    decoded = [
+    """The block's call matrix: the fast lines as decoded, the others one by one."""
+    decoded_slow = [
         (row, _decode_line(rest, keys, n, sites.n_alt[row], sites.numbers[row], samples))
-        for row, keys, rest in [*slow, *((row, [b"GT"], rest) for row, rest in retry)]
+        for row, keys, rest in [*slow, *((row, [b"GT"], rest) for row, rest in decoded.retry)]
     ]
-    width = max([2, *(d[0].shape[1] for _, d in decoded)])
-    names = [k for k in FIELDS if any(k in d[2] for _, d in decoded)]
+    width = max([2, *(d[0].shape[1] for _, d in decoded_slow)])
+    names = [k for k in FIELDS if any(k in d[2] for _, d in decoded_slow)]
     n_rows = len(sites.numbers)
     alleles = np.full((n_rows, n, width), ABSENT, dtype=np.int8)
     phased = np.zeros((n_rows, n), dtype=np.bool_)
     fields = {k: np.full((n_rows, n), np.nan, dtype=np.float32) for k in names}
-    if rows is not None:
-        index, fast_alleles, fast_phased = rows
-        alleles[index, :, :2] = fast_alleles
-        phased[index] = fast_phased
-    for row, (line_alleles, line_phased, line_fields) in decoded:
+    alleles[decoded.rows, :, :2] = decoded.alleles
+    phased[decoded.rows] = decoded.phased
+    for row, (line_alleles, line_phased, line_fields) in decoded_slow:
         alleles[row, :, : line_alleles.shape[1]] = line_alleles
         phased[row] = line_phased
         for k, values in line_fields.items():
@@ -232,28 +232,36 @@ def _decode_block(
     return CallMatrix(alleles, phased, fields)
 
 
-def _decode_fast(
-    sites: _Sites, fast: list[tuple[int, bytes]], n: int
-) -> tuple[tuple[Any, Any, Any] | None, list[tuple[int, bytes]]]:
-    """Decode ``a/b\ta|b…`` rows as one byte array; rows that do not fit go back for the
-    line-by-line decoder (which names the bad sample)."""
-    if not fast:
-        return None, []
-    raw = np.frombuffer(b"\t".join(r for _, r in fast) + b"\t", np.uint8).reshape(len(fast), n, 4)
-    a, sep, b, tab = raw[..., 0], raw[..., 1], raw[..., 2], raw[..., 3]
-    digit_a, digit_b = (a >= _ZERO) & (a <= _NINE), (b >= _ZERO) & (b <= _NINE)
-    ok = (tab == _TAB) & ((sep == _SLASH) | (sep == _PIPE))
-    ok &= (digit_a | (a == _DOT)) & (digit_b | (b == _DOT))
-    first = np.where(digit_a, a.astype(np.int16) - _ZERO, MISSING)
-    second = np.where(digit_b, b.astype(np.int16) - _ZERO, MISSING)
-    n_alt = np.asarray([sites.n_alt[row] for row, _ in fast], dtype=np.int16)[:, None]
-    ok &= (first <= n_alt) & (second <= n_alt)
-    good = ok.all(axis=1)
-    retry = [fast[k] for k in np.flatnonzero(~good)]
-    keep = np.flatnonzero(good)
-    index = np.asarray([fast[k][0] for k in keep], dtype=np.intp)
-    alleles = np.stack([first[keep], second[keep]], axis=-1).astype(np.int8)
-    return (index, alleles, sep[keep] == _PIPE), retry
+@dataclass(frozen=True, slots=True)
+class _FastLines:
+    """GT-only lines of single-digit diploid calls, decoded by the C kernel; ``plain``
+    when every line was decoded and the dosages say all its calls."""
+
+    rows: NDArray[np.intp]
+    alleles: NDArray[np.int8]
+    phased: NDArray[np.bool_]
+    dosages: NDArray[np.int8]
+    plain: bool
+    retry: list[tuple[int, bytes]]
+
+
+def _decode_fast(sites: _Sites, fast: list[tuple[int, bytes]], n: int) -> _FastLines:
+    """Decode ``a/b\ta|b…`` rows in C; rows that do not fit go back for the line-by-line
+    decoder (which names the bad sample)."""
+    starts = np.zeros(len(fast) + 1, dtype=np.int64)
+    np.cumsum([len(rest) for _, rest in fast], out=starts[1:])
+    n_alt = np.asarray([sites.n_alt[row] for row, _ in fast], dtype=np.int16)
+    alleles = np.empty((len(fast), n, 2), dtype=np.int8)
+    phased = np.zeros((len(fast), n), dtype=np.bool_)
+    dosages = np.empty((len(fast), n), dtype=np.int8)
+    status = np.empty(len(fast), dtype=np.uint8)
+    text = b"".join(rest for _, rest in fast)
+    parse_diploid_gt(text, starts, n_alt, alleles, phased.view(np.uint8), dosages, status)
+    keep = np.flatnonzero(status != _RETRY)
+    rows = np.asarray([fast[k][0] for k in keep], dtype=np.intp)
+    plain = keep.size == len(fast) and not status.any()
+    retry = [fast[k] for k in np.flatnonzero(status == _RETRY)]
+    return _FastLines(rows, alleles[keep], phased[keep], dosages[keep], plain, retry)
 
 
 def _decode_line(
