@@ -27,7 +27,7 @@ import numpy as np
 import psycopg
 from bijmantra.devstack.stack import running_stack
 
-from bench.genotypes.bench_genotypes import dosages, plink_bytes
+from bench.genotypes.bench_genotypes import dosages, plink_bytes, write_report
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = int(os.environ.get("BENCH_MATRIX_SAMPLES", "2000"))
@@ -153,10 +153,7 @@ def main() -> None:
         "ratio_row_per_call_over_platform": round(statistics.median(ratios), 2),
         "target_ratio": 20,
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2))
-    print(json.dumps(report, indent=2))
-    print(f"wrote {RESULTS}", flush=True)
+    write_report(RESULTS, report)
 
 
 if __name__ == "__main__":

@@ -109,6 +109,13 @@ def plink_bytes(g: np.ndarray) -> tuple[bytes, bytes, bytes]:
     return b"\x6c\x1b\x01" + packed.tobytes(), bim, fam
 
 
+def write_report(path: Path, report: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2))
+    print(json.dumps(report, indent=2))
+    print(f"wrote {path}", flush=True)
+
+
 def timed(fn: Any) -> tuple[float, Any]:
     t0 = time.perf_counter()
     out = fn()
@@ -380,10 +387,7 @@ def main() -> None:
                 statistics.median(platform_runs) / statistics.median(between_jobs) - 1, 3
             ),
         }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2))
-    print(json.dumps(report, indent=2))
-    print(f"wrote {RESULTS}", flush=True)
+    write_report(RESULTS, report)
 
 
 if __name__ == "__main__":

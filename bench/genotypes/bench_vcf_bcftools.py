@@ -19,7 +19,6 @@ runs as root and it is missing, and refuses to report a ratio without it. Writes
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import shutil
@@ -33,7 +32,7 @@ from pathlib import Path
 import httpx
 from bijmantra.devstack.stack import running_stack
 
-from bench.genotypes.bench_genotypes import dosages, plink_bytes, vcf_bytes
+from bench.genotypes.bench_genotypes import dosages, plink_bytes, vcf_bytes, write_report
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -141,10 +140,7 @@ def main() -> None:
         "export": side(calls, timings["out"], timings["bcf_out"], bytes=exported_bytes),
         "import": side(import_calls, timings["in"], timings["bcf_in"], bytes=len(text)),
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2))
-    print(json.dumps(report, indent=2))
-    print(f"wrote {RESULTS}", flush=True)
+    write_report(RESULTS, report)
 
 
 def upload_bed(client: httpx.Client, bed: bytes, bim: bytes, fam: bytes) -> str:
