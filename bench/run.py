@@ -307,6 +307,10 @@ def main() -> None:
         # VCF export (2,000 x 50,000, streamed) and import vs bcftools view, same run
         module = "bench.genotypes.bench_vcf_bcftools"
         subprocess.run([sys.executable, "-m", module], cwd=ROOT, check=True)
+    if "--skip-allele-matrix" not in sys.argv:
+        # an allele-matrix page of 1,000 x 2,000 vs the same page from a row-per-call table
+        module = "bench.genotypes.bench_allele_matrix"
+        subprocess.run([sys.executable, "-m", module], cwd=ROOT, check=True)
     if "--skip-phenotyping" not in sys.argv:
         # POST /observations in batches of 10,000 vs a raw COPY; /observations/table streamed
         phenotyping = ROOT / "bench" / "phenotyping" / "bench_phenotyping.py"
