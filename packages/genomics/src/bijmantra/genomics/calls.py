@@ -239,16 +239,42 @@ def genotype_texts(calls: CallMatrix, style: TextStyle) -> list[list[str]]:
     n_variants, n_samples, width = calls.alleles.shape
     if n_variants * n_samples == 0:
         return [[] for _ in range(n_variants)]
+    distinct, inverse = _distinct_calls(calls)
+    spelled = np.array(
+        [style.spell(row[:width], bool(row[width])) for row in distinct.tolist()], dtype=object
+    )
+    texts: list[list[str]] = spelled[inverse].reshape(n_variants, n_samples).tolist()
+    return texts
+
+
+def _distinct_calls(calls: CallMatrix) -> tuple[NDArray[np.int8], NDArray[np.intp]]:
+    """The distinct (alleles..., phase) rows of a block and each call's row. Up to two
+    alleles a call (nearly every set) the key is 17 bits and a table finds them without
+    sorting; wider calls are sorted as bytes."""
+    n_variants, n_samples, width = calls.alleles.shape
+    if width <= 2:
+        byte = calls.alleles.view(np.uint8).astype(np.int32)
+        code = byte[..., 0] << 9 | calls.phased
+        if width == 2:
+            code |= byte[..., 1] << 1
+        present = np.zeros(1 << 17, dtype=np.bool_)
+        present[code] = True
+        keys = np.flatnonzero(present)
+        index = np.zeros(1 << 17, dtype=np.intp)
+        index[keys] = np.arange(keys.size)
+        rows = np.empty((keys.size, width + 1), dtype=np.int8)
+        rows[:, 0] = (keys >> 9).astype(np.uint8).view(np.int8)
+        if width == 2:
+            rows[:, 1] = (keys >> 1 & 255).astype(np.uint8).view(np.int8)
+        rows[:, width] = keys & 1
+        return rows, index[code].ravel()
     keys = np.empty((n_variants * n_samples, width + 1), dtype=np.int8)
     keys[:, :width] = calls.alleles.reshape(-1, width)
     keys[:, width] = calls.phased.reshape(-1)
     void = np.ascontiguousarray(keys).view(np.dtype((np.void, width + 1))).ravel()
     distinct, inverse = np.unique(void, return_inverse=True)
-    spelled = []
-    for key in distinct:
-        row = np.frombuffer(key.tobytes(), dtype=np.int8)
-        spelled.append(style.spell(row[:width].tolist(), bool(row[width])))
-    return [[spelled[i] for i in row] for row in inverse.reshape(n_variants, n_samples).tolist()]
+    rows = np.frombuffer(distinct.tobytes(), dtype=np.int8).reshape(-1, width + 1)
+    return rows, inverse.ravel()
 
 
 def field_texts(calls: CallMatrix, name: str, unknown: str) -> list[list[str]]:
