@@ -89,6 +89,13 @@ class FakeSensorStore:
     async def device(self, device_id: str, *, for_update: bool = False) -> Device | None:
         return self._t.devices.get((self._tenant, device_id))
 
+    async def device_and_profile(
+        self, device_id: str, *, for_update: bool = False
+    ) -> tuple[Device, DeviceProfile] | None:
+        device = await self.device(device_id)
+        profile = await self.profile(device.profile_id) if device is not None else None
+        return (device, profile) if device is not None and profile is not None else None
+
     def _mine(self) -> list[Device]:
         return sorted(
             (d for (t, _), d in self._t.devices.items() if t == self._tenant),

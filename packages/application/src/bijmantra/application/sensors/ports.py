@@ -38,6 +38,12 @@ class SensorStore(Protocol):
 
     async def device(self, device_id: str, *, for_update: bool = False) -> Device | None: ...
 
+    async def device_and_profile(
+        self, device_id: str, *, for_update: bool = False
+    ) -> tuple[Device, DeviceProfile] | None:
+        """The device and its profile (never deleted while a device names it), or None."""
+        ...
+
     async def devices(self, page: PageRequest) -> Page[Device]: ...
 
     async def devices_placed(self, study_db_id: str, location_db_id: str | None) -> list[Device]:

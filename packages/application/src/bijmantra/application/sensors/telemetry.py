@@ -112,15 +112,14 @@ class IngestTelemetry:
         items = _parse_batch(body)
         now = self.clock.now()
         async with self.uow(tenant_id) as uow:
-            device = await uow.sensors.device(device_id, for_update=True)
-            if device is None or device.credential_hash is None:
+            found = await uow.sensors.device_and_profile(device_id, for_update=True)
+            device, profile = found if found is not None else (None, None)
+            if device is None or profile is None or device.credential_hash is None:
                 raise Unauthorized("Device credential not valid")
             if credential_hash is not None and not hmac.compare_digest(
                 credential_hash, device.credential_hash
             ):
                 raise Unauthorized("Device credential not valid")
-            profile = await uow.sensors.profile(device.profile_id)
-            assert profile is not None  # a device's profile is never deleted
             sorted_batch = sort_batch(profile, items, now)
             rejected = [{"index": e.index, "reason": e.reason} for e in sorted_batch.errors]
             if not sorted_batch.good:
@@ -210,11 +209,10 @@ class ReadHistory:
         authorize(principal, READ)
         window = _window(start, end, resolution)
         async with self.uow(principal.tenant_id) as uow:
-            device = await uow.sensors.device(device_id)
-            if device is None:
+            found = await uow.sensors.device_and_profile(device_id)
+            if found is None:
                 raise NotFound(f"Device {device_id} not found")
-            profile = await uow.sensors.profile(device.profile_id)
-            spec = profile.metric(metric) if profile else None
+            spec = found[1].metric(metric)
             if spec is None:
                 raise ValidationFailed("Unknown metric", [FieldError("metric", "not in profile")])
             if window.resolution is Resolution.RAW:

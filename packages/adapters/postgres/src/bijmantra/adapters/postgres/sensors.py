@@ -42,6 +42,12 @@ _DEVICE_COLUMNS = (
 )
 _DEVICE_NAMES = [c.strip() for c in _DEVICE_COLUMNS.split(",")]
 _SELECT_DEVICE = f"SELECT tenant_id, {_DEVICE_COLUMNS} FROM domain.sensor_devices"  # noqa: S608 (constant columns)
+# A device with its profile, in one round trip (every batch and every history read needs both).
+_DEVICE_AND_PROFILE = Template(
+    "SELECT d.tenant_id, $columns, p.name AS profile_name, p.metrics AS profile_metrics, "
+    "p.created_at AS profile_created_at FROM domain.sensor_devices d "
+    "JOIN domain.sensor_profiles p ON p.profile_id = d.profile_id"
+).substitute(columns=", ".join(f"d.{n}" for n in _DEVICE_NAMES))
 _CURRENT = "nullif(current_setting('app.tenant_id', true), '')::uuid"
 
 # A batch arrives by binary COPY into this session's staging table (emptied at every commit).
@@ -254,12 +260,17 @@ def _device_row(device: Device) -> dict[str, Any]:
     return row
 
 
-def _profile(row: Any) -> DeviceProfile:
-    metrics = tuple(
-        MetricSpec(m["name"], m["unit"], float(m["minimum"]), float(m["maximum"]))
-        for m in row.metrics
+def _profile_of(
+    profile_id: str, name: str, metrics: list[dict[str, Any]], created_at: datetime
+) -> DeviceProfile:
+    specs = tuple(
+        MetricSpec(m["name"], m["unit"], float(m["minimum"]), float(m["maximum"])) for m in metrics
     )
-    return DeviceProfile(row.profile_id, row.name, metrics, row.created_at)
+    return DeviceProfile(profile_id, name, specs, created_at)
+
+
+def _profile(row: Any) -> DeviceProfile:
+    return _profile_of(row.profile_id, row.name, row.metrics, row.created_at)
 
 
 class PostgresSensorStore:
@@ -325,6 +336,20 @@ class PostgresSensorStore:
         lock = " FOR UPDATE" if for_update else ""
         rows = await self._rows(f"{_SELECT_DEVICE} WHERE device_id = :id{lock}", id=device_id)
         return _device(rows[0]) if rows else None
+
+    async def device_and_profile(
+        self, device_id: str, *, for_update: bool = False
+    ) -> tuple[Device, DeviceProfile] | None:
+        lock = " FOR UPDATE OF d" if for_update else ""
+        sql = f"{_DEVICE_AND_PROFILE} WHERE d.device_id = :id{lock}"
+        rows = await self._rows(sql, id=device_id)
+        if not rows:
+            return None
+        row = rows[0]
+        profile = _profile_of(
+            row.profile_id, row.profile_name, row.profile_metrics, row.profile_created_at
+        )
+        return _device(row), profile
 
     async def devices(self, page: PageRequest) -> Page[Device]:
         rows = await self._rows(
