@@ -5,15 +5,18 @@ console's WebSocket only opens for a signed-in page of its own origin."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import re
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import websockets
-from bijmantra.devstack.stack import DevStack
+from bijmantra.adapters.postgres.tenant_archive import read_manifest
+from bijmantra.devstack.stack import DEMO_ORGANIZATION_ID, DevStack
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from tests.browser.conftest import axe_violations, cookies_of, csrf_of, demo_member, sign_in
@@ -193,3 +196,27 @@ def _user_id(page: Page, email: str) -> str:
     action = page.locator("tr", has_text=email).locator("form").get_attribute("action")
     assert action is not None
     return action.split("/")[3]
+
+
+def test_an_admin_exports_the_organization_from_the_console(
+    breeder_context: BrowserContext, viewer_context: BrowserContext
+) -> None:
+    """ADR 0285 in the console: ask, watch the status refresh itself, download the archive
+    (its SHA-256 as shown); a read-only member is refused the page."""
+    page = breeder_context.new_page()
+    page.goto("/app/export")
+    page.get_by_role("button", name="Export now").click()
+    expect(page.locator("[data-status]")).to_have_attribute("data-status", "ready", timeout=180_000)
+    assert axe_violations(page) == []
+    with page.expect_download() as downloaded:
+        page.get_by_role("link", name="Download the archive").click()
+    archive = Path(downloaded.value.path())
+    shown = page.locator("#export-status code").inner_text()
+    assert hashlib.sha256(archive.read_bytes()).hexdigest() == shown
+    assert read_manifest(archive)["organization"]["id"] == DEMO_ORGANIZATION_ID
+    page.close()
+    refused = viewer_context.new_page()
+    response = refused.goto("/app/export")
+    assert response is not None
+    assert response.status == 403
+    refused.close()

@@ -28,6 +28,10 @@ ExportEnvelope = Envelope[ExportView]  # one export job in the platform envelope
 ANSWERS_ONE = {**ADMIN, "returns": ExportEnvelope}
 
 
+def export_view(document: bytes) -> ExportView:
+    return _view.decode(document)
+
+
 def _envelope(request: Request[Any, Any, Any], document: bytes) -> ExportEnvelope:
     view = _view.decode(document)
     links = {"self": f"{BASE}/{view.id}"}
@@ -51,16 +55,10 @@ async def show_export(
     return _envelope(request, await state.exports.get(request.auth, export_id))
 
 
-@get(BASE + "/{export_id:str}/archive", opt=ADMIN)
-async def download_export(request: Request[Any, Any, Any], state: State, export_id: str) -> Stream:
-    """The archive (tar: manifest.json and one COPY file per table), streamed."""
-    document, pieces = await state.exports.download(request.auth, export_id)
+def archive_response(document: bytes, pieces: AsyncIterator[bytes]) -> Stream:
+    """A ready archive as a streamed attachment, with its size and SHA-256 (also the
+    console's download)."""
     view = _view.decode(document)
-
-    async def body() -> AsyncIterator[bytes]:
-        async for piece in pieces:
-            yield piece
-
     name = f"organization-export-{view.id}.tar"
     headers = {"Content-Disposition": f'attachment; filename="{name}"'}
     if view.archive_bytes is not None:
@@ -68,7 +66,13 @@ async def download_export(request: Request[Any, Any, Any], state: State, export_
     if view.archive_sha256:  # RFC 9530: the archive's SHA-256, base64 between colons
         digest = base64.b64encode(bytes.fromhex(view.archive_sha256)).decode()
         headers["Repr-Digest"] = f"sha-256=:{digest}:"
-    return Stream(body(), media_type="application/x-tar", headers=headers)
+    return Stream(pieces, media_type="application/x-tar", headers=headers)
+
+
+@get(BASE + "/{export_id:str}/archive", opt=ADMIN)
+async def download_export(request: Request[Any, Any, Any], state: State, export_id: str) -> Stream:
+    """The archive (tar: manifest.json and one COPY file per table), streamed."""
+    return archive_response(*await state.exports.download(request.auth, export_id))
 
 
 ROUTES = [request_export, show_export, download_export]

@@ -23,6 +23,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("Genotypes", "/app/genotypes", "genotyping:read"),
     NavItem("Audit", "/app/audit", "compliance:admin"),
     NavItem("Members", "/app/members", "tenancy:admin"),
+    NavItem("Export", "/app/export", "tenancy:admin"),
     NavItem("Field operations", "/app/operations", "operations:read"),
     NavItem("Devices", "/app/devices", "sensors:read"),
     NavItem("Alerts", "/app/alerts", "sensors:read"),
