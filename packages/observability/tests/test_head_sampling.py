@@ -83,21 +83,27 @@ async def test_the_callers_decision_is_followed() -> None:
     assert not followed.trace_flags.sampled
 
 
+class Channel:
+    """A channel whose unary calls record (channel name, metadata) and answer ``reply``."""
+
+    def __init__(self, name: str, calls: list[tuple[str, Any]]) -> None:
+        self.name, self.calls = name, calls
+
+    def unary_unary(self, method: str, **kwargs: Any) -> Any:
+        async def call(request: bytes, metadata: Any = None, **kw: Any) -> bytes:
+            self.calls.append((self.name, metadata))
+            return b"reply"
+
+        return call
+
+
 def test_unsampled_calls_carry_the_decision_and_skip_the_interceptors() -> None:
     calls: list[tuple[str, Any]] = []
-
-    class Channel:
-        def __init__(self, name: str) -> None:
-            self.name = name
-
-        def unary_unary(self, method: str, **kwargs: Any) -> Any:
-            return lambda request, metadata=None, **kw: calls.append((self.name, metadata))
-
-    channel = SampledChannel(Channel("plain"), Channel("traced"))
+    channel = SampledChannel(Channel("plain", calls), Channel("traced", calls))
     call = channel.unary_unary("/svc/Method")
     unsampled = trace.SpanContext(7, 9, False, trace.TraceFlags(0))
     with trace.use_span(trace.NonRecordingSpan(unsampled)):
-        call(b"", metadata=(("authorization", "Bearer t"),))
+        asyncio.run(call(b"", metadata=(("authorization", "Bearer t"),)))
     assert calls == [
         ("plain", (("authorization", "Bearer t"), ("traceparent", f"00-{7:032x}-{9:016x}-00")))
     ]
@@ -106,23 +112,13 @@ def test_unsampled_calls_carry_the_decision_and_skip_the_interceptors() -> None:
 
 def test_a_sampled_unary_call_gets_its_own_client_span_and_passes_it_on() -> None:
     calls: list[tuple[str, Any]] = []
-
-    class Channel:
-        def __init__(self, name: str) -> None:
-            self.name = name
-
-        def unary_unary(self, method: str, **kwargs: Any) -> Any:
-            async def call(request: bytes, metadata: Any = None, **kw: Any) -> bytes:
-                calls.append((self.name, metadata))
-                return b"reply"
-
-            return call
-
     exported = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exported))
     tracer = provider.get_tracer("test")
-    call = SampledChannel(Channel("plain"), Channel("traced"), tracer).unary_unary("/pkg.Svc/Get")
+    call = SampledChannel(Channel("plain", calls), Channel("traced", calls), tracer).unary_unary(
+        "/pkg.Svc/Get"
+    )
     with tracer.start_as_current_span("request"):
         assert asyncio.run(call(b"", metadata=(("authorization", "Bearer t"),))) == b"reply"
     [client] = [s for s in exported.get_finished_spans() if s.kind == trace.SpanKind.CLIENT]
