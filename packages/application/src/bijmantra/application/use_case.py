@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
 
-from bijmantra.application.ports import UnitOfWorkFactory
-from bijmantra.kernel import Clock, SystemClock
+from bijmantra.application.ports import UnitOfWork, UnitOfWorkFactory
+from bijmantra.domain import DomainEvent
+from bijmantra.kernel import Clock, Principal, SystemClock
 
 
 @dataclass
@@ -15,3 +18,22 @@ class ClockedUseCase:
 
     uow: UnitOfWorkFactory
     clock: Clock = field(default_factory=SystemClock)
+
+
+@dataclass(frozen=True)
+class ContextEvents:
+    """Records ``<context>.<name>``: what a signed-in caller did, through the outbox of the
+    write's own transaction."""
+
+    context: str
+
+    def record(
+        self,
+        uow: UnitOfWork,
+        principal: Principal,
+        name: str,
+        aggregate_id: str,
+        data: dict[str, Any],
+        at: datetime,
+    ) -> None:
+        uow.record(DomainEvent.done_by(principal, f"{self.context}.{name}", aggregate_id, data, at))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from enum import StrEnum
 from typing import Any, ClassVar, TypeVar
 
@@ -11,7 +10,7 @@ from bijmantra.application.distribution.inputs import from_document, record_id, 
 from bijmantra.application.ports import UnitOfWork, UnitOfWorkFactory
 from bijmantra.application.ports.distribution import Kind
 from bijmantra.application.security import Action, authorize, permissions
-from bijmantra.domain import DomainEvent
+from bijmantra.application.use_case import ContextEvents
 from bijmantra.kernel import (
     Clock,
     FieldError,
@@ -24,6 +23,7 @@ from bijmantra.kernel import (
 
 CONTEXT = "distribution"
 READ, WRITE = permissions(CONTEXT, Action.READ, Action.WRITE)
+record_event = ContextEvents(CONTEXT).record  # ``distribution.<name>`` in the write's outbox
 MAX_LIST = 1000
 T = TypeVar("T")
 
@@ -91,18 +91,6 @@ async def save(uow: UnitOfWork, kind: Kind, record: Any, *, new: bool = False) -
     document: dict[str, Any] = to_builtins(record)
     await uow.distribution.put(kind, document["id"], document, new=new)
     return document
-
-
-def record_event(
-    uow: UnitOfWork,
-    principal: Principal,
-    name: str,
-    aggregate_id: str,
-    data: dict[str, Any],
-    at: datetime,
-) -> None:
-    """``distribution.<name>`` through the outbox, in the write's transaction."""
-    uow.record(DomainEvent.done_by(principal, f"{CONTEXT}.{name}", aggregate_id, data, at))
 
 
 async def get_one(

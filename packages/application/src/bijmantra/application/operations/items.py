@@ -23,11 +23,9 @@ from bijmantra.application.operations.dto import (
     item_data,
     season_data,
 )
-from bijmantra.application.ports import UnitOfWork
 from bijmantra.application.ports.operations import OperationsRepository
 from bijmantra.application.security import Action, authorize, permissions
-from bijmantra.application.use_case import ClockedUseCase
-from bijmantra.domain import DomainEvent
+from bijmantra.application.use_case import ClockedUseCase, ContextEvents
 from bijmantra.domain.operations import (
     ActivityEntry,
     Change,
@@ -77,15 +75,7 @@ async def season_or_404(
     return _found(await repo.get_season(season_id, for_update=for_update), "Season", season_id)
 
 
-def record(
-    uow: UnitOfWork,
-    principal: Principal,
-    event_type: str,
-    aggregate_id: str,
-    data: dict[str, Any],
-    at: datetime,
-) -> None:
-    uow.record(DomainEvent.done_by(principal, f"operations.{event_type}", aggregate_id, data, at))
+record = ContextEvents("operations").record
 
 
 async def log(

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, TypeVar
 
 # ISO 8601 durations: P[nY][nM][nW][nD][T[nH][nM][nS]] with at least one component.
 _DURATION = re.compile(
@@ -90,6 +90,20 @@ class Scale:
         return problems
 
 
+Ordered = TypeVar("Ordered", Decimal, date)
+
+
+def _outside(
+    value: Ordered, low: Ordered | None, high: Ordered | None, below: str, above: str
+) -> str | None:
+    """Why ``value`` is out of the scale's bounds (either may be open), or ``None``."""
+    if low is not None and value < low:
+        return f"{below} {low}"
+    if high is not None and value > high:
+        return f"{above} {high}"
+    return None
+
+
 def _number(raw: Any) -> Decimal | None:
     if raw is None or isinstance(raw, bool):
         return None
@@ -108,10 +122,8 @@ def _numerical(scale: Scale) -> ValueCheck:
         number = _number(value)
         if number is None:
             return "must be a number"
-        if low is not None and number < low:
-            return f"must be at least {low}"
-        if high is not None and number > high:
-            return f"must be at most {high}"
+        if outside := _outside(number, low, high, "must be at least", "must be at most"):
+            return outside
         exponent = number.as_tuple().exponent
         if places is not None and isinstance(exponent, int) and -exponent > max(places, 0):
             return f"must have at most {places} decimal place(s)"
@@ -144,11 +156,7 @@ def _date(scale: Scale) -> ValueCheck:
         day = _parse_date(value)
         if day is None:
             return "must be an ISO 8601 date"
-        if low is not None and day < low:
-            return f"must be on or after {low.isoformat()}"
-        if high is not None and day > high:
-            return f"must be on or before {high.isoformat()}"
-        return None
+        return _outside(day, low, high, "must be on or after", "must be on or before")
 
     return check
 
