@@ -7,8 +7,9 @@ codes in ``bijmantra.adapters.grpc.errors``. The kernel names no transport.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
+from typing import ClassVar
 
 
 class ErrorCode(StrEnum):
@@ -34,100 +35,96 @@ class FieldError:
     message: str
 
 
-@dataclass(eq=False)
 class BijmantraError(Exception):
-    message: str
-    details: list[FieldError] = field(default_factory=list)
-    code: ErrorCode = ErrorCode.VALIDATION
+    """A rule broken somewhere in the platform; its class says which kind (``code``)."""
 
-    def __post_init__(self) -> None:
-        super().__init__(self.message)
+    code: ClassVar[ErrorCode] = ErrorCode.VALIDATION
+
+    def __init__(self, message: str, details: list[FieldError] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details: list[FieldError] = details if details is not None else []
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.message!r}, {self.details!r})"
 
 
-@dataclass(eq=False)
 class NotFound(BijmantraError):
-    code: ErrorCode = ErrorCode.NOT_FOUND
+    code = ErrorCode.NOT_FOUND
 
 
-@dataclass(eq=False)
 class Conflict(BijmantraError):
-    code: ErrorCode = ErrorCode.CONFLICT
+    code = ErrorCode.CONFLICT
 
 
-@dataclass(eq=False)
 class Gone(BijmantraError):
     """Was valid once and never will be again (an expired one-time code)."""
 
-    code: ErrorCode = ErrorCode.GONE
+    code = ErrorCode.GONE
 
 
-@dataclass(eq=False)
 class PreconditionFailed(BijmantraError):
     """A conditional write whose condition no longer holds (a stale ``If-Match``)."""
 
-    code: ErrorCode = ErrorCode.PRECONDITION_FAILED
+    code = ErrorCode.PRECONDITION_FAILED
 
 
-@dataclass(eq=False)
 class Malformed(BijmantraError):
     """The request cannot be read at all (not JSON, invalid UTF-8, nested too deeply): every
     API answers 400, apart from ``validation`` (readable but wrong: 422 on the platform API)."""
 
-    code: ErrorCode = ErrorCode.MALFORMED
+    code = ErrorCode.MALFORMED
 
 
-@dataclass(eq=False)
 class ValidationFailed(BijmantraError):
-    code: ErrorCode = ErrorCode.VALIDATION
+    code = ErrorCode.VALIDATION
 
 
-@dataclass(eq=False)
 class Unprocessable(BijmantraError):
     """Well-formed input that breaks a domain rule (a pedigree cycle, an unknown reference)."""
 
-    code: ErrorCode = ErrorCode.UNPROCESSABLE
+    code = ErrorCode.UNPROCESSABLE
 
 
-@dataclass(eq=False)
 class Unauthorized(BijmantraError):
-    code: ErrorCode = ErrorCode.UNAUTHORIZED
+    code = ErrorCode.UNAUTHORIZED
 
 
-@dataclass(eq=False)
 class Forbidden(BijmantraError):
-    code: ErrorCode = ErrorCode.FORBIDDEN
+    code = ErrorCode.FORBIDDEN
 
 
-@dataclass(eq=False)
 class RateLimited(BijmantraError):
-    code: ErrorCode = ErrorCode.RATE_LIMITED
+    code = ErrorCode.RATE_LIMITED
 
 
-@dataclass(eq=False)
 class Unavailable(BijmantraError):
-    code: ErrorCode = ErrorCode.UNAVAILABLE
+    code = ErrorCode.UNAVAILABLE
 
 
-@dataclass(eq=False)
 class Internal(BijmantraError):
     """A fault of ours (a bug, a broken invariant): logged where it happened, never retried."""
 
-    code: ErrorCode = ErrorCode.INTERNAL
+    code = ErrorCode.INTERNAL
 
 
+# One class per code; ``ValidationFailed`` is the named form of the base class's default.
 ERRORS_BY_CODE: dict[ErrorCode, type[BijmantraError]] = {
-    ErrorCode.NOT_FOUND: NotFound,
-    ErrorCode.CONFLICT: Conflict,
-    ErrorCode.GONE: Gone,
-    ErrorCode.PRECONDITION_FAILED: PreconditionFailed,
-    ErrorCode.MALFORMED: Malformed,
-    ErrorCode.VALIDATION: ValidationFailed,
-    ErrorCode.UNPROCESSABLE: Unprocessable,
-    ErrorCode.UNAUTHORIZED: Unauthorized,
-    ErrorCode.FORBIDDEN: Forbidden,
-    ErrorCode.RATE_LIMITED: RateLimited,
-    ErrorCode.UNAVAILABLE: Unavailable,
-    ErrorCode.INTERNAL: Internal,
+    error.code: error
+    for error in (
+        NotFound,
+        Conflict,
+        Gone,
+        PreconditionFailed,
+        Malformed,
+        ValidationFailed,
+        Unprocessable,
+        Unauthorized,
+        Forbidden,
+        RateLimited,
+        Unavailable,
+        Internal,
+    )
 }
 
 
