@@ -1288,7 +1288,7 @@ async def test_available_formats_download_and_the_vcf_reimports_to_the_same_call
     source = response.json()["data"]["variantSetDbId"]
     variant_set = (await client.get(f"/brapi/v2/variantsets/{source}")).json()["result"]
     formats = {f["dataFormat"]: f["fileURL"] for f in variant_set["availableFormats"]}
-    assert set(formats) == {"VCF", "Hapmap"}
+    assert set(formats) == {"VCF", "Hapmap", "tabular"}  # tabular: the Flapjack, PLINK zips
     assert all(url.startswith(stack.gateway_url) for url in formats.values())
 
     vcf = await client.get(formats["VCF"])
@@ -1320,6 +1320,58 @@ async def test_available_formats_download_and_the_vcf_reimports_to_the_same_call
     await asyncio.to_thread(stack.register_member, email, "pw-123456", ["breeder"])
     outsider = {"Authorization": f"Bearer {stack.login(email, 'pw-123456')}"}
     foreign = await client.get(formats["VCF"], headers=outsider)
+    assert foreign.status_code == 404, foreign.text
+
+
+async def test_plink_and_flapjack_zips_hold_the_set_and_the_bed_reimports_to_the_same_dosages(
+    client: httpx.AsyncClient, stack: DevStack
+) -> None:
+    import zipfile
+
+    g = random_dosages(41, 6, seed=43)
+    samples = [unique("Z") for _ in range(6)]
+    imported = await import_vcf(client, vcf_text(g, samples).encode(), unique("zips"))
+    assert imported.status_code == 201, imported.text
+    set_id = imported.json()["data"]["variantSetDbId"]
+    variant_set = (await client.get(f"/brapi/v2/variantsets/{set_id}")).json()["result"]
+    urls = {f["fileURL"].rsplit("/", 1)[1]: f for f in variant_set["availableFormats"]}
+    assert set(urls) == {"vcf", "hapmap", "flapjack", "plink"}
+    assert urls["plink"]["fileFormat"] == urls["flapjack"]["fileFormat"] == "application/zip"
+
+    plink = await client.get(urls["plink"]["fileURL"])
+    assert plink.status_code == 200, plink.text
+    assert plink.headers["content-type"].startswith("application/zip")
+    files = zipfile.ZipFile(io.BytesIO(plink.content))
+    bed, bim, fam = (files.read(f"{set_id}.{ext}") for ext in ("bed", "bim", "fam"))
+    expected_bed, _, _ = plink_files(g, samples)  # the plain encoder this module tests with
+    assert bed == expected_bed
+    assert [line.split("\t")[1] for line in bim.decode().splitlines()] == [
+        f"snp{i}" for i in range(41)
+    ]
+    again = await client.post(
+        "/api/v1/genotypes/imports",
+        params={"name": unique("from-plink"), "commonCropName": "Cassava"},
+        files={"bed": ("x.bed", bed), "bim": ("x.bim", bim), "fam": ("x.fam", fam)},
+    )
+    assert again.status_code == 201, again.text
+    np.testing.assert_array_equal(
+        await read_back(client, again.json()["data"]["variantSetDbId"]), g
+    )
+
+    flapjack = await client.get(urls["flapjack"]["fileURL"])
+    assert flapjack.status_code == 200, flapjack.text
+    files = zipfile.ZipFile(io.BytesIO(flapjack.content))
+    spelled = {-1: "-", 0: "A", 1: "A/G", 2: "G"}
+    expected = ["# fjFile = GENOTYPE", "\t" + "\t".join(f"snp{i}" for i in range(41))] + [
+        "\t".join([name, *(spelled[int(d)] for d in g[:, j])]) for j, name in enumerate(samples)
+    ]
+    assert files.read(f"{set_id}.genotype").decode().splitlines() == expected
+    assert files.read(f"{set_id}.map").decode().splitlines()[1] == "snp0\tchr1\t1000"
+
+    email = f"outsider-{uuid.uuid4().hex[:8]}@example.org"
+    await asyncio.to_thread(stack.register_member, email, "pw-123456", ["breeder"])
+    outsider = {"Authorization": f"Bearer {stack.login(email, 'pw-123456')}"}
+    foreign = await client.get(urls["plink"]["fileURL"], headers=outsider)
     assert foreign.status_code == 404, foreign.text
 
 

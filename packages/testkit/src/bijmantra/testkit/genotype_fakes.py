@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 from bijmantra.adapters.postgres.genotype_edits import edited_calls
+from bijmantra.adapters.postgres.genotype_export import bundle_file
 from bijmantra.application.genotyping import CallChunk, GenotypeChunk, StoredVariantSet
 from bijmantra.application.ports import GenotypeBlock
 from bijmantra.application.ports.genotypes import (
@@ -21,8 +22,8 @@ from bijmantra.application.ports.genotypes import (
 from bijmantra.domain import DomainEvent
 from bijmantra.domain.genotyping import VariantSet
 from bijmantra.domain.genotyping.filters import VariantThresholds
+from bijmantra.genomics import bundles, qc, writers
 from bijmantra.genomics import calls as gc
-from bijmantra.genomics import qc, writers
 from bijmantra.kernel import TenantId
 
 
@@ -244,6 +245,14 @@ class FakeGenotypeStore:
     async def export(
         self, variant_set_db_id: str, file_format: str, samples: Sequence[str]
     ) -> AsyncIterator[bytes]:
+        if file_format in bundles.BUNDLES:
+
+            def columns_of(columns: Sequence[int] | None) -> AsyncIterator[CallChunk]:
+                return self.read_calls(variant_set_db_id, 0, 2**62, columns)
+
+            async for piece in bundle_file(columns_of, variant_set_db_id, file_format, samples):
+                yield piece
+            return
         header, lines = writers.FILE_WRITERS[file_format]
         yield header(samples).encode()
         for block in self.staged[(self._tenant, variant_set_db_id)].blocks:

@@ -143,12 +143,12 @@ class Documents:
         return [
             {
                 "dataFormat": f.data_format,
-                "fileFormat": "text/tsv",
+                "fileFormat": f.file_format,
                 "fileURL": f"{base}/{f.name}",
-                "expandHomozygotes": True,
-                "sepPhased": "|",
-                "sepUnphased": "/",
-                "unknownString": ".",
+                "expandHomozygotes": f.expand_homozygotes,
+                "sepPhased": f.sep_phased,
+                "sepUnphased": f.sep_unphased,
+                "unknownString": f.unknown_string,
             }
             for f in EXPORT_FORMATS.values()
         ]

@@ -25,13 +25,23 @@ class ExportFormat:
     data_format: str  # BrAPI's ``dataFormat`` spelling
     media_type: str
     extension: str
+    file_format: str = "text/tsv"  # BrAPI's ``fileFormat`` (its enum has no VCF or .bed type)
+    # How the file spells a call (BrAPI's fields of the same names); None: not as text.
+    sep_phased: str | None = "|"
+    sep_unphased: str | None = "/"
+    unknown_string: str | None = "."
+    expand_homozygotes: bool | None = True
 
 
+_ZIP = "application/zip"
 EXPORT_FORMATS = {
     f.name: f
     for f in (
         ExportFormat("vcf", "VCF", "text/tab-separated-values", "vcf"),
         ExportFormat("hapmap", "Hapmap", "text/tab-separated-values", "hmp.txt"),
+        # Multi-file formats as one zip (ADR 0270): .genotype + .map; .bed + .bim + .fam.
+        ExportFormat("flapjack", "tabular", _ZIP, "flapjack.zip", _ZIP, "/", "/", "-", False),
+        ExportFormat("plink", "tabular", _ZIP, "plink.zip", _ZIP, None, None, None, None),
     )
 }
 
