@@ -281,6 +281,24 @@ async def test_export_streams_a_file_that_holds_the_set(file_format: str) -> Non
         await anext(aiter(ExportGenotypes(fake_unit_of_work_factory(db))(OUTSIDER, set_id, "vcf")))
 
 
+@pytest.mark.parametrize(("file_format", "members"), [("plink", 3), ("flapjack", 2)])
+async def test_multi_file_exports_are_zips_of_the_set(file_format: str, members: int) -> None:
+    import io
+    import zipfile
+
+    db = InMemoryDatabase()
+    written = random_vcf(np.random.default_rng(12), 9, 4)
+    _, set_id = await imported(db, written)
+    export = ExportGenotypes(fake_unit_of_work_factory(db))
+    data = b"".join([p async for p in export(BREEDER, set_id, file_format)])
+    archive = zipfile.ZipFile(io.BytesIO(data))
+    assert len(archive.namelist()) == members
+    if file_format == "flapjack":
+        rows = archive.read(f"{set_id}.genotype").decode().splitlines()[2:]
+        assert [row.split("\t")[0] for row in rows] == written.samples
+        assert all(len(row.split("\t")) == 10 for row in rows)
+
+
 async def test_variant_filter_keeps_the_variants_called_often_enough() -> None:
     db = InMemoryDatabase()
     written = random_vcf(np.random.default_rng(11), 12, 4)
