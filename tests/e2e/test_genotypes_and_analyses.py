@@ -1375,6 +1375,86 @@ async def test_plink_and_flapjack_zips_hold_the_set_and_the_bed_reimports_to_the
     assert foreign.status_code == 404, foreign.text
 
 
+async def test_hapmap_and_flapjack_files_import_and_bad_ones_name_the_line_and_store_nothing(
+    client: httpx.AsyncClient, stack: DevStack
+) -> None:
+    import zipfile
+
+    g = random_dosages(37, 5, seed=47)
+    samples = [unique("H") for _ in range(5)]
+    imported = await import_vcf(client, vcf_text(g, samples).encode(), unique("to-text"))
+    assert imported.status_code == 201, imported.text
+    set_id = imported.json()["data"]["variantSetDbId"]
+    hapmap = (await client.get(f"/api/v1/variantsets/{set_id}/files/hapmap")).content
+    flapjack = zipfile.ZipFile(
+        io.BytesIO((await client.get(f"/api/v1/variantsets/{set_id}/files/flapjack")).content)
+    )
+    genotype, genetic_map = (flapjack.read(f"{set_id}.{ext}") for ext in ("genotype", "map"))
+
+    async def import_hapmap(body: bytes) -> httpx.Response:
+        params = {"name": unique("hmp"), "commonCropName": "Cassava", "format": "hapmap"}
+        return await client.post("/api/v1/genotypes/imports", params=params, content=body)
+
+    async def import_flapjack(genotype: bytes, genetic_map: bytes) -> httpx.Response:
+        return await client.post(
+            "/api/v1/genotypes/imports",
+            params={"name": unique("fj"), "commonCropName": "Cassava"},
+            files={"genotype": ("x.genotype", genotype), "map": ("x.map", genetic_map)},
+        )
+
+    from_hapmap = await import_hapmap(gzip.compress(hapmap))
+    assert from_hapmap.status_code == 201, from_hapmap.text
+    np.testing.assert_array_equal(
+        await read_back(client, from_hapmap.json()["data"]["variantSetDbId"]), g
+    )
+    from_flapjack = await import_flapjack(genotype, genetic_map)
+    assert from_flapjack.status_code == 201, from_flapjack.text
+    copy = from_flapjack.json()["data"]["variantSetDbId"]
+    variants = await client.get("/brapi/v2/variants", params={"variantSetDbId": copy})
+    refs = [v["referenceBases"] for v in variants.json()["result"]["data"]]
+    # Flapjack names no REF: the first allele seen is stored as REF, so count copies of G
+    # there; a marker with one allele seen has no ALT, so no dosage (its calls are kept).
+    flipped = np.array([r == "G" for r in refs])[:, None]
+    seen_a, seen_g = ((g == 0) | (g == 1)).any(axis=1), ((g == 1) | (g == 2)).any(axis=1)
+    expected = np.where((g >= 0) & flipped, 2 - g, g)
+    expected[~(seen_a & seen_g)] = -1
+    np.testing.assert_array_equal(await read_back(client, copy), expected)
+
+    before = count_rows(stack, "SELECT count(*) FROM domain.variant_sets")
+    lines = hapmap.decode().splitlines()
+    lines[7] = lines[7].rsplit("\t", 1)[0] + "\tAC"
+    bad = await import_hapmap(("\n".join(lines) + "\n").encode())
+    assert bad.status_code == 422, bad.text
+    assert bad.json()["error"]["details"][0]["location"] == ".hmp.txt:line 8"
+    assert "genotype 'AC'" in bad.json()["error"]["message"]
+    bad_map = await import_flapjack(genotype, genetic_map.replace(b"\t1010\n", b"\t10.1\n"))
+    assert bad_map.status_code == 422, bad_map.text
+    assert bad_map.json()["error"]["details"][0]["location"] == ".map:line 3"
+    rows = genotype.decode().splitlines()
+    rows[3] = rows[3].rsplit("\t", 1)[0]  # a sample row one cell short
+    bad_rows = await import_flapjack(("\n".join(rows) + "\n").encode(), genetic_map)
+    assert bad_rows.status_code == 422, bad_rows.text
+    assert bad_rows.json()["error"]["details"][0]["location"] == ".genotype:line 4"
+    raw_plink = await client.post(
+        "/api/v1/genotypes/imports",
+        params={"name": unique("x"), "commonCropName": "Cassava", "format": "plink"},
+        content=b"x",
+    )
+    assert raw_plink.status_code == 422, raw_plink.text
+
+    email = f"viewer-{uuid.uuid4().hex[:8]}@example.org"
+    await asyncio.to_thread(stack.register_member, email, "pw-123456", ["viewer"])
+    viewer = {"Authorization": f"Bearer {stack.login(email, 'pw-123456')}"}
+    refused = await client.post(
+        "/api/v1/genotypes/imports",
+        params={"name": unique("v"), "commonCropName": "Cassava", "format": "hapmap"},
+        content=hapmap,
+        headers=viewer,
+    )
+    assert refused.status_code == 403, refused.text
+    assert count_rows(stack, "SELECT count(*) FROM domain.variant_sets") == before
+
+
 async def test_allele_matrix_variant_filters_keep_what_numpy_keeps(
     client: httpx.AsyncClient,
 ) -> None:

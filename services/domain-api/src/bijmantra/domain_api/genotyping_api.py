@@ -101,7 +101,11 @@ class GenotypingServicer(pb_grpc.GenotypingServiceServicer):
                 yield message.data
 
         upload = StreamedGenotypeFile(
-            header.format, data(), bim=header.plink_bim, fam=header.plink_fam
+            header.format,
+            data(),
+            bim=header.plink_bim,
+            fam=header.plink_fam,
+            genetic_map=header.flapjack_map,
         )
         spec = ImportSpec(header.variant_set_name, header.format, header.common_crop_name)
         summary = await self._import(current_principal(), spec, upload)

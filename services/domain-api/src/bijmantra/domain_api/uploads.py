@@ -20,6 +20,7 @@ from bijmantra.genomics.formats import (
     read_fam,
 )
 from bijmantra.genomics.streams import FormatError
+from bijmantra.genomics.text_readers import FlapjackReader, HapMapParser, read_flapjack_map
 from bijmantra.kernel import FieldError, ValidationFailed
 
 FEED_BYTES = 1 << 20
@@ -27,6 +28,7 @@ FEED_BYTES = 1 << 20
 # yields blocks from at most ~64 MiB of text, whatever the file (a gzip bomb included).
 COMPRESSED_SLICE = 64 << 10
 MAX_DECOMPRESSED_BYTES = 32 << 30  # a VCF's text; the gateway bounds the upload itself
+_FILE = {"vcf": ".vcf", "plink": ".bed", "hapmap": ".hmp.txt", "flapjack": ".genotype"}
 
 
 def invalid_file(error: FormatError, default_file: str) -> ValidationFailed:
@@ -63,25 +65,30 @@ async def _sliced(data: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
 
 class StreamedGenotypeFile:
     def __init__(
-        self, source_format: str, data: AsyncIterator[bytes], *, bim: bytes = b"", fam: bytes = b""
+        self,
+        source_format: str,
+        data: AsyncIterator[bytes],
+        *,
+        bim: bytes = b"",
+        fam: bytes = b"",
+        genetic_map: bytes = b"",
     ) -> None:
         self._format = source_format
         coalesced = _coalesced(data)
-        self._data = _sliced(coalesced) if source_format == "vcf" else coalesced
-        self._bim, self._fam = bim, fam
+        self._data = _sliced(coalesced) if source_format != "plink" else coalesced
+        self._bim, self._fam, self._map = bim, fam, genetic_map
         self._ready: list[VariantBlock] = []
-        self._parser: VcfParser | BedDecoder | None = None
+        self._parser: VcfParser | HapMapParser | BedDecoder | None = None
+        self._flapjack: FlapjackReader | None = None
         self._names: list[str] | None = None
         self._exhausted = False
         self.skipped: Counter[str] = Counter()
 
     @property
     def _file(self) -> str:
-        return ".vcf" if self._format == "vcf" else ".bed"
+        return _FILE[self._format]
 
-    async def _parse(
-        self, step: Callable[..., list[VariantBlock]], *args: Any
-    ) -> list[VariantBlock]:
+    async def _parse(self, step: Callable[..., Any], *args: Any) -> Any:
         try:
             return await asyncio.to_thread(step, *args)
         except FormatError as error:
@@ -97,8 +104,11 @@ class StreamedGenotypeFile:
                 raise invalid_file(error, ".bed") from None
             self.skipped.update(bim.skipped)
             self._parser = BedDecoder(bim, len(names))
+        elif self._format == "flapjack":
+            names = await self._read_flapjack()
         else:
-            parser = VcfParser(max_decompressed_bytes=MAX_DECOMPRESSED_BYTES)
+            kind = HapMapParser if self._format == "hapmap" else VcfParser
+            parser = kind(max_decompressed_bytes=MAX_DECOMPRESSED_BYTES)
             self._parser = parser
             while parser.samples is None:
                 piece = await anext(self._data, None)
@@ -112,8 +122,36 @@ class StreamedGenotypeFile:
         self._names = names
         return names
 
+    async def _read_flapjack(self) -> list[str]:
+        """The whole genotype file is read (rows are samples) into the reader's spool."""
+        try:
+            genetic_map = read_flapjack_map(self._map)
+        except FormatError as error:
+            raise invalid_file(error, ".map") from None
+        reader = FlapjackReader(
+            max_decompressed_bytes=MAX_DECOMPRESSED_BYTES, genetic_map=genetic_map
+        )
+        self._flapjack = reader
+        async for piece in self._data:
+            await self._parse(reader.feed, piece)
+        names: list[str] = await self._parse(reader.finish)
+        return names
+
+    async def _flapjack_blocks(self, reader: FlapjackReader) -> AsyncIterator[VariantBlock]:
+        try:
+            blocks = reader.blocks()
+            while block := await asyncio.to_thread(next, blocks, None):
+                yield block
+            self.skipped.update(reader.skipped)
+        finally:
+            reader.close()
+
     async def blocks(self) -> AsyncIterator[VariantBlock]:
         await self.sample_names()
+        if self._flapjack is not None:
+            async for block in self._flapjack_blocks(self._flapjack):
+                yield block
+            return
         parser = self._parser
         assert parser is not None
         for block in self._ready:
@@ -125,5 +163,5 @@ class StreamedGenotypeFile:
                     yield block
             for block in await self._parse(parser.finish):
                 yield block
-        if isinstance(parser, VcfParser):
+        if isinstance(parser, VcfParser | HapMapParser):
             self.skipped.update(parser.skipped)

@@ -1,13 +1,16 @@
 """Platform API for genotypes and analyses (``/api/v1``): uploads stream through to domain-api.
 
-A VCF is sent as the raw request body (plain or bgzipped); PLINK as multipart with the
-fields ``bed``, ``bim`` and ``fam``. Neither is buffered whole by the gateway: the body
-(or the spooled .bed part) is forwarded in pieces over a gRPC client stream.
+A VCF (or, with ``format=hapmap``, a HapMap file) is sent as the raw request body (plain or
+gzipped); PLINK as multipart with the fields ``bed``, ``bim`` and ``fam``; Flapjack as
+multipart with ``genotype`` and ``map``. The main file is never buffered whole by the
+gateway: the body (or the spooled part) is forwarded in pieces over a gRPC client stream;
+the small side files (.bim, .fam, .map) travel in the header, at most ``SIDE_FILE_LIMIT``.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from functools import partial
 from typing import Any
 
 import msgspec
@@ -27,6 +30,8 @@ PIECE_BYTES = 1 << 20
 # Uploads stream through to domain-api (never buffered whole), so their bound is far above
 # the JSON body limit; Litestar counts the streamed bytes and answers 413 past it.
 UPLOAD_LIMIT = 4 << 30
+SIDE_FILE_LIMIT = 256 << 20  # a .bim of ~5M variants; the gRPC header message must hold it
+RAW_FORMATS = ("vcf", "hapmap")
 ARTIFACT_CSP = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
 WRITE_GENOTYPES = {"permission": Permission("genotyping", Action.WRITE)}
 READ_GENOTYPES = {"permission": Permission("genotyping", Action.READ)}
@@ -92,34 +97,49 @@ async def _part(form: Any, name: str) -> UploadFile:
     return part
 
 
+async def _side_file(form: Any, name: str) -> bytes:
+    data = await (await _part(form, name)).read(SIDE_FILE_LIMIT + 1)
+    if len(data) > SIDE_FILE_LIMIT:
+        raise ValidationFailed(
+            f"Multipart field {name!r} is larger than {SIDE_FILE_LIMIT} bytes",
+            [FieldError(name, f"at most {SIDE_FILE_LIMIT} bytes")],
+        )
+    return data
+
+
 @post(
     "/api/v1/genotypes/imports",
     opt={**WRITE_GENOTYPES, "returns": Envelope[ImportSummary]},
     request_max_body_size=UPLOAD_LIMIT,
 )
 async def import_genotypes(request: Request[Any, Any, Any], state: State) -> Response[bytes]:
-    """``?name=&commonCropName=`` and a VCF body, or multipart ``bed``/``bim``/``fam``."""
+    """``?name=&commonCropName=`` and a VCF body (``format=hapmap``: a HapMap body), or
+    multipart ``bed``/``bim``/``fam`` (PLINK) or ``genotype``/``map`` (Flapjack)."""
     name, crop = _required(request, "name"), _required(request, "commonCropName")
+    send = partial(state.genotyping.import_file, request.auth, name=name, crop=crop)
     if request.content_type[0] == "multipart/form-data":
         form = await request.form()
-        bed, bim, fam = (
-            await _part(form, "bed"),
-            await _part(form, "bim"),
-            await _part(form, "fam"),
-        )
-        summary = await state.genotyping.import_file(
-            request.auth,
-            source_format="plink",
-            name=name,
-            crop=crop,
-            data=_pieces(bed),
-            bim=await bim.read(),
-            fam=await fam.read(),
-        )
+        if "genotype" in form:
+            summary = await send(
+                source_format="flapjack",
+                data=_pieces(await _part(form, "genotype")),
+                genetic_map=await _side_file(form, "map"),
+            )
+        else:
+            summary = await send(
+                source_format="plink",
+                data=_pieces(await _part(form, "bed")),
+                bim=await _side_file(form, "bim"),
+                fam=await _side_file(form, "fam"),
+            )
     else:
-        summary = await state.genotyping.import_file(
-            request.auth, source_format="vcf", name=name, crop=crop, data=request.stream()
-        )
+        source_format = request.query_params.get("format", "vcf")
+        if source_format not in RAW_FORMATS:
+            raise ValidationFailed(
+                "A raw body is a VCF or HapMap file (PLINK and Flapjack are multipart)",
+                [FieldError("format", f"one of {', '.join(RAW_FORMATS)}")],
+            )
+        summary = await send(source_format=source_format, data=request.stream())
     data = _decode(summary)
     links = {"variantSet": f"/api/v1/variantsets/{data['variantSetDbId']}"}
     return envelope(request, data, 201, links=links)

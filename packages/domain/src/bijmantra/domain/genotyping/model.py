@@ -14,7 +14,7 @@ from datetime import datetime
 from bijmantra.domain.events import DomainEvent, EventSource
 from bijmantra.kernel import FieldError, TenantId, ValidationFailed
 
-GENOTYPE_FORMATS = frozenset({"vcf", "plink"})
+GENOTYPE_FORMATS = frozenset({"vcf", "plink", "hapmap", "flapjack"})
 
 
 @dataclass(frozen=True, slots=True)

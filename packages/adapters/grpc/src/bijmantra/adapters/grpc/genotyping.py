@@ -90,6 +90,7 @@ class GenotypingClient:
         data: AsyncIterator[bytes],
         bim: bytes = b"",
         fam: bytes = b"",
+        genetic_map: bytes = b"",
     ) -> bytes:
         """Stream an upload to domain-api; returns the import summary (JSON)."""
 
@@ -100,6 +101,7 @@ class GenotypingClient:
                 common_crop_name=crop,
                 plink_bim=bim,
                 plink_fam=fam,
+                flapjack_map=genetic_map,
             )
             yield pb.ImportGenotypesRequest(header=header)
             async for piece in data:

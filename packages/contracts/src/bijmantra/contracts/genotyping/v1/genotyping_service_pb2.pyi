@@ -75,14 +75,17 @@ class ImportHeader(_message.Message):
     COMMON_CROP_NAME_FIELD_NUMBER: _builtins.int
     PLINK_BIM_FIELD_NUMBER: _builtins.int
     PLINK_FAM_FIELD_NUMBER: _builtins.int
+    FLAPJACK_MAP_FIELD_NUMBER: _builtins.int
     format: _builtins.str
-    """"vcf" or "plink"."""
+    """"vcf", "plink", "hapmap" or "flapjack"."""
     variant_set_name: _builtins.str
     common_crop_name: _builtins.str
     """Crop of the germplasm created for samples that match no germplasm by name."""
     plink_bim: _builtins.bytes
     """PLINK only: the .bim and .fam files (small); the .bed follows as data."""
     plink_fam: _builtins.bytes
+    flapjack_map: _builtins.bytes
+    """Flapjack only: the map file (small); the genotype file follows as data."""
     def __init__(
         self,
         *,
@@ -91,10 +94,11 @@ class ImportHeader(_message.Message):
         common_crop_name: _builtins.str = ...,
         plink_bim: _builtins.bytes = ...,
         plink_fam: _builtins.bytes = ...,
+        flapjack_map: _builtins.bytes = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["common_crop_name", b"common_crop_name", "format", b"format", "plink_bim", b"plink_bim", "plink_fam", b"plink_fam", "variant_set_name", b"variant_set_name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["common_crop_name", b"common_crop_name", "flapjack_map", b"flapjack_map", "format", b"format", "plink_bim", b"plink_bim", "plink_fam", b"plink_fam", "variant_set_name", b"variant_set_name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
