@@ -599,6 +599,34 @@ def update_genotyping_documents(api: Recorder, ids: dict[str, str]) -> None:
     found = api.call("POST", "/search/samples", json={"plateDbIds": [ids["plateDbId"]]})
     page = api.call("GET", "/search/samples/{searchResultsDbId}", found)["data"]
     assert sorted(s["sampleName"] for s in page) == ["S1b", "S2"]
+    filter_plates_by_samples_and_positions_by_range(api, ids, positions)
+
+
+def filter_plates_by_samples_and_positions_by_range(
+    api: Recorder, ids: dict[str, str], positions: list[dict[str, Any]]
+) -> None:
+    """Plates by their samples' filters; marker positions by a position range (ADR 0272)."""
+    by_sample = {"sampleDbId": ids["sampleDbId"]}
+    assert [p["plateDbId"] for p in api.call("GET", "/plates", params=by_sample)["data"]] == [
+        ids["plateDbId"]
+    ]
+    assert api.call("GET", "/plates", params={"sampleDbId": "no-such-sample"})["data"] == []
+    by_name = {"sampleName": "S1b", "plateName": "no-such-plate"}  # both must match
+    assert api.call("GET", "/plates", params=by_name)["data"] == []
+    found = api.call("POST", "/search/plates", json={"sampleNames": ["S1b", "S2"]})
+    page = api.call("GET", "/search/plates/{searchResultsDbId}", found)["data"]
+    assert [p["plateDbId"] for p in page] == [ids["plateDbId"]]
+    spots = sorted(p["position"] for p in positions)
+    low, high = spots[0], spots[-1]
+    window = {"mapDbId": ids["mapDbId"], "minPosition": low + 1, "maxPosition": high}
+    inside = api.call("GET", "/markerpositions", params=window)["data"]
+    assert sorted(p["position"] for p in inside) == [x for x in spots if low + 1 <= x <= high]
+    found = api.call("POST", "/search/markerpositions", json={"maxPosition": low})
+    page = api.call("GET", "/search/markerpositions/{searchResultsDbId}", found)["data"]
+    assert page
+    assert all(p["position"] <= low for p in page)
+    wrong = api.client.get("/brapi/v2/markerpositions", params={"minPosition": "x"})
+    assert wrong.status_code == 400, wrong.text
 
 
 POINT = {"type": "Feature", "geometry": {"type": "Point", "coordinates": [77.2, 28.6]}}
@@ -830,6 +858,9 @@ def test_genotyping_documents_stay_in_their_organization_and_keep_their_rules(
         assert foreign.json()["result"] is None
     listed = client.get("/brapi/v2/samples", headers=outsider).json()["result"]["data"]
     assert listed == []
+    by_sample = {"sampleDbId": sample["sampleDbId"]}  # another organization's sample
+    found = client.get("/brapi/v2/plates", params=by_sample, headers=outsider)
+    assert found.json()["result"]["data"] == []
     borrowed = client.post(
         "/brapi/v2/samples",
         json=[{"sampleName": "x", "germplasmDbId": sample["germplasmDbId"]}],

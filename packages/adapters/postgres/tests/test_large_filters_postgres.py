@@ -12,8 +12,10 @@ import structlog
 from bijmantra.adapters.postgres import unit_of_work_factory
 from bijmantra.application.brapi.commands import ResourceCommands
 from bijmantra.application.brapi.modules import catalog
+from bijmantra.application.ports.documents import Range
 from bijmantra.kernel import PageRequest, Principal, TenantId
 from bijmantra.observability import configure_logging, get_logger
+from bijmantra.testkit.fakes import InMemoryDatabase, fake_unit_of_work_factory
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -70,3 +72,31 @@ async def test_a_failed_statement_is_logged_without_its_parameters_on_a_bounded_
     get_logger("test").error("statement failed", exc_info=quoting.value)
     [line] = [line for line in capsys.readouterr().out.splitlines() if "statement failed" in line]
     assert len(line) < 64 * 1024  # bounded, whatever the exception quotes
+
+
+async def test_a_range_criterion_keeps_the_numbers_within_it_as_the_fake_does(
+    engine: AsyncEngine,
+) -> None:
+    """``minPosition``/``maxPosition`` at PostgreSQL (a jsonpath) and in the test fake: only
+    numbers count (not the text "12", nor true or null)."""
+    who = Principal("tester", TenantId(uuid.uuid4()), frozenset({"breeder"}))
+    positions: list[object] = [5, 10, 10.5, 20, "12", None, True, 21]
+    documents: list[tuple[str, dict[str, object]]] = [
+        (f"m{i}", {"position": p}) for i, p in enumerate(positions)
+    ]
+    documents.append(("m8", {"linkageGroupName": "no position"}))
+    bounds = (Range(("position",), 10, 20), Range(("position",), None, 9.9), Range(("position",)))
+    factories = (
+        unit_of_work_factory(engine, source="test"),
+        fake_unit_of_work_factory(InMemoryDatabase()),
+    )
+    for factory in factories:
+        async with factory(who.tenant_id) as uow:
+            await uow.resources.insert("markerposition", documents)
+            await uow.commit()
+        answers = []
+        for bound in bounds:
+            async with factory(who.tenant_id) as uow:
+                found = await uow.resources.matching_ids("markerposition", (bound,), 100)
+            answers.append(sorted(found))
+        assert answers == [["m1", "m2", "m3"], ["m0"], ["m0", "m1", "m2", "m3", "m7"]]

@@ -19,7 +19,7 @@ import msgspec
 from bijmantra.application.analysis import Artifact, ResultIndex
 from bijmantra.application.email import OutgoingEmail
 from bijmantra.application.events import EventEnvelope, OutboxRecord, envelope_for
-from bijmantra.application.ports.documents import Criteria, DocumentPage
+from bijmantra.application.ports.documents import Criteria, Criterion, DocumentPage, Range
 from bijmantra.application.revocation import RevocationState, TokenFacts
 from bijmantra.domain import DomainEvent
 from bijmantra.domain.analysis import AnalysisJob
@@ -46,7 +46,16 @@ def contains(document: Any, fragment: Any) -> bool:
 
 
 def _matches(document: dict[str, Any], criteria: Criteria) -> bool:
-    return all(any(contains(document, f) for f in alternatives) for alternatives in criteria)
+    return all(_meets(document, criterion) for criterion in criteria)
+
+
+def _meets(document: dict[str, Any], criterion: Criterion) -> bool:
+    if isinstance(criterion, Range):
+        value: Any = document
+        for step in criterion.path:
+            value = value.get(step) if isinstance(value, dict) else None
+        return criterion.holds(value)
+    return any(contains(document, f) for f in criterion)
 
 
 def _page(bodies: list[bytes], total: int, page: PageRequest) -> DocumentPage:

@@ -7,7 +7,7 @@ from typing import Any
 
 from bijmantra.application.brapi.entity import Entity, Match, Path
 from bijmantra.application.brapi.schema import field_schema, parse_scalar, shape
-from bijmantra.application.ports.documents import Criteria
+from bijmantra.application.ports.documents import Criteria, Criterion, Range
 from bijmantra.kernel import FieldError, ValidationFailed
 
 PAGING_PARAMETERS = frozenset({"page", "pageSize", "pageToken"})
@@ -52,6 +52,29 @@ def _refuse_unknown(entity: Entity, names: Sequence[str], what: str) -> None:
         )
 
 
+def _ranges(entity: Entity, sent: Mapping[str, Any], problems: list[FieldError]) -> list[Range]:
+    """The entity's range filters among ``sent`` (numbers, or text of one), one per path."""
+    ends: dict[str, dict[str, float]] = {}
+    for name, bound in entity.bounds.items():
+        value = sent.get(name)
+        if isinstance(value, list):
+            value = value[-1] if value else None
+        if value is None:
+            continue
+        try:
+            number = float(value) if not isinstance(value, bool) else float("nan")
+        except (TypeError, ValueError):
+            number = float("nan")
+        if number != number or number in (float("inf"), float("-inf")):
+            problems.append(FieldError(name, "must be a number"))
+            continue
+        ends.setdefault(bound.path, {})[bound.end] = number
+    return [
+        Range(tuple(path.split(".")), found.get("low"), found.get("high"))
+        for path, found in ends.items()
+    ]
+
+
 def query_criteria(
     entity: Entity, query: Mapping[str, Sequence[str]], *, ignore: frozenset[str] = frozenset()
 ) -> Criteria:
@@ -59,7 +82,7 @@ def query_criteria(
     unsupported = [n for n in query if n in entity.unsupported_filters]
     _refuse_unknown(entity, unsupported, "Filters")
     problems: list[FieldError] = []
-    criteria = []
+    criteria: list[Criterion] = [*_ranges(entity, query, problems)]
     document = entity.document_schema
     for name, raw_values in query.items():
         match = entity.filters.get(name)
@@ -90,7 +113,7 @@ def _filter_for_search_field(entity: Entity, name: str) -> str | None:
     return name if name in entity.filters else None
 
 
-def search_criteria(entity: Entity, body: Any) -> Criteria:
+def search_criteria(entity: Entity, body: Any, *, ignore: frozenset[str] = frozenset()) -> Criteria:
     """``POST /search/{path}``: plural list fields of the official search request."""
     assert entity.search_schema is not None
     problems: list[FieldError] = []
@@ -103,13 +126,16 @@ def search_criteria(entity: Entity, body: Any) -> Criteria:
     request = shape(entity.schemas.named(entity.search_schema), body, "", problems)
     if problems:
         raise ValidationFailed("Invalid search request", problems)
-    criteria, unsupported = [], []
+    criteria: list[Criterion] = [*_ranges(entity, request, problems)]
+    unsupported = []
     document = entity.document_schema
     for name, value in request.items():
         if (
             sent.get(name) in (None, [], {})
             or name in SEARCH_PAGING_FIELDS
             or name in entity.ignored_parameters
+            or name in entity.bounds
+            or name in ignore
         ):
             continue
         filter_name = _filter_for_search_field(entity, name)

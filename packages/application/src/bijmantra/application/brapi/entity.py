@@ -69,6 +69,25 @@ def external_reference_filters() -> dict[str, Match]:
 
 
 @dataclass(frozen=True)
+class Bound:
+    """A numeric range filter: ``minPosition`` is ``Bound("position", "low")``."""
+
+    path: str  # dotted
+    end: str  # "low" or "high"
+
+
+@dataclass(frozen=True)
+class Through:
+    """Filters answered by another entity's documents that name this one: a plate's
+    ``sampleDbId`` keeps the plates whose samples match (their ``plateDbId``)."""
+
+    entity: str
+    key: str  # the field of the other entity's documents holding this entity's DbId
+    filters: frozenset[str]  # query filter names passed on to the other entity
+    search_fields: frozenset[str]  # search body fields passed on
+
+
+@dataclass(frozen=True)
 class Ref:
     """A reference to another entity of the same organization, checked on every write.
 
@@ -145,6 +164,8 @@ class Entity:
     search_schema: str | None = None
     search_aliases: Mapping[str, str] = field(default_factory=dict)  # search field -> filter name
     unsupported_filters: Sequence[str] = ()  # spec filters this server refuses with 400
+    bounds: Mapping[str, Bound] = field(default_factory=dict)  # range filters (query or search)
+    through: Through | None = None
     # Response-shaping flags (e.g. ``includeParents``) accepted with their full-output default.
     ignored_parameters: Sequence[str] = ()
     references: Sequence[Ref] = ()

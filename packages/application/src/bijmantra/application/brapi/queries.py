@@ -12,10 +12,16 @@ from bijmantra.application.brapi.bounds import (
     decode_json,
     storable_ids,
 )
-from bijmantra.application.brapi.criteria import fragment, query_criteria, search_criteria
+from bijmantra.application.brapi.criteria import (
+    MAX_FILTER_VALUES,
+    fragment,
+    query_criteria,
+    search_criteria,
+)
 from bijmantra.application.brapi.entity import Catalog, Entity, TableChunk
 from bijmantra.application.ports import UnitOfWorkFactory
 from bijmantra.application.ports.documents import (
+    Criteria,
     DocumentLookup,
     DocumentPage,
     ResourceStore,
@@ -24,6 +30,7 @@ from bijmantra.application.ports.documents import (
 )
 from bijmantra.application.security import Action, Permission, authorize
 from bijmantra.kernel import (
+    FieldError,
     NotFound,
     PageRequest,
     Principal,
@@ -34,6 +41,37 @@ from bijmantra.kernel import (
 
 def read_permission(entity: Entity) -> Permission:
     return Permission(entity.context, Action.READ)
+
+
+def _passed_on(entity: Entity, sent: Mapping[str, Any], *, search: bool) -> dict[str, Any]:
+    """The filters of ``sent`` another entity answers (``Entity.through``)."""
+    if entity.through is None:
+        return {}
+    names = entity.through.search_fields if search else entity.through.filters
+    return {k: v for k, v in sent.items() if k in names}
+
+
+async def through_criteria(
+    catalog: Catalog,
+    store: ResourceStore,
+    entity: Entity,
+    passed: Mapping[str, Any],
+    *,
+    search: bool,
+) -> Criteria:
+    """A plate filtered by its samples: the DbIds the matching samples name, as one
+    criterion (no sample matching: nothing matches). At most ``MAX_FILTER_VALUES``."""
+    if entity.through is None or not passed:
+        return ()
+    other = catalog.entity(entity.through.entity)
+    criteria = search_criteria(other, passed) if search else query_criteria(other, passed)
+    keys = await store.distinct_values(other.name, criteria, entity.through.key)
+    if len(keys) > MAX_FILTER_VALUES:
+        raise ValidationFailed(
+            f"The {other.path} filters match more than {MAX_FILTER_VALUES} {entity.path}",
+            [FieldError(next(iter(passed)), "narrow the filter")],
+        )
+    return (tuple({entity.db_id: key} for key in keys),)
 
 
 class StoreReader:
@@ -98,10 +136,19 @@ class ResourceQueries:
         if entity.view:
             return await self._views.list(principal, entity.name, query, page)
         authorize(principal, read_permission(entity))
-        criteria = query_criteria(entity, query)
+        passed = _passed_on(entity, query, search=False)
+        criteria = query_criteria(entity, query, ignore=frozenset(passed))
         async with self.uow(principal.tenant_id) as uow:
-            if known_version and await uow.resources.version(entity.name) == known_version:
+            # Another entity's documents answer part of the query: its version says nothing.
+            if (
+                known_version
+                and not passed
+                and await uow.resources.version(entity.name) == known_version
+            ):
                 return None
+            criteria += await through_criteria(
+                self.catalog, uow.resources, entity, passed, search=False
+            )
             return await uow.resources.page(entity.name, criteria, page)
 
     @property
@@ -219,8 +266,12 @@ class ResourceQueries:
             if not isinstance(request, dict):
                 raise ValidationFailed("A search request is a JSON object", [])
             return await self._views.search(principal, entity.name, request)
-        criteria = search_criteria(entity, request)
+        passed = _passed_on(entity, request if isinstance(request, dict) else {}, search=True)
+        criteria = search_criteria(entity, request, ignore=frozenset(passed))
         async with self.uow(principal.tenant_id) as uow:
+            criteria += await through_criteria(
+                self.catalog, uow.resources, entity, passed, search=True
+            )
             ids = await uow.resources.matching_ids(entity.name, criteria, MAX_SEARCH_RESULTS)
         return await self.searches.save(principal.tenant_id, entity.name, ids)
 

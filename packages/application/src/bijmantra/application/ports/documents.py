@@ -8,9 +8,27 @@ from typing import Any, Protocol
 
 from bijmantra.kernel import PageRequest, Principal, TenantId
 
-# A query: every inner tuple must match (AND); a document matches an inner tuple when it
-# contains any of its JSON fragments (OR), in the sense of PostgreSQL's ``jsonb @>``.
-Criteria = tuple[tuple[dict[str, Any], ...], ...]
+
+@dataclass(frozen=True, slots=True)
+class Range:
+    """A numeric bound on one document field (ends inclusive, None open): a document
+    matches when the value at ``path`` is a number within it."""
+
+    path: tuple[str, ...]
+    low: float | None = None
+    high: float | None = None
+
+    def holds(self, value: Any) -> bool:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return False
+        return (self.low is None or value >= self.low) and (self.high is None or value <= self.high)
+
+
+# A query: every criterion must match (AND); a document matches a tuple criterion when it
+# contains any of its JSON fragments (OR), in the sense of PostgreSQL's ``jsonb @>``, and
+# a ``Range`` when the number at its path lies within it.
+Criterion = tuple[dict[str, Any], ...] | Range
+Criteria = tuple[Criterion, ...]
 
 
 @dataclass(frozen=True, slots=True)

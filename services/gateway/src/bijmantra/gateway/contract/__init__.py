@@ -49,13 +49,16 @@ _BINARY = {"application/octet-stream": {"schema": {"type": "string", "format": "
 # Operations whose bodies are not one JSON object, or whose answers are not the envelope.
 _REQUEST_BODIES: dict[str, dict[str, Any]] = {
     "import_genotypes": {
-        "text/plain": {"schema": {"type": "string", "description": "A VCF file"}},
+        "text/plain": {
+            "schema": {"type": "string", "description": "A VCF file (format=hapmap: HapMap)"}
+        },
         "multipart/form-data": {
             "schema": {
                 "type": "object",
-                "required": ["bed", "bim", "fam"],
+                "description": "PLINK: bed, bim and fam; Flapjack: genotype and map",
                 "properties": {
-                    part: {"type": "string", "format": "binary"} for part in ("bed", "bim", "fam")
+                    part: {"type": "string", "format": "binary"}
+                    for part in ("bed", "bim", "fam", "genotype", "map")
                 },
             }
         },
@@ -79,7 +82,10 @@ _TYPED_BODIES: dict[str, type[msgspec.Struct]] = {
 _NO_BODY = {"request_export"}  # POSTs that take no body
 _RESPONSE_BODIES: dict[str, dict[str, Any]] = {
     "download_dosages": _BINARY,
-    "download_file": {"text/tab-separated-values": {"schema": {"type": "string"}}},
+    "download_file": {
+        "text/tab-separated-values": {"schema": {"type": "string"}},
+        "application/zip": {"schema": {"type": "string", "format": "binary"}},
+    },
     "analysis_artifact": {"*/*": _ANY},
     "get_pdf": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
     "download_export": {"application/x-tar": {"schema": {"type": "string", "format": "binary"}}},

@@ -14,7 +14,7 @@ from typing import Any
 
 import msgspec
 from bijmantra.adapters.postgres.engine import driver_connection
-from bijmantra.application.ports.documents import Criteria, DocumentPage
+from bijmantra.application.ports.documents import Criteria, DocumentPage, Range
 from bijmantra.kernel import PageRequest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -58,10 +58,29 @@ def _where(criteria: Criteria, params: dict[str, Any], bind: Placeholder = _sqla
     text that changes with the count. ``@> ANY`` still uses the GIN index (a bitmap scan
     per element)."""
     clauses = [f"entity = {bind('entity')}", _LIVE]
-    for i, alternatives in enumerate(criteria):
-        params[f"c{i}"] = [_encode(fragment).decode() for fragment in alternatives]
+    for i, criterion in enumerate(criteria):
+        if isinstance(criterion, Range):
+            params[f"c{i}"], params[f"v{i}"] = _range_path(criterion)
+            clauses.append(
+                f"jsonb_path_exists(document, CAST({bind(f'c{i}')} AS jsonpath), "
+                f"CAST({bind(f'v{i}')} AS jsonb))"
+            )
+            continue
+        params[f"c{i}"] = [_encode(fragment).decode() for fragment in criterion]
         clauses.append(f"document @> ANY(CAST({bind(f'c{i}')} AS jsonb[]))")
     return " AND ".join(clauses)
+
+
+def _range_path(bound: Range) -> tuple[str, str]:
+    """A jsonpath with the bounds as variables (``$."position" ? (@ >= $low)``); lax, so a
+    document without the field matches nothing (strict would be an error), and only a
+    number passes the type test."""
+    keys = "".join(f".{_encode(step).decode()}" for step in bound.path)
+    tests = ['@.type() == "number"']
+    tests += ["@ >= $low"] if bound.low is not None else []
+    tests += ["@ <= $high"] if bound.high is not None else []
+    variables = {"low": bound.low, "high": bound.high}
+    return f"${keys} ? ({' && '.join(tests)})", _encode(variables).decode()
 
 
 def _array(documents: bytes | None) -> bytes:

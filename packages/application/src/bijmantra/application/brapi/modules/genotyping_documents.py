@@ -17,10 +17,12 @@ from typing import Any
 from bijmantra.application.brapi.entity import (
     CRUD,
     READ_ONLY,
+    Bound,
     Entity,
     NoRules,
     Op,
     Ref,
+    Through,
     WriteContext,
     external_reference_filters,
     fields,
@@ -251,16 +253,24 @@ PLATES = Entity(
         **fields("plateDbId", "plateName", "plateBarcode", "programDbId", "trialDbId", "studyDbId"),
         **external_reference_filters(),
     },
-    # Filters by the plate's samples: the plate documents do not list them.
-    unsupported_filters=(
-        "sampleDbId",
-        "sampleName",
-        "sampleGroupDbId",
-        "observationUnitDbId",
-        "germplasmDbId",
-        "germplasmName",
-        "germplasmPUI",
-        "commonCropName",
+    # Germplasm names, PUIs and crops are not kept on samples either.
+    unsupported_filters=("germplasmName", "germplasmPUI", "commonCropName"),
+    # Filters by the plate's samples: the plate documents do not list them (ADR 0272).
+    through=Through(
+        "sample",
+        "plateDbId",
+        frozenset(
+            {"sampleDbId", "sampleName", "sampleGroupDbId", "observationUnitDbId", "germplasmDbId"}
+        ),
+        frozenset(
+            {
+                "sampleDbIds",
+                "sampleNames",
+                "sampleGroupDbIds",
+                "observationUnitDbIds",
+                "germplasmDbIds",
+            }
+        ),
     ),
     search_aliases=SAMPLE_SEARCH_ALIASES,
     references=(
@@ -308,7 +318,7 @@ MARKER_POSITIONS = Entity(
     db_id="markerPositionDbId",
     operations=frozenset({Op.LIST, Op.SEARCH}),
     filters={**fields("mapDbId", "linkageGroupName", "variantDbId")},
-    unsupported_filters=("minPosition", "maxPosition"),
+    bounds={"minPosition": Bound("position", "low"), "maxPosition": Bound("position", "high")},
     references=(Ref("mapDbId", "map", {"mapName": "mapName"}),),
 )
 
