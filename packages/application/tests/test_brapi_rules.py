@@ -234,3 +234,68 @@ async def test_rules_read_time_from_the_clock_they_are_given() -> None:
                 }
             ],
         )
+
+
+async def test_plates_filter_by_their_samples_and_marker_positions_by_range() -> None:
+    db = InMemoryDatabase()
+    commands, queries = engine(db)
+    who = principal()
+    [germplasm] = documents(
+        (
+            await commands.create(
+                who,
+                "germplasm",
+                [{"germplasmName": "G", "germplasmPUI": "doi:g", "commonCropName": "Rice"}],
+            )
+        ).documents
+    )
+    plates = documents(
+        (
+            await commands.create(
+                who,
+                "plate",
+                [{"plateName": n, "plateFormat": "PLATE_96"} for n in ("P1", "P2", "P3")],
+            )
+        ).documents
+    )
+    samples = [
+        {"sampleName": "S1", "plateDbId": plates[0]["plateDbId"], "well": "A01"},
+        {"sampleName": "S2", "plateDbId": plates[1]["plateDbId"], "well": "A01"},
+        {"sampleName": "S3", "plateDbId": plates[1]["plateDbId"], "well": "B01"},
+    ]
+    samples[2]["germplasmDbId"] = germplasm["germplasmDbId"]
+    await commands.create(who, "sample", samples)
+
+    async def plate_names(query: dict[str, list[str]]) -> list[str]:
+        page = await queries.list(who, "plate", query, PageRequest(0, 10))
+        return sorted(p["plateName"] for p in documents(page.documents))
+
+    assert await plate_names({"sampleName": ["S1", "S3"]}) == ["P1", "P2"]
+    assert await plate_names({"germplasmDbId": [germplasm["germplasmDbId"]]}) == ["P2"]
+    assert await plate_names({"sampleName": ["S1"], "plateName": ["P2"]}) == []
+    assert await plate_names({"sampleName": ["nobody"]}) == []
+    assert await plate_names({}) == ["P1", "P2", "P3"]
+    search = await queries.search(who, "plate", msgspec.json.encode({"sampleNames": ["S2"]}))
+    found = await queries.search_results(who, "plate", search, PageRequest(0, 10))
+    assert [p["plateName"] for p in documents(found.documents)] == ["P2"]
+    with pytest.raises(ValidationFailed):
+        await queries.list(who, "plate", {"germplasmName": ["G"]}, PageRequest(0, 10))
+
+    async with fake_unit_of_work_factory(db)(who.tenant_id) as uow:
+        await uow.resources.insert(
+            "markerposition",
+            [(f"m{p}", {"markerPositionDbId": f"m{p}", "position": p}) for p in (5, 10, 15, 20)],
+        )
+        await uow.commit()
+
+    async def positions(query: dict[str, list[str]]) -> list[int]:
+        page = await queries.list(who, "markerposition", query, PageRequest(0, 10))
+        return sorted(p["position"] for p in documents(page.documents))
+
+    assert await positions({"minPosition": ["10"], "maxPosition": ["15"]}) == [10, 15]
+    assert await positions({"maxPosition": ["9"]}) == [5]
+    search = await queries.search(who, "markerposition", msgspec.json.encode({"minPosition": 16}))
+    found = await queries.search_results(who, "markerposition", search, PageRequest(0, 10))
+    assert [p["position"] for p in documents(found.documents)] == [20]
+    with pytest.raises(ValidationFailed):
+        await queries.list(who, "markerposition", {"minPosition": ["ten"]}, PageRequest(0, 10))

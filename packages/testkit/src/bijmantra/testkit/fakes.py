@@ -122,6 +122,11 @@ class FakeResourceStore:
         ]
         return _page(bodies, len(db_ids), page)
 
+    async def distinct_values(self, entity: str, criteria: Criteria, field: str) -> list[Any]:
+        found = [msgspec.json.decode(b).get(field) for _, b in self._hits(entity, criteria)]
+        distinct = {msgspec.json.encode(v): v for v in found if v is not None}
+        return list(distinct.values())
+
     async def matching(self, entity: str, criteria: Criteria, limit: int) -> list[dict[str, Any]]:
         return [msgspec.json.decode(b) for _, b in self._hits(entity, criteria)[:limit]]
 
