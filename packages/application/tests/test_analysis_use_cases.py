@@ -68,6 +68,7 @@ class Upload:
     names: list[str]
     matrix: np.ndarray
     skipped: dict[str, int] = field(default_factory=lambda: {"not_snp": 2})
+    contig_lengths: dict[str, int | None] = field(default_factory=lambda: {"1": 10**6})
 
     async def sample_names(self) -> list[str]:
         return self.names
@@ -108,7 +109,8 @@ async def test_import_stores_the_matrix_and_creates_germplasm_for_new_samples(
         np.frombuffer(c.dosages, np.int8).reshape(c.n_variants, c.n_samples) async for c in chunks
     ]
     np.testing.assert_array_equal(np.vstack(rows), matrix)
-    created, imported_event = db.outbox
+    created, *references, imported_event = db.outbox
+    assert [e.type for e in references] == ["referenceset.created", "reference.created"]
     assert created.type == "germplasm.created.bulk"
     assert len(created.data["items"]) == 5
     assert [g["germplasmName"] for g in created.data["items"]] == [f"S{i}" for i in range(5)]

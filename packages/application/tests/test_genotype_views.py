@@ -44,6 +44,10 @@ class ParsedUpload:
     async def sample_names(self) -> list[str]:
         return list(self._parser.samples or [])
 
+    @property
+    def contig_lengths(self) -> dict[str, int | None]:
+        return dict(self._parser.contigs)
+
     async def blocks(self) -> AsyncIterator[Any]:
         for block in self._blocks:
             yield block
@@ -311,3 +315,50 @@ async def test_variant_filter_keeps_the_variants_called_often_enough() -> None:
     expected = [f"{set_id}:{i}" for i, row in enumerate(dosages) if (row >= 0).mean() >= 0.5]
     assert 0 < len(expected) < len(written.sites)
     assert matrix["variantDbIds"] == expected
+
+
+async def test_an_import_creates_the_reference_set_of_its_contigs() -> None:
+    from bijmantra.application.brapi.modules import catalog
+    from bijmantra.application.brapi.queries import ResourceQueries
+
+    db = InMemoryDatabase()
+    uow = fake_unit_of_work_factory(db)
+    text = (
+        b"##fileformat=VCFv4.2\n##contig=<ID=chr2,length=5000>\n##contig=<ID=chrU>\n"
+        b"#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\ta\tb\n"
+        b"chr1\t5\t.\tA\tG\t.\t.\t.\tGT\t0/1\t1/1\n"
+        b"chr2\t9\t.\tC\tT\t.\t.\t.\tGT\t0/0\t./.\n"
+    )
+    summary = await ImportGenotypes(uow)(
+        BREEDER, ImportSpec("contigs", "vcf", "Cassava"), ParsedUpload(text, {})
+    )
+    reference_set = summary["referenceSetDbId"]
+    views = GenotypeViews(uow, FakeSearchResultStore())
+    [variant_set] = decode(
+        await views.list(
+            BREEDER,
+            "variantset",
+            {"variantSetDbId": [summary["variantSetDbId"]]},
+            PageRequest(0, 5),
+        )
+    )
+    assert variant_set["referenceSetDbId"] == reference_set
+    queries = ResourceQueries(catalog(), uow, FakeSearchResultStore())
+    page = await queries.list(
+        BREEDER, "reference", {"referenceSetDbId": [reference_set]}, PageRequest(0, 10)
+    )
+    assert [(r["referenceName"], r["length"]) for r in decode(page)] == [
+        ("chr2", 5000),
+        ("chrU", None),
+        ("chr1", None),
+    ]
+    outsider = await queries.list(
+        OUTSIDER, "reference", {"referenceSetDbId": [reference_set]}, PageRequest(0, 10)
+    )
+    assert decode(outsider) == []
+
+    no_calls = ParsedUpload(text.replace(b"\tGT\t", b"\tDP\t"), {})  # no site has GT
+    with pytest.raises(ValidationFailed):
+        await ImportGenotypes(uow)(BREEDER, ImportSpec("bad", "vcf", "Cassava"), no_calls)
+    everything = await queries.list(BREEDER, "referenceset", {}, PageRequest(0, 10))
+    assert [s["referenceSetDbId"] for s in decode(everything)] == [reference_set]

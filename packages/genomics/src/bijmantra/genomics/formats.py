@@ -55,6 +55,7 @@ class VcfParser:
     samples: list[str] | None = None
     skipped: Counter[str] = field(default_factory=Counter)
     lines_read: int = 0
+    contigs: dict[str, int | None] = field(default_factory=dict)  # ##contig ID -> length
     _reader: LineReader = field(init=False)
     _pending: list[tuple[int, bytes]] = field(default_factory=list)
     _pending_bytes: int = 0
@@ -109,6 +110,8 @@ class VcfParser:
     def _header_line(self, line: bytes, number: int) -> None:
         if number == 1 and not line.startswith(b"##fileformat=VCF"):
             raise FormatError("not a VCF file (expected ##fileformat=VCF…)", number)
+        if line.startswith(b"##contig=<"):
+            self._contig(line)
         if line.startswith(b"##"):
             return
         if not line.startswith(b"#CHROM"):
@@ -123,6 +126,17 @@ class VcfParser:
                 f"sample names must be unique and non-blank ({duplicated[:3]})", number
             )
         self.samples = names
+
+    def _contig(self, line: bytes) -> None:
+        """``##contig=<ID=chr1,length=248956422,…>``: the ID and its length when given."""
+        fields = dict(
+            part.split("=", 1)
+            for part in line[10:].rstrip(b">").decode("utf-8", "replace").split(",")
+            if "=" in part
+        )
+        name, length = fields.get("ID", "").strip(), fields.get("length", "").strip()
+        if name:
+            self.contigs[name] = int(length) if length.isdigit() else None
 
     def _flush(self) -> list[VariantBlock]:
         pending, self._pending, self._pending_bytes = self._pending, [], 0

@@ -182,6 +182,7 @@ class FakeGenotypeStore:
                 v.n_variants,
                 len(v.call_sets),
                 "2026-11-22T00:00:00+00:00",
+                v.reference_set_db_id,
             )
             for v in (s.variant_set for s in self._sets())
             if _any(where.variant_set_db_ids, v.variant_set_db_id)

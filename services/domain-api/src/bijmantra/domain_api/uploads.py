@@ -146,6 +146,11 @@ class StreamedGenotypeFile:
         finally:
             reader.close()
 
+    @property
+    def contig_lengths(self) -> dict[str, int | None]:
+        """A VCF's ``##contig`` lines (ID -> length); other formats declare none."""
+        return dict(self._parser.contigs) if isinstance(self._parser, VcfParser) else {}
+
     async def blocks(self) -> AsyncIterator[VariantBlock]:
         await self.sample_names()
         if self._flapjack is not None:

@@ -14,6 +14,7 @@ from bijmantra.application.brapi.commands import ResourceCommands
 from bijmantra.application.brapi.entity import Catalog
 from bijmantra.application.brapi.modules import catalog
 from bijmantra.application.genotyping.dto import ImportSpec
+from bijmantra.application.genotyping.references import Contigs, create_references
 from bijmantra.application.ports import GenotypeUpload, UnitOfWorkFactory
 from bijmantra.application.ports.documents import ResourceStore
 from bijmantra.application.security import Action, Permission, authorize
@@ -80,15 +81,25 @@ class ImportGenotypes:
                 call_sets=call_sets,
             )
             writer = await uow.genotypes.create(variant_set)
+            contigs = Contigs()
             async for block in upload.blocks():
+                contigs.saw(block.chrom)
                 await writer.append(block)
             variant_set.imported(
                 await writer.close(), upload.skipped, actor=principal.subject, at=self.clock.now()
+            )
+            variant_set.reference_set_db_id = await create_references(
+                ResourceCommands(self.brapi, self.uow),
+                uow,
+                principal,
+                variant_set,
+                contigs.lengths(upload.contig_lengths),
             )
             await uow.genotypes.seal(variant_set)
             await uow.commit()
         return {
             "variantSetDbId": variant_set.variant_set_db_id,
+            "referenceSetDbId": variant_set.reference_set_db_id,
             "variantsImported": variant_set.n_variants,
             "variantsSkipped": variant_set.skipped,
             "samplesImported": len(call_sets),

@@ -163,6 +163,7 @@ class Documents:
             "additionalInfo": {"sourceFormat": row.source_format, "created": row.created},
             "analysis": [],
             "availableFormats": self.available_formats(row.variant_set_db_id),
+            "referenceSetDbId": row.reference_set_db_id,
             "externalReferences": [],
             "metadataFields": [
                 {"dataType": "string", "fieldAbbreviation": "GT", "fieldName": "Genotype"},

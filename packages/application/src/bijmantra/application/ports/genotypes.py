@@ -50,6 +50,11 @@ class GenotypeUpload(Protocol):
 
     def blocks(self) -> AsyncIterator[GenotypeBlock]: ...
 
+    @property
+    def contig_lengths(self) -> Mapping[str, int | None]:
+        """Contigs the file's header declares, with their lengths where given."""
+        ...
+
 
 class VariantSetWriter(Protocol):
     async def append(self, block: GenotypeBlock) -> None: ...
@@ -267,6 +272,7 @@ class VariantSetRow:
     n_variants: int
     n_call_sets: int
     created: str
+    reference_set_db_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

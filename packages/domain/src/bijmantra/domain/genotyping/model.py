@@ -66,6 +66,7 @@ class VariantSet(EventSource):
     call_sets: list[CallSet]
     n_variants: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
+    reference_set_db_id: str | None = None  # the contigs' reference set, once created
 
     def __post_init__(self) -> None:
         EventSource.__init__(self)

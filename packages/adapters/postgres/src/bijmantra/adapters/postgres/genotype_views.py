@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 _VARIANT_SETS = text(
     "SELECT v.variant_set_db_id, v.name, v.source_format, v.n_variants, v.n_samples, "
-    "v.created_at, count(*) OVER () FROM domain.variant_sets v "
+    "v.created_at, v.reference_set_db_id, count(*) OVER () FROM domain.variant_sets v "
     "WHERE (cardinality(CAST(:sets AS text[])) = 0 "
     "OR v.variant_set_db_id = ANY(CAST(:sets AS text[]))) "
     "AND (cardinality(CAST(:call_sets AS text[])) = 0 OR EXISTS (SELECT 1 FROM "
@@ -74,7 +74,7 @@ async def variant_set_rows(
     connection: AsyncConnection, where: GenotypeFilter, offset: int, limit: int
 ) -> tuple[list[VariantSetRow], int]:
     rows = (await connection.execute(_VARIANT_SETS, _params(where, offset, limit))).all()
-    found = [VariantSetRow(r[0], r[1], r[2], r[3], r[4], r[5].isoformat()) for r in rows]
+    found = [VariantSetRow(r[0], r[1], r[2], r[3], r[4], r[5].isoformat(), r[6]) for r in rows]
     return found, rows[0][-1] if rows else await _total(connection, _VARIANT_SETS, where)
 
 

@@ -234,10 +234,12 @@ class PostgresGenotypeStore:
     async def seal(self, variant_set: VariantSet) -> None:
         await self._connection.execute(
             text(
-                "UPDATE domain.variant_sets SET n_variants = :n, skipped = CAST(:skipped AS jsonb) "
+                "UPDATE domain.variant_sets SET n_variants = :n, "
+                "skipped = CAST(:skipped AS jsonb), reference_set_db_id = :r "
                 "WHERE variant_set_db_id = :s"
             ),
             {
+                "r": variant_set.reference_set_db_id,
                 "n": variant_set.n_variants,
                 "skipped": msgspec.json.encode(variant_set.skipped).decode(),
                 "s": variant_set.variant_set_db_id,
