@@ -1334,6 +1334,14 @@ async def test_plink_and_flapjack_zips_hold_the_set_and_the_bed_reimports_to_the
     assert imported.status_code == 201, imported.text
     set_id = imported.json()["data"]["variantSetDbId"]
     variant_set = (await client.get(f"/brapi/v2/variantsets/{set_id}")).json()["result"]
+    reference_set = imported.json()["data"]["referenceSetDbId"]
+    assert variant_set["referenceSetDbId"] == reference_set  # the file's contigs (ADR 0273)
+    contigs = await client.get("/brapi/v2/references", params={"referenceSetDbId": reference_set})
+    assert [r["referenceName"] for r in contigs.json()["result"]["data"]] == [
+        "chr1",
+        "chr2",
+        "chr3",
+    ]
     urls = {f["fileURL"].rsplit("/", 1)[1]: f for f in variant_set["availableFormats"]}
     assert set(urls) == {"vcf", "hapmap", "flapjack", "plink"}
     assert urls["plink"]["fileFormat"] == urls["flapjack"]["fileFormat"] == "application/zip"
