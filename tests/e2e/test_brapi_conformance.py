@@ -898,6 +898,7 @@ def test_genotyping_documents_stay_in_their_organization_and_keep_their_rules(
     assert client.post(status_path, json=["rejected"]).status_code == 422
     final = client.get(status_path).json()["result"]
     assert final == {"status": "completed"}
+    results_of_an_order_import_as_a_listed_variant_set(stack, client, order["orderId"], outsider)
 
     viewer_email = f"viewer-{uuid.uuid4().hex[:8]}@example.org"
     stack.register_member(viewer_email, "pw-123456", ["viewer"])
@@ -911,6 +912,39 @@ def test_genotyping_documents_stay_in_their_organization_and_keep_their_rules(
     ):
         denied = client.request(method, f"/brapi/v2{path}", json=body, headers=viewer)
         assert denied.status_code == 403, (path, denied.text)
+
+
+def results_of_an_order_import_as_a_listed_variant_set(
+    stack: DevStack, client: httpx.Client, order_id: str, outsider: dict[str, str]
+) -> None:
+    """A VCF uploaded with ``vendorOrderId`` is that order's result file (ADR 0274)."""
+    vcf = (
+        b"##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tv1\tv2\n"
+        b"chr9\t7\tm1\tA\tC\t.\t.\t.\tGT\t0/1\t1/1\n"
+    )
+
+    def upload(order: str, headers: dict[str, str] | None = None) -> httpx.Response:
+        params = {"name": f"results-{order}", "commonCropName": "Rice", "vendorOrderId": order}
+        return client.post("/api/v1/genotypes/imports", params=params, content=vcf, headers=headers)
+
+    def set_count() -> int:
+        return int(
+            client.get("/brapi/v2/variantsets").json()["metadata"]["pagination"]["totalCount"]
+        )
+
+    before = set_count()
+    assert upload("no-such-order").status_code == 404
+    assert upload(order_id, outsider).status_code == 404  # another organization's order
+    assert set_count() == before
+    imported = upload(order_id)
+    assert imported.status_code == 201, imported.text
+    set_id = imported.json()["data"]["variantSetDbId"]
+    [result] = client.get(f"/brapi/v2/vendor/orders/{order_id}/results").json()["result"]["data"]
+    assert (result["fileType"], result["clientSampleIds"]) == ("VCF", ["v1", "v2"])
+    assert result["fileURL"] == f"{stack.gateway_url}/api/v1/variantsets/{set_id}/files/vcf"
+    downloaded = client.get(result["fileURL"])
+    assert downloaded.status_code == 200, downloaded.text
+    assert downloaded.text.splitlines()[-1].endswith("\t0/1\t1/1")
 
 
 # The run covers 176 operations with bounded examples; on a loaded machine it can take

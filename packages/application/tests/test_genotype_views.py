@@ -362,3 +362,38 @@ async def test_an_import_creates_the_reference_set_of_its_contigs() -> None:
         await ImportGenotypes(uow)(BREEDER, ImportSpec("bad", "vcf", "Cassava"), no_calls)
     everything = await queries.list(BREEDER, "referenceset", {}, PageRequest(0, 10))
     assert [s["referenceSetDbId"] for s in decode(everything)] == [reference_set]
+
+
+async def test_a_vendor_orders_results_list_the_imported_set() -> None:
+    from bijmantra.application.brapi.modules import catalog
+    from bijmantra.application.brapi.queries import ResourceQueries
+
+    db = InMemoryDatabase()
+    uow = fake_unit_of_work_factory(db)
+    async with uow(TENANT) as unit:
+        order = {"orderId": "o1", "status": "inProgress", "submissionId": "s1"}
+        await unit.resources.insert("vendororder", [("o1", order)])
+        await unit.commit()
+    written = random_vcf(np.random.default_rng(13), 4, 3)
+    importer = ImportGenotypes(uow, public_url="https://bijmantra.example")
+    spec = ImportSpec("results", "vcf", "Cassava", vendor_order_id="o1")
+    summary = await importer(BREEDER, spec, ParsedUpload(written.text().encode(), {}))
+    queries = ResourceQueries(catalog(), uow, FakeSearchResultStore())
+    [result] = decode(
+        await queries.children(BREEDER, "vendororder", "o1", "results", {}, PageRequest(0, 5))
+    )
+    set_id = summary["variantSetDbId"]
+    assert result["fileURL"] == f"https://bijmantra.example/api/v1/variantsets/{set_id}/files/vcf"
+    assert (result["fileType"], result["clientSampleIds"]) == ("VCF", written.samples)
+
+    for order_id, error in (("no-such-order", NotFound), ("o1", NotFound)):
+        who = BREEDER if order_id != "o1" else OUTSIDER  # another organization's order: 404
+        spec = ImportSpec("x", "vcf", "Cassava", vendor_order_id=order_id)
+        with pytest.raises(error):
+            await importer(who, spec, ParsedUpload(written.text().encode(), {}))
+    sets = decode(
+        await GenotypeViews(uow, FakeSearchResultStore()).list(
+            BREEDER, "variantset", {}, PageRequest(0, 10)
+        )
+    )
+    assert [s["variantSetName"] for s in sets] == ["results"]

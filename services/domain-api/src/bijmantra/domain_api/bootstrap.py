@@ -342,7 +342,10 @@ async def bootstrap(
     )
     genotyping_grpc.add_GenotypingServiceServicer_to_server(
         GenotypingServicer(
-            ImportGenotypes(uow), GetVariantSet(uow), StreamGenotypes(uow), ExportGenotypes(uow)
+            ImportGenotypes(uow, public_url=settings.public_url.rstrip("/")),
+            GetVariantSet(uow),
+            StreamGenotypes(uow),
+            ExportGenotypes(uow),
         ),
         server,
     )

@@ -107,7 +107,12 @@ class GenotypingServicer(pb_grpc.GenotypingServiceServicer):
             fam=header.plink_fam,
             genetic_map=header.flapjack_map,
         )
-        spec = ImportSpec(header.variant_set_name, header.format, header.common_crop_name)
+        spec = ImportSpec(
+            header.variant_set_name,
+            header.format,
+            header.common_crop_name,
+            header.vendor_order_id,
+        )
         summary = await self._import(current_principal(), spec, upload)
         return pb.ImportGenotypesResponse(summary_json=_encode(summary))
 

@@ -116,7 +116,10 @@ async def import_genotypes(request: Request[Any, Any, Any], state: State) -> Res
     """``?name=&commonCropName=`` and a VCF body (``format=hapmap``: a HapMap body), or
     multipart ``bed``/``bim``/``fam`` (PLINK) or ``genotype``/``map`` (Flapjack)."""
     name, crop = _required(request, "name"), _required(request, "commonCropName")
-    send = partial(state.genotyping.import_file, request.auth, name=name, crop=crop)
+    order = request.query_params.get("vendorOrderId", "")  # the file is that order's results
+    send = partial(
+        state.genotyping.import_file, request.auth, name=name, crop=crop, vendor_order_id=order
+    )
     if request.content_type[0] == "multipart/form-data":
         form = await request.form()
         if "genotype" in form:

@@ -14,6 +14,7 @@ class ImportSpec:
     variant_set_name: str
     source_format: str
     common_crop_name: str
+    vendor_order_id: str = ""  # the results of this vendor order (ADR 0274)
 
 
 class _Out(msgspec.Struct, rename="camel", kw_only=True, forbid_unknown_fields=True):
@@ -44,6 +45,7 @@ class ImportSummary(_Out):
     """What an import answers: the new variant set and what was matched or created."""
 
     variant_set_db_id: str
+    reference_set_db_id: str | None = None  # the contigs' reference set (ADR 0273)
     variants_imported: int
     variants_skipped: dict[str, int]
     samples_imported: int

@@ -14,7 +14,11 @@ from bijmantra.application.brapi.commands import ResourceCommands
 from bijmantra.application.brapi.entity import Catalog
 from bijmantra.application.brapi.modules import catalog
 from bijmantra.application.genotyping.dto import ImportSpec
-from bijmantra.application.genotyping.references import Contigs, create_references
+from bijmantra.application.genotyping.references import (
+    Contigs,
+    create_references,
+    record_vendor_result,
+)
 from bijmantra.application.ports import GenotypeUpload, UnitOfWorkFactory
 from bijmantra.application.ports.documents import ResourceStore
 from bijmantra.application.security import Action, Permission, authorize
@@ -41,6 +45,7 @@ class ImportGenotypes:
     uow: UnitOfWorkFactory
     brapi: Catalog = field(default_factory=catalog)
     clock: Clock = field(default_factory=SystemClock)
+    public_url: str = ""  # the gateway's origin, for a vendor result file's URL
 
     async def __call__(
         self, principal: Principal, spec: ImportSpec, upload: GenotypeUpload
@@ -88,13 +93,14 @@ class ImportGenotypes:
             variant_set.imported(
                 await writer.close(), upload.skipped, actor=principal.subject, at=self.clock.now()
             )
+            commands = ResourceCommands(self.brapi, self.uow)
             variant_set.reference_set_db_id = await create_references(
-                ResourceCommands(self.brapi, self.uow),
-                uow,
-                principal,
-                variant_set,
-                contigs.lengths(upload.contig_lengths),
+                commands, uow, principal, variant_set, contigs.lengths(upload.contig_lengths)
             )
+            if spec.vendor_order_id:
+                await record_vendor_result(
+                    commands, uow, principal, variant_set, spec.vendor_order_id, self.public_url
+                )
             await uow.genotypes.seal(variant_set)
             await uow.commit()
         return {

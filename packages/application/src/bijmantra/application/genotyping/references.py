@@ -1,20 +1,21 @@
-"""A genotype import's contigs become a BrAPI reference set and references (ADR 0273).
-
-The contigs are the file's ``##contig`` lines (with their lengths) and every CHROM value
-its variants name, in order of first appearance; they are created as ordinary engine
-documents in the import's transaction, so a bad file still stores nothing.
-"""
+"""Documents a genotype import creates beside its variant set, in its transaction (so a
+bad file still stores nothing): the reference set of its contigs (ADR 0273) — the file's
+``##contig`` lines (with their lengths) and every CHROM value its variants name, in order
+of first appearance — and, for a vendor order's results, the order's result file
+(ADR 0274)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 from bijmantra.application.brapi.commands import ResourceCommands
+from bijmantra.application.brapi.entity import WriteContext
 from bijmantra.application.ports import UnitOfWork
 from bijmantra.domain.genotyping import VariantSet
-from bijmantra.kernel import Principal, new_id
+from bijmantra.kernel import FieldError, NotFound, Principal, Unprocessable, new_id
 
 BATCH = 1000  # references per engine write (its bulk bound)
 
@@ -65,3 +66,40 @@ async def create_references(
     for start in range(0, len(references), BATCH):
         await commands.create_in(uow, principal, "reference", references[start : start + BATCH])
     return set_db_id
+
+
+async def record_vendor_result(
+    commands: ResourceCommands,
+    uow: UnitOfWork,
+    principal: Principal,
+    variant_set: VariantSet,
+    order_id: str,
+    public_url: str,
+) -> None:
+    """The order lists the imported set as a result file whose URL downloads it as VCF.
+    An unknown order (another organization's included) is a 404 and the import is undone;
+    a rejected one takes no results (422)."""
+    orders = await uow.resources.documents("vendororder", [order_id], for_update=True)
+    order = orders.get(order_id)
+    if order is None:
+        raise NotFound(f"Vendor order {order_id!r} not found")
+    if order.get("status") == "rejected":
+        raise Unprocessable(
+            "A rejected order takes no results", [FieldError("vendorOrderId", order_id)]
+        )
+    set_id, result_id = variant_set.variant_set_db_id, new_id()
+    result = {
+        "vendorResultDbId": result_id,
+        "orderId": order_id,
+        "fileName": f"{variant_set.name}.vcf",
+        "fileType": "VCF",
+        "fileURL": f"{public_url}/api/v1/variantsets/{quote(set_id, safe='')}/files/vcf",
+        "clientSampleIds": [c.sample_name for c in variant_set.call_sets],
+        "additionalInfo": {"variantSetDbId": set_id},
+    }
+    # Saved as the order's rules save its plates: the file's schema has no orderId to keep.
+    entity = commands.catalog.entity("vendorresult")
+    context = WriteContext(
+        principal, entity, commands.catalog, uow, creating=True, clock=commands.clock
+    )
+    await context.save(entity.name, [(result_id, result)], new=True)

@@ -91,6 +91,7 @@ class GenotypingClient:
         bim: bytes = b"",
         fam: bytes = b"",
         genetic_map: bytes = b"",
+        vendor_order_id: str = "",
     ) -> bytes:
         """Stream an upload to domain-api; returns the import summary (JSON)."""
 
@@ -102,6 +103,7 @@ class GenotypingClient:
                 plink_bim=bim,
                 plink_fam=fam,
                 flapjack_map=genetic_map,
+                vendor_order_id=vendor_order_id,
             )
             yield pb.ImportGenotypesRequest(header=header)
             async for piece in data:

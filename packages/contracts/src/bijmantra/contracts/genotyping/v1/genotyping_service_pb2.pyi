@@ -76,6 +76,7 @@ class ImportHeader(_message.Message):
     PLINK_BIM_FIELD_NUMBER: _builtins.int
     PLINK_FAM_FIELD_NUMBER: _builtins.int
     FLAPJACK_MAP_FIELD_NUMBER: _builtins.int
+    VENDOR_ORDER_ID_FIELD_NUMBER: _builtins.int
     format: _builtins.str
     """"vcf", "plink", "hapmap" or "flapjack"."""
     variant_set_name: _builtins.str
@@ -86,6 +87,8 @@ class ImportHeader(_message.Message):
     plink_fam: _builtins.bytes
     flapjack_map: _builtins.bytes
     """Flapjack only: the map file (small); the genotype file follows as data."""
+    vendor_order_id: _builtins.str
+    """The vendor order whose results this file is ("" for none)."""
     def __init__(
         self,
         *,
@@ -95,10 +98,11 @@ class ImportHeader(_message.Message):
         plink_bim: _builtins.bytes = ...,
         plink_fam: _builtins.bytes = ...,
         flapjack_map: _builtins.bytes = ...,
+        vendor_order_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["common_crop_name", b"common_crop_name", "flapjack_map", b"flapjack_map", "format", b"format", "plink_bim", b"plink_bim", "plink_fam", b"plink_fam", "variant_set_name", b"variant_set_name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["common_crop_name", b"common_crop_name", "flapjack_map", b"flapjack_map", "format", b"format", "plink_bim", b"plink_bim", "plink_fam", b"plink_fam", "variant_set_name", b"variant_set_name", "vendor_order_id", b"vendor_order_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
