@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 import uuid
+import zipfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,6 +131,24 @@ async def import_vcf(client: httpx.AsyncClient, body: bytes, name: str) -> httpx
         params={"name": name, "commonCropName": "Cassava"},
         content=body,
     )
+
+
+async def member_headers(stack: DevStack, role: str) -> dict[str, str]:
+    """A new member of the stack's organization with ``role`` ("outsider": of another)."""
+    email = f"{role}-{uuid.uuid4().hex[:8]}@example.org"
+    roles = ["breeder"] if role == "outsider" else [role]
+    await asyncio.to_thread(stack.register_member, email, "pw-123456", roles)
+    return {"Authorization": f"Bearer {stack.login(email, 'pw-123456')}"}
+
+
+async def imported_set(
+    client: httpx.AsyncClient, g: np.ndarray, prefix: str
+) -> tuple[list[str], httpx.Response, str]:
+    """A VCF of ``g`` with new sample names, imported: names, the answer, the set's id."""
+    samples = [unique(prefix) for _ in range(g.shape[1])]
+    answer = await import_vcf(client, vcf_text(g, samples).encode(), unique(prefix))
+    assert answer.status_code == 201, answer.text
+    return samples, answer, answer.json()["data"]["variantSetDbId"]
 
 
 async def read_back(
@@ -1326,13 +1345,8 @@ async def test_available_formats_download_and_the_vcf_reimports_to_the_same_call
 async def test_plink_and_flapjack_zips_hold_the_set_and_the_bed_reimports_to_the_same_dosages(
     client: httpx.AsyncClient, stack: DevStack
 ) -> None:
-    import zipfile
-
     g = random_dosages(41, 6, seed=43)
-    samples = [unique("Z") for _ in range(6)]
-    imported = await import_vcf(client, vcf_text(g, samples).encode(), unique("zips"))
-    assert imported.status_code == 201, imported.text
-    set_id = imported.json()["data"]["variantSetDbId"]
+    samples, imported, set_id = await imported_set(client, g, "Z")
     variant_set = (await client.get(f"/brapi/v2/variantsets/{set_id}")).json()["result"]
     reference_set = imported.json()["data"]["referenceSetDbId"]
     assert variant_set["referenceSetDbId"] == reference_set  # the file's contigs (ADR 0273)
@@ -1376,9 +1390,7 @@ async def test_plink_and_flapjack_zips_hold_the_set_and_the_bed_reimports_to_the
     assert files.read(f"{set_id}.genotype").decode().splitlines() == expected
     assert files.read(f"{set_id}.map").decode().splitlines()[1] == "snp0\tchr1\t1000"
 
-    email = f"outsider-{uuid.uuid4().hex[:8]}@example.org"
-    await asyncio.to_thread(stack.register_member, email, "pw-123456", ["breeder"])
-    outsider = {"Authorization": f"Bearer {stack.login(email, 'pw-123456')}"}
+    outsider = await member_headers(stack, "outsider")
     foreign = await client.get(urls["plink"]["fileURL"], headers=outsider)
     assert foreign.status_code == 404, foreign.text
 
@@ -1386,13 +1398,8 @@ async def test_plink_and_flapjack_zips_hold_the_set_and_the_bed_reimports_to_the
 async def test_hapmap_and_flapjack_files_import_and_bad_ones_name_the_line_and_store_nothing(
     client: httpx.AsyncClient, stack: DevStack
 ) -> None:
-    import zipfile
-
     g = random_dosages(37, 5, seed=47)
-    samples = [unique("H") for _ in range(5)]
-    imported = await import_vcf(client, vcf_text(g, samples).encode(), unique("to-text"))
-    assert imported.status_code == 201, imported.text
-    set_id = imported.json()["data"]["variantSetDbId"]
+    _, _, set_id = await imported_set(client, g, "H")
     hapmap = (await client.get(f"/api/v1/variantsets/{set_id}/files/hapmap")).content
     flapjack = zipfile.ZipFile(
         io.BytesIO((await client.get(f"/api/v1/variantsets/{set_id}/files/flapjack")).content)
@@ -1450,9 +1457,7 @@ async def test_hapmap_and_flapjack_files_import_and_bad_ones_name_the_line_and_s
     )
     assert raw_plink.status_code == 422, raw_plink.text
 
-    email = f"viewer-{uuid.uuid4().hex[:8]}@example.org"
-    await asyncio.to_thread(stack.register_member, email, "pw-123456", ["viewer"])
-    viewer = {"Authorization": f"Bearer {stack.login(email, 'pw-123456')}"}
+    viewer = await member_headers(stack, "viewer")
     refused = await client.post(
         "/api/v1/genotypes/imports",
         params={"name": unique("v"), "commonCropName": "Cassava", "format": "hapmap"},
