@@ -275,6 +275,9 @@ async def test_plates_filter_by_their_samples_and_marker_positions_by_range() ->
     assert await plate_names({"sampleName": ["S1"], "plateName": ["P2"]}) == []
     assert await plate_names({"sampleName": ["nobody"]}) == []
     assert await plate_names({}) == ["P1", "P2", "P3"]
+    everything = await queries.search(who, "plate", msgspec.json.encode({"sampleDbIds": []}))
+    found = await queries.search_results(who, "plate", everything, PageRequest(0, 10))
+    assert len(documents(found.documents)) == 3  # an empty list filters nothing
     search = await queries.search(who, "plate", msgspec.json.encode({"sampleNames": ["S2"]}))
     found = await queries.search_results(who, "plate", search, PageRequest(0, 10))
     assert [p["plateName"] for p in documents(found.documents)] == ["P2"]

@@ -48,7 +48,7 @@ def _passed_on(entity: Entity, sent: Mapping[str, Any], *, search: bool) -> dict
     if entity.through is None:
         return {}
     names = entity.through.search_fields if search else entity.through.filters
-    return {k: v for k, v in sent.items() if k in names}
+    return {k: v for k, v in sent.items() if k in names and v not in (None, [], "")}
 
 
 async def through_criteria(
