@@ -45,9 +45,9 @@ class ImportSummary(_Out):
     """What an import answers: the new variant set and what was matched or created."""
 
     variant_set_db_id: str
-    reference_set_db_id: str | None = None  # the contigs' reference set (ADR 0273)
     variants_imported: int
     variants_skipped: dict[str, int]
     samples_imported: int
     germplasm_matched: int
     germplasm_created: int
+    reference_set_db_id: str | None = None  # the contigs' reference set (ADR 0273)
