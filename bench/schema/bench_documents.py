@@ -11,7 +11,6 @@ splices bytes and builds no struct on the request path.) Writes
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import uuid
@@ -24,7 +23,7 @@ from bijmantra.application.operations.dto import item_data
 from bijmantra.domain.operations import Kind, OperationType, WorkItem
 from bijmantra.kernel import TenantId
 
-from bench.schema.bench_schema import best_seconds
+from bench.schema.bench_schema import best_seconds, write_result
 
 ROOT = Path(__file__).resolve().parents[2]
 ITEMS = 10_000
@@ -105,10 +104,7 @@ def main() -> None:
             "work item: struct + encode": round(dicts / structs, 2),
         },
     }
-    out = ROOT / "bench" / "results" / "documents.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    write_result("documents.json", result)
 
 
 if __name__ == "__main__":

@@ -91,7 +91,12 @@ def main() -> None:
             "jsonschema (validate only)": round(best_seconds(with_jsonschema) / baseline, 2),
         },
     }
-    out = ROOT / "bench" / "results" / "schema.json"
+    write_result("schema.json", result)
+
+
+def write_result(name: str, result: dict[str, Any]) -> None:
+    """``bench/results/<name>``, and the same on stdout."""
+    out = ROOT / "bench" / "results" / name
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))

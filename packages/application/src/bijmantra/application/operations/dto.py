@@ -133,16 +133,16 @@ class SeasonDocument(_Out):
     created_at: datetime | None
 
 
-class WorkItemDocument(_Out):
-    """A work item as ``/api/v1/work-items`` answers it; ``spent_hours`` (the rolled-up
-    time entries) only on a single item."""
+class WorkItemDocument(_Out, rename={"root_id": "plan_id"}):
+    """A work item as ``/api/v1/work-items`` answers it; ``plan_id`` is the season plan at the
+    top of its hierarchy; ``spent_hours`` (the rolled-up time entries) only on a single item."""
 
     id: str
     kind: Kind
     title: str
     operation_type: OperationType | None
     parent_id: str | None
-    plan_id: str | None
+    root_id: str | None
     season_id: str | None
     description: str
     status: Status
@@ -253,45 +253,15 @@ class RoundProgressDocument(_Out):
 
 
 def item_data(item: WorkItem, spent_hours: float | None = None) -> WorkItemDocument:
-    return WorkItemDocument(
-        id=item.id,
-        kind=item.kind,
-        title=item.title,
-        operation_type=item.operation_type,
-        parent_id=item.parent_id,
-        plan_id=item.root_id,
-        season_id=item.season_id,
-        description=item.description,
-        status=item.status,
-        priority=item.priority,
-        assignees=list(item.assignees),
-        due=item.due,
-        rank=item.rank,
-        estimate_hours=item.estimate_hours,
-        study_id=item.study_id,
-        location_id=item.location_id,
-        unit_ids=list(item.unit_ids),
-        variable_ids=list(item.variable_ids),
-        version=item.version,
-        etag=item.etag,
-        created_at=item.created_at,
-        updated_at=item.updated_at,
-        completed_at=item.completed_at,
-        spent_hours=UNSET if spent_hours is None else spent_hours,
-    )
+    """Read straight from the domain value's attributes (msgspec's C converter)."""
+    document = msgspec.convert(item, WorkItemDocument, from_attributes=True)
+    if spent_hours is None:
+        return document
+    return msgspec.structs.replace(document, spent_hours=spent_hours)
 
 
 def season_data(season: Season) -> SeasonDocument:
-    return SeasonDocument(
-        id=season.id,
-        name=season.name,
-        starts_on=season.starts_on,
-        ends_on=season.ends_on,
-        capacity_hours=season.capacity_hours,
-        version=season.version,
-        etag=season.etag,
-        created_at=season.created_at,
-    )
+    return msgspec.convert(season, SeasonDocument, from_attributes=True)
 
 
 def dependency_data(dependency: Dependency) -> dict[str, Any]:
