@@ -1,7 +1,7 @@
 """variant sets name the reference set their import created from the file's contigs.
 
 Revision ID: 0170
-Revises: 0150
+Revises: 0161
 Create Date: 2026-12-06
 
 A genotype import creates a BrAPI reference set (a document) and a reference per contig
@@ -13,7 +13,7 @@ imported before.
 from alembic import op
 
 revision = "0170"
-down_revision = "0150"
+down_revision = "0161"
 branch_labels = None
 depends_on = None
 
