@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from bijmantra.gateway.bootstrap import create_app
 from bijmantra.gateway.config import Settings
 from bijmantra.gateway.contract import docs_page, document, render
 from bijmantra.gateway.contract.brapi_paths import FRAGMENT, build, to_31
 from bijmantra.gateway.contract.brapi_paths import render as render_fragment
+from bijmantra.gateway.production import create_app
 
 ROOT = Path(__file__).resolve().parents[3]
 COMMITTED = ROOT / "api-contracts" / "openapi.json"

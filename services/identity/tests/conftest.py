@@ -11,9 +11,9 @@ import pytest
 from bijmantra.adapters.email import SmtpSettings
 from bijmantra.adapters.postgres import create_engine
 from bijmantra.adapters.postgres.identity import register_member
-from bijmantra.identity.bootstrap import create_app
 from bijmantra.identity.config import Settings
 from bijmantra.identity.passwords import Argon2PasswordHasher
+from bijmantra.identity.production import create_app
 from bijmantra.testkit.mail import SmtpCatcher
 from bijmantra.testkit.provision import ProvisionedDatabase
 from bijmantra.testkit.servers import free_port

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from bijmantra.adapters.grpc.auth import JwtVerifier
 from bijmantra.adapters.postgres.identity import PostgresSigningKeys
-from bijmantra.identity.bootstrap import create_app
 from bijmantra.identity.config import Settings
+from bijmantra.identity.production import create_app
 from bijmantra.identity.tokens import SigningKeyRing
 from bijmantra.kernel import Unauthorized
 from bijmantra.testkit.provision import ProvisionedDatabase

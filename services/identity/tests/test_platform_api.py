@@ -12,8 +12,8 @@ import pytest
 from bijmantra.adapters.nats import connect, ensure_stream
 from bijmantra.adapters.postgres import create_engine
 from bijmantra.application.events import decode_envelope
-from bijmantra.identity.bootstrap import create_app
 from bijmantra.identity.config import Settings
+from bijmantra.identity.production import create_app
 from bijmantra.testkit.mail import SmtpCatcher
 from bijmantra.testkit.provision import ProvisionedDatabase
 from bijmantra.testkit.servers import free_port

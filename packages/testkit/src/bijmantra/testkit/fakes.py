@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self
@@ -74,13 +74,27 @@ class InMemoryDatabase:
     published: set[str] = field(default_factory=set)
     distribution: DistributionTables = field(default_factory=DistributionTables)
     operations: dict[TenantId, OperationsState] = field(default_factory=dict)
+    contents: dict[tuple[TenantId, str, str], tuple[str, bytes]] = field(default_factory=dict)
+
+
+def _as_text(value: Any) -> str | None:
+    """A top-level field as PostgreSQL's ``document->>field`` gives it (what ``stream`` sorts)."""
+    if value is None or isinstance(value, str):
+        return value
+    return _encode(value).decode()
 
 
 class FakeResourceStore:
     """Writes go to a staging copy that ``commit`` publishes, like a transaction."""
 
-    def __init__(self, documents: Documents, tenant: TenantId) -> None:
+    def __init__(
+        self,
+        documents: Documents,
+        tenant: TenantId,
+        contents: dict[tuple[TenantId, str, str], tuple[str, bytes]] | None = None,
+    ) -> None:
         self.staged = dict(documents)
+        self.staged_contents = dict(contents or {})
         self._tenant = tenant
 
     def _visible(self, entity: str) -> list[tuple[str, bytes]]:
@@ -142,6 +156,40 @@ class FakeResourceStore:
     async def update(self, entity: str, documents: Sequence[tuple[str, dict[str, Any]]]) -> None:
         for db_id, document in documents:
             self.staged[(self._tenant, entity, db_id)] = _encode(document)
+
+    async def soft_delete(self, entity: str, db_ids: Sequence[str]) -> None:
+        for db_id in db_ids:
+            self.staged.pop((self._tenant, entity, db_id), None)
+
+    async def stream(
+        self, entity: str, criteria: Criteria, order: Sequence[str], chunk_size: int
+    ) -> AsyncIterator[list[dict[str, Any]]]:
+        found = [msgspec.json.decode(b) for _, b in self._hits(entity, criteria)]
+        keys = [[_as_text(d.get(name)) for name in order] for d in found]
+        ordered = [
+            d
+            for _, d in sorted(
+                zip(keys, found, strict=True),
+                key=lambda kd: [(v is None, v or "") for v in kd[0]],
+            )
+        ]
+        for start in range(0, len(ordered), chunk_size):
+            yield ordered[start : start + chunk_size]
+
+    async def distinct_values(self, entity: str, criteria: Criteria, field: str) -> list[Any]:
+        seen: dict[bytes, Any] = {}
+        for _, body in self._hits(entity, criteria):
+            if (value := msgspec.json.decode(body).get(field)) is not None:
+                seen.setdefault(_encode(value), value)
+        return list(seen.values())
+
+    async def put_content(self, entity: str, db_id: str, media_type: str, content: bytes) -> None:
+        self.staged_contents[(self._tenant, entity, db_id)] = (media_type, content)
+
+    async def content(self, entity: str, db_id: str) -> tuple[str, bytes] | None:
+        if (self._tenant, entity, db_id) not in self.staged:  # a deleted document's is gone
+            return None
+        return self.staged_contents.get((self._tenant, entity, db_id))
 
     async def distinct(self, sources: Sequence[tuple[str, str]], page: PageRequest) -> DocumentPage:
         values = sorted(
@@ -247,13 +295,19 @@ _rows = msgspec.json.Decoder(list[msgspec.Raw]).decode
 
 
 class FakeUnitOfWork:
+    resources: FakeResourceStore
+    genotypes: FakeGenotypeStore
+    analyses: FakeAnalysisRepository
+    distribution: FakeDistributionStore
+    operations: FakeOperationsRepository
+
     def __init__(self, db: InMemoryDatabase, tenant: TenantId) -> None:
         self._db, self.tenant_id = db, tenant
         self.committed = False
         self._events: list[DomainEvent] = []
 
     async def __aenter__(self) -> Self:
-        self.resources = FakeResourceStore(self._db.documents, self.tenant_id)
+        self.resources = FakeResourceStore(self._db.documents, self.tenant_id, self._db.contents)
         self.genotypes = FakeGenotypeStore(self._db.variant_sets, self.tenant_id)
         self.analyses = FakeAnalysisRepository(self._db, self.tenant_id)
         self.distribution = FakeDistributionStore(self._db.distribution, self.tenant_id)
@@ -278,6 +332,7 @@ class FakeUnitOfWork:
             self.record(event)
         self._db.documents.clear()
         self._db.documents.update(self.resources.staged)
+        self._db.contents.update(self.resources.staged_contents)
         self._db.variant_sets.update(self.genotypes.staged)
         self._db.analyses.update(self.analyses.staged)
         self._db.results.update(self.analyses.results)
@@ -288,12 +343,12 @@ class FakeUnitOfWork:
         self.committed = True
 
 
-def fake_unit_of_work_factory(db: InMemoryDatabase):  # type: ignore[no-untyped-def]
+def fake_unit_of_work_factory(db: InMemoryDatabase) -> Callable[[TenantId], FakeUnitOfWork]:
     return lambda tenant: FakeUnitOfWork(db, tenant)
 
 
 @dataclass
-class _Batch:
+class FakeOutboxBatch:
     db: InMemoryDatabase
     records: list[OutboxRecord]
 
@@ -307,7 +362,7 @@ class FakeOutboxStore:
         self._claimed: set[str] = set()
 
     @contextlib.asynccontextmanager
-    async def claim(self, limit: int) -> AsyncIterator[_Batch]:
+    async def claim(self, limit: int) -> AsyncIterator[FakeOutboxBatch]:
         batch = [
             e
             for e in self._db.outbox
@@ -315,7 +370,7 @@ class FakeOutboxStore:
         ][:limit]
         self._claimed.update(e.id for e in batch)
         try:
-            yield _Batch(self._db, [OutboxRecord.of(e) for e in batch])
+            yield FakeOutboxBatch(self._db, [OutboxRecord.of(e) for e in batch])
         finally:
             self._claimed.difference_update(e.id for e in batch)
 

@@ -83,7 +83,7 @@ class _StoredSet:
     blocks: list[GenotypeBlock] = field(default_factory=list)
 
 
-class _FakeWriter:
+class FakeWriter:
     def __init__(self, stored: _StoredSet) -> None:
         self._stored = stored
 
@@ -102,11 +102,11 @@ class FakeGenotypeStore:
         self._tenant = tenant
         self._sealed: list[VariantSet] = []
 
-    async def create(self, variant_set: VariantSet) -> _FakeWriter:
+    async def create(self, variant_set: VariantSet) -> FakeWriter:
         assert variant_set.tenant_id == self._tenant, "row-level security would reject this"
         stored = _StoredSet(variant_set)
         self.staged[(self._tenant, variant_set.variant_set_db_id)] = stored
-        return _FakeWriter(stored)
+        return FakeWriter(stored)
 
     async def seal(self, variant_set: VariantSet) -> None:
         self._sealed.append(variant_set)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from types import TracebackType
 from typing import Self
 
 import msgspec
+from bijmantra.application.sensors.ports import StudyPlace
 from bijmantra.domain import DomainEvent
 from bijmantra.domain.sensors import (
     Alert,
@@ -26,7 +27,7 @@ from bijmantra.domain.sensors import (
     bucket_start,
     with_gaps,
 )
-from bijmantra.kernel import Conflict, Page, PageRequest, TenantId
+from bijmantra.kernel import Conflict, NotFound, Page, PageRequest, Principal, TenantId
 
 TABLES = ("profiles", "devices", "readings", "rollups", "rules", "watches", "alerts")
 _RESOLUTIONS = (Resolution.MINUTE, Resolution.HOUR, Resolution.DAY)
@@ -261,6 +262,9 @@ class FakeSilenceSchedule:
 class FakeSensorsUnitOfWork:
     """Works on a copy of the tables; ``commit`` swaps it in (no commit: nothing changed)."""
 
+    sensors: FakeSensorStore
+    alerts: FakeAlertStore
+
     def __init__(self, tables: SensorTables, tenant: TenantId) -> None:
         self._tables, self.tenant_id = tables, tenant
         self._events: list[DomainEvent] = []
@@ -293,7 +297,9 @@ class FakeSensorsUnitOfWork:
         self._events = []
 
 
-def fake_sensors_unit_of_work_factory(tables: SensorTables):  # type: ignore[no-untyped-def]
+def fake_sensors_unit_of_work_factory(
+    tables: SensorTables,
+) -> Callable[[TenantId], FakeSensorsUnitOfWork]:
     return lambda tenant: FakeSensorsUnitOfWork(tables, tenant)
 
 
@@ -308,3 +314,16 @@ class SettableClock:
 
     def advance(self, by: timedelta) -> None:
         self.at += by
+
+
+@dataclass
+class FakeStudyPlaces:
+    """``StudyPlaces`` over a table of studies (unknown: ``NotFound``, as the core context)."""
+
+    studies: dict[tuple[TenantId, str], StudyPlace] = field(default_factory=dict)
+
+    async def __call__(self, principal: Principal, study_db_id: str) -> StudyPlace:
+        found = self.studies.get((principal.tenant_id, study_db_id))
+        if found is None:
+            raise NotFound(f"Study {study_db_id} not found")
+        return found

@@ -8,6 +8,7 @@ import sys
 from bijmantra.adapters.grpc.tls import require_transport_security
 from bijmantra.domain_api.bootstrap import bootstrap
 from bijmantra.domain_api.config import Settings
+from bijmantra.domain_api.production import production_adapters
 from bijmantra.observability import configure_logging, install_shutdown_handlers
 from bijmantra.observability.tracing_setup import configure_tracing
 
@@ -18,7 +19,7 @@ async def _serve() -> None:
     configure_logging("domain-api", settings.log_level)
     tracing = configure_tracing("domain-api")
     stop = install_shutdown_handlers()
-    app = await bootstrap(settings, tracing=tracing)
+    app = await bootstrap(settings, await production_adapters(settings, tracing), tracing)
     try:
         await app.serve(stop)
     finally:

@@ -3,39 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 
 import grpc
-from bijmantra.adapters.grpc import ErrorInterceptor, IdentitySigningKeys, JwtVerifier
+from bijmantra.adapters.grpc import ErrorInterceptor
 from bijmantra.adapters.grpc.errors import ErrorTranslation
-from bijmantra.adapters.grpc.tls import add_listener, open_channel
-from bijmantra.adapters.nats import (
-    EVENTS_SUBJECTS,
-    DurableConsumer,
-    JetStreamPublisher,
-    connect,
-    ensure_stream,
-)
-from bijmantra.adapters.nats.devices import (
-    DeviceAuthCallout,
-    DeviceTelemetryBridge,
-    JwtSigner,
-)
-from bijmantra.adapters.postgres import (
-    PostgresAuditStore,
-    PostgresDocumentLookup,
-    PostgresOutboxStore,
-    create_engine,
-    libpq_url,
-    unit_of_work_factory,
-)
-from bijmantra.adapters.postgres.ddl import outbox_channel
-from bijmantra.adapters.postgres.placement import PlacementEngines, PostgresPlacementDirectory
-from bijmantra.adapters.postgres.placement_relays import PlacementRelays
-from bijmantra.adapters.postgres.relay_loop import OutboxWakeups
-from bijmantra.adapters.postgres.sensor_alerts import PostgresSilenceSchedule
-from bijmantra.adapters.postgres.sensors import maintain_partitions
-from bijmantra.adapters.redis import RedisSearchResultStore
-from bijmantra.adapters.redis.revocations import RedisRevocationList
+from bijmantra.adapters.grpc.tls import add_listener
+from bijmantra.adapters.nats import EVENTS_SUBJECTS
 from bijmantra.application.analysis import (
     AttachFigures,
     CancelAnalysis,
@@ -62,8 +36,7 @@ from bijmantra.application.compliance import (
 )
 from bijmantra.application.compliance.ports import AuditStore
 from bijmantra.application.distribution.service import Distribution
-from bijmantra.application.events import OutboxRelay
-from bijmantra.application.events.ports import EventPublisher
+from bijmantra.application.events.ports import EventConsumer, EventSubscriptions
 from bijmantra.application.genotyping import (
     ExportGenotypes,
     GetVariantSet,
@@ -85,7 +58,7 @@ from bijmantra.application.operations import (
     WorkItemCommands,
 )
 from bijmantra.application.ports import TokenVerifier, UnitOfWorkFactory
-from bijmantra.application.ports.documents import SearchResultStore
+from bijmantra.application.ports.documents import DocumentLookup, SearchResultStore
 from bijmantra.application.sensors import (
     AlertInbox,
     AlertRules,
@@ -98,6 +71,7 @@ from bijmantra.application.sensors import (
     SensorsUnitOfWorkFactory,
     StudyEnvironment,
 )
+from bijmantra.application.sensors.ports import SilenceSchedule
 from bijmantra.application.tenancy.exports import ExportsUnitOfWorkFactory
 from bijmantra.contracts.analysis.v1 import analysis_service_pb2 as analysis_pb
 from bijmantra.contracts.analysis.v1 import analysis_service_pb2_grpc as analysis_grpc
@@ -110,14 +84,13 @@ from bijmantra.contracts.distribution.v1 import (
 from bijmantra.contracts.genotyping.v1 import genotyping_service_pb2_grpc as genotyping_grpc
 from bijmantra.contracts.operations.v1 import operations_service_pb2_grpc as operations_grpc
 from bijmantra.contracts.sensors.v1 import sensors_service_pb2_grpc as sensors_grpc
-from bijmantra.domain.sensors import RETENTION
 from bijmantra.domain_api.audit_api import AuditServicer
 from bijmantra.domain_api.config import Settings
 from bijmantra.domain_api.distribution_api import (
     DistributionServicer,
     DistributionWorkerServicer,
 )
-from bijmantra.domain_api.exports_api import add_export_service, export_runner
+from bijmantra.domain_api.exports_api import add_export_service
 from bijmantra.domain_api.genotyping_api import (
     AnalysisServicer,
     AnalysisWorkerServicer,
@@ -125,16 +98,13 @@ from bijmantra.domain_api.genotyping_api import (
 )
 from bijmantra.domain_api.grpc_api import AuthInterceptor, ResourceServicer
 from bijmantra.domain_api.operations_api import OperationsServicer, OperationsUseCases
-from bijmantra.domain_api.runtime import SERVED, DomainApi
+from bijmantra.domain_api.runtime import SERVED, Background, Closer, DomainApi
 from bijmantra.domain_api.sensors_api import DEVICE_METHODS, BrapiStudyPlaces, SensorsServicer
-from bijmantra.kernel import SystemClock
-from bijmantra.observability import current_traceparent
+from bijmantra.kernel import Clock
 from bijmantra.observability.grpc_interceptors import GrpcServerMetrics
-from bijmantra.observability.metrics import watch_pool
 from bijmantra.observability.tracing_setup import Tracing
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from redis.asyncio import Redis
 
 SERVICE_NAME = "domain-api"
 # An audit append takes milliseconds; a short ack wait redelivers a dead replica's messages soon.
@@ -154,150 +124,76 @@ DISTRIBUTION_WORKER_SERVICE = distribution_pb.DESCRIPTOR.services_by_name[
 ].full_name
 # Identity's analytics-worker platform client holds this role; only WORKER_SERVICE accepts it.
 WORKER_ROLE = "analysis-worker"
-MAINTENANCE_SECONDS = 3600.0
 # How often no-data alert rules are checked; a silence is reported at most this late.
 SILENCE_CHECK_SECONDS = 15.0
 SENSOR_ALERTS_CONSUMER = "sensors-alerts"
 
 
-async def _device_mqtt(
-    settings: Settings, sensors_uow: SensorsUnitOfWorkFactory
-) -> list[Callable[[], Awaitable[object]]]:
-    """Answer the device listener's auth callout and ingest what devices publish (ADR 0207)."""
-    authenticate, ingest = AuthenticateDevice(sensors_uow), IngestTelemetry(sensors_uow)
-
-    async def whose(credential: str) -> tuple[str, str]:
-        found = await authenticate(credential)
-        return found["tenantId"], found["deviceId"]
-
-    callout_nc = await connect(settings.device_callout_url, name=f"{SERVICE_NAME}-callout")
-    ingest_nc = await connect(settings.device_ingest_url, name=f"{SERVICE_NAME}-devices")
-    signer = JwtSigner(settings.device_issuer_seed)
-    await DeviceAuthCallout(callout_nc, signer, whose).start()
-    await DeviceTelemetryBridge(ingest_nc, ingest.from_connected_device).start()
-    return [callout_nc.drain, ingest_nc.drain]
+DeviceLink = Callable[[AuthenticateDevice, IngestTelemetry], Awaitable[list[Closer]]]
 
 
-async def bootstrap(
-    settings: Settings,
-    *,
-    uow: UnitOfWorkFactory | None = None,
-    sensors_uow: SensorsUnitOfWorkFactory | None = None,
-    exports_uow: ExportsUnitOfWorkFactory | None = None,
-    verifier: TokenVerifier | None = None,
-    publisher: EventPublisher | None = None,
-    searches: SearchResultStore | None = None,
-    tracing: Tracing | None = None,
-) -> DomainApi:
-    """Wire the service; tests pass fakes from ``bijmantra.testkit`` for any port."""
-    tracing = tracing or Tracing()
-    closers: list[Callable[[], Awaitable[object]]] = []
-    engine = None
-    placements: PlacementEngines | None = None  # every organization's database (ADR 0102)
-    lookup: PostgresDocumentLookup | None = None  # None: single documents through ``uow``
-    wakeups: OutboxWakeups | None = None
-    placement_relays: PlacementRelays | None = None
-    if uow is None:
-        engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
-        tracing.instrument_sqlalchemy(engine)
-        watch_pool(SERVICE_NAME, engine.pool)
-        placements = PlacementEngines(
-            engine,
-            PostgresPlacementDirectory(engine),
-            service_url=settings.database_url,
-            max_engines=settings.placement_max_engines,
-            pool_size=settings.placement_pool_size,
-            on_engine=tracing.instrument_sqlalchemy,
-        )
-        wakeups = OutboxWakeups(libpq_url(settings.database_url), outbox_channel("domain"))
-        postgres = unit_of_work_factory(
-            placements,
-            source=SERVICE_NAME,
-            traceparent=current_traceparent,
-            committed_events=wakeups.wake,
-            committed_elsewhere=lambda database: (
-                placement_relays.wake(database) if placement_relays is not None else None
-            ),
-        )
-        uow = sensors_uow = exports_uow = postgres  # one unit of work offers every store
-        closers += [engine.dispose, placements.dispose]
-        lookup = await PostgresDocumentLookup.open(
-            settings.database_url,
-            max_size=max(2, settings.db_pool_size // 4),
-            placements=placements,
-            dedicated_size=max(2, settings.placement_pool_size),
-        )
-        closers.append(lookup.close)
-    if verifier is None:
-        identity_channel = tracing.client_channel(  # interceptors only for sampled calls
-            lambda i: open_channel(settings.identity_target, settings.tls, interceptors=i)
-        )
-        closers.append(identity_channel.close)
-        # Revoked tokens (removal, /oauth/revoke, logout) stop here too (issue 17, defect 7).
-        revocations = RedisRevocationList.from_url(settings.redis_url)
-        closers.append(revocations.close)
-        verifier = JwtVerifier(
-            IdentitySigningKeys(identity_channel),
-            issuer=settings.token_issuer,
-            audience=settings.token_audience,
-            revocations=revocations,
-        )
-    if searches is None:
-        tracing.instrument_redis()
-        redis = Redis.from_url(settings.redis_url)
-        closers.append(redis.aclose)
-        searches = RedisSearchResultStore(redis)
+async def no_device_link(authenticate: AuthenticateDevice, ingest: IngestTelemetry) -> list[Closer]:
+    """Devices' MQTT is off (``DEVICE_NATS_CALLOUT_URL`` unset, and under test)."""
+    return []
+
+
+@dataclass
+class DomainAdapters:
+    """Every port domain-api's use cases reach: ``production.production_adapters`` builds
+    the real ones, tests pass ``bijmantra.testkit`` fakes (ADR 0260)."""
+
+    uow: UnitOfWorkFactory
+    sensors_uow: SensorsUnitOfWorkFactory
+    exports_uow: ExportsUnitOfWorkFactory
+    verifier: TokenVerifier
+    searches: SearchResultStore
+    audit: AuditStore
+    silences: SilenceSchedule
+    subscriptions: EventSubscriptions
+    clock: Clock
+    lookup: DocumentLookup  # single documents, read without a unit of work (ADR 0040)
+    device_link: DeviceLink = no_device_link  # devices' auth callout and telemetry (ADR 0207)
+    background: Background = field(default_factory=Background)
+
+
+def _consumers(adapters: DomainAdapters, breeding: BrapiBreedingRecords) -> list[EventConsumer]:
+    """The event stream's durable consumers this service runs (each handles at least once)."""
+    uow, subscribe = adapters.uow, adapters.subscriptions.consumer
+    recorder = RecordAuditEntry(adapters.audit)
+    return [
+        subscribe(
+            durable=SENSOR_ALERTS_CONSUMER,
+            filter_subjects=["bijmantra.events.sensors.telemetry.received"],
+            handler=EvaluateTelemetry(adapters.sensors_uow),
+        ),
+        subscribe(
+            durable=AUDIT_CONSUMER,
+            filter_subjects=EVENTS_SUBJECTS,
+            handler=recorder,
+            batch_handler=recorder.batch,
+            upcasting=False,
+            ack_wait=AUDIT_ACK_WAIT,
+            batch=AUDIT_BATCH,
+        ),
+        subscribe(
+            durable=HARVEST_CONSUMER,
+            filter_subjects=[f"bijmantra.events.{COMPLETED}"],
+            handler=RecordHarvest(uow, breeding),
+        ),
+    ]
+
+
+async def bootstrap(settings: Settings, adapters: DomainAdapters, tracing: Tracing) -> DomainApi:
+    """Wire the use cases and servicers of domain-api to ``adapters``; nothing is built here
+    but the gRPC server (not started) and what the use cases are."""
+    uow, sensors_uow, searches = adapters.uow, adapters.sensors_uow, adapters.searches
     brapi = catalog()
     documents = Documents(settings.public_url.rstrip("/"))
     views = GenotypeViews(uow, searches, documents)
-    resource_queries = ResourceQueries(brapi, uow, searches, lookup, views)
+    resource_queries = ResourceQueries(brapi, uow, searches, adapters.lookup, views)
     resource_commands = ResourceCommands(brapi, uow, views=GenotypeWrites(uow, documents))
     breeding = BrapiBreedingRecords(resource_queries, resource_commands)
-    relay = outbox = None
-    consumers: list[DurableConsumer] = []
-    audit: AuditStore | None = None
-    if placements is not None:
-        audit = PostgresAuditStore(placements)
-    if publisher is None and engine is not None and audit is not None:
-        nc = await connect(settings.nats_url, name=SERVICE_NAME)
-        js = nc.jetstream()
-        await ensure_stream(js)
-        publisher = JetStreamPublisher(js)
-        recorder = RecordAuditEntry(audit)
-        if sensors_uow is not None:
-            consumers.append(
-                DurableConsumer(
-                    js,
-                    durable=SENSOR_ALERTS_CONSUMER,
-                    filter_subjects=["bijmantra.events.sensors.telemetry.received"],
-                    handler=EvaluateTelemetry(sensors_uow),
-                )
-            )
-        consumers.append(
-            DurableConsumer(
-                js,
-                durable=AUDIT_CONSUMER,
-                filter_subjects=EVENTS_SUBJECTS,
-                handler=recorder,
-                batch_handler=recorder.batch,
-                upcasting=False,
-                ack_wait=AUDIT_ACK_WAIT,
-                batch=AUDIT_BATCH,
-            )
-        )
-        consumers.append(
-            DurableConsumer(
-                js,
-                durable=HARVEST_CONSUMER,
-                filter_subjects=[f"bijmantra.events.{COMPLETED}"],
-                handler=RecordHarvest(uow, breeding),
-            )
-        )
-        closers.append(nc.drain)
-    if publisher is not None and engine is not None and placements is not None:
-        outbox = PostgresOutboxStore(engine)
-        relay = OutboxRelay(outbox, publisher)
-        placement_relays = PlacementRelays(placements, publisher, settings.database_url)
+    consumers = _consumers(adapters, breeding)
 
     # Outermost first: the server span, then RED metrics (timing auth too), then auth, then
     # the translation of use-case errors into gRPC statuses.
@@ -307,7 +203,7 @@ async def bootstrap(
             GrpcServerMetrics(),
             ErrorInterceptor(),  # the catch-all: auth and every servicer inside it
             AuthInterceptor(
-                verifier,
+                adapters.verifier,
                 service_roles={
                     WORKER_SERVICE: WORKER_ROLE,
                     DISTRIBUTION_WORKER_SERVICE: WORKER_ROLE,
@@ -333,7 +229,7 @@ async def bootstrap(
         ),
         server,
     )
-    distribution = Distribution.build(uow, SystemClock(), resource_commands)
+    distribution = Distribution.build(uow, adapters.clock, resource_commands)
     distribution_grpc.add_DistributionServiceServicer_to_server(
         DistributionServicer(distribution), server
     )
@@ -371,44 +267,32 @@ async def bootstrap(
         ),
         server,
     )
-    if audit is not None:
-        audit_grpc.add_AuditServiceServicer_to_server(
-            AuditServicer(ListAuditEntries(audit), VerifyAuditChain(audit), ListActivity(audit)),
-            server,
-        )
-    if sensors_uow is not None:
-        sensors_grpc.add_SensorsServiceServicer_to_server(
-            SensorsServicer(
-                DeviceEnrolment(sensors_uow),
-                IngestTelemetry(sensors_uow),
-                ReadHistory(sensors_uow),
-                StudyEnvironment(sensors_uow, BrapiStudyPlaces(resource_queries)),
-                AuthenticateDevice(sensors_uow),
-                AlertRules(sensors_uow),
-                AlertInbox(sensors_uow),
-            ),
-            server,
-        )
-    if sensors_uow is not None and settings.device_callout_url:
-        closers += await _device_mqtt(settings, sensors_uow)
-    periodic: list[tuple[float, Callable[[], Awaitable[None]]]] = []
-    if placements is not None and sensors_uow is not None:
-        partitioned = placements
-        silences = CheckSilences(sensors_uow, PostgresSilenceSchedule(placements))
+    audit = adapters.audit
+    audit_grpc.add_AuditServiceServicer_to_server(
+        AuditServicer(ListAuditEntries(audit), VerifyAuditChain(audit), ListActivity(audit)),
+        server,
+    )
+    sensors_grpc.add_SensorsServiceServicer_to_server(
+        SensorsServicer(
+            DeviceEnrolment(sensors_uow),
+            IngestTelemetry(sensors_uow),
+            ReadHistory(sensors_uow),
+            StudyEnvironment(sensors_uow, BrapiStudyPlaces(resource_queries)),
+            AuthenticateDevice(sensors_uow),
+            AlertRules(sensors_uow),
+            AlertInbox(sensors_uow),
+        ),
+        server,
+    )
+    closers = await adapters.device_link(
+        AuthenticateDevice(sensors_uow), IngestTelemetry(sensors_uow)
+    )
+    silences = CheckSilences(sensors_uow, adapters.silences)
 
-        async def maintenance() -> None:
-            for database in await partitioned.placements():
-                engine_there = partitioned.engine_of(database)
-                await maintain_partitions(engine_there, SystemClock().now(), RETENTION)
+    async def check_silences() -> None:
+        await silences()
 
-        async def check_silences() -> None:
-            await silences()
-
-        periodic = [(MAINTENANCE_SECONDS, maintenance), (SILENCE_CHECK_SECONDS, check_silences)]
-    if exports_uow is not None:
-        add_export_service(server, exports_uow)
-    if placements is not None and settings.owner_url:
-        periodic.append(export_runner(settings.owner_url, settings.export_scratch))
+    add_export_service(server, adapters.exports_uow)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
@@ -424,12 +308,8 @@ async def bootstrap(
         settings,
         server,
         health_servicer,
-        engine,
-        relay,
-        outbox,
+        adapters.background,
         consumers,
+        [(SILENCE_CHECK_SECONDS, check_silences)],
         closers,
-        wakeups,
-        placement_relays,
-        periodic,
     )

@@ -6,18 +6,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 
 import grpc
 import prometheus_client
 from bijmantra.adapters.grpc.tls import start_probe_listener
-from bijmantra.adapters.nats import DurableConsumer
-from bijmantra.adapters.postgres import PostgresOutboxStore, libpq_url, reachable
-from bijmantra.adapters.postgres.ddl import outbox_channel
-from bijmantra.adapters.postgres.placement_relays import PlacementRelays
-from bijmantra.adapters.postgres.relay_loop import OutboxWakeups, run_relay
-from bijmantra.application.events import OutboxRelay
+from bijmantra.application.events.ports import EventConsumer
 from bijmantra.contracts.analysis.v1 import analysis_service_pb2 as analysis_pb
 from bijmantra.contracts.brapi.v1 import resource_service_pb2 as resource_pb
 from bijmantra.contracts.compliance.v1 import audit_service_pb2 as audit_pb
@@ -30,7 +25,6 @@ from bijmantra.domain_api.config import Settings
 from bijmantra.observability import get_logger, untraced
 from bijmantra.observability.metrics import sample_every
 from grpc_health.v1 import health, health_pb2
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 SERVED = (
     resource_pb.DESCRIPTOR.services_by_name["ResourceService"].full_name,
@@ -60,21 +54,42 @@ OUTBOX_LAG = prometheus_client.Gauge(
 log = get_logger(__name__)
 
 
+Closer = Callable[[], Awaitable[object]]
+
+
+async def _reachable() -> bool:
+    return True
+
+
+async def _no_backlog() -> tuple[int, float]:
+    return 0, 0.0
+
+
+@dataclass
+class Background:
+    """What the production adapters run beside the server (fakes run nothing): loops until
+    stop (outbox wake-ups and relays), periodic tasks (reading partitions made ahead and
+    dropped past retention, ADR 0207), the outbox backlog, the database probe, closers."""
+
+    loops: list[Callable[[asyncio.Event], Coroutine[None, None, None]]] = field(
+        default_factory=list
+    )
+    periodic: list[tuple[float, Callable[[], Awaitable[None]]]] = field(default_factory=list)
+    outbox_backlog: Callable[[], Awaitable[tuple[int, float]]] = _no_backlog
+    database_reachable: Callable[[], Awaitable[bool]] = _reachable
+    closers: list[Closer] = field(default_factory=list)
+
+
 @dataclass
 class DomainApi:
     settings: Settings
     server: grpc.aio.Server
     health: health.aio.HealthServicer
-    engine: AsyncEngine | None = None
-    relay: OutboxRelay | None = None
-    outbox: PostgresOutboxStore | None = None
-    consumers: list[DurableConsumer] = field(default_factory=list)
-    closers: list[Callable[[], Awaitable[object]]] = field(default_factory=list)
-    wakeups: OutboxWakeups | None = None  # post-commit NOTIFYs for the relays
-    placement_relays: PlacementRelays | None = None  # the dedicated databases' outboxes
-    # (interval, task): reading partitions made ahead and dropped past retention, no-data
-    # alert checks (ADR 0207).
+    background: Background
+    consumers: list[EventConsumer] = field(default_factory=list)
+    # (interval, task) beside the background's: no-data alert checks (ADR 0207).
     periodic: list[tuple[float, Callable[[], Awaitable[None]]]] = field(default_factory=list)
+    closers: list[Closer] = field(default_factory=list)
 
     async def serve(self, stop: asyncio.Event) -> None:
         await self.server.start()
@@ -96,26 +111,13 @@ class DomainApi:
         gc.freeze()
         with untraced():  # background loops: no root trace per poll
             tasks = [asyncio.create_task(self._watch_database(stop))]
-            if self.wakeups is not None:
-                tasks.append(asyncio.create_task(self.wakeups.run(stop)))
-            if self.relay is not None and self.outbox is not None:
-                listen_url = libpq_url(self.settings.database_url)
-                relaying = run_relay(
-                    self.relay,
-                    listen_url,
-                    stop,
-                    channel=outbox_channel("domain"),
-                    purge=self.outbox,
-                )
-                tasks.append(asyncio.create_task(relaying))
-            if self.placement_relays is not None:
-                tasks.append(asyncio.create_task(self.placement_relays.run(stop)))
+            tasks += [asyncio.create_task(loop(stop)) for loop in self.background.loops]
             tasks.append(
                 asyncio.create_task(sample_every(LAG_SAMPLE_SECONDS, stop, self._sample_lag))
             )
             tasks += [
                 asyncio.create_task(sample_every(interval, stop, task))
-                for interval, task in self.periodic
+                for interval, task in [*self.background.periodic, *self.periodic]
             ]
         tasks += [asyncio.create_task(c.run()) for c in self.consumers]
         await stop.wait()
@@ -130,33 +132,24 @@ class DomainApi:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        for close in self.closers:
+        for close in [*self.background.closers, *self.closers]:
             await close()
         metrics_server.shutdown()
 
     async def _sample_lag(self) -> None:
         """Outbox backlog (relay lag) and the audit consumer's backlog on the stream."""
-        if self.outbox is not None:
-            pending, oldest_age = await self.outbox.pending()
-            if self.placement_relays is not None:
-                elsewhere, elsewhere_age = await self.placement_relays.pending()
-                pending, oldest_age = pending + elsewhere, max(oldest_age, elsewhere_age)
-            OUTBOX_PENDING.set(pending)
-            OUTBOX_LAG.set(oldest_age)
+        pending, oldest_age = await self.background.outbox_backlog()
+        OUTBOX_PENDING.set(pending)
+        OUTBOX_LAG.set(oldest_age)
         for consumer in self.consumers:
             await consumer.sample_lag()
 
     async def _watch_database(self, stop: asyncio.Event) -> None:
         """Report NOT_SERVING while PostgreSQL is unreachable, so probes route around us."""
-        if self.engine is None:
-            return
         while not stop.is_set():
-            serving = await reachable(self.engine)
-            await self.health.set(
-                "",
-                health_pb2.HealthCheckResponse.SERVING
-                if serving
-                else health_pb2.HealthCheckResponse.NOT_SERVING,
-            )
+            status = health_pb2.HealthCheckResponse.SERVING
+            if not await self.background.database_reachable():
+                status = health_pb2.HealthCheckResponse.NOT_SERVING
+            await self.health.set("", status)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 5)

@@ -22,12 +22,12 @@ from typing import Any
 
 import msgspec
 import psycopg
-from bijmantra.adapters.postgres import create_engine, unit_of_work_factory
-from bijmantra.adapters.postgres.placement import PlacementEngines, PostgresPlacementDirectory
 from bijmantra.application.brapi.commands import ResourceCommands
 from bijmantra.application.brapi.modules import catalog
 from bijmantra.application.brapi.modules.genotyping import REFERENCE_BLOCKS
+from bijmantra.application.ports import UnitOfWorkFactory
 from bijmantra.domain.genotyping.reference_bases import block_db_id, split_blocks
+from bijmantra.domain_api.production import postgres_units
 from bijmantra.domain_api.testdata_genotypes import demo_vcf, load_demo_genotypes
 from bijmantra.domain_api.testdata_genotyping import settle
 from bijmantra.domain_api.testdata_sql import PEDIGREE, SOURCE, SOURCES, java_value
@@ -185,15 +185,10 @@ SELF_REFERENCES = {"location": "parentLocationDbId"}
 
 
 async def load(
-    database_url: str, tenant: uuid.UUID, staged: Staged, batch: int = 200
+    uow: UnitOfWorkFactory, tenant: uuid.UUID, staged: Staged, batch: int = 200
 ) -> dict[str, int]:
-    """Create what is not there yet, entity by entity in dependency order; report progress."""
-    engine = create_engine(database_url, pool_size=2)
-    # Into the organization's placement, like every other write (ADR 0102).
-    placements = PlacementEngines(
-        engine, PostgresPlacementDirectory(engine), service_url=database_url
-    )
-    uow = unit_of_work_factory(placements, source="domain-api")
+    """Create what is not there yet, entity by entity in dependency order; report progress.
+    ``uow`` writes into the organization's placement, like every other write (ADR 0102)."""
     principal = Principal(
         subject="import:brapi-testdata",
         tenant_id=TenantId(tenant),
@@ -201,42 +196,43 @@ async def load(
     )
     commands = ResourceCommands(catalog(), uow)
     created: dict[str, int] = {}
-    try:
-        for entity, rows in staged.items():
-            if entity == "pedigree":
-                rows = _parents_first(rows)
-            if entity == DEMO_GENOTYPES:  # imported last, into the genotype store
+    for entity, rows in staged.items():
+        if entity == "pedigree":
+            rows = _parents_first(rows)
+        if entity == DEMO_GENOTYPES:  # imported last, into the genotype store
+            continue
+        async with uow(principal.tenant_id) as unit:
+            done = set(await unit.resources.documents(entity, [db_id for db_id, _ in rows]))
+            todo = [(db_id, doc) for db_id, doc in rows if db_id not in done]
+            if entity == REFERENCE_BLOCKS:  # stored blocks, not BrAPI documents
+                await unit.resources.insert(entity, todo)
+                await unit.commit()
+                created[entity] = len(todo)
                 continue
-            async with uow(principal.tenant_id) as unit:
-                done = set(await unit.resources.documents(entity, [db_id for db_id, _ in rows]))
-                todo = [(db_id, doc) for db_id, doc in rows if db_id not in done]
-                if entity == REFERENCE_BLOCKS:  # stored blocks, not BrAPI documents
-                    await unit.resources.insert(entity, todo)
-                    await unit.commit()
-                    created[entity] = len(todo)
-                    continue
-            chunks = [
-                wave[start : start + batch]
-                for wave in _waves(todo, SELF_REFERENCES.get(entity, ""))
-                for start in range(0, len(wave), batch)
-            ]
-            written = 0
-            for chunk in chunks:
-                if entity == "pedigree":
-                    await commands.update_many(principal, entity, msgspec.json.encode(dict(chunk)))
-                else:
-                    await commands.create(
-                        principal, entity, [doc for _, doc in chunk], db_ids=[i for i, _ in chunk]
-                    )
-                written += len(chunk)
-                print(f"  {entity} {written}/{len(todo)}", flush=True)
-            created[entity] = len(todo)
-        [(_, demo)] = staged[DEMO_GENOTYPES]
-        created["variants"] = await load_demo_genotypes(uow, principal, demo["vcf"])
-        return created
-    finally:
-        await placements.dispose()
-        await engine.dispose()
+        chunks = [
+            wave[start : start + batch]
+            for wave in _waves(todo, SELF_REFERENCES.get(entity, ""))
+            for start in range(0, len(wave), batch)
+        ]
+        written = 0
+        for chunk in chunks:
+            if entity == "pedigree":
+                await commands.update_many(principal, entity, msgspec.json.encode(dict(chunk)))
+            else:
+                await commands.create(
+                    principal, entity, [doc for _, doc in chunk], db_ids=[i for i, _ in chunk]
+                )
+            written += len(chunk)
+            print(f"  {entity} {written}/{len(todo)}", flush=True)
+        created[entity] = len(todo)
+    [(_, demo)] = staged[DEMO_GENOTYPES]
+    created["variants"] = await load_demo_genotypes(uow, principal, demo["vcf"])
+    return created
+
+
+async def _load_into(database_url: str, tenant: uuid.UUID, staged: Staged) -> dict[str, int]:
+    async with postgres_units(database_url) as uow:
+        return await load(uow, tenant, staged)
 
 
 def _report(error: BijmantraError) -> None:
@@ -262,7 +258,7 @@ def main(argv: list[str]) -> None:
     )
     staged = stage(args.staging_url, args.source or default_source())
     try:
-        created = asyncio.run(load(args.database_url, args.tenant, staged))
+        created = asyncio.run(_load_into(args.database_url, args.tenant, staged))
     except BijmantraError as error:
         _report(error)
         raise SystemExit(1) from None

@@ -14,7 +14,7 @@ def main() -> None:
     settings = Settings.from_env()
     require_transport_security(settings.tls)
     Granian(
-        "bijmantra.gateway.bootstrap:create_app",
+        "bijmantra.gateway.production:create_app",
         factory=True,
         interface=Interfaces.ASGI,
         address=os.environ.get("GATEWAY_HOST", "0.0.0.0"),

@@ -3,32 +3,27 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
 from bijmantra.adapters.grpc import (
-    CHANNEL_OPTIONS,
     AnalysisClient,
     AuditClient,
     GenotypingClient,
-    IdentitySigningKeys,
-    JwtVerifier,
     OperationsClient,
     ResourceClient,
     SensorsClient,
 )
 from bijmantra.adapters.grpc.distribution import DistributionClient
 from bijmantra.adapters.grpc.exports import ExportClient
-from bijmantra.adapters.grpc.tls import http_verify, open_channel
-from bijmantra.adapters.nats import JetStreamEventFeed, connect, ensure_stream
-from bijmantra.adapters.redis.revocations import RedisRevocationList
 from bijmantra.application.brapi.modules import catalog
+from bijmantra.application.events.live_feed import EventFeed
 from bijmantra.application.events.permissions import event_permissions
 from bijmantra.application.ports import TokenVerifier
 from bijmantra.edge import exception_handlers, request_id_middleware, security_headers_middleware
-from bijmantra.edge.client_address import parse_networks
 from bijmantra.gateway import (
     brapi,
     compliance,
@@ -46,21 +41,35 @@ from bijmantra.gateway.identity_proxy import IdentityProxy, identity_routes
 from bijmantra.gateway.live import FeedSettings, live_feed
 from bijmantra.gateway.page_cache import PageCache
 from bijmantra.gateway.permissions import my_permissions
-from bijmantra.gateway.protection.wiring import protections
-from bijmantra.observability import configure_logging, get_logger
+from bijmantra.gateway.protection.wiring import Protections
+from bijmantra.observability import get_logger
 from bijmantra.observability.http import head_sampled, http_observability
 from bijmantra.observability.metrics import serve_metrics
-from bijmantra.observability.tracing_setup import configure_tracing
+from bijmantra.observability.tracing_setup import Tracing
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from litestar import Litestar, Response, get
 from litestar.datastructures import State
 from litestar.middleware import DefineMiddleware
 
 log = get_logger(__name__)
-GRPC_OPTIONS = [
-    ("grpc.max_receive_message_length", 64 * 1024 * 1024),
-    ("grpc.keepalive_time_ms", 30_000),
-]
+Closer = Callable[[], Awaitable[object]]
+
+
+@dataclass
+class GatewayAdapters:
+    """What the gateway reaches: domain-api and identity (channels, identity's HTTP), the
+    token verifier, the event stream, the console's sessions and the protections' stores.
+    ``production.production_adapters`` builds the real ones; tests pass fakes (ADR 0260)."""
+
+    domain_channel: grpc.aio.Channel
+    identity_channel: grpc.aio.Channel
+    verifier: TokenVerifier
+    # Opened when the app starts: each replica follows the event stream itself.
+    open_feed: Callable[[], Awaitable[tuple[EventFeed, Closer]]]
+    console: console.Console
+    identity_http: IdentityProxy
+    protections: Protections
+    closers: list[Closer] = field(default_factory=list)
 
 
 @get("/health/live", opt={"public": True}, sync_to_thread=False)
@@ -91,37 +100,10 @@ async def ready(state: State) -> Response[dict[str, Any]]:
     )
 
 
-def create_app(
-    settings: Settings | None = None, *, verifier: TokenVerifier | None = None
-) -> Litestar:
-    settings = settings or Settings.from_env()
-    configure_logging("gateway", settings.log_level)
-    tracing = configure_tracing(
-        "gateway", head_sampling=True
-    )  # here, not in main: granian runs this in each worker
+def bootstrap(settings: Settings, adapters: GatewayAdapters, tracing: Tracing) -> Litestar:
+    """Wire the gateway's routes, middleware and clients to ``adapters``."""
     observability = http_observability("gateway", tracing)
-    # Two connections per target when tracing: the interceptors cost only sampled calls.
-    domain_channel = tracing.client_channel(
-        lambda interceptors: open_channel(
-            settings.domain_api_target,
-            settings.tls,
-            options=CHANNEL_OPTIONS,
-            interceptors=interceptors,
-        )
-    )
-    identity_channel = tracing.client_channel(
-        lambda interceptors: open_channel(
-            settings.identity_target, settings.tls, options=GRPC_OPTIONS, interceptors=interceptors
-        )
-    )
-    # Revoked tokens (removal, /oauth/revoke, logout) stop here within a second (issue 17).
-    revocations = RedisRevocationList.from_url(settings.redis_url) if settings.redis_url else None
-    verifier = verifier or JwtVerifier(
-        IdentitySigningKeys(identity_channel),
-        issuer=settings.token_issuer,
-        audience=settings.token_audience,
-        revocations=revocations,
-    )
+    domain_channel, verifier = adapters.domain_channel, adapters.verifier
     resources = ResourceClient(domain_channel)
     brapi_catalog = catalog()
     state = State(
@@ -139,29 +121,20 @@ def create_app(
             "feed_settings": FeedSettings(
                 ping_interval=settings.ws_ping_interval, queue_limit=settings.ws_queue_limit
             ),
-            "channels": {"domain-api": domain_channel, "identity": identity_channel},
+            "channels": {"domain-api": domain_channel, "identity": adapters.identity_channel},
             "event_permissions": event_permissions(
                 (e.name, e.context) for e in brapi_catalog.entities.values()
             ),
         }
     )
 
-    protection = protections(settings)  # rate limits and Idempotency-Key (ADR 0140)
-    identity_http = IdentityProxy(
-        settings.identity_url,
-        parse_networks(settings.trusted_proxies),
-        verify=http_verify(settings.tls),
-    )
-    web_console = console.Console.create(settings, verifier)
-    state.update(web_console.state())
+    protection = adapters.protections  # rate limits and Idempotency-Key (ADR 0140)
+    state.update(adapters.console.state())
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         # Each replica follows the event stream itself: /ws works behind any replica.
-        nc = await connect(settings.nats_url, name="gateway")
-        js = nc.jetstream()
-        await ensure_stream(js)
-        app.state.feed = JetStreamEventFeed(js)
+        app.state.feed, close_feed = await adapters.open_feed()
         metrics = serve_metrics(settings.metrics_port, settings.bind_host)
         # Start-up objects (modules, the app, clients) never die: move them out of the
         # collector's reach, so a full collection no longer walks them while it stalls
@@ -172,14 +145,9 @@ def create_app(
         finally:
             if metrics is not None:
                 metrics.shutdown()
-            await nc.drain()
-            await identity_http.close()
-            await web_console.close()
-            await protection.close()
-            await domain_channel.close()
-            await identity_channel.close()
-            if revocations is not None:
-                await revocations.close()
+            await close_feed()
+            for close in adapters.closers:
+                await close()
             tracing.shutdown()
 
     auth = authentication_middleware(verifier)
@@ -197,7 +165,7 @@ def create_app(
             *distribution.route_handlers(),
             live_feed,
             my_permissions,
-            *identity_routes(identity_http),
+            *identity_routes(adapters.identity_http),
             *console.console_router(),
             *CONTRACT_ROUTES,  # /openapi.json and /docs (ADR 0230)
         ],

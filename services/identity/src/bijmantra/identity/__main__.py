@@ -9,7 +9,6 @@ import sys
 import uuid
 
 from bijmantra.adapters.grpc.tls import require_transport_security
-from bijmantra.identity.bootstrap import admin_engine
 from bijmantra.identity.config import (
     DEMO_EMAIL,
     DEMO_ORGANIZATION_ID,
@@ -18,6 +17,7 @@ from bijmantra.identity.config import (
     DEMO_USER_ID,
     Settings,
 )
+from bijmantra.identity.production import administration
 from granian import Granian
 from granian.constants import Interfaces
 
@@ -29,7 +29,7 @@ def serve() -> None:
     # With certificates the HTTP listener demands the caller's too (the gateway, the worker):
     # a peer without one from the internal CA fails the handshake (ADR 0176).
     Granian(
-        "bijmantra.identity.bootstrap:create_app",
+        "bijmantra.identity.production:create_app",
         factory=True,
         interface=Interfaces.ASGI,
         address=os.environ.get("IDENTITY_HOST", "0.0.0.0"),
@@ -44,29 +44,22 @@ def serve() -> None:
 
 
 async def seed_demo() -> None:
-    from bijmantra.adapters.postgres.identity import register_member
-    from bijmantra.identity.passwords import Argon2PasswordHasher
-
-    async with admin_engine(Settings.from_env()) as engine:
-        await register_member(
-            engine,
+    async with administration(Settings.from_env()) as admin:
+        await admin.register_member(
             organization_id=uuid.UUID(DEMO_ORGANIZATION_ID),
             organization_name=DEMO_ORGANIZATION_NAME,
             user_id=uuid.UUID(DEMO_USER_ID),
             email=DEMO_EMAIL,
             display_name="Demo Breeder",
-            password_hash=Argon2PasswordHasher().hash(DEMO_PASSWORD),
+            password=DEMO_PASSWORD,
             roles=["admin"],
         )
     print(f"Demo organization {DEMO_ORGANIZATION_NAME} ({DEMO_ORGANIZATION_ID}); user {DEMO_EMAIL}")
 
 
 async def rotate_keys() -> None:
-    from bijmantra.adapters.postgres.identity import PostgresSigningKeys
-    from bijmantra.identity.tokens import SigningKeyRing
-
-    async with admin_engine(Settings.from_env()) as engine:
-        kid, retired = await SigningKeyRing(PostgresSigningKeys(engine)).rotate()
+    async with administration(Settings.from_env()) as admin:
+        kid, retired = await admin.rotate_keys()
     print(f"new signing key {kid}; retired {', '.join(retired) or 'none'}")
 
 
@@ -77,7 +70,6 @@ MIN_SERVICE_SECRET = 32
 async def register_service_client(client_id: str) -> None:
     """Register or re-key a platform client (analytics-worker) that acts for any organization
     as ``analysis-worker`` only. The secret comes from the environment, never argv (ps, history)."""
-    from bijmantra.adapters.postgres.identity import register_service_client as register
     from bijmantra.application.security import SERVICE_CLIENT_ROLES
     from bijmantra.application.tenancy import hash_secret
 
@@ -87,9 +79,8 @@ async def register_service_client(client_id: str) -> None:
             f"set {SERVICE_CLIENT_SECRET_ENV} to a random secret of at least "
             f"{MIN_SERVICE_SECRET} characters"
         )
-    async with admin_engine(Settings.from_env()) as engine:
-        await register(
-            engine,
+    async with administration(Settings.from_env()) as admin:
+        await admin.register_service_client(
             client_id=client_id,
             name=f"platform service {client_id}",
             secret_hash=hash_secret(secret),
@@ -104,13 +95,11 @@ CONSOLE_CLIENT_ID = "bijmantra-console"
 
 async def register_console(uris: list[str]) -> None:
     """Set the web console's redirect URIs: ``<gateway origin>/app/auth/callback`` (ADR 0060)."""
-    from bijmantra.adapters.postgres.identity import set_console_redirect_uris
-
     allowed = ("https://", "http://127.0.0.1", "http://localhost")
     if not uris or any(not u.startswith(allowed) for u in uris):
         sys.exit("give the console's callback URLs (https, or http on loopback for development)")
-    async with admin_engine(Settings.from_env()) as engine:
-        await set_console_redirect_uris(engine, CONSOLE_CLIENT_ID, uris)
+    async with administration(Settings.from_env()) as admin:
+        await admin.set_console_redirect_uris(CONSOLE_CLIENT_ID, uris)
     print(f"console client {CONSOLE_CLIENT_ID} redirects to {', '.join(uris)}")
 
 

@@ -5,35 +5,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import replace
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 import grpc
 import msgspec
-from bijmantra.adapters.email import SmtpEmailSender
 from bijmantra.adapters.grpc import ErrorInterceptor
 from bijmantra.adapters.grpc.auth import JwtVerifier
 from bijmantra.adapters.grpc.tls import add_listener, start_probe_listener
-from bijmantra.adapters.nats import JetStreamPublisher, connect, ensure_stream
-from bijmantra.adapters.postgres import PostgresOutboxStore, create_engine, libpq_url, reachable
-from bijmantra.adapters.postgres.ddl import outbox_channel
-from bijmantra.adapters.postgres.identity import (
-    PostgresAuthorizationCodes,
-    PostgresOAuthClients,
-    PostgresRefreshTokenStore,
-    PostgresSigningKeys,
-    PostgresUserDirectory,
-)
-from bijmantra.adapters.postgres.invitations import PostgresDueInvitations
-from bijmantra.adapters.postgres.relay_loop import run_relay
-from bijmantra.adapters.postgres.tenancy import PostgresEventLog, tenancy_unit_of_work_factory
-from bijmantra.adapters.redis.login_limiter import RedisLoginLimiter
-from bijmantra.adapters.redis.revocations import RedisRevocationList
-from bijmantra.adapters.redis.sessions import RedisBrowserSessions
-from bijmantra.application.events import OutboxRelay
+from bijmantra.application.email import EmailSender
+from bijmantra.application.revocation import RevocationList
 from bijmantra.application.tenancy import (
     AcceptInvitation,
     ChangeMemberRoles,
@@ -54,10 +38,15 @@ from bijmantra.application.tenancy import (
 )
 from bijmantra.application.tenancy.authorization import (
     AuthorizationCodes,
-    BrowserSession,
+    AuthorizationCodeStore,
     BrowserSessions,
+    BrowserSessionStore,
 )
-from bijmantra.application.tenancy.throttle import ACCOUNT_POLICY, ADDRESS_POLICY
+from bijmantra.application.tenancy.invitations import DueInvitations, InvitationsUnitOfWork
+from bijmantra.application.tenancy.keys import SigningKeyStore
+from bijmantra.application.tenancy.login import EventLog, PasswordHashing, UserDirectory
+from bijmantra.application.tenancy.throttle import LoginAttemptLimiter
+from bijmantra.application.tenancy.tokens import ClientDirectory, RefreshTokenStore
 from bijmantra.contracts.tenancy.v1 import identity_service_pb2_grpc
 from bijmantra.edge import error_response, http_exception_handler, unexpected_error_handler
 from bijmantra.edge.client_address import parse_networks
@@ -74,35 +63,52 @@ from bijmantra.identity.config import Settings
 from bijmantra.identity.edge import client_ip, decode_json, ok
 from bijmantra.identity.grpc_api import IdentityServicer
 from bijmantra.identity.oauth import revoke, token, userinfo
-from bijmantra.identity.passwords import Argon2PasswordHasher
 from bijmantra.identity.tokens import JwtIssuer, SigningKeyRing
-from bijmantra.kernel import BijmantraError, Unavailable
-from bijmantra.observability import configure_logging, get_logger, untraced
+from bijmantra.kernel import BijmantraError, TenantId
+from bijmantra.observability import get_logger, untraced
 from bijmantra.observability.grpc_interceptors import GrpcServerMetrics
 from bijmantra.observability.http import http_observability
-from bijmantra.observability.metrics import serve_metrics, watch_pool
-from bijmantra.observability.tracing_setup import configure_tracing
+from bijmantra.observability.metrics import serve_metrics
+from bijmantra.observability.tracing_setup import Tracing
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from joserfc.jwk import KeySetSerialization
 from litestar import Litestar, Request, Response, get, post
 from litestar.datastructures import State
 from litestar.exceptions import HTTPException
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 log = get_logger(__name__)
 
 
-class _NoSessionStore:
-    """Without Redis there are no browser sessions (and no login throttling): say so clearly."""
+Closer = Callable[[], Awaitable[object]]
+# Started before the app serves, it runs until ``stop``; awaiting what it returns ends it.
+Background = Callable[[asyncio.Event], Awaitable[Closer]]
 
-    async def save(self, key: bytes, session: BrowserSession) -> None:
-        raise Unavailable("Browser sessions need Redis (REDIS_URL)")
 
-    async def get(self, key: bytes) -> BrowserSession | None:
-        raise Unavailable("Browser sessions need Redis (REDIS_URL)")
+async def _reachable() -> bool:
+    return True
 
-    async def delete(self, key: bytes) -> None:
-        raise Unavailable("Browser sessions need Redis (REDIS_URL)")
+
+@dataclass
+class IdentityAdapters:
+    """Every port identity's use cases reach: ``production.production_adapters`` builds the
+    real ones, tests pass ``bijmantra.testkit`` fakes (ADR 0260)."""
+
+    users: UserDirectory
+    refresh_tokens: RefreshTokenStore
+    clients: ClientDirectory
+    codes: AuthorizationCodeStore
+    tenancy: Callable[[TenantId], InvitationsUnitOfWork]
+    events: EventLog
+    due_invitations: DueInvitations
+    signing_keys: SigningKeyStore
+    hasher: PasswordHashing
+    browser_sessions: BrowserSessionStore
+    limiter: LoginAttemptLimiter | None = None  # None: login attempts are not limited
+    revocations: RevocationList | None = None  # None: tokens live until they expire
+    mailer: EmailSender | None = None  # None: invitations wait unsent
+    database_reachable: Callable[[], Awaitable[bool]] = _reachable
+    background: list[Background] = field(default_factory=list)  # the outbox relay
+    closers: list[Closer] = field(default_factory=list)
 
 
 async def _reload_keys(
@@ -144,7 +150,7 @@ async def startup(state: State) -> Response[dict[str, str]]:
 
 @get("/health/ready")
 async def ready(state: State) -> Response[dict[str, str]]:
-    if not await reachable(state.engine):
+    if not await state.database_reachable():
         return Response({"status": "database unreachable"}, status_code=503)
     return Response({"status": "ok"})
 
@@ -205,72 +211,45 @@ async def password_login(request: Request[Any, Any, Any], state: State) -> Respo
     return ok(request, data)
 
 
-def create_app(settings: Settings | None = None) -> Litestar:
-    settings = settings or Settings.from_env()
-    configure_logging("identity", settings.log_level)
-    tracing = configure_tracing("identity")  # per granian worker, like the app itself
+def bootstrap(settings: Settings, adapters: IdentityAdapters, tracing: Tracing) -> Litestar:
+    """Wire identity's use cases, HTTP routes and gRPC server to ``adapters``."""
     observability = http_observability("identity", tracing)
-    engine = create_engine(settings.database_url, pool_size=5)
-    tracing.instrument_sqlalchemy(engine)
-    tracing.instrument_redis()
-    watch_pool("identity", engine.pool)
-    ring = SigningKeyRing(PostgresSigningKeys(engine), publish_delay=settings.key_publish_delay)
+    ring = SigningKeyRing(adapters.signing_keys, publish_delay=settings.key_publish_delay)
     issuer = JwtIssuer(
         ring, issuer=settings.issuer, audience=settings.audience, ttl=settings.access_token_ttl
     )
-    hasher = Argon2PasswordHasher()
-    users = PostgresUserDirectory(engine)
+    hasher, users, clients = adapters.hasher, adapters.users, adapters.clients
     sessions = RefreshSessions(
-        PostgresRefreshTokenStore(engine),
+        adapters.refresh_tokens,
         users,
         issuer,
         token_ttl=timedelta(seconds=settings.refresh_token_ttl),
         family_ttl=timedelta(seconds=settings.refresh_family_ttl),
     )
-    tenancy = tenancy_unit_of_work_factory(engine)
-    limiter = None
-    if settings.redis_url:
-        limiter = RedisLoginLimiter.from_url(
-            settings.redis_url,
-            account_policy=replace(ACCOUNT_POLICY, base_seconds=settings.login_backoff_base),
-            address_policy=replace(ADDRESS_POLICY, base_seconds=settings.login_backoff_base),
-        )
-    if limiter is None:
-        log.warning("identity without REDIS_URL: login attempts are not limited")
-    revocations = RedisRevocationList.from_url(settings.redis_url) if settings.redis_url else None
-    if revocations is None:
-        log.warning("identity without REDIS_URL: access tokens cannot be revoked before expiry")
+    tenancy, limiter, revocations = adapters.tenancy, adapters.limiter, adapters.revocations
     revocation_ttl = settings.access_token_ttl + 60  # a token's life and the verifiers' leeway
     login = LoginWithPassword(
-        users, hasher, issuer, sessions=sessions, limiter=limiter, events=PostgresEventLog(engine)
-    )
-    clients = PostgresOAuthClients(engine)
-    session_store = (
-        RedisBrowserSessions.from_url(settings.redis_url)
-        if settings.redis_url
-        else _NoSessionStore()
+        users, hasher, issuer, sessions=sessions, limiter=limiter, events=adapters.events
     )
     browser = BrowserSessions(
         login,
-        session_store,
+        adapters.browser_sessions,
         users,
         issuer,
         ttl=timedelta(seconds=settings.session_ttl),
         revocations=revocations,
         token_ttl=revocation_ttl,
     )
-    codes = AuthorizationCodes(PostgresAuthorizationCodes(engine), users, issuer, sessions)
+    codes = AuthorizationCodes(adapters.codes, users, issuer, sessions)
     mail_wake = asyncio.Event()
     deliver = None
-    if settings.smtp is not None:
+    if adapters.mailer is not None:
         deliver = DeliverInvitations(
             tenancy,
-            PostgresDueInvitations(engine),
-            SmtpEmailSender(settings.smtp),
+            adapters.due_invitations,
+            adapters.mailer,
             settings.invitation_url or f"{settings.issuer}/api/v1/auth/invitations/accept",
         )
-    else:
-        log.warning("identity without SMTP_HOST: invitations wait in identity.invitations unsent")
 
     async def own_keys() -> KeySetSerialization:
         return ring.jwks()
@@ -278,7 +257,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     state = State(
         {
             "settings": settings,
-            "engine": engine,
+            "database_reachable": adapters.database_reachable,
             "ring": ring,
             "users": users,
             "login": login,
@@ -356,22 +335,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                         deliver, mail_wake, stop, settings.mail_retry_interval
                     )
                 )
-        relay_task, nats = None, None
-        if settings.nats_url:
-            nats = await connect(settings.nats_url, name="identity")
-            js = nats.jetstream()
-            await ensure_stream(js)
-            outbox = PostgresOutboxStore(engine, schema="identity")
-            relay = OutboxRelay(outbox, JetStreamPublisher(js))
-            listen_url = libpq_url(settings.database_url)
-            with untraced():  # the relay's own polling opens no traces; its publishes join theirs
-                relay_task = asyncio.create_task(
-                    run_relay(
-                        relay, listen_url, stop, channel=outbox_channel("identity"), purge=outbox
-                    )
-                )
-        else:
-            log.warning("identity without NATS_URL: identity events stay in identity.outbox")
+        running = [await start(stop) for start in adapters.background]
         try:
             yield
         finally:
@@ -379,22 +343,15 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await key_reloader
             if mailer is not None:
                 await mailer
-            if relay_task is not None:
-                await relay_task
-            if nats is not None:
-                await nats.drain()
+            for end in running:
+                await end()
             await server.stop(grace=5)
             if probes is not None:
                 await probes.stop(None)
             if metrics is not None:
                 metrics.shutdown()
-            if limiter is not None:
-                await limiter.close()
-            if revocations is not None:
-                await revocations.close()
-            if isinstance(session_store, RedisBrowserSessions):
-                await session_store.close()
-            await engine.dispose()
+            for close in adapters.closers:
+                await close()
             tracing.shutdown()
 
     return Litestar(
@@ -424,14 +381,3 @@ def create_app(settings: Settings | None = None) -> Litestar:
         middleware=observability.middleware,
         openapi_config=None,
     )
-
-
-@asynccontextmanager
-async def admin_engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
-    """The identity database for one administrative command (``bijmantra-identity seed-demo``,
-    ``rotate-keys``, ``register-…``): a single connection, closed when the command ends."""
-    engine = create_engine(settings.database_url, pool_size=1)
-    try:
-        yield engine
-    finally:
-        await engine.dispose()

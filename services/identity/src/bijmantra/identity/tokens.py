@@ -12,8 +12,8 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 
-from bijmantra.adapters.postgres.identity import PostgresSigningKeys
 from bijmantra.application.tenancy import IssuedToken
+from bijmantra.application.tenancy.keys import SigningKeyStore
 from bijmantra.kernel import TenantId, new_id
 from joserfc import jwt
 from joserfc.jwk import Key, KeySet, KeySetSerialization, RSAKey
@@ -27,7 +27,7 @@ KEPT_KEYS = 2  # the current key and the previous one
 class SigningKeyRing:
     """The unretired keys, newest first; creates the first one on an empty database."""
 
-    def __init__(self, store: PostgresSigningKeys, *, publish_delay: float = 60.0) -> None:
+    def __init__(self, store: SigningKeyStore, *, publish_delay: float = 60.0) -> None:
         self._store = store
         self._publish_delay = timedelta(seconds=publish_delay)
         self.keys: list[RSAKey] = []

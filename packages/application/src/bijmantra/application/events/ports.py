@@ -1,12 +1,17 @@
-"""The outbox relay's ports: where unpublished events wait, and the stream they go to."""
+"""The event stream's ports: where unpublished events wait, the stream they go to, and the
+durable subscriptions that handle them."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
-from bijmantra.application.events.envelope import OutboxRecord
+from bijmantra.application.events.envelope import EventEnvelope, OutboxRecord
+
+EventHandler = Callable[[EventEnvelope], Awaitable[None]]
+EventBatchHandler = Callable[[list[EventEnvelope]], Awaitable[None]]
 
 
 class OutboxBatch(Protocol):
@@ -27,3 +32,36 @@ class EventPublisher(Protocol):
     async def publish_batch(self, records: Sequence[OutboxRecord]) -> list[str]:
         """Publish in order and wait for acks; return the ids the stream acknowledged."""
         ...
+
+
+class EventConsumer(Protocol):
+    """One durable subscription, handling its events until ``stop``."""
+
+    durable: str
+    ready: asyncio.Event  # set once the subscription exists on the stream
+
+    async def run(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    async def sample_lag(self) -> None:
+        """Export how far the subscription is behind the stream."""
+        ...
+
+
+class EventSubscriptions(Protocol):
+    """Durable subscriptions to the event stream: every event reaches ``handler`` at least
+    once (handlers are idempotent); a composition root names what each consumer handles."""
+
+    def consumer(
+        self,
+        *,
+        durable: str,
+        filter_subjects: Sequence[str],
+        handler: EventHandler,
+        batch_handler: EventBatchHandler | None = None,
+        batch: int = 100,
+        ack_wait: float = 30.0,
+        upcasting: bool = True,
+        heartbeat: bool = False,
+    ) -> EventConsumer: ...

@@ -29,11 +29,20 @@ from bijmantra.kernel import Principal, TenantId
 class UnitOfWork(Transaction, Protocol):
     """One transaction in one tenant's row-level-security context."""
 
-    resources: ResourceStore
-    genotypes: GenotypeStore
-    analyses: AnalysisRepository
-    distribution: DistributionStore
-    operations: OperationsRepository
+    @property
+    def resources(self) -> ResourceStore: ...
+
+    @property
+    def genotypes(self) -> GenotypeStore: ...
+
+    @property
+    def analyses(self) -> AnalysisRepository: ...
+
+    @property
+    def distribution(self) -> DistributionStore: ...
+
+    @property
+    def operations(self) -> OperationsRepository: ...
 
 
 UnitOfWorkFactory = Callable[[TenantId], UnitOfWork]

@@ -114,8 +114,11 @@ class SilenceSchedule(Protocol):
 
 
 class SensorsUnitOfWork(Transaction, Protocol):
-    sensors: SensorStore
-    alerts: AlertStore
+    @property
+    def sensors(self) -> SensorStore: ...
+
+    @property
+    def alerts(self) -> AlertStore: ...
 
 
 SensorsUnitOfWorkFactory = Callable[[TenantId], SensorsUnitOfWork]

@@ -44,7 +44,8 @@ class ExportStore(Protocol):
 
 
 class ExportsUnitOfWork(Transaction, Protocol):
-    exports: ExportStore
+    @property
+    def exports(self) -> ExportStore: ...
 
 
 ExportsUnitOfWorkFactory = Callable[[TenantId], ExportsUnitOfWork]

@@ -107,7 +107,8 @@ class InvitationRepository(Protocol):
 
 
 class InvitationsUnitOfWork(TenancyUnitOfWork, Protocol):
-    invitations: InvitationRepository
+    @property
+    def invitations(self) -> InvitationRepository: ...
 
 
 class DueInvitations(Protocol):

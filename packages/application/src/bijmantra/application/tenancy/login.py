@@ -66,6 +66,12 @@ class PasswordHasher(Protocol):
         ...
 
 
+class PasswordHashing(PasswordHasher, Protocol):
+    """A hasher that also makes hashes (invitations set a password)."""
+
+    def hash(self, password: str) -> str: ...
+
+
 class RefreshSessionStarter(Protocol):
     async def start(
         self, issued: IssuedToken, *, user_id: uuid.UUID, client_id: str, scope: str

@@ -116,9 +116,14 @@ class AccountRepository(Protocol):
 class TenancyUnitOfWork(Transaction, Protocol):
     """One transaction scoped to one organization (row-level security)."""
 
-    organizations: OrganizationRepository
-    members: MemberRepository
-    accounts: AccountRepository
+    @property
+    def organizations(self) -> OrganizationRepository: ...
+
+    @property
+    def members(self) -> MemberRepository: ...
+
+    @property
+    def accounts(self) -> AccountRepository: ...
 
 
 TenancyUnitOfWorkFactory = Callable[[TenantId], TenancyUnitOfWork]

@@ -144,6 +144,10 @@ class KnownOrganizations(Protocol):
     async def exists(self, tenant_id: TenantId) -> bool: ...
 
 
+class ClientDirectory(OAuthClientDirectory, KnownOrganizations, Protocol):
+    """OAuth clients, and the organizations a platform client may name (one adapter)."""
+
+
 class ClientNotAllowed(Forbidden):
     """The client authenticated but may not do what it asked (OAuth ``unauthorized_client``)."""
 

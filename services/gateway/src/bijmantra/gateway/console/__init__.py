@@ -3,13 +3,13 @@ clients as the REST handlers, behind a backend-for-frontend session (ADR 0060)."
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from bijmantra.adapters.grpc.tls import http_verify
-from bijmantra.adapters.redis import RedisConsoleSessions
 from bijmantra.application.console import ConsoleSessions
+from bijmantra.application.console.sessions import ConsoleSessionStore
 from bijmantra.application.ports import TokenVerifier
 from bijmantra.gateway.config import Settings
 from bijmantra.gateway.console import auth, live
@@ -36,7 +36,7 @@ from bijmantra.gateway.console.web import (
     console_http_error,
     require_session,
 )
-from bijmantra.kernel import BijmantraError, SystemClock
+from bijmantra.kernel import BijmantraError, Clock
 from litestar import Router
 from litestar.contrib.jinja import JinjaTemplateEngine
 from litestar.datastructures import CacheControlHeader
@@ -64,30 +64,32 @@ PAGES = (
 
 @dataclass
 class Console:
-    """The console's adapters: the Redis session store and identity's token endpoint."""
+    """The console's adapters: its session store and identity's token and member endpoints."""
 
     sessions: ConsoleSessions
     tokens: auth.IdentityTokenEndpoint
-    store: RedisConsoleSessions
     http: httpx.AsyncClient
+    closers: list[Callable[[], Awaitable[object]]] = field(default_factory=list)
 
     @classmethod
-    def create(cls, settings: Settings, verifier: TokenVerifier) -> Console:
-        if not settings.redis_url:
-            raise RuntimeError("the web console keeps its sessions in Redis: set REDIS_URL")
-        http = httpx.AsyncClient(
-            base_url=settings.identity_url, timeout=10.0, verify=http_verify(settings.tls)
-        )
-        store = RedisConsoleSessions.from_url(settings.redis_url)
+    def over(
+        cls,
+        settings: Settings,
+        verifier: TokenVerifier,
+        store: ConsoleSessionStore,
+        http: httpx.AsyncClient,
+        clock: Clock,
+    ) -> Console:
+        """The console on ``store``, reaching identity through ``http``."""
         tokens = auth.IdentityTokenEndpoint(http)
         sessions = ConsoleSessions(
             store,
             tokens,
             verifier,
-            SystemClock(),
+            clock,
             redirect_uri=f"{settings.public_url.rstrip('/')}{PREFIX}/auth/callback",
         )
-        return cls(sessions, tokens, store, http)
+        return cls(sessions, tokens, http, [http.aclose])
 
     def state(self) -> dict[str, Any]:
         return {
@@ -97,8 +99,8 @@ class Console:
         }
 
     async def close(self) -> None:
-        await self.http.aclose()
-        await self.store.close()
+        for close in self.closers:
+            await close()
 
 
 def console_router() -> list[Any]:

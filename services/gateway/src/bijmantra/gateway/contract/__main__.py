@@ -9,9 +9,9 @@ import os
 import sys
 from pathlib import Path
 
-from bijmantra.gateway.bootstrap import create_app
 from bijmantra.gateway.config import Settings
 from bijmantra.gateway.contract import document, render
+from bijmantra.gateway.production import create_app
 
 
 def main() -> None:

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 
 from bijmantra.adapters.redis.idempotency import RedisIdempotencyStore
 from bijmantra.adapters.redis.rate_limiter import RedisRateLimiter
-from bijmantra.application.protection.idempotency import IdempotencyPolicy
-from bijmantra.application.protection.ratelimit import parse_policy
+from bijmantra.application.protection.idempotency import IdempotencyPolicy, IdempotencyStore
+from bijmantra.application.protection.ratelimit import RateLimiter, parse_policy
 from bijmantra.application.protection.refusals import RememberedRefusals
 from bijmantra.gateway.config import Settings
 from bijmantra.gateway.protection.fair_share import OrganizationShares, fair_share_middleware
@@ -33,21 +33,29 @@ class Protections:
 
 
 def protections(settings: Settings) -> Protections:
+    """The production protections: shared state in Redis (none without ``REDIS_URL``)."""
+    rate_limits = settings.rate_limits.strip().lower() != "off"
+    if settings.redis_url is None or not (rate_limits or settings.idempotency):
+        return protections_over(settings, None, None)
+    # No socket_timeout: redis-py runs each write under asyncio.wait_for (one more task per
+    # command, on every request); the limiter and the store bound each round trip themselves.
+    redis = Redis.from_url(settings.redis_url, socket_timeout=None, socket_connect_timeout=2)
+    built = protections_over(settings, RedisRateLimiter(redis), RedisIdempotencyStore(redis))
+    built.redis = redis
+    return built
+
+
+def protections_over(
+    settings: Settings, limiter: RateLimiter | None, store: IdempotencyStore | None
+) -> Protections:
+    """The protections ``settings`` ask for, over these stores (None: that one is off)."""
     middleware = []
     if settings.organization_in_flight > 0:
         shares = OrganizationShares(settings.organization_in_flight, settings.organization_queue)
         middleware.append(fair_share_middleware(shares))
-    rate_limits = settings.rate_limits.strip().lower() != "off"
-    if settings.redis_url is None or not (rate_limits or settings.idempotency):
-        return Protections(middleware)
-    # No socket_timeout: redis-py runs each write under asyncio.wait_for (one more task per
-    # command, on every request); the limiter and the store bound each round trip themselves.
-    redis = Redis.from_url(settings.redis_url, socket_timeout=None, socket_connect_timeout=2)
-    if rate_limits:
+    if limiter is not None and settings.rate_limits.strip().lower() != "off":
         policy = parse_policy(settings.rate_limits, settings.rate_limit_window)
-        limiter = RememberedRefusals(RedisRateLimiter(redis))
-        middleware.append(rate_limit_middleware(limiter, policy))
-    if settings.idempotency:
-        store = RedisIdempotencyStore(redis)
+        middleware.append(rate_limit_middleware(RememberedRefusals(limiter), policy))
+    if store is not None and settings.idempotency:
         middleware.append(idempotency_middleware(store, IdempotencyPolicy()))
-    return Protections(middleware, redis)
+    return Protections(middleware)

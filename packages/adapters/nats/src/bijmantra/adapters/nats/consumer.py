@@ -222,3 +222,34 @@ class DurableConsumer:
             f"{DEAD_LETTER_PREFIX}.{self.durable}", message.data, headers=headers
         )
         await message.term()
+
+
+class JetStreamSubscriptions:
+    """``EventSubscriptions`` on one JetStream context: each consumer a ``DurableConsumer``."""
+
+    def __init__(self, js: JetStreamContext) -> None:
+        self._js = js
+
+    def consumer(
+        self,
+        *,
+        durable: str,
+        filter_subjects: Sequence[str],
+        handler: Handler,
+        batch_handler: BatchHandler | None = None,
+        batch: int = 100,
+        ack_wait: float = 30.0,
+        upcasting: bool = True,
+        heartbeat: bool = False,
+    ) -> DurableConsumer:
+        return DurableConsumer(
+            self._js,
+            durable=durable,
+            filter_subjects=filter_subjects,
+            handler=handler,
+            batch_handler=batch_handler,
+            batch=batch,
+            ack_wait=ack_wait,
+            upcasting=upcasting,
+            heartbeat=heartbeat,
+        )

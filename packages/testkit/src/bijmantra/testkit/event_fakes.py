@@ -1,0 +1,191 @@
+"""In-memory fakes of the event stream's subscriptions and of the audit trail.
+
+``FakeEventSubscriptions`` keeps what each durable consumer would handle; a test delivers
+an event with ``deliver`` exactly as the stream would (at least once, in order).
+``FakeAuditStore`` builds the same hash chain as PostgreSQL, so ``VerifyAuditChain`` over
+it checks the real rule.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC
+
+from bijmantra.application.compliance.chain import AuditEntry, ChainHead, next_entry
+from bijmantra.application.events import EventEnvelope, event_resources
+from bijmantra.application.events.live_feed import FeedItem
+from bijmantra.application.events.ports import EventBatchHandler, EventHandler
+from bijmantra.kernel import Clock, NotFound, Page, PageRequest, SystemClock, TenantId
+
+
+@dataclass
+class FakeEventConsumer:
+    """One durable subscription: nothing runs; ``deliver`` hands it events."""
+
+    durable: str
+    filter_subjects: list[str]
+    handler: EventHandler
+    batch_handler: EventBatchHandler | None = None
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+    stopped: bool = False
+
+    async def run(self) -> None:
+        self.ready.set()
+
+    def stop(self) -> None:
+        self.stopped = True
+
+    async def sample_lag(self) -> None:
+        return None
+
+
+@dataclass
+class FakeEventSubscriptions:
+    """The ``EventSubscriptions`` port in memory: consumers by durable name."""
+
+    consumers: dict[str, FakeEventConsumer] = field(default_factory=dict)
+
+    def consumer(
+        self,
+        *,
+        durable: str,
+        filter_subjects: Sequence[str],
+        handler: EventHandler,
+        batch_handler: EventBatchHandler | None = None,
+        batch: int = 100,
+        ack_wait: float = 30.0,
+        upcasting: bool = True,
+        heartbeat: bool = False,
+    ) -> FakeEventConsumer:
+        assert durable not in self.consumers, f"two consumers share the durable {durable}"
+        made = FakeEventConsumer(durable, list(filter_subjects), handler, batch_handler)
+        self.consumers[durable] = made
+        return made
+
+    async def deliver(self, durable: str, *events: EventEnvelope) -> None:
+        """Hand ``events`` to one consumer, one at a time, as the stream would."""
+        for event in events:
+            await self.consumers[durable].handler(event)
+
+
+@dataclass
+class FakeAuditStore:
+    """The ``AuditStore`` port in memory: one hash chain per tenant, each event once per
+    consumer."""
+
+    clock: Clock = field(default_factory=SystemClock)
+    chains: dict[str, list[tuple[AuditEntry, list[str]]]] = field(default_factory=dict)
+    recorded: set[tuple[str, str]] = field(default_factory=set)  # (consumer, event id)
+
+    async def append(self, consumer: str, event: EventEnvelope, envelope: bytes) -> bool:
+        return await self.append_many(consumer, [(event, envelope)]) == 1
+
+    async def append_many(
+        self, consumer: str, events: Sequence[tuple[EventEnvelope, bytes]]
+    ) -> int:
+        appended = 0
+        recorded_at = self.clock.now().astimezone(UTC)
+        for event, envelope in events:
+            if (consumer, event.id) in self.recorded:
+                continue
+            self.recorded.add((consumer, event.id))
+            chain = self.chains.setdefault(event.tenant_id, [])
+            head = ChainHead(chain[-1][0].position, chain[-1][0].hash) if chain else None
+            chain.append((next_entry(head, event, envelope, recorded_at), event_resources(event)))
+            appended += 1
+        return appended
+
+    def _chain(self, tenant_id: TenantId) -> list[tuple[AuditEntry, list[str]]]:
+        return self.chains.get(str(tenant_id), [])
+
+    async def page(
+        self, tenant_id: TenantId, page: PageRequest, *, resource: str | None = None
+    ) -> Page[AuditEntry]:
+        about = [
+            entry
+            for entry, resources in self._chain(tenant_id)
+            if resource is None or entry.subject == resource or resource in resources
+        ]
+        return Page(about[page.offset : page.offset + page.page_size], page, len(about))
+
+    async def entries(self, tenant_id: TenantId, up_to: int) -> AsyncIterator[AuditEntry]:
+        for entry, _ in self._chain(tenant_id):
+            if entry.position <= up_to:
+                yield entry
+
+    async def head(self, tenant_id: TenantId) -> ChainHead | None:
+        chain = self._chain(tenant_id)
+        return ChainHead(chain[-1][0].position, chain[-1][0].hash) if chain else None
+
+
+@dataclass
+class FakeDocumentLookup:
+    """The ``DocumentLookup`` port over a table of stored documents."""
+
+    documents: dict[tuple[TenantId, str, str], bytes] = field(default_factory=dict)
+
+    async def document_bytes(self, tenant_id: TenantId, entity: str, db_id: str) -> bytes | None:
+        return self.documents.get((tenant_id, entity, db_id))
+
+
+class FakeEventFeed:
+    """The ``EventFeed`` port in memory: ``publish`` appends to the stream; a follower gets
+    what was stored after its last event id, then every new event."""
+
+    def __init__(self) -> None:
+        self.items: list[FeedItem] = []
+        self._followers: list[asyncio.Queue[FeedItem]] = []
+
+    def publish(self, item: FeedItem) -> None:
+        self.items.append(item)
+        for queue in self._followers:
+            queue.put_nowait(item)
+
+    @contextlib.asynccontextmanager
+    async def follow(self, *, after_event_id: str | None) -> AsyncIterator[AsyncIterator[FeedItem]]:
+        queue: asyncio.Queue[FeedItem] = asyncio.Queue()
+        if after_event_id is not None:
+            ids = [item.event_id for item in self.items]
+            if after_event_id not in ids:
+                raise NotFound(f"Event {after_event_id} is not in the stream")
+            for item in self.items[ids.index(after_event_id) + 1 :]:
+                queue.put_nowait(item)
+        self._followers.append(queue)
+
+        async def items() -> AsyncIterator[FeedItem]:
+            while True:
+                yield await queue.get()
+
+        try:
+            yield items()
+        finally:
+            self._followers.remove(queue)
+
+
+@dataclass
+class FakeDeliveryLedger:
+    """The ``DeliveryLedger`` port in memory: a claim is recorded only when its block ends
+    without an exception, so a failed send is retried and a redelivery is skipped."""
+
+    claimed: set[tuple[str, str]] = field(default_factory=set)  # (consumer, event id)
+
+    @contextlib.asynccontextmanager
+    async def claim(self, consumer: str, envelope: EventEnvelope) -> AsyncIterator[bool]:
+        key = (consumer, envelope.id)
+        fresh = key not in self.claimed
+        yield fresh
+        if fresh:
+            self.claimed.add(key)
+
+
+__all__ = [
+    "FakeAuditStore",
+    "FakeDeliveryLedger",
+    "FakeDocumentLookup",
+    "FakeEventConsumer",
+    "FakeEventFeed",
+    "FakeEventSubscriptions",
+]

@@ -1,0 +1,203 @@
+"""domain-api's production adapters: PostgreSQL, Redis, NATS and identity, built in one place
+and handed to ``bootstrap`` (ADR 0260). Nothing else in the service builds an adapter."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from bijmantra.adapters.grpc import IdentitySigningKeys, JwtVerifier
+from bijmantra.adapters.grpc.tls import open_channel
+from bijmantra.adapters.nats import (
+    JetStreamPublisher,
+    JetStreamSubscriptions,
+    connect,
+    ensure_stream,
+)
+from bijmantra.adapters.nats.devices import DeviceAuthCallout, DeviceTelemetryBridge, JwtSigner
+from bijmantra.adapters.postgres import (
+    PostgresAuditStore,
+    PostgresDocumentLookup,
+    PostgresOutboxStore,
+    create_engine,
+    libpq_url,
+    reachable,
+    unit_of_work_factory,
+)
+from bijmantra.adapters.postgres.ddl import outbox_channel
+from bijmantra.adapters.postgres.placement import PlacementEngines, PostgresPlacementDirectory
+from bijmantra.adapters.postgres.placement_relays import PlacementRelays
+from bijmantra.adapters.postgres.relay_loop import OutboxWakeups, run_relay
+from bijmantra.adapters.postgres.sensor_alerts import PostgresSilenceSchedule
+from bijmantra.adapters.postgres.sensors import maintain_partitions
+from bijmantra.adapters.redis import RedisSearchResultStore
+from bijmantra.adapters.redis.revocations import RedisRevocationList
+from bijmantra.application.events import OutboxRelay
+from bijmantra.application.ports import UnitOfWorkFactory
+from bijmantra.application.sensors import AuthenticateDevice, IngestTelemetry
+from bijmantra.domain.sensors import RETENTION
+from bijmantra.domain.tenancy.placement import PlacementDatabase
+from bijmantra.domain_api.bootstrap import SERVICE_NAME, DomainAdapters
+from bijmantra.domain_api.config import Settings
+from bijmantra.domain_api.exports_api import export_runner
+from bijmantra.domain_api.runtime import Background, Closer
+from bijmantra.kernel import SystemClock
+from bijmantra.observability import current_traceparent
+from bijmantra.observability.metrics import watch_pool
+from bijmantra.observability.tracing_setup import Tracing
+from redis.asyncio import Redis
+
+MAINTENANCE_SECONDS = 3600.0
+
+
+def _device_link(
+    settings: Settings,
+) -> Callable[[AuthenticateDevice, IngestTelemetry], Awaitable[list[Closer]]]:
+    """Answer the device listener's auth callout and ingest what devices publish (ADR 0207)."""
+
+    async def link(authenticate: AuthenticateDevice, ingest: IngestTelemetry) -> list[Closer]:
+        async def whose(credential: str) -> tuple[str, str]:
+            found = await authenticate(credential)
+            return found["tenantId"], found["deviceId"]
+
+        callout_nc = await connect(settings.device_callout_url, name=f"{SERVICE_NAME}-callout")
+        ingest_nc = await connect(settings.device_ingest_url, name=f"{SERVICE_NAME}-devices")
+        signer = JwtSigner(settings.device_issuer_seed)
+        await DeviceAuthCallout(callout_nc, signer, whose).start()
+        await DeviceTelemetryBridge(ingest_nc, ingest.from_connected_device).start()
+        return [callout_nc.drain, ingest_nc.drain]
+
+    return link
+
+
+async def _no_devices(authenticate: AuthenticateDevice, ingest: IngestTelemetry) -> list[Closer]:
+    return []
+
+
+async def production_adapters(settings: Settings, tracing: Tracing) -> DomainAdapters:
+    """Every adapter of the running service, and the loops that run beside its server."""
+    engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
+    tracing.instrument_sqlalchemy(engine)
+    watch_pool(SERVICE_NAME, engine.pool)
+    placements = PlacementEngines(  # every organization's database (ADR 0102)
+        engine,
+        PostgresPlacementDirectory(engine),
+        service_url=settings.database_url,
+        max_engines=settings.placement_max_engines,
+        pool_size=settings.placement_pool_size,
+        on_engine=tracing.instrument_sqlalchemy,
+    )
+    wakeups = OutboxWakeups(libpq_url(settings.database_url), outbox_channel("domain"))
+    placement_relays: PlacementRelays | None = None  # built once the publisher is there
+
+    def committed_elsewhere(database: PlacementDatabase) -> None:
+        if placement_relays is not None:
+            placement_relays.wake(database)
+
+    postgres = unit_of_work_factory(
+        placements,
+        source=SERVICE_NAME,
+        traceparent=current_traceparent,
+        committed_events=wakeups.wake,
+        committed_elsewhere=committed_elsewhere,
+    )
+    closers: list[Closer] = [engine.dispose, placements.dispose]
+    lookup = await PostgresDocumentLookup.open(
+        settings.database_url,
+        max_size=max(2, settings.db_pool_size // 4),
+        placements=placements,
+        dedicated_size=max(2, settings.placement_pool_size),
+    )
+    closers.append(lookup.close)
+    identity_channel = tracing.client_channel(  # interceptors only for sampled calls
+        lambda i: open_channel(settings.identity_target, settings.tls, interceptors=i)
+    )
+    closers.append(identity_channel.close)
+    # Revoked tokens (removal, /oauth/revoke, logout) stop here too (issue 17, defect 7).
+    revocations = RedisRevocationList.from_url(settings.redis_url)
+    closers.append(revocations.close)
+    verifier = JwtVerifier(
+        IdentitySigningKeys(identity_channel),
+        issuer=settings.token_issuer,
+        audience=settings.token_audience,
+        revocations=revocations,
+    )
+    tracing.instrument_redis()
+    redis = Redis.from_url(settings.redis_url)
+    closers.append(redis.aclose)
+    nc = await connect(settings.nats_url, name=SERVICE_NAME)
+    js = nc.jetstream()
+    await ensure_stream(js)
+    publisher = JetStreamPublisher(js)
+    closers.append(nc.drain)
+    outbox = PostgresOutboxStore(engine)
+    relay = OutboxRelay(outbox, publisher)
+    placement_relays = PlacementRelays(placements, publisher, settings.database_url)
+    relays = placement_relays
+
+    async def relaying(stop: asyncio.Event) -> None:
+        await run_relay(
+            relay,
+            libpq_url(settings.database_url),
+            stop,
+            channel=outbox_channel("domain"),
+            purge=outbox,
+        )
+
+    async def outbox_backlog() -> tuple[int, float]:
+        pending, oldest_age = await outbox.pending()
+        elsewhere, elsewhere_age = await relays.pending()
+        return pending + elsewhere, max(oldest_age, elsewhere_age)
+
+    async def maintenance() -> None:
+        """Reading partitions made ahead and dropped past retention, in every database."""
+        for database in await placements.placements():
+            await maintain_partitions(
+                placements.engine_of(database), SystemClock().now(), RETENTION
+            )
+
+    return DomainAdapters(
+        uow=postgres,
+        sensors_uow=postgres,  # one unit of work offers every context's stores
+        exports_uow=postgres,
+        verifier=verifier,
+        searches=RedisSearchResultStore(redis),
+        audit=PostgresAuditStore(placements),
+        silences=PostgresSilenceSchedule(placements),
+        subscriptions=JetStreamSubscriptions(js),
+        clock=SystemClock(),
+        lookup=lookup,
+        device_link=_device_link(settings) if settings.device_callout_url else _no_devices,
+        background=Background(
+            loops=[wakeups.run, relaying, placement_relays.run],
+            periodic=[
+                (MAINTENANCE_SECONDS, maintenance),
+                # Organization archives, built as the owner role (ADR 0104).
+                *(
+                    [export_runner(settings.owner_url, settings.export_scratch)]
+                    if settings.owner_url
+                    else []
+                ),
+            ],
+            outbox_backlog=outbox_backlog,
+            database_reachable=functools.partial(reachable, engine),
+            closers=closers,
+        ),
+    )
+
+
+@asynccontextmanager
+async def postgres_units(database_url: str) -> AsyncIterator[UnitOfWorkFactory]:
+    """Units of work for one administrative command (``import-testdata``): a small pool over
+    every organization's placement (ADR 0102), disposed when the command ends."""
+    engine = create_engine(database_url, pool_size=2)
+    placements = PlacementEngines(
+        engine, PostgresPlacementDirectory(engine), service_url=database_url
+    )
+    try:
+        yield unit_of_work_factory(placements, source=SERVICE_NAME)
+    finally:
+        await placements.dispose()
+        await engine.dispose()
