@@ -176,13 +176,6 @@ class FakeResourceStore:
         for start in range(0, len(ordered), chunk_size):
             yield ordered[start : start + chunk_size]
 
-    async def distinct_values(self, entity: str, criteria: Criteria, field: str) -> list[Any]:
-        seen: dict[bytes, Any] = {}
-        for _, body in self._hits(entity, criteria):
-            if (value := msgspec.json.decode(body).get(field)) is not None:
-                seen.setdefault(_encode(value), value)
-        return list(seen.values())
-
     async def put_content(self, entity: str, db_id: str, media_type: str, content: bytes) -> None:
         self.staged_contents[(self._tenant, entity, db_id)] = (media_type, content)
 
