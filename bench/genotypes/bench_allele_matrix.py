@@ -56,8 +56,10 @@ _PAGE = (
 
 
 def fill_rows(url: str, set_id: str, g: np.ndarray) -> None:
-    """One row per call, written with COPY (the fastest way in)."""
+    """One row per call, written with COPY (the fastest way in); the stack's database is
+    kept between runs, so the table is made anew."""
     with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("DROP TABLE IF EXISTS bench_calls")
         conn.execute(_ROWS_TABLE)
         with conn.cursor().copy(
             "COPY bench_calls (variant_set_db_id, variant_index, call_set_index, "
