@@ -382,6 +382,17 @@ def service_schema(
             required=["enabled", "schedule", "existingClaim", "secretEnv", "resources"],
         )
         required.append("backup")
+        props["exports"] = obj(
+            {
+                "enabled": BOOL,
+                "replicaCount": POS_INT,
+                "secretEnv": secret_env_schema(["DATABASE_OWNER_URL"], ["DATABASE_OWNER_URL"]),
+                "scratchSizeLimit": QUANTITY,
+                "resources": RESOURCES,
+            },
+            required=["enabled", "replicaCount", "secretEnv", "scratchSizeLimit", "resources"],
+        )
+        required.append("exports")
     if console_client:
         props["consoleClient"] = obj(
             {

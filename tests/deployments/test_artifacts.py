@@ -136,6 +136,21 @@ def test_compose_runs_the_whole_topology(compose: dict[str, Any]) -> None:
         assert services[name]["environment"]["IDENTITY_TARGET"] == f"identity:{grpc_port}"
 
 
+def test_compose_gives_the_owners_url_to_the_export_runner_alone(compose: dict[str, Any]) -> None:
+    """Exports requested through the API are built only where DATABASE_OWNER_URL is (ADR 0287)."""
+    services = compose["services"]
+    runner = services["export-runner"]
+    assert runner["command"] == ["bijmantra-domain-api", "export-runner"]
+    assert runner["image"] == services["domain-api"]["image"]
+    owner_url = services["migrate"]["environment"]["DATABASE_OWNER_URL"]
+    assert runner["environment"]["DATABASE_OWNER_URL"] == owner_url
+    scratch = runner["environment"]["EXPORT_SCRATCH_DIR"]
+    assert any(t.startswith(scratch + ":") for t in runner["tmpfs"])
+    holders = {n for n, s in services.items() if "DATABASE_OWNER_URL" in s.get("environment", {})}
+    assert holders == {"migrate", "export-runner"}
+    assert runner["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+
+
 def test_compose_migrates_before_any_service_starts(compose: dict[str, Any]) -> None:
     services = compose["services"]
 

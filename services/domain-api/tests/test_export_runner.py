@@ -9,6 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,6 +32,7 @@ from bijmantra.adapters.postgres.placement_move import move_organization
 from bijmantra.adapters.postgres.tenant_archive import read_manifest
 from bijmantra.domain.tenancy.exports import RUNNER_SILENCE
 from bijmantra.domain.tenancy.placement import PlacementDatabase
+from bijmantra.domain_api.__main__ import main
 from bijmantra.testkit.organizations import insert_organization
 from bijmantra.testkit.provision import ProvisionedDatabase
 
@@ -133,3 +139,38 @@ def test_a_silent_runners_job_is_taken_over_and_its_late_result_discarded(
     late.write_bytes(b"the first runner's archive, finished too late")
     assert not _store(owner, first, late, "0" * 64, datetime.now(UTC))
     assert _job(owner, export_id)[3] == sha  # the second runner's archive stands
+
+
+def test_the_export_runner_process_builds_with_the_owners_url_alone(
+    database: ProvisionedDatabase, tmp_path: Path
+) -> None:
+    """``bijmantra-domain-api export-runner`` (the Helm chart's runner Deployment, ADR 0287)
+    needs no DATABASE_URL, builds a queued export and stops cleanly on SIGTERM."""
+    owner = database.owner_url
+    export_id = _queue(owner, _organization(owner, documents=3))
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "DATABASE_OWNER_URL": owner,
+        "EXPORT_SCRATCH_DIR": str(tmp_path),
+    }
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "bijmantra.domain_api", "export-runner"], env=env
+    )
+    try:
+        for _ in range(600):  # a guard against hanging, not a speed target
+            if _job(owner, export_id)[0] not in ("queued", "running"):
+                break
+            time.sleep(0.2)
+        assert _job(owner, export_id)[0] == "ready"
+    finally:
+        runner.send_signal(signal.SIGTERM)
+        assert runner.wait(timeout=60) == 0
+
+
+def test_the_export_runner_refuses_to_start_without_the_owners_url(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("DATABASE_OWNER_URL", raising=False)
+    monkeypatch.setattr(sys, "argv", ["bijmantra-domain-api", "export-runner"])
+    with pytest.raises(SystemExit, match="DATABASE_OWNER_URL"):
+        main()

@@ -47,3 +47,11 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/part-of: bijmantra
 app.kubernetes.io/component: backup
 {{- end -}}
+
+{{/* Labels of the export runner's pods (its Deployment and NetworkPolicy select them). */}}
+{{- define "domain-api.exportRunnerLabels" -}}
+app.kubernetes.io/name: {{ include "bijmantra-lib.name" . }}-export-runner
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/part-of: bijmantra
+app.kubernetes.io/component: export-runner
+{{- end -}}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -23,10 +24,12 @@ from bijmantra.contracts.tenancy.v1 import export_service_pb2 as pb
 from bijmantra.contracts.tenancy.v1 import export_service_pb2_grpc as pb_grpc
 from bijmantra.domain_api.grpc_api import current_principal
 from bijmantra.kernel import SystemClock
+from bijmantra.observability import get_logger
 
 _encode = msgspec.json.encode
 # How often a replica with the owner's URL looks for queued exports and expired archives.
 EXPORT_POLL_SECONDS = 2.0
+log = get_logger(__name__)
 
 
 class ExportServicer(pb_grpc.ExportServiceServicer):
@@ -66,3 +69,18 @@ def export_runner(owner_url: str, scratch: str) -> tuple[float, Callable[[], Awa
         await asyncio.to_thread(run_exports_once, libpq_url(owner_url), clock.now, folder)
 
     return EXPORT_POLL_SECONDS, run
+
+
+async def run_exports_until(stop: asyncio.Event, owner_url: str, scratch: str) -> None:
+    """The runner alone (``bijmantra-domain-api export-runner``, ADR 0287): the one process
+    that holds the owner's URL, so the API replicas need not. A failed pass is logged and
+    the next one tries again (a claimed job is taken over once its runner falls silent)."""
+    interval, run = export_runner(owner_url, scratch)
+    log.info("export runner started", poll_seconds=interval)
+    while not stop.is_set():
+        try:
+            await run()
+        except Exception:
+            log.warning("export pass failed", exc_info=True)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval)
