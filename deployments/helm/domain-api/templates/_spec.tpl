@@ -55,3 +55,39 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/part-of: bijmantra
 app.kubernetes.io/component: export-runner
 {{- end -}}
+
+{{/*
+A NetworkPolicy for this chart's owner-role pods (backup, export runner): nothing reaches
+them; they reach DNS and PostgreSQL only. Args: top, suffix (name), labels (pod selector).
+*/}}
+{{- define "domain-api.ownerNetworkPolicy" -}}
+{{- $np := .top.Values.networkPolicy -}}
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: {{ include "bijmantra-lib.fullname" .top | trunc 49 | trimSuffix "-" }}-{{ .suffix }}
+  namespace: {{ .top.Release.Namespace }}
+  labels:
+    {{- include "bijmantra-lib.labels" .top | nindent 4 }}
+spec:
+  podSelector:
+    matchLabels:
+      {{- .labels | nindent 6 }}
+  policyTypes: [Ingress, Egress]
+  ingress: []
+  egress:
+    - to:
+        - {{ include "bijmantra-lib.npPeer" $np.dns | nindent 10 | trim }}
+      ports:
+        - protocol: UDP
+          port: {{ $np.dns.port }}
+        - protocol: TCP
+          port: {{ $np.dns.port }}
+    - ports:
+        - protocol: TCP
+          port: {{ $np.postgres.port }}
+      {{- with $np.postgres.to }}
+      to:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+{{- end -}}
