@@ -1,11 +1,11 @@
-"""What tracing adds to an *unsampled* request, counted in one process (issue 17, ADR 0255).
+"""What tracing at 10 % adds to a request, counted in one process (issue 17, ADR 0255).
 
 The stack's fixed-rate run (``bench_protections.py``, ``BENCH_PARTS=tracing``) measures a
 whole request's CPU, but rounds on this shared host swing by ±15 %, three times the 5 %
-target. Here each piece tracing puts on the path of the nine requests in ten that are not
-sampled runs N times in this process beside the same call without it, in interleaved
-rounds, timed with this process's own CPU clock: microsecond loops that other tenants of
-the host barely reach. The pieces:
+target. Here each piece tracing puts on a request's path runs N times in this process beside
+the same call without it, in interleaved rounds, timed with this process's own CPU clock:
+microsecond loops that other tenants of the host barely reach. The nine requests in ten
+that are not sampled pay:
 
 - the gateway's head-sampling gate (``http.head_sampled``): header scan, a random trace id,
   a non-recording span context attached and detached, against calling the router directly;
@@ -14,13 +14,15 @@ the host barely reach. The pieces:
 - domain-api's ``HeadSampledServer``: reading the ``traceparent`` and attaching the
   suppressed context, against no interceptor;
 - a pooled transaction on an instrumented engine (SQLite in memory) with instrumentation
-  suppressed, against an engine without it, and one statement through SQLAlchemy;
+  suppressed, against an engine without it (and, per route, each statement through
+  SQLAlchemy's ``execute``: the single GET reads through the driver and has none);
 - one log line's trace ids (``_add_correlation``) with a span context, against none.
 
-Per request the sum is gate + client + server + transaction, plus each SQLAlchemy statement
-and log line the route has; the stack's CPU per request with tracing off
+The sampled tenth pays its three spans instead (gateway server, gRPC client, domain-api
+server), through the SDK and the trace file's exporter, plus the same transaction and log
+line. At 10 %: 0.9 x unsampled + 0.1 x sampled; the stack's CPU per request with tracing off
 (``bench/results/protections.json``) turns it into a share. JSON goes to
-bench/results/tracing_unsampled_path.json.
+bench/results/tracing_cost.json.
 """
 
 from __future__ import annotations
@@ -72,6 +74,10 @@ def run(coroutine: Coroutine[Any, Any, Any]) -> Any:
     raise RuntimeError("the coroutine suspended")
 
 
+# Flushes of the sampled pieces' span processor: each timed loop ends with them.
+FLUSH_AFTER_LOOP: list[Callable[[], Any]] = []
+
+
 def cpu_per_call(call: Callable[[], Any]) -> float:
     """Microseconds of this process's CPU per call, over CALLS calls in a fresh context."""
 
@@ -79,6 +85,8 @@ def cpu_per_call(call: Callable[[], Any]) -> float:
         start = time.process_time_ns()
         for _ in range(CALLS):
             call()
+        for flush in FLUSH_AFTER_LOOP:
+            flush()
         return (time.process_time_ns() - start) / CALLS / 1000
 
     return contextvars.copy_context().run(loop)
@@ -215,6 +223,98 @@ def log_pair() -> tuple[Callable[[], Any], Callable[[], Any]]:
     return baseline, with_ids
 
 
+def sampled_pairs() -> dict[str, tuple[Callable[[], Any], Callable[[], Any]]]:
+    """The sampled request's own spans, through the SDK and the trace file's exporter (to
+    /dev/null) as the services configure them: the gateway's server span, the gRPC client
+    span and domain-api's server span. Each timed loop ends with a flush, so the exporter's
+    work (on its own thread, counted in this process's CPU) falls inside the loop."""
+    import grpc
+    from bijmantra.observability.grpc_sampling import HeadSampledServer, _Pick
+    from bijmantra.observability.http import head_sampled
+    from bijmantra.observability.tracing_setup import JsonLinesSpanExporter
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased
+
+    provider = TracerProvider(sampler=ParentBased(ALWAYS_ON))
+    # A queue that holds a whole loop: the default (2,048) would drop spans and their cost.
+    processor = BatchSpanProcessor(
+        JsonLinesSpanExporter(open(os.devnull, "w", encoding="utf-8")),  # noqa: SIM115
+        max_queue_size=4 * CALLS,
+    )
+    provider.add_span_processor(processor)
+    tracer = provider.get_tracer(__name__)
+
+    FLUSH_AFTER_LOOP.append(processor.force_flush)
+
+    async def router(scope: Any, receive: Any, send: Any) -> None:
+        return None
+
+    app = SimpleNamespace(asgi_handler=SimpleNamespace(app=router))
+    head_sampled(app, 1.0, tracer)
+    gate = app.asgi_handler
+
+    async def unary(request: Any, *, metadata: Any = None) -> Any:
+        return metadata
+
+    pick = _Pick(unary, unary, "/bijmantra.Germplasm/Get", tracer)
+    recording = tracer.start_span("request")
+
+    def client_call() -> Any:
+        with trace.use_span(recording):
+            return run(pick(None, metadata=METADATA))
+
+    async def behavior(request: Any, context: Any) -> Any:
+        return request
+
+    handler: Any = grpc.unary_unary_rpc_method_handler(behavior)
+
+    async def continuation(details: Any) -> Any:
+        return handler
+
+    sampled = TRACEPARENT[:-2] + "01"
+    details = SimpleNamespace(
+        method="/bijmantra.Germplasm/Get",
+        invocation_metadata=(*METADATA, ("traceparent", sampled)),
+    )
+    server = HeadSampledServer(traced=None, tracer=tracer)
+    servicer_context = SimpleNamespace(code=lambda: None)
+
+    async def served() -> Any:
+        wrapped = await server.intercept_service(continuation, details)
+        return await wrapped.unary_unary(None, servicer_context)
+
+    async def plain_served() -> Any:
+        found = await continuation(details)
+        return await found.unary_unary(None, servicer_context)
+
+    return {
+        "sampled_gateway_span": (
+            lambda: run(router(SCOPE, None, None)),
+            lambda: run(gate(SCOPE, None, None)),
+        ),
+        "sampled_grpc_client_span": (
+            lambda: run(unary(None, metadata=METADATA)),
+            client_call,
+        ),
+        "sampled_grpc_server_span": (lambda: run(plain_served()), lambda: run(served())),
+    }
+
+
+SAMPLED_ONLY = ("sampled_gateway_span", "sampled_grpc_client_span", "sampled_grpc_server_span")
+TEN_PERCENT = 0.1
+
+
+def tracing_off_cpu_ms() -> float | None:
+    """The stack's median CPU per single GET with tracing off, from the last fixed-rate run."""
+    path = RESULTS / "protections.json"
+    try:
+        rounds = json.loads(path.read_text())["tracing"]["single_get"]["rounds"]["tracing_off"]
+    except (OSError, KeyError, ValueError):
+        return None
+    return float(statistics.median(r["cpu_ms_per_request"] for r in rounds))
+
+
 PER_REQUEST = {"sql_statement": STATEMENTS_PER_REQUEST, "log_line": LOG_LINES_PER_REQUEST}
 
 
@@ -225,6 +325,7 @@ def main() -> None:
         "grpc_server": server_pair(),
         **sql_pairs(),
         "log_line": log_pair(),
+        **sampled_pairs(),
     }
     added: dict[str, list[float]] = {name: [] for name in pairs}
     baselines: dict[str, list[float]] = {name: [] for name in pairs}
@@ -246,9 +347,14 @@ def main() -> None:
         }
         for name, values in added.items()
     }
-    per_request_us = sum(
-        statistics.median(values) * PER_REQUEST.get(name, 1) for name, values in added.items()
-    )
+    median = {
+        name: statistics.median(values) * PER_REQUEST.get(name, 1) for name, values in added.items()
+    }
+    unsampled_us = sum(v for name, v in median.items() if name not in SAMPLED_ONLY)
+    # A sampled request pays its spans instead of the gate's and interceptors' unsampled
+    # branches, and the same transaction and log line.
+    sampled_us = sum(median[name] for name in (*SAMPLED_ONLY, "sql_transaction", "log_line"))
+    ten_percent_us = (1 - TEN_PERCENT) * unsampled_us + TEN_PERCENT * sampled_us
     report: dict[str, Any] = {
         "meta": {
             "rounds": ROUNDS,
@@ -257,17 +363,32 @@ def main() -> None:
             "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         },
         "pieces": pieces,
-        "unsampled_path_us_per_request": round(per_request_us, 2),
+        "unsampled_us_per_request": round(unsampled_us, 2),
+        "sampled_us_per_request": round(sampled_us, 2),
+        "ten_percent_us_per_request": round(ten_percent_us, 2),
     }
+    off_ms = tracing_off_cpu_ms()
+    if off_ms:
+        report["tracing_off_cpu_ms_per_request"] = off_ms
+        report["ten_percent_cpu_share"] = round(ten_percent_us / 1000 / off_ms, 4)
     for name, piece in pieces.items():
         print(
             f"  {name}: +{piece['added_us_median']:.2f} µs x {piece['per_request']} "
             f"(rounds {min(added[name]):.2f}-{max(added[name]):.2f})",
             flush=True,
         )
-    print(f"  unsampled path: {per_request_us:.1f} µs of CPU per request", flush=True)
+    print(
+        f"  per request: unsampled {unsampled_us:.1f} µs, sampled {sampled_us:.1f} µs, "
+        f"at 10 % {ten_percent_us:.1f} µs"
+        + (
+            f" = {report['ten_percent_cpu_share']:.2%} of {off_ms} ms (tracing off)"
+            if off_ms
+            else ""
+        ),
+        flush=True,
+    )
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "tracing_unsampled_path.json").write_text(json.dumps(report, indent=2))
+    (RESULTS / "tracing_cost.json").write_text(json.dumps(report, indent=2))
 
 
 if __name__ == "__main__":
