@@ -4,7 +4,7 @@ with identity events written to ``identity.outbox`` in the same transaction."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from bijmantra.adapters.postgres.invitations import PostgresInvitations
@@ -193,7 +193,9 @@ class PostgresTenancyUnitOfWork(TenantTransaction):
         await self._connection.commit()
 
 
-def tenancy_unit_of_work_factory(engine: AsyncEngine):  # type: ignore[no-untyped-def]
+def tenancy_unit_of_work_factory(
+    engine: AsyncEngine,
+) -> Callable[[TenantId], PostgresTenancyUnitOfWork]:
     def factory(tenant_id: TenantId) -> PostgresTenancyUnitOfWork:
         return PostgresTenancyUnitOfWork(engine, tenant_id)
 

@@ -127,14 +127,14 @@ class PostgresUnitOfWork(TenantTransaction):
             self._committed_elsewhere(self.database)
 
 
-def unit_of_work_factory(  # type: ignore[no-untyped-def]
+def unit_of_work_factory(
     engine: AsyncEngine | PlacementEngines,
     *,
     source: str,
     traceparent: Callable[[], str | None] = lambda: None,
     committed_events: Callable[[], None] = lambda: None,
     committed_elsewhere: Callable[[PlacementDatabase], None] = lambda database: None,
-):
+) -> Callable[[TenantId], PostgresUnitOfWork]:
     """The ``UnitOfWorkFactory`` port bound to one engine, or to every placement.
 
     ``traceparent`` returns the W3C trace context of the current request (the tracing
