@@ -15,6 +15,7 @@ diploid-wide matrix); ``phased`` bool ``(variants, samples)``; ``fields`` float3
 
 from __future__ import annotations
 
+import json
 import struct
 import zlib
 from collections.abc import Mapping, Sequence
@@ -85,6 +86,13 @@ class CallMatrix:
         """Every call spelled (see :class:`TextStyle`), ``(variants, samples)``."""
         style = TextStyle(sep_phased, sep_unphased, unknown, expand_homozygotes)
         return genotype_texts(self, style)
+
+    def texts_json(
+        self, sep_phased: str, sep_unphased: str, unknown: str, expand_homozygotes: bool
+    ) -> bytes:
+        """:meth:`texts` as a JSON array of rows, written as bytes directly."""
+        style = TextStyle(sep_phased, sep_unphased, unknown, expand_homozygotes)
+        return genotype_json(self, style)
 
     def field_texts(self, name: str, unknown: str) -> list[list[str]]:
         return field_texts(self, name, unknown)
@@ -236,15 +244,49 @@ class TextStyle:
 
 def genotype_texts(calls: CallMatrix, style: TextStyle) -> list[list[str]]:
     """Every call spelled, ``(variants, samples)``: each distinct genotype is spelled once."""
-    n_variants, n_samples, width = calls.alleles.shape
+    n_variants, n_samples, _ = calls.alleles.shape
     if n_variants * n_samples == 0:
         return [[] for _ in range(n_variants)]
-    distinct, inverse = _distinct_calls(calls)
-    spelled = np.array(
-        [style.spell(row[:width], bool(row[width])) for row in distinct.tolist()], dtype=object
-    )
+    spellings, inverse = _spelled(calls, style)
+    spelled = np.array(spellings, dtype=object)
     texts: list[list[str]] = spelled[inverse].reshape(n_variants, n_samples).tolist()
     return texts
+
+
+def genotype_json(calls: CallMatrix, style: TextStyle) -> bytes:
+    """:func:`genotype_texts` as the JSON text of its rows, without a Python string per
+    call: when every distinct call's JSON string (and its comma) has the same length (as
+    ``"0/1",``), one gather of fixed-size records writes the page; otherwise the rows are
+    joined from the distinct calls' bytes."""
+    n_variants, n_samples, _ = calls.alleles.shape
+    if n_variants * n_samples == 0:
+        return b"[" + b",".join([b"[]"] * n_variants) + b"]"
+    spellings, inverse = _spelled(calls, style)
+    tokens = [json.dumps(text, ensure_ascii=False).encode() + b"," for text in spellings]
+    size = len(tokens[0])
+    if any(len(token) != size for token in tokens):
+        flat = np.array([t[:-1] for t in tokens], dtype=object)[inverse].tolist()
+        rows = (b",".join(flat[i : i + n_samples]) for i in range(0, len(flat), n_samples))
+        return b"[[" + b"],[".join(rows) + b"]]"
+    record = np.dtype((np.void, size))
+    table = np.frombuffer(b"".join(tokens), record)
+    page = np.empty(1 + n_variants * (n_samples * size + 2), np.uint8)
+    page[0] = ord("[")
+    rows_out = page[1:].reshape(n_variants, n_samples * size + 2)
+    rows_out[:, 0] = ord("[")
+    rows_out[:, 1:-1].view(record)[...] = np.take(table, inverse).reshape(n_variants, n_samples)
+    rows_out[:, -2] = ord("]")  # over the row's last comma
+    rows_out[:, -1] = ord(",")
+    rows_out[-1, -1] = ord("]")
+    return page.tobytes()
+
+
+def _spelled(calls: CallMatrix, style: TextStyle) -> tuple[list[str], NDArray[np.intp]]:
+    """The distinct calls spelled, and each call's place among them (flat)."""
+    width = calls.alleles.shape[2]
+    distinct, inverse = _distinct_calls(calls)
+    spellings = [style.spell(row[:width], bool(row[width])) for row in distinct.tolist()]
+    return spellings, inverse
 
 
 def _distinct_calls(calls: CallMatrix) -> tuple[NDArray[np.int8], NDArray[np.intp]]:
@@ -253,21 +295,20 @@ def _distinct_calls(calls: CallMatrix) -> tuple[NDArray[np.int8], NDArray[np.int
     sorting; wider calls are sorted as bytes."""
     n_variants, n_samples, width = calls.alleles.shape
     if width <= 2:
-        byte = calls.alleles.view(np.uint8).astype(np.int32)
-        code = byte[..., 0] << 9 | calls.phased
-        if width == 2:
-            code |= byte[..., 1] << 1
+        alleles = np.ascontiguousarray(calls.alleles)
+        both = alleles.view("<u2" if width == 2 else np.uint8)[..., 0]  # first byte low
+        code = both.astype(np.int32) << 1 | calls.phased
         present = np.zeros(1 << 17, dtype=np.bool_)
         present[code] = True
         keys = np.flatnonzero(present)
         index = np.zeros(1 << 17, dtype=np.intp)
         index[keys] = np.arange(keys.size)
         rows = np.empty((keys.size, width + 1), dtype=np.int8)
-        rows[:, 0] = (keys >> 9).astype(np.uint8).view(np.int8)
+        rows[:, 0] = (keys >> 1 & 255).astype(np.uint8).view(np.int8)
         if width == 2:
-            rows[:, 1] = (keys >> 1 & 255).astype(np.uint8).view(np.int8)
+            rows[:, 1] = (keys >> 9).astype(np.uint8).view(np.int8)
         rows[:, width] = keys & 1
-        return rows, index[code].ravel()
+        return rows, np.take(index, code).ravel()
     keys = np.empty((n_variants * n_samples, width + 1), dtype=np.int8)
     keys[:, :width] = calls.alleles.reshape(-1, width)
     keys[:, width] = calls.phased.reshape(-1)

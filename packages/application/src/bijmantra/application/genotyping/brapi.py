@@ -306,7 +306,7 @@ class AlleleMatrix:
                     [v.index for v in variants],
                     [c.column for c in columns],
                 )
-            return data_matrices(block, layers, spelling, shape)
+            return data_matrices(block, layers, spelling, shape, encoded=True)
         # Several variant sets: each set fills its own rows x columns; the rest is unknown.
         out = data_matrices(None, layers, spelling, shape)
         for set_id in sorted(set_ids):

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 from bijmantra.application.ports.genotypes import (
     CallBlock,
     CallSetRow,
@@ -60,6 +61,14 @@ class Spelling:
     def texts(self, calls: CallBlock) -> list[list[str]]:
         return calls.texts(
             self.sep_phased, self.sep_unphased, self.unknown, self.expand_homozygotes
+        )
+
+    def json(self, calls: CallBlock) -> msgspec.Raw:
+        """:meth:`texts` already encoded, for a document that is encoded whole."""
+        return msgspec.Raw(
+            calls.texts_json(
+                self.sep_phased, self.sep_unphased, self.unknown, self.expand_homozygotes
+            )
         )
 
     def document(self) -> dict[str, Any]:
@@ -153,12 +162,17 @@ def data_matrices(
     abbreviations: Sequence[str],
     spelling: Spelling,
     shape: tuple[int, int],
+    encoded: bool = False,
 ) -> list[dict[str, Any]]:
-    """One matrix per abbreviation asked for (GT, DS, GQ, DP), rows = variants."""
+    """One matrix per abbreviation asked for (GT, DS, GQ, DP), rows = variants; with
+    ``encoded`` the GT matrix is its JSON bytes (``msgspec.Raw``), not lists to edit."""
     out: list[dict[str, Any]] = []
     for key in abbreviations:
+        matrix: list[list[str]] | msgspec.Raw
         if block is None:
-            matrix: list[list[str]] = [[spelling.unknown] * shape[1] for _ in range(shape[0])]
+            matrix = [[spelling.unknown] * shape[1] for _ in range(shape[0])]
+        elif key == "GT" and encoded:
+            matrix = spelling.json(block)
         elif key == "GT":
             matrix = spelling.texts(block)
         else:

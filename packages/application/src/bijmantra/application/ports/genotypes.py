@@ -229,6 +229,12 @@ class CallBlock(Protocol):
         """Every call spelled as BrAPI asks, ``(variants, samples)``."""
         ...
 
+    def texts_json(
+        self, sep_phased: str, sep_unphased: str, unknown: str, expand_homozygotes: bool
+    ) -> bytes:
+        """The same spellings as a JSON array of rows (a page's bytes, no str per call)."""
+        ...
+
     def field_texts(self, name: str, unknown: str) -> list[list[str]]:
         """One FORMAT field (DS, GQ, DP) as text, ``unknown`` where absent."""
         ...
