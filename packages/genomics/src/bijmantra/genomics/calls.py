@@ -64,6 +64,8 @@ class CallMatrix:
 
     def columns(self, columns: Sequence[int] | NDArray[np.intp]) -> CallMatrix:
         picked = np.asarray(columns, dtype=np.intp)
+        if picked.size == self.n_samples and (picked == np.arange(picked.size)).all():
+            return self  # every column in order: nothing to copy
         return CallMatrix(
             np.ascontiguousarray(self.alleles[:, picked]),
             np.ascontiguousarray(self.phased[:, picked]),

@@ -95,8 +95,8 @@ def chunk_calls(
     codec: str, codes: bytes, payload: bytes | None, n_samples: int, lo: int, hi: int, picked: Any
 ) -> gc.CallMatrix:
     """Rows ``lo:hi`` of a stored chunk's calls, for the ``picked`` columns (None = all)."""
-    if payload is None:
-        calls = gc.from_dosages(decode(codec, codes, n_samples)[lo:hi])
-    else:
-        calls = gc.decode(payload).rows(lo, hi)
+    if payload is None:  # columns picked from the 1-byte dosages, before the calls exist
+        dosages = decode(codec, codes, n_samples)[lo:hi]
+        return gc.from_dosages(dosages if picked is None else dosages[:, picked])
+    calls = gc.decode(payload).rows(lo, hi)
     return calls if picked is None else calls.columns(picked)
