@@ -52,7 +52,7 @@ lint:
 
 # Benchmarks: JSON results under bench/results/.
 bench: sync
-    uv run --frozen --no-sync python bench/run.py
+    uv run --frozen --no-sync python -m bench.run
 
 migrate:
     uv run --frozen bijmantra-migrate

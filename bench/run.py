@@ -23,17 +23,16 @@ from typing import Any
 
 import httpx
 import psycopg
+from bijmantra.devstack.stack import DEMO_ORGANIZATION_ID, DevStack, running_stack
+from bijmantra.testkit.servers import free_port, terminate, wait_for_port
 from joserfc import jwt
 from joserfc.jwk import OctKey
 from prometheus_client.parser import text_string_to_metric_families
 
+from bench.loadgen import run_load
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-from bijmantra.devstack.stack import DEMO_ORGANIZATION_ID, DevStack, running_stack  # noqa: E402
-from bijmantra.testkit.servers import free_port, terminate, wait_for_port  # noqa: E402
-
-from bench.loadgen import run_load  # noqa: E402
 
 # A load generator is one client flooding on purpose: benchmarks lift the gateway's rate
 # limits (ADR 0140) unless they measure them; sub-benchmarks inherit the environment.
@@ -44,6 +43,38 @@ RESULTS = ROOT / "bench" / "results"
 SECONDS = float(os.environ.get("BENCH_SECONDS", "10"))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
 GERMPLASM = int(os.environ.get("BENCH_GERMPLASM", "3000"))
+
+
+# Each benchmark that runs as its own process: (the flag that skips it, its module, what it
+# compares). Each is run as ``python -m`` from the repository root, so ``bench`` imports.
+SEPARATE: list[tuple[str, str, str]] = [
+    ("events", "bench.events.bench_events", "outbox relay vs raw JetStream; write to /ws frame"),
+    ("schema", "bench.schema.bench_schema", "request validation: shape vs JSON-Schema libraries"),
+    ("schema", "bench.schema.bench_documents", "response documents: structs vs dicts (ADR 0250)"),
+    ("genomics", "bench.genomics.bench_genomics", "the genomics kernels vs NumPy/SciPy"),
+    ("genotypes", "bench.genotypes.bench_genotypes", "imports; the GRM job vs the kernel alone"),
+    ("vcf-bcftools", "bench.genotypes.bench_vcf_bcftools", "VCF export and import vs bcftools"),
+    ("allele-matrix", "bench.genotypes.bench_allele_matrix", "allele matrix vs row-per-call"),
+    ("phenotyping", "bench.phenotyping.bench_phenotyping", "observations vs a raw COPY"),
+    ("sensors", "bench.sensors.bench_sensors", "telemetry vs COPY; 1 h history vs raw rows"),
+    ("distribution", "bench.distribution.bench_distribution", "invoice numbers; PDF p95"),
+    ("operations", "bench.operations.bench_operations", "add-dependency vs the whole graph"),
+    ("protections", "bench.protections.bench_protections", "protections and tracing on vs off"),
+    ("console", "bench.console.bench_console", "console pages vs the JSON API"),
+    ("auth", "bench.auth.bench_auth", "token verification; authenticated vs anonymous"),
+    ("mtls", "bench.mtls.bench_mtls", "mutual TLS vs plaintext gRPC"),
+    ("placement", "bench.placement.bench_placement", "dedicated vs shared database GET"),
+    ("restore", "bench.recovery.bench_restore", "point-in-time restore of 1 GB vs a copy"),
+    ("soak", "bench.soak.bench_soak", "mixed load for BENCH_SOAK_SECONDS: errors, memory"),
+]
+
+
+def run_benchmarks(benchmarks: list[tuple[str, str, str]]) -> None:
+    for flag, module, compares in benchmarks:
+        if f"--skip-{flag}" in sys.argv:
+            continue
+        print(f"{module}: {compares}", flush=True)
+        subprocess.run([sys.executable, "-m", module], cwd=ROOT, check=True)
 
 
 def seed(stack: DevStack, token: str) -> list[str]:
@@ -282,9 +313,7 @@ def main() -> None:
     report = {"meta": meta, **slice_benchmark()}
     (RESULTS / "slice.json").write_text(json.dumps(report, indent=2))
     print(f"wrote {RESULTS / 'slice.json'}", flush=True)
-    events = ROOT / "bench" / "events" / "bench_events.py"
-    if "--skip-events" not in sys.argv:
-        subprocess.run([sys.executable, str(events)], cwd=ROOT, check=True)
+    run_benchmarks(SEPARATE[:1])
     print(
         "Tracing overhead: the single GET with OpenTelemetry off vs on (always_on, file exporter)",
         flush=True,
@@ -292,72 +321,7 @@ def main() -> None:
     tracing = {"meta": meta, "single_get": tracing_benchmark()}
     (RESULTS / "tracing.json").write_text(json.dumps(tracing, indent=2))
     print(f"wrote {RESULTS / 'tracing.json'}", flush=True)
-    if "--skip-schema" not in sys.argv:  # request validation: shape vs JSON-Schema libraries
-        subprocess.run([sys.executable, "-m", "bench.schema.bench_schema"], cwd=ROOT, check=True)
-        # response documents: msgspec structs vs the dicts they replaced (ADR 0250)
-        subprocess.run([sys.executable, "-m", "bench.schema.bench_documents"], cwd=ROOT, check=True)
-    genomics = ROOT / "bench" / "genomics" / "bench_genomics.py"
-    if genomics.exists() and "--skip-genomics" not in sys.argv:
-        subprocess.run([sys.executable, str(genomics)], cwd=ROOT, check=True)
-    genotypes = ROOT / "bench" / "genotypes" / "bench_genotypes.py"
-    if "--skip-genotypes" not in sys.argv:
-        # import throughput and the GRM job through the whole path vs the kernel alone
-        subprocess.run([sys.executable, str(genotypes)], cwd=ROOT, check=True)
-    if "--skip-vcf-bcftools" not in sys.argv:
-        # VCF export (2,000 x 50,000, streamed) and import vs bcftools view, same run
-        module = "bench.genotypes.bench_vcf_bcftools"
-        subprocess.run([sys.executable, "-m", module], cwd=ROOT, check=True)
-    if "--skip-allele-matrix" not in sys.argv:
-        # an allele-matrix page of 1,000 x 2,000 vs the same page from a row-per-call table
-        module = "bench.genotypes.bench_allele_matrix"
-        subprocess.run([sys.executable, "-m", module], cwd=ROOT, check=True)
-    if "--skip-phenotyping" not in sys.argv:
-        # POST /observations in batches of 10,000 vs a raw COPY; /observations/table streamed
-        phenotyping = ROOT / "bench" / "phenotyping" / "bench_phenotyping.py"
-        subprocess.run([sys.executable, str(phenotyping)], cwd=ROOT, check=True)
-    if "--skip-sensors" not in sys.argv:
-        # a year of 1-minute telemetry over HTTPS vs a raw COPY; 1h history vs raw aggregation
-        sensors = ROOT / "bench" / "sensors" / "bench_sensors.py"
-        subprocess.run([sys.executable, str(sensors)], cwd=ROOT, check=True)
-    if "--skip-distribution" not in sys.argv:
-        # invoice issuing: gapless counter vs a plain sequence; PDF render p95 of 20 lines
-        distribution = ROOT / "bench" / "distribution" / "bench_distribution.py"
-        subprocess.run([sys.executable, str(distribution)], cwd=ROOT, check=True)
-    if "--skip-operations" not in sys.argv:
-        # add-dependency p95 (neighbourhood check) vs loading the whole graph; board pages
-        operations = ROOT / "bench" / "operations" / "bench_operations.py"
-        subprocess.run([sys.executable, str(operations)], cwd=ROOT, check=True)
-    if "--skip-protections" not in sys.argv:
-        # rate limits + Idempotency-Key on vs off, tenant isolation, tracing at 10 % vs off
-        protections = ROOT / "bench" / "protections" / "bench_protections.py"
-        subprocess.run([sys.executable, str(protections)], cwd=ROOT, check=True)
-    if "--skip-console" not in sys.argv:
-        # console pages (32 signed-in users) vs the same data from the JSON API, page weight
-        console = ROOT / "bench" / "console" / "bench_console.py"
-        subprocess.run([sys.executable, str(console)], cwd=ROOT, check=True)
-    if "--skip-auth" not in sys.argv:
-        # token verification: JwtVerifier micro-benchmark, authenticated vs anonymous requests/s
-        subprocess.run(
-            [sys.executable, str(ROOT / "bench" / "auth" / "bench_auth.py")], cwd=ROOT, check=True
-        )
-    if "--skip-mtls" not in sys.argv:
-        # mutual TLS between the services vs plaintext: calls/s on a channel, a new connection
-        subprocess.run(
-            [sys.executable, str(ROOT / "bench" / "mtls" / "bench_mtls.py")], cwd=ROOT, check=True
-        )
-    if "--skip-placement" not in sys.argv:
-        # single GET of an organization on a dedicated database vs one on the shared database
-        subprocess.run(
-            [sys.executable, "-m", "bench.placement.bench_placement"], cwd=ROOT, check=True
-        )
-    if "--skip-restore" not in sys.argv:
-        # point-in-time restore of a 1 GB database vs a plain copy of its base backup; RTO
-        subprocess.run([sys.executable, "-m", "bench.recovery.bench_restore"], cwd=ROOT, check=True)
-    if "--skip-soak" not in sys.argv:
-        # mixed reads, writes, searches, uploads and /ws for BENCH_SOAK_SECONDS: errors, memory
-        subprocess.run(
-            [sys.executable, str(ROOT / "bench" / "soak" / "bench_soak.py")], cwd=ROOT, check=True
-        )
+    run_benchmarks(SEPARATE[1:])
 
 
 if __name__ == "__main__":

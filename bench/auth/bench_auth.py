@@ -21,7 +21,6 @@ import json
 import os
 import platform
 import statistics
-import sys
 import time
 import uuid
 import warnings
@@ -29,16 +28,15 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from bijmantra.adapters.grpc.auth import JwtVerifier
+from bijmantra.devstack.stack import DevStack, running_stack
 from joserfc import jwt
 from joserfc.jwk import ECKey, KeySet, OctKey, OKPKey, RSAKey
 
+from bench.loadgen import run_load
+
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
 
-from bijmantra.adapters.grpc.auth import JwtVerifier  # noqa: E402
-from bijmantra.devstack.stack import DevStack, running_stack  # noqa: E402
-
-from bench.loadgen import run_load  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "auth.json"
 TOKENS = int(os.environ.get("BENCH_AUTH_TOKENS", "2000"))

@@ -25,18 +25,13 @@ import os
 import platform
 import re
 import statistics
-import sys
 import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-
-from bijmantra.devstack.stack import (  # noqa: E402
+from bijmantra.devstack.stack import (
     DEMO_EMAIL,
     DEMO_ORGANIZATION_ID,
     DEMO_PASSWORD,
@@ -44,7 +39,10 @@ from bijmantra.devstack.stack import (  # noqa: E402
     running_stack,
 )
 
-from tests.browser.seed import seed_study  # noqa: E402
+from tests.browser.seed import seed_study
+
+ROOT = Path(__file__).resolve().parents[2]
+
 
 RESULTS = ROOT / "bench" / "results" / "console.json"
 USERS = int(os.environ.get("BENCH_CONSOLE_USERS", "32"))

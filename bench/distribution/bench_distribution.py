@@ -22,7 +22,6 @@ import json
 import os
 import platform
 import statistics
-import sys
 import tempfile
 import time
 import uuid
@@ -33,25 +32,24 @@ from typing import Any
 
 import msgspec
 import psycopg
+from bijmantra.adapters.postgres import create_engine, unit_of_work_factory
+from bijmantra.adapters.postgres.distribution import PostgresDistributionStore
+from bijmantra.adapters.postgres.uow import PostgresUnitOfWork
+from bijmantra.analytics_worker.documents import render_pdf
+from bijmantra.application.distribution.invoices import invoice_document
+from bijmantra.application.distribution.rendering import invoice_printable
+from bijmantra.domain.distribution.model import Invoice
+from bijmantra.domain.distribution.money import InvoiceLine
+from bijmantra.domain.distribution.states import InvoiceStatus
+from bijmantra.kernel import Principal, SystemClock, TenantId
+from bijmantra.testkit.distribution import DistributionWorld
+from bijmantra.testkit.provision import provision
+from bijmantra.testkit.servers import LocalPostgres
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
 
-from bijmantra.adapters.postgres import create_engine, unit_of_work_factory  # noqa: E402
-from bijmantra.adapters.postgres.distribution import PostgresDistributionStore  # noqa: E402
-from bijmantra.adapters.postgres.uow import PostgresUnitOfWork  # noqa: E402
-from bijmantra.analytics_worker.documents import render_pdf  # noqa: E402
-from bijmantra.application.distribution.invoices import invoice_document  # noqa: E402
-from bijmantra.application.distribution.rendering import invoice_printable  # noqa: E402
-from bijmantra.domain.distribution.model import Invoice  # noqa: E402
-from bijmantra.domain.distribution.money import InvoiceLine  # noqa: E402
-from bijmantra.domain.distribution.states import InvoiceStatus  # noqa: E402
-from bijmantra.kernel import Principal, SystemClock, TenantId  # noqa: E402
-from bijmantra.testkit.distribution import DistributionWorld  # noqa: E402
-from bijmantra.testkit.provision import provision  # noqa: E402
-from bijmantra.testkit.servers import LocalPostgres  # noqa: E402
-from sqlalchemy import text  # noqa: E402
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "distribution.json"
 CLIENTS = int(os.environ.get("BENCH_INVOICE_CLIENTS", "32"))

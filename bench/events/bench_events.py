@@ -33,6 +33,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
+from bijmantra.adapters.nats import JetStreamPublisher, connect, ensure_stream
+from bijmantra.adapters.nats.stream import EVENTS_STREAM, STREAM_CONFIG
+from bijmantra.adapters.postgres import (
+    PostgresOutboxStore,
+    create_engine,
+    set_tenant,
+    write_outbox,
+)
+from bijmantra.adapters.postgres.ddl import outbox_channel
+from bijmantra.adapters.postgres.relay_loop import OutboxWakeups
+from bijmantra.application.events import EventEnvelope, OutboxRelay, encode_envelope
+from bijmantra.devstack.stack import DEMO_ORGANIZATION_ID, DevStack, Ports
+from bijmantra.kernel import TenantId, uuid7
+from bijmantra.testkit.servers import free_port
 from nats.js.api import DeliverPolicy
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
@@ -46,21 +60,6 @@ WARMUP = int(RATE * float(os.environ.get("BENCH_EVENT_WARMUP", "1")))  # writes,
 ROUNDS = int(os.environ.get("BENCH_EVENT_ROUNDS", "3"))  # the host is shared: median of rounds
 MESSAGE_BYTES = 1024
 BATCH = 1000
-
-from bijmantra.adapters.nats import JetStreamPublisher, connect, ensure_stream  # noqa: E402
-from bijmantra.adapters.nats.stream import EVENTS_STREAM, STREAM_CONFIG  # noqa: E402
-from bijmantra.adapters.postgres import (  # noqa: E402
-    PostgresOutboxStore,
-    create_engine,
-    set_tenant,
-    write_outbox,
-)
-from bijmantra.adapters.postgres.ddl import outbox_channel  # noqa: E402
-from bijmantra.adapters.postgres.relay_loop import OutboxWakeups  # noqa: E402
-from bijmantra.application.events import EventEnvelope, OutboxRelay, encode_envelope  # noqa: E402
-from bijmantra.devstack.stack import DEMO_ORGANIZATION_ID, DevStack, Ports  # noqa: E402
-from bijmantra.kernel import TenantId, uuid7  # noqa: E402
-from bijmantra.testkit.servers import free_port  # noqa: E402
 
 
 def envelope(tenant: str, event_type: str, n: int, padding: int) -> EventEnvelope:

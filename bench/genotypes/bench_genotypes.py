@@ -44,7 +44,6 @@ import json
 import os
 import platform
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -54,14 +53,13 @@ from typing import Any
 import httpx
 import numpy as np
 import psutil
+from bijmantra.devstack.stack import DevStack, running_stack
+from bijmantra.genomics import grm
+from bijmantra.genomics.formats import BedDecoder, VcfParser, read_bim, read_fam
 from websockets.sync.client import ClientConnection, connect
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
 
-from bijmantra.devstack.stack import DevStack, running_stack  # noqa: E402
-from bijmantra.genomics import grm  # noqa: E402
-from bijmantra.genomics.formats import BedDecoder, VcfParser, read_bim, read_fam  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "genotypes.json"
 SAMPLES = int(os.environ.get("BENCH_GRM_SAMPLES", "2000"))

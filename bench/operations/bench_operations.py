@@ -30,7 +30,6 @@ import os
 import platform
 import random
 import statistics
-import sys
 import time
 import uuid
 from collections import defaultdict
@@ -42,12 +41,11 @@ import httpx
 import psycopg
 from bijmantra.adapters.postgres import create_engine, unit_of_work_factory
 from bijmantra.application.operations import Collaboration
+from bijmantra.devstack.stack import DEMO_ORGANIZATION_ID, running_stack
 from bijmantra.kernel import Principal, TenantId, Unprocessable
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
 
-from bijmantra.devstack.stack import DEMO_ORGANIZATION_ID, running_stack  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "operations.json"
 ITEMS = int(os.environ.get("BENCH_OPS_ITEMS", "10000"))

@@ -23,7 +23,6 @@ import json
 import os
 import platform
 import statistics
-import sys
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -31,11 +30,10 @@ from typing import Any
 
 import httpx
 import psycopg
+from bijmantra.devstack.stack import running_stack
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
 
-from bijmantra.devstack.stack import running_stack  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "phenotyping.json"
 OBSERVATIONS = int(os.environ.get("BENCH_OBSERVATIONS", "100000"))

@@ -26,7 +26,6 @@ import json
 import os
 import platform
 import statistics
-import sys
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -34,13 +33,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import paho.mqtt.client as mqtt
 import psycopg
+from bijmantra.devstack.stack import DevStack, running_stack
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
 
-import paho.mqtt.client as mqtt  # noqa: E402
-from bijmantra.devstack.stack import DevStack, running_stack  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "sensors.json"
 READINGS = int(os.environ.get("BENCH_SENSOR_READINGS", "525600"))

@@ -14,7 +14,6 @@ import json
 import os
 import random
 import statistics
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -23,11 +22,10 @@ from typing import Any
 import httpx
 import psutil
 import websockets
+from bijmantra.devstack.stack import DevStack, running_stack
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
 
-from bijmantra.devstack.stack import DevStack, running_stack  # noqa: E402
 
 SECONDS = float(os.environ.get("BENCH_SOAK_SECONDS", "600"))
 WARMUP = min(60.0, SECONDS / 5)
