@@ -60,6 +60,7 @@ SEPARATE: list[tuple[str, str, str]] = [
     ("distribution", "bench.distribution.bench_distribution", "invoice numbers; PDF p95"),
     ("operations", "bench.operations.bench_operations", "add-dependency vs the whole graph"),
     ("protections", "bench.protections.bench_protections", "protections and tracing on vs off"),
+    ("tracing-cost", "bench.protections.tracing_cost", "tracing at 10 %, counted in-process"),
     ("console", "bench.console.bench_console", "console pages vs the JSON API"),
     ("auth", "bench.auth.bench_auth", "token verification; authenticated vs anonymous"),
     ("mtls", "bench.mtls.bench_mtls", "mutual TLS vs plaintext gRPC"),

@@ -25,7 +25,6 @@ import multiprocessing
 import os
 import platform
 import statistics
-import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -33,20 +32,19 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from bijmantra.devstack.stack import DevStack
+from bijmantra.testkit.servers import LocalRedis
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-
-from bijmantra.devstack.stack import DevStack  # noqa: E402
-from bijmantra.testkit.servers import LocalRedis  # noqa: E402
-
-from bench.protections.traffic import Load, closed_loop, open_loop  # noqa: E402
-from bench.run import (  # noqa: E402
+from bench.protections.traffic import Load, closed_loop, open_loop
+from bench.run import (
     UNLIMITED,
     seeded_stack,
     single_get_paths,
     wait_for_consumers_to_drain,
 )
+
+ROOT = Path(__file__).resolve().parents[2]
+
 
 SECONDS = float(os.environ.get("BENCH_SECONDS", "10"))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))

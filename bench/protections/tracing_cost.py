@@ -31,12 +31,14 @@ import contextvars
 import json
 import os
 import statistics
-import sys
 import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "bench" / "results"
@@ -47,10 +49,6 @@ CALLS = int(os.environ.get("BENCH_CALLS", "20000"))
 STATEMENTS_PER_REQUEST = int(os.environ.get("BENCH_STATEMENTS", "0"))
 LOG_LINES_PER_REQUEST = int(os.environ.get("BENCH_LOG_LINES", "1"))
 
-from opentelemetry import context as otel_context  # noqa: E402
-from opentelemetry import trace  # noqa: E402
-
-sys.path.insert(0, str(ROOT))
 
 HEADERS = [
     (b"host", b"127.0.0.1:8000"),
