@@ -299,12 +299,14 @@ def _distinct_calls(calls: CallMatrix) -> tuple[NDArray[np.int8], NDArray[np.int
     if width <= 2:
         alleles = np.ascontiguousarray(calls.alleles)
         both = alleles.view("<u2" if width == 2 else np.uint8)[..., 0]  # first byte low
-        code = both.astype(np.int32) << 1 | calls.phased
-        present = np.zeros(1 << 17, dtype=np.bool_)
+        unphased = not calls.phased.any()  # then the pair alone is the key: no int32 copy
+        code = both if unphased else both.astype(np.int32) << 1 | calls.phased
+        present = np.zeros(1 << (16 if unphased else 17), dtype=np.bool_)
         present[code] = True
-        keys = np.flatnonzero(present)
-        index = np.zeros(1 << 17, dtype=np.intp)
-        index[keys] = np.arange(keys.size)
+        found = np.flatnonzero(present)
+        index = np.zeros(present.size, dtype=np.intp)
+        index[found] = np.arange(found.size)
+        keys = found << 1 if unphased else found
         rows = np.empty((keys.size, width + 1), dtype=np.int8)
         rows[:, 0] = (keys >> 1 & 255).astype(np.uint8).view(np.int8)
         if width == 2:
