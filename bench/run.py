@@ -34,11 +34,6 @@ from bench.loadgen import run_load
 ROOT = Path(__file__).resolve().parent.parent
 
 
-# A load generator is one client flooding on purpose: benchmarks lift the gateway's rate
-# limits (ADR 0140) unless they measure them; sub-benchmarks inherit the environment.
-UNLIMITED = ",".join(f"{c}=1000000000/1000000000" for c in ("read", "write", "search", "upload"))
-os.environ.setdefault("GATEWAY_RATE_LIMITS", UNLIMITED)
-
 RESULTS = ROOT / "bench" / "results"
 SECONDS = float(os.environ.get("BENCH_SECONDS", "10"))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))

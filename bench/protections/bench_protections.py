@@ -35,9 +35,9 @@ import httpx
 from bijmantra.devstack.stack import DevStack
 from bijmantra.testkit.servers import LocalRedis
 
+from bench import UNLIMITED
 from bench.protections.traffic import Load, closed_loop, open_loop
 from bench.run import (
-    UNLIMITED,
     seeded_stack,
     single_get_paths,
     wait_for_consumers_to_drain,
