@@ -124,7 +124,8 @@ SERVICE_PARAMS = [pytest.param(s, v, id=f"{s}-{v}") for s in SERVICES for v in V
 # --------------------------------------------------------------------------- generated files
 
 
-def test_values_schemas_are_generated_and_current() -> None:
+def test_values_schemas_are_generated_and_current(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(HELM_DIR))  # the script imports its sibling schema_blocks
     spec = importlib.util.spec_from_file_location("gen", HELM_DIR / "generate_schemas.py")
     assert spec
     assert spec.loader
