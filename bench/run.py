@@ -160,7 +160,7 @@ async def compare(
     ratio = (
         results["bijmantra"]["requests_per_second"]
         / results["baseline_fastapi"]["requests_per_second"]
-    )  # type: ignore[operator]
+    )
     results["ratio_requests_per_second"] = round(ratio, 3)
     print(f"  {name:<28} ratio {ratio:.2f}x", flush=True)
     return results

@@ -94,7 +94,7 @@ def micro() -> dict[str, Any]:
         2048, parameters={"kid": "bench", "alg": "RS256", "use": "sig"}, private=True
     )
     rs_tokens = tokens_for(rsa, "RS256", TOKENS)
-    public_set = KeySet([RSAKey.import_key(rsa.as_dict(private=False))]).as_dict(private=False)  # type: ignore[list-item]
+    public_set = KeySet([RSAKey.import_key(rsa.as_dict(private=False))]).as_dict(private=False)
 
     async def keys() -> dict[str, Any]:
         return public_set

@@ -81,7 +81,7 @@ def padding_for_1kb(tenant: str) -> int:
     return MESSAGE_BYTES - overhead
 
 
-async def raw_publish_rate(js, count: int) -> float:  # type: ignore[no-untyped-def]
+async def raw_publish_rate(js, count: int) -> float:
     """Batched publish_async of 1 KB payloads (unique Nats-Msg-Id, like the relay's)."""
     payload = b"x" * MESSAGE_BYTES
     started = time.perf_counter()
@@ -96,7 +96,7 @@ async def raw_publish_rate(js, count: int) -> float:  # type: ignore[no-untyped-
     return count / (time.perf_counter() - started)
 
 
-async def fill_outbox(engine, count: int) -> None:  # type: ignore[no-untyped-def]
+async def fill_outbox(engine, count: int) -> None:
     tenant = str(uuid.uuid4())
     padding = padding_for_1kb(tenant)
     for start in range(0, count, BATCH):
@@ -111,7 +111,7 @@ async def fill_outbox(engine, count: int) -> None:  # type: ignore[no-untyped-de
             )
 
 
-async def relay_rate(engine, js, count: int, relays: int) -> float:  # type: ignore[no-untyped-def]
+async def relay_rate(engine, js, count: int, relays: int) -> float:
     await fill_outbox(engine, count)
     publisher = JetStreamPublisher(js)
 
@@ -193,7 +193,7 @@ def percentiles(samples: list[float]) -> dict[str, float]:
     }
 
 
-async def paced(total: int, write) -> float:  # type: ignore[no-untyped-def]
+async def paced(total: int, write) -> float:
     """Start ``write(n)`` at a steady RATE (open loop); return the achieved rate."""
     tasks = []
     started = time.perf_counter()
@@ -282,7 +282,7 @@ class OneRoundTripWriter:
         )
         connection = await self._free.get()
         try:
-            await connection.execute(statement.encode(), prepare=False)  # type: ignore[call-overload]
+            await connection.execute(statement.encode(), prepare=False)
         finally:
             self._free.put_nowait(connection)
 
@@ -292,7 +292,7 @@ def monotonic() -> float:
     return time.clock_gettime(time.CLOCK_MONOTONIC)
 
 
-def websocket_reader(url: str, token: str, total: int, batched: bool, ready, results) -> None:  # type: ignore[no-untyped-def]
+def websocket_reader(url: str, token: str, total: int, batched: bool, ready, results) -> None:
     """The WebSocket client, in a process of its own: reading 1,000 frames/s in the writer's
     event loop made the benchmark client, not the system, the bottleneck (its loop lag
     delayed every receive timestamp, and the gateway closed it as a slow consumer)."""
@@ -410,10 +410,10 @@ def main() -> None:
         for key, batched in (("frame_per_event", False), ("batched_frames", True)):
             ours = asyncio.run(end_to_end_latency(stack, batched=batched))
             ours["load_1m_after"] = os.getloadavg()[0]
-            report["latency"][f"committed_write_to_websocket_{key}"] = ours  # type: ignore[index]
+            report["latency"][f"committed_write_to_websocket_{key}"] = ours
             if "p99_ms" in ours:
-                ratio = round(ours["p99_ms"] / baseline["p99_ms"], 2)  # type: ignore[operator]
-                report["latency"][f"ratio_p99_vs_transport_{key}"] = ratio  # type: ignore[index]
+                ratio = round(ours["p99_ms"] / baseline["p99_ms"], 2)
+                report["latency"][f"ratio_p99_vs_transport_{key}"] = ratio
             print(
                 f"  write->frame ({key}) p50 {ours.get('p50_ms')} ms p99 {ours.get('p99_ms')} ms "
                 f"(rate {ours['achieved_rate_per_s']}/s, missing {ours['frames_missing']}, "

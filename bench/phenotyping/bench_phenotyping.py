@@ -49,7 +49,7 @@ class Api:
     def create(self, path: str, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         response = self.client.post(f"/brapi/v2{path}", json=items)
         response.raise_for_status()
-        return response.json()["result"]["data"]  # type: ignore[no-any-return]
+        return response.json()["result"]["data"]
 
 
 def field_season(api: Api) -> tuple[str, list[str], list[str]]:
@@ -165,7 +165,7 @@ def drain_events(owner_url: str, expected: int, timeout: float = 600.0) -> float
                 "(SELECT coalesce(sum(coalesce(cardinality(resources), 1)), 0) "
                 "FROM domain.audit_log "
                 "WHERE event_type IN ('observation.created', 'observation.created.bulk'))"
-            ).fetchone()  # type: ignore[misc]
+            ).fetchone()
             if pending == 0 and audited >= expected:
                 break
             time.sleep(0.2)
