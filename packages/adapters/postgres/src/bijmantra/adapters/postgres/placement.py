@@ -213,6 +213,9 @@ class PlacementEngines:
                     connection = await _begin(self.engine_of(database))
                     gate = await enter_tenant(connection, tenant)
         except BaseException:
+            # Interrupted mid-pipeline (a cancelled stream, say), the driver can still be in
+            # pipeline mode: the next borrower's statements would return no rows. Discard it.
+            await connection.invalidate()
             await connection.close()
             raise
         return connection, gate, database
