@@ -329,7 +329,7 @@ async def test_identity_events_are_relayed_to_jetstream(
             organization = created.json()["data"]["id"]
             seen = None
             while seen is None:  # bounded by the timeout of next_msg
-                message = await subscription.next_msg(timeout=10)
+                message = await subscription.next_msg(timeout=30)
                 candidate = decode_envelope(message.data)
                 if candidate.tenant_id == organization:
                     seen = candidate
