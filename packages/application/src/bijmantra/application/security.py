@@ -67,7 +67,9 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
     "analysis-worker": _grant(("genotyping", "germplasm"), Action.READ)
     | _grant(("analysis",), Action.READ, Action.WRITE, Action.ADMIN)
     # and store the PDFs it renders (only through DistributionWorkerService).
-    | _grant(("distribution",), Action.WRITE),
+    | _grant(("distribution",), Action.WRITE)
+    # and store the alerts and device presence it evaluates (only SensorsWorkerService).
+    | _grant(("sensors",), Action.READ, Action.WRITE),
 }
 
 

@@ -19,6 +19,7 @@ from bijmantra.domain.sensors import (
     Bucket,
     Device,
     DeviceProfile,
+    PresenceChange,
     Reading,
     ReadingLike,
     Resolution,
@@ -29,7 +30,16 @@ from bijmantra.domain.sensors import (
 )
 from bijmantra.kernel import Conflict, NotFound, Page, PageRequest, Principal, TenantId
 
-TABLES = ("profiles", "devices", "readings", "rollups", "rules", "watches", "alerts")
+TABLES = (
+    "profiles",
+    "devices",
+    "readings",
+    "rollups",
+    "rules",
+    "watches",
+    "alerts",
+    "presence_reports",
+)
 _RESOLUTIONS = (Resolution.MINUTE, Resolution.HOUR, Resolution.DAY)
 
 
@@ -46,6 +56,7 @@ class SensorTables:
         default_factory=dict
     )
     alerts: dict[tuple[TenantId, str], Alert] = field(default_factory=dict)
+    presence_reports: dict[tuple[TenantId, str], PresenceChange] = field(default_factory=dict)
     events: list[DomainEvent] = field(default_factory=list)
 
 
@@ -220,9 +231,18 @@ class FakeAlertStore:
     ) -> None:
         self._t.watches[(self._tenant, rule_id, device_id)] = (watch, due)
 
-    async def add_alert(self, alert: Alert) -> None:
+    async def add_alert(self, alert: Alert) -> bool:
         assert alert.tenant_id == self._tenant, "row-level security would reject this"
+        if (self._tenant, alert.alert_id) in self._t.alerts:
+            return False
         self._t.alerts[(self._tenant, alert.alert_id)] = alert
+        return True
+
+    async def first_presence_report(self, report_id: str, change: PresenceChange) -> bool:
+        if (self._tenant, report_id) in self._t.presence_reports:
+            return False
+        self._t.presence_reports[(self._tenant, report_id)] = change
+        return True
 
     async def alert(self, alert_id: str, *, for_update: bool = False) -> Alert | None:
         return self._t.alerts.get((self._tenant, alert_id))

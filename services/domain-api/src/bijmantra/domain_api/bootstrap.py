@@ -72,6 +72,7 @@ from bijmantra.application.sensors import (
     StudyEnvironment,
 )
 from bijmantra.application.sensors.ports import SilenceSchedule
+from bijmantra.application.sensors.worker_calls import SensorsWorkerCalls
 from bijmantra.application.tenancy.exports import ExportsUnitOfWorkFactory
 from bijmantra.contracts.analysis.v1 import analysis_service_pb2 as analysis_pb
 from bijmantra.contracts.analysis.v1 import analysis_service_pb2_grpc as analysis_grpc
@@ -83,6 +84,7 @@ from bijmantra.contracts.distribution.v1 import (
 )
 from bijmantra.contracts.genotyping.v1 import genotyping_service_pb2_grpc as genotyping_grpc
 from bijmantra.contracts.operations.v1 import operations_service_pb2_grpc as operations_grpc
+from bijmantra.contracts.sensors.v1 import sensors_service_pb2 as sensors_pb
 from bijmantra.contracts.sensors.v1 import sensors_service_pb2_grpc as sensors_grpc
 from bijmantra.domain_api.audit_api import AuditServicer
 from bijmantra.domain_api.config import Settings
@@ -99,7 +101,12 @@ from bijmantra.domain_api.genotyping_api import (
 from bijmantra.domain_api.grpc_api import AuthInterceptor, ResourceServicer
 from bijmantra.domain_api.operations_api import OperationsServicer, OperationsUseCases
 from bijmantra.domain_api.runtime import SERVED, Background, Closer, DomainApi
-from bijmantra.domain_api.sensors_api import DEVICE_METHODS, BrapiStudyPlaces, SensorsServicer
+from bijmantra.domain_api.sensors_api import (
+    DEVICE_METHODS,
+    BrapiStudyPlaces,
+    SensorsServicer,
+    SensorsWorkerServicer,
+)
 from bijmantra.kernel import Clock
 from bijmantra.observability.grpc_interceptors import GrpcServerMetrics
 from bijmantra.observability.tracing_setup import Tracing
@@ -122,6 +129,7 @@ WORKER_SERVICE = analysis_pb.DESCRIPTOR.services_by_name["AnalysisWorkerService"
 DISTRIBUTION_WORKER_SERVICE = distribution_pb.DESCRIPTOR.services_by_name[
     "DistributionWorkerService"
 ].full_name
+SENSORS_WORKER_SERVICE = sensors_pb.DESCRIPTOR.services_by_name["SensorsWorkerService"].full_name
 # Identity's analytics-worker platform client holds this role; only WORKER_SERVICE accepts it.
 WORKER_ROLE = "analysis-worker"
 # How often no-data alert rules are checked; a silence is reported at most this late.
@@ -207,6 +215,7 @@ async def bootstrap(settings: Settings, adapters: DomainAdapters, tracing: Traci
                 service_roles={
                     WORKER_SERVICE: WORKER_ROLE,
                     DISTRIBUTION_WORKER_SERVICE: WORKER_ROLE,
+                    SENSORS_WORKER_SERVICE: WORKER_ROLE,
                 },
                 device_methods=DEVICE_METHODS,
             ),
@@ -283,6 +292,9 @@ async def bootstrap(settings: Settings, adapters: DomainAdapters, tracing: Traci
             AlertInbox(sensors_uow),
         ),
         server,
+    )
+    sensors_grpc.add_SensorsWorkerServiceServicer_to_server(
+        SensorsWorkerServicer(SensorsWorkerCalls(sensors_uow)), server
     )
     closers = await adapters.device_link(
         AuthenticateDevice(sensors_uow), IngestTelemetry(sensors_uow)

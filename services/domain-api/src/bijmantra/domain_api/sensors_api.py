@@ -17,6 +17,7 @@ from bijmantra.application.sensors import (
     StudyEnvironment,
     StudyPlace,
 )
+from bijmantra.application.sensors.worker_calls import SensorsWorkerCalls, presence_report
 from bijmantra.contracts.sensors.v1 import sensors_service_pb2 as pb
 from bijmantra.contracts.sensors.v1 import sensors_service_pb2_grpc as pb_grpc
 from bijmantra.domain_api.grpc_api import current_principal
@@ -138,6 +139,29 @@ class SensorsServicer(pb_grpc.SensorsServiceServicer):
             request.gdd_base,
         )
         return pb.StudyEnvironmentResponse(document=_encode(found))
+
+
+class SensorsWorkerServicer(pb_grpc.SensorsWorkerServiceServicer):
+    """The analytics-worker's calls (ADR 0290); the interceptor admits only its role here."""
+
+    def __init__(self, calls: SensorsWorkerCalls) -> None:
+        self._calls = calls
+
+    async def RulesForDevice(self, request: Any, context: Any) -> pb.RulesForDeviceResponse:
+        found = await self._calls.rules_for_device(current_principal(), request.device_id)
+        return pb.RulesForDeviceResponse(document=_encode(found))
+
+    async def OpenAlerts(self, request: Any, context: Any) -> pb.OpenAlertsResponse:
+        return pb.OpenAlertsResponse(
+            opened=await self._calls.open_alerts(current_principal(), request.body)
+        )
+
+    async def ReportPresence(self, request: Any, context: Any) -> pb.ReportPresenceResponse:
+        report = presence_report(
+            request.report_id, request.device_id, request.status, request.at, request.last_seen_at
+        )
+        recorded = await self._calls.report_presence(current_principal(), report)
+        return pb.ReportPresenceResponse(recorded=recorded)
 
 
 def _date(value: object) -> date | None:

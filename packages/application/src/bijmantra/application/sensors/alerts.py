@@ -119,6 +119,27 @@ def rule_document(rule: AlertRule) -> dict[str, Any]:
     }
 
 
+def rule_from_document(tenant_id: TenantId, document: RuleDocument) -> AlertRule:
+    """A rule as ``rule_document`` wrote it (the worker reads rules over gRPC)."""
+    return AlertRule(
+        rule_id=document.rule_id,
+        tenant_id=tenant_id,
+        name=document.name,
+        metric=document.metric,
+        kind=document.kind,
+        device_id=document.device_id,
+        profile_id=document.profile_id,
+        cooldown=timedelta(seconds=document.cooldown_seconds),
+        comparison=document.comparison,
+        threshold=document.threshold,
+        hold=timedelta(seconds=document.hold_seconds),
+        max_change=document.max_change,
+        per=timedelta(seconds=document.per_seconds),
+        interval=timedelta(seconds=document.interval_seconds),
+        intervals=document.intervals,
+    )
+
+
 def alert_document(alert: Alert) -> dict[str, Any]:
     return {
         "alertId": alert.alert_id,

@@ -15,6 +15,7 @@ from bijmantra.domain.sensors import (
     Bucket,
     Device,
     DeviceProfile,
+    PresenceChange,
     Reading,
     ReadingLike,
     Watch,
@@ -96,7 +97,13 @@ class AlertStore(Protocol):
         """Store the watch; ``due``: when a silence check should next look at it."""
         ...
 
-    async def add_alert(self, alert: Alert) -> None: ...
+    async def add_alert(self, alert: Alert) -> bool:
+        """Store a new alert; False (nothing stored) when its id is stored already."""
+        ...
+
+    async def first_presence_report(self, report_id: str, change: PresenceChange) -> bool:
+        """Remember a presence report (in the domain inbox); False when it was made before."""
+        ...
 
     async def alert(self, alert_id: str, *, for_update: bool = False) -> Alert | None: ...
 

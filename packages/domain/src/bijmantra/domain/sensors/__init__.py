@@ -27,6 +27,13 @@ from bijmantra.domain.sensors.enrolment import (
     EnrolmentState,
     Placement,
 )
+from bijmantra.domain.sensors.presence import (
+    Presence,
+    PresenceChange,
+    check,
+    presence_due,
+    seen,
+)
 from bijmantra.domain.sensors.profiles import DeviceProfile, MetricSpec, parse_metrics
 from bijmantra.domain.sensors.readings import (
     MAX_BATCH,
@@ -68,6 +75,8 @@ __all__ = [
     "ItemError",
     "MetricSpec",
     "Placement",
+    "Presence",
+    "PresenceChange",
     "Reading",
     "ReadingLike",
     "Resolution",
@@ -76,12 +85,15 @@ __all__ = [
     "Watch",
     "Window",
     "bucket_start",
+    "check",
     "checked_rule",
     "columns",
     "environment",
     "growing_degree_days",
     "observe",
     "parse_metrics",
+    "presence_due",
+    "seen",
     "silence",
     "silent_due",
     "sort_batch",

@@ -10,6 +10,7 @@ cleared, each step recording who and when.
 from __future__ import annotations
 
 import math
+import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -105,6 +106,17 @@ class Firing:
     at: datetime
     value: float | None
     message: str
+    # What the firing is about: the reading (threshold, rate) or the last reading before a
+    # silence (no data). Evaluated again from the same state, a firing has the same ``about``.
+    about: datetime | None = None
+
+    def alert_id(self, tenant_id: TenantId) -> str:
+        """The alert's id, derived from what fired: a redelivered event opens the same id."""
+        about = (self.about or self.at).isoformat()
+        return str(uuid.uuid5(ALERT_IDS, f"{tenant_id}/{self.rule_id}/{self.device_id}/{about}"))
+
+
+ALERT_IDS = uuid.UUID("6f3a1c52-8d0e-4b7f-9a21-5e4c3b2d1a0f")  # the uuid5 namespace of alerts
 
 
 def _cooled(rule: AlertRule, watch: Watch, at: datetime) -> bool:
@@ -186,6 +198,7 @@ def silence(
         now,
         None,
         f"no {rule.metric} reading for {now - watch.last_at} ({rule.intervals} x {rule.interval})",
+        watch.last_at,
     )
     return replace(watch, last_fired=now, silence_reported_for=watch.last_at), firing
 

@@ -3,13 +3,19 @@ forward the device credential (or carry the claim code in the body)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+import msgspec
 from bijmantra.adapters.grpc.auth import bearer_metadata
+from bijmantra.adapters.grpc.calls import call_with_token
 from bijmantra.adapters.grpc.errors import error_from_rpc
+from bijmantra.application.sensors.alerts import RuleDocument, rule_from_document
+from bijmantra.application.sensors.worker_calls import PresenceReport, firing_document
 from bijmantra.contracts.sensors.v1 import sensors_service_pb2 as pb
 from bijmantra.contracts.sensors.v1 import sensors_service_pb2_grpc as pb_grpc
-from bijmantra.kernel import Page, PageRequest
+from bijmantra.domain.sensors import AlertRule, Firing
+from bijmantra.kernel import Page, PageRequest, TenantId
 from bijmantra.observability.grpc_interceptors import request_id_metadata
 
 import grpc
@@ -103,3 +109,42 @@ class SensorsClient:
 
     async def clear(self, token: str, alert_id: str) -> bytes:
         return await self._document("ClearAlert", pb.ClearAlertRequest(alert_id=alert_id), token)
+
+
+class SensorsWorkerClient:
+    """The analytics-worker's side of SensorsWorkerService (ADR 0290); ``token_for`` gets a
+    service token for the organization whose telemetry is being evaluated."""
+
+    def __init__(
+        self, channel: grpc.aio.Channel, token_for: Callable[[TenantId], Awaitable[str]]
+    ) -> None:
+        self._stub = pb_grpc.SensorsWorkerServiceStub(channel)
+        self._token_for = token_for
+
+    async def rules_for(self, tenant: TenantId, device_id: str) -> list[AlertRule]:
+        request = pb.RulesForDeviceRequest(device_id=device_id)
+        response = await call_with_token(
+            self._stub.RulesForDevice, request, await self._token_for(tenant)
+        )
+        documents = msgspec.json.decode(response.document, type=list[RuleDocument])
+        return [rule_from_document(tenant, document) for document in documents]
+
+    async def open_alerts(self, tenant: TenantId, firings: Sequence[Firing]) -> int:
+        body = msgspec.json.encode([firing_document(f.alert_id(tenant), f) for f in firings])
+        response = await call_with_token(
+            self._stub.OpenAlerts, pb.OpenAlertsRequest(body=body), await self._token_for(tenant)
+        )
+        return int(response.opened)
+
+    async def report_presence(self, tenant: TenantId, report: PresenceReport) -> bool:
+        request = pb.ReportPresenceRequest(
+            report_id=report.report_id,
+            device_id=report.device_id,
+            status=report.change.value,
+            at=report.at.isoformat(),
+            last_seen_at=report.last_seen_at.isoformat() if report.last_seen_at else "",
+        )
+        response = await call_with_token(
+            self._stub.ReportPresence, request, await self._token_for(tenant)
+        )
+        return bool(response.recorded)

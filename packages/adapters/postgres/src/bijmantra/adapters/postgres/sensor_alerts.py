@@ -13,6 +13,7 @@ from bijmantra.domain.sensors import (
     AlertRule,
     AlertStatus,
     Comparison,
+    PresenceChange,
     RuleKind,
     Watch,
 )
@@ -22,6 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 # The NOLOGIN role (migration 0071) that may read every tenant's watch routing columns.
 SCHEDULER_ROLE = os.environ.get("SENSOR_SCHEDULER_DB_ROLE", "bijmantra_sensor_scheduler")
+# The domain inbox's consumer name under which presence reports are remembered.
+PRESENCE_REPORTS = "sensors-presence"
 _TENANT = "nullif(current_setting('app.tenant_id', true), '')::uuid"
 _RULE_NAMES = (
     "rule_id, name, metric, kind, device_id, profile_id, cooldown_seconds, comparison, "
@@ -43,7 +46,13 @@ _INSERT_RULE = text(
 )
 _INSERT_ALERT = text(
     f"INSERT INTO domain.sensor_alerts (tenant_id, {_ALERT_NAMES}) "  # noqa: S608 (constants)
-    f"VALUES ({_TENANT}, {_params(_ALERT_NAMES)})"
+    f"VALUES ({_TENANT}, {_params(_ALERT_NAMES)}) ON CONFLICT DO NOTHING"
+)
+_PRESENCE_REPORT = text(
+    "INSERT INTO domain.processed_events (tenant_id, consumer, event_id, event_type, subject) "
+    "VALUES (nullif(current_setting('app.tenant_id', true), '')::uuid, :consumer, "
+    "CAST(:report_id AS uuid), :event_type, :subject) "
+    "ON CONFLICT (consumer, event_id) DO NOTHING"
 )
 _SAVE_WATCH = text(
     "INSERT INTO domain.sensor_watches"  # noqa: S608 (constant SQL)
@@ -169,8 +178,22 @@ class PostgresAlertStore:
             },
         )
 
-    async def add_alert(self, alert: Alert) -> None:
-        await self._connection.execute(_INSERT_ALERT, _alert_row(alert))
+    async def add_alert(self, alert: Alert) -> bool:
+        result = await self._connection.execute(_INSERT_ALERT, _alert_row(alert))
+        return bool(result.rowcount)
+
+    async def first_presence_report(self, report_id: str, change: PresenceChange) -> bool:
+        event_type = f"sensors.device.{change.value}"
+        result = await self._connection.execute(
+            _PRESENCE_REPORT,
+            {
+                "consumer": PRESENCE_REPORTS,
+                "report_id": report_id,
+                "event_type": event_type,
+                "subject": f"bijmantra.events.{event_type}",
+            },
+        )
+        return bool(result.rowcount)
 
     async def alert(self, alert_id: str, *, for_update: bool = False) -> Alert | None:
         lock = " FOR UPDATE" if for_update else ""

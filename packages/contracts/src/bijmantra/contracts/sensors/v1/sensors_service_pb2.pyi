@@ -20,6 +20,152 @@ else:
 DESCRIPTOR: _descriptor.FileDescriptor
 
 @_typing.final
+class RulesForDeviceRequest(_message.Message):
+    """RulesForDeviceRequest is the input of RulesForDevice."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DEVICE_ID_FIELD_NUMBER: _builtins.int
+    device_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        device_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["device_id", b"device_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RulesForDeviceRequest: _TypeAlias = RulesForDeviceRequest  # noqa: Y015
+
+@_typing.final
+class RulesForDeviceResponse(_message.Message):
+    """RulesForDeviceResponse is the result of RulesForDevice."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DOCUMENT_FIELD_NUMBER: _builtins.int
+    document: _builtins.bytes
+    """A JSON array of rule documents."""
+    def __init__(
+        self,
+        *,
+        document: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["document", b"document"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RulesForDeviceResponse: _TypeAlias = RulesForDeviceResponse  # noqa: Y015
+
+@_typing.final
+class OpenAlertsRequest(_message.Message):
+    """OpenAlertsRequest is the input of OpenAlerts."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BODY_FIELD_NUMBER: _builtins.int
+    body: _builtins.bytes
+    """A JSON array of firings: alertId, ruleId, deviceId, metric, kind, at, value, message."""
+    def __init__(
+        self,
+        *,
+        body: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___OpenAlertsRequest: _TypeAlias = OpenAlertsRequest  # noqa: Y015
+
+@_typing.final
+class OpenAlertsResponse(_message.Message):
+    """OpenAlertsResponse is the result of OpenAlerts."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OPENED_FIELD_NUMBER: _builtins.int
+    opened: _builtins.int
+    """How many of the firings opened an alert (the others were opened before)."""
+    def __init__(
+        self,
+        *,
+        opened: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["opened", b"opened"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___OpenAlertsResponse: _TypeAlias = OpenAlertsResponse  # noqa: Y015
+
+@_typing.final
+class ReportPresenceRequest(_message.Message):
+    """ReportPresenceRequest is the input of ReportPresence."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REPORT_ID_FIELD_NUMBER: _builtins.int
+    DEVICE_ID_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    AT_FIELD_NUMBER: _builtins.int
+    LAST_SEEN_AT_FIELD_NUMBER: _builtins.int
+    report_id: _builtins.str
+    """A UUID the worker derives from (device, status, at): a repeated report changes nothing."""
+    device_id: _builtins.str
+    status: _builtins.str
+    """online or offline."""
+    at: _builtins.str
+    """ISO 8601: the reading that brought it back, or when its silence passed the limit."""
+    last_seen_at: _builtins.str
+    """ISO 8601: the last reading seen before the change; empty when none."""
+    def __init__(
+        self,
+        *,
+        report_id: _builtins.str = ...,
+        device_id: _builtins.str = ...,
+        status: _builtins.str = ...,
+        at: _builtins.str = ...,
+        last_seen_at: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "device_id", b"device_id", "last_seen_at", b"last_seen_at", "report_id", b"report_id", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReportPresenceRequest: _TypeAlias = ReportPresenceRequest  # noqa: Y015
+
+@_typing.final
+class ReportPresenceResponse(_message.Message):
+    """ReportPresenceResponse is the result of ReportPresence."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RECORDED_FIELD_NUMBER: _builtins.int
+    recorded: _builtins.bool
+    """False when the report was made before."""
+    def __init__(
+        self,
+        *,
+        recorded: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["recorded", b"recorded"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReportPresenceResponse: _TypeAlias = ReportPresenceResponse  # noqa: Y015
+
+@_typing.final
 class CreateProfileRequest(_message.Message):
     """CreateProfileRequest is the input of CreateProfile."""
 

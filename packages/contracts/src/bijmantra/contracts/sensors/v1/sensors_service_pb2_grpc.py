@@ -822,3 +822,179 @@ class SensorsService:
             timeout,
             metadata,
             _registered_method=True)
+
+
+class SensorsWorkerServiceStub:
+    """SensorsWorkerService is what the analytics-worker calls with a service token for one
+    organization (role analysis-worker): it evaluates alert rules and device presence from
+    telemetry events and the clock, and domain-api stores the outcome and emits the events
+    through its outbox (docs/adr/0290-sensor-alerts-in-the-analytics-worker.md).
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.RulesForDevice = channel.unary_unary(
+                '/bijmantra.sensors.v1.SensorsWorkerService/RulesForDevice',
+                request_serializer=bijmantra_dot_sensors_dot_v1_dot_sensors__service__pb2.RulesForDeviceRequest.SerializeToString,
+                response_deserializer=bijmantra_dot_sensors_dot_v1_dot_sensors__service__pb2.RulesForDeviceResponse.FromString,
+                _registered_method=True)
+        self.OpenAlerts = channel.unary_unary(
+                '/bijmantra.sensors.v1.SensorsWorkerService/OpenAlerts',
+                request_serializer=bijmantra_dot_sensors_dot_v1_dot_sensors__service__pb2.OpenAlertsRequest.SerializeToString,
+                response_deserializer=bijmantra_dot_sensors_dot_v1_dot_sensors__service__pb2.OpenAlertsResponse.FromString,
+                _registered_method=True)
+        self.ReportPresence = channel.unary_unary(
+                '/bijmantra.sensors.v1.SensorsWorkerService/ReportPresence',
+                request_serializer=bijmantra_dot_sensors_dot_v1_dot_sensors__service__pb2.ReportPresenceRequest.SerializeToString,
+                response_deserializer=bijmantra_dot_sensors_dot_v1_dot_sensors__service__pb2.ReportPresenceResponse.FromString,
+                _registered_method=True)
+
+
+class SensorsWorkerServiceServicer:
+    """SensorsWorkerService is what the analytics-worker calls with a service token for one
+    organization (role analysis-worker): it evaluates alert rules and device presence from
+    telemetry events and the clock, and domain-api stores the outcome and emits the events
+    through its outbox (docs/adr/0290-sensor-alerts-in-the-analytics-worker.md).
+    """
+
+    def RulesForDevice(self, request, context):
+        """RulesForDevice returns the alert rules that watch a device (its own and its profile's)
+        as a JSON array of rule documents; an unknown device has none.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def OpenAlerts(self, request, context):
+        """OpenAlerts opens alerts from a JSON array of firings, each with an id the worker derives
+        from what fired; an id already stored is skipped, so a redelivered event opens nothing.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReportPresence(self, request, context):
+        """ReportPresence records a device going offline or coming back online (once per report id)
+        and emits sensors.device.offline or sensors.device.online.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_SensorsWorkerServiceServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'RulesForDevice': grpc.unary_unary_rpc_method_handler(
+                    servicer.RulesForDevice,
+                    request_deserializer=bijmantra_dot_sensors_dot_v1_dot_sensors__service__pb2.RulesForDeviceRequest.FromString,
+                    response_serializer=bijmantra_dot_sensors_dot_v1_dot_sensors__service__pb2.RulesForDeviceResponse.SerializeToString,
+            ),
+            'OpenAlerts': grpc.unary_unary_rpc_method_handler(
+                    servicer.OpenAlerts,
+                    request_deserializer=bijmantra_dot_sensors_dot_v1_dot_sensors__service__pb2.OpenAlertsRequest.FromString,
+                    response_serializer=bijmantra_dot_sensors_dot_v1_dot_sensors__service__pb2.OpenAlertsResponse.SerializeToString,
+            ),
+            'ReportPresence': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReportPresence,
+                    request_deserializer=bijmantra_dot_sensors_dot_v1_dot_sensors__service__pb2.ReportPresenceRequest.FromString,
+                    response_serializer=bijmantra_dot_sensors_dot_v1_dot_sensors__service__pb2.ReportPresenceResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'bijmantra.sensors.v1.SensorsWorkerService', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('bijmantra.sensors.v1.SensorsWorkerService', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class SensorsWorkerService:
+    """SensorsWorkerService is what the analytics-worker calls with a service token for one
+    organization (role analysis-worker): it evaluates alert rules and device presence from
+    telemetry events and the clock, and domain-api stores the outcome and emits the events
+    through its outbox (docs/adr/0290-sensor-alerts-in-the-analytics-worker.md).
+    """
+
+    @staticmethod
+    def RulesForDevice(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/bijmantra.sensors.v1.SensorsWorkerService/RulesForDevice',
+            bijmantra_dot_sensors_dot_v1_dot_sensors__service__pb2.RulesForDeviceRequest.SerializeToString,
+            bijmantra_dot_sensors_dot_v1_dot_sensors__service__pb2.RulesForDeviceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def OpenAlerts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/bijmantra.sensors.v1.SensorsWorkerService/OpenAlerts',
+            bijmantra_dot_sensors_dot_v1_dot_sensors__service__pb2.OpenAlertsRequest.SerializeToString,
+            bijmantra_dot_sensors_dot_v1_dot_sensors__service__pb2.OpenAlertsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReportPresence(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/bijmantra.sensors.v1.SensorsWorkerService/ReportPresence',
+            bijmantra_dot_sensors_dot_v1_dot_sensors__service__pb2.ReportPresenceRequest.SerializeToString,
+            bijmantra_dot_sensors_dot_v1_dot_sensors__service__pb2.ReportPresenceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)

@@ -270,3 +270,88 @@ class SensorsServiceServicer(metaclass=_abc_1.ABCMeta):
         """ClearAlert moves an open or acknowledged alert to cleared, recording who and when."""
 
 def add_SensorsServiceServicer_to_server(servicer: SensorsServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
+
+class SensorsWorkerServiceStub:
+    """SensorsWorkerService is what the analytics-worker calls with a service token for one
+    organization (role analysis-worker): it evaluates alert rules and device presence from
+    telemetry events and the clock, and domain-api stores the outcome and emits the events
+    through its outbox (docs/adr/0290-sensor-alerts-in-the-analytics-worker.md).
+    """
+
+    @_typing.overload
+    def __new__(cls, channel: _grpc.Channel) -> _Self: ...
+    @_typing.overload
+    def __new__(cls, channel: _aio.Channel) -> SensorsWorkerServiceAsyncStub: ...
+    RulesForDevice: _grpc.UnaryUnaryMultiCallable[_sensors_service_pb2.RulesForDeviceRequest, _sensors_service_pb2.RulesForDeviceResponse]
+    """RulesForDevice returns the alert rules that watch a device (its own and its profile's)
+    as a JSON array of rule documents; an unknown device has none.
+    """
+    OpenAlerts: _grpc.UnaryUnaryMultiCallable[_sensors_service_pb2.OpenAlertsRequest, _sensors_service_pb2.OpenAlertsResponse]
+    """OpenAlerts opens alerts from a JSON array of firings, each with an id the worker derives
+    from what fired; an id already stored is skipped, so a redelivered event opens nothing.
+    """
+    ReportPresence: _grpc.UnaryUnaryMultiCallable[_sensors_service_pb2.ReportPresenceRequest, _sensors_service_pb2.ReportPresenceResponse]
+    """ReportPresence records a device going offline or coming back online (once per report id)
+    and emits sensors.device.offline or sensors.device.online.
+    """
+
+@_typing.type_check_only
+class SensorsWorkerServiceAsyncStub(SensorsWorkerServiceStub):
+    """SensorsWorkerService is what the analytics-worker calls with a service token for one
+    organization (role analysis-worker): it evaluates alert rules and device presence from
+    telemetry events and the clock, and domain-api stores the outcome and emits the events
+    through its outbox (docs/adr/0290-sensor-alerts-in-the-analytics-worker.md).
+    """
+
+    def __init__(self, channel: _aio.Channel) -> None: ...
+    RulesForDevice: _aio.UnaryUnaryMultiCallable[_sensors_service_pb2.RulesForDeviceRequest, _sensors_service_pb2.RulesForDeviceResponse]  # type: ignore[assignment]
+    """RulesForDevice returns the alert rules that watch a device (its own and its profile's)
+    as a JSON array of rule documents; an unknown device has none.
+    """
+    OpenAlerts: _aio.UnaryUnaryMultiCallable[_sensors_service_pb2.OpenAlertsRequest, _sensors_service_pb2.OpenAlertsResponse]  # type: ignore[assignment]
+    """OpenAlerts opens alerts from a JSON array of firings, each with an id the worker derives
+    from what fired; an id already stored is skipped, so a redelivered event opens nothing.
+    """
+    ReportPresence: _aio.UnaryUnaryMultiCallable[_sensors_service_pb2.ReportPresenceRequest, _sensors_service_pb2.ReportPresenceResponse]  # type: ignore[assignment]
+    """ReportPresence records a device going offline or coming back online (once per report id)
+    and emits sensors.device.offline or sensors.device.online.
+    """
+
+class SensorsWorkerServiceServicer(metaclass=_abc_1.ABCMeta):
+    """SensorsWorkerService is what the analytics-worker calls with a service token for one
+    organization (role analysis-worker): it evaluates alert rules and device presence from
+    telemetry events and the clock, and domain-api stores the outcome and emits the events
+    through its outbox (docs/adr/0290-sensor-alerts-in-the-analytics-worker.md).
+    """
+
+    @_abc_1.abstractmethod
+    def RulesForDevice(
+        self,
+        request: _sensors_service_pb2.RulesForDeviceRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_sensors_service_pb2.RulesForDeviceResponse, _abc.Awaitable[_sensors_service_pb2.RulesForDeviceResponse]]:
+        """RulesForDevice returns the alert rules that watch a device (its own and its profile's)
+        as a JSON array of rule documents; an unknown device has none.
+        """
+
+    @_abc_1.abstractmethod
+    def OpenAlerts(
+        self,
+        request: _sensors_service_pb2.OpenAlertsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_sensors_service_pb2.OpenAlertsResponse, _abc.Awaitable[_sensors_service_pb2.OpenAlertsResponse]]:
+        """OpenAlerts opens alerts from a JSON array of firings, each with an id the worker derives
+        from what fired; an id already stored is skipped, so a redelivered event opens nothing.
+        """
+
+    @_abc_1.abstractmethod
+    def ReportPresence(
+        self,
+        request: _sensors_service_pb2.ReportPresenceRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_sensors_service_pb2.ReportPresenceResponse, _abc.Awaitable[_sensors_service_pb2.ReportPresenceResponse]]:
+        """ReportPresence records a device going offline or coming back online (once per report id)
+        and emits sensors.device.offline or sensors.device.online.
+        """
+
+def add_SensorsWorkerServiceServicer_to_server(servicer: SensorsWorkerServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -1,0 +1,181 @@
+"""What the analytics-worker asks of domain-api for sensors: the rules watching a device, and
+storing what its evaluation found (alerts opened, devices offline or back online).
+
+The worker evaluates (ADR 0207, 0290); domain-api stores and emits, because only its role
+writes the domain outbox that carries events to the live feed. Every call is idempotent: an
+alert's id and a presence report's id are derived from what they are about, so a redelivered
+telemetry event or a retried call stores and emits nothing twice.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import msgspec
+from bijmantra.application.security import authorize
+from bijmantra.application.sensors.alerts import alert_event, rule_document
+from bijmantra.application.sensors.documents import decode, iso_time
+from bijmantra.application.sensors.enrolment import READ, WRITE
+from bijmantra.application.sensors.ports import SensorsUnitOfWorkFactory
+from bijmantra.domain import DomainEvent
+from bijmantra.domain.sensors import Alert, Firing, PresenceChange, RuleKind
+from bijmantra.kernel import FieldError, Principal, ValidationFailed
+
+MAX_FIRINGS = 1000
+
+
+class FiringDocument(msgspec.Struct, rename="camel", kw_only=True, forbid_unknown_fields=True):
+    """One firing as the worker sends it; ``alert_id`` derived by ``Firing.alert_id``."""
+
+    alert_id: str
+    rule_id: str
+    device_id: str
+    metric: str
+    kind: RuleKind
+    at: datetime
+    value: float | None
+    message: str
+    about: datetime | None = None
+
+
+def firing_document(alert_id: str, firing: Firing) -> dict[str, Any]:
+    return {
+        "alertId": alert_id,
+        "ruleId": firing.rule_id,
+        "deviceId": firing.device_id,
+        "metric": firing.metric,
+        "kind": firing.kind.value,
+        "at": firing.at.isoformat(),
+        "value": firing.value,
+        "message": firing.message,
+        "about": iso_time(firing.about),
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class PresenceReport:
+    report_id: str
+    device_id: str
+    change: PresenceChange
+    at: datetime
+    last_seen_at: datetime | None
+
+
+def presence_report(
+    report_id: str, device_id: str, status: str, at: str, last_seen_at: str
+) -> PresenceReport:
+    """A report as it crosses the wire (strings), checked: 422 when a field is not what it says."""
+    try:
+        return PresenceReport(
+            str(uuid.UUID(report_id)),
+            device_id,
+            PresenceChange(status),
+            _aware(datetime.fromisoformat(at)),
+            _aware(datetime.fromisoformat(last_seen_at)) if last_seen_at else None,
+        )
+    except ValueError:
+        raise ValidationFailed(
+            "Invalid presence report",
+            [FieldError("report", "a UUID, online or offline, and ISO 8601 times with offset")],
+        ) from None
+
+
+def _aware(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("a time without an offset")
+    return value
+
+
+def presence_event(principal: Principal, report: PresenceReport) -> DomainEvent:
+    return DomainEvent(
+        type=f"sensors.device.{report.change.value}",
+        tenant_id=principal.tenant_id,
+        aggregate_id=report.device_id,
+        data={
+            "deviceId": report.device_id,
+            "status": report.change.value,
+            "at": report.at.isoformat(),
+            "lastSeenAt": iso_time(report.last_seen_at),
+        },
+        occurred_at=report.at,
+    )
+
+
+@dataclass
+class SensorsWorkerCalls:
+    uow: SensorsUnitOfWorkFactory
+
+    async def rules_for_device(self, principal: Principal, device_id: str) -> list[dict[str, Any]]:
+        """The device's own rules and its profile's; none for a device this tenant lacks."""
+        authorize(principal, READ)
+        async with self.uow(principal.tenant_id) as uow:
+            device = await uow.sensors.device(device_id)
+            if device is None:
+                return []
+            rules = await uow.alerts.rules_for(device_id, device.profile_id)
+        return [rule_document(rule) for rule in rules]
+
+    async def open_alerts(self, principal: Principal, body: bytes) -> int:
+        """Open each firing's alert unless its id is stored; one transaction for the batch."""
+        authorize(principal, WRITE)
+        firings: list[FiringDocument] = decode(body, list[FiringDocument], "firings")
+        if len(firings) > MAX_FIRINGS:
+            raise ValidationFailed("Too many firings", [FieldError("body", f"{MAX_FIRINGS} max")])
+        opened = 0
+        async with self.uow(principal.tenant_id) as uow:
+            for item in firings:
+                firing = Firing(
+                    item.rule_id,
+                    item.device_id,
+                    item.metric,
+                    item.kind,
+                    item.at,
+                    item.value,
+                    item.message,
+                    item.about,
+                )
+                if firing.alert_id(principal.tenant_id) != item.alert_id:
+                    raise ValidationFailed(
+                        "Alert id does not match its firing", [FieldError("alertId", "derived")]
+                    )
+                rule = await uow.alerts.rule(item.rule_id)
+                device = await uow.sensors.device(item.device_id)
+                if (
+                    rule is None
+                    or device is None
+                    or not rule.applies_to(device.device_id, device.profile_id)
+                ):
+                    raise ValidationFailed(
+                        "Unknown rule or device", [FieldError("ruleId", "not this device's")]
+                    )
+                alert = Alert(
+                    alert_id=item.alert_id,
+                    tenant_id=principal.tenant_id,
+                    rule_id=firing.rule_id,
+                    device_id=firing.device_id,
+                    metric=firing.metric,
+                    kind=firing.kind,
+                    opened_at=firing.at,
+                    value=firing.value,
+                    message=firing.message,
+                )
+                if await uow.alerts.add_alert(alert):
+                    uow.record(alert_event(alert, "opened", None, firing.at))
+                    opened += 1
+            await uow.commit()
+        return opened
+
+    async def report_presence(self, principal: Principal, report: PresenceReport) -> bool:
+        """Emit the device's online/offline event once per report id."""
+        authorize(principal, WRITE)
+        async with self.uow(principal.tenant_id) as uow:
+            if await uow.sensors.device(report.device_id) is None:
+                raise ValidationFailed("Unknown device", [FieldError("deviceId", "no such")])
+            if not await uow.alerts.first_presence_report(report.report_id, report.change):
+                return False
+            uow.record(presence_event(principal, report))
+            await uow.commit()
+        return True

@@ -1,0 +1,113 @@
+"""domain-api's side of the analytics-worker's sensors calls: rules of a device, alerts opened
+once per derived id, presence reported once per report id, and nothing across organizations."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import msgspec
+import pytest
+from bijmantra.application.sensors import AlertRules, DeviceEnrolment
+from bijmantra.application.sensors.worker_calls import (
+    SensorsWorkerCalls,
+    firing_document,
+    presence_report,
+)
+from bijmantra.domain.sensors import Firing, RuleKind
+from bijmantra.kernel import Forbidden, Principal, TenantId, ValidationFailed
+from bijmantra.testkit.sensors import SensorTables, fake_sensors_unit_of_work_factory
+
+T0 = datetime(2026, 1, 15, 2, 0, tzinfo=UTC)
+PROFILE = {
+    "name": "cold store",
+    "metrics": [{"name": "air_temperature", "unit": "degC", "minimum": -50, "maximum": 70}],
+}
+
+
+class Organization:
+    def __init__(self, tables: SensorTables) -> None:
+        self.tenant = TenantId(uuid.uuid4())
+        self.manager = Principal("manager", self.tenant, frozenset({"data-manager"}))
+        self.worker = Principal("analytics-worker", self.tenant, frozenset({"analysis-worker"}))
+        uow = fake_sensors_unit_of_work_factory(tables)
+        self.enrolment, self.rules = DeviceEnrolment(uow), AlertRules(uow)
+        self.calls = SensorsWorkerCalls(uow)
+
+    async def device_with_rule(self) -> tuple[str, str]:
+        profile = await self.enrolment.create_profile(self.manager, json.dumps(PROFILE).encode())
+        body = {"name": "logger", "profileId": profile["profileId"], "locationDbId": "store"}
+        device = await self.enrolment.register(self.manager, json.dumps(body).encode())
+        rule = {
+            "name": "warm",
+            "metric": "air_temperature",
+            "kind": "threshold",
+            "comparison": "above",
+            "threshold": 8,
+            "profileId": profile["profileId"],
+        }
+        created = await self.rules.create(self.manager, json.dumps(rule).encode())
+        return device["deviceId"], created["ruleId"]
+
+    def firings(self, device_id: str, rule_id: str, *values: float) -> bytes:
+        fired = [
+            Firing(rule_id, device_id, "air_temperature", RuleKind.THRESHOLD, T0, v, "warm")
+            for v in values
+        ]
+        return msgspec.json.encode([firing_document(f.alert_id(self.tenant), f) for f in fired])
+
+
+@pytest.fixture
+def tables() -> SensorTables:
+    return SensorTables()
+
+
+async def test_a_firing_opens_one_alert_however_often_it_is_sent(tables: SensorTables) -> None:
+    org = Organization(tables)
+    device_id, rule_id = await org.device_with_rule()
+    [rule] = await org.calls.rules_for_device(org.worker, device_id)
+    assert rule["ruleId"] == rule_id  # a profile's rule watches each of its devices
+    body = org.firings(device_id, rule_id, 9.0)
+    assert await org.calls.open_alerts(org.worker, body) == 1
+    assert await org.calls.open_alerts(org.worker, body) == 0
+    assert [e.type for e in tables.events if e.type.startswith("sensors.alert")] == [
+        "sensors.alert.opened"
+    ]
+
+
+async def test_another_organization_sees_no_rules_and_opens_nothing(tables: SensorTables) -> None:
+    owner, stranger = Organization(tables), Organization(tables)
+    device_id, rule_id = await owner.device_with_rule()
+    assert await stranger.calls.rules_for_device(stranger.worker, device_id) == []
+    with pytest.raises(ValidationFailed):
+        await stranger.calls.open_alerts(stranger.worker, stranger.firings(device_id, rule_id, 9.0))
+    forged = owner.firings(device_id, rule_id, 9.0).replace(b'"alertId":"', b'"alertId":"x')
+    with pytest.raises(ValidationFailed):  # an id not derived from its firing
+        await owner.calls.open_alerts(owner.worker, forged)
+    viewer = Principal("v", owner.tenant, frozenset({"viewer"}))
+    with pytest.raises(Forbidden):  # a viewer is not the worker
+        await owner.calls.open_alerts(viewer, owner.firings(device_id, rule_id, 9.0))
+    assert tables.alerts == {}
+
+
+async def test_presence_is_reported_once_per_report(tables: SensorTables) -> None:
+    org = Organization(tables)
+    device_id, _ = await org.device_with_rule()
+    report_id = str(uuid.uuid4())
+    seen = (T0 - timedelta(minutes=20)).isoformat()
+    report = presence_report(report_id, device_id, "offline", T0.isoformat(), seen)
+    assert await org.calls.report_presence(org.worker, report)
+    assert not await org.calls.report_presence(org.worker, report)
+    [event] = [e for e in tables.events if e.type == "sensors.device.offline"]
+    assert event.data == {
+        "deviceId": device_id,
+        "status": "offline",
+        "at": T0.isoformat(),
+        "lastSeenAt": seen,
+    }
+    for bad in (("x", "offline", T0.isoformat()), (report_id, "away", T0.isoformat())):
+        with pytest.raises(ValidationFailed):
+            presence_report(bad[0], device_id, bad[1], bad[2], "")
+    with pytest.raises(ValidationFailed):  # a time without an offset
+        presence_report(report_id, device_id, "online", "2026-01-15T02:00:00", "")
