@@ -17,7 +17,7 @@ from typing import Any
 
 import grpc
 from bijmantra.observability.grpc_interceptors import wrap_behavior
-from bijmantra.observability.tracing import TRACEPARENT
+from bijmantra.observability.tracing import TRACEPARENT, parse_traceparent
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
@@ -107,20 +107,6 @@ class SampledChannel:
         await self._traced.close(grace)
 
 
-def _parent(traceparent: str) -> trace.SpanContext | None:
-    """The caller's span from a ``traceparent`` (W3C version 00), if it is readable."""
-    parts = traceparent.split("-")
-    if len(parts) != 4 or len(parts[1]) != 32 or len(parts[2]) != 16 or len(parts[3]) != 2:
-        return None
-    try:
-        trace_id, span_id, flags = int(parts[1], 16), int(parts[2], 16), int(parts[3], 16)
-    except ValueError:
-        return None
-    if not trace_id or not span_id:
-        return None
-    return trace.SpanContext(trace_id, span_id, is_remote=True, trace_flags=trace.TraceFlags(flags))
-
-
 def _unsampled_context(parent: trace.SpanContext) -> Context:
     """The caller's "not sampled" span as a non-recording parent, with automatic
     instrumentation (SQL, Redis) suppressed."""
@@ -183,7 +169,7 @@ class HeadSampledServer(grpc.aio.ServerInterceptor):
         parent = None
         for key, value in details.invocation_metadata or ():
             if key == TRACEPARENT:
-                parent = _parent(value)
+                parent = parse_traceparent(value)
                 break
         if parent is None:
             return await self._traced.intercept_service(continuation, details)

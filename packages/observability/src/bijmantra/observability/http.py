@@ -10,6 +10,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
+from bijmantra.observability.tracing import parse_traceparent
 from bijmantra.observability.tracing_setup import Tracing
 from litestar.enums import ScopeType
 from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
@@ -92,16 +93,7 @@ def _traceparent(scope: Scope) -> trace.SpanContext | None:
     """The caller's ``traceparent`` (W3C, version 00) if it is well formed."""
     for key, value in scope["headers"]:
         if key == b"traceparent":
-            parts = value.decode("latin-1").strip().split("-")
-            if len(parts) != 4 or len(parts[1]) != 32 or len(parts[2]) != 16:
-                return None
-            try:
-                trace_id, span_id, flags = int(parts[1], 16), int(parts[2], 16), int(parts[3], 16)
-            except ValueError:
-                return None
-            if not trace_id or not span_id:
-                return None
-            return trace.SpanContext(trace_id, span_id, True, trace.TraceFlags(flags & 1))
+            return parse_traceparent(value.decode("latin-1"))
     return None
 
 

@@ -38,6 +38,21 @@ def current_traceparent() -> str | None:
     return inject_headers({}).get(TRACEPARENT)
 
 
+def parse_traceparent(traceparent: str) -> trace.SpanContext | None:
+    """The caller's span from a ``traceparent`` (W3C version 00), or None when it is not well
+    formed. Read by the server-side samplers, which decide before any propagator runs."""
+    parts = traceparent.strip().split("-")
+    if len(parts) != 4 or len(parts[1]) != 32 or len(parts[2]) != 16 or len(parts[3]) != 2:
+        return None
+    try:
+        trace_id, span_id, flags = int(parts[1], 16), int(parts[2], 16), int(parts[3], 16)
+    except ValueError:
+        return None
+    if not trace_id or not span_id:
+        return None
+    return trace.SpanContext(trace_id, span_id, is_remote=True, trace_flags=trace.TraceFlags(flags))
+
+
 def context_from_traceparent(traceparent: str | None) -> Context:
     return context_from_headers({TRACEPARENT: traceparent} if traceparent else None)
 

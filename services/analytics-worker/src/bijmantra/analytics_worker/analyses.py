@@ -127,27 +127,15 @@ def run_qc(job: JobInput) -> Outcome:
             ),
         },
     )
-    outcome.figures.append(
-        plots.later(plots.histogram, maf, stem="maf", title="Minor allele frequency", xlabel="MAF")
+    histograms = (
+        (maf, "maf", "Minor allele frequency", "MAF"),
+        (stats.call_rate, "variant-call-rate", "Call rate per variant", "call rate"),
+        (stats.sample_call_rate, "sample-call-rate", "Call rate per sample", "call rate"),
     )
-    outcome.figures.append(
-        plots.later(
-            plots.histogram,
-            stats.call_rate,
-            stem="variant-call-rate",
-            title="Call rate per variant",
-            xlabel="call rate",
+    for values, stem, title, xlabel in histograms:
+        outcome.figures.append(
+            plots.later(plots.histogram, values, stem=stem, title=title, xlabel=xlabel)
         )
-    )
-    outcome.figures.append(
-        plots.later(
-            plots.histogram,
-            stats.sample_call_rate,
-            stem="sample-call-rate",
-            title="Call rate per sample",
-            xlabel="call rate",
-        )
-    )
     return outcome
 
 

@@ -6,24 +6,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import grpc
-from bijmantra.adapters.grpc import ErrorInterceptor
+from bijmantra.adapters.grpc import MESSAGE_SIZE_OPTIONS, ErrorInterceptor
 from bijmantra.adapters.grpc.errors import ErrorTranslation
 from bijmantra.adapters.grpc.tls import add_listener
 from bijmantra.adapters.nats import EVENTS_SUBJECTS
-from bijmantra.application.analysis import (
-    AttachFigures,
-    CancelAnalysis,
-    ClaimAnalysis,
-    CompleteAnalysis,
-    FailAnalysis,
-    GetAnalysis,
-    GetArtifact,
-    GetResultPage,
-    ListAnalyses,
-    ReportProgress,
-    RequestAnalysis,
-    StreamJobGenotypes,
-)
 from bijmantra.application.brapi.commands import ResourceCommands
 from bijmantra.application.brapi.modules import catalog
 from bijmantra.application.brapi.queries import ResourceQueries
@@ -119,12 +105,6 @@ AUDIT_ACK_WAIT = 10.0
 # Events appended per audit transaction: a bulk write of 10,000 observations is 10,000 events,
 # and each transaction pays for the tenant setting, the inbox and the chain-head lock once.
 AUDIT_BATCH = 1000
-# Genotype chunks, uploads and analysis results are large; 512 MiB bounds one message.
-MAX_MESSAGE_BYTES = 512 * 1024 * 1024
-GRPC_SERVER_OPTIONS = [
-    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-]
 WORKER_SERVICE = analysis_pb.DESCRIPTOR.services_by_name["AnalysisWorkerService"].full_name
 DISTRIBUTION_WORKER_SERVICE = distribution_pb.DESCRIPTOR.services_by_name[
     "DistributionWorkerService"
@@ -221,7 +201,7 @@ async def bootstrap(settings: Settings, adapters: DomainAdapters, tracing: Traci
             ),
             ErrorTranslation(),
         ],
-        options=GRPC_SERVER_OPTIONS,
+        options=MESSAGE_SIZE_OPTIONS,
     )
     resource_grpc.add_ResourceServiceServicer_to_server(
         ResourceServicer(resource_queries, resource_commands), server
@@ -254,27 +234,9 @@ async def bootstrap(settings: Settings, adapters: DomainAdapters, tracing: Traci
         ),
         server,
     )
-    analysis_grpc.add_AnalysisServiceServicer_to_server(
-        AnalysisServicer(
-            RequestAnalysis(uow),
-            GetAnalysis(uow),
-            CancelAnalysis(uow),
-            GetResultPage(uow),
-            GetArtifact(uow),
-            ListAnalyses(uow),
-        ),
-        server,
-    )
+    analysis_grpc.add_AnalysisServiceServicer_to_server(AnalysisServicer.over(uow), server)
     analysis_grpc.add_AnalysisWorkerServiceServicer_to_server(
-        AnalysisWorkerServicer(
-            ClaimAnalysis(uow),
-            StreamJobGenotypes(uow),
-            ReportProgress(uow),
-            CompleteAnalysis(uow),
-            AttachFigures(uow),
-            FailAnalysis(uow),
-        ),
-        server,
+        AnalysisWorkerServicer.over(uow), server
     )
     audit = adapters.audit
     audit_grpc.add_AuditServiceServicer_to_server(

@@ -30,6 +30,7 @@ from bijmantra.application.genotyping import (
     ImportSpec,
     StreamGenotypes,
 )
+from bijmantra.application.ports import UnitOfWorkFactory
 from bijmantra.contracts.analysis.v1 import analysis_service_pb2 as analysis_pb
 from bijmantra.contracts.analysis.v1 import analysis_service_pb2_grpc as analysis_grpc
 from bijmantra.contracts.genotyping.v1 import genotyping_service_pb2 as pb
@@ -152,6 +153,18 @@ class AnalysisServicer(analysis_grpc.AnalysisServiceServicer):
         self._request, self._get, self._cancel = request, get, cancel
         self._page, self._artifact, self._list = page, artifact, listed
 
+    @classmethod
+    def over(cls, uow: UnitOfWorkFactory) -> AnalysisServicer:
+        """The servicer with its use cases over one unit of work."""
+        return cls(
+            RequestAnalysis(uow),
+            GetAnalysis(uow),
+            CancelAnalysis(uow),
+            GetResultPage(uow),
+            GetArtifact(uow),
+            ListAnalyses(uow),
+        )
+
     async def RequestAnalysis(
         self, request: Any, context: Any
     ) -> analysis_pb.RequestAnalysisResponse:
@@ -200,6 +213,18 @@ class AnalysisWorkerServicer(analysis_grpc.AnalysisWorkerServiceServicer):
     ) -> None:
         self._claim, self._stream, self._progress = claim, stream, progress
         self._complete, self._attach, self._fail = complete, attach, fail
+
+    @classmethod
+    def over(cls, uow: UnitOfWorkFactory) -> AnalysisWorkerServicer:
+        """The servicer with its use cases over one unit of work."""
+        return cls(
+            ClaimAnalysis(uow),
+            StreamJobGenotypes(uow),
+            ReportProgress(uow),
+            CompleteAnalysis(uow),
+            AttachFigures(uow),
+            FailAnalysis(uow),
+        )
 
     async def ClaimAnalysis(self, request: Any, context: Any) -> analysis_pb.ClaimAnalysisResponse:
         claim = await self._claim(current_principal(), request.analysis_db_id, request.worker)

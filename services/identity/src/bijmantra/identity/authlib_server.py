@@ -40,7 +40,7 @@ from bijmantra.application.tenancy import (
     hash_secret,
 )
 from bijmantra.application.tenancy.authorization import AuthorizationCode, AuthorizationCodes
-from bijmantra.identity.tokens import ALGORITHM, SigningKeyRing
+from bijmantra.identity.tokens import ALGORITHM, SigningKeyRing, token_body
 from bijmantra.kernel import Unauthorized
 from joserfc.jwk import RSAKey
 
@@ -286,15 +286,7 @@ class IdentityAuthorizationServer(AuthorizationServer):  # type: ignore[misc]  #
             issued = _on_loop(self.codes.tokens_for, user.code, client.client)
         except Unauthorized as exc:
             raise InvalidGrantError(exc.message) from exc
-        token: dict[str, Any] = {
-            "access_token": issued.access_token,
-            "token_type": "Bearer",
-            "expires_in": issued.expires_in,
-            "scope": issued.scope,
-        }
-        if issued.refresh_token is not None:
-            token["refresh_token"] = issued.refresh_token
-        return token
+        return token_body(issued)
 
     def save_token(self, token: dict[str, Any], request: OAuth2Request) -> None:
         return None  # refresh tokens are stored by the use case; access tokens are not stored

@@ -26,9 +26,10 @@ from authlib.oauth2.rfc6749.errors import (
     UnsupportedGrantTypeError,
 )
 from authlib.oauth2.rfc6749.util import extract_basic_authorization
-from bijmantra.application.tenancy import ClientNotAllowed, IssuedToken, OAuthClient
+from bijmantra.application.tenancy import ClientNotAllowed, OAuthClient
 from bijmantra.identity.authlib_server import ParsedRequest
 from bijmantra.identity.edge import NO_STORE
+from bijmantra.identity.tokens import token_body
 from bijmantra.kernel import BijmantraError, Forbidden, Unauthorized
 from bijmantra.observability import get_logger
 from litestar import Request, Response, get, post
@@ -44,18 +45,6 @@ def oauth_error(error: OAuth2Error) -> Response[Any]:
     headers.update(dict(error.get_headers()))
     headers.pop("Content-Type", None)
     return Response(dict(error.get_body()), status_code=error.status_code, headers=headers)
-
-
-def token_body(issued: IssuedToken) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "access_token": issued.access_token,
-        "token_type": "Bearer",
-        "expires_in": issued.expires_in,
-        "scope": issued.scope,
-    }
-    if issued.refresh_token is not None:
-        body["refresh_token"] = issued.refresh_token
-    return body
 
 
 async def form_fields(request: Request[Any, Any, Any]) -> dict[str, str]:

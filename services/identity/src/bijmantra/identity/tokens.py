@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from bijmantra.application.tenancy import IssuedToken
 from bijmantra.application.tenancy.keys import SigningKeyStore
@@ -19,6 +20,19 @@ from joserfc import jwt
 from joserfc.jwk import Key, KeySet, KeySetSerialization, RSAKey
 
 ALGORITHM = "RS256"
+
+
+def token_body(issued: IssuedToken) -> dict[str, Any]:
+    """The RFC 6749 token response, for both the authlib grant and our own grants."""
+    body: dict[str, Any] = {
+        "access_token": issued.access_token,
+        "token_type": "Bearer",
+        "expires_in": issued.expires_in,
+        "scope": issued.scope,
+    }
+    if issued.refresh_token is not None:
+        body["refresh_token"] = issued.refresh_token
+    return body
 
 
 KEPT_KEYS = 2  # the current key and the previous one

@@ -10,6 +10,7 @@ from bijmantra.adapters.grpc.errors import (
 )
 from bijmantra.adapters.grpc.genotyping import (
     CHANNEL_OPTIONS,
+    MESSAGE_SIZE_OPTIONS,
     AnalysisClient,
     AnalysisWorkerClient,
     DosageChunk,
@@ -22,6 +23,7 @@ from bijmantra.adapters.grpc.sensors import SensorsClient
 
 __all__ = [
     "CHANNEL_OPTIONS",
+    "MESSAGE_SIZE_OPTIONS",
     "AnalysisClient",
     "AnalysisWorkerClient",
     "AuditClient",

@@ -4,6 +4,7 @@ token) and the worker's (a service token for the record's organization)."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from bijmantra.adapters.grpc.calls import call_with_token
 from bijmantra.contracts.distribution.v1 import distribution_service_pb2 as pb
@@ -13,17 +14,22 @@ from bijmantra.kernel import Page, PageRequest, TenantId
 import grpc
 
 
+async def _document(method: Any, request: Any, token: str) -> bytes:
+    """The ``document`` of a record RPC's response: the record as JSON bytes."""
+    return bytes((await call_with_token(method, request, token)).document)
+
+
 class DistributionClient:
     def __init__(self, channel: grpc.aio.Channel) -> None:
         self._stub = pb_grpc.DistributionServiceStub(channel)
 
     async def create(self, token: str, resource: str, body: bytes) -> bytes:
         request = pb.CreateRecordRequest(resource=resource, body=body)
-        return bytes((await call_with_token(self._stub.CreateRecord, request, token)).document)
+        return await _document(self._stub.CreateRecord, request, token)
 
     async def get(self, token: str, resource: str, record_id: str) -> bytes:
         request = pb.GetRecordRequest(resource=resource, id=record_id)
-        return bytes((await call_with_token(self._stub.GetRecord, request, token)).document)
+        return await _document(self._stub.GetRecord, request, token)
 
     async def list(
         self, token: str, resource: str, page: PageRequest, status: str | None
@@ -36,19 +42,19 @@ class DistributionClient:
 
     async def act(self, token: str, resource: str, record_id: str, body: bytes) -> bytes:
         request = pb.ApplyActionRequest(resource=resource, id=record_id, body=body)
-        return bytes((await call_with_token(self._stub.ApplyAction, request, token)).document)
+        return await _document(self._stub.ApplyAction, request, token)
 
     async def sign(self, token: str, record_id: str, body: bytes) -> bytes:
         request = pb.SignAgreementRequest(id=record_id, body=body)
-        return bytes((await call_with_token(self._stub.SignAgreement, request, token)).document)
+        return await _document(self._stub.SignAgreement, request, token)
 
     async def edit_invoice(self, token: str, record_id: str, body: bytes) -> bytes:
         request = pb.EditInvoiceRequest(id=record_id, body=body)
-        return bytes((await call_with_token(self._stub.EditInvoice, request, token)).document)
+        return await _document(self._stub.EditInvoice, request, token)
 
     async def credit_note(self, token: str, record_id: str) -> bytes:
         request = pb.CreateCreditNoteRequest(id=record_id)
-        return bytes((await call_with_token(self._stub.CreateCreditNote, request, token)).document)
+        return await _document(self._stub.CreateCreditNote, request, token)
 
     async def document(
         self, token: str, resource: str, record_id: str, kind: str = ""

@@ -22,11 +22,15 @@ import grpc
 
 DEFAULT_TIMEOUT = 30.0
 UPLOAD_TIMEOUT = 3600.0
-# Large enough for an upload's .bim/.fam header, a result set or a GRM as .npy.
+# Large enough for an upload's .bim/.fam header, a genotype chunk, a result set or a GRM as
+# .npy; clients and domain-api's server both bound one message by it.
 MAX_MESSAGE_BYTES = 512 * 1024 * 1024
-CHANNEL_OPTIONS = [
+MESSAGE_SIZE_OPTIONS = [
     ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+]
+CHANNEL_OPTIONS = [
+    *MESSAGE_SIZE_OPTIONS,
     ("grpc.keepalive_time_ms", 30_000),
     # A restarted upstream is used again within a second (gRPC's default backoff grows to 120 s).
     ("grpc.initial_reconnect_backoff_ms", 200),

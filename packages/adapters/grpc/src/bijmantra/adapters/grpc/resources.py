@@ -39,6 +39,11 @@ def _document_page(response: Any, page: PageRequest) -> DocumentPage:
     )
 
 
+def _written(response: Any) -> DocumentPage:
+    """The page of what a create or bulk update wrote: all of it, as one page."""
+    return _document_page(response, PageRequest(0, max(response.page.count, 1)))
+
+
 class ResourceClient:
     def __init__(self, channel: grpc.aio.Channel) -> None:
         self._stub = pb_grpc.ResourceServiceStub(channel)
@@ -85,24 +90,16 @@ class ResourceClient:
         )
 
     async def create(self, token: str, entity: str, body: bytes) -> DocumentPage:
-        response = await call_with_token(
-            self._stub.CreateResources,
-            pb.CreateResourcesRequest(entity=entity, body_json=body),
-            token,
-        )
-        return _document_page(response, PageRequest(0, max(response.page.count, 1)))
+        request = pb.CreateResourcesRequest(entity=entity, body_json=body)
+        return _written(await call_with_token(self._stub.CreateResources, request, token))
 
     async def update(self, token: str, entity: str, db_id: str, body: bytes) -> bytes:
         request = pb.UpdateResourceRequest(entity=entity, db_id=db_id, body_json=body)
         return (await call_with_token(self._stub.UpdateResource, request, token)).document_json
 
     async def update_many(self, token: str, entity: str, body: bytes) -> DocumentPage:
-        response = await call_with_token(
-            self._stub.UpdateResources,
-            pb.UpdateResourcesRequest(entity=entity, body_json=body),
-            token,
-        )
-        return _document_page(response, PageRequest(0, max(response.page.count, 1)))
+        request = pb.UpdateResourcesRequest(entity=entity, body_json=body)
+        return _written(await call_with_token(self._stub.UpdateResources, request, token))
 
     async def append(self, token: str, entity: str, db_id: str, field: str, body: bytes) -> bytes:
         request = pb.AppendItemsRequest(entity=entity, db_id=db_id, field=field, body_json=body)
