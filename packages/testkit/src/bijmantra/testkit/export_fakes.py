@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from types import TracebackType
-from typing import Self
 
 from bijmantra.domain import DomainEvent
 from bijmantra.domain.tenancy.exports import PENDING, ExportJob
 from bijmantra.kernel import TenantId
+from bijmantra.testkit.transaction import FakeTransaction
 
 
 @dataclass
@@ -42,34 +41,20 @@ class FakeExportStore:
         return self._t.pieces.get((self._tenant, export_id, seq))
 
 
-class FakeExportsUnitOfWork:
+class FakeExportsUnitOfWork(FakeTransaction):
     exports: FakeExportStore
 
     def __init__(self, tables: ExportTables, tenant: TenantId) -> None:
-        self._tables, self.tenant_id = tables, tenant
-        self._events: list[DomainEvent] = []
+        super().__init__(tenant)
+        self._tables = tables
 
-    async def __aenter__(self) -> Self:
+    def _open(self) -> None:
         self.exports = FakeExportStore(self._tables, self.tenant_id)
-        self._events = []
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._events = []  # uncommitted work is discarded, like a rollback
-
-    def record(self, event: DomainEvent) -> None:
-        self._events.append(event)
 
     async def commit(self) -> None:
         self._tables.jobs.update(self.exports.staged)
         self.exports.staged = {}
-        self._tables.events.extend(self._events)
-        self._events = []
+        self._tables.events.extend(self._take_events())
 
 
 def fake_exports_unit_of_work_factory(

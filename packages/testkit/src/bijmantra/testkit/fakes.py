@@ -12,8 +12,7 @@ import copy
 import dataclasses
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import msgspec
 from bijmantra.application.analysis import Artifact, ResultIndex
@@ -27,6 +26,7 @@ from bijmantra.kernel import Page, PageRequest, TenantId
 from bijmantra.testkit.distribution import DistributionTables, FakeDistributionStore
 from bijmantra.testkit.genotype_fakes import FakeGenotypeStore, _StoredSet
 from bijmantra.testkit.operations import FakeOperationsRepository, OperationsState
+from bijmantra.testkit.transaction import FakeTransaction
 
 _encode = msgspec.json.encode
 Documents = dict[tuple[TenantId, str, str], bytes]
@@ -287,7 +287,8 @@ class FakeAnalysisRepository:
 _rows = msgspec.json.Decoder(list[msgspec.Raw]).decode
 
 
-class FakeUnitOfWork:
+class FakeUnitOfWork(FakeTransaction):
+    checks_tenant = True
     resources: FakeResourceStore
     genotypes: FakeGenotypeStore
     analyses: FakeAnalysisRepository
@@ -295,30 +296,16 @@ class FakeUnitOfWork:
     operations: FakeOperationsRepository
 
     def __init__(self, db: InMemoryDatabase, tenant: TenantId) -> None:
-        self._db, self.tenant_id = db, tenant
+        super().__init__(tenant)
+        self._db = db
         self.committed = False
-        self._events: list[DomainEvent] = []
 
-    async def __aenter__(self) -> Self:
+    def _open(self) -> None:
         self.resources = FakeResourceStore(self._db.documents, self.tenant_id, self._db.contents)
         self.genotypes = FakeGenotypeStore(self._db.variant_sets, self.tenant_id)
         self.analyses = FakeAnalysisRepository(self._db, self.tenant_id)
         self.distribution = FakeDistributionStore(self._db.distribution, self.tenant_id)
         self.operations = FakeOperationsRepository(self._db.operations, self.tenant_id)
-        self._events = []
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._events = []  # uncommitted work is discarded, like a rollback
-
-    def record(self, event: DomainEvent) -> None:
-        assert event.tenant_id == self.tenant_id, "row-level security would reject this"
-        self._events.append(event)
 
     async def commit(self) -> None:
         for event in [*await self.genotypes.flush(), *await self.analyses.flush()]:
@@ -331,8 +318,7 @@ class FakeUnitOfWork:
         self._db.results.update(self.analyses.results)
         self.distribution.publish()
         self.operations.commit()
-        self._db.outbox.extend(envelope_for(e, source="fake") for e in self._events)
-        self._events = []
+        self._db.outbox.extend(envelope_for(e, source="fake") for e in self._take_events())
         self.committed = True
 
 

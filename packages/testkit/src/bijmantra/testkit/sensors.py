@@ -6,8 +6,6 @@ import copy
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from types import TracebackType
-from typing import Self
 
 import msgspec
 from bijmantra.application.sensors.ports import StudyPlace
@@ -29,6 +27,7 @@ from bijmantra.domain.sensors import (
     with_gaps,
 )
 from bijmantra.kernel import Conflict, NotFound, Page, PageRequest, Principal, TenantId
+from bijmantra.testkit.transaction import FakeTransaction
 
 TABLES = (
     "profiles",
@@ -279,42 +278,28 @@ class FakeSilenceSchedule:
         return [(t, r, d) for _, t, r, d in found[:limit]]
 
 
-class FakeSensorsUnitOfWork:
+class FakeSensorsUnitOfWork(FakeTransaction):
     """Works on a copy of the tables; ``commit`` swaps it in (no commit: nothing changed)."""
 
+    checks_tenant = True
     sensors: FakeSensorStore
     alerts: FakeAlertStore
 
     def __init__(self, tables: SensorTables, tenant: TenantId) -> None:
-        self._tables, self.tenant_id = tables, tenant
-        self._events: list[DomainEvent] = []
+        super().__init__(tenant)
+        self._tables = tables
 
-    async def __aenter__(self) -> Self:
+    def _open(self) -> None:
         self._work = copy.copy(self._tables)
         for name in TABLES:
             setattr(self._work, name, dict(getattr(self._tables, name)))
         self.sensors = FakeSensorStore(self._work, self.tenant_id)
         self.alerts = FakeAlertStore(self._work, self.tenant_id)
-        self._events = []
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._events = []
-
-    def record(self, event: DomainEvent) -> None:
-        assert event.tenant_id == self.tenant_id, "row-level security would reject this"
-        self._events.append(event)
 
     async def commit(self) -> None:
         for name in TABLES:
             setattr(self._tables, name, getattr(self._work, name))
-        self._tables.events.extend(self._events)
-        self._events = []
+        self._tables.events.extend(self._take_events())
 
 
 def fake_sensors_unit_of_work_factory(

@@ -8,14 +8,12 @@ import copy
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
-from types import TracebackType
-from typing import Self
 
 from bijmantra.application.tenancy import Member, Organization, UserRecord
 from bijmantra.application.tenancy.invitations import PendingInvitation
-from bijmantra.domain import DomainEvent
 from bijmantra.kernel import Conflict, TenantId
 from bijmantra.testkit.identity_fakes import IdentityTables, StoredInvitation
+from bijmantra.testkit.transaction import FakeTransaction
 
 
 class FakeOrganizations:
@@ -180,7 +178,7 @@ class FakeInvitations:
             stored.accepted_at = now
 
 
-class FakeTenancyUnitOfWork:
+class FakeTenancyUnitOfWork(FakeTransaction):
     """Implements ``InvitationsUnitOfWork`` (and so ``TenancyUnitOfWork``)."""
 
     organizations: FakeOrganizations
@@ -189,32 +187,18 @@ class FakeTenancyUnitOfWork:
     invitations: FakeInvitations
 
     def __init__(self, tables: IdentityTables, tenant: TenantId) -> None:
-        self._tables, self.tenant_id = tables, tenant
-        self._events: list[DomainEvent] = []
+        super().__init__(tenant)
+        self._tables = tables
 
-    async def __aenter__(self) -> Self:
+    def _open(self) -> None:
         self._work = copy.deepcopy(self._tables)
         self.organizations = FakeOrganizations(self._work, self.tenant_id)
         self.members = FakeMembers(self._work, self.tenant_id)
         self.accounts = FakeAccounts(self._work, self.tenant_id)
         self.invitations = FakeInvitations(self._work, self.tenant_id)
-        self._events = []
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._events = []  # uncommitted work is discarded, like a rollback
-
-    def record(self, event: DomainEvent) -> None:
-        self._events.append(event)
 
     async def commit(self) -> None:
-        self._work.events.extend(self._events)
-        self._events = []
+        self._work.events.extend(self._take_events())
         for name in vars(self._tables):
             setattr(self._tables, name, getattr(self._work, name))
         self._work = copy.deepcopy(self._tables)  # the unit may go on after a commit
