@@ -56,14 +56,19 @@ def _openmp_flags() -> list[str]:
 
 
 omp = _openmp_flags()
-ext = Extension(
-    "bijmantra.genomics._kernels",
-    sources=["src/bijmantra/genomics/_kernels.pyx"],
-    include_dirs=[np.get_include(), "src/bijmantra/genomics"],
-    define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")],
-    extra_compile_args=["-O3", *omp],
-    extra_link_args=omp,
-)
+
+
+def _kernel_module(name: str) -> Extension:
+    """An OpenMP kernel module; ``_bj_kernels.pxd`` declares the C code they share."""
+    return Extension(
+        f"bijmantra.genomics.{name}",
+        sources=[f"src/bijmantra/genomics/{name}.pyx"],
+        include_dirs=[np.get_include(), "src/bijmantra/genomics"],
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")],
+        extra_compile_args=["-O3", *omp],
+        extra_link_args=omp,
+    )
+
 
 # VCF text is one pass of byte writes: no OpenMP, the export streams chunk by chunk.
 vcf = Extension(
@@ -74,7 +79,8 @@ vcf = Extension(
 
 setup(
     ext_modules=cythonize(
-        [ext, vcf],
+        [_kernel_module("_kernels"), _kernel_module("_pedigree"), vcf],
+        include_path=["src"],  # resolves ``cimport bijmantra.genomics._bj_kernels``
         language_level=3,
         compiler_directives={
             "boundscheck": False,

@@ -1,44 +1,39 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 # cython: initializedcheck=False, nonecheck=False
-"""Cython kernels behind bijmantra.genomics.
+"""Cython kernels behind bijmantra.genomics: QC and HWE, GRM standardisation, LD, the
+symmetric-matrix check and the 2-bit genotype codes (pedigree kernels live in ``_pedigree``).
 
 Every function here assumes its arguments were validated by the Python wrappers (dtype,
-C-contiguity, shapes, pedigree order); they do no Python-level work inside the loops and release
-the GIL. Outputs are written into caller-allocated arrays so that the wrappers control memory.
+C-contiguity, shapes); they do no Python-level work inside the loops and release the GIL.
+Outputs are written into caller-allocated arrays so that the wrappers control memory.
 """
 
-from cython.parallel cimport parallel, prange, threadid
-from libc.math cimport NAN, fabs, fmax, lgamma, sqrt
+from cython.parallel cimport prange, threadid
+from libc.math cimport NAN, fabs, fmax, lgamma
 from libc.stdint cimport int8_t, int32_t, int64_t, uint8_t, uint64_t
-from libc.stdlib cimport calloc, free, malloc
-from libc.string cimport memcpy, memset
+from libc.string cimport memcpy
 
 import numpy as np
+
+from bijmantra.genomics._bj_kernels cimport (
+    bj_count_invalid,
+    bj_count_isa,
+    bj_count_tile,
+    bj_have_openmp,
+    bj_hwe_chi2,
+    bj_hwe_exact,
+    bj_ld_init,
+    bj_ld_isa,
+    bj_ld_r2,
+    bj_max_threads,
+    bj_row_sums,
+    bj_t_sf2,
+    threads_for,
+)
 
 ctypedef fused floating:
     float
     double
-
-
-cdef extern from "_bj_kernels.h" nogil:
-    int bj_max_threads()
-    int bj_have_openmp()
-    void bj_count_tile(const int8_t *g, int64_t nrows, int64_t n, uint8_t *t8c, uint8_t *t8h,
-                       int32_t *sc, int32_t *sh, int64_t *o1, int64_t *o2, int64_t *om,
-                       int64_t *ob)
-    const char *bj_count_isa
-    int64_t bj_count_invalid(const int8_t *x, int64_t n)
-    void bj_row_sums(const int8_t *row, int64_t n, int64_t *sum, int64_t *called,
-                     int64_t *nbad)
-    double bj_hwe_exact(int64_t n_aa, int64_t n_ab, int64_t n_bb, int mid_p,
-                        const double *lf, const double *rc, int64_t nlf)
-    double bj_hwe_chi2(int64_t n_aa, int64_t n_ab, int64_t n_bb)
-    double bj_t_sf2(double t, double df, double lbeta)
-    double bj_ld_r2(const uint64_t *x, const uint64_t *y, int64_t nw)
-    void bj_gather_stream(double *dst, const double *src, int64_t stride, int64_t len)
-    void bj_sfence()
-    void bj_ld_init()
-    const char *bj_ld_isa
 
 
 bj_ld_init()
@@ -66,14 +61,6 @@ cdef object _reciprocals(int64_t upto):
     return 1.0 / k
 
 
-cdef inline int _threads(double work) noexcept nogil:
-    """One thread for small inputs: a parallel region's start-up and barrier cost more than
-    the work, and on an oversubscribed machine a descheduled peer stalls the barrier."""
-    if work < 2.0e6:
-        return 1
-    return bj_max_threads()
-
-
 def openmp_enabled() -> bool:
     return bool(bj_have_openmp())
 
@@ -86,7 +73,7 @@ def count_invalid(const int8_t[:, ::1] g) -> int:
     """Number of entries outside {-1, 0, 1, 2}."""
     cdef Py_ssize_t nv = g.shape[0], ns = g.shape[1], i
     cdef int64_t bad = 0
-    cdef int nt = _threads(<double>nv * ns)
+    cdef int nt = threads_for(<double>nv * ns)
     if nv == 0 or ns == 0:
         return 0
     for i in prange(nv, nogil=True, schedule="static", num_threads=nt):
@@ -108,7 +95,7 @@ def qc_chunk(const int8_t[:, ::1] g, int64_t[::1] n_called, double[::1] call_rat
     Returns the number of invalid genotype values seen (the caller raises on > 0).
     """
     cdef Py_ssize_t nv = g.shape[0], ns = g.shape[1], i, s, t, r
-    cdef int nt = _threads(<double>nv * ns)
+    cdef int nt = threads_for(<double>nv * ns)
     cdef int64_t bad = 0, n1, n2, nm, nb, nc, n0
     cdef double p, he
     if nv == 0 or ns == 0:
@@ -187,14 +174,14 @@ def hwe_exact_vec(const int64_t[::1] n_aa, const int64_t[::1] n_ab, const int64_
     cdef const double[::1] lf = lf_np
     cdef const double[::1] rc = rc_np
     for i in prange(n, nogil=True, schedule="dynamic", chunksize=256,
-                    num_threads=_threads(200.0 * n)):
+                    num_threads=threads_for(200.0 * n)):
         out[i] = bj_hwe_exact(n_aa[i], n_ab[i], n_bb[i], mp, &lf[0], &rc[0], nlf)
 
 
 def hwe_chi2_vec(const int64_t[::1] n_aa, const int64_t[::1] n_ab, const int64_t[::1] n_bb,
                  double[::1] out) -> None:
     cdef Py_ssize_t n = n_aa.shape[0], i
-    for i in prange(n, nogil=True, schedule="static", num_threads=_threads(20.0 * n)):
+    for i in prange(n, nogil=True, schedule="static", num_threads=threads_for(20.0 * n)):
         out[i] = bj_hwe_chi2(n_aa[i], n_ab[i], n_bb[i])
 
 
@@ -203,7 +190,7 @@ def t_sf2_vec(const double[::1] t, double df, double[::1] out) -> None:
     cdef Py_ssize_t n = t.shape[0], i
     cdef double lbeta = lgamma(0.5 * df) + lgamma(0.5) - lgamma(0.5 * df + 0.5)
     for i in prange(n, nogil=True, schedule="dynamic", chunksize=256,
-                    num_threads=_threads(200.0 * n)):
+                    num_threads=threads_for(200.0 * n)):
         out[i] = bj_t_sf2(t[i], df, lbeta)
 
 
@@ -221,7 +208,7 @@ def row_sums(const int8_t[:, ::1] g, int64_t[::1] sums, int64_t[::1] called,
     cdef int64_t bad = 0
     bad_np = np.empty(nv, dtype=np.int64)
     cdef int64_t[::1] nbad = bad_np
-    cdef int nt = threads if threads > 0 else _threads(<double>nv * ns)
+    cdef int nt = threads if threads > 0 else threads_for(<double>nv * ns)
     if nv == 0 or ns == 0:
         return 0
     for i in prange(nv, nogil=True, schedule="static", num_threads=nt):
@@ -241,7 +228,7 @@ def center_scale(const int8_t[:, ::1] g, const int64_t[::1] rows, const double[:
     cdef const int8_t *row
     cdef floating c, sc, v
     cdef floating[:, ::1] o = out
-    cdef int nt = threads if threads > 0 else _threads(<double>nk * ns)
+    cdef int nt = threads if threads > 0 else threads_for(<double>nk * ns)
     for k in prange(nk, nogil=True, schedule="static", num_threads=nt):
         row = &g[rows[k], 0]
         c = <floating>center[k]
@@ -262,7 +249,7 @@ def ld_pack(const int8_t[:, ::1] g, uint64_t[:, ::1] bits) -> int:
     cdef int64_t bad = 0
     cdef int8_t v
     cdef uint64_t a, b, m, bit
-    for i in prange(nv, nogil=True, schedule="static", num_threads=_threads(<double>nv * ns)):
+    for i in prange(nv, nogil=True, schedule="static", num_threads=threads_for(<double>nv * ns)):
         for w in range(nw):
             a = 0
             b = 0
@@ -288,7 +275,7 @@ def ld_window(const uint64_t[:, ::1] bits, Py_ssize_t window, double[:, ::1] out
     """out[i, d - 1] = r2(i, i + d) for d in 1..window (NaN past the last variant)."""
     cdef Py_ssize_t nv = bits.shape[0], nw = bits.shape[1] // 3, i, d
     for i in prange(nv, nogil=True, schedule="dynamic", chunksize=64,
-                    num_threads=_threads(<double>nv * window * nw * 20)):
+                    num_threads=threads_for(<double>nv * window * nw * 20)):
         for d in range(1, window + 1):
             if i + d < nv:
                 out[i, d - 1] = bj_ld_r2(&bits[i, 0], &bits[i + d, 0], nw)
@@ -316,172 +303,6 @@ def ld_prune_greedy(const uint64_t[:, ::1] bits, Py_ssize_t size, Py_ssize_t ste
             ws += step
 
 
-# --------------------------------------------------------------------------------------------
-# Pedigree
-# --------------------------------------------------------------------------------------------
-
-cdef inline double _lo(double[:, ::1] A, Py_ssize_t x, Py_ssize_t y) noexcept nogil:
-    """A[x, y] read from the lower triangle."""
-    if x >= y:
-        return A[x, y]
-    return A[y, x]
-
-
-def a_matrix_fill(const int64_t[::1] sire, const int64_t[::1] dam, double[:, ::1] A) -> None:
-    """Tabular method in row blocks, every access contiguous.
-
-    Rows of a block take columns left of the block from their parents' complete rows
-    (parallel over column chunks: column j depends only on column j), the block's own
-    triangle serially, and then the block is mirrored into the rows above it.
-    """
-    cdef Py_ssize_t n = sire.shape[0], B = 128, b0, b1, i, j, c, c0, c1, nch, s, d, r
-    cdef Py_ssize_t CW = 512
-    cdef double x
-    cdef int nt = _threads(<double>n * n)
-    cdef Py_ssize_t PAGE = 512  # doubles per 4 KiB page
-    with nogil:
-        # First touch of fresh pages, spread over the threads: faulting (and the kernel's
-        # zeroing of) 800 MB for n = 10,000 otherwise costs as much as the arithmetic.
-        for r in prange(n, schedule="static", num_threads=nt):
-            for j in range((n + PAGE - 1) // PAGE):
-                A[r, j * PAGE] = 0.0
-        b0 = 0
-        while b0 < n:
-            b1 = min(b0 + B, n)
-            nch = (b0 + CW - 1) // CW
-            for c in prange(nch, schedule="static", num_threads=nt):
-                c0 = c * CW
-                c1 = min(c0 + CW, b0)
-                for i in range(b0, b1):
-                    s = sire[i]
-                    d = dam[i]
-                    if s >= 0 and d >= 0:
-                        for j in range(c0, c1):
-                            A[i, j] = 0.5 * (A[s, j] + A[d, j])
-                    elif s >= 0:
-                        for j in range(c0, c1):
-                            A[i, j] = 0.5 * A[s, j]
-                    elif d >= 0:
-                        for j in range(c0, c1):
-                            A[i, j] = 0.5 * A[d, j]
-                    else:
-                        for j in range(c0, c1):
-                            A[i, j] = 0.0
-            for i in range(b0, b1):
-                s = sire[i]
-                d = dam[i]
-                for j in range(b0, i):
-                    x = 0.0
-                    if s >= 0:
-                        x = x + _lo(A, s, j)
-                    if d >= 0:
-                        x = x + _lo(A, d, j)
-                    A[i, j] = 0.5 * x
-                if s >= 0 and d >= 0:
-                    A[i, i] = 1.0 + 0.5 * _lo(A, s, d)
-                else:
-                    A[i, i] = 1.0
-            # mirror the block into the rows above it (and its own upper triangle)
-            with parallel(num_threads=nt):
-                for r in prange(b1, schedule="static"):
-                    j = max(b0, r + 1)
-                    if j < b1:
-                        bj_gather_stream(&A[r, j], &A[j, r], n, b1 - j)
-                bj_sfence()
-            b0 = b1
-
-
-cdef inline void _heap_push(int64_t *h, Py_ssize_t *size, int64_t v) noexcept nogil:
-    cdef Py_ssize_t k = size[0], p
-    size[0] += 1
-    while k > 0:
-        p = (k - 1) >> 1
-        if h[p] >= v:
-            break
-        h[k] = h[p]
-        k = p
-    h[k] = v
-
-
-cdef inline int64_t _heap_pop(int64_t *h, Py_ssize_t *size) noexcept nogil:
-    cdef int64_t top = h[0], v
-    cdef Py_ssize_t n, k = 0, c
-    size[0] -= 1
-    n = size[0]
-    v = h[n]
-    while True:
-        c = 2 * k + 1
-        if c >= n:
-            break
-        if c + 1 < n and h[c + 1] > h[c]:
-            c += 1
-        if h[c] <= v:
-            break
-        h[k] = h[c]
-        k = c
-    h[k] = v
-    return top
-
-
-def inbreeding_ml(const int64_t[::1] sire, const int64_t[::1] dam, double[::1] F) -> None:
-    """Inbreeding coefficients by Meuwissen & Luo (1992), O(n * ancestors) without A.
-
-    F_i = sum_j L_ij^2 D_j - 1 over i's ancestors j, where A = L D L'; ancestors are visited in
-    decreasing order (a max-heap) so that L_ij is complete when j is expanded.
-    """
-    cdef Py_ssize_t n = sire.shape[0], i, hs
-    cdef int64_t s, d, j, sj, dj
-    cdef double fs, fd, fi, lj
-    cdef double *D = <double *>malloc(max(n, 1) * sizeof(double))
-    cdef double *L = <double *>calloc(max(n, 1), sizeof(double))
-    cdef int64_t *heap = <int64_t *>malloc(max(n, 1) * sizeof(int64_t))
-    cdef uint8_t *inq = <uint8_t *>calloc(max(n, 1), sizeof(uint8_t))
-    if D == NULL or L == NULL or heap == NULL or inq == NULL:
-        free(D)
-        free(L)
-        free(heap)
-        free(inq)
-        raise MemoryError()
-    with nogil:
-        for i in range(n):
-            s = sire[i]
-            d = dam[i]
-            fs = F[s] if s >= 0 else -1.0
-            fd = F[d] if d >= 0 else -1.0
-            D[i] = 0.5 - 0.25 * (fs + fd)
-            if s < 0 or d < 0:
-                F[i] = 0.0
-                continue
-            hs = 0
-            L[i] = 1.0
-            _heap_push(heap, &hs, i)
-            inq[i] = 1
-            fi = 0.0
-            while hs > 0:
-                j = _heap_pop(heap, &hs)
-                inq[j] = 0
-                lj = L[j]
-                L[j] = 0.0
-                fi = fi + lj * lj * D[j]
-                sj = sire[j]
-                dj = dam[j]
-                if sj >= 0:
-                    L[sj] += 0.5 * lj
-                    if not inq[sj]:
-                        inq[sj] = 1
-                        _heap_push(heap, &hs, sj)
-                if dj >= 0:
-                    L[dj] += 0.5 * lj
-                    if not inq[dj]:
-                        inq[dj] = 1
-                        _heap_push(heap, &hs, dj)
-            F[i] = fi - 1.0
-    free(D)
-    free(L)
-    free(heap)
-    free(inq)
-
-
 def asymmetry(const double[:, ::1] a) -> tuple:
     """(max |a_ij - a_ji|, max |a_ij|) in cache-friendly 64x64 tiles: numpy's a - a.T walks
     one operand column-wise and costs 10x more on a 2,000 x 2,000 matrix."""
@@ -492,7 +313,7 @@ def asymmetry(const double[:, ::1] a) -> tuple:
     res_np = np.zeros((2, max(nb, 1)), dtype=np.float64)
     cdef double[:, ::1] res = res_np
     with nogil:
-        for bi in prange(nb, schedule="dynamic", num_threads=_threads(<double>n * n)):
+        for bi in prange(nb, schedule="dynamic", num_threads=threads_for(<double>n * n)):
             i1 = min(bi * T + T, n)
             w = 0.0
             b = 0.0

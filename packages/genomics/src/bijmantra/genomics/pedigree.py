@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from bijmantra.genomics import _kernels
+from bijmantra.genomics import _pedigree
 from bijmantra.genomics import _validate as v
 from numpy.typing import NDArray
 
@@ -38,7 +38,7 @@ def a_matrix(sire: Any, dam: Any, *, out: NDArray[np.float64] | None = None) -> 
                 f"out must be a writeable C-contiguous float64 array of shape {(n, n)}"
             )
         a = out
-    _kernels.a_matrix_fill(s, d, a)
+    _pedigree.a_matrix_fill(s, d, a)
     return a
 
 
@@ -46,7 +46,7 @@ def inbreeding(sire: Any, dam: Any) -> NDArray[np.float64]:
     """Inbreeding coefficients F_i = A[i, i] - 1 without forming A (Meuwissen & Luo 1992)."""
     s, d = v.pedigree(sire, dam)
     f = np.zeros(s.shape[0], dtype=np.float64)
-    _kernels.inbreeding_ml(s, d, f)
+    _pedigree.inbreeding_ml(s, d, f)
     return f
 
 
@@ -56,7 +56,7 @@ def _henderson(
     """COO triplets (duplicates not summed) of A^-1 by Henderson's rules with inbreeding."""
     n = s.shape[0]
     f = np.zeros(n, dtype=np.float64)
-    _kernels.inbreeding_ml(s, d, f)
+    _pedigree.inbreeding_ml(s, d, f)
     fs = np.where(s >= 0, f[np.maximum(s, 0)], -1.0)
     fd = np.where(d >= 0, f[np.maximum(d, 0)], -1.0)
     # Mendelian sampling variance (in units of the additive variance); F of unknown = -1
