@@ -2,7 +2,14 @@ import uuid
 
 import pytest
 from bijmantra.kernel import Page, PageRequest, ValidationFailed, new_ids, uuid7, uuid7_many
-from bijmantra.kernel.errors import ErrorCode, NotFound, error_for
+from bijmantra.kernel.errors import (
+    ERRORS_BY_CODE,
+    BijmantraError,
+    Conflict,
+    ErrorCode,
+    NotFound,
+    error_for,
+)
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -54,3 +61,25 @@ def test_error_round_trips_by_code() -> None:
     err = error_for("not_found", "gone")
     assert isinstance(err, NotFound)
     assert err.code is ErrorCode.NOT_FOUND
+
+
+def test_every_code_rebuilds_the_kernel_class_that_names_it() -> None:
+    assert set(ERRORS_BY_CODE) == set(ErrorCode)
+    for code, cls in ERRORS_BY_CODE.items():
+        assert cls.code is code
+        assert cls.__module__ == "bijmantra.kernel.errors"
+        assert type(error_for(code.value, "x")) is cls
+    assert ERRORS_BY_CODE[ErrorCode.VALIDATION] is ValidationFailed
+
+
+def test_a_subclass_keeps_its_parents_code_and_does_not_replace_it() -> None:
+    class StaleLot(Conflict):
+        """A narrower conflict, still a 409 everywhere."""
+
+    class Renamed(BijmantraError, code=ErrorCode.NOT_FOUND):
+        """Names a code a kernel class already has."""
+
+    assert StaleLot.code is ErrorCode.CONFLICT
+    assert Renamed.code is ErrorCode.NOT_FOUND
+    assert ERRORS_BY_CODE[ErrorCode.CONFLICT] is Conflict
+    assert ERRORS_BY_CODE[ErrorCode.NOT_FOUND] is NotFound

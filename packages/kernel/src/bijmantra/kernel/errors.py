@@ -35,10 +35,22 @@ class FieldError:
     message: str
 
 
+# The class ``error_for`` rebuilds for each code: filled by the class statements below.
+ERRORS_BY_CODE: dict[ErrorCode, type[BijmantraError]] = {}
+
+
 class BijmantraError(Exception):
     """A rule broken somewhere in the platform; its class says which kind (``code``)."""
 
     code: ClassVar[ErrorCode] = ErrorCode.VALIDATION
+
+    def __init_subclass__(cls, code: ErrorCode | None = None, **kwargs: object) -> None:
+        """``class NotFound(BijmantraError, code=ErrorCode.NOT_FOUND)``: the class names its
+        code once and is registered for ``error_for``; the first class to name a code keeps it."""
+        super().__init_subclass__(**kwargs)
+        if code is not None:
+            cls.code = code
+            ERRORS_BY_CODE.setdefault(code, cls)
 
     def __init__(self, message: str, details: list[FieldError] | None = None) -> None:
         super().__init__(message)
@@ -49,83 +61,53 @@ class BijmantraError(Exception):
         return f"{type(self).__name__}({self.message!r}, {self.details!r})"
 
 
-class NotFound(BijmantraError):
-    code = ErrorCode.NOT_FOUND
+class NotFound(BijmantraError, code=ErrorCode.NOT_FOUND):
+    """No such thing, or none the caller may see."""
 
 
-class Conflict(BijmantraError):
-    code = ErrorCode.CONFLICT
+class Conflict(BijmantraError, code=ErrorCode.CONFLICT):
+    """The thing's current state refuses the change (a move its lifecycle forbids, a duplicate)."""
 
 
-class Gone(BijmantraError):
+class Gone(BijmantraError, code=ErrorCode.GONE):
     """Was valid once and never will be again (an expired one-time code)."""
 
-    code = ErrorCode.GONE
 
-
-class PreconditionFailed(BijmantraError):
+class PreconditionFailed(BijmantraError, code=ErrorCode.PRECONDITION_FAILED):
     """A conditional write whose condition no longer holds (a stale ``If-Match``)."""
 
-    code = ErrorCode.PRECONDITION_FAILED
 
-
-class Malformed(BijmantraError):
+class Malformed(BijmantraError, code=ErrorCode.MALFORMED):
     """The request cannot be read at all (not JSON, invalid UTF-8, nested too deeply): every
     API answers 400, apart from ``validation`` (readable but wrong: 422 on the platform API)."""
 
-    code = ErrorCode.MALFORMED
+
+class ValidationFailed(BijmantraError, code=ErrorCode.VALIDATION):
+    """Readable input that is wrong: the named form of the base class's default code."""
 
 
-class ValidationFailed(BijmantraError):
-    code = ErrorCode.VALIDATION
-
-
-class Unprocessable(BijmantraError):
+class Unprocessable(BijmantraError, code=ErrorCode.UNPROCESSABLE):
     """Well-formed input that breaks a domain rule (a pedigree cycle, an unknown reference)."""
 
-    code = ErrorCode.UNPROCESSABLE
+
+class Unauthorized(BijmantraError, code=ErrorCode.UNAUTHORIZED):
+    """The caller is not known: no credential, or one that is not valid."""
 
 
-class Unauthorized(BijmantraError):
-    code = ErrorCode.UNAUTHORIZED
+class Forbidden(BijmantraError, code=ErrorCode.FORBIDDEN):
+    """The caller is known but not allowed to do this."""
 
 
-class Forbidden(BijmantraError):
-    code = ErrorCode.FORBIDDEN
+class RateLimited(BijmantraError, code=ErrorCode.RATE_LIMITED):
+    """Too many requests in the caller's window; the same call succeeds later."""
 
 
-class RateLimited(BijmantraError):
-    code = ErrorCode.RATE_LIMITED
+class Unavailable(BijmantraError, code=ErrorCode.UNAVAILABLE):
+    """A dependency is down or overloaded; the same call may succeed later."""
 
 
-class Unavailable(BijmantraError):
-    code = ErrorCode.UNAVAILABLE
-
-
-class Internal(BijmantraError):
+class Internal(BijmantraError, code=ErrorCode.INTERNAL):
     """A fault of ours (a bug, a broken invariant): logged where it happened, never retried."""
-
-    code = ErrorCode.INTERNAL
-
-
-# One class per code; ``ValidationFailed`` is the named form of the base class's default.
-ERRORS_BY_CODE: dict[ErrorCode, type[BijmantraError]] = {
-    error.code: error
-    for error in (
-        NotFound,
-        Conflict,
-        Gone,
-        PreconditionFailed,
-        Malformed,
-        ValidationFailed,
-        Unprocessable,
-        Unauthorized,
-        Forbidden,
-        RateLimited,
-        Unavailable,
-        Internal,
-    )
-}
 
 
 def error_for(
