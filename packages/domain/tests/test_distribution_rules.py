@@ -33,9 +33,9 @@ from bijmantra.domain.distribution.states import (
     InvoiceStatus,
     RequestAction,
     RequestStatus,
-    terminal,
 )
 from bijmantra.kernel import Conflict
+from bijmantra.kernel.lifecycle import terminal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

@@ -1,4 +1,4 @@
-"""The lifecycles of the distribution context as explicit transition tables.
+"""The lifecycles of the distribution context as kernel transition tables (``StateMachine``).
 
 Each table maps (state, action) to the next state; anything absent is refused. The tables
 are data, so a test can walk every (state, action) pair and the API can say what is allowed.
@@ -6,37 +6,9 @@ are data, so a test can walk every (state, action) pair and the API can say what
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
 from enum import StrEnum
-from typing import Generic, TypeVar
 
-from bijmantra.kernel import Conflict, FieldError
-
-S = TypeVar("S", bound=StrEnum)
-A = TypeVar("A", bound=StrEnum)
-
-
-@dataclass(frozen=True)
-class StateMachine(Generic[S, A]):
-    """``name`` appears in refusals; ``table`` is the whole lifecycle."""
-
-    name: str
-    table: Mapping[tuple[S, A], S]
-
-    def allowed(self, state: S) -> list[A]:
-        return [action for (source, action) in self.table if source == state]
-
-    def next(self, state: S, action: A) -> S:
-        """The state after ``action``; ``Conflict`` (409) when the table has no such move."""
-        target = self.table.get((state, action))
-        if target is None:
-            allowed = ", ".join(str(a) for a in self.allowed(state)) or "nothing"
-            raise Conflict(
-                f"A {state} {self.name} cannot be {action.value}",
-                [FieldError("status", f"{state}: allowed {allowed}")],
-            )
-        return target
+from bijmantra.kernel.lifecycle import StateMachine
 
 
 class RequestStatus(StrEnum):
@@ -155,8 +127,3 @@ INVOICE_LIFECYCLE: StateMachine[InvoiceStatus, InvoiceAction] = StateMachine(
         (InvoiceStatus.ISSUED, InvoiceAction.VOID): InvoiceStatus.VOID,
     },
 )
-
-
-def terminal(machine: StateMachine[S, A], states: type[S]) -> frozenset[S]:
-    """States with no way out."""
-    return frozenset(s for s in states if not machine.allowed(s))

@@ -1,7 +1,9 @@
 """Sensors context: device profiles, device enrolment, readings, history and covariates."""
 
 from bijmantra.domain.sensors.alerts import (
+    ALERT_LIFECYCLE,
     Alert,
+    AlertAction,
     AlertRule,
     AlertStatus,
     Comparison,
@@ -23,7 +25,9 @@ from bijmantra.domain.sensors.covariates import (
 from bijmantra.domain.sensors.enrolment import (
     CLAIM_CODE_TTL,
     COMMISSION_WINDOW,
+    ENROLMENT_LIFECYCLE,
     Device,
+    EnrolmentAction,
     EnrolmentState,
     Placement,
 )
@@ -55,13 +59,16 @@ from bijmantra.domain.sensors.series import (
 )
 
 __all__ = [
+    "ALERT_LIFECYCLE",
     "CLAIM_CODE_TTL",
     "COMMISSION_WINDOW",
     "DEFAULT_GDD_BASE",
+    "ENROLMENT_LIFECYCLE",
     "MAX_BATCH",
     "MAX_POINTS",
     "RETENTION",
     "Alert",
+    "AlertAction",
     "AlertRule",
     "AlertStatus",
     "Bucket",
@@ -70,6 +77,7 @@ __all__ = [
     "DayWeather",
     "Device",
     "DeviceProfile",
+    "EnrolmentAction",
     "EnrolmentState",
     "Firing",
     "ItemError",

@@ -4,7 +4,7 @@ A rule watches one metric of one device (or of every device of a profile): a thr
 for a duration, a rate of change, or no data for N intervals. Each (rule, device) pair has a
 ``Watch`` (what evaluation remembers). A firing opens an alert unless the rule's cooldown
 since its last firing for that device has not passed. Alerts go open -> acknowledged ->
-cleared, each step recording who and when.
+cleared (``ALERT_LIFECYCLE``), each step recording who and when.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from bijmantra.kernel import Conflict, FieldError, TenantId, ValidationFailed
+from bijmantra.kernel import FieldError, TenantId, ValidationFailed
+from bijmantra.kernel.lifecycle import StateMachine
 
 MAX_INTERVALS = 1000
 
@@ -221,6 +222,21 @@ class AlertStatus(StrEnum):
     CLEARED = "cleared"
 
 
+class AlertAction(StrEnum):
+    ACKNOWLEDGE = "acknowledged"
+    CLEAR = "cleared"
+
+
+ALERT_LIFECYCLE: StateMachine[AlertStatus, AlertAction] = StateMachine(
+    "alert",
+    {
+        (AlertStatus.OPEN, AlertAction.ACKNOWLEDGE): AlertStatus.ACKNOWLEDGED,
+        (AlertStatus.OPEN, AlertAction.CLEAR): AlertStatus.CLEARED,
+        (AlertStatus.ACKNOWLEDGED, AlertAction.CLEAR): AlertStatus.CLEARED,
+    },
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Alert:
     alert_id: str
@@ -239,15 +255,9 @@ class Alert:
     cleared_at: datetime | None = None
 
     def acknowledge(self, who: str, now: datetime) -> Alert:
-        if self.status is not AlertStatus.OPEN:
-            raise Conflict(
-                f"Alert {self.alert_id} is {self.status}: only an open one is acknowledged"
-            )
-        return replace(
-            self, status=AlertStatus.ACKNOWLEDGED, acknowledged_by=who, acknowledged_at=now
-        )
+        status = ALERT_LIFECYCLE.next(self.status, AlertAction.ACKNOWLEDGE)
+        return replace(self, status=status, acknowledged_by=who, acknowledged_at=now)
 
     def clear(self, who: str, now: datetime) -> Alert:
-        if self.status is AlertStatus.CLEARED:
-            raise Conflict(f"Alert {self.alert_id} is already cleared")
-        return replace(self, status=AlertStatus.CLEARED, cleared_by=who, cleared_at=now)
+        status = ALERT_LIFECYCLE.next(self.status, AlertAction.CLEAR)
+        return replace(self, status=status, cleared_by=who, cleared_at=now)

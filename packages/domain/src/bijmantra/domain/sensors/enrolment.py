@@ -1,8 +1,8 @@
 """A device's enrolment as a state machine: register -> claim code -> claimed -> commissioned.
 
-Each step is its own call. A step taken out of order or a claim code used twice is a
-conflict (409); an expired code or a missed commissioning window is gone (410). Only hashes
-of the claim code and of the device credential are ever held.
+Each step is its own call, a move in ``ENROLMENT_LIFECYCLE``. A step taken out of order or a
+claim code used twice is a conflict (409); an expired code or a missed commissioning window is
+gone (410). Only hashes of the claim code and of the device credential are ever held.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from bijmantra.kernel import Conflict, Gone, TenantId, Unauthorized
+from bijmantra.kernel.lifecycle import StateMachine
 
 CLAIM_CODE_TTL = timedelta(hours=24)
 # A claimed device must send its first valid reading within this window to be commissioned.
@@ -26,6 +27,31 @@ class EnrolmentState(StrEnum):
     CLAIMED = "claimed"
     COMMISSIONED = "commissioned"
     REVOKED = "revoked"
+
+
+class EnrolmentAction(StrEnum):
+    ISSUE_CLAIM = "issued a claim code"
+    CLAIM = "claimed"
+    COMMISSION = "commissioned"
+    REVOKE = "revoked"
+
+
+ENROLMENT_LIFECYCLE: StateMachine[EnrolmentState, EnrolmentAction] = StateMachine(
+    "device",
+    {
+        (EnrolmentState.REGISTERED, EnrolmentAction.ISSUE_CLAIM): EnrolmentState.CLAIM_ISSUED,
+        # Re-issuing before the claim replaces the previous code.
+        (EnrolmentState.CLAIM_ISSUED, EnrolmentAction.ISSUE_CLAIM): EnrolmentState.CLAIM_ISSUED,
+        (EnrolmentState.CLAIM_ISSUED, EnrolmentAction.CLAIM): EnrolmentState.CLAIMED,
+        (EnrolmentState.CLAIMED, EnrolmentAction.COMMISSION): EnrolmentState.COMMISSIONED,
+        # Any device not yet revoked can be.
+        **{
+            (state, EnrolmentAction.REVOKE): EnrolmentState.REVOKED
+            for state in EnrolmentState
+            if state is not EnrolmentState.REVOKED
+        },
+    },
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,25 +82,24 @@ class Device:
 
     def issue_claim(self, code_hash: str, now: datetime) -> Device:
         """A new one-time code; re-issuing before the claim replaces the previous code."""
-        if self.state not in (EnrolmentState.REGISTERED, EnrolmentState.CLAIM_ISSUED):
-            raise Conflict(f"Device {self.device_id} is {self.state}: no claim code can be issued")
         return replace(
             self,
-            state=EnrolmentState.CLAIM_ISSUED,
+            state=ENROLMENT_LIFECYCLE.next(self.state, EnrolmentAction.ISSUE_CLAIM),
             claim_hash=code_hash,
             claim_expires_at=now + CLAIM_CODE_TTL,
         )
 
     def claim(self, code_hash: str, credential_hash: str, now: datetime) -> Device:
         """The device presents its code and receives a credential (its hash is kept)."""
-        if self.state is not EnrolmentState.CLAIM_ISSUED or self.claim_hash != code_hash:
+        if self.claim_hash != code_hash:  # no code held: never issued, or used already
             raise Conflict("Claim code already used or not issued for this device")
+        claimed = ENROLMENT_LIFECYCLE.next(self.state, EnrolmentAction.CLAIM)
         assert self.claim_expires_at is not None
         if now >= self.claim_expires_at:
             raise Gone("Claim code expired; ask for a new one")
         return replace(
             self,
-            state=EnrolmentState.CLAIMED,
+            state=claimed,
             claim_hash=None,
             claim_expires_at=None,
             claimed_at=now,
@@ -87,19 +112,16 @@ class Device:
             raise Unauthorized("Device credential not valid")
         if self.state is EnrolmentState.COMMISSIONED:
             return self
-        if self.state is not EnrolmentState.CLAIMED:
-            raise Conflict(f"Device {self.device_id} is {self.state}")
+        commissioned = ENROLMENT_LIFECYCLE.next(self.state, EnrolmentAction.COMMISSION)
         assert self.claimed_at is not None
         if now >= self.claimed_at + COMMISSION_WINDOW:
             raise Gone("Commissioning window passed; issue a new claim code")
-        return replace(self, state=EnrolmentState.COMMISSIONED, commissioned_at=now)
+        return replace(self, state=commissioned, commissioned_at=now)
 
     def revoke(self, now: datetime) -> Device:
-        if self.state is EnrolmentState.REVOKED:
-            raise Conflict(f"Device {self.device_id} is already revoked")
         return replace(
             self,
-            state=EnrolmentState.REVOKED,
+            state=ENROLMENT_LIFECYCLE.next(self.state, EnrolmentAction.REVOKE),
             revoked_at=now,
             credential_hash=None,
             claim_hash=None,
