@@ -1,5 +1,6 @@
 """The sensors context from outside: enrolment over REST, telemetry from a device over HTTPS,
-history (JSON, CSV, gaps), readings on /ws, another organization kept out."""
+history (JSON, CSV, gaps), readings on /ws, alerts and device status evaluated by the
+analytics-worker and pushed on /ws, another organization kept out."""
 
 from __future__ import annotations
 
@@ -22,6 +23,9 @@ pytestmark = [pytest.mark.e2e]
 PASSWORD = "pw-sensors-manager-1"
 WAIT = 30.0  # seconds before a missing frame counts as a failure (not a performance bound)
 NOW = datetime.now(UTC).replace(second=0, microsecond=0)
+# The worker reports a device offline after this long without a reading (production: 15 min),
+# checking every second: the status test waits seconds, not minutes.
+SENSOR_ENV = {"DEVICE_OFFLINE_AFTER_SECONDS": "3", "SENSOR_CHECK_SECONDS": "1"}
 PROFILE = {
     "name": "cold store logger",
     "metrics": [
@@ -49,7 +53,9 @@ class Site:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    with running_stack(tmp_path_factory.mktemp("sensors"), device_edge=True) as stack:
+    with running_stack(
+        tmp_path_factory.mktemp("sensors"), device_edge=True, env=SENSOR_ENV
+    ) as stack:
         assert stack.devices is not None
         site = Site(stack)
         site.mqtt_port = stack.devices.mqtt_port
@@ -267,6 +273,41 @@ async def test_a_threshold_alert_opens_from_a_reading_is_pushed_live_and_is_ackn
     with site.client(site.other_token) as stranger:
         assert stranger.get("/api/v1/alerts").json()["data"] == []
         assert stranger.post(f"/api/v1/alerts/{alert['alertId']}/clear").status_code == 404
+
+
+async def next_event_of(ws: Any, device_id: str) -> dict[str, Any]:
+    """The next event frame about ``device_id`` (other tests' devices come and go too)."""
+    while True:
+        message = json.loads(await asyncio.wait_for(ws.recv(), WAIT))
+        if message["type"] == "event" and message["event"]["subject"] == device_id:
+            return dict(message["event"])
+
+
+async def test_a_silent_device_is_reported_offline_on_the_feed_then_online_again(
+    site: Site,
+) -> None:
+    device_id, credential = enrol(site)
+    url = site.stack.gateway_url.replace("http://", "ws://") + "/ws"
+    async with connect(url, additional_headers={"Authorization": f"Bearer {site.token}"}) as ws:
+        assert json.loads(await ws.recv())["type"] == "ready"
+        subscription = {
+            "type": "subscribe",
+            "events": ["sensors.device.offline", "sensors.device.online"],
+            "resources": [device_id],
+        }
+        await ws.send(json.dumps(subscription))
+        assert json.loads(await ws.recv())["type"] == "subscribed"
+        response = await asyncio.to_thread(send, site, credential, [reading(3, 5.0)])
+        assert response.status_code == 200, response.text
+        offline = await next_event_of(ws, device_id)  # silent for 3 s
+        assert (offline["type"], offline["data"]["status"]) == ("sensors.device.offline", "offline")
+        assert offline["data"]["lastSeenAt"]
+        response = await asyncio.to_thread(send, site, credential, [reading(2, 5.5)])
+        assert response.status_code == 200, response.text
+        online = await next_event_of(ws, device_id)
+        assert (online["type"], online["data"]["status"]) == ("sensors.device.online", "online")
+    with site.client(site.other_token) as stranger:  # another organization: not its device
+        assert stranger.get(f"/api/v1/devices/{device_id}").status_code == 404
 
 
 def topic(credential: str) -> str:

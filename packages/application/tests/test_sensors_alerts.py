@@ -1,5 +1,6 @@
 """Alerts with a clock moved by hand: threshold held for its duration, rate of change, no data
-for N intervals, the cooldown, and the open -> acknowledged -> cleared lifecycle."""
+for N intervals, the cooldown, and the open -> acknowledged -> cleared lifecycle. Evaluation
+is the analytics-worker's (its state faked here), domain-api's worker calls run in process."""
 
 from __future__ import annotations
 
@@ -13,12 +14,13 @@ from bijmantra.application.events import envelope_for
 from bijmantra.application.sensors import (
     AlertInbox,
     AlertRules,
-    CheckSilences,
     DeviceEnrolment,
-    EvaluateTelemetry,
     IngestTelemetry,
 )
 from bijmantra.application.sensors.alerts import AlertDocument, RuleDocument
+from bijmantra.application.sensors.evaluation import CheckSilences, EvaluateTelemetry
+from bijmantra.application.sensors.worker_calls import SensorsWorkerCalls
+from bijmantra.domain import DomainEvent
 from bijmantra.kernel import (
     Conflict,
     Forbidden,
@@ -29,8 +31,13 @@ from bijmantra.kernel import (
     ValidationFailed,
 )
 from bijmantra.testkit.documents import answers_as
+from bijmantra.testkit.sensor_evaluation import (
+    EvaluationTables,
+    FakeDueChecks,
+    InProcessSensorsDomain,
+    fake_evaluation_state_factory,
+)
 from bijmantra.testkit.sensors import (
-    FakeSilenceSchedule,
     SensorTables,
     SettableClock,
     fake_sensors_unit_of_work_factory,
@@ -45,19 +52,29 @@ PROFILE = {
 }
 
 
+# Presence is tested on its own (the last tests); the alert tests see no device go offline.
+NEVER_OFFLINE = timedelta(days=3650)
+
+
 class Store:
     """A seed store's logger, its rules, and the evaluation pipeline with a hand-moved clock."""
 
-    def __init__(self) -> None:
-        self.tables = SensorTables()
+    def __init__(
+        self, tables: SensorTables | None = None, offline_after: timedelta = NEVER_OFFLINE
+    ) -> None:
+        self.tables = tables or SensorTables()
         self.clock = SettableClock(T0)
         uow = fake_sensors_unit_of_work_factory(self.tables)
         self.enrolment = DeviceEnrolment(uow, self.clock)
         self.ingest = IngestTelemetry(uow, self.clock)
         self.rules = AlertRules(uow)
         self.inbox = AlertInbox(uow, self.clock)
-        self.evaluate = EvaluateTelemetry(uow)
-        self.silences = CheckSilences(uow, FakeSilenceSchedule(self.tables), self.clock)
+        self.worker_tables = EvaluationTables()
+        state = fake_evaluation_state_factory(self.worker_tables)
+        domain = InProcessSensorsDomain(SensorsWorkerCalls(uow))
+        self.evaluate = EvaluateTelemetry(state, domain, offline_after)
+        due = FakeDueChecks(self.worker_tables)
+        self.silences = CheckSilences(state, due, domain, self.clock, offline_after)
         self.seen_events = 0
 
     async def device(self) -> None:
@@ -164,9 +181,38 @@ async def test_a_no_data_alert_fires_after_n_missed_intervals_once(store: Store)
 async def test_a_redelivered_telemetry_event_raises_nothing_twice(store: Store) -> None:
     await store.rule(kind="threshold", comparison="above", threshold=8.0, cooldownSeconds=0)
     await store.reading(9.0)
-    event = next(e for e in store.tables.events if e.type == "sensors.telemetry.received")
-    await store.evaluate(envelope_for(event, source="test"))
+    event = envelope_for(
+        next(e for e in store.tables.events if e.type == "sensors.telemetry.received"),
+        source="test",
+    )
+    await store.evaluate(event)  # the worker's inbox knows it
     assert len(await store.open_alerts()) == 1
+    store.worker_tables.processed.clear()  # as if the worker died before its commit
+    store.worker_tables.watches.clear()
+    await store.evaluate(event)  # evaluated again: the same alert id, opened before
+    assert len(await store.open_alerts()) == 1
+    opened = [e for e in store.tables.events if e.type == "sensors.alert.opened"]
+    assert len(opened) == 1
+
+
+async def test_another_organizations_device_is_never_evaluated_with_these_rules() -> None:
+    tables = SensorTables()
+    mine = Store(tables)
+    await mine.device()
+    await mine.rule(kind="threshold", comparison="above", threshold=8.0)
+    await mine.reading(9.0)
+    [alert] = await mine.open_alerts()
+    event = next(e for e in tables.events if e.type == "sensors.telemetry.received")
+    # The same readings, as if another organization's stream named this device.
+    other = TenantId(uuid.uuid4())
+    forged = envelope_for(
+        DomainEvent(event.type, other, event.aggregate_id, event.data, occurred_at=T0),
+        source="test",
+    )
+    await mine.evaluate(forged)
+    assert [a["alertId"] for a in await mine.open_alerts()] == [alert["alertId"]]
+    assert {t for t, _, _ in mine.worker_tables.watches} == {ORG}
+    assert [a for (t, _), a in tables.alerts.items() if t == other] == []
 
 
 async def test_acknowledge_and_clear_record_who_and_when(store: Store) -> None:
@@ -239,3 +285,40 @@ async def test_rules_that_could_never_fire_are_refused(
     with pytest.raises(ValidationFailed):
         await store.rule(**fields)
     assert await store.rules.list(MANAGER) == []
+
+
+async def test_a_silent_device_goes_offline_once_and_online_when_it_reports() -> None:
+    store = Store(offline_after=timedelta(minutes=15))
+    await store.device()
+    await store.reading(4.0)  # commissioned and seen at T0
+    store.clock.advance(timedelta(minutes=14, seconds=59))
+    assert await store.silences() == 0
+    store.clock.advance(timedelta(seconds=1))
+    assert await store.silences() == 1
+    store.clock.advance(timedelta(hours=3))
+    assert await store.silences() == 0  # one offline per silence
+    await store.reading(4.5)
+    await store.reading(4.6)  # already online: nothing more
+    presence = [e for e in store.tables.events if e.type.startswith("sensors.device.o")]
+    assert [(e.type, e.data["status"]) for e in presence] == [
+        ("sensors.device.offline", "offline"),
+        ("sensors.device.online", "online"),
+    ]
+    offline, online = presence
+    assert offline.data["at"] == (T0 + timedelta(minutes=15)).isoformat()
+    assert offline.data["lastSeenAt"] == T0.isoformat()
+    assert online.data["at"] == (T0 + timedelta(hours=3, minutes=15)).isoformat()
+
+
+async def test_a_retried_offline_check_reports_once() -> None:
+    store = Store(offline_after=timedelta(minutes=15))
+    await store.device()
+    await store.reading(4.0)
+    store.clock.advance(timedelta(minutes=20))
+    before = dict(store.worker_tables.presences)
+    assert await store.silences() == 1
+    store.worker_tables.presences = before  # as if the worker died before its commit
+    store.clock.advance(timedelta(minutes=1))
+    assert await store.silences() == 1  # evaluated again: the same report, not emitted twice
+    offline = [e for e in store.tables.events if e.type == "sensors.device.offline"]
+    assert len(offline) == 1

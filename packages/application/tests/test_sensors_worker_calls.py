@@ -7,12 +7,11 @@ import json
 import uuid
 from datetime import UTC, datetime, timedelta
 
-import msgspec
 import pytest
 from bijmantra.application.sensors import AlertRules, DeviceEnrolment
 from bijmantra.application.sensors.worker_calls import (
     SensorsWorkerCalls,
-    firing_document,
+    firings_body,
     presence_report,
 )
 from bijmantra.domain.sensors import Firing, RuleKind
@@ -55,7 +54,7 @@ class Organization:
             Firing(rule_id, device_id, "air_temperature", RuleKind.THRESHOLD, T0, v, "warm")
             for v in values
         ]
-        return msgspec.json.encode([firing_document(f.alert_id(self.tenant), f) for f in fired])
+        return firings_body(self.tenant, fired)
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ domain-api or SMTP): the consumers it subscribes handle what the stream would de
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from bijmantra.analytics_worker.bootstrap import WorkerAdapters, bootstrap
 from bijmantra.analytics_worker.config import Settings
@@ -12,8 +12,21 @@ from bijmantra.analytics_worker.documents import DOCUMENTS_CONSUMER
 from bijmantra.analytics_worker.handlers import GERMPLASM_CONSUMER
 from bijmantra.application.distribution.notifications import MAIL_CONSUMER
 from bijmantra.application.events import EventEnvelope
+from bijmantra.application.sensors.evaluation import EVALUATION_CONSUMER
+from bijmantra.application.sensors.worker_calls import SensorsWorkerCalls
 from bijmantra.testkit.event_fakes import FakeDeliveryLedger, FakeEventSubscriptions
 from bijmantra.testkit.fakes import RecordingEmailSender
+from bijmantra.testkit.sensor_evaluation import (
+    EvaluationTables,
+    FakeDueChecks,
+    InProcessSensorsDomain,
+    fake_evaluation_state_factory,
+)
+from bijmantra.testkit.sensors import (
+    SensorTables,
+    SettableClock,
+    fake_sensors_unit_of_work_factory,
+)
 
 ADDRESS = "kari@partner.example"
 
@@ -60,3 +73,49 @@ async def test_the_worker_mails_a_partner_once_through_the_fakes_only() -> None:
     [mail] = mailer.to(ADDRESS)
     assert mail.subject == "Your seed has shipped"
     assert projected == []
+
+
+async def test_with_sensors_ports_the_worker_evaluates_telemetry_and_checks_the_clock() -> None:
+    subscriptions, tables = FakeEventSubscriptions(), EvaluationTables()
+    sensors = SensorTables()
+
+    async def project(envelope: EventEnvelope) -> None:
+        return None
+
+    adapters = WorkerAdapters(
+        subscriptions=subscriptions,
+        germplasm_projection=project,
+        ledger=FakeDeliveryLedger(),
+        sensors_state=fake_evaluation_state_factory(tables),
+        sensors_due=FakeDueChecks(tables),
+        sensors_domain=InProcessSensorsDomain(
+            SensorsWorkerCalls(fake_sensors_unit_of_work_factory(sensors))
+        ),
+        clock=SettableClock(datetime(2026, 12, 6, 12, tzinfo=UTC)),
+    )
+    settings = Settings(
+        database_url="postgresql://unused",
+        nats_url="nats://unused",
+        device_offline_after=timedelta(minutes=5),
+    )
+    worker = bootstrap(settings, adapters)
+    assert EVALUATION_CONSUMER in {c.durable for c in worker.consumers}
+    [(seconds, check)] = worker.periodic
+    assert seconds == settings.sensor_check_seconds
+    tenant = str(uuid.uuid4())
+    received = EventEnvelope(
+        id=str(uuid.uuid4()),
+        type="sensors.telemetry.received",
+        source="test",
+        tenant_id=tenant,
+        subject="device-1",
+        time=datetime(2026, 12, 6, 11, tzinfo=UTC),
+        schema_version=1,
+        data={"deviceId": "device-1", "metrics": ["t"], "times": [], "values": []},
+    )
+    await subscriptions.deliver(EVALUATION_CONSUMER, received, received)
+    assert len(tables.processed) == 1  # once, though delivered twice
+    await check()  # an hour silent: offline, but domain-api knows no such device: no event
+    assert sensors.events == []
+    [(presence, due)] = tables.presences.values()
+    assert (presence.offline, due) == (True, None)

@@ -1,39 +1,55 @@
-"""Alert rules, watches and alerts in real PostgreSQL: evaluation through the store, the
-cross-tenant silence schedule (scheduler role), and row-level security."""
+"""Alert rules and alerts (domain-api's role) and the analytics-worker's evaluation state (its
+role) in real PostgreSQL: evaluation end to end, the cross-tenant due read (checks role),
+redelivery, presence, and row-level security."""
 
 from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
+import psycopg
 import pytest
-from bijmantra.adapters.postgres import unit_of_work_factory
-from bijmantra.adapters.postgres.sensor_alerts import PostgresSilenceSchedule
+from bijmantra.adapters.postgres import create_engine, unit_of_work_factory
+from bijmantra.adapters.postgres.sensor_evaluation import (
+    PostgresDueChecks,
+    PostgresEvaluationState,
+)
 from bijmantra.application.events import envelope_for
 from bijmantra.application.sensors import (
     AlertInbox,
     AlertRules,
-    CheckSilences,
     DeviceEnrolment,
-    EvaluateTelemetry,
     IngestTelemetry,
 )
+from bijmantra.application.sensors.evaluation import CheckSilences, EvaluateTelemetry
+from bijmantra.application.sensors.worker_calls import SensorsWorkerCalls
 from bijmantra.domain import DomainEvent
 from bijmantra.kernel import NotFound, PageRequest, Principal, TenantId
+from bijmantra.testkit.provision import ProvisionedDatabase
+from bijmantra.testkit.sensor_evaluation import InProcessSensorsDomain
 from bijmantra.testkit.sensors import SettableClock
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 pytestmark = pytest.mark.integration
 NOW = datetime.now(UTC).replace(microsecond=0)
+OFFLINE_AFTER = timedelta(minutes=10)
 PROFILE = {
     "name": "freezer",
     "metrics": [{"name": "air_temperature", "unit": "degC", "minimum": -50, "maximum": 70}],
 }
 
 
+@pytest.fixture(scope="module")
+async def worker_engine(database: ProvisionedDatabase) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(database.analytics_url, pool_size=2)
+    yield engine
+    await engine.dispose()
+
+
 async def test_alerts_open_from_events_and_silences_and_stay_in_their_organization(
-    engine: AsyncEngine,
+    engine: AsyncEngine, worker_engine: AsyncEngine, database: ProvisionedDatabase
 ) -> None:
     tenant = TenantId(uuid.uuid4())
     manager = Principal("m", tenant, frozenset({"data-manager"}))
@@ -64,19 +80,28 @@ async def test_alerts_open_from_events_and_silences_and_stay_in_their_organizati
         DomainEvent("sensors.telemetry.received", tenant, device_id, data, occurred_at=NOW),
         source="test",
     )
-    evaluate = EvaluateTelemetry(uow)
+
+    def state(tenant: TenantId) -> PostgresEvaluationState:
+        return PostgresEvaluationState(worker_engine, tenant)
+
+    domain = InProcessSensorsDomain(SensorsWorkerCalls(uow))
+    evaluate = EvaluateTelemetry(state, domain, offline_after=OFFLINE_AFTER)
     await evaluate(event)
-    await evaluate(event)  # redelivered: nothing new
+    await evaluate(event)  # redelivered: the worker's inbox knows it
+    with psycopg.connect(database.owner_url) as conn:  # the worker died before its commit
+        conn.execute("DELETE FROM analytics.processed_events WHERE tenant_id = %s", (tenant,))
+        conn.execute("DELETE FROM analytics.sensor_watches WHERE tenant_id = %s", (tenant,))
+    await evaluate(event)  # evaluated again: the same alert id, stored once
     inbox = AlertInbox(uow, clock)
     opened = (await inbox.list(manager, PageRequest(0, 10), "open")).items
     assert [a["kind"] for a in opened] == ["threshold"]
-    schedule = PostgresSilenceSchedule(engine)
-    silences = CheckSilences(uow, schedule, clock)
+    due = PostgresDueChecks(worker_engine)
+    silences = CheckSilences(state, due, domain, clock, offline_after=OFFLINE_AFTER)
     clock.advance(timedelta(minutes=4))
     assert await silences() == 0
     clock.advance(timedelta(minutes=1))
-    due = await schedule.due(clock.now(), 100)
-    assert (tenant, device_id) in {(t, d) for t, _, d in due}
+    watches = await due.due_watches(clock.now(), 100)
+    assert (tenant, device_id) in {(t, d) for t, _, d in watches}
     assert await silences() >= 1
     kinds = sorted(a["kind"] for a in (await inbox.list(manager, PageRequest(0, 10), "")).items)
     assert kinds == ["no_data", "threshold"]
@@ -84,3 +109,18 @@ async def test_alerts_open_from_events_and_silences_and_stay_in_their_organizati
     assert (await inbox.list(stranger, PageRequest(0, 10), "")).items == []
     with pytest.raises(NotFound):
         await inbox.acknowledge(stranger, opened[0]["alertId"])
+    async with state(stranger.tenant_id) as theirs:  # row-level security on the worker's rows
+        assert (await theirs.presence(device_id)).last_seen_at is None
+    async with state(tenant) as mine:
+        assert (await mine.presence(device_id)).last_seen_at == NOW
+    clock.advance(timedelta(minutes=5))  # 10 minutes silent: offline, reported once
+    assert (tenant, device_id) in await due.due_presences(clock.now(), 100)
+    await silences()
+    await silences()
+    with psycopg.connect(database.owner_url) as conn:
+        reports = conn.execute(
+            "SELECT count(*) FROM domain.processed_events WHERE tenant_id = %s "
+            "AND event_type = 'sensors.device.offline'",
+            (tenant,),
+        ).fetchone()
+    assert reports == (1,)

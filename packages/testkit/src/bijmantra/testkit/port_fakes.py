@@ -48,13 +48,14 @@ from bijmantra.application.ports.operations import BreedingRecords, OperationsRe
 from bijmantra.application.protection.idempotency import IdempotencyStore
 from bijmantra.application.protection.ratelimit import RateLimiter
 from bijmantra.application.revocation import RevocationList
+from bijmantra.application.sensors.evaluation import DueChecks, EvaluationState, SensorsDomain
 from bijmantra.application.sensors.ports import (
     AlertStore,
     SensorStore,
     SensorsUnitOfWork,
-    SilenceSchedule,
     StudyPlaces,
 )
+from bijmantra.application.sensors.worker_calls import SensorsWorkerCalls
 from bijmantra.application.tenancy.authorization import AuthorizationCodeStore, BrowserSessionStore
 from bijmantra.application.tenancy.exports import ExportStore, ExportsUnitOfWork
 from bijmantra.application.tenancy.invitations import (
@@ -133,11 +134,16 @@ from bijmantra.testkit.identity_fakes import (
 )
 from bijmantra.testkit.operations import FakeBreedingRecords, FakeOperationsRepository
 from bijmantra.testkit.protection_fakes import FakeIdempotencyStore, FakeRateLimiter
+from bijmantra.testkit.sensor_evaluation import (
+    EvaluationTables,
+    FakeDueChecks,
+    FakeEvaluationState,
+    InProcessSensorsDomain,
+)
 from bijmantra.testkit.sensors import (
     FakeAlertStore,
     FakeSensorStore,
     FakeSensorsUnitOfWork,
-    FakeSilenceSchedule,
     FakeStudyPlaces,
     SensorTables,
     SettableClock,
@@ -164,8 +170,10 @@ PORT_FAKES: dict[type[Any], type[Any]] = {
     DeliveryLedger: FakeDeliveryLedger,
     DistributionStore: FakeDistributionStore,
     DocumentLookup: FakeDocumentLookup,
+    DueChecks: FakeDueChecks,
     DueInvitations: FakeDueInvitations,
     EmailSender: RecordingEmailSender,
+    EvaluationState: FakeEvaluationState,
     EventConsumer: FakeEventConsumer,
     EventFeed: FakeEventFeed,
     EventLog: FakeEventLog,
@@ -195,10 +203,10 @@ PORT_FAKES: dict[type[Any], type[Any]] = {
     ResourceStore: FakeResourceStore,
     RevocationList: FakeRevocationList,
     SearchResultStore: FakeSearchResultStore,
+    SensorsDomain: InProcessSensorsDomain,
     SensorStore: FakeSensorStore,
     SensorsUnitOfWork: FakeSensorsUnitOfWork,
     SigningKeyStore: FakeSigningKeys,
-    SilenceSchedule: FakeSilenceSchedule,
     StudyPlaces: FakeStudyPlaces,
     TenancyUnitOfWork: FakeTenancyUnitOfWork,
     TokenEndpoint: FakeTokenEndpoint,
@@ -272,7 +280,12 @@ if TYPE_CHECKING:  # mypy: each fake implements its port (nothing here runs)
     _sensor_store: SensorStore = FakeSensorStore(_sensors, _tenant)
     _sensor_units: SensorsUnitOfWork = FakeSensorsUnitOfWork(_sensors, _tenant)
     _keys: SigningKeyStore = FakeSigningKeys(_identity)
-    _silences: SilenceSchedule = FakeSilenceSchedule(_sensors)
+    _evaluation = EvaluationTables()
+    _evaluation_state: EvaluationState = FakeEvaluationState(_evaluation, _tenant)
+    _due_checks: DueChecks = FakeDueChecks(_evaluation)
+    _sensors_domain: SensorsDomain = InProcessSensorsDomain(
+        SensorsWorkerCalls(lambda tenant: FakeSensorsUnitOfWork(_sensors, tenant))
+    )
     _study_places: StudyPlaces = FakeStudyPlaces()
     _endpoint: TokenEndpoint = FakeTokenEndpoint()
     _issuer: TokenIssuer = FakeTokenIssuer()

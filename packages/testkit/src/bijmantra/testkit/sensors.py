@@ -21,7 +21,6 @@ from bijmantra.domain.sensors import (
     Reading,
     ReadingLike,
     Resolution,
-    Watch,
     Window,
     bucket_start,
     with_gaps,
@@ -35,7 +34,6 @@ TABLES = (
     "readings",
     "rollups",
     "rules",
-    "watches",
     "alerts",
     "presence_reports",
 )
@@ -51,9 +49,6 @@ class SensorTables:
     readings: dict[tuple[TenantId, str, str, datetime], float] = field(default_factory=dict)
     rollups: dict[tuple[TenantId, str, str, str, datetime], Bucket] = field(default_factory=dict)
     rules: dict[tuple[TenantId, str], AlertRule] = field(default_factory=dict)
-    watches: dict[tuple[TenantId, str, str], tuple[Watch, datetime | None]] = field(
-        default_factory=dict
-    )
     alerts: dict[tuple[TenantId, str], Alert] = field(default_factory=dict)
     presence_reports: dict[tuple[TenantId, str], PresenceChange] = field(default_factory=dict)
     events: list[DomainEvent] = field(default_factory=list)
@@ -222,14 +217,6 @@ class FakeAlertStore:
     async def rules_for(self, device_id: str, profile_id: str) -> list[AlertRule]:
         return [r for r in await self.rules() if r.applies_to(device_id, profile_id)]
 
-    async def watch(self, rule_id: str, device_id: str) -> Watch:
-        return self._t.watches.get((self._tenant, rule_id, device_id), (Watch(), None))[0]
-
-    async def save_watch(
-        self, rule_id: str, device_id: str, watch: Watch, due: datetime | None
-    ) -> None:
-        self._t.watches[(self._tenant, rule_id, device_id)] = (watch, due)
-
     async def add_alert(self, alert: Alert) -> bool:
         assert alert.tenant_id == self._tenant, "row-level security would reject this"
         if (self._tenant, alert.alert_id) in self._t.alerts:
@@ -261,21 +248,6 @@ class FakeAlertStore:
             reverse=True,
         )
         return Page(mine[page.offset : page.offset + page.page_size], page, len(mine))
-
-
-class FakeSilenceSchedule:
-    """Every tenant's due watches, as the scheduler role reads them."""
-
-    def __init__(self, tables: SensorTables) -> None:
-        self._t = tables
-
-    async def due(self, now: datetime, limit: int) -> list[tuple[TenantId, str, str]]:
-        found = sorted(
-            (due, t, r, d)
-            for (t, r, d), (_, due) in self._t.watches.items()
-            if due is not None and due <= now
-        )
-        return [(t, r, d) for _, t, r, d in found[:limit]]
 
 
 class FakeSensorsUnitOfWork(FakeTransaction):

@@ -21,7 +21,6 @@ from bijmantra.testkit.fakes import (
     fake_unit_of_work_factory,
 )
 from bijmantra.testkit.sensors import (
-    FakeSilenceSchedule,
     SensorTables,
     fake_sensors_unit_of_work_factory,
 )
@@ -49,7 +48,6 @@ class DomainFakes:
             "exports_uow": fake_exports_unit_of_work_factory(self.exports),
             "searches": self.searches,
             "audit": self.audit,
-            "silences": FakeSilenceSchedule(self.sensors),
             "subscriptions": self.subscriptions,
             "clock": self.clock,
             "lookup": FakeDocumentLookup(self.database.documents),

@@ -25,7 +25,18 @@ from bijmantra.application.distribution.notifications import (
     NotifyPartners,
 )
 from bijmantra.application.email import EmailSender
+from bijmantra.application.events import subject_for
 from bijmantra.application.events.ports import EventConsumer, EventHandler, EventSubscriptions
+from bijmantra.application.sensors.evaluation import (
+    EVALUATION_CONSUMER,
+    TELEMETRY_RECEIVED,
+    CheckSilences,
+    DueChecks,
+    EvaluateTelemetry,
+    EvaluationStateFactory,
+    SensorsDomain,
+)
+from bijmantra.kernel import Clock, SystemClock
 from bijmantra.observability import get_logger, untraced
 from bijmantra.observability.metrics import sample_every
 
@@ -34,6 +45,7 @@ log = get_logger(__name__)
 
 CONSUMER_SAMPLE_SECONDS = 5.0
 Closer = Callable[[], Awaitable[object]]
+Periodic = tuple[float, Callable[[], Awaitable[None]]]
 
 
 def _connected() -> bool:
@@ -49,6 +61,11 @@ class WorkerAdapters:
     analyses: EventHandler | None = None
     store_document: StoreDocument | None = None
     mailer: EmailSender | None = None  # None: distribution notifications are not mailed
+    # Sensors evaluation (ADR 0290): its state, the due read, domain-api's worker calls.
+    sensors_state: EvaluationStateFactory | None = None
+    sensors_due: DueChecks | None = None
+    sensors_domain: SensorsDomain | None = None  # None without a client secret: no alerts
+    clock: Clock = field(default_factory=SystemClock)
     stream_connected: Callable[[], bool] = _connected
     closers: list[Closer] = field(default_factory=list)
 
@@ -58,6 +75,7 @@ class Worker:
     settings: Settings
     adapters: WorkerAdapters
     consumers: list[EventConsumer]
+    periodic: list[Periodic] = field(default_factory=list)  # (seconds, task): sensor checks
 
     async def run(self, stop: asyncio.Event) -> None:
         consumers, connected = self.consumers, self.adapters.stream_connected
@@ -78,6 +96,10 @@ class Worker:
                     sample_every(CONSUMER_SAMPLE_SECONDS, stop, sample_consumer_lag)
                 )
             )
+        tasks += [
+            asyncio.create_task(sample_every(seconds, stop, task))
+            for seconds, task in self.periodic
+        ]
         log.info("analytics-worker consuming", consumers=[c.durable for c in consumers])
         await stop.wait()
         log.info("analytics-worker draining")
@@ -129,4 +151,27 @@ def bootstrap(settings: Settings, adapters: WorkerAdapters) -> Worker:
                 batch=10,
             )
         )
-    return Worker(settings, adapters, consumers)
+    return Worker(settings, adapters, consumers, _sensors(settings, adapters, consumers))
+
+
+def _sensors(
+    settings: Settings, adapters: WorkerAdapters, consumers: list[EventConsumer]
+) -> list[Periodic]:
+    """Alert rules and presence from telemetry events, and the clock's checks (ADR 0290)."""
+    state, due, domain = adapters.sensors_state, adapters.sensors_due, adapters.sensors_domain
+    if state is None or due is None or domain is None:
+        return []
+    offline_after = settings.device_offline_after
+    consumers.append(
+        adapters.subscriptions.consumer(
+            durable=EVALUATION_CONSUMER,
+            filter_subjects=[subject_for(TELEMETRY_RECEIVED)],
+            handler=EvaluateTelemetry(state, domain, offline_after),
+        )
+    )
+    checks = CheckSilences(state, due, domain, adapters.clock, offline_after)
+
+    async def check() -> None:
+        await checks()
+
+    return [(settings.sensor_check_seconds, check)]

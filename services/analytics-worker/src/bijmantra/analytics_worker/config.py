@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 
 from bijmantra.adapters.email import SmtpSettings
 from bijmantra.adapters.grpc.tls import InternalTls
+from bijmantra.domain.sensors.enrolment import ONLINE_WITHIN
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,10 @@ class Settings:
     smtp: SmtpSettings | None = None
     # This service's certificate for mutual TLS with its peers (ADR 0176); None: plaintext.
     tls: InternalTls | None = None
+    # How often no-data alert rules and device presence are checked (a silence is reported
+    # at most this late), and how long a device may stay silent before it is offline.
+    sensor_check_seconds: float = 15.0
+    device_offline_after: timedelta = ONLINE_WITHIN
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -49,4 +55,10 @@ class Settings:
             grm_buffer_mib=int(env.get("GRM_BUFFER_MIB", "512")),
             smtp=SmtpSettings.from_env(),
             tls=InternalTls.from_env(env),
+            sensor_check_seconds=float(env.get("SENSOR_CHECK_SECONDS", "15")),
+            device_offline_after=timedelta(
+                seconds=float(
+                    env.get("DEVICE_OFFLINE_AFTER_SECONDS", str(ONLINE_WITHIN.total_seconds()))
+                )
+            ),
         )

@@ -7,10 +7,15 @@ import httpx
 from bijmantra.adapters.email import SmtpEmailSender
 from bijmantra.adapters.grpc import CHANNEL_OPTIONS, AnalysisWorkerClient
 from bijmantra.adapters.grpc.distribution import DistributionWorkerClient
+from bijmantra.adapters.grpc.sensors import SensorsWorkerClient
 from bijmantra.adapters.grpc.tls import http_verify, open_channel
 from bijmantra.adapters.nats import JetStreamSubscriptions, connect, ensure_stream
 from bijmantra.adapters.postgres import create_engine
 from bijmantra.adapters.postgres.placement import PlacementEngines, PostgresPlacementDirectory
+from bijmantra.adapters.postgres.sensor_evaluation import (
+    PostgresDueChecks,
+    PostgresEvaluationState,
+)
 from bijmantra.analytics_worker.bootstrap import Closer, WorkerAdapters
 from bijmantra.analytics_worker.config import Settings
 from bijmantra.analytics_worker.credentials import IdentityClientCredentials
@@ -43,6 +48,8 @@ async def production_adapters(settings: Settings, tracing: Tracing) -> WorkerAda
         germplasm_projection=GermplasmProjection(placements),
         ledger=PostgresDeliveryLedger(placements),
         stream_connected=lambda: nc.is_connected,
+        sensors_state=lambda tenant: PostgresEvaluationState(placements, tenant),
+        sensors_due=PostgresDueChecks(placements),
     )
     closers: list[Closer] = []
     if settings.client_secret:
@@ -62,9 +69,12 @@ async def production_adapters(settings: Settings, tracing: Tracing) -> WorkerAda
             block_buffer_bytes=settings.grm_buffer_mib << 20,
         )
         adapters.store_document = DistributionWorkerClient(channel, tokens).store_document
+        adapters.sensors_domain = SensorsWorkerClient(channel, tokens)
         closers += [channel.close, http.aclose]
     else:
-        log.warning("WORKER_CLIENT_SECRET unset: this replica runs no analysis jobs or PDFs")
+        log.warning(
+            "WORKER_CLIENT_SECRET unset: this replica runs no analysis jobs, PDFs or sensor alerts"
+        )
     if settings.smtp is not None:
         adapters.mailer = SmtpEmailSender(settings.smtp)
     else:

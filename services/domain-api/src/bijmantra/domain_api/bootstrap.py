@@ -49,15 +49,12 @@ from bijmantra.application.sensors import (
     AlertInbox,
     AlertRules,
     AuthenticateDevice,
-    CheckSilences,
     DeviceEnrolment,
-    EvaluateTelemetry,
     IngestTelemetry,
     ReadHistory,
     SensorsUnitOfWorkFactory,
     StudyEnvironment,
 )
-from bijmantra.application.sensors.ports import SilenceSchedule
 from bijmantra.application.sensors.worker_calls import SensorsWorkerCalls
 from bijmantra.application.tenancy.exports import ExportsUnitOfWorkFactory
 from bijmantra.contracts.analysis.v1 import analysis_service_pb2 as analysis_pb
@@ -112,9 +109,6 @@ DISTRIBUTION_WORKER_SERVICE = distribution_pb.DESCRIPTOR.services_by_name[
 SENSORS_WORKER_SERVICE = sensors_pb.DESCRIPTOR.services_by_name["SensorsWorkerService"].full_name
 # Identity's analytics-worker platform client holds this role; only WORKER_SERVICE accepts it.
 WORKER_ROLE = "analysis-worker"
-# How often no-data alert rules are checked; a silence is reported at most this late.
-SILENCE_CHECK_SECONDS = 15.0
-SENSOR_ALERTS_CONSUMER = "sensors-alerts"
 
 
 DeviceLink = Callable[[AuthenticateDevice, IngestTelemetry], Awaitable[list[Closer]]]
@@ -136,7 +130,6 @@ class DomainAdapters:
     verifier: TokenVerifier
     searches: SearchResultStore
     audit: AuditStore
-    silences: SilenceSchedule
     subscriptions: EventSubscriptions
     clock: Clock
     lookup: DocumentLookup  # single documents, read without a unit of work (ADR 0040)
@@ -149,11 +142,6 @@ def _consumers(adapters: DomainAdapters, breeding: BrapiBreedingRecords) -> list
     uow, subscribe = adapters.uow, adapters.subscriptions.consumer
     recorder = RecordAuditEntry(adapters.audit)
     return [
-        subscribe(
-            durable=SENSOR_ALERTS_CONSUMER,
-            filter_subjects=["bijmantra.events.sensors.telemetry.received"],
-            handler=EvaluateTelemetry(adapters.sensors_uow),
-        ),
         subscribe(
             durable=AUDIT_CONSUMER,
             filter_subjects=EVENTS_SUBJECTS,
@@ -261,11 +249,6 @@ async def bootstrap(settings: Settings, adapters: DomainAdapters, tracing: Traci
     closers = await adapters.device_link(
         AuthenticateDevice(sensors_uow), IngestTelemetry(sensors_uow)
     )
-    silences = CheckSilences(sensors_uow, adapters.silences)
-
-    async def check_silences() -> None:
-        await silences()
-
     add_export_service(server, adapters.exports_uow)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -284,6 +267,6 @@ async def bootstrap(settings: Settings, adapters: DomainAdapters, tracing: Traci
         health_servicer,
         adapters.background,
         consumers,
-        [(SILENCE_CHECK_SECONDS, check_silences)],
+        [],
         closers,
     )

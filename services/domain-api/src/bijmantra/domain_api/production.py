@@ -30,7 +30,6 @@ from bijmantra.adapters.postgres.ddl import outbox_channel
 from bijmantra.adapters.postgres.placement import PlacementEngines, PostgresPlacementDirectory
 from bijmantra.adapters.postgres.placement_relays import PlacementRelays
 from bijmantra.adapters.postgres.relay_loop import OutboxWakeups, run_relay
-from bijmantra.adapters.postgres.sensor_alerts import PostgresSilenceSchedule
 from bijmantra.adapters.postgres.sensors import maintain_partitions
 from bijmantra.adapters.redis import RedisSearchResultStore
 from bijmantra.adapters.redis.revocations import RedisRevocationList
@@ -165,7 +164,6 @@ async def production_adapters(settings: Settings, tracing: Tracing) -> DomainAda
         verifier=verifier,
         searches=RedisSearchResultStore(redis),
         audit=PostgresAuditStore(placements),
-        silences=PostgresSilenceSchedule(placements),
         subscriptions=JetStreamSubscriptions(js),
         clock=SystemClock(),
         lookup=lookup,

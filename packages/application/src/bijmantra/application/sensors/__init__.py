@@ -3,8 +3,6 @@
 from bijmantra.application.sensors.alerts import (
     AlertInbox,
     AlertRules,
-    CheckSilences,
-    EvaluateTelemetry,
     alert_document,
     rule_document,
 )
@@ -21,7 +19,6 @@ from bijmantra.application.sensors.ports import (
     SensorStore,
     SensorsUnitOfWork,
     SensorsUnitOfWorkFactory,
-    SilenceSchedule,
     StudyPlace,
     StudyPlaces,
 )
@@ -39,16 +36,13 @@ __all__ = [
     "AlertRules",
     "AlertStore",
     "AuthenticateDevice",
-    "CheckSilences",
     "DeviceEnrolment",
-    "EvaluateTelemetry",
     "IngestTelemetry",
     "ReadHistory",
     "Secret",
     "SensorStore",
     "SensorsUnitOfWork",
     "SensorsUnitOfWorkFactory",
-    "SilenceSchedule",
     "StudyEnvironment",
     "StudyPlace",
     "StudyPlaces",

@@ -1,38 +1,25 @@
-"""Alert rules and the alerts inbox for members; evaluation of telemetry events and silences.
-
-Evaluation reads time only from the injected ``Clock`` (no-data checks) or from the readings
-themselves (threshold and rate rules), so tests drive it with a clock they move by hand.
-"""
+"""Alert rules and the alerts inbox for members. Rules are evaluated by the analytics-worker
+(``evaluation``), which hands what fired to ``worker_calls`` (ADR 0290)."""
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 import msgspec
-from bijmantra.application.events.envelope import EventEnvelope
 from bijmantra.application.security import authorize
 from bijmantra.application.sensors.documents import decode, iso_time
 from bijmantra.application.sensors.enrolment import READ, WRITE, read_all
-from bijmantra.application.sensors.ports import (
-    SensorsUnitOfWork,
-    SensorsUnitOfWorkFactory,
-    SilenceSchedule,
-)
+from bijmantra.application.sensors.ports import SensorsUnitOfWork, SensorsUnitOfWorkFactory
 from bijmantra.domain import DomainEvent
 from bijmantra.domain.sensors import (
     Alert,
     AlertRule,
     AlertStatus,
     Comparison,
-    Firing,
     RuleKind,
     checked_rule,
-    observe,
-    silence,
-    silent_due,
 )
 from bijmantra.kernel import (
     Clock,
@@ -48,7 +35,6 @@ from bijmantra.kernel import (
 )
 
 MAX_RULES = 1000
-SILENCE_BATCH = 500
 
 
 class RuleBody(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
@@ -270,84 +256,3 @@ class AlertInbox:
 
     async def clear(self, principal: Principal, alert_id: str) -> dict[str, Any]:
         return await self._step(principal, alert_id, "cleared")
-
-
-def _open(uow: SensorsUnitOfWork, tenant_id: TenantId, firing: Firing) -> Alert:
-    alert = Alert(
-        alert_id=new_id(),
-        tenant_id=tenant_id,
-        rule_id=firing.rule_id,
-        device_id=firing.device_id,
-        metric=firing.metric,
-        kind=firing.kind,
-        opened_at=firing.at,
-        value=firing.value,
-        message=firing.message,
-    )
-    uow.record(alert_event(alert, "opened", None, firing.at))
-    return alert
-
-
-def _readings(data: dict[str, Any], metrics: set[str]) -> dict[str, list[tuple[datetime, float]]]:
-    """The event's readings of the given metrics, by metric, in the batch's order."""
-    by_metric: dict[str, list[tuple[datetime, float]]] = {}
-    for metric, at, value in zip(data["metrics"], data["times"], data["values"], strict=True):
-        if metric in metrics:
-            by_metric.setdefault(metric, []).append((datetime.fromisoformat(at), float(value)))
-    return by_metric
-
-
-@dataclass
-class EvaluateTelemetry:
-    """Consumer of ``sensors.telemetry.received``: run the device's rules over the batch."""
-
-    uow: SensorsUnitOfWorkFactory
-
-    async def __call__(self, event: EventEnvelope) -> None:
-        tenant = TenantId(uuid.UUID(event.tenant_id))
-        data = event.data
-        device_id = str(data["deviceId"])
-        async with self.uow(tenant) as uow:
-            device = await uow.sensors.device(device_id)
-            if device is None:
-                return
-            rules = await uow.alerts.rules_for(device_id, device.profile_id)
-            if not rules:
-                return  # most batches: nothing to parse (a batch holds up to 10,000 readings)
-            by_metric = _readings(data, {rule.metric for rule in rules})
-            for rule in rules:
-                readings = by_metric.get(rule.metric)
-                if not readings:
-                    continue
-                watch = await uow.alerts.watch(rule.rule_id, device_id)
-                watch, fired = observe(rule, watch, device_id, readings)
-                await uow.alerts.save_watch(rule.rule_id, device_id, watch, silent_due(rule, watch))
-                for firing in fired:
-                    await uow.alerts.add_alert(_open(uow, tenant, firing))
-            await uow.commit()
-
-
-@dataclass
-class CheckSilences:
-    """Periodic: no-data rules whose devices stayed silent for their N intervals fire."""
-
-    uow: SensorsUnitOfWorkFactory
-    schedule: SilenceSchedule
-    clock: Clock = field(default_factory=SystemClock)
-
-    async def __call__(self) -> int:
-        now = self.clock.now()
-        opened = 0
-        for tenant, rule_id, device_id in await self.schedule.due(now, SILENCE_BATCH):
-            async with self.uow(tenant) as uow:
-                rule = await uow.alerts.rule(rule_id)
-                if rule is None:
-                    continue
-                watch = await uow.alerts.watch(rule_id, device_id)
-                watch, firing = silence(rule, watch, device_id, now)
-                await uow.alerts.save_watch(rule_id, device_id, watch, silent_due(rule, watch))
-                if firing is not None:
-                    await uow.alerts.add_alert(_open(uow, tenant, firing))
-                    opened += 1
-                await uow.commit()
-        return opened

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from typing import Protocol
 
 from bijmantra.application.ports.transaction import Transaction
@@ -18,7 +18,6 @@ from bijmantra.domain.sensors import (
     PresenceChange,
     Reading,
     ReadingLike,
-    Watch,
     Window,
 )
 from bijmantra.kernel import Page, PageRequest, Principal, TenantId
@@ -77,7 +76,7 @@ class SensorStore(Protocol):
 
 
 class AlertStore(Protocol):
-    """Alert rules, what evaluation remembers per (rule, device), and alerts, of one tenant."""
+    """Alert rules and alerts of one tenant (evaluation state is the worker's, ADR 0290)."""
 
     async def add_rule(self, rule: AlertRule) -> None: ...
 
@@ -86,16 +85,6 @@ class AlertStore(Protocol):
     async def rules(self) -> list[AlertRule]: ...
 
     async def rules_for(self, device_id: str, profile_id: str) -> list[AlertRule]: ...
-
-    async def watch(self, rule_id: str, device_id: str) -> Watch:
-        """The stored watch, locked for this transaction; a fresh one when none is stored."""
-        ...
-
-    async def save_watch(
-        self, rule_id: str, device_id: str, watch: Watch, due: datetime | None
-    ) -> None:
-        """Store the watch; ``due``: when a silence check should next look at it."""
-        ...
 
     async def add_alert(self, alert: Alert) -> bool:
         """Store a new alert; False (nothing stored) when its id is stored already."""
@@ -110,14 +99,6 @@ class AlertStore(Protocol):
     async def save_alert(self, alert: Alert) -> None: ...
 
     async def alerts(self, page: PageRequest, status: AlertStatus | None) -> Page[Alert]: ...
-
-
-class SilenceSchedule(Protocol):
-    """Watches of every tenant whose silence check is due (the one cross-tenant read)."""
-
-    async def due(self, now: datetime, limit: int) -> list[tuple[TenantId, str, str]]:
-        """(tenant, rule id, device id) whose check time has come."""
-        ...
 
 
 class SensorsUnitOfWork(Transaction, Protocol):

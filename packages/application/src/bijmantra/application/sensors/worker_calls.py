@@ -10,19 +10,25 @@ telemetry event or a retried call stores and emits nothing twice.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import msgspec
 from bijmantra.application.security import authorize
-from bijmantra.application.sensors.alerts import alert_event, rule_document
+from bijmantra.application.sensors.alerts import (
+    RuleDocument,
+    alert_event,
+    rule_document,
+    rule_from_document,
+)
 from bijmantra.application.sensors.documents import decode, iso_time
 from bijmantra.application.sensors.enrolment import READ, WRITE
 from bijmantra.application.sensors.ports import SensorsUnitOfWorkFactory
 from bijmantra.domain import DomainEvent
-from bijmantra.domain.sensors import Alert, Firing, PresenceChange, RuleKind
-from bijmantra.kernel import FieldError, Principal, ValidationFailed
+from bijmantra.domain.sensors import Alert, AlertRule, Firing, PresenceChange, RuleKind
+from bijmantra.kernel import FieldError, Principal, TenantId, ValidationFailed
 
 MAX_FIRINGS = 1000
 
@@ -53,6 +59,17 @@ def firing_document(alert_id: str, firing: Firing) -> dict[str, Any]:
         "message": firing.message,
         "about": iso_time(firing.about),
     }
+
+
+def firings_body(tenant: TenantId, firings: Sequence[Firing]) -> bytes:
+    """What the worker sends to ``open_alerts``."""
+    return msgspec.json.encode([firing_document(f.alert_id(tenant), f) for f in firings])
+
+
+def rules_from_body(tenant: TenantId, body: bytes) -> list[AlertRule]:
+    """What the worker makes of ``rules_for_device``'s answer."""
+    documents = msgspec.json.decode(body, type=list[RuleDocument])
+    return [rule_from_document(tenant, document) for document in documents]
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,11 +186,12 @@ class SensorsWorkerCalls:
         return opened
 
     async def report_presence(self, principal: Principal, report: PresenceReport) -> bool:
-        """Emit the device's online/offline event once per report id."""
+        """Emit the device's online/offline event once per report id; False (nothing emitted)
+        for a repeated report or a device this organization does not have."""
         authorize(principal, WRITE)
         async with self.uow(principal.tenant_id) as uow:
             if await uow.sensors.device(report.device_id) is None:
-                raise ValidationFailed("Unknown device", [FieldError("deviceId", "no such")])
+                return False
             if not await uow.alerts.first_presence_report(report.report_id, report.change):
                 return False
             uow.record(presence_event(principal, report))

@@ -6,12 +6,14 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-import msgspec
 from bijmantra.adapters.grpc.auth import bearer_metadata
 from bijmantra.adapters.grpc.calls import call_with_token
 from bijmantra.adapters.grpc.errors import error_from_rpc
-from bijmantra.application.sensors.alerts import RuleDocument, rule_from_document
-from bijmantra.application.sensors.worker_calls import PresenceReport, firing_document
+from bijmantra.application.sensors.worker_calls import (
+    PresenceReport,
+    firings_body,
+    rules_from_body,
+)
 from bijmantra.contracts.sensors.v1 import sensors_service_pb2 as pb
 from bijmantra.contracts.sensors.v1 import sensors_service_pb2_grpc as pb_grpc
 from bijmantra.domain.sensors import AlertRule, Firing
@@ -126,11 +128,10 @@ class SensorsWorkerClient:
         response = await call_with_token(
             self._stub.RulesForDevice, request, await self._token_for(tenant)
         )
-        documents = msgspec.json.decode(response.document, type=list[RuleDocument])
-        return [rule_from_document(tenant, document) for document in documents]
+        return rules_from_body(tenant, response.document)
 
     async def open_alerts(self, tenant: TenantId, firings: Sequence[Firing]) -> int:
-        body = msgspec.json.encode([firing_document(f.alert_id(tenant), f) for f in firings])
+        body = firings_body(tenant, firings)
         response = await call_with_token(
             self._stub.OpenAlerts, pb.OpenAlertsRequest(body=body), await self._token_for(tenant)
         )

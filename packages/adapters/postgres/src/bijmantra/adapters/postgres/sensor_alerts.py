@@ -1,13 +1,12 @@
-"""Alert rules, watches and alerts (tenant tables), and the cross-tenant silence schedule."""
+"""Alert rules and alerts (tenant tables); what evaluation remembers is the analytics-worker's
+(``sensor_evaluation``, ADR 0290)."""
 
 from __future__ import annotations
 
-import os
 import uuid
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
-from bijmantra.adapters.postgres.placement import PlacementEngines, as_placements
 from bijmantra.domain.sensors import (
     Alert,
     AlertRule,
@@ -15,14 +14,11 @@ from bijmantra.domain.sensors import (
     Comparison,
     PresenceChange,
     RuleKind,
-    Watch,
 )
 from bijmantra.kernel import Page, PageRequest, TenantId
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-# The NOLOGIN role (migration 0071) that may read every tenant's watch routing columns.
-SCHEDULER_ROLE = os.environ.get("SENSOR_SCHEDULER_DB_ROLE", "bijmantra_sensor_scheduler")
 # The domain inbox's consumer name under which presence reports are remembered.
 PRESENCE_REPORTS = "sensors-presence"
 _TENANT = "nullif(current_setting('app.tenant_id', true), '')::uuid"
@@ -53,16 +49,6 @@ _PRESENCE_REPORT = text(
     "VALUES (nullif(current_setting('app.tenant_id', true), '')::uuid, :consumer, "
     "CAST(:report_id AS uuid), :event_type, :subject) "
     "ON CONFLICT (consumer, event_id) DO NOTHING"
-)
-_SAVE_WATCH = text(
-    "INSERT INTO domain.sensor_watches"  # noqa: S608 (constant SQL)
-    "  (tenant_id, rule_id, device_id, breach_since, last_at, "
-    "last_value, last_fired, silence_reported_for, due_at) VALUES "
-    f"({_TENANT}, :rule_id, :device_id, :breach_since, :last_at, :last_value, :last_fired, "
-    ":silence_reported_for, :due_at) ON CONFLICT (tenant_id, rule_id, device_id) DO UPDATE SET "
-    "breach_since = excluded.breach_since, last_at = excluded.last_at, "
-    "last_value = excluded.last_value, last_fired = excluded.last_fired, "
-    "silence_reported_for = excluded.silence_reported_for, due_at = excluded.due_at"
 )
 
 
@@ -152,32 +138,6 @@ class PostgresAlertStore:
         )
         return [_rule(r) for r in rows]
 
-    async def watch(self, rule_id: str, device_id: str) -> Watch:
-        rows = await self._rows(
-            "SELECT breach_since, last_at, last_value, last_fired, silence_reported_for "
-            "FROM domain.sensor_watches WHERE rule_id = :rule AND device_id = :device FOR UPDATE",
-            rule=rule_id,
-            device=device_id,
-        )
-        return Watch(**rows[0]._asdict()) if rows else Watch()
-
-    async def save_watch(
-        self, rule_id: str, device_id: str, watch: Watch, due: datetime | None
-    ) -> None:
-        await self._connection.execute(
-            _SAVE_WATCH,
-            {
-                "rule_id": rule_id,
-                "device_id": device_id,
-                "breach_since": watch.breach_since,
-                "last_at": watch.last_at,
-                "last_value": watch.last_value,
-                "last_fired": watch.last_fired,
-                "silence_reported_for": watch.silence_reported_for,
-                "due_at": due,
-            },
-        )
-
     async def add_alert(self, alert: Alert) -> bool:
         result = await self._connection.execute(_INSERT_ALERT, _alert_row(alert))
         return bool(result.rowcount)
@@ -229,29 +189,3 @@ class PostgresAlertStore:
             **params,
         )
         return Page([_alert(r) for r in rows], page, int(total[0].n))
-
-
-class PostgresSilenceSchedule:
-    """Reads due watches of every tenant as the scheduler role (routing columns only), in
-    every placement (ADR 0102)."""
-
-    def __init__(self, engine: AsyncEngine | PlacementEngines) -> None:
-        self._placements = as_placements(engine)
-
-    async def due(self, now: datetime, limit: int) -> list[tuple[TenantId, str, str]]:
-        rows: list[Any] = []
-        for database in await self._placements.placements():
-            async with self._placements.engine_of(database).begin() as connection:
-                await connection.execute(text(f"SET LOCAL ROLE {SCHEDULER_ROLE}"))
-                rows += (
-                    await connection.execute(
-                        text(
-                            "SELECT due_at, tenant_id, rule_id, device_id "
-                            "FROM domain.sensor_watches "
-                            "WHERE due_at <= :now ORDER BY due_at LIMIT :limit"
-                        ),
-                        {"now": now, "limit": limit},
-                    )
-                ).all()
-        rows.sort(key=lambda row: row[0])
-        return [(TenantId(uuid.UUID(str(t))), r, d) for _, t, r, d in rows[:limit]]
