@@ -9,7 +9,8 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -89,6 +90,20 @@ def enrol(site: Site) -> tuple[str, str]:
         assert again.status_code == 409, again.text
         assert again.json()["error"]["code"] == "conflict"
     return device_id, claimed.json()["data"]["credential"]
+
+
+@asynccontextmanager
+async def feed(site: Site, events: list[str], device_id: str | None = None) -> AsyncIterator[Any]:
+    """The member's /ws, subscribed to ``events`` (of one device when given)."""
+    url = site.stack.gateway_url.replace("http://", "ws://") + "/ws"
+    async with connect(url, additional_headers={"Authorization": f"Bearer {site.token}"}) as ws:
+        assert json.loads(await ws.recv())["type"] == "ready"
+        subscription: dict[str, Any] = {"type": "subscribe", "events": events}
+        if device_id is not None:
+            subscription["resources"] = [device_id]
+        await ws.send(json.dumps(subscription))
+        assert json.loads(await ws.recv())["type"] == "subscribed"
+        yield ws
 
 
 def send(site: Site, credential: str, readings: list[dict[str, Any]]) -> httpx.Response:
@@ -208,17 +223,7 @@ def test_huge_batches_are_refused_whole_and_a_replayed_batch_is_stored_once(site
 
 async def test_a_reading_appears_on_the_live_feed(site: Site) -> None:
     device_id, credential = enrol(site)
-    url = site.stack.gateway_url.replace("http://", "ws://") + "/ws"
-    headers = {"Authorization": f"Bearer {site.token}"}
-    async with connect(url, additional_headers=headers) as socket:
-        assert json.loads(await socket.recv())["type"] == "ready"
-        subscription = {
-            "type": "subscribe",
-            "events": ["sensors.telemetry.received"],
-            "resources": [device_id],
-        }
-        await socket.send(json.dumps(subscription))
-        assert json.loads(await socket.recv())["type"] == "subscribed"
+    async with feed(site, ["sensors.telemetry.received"], device_id) as socket:
         response = await asyncio.to_thread(send, site, credential, [reading(1, 7.5)])
         assert response.status_code == 200, response.text
         while True:
@@ -248,11 +253,7 @@ async def test_a_threshold_alert_opens_from_a_reading_is_pushed_live_and_is_ackn
         assert created.status_code == 201, created.text
         bad = client.post("/api/v1/alert-rules", json={**rule, "threshold": None})
         assert bad.status_code == 422
-    url = site.stack.gateway_url.replace("http://", "ws://") + "/ws"
-    async with connect(url, additional_headers={"Authorization": f"Bearer {site.token}"}) as ws:
-        assert json.loads(await ws.recv())["type"] == "ready"
-        await ws.send(json.dumps({"type": "subscribe", "events": ["sensors.alert.opened"]}))
-        assert json.loads(await ws.recv())["type"] == "subscribed"
+    async with feed(site, ["sensors.alert.opened"]) as ws:
         response = await asyncio.to_thread(send, site, credential, [reading(1, 9.5)])
         assert response.status_code == 200, response.text
         while True:
@@ -287,16 +288,7 @@ async def test_a_silent_device_is_reported_offline_on_the_feed_then_online_again
     site: Site,
 ) -> None:
     device_id, credential = enrol(site)
-    url = site.stack.gateway_url.replace("http://", "ws://") + "/ws"
-    async with connect(url, additional_headers={"Authorization": f"Bearer {site.token}"}) as ws:
-        assert json.loads(await ws.recv())["type"] == "ready"
-        subscription = {
-            "type": "subscribe",
-            "events": ["sensors.device.offline", "sensors.device.online"],
-            "resources": [device_id],
-        }
-        await ws.send(json.dumps(subscription))
-        assert json.loads(await ws.recv())["type"] == "subscribed"
+    async with feed(site, ["sensors.device.offline", "sensors.device.online"], device_id) as ws:
         response = await asyncio.to_thread(send, site, credential, [reading(3, 5.0)])
         assert response.status_code == 200, response.text
         offline = await next_event_of(ws, device_id)  # silent for 3 s
@@ -373,16 +365,7 @@ async def eventually(check: Any, expected: Any) -> None:
 
 async def test_mqtt_a_published_reading_reaches_history_and_the_live_feed(site: Site) -> None:
     device_id, credential = enrol(site)
-    url = site.stack.gateway_url.replace("http://", "ws://") + "/ws"
-    async with connect(url, additional_headers={"Authorization": f"Bearer {site.token}"}) as ws:
-        assert json.loads(await ws.recv())["type"] == "ready"
-        subscription = {
-            "type": "subscribe",
-            "events": ["sensors.telemetry.received"],
-            "resources": [device_id],
-        }
-        await ws.send(json.dumps(subscription))
-        assert json.loads(await ws.recv())["type"] == "subscribed"
+    async with feed(site, ["sensors.telemetry.received"], device_id) as ws:
         device = Device(site, credential)
         assert await asyncio.to_thread(device.connect) == "Success"
         await asyncio.to_thread(device.publish, topic(credential), [reading(2, 3.25)])

@@ -19,7 +19,6 @@ from bijmantra.application.sensors import (
 )
 from bijmantra.application.sensors.alerts import AlertDocument, RuleDocument
 from bijmantra.application.sensors.evaluation import CheckSilences, EvaluateTelemetry
-from bijmantra.application.sensors.worker_calls import SensorsWorkerCalls
 from bijmantra.domain import DomainEvent
 from bijmantra.kernel import (
     Conflict,
@@ -31,12 +30,7 @@ from bijmantra.kernel import (
     ValidationFailed,
 )
 from bijmantra.testkit.documents import answers_as
-from bijmantra.testkit.sensor_evaluation import (
-    EvaluationTables,
-    FakeDueChecks,
-    InProcessSensorsDomain,
-    fake_evaluation_state_factory,
-)
+from bijmantra.testkit.sensor_evaluation import WorkerSensors
 from bijmantra.testkit.sensors import (
     SensorTables,
     SettableClock,
@@ -69,12 +63,12 @@ class Store:
         self.ingest = IngestTelemetry(uow, self.clock)
         self.rules = AlertRules(uow)
         self.inbox = AlertInbox(uow, self.clock)
-        self.worker_tables = EvaluationTables()
-        state = fake_evaluation_state_factory(self.worker_tables)
-        domain = InProcessSensorsDomain(SensorsWorkerCalls(uow))
-        self.evaluate = EvaluateTelemetry(state, domain, offline_after)
-        due = FakeDueChecks(self.worker_tables)
-        self.silences = CheckSilences(state, due, domain, self.clock, offline_after)
+        worker = WorkerSensors(self.tables)
+        self.worker_tables = worker.tables
+        self.evaluate = EvaluateTelemetry(worker.state, worker.domain, offline_after)
+        self.silences = CheckSilences(
+            worker.state, worker.due, worker.domain, self.clock, offline_after
+        )
         self.seen_events = 0
 
     async def device(self) -> None:

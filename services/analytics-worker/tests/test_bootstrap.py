@@ -13,20 +13,10 @@ from bijmantra.analytics_worker.handlers import GERMPLASM_CONSUMER
 from bijmantra.application.distribution.notifications import MAIL_CONSUMER
 from bijmantra.application.events import EventEnvelope
 from bijmantra.application.sensors.evaluation import EVALUATION_CONSUMER
-from bijmantra.application.sensors.worker_calls import SensorsWorkerCalls
 from bijmantra.testkit.event_fakes import FakeDeliveryLedger, FakeEventSubscriptions
 from bijmantra.testkit.fakes import RecordingEmailSender
-from bijmantra.testkit.sensor_evaluation import (
-    EvaluationTables,
-    FakeDueChecks,
-    InProcessSensorsDomain,
-    fake_evaluation_state_factory,
-)
-from bijmantra.testkit.sensors import (
-    SensorTables,
-    SettableClock,
-    fake_sensors_unit_of_work_factory,
-)
+from bijmantra.testkit.sensor_evaluation import WorkerSensors
+from bijmantra.testkit.sensors import SensorTables, SettableClock
 
 ADDRESS = "kari@partner.example"
 
@@ -76,8 +66,9 @@ async def test_the_worker_mails_a_partner_once_through_the_fakes_only() -> None:
 
 
 async def test_with_sensors_ports_the_worker_evaluates_telemetry_and_checks_the_clock() -> None:
-    subscriptions, tables = FakeEventSubscriptions(), EvaluationTables()
-    sensors = SensorTables()
+    subscriptions, sensors = FakeEventSubscriptions(), SensorTables()
+    worker_sensors = WorkerSensors(sensors)
+    tables = worker_sensors.tables
 
     async def project(envelope: EventEnvelope) -> None:
         return None
@@ -86,11 +77,9 @@ async def test_with_sensors_ports_the_worker_evaluates_telemetry_and_checks_the_
         subscriptions=subscriptions,
         germplasm_projection=project,
         ledger=FakeDeliveryLedger(),
-        sensors_state=fake_evaluation_state_factory(tables),
-        sensors_due=FakeDueChecks(tables),
-        sensors_domain=InProcessSensorsDomain(
-            SensorsWorkerCalls(fake_sensors_unit_of_work_factory(sensors))
-        ),
+        sensors_state=worker_sensors.state,
+        sensors_due=worker_sensors.due,
+        sensors_domain=worker_sensors.domain,
         clock=SettableClock(datetime(2026, 12, 6, 12, tzinfo=UTC)),
     )
     settings = Settings(

@@ -18,6 +18,7 @@ from bijmantra.application.sensors.worker_calls import (
 )
 from bijmantra.domain.sensors import AlertRule, Firing, Presence, Watch
 from bijmantra.kernel import Principal, TenantId
+from bijmantra.testkit.sensors import SensorTables, fake_sensors_unit_of_work_factory
 from bijmantra.testkit.transaction import FakeTransaction
 
 WORKER_ROLES = frozenset({"analysis-worker"})
@@ -122,3 +123,18 @@ class InProcessSensorsDomain:
 
     async def report_presence(self, tenant: TenantId, report: PresenceReport) -> bool:
         return await self._calls.report_presence(self._worker(tenant), report)
+
+
+@dataclass
+class WorkerSensors:
+    """The worker's sensors ports over fakes; domain-api's side runs over ``sensors``."""
+
+    sensors: SensorTables
+    tables: EvaluationTables = field(default_factory=EvaluationTables)
+
+    def __post_init__(self) -> None:
+        self.state = fake_evaluation_state_factory(self.tables)
+        self.due = FakeDueChecks(self.tables)
+        self.domain = InProcessSensorsDomain(
+            SensorsWorkerCalls(fake_sensors_unit_of_work_factory(self.sensors))
+        )
