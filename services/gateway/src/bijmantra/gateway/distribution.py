@@ -1,7 +1,8 @@
 """Platform API of the distribution context: ``/api/v1/partners``, ``/seed-requests``,
 ``/agreements``, ``/dispatches``, ``/invoices`` (+ ``/pdf``), in the platform envelope.
 
-Records from domain-api are JSON bytes spliced into ``{data, meta, links}`` undecoded.
+Records from domain-api are JSON bytes spliced into ``{data, meta, links}`` undecoded
+(``forwarding``).
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-import msgspec
 from bijmantra.application.distribution.read_models import (
     AgreementDocument,
     AgreementRecord,
@@ -23,19 +23,17 @@ from bijmantra.application.distribution.read_models import (
 )
 from bijmantra.application.security import Action, Permission
 from bijmantra.edge.envelopes import Envelope, PageEnvelope
-from bijmantra.gateway.compliance import page_body, page_query
+from bijmantra.gateway.forwarding import forward
 from litestar import Request, Response, get, post, put
 from litestar.datastructures import State
 from litestar.handlers import HTTPRouteHandler
 
-JSON = "application/json"
 MAX_BODY = 1 << 20
 READ = {"permission": Permission("distribution", Action.READ)}
 WRITE = {"permission": Permission("distribution", Action.WRITE)}
 COLLECTIONS = ("partners", "seed-requests", "agreements", "dispatches", "invoices")
 WITH_LIFECYCLE = ("seed-requests", "agreements", "dispatches", "invoices")
 WITH_PDF = ("agreements", "dispatches", "invoices")
-_encode = msgspec.json.encode
 AnyRequest = Request[Any, Any, Any]
 
 
@@ -68,63 +66,51 @@ ANSWERS = {
 }
 
 
-def one_body(request: AnyRequest, document: bytes, status: int = 200) -> Response[bytes]:
-    meta = _encode({"request_id": request.scope.get("state", {}).get("request_id")})
-    body = b"".join((b'{"data":', document, b',"meta":', meta, b',"links":{}}'))
-    return Response(body, media_type=JSON, status_code=status)
-
-
 def _returns(permission: dict[str, Permission], answer: Any) -> dict[str, Any]:
     return {**permission, "returns": answer}
 
 
 def _collection_routes(name: str) -> list[HTTPRouteHandler]:
     base = f"/api/v1/{name}"
+    one = f"{base}/{{record_id:str}}"
     answers = ANSWERS[name]
-
-    async def list_records(request: AnyRequest, state: State) -> Response[bytes]:
-        status = request.query_params.get("status") or None
-        page = await state.distribution.list(request.auth, name, page_query(request), status)
-        return page_body(request, page)
-
-    async def create_record(request: AnyRequest, state: State) -> Response[bytes]:
-        body = await request.body()
-        return one_body(request, await state.distribution.create(request.auth, name, body), 201)
-
-    async def get_record(request: AnyRequest, state: State, record_id: str) -> Response[bytes]:
-        return one_body(request, await state.distribution.get(request.auth, name, record_id))
-
     routes = [
-        get(base, opt=_returns(READ, answers.listed), name=f"{name}-list")(list_records),
-        post(
-            base,
-            opt=_returns(WRITE, answers.created),
-            name=f"{name}-create",
-            request_max_body_size=MAX_BODY,
-        )(create_record),
-        get(
-            f"{base}/{{record_id:str}}",
-            opt=_returns(READ, answers.shown),
-            name=f"{name}-get",
-        )(get_record),
+        forward(
+            "list_records",
+            get(base, opt=_returns(READ, answers.listed), name=f"{name}-list"),
+            lambda s, c: s.distribution.list(
+                c.auth, name, c.page(), c.request.query_params.get("status") or None
+            ),
+        ),
+        forward(
+            "create_record",
+            post(
+                base,
+                opt=_returns(WRITE, answers.created),
+                name=f"{name}-create",
+                request_max_body_size=MAX_BODY,
+            ),
+            lambda s, c: s.distribution.create(c.auth, name, c.body),
+        ),
+        forward(
+            "get_record",
+            get(one, opt=_returns(READ, answers.shown), name=f"{name}-get"),
+            lambda s, c: s.distribution.get(c.auth, name, c.key),
+        ),
     ]
     if name in WITH_LIFECYCLE:
-
-        async def apply_action(
-            request: AnyRequest, state: State, record_id: str
-        ) -> Response[bytes]:
-            body = await request.body()
-            document = await state.distribution.act(request.auth, name, record_id, body)
-            return one_body(request, document)
-
         routes.append(
-            post(
-                f"{base}/{{record_id:str}}/actions",
-                opt=_returns(WRITE, answers.acted),
-                name=f"{name}-act",
-                status_code=200,
-                request_max_body_size=MAX_BODY,
-            )(apply_action)
+            forward(
+                "apply_action",
+                post(
+                    f"{one}/actions",
+                    opt=_returns(WRITE, answers.acted),
+                    name=f"{name}-act",
+                    status_code=200,
+                    request_max_body_size=MAX_BODY,
+                ),
+                lambda s, c: s.distribution.act(c.auth, name, c.key, c.body),
+            )
         )
     if name in WITH_PDF:
 
@@ -133,38 +119,40 @@ def _collection_routes(name: str) -> list[HTTPRouteHandler]:
             headers = {"Digest": f"sha-256={sha256}", "X-Content-SHA256": sha256}
             return Response(content, media_type="application/pdf", headers=headers)
 
-        routes.append(get(f"{base}/{{record_id:str}}/pdf", opt=READ, name=f"{name}-pdf")(get_pdf))
+        routes.append(get(f"{one}/pdf", opt=READ, name=f"{name}-pdf")(get_pdf))
     return routes
 
 
-@post(
-    "/api/v1/agreements/{record_id:str}/signatures",
-    opt=_returns(WRITE, Envelope[AgreementDocument]),
-    status_code=200,
-    request_max_body_size=MAX_BODY,
-)
-async def sign_agreement(request: AnyRequest, state: State, record_id: str) -> Response[bytes]:
-    body = await request.body()
-    return one_body(request, await state.distribution.sign(request.auth, record_id, body))
-
-
-@put(
-    "/api/v1/invoices/{record_id:str}/lines",
-    opt=_returns(WRITE, Envelope[InvoiceDocument]),
-    request_max_body_size=MAX_BODY,
-)
-async def edit_invoice_lines(request: AnyRequest, state: State, record_id: str) -> Response[bytes]:
-    body = await request.body()
-    return one_body(request, await state.distribution.edit_invoice(request.auth, record_id, body))
-
-
-@post(
-    "/api/v1/invoices/{record_id:str}/credit-notes",
-    opt=_returns(WRITE, Envelope[InvoiceDocument]),
-    request_max_body_size=1024,
-)
-async def create_credit_note(request: AnyRequest, state: State, record_id: str) -> Response[bytes]:
-    return one_body(request, await state.distribution.credit_note(request.auth, record_id), 201)
+RECORD_ROUTES = [
+    forward(
+        "sign_agreement",
+        post(
+            "/api/v1/agreements/{record_id:str}/signatures",
+            opt=_returns(WRITE, Envelope[AgreementDocument]),
+            status_code=200,
+            request_max_body_size=MAX_BODY,
+        ),
+        lambda s, c: s.distribution.sign(c.auth, c.key, c.body),
+    ),
+    forward(
+        "edit_invoice_lines",
+        put(
+            "/api/v1/invoices/{record_id:str}/lines",
+            opt=_returns(WRITE, Envelope[InvoiceDocument]),
+            request_max_body_size=MAX_BODY,
+        ),
+        lambda s, c: s.distribution.edit_invoice(c.auth, c.key, c.body),
+    ),
+    forward(
+        "create_credit_note",
+        post(
+            "/api/v1/invoices/{record_id:str}/credit-notes",
+            opt=_returns(WRITE, Envelope[InvoiceDocument]),
+            request_max_body_size=1024,
+        ),
+        lambda s, c: s.distribution.credit_note(c.auth, c.key),
+    ),
+]
 
 
 @get("/api/v1/agreements/smta-report", opt=READ)
@@ -179,9 +167,7 @@ async def smta_report(request: AnyRequest, state: State) -> Response[bytes]:
 def route_handlers() -> list[HTTPRouteHandler | Callable[..., Any]]:
     handlers: list[HTTPRouteHandler | Callable[..., Any]] = [
         smta_report,
-        sign_agreement,
-        edit_invoice_lines,
-        create_credit_note,
+        *RECORD_ROUTES,
     ]
     for name in COLLECTIONS:
         handlers.extend(_collection_routes(name))

@@ -2,11 +2,13 @@
 comments, time entries, dependencies, activity and the breeding links.
 
 Single documents carry their ETag as a header; writes honour ``If-Match`` (stale -> 412).
-Documents from domain-api are spliced into the ``{data, meta, links}`` envelope as bytes.
+All routes but one only forward to domain-api's OperationsService (``forwarding``): each
+row names the RPC and the fields it passes.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -24,27 +26,27 @@ from bijmantra.application.operations.dto import (
     WorkItemDocument,
 )
 from bijmantra.edge.envelopes import Envelope, PageEnvelope
-from bijmantra.gateway.compliance import page_body, page_query
-from bijmantra.kernel import FieldError, ValidationFailed
+from bijmantra.gateway.forwarding import Call, Forward, document_body, forward
+from bijmantra.kernel import FieldError, Page, ValidationFailed
 from litestar import Request, Response, delete, get, patch, post
 from litestar.datastructures import State
+from litestar.handlers import HTTPRouteHandler
 
-JSON = "application/json"
 MAX_BODY = 1024 * 1024  # 10,000 unit ids of a harvest fit with room to spare
 PAGING = frozenset({"page", "page_size"})
-_encode = msgspec.json.encode
 Req = Request[Any, Any, Any]
-READS = {"permission": READ}
-WRITES = {"permission": WRITE}
+SEASONS = "/api/v1/seasons"
+SEASON = SEASONS + "/{season_id:str}"
+ITEMS = "/api/v1/work-items"
+ITEM = ITEMS + "/{item_id:str}"
 
 
-def _single(
-    request: Req, document: bytes, etag: str | None = None, status: int = 200
-) -> Response[bytes]:
-    meta = _encode({"request_id": request.scope.get("state", {}).get("request_id")})
-    body = b"".join((b'{"data":', document, b',"meta":', meta, b',"links":{}}'))
-    headers = {"ETag": etag} if etag else None
-    return Response(body, status_code=status, media_type=JSON, headers=headers)
+def _reads(answer: Any) -> dict[str, Any]:
+    return {"permission": READ, "returns": answer}
+
+
+def _writes(answer: Any) -> dict[str, Any]:
+    return {"permission": WRITE, "returns": answer}
 
 
 def _if_match(request: Req) -> dict[str, str]:
@@ -61,209 +63,94 @@ def _required(request: Req, name: str) -> str:
     return value
 
 
-# Seasons
-@post(
-    "/api/v1/seasons",
-    opt={**WRITES, "returns": Envelope[SeasonDocument]},
-    request_max_body_size=MAX_BODY,
+def _board(call: Call) -> dict[str, str]:
+    return {k: v for k, v in call.request.query_params.items() if k not in PAGING}
+
+
+def _item_page(rpc: str, item_id: Callable[[Call], str] = lambda c: c.path("item_id")) -> Forward:
+    """One page of what hangs off a work item (comments, time, dependencies, activity)."""
+
+    async def read(state: State, call: Call) -> Page[bytes]:
+        item = item_id(call)  # a missing work_item_id is reported before a bad page
+        page: Page[bytes] = await state.operations.page(
+            rpc, call.auth, call.page(), work_item_id=item
+        )
+        return page
+
+    return read
+
+
+def _queried_item(call: Call) -> str:
+    return _required(call.request, "work_item_id")
+
+
+# What hangs off a work item, listed a page at a time: (operation, path, document, RPC).
+ITEM_PAGES = (
+    ("list_comments", "comments", CommentDocument, "ListComments"),
+    ("list_item_time", "time-entries", TimeEntryDocument, "ListTimeEntries"),
+    ("list_item_dependencies", "dependencies", DependencyDocument, "ListDependencies"),
+    ("list_item_activity", "activity", WorkItemActivityDocument, "ListItemActivity"),
 )
-async def create_season(request: Req, state: State) -> Response[bytes]:
-    document, etag = await state.operations.document(
-        "CreateSeason", request.auth, body=await request.body()
-    )
-    return _single(request, document, etag, 201)
 
 
-@get("/api/v1/seasons", opt={**READS, "returns": PageEnvelope[SeasonDocument]})
-async def list_seasons(request: Req, state: State) -> Response[bytes]:
-    return page_body(
-        request, await state.operations.page("ListSeasons", request.auth, page_query(request))
-    )
+def _item_list(name: str, tail: str, document: Any, rpc: str) -> HTTPRouteHandler:
+    return forward(name, get(f"{ITEM}/{tail}", opt=_reads(PageEnvelope[document])), _item_page(rpc))
 
 
-@get("/api/v1/seasons/{season_id:str}", opt={**READS, "returns": Envelope[SeasonDocument]})
-async def get_season(request: Req, state: State, season_id: str) -> Response[bytes]:
-    document, etag = await state.operations.document("GetSeason", request.auth, season_id=season_id)
-    return _single(request, document, etag)
+def _logged(
+    path: str, document: Any, add: tuple[str, str], listed: tuple[str, str]
+) -> list[HTTPRouteHandler]:
+    """Add one (a time entry, a dependency: the body names its work item) and list a work
+    item's, named by the required ``work_item_id`` query parameter. ``add`` and ``listed``
+    are (operation, RPC)."""
+    (add_name, add_rpc), (list_name, list_rpc) = add, listed
+    return [
+        forward(
+            add_name,
+            post(path, opt=_writes(Envelope[document]), request_max_body_size=MAX_BODY),
+            lambda s, c: s.operations.raw(add_rpc, c.auth, body=c.body),
+        ),
+        forward(
+            list_name,
+            get(path, opt=_reads(PageEnvelope[document])),
+            _item_page(list_rpc, _queried_item),
+        ),
+    ]
 
 
-@patch(
-    "/api/v1/seasons/{season_id:str}",
-    opt={**WRITES, "returns": Envelope[SeasonDocument]},
-    request_max_body_size=MAX_BODY,
-)
-async def update_season(request: Req, state: State, season_id: str) -> Response[bytes]:
-    document, etag = await state.operations.document(
-        "UpdateSeason",
-        request.auth,
-        season_id=season_id,
-        body=await request.body(),
-        **_if_match(request),
-    )
-    return _single(request, document, etag)
+def _versioned(
+    noun: str, rpc: str, base: str, param: str, field: str, document: Any
+) -> list[HTTPRouteHandler]:
+    """Create, get and update of a versioned record (a season, a work item): each answer
+    carries the record's ETag, and an update honours ``If-Match``."""
+    one = f"{base}/{{{param}:str}}"
+    writes = _writes(Envelope[document])
+    return [
+        forward(
+            f"create_{noun}",
+            post(base, opt=writes, request_max_body_size=MAX_BODY),
+            lambda s, c: s.operations.document(f"Create{rpc}", c.auth, body=c.body),
+        ),
+        forward(
+            f"get_{noun}",
+            get(one, opt=_reads(Envelope[document])),
+            lambda s, c: s.operations.document(f"Get{rpc}", c.auth, **{field: c.path(param)}),
+        ),
+        forward(
+            f"update_{noun}",
+            patch(one, opt=writes, request_max_body_size=MAX_BODY),
+            lambda s, c: s.operations.document(
+                f"Update{rpc}",
+                c.auth,
+                body=c.body,
+                **{field: c.path(param)},
+                **_if_match(c.request),
+            ),
+        ),
+    ]
 
 
-@get(
-    "/api/v1/seasons/{season_id:str}/burndown", opt={**READS, "returns": Envelope[BurndownDocument]}
-)
-async def season_burndown(request: Req, state: State, season_id: str) -> Response[bytes]:
-    return _single(
-        request, await state.operations.raw("GetBurndown", request.auth, season_id=season_id)
-    )
-
-
-# Work items
-@post(
-    "/api/v1/work-items",
-    opt={**WRITES, "returns": Envelope[WorkItemDocument]},
-    request_max_body_size=MAX_BODY,
-)
-async def create_work_item(request: Req, state: State) -> Response[bytes]:
-    document, etag = await state.operations.document(
-        "CreateWorkItem", request.auth, body=await request.body()
-    )
-    return _single(request, document, etag, 201)
-
-
-@get("/api/v1/work-items", opt={**READS, "returns": PageEnvelope[WorkItemDocument]})
-async def list_work_items(request: Req, state: State) -> Response[bytes]:
-    """A board page: ``parent_id`` (an operation's or plan's board), ``season_id``,
-    ``status``, ``kind``, ``assignee`` ("my tasks"), in board order."""
-    filters = {k: v for k, v in request.query_params.items() if k not in PAGING}
-    page = await state.operations.page(
-        "ListWorkItems", request.auth, page_query(request), filters=filters
-    )
-    return page_body(request, page)
-
-
-@get("/api/v1/work-items/{item_id:str}", opt={**READS, "returns": Envelope[WorkItemDocument]})
-async def get_work_item(request: Req, state: State, item_id: str) -> Response[bytes]:
-    document, etag = await state.operations.document(
-        "GetWorkItem", request.auth, work_item_id=item_id
-    )
-    return _single(request, document, etag)
-
-
-@patch(
-    "/api/v1/work-items/{item_id:str}",
-    opt={**WRITES, "returns": Envelope[WorkItemDocument]},
-    request_max_body_size=MAX_BODY,
-)
-async def update_work_item(request: Req, state: State, item_id: str) -> Response[bytes]:
-    document, etag = await state.operations.document(
-        "UpdateWorkItem",
-        request.auth,
-        work_item_id=item_id,
-        body=await request.body(),
-        **_if_match(request),
-    )
-    return _single(request, document, etag)
-
-
-@post(
-    "/api/v1/work-items/{item_id:str}/comments",
-    opt={**WRITES, "returns": Envelope[CommentDocument]},
-    request_max_body_size=MAX_BODY,
-)
-async def add_comment(request: Req, state: State, item_id: str) -> Response[bytes]:
-    document = await state.operations.raw(
-        "AddComment", request.auth, work_item_id=item_id, body=await request.body()
-    )
-    return _single(request, document, status=201)
-
-
-async def _item_page(request: Req, state: State, rpc: str, item_id: str) -> Response[bytes]:
-    page = await state.operations.page(rpc, request.auth, page_query(request), work_item_id=item_id)
-    return page_body(request, page)
-
-
-@get(
-    "/api/v1/work-items/{item_id:str}/comments",
-    opt={**READS, "returns": PageEnvelope[CommentDocument]},
-)
-async def list_comments(request: Req, state: State, item_id: str) -> Response[bytes]:
-    return await _item_page(request, state, "ListComments", item_id)
-
-
-@get(
-    "/api/v1/work-items/{item_id:str}/time-entries",
-    opt={**READS, "returns": PageEnvelope[TimeEntryDocument]},
-)
-async def list_item_time(request: Req, state: State, item_id: str) -> Response[bytes]:
-    return await _item_page(request, state, "ListTimeEntries", item_id)
-
-
-@get(
-    "/api/v1/work-items/{item_id:str}/dependencies",
-    opt={**READS, "returns": PageEnvelope[DependencyDocument]},
-)
-async def list_item_dependencies(request: Req, state: State, item_id: str) -> Response[bytes]:
-    return await _item_page(request, state, "ListDependencies", item_id)
-
-
-@get(
-    "/api/v1/work-items/{item_id:str}/activity",
-    opt={**READS, "returns": PageEnvelope[WorkItemActivityDocument]},
-)
-async def list_item_activity(request: Req, state: State, item_id: str) -> Response[bytes]:
-    return await _item_page(request, state, "ListItemActivity", item_id)
-
-
-@get(
-    "/api/v1/work-items/{item_id:str}/plot-order",
-    opt={**READS, "returns": Envelope[PlotOrderDocument]},
-)
-async def plot_order(request: Req, state: State, item_id: str) -> Response[bytes]:
-    pattern = request.query_params.get("pattern", "serpentine")
-    document = await state.operations.raw(
-        "GetPlotOrder", request.auth, work_item_id=item_id, pattern=pattern
-    )
-    return _single(request, document)
-
-
-@get(
-    "/api/v1/work-items/{item_id:str}/progress",
-    opt={**READS, "returns": Envelope[RoundProgressDocument]},
-)
-async def round_progress(request: Req, state: State, item_id: str) -> Response[bytes]:
-    document = await state.operations.raw("GetRoundProgress", request.auth, work_item_id=item_id)
-    return _single(request, document)
-
-
-# Time entries and dependencies
-@post(
-    "/api/v1/time-entries",
-    opt={**WRITES, "returns": Envelope[TimeEntryDocument]},
-    request_max_body_size=MAX_BODY,
-)
-async def add_time_entry(request: Req, state: State) -> Response[bytes]:
-    document = await state.operations.raw("AddTimeEntry", request.auth, body=await request.body())
-    return _single(request, document, status=201)
-
-
-@get("/api/v1/time-entries", opt={**READS, "returns": PageEnvelope[TimeEntryDocument]})
-async def list_time_entries(request: Req, state: State) -> Response[bytes]:
-    return await _item_page(request, state, "ListTimeEntries", _required(request, "work_item_id"))
-
-
-@post(
-    "/api/v1/dependencies",
-    opt={**WRITES, "returns": Envelope[DependencyDocument]},
-    request_max_body_size=MAX_BODY,
-)
-async def add_dependency(request: Req, state: State) -> Response[bytes]:
-    document = await state.operations.raw("AddDependency", request.auth, body=await request.body())
-    return _single(request, document, status=201)
-
-
-@get("/api/v1/dependencies", opt={**READS, "returns": PageEnvelope[DependencyDocument]})
-async def list_dependencies(request: Req, state: State) -> Response[bytes]:
-    return await _item_page(request, state, "ListDependencies", _required(request, "work_item_id"))
-
-
-@delete(
-    "/api/v1/dependencies", opt={**WRITES, "returns": Envelope[RemovedDependency]}, status_code=200
-)
+@delete("/api/v1/dependencies", opt=_writes(Envelope[RemovedDependency]), status_code=200)
 async def remove_dependency(request: Req, state: State) -> Response[bytes]:
     predecessor, successor = (
         _required(request, "predecessor_id"),
@@ -273,29 +160,67 @@ async def remove_dependency(request: Req, state: State) -> Response[bytes]:
         "RemoveDependency", request.auth, predecessor_id=predecessor, successor_id=successor
     )
     body = RemovedDependency(predecessor_id=predecessor, successor_id=successor, removed=True)
-    return _single(request, _encode(body))
+    return document_body(request, msgspec.json.encode(body))
 
 
 ROUTES = [
-    create_season,
-    list_seasons,
-    get_season,
-    update_season,
-    season_burndown,
-    create_work_item,
-    list_work_items,
-    get_work_item,
-    update_work_item,
-    add_comment,
-    list_comments,
-    list_item_time,
-    list_item_dependencies,
-    list_item_activity,
-    plot_order,
-    round_progress,
-    add_time_entry,
-    list_time_entries,
-    add_dependency,
-    list_dependencies,
+    *_versioned("season", "Season", SEASONS, "season_id", "season_id", SeasonDocument),
+    *_versioned("work_item", "WorkItem", ITEMS, "item_id", "work_item_id", WorkItemDocument),
+    forward(
+        "list_seasons",
+        get(SEASONS, opt=_reads(PageEnvelope[SeasonDocument])),
+        lambda s, c: s.operations.page("ListSeasons", c.auth, c.page()),
+    ),
+    forward(
+        "season_burndown",
+        get(SEASON + "/burndown", opt=_reads(Envelope[BurndownDocument])),
+        lambda s, c: s.operations.raw("GetBurndown", c.auth, season_id=c.path("season_id")),
+    ),
+    forward(
+        "list_work_items",
+        get(ITEMS, opt=_reads(PageEnvelope[WorkItemDocument])),
+        lambda s, c: s.operations.page("ListWorkItems", c.auth, c.page(), filters=_board(c)),
+        summary="""A board page: ``parent_id`` (an operation's or plan's board), ``season_id``,
+        ``status``, ``kind``, ``assignee`` ("my tasks"), in board order.""",
+    ),
+    forward(
+        "add_comment",
+        post(
+            ITEM + "/comments",
+            opt=_writes(Envelope[CommentDocument]),
+            request_max_body_size=MAX_BODY,
+        ),
+        lambda s, c: s.operations.raw(
+            "AddComment", c.auth, work_item_id=c.path("item_id"), body=c.body
+        ),
+    ),
+    forward(
+        "plot_order",
+        get(ITEM + "/plot-order", opt=_reads(Envelope[PlotOrderDocument])),
+        lambda s, c: s.operations.raw(
+            "GetPlotOrder",
+            c.auth,
+            work_item_id=c.path("item_id"),
+            pattern=c.query("pattern") or "serpentine",
+        ),
+    ),
+    forward(
+        "round_progress",
+        get(ITEM + "/progress", opt=_reads(Envelope[RoundProgressDocument])),
+        lambda s, c: s.operations.raw("GetRoundProgress", c.auth, work_item_id=c.path("item_id")),
+    ),
+    *(_item_list(*row) for row in ITEM_PAGES),
+    *_logged(
+        "/api/v1/time-entries",
+        TimeEntryDocument,
+        ("add_time_entry", "AddTimeEntry"),
+        ("list_time_entries", "ListTimeEntries"),
+    ),
+    *_logged(
+        "/api/v1/dependencies",
+        DependencyDocument,
+        ("add_dependency", "AddDependency"),
+        ("list_dependencies", "ListDependencies"),
+    ),
     remove_dependency,
 ]

@@ -24,99 +24,51 @@ from bijmantra.application.sensors.documents import (
     ProfileDocument,
 )
 from bijmantra.edge.envelopes import Envelope, ListEnvelope, PageEnvelope
-from bijmantra.gateway.compliance import page_body, page_query
+from bijmantra.gateway.forwarding import Forward, document_body, forward
 from bijmantra.kernel import Unauthorized
 from litestar import Request, Response, get, post
 from litestar.datastructures import State
+from litestar.handlers import HTTPRouteHandler
 
-JSON = "application/json"
 READ = {"permission": Permission("sensors", Action.READ)}
 WRITE = {"permission": Permission("sensors", Action.WRITE)}
 DEVICE = {"public": True}
 SMALL_BODY = 64 * 1024
 # 10,000 readings of ~80 bytes each, with room for whitespace; larger is refused (413).
 TELEMETRY_BODY = 4 * 1024 * 1024
-_encode = msgspec.json.encode
-
-
-def _wrap(request: Request[Any, Any, Any], document: bytes, status: int = 200) -> Response[bytes]:
-    meta = _encode({"request_id": request.scope.get("state", {}).get("request_id")})
-    body = b"".join((b'{"data":', document, b',"meta":', meta, b',"links":{}}'))
-    return Response(body, status_code=status, media_type=JSON)
+DEVICES = "/api/v1/devices"
+DEVICE_PATH = DEVICES + "/{device_id:str}"
+ALERT = "/api/v1/alerts/{alert_id:str}"
 
 
 def _query(request: Request[Any, Any, Any], name: str) -> str:
     return request.query_params.get(name, "")
 
 
-@post(
-    "/api/v1/device-profiles",
-    opt={**WRITE, "returns": Envelope[ProfileDocument]},
-    request_max_body_size=SMALL_BODY,
-)
-async def create_profile(request: Request[Any, Any, Any], state: State) -> Response[bytes]:
-    document = await state.sensors.create_profile(request.auth, await request.body())
-    return _wrap(request, document, 201)
+def _one(answer: Any) -> dict[str, Any]:
+    return {"returns": Envelope[answer]}
 
 
-@get("/api/v1/device-profiles", opt={**READ, "returns": ListEnvelope[ProfileDocument]})
-async def list_profiles(request: Request[Any, Any, Any], state: State) -> Response[bytes]:
-    return _wrap(request, await state.sensors.profiles(request.auth))
+def _created_and_listed(
+    noun: str, path: str, answer: Any, create: Forward, listed: Forward
+) -> list[HTTPRouteHandler]:
+    """A POST that creates one (a profile, an alert rule) and a GET of the short list."""
+    return [
+        forward(
+            f"create_{noun}",
+            post(path, opt={**WRITE, **_one(answer)}, request_max_body_size=SMALL_BODY),
+            create,
+        ),
+        forward(f"list_{noun}s", get(path, opt={**READ, "returns": ListEnvelope[answer]}), listed),
+    ]
 
 
-@post(
-    "/api/v1/devices",
-    opt={**WRITE, "returns": Envelope[DeviceDocument]},
-    request_max_body_size=SMALL_BODY,
-)
-async def register_device(request: Request[Any, Any, Any], state: State) -> Response[bytes]:
-    document = await state.sensors.register(request.auth, await request.body())
-    return _wrap(request, document, 201)
-
-
-@get("/api/v1/devices", opt={**READ, "returns": PageEnvelope[DeviceDocument]})
-async def list_devices(request: Request[Any, Any, Any], state: State) -> Response[bytes]:
-    return page_body(request, await state.sensors.devices(request.auth, page_query(request)))
-
-
-@get("/api/v1/devices/{device_id:str}", opt={**READ, "returns": Envelope[DeviceDocument]})
-async def get_device(
-    request: Request[Any, Any, Any], state: State, device_id: str
-) -> Response[bytes]:
-    return _wrap(request, await state.sensors.device(request.auth, device_id))
-
-
-@post(
-    "/api/v1/devices/{device_id:str}/claim-code",
-    opt={**WRITE, "returns": Envelope[ClaimCodeDocument]},
-    request_max_body_size=SMALL_BODY,
-)
-async def issue_claim_code(
-    request: Request[Any, Any, Any], state: State, device_id: str
-) -> Response[bytes]:
-    return _wrap(request, await state.sensors.issue_claim(request.auth, device_id), 201)
-
-
-@post(
-    "/api/v1/devices/{device_id:str}/revoke",
-    opt={**WRITE, "returns": Envelope[DeviceDocument]},
-    status_code=200,
-    request_max_body_size=SMALL_BODY,
-)
-async def revoke_device(
-    request: Request[Any, Any, Any], state: State, device_id: str
-) -> Response[bytes]:
-    return _wrap(request, await state.sensors.revoke(request.auth, device_id))
-
-
-@post(
-    "/api/v1/devices/claim",
-    opt={**DEVICE, "returns": Envelope[ClaimedDocument]},
-    status_code=200,
-    request_max_body_size=SMALL_BODY,
-)
-async def claim_device(request: Request[Any, Any, Any], state: State) -> Response[bytes]:
-    return _wrap(request, await state.sensors.claim(await request.body()))
+def _act(name: str, path: str, answer: Any, act: Forward, *, status: int = 200) -> HTTPRouteHandler:
+    """A POST that acts on the path's one record (revoke a device, clear an alert); no body."""
+    opt = {**WRITE, **_one(answer)}
+    return forward(
+        name, post(path, opt=opt, status_code=status, request_max_body_size=SMALL_BODY), act
+    )
 
 
 @post(
@@ -130,7 +82,7 @@ async def ingest_telemetry(request: Request[Any, Any, Any], state: State) -> Res
     if scheme.lower() not in ("device", "bearer") or not credential.strip():
         raise Unauthorized("Missing device credential (Authorization: Device <credential>)")
     document = await state.sensors.ingest(credential.strip(), await request.body())
-    return _wrap(request, document)
+    return document_body(request, document)
 
 
 @get(
@@ -159,87 +111,90 @@ async def device_history(
             media_type="text/csv",
             headers={"Content-Disposition": f'attachment; filename="{name}"'},
         )
-    return _wrap(request, document)
-
-
-@get(
-    "/api/v1/studies/{study_db_id:str}/environment",
-    opt={**READ, "returns": Envelope[EnvironmentDocument]},
-)
-async def study_environment(
-    request: Request[Any, Any, Any], state: State, study_db_id: str
-) -> Response[bytes]:
-    document = await state.sensors.environment(
-        request.auth,
-        study_db_id,
-        _query(request, "from"),
-        _query(request, "to"),
-        _query(request, "gddBase"),
-    )
-    return _wrap(request, document)
-
-
-@post(
-    "/api/v1/alert-rules",
-    opt={**WRITE, "returns": Envelope[RuleDocument]},
-    request_max_body_size=SMALL_BODY,
-)
-async def create_alert_rule(request: Request[Any, Any, Any], state: State) -> Response[bytes]:
-    document = await state.sensors.create_rule(request.auth, await request.body())
-    return _wrap(request, document, 201)
-
-
-@get("/api/v1/alert-rules", opt={**READ, "returns": ListEnvelope[RuleDocument]})
-async def list_alert_rules(request: Request[Any, Any, Any], state: State) -> Response[bytes]:
-    return _wrap(request, await state.sensors.rules(request.auth))
-
-
-@get("/api/v1/alerts", opt={**READ, "returns": PageEnvelope[AlertDocument]})
-async def list_alerts(request: Request[Any, Any, Any], state: State) -> Response[bytes]:
-    """The inbox, newest first; ``status=open|acknowledged|cleared`` narrows it."""
-    found = await state.sensors.alerts(request.auth, page_query(request), _query(request, "status"))
-    return page_body(request, found)
-
-
-@post(
-    "/api/v1/alerts/{alert_id:str}/acknowledge",
-    opt={**WRITE, "returns": Envelope[AlertDocument]},
-    status_code=200,
-    request_max_body_size=SMALL_BODY,
-)
-async def acknowledge_alert(
-    request: Request[Any, Any, Any], state: State, alert_id: str
-) -> Response[bytes]:
-    return _wrap(request, await state.sensors.acknowledge(request.auth, alert_id))
-
-
-@post(
-    "/api/v1/alerts/{alert_id:str}/clear",
-    opt={**WRITE, "returns": Envelope[AlertDocument]},
-    status_code=200,
-    request_max_body_size=SMALL_BODY,
-)
-async def clear_alert(
-    request: Request[Any, Any, Any], state: State, alert_id: str
-) -> Response[bytes]:
-    return _wrap(request, await state.sensors.clear(request.auth, alert_id))
+    return document_body(request, document)
 
 
 ROUTES = [
-    create_alert_rule,
-    list_alert_rules,
-    list_alerts,
-    acknowledge_alert,
-    clear_alert,
-    create_profile,
-    list_profiles,
-    register_device,
-    list_devices,
-    get_device,
-    issue_claim_code,
-    revoke_device,
-    claim_device,
+    *_created_and_listed(
+        "alert_rule",
+        "/api/v1/alert-rules",
+        RuleDocument,
+        lambda s, c: s.sensors.create_rule(c.auth, c.body),
+        lambda s, c: s.sensors.rules(c.auth),
+    ),
+    forward(
+        "list_alerts",
+        get("/api/v1/alerts", opt={**READ, "returns": PageEnvelope[AlertDocument]}),
+        lambda s, c: s.sensors.alerts(c.auth, c.page(), c.query("status")),
+        summary="The inbox, newest first; ``status=open|acknowledged|cleared`` narrows it.",
+    ),
+    _act(
+        "acknowledge_alert",
+        ALERT + "/acknowledge",
+        AlertDocument,
+        lambda s, c: s.sensors.acknowledge(c.auth, c.key),
+    ),
+    _act(
+        "clear_alert",
+        ALERT + "/clear",
+        AlertDocument,
+        lambda s, c: s.sensors.clear(c.auth, c.key),
+    ),
+    *_created_and_listed(
+        "profile",
+        "/api/v1/device-profiles",
+        ProfileDocument,
+        lambda s, c: s.sensors.create_profile(c.auth, c.body),
+        lambda s, c: s.sensors.profiles(c.auth),
+    ),
+    forward(
+        "register_device",
+        post(DEVICES, opt={**WRITE, **_one(DeviceDocument)}, request_max_body_size=SMALL_BODY),
+        lambda s, c: s.sensors.register(c.auth, c.body),
+    ),
+    forward(
+        "list_devices",
+        get(DEVICES, opt={**READ, "returns": PageEnvelope[DeviceDocument]}),
+        lambda s, c: s.sensors.devices(c.auth, c.page()),
+    ),
+    forward(
+        "get_device",
+        get(DEVICE_PATH, opt={**READ, **_one(DeviceDocument)}),
+        lambda s, c: s.sensors.device(c.auth, c.path("device_id")),
+    ),
+    _act(
+        "issue_claim_code",
+        DEVICE_PATH + "/claim-code",
+        ClaimCodeDocument,
+        lambda s, c: s.sensors.issue_claim(c.auth, c.key),
+        status=201,
+    ),
+    _act(
+        "revoke_device",
+        DEVICE_PATH + "/revoke",
+        DeviceDocument,
+        lambda s, c: s.sensors.revoke(c.auth, c.key),
+    ),
+    forward(
+        "claim_device",
+        post(
+            DEVICES + "/claim",
+            opt={**DEVICE, **_one(ClaimedDocument)},
+            status_code=200,
+            request_max_body_size=SMALL_BODY,
+        ),
+        lambda s, c: s.sensors.claim(c.body),
+    ),
     ingest_telemetry,
     device_history,
-    study_environment,
+    forward(
+        "study_environment",
+        get(
+            "/api/v1/studies/{study_db_id:str}/environment",
+            opt={**READ, **_one(EnvironmentDocument)},
+        ),
+        lambda s, c: s.sensors.environment(
+            c.auth, c.path("study_db_id"), c.query("from"), c.query("to"), c.query("gddBase")
+        ),
+    ),
 ]
