@@ -21,6 +21,7 @@ from bijmantra.adapters.postgres import PostgresOutboxStore, create_engine, unit
 from bijmantra.application.brapi.commands import ResourceCommands
 from bijmantra.application.brapi.modules import catalog
 from bijmantra.application.events import EventEnvelope, OutboxRecord, OutboxRelay
+from bijmantra.application.events.ports import ConsumerSpec
 from bijmantra.kernel import Principal, TenantId
 from bijmantra.testkit.provision import ProvisionedDatabase
 from prometheus_client import REGISTRY
@@ -71,9 +72,11 @@ async def test_failing_handler_is_redelivered_then_dead_lettered(nats_url: str) 
     durable = f"test-{uuid.uuid4().hex[:8]}"
     consumer = DurableConsumer(
         js,
-        durable=durable,
-        filter_subjects=[f"bijmantra.events.{event_type}"],
-        handler=always_fails,
+        ConsumerSpec(
+            durable=durable,
+            filter_subjects=[f"bijmantra.events.{event_type}"],
+            handler=always_fails,
+        ),
         max_deliver=2,
     )
     task = asyncio.create_task(consumer.run())
@@ -126,7 +129,10 @@ async def test_relay_moves_committed_events_from_postgres_to_the_stream(
             received.append(e)
 
     consumer = DurableConsumer(
-        js, durable=durable, filter_subjects=["bijmantra.events.germplasm.>"], handler=collect
+        js,
+        ConsumerSpec(
+            durable=durable, filter_subjects=["bijmantra.events.germplasm.>"], handler=collect
+        ),
     )
     task = asyncio.create_task(consumer.run())
     relay = OutboxRelay(PostgresOutboxStore(engine), JetStreamPublisher(js))
@@ -172,10 +178,12 @@ async def test_a_failing_batch_falls_back_to_single_events_and_isolates_the_pois
     durable = f"test-{uuid.uuid4().hex[:8]}"
     consumer = DurableConsumer(
         js,
-        durable=durable,
-        filter_subjects=[f"bijmantra.events.{event_type}"],
-        handler=one,
-        batch_handler=many,
+        ConsumerSpec(
+            durable=durable,
+            filter_subjects=[f"bijmantra.events.{event_type}"],
+            handler=one,
+            batch_handler=many,
+        ),
         max_deliver=1,
     )
     task = asyncio.create_task(consumer.run())
@@ -217,7 +225,9 @@ async def test_a_consumer_gets_only_its_subjects_and_an_older_wider_durable_is_n
         received.append(e.type)
 
     subjects = [f"bijmantra.events.{context}.created", f"bijmantra.events.{context}.created.bulk"]
-    consumer = DurableConsumer(js, durable=durable, filter_subjects=subjects, handler=collect)
+    consumer = DurableConsumer(
+        js, ConsumerSpec(durable=durable, filter_subjects=subjects, handler=collect)
+    )
     task = asyncio.create_task(consumer.run())
     await asyncio.wait_for(consumer.ready.wait(), 10)
     publisher = JetStreamPublisher(js)
@@ -259,9 +269,11 @@ async def test_a_stopped_consumer_lets_the_connection_drain(nats_url: str) -> No
 
     consumer = DurableConsumer(
         js,
-        durable=f"test-{uuid.uuid4().hex[:8]}",
-        filter_subjects=[f"bijmantra.events.{event_type}"],
-        handler=note,
+        ConsumerSpec(
+            durable=f"test-{uuid.uuid4().hex[:8]}",
+            filter_subjects=[f"bijmantra.events.{event_type}"],
+            handler=note,
+        ),
     )
     task = asyncio.create_task(consumer.run())
     await JetStreamPublisher(js).publish_batch([OutboxRecord.of(envelope(event_type))])

@@ -17,7 +17,7 @@ from datetime import UTC
 from bijmantra.application.compliance.chain import AuditEntry, ChainHead, next_entry
 from bijmantra.application.events import EventEnvelope, event_resources
 from bijmantra.application.events.live_feed import FeedItem
-from bijmantra.application.events.ports import EventBatchHandler, EventHandler
+from bijmantra.application.events.ports import ConsumerSpec, EventBatchHandler, EventHandler
 from bijmantra.kernel import Clock, NotFound, Page, PageRequest, SystemClock, TenantId
 
 
@@ -48,21 +48,12 @@ class FakeEventSubscriptions:
 
     consumers: dict[str, FakeEventConsumer] = field(default_factory=dict)
 
-    def consumer(
-        self,
-        *,
-        durable: str,
-        filter_subjects: Sequence[str],
-        handler: EventHandler,
-        batch_handler: EventBatchHandler | None = None,
-        batch: int = 100,
-        ack_wait: float = 30.0,
-        upcasting: bool = True,
-        heartbeat: bool = False,
-    ) -> FakeEventConsumer:
-        assert durable not in self.consumers, f"two consumers share the durable {durable}"
-        made = FakeEventConsumer(durable, list(filter_subjects), handler, batch_handler)
-        self.consumers[durable] = made
+    def consumer(self, spec: ConsumerSpec) -> FakeEventConsumer:
+        assert spec.durable not in self.consumers, f"two consumers share the durable {spec.durable}"
+        made = FakeEventConsumer(
+            spec.durable, list(spec.filter_subjects), spec.handler, spec.batch_handler
+        )
+        self.consumers[spec.durable] = made
         return made
 
     async def deliver(self, durable: str, *events: EventEnvelope) -> None:

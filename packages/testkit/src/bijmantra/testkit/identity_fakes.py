@@ -7,16 +7,23 @@ consumed once, unretired keys newest first)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from bijmantra.application.tenancy import IssuedToken, Membership, Organization, UserRecord
+from bijmantra.application.tenancy import (
+    AccessGrant,
+    IssuedToken,
+    Membership,
+    Organization,
+    UserRecord,
+)
 from bijmantra.application.tenancy.authorization import AuthorizationCode, BrowserSession
 from bijmantra.application.tenancy.invitations import PendingInvitation
 from bijmantra.application.tenancy.throttle import ACCOUNT_POLICY, ADDRESS_POLICY, BackoffPolicy
 from bijmantra.application.tenancy.tokens import (
     OAuthClient,
+    Refresh,
     RefreshFamily,
     Rotation,
     RotationResult,
@@ -129,33 +136,24 @@ class FakeRefreshTokenStore:
         self.tables.families[family.id] = StoredFamily(family)
         self.tables.refresh_tokens[token_hash] = StoredRefreshToken(family.id, token_expires_at)
 
-    async def rotate(
-        self,
-        tenant_id: TenantId,
-        old_hash: bytes,
-        new_hash: bytes,
-        new_expires_at: datetime,
-        now: datetime,
-        reuse_event: Callable[[RefreshFamily], DomainEvent],
-        check: Callable[[RefreshFamily], None] = lambda family: None,
-    ) -> RotationResult:
-        token = self.tables.refresh_tokens.get(old_hash)
+    async def rotate(self, refresh: Refresh) -> RotationResult:
+        token = self.tables.refresh_tokens.get(refresh.old_hash)
         stored = None if token is None else self.tables.families[token.family_id]
-        if token is None or stored is None or stored.family.tenant_id != tenant_id:
+        if token is None or stored is None or stored.family.tenant_id != refresh.tenant_id:
             return RotationResult(Rotation.INVALID)
         family = stored.family
         if stored.revoked_reason is not None:
             return RotationResult(Rotation.INVALID, family)
         if token.used:
             stored.revoked_reason = "reuse"
-            self.tables.events.append(reuse_event(family))
+            self.tables.events.append(refresh.reuse_event(family))
             return RotationResult(Rotation.REUSED, family)
-        if token.expires_at <= now or family.expires_at <= now:
+        if token.expires_at <= refresh.now or family.expires_at <= refresh.now:
             return RotationResult(Rotation.INVALID, family)
-        check(family)  # raises before anything changes
+        refresh.check(family)  # raises before anything changes
         token.used = True
-        self.tables.refresh_tokens[new_hash] = StoredRefreshToken(
-            family.id, min(new_expires_at, family.expires_at)
+        self.tables.refresh_tokens[refresh.new_hash] = StoredRefreshToken(
+            family.id, min(refresh.new_expires_at, family.expires_at)
         )
         return RotationResult(Rotation.ROTATED, family)
 
@@ -331,20 +329,15 @@ class FakeTokenIssuer:
     verifier: FakeTokenVerifier = field(default_factory=FakeTokenVerifier)
     ttl: int = 600
 
-    def issue(
-        self,
-        *,
-        subject: str,
-        tenant_id: TenantId,
-        roles: frozenset[str],
-        scope: str,
-        session_id: str | None = None,
-    ) -> IssuedToken:
+    def issue(self, grant: AccessGrant) -> IssuedToken:
         token = f"fake-access-{len(self.verifier.principals) + 1}"
         self.verifier.principals[token] = Principal(
-            subject=subject, tenant_id=tenant_id, roles=roles, scopes=frozenset(scope.split())
+            subject=grant.subject,
+            tenant_id=grant.tenant_id,
+            roles=grant.roles,
+            scopes=frozenset(grant.scope.split()),
         )
-        return IssuedToken(token, self.ttl, tenant_id, roles, scope=scope)
+        return IssuedToken(token, self.ttl, grant.tenant_id, grant.roles, scope=grant.scope)
 
 
 @dataclass

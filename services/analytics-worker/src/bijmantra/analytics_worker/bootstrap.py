@@ -26,7 +26,12 @@ from bijmantra.application.distribution.notifications import (
 )
 from bijmantra.application.email import EmailSender
 from bijmantra.application.events import subject_for
-from bijmantra.application.events.ports import EventConsumer, EventHandler, EventSubscriptions
+from bijmantra.application.events.ports import (
+    ConsumerSpec,
+    EventConsumer,
+    EventHandler,
+    EventSubscriptions,
+)
 from bijmantra.application.sensors.evaluation import (
     EVALUATION_CONSUMER,
     TELEMETRY_RECEIVED,
@@ -116,39 +121,47 @@ def bootstrap(settings: Settings, adapters: WorkerAdapters) -> Worker:
     subscribe = adapters.subscriptions.consumer
     consumers = [
         subscribe(
-            durable=GERMPLASM_CONSUMER,
-            filter_subjects=GERMPLASM_SUBJECTS,
-            handler=adapters.germplasm_projection,
+            ConsumerSpec(
+                durable=GERMPLASM_CONSUMER,
+                filter_subjects=GERMPLASM_SUBJECTS,
+                handler=adapters.germplasm_projection,
+            )
         )
     ]
     if adapters.analyses is not None:
         # A work queue: every replica pulls from the same durable, so each job runs once.
         consumers.append(
             subscribe(
-                durable=ANALYSIS_CONSUMER,
-                filter_subjects=["bijmantra.events.analysis.requested"],
-                handler=adapters.analyses,
-                batch=1,
-                ack_wait=settings.analysis_ack_wait,
-                heartbeat=True,
+                ConsumerSpec(
+                    durable=ANALYSIS_CONSUMER,
+                    filter_subjects=["bijmantra.events.analysis.requested"],
+                    handler=adapters.analyses,
+                    batch=1,
+                    ack_wait=settings.analysis_ack_wait,
+                    heartbeat=True,
+                )
             )
         )
     if adapters.store_document is not None:
         consumers.append(
             subscribe(
-                durable=DOCUMENTS_CONSUMER,
-                filter_subjects=DOCUMENTS_SUBJECTS,
-                handler=RenderDocuments(adapters.store_document),
-                batch=10,
+                ConsumerSpec(
+                    durable=DOCUMENTS_CONSUMER,
+                    filter_subjects=DOCUMENTS_SUBJECTS,
+                    handler=RenderDocuments(adapters.store_document),
+                    batch=10,
+                )
             )
         )
     if adapters.mailer is not None:
         consumers.append(
             subscribe(
-                durable=MAIL_CONSUMER,
-                filter_subjects=MAIL_SUBJECTS,
-                handler=NotifyPartners(adapters.mailer, adapters.ledger),
-                batch=10,
+                ConsumerSpec(
+                    durable=MAIL_CONSUMER,
+                    filter_subjects=MAIL_SUBJECTS,
+                    handler=NotifyPartners(adapters.mailer, adapters.ledger),
+                    batch=10,
+                )
             )
         )
     return Worker(settings, adapters, consumers, _sensors(settings, adapters, consumers))
@@ -164,9 +177,11 @@ def _sensors(
     offline_after = settings.device_offline_after
     consumers.append(
         adapters.subscriptions.consumer(
-            durable=EVALUATION_CONSUMER,
-            filter_subjects=[subject_for(TELEMETRY_RECEIVED)],
-            handler=EvaluateTelemetry(state, domain, offline_after),
+            ConsumerSpec(
+                durable=EVALUATION_CONSUMER,
+                filter_subjects=[subject_for(TELEMETRY_RECEIVED)],
+                handler=EvaluateTelemetry(state, domain, offline_after),
+            )
         )
     )
     checks = CheckSilences(state, due, domain, adapters.clock, offline_after)

@@ -22,7 +22,7 @@ from bijmantra.application.compliance import (
 )
 from bijmantra.application.compliance.ports import AuditStore
 from bijmantra.application.distribution.service import Distribution
-from bijmantra.application.events.ports import EventConsumer, EventSubscriptions
+from bijmantra.application.events.ports import ConsumerSpec, EventConsumer, EventSubscriptions
 from bijmantra.application.genotyping import (
     ExportGenotypes,
     GetVariantSet,
@@ -143,18 +143,22 @@ def _consumers(adapters: DomainAdapters, breeding: BrapiBreedingRecords) -> list
     recorder = RecordAuditEntry(adapters.audit)
     return [
         subscribe(
-            durable=AUDIT_CONSUMER,
-            filter_subjects=EVENTS_SUBJECTS,
-            handler=recorder,
-            batch_handler=recorder.batch,
-            upcasting=False,
-            ack_wait=AUDIT_ACK_WAIT,
-            batch=AUDIT_BATCH,
+            ConsumerSpec(
+                durable=AUDIT_CONSUMER,
+                filter_subjects=EVENTS_SUBJECTS,
+                handler=recorder,
+                batch_handler=recorder.batch,
+                upcasting=False,
+                ack_wait=AUDIT_ACK_WAIT,
+                batch=AUDIT_BATCH,
+            )
         ),
         subscribe(
-            durable=HARVEST_CONSUMER,
-            filter_subjects=[f"bijmantra.events.{COMPLETED}"],
-            handler=RecordHarvest(uow, breeding),
+            ConsumerSpec(
+                durable=HARVEST_CONSUMER,
+                filter_subjects=[f"bijmantra.events.{COMPLETED}"],
+                handler=RecordHarvest(uow, breeding),
+            )
         ),
     ]
 

@@ -13,9 +13,9 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bijmantra.application.tenancy import IssuedToken
+from bijmantra.application.tenancy import AccessGrant, IssuedToken
 from bijmantra.application.tenancy.keys import SigningKeyStore
-from bijmantra.kernel import TenantId, new_id
+from bijmantra.kernel import new_id
 from joserfc import jwt
 from joserfc.jwk import Key, KeySet, KeySetSerialization, RSAKey
 
@@ -93,32 +93,24 @@ class JwtIssuer:
     def __init__(self, ring: SigningKeyRing, *, issuer: str, audience: str, ttl: int) -> None:
         self._ring, self._issuer, self._audience, self._ttl = ring, issuer, audience, ttl
 
-    def issue(
-        self,
-        *,
-        subject: str,
-        tenant_id: TenantId,
-        roles: frozenset[str],
-        scope: str,
-        session_id: str | None = None,
-    ) -> IssuedToken:
+    def issue(self, grant: AccessGrant) -> IssuedToken:
         key = self._ring.signing_key()
         now = int(time.time())
         claims = {
             "iss": self._issuer,
-            "sub": subject,
+            "sub": grant.subject,
             "aud": self._audience,
             "iat": now,
             "nbf": now,
             "exp": now + self._ttl,
             "jti": new_id(),
-            "tid": str(tenant_id),
-            "roles": sorted(roles),
-            "scope": scope,
+            "tid": str(grant.tenant_id),
+            "roles": sorted(grant.roles),
+            "scope": grant.scope,
         }
-        if session_id is not None:
-            claims["sid"] = session_id
+        if grant.session_id is not None:
+            claims["sid"] = grant.session_id
         token = jwt.encode(
             {"alg": ALGORITHM, "kid": key.kid, "typ": "at+jwt"}, claims, key, algorithms=[ALGORITHM]
         )
-        return IssuedToken(token, self._ttl, tenant_id, roles, scope=scope)
+        return IssuedToken(token, self._ttl, grant.tenant_id, grant.roles, scope=grant.scope)

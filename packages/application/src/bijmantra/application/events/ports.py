@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from typing import Protocol
 
 from bijmantra.application.events.envelope import EventEnvelope, OutboxRecord
@@ -49,19 +50,27 @@ class EventConsumer(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class ConsumerSpec:
+    """One durable consumer: the subjects it is sent, who handles them and at what pace.
+
+    ``batch`` events are fetched at a time; ``batch_handler`` (when given) applies them in
+    one go. ``ack_wait`` seconds pass before an unacknowledged event is redelivered;
+    ``heartbeat`` keeps a long handler's delivery alive. ``upcasting=False`` hands events
+    over exactly as published."""
+
+    durable: str
+    filter_subjects: Sequence[str]
+    handler: EventHandler
+    batch_handler: EventBatchHandler | None = None
+    batch: int = 100
+    ack_wait: float = 30.0
+    upcasting: bool = True
+    heartbeat: bool = False
+
+
 class EventSubscriptions(Protocol):
     """Durable subscriptions to the event stream: every event reaches ``handler`` at least
     once (handlers are idempotent); a composition root names what each consumer handles."""
 
-    def consumer(
-        self,
-        *,
-        durable: str,
-        filter_subjects: Sequence[str],
-        handler: EventHandler,
-        batch_handler: EventBatchHandler | None = None,
-        batch: int = 100,
-        ack_wait: float = 30.0,
-        upcasting: bool = True,
-        heartbeat: bool = False,
-    ) -> EventConsumer: ...
+    def consumer(self, spec: ConsumerSpec) -> EventConsumer: ...

@@ -13,6 +13,7 @@ from bijmantra.application.tenancy.invitations import (
 )
 from bijmantra.application.tenancy.login import (
     ACCOUNT_EVENTS,
+    AccessGrant,
     EventLog,
     IssuedToken,
     LoginWithPassword,
@@ -46,6 +47,7 @@ from bijmantra.application.tenancy.tokens import (
     KnownOrganizations,
     OAuthClient,
     OAuthClientDirectory,
+    Refresh,
     RefreshFamily,
     RefreshSessions,
     RefreshTokenStore,
@@ -60,6 +62,7 @@ __all__ = [
     "ACCOUNT_EVENTS",
     "FIRST_PARTY_CLIENT",
     "AcceptInvitation",
+    "AccessGrant",
     "ChangeMemberRoles",
     "ClientAuthenticator",
     "ClientCredentials",
@@ -85,6 +88,7 @@ __all__ = [
     "PasswordHasher",
     "PendingInvitation",
     "Profile",
+    "Refresh",
     "RefreshFamily",
     "RefreshSessionStarter",
     "RefreshSessions",

@@ -18,6 +18,7 @@ from typing import Protocol
 
 from bijmantra.application.revocation import RevocationList
 from bijmantra.application.tenancy.login import (
+    AccessGrant,
     IssuedToken,
     LoginWithPassword,
     Membership,
@@ -118,10 +119,7 @@ class AuthorizationCodes:
         if membership is None:
             raise Unauthorized("No longer a member of that organization")
         issued = self.tokens.issue(
-            subject=str(code.user_id),
-            tenant_id=code.tenant_id,
-            roles=membership.roles,
-            scope=code.scope,
+            AccessGrant(str(code.user_id), code.tenant_id, membership.roles, code.scope)
         )
         if "refresh_token" not in client.grant_types:
             return issued
@@ -212,11 +210,13 @@ class BrowserSessions:
             await self.organizations(session), organization_id or session.organization_id
         )
         return self.tokens.issue(
-            subject=str(session.user_id),
-            tenant_id=chosen.tenant_id,
-            roles=chosen.roles,
-            scope=self.login.scope,
-            session_id=session_id(secret or ""),
+            AccessGrant(
+                str(session.user_id),
+                chosen.tenant_id,
+                chosen.roles,
+                self.login.scope,
+                session_id=session_id(secret or ""),
+            )
         )
 
     async def end(self, secret: str | None, csrf_token: str | None) -> None:

@@ -41,6 +41,18 @@ class Membership:
 
 
 @dataclass(frozen=True, slots=True)
+class AccessGrant:
+    """Whom an access token speaks for and what it allows; ``session_id`` (claim ``sid``)
+    names the browser session it is minted for, so logging out can revoke it."""
+
+    subject: str
+    tenant_id: TenantId
+    roles: frozenset[str]
+    scope: str
+    session_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class IssuedToken:
     access_token: str
     expires_in: int
@@ -102,18 +114,7 @@ def login_failed(user: UserRecord | None, reason: str, at: datetime) -> DomainEv
 
 
 class TokenIssuer(Protocol):
-    def issue(
-        self,
-        *,
-        subject: str,
-        tenant_id: TenantId,
-        roles: frozenset[str],
-        scope: str,
-        session_id: str | None = None,
-    ) -> IssuedToken:
-        """``session_id`` (claim ``sid``): the browser session the token is minted for, so
-        logging out can revoke it."""
-        ...
+    def issue(self, grant: AccessGrant) -> IssuedToken: ...
 
 
 INVALID_LOGIN = "Invalid email, password or organization"
@@ -144,7 +145,7 @@ class LoginWithPassword:
             email, password, organization_id, client_address=client_address
         )
         issued = self.tokens.issue(
-            subject=str(user.id), tenant_id=chosen.tenant_id, roles=chosen.roles, scope=self.scope
+            AccessGrant(str(user.id), chosen.tenant_id, chosen.roles, scope=self.scope)
         )
         if self.sessions is None:
             return issued

@@ -22,7 +22,12 @@ from functools import partial
 from typing import Protocol
 
 from bijmantra.application.security import SERVICE_CLIENT_ROLES
-from bijmantra.application.tenancy.login import IssuedToken, Membership, TokenIssuer
+from bijmantra.application.tenancy.login import (
+    AccessGrant,
+    IssuedToken,
+    Membership,
+    TokenIssuer,
+)
 from bijmantra.domain import DomainEvent
 from bijmantra.kernel import (
     Clock,
@@ -74,6 +79,24 @@ class Rotation(Enum):
     INVALID = "invalid"
 
 
+def _allow_any(family: RefreshFamily) -> None:
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Refresh:
+    """One refresh-token rotation as ``RefreshTokenStore.rotate`` carries it out: spend
+    ``old_hash`` and add ``new_hash`` to its family, valid until ``new_expires_at``."""
+
+    tenant_id: TenantId
+    old_hash: bytes
+    new_hash: bytes
+    new_expires_at: datetime
+    now: datetime
+    reuse_event: Callable[[RefreshFamily], DomainEvent]
+    check: Callable[[RefreshFamily], None] = _allow_any
+
+
 @dataclass(frozen=True, slots=True)
 class RotationResult:
     outcome: Rotation
@@ -85,17 +108,9 @@ class RefreshTokenStore(Protocol):
         self, family: RefreshFamily, token_hash: bytes, token_expires_at: datetime
     ) -> None: ...
 
-    async def rotate(
-        self,
-        tenant_id: TenantId,
-        old_hash: bytes,
-        new_hash: bytes,
-        new_expires_at: datetime,
-        now: datetime,
-        reuse_event: Callable[[RefreshFamily], DomainEvent],
-        check: Callable[[RefreshFamily], None] = lambda family: None,
-    ) -> RotationResult:
-        """Atomically: if ``old_hash`` is live, mark it used and store ``new_hash`` in its family.
+    async def rotate(self, refresh: Refresh) -> RotationResult:
+        """Atomically: if ``refresh.old_hash`` is live, mark it used and store
+        ``refresh.new_hash`` in its family.
 
         If it was already used, revoke its family (reason ``reuse``), write
         ``reuse_event(family)`` to the outbox in the same transaction and report ``REUSED``.
@@ -236,13 +251,15 @@ class RefreshSessions:
                 granted = _narrow_scope(scope, frozenset(family.scope.split()))
 
         result = await self.store.rotate(
-            tenant,
-            hash_secret(refresh_token),
-            hash_secret(new_token),
-            now + self.token_ttl,
-            now,
-            partial(reuse_detected, at=now),
-            check,
+            Refresh(
+                tenant,
+                hash_secret(refresh_token),
+                hash_secret(new_token),
+                now + self.token_ttl,
+                now,
+                partial(reuse_detected, at=now),
+                check,
+            )
         )
         family = result.family
         if result.outcome is not Rotation.ROTATED or family is None:
@@ -264,7 +281,7 @@ class RefreshSessions:
             await self.store.revoke_family(tenant, family.id, "membership_removed")
             raise Unauthorized(INVALID_REFRESH)
         issued = self.tokens.issue(
-            subject=str(family.user_id), tenant_id=tenant, roles=membership.roles, scope=granted
+            AccessGrant(str(family.user_id), tenant, membership.roles, scope=granted)
         )
         return replace(issued, refresh_token=new_token)
 
@@ -304,10 +321,7 @@ class ClientCredentials:
         if organization_id is not None and _organization(organization_id) != client.tenant_id:
             raise ClientNotAllowed("Client may act only for its own organization")
         return self.tokens.issue(
-            subject=f"client:{client.client_id}",
-            tenant_id=client.tenant_id,
-            roles=client.roles,
-            scope=granted,
+            AccessGrant(f"client:{client.client_id}", client.tenant_id, client.roles, granted)
         )
 
     async def _for_named_organization(
@@ -321,10 +335,7 @@ class ClientCredentials:
         if not await self.organizations.exists(tenant):
             raise ValidationFailed("Unknown organization_id")
         return self.tokens.issue(
-            subject=f"service:{client.client_id}",
-            tenant_id=tenant,
-            roles=client.roles,
-            scope=granted,
+            AccessGrant(f"service:{client.client_id}", tenant, client.roles, granted)
         )
 
 

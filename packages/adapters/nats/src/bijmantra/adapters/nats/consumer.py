@@ -6,10 +6,11 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 
 from bijmantra.adapters.nats.stream import DEAD_LETTER_PREFIX, EVENTS_STREAM
 from bijmantra.application.events import EventEnvelope, decode_envelope
+from bijmantra.application.events.ports import ConsumerSpec
 from bijmantra.observability import bind_context, clear_context, context_from_headers, get_tracer
 from bijmantra.observability.metrics import (
     CONSUMER_ACK_PENDING,
@@ -47,17 +48,10 @@ class DurableConsumer:
     def __init__(
         self,
         js: JetStreamContext,
+        spec: ConsumerSpec,
         *,
-        durable: str,
-        filter_subjects: Sequence[str],
-        handler: Handler,
         max_deliver: int = 5,
-        ack_wait: float = 30.0,
-        batch: int = 100,
-        heartbeat: bool = False,
-        upcasting: bool = True,
         stream: str = EVENTS_STREAM,
-        batch_handler: BatchHandler | None = None,
     ) -> None:
         """``heartbeat``: while a handler runs, tell the server every ``ack_wait / 3`` that
         the message is in progress, so a long job keeps its delivery while its process lives
@@ -67,19 +61,19 @@ class DurableConsumer:
         one per event); when it fails, the batch is retried one event at a time through
         ``handler``, so a poison event is isolated and dead-lettered alone."""
         self._js = js
-        self.durable = durable
-        self._filters = list(filter_subjects)
-        self._handler = handler
+        self.durable = spec.durable
+        self._filters = list(spec.filter_subjects)
+        self._handler = spec.handler
         self._max_deliver = max_deliver
-        self._ack_wait = ack_wait
-        self._batch = batch
-        self._heartbeat = heartbeat
-        self._upcasting = upcasting
+        self._ack_wait = spec.ack_wait
+        self._batch = spec.batch
+        self._heartbeat = spec.heartbeat
+        self._upcasting = spec.upcasting
         self._stream = stream
-        self._batch_handler = batch_handler
+        self._batch_handler = spec.batch_handler
         self._stopping = asyncio.Event()
         self.ready = asyncio.Event()
-        CONSUMER_REDELIVERIES.labels(durable)  # exported as 0 before the first redelivery
+        CONSUMER_REDELIVERIES.labels(spec.durable)  # exported as 0 before the first redelivery
 
     async def run(self) -> None:
         """Create the durable, or update it to this configuration (filters, redelivery and
@@ -230,26 +224,5 @@ class JetStreamSubscriptions:
     def __init__(self, js: JetStreamContext) -> None:
         self._js = js
 
-    def consumer(
-        self,
-        *,
-        durable: str,
-        filter_subjects: Sequence[str],
-        handler: Handler,
-        batch_handler: BatchHandler | None = None,
-        batch: int = 100,
-        ack_wait: float = 30.0,
-        upcasting: bool = True,
-        heartbeat: bool = False,
-    ) -> DurableConsumer:
-        return DurableConsumer(
-            self._js,
-            durable=durable,
-            filter_subjects=filter_subjects,
-            handler=handler,
-            batch_handler=batch_handler,
-            batch=batch,
-            ack_wait=ack_wait,
-            upcasting=upcasting,
-            heartbeat=heartbeat,
-        )
+    def consumer(self, spec: ConsumerSpec) -> DurableConsumer:
+        return DurableConsumer(self._js, spec)

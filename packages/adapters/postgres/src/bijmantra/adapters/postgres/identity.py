@@ -4,7 +4,7 @@ OAuth clients, refresh-token families."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -13,13 +13,13 @@ from bijmantra.adapters.postgres.uow import set_tenant
 from bijmantra.application.tenancy import (
     Membership,
     OAuthClient,
+    Refresh,
     RefreshFamily,
     Rotation,
     RotationResult,
     UserRecord,
 )
 from bijmantra.application.tenancy.authorization import AuthorizationCode
-from bijmantra.domain import DomainEvent
 from bijmantra.kernel import TenantId
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -201,18 +201,10 @@ class PostgresRefreshTokenStore:
                 },
             )
 
-    async def rotate(
-        self,
-        tenant_id: TenantId,
-        old_hash: bytes,
-        new_hash: bytes,
-        new_expires_at: datetime,
-        now: datetime,
-        reuse_event: Callable[[RefreshFamily], DomainEvent],
-        check: Callable[[RefreshFamily], None] = lambda family: None,
-    ) -> RotationResult:
+    async def rotate(self, refresh: Refresh) -> RotationResult:
+        now = refresh.now
         async with self._engine.begin() as conn:
-            await set_tenant(conn, tenant_id)
+            await set_tenant(conn, refresh.tenant_id)
             # Lock the family row: concurrent refreshes of one family are serialised, so a
             # token can be consumed at most once.
             row = (
@@ -224,7 +216,7 @@ class PostgresRefreshTokenStore:
                         "JOIN identity.refresh_token_families f ON f.id = t.family_id "
                         "WHERE t.token_hash = :hash FOR UPDATE OF f, t"
                     ),
-                    {"hash": old_hash},
+                    {"hash": refresh.old_hash},
                 )
             ).one_or_none()
             if row is None:
@@ -242,14 +234,16 @@ class PostgresRefreshTokenStore:
                     ),
                     {"now": now, "id": family.id},
                 )
-                await write_identity_events(conn, [reuse_event(family)])
+                await write_identity_events(conn, [refresh.reuse_event(family)])
                 return RotationResult(Rotation.REUSED, family)
             if token_expires_at <= now or family.expires_at <= now:
                 return RotationResult(Rotation.INVALID, family)
-            check(family)  # raises before the token is marked used: the transaction rolls back
+            refresh.check(
+                family
+            )  # raises before the token is marked used: the transaction rolls back
             await conn.execute(
                 text("UPDATE identity.refresh_tokens SET used_at = :now WHERE token_hash = :hash"),
-                {"now": now, "hash": old_hash},
+                {"now": now, "hash": refresh.old_hash},
             )
             await conn.execute(
                 text(
@@ -258,10 +252,10 @@ class PostgresRefreshTokenStore:
                     "VALUES (:hash, :tenant, :family, :expires)"
                 ),
                 {
-                    "hash": new_hash,
-                    "tenant": tenant_id,
+                    "hash": refresh.new_hash,
+                    "tenant": refresh.tenant_id,
                     "family": family.id,
-                    "expires": min(new_expires_at, family.expires_at),
+                    "expires": min(refresh.new_expires_at, family.expires_at),
                 },
             )
             return RotationResult(Rotation.ROTATED, family)
