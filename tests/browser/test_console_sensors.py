@@ -19,33 +19,49 @@ PROFILE = {
 }
 
 
+def enrol_logger(
+    stack: DevStack, name: str, rule: dict[str, Any] | None = None
+) -> tuple[dict[str, Any], str]:
+    """A claimed logger of the demo organization (and its alert rule): (device, credential)."""
+    headers = {"Authorization": f"Bearer {stack.login()}"}
+    with httpx.Client(base_url=stack.gateway_url, headers=headers, timeout=30) as api:
+        profiles = api.get("/api/v1/device-profiles").json()["data"]
+        known = [p for p in profiles if p["name"] == PROFILE["name"]]
+        profile = (
+            known[0] if known else api.post("/api/v1/device-profiles", json=PROFILE).json()["data"]
+        )
+        body = {"name": name, "profileId": profile["profileId"], "locationDbId": "seed-store-A"}
+        device = api.post("/api/v1/devices", json=body).json()["data"]
+        code = api.post(f"/api/v1/devices/{device['deviceId']}/claim-code").json()["data"]
+        if rule is not None:
+            rule = {**rule, "deviceId": device["deviceId"]}
+            assert api.post("/api/v1/alert-rules", json=rule).status_code == 201
+    credential = httpx.post(
+        f"{stack.gateway_url}/api/v1/devices/claim", json={"claimCode": code["claimCode"]}
+    ).json()["data"]["credential"]
+    return device, credential
+
+
+def send(stack: DevStack, credential: str, readings: list[dict[str, Any]]) -> None:
+    sent = httpx.post(
+        f"{stack.gateway_url}/api/v1/telemetry",
+        json={"readings": readings},
+        headers={"Authorization": f"Device {credential}"},
+    )
+    assert sent.status_code == 200, sent.text
+
+
 @pytest.fixture(scope="module")
 def logger(console_stack: DevStack) -> dict[str, Any]:
     """A commissioned logger of the demo organization with an hour of readings and one alert."""
-    token = console_stack.login()
-    headers = {"Authorization": f"Bearer {token}"}
-    with httpx.Client(base_url=console_stack.gateway_url, headers=headers, timeout=30) as api:
-        profile = api.post("/api/v1/device-profiles", json=PROFILE).json()["data"]
-        body = {
-            "name": "Cold store logger",
-            "profileId": profile["profileId"],
-            "locationDbId": "seed-store-A",
-        }
-        device = api.post("/api/v1/devices", json=body).json()["data"]
-        code = api.post(f"/api/v1/devices/{device['deviceId']}/claim-code").json()["data"]
-        rule = {
-            "name": "too warm",
-            "metric": "air_temperature",
-            "kind": "threshold",
-            "deviceId": device["deviceId"],
-            "comparison": "above",
-            "threshold": 8.0,
-        }
-        assert api.post("/api/v1/alert-rules", json=rule).status_code == 201
-    credential = httpx.post(
-        f"{console_stack.gateway_url}/api/v1/devices/claim",
-        json={"claimCode": code["claimCode"]},
-    ).json()["data"]["credential"]
+    rule = {
+        "name": "too warm",
+        "metric": "air_temperature",
+        "kind": "threshold",
+        "comparison": "above",
+        "threshold": 8.0,
+    }
+    device, credential = enrol_logger(console_stack, "Cold store logger", rule)
     now = datetime.now(UTC).replace(second=0, microsecond=0)
     readings = [
         {
@@ -55,12 +71,7 @@ def logger(console_stack: DevStack) -> dict[str, Any]:
         }
         for m in range(1, 31)
     ]
-    sent = httpx.post(
-        f"{console_stack.gateway_url}/api/v1/telemetry",
-        json={"readings": readings},
-        headers={"Authorization": f"Device {credential}"},
-    )
-    assert sent.status_code == 200, sent.text
+    send(console_stack, credential, readings)
     return device
 
 
@@ -95,3 +106,21 @@ def test_an_alert_is_acknowledged_then_cleared_with_who_and_when(
     expect(page.get_by_role("row").filter(has_text=logger["deviceId"])).to_contain_text(
         "cleared by"
     )
+
+
+def test_the_devices_list_follows_a_device_live(page: Page, console_stack: DevStack) -> None:
+    device, credential = enrol_logger(console_stack, "Germination room logger")
+    page.goto("/app/devices")
+    expect(page.locator("#devices")).to_have_attribute("data-live", "subscribed")
+    row = page.get_by_role("row").filter(has_text="Germination room logger")
+    status = row.locator(f'[data-status-of="{device["deviceId"]}"]')
+    expect(status).to_have_text("offline")  # claimed, never heard from
+    expect(row.locator("[data-seen]")).to_have_text("never")
+    now = datetime.now(UTC).replace(microsecond=0)
+    send(
+        console_stack,
+        credential,
+        [{"metric": "air_temperature", "time": now.isoformat(), "value": 21.0}],
+    )
+    expect(status).to_have_text("online", timeout=30_000)  # no reload: the page's /app/ws
+    expect(row.locator("[data-seen]")).not_to_have_text("never")

@@ -1,15 +1,17 @@
 // Sensor pages over /app/ws: the enrolment wizard moves on by itself when the device claims
-// its code or sends its first reading, and the live chart draws each reading as it arrives.
-// Without this file both pages still work (reload to see the latest).
+// its code or sends its first reading, the live chart draws each reading as it arrives, and
+// the devices list shows each device going offline or online (the analytics-worker's
+// sensors.device.offline|online) and its last reading. Without this file the pages still work
+// (reload to see the latest).
 "use strict";
 
-function followDevice(deviceId, events, onEvent, onSubscribed) {
+function followDevices(deviceIds, events, onEvent, onSubscribed) {
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
   const socket = new WebSocket(`${scheme}//${location.host}/app/ws`);
   socket.addEventListener("message", (message) => {
     const frame = JSON.parse(message.data);
     if (frame.type === "ready") {
-      socket.send(JSON.stringify({ type: "subscribe", events, resources: [deviceId] }));
+      socket.send(JSON.stringify({ type: "subscribe", events, resources: deviceIds }));
     } else if (frame.type === "subscribed") {
       onSubscribed();
     } else if (frame.type === "ping") {
@@ -34,7 +36,7 @@ function followEnrolment() {
   followed.add(`enrol:${id}`);
   const refresh = () => htmx.ajax("GET", `/app/devices/${encodeURIComponent(id)}/enrol`,
     { target: "#enrol-steps", swap: "outerHTML" });
-  followDevice(id, DEVICE_EVENTS, refresh, () => {
+  followDevices([id], DEVICE_EVENTS, refresh, () => {
     document.body.dataset.live = "subscribed";
     refresh(); // a step taken before the subscription
   });
@@ -68,7 +70,7 @@ function followChart() {
   const metric = figure.dataset.metric;
   const series = JSON.parse(figure.dataset.series || "[]");
   const latest = document.getElementById("latest");
-  followDevice(figure.dataset.device, ["sensors.telemetry.received"], (event) => {
+  followDevices([figure.dataset.device], ["sensors.telemetry.received"], (event) => {
     const data = event.data || {};
     (data.metrics || []).forEach((name, i) => {
       if (name !== metric) return;
@@ -82,9 +84,36 @@ function followChart() {
   }, () => { figure.dataset.live = "subscribed"; });
 }
 
+// The devices list: a status cell and a last-seen cell per device, updated in place.
+const STATUS_EVENTS = ["sensors.device.offline", "sensors.device.online",
+  "sensors.telemetry.received"];
+
+function followStatuses() {
+  const table = document.getElementById("devices");
+  if (!table || followed.has("statuses")) return;
+  const cells = new Map();
+  table.querySelectorAll("[data-status-of]").forEach((cell) => {
+    cells.set(cell.dataset.statusOf, cell);
+  });
+  if (!cells.size) return;
+  followed.add("statuses");
+  followDevices([...cells.keys()], STATUS_EVENTS, (event) => {
+    const cell = cells.get(event.subject);
+    if (!cell) return;
+    const seen = cell.parentElement.querySelector("[data-seen]");
+    if (event.type === "sensors.telemetry.received") {
+      cell.textContent = "online";
+      seen.textContent = event.time;
+    } else {
+      cell.textContent = event.data.status;
+    }
+  }, () => { table.dataset.live = "subscribed"; });
+}
+
 function followSensors() {
   followEnrolment();
   followChart();
+  followStatuses();
 }
 document.addEventListener("DOMContentLoaded", followSensors);
 document.addEventListener("htmx:afterSettle", followSensors);
