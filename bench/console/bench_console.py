@@ -12,7 +12,8 @@ plus the stylesheet. ``BENCH_CONSOLE_PAGES`` (comma-separated names) runs only t
 Pages: dashboard, germplasm search, germplasm detail (3-generation pedigree, attributes, seed
 lots, progeny), the study grid (workbench), on the demo import plus a seeded study, and the
 invoice list (25 invoices of 3 lines with their partner's name and totals; ADR 0096).
-Target: p95 <= 100 ms and <= 2x the JSON API's.
+Target: p95 <= 100 ms and <= 2x the JSON API's. For context each page is also timed with one
+user alone (the host's share of the 32 users' figures).
 
     flock /work/bench.lock uv run --frozen --no-sync python bench/console/bench_console.py
 """
@@ -106,10 +107,17 @@ def sign_in(client: httpx.Client) -> str:
     return f"__Host-bijmantra-console={jar.values['__Host-bijmantra-console']}"
 
 
-def server_ms(response: httpx.Response) -> float:
-    """The gateway's own time for the request (``Server-Timing: app;dur=…``): from its
-    middleware receiving it to the response head, i.e. without the client's queueing."""
-    return float(response.headers["server-timing"].partition(";dur=")[2])
+def timings(response: httpx.Response) -> dict[str, float]:
+    """The gateway's ``Server-Timing``: ``app`` is its own time for the request (from its
+    middleware receiving it to the response head, i.e. without the client's queueing); a
+    console page adds its phases (``session``, ``data``, ``render``)."""
+    parts = (
+        part.strip().partition(";dur=") for part in response.headers["server-timing"].split(",")
+    )
+    return {name: float(duration) for name, _, duration in parts}
+
+
+Sample = tuple[float, float, dict[str, float]]
 
 
 async def _user(
@@ -117,34 +125,38 @@ async def _user(
     headers: dict[str, str],
     paths: list[str],
     until: float,
-    out: list[tuple[float, float]],
+    out: list[Sample],
     errors: list[str],
 ) -> None:
-    """One user's pages in a loop: (client latency, server time) per page; a JSON "page" is
-    its requests in sequence, timed as one unit, their server times summed."""
+    """One user's pages in a loop: (client latency, server time, phases) per page; a JSON
+    "page" is its requests in sequence, timed as one unit, their server times summed."""
     while time.perf_counter() < until:
-        started, server = time.perf_counter(), 0.0
+        started, server, phases = time.perf_counter(), 0.0, {}
         for path in paths:
             response = await client.get(path, headers=headers)
             if response.status_code != 200:
                 errors.append(f"{path}: {response.status_code}")
-            server += server_ms(response)
-        out.append(((time.perf_counter() - started) * 1000, server))
+            timed = timings(response)
+            server += timed.pop("app")
+            phases = {name: phases.get(name, 0.0) + ms for name, ms in timed.items()}
+        out.append(((time.perf_counter() - started) * 1000, server, phases))
 
 
 async def load(base: str, users: list[dict[str, str]], paths: list[str]) -> dict[str, Any]:
     limits = httpx.Limits(max_connections=len(users) + 4, max_keepalive_connections=len(users))
     async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60) as client:
-        warm: list[tuple[float, float]] = []
+        warm: list[Sample] = []
         await asyncio.gather(
             *(_user(client, u, paths, time.perf_counter() + 1, warm, []) for u in users)
         )
-        timed: list[tuple[float, float]] = []
+        timed: list[Sample] = []
         errors: list[str] = []
         until = time.perf_counter() + SECONDS
         await asyncio.gather(*(_user(client, u, paths, until, timed, errors) for u in users))
-    ordered = sorted(latency for latency, _ in timed)
-    server = sorted(s for _, s in timed)
+    ordered = sorted(latency for latency, _, _ in timed)
+    server = sorted(s for _, s, _ in timed)
+    names = sorted({name for _, _, phases in timed for name in phases})
+    by_phase = {n: sorted(phases.get(n, 0.0) for _, _, phases in timed) for n in names}
     return {
         "pages": len(ordered),
         "errors": len(errors),
@@ -155,6 +167,8 @@ async def load(base: str, users: list[dict[str, str]], paths: list[str]) -> dict
         "mean_ms": round(statistics.fmean(ordered), 2),
         "server_p50_ms": _at(server, 0.5),
         "server_p95_ms": _at(server, 0.95),
+        "server_phases_p50_ms": {n: _at(v, 0.5) for n, v in by_phase.items()},
+        "server_phases_p95_ms": {n: _at(v, 0.95) for n, v in by_phase.items()},
         "load_average": round(os.getloadavg()[0], 1),
     }
 
@@ -249,8 +263,10 @@ def main() -> None:
                 continue
             ours = asyncio.run(load(stack.gateway_url, console_users, [page]))
             json_api = asyncio.run(load(stack.gateway_url, api_users, api_paths))
+            alone = asyncio.run(load(stack.gateway_url, console_users[:1], [page]))
             results[name] = {
                 "console": ours,
+                "console_single_user": alone,
                 "json_api": json_api,
                 "api_requests_per_page": len(api_paths),
                 "p95_ratio": round(ours["p95_ms"] / json_api["p95_ms"], 2),

@@ -10,8 +10,9 @@ from bijmantra.edge import (
     request_id_middleware,
     security_headers_middleware,
 )
+from bijmantra.edge.timing import phase
 from bijmantra.kernel import FieldError, Malformed, RateLimited, Unauthorized, ValidationFailed
-from litestar import Litestar, get
+from litestar import Litestar, Request, get
 from litestar.testing import TestClient
 
 
@@ -66,6 +67,14 @@ async def slow() -> dict[str, Any]:
     return {"ok": True}
 
 
+@get("/api/v1/phased")
+async def phased(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    phase(request.scope, "wait")
+    await asyncio.sleep(0.02)
+    phase(request.scope, "answer")
+    return {"ok": True}
+
+
 def client() -> TestClient[Litestar]:
     app = Litestar(
         [
@@ -78,6 +87,7 @@ def client() -> TestClient[Litestar]:
             anonymous,
             bug,
             fine,
+            phased,
             slow,
         ],
         exception_handlers=exception_handlers(),
@@ -159,3 +169,15 @@ def test_server_timing_counts_the_time_to_the_response_head() -> None:
         name, _, duration = answered.headers["server-timing"].partition(";dur=")
         assert name == "app"
         assert float(duration) >= 20  # the handler slept 20 ms before answering
+
+
+def test_server_timing_names_the_phases_a_handler_marked() -> None:
+    with client() as http:
+        header = http.get("/api/v1/phased").headers["server-timing"]
+    timings = {
+        name: float(duration)
+        for name, _, duration in (part.partition(";dur=") for part in header.split(", "))
+    }
+    assert list(timings) == ["app", "wait", "answer"]
+    assert timings["wait"] >= 20  # the handler slept 20 ms in that phase
+    assert timings["app"] >= timings["wait"] + timings["answer"]

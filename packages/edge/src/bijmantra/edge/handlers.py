@@ -14,6 +14,7 @@ from typing import Any
 from bijmantra.edge.envelopes import brapi_error_body, platform_error_body
 from bijmantra.edge.requests import request_id
 from bijmantra.edge.statuses import error_headers, http_status
+from bijmantra.edge.timing import begin, header_value
 from bijmantra.kernel import (
     BijmantraError,
     Forbidden,
@@ -81,13 +82,15 @@ def security_headers_middleware(app: ASGIApp) -> ASGIApp:
     that carried credentials (a shared cache or the browser's must not keep tenant data),
     unless the handler chose its own caching. Also ``Server-Timing: app;dur=…``: the
     milliseconds from here to the response head (a rendered page is complete by then), so
-    a client or benchmark can tell server time from queueing and the network."""
+    a client or benchmark can tell server time from queueing and the network; the phases a
+    handler named follow it (``bijmantra.edge.timing``)."""
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
             return
         started = time.perf_counter()
+        phases = begin(scope)
         credentials = any(k in (b"authorization", b"cookie") for k, _ in scope["headers"])
         private = credentials and scope["path"].startswith(API_PREFIXES)
 
@@ -99,8 +102,9 @@ def security_headers_middleware(app: ASGIApp) -> ASGIApp:
                     headers.append((b"x-content-type-options", b"nosniff"))
                 if private and b"cache-control" not in names:
                     headers.append((b"cache-control", b"no-store"))
-                elapsed = (time.perf_counter() - started) * 1000
-                headers.append((b"server-timing", b"app;dur=%.2f" % elapsed))
+                now = time.perf_counter()
+                timing = header_value((now - started) * 1000, phases, now)
+                headers.append((b"server-timing", timing))
                 message["headers"] = headers
             await send(message)
 

@@ -8,6 +8,7 @@ request without the session's CSRF token never reaches its handler (ADR 0060).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from urllib.parse import quote
 
 from bijmantra.application.console import ConsoleSessions, SignedIn, tokens_match
 from bijmantra.application.security import Permission, authorize, permissions_for
+from bijmantra.edge.timing import phase
 from bijmantra.gateway.console.nav import NAV
 from bijmantra.kernel import BijmantraError, Principal
 from bijmantra.kernel.errors import ErrorCode
@@ -47,6 +49,8 @@ class View:
     signed_in: SignedIn
     path: str
     granted: frozenset[str] = field(default_factory=frozenset)
+    # Starts a named Server-Timing phase of this request (``data`` runs until ``render``).
+    mark: Callable[[str], None] = field(default=lambda _name: None, repr=False, compare=False)
 
     @property
     def principal(self) -> Principal:
@@ -69,6 +73,7 @@ class View:
         authorize(self.principal, permission)
 
     def render(self, template: str, *, status_code: int = 200, **context: Any) -> Template:
+        self.mark("render")
         nav = [item for item in NAV if item.permission is None or self.can(item.permission)]
         return Template(
             template_name=template,
@@ -97,6 +102,8 @@ async def require_session(request: AnyRequest) -> Response[Any] | None:
     """Router hook: load the session, refresh its tokens, check CSRF on unsafe methods."""
     if request.route_handler.opt.get(PUBLIC):
         return None
+    scope = request.scope
+    phase(scope, "session")
     signed_in = await _sessions(request).current(request.cookies.get(COOKIE))
     if signed_in is None:
         if request.method in SAFE_METHODS:
@@ -107,7 +114,10 @@ async def require_session(request: AnyRequest) -> Response[Any] | None:
         log.warning("console csrf rejected", path=request.url.path)
         return error_page(request, 403, "This form has expired or did not come from this site.")
     granted = frozenset(str(p) for p in permissions_for(signed_in.principal.roles))
-    request.scope.setdefault("state", {})["console"] = View(signed_in, request.url.path, granted)
+    scope.setdefault("state", {})["console"] = View(
+        signed_in, request.url.path, granted, lambda name: phase(scope, name)
+    )
+    phase(scope, "data")
     return None
 
 
