@@ -75,6 +75,27 @@ def test_germplasm_search_finds_by_name_with_htmx(page: Page) -> None:
     screenshot(page, "shell-germplasm-search")
 
 
+def _positions(page: Page) -> list[int]:
+    return [int(p) for p in page.locator("tbody tr td:first-child").all_inner_texts()]
+
+
+def test_audit_trail_shows_the_newest_entries_first_and_a_page_past_the_end_shows_the_last(
+    page: Page,
+) -> None:
+    page.goto("/app/audit")
+    found = re.search(r"([0-9]+) entries, newest first", page.content())
+    assert found is not None
+    total, newest = int(found.group(1)), _positions(page)
+    assert newest == list(range(total, total - len(newest), -1))
+    assert len(newest) == min(total, 25)
+    page.goto("/app/audit?page=99999999999999999999")
+    oldest = _positions(page)
+    assert oldest[-1] == 1
+    assert oldest == list(range(oldest[0], 0, -1))
+    page.goto("/app")
+    expect(page.locator("#activity + ul li")).to_have_count(min(total, 10))
+
+
 def test_pages_read_without_javascript(
     browser: Browser, breeder_context: BrowserContext, console_stack: DevStack
 ) -> None:

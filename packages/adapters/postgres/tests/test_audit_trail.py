@@ -73,6 +73,24 @@ async def test_redelivered_events_are_recorded_once_and_chain_verifies(engine: A
     assert other.total_count == 0
 
 
+async def test_the_newest_entries_come_first_with_the_total_and_only_the_tenants_own(
+    engine: AsyncEngine,
+) -> None:
+    tenant = uuid.uuid4()
+    store = PostgresAuditStore(engine)
+    await trail(engine, tenant, 7)
+    await trail(engine, uuid.uuid4(), 3)  # another organization's, newer: never shown here
+    first = await store.newest(TenantId(tenant), PageRequest(0, 3))
+    assert [e.position for e in first.items] == [7, 6, 5]
+    assert [e.subject for e in first.items] == ["g-6", "g-5", "g-4"]
+    assert first.total_count == 7
+    last = await store.newest(TenantId(tenant), PageRequest(2, 3))
+    assert [e.position for e in last.items] == [1]
+    assert (await store.newest(TenantId(tenant), PageRequest(3, 3))).items == []
+    nobody = await store.newest(TenantId(uuid.uuid4()), PageRequest(0, 3))
+    assert (nobody.items, nobody.total_count) == ([], 0)
+
+
 @pytest.mark.parametrize(
     ("statement", "position", "expected"),
     [

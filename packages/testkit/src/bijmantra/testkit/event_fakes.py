@@ -102,6 +102,10 @@ class FakeAuditStore:
         ]
         return Page(about[page.offset : page.offset + page.page_size], page, len(about))
 
+    async def newest(self, tenant_id: TenantId, page: PageRequest) -> Page[AuditEntry]:
+        chain = [entry for entry, _ in reversed(self._chain(tenant_id))]
+        return Page(chain[page.offset : page.offset + page.page_size], page, len(chain))
+
     async def entries(self, tenant_id: TenantId, up_to: int) -> AsyncIterator[AuditEntry]:
         for entry, _ in self._chain(tenant_id):
             if entry.position <= up_to:

@@ -26,7 +26,9 @@ class AuditServicer(pb_grpc.AuditServiceServicer):
     async def ListAuditEntries(
         self, request: pb.ListAuditEntriesRequest, context: Any
     ) -> pb.ListAuditEntriesResponse:
-        result = await self._entries(current_principal(), requested_page(request))
+        result = await self._entries(
+            current_principal(), requested_page(request), newest_first=request.newest_first
+        )
         return pb.ListAuditEntriesResponse(**page_fields(result, entry_document))
 
     async def VerifyAuditChain(

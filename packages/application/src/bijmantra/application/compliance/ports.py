@@ -30,6 +30,10 @@ class AuditStore(Protocol):
         as an item of a bulk event)."""
         ...
 
+    async def newest(self, tenant_id: TenantId, page: PageRequest) -> Page[AuditEntry]:
+        """Entries newest first, page 0 the end of the chain (recent activity)."""
+        ...
+
     def entries(self, tenant_id: TenantId, up_to: int) -> AsyncIterator[AuditEntry]:
         """The tenant's entries with position <= ``up_to``, in position order, streamed."""
         ...

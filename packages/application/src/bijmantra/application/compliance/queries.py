@@ -40,8 +40,12 @@ class Activity:
 class ListAuditEntries:
     store: AuditStore
 
-    async def __call__(self, principal: Principal, page: PageRequest) -> Page[AuditEntry]:
+    async def __call__(
+        self, principal: Principal, page: PageRequest, *, newest_first: bool = False
+    ) -> Page[AuditEntry]:
         authorize(principal, AUDIT)
+        if newest_first:
+            return await self.store.newest(principal.tenant_id, page)
         return await self.store.page(principal.tenant_id, page)
 
 

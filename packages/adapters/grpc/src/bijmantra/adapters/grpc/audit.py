@@ -22,8 +22,12 @@ class AuditClient:
     async def _call(self, method: Any, request: Any, token: str) -> Any:
         return await call_with_token(method, request, token, AUDIT_TIMEOUT)
 
-    async def entries(self, token: str, page: PageRequest) -> Page[bytes]:
-        request = pb.ListAuditEntriesRequest(page=page.page, page_size=page.page_size)
+    async def entries(
+        self, token: str, page: PageRequest, *, newest_first: bool = False
+    ) -> Page[bytes]:
+        request = pb.ListAuditEntriesRequest(
+            page=page.page, page_size=page.page_size, newest_first=newest_first
+        )
         response = await self._call(self._stub.ListAuditEntries, request, token)
         return Page(list(response.documents), page, response.total_count)
 

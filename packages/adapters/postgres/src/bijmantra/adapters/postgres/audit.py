@@ -70,6 +70,13 @@ _ARRAYS = (
     "prev_hash",
     "hash",
 )
+# One row even for an empty trail (its entry columns NULL), so the total always arrives.
+_NEWEST = text(
+    "SELECT head.newest, e.* FROM (SELECT max(position) AS newest FROM domain.audit_log) head "
+    "LEFT JOIN LATERAL (SELECT tenant_id, position, event_id, event_type, subject, actor, "
+    "occurred_at, recorded_at, envelope, prev_hash, hash FROM domain.audit_log "
+    "WHERE position <= head.newest - :offset ORDER BY position DESC LIMIT :limit) e ON true"
+)
 _MOVE_HEAD = text(
     "UPDATE domain.audit_chain_heads SET position = :position, hash = :hash "
     "WHERE tenant_id = :tenant"
@@ -197,6 +204,17 @@ class PostgresAuditStore:
                 params,
             )
             return Page([_entry(r) for r in rows], page, int(total))
+
+    async def newest(self, tenant_id: TenantId, page: PageRequest) -> Page[AuditEntry]:
+        """Positions run from 1 to the newest without a gap (each entry links to the one
+        before it), so the newest position is the total and a page is a range of positions
+        read backwards on the primary key: one statement, no count, no offset scan."""
+        async with self._placements.transaction(tenant_id) as conn:
+            rows = list(
+                await conn.execute(_NEWEST, {"limit": page.page_size, "offset": page.offset})
+            )
+        total = rows[0].newest or 0
+        return Page([_entry(r) for r in rows if r.position is not None], page, int(total))
 
     async def entries(self, tenant_id: TenantId, up_to: int) -> AsyncIterator[AuditEntry]:
         async with self._placements.transaction(tenant_id) as conn:

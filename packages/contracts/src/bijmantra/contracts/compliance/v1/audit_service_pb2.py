@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n+bijmantra/compliance/v1/audit_service.proto\x12\x17\x62ijmantra.compliance.v1\":\n\x17ListAuditEntriesRequest\x12\x0c\n\x04page\x18\x01 \x01(\x05\x12\x11\n\tpage_size\x18\x02 \x01(\x05\"x\n\x18ListAuditEntriesResponse\x12\x11\n\tdocuments\x18\x01 \x03(\x0c\x12\x13\n\x0btotal_count\x18\x02 \x01(\x03\x12\x0c\n\x04page\x18\x03 \x01(\x05\x12\x11\n\tpage_size\x18\x04 \x01(\x05\x12\x13\n\x0btotal_pages\x18\x05 \x01(\x05\"\x19\n\x17VerifyAuditChainRequest\"1\n\x0c\x43hainProblem\x12\x10\n\x08position\x18\x01 \x01(\x03\x12\x0f\n\x07problem\x18\x02 \x01(\t\"\x92\x01\n\x18VerifyAuditChainResponse\x12\r\n\x05valid\x18\x01 \x01(\x08\x12\x17\n\x0f\x65ntries_checked\x18\x02 \x01(\x03\x12\x15\n\rhead_position\x18\x03 \x01(\x03\x12\x37\n\x08problems\x18\x04 \x03(\x0b\x32%.bijmantra.compliance.v1.ChainProblem\"H\n\x13ListActivityRequest\x12\x10\n\x08resource\x18\x01 \x01(\t\x12\x0c\n\x04page\x18\x02 \x01(\x05\x12\x11\n\tpage_size\x18\x03 \x01(\x05\"t\n\x14ListActivityResponse\x12\x11\n\tdocuments\x18\x01 \x03(\x0c\x12\x13\n\x0btotal_count\x18\x02 \x01(\x03\x12\x0c\n\x04page\x18\x03 \x01(\x05\x12\x11\n\tpage_size\x18\x04 \x01(\x05\x12\x13\n\x0btotal_pages\x18\x05 \x01(\x05\x32\xed\x02\n\x0c\x41uditService\x12w\n\x10ListAuditEntries\x12\x30.bijmantra.compliance.v1.ListAuditEntriesRequest\x1a\x31.bijmantra.compliance.v1.ListAuditEntriesResponse\x12w\n\x10VerifyAuditChain\x12\x30.bijmantra.compliance.v1.VerifyAuditChainRequest\x1a\x31.bijmantra.compliance.v1.VerifyAuditChainResponse\x12k\n\x0cListActivity\x12,.bijmantra.compliance.v1.ListActivityRequest\x1a-.bijmantra.compliance.v1.ListActivityResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n+bijmantra/compliance/v1/audit_service.proto\x12\x17\x62ijmantra.compliance.v1\"P\n\x17ListAuditEntriesRequest\x12\x0c\n\x04page\x18\x01 \x01(\x05\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x14\n\x0cnewest_first\x18\x03 \x01(\x08\"x\n\x18ListAuditEntriesResponse\x12\x11\n\tdocuments\x18\x01 \x03(\x0c\x12\x13\n\x0btotal_count\x18\x02 \x01(\x03\x12\x0c\n\x04page\x18\x03 \x01(\x05\x12\x11\n\tpage_size\x18\x04 \x01(\x05\x12\x13\n\x0btotal_pages\x18\x05 \x01(\x05\"\x19\n\x17VerifyAuditChainRequest\"1\n\x0c\x43hainProblem\x12\x10\n\x08position\x18\x01 \x01(\x03\x12\x0f\n\x07problem\x18\x02 \x01(\t\"\x92\x01\n\x18VerifyAuditChainResponse\x12\r\n\x05valid\x18\x01 \x01(\x08\x12\x17\n\x0f\x65ntries_checked\x18\x02 \x01(\x03\x12\x15\n\rhead_position\x18\x03 \x01(\x03\x12\x37\n\x08problems\x18\x04 \x03(\x0b\x32%.bijmantra.compliance.v1.ChainProblem\"H\n\x13ListActivityRequest\x12\x10\n\x08resource\x18\x01 \x01(\t\x12\x0c\n\x04page\x18\x02 \x01(\x05\x12\x11\n\tpage_size\x18\x03 \x01(\x05\"t\n\x14ListActivityResponse\x12\x11\n\tdocuments\x18\x01 \x03(\x0c\x12\x13\n\x0btotal_count\x18\x02 \x01(\x03\x12\x0c\n\x04page\x18\x03 \x01(\x05\x12\x11\n\tpage_size\x18\x04 \x01(\x05\x12\x13\n\x0btotal_pages\x18\x05 \x01(\x05\x32\xed\x02\n\x0c\x41uditService\x12w\n\x10ListAuditEntries\x12\x30.bijmantra.compliance.v1.ListAuditEntriesRequest\x1a\x31.bijmantra.compliance.v1.ListAuditEntriesResponse\x12w\n\x10VerifyAuditChain\x12\x30.bijmantra.compliance.v1.VerifyAuditChainRequest\x1a\x31.bijmantra.compliance.v1.VerifyAuditChainResponse\x12k\n\x0cListActivity\x12,.bijmantra.compliance.v1.ListActivityRequest\x1a-.bijmantra.compliance.v1.ListActivityResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,19 +33,19 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'bijmantra.compliance.v1.aud
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_LISTAUDITENTRIESREQUEST']._serialized_start=72
-  _globals['_LISTAUDITENTRIESREQUEST']._serialized_end=130
-  _globals['_LISTAUDITENTRIESRESPONSE']._serialized_start=132
-  _globals['_LISTAUDITENTRIESRESPONSE']._serialized_end=252
-  _globals['_VERIFYAUDITCHAINREQUEST']._serialized_start=254
-  _globals['_VERIFYAUDITCHAINREQUEST']._serialized_end=279
-  _globals['_CHAINPROBLEM']._serialized_start=281
-  _globals['_CHAINPROBLEM']._serialized_end=330
-  _globals['_VERIFYAUDITCHAINRESPONSE']._serialized_start=333
-  _globals['_VERIFYAUDITCHAINRESPONSE']._serialized_end=479
-  _globals['_LISTACTIVITYREQUEST']._serialized_start=481
-  _globals['_LISTACTIVITYREQUEST']._serialized_end=553
-  _globals['_LISTACTIVITYRESPONSE']._serialized_start=555
-  _globals['_LISTACTIVITYRESPONSE']._serialized_end=671
-  _globals['_AUDITSERVICE']._serialized_start=674
-  _globals['_AUDITSERVICE']._serialized_end=1039
+  _globals['_LISTAUDITENTRIESREQUEST']._serialized_end=152
+  _globals['_LISTAUDITENTRIESRESPONSE']._serialized_start=154
+  _globals['_LISTAUDITENTRIESRESPONSE']._serialized_end=274
+  _globals['_VERIFYAUDITCHAINREQUEST']._serialized_start=276
+  _globals['_VERIFYAUDITCHAINREQUEST']._serialized_end=301
+  _globals['_CHAINPROBLEM']._serialized_start=303
+  _globals['_CHAINPROBLEM']._serialized_end=352
+  _globals['_VERIFYAUDITCHAINRESPONSE']._serialized_start=355
+  _globals['_VERIFYAUDITCHAINRESPONSE']._serialized_end=501
+  _globals['_LISTACTIVITYREQUEST']._serialized_start=503
+  _globals['_LISTACTIVITYREQUEST']._serialized_end=575
+  _globals['_LISTACTIVITYRESPONSE']._serialized_start=577
+  _globals['_LISTACTIVITYRESPONSE']._serialized_end=693
+  _globals['_AUDITSERVICE']._serialized_start=696
+  _globals['_AUDITSERVICE']._serialized_end=1061
 # @@protoc_insertion_point(module_scope)

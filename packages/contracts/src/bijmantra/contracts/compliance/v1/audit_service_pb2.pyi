@@ -21,23 +21,28 @@ DESCRIPTOR: _descriptor.FileDescriptor
 
 @_typing.final
 class ListAuditEntriesRequest(_message.Message):
-    """ListAuditEntriesRequest asks for a 0-based page."""
+    """ListAuditEntriesRequest asks for a 0-based page; newest_first counts pages from the end of
+    the chain, newest entry first (page 0 is the most recent activity: one read, no count).
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
     PAGE_FIELD_NUMBER: _builtins.int
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    NEWEST_FIRST_FIELD_NUMBER: _builtins.int
     page: _builtins.int
     page_size: _builtins.int
+    newest_first: _builtins.bool
     def __init__(
         self,
         *,
         page: _builtins.int = ...,
         page_size: _builtins.int = ...,
+        newest_first: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["page", b"page", "page_size", b"page_size"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["newest_first", b"newest_first", "page", b"page", "page_size", b"page_size"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -13,7 +13,7 @@ import httpx
 import msgspec
 from bijmantra.application.compliance import AUDIT
 from bijmantra.application.security import MEMBER_ROLES, Action, permissions
-from bijmantra.gateway.console.paging import PAGE_SIZE, Rows
+from bijmantra.gateway.console.paging import MAX_PAGE, PAGE_SIZE, Rows
 from bijmantra.gateway.console.web import PREFIX, View, view
 from bijmantra.kernel import (
     FieldError,
@@ -32,13 +32,16 @@ ROLES = sorted(MEMBER_ROLES)
 
 
 async def recent_entries(state: State, page: View, number: int | None, size: int) -> Rows:
-    """Newest first: page 0 is the end of the chain."""
-    total = (await state.audit.entries(page.token, PageRequest(0, 1))).total_count
-    pages = max(1, -(-total // size))
-    shown = min(max(number or 0, 0), pages - 1)
-    found = await state.audit.entries(page.token, PageRequest(pages - 1 - shown, size))
-    items = [msgspec.json.decode(raw) for raw in reversed(found.items)]
-    return Rows(items, shown, total, pages, {})
+    """Newest first, page 0 the end of the chain: one read, which also says the total (a
+    page past the end, from an old link, shows the last page: a second read)."""
+    shown = min(max(number or 0, 0), MAX_PAGE)
+    found = await state.audit.entries(page.token, PageRequest(shown, size), newest_first=True)
+    pages = max(1, -(-found.total_count // size))
+    if shown >= pages:
+        shown = pages - 1
+        found = await state.audit.entries(page.token, PageRequest(shown, size), newest_first=True)
+    items = [msgspec.json.decode(raw) for raw in found.items]
+    return Rows(items, shown, found.total_count, pages, {})
 
 
 @get(f"{PREFIX}/audit", name="console:audit")
