@@ -97,6 +97,21 @@ async def test_a_resent_batch_is_stored_once_and_rollups_do_not_double(engine: A
         assert total.scalar_one() == 500
 
 
+async def test_a_batch_filling_gaps_repeating_and_extending_stores_only_the_new(
+    engine: AsyncEngine,
+) -> None:
+    """Readings after the newest stored one are appended without a conflict probe; older
+    ones (a gap filled late, or a repeat) go through ``ON CONFLICT``: each is stored once."""
+    org = Org(engine)
+    device_id, credential = await org.device()
+    await org.send(credential, [item(600 - 60 * i, 10.0 + i) for i in range(0, 10, 2)])
+    reply = await org.send(credential, [item(600 - 60 * i, 10.0 + i) for i in range(12)])
+    assert (reply["stored"], reply["duplicates"]) == (7, 5)
+    assert await count_rows(engine, org.tenant, "sensor_readings") == 12
+    async with org.uow(org.tenant) as uow:
+        await assert_rollups_match_the_raw_rows(uow, device_id)
+
+
 async def test_a_mixed_batch_stores_exactly_its_good_items(engine: AsyncEngine) -> None:
     org = Org(engine)
     device_id, credential = await org.device()

@@ -1,9 +1,8 @@
 """Sensors storage: profiles, devices, month-partitioned readings and 1m/1h/1d rollups.
 
-A batch is one statement: the readings not stored yet are inserted (``ON CONFLICT DO
-NOTHING`` on device, metric, time) and exactly those (``RETURNING``) are folded into the
-rollups, so a resent batch changes neither table and the rollups always equal an aggregate
-over the raw rows (ADR 0207).
+A batch is one statement (``sensor_store_sql``): the readings not stored yet are inserted
+and exactly those (``RETURNING``) are folded into the rollups, so a resent batch changes
+neither table and the rollups always equal an aggregate over the raw rows (ADR 0207).
 """
 
 from __future__ import annotations
@@ -17,6 +16,7 @@ from typing import Any
 import msgspec
 from bijmantra.adapters.postgres.engine import driver_connection
 from bijmantra.adapters.postgres.sensor_series import ROW_PERIOD, first_row, points_json
+from bijmantra.adapters.postgres.sensor_store_sql import STORE
 from bijmantra.domain.sensors import (
     Bucket,
     Device,
@@ -59,97 +59,6 @@ _STAGE = (
 _COPY = "COPY pg_temp.sensor_reading_batch (metric, at, value) FROM STDIN (FORMAT BINARY)"
 _COPY_TYPES = ["text", "timestamptz", "float8"]
 
-
-# CTEs folding ``fresh`` into a table of slot arrays: a row per (metric, $unit) holding its
-# sub-buckets ($slot: a reading's 0-based index among them) as four arrays (a row whose every
-# slot has readings, the usual case, is already dense; a partial one is scattered onto its
-# slots); a stored row and the batch's merge slot by slot (ADR 0208, 0280). Constant SQL.
-_SLOT_FOLD = Template("""${name}_slots AS (
-    SELECT metric, date_trunc('${unit}', at, 'UTC') AS ${key}, ${slot} AS slot,
-           min(value) AS lo, max(value) AS hi, sum(value) AS total, count(*) AS n
-    FROM fresh GROUP BY 1, 2, 3
-), ${name}_rows AS (
-    SELECT metric, ${key}, array_agg(slot ORDER BY slot) AS slots,
-           array_agg(lo ORDER BY slot) AS lo, array_agg(hi ORDER BY slot) AS hi,
-           array_agg(total ORDER BY slot) AS total, array_agg(n ORDER BY slot) AS n
-    FROM ${name}_slots GROUP BY metric, ${key}
-), ${name} AS (
-    INSERT INTO domain.${table} AS r
-        (tenant_id, device_id, metric, ${key}, minimum, maximum, total, count)
-    SELECT ${tenant}, %(device)s, metric, ${key},
-           CASE WHEN cardinality(slots) = ${count} THEN lo
-                ELSE ARRAY(SELECT lo[array_position(slots, i)] FROM ${ordered}) END,
-           CASE WHEN cardinality(slots) = ${count} THEN hi
-                ELSE ARRAY(SELECT hi[array_position(slots, i)] FROM ${ordered}) END,
-           CASE WHEN cardinality(slots) = ${count} THEN total
-                ELSE ARRAY(SELECT coalesce(total[array_position(slots, i)], 0) FROM ${ordered})
-           END,
-           CASE WHEN cardinality(slots) = ${count} THEN n
-                ELSE ARRAY(SELECT coalesce(n[array_position(slots, i)], 0) FROM ${ordered}) END
-    FROM ${name}_rows ORDER BY metric, ${key}
-    ON CONFLICT (tenant_id, device_id, metric, ${key}) DO UPDATE SET
-        minimum = ARRAY(SELECT least(a, b) FROM unnest(r.minimum, excluded.minimum) ${pairs}),
-        maximum = ARRAY(SELECT greatest(a, b) FROM unnest(r.maximum, excluded.maximum) ${pairs}),
-        total = ARRAY(SELECT a + b FROM unnest(r.total, excluded.total) ${pairs}),
-        count = ARRAY(SELECT a + b FROM unnest(r.count, excluded.count) ${pairs})
-)""")
-
-
-def _slot_fold(name: str, table: str, key: str, unit: str, slot: str, slots: int) -> str:
-    return _SLOT_FOLD.substitute(
-        name=name,
-        table=table,
-        key=key,
-        unit=unit,
-        slot=slot,
-        tenant=_CURRENT,
-        count=str(slots),
-        ordered=f"generate_series(0, {slots - 1}) WITH ORDINALITY AS g(i, o) ORDER BY o",
-        pairs="WITH ORDINALITY AS x(a, b, o) ORDER BY o",
-    )
-
-
-# Insert what is new, then fold exactly the new rows into the rollups; one statement. 1d is a
-# row per bucket; a day's hours and an hour's minutes are rows of slot arrays (ADR 0208, 0280).
-_STORE = f"""
-WITH fresh AS (
-    INSERT INTO domain.sensor_readings (tenant_id, device_id, metric, at, value)
-    SELECT {_CURRENT}, %(device)s, metric, at, value FROM pg_temp.sensor_reading_batch
-    ON CONFLICT DO NOTHING
-    RETURNING metric, at, value
-), days AS (
-    INSERT INTO domain.sensor_rollups AS r
-        (tenant_id, device_id, metric, resolution, bucket, minimum, maximum, total, count)
-    SELECT {_CURRENT}, %(device)s, metric, '1d', date_trunc('day', at, 'UTC') AS bucket,
-           min(value), max(value), sum(value), count(*)
-    FROM fresh GROUP BY metric, bucket ORDER BY metric, bucket
-    ON CONFLICT (tenant_id, device_id, metric, resolution, bucket) DO UPDATE SET
-        minimum = least(r.minimum, excluded.minimum),
-        maximum = greatest(r.maximum, excluded.maximum),
-        total = r.total + excluded.total,
-        count = r.count + excluded.count
-), {
-    _slot_fold(
-        "hours",
-        "sensor_hour_rollups",
-        "day",
-        "day",
-        "extract(hour FROM at AT TIME ZONE 'UTC')::int",
-        24,
-    )
-},
-{
-    _slot_fold(
-        "minutes",
-        "sensor_minute_rollups",
-        "hour",
-        "hour",
-        "extract(minute FROM at AT TIME ZONE 'UTC')::int",
-        60,
-    )
-}
-SELECT count(*) FROM fresh
-"""  # noqa: S608 (constant SQL; every value is a bound parameter)
 
 # A row wholly inside the window comes as its points' JSON text, an edge row as its arrays
 # (``points_json``). Hours keep that text in the row; minutes and days have it made here.
@@ -399,7 +308,7 @@ class PostgresSensorStore:
             copy.set_types(_COPY_TYPES)
             for item in zip(metrics, times, values, strict=True):
                 await copy.write_row(item)
-        cursor = await driver.execute(_STORE, {"device": device_id})
+        cursor = await driver.execute(STORE, {"device": device_id})
         row = await cursor.fetchone()
         return int(row[0]) if row else 0
 

@@ -1,0 +1,122 @@
+"""The one statement that stores a staged batch of readings and folds it into the rollups.
+
+Readings newer than everything the device has stored for their metric (a device's usual
+batch: the device row is locked, so nothing else writes its readings meanwhile) are a
+plain ``INSERT``; only the others need ``ON CONFLICT DO NOTHING``'s per-row conflict
+probe. Exactly the rows inserted (``RETURNING``) are folded, so a resent batch changes
+nothing and the rollups stay an aggregate of the raw rows (ADR 0207).
+
+The folds run from fine to coarse: the fresh rows are grouped once per minute (``cells``,
+the only pass over every row), the hours are grouped from those minutes and the days from
+those hours, so each coarser fold reads tens of rows instead of the batch (ADR 0293).
+Buckets come from integer arithmetic on the epoch (UTC by construction: no time-zone
+lookups per row); readings older than retention are refused, so every epoch is positive.
+"""
+
+from __future__ import annotations
+
+from string import Template
+
+TENANT = "nullif(current_setting('app.tenant_id', true), '')::uuid"
+
+# CTEs folding ``$source`` (metric, $key, slot, lo, hi, total, n: one row per filled slot)
+# into a table of slot arrays: a row per (metric, $key) holding its sub-buckets as four
+# arrays (a row whose every slot is filled, the usual case, is already dense; a partial one
+# is scattered onto its slots); a stored row and the batch's merge slot by slot (ADR 0208,
+# 0280). Constant SQL.
+_SLOT_FOLD = Template("""${name}_rows AS (
+    SELECT metric, period, array_agg(slot ORDER BY slot) AS slots,
+           array_agg(lo ORDER BY slot) AS lo, array_agg(hi ORDER BY slot) AS hi,
+           array_agg(total ORDER BY slot) AS total, array_agg(n ORDER BY slot) AS n
+    FROM ${source} GROUP BY metric, period
+), ${name} AS (
+    INSERT INTO domain.${table} AS r
+        (tenant_id, device_id, metric, ${key}, minimum, maximum, total, count)
+    SELECT ${tenant}, %(device)s, metric, to_timestamp(period * ${seconds}),
+           CASE WHEN cardinality(slots) = ${count} THEN lo
+                ELSE ARRAY(SELECT lo[array_position(slots, i)] FROM ${ordered}) END,
+           CASE WHEN cardinality(slots) = ${count} THEN hi
+                ELSE ARRAY(SELECT hi[array_position(slots, i)] FROM ${ordered}) END,
+           CASE WHEN cardinality(slots) = ${count} THEN total
+                ELSE ARRAY(SELECT coalesce(total[array_position(slots, i)], 0) FROM ${ordered})
+           END,
+           CASE WHEN cardinality(slots) = ${count} THEN n
+                ELSE ARRAY(SELECT coalesce(n[array_position(slots, i)], 0) FROM ${ordered}) END
+    FROM ${name}_rows ORDER BY metric, period
+    ON CONFLICT (tenant_id, device_id, metric, ${key}) DO UPDATE SET
+        minimum = ARRAY(SELECT least(a, b) FROM unnest(r.minimum, excluded.minimum) ${pairs}),
+        maximum = ARRAY(SELECT greatest(a, b) FROM unnest(r.maximum, excluded.maximum) ${pairs}),
+        total = ARRAY(SELECT a + b FROM unnest(r.total, excluded.total) ${pairs}),
+        count = ARRAY(SELECT a + b FROM unnest(r.count, excluded.count) ${pairs})
+)""")
+
+
+def _slot_fold(name: str, source: str, table: str, key: str, seconds: int, slots: int) -> str:
+    return _SLOT_FOLD.substitute(
+        name=name,
+        seconds=str(seconds),
+        source=source,
+        table=table,
+        key=key,
+        tenant=TENANT,
+        count=str(slots),
+        ordered=f"generate_series(0, {slots - 1}) WITH ORDINALITY AS g(i, o) ORDER BY o",
+        pairs="WITH ORDINALITY AS x(a, b, o) ORDER BY o",
+    )
+
+
+# The batch's rows per metric, split at the newest reading stored for that metric (one
+# backward index probe per metric and partition).
+_INSERT = Template("""$name AS (
+    INSERT INTO domain.sensor_readings (tenant_id, device_id, metric, at, value)
+    SELECT ${tenant}, %(device)s, b.metric, b.at, b.value
+    FROM pg_temp.sensor_reading_batch b JOIN latest l ON l.metric = b.metric
+    WHERE $where$conflict
+    RETURNING metric, at, value
+)""")
+
+STORE = Template("""
+WITH latest AS MATERIALIZED (
+    SELECT m.metric, (
+        SELECT max(r.at) FROM domain.sensor_readings r
+        WHERE r.tenant_id = ${tenant} AND r.device_id = %(device)s AND r.metric = m.metric
+    ) AS newest
+    FROM (SELECT DISTINCT metric FROM pg_temp.sensor_reading_batch) m
+), ${appended}, ${resent}, fresh AS (
+    SELECT metric, at, value FROM appended UNION ALL SELECT metric, at, value FROM resent
+), cells AS (
+    SELECT metric COLLATE "C" AS metric, floor(date_part('epoch', at))::bigint / 60 AS minute,
+           min(value) AS lo, max(value) AS hi, sum(value) AS total, count(*) AS n
+    FROM fresh GROUP BY 1, 2
+), minute_cells AS (
+    SELECT metric, minute / 60 AS period, (minute %% 60)::int AS slot, lo, hi, total, n
+    FROM cells
+), hour_cells AS (
+    SELECT metric, minute / 1440 AS period, ((minute / 60) %% 24)::int AS slot,
+           min(lo) AS lo, max(hi) AS hi, sum(total) AS total, sum(n)::bigint AS n
+    FROM cells GROUP BY metric, minute / 60, minute / 1440
+), days AS (
+    INSERT INTO domain.sensor_rollups AS r
+        (tenant_id, device_id, metric, resolution, bucket, minimum, maximum, total, count)
+    SELECT ${tenant}, %(device)s, metric, '1d', to_timestamp(period * 86400),
+           min(lo), max(hi), sum(total), sum(n)
+    FROM hour_cells GROUP BY metric, period ORDER BY metric, period
+    ON CONFLICT (tenant_id, device_id, metric, resolution, bucket) DO UPDATE SET
+        minimum = least(r.minimum, excluded.minimum),
+        maximum = greatest(r.maximum, excluded.maximum),
+        total = r.total + excluded.total,
+        count = r.count + excluded.count
+), ${hours},
+${minutes}
+SELECT count(*) FROM fresh
+""").substitute(
+    tenant=TENANT,
+    appended=_INSERT.substitute(
+        name="appended", tenant=TENANT, where="l.newest IS NULL OR b.at > l.newest", conflict=""
+    ),
+    resent=_INSERT.substitute(
+        name="resent", tenant=TENANT, where="b.at <= l.newest", conflict=" ON CONFLICT DO NOTHING"
+    ),
+    hours=_slot_fold("hours", "hour_cells", "sensor_hour_rollups", "day", 86400, 24),
+    minutes=_slot_fold("minutes", "minute_cells", "sensor_minute_rollups", "hour", 3600, 60),
+)
