@@ -39,6 +39,7 @@ class Op(StrEnum):
 
 READ_ONLY = frozenset({Op.LIST, Op.GET})
 CRUD = frozenset({Op.LIST, Op.GET, Op.CREATE, Op.UPDATE})
+WITH_SEARCH = CRUD | {Op.SEARCH}
 
 
 @dataclass(frozen=True)
@@ -150,16 +151,25 @@ class NoRules:
         return None
 
 
+WRITES = frozenset({Op.CREATE, Op.UPDATE, Op.UPDATE_MANY, Op.SUBMIT})
+
+
 @dataclass(frozen=True)
 class Entity:
+    """One entity's declaration. What BrAPI's naming conventions imply may be left out
+    (ADR 0300): the path is the name plus ``s``, the DbId the schema's name in camel case plus
+    ``DbId``, writes take ``<Schema>NewRequest`` (an entity without writes names its schema),
+    a search takes ``<Schema>SearchRequest``. A declaration states only where the spec
+    departs from them (``path="studies"``)."""
+
     name: str  # engine key, also the event prefix: ``<name>.created``
-    path: str  # URL segment under /brapi/v2
     context: str  # bounded context, for permissions
     schemas: SchemaSet
     schema: str  # response schema
-    request_schema: str  # POST/PUT item schema
-    db_id: str
     operations: frozenset[Op]
+    path: str = ""  # URL segment under /brapi/v2
+    request_schema: str = ""  # POST/PUT item schema
+    db_id: str = ""
     filters: Mapping[str, Match] = field(default_factory=dict)
     search_schema: str | None = None
     search_aliases: Mapping[str, str] = field(default_factory=dict)  # search field -> filter name
@@ -192,6 +202,19 @@ class Entity:
     keeps_request: bool = False
     # POST /{path}/{derive}: a new one made from a request (``/variantsets/extract``)
     derive: str | None = None
+
+    def __post_init__(self) -> None:
+        writes = bool(self.operations & WRITES)
+        conventional = {
+            "path": f"{self.name}s",
+            "db_id": f"{self.schema[0].lower()}{self.schema[1:]}DbId",
+            "request_schema": f"{self.schema}NewRequest" if writes else self.schema,
+        }
+        if Op.SEARCH in self.operations:
+            conventional["search_schema"] = f"{self.schema}SearchRequest"
+        for key, value in conventional.items():
+            if not getattr(self, key):
+                object.__setattr__(self, key, value)  # frozen: filled once, while constructing
 
     @property
     def document_schema(self) -> Schema:

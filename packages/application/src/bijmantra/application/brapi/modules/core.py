@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from bijmantra.application.brapi.entity import (
     CRUD,
+    WITH_SEARCH,
     Entity,
     Match,
     Module,
     NoRules,
-    Op,
     Ref,
     Vocabulary,
     WriteContext,
@@ -19,8 +20,7 @@ from bijmantra.application.brapi.entity import (
 )
 from bijmantra.application.brapi.schema import SchemaSet
 
-SCHEMAS = SchemaSet("BrAPI-Core")
-WITH_SEARCH = CRUD | {Op.SEARCH}
+entity = partial(Entity, context="core", schemas=SchemaSet("BrAPI-Core"))
 
 
 class ListRules(NoRules):
@@ -35,15 +35,9 @@ class ListRules(NoRules):
                 document["dateCreated"] = document.get("dateCreated") or now
 
 
-PROGRAMS = Entity(
+PROGRAMS = entity(
     name="program",
-    path="programs",
-    context="core",
-    schemas=SCHEMAS,
     schema="Program",
-    request_schema="ProgramNewRequest",
-    search_schema="ProgramSearchRequest",
-    db_id="programDbId",
     operations=WITH_SEARCH,
     filters={
         **fields(
@@ -67,15 +61,9 @@ PROGRAMS = Entity(
     served_values={"programType": {"STANDARD": "STANARD"}},
 )
 
-TRIALS = Entity(
+TRIALS = entity(
     name="trial",
-    path="trials",
-    context="core",
-    schemas=SCHEMAS,
     schema="Trial",
-    request_schema="TrialNewRequest",
-    search_schema="TrialSearchRequest",
-    db_id="trialDbId",
     operations=WITH_SEARCH,
     filters={
         **fields("active", "trialPUI", "commonCropName", "programDbId", "trialDbId", "trialName"),
@@ -94,15 +82,10 @@ TRIALS = Entity(
     references=(Ref("programDbId", "program", {"programName": "programName"}),),
 )
 
-STUDIES = Entity(
+STUDIES = entity(
     name="study",
     path="studies",
-    context="core",
-    schemas=SCHEMAS,
     schema="Study",
-    request_schema="StudyNewRequest",
-    search_schema="StudySearchRequest",
-    db_id="studyDbId",
     operations=WITH_SEARCH,
     filters={
         **fields(
@@ -134,15 +117,9 @@ STUDIES = Entity(
     ),
 )
 
-LOCATIONS = Entity(
+LOCATIONS = entity(
     name="location",
-    path="locations",
-    context="core",
-    schemas=SCHEMAS,
     schema="Location",
-    request_schema="LocationNewRequest",
-    search_schema="LocationSearchRequest",
-    db_id="locationDbId",
     operations=WITH_SEARCH,
     filters={
         **fields(
@@ -163,15 +140,10 @@ LOCATIONS = Entity(
     references=(Ref("parentLocationDbId", "location", {"parentLocationName": "locationName"}),),
 )
 
-PEOPLE = Entity(
+PEOPLE = entity(
     name="person",
     path="people",
-    context="core",
-    schemas=SCHEMAS,
     schema="Person",
-    request_schema="PersonNewRequest",
-    search_schema="PersonSearchRequest",
-    db_id="personDbId",
     operations=WITH_SEARCH,
     filters={
         **fields(
@@ -190,23 +162,16 @@ PEOPLE = Entity(
     search_aliases={"emailAddresses": "emailAddress", "userIDs": "userID"},
 )
 
-SEASONS = Entity(
+SEASONS = entity(
     name="season",
-    path="seasons",
-    context="core",
-    schemas=SCHEMAS,
     schema="Season",
     request_schema="Season",
-    db_id="seasonDbId",
     operations=CRUD,
     filters={**fields("seasonDbId", "seasonName", "year"), "season": Match.on("seasonName")},
 )
 
-LISTS = Entity(
+LISTS = entity(
     name="list",
-    path="lists",
-    context="core",
-    schemas=SCHEMAS,
     schema="ListDetails",
     request_schema="ListNewRequest",
     search_schema="ListSearchRequest",

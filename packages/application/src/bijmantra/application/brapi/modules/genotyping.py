@@ -26,36 +26,30 @@ from bijmantra.application.brapi.entity import (
     external_reference_filters,
     fields,
 )
-from bijmantra.application.brapi.modules.genotyping_documents import DOCUMENT_ENTITIES
+from bijmantra.application.brapi.modules.genotyping_documents import DOCUMENT_ENTITIES, entity
 from bijmantra.application.brapi.modules.genotyping_vendor import VENDOR_ENTITIES, VENDOR_VIEWS
-from bijmantra.application.brapi.schema import SchemaSet
 from bijmantra.domain.genotyping.reference_bases import bases_window, block_db_id
 
-SCHEMAS = SchemaSet("BrAPI-Genotyping")
 READ_AND_SEARCH = READ_ONLY | {Op.SEARCH}
 
 
 def _view(
     name: str,
-    path: str,
     schema: str,
-    db_id: str,
     *,
+    path: str = "",
     operations: frozenset[Op] = READ_AND_SEARCH,
     children: dict[str, tuple[str, str]] | None = None,
     single: bool = False,
     token_paging: bool = False,
     derive: str | None = None,
 ) -> Entity:
-    return Entity(
+    """A view over the genotype store: reads (and ``PUT /calls``) take the schema itself."""
+    return entity(
         name=name,
         path=path,
-        context="genotyping",
-        schemas=SCHEMAS,
         schema=schema,
         request_schema=schema,
-        search_schema=f"{schema}SearchRequest",
-        db_id=db_id,
         operations=operations,
         children=children or {},
         view=True,
@@ -67,9 +61,7 @@ def _view(
 
 VARIANT_SETS = _view(
     "variantset",
-    "variantsets",
     "VariantSet",
-    "variantSetDbId",
     children={
         "callsets": ("callset", "variantSetDbId"),
         "variants": ("variant", "variantSetDbId"),
@@ -77,30 +69,23 @@ VARIANT_SETS = _view(
     },
     derive="extract",
 )
-CALL_SETS = _view(
-    "callset", "callsets", "CallSet", "callSetDbId", children={"calls": ("call", "callSetDbId")}
-)
+CALL_SETS = _view("callset", "CallSet", children={"calls": ("call", "callSetDbId")})
 VARIANTS = _view(
     "variant",
-    "variants",
     "Variant",
-    "variantDbId",
     children={"calls": ("call", "variantDbId")},
     token_paging=True,
 )
 CALLS = _view(
     "call",
-    "calls",
     "Call",
-    "callDbId",
     operations=frozenset({Op.LIST, Op.SEARCH, Op.UPDATE_MANY}),
     token_paging=True,
 )
 ALLELE_MATRIX = _view(
     "allelematrix",
-    "allelematrix",
     "AlleleMatrix",
-    "alleleMatrixDbId",
+    path="allelematrix",
     operations=frozenset({Op.LIST, Op.SEARCH}),
     single=True,
 )
@@ -114,28 +99,18 @@ _SOURCE_FILTERS = {
     **fields("md5checksum", "commonCropName"),
     **external_reference_filters(),
 }
-REFERENCE_SETS = Entity(
+REFERENCE_SETS = entity(
     name="referenceset",
-    path="referencesets",
-    context="genotyping",
-    schemas=SCHEMAS,
     schema="ReferenceSet",
-    request_schema="ReferenceSet",
     search_schema="ReferenceSetsSearchRequest",
-    db_id="referenceSetDbId",
     operations=READ_AND_SEARCH,
     filters={**fields("referenceSetDbId", "assemblyPUI"), **_SOURCE_FILTERS},
     unsupported_filters=_REFERENCE_UNSUPPORTED,
 )
-REFERENCES = Entity(
+REFERENCES = entity(
     name="reference",
-    path="references",
-    context="genotyping",
-    schemas=SCHEMAS,
     schema="Reference",
-    request_schema="Reference",
     search_schema="ReferencesSearchRequest",
-    db_id="referenceDbId",
     operations=READ_AND_SEARCH,
     filters={**fields("referenceDbId", "referenceSetDbId", "isDerived"), **_SOURCE_FILTERS},
     unsupported_filters=_REFERENCE_UNSUPPORTED,

@@ -12,6 +12,7 @@ derived from the marker positions, never stored (``linkagegroup`` is a view).
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import partial
 from typing import Any
 
 from bijmantra.application.brapi.entity import (
@@ -36,7 +37,7 @@ from bijmantra.domain.genotyping.plates import (
 )
 from bijmantra.kernel import FieldError, Unprocessable, ValidationFailed
 
-SCHEMAS = SchemaSet("BrAPI-Genotyping")
+entity = partial(Entity, context="genotyping", schemas=SchemaSet("BrAPI-Genotyping"))
 MAX_PLATE_SAMPLES = 100_000  # samples read back to check a plate's wells (a plate holds 96)
 # What a sample or plate inherits from what it belongs to: (its field, the source's field).
 STUDY_KEYS = (("studyDbId", "studyDbId"), ("trialDbId", "trialDbId"))
@@ -201,15 +202,9 @@ SAMPLE_SEARCH_ALIASES = {
     "plateBarcodes": "plateBarcode",
 }
 
-SAMPLES = Entity(
+SAMPLES = entity(
     name="sample",
-    path="samples",
-    context="genotyping",
-    schemas=SCHEMAS,
     schema="Sample",
-    request_schema="SampleNewRequest",
-    search_schema="SampleSearchRequest",
-    db_id="sampleDbId",
     operations=CRUD | {Op.UPDATE_MANY, Op.SEARCH},
     filters={
         **fields(
@@ -239,15 +234,9 @@ SAMPLES = Entity(
     rules=SampleRules(),
 )
 
-PLATES = Entity(
+PLATES = entity(
     name="plate",
-    path="plates",
-    context="genotyping",
-    schemas=SCHEMAS,
     schema="Plate",
-    request_schema="PlateNewRequest",
-    search_schema="PlateSearchRequest",
-    db_id="plateDbId",
     operations=frozenset({Op.LIST, Op.GET, Op.CREATE, Op.UPDATE_MANY, Op.SEARCH}),
     filters={
         **fields("plateDbId", "plateName", "plateBarcode", "programDbId", "trialDbId", "studyDbId"),
@@ -281,13 +270,9 @@ PLATES = Entity(
     rules=PlateRules(),
 )
 
-MAPS = Entity(
+MAPS = entity(
     name="map",
-    path="maps",
-    context="genotyping",
-    schemas=SCHEMAS,
     schema="GenomeMap",
-    request_schema="GenomeMap",
     db_id="mapDbId",
     operations=READ_ONLY,
     filters=fields("mapDbId", "mapPUI", "scientificName", "type", "commonCropName"),
@@ -295,27 +280,17 @@ MAPS = Entity(
     children={"linkagegroups": ("linkagegroup", "mapDbId")},
 )
 
-LINKAGE_GROUPS = Entity(
+LINKAGE_GROUPS = entity(
     name="linkagegroup",
-    path="linkagegroups",
-    context="genotyping",
-    schemas=SCHEMAS,
     schema="LinkageGroup",
-    request_schema="LinkageGroup",
     db_id="linkageGroupName",
     operations=frozenset(),  # served only as a map's children, derived from marker positions
     view=True,
 )
 
-MARKER_POSITIONS = Entity(
+MARKER_POSITIONS = entity(
     name="markerposition",
-    path="markerpositions",
-    context="genotyping",
-    schemas=SCHEMAS,
     schema="MarkerPosition",
-    request_schema="MarkerPosition",
-    search_schema="MarkerPositionSearchRequest",
-    db_id="markerPositionDbId",
     operations=frozenset({Op.LIST, Op.SEARCH}),
     filters={**fields("mapDbId", "linkageGroupName", "variantDbId")},
     bounds={"minPosition": Bound("position", "low"), "maxPosition": Bound("position", "high")},

@@ -14,7 +14,6 @@ from typing import Any
 
 from bijmantra.application.brapi.entity import (
     DocumentReader,
-    Entity,
     Match,
     NoRules,
     Op,
@@ -22,7 +21,7 @@ from bijmantra.application.brapi.entity import (
     ViewQuery,
     WriteContext,
 )
-from bijmantra.application.brapi.schema import SchemaSet
+from bijmantra.application.brapi.modules.genotyping_documents import entity
 from bijmantra.domain.genotyping.plates import Problem
 from bijmantra.domain.genotyping.vendor import (
     OrderStatus,
@@ -34,7 +33,6 @@ from bijmantra.domain.genotyping.vendor import (
 )
 from bijmantra.kernel import FieldError, Unprocessable, new_ids
 
-SCHEMAS = SchemaSet("BrAPI-Genotyping")
 MAX_SPECIFICATIONS = 10  # an organization publishes one; a few are read to be safe
 PLATE_KEYS = ("clientPlateBarcode", "clientPlateId", "sampleSubmissionFormat", "samples")
 
@@ -150,43 +148,29 @@ async def _order_status(
     return {"status": document.get("status")}
 
 
-def _vendor(name: str, path: str, schema: str, db_id: str, **options: Any) -> Entity:
-    return Entity(
-        name=name,
-        path=path,
-        context="genotyping",
-        schemas=SCHEMAS,
-        schema=schema,
-        request_schema=options.pop("request_schema", schema),
-        db_id=db_id,
-        **options,
-    )
-
-
-VENDOR_SPECIFICATIONS = _vendor(
-    "vendorspecification",
-    "vendor/specifications",
-    "VendorSpecification",
-    "vendorSpecificationDbId",
+VENDOR_SPECIFICATIONS = entity(
+    name="vendorspecification",
+    path="vendor/specifications",
+    schema="VendorSpecification",
     operations=frozenset({Op.LIST}),
     single=True,
 )
-VENDOR_SUBMISSIONS = _vendor(
-    "vendorplatesubmission",
-    "vendor/plates",
-    "VendorPlateSubmission",
-    "submissionId",
+VENDOR_SUBMISSIONS = entity(
+    name="vendorplatesubmission",
+    path="vendor/plates",
+    schema="VendorPlateSubmission",
+    db_id="submissionId",
     request_schema="VendorPlateSubmissionRequest",
     operations=frozenset({Op.GET, Op.SUBMIT}),
     keeps_request=True,
     rules=SubmissionRules(),
 )
 ORDER_ID = {"orderId": Match.on("orderId")}
-VENDOR_ORDERS = _vendor(
-    "vendororder",
-    "vendor/orders",
-    "VendorOrder",
-    "orderId",
+VENDOR_ORDERS = entity(
+    name="vendororder",
+    path="vendor/orders",
+    schema="VendorOrder",
+    db_id="orderId",
     request_schema="VendorOrderSubmissionRequest",
     operations=frozenset({Op.LIST, Op.SUBMIT}),
     keeps_request=True,
@@ -196,19 +180,18 @@ VENDOR_ORDERS = _vendor(
     rules=OrderRules(),
 )
 # Read only as an order's children (written by ``OrderRules.after`` / the lab).
-VENDOR_PLATES = _vendor(
-    "vendorplate",
-    "vendor/orders/plates",
-    "VendorPlate",
-    "vendorPlateDbId",
+VENDOR_PLATES = entity(
+    name="vendorplate",
+    path="vendor/orders/plates",
+    schema="VendorPlate",
     operations=frozenset(),
     filters=ORDER_ID,
 )
-VENDOR_RESULTS = _vendor(
-    "vendorresult",
-    "vendor/orders/results",
-    "VendorResultFile",
-    "vendorResultDbId",
+VENDOR_RESULTS = entity(
+    name="vendorresult",
+    path="vendor/orders/results",
+    schema="VendorResultFile",
+    db_id="vendorResultDbId",
     operations=frozenset(),
     filters=ORDER_ID,
 )

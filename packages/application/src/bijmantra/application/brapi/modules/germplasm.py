@@ -7,9 +7,12 @@ without any lot going below zero) run in ``germplasm_rules``; the derived views 
 
 from __future__ import annotations
 
+from functools import partial
+
 from bijmantra.application.brapi.entity import (
     CRUD,
     READ_ONLY,
+    WITH_SEARCH,
     Entity,
     Match,
     Module,
@@ -34,23 +37,18 @@ from bijmantra.application.brapi.modules.germplasm_views import (
 )
 from bijmantra.application.brapi.schema import SchemaSet
 
-SCHEMAS = SchemaSet("BrAPI-Germplasm")
+entity = partial(Entity, context="germplasm", schemas=SchemaSet("BrAPI-Germplasm"))
 
 UNSUPPORTED_CROSS_MODULE = ("programDbId", "trialDbId", "studyDbId")
 
 
 GERMPLASM_REFERENCE = {"germplasmName": "germplasmName"}
 
-GERMPLASM = Entity(
+GERMPLASM = entity(
     name="germplasm",
     path="germplasm",
-    context="germplasm",
-    schemas=SCHEMAS,
     schema="Germplasm",
-    request_schema="GermplasmNewRequest",
-    search_schema="GermplasmSearchRequest",
-    db_id="germplasmDbId",
-    operations=CRUD | {Op.SEARCH},
+    operations=WITH_SEARCH,
     filters={
         **fields(
             "accessionNumber",
@@ -86,28 +84,18 @@ GERMPLASM = Entity(
     event_version=2,  # v1 was the foundation slice's snake_case snapshot; see events.UPCASTERS
 )
 
-BREEDING_METHODS = Entity(
+BREEDING_METHODS = entity(
     name="breedingmethod",
-    path="breedingmethods",
-    context="germplasm",
-    schemas=SCHEMAS,
     schema="BreedingMethod",
-    request_schema="BreedingMethod",
-    db_id="breedingMethodDbId",
     operations=READ_ONLY,
     filters=fields("breedingMethodDbId", "breedingMethodName", "abbreviation"),
 )
 
-ATTRIBUTES = Entity(
+ATTRIBUTES = entity(
     name="attribute",
-    path="attributes",
-    context="germplasm",
-    schemas=SCHEMAS,
     schema="GermplasmAttribute",
-    request_schema="GermplasmAttributeNewRequest",
-    search_schema="GermplasmAttributeSearchRequest",
     db_id="attributeDbId",
-    operations=CRUD | {Op.SEARCH},
+    operations=WITH_SEARCH,
     filters={
         **fields(
             "attributeCategory", "attributeDbId", "attributeName", "attributePUI", "commonCropName"
@@ -134,16 +122,11 @@ ATTRIBUTES = Entity(
     rules=AttributeRules(),
 )
 
-ATTRIBUTE_VALUES = Entity(
+ATTRIBUTE_VALUES = entity(
     name="attributevalue",
-    path="attributevalues",
-    context="germplasm",
-    schemas=SCHEMAS,
     schema="GermplasmAttributeValue",
-    request_schema="GermplasmAttributeValueNewRequest",
-    search_schema="GermplasmAttributeValueSearchRequest",
     db_id="attributeValueDbId",
-    operations=CRUD | {Op.SEARCH},
+    operations=WITH_SEARCH,
     filters={
         **fields(
             "attributeValueDbId",
@@ -182,14 +165,10 @@ _CROSSING_PROJECT = Ref(
     "crossingProjectDbId", "crossingproject", {"crossingProjectName": "crossingProjectName"}
 )
 
-CROSSES = Entity(
+CROSSES = entity(
     name="cross",
     path="crosses",
-    context="germplasm",
-    schemas=SCHEMAS,
     schema="Cross",
-    request_schema="CrossNewRequest",
-    db_id="crossDbId",
     operations=frozenset({Op.LIST, Op.CREATE, Op.UPDATE_MANY}),
     filters={
         **fields(
@@ -210,14 +189,10 @@ CROSSES = Entity(
     ),
 )
 
-PLANNED_CROSSES = Entity(
+PLANNED_CROSSES = entity(
     name="plannedcross",
     path="plannedcrosses",
-    context="germplasm",
-    schemas=SCHEMAS,
     schema="PlannedCross",
-    request_schema="PlannedCrossNewRequest",
-    db_id="plannedCrossDbId",
     operations=frozenset({Op.LIST, Op.CREATE, Op.UPDATE_MANY}),
     filters={
         **fields(
@@ -234,14 +209,9 @@ PLANNED_CROSSES = Entity(
     references=(_CROSSING_PROJECT, *_CROSS_PARENTS),
 )
 
-CROSSING_PROJECTS = Entity(
+CROSSING_PROJECTS = entity(
     name="crossingproject",
-    path="crossingprojects",
-    context="germplasm",
-    schemas=SCHEMAS,
     schema="CrossingProject",
-    request_schema="CrossingProjectNewRequest",
-    db_id="crossingProjectDbId",
     operations=CRUD,
     filters={
         **fields("crossingProjectDbId", "crossingProjectName", "commonCropName", "programDbId"),
@@ -254,11 +224,9 @@ CROSSING_PROJECTS = Entity(
     ),
 )
 
-PEDIGREE = Entity(
+PEDIGREE = entity(
     name="pedigree",
     path="pedigree",
-    context="germplasm",
-    schemas=SCHEMAS,
     schema="PedigreeNode",
     request_schema="PedigreeNode",
     search_schema="PedigreeSearchRequest",
@@ -302,14 +270,9 @@ PEDIGREE = Entity(
     rules=PedigreeRules(),
 )
 
-SEED_LOTS = Entity(
+SEED_LOTS = entity(
     name="seedlot",
-    path="seedlots",
-    context="germplasm",
-    schemas=SCHEMAS,
     schema="SeedLot",
-    request_schema="SeedLotNewRequest",
-    db_id="seedLotDbId",
     operations=CRUD,
     filters={
         **fields("seedLotDbId", "seedLotName", "locationDbId", "programDbId", "units"),
@@ -330,13 +293,10 @@ SEED_LOTS = Entity(
     rules=SeedLotRules(),
 )
 
-SEED_LOT_TRANSACTIONS = Entity(
+SEED_LOT_TRANSACTIONS = entity(
     name="seedlottransaction",
     path="seedlots/transactions",
-    context="germplasm",
-    schemas=SCHEMAS,
     schema="SeedLotTransaction",
-    request_schema="SeedLotTransactionNewRequest",
     db_id="transactionDbId",
     operations=frozenset({Op.LIST, Op.CREATE}),
     filters={

@@ -7,8 +7,11 @@ images are images) run in ``phenotyping_rules``; the streamed tables in ``phenot
 
 from __future__ import annotations
 
+from functools import partial
+
 from bijmantra.application.brapi.entity import (
     CRUD,
+    WITH_SEARCH,
     Entity,
     Match,
     Module,
@@ -35,7 +38,7 @@ from bijmantra.application.brapi.schema import SchemaSet
 from bijmantra.domain.phenotyping import OBSERVATION_LEVELS
 
 SCHEMAS = SchemaSet("BrAPI-Phenotyping")
-WITH_SEARCH = CRUD | {Op.SEARCH}
+entity = partial(Entity, context="phenotyping", schemas=SCHEMAS)
 
 
 def _names(schema: str) -> dict[str, str]:
@@ -53,16 +56,12 @@ PART_FILTERS = {
 PART_UNSUPPORTED = ("observationVariableDbId", "commonCropName", "programDbId")
 
 
-def _variable_part(name: str, schema: str, db_id: str, rules: NoRules | None = None) -> Entity:
+def _variable_part(name: str, schema: str, rules: NoRules | None = None) -> Entity:
     """Traits, methods and scales: the three parts of a variable, declared alike."""
-    return Entity(
+    db_id = f"{name}DbId"
+    return entity(
         name=name,
-        path=f"{name}s",
-        context="phenotyping",
-        schemas=SCHEMAS,
         schema=schema,
-        request_schema=f"{schema}NewRequest",
-        db_id=db_id,
         operations=CRUD,
         filters={db_id: Match.on(db_id), **PART_FILTERS},
         unsupported_filters=PART_UNSUPPORTED,
@@ -71,31 +70,21 @@ def _variable_part(name: str, schema: str, db_id: str, rules: NoRules | None = N
     )
 
 
-ONTOLOGIES = Entity(
+ONTOLOGIES = entity(
     name="ontology",
     path="ontologies",
-    context="phenotyping",
-    schemas=SCHEMAS,
     schema="Ontology",
-    request_schema="OntologyNewRequest",
-    db_id="ontologyDbId",
     operations=CRUD,
     filters=fields("ontologyDbId", "ontologyName"),
 )
 
-TRAITS = _variable_part("trait", "Trait", "traitDbId")
-METHODS = _variable_part("method", "Method", "methodDbId")
-SCALES = _variable_part("scale", "Scale", "scaleDbId", ScaleRules())
+TRAITS = _variable_part("trait", "Trait")
+METHODS = _variable_part("method", "Method")
+SCALES = _variable_part("scale", "Scale", ScaleRules())
 
-VARIABLES = Entity(
+VARIABLES = entity(
     name="variable",
-    path="variables",
-    context="phenotyping",
-    schemas=SCHEMAS,
     schema="ObservationVariable",
-    request_schema="ObservationVariableNewRequest",
-    search_schema="ObservationVariableSearchRequest",
-    db_id="observationVariableDbId",
     operations=WITH_SEARCH,
     filters={
         **fields(
@@ -136,15 +125,9 @@ VARIABLES = Entity(
     ),
 )
 
-OBSERVATION_UNITS = Entity(
+OBSERVATION_UNITS = entity(
     name="observationunit",
-    path="observationunits",
-    context="phenotyping",
-    schemas=SCHEMAS,
     schema="ObservationUnit",
-    request_schema="ObservationUnitNewRequest",
-    search_schema="ObservationUnitSearchRequest",
-    db_id="observationUnitDbId",
     operations=WITH_SEARCH | {Op.UPDATE_MANY},
     filters={
         **fields(
@@ -203,15 +186,9 @@ OBSERVATION_UNITS = Entity(
     rules=ObservationUnitRules(),
 )
 
-OBSERVATIONS = Entity(
+OBSERVATIONS = entity(
     name="observation",
-    path="observations",
-    context="phenotyping",
-    schemas=SCHEMAS,
     schema="Observation",
-    request_schema="ObservationNewRequest",
-    search_schema="ObservationSearchRequest",
-    db_id="observationDbId",
     operations=WITH_SEARCH | {Op.UPDATE_MANY, Op.DELETE},
     filters={
         **fields(
@@ -252,15 +229,9 @@ OBSERVATIONS = Entity(
     tables={"table": ObservationTable()},
 )
 
-IMAGES = Entity(
+IMAGES = entity(
     name="image",
-    path="images",
-    context="phenotyping",
-    schemas=SCHEMAS,
     schema="Image",
-    request_schema="ImageNewRequest",
-    search_schema="ImageSearchRequest",
-    db_id="imageDbId",
     operations=WITH_SEARCH | {Op.DELETE},
     filters={
         **fields("imageDbId", "imageName", "observationUnitDbId", "imageFileName", "mimeType"),
@@ -274,14 +245,9 @@ IMAGES = Entity(
     content=("imagecontent", ImageFiles()),
 )
 
-EVENTS = Entity(
+EVENTS = entity(
     name="event",
-    path="events",
-    context="phenotyping",
-    schemas=SCHEMAS,
     schema="Event",
-    request_schema="Event",
-    db_id="eventDbId",
     operations=frozenset({Op.LIST}),
     filters={
         **fields("eventDbId", "eventType", "studyDbId"),
