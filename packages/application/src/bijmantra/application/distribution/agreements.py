@@ -10,7 +10,6 @@ from typing import Any
 
 from bijmantra.application.distribution.common import (
     READ,
-    WRITE,
     UseCases,
     load,
     record_event,
@@ -20,7 +19,6 @@ from bijmantra.application.distribution.inputs import (
     ActionIn,
     AgreementIn,
     SignIn,
-    decode,
     from_document,
     reference,
     to_builtins,
@@ -67,18 +65,17 @@ def agreement_document(agreement: Agreement) -> dict[str, Any]:
 
 
 @dataclass
-class Agreements(UseCases):
+class Agreements(
+    UseCases,
+    kind=Kind.AGREEMENT,
+    record=Agreement,
+    statuses=AgreementStatus,
+    shown_as=agreement_document,
+):
     seeds: GermplasmSeedLots
-    KIND = Kind.AGREEMENT
-    TYPE = Agreement
-    STATUSES = AgreementStatus
-
-    def present(self, record: Any) -> dict[str, Any]:
-        return agreement_document(record)
 
     async def create(self, principal: Principal, body: bytes) -> dict[str, Any]:
-        authorize(principal, WRITE)
-        given = decode(body, AgreementIn)
+        given = self.written(principal, body, AgreementIn)
         kind = given.type
         template = latest_template(kind)
         if given.template_version is not None:
@@ -124,8 +121,7 @@ class Agreements(UseCases):
 
     async def act(self, principal: Principal, agreement_id: str, body: bytes) -> dict[str, Any]:
         """send (fixes the text and its hash) | terminate | expire (only once past validity)."""
-        authorize(principal, WRITE)
-        move = parse_action(decode(body, ActionIn).action, AgreementAction)
+        move = parse_action(self.written(principal, body, ActionIn).action, AgreementAction)
         if move == AgreementAction.ACTIVATE:
             raise ValidationFailed(
                 "An agreement becomes active when its last party signs",
@@ -160,8 +156,7 @@ class Agreements(UseCases):
 
     async def sign(self, principal: Principal, agreement_id: str, body: bytes) -> dict[str, Any]:
         """One party signs the text whose hash it names; the last signature activates."""
-        authorize(principal, WRITE)
-        given = decode(body, SignIn)
+        given = self.written(principal, body, SignIn)
         now = self.clock.now()
         async with self.uow(principal.tenant_id) as uow:
             agreement = await load(uow, Kind.AGREEMENT, agreement_id, Agreement, for_update=True)

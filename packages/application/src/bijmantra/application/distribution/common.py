@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, ClassVar, TypeVar
 
-from bijmantra.application.distribution.inputs import from_document, record_id, to_builtins
+from bijmantra.application.distribution.inputs import decode, from_document, record_id, to_builtins
 from bijmantra.application.ports import UnitOfWork, UnitOfWorkFactory
 from bijmantra.application.ports.distribution import Kind
 from bijmantra.application.security import Action, authorize, permissions
@@ -46,6 +47,26 @@ class UseCases:
     KIND: ClassVar[Kind]
     TYPE: ClassVar[type[Any]]
     STATUSES: ClassVar[type[StrEnum] | None] = None
+    SHOWN_AS: ClassVar[Callable[[Any], dict[str, Any]]] = to_builtins
+
+    def __init_subclass__(
+        cls,
+        *,
+        kind: Kind,
+        record: type[Any],
+        statuses: type[StrEnum] | None = None,
+        shown_as: Callable[[Any], dict[str, Any]] = to_builtins,
+        **kwargs: Any,
+    ) -> None:
+        """``class Invoices(UseCases, kind=…, record=Invoice, statuses=…, shown_as=…)``: the
+        aggregate a group serves, its statuses (to filter lists by) and its API document."""
+        super().__init_subclass__(**kwargs)
+        cls.KIND, cls.TYPE, cls.STATUSES, cls.SHOWN_AS = kind, record, statuses, shown_as
+
+    def written(self, principal: Principal, body: bytes, shape: type[T]) -> T:
+        """A write's request: the caller may write in the context, and the body decodes."""
+        authorize(principal, WRITE)
+        return decode(body, shape)
 
     async def create(self, principal: Principal, body: bytes) -> dict[str, Any]:
         raise NotImplementedError
@@ -55,9 +76,8 @@ class UseCases:
         raise NotFound(f"{NAMES[self.KIND]}s have no lifecycle actions")
 
     def present(self, record: Any) -> dict[str, Any]:
-        """The record as the API shows it (subclasses add what the server computes)."""
-        presented: dict[str, Any] = to_builtins(record)
-        return presented
+        """The record as the API shows it, with what the server computes (``shown_as``)."""
+        return type(self).SHOWN_AS(record)
 
     async def get(self, principal: Principal, record_id: str) -> dict[str, Any]:
         return self.present(await get_one(self.uow, principal, self.KIND, record_id, self.TYPE))

@@ -13,7 +13,6 @@ from decimal import Decimal
 from typing import Any
 
 from bijmantra.application.distribution.common import (
-    WRITE,
     UseCases,
     load,
     record_event,
@@ -22,7 +21,6 @@ from bijmantra.application.distribution.common import (
 from bijmantra.application.distribution.inputs import (
     ActionIn,
     DispatchIn,
-    decode,
     from_document,
     reference,
     to_builtins,
@@ -31,7 +29,6 @@ from bijmantra.application.distribution.requests import parse_action, requested_
 from bijmantra.application.distribution.seedlots import GermplasmSeedLots, Withdrawal
 from bijmantra.application.ports import UnitOfWork
 from bijmantra.application.ports.distribution import Kind
-from bijmantra.application.security import authorize
 from bijmantra.domain.distribution.agreements import Agreement, uncovered
 from bijmantra.domain.distribution.model import (
     Dispatch,
@@ -69,19 +66,18 @@ def dispatch_document(dispatch: Dispatch) -> dict[str, Any]:
 
 
 @dataclass
-class Dispatches(UseCases):
+class Dispatches(
+    UseCases,
+    kind=Kind.DISPATCH,
+    record=Dispatch,
+    statuses=DispatchStatus,
+    shown_as=dispatch_document,
+):
     seeds: GermplasmSeedLots
-    KIND = Kind.DISPATCH
-    TYPE = Dispatch
-    STATUSES = DispatchStatus
-
-    def present(self, record: Any) -> dict[str, Any]:
-        return dispatch_document(record)
 
     async def create(self, principal: Principal, body: bytes) -> dict[str, Any]:
         """A draft from an approved request; every line's lot holds requested germplasm."""
-        authorize(principal, WRITE)
-        given = decode(body, DispatchIn)
+        given = self.written(principal, body, DispatchIn)
         request_id = reference(given.request_id, "request_id")
         amounts = [
             parse_decimal(line.amount, f"lines[{n}].amount", low=Decimal(0), high=MAX_QUANTITY)
@@ -111,8 +107,7 @@ class Dispatches(UseCases):
 
     async def act(self, principal: Principal, dispatch_id: str, body: bytes) -> dict[str, Any]:
         """approved | picking | packed | shipped | delivered | cancelled."""
-        authorize(principal, WRITE)
-        given = decode(body, ActionIn)
+        given = self.written(principal, body, ActionIn)
         action = parse_action(given.action, DispatchAction)
         now = self.clock.now()
         async with self.uow(principal.tenant_id) as uow:

@@ -23,7 +23,6 @@ from bijmantra.application.distribution.inputs import (
     InvoiceIn,
     InvoiceLineIn,
     LinesIn,
-    decode,
     record_id,
     reference,
     to_builtins,
@@ -80,17 +79,11 @@ def invoice_document(invoice: Invoice) -> dict[str, Any]:
 
 
 @dataclass
-class Invoices(UseCases):
-    KIND = Kind.INVOICE
-    TYPE = Invoice
-    STATUSES = InvoiceStatus
-
-    def present(self, record: Any) -> dict[str, Any]:
-        return invoice_document(record)
-
+class Invoices(
+    UseCases, kind=Kind.INVOICE, record=Invoice, statuses=InvoiceStatus, shown_as=invoice_document
+):
     async def create(self, principal: Principal, body: bytes) -> dict[str, Any]:
-        authorize(principal, WRITE)
-        given = decode(body, InvoiceIn)
+        given = self.written(principal, body, InvoiceIn)
         lines = parse_lines(given.lines)
         partner_id = reference(given.partner_id, "partner_id")
         async with self.uow(principal.tenant_id) as uow:
@@ -118,8 +111,7 @@ class Invoices(UseCases):
 
     async def edit(self, principal: Principal, invoice_id: str, body: bytes) -> dict[str, Any]:
         """Replace a draft's lines; an issued invoice is refused (409)."""
-        authorize(principal, WRITE)
-        lines = parse_lines(decode(body, LinesIn).lines)
+        lines = parse_lines(self.written(principal, body, LinesIn).lines)
         async with self.uow(principal.tenant_id) as uow:
             invoice = edit_invoice(
                 await load(uow, Kind.INVOICE, invoice_id, Invoice, for_update=True), lines
@@ -133,8 +125,7 @@ class Invoices(UseCases):
 
     async def act(self, principal: Principal, invoice_id: str, body: bytes) -> dict[str, Any]:
         """issued (numbered, in batches: ``issuing``) | paid | voided."""
-        authorize(principal, WRITE)
-        action = parse_action(decode(body, ActionIn).action, InvoiceAction)
+        action = parse_action(self.written(principal, body, ActionIn).action, InvoiceAction)
         if action == InvoiceAction.ISSUE:
             record_id(invoice_id, "Invoice")
             return await self._issuing.issue(principal, invoice_id)

@@ -4,21 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from bijmantra.application.distribution.common import WRITE, UseCases, save
-from bijmantra.application.distribution.inputs import PartnerIn, decode
+from bijmantra.application.distribution.common import UseCases, save
+from bijmantra.application.distribution.inputs import PartnerIn
 from bijmantra.application.ports.distribution import Kind
-from bijmantra.application.security import authorize
 from bijmantra.domain.distribution.model import Contact, Partner, check_partner
 from bijmantra.kernel import Principal, new_id
 
 
-class Partners(UseCases):
-    KIND = Kind.PARTNER
-    TYPE = Partner
-
+class Partners(UseCases, kind=Kind.PARTNER, record=Partner):
     async def create(self, principal: Principal, body: bytes) -> dict[str, Any]:
-        authorize(principal, WRITE)
-        given = decode(body, PartnerIn)
+        given = self.written(principal, body, PartnerIn)
         partner = check_partner(
             Partner(
                 new_id(),

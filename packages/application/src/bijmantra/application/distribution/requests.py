@@ -7,7 +7,6 @@ from decimal import Decimal
 from typing import Any
 
 from bijmantra.application.distribution.common import (
-    WRITE,
     UseCases,
     get_one,
     load,
@@ -17,14 +16,12 @@ from bijmantra.application.distribution.common import (
 from bijmantra.application.distribution.inputs import (
     ActionIn,
     SeedRequestIn,
-    decode,
     reference,
     to_builtins,
 )
 from bijmantra.application.distribution.seedlots import GermplasmSeedLots
 from bijmantra.application.ports import UnitOfWork
 from bijmantra.application.ports.distribution import Kind
-from bijmantra.application.security import authorize
 from bijmantra.domain.distribution.model import (
     Partner,
     RequestItem,
@@ -58,16 +55,12 @@ async def requested_germplasm(
 
 
 @dataclass
-class SeedRequests(UseCases):
+class SeedRequests(UseCases, kind=Kind.SEED_REQUEST, record=SeedRequest, statuses=RequestStatus):
     seeds: GermplasmSeedLots
-    KIND = Kind.SEED_REQUEST
-    TYPE = SeedRequest
-    STATUSES = RequestStatus
 
     async def create(self, principal: Principal, body: bytes) -> dict[str, Any]:
         """A draft request; its germplasm and seed lots must exist in the organization."""
-        authorize(principal, WRITE)
-        given = decode(body, SeedRequestIn)
+        given = self.written(principal, body, SeedRequestIn)
         partner_id = reference(given.partner_id, "partner_id")
         items = tuple(
             RequestItem(
@@ -106,8 +99,7 @@ class SeedRequests(UseCases):
 
     async def act(self, principal: Principal, request_id: str, body: bytes) -> dict[str, Any]:
         """submit | approve | reject | cancel (fulfilled comes from a shipped dispatch)."""
-        authorize(principal, WRITE)
-        given = decode(body, ActionIn)
+        given = self.written(principal, body, ActionIn)
         action = parse_action(given.action, RequestAction)
         if action == RequestAction.FULFIL:
             raise ValidationFailed(
