@@ -11,14 +11,18 @@ from bijmantra.application.operations.dto import (
     CommentIn,
     DependencyIn,
     TimeEntryIn,
-    decode,
     dependency_data,
 )
-from bijmantra.application.operations.items import WRITE, item_or_404, log, record
+from bijmantra.application.operations.items import (
+    WRITE,
+    OperationsWrites,
+    item_or_404,
+    log,
+    record,
+)
 from bijmantra.application.ports import UnitOfWork
 from bijmantra.application.ports.operations import OperationsRepository
 from bijmantra.application.security import authorize
-from bijmantra.application.use_case import ClockedUseCase
 from bijmantra.domain.operations import (
     Change,
     Comment,
@@ -78,10 +82,9 @@ async def add_edge(repo: OperationsRepository, predecessor: str, successor: str)
     await repo.set_orders(reorder(forward, backward))
 
 
-class Collaboration(ClockedUseCase):
+class Collaboration(OperationsWrites):
     async def comment(self, principal: Principal, item_id: str, body: bytes) -> Comment:
-        authorize(principal, WRITE)
-        request = decode(body, CommentIn, "comment")
+        request = self.written(principal, body, CommentIn, "comment")
         check_comment(request.body)
         now = self.clock.now()
         async with self.uow(principal.tenant_id) as uow:
@@ -103,8 +106,7 @@ class Collaboration(ClockedUseCase):
 
     async def log_time(self, principal: Principal, body: bytes) -> TimeEntry:
         """The caller's own hours on an item (non-negative, at most a day per entry)."""
-        authorize(principal, WRITE)
-        request = decode(body, TimeEntryIn, "time entry")
+        request = self.written(principal, body, TimeEntryIn, "time entry")
         check_time_entry(request.hours, request.note)
         now = self.clock.now()
         async with self.uow(principal.tenant_id) as uow:
@@ -121,8 +123,7 @@ class Collaboration(ClockedUseCase):
         return entry
 
     async def depend(self, principal: Principal, body: bytes) -> Dependency:
-        authorize(principal, WRITE)
-        request = decode(body, DependencyIn, "dependency")
+        request = self.written(principal, body, DependencyIn, "dependency")
         now = self.clock.now()
         async with self.uow(principal.tenant_id) as uow:
             repo = uow.operations

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 from bijmantra.application.operations.dto import (
     UNSET,
+    In,
     Move,
     SeasonIn,
     SeasonPatch,
@@ -89,10 +90,18 @@ async def log(
     await repo.log(ActivityEntry(new_id(), item_id, principal.subject, action, found, at))
 
 
-class SeasonCommands(ClockedUseCase):
-    async def create(self, principal: Principal, body: bytes) -> Season:
+class OperationsWrites(ClockedUseCase):
+    """Base of the context's write use cases."""
+
+    def written(self, principal: Principal, body: bytes, shape: type[In], what: str) -> In:
+        """A write's request: the caller may write in the context, and the body decodes."""
         authorize(principal, WRITE)
-        request = decode(body, SeasonIn, "season")
+        return decode(body, shape, what)
+
+
+class SeasonCommands(OperationsWrites):
+    async def create(self, principal: Principal, body: bytes) -> Season:
+        request = self.written(principal, body, SeasonIn, "season")
         now = self.clock.now()
         season = Season(
             new_id(),
@@ -113,8 +122,7 @@ class SeasonCommands(ClockedUseCase):
     async def update(
         self, principal: Principal, season_id: str, body: bytes, if_match: str | None
     ) -> Season:
-        authorize(principal, WRITE)
-        patch = decode(body, SeasonPatch, "season")
+        patch = self.written(principal, body, SeasonPatch, "season")
         async with self.uow(principal.tenant_id) as uow:
             current = await season_or_404(uow.operations, season_id, for_update=True)
             check_if_match(if_match, current.version)
@@ -152,10 +160,9 @@ def _plain(values: list[str]) -> tuple[str, ...]:
     return tuple(values)
 
 
-class WorkItemCommands(ClockedUseCase):
+class WorkItemCommands(OperationsWrites):
     async def create(self, principal: Principal, body: bytes) -> WorkItem:
-        authorize(principal, WRITE)
-        request = decode(body, WorkItemIn, "work item")
+        request = self.written(principal, body, WorkItemIn, "work item")
         now = self.clock.now()
         async with self.uow(principal.tenant_id) as uow:
             repo = uow.operations
@@ -210,8 +217,7 @@ class WorkItemCommands(ClockedUseCase):
     ) -> WorkItem:
         """Edit fields, move on the board and/or change status; a stale ``If-Match`` is a
         412 and nothing changes."""
-        authorize(principal, WRITE)
-        patch = decode(body, WorkItemPatch, "work item change")
+        patch = self.written(principal, body, WorkItemPatch, "work item change")
         now = self.clock.now()
         async with self.uow(principal.tenant_id) as uow:
             repo = uow.operations

@@ -63,6 +63,28 @@ def _documents(page: Page[T], render: Callable[[T], Any]) -> Page[bytes]:
     return Page([encode(render(x)) for x in page.items], page.request, page.total_count)
 
 
+ItemListing = Callable[["OperationsQueries", Principal, str, PageRequest], Awaitable[Page[bytes]]]
+
+
+def _item_listing(
+    records: Callable[[OperationsRepository], ItemRecords[T]],
+    render: Callable[[T], dict[str, Any]] = json_ready,
+) -> ItemListing:
+    """A query of what hangs off one item, a page at a time; a missing item is a 404, not
+    an empty page."""
+
+    async def listing(
+        self: OperationsQueries, principal: Principal, item_id: str, page: PageRequest
+    ) -> Page[bytes]:
+        async def read(repo: OperationsRepository) -> Page[bytes]:
+            await item_or_404(repo, item_id)
+            return _documents(await records(repo)(item_id, page), render)
+
+        return await self._read(principal, read)
+
+    return listing
+
+
 class OperationsQueries(ClockedUseCase):
     async def _read(
         self, principal: Principal, read: Callable[[OperationsRepository], Awaitable[T]]
@@ -125,38 +147,7 @@ class OperationsQueries(ClockedUseCase):
 
         return await self._read(principal, read)
 
-    async def _of_item(
-        self,
-        principal: Principal,
-        item_id: str,
-        page: PageRequest,
-        records: Callable[[OperationsRepository], ItemRecords[T]],
-        render: Callable[[T], dict[str, Any]],
-    ) -> Page[bytes]:
-        """A page of what hangs off one item; a missing item is a 404, not an empty page."""
-
-        async def read(repo: OperationsRepository) -> Page[bytes]:
-            await item_or_404(repo, item_id)
-            return _documents(await records(repo)(item_id, page), render)
-
-        return await self._read(principal, read)
-
-    async def comments(self, principal: Principal, item_id: str, page: PageRequest) -> Page[bytes]:
-        return await self._of_item(principal, item_id, page, lambda repo: repo.comments, json_ready)
-
-    async def time_entries(
-        self, principal: Principal, item_id: str, page: PageRequest
-    ) -> Page[bytes]:
-        return await self._of_item(
-            principal, item_id, page, lambda repo: repo.time_entries, json_ready
-        )
-
-    async def activity(self, principal: Principal, item_id: str, page: PageRequest) -> Page[bytes]:
-        return await self._of_item(principal, item_id, page, lambda repo: repo.activity, json_ready)
-
-    async def dependencies(
-        self, principal: Principal, item_id: str, page: PageRequest
-    ) -> Page[bytes]:
-        return await self._of_item(
-            principal, item_id, page, lambda repo: repo.dependencies, dependency_data
-        )
+    comments = _item_listing(lambda repo: repo.comments)
+    time_entries = _item_listing(lambda repo: repo.time_entries)
+    activity = _item_listing(lambda repo: repo.activity)
+    dependencies = _item_listing(lambda repo: repo.dependencies, dependency_data)
