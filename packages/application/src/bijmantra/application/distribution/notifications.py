@@ -20,22 +20,28 @@ class DeliveryLedger(Protocol):
         ...
 
 
+def _letter(subject: str, partner_name: str, text: str) -> tuple[str, str]:
+    """A message's subject and body: every letter greets the partner by name."""
+    return subject, f"Dear {partner_name},\n\n{text}"
+
+
 def _request_received(data: dict[str, Any]) -> tuple[str, str]:
     request = data["request"]
-    return (
+    return _letter(
         "Seed request received",
-        f"Dear {data['partner_name']},\n\nwe have received your seed request "
-        f"{request['id']} ({len(request['items'])} item(s)) and will review it shortly.\n",
+        data["partner_name"],
+        f"we have received your seed request {request['id']} ({len(request['items'])} item(s)) "
+        "and will review it shortly.\n",
     )
 
 
 def _agreement_to_sign(data: dict[str, Any]) -> tuple[str, str]:
     agreement = data["agreement"]
-    return (
+    return _letter(
         f"Material transfer agreement to sign ({agreement['type'].upper()})",
-        f"Dear {data['partner_name']},\n\nplease review and sign material transfer agreement "
-        f"{agreement['id']}.\nSHA-256 of the text to sign: {agreement['document_sha256']}\n\n"
-        f"{agreement['text']}",
+        data["partner_name"],
+        f"please review and sign material transfer agreement {agreement['id']}.\n"
+        f"SHA-256 of the text to sign: {agreement['document_sha256']}\n\n{agreement['text']}",
     )
 
 
@@ -46,20 +52,20 @@ def _shipped(data: dict[str, Any]) -> tuple[str, str]:
         for line in dispatch["lines"]
     )
     tracking = f"\nTracking: {dispatch['tracking']}" if dispatch.get("tracking") else ""
-    return (
+    return _letter(
         "Your seed has shipped",
-        f"Dear {data['partner_name']},\n\ndispatch {dispatch['id']} has shipped:\n{lines}\n"
-        f"{tracking}\n",
+        data["partner_name"],
+        f"dispatch {dispatch['id']} has shipped:\n{lines}\n{tracking}\n",
     )
 
 
 def _invoice_issued(data: dict[str, Any]) -> tuple[str, str]:
     invoice = data["invoice"]
     total = f"{invoice['totals']['gross']} {invoice['currency']}"
-    return (
+    return _letter(
         f"Invoice {invoice['number']}",
-        f"Dear {data['partner']['name']},\n\ninvoice {invoice['number']} over {total} "
-        "has been issued.\n",
+        data["partner"]["name"],
+        f"invoice {invoice['number']} over {total} has been issued.\n",
     )
 
 
