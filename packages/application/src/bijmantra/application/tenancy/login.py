@@ -141,9 +141,10 @@ class LoginWithPassword:
         *,
         client_address: str | None = None,
     ) -> IssuedToken:
-        user, chosen = await self.authenticate(
-            email, password, organization_id, client_address=client_address
-        )
+        """Check the password (throttled), pick exactly one of the user's organizations and
+        issue a token scoped to it."""
+        user = await self.verify_password(email, password, client_address=client_address)
+        chosen = choose_organization(await self.users.memberships(user.id), organization_id)
         issued = self.tokens.issue(
             AccessGrant(str(user.id), chosen.tenant_id, chosen.roles, scope=self.scope)
         )
@@ -152,18 +153,6 @@ class LoginWithPassword:
         return await self.sessions.start(
             issued, user_id=user.id, client_id=self.client_id, scope=self.scope
         )
-
-    async def authenticate(
-        self,
-        email: str,
-        password: str,
-        organization_id: uuid.UUID | None,
-        *,
-        client_address: str | None = None,
-    ) -> tuple[UserRecord, Membership]:
-        """Check the password (throttled) and pick exactly one of the user's organizations."""
-        user = await self.verify_password(email, password, client_address=client_address)
-        return user, choose_organization(await self.users.memberships(user.id), organization_id)
 
     async def verify_password(
         self, email: str, password: str, *, client_address: str | None = None
