@@ -18,7 +18,6 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from bijmantra.application.email import EmailSender, OutgoingEmail
-from bijmantra.application.security import authorize
 from bijmantra.application.tenancy.login import UserRecord
 from bijmantra.application.tenancy.organizations import (
     ADMIN,
@@ -150,8 +149,7 @@ class InviteMember:
         roles: list[str],
         display_name: str = "",
     ) -> PendingInvitation:
-        authorize(principal, ADMIN)
-        tenant = _own(principal, organization_id)
+        tenant = _own(principal, organization_id, ADMIN)
         granted = _roles(roles)
         address = normalised_email(email)
         now = self.clock.now()
@@ -185,8 +183,7 @@ class ListInvitations:
     async def __call__(
         self, principal: Principal, organization_id: uuid.UUID
     ) -> list[PendingInvitation]:
-        authorize(principal, ADMIN)
-        async with self.uow(_own(principal, organization_id)) as uow:
+        async with self.uow(_own(principal, organization_id, ADMIN)) as uow:
             return await uow.invitations.open()
 
 
@@ -198,8 +195,7 @@ class RevokeInvitation:
     async def __call__(
         self, principal: Principal, organization_id: uuid.UUID, invitation_id: uuid.UUID
     ) -> None:
-        authorize(principal, ADMIN)
-        tenant = _own(principal, organization_id)
+        tenant = _own(principal, organization_id, ADMIN)
         async with self.uow(tenant) as uow:
             now = self.clock.now()
             if not await uow.invitations.revoke(invitation_id, now):

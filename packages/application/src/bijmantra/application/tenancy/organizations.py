@@ -20,7 +20,13 @@ from typing import Protocol
 
 from bijmantra.application.ports.transaction import Transaction
 from bijmantra.application.revocation import RevocationList
-from bijmantra.application.security import MEMBER_ROLES, Action, authorize, permissions
+from bijmantra.application.security import (
+    MEMBER_ROLES,
+    Action,
+    Permission,
+    authorize,
+    permissions,
+)
 from bijmantra.application.tenancy.login import Membership, UserRecord
 from bijmantra.domain import DomainEvent
 from bijmantra.kernel import (
@@ -182,8 +188,10 @@ def _user_id(principal: Principal) -> uuid.UUID:
         raise Forbidden("Only users can do this, not machine clients") from None
 
 
-def _own(principal: Principal, organization_id: uuid.UUID) -> TenantId:
-    """A token is valid for exactly one organization; any other id, existing or not, is 401."""
+def _own(principal: Principal, organization_id: uuid.UUID, permission: Permission) -> TenantId:
+    """The organization a caller acts on, where it must hold ``permission`` (403). A token is
+    valid for exactly one organization; any other id, existing or not, is 401."""
+    authorize(principal, permission)
     if organization_id != principal.tenant_id:
         raise Unauthorized("The token is not valid for this organization")
     return principal.tenant_id
@@ -231,8 +239,7 @@ class GetOrganization:
     uow: TenancyUnitOfWorkFactory
 
     async def __call__(self, principal: Principal, organization_id: uuid.UUID) -> Organization:
-        authorize(principal, READ)
-        async with self.uow(_own(principal, organization_id)) as uow:
+        async with self.uow(_own(principal, organization_id, READ)) as uow:
             organization = await uow.organizations.get()
         if organization is None:
             raise NotFound("Organization not found")
@@ -247,8 +254,7 @@ class UpdateOrganization:
     async def __call__(
         self, principal: Principal, organization_id: uuid.UUID, name: str
     ) -> Organization:
-        authorize(principal, ADMIN)
-        tenant = _own(principal, organization_id)
+        tenant = _own(principal, organization_id, ADMIN)
         new_name = _name(name)
         async with self.uow(tenant) as uow:
             await uow.organizations.rename(new_name)
@@ -273,8 +279,7 @@ class ListMembers:
     uow: TenancyUnitOfWorkFactory
 
     async def __call__(self, principal: Principal, organization_id: uuid.UUID) -> list[Member]:
-        authorize(principal, READ)
-        async with self.uow(_own(principal, organization_id)) as uow:
+        async with self.uow(_own(principal, organization_id, READ)) as uow:
             return await uow.members.list()
 
 
@@ -301,8 +306,7 @@ class ChangeMemberRoles:
     async def __call__(
         self, principal: Principal, organization_id: uuid.UUID, user_id: uuid.UUID, roles: list[str]
     ) -> Member:
-        authorize(principal, ADMIN)
-        tenant = _own(principal, organization_id)
+        tenant = _own(principal, organization_id, ADMIN)
         granted = _roles(roles)
         async with self.uow(tenant) as uow:
             current = await uow.members.get(user_id)
@@ -346,8 +350,7 @@ class RemoveMember:
     async def __call__(
         self, principal: Principal, organization_id: uuid.UUID, user_id: uuid.UUID
     ) -> None:
-        authorize(principal, ADMIN)
-        tenant = _own(principal, organization_id)
+        tenant = _own(principal, organization_id, ADMIN)
         async with self.uow(tenant) as uow:
             current = await uow.members.get(user_id)
             if current is None:
