@@ -180,10 +180,13 @@ class ResourceQueries:
     ) -> DocumentPage:
         """``GET /{path}/{dbId}/{suffix}``: a child collection filtered by the parent's DbId."""
         parent = self.catalog.entity(entity_name)
-        if parent.view:
-            storable_ids(db_id)
-            return await self._views.children(principal, parent.name, suffix, db_id, query, page)
         child_name, filter_name = parent.children[suffix]
+        if parent.view:  # the parent must exist; its children are a filtered list of views
+            storable_ids(db_id)
+            await self._views.get(principal, parent.name, db_id)
+            return await self._views.list(
+                principal, child_name, {**query, filter_name: [db_id]}, page
+            )
         child = self.catalog.entity(child_name)
         authorize(principal, read_permission(child))
         storable_ids(db_id)

@@ -38,14 +38,6 @@ from bijmantra.kernel import FieldError, NotFound, PageRequest, Principal, Valid
 READ = Permission("genotyping", Action.READ)
 MAX_CALL_SETS = 100_000  # call sets one calls/allele-matrix request may span
 _KEY = {"variantset": "variantSetDbId", "callset": "callSetDbId", "variant": "variantDbId"}
-# GET /{parent}/{id}/{suffix}: (child entity, the filter the parent's id becomes)
-CHILDREN = {
-    ("variantset", "callsets"): ("callset", "variantSetDbId"),
-    ("variantset", "variants"): ("variant", "variantSetDbId"),
-    ("variantset", "calls"): ("call", "variantSetDbId"),
-    ("variant", "calls"): ("call", "variantDbId"),
-    ("callset", "calls"): ("call", "callSetDbId"),
-}
 _SEARCH_TAG = "request:"
 _encode = msgspec.json.encode
 
@@ -78,23 +70,6 @@ class GenotypeViews:
         if not found.count:
             raise NotFound(f"{entity} {db_id!r} not found")
         return found.documents[1:-1]
-
-    async def children(
-        self,
-        principal: Principal,
-        entity: str,
-        suffix: str,
-        db_id: str,
-        params: Mapping[str, Any],
-        page: PageRequest,
-    ) -> DocumentPage:
-        child, key = CHILDREN[(entity, suffix)]
-        authorize(principal, READ)
-        async with self.uow(principal.tenant_id) as uow:
-            parent = await self._page(uow, entity, {_KEY[entity]: [db_id]}, PageRequest(0, 1))
-            if not parent.count:
-                raise NotFound(f"{entity} {db_id!r} not found")
-            return await self._page(uow, child, {**params, key: [db_id]}, page)
 
     async def search(self, principal: Principal, entity: str, request: dict[str, Any]) -> str:
         """Check the request now (a bad one is a 400 at once), keep it for its pages."""

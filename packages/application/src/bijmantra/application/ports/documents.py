@@ -124,16 +124,6 @@ class ViewSource(Protocol):
 
     async def get(self, principal: Principal, entity: str, db_id: str) -> bytes: ...
 
-    async def children(
-        self,
-        principal: Principal,
-        entity: str,
-        suffix: str,
-        db_id: str,
-        params: Mapping[str, Any],
-        page: PageRequest,
-    ) -> DocumentPage: ...
-
     async def search(self, principal: Principal, entity: str, request: dict[str, Any]) -> str: ...
 
     async def search_results(
