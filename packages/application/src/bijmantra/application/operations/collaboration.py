@@ -7,6 +7,8 @@ dependency order, never the whole graph.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from bijmantra.application.operations.dto import (
     CommentIn,
     DependencyIn,
@@ -82,6 +84,19 @@ async def add_edge(repo: OperationsRepository, predecessor: str, successor: str)
     await repo.set_orders(reorder(forward, backward))
 
 
+def _record_added(
+    uow: UnitOfWork,
+    principal: Principal,
+    item: WorkItem,
+    name: str,
+    added: Comment | TimeEntry,
+    at: datetime,
+) -> None:
+    """``<name>.added`` for a record added to ``item``, reaching whoever watches the item."""
+    data = {name: json_ready(added), "about": item.about}
+    record(uow, principal, f"{name}.added", item.id, data, at)
+
+
 class Collaboration(OperationsWrites):
     async def comment(self, principal: Principal, item_id: str, body: bytes) -> Comment:
         request = self.written(principal, body, CommentIn, "comment")
@@ -99,8 +114,7 @@ class Collaboration(OperationsWrites):
                 (Change("comment", None, comment.id),),
                 now,
             )
-            data = {"comment": json_ready(comment), "about": item.about}
-            record(uow, principal, "comment.added", item.id, data, now)
+            _record_added(uow, principal, item, "comment", comment, now)
             await uow.commit()
         return comment
 
@@ -117,8 +131,7 @@ class Collaboration(OperationsWrites):
             await uow.operations.add_time_entry(entry)
             found = (Change("time_entry", None, {"hours": entry.hours, "day": str(entry.day)}),)
             await log(uow.operations, principal, item.id, "time_logged", found, now)
-            data = {"time_entry": json_ready(entry), "about": item.about}
-            record(uow, principal, "time_entry.added", item.id, data, now)
+            _record_added(uow, principal, item, "time_entry", entry, now)
             await uow.commit()
         return entry
 
