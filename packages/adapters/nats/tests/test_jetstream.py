@@ -17,6 +17,7 @@ from bijmantra.adapters.nats import (
     connect,
     ensure_stream,
 )
+from bijmantra.adapters.nats.stream import RETIRED_CONSUMERS
 from bijmantra.adapters.postgres import PostgresOutboxStore, create_engine, unit_of_work_factory
 from bijmantra.application.brapi.commands import ResourceCommands
 from bijmantra.application.brapi.modules import catalog
@@ -46,7 +47,11 @@ async def test_stream_setup_is_idempotent_and_republishing_is_deduplicated(nats_
     nc = await connect(nats_url, name="test")
     js = nc.jetstream()
     await ensure_stream(js)
+    retired = nats.js.api.ConsumerConfig(durable_name=RETIRED_CONSUMERS[0])
+    await js.add_consumer(EVENTS_STREAM, retired)  # left by a release before ADR 0290
     await ensure_stream(js)  # a second replica starting up
+    names = {c.name for c in await js.consumers_info(EVENTS_STREAM)}
+    assert RETIRED_CONSUMERS[0] not in names
     before = (await js.stream_info(EVENTS_STREAM)).state.messages
     event = envelope()
     publisher = JetStreamPublisher(js)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import nats
 from nats.aio.client import Client
 from nats.js import JetStreamContext
@@ -23,6 +25,11 @@ STREAM_CONFIG = StreamConfig(
     duplicate_window=300,  # seconds in which a republished Nats-Msg-Id is dropped
 )
 
+# Durable consumers no service runs any more, removed at start-up so that nothing keeps their
+# state on the server or reports their lag. "sensors-alerts": domain-api's alert evaluation,
+# now the analytics-worker's "analytics-sensors" (ADR 0290).
+RETIRED_CONSUMERS = ("sensors-alerts",)
+
 
 async def connect(url: str, *, name: str) -> Client:
     """Connect with unbounded reconnects: a NATS outage must pause, not kill, a service."""
@@ -43,3 +50,6 @@ async def ensure_stream(js: JetStreamContext) -> None:
         await js.add_stream(STREAM_CONFIG)
     else:
         await js.update_stream(STREAM_CONFIG)
+    for durable in RETIRED_CONSUMERS:
+        with contextlib.suppress(NotFoundError):
+            await js.delete_consumer(EVENTS_STREAM, durable)
