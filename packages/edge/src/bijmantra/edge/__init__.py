@@ -2,6 +2,7 @@
 HTTP, request ids, the client's address behind proxies, and the catch-all."""
 
 from bijmantra.edge.client_address import Network, client_address, parse_networks
+from bijmantra.edge.cookies import site_cookie
 from bijmantra.edge.envelopes import (
     brapi_error_body,
     brapi_metadata,
@@ -36,5 +37,6 @@ __all__ = [
     "request_id",
     "request_id_middleware",
     "security_headers_middleware",
+    "site_cookie",
     "unexpected_error_handler",
 ]

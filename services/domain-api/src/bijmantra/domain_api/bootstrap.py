@@ -46,14 +46,9 @@ from bijmantra.application.operations import (
 from bijmantra.application.ports import TokenVerifier, UnitOfWorkFactory
 from bijmantra.application.ports.documents import DocumentLookup, SearchResultStore
 from bijmantra.application.sensors import (
-    AlertInbox,
-    AlertRules,
     AuthenticateDevice,
-    DeviceEnrolment,
     IngestTelemetry,
-    ReadHistory,
     SensorsUnitOfWorkFactory,
-    StudyEnvironment,
 )
 from bijmantra.application.sensors.worker_calls import SensorsWorkerCalls
 from bijmantra.application.tenancy.exports import ExportsUnitOfWorkFactory
@@ -236,15 +231,7 @@ async def bootstrap(settings: Settings, adapters: DomainAdapters, tracing: Traci
         server,
     )
     sensors_grpc.add_SensorsServiceServicer_to_server(
-        SensorsServicer(
-            DeviceEnrolment(sensors_uow),
-            IngestTelemetry(sensors_uow),
-            ReadHistory(sensors_uow),
-            StudyEnvironment(sensors_uow, BrapiStudyPlaces(resource_queries)),
-            AuthenticateDevice(sensors_uow),
-            AlertRules(sensors_uow),
-            AlertInbox(sensors_uow),
-        ),
+        SensorsServicer.over(sensors_uow, BrapiStudyPlaces(resource_queries)),
         server,
     )
     sensors_grpc.add_SensorsWorkerServiceServicer_to_server(

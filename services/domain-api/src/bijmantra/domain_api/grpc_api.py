@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import contextvars
-from collections.abc import AsyncIterator, Mapping
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
 import grpc
@@ -17,6 +18,7 @@ from bijmantra.contracts.brapi.v1 import resource_service_pb2 as pb
 from bijmantra.contracts.brapi.v1 import resource_service_pb2_grpc as pb_grpc
 from bijmantra.kernel import BijmantraError, Forbidden, PageRequest, Principal, Unauthorized
 from bijmantra.observability import bind_context, clear_context
+from bijmantra.observability.grpc_interceptors import wrap_behavior
 
 _encode = msgspec.json.encode
 _principal: contextvars.ContextVar[Principal] = contextvars.ContextVar("principal")
@@ -87,40 +89,29 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
             bind_context(tenant_id=str(principal.tenant_id), subject=principal.subject)
             _principal.set(principal)
 
-        codecs = {
-            "request_deserializer": handler.request_deserializer,
-            "response_serializer": handler.response_serializer,
-        }
-        if handler.unary_unary is not None:
-            unary = handler.unary_unary
+        if handler.stream_stream is not None:
+            raise RuntimeError(
+                f"{method}: bidirectional streams are not authenticated by this interceptor"
+            )
+        return wrap_behavior(handler, lambda behavior: _after(authenticate, behavior))
 
-            async def unary_call(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-                await authenticate(context)
-                return await unary(request, context)
 
-            return grpc.unary_unary_rpc_method_handler(unary_call, **codecs)
-        if handler.unary_stream is not None:
-            streaming = handler.unary_stream
+def _after(check: Callable[[Any], Awaitable[None]], behavior: Any) -> Any:
+    """``behavior`` run once ``check(context)`` has passed; async generators stay generators."""
+    if inspect.isasyncgenfunction(behavior):
 
-            async def stream_out(
-                request: Any, context: grpc.aio.ServicerContext[Any, Any]
-            ) -> AsyncIterator[Any]:
-                await authenticate(context)
-                async for response in streaming(request, context):
-                    yield response
+        async def streamed(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+            await check(context)
+            async for response in behavior(request, context):
+                yield response
 
-            return grpc.unary_stream_rpc_method_handler(stream_out, **codecs)
-        if handler.stream_unary is not None:
-            upload = handler.stream_unary
+        return streamed
 
-            async def stream_in(requests: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-                await authenticate(context)
-                return await upload(requests, context)
+    async def awaited(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        await check(context)
+        return await behavior(request, context)
 
-            return grpc.stream_unary_rpc_method_handler(stream_in, **codecs)
-        raise RuntimeError(
-            f"{method}: bidirectional streams are not authenticated by this interceptor"
-        )
+    return awaited
 
 
 def _page(request: pb.PageRequest) -> PageRequest:

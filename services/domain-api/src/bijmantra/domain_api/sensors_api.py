@@ -14,8 +14,10 @@ from bijmantra.application.sensors import (
     DeviceEnrolment,
     IngestTelemetry,
     ReadHistory,
+    SensorsUnitOfWorkFactory,
     StudyEnvironment,
     StudyPlace,
+    StudyPlaces,
 )
 from bijmantra.application.sensors.worker_calls import SensorsWorkerCalls, presence_report
 from bijmantra.contracts.sensors.v1 import sensors_service_pb2 as pb
@@ -52,6 +54,19 @@ class SensorsServicer(pb_grpc.SensorsServiceServicer):
         self._enrolment, self._ingest, self._history = enrolment, ingest, history
         self._environment, self._authenticate = environment, authenticate
         self._rules, self._inbox = rules, inbox
+
+    @classmethod
+    def over(cls, uow: SensorsUnitOfWorkFactory, places: StudyPlaces) -> SensorsServicer:
+        """The servicer with its use cases over one unit of work; ``places`` locates studies."""
+        return cls(
+            DeviceEnrolment(uow),
+            IngestTelemetry(uow),
+            ReadHistory(uow),
+            StudyEnvironment(uow, places),
+            AuthenticateDevice(uow),
+            AlertRules(uow),
+            AlertInbox(uow),
+        )
 
     async def CreateAlertRule(self, request: Any, context: Any) -> pb.CreateAlertRuleResponse:
         found = await self._rules.create(current_principal(), request.body)

@@ -21,6 +21,7 @@ import msgspec
 from authlib.oauth2.rfc6749 import InvalidRequestError, OAuth2Error
 from bijmantra.application.tenancy import Membership, choose_organization
 from bijmantra.application.tenancy.authorization import BrowserSession
+from bijmantra.edge import site_cookie
 from bijmantra.identity.authlib_server import Grantee, ParsedRequest
 from bijmantra.identity.edge import NO_STORE, client_ip, decode_body, ok
 from bijmantra.identity.oauth import MAX_FIELD, form_fields
@@ -51,29 +52,17 @@ class TokenChoice(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
     organization_id: uuid.UUID | None = None
 
 
-def _cookie(name: str, value: str, *, http_only: bool, max_age: int) -> Cookie:
-    return Cookie(
-        key=name,
-        value=value,
-        path="/",
-        secure=True,
-        httponly=http_only,
-        samesite="lax",
-        max_age=max_age,
-    )
-
-
 def session_cookies(secret: str, session: BrowserSession, max_age: int) -> list[Cookie]:
     return [
-        _cookie(SESSION_COOKIE, secret, http_only=True, max_age=max_age),
-        _cookie(CSRF_COOKIE, session.csrf_token, http_only=False, max_age=max_age),
+        site_cookie(SESSION_COOKIE, secret, http_only=True, max_age=max_age),
+        site_cookie(CSRF_COOKIE, session.csrf_token, http_only=False, max_age=max_age),
     ]
 
 
 def cleared_cookies() -> list[Cookie]:
     return [
-        _cookie(SESSION_COOKIE, "", http_only=True, max_age=0),
-        _cookie(CSRF_COOKIE, "", http_only=False, max_age=0),
+        site_cookie(SESSION_COOKIE, "", http_only=True, max_age=0),
+        site_cookie(CSRF_COOKIE, "", http_only=False, max_age=0),
     ]
 
 
@@ -190,7 +179,7 @@ def login_page(action: str, message: str | None = None, status: int = 200) -> Re
         "<button type=submit>Sign in</button></form>"
     )
     return _page(
-        "Sign in", form, status, [_cookie(CSRF_COOKIE, csrf, http_only=False, max_age=1800)]
+        "Sign in", form, status, [site_cookie(CSRF_COOKIE, csrf, http_only=False, max_age=1800)]
     )
 
 

@@ -13,11 +13,11 @@ from urllib.parse import urlencode
 
 import httpx
 from bijmantra.application.console import ConsoleSessions, TokenGrant
+from bijmantra.edge import site_cookie
 from bijmantra.gateway.console.web import COOKIE, CSRF_HEADER, PREFIX, PUBLIC, View, view
 from bijmantra.kernel import Unauthorized, Unavailable
 from bijmantra.observability import get_logger
 from litestar import Request, get, post
-from litestar.datastructures import Cookie
 from litestar.response import Redirect, Template
 
 log = get_logger(__name__)
@@ -77,18 +77,6 @@ class IdentityTokenEndpoint:
             log.warning("console.logout.identity_unreachable")
 
 
-def _cookie(name: str, value: str, max_age: int) -> Cookie:
-    return Cookie(
-        key=name,
-        value=value,
-        max_age=max_age,
-        path="/",
-        secure=True,
-        httponly=True,
-        samesite="lax",
-    )
-
-
 def _sessions(request: AnyRequest) -> ConsoleSessions:
     sessions: ConsoleSessions = request.app.state.console_sessions
     return sessions
@@ -110,7 +98,8 @@ async def sign_in(request: AnyRequest) -> Redirect:
         }
     )
     return Redirect(
-        f"/oauth/authorize?{query}", cookies=[_cookie(SIGN_IN_COOKIE, browser_secret, 600)]
+        f"/oauth/authorize?{query}",
+        cookies=[site_cookie(SIGN_IN_COOKIE, browser_secret, max_age=600)],
     )
 
 
@@ -129,7 +118,10 @@ async def callback(request: AnyRequest) -> Redirect | Template:
     lifetime = int((session.expires_at - session.access_expires_at).total_seconds())
     return Redirect(
         return_to,
-        cookies=[_cookie(COOKIE, secret, max(lifetime, 600)), _cookie(SIGN_IN_COOKIE, "", 0)],
+        cookies=[
+            site_cookie(COOKIE, secret, max_age=max(lifetime, 600)),
+            site_cookie(SIGN_IN_COOKIE, "", max_age=0),
+        ],
     )
 
 
@@ -140,7 +132,7 @@ async def sign_out(request: AnyRequest) -> Template:
     await request.app.state.console_tokens.end_identity_session(dict(request.cookies))
     log.info("console.signed_out", subject=current.principal.subject, sessions=ended)
     response = _signed_out(request, "You are signed out on every device.", 200)
-    response.cookies.append(_cookie(COOKIE, "", 0))
+    response.cookies.append(site_cookie(COOKIE, "", max_age=0))
     return response
 
 
