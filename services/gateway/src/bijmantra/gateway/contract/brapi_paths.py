@@ -23,36 +23,46 @@ from bijmantra.gateway.brapi import PREFIX, catalog_routes
 FRAGMENT = Path(__file__).with_name("brapi_v2.json")
 _REF = re.compile(r"^#/components/([^/]+)/(.+)$")
 
+
+def _extension(
+    summary: str, tag: str, path_id: str, responses: dict[str, Any], **extra: Any
+) -> dict[str, Any]:
+    """An operation the gateway serves beyond the official spec, on one string path id."""
+    return {
+        "summary": summary,
+        "tags": [tag],
+        "parameters": [
+            {"name": path_id, "in": "path", "required": True, "schema": {"type": "string"}}
+        ],
+        **extra,
+        "responses": responses,
+    }
+
+
 # Served by the gateway but absent from the official spec: image bytes as uploaded.
-_IMAGE_CONTENT = {
-    "summary": "The bytes of an image, as uploaded with PUT",
-    "tags": ["Images"],
-    "parameters": [
-        {"name": "imageDbId", "in": "path", "required": True, "schema": {"type": "string"}}
-    ],
-    "responses": {
+_IMAGE_CONTENT = _extension(
+    "The bytes of an image, as uploaded with PUT",
+    "Images",
+    "imageDbId",
+    {
         "200": {"description": "The image", "content": {"*/*": {"schema": {}}}},
         "404": {"description": "No such image, or no content yet"},
     },
-}
-
-
+)
 # The lab moves a vendor order along its states; BrAPI only reads the status (ADR 0192).
-_ORDER_STATUS = {
-    "summary": "Append statuses to a vendor order (registered, received, inProgress, ...)",
-    "tags": ["Vendor"],
-    "parameters": [
-        {"name": "orderId", "in": "path", "required": True, "schema": {"type": "string"}}
-    ],
-    "requestBody": {
-        "content": {"application/json": {"schema": {"type": "array", "items": {"type": "string"}}}}
-    },
-    "responses": {
+_ORDER_STATUS = _extension(
+    "Append statuses to a vendor order (registered, received, inProgress, ...)",
+    "Vendor",
+    "orderId",
+    {
         "200": {"description": "The order, with its status history"},
         "404": {"description": "No such order in this organization"},
         "422": {"description": "A step the order's state machine does not allow"},
     },
-}
+    requestBody={
+        "content": {"application/json": {"schema": {"type": "array", "items": {"type": "string"}}}}
+    },
+)
 EXTENSIONS = {
     ("get", "/images/{imageDbId}/imagecontent"): _IMAGE_CONTENT,
     ("post", "/vendor/orders/{orderId}/status"): _ORDER_STATUS,
