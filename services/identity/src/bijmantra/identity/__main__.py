@@ -9,6 +9,7 @@ import sys
 import uuid
 
 from bijmantra.adapters.grpc.tls import require_transport_security
+from bijmantra.edge.serving import serve as serve_app
 from bijmantra.identity.config import (
     DEMO_EMAIL,
     DEMO_ORGANIZATION_ID,
@@ -18,29 +19,17 @@ from bijmantra.identity.config import (
     Settings,
 )
 from bijmantra.identity.production import administration
-from granian import Granian
-from granian.constants import Interfaces
 
 
 def serve() -> None:
     settings = Settings.from_env()
     require_transport_security(settings.tls)
-    tls = settings.tls
-    # With certificates the HTTP listener demands the caller's too (the gateway, the worker):
-    # a peer without one from the internal CA fails the handshake (ADR 0176).
-    Granian(
+    serve_app(
         "bijmantra.identity.production:create_app",
-        factory=True,
-        interface=Interfaces.ASGI,
         address=os.environ.get("IDENTITY_HOST", "0.0.0.0"),
         port=settings.port,
-        workers=1,
-        log_access=False,
-        ssl_cert=tls.cert_file if tls else None,
-        ssl_key=tls.key_file if tls else None,
-        ssl_ca=tls.ca_file if tls else None,
-        ssl_client_verify=tls is not None,
-    ).serve()
+        tls=settings.tls,  # the gateway and the worker present certificates from the CA
+    )
 
 
 async def seed_demo() -> None:
