@@ -14,6 +14,7 @@ from bijmantra.gateway.console.web import PREFIX, view
 from bijmantra.kernel import PageRequest, ValidationFailed
 from litestar import Request, get, post
 from litestar.datastructures import State
+from litestar.handlers import HTTPRouteHandler
 from litestar.response import Redirect, Template
 
 READ = Permission("sensors", Action.READ)
@@ -111,20 +112,18 @@ async def alerts(request: Request[Any, Any, Any], state: State) -> Template:
     return page.render("sensors/alerts.html", alerts=rows, status=status)
 
 
-@post(f"{PREFIX}/alerts/{{alert_id:str}}/acknowledge", name="console:alert-acknowledge")
-async def acknowledge(request: Request[Any, Any, Any], state: State, alert_id: str) -> Redirect:
-    page = view(request)
-    page.require(WRITE)
-    await state.sensors.acknowledge(page.token, alert_id)
-    return Redirect(f"{PREFIX}/alerts")
+def _alert_action(action: str) -> HTTPRouteHandler:
+    """The inbox's buttons: ``acknowledge`` or ``clear`` one alert, then show the inbox again."""
+
+    async def act(request: Request[Any, Any, Any], state: State, alert_id: str) -> Redirect:
+        page = view(request)
+        page.require(WRITE)
+        await getattr(state.sensors, action)(page.token, alert_id)
+        return Redirect(f"{PREFIX}/alerts")
+
+    act.__name__ = act.__qualname__ = action
+    route = post(f"{PREFIX}/alerts/{{alert_id:str}}/{action}", name=f"console:alert-{action}")
+    return route(act)
 
 
-@post(f"{PREFIX}/alerts/{{alert_id:str}}/clear", name="console:alert-clear")
-async def clear(request: Request[Any, Any, Any], state: State, alert_id: str) -> Redirect:
-    page = view(request)
-    page.require(WRITE)
-    await state.sensors.clear(page.token, alert_id)
-    return Redirect(f"{PREFIX}/alerts")
-
-
-ROUTES = [devices, device, alerts, acknowledge, clear]
+ROUTES = [devices, device, alerts, _alert_action("acknowledge"), _alert_action("clear")]
