@@ -3,22 +3,20 @@ request log is ours, with request ids)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 from granian import Granian
 from granian.constants import Interfaces
 
 
-class CertificateFiles(Protocol):
-    """A service's certificate for mutual TLS (``adapters.grpc.tls.InternalTls``)."""
+@dataclass(frozen=True, slots=True)
+class ListenerCertificate:
+    """The certificate and key the listener presents, and the CA callers' must chain to."""
 
-    @property
-    def ca_file(self) -> Path: ...
-    @property
-    def cert_file(self) -> Path: ...
-    @property
-    def key_file(self) -> Path: ...
+    cert_file: Path
+    key_file: Path
+    ca_file: Path
 
 
 def serve(
@@ -27,7 +25,7 @@ def serve(
     address: str,
     port: int,
     workers: int = 1,
-    tls: CertificateFiles | None = None,
+    tls: ListenerCertificate | None = None,
 ) -> None:
     """Serve ``factory`` (``module:function`` building the app) until SIGTERM. With ``tls`` the
     listener demands the caller's certificate too: a peer without one from the internal CA

@@ -9,6 +9,7 @@ import sys
 import uuid
 
 from bijmantra.adapters.grpc.tls import require_transport_security
+from bijmantra.edge.serving import ListenerCertificate
 from bijmantra.edge.serving import serve as serve_app
 from bijmantra.identity.config import (
     DEMO_EMAIL,
@@ -24,11 +25,12 @@ from bijmantra.identity.production import administration
 def serve() -> None:
     settings = Settings.from_env()
     require_transport_security(settings.tls)
+    tls = settings.tls  # the gateway and the worker present certificates from the same CA
     serve_app(
         "bijmantra.identity.production:create_app",
         address=os.environ.get("IDENTITY_HOST", "0.0.0.0"),
         port=settings.port,
-        tls=settings.tls,  # the gateway and the worker present certificates from the CA
+        tls=ListenerCertificate(tls.cert_file, tls.key_file, tls.ca_file) if tls else None,
     )
 
 
