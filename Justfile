@@ -40,7 +40,7 @@ proto:
 # Rebuild the published contract (BrAPI cut, then api-contracts/openapi.json); ADR 0230.
 openapi:
     uv run --frozen python -m bijmantra.gateway.contract.brapi_paths
-    uv run --frozen python -m bijmantra.gateway.contract
+    uv run --frozen python -m bijmantra.gateway.write_contract
 
 # ruff, the format check, mypy (strict on kernel, domain, application; every other package
 # too) and the import contracts: all with zero findings, before any test runs.

@@ -1,6 +1,7 @@
 """Write the committed contract, ``api-contracts/openapi.json``, from a freshly built app.
 
-``python -m bijmantra.gateway.contract [path]``; a test fails when the file is stale.
+``python -m bijmantra.gateway.write_contract [path]``; a test fails when the file is stale.
+It stands beside ``production``, outside the ``contract`` package that ``production`` imports.
 """
 
 from __future__ import annotations
