@@ -1512,3 +1512,45 @@ async def test_allele_matrix_variant_filters_keep_what_numpy_keeps(
         assert refused.status_code == 400, refused.text
     ticket = await client.post("/brapi/v2/search/allelematrix", json={"minMaf": 3})
     assert ticket.status_code == 400, ticket.text
+
+
+async def test_genotype_reads_matching_nothing_are_empty_and_unstorable_filters_are_400(
+    client: httpx.AsyncClient, dataset: Dataset
+) -> None:
+    """Found by attacking: a filter matching nothing once sent PostgreSQL a NUL sentinel, and
+    digits ``int`` refuses or an index past ``integer`` reached it too: all 500s."""
+    for query in ({"callSetDbId": "no-such"}, {"germplasmName": "no-such"}):
+        empty = await client.get("/brapi/v2/allelematrix", params=query)
+        assert empty.status_code == 200, empty.text
+        assert empty.json()["result"]["variantDbIds"] == []
+    past = f"{dataset.variant_set_db_id}:99999999999"
+    none = await client.get("/brapi/v2/variants", params={"variantDbId": past})
+    assert (none.status_code, none.json()["result"]["data"]) == (200, [])
+    assert (await client.get(f"/brapi/v2/variants/{past}")).status_code == 404
+    for path, query in [
+        ("/brapi/v2/allelematrix", {"germplasmName": "a\x00b"}),
+        ("/brapi/v2/variants", {"positionRange": "chr1:\u00b2-\u00b3"}),
+        ("/brapi/v2/calls", {"variantSetDbId": "\x00"}),
+        ("/api/v1/analyses", {"limit": "99999999999"}),
+    ]:
+        refused = await client.get(path, params=query)
+        assert 400 <= refused.status_code < 500, (path, query, refused.text)
+
+
+async def test_an_unstorable_vcf_line_is_named_and_nothing_is_stored(
+    client: httpx.AsyncClient, stack: DevStack
+) -> None:
+    good = vcf_text(random_dosages(3, 2, seed=5), [unique("u"), unique("u")])
+    contig = good.replace("##FORMAT", "##contig=<ID=chr1,length=\u00b2>\n##FORMAT", 1)
+    assert (await import_vcf(client, contig.encode(), unique("c"))).status_code == 201
+    before = count_rows(stack, "SELECT count(*) FROM domain.variant_sets")
+    lines = good.splitlines()
+    for bad in (
+        lines[3].replace("\t1000\t", "\t99999999999999999999\t"),  # past bigint
+        lines[3].replace("snp0", "sn\x00p"),  # PostgreSQL text cannot hold a NUL
+    ):
+        body = "\n".join([*lines[:3], bad, *lines[4:]]) + "\n"
+        refused = await import_vcf(client, body.encode(), unique("bad"))
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["error"]["details"][0]["location"] == ".vcf:line 4"
+    assert count_rows(stack, "SELECT count(*) FROM domain.variant_sets") == before

@@ -184,6 +184,27 @@ async def test_an_unreadable_platform_body_is_400_in_the_platform_envelope(
     assert readable_but_wrong.status_code == 422, readable_but_wrong.text
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/v1/devices/%00",
+        "/api/v1/analyses/a%00b",
+        "/api/v1/devices/x/telemetry?metric=a%00",
+        "/brapi/v2/variants?variantSetDbId=%00",
+    ],
+)
+async def test_a_nul_in_the_url_is_400_malformed_in_the_apis_envelope(
+    client: httpx.AsyncClient, url: str
+) -> None:
+    """A NUL in a path id or filter once reached PostgreSQL, which cannot hold it: a 500."""
+    response = await client.get(url)
+    assert response.status_code == 400, response.text
+    if url.startswith("/brapi/"):
+        assert any("NUL" in m for m in brapi_messages(response))
+    else:
+        assert response.json()["error"]["code"] == "malformed"
+
+
 async def test_thousands_of_field_errors_are_a_400_with_the_errors_not_a_429(
     client: httpx.AsyncClient,
 ) -> None:

@@ -15,6 +15,7 @@ import pytest
 from bijmantra.application.genotyping import ExportGenotypes, ImportGenotypes, ImportSpec
 from bijmantra.application.genotyping.brapi import GenotypeViews
 from bijmantra.application.genotyping.edits import GenotypeWrites
+from bijmantra.application.genotyping.imports import MAX_NEW_GERMPLASM
 from bijmantra.application.ports.genotypes import GenotypeFilter
 from bijmantra.genomics.formats import VcfParser
 from bijmantra.kernel import NotFound, PageRequest, Principal, TenantId, ValidationFailed
@@ -166,6 +167,48 @@ async def test_another_organization_sees_nothing() -> None:
         await views.search_results(OUTSIDER, "call", search, PageRequest(0, 5))
     found = await views.search_results(BREEDER, "call", search, PageRequest(0, 5))
     assert found.total_count == 15
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"positionRange": ["chr1:\u00b2-\u00b3"]},  # digits to isdigit(), not to int()
+        {"positionRange": [f"chr1:1-{'9' * 5000}"]},  # past int()'s digit limit
+        {"variantSetDbId": ["a\x00b"]},  # text PostgreSQL cannot hold
+        {"callSetDbIds": ["\x00"]},
+    ],
+)
+async def test_filters_the_store_cannot_read_are_a_400(params: dict[str, list[str]]) -> None:
+    views, _ = await imported(InMemoryDatabase(), random_vcf(np.random.default_rng(5), 4, 2))
+    for entity in ("variant", "call", "allelematrix"):
+        with pytest.raises(ValidationFailed):
+            await views.list(BREEDER, entity, params, PageRequest(0, 5))
+
+
+@pytest.mark.parametrize("suffix", ["\u00b2", "99999999999", "9" * 5000])
+async def test_a_variant_id_whose_index_the_store_cannot_number_names_no_variant(
+    suffix: str,
+) -> None:
+    views, set_id = await imported(InMemoryDatabase(), random_vcf(np.random.default_rng(6), 4, 2))
+    found = await views.list(BREEDER, "variant", {"variantDbId": [f"{set_id}:{suffix}"]}, PAGE)
+    assert found.total_count == 0
+    with pytest.raises(NotFound):
+        await views.get(BREEDER, "variant", f"{set_id}:{suffix}")
+
+
+PAGE = PageRequest(0, 5)
+
+
+async def test_a_file_naming_more_new_samples_than_a_bulk_write_stores_nothing() -> None:
+    names = [f"made-up-{i}" for i in range(MAX_NEW_GERMPLASM + 1)]
+    header = "##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\t"
+    text = header + "\t".join(names) + "\n1\t5\t.\tA\tG\t.\t.\t.\tGT" + "\t0/1" * len(names)
+    db = InMemoryDatabase()
+    with pytest.raises(ValidationFailed, match="new samples"):
+        await ImportGenotypes(fake_unit_of_work_factory(db))(
+            BREEDER, ImportSpec("set", "vcf", "Cassava"), ParsedUpload(text.encode() + b"\n", {})
+        )
+    assert (db.documents, db.variant_sets) == ({}, {})
 
 
 def _calls(views_page: Any) -> dict[tuple[str, str], str]:

@@ -85,13 +85,24 @@ def test_haploid_multiallelic_and_indel_sites_are_kept_and_sites_without_gt_coun
             "line 4: invalid genotype '0/11' for sample 's1'",
         ),
         ("#CHROM again", "line 4: header line after the #CHROM line"),
+        ("2\t99999999999999999999\t.\tC\tT\t.\t.\t.\tGT\t0/1\t1/1", "line 4: POS must be"),
+        ("2\t5\tsn\x00p\tC\tT\t.\t.\t.\tGT\t0/1\t1/1", "line 4: NUL character"),
+        ("2\xff\t5\t.\tC\tT\t.\t.\t.\tGT\t0/1\t1/1", "line 4: CHROM, ID, REF and ALT must"),
     ],
 )
 def test_malformed_lines_are_named(line: str, expected: str) -> None:
-    data = vcf(np.zeros((1, 2), dtype=np.int8)) + line.encode() + b"\n"
+    data = vcf(np.zeros((1, 2), dtype=np.int8)) + line.encode("latin-1") + b"\n"
     with pytest.raises(FormatError) as raised:
         parse(data, [17])
     assert str(raised.value).startswith(expected)
+
+
+def test_a_contig_length_int_cannot_read_is_an_unknown_length() -> None:
+    header = "##fileformat=VCFv4.2\n##contig=<ID=chr1,length=\u00b2>\n"
+    parser = VcfParser()
+    parser.feed(header.encode() + vcf(np.zeros((1, 2), dtype=np.int8)).split(b"\n", 1)[1])
+    parser.finish()
+    assert parser.contigs == {"chr1": None}
 
 
 def test_a_file_that_is_not_a_vcf_fails_on_line_one() -> None:
@@ -130,6 +141,11 @@ def test_plink_companions_name_their_bad_lines() -> None:
         read_fam(b"F a 0 0 0 -9\nF b 0 0\n")
     with pytest.raises(FormatError, match=r"^\.bim line 1: position"):
         read_bim(b"1 v1 0 pos A G\n")
+    for position in ("\u00b2", "9" * 20):  # int() refuses it; int64 cannot hold it
+        with pytest.raises(FormatError, match=r"^\.bim line 1: position"):
+            read_bim(f"1 v1 0 {position} A G\n".encode())
+    with pytest.raises(FormatError, match=r"^\.fam line 1: NUL"):
+        read_fam(b"F a\x00 0 0 0 -9\n")
     decoder = BedDecoder(read_bim(b"1 v1 0 1 A G\n"), 5)
     with pytest.raises(FormatError, match="bad magic"):
         decoder.feed(b"\x00\x00\x00\x00\x00")

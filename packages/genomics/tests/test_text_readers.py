@@ -92,6 +92,20 @@ def test_hapmap_reads_iupac_letters_tetraploids_and_indel_signs() -> None:
             2,
             "position",
         ),
+        *(  # digits int() refuses or the store's bigint cannot hold; a NUL
+            (
+                f"rs#\talleles\tchrom\tpos\ts\tx\tc\tp\ta\tp\tq\ta\nx\tA/G\t{chrom}\t{pos}\t+"
+                + "\tN" * 6
+                + "\tAA\n",
+                2,
+                reason,
+            )
+            for chrom, pos, reason in [
+                ("1", "\u00b2", "position"),
+                ("1", "9" * 20, "position"),
+                ("1\x00", "5", "NUL"),
+            ]
+        ),
     ],
 )
 def test_a_bad_hapmap_line_is_named(text: str, line: int, reason: str) -> None:
@@ -179,6 +193,10 @@ def test_flapjack_reads_a_hand_written_file_and_skips_unmapped_markers() -> None
         (b"\tm1\nL1\tA/G/T\n", b"m1\t1\t5\n", 2, "one allele or two"),
         (b"\tm1\tm1\n", b"m1\t1\t5\n", 1, "unique"),
         (b"\tm1\nL1\tA\n", b"m1\t1\t5.2\n", 1, "whole number"),
+        (b"\tm1\nL1\tA\n", "m1\t1\t\u00b2\n".encode(), 1, "whole number"),
+        (b"\tm1\nL1\tA\n", b"m1\t1\t99999999999999999999\n", 1, "whole number"),
+        (b"\tm1\nL1\tA\n", b"m1\t1\x00\t5\n", 1, "NUL"),
+        (b"\tm1\nL\x001\tA\n", b"m1\t1\t5\n", 2, "NUL"),
         (b"\tm1\nL1\tA\n", b"m1\t1\n", 1, "3 columns"),
         (b"# only comments\n", b"m1\t1\t5\n", 1, "no marker line"),
     ],

@@ -21,7 +21,14 @@ from dataclasses import dataclass, field
 import numpy as np
 from bijmantra.genomics._vcf import parse_diploid_gt
 from bijmantra.genomics.calls import ABSENT, FIELDS, MAX_ALLELES, MAX_PLOIDY, MISSING, CallMatrix
-from bijmantra.genomics.streams import MAX_LINE_BYTES, FormatError, LineReader
+from bijmantra.genomics.streams import (
+    MAX_LINE_BYTES,
+    MAX_POSITION_DIGITS,
+    FormatError,
+    LineReader,
+    refuse_nul,
+    whole_number,
+)
 from numpy.typing import NDArray
 
 BLOCK_LINES = 2048
@@ -94,6 +101,7 @@ class VcfParser:
                 line = line[:-1]
             if not line:
                 continue
+            refuse_nul(line, number)
             if self.samples is None:
                 self._header_line(line, number)
                 continue
@@ -136,7 +144,7 @@ class VcfParser:
         )
         name, length = fields.get("ID", "").strip(), fields.get("length", "").strip()
         if name:
-            self.contigs[name] = int(length) if length.isdigit() else None
+            self.contigs[name] = whole_number(length)
 
     def _flush(self) -> list[VariantBlock]:
         pending, self._pending, self._pending_bytes = self._pending, [], 0
@@ -154,9 +162,10 @@ class VcfParser:
                     f"expected {9 + n} tab-separated columns, found {len(parts)}", number
                 )
             c, p, i, r, a, _qual, _filt, _info, fmt, rest = parts
-            if not p.isdigit():
+            if not p.isdigit() or len(p) > MAX_POSITION_DIGITS:
                 raise FormatError(
-                    f"POS must be a positive integer, got {p[:20].decode(errors='replace')!r}",
+                    f"POS must be a positive integer of at most {MAX_POSITION_DIGITS} digits, "
+                    f"got {p[:20].decode(errors='replace')!r}",
                     number,
                 )
             keys = fmt.split(b":")
@@ -208,11 +217,15 @@ class _Sites:
         n_alt = 0 if a == b"." else a.count(b",") + 1
         if n_alt >= MAX_ALLELES:
             raise FormatError(f"{n_alt} ALT alleles (at most {MAX_ALLELES - 1})", number)
-        self.chrom.append(c.decode())
+        try:
+            chrom, name, ref, alt = c.decode(), i.decode(), r.decode(), a.decode()
+        except UnicodeDecodeError:
+            raise FormatError("CHROM, ID, REF and ALT must be UTF-8 text", number) from None
+        self.chrom.append(chrom)
         self.pos.append(int(p))
-        self.ids.append("" if i == b"." else i.decode())
-        self.ref.append(r.decode().upper())
-        self.alt.append("" if n_alt == 0 else a.decode().upper())
+        self.ids.append("" if name == "." else name)
+        self.ref.append(ref.upper())
+        self.alt.append("" if n_alt == 0 else alt.upper())
         self.n_alt.append(n_alt)
         self.numbers.append(number)
         return len(self.numbers) - 1
@@ -342,6 +355,7 @@ def read_fam(data: bytes) -> list[str]:
     for number, line in enumerate(data.decode("utf-8", "replace").splitlines(), start=1):
         if not line.strip():
             continue
+        refuse_nul(line, number, ".fam")
         columns = line.split()
         if len(columns) != 6:
             raise FormatError(f"expected 6 columns, found {len(columns)}", number, ".fam")
@@ -374,11 +388,12 @@ def read_bim(data: bytes) -> BimTable:
     for number, line in enumerate(data.decode("utf-8", "replace").splitlines(), start=1):
         if not line.strip():
             continue
+        refuse_nul(line, number, ".bim")
         columns = line.split()
         if len(columns) != 6:
             raise FormatError(f"expected 6 columns, found {len(columns)}", number, ".bim")
         c, i, _cm, p, a1, a2 = columns
-        if not p.isdigit():
+        if whole_number(p) is None:
             raise FormatError(
                 f"position must be a non-negative integer, got {p[:20]!r}", number, ".bim"
             )

@@ -27,6 +27,23 @@ class FormatError(ValueError):
         self.reason = message
 
 
+MAX_POSITION_DIGITS = 18  # every 18-digit position fits the store's bigint
+
+
+def whole_number(text: str, max_digits: int = MAX_POSITION_DIGITS) -> int | None:
+    """``text`` as a whole number of at most ``max_digits`` ASCII digits, or None
+    (``str.isdigit`` also admits '²', which ``int`` refuses)."""
+    if text.isascii() and text.isdigit() and len(text) <= max_digits:
+        return int(text)
+    return None
+
+
+def refuse_nul(line: bytes | str, number: int, file: str = "") -> None:
+    """A NUL in a text file is an error of that line (PostgreSQL text cannot hold one)."""
+    if ("\x00" if isinstance(line, str) else b"\x00") in line:
+        raise FormatError("NUL character in the line", number, file)
+
+
 class Inflater:
     """Transparent gzip/BGZF decompression: BGZF is many gzip members back to back.
 

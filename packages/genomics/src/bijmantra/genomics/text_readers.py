@@ -19,7 +19,13 @@ from typing import IO
 import numpy as np
 from bijmantra.genomics.calls import ABSENT, MAX_ALLELES, MAX_PLOIDY, MISSING, CallMatrix
 from bijmantra.genomics.formats import BLOCK_BYTES, BLOCK_LINES, VariantBlock
-from bijmantra.genomics.streams import MAX_LINE_BYTES, FormatError, LineReader
+from bijmantra.genomics.streams import (
+    MAX_LINE_BYTES,
+    FormatError,
+    LineReader,
+    refuse_nul,
+    whole_number,
+)
 from numpy.typing import NDArray
 
 HAPMAP_FIXED = (
@@ -68,6 +74,7 @@ class _Lines:
         for line in lines:
             self.lines_read += 1
             text = line.decode("utf-8", "replace").rstrip("\r")
+            refuse_nul(text, self.lines_read)
             if text.strip():
                 yield self.lines_read, text
 
@@ -148,9 +155,10 @@ def _unique_names(names: list[str], number: int) -> list[str]:
 
 
 def _position(text: str, number: int) -> int:
-    if not text.isdigit():
+    position = whole_number(text)
+    if position is None:
         raise FormatError(f"position must be a whole number of bases, got {text[:20]!r}", number)
-    return int(text)
+    return position
 
 
 def _hapmap_line(
@@ -211,6 +219,7 @@ def read_flapjack_map(data: bytes) -> FlapjackMap:
     for number, line in enumerate(data.decode("utf-8", "replace").splitlines(), start=1):
         if not line.strip() or line.startswith("#"):
             continue
+        refuse_nul(line, number, ".map")
         columns = line.rstrip("\r").split("\t")
         if len(columns) != 3:
             raise FormatError(f"expected 3 columns, found {len(columns)}", number, ".map")

@@ -36,7 +36,11 @@ from bijmantra.gateway import (
 )
 from bijmantra.gateway.config import Settings
 from bijmantra.gateway.contract import ROUTES as CONTRACT_ROUTES
-from bijmantra.gateway.edge import authentication_middleware, permission_guard
+from bijmantra.gateway.edge import (
+    authentication_middleware,
+    nul_free_url_middleware,
+    permission_guard,
+)
 from bijmantra.gateway.identity_proxy import IdentityProxy, identity_routes
 from bijmantra.gateway.live import FeedSettings, live_feed
 from bijmantra.gateway.page_cache import PageCache
@@ -177,6 +181,7 @@ def bootstrap(settings: Settings, adapters: GatewayAdapters, tracing: Tracing) -
             *observability.middleware,
             request_id_middleware,
             security_headers_middleware,
+            nul_free_url_middleware,
             console.console_headers_middleware,
             DefineMiddleware(auth, exclude_from_auth_key="public"),
             *protection.middleware,

@@ -9,11 +9,13 @@ from typing import Any
 
 from bijmantra.application.ports import TokenVerifier
 from bijmantra.application.security import authorize
-from bijmantra.kernel import Principal, Unauthorized
+from bijmantra.gateway.protection.responses import send_error
+from bijmantra.kernel import Malformed, Principal, Unauthorized
 from bijmantra.observability import bind_context
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
+from litestar.types import ASGIApp, Receive, Scope, Send
 
 
 class BearerAuthentication(AbstractAuthenticationMiddleware):
@@ -45,3 +47,20 @@ async def permission_guard(
     if needed is not None:
         principal: Principal = connection.user
         authorize(principal, needed)
+
+
+def nul_free_url_middleware(app: ASGIApp) -> ASGIApp:
+    """A URL whose path or query holds a NUL (``%00``) is 400 ``malformed`` before any route:
+    no id or filter can hold one (PostgreSQL text cannot), and ``/api/v1/devices/%00`` once
+    reached the database and answered 500."""
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and (
+            "\x00" in scope["path"] or b"%00" in scope["query_string"]
+        ):
+            await send_error(scope, send, Malformed("The URL must not contain NUL characters"))
+            return
+        await app(scope, receive, send)
+
+    return middleware
+

@@ -249,7 +249,7 @@ def listing_query(request: Request[Any, Any, Any]) -> tuple[int, bool]:
     raw_limit = request.query_params.get("limit", str(LISTED_BY_DEFAULT))
     raw_active = request.query_params.get("active", "false").lower()
     problems = []
-    if not raw_limit.isdigit():
+    if not (raw_limit.isdecimal() and len(raw_limit) <= 3):  # the use case says 1..100
         problems.append(FieldError("limit", "must be a whole number"))
     if raw_active not in ("true", "false"):
         problems.append(FieldError("active", "must be true or false"))

@@ -23,8 +23,10 @@ from bijmantra.application.genotyping.matrix import (
     dimension_page,
 )
 from bijmantra.application.genotyping.views import (
+    NO_DB_ID,
     UNSUPPORTED,
     Documents,
+    filter_values,
     genotype_filter,
     with_filter,
 )
@@ -43,13 +45,7 @@ _encode = msgspec.json.encode
 
 
 def _germplasm_params(params: Mapping[str, Any]) -> tuple[list[str], list[str]]:
-    names: list[str] = []
-    puis: list[str] = []
-    for key, into in (("germplasmName", names), ("germplasmPUI", puis)):
-        for k in (key, key + "s"):
-            value = params.get(k)
-            into += value if isinstance(value, list) else [] if value is None else [value]
-    return names, puis
+    return filter_values(params, "germplasmName"), filter_values(params, "germplasmPUI")
 
 
 @dataclass
@@ -193,7 +189,7 @@ async def _with_germplasm(
         [{"germplasmName": n} for n in names] + [{"germplasmPUI": p} for p in puis]
     )
     found = await uow.resources.matching_ids("germplasm", (alternatives,), MAX_CALL_SETS)
-    ids = (*where.germplasm_db_ids, *found) if found else ("\x00none",)
+    ids = (*where.germplasm_db_ids, *found) if found else (NO_DB_ID,)
     return with_filter(where, germplasm_db_ids=ids)
 
 
@@ -234,7 +230,7 @@ class AlleleMatrix:
         sets = self.where.variant_set_db_ids
         narrowed = self.where.call_set_db_ids or self.where.germplasm_db_ids
         if not sets and (narrowed or self.where.call_set_names):
-            sets = tuple(groups) or ("\x00none",)
+            sets = tuple(groups) or (NO_DB_ID,)
         v_page, v_size = _dimension(self.params, "Variant", 100)
         c_page, c_size = _dimension(self.params, "CallSet", 100)
         c_offset, _ = dimension_page(len(call_sets), c_page, c_size, "dimensionCallSet")

@@ -10,9 +10,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from bijmantra.application.brapi.bounds import MAX_WRITE_ITEMS
 from bijmantra.application.brapi.commands import ResourceCommands
 from bijmantra.application.brapi.entity import Catalog
 from bijmantra.application.brapi.modules import catalog
+from bijmantra.application.genotyping.brapi import MAX_CALL_SETS
 from bijmantra.application.genotyping.dto import ImportSpec
 from bijmantra.application.genotyping.references import (
     Contigs,
@@ -26,6 +28,11 @@ from bijmantra.domain.genotyping import CallSet, VariantSet
 from bijmantra.kernel import Clock, FieldError, Principal, SystemClock, ValidationFailed, new_id
 
 WRITE = Permission("genotyping", Action.WRITE)
+# A file's samples are bounded twice: all of them by what one calls or allele-matrix read may
+# span, the germplasm created for new names by the bulk-write bound (a 1 MB header of 200,000
+# made-up names once created them all, and domain-api grew past 1 GB).
+MAX_IMPORT_SAMPLES = MAX_CALL_SETS
+MAX_NEW_GERMPLASM = MAX_WRITE_ITEMS
 CREATE_GERMPLASM = Permission("germplasm", Action.WRITE)
 
 
@@ -57,10 +64,12 @@ class ImportGenotypes:
                 [FieldError("commonCropName", "crop of germplasm created for new samples")],
             )
         names = await upload.sample_names()
+        _check_samples("samples", len(names), MAX_IMPORT_SAMPLES)
         async with self.uow(principal.tenant_id) as uow:
             matched = await germplasm_ids_by_name(uow.resources, names)
             if len(matched) < len(names):
                 authorize(principal, CREATE_GERMPLASM)
+                _check_samples("new samples", len(names) - len(matched), MAX_NEW_GERMPLASM)
             call_sets, new_germplasm, new_ids = [], [], []
             for column, name in enumerate(names):
                 germplasm_db_id = matched.get(name)
@@ -112,3 +121,11 @@ class ImportGenotypes:
             "germplasmMatched": len(matched),
             "germplasmCreated": len(names) - len(matched),
         }
+
+
+def _check_samples(what: str, count: int, bound: int) -> None:
+    if count > bound:
+        raise ValidationFailed(
+            f"The file names {count} {what}; at most {bound} per import",
+            [FieldError("samples", f"{count} {what} (at most {bound})")],
+        )

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from bijmantra.application.brapi.schema import SchemaSet, empty
+from bijmantra.application.brapi.schema import SchemaSet, empty, text_problem
 from bijmantra.application.ports.genotypes import (
     NOWHERE,
     CallSetRow,
@@ -27,6 +27,8 @@ from bijmantra.kernel import FieldError, ValidationFailed
 
 SCHEMAS = SchemaSet("BrAPI-Genotyping")
 MAX_FILTER_VALUES = 10_000
+MAX_VARIANT_INDEX = 2**31 - 1  # variant_index is a PostgreSQL integer
+NO_DB_ID = ""  # a filter value no row holds (a DbId is never empty; NUL would fail in SQL)
 
 # query/search name -> GenotypeFilter field; plural forms are the search-body spelling.
 _LISTS = {
@@ -51,13 +53,26 @@ UNSUPPORTED = (
 )
 
 
+def bounded_int(text: str, maximum: int) -> int | None:
+    """``text`` as a whole number from 0 to ``maximum``, or None. ASCII digits only:
+    ``str.isdigit`` also admits '²', which ``int`` refuses (once a 500)."""
+    if not (text.isascii() and text.isdigit()) or len(text) > len(str(maximum)):
+        return None
+    value = int(text)
+    return value if value <= maximum else None
+
+
 def parse_variant_db_id(db_id: str) -> tuple[str, int]:
-    """``set:index``; an id of another shape names no variant (index -1)."""
+    """``set:index``; an id of another shape, or an index past what the store can number,
+    names no variant (index -1)."""
     set_id, _, index = db_id.rpartition(":")
-    return (set_id, int(index)) if set_id and index.isdigit() else (db_id, -1)
+    number = bounded_int(index, MAX_VARIANT_INDEX) if set_id else None
+    return (set_id, number) if number is not None else (db_id, -1)
 
 
-def _values(params: Mapping[str, Any], name: str) -> list[str]:
+def filter_values(params: Mapping[str, Any], name: str) -> list[str]:
+    """A filter's strings, from ``name`` (query) and ``name + "s"`` (search body), bounded
+    and storable."""
     found: list[str] = []
     for key in (name, name + "s"):
         value = params.get(key)
@@ -66,6 +81,8 @@ def _values(params: Mapping[str, Any], name: str) -> list[str]:
         items = value if isinstance(value, list) else [value]
         if not all(isinstance(v, str) for v in items):
             raise ValidationFailed("Invalid filter", [FieldError(key, "must be strings")])
+        if problems := [FieldError(key, p) for v in items if (p := text_problem(v))]:
+            raise ValidationFailed("Invalid filter", problems)
         found += items
     if len(found) > MAX_FILTER_VALUES:
         raise ValidationFailed("Too many filter values", [FieldError(name, "at most 10000")])
@@ -85,11 +102,12 @@ class PositionRange:
         if not span:
             return cls(text, 0, NOWHERE)
         lo, _, hi = span.partition("-")
-        if not (chrom and lo.isdigit() and hi.isdigit() and int(lo) <= int(hi)):
+        start, end = bounded_int(lo, NOWHERE), bounded_int(hi, NOWHERE)
+        if not chrom or start is None or end is None or start > end:
             raise ValidationFailed(
                 "Invalid positionRange", [FieldError("positionRange", "contig:start-end")]
             )
-        return cls(chrom, int(lo), int(hi))
+        return cls(chrom, start, end)
 
 
 def genotype_filter(
@@ -102,7 +120,7 @@ def genotype_filter(
             "Filters not supported by this server for genotype views",
             [FieldError(n, "not supported") for n in asked],
         )
-    values = {target: _values(params, name) for name, target in _LISTS.items()}
+    values = {target: filter_values(params, name) for name, target in _LISTS.items()}
     ranges = [PositionRange.parse(r) for r in values.pop("position_ranges")]
     if len(ranges) > 1:
         raise ValidationFailed(

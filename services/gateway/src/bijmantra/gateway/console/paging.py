@@ -18,7 +18,7 @@ MAX_PAGE = 100_000
 def page_request(request: Request[Any, Any, Any], size: int = PAGE_SIZE) -> PageRequest:
     """A malformed or absurd ``page`` shows the first page rather than an error."""
     raw = request.query_params.get("page", "0")
-    number = int(raw) if raw.isdigit() and len(raw) < 7 else 0
+    number = int(raw) if raw.isdecimal() and len(raw) < 7 else 0
     return PageRequest(min(number, MAX_PAGE), size)
 
 
