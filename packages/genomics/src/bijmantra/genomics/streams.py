@@ -40,7 +40,7 @@ def whole_number(text: str, max_digits: int = MAX_POSITION_DIGITS) -> int | None
 
 def refuse_nul(line: bytes | str, number: int, file: str = "") -> None:
     """A NUL in a text file is an error of that line (PostgreSQL text cannot hold one)."""
-    if ("\x00" if isinstance(line, str) else b"\x00") in line:
+    if (isinstance(line, str) and "\x00" in line) or (isinstance(line, bytes) and b"\0" in line):
         raise FormatError("NUL character in the line", number, file)
 
 

@@ -13,6 +13,7 @@ from bijmantra.gateway.protection.responses import send_error
 from bijmantra.kernel import Malformed, Principal, Unauthorized
 from bijmantra.observability import bind_context
 from litestar.connection import ASGIConnection
+from litestar.enums import ScopeType
 from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 from litestar.types import ASGIApp, Receive, Scope, Send
@@ -55,7 +56,7 @@ def nul_free_url_middleware(app: ASGIApp) -> ASGIApp:
     reached the database and answered 500."""
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and (
+        if scope["type"] == ScopeType.HTTP and (
             "\x00" in scope["path"] or b"%00" in scope["query_string"]
         ):
             await send_error(scope, send, Malformed("The URL must not contain NUL characters"))
@@ -63,4 +64,3 @@ def nul_free_url_middleware(app: ASGIApp) -> ASGIApp:
         await app(scope, receive, send)
 
     return middleware
-

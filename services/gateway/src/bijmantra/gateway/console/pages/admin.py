@@ -49,7 +49,9 @@ async def audit(request: Request[Any, Any, Any], state: State) -> Template:
     page = view(request)
     page.require(AUDIT)
     raw = request.query_params.get("page", "0")
-    entries = await recent_entries(state, page, int(raw) if raw.isdecimal() and len(raw) < 7 else 0, PAGE_SIZE)
+    entries = await recent_entries(
+        state, page, int(raw) if raw.isdecimal() and len(raw) < 7 else 0, PAGE_SIZE
+    )
     verdict = await state.audit.verify(page.token) if "verify" in request.query_params else None
     return page.render("admin/audit.html", entries=entries, rows=entries, verdict=verdict)
 

@@ -45,7 +45,11 @@ SEED_LOTS_SHOWN, TRANSACTIONS_SHOWN = 10, 10
 
 def _generations(request: Request[Any, Any, Any]) -> int:
     raw = request.query_params.get("generations", "")
-    return min(int(raw), MAX_GENERATIONS) if raw.isdecimal() and len(raw) < 4 and raw != "0" else DEFAULT_GENERATIONS
+    return (
+        min(int(raw), MAX_GENERATIONS)
+        if raw.isdecimal() and len(raw) < 4 and raw != "0"
+        else DEFAULT_GENERATIONS
+    )
 
 
 @get(f"{PREFIX}/germplasm/{{db_id:str}}", name="console:germplasm-detail")
