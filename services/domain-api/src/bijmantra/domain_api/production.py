@@ -65,8 +65,9 @@ def _device_link(
         ingest_nc = await connect(settings.device_ingest_url, name=f"{SERVICE_NAME}-devices")
         signer = JwtSigner(settings.device_issuer_seed)
         await DeviceAuthCallout(callout_nc, signer, whose).start()
-        await DeviceTelemetryBridge(ingest_nc, ingest.from_connected_device).start()
-        return [callout_nc.drain, ingest_nc.drain]
+        bridge = DeviceTelemetryBridge(ingest_nc, ingest.from_connected_device)
+        await bridge.start()
+        return [callout_nc.drain, ingest_nc.drain, bridge.finish]
 
     return link
 

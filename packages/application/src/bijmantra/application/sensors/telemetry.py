@@ -6,6 +6,7 @@ import csv
 import hmac
 import io
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -99,17 +100,34 @@ class IngestTelemetry:
         return await self._ingest(secret.tenant_id, secret.device_id, body, secret.hash)
 
     async def from_connected_device(
-        self, tenant_id: TenantId, device_id: str, body: bytes
+        self,
+        tenant_id: TenantId,
+        device_id: str,
+        body: bytes,
+        turn: AbstractAsyncContextManager[None] | None = None,
     ) -> dict[str, Any]:
         """A batch from an MQTT connection the listener authenticated with the device's
         credential (the topic names tenant and device; NATS lets it publish on no other).
-        The device must still hold a credential: revoking it stops a live connection too."""
-        return await self._ingest(tenant_id, device_id, body, None)
+        The device must still hold a credential: revoking it stops a live connection too.
+
+        ``turn`` is held around the transaction only: the bridge decodes the next batches
+        while this one is stored, and still commits one device's batches in order."""
+        items = _parse_batch(body)
+        async with turn or nullcontext():
+            return await self._store(tenant_id, device_id, items, None)
 
     async def _ingest(
         self, tenant_id: TenantId, device_id: str, body: bytes, credential_hash: str | None
     ) -> dict[str, Any]:
-        items = _parse_batch(body)
+        return await self._store(tenant_id, device_id, _parse_batch(body), credential_hash)
+
+    async def _store(
+        self,
+        tenant_id: TenantId,
+        device_id: str,
+        items: Sequence[ReadingLike | str],
+        credential_hash: str | None,
+    ) -> dict[str, Any]:
         now = self.clock.now()
         async with self.uow(tenant_id) as uow:
             found = await uow.sensors.device_and_profile(device_id, for_update=True)

@@ -8,17 +8,20 @@
   so a revoked or wrong credential is refused at connect with nothing restarted.
 * ``DeviceTelemetryBridge`` subscribes to every device subject (a queue group, so replicas
   share the work) and hands each message, with the organization and device its subject
-  names, to the ingestion use case. Revocation also stops a live connection's batches there.
+  names, to the ingestion use case: several batches at once, one device's in order.
+  Revocation also stops a live connection's batches there.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import secrets
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import nkeys
@@ -35,7 +38,8 @@ DEVICE_QUEUE = "bijmantra-telemetry"
 DEVICE_ACCOUNT = "DEVICES"
 MAX_PAYLOAD = 4 * 1024 * 1024
 Authenticate = Callable[[str], Awaitable[tuple[str, str]]]  # credential -> (tenant, device)
-Ingest = Callable[[TenantId, str, bytes], Awaitable[Any]]
+# tenant, device, batch, and the batch's turn among its device's (held around its transaction)
+Ingest = Callable[[TenantId, str, bytes, AbstractAsyncContextManager[None]], Awaitable[Any]]
 
 
 def device_subject(tenant_id: str, device_id: str) -> str:
@@ -120,17 +124,85 @@ class DeviceAuthCallout:
         )
 
 
+class DeviceTurns:
+    """Per device, the order its batches arrived in: each batch's transaction waits for the
+    previous batch of the same device to finish, so a device's batches commit (and their
+    events go out) in arrival order, while other devices' batches, and the decoding of
+    this device's next ones, run meanwhile (ADR 0294)."""
+
+    def __init__(self) -> None:
+        self._last: dict[str, asyncio.Future[None]] = {}
+
+    def reserve(self, device: str) -> DeviceTurn:
+        """Take the next place in ``device``'s line (call in arrival order)."""
+        done = asyncio.get_running_loop().create_future()
+        previous, self._last[device] = self._last.get(device), done
+        return DeviceTurn(self._last, device, previous, done)
+
+
+class DeviceTurn(AbstractAsyncContextManager[None]):
+    """One batch's place in its device's line: ``async with`` waits for the batches ahead."""
+
+    def __init__(
+        self,
+        lines: dict[str, asyncio.Future[None]],
+        device: str,
+        previous: asyncio.Future[None] | None,
+        done: asyncio.Future[None],
+    ) -> None:
+        self._lines, self._device = lines, device
+        self._previous, self._done = previous, done
+
+    async def __aenter__(self) -> None:
+        if self._previous is not None:
+            await asyncio.shield(self._previous)
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+    async def finish(self) -> None:
+        """Let the next batch go: after the one ahead, even if this batch never took its turn
+        (refused before its transaction), so no batch overtakes another of its device."""
+        if self._previous is not None:
+            await asyncio.shield(self._previous)
+        self._done.set_result(None)
+        if self._lines.get(self._device) is self._done:
+            del self._lines[self._device]
+
+
 class DeviceTelemetryBridge:
-    def __init__(self, nc: Client, ingest: Ingest) -> None:
+    """Up to ``in_flight`` batches at once (the subscription waits while that many run, so
+    NATS buffers the rest); a device's own batches keep their order (``DeviceTurns``)."""
+
+    def __init__(self, nc: Client, ingest: Ingest, *, in_flight: int = 4) -> None:
         self._nc, self._ingest = nc, ingest
+        self._slots = asyncio.Semaphore(in_flight)
+        self._turns = DeviceTurns()
+        self._running: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         await self._nc.subscribe(DEVICE_SUBJECTS, queue=DEVICE_QUEUE, cb=self._deliver)
 
     async def _deliver(self, msg: Msg) -> None:
-        _, _, tenant, device = msg.subject.split(".")
+        await self._slots.acquire()
+        turn = self._turns.reserve(msg.subject)
+        task = asyncio.create_task(self._run(msg.subject, msg.data, turn))
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+
+    async def _run(self, subject: str, data: bytes, turn: DeviceTurn) -> None:
+        _, _, tenant, device = subject.split(".")
         try:
-            await self._ingest(TenantId(uuid.UUID(tenant)), device, msg.data)
+            await self._ingest(TenantId(uuid.UUID(tenant)), device, data, turn)
         except (BijmantraError, ValueError) as error:
             # The publisher is a device, not a caller: nothing to answer; keep the reason.
             log.info("device batch refused", device=device, reason=str(error))
+        except Exception:
+            log.exception("device batch failed", device=device)
+        finally:
+            await turn.finish()
+            self._slots.release()
+
+    async def finish(self) -> None:
+        """Wait for the batches in flight (after the subscription is drained)."""
+        await asyncio.gather(*self._running, return_exceptions=True)
