@@ -41,6 +41,20 @@ from schema_blocks import (
 HELM_DIR = Path(__file__).resolve().parent
 
 
+def owner_workload(fields: Schema, required: list[str]) -> Schema:
+    """A job or deployment that runs as the database owner (migrations, backup, exports): it
+    can be switched off, reads the owner's URL from a secret and has resources."""
+    return obj(
+        {
+            "enabled": BOOL,
+            **fields,
+            "secretEnv": secret_env_schema(["DATABASE_OWNER_URL"], ["DATABASE_OWNER_URL"]),
+            "resources": RESOURCES,
+        },
+        required=["enabled", *required, "secretEnv", "resources"],
+    )
+
+
 def service_schema(
     *,
     title: str,
@@ -159,43 +173,29 @@ def service_schema(
         props["healthPort"] = PORT
         required.append("healthPort")
     if migrations:
-        props["migrations"] = obj(
+        props["migrations"] = owner_workload(
             {
-                "enabled": BOOL,
                 "backoffLimit": NON_NEG_INT,
                 "activeDeadlineSeconds": POS_INT,
                 "serviceAccountName": STRING,
-                "secretEnv": secret_env_schema(["DATABASE_OWNER_URL"], ["DATABASE_OWNER_URL"]),
-                "resources": RESOURCES,
             },
-            required=["enabled", "backoffLimit", "activeDeadlineSeconds", "secretEnv", "resources"],
+            required=["backoffLimit", "activeDeadlineSeconds"],
         )
-        required.append("migrations")
-        props["backup"] = obj(
+        props["backup"] = owner_workload(
             {
-                "enabled": BOOL,
                 "schedule": {"type": "string", "minLength": 9},
                 "existingClaim": STRING,
                 "successfulJobsHistoryLimit": NON_NEG_INT,
                 "failedJobsHistoryLimit": NON_NEG_INT,
                 "activeDeadlineSeconds": POS_INT,
-                "secretEnv": secret_env_schema(["DATABASE_OWNER_URL"], ["DATABASE_OWNER_URL"]),
-                "resources": RESOURCES,
             },
-            required=["enabled", "schedule", "existingClaim", "secretEnv", "resources"],
+            required=["schedule", "existingClaim"],
         )
-        required.append("backup")
-        props["exports"] = obj(
-            {
-                "enabled": BOOL,
-                "replicaCount": POS_INT,
-                "secretEnv": secret_env_schema(["DATABASE_OWNER_URL"], ["DATABASE_OWNER_URL"]),
-                "scratchSizeLimit": QUANTITY,
-                "resources": RESOURCES,
-            },
-            required=["enabled", "replicaCount", "secretEnv", "scratchSizeLimit", "resources"],
+        props["exports"] = owner_workload(
+            {"replicaCount": POS_INT, "scratchSizeLimit": QUANTITY},
+            required=["replicaCount", "scratchSizeLimit"],
         )
-        required.append("exports")
+        required += ["migrations", "backup", "exports"]
     if console_client:
         props["consoleClient"] = obj(
             {

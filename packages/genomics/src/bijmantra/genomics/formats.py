@@ -16,6 +16,7 @@ are not single nucleotides too (``not_snp``).
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -349,17 +350,22 @@ _BED_CODE_DOSAGE = np.array([2, -1, 1, 0], dtype=np.int8)
 BED_LUT = _BED_CODE_DOSAGE[(np.arange(256)[:, None] >> (2 * np.arange(4))) & 3]
 
 
-def read_fam(data: bytes) -> list[str]:
-    """Sample names (IID, column 2) from a .fam file."""
-    names = []
+def _six_column_rows(data: bytes, suffix: str) -> Iterator[tuple[int, list[str]]]:
+    """(line number, columns) of each non-blank line of a .fam or .bim file: both have six
+    whitespace-separated columns."""
     for number, line in enumerate(data.decode("utf-8", "replace").splitlines(), start=1):
         if not line.strip():
             continue
-        refuse_nul(line, number, ".fam")
+        refuse_nul(line, number, suffix)
         columns = line.split()
         if len(columns) != 6:
-            raise FormatError(f"expected 6 columns, found {len(columns)}", number, ".fam")
-        names.append(columns[1])
+            raise FormatError(f"expected 6 columns, found {len(columns)}", number, suffix)
+        yield number, columns
+
+
+def read_fam(data: bytes) -> list[str]:
+    """Sample names (IID, column 2) from a .fam file."""
+    names = [columns[1] for _, columns in _six_column_rows(data, ".fam")]
     if not names:
         raise FormatError("no samples", None, ".fam")
     if len(set(names)) != len(names):
@@ -385,14 +391,7 @@ def read_bim(data: bytes) -> BimTable:
     """Variants from a .bim file; ALT = A1 (column 5), REF = A2 (column 6)."""
     chrom, ids, pos, alt, ref, keep = [], [], [], [], [], []
     skipped: Counter[str] = Counter()
-    for number, line in enumerate(data.decode("utf-8", "replace").splitlines(), start=1):
-        if not line.strip():
-            continue
-        refuse_nul(line, number, ".bim")
-        columns = line.split()
-        if len(columns) != 6:
-            raise FormatError(f"expected 6 columns, found {len(columns)}", number, ".bim")
-        c, i, _cm, p, a1, a2 = columns
+    for number, (c, i, _cm, p, a1, a2) in _six_column_rows(data, ".bim"):
         if whole_number(p) is None:
             raise FormatError(
                 f"position must be a non-negative integer, got {p[:20]!r}", number, ".bim"

@@ -7,12 +7,12 @@ from dataclasses import dataclass, field
 
 from bijmantra.application.console import ConsoleSession, PendingSignIn, TokenGrant
 from bijmantra.kernel import Principal, Unauthorized
+from bijmantra.testkit.session_fakes import FakeSessionMap
 
 
 @dataclass
-class FakeConsoleSessionStore:
+class FakeConsoleSessionStore(FakeSessionMap[str, ConsoleSession]):
     pending: dict[str, PendingSignIn] = field(default_factory=dict)
-    sessions: dict[str, ConsoleSession] = field(default_factory=dict)
     locks: set[str] = field(default_factory=set)
 
     async def save_pending(self, state: str, pending: PendingSignIn, ttl: int) -> None:
@@ -20,15 +20,6 @@ class FakeConsoleSessionStore:
 
     async def take_pending(self, state: str) -> PendingSignIn | None:
         return self.pending.pop(state, None)
-
-    async def save(self, key: str, session: ConsoleSession) -> None:
-        self.sessions[key] = session
-
-    async def get(self, key: str) -> ConsoleSession | None:
-        return self.sessions.get(key)
-
-    async def delete(self, key: str) -> None:
-        self.sessions.pop(key, None)
 
     async def delete_all(self, subject: str) -> list[ConsoleSession]:
         keys = [k for k, s in self.sessions.items() if s.subject == subject]

@@ -15,7 +15,9 @@ from bijmantra.application.ports import GenotypeBlock
 from bijmantra.application.ports.genotypes import (
     CallEdit,
     CallSetRow,
+    ChunkRead,
     GenotypeFilter,
+    Submatrix,
     VariantRow,
     VariantSetRow,
 )
@@ -126,19 +128,12 @@ class FakeGenotypeStore:
             "2026-11-22T00:00:00+00:00",
         )
 
-    async def read(
-        self,
-        variant_set_db_id: str,
-        columns: Sequence[int] | None,
-        *,
-        packed: bool = False,
-        variants: bool = True,
-    ) -> AsyncIterator[GenotypeChunk]:
-        start = 0
+    async def read(self, request: ChunkRead) -> AsyncIterator[GenotypeChunk]:
+        variant_set_db_id, columns, start = request.variant_set_db_id, request.columns, 0
         for block in self.staged[(self._tenant, variant_set_db_id)].blocks:
             dosages = block.dosages if columns is None else block.dosages[:, list(columns)]
             chunk = GenotypeChunk(start, len(block), dosages.shape[1], "raw", dosages.tobytes())
-            if variants:
+            if request.variants:
                 ids = [f"{variant_set_db_id}:{start + i}" for i in range(len(block))]
                 chunk = dataclasses.replace(
                     chunk,
@@ -262,41 +257,33 @@ class FakeGenotypeStore:
             )
             yield lines(sites, _calls_of(block))
 
-    async def extract(
-        self,
-        source: str,
-        variant_set: VariantSet,
-        indexes: Sequence[int],
-        columns: Sequence[int],
-    ) -> int:
+    async def extract(self, source: Submatrix, variant_set: VariantSet) -> int:
         writer = await self.create(variant_set)
-        wanted = sorted(indexes)
+        wanted = sorted(source.variants)
         first = 0
-        for block in self.staged[(self._tenant, source)].blocks:
+        for block in self.staged[(self._tenant, source.variant_set_db_id)].blocks:
             rows = [i - first for i in wanted if first <= i < first + len(block)]
             if rows:
-                await writer.append(_picked(block, rows, columns))
+                await writer.append(_picked(block, rows, source.columns))
             first += len(block)
         return await writer.close()
 
     async def passing_variants(
-        self,
-        variant_set_db_id: str,
-        columns: Sequence[int],
-        candidates: Sequence[int],
-        thresholds: VariantThresholds,
+        self, candidates: Submatrix, thresholds: VariantThresholds
     ) -> list[int]:
         kept: list[int] = []
-        first = 0
-        for block in self.staged[(self._tenant, variant_set_db_id)].blocks:
+        first, columns = 0, list(candidates.columns)
+        for block in self.staged[(self._tenant, candidates.variant_set_db_id)].blocks:
             passing = qc.passing_variants(
-                np.ascontiguousarray(np.asarray(block.dosages, dtype=np.int8)[:, list(columns)]),
+                np.ascontiguousarray(np.asarray(block.dosages, dtype=np.int8)[:, columns]),
                 min_maf=thresholds.min_maf,
                 min_call_rate=thresholds.min_call_rate,
                 max_heterozygosity=thresholds.max_heterozygosity,
             )
             kept += [
-                i for i in candidates if first <= i < first + len(block) and passing[i - first]
+                i
+                for i in candidates.variants
+                if first <= i < first + len(block) and passing[i - first]
             ]
             first += len(block)
         return kept

@@ -32,6 +32,7 @@ from bijmantra.domain import DomainEvent
 from bijmantra.domain.tenancy.placement import Placement, PlacementDatabase
 from bijmantra.kernel import Principal, TenantId
 from bijmantra.testkit.console_fakes import FakeTokenVerifier
+from bijmantra.testkit.session_fakes import FakeSessionMap
 
 
 @dataclass
@@ -266,18 +267,8 @@ class FakeSigningKeys:
         self.tables.signing_keys.append((kid, private_pem, datetime.now(UTC), False))
 
 
-@dataclass
-class FakeBrowserSessions:
-    sessions: dict[bytes, BrowserSession] = field(default_factory=dict)
-
-    async def save(self, key: bytes, session: BrowserSession) -> None:
-        self.sessions[key] = session
-
-    async def get(self, key: bytes) -> BrowserSession | None:
-        return self.sessions.get(key)
-
-    async def delete(self, key: bytes) -> None:
-        self.sessions.pop(key, None)
+class FakeBrowserSessions(FakeSessionMap[bytes, BrowserSession]):
+    """The ``BrowserSessions`` port in memory."""
 
 
 @dataclass

@@ -6,7 +6,8 @@ Set ``TEST_DATABASE_URL`` / ``TEST_NATS_URL`` / ``TEST_REDIS_URL`` to use existi
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Protocol
 
 import pytest
 from bijmantra.testkit.mail import SmtpCatcher
@@ -14,14 +15,27 @@ from bijmantra.testkit.provision import ProvisionedDatabase, provision
 from bijmantra.testkit.servers import LocalNats, LocalPostgres, LocalRedis, env_or
 
 
-@pytest.fixture(scope="session")
-def postgres_owner_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if url := env_or("TEST_DATABASE_URL"):
+class _Server(Protocol):
+    def start(self) -> str: ...
+
+    def stop(self) -> None: ...
+
+
+def _existing_or_local(variable: str, local: Callable[[], _Server]) -> Iterator[str]:
+    """The URL in ``variable`` when it is set; otherwise a local server for the session."""
+    if url := env_or(variable):
         yield url
         return
-    server = LocalPostgres(tmp_path_factory.mktemp("pg") / "data")
+    server = local()
     yield server.start()
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_owner_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    yield from _existing_or_local(
+        "TEST_DATABASE_URL", lambda: LocalPostgres(tmp_path_factory.mktemp("pg") / "data")
+    )
 
 
 @pytest.fixture(scope="session")
@@ -31,12 +45,9 @@ def database(postgres_owner_url: str) -> ProvisionedDatabase:
 
 @pytest.fixture(scope="session")
 def nats_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if url := env_or("TEST_NATS_URL"):
-        yield url
-        return
-    server = LocalNats(tmp_path_factory.mktemp("nats"))
-    yield server.start()
-    server.stop()
+    yield from _existing_or_local(
+        "TEST_NATS_URL", lambda: LocalNats(tmp_path_factory.mktemp("nats"))
+    )
 
 
 @pytest.fixture(scope="session")
@@ -50,12 +61,9 @@ def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalNats]
 
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if url := env_or("TEST_REDIS_URL"):
-        yield url
-        return
-    server = LocalRedis(tmp_path_factory.mktemp("redis"))
-    yield server.start()
-    server.stop()
+    yield from _existing_or_local(
+        "TEST_REDIS_URL", lambda: LocalRedis(tmp_path_factory.mktemp("redis"))
+    )
 
 
 @pytest.fixture(scope="session")

@@ -15,6 +15,7 @@ from bijmantra.application.analysis.jobs import job_or_404
 from bijmantra.application.genotyping import GenotypeChunk, columns_for, stored_variant_set
 from bijmantra.application.ports import UnitOfWork, UnitOfWorkFactory
 from bijmantra.application.ports.analysis import Artifact
+from bijmantra.application.ports.genotypes import ChunkRead
 from bijmantra.application.security import Action, Permission, authorize
 from bijmantra.application.use_case import ClockedUseCase
 from bijmantra.domain.analysis import AnalysisJob, JobStatus
@@ -112,7 +113,7 @@ class StreamJobGenotypes:
             variant_set = await stored_variant_set(uow.genotypes, job.variant_set_db_id)
             columns = columns_for(variant_set, job.call_set_db_ids)
             chunks = uow.genotypes.read(
-                job.variant_set_db_id, columns, packed=True, variants=variants
+                ChunkRead(job.variant_set_db_id, columns, packed=True, variants=variants)
             )
             async for chunk in chunks:
                 yield chunk

@@ -24,7 +24,7 @@ from bijmantra.application.genotyping.views import (
 from bijmantra.application.json_input import decode_bounded
 from bijmantra.application.ports import UnitOfWork
 from bijmantra.application.ports.documents import DocumentPage
-from bijmantra.application.ports.genotypes import GenotypeFilter
+from bijmantra.application.ports.genotypes import GenotypeFilter, Submatrix
 from bijmantra.application.security import Action, Permission, authorize
 from bijmantra.domain.genotyping import CallSet, VariantSet
 from bijmantra.kernel import (
@@ -92,9 +92,8 @@ async def extract_variant_set(
             for k, c in enumerate(columns)
         ],
     )
-    n = await store.extract(
-        source, variant_set, [v.index for v in variants], [c.column for c in columns]
-    )
+    picked = Submatrix(source, [v.index for v in variants], [c.column for c in columns])
+    n = await store.extract(picked, variant_set)
     variant_set.imported(n, {}, actor=principal.subject, at=at)
     await store.seal(variant_set)
     rows, _ = await store.variant_set_rows(

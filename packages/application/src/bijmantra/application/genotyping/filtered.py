@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from bijmantra.application.genotyping.views import with_filter
 from bijmantra.application.ports import GenotypeStore
-from bijmantra.application.ports.genotypes import CallSetRow, GenotypeFilter, VariantRow
+from bijmantra.application.ports.genotypes import CallSetRow, GenotypeFilter, Submatrix, VariantRow
 from bijmantra.domain.genotyping.filters import MAX_FILTERED_VARIANTS, VariantThresholds
 from bijmantra.kernel import FieldError, ValidationFailed
 
@@ -39,7 +39,7 @@ async def passing_rows(
         )
     kept = set(
         await store.passing_variants(
-            set_id, [c.column for c in call_sets], [r.index for r in rows], thresholds
+            Submatrix(set_id, [r.index for r in rows], [c.column for c in call_sets]), thresholds
         )
     )
     return [r for r in rows if r.index in kept]

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
 from bijmantra.application.ports import GenotypeStore, UnitOfWorkFactory
-from bijmantra.application.ports.genotypes import GenotypeChunk, StoredVariantSet
+from bijmantra.application.ports.genotypes import ChunkRead, GenotypeChunk, StoredVariantSet
 from bijmantra.application.security import Action, Permission, authorize
 from bijmantra.domain.genotyping import EXPORT_FORMATS
 from bijmantra.kernel import FieldError, NotFound, Principal, ValidationFailed
@@ -56,7 +56,7 @@ class StreamGenotypes:
         async with self.uow(principal.tenant_id) as uow:
             variant_set = await stored_variant_set(uow.genotypes, variant_set_db_id)
             columns = columns_for(variant_set, call_set_db_ids)
-            async for chunk in uow.genotypes.read(variant_set_db_id, columns):
+            async for chunk in uow.genotypes.read(ChunkRead(variant_set_db_id, columns)):
                 yield chunk
 
 

@@ -64,6 +64,29 @@ class VariantSetWriter(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class ChunkRead:
+    """What ``GenotypeStore.read`` yields: ``columns`` selects (and orders) samples, None = all.
+
+    ``packed``: the reader decodes 2-bit codes itself, so chunks may travel encoded (codec
+    ``2bit``); otherwise they are raw int8. ``variants=False``: the reader needs dosages
+    only, so chunks carry no chrom/pos/ids (not even read from the database)."""
+
+    variant_set_db_id: str
+    columns: Sequence[int] | None = None
+    packed: bool = False
+    variants: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Submatrix:
+    """The calls of ``variants`` (indexes, ascending) x ``columns`` of a stored variant set."""
+
+    variant_set_db_id: str
+    variants: Sequence[int]
+    columns: Sequence[int]
+
+
 class GenotypeStore(Protocol):
     """Variant sets whose calls are stored as compressed dosage chunks, never one row per call."""
 
@@ -73,19 +96,8 @@ class GenotypeStore(Protocol):
 
     async def get(self, variant_set_db_id: str) -> StoredVariantSet | None: ...
 
-    def read(
-        self,
-        variant_set_db_id: str,
-        columns: Sequence[int] | None,
-        *,
-        packed: bool = False,
-        variants: bool = True,
-    ) -> AsyncIterator[GenotypeChunk]:
-        """Chunks in variant order; ``columns`` selects (and orders) samples, None = all.
-
-        ``packed``: the reader decodes 2-bit codes itself, so chunks may travel encoded
-        (codec ``2bit``); otherwise they are raw int8. ``variants=False``: the reader needs
-        dosages only, so chunks carry no chrom/pos/ids (not even read from the database)."""
+    def read(self, request: ChunkRead) -> AsyncIterator[GenotypeChunk]:
+        """The chunks of ``request.variant_set_db_id`` in variant order, as ``request`` asks."""
         ...
 
     def read_calls(
@@ -120,26 +132,16 @@ class GenotypeStore(Protocol):
         piece per chunk: memory is one chunk whatever the set's size."""
         ...
 
-    async def extract(
-        self,
-        source: str,
-        variant_set: VariantSet,
-        indexes: Sequence[int],
-        columns: Sequence[int],
-    ) -> int:
-        """Create ``variant_set`` holding the calls of ``indexes`` (ascending) x ``columns``
-        of ``source``; the number of variants written."""
+    async def extract(self, source: Submatrix, variant_set: VariantSet) -> int:
+        """Create ``variant_set`` holding the calls of ``source``; the number of variants
+        written."""
         ...
 
     async def passing_variants(
-        self,
-        variant_set_db_id: str,
-        columns: Sequence[int],
-        candidates: Sequence[int],
-        thresholds: VariantThresholds,
+        self, candidates: Submatrix, thresholds: VariantThresholds
     ) -> list[int]:
-        """Which of ``candidates`` (variant indexes, ascending) meet ``thresholds`` over the
-        dosages of ``columns``; one pass over the chunks, one chunk in memory."""
+        """Which of the ``candidates`` variants meet ``thresholds`` over the dosages of its
+        columns; one pass over the chunks, one chunk in memory."""
         ...
 
     async def update_calls(self, variant_set_db_id: str, edits: Sequence[CallEdit]) -> None:

@@ -8,7 +8,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
-from bijmantra.adapters.nats.stream import DEAD_LETTER_PREFIX, EVENTS_STREAM
+from bijmantra.adapters.nats.stream import DEAD_LETTER_PREFIX, EVENTS_STREAM, message_attributes
 from bijmantra.application.events import EventEnvelope, decode_envelope
 from bijmantra.application.events.ports import ConsumerSpec
 from bijmantra.observability import bind_context, clear_context, context_from_headers, get_tracer
@@ -152,13 +152,14 @@ class DurableConsumer:
             f"process {message.subject}",
             context=context_from_headers(message.headers),
             kind=trace.SpanKind.CONSUMER,
-            attributes={
-                "messaging.system": "nats",
-                "messaging.operation.type": "process",
-                "messaging.destination.name": message.subject,
-                "messaging.consumer.group.name": self.durable,
-                "messaging.message.delivery_count": deliveries,
-            },
+            attributes=message_attributes(
+                "process",
+                message.subject,
+                {
+                    "messaging.consumer.group.name": self.durable,
+                    "messaging.message.delivery_count": deliveries,
+                },
+            ),
         ) as span:
             started = time.perf_counter()
             event_type, outcome = await self._process(message, deliveries, span)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
+from bijmantra.adapters.nats.stream import message_attributes
 from bijmantra.application.events import OutboxRecord, subject_for
 from bijmantra.observability import context_from_traceparent, get_tracer, inject_headers
 from opentelemetry import trace
@@ -41,12 +42,7 @@ def _publish_span(record: OutboxRecord) -> trace.Span:
         f"send {subject}",
         context=context_from_traceparent(record.traceparent),
         kind=trace.SpanKind.PRODUCER,
-        attributes={
-            "messaging.system": "nats",
-            "messaging.operation.type": "send",
-            "messaging.destination.name": subject,
-            "messaging.message.id": record.id,
-        },
+        attributes=message_attributes("send", subject, {"messaging.message.id": record.id}),
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Mapping
 
 import nats
 from nats.aio.client import Client
@@ -29,6 +30,19 @@ STREAM_CONFIG = StreamConfig(
 # state on the server or reports their lag. "sensors-alerts": domain-api's alert evaluation,
 # now the analytics-worker's "analytics-sensors" (ADR 0290).
 RETIRED_CONSUMERS = ("sensors-alerts",)
+
+
+def message_attributes(
+    operation: str, subject: str, extra: Mapping[str, str | int]
+) -> dict[str, str | int]:
+    """OpenTelemetry's messaging attributes for one ``operation`` ("send", "process") on a
+    message of ``subject``, plus what that operation knows (``extra``)."""
+    return {
+        "messaging.system": "nats",
+        "messaging.operation.type": operation,
+        "messaging.destination.name": subject,
+        **extra,
+    }
 
 
 async def connect(url: str, *, name: str) -> Client:

@@ -29,7 +29,9 @@ from bijmantra.application.ports import GenotypeBlock
 from bijmantra.application.ports.genotypes import (
     CallEdit,
     CallSetRow,
+    ChunkRead,
     GenotypeFilter,
+    Submatrix,
     VariantRow,
     VariantSetRow,
 )
@@ -280,14 +282,9 @@ class PostgresGenotypeStore:
             row.created_at.isoformat(),
         )
 
-    async def read(
-        self,
-        variant_set_db_id: str,
-        columns: Sequence[int] | None,
-        *,
-        packed: bool = False,
-        variants: bool = True,
-    ) -> AsyncIterator[GenotypeChunk]:
+    async def read(self, request: ChunkRead) -> AsyncIterator[GenotypeChunk]:
+        variant_set_db_id, columns = request.variant_set_db_id, request.columns
+        packed, variants = request.packed, request.variants
         chunk_indexes = (
             await self._connection.execute(
                 text(
@@ -349,27 +346,20 @@ class PostgresGenotypeStore:
     ) -> AsyncIterator[bytes]:
         return export_file(self._connection, variant_set_db_id, file_format, samples)
 
-    async def extract(
-        self,
-        source: str,
-        variant_set: VariantSet,
-        indexes: Sequence[int],
-        columns: Sequence[int],
-    ) -> int:
+    async def extract(self, source: Submatrix, variant_set: VariantSet) -> int:
         writer = await self.create(variant_set)
-        await copy_calls(self._connection, source, indexes, columns, writer)
+        await copy_calls(
+            self._connection, source.variant_set_db_id, source.variants, source.columns, writer
+        )
         return await writer.close()
 
     async def passing_variants(
-        self,
-        variant_set_db_id: str,
-        columns: Sequence[int],
-        candidates: Sequence[int],
-        thresholds: VariantThresholds,
+        self, candidates: Submatrix, thresholds: VariantThresholds
     ) -> list[int]:
-        wanted = np.asarray(candidates, dtype=np.int64)
+        wanted = np.asarray(candidates.variants, dtype=np.int64)
         kept: list[int] = []
-        async for chunk in self.read(variant_set_db_id, columns, variants=False):
+        dosages = ChunkRead(candidates.variant_set_db_id, candidates.columns, variants=False)
+        async for chunk in self.read(dosages):
             start = chunk.variant_start
             here = wanted[(wanted >= start) & (wanted < start + chunk.n_variants)]
             if here.size:

@@ -11,13 +11,12 @@ happened to the statement.
 
 from __future__ import annotations
 
-import asyncio
-from collections import OrderedDict
 from typing import Self
 
 from bijmantra.adapters.postgres.engine import libpq_url
 from bijmantra.adapters.postgres.placement import DEPARTED, ENTER, PlacementEngines, placement_url
 from bijmantra.adapters.postgres.resources import DOCUMENT_BODY
+from bijmantra.adapters.postgres.retiring import RetiringCache
 from bijmantra.domain.tenancy.placement import PlacementDatabase
 from bijmantra.kernel import TenantId
 from psycopg import AsyncConnection
@@ -54,10 +53,10 @@ class PostgresDocumentLookup:
         self._pool = pool
         self._placements = placements
         self._url = url
-        self._max_pools = max_pools
         self._dedicated_size = dedicated_size
-        self._pools: OrderedDict[PlacementDatabase, Pool] = OrderedDict()
-        self._closing: set[asyncio.Task[None]] = set()
+        self._pools: RetiringCache[PlacementDatabase, Pool] = RetiringCache(
+            max_pools, lambda pool: pool.close()
+        )
 
     @classmethod
     async def open(
@@ -72,10 +71,8 @@ class PostgresDocumentLookup:
         return cls(pool, placements=placements, url=url, dedicated_size=dedicated_size)
 
     async def close(self) -> None:
-        pools, self._pools = list(self._pools.values()), OrderedDict()
-        for pool in [self._pool, *pools]:
-            await pool.close()
-        await asyncio.gather(*self._closing, return_exceptions=True)
+        await self._pool.close()
+        await self._pools.close()
 
     async def _pool_of(self, database: PlacementDatabase | None) -> Pool:
         if database is None:
@@ -85,13 +82,7 @@ class PostgresDocumentLookup:
             pool = await _open_pool(
                 placement_url(self._url, database), min_size=0, max_size=self._dedicated_size
             )
-            self._pools[database] = pool
-            while len(self._pools) > self._max_pools:
-                _, evicted = self._pools.popitem(last=False)
-                task = asyncio.get_running_loop().create_task(evicted.close())
-                self._closing.add(task)
-                task.add_done_callback(self._closing.discard)
-        self._pools.move_to_end(database)
+            self._pools.add(database, pool)
         return pool
 
     async def _database_of(self, tenant_id: TenantId) -> PlacementDatabase | None:

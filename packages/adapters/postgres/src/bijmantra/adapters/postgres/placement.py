@@ -16,12 +16,12 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 
 import psycopg
 from bijmantra.adapters.postgres.engine import create_engine, driver_connection, sqlalchemy_url
+from bijmantra.adapters.postgres.retiring import RetiringCache
 from bijmantra.application.tenancy.placement import PlacementDirectory
 from bijmantra.domain.tenancy.placement import Placement, PlacementDatabase
 from bijmantra.kernel import TenantId, Unavailable
@@ -139,11 +139,13 @@ class PlacementEngines:
         self.shared = shared
         self.directory = directory
         self._service_url = service_url or ""
-        self._max_engines = max_engines
         self._pool = (pool_size, max_overflow)
         self._on_engine = on_engine
-        self._engines: OrderedDict[PlacementDatabase, AsyncEngine] = OrderedDict()
-        self._retired: set[asyncio.Task[None]] = set()
+        # An evicted engine's connections still checked out finish their transaction and
+        # are closed then.
+        self._engines: RetiringCache[PlacementDatabase, AsyncEngine] = RetiringCache(
+            max_engines, lambda engine: engine.dispose()
+        )
 
     def engine_of(self, database: PlacementDatabase | None) -> AsyncEngine:
         """The engine of a placement (``None``: shared), created on first use."""
@@ -151,7 +153,6 @@ class PlacementEngines:
             return self.shared
         engine = self._engines.get(database)
         if engine is not None:
-            self._engines.move_to_end(database)
             return engine
         pool_size, max_overflow = self._pool
         engine = create_engine(
@@ -160,13 +161,7 @@ class PlacementEngines:
             max_overflow=max_overflow,
         )
         self._on_engine(engine)
-        self._engines[database] = engine
-        while len(self._engines) > self._max_engines:
-            _, evicted = self._engines.popitem(last=False)
-            # Connections still checked out finish their transaction and are closed then.
-            task = asyncio.get_running_loop().create_task(evicted.dispose())
-            self._retired.add(task)
-            task.add_done_callback(self._retired.discard)
+        self._engines.add(database, engine)
         return engine
 
     async def database_of(self, tenant: TenantId) -> PlacementDatabase | None:
@@ -233,10 +228,7 @@ class PlacementEngines:
             await connection.close()
 
     async def dispose(self) -> None:
-        engines, self._engines = list(self._engines.values()), OrderedDict()
-        for engine in engines:
-            await engine.dispose()
-        await asyncio.gather(*self._retired, return_exceptions=True)
+        await self._engines.close()
 
 
 async def _begin(engine: AsyncEngine) -> AsyncConnection:

@@ -173,27 +173,27 @@ class PostgresResourceStore:
         assert row is not None
         return DocumentPage(_array(row[1]), int(row[0]), len(db_ids), page)
 
-    async def matching(self, entity: str, criteria: Criteria, limit: int) -> list[dict[str, Any]]:
+    async def _first_matching(
+        self, column: str, entity: str, criteria: Criteria, limit: int
+    ) -> list[Any]:
+        """``column`` of the first ``limit`` live documents (by id) that meet ``criteria``."""
         params: dict[str, Any] = {"entity": entity, "limit": limit}
         rows = await self._connection.execute(
             text(
-                f"SELECT body FROM domain.resources WHERE {_where(criteria, params)} ORDER BY "
-                "db_id LIMIT :limit"
-            ),
-            params,
-        )
-        return [_decode(body) for (body,) in rows]
-
-    async def matching_ids(self, entity: str, criteria: Criteria, limit: int) -> list[str]:
-        params: dict[str, Any] = {"entity": entity, "limit": limit}
-        rows = await self._connection.execute(
-            text(
-                f"SELECT db_id FROM domain.resources WHERE {_where(criteria, params)} ORDER BY "
-                "db_id LIMIT :limit"
+                f"SELECT {column} FROM domain.resources WHERE {_where(criteria, params)} "
+                "ORDER BY db_id LIMIT :limit"
             ),
             params,
         )
         return list(rows.scalars())
+
+    async def matching(self, entity: str, criteria: Criteria, limit: int) -> list[dict[str, Any]]:
+        return [
+            _decode(body) for body in await self._first_matching("body", entity, criteria, limit)
+        ]
+
+    async def matching_ids(self, entity: str, criteria: Criteria, limit: int) -> list[str]:
+        return await self._first_matching("db_id", entity, criteria, limit)
 
     async def insert(self, entity: str, documents: Sequence[tuple[str, dict[str, Any]]]) -> None:
         await self._write(_INSERT, entity, documents)

@@ -7,25 +7,11 @@
 
 from __future__ import annotations
 
-import uuid
-from datetime import UTC, datetime
-
 import msgspec
-from bijmantra.adapters.redis.store import PrefixedRedisStore
+from bijmantra.adapters.redis.store import PrefixedRedisStore, seconds_until
 from bijmantra.application.console import ConsoleSession, PendingSignIn
-from bijmantra.kernel import TenantId
 
 USER_INDEX_TTL = 24 * 3600
-
-
-class _Session(msgspec.Struct, frozen=True):
-    subject: str
-    tenant_id: uuid.UUID
-    access_token: str
-    refresh_token: str
-    access_expires_at: datetime
-    csrf_token: str
-    expires_at: datetime
 
 
 class _Pending(msgspec.Struct, frozen=True):
@@ -52,19 +38,10 @@ class RedisConsoleSessions(PrefixedRedisStore):
         return PendingSignIn(stored.verifier, stored.browser_key, stored.return_to)
 
     async def save(self, key: str, session: ConsoleSession) -> None:
-        ttl = max(1, int((session.expires_at - datetime.now(UTC)).total_seconds()))
-        stored = _Session(
-            session.subject,
-            session.tenant_id,
-            session.access_token,
-            session.refresh_token,
-            session.access_expires_at,
-            session.csrf_token,
-            session.expires_at,
-        )
+        ttl = seconds_until(session.expires_at)
         user = self._k("user", session.subject)
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.set(self._k("session", key), msgspec.json.encode(stored), ex=ttl)
+            pipe.set(self._k("session", key), msgspec.json.encode(session), ex=ttl)
             pipe.sadd(user, key)
             # Every save is at most a session lifetime before that session's end, so the
             # index outlives each session it lists (Redis 6.2 has no EXPIRE GT).
@@ -100,13 +77,5 @@ class RedisConsoleSessions(PrefixedRedisStore):
 
 
 def _session(raw: bytes | str) -> ConsoleSession:
-    s = msgspec.json.decode(raw, type=_Session)
-    return ConsoleSession(
-        s.subject,
-        TenantId(s.tenant_id),
-        s.access_token,
-        s.refresh_token,
-        s.access_expires_at,
-        s.csrf_token,
-        s.expires_at,
-    )
+    """A session as ``save`` stored it: the JSON of its ``ConsoleSession`` fields."""
+    return msgspec.json.decode(raw, type=ConsoleSession)

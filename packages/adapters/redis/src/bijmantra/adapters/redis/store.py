@@ -3,9 +3,15 @@ apart from every other store's in the same database."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import ClassVar, Self
 
 from redis.asyncio import Redis
+
+
+def seconds_until(expires_at: datetime) -> int:
+    """A key's time to live that ends with ``expires_at`` (at least a second)."""
+    return max(1, int((expires_at - datetime.now(UTC)).total_seconds()))
 
 
 class PrefixedRedisStore:
