@@ -41,20 +41,6 @@ from schema_blocks import (
 HELM_DIR = Path(__file__).resolve().parent
 
 
-def owner_workload(fields: Schema, required: list[str]) -> Schema:
-    """A job or deployment that runs as the database owner (migrations, backup, exports): it
-    can be switched off, reads the owner's URL from a secret and has resources."""
-    return obj(
-        {
-            "enabled": BOOL,
-            **fields,
-            "secretEnv": secret_env_schema(["DATABASE_OWNER_URL"], ["DATABASE_OWNER_URL"]),
-            "resources": RESOURCES,
-        },
-        required=["enabled", *required, "secretEnv", "resources"],
-    )
-
-
 def service_schema(
     *,
     title: str,
@@ -173,29 +159,43 @@ def service_schema(
         props["healthPort"] = PORT
         required.append("healthPort")
     if migrations:
-        props["migrations"] = owner_workload(
+        props["migrations"] = obj(
             {
+                "enabled": BOOL,
                 "backoffLimit": NON_NEG_INT,
                 "activeDeadlineSeconds": POS_INT,
                 "serviceAccountName": STRING,
+                "secretEnv": secret_env_schema(["DATABASE_OWNER_URL"], ["DATABASE_OWNER_URL"]),
+                "resources": RESOURCES,
             },
-            required=["backoffLimit", "activeDeadlineSeconds"],
+            required=["enabled", "backoffLimit", "activeDeadlineSeconds", "secretEnv", "resources"],
         )
-        props["backup"] = owner_workload(
+        required.append("migrations")
+        props["backup"] = obj(
             {
+                "enabled": BOOL,
                 "schedule": {"type": "string", "minLength": 9},
                 "existingClaim": STRING,
                 "successfulJobsHistoryLimit": NON_NEG_INT,
                 "failedJobsHistoryLimit": NON_NEG_INT,
                 "activeDeadlineSeconds": POS_INT,
+                "secretEnv": secret_env_schema(["DATABASE_OWNER_URL"], ["DATABASE_OWNER_URL"]),
+                "resources": RESOURCES,
             },
-            required=["schedule", "existingClaim"],
+            required=["enabled", "schedule", "existingClaim", "secretEnv", "resources"],
         )
-        props["exports"] = owner_workload(
-            {"replicaCount": POS_INT, "scratchSizeLimit": QUANTITY},
-            required=["replicaCount", "scratchSizeLimit"],
+        required.append("backup")
+        props["exports"] = obj(
+            {
+                "enabled": BOOL,
+                "replicaCount": POS_INT,
+                "secretEnv": secret_env_schema(["DATABASE_OWNER_URL"], ["DATABASE_OWNER_URL"]),
+                "scratchSizeLimit": QUANTITY,
+                "resources": RESOURCES,
+            },
+            required=["enabled", "replicaCount", "secretEnv", "scratchSizeLimit", "resources"],
         )
-        required += ["migrations", "backup", "exports"]
+        required.append("exports")
     if console_client:
         props["consoleClient"] = obj(
             {

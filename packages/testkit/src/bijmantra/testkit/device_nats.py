@@ -68,15 +68,7 @@ class LocalDeviceNats(_LocalProcess):
 
     def command(self) -> list[str]:
         config = Path(self.datadir) / "devices.conf"
-        config.write_text(
-            CONFIG.format(
-                port=self.port,
-                mqtt_port=self.mqtt_port,
-                datadir=self.datadir,
-                callout_password=self.callout_password,
-                ingest_password=self.ingest_password,
-                account=DEVICE_ACCOUNT,
-                issuer=issuer_public_key(self.issuer_seed),
-            )
-        )
+        issuer = issuer_public_key(self.issuer_seed)
+        # The template names this listener's fields: ports, data directory, passwords.
+        config.write_text(CONFIG.format(**vars(self), account=DEVICE_ACCOUNT, issuer=issuer))
         return [_binary("nats-server"), "-c", str(config)]

@@ -41,12 +41,8 @@ class FakeExportStore:
         return self._t.pieces.get((self._tenant, export_id, seq))
 
 
-class FakeExportsUnitOfWork(FakeTransaction):
+class FakeExportsUnitOfWork(FakeTransaction[ExportTables]):
     exports: FakeExportStore
-
-    def __init__(self, tables: ExportTables, tenant: TenantId) -> None:
-        super().__init__(tenant)
-        self._tables = tables
 
     def _open(self) -> None:
         self.exports = FakeExportStore(self._tables, self.tenant_id)

@@ -287,7 +287,7 @@ class FakeAnalysisRepository:
 _rows = msgspec.json.Decoder(list[msgspec.Raw]).decode
 
 
-class FakeUnitOfWork(FakeTransaction):
+class FakeUnitOfWork(FakeTransaction[InMemoryDatabase]):
     checks_tenant = True
     resources: FakeResourceStore
     genotypes: FakeGenotypeStore
@@ -296,29 +296,30 @@ class FakeUnitOfWork(FakeTransaction):
     operations: FakeOperationsRepository
 
     def __init__(self, db: InMemoryDatabase, tenant: TenantId) -> None:
-        super().__init__(tenant)
-        self._db = db
+        super().__init__(db, tenant)
         self.committed = False
 
     def _open(self) -> None:
-        self.resources = FakeResourceStore(self._db.documents, self.tenant_id, self._db.contents)
-        self.genotypes = FakeGenotypeStore(self._db.variant_sets, self.tenant_id)
-        self.analyses = FakeAnalysisRepository(self._db, self.tenant_id)
-        self.distribution = FakeDistributionStore(self._db.distribution, self.tenant_id)
-        self.operations = FakeOperationsRepository(self._db.operations, self.tenant_id)
+        self.resources = FakeResourceStore(
+            self._tables.documents, self.tenant_id, self._tables.contents
+        )
+        self.genotypes = FakeGenotypeStore(self._tables.variant_sets, self.tenant_id)
+        self.analyses = FakeAnalysisRepository(self._tables, self.tenant_id)
+        self.distribution = FakeDistributionStore(self._tables.distribution, self.tenant_id)
+        self.operations = FakeOperationsRepository(self._tables.operations, self.tenant_id)
 
     async def commit(self) -> None:
         for event in [*await self.genotypes.flush(), *await self.analyses.flush()]:
             self.record(event)
-        self._db.documents.clear()
-        self._db.documents.update(self.resources.staged)
-        self._db.contents.update(self.resources.staged_contents)
-        self._db.variant_sets.update(self.genotypes.staged)
-        self._db.analyses.update(self.analyses.staged)
-        self._db.results.update(self.analyses.results)
+        self._tables.documents.clear()
+        self._tables.documents.update(self.resources.staged)
+        self._tables.contents.update(self.resources.staged_contents)
+        self._tables.variant_sets.update(self.genotypes.staged)
+        self._tables.analyses.update(self.analyses.staged)
+        self._tables.results.update(self.analyses.results)
         self.distribution.publish()
         self.operations.commit()
-        self._db.outbox.extend(envelope_for(e, source="fake") for e in self._take_events())
+        self._tables.outbox.extend(envelope_for(e, source="fake") for e in self._take_events())
         self.committed = True
 
 

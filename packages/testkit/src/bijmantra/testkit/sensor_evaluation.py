@@ -37,12 +37,12 @@ class EvaluationTables:
     processed: set[tuple[str, str]] = field(default_factory=set)
 
 
-class FakeEvaluationState(FakeTransaction):
+class FakeEvaluationState(FakeTransaction[EvaluationTables]):
     """Works on a copy of the tables; ``commit`` swaps it in (no commit: nothing changed)."""
 
     def __init__(self, tables: EvaluationTables, tenant: TenantId) -> None:
-        super().__init__(tenant)
-        self._tables, self._tenant = tables, tenant
+        super().__init__(tables, tenant)
+        self._tenant = tenant
         self._work = copy.deepcopy(tables)
 
     def _open(self) -> None:

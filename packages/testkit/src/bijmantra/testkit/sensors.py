@@ -250,16 +250,12 @@ class FakeAlertStore:
         return Page(mine[page.offset : page.offset + page.page_size], page, len(mine))
 
 
-class FakeSensorsUnitOfWork(FakeTransaction):
+class FakeSensorsUnitOfWork(FakeTransaction[SensorTables]):
     """Works on a copy of the tables; ``commit`` swaps it in (no commit: nothing changed)."""
 
     checks_tenant = True
     sensors: FakeSensorStore
     alerts: FakeAlertStore
-
-    def __init__(self, tables: SensorTables, tenant: TenantId) -> None:
-        super().__init__(tenant)
-        self._tables = tables
 
     def _open(self) -> None:
         self._work = copy.copy(self._tables)

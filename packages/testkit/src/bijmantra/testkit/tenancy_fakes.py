@@ -178,17 +178,13 @@ class FakeInvitations:
             stored.accepted_at = now
 
 
-class FakeTenancyUnitOfWork(FakeTransaction):
+class FakeTenancyUnitOfWork(FakeTransaction[IdentityTables]):
     """Implements ``InvitationsUnitOfWork`` (and so ``TenancyUnitOfWork``)."""
 
     organizations: FakeOrganizations
     members: FakeMembers
     accounts: FakeAccounts
     invitations: FakeInvitations
-
-    def __init__(self, tables: IdentityTables, tenant: TenantId) -> None:
-        super().__init__(tenant)
-        self._tables = tables
 
     def _open(self) -> None:
         self._work = copy.deepcopy(self._tables)

@@ -7,23 +7,26 @@ rollback) is the same everywhere, so it lives here once.
 
 from __future__ import annotations
 
-from typing import ClassVar, Self
+from typing import ClassVar, Generic, Self, TypeVar
 
 from bijmantra.domain import DomainEvent
 from bijmantra.kernel import TenantId
 
+Tables = TypeVar("Tables")
 
-class FakeTransaction:
+
+class FakeTransaction(Generic[Tables]):
     """Events recorded inside the unit wait for ``commit``; leaving the unit drops them.
 
-    Subclasses attach their stores in ``_open`` and drain ``_take_events`` in ``commit``.
-    ``checks_tenant`` mirrors row-level security: an event for another tenant is a bug.
+    ``_tables`` is the in-memory database the unit works on. Subclasses attach their stores
+    in ``_open`` and drain ``_take_events`` in ``commit``. ``checks_tenant`` mirrors
+    row-level security: an event for another tenant is a bug.
     """
 
     checks_tenant: ClassVar[bool] = False
 
-    def __init__(self, tenant: TenantId) -> None:
-        self.tenant_id = tenant
+    def __init__(self, tables: Tables, tenant: TenantId) -> None:
+        self._tables, self.tenant_id = tables, tenant
         self._events: list[DomainEvent] = []
 
     def _open(self) -> None:

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from bijmantra.adapters.postgres.tenancy import write_identity_events
-from bijmantra.adapters.postgres.uow import set_tenant
+from bijmantra.adapters.postgres.uow import tenant_transaction
 from bijmantra.application.tenancy import (
     Membership,
     OAuthClient,
@@ -21,39 +21,32 @@ from bijmantra.application.tenancy import (
 )
 from bijmantra.application.tenancy.authorization import AuthorizationCode
 from bijmantra.kernel import TenantId
-from sqlalchemy import func, select, text
+from sqlalchemy import TextClause, func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+_USER_BY_EMAIL = text(
+    "SELECT id, email, display_name, password_hash FROM identity.users "
+    "WHERE lower(email) = lower(:email)"
+)
+_USER_BY_ID = text(
+    "SELECT id, email, display_name, password_hash FROM identity.users WHERE id = :id"
+)
 
 
 class PostgresUserDirectory:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
-    async def find_by_email(self, email: str) -> UserRecord | None:
+    async def _user(self, query: TextClause, params: dict[str, Any]) -> UserRecord | None:
         async with self._engine.connect() as conn:
-            row = (
-                await conn.execute(
-                    text(
-                        "SELECT id, email, display_name, password_hash FROM identity.users "
-                        "WHERE lower(email) = lower(:email)"
-                    ),
-                    {"email": email},
-                )
-            ).one_or_none()
+            row = (await conn.execute(query, params)).one_or_none()
         return None if row is None else UserRecord(*row)
 
+    async def find_by_email(self, email: str) -> UserRecord | None:
+        return await self._user(_USER_BY_EMAIL, {"email": email})
+
     async def find_by_id(self, user_id: uuid.UUID) -> UserRecord | None:
-        async with self._engine.connect() as conn:
-            row = (
-                await conn.execute(
-                    text(
-                        "SELECT id, email, display_name, password_hash FROM identity.users "
-                        "WHERE id = :id"
-                    ),
-                    {"id": user_id},
-                )
-            ).one_or_none()
-        return None if row is None else UserRecord(*row)
+        return await self._user(_USER_BY_ID, {"id": user_id})
 
     async def memberships(self, user_id: uuid.UUID) -> list[Membership]:
         async with self._engine.connect() as conn, conn.begin():
@@ -170,8 +163,7 @@ class PostgresRefreshTokenStore:
     async def start_family(
         self, family: RefreshFamily, token_hash: bytes, token_expires_at: datetime
     ) -> None:
-        async with self._engine.begin() as conn:
-            await set_tenant(conn, family.tenant_id)
+        async with tenant_transaction(self._engine, family.tenant_id) as conn:
             await conn.execute(
                 text(
                     "INSERT INTO identity.refresh_token_families "
@@ -203,8 +195,7 @@ class PostgresRefreshTokenStore:
 
     async def rotate(self, refresh: Refresh) -> RotationResult:
         now = refresh.now
-        async with self._engine.begin() as conn:
-            await set_tenant(conn, refresh.tenant_id)
+        async with tenant_transaction(self._engine, refresh.tenant_id) as conn:
             # Lock the family row: concurrent refreshes of one family are serialised, so a
             # token can be consumed at most once.
             row = (
@@ -261,8 +252,7 @@ class PostgresRefreshTokenStore:
             return RotationResult(Rotation.ROTATED, family)
 
     async def revoke_family(self, tenant_id: TenantId, family_id: uuid.UUID, reason: str) -> None:
-        async with self._engine.begin() as conn:
-            await set_tenant(conn, tenant_id)
+        async with tenant_transaction(self._engine, tenant_id) as conn:
             await conn.execute(
                 text(
                     "UPDATE identity.refresh_token_families SET revoked_at = now(), "
@@ -275,8 +265,7 @@ class PostgresRefreshTokenStore:
     async def revoke_family_of(
         self, tenant_id: TenantId, token_hash: bytes, client_id: str, reason: str
     ) -> bool:
-        async with self._engine.begin() as conn:
-            await set_tenant(conn, tenant_id)
+        async with tenant_transaction(self._engine, tenant_id) as conn:
             result = await conn.execute(
                 text(
                     "UPDATE identity.refresh_token_families f SET revoked_at = now(), "
@@ -324,8 +313,7 @@ class PostgresOAuthClients:
 
     async def exists(self, tenant_id: TenantId) -> bool:
         """Implements ``KnownOrganizations``: a platform client may act only for a real one."""
-        async with self._engine.begin() as conn:
-            await set_tenant(conn, tenant_id)
+        async with tenant_transaction(self._engine, tenant_id) as conn:
             found = await conn.execute(
                 text("SELECT 1 FROM identity.organizations WHERE id = :id"), {"id": tenant_id}
             )
@@ -345,8 +333,7 @@ async def register_client(
     redirect_uris: list[str] | None = None,
 ) -> None:
     """Register an OAuth client of one organization (machine client or third-party app)."""
-    async with engine.begin() as conn:
-        await set_tenant(conn, TenantId(tenant_id))
+    async with tenant_transaction(engine, TenantId(tenant_id)) as conn:
         await conn.execute(
             text(
                 "INSERT INTO identity.oauth_clients "
@@ -411,8 +398,7 @@ class PostgresAuthorizationCodes:
         self._engine = engine
 
     async def save(self, code_hash: bytes, code: AuthorizationCode) -> None:
-        async with self._engine.begin() as conn:
-            await set_tenant(conn, code.tenant_id)
+        async with tenant_transaction(self._engine, code.tenant_id) as conn:
             await conn.execute(
                 text(
                     "INSERT INTO identity.authorization_codes (code_hash, tenant_id, "
@@ -440,8 +426,7 @@ class PostgresAuthorizationCodes:
     async def consume(
         self, tenant_id: TenantId, code_hash: bytes, client_id: str, now: datetime
     ) -> AuthorizationCode | None:
-        async with self._engine.begin() as conn:
-            await set_tenant(conn, tenant_id)
+        async with tenant_transaction(self._engine, tenant_id) as conn:
             row = (
                 await conn.execute(
                     text(

@@ -9,7 +9,7 @@ from typing import Any
 
 from bijmantra.adapters.postgres.invitations import PostgresInvitations
 from bijmantra.adapters.postgres.outbox import write_outbox
-from bijmantra.adapters.postgres.uow import TenantTransaction, set_tenant
+from bijmantra.adapters.postgres.uow import TenantTransaction, tenant_transaction
 from bijmantra.application.events import envelope_for
 from bijmantra.application.tenancy import Member, Organization, UserRecord
 from bijmantra.domain import DomainEvent
@@ -220,6 +220,5 @@ class PostgresEventLog:
 
     async def record(self, *events: DomainEvent) -> None:
         for tenant in {e.tenant_id for e in events}:
-            async with self._engine.begin() as conn:
-                await set_tenant(conn, tenant)
+            async with tenant_transaction(self._engine, tenant) as conn:
                 await write_identity_events(conn, [e for e in events if e.tenant_id == tenant])

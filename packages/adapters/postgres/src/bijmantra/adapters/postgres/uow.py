@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import AsyncIterator, Callable
 from types import TracebackType
 from typing import Self
 
@@ -34,6 +35,17 @@ async def set_tenant(connection: AsyncConnection, tenant_id: TenantId) -> None:
     driver = await driver_connection(connection)
     async with driver.pipeline():
         await driver.execute(SET_TENANT, (str(tenant_id),))
+
+
+@contextlib.asynccontextmanager
+async def tenant_transaction(
+    engine: AsyncEngine, tenant_id: TenantId
+) -> AsyncIterator[AsyncConnection]:
+    """A transaction of its own scoped to ``tenant_id`` (row-level security), committed when
+    the block ends without an error."""
+    async with engine.begin() as connection:
+        await set_tenant(connection, tenant_id)
+        yield connection
 
 
 class TenantTransaction:
