@@ -7,9 +7,10 @@ that forgot. Dependency-region searches are recursive CTEs bounded by the ``topo
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+from collections.abc import Callable, Sequence
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 from bijmantra.adapters.postgres.inbox import first_delivery
@@ -33,6 +34,11 @@ from bijmantra.kernel import Page, PageRequest, TenantId
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+T = TypeVar("T")
+R = TypeVar("R", bound="DataclassInstance")
 _encode = msgspec.json.encode
 _changes = msgspec.json.Decoder(list[tuple[str, Any, Any]])
 ITEM_FIELDS = (
@@ -117,8 +123,11 @@ class PostgresOperationsRepository:
         result = await self._connection.execute(text(sql), {"t": self._tenant, **params})
         return list(result)
 
-    async def _page(self, sql: str, page: PageRequest, **params: Any) -> tuple[list[Any], int]:
-        """``sql`` selects ``count(*) OVER () AS total`` beside its columns."""
+    async def _page(
+        self, sql: str, page: PageRequest, build: Callable[[Any], T], **params: Any
+    ) -> Page[T]:
+        """``sql`` selects ``count(*) OVER () AS total`` beside its columns; ``build`` makes
+        a record of a row."""
         rows = await self._rows(
             f"{sql} LIMIT :limit OFFSET :offset",
             limit=page.page_size,
@@ -126,9 +135,11 @@ class PostgresOperationsRepository:
             **params,
         )
         if rows or page.page == 0:
-            return rows, rows[0].total if rows else 0
-        counted = await self._rows(f"SELECT count(*) AS n FROM ({sql}) AS q", **params)  # noqa: S608
-        return rows, int(counted[0].n)
+            total = rows[0].total if rows else 0
+        else:
+            counted = await self._rows(f"SELECT count(*) AS n FROM ({sql}) AS q", **params)  # noqa: S608
+            total = int(counted[0].n)
+        return Page([build(row) for row in rows], page, total)
 
     # Seasons
     async def add_season(self, season: Season) -> None:
@@ -157,12 +168,12 @@ class PostgresOperationsRepository:
         )
 
     async def seasons(self, page: PageRequest) -> Page[Season]:
-        rows, total = await self._page(
+        return await self._page(
             f"SELECT {_SEASON_FIELDS}, count(*) OVER () AS total FROM domain.ops_seasons "  # noqa: S608
             "WHERE tenant_id = :t ORDER BY starts_on, id",
             page,
+            lambda row: _season(self._tenant, row),
         )
-        return Page([_season(self._tenant, r) for r in rows], page, total)
 
     # Work items
     async def add_item(self, item: WorkItem) -> None:
@@ -337,78 +348,28 @@ class PostgresOperationsRepository:
         return bool(rows)
 
     async def dependencies(self, item_id: str, page: PageRequest) -> Page[Dependency]:
-        rows, total = await self._page(
+        return await self._page(
             "SELECT predecessor_id, successor_id, created_at, created_by, "
             "count(*) OVER () AS total FROM domain.ops_dependencies WHERE tenant_id = :t "
             "AND (predecessor_id = :id OR successor_id = :id) "
             "ORDER BY created_at, predecessor_id, successor_id",
             page,
+            _record(Dependency),
             id=item_id,
         )
-        return Page(
-            [
-                Dependency(r.predecessor_id, r.successor_id, r.created_at, r.created_by)
-                for r in rows
-            ],
-            page,
-            total,
-        )
 
-    # Comments, time, activity
+    # Comments, time, activity: rows whose columns are the record's fields
     async def add_comment(self, comment: Comment) -> None:
-        await self._rows(
-            "INSERT INTO domain.ops_comments (tenant_id, id, work_item_id, author, body, "
-            "created_at) VALUES (:t, :id, :item, :author, :body, :at) RETURNING id",
-            id=comment.id,
-            item=comment.work_item_id,
-            author=comment.author,
-            body=comment.body,
-            at=comment.created_at,
-        )
+        await self._rows(_INSERT_COMMENT, **dataclasses.asdict(comment))
 
     async def comments(self, item_id: str, page: PageRequest) -> Page[Comment]:
-        rows, total = await self._page(
-            "SELECT id, work_item_id, author, body, created_at, count(*) OVER () AS total "
-            "FROM domain.ops_comments WHERE tenant_id = :t AND work_item_id = :id ORDER BY id",
-            page,
-            id=item_id,
-        )
-        return Page(
-            [Comment(r.id, r.work_item_id, r.author, r.body, r.created_at) for r in rows],
-            page,
-            total,
-        )
+        return await self._page(_ITEM_COMMENTS, page, _record(Comment), id=item_id)
 
     async def add_time_entry(self, entry: TimeEntry) -> None:
-        await self._rows(
-            "INSERT INTO domain.ops_time_entries (tenant_id, id, work_item_id, member, day, "
-            "hours, note, created_at) VALUES (:t, :id, :item, :member, :day, :hours, :note, "
-            ":at) RETURNING id",
-            id=entry.id,
-            item=entry.work_item_id,
-            member=entry.member,
-            day=entry.day,
-            hours=entry.hours,
-            note=entry.note,
-            at=entry.created_at,
-        )
+        await self._rows(_INSERT_TIME_ENTRY, **dataclasses.asdict(entry))
 
     async def time_entries(self, item_id: str, page: PageRequest) -> Page[TimeEntry]:
-        rows, total = await self._page(
-            "SELECT id, work_item_id, member, day, hours, note, created_at, "
-            "count(*) OVER () AS total FROM domain.ops_time_entries "
-            "WHERE tenant_id = :t AND work_item_id = :id ORDER BY id",
-            page,
-            id=item_id,
-        )
-        return Page(
-            [
-                TimeEntry(r.id, r.work_item_id, r.member, r.day, r.hours, r.note, r.created_at)
-                for r in rows
-            ],
-            page,
-            total,
-        )
+        return await self._page(_ITEM_TIME_ENTRIES, page, _record(TimeEntry), id=item_id)
 
     async def log(self, entry: ActivityEntry) -> None:
         changes = [(c.field, c.old, c.new) for c in entry.changes]
@@ -425,25 +386,21 @@ class PostgresOperationsRepository:
         )
 
     async def activity(self, item_id: str, page: PageRequest) -> Page[ActivityEntry]:
-        rows, total = await self._page(
+        return await self._page(
             "SELECT id, work_item_id, actor, action, CAST(changes AS text) AS changes, at, "
             "count(*) OVER () AS total FROM domain.ops_activity "
             "WHERE tenant_id = :t AND work_item_id = :id ORDER BY id",
             page,
-            id=item_id,
-        )
-        entries = [
-            ActivityEntry(
+            lambda r: ActivityEntry(
                 r.id,
                 r.work_item_id,
                 r.actor,
                 r.action,
                 tuple(Change(*c) for c in _changes.decode(r.changes)),
                 r.at,
-            )
-            for r in rows
-        ]
-        return Page(entries, page, total)
+            ),
+            id=item_id,
+        )
 
     async def season_tasks(self, season_id: str) -> list[SeasonTask]:
         rows = await self._rows(
@@ -467,6 +424,29 @@ class PostgresOperationsRepository:
 
 
 _SEASON_FIELDS = "id, name, starts_on, ends_on, capacity_hours, version, created_at"
+_INSERT_COMMENT = (
+    "INSERT INTO domain.ops_comments (tenant_id, id, work_item_id, author, body, created_at) "
+    "VALUES (:t, :id, :work_item_id, :author, :body, :created_at) RETURNING id"
+)
+_ITEM_COMMENTS = (
+    "SELECT id, work_item_id, author, body, created_at, count(*) OVER () AS total "
+    "FROM domain.ops_comments WHERE tenant_id = :t AND work_item_id = :id ORDER BY id"
+)
+_INSERT_TIME_ENTRY = (
+    "INSERT INTO domain.ops_time_entries (tenant_id, id, work_item_id, member, day, hours, "
+    "note, created_at) VALUES (:t, :id, :work_item_id, :member, :day, :hours, :note, "
+    ":created_at) RETURNING id"
+)
+_ITEM_TIME_ENTRIES = (
+    "SELECT id, work_item_id, member, day, hours, note, created_at, count(*) OVER () AS total "
+    "FROM domain.ops_time_entries WHERE tenant_id = :t AND work_item_id = :id ORDER BY id"
+)
+
+
+def _record(record: type[R]) -> Callable[[Any], R]:
+    """Builds ``record`` from a row that has a column for each of its fields."""
+    names = [field.name for field in dataclasses.fields(record)]
+    return lambda row: record(**{name: getattr(row, name) for name in names})
 
 
 def _season_row(season: Season) -> dict[str, Any]:
