@@ -150,14 +150,20 @@ class PostgresOperationsRepository:
             **_season_row(season),
         )
 
-    async def get_season(self, season_id: str, *, for_update: bool = False) -> Season | None:
+    async def _by_id(self, columns: str, table: str, row_id: str, for_update: bool) -> Any:
+        """The row of ``table`` with ``row_id`` or None; ``for_update`` locks it until the
+        transaction ends."""
         lock = " FOR UPDATE" if for_update else ""
         rows = await self._rows(
-            f"SELECT {_SEASON_FIELDS} FROM domain.ops_seasons "  # noqa: S608
+            f"SELECT {columns} FROM domain.{table} "  # noqa: S608 (this module's names)
             f"WHERE tenant_id = :t AND id = :id{lock}",
-            id=season_id,
+            id=row_id,
         )
-        return _season(self._tenant, rows[0]) if rows else None
+        return rows[0] if rows else None
+
+    async def get_season(self, season_id: str, *, for_update: bool = False) -> Season | None:
+        row = await self._by_id(_SEASON_FIELDS, "ops_seasons", season_id, for_update)
+        return None if row is None else _season(self._tenant, row)
 
     async def save_season(self, season: Season) -> None:
         await self._rows(
@@ -180,13 +186,8 @@ class PostgresOperationsRepository:
         await self._connection.execute(_INSERT_ITEM, _item_row(item))
 
     async def get_item(self, item_id: str, *, for_update: bool = False) -> WorkItem | None:
-        lock = " FOR UPDATE" if for_update else ""
-        rows = await self._rows(
-            f"SELECT {ITEM_FIELDS} FROM domain.ops_work_items "  # noqa: S608
-            f"WHERE tenant_id = :t AND id = :id{lock}",
-            id=item_id,
-        )
-        return _item(self._tenant, rows[0]) if rows else None
+        row = await self._by_id(ITEM_FIELDS, "ops_work_items", item_id, for_update)
+        return None if row is None else _item(self._tenant, row)
 
     async def get_items(self, item_ids: Sequence[str]) -> dict[str, WorkItem]:
         rows = await self._rows(
