@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
 import msgspec
 from bijmantra.application.ports.documents import DocumentPage
-from bijmantra.kernel import PageRequest
+from bijmantra.gateway.console.web import View
+from bijmantra.gateway.page_cache import PageCache
+from bijmantra.kernel import PageRequest, TenantId
 from litestar import Request
+from litestar.datastructures import State
 
 PAGE_SIZE = 25
 MAX_PAGE = 100_000
@@ -44,3 +48,25 @@ def rows(page: DocumentPage, query: dict[str, str]) -> Rows:
 def document(raw: bytes) -> dict[str, Any]:
     decoded: dict[str, Any] = msgspec.json.decode(raw)
     return decoded
+
+
+@dataclass(frozen=True)
+class CachedLists:
+    """BrAPI lists through the gateway's page cache, as the JSON API reads them (ADR 0040,
+    0297). Nothing is answered on trust: every read still goes to domain-api with the
+    member's own token, which checks the permission and the organization's data version
+    under row-level security, and only then says the kept page is still current. The key
+    holds the organization; a member now denied, or a write since, never sees a kept page."""
+
+    pages: PageCache
+    tenant: TenantId
+
+    async def list(
+        self, token: str, entity: str, query: Mapping[str, Sequence[str]], page: PageRequest
+    ) -> DocumentPage:
+        return await self.pages.list(token, self.tenant, entity, query, page)
+
+
+def lists(state: State, view: View) -> CachedLists:
+    pages: PageCache = state.pages
+    return CachedLists(pages, view.principal.tenant_id)

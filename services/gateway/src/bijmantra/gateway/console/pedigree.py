@@ -8,6 +8,7 @@ from typing import Any
 
 import msgspec
 from bijmantra.domain.germplasm import ancestry_chart
+from bijmantra.gateway.console.paging import CachedLists
 from bijmantra.kernel import PageRequest
 
 BOX_W, BOX_H, GAP_X, ROW_H = 150, 26, 40, 32
@@ -54,7 +55,9 @@ def _parents(node: dict[str, Any]) -> tuple[str | None, str | None]:
     return female, male
 
 
-async def ancestry(brapi: Any, token: str, root: str, root_name: str, generations: int) -> Chart:
+async def ancestry(
+    brapi: CachedLists, token: str, root: str, root_name: str, generations: int
+) -> Chart:
     parents: dict[str, tuple[str | None, str | None]] = {}
     names: dict[str, str] = {root: root_name}
     frontier = {root}

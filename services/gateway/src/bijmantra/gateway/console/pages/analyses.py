@@ -7,7 +7,7 @@ from typing import Any
 
 import msgspec
 from bijmantra.application.security import Action, permissions
-from bijmantra.gateway.console.paging import document, page_request, rows
+from bijmantra.gateway.console.paging import document, lists, page_request, rows
 from bijmantra.gateway.console.web import PREFIX, fragment, view
 from bijmantra.gateway.genotypes import _pieces
 from bijmantra.kernel import FieldError, PageRequest, ValidationFailed
@@ -41,7 +41,7 @@ async def genotypes(request: Request[Any, Any, Any], state: State) -> Template:
     page.require(READ_GENOTYPES)
     germplasm = request.query_params.get("germplasm", "").strip()[:200]
     criteria = {"germplasmDbId": [germplasm]} if germplasm else {}
-    found = await state.brapi.list(page.token, "variantset", criteria, page_request(request))
+    found = await lists(state, page).list(page.token, "variantset", criteria, page_request(request))
     query = {"germplasm": germplasm} if germplasm else {}
     return page.render(
         "analyses/genotypes.html", rows=rows(found, query), germplasm=germplasm, analyses=ANALYSES

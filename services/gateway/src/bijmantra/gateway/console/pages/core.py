@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bijmantra.application.security import Action, Permission
-from bijmantra.gateway.console.paging import document, page_request, rows
+from bijmantra.gateway.console.paging import document, lists, page_request, rows
 from bijmantra.gateway.console.tables import Column, cells
 from bijmantra.gateway.console.web import PREFIX, View, view
 from litestar import Request, get
@@ -77,7 +77,7 @@ async def listing(
     query = {"q": term} if term else {}
     if term:
         criteria = {**criteria, shown.search_key: [term]}
-    found = await state.brapi.list(page.token, shown.entity, criteria, page_request(request))
+    found = await lists(state, page).list(page.token, shown.entity, criteria, page_request(request))
     listed = rows(found, query)
     return page.render(
         "core/list.html",

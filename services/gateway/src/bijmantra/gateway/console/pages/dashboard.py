@@ -8,6 +8,7 @@ from typing import Any
 
 import msgspec
 from bijmantra.gateway.console.pages.admin import recent_entries
+from bijmantra.gateway.console.paging import lists
 from bijmantra.gateway.console.web import PREFIX, View, view
 from bijmantra.kernel import PageRequest
 from litestar import Request, get
@@ -20,7 +21,7 @@ COUNTED = (("germplasm", "Germplasm", "germplasm:read"), ("study", "Studies", "c
 
 
 async def _count(state: State, page: View, entity: str) -> int:
-    found = await state.brapi.list(page.token, entity, {}, PageRequest(0, 1))
+    found = await lists(state, page).list(page.token, entity, {}, PageRequest(0, 1))
     return int(found.total_count)
 
 

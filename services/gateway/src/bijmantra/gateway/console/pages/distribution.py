@@ -24,7 +24,7 @@ from bijmantra.domain.distribution.states import (
     RequestAction,
     RequestStatus,
 )
-from bijmantra.gateway.console.paging import Rows, document, page_request
+from bijmantra.gateway.console.paging import Rows, document, lists, page_request
 from bijmantra.gateway.console.web import PREFIX, View, view
 from bijmantra.kernel import PageRequest
 from litestar import Request, Response, get, post
@@ -178,7 +178,7 @@ async def _lots_for(state: State, page: View, items: list[dict[str, Any]]) -> li
         if item.get("seed_lot_id"):
             return [document(await state.brapi.get(page.token, "seedlot", item["seed_lot_id"]))]
         criteria = {"germplasmDbId": [item["germplasm_id"]]}
-        found = await state.brapi.list(page.token, "seedlot", criteria, LOTS_OFFERED)
+        found = await lists(state, page).list(page.token, "seedlot", criteria, LOTS_OFFERED)
         listed: list[Any] = msgspec.json.decode(found.documents)
         return listed
 

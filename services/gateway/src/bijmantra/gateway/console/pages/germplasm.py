@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 
 from bijmantra.application.security import Action, Permission
-from bijmantra.gateway.console.paging import document, page_request, rows
+from bijmantra.gateway.console.paging import document, lists, page_request, rows
 from bijmantra.gateway.console.pedigree import BOX_H, BOX_W, ancestry, with_root_name
 from bijmantra.gateway.console.web import PREFIX, fragment, view
 from bijmantra.kernel import PageRequest
@@ -33,7 +33,7 @@ async def search(request: Request[Any, Any, Any], state: State) -> Template:
     field = field if field in FIELDS else "germplasmName"
     term = request.query_params.get("q", "").strip()[:MAX_TERM]
     criteria = {field: [term]} if term else {}
-    found = await state.brapi.list(page.token, "germplasm", criteria, page_request(request))
+    found = await lists(state, page).list(page.token, "germplasm", criteria, page_request(request))
     query = {"field": field, "q": term} if term else {}
     template = "germplasm/results.html" if fragment(request) else "germplasm/search.html"
     return page.render(template, fields=FIELDS, field=field, term=term, rows=rows(found, query))
@@ -61,7 +61,7 @@ async def detail(request: Request[Any, Any, Any], state: State, db_id: str) -> T
 
     async def lots_and_transactions() -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
         lots = rows(
-            await state.brapi.list(
+            await lists(state, page).list(
                 page.token, "seedlot", by_germplasm, PageRequest(0, SEED_LOTS_SHOWN)
             ),
             {},
@@ -85,8 +85,8 @@ async def detail(request: Request[Any, Any, Any], state: State, db_id: str) -> T
     # Another organization's id: the germplasm read fails (404); the others find nothing.
     found, chart, attributes, lots, progeny = await asyncio.gather(
         state.brapi.get(page.token, "germplasm", db_id),
-        ancestry(state.brapi, page.token, db_id, db_id, generations),
-        state.brapi.list(page.token, "attributevalue", by_germplasm, PageRequest(0, 100)),
+        ancestry(lists(state, page), page.token, db_id, db_id, generations),
+        lists(state, page).list(page.token, "attributevalue", by_germplasm, PageRequest(0, 100)),
         lots_and_transactions(),
         state.brapi.view(page.token, "germplasm", db_id, "progeny"),
     )

@@ -11,7 +11,7 @@ import msgspec
 from bijmantra.application.console import Entry, Existing, Plan, csv_entries, plan_entries
 from bijmantra.application.security import Action, permissions
 from bijmantra.gateway.brapi import TABLE_TYPES, _delimited_table
-from bijmantra.gateway.console.paging import Rows, document, page_request, rows
+from bijmantra.gateway.console.paging import Rows, document, lists, page_request, rows
 from bijmantra.gateway.console.web import PREFIX, View, view
 from bijmantra.kernel import PageRequest
 from litestar import Request, get, post
@@ -36,13 +36,13 @@ class Grid:
 async def _variables(state: State, page: View, study: dict[str, Any]) -> list[dict[str, Any]]:
     ids = list(study.get("observationVariableDbIds") or [])[:MAX_VARIABLES]
     if not ids:
-        observed = await state.brapi.list(
+        observed = await lists(state, page).list(
             page.token, "observation", {"studyDbId": [study["studyDbId"]]}, PageRequest(0, 200)
         )
         ids = sorted({o["observationVariableDbId"] for o in rows(observed, {}).items})
     if not ids:
         return []
-    found = await state.brapi.list(
+    found = await lists(state, page).list(
         page.token,
         "variable",
         {"observationVariableDbId": ids[:MAX_VARIABLES]},
@@ -62,7 +62,7 @@ async def _grid(request: Request[Any, Any, Any], state: State, page: View, db_id
 
     async def units_and_observations() -> tuple[Rows, dict[tuple[str, str], Existing]]:
         units = rows(
-            await state.brapi.list(
+            await lists(state, page).list(
                 page.token,
                 "observationunit",
                 {"studyDbId": [db_id]},
@@ -73,7 +73,7 @@ async def _grid(request: Request[Any, Any, Any], state: State, page: View, db_id
         unit_ids = [u["observationUnitDbId"] for u in units.items]
         if not unit_ids:
             return units, {}
-        observed = await state.brapi.list(
+        observed = await lists(state, page).list(
             page.token,
             "observation",
             {"studyDbId": [db_id], "observationUnitDbId": unit_ids},
@@ -206,7 +206,7 @@ async def upload(request: Request[Any, Any, Any], state: State, db_id: str) -> T
 
 
 async def _all_unit_ids(state: State, page: View, db_id: str) -> frozenset[str]:
-    found = await state.brapi.list(
+    found = await lists(state, page).list(
         page.token, "observationunit", {"studyDbId": [db_id]}, PageRequest(0, 10_000)
     )
     return frozenset(u["observationUnitDbId"] for u in rows(found, {}).items)
@@ -217,7 +217,7 @@ async def _existing(
 ) -> dict[tuple[str, str], Existing]:
     existing: dict[tuple[str, str], Existing] = {}
     for start in range(0, len(units), 500):
-        found = await state.brapi.list(
+        found = await lists(state, page).list(
             page.token,
             "observation",
             {"studyDbId": [db_id], "observationUnitDbId": units[start : start + 500]},
