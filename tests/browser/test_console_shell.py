@@ -88,7 +88,7 @@ def test_audit_trail_shows_the_newest_entries_first_and_a_page_past_the_end_show
     total, newest = int(found.group(1)), _positions(page)
     assert newest == list(range(total, total - len(newest), -1))
     assert len(newest) == min(total, 25)
-    page.goto("/app/audit?page=99999999999999999999")
+    page.goto("/app/audit?page=999999")  # past the end, as an old link can be
     oldest = _positions(page)
     assert oldest[-1] == 1
     assert oldest == list(range(oldest[0], 0, -1))
