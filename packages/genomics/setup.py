@@ -77,9 +77,16 @@ vcf = Extension(
     extra_compile_args=["-O3"],
 )
 
+# The allele matrix as a byte per call, and that written out as JSON (ADR 0295).
+matrix_json = Extension(
+    "bijmantra.genomics._matrix_json",
+    sources=["src/bijmantra/genomics/_matrix_json.pyx"],
+    extra_compile_args=["-O3"],
+)
+
 setup(
     ext_modules=cythonize(
-        [_kernel_module("_kernels"), _kernel_module("_pedigree"), vcf],
+        [_kernel_module("_kernels"), _kernel_module("_pedigree"), vcf, matrix_json],
         include_path=["src"],  # resolves ``cimport bijmantra.genomics._bj_kernels``
         language_level=3,
         compiler_directives={

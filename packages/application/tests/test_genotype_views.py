@@ -62,7 +62,7 @@ async def imported(db: InMemoryDatabase, written: WrittenVcf) -> tuple[GenotypeV
 
 
 def decode(page: Any) -> Any:
-    return msgspec.json.decode(page.documents)
+    return msgspec.json.decode(page.json())
 
 
 @settings(max_examples=15, deadline=None)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 from bijmantra.genomics import calls as c
+from bijmantra.genomics._matrix_json import expand_codes
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -41,6 +43,30 @@ def test_the_spelled_matrix_and_its_json_say_each_call_as_spelling_it_alone(
     written = c.genotype_json(calls, style)
     assert written == json.dumps(expected, ensure_ascii=False, separators=(",", ":")).encode()
     assert json.loads(written) == expected
+    coded = c.genotype_codes(calls, style)
+    if n_variants * n_samples:
+        assert coded is not None
+        assert expand_codes(b"{", coded.codes, n_variants, n_samples, coded.tokens, b"}") == (
+            b"{" + written + b"}"
+        )
+
+
+def test_past_256_distinct_calls_the_rows_are_joined_from_their_spellings() -> None:
+    """One byte cannot name them all: no codes, and the JSON is still every call."""
+    k = np.arange(40 * 40)
+    alleles = np.stack([k % 127, k // 127], axis=1).reshape(40, 40, 2)
+    calls = c.CallMatrix(alleles.astype(np.int8), np.zeros((40, 40), dtype=np.bool_), {})
+    style = c.TextStyle()
+    assert c.genotype_codes(calls, style) is None
+    written = c.genotype_json(calls, style)
+    assert json.loads(written) == _one_by_one(calls, style)
+
+
+def test_codes_that_name_no_token_are_refused() -> None:
+    with pytest.raises(ValueError, match="names no token"):
+        expand_codes(b"", b"\x00\x02", 1, 2, [b'"a"', b'"b"'], b"")
+    with pytest.raises(ValueError, match="do not fit"):
+        expand_codes(b"", b"\x00", 1, 2, [b'"a"'], b"")
 
 
 def test_a_dosage_block_is_written_in_fixed_size_records() -> None:

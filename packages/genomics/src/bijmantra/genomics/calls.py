@@ -24,6 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from bijmantra.genomics._matrix_json import call_codes, count_call_keys, expand_codes
+
 MISSING = -1
 ABSENT = -2
 MAX_PLOIDY = 8
@@ -95,6 +97,14 @@ class CallMatrix:
         """:meth:`texts` as a JSON array of rows, written as bytes directly."""
         style = TextStyle(sep_phased, sep_unphased, unknown, expand_homozygotes)
         return genotype_json(self, style)
+
+    def coded_texts(
+        self, sep_phased: str, sep_unphased: str, unknown: str, expand_homozygotes: bool
+    ) -> tuple[bytes, list[bytes]] | None:
+        """:func:`genotype_codes`: a byte per call and the JSON spellings it names."""
+        style = TextStyle(sep_phased, sep_unphased, unknown, expand_homozygotes)
+        coded = genotype_codes(self, style)
+        return None if coded is None else (coded.codes, coded.tokens)
 
     def field_texts(self, name: str, unknown: str) -> list[list[str]]:
         return field_texts(self, name, unknown)
@@ -257,30 +267,55 @@ def genotype_texts(calls: CallMatrix, style: TextStyle) -> list[list[str]]:
 
 def genotype_json(calls: CallMatrix, style: TextStyle) -> bytes:
     """:func:`genotype_texts` as the JSON text of its rows, without a Python string per
-    call: when every distinct call's JSON string (and its comma) has the same length (as
-    ``"0/1",``), one gather of fixed-size records writes the page; otherwise the rows are
-    joined from the distinct calls' bytes."""
+    call: written from the calls' codes (:func:`genotype_codes`) in C, or, past 256
+    distinct calls, joined from the distinct calls' bytes."""
     n_variants, n_samples, _ = calls.alleles.shape
     if n_variants * n_samples == 0:
         return b"[" + b",".join([b"[]"] * n_variants) + b"]"
+    coded = genotype_codes(calls, style)
+    if coded is not None:
+        return expand_codes(b"", coded.codes, n_variants, n_samples, coded.tokens, b"")
     spellings, inverse = _spelled(calls, style)
-    tokens = [json.dumps(text, ensure_ascii=False).encode() + b"," for text in spellings]
-    size = len(tokens[0])
-    if any(len(token) != size for token in tokens):
-        flat = np.array([t[:-1] for t in tokens], dtype=object)[inverse].tolist()
-        rows = (b",".join(flat[i : i + n_samples]) for i in range(0, len(flat), n_samples))
-        return b"[[" + b"],[".join(rows) + b"]]"
-    record = np.dtype((np.void, size))
-    table = np.frombuffer(b"".join(tokens), record)
-    page = np.empty(1 + n_variants * (n_samples * size + 2), np.uint8)
-    page[0] = ord("[")
-    rows_out = page[1:].reshape(n_variants, n_samples * size + 2)
-    rows_out[:, 0] = ord("[")
-    rows_out[:, 1:-1].view(record)[...] = np.take(table, inverse).reshape(n_variants, n_samples)
-    rows_out[:, -2] = ord("]")  # over the row's last comma
-    rows_out[:, -1] = ord(",")
-    rows_out[-1, -1] = ord("]")
-    return page.tobytes()
+    flat = np.array([_quoted(t) for t in spellings], dtype=object)[inverse].tolist()
+    rows = (b",".join(flat[i : i + n_samples]) for i in range(0, len(flat), n_samples))
+    return b"[[" + b"],[".join(rows) + b"]]"
+
+
+@dataclass(frozen=True, slots=True)
+class CodedTexts:
+    """Calls as one byte each (row-major), naming one of ``tokens`` (JSON strings)."""
+
+    codes: bytes
+    tokens: list[bytes]
+
+
+def genotype_codes(calls: CallMatrix, style: TextStyle) -> CodedTexts | None:
+    """Each call's spelling as a one-byte code into the distinct spellings, JSON-quoted;
+    None past 256 distinct calls. Calls up to two alleles wide (nearly every set) are
+    keyed and coded by the C kernel in two passes; wider ones are found by sorting."""
+    width = calls.alleles.shape[2]
+    if width > 2:
+        spellings, inverse = _spelled(calls, style)
+        if len(spellings) > 256:
+            return None
+        return CodedTexts(inverse.astype(np.uint8).tobytes(), [_quoted(t) for t in spellings])
+    alleles = np.ascontiguousarray(calls.alleles)
+    phased = np.ascontiguousarray(calls.phased).view(np.uint8)
+    keys = np.flatnonzero(count_call_keys(alleles, phased))
+    if keys.size > 256:
+        return None
+    code_of_key = np.zeros(1 << 17, dtype=np.uint8)
+    code_of_key[keys] = np.arange(keys.size)
+    pairs = np.stack([keys & 255, keys >> 8 & 255], axis=1).astype(np.uint8).view(np.int8)
+    tokens = [
+        _quoted(style.spell(pair[:width], bool(key >> 16)))
+        for pair, key in zip(pairs.tolist(), keys.tolist(), strict=True)
+    ]
+    return CodedTexts(call_codes(alleles, phased, code_of_key), tokens)
+
+
+def _quoted(text: str) -> bytes:
+    return json.dumps(text, ensure_ascii=False).encode()
 
 
 def _spelled(calls: CallMatrix, style: TextStyle) -> tuple[list[str], NDArray[np.intp]]:

@@ -135,6 +135,13 @@ def _paged(response: Paged, page: DocumentPage) -> Paged:
     target.page = page.request.page
     target.page_size = page.request.page_size
     target.version = page.version
+    if page.coded is not None:
+        coded = target.coded
+        coded.codes = page.coded.codes
+        coded.rows = page.coded.rows
+        coded.columns = page.coded.columns
+        coded.tokens.extend(page.coded.tokens)
+        coded.tail_json = page.coded.tail
     return response
 
 

@@ -17,6 +17,7 @@ from bijmantra.application.brapi.entity import Catalog, Entity, Op
 from bijmantra.application.ports.documents import DocumentPage
 from bijmantra.application.security import Action, Permission, permissions
 from bijmantra.edge.envelopes import brapi_metadata
+from bijmantra.genomics._matrix_json import expand_codes
 from bijmantra.gateway.spreadsheet import safe_row
 from bijmantra.kernel import FieldError, NotFound, PageRequest, ValidationFailed
 from litestar import HttpMethod, Request, Response
@@ -102,6 +103,19 @@ def single_response(document: bytes, message: str = "Success") -> Response[bytes
     return Response(_envelope(metadata, document), media_type=JSON)
 
 
+def document_response(page: DocumentPage) -> Response[bytes]:
+    """A page that is one document (the allele matrix); a coded matrix (ADR 0295) is
+    written out in C straight into the body, between the envelope's head and tail."""
+    if page.coded is None:
+        return single_response(page.documents)
+    coded = page.coded
+    head = _envelope(single_metadata("Success"), page.documents)[:-1]  # without its "}"
+    body = expand_codes(
+        head, coded.codes, coded.rows, coded.columns, coded.tokens, coded.tail + b"}"
+    )
+    return Response(body, media_type=JSON)
+
+
 @dataclass(frozen=True)
 class Route:
     method: str
@@ -150,7 +164,7 @@ def entity_routes(entity: Entity, catalog: Catalog) -> list[Route]:
                 raise NotFound(f"This organization has no {entity.schema}")
             return single_response(page.documents[1:-1])
         if entity.single:
-            return single_response(page.documents)
+            return document_response(page)
         return list_response(page, tokens=entity.token_paging)
 
     async def submit(request: AnyRequest, state: State) -> Response[bytes]:
@@ -192,7 +206,7 @@ def entity_routes(entity: Entity, catalog: Catalog) -> list[Route]:
     async def search_results(request: AnyRequest, state: State, db_id: str) -> Response[bytes]:
         page = await state.brapi.search_results(request.auth, name, db_id, page_request(request))
         if entity.single:
-            return single_response(page.documents)
+            return document_response(page)
         return list_response(page, tokens=entity.token_paging)
 
     async def delete(request: AnyRequest, state: State) -> Response[bytes]:

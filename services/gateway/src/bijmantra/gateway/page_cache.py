@@ -38,7 +38,9 @@ class VersionedPages(Protocol):
 
 
 def _size(page: DocumentPage) -> int:
-    return len(page.documents) + _ENTRY_OVERHEAD
+    coded = page.coded
+    extra = 0 if coded is None else len(coded.codes) + len(coded.tail) + sum(map(len, coded.tokens))
+    return len(page.documents) + extra + _ENTRY_OVERHEAD
 
 
 class PageCache:

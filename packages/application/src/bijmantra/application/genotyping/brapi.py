@@ -8,7 +8,7 @@ single reads come from the genotype store's rows and chunks; a search keeps its 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import msgspec
@@ -31,7 +31,7 @@ from bijmantra.application.genotyping.views import (
     with_filter,
 )
 from bijmantra.application.ports import GenotypeStore, UnitOfWork, UnitOfWorkFactory
-from bijmantra.application.ports.documents import DocumentPage, SearchResultStore
+from bijmantra.application.ports.documents import CodedMatrix, DocumentPage, SearchResultStore
 from bijmantra.application.ports.genotypes import CallSetRow, GenotypeFilter, VariantRow
 from bijmantra.application.security import Action, Permission, authorize
 from bijmantra.domain.genotyping.filters import variant_thresholds
@@ -41,6 +41,7 @@ READ = Permission("genotyping", Action.READ)
 MAX_CALL_SETS = 100_000  # call sets one calls/allele-matrix request may span
 _KEY = {"variantset": "variantSetDbId", "callset": "callSetDbId", "variant": "variantDbId"}
 _SEARCH_TAG = "request:"
+CODED_PLACE = b"\x00"  # where a coded GT matrix goes in its page's encoded document
 _encode = msgspec.json.encode
 
 
@@ -117,8 +118,12 @@ class GenotypeViews:
             names, puis = _germplasm_params(params)
             if names or puis:
                 where = await _with_germplasm(uow, where, names, puis)
-            matrix = await AlleleMatrix(store, where, params).build()
-            return DocumentPage(_encode(matrix), 1, 1, PageRequest(0, 1))
+            matrix, coded = await AlleleMatrix(store, where, params).build()
+            body = _encode(matrix)
+            if coded is None:
+                return DocumentPage(body, 1, 1, PageRequest(0, 1))
+            head, tail = body.split(CODED_PLACE)  # the one NUL: JSON text escapes any other
+            return DocumentPage(head, 1, 1, PageRequest(0, 1), coded=replace(coded, tail=tail))
         else:
             raise NotFound(f"Unknown genotype view {entity!r}")
         return DocumentPage(_encode(documents), len(documents), total, page)
@@ -221,7 +226,9 @@ class AlleleMatrix:
     where: GenotypeFilter
     params: Mapping[str, Any]
 
-    async def build(self) -> dict[str, Any]:
+    async def build(self) -> tuple[dict[str, Any], CodedMatrix | None]:
+        """The page's document; when its GT matrix is coded (ADR 0295), the document holds
+        :data:`CODED_PLACE` where the matrix goes and the codes come beside it."""
         spelling = Spelling.of(self.params)
         layers = abbreviations_of(self.params)
         preview = str(_first(self.params.get("preview"))).lower() == "true"
@@ -246,7 +253,9 @@ class AlleleMatrix:
             v_offset, _ = dimension_page(v_total, v_page, v_size, "dimensionVariant")
             variants, _ = await self.store.variant_rows(v_probe, v_offset, v_size)
         columns = call_sets[c_offset : c_offset + c_size]
-        matrices = [] if preview else await self._layers(variants, columns, layers, spelling)
+        matrices, coded = [], None
+        if not preview:
+            matrices, coded = await self._layers(variants, columns, layers, spelling)
         return {
             "callSetDbIds": [c.call_set_db_id for c in columns],
             "variantDbIds": [v.db_id for v in variants],
@@ -257,7 +266,7 @@ class AlleleMatrix:
                 _pagination("VARIANTS", v_page, v_size, v_total),
                 _pagination("CALLSETS", c_page, c_size, len(call_sets)),
             ],
-        }
+        }, coded
 
     async def _layers(
         self,
@@ -265,19 +274,24 @@ class AlleleMatrix:
         columns: list[CallSetRow],
         layers: list[str],
         spelling: Spelling,
-    ) -> list[dict[str, Any]]:
+    ) -> tuple[list[dict[str, Any]], CodedMatrix | None]:
         shape = (len(variants), len(columns))
         set_ids = {v.variant_set_db_id for v in variants}
         if len(set_ids) == 1 and all(c.variant_set_db_id in set_ids for c in columns):
-            block = None
-            if variants and columns:
-                block = await block_for(
-                    self.store,
-                    variants[0].variant_set_db_id,
-                    [v.index for v in variants],
-                    [c.column for c in columns],
-                )
-            return data_matrices(block, layers, spelling, shape, encoded=True)
+            if not (variants and columns):
+                return data_matrices(None, layers, spelling, shape), None
+            block = await block_for(
+                self.store,
+                variants[0].variant_set_db_id,
+                [v.index for v in variants],
+                [c.column for c in columns],
+            )
+            found = spelling.coded(block) if "GT" in layers else None
+            if found is None:
+                return data_matrices(block, layers, spelling, shape, spelling.json(block)), None
+            coded = CodedMatrix(found[0], shape[0], shape[1], found[1])
+            matrices = data_matrices(block, layers, spelling, shape, msgspec.Raw(CODED_PLACE))
+            return matrices, coded
         # Several variant sets: each set fills its own rows x columns; the rest is unknown.
         out = data_matrices(None, layers, spelling, shape)
         for set_id in sorted(set_ids):
@@ -296,7 +310,7 @@ class AlleleMatrix:
                 for r, i in enumerate(rows):
                     for c, j in enumerate(cols):
                         layer["dataMatrix"][i][j] = part["dataMatrix"][r][c]
-        return out
+        return out, None
 
 
 def _first(value: Any) -> Any:

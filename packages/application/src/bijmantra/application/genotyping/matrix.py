@@ -71,6 +71,12 @@ class Spelling:
             )
         )
 
+    def coded(self, calls: CallBlock) -> tuple[bytes, list[bytes]] | None:
+        """:meth:`texts` as a byte per call and the spellings it names (ADR 0295)."""
+        return calls.coded_texts(
+            self.sep_phased, self.sep_unphased, self.unknown, self.expand_homozygotes
+        )
+
     def document(self) -> dict[str, Any]:
         return {
             "expandHomozygotes": self.expand_homozygotes,
@@ -162,17 +168,17 @@ def data_matrices(
     abbreviations: Sequence[str],
     spelling: Spelling,
     shape: tuple[int, int],
-    encoded: bool = False,
+    encoded_gt: msgspec.Raw | None = None,
 ) -> list[dict[str, Any]]:
     """One matrix per abbreviation asked for (GT, DS, GQ, DP), rows = variants; with
-    ``encoded`` the GT matrix is its JSON bytes (``msgspec.Raw``), not lists to edit."""
+    ``encoded_gt`` the GT matrix is those bytes (``msgspec.Raw``), not lists to edit."""
     out: list[dict[str, Any]] = []
     for key in abbreviations:
         matrix: list[list[str]] | msgspec.Raw
         if block is None:
             matrix = [[spelling.unknown] * shape[1] for _ in range(shape[0])]
-        elif key == "GT" and encoded:
-            matrix = spelling.json(block)
+        elif key == "GT" and encoded_gt is not None:
+            matrix = encoded_gt
         elif key == "GT":
             matrix = spelling.texts(block)
         else:

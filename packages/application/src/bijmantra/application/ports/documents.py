@@ -32,8 +32,32 @@ Criteria = tuple[Criterion, ...]
 
 
 @dataclass(frozen=True, slots=True)
+class CodedMatrix:
+    """A document's one large matrix of strings, as one byte per cell (row-major) naming
+    one of ``tokens`` (each a JSON string): the document is the page's ``documents``, then
+    ``[[tokens[code], ...], ...]``, then ``tail``. An allele-matrix page travels as a sixth
+    of its JSON and the gateway writes the text once, into the response (ADR 0295)."""
+
+    codes: bytes
+    rows: int
+    columns: int
+    tokens: list[bytes]
+    tail: bytes = b""
+
+    def text(self) -> bytes:
+        """The matrix as JSON, in Python: for in-process readers (the gateway uses C)."""
+        width = self.columns
+        rows = (
+            b"[" + b",".join([self.tokens[c] for c in self.codes[r * width : (r + 1) * width]])
+            for r in range(self.rows)
+        )
+        return b"[" + b"],".join(rows) + (b"]]" if self.rows else b"]")
+
+
+@dataclass(frozen=True, slots=True)
 class DocumentPage:
-    """One page of documents, already encoded: ``documents`` is a JSON array."""
+    """One page of documents, already encoded: ``documents`` is a JSON array (or, with
+    ``coded``, the text before its matrix: :meth:`json` is the whole)."""
 
     documents: bytes
     count: int
@@ -42,6 +66,12 @@ class DocumentPage:
     # The entity's data version the page was read at (0: not versioned); the same version
     # later means the same page, so a gateway may answer it again (ADR 0040).
     version: int = 0
+    coded: CodedMatrix | None = None
+
+    def json(self) -> bytes:
+        if self.coded is None:
+            return self.documents
+        return self.documents + self.coded.text() + self.coded.tail
 
     @property
     def total_pages(self) -> int:

@@ -237,6 +237,13 @@ class CallBlock(Protocol):
         """The same spellings as a JSON array of rows (a page's bytes, no str per call)."""
         ...
 
+    def coded_texts(
+        self, sep_phased: str, sep_unphased: str, unknown: str, expand_homozygotes: bool
+    ) -> tuple[bytes, list[bytes]] | None:
+        """The same spellings as one byte per call (row-major) naming one of the distinct
+        spellings (JSON strings); None past 256 distinct calls."""
+        ...
+
     def field_texts(self, name: str, unknown: str) -> list[list[str]]:
         """One FORMAT field (DS, GQ, DP) as text, ``unknown`` where absent."""
         ...

@@ -9,7 +9,7 @@ from typing import Any
 from bijmantra.adapters.grpc.auth import bearer_metadata
 from bijmantra.adapters.grpc.calls import call_with_token
 from bijmantra.adapters.grpc.errors import error_from_rpc
-from bijmantra.application.ports.documents import DocumentPage
+from bijmantra.application.ports.documents import CodedMatrix, DocumentPage
 from bijmantra.contracts.brapi.v1 import resource_service_pb2 as pb
 from bijmantra.contracts.brapi.v1 import resource_service_pb2_grpc as pb_grpc
 from bijmantra.kernel import PageRequest
@@ -30,12 +30,19 @@ def _page(page: PageRequest) -> pb.PageRequest:
 
 def _document_page(response: Any, page: PageRequest) -> DocumentPage:
     """Any ``<Rpc>Response`` that carries a ``page``."""
+    coded = None
+    if response.page.HasField("coded"):
+        found = response.page.coded
+        coded = CodedMatrix(
+            found.codes, found.rows, found.columns, list(found.tokens), found.tail_json
+        )
     return DocumentPage(
         response.page.documents_json,
         response.page.count,
         response.page.total_count,
         page,
         version=response.page.version,
+        coded=coded,
     )
 
 

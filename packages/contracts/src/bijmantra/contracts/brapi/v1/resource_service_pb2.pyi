@@ -77,6 +77,7 @@ class DocumentPage(_message.Message):
     PAGE_FIELD_NUMBER: _builtins.int
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     VERSION_FIELD_NUMBER: _builtins.int
+    CODED_FIELD_NUMBER: _builtins.int
     documents_json: _builtins.bytes
     count: _builtins.int
     total_count: _builtins.int
@@ -84,6 +85,12 @@ class DocumentPage(_message.Message):
     page_size: _builtins.int
     version: _builtins.int
     """The entity's data version the page was read at (0: not versioned)."""
+    @_builtins.property
+    def coded(self) -> Global___CodedMatrix:
+        """Set on an allele-matrix page: its GT matrix as one byte per call (ADR 0295). The
+        document is documents_json, then the matrix written from the codes, then tail_json.
+        """
+
     def __init__(
         self,
         *,
@@ -93,14 +100,51 @@ class DocumentPage(_message.Message):
         page: _builtins.int = ...,
         page_size: _builtins.int = ...,
         version: _builtins.int = ...,
+        coded: Global___CodedMatrix | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["coded", b"coded"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["count", b"count", "documents_json", b"documents_json", "page", b"page", "page_size", b"page_size", "total_count", b"total_count", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["coded", b"coded", "count", b"count", "documents_json", b"documents_json", "page", b"page", "page_size", b"page_size", "total_count", b"total_count", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___DocumentPage: _TypeAlias = DocumentPage  # noqa: Y015
+
+@_typing.final
+class CodedMatrix(_message.Message):
+    """CodedMatrix is a matrix of strings as one byte per cell (row-major) naming one of the
+    tokens (each a JSON string): a sixth of the matrix's JSON text on the wire.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CODES_FIELD_NUMBER: _builtins.int
+    ROWS_FIELD_NUMBER: _builtins.int
+    COLUMNS_FIELD_NUMBER: _builtins.int
+    TOKENS_FIELD_NUMBER: _builtins.int
+    TAIL_JSON_FIELD_NUMBER: _builtins.int
+    codes: _builtins.bytes
+    rows: _builtins.int
+    columns: _builtins.int
+    tail_json: _builtins.bytes
+    @_builtins.property
+    def tokens(self) -> _containers.RepeatedScalarFieldContainer[_builtins.bytes]: ...
+    def __init__(
+        self,
+        *,
+        codes: _builtins.bytes = ...,
+        rows: _builtins.int = ...,
+        columns: _builtins.int = ...,
+        tokens: _abc.Iterable[_builtins.bytes] | None = ...,
+        tail_json: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["codes", b"codes", "columns", b"columns", "rows", b"rows", "tail_json", b"tail_json", "tokens", b"tokens"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CodedMatrix: _TypeAlias = CodedMatrix  # noqa: Y015
 
 @_typing.final
 class ListResourcesRequest(_message.Message):
