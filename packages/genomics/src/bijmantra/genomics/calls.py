@@ -22,9 +22,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.typing import NDArray
-
 from bijmantra.genomics._matrix_json import call_codes, count_call_keys, expand_codes
+from numpy.typing import NDArray
 
 MISSING = -1
 ABSENT = -2

@@ -17,8 +17,8 @@ from bijmantra.application.brapi.entity import Catalog, Entity, Op
 from bijmantra.application.ports.documents import DocumentPage
 from bijmantra.application.security import Action, Permission, permissions
 from bijmantra.edge.envelopes import brapi_metadata
-from bijmantra.genomics._matrix_json import expand_codes
 from bijmantra.gateway.spreadsheet import safe_row
+from bijmantra.genomics._matrix_json import expand_codes
 from bijmantra.kernel import FieldError, NotFound, PageRequest, ValidationFailed
 from litestar import HttpMethod, Request, Response
 from litestar.datastructures import State

@@ -253,7 +253,8 @@ class AlleleMatrix:
             v_offset, _ = dimension_page(v_total, v_page, v_size, "dimensionVariant")
             variants, _ = await self.store.variant_rows(v_probe, v_offset, v_size)
         columns = call_sets[c_offset : c_offset + c_size]
-        matrices, coded = [], None
+        matrices: list[dict[str, Any]] = []
+        coded: CodedMatrix | None = None
         if not preview:
             matrices, coded = await self._layers(variants, columns, layers, spelling)
         return {
