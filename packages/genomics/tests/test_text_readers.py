@@ -168,9 +168,55 @@ def test_flapjack_export_reads_back_to_the_same_genotypes(dosages: np.ndarray) -
     assert read_bases == expected
 
 
+@settings(max_examples=25, deadline=None)
+@given(
+    arrays(np.int8, st.tuples(st.integers(1, 6), st.integers(1, 4), st.just(4)),
+           elements=st.integers(0, 2)),
+    st.data(),
+)  # fmt: skip
+def test_a_tetraploid_flapjack_export_reads_back_to_the_same_calls(
+    alleles: np.ndarray, data: st.DataObject
+) -> None:
+    """Export -> import is the identity for tetraploid calls (homozygotes, A/T/T/T, missing),
+    and a sample of another ploidy in the same file keeps its own."""
+    n_variants, n_samples, _ = alleles.shape
+    missing = data.draw(arrays(np.bool_, (n_variants, n_samples)))
+    alleles[missing] = MISSING
+    alleles[0, :, :] = 0  # one call per sample is known, so its ploidy shows in the file
+    diploid = np.full((n_variants, 1, 4), ABSENT, dtype=np.int8)
+    diploid[:, :, :2] = 1
+    stored_in = np.concatenate([alleles, diploid], axis=1)
+    calls = CallMatrix(stored_in, np.zeros(stored_in.shape[:2], dtype=np.bool_), {})
+    sites = Sites(
+        ["1H"] * n_variants, list(range(1, n_variants + 1)), [f"m{v}" for v in range(n_variants)],
+        ["A"] * n_variants, ["T,G"] * n_variants,
+    )  # fmt: skip
+    samples = [f"L{j}" for j in range(n_samples + 1)]
+
+    async def chunks(columns: Sequence[int] | None) -> AsyncIterator[tuple[Sites, CallMatrix]]:
+        yield sites, calls if columns is None else calls.columns(list(columns))
+
+    async def collect() -> bytes:
+        return b"".join([p async for p in flapjack_zip("x", samples, chunks, budget=12)])
+
+    files = zipfile.ZipFile(io.BytesIO(asyncio.run(collect())))
+    reader, read = read_flapjack(files.read("x.genotype"), files.read("x.map"))
+    stored = np.concatenate(read)
+    assert stored.shape == stored_in.shape
+    bases = "ATG"
+    for v in range(n_variants):
+        for s in range(n_samples + 1):
+            assert reader_bases(reader, v, stored[v, s]) == "".join(
+                "" if a == ABSENT else "-" if a == MISSING else bases[a]
+                for a in stored_in[v, s].tolist()
+            )
+
+
 def reader_bases(reader: FlapjackReader, variant: int, call: np.ndarray) -> str:
     alleles = reader.alleles(variant)  # the marker's alleles in order of appearance
-    return "".join("-" if a == MISSING else alleles[a] for a in call.tolist())
+    return "".join(
+        "" if a == ABSENT else "-" if a == MISSING else alleles[a] for a in call.tolist()
+    )
 
 
 def test_flapjack_reads_a_hand_written_file_and_skips_unmapped_markers() -> None:
@@ -190,7 +236,8 @@ def test_flapjack_reads_a_hand_written_file_and_skips_unmapped_markers() -> None
     ("genotype", "genetic_map", "where", "reason"),
     [
         (b"\tm1\nL1\tA\tG\n", b"m1\t1\t5\n", 2, "expected 2 tab-separated columns"),
-        (b"\tm1\nL1\tA/G/T\n", b"m1\t1\t5\n", 2, "one allele or two"),
+        (b"\tm1\nL1\t" + b"/".join([b"A"] * 9) + b"\n", b"m1\t1\t5\n", 2, "more than 8 alleles"),
+        (b"\tm1\nL1\tA//G\n", b"m1\t1\t5\n", 2, "an empty allele"),
         (b"\tm1\tm1\n", b"m1\t1\t5\n", 1, "unique"),
         (b"\tm1\nL1\tA\n", b"m1\t1\t5.2\n", 1, "whole number"),
         (b"\tm1\nL1\tA\n", "m1\t1\t\u00b2\n".encode(), 1, "whole number"),

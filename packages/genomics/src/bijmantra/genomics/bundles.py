@@ -148,7 +148,7 @@ def _spell(alleles: Sequence[int], bases: Sequence[str]) -> bytes:
     kept = [a for a in alleles if a != ABSENT]
     if not kept or MISSING in kept:
         return b"-"
-    if len(set(kept)) == 1:
+    if len(set(kept)) == 1 and len(kept) <= 2:  # a polyploid homozygote keeps its ploidy
         return bases[kept[0]].encode()
     return "/".join(bases[a] for a in kept).encode()
 

@@ -3,9 +3,10 @@
 Both are push parsers over ``streams.LineReader`` (plain or gzip, lines of bounded length,
 decompressed size capped) and raise ``FormatError`` naming the line. HapMap is
 variant-major and yields blocks as lines arrive. A Flapjack genotype file is
-sample-major, so its rows are coded (two allele slots a call, int8) into a temporary file
-and read back by blocks of variants at the end: memory is one row and one block, the
-transposition goes through disk (ADR 0271).
+sample-major, so its rows are coded (int8 allele slots as wide as the sample's ploidy:
+``A/T/T/T`` is tetraploid, ADR 0296) into a temporary file and read back by blocks of
+variants at the end: memory is one row and one block, the transposition goes through
+disk (ADR 0271).
 """
 
 from __future__ import annotations
@@ -247,6 +248,7 @@ class FlapjackReader(_Lines):
     markers: list[str] | None = None
     skipped: Counter[str] = field(default_factory=Counter)
     _alleles: list[dict[str, int]] = field(default_factory=list)
+    _widths: list[int] = field(default_factory=list)  # each sample row's ploidy
     _spool: IO[bytes] = field(default_factory=tempfile.TemporaryFile)
 
     def feed(self, data: bytes) -> None:
@@ -276,18 +278,31 @@ class FlapjackReader(_Lines):
                 f"expected {len(self.markers) + 1} tab-separated columns, found {len(columns)}",
                 number,
             )
-        row = np.full((len(self.markers), 2), MISSING, dtype=np.int8)
-        for j, cell in enumerate(columns[1:]):
-            if cell not in FLAPJACK_MISSING:
-                row[j] = self._call(j, cell, columns[0], number)
+        cells = [None if c in FLAPJACK_MISSING else c.split("/") for c in columns[1:]]
+        ploidy = max([2, *(len(tokens) for tokens in cells if tokens)])
+        if ploidy > MAX_PLOIDY:
+            raise FormatError(
+                f"sample {columns[0]!r}: a genotype of more than {MAX_PLOIDY} alleles "
+                "joined by '/'",
+                number,
+            )
+        row = np.full((len(self.markers), ploidy), MISSING, dtype=np.int8)
+        for j, tokens in enumerate(cells):
+            if tokens:
+                row[j] = self._call(j, tokens, ploidy, columns[0], number)
         self.samples.append(columns[0])
+        self._widths.append(ploidy)
         self._spool.write(row.tobytes())
 
-    def _call(self, marker: int, cell: str, sample: str, number: int) -> list[int]:
-        tokens = cell.split("/")
-        if len(tokens) > 2 or not all(tokens):
+    def _call(
+        self, marker: int, tokens: list[str], ploidy: int, sample: str, number: int
+    ) -> list[int]:
+        """A cell's allele indexes, ``ploidy`` wide: one allele is a homozygote of the
+        sample's ploidy (the most alleles any of its cells joins), fewer alleles than that
+        leave the rest of the call absent."""
+        if not all(tokens):
             raise FormatError(
-                f"genotype {cell[:20]!r} for sample {sample!r}: one allele or two joined by '/'",
+                f"genotype {'/'.join(tokens)[:20]!r} for sample {sample!r}: an empty allele",
                 number,
             )
         known = self._alleles[marker]
@@ -296,7 +311,9 @@ class FlapjackReader(_Lines):
                 if len(known) >= MAX_ALLELES:
                     raise FormatError(f"more than {MAX_ALLELES} alleles", number)
                 known[token] = len(known)
-        return [known[tokens[0]], known[tokens[-1]]]
+        if len(tokens) == 1:
+            return [known[tokens[0]]] * ploidy
+        return [known[t] for t in tokens] + [ABSENT] * (ploidy - len(tokens))
 
     def alleles(self, marker: int) -> list[str]:
         """A marker's alleles in order of first appearance (the first is stored as REF)."""
@@ -306,15 +323,13 @@ class FlapjackReader(_Lines):
         """Blocks of variants, in the file's marker order, read back from the spool."""
         assert self.markers is not None
         self._spool.flush()
-        n_samples, n_markers = len(self.samples), len(self.markers)
-        coded = np.memmap(self._spool, np.int8, "r", shape=(n_samples, n_markers, 2))
         mapped = [j for j, m in enumerate(self.markers) if m in self.genetic_map.chrom]
-        self.skipped["not_in_map"] = n_markers - len(mapped)
+        self.skipped["not_in_map"] = len(self.markers) - len(mapped)
         if not self.skipped["not_in_map"]:
             del self.skipped["not_in_map"]
         for start in range(0, len(mapped), self.block_variants):
             picked = mapped[start : start + self.block_variants]
-            calls = np.ascontiguousarray(coded[:, picked, :].transpose(1, 0, 2))
+            calls = self._block_calls(picked)
             names = [self.markers[j] for j in picked]
             alleles = [list(self._alleles[j]) or ["N"] for j in picked]
             yield _block(
@@ -324,6 +339,23 @@ class FlapjackReader(_Lines):
                 alleles,
                 calls,
             )
+
+    def _block_calls(self, picked: list[int]) -> NDArray[np.int8]:
+        """The picked markers' calls ``(variants, samples, ploidy)`` from the spool: one
+        gather when every sample has one ploidy, else row by row, the narrower padded."""
+        assert self.markers is not None
+        n_markers, widths = len(self.markers), self._widths
+        if len(set(widths)) == 1:
+            shape = (len(widths), n_markers, widths[0])
+            coded = np.memmap(self._spool, np.int8, "r", shape=shape)
+            return np.ascontiguousarray(coded[:, picked, :].transpose(1, 0, 2))
+        calls = np.full((len(picked), len(widths), max(widths)), ABSENT, dtype=np.int8)
+        flat, offset = np.memmap(self._spool, np.int8, "r"), 0
+        for s, width in enumerate(widths):
+            row = flat[offset : offset + n_markers * width].reshape(n_markers, width)
+            calls[:, s, :width] = row[picked]
+            offset += n_markers * width
+        return calls
 
     def close(self) -> None:
         self._spool.close()
