@@ -1356,6 +1356,21 @@ async def test_plink_and_flapjack_zips_hold_the_set_and_the_bed_reimports_to_the
         "chr2",
         "chr3",
     ]
+    # Variants name their reference (ADR 0296) and a referenceDbId filter picks its contig.
+    reference_of = {
+        r["referenceName"]: r["referenceDbId"] for r in contigs.json()["result"]["data"]
+    }
+    listed = await client.get(
+        "/brapi/v2/variants", params={"variantSetDbId": set_id, "pageSize": 100}
+    )
+    variants = listed.json()["result"]["data"]
+    assert all(v["referenceDbId"] == reference_of[v["referenceName"]] for v in variants)
+    assert {v["referenceSetDbId"] for v in variants} == {reference_set}
+    on_chr2 = await client.get(
+        "/brapi/v2/variants", params={"referenceDbId": reference_of["chr2"], "pageSize": 100}
+    )
+    expected = [v["variantDbId"] for v in variants if v["referenceName"] == "chr2"]
+    assert [v["variantDbId"] for v in on_chr2.json()["result"]["data"]] == expected != []
     urls = {f["fileURL"].rsplit("/", 1)[1]: f for f in variant_set["availableFormats"]}
     assert set(urls) == {"vcf", "hapmap", "flapjack", "plink"}
     assert urls["plink"]["fileFormat"] == urls["flapjack"]["fileFormat"] == "application/zip"

@@ -400,6 +400,33 @@ async def test_an_import_creates_the_reference_set_of_its_contigs() -> None:
     )
     assert decode(outsider) == []
 
+    # Each variant names the reference it is on, and filters by references select them.
+    reference_of = {r["referenceName"]: r["referenceDbId"] for r in decode(page)}
+    variants = decode(await views.list(BREEDER, "variant", {}, PageRequest(0, 10)))
+    assert [(v["referenceName"], v["referenceDbId"], v["referenceSetDbId"]) for v in variants] == [
+        ("chr1", reference_of["chr1"], reference_set),
+        ("chr2", reference_of["chr2"], reference_set),
+    ]
+
+    async def variant_names(params: dict[str, Any]) -> list[str]:
+        found = decode(await views.list(BREEDER, "variant", params, PageRequest(0, 10)))
+        return [v["referenceName"] for v in found]
+
+    assert await variant_names({"referenceDbId": [reference_of["chr2"]]}) == ["chr2"]
+    assert await variant_names({"referenceDbIds": list(reference_of.values())}) == ["chr1", "chr2"]
+    assert await variant_names({"referenceSetDbId": [reference_set]}) == ["chr1", "chr2"]
+    assert await variant_names({"referenceDbId": ["no-such-reference"]}) == []
+    assert await variant_names({"referenceSetDbIds": ["no-such-set"]}) == []
+    for params, expected in [
+        ({"referenceSetDbId": [reference_set]}, 1),
+        ({"referenceDbIds": [reference_of["chrU"]]}, 1),
+        ({"referenceSetDbId": ["no-such-set"]}, 0),
+    ]:
+        sets = decode(await views.list(BREEDER, "variantset", params, PageRequest(0, 10)))
+        assert len(sets) == expected
+    with pytest.raises(ValidationFailed):  # BrAPI lists the filter for variants only
+        await views.list(BREEDER, "callset", {"referenceDbId": ["x"]}, PageRequest(0, 10))
+
     no_calls = ParsedUpload(text.replace(b"\tGT\t", b"\tDP\t"), {})  # no site has GT
     with pytest.raises(ValidationFailed):
         await ImportGenotypes(uow)(BREEDER, ImportSpec("bad", "vcf", "Cassava"), no_calls)

@@ -185,6 +185,8 @@ class FakeGenotypeStore:
                 not where.call_set_db_ids
                 or any(c.call_set_db_id in where.call_set_db_ids for c in v.call_sets)
             )
+            and _any(where.reference_set_db_ids, v.reference_set_db_id)
+            and _any(tuple(s for s, _ in where.references), v.reference_set_db_id)
         ]
         return rows[offset : offset + limit], len(rows)
 
@@ -216,6 +218,7 @@ class FakeGenotypeStore:
         rows = []
         for stored in sorted(self._sets(), key=lambda s: s.variant_set.variant_set_db_id):
             set_id = stored.variant_set.variant_set_db_id
+            reference_set = stored.variant_set.reference_set_db_id
             index = 0
             for block in stored.blocks:
                 for k in range(len(block)):
@@ -227,10 +230,13 @@ class FakeGenotypeStore:
                         block.ids[k],
                         block.ref[k],
                         block.alt[k],
+                        reference_set,
                     )
                     index += 1
                     if (
                         _any(where.variant_set_db_ids, set_id)
+                        and _any(where.reference_set_db_ids, reference_set)
+                        and _any(where.references, (reference_set, row.chrom))
                         and _any(where.variants, (set_id, row.index))
                         and where.chrom in (None, row.chrom)
                         and where.start <= row.pos <= where.end

@@ -24,6 +24,7 @@ from bijmantra.application.genotyping.matrix import (
 )
 from bijmantra.application.genotyping.views import (
     NO_DB_ID,
+    REFERENCE_FILTERS,
     UNSUPPORTED,
     Documents,
     filter_values,
@@ -93,6 +94,8 @@ class GenotypeViews:
         refused: tuple[str, ...] = UNSUPPORTED
         if entity == "allelematrix":
             refused = tuple(n for n in UNSUPPORTED if n != "sampleDbId")
+        if entity in ("variant", "variantset"):
+            refused = tuple(n for n in UNSUPPORTED if n not in REFERENCE_FILTERS)
         return genotype_filter(params, refused)
 
     async def _page(
@@ -101,6 +104,10 @@ class GenotypeViews:
         if entity == "linkagegroup":  # a map's groups, from its marker positions
             return await linkage_group_page(uow.resources, params, page)
         where = self._filter(entity, params)
+        if entity in ("variant", "variantset") and (
+            asked := filter_values(params, "referenceDbId")
+        ):
+            where = with_filter(where, references=await _references(uow, asked))
         store = uow.genotypes
         documents: list[dict[str, Any]]
         if entity == "variantset":
@@ -111,7 +118,11 @@ class GenotypeViews:
             documents = [self.documents.call_set(r) for r in call_sets]
         elif entity == "variant":
             variants, total = await store.variant_rows(where, page.offset, page.page_size)
-            documents = [self.documents.variant(r) for r in variants]
+            on = await _reference_ids(uow, variants)
+            documents = [
+                self.documents.variant(r, on.get((r.reference_set_db_id, r.chrom)))
+                for r in variants
+            ]
         elif entity == "call":
             documents, total = await calls_page(store, where, Spelling.of(params), page)
         elif entity == "allelematrix":
@@ -184,6 +195,34 @@ async def set_names(store: GenotypeStore, set_ids: Sequence[str]) -> dict[str, s
         GenotypeFilter(variant_set_db_ids=tuple(set_ids)), 0, len(set_ids)
     )
     return {r.variant_set_db_id: r.name for r in rows}
+
+
+async def _references(uow: UnitOfWork, db_ids: Sequence[str]) -> tuple[tuple[str, str], ...]:
+    """References (of this organization) as (reference set, contig name); an unknown id
+    matches nothing."""
+    found = await uow.resources.documents("reference", list(db_ids))
+    pairs = tuple(
+        (str(d.get("referenceSetDbId")), str(d.get("referenceName"))) for d in found.values()
+    )
+    return pairs or ((NO_DB_ID, NO_DB_ID),)
+
+
+async def _reference_ids(
+    uow: UnitOfWork, variants: Sequence[VariantRow]
+) -> dict[tuple[str | None, str], str]:
+    """The reference each variant is on: the contig of its name in its set's reference set
+    (ADR 0273), looked up once per distinct contig on the page."""
+    wanted = {(v.reference_set_db_id, v.chrom) for v in variants if v.reference_set_db_id}
+    if not wanted:
+        return {}
+    alternatives = tuple({"referenceSetDbId": s, "referenceName": c} for s, c in wanted)
+    ids = await uow.resources.matching_ids("reference", (alternatives,), 4 * len(wanted))
+    found = await uow.resources.documents("reference", ids)
+    on: dict[tuple[str | None, str], str] = {}
+    for db_id, document in sorted(found.items()):
+        key = (document.get("referenceSetDbId"), str(document.get("referenceName")))
+        on.setdefault(key, db_id)
+    return on
 
 
 async def _with_germplasm(

@@ -38,7 +38,10 @@ _LISTS = {
     "germplasmDbId": "germplasm_db_ids",
     "variantDbId": "variant_db_ids",
     "positionRange": "position_ranges",
+    "referenceSetDbId": "reference_set_db_ids",
 }
+# Filters only variants and variant sets take (BrAPI lists them for those alone).
+REFERENCE_FILTERS = ("referenceDbId", "referenceSetDbId")
 UNSUPPORTED = (
     "sampleDbId",
     "referenceDbId",
@@ -132,6 +135,7 @@ def genotype_filter(
         call_set_names=tuple(values["call_set_names"]),
         germplasm_db_ids=tuple(values["germplasm_db_ids"]),
         variants=tuple(parse_variant_db_id(v) for v in values["variant_db_ids"]),
+        reference_set_db_ids=tuple(values["reference_set_db_ids"]),
     )
     if ranges:
         r = ranges[0]
@@ -205,7 +209,7 @@ class Documents:
         }
 
     @staticmethod
-    def variant(row: VariantRow) -> dict[str, Any]:
+    def variant(row: VariantRow, reference_db_id: str | None = None) -> dict[str, Any]:
         alternates = row.alt.split(",") if row.alt else []
         single = len(row.ref) == 1 and all(len(a) == 1 for a in alternates)
         return {
@@ -214,6 +218,8 @@ class Documents:
             "variantSetDbId": [row.variant_set_db_id],
             "variantNames": [row.name] if row.name else [],
             "referenceName": row.chrom,
+            "referenceDbId": reference_db_id,
+            "referenceSetDbId": row.reference_set_db_id,
             "referenceBases": row.ref,
             "alternateBases": alternates,
             "alternate_bases": alternates,

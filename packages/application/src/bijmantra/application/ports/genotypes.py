@@ -274,6 +274,8 @@ class GenotypeFilter:
     call_set_names: tuple[str, ...] = ()
     germplasm_db_ids: tuple[str, ...] = ()
     variants: tuple[tuple[str, int], ...] = ()  # (variant set, variant index)
+    reference_set_db_ids: tuple[str, ...] = ()  # the variant set's reference set
+    references: tuple[tuple[str, str], ...] = ()  # (reference set, contig name)
     chrom: str | None = None
     start: int = 0  # 1-based positions, inclusive
     end: int = NOWHERE
@@ -310,6 +312,7 @@ class VariantRow:
     name: str
     ref: str
     alt: str  # comma-joined, "" for none
+    reference_set_db_id: str | None = None  # its variant set's (ADR 0273)
 
     @property
     def db_id(self) -> str:

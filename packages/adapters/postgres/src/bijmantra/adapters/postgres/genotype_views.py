@@ -25,6 +25,10 @@ _VARIANT_SETS = text(
     "AND (cardinality(CAST(:call_sets AS text[])) = 0 OR EXISTS (SELECT 1 FROM "
     "domain.call_sets c WHERE c.variant_set_db_id = v.variant_set_db_id "
     "AND c.call_set_db_id = ANY(CAST(:call_sets AS text[])))) "
+    "AND (cardinality(CAST(:ref_sets AS text[])) = 0 "
+    "OR v.reference_set_db_id = ANY(CAST(:ref_sets AS text[]))) "
+    "AND (cardinality(CAST(:ref_pair_sets AS text[])) = 0 "
+    "OR v.reference_set_db_id = ANY(CAST(:ref_pair_sets AS text[]))) "
     "ORDER BY v.created_at, v.variant_set_db_id LIMIT :limit OFFSET :offset"
 )
 _CALL_SETS = text(
@@ -42,15 +46,20 @@ _CALL_SETS = text(
     "ORDER BY v.created_at, c.variant_set_db_id, c.column_index LIMIT :limit OFFSET :offset"
 )
 _VARIANTS = text(
-    "SELECT variant_set_db_id, variant_index, chrom, pos, variant_name, ref, alt, "
-    "count(*) OVER () FROM domain.variants "
+    "SELECT v.variant_set_db_id, v.variant_index, v.chrom, v.pos, v.variant_name, v.ref, "
+    "v.alt, s.reference_set_db_id, count(*) OVER () FROM domain.variants v "
+    "JOIN domain.variant_sets s USING (tenant_id, variant_set_db_id) "
     "WHERE (cardinality(CAST(:sets AS text[])) = 0 "
-    "OR variant_set_db_id = ANY(CAST(:sets AS text[]))) "
-    "AND (cardinality(CAST(:pair_sets AS text[])) = 0 OR (variant_set_db_id, variant_index) "
+    "OR v.variant_set_db_id = ANY(CAST(:sets AS text[]))) "
+    "AND (cardinality(CAST(:pair_sets AS text[])) = 0 OR (v.variant_set_db_id, v.variant_index) "
     "IN (SELECT * FROM unnest(CAST(:pair_sets AS text[]), CAST(:pair_indexes AS integer[])))) "
-    "AND (CAST(:chrom AS text) IS NULL OR chrom = :chrom) "
-    "AND pos >= :lo AND pos <= :hi "
-    "ORDER BY variant_set_db_id, variant_index LIMIT :limit OFFSET :offset"
+    "AND (cardinality(CAST(:ref_sets AS text[])) = 0 "
+    "OR s.reference_set_db_id = ANY(CAST(:ref_sets AS text[]))) "
+    "AND (cardinality(CAST(:ref_pair_sets AS text[])) = 0 OR (s.reference_set_db_id, v.chrom) "
+    "IN (SELECT * FROM unnest(CAST(:ref_pair_sets AS text[]), CAST(:ref_pair_names AS text[])))) "
+    "AND (CAST(:chrom AS text) IS NULL OR v.chrom = :chrom) "
+    "AND v.pos >= :lo AND v.pos <= :hi "
+    "ORDER BY v.variant_set_db_id, v.variant_index LIMIT :limit OFFSET :offset"
 )
 
 
@@ -62,6 +71,9 @@ def _params(where: GenotypeFilter, offset: int, limit: int) -> dict[str, Any]:
         "germplasm": list(where.germplasm_db_ids),
         "pair_sets": [s for s, _ in where.variants],
         "pair_indexes": [i for _, i in where.variants],
+        "ref_sets": list(where.reference_set_db_ids),
+        "ref_pair_sets": [s for s, _ in where.references],
+        "ref_pair_names": [n for _, n in where.references],
         "chrom": where.chrom,
         "lo": where.start,
         "hi": where.end,
@@ -90,7 +102,7 @@ async def variant_rows(
     connection: AsyncConnection, where: GenotypeFilter, offset: int, limit: int
 ) -> tuple[list[VariantRow], int]:
     rows = (await connection.execute(_VARIANTS, _params(where, offset, limit))).all()
-    found = [VariantRow(*r[:7]) for r in rows]
+    found = [VariantRow(*r[:8]) for r in rows]
     return found, rows[0][-1] if rows else await _total(connection, _VARIANTS, where)
 
 
