@@ -24,6 +24,11 @@ cdef inline uint32_t call_key(const int8_t *alleles, int width, uint8_t phase) n
     return key | (<uint32_t>(phase != 0) << 16)
 
 
+cdef inline char *put(char *p, char c) noexcept nogil:
+    p[0] = c
+    return p + 1
+
+
 cdef int narrow_width(const int8_t[:, :, ::1] alleles) except -1:
     if alleles.shape[2] < 1 or alleles.shape[2] > 2:
         raise ValueError("call keys are for one or two allele slots")
@@ -98,27 +103,21 @@ def expand_codes(
     memcpy(p, <const char *>head, len(head))
     p += len(head)
     with nogil:
-        p[0] = c'['
-        p += 1
+        p = put(p, c'[')
         for r in range(rows):
             if r:
-                p[0] = c','
-                p += 1
-            p[0] = c'['
-            p += 1
+                p = put(p, c',')
+            p = put(p, c'[')
             for c in range(columns):
                 if c:
-                    p[0] = c','
-                    p += 1
+                    p = put(p, c',')
                 k = code[0]
                 code += 1
                 for i in range(lengths[k]):  # a few bytes: a loop beats a memcpy call
                     p[i] = texts[k][i]
                 p += lengths[k]
-            p[0] = c']'
-            p += 1
-        p[0] = c']'
-        p += 1
+            p = put(p, c']')
+        p = put(p, c']')
     memcpy(p, <const char *>tail, len(tail))
     p += len(tail)
     if p - start != size:
