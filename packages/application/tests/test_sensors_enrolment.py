@@ -221,6 +221,15 @@ async def test_a_resent_batch_is_stored_once() -> None:
     assert day.count == 30
 
 
+async def test_a_reading_repeated_within_a_batch_is_stored_once_and_counted_a_duplicate() -> None:
+    """Every item is accounted for: accepted (stored or duplicate) or rejected by index."""
+    world = World()
+    _, credential = await world.claimed()
+    reply = await world.send(credential, [reading(5, 1.0), reading(5, 2.0), reading(6, 3.0)])
+    assert (reply["accepted"], reply["stored"], reply["duplicates"]) == (3, 2, 1)
+    assert sorted(world.tables.readings.values()) == [1.0, 3.0]  # the first value wins
+
+
 async def test_a_mixed_batch_stores_exactly_the_good_items_and_names_each_bad_one() -> None:
     world = World()
     _, credential = await world.claimed()

@@ -159,11 +159,12 @@ class IngestTelemetry:
                 _received(device.tenant_id, device.device_id, sorted_batch.good, stored, now)
             )
             await uow.commit()
+        accepted = len(items) - len(rejected)  # a repeat within the batch too: every item counts
         return {
             "deviceId": device.device_id,
-            "accepted": len(sorted_batch.good),
+            "accepted": accepted,
             "stored": stored,
-            "duplicates": len(sorted_batch.good) - stored,
+            "duplicates": accepted - stored,
             "rejected": rejected,
         }
 
