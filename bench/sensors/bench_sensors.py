@@ -265,6 +265,7 @@ def main() -> None:
             "cpus": os.cpu_count(),
             "readings": READINGS,
             "batch": BATCH,
+            "load_average_at_end": [round(x, 1) for x in os.getloadavg()],
         },
         "ingest_https": {
             "readings_per_s": round(platform_rate),
