@@ -1483,6 +1483,54 @@ async def test_hapmap_and_flapjack_files_import_and_bad_ones_name_the_line_and_s
     assert count_rows(stack, "SELECT count(*) FROM domain.variant_sets") == before
 
 
+async def test_a_tetraploid_set_round_trips_through_flapjack(client: httpx.AsyncClient) -> None:
+    """VCF -> Flapjack export -> Flapjack import keeps every tetraploid call (ADR 0296);
+    alleles are renumbered by first appearance, so the calls are compared as bases."""
+    rng = np.random.default_rng(19)
+    samples = [unique("T4") for _ in range(5)]
+    header = "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\t" + "\t".join(samples)
+    lines = ["##fileformat=VCFv4.2", header]
+    for v in range(9):
+        calls = ["/".join(map(str, rng.integers(0, 3, 4))) for _ in samples]
+        calls[v % 5] = "./././." if v > 4 else calls[v % 5]
+        lines.append(f"chr1\t{100 + v}\tm{v}\tA\tT,G\t.\t.\t.\tGT\t" + "\t".join(calls))
+    source = await import_vcf(client, ("\n".join(lines) + "\n").encode(), unique("t4"))
+    assert source.status_code == 201, source.text
+    source_id = source.json()["data"]["variantSetDbId"]
+    archive = await client.get(f"/api/v1/variantsets/{source_id}/files/flapjack")
+    files = zipfile.ZipFile(io.BytesIO(archive.content))
+    copy = await client.post(
+        "/api/v1/genotypes/imports",
+        params={"name": unique("t4fj"), "commonCropName": "Cassava"},
+        files={
+            "genotype": ("x.genotype", files.read(f"{source_id}.genotype")),
+            "map": ("x.map", files.read(f"{source_id}.map")),
+        },
+    )
+    assert copy.status_code == 201, copy.text
+
+    async def bases(set_id: str) -> list[list[str]]:
+        variants = await client.get("/brapi/v2/variants", params={"variantSetDbId": set_id})
+        alleles = [
+            [v["referenceBases"], *v["alternateBases"]] for v in variants.json()["result"]["data"]
+        ]
+        page = await client.get("/brapi/v2/allelematrix", params={"variantSetDbId": set_id})
+        matrix = page.json()["result"]["dataMatrices"][0]["dataMatrix"]
+        return [
+            [
+                "".join("-" if a == "." else alleles[v][int(a)] for a in call.split("/"))
+                for call in row
+            ]
+            for v, row in enumerate(matrix)
+        ]
+
+    assert await bases(copy.json()["data"]["variantSetDbId"]) == await bases(source_id)
+    ploidies = await client.get(
+        "/brapi/v2/callsets", params={"variantSetDbId": copy.json()["data"]["variantSetDbId"]}
+    )
+    assert {c["additionalInfo"]["ploidy"] for c in ploidies.json()["result"]["data"]} == {"4"}
+
+
 async def test_allele_matrix_variant_filters_keep_what_numpy_keeps(
     client: httpx.AsyncClient,
 ) -> None:
