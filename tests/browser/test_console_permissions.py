@@ -68,6 +68,24 @@ def test_post_without_csrf_token_changes_no_observation(
     assert observations(console_stack, study) == before
 
 
+def test_a_forged_save_without_the_grids_fields_changes_nothing_and_is_no_500(
+    breeder_context: BrowserContext, console_stack: DevStack, seeded: dict[str, Any]
+) -> None:
+    """Found by attacking: a save with a valid token but no ``unit`` field was a KeyError."""
+    study = seeded["study"]["studyDbId"]
+    page = breeder_context.new_page()
+    page.goto(f"/app/studies/{study}/workbench")
+    before = observations(console_stack, study)
+    response = httpx.post(
+        f"{console_stack.gateway_url}/app/studies/{study}/workbench",
+        headers=cookies_of(breeder_context),
+        data={"csrf_token": csrf_of(page), **{f"c-{i}-0": "1" for i in range(5_000)}},
+    )
+    page.close()
+    assert response.status_code < 500, response.text[:300]
+    assert observations(console_stack, study) == before
+
+
 @pytest.mark.parametrize(
     "path",
     [

@@ -107,7 +107,7 @@ async def change_roles(
     page = view(request)
     page.require(TENANCY_ADMIN)
     form = await request.form()
-    roles = [r for r in form.getall("roles") if isinstance(r, str)]
+    roles = [r for r in form.getall("roles", []) if isinstance(r, str)]
     organization = str(page.principal.tenant_id)
     try:
         if not roles or any(r not in MEMBER_ROLES for r in roles):

@@ -144,7 +144,7 @@ async def save(request: Request[Any, Any, Any], state: State, db_id: str) -> Tem
     page.require(WRITE)
     form = await request.form()
     grid = await _grid(request, state, page, db_id)
-    units, variables = form.getall("unit"), form.getall("variable")
+    units, variables = form.getall("unit", []), form.getall("variable", [])
     entries, entered = [], {}
     for i, unit in enumerate(units[:UNITS_PER_PAGE]):
         for j, variable in enumerate(variables[:MAX_VARIABLES]):
