@@ -23,6 +23,17 @@ from tests.browser.conftest import axe_violations, cookies_of, csrf_of, demo_mem
 from tests.browser.test_console_journey import observations
 
 
+def post_workbench(
+    context: BrowserContext, stack: DevStack, study: str, data: dict[str, str]
+) -> httpx.Response:
+    """A save posted by hand with the signed-in context's cookies, as a forger would."""
+    return httpx.post(
+        f"{stack.gateway_url}/app/studies/{study}/workbench",
+        headers=cookies_of(context),
+        data=data,
+    )
+
+
 def test_read_only_member_sees_values_but_no_edit_form_and_a_forged_post_is_refused(
     viewer_context: BrowserContext, console_stack: DevStack, seeded: dict[str, Any]
 ) -> None:
@@ -35,10 +46,11 @@ def test_read_only_member_sees_values_but_no_edit_form_and_a_forged_post_is_refu
     assert axe_violations(page) == []
     before = observations(console_stack, study)
     unit = seeded["units"][3]["observationUnitDbId"]
-    forged = httpx.post(
-        f"{console_stack.gateway_url}/app/studies/{study}/workbench",
-        headers=cookies_of(viewer_context),
-        data={
+    forged = post_workbench(
+        viewer_context,
+        console_stack,
+        study,
+        {
             "csrf_token": csrf_of(page),  # a valid token: the role, not CSRF, refuses it
             "unit": unit,
             "variable": seeded["height"]["observationVariableDbId"],
@@ -55,10 +67,11 @@ def test_post_without_csrf_token_changes_no_observation(
 ) -> None:
     study = seeded["study"]["studyDbId"]
     before = observations(console_stack, study)
-    response = httpx.post(
-        f"{console_stack.gateway_url}/app/studies/{study}/workbench",
-        headers=cookies_of(breeder_context),
-        data={
+    response = post_workbench(
+        breeder_context,
+        console_stack,
+        study,
+        {
             "unit": seeded["units"][4]["observationUnitDbId"],
             "variable": seeded["height"]["observationVariableDbId"],
             "c-0-0": "42",
@@ -76,10 +89,9 @@ def test_a_forged_save_without_the_grids_fields_changes_nothing_and_is_no_500(
     page = breeder_context.new_page()
     page.goto(f"/app/studies/{study}/workbench")
     before = observations(console_stack, study)
-    response = httpx.post(
-        f"{console_stack.gateway_url}/app/studies/{study}/workbench",
-        headers=cookies_of(breeder_context),
-        data={"csrf_token": csrf_of(page), **{f"c-{i}-0": "1" for i in range(5_000)}},
+    fields = {f"c-{i}-0": "1" for i in range(5_000)}
+    response = post_workbench(
+        breeder_context, console_stack, study, {"csrf_token": csrf_of(page), **fields}
     )
     page.close()
     assert response.status_code < 500, response.text[:300]
