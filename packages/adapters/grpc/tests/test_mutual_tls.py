@@ -9,14 +9,16 @@ from pathlib import Path
 import grpc
 import pytest
 from bijmantra.adapters.grpc.tls import (
+    SERVER_OPTIONS,
     InternalTls,
     TransportSecurityMissing,
     add_listener,
     open_channel,
     require_transport_security,
+    start_probe_listener,
 )
 from bijmantra.testkit.certificates import LocalCertificateAuthority
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 
 class CountingHealth:
@@ -57,7 +59,7 @@ async def server(
     platform_ca: LocalCertificateAuthority,
 ) -> AsyncIterator[tuple[str, CountingHealth]]:
     servicer = CountingHealth()
-    grpc_server = grpc.aio.server()
+    grpc_server = grpc.aio.server()  # gRPC's defaults: the probe's own options must refuse
     servicer.attach(grpc_server)
     port = add_listener(grpc_server, "127.0.0.1:0", _tls(platform_ca, "domain-api"))
     await grpc_server.start()
@@ -89,6 +91,31 @@ async def test_a_plaintext_peer_is_refused(server: tuple[str, CountingHealth]) -
     target, servicer = server
     assert await _check(open_channel(target, None)) == grpc.StatusCode.UNAVAILABLE
     assert servicer.calls == 0
+
+
+async def test_a_probe_listener_cannot_share_the_port_of_a_mutual_tls_listener(
+    server: tuple[str, CountingHealth], platform_ca: LocalCertificateAuthority
+) -> None:
+    """gRPC's default SO_REUSEPORT let a plaintext probe bind a taken port and answer half of
+    the mutual-TLS listener's handshakes; now the second bind fails and the first keeps it."""
+    address, _ = server
+    port = int(address.rsplit(":", 1)[1])
+    with pytest.raises(RuntimeError, match="Failed to bind"):
+        await start_probe_listener(health.aio.HealthServicer(), "127.0.0.1", port)
+    tls = _tls(platform_ca, "gateway")
+    for _ in range(8):  # with a shared port some of these would reach the plaintext probe
+        assert await _check(open_channel(address, tls)) == grpc.StatusCode.OK
+
+
+async def test_a_server_with_the_platform_options_owns_its_port() -> None:
+    first = grpc.aio.server(options=SERVER_OPTIONS)
+    port = first.add_insecure_port("127.0.0.1:0")
+    await first.start()
+    try:
+        with pytest.raises(RuntimeError, match="Failed to bind"):
+            grpc.aio.server(options=SERVER_OPTIONS).add_insecure_port(f"127.0.0.1:{port}")
+    finally:
+        await first.stop(None)
 
 
 async def test_a_tls_peer_without_a_client_certificate_is_refused(

@@ -28,9 +28,21 @@ class Ports:
     worker_health: int = field(default_factory=free_port)
     fixed: frozenset[str] = frozenset({"gateway"})
 
+    def __post_init__(self) -> None:
+        self.make_distinct()
+
     def repick(self) -> None:
         for name in PORT_NAMES - self.fixed:
             setattr(self, name, free_port())
+        self.make_distinct()
+
+    def make_distinct(self) -> None:
+        """Each free port is drawn alone, so two services can draw the same one: redraw."""
+        taken = {getattr(self, name) for name in PORT_NAMES & self.fixed}
+        for name in sorted(PORT_NAMES - self.fixed):
+            while getattr(self, name) in taken:
+                setattr(self, name, free_port())
+            taken.add(getattr(self, name))
 
 
 PORT_NAMES = frozenset(

@@ -306,6 +306,7 @@ class DevStack:
             print(f"{failure.service}: its port was taken; retrying on another", file=sys.stderr)
             for field_name in fields:
                 setattr(self.ports, field_name, free_port())
+            self.ports.make_distinct()
 
     def _await_listening(
         self, name: str, process: subprocess.Popen[bytes], timeout: float

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import grpc
 from bijmantra.adapters.grpc import MESSAGE_SIZE_OPTIONS, ErrorInterceptor
 from bijmantra.adapters.grpc.errors import ErrorTranslation
-from bijmantra.adapters.grpc.tls import add_listener
+from bijmantra.adapters.grpc.tls import SERVER_OPTIONS, add_listener
 from bijmantra.adapters.nats import EVENTS_SUBJECTS
 from bijmantra.application.brapi.commands import ResourceCommands
 from bijmantra.application.brapi.modules import catalog
@@ -188,7 +188,7 @@ async def bootstrap(settings: Settings, adapters: DomainAdapters, tracing: Traci
             ),
             ErrorTranslation(),
         ],
-        options=MESSAGE_SIZE_OPTIONS,
+        options=[*MESSAGE_SIZE_OPTIONS, *SERVER_OPTIONS],
     )
     resource_grpc.add_ResourceServiceServicer_to_server(
         ResourceServicer(resource_queries, resource_commands), server

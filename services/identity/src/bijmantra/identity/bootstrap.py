@@ -15,7 +15,7 @@ import grpc
 import msgspec
 from bijmantra.adapters.grpc import ErrorInterceptor
 from bijmantra.adapters.grpc.auth import JwtVerifier
-from bijmantra.adapters.grpc.tls import add_listener, start_probe_listener
+from bijmantra.adapters.grpc.tls import SERVER_OPTIONS, add_listener, start_probe_listener
 from bijmantra.application.email import EmailSender
 from bijmantra.application.revocation import RevocationList
 from bijmantra.application.tenancy import (
@@ -304,7 +304,8 @@ def bootstrap(settings: Settings, adapters: IdentityAdapters, tracing: Tracing) 
                 *tracing.grpc_server_interceptors(),
                 GrpcServerMetrics(),
                 ErrorInterceptor(),  # the catch-all of every method
-            ]
+            ],
+            options=SERVER_OPTIONS,
         )
         identity_service_pb2_grpc.add_IdentityServiceServicer_to_server(
             IdentityServicer(ring), server

@@ -93,6 +93,13 @@ def open_channel(
     )
 
 
+# gRPC sets SO_REUSEPORT by default: a second server binding a taken port succeeds and the
+# kernel splits connections between them. A plaintext probe listener that drew the same port
+# as a mutual-TLS one then answered half of its handshakes (seen in CI as "WRONG_VERSION_NUMBER"
+# from identity's port). Every server we start owns its port, or fails to bind.
+SERVER_OPTIONS: list[tuple[str, Any]] = [("grpc.so_reuseport", 0)]
+
+
 def add_listener(server: grpc.aio.Server, address: str, tls: InternalTls | None) -> int:
     """Bind ``server`` to ``address``; with TLS, a peer without a certificate from our CA
     fails the handshake before any method (or token check) runs."""
@@ -107,7 +114,7 @@ async def start_probe_listener(health: Any, host: str, port: int) -> grpc.aio.Se
     reports draining and a lost database alike). Port 0: none."""
     if not port:
         return None
-    server = grpc.aio.server()
+    server = grpc.aio.server(options=SERVER_OPTIONS)
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
     server.add_insecure_port(f"{host}:{port}")
     await server.start()
