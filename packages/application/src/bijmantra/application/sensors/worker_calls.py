@@ -9,6 +9,7 @@ telemetry event or a retried call stores and emits nothing twice.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -47,18 +48,10 @@ class FiringDocument(msgspec.Struct, rename="camel", kw_only=True, forbid_unknow
     about: datetime | None = None
 
 
-def firing_document(alert_id: str, firing: Firing) -> dict[str, Any]:
-    return {
-        "alertId": alert_id,
-        "ruleId": firing.rule_id,
-        "deviceId": firing.device_id,
-        "metric": firing.metric,
-        "kind": firing.kind.value,
-        "at": firing.at.isoformat(),
-        "value": firing.value,
-        "message": firing.message,
-        "about": iso_time(firing.about),
-    }
+def firing_document(alert_id: str, firing: Firing) -> FiringDocument:
+    """The firing's own fields and the alert id derived from them."""
+    fired = {field.name: getattr(firing, field.name) for field in dataclasses.fields(firing)}
+    return FiringDocument(alert_id=alert_id, **fired)
 
 
 def firings_body(tenant: TenantId, firings: Sequence[Firing]) -> bytes:
