@@ -13,7 +13,7 @@ import httpx
 import msgspec
 from bijmantra.application.compliance import AUDIT
 from bijmantra.application.security import MEMBER_ROLES, Action, permissions
-from bijmantra.gateway.console.paging import MAX_PAGE, PAGE_SIZE, Rows
+from bijmantra.gateway.console.paging import MAX_PAGE, PAGE_SIZE, Rows, page_request
 from bijmantra.gateway.console.web import PREFIX, View, view
 from bijmantra.kernel import (
     FieldError,
@@ -48,10 +48,7 @@ async def recent_entries(state: State, page: View, number: int | None, size: int
 async def audit(request: Request[Any, Any, Any], state: State) -> Template:
     page = view(request)
     page.require(AUDIT)
-    raw = request.query_params.get("page", "0")
-    entries = await recent_entries(
-        state, page, int(raw) if raw.isdecimal() and len(raw) < 7 else 0, PAGE_SIZE
-    )
+    entries = await recent_entries(state, page, page_request(request).page, PAGE_SIZE)
     verdict = await state.audit.verify(page.token) if "verify" in request.query_params else None
     return page.render("admin/audit.html", entries=entries, rows=entries, verdict=verdict)
 
