@@ -284,6 +284,11 @@ async def next_event_of(ws: Any, device_id: str) -> dict[str, Any]:
             return dict(message["event"])
 
 
+def device_status(site: Site, device_id: str) -> str:
+    with site.client() as client:
+        return str(client.get(f"/api/v1/devices/{device_id}").json()["data"]["status"])
+
+
 async def test_a_silent_device_is_reported_offline_on_the_feed_then_online_again(
     site: Site,
 ) -> None:
@@ -294,10 +299,12 @@ async def test_a_silent_device_is_reported_offline_on_the_feed_then_online_again
         offline = await next_event_of(ws, device_id)  # silent for 3 s
         assert (offline["type"], offline["data"]["status"]) == ("sensors.device.offline", "offline")
         assert offline["data"]["lastSeenAt"]
+        assert await asyncio.to_thread(device_status, site, device_id) == "offline"  # as /ws said
         response = await asyncio.to_thread(send, site, credential, [reading(2, 5.5)])
         assert response.status_code == 200, response.text
         online = await next_event_of(ws, device_id)
         assert (online["type"], online["data"]["status"]) == ("sensors.device.online", "online")
+        assert await asyncio.to_thread(device_status, site, device_id) == "online"
     with site.client(site.other_token) as stranger:  # another organization: not its device
         assert stranger.get(f"/api/v1/devices/{device_id}").status_code == 404
 

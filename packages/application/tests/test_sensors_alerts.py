@@ -304,6 +304,33 @@ async def test_a_silent_device_goes_offline_once_and_online_when_it_reports() ->
     assert online.data["at"] == (T0 + timedelta(hours=3, minutes=15)).isoformat()
 
 
+async def test_the_device_document_says_what_the_live_feed_last_said() -> None:
+    """The worker's offline limit is its own setting (5 minutes here); the document follows
+    its reports, not a limit of its own."""
+    store = Store(offline_after=timedelta(minutes=5))
+    await store.device()
+
+    async def document_and_feed() -> tuple[str, str | None]:
+        document = await store.enrolment.get(MANAGER, store.device_id)
+        feed = [
+            e.data["status"] for e in store.tables.events if e.type.startswith("sensors.device.o")
+        ]
+        return document["status"], feed[-1] if feed else None
+
+    assert await document_and_feed() == ("offline", None)  # never heard from
+    await store.reading(4.0)
+    assert await document_and_feed() == ("online", None)
+    store.clock.advance(timedelta(minutes=4, seconds=59))
+    await store.silences()
+    assert await document_and_feed() == ("online", None)
+    store.clock.advance(timedelta(seconds=1))
+    assert await store.silences() == 1
+    assert await document_and_feed() == ("offline", "offline")
+    store.clock.advance(timedelta(hours=1))
+    await store.reading(4.5)
+    assert await document_and_feed() == ("online", "online")
+
+
 async def test_a_retried_offline_check_reports_once() -> None:
     store = Store(offline_after=timedelta(minutes=15))
     await store.device()

@@ -49,9 +49,9 @@ class Organization:
         created = await self.rules.create(self.manager, json.dumps(rule).encode())
         return device["deviceId"], created["ruleId"]
 
-    def firings(self, device_id: str, rule_id: str, *values: float) -> bytes:
+    def firings(self, device_id: str, rule_id: str, *values: float, at: datetime = T0) -> bytes:
         fired = [
-            Firing(rule_id, device_id, "air_temperature", RuleKind.THRESHOLD, T0, v, "warm")
+            Firing(rule_id, device_id, "air_temperature", RuleKind.THRESHOLD, at, v, "warm")
             for v in values
         ]
         return firings_body(self.tenant, fired)
@@ -73,6 +73,24 @@ async def test_a_firing_opens_one_alert_however_often_it_is_sent(tables: SensorT
     assert [e.type for e in tables.events if e.type.startswith("sensors.alert")] == [
         "sensors.alert.opened"
     ]
+
+
+async def test_the_cooldown_holds_when_two_replicas_open_one_pair(tables: SensorTables) -> None:
+    """Each replica's watch of a new rule/device pair is empty, so each fires; the alerts
+    table is what both see, and it keeps the rule's cooldown (one hour by default)."""
+    org = Organization(tables)
+    device_id, rule_id = await org.device_with_rule()
+
+    async def replica_opens(minutes: int) -> int:
+        body = org.firings(device_id, rule_id, 9.0, at=T0 + timedelta(minutes=minutes))
+        return await org.calls.open_alerts(org.worker, body)
+
+    assert await replica_opens(0) == 1
+    assert await replica_opens(3) == 0  # the other replica, three minutes later
+    assert await replica_opens(-3) == 0  # or an earlier reading, handled later
+    assert await replica_opens(60) == 1  # the cooldown has passed
+    opened = [e for e in tables.events if e.type == "sensors.alert.opened"]
+    assert len(opened) == len(tables.alerts) == 2
 
 
 async def test_another_organization_sees_no_rules_and_opens_nothing(tables: SensorTables) -> None:

@@ -4,6 +4,7 @@ redelivery, presence, and row-level security."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -17,6 +18,7 @@ from bijmantra.adapters.postgres.sensor_evaluation import (
     PostgresEvaluationState,
 )
 from bijmantra.application.events import envelope_for
+from bijmantra.application.events.envelope import EventEnvelope
 from bijmantra.application.sensors import (
     AlertInbox,
     AlertRules,
@@ -24,8 +26,9 @@ from bijmantra.application.sensors import (
     IngestTelemetry,
 )
 from bijmantra.application.sensors.evaluation import CheckSilences, EvaluateTelemetry
-from bijmantra.application.sensors.worker_calls import SensorsWorkerCalls
+from bijmantra.application.sensors.worker_calls import SensorsWorkerCalls, firings_body
 from bijmantra.domain import DomainEvent
+from bijmantra.domain.sensors import Firing, RuleKind
 from bijmantra.kernel import NotFound, PageRequest, Principal, TenantId
 from bijmantra.testkit.provision import ProvisionedDatabase
 from bijmantra.testkit.sensor_evaluation import InProcessSensorsDomain
@@ -48,6 +51,20 @@ async def worker_engine(database: ProvisionedDatabase) -> AsyncIterator[AsyncEng
     await engine.dispose()
 
 
+def worker_of(tenant: TenantId) -> Principal:
+    return Principal("analytics-worker", tenant, frozenset({"analysis-worker"}))
+
+
+async def _claimed_device(enrolment: DeviceEnrolment, manager: Principal) -> tuple[str, str]:
+    """A freezer's logger, registered and claimed: its id and its credential."""
+    profile = await enrolment.create_profile(manager, json.dumps(PROFILE).encode())
+    body = {"name": "f", "profileId": profile["profileId"], "locationDbId": "store"}
+    device_id = (await enrolment.register(manager, json.dumps(body).encode()))["deviceId"]
+    code = (await enrolment.issue_claim(manager, device_id))["claimCode"]
+    credential = (await enrolment.claim(json.dumps({"claimCode": code}).encode()))["credential"]
+    return device_id, credential
+
+
 async def test_alerts_open_from_events_and_silences_and_stay_in_their_organization(
     engine: AsyncEngine, worker_engine: AsyncEngine, database: ProvisionedDatabase
 ) -> None:
@@ -56,11 +73,7 @@ async def test_alerts_open_from_events_and_silences_and_stay_in_their_organizati
     clock = SettableClock(NOW)
     uow = unit_of_work_factory(engine, source="test")
     enrolment = DeviceEnrolment(uow, clock)
-    profile = await enrolment.create_profile(manager, json.dumps(PROFILE).encode())
-    body = {"name": "f", "profileId": profile["profileId"], "locationDbId": "store"}
-    device_id = (await enrolment.register(manager, json.dumps(body).encode()))["deviceId"]
-    code = (await enrolment.issue_claim(manager, device_id))["claimCode"]
-    credential = (await enrolment.claim(json.dumps({"claimCode": code}).encode()))["credential"]
+    device_id, credential = await _claimed_device(enrolment, manager)
     rules = AlertRules(uow)
     for rule in (
         {"kind": "threshold", "comparison": "above", "threshold": -15, "profileId": None},
@@ -68,18 +81,20 @@ async def test_alerts_open_from_events_and_silences_and_stay_in_their_organizati
     ):
         rule_body = {"name": "r", "metric": "air_temperature", "deviceId": device_id, **rule}
         await rules.create(manager, json.dumps({k: v for k, v in rule_body.items() if v}).encode())
-    reading = {"metric": "air_temperature", "time": NOW.isoformat(), "value": -2.0}
-    await IngestTelemetry(uow, clock)(credential, json.dumps({"readings": [reading]}).encode())
-    data = {
-        "deviceId": device_id,
-        "metrics": ["air_temperature"],
-        "times": [NOW.isoformat()],
-        "values": [-2.0],
-    }
-    event = envelope_for(
-        DomainEvent("sensors.telemetry.received", tenant, device_id, data, occurred_at=NOW),
-        source="test",
-    )
+    ingest = IngestTelemetry(uow, clock)
+
+    async def reading_at(at: datetime) -> EventEnvelope:
+        """A reading stored at ``at``, and the telemetry event domain-api emits for it."""
+        reading = {"metric": "air_temperature", "time": at.isoformat(), "value": -2.0}
+        await ingest(credential, json.dumps({"readings": [reading]}).encode())
+        data = {"deviceId": device_id, "metrics": [reading["metric"]], "times": [reading["time"]]}
+        received = {**data, "values": [-2.0]}
+        return envelope_for(
+            DomainEvent("sensors.telemetry.received", tenant, device_id, received, occurred_at=at),
+            source="test",
+        )
+
+    event = await reading_at(NOW)
 
     def state(tenant: TenantId) -> PostgresEvaluationState:
         return PostgresEvaluationState(worker_engine, tenant)
@@ -124,3 +139,42 @@ async def test_alerts_open_from_events_and_silences_and_stay_in_their_organizati
             (tenant,),
         ).fetchone()
     assert reports == (1,)
+    assert (await enrolment.get(manager, device_id))["status"] == "offline"  # as /ws said
+    await evaluate(await reading_at(clock.now()))
+    assert (await enrolment.get(manager, device_id))["status"] == "online"
+
+
+async def test_two_replicas_opening_one_pair_at_once_open_one_alert(engine: AsyncEngine) -> None:
+    """Both replicas' watches of a new rule/device pair are empty, so both fire; the pair's
+    lock where alerts are opened keeps the rule's cooldown (an hour) between them."""
+    tenant = TenantId(uuid.uuid4())
+    manager = Principal("m", tenant, frozenset({"data-manager"}))
+    worker = worker_of(tenant)
+    uow = unit_of_work_factory(engine, source="test")
+    device_id, _ = await _claimed_device(DeviceEnrolment(uow, SettableClock(NOW)), manager)
+    rule = {"name": "warm", "metric": "air_temperature", "kind": "threshold"}
+    rule |= {"comparison": "above", "threshold": 8, "deviceId": device_id}
+    rule_id = (await AlertRules(uow).create(manager, json.dumps(rule).encode()))["ruleId"]
+    calls = SensorsWorkerCalls(uow)
+    for round_ in range(3):
+        bodies = [
+            firings_body(
+                tenant,
+                [
+                    Firing(
+                        rule_id,
+                        device_id,
+                        "air_temperature",
+                        RuleKind.THRESHOLD,
+                        NOW + timedelta(hours=2 * round_, minutes=minutes),
+                        9.0,
+                        "warm",
+                    )
+                ],
+            )
+            for minutes in (0, 1)
+        ]
+        opened = await asyncio.gather(*(calls.open_alerts(worker, body) for body in bodies))
+        assert sorted(opened) == [0, 1]
+    inbox = AlertInbox(uow, SettableClock(NOW))
+    assert (await inbox.list(manager, PageRequest(0, 10), "")).total_count == 3

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 
 import msgspec
@@ -94,6 +94,11 @@ class FakeSensorStore:
 
     async def device(self, device_id: str, *, for_update: bool = False) -> Device | None:
         return self._t.devices.get((self._tenant, device_id))
+
+    async def record_presence(self, device_id: str, change: PresenceChange) -> None:
+        key = (self._tenant, device_id)
+        if (device := self._t.devices.get(key)) is not None:
+            self._t.devices[key] = replace(device, reported=change)
 
     async def device_and_profile(
         self, device_id: str, *, for_update: bool = False
@@ -223,6 +228,15 @@ class FakeAlertStore:
             return False
         self._t.alerts[(self._tenant, alert.alert_id)] = alert
         return True
+
+    async def opened_between(
+        self, rule_id: str, device_id: str, window: tuple[datetime, datetime]
+    ) -> bool:
+        return any(
+            window[0] < a.opened_at < window[1]
+            for (t, _), a in self._t.alerts.items()
+            if t == self._tenant and (a.rule_id, a.device_id) == (rule_id, device_id)
+        )
 
     async def first_presence_report(self, report_id: str, change: PresenceChange) -> bool:
         if (self._tenant, report_id) in self._t.presence_reports:

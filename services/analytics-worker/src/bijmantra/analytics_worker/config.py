@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from bijmantra.adapters.email import SmtpSettings
 from bijmantra.adapters.grpc.tls import InternalTls
-from bijmantra.domain.sensors.enrolment import ONLINE_WITHIN
+from bijmantra.domain.sensors.presence import OFFLINE_AFTER
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ class Settings:
     # How often no-data alert rules and device presence are checked (a silence is reported
     # at most this late), and how long a device may stay silent before it is offline.
     sensor_check_seconds: float = 15.0
-    device_offline_after: timedelta = ONLINE_WITHIN
+    device_offline_after: timedelta = OFFLINE_AFTER
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -58,7 +58,7 @@ class Settings:
             sensor_check_seconds=float(env.get("SENSOR_CHECK_SECONDS", "15")),
             device_offline_after=timedelta(
                 seconds=float(
-                    env.get("DEVICE_OFFLINE_AFTER_SECONDS", str(ONLINE_WITHIN.total_seconds()))
+                    env.get("DEVICE_OFFLINE_AFTER_SECONDS", str(OFFLINE_AFTER.total_seconds()))
                 )
             ),
         )

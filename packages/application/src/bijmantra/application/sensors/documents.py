@@ -192,7 +192,7 @@ def profile_document(profile: DeviceProfile) -> dict[str, Any]:
     }
 
 
-def device_document(device: Device, now: datetime) -> dict[str, Any]:
+def device_document(device: Device) -> dict[str, Any]:
     return {
         "deviceId": device.device_id,
         "name": device.name,
@@ -201,7 +201,7 @@ def device_document(device: Device, now: datetime) -> dict[str, Any]:
         "studyDbId": device.placement.study_db_id,
         "seedStore": device.placement.seed_store,
         "state": device.state.value,
-        "status": "online" if device.online(now) else "offline",
+        "status": device.status.value,
         "createdAt": iso_time(device.created_at),
         "claimExpiresAt": iso_time(device.claim_expires_at),
         "claimedAt": iso_time(device.claimed_at),

@@ -146,7 +146,7 @@ class DeviceEnrolment:
             await uow.sensors.add_device(device)
             uow.record(device_event(device, "registered", principal.subject, at=now))
             await uow.commit()
-        return device_document(device, now)
+        return device_document(device)
 
     async def _step(
         self,
@@ -163,7 +163,7 @@ class DeviceEnrolment:
             await uow.sensors.save_device(device)
             uow.record(device_event(device, verb, principal.subject, at=now))
             await uow.commit()
-        return device_document(device, now)
+        return device_document(device)
 
     async def issue_claim(self, principal: Principal, device_id: str) -> dict[str, Any]:
         """Step 2: a one-time claim code, shown once (only its hash is stored)."""
@@ -203,14 +203,13 @@ class DeviceEnrolment:
             device = await uow.sensors.device(device_id)
         if device is None:
             raise NotFound(f"Device {device_id} not found")
-        return device_document(device, self.clock.now())
+        return device_document(device)
 
     async def list(self, principal: Principal, page: PageRequest) -> Page[dict[str, Any]]:
         authorize(principal, READ)
         async with self.uow(principal.tenant_id) as uow:
             found = await uow.sensors.devices(page)
-        now = self.clock.now()
-        return Page([device_document(d, now) for d in found.items], page, found.total_count)
+        return Page([device_document(d) for d in found.items], page, found.total_count)
 
 
 @dataclass

@@ -33,7 +33,7 @@ from bijmantra.domain.sensors import (
     silence,
     silent_due,
 )
-from bijmantra.domain.sensors.enrolment import ONLINE_WITHIN
+from bijmantra.domain.sensors.presence import OFFLINE_AFTER
 from bijmantra.kernel import Clock, SystemClock, TenantId
 
 EVALUATION_CONSUMER = "analytics-sensors"
@@ -108,7 +108,7 @@ class EvaluateTelemetry:
 
     state: EvaluationStateFactory
     domain: SensorsDomain
-    offline_after: timedelta = ONLINE_WITHIN
+    offline_after: timedelta = OFFLINE_AFTER
 
     async def __call__(self, event: EventEnvelope) -> None:
         if event.type != TELEMETRY_RECEIVED:
@@ -158,7 +158,7 @@ class CheckSilences:
     due: DueChecks
     domain: SensorsDomain
     clock: Clock = field(default_factory=SystemClock)
-    offline_after: timedelta = ONLINE_WITHIN
+    offline_after: timedelta = OFFLINE_AFTER
 
     async def __call__(self) -> int:
         """How many alerts and offline reports this pass made."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Protocol
 
 from bijmantra.application.ports.transaction import Transaction
@@ -52,6 +52,11 @@ class SensorStore(Protocol):
 
     async def save_device(self, device: Device) -> None: ...
 
+    async def record_presence(self, device_id: str, change: PresenceChange) -> None:
+        """The device's status becomes ``change``: the worker's reports arrive one at a time
+        per device, in the order it decided them (ADR 0306); ``save_device`` never writes it."""
+        ...
+
     async def store_readings(self, device_id: str, readings: Sequence[ReadingLike]) -> int:
         """Insert readings not stored yet (idempotent on device, metric, time) and fold the new
         ones into the 1m/1h/1d rollups in the same transaction; return how many were new."""
@@ -88,6 +93,13 @@ class AlertStore(Protocol):
 
     async def add_alert(self, alert: Alert) -> bool:
         """Store a new alert; False (nothing stored) when its id is stored already."""
+        ...
+
+    async def opened_between(
+        self, rule_id: str, device_id: str, window: tuple[datetime, datetime]
+    ) -> bool:
+        """Whether an alert of this rule and device opened strictly inside ``window``. Holds
+        the pair until commit, so that concurrent openings of one pair take turns."""
         ...
 
     async def first_presence_report(self, report_id: str, change: PresenceChange) -> bool:

@@ -28,7 +28,14 @@ from bijmantra.application.sensors.documents import decode, iso_time
 from bijmantra.application.sensors.enrolment import READ, WRITE
 from bijmantra.application.sensors.ports import SensorsUnitOfWorkFactory
 from bijmantra.domain import DomainEvent
-from bijmantra.domain.sensors import Alert, AlertRule, Firing, PresenceChange, RuleKind
+from bijmantra.domain.sensors import (
+    Alert,
+    AlertRule,
+    Firing,
+    PresenceChange,
+    RuleKind,
+    cooldown_window,
+)
 from bijmantra.kernel import FieldError, Principal, TenantId, ValidationFailed
 
 MAX_FIRINGS = 1000
@@ -136,7 +143,8 @@ class SensorsWorkerCalls:
             raise ValidationFailed("Too many firings", [FieldError("body", f"{MAX_FIRINGS} max")])
         opened = 0
         async with self.uow(principal.tenant_id) as uow:
-            for item in firings:
+            # Pair by pair in one order: two batches never wait on each other's pairs crosswise.
+            for item in sorted(firings, key=lambda f: (f.rule_id, f.device_id, f.at)):
                 firing = Firing(
                     item.rule_id,
                     item.device_id,
@@ -161,6 +169,9 @@ class SensorsWorkerCalls:
                     raise ValidationFailed(
                         "Unknown rule or device", [FieldError("ruleId", "not this device's")]
                     )
+                window = cooldown_window(rule, firing.at)
+                if await uow.alerts.opened_between(rule.rule_id, device.device_id, window):
+                    continue  # another replica opened this pair's alert within the cooldown
                 alert = Alert(
                     alert_id=item.alert_id,
                     tenant_id=principal.tenant_id,
@@ -179,14 +190,15 @@ class SensorsWorkerCalls:
         return opened
 
     async def report_presence(self, principal: Principal, report: PresenceReport) -> bool:
-        """Emit the device's online/offline event once per report id; False (nothing emitted)
-        for a repeated report or a device this organization does not have."""
+        """Record the device's online/offline status and emit its event, once per report id;
+        False (nothing changed) for a repeated report or a device this organization lacks."""
         authorize(principal, WRITE)
         async with self.uow(principal.tenant_id) as uow:
             if await uow.sensors.device(report.device_id) is None:
                 return False
             if not await uow.alerts.first_presence_report(report.report_id, report.change):
                 return False
+            await uow.sensors.record_presence(report.device_id, report.change)
             uow.record(presence_event(principal, report))
             await uow.commit()
         return True

@@ -11,6 +11,7 @@ from bijmantra.domain.sensors.alerts import (
     RuleKind,
     Watch,
     checked_rule,
+    cooldown_window,
     observe,
     silence,
     silent_due,
@@ -32,9 +33,11 @@ from bijmantra.domain.sensors.enrolment import (
     Placement,
 )
 from bijmantra.domain.sensors.presence import (
+    OFFLINE_AFTER,
     Presence,
     PresenceChange,
     check,
+    device_status,
     presence_due,
     seen,
 )
@@ -66,6 +69,7 @@ __all__ = [
     "ENROLMENT_LIFECYCLE",
     "MAX_BATCH",
     "MAX_POINTS",
+    "OFFLINE_AFTER",
     "RETENTION",
     "Alert",
     "AlertAction",
@@ -96,6 +100,8 @@ __all__ = [
     "check",
     "checked_rule",
     "columns",
+    "cooldown_window",
+    "device_status",
     "environment",
     "growing_degree_days",
     "observe",

@@ -124,6 +124,13 @@ def _cooled(rule: AlertRule, watch: Watch, at: datetime) -> bool:
     return watch.last_fired is None or at - watch.last_fired >= rule.cooldown
 
 
+def cooldown_window(rule: AlertRule, at: datetime) -> tuple[datetime, datetime]:
+    """The open interval around a firing at ``at`` in which another alert of the same rule and
+    device means the cooldown has not passed. The worker's watch enforces the cooldown for one
+    replica; where alerts are opened the window enforces it across replicas (ADR 0306)."""
+    return at - rule.cooldown, at + rule.cooldown
+
+
 def _breached(rule: AlertRule, value: float) -> bool:
     assert rule.threshold is not None
     if rule.comparison is Comparison.ABOVE:

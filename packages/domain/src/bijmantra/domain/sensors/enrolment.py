@@ -11,14 +11,13 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from bijmantra.domain.sensors.presence import PresenceChange, device_status
 from bijmantra.kernel import Conflict, Gone, TenantId, Unauthorized
 from bijmantra.kernel.lifecycle import StateMachine
 
 CLAIM_CODE_TTL = timedelta(hours=24)
 # A claimed device must send its first valid reading within this window to be commissioned.
 COMMISSION_WINDOW = timedelta(days=7)
-# Online while its last reading is this recent.
-ONLINE_WITHIN = timedelta(minutes=15)
 
 
 class EnrolmentState(StrEnum):
@@ -79,6 +78,8 @@ class Device:
     commissioned_at: datetime | None = None
     revoked_at: datetime | None = None
     last_seen_at: datetime | None = None
+    # The last presence change the analytics-worker reported (ADR 0306), None before any.
+    reported: PresenceChange | None = None
 
     def issue_claim(self, code_hash: str, now: datetime) -> Device:
         """A new one-time code; re-issuing before the claim replaces the previous code."""
@@ -131,5 +132,6 @@ class Device:
     def seen(self, now: datetime) -> Device:
         return replace(self, last_seen_at=now)
 
-    def online(self, now: datetime) -> bool:
-        return self.last_seen_at is not None and now - self.last_seen_at <= ONLINE_WITHIN
+    @property
+    def status(self) -> PresenceChange:
+        return device_status(self.last_seen_at, self.reported)

@@ -1,10 +1,11 @@
 """Whether a device is reporting: one offline transition per silence, one online on return.
 
-The console computes status from ``last_seen_at`` (``Device.online``); events need state,
-so that a silence raises ``sensors.device.offline`` once and the next reading raises
-``sensors.device.online`` once. Time comes from the readings (``seen``) and from the kernel
-``Clock`` (``check``); a reading older than the last one seen changes nothing, so a
-redelivered batch is harmless.
+The analytics-worker decides (``seen``, ``check``): a silence of ``offline_after`` raises
+``sensors.device.offline`` once and the next reading raises ``sensors.device.online`` once.
+Time comes from the readings (``seen``) and from the kernel ``Clock`` (``check``); a reading
+older than the last one seen changes nothing, so a redelivered batch is harmless. The device
+document's status is the last change the worker reported (``device_status``), so the
+document and the live feed never disagree (ADR 0306).
 """
 
 from __future__ import annotations
@@ -13,12 +14,22 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from bijmantra.domain.sensors.enrolment import ONLINE_WITHIN
+# How long a device may stay silent before it is offline (the worker's
+# ``DEVICE_OFFLINE_AFTER_SECONDS`` by default).
+OFFLINE_AFTER = timedelta(minutes=15)
 
 
 class PresenceChange(StrEnum):
     ONLINE = "online"
     OFFLINE = "offline"
+
+
+def device_status(last_seen_at: datetime | None, reported: PresenceChange | None) -> PresenceChange:
+    """The status a device document shows: the last change reported for it; a device never
+    heard from is offline, one heard from and never reported offline is online."""
+    if last_seen_at is None:
+        return PresenceChange.OFFLINE
+    return reported or PresenceChange.ONLINE
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +49,7 @@ def seen(presence: Presence, at: datetime) -> tuple[Presence, PresenceChange | N
 
 
 def check(
-    presence: Presence, now: datetime, expected: timedelta = ONLINE_WITHIN
+    presence: Presence, now: datetime, expected: timedelta = OFFLINE_AFTER
 ) -> tuple[Presence, PresenceChange | None]:
     """Offline once, when nothing arrived within ``expected`` of the last reading."""
     due = presence_due(presence, expected)
@@ -47,7 +58,7 @@ def check(
     return replace(presence, offline=True), PresenceChange.OFFLINE
 
 
-def presence_due(presence: Presence, expected: timedelta = ONLINE_WITHIN) -> datetime | None:
+def presence_due(presence: Presence, expected: timedelta = OFFLINE_AFTER) -> datetime | None:
     """When the device turns offline if nothing arrives (None: already reported or never seen)."""
     if presence.last_seen_at is None or presence.offline:
         return None

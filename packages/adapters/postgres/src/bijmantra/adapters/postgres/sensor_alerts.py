@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from bijmantra.domain.sensors import (
@@ -43,6 +43,11 @@ _INSERT_RULE = text(
 _INSERT_ALERT = text(
     f"INSERT INTO domain.sensor_alerts (tenant_id, {_ALERT_NAMES}) "  # noqa: S608 (constants)
     f"VALUES ({_TENANT}, {_params(_ALERT_NAMES)}) ON CONFLICT DO NOTHING"
+)
+# One organization's openings of one rule/device pair take turns (a transaction lock).
+_LOCK_PAIR = text(
+    "SELECT pg_advisory_xact_lock(hashtextextended("
+    "'sensor-alerts/' || current_setting('app.tenant_id', true) || '/' || :pair, 0))"
 )
 _PRESENCE_REPORT = text(
     "INSERT INTO domain.processed_events (tenant_id, consumer, event_id, event_type, subject) "
@@ -141,6 +146,20 @@ class PostgresAlertStore:
     async def add_alert(self, alert: Alert) -> bool:
         result = await self._connection.execute(_INSERT_ALERT, _alert_row(alert))
         return bool(result.rowcount)
+
+    async def opened_between(
+        self, rule_id: str, device_id: str, window: tuple[datetime, datetime]
+    ) -> bool:
+        await self._connection.execute(_LOCK_PAIR, {"pair": f"{rule_id}/{device_id}"})
+        rows = await self._rows(
+            "SELECT 1 FROM domain.sensor_alerts WHERE rule_id = :rule AND device_id = :device "
+            "AND opened_at > :start AND opened_at < :end LIMIT 1",
+            rule=rule_id,
+            device=device_id,
+            start=window[0],
+            end=window[1],
+        )
+        return bool(rows)
 
     async def first_presence_report(self, report_id: str, change: PresenceChange) -> bool:
         event_type = f"sensors.device.{change.value}"

@@ -24,6 +24,7 @@ from bijmantra.domain.sensors import (
     EnrolmentState,
     MetricSpec,
     Placement,
+    PresenceChange,
     Reading,
     ReadingLike,
     Resolution,
@@ -41,13 +42,16 @@ _DEVICE_COLUMNS = (
     "last_seen_at"
 )
 _DEVICE_NAMES = [c.strip() for c in _DEVICE_COLUMNS.split(",")]
-_SELECT_DEVICE = f"SELECT tenant_id, {_DEVICE_COLUMNS} FROM domain.sensor_devices"  # noqa: S608 (constant columns)
+# Read with the device, written only by ``record_presence`` (the worker's reports, ADR 0306).
+_PRESENCE = "presence"
+_SELECT_DEVICE = f"SELECT tenant_id, {_DEVICE_COLUMNS}, {_PRESENCE} FROM domain.sensor_devices"  # noqa: S608 (constant columns)
 # A device with its profile, in one round trip (every batch and every history read needs both).
 _DEVICE_AND_PROFILE = Template(
-    "SELECT d.tenant_id, $columns, p.name AS profile_name, p.metrics AS profile_metrics, "
-    "p.created_at AS profile_created_at FROM domain.sensor_devices d "
+    "SELECT d.tenant_id, $columns, d.$presence, p.name AS profile_name, "
+    "p.metrics AS profile_metrics, p.created_at AS profile_created_at "
+    "FROM domain.sensor_devices d "
     "JOIN domain.sensor_profiles p ON p.profile_id = d.profile_id"
-).substitute(columns=", ".join(f"d.{n}" for n in _DEVICE_NAMES))
+).substitute(columns=", ".join(f"d.{n}" for n in _DEVICE_NAMES), presence=_PRESENCE)
 _CURRENT = "nullif(current_setting('app.tenant_id', true), '')::uuid"
 
 # A batch arrives by binary COPY into this session's staging table (emptied at every commit).
@@ -155,6 +159,7 @@ def _device(row: Any) -> Device:
         commissioned_at=v["commissioned_at"],
         revoked_at=v["revoked_at"],
         last_seen_at=v["last_seen_at"],
+        reported=PresenceChange(v[_PRESENCE]) if v[_PRESENCE] else None,
     )
 
 
@@ -239,6 +244,12 @@ class PostgresSensorStore:
         await self._connection.execute(
             text(f"UPDATE domain.sensor_devices SET {sets} WHERE device_id = :device_id"),  # noqa: S608
             _device_row(device),
+        )
+
+    async def record_presence(self, device_id: str, change: PresenceChange) -> None:
+        await self._connection.execute(
+            text("UPDATE domain.sensor_devices SET presence = :change WHERE device_id = :id"),
+            {"id": device_id, "change": change.value},
         )
 
     async def device(self, device_id: str, *, for_update: bool = False) -> Device | None:
