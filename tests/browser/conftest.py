@@ -33,7 +33,7 @@ from bijmantra.devstack.stack import (
 )
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
-from tests.browser.seed import seed_study
+from tests.browser.seed import seed_study, seed_variables
 
 CHROMIUM = os.environ.get("BIJMANTRA_CHROMIUM", "/usr/bin/chromium")
 AXE = Path(__file__).parent / "vendor" / "axe.min.js"
@@ -118,9 +118,16 @@ def demo_member(stack: DevStack, email: str, roles: list[str]) -> Member:
 
 
 @pytest.fixture(scope="session")
-def seeded(console_stack: DevStack) -> dict[str, Any]:
-    """Variables and plots in one demo study (the demo import has no phenotyping data)."""
-    return seed_study(console_stack.gateway_url, console_stack.login())
+def variables(console_stack: DevStack) -> dict[str, Any]:
+    """Phenotyping variables (the demo import has none), made once for the session."""
+    return seed_variables(console_stack.gateway_url, console_stack.login())
+
+
+@pytest.fixture
+def seeded(console_stack: DevStack, variables: dict[str, Any]) -> dict[str, Any]:
+    """A study of the test's own with the variables and plots: what one test writes into it
+    no other test reads, whatever the order they run in."""
+    return seed_study(console_stack.gateway_url, console_stack.login(), variables)
 
 
 def _member(stack: DevStack, email: str, roles: list[str]) -> Member:

@@ -4,6 +4,7 @@ Written through the BrAPI API with a bearer token, as any client would."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import httpx
@@ -49,11 +50,9 @@ class Brapi:
         return variable
 
 
-def seed_study(base_url: str, token: str, plots: int = 6) -> dict[str, Any]:
-    """A study of the demo organization with two variables and ``plots`` plots."""
+def seed_variables(base_url: str, token: str) -> dict[str, Any]:
+    """Two variables of the demo organization: a numerical height and an ordinal score."""
     brapi = Brapi(base_url, token)
-    study = brapi.data("/studies", pageSize=1)[0]
-    germplasm = brapi.data("/germplasm", pageSize=plots)
     height = brapi.variable(
         "Plant height",
         {
@@ -75,11 +74,30 @@ def seed_study(base_url: str, token: str, plots: int = 6) -> dict[str, Any]:
             },
         },
     )
-    variable_ids = [height["observationVariableDbId"], score["observationVariableDbId"]]
-    response = brapi.client.put(
-        f"/studies/{study['studyDbId']}", json={**study, "observationVariableDbIds": variable_ids}
+    brapi.client.close()
+    return {"height": height, "score": score}
+
+
+def seed_study(
+    base_url: str, token: str, variables: dict[str, Any], plots: int = 6
+) -> dict[str, Any]:
+    """A new study of the demo organization (in the first demo study's trial) with
+    ``variables`` and ``plots`` plots: a test that writes observations writes them where no
+    other test looks, so no test depends on which ran before it."""
+    brapi = Brapi(base_url, token)
+    trial = brapi.data("/studies", pageSize=1)[0]["trialDbId"]
+    germplasm = brapi.data("/germplasm", pageSize=plots)
+    variable_ids = [v["observationVariableDbId"] for v in variables.values()]
+    [study] = brapi.create(
+        "/studies",
+        [
+            {
+                "studyName": f"Console study {uuid.uuid4().hex[:8]}",
+                "trialDbId": trial,
+                "observationVariableDbIds": variable_ids,
+            }
+        ],
     )
-    assert response.status_code == 200, response.text
     units = brapi.create(
         "/observationunits",
         [
@@ -99,4 +117,4 @@ def seed_study(base_url: str, token: str, plots: int = 6) -> dict[str, Any]:
         ],
     )
     brapi.client.close()
-    return {"study": study, "height": height, "score": score, "units": units}
+    return {"study": study, **variables, "units": units}
