@@ -1,14 +1,33 @@
-"""The shape most use cases share: a unit of work per call and the clock they read time from."""
+"""The shape most use cases share: the member's permission checked, then one unit of work of
+the member's organization per call, and the clock they read time from (ADR 0309)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from bijmantra.application.ports import UnitOfWork, UnitOfWorkFactory
+from bijmantra.application.ports.transaction import Transaction
+from bijmantra.application.security import Permission, authorize
 from bijmantra.domain import DomainEvent
-from bijmantra.kernel import Clock, Principal, SystemClock
+from bijmantra.kernel import Clock, Principal, SystemClock, TenantId
+
+Unit = TypeVar("Unit", bound=Transaction)
+
+
+def organization_unit(
+    units: Callable[[TenantId], Unit], principal: Principal, needed: Permission
+) -> Unit:
+    """The unit of work of ``principal``'s organization, once ``principal`` holds ``needed``.
+
+    ``async with organization_unit(self.uow, principal, READ) as uow:`` — the permission is
+    checked when the expression is evaluated, so ``Forbidden`` is raised before any transaction
+    opens. ``units`` is any context's factory (the main, sensors, exports or tenancy unit).
+    """
+    authorize(principal, needed)
+    return units(principal.tenant_id)
 
 
 @dataclass

@@ -15,7 +15,7 @@ from bijmantra.application.ports import UnitOfWork, UnitOfWorkFactory
 from bijmantra.application.ports.analysis import Artifact, ResultIndex
 from bijmantra.application.ports.documents import ResourceStore
 from bijmantra.application.security import Action, Permission, authorize, permissions
-from bijmantra.application.use_case import ClockedUseCase
+from bijmantra.application.use_case import ClockedUseCase, organization_unit
 from bijmantra.domain.analysis import AnalysisJob, AnalysisType, JobStatus
 from bijmantra.kernel import (
     FieldError,
@@ -164,8 +164,7 @@ class GetAnalysis:
     uow: UnitOfWorkFactory
 
     async def __call__(self, principal: Principal, analysis_db_id: str) -> dict[str, Any]:
-        authorize(principal, READ)
-        async with self.uow(principal.tenant_id) as uow:
+        async with organization_unit(self.uow, principal, READ) as uow:
             job = await job_or_404(uow, analysis_db_id)
             # results are stored with the completion; clients poll running jobs often
             completed = job.status is JobStatus.COMPLETED
@@ -198,8 +197,7 @@ class ListAnalyses:
 
 class CancelAnalysis(ClockedUseCase):
     async def __call__(self, principal: Principal, analysis_db_id: str) -> dict[str, Any]:
-        authorize(principal, WRITE)
-        async with self.uow(principal.tenant_id) as uow:
+        async with organization_unit(self.uow, principal, WRITE) as uow:
             job = await job_or_404(uow, analysis_db_id, for_update=True)
             job.cancel(self.clock.now(), actor=principal.subject)
             uow.analyses.save(job)
@@ -214,8 +212,7 @@ class GetResultPage:
     async def __call__(
         self, principal: Principal, analysis_db_id: str, table: str, page: PageRequest
     ) -> Page[bytes]:
-        authorize(principal, READ)
-        async with self.uow(principal.tenant_id) as uow:
+        async with organization_unit(self.uow, principal, READ) as uow:
             await job_or_404(uow, analysis_db_id)
             found = await uow.analyses.result_page(analysis_db_id, table, page)
         if found is None:

@@ -16,8 +16,8 @@ from bijmantra.application.genotyping import GenotypeChunk, columns_for, stored_
 from bijmantra.application.ports import UnitOfWork, UnitOfWorkFactory
 from bijmantra.application.ports.analysis import Artifact
 from bijmantra.application.ports.genotypes import ChunkRead
-from bijmantra.application.security import Action, Permission, authorize
-from bijmantra.application.use_case import ClockedUseCase
+from bijmantra.application.security import Action, Permission
+from bijmantra.application.use_case import ClockedUseCase, organization_unit
 from bijmantra.domain.analysis import AnalysisJob, JobStatus
 from bijmantra.kernel import Conflict, Principal
 from bijmantra.kernel.pagination import MAX_PAGE_SIZE
@@ -79,8 +79,7 @@ async def _job_spec(uow: UnitOfWork, job: AnalysisJob) -> dict[str, Any]:
 
 class ClaimAnalysis(ClockedUseCase):
     async def __call__(self, principal: Principal, analysis_db_id: str, worker: str) -> Claim:
-        authorize(principal, RUN)
-        async with self.uow(principal.tenant_id) as uow:
+        async with organization_unit(self.uow, principal, RUN) as uow:
             job = await job_or_404(uow, analysis_db_id, for_update=True)
             if job.start(worker, self.clock.now()):
                 uow.analyses.save(job)
@@ -103,8 +102,7 @@ class StreamJobGenotypes:
         self, principal: Principal, analysis_db_id: str, attempt: int, *, variants: bool = True
     ) -> AsyncIterator[GenotypeChunk]:
         """``variants=False``: dosages only, for analyses that report nothing per variant."""
-        authorize(principal, RUN)
-        async with self.uow(principal.tenant_id) as uow:
+        async with organization_unit(self.uow, principal, RUN) as uow:
             job = await job_or_404(uow, analysis_db_id)
             if not (job.is_current(attempt) or _completed_by(job, attempt)):
                 raise Conflict(
@@ -135,8 +133,7 @@ class _AttemptStep(ClockedUseCase):
         step: Callable[[AnalysisJob, datetime], bool],
         keep: Callable[[UnitOfWork], Awaitable[None]] | None = None,
     ) -> bool:
-        authorize(principal, RUN)
-        async with self.uow(principal.tenant_id) as uow:
+        async with organization_unit(self.uow, principal, RUN) as uow:
             job = await job_or_404(uow, analysis_db_id, for_update=True)
             if not step(job, self.clock.now()):
                 return False
@@ -189,8 +186,7 @@ class AttachFigures:
         self, principal: Principal, analysis_db_id: str, figures: Sequence[Artifact]
     ) -> int:
         """Fill the completed job's pending figures; returns how many were still pending."""
-        authorize(principal, RUN)
-        async with self.uow(principal.tenant_id) as uow:
+        async with organization_unit(self.uow, principal, RUN) as uow:
             job = await job_or_404(uow, analysis_db_id)
             if job.status is not JobStatus.COMPLETED:
                 raise Conflict(f"Analysis {analysis_db_id} is {job.status.value}, not completed")

@@ -26,7 +26,7 @@ from bijmantra.application.distribution.inputs import (
 from bijmantra.application.distribution.requests import parse_action
 from bijmantra.application.distribution.seedlots import GermplasmSeedLots
 from bijmantra.application.ports.distribution import Kind
-from bijmantra.application.security import authorize
+from bijmantra.application.use_case import organization_unit
 from bijmantra.domain.distribution.agreements import (
     TEMPLATES,
     Agreement,
@@ -195,8 +195,7 @@ class Agreements(
 
     async def smta_csv(self, principal: Principal) -> bytes:
         """Every active, expired or terminated SMTA as the Treaty's reporting rows (CSV)."""
-        authorize(principal, READ)
-        async with self.uow(principal.tenant_id) as uow:
+        async with organization_unit(self.uow, principal, READ) as uow:
             found = await uow.distribution.matching(
                 Kind.AGREEMENT, {"type": AgreementType.SMTA.value}, MAX_EXPORT
             )

@@ -11,7 +11,7 @@ from bijmantra.application.distribution.inputs import decode, from_document, rec
 from bijmantra.application.ports import UnitOfWork, UnitOfWorkFactory
 from bijmantra.application.ports.distribution import Kind
 from bijmantra.application.security import Action, authorize, permissions
-from bijmantra.application.use_case import ContextEvents
+from bijmantra.application.use_case import ContextEvents, organization_unit
 from bijmantra.kernel import (
     Clock,
     FieldError,
@@ -116,8 +116,7 @@ async def save(uow: UnitOfWork, kind: Kind, record: Any, *, new: bool = False) -
 async def get_one(
     uow_factory: UnitOfWorkFactory, principal: Principal, kind: Kind, value: str, type_: type[T]
 ) -> T:
-    authorize(principal, READ)
-    async with uow_factory(principal.tenant_id) as uow:
+    async with organization_unit(uow_factory, principal, READ) as uow:
         return await load(uow, kind, value, type_)
 
 
@@ -128,6 +127,5 @@ async def list_page(
     page: PageRequest,
     match: dict[str, Any],
 ) -> Page[dict[str, Any]]:
-    authorize(principal, READ)
-    async with uow_factory(principal.tenant_id) as uow:
+    async with organization_unit(uow_factory, principal, READ) as uow:
         return await uow.distribution.page(kind, page, match)

@@ -30,7 +30,7 @@ from bijmantra.application.distribution.inputs import (
 from bijmantra.application.distribution.issuing import IssueBatches
 from bijmantra.application.distribution.requests import parse_action
 from bijmantra.application.ports.distribution import Kind
-from bijmantra.application.security import authorize
+from bijmantra.application.use_case import organization_unit
 from bijmantra.domain.distribution.model import (
     Dispatch,
     Invoice,
@@ -142,8 +142,7 @@ class Invoices(
 
     async def credit(self, principal: Principal, invoice_id: str) -> dict[str, Any]:
         """A draft credit note reversing an issued invoice in full."""
-        authorize(principal, WRITE)
-        async with self.uow(principal.tenant_id) as uow:
+        async with organization_unit(self.uow, principal, WRITE) as uow:
             original = await load(uow, Kind.INVOICE, invoice_id, Invoice, for_update=True)
             note = credit_note(new_id(), original, self.clock.now())
             await save(uow, Kind.INVOICE, note, new=True)

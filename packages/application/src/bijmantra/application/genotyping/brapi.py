@@ -35,6 +35,7 @@ from bijmantra.application.ports import GenotypeStore, UnitOfWork, UnitOfWorkFac
 from bijmantra.application.ports.documents import CodedMatrix, DocumentPage, SearchResultStore
 from bijmantra.application.ports.genotypes import CallSetRow, GenotypeFilter, VariantRow
 from bijmantra.application.security import Action, Permission, authorize
+from bijmantra.application.use_case import organization_unit
 from bijmantra.domain.genotyping.filters import variant_thresholds
 from bijmantra.kernel import FieldError, NotFound, PageRequest, Principal, ValidationFailed
 
@@ -59,8 +60,7 @@ class GenotypeViews:
     async def list(
         self, principal: Principal, entity: str, params: Mapping[str, Any], page: PageRequest
     ) -> DocumentPage:
-        authorize(principal, READ)
-        async with self.uow(principal.tenant_id) as uow:
+        async with organization_unit(self.uow, principal, READ) as uow:
             return await self._page(uow, entity, params, page)
 
     async def get(self, principal: Principal, entity: str, db_id: str) -> bytes:

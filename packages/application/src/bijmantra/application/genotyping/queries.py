@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from bijmantra.application.ports import GenotypeStore, UnitOfWorkFactory
 from bijmantra.application.ports.genotypes import ChunkRead, GenotypeChunk, StoredVariantSet
 from bijmantra.application.security import Action, Permission, authorize
+from bijmantra.application.use_case import organization_unit
 from bijmantra.domain.genotyping import EXPORT_FORMATS
 from bijmantra.kernel import FieldError, NotFound, Principal, ValidationFailed
 
@@ -40,8 +41,7 @@ class GetVariantSet:
     uow: UnitOfWorkFactory
 
     async def __call__(self, principal: Principal, variant_set_db_id: str) -> StoredVariantSet:
-        authorize(principal, READ)
-        async with self.uow(principal.tenant_id) as uow:
+        async with organization_unit(self.uow, principal, READ) as uow:
             return await stored_variant_set(uow.genotypes, variant_set_db_id)
 
 
@@ -52,8 +52,7 @@ class StreamGenotypes:
     async def __call__(
         self, principal: Principal, variant_set_db_id: str, call_set_db_ids: Sequence[str] = ()
     ) -> AsyncIterator[GenotypeChunk]:
-        authorize(principal, READ)
-        async with self.uow(principal.tenant_id) as uow:
+        async with organization_unit(self.uow, principal, READ) as uow:
             variant_set = await stored_variant_set(uow.genotypes, variant_set_db_id)
             columns = columns_for(variant_set, call_set_db_ids)
             async for chunk in uow.genotypes.read(ChunkRead(variant_set_db_id, columns)):

@@ -26,7 +26,7 @@ from bijmantra.application.operations.dto import (
 from bijmantra.application.operations.items import READ, item_or_404
 from bijmantra.application.ports import UnitOfWorkFactory
 from bijmantra.application.ports.operations import BreedingRecords
-from bijmantra.application.security import authorize
+from bijmantra.application.use_case import organization_unit
 from bijmantra.domain.operations import (
     MAX_UNITS,
     Kind,
@@ -151,8 +151,7 @@ class BreedingLinks:
     records: BreedingRecords
 
     async def _item(self, principal: Principal, item_id: str) -> WorkItem:
-        authorize(principal, READ)
-        async with self.uow(principal.tenant_id) as uow:
+        async with organization_unit(self.uow, principal, READ) as uow:
             return await item_or_404(uow.operations, item_id)
 
     async def plot_order(self, principal: Principal, item_id: str, pattern: str) -> bytes:

@@ -24,7 +24,7 @@ from bijmantra.application.operations.items import (
 )
 from bijmantra.application.ports import UnitOfWork
 from bijmantra.application.ports.operations import OperationsRepository
-from bijmantra.application.security import authorize
+from bijmantra.application.use_case import organization_unit
 from bijmantra.domain.operations import (
     Change,
     Comment,
@@ -151,8 +151,7 @@ class Collaboration(OperationsWrites):
         return dependency
 
     async def undepend(self, principal: Principal, predecessor_id: str, successor_id: str) -> None:
-        authorize(principal, WRITE)
-        async with self.uow(principal.tenant_id) as uow:
+        async with organization_unit(self.uow, principal, WRITE) as uow:
             repo = uow.operations
             await repo.lock_graph()
             if not await repo.remove_dependency(predecessor_id, successor_id):

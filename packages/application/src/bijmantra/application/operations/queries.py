@@ -15,8 +15,7 @@ from bijmantra.application.operations.dto import (
 )
 from bijmantra.application.operations.items import READ, item_or_404, season_or_404
 from bijmantra.application.ports.operations import ItemFilter, OperationsRepository
-from bijmantra.application.security import authorize
-from bijmantra.application.use_case import ClockedUseCase
+from bijmantra.application.use_case import ClockedUseCase, organization_unit
 from bijmantra.domain.operations import (
     Kind,
     PlannedTask,
@@ -89,8 +88,7 @@ class OperationsQueries(ClockedUseCase):
     async def _read(
         self, principal: Principal, read: Callable[[OperationsRepository], Awaitable[T]]
     ) -> T:
-        authorize(principal, READ)
-        async with self.uow(principal.tenant_id) as uow:
+        async with organization_unit(self.uow, principal, READ) as uow:
             return await read(uow.operations)
 
     async def item(self, principal: Principal, item_id: str) -> tuple[bytes, str]:

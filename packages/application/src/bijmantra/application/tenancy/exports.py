@@ -15,7 +15,8 @@ from typing import Protocol
 
 import msgspec
 from bijmantra.application.ports.transaction import Transaction
-from bijmantra.application.security import Action, Permission, authorize
+from bijmantra.application.security import Action, Permission
+from bijmantra.application.use_case import organization_unit
 from bijmantra.domain.tenancy.exports import (
     MAX_PENDING,
     ExportJob,
@@ -92,8 +93,7 @@ class RequestExport:
 
     async def __call__(self, principal: Principal) -> ExportJob:
         """Queue one export with its audited ``tenancy.export_requested``, one transaction."""
-        authorize(principal, EXPORT)
-        async with self.uow(principal.tenant_id) as uow:
+        async with organization_unit(self.uow, principal, EXPORT) as uow:
             if await uow.exports.pending() >= MAX_PENDING:
                 raise Conflict("An export of this organization is already queued or running")
             job, event = request_export(
@@ -117,8 +117,7 @@ class ShowExport:
     uow: ExportsUnitOfWorkFactory
 
     async def __call__(self, principal: Principal, export_id: str) -> ExportJob:
-        authorize(principal, EXPORT)
-        async with self.uow(principal.tenant_id) as uow:
+        async with organization_unit(self.uow, principal, EXPORT) as uow:
             return await _job_or_404(uow, export_id)
 
 
@@ -132,8 +131,7 @@ class DownloadExport:
 
     async def open(self, principal: Principal, export_id: str) -> ExportJob:
         """Check and audit the download; ``NotFound`` unless ready and unexpired."""
-        authorize(principal, EXPORT)
-        async with self.uow(principal.tenant_id) as uow:
+        async with organization_unit(self.uow, principal, EXPORT) as uow:
             job = await _job_or_404(uow, export_id)
             now = self.clock.now()
             if not job.downloadable(now):
