@@ -83,6 +83,18 @@ def decode_bounded(
         ) from None
 
 
+def decode_body(body: bytes, kind: type[T], what: str) -> T:
+    """A request body as ``kind``: a wrong field is a 422 naming ``what``, a body that is not
+    JSON a 400; nothing is decoded past the shape bounds."""
+    check_shape(body)  # nesting depth, before the decoder recurses
+    try:
+        return msgspec.json.decode(body, type=kind)
+    except msgspec.ValidationError as exc:
+        raise ValidationFailed(f"Invalid {what}", [FieldError("body", str(exc))]) from None
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        raise unreadable(exc, "JSON") from None
+
+
 def unreadable(exc: msgspec.DecodeError | UnicodeDecodeError, what: str) -> Malformed:
     """The 400 for a body that is not ``what`` at all: not JSON, or not UTF-8 (which the
     decoder raises as ``UnicodeDecodeError``, outside ``DecodeError``)."""

@@ -10,7 +10,6 @@ from datetime import date, datetime
 from typing import Any, Literal, TypeVar
 
 import msgspec
-from bijmantra.application.json_input import check_shape, unreadable
 from bijmantra.domain.operations import (
     BurndownPoint,
     Dependency,
@@ -22,7 +21,6 @@ from bijmantra.domain.operations import (
     WorkItem,
     json_ready,
 )
-from bijmantra.kernel import FieldError, ValidationFailed
 
 UNSET: Any = msgspec.UNSET
 Unset = msgspec.UnsetType
@@ -105,17 +103,6 @@ class DependencyIn(_In):
 
 
 In = TypeVar("In", bound=_In)
-
-
-def decode(body: bytes, kind: type[In], what: str) -> In:
-    """A request body as ``kind``: a wrong field is a 422 naming it, unreadable JSON a 400."""
-    check_shape(body)  # nesting depth, before the decoder recurses
-    try:
-        return msgspec.json.decode(body, type=kind)
-    except msgspec.ValidationError as exc:
-        raise ValidationFailed(f"Invalid {what}", [FieldError("body", str(exc))]) from None
-    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
-        raise unreadable(exc, "JSON") from None
 
 
 class _Out(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

@@ -11,6 +11,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any, TypeVar
 
+from bijmantra.application.json_input import decode_body
 from bijmantra.application.operations.dto import (
     UNSET,
     In,
@@ -19,7 +20,6 @@ from bijmantra.application.operations.dto import (
     SeasonPatch,
     WorkItemIn,
     WorkItemPatch,
-    decode,
     event_data,
     item_data,
     season_data,
@@ -96,7 +96,7 @@ class OperationsWrites(ClockedUseCase):
     def written(self, principal: Principal, body: bytes, shape: type[In], what: str) -> In:
         """A write's request: the caller may write in the context, and the body decodes."""
         authorize(principal, WRITE)
-        return decode(body, shape, what)
+        return decode_body(body, shape, what)
 
 
 class SeasonCommands(OperationsWrites):

@@ -8,8 +8,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import msgspec
+from bijmantra.application.json_input import decode_body
 from bijmantra.application.security import authorize
-from bijmantra.application.sensors.documents import decode, iso_time
+from bijmantra.application.sensors.documents import iso_time
 from bijmantra.application.sensors.enrolment import READ, WRITE, read_all
 from bijmantra.application.sensors.ports import SensorsUnitOfWork, SensorsUnitOfWorkFactory
 from bijmantra.domain import DomainEvent
@@ -167,7 +168,7 @@ class AlertRules:
 
     async def create(self, principal: Principal, body: bytes) -> dict[str, Any]:
         authorize(principal, WRITE)
-        request: RuleBody = decode(body, RuleBody, "alert rule")
+        request: RuleBody = decode_body(body, RuleBody, "alert rule")
         if not 0 < len(request.name.strip()) <= 200:
             raise ValidationFailed("Invalid alert rule", [FieldError("name", "1-200 characters")])
         rule = checked_rule(

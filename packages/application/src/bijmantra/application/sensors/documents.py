@@ -9,9 +9,7 @@ from datetime import date, datetime
 from typing import Any, Literal
 
 import msgspec
-from bijmantra.application.json_input import check_shape, unreadable
 from bijmantra.domain.sensors import Device, DeviceProfile, EnrolmentState, Resolution
-from bijmantra.kernel import FieldError, ValidationFailed
 
 
 class MetricBody(msgspec.Struct, forbid_unknown_fields=True):
@@ -161,18 +159,6 @@ class EnvironmentDocument(_Out):
     device_ids: list[str]
     gdd_base: float
     days: list[EnvironmentDay]
-
-
-def decode(body: bytes, kind: type[Any], what: str) -> Any:
-    """A request body as ``kind``, or a 422 naming what is wrong (400 if it is not JSON at
-    all); no change is made."""
-    check_shape(body)  # nesting depth, before the decoder recurses
-    try:
-        return msgspec.json.decode(body, type=kind)
-    except msgspec.ValidationError as exc:
-        raise ValidationFailed(f"Invalid {what}", [FieldError("body", str(exc))]) from None
-    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
-        raise unreadable(exc, "JSON") from None
 
 
 def iso_time(value: datetime | None) -> str | None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
+from bijmantra.application.json_input import decode_body
 from bijmantra.application.security import Action, Permission, authorize
 from bijmantra.application.sensors.credentials import (
     CLAIM_PREFIX,
@@ -18,7 +19,6 @@ from bijmantra.application.sensors.documents import (
     ClaimBody,
     DeviceBody,
     ProfileBody,
-    decode,
     device_document,
     profile_document,
 )
@@ -100,7 +100,7 @@ class DeviceEnrolment:
 
     async def create_profile(self, principal: Principal, body: bytes) -> dict[str, Any]:
         authorize(principal, WRITE)
-        request: ProfileBody = decode(body, ProfileBody, "device profile")
+        request: ProfileBody = decode_body(body, ProfileBody, "device profile")
         _bounded(name=request.name)
         metrics = parse_metrics(
             [MetricSpec(m.name, m.unit, m.minimum, m.maximum) for m in request.metrics]
@@ -119,7 +119,7 @@ class DeviceEnrolment:
     async def register(self, principal: Principal, body: bytes) -> dict[str, Any]:
         """Step 1: the device exists, with a profile and a place, and nothing to sign in with."""
         authorize(principal, WRITE)
-        request: DeviceBody = decode(body, DeviceBody, "device")
+        request: DeviceBody = decode_body(body, DeviceBody, "device")
         _bounded(
             name=request.name,
             locationDbId=request.location_db_id,
@@ -175,7 +175,7 @@ class DeviceEnrolment:
 
     async def claim(self, body: bytes) -> dict[str, Any]:
         """Step 3, called by the device itself: the code buys its own credential, once."""
-        request: ClaimBody = decode(body, ClaimBody, "claim")
+        request: ClaimBody = decode_body(body, ClaimBody, "claim")
         code = parse_secret(request.claim_code, CLAIM_PREFIX)
         credential = new_secret(code.tenant_id, code.device_id)
         now = self.clock.now()

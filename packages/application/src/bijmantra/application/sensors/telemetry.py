@@ -12,13 +12,13 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import msgspec
+from bijmantra.application.json_input import decode_body
 from bijmantra.application.security import authorize
 from bijmantra.application.sensors.credentials import CREDENTIAL_PREFIX, parse_secret
 from bijmantra.application.sensors.documents import (
     ReadingBody,
     TelemetryBody,
     WholeTelemetryBody,
-    decode,
 )
 from bijmantra.application.sensors.enrolment import READ, device_event
 from bijmantra.application.sensors.ports import SensorsUnitOfWorkFactory, StudyPlaces
@@ -71,7 +71,7 @@ def _parse_batch(body: bytes) -> Sequence[ReadingLike | str]:
     try:
         whole = _whole_batch.decode(body).readings
     except (msgspec.ValidationError, msgspec.DecodeError):
-        batch: TelemetryBody = decode(body, TelemetryBody, "telemetry batch")
+        batch: TelemetryBody = decode_body(body, TelemetryBody, "telemetry batch")
         _check_size(len(batch.readings))
         return _parse_items(batch.readings)
     _check_size(len(whole))

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
+from bijmantra.application.json_input import decode_body
 from bijmantra.application.security import authorize
 from bijmantra.application.sensors.alerts import (
     RuleDocument,
@@ -24,7 +25,7 @@ from bijmantra.application.sensors.alerts import (
     rule_document,
     rule_from_document,
 )
-from bijmantra.application.sensors.documents import decode, iso_time
+from bijmantra.application.sensors.documents import iso_time
 from bijmantra.application.sensors.enrolment import READ, WRITE
 from bijmantra.application.sensors.ports import SensorsUnitOfWorkFactory
 from bijmantra.domain import DomainEvent
@@ -138,7 +139,7 @@ class SensorsWorkerCalls:
     async def open_alerts(self, principal: Principal, body: bytes) -> int:
         """Open each firing's alert unless its id is stored; one transaction for the batch."""
         authorize(principal, WRITE)
-        firings: list[FiringDocument] = decode(body, list[FiringDocument], "firings")
+        firings: list[FiringDocument] = decode_body(body, list[FiringDocument], "firings")
         if len(firings) > MAX_FIRINGS:
             raise ValidationFailed("Too many firings", [FieldError("body", f"{MAX_FIRINGS} max")])
         opened = 0
