@@ -41,6 +41,19 @@ from schema_blocks import (
 HELM_DIR = Path(__file__).resolve().parent
 
 
+# The jobs that run as the database owner (migrations, backup, the export runner).
+OWNER_SECRET = secret_env_schema(["DATABASE_OWNER_URL"], ["DATABASE_OWNER_URL"])
+
+
+def job(properties: Schema, *, required: list[str]) -> Schema:
+    """A chart's optional job or worker block: switched by ``enabled``, with its own
+    ``resources``; ``properties`` are what lies between."""
+    return obj(
+        {"enabled": BOOL, **properties, "resources": RESOURCES},
+        required=["enabled", *required, "resources"],
+    )
+
+
 def service_schema(
     *,
     title: str,
@@ -159,52 +172,37 @@ def service_schema(
         props["healthPort"] = PORT
         required.append("healthPort")
     if migrations:
-        props["migrations"] = obj(
+        props["migrations"] = job(
             {
-                "enabled": BOOL,
                 "backoffLimit": NON_NEG_INT,
                 "activeDeadlineSeconds": POS_INT,
                 "serviceAccountName": STRING,
-                "secretEnv": secret_env_schema(["DATABASE_OWNER_URL"], ["DATABASE_OWNER_URL"]),
-                "resources": RESOURCES,
+                "secretEnv": OWNER_SECRET,
             },
-            required=["enabled", "backoffLimit", "activeDeadlineSeconds", "secretEnv", "resources"],
+            required=["backoffLimit", "activeDeadlineSeconds", "secretEnv"],
         )
         required.append("migrations")
-        props["backup"] = obj(
+        props["backup"] = job(
             {
-                "enabled": BOOL,
                 "schedule": {"type": "string", "minLength": 9},
                 "existingClaim": STRING,
                 "successfulJobsHistoryLimit": NON_NEG_INT,
                 "failedJobsHistoryLimit": NON_NEG_INT,
                 "activeDeadlineSeconds": POS_INT,
-                "secretEnv": secret_env_schema(["DATABASE_OWNER_URL"], ["DATABASE_OWNER_URL"]),
-                "resources": RESOURCES,
+                "secretEnv": OWNER_SECRET,
             },
-            required=["enabled", "schedule", "existingClaim", "secretEnv", "resources"],
+            required=["schedule", "existingClaim", "secretEnv"],
         )
         required.append("backup")
-        props["exports"] = obj(
-            {
-                "enabled": BOOL,
-                "replicaCount": POS_INT,
-                "secretEnv": secret_env_schema(["DATABASE_OWNER_URL"], ["DATABASE_OWNER_URL"]),
-                "scratchSizeLimit": QUANTITY,
-                "resources": RESOURCES,
-            },
-            required=["enabled", "replicaCount", "secretEnv", "scratchSizeLimit", "resources"],
+        props["exports"] = job(
+            {"replicaCount": POS_INT, "secretEnv": OWNER_SECRET, "scratchSizeLimit": QUANTITY},
+            required=["replicaCount", "secretEnv", "scratchSizeLimit"],
         )
         required.append("exports")
     if console_client:
-        props["consoleClient"] = obj(
-            {
-                "enabled": BOOL,
-                "backoffLimit": NON_NEG_INT,
-                "activeDeadlineSeconds": POS_INT,
-                "resources": RESOURCES,
-            },
-            required=["enabled", "backoffLimit", "activeDeadlineSeconds", "resources"],
+        props["consoleClient"] = job(
+            {"backoffLimit": NON_NEG_INT, "activeDeadlineSeconds": POS_INT},
+            required=["backoffLimit", "activeDeadlineSeconds"],
         )
         required.append("consoleClient")
     if keda:
