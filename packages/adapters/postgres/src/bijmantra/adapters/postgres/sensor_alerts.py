@@ -7,6 +7,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
+from bijmantra.adapters.postgres.connection_store import ConnectionStore
 from bijmantra.domain.sensors import (
     Alert,
     AlertRule,
@@ -17,7 +18,6 @@ from bijmantra.domain.sensors import (
 )
 from bijmantra.kernel import Page, PageRequest, TenantId
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 # The domain inbox's consumer name under which presence reports are remembered.
 PRESENCE_REPORTS = "sensors-presence"
@@ -114,21 +114,14 @@ def _alert_row(alert: Alert) -> dict[str, Any]:
     return row
 
 
-class PostgresAlertStore:
-    def __init__(self, connection: AsyncConnection) -> None:
-        self._connection = connection
-
-    async def _rows(self, sql: str, **params: Any) -> list[Any]:
-        return list((await self._connection.execute(text(sql), params)).all())
-
+class PostgresAlertStore(ConnectionStore):
     async def add_rule(self, rule: AlertRule) -> None:
         await self._connection.execute(_INSERT_RULE, _rule_row(rule))
 
     async def rule(self, rule_id: str) -> AlertRule | None:
-        rows = await self._rows(
-            "SELECT * FROM domain.sensor_alert_rules WHERE rule_id = :id", id=rule_id
+        return await self._first(
+            "SELECT * FROM domain.sensor_alert_rules WHERE rule_id = :id", _rule, id=rule_id
         )
-        return _rule(rows[0]) if rows else None
 
     async def rules(self) -> list[AlertRule]:
         rows = await self._rows("SELECT * FROM domain.sensor_alert_rules ORDER BY rule_id")
@@ -176,12 +169,12 @@ class PostgresAlertStore:
 
     async def alert(self, alert_id: str, *, for_update: bool = False) -> Alert | None:
         lock = " FOR UPDATE" if for_update else ""
-        rows = await self._rows(
+        return await self._first(
             f"SELECT tenant_id, {_ALERT_NAMES} FROM domain.sensor_alerts "  # noqa: S608
             f"WHERE alert_id = :id{lock}",
+            _alert,
             id=alert_id,
         )
-        return _alert(rows[0]) if rows else None
 
     async def save_alert(self, alert: Alert) -> None:
         await self._connection.execute(

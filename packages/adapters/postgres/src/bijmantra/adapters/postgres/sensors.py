@@ -14,6 +14,7 @@ from string import Template
 from typing import Any
 
 import msgspec
+from bijmantra.adapters.postgres.connection_store import ConnectionStore
 from bijmantra.adapters.postgres.engine import driver_connection
 from bijmantra.adapters.postgres.sensor_series import ROW_PERIOD, first_row, points_json
 from bijmantra.adapters.postgres.sensor_store_sql import STORE
@@ -187,13 +188,10 @@ def _profile(row: Any) -> DeviceProfile:
     return _profile_of(row.profile_id, row.name, row.metrics, row.created_at)
 
 
-class PostgresSensorStore:
+class PostgresSensorStore(ConnectionStore):
     def __init__(self, connection: AsyncConnection, partitions: PartitionCache = _PARTITIONS):
-        self._connection = connection
+        super().__init__(connection)
         self._partitions = partitions
-
-    async def _rows(self, sql: str, **params: Any) -> list[Any]:
-        return list((await self._connection.execute(text(sql), params)).all())
 
     async def add_profile(self, profile: DeviceProfile) -> None:
         metrics = [
@@ -220,10 +218,9 @@ class PostgresSensorStore:
             raise Conflict(f"A device profile named {profile.name!r} exists") from None
 
     async def profile(self, profile_id: str) -> DeviceProfile | None:
-        rows = await self._rows(
-            "SELECT * FROM domain.sensor_profiles WHERE profile_id = :id", id=profile_id
+        return await self._first(
+            "SELECT * FROM domain.sensor_profiles WHERE profile_id = :id", _profile, id=profile_id
         )
-        return _profile(rows[0]) if rows else None
 
     async def profiles(self) -> list[DeviceProfile]:
         rows = await self._rows("SELECT * FROM domain.sensor_profiles ORDER BY name LIMIT 1000")
@@ -254,8 +251,9 @@ class PostgresSensorStore:
 
     async def device(self, device_id: str, *, for_update: bool = False) -> Device | None:
         lock = " FOR UPDATE" if for_update else ""
-        rows = await self._rows(f"{_SELECT_DEVICE} WHERE device_id = :id{lock}", id=device_id)
-        return _device(rows[0]) if rows else None
+        return await self._first(
+            f"{_SELECT_DEVICE} WHERE device_id = :id{lock}", _device, id=device_id
+        )
 
     async def device_and_profile(
         self, device_id: str, *, for_update: bool = False
