@@ -162,17 +162,16 @@ def service_schema(
         "terminationGracePeriodSeconds",
         "tls",
     ]
+    # The blocks only some services have; each is required where it is present.
+    optional: Schema = {}
     if metrics_port:
-        props["metricsPort"] = PORT
-        required.append("metricsPort")
+        optional["metricsPort"] = PORT
     if grpc_port:
-        props["grpcPort"] = PORT
-        required.append("grpcPort")
+        optional["grpcPort"] = PORT
     if health_port:
-        props["healthPort"] = PORT
-        required.append("healthPort")
+        optional["healthPort"] = PORT
     if migrations:
-        props["migrations"] = job(
+        optional["migrations"] = job(
             {
                 "backoffLimit": NON_NEG_INT,
                 "activeDeadlineSeconds": POS_INT,
@@ -181,8 +180,7 @@ def service_schema(
             },
             required=["backoffLimit", "activeDeadlineSeconds", "secretEnv"],
         )
-        required.append("migrations")
-        props["backup"] = job(
+        optional["backup"] = job(
             {
                 "schedule": {"type": "string", "minLength": 9},
                 "existingClaim": STRING,
@@ -193,20 +191,17 @@ def service_schema(
             },
             required=["schedule", "existingClaim", "secretEnv"],
         )
-        required.append("backup")
-        props["exports"] = job(
+        optional["exports"] = job(
             {"replicaCount": POS_INT, "secretEnv": OWNER_SECRET, "scratchSizeLimit": QUANTITY},
             required=["replicaCount", "secretEnv", "scratchSizeLimit"],
         )
-        required.append("exports")
     if console_client:
-        props["consoleClient"] = job(
+        optional["consoleClient"] = job(
             {"backoffLimit": NON_NEG_INT, "activeDeadlineSeconds": POS_INT},
             required=["backoffLimit", "activeDeadlineSeconds"],
         )
-        required.append("consoleClient")
     if keda:
-        props["keda"] = obj(
+        optional["keda"] = obj(
             {
                 "enabled": BOOL,
                 "minReplicas": NON_NEG_INT,
@@ -223,8 +218,7 @@ def service_schema(
             },
             required=["enabled", "minReplicas", "maxReplicas"],
         )
-        required.append("keda")
-    schema = obj(props, required=required)
+    schema = obj({**props, **optional}, required=[*required, *optional])
     return {"$schema": "http://json-schema.org/draft-07/schema#", "title": title, **schema}
 
 
