@@ -326,6 +326,8 @@ class Device:
         self.client.username_pw_set("device", credential)
         self.site = site
         self.reason = ""
+        self.dropped = threading.Event()
+        self.client.on_disconnect = lambda *_: self.dropped.set()
 
     def connect(self) -> str:
         """The CONNACK reason: "Success" or why the listener refused."""
@@ -341,8 +343,10 @@ class Device:
         assert done.wait(WAIT), "no CONNACK"
         return self.reason
 
-    def publish(self, to: str, readings: list[dict[str, Any]]) -> None:
-        info = self.client.publish(to, json.dumps({"readings": readings}), qos=1)
+    def publish(self, to: str, readings: list[dict[str, Any]], padding: int = 0) -> None:
+        """A batch, acknowledged (QoS 1); ``padding`` bytes of JSON whitespace make it large."""
+        body = json.dumps({"readings": readings}).encode() + b" " * padding
+        info = self.client.publish(to, body, qos=1)
         info.wait_for_publish(WAIT)
 
     def close(self) -> None:
@@ -410,3 +414,32 @@ async def test_mqtt_a_device_cannot_publish_into_another_devices_topic(site: Sit
     await eventually(lambda: history_count(site, mine), 1)  # its own topic still works
     device.close()
     assert await asyncio.to_thread(history_count, site, theirs) == 0
+
+
+async def test_mqtt_takes_what_https_takes_and_one_batch_over_it_closes_only_its_connection(
+    site: Site,
+) -> None:
+    """A batch body may be 4 MiB on both paths. MQTT 3.1.1 cannot refuse one PUBLISH, so one
+    over the bound ends that connection (the device's only signal); the device may come back
+    at once, and nobody else notices."""
+    big_id, big_credential = enrol(site)
+    other_id, other_credential = enrol(site)
+    big, other = Device(site, big_credential), Device(site, other_credential)
+    assert await asyncio.to_thread(big.connect) == "Success"
+    assert await asyncio.to_thread(other.connect) == "Success"
+    within = 3 * 1024 * 1024  # over NATS's default max_payload (1 MiB), as HTTPS allows
+    await asyncio.to_thread(big.publish, topic(big_credential), [reading(2, 1.0)], within)
+    await eventually(lambda: history_count(site, big_id), 1)
+    assert not big.dropped.is_set()
+    big.client.publish(topic(big_credential), b" " * (4 * 1024 * 1024 + 1), qos=1)
+    assert await asyncio.to_thread(big.dropped.wait, WAIT), "the connection stayed open"
+    big.close()
+    await asyncio.to_thread(other.publish, topic(other_credential), [reading(3, 2.0)])
+    await eventually(lambda: history_count(site, other_id), 1)  # another device: unaffected
+    assert not other.dropped.is_set()
+    other.close()
+    again = Device(site, big_credential)  # the device comes back and sends smaller batches
+    assert await asyncio.to_thread(again.connect) == "Success"
+    await asyncio.to_thread(again.publish, topic(big_credential), [reading(4, 3.0)])
+    await eventually(lambda: history_count(site, big_id), 2)
+    again.close()

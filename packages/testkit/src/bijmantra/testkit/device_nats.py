@@ -3,7 +3,9 @@
 Accounts: ``AUTH`` (the callout responder), ``DEVICES`` (devices, signed in by the callout,
 and the platform's telemetry subscriber), ``SYS``. The responder and the subscriber are the
 callout's ``auth_users`` (they sign in with a password); every other connection, each MQTT
-device included, is decided by the callout.
+device included, is decided by the callout. ``max_payload`` is a device batch's bound, the
+same as the HTTPS body's (ADR 0306): NATS's default (1 MiB) would end the connection of a
+device whose batch HTTPS accepts.
 """
 
 from __future__ import annotations
@@ -12,12 +14,18 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bijmantra.adapters.nats.devices import DEVICE_ACCOUNT, issuer_public_key, new_issuer_seed
+from bijmantra.adapters.nats.devices import (
+    DEVICE_ACCOUNT,
+    MAX_PAYLOAD,
+    issuer_public_key,
+    new_issuer_seed,
+)
 from bijmantra.testkit.servers import _binary, _LocalProcess, free_port
 
 CONFIG = """
 server_name: bijmantra_devices
 listen: 127.0.0.1:{port}
+max_payload: {max_payload}
 jetstream {{ store_dir: "{datadir}/jetstream" }}
 mqtt {{ listen: 127.0.0.1:{mqtt_port} }}
 accounts {{
@@ -70,5 +78,9 @@ class LocalDeviceNats(_LocalProcess):
         config = Path(self.datadir) / "devices.conf"
         issuer = issuer_public_key(self.issuer_seed)
         # The template names this listener's fields: ports, data directory, passwords.
-        config.write_text(CONFIG.format(**vars(self), account=DEVICE_ACCOUNT, issuer=issuer))
+        config.write_text(
+            CONFIG.format(
+                **vars(self), account=DEVICE_ACCOUNT, issuer=issuer, max_payload=MAX_PAYLOAD
+            )
+        )
         return [_binary("nats-server"), "-c", str(config)]

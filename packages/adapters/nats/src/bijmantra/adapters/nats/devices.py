@@ -36,6 +36,9 @@ CALLOUT_SUBJECT = "$SYS.REQ.USER.AUTH"
 DEVICE_SUBJECTS = "bijmantra.t.*.*"
 DEVICE_QUEUE = "bijmantra-telemetry"
 DEVICE_ACCOUNT = "DEVICES"
+# A batch's bound in bytes, as on HTTPS (the gateway's ``TELEMETRY_BODY``). The listener's
+# ``max_payload`` must be set to it too; a PUBLISH over it ends that device's connection,
+# the one refusal MQTT 3.1.1 has (ADR 0306).
 MAX_PAYLOAD = 4 * 1024 * 1024
 Authenticate = Callable[[str], Awaitable[tuple[str, str]]]  # credential -> (tenant, device)
 # tenant, device, batch, and the batch's turn among its device's (held around its transaction)
