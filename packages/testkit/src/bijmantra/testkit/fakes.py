@@ -77,6 +77,18 @@ class InMemoryDatabase:
     contents: dict[tuple[TenantId, str, str], tuple[str, bytes]] = field(default_factory=dict)
 
 
+def _at_path(value: Any, path: Sequence[str]) -> list[Any]:
+    """The values at a dotted path whose ``*`` steps enter arrays (jsonpath's ``[*]``)."""
+    if not path:
+        return [value]
+    step, rest = path[0], path[1:]
+    if step == "*":
+        return (
+            [v for item in value for v in _at_path(item, rest)] if isinstance(value, list) else []
+        )
+    return _at_path(value[step], rest) if isinstance(value, dict) and step in value else []
+
+
 def _as_text(value: Any) -> str | None:
     """A top-level field as PostgreSQL's ``document->>field`` gives it (what ``stream`` sorts)."""
     if value is None or isinstance(value, str):
@@ -146,6 +158,17 @@ class FakeResourceStore:
 
     async def matching_ids(self, entity: str, criteria: Criteria, limit: int) -> list[str]:
         return [i for i, _ in self._hits(entity, criteria)[:limit]]
+
+    async def lineage(
+        self, entity: str, root: str, link: Sequence[str], generations: int
+    ) -> dict[str, dict[str, Any]]:
+        found: dict[str, dict[str, Any]] = {}
+        frontier = [root]
+        for _ in range(generations):
+            read = await self.documents(entity, [i for i in frontier if i not in found])
+            found |= read
+            frontier = [i for d in read.values() for i in _at_path(d, link) if isinstance(i, str)]
+        return found
 
     async def insert(self, entity: str, documents: Sequence[tuple[str, dict[str, Any]]]) -> None:
         for db_id, document in documents:

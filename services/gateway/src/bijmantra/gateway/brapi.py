@@ -253,8 +253,8 @@ def entity_routes(entity: Entity, catalog: Catalog) -> list[Route]:
             ),
             Route("GET", f"{one}/{suffix}", _content_handler(name), read),
         ]
-    for view_entity, suffix in catalog.views:
-        if view_entity == name:
+    for (view_entity, suffix), declared in catalog.views.items():
+        if view_entity == name and declared.published:
             routes.append(Route("GET", f"{one}/{suffix}", _view_handler(name, suffix), read))
     return routes
 

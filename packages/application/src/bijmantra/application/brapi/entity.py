@@ -16,9 +16,9 @@ from typing import Any, Protocol
 from bijmantra.application.brapi.schema import Schema, SchemaSet
 from bijmantra.application.events import bulk_data, bulk_type
 from bijmantra.application.ports import UnitOfWork
-from bijmantra.application.ports.documents import Criteria, ResourceStore
+from bijmantra.application.ports.documents import Criteria, DocumentPage, ResourceStore
 from bijmantra.domain import DomainEvent
-from bijmantra.kernel import Clock, NotFound, Principal, SystemClock
+from bijmantra.kernel import Clock, NotFound, PageRequest, Principal, SystemClock
 
 Path = tuple[str, ...]
 ViewQuery = Mapping[str, Sequence[str]]  # a request's query string, as views receive it
@@ -250,11 +250,24 @@ class ViewBuilder(Protocol):
 
 
 class DocumentReader(Protocol):
-    """What a view may read: other documents of the same organization."""
+    """What a view may read: other documents of the same organization, each entity only
+    with the caller's permission to read it (a view is one read, never a way around one)."""
 
     async def documents(self, entity: str, db_ids: Sequence[str]) -> dict[str, dict[str, Any]]: ...
 
-    async def matching(self, entity: str, containment: dict[str, Any]) -> list[dict[str, Any]]: ...
+    async def matching(
+        self, entity: str, containment: dict[str, Any], limit: int = ...
+    ) -> list[dict[str, Any]]: ...
+
+    async def page(self, entity: str, query: ViewQuery, page: PageRequest) -> DocumentPage:
+        """A page of the entity as its BrAPI list answers ``query``."""
+        ...
+
+    async def lineage(
+        self, entity: str, root: str, link: str, generations: int
+    ) -> dict[str, dict[str, Any]]:
+        """``ResourceStore.lineage`` with ``link`` dotted (``parents.*.germplasmDbId``)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -265,6 +278,9 @@ class View:
     suffix: str  # URL segment after /{path}/{dbId}
     schema: str  # response schema, for documentation and tests
     build: ViewBuilder
+    # False: a page-shaped read for the console (ADR 0307), reached over gRPC only; no
+    # BrAPI route serves it.
+    published: bool = True
 
 
 @dataclass(frozen=True)

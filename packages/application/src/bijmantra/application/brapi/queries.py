@@ -74,17 +74,40 @@ async def through_criteria(
     return (tuple({entity.db_id: key} for key in keys),)
 
 
+@dataclass(frozen=True)
 class StoreReader:
-    """The ``DocumentReader`` views get: documents of the caller's organization."""
+    """The ``DocumentReader`` views get: documents of the caller's organization (row-level
+    security), each entity only with the caller's permission to read it, as its own
+    route would check."""
 
-    def __init__(self, store: ResourceStore) -> None:
-        self._store = store
+    store: ResourceStore
+    catalog: Catalog
+    principal: Principal
+
+    def _readable(self, entity_name: str) -> Entity:
+        entity = self.catalog.entity(entity_name)
+        authorize(self.principal, read_permission(entity))
+        return entity
 
     async def documents(self, entity: str, db_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-        return await self._store.documents(entity, db_ids)
+        return await self.store.documents(self._readable(entity).name, db_ids)
 
-    async def matching(self, entity: str, containment: dict[str, Any]) -> list[dict[str, Any]]:
-        return await self._store.matching(entity, ((containment,),), MAX_SEARCH_RESULTS)
+    async def matching(
+        self, entity: str, containment: dict[str, Any], limit: int = MAX_SEARCH_RESULTS
+    ) -> list[dict[str, Any]]:
+        return await self.store.matching(self._readable(entity).name, ((containment,),), limit)
+
+    async def page(
+        self, entity: str, query: Mapping[str, Sequence[str]], page: PageRequest
+    ) -> DocumentPage:
+        read = self._readable(entity)
+        return await self.store.page(read.name, query_criteria(read, query), page)
+
+    async def lineage(
+        self, entity: str, root: str, link: str, generations: int
+    ) -> dict[str, dict[str, Any]]:
+        name = self._readable(entity).name
+        return await self.store.lineage(name, root, link.split("."), generations)
 
 
 @dataclass
@@ -215,7 +238,8 @@ class ResourceQueries:
             found = await uow.resources.documents(entity.name, [db_id])
             if not found:
                 raise NotFound(f"{entity.schema} {db_id!r} not found")
-            result = await view.build(StoreReader(uow.resources), found[db_id], query or {})
+            reader = StoreReader(uow.resources, self.catalog, principal)
+            result = await view.build(reader, found[db_id], query or {})
         return msgspec.json.encode(result)
 
     async def vocabulary(self, principal: Principal, name: str, page: PageRequest) -> DocumentPage:

@@ -109,6 +109,14 @@ class ResourceStore(Protocol):
 
     async def matching_ids(self, entity: str, criteria: Criteria, limit: int) -> list[str]: ...
 
+    async def lineage(
+        self, entity: str, root: str, link: Sequence[str], generations: int
+    ) -> dict[str, dict[str, Any]]:
+        """The documents reachable from ``root`` (included) by following the DbIds found at
+        the path ``link`` (``*`` enters an array), at most ``generations`` documents deep:
+        an ancestry in one statement instead of one read per generation."""
+        ...
+
     async def insert(
         self, entity: str, documents: Sequence[tuple[str, dict[str, Any]]]
     ) -> None: ...

@@ -1,15 +1,13 @@
-"""A germplasm's ancestry as server-rendered SVG: fetched one generation per call, laid out
-by the domain's ``ancestry_chart``, drawn left (the germplasm) to right (its ancestors)."""
+"""A germplasm's ancestry as server-rendered SVG: its pedigree nodes (read in one call by the
+germplasm page's read), laid out by the domain's ``ancestry_chart``, drawn left (the
+germplasm) to right (its ancestors)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
-import msgspec
 from bijmantra.domain.germplasm import ancestry_chart
-from bijmantra.gateway.console.paging import CachedLists
-from bijmantra.kernel import PageRequest
 
 BOX_W, BOX_H, GAP_X, ROW_H = 150, 26, 40, 32
 
@@ -55,25 +53,16 @@ def _parents(node: dict[str, Any]) -> tuple[str | None, str | None]:
     return female, male
 
 
-async def ancestry(
-    brapi: CachedLists, token: str, root: str, root_name: str, generations: int
+def ancestry(
+    pedigree: list[dict[str, Any]], root: str, root_name: str, generations: int
 ) -> Chart:
-    parents: dict[str, tuple[str | None, str | None]] = {}
+    """The chart of ``root``'s ``pedigree`` nodes (read in one call, ``generations`` deep)."""
+    parents = {entry["germplasmDbId"]: _parents(entry) for entry in pedigree}
     names: dict[str, str] = {root: root_name}
-    frontier = {root}
-    for _ in range(generations):
-        if not frontier:
-            break
-        ids = sorted(frontier)
-        page = await brapi.list(token, "pedigree", {"germplasmDbId": ids}, PageRequest(0, len(ids)))
-        frontier = set()
-        for node in msgspec.json.decode(page.documents):
-            parents[node["germplasmDbId"]] = _parents(node)
-            for parent in node.get("parents") or []:
-                if parent.get("germplasmDbId"):
-                    names.setdefault(parent["germplasmDbId"], parent.get("germplasmName") or "")
-                    if parent["germplasmDbId"] not in parents:
-                        frontier.add(parent["germplasmDbId"])
+    for entry in pedigree:
+        for parent in entry.get("parents") or []:
+            if parent.get("germplasmDbId"):
+                names.setdefault(parent["germplasmDbId"], parent.get("germplasmName") or "")
     nodes = ancestry_chart(root, parents, generations)
     drawn = max(node.generation for node in nodes)
     height = max(1, 2**drawn) * ROW_H
@@ -91,10 +80,3 @@ async def ancestry(
     ]
     width = (drawn + 1) * (BOX_W + GAP_X)
     return Chart(list(boxes.values()), edges, width, height, drawn)
-
-
-def with_root_name(chart: Chart, name: str) -> Chart:
-    """The chart with its root box labelled ``name``: the ancestry is read while the root's
-    own record is still being read, so it starts out labelled with its id."""
-    boxes = [replace(b, name=name) if b.generation == 0 else b for b in chart.boxes]
-    return replace(chart, boxes=boxes)

@@ -95,6 +95,20 @@ _BUMP_VERSIONS = (
     "ON CONFLICT (tenant_id, entity) DO UPDATE SET version = excluded.version"
 )
 
+# ``lineage``: the DbIds reachable from the root, one level per recursion step (UNION drops a
+# repeated (id, depth); the depth bound ends a cycle), then their documents in one read.
+_LINEAGE = (
+    "WITH RECURSIVE walk(db_id, depth) AS ("
+    "SELECT CAST(%(root)s AS text), 1 UNION "
+    "SELECT linked.value #>> '{}', w.depth + 1 FROM walk w "
+    "JOIN domain.resources r ON r.entity = %(entity)s AND r.db_id = w.db_id "
+    f"AND r.{_LIVE} "
+    "CROSS JOIN LATERAL jsonb_path_query(r.document, CAST(%(link)s AS jsonpath)) AS linked(value) "
+    "WHERE w.depth < %(generations)s AND jsonb_typeof(linked.value) = 'string') "
+    "SELECT db_id, body FROM domain.resources WHERE entity = %(entity)s "
+    f"AND db_id IN (SELECT db_id FROM walk) AND {_LIVE}"
+)
+
 
 class PostgresResourceStore:
     def __init__(self, connection: AsyncConnection) -> None:
@@ -194,6 +208,19 @@ class PostgresResourceStore:
 
     async def matching_ids(self, entity: str, criteria: Criteria, limit: int) -> list[str]:
         return await self._first_matching("db_id", entity, criteria, limit)
+
+    async def lineage(
+        self, entity: str, root: str, link: Sequence[str], generations: int
+    ) -> dict[str, dict[str, Any]]:
+        driver = await driver_connection(self._connection)
+        cursor = driver.cursor(binary=True)
+        path = "$" + "".join(
+            "[*]" if step == "*" else f".{_encode(step).decode()}" for step in link
+        )
+        await cursor.execute(
+            _LINEAGE, {"entity": entity, "root": root, "link": path, "generations": generations}
+        )
+        return {db_id: _decode(body) for db_id, body in await cursor.fetchall()}
 
     async def insert(self, entity: str, documents: Sequence[tuple[str, dict[str, Any]]]) -> None:
         await self._write(_INSERT, entity, documents)

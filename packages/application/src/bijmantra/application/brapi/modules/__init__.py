@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from bijmantra.application.brapi.entity import Catalog
+from bijmantra.application.brapi.modules.console_pages import CONSOLE_PAGES
 from bijmantra.application.brapi.modules.core import CORE
 from bijmantra.application.brapi.modules.genotyping import GENOTYPING
 from bijmantra.application.brapi.modules.germplasm import GERMPLASM_MODULE
 from bijmantra.application.brapi.modules.phenotyping import PHENOTYPING
 
-MODULES = (CORE, GERMPLASM_MODULE, PHENOTYPING, GENOTYPING)
+MODULES = (CORE, GERMPLASM_MODULE, PHENOTYPING, GENOTYPING, CONSOLE_PAGES)
 
 
 def catalog() -> Catalog:

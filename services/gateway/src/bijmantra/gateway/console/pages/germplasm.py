@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
+from bijmantra.application.brapi.modules.console_pages import (
+    DEFAULT_GENERATIONS,
+    MAX_GENERATIONS,
+)
 from bijmantra.application.security import Action, Permission
 from bijmantra.gateway.console.paging import document, lists, page_request, rows
-from bijmantra.gateway.console.pedigree import BOX_H, BOX_W, ancestry, with_root_name
+from bijmantra.gateway.console.pedigree import BOX_H, BOX_W, ancestry
 from bijmantra.gateway.console.web import PREFIX, fragment, view
-from bijmantra.kernel import PageRequest
 from litestar import Request, get
 from litestar.datastructures import State
 from litestar.response import Template
@@ -39,10 +41,6 @@ async def search(request: Request[Any, Any, Any], state: State) -> Template:
     return page.render(template, fields=FIELDS, field=field, term=term, rows=rows(found, query))
 
 
-DEFAULT_GENERATIONS, MAX_GENERATIONS = 3, 5
-SEED_LOTS_SHOWN, TRANSACTIONS_SHOWN = 10, 10
-
-
 def _generations(request: Request[Any, Any, Any]) -> int:
     raw = request.query_params.get("generations", "")
     return (
@@ -54,44 +52,17 @@ def _generations(request: Request[Any, Any, Any]) -> int:
 
 @get(f"{PREFIX}/germplasm/{{db_id:str}}", name="console:germplasm-detail")
 async def detail(request: Request[Any, Any, Any], state: State, db_id: str) -> Template:
+    """One read (ADR 0307): the germplasm, its pedigree, attributes, seed lots with their
+    transactions and its progeny. Another organization's id: not found (404)."""
     page = view(request)
     page.require(READ)
     generations = _generations(request)
-    by_germplasm = {"germplasmDbId": [db_id]}
-
-    async def lots_and_transactions() -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
-        lots = rows(
-            await lists(state, page).list(
-                page.token, "seedlot", by_germplasm, PageRequest(0, SEED_LOTS_SHOWN)
-            ),
-            {},
-        ).items
-        transactions = await asyncio.gather(
-            *(
-                state.brapi.children(
-                    page.token,
-                    "seedlot",
-                    lot["seedLotDbId"],
-                    "transactions",
-                    {},
-                    PageRequest(0, TRANSACTIONS_SHOWN),
-                )
-                for lot in lots
-            )
-        )
-        return [(lot, rows(t, {}).items) for lot, t in zip(lots, transactions, strict=True)]
-
-    # Every read at once: none needs another's answer.
-    # Another organization's id: the germplasm read fails (404); the others find nothing.
-    found, chart, attributes, lots, progeny = await asyncio.gather(
-        state.brapi.get(page.token, "germplasm", db_id),
-        ancestry(lists(state, page), page.token, db_id, db_id, generations),
-        lists(state, page).list(page.token, "attributevalue", by_germplasm, PageRequest(0, 100)),
-        lots_and_transactions(),
-        state.brapi.view(page.token, "germplasm", db_id, "progeny"),
+    raw = await state.brapi.view(
+        page.token, "germplasm", db_id, "console-page", {"generations": [str(generations)]}
     )
-    germplasm = document(found)
-    chart = with_root_name(chart, germplasm.get("germplasmName") or db_id)
+    found = document(raw)
+    germplasm = found["germplasm"]
+    chart = ancestry(found["pedigree"], db_id, germplasm.get("germplasmName") or db_id, generations)
     return page.render(
         "germplasm/detail.html",
         germplasm=germplasm,
@@ -100,9 +71,9 @@ async def detail(request: Request[Any, Any, Any], state: State, db_id: str) -> T
         box_h=BOX_H,
         generations=generations,
         max_generations=MAX_GENERATIONS,
-        attributes=rows(attributes, {}).items,
-        lots=lots,
-        progeny=document(progeny).get("progeny") or [],
+        attributes=found["attributes"],
+        lots=[(lot["seedLot"], lot["transactions"]) for lot in found["seedLots"]],
+        progeny=found["progeny"],
     )
 
 

@@ -3,11 +3,11 @@ scale (errors in place, nothing stored), CSV download and CSV upload of observat
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from typing import Any
 
 import msgspec
+from bijmantra.application.brapi.modules.console_pages import MAX_VARIABLES, UNITS_PER_PAGE
 from bijmantra.application.console import Entry, Existing, Plan, csv_entries, plan_entries
 from bijmantra.application.security import Action, permissions
 from bijmantra.gateway.brapi import TABLE_TYPES, _delimited_table
@@ -19,8 +19,6 @@ from litestar.datastructures import State, UploadFile
 from litestar.response import Redirect, Stream, Template
 
 READ, WRITE = permissions("phenotyping", Action.READ, Action.WRITE)
-UNITS_PER_PAGE = 20
-MAX_VARIABLES = 30
 MAX_UPLOAD = 2 * 1024 * 1024
 _encode = msgspec.json.encode
 
@@ -33,64 +31,27 @@ class Grid:
     existing: dict[tuple[str, str], Existing]
 
 
-async def _variables(state: State, page: View, study: dict[str, Any]) -> list[dict[str, Any]]:
-    ids = list(study.get("observationVariableDbIds") or [])[:MAX_VARIABLES]
-    if not ids:
-        observed = await lists(state, page).list(
-            page.token, "observation", {"studyDbId": [study["studyDbId"]]}, PageRequest(0, 200)
-        )
-        ids = sorted({o["observationVariableDbId"] for o in rows(observed, {}).items})
-    if not ids:
-        return []
-    found = await lists(state, page).list(
-        page.token,
-        "variable",
-        {"observationVariableDbId": ids[:MAX_VARIABLES]},
-        PageRequest(0, MAX_VARIABLES),
-    )
-    return sorted(rows(found, {}).items, key=lambda v: v.get("observationVariableName") or "")
-
-
 async def _grid(request: Request[Any, Any, Any], state: State, page: View, db_id: str) -> Grid:
-    """Two chains side by side: the study, then its variables; the page of units, then their
-    observations (another organization's study: the study read fails, 404, and the other
-    chain read nothing of theirs — row-level security)."""
-
-    async def study_and_variables() -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        study = document(await state.brapi.get(page.token, "study", db_id))
-        return study, await _variables(state, page, study)
-
-    async def units_and_observations() -> tuple[Rows, dict[tuple[str, str], Existing]]:
-        units = rows(
-            await lists(state, page).list(
-                page.token,
-                "observationunit",
-                {"studyDbId": [db_id]},
-                page_request(request, UNITS_PER_PAGE),
-            ),
-            {},
+    """One read (ADR 0307): the study, a page of its units, its variables and the page's
+    observations. Another organization's study: not found (404), nothing of theirs read."""
+    number = page_request(request, UNITS_PER_PAGE).page
+    found = document(
+        await state.brapi.view(
+            page.token, "study", db_id, "console-workbench", {"page": [str(number)]}
         )
-        unit_ids = [u["observationUnitDbId"] for u in units.items]
-        if not unit_ids:
-            return units, {}
-        observed = await lists(state, page).list(
-            page.token,
-            "observation",
-            {"studyDbId": [db_id], "observationUnitDbId": unit_ids},
-            PageRequest(0, 1000),
-        )
-        existing = {
-            (o["observationUnitDbId"], o["observationVariableDbId"]): Existing(
-                o["observationDbId"], str(o.get("value") or "")
-            )
-            for o in rows(observed, {}).items
-        }
-        return units, existing
-
-    (study, variables), (units, existing) = await asyncio.gather(
-        study_and_variables(), units_and_observations()
     )
-    return Grid(study, units, variables, existing if variables else {})
+    units = Rows(found["units"], found["page"], found["totalCount"], found["totalPages"], {})
+    return Grid(found["study"], units, found["variables"], _by_cell(found["observations"]))
+
+
+def _by_cell(observations: list[dict[str, Any]]) -> dict[tuple[str, str], Existing]:
+    """Observations by their grid cell: (unit, variable)."""
+    return {
+        (o["observationUnitDbId"], o["observationVariableDbId"]): Existing(
+            o["observationDbId"], str(o.get("value") or "")
+        )
+        for o in observations
+    }
 
 
 def _render(
@@ -223,9 +184,7 @@ async def _existing(
             {"studyDbId": [db_id], "observationUnitDbId": units[start : start + 500]},
             PageRequest(0, 10_000),
         )
-        for o in rows(found, {}).items:
-            key = (o["observationUnitDbId"], o["observationVariableDbId"])
-            existing[key] = Existing(o["observationDbId"], str(o.get("value") or ""))
+        existing |= _by_cell(rows(found, {}).items)
     return existing
 
 
