@@ -263,6 +263,10 @@ class DocumentReader(Protocol):
         """A page of the entity as its BrAPI list answers ``query``."""
         ...
 
+    async def first(self, entity: str, query: ViewQuery, limit: int) -> list[dict[str, Any]]:
+        """The first ``limit`` documents of that list, without counting the rest."""
+        ...
+
     async def lineage(
         self, entity: str, root: str, link: str, generations: int
     ) -> dict[str, dict[str, Any]]:

@@ -103,6 +103,12 @@ class StoreReader:
         read = self._readable(entity)
         return await self.store.page(read.name, query_criteria(read, query), page)
 
+    async def first(
+        self, entity: str, query: Mapping[str, Sequence[str]], limit: int
+    ) -> list[dict[str, Any]]:
+        read = self._readable(entity)
+        return await self.store.matching(read.name, query_criteria(read, query), limit)
+
     async def lineage(
         self, entity: str, root: str, link: str, generations: int
     ) -> dict[str, dict[str, Any]]:

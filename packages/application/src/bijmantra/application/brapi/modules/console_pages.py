@@ -1,7 +1,7 @@
 """Page-shaped reads for the web console (ADR 0307): everything one console page shows, read
 in one call and one read transaction instead of one gRPC call per list.
 
-They are views (``GET``-less: ``published=False``, no BrAPI route) so each is one
+They are views that no BrAPI route serves (``published=False``), so each is one
 ``GetView``: domain-api checks the member's permission for the viewed entity, and the
 reader checks it again for every other entity the view reads; row-level security keeps every
 read inside the member's organization, so another organization's DbId is still not found.
@@ -29,15 +29,6 @@ def _bounded(params: ViewQuery, name: str, default: int, most: int) -> int:
     return min(int(raw), most) if raw.isdecimal() and len(raw) < 7 and int(raw) > 0 else default
 
 
-async def _first(
-    reader: DocumentReader, entity: str, query: dict[str, list[str]], size: int
-) -> list[dict[str, Any]]:
-    """The first ``size`` documents the entity's BrAPI list answers ``query`` with."""
-    page = await reader.page(entity, query, PageRequest(0, size))
-    found: list[dict[str, Any]] = msgspec.json.decode(page.documents)
-    return found
-
-
 async def germplasm_page(
     reader: DocumentReader, germplasm: dict[str, Any], params: ViewQuery
 ) -> dict[str, Any]:
@@ -50,20 +41,19 @@ async def germplasm_page(
     seed_lots = [
         {
             "seedLot": lot,
-            "transactions": await _first(
-                reader,
+            "transactions": await reader.first(
                 "seedlottransaction",
                 {"seedLotDbId": [lot["seedLotDbId"]]},
                 TRANSACTIONS_SHOWN,
             ),
         }
-        for lot in await _first(reader, "seedlot", by_germplasm, SEED_LOTS_SHOWN)
+        for lot in await reader.first("seedlot", by_germplasm, SEED_LOTS_SHOWN)
     ]
     return {
         "germplasm": germplasm,
         "generations": generations,
         "pedigree": list(pedigree.values()),
-        "attributes": await _first(reader, "attributevalue", by_germplasm, ATTRIBUTES_SHOWN),
+        "attributes": await reader.first("attributevalue", by_germplasm, ATTRIBUTES_SHOWN),
         "seedLots": seed_lots,
         "progeny": (await progeny_view(reader, germplasm, {}))["progeny"],
     }
@@ -74,12 +64,12 @@ async def _variables(reader: DocumentReader, study: dict[str, Any]) -> list[dict
     ids = list(study.get("observationVariableDbIds") or [])
     if not ids:
         by_study = {"studyDbId": [study["studyDbId"]]}
-        observed = await _first(reader, "observation", by_study, VARIABLES_FROM_OBSERVATIONS)
+        observed = await reader.first("observation", by_study, VARIABLES_FROM_OBSERVATIONS)
         ids = sorted({o["observationVariableDbId"] for o in observed})
     if not ids:
         return []
     wanted = {"observationVariableDbId": ids[:MAX_VARIABLES]}
-    found = await _first(reader, "variable", wanted, MAX_VARIABLES)
+    found = await reader.first("variable", wanted, MAX_VARIABLES)
     return sorted(found, key=lambda v: v.get("observationVariableName") or "")
 
 
@@ -100,7 +90,7 @@ async def study_workbench(
         "observationUnitDbId": [u["observationUnitDbId"] for u in unit_items],
     }
     observations = (
-        await _first(reader, "observation", in_page, OBSERVATIONS_SHOWN)
+        await reader.first("observation", in_page, OBSERVATIONS_SHOWN)
         if unit_items and variables
         else []
     )
