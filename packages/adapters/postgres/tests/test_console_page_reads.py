@@ -28,6 +28,13 @@ def member(role: str = "breeder", tenant: TenantId | None = None) -> Principal:
     )
 
 
+@pytest.fixture
+def engine_api(engine: AsyncEngine) -> tuple[ResourceCommands, ResourceQueries]:
+    """The BrAPI engine's writes and reads on the test database."""
+    uow = unit_of_work_factory(engine, source="test")
+    return ResourceCommands(CATALOG, uow), ResourceQueries(CATALOG, uow, FakeSearchResultStore())
+
+
 def ids(page: bytes, key: str) -> list[str]:
     return [d[key] for d in msgspec.json.decode(page)]
 
@@ -63,12 +70,10 @@ async def _family(commands: ResourceCommands, who: Principal, names: list[str]) 
 
 
 async def test_the_germplasm_page_reads_its_pedigree_n_generations_deep_in_one_read(
-    engine: AsyncEngine,
+    engine_api: tuple[ResourceCommands, ResourceQueries],
 ) -> None:
     who, other = member(), member()
-    uow = unit_of_work_factory(engine, source="test")
-    commands = ResourceCommands(CATALOG, uow)
-    queries = ResourceQueries(CATALOG, uow, FakeSearchResultStore())
+    commands, queries = engine_api
     chain = await _family(commands, who, ["child", "mother", "grandmother", "great", "great2"])
     await _family(commands, other, ["child", "mother"])  # same names, another organization
 
@@ -100,11 +105,10 @@ async def test_the_germplasm_page_reads_its_pedigree_n_generations_deep_in_one_r
 
 
 async def test_the_germplasm_page_lists_each_seed_lot_with_its_own_transactions(
-    engine: AsyncEngine,
+    engine_api: tuple[ResourceCommands, ResourceQueries],
 ) -> None:
     who = member()
-    uow = unit_of_work_factory(engine, source="test")
-    commands = ResourceCommands(CATALOG, uow)
+    commands, queries = engine_api
     (germplasm,) = await _family(commands, who, ["g"])
     content = [{"germplasmDbId": germplasm, "mixturePercentage": 100}]
     lots = ids(
@@ -132,9 +136,7 @@ async def test_the_germplasm_page_lists_each_seed_lot_with_its_own_transactions(
         [{"fromSeedLotDbId": lots[0], "toSeedLotDbId": lots[1], "amount": 5}] * 2
         + [{"fromSeedLotDbId": lots[3], "toSeedLotDbId": lots[2], "amount": 1}],
     )
-    raw = await ResourceQueries(CATALOG, uow, FakeSearchResultStore()).view(
-        who, "germplasm", germplasm, "console-page", {}
-    )
+    raw = await queries.view(who, "germplasm", germplasm, "console-page", {})
     shown = {
         entry["seedLot"]["seedLotName"]: len(entry["transactions"])
         for entry in msgspec.json.decode(raw)["seedLots"]
@@ -143,12 +145,10 @@ async def test_the_germplasm_page_lists_each_seed_lot_with_its_own_transactions(
 
 
 async def test_the_workbench_reads_a_page_of_units_its_variables_and_their_observations(
-    engine: AsyncEngine,
+    engine_api: tuple[ResourceCommands, ResourceQueries],
 ) -> None:
     who = member()
-    uow = unit_of_work_factory(engine, source="test")
-    commands = ResourceCommands(CATALOG, uow)
-    queries = ResourceQueries(CATALOG, uow, FakeSearchResultStore())
+    commands, queries = engine_api
     study = ids((await commands.create(who, "study", [{"studyName": "S"}])).documents, "studyDbId")[
         0
     ]
