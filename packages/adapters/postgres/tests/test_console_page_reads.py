@@ -6,6 +6,7 @@ never read."""
 from __future__ import annotations
 
 import uuid
+from itertools import pairwise
 from typing import Any
 
 import msgspec
@@ -63,7 +64,7 @@ async def _family(commands: ResourceCommands, who: Principal, names: list[str]) 
                 {"germplasmDbId": by_name[f"{parent}-m"], "parentType": "MALE"},
             ],
         }
-        for child, parent in zip(names, names[1:], strict=False)
+        for child, parent in pairwise(names)
     ]
     await commands.create(who, "pedigree", nodes)
     return [by_name[n] for n in names]
