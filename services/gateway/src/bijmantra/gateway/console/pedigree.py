@@ -53,9 +53,7 @@ def _parents(node: dict[str, Any]) -> tuple[str | None, str | None]:
     return female, male
 
 
-def ancestry(
-    pedigree: list[dict[str, Any]], root: str, root_name: str, generations: int
-) -> Chart:
+def ancestry(pedigree: list[dict[str, Any]], root: str, root_name: str, generations: int) -> Chart:
     """The chart of ``root``'s ``pedigree`` nodes (read in one call, ``generations`` deep)."""
     parents = {entry["germplasmDbId"]: _parents(entry) for entry in pedigree}
     names: dict[str, str] = {root: root_name}
