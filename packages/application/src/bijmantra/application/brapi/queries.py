@@ -29,6 +29,7 @@ from bijmantra.application.ports.documents import (
     ViewSource,
 )
 from bijmantra.application.security import Action, Permission, authorize
+from bijmantra.application.use_case import organization_unit
 from bijmantra.kernel import (
     FieldError,
     NotFound,
@@ -283,8 +284,7 @@ class ResourceQueries:
         self, principal: Principal, entity_name: str, db_id: str
     ) -> tuple[str, bytes]:
         entity = self.catalog.entity(entity_name)
-        authorize(principal, read_permission(entity))
-        async with self.uow(principal.tenant_id) as uow:
+        async with organization_unit(self.uow, principal, read_permission(entity)) as uow:
             found = await uow.resources.content(entity.name, db_id)
         if found is None:
             raise NotFound(f"No content for {entity.schema} {db_id!r}")

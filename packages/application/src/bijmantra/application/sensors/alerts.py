@@ -13,6 +13,7 @@ from bijmantra.application.security import authorize
 from bijmantra.application.sensors.documents import iso_time
 from bijmantra.application.sensors.enrolment import READ, WRITE, read_all
 from bijmantra.application.sensors.ports import SensorsUnitOfWork, SensorsUnitOfWorkFactory
+from bijmantra.application.use_case import organization_unit
 from bijmantra.domain import DomainEvent
 from bijmantra.domain.sensors import (
     Alert,
@@ -237,9 +238,8 @@ class AlertInbox:
         return Page([alert_document(a) for a in found.items], page, found.total_count)
 
     async def _step(self, principal: Principal, alert_id: str, verb: str) -> dict[str, Any]:
-        authorize(principal, WRITE)
         now = self.clock.now()
-        async with self.uow(principal.tenant_id) as uow:
+        async with organization_unit(self.uow, principal, WRITE) as uow:
             alert = await uow.alerts.alert(alert_id, for_update=True)
             if alert is None:
                 raise NotFound(f"Alert {alert_id} not found")

@@ -23,6 +23,7 @@ from bijmantra.application.sensors.documents import (
     profile_document,
 )
 from bijmantra.application.sensors.ports import SensorsUnitOfWork, SensorsUnitOfWorkFactory
+from bijmantra.application.use_case import organization_unit
 from bijmantra.domain import DomainEvent
 from bijmantra.domain.sensors import (
     Device,
@@ -81,8 +82,7 @@ async def read_all(
     document: Callable[[Row], dict[str, Any]],
 ) -> list[dict[str, Any]]:
     """Every row ``fetch`` reads for a member allowed to read sensors, as documents."""
-    authorize(principal, READ)
-    async with uow_factory(principal.tenant_id) as uow:
+    async with organization_unit(uow_factory, principal, READ) as uow:
         return [document(row) for row in await fetch(uow)]
 
 
@@ -156,9 +156,8 @@ class DeviceEnrolment:
         move: Callable[[Device, datetime], Device],
     ) -> dict[str, Any]:
         """A member's enrolment step on one device: moved, saved and recorded as ``verb``."""
-        authorize(principal, WRITE)
         now = self.clock.now()
-        async with self.uow(principal.tenant_id) as uow:
+        async with organization_unit(self.uow, principal, WRITE) as uow:
             device = move(await device_or_404(uow, device_id), now)
             await uow.sensors.save_device(device)
             uow.record(device_event(device, verb, principal.subject, at=now))
@@ -198,16 +197,14 @@ class DeviceEnrolment:
         return await self._step(principal, device_id, "revoked", Device.revoke)
 
     async def get(self, principal: Principal, device_id: str) -> dict[str, Any]:
-        authorize(principal, READ)
-        async with self.uow(principal.tenant_id) as uow:
+        async with organization_unit(self.uow, principal, READ) as uow:
             device = await uow.sensors.device(device_id)
         if device is None:
             raise NotFound(f"Device {device_id} not found")
         return device_document(device)
 
     async def list(self, principal: Principal, page: PageRequest) -> Page[dict[str, Any]]:
-        authorize(principal, READ)
-        async with self.uow(principal.tenant_id) as uow:
+        async with organization_unit(self.uow, principal, READ) as uow:
             found = await uow.sensors.devices(page)
         return Page([device_document(d) for d in found.items], page, found.total_count)
 

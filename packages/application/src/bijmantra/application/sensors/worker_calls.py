@@ -28,6 +28,7 @@ from bijmantra.application.sensors.alerts import (
 from bijmantra.application.sensors.documents import iso_time
 from bijmantra.application.sensors.enrolment import READ, WRITE
 from bijmantra.application.sensors.ports import SensorsUnitOfWorkFactory
+from bijmantra.application.use_case import organization_unit
 from bijmantra.domain import DomainEvent
 from bijmantra.domain.sensors import (
     Alert,
@@ -128,8 +129,7 @@ class SensorsWorkerCalls:
 
     async def rules_for_device(self, principal: Principal, device_id: str) -> list[dict[str, Any]]:
         """The device's own rules and its profile's; none for a device this tenant lacks."""
-        authorize(principal, READ)
-        async with self.uow(principal.tenant_id) as uow:
+        async with organization_unit(self.uow, principal, READ) as uow:
             device = await uow.sensors.device(device_id)
             if device is None:
                 return []
@@ -193,8 +193,7 @@ class SensorsWorkerCalls:
     async def report_presence(self, principal: Principal, report: PresenceReport) -> bool:
         """Record the device's online/offline status and emit its event, once per report id;
         False (nothing changed) for a repeated report or a device this organization lacks."""
-        authorize(principal, WRITE)
-        async with self.uow(principal.tenant_id) as uow:
+        async with organization_unit(self.uow, principal, WRITE) as uow:
             if await uow.sensors.device(report.device_id) is None:
                 return False
             if not await uow.alerts.first_presence_report(report.report_id, report.change):
