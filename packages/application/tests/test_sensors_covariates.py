@@ -95,8 +95,12 @@ async def test_daily_environment_from_the_devices_in_the_study_or_at_its_locatio
     assert warmer["days"][0]["gdd"] == pytest.approx(13.0)
     with pytest.raises(ValidationFailed):
         await environment(MANAGER, "study-1", "2026-06-05", "2026-06-01", "")
-    with pytest.raises(ValidationFailed):
-        await environment(MANAGER, "study-1", "", "", "warm")
+    for base in ("warm", "nan", "inf", "-inf", "1e300"):  # no base a day could be measured by
+        with pytest.raises(ValidationFailed):
+            await environment(MANAGER, "study-1", "", "", base)
+    for start, end in (("9999-12-30", "9999-12-31"), ("0001-01-01", "0001-01-02")):
+        with pytest.raises(ValidationFailed):  # the store would step past the calendar's end
+            await environment(MANAGER, "study-1", start, end, "")
     with pytest.raises(NotFound):
         await environment(MANAGER, "study-2", "", "", "")
 

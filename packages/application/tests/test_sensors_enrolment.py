@@ -265,6 +265,8 @@ async def test_a_mixed_batch_stores_exactly_the_good_items_and_names_each_bad_on
         (b"[]", ValidationFailed),
         (b'{"readings": 3}', ValidationFailed),
         (json.dumps({"readings": []}).encode(), ValidationFailed),
+        # nested past the decoder's depth inside an item (a RecursionError, 500, before)
+        (b'{"readings": [{"x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}]}", Malformed),
     ],
 )
 async def test_a_malformed_or_empty_batch_changes_nothing(
@@ -275,6 +277,38 @@ async def test_a_malformed_or_empty_batch_changes_nothing(
     with pytest.raises(error):
         await world.ingest(credential, body)
     assert world.tables.readings == {}
+
+
+async def test_an_item_that_is_not_utf8_is_named_and_the_good_ones_stored() -> None:
+    world = World()
+    _, credential = await world.claimed()
+    good = json.dumps(reading(1)).encode()
+    body = b'{"readings": [' + good + b', {"metric": "air_\xff", "value": 1}]}'
+    reply = await world.ingest(credential, body)  # a UnicodeDecodeError (500) before
+    assert reply["accepted"] == 1
+    [rejected] = reply["rejected"]
+    assert (rejected["index"], "UTF-8" in rejected["reason"]) == (1, True)
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "resolution"),
+    [
+        ("9999-12-30T00:00:00+00:00", "9999-12-31T23:59:59+00:00", "1d"),  # past the calendar
+        ("9999-12-31T00:00:00+00:00", "9999-12-31T23:59:59-14:00", "1h"),
+        ("0001-01-01T00:00:00+14:00", "0001-01-02T00:00:00+00:00", "1d"),  # before year 1 in UTC
+        ("0001-01-01T00:00:00+00:00", "9999-12-31T00:00:00+00:00", "raw"),
+        ("2026-01-01T00:00:00+00:00", "2026-01-01T00:00:00+00:00", "raw"),  # empty
+        ("2026-01-02T00:00:00+00:00", "2026-01-01T00:00:00+00:00", "1h"),  # reversed
+        ("2026-01-01T00:00:00+00:00", "2026-01-02T00:00:00+00:00", "5m"),
+        ("2026-01-01", "2026-01-02", "1h"),  # no offset
+        ("", "", "raw"),
+    ],
+)
+async def test_an_absurd_history_window_is_refused(start: str, end: str, resolution: str) -> None:
+    world = World()
+    device_id, _ = await world.claimed()
+    with pytest.raises(ValidationFailed):  # OverflowError (500) for the first three before
+        await world.history(MANAGER, device_id, "air_temperature", start, end, resolution)
 
 
 async def test_a_batch_over_ten_thousand_is_refused_whole() -> None:

@@ -8,7 +8,7 @@ import io
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import msgspec
@@ -35,6 +35,7 @@ from bijmantra.domain.sensors import (
     columns,
     environment,
     sort_batch,
+    within_history,
 )
 from bijmantra.kernel import (
     Clock,
@@ -49,9 +50,14 @@ from bijmantra.kernel import (
 )
 
 MAX_ENVIRONMENT_DAYS = 3660
+MAX_GDD_BASE = 100.0  # degrees C either way
 TEMPERATURE, RAINFALL = "air_temperature", "rainfall"
 _reading = msgspec.json.Decoder(ReadingBody)
 _whole_batch = msgspec.json.Decoder(WholeTelemetryBody)
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, datetime.min.time(), UTC)
 
 
 def _parse_items(raw: list[msgspec.Raw]) -> list[ReadingLike | str]:
@@ -62,6 +68,8 @@ def _parse_items(raw: list[msgspec.Raw]) -> list[ReadingLike | str]:
             items.append(_reading.decode(item))
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
             items.append(f"malformed reading: {exc}")
+        except UnicodeDecodeError as exc:  # the envelope passes raw items through unchecked
+            items.append(f"malformed reading: invalid UTF-8 at byte {exc.start}")
     return items
 
 
@@ -70,7 +78,8 @@ def _parse_batch(body: bytes) -> Sequence[ReadingLike | str]:
     otherwise the envelope first, then item by item. The size is checked either way."""
     try:
         whole = _whole_batch.decode(body).readings
-    except (msgspec.ValidationError, msgspec.DecodeError):
+    # Not UTF-8, or nested past the decoder's depth: the checked path below says which (400).
+    except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError, RecursionError):
         batch: TelemetryBody = decode_body(body, TelemetryBody, "telemetry batch")
         _check_size(len(batch.readings))
         return _parse_items(batch.readings)
@@ -290,6 +299,8 @@ class StudyEnvironment:
             first = date.fromisoformat(start) if start else place.start
             last = date.fromisoformat(end) if end else place.end
             base = float(gdd_base) if gdd_base else DEFAULT_GDD_BASE
+            if not -MAX_GDD_BASE <= base <= MAX_GDD_BASE:  # NaN and infinities too
+                raise ValueError(gdd_base)
         except ValueError:
             raise ValidationFailed(
                 "from/to must be dates and gddBase a number", [FieldError("query", "malformed")]
@@ -300,6 +311,7 @@ class StudyEnvironment:
             )
         if not 0 <= (last - first).days < MAX_ENVIRONMENT_DAYS:
             raise ValidationFailed("from..to must span 1 to 3660 days", [FieldError("to", "range")])
+        within_history(_midnight(first), _midnight(last))
         async with self.uow(principal.tenant_id) as uow:
             devices = await uow.sensors.devices_placed(study_db_id, place.location_db_id)
             ids = [d.device_id for d in devices]

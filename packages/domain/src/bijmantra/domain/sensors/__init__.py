@@ -59,6 +59,7 @@ from bijmantra.domain.sensors.series import (
     Window,
     bucket_start,
     with_gaps,
+    within_history,
 )
 
 __all__ = [
@@ -112,4 +113,5 @@ __all__ = [
     "silent_due",
     "sort_batch",
     "with_gaps",
+    "within_history",
 ]

@@ -11,6 +11,17 @@ from bijmantra.kernel import FieldError, ValidationFailed
 
 MAX_POINTS = 10_000
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# History is asked for between these: no reading is older than the epoch, and bucket and
+# day arithmetic stays clear of the calendar's end (year 9999).
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+
+
+def within_history(start: datetime, end: datetime) -> None:
+    """Refuse (422) a range reaching before 1970 or past 9000."""
+    if start < EPOCH or end > LATEST:
+        raise ValidationFailed(
+            "from and to must lie between 1970 and 9000", [FieldError("from", "out of range")]
+        )
 
 
 class Resolution(StrEnum):
@@ -61,6 +72,7 @@ class Window:
             raise ValidationFailed("Times need a UTC offset", [FieldError("from", "naive time")])
         if end <= start:
             raise ValidationFailed("to must be after from", [FieldError("to", "not after from")])
+        within_history(start, end)
         if resolution is not Resolution.RAW:
             first = bucket_start(start, resolution)
             if (end - first) / resolution.step > MAX_POINTS:
