@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
-from bijmantra.application.ports import UnitOfWork, UnitOfWorkFactory
+from bijmantra.application.ports import UnitOfWork
 from bijmantra.application.ports.transaction import Transaction
 from bijmantra.application.security import Permission, authorize
 from bijmantra.domain import DomainEvent
@@ -31,11 +31,12 @@ def organization_unit(
 
 
 @dataclass
-class ClockedUseCase:
-    """Base of a use case that opens one unit of work per call and stamps what it writes with
-    ``clock`` (a fixed clock in tests, the system clock otherwise)."""
+class ClockedUseCase(Generic[Unit]):
+    """Base of a use case that opens one unit of work per call (``ClockedUseCase[UnitOfWork]``,
+    ``ClockedUseCase[SensorsUnitOfWork]``, …) and stamps what it writes with ``clock`` (a fixed
+    clock in tests, the system clock otherwise)."""
 
-    uow: UnitOfWorkFactory
+    uow: Callable[[TenantId], Unit]
     clock: Clock = field(default_factory=SystemClock)
 
 

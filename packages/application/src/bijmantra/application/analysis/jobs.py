@@ -100,7 +100,7 @@ async def job_or_404(
     return job
 
 
-class RequestAnalysis(ClockedUseCase):
+class RequestAnalysis(ClockedUseCase[UnitOfWork]):
     async def __call__(self, principal: Principal, request: AnalysisRequest) -> dict[str, Any]:
         """Record the job and its ``analysis.requested`` event in one transaction."""
         authorize(principal, WRITE)
@@ -195,7 +195,7 @@ class ListAnalyses:
         return [job_document(job) for job in jobs]
 
 
-class CancelAnalysis(ClockedUseCase):
+class CancelAnalysis(ClockedUseCase[UnitOfWork]):
     async def __call__(self, principal: Principal, analysis_db_id: str) -> dict[str, Any]:
         async with organization_unit(self.uow, principal, WRITE) as uow:
             job = await job_or_404(uow, analysis_db_id, for_update=True)

@@ -77,7 +77,7 @@ async def _job_spec(uow: UnitOfWork, job: AnalysisJob) -> dict[str, Any]:
     }
 
 
-class ClaimAnalysis(ClockedUseCase):
+class ClaimAnalysis(ClockedUseCase[UnitOfWork]):
     async def __call__(self, principal: Principal, analysis_db_id: str, worker: str) -> Claim:
         async with organization_unit(self.uow, principal, RUN) as uow:
             job = await job_or_404(uow, analysis_db_id, for_update=True)
@@ -122,7 +122,7 @@ def _completed_by(job: AnalysisJob, attempt: int) -> bool:
     return job.status is JobStatus.COMPLETED and attempt == job.attempt
 
 
-class _AttemptStep(ClockedUseCase):
+class _AttemptStep(ClockedUseCase[UnitOfWork]):
     """A worker's step on its attempt: applied to the locked job and saved with ``keep``'s
     writes in one transaction, or ``False`` when the attempt was superseded or cancelled."""
 

@@ -24,6 +24,7 @@ from bijmantra.application.operations.dto import (
     item_data,
     season_data,
 )
+from bijmantra.application.ports import UnitOfWork
 from bijmantra.application.ports.operations import OperationsRepository
 from bijmantra.application.security import Action, authorize, permissions
 from bijmantra.application.use_case import ClockedUseCase, ContextEvents
@@ -90,7 +91,7 @@ async def log(
     await repo.log(ActivityEntry(new_id(), item_id, principal.subject, action, found, at))
 
 
-class OperationsWrites(ClockedUseCase):
+class OperationsWrites(ClockedUseCase[UnitOfWork]):
     """Base of the context's write use cases."""
 
     def written(self, principal: Principal, body: bytes, shape: type[In], what: str) -> In:

@@ -14,6 +14,7 @@ from bijmantra.application.operations.dto import (
     season_data,
 )
 from bijmantra.application.operations.items import READ, item_or_404, season_or_404
+from bijmantra.application.ports import UnitOfWork
 from bijmantra.application.ports.operations import ItemFilter, OperationsRepository
 from bijmantra.application.use_case import ClockedUseCase, organization_unit
 from bijmantra.domain.operations import (
@@ -84,7 +85,7 @@ def _item_listing(
     return listing
 
 
-class OperationsQueries(ClockedUseCase):
+class OperationsQueries(ClockedUseCase[UnitOfWork]):
     async def _read(
         self, principal: Principal, read: Callable[[OperationsRepository], Awaitable[T]]
     ) -> T:

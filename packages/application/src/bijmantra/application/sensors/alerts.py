@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -13,7 +13,7 @@ from bijmantra.application.security import authorize
 from bijmantra.application.sensors.documents import iso_time
 from bijmantra.application.sensors.enrolment import READ, WRITE, read_all
 from bijmantra.application.sensors.ports import SensorsUnitOfWork, SensorsUnitOfWorkFactory
-from bijmantra.application.use_case import organization_unit
+from bijmantra.application.use_case import ClockedUseCase, organization_unit
 from bijmantra.domain import DomainEvent
 from bijmantra.domain.sensors import (
     Alert,
@@ -24,13 +24,11 @@ from bijmantra.domain.sensors import (
     checked_rule,
 )
 from bijmantra.kernel import (
-    Clock,
     FieldError,
     NotFound,
     Page,
     PageRequest,
     Principal,
-    SystemClock,
     TenantId,
     ValidationFailed,
     new_id,
@@ -218,11 +216,7 @@ async def _check_target(uow: SensorsUnitOfWork, rule: AlertRule) -> None:
         raise ValidationFailed("Unknown metric", [FieldError("metric", "not in the profile")])
 
 
-@dataclass
-class AlertInbox:
-    uow: SensorsUnitOfWorkFactory
-    clock: Clock = field(default_factory=SystemClock)
-
+class AlertInbox(ClockedUseCase[SensorsUnitOfWork]):
     async def list(
         self, principal: Principal, page: PageRequest, status: str
     ) -> Page[dict[str, Any]]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -23,7 +23,7 @@ from bijmantra.application.sensors.documents import (
     profile_document,
 )
 from bijmantra.application.sensors.ports import SensorsUnitOfWork, SensorsUnitOfWorkFactory
-from bijmantra.application.use_case import organization_unit
+from bijmantra.application.use_case import ClockedUseCase, organization_unit
 from bijmantra.domain import DomainEvent
 from bijmantra.domain.sensors import (
     Device,
@@ -34,13 +34,11 @@ from bijmantra.domain.sensors import (
     parse_metrics,
 )
 from bijmantra.kernel import (
-    Clock,
     FieldError,
     NotFound,
     Page,
     PageRequest,
     Principal,
-    SystemClock,
     Unauthorized,
     ValidationFailed,
     new_id,
@@ -93,11 +91,7 @@ async def device_or_404(uow: SensorsUnitOfWork, device_id: str) -> Device:
     return device
 
 
-@dataclass
-class DeviceEnrolment:
-    uow: SensorsUnitOfWorkFactory
-    clock: Clock = field(default_factory=SystemClock)
-
+class DeviceEnrolment(ClockedUseCase[SensorsUnitOfWork]):
     async def create_profile(self, principal: Principal, body: bytes) -> dict[str, Any]:
         authorize(principal, WRITE)
         request: ProfileBody = decode_body(body, ProfileBody, "device profile")

@@ -9,21 +9,21 @@ simply not found.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
 import msgspec
 from bijmantra.application.ports.transaction import Transaction
 from bijmantra.application.security import Action, Permission
-from bijmantra.application.use_case import organization_unit
+from bijmantra.application.use_case import ClockedUseCase, organization_unit
 from bijmantra.domain.tenancy.exports import (
     MAX_PENDING,
     ExportJob,
     download_event,
     request_export,
 )
-from bijmantra.kernel import Clock, Conflict, NotFound, Principal, SystemClock, TenantId, new_id
+from bijmantra.kernel import Conflict, NotFound, Principal, TenantId, new_id
 
 EXPORT = Permission("tenancy", Action.ADMIN)  # organization admins only
 
@@ -86,11 +86,7 @@ def export_view(job: ExportJob) -> ExportView:
     )
 
 
-@dataclass
-class RequestExport:
-    uow: ExportsUnitOfWorkFactory
-    clock: Clock = field(default_factory=SystemClock)
-
+class RequestExport(ClockedUseCase[ExportsUnitOfWork]):
     async def __call__(self, principal: Principal) -> ExportJob:
         """Queue one export with its audited ``tenancy.export_requested``, one transaction."""
         async with organization_unit(self.uow, principal, EXPORT) as uow:
@@ -121,13 +117,9 @@ class ShowExport:
             return await _job_or_404(uow, export_id)
 
 
-@dataclass
-class DownloadExport:
+class DownloadExport(ClockedUseCase[ExportsUnitOfWork]):
     """The archive of a ready export, streamed one piece per short transaction (a slow
     client holds no connection), after recording who downloaded it."""
-
-    uow: ExportsUnitOfWorkFactory
-    clock: Clock = field(default_factory=SystemClock)
 
     async def open(self, principal: Principal, export_id: str) -> ExportJob:
         """Check and audit the download; ``NotFound`` unless ready and unexpired."""

@@ -29,6 +29,7 @@ from bijmantra.application.tenancy.organizations import (
     tenancy_event,
 )
 from bijmantra.application.tenancy.tokens import hash_secret, new_tenant_bound_secret, tenant_of
+from bijmantra.application.use_case import ClockedUseCase
 from bijmantra.kernel import (
     Clock,
     Conflict,
@@ -133,12 +134,10 @@ def normalised_email(value: str) -> str:
 
 
 @dataclass
-class InviteMember:
+class InviteMember(ClockedUseCase[InvitationsUnitOfWork]):
     """Offer roles to an address. The answer is the same whether or not the address has an
     account; only an existing *member* of this organization (whom the admin can list) is 409."""
 
-    uow: Callable[[TenantId], InvitationsUnitOfWork]
-    clock: Clock = field(default_factory=SystemClock)
     wake: Callable[[], None] = lambda: None  # nudges the mailer after the commit
 
     async def __call__(
@@ -187,11 +186,7 @@ class ListInvitations:
             return await uow.invitations.open()
 
 
-@dataclass
-class RevokeInvitation:
-    uow: Callable[[TenantId], InvitationsUnitOfWork]
-    clock: Clock = field(default_factory=SystemClock)
-
+class RevokeInvitation(ClockedUseCase[InvitationsUnitOfWork]):
     async def __call__(
         self, principal: Principal, organization_id: uuid.UUID, invitation_id: uuid.UUID
     ) -> None:

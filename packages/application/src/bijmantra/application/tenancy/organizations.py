@@ -28,6 +28,7 @@ from bijmantra.application.security import (
     permissions,
 )
 from bijmantra.application.tenancy.login import Membership, UserRecord
+from bijmantra.application.use_case import ClockedUseCase
 from bijmantra.domain import DomainEvent
 from bijmantra.kernel import (
     Clock,
@@ -246,11 +247,7 @@ class GetOrganization:
         return organization
 
 
-@dataclass
-class UpdateOrganization:
-    uow: TenancyUnitOfWorkFactory
-    clock: Clock = field(default_factory=SystemClock)
-
+class UpdateOrganization(ClockedUseCase[TenancyUnitOfWork]):
     async def __call__(
         self, principal: Principal, organization_id: uuid.UUID, name: str
     ) -> Organization:
