@@ -10,6 +10,9 @@ from datetime import datetime
 from bijmantra.kernel import FieldError, ValidationFailed
 
 MAX_METRICS = 50
+# A metric's range stays within this magnitude, so that summing a bucket's readings (the
+# rollups keep sums) can never overflow a float8, which PostgreSQL raises as an error.
+MAX_MAGNITUDE = 1e12
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
 
@@ -38,7 +41,8 @@ class DeviceProfile:
 
 
 def parse_metrics(metrics: list[MetricSpec]) -> tuple[MetricSpec, ...]:
-    """Check a profile's metric list: 1..50 metrics, unique snake_case names, min < max."""
+    """Check a profile's metric list: 1..50 metrics, unique snake_case names, min < max
+    within ``MAX_MAGNITUDE``."""
     problems: list[FieldError] = []
     if not 1 <= len(metrics) <= MAX_METRICS:
         problems.append(FieldError("metrics", f"give 1 to {MAX_METRICS} metrics"))
@@ -51,9 +55,13 @@ def parse_metrics(metrics: list[MetricSpec]) -> tuple[MetricSpec, ...]:
         seen.add(m.name)
         if not (0 < len(m.unit) <= 32):
             problems.append(FieldError(f"metrics[{i}].unit", "1 to 32 characters"))
-        finite = math.isfinite(m.minimum) and math.isfinite(m.maximum)
-        if not finite or m.minimum >= m.maximum:
-            problems.append(FieldError(f"metrics[{i}]", "minimum must be below maximum"))
+        bounded = -MAX_MAGNITUDE <= m.minimum < m.maximum <= MAX_MAGNITUDE  # NaN: False
+        if not bounded:
+            problems.append(
+                FieldError(
+                    f"metrics[{i}]", f"minimum below maximum, both within ±{MAX_MAGNITUDE:g}"
+                )
+            )
     if problems:
         raise ValidationFailed("Invalid device profile", problems)
     return tuple(metrics)
