@@ -443,3 +443,55 @@ async def test_mqtt_takes_what_https_takes_and_one_batch_over_it_closes_only_its
     await asyncio.to_thread(again.publish, topic(big_credential), [reading(4, 3.0)])
     await eventually(lambda: history_count(site, big_id), 2)
     again.close()
+
+
+async def test_another_organization_and_a_viewer_change_nothing_on_any_sensors_url(
+    site: Site,
+) -> None:
+    """Every sensors URL with this organization's ids: another organization's manager gets
+    404 (422 where the id is in a body), a viewer 403 on every write; nothing changes."""
+    device_id, credential = enrol(site)
+    with site.client() as client:
+        profile_id = client.get(f"/api/v1/devices/{device_id}").json()["data"]["profileId"]
+        rule = {"name": "warm", "metric": "air_temperature", "kind": "threshold"}
+        rule |= {"deviceId": device_id, "comparison": "above", "threshold": 8.0}
+        assert client.post("/api/v1/alert-rules", json=rule).status_code == 201
+    assert send(site, credential, [reading(1, 9.5)]).status_code == 200
+
+    def my_open_alerts() -> list[str]:
+        with site.client() as client:
+            alerts = client.get("/api/v1/alerts", params={"status": "open"}).json()["data"]
+        return [a["alertId"] for a in alerts if a["deviceId"] == device_id]
+
+    await eventually(lambda: len(my_open_alerts()), 1)  # opened by the worker
+    [alert_id] = my_open_alerts()
+    window = {"metric": "air_temperature", "from": (NOW - timedelta(hours=1)).isoformat()}
+    window["to"] = NOW.isoformat()
+    device, alert = f"/api/v1/devices/{device_id}", f"/api/v1/alerts/{alert_id}"
+    writes: list[tuple[str, dict[str, Any] | None]] = [
+        (f"{device}/claim-code", None),
+        (f"{device}/revoke", None),
+        (f"{alert}/acknowledge", None),
+        (f"{alert}/clear", None),
+        ("/api/v1/alert-rules", rule),
+        ("/api/v1/devices", {"name": "x", "profileId": profile_id, "locationDbId": "l"}),
+    ]
+    with site.client(site.other_token) as stranger:
+        assert stranger.get(device).status_code == 404
+        for params in (window, {**window, "format": "csv"}):
+            assert stranger.get(f"{device}/telemetry", params=params).status_code == 404
+        for path, body in writes:
+            expected = 422 if body else 404  # an id in a body is a field that names nothing
+            assert stranger.post(path, json=body).status_code == expected, path
+        assert device_id not in str(stranger.get("/api/v1/devices").json()["data"])
+        assert device_id not in str(stranger.get("/api/v1/alert-rules").json()["data"])
+    viewer_email = f"viewer-{uuid.uuid4().hex[:8]}@sensors.example.org"
+    await asyncio.to_thread(site.stack.register_member, viewer_email, PASSWORD, ["viewer"])
+    with site.client(site.stack.login(viewer_email, PASSWORD)) as viewer:
+        for path, body in [*writes, ("/api/v1/device-profiles", PROFILE)]:
+            assert viewer.post(path, json=body).status_code == 403, path
+    with site.client() as client:
+        mine = client.get(device).json()["data"]
+        assert (mine["state"], mine["revokedAt"]) == ("commissioned", None)
+    assert my_open_alerts() == [alert_id]
+    assert send(site, credential, [reading(2, 5.0)]).status_code == 200  # still its credential

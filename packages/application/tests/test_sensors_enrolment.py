@@ -169,6 +169,11 @@ async def test_revoking_stops_the_credential_at_once() -> None:
     await world.enrolment.revoke(MANAGER, device_id)
     with pytest.raises(Unauthorized):
         await world.send(credential, [reading(2)])
+    # An MQTT connection opened before the revocation: its next batch is refused too.
+    batch = json.dumps({"readings": [reading(3)]}).encode()
+    with pytest.raises(Unauthorized):
+        await world.ingest.from_connected_device(ORG, device_id, batch)
+    assert len(world.tables.readings) == 1
 
 
 @pytest.mark.parametrize(
