@@ -15,6 +15,7 @@ from bijmantra.application.compliance.dto import (
     ChainVerdictDocument,
 )
 from bijmantra.edge.envelopes import Envelope, PageEnvelope, platform_body
+from bijmantra.edge.requests import request_id
 from bijmantra.gateway.brapi import int_param
 from bijmantra.kernel import FieldError, Page, PageRequest, ValidationFailed
 from litestar import Request, Response, get
@@ -33,7 +34,7 @@ def page_query(request: Request[Any, Any, Any]) -> PageRequest:
 
 def page_body(request: Request[Any, Any, Any], page: Page[bytes]) -> Response[bytes]:
     meta = {  # a dict: encodes faster than constructing ``PageMeta``, which describes it
-        "request_id": request.scope.get("state", {}).get("request_id"),
+        "request_id": request_id(request),
         "page": page.request.page,
         "page_size": page.request.page_size,
         "total_count": page.total_count,
@@ -56,7 +57,7 @@ async def list_audit_entries(request: Request[Any, Any, Any], state: State) -> R
 )
 async def verify_audit_chain(request: Request[Any, Any, Any], state: State) -> Response[Any]:
     verdict = await state.audit.verify(request.auth)
-    return Response(platform_body(verdict, request.scope.get("state", {}).get("request_id")))
+    return Response(platform_body(verdict, request_id(request)))
 
 
 @get(

@@ -15,6 +15,7 @@ from typing import Any
 import msgspec
 from bijmantra.application.tenancy.exports import EXPORT, ExportView
 from bijmantra.edge.envelopes import Envelope, platform_body
+from bijmantra.edge.requests import request_id
 from litestar import Request, Response, get, post
 from litestar.datastructures import State
 from litestar.response import Stream
@@ -37,7 +38,7 @@ def _envelope(request: Request[Any, Any, Any], document: bytes) -> ExportEnvelop
     links = {"self": f"{BASE}/{view.id}"}
     if view.status == "ready":
         links["archive"] = f"{BASE}/{view.id}/archive"
-    return platform_body(view, request.scope.get("state", {}).get("request_id"), links)
+    return platform_body(view, request_id(request), links)
 
 
 @post(BASE, opt=ANSWERS_ONE, status_code=202, request_max_body_size=1024)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
+from bijmantra.edge.requests import request_id
 from bijmantra.gateway.compliance import page_body, page_query
 from bijmantra.kernel import Page, PageRequest
 from litestar import Request, Response
@@ -30,7 +31,7 @@ def document_body(
     request: Req, document: bytes, status: int = 200, etag: str | None = None
 ) -> Response[bytes]:
     """One domain-api document in the envelope, as bytes (the gateway never decodes it)."""
-    meta = _encode({"request_id": request.scope.get("state", {}).get("request_id")})
+    meta = _encode({"request_id": request_id(request)})
     body = b"".join((b'{"data":', document, b',"meta":', meta, b',"links":{}}'))
     headers = {"ETag": etag} if etag else None
     return Response(body, status_code=status, media_type=JSON, headers=headers)

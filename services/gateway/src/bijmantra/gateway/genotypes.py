@@ -19,6 +19,7 @@ from bijmantra.application.genotyping.dto import ImportSummary, VariantSetDocume
 from bijmantra.application.security import Action, Permission
 from bijmantra.domain.genotyping import EXPORT_FORMATS
 from bijmantra.edge.envelopes import Envelope, ListEnvelope, platform_body
+from bijmantra.edge.requests import request_id
 from bijmantra.gateway.brapi import page_request
 from bijmantra.kernel import FieldError, ValidationFailed
 from litestar import Request, Response, delete, get, post
@@ -41,18 +42,13 @@ _decode = msgspec.json.decode
 _encode = msgspec.json.encode
 
 
-def _request_id(request: Request[Any, Any, Any]) -> str | None:
-    found = request.scope.get("state", {}).get("request_id")
-    return None if found is None else str(found)
-
-
 def envelope(
     request: Request[Any, Any, Any],
     data: Any,
     status: int = 200,
     links: dict[str, str] | None = None,
 ) -> Response[bytes]:
-    body = platform_body(data, _request_id(request), links)
+    body = platform_body(data, request_id(request), links)
     return Response(_encode(body), status_code=status, media_type=JSON)
 
 
@@ -305,7 +301,7 @@ async def analysis_results(
     found = await state.analyses.result_page(request.auth, analysis_db_id, table, page)
     pagination = Pagination(page.page, page.page_size, found.total_count, found.total_pages)
     body = ResultPageEnvelope(
-        _decode(found.items[0]), ResultPageMeta(_request_id(request), pagination), {}
+        _decode(found.items[0]), ResultPageMeta(request_id(request), pagination), {}
     )
     return Response(_encode(body), media_type=JSON)
 

@@ -11,6 +11,7 @@ from typing import Any
 import msgspec
 from bijmantra.application.security import permissions_for
 from bijmantra.edge.envelopes import Envelope, platform_body
+from bijmantra.edge.requests import request_id
 from bijmantra.kernel import Principal
 from litestar import Request, get
 
@@ -33,4 +34,4 @@ async def my_permissions(request: Request[Principal, Any, Any]) -> Envelope[Perm
         roles=sorted(principal.roles),
         permissions=sorted(str(p) for p in permissions_for(principal.roles)),
     )
-    return platform_body(data, request.scope.get("state", {}).get("request_id"))
+    return platform_body(data, request_id(request))
