@@ -3,10 +3,12 @@ caller's token."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from bijmantra.adapters.grpc.auth import bearer_metadata
 from bijmantra.adapters.grpc.errors import error_from_rpc
+from bijmantra.kernel import TenantId
 
 import grpc
 
@@ -26,3 +28,20 @@ async def call_with_token(
         return await method(request, metadata=bearer_metadata(token), timeout=deadline)
     except grpc.aio.AioRpcError as exc:
         raise error_from_rpc(exc) from None
+
+
+class ServiceTokenClient:
+    """Base of the analytics-worker's clients: each call carries a service token for the
+    organization it concerns, which ``token_for`` gets (identity's client credentials)."""
+
+    def __init__(self, token_for: Callable[[TenantId], Awaitable[str]]) -> None:
+        self._token_for = token_for
+
+    async def _call(
+        self,
+        method: grpc.aio.UnaryUnaryMultiCallable[RequestT, ResponseT],
+        request: RequestT,
+        tenant: TenantId,
+        deadline: float = DEFAULT_TIMEOUT,
+    ) -> ResponseT:
+        return await call_with_token(method, request, await self._token_for(tenant), deadline)

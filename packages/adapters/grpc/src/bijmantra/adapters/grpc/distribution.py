@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from bijmantra.adapters.grpc.calls import call_with_token
+from bijmantra.adapters.grpc.calls import ServiceTokenClient, call_with_token
 from bijmantra.contracts.distribution.v1 import distribution_service_pb2 as pb
 from bijmantra.contracts.distribution.v1 import distribution_service_pb2_grpc as pb_grpc
 from bijmantra.kernel import Page, PageRequest, TenantId
@@ -69,14 +69,12 @@ class DistributionClient:
         )
 
 
-class DistributionWorkerClient:
-    """``token_for`` gets a service token for a tenant (identity's client credentials)."""
-
+class DistributionWorkerClient(ServiceTokenClient):
     def __init__(
         self, channel: grpc.aio.Channel, token_for: Callable[[TenantId], Awaitable[str]]
     ) -> None:
+        super().__init__(token_for)
         self._stub = pb_grpc.DistributionWorkerServiceStub(channel)
-        self._token_for = token_for
 
     async def store_document(
         self, tenant: TenantId, kind: str, owner_id: str, content: bytes, source_sha256: str
@@ -84,7 +82,4 @@ class DistributionWorkerClient:
         request = pb.StoreDocumentRequest(
             kind=kind, owner_id=owner_id, content=content, source_sha256=source_sha256
         )
-        response = await call_with_token(
-            self._stub.StoreDocument, request, await self._token_for(tenant)
-        )
-        return str(response.sha256)
+        return str((await self._call(self._stub.StoreDocument, request, tenant)).sha256)

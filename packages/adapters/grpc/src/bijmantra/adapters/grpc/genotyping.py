@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bijmantra.adapters.grpc.auth import bearer_metadata
+from bijmantra.adapters.grpc.calls import ServiceTokenClient
 from bijmantra.adapters.grpc.errors import error_from_rpc
 from bijmantra.contracts.analysis.v1 import analysis_service_pb2 as analysis_pb
 from bijmantra.contracts.analysis.v1 import analysis_service_pb2_grpc as analysis_grpc
@@ -204,21 +205,18 @@ class WorkerClaim:
     figures_only: bool = False
 
 
-class AnalysisWorkerClient:
-    """The worker's side of the attempt protocol; ``token_for`` gets a tenant's access token."""
+class AnalysisWorkerClient(ServiceTokenClient):
+    """The worker's side of the attempt protocol."""
 
     def __init__(
         self, channel: grpc.aio.Channel, token_for: Callable[[TenantId], Awaitable[str]]
     ) -> None:
+        super().__init__(token_for)
         self._stub = analysis_grpc.AnalysisWorkerServiceStub(channel)
-        self._token_for = token_for
-
-    async def _metadata(self, tenant: TenantId) -> Any:
-        return bearer_metadata(await self._token_for(tenant))
 
     async def claim(self, tenant: TenantId, analysis_db_id: str, worker: str) -> WorkerClaim:
         request = analysis_pb.ClaimAnalysisRequest(analysis_db_id=analysis_db_id, worker=worker)
-        response = await _unary(self._stub.ClaimAnalysis, request, await self._metadata(tenant))
+        response = await self._call(self._stub.ClaimAnalysis, request, tenant)
         return WorkerClaim(
             response.proceed, response.attempt, response.job_json, response.figures_only
         )
@@ -231,7 +229,7 @@ class AnalysisWorkerClient:
             analysis_db_id=analysis_db_id, attempt=attempt, dosages_only=not variants
         )
         call = self._stub.StreamJobGenotypes(
-            request, metadata=await self._metadata(tenant), timeout=UPLOAD_TIMEOUT
+            request, metadata=bearer_metadata(await self._token_for(tenant)), timeout=UPLOAD_TIMEOUT
         )
         async for chunk in _stream(call, "chunk"):
             yield chunk
@@ -242,9 +240,7 @@ class AnalysisWorkerClient:
         request = analysis_pb.ReportProgressRequest(
             analysis_db_id=analysis_db_id, attempt=attempt, fraction=fraction, stage=stage
         )
-        return bool(
-            (await _unary(self._stub.ReportProgress, request, await self._metadata(tenant))).proceed
-        )
+        return bool((await self._call(self._stub.ReportProgress, request, tenant)).proceed)
 
     async def complete(
         self,
@@ -276,13 +272,7 @@ class AnalysisWorkerClient:
             )
         for name, media_type in figures:
             request.figures.add(name=name, media_type=media_type)
-        return bool(
-            (
-                await _unary(
-                    self._stub.CompleteAnalysis, request, await self._metadata(tenant), 300
-                )
-            ).accepted
-        )
+        return bool((await self._call(self._stub.CompleteAnalysis, request, tenant, 300)).accepted)
 
     async def attach_figures(
         self, tenant: TenantId, analysis_db_id: str, figures: list[tuple[str, str, bytes]]
@@ -290,13 +280,11 @@ class AnalysisWorkerClient:
         request = analysis_pb.AttachFiguresRequest(analysis_db_id=analysis_db_id)
         for name, media_type, data in figures:
             request.figures.add(name=name, media_type=media_type, data=data)
-        response = await _unary(self._stub.AttachFigures, request, await self._metadata(tenant))
+        response = await self._call(self._stub.AttachFigures, request, tenant)
         return int(response.attached)
 
     async def fail(self, tenant: TenantId, analysis_db_id: str, attempt: int, message: str) -> bool:
         request = analysis_pb.FailAnalysisRequest(
             analysis_db_id=analysis_db_id, attempt=attempt, message=message
         )
-        return bool(
-            (await _unary(self._stub.FailAnalysis, request, await self._metadata(tenant))).accepted
-        )
+        return bool((await self._call(self._stub.FailAnalysis, request, tenant)).accepted)

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from bijmantra.adapters.grpc.auth import bearer_metadata
-from bijmantra.adapters.grpc.calls import call_with_token
+from bijmantra.adapters.grpc.calls import ServiceTokenClient
 from bijmantra.adapters.grpc.errors import error_from_rpc
 from bijmantra.application.sensors.worker_calls import (
     PresenceReport,
@@ -113,28 +113,24 @@ class SensorsClient:
         return await self._document("ClearAlert", pb.ClearAlertRequest(alert_id=alert_id), token)
 
 
-class SensorsWorkerClient:
-    """The analytics-worker's side of SensorsWorkerService (ADR 0290); ``token_for`` gets a
-    service token for the organization whose telemetry is being evaluated."""
+class SensorsWorkerClient(ServiceTokenClient):
+    """The analytics-worker's side of SensorsWorkerService (ADR 0290), with a service token
+    for the organization whose telemetry is being evaluated."""
 
     def __init__(
         self, channel: grpc.aio.Channel, token_for: Callable[[TenantId], Awaitable[str]]
     ) -> None:
+        super().__init__(token_for)
         self._stub = pb_grpc.SensorsWorkerServiceStub(channel)
-        self._token_for = token_for
 
     async def rules_for(self, tenant: TenantId, device_id: str) -> list[AlertRule]:
         request = pb.RulesForDeviceRequest(device_id=device_id)
-        response = await call_with_token(
-            self._stub.RulesForDevice, request, await self._token_for(tenant)
-        )
+        response = await self._call(self._stub.RulesForDevice, request, tenant)
         return rules_from_body(tenant, response.document)
 
     async def open_alerts(self, tenant: TenantId, firings: Sequence[Firing]) -> int:
         body = firings_body(tenant, firings)
-        response = await call_with_token(
-            self._stub.OpenAlerts, pb.OpenAlertsRequest(body=body), await self._token_for(tenant)
-        )
+        response = await self._call(self._stub.OpenAlerts, pb.OpenAlertsRequest(body=body), tenant)
         return int(response.opened)
 
     async def report_presence(self, tenant: TenantId, report: PresenceReport) -> bool:
@@ -145,7 +141,5 @@ class SensorsWorkerClient:
             at=report.at.isoformat(),
             last_seen_at=report.last_seen_at.isoformat() if report.last_seen_at else "",
         )
-        response = await call_with_token(
-            self._stub.ReportPresence, request, await self._token_for(tenant)
-        )
+        response = await self._call(self._stub.ReportPresence, request, tenant)
         return bool(response.recorded)
