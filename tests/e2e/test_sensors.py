@@ -218,6 +218,10 @@ def test_huge_batches_are_refused_whole_and_a_replayed_batch_is_stored_once(site
     assert oversize.status_code == 413
     with site.client() as client:
         again = client.get(f"/api/v1/devices/{device_id}/telemetry", params=query)
+        # A CSV of years at one minute is never built: over 10,000 buckets is refused first.
+        years = {**query, "from": "2000-01-01T00:00:00+00:00", "resolution": "1m", "format": "csv"}
+        huge = client.get(f"/api/v1/devices/{device_id}/telemetry", params=years)
+        assert huge.status_code == 422, huge.text
     assert again.json()["data"]["points"] == hours.json()["data"]["points"]  # nothing changed
 
 
