@@ -12,9 +12,10 @@ from bijmantra.application.ports import UnitOfWork
 from bijmantra.application.ports.transaction import Transaction
 from bijmantra.application.security import Permission, authorize
 from bijmantra.domain import DomainEvent
-from bijmantra.kernel import Clock, Principal, SystemClock, TenantId
+from bijmantra.kernel import Clock, NotFound, Principal, SystemClock, TenantId
 
 Unit = TypeVar("Unit", bound=Transaction)
+Record = TypeVar("Record")
 
 
 def organization_unit(
@@ -28,6 +29,14 @@ def organization_unit(
     """
     authorize(principal, needed)
     return units(principal.tenant_id)
+
+
+def existing(record: Record | None, missing: str) -> Record:
+    """``record``, or ``NotFound`` ("``missing`` not found", 404) when the organization's unit of
+    work has none — another organization's record included, which row-level security hides."""
+    if record is None:
+        raise NotFound(f"{missing} not found")
+    return record
 
 
 @dataclass

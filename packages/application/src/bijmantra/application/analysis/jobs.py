@@ -15,7 +15,7 @@ from bijmantra.application.ports import UnitOfWork, UnitOfWorkFactory
 from bijmantra.application.ports.analysis import Artifact, ResultIndex
 from bijmantra.application.ports.documents import ResourceStore
 from bijmantra.application.security import Action, Permission, authorize, permissions
-from bijmantra.application.use_case import ClockedUseCase, organization_unit
+from bijmantra.application.use_case import ClockedUseCase, existing, organization_unit
 from bijmantra.domain.analysis import AnalysisJob, AnalysisType, JobStatus
 from bijmantra.kernel import (
     FieldError,
@@ -95,9 +95,7 @@ async def job_or_404(
     uow: UnitOfWork, analysis_db_id: str, *, for_update: bool = False
 ) -> AnalysisJob:
     job = await uow.analyses.get(analysis_db_id, for_update=for_update)
-    if job is None:
-        raise NotFound(f"Analysis {analysis_db_id} not found")
-    return job
+    return existing(job, f"Analysis {analysis_db_id}")
 
 
 class RequestAnalysis(ClockedUseCase[UnitOfWork]):

@@ -11,7 +11,7 @@ from bijmantra.application.distribution.inputs import decode, from_document, rec
 from bijmantra.application.ports import UnitOfWork, UnitOfWorkFactory
 from bijmantra.application.ports.distribution import Kind
 from bijmantra.application.security import Action, authorize, permissions
-from bijmantra.application.use_case import ContextEvents, organization_unit
+from bijmantra.application.use_case import ContextEvents, existing, organization_unit
 from bijmantra.kernel import (
     Clock,
     FieldError,
@@ -102,9 +102,7 @@ async def load(
     document = await uow.distribution.get(
         kind, record_id(value, NAMES[kind]), for_update=for_update
     )
-    if document is None:
-        raise NotFound(f"{NAMES[kind]} {value!r} not found")
-    return from_document(document, type_)
+    return from_document(existing(document, f"{NAMES[kind]} {value!r}"), type_)
 
 
 async def save(uow: UnitOfWork, kind: Kind, record: Any, *, new: bool = False) -> dict[str, Any]:

@@ -8,18 +8,15 @@ from dataclasses import dataclass
 from bijmantra.application.ports import GenotypeStore, UnitOfWorkFactory
 from bijmantra.application.ports.genotypes import ChunkRead, GenotypeChunk, StoredVariantSet
 from bijmantra.application.security import Action, Permission, authorize
-from bijmantra.application.use_case import organization_unit
+from bijmantra.application.use_case import existing, organization_unit
 from bijmantra.domain.genotyping import EXPORT_FORMATS
-from bijmantra.kernel import FieldError, NotFound, Principal, ValidationFailed
+from bijmantra.kernel import FieldError, Principal, ValidationFailed
 
 READ = Permission("genotyping", Action.READ)
 
 
 async def stored_variant_set(store: GenotypeStore, variant_set_db_id: str) -> StoredVariantSet:
-    found = await store.get(variant_set_db_id)
-    if found is None:
-        raise NotFound(f"Variant set {variant_set_db_id} not found")
-    return found
+    return existing(await store.get(variant_set_db_id), f"Variant set {variant_set_db_id}")
 
 
 def columns_for(variant_set: StoredVariantSet, call_set_db_ids: Sequence[str]) -> list[int] | None:

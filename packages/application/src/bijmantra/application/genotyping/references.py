@@ -14,8 +14,9 @@ from urllib.parse import quote
 from bijmantra.application.brapi.commands import ResourceCommands
 from bijmantra.application.brapi.entity import WriteContext
 from bijmantra.application.ports import UnitOfWork
+from bijmantra.application.use_case import existing
 from bijmantra.domain.genotyping import VariantSet
-from bijmantra.kernel import FieldError, NotFound, Principal, Unprocessable, new_id
+from bijmantra.kernel import FieldError, Principal, Unprocessable, new_id
 
 BATCH = 1000  # references per engine write (its bulk bound)
 
@@ -80,9 +81,7 @@ async def record_vendor_result(
     An unknown order (another organization's included) is a 404 and the import is undone;
     a rejected one takes no results (422)."""
     orders = await uow.resources.documents("vendororder", [order_id], for_update=True)
-    order = orders.get(order_id)
-    if order is None:
-        raise NotFound(f"Vendor order {order_id!r} not found")
+    order = existing(orders.get(order_id), f"Vendor order {order_id!r}")
     if order.get("status") == "rejected":
         raise Unprocessable(
             "A rejected order takes no results", [FieldError("vendorOrderId", order_id)]

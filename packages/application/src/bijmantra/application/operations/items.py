@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from bijmantra.application.json_input import decode_body
 from bijmantra.application.operations.dto import (
@@ -27,7 +27,7 @@ from bijmantra.application.operations.dto import (
 from bijmantra.application.ports import UnitOfWork
 from bijmantra.application.ports.operations import OperationsRepository
 from bijmantra.application.security import Action, authorize, permissions
-from bijmantra.application.use_case import ClockedUseCase, ContextEvents
+from bijmantra.application.use_case import ClockedUseCase, ContextEvents, existing
 from bijmantra.domain.operations import (
     ActivityEntry,
     Change,
@@ -49,32 +49,26 @@ from bijmantra.domain.operations import (
 from bijmantra.kernel import (
     Conflict,
     FieldError,
-    NotFound,
     Principal,
     Unprocessable,
     new_id,
 )
 
-T = TypeVar("T")
 READ, WRITE = permissions("operations", Action.READ, Action.WRITE)
-
-
-def _found(record: T | None, what: str, record_id: str) -> T:
-    if record is None:
-        raise NotFound(f"{what} {record_id!r} not found")
-    return record
 
 
 async def item_or_404(
     repo: OperationsRepository, item_id: str, *, for_update: bool = False
 ) -> WorkItem:
-    return _found(await repo.get_item(item_id, for_update=for_update), "Work item", item_id)
+    return existing(await repo.get_item(item_id, for_update=for_update), f"Work item {item_id!r}")
 
 
 async def season_or_404(
     repo: OperationsRepository, season_id: str, *, for_update: bool = False
 ) -> Season:
-    return _found(await repo.get_season(season_id, for_update=for_update), "Season", season_id)
+    return existing(
+        await repo.get_season(season_id, for_update=for_update), f"Season {season_id!r}"
+    )
 
 
 record = ContextEvents("operations").record

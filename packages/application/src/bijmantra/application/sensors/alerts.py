@@ -13,7 +13,7 @@ from bijmantra.application.security import authorize
 from bijmantra.application.sensors.documents import iso_time
 from bijmantra.application.sensors.enrolment import READ, WRITE, read_all
 from bijmantra.application.sensors.ports import SensorsUnitOfWork, SensorsUnitOfWorkFactory
-from bijmantra.application.use_case import ClockedUseCase, organization_unit
+from bijmantra.application.use_case import ClockedUseCase, existing, organization_unit
 from bijmantra.domain import DomainEvent
 from bijmantra.domain.sensors import (
     Alert,
@@ -25,7 +25,6 @@ from bijmantra.domain.sensors import (
 )
 from bijmantra.kernel import (
     FieldError,
-    NotFound,
     Page,
     PageRequest,
     Principal,
@@ -234,9 +233,7 @@ class AlertInbox(ClockedUseCase[SensorsUnitOfWork]):
     async def _step(self, principal: Principal, alert_id: str, verb: str) -> dict[str, Any]:
         now = self.clock.now()
         async with organization_unit(self.uow, principal, WRITE) as uow:
-            alert = await uow.alerts.alert(alert_id, for_update=True)
-            if alert is None:
-                raise NotFound(f"Alert {alert_id} not found")
+            alert = existing(await uow.alerts.alert(alert_id, for_update=True), f"Alert {alert_id}")
             if verb == "acknowledged":
                 alert = alert.acknowledge(principal.subject, now)
             else:

@@ -23,7 +23,7 @@ from bijmantra.application.sensors.documents import (
     profile_document,
 )
 from bijmantra.application.sensors.ports import SensorsUnitOfWork, SensorsUnitOfWorkFactory
-from bijmantra.application.use_case import ClockedUseCase, organization_unit
+from bijmantra.application.use_case import ClockedUseCase, existing, organization_unit
 from bijmantra.domain import DomainEvent
 from bijmantra.domain.sensors import (
     Device,
@@ -35,7 +35,6 @@ from bijmantra.domain.sensors import (
 )
 from bijmantra.kernel import (
     FieldError,
-    NotFound,
     Page,
     PageRequest,
     Principal,
@@ -85,10 +84,7 @@ async def read_all(
 
 
 async def device_or_404(uow: SensorsUnitOfWork, device_id: str) -> Device:
-    device = await uow.sensors.device(device_id, for_update=True)
-    if device is None:
-        raise NotFound(f"Device {device_id} not found")
-    return device
+    return existing(await uow.sensors.device(device_id, for_update=True), f"Device {device_id}")
 
 
 class DeviceEnrolment(ClockedUseCase[SensorsUnitOfWork]):
@@ -193,9 +189,7 @@ class DeviceEnrolment(ClockedUseCase[SensorsUnitOfWork]):
     async def get(self, principal: Principal, device_id: str) -> dict[str, Any]:
         async with organization_unit(self.uow, principal, READ) as uow:
             device = await uow.sensors.device(device_id)
-        if device is None:
-            raise NotFound(f"Device {device_id} not found")
-        return device_document(device)
+        return device_document(existing(device, f"Device {device_id}"))
 
     async def list(self, principal: Principal, page: PageRequest) -> Page[dict[str, Any]]:
         async with organization_unit(self.uow, principal, READ) as uow:

@@ -16,7 +16,7 @@ from typing import Protocol
 import msgspec
 from bijmantra.application.ports.transaction import Transaction
 from bijmantra.application.security import Action, Permission
-from bijmantra.application.use_case import ClockedUseCase, organization_unit
+from bijmantra.application.use_case import ClockedUseCase, existing, organization_unit
 from bijmantra.domain.tenancy.exports import (
     MAX_PENDING,
     ExportJob,
@@ -102,10 +102,7 @@ class RequestExport(ClockedUseCase[ExportsUnitOfWork]):
 
 
 async def _job_or_404(uow: ExportsUnitOfWork, export_id: str) -> ExportJob:
-    job = await uow.exports.get(export_id)
-    if job is None:
-        raise NotFound(f"Export {export_id} not found")
-    return job
+    return existing(await uow.exports.get(export_id), f"Export {export_id}")
 
 
 @dataclass

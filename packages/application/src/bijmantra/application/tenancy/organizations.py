@@ -28,14 +28,13 @@ from bijmantra.application.security import (
     permissions,
 )
 from bijmantra.application.tenancy.login import Membership, UserRecord
-from bijmantra.application.use_case import ClockedUseCase
+from bijmantra.application.use_case import ClockedUseCase, existing
 from bijmantra.domain import DomainEvent
 from bijmantra.kernel import (
     Clock,
     Conflict,
     FieldError,
     Forbidden,
-    NotFound,
     Principal,
     SystemClock,
     TenantId,
@@ -242,9 +241,7 @@ class GetOrganization:
     async def __call__(self, principal: Principal, organization_id: uuid.UUID) -> Organization:
         async with self.uow(_own(principal, organization_id, READ)) as uow:
             organization = await uow.organizations.get()
-        if organization is None:
-            raise NotFound("Organization not found")
-        return organization
+        return existing(organization, "Organization")
 
 
 class UpdateOrganization(ClockedUseCase[TenancyUnitOfWork]):
@@ -306,9 +303,7 @@ class ChangeMemberRoles:
         tenant = _own(principal, organization_id, ADMIN)
         granted = _roles(roles)
         async with self.uow(tenant) as uow:
-            current = await uow.members.get(user_id)
-            if current is None:
-                raise NotFound("Member not found")
+            current = existing(await uow.members.get(user_id), "Member")
             if (
                 "admin" in current.roles
                 and "admin" not in granted
@@ -349,9 +344,7 @@ class RemoveMember:
     ) -> None:
         tenant = _own(principal, organization_id, ADMIN)
         async with self.uow(tenant) as uow:
-            current = await uow.members.get(user_id)
-            if current is None:
-                raise NotFound("Member not found")
+            current = existing(await uow.members.get(user_id), "Member")
             if "admin" in current.roles and not await _other_admins(uow, user_id):
                 raise Conflict("An organization must keep at least one admin")
             await _end_access(self.revocations, tenant, user_id, self.clock, self.token_ttl)
