@@ -187,6 +187,19 @@ async def completed_runs(stack: DevStack, jobs: list[str], patience: float = 30)
     return runs
 
 
+async def outbox_drained(stack: DevStack, patience: float = 30) -> None:
+    """Until the relay has published every committed event (or patience ends): counting the
+    stream's events after a fixed sleep raced the relay on a loaded host."""
+    deadline = time.monotonic() + patience
+    while count_rows(stack, PENDING_EVENTS):
+        if time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.1)
+
+
+PENDING_EVENTS = "SELECT count(*) FROM domain.outbox WHERE published_at IS NULL"
+
+
 async def test_a_bgzipped_vcf_round_trips_to_the_same_dosage_matrix(
     client: httpx.AsyncClient,
 ) -> None:
@@ -669,7 +682,7 @@ async def test_two_workers_ten_jobs_each_completes_exactly_once(
     documents = [await wait_for(client, job) for job in submitted]
     assert [d["status"] for d in documents] == ["completed"] * 10
     assert await completed_runs(stack, submitted) == 10
-    await asyncio.sleep(1.5)  # let the relay publish the last events
+    await outbox_drained(stack)  # every event committed so far is in the stream
     completed = await analysis_events(stack, "analysis.completed")
     assert {job: completed.get(job) for job in submitted} == {job: 1 for job in submitted}
     progress = await analysis_events(stack, "analysis.progress")
