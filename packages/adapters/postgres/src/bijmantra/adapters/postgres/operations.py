@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Sequence
 from datetime import date
+from string import Template
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
@@ -31,7 +32,7 @@ from bijmantra.domain.operations import (
     WorkItem,
 )
 from bijmantra.kernel import Page, PageRequest, TenantId
-from sqlalchemy import text
+from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 if TYPE_CHECKING:
@@ -57,32 +58,24 @@ _UPDATE_ITEM = text(
     + " WHERE tenant_id = :tenant_id AND id = :id"
 )
 _OPEN = "('todo', 'in_progress', 'blocked')"
-_REACHABLE = text(
+# The items reached from :start by following dependencies one way (from ``$along`` to
+# ``$onto``), through items whose order stays ``$within`` :bound. Adding a dependency walks
+# forward from its successor and backward from its predecessor.
+_REGION = Template(
     """
     WITH RECURSIVE region(id, topo) AS (
         SELECT id, topo FROM domain.ops_work_items WHERE tenant_id = :t AND id = :start
         UNION
         SELECT w.id, w.topo FROM region r
-        JOIN domain.ops_dependencies d ON d.tenant_id = :t AND d.predecessor_id = r.id
-        JOIN domain.ops_work_items w ON w.tenant_id = :t AND w.id = d.successor_id
-        WHERE w.topo <= :bound
+        JOIN domain.ops_dependencies d ON d.tenant_id = :t AND d.$along = r.id
+        JOIN domain.ops_work_items w ON w.tenant_id = :t AND w.id = d.$onto
+        WHERE w.topo $within :bound
     )
     SELECT id, topo FROM region
     """
 )
-_REACHING = text(
-    """
-    WITH RECURSIVE region(id, topo) AS (
-        SELECT id, topo FROM domain.ops_work_items WHERE tenant_id = :t AND id = :start
-        UNION
-        SELECT w.id, w.topo FROM region r
-        JOIN domain.ops_dependencies d ON d.tenant_id = :t AND d.successor_id = r.id
-        JOIN domain.ops_work_items w ON w.tenant_id = :t AND w.id = d.predecessor_id
-        WHERE w.topo >= :bound
-    )
-    SELECT id, topo FROM region
-    """
-)
+_REACHABLE = text(_REGION.substitute(along="predecessor_id", onto="successor_id", within="<="))
+_REACHING = text(_REGION.substitute(along="successor_id", onto="predecessor_id", within=">="))
 
 
 def _item_row(item: WorkItem) -> dict[str, Any]:
@@ -306,16 +299,14 @@ class PostgresOperationsRepository:
         return {r.id: r.topo for r in rows}
 
     async def reachable(self, start: str, *, max_order: int) -> list[Ordered]:
-        result = await self._connection.execute(
-            _REACHABLE, {"t": self._tenant, "start": start, "bound": max_order}
-        )
-        return [Ordered(r.id, r.topo) for r in result]
+        return await self._region(_REACHABLE, start, max_order)
 
     async def reaching(self, start: str, *, min_order: int) -> list[Ordered]:
-        result = await self._connection.execute(
-            _REACHING, {"t": self._tenant, "start": start, "bound": min_order}
-        )
-        return [Ordered(r.id, r.topo) for r in result]
+        return await self._region(_REACHING, start, min_order)
+
+    async def _region(self, walk: TextClause, start: str, bound: int) -> list[Ordered]:
+        params = {"t": self._tenant, "start": start, "bound": bound}
+        return [Ordered(r.id, r.topo) for r in await self._connection.execute(walk, params)]
 
     async def set_orders(self, orders: dict[str, int]) -> None:
         if orders:
