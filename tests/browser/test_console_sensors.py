@@ -75,7 +75,7 @@ def logger(console_stack: DevStack) -> dict[str, Any]:
     ]
     send(console_stack, credential, readings)
     wait_for_open_alert(console_stack, device["deviceId"])
-    return device
+    return {**device, "credential": credential}
 
 
 def wait_for_open_alert(stack: DevStack, device_id: str) -> None:
@@ -143,3 +143,36 @@ def test_the_devices_list_follows_a_device_live(page: Page, console_stack: DevSt
     )
     expect(status).to_have_text("online", timeout=30_000)  # no reload: the page's /app/ws
     expect(row.locator("[data-seen]")).not_to_have_text("never")
+
+
+def test_the_live_chart_draws_a_summary_or_every_followed_reading(
+    page: Page, console_stack: DevStack, logger: dict[str, Any]
+) -> None:
+    """Without a threshold or rate rule the event carries the batch's newest reading only
+    (one point per batch); with one (the logger's), every reading (ADR 0304)."""
+    device, credential = enrol_logger(console_stack, "Seed drying logger")
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    batch = [
+        {"metric": "air_temperature", "time": (now - timedelta(minutes=m)).isoformat(), "value": v}
+        for m, v in ((3, 30.0), (2, 31.0), (1, 32.5))
+    ]
+    page.goto(f"/app/devices/{device['deviceId']}")
+    chart = page.locator("#live-chart")
+    expect(chart).to_have_attribute("data-live", "subscribed")
+    send(console_stack, credential, batch)
+    expect(page.locator("#latest")).to_contain_text("32.5", timeout=30_000)
+    expect(chart).to_have_attribute("data-count", "1")
+
+    page.goto(f"/app/devices/{logger['deviceId']}")
+    expect(chart).to_have_attribute("data-live", "subscribed")
+    before = int(chart.get_attribute("data-count") or "0")
+    later = [
+        {
+            "metric": "air_temperature",
+            "time": (now + timedelta(seconds=10 * i)).isoformat(),
+            "value": 4.5,
+        }
+        for i in range(3)
+    ]  # below the logger's threshold: no alert for the tests before
+    send(console_stack, logger["credential"], later)
+    expect(chart).to_have_attribute("data-count", str(before + 3), timeout=30_000)

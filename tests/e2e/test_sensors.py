@@ -237,7 +237,13 @@ async def test_a_reading_appears_on_the_live_feed(site: Site) -> None:
         event = message["event"]
         assert event["type"] == "sensors.telemetry.received"
         assert event["subject"] == device_id
-        assert event["data"]["values"] == [7.5]
+        [summary] = event["data"]["series"]  # no rule follows it: a summary, no readings
+        assert (summary["metric"], summary["count"], summary["lastValue"]) == (
+            "air_temperature",
+            1,
+            7.5,
+        )
+        assert "readings" not in event["data"]
 
 
 async def test_a_threshold_alert_opens_from_a_reading_is_pushed_live_and_is_acknowledged(
@@ -389,7 +395,7 @@ async def test_mqtt_a_published_reading_reaches_history_and_the_live_feed(site: 
             if message["type"] == "event":
                 break
         device.close()
-    assert message["event"]["data"]["values"] == [3.25]
+    assert [s["lastValue"] for s in message["event"]["data"]["series"]] == [3.25]
     assert await asyncio.to_thread(history_count, site, device_id) == 1
 
 

@@ -42,7 +42,10 @@ ORG = TenantId(uuid.uuid4())
 MANAGER = Principal("manager", ORG, frozenset({"data-manager"}))
 PROFILE = {
     "name": "cold store",
-    "metrics": [{"name": "air_temperature", "unit": "degC", "minimum": -50, "maximum": 70}],
+    "metrics": [
+        {"name": "air_temperature", "unit": "degC", "minimum": -50, "maximum": 70},
+        {"name": "relative_humidity", "unit": "%", "minimum": 0, "maximum": 100},
+    ],
 }
 
 
@@ -343,3 +346,98 @@ async def test_a_retried_offline_check_reports_once() -> None:
     assert await store.silences() == 1  # evaluated again: the same report, not emitted twice
     offline = [e for e in store.tables.events if e.type == "sensors.device.offline"]
     assert len(offline) == 1
+
+
+# The telemetry event (ADR 0304): a summary per metric, every reading only where a rule reads
+# every reading; evaluation over it must be what it was over the whole batch.
+
+
+def minutes(metric: str, values: list[float], start: datetime = T0) -> list[dict[str, Any]]:
+    return [
+        {"metric": metric, "time": (start + timedelta(minutes=i)).isoformat(), "value": v}
+        for i, v in enumerate(values)
+    ]
+
+
+def rfc3339(at: datetime) -> str:
+    return at.isoformat().replace("+00:00", "Z")
+
+
+async def ingest_batch(store: Store, readings: list[dict[str, Any]]) -> dict[str, Any]:
+    """Store one batch; the data of the event it recorded (not delivered yet)."""
+    await store.ingest(store.credential, json.dumps({"readings": readings}).encode())
+    return store.tables.events[-1].data
+
+
+async def test_the_event_summarizes_each_metric_and_carries_no_reading_without_a_rule(
+    store: Store,
+) -> None:
+    store.clock.advance(timedelta(minutes=10))
+    batch = minutes("air_temperature", [4.0, 6.5, 5.0]) + minutes("relative_humidity", [80, 82])
+    data = await ingest_batch(store, batch)
+    assert "readings" not in data
+    assert data["series"] == [
+        {
+            "metric": "air_temperature",
+            "count": 3,
+            "first": rfc3339(T0),
+            "last": rfc3339(T0 + timedelta(minutes=2)),
+            "minimum": 4.0,
+            "maximum": 6.5,
+            "lastValue": 5.0,
+        },
+        {
+            "metric": "relative_humidity",
+            "count": 2,
+            "first": rfc3339(T0),
+            "last": rfc3339(T0 + timedelta(minutes=1)),
+            "minimum": 80.0,
+            "maximum": 82.0,
+            "lastValue": 82.0,
+        },
+    ]
+    await store.rule(kind="no_data", intervalSeconds=60, intervals=5)
+    data = await ingest_batch(store, minutes("air_temperature", [4.0], T0 + timedelta(minutes=3)))
+    assert "readings" not in data  # a no-data rule reads only the newest reading
+
+
+async def test_the_event_carries_every_reading_of_a_metric_a_threshold_rule_follows(
+    store: Store,
+) -> None:
+    await store.rule(kind="threshold", comparison="above", threshold=8.0, holdSeconds=600)
+    store.clock.advance(timedelta(minutes=15))
+    above = [9.0] * 10 + [9.5] + [4.0]  # above from minute 0; the 10th minute fires
+    data = await ingest_batch(
+        store, minutes("air_temperature", above) + minutes("relative_humidity", [70])
+    )
+    assert data["readings"]["metrics"] == ["air_temperature"] * 12
+    assert data["readings"]["values"] == above
+    await store.deliver()
+    [alert] = await store.open_alerts()  # the hold is met inside one batch
+    assert (alert["value"], alert["openedAt"]) == (9.5, (T0 + timedelta(minutes=10)).isoformat())
+
+
+async def test_a_rule_added_after_the_batch_reads_its_newest_reading() -> None:
+    store = Store()
+    await store.device()
+    store.clock.advance(timedelta(minutes=5))
+    await ingest_batch(store, minutes("air_temperature", [9.0, 9.0, 9.2]))  # no rule yet
+    await store.rule(kind="threshold", comparison="above", threshold=8.0, cooldownSeconds=0)
+    await store.deliver()
+    [alert] = await store.open_alerts()
+    assert (alert["value"], alert["openedAt"]) == (9.2, (T0 + timedelta(minutes=2)).isoformat())
+
+
+async def test_an_event_stored_before_the_summaries_is_still_evaluated(store: Store) -> None:
+    await store.rule(kind="threshold", comparison="above", threshold=8.0, cooldownSeconds=0)
+    legacy = {
+        "deviceId": store.device_id,
+        "stored": 1,
+        "metrics": ["air_temperature"],
+        "times": [T0.isoformat()],
+        "values": [9.0],
+    }
+    event = DomainEvent("sensors.telemetry.received", ORG, store.device_id, legacy, occurred_at=T0)
+    await store.evaluate(envelope_for(event, source="test"))
+    [alert] = await store.open_alerts()
+    assert alert["value"] == 9.0

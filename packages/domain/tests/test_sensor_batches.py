@@ -6,7 +6,14 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime, timedelta
 
-from bijmantra.domain.sensors import DeviceProfile, MetricSpec, Reading, sort_batch
+from bijmantra.domain.sensors import (
+    DeviceProfile,
+    MetricSpec,
+    MetricSummary,
+    Reading,
+    sort_batch,
+    summarize,
+)
 from bijmantra.domain.sensors.readings import MAX_CLOCK_SKEW, RETENTION
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -95,3 +102,21 @@ def test_one_bad_item_in_a_large_batch_is_named_by_its_index() -> None:
     assert [e.index for e in result.errors] == [4_321]
     assert "outside -50" in result.errors[0].reason
     assert len(result.good) == 4_999
+
+
+def test_a_summary_per_metric_ends_on_the_reading_observe_ends_on() -> None:
+    """Count, span and extremes per metric, in first-seen order; the newest reading of a
+    metric is its last by time (of two at one time the greater value, as ``observe`` sorts),
+    not the batch's last item (ADR 0304)."""
+    at = [NOW - timedelta(minutes=m) for m in range(4)]
+    batch = [
+        Reading("rainfall", at[1], 0.5),
+        Reading("air_temperature", at[2], 4.0),
+        Reading("air_temperature", at[0], 3.0),
+        Reading("air_temperature", at[0], 3.5),
+        Reading("air_temperature", at[3], -1.0),
+        Reading("rainfall", at[2], 2.0),
+    ]
+    rain, temperature = summarize(batch)
+    assert rain == MetricSummary("rainfall", 2, at[2], at[1], 0.5, 2.0, 0.5)
+    assert temperature == MetricSummary("air_temperature", 4, at[3], at[0], -1.0, 4.0, 3.5)

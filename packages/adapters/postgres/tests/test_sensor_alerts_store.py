@@ -17,8 +17,7 @@ from bijmantra.adapters.postgres.sensor_evaluation import (
     PostgresDueChecks,
     PostgresEvaluationState,
 )
-from bijmantra.application.events import envelope_for
-from bijmantra.application.events.envelope import EventEnvelope
+from bijmantra.application.events.envelope import EventEnvelope, decode_envelope
 from bijmantra.application.sensors import (
     AlertInbox,
     AlertRules,
@@ -27,7 +26,6 @@ from bijmantra.application.sensors import (
 )
 from bijmantra.application.sensors.evaluation import CheckSilences, EvaluateTelemetry
 from bijmantra.application.sensors.worker_calls import SensorsWorkerCalls, firings_body
-from bijmantra.domain import DomainEvent
 from bijmantra.domain.sensors import Firing, RuleKind
 from bijmantra.kernel import NotFound, PageRequest, Principal, TenantId
 from bijmantra.testkit.provision import ProvisionedDatabase
@@ -84,17 +82,23 @@ async def test_alerts_open_from_events_and_silences_and_stay_in_their_organizati
     ingest = IngestTelemetry(uow, clock)
 
     async def reading_at(at: datetime) -> EventEnvelope:
-        """A reading stored at ``at``, and the telemetry event domain-api emits for it."""
+        """A reading stored at ``at``, and the telemetry event domain-api wrote for it, as
+        the relay will read it from the outbox."""
         reading = {"metric": "air_temperature", "time": at.isoformat(), "value": -2.0}
         await ingest(credential, json.dumps({"readings": [reading]}).encode())
-        data = {"deviceId": device_id, "metrics": [reading["metric"]], "times": [reading["time"]]}
-        received = {**data, "values": [-2.0]}
-        return envelope_for(
-            DomainEvent("sensors.telemetry.received", tenant, device_id, received, occurred_at=at),
-            source="test",
-        )
+        with psycopg.connect(database.owner_url) as conn:
+            row = conn.execute(
+                "SELECT envelope FROM domain.outbox WHERE tenant_id = %s "
+                "AND type = 'sensors.telemetry.received' ORDER BY seq DESC LIMIT 1",
+                (tenant,),
+            ).fetchone()
+        assert row is not None
+        return decode_envelope(bytes(row[0]))
 
     event = await reading_at(NOW)
+    # The threshold rule follows air_temperature: its readings travel in full (ADR 0304).
+    assert event.data["readings"]["values"] == [-2.0]
+    assert [s["lastValue"] for s in event.data["series"]] == [-2.0]
 
     def state(tenant: TenantId) -> PostgresEvaluationState:
         return PostgresEvaluationState(worker_engine, tenant)

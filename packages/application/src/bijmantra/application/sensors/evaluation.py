@@ -93,11 +93,24 @@ def presence_report(
 
 
 def _readings(data: dict[str, Any], metrics: set[str]) -> dict[str, list[tuple[datetime, float]]]:
-    """The event's readings of the given metrics, by metric, in the batch's order."""
+    """The event's readings of the given metrics, by metric, in the batch's order.
+
+    The event carries every reading only of the metrics a threshold or rate rule followed
+    when the batch was stored; of the others, its summary's newest reading, which is all a
+    no-data rule reads (ADR 0304). A rule added since sees that newest reading first.
+    Events stored before ADR 0304 carry every reading at the top level."""
+    columns = data.get("readings", data)
     by_metric: dict[str, list[tuple[datetime, float]]] = {}
-    for metric, at, value in zip(data["metrics"], data["times"], data["values"], strict=True):
+    for metric, at, value in zip(
+        columns.get("metrics", ()), columns.get("times", ()), columns.get("values", ()), strict=True
+    ):
         if metric in metrics:
             by_metric.setdefault(metric, []).append((datetime.fromisoformat(at), float(value)))
+    for summary in data.get("series", ()):
+        metric = summary["metric"]
+        if metric in metrics and metric not in by_metric:
+            newest = (datetime.fromisoformat(summary["last"]), float(summary["lastValue"]))
+            by_metric[metric] = [newest]
     return by_metric
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -58,6 +59,17 @@ class AlertRule:
     @property
     def silence(self) -> timedelta:
         return self.interval * self.intervals
+
+    @property
+    def reads_every_reading(self) -> bool:
+        """Threshold and rate rules follow the sequence; a no-data rule only the newest."""
+        return self.kind is not RuleKind.NO_DATA
+
+
+def followed_metrics(rules: Sequence[AlertRule]) -> frozenset[str]:
+    """The metrics whose every reading a rule reads: the telemetry event carries those
+    readings in full, the others only as a summary (ADR 0304)."""
+    return frozenset(rule.metric for rule in rules if rule.reads_every_reading)
 
 
 def checked_rule(rule: AlertRule) -> AlertRule:

@@ -54,6 +54,48 @@ def columns(readings: Sequence[ReadingLike]) -> tuple[list[str], list[datetime],
     )
 
 
+@dataclass(frozen=True, slots=True)
+class MetricSummary:
+    """What a batch held of one metric: how many readings, their span, their extremes and
+    the newest reading (the one a rule's watch ends on). The telemetry event carries these
+    instead of every reading (ADR 0304)."""
+
+    metric: str
+    count: int
+    first: datetime
+    last: datetime
+    minimum: float
+    maximum: float
+    last_value: float
+
+
+def summarize(readings: Sequence[ReadingLike]) -> tuple[MetricSummary, ...]:
+    """One summary per metric, in the order metrics first appear. ``last_value`` belongs to
+    the newest reading; of two at the same time, the greater value (the order ``observe``
+    sorts them in, so a watch fed only the newest reading ends where it would have)."""
+    metrics, times, values = columns(readings)
+    positions: dict[str, list[int]] = {}
+    for index, metric in enumerate(metrics):
+        positions.setdefault(metric, []).append(index)
+    summaries = []
+    for metric, indexes in positions.items():
+        own_times = [times[i] for i in indexes]
+        own_values = [values[i] for i in indexes]
+        last, last_value = max(zip(own_times, own_values, strict=True))
+        summaries.append(
+            MetricSummary(
+                metric,
+                len(indexes),
+                min(own_times),
+                last,
+                min(own_values),
+                max(own_values),
+                last_value,
+            )
+        )
+    return tuple(summaries)
+
+
 def _increasing(times: list[datetime]) -> bool:
     return all(map(lt, times, islice(times, 1, None)))
 

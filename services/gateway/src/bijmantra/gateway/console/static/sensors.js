@@ -63,6 +63,19 @@ function drawChart(figure, series) {
   figure.dataset.count = String(series.length);
 }
 
+// A telemetry event carries every reading only of metrics an alert rule follows; of the
+// others, a summary per metric whose newest reading is the point drawn (ADR 0304).
+function livePoints(data, metric) {
+  const readings = data.readings || {};
+  const points = [];
+  (readings.metrics || []).forEach((name, i) => {
+    if (name === metric) points.push([Date.parse(readings.times[i]), Number(readings.values[i])]);
+  });
+  if (points.length) return points;
+  return (data.series || []).filter((s) => s.metric === metric)
+    .map((s) => [Date.parse(s.last), Number(s.lastValue)]);
+}
+
 function followChart() {
   const figure = document.getElementById("live-chart");
   if (!figure || followed.has(`chart:${figure.dataset.device}`)) return;
@@ -71,11 +84,7 @@ function followChart() {
   const series = JSON.parse(figure.dataset.series || "[]");
   const latest = document.getElementById("latest");
   followDevices([figure.dataset.device], ["sensors.telemetry.received"], (event) => {
-    const data = event.data || {};
-    (data.metrics || []).forEach((name, i) => {
-      if (name !== metric) return;
-      series.push([Date.parse(data.times[i]), Number(data.values[i])]);
-    });
+    livePoints(event.data || {}, metric).forEach((point) => series.push(point));
     series.sort((a, b) => a[0] - b[0]);
     series.splice(0, Math.max(0, series.length - MAX_POINTS));
     drawChart(figure, series);
