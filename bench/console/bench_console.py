@@ -40,7 +40,7 @@ from bijmantra.devstack.stack import (
     running_stack,
 )
 
-from tests.browser.seed import seed_study
+from tests.browser.seed import seed_study, seed_variables
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -249,7 +249,8 @@ def weight(client: httpx.Client, cookie: str, path: str) -> int:
 def main() -> None:
     with running_stack(ROOT / ".bijmantra" / "bench-console", testdata=True) as stack:
         token = stack.login()
-        seeded = seed_study(stack.gateway_url, token, plots=20)
+        variables = seed_variables(stack.gateway_url, token)
+        seeded = seed_study(stack.gateway_url, token, variables, plots=20)
         seed_invoices(stack.gateway_url, token)
         with httpx.Client(base_url=stack.gateway_url, timeout=60) as client:
             cookies = [sign_in(client) for _ in range(USERS)]
