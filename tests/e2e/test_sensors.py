@@ -411,6 +411,31 @@ async def test_mqtt_wrong_and_revoked_credentials_are_refused_at_connect(site: S
     revoked.close()
 
 
+def refused_batch_logged(site: Site, device_id: str) -> bool:
+    """Whether domain-api's bridge logged a refused batch of this device."""
+    assert site.stack.log_dir is not None
+    domain_log = (site.stack.log_dir / "domain-api.log").read_text(errors="replace")
+    return any(
+        "device batch refused" in line and device_id in line for line in domain_log.splitlines()
+    )
+
+
+async def test_mqtt_a_connection_open_when_its_device_is_revoked_stores_nothing_more(
+    site: Site,
+) -> None:
+    device_id, credential = enrol(site)
+    device = Device(site, credential)
+    assert await asyncio.to_thread(device.connect) == "Success"
+    await asyncio.to_thread(device.publish, topic(credential), [reading(2, 1.0)])
+    await eventually(lambda: history_count(site, device_id), 1)
+    with site.client() as client:
+        assert client.post(f"/api/v1/devices/{device_id}/revoke").status_code == 200
+    await asyncio.to_thread(device.publish, topic(credential), [reading(1, 2.0)])
+    await eventually(lambda: refused_batch_logged(site, device_id), True)
+    device.close()
+    assert await asyncio.to_thread(history_count, site, device_id) == 1
+
+
 async def test_mqtt_a_device_cannot_publish_into_another_devices_topic(site: Site) -> None:
     mine, my_credential = enrol(site)
     theirs, their_credential = enrol(site)
