@@ -113,7 +113,19 @@ def test_the_board_moves_cards_by_keyboard_and_by_drag_and_refuses_a_stale_card(
 def test_an_items_page_takes_comments_and_time_and_shows_its_activity(
     page: Page, work: Work
 ) -> None:
-    page.goto(f"/app/operations/items/{work.second['id']}")
+    # A task of this test's own, changed here: the activity it shows does not depend on
+    # whether the board test (which changes the shared tasks) ran first.
+    created = work.api.post(
+        "/api/v1/work-items",
+        json={"kind": "task", "title": "Spray rows 41-80", "parent_id": work.op["id"]},
+    )
+    assert created.status_code == 201, created.text
+    item = created.json()["data"]
+    edge = {"predecessor_id": work.second["id"], "successor_id": item["id"]}
+    assert work.api.post("/api/v1/dependencies", json=edge).status_code == 201
+    changed = work.api.patch(f"/api/v1/work-items/{item['id']}", json={"priority": "high"})
+    assert changed.status_code == 200, changed.text
+    page.goto(f"/app/operations/items/{item['id']}")
     expect(page.get_by_text("Waits for")).to_be_visible()
     page.get_by_label("Comment").fill("Wind below 10 km/h before spraying")
     page.get_by_role("button", name="Add comment").click()
