@@ -14,7 +14,12 @@ from bijmantra.adapters.postgres.export_jobs import PostgresExportStore
 from bijmantra.adapters.postgres.genotypes import PostgresGenotypeStore
 from bijmantra.adapters.postgres.operations import PostgresOperationsRepository
 from bijmantra.adapters.postgres.outbox import write_outbox
-from bijmantra.adapters.postgres.placement import PlacementEngines, as_placements, moving_or
+from bijmantra.adapters.postgres.placement import (
+    PlacementEngines,
+    as_placements,
+    moving_or,
+    release,
+)
 from bijmantra.adapters.postgres.resources import PostgresResourceStore
 from bijmantra.adapters.postgres.sensor_alerts import PostgresAlertStore
 from bijmantra.adapters.postgres.sensors import PostgresSensorStore
@@ -83,10 +88,8 @@ class TenantTransaction:
     ) -> None:
         assert self._connection is not None
         try:
-            if self._connection.in_transaction():
-                await self._connection.rollback()
+            await release(self._connection)
         finally:
-            await self._connection.close()
             self._connection = None
             self._events = []
         if exc is not None and (moving := moving_or(exc, self._gate)) is not exc:
