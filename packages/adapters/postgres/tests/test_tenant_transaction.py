@@ -55,14 +55,18 @@ async def test_a_unit_runs_in_one_transaction_under_its_tenant(engine: AsyncEngi
     await _lent_as_the_pool_lends(engine)
 
 
+async def _write_then_fail(engine: AsyncEngine, table: str) -> None:
+    async with TenantTransaction(PlacementEngines(engine), TENANT) as unit:
+        assert unit._connection is not None
+        await unit._connection.execute(text(f"CREATE TEMP TABLE {table} (n int)"))
+        await unit._connection.execute(text(f"INSERT INTO {table} VALUES (1)"))
+        raise RuntimeError("the use case failed")
+
+
 async def test_nothing_is_kept_without_commit(engine: AsyncEngine) -> None:
     table = f"scratch_{uuid.uuid4().hex[:12]}"
     with pytest.raises(RuntimeError):
-        async with TenantTransaction(PlacementEngines(engine), TENANT) as unit:
-            assert unit._connection is not None
-            await unit._connection.execute(text(f"CREATE TEMP TABLE {table} (n int)"))
-            await unit._connection.execute(text(f"INSERT INTO {table} VALUES (1)"))
-            raise RuntimeError("the use case failed")
+        await _write_then_fail(engine, table)
     await _lent_as_the_pool_lends(engine)
     async with engine.connect() as connection:
         kept = await connection.execute(text("SELECT to_regclass(:t)"), {"t": f"pg_temp.{table}"})
