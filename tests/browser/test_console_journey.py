@@ -147,9 +147,11 @@ def test_breeder_journey(page: Page, console_stack: DevStack, seeded: dict[str, 
     heatmap = page.locator("img[src$='/artifacts/grm.svg']")
     expect(heatmap).to_be_visible(timeout=60_000)
     assert page.evaluate("window.__sameDocument === true")  # no reload happened
-    assert page.evaluate(
+    # Visible is not loaded: the image is fetched after it is laid out; wait until it decoded.
+    page.wait_for_function(
         "() => { const i = document.querySelector(\"img[src$='/artifacts/grm.svg']\");"
-        " return i.complete && i.naturalWidth > 0; }"
+        " return i !== null && i.complete && i.naturalWidth > 0; }",
+        timeout=60_000,
     )
     no_axe_findings(page)
     screenshot(page, "08-grm-heatmap")
