@@ -6,7 +6,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from itertools import islice
+from itertools import compress, islice
 from operator import attrgetter, lt
 from typing import NamedTuple, Protocol, cast
 
@@ -74,18 +74,16 @@ def summarize(readings: Sequence[ReadingLike]) -> tuple[MetricSummary, ...]:
     the newest reading; of two at the same time, the greater value (the order ``observe``
     sorts them in, so a watch fed only the newest reading ends where it would have)."""
     metrics, times, values = columns(readings)
-    positions: dict[str, list[int]] = {}
-    for index, metric in enumerate(metrics):
-        positions.setdefault(metric, []).append(index)
     summaries = []
-    for metric, indexes in positions.items():
-        own_times = [times[i] for i in indexes]
-        own_values = [values[i] for i in indexes]
+    for metric in dict.fromkeys(metrics):  # a profile's few metrics; usually one a batch
+        own = [m == metric for m in metrics]
+        own_times = times if all(own) else list(compress(times, own))
+        own_values = values if all(own) else list(compress(values, own))
         last, last_value = max(zip(own_times, own_values, strict=True))
         summaries.append(
             MetricSummary(
                 metric,
-                len(indexes),
+                len(own_times),
                 min(own_times),
                 last,
                 min(own_values),
