@@ -218,3 +218,18 @@ async def test_a_views_reader_checks_the_permission_of_every_entity_it_reads(
             await reader.page("study", {}, PageRequest(0, 1))
         with pytest.raises(Forbidden):
             await reader.lineage("observation", "x", "parents.*.germplasmDbId", 2)
+
+
+async def test_a_views_stored_parts_are_read_with_their_owners_permission(
+    engine: AsyncEngine,
+) -> None:
+    """A reference's blocks of bases are no entity of their own: the bases view reads them
+    with the permission to read references, which a member without genotyping lacks."""
+    worker, nobody = member("analysis-worker"), member("none")
+    async with unit_of_work_factory(engine, source="test")(worker.tenant_id) as uow:
+        reader = StoreReader(uow.resources, CATALOG, worker)
+        assert await reader.parts("reference", "referencebases", ["r:0"]) == {}
+        with pytest.raises(Forbidden):
+            await StoreReader(uow.resources, CATALOG, nobody).parts(
+                "reference", "referencebases", ["r:0"]
+            )

@@ -255,6 +255,13 @@ class DocumentReader(Protocol):
 
     async def documents(self, entity: str, db_ids: Sequence[str]) -> dict[str, dict[str, Any]]: ...
 
+    async def parts(
+        self, owner: str, kind: str, db_ids: Sequence[str]
+    ) -> dict[str, dict[str, Any]]:
+        """Stored documents of ``kind`` that no route serves but that belong to entity
+        ``owner`` (a reference's blocks of bases), read with the permission to read ``owner``."""
+        ...
+
     async def matching(
         self, entity: str, containment: dict[str, Any], limit: int = ...
     ) -> list[dict[str, Any]]: ...

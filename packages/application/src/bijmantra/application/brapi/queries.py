@@ -93,6 +93,12 @@ class StoreReader:
     async def documents(self, entity: str, db_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         return await self.store.documents(self._readable(entity).name, db_ids)
 
+    async def parts(
+        self, owner: str, kind: str, db_ids: Sequence[str]
+    ) -> dict[str, dict[str, Any]]:
+        self._readable(owner)
+        return await self.store.documents(kind, db_ids)
+
     async def matching(
         self, entity: str, containment: dict[str, Any], limit: int = MAX_SEARCH_RESULTS
     ) -> list[dict[str, Any]]:

@@ -136,7 +136,7 @@ async def bases_view(
     )
     db_id = reference["referenceDbId"]
     ids = {block_db_id(db_id, b): b for b in window.blocks}
-    found = await reader.documents(REFERENCE_BLOCKS, list(ids))
+    found = await reader.parts(REFERENCES.name, REFERENCE_BLOCKS, list(ids))
     blocks = {ids[i]: str(d.get("sequence") or "") for i, d in found.items()}
     sequence = window.cut(blocks)
     complete = len(sequence) == window.stop - window.start
