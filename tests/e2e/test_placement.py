@@ -153,6 +153,14 @@ async def test_an_admin_exports_a_dedicated_organization_through_the_api(
         stack.register_member, "exports-manager@example.org", DEMO_PASSWORD, ["data-manager"]
     )
     manager_token = stack.login("exports-manager@example.org", DEMO_PASSWORD, str(manager))
+    # A resource of this test's own for the archive to hold, whichever test ran before it.
+    name = f"export-{uuid.uuid4().hex[:8]}"
+    written = await client.post(
+        "/brapi/v2/germplasm",
+        json=[{"germplasmName": name, "germplasmPUI": f"p:{name}", "commonCropName": "Rice"}],
+        headers=_bearer(admin),
+    )
+    assert written.status_code == 200, written.text
 
     refused = await client.post(EXPORTS, headers=_bearer(manager_token))
     assert refused.status_code == 403, refused.text
