@@ -9,7 +9,7 @@ same database, interleaved in ``BENCH_ROUNDS`` (5) rounds of ``BENCH_TRANSACTION
 the figure is the median per-round ratio of this process's CPU time per transaction (the
 shared host's load moves both sides alike), wall time beside it.
 
-    flock /work/bench.lock uv run --frozen --no-sync python -m bench.calls.bench_tenant_transaction
+    uv run python -m bench.calls.bench_tenant_transaction
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ invoice list (25 invoices of 3 lines with their partner's name and totals; ADR 0
 Target: p95 <= 100 ms and <= 2x the JSON API's. For context each page is also timed with one
 user alone (the host's share of the 32 users' figures).
 
-    flock /work/bench.lock uv run --frozen --no-sync python bench/console/bench_console.py
+    uv run python -m bench.console.bench_console   # as a module: it imports tests.browser.seed
 """
 
 from __future__ import annotations

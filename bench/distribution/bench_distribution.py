@@ -12,7 +12,7 @@
   cost of a page). Target: 20-line p95 <= 50 ms. Also the 20-line invoice to a partner
   named in Devanagari (Noto subsets embedded, ADR 0096) against the Latin one.
 
-    flock /work/bench.lock uv run python bench/distribution/bench_distribution.py
+    uv run python bench/distribution/bench_distribution.py
 """
 
 from __future__ import annotations
