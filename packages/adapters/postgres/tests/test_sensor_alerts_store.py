@@ -24,10 +24,11 @@ from bijmantra.application.sensors import (
     DeviceEnrolment,
     IngestTelemetry,
 )
+from bijmantra.application.sensors import alerts as alert_rules
 from bijmantra.application.sensors.evaluation import CheckSilences, EvaluateTelemetry
 from bijmantra.application.sensors.worker_calls import SensorsWorkerCalls, firings_body
 from bijmantra.domain.sensors import Firing, RuleKind
-from bijmantra.kernel import NotFound, PageRequest, Principal, TenantId
+from bijmantra.kernel import NotFound, PageRequest, Principal, TenantId, ValidationFailed
 from bijmantra.testkit.provision import ProvisionedDatabase
 from bijmantra.testkit.sensor_evaluation import InProcessSensorsDomain
 from bijmantra.testkit.sensors import SettableClock
@@ -182,3 +183,27 @@ async def test_two_replicas_opening_one_pair_at_once_open_one_alert(engine: Asyn
         assert sorted(opened) == [0, 1]
     inbox = AlertInbox(uow, SettableClock(NOW))
     assert (await inbox.list(manager, PageRequest(0, 10), "")).total_count == 3
+
+
+async def test_concurrent_rule_creations_stop_at_the_organizations_bound(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Creations that each count the rules and then add one take turns on the organization's
+    rules, so four at once with room for one store one (each counted before any committed)."""
+    monkeypatch.setattr(alert_rules, "MAX_RULES", 2)
+    tenant = TenantId(uuid.uuid4())
+    manager = Principal("m", tenant, frozenset({"data-manager"}))
+    uow = unit_of_work_factory(engine, source="test")
+    device_id, _ = await _claimed_device(DeviceEnrolment(uow, SettableClock(NOW)), manager)
+    rule = {"metric": "air_temperature", "kind": "threshold", "deviceId": device_id}
+    rule |= {"comparison": "above", "threshold": 8}
+    rules = AlertRules(uow)
+    await rules.create(manager, json.dumps(rule | {"name": "first"}).encode())
+    await asyncio.gather(*(rules.list(manager) for _ in range(4)))  # four pooled connections
+    created = await asyncio.gather(
+        *(rules.create(manager, json.dumps(rule | {"name": f"r{n}"}).encode()) for n in range(4)),
+        return_exceptions=True,
+    )
+    refused = [c for c in created if isinstance(c, ValidationFailed)]
+    assert (len(created) - len(refused), len(refused)) == (1, 3)
+    assert len(await rules.list(manager)) == 2

@@ -219,6 +219,9 @@ class FakeAlertStore:
             key=lambda r: r.rule_id,
         )
 
+    async def rule_count(self) -> int:
+        return len(await self.rules())
+
     async def rules_for(self, device_id: str, profile_id: str) -> list[AlertRule]:
         return [r for r in await self.rules() if r.applies_to(device_id, profile_id)]
 

@@ -190,7 +190,7 @@ class AlertRules:
         )
         async with self.uow(principal.tenant_id) as uow:
             await _check_target(uow, rule)
-            if len(await uow.alerts.rules()) >= MAX_RULES:
+            if await uow.alerts.rule_count() >= MAX_RULES:
                 raise ValidationFailed("Too many alert rules", [FieldError("body", "limit")])
             await uow.alerts.add_rule(rule)
             await uow.commit()

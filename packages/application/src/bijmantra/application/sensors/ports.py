@@ -89,6 +89,11 @@ class AlertStore(Protocol):
 
     async def rules(self) -> list[AlertRule]: ...
 
+    async def rule_count(self) -> int:
+        """How many rules the organization has. Holds its rules until commit, so that
+        concurrent creations count and add one after another (the bound holds)."""
+        ...
+
     async def rules_for(self, device_id: str, profile_id: str) -> list[AlertRule]: ...
 
     async def add_alert(self, alert: Alert) -> bool:

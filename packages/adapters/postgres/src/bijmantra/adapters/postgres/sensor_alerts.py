@@ -49,6 +49,11 @@ _LOCK_PAIR = text(
     "SELECT pg_advisory_xact_lock(hashtextextended("
     "'sensor-alerts/' || current_setting('app.tenant_id', true) || '/' || :pair, 0))"
 )
+# One organization's rule creations take turns, so each counts what the one before added.
+_LOCK_RULES = text(
+    "SELECT pg_advisory_xact_lock(hashtextextended("
+    "'sensor-rules/' || current_setting('app.tenant_id', true), 0))"
+)
 _PRESENCE_REPORT = text(
     "INSERT INTO domain.processed_events (tenant_id, consumer, event_id, event_type, subject) "
     "VALUES (nullif(current_setting('app.tenant_id', true), '')::uuid, :consumer, "
@@ -126,6 +131,13 @@ class PostgresAlertStore(ConnectionStore):
     async def rules(self) -> list[AlertRule]:
         rows = await self._rows("SELECT * FROM domain.sensor_alert_rules ORDER BY rule_id")
         return [_rule(r) for r in rows]
+
+    async def rule_count(self) -> int:
+        await self._connection.execute(_LOCK_RULES)
+        result = await self._connection.execute(
+            text("SELECT count(*) FROM domain.sensor_alert_rules")
+        )
+        return int(result.scalar_one())
 
     async def rules_for(self, device_id: str, profile_id: str) -> list[AlertRule]:
         rows = await self._rows(
