@@ -202,6 +202,13 @@ SAMPLE_SEARCH_ALIASES = {
     "plateBarcodes": "plateBarcode",
 }
 
+# Where a sample or a plate belongs; checked on every write of either.
+_STUDY_TRIAL_PROGRAM = (
+    Ref("studyDbId", "study"),
+    Ref("trialDbId", "trial"),
+    Ref("programDbId", "program"),
+)
+
 SAMPLES = entity(
     name="sample",
     schema="Sample",
@@ -227,9 +234,7 @@ SAMPLES = entity(
         Ref("germplasmDbId", "germplasm"),
         Ref("observationUnitDbId", "observationunit"),
         Ref("plateDbId", "plate", {"plateName": "plateName"}),
-        Ref("studyDbId", "study"),
-        Ref("trialDbId", "trial"),
-        Ref("programDbId", "program"),
+        *_STUDY_TRIAL_PROGRAM,
     ),
     rules=SampleRules(),
 )
@@ -262,11 +267,7 @@ PLATES = entity(
         ),
     ),
     search_aliases=SAMPLE_SEARCH_ALIASES,
-    references=(
-        Ref("studyDbId", "study"),
-        Ref("trialDbId", "trial"),
-        Ref("programDbId", "program"),
-    ),
+    references=_STUDY_TRIAL_PROGRAM,
     rules=PlateRules(),
 )
 

@@ -165,48 +165,39 @@ _CROSSING_PROJECT = Ref(
     "crossingProjectDbId", "crossingproject", {"crossingProjectName": "crossingProjectName"}
 )
 
-CROSSES = entity(
-    name="cross",
-    path="crosses",
-    schema="Cross",
-    operations=frozenset({Op.LIST, Op.CREATE, Op.UPDATE_MANY}),
-    filters={
-        **fields(
-            "crossingProjectDbId",
-            "crossingProjectName",
-            "crossDbId",
-            "crossName",
-            "crossType",
-            "plannedCrossDbId",
-        ),
-        **external_reference_filters(),
-    },
-    unsupported_filters=("commonCropName", "programDbId"),
-    references=(
-        _CROSSING_PROJECT,
-        Ref("plannedCrossDbId", "plannedcross", {"plannedCrossName": "plannedCrossName"}),
-        *_CROSS_PARENTS,
-    ),
-)
 
-PLANNED_CROSSES = entity(
-    name="plannedcross",
-    path="plannedcrosses",
-    schema="PlannedCross",
-    operations=frozenset({Op.LIST, Op.CREATE, Op.UPDATE_MANY}),
-    filters={
-        **fields(
-            "crossingProjectDbId",
-            "crossingProjectName",
-            "plannedCrossDbId",
-            "plannedCrossName",
-            "status",
-            "crossType",
-        ),
-        **external_reference_filters(),
-    },
-    unsupported_filters=("commonCropName", "programDbId"),
-    references=(_CROSSING_PROJECT, *_CROSS_PARENTS),
+def _cross_entity(
+    name: str, path: str, schema: str, own_filters: tuple[str, ...], *references: Ref
+) -> Entity:
+    """A cross and a planned cross are declared alike: listed, created and updated in bulk
+    within a crossing project, between two parent germplasm; ``own_filters`` and
+    ``references`` are what one kind adds."""
+    return entity(
+        name=name,
+        path=path,
+        schema=schema,
+        operations=frozenset({Op.LIST, Op.CREATE, Op.UPDATE_MANY}),
+        filters={
+            **fields("crossingProjectDbId", "crossingProjectName", "crossType", *own_filters),
+            **external_reference_filters(),
+        },
+        unsupported_filters=("commonCropName", "programDbId"),
+        references=(_CROSSING_PROJECT, *references, *_CROSS_PARENTS),
+    )
+
+
+CROSSES = _cross_entity(
+    "cross",
+    "crosses",
+    "Cross",
+    ("crossDbId", "crossName", "plannedCrossDbId"),
+    Ref("plannedCrossDbId", "plannedcross", {"plannedCrossName": "plannedCrossName"}),
+)
+PLANNED_CROSSES = _cross_entity(
+    "plannedcross",
+    "plannedcrosses",
+    "PlannedCross",
+    ("plannedCrossDbId", "plannedCrossName", "status"),
 )
 
 CROSSING_PROJECTS = entity(
