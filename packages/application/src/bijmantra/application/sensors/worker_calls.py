@@ -41,6 +41,7 @@ from bijmantra.domain.sensors import (
 from bijmantra.kernel import FieldError, Principal, TenantId, ValidationFailed
 
 MAX_FIRINGS = 1000
+_FIRING_FIELDS = tuple(field.name for field in dataclasses.fields(Firing))
 
 
 class FiringDocument(msgspec.Struct, rename="camel", kw_only=True, forbid_unknown_fields=True):
@@ -56,10 +57,14 @@ class FiringDocument(msgspec.Struct, rename="camel", kw_only=True, forbid_unknow
     message: str
     about: datetime | None = None
 
+    def firing(self) -> Firing:
+        """The firing this document carries (``firing_document`` the other way round)."""
+        return Firing(**{name: getattr(self, name) for name in _FIRING_FIELDS})
+
 
 def firing_document(alert_id: str, firing: Firing) -> FiringDocument:
     """The firing's own fields and the alert id derived from them."""
-    fired = {field.name: getattr(firing, field.name) for field in dataclasses.fields(firing)}
+    fired = {name: getattr(firing, name) for name in _FIRING_FIELDS}
     return FiringDocument(alert_id=alert_id, **fired)
 
 
@@ -146,16 +151,7 @@ class SensorsWorkerCalls:
         async with self.uow(principal.tenant_id) as uow:
             # Pair by pair in one order: two batches never wait on each other's pairs crosswise.
             for item in sorted(firings, key=lambda f: (f.rule_id, f.device_id, f.at)):
-                firing = Firing(
-                    item.rule_id,
-                    item.device_id,
-                    item.metric,
-                    item.kind,
-                    item.at,
-                    item.value,
-                    item.message,
-                    item.about,
-                )
+                firing = item.firing()
                 if firing.alert_id(principal.tenant_id) != item.alert_id:
                     raise ValidationFailed(
                         "Alert id does not match its firing", [FieldError("alertId", "derived")]
