@@ -20,6 +20,7 @@ from bijmantra.application.distribution.inputs import (
     AgreementIn,
     SignIn,
     from_document,
+    lifecycle_document,
     reference,
     to_builtins,
 )
@@ -57,11 +58,7 @@ MAX_EXPORT = 10_000
 
 
 def agreement_document(agreement: Agreement) -> dict[str, Any]:
-    return {
-        **to_builtins(agreement),
-        "text": agreement_text(agreement),
-        "allowed": [a.value for a in AGREEMENT_LIFECYCLE.allowed(agreement.status)],
-    }
+    return lifecycle_document(agreement, AGREEMENT_LIFECYCLE, text=agreement_text(agreement))
 
 
 @dataclass

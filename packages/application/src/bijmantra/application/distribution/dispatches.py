@@ -22,8 +22,8 @@ from bijmantra.application.distribution.inputs import (
     ActionIn,
     DispatchIn,
     from_document,
+    lifecycle_document,
     reference,
-    to_builtins,
 )
 from bijmantra.application.distribution.requests import parse_action, requested_germplasm
 from bijmantra.application.distribution.seedlots import GermplasmSeedLots, Withdrawal
@@ -59,10 +59,7 @@ MAX_AGREEMENTS = 1000
 
 
 def dispatch_document(dispatch: Dispatch) -> dict[str, Any]:
-    return {
-        **to_builtins(dispatch),
-        "allowed": [a.value for a in DISPATCH_LIFECYCLE.allowed(dispatch.status)],
-    }
+    return lifecycle_document(dispatch, DISPATCH_LIFECYCLE)
 
 
 @dataclass

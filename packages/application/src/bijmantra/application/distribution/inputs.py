@@ -11,6 +11,7 @@ from bijmantra.application.json_input import check_shape, unreadable
 from bijmantra.domain.distribution.agreements import AgreementType
 from bijmantra.domain.distribution.model import PartnerType, Purpose
 from bijmantra.kernel import FieldError, NotFound, ValidationFailed
+from bijmantra.kernel.lifecycle import StateMachine
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=300)]
 Text = Annotated[str, msgspec.Meta(max_length=4000)]
@@ -141,6 +142,15 @@ def reference(value: str, where: str) -> str:
 def to_builtins(value: Any) -> Any:
     """The JSON form of a typed value, exactly as stored and served (tuples become lists)."""
     return msgspec.json.decode(msgspec.json.encode(value))
+
+
+def lifecycle_document(
+    record: Any, lifecycle: StateMachine[Any, Any], **computed: Any
+) -> dict[str, Any]:
+    """A record with a lifecycle as the API shows it: its stored fields, what the server
+    computes from them (never taken from clients), and the actions its status allows next."""
+    allowed = [action.value for action in lifecycle.allowed(record.status)]
+    return {**to_builtins(record), **computed, "allowed": allowed}
 
 
 def from_document(document: dict[str, Any], kind: type[T]) -> T:

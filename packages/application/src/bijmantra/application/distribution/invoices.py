@@ -23,9 +23,9 @@ from bijmantra.application.distribution.inputs import (
     InvoiceIn,
     InvoiceLineIn,
     LinesIn,
+    lifecycle_document,
     record_id,
     reference,
-    to_builtins,
 )
 from bijmantra.application.distribution.issuing import IssueBatches
 from bijmantra.application.distribution.requests import parse_action
@@ -68,14 +68,11 @@ def parse_lines(lines: list[InvoiceLineIn]) -> tuple[InvoiceLine, ...]:
 def invoice_document(invoice: Invoice) -> dict[str, Any]:
     """The stored invoice plus what the server computes from it (never taken from clients)."""
     figures = invoice.totals
-    document: dict[str, Any] = to_builtins(invoice)
+    totals = {"net": str(figures.net), "tax": str(figures.tax), "gross": str(figures.gross)}
+    document = lifecycle_document(invoice, INVOICE_LIFECYCLE, totals=totals)
     for line, amounts in zip(document["lines"], figures.lines, strict=True):
         line |= {"net": str(amounts.net), "tax": str(amounts.tax), "gross": str(amounts.gross)}
-    return {
-        **document,
-        "totals": {"net": str(figures.net), "tax": str(figures.tax), "gross": str(figures.gross)},
-        "allowed": [a.value for a in INVOICE_LIFECYCLE.allowed(invoice.status)],
-    }
+    return document
 
 
 @dataclass
