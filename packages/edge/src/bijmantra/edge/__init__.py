@@ -17,6 +17,7 @@ from bijmantra.edge.handlers import (
     unexpected_error_handler,
 )
 from bijmantra.edge.requests import REQUEST_ID_HEADER, request_id, request_id_middleware
+from bijmantra.edge.responses import platform_response
 from bijmantra.edge.statuses import HTTP_STATUSES, error_headers, http_status
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "parse_networks",
     "platform_body",
     "platform_error_body",
+    "platform_response",
     "request_id",
     "request_id_middleware",
     "security_headers_middleware",

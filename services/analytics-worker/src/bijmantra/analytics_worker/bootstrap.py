@@ -119,52 +119,39 @@ class Worker:
 
 def bootstrap(settings: Settings, adapters: WorkerAdapters) -> Worker:
     subscribe = adapters.subscriptions.consumer
-    consumers = [
-        subscribe(
-            ConsumerSpec(
-                durable=GERMPLASM_CONSUMER,
-                filter_subjects=GERMPLASM_SUBJECTS,
-                handler=adapters.germplasm_projection,
-            )
+    consumers = [subscribe(spec) for spec in _consumer_specs(settings, adapters)]
+    return Worker(settings, adapters, consumers, _sensors(settings, adapters, consumers))
+
+
+def _consumer_specs(settings: Settings, adapters: WorkerAdapters) -> list[ConsumerSpec]:
+    """The germplasm projection, and each consumer whose adapters this replica was given."""
+    specs = [
+        ConsumerSpec(
+            durable=GERMPLASM_CONSUMER,
+            filter_subjects=GERMPLASM_SUBJECTS,
+            handler=adapters.germplasm_projection,
         )
     ]
     if adapters.analyses is not None:
         # A work queue: every replica pulls from the same durable, so each job runs once.
-        consumers.append(
-            subscribe(
-                ConsumerSpec(
-                    durable=ANALYSIS_CONSUMER,
-                    filter_subjects=["bijmantra.events.analysis.requested"],
-                    handler=adapters.analyses,
-                    batch=1,
-                    ack_wait=settings.analysis_ack_wait,
-                    heartbeat=True,
-                )
+        specs.append(
+            ConsumerSpec(
+                durable=ANALYSIS_CONSUMER,
+                filter_subjects=["bijmantra.events.analysis.requested"],
+                handler=adapters.analyses,
+                batch=1,
+                ack_wait=settings.analysis_ack_wait,
+                heartbeat=True,
             )
         )
+    # Documents and partner mail follow distribution events, ten at a time.
     if adapters.store_document is not None:
-        consumers.append(
-            subscribe(
-                ConsumerSpec(
-                    durable=DOCUMENTS_CONSUMER,
-                    filter_subjects=DOCUMENTS_SUBJECTS,
-                    handler=RenderDocuments(adapters.store_document),
-                    batch=10,
-                )
-            )
-        )
+        render = RenderDocuments(adapters.store_document)
+        specs.append(ConsumerSpec(DOCUMENTS_CONSUMER, DOCUMENTS_SUBJECTS, render, batch=10))
     if adapters.mailer is not None:
-        consumers.append(
-            subscribe(
-                ConsumerSpec(
-                    durable=MAIL_CONSUMER,
-                    filter_subjects=MAIL_SUBJECTS,
-                    handler=NotifyPartners(adapters.mailer, adapters.ledger),
-                    batch=10,
-                )
-            )
-        )
-    return Worker(settings, adapters, consumers, _sensors(settings, adapters, consumers))
+        notify = NotifyPartners(adapters.mailer, adapters.ledger)
+        specs.append(ConsumerSpec(MAIL_CONSUMER, MAIL_SUBJECTS, notify, batch=10))
+    return specs
 
 
 def _sensors(

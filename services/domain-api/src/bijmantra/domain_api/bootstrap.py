@@ -221,10 +221,8 @@ async def bootstrap(settings: Settings, adapters: DomainAdapters, tracing: Traci
         ),
         server,
     )
-    analysis_grpc.add_AnalysisServiceServicer_to_server(AnalysisServicer.over(uow), server)
-    analysis_grpc.add_AnalysisWorkerServiceServicer_to_server(
-        AnalysisWorkerServicer.over(uow), server
-    )
+    analysis_grpc.add_AnalysisServiceServicer_to_server(AnalysisServicer(uow), server)
+    analysis_grpc.add_AnalysisWorkerServiceServicer_to_server(AnalysisWorkerServicer(uow), server)
     audit = adapters.audit
     audit_grpc.add_AuditServiceServicer_to_server(
         AuditServicer(ListAuditEntries(audit), VerifyAuditChain(audit), ListActivity(audit)),

@@ -141,29 +141,11 @@ class GenotypingServicer(pb_grpc.GenotypingServiceServicer):
 
 
 class AnalysisServicer(analysis_grpc.AnalysisServiceServicer):
-    def __init__(
-        self,
-        request: RequestAnalysis,
-        get: GetAnalysis,
-        cancel: CancelAnalysis,
-        page: GetResultPage,
-        artifact: GetArtifact,
-        listed: ListAnalyses,
-    ) -> None:
-        self._request, self._get, self._cancel = request, get, cancel
-        self._page, self._artifact, self._list = page, artifact, listed
-
-    @classmethod
-    def over(cls, uow: UnitOfWorkFactory) -> AnalysisServicer:
-        """The servicer with its use cases over one unit of work."""
-        return cls(
-            RequestAnalysis(uow),
-            GetAnalysis(uow),
-            CancelAnalysis(uow),
-            GetResultPage(uow),
-            GetArtifact(uow),
-            ListAnalyses(uow),
-        )
+    def __init__(self, uow: UnitOfWorkFactory) -> None:
+        """Each RPC's use case, over one unit of work."""
+        self._request, self._get = RequestAnalysis(uow), GetAnalysis(uow)
+        self._cancel, self._list = CancelAnalysis(uow), ListAnalyses(uow)
+        self._page, self._artifact = GetResultPage(uow), GetArtifact(uow)
 
     async def RequestAnalysis(
         self, request: Any, context: Any
@@ -202,29 +184,11 @@ class AnalysisServicer(analysis_grpc.AnalysisServiceServicer):
 
 
 class AnalysisWorkerServicer(analysis_grpc.AnalysisWorkerServiceServicer):
-    def __init__(
-        self,
-        claim: ClaimAnalysis,
-        stream: StreamJobGenotypes,
-        progress: ReportProgress,
-        complete: CompleteAnalysis,
-        attach: AttachFigures,
-        fail: FailAnalysis,
-    ) -> None:
-        self._claim, self._stream, self._progress = claim, stream, progress
-        self._complete, self._attach, self._fail = complete, attach, fail
-
-    @classmethod
-    def over(cls, uow: UnitOfWorkFactory) -> AnalysisWorkerServicer:
-        """The servicer with its use cases over one unit of work."""
-        return cls(
-            ClaimAnalysis(uow),
-            StreamJobGenotypes(uow),
-            ReportProgress(uow),
-            CompleteAnalysis(uow),
-            AttachFigures(uow),
-            FailAnalysis(uow),
-        )
+    def __init__(self, uow: UnitOfWorkFactory) -> None:
+        """Each RPC's use case, over one unit of work."""
+        self._claim, self._stream = ClaimAnalysis(uow), StreamJobGenotypes(uow)
+        self._progress, self._complete = ReportProgress(uow), CompleteAnalysis(uow)
+        self._attach, self._fail = AttachFigures(uow), FailAnalysis(uow)
 
     async def ClaimAnalysis(self, request: Any, context: Any) -> analysis_pb.ClaimAnalysisResponse:
         claim = await self._claim(current_principal(), request.analysis_db_id, request.worker)

@@ -18,7 +18,8 @@ from bijmantra.application.analysis.dto import AnalysisDocument
 from bijmantra.application.genotyping.dto import ImportSummary, VariantSetDocument
 from bijmantra.application.security import Action, Permission
 from bijmantra.domain.genotyping import EXPORT_FORMATS
-from bijmantra.edge.envelopes import Envelope, ListEnvelope, platform_body
+from bijmantra.edge import platform_response
+from bijmantra.edge.envelopes import Envelope, ListEnvelope
 from bijmantra.edge.requests import request_id
 from bijmantra.gateway.brapi import page_request
 from bijmantra.kernel import FieldError, ValidationFailed
@@ -40,16 +41,6 @@ READ_ANALYSES = {"permission": Permission("analysis", Action.READ)}
 WRITE_ANALYSES = {"permission": Permission("analysis", Action.WRITE)}
 _decode = msgspec.json.decode
 _encode = msgspec.json.encode
-
-
-def envelope(
-    request: Request[Any, Any, Any],
-    data: Any,
-    status: int = 200,
-    links: dict[str, str] | None = None,
-) -> Response[bytes]:
-    body = platform_body(data, request_id(request), links)
-    return Response(_encode(body), status_code=status, media_type=JSON)
 
 
 class Pagination(msgspec.Struct, rename="camel"):
@@ -141,7 +132,7 @@ async def import_genotypes(request: Request[Any, Any, Any], state: State) -> Res
         summary = await send(source_format=source_format, data=request.stream())
     data = _decode(summary)
     links = {"variantSet": f"/api/v1/variantsets/{data['variantSetDbId']}"}
-    return envelope(request, data, 201, links=links)
+    return platform_response(request, data, status=201, links=links)
 
 
 @get(
@@ -152,7 +143,7 @@ async def get_variant_set(
     request: Request[Any, Any, Any], state: State, variant_set_db_id: str
 ) -> Response[bytes]:
     document = await state.genotyping.get_variant_set(request.auth, variant_set_db_id)
-    return envelope(
+    return platform_response(
         request,
         _decode(document),
         links={"dosages": f"/api/v1/variantsets/{variant_set_db_id}/dosages.npy"},
@@ -228,6 +219,12 @@ def _links(document: dict[str, Any]) -> dict[str, str]:
     return links
 
 
+def _analysis_response(request: Request[Any, Any, Any], answer: bytes) -> Response[bytes]:
+    """An analysis document as domain-api answered it, with the links to its results."""
+    document = _decode(answer)
+    return platform_response(request, document, links=_links(document))
+
+
 @post(
     "/api/v1/analyses",
     opt={**WRITE_ANALYSES, "returns": Envelope[AnalysisDocument]},
@@ -235,7 +232,7 @@ def _links(document: dict[str, Any]) -> dict[str, str]:
 )
 async def request_analysis(request: Request[Any, Any, Any], state: State) -> Response[bytes]:
     document = _decode(await state.analyses.request(request.auth, await request.body()))
-    response = envelope(request, document, 202, links=_links(document))
+    response = platform_response(request, document, status=202, links=_links(document))
     response.headers["Location"] = _links(document)["self"]
     return response
 
@@ -264,7 +261,7 @@ async def list_analyses(request: Request[Any, Any, Any], state: State) -> Respon
     documents = _decode(
         await state.analyses.recent(request.auth, limit=limit, active_only=active_only)
     )
-    return envelope(request, documents)
+    return platform_response(request, documents)
 
 
 @get(
@@ -274,8 +271,7 @@ async def list_analyses(request: Request[Any, Any, Any], state: State) -> Respon
 async def get_analysis(
     request: Request[Any, Any, Any], state: State, analysis_db_id: str
 ) -> Response[bytes]:
-    document = _decode(await state.analyses.get(request.auth, analysis_db_id))
-    return envelope(request, document, links=_links(document))
+    return _analysis_response(request, await state.analyses.get(request.auth, analysis_db_id))
 
 
 @delete(
@@ -286,8 +282,7 @@ async def get_analysis(
 async def cancel_analysis(
     request: Request[Any, Any, Any], state: State, analysis_db_id: str
 ) -> Response[bytes]:
-    document = _decode(await state.analyses.cancel(request.auth, analysis_db_id))
-    return envelope(request, document, links=_links(document))
+    return _analysis_response(request, await state.analyses.cancel(request.auth, analysis_db_id))
 
 
 @get(

@@ -6,7 +6,7 @@ from typing import Any, TypeVar
 
 import msgspec
 from bijmantra.application.json_input import check_shape, unreadable
-from bijmantra.edge import client_address, platform_body, request_id
+from bijmantra.edge import client_address, platform_response
 from bijmantra.kernel import Malformed, Principal, Unauthorized, ValidationFailed
 from bijmantra.observability import get_logger
 from litestar import Request, Response
@@ -55,10 +55,8 @@ def ok(
     *,
     status: int = 200,
     links: dict[str, str] | None = None,
-) -> Response[Any]:
-    return Response(
-        platform_body(data, request_id(request), links), status_code=status, headers=NO_STORE
-    )
+) -> Response[bytes]:
+    return platform_response(request, data, status=status, links=links, headers=NO_STORE)
 
 
 async def decode_body(request: Request[Any, Any, Any], shape: type[T]) -> T:

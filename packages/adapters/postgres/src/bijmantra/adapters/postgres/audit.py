@@ -22,6 +22,7 @@ from bijmantra.adapters.postgres.placement import (
     as_placements,
     enter_tenant,
 )
+from bijmantra.adapters.postgres.rows import record
 from bijmantra.application.compliance import GENESIS_HASH, AuditEntry, ChainHead, next_entry
 from bijmantra.application.events import EventEnvelope, event_resources, is_bulk
 from bijmantra.domain.tenancy.placement import PlacementDatabase
@@ -84,15 +85,11 @@ _MOVE_HEAD = text(
 
 
 def _entry(row: Any) -> AuditEntry:
-    return AuditEntry(
+    return record(
+        AuditEntry,
+        row,
         tenant_id=str(row.tenant_id),
-        position=row.position,
         event_id=str(row.event_id),
-        event_type=row.event_type,
-        subject=row.subject,
-        actor=row.actor,
-        occurred_at=row.occurred_at,
-        recorded_at=row.recorded_at,
         envelope=bytes(row.envelope),
         prev_hash=bytes(row.prev_hash),
         hash=bytes(row.hash),

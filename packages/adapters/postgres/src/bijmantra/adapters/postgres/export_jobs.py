@@ -9,12 +9,12 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from bijmantra.adapters.postgres.connection_store import ConnectionStore
+from bijmantra.adapters.postgres.rows import parameters, record
 from bijmantra.domain.tenancy.exports import PENDING, ExportJob, ExportStatus
-from bijmantra.kernel import TenantId
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-_GET = text(
+_GET = (
     "SELECT id, tenant_id, requested_by, status, requested_at, tables_done, tables_total, "
     "error, archive_sha256, archive_bytes, finished_at, expires_at "
     "FROM domain.organization_exports WHERE id = :id"
@@ -29,48 +29,21 @@ def _uuid(value: str) -> uuid.UUID | None:
 
 
 def _job(row: Any) -> ExportJob:
-    return ExportJob(
-        id=str(row.id),
-        tenant_id=TenantId(row.tenant_id),
-        requested_by=row.requested_by,
-        status=ExportStatus(row.status),
-        requested_at=row.requested_at,
-        tables_done=row.tables_done,
-        tables_total=row.tables_total,
-        error=row.error,
-        archive_sha256=row.archive_sha256,
-        archive_bytes=row.archive_bytes,
-        finished_at=row.finished_at,
-        expires_at=row.expires_at,
-    )
+    return record(ExportJob, row, id=str(row.id), status=ExportStatus(row.status))
 
 
-class PostgresExportStore:
-    def __init__(self, connection: AsyncConnection) -> None:
-        self._connection = connection
-
+class PostgresExportStore(ConnectionStore):
     async def add(self, job: ExportJob) -> None:
-        await self._connection.execute(
-            text(
-                "INSERT INTO domain.organization_exports "
-                "(id, tenant_id, requested_by, status, requested_at) "
-                "VALUES (:id, :tenant, :by, :status, :at)"
-            ),
-            {
-                "id": uuid.UUID(job.id),
-                "tenant": job.tenant_id,
-                "by": job.requested_by,
-                "status": str(job.status),
-                "at": job.requested_at,
-            },
+        await self._execute(
+            "INSERT INTO domain.organization_exports "
+            "(id, tenant_id, requested_by, status, requested_at) "
+            "VALUES (:id, :tenant_id, :requested_by, :status, :requested_at)",
+            **parameters(job, id=uuid.UUID(job.id), status=str(job.status)),
         )
 
     async def get(self, export_id: str) -> ExportJob | None:
         key = _uuid(export_id)
-        if key is None:
-            return None
-        row = (await self._connection.execute(_GET, {"id": key})).first()
-        return None if row is None else _job(row)
+        return None if key is None else await self._first(_GET, _job, id=key)
 
     async def pending(self) -> int:
         count = await self._connection.scalar(

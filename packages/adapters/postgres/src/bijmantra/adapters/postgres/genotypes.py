@@ -19,6 +19,7 @@ from typing import Any
 import msgspec
 import numpy as np
 from bijmantra.adapters.postgres import genotype_views as views
+from bijmantra.adapters.postgres.connection_store import ConnectionStore
 from bijmantra.adapters.postgres.engine import driver_connection
 from bijmantra.adapters.postgres.genotype_calls import Block, decode, read_calls
 from bijmantra.adapters.postgres.genotype_edits import update_calls
@@ -191,9 +192,9 @@ def _slice(block: GenotypeBlock, start: int, stop: int) -> GenotypeBlock:
     )
 
 
-class PostgresGenotypeStore:
+class PostgresGenotypeStore(ConnectionStore):
     def __init__(self, connection: AsyncConnection) -> None:
-        self._connection = connection
+        super().__init__(connection)
         self._sealed: list[VariantSet] = []
 
     async def create(self, variant_set: VariantSet) -> PostgresVariantSetWriter:
@@ -234,50 +235,38 @@ class PostgresGenotypeStore:
         return PostgresVariantSetWriter(self._connection, variant_set, chunk_variants)
 
     async def seal(self, variant_set: VariantSet) -> None:
-        await self._connection.execute(
-            text(
-                "UPDATE domain.variant_sets SET n_variants = :n, "
-                "skipped = CAST(:skipped AS jsonb), reference_set_db_id = :r "
-                "WHERE variant_set_db_id = :s"
-            ),
-            {
-                "r": variant_set.reference_set_db_id,
-                "n": variant_set.n_variants,
-                "skipped": msgspec.json.encode(variant_set.skipped).decode(),
-                "s": variant_set.variant_set_db_id,
-            },
+        await self._execute(
+            "UPDATE domain.variant_sets SET n_variants = :n, "
+            "skipped = CAST(:skipped AS jsonb), reference_set_db_id = :r "
+            "WHERE variant_set_db_id = :s",
+            r=variant_set.reference_set_db_id,
+            n=variant_set.n_variants,
+            skipped=msgspec.json.encode(variant_set.skipped).decode(),
+            s=variant_set.variant_set_db_id,
         )
         self._sealed.append(variant_set)
 
     async def get(self, variant_set_db_id: str) -> StoredVariantSet | None:
-        row = (
-            await self._connection.execute(
-                text(
-                    "SELECT name, source_format, n_variants, skipped, created_at FROM "
-                    "domain.variant_sets "
-                    "WHERE variant_set_db_id = :s"
-                ),
-                {"s": variant_set_db_id},
-            )
-        ).one_or_none()
-        if row is None:
+        rows = await self._rows(
+            "SELECT name, source_format, n_variants, skipped, created_at FROM "
+            "domain.variant_sets WHERE variant_set_db_id = :s",
+            s=variant_set_db_id,
+        )
+        if not rows:
             return None
-        call_sets = (
-            await self._connection.execute(
-                text(
-                    "SELECT call_set_db_id, sample_name, germplasm_db_id, column_index, ploidy "
-                    "FROM domain.call_sets "
-                    "WHERE variant_set_db_id = :s ORDER BY column_index"
-                ),
-                {"s": variant_set_db_id},
-            )
-        ).all()
+        call_sets = await self._all(
+            "SELECT call_set_db_id, sample_name, germplasm_db_id, column_index, ploidy "
+            "FROM domain.call_sets WHERE variant_set_db_id = :s ORDER BY column_index",
+            lambda c: CallSet(*c),
+            s=variant_set_db_id,
+        )
+        row = rows[0]
         return StoredVariantSet(
             variant_set_db_id,
             row.name,
             row.source_format,
             row.n_variants,
-            [CallSet(*c) for c in call_sets],
+            call_sets,
             dict(row.skipped),
             row.created_at.isoformat(),
         )

@@ -8,64 +8,49 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from bijmantra.adapters.postgres.connection_store import TenantConnectionStore
 from bijmantra.application.tenancy import PendingInvitation
 from bijmantra.kernel import TenantId
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 MAILER_ROLE = "bijmantra_identity_mailer"
+_SELECT = (
+    "SELECT id, email, roles, display_name, invited_by, created_at, expires_at "
+    "FROM identity.invitations"
+)
 
 
 def _invitation(row: Any) -> PendingInvitation:
     return PendingInvitation(row[0], row[1], frozenset(row[2]), row[3], row[4], row[5], row[6])
 
 
-class PostgresInvitations:
-    def __init__(self, connection: AsyncConnection, tenant_id: TenantId) -> None:
-        self._conn, self._tenant = connection, tenant_id
-
-    async def _one(self, sql: str, **params: Any) -> PendingInvitation | None:
-        row = (await self._conn.execute(text(sql), params)).one_or_none()
-        return None if row is None else _invitation(row)
-
+class PostgresInvitations(TenantConnectionStore):
     async def add(self, invitation: PendingInvitation) -> None:
         # The open offer to this address (one at most, unique index) is replaced.
-        await self._conn.execute(
-            text(
-                "DELETE FROM identity.invitations WHERE lower(email) = lower(:e) "
-                "AND accepted_at IS NULL AND revoked_at IS NULL"
-            ),
-            {"e": invitation.email},
+        await self._execute(
+            "DELETE FROM identity.invitations WHERE lower(email) = lower(:e) "
+            "AND accepted_at IS NULL AND revoked_at IS NULL",
+            e=invitation.email,
         )
-        await self._conn.execute(
-            text(
-                "INSERT INTO identity.invitations (id, tenant_id, email, roles, display_name, "
-                "invited_by, created_at, expires_at, next_attempt_at) "
-                "VALUES (:id, :t, :e, :r, :n, :by, :at, :exp, :at)"
-            ),
-            {
-                "id": invitation.id, "t": self._tenant, "e": invitation.email,
-                "r": sorted(invitation.roles), "n": invitation.display_name,
-                "by": invitation.invited_by, "at": invitation.created_at,
-                "exp": invitation.expires_at,
-            },
+        await self._execute(
+            "INSERT INTO identity.invitations (id, tenant_id, email, roles, display_name, "
+            "invited_by, created_at, expires_at, next_attempt_at) "
+            "VALUES (:id, :t, :e, :r, :n, :by, :at, :exp, :at)",
+            id=invitation.id, t=self._tenant, e=invitation.email, r=sorted(invitation.roles),
+            n=invitation.display_name, by=invitation.invited_by, at=invitation.created_at,
+            exp=invitation.expires_at,
         )  # fmt: skip
 
     async def open(self) -> list[PendingInvitation]:
-        rows = (
-            await self._conn.execute(
-                text(
-                    "SELECT id, email, roles, display_name, invited_by, created_at, expires_at "
-                    "FROM identity.invitations WHERE "
-                    "accepted_at IS NULL AND revoked_at IS NULL "
-                    "AND expires_at > now() ORDER BY created_at"
-                )
-            )
-        ).all()
-        return [_invitation(r) for r in rows]
+        return await self._all(
+            f"{_SELECT} WHERE accepted_at IS NULL AND revoked_at IS NULL "
+            "AND expires_at > now() ORDER BY created_at",
+            _invitation,
+        )
 
     async def revoke(self, invitation_id: uuid.UUID, now: datetime) -> bool:
-        result = await self._conn.execute(
+        result = await self._connection.execute(
             text(
                 "UPDATE identity.invitations SET revoked_at = :now WHERE id = :id "
                 "AND accepted_at IS NULL AND revoked_at IS NULL"
@@ -77,12 +62,11 @@ class PostgresInvitations:
     async def claim_unsent(
         self, invitation_id: uuid.UUID, now: datetime
     ) -> PendingInvitation | None:
-        return await self._one(
-            "SELECT id, email, roles, display_name, invited_by, created_at, expires_at "
-            "FROM identity.invitations WHERE id = :id AND sent_at IS NULL "
-            "AND next_attempt_at <= :now "
+        return await self._first(
+            f"{_SELECT} WHERE id = :id AND sent_at IS NULL AND next_attempt_at <= :now "
             "AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > :now "
             "FOR UPDATE SKIP LOCKED",
+            _invitation,
             id=invitation_id,
             now=now,
         )
@@ -90,44 +74,41 @@ class PostgresInvitations:
     async def issue_token(
         self, invitation_id: uuid.UUID, token_hash: bytes, lease_until: datetime
     ) -> None:
-        await self._conn.execute(
-            text(
-                "UPDATE identity.invitations SET token_hash = :h, next_attempt_at = :lease "
-                "WHERE id = :id"
-            ),
-            {"id": invitation_id, "h": token_hash, "lease": lease_until},
+        await self._execute(
+            "UPDATE identity.invitations SET token_hash = :h, next_attempt_at = :lease "
+            "WHERE id = :id",
+            id=invitation_id,
+            h=token_hash,
+            lease=lease_until,
         )
 
     async def mark_sent(self, invitation_id: uuid.UUID, now: datetime) -> None:
-        await self._conn.execute(
-            text("UPDATE identity.invitations SET sent_at = :now WHERE id = :id"),
-            {"id": invitation_id, "now": now},
+        await self._execute(
+            "UPDATE identity.invitations SET sent_at = :now WHERE id = :id",
+            id=invitation_id,
+            now=now,
         )
 
     async def delivery_failed(self, invitation_id: uuid.UUID) -> int:
-        attempts = (
-            await self._conn.execute(
-                text(
-                    "UPDATE identity.invitations SET send_attempts = send_attempts + 1 "
-                    "WHERE id = :id RETURNING send_attempts"
-                ),
-                {"id": invitation_id},
-            )
-        ).scalar_one_or_none()
-        return int(attempts or 0)
+        rows = await self._rows(
+            "UPDATE identity.invitations SET send_attempts = send_attempts + 1 "
+            "WHERE id = :id RETURNING send_attempts",
+            id=invitation_id,
+        )
+        return int(rows[0][0]) if rows else 0
 
     async def retry_at(self, invitation_id: uuid.UUID, when: datetime) -> None:
-        await self._conn.execute(
-            text("UPDATE identity.invitations SET next_attempt_at = :at WHERE id = :id"),
-            {"id": invitation_id, "at": when},
+        await self._execute(
+            "UPDATE identity.invitations SET next_attempt_at = :at WHERE id = :id",
+            id=invitation_id,
+            at=when,
         )
 
     async def take(self, token_hash: bytes, now: datetime) -> PendingInvitation | None:
-        return await self._one(
-            "SELECT id, email, roles, display_name, invited_by, created_at, expires_at "
-            "FROM identity.invitations WHERE token_hash = :h "
-            "AND accepted_at IS NULL AND revoked_at IS NULL "
+        return await self._first(
+            f"{_SELECT} WHERE token_hash = :h AND accepted_at IS NULL AND revoked_at IS NULL "
             "AND expires_at > :now FOR UPDATE",
+            _invitation,
             h=token_hash,
             now=now,
         )
@@ -135,9 +116,11 @@ class PostgresInvitations:
     async def mark_accepted(
         self, invitation_id: uuid.UUID, user_id: uuid.UUID, now: datetime
     ) -> None:
-        await self._conn.execute(
-            text("UPDATE identity.invitations SET accepted_at = :now, user_id = :u WHERE id = :id"),
-            {"id": invitation_id, "u": user_id, "now": now},
+        await self._execute(
+            "UPDATE identity.invitations SET accepted_at = :now, user_id = :u WHERE id = :id",
+            id=invitation_id,
+            u=user_id,
+            now=now,
         )
 
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 from bijmantra.adapters.postgres.inbox import first_delivery
+from bijmantra.adapters.postgres.rows import parameters
 from bijmantra.application.events import EventEnvelope
 from bijmantra.application.ports.operations import ItemFilter, SeasonTask
 from bijmantra.domain.operations import (
@@ -238,15 +239,18 @@ class PostgresOperationsRepository:
         )
         return [(r.id, r.rank) for r in rows]
 
+    async def _set_each(self, update: str, values: dict[str, int]) -> None:
+        """Run ``update`` once over ``values`` (item id -> number) as two arrays."""
+        if values:
+            await self._rows(update, ids=list(values), values=list(values.values()))
+
     async def set_ranks(self, ranks: dict[str, int]) -> None:
-        if ranks:
-            await self._rows(
-                "UPDATE domain.ops_work_items AS w SET rank = r.rank, version = w.version + 1 "
-                "FROM unnest(CAST(:ids AS text[]), CAST(:ranks AS bigint[])) AS r(id, rank) "
-                "WHERE w.tenant_id = :t AND w.id = r.id RETURNING w.id",
-                ids=list(ranks),
-                ranks=list(ranks.values()),
-            )
+        await self._set_each(
+            "UPDATE domain.ops_work_items AS w SET rank = r.rank, version = w.version + 1 "
+            "FROM unnest(CAST(:ids AS text[]), CAST(:values AS bigint[])) AS r(id, rank) "
+            "WHERE w.tenant_id = :t AND w.id = r.id RETURNING w.id",
+            ranks,
+        )
 
     async def last_rank(self, parent_id: str | None) -> int | None:
         rows = await self._rows(
@@ -309,24 +313,19 @@ class PostgresOperationsRepository:
         return [Ordered(r.id, r.topo) for r in await self._connection.execute(walk, params)]
 
     async def set_orders(self, orders: dict[str, int]) -> None:
-        if orders:
-            await self._rows(
-                "UPDATE domain.ops_work_items AS w SET topo = o.topo "
-                "FROM unnest(CAST(:ids AS text[]), CAST(:topos AS bigint[])) AS o(id, topo) "
-                "WHERE w.tenant_id = :t AND w.id = o.id RETURNING w.id",
-                ids=list(orders),
-                topos=list(orders.values()),
-            )
+        await self._set_each(
+            "UPDATE domain.ops_work_items AS w SET topo = o.topo "
+            "FROM unnest(CAST(:ids AS text[]), CAST(:values AS bigint[])) AS o(id, topo) "
+            "WHERE w.tenant_id = :t AND w.id = o.id RETURNING w.id",
+            orders,
+        )
 
     async def add_dependency(self, dependency: Dependency) -> bool:
         rows = await self._rows(
             "INSERT INTO domain.ops_dependencies (tenant_id, predecessor_id, successor_id, "
-            "created_at, created_by) VALUES (:t, :p, :s, :at, :by) "
-            "ON CONFLICT DO NOTHING RETURNING predecessor_id",
-            p=dependency.predecessor_id,
-            s=dependency.successor_id,
-            at=dependency.created_at,
-            by=dependency.created_by,
+            "created_at, created_by) VALUES (:t, :predecessor_id, :successor_id, :created_at, "
+            ":created_by) ON CONFLICT DO NOTHING RETURNING predecessor_id",
+            **parameters(dependency),
         )
         return bool(rows)
 

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bijmantra.adapters.postgres.connection_store import ConnectionStore
+from bijmantra.adapters.postgres.rows import column_names, parameters, record
 from bijmantra.domain.sensors import (
     Alert,
     AlertRule,
@@ -33,7 +34,7 @@ _ALERT_NAMES = (
 
 
 def _params(names: str) -> str:
-    return ", ".join(f":{n.strip()}" for n in names.split(","))
+    return ", ".join(f":{name}" for name in column_names(names))
 
 
 _INSERT_RULE = text(
@@ -66,57 +67,44 @@ def _seconds(value: float) -> timedelta:
     return timedelta(seconds=value)
 
 
+def _tenant(row: Any) -> TenantId:
+    return TenantId(uuid.UUID(str(row.tenant_id)))
+
+
 def _rule(row: Any) -> AlertRule:
-    return AlertRule(
-        rule_id=row.rule_id,
-        tenant_id=TenantId(uuid.UUID(str(row.tenant_id))),
-        name=row.name,
-        metric=row.metric,
+    return record(
+        AlertRule,
+        row,
+        tenant_id=_tenant(row),
         kind=RuleKind(row.kind),
-        device_id=row.device_id,
-        profile_id=row.profile_id,
         cooldown=_seconds(row.cooldown_seconds),
         comparison=Comparison(row.comparison) if row.comparison else None,
-        threshold=row.threshold,
         hold=_seconds(row.hold_seconds),
-        max_change=row.max_change,
         per=_seconds(row.per_seconds),
         interval=_seconds(row.interval_seconds),
-        intervals=row.intervals,
     )
 
 
 def _rule_row(rule: AlertRule) -> dict[str, Any]:
-    return {
-        "rule_id": rule.rule_id,
-        "name": rule.name,
-        "metric": rule.metric,
-        "kind": rule.kind.value,
-        "device_id": rule.device_id,
-        "profile_id": rule.profile_id,
-        "cooldown_seconds": rule.cooldown.total_seconds(),
-        "comparison": rule.comparison.value if rule.comparison else None,
-        "threshold": rule.threshold,
-        "hold_seconds": rule.hold.total_seconds(),
-        "max_change": rule.max_change,
-        "per_seconds": rule.per.total_seconds(),
-        "interval_seconds": rule.interval.total_seconds(),
-        "intervals": rule.intervals,
-    }
+    return parameters(
+        rule,
+        kind=rule.kind.value,
+        cooldown_seconds=rule.cooldown.total_seconds(),
+        comparison=rule.comparison.value if rule.comparison else None,
+        hold_seconds=rule.hold.total_seconds(),
+        per_seconds=rule.per.total_seconds(),
+        interval_seconds=rule.interval.total_seconds(),
+    )
 
 
 def _alert(row: Any) -> Alert:
-    values = row._asdict()
-    values["tenant_id"] = TenantId(uuid.UUID(str(values["tenant_id"])))
-    values["kind"] = RuleKind(values["kind"])
-    values["status"] = AlertStatus(values["status"])
-    return Alert(**values)
+    return record(
+        Alert, row, tenant_id=_tenant(row), kind=RuleKind(row.kind), status=AlertStatus(row.status)
+    )
 
 
 def _alert_row(alert: Alert) -> dict[str, Any]:
-    row = {n.strip(): getattr(alert, n.strip()) for n in _ALERT_NAMES.split(",")}
-    row["kind"], row["status"] = alert.kind.value, alert.status.value
-    return row
+    return parameters(alert, kind=alert.kind.value, status=alert.status.value)
 
 
 class PostgresAlertStore(ConnectionStore):
@@ -129,8 +117,7 @@ class PostgresAlertStore(ConnectionStore):
         )
 
     async def rules(self) -> list[AlertRule]:
-        rows = await self._rows("SELECT * FROM domain.sensor_alert_rules ORDER BY rule_id")
-        return [_rule(r) for r in rows]
+        return await self._all("SELECT * FROM domain.sensor_alert_rules ORDER BY rule_id", _rule)
 
     async def rule_count(self) -> int:
         await self._connection.execute(_LOCK_RULES)
@@ -140,13 +127,13 @@ class PostgresAlertStore(ConnectionStore):
         return int(result.scalar_one())
 
     async def rules_for(self, device_id: str, profile_id: str) -> list[AlertRule]:
-        rows = await self._rows(
+        return await self._all(
             "SELECT * FROM domain.sensor_alert_rules WHERE device_id = :device "
             "OR (device_id IS NULL AND profile_id = :profile) ORDER BY rule_id",
+            _rule,
             device=device_id,
             profile=profile_id,
         )
-        return [_rule(r) for r in rows]
 
     async def add_alert(self, alert: Alert) -> bool:
         result = await self._connection.execute(_INSERT_ALERT, _alert_row(alert))
@@ -189,13 +176,11 @@ class PostgresAlertStore(ConnectionStore):
         )
 
     async def save_alert(self, alert: Alert) -> None:
-        await self._connection.execute(
-            text(
-                "UPDATE domain.sensor_alerts SET status = :status, "
-                "acknowledged_by = :acknowledged_by, acknowledged_at = :acknowledged_at, "
-                "cleared_by = :cleared_by, cleared_at = :cleared_at WHERE alert_id = :alert_id"
-            ),
-            _alert_row(alert),
+        await self._execute(
+            "UPDATE domain.sensor_alerts SET status = :status, "
+            "acknowledged_by = :acknowledged_by, acknowledged_at = :acknowledged_at, "
+            "cleared_by = :cleared_by, cleared_at = :cleared_at WHERE alert_id = :alert_id",
+            **_alert_row(alert),
         )
 
     async def alerts(self, page: PageRequest, status: AlertStatus | None) -> Page[Alert]:

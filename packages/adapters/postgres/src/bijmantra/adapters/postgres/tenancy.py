@@ -7,68 +7,55 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from bijmantra.adapters.postgres.connection_store import TenantConnectionStore
 from bijmantra.adapters.postgres.invitations import PostgresInvitations
 from bijmantra.adapters.postgres.outbox import write_outbox
+from bijmantra.adapters.postgres.rows import parameters
 from bijmantra.adapters.postgres.uow import TenantTransaction, tenant_transaction
 from bijmantra.application.events import envelope_for
 from bijmantra.application.tenancy import Member, Organization, UserRecord
 from bijmantra.domain import DomainEvent
 from bijmantra.kernel import Conflict, TenantId
 from bijmantra.observability import current_traceparent
-from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 SOURCE = "identity"
 
 
-class PostgresOrganizations:
-    def __init__(self, connection: AsyncConnection, tenant_id: TenantId) -> None:
-        self._conn, self._tenant = connection, tenant_id
-
+class PostgresOrganizations(TenantConnectionStore):
     async def get(self) -> Organization | None:
-        row = (
-            await self._conn.execute(
-                text("SELECT id, name, created_at FROM identity.organizations WHERE id = :id"),
-                {"id": self._tenant},
-            )
-        ).one_or_none()
-        return None if row is None else Organization(TenantId(row[0]), row[1], row[2])
+        return await self._first(
+            "SELECT id, name, created_at FROM identity.organizations WHERE id = :id",
+            lambda row: Organization(TenantId(row[0]), row[1], row[2]),
+            id=self._tenant,
+        )
 
     async def add(self, organization: Organization, founder: uuid.UUID) -> None:
         async with _name_is_unique():
-            await self._conn.execute(
-                text(
-                    "INSERT INTO identity.organizations (id, name, created_at, created_by) "
-                    "VALUES (:id, :name, :at, :by)"
-                ),
-                {
-                    "id": organization.id,
-                    "name": organization.name,
-                    "at": organization.created_at,
-                    "by": founder,
-                },
+            await self._execute(
+                "INSERT INTO identity.organizations (id, name, created_at, created_by) "
+                "VALUES (:id, :name, :created_at, :created_by)",
+                **parameters(organization, created_by=founder),
             )
 
     async def count_founded_by(self, founder: uuid.UUID) -> int:
         # A transaction-scoped advisory lock per founder serialises concurrent creations.
-        await self._conn.execute(
-            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
-            {"key": f"found-organization:{founder}"},
+        await self._execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))",
+            key=f"found-organization:{founder}",
         )
-        count = (
-            await self._conn.execute(
-                text("SELECT count(*) FROM identity.organizations WHERE created_by = :u"),
-                {"u": founder},
-            )
-        ).scalar_one()
-        return int(count)
+        rows = await self._rows(
+            "SELECT count(*) FROM identity.organizations WHERE created_by = :u", u=founder
+        )
+        return int(rows[0][0])
 
     async def rename(self, name: str) -> None:
         async with _name_is_unique():
-            await self._conn.execute(
-                text("UPDATE identity.organizations SET name = :name WHERE id = :id"),
-                {"id": self._tenant, "name": name},
+            await self._execute(
+                "UPDATE identity.organizations SET name = :name WHERE id = :id",
+                id=self._tenant,
+                name=name,
             )
 
 
@@ -93,87 +80,65 @@ def _member(row: Any) -> Member:
     return Member(row[0], row[1], row[2], frozenset(row[3]), row[4])
 
 
-class PostgresMembers:
+class PostgresMembers(TenantConnectionStore):
     """Memberships of the unit of work's tenant (RLS ``tenant_or_self``, no ``app.user_id``)."""
 
-    def __init__(self, connection: AsyncConnection, tenant_id: TenantId) -> None:
-        self._conn, self._tenant = connection, tenant_id
-
     async def list(self) -> list[Member]:
-        rows = (await self._conn.execute(text(_MEMBER + "ORDER BY lower(u.email)"))).all()
-        return [_member(r) for r in rows]
+        return await self._all(_MEMBER + "ORDER BY lower(u.email)", _member)
 
     async def get(self, user_id: uuid.UUID) -> Member | None:
-        row = (
-            await self._conn.execute(text(_MEMBER + "WHERE m.user_id = :u"), {"u": user_id})
-        ).one_or_none()
-        return None if row is None else _member(row)
+        return await self._first(_MEMBER + "WHERE m.user_id = :u", _member, u=user_id)
 
     async def find_by_email(self, email: str) -> Member | None:
-        row = (
-            await self._conn.execute(
-                text(_MEMBER + "WHERE lower(u.email) = lower(:e)"), {"e": email}
-            )
-        ).one_or_none()
-        return None if row is None else _member(row)
+        return await self._first(_MEMBER + "WHERE lower(u.email) = lower(:e)", _member, e=email)
 
     async def add(self, user_id: uuid.UUID, roles: frozenset[str]) -> None:
-        await self._conn.execute(
-            text(
-                "INSERT INTO identity.memberships (tenant_id, user_id, roles) VALUES (:t, :u, :r)"
-            ),
-            {"t": self._tenant, "u": user_id, "r": sorted(roles)},
+        await self._execute(
+            "INSERT INTO identity.memberships (tenant_id, user_id, roles) VALUES (:t, :u, :r)",
+            t=self._tenant,
+            u=user_id,
+            r=sorted(roles),
         )
 
     async def set_roles(self, user_id: uuid.UUID, roles: frozenset[str]) -> None:
-        await self._conn.execute(
-            text("UPDATE identity.memberships SET roles = :r WHERE user_id = :u"),
-            {"u": user_id, "r": sorted(roles)},
+        await self._execute(
+            "UPDATE identity.memberships SET roles = :r WHERE user_id = :u",
+            u=user_id,
+            r=sorted(roles),
         )
 
     async def remove(self, user_id: uuid.UUID) -> None:
-        await self._conn.execute(
-            text("DELETE FROM identity.memberships WHERE user_id = :u"), {"u": user_id}
-        )
-        await self._conn.execute(
-            text(
-                "UPDATE identity.refresh_token_families "
-                "SET revoked_at = now(), revoked_reason = 'membership_removed' "
-                "WHERE user_id = :u AND revoked_at IS NULL"
-            ),
-            {"u": user_id},
+        await self._execute("DELETE FROM identity.memberships WHERE user_id = :u", u=user_id)
+        await self._execute(
+            "UPDATE identity.refresh_token_families "
+            "SET revoked_at = now(), revoked_reason = 'membership_removed' "
+            "WHERE user_id = :u AND revoked_at IS NULL",
+            u=user_id,
         )
 
 
-class PostgresAccounts:
-    def __init__(self, connection: AsyncConnection, tenant_id: TenantId) -> None:
-        self._conn, self._tenant = connection, tenant_id
-
+class PostgresAccounts(TenantConnectionStore):
     async def find_by_email(self, email: str) -> UserRecord | None:
-        row = (
-            await self._conn.execute(
-                text(
-                    "SELECT id, email, display_name, password_hash FROM identity.users "
-                    "WHERE lower(email) = lower(:e)"
-                ),
-                {"e": email},
-            )
-        ).one_or_none()
-        return None if row is None else UserRecord(*row)
+        return await self._first(
+            "SELECT id, email, display_name, password_hash FROM identity.users "
+            "WHERE lower(email) = lower(:e)",
+            lambda row: UserRecord(*row),
+            e=email,
+        )
 
     async def add(self, user: UserRecord) -> None:
-        await self._conn.execute(
-            text(
-                "INSERT INTO identity.users (id, email, display_name, password_hash) "
-                "VALUES (:id, :e, :n, :h)"
-            ),
-            {"id": user.id, "e": user.email, "n": user.display_name, "h": user.password_hash},
+        await self._execute(
+            "INSERT INTO identity.users (id, email, display_name, password_hash) "
+            "VALUES (:id, :email, :display_name, :password_hash)",
+            **parameters(user),
         )
 
     async def set_password(self, user_id: uuid.UUID, password_hash: str, display_name: str) -> None:
-        await self._conn.execute(
-            text("UPDATE identity.users SET password_hash = :h, display_name = :n WHERE id = :id"),
-            {"id": user_id, "h": password_hash, "n": display_name},
+        await self._execute(
+            "UPDATE identity.users SET password_hash = :h, display_name = :n WHERE id = :id",
+            id=user_id,
+            h=password_hash,
+            n=display_name,
         )
 
 
