@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from bijmantra.adapters.postgres.rows import parameters
 from bijmantra.adapters.postgres.tenancy import write_identity_events
 from bijmantra.adapters.postgres.uow import tenant_transaction
 from bijmantra.application.tenancy import (
@@ -168,16 +169,9 @@ class PostgresRefreshTokenStore:
                 text(
                     "INSERT INTO identity.refresh_token_families "
                     "(id, tenant_id, user_id, client_id, scope, expires_at) "
-                    "VALUES (:id, :tenant, :user, :client, :scope, :expires)"
+                    "VALUES (:id, :tenant_id, :user_id, :client_id, :scope, :expires_at)"
                 ),
-                {
-                    "id": family.id,
-                    "tenant": family.tenant_id,
-                    "user": family.user_id,
-                    "client": family.client_id,
-                    "scope": family.scope,
-                    "expires": family.expires_at,
-                },
+                parameters(family),
             )
             await conn.execute(
                 text(
@@ -405,22 +399,10 @@ class PostgresAuthorizationCodes:
                     "client_id, user_id, "
                     "redirect_uri, scope, code_challenge, code_challenge_method, nonce, "
                     "auth_time, expires_at) VALUES "
-                    "(:hash, :tenant, :client, :user, :uri, :scope, :challenge, :method, "
-                    ":nonce, :auth_time, :expires)"
+                    "(:code_hash, :tenant_id, :client_id, :user_id, :redirect_uri, :scope, "
+                    ":code_challenge, :code_challenge_method, :nonce, :auth_time, :expires_at)"
                 ),
-                {
-                    "hash": code_hash,
-                    "tenant": code.tenant_id,
-                    "client": code.client_id,
-                    "user": code.user_id,
-                    "uri": code.redirect_uri,
-                    "scope": code.scope,
-                    "challenge": code.code_challenge,
-                    "method": code.code_challenge_method,
-                    "nonce": code.nonce,
-                    "auth_time": code.auth_time,
-                    "expires": code.expires_at,
-                },
+                parameters(code, code_hash=code_hash),
             )
 
     async def consume(
