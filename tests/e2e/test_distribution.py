@@ -330,6 +330,10 @@ async def test_another_organization_sees_404_and_bad_input_changes_nothing(
     )
     assert malformed.status_code == 400, malformed.text
     assert malformed.json()["error"]["code"] == "malformed"
+    nul = {"name": "a\u0000b", "country": "KE", "type": "research_institute", "contacts": []}
+    refused = await client.post("/api/v1/partners", json=nul)  # PostgreSQL text refuses NUL
+    assert refused.status_code == 400, refused.text
+    assert refused.json()["error"]["details"] == [{"location": "body.name", "message": "holds NUL"}]
     for body in (
         json.dumps({"partner_id": partner["id"], "currency": "MXN", "lines": [line]}).encode(),
         json.dumps({"partner_id": partner["id"], "currency": "MXN", "lines": []}).encode(),

@@ -7,6 +7,8 @@ use case behind it multiplies that. So the shape is checked *before* decoding by
 that stops at the first token past a bound: the nesting depth (a 10,000-deep body otherwise
 ends in a ``RecursionError``) and the number of top-level items (the items of a bulk write).
 Invalid UTF-8 and over-deep input that reach the decoder are 4xx too, never a server error.
+A decoded string holding NUL (``"\\u0000"``) is refused too: PostgreSQL text cannot store it,
+so it would fail at the first write as a 500.
 """
 
 from __future__ import annotations
@@ -88,11 +90,36 @@ def decode_body(body: bytes, kind: type[T], what: str) -> T:
     JSON a 400; nothing is decoded past the shape bounds."""
     check_shape(body)  # nesting depth, before the decoder recurses
     try:
-        return msgspec.json.decode(body, type=kind)
+        decoded = msgspec.json.decode(body, type=kind)
     except msgspec.ValidationError as exc:
         raise ValidationFailed(f"Invalid {what}", [FieldError("body", str(exc))]) from None
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise unreadable(exc, "JSON") from None
+    refuse_nul(body, decoded)
+    return decoded
+
+
+def refuse_nul(body: bytes, decoded: object) -> None:
+    """``Malformed`` (400) naming the field if a string of ``decoded`` holds NUL. Only a body
+    with the escape ``\\u0000`` can, so the walk runs only then; ``msgspec.Raw`` parts (items
+    a use case decodes one by one, reporting each) are left to it."""
+    if b"\\u0000" not in body:
+        return
+    pending: list[tuple[str, object]] = [("body", decoded)]
+    while pending:
+        where, value = pending.pop()
+        if isinstance(value, str) and "\x00" in value:
+            raise Malformed(
+                "Text must not contain NUL characters", [FieldError(where, "holds NUL")]
+            )
+        if isinstance(value, msgspec.Struct):
+            names = zip(value.__struct_fields__, value.__struct_encode_fields__, strict=True)
+            pending.extend((f"{where}.{wire}", getattr(value, name)) for name, wire in names)
+        elif isinstance(value, dict):
+            pending.extend((f"{where}.{key}", item) for key, item in value.items())
+            pending.extend((where, key) for key in value)
+        elif isinstance(value, (list, tuple)):
+            pending.extend((f"{where}[{n}]", item) for n, item in enumerate(value))
 
 
 def unreadable(exc: msgspec.DecodeError | UnicodeDecodeError, what: str) -> Malformed:

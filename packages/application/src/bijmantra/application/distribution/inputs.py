@@ -7,7 +7,7 @@ from datetime import date
 from typing import Annotated, Any, TypeVar
 
 import msgspec
-from bijmantra.application.json_input import check_shape, unreadable
+from bijmantra.application.json_input import check_shape, refuse_nul, unreadable
 from bijmantra.domain.distribution.agreements import AgreementType
 from bijmantra.domain.distribution.model import PartnerType, Purpose
 from bijmantra.kernel import FieldError, NotFound, ValidationFailed
@@ -115,12 +115,14 @@ def decode(body: bytes, kind: type[T]) -> T:
         raise ValidationFailed("Request body too large", [FieldError("body", f"<= {MAX_BODY}")])
     check_shape(body)  # nesting depth, before the decoder recurses
     try:
-        return msgspec.json.decode(body, type=kind, strict=True)
+        decoded = msgspec.json.decode(body, type=kind, strict=True)
     except msgspec.ValidationError as exc:
         where = str(exc).rpartition("at `")[2].rstrip("`") if "at `" in str(exc) else "body"
         raise ValidationFailed("Invalid request body", [FieldError(where, str(exc))]) from None
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise unreadable(exc, "JSON") from None
+    refuse_nul(body, decoded)
+    return decoded
 
 
 def record_id(value: str, what: str) -> str:
