@@ -207,6 +207,10 @@ async def test_request_agreement_dispatch_and_invoice_through_the_gateway(
     assert issued["totals"] == {"net": "10.50", "tax": "1.68", "gross": "12.18"}
     edit = await client.put(f"/api/v1/invoices/{invoice['id']}/lines", json={"lines": [line]})
     assert edit.status_code == 409
+    credits = await asyncio.gather(  # one request sent four times: the invoice reversed once
+        *(client.post(f"/api/v1/invoices/{invoice['id']}/credit-notes") for _ in range(4))
+    )
+    assert sorted(c.status_code for c in credits) == [201, 409, 409, 409], credits
 
     async def pdf() -> httpx.Response | None:
         response = await client.get(f"/api/v1/invoices/{invoice['id']}/pdf")

@@ -184,6 +184,11 @@ async def test_invoices_number_without_gaps_and_issued_ones_are_never_edited(
     assert credit["credit_for"] == ids[1]
     credit_issued = await world.invoices.act(MANAGER, credit["id"], j({"action": "issued"}))
     assert credit_issued["number"] == "2026-000003"
+    with pytest.raises(Conflict, match="already reversed"):  # a replayed request
+        await world.invoices.credit(MANAGER, ids[1])
+    await world.invoices.act(MANAGER, credit["id"], j({"action": "voided"}))
+    again = await world.invoices.credit(MANAGER, ids[1])  # the void one no longer stands
+    assert again["credit_for"] == ids[1]
 
 
 async def test_bad_input_is_a_400_and_stores_nothing(

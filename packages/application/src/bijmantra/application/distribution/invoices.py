@@ -25,6 +25,7 @@ from bijmantra.application.distribution.inputs import (
     LinesIn,
     lifecycle_document,
     record_id,
+    from_document,
     reference,
 )
 from bijmantra.application.distribution.issuing import IssueBatches
@@ -49,6 +50,9 @@ from bijmantra.domain.distribution.money import (
 )
 from bijmantra.domain.distribution.states import INVOICE_LIFECYCLE, InvoiceAction, InvoiceStatus
 from bijmantra.kernel import FieldError, Principal, ValidationFailed, new_id
+
+# A credit note in one of these stands: the invoice it reverses takes no second one.
+STANDING = (InvoiceStatus.DRAFT, InvoiceStatus.ISSUED, InvoiceStatus.PAID)
 
 
 def parse_lines(lines: list[InvoiceLineIn]) -> tuple[InvoiceLine, ...]:
@@ -140,8 +144,16 @@ class Invoices(
     async def credit(self, principal: Principal, invoice_id: str) -> dict[str, Any]:
         """A draft credit note reversing an issued invoice in full."""
         async with organization_unit(self.uow, principal, WRITE) as uow:
+            # The lock on the original makes concurrent credits of it take turns.
             original = await load(uow, Kind.INVOICE, invoice_id, Invoice, for_update=True)
-            note = credit_note(new_id(), original, self.clock.now())
+            earlier = [
+                from_document(document, Invoice)
+                for status in STANDING
+                for document in await uow.distribution.matching(
+                    Kind.INVOICE, {"credit_for": original.id, "status": status.value}, 1
+                )
+            ]
+            note = credit_note(new_id(), original, self.clock.now(), earlier)
             await save(uow, Kind.INVOICE, note, new=True)
             await uow.commit()
         return invoice_document(note)

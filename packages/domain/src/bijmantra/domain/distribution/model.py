@@ -4,6 +4,7 @@ move them through their lifecycles (``states``) and check their invariants."""
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
@@ -224,12 +225,24 @@ def move_invoice(invoice: Invoice, action: InvoiceAction) -> Invoice:
     return replace(invoice, status=INVOICE_LIFECYCLE.next(invoice.status, action))
 
 
-def credit_note(credit_id: str, original: Invoice, at: datetime) -> Invoice:
-    """A draft that reverses ``original`` in full; it is issued (and numbered) like any invoice."""
+def credit_note(
+    credit_id: str, original: Invoice, at: datetime, earlier: Sequence[Invoice] = ()
+) -> Invoice:
+    """A draft that reverses ``original`` in full; it is issued (and numbered) like any invoice.
+
+    ``earlier`` are the credit notes already made for ``original``: while one of them is not
+    void, the invoice is reversed already, and a second note (a replayed request) would
+    credit the partner twice."""
     if original.status not in (InvoiceStatus.ISSUED, InvoiceStatus.PAID) or original.is_credit_note:
         raise Conflict(
             "Only an issued or paid invoice is corrected by a credit note",
             [FieldError("status", str(original.status))],
+        )
+    live = [n.id for n in earlier if n.credit_for == original.id and n.status != InvoiceStatus.VOID]
+    if live:
+        raise Conflict(
+            "This invoice is already reversed by a credit note; void that one first",
+            [FieldError("credit_for", live[0])],
         )
     return Invoice(
         credit_id,
