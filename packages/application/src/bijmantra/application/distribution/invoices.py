@@ -23,9 +23,9 @@ from bijmantra.application.distribution.inputs import (
     InvoiceIn,
     InvoiceLineIn,
     LinesIn,
+    from_document,
     lifecycle_document,
     record_id,
-    from_document,
     reference,
 )
 from bijmantra.application.distribution.issuing import IssueBatches
