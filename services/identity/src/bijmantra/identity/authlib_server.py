@@ -67,7 +67,7 @@ def _on_loop(function: Callable[..., Coroutine[Any, Any, T]], *args: Any) -> T:
     return from_thread.run(function, *args)
 
 
-class Client(ClientMixin):  # type: ignore[misc]  # authlib is untyped
+class Client(ClientMixin):
     """authlib's view of an ``OAuthClient``."""
 
     def __init__(self, client: OAuthClient) -> None:
@@ -142,7 +142,7 @@ class RedeemedCode:
         return None
 
 
-class S256CodeChallenge(CodeChallenge):  # type: ignore[misc]  # authlib is untyped
+class S256CodeChallenge(CodeChallenge):
     """PKCE is mandatory and only S256 is accepted (``plain`` would leak the verifier)."""
 
     SUPPORTED_CODE_CHALLENGE_METHOD = ["S256"]
@@ -157,7 +157,7 @@ class S256CodeChallenge(CodeChallenge):  # type: ignore[misc]  # authlib is unty
         super().validate_code_challenge(grant, redirect_uri)
 
 
-class PkceAuthorizationCodeGrant(AuthorizationCodeGrant):  # type: ignore[misc]  # authlib is untyped
+class PkceAuthorizationCodeGrant(AuthorizationCodeGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
 
     def generate_authorization_code(self) -> str:
@@ -196,7 +196,7 @@ class PkceAuthorizationCodeGrant(AuthorizationCodeGrant):  # type: ignore[misc] 
         )
 
 
-class IdentityOpenIDCode(OpenIDCode):  # type: ignore[misc]  # authlib is untyped
+class IdentityOpenIDCode(OpenIDCode):
     """OpenID Connect on the code flow: an ``id_token`` when the granted scope has ``openid``.
 
     Signed like access tokens (RS256, the key ring's current kid) so one JWKS verifies both.
@@ -259,7 +259,7 @@ class IdentityOpenIDCode(OpenIDCode):  # type: ignore[misc]  # authlib is untype
             self._pinned.key = None
 
 
-class IdentityAuthorizationServer(AuthorizationServer):  # type: ignore[misc]  # authlib is untyped
+class IdentityAuthorizationServer(AuthorizationServer):
     def __init__(
         self, clients: OAuthClientDirectory, codes: AuthorizationCodes, openid: IdentityOpenIDCode
     ) -> None:
@@ -316,7 +316,7 @@ class IdentityAuthorizationServer(AuthorizationServer):  # type: ignore[misc]  #
         return await to_thread.run_sync(self.create_token_response, request)
 
 
-class ParsedRequest(OAuth2Request):  # type: ignore[misc]  # authlib is untyped
+class ParsedRequest(OAuth2Request):
     """An authlib request from already-parsed, single-valued parameters (query or form).
 
     ``headers`` stays the framework's case-insensitive mapping (authlib reads "Authorization").

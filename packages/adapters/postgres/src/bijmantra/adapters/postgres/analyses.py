@@ -23,10 +23,24 @@ from bijmantra.kernel import FieldError, Page, PageRequest, TenantId, Validation
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-_COLUMNS = (
-    "analysis_db_id, type, variant_set_db_id, call_set_db_ids, parameters, phenotypes, created_at, "
-    "status, "
-    "progress, stage, attempt, worker, started_at, finished_at, error, summary, timings"
+_NAMES = (
+    "analysis_db_id",
+    "type",
+    "variant_set_db_id",
+    "call_set_db_ids",
+    "parameters",
+    "phenotypes",
+    "created_at",
+    "status",
+    "progress",
+    "stage",
+    "attempt",
+    "worker",
+    "started_at",
+    "finished_at",
+    "error",
+    "summary",
+    "timings",
 )
 _JSON = ("call_set_db_ids", "parameters", "phenotypes", "summary", "timings")
 _encode = msgspec.json.encode
@@ -52,7 +66,7 @@ def _stored_artifact(artifact: Artifact) -> tuple[str, bytes | None, int | None]
 
 
 def _row(job: AnalysisJob) -> dict[str, Any]:
-    row = {name: getattr(job, name) for name in _COLUMNS.replace(" ", "").split(",")}
+    row = {name: getattr(job, name) for name in _NAMES}
     row["call_set_db_ids"] = list(job.call_set_db_ids)
     for name in _JSON:
         row[name] = _encode(row[name]).decode()
@@ -60,29 +74,46 @@ def _row(job: AnalysisJob) -> dict[str, Any]:
     return row
 
 
-def _cast(name: str) -> str:
-    return f"CAST(:{name} AS jsonb)" if name in _JSON else f":{name}"
-
-
-_NAMES = _COLUMNS.replace(" ", "").split(",")
-# Built once from the constant column list above; every value is a bound parameter.
 _INSERT = text(
-    f"INSERT INTO domain.analysis_jobs (tenant_id, {_COLUMNS}) "  # noqa: S608
-    f"VALUES (:tenant_id, {', '.join(_cast(n) for n in _NAMES)})"
+    "INSERT INTO domain.analysis_jobs (tenant_id, analysis_db_id, type, variant_set_db_id, "
+    "call_set_db_ids, parameters, phenotypes, created_at, status, progress, stage, attempt, "
+    "worker, started_at, finished_at, error, summary, timings) VALUES (:tenant_id, "
+    ":analysis_db_id, :type, :variant_set_db_id, CAST(:call_set_db_ids AS jsonb), "
+    "CAST(:parameters AS jsonb), CAST(:phenotypes AS jsonb), :created_at, :status, :progress, "
+    ":stage, :attempt, :worker, :started_at, :finished_at, :error, CAST(:summary AS jsonb), "
+    "CAST(:timings AS jsonb))"
 )
-_SELECT_JOBS = f"SELECT tenant_id, {_COLUMNS} FROM domain.analysis_jobs"  # noqa: S608
-_SELECT = _SELECT_JOBS + " WHERE analysis_db_id = :id"
 _UPDATE = text(
-    "UPDATE domain.analysis_jobs SET "  # noqa: S608
-    + ", ".join(f"{n} = {_cast(n)}" for n in _NAMES if n != "analysis_db_id")
-    + " WHERE analysis_db_id = :analysis_db_id"
+    "UPDATE domain.analysis_jobs SET type = :type, variant_set_db_id = :variant_set_db_id, "
+    "call_set_db_ids = CAST(:call_set_db_ids AS jsonb), parameters = CAST(:parameters AS jsonb), "
+    "phenotypes = CAST(:phenotypes AS jsonb), created_at = :created_at, status = :status, "
+    "progress = :progress, stage = :stage, attempt = :attempt, worker = :worker, started_at = "
+    ":started_at, finished_at = :finished_at, error = :error, summary = CAST(:summary AS jsonb), "
+    "timings = CAST(:timings AS jsonb) WHERE analysis_db_id = :analysis_db_id"
 )
-
-
-_ACTIVE = "status IN ('queued', 'running')"
+_SELECT = text(
+    "SELECT tenant_id, analysis_db_id, type, variant_set_db_id, call_set_db_ids, parameters, "
+    "phenotypes, created_at, status, progress, stage, attempt, worker, started_at, finished_at, "
+    "error, summary, timings FROM domain.analysis_jobs WHERE analysis_db_id = :id"
+)
+_SELECT_FOR_UPDATE = text(
+    "SELECT tenant_id, analysis_db_id, type, variant_set_db_id, call_set_db_ids, parameters, "
+    "phenotypes, created_at, status, progress, stage, attempt, worker, started_at, finished_at, "
+    "error, summary, timings FROM domain.analysis_jobs WHERE analysis_db_id = :id FOR UPDATE"
+)
 # Row-level security keeps it to the organization; queued and running first, newest first.
-_RECENT = text(_SELECT_JOBS + " ORDER BY " + _ACTIVE + " DESC, created_at DESC LIMIT :limit")
-_RECENT_ACTIVE = text(_SELECT_JOBS + " WHERE " + _ACTIVE + " ORDER BY created_at DESC LIMIT :limit")
+_RECENT = text(
+    "SELECT tenant_id, analysis_db_id, type, variant_set_db_id, call_set_db_ids, parameters, "
+    "phenotypes, created_at, status, progress, stage, attempt, worker, started_at, finished_at, "
+    "error, summary, timings FROM domain.analysis_jobs ORDER BY status IN ('queued', 'running') "
+    "DESC, created_at DESC LIMIT :limit"
+)
+_RECENT_ACTIVE = text(
+    "SELECT tenant_id, analysis_db_id, type, variant_set_db_id, call_set_db_ids, parameters, "
+    "phenotypes, created_at, status, progress, stage, attempt, worker, started_at, finished_at, "
+    "error, summary, timings FROM domain.analysis_jobs WHERE status IN ('queued', 'running') "
+    "ORDER BY created_at DESC LIMIT :limit"
+)
 
 
 def _job(values: dict[str, Any]) -> AnalysisJob:
@@ -106,13 +137,8 @@ class PostgresAnalysisRepository:
         self._changed.append(job)
 
     async def get(self, analysis_db_id: str, *, for_update: bool = False) -> AnalysisJob | None:
-        lock = " FOR UPDATE" if for_update else ""
-        row = (
-            await self._connection.execute(
-                text(_SELECT + lock),
-                {"id": analysis_db_id},
-            )
-        ).one_or_none()
+        statement = _SELECT_FOR_UPDATE if for_update else _SELECT
+        row = (await self._connection.execute(statement, {"id": analysis_db_id})).one_or_none()
         return None if row is None else _job(row._asdict())
 
     async def recent(self, limit: int, *, active_only: bool) -> list[AnalysisJob]:

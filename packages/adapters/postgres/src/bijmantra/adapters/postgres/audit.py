@@ -32,10 +32,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 _encode = msgspec.json.encode
 
-_COLUMNS = (
-    "tenant_id, position, event_id, event_type, subject, actor, occurred_at, recorded_at, "
-    "envelope, prev_hash, hash"
-)
 _OPEN_HEAD = text(
     "INSERT INTO domain.audit_chain_heads (tenant_id, position, hash) "
     "VALUES (:tenant, 0, :genesis) ON CONFLICT (tenant_id) DO NOTHING"
@@ -48,7 +44,8 @@ _READ_HEAD = text("SELECT position, hash FROM domain.audit_chain_heads WHERE ten
 # array of envelopes as text would be hex-escaped element by element, seconds per batch):
 # a bulk write of 10,000 observations is 10,000 events.
 _INSERT = (
-    f"INSERT INTO domain.audit_log ({_COLUMNS}, resources) "  # noqa: S608 (constant columns)
+    "INSERT INTO domain.audit_log (tenant_id, position, event_id, event_type, subject, actor, "
+    "occurred_at, recorded_at, envelope, prev_hash, hash, resources) "
     "SELECT %(tenant_id)b, position, event_id, event_type, subject, actor, occurred_at, "
     "recorded_at, envelope, prev_hash, hash, "
     "CASE WHEN resources IS NOT NULL "
@@ -77,6 +74,29 @@ _NEWEST = text(
     "LEFT JOIN LATERAL (SELECT tenant_id, position, event_id, event_type, subject, actor, "
     "occurred_at, recorded_at, envelope, prev_hash, hash FROM domain.audit_log "
     "WHERE position <= head.newest - :offset ORDER BY position DESC LIMIT :limit) e ON true"
+)
+# A page of the whole trail, or of one resource's entries (a bulk event names its items in
+# ``resources``); each with its count.
+_COUNT = text("SELECT count(*) FROM domain.audit_log")
+_PAGE = text(
+    "SELECT tenant_id, position, event_id, event_type, subject, actor, occurred_at, "
+    "recorded_at, envelope, prev_hash, hash FROM domain.audit_log "
+    "ORDER BY position LIMIT :limit OFFSET :offset"
+)
+_COUNT_OF_RESOURCE = text(
+    "SELECT count(*) FROM domain.audit_log "
+    "WHERE subject = :resource OR resources @> ARRAY[CAST(:resource AS text)]"
+)
+_PAGE_OF_RESOURCE = text(
+    "SELECT tenant_id, position, event_id, event_type, subject, actor, occurred_at, "
+    "recorded_at, envelope, prev_hash, hash FROM domain.audit_log "
+    "WHERE subject = :resource OR resources @> ARRAY[CAST(:resource AS text)] "
+    "ORDER BY position LIMIT :limit OFFSET :offset"
+)
+_UP_TO = text(
+    "SELECT tenant_id, position, event_id, event_type, subject, actor, occurred_at, "
+    "recorded_at, envelope, prev_hash, hash FROM domain.audit_log "
+    "WHERE position <= :up_to ORDER BY position"
 )
 _MOVE_HEAD = text(
     "UPDATE domain.audit_chain_heads SET position = :position, hash = :hash "
@@ -183,23 +203,13 @@ class PostgresAuditStore:
     async def page(
         self, tenant_id: TenantId, page: PageRequest, *, resource: str | None = None
     ) -> Page[AuditEntry]:
-        where = (
-            "WHERE subject = :resource OR resources @> ARRAY[CAST(:resource AS text)]"
-            if resource is not None
-            else ""
+        count, select = (
+            (_COUNT, _PAGE) if resource is None else (_COUNT_OF_RESOURCE, _PAGE_OF_RESOURCE)
         )
         async with self._placements.transaction(tenant_id) as conn:
             params = {"resource": resource, "limit": page.page_size, "offset": page.offset}
-            total = (
-                await conn.execute(text(f"SELECT count(*) FROM domain.audit_log {where}"), params)  # noqa: S608
-            ).scalar_one()
-            rows = await conn.execute(
-                text(
-                    f"SELECT {_COLUMNS} FROM domain.audit_log {where} "  # noqa: S608 (constant fragments)
-                    "ORDER BY position LIMIT :limit OFFSET :offset"
-                ),
-                params,
-            )
+            total = (await conn.execute(count, params)).scalar_one()
+            rows = await conn.execute(select, params)
             return Page([_entry(r) for r in rows], page, int(total))
 
     async def newest(self, tenant_id: TenantId, page: PageRequest) -> Page[AuditEntry]:
@@ -215,13 +225,7 @@ class PostgresAuditStore:
 
     async def entries(self, tenant_id: TenantId, up_to: int) -> AsyncIterator[AuditEntry]:
         async with self._placements.transaction(tenant_id) as conn:
-            result = await conn.stream(
-                text(
-                    f"SELECT {_COLUMNS} FROM domain.audit_log "  # noqa: S608 (constant column list)
-                    "WHERE position <= :up_to ORDER BY position"
-                ),
-                {"up_to": up_to},
-            )
+            result = await conn.stream(_UP_TO, {"up_to": up_to})
             async for row in result:
                 yield _entry(row)
 

@@ -14,7 +14,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 _encode = msgspec.json.encode
-_TENANT = "nullif(current_setting('app.tenant_id', true), '')::uuid"
 
 _GET = text(
     "SELECT document::text FROM domain.distribution_records "
@@ -25,8 +24,9 @@ _GET_FOR_UPDATE = text(
     "WHERE kind = :kind AND id = CAST(:id AS uuid) FOR UPDATE"
 )
 _INSERT = text(
-    "INSERT INTO domain.distribution_records (tenant_id, kind, id, document) "  # noqa: S608
-    f"VALUES ({_TENANT}, :kind, CAST(:id AS uuid), CAST(:document AS jsonb))"
+    "INSERT INTO domain.distribution_records (tenant_id, kind, id, document) "
+    "VALUES (nullif(current_setting('app.tenant_id', true), '')::uuid, :kind, "
+    "CAST(:id AS uuid), CAST(:document AS jsonb))"
 )
 _UPDATE = text(
     "UPDATE domain.distribution_records SET document = CAST(:document AS jsonb), "
@@ -49,15 +49,16 @@ _MATCHING = text(
 # The row lock taken by the upsert lasts until COMMIT/ROLLBACK: concurrent issuers of one
 # organization and year wait here, and a rolled-back issue leaves the counter unchanged.
 _NEXT_NUMBER = text(
-    "INSERT INTO domain.invoice_counters AS c (tenant_id, year, last_number) "  # noqa: S608
-    f"VALUES ({_TENANT}, :year, :count) "
+    "INSERT INTO domain.invoice_counters AS c (tenant_id, year, last_number) "
+    "VALUES (nullif(current_setting('app.tenant_id', true), '')::uuid, :year, :count) "
     "ON CONFLICT (tenant_id, year) DO UPDATE SET last_number = c.last_number + :count "
     "RETURNING last_number"
 )
 _PUT_DOCUMENT = text(
-    "INSERT INTO domain.distribution_documents "  # noqa: S608
+    "INSERT INTO domain.distribution_documents "
     "(tenant_id, kind, owner_id, content, sha256, source_sha256) "
-    f"VALUES ({_TENANT}, :kind, CAST(:owner AS uuid), :content, :sha256, :source) "
+    "VALUES (nullif(current_setting('app.tenant_id', true), '')::uuid, :kind, "
+    "CAST(:owner AS uuid), :content, :sha256, :source) "
     "ON CONFLICT (tenant_id, kind, owner_id) DO UPDATE SET content = EXCLUDED.content, "
     "sha256 = EXCLUDED.sha256, source_sha256 = EXCLUDED.source_sha256, rendered_at = now()"
 )

@@ -7,8 +7,21 @@ from collections.abc import Sequence
 
 from bijmantra.adapters.postgres.ddl import SERVICE_ROLES
 from bijmantra.application.events import EventEnvelope
-from sqlalchemy import text
+from psycopg import sql
+from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+_RECORD = sql.SQL(
+    "INSERT INTO {schema}.processed_events (tenant_id, consumer, event_id, event_type, subject) "
+    "SELECT CAST(:tenant_id AS uuid), :consumer, * FROM unnest("
+    "CAST(:event_ids AS uuid[]), CAST(:event_types AS text[]), CAST(:subjects AS text[])) "
+    "ON CONFLICT (consumer, event_id) DO NOTHING RETURNING event_id"
+)
+# Each service's schema, quoted by psycopg: the statement is built once per schema.
+_RECORDS: dict[str, TextClause] = {
+    schema: text(_RECORD.format(schema=sql.Identifier(schema)).as_string())
+    for schema in SERVICE_ROLES
+}
 
 
 async def first_delivery(
@@ -34,18 +47,12 @@ async def first_deliveries(
     schema: str = "analytics",
 ) -> set[str]:
     """Record events of one tenant at once; return the ids not processed before."""
-    if schema not in SERVICE_ROLES:
+    if schema not in _RECORDS:
         raise ValueError(f"unknown service schema {schema!r}")
     if not envelopes:
         return set()
     result = await connection.execute(
-        text(
-            f"INSERT INTO {schema}.processed_events "  # noqa: S608 (schema checked above)
-            "(tenant_id, consumer, event_id, event_type, subject) "
-            "SELECT CAST(:tenant_id AS uuid), :consumer, * FROM unnest("
-            "CAST(:event_ids AS uuid[]), CAST(:event_types AS text[]), CAST(:subjects AS text[])) "
-            "ON CONFLICT (consumer, event_id) DO NOTHING RETURNING event_id"
-        ),
+        _RECORDS[schema],
         {
             "tenant_id": uuid.UUID(envelopes[0].tenant_id),
             "consumer": consumer,

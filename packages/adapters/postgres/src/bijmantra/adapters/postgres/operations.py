@@ -33,7 +33,8 @@ from bijmantra.domain.operations import (
     WorkItem,
 )
 from bijmantra.kernel import Page, PageRequest, TenantId
-from sqlalchemy import TextClause, text
+from sqlalchemy import Text, TextClause, column, func, select, table, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 if TYPE_CHECKING:
@@ -43,22 +44,89 @@ T = TypeVar("T")
 R = TypeVar("R", bound="DataclassInstance")
 _encode = msgspec.json.encode
 _changes = msgspec.json.Decoder(list[tuple[str, Any, Any]])
-ITEM_FIELDS = (
-    "id, kind, title, operation_type, parent_id, root_id, season_id, description, status, "
-    "priority, assignees, due, rank, estimate_hours, study_id, location_id, unit_ids, "
-    "variable_ids, version, created_at, updated_at, completed_at"
+_ITEM_NAMES = (
+    "id",
+    "kind",
+    "title",
+    "operation_type",
+    "parent_id",
+    "root_id",
+    "season_id",
+    "description",
+    "status",
+    "priority",
+    "assignees",
+    "due",
+    "rank",
+    "estimate_hours",
+    "study_id",
+    "location_id",
+    "unit_ids",
+    "variable_ids",
+    "version",
+    "created_at",
+    "updated_at",
+    "completed_at",
 )
-_ITEM_NAMES = ITEM_FIELDS.replace(" ", "").split(",")
 _INSERT_ITEM = text(
-    f"INSERT INTO domain.ops_work_items (tenant_id, {ITEM_FIELDS}) VALUES "  # noqa: S608
-    f"(:tenant_id, {', '.join(':' + n for n in _ITEM_NAMES)})"
+    "INSERT INTO domain.ops_work_items (tenant_id, id, kind, title, operation_type, parent_id, "
+    "root_id, season_id, description, status, priority, assignees, due, rank, estimate_hours, "
+    "study_id, location_id, unit_ids, variable_ids, version, created_at, updated_at, "
+    "completed_at) VALUES (:tenant_id, :id, :kind, :title, :operation_type, :parent_id, "
+    ":root_id, :season_id, :description, :status, :priority, :assignees, :due, :rank, "
+    ":estimate_hours, :study_id, :location_id, :unit_ids, :variable_ids, :version, :created_at, "
+    ":updated_at, :completed_at)"
 )
 _UPDATE_ITEM = text(
-    "UPDATE domain.ops_work_items SET "  # noqa: S608 (constant column list)
-    + ", ".join(f"{n} = :{n}" for n in _ITEM_NAMES if n != "id")
-    + " WHERE tenant_id = :tenant_id AND id = :id"
+    "UPDATE domain.ops_work_items SET kind = :kind, title = :title, operation_type = "
+    ":operation_type, parent_id = :parent_id, root_id = :root_id, season_id = :season_id, "
+    "description = :description, status = :status, priority = :priority, assignees = "
+    ":assignees, due = :due, rank = :rank, estimate_hours = :estimate_hours, study_id = "
+    ":study_id, location_id = :location_id, unit_ids = :unit_ids, variable_ids = :variable_ids, "
+    "version = :version, created_at = :created_at, updated_at = :updated_at, completed_at = "
+    ":completed_at WHERE tenant_id = :tenant_id AND id = :id"
 )
-_OPEN = "('todo', 'in_progress', 'blocked')"
+_ITEM = text(
+    "SELECT id, kind, title, operation_type, parent_id, root_id, season_id, description, "
+    "status, priority, assignees, due, rank, estimate_hours, study_id, location_id, unit_ids, "
+    "variable_ids, version, created_at, updated_at, completed_at FROM domain.ops_work_items "
+    "WHERE tenant_id = :t AND id = :id"
+)
+_ITEM_FOR_UPDATE = text(
+    "SELECT id, kind, title, operation_type, parent_id, root_id, season_id, description, "
+    "status, priority, assignees, due, rank, estimate_hours, study_id, location_id, unit_ids, "
+    "variable_ids, version, created_at, updated_at, completed_at FROM domain.ops_work_items "
+    "WHERE tenant_id = :t AND id = :id FOR UPDATE"
+)
+_ITEMS = text(
+    "SELECT id, kind, title, operation_type, parent_id, root_id, season_id, description, "
+    "status, priority, assignees, due, rank, estimate_hours, study_id, location_id, unit_ids, "
+    "variable_ids, version, created_at, updated_at, completed_at FROM domain.ops_work_items "
+    "WHERE tenant_id = :t AND id = ANY(CAST(:ids AS text[]))"
+)
+# The item list's optional filters combine freely: composed with SQLAlchemy Core.
+_WORK_ITEMS = table(
+    "ops_work_items",
+    column("tenant_id"),
+    *(column(name) for name in _ITEM_NAMES if name != "assignees"),
+    column("assignees", ARRAY(Text)),
+    schema="domain",
+)
+_ITEM_COLUMNS = [_WORK_ITEMS.c[name] for name in _ITEM_NAMES]
+_SEASON_NAMES = ("id", "name", "starts_on", "ends_on", "capacity_hours", "version", "created_at")
+_SEASON = text(
+    "SELECT id, name, starts_on, ends_on, capacity_hours, version, created_at FROM "
+    "domain.ops_seasons WHERE tenant_id = :t AND id = :id"
+)
+_SEASON_FOR_UPDATE = text(
+    "SELECT id, name, starts_on, ends_on, capacity_hours, version, created_at FROM "
+    "domain.ops_seasons WHERE tenant_id = :t AND id = :id FOR UPDATE"
+)
+_SEASONS = text(
+    "SELECT id, name, starts_on, ends_on, capacity_hours, version, created_at, count(*) OVER () "
+    "AS total FROM domain.ops_seasons WHERE tenant_id = :t ORDER BY starts_on, id LIMIT :limit "
+    "OFFSET :offset"
+)
 # The items reached from :start by following dependencies one way (from ``$along`` to
 # ``$onto``), through items whose order stays ``$within`` :bound. Adding a dependency walks
 # forward from its successor and backward from its predecessor.
@@ -113,27 +181,21 @@ class PostgresOperationsRepository:
         self._connection = connection
         self._tenant = tenant_id
 
-    async def _rows(self, sql: str, **params: Any) -> list[Any]:
-        result = await self._connection.execute(text(sql), {"t": self._tenant, **params})
+    async def _rows(self, sql: str | TextClause, **params: Any) -> list[Any]:
+        statement = text(sql) if isinstance(sql, str) else sql
+        result = await self._connection.execute(statement, {"t": self._tenant, **params})
         return list(result)
 
     async def _page(
-        self, sql: str, page: PageRequest, build: Callable[[Any], T], **params: Any
+        self, sql: str | TextClause, page: PageRequest, build: Callable[[Any], T], **params: Any
     ) -> Page[T]:
-        """``sql`` selects ``count(*) OVER () AS total`` beside its columns; ``build`` makes
-        a record of a row."""
-        rows = await self._rows(
-            f"{sql} LIMIT :limit OFFSET :offset",
-            limit=page.page_size,
-            offset=page.offset,
-            **params,
-        )
-        if rows or page.page == 0:
-            total = rows[0].total if rows else 0
-        else:
-            counted = await self._rows(f"SELECT count(*) AS n FROM ({sql}) AS q", **params)  # noqa: S608
-            total = int(counted[0].n)
-        return Page([build(row) for row in rows], page, total)
+        """``sql`` selects ``count(*) OVER () AS total`` beside its columns and ends in
+        ``LIMIT :limit OFFSET :offset``; ``build`` makes a record of a row."""
+        rows = await self._rows(sql, limit=page.page_size, offset=page.offset, **params)
+        if not rows and page.page > 0:  # past the end: the first row still carries the total
+            rows = await self._rows(sql, limit=1, offset=0, **params)
+            return Page([], page, rows[0].total if rows else 0)
+        return Page([build(row) for row in rows], page, rows[0].total if rows else 0)
 
     # Seasons
     async def add_season(self, season: Season) -> None:
@@ -144,20 +206,10 @@ class PostgresOperationsRepository:
             **_season_row(season),
         )
 
-    async def _by_id(self, columns: str, table: str, row_id: str, for_update: bool) -> Any:
-        """The row of ``table`` with ``row_id`` or None; ``for_update`` locks it until the
-        transaction ends."""
-        lock = " FOR UPDATE" if for_update else ""
-        rows = await self._rows(
-            f"SELECT {columns} FROM domain.{table} "  # noqa: S608 (this module's names)
-            f"WHERE tenant_id = :t AND id = :id{lock}",
-            id=row_id,
-        )
-        return rows[0] if rows else None
-
     async def get_season(self, season_id: str, *, for_update: bool = False) -> Season | None:
-        row = await self._by_id(_SEASON_FIELDS, "ops_seasons", season_id, for_update)
-        return None if row is None else _season(self._tenant, row)
+        """``for_update`` locks the row until the transaction ends."""
+        rows = await self._rows(_SEASON_FOR_UPDATE if for_update else _SEASON, id=season_id)
+        return _season(self._tenant, rows[0]) if rows else None
 
     async def save_season(self, season: Season) -> None:
         await self._rows(
@@ -168,67 +220,51 @@ class PostgresOperationsRepository:
         )
 
     async def seasons(self, page: PageRequest) -> Page[Season]:
-        return await self._page(
-            f"SELECT {_SEASON_FIELDS}, count(*) OVER () AS total FROM domain.ops_seasons "  # noqa: S608
-            "WHERE tenant_id = :t ORDER BY starts_on, id",
-            page,
-            lambda row: _season(self._tenant, row),
-        )
+        return await self._page(_SEASONS, page, lambda row: _season(self._tenant, row))
 
     # Work items
     async def add_item(self, item: WorkItem) -> None:
         await self._connection.execute(_INSERT_ITEM, _item_row(item))
 
     async def get_item(self, item_id: str, *, for_update: bool = False) -> WorkItem | None:
-        row = await self._by_id(ITEM_FIELDS, "ops_work_items", item_id, for_update)
-        return None if row is None else _item(self._tenant, row)
+        rows = await self._rows(_ITEM_FOR_UPDATE if for_update else _ITEM, id=item_id)
+        return _item(self._tenant, rows[0]) if rows else None
 
     async def get_items(self, item_ids: Sequence[str]) -> dict[str, WorkItem]:
-        rows = await self._rows(
-            f"SELECT {ITEM_FIELDS} FROM domain.ops_work_items "  # noqa: S608
-            "WHERE tenant_id = :t AND id = ANY(CAST(:ids AS text[]))",
-            ids=list(item_ids),
-        )
+        rows = await self._rows(_ITEMS, ids=list(item_ids))
         return {r.id: _item(self._tenant, r) for r in rows}
 
     async def save_item(self, item: WorkItem) -> None:
         await self._connection.execute(_UPDATE_ITEM, _item_row(item))
 
     async def items(self, where: ItemFilter, page: PageRequest) -> Page[WorkItem]:
-        clauses, params = ["tenant_id = :t"], {}
+        items = _WORK_ITEMS.c
+        conditions = [items.tenant_id == self._tenant]
         if where.parent_id is not None:
-            clauses.append("parent_id = :parent_id")
-            params["parent_id"] = where.parent_id
+            conditions.append(items.parent_id == where.parent_id)
         if where.season_id is not None:
-            clauses.append("season_id = :season_id")
-            params["season_id"] = where.season_id
+            conditions.append(items.season_id == where.season_id)
         if where.status is not None:
-            clauses.append("status = :status")
-            params["status"] = where.status.value
+            conditions.append(items.status == where.status.value)
         if where.kind is not None:
-            clauses.append("kind = :kind")
-            params["kind"] = where.kind.value
+            conditions.append(items.kind == where.kind.value)
         if where.assignee is not None:
-            clauses.append("assignees @> ARRAY[CAST(:assignee AS text)]")
-            params["assignee"] = where.assignee
-        where_sql = " AND ".join(clauses)
+            conditions.append(items.assignees.contains([where.assignee]))
         # Two statements, not a window count: a season board holds thousands of items, and
         # count(*) OVER () would read every one of them for each page of 100.
-        rows = await self._rows(
-            f"SELECT {ITEM_FIELDS} FROM domain.ops_work_items "  # noqa: S608 (fixed clauses)
-            f"WHERE {where_sql} ORDER BY rank, id LIMIT :limit OFFSET :offset",
-            limit=page.page_size,
-            offset=page.offset,
-            **params,
+        listed = (
+            select(*_ITEM_COLUMNS)
+            .where(*conditions)
+            .order_by(items.rank, items.id)
+            .limit(page.page_size)
+            .offset(page.offset)
         )
+        rows = list(await self._connection.execute(listed))
         if page.page == 0 and len(rows) < page.page_size:
             total = len(rows)
         else:
-            counted = await self._rows(
-                f"SELECT count(*) AS n FROM domain.ops_work_items WHERE {where_sql}",  # noqa: S608
-                **params,
-            )
-            total = int(counted[0].n)
+            counted = select(func.count()).select_from(_WORK_ITEMS).where(*conditions)
+            total = (await self._connection.execute(counted)).scalar_one()
         return Page([_item(self._tenant, r) for r in rows], page, total)
 
     async def board_ranks(self, parent_id: str | None) -> list[tuple[str, int]]:
@@ -263,17 +299,18 @@ class PostgresOperationsRepository:
 
     async def open_children(self, item_id: str) -> int:
         rows = await self._rows(
-            "SELECT count(*) AS n FROM domain.ops_work_items "  # noqa: S608 (constant list)
-            f"WHERE tenant_id = :t AND parent_id = :id AND status IN {_OPEN}",
+            "SELECT count(*) AS n FROM domain.ops_work_items WHERE tenant_id = :t "
+            "AND parent_id = :id AND status IN ('todo', 'in_progress', 'blocked')",
             id=item_id,
         )
         return int(rows[0].n)
 
     async def open_blockers(self, item_id: str) -> int:
         rows = await self._rows(
-            "SELECT count(*) AS n FROM domain.ops_dependencies d "  # noqa: S608 (constant list)
+            "SELECT count(*) AS n FROM domain.ops_dependencies d "
             "JOIN domain.ops_work_items w ON w.tenant_id = d.tenant_id AND w.id = d.predecessor_id "
-            f"WHERE d.tenant_id = :t AND d.successor_id = :id AND w.status IN {_OPEN}",
+            "WHERE d.tenant_id = :t AND d.successor_id = :id "
+            "AND w.status IN ('todo', 'in_progress', 'blocked')",
             id=item_id,
         )
         return int(rows[0].n)
@@ -343,7 +380,7 @@ class PostgresOperationsRepository:
             "SELECT predecessor_id, successor_id, created_at, created_by, "
             "count(*) OVER () AS total FROM domain.ops_dependencies WHERE tenant_id = :t "
             "AND (predecessor_id = :id OR successor_id = :id) "
-            "ORDER BY created_at, predecessor_id, successor_id",
+            "ORDER BY created_at, predecessor_id, successor_id LIMIT :limit OFFSET :offset",
             page,
             _record(Dependency),
             id=item_id,
@@ -380,7 +417,7 @@ class PostgresOperationsRepository:
         return await self._page(
             "SELECT id, work_item_id, actor, action, CAST(changes AS text) AS changes, at, "
             "count(*) OVER () AS total FROM domain.ops_activity "
-            "WHERE tenant_id = :t AND work_item_id = :id ORDER BY id",
+            "WHERE tenant_id = :t AND work_item_id = :id ORDER BY id LIMIT :limit OFFSET :offset",
             page,
             lambda r: ActivityEntry(
                 r.id,
@@ -414,14 +451,14 @@ class PostgresOperationsRepository:
         return await first_delivery(self._connection, consumer, event, schema="domain")
 
 
-_SEASON_FIELDS = "id, name, starts_on, ends_on, capacity_hours, version, created_at"
 _INSERT_COMMENT = (
     "INSERT INTO domain.ops_comments (tenant_id, id, work_item_id, author, body, created_at) "
     "VALUES (:t, :id, :work_item_id, :author, :body, :created_at) RETURNING id"
 )
 _ITEM_COMMENTS = (
     "SELECT id, work_item_id, author, body, created_at, count(*) OVER () AS total "
-    "FROM domain.ops_comments WHERE tenant_id = :t AND work_item_id = :id ORDER BY id"
+    "FROM domain.ops_comments WHERE tenant_id = :t AND work_item_id = :id ORDER BY id "
+    "LIMIT :limit OFFSET :offset"
 )
 _INSERT_TIME_ENTRY = (
     "INSERT INTO domain.ops_time_entries (tenant_id, id, work_item_id, member, day, hours, "
@@ -430,7 +467,8 @@ _INSERT_TIME_ENTRY = (
 )
 _ITEM_TIME_ENTRIES = (
     "SELECT id, work_item_id, member, day, hours, note, created_at, count(*) OVER () AS total "
-    "FROM domain.ops_time_entries WHERE tenant_id = :t AND work_item_id = :id ORDER BY id"
+    "FROM domain.ops_time_entries WHERE tenant_id = :t AND work_item_id = :id ORDER BY id "
+    "LIMIT :limit OFFSET :offset"
 )
 
 
@@ -441,4 +479,4 @@ def _record(record: type[R]) -> Callable[[Any], R]:
 
 
 def _season_row(season: Season) -> dict[str, Any]:
-    return {n: getattr(season, n) for n in _SEASON_FIELDS.replace(" ", "").split(",")}
+    return {n: getattr(season, n) for n in _SEASON_NAMES}

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 import psycopg
-from bijmantra.adapters.postgres.ddl import OUTBOX_SCHEMAS, outbox_partition, outbox_relay_role
+from bijmantra.adapters.postgres.ddl import OUTBOX_PARTITIONS, OUTBOX_SCHEMAS, outbox_relay_role
 from bijmantra.adapters.postgres.engine import driver_connection
 from bijmantra.application.events import (
     EventEnvelope,
@@ -31,15 +31,31 @@ from bijmantra.application.events import (
     is_bulk,
     split_bulk,
 )
+from psycopg import sql
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 
 def _checked(schema: str) -> str:
-    """Only known schema names are ever put into SQL text."""
     if schema not in OUTBOX_SCHEMAS:
         raise ValueError(f"no outbox in schema {schema!r}")
     return schema
+
+
+def _in_schema(statement: sql.SQL, schema: str) -> str:
+    """``statement`` with ``{schema}`` replaced by a known outbox schema, quoted by psycopg."""
+    return statement.format(schema=sql.Identifier(_checked(schema))).as_string()
+
+
+_WRITE = sql.SQL(
+    "INSERT INTO {schema}.outbox (id, tenant_id, type, aggregate_id, envelope, traceparent) "
+    "SELECT CAST(id AS uuid), CAST(tenant_id AS uuid), type, aggregate_id, envelope, "
+    "traceparent FROM unnest(CAST(%(id)b AS text[]), CAST(%(tenant_id)b AS text[]), "
+    "CAST(%(type)b AS text[]), CAST(%(subject)b AS text[]), %(envelope)b, "
+    "CAST(%(traceparent)b AS text[])) "
+    "AS e(id, tenant_id, type, aggregate_id, envelope, traceparent)"
+)
+_WRITES = {schema: _in_schema(_WRITE, schema) for schema in OUTBOX_SCHEMAS}
 
 
 async def write_outbox(
@@ -56,13 +72,7 @@ async def write_outbox(
         envelopes = await _bulk_parts(connection, envelopes)
     driver = await driver_connection(connection)
     await driver.cursor(binary=True).execute(
-        f"INSERT INTO {_checked(schema)}.outbox "  # noqa: S608 (checked identifier)
-        "(id, tenant_id, type, aggregate_id, envelope, traceparent) "
-        "SELECT CAST(id AS uuid), CAST(tenant_id AS uuid), type, aggregate_id, envelope, "
-        "traceparent FROM unnest(CAST(%(id)b AS text[]), CAST(%(tenant_id)b AS text[]), "
-        "CAST(%(type)b AS text[]), CAST(%(subject)b AS text[]), %(envelope)b, "
-        "CAST(%(traceparent)b AS text[])) "
-        "AS e(id, tenant_id, type, aggregate_id, envelope, traceparent)",
+        _WRITES[_checked(schema)],
         {
             "id": [e.id for e in envelopes],
             "tenant_id": [e.tenant_id for e in envelopes],
@@ -74,9 +84,10 @@ async def write_outbox(
     )
 
 
+# The expression of the outbox's generated ``partition`` column (``ddl.outbox_partition``).
 _PARTITIONS = text(
-    f"SELECT {outbox_partition('id')} FROM unnest(CAST(:ids AS text[])) "  # noqa: S608 (constant)
-    "WITH ORDINALITY AS item(id, n) ORDER BY n"
+    "SELECT (hashtext(id) & CAST(:mask AS integer))::smallint "
+    "FROM unnest(CAST(:ids AS text[])) WITH ORDINALITY AS item(id, n) ORDER BY n"
 )
 
 
@@ -88,7 +99,11 @@ async def _bulk_parts(
     PostgreSQL computes the partitions (one round trip for every item of the write) with
     the very expression of the outbox's generated column."""
     ids = [i for e in envelopes if is_bulk(e.type) for i in e.data["ids"]]
-    partitions = (await connection.execute(_PARTITIONS, {"ids": ids})).scalars().all()
+    partitions = (
+        (await connection.execute(_PARTITIONS, {"ids": ids, "mask": OUTBOX_PARTITIONS - 1}))
+        .scalars()
+        .all()
+    )
     parts: list[EventEnvelope] = []
     start = 0
     for envelope in envelopes:
@@ -99,6 +114,28 @@ async def _bulk_parts(
         parts += split_bulk(envelope, partitions[start:end])
         start = end
     return parts
+
+
+_CLAIM = sql.SQL(
+    "WITH held AS (SELECT p.partition FROM {schema}.outbox_partitions p "
+    "CROSS JOIN LATERAL (SELECT o.seq FROM {schema}.outbox o "
+    "WHERE o.partition = p.partition AND o.published_at IS NULL "
+    "ORDER BY o.seq LIMIT 1) oldest "
+    "ORDER BY oldest.seq LIMIT %(partitions)s FOR UPDATE OF p SKIP LOCKED) "
+    "SELECT CAST(id AS text) AS id, type, CAST(tenant_id AS text) AS tenant_id, "
+    "envelope, traceparent FROM {schema}.outbox WHERE published_at IS NULL "
+    "AND partition = ANY(ARRAY(SELECT partition FROM held)) ORDER BY seq LIMIT %(limit)s"
+)
+_MARK = sql.SQL(
+    "UPDATE {schema}.outbox SET published_at = now() WHERE id = ANY(CAST(%(ids)s AS uuid[]))"
+)
+_PENDING = sql.SQL(
+    "SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0) "
+    "FROM {schema}.outbox WHERE published_at IS NULL"
+)
+_PURGE = sql.SQL(
+    "DELETE FROM {schema}.outbox WHERE published_at IS NOT NULL AND published_at < now() - :age"
+)
 
 
 @dataclass
@@ -129,8 +166,7 @@ class PostgresOutboxStore:
     ) -> None:
         self._engine = engine
         self._max_partitions = max_partitions
-        schema = _checked(schema)
-        self._role = outbox_relay_role(schema)
+        self._role = outbox_relay_role(_checked(schema))
         # The relay's own writes (marks) need no fsync wait: a mark lost in a crash only
         # means a republish, which the stream's duplicate window and consumers absorb.
         self._relay_settings = (
@@ -138,28 +174,10 @@ class PostgresOutboxStore:
             "SET LOCAL synchronous_commit = off",
         )
         # psycopg's own placeholders: the claim and the mark are sent by the driver, pipelined.
-        self._claim = (
-            f"WITH held AS (SELECT p.partition FROM {schema}.outbox_partitions p "  # noqa: S608
-            f"CROSS JOIN LATERAL (SELECT o.seq FROM {schema}.outbox o "
-            "WHERE o.partition = p.partition AND o.published_at IS NULL "
-            "ORDER BY o.seq LIMIT 1) oldest "
-            "ORDER BY oldest.seq LIMIT %(partitions)s FOR UPDATE OF p SKIP LOCKED) "
-            "SELECT CAST(id AS text) AS id, type, CAST(tenant_id AS text) AS tenant_id, "
-            f"envelope, traceparent FROM {schema}.outbox WHERE published_at IS NULL "
-            "AND partition = ANY(ARRAY(SELECT partition FROM held)) ORDER BY seq LIMIT %(limit)s"
-        )
-        self._mark = (
-            f"UPDATE {schema}.outbox SET published_at = now() "  # noqa: S608 (checked identifier)
-            "WHERE id = ANY(CAST(%(ids)s AS uuid[]))"
-        )
-        self._pending = text(
-            "SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0) "  # noqa: S608
-            f"FROM {schema}.outbox WHERE published_at IS NULL"
-        )
-        self._purge = text(
-            f"DELETE FROM {schema}.outbox "  # noqa: S608 (checked identifier)
-            "WHERE published_at IS NOT NULL AND published_at < now() - :age"
-        )
+        self._claim = _in_schema(_CLAIM, schema)
+        self._mark = _in_schema(_MARK, schema)
+        self._pending = text(_in_schema(_PENDING, schema))
+        self._purge = text(_in_schema(_PURGE, schema))
 
     @contextlib.asynccontextmanager
     async def _as_relay(self) -> AsyncIterator[AsyncConnection]:

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bijmantra.adapters.postgres.connection_store import ConnectionStore
-from bijmantra.adapters.postgres.rows import column_names, parameters, record
+from bijmantra.adapters.postgres.rows import parameters, record
 from bijmantra.domain.sensors import (
     Alert,
     AlertRule,
@@ -22,28 +22,20 @@ from sqlalchemy import text
 
 # The domain inbox's consumer name under which presence reports are remembered.
 PRESENCE_REPORTS = "sensors-presence"
-_TENANT = "nullif(current_setting('app.tenant_id', true), '')::uuid"
-_RULE_NAMES = (
-    "rule_id, name, metric, kind, device_id, profile_id, cooldown_seconds, comparison, "
-    "threshold, hold_seconds, max_change, per_seconds, interval_seconds, intervals"
-)
-_ALERT_NAMES = (
-    "alert_id, rule_id, device_id, metric, kind, opened_at, value, message, status, "
-    "acknowledged_by, acknowledged_at, cleared_by, cleared_at"
-)
-
-
-def _params(names: str) -> str:
-    return ", ".join(f":{name}" for name in column_names(names))
-
-
 _INSERT_RULE = text(
-    f"INSERT INTO domain.sensor_alert_rules (tenant_id, {_RULE_NAMES}) "  # noqa: S608 (constants)
-    f"VALUES ({_TENANT}, {_params(_RULE_NAMES)})"
+    "INSERT INTO domain.sensor_alert_rules (tenant_id, rule_id, name, metric, kind, device_id, "
+    "profile_id, cooldown_seconds, comparison, threshold, hold_seconds, max_change, "
+    "per_seconds, interval_seconds, intervals) VALUES (nullif(current_setting('app.tenant_id', "
+    "true), '')::uuid, :rule_id, :name, :metric, :kind, :device_id, :profile_id, "
+    ":cooldown_seconds, :comparison, :threshold, :hold_seconds, :max_change, :per_seconds, "
+    ":interval_seconds, :intervals)"
 )
 _INSERT_ALERT = text(
-    f"INSERT INTO domain.sensor_alerts (tenant_id, {_ALERT_NAMES}) "  # noqa: S608 (constants)
-    f"VALUES ({_TENANT}, {_params(_ALERT_NAMES)}) ON CONFLICT DO NOTHING"
+    "INSERT INTO domain.sensor_alerts (tenant_id, alert_id, rule_id, device_id, metric, kind, "
+    "opened_at, value, message, status, acknowledged_by, acknowledged_at, cleared_by, "
+    "cleared_at) VALUES (nullif(current_setting('app.tenant_id', true), '')::uuid, :alert_id, "
+    ":rule_id, :device_id, :metric, :kind, :opened_at, :value, :message, :status, "
+    ":acknowledged_by, :acknowledged_at, :cleared_by, :cleared_at) ON CONFLICT DO NOTHING"
 )
 # One organization's openings of one rule/device pair take turns (a transaction lock).
 _LOCK_PAIR = text(
@@ -107,6 +99,31 @@ def _alert_row(alert: Alert) -> dict[str, Any]:
     return parameters(alert, kind=alert.kind.value, status=alert.status.value)
 
 
+_ALERT = (
+    "SELECT tenant_id, alert_id, rule_id, device_id, metric, kind, opened_at, value, message, "
+    "status, acknowledged_by, acknowledged_at, cleared_by, cleared_at FROM domain.sensor_alerts "
+    "WHERE alert_id = :id"
+)
+_ALERT_FOR_UPDATE = (
+    "SELECT tenant_id, alert_id, rule_id, device_id, metric, kind, opened_at, value, message, "
+    "status, acknowledged_by, acknowledged_at, cleared_by, cleared_at FROM domain.sensor_alerts "
+    "WHERE alert_id = :id FOR UPDATE"
+)
+# The newest alerts first, of every status or of one.
+_ALERTS = (
+    "SELECT tenant_id, alert_id, rule_id, device_id, metric, kind, opened_at, value, message, "
+    "status, acknowledged_by, acknowledged_at, cleared_by, cleared_at FROM domain.sensor_alerts "
+    "ORDER BY opened_at DESC, alert_id DESC LIMIT :limit OFFSET :offset"
+)
+_ALERTS_COUNT = "SELECT count(*) AS n FROM domain.sensor_alerts"
+_ALERTS_WITH_STATUS = (
+    "SELECT tenant_id, alert_id, rule_id, device_id, metric, kind, opened_at, value, message, "
+    "status, acknowledged_by, acknowledged_at, cleared_by, cleared_at FROM domain.sensor_alerts "
+    "WHERE status = :status ORDER BY opened_at DESC, alert_id DESC LIMIT :limit OFFSET :offset"
+)
+_ALERTS_WITH_STATUS_COUNT = "SELECT count(*) AS n FROM domain.sensor_alerts WHERE status = :status"
+
+
 class PostgresAlertStore(ConnectionStore):
     async def add_rule(self, rule: AlertRule) -> None:
         await self._connection.execute(_INSERT_RULE, _rule_row(rule))
@@ -167,13 +184,8 @@ class PostgresAlertStore(ConnectionStore):
         return bool(result.rowcount)
 
     async def alert(self, alert_id: str, *, for_update: bool = False) -> Alert | None:
-        lock = " FOR UPDATE" if for_update else ""
-        return await self._first(
-            f"SELECT tenant_id, {_ALERT_NAMES} FROM domain.sensor_alerts "  # noqa: S608
-            f"WHERE alert_id = :id{lock}",
-            _alert,
-            id=alert_id,
-        )
+        statement = _ALERT_FOR_UPDATE if for_update else _ALERT
+        return await self._first(statement, _alert, id=alert_id)
 
     async def save_alert(self, alert: Alert) -> None:
         await self._execute(
@@ -184,17 +196,10 @@ class PostgresAlertStore(ConnectionStore):
         )
 
     async def alerts(self, page: PageRequest, status: AlertStatus | None) -> Page[Alert]:
-        where = "WHERE status = :status" if status else ""
+        select, count = (
+            (_ALERTS_WITH_STATUS, _ALERTS_WITH_STATUS_COUNT) if status else (_ALERTS, _ALERTS_COUNT)
+        )
         params = {"status": status.value if status else None}
-        rows = await self._rows(
-            f"SELECT tenant_id, {_ALERT_NAMES} FROM domain.sensor_alerts {where} "  # noqa: S608
-            "ORDER BY opened_at DESC, alert_id DESC LIMIT :limit OFFSET :offset",
-            limit=page.page_size,
-            offset=page.offset,
-            **params,
-        )
-        total = await self._rows(
-            f"SELECT count(*) AS n FROM domain.sensor_alerts {where}",  # noqa: S608
-            **params,
-        )
+        rows = await self._rows(select, limit=page.page_size, offset=page.offset, **params)
+        total = await self._rows(count, **params)
         return Page([_alert(r) for r in rows], page, int(total[0].n))

@@ -45,7 +45,28 @@ _DEVICE_COLUMNS = (
 _DEVICE_NAMES = [c.strip() for c in _DEVICE_COLUMNS.split(",")]
 # Read with the device, written only by ``record_presence`` (the worker's reports, ADR 0306).
 _PRESENCE = "presence"
-_SELECT_DEVICE = f"SELECT tenant_id, {_DEVICE_COLUMNS}, {_PRESENCE} FROM domain.sensor_devices"  # noqa: S608 (constant columns)
+_SELECT_DEVICE = (
+    "SELECT tenant_id, device_id, name, profile_id, location_db_id, study_db_id, seed_store, "
+    "state, created_at, claim_hash, claim_expires_at, claimed_at, credential_hash, "
+    "commissioned_at, revoked_at, last_seen_at, presence FROM domain.sensor_devices"
+)
+_INSERT_DEVICE = text(
+    "INSERT INTO domain.sensor_devices (tenant_id, device_id, name, profile_id, location_db_id, "
+    "study_db_id, seed_store, state, created_at, claim_hash, claim_expires_at, claimed_at, "
+    "credential_hash, commissioned_at, revoked_at, last_seen_at) VALUES "
+    "(nullif(current_setting('app.tenant_id', true), '')::uuid, :device_id, :name, :profile_id, "
+    ":location_db_id, :study_db_id, :seed_store, :state, :created_at, :claim_hash, "
+    ":claim_expires_at, :claimed_at, :credential_hash, :commissioned_at, :revoked_at, "
+    ":last_seen_at)"
+)
+_UPDATE_DEVICE = text(
+    "UPDATE domain.sensor_devices SET name = :name, profile_id = :profile_id, location_db_id = "
+    ":location_db_id, study_db_id = :study_db_id, seed_store = :seed_store, state = :state, "
+    "created_at = :created_at, claim_hash = :claim_hash, claim_expires_at = :claim_expires_at, "
+    "claimed_at = :claimed_at, credential_hash = :credential_hash, commissioned_at = "
+    ":commissioned_at, revoked_at = :revoked_at, last_seen_at = :last_seen_at WHERE device_id = "
+    ":device_id"
+)
 # A device with its profile, in one round trip (every batch and every history read needs both).
 _DEVICE_AND_PROFILE = Template(
     "SELECT d.tenant_id, $columns, d.$presence, p.name AS profile_name, "
@@ -53,7 +74,6 @@ _DEVICE_AND_PROFILE = Template(
     "FROM domain.sensor_devices d "
     "JOIN domain.sensor_profiles p ON p.profile_id = d.profile_id"
 ).substitute(columns=", ".join(f"d.{n}" for n in _DEVICE_NAMES), presence=_PRESENCE)
-_CURRENT = "nullif(current_setting('app.tenant_id', true), '')::uuid"
 
 # A batch arrives by binary COPY into this session's staging table (emptied at every commit).
 _STAGE = (
@@ -227,21 +247,10 @@ class PostgresSensorStore(ConnectionStore):
         return [_profile(r) for r in rows]
 
     async def add_device(self, device: Device) -> None:
-        names = ", ".join(f":{n}" for n in _DEVICE_NAMES)
-        await self._connection.execute(
-            text(
-                f"INSERT INTO domain.sensor_devices (tenant_id, {_DEVICE_COLUMNS}) "  # noqa: S608
-                f"VALUES ({_CURRENT}, {names})"
-            ),
-            _device_row(device),
-        )
+        await self._connection.execute(_INSERT_DEVICE, _device_row(device))
 
     async def save_device(self, device: Device) -> None:
-        sets = ", ".join(f"{n} = :{n}" for n in _DEVICE_NAMES if n != "device_id")
-        await self._connection.execute(
-            text(f"UPDATE domain.sensor_devices SET {sets} WHERE device_id = :device_id"),  # noqa: S608
-            _device_row(device),
-        )
+        await self._connection.execute(_UPDATE_DEVICE, _device_row(device))
 
     async def record_presence(self, device_id: str, change: PresenceChange) -> None:
         await self._connection.execute(
