@@ -1,0 +1,3 @@
+from typing import Any
+
+class UserInfo(dict[str, Any]): ...
