@@ -101,3 +101,8 @@ def test_hwe_exact_vectorised_shapes_and_edges():
     assert hwe_exact(10, 0, 0) == 1.0
     mid = hwe_exact(20, 1000, 5000, mid_p=True)
     assert 0 < mid < hwe_exact(20, 1000, 5000)
+
+
+def test_hwe_exact_names_the_argument_numpy_cannot_read() -> None:
+    with pytest.raises(ValueError, match="n_het: .*inhomogeneous"):
+        hwe_exact(1, [[1, 2], [3]], 1)

@@ -116,7 +116,7 @@ def qc_stats(g: Any, *, hwe: bool = True) -> QCStats:
 def _counts(x: Any, name: str) -> I64:
     try:
         a = np.asarray(x)
-    except (TypeError, ValueError) as exc:  # pragma: no cover - numpy raises rarely here
+    except (TypeError, ValueError) as exc:  # ragged lists, objects numpy cannot convert
         raise ValueError(f"{name}: {exc}") from None
     whole_floats = (
         np.issubdtype(a.dtype, np.floating) and np.all(np.isfinite(a)) and np.all(a == np.round(a))

@@ -6,7 +6,6 @@ choices (route templates as labels, probes and scrapes left out of traces).
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +17,8 @@ from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from opentelemetry import context as otel_context
 from opentelemetry import trace
+from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
+from opentelemetry.sdk.trace.sampling import TraceIdRatioBased
 from opentelemetry.semconv.attributes.http_attributes import HTTP_ROUTE
 
 UNTRACED_PATHS = ["^/health/", "^/metrics$"]
@@ -112,7 +113,9 @@ def head_sampled(app: Any, ratio: float, tracer: trace.Tracer | None = None) -> 
     plain = getattr(instrumented, "app", None)
     if plain is None:  # not the OpenTelemetry middleware: tracing is off
         return
-    rand = random.Random()  # noqa: S311 (sampling, not security)
+    # The SDK's own ids, and its ratio rule: a new trace is sampled when the low 64 bits of
+    # its id fall under the ratio's bound, as every ``TraceIdRatioBased`` sampler decides.
+    ids, bound = RandomIdGenerator(), TraceIdRatioBased(ratio).bound
     spans = tracer or trace.get_tracer(__name__)
 
     async def traced(scope: Scope, receive: Receive, send: Send, parent: Any) -> None:
@@ -137,13 +140,17 @@ def head_sampled(app: Any, ratio: float, tracer: trace.Tracer | None = None) -> 
             await instrumented(scope, receive, send)
             return
         parent = _traceparent(scope)
-        sampled = parent.trace_flags.sampled if parent else rand.random() < ratio
+        if parent is None:
+            trace_id = ids.generate_trace_id()
+            sampled = trace_id & TraceIdRatioBased.TRACE_ID_LIMIT < bound
+            unsampled = trace.SpanContext(
+                trace_id, ids.generate_span_id(), False, trace.TraceFlags(0)
+            )
+        else:
+            sampled, unsampled = parent.trace_flags.sampled, parent
         if sampled:
             await traced(scope, receive, send, parent)
             return
-        unsampled = parent or trace.SpanContext(
-            rand.getrandbits(128) or 1, rand.getrandbits(64) or 1, False, trace.TraceFlags(0)
-        )
         # Automatic instrumentation (Redis, SQL) would only start non-recording spans here.
         context = trace.set_span_in_context(trace.NonRecordingSpan(unsampled))
         token = otel_context.attach(otel_context.set_value(_SUPPRESSED, True, context))

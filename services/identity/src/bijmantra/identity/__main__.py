@@ -54,7 +54,6 @@ async def rotate_keys() -> None:
     print(f"new signing key {kid}; retired {', '.join(retired) or 'none'}")
 
 
-SERVICE_CLIENT_SECRET_ENV = "SERVICE_CLIENT_SECRET"  # noqa: S105 (a variable name)
 MIN_SERVICE_SECRET = 32
 
 
@@ -64,10 +63,10 @@ async def register_service_client(client_id: str) -> None:
     from bijmantra.application.security import SERVICE_CLIENT_ROLES
     from bijmantra.application.tenancy import hash_secret
 
-    secret = os.environ.get(SERVICE_CLIENT_SECRET_ENV, "")
+    secret = os.environ.get("SERVICE_CLIENT_SECRET", "")
     if len(secret) < MIN_SERVICE_SECRET:
         sys.exit(
-            f"set {SERVICE_CLIENT_SECRET_ENV} to a random secret of at least "
+            "set SERVICE_CLIENT_SECRET to a random secret of at least "
             f"{MIN_SERVICE_SECRET} characters"
         )
     async with administration(Settings.from_env()) as admin:

@@ -43,8 +43,8 @@ _SPOOL_IN_MEMORY = 1 << 20
 REPLAYED = (b"idempotent-replayed", b"true")
 
 
-async def _spool(receive: Receive, scope: Scope, limit: int) -> tuple[IO[bytes], str]:
-    """The whole request body, spooled, and the request's fingerprint."""
+async def _spool(spool: IO[bytes], receive: Receive, scope: Scope, limit: int) -> str:
+    """Spool the whole request body into ``spool``, rewound; return the request's fingerprint."""
     digest = hashlib.sha256()
     for part in (
         http_method(scope),
@@ -53,16 +53,11 @@ async def _spool(receive: Receive, scope: Scope, limit: int) -> tuple[IO[bytes],
     ):
         digest.update(part.encode() + b"\0")
     digest.update(header(scope, b"content-type").encode("latin-1") + b"\0")
-    spool: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY)  # noqa: SIM115 (closed by the caller)
-    try:
-        async for chunk in body_chunks(receive, limit):
-            digest.update(chunk)
-            spool.write(chunk)
-    except BodyTooLarge:
-        spool.close()
-        raise
+    async for chunk in body_chunks(receive, limit):
+        digest.update(chunk)
+        spool.write(chunk)
     spool.seek(0)
-    return spool, digest.hexdigest()
+    return digest.hexdigest()
 
 
 def _replaying(spool: IO[bytes], receive: Receive) -> Receive:
@@ -145,16 +140,16 @@ def idempotency_middleware(
                 error = ValidationFailed("Invalid Idempotency-Key header", [detail])
                 await send_error(scope, send, error, status=400)
                 return
-            try:
-                spool, fingerprint = await _spool(receive, scope, policy.max_request_bytes)
-            except BodyTooLarge:
-                limit = policy.max_request_bytes
-                error = ValidationFailed(
-                    f"Bodies sent with Idempotency-Key are limited to {limit} bytes"
-                )
-                await send_error(scope, send, error, status=413)
-                return
-            with spool:
+            with tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY) as spool:
+                try:
+                    fingerprint = await _spool(spool, receive, scope, policy.max_request_bytes)
+                except BodyTooLarge:
+                    limit = policy.max_request_bytes
+                    error = ValidationFailed(
+                        f"Bodies sent with Idempotency-Key are limited to {limit} bytes"
+                    )
+                    await send_error(scope, send, error, status=413)
+                    return
                 record = scoped_key(principal.tenant_id, principal.subject, key)
                 try:
                     claim = await store.claim(record, fingerprint, policy.lock_seconds)
