@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 
+from psycopg import sql
+
 # One login role per service; each sees only its own schema.
 SERVICE_ROLES = {
     "domain": os.environ.get("DOMAIN_DB_ROLE", "bijmantra_domain"),
@@ -18,6 +20,11 @@ SERVICE_ROLES = {
 # unpublished events; it may touch nothing but the outbox.
 OUTBOX_RELAY_ROLE = os.environ.get("OUTBOX_RELAY_DB_ROLE", "bijmantra_outbox_relay")
 OUTBOX_SCHEMAS = ("domain", "identity")  # the schemas that hold an ``outbox`` table
+
+
+def set_local_role(role: str) -> str:
+    """``SET LOCAL ROLE`` for ``role`` (names may come from the environment), quoted by psycopg."""
+    return sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(role)).as_string()
 
 
 def outbox_relay_role(schema: str) -> str:

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from bijmantra.adapters.postgres.connection_store import TenantConnectionStore
+from bijmantra.adapters.postgres.ddl import set_local_role
 from bijmantra.application.tenancy import PendingInvitation
 from bijmantra.kernel import TenantId
 from sqlalchemy import text
@@ -134,7 +135,7 @@ class PostgresDueInvitations:
         self, now: datetime, limit: int, max_attempts: int
     ) -> list[tuple[TenantId, uuid.UUID]]:
         async with self._engine.begin() as conn:
-            await conn.execute(text(f"SET LOCAL ROLE {MAILER_ROLE}"))
+            await conn.execute(text(set_local_role(MAILER_ROLE)))
             rows = (
                 await conn.execute(
                     text(

@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Sequence
 from datetime import date
-from string import Template
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
@@ -127,24 +126,36 @@ _SEASONS = text(
     "AS total FROM domain.ops_seasons WHERE tenant_id = :t ORDER BY starts_on, id LIMIT :limit "
     "OFFSET :offset"
 )
-# The items reached from :start by following dependencies one way (from ``$along`` to
-# ``$onto``), through items whose order stays ``$within`` :bound. Adding a dependency walks
-# forward from its successor and backward from its predecessor.
-_REGION = Template(
+# The items reached from :start by following dependencies one way, through items whose order
+# stays within :bound. Adding a dependency walks forward from its successor (predecessor to
+# successor, order <= bound) and backward from its predecessor (successor to predecessor,
+# order >= bound).
+_REACHABLE = text(
     """
     WITH RECURSIVE region(id, topo) AS (
         SELECT id, topo FROM domain.ops_work_items WHERE tenant_id = :t AND id = :start
         UNION
         SELECT w.id, w.topo FROM region r
-        JOIN domain.ops_dependencies d ON d.tenant_id = :t AND d.$along = r.id
-        JOIN domain.ops_work_items w ON w.tenant_id = :t AND w.id = d.$onto
-        WHERE w.topo $within :bound
+        JOIN domain.ops_dependencies d ON d.tenant_id = :t AND d.predecessor_id = r.id
+        JOIN domain.ops_work_items w ON w.tenant_id = :t AND w.id = d.successor_id
+        WHERE w.topo <= :bound
     )
     SELECT id, topo FROM region
     """
 )
-_REACHABLE = text(_REGION.substitute(along="predecessor_id", onto="successor_id", within="<="))
-_REACHING = text(_REGION.substitute(along="successor_id", onto="predecessor_id", within=">="))
+_REACHING = text(
+    """
+    WITH RECURSIVE region(id, topo) AS (
+        SELECT id, topo FROM domain.ops_work_items WHERE tenant_id = :t AND id = :start
+        UNION
+        SELECT w.id, w.topo FROM region r
+        JOIN domain.ops_dependencies d ON d.tenant_id = :t AND d.successor_id = r.id
+        JOIN domain.ops_work_items w ON w.tenant_id = :t AND w.id = d.predecessor_id
+        WHERE w.topo >= :bound
+    )
+    SELECT id, topo FROM region
+    """
+)
 
 
 def _item_row(item: WorkItem) -> dict[str, Any]:

@@ -22,7 +22,12 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 import psycopg
-from bijmantra.adapters.postgres.ddl import OUTBOX_PARTITIONS, OUTBOX_SCHEMAS, outbox_relay_role
+from bijmantra.adapters.postgres.ddl import (
+    OUTBOX_PARTITIONS,
+    OUTBOX_SCHEMAS,
+    outbox_relay_role,
+    set_local_role,
+)
 from bijmantra.adapters.postgres.engine import driver_connection
 from bijmantra.application.events import (
     EventEnvelope,
@@ -170,7 +175,7 @@ class PostgresOutboxStore:
         # The relay's own writes (marks) need no fsync wait: a mark lost in a crash only
         # means a republish, which the stream's duplicate window and consumers absorb.
         self._relay_settings = (
-            f"SET LOCAL ROLE {self._role}",
+            set_local_role(self._role),
             "SET LOCAL synchronous_commit = off",
         )
         # psycopg's own placeholders: the claim and the mark are sent by the driver, pipelined.

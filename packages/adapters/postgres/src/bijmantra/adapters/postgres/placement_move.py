@@ -175,7 +175,7 @@ def move_organization(
         return report
     fence = _owner_session(database_owner_url(owner_url, source))
     try:
-        fence.execute(f"SET lock_timeout = '{FENCE_WAIT}'")
+        fence.execute("SELECT set_config('lock_timeout', %s, false)", (FENCE_WAIT,))
         fence.execute("SELECT pg_advisory_lock(placement.fence_key(%s))", (organization,))
         fence.execute("RESET lock_timeout")
         # A mark left by a move that died before its switch: the directory still names us.

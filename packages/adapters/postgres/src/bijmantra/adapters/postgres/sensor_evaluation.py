@@ -9,6 +9,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from bijmantra.adapters.postgres.ddl import set_local_role
 from bijmantra.adapters.postgres.inbox import first_delivery
 from bijmantra.adapters.postgres.placement import PlacementEngines, as_placements
 from bijmantra.adapters.postgres.uow import TenantTransaction
@@ -115,7 +116,7 @@ class PostgresDueChecks:
         rows: list[Any] = []
         for database in await self._placements.placements():
             async with self._placements.engine_of(database).begin() as connection:
-                await connection.execute(text(f"SET LOCAL ROLE {CHECKS_ROLE}"))
+                await connection.execute(text(set_local_role(CHECKS_ROLE)))
                 rows += (await connection.execute(query, {"now": now, "limit": limit})).all()
         rows.sort(key=lambda row: row[0])
         return rows[:limit]

@@ -37,18 +37,49 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-_DEVICE_COLUMNS = (
-    "device_id, name, profile_id, location_db_id, study_db_id, seed_store, state, created_at, "
-    "claim_hash, claim_expires_at, claimed_at, credential_hash, commissioned_at, revoked_at, "
-    "last_seen_at"
+_DEVICE_NAMES = (
+    "device_id",
+    "name",
+    "profile_id",
+    "location_db_id",
+    "study_db_id",
+    "seed_store",
+    "state",
+    "created_at",
+    "claim_hash",
+    "claim_expires_at",
+    "claimed_at",
+    "credential_hash",
+    "commissioned_at",
+    "revoked_at",
+    "last_seen_at",
 )
-_DEVICE_NAMES = [c.strip() for c in _DEVICE_COLUMNS.split(",")]
 # Read with the device, written only by ``record_presence`` (the worker's reports, ADR 0306).
 _PRESENCE = "presence"
-_SELECT_DEVICE = (
+_DEVICE = (
     "SELECT tenant_id, device_id, name, profile_id, location_db_id, study_db_id, seed_store, "
     "state, created_at, claim_hash, claim_expires_at, claimed_at, credential_hash, "
-    "commissioned_at, revoked_at, last_seen_at, presence FROM domain.sensor_devices"
+    "commissioned_at, revoked_at, last_seen_at, presence FROM domain.sensor_devices WHERE "
+    "device_id = :id"
+)
+_DEVICE_FOR_UPDATE = (
+    "SELECT tenant_id, device_id, name, profile_id, location_db_id, study_db_id, seed_store, "
+    "state, created_at, claim_hash, claim_expires_at, claimed_at, credential_hash, "
+    "commissioned_at, revoked_at, last_seen_at, presence FROM domain.sensor_devices WHERE "
+    "device_id = :id FOR UPDATE"
+)
+_DEVICES = (
+    "SELECT tenant_id, device_id, name, profile_id, location_db_id, study_db_id, seed_store, "
+    "state, created_at, claim_hash, claim_expires_at, claimed_at, credential_hash, "
+    "commissioned_at, revoked_at, last_seen_at, presence FROM domain.sensor_devices ORDER BY "
+    "device_id LIMIT :limit OFFSET :offset"
+)
+_DEVICES_PLACED = (
+    "SELECT tenant_id, device_id, name, profile_id, location_db_id, study_db_id, seed_store, "
+    "state, created_at, claim_hash, claim_expires_at, claimed_at, credential_hash, "
+    "commissioned_at, revoked_at, last_seen_at, presence FROM domain.sensor_devices WHERE "
+    "study_db_id = :study OR (CAST(:location AS text) IS NOT NULL AND location_db_id = "
+    ":location) ORDER BY device_id LIMIT 1000"
 )
 _INSERT_DEVICE = text(
     "INSERT INTO domain.sensor_devices (tenant_id, device_id, name, profile_id, location_db_id, "
@@ -68,12 +99,22 @@ _UPDATE_DEVICE = text(
     ":device_id"
 )
 # A device with its profile, in one round trip (every batch and every history read needs both).
-_DEVICE_AND_PROFILE = Template(
-    "SELECT d.tenant_id, $columns, d.$presence, p.name AS profile_name, "
-    "p.metrics AS profile_metrics, p.created_at AS profile_created_at "
-    "FROM domain.sensor_devices d "
-    "JOIN domain.sensor_profiles p ON p.profile_id = d.profile_id"
-).substitute(columns=", ".join(f"d.{n}" for n in _DEVICE_NAMES), presence=_PRESENCE)
+_DEVICE_AND_PROFILE = (
+    "SELECT d.tenant_id, d.device_id, d.name, d.profile_id, d.location_db_id, d.study_db_id, "
+    "d.seed_store, d.state, d.created_at, d.claim_hash, d.claim_expires_at, d.claimed_at, "
+    "d.credential_hash, d.commissioned_at, d.revoked_at, d.last_seen_at, d.presence, p.name AS "
+    "profile_name, p.metrics AS profile_metrics, p.created_at AS profile_created_at FROM "
+    "domain.sensor_devices d JOIN domain.sensor_profiles p ON p.profile_id = d.profile_id WHERE "
+    "d.device_id = :id"
+)
+_DEVICE_AND_PROFILE_FOR_UPDATE = (
+    "SELECT d.tenant_id, d.device_id, d.name, d.profile_id, d.location_db_id, d.study_db_id, "
+    "d.seed_store, d.state, d.created_at, d.claim_hash, d.claim_expires_at, d.claimed_at, "
+    "d.credential_hash, d.commissioned_at, d.revoked_at, d.last_seen_at, d.presence, p.name AS "
+    "profile_name, p.metrics AS profile_metrics, p.created_at AS profile_created_at FROM "
+    "domain.sensor_devices d JOIN domain.sensor_profiles p ON p.profile_id = d.profile_id WHERE "
+    "d.device_id = :id FOR UPDATE OF d"
+)
 
 # A batch arrives by binary COPY into this session's staging table (emptied at every commit).
 _STAGE = (
@@ -259,17 +300,14 @@ class PostgresSensorStore(ConnectionStore):
         )
 
     async def device(self, device_id: str, *, for_update: bool = False) -> Device | None:
-        lock = " FOR UPDATE" if for_update else ""
-        return await self._first(
-            f"{_SELECT_DEVICE} WHERE device_id = :id{lock}", _device, id=device_id
-        )
+        statement = _DEVICE_FOR_UPDATE if for_update else _DEVICE
+        return await self._first(statement, _device, id=device_id)
 
     async def device_and_profile(
         self, device_id: str, *, for_update: bool = False
     ) -> tuple[Device, DeviceProfile] | None:
-        lock = " FOR UPDATE OF d" if for_update else ""
-        sql = f"{_DEVICE_AND_PROFILE} WHERE d.device_id = :id{lock}"
-        rows = await self._rows(sql, id=device_id)
+        statement = _DEVICE_AND_PROFILE_FOR_UPDATE if for_update else _DEVICE_AND_PROFILE
+        rows = await self._rows(statement, id=device_id)
         if not rows:
             return None
         row = rows[0]
@@ -279,19 +317,13 @@ class PostgresSensorStore(ConnectionStore):
         return _device(row), profile
 
     async def devices(self, page: PageRequest) -> Page[Device]:
-        rows = await self._rows(
-            f"{_SELECT_DEVICE} ORDER BY device_id LIMIT :limit OFFSET :offset",
-            limit=page.page_size,
-            offset=page.offset,
-        )
+        rows = await self._rows(_DEVICES, limit=page.page_size, offset=page.offset)
         total = (await self._rows("SELECT count(*) AS n FROM domain.sensor_devices"))[0].n
         return Page([_device(r) for r in rows], page, total)
 
     async def devices_placed(self, study_db_id: str, location_db_id: str | None) -> list[Device]:
         rows = await self._rows(
-            f"{_SELECT_DEVICE} WHERE study_db_id = :study "
-            "OR (CAST(:location AS text) IS NOT NULL AND location_db_id = :location) "
-            "ORDER BY device_id LIMIT 1000",
+            _DEVICES_PLACED,
             study=study_db_id,
             location=location_db_id,
         )
