@@ -32,6 +32,7 @@ from bijmantra.domain.operations import (
     WorkItem,
 )
 from bijmantra.kernel import Page, PageRequest, TenantId
+from psycopg import sql
 from sqlalchemy import Text, TextClause, column, func, select, table, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -126,35 +127,32 @@ _SEASONS = text(
     "AS total FROM domain.ops_seasons WHERE tenant_id = :t ORDER BY starts_on, id LIMIT :limit "
     "OFFSET :offset"
 )
-# The items reached from :start by following dependencies one way, through items whose order
-# stays within :bound. Adding a dependency walks forward from its successor (predecessor to
-# successor, order <= bound) and backward from its predecessor (successor to predecessor,
-# order >= bound).
-_REACHABLE = text(
+# The items reached from :start by following dependencies one way (from ``along`` to
+# ``onto``), through items whose order stays ``within`` :bound. Adding a dependency walks
+# forward from its successor and backward from its predecessor.
+_REGION = sql.SQL(
     """
     WITH RECURSIVE region(id, topo) AS (
         SELECT id, topo FROM domain.ops_work_items WHERE tenant_id = :t AND id = :start
         UNION
         SELECT w.id, w.topo FROM region r
-        JOIN domain.ops_dependencies d ON d.tenant_id = :t AND d.predecessor_id = r.id
-        JOIN domain.ops_work_items w ON w.tenant_id = :t AND w.id = d.successor_id
-        WHERE w.topo <= :bound
+        JOIN domain.ops_dependencies d ON d.tenant_id = :t AND d.{along} = r.id
+        JOIN domain.ops_work_items w ON w.tenant_id = :t AND w.id = d.{onto}
+        WHERE w.topo {within} :bound
     )
     SELECT id, topo FROM region
     """
 )
-_REACHING = text(
-    """
-    WITH RECURSIVE region(id, topo) AS (
-        SELECT id, topo FROM domain.ops_work_items WHERE tenant_id = :t AND id = :start
-        UNION
-        SELECT w.id, w.topo FROM region r
-        JOIN domain.ops_dependencies d ON d.tenant_id = :t AND d.successor_id = r.id
-        JOIN domain.ops_work_items w ON w.tenant_id = :t AND w.id = d.predecessor_id
-        WHERE w.topo >= :bound
+_REACHABLE, _REACHING = (
+    text(
+        _REGION.format(
+            along=sql.Identifier(along), onto=sql.Identifier(onto), within=sql.SQL(within)
+        ).as_string()
     )
-    SELECT id, topo FROM region
-    """
+    for along, onto, within in (
+        ("predecessor_id", "successor_id", "<="),
+        ("successor_id", "predecessor_id", ">="),
+    )
 )
 
 
