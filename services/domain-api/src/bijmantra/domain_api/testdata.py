@@ -10,8 +10,6 @@ Upstream DbIds are kept as our DbIds (and as an external reference, source
 
 from __future__ import annotations
 
-# The SQL below is assembled from this module's constants only (no client input): S608 is moot.
-# ruff: noqa: S608
 import argparse
 import asyncio
 import os
@@ -30,11 +28,13 @@ from bijmantra.domain.genotyping.reference_bases import block_db_id, split_block
 from bijmantra.domain_api.production import postgres_units
 from bijmantra.domain_api.testdata_genotypes import demo_vcf, load_demo_genotypes
 from bijmantra.domain_api.testdata_genotyping import settle
-from bijmantra.domain_api.testdata_sql import PEDIGREE, SOURCE, SOURCES, java_value
+from bijmantra.domain_api.testdata_sql import PARAMETERS, PEDIGREE, SOURCE, SOURCES, java_value
 from bijmantra.kernel import BijmantraError, Principal, TenantId
+from psycopg import sql
 
 DEMO_GENOTYPES = "genotypes"  # staged VCF of the Test Server's variant set 1
 STAGING = "brapi_testdata_staging"
+_STAGING = sql.Identifier(STAGING)
 
 
 def _owner_column(conn: psycopg.Connection[Any], join_table: str) -> str | None:
@@ -56,16 +56,22 @@ def _extras(
     refs: dict[str, list[Any]] = defaultdict(list)
     if owner := _owner_column(conn, f"{table}_additional_info"):
         for entity_id, key, value in conn.execute(
-            f"SELECT x.{owner}, a.key, a.value FROM {table}_additional_info x "
-            "JOIN additional_info a ON a.id = x.additional_info_id"
+            sql.SQL(
+                "SELECT x.{owner}, a.key, a.value FROM {table} x "
+                "JOIN additional_info a ON a.id = x.additional_info_id"
+            ).format(owner=sql.Identifier(owner), table=sql.Identifier(f"{table}_additional_info"))
         ):
             if (decoded := java_value(bytes(value))) is not None:
                 info[entity_id][key] = decoded
     if owner := _owner_column(conn, f"{table}_external_references"):
         for entity_id, ref_id, ref_source in conn.execute(
-            f"SELECT x.{owner}, r.external_reference_id, r.external_reference_source "
-            f"FROM {table}_external_references x "
-            "JOIN external_reference r ON r.id = x.external_references_id"
+            sql.SQL(
+                "SELECT x.{owner}, r.external_reference_id, r.external_reference_source "
+                "FROM {table} x JOIN external_reference r ON r.id = x.external_references_id"
+            ).format(
+                owner=sql.Identifier(owner),
+                table=sql.Identifier(f"{table}_external_references"),
+            )
         ):
             refs[entity_id].append({"referenceId": ref_id, "referenceSource": ref_source})
     return info, refs
@@ -106,19 +112,19 @@ def stage(owner_url: str, source: Path) -> Staged:
     scripts += sorted((source / "sql" / "variant_set_4").glob("*.sql"))  # adds ~270 germplasm
     staged: Staged = {}
     with psycopg.connect(owner_url, autocommit=True) as conn:
-        conn.execute(f"DROP SCHEMA IF EXISTS {STAGING} CASCADE")
-        conn.execute(f"CREATE SCHEMA {STAGING}")
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(_STAGING))
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(_STAGING))
         try:
             for number, script in enumerate(scripts, 1):
                 with conn.transaction():
-                    conn.execute(f"SET LOCAL search_path TO {STAGING}")
+                    conn.execute(sql.SQL("SET LOCAL search_path TO {}").format(_STAGING))
                     conn.execute(script.read_text())
                 print(f"  staged {number}/{len(scripts)} {script.name}", flush=True)
-            conn.execute(f"SET search_path TO {STAGING}")
+            conn.execute(sql.SQL("SET search_path TO {}").format(_STAGING))
             for item in SOURCES:
                 info, refs = _extras(conn, item.table)
                 rows = []
-                for db_id, document in conn.execute(item.query):
+                for db_id, document in conn.execute(item.query, PARAMETERS):
                     document = {k: v for k, v in document.items() if v is not None}
                     document["additionalInfo"] = info.get(db_id) or None
                     document["externalReferences"] = [
@@ -127,13 +133,13 @@ def stage(owner_url: str, source: Path) -> Staged:
                     ]
                     rows.append((db_id, document))
                 staged[item.entity] = rows
-            staged["pedigree"] = list(conn.execute(PEDIGREE))
+            staged["pedigree"] = list(conn.execute(PEDIGREE, PARAMETERS))
             settle(staged)
             staged[REFERENCE_BLOCKS] = _reference_blocks(conn)
             staged[DEMO_GENOTYPES] = [("variantset1", {"vcf": demo_vcf(conn)})]
             return staged
         finally:
-            conn.execute(f"DROP SCHEMA IF EXISTS {STAGING} CASCADE")
+            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(_STAGING))
 
 
 def _parents_first(nodes: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, dict[str, Any]]]:

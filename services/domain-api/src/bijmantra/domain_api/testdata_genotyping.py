@@ -12,8 +12,6 @@ set 4's samples give digits as rows (their wells are kept, row and column follow
 
 from __future__ import annotations
 
-# Queries are assembled from constants only (no client input): S608 is moot.
-# ruff: noqa: S608
 from typing import Any
 
 from bijmantra.application.brapi.schema import SchemaSet
@@ -22,33 +20,32 @@ from bijmantra.domain.genotyping.plates import Well, repeated_wells, sample_well
 GENOTYPING = SchemaSet("BrAPI-Genotyping")
 
 
-def _array(values: list[str], column: str) -> str:
-    """Upstream's Java enum ordinal as the spec's constant (same constants, same order)."""
-    quoted = ", ".join(f"'{v}'" for v in values)
-    return f"(ARRAY[{quoted}])[{column} + 1]"
-
-
-PLATE_FORMATS = GENOTYPING.named("PlateFormat")["enum"]
-SAMPLE_TYPES = GENOTYPING.named("PlateNewRequest")["properties"]["sampleType"]["enum"]
-TIMESTAMP = '\'YYYY-MM-DD"T"HH24:MI:SS"Z"\''
+# Upstream's Java enum ordinals as the spec's constants (same constants, same order): each
+# list is a query parameter, indexed by the ordinal (``testdata_sql.PARAMETERS``).
+GENOTYPING_ORDINALS = {
+    "plate_format": GENOTYPING.named("PlateFormat")["enum"],
+    "sample_type": GENOTYPING.named("PlateNewRequest")["properties"]["sampleType"]["enum"],
+}
 
 # (entity, upstream table, query returning id and a new-request document), in write order.
 GENOTYPING_SOURCES: tuple[tuple[str, str, str], ...] = (
     (
         "plate",
         "plate",
-        f"""SELECT p.id, json_build_object('plateName', p.plate_name, 'plateBarcode',
-        p.plate_barcode, 'plateFormat', {_array(PLATE_FORMATS, "p.plate_format")},
-        'sampleType', {_array(SAMPLE_TYPES, "p.sample_type")}, 'programDbId', p.program_id,
+        """SELECT p.id, json_build_object('plateName', p.plate_name, 'plateBarcode',
+        p.plate_barcode, 'plateFormat', (CAST(%(plate_format)s AS text[]))[p.plate_format + 1],
+        'sampleType', (CAST(%(sample_type)s AS text[]))[p.sample_type + 1], 'programDbId',
+            p.program_id,
         'trialDbId', p.trial_id, 'studyDbId', p.study_id) FROM plate p""",
     ),
     (
         "sample",
         "sample",
-        f"""SELECT s.id, json_build_object('sampleName', s.sample_name, 'sampleBarcode',
+        """SELECT s.id, json_build_object('sampleName', s.sample_name, 'sampleBarcode',
         s.sample_barcode, 'sampleDescription', s.sample_description, 'sampleGroupDbId',
         s.sample_group_db_id, 'samplePUI', s.samplepui, 'sampleTimestamp',
-        to_char(s.sample_timestamp, {TIMESTAMP}), 'sampleType', s.sample_type, 'takenBy',
+        to_char(s.sample_timestamp, 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), 'sampleType', s.sample_type,
+            'takenBy',
         s.taken_by, 'tissueType', s.tissue_type, 'row', s.plate_row, 'column', s.plate_column,
         'well', s.well, 'observationUnitDbId', s.observation_unit_id, 'germplasmDbId',
         u.germplasm_id, 'plateDbId', s.plate_id, 'programDbId', s.program_id, 'trialDbId',
@@ -58,9 +55,10 @@ GENOTYPING_SOURCES: tuple[tuple[str, str, str], ...] = (
     (
         "map",
         "genome_map",
-        f"""SELECT m.id, json_build_object('mapName', m.map_name, 'mapPUI', m.mappui,
+        """SELECT m.id, json_build_object('mapName', m.map_name, 'mapPUI', m.mappui,
         'comments', m.comments, 'documentationURL', m.documentationurl, 'publishedDate',
-        to_char(m.published_date, {TIMESTAMP}), 'scientificName', m.scientific_name,
+        to_char(m.published_date, 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), 'scientificName',
+            m.scientific_name,
         'type', m.type, 'unit', m.unit, 'commonCropName', coalesce(c.crop_name, 'Unknown'),
         'linkageGroupCount', (SELECT count(DISTINCT g.linkage_group_name) FROM marker_position mp
             JOIN linkage_group g ON g.id = mp.linkage_group_id WHERE g.genome_map_id = m.id),

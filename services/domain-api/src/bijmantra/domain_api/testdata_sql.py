@@ -6,12 +6,10 @@ queries and ``java_value`` below turn them into what the spec names.
 
 from __future__ import annotations
 
-# The SQL below is assembled from this module's constants only (no client input): S608 is moot.
-# ruff: noqa: S608
 from dataclasses import dataclass
 
 from bijmantra.application.brapi.schema import SchemaSet
-from bijmantra.domain_api.testdata_genotyping import GENOTYPING_SOURCES
+from bijmantra.domain_api.testdata_genotyping import GENOTYPING_ORDINALS, GENOTYPING_SOURCES
 
 SOURCE = "brapi-test-server"
 CORE, GERMPLASM = SchemaSet("BrAPI-Core"), SchemaSet("BrAPI-Germplasm")
@@ -37,28 +35,9 @@ ORDINALS = {
 }
 
 
-def _ordinal(kind: str, column: str) -> str:
-    values = ", ".join(f"'{v}'" for v in ORDINALS[kind])
-    return f"(ARRAY[{values}])[{column} + 1]"
-
-
-def _date(column: str) -> str:
-    return f"to_char({column}, 'YYYY-MM-DD')"
-
-
-def _datetime(column: str) -> str:
-    return f'to_char({column}, \'YYYY-MM-DD"T"HH24:MI:SS"Z"\')'
-
-
-def _parent(role: int) -> str:
-    """A cross's parent (``role`` 0 = first, 1 = second, by parent id order)."""
-    return (
-        "(SELECT json_build_object('germplasmDbId', p.germplasm_id, "
-        "'observationUnitDbId', p.observation_unit_id, "
-        f"'parentType', {_ordinal('parent_type', 'p.parent_type')}) "
-        "FROM cross_parent p WHERE p.cross_id = c.id "
-        f"ORDER BY p.id OFFSET {role} LIMIT 1)"
-    )
+# Every query's parameters: the spec's constants an upstream ordinal indexes
+# (``(CAST(%(kind)s AS text[]))[ordinal + 1]``) and this import's reference source.
+PARAMETERS = {**ORDINALS, **GENOTYPING_ORDINALS, "source": SOURCE}
 
 
 @dataclass(frozen=True)
@@ -81,10 +60,10 @@ SOURCES = (
     Source(
         "program",
         "program",
-        f"""SELECT p.id, json_build_object('programName', p.name, 'abbreviation',
+        """SELECT p.id, json_build_object('programName', p.name, 'abbreviation',
         p.abbreviation, 'objective', p.objective, 'documentationURL', p.documentationurl,
             'programType',
-        {_ordinal("program_type", "p.program_type")}, 'commonCropName', c.crop_name,
+        (CAST(%(program_type)s AS text[]))[p.program_type + 1], 'commonCropName', c.crop_name,
             'leadPersonDbId',
         p.lead_person_id, 'fundingInformation', p.funding_information)
         FROM program p LEFT JOIN crop c ON c.id = p.crop_id""",
@@ -116,10 +95,10 @@ SOURCES = (
     Source(
         "trial",
         "trial",
-        f"""SELECT t.id, json_build_object('trialName', t.trial_name, 'trialDescription',
+        """SELECT t.id, json_build_object('trialName', t.trial_name, 'trialDescription',
         t.trial_description, 'trialPUI', t.trialpui, 'active', t.active, 'startDate',
-            {_date("t.start_date")},
-        'endDate', {_date("t.end_date")}, 'programDbId', t.program_id, 'commonCropName',
+            to_char(t.start_date, 'YYYY-MM-DD'),
+        'endDate', to_char(t.end_date, 'YYYY-MM-DD'), 'programDbId', t.program_id, 'commonCropName',
             c.crop_name,
         'documentationURL', t.documentationurl)
         FROM trial t LEFT JOIN crop c ON c.id = t.crop_id""",
@@ -132,11 +111,12 @@ SOURCES = (
     Source(
         "study",
         "study",
-        f"""SELECT s.id, json_build_object('studyName', s.study_name, 'studyCode',
+        """SELECT s.id, json_build_object('studyName', s.study_name, 'studyCode',
         s.study_code, 'studyDescription', s.study_description, 'studyPUI', s.studypui,
             'studyType', s.study_type,
-        'active', s.active, 'startDate', {_datetime("s.start_date")}, 'endDate',
-            {_datetime("s.end_date")},
+        'active', s.active, 'startDate', to_char(s.start_date, 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+            'endDate',
+            to_char(s.end_date, 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
         'license', s.license, 'culturalPractices', s.cultural_practices,
             'observationUnitsDescription',
         s.observation_units_description, 'trialDbId', s.trial_id, 'locationDbId', s.location_id,
@@ -148,11 +128,12 @@ SOURCES = (
     Source(
         "list",
         "list",
-        f"""SELECT l.id, json_build_object('listName', l.list_name, 'listDescription',
+        """SELECT l.id, json_build_object('listName', l.list_name, 'listDescription',
         l.description, 'listOwnerName', l.list_owner_name, 'listSource', l.list_source, 'listType',
-        {_ordinal("list_type", "l.list_type")}, 'listOwnerPersonDbId', l.list_owner_person_id,
-        'dateCreated', {_datetime("l.date_created")}, 'dateModified',
-            {_datetime("l.date_modified")},
+        (CAST(%(list_type)s AS text[]))[l.list_type + 1], 'listOwnerPersonDbId',
+            l.list_owner_person_id,
+        'dateCreated', to_char(l.date_created, 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), 'dateModified',
+            to_char(l.date_modified, 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
         'data', (SELECT coalesce(json_agg(i.item ORDER BY i.id),
             '[]') FROM list_item i WHERE i.list_id = l.id))
         FROM list l""",
@@ -166,11 +147,13 @@ SOURCES = (
     Source(
         "germplasm",
         "germplasm",
-        f"""SELECT g.id, json_build_object('germplasmName', coalesce(g.germplasm_name,
-        g.id), 'germplasmPUI', coalesce(g.germplasmpui, '{SOURCE}:' || g.id), 'commonCropName',
+        """SELECT g.id, json_build_object('germplasmName', coalesce(g.germplasm_name,
+        g.id), 'germplasmPUI', coalesce(g.germplasmpui, CAST(%(source)s AS text) || ':' || g.id),
+            'commonCropName',
         coalesce(c.crop_name, 'Unknown'), 'accessionNumber', g.accession_number, 'acquisitionDate',
-        {_date("g.acquisition_date")}, 'biologicalStatusOfAccessionCode',
-        {_ordinal("sampstat", "g.biological_status_of_accession_code")}, 'collection', g.collection,
+        to_char(g.acquisition_date, 'YYYY-MM-DD'), 'biologicalStatusOfAccessionCode',
+        (CAST(%(sampstat)s AS text[]))[g.biological_status_of_accession_code + 1], 'collection',
+            g.collection,
         'countryOfOriginCode', g.country_of_origin_code, 'defaultDisplayName',
             g.default_display_name,
         'documentationURL', g.documentationurl, 'genus', g.genus, 'germplasmPreprocessing',
@@ -189,14 +172,14 @@ SOURCES = (
     Source(
         "attribute",
         "variable_base_entity",
-        f"""SELECT a.id, json_build_object('attributeName', a.name,
+        """SELECT a.id, json_build_object('attributeName', a.name,
         'attributeCategory', a.attribute_category, 'attributeDescription', a.description,
             'attributePUI', a.pui,
         'commonCropName', c.crop_name, 'status', a.status, 'scientist', a.scientist,
             'institution', a.institution,
         'language', a.language, 'growthStage', a.growth_stage, 'defaultValue', a.default_value,
         'documentationURL', a.documentationurl, 'submissionTimestamp',
-            {_datetime("a.submission_timestamp")},
+            to_char(a.submission_timestamp, 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
         'trait', (SELECT json_build_object('traitDbId', t.id, 'traitName', coalesce(t.trait_name,
             t.id),
                   'traitClass', t.trait_class, 'traitDescription', t.trait_description,
@@ -213,18 +196,19 @@ SOURCES = (
         'scale', (SELECT json_build_object('scaleDbId', sc.id, 'scaleName',
             coalesce(sc.scale_name, sc.id),
                   'scalePUI', sc.scalepui, 'units', sc.units, 'decimalPlaces', sc.decimal_places,
-                  'dataType', {
-            _ordinal("data_type", "sc.data_type")
-        }) FROM scale sc WHERE sc.id = a.scale_id))
+                  'dataType',
+            (CAST(%(data_type)s AS text[]))[sc.data_type + 1]) FROM scale sc WHERE sc.id =
+            a.scale_id))
         FROM germplasm_attribute_definition a LEFT JOIN crop c ON c.id = a.crop_id""",
     ),
     Source(
         "attributevalue",
         "germplasm_attribute_value",
-        f"""SELECT v.id, json_build_object('attributeDbId',
+        """SELECT v.id, json_build_object('attributeDbId',
         v.attribute_id, 'attributeName', coalesce(a.name, v.attribute_id), 'germplasmDbId',
             v.germplasm_id,
-        'value', v.value, 'determinedDate', {_datetime("v.determined_date")})
+        'value', v.value, 'determinedDate', to_char(v.determined_date,
+            'YYYY-MM-DD"T"HH24:MI:SS"Z"'))
         FROM germplasm_attribute_value v
         LEFT JOIN germplasm_attribute_definition a ON a.id = v.attribute_id""",
     ),
@@ -238,20 +222,29 @@ SOURCES = (
     Source(
         "plannedcross",
         "cross_entity",
-        f"""SELECT c.id, json_build_object('plannedCrossName', c.name,
-        'crossType', {_ordinal("cross_type", "c.cross_type")}, 'status',
-            {_ordinal("cross_status", "c.status")},
-        'crossingProjectDbId', c.crossing_project_id, 'parent1', {_parent(0)}, 'parent2',
-            {_parent(1)})
-        FROM cross_entity c WHERE c.planned""",
+        """SELECT c.id, json_build_object('plannedCrossName', c.name,
+        'crossType', (CAST(%(cross_type)s AS text[]))[c.cross_type + 1],
+        'status', (CAST(%(cross_status)s AS text[]))[c.status + 1],
+        'crossingProjectDbId', c.crossing_project_id,
+        'parent1', parents.of_cross->0, 'parent2', parents.of_cross->1)
+        FROM cross_entity c CROSS JOIN LATERAL (SELECT json_agg(json_build_object(
+            'germplasmDbId', p.germplasm_id, 'observationUnitDbId', p.observation_unit_id,
+            'parentType', (CAST(%(parent_type)s AS text[]))[p.parent_type + 1]) ORDER BY p.id)
+            AS of_cross FROM cross_parent p WHERE p.cross_id = c.id) parents
+        WHERE c.planned""",
     ),
     Source(
         "cross",
         "cross_entity",
-        f"""SELECT c.id, json_build_object('crossName', c.name, 'crossType',
-        {_ordinal("cross_type", "c.cross_type")}, 'crossingProjectDbId', c.crossing_project_id,
-        'plannedCrossDbId', c.planned_cross_id, 'parent1', {_parent(0)}, 'parent2', {_parent(1)})
-        FROM cross_entity c WHERE NOT c.planned""",
+        """SELECT c.id, json_build_object('crossName', c.name,
+        'crossType', (CAST(%(cross_type)s AS text[]))[c.cross_type + 1],
+        'crossingProjectDbId', c.crossing_project_id, 'plannedCrossDbId', c.planned_cross_id,
+        'parent1', parents.of_cross->0, 'parent2', parents.of_cross->1)
+        FROM cross_entity c CROSS JOIN LATERAL (SELECT json_agg(json_build_object(
+            'germplasmDbId', p.germplasm_id, 'observationUnitDbId', p.observation_unit_id,
+            'parentType', (CAST(%(parent_type)s AS text[]))[p.parent_type + 1]) ORDER BY p.id)
+            AS of_cross FROM cross_parent p WHERE p.cross_id = c.id) parents
+        WHERE NOT c.planned""",
     ),
     # The ledger is replayed below, so each lot starts at its final amount minus its net intake.
     Source(
@@ -296,9 +289,10 @@ SOURCES = (
     Source(
         "seedlottransaction",
         "seed_lot_transaction",
-        f"""SELECT t.id, json_build_object('amount', t.amount,
+        """SELECT t.id, json_build_object('amount', t.amount,
         'units', t.units, 'transactionDescription', t.description, 'transactionTimestamp',
-        {_datetime('t."timestamp"')}, 'fromSeedLotDbId', t.from_seed_lot_id, 'toSeedLotDbId',
+        to_char(t."timestamp", 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), 'fromSeedLotDbId',
+            t.from_seed_lot_id, 'toSeedLotDbId',
             t.to_seed_lot_id)
         FROM seed_lot_transaction t ORDER BY t."timestamp", t.id""",
     ),
@@ -307,14 +301,14 @@ SOURCES = (
 
 
 # Pedigree nodes are upserted by germplasm (PUT /pedigree), parents first.
-PEDIGREE = f"""SELECT n.germplasm_id, json_build_object('germplasmDbId', n.germplasm_id,
+PEDIGREE = """SELECT n.germplasm_id, json_build_object('germplasmDbId', n.germplasm_id,
     'germplasmName',
     coalesce(g.germplasm_name, n.germplasm_id), 'crossingYear', n.crossing_year, 'familyCode',
         n.family_code,
     'pedigreeString', n.pedigree_string, 'crossingProjectDbId', n.crossing_project_id,
     'parents', (SELECT coalesce(json_agg(json_build_object('germplasmDbId', p.germplasm_id,
         'parentType',
-                {_ordinal("parent_type", "e.parent_type")}) ORDER BY e.id), '[]')
+                (CAST(%(parent_type)s AS text[]))[e.parent_type + 1]) ORDER BY e.id), '[]')
                 FROM pedigree_edge e JOIN pedigree_node p ON p.id = e.connceted_node_id
                 WHERE e.this_node_id = n.id AND e.edge_type = 0))
     FROM pedigree_node n LEFT JOIN germplasm g ON g.id = n.germplasm_id
