@@ -104,5 +104,5 @@ def test_hwe_exact_vectorised_shapes_and_edges():
 
 
 def test_hwe_exact_names_the_argument_numpy_cannot_read() -> None:
-    with pytest.raises(ValueError, match="n_het: .*inhomogeneous"):
+    with pytest.raises(ValueError, match=r"n_het: .*inhomogeneous"):
         hwe_exact(1, [[1, 2], [3]], 1)
