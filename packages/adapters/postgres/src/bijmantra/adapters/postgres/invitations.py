@@ -16,10 +16,6 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 MAILER_ROLE = "bijmantra_identity_mailer"
-_SELECT = (
-    "SELECT id, email, roles, display_name, invited_by, created_at, expires_at "
-    "FROM identity.invitations"
-)
 
 
 def _invitation(row: Any) -> PendingInvitation:
@@ -45,7 +41,8 @@ class PostgresInvitations(TenantConnectionStore):
 
     async def open(self) -> list[PendingInvitation]:
         return await self._all(
-            f"{_SELECT} WHERE accepted_at IS NULL AND revoked_at IS NULL "
+            "SELECT id, email, roles, display_name, invited_by, created_at, expires_at "
+            "FROM identity.invitations WHERE accepted_at IS NULL AND revoked_at IS NULL "
             "AND expires_at > now() ORDER BY created_at",
             _invitation,
         )
@@ -64,7 +61,9 @@ class PostgresInvitations(TenantConnectionStore):
         self, invitation_id: uuid.UUID, now: datetime
     ) -> PendingInvitation | None:
         return await self._first(
-            f"{_SELECT} WHERE id = :id AND sent_at IS NULL AND next_attempt_at <= :now "
+            "SELECT id, email, roles, display_name, invited_by, created_at, expires_at "
+            "FROM identity.invitations WHERE id = :id AND sent_at IS NULL "
+            "AND next_attempt_at <= :now "
             "AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > :now "
             "FOR UPDATE SKIP LOCKED",
             _invitation,
@@ -107,7 +106,9 @@ class PostgresInvitations(TenantConnectionStore):
 
     async def take(self, token_hash: bytes, now: datetime) -> PendingInvitation | None:
         return await self._first(
-            f"{_SELECT} WHERE token_hash = :h AND accepted_at IS NULL AND revoked_at IS NULL "
+            "SELECT id, email, roles, display_name, invited_by, created_at, expires_at "
+            "FROM identity.invitations WHERE token_hash = :h "
+            "AND accepted_at IS NULL AND revoked_at IS NULL "
             "AND expires_at > :now FOR UPDATE",
             _invitation,
             h=token_hash,

@@ -70,12 +70,6 @@ class _name_is_unique:
             raise Conflict("An organization with that name exists") from exc
 
 
-_MEMBER = (
-    "SELECT u.id, u.email, u.display_name, m.roles, m.created_at FROM identity.memberships m "
-    "JOIN identity.users u ON u.id = m.user_id "
-)
-
-
 def _member(row: Any) -> Member:
     return Member(row[0], row[1], row[2], frozenset(row[3]), row[4])
 
@@ -84,13 +78,30 @@ class PostgresMembers(TenantConnectionStore):
     """Memberships of the unit of work's tenant (RLS ``tenant_or_self``, no ``app.user_id``)."""
 
     async def list(self) -> list[Member]:
-        return await self._all(_MEMBER + "ORDER BY lower(u.email)", _member)
+        return await self._all(
+            "SELECT u.id, u.email, u.display_name, m.roles, m.created_at "
+            "FROM identity.memberships m JOIN identity.users u ON u.id = m.user_id "
+            "ORDER BY lower(u.email)",
+            _member,
+        )
 
     async def get(self, user_id: uuid.UUID) -> Member | None:
-        return await self._first(_MEMBER + "WHERE m.user_id = :u", _member, u=user_id)
+        return await self._first(
+            "SELECT u.id, u.email, u.display_name, m.roles, m.created_at "
+            "FROM identity.memberships m JOIN identity.users u ON u.id = m.user_id "
+            "WHERE m.user_id = :u",
+            _member,
+            u=user_id,
+        )
 
     async def find_by_email(self, email: str) -> Member | None:
-        return await self._first(_MEMBER + "WHERE lower(u.email) = lower(:e)", _member, e=email)
+        return await self._first(
+            "SELECT u.id, u.email, u.display_name, m.roles, m.created_at "
+            "FROM identity.memberships m JOIN identity.users u ON u.id = m.user_id "
+            "WHERE lower(u.email) = lower(:e)",
+            _member,
+            e=email,
+        )
 
     async def add(self, user_id: uuid.UUID, roles: frozenset[str]) -> None:
         await self._execute(
