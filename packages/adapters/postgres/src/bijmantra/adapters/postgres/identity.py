@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from bijmantra.adapters.postgres.rows import parameters
+from bijmantra.adapters.postgres.rows import parameters, record
 from bijmantra.adapters.postgres.tenancy import write_identity_events
 from bijmantra.adapters.postgres.uow import tenant_transaction
 from bijmantra.application.tenancy import (
@@ -22,7 +22,7 @@ from bijmantra.application.tenancy import (
 )
 from bijmantra.application.tenancy.authorization import AuthorizationCode
 from bijmantra.kernel import TenantId
-from sqlalchemy import TextClause, func, select, text
+from sqlalchemy import CursorResult, TextClause, func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 _USER_BY_EMAIL = text(
@@ -32,6 +32,15 @@ _USER_BY_EMAIL = text(
 _USER_BY_ID = text(
     "SELECT id, email, display_name, password_hash FROM identity.users WHERE id = :id"
 )
+
+
+async def _in_tenant(
+    engine: AsyncEngine, tenant_id: TenantId, sql: str, params: Mapping[str, Any]
+) -> CursorResult[Any]:
+    """One statement in a transaction of its own, under the tenant's row-level security (the
+    answer is read in full before the transaction ends)."""
+    async with tenant_transaction(engine, tenant_id) as conn:
+        return await conn.execute(text(sql), params)
 
 
 class PostgresUserDirectory:
@@ -246,30 +255,26 @@ class PostgresRefreshTokenStore:
             return RotationResult(Rotation.ROTATED, family)
 
     async def revoke_family(self, tenant_id: TenantId, family_id: uuid.UUID, reason: str) -> None:
-        async with tenant_transaction(self._engine, tenant_id) as conn:
-            await conn.execute(
-                text(
-                    "UPDATE identity.refresh_token_families SET revoked_at = now(), "
-                    "revoked_reason = :reason "
-                    "WHERE id = :id AND revoked_at IS NULL"
-                ),
-                {"id": family_id, "reason": reason},
-            )
+        await _in_tenant(
+            self._engine,
+            tenant_id,
+            "UPDATE identity.refresh_token_families SET revoked_at = now(), "
+            "revoked_reason = :reason WHERE id = :id AND revoked_at IS NULL",
+            {"id": family_id, "reason": reason},
+        )
 
     async def revoke_family_of(
         self, tenant_id: TenantId, token_hash: bytes, client_id: str, reason: str
     ) -> bool:
-        async with tenant_transaction(self._engine, tenant_id) as conn:
-            result = await conn.execute(
-                text(
-                    "UPDATE identity.refresh_token_families f SET revoked_at = now(), "
-                    "revoked_reason = :reason "
-                    "FROM identity.refresh_tokens t WHERE t.family_id = f.id AND t.token_hash "
-                    "= :hash "
-                    "AND f.client_id = :client AND f.revoked_at IS NULL"
-                ),
-                {"hash": token_hash, "client": client_id, "reason": reason},
-            )
+        result = await _in_tenant(
+            self._engine,
+            tenant_id,
+            "UPDATE identity.refresh_token_families f SET revoked_at = now(), "
+            "revoked_reason = :reason FROM identity.refresh_tokens t "
+            "WHERE t.family_id = f.id AND t.token_hash = :hash "
+            "AND f.client_id = :client AND f.revoked_at IS NULL",
+            {"hash": token_hash, "client": client_id, "reason": reason},
+        )
         return bool(result.rowcount)
 
 
@@ -307,11 +312,13 @@ class PostgresOAuthClients:
 
     async def exists(self, tenant_id: TenantId) -> bool:
         """Implements ``KnownOrganizations``: a platform client may act only for a real one."""
-        async with tenant_transaction(self._engine, tenant_id) as conn:
-            found = await conn.execute(
-                text("SELECT 1 FROM identity.organizations WHERE id = :id"), {"id": tenant_id}
-            )
-            return found.first() is not None
+        found = await _in_tenant(
+            self._engine,
+            tenant_id,
+            "SELECT 1 FROM identity.organizations WHERE id = :id",
+            {"id": tenant_id},
+        )
+        return found.first() is not None
 
 
 async def register_client(
@@ -392,33 +399,27 @@ class PostgresAuthorizationCodes:
         self._engine = engine
 
     async def save(self, code_hash: bytes, code: AuthorizationCode) -> None:
-        async with tenant_transaction(self._engine, code.tenant_id) as conn:
-            await conn.execute(
-                text(
-                    "INSERT INTO identity.authorization_codes (code_hash, tenant_id, "
-                    "client_id, user_id, "
-                    "redirect_uri, scope, code_challenge, code_challenge_method, nonce, "
-                    "auth_time, expires_at) VALUES "
-                    "(:code_hash, :tenant_id, :client_id, :user_id, :redirect_uri, :scope, "
-                    ":code_challenge, :code_challenge_method, :nonce, :auth_time, :expires_at)"
-                ),
-                parameters(code, code_hash=code_hash),
-            )
+        await _in_tenant(
+            self._engine,
+            code.tenant_id,
+            "INSERT INTO identity.authorization_codes (code_hash, tenant_id, client_id, user_id, "
+            "redirect_uri, scope, code_challenge, code_challenge_method, nonce, auth_time, "
+            "expires_at) VALUES (:code_hash, :tenant_id, :client_id, :user_id, :redirect_uri, "
+            ":scope, :code_challenge, :code_challenge_method, :nonce, :auth_time, :expires_at)",
+            parameters(code, code_hash=code_hash),
+        )
 
     async def consume(
         self, tenant_id: TenantId, code_hash: bytes, client_id: str, now: datetime
     ) -> AuthorizationCode | None:
-        async with tenant_transaction(self._engine, tenant_id) as conn:
-            row = (
-                await conn.execute(
-                    text(
-                        "UPDATE identity.authorization_codes SET used_at = :now "
-                        "WHERE code_hash = :hash AND client_id = :client AND used_at IS NULL "
-                        "AND expires_at > :now RETURNING tenant_id, client_id, user_id, "
-                        "redirect_uri, scope, "
-                        "code_challenge, code_challenge_method, expires_at, nonce, auth_time"
-                    ),
-                    {"hash": code_hash, "client": client_id, "now": now},
-                )
-            ).one_or_none()
-        return None if row is None else AuthorizationCode(TenantId(row[0]), *row[1:])
+        used = await _in_tenant(
+            self._engine,
+            tenant_id,
+            "UPDATE identity.authorization_codes SET used_at = :now "
+            "WHERE code_hash = :hash AND client_id = :client AND used_at IS NULL "
+            "AND expires_at > :now RETURNING tenant_id, client_id, user_id, redirect_uri, scope, "
+            "code_challenge, code_challenge_method, expires_at, nonce, auth_time",
+            {"hash": code_hash, "client": client_id, "now": now},
+        )
+        row = used.one_or_none()
+        return None if row is None else record(AuthorizationCode, row)
