@@ -43,6 +43,16 @@ async def _in_tenant(
         return await conn.execute(text(sql), params)
 
 
+async def _as_client(
+    engine: AsyncEngine, client_id: str, sql: str, params: Mapping[str, Any]
+) -> CursorResult[Any]:
+    """One statement in a transaction of its own as the OAuth client ``client_id`` (the
+    ``app.client_id`` setting the clients' row-level security reads)."""
+    async with engine.begin() as conn:
+        await conn.execute(select(func.set_config("app.client_id", client_id, True)))
+        return await conn.execute(text(sql), params)
+
+
 class PostgresUserDirectory:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
@@ -283,31 +293,25 @@ class PostgresOAuthClients:
         self._engine = engine
 
     async def find(self, client_id: str) -> OAuthClient | None:
-        async with self._engine.begin() as conn:
-            await conn.execute(select(func.set_config("app.client_id", client_id, True)))
-            row = (
-                await conn.execute(
-                    text(
-                        "SELECT client_id, name, secret_hash, grant_types, redirect_uris, "
-                        "scope, tenant_id, roles, "
-                        "acts_for_tenants FROM identity.oauth_clients WHERE client_id = :id "
-                        "AND disabled_at IS NULL"
-                    ),
-                    {"id": client_id},
-                )
-            ).one_or_none()
+        found = await _as_client(
+            self._engine,
+            client_id,
+            "SELECT client_id, name, secret_hash, grant_types, redirect_uris, scope, tenant_id, "
+            "roles, acts_for_tenants FROM identity.oauth_clients WHERE client_id = :id "
+            "AND disabled_at IS NULL",
+            {"id": client_id},
+        )
+        row = found.one_or_none()
         if row is None:
             return None
-        return OAuthClient(
-            client_id=row[0],
-            name=row[1],
-            secret_hash=None if row[2] is None else bytes(row[2]),
-            grant_types=frozenset(row[3]),
-            redirect_uris=tuple(row[4]),
-            scope=frozenset(row[5].split()),
-            tenant_id=None if row[6] is None else TenantId(row[6]),
-            roles=frozenset(row[7]),
-            acts_for_tenants=row[8],
+        return record(
+            OAuthClient,
+            row,
+            secret_hash=None if row.secret_hash is None else bytes(row.secret_hash),
+            grant_types=frozenset(row.grant_types),
+            redirect_uris=tuple(row.redirect_uris),
+            scope=frozenset(row.scope.split()),
+            roles=frozenset(row.roles),
         )
 
     async def exists(self, tenant_id: TenantId) -> bool:
@@ -359,37 +363,32 @@ async def register_service_client(
     engine: AsyncEngine, *, client_id: str, name: str, secret_hash: bytes, roles: list[str]
 ) -> None:
     """Register (or re-key) a platform service client that names its organization per token."""
-    async with engine.begin() as conn:
-        await conn.execute(select(func.set_config("app.client_id", client_id, True)))
-        written = await conn.execute(
-            text(
-                "INSERT INTO identity.oauth_clients "
-                "(client_id, name, secret_hash, grant_types, scope, roles, acts_for_tenants) "
-                "VALUES (:id, :name, :secret, ARRAY['client_credentials'], '', :roles, true) "
-                "ON CONFLICT (client_id) DO UPDATE SET name = excluded.name, secret_hash = "
-                "excluded.secret_hash, "
-                "roles = excluded.roles, disabled_at = NULL WHERE "
-                "identity.oauth_clients.acts_for_tenants"
-            ),
-            {"id": client_id, "name": name, "secret": secret_hash, "roles": roles},
-        )
-        if written.rowcount != 1:
-            raise ValueError(f"client id {client_id!r} belongs to an organization's client")
+    written = await _as_client(
+        engine,
+        client_id,
+        "INSERT INTO identity.oauth_clients "
+        "(client_id, name, secret_hash, grant_types, scope, roles, acts_for_tenants) "
+        "VALUES (:id, :name, :secret, ARRAY['client_credentials'], '', :roles, true) "
+        "ON CONFLICT (client_id) DO UPDATE SET name = excluded.name, "
+        "secret_hash = excluded.secret_hash, roles = excluded.roles, disabled_at = NULL "
+        "WHERE identity.oauth_clients.acts_for_tenants",
+        {"id": client_id, "name": name, "secret": secret_hash, "roles": roles},
+    )
+    if written.rowcount != 1:
+        raise ValueError(f"client id {client_id!r} belongs to an organization's client")
 
 
 async def set_console_redirect_uris(engine: AsyncEngine, client_id: str, uris: list[str]) -> None:
     """Point the web console's public client at the gateway's origin (migration 0060)."""
-    async with engine.begin() as conn:
-        await conn.execute(select(func.set_config("app.client_id", client_id, True)))
-        written = await conn.execute(
-            text(
-                "UPDATE identity.oauth_clients SET redirect_uris = :uris WHERE client_id = :id "
-                "AND tenant_id IS NULL AND secret_hash IS NULL AND NOT acts_for_tenants"
-            ),
-            {"id": client_id, "uris": uris},
-        )
-        if written.rowcount != 1:
-            raise ValueError(f"{client_id!r} is not the console's organization-less public client")
+    written = await _as_client(
+        engine,
+        client_id,
+        "UPDATE identity.oauth_clients SET redirect_uris = :uris WHERE client_id = :id "
+        "AND tenant_id IS NULL AND secret_hash IS NULL AND NOT acts_for_tenants",
+        {"id": client_id, "uris": uris},
+    )
+    if written.rowcount != 1:
+        raise ValueError(f"{client_id!r} is not the console's organization-less public client")
 
 
 class PostgresAuthorizationCodes:
