@@ -11,10 +11,11 @@ from typing import Any
 
 import msgspec
 import pytest
-from bijmantra.adapters.postgres import unit_of_work_factory
+from bijmantra.adapters.postgres import PostgresAuditStore, unit_of_work_factory
 from bijmantra.application.brapi.commands import ResourceCommands
 from bijmantra.application.brapi.modules import catalog
 from bijmantra.application.brapi.queries import ResourceQueries, StoreReader
+from bijmantra.application.console.dashboard import ReadDashboard
 from bijmantra.kernel import Forbidden, NotFound, PageRequest, Principal, TenantId
 from bijmantra.testkit.fakes import FakeSearchResultStore
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -233,3 +234,32 @@ async def test_a_views_stored_parts_are_read_with_their_owners_permission(
             await StoreReader(uow.resources, CATALOG, nobody).parts(
                 "reference", "referencebases", ["r:0"]
             )
+
+
+async def test_the_dashboard_counts_exactly_after_each_write_and_only_its_organization(
+    engine: AsyncEngine, engine_api: tuple[ResourceCommands, ResourceQueries]
+) -> None:
+    """ADR 0312: the kept count is used only at the version it was read at."""
+    commands, _ = engine_api
+    read = ReadDashboard(unit_of_work_factory(engine, source="test"), PostgresAuditStore(engine))
+    admin, other = member("admin"), member("admin")
+    await _family(commands, other, ["x"])
+
+    async def dashboard(who: Principal) -> dict[str, Any]:
+        found: dict[str, Any] = msgspec.json.decode(await read(who, analyses=5, activity=5))
+        return found
+
+    assert (await dashboard(admin))["counts"] == [
+        {"entity": "germplasm", "count": 0},
+        {"entity": "study", "count": 0},
+    ]
+    await _family(commands, admin, ["a", "b"])  # 4 germplasm, a new version
+    first = await dashboard(admin)
+    assert first["counts"][0] == {"entity": "germplasm", "count": 4}
+    assert first["analyses"] == []
+    assert first["activity"] == []  # no audit consumer here: an empty trail, but shown
+    assert (await dashboard(admin))["counts"][0]["count"] == 4  # the kept count, same version
+    await _family(commands, admin, ["c"])
+    assert (await dashboard(admin))["counts"][0]["count"] == 6
+    assert (await dashboard(other))["counts"][0]["count"] == 2
+    assert (await dashboard(member("viewer", admin.tenant_id)))["activity"] is None

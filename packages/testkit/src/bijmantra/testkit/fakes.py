@@ -139,6 +139,9 @@ class FakeResourceStore:
         """Changes whenever the entity's documents do (a digest of them, never 0)."""
         return hash(tuple(self._visible(entity))) & 0x7FFF_FFFF_FFFF_FFFF or 1
 
+    async def versions(self, entities: Sequence[str]) -> dict[str, int]:
+        return {entity: await self.version(entity) for entity in entities}
+
     async def page_of_ids(
         self, entity: str, db_ids: Sequence[str], page: PageRequest
     ) -> DocumentPage:

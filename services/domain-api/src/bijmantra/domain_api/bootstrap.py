@@ -21,6 +21,7 @@ from bijmantra.application.compliance import (
     VerifyAuditChain,
 )
 from bijmantra.application.compliance.ports import AuditStore
+from bijmantra.application.console.dashboard import ReadDashboard
 from bijmantra.application.distribution.service import Distribution
 from bijmantra.application.events.ports import ConsumerSpec, EventConsumer, EventSubscriptions
 from bijmantra.application.genotyping import (
@@ -56,6 +57,7 @@ from bijmantra.contracts.analysis.v1 import analysis_service_pb2 as analysis_pb
 from bijmantra.contracts.analysis.v1 import analysis_service_pb2_grpc as analysis_grpc
 from bijmantra.contracts.brapi.v1 import resource_service_pb2_grpc as resource_grpc
 from bijmantra.contracts.compliance.v1 import audit_service_pb2_grpc as audit_grpc
+from bijmantra.contracts.console.v1 import console_service_pb2_grpc as console_grpc
 from bijmantra.contracts.distribution.v1 import distribution_service_pb2 as distribution_pb
 from bijmantra.contracts.distribution.v1 import (
     distribution_service_pb2_grpc as distribution_grpc,
@@ -66,6 +68,7 @@ from bijmantra.contracts.sensors.v1 import sensors_service_pb2 as sensors_pb
 from bijmantra.contracts.sensors.v1 import sensors_service_pb2_grpc as sensors_grpc
 from bijmantra.domain_api.audit_api import AuditServicer
 from bijmantra.domain_api.config import Settings
+from bijmantra.domain_api.console_api import ConsoleServicer
 from bijmantra.domain_api.distribution_api import (
     DistributionServicer,
     DistributionWorkerServicer,
@@ -227,6 +230,9 @@ async def bootstrap(settings: Settings, adapters: DomainAdapters, tracing: Traci
     audit_grpc.add_AuditServiceServicer_to_server(
         AuditServicer(ListAuditEntries(audit), VerifyAuditChain(audit), ListActivity(audit)),
         server,
+    )
+    console_grpc.add_ConsoleServiceServicer_to_server(
+        ConsoleServicer(ReadDashboard(uow, audit)), server
     )
     sensors_grpc.add_SensorsServiceServicer_to_server(
         SensorsServicer.over(sensors_uow, BrapiStudyPlaces(resource_queries)),

@@ -16,6 +16,7 @@ from bijmantra.application.events.ports import EventConsumer
 from bijmantra.contracts.analysis.v1 import analysis_service_pb2 as analysis_pb
 from bijmantra.contracts.brapi.v1 import resource_service_pb2 as resource_pb
 from bijmantra.contracts.compliance.v1 import audit_service_pb2 as audit_pb
+from bijmantra.contracts.console.v1 import console_service_pb2 as console_pb
 from bijmantra.contracts.distribution.v1 import distribution_service_pb2 as distribution_pb
 from bijmantra.contracts.genotyping.v1 import genotyping_service_pb2 as genotyping_pb
 from bijmantra.contracts.operations.v1 import operations_service_pb2 as operations_pb
@@ -31,6 +32,7 @@ SERVED = (
     genotyping_pb.DESCRIPTOR.services_by_name["GenotypingService"].full_name,
     analysis_pb.DESCRIPTOR.services_by_name["AnalysisService"].full_name,
     audit_pb.DESCRIPTOR.services_by_name["AuditService"].full_name,
+    console_pb.DESCRIPTOR.services_by_name["ConsoleService"].full_name,
     sensors_pb.DESCRIPTOR.services_by_name["SensorsService"].full_name,
     operations_pb.DESCRIPTOR.services_by_name["OperationsService"].full_name,
     distribution_pb.DESCRIPTOR.services_by_name["DistributionService"].full_name,

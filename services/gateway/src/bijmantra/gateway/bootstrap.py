@@ -17,6 +17,7 @@ from bijmantra.adapters.grpc import (
     ResourceClient,
     SensorsClient,
 )
+from bijmantra.adapters.grpc.console import ConsoleClient
 from bijmantra.adapters.grpc.distribution import DistributionClient
 from bijmantra.adapters.grpc.exports import ExportClient
 from bijmantra.application.brapi.modules import catalog
@@ -117,6 +118,7 @@ def bootstrap(settings: Settings, adapters: GatewayAdapters, tracing: Tracing) -
             "genotyping": GenotypingClient(domain_channel),
             "analyses": AnalysisClient(domain_channel),
             "audit": AuditClient(domain_channel),
+            "dashboard": ConsoleClient(domain_channel),
             "exports": ExportClient(domain_channel),
             "sensors": SensorsClient(domain_channel),
             "operations": OperationsClient(domain_channel),

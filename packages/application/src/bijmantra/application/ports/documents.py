@@ -96,6 +96,10 @@ class ResourceStore(Protocol):
         """The entity's data version: it changes with every committed write to the entity."""
         ...
 
+    async def versions(self, entities: Sequence[str]) -> dict[str, int]:
+        """``version`` of several entities in one statement (0: never written)."""
+        ...
+
     async def page_of_ids(
         self, entity: str, db_ids: Sequence[str], page: PageRequest
     ) -> DocumentPage:

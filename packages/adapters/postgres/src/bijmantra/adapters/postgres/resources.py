@@ -130,6 +130,17 @@ class PostgresResourceStore:
         assert row is not None
         return int(row[0])
 
+    async def versions(self, entities: Sequence[str]) -> dict[str, int]:
+        driver = await driver_connection(self._connection)
+        cursor = driver.cursor(binary=True)
+        await cursor.execute(
+            "SELECT entity, version FROM domain.resource_versions "
+            "WHERE entity = ANY(CAST(%(entities)s AS text[]))",
+            {"entities": list(entities)},
+        )
+        found = {str(entity): int(version) for entity, version in await cursor.fetchall()}
+        return {entity: found.get(entity, 0) for entity in entities}
+
     async def documents(
         self, entity: str, db_ids: Sequence[str], *, for_update: bool = False
     ) -> dict[str, dict[str, Any]]:
