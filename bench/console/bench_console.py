@@ -7,7 +7,10 @@ the BrAPI JSON API with a bearer token: the requests a page's data takes, one af
 timed as one unit. Latency is measured at the client on loopback (server time plus queueing
 and a loopback round trip); server time is the gateway's own ``Server-Timing`` (receipt to
 response head; for the JSON API the sum over the page's requests); page weight is the HTML
-plus the stylesheet. ``BENCH_CONSOLE_PAGES`` (comma-separated names) runs only those pages.
+plus the stylesheet; CPU per page is each process's CPU (the stack's services, PostgreSQL,
+Redis, NATS and this client) over the timed part divided by the pages served, and
+``server_cpu_ratio`` compares the stack's (client left out) with the JSON API's.
+``BENCH_CONSOLE_PAGES`` (comma-separated names) runs only those pages.
 
 Pages: dashboard, germplasm search, germplasm detail (3-generation pedigree, attributes, seed
 lots, progeny), the study grid (workbench), on the demo import plus a seeded study, and the
@@ -40,6 +43,7 @@ from bijmantra.devstack.stack import (
     running_stack,
 )
 
+from bench.cpu import CpuMeter, cpu_delta
 from tests.browser.seed import seed_study, seed_variables
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -142,7 +146,19 @@ async def _user(
         out.append(((time.perf_counter() - started) * 1000, server, phases))
 
 
-async def load(base: str, users: list[dict[str, str]], paths: list[str]) -> dict[str, Any]:
+def cpu_per_page(meter: CpuMeter | None, before: dict[str, float], pages: int) -> dict[str, float]:
+    """CPU milliseconds per page of each process of the stack (and of this client) over the
+    timed part: with 32 closed-loop users on 2 cores the p95 is about 32 x this / 2, and it
+    does not move with the other sessions' load as latency does."""
+    if meter is None or not pages:
+        return {}
+    spent = cpu_delta(before, meter.sample())
+    return {name: round(seconds * 1000 / pages, 2) for name, seconds in spent.items()}
+
+
+async def load(
+    base: str, users: list[dict[str, str]], paths: list[str], meter: CpuMeter | None = None
+) -> dict[str, Any]:
     limits = httpx.Limits(max_connections=len(users) + 4, max_keepalive_connections=len(users))
     async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60) as client:
         warm: list[Sample] = []
@@ -151,8 +167,10 @@ async def load(base: str, users: list[dict[str, str]], paths: list[str]) -> dict
         )
         timed: list[Sample] = []
         errors: list[str] = []
+        before = meter.sample() if meter else {}
         until = time.perf_counter() + SECONDS
         await asyncio.gather(*(_user(client, u, paths, until, timed, errors) for u in users))
+        cpu = cpu_per_page(meter, before, len(timed))
     ordered = sorted(latency for latency, _, _ in timed)
     server = sorted(s for _, s, _ in timed)
     names = sorted({name for _, _, phases in timed for name in phases})
@@ -169,8 +187,15 @@ async def load(base: str, users: list[dict[str, str]], paths: list[str]) -> dict
         "server_p95_ms": _at(server, 0.95),
         "server_phases_p50_ms": {n: _at(v, 0.5) for n, v in by_phase.items()},
         "server_phases_p95_ms": {n: _at(v, 0.95) for n, v in by_phase.items()},
+        "cpu_ms_per_page": cpu,
         "load_average": round(os.getloadavg()[0], 1),
     }
+
+
+def _servers(figures: dict[str, Any]) -> float:
+    """CPU per page of the stack's processes, the load generator's own left out."""
+    cpu: dict[str, float] = figures["cpu_ms_per_page"]
+    return sum(ms for name, ms in cpu.items() if name not in ("client", "total")) or 1.0
 
 
 def _at(ordered: list[float], q: float) -> float:
@@ -257,13 +282,14 @@ def main() -> None:
             pages = scenarios(stack, seeded)
             weights = {name: weight(client, cookies[0], page) for name, (page, _) in pages.items()}
         console_users = [{"Cookie": c} for c in cookies]
+        meter = CpuMeter(stack, stack.workdir)
         api_users = [{"Authorization": f"Bearer {token}"} for _ in range(USERS)]
         results: dict[str, Any] = {}
         for name, (page, api_paths) in pages.items():
             if ONLY and name not in ONLY:
                 continue
-            ours = asyncio.run(load(stack.gateway_url, console_users, [page]))
-            json_api = asyncio.run(load(stack.gateway_url, api_users, api_paths))
+            ours = asyncio.run(load(stack.gateway_url, console_users, [page], meter))
+            json_api = asyncio.run(load(stack.gateway_url, api_users, api_paths, meter))
             alone = asyncio.run(load(stack.gateway_url, console_users[:1], [page]))
             results[name] = {
                 "console": ours,
@@ -272,6 +298,7 @@ def main() -> None:
                 "api_requests_per_page": len(api_paths),
                 "p95_ratio": round(ours["p95_ms"] / json_api["p95_ms"], 2),
                 "server_p95_ratio": round(ours["server_p95_ms"] / json_api["server_p95_ms"], 2),
+                "server_cpu_ratio": round(_servers(ours) / _servers(json_api), 2),
                 "page_bytes_html_css": weights[name],
             }
             print(name, json.dumps(results[name]), flush=True)

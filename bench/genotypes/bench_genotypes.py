@@ -52,11 +52,12 @@ from typing import Any
 
 import httpx
 import numpy as np
-import psutil
 from bijmantra.devstack.stack import DevStack, running_stack
 from bijmantra.genomics import grm
 from bijmantra.genomics.formats import BedDecoder, VcfParser, read_bim, read_fam
 from websockets.sync.client import ClientConnection, connect
+
+from bench.cpu import CpuMeter, cpu_delta
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -208,39 +209,6 @@ def run_job(
         time.sleep(0.02)
 
 
-class CpuMeter:
-    """CPU seconds (user + system) of every process of the stack, children included."""
-
-    def __init__(self, stack: DevStack, workdir: Path) -> None:
-        self.client = psutil.Process()  # its children are the stack: counted on their own
-        self.roots: dict[str, list[psutil.Process]] = {}
-        for name, process in stack.services.items():
-            self.roots[name] = [psutil.Process(process.pid)]
-        for pidfile in workdir.rglob("postmaster.pid"):
-            pid = int(pidfile.read_text().split()[0])
-            self.roots["postgresql"] = [psutil.Process(pid)]
-        self.roots["nats"] = [
-            p
-            for p in psutil.process_iter(["cmdline"])
-            if str(workdir / "nats") in " ".join(p.info["cmdline"] or ())
-        ]
-
-    def sample(self) -> dict[str, float]:
-        own = self.client.cpu_times()
-        totals: dict[str, float] = {"client": own.user + own.system}
-        for name, roots in self.roots.items():
-            seconds = 0.0
-            for root in roots:
-                for process in (root, *root.children(recursive=True)):
-                    try:
-                        times = process.cpu_times()
-                    except psutil.NoSuchProcess:
-                        continue
-                    seconds += times.user + times.system
-            totals[name] = seconds
-        return totals
-
-
 def wait_for_figures(client: httpx.Client, document: dict[str, Any]) -> None:
     """Fetch the job's figures (drawn after completion; a request waits for one), so the next
     job does not start while this one's figures are still being drawn."""
@@ -248,12 +216,6 @@ def wait_for_figures(client: httpx.Client, document: dict[str, Any]) -> None:
         if artifact["pending"]:
             name = artifact["name"]
             client.get(f"/api/v1/analyses/{document['analysisDbId']}/artifacts/{name}")
-
-
-def cpu_delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
-    delta = {name: round(after[name] - before.get(name, 0.0), 3) for name in after}
-    delta["total"] = round(sum(delta.values()), 3)
-    return delta
 
 
 def rate(calls: int, seconds: float) -> float:
