@@ -22,25 +22,38 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 _encode = msgspec.json.encode
 _decode = msgspec.json.decode
 
-_TENANT = "nullif(current_setting('app.tenant_id', true), '')::uuid"
 # A batch travels as two binary arrays (ids, encoded documents): one parameter each, however
 # many rows; PostgreSQL parses each document once (into ``document``) and stores the bytes
 # as sent (``body``), byte for byte the encoding made here.
-_ROWS = "unnest(CAST(%(ids)b AS text[]), %(bodies)b) AS r(db_id, body)"
-_DOCUMENT = "CAST(convert_from(r.body, 'UTF8') AS jsonb)"
 _INSERT = (
-    "INSERT INTO domain.resources (tenant_id, entity, db_id, document, body) "
-    f"SELECT {_TENANT}, %(entity)s, r.db_id, {_DOCUMENT}, r.body FROM {_ROWS}"
+    "INSERT INTO domain.resources (tenant_id, entity, db_id, document, body) SELECT "
+    "nullif(current_setting('app.tenant_id', true), '')::uuid, %(entity)s, r.db_id, "
+    "CAST(convert_from(r.body, 'UTF8') AS jsonb), r.body FROM unnest(CAST(%(ids)b AS text[]), "
+    "%(bodies)b) AS r(db_id, body)"
 )
 _UPDATE = (
-    f"UPDATE domain.resources t SET document = {_DOCUMENT}, "
-    f"body = r.body, updated_at = now() FROM {_ROWS} "
-    "WHERE t.entity = %(entity)s AND t.db_id = r.db_id AND t.deleted_at IS NULL"
+    "UPDATE domain.resources t SET document = CAST(convert_from(r.body, 'UTF8') AS jsonb), body "
+    "= r.body, updated_at = now() FROM unnest(CAST(%(ids)b AS text[]), %(bodies)b) AS r(db_id, "
+    "body) WHERE t.entity = %(entity)s AND t.db_id = r.db_id AND t.deleted_at IS NULL"
 )
-_LIVE = "deleted_at IS NULL"
 DOCUMENT_BODY = (
-    f"SELECT body FROM domain.resources WHERE entity = %(entity)s AND db_id = %(db_id)s AND {_LIVE}"
+    "SELECT body FROM domain.resources WHERE entity = %(entity)s AND db_id = %(db_id)s AND "
+    "deleted_at IS NULL"
 )
+_DOCUMENTS = (
+    "SELECT db_id, body FROM domain.resources WHERE entity = %(entity)s AND db_id = "
+    "ANY(CAST(%(ids)s AS text[])) AND deleted_at IS NULL"
+)
+_DOCUMENTS_FOR_UPDATE = (
+    "SELECT db_id, body FROM domain.resources WHERE entity = %(entity)s AND db_id = "
+    "ANY(CAST(%(ids)s AS text[])) AND deleted_at IS NULL ORDER BY db_id FOR UPDATE"
+)
+_VERSION_OF = (
+    "SELECT coalesce((SELECT version FROM domain.resource_versions WHERE entity = %(entity)s), 0)"
+)
+# Fragments of the statements below whose WHERE is built from a request's criteria.
+_LIVE = "deleted_at IS NULL"
+_VERSION = "coalesce((SELECT version FROM domain.resource_versions WHERE entity = %(entity)s), 0)"
 Placeholder = Callable[[str], str]
 
 
@@ -87,26 +100,23 @@ def _array(documents: bytes | None) -> bytes:
     return b"[" + (documents or b"") + b"]"
 
 
-_VERSION = "coalesce((SELECT version FROM domain.resource_versions WHERE entity = %(entity)s), 0)"
 _BUMP_VERSIONS = (
-    "INSERT INTO domain.resource_versions (tenant_id, entity, version) "
-    f"SELECT {_TENANT}, e, nextval('domain.resource_version_seq') "
-    "FROM unnest(CAST(%(entities)s AS text[])) AS e ORDER BY e "
-    "ON CONFLICT (tenant_id, entity) DO UPDATE SET version = excluded.version"
+    "INSERT INTO domain.resource_versions (tenant_id, entity, version) SELECT "
+    "nullif(current_setting('app.tenant_id', true), '')::uuid, e, "
+    "nextval('domain.resource_version_seq') FROM unnest(CAST(%(entities)s AS text[])) AS e "
+    "ORDER BY e ON CONFLICT (tenant_id, entity) DO UPDATE SET version = excluded.version"
 )
 
 # ``lineage``: the DbIds reachable from the root, one level per recursion step (UNION drops a
 # repeated (id, depth); the depth bound ends a cycle), then their documents in one read.
 _LINEAGE = (
-    "WITH RECURSIVE walk(db_id, depth) AS ("
-    "SELECT CAST(%(root)s AS text), 1 UNION "
-    "SELECT linked.value #>> '{}', w.depth + 1 FROM walk w "
-    "JOIN domain.resources r ON r.entity = %(entity)s AND r.db_id = w.db_id "
-    f"AND r.{_LIVE} "
-    "CROSS JOIN LATERAL jsonb_path_query(r.document, CAST(%(link)s AS jsonpath)) AS linked(value) "
-    "WHERE w.depth < %(generations)s AND jsonb_typeof(linked.value) = 'string') "
-    "SELECT db_id, body FROM domain.resources WHERE entity = %(entity)s "
-    f"AND db_id IN (SELECT db_id FROM walk) AND {_LIVE}"
+    "WITH RECURSIVE walk(db_id, depth) AS (SELECT CAST(%(root)s AS text), 1 UNION SELECT "
+    "linked.value #>> '{}', w.depth + 1 FROM walk w JOIN domain.resources r ON r.entity = "
+    "%(entity)s AND r.db_id = w.db_id AND r.deleted_at IS NULL CROSS JOIN LATERAL "
+    "jsonb_path_query(r.document, CAST(%(link)s AS jsonpath)) AS linked(value) WHERE w.depth < "
+    "%(generations)s AND jsonb_typeof(linked.value) = 'string') SELECT db_id, body FROM "
+    "domain.resources WHERE entity = %(entity)s AND db_id IN (SELECT db_id FROM walk) AND "
+    "deleted_at IS NULL"
 )
 
 
@@ -126,7 +136,7 @@ class PostgresResourceStore:
             self._written.clear()
 
     async def version(self, entity: str) -> int:
-        row = await self._binary_row(f"SELECT {_VERSION}", {"entity": entity})
+        row = await self._binary_row(_VERSION_OF, {"entity": entity})
         assert row is not None
         return int(row[0])
 
@@ -146,14 +156,12 @@ class PostgresResourceStore:
     ) -> dict[str, dict[str, Any]]:
         if not db_ids:
             return {}
-        lock = " ORDER BY db_id FOR UPDATE" if for_update else ""
         # Binary: a bulk write's references (1,000 observation units) arrive as their bytes,
         # not as hex text the server encodes and the driver decodes again.
         driver = await driver_connection(self._connection)
         cursor = driver.cursor(binary=True)
         await cursor.execute(
-            "SELECT db_id, body FROM domain.resources WHERE entity = %(entity)s "
-            f"AND db_id = ANY(CAST(%(ids)s AS text[])) AND {_LIVE}{lock}",
+            _DOCUMENTS_FOR_UPDATE if for_update else _DOCUMENTS,
             {"entity": entity, "ids": list(db_ids)},
         )
         return {db_id: _decode(body) for db_id, body in await cursor.fetchall()}
@@ -260,7 +268,7 @@ class PostgresResourceStore:
         await self._connection.execute(
             text(
                 "UPDATE domain.resources SET deleted_at = now() "
-                f"WHERE entity = :entity AND db_id = ANY(:ids) AND {_LIVE}"
+                "WHERE entity = :entity AND db_id = ANY(:ids) AND deleted_at IS NULL"
             ),
             {"entity": entity, "ids": list(db_ids)},
         )
@@ -303,7 +311,8 @@ class PostgresResourceStore:
             text(
                 "INSERT INTO domain.resource_contents (tenant_id, entity, db_id, media_type, "
                 "content) "
-                f"VALUES ({_TENANT}, :entity, :db_id, :media_type, :content) "
+                "VALUES (nullif(current_setting('app.tenant_id', true), '')::uuid, :entity, "
+                ":db_id, :media_type, :content) "
                 "ON CONFLICT (tenant_id, entity, db_id) DO UPDATE SET media_type = "
                 "excluded.media_type, "
                 "content = excluded.content, updated_at = now()"
@@ -317,7 +326,7 @@ class PostgresResourceStore:
                 text(
                     "SELECT c.media_type, c.content FROM domain.resource_contents c "
                     "JOIN domain.resources r USING (tenant_id, entity, db_id) "
-                    f"WHERE c.entity = :entity AND c.db_id = :db_id AND r.{_LIVE}"
+                    "WHERE c.entity = :entity AND c.db_id = :db_id AND r.deleted_at IS NULL"
                 ),
                 {"entity": entity, "db_id": db_id},
             )
