@@ -31,8 +31,3 @@ def parameters(value: Any, **converted: Any) -> dict[str, Any]:
     ``converted`` for the columns stored differently. The statement takes the names it uses
     (SQLAlchemy leaves the others out)."""
     return {name: getattr(value, name) for name in _field_names(type(value))} | converted
-
-
-def column_names(names: str) -> tuple[str, ...]:
-    """``"a, b, c"`` (a statement's column list) as its names."""
-    return tuple(name.strip() for name in names.split(","))
