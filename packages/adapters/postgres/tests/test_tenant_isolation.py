@@ -266,6 +266,46 @@ def test_catalog_every_tenant_table_in_every_schema_is_forced_rls(
     assert public_policies == []  # every policy names the service role it is for
 
 
+# Policies that let a role past the tenant filter: each a reviewed, narrow reader or writer
+# that serves no request (a relay, the mailer, the worker's due-check role), never a service's
+# own role. A new one must be added here knowingly.
+CROSS_TENANT_POLICIES = {
+    ("analytics.sensor_presence", "checks_all_tenants"),
+    ("analytics.sensor_watches", "checks_all_tenants"),
+    ("domain.outbox", "relay_all_tenants"),
+    ("identity.invitations", "mailer_reads_the_queue"),
+    ("identity.outbox", "relay_all_tenants"),
+}
+
+
+def test_catalog_every_policy_filters_by_the_tenant_or_is_a_reviewed_cross_tenant_one(
+    database: ProvisionedDatabase,
+) -> None:
+    """The forced-RLS check above passes a ``USING (true)`` policy for a service's own role;
+    this one does not."""
+    with psycopg.connect(database.owner_url) as conn:
+        policies = _rows(
+            conn,
+            """
+            SELECT n.nspname || '.' || c.relname, p.polname,
+                   concat_ws(' ', pg_get_expr(p.polqual, p.polrelid),
+                             pg_get_expr(p.polwithcheck, p.polrelid)),
+                   array(SELECT rolname FROM pg_roles WHERE oid = ANY(p.polroles))
+            FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid
+            JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE n.nspname = ANY(%s) AND NOT c.relispartition
+            """,
+            sorted(SERVICE_ROLES),
+        )
+    assert len(policies) > len(CROSS_TENANT_POLICIES)  # the check cannot pass by finding nothing
+    crossing = {
+        (table, name): roles for table, name, rule, roles in policies if "app.tenant_id" not in rule
+    }
+    assert set(crossing) == CROSS_TENANT_POLICIES
+    for where, roles in crossing.items():
+        assert not set(roles) & set(SERVICE_ROLES.values()), where
+
+
 def test_catalog_service_roles_own_nothing_and_bypass_nothing(
     database: ProvisionedDatabase,
 ) -> None:
