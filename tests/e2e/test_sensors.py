@@ -451,6 +451,36 @@ async def test_mqtt_a_device_cannot_publish_into_another_devices_topic(site: Sit
     assert await asyncio.to_thread(history_count, site, theirs) == 0
 
 
+async def test_mqtt_a_device_subscribes_to_nothing_so_reads_no_other_devices_readings(
+    site: Site,
+) -> None:
+    _, spy_credential = enrol(site)
+    sender_id, sender_credential = enrol(site)
+    spy, granted = Device(site, spy_credential), threading.Event()
+    heard: list[str] = []
+    spy.client.on_message = lambda _client, _userdata, message: heard.append(message.topic)
+    codes: list[list[bool]] = []
+
+    def on_subscribe(client: Any, userdata: Any, mid: Any, reasons: Any, props: Any) -> None:
+        codes.append([reason.is_failure for reason in reasons])
+        granted.set()
+
+    spy.client.on_subscribe = on_subscribe
+    assert await asyncio.to_thread(spy.connect) == "Success"
+    for pattern in ("bijmantra/t/#", "#", topic(spy_credential)):
+        granted.clear()
+        spy.client.subscribe(pattern, qos=1)
+        assert await asyncio.to_thread(granted.wait, WAIT), pattern
+    assert codes == [[True], [True], [True]]  # every SUBSCRIBE refused in its SUBACK
+    sender = Device(site, sender_credential)
+    assert await asyncio.to_thread(sender.connect) == "Success"
+    await asyncio.to_thread(sender.publish, topic(sender_credential), [reading(2, 1.5)])
+    await eventually(lambda: history_count(site, sender_id), 1)
+    sender.close()
+    spy.close()
+    assert heard == []
+
+
 async def test_mqtt_takes_what_https_takes_and_one_batch_over_it_closes_only_its_connection(
     site: Site,
 ) -> None:
