@@ -27,6 +27,7 @@ from bijmantra.gateway.console.pages import (
     workbench,
 )
 from bijmantra.gateway.console.web import (
+    FORM_BODY_LIMIT,
     PREFIX,
     PUBLIC,
     STATIC,
@@ -112,6 +113,7 @@ def console_router() -> list[Any]:
         route_handlers=handlers,
         opt={"public": True},
         before_request=require_session,
+        request_max_body_size=FORM_BODY_LIMIT,
         exception_handlers={BijmantraError: console_error, HTTPException: console_http_error},
     )
     static = create_static_files_router(

@@ -38,6 +38,15 @@ CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 PUBLIC = "console_public"  # handler opt: reachable without a console session
+# A console form's body unless its route says otherwise: a comment of 10,000 characters,
+# each percent-encoded, fits. The CSRF check parses a form before any handler (and so any
+# permission) runs, and an url-encoded one of many empty fields held the gateway's loop for
+# about a second per MB (31 s for 12 MB sent by a viewer to the genotype upload, whose bound
+# is for multipart files). So url-encoded forms get this bound (or their route's opt
+# FORM_LIMIT) on every route, uploads included, and must state their length.
+FORM_BODY_LIMIT = 128 * 1024
+FORM_LIMIT = "console_form_limit"
+URL_ENCODED = "application/x-www-form-urlencoded"
 
 AnyRequest = Request[Any, Any, Any]
 
@@ -110,6 +119,8 @@ async def require_session(request: AnyRequest) -> Response[Any] | None:
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             return Redirect(f"{PREFIX}/auth/login?return_to={quote(target, safe='')}")
         return error_page(request, 401, "Your session has ended. Sign in again.")
+    if request.method not in SAFE_METHODS and _form_too_large(request):
+        return error_page(request, 413, "This form is too large.")
     if request.method not in SAFE_METHODS and not await _csrf_ok(request, signed_in):
         log.warning("console csrf rejected", path=request.url.path)
         return error_page(request, 403, "This form has expired or did not come from this site.")
@@ -121,13 +132,22 @@ async def require_session(request: AnyRequest) -> Response[Any] | None:
     return None
 
 
+def _form_too_large(request: AnyRequest) -> bool:
+    """An url-encoded body over its bound, or of unstated length (browsers state it)."""
+    if not request.headers.get("content-type", "").startswith(URL_ENCODED):
+        return False
+    limit = request.route_handler.opt.get(FORM_LIMIT, FORM_BODY_LIMIT)
+    length = request.headers.get("content-length", "")
+    return not length.isdigit() or int(length) > limit
+
+
 async def _csrf_ok(request: AnyRequest, signed_in: SignedIn) -> bool:
     expected = signed_in.session.csrf_token
     header = request.headers.get(CSRF_HEADER)
     if header is not None:
         return tokens_match(expected, header)
     content_type = request.headers.get("content-type", "")
-    if not content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+    if not content_type.startswith((URL_ENCODED, "multipart/form-data")):
         return False
     form = await request.form()
     given = form.get(CSRF_FIELD)

@@ -12,7 +12,7 @@ from bijmantra.application.console import Entry, Existing, Plan, csv_entries, pl
 from bijmantra.application.security import Action, permissions
 from bijmantra.gateway.brapi import TABLE_TYPES, _delimited_table
 from bijmantra.gateway.console.paging import Rows, document, lists, page_request, rows
-from bijmantra.gateway.console.web import PREFIX, View, view
+from bijmantra.gateway.console.web import FORM_LIMIT, PREFIX, View, view
 from bijmantra.kernel import PageRequest
 from litestar import Request, get, post
 from litestar.datastructures import State, UploadFile
@@ -20,6 +20,9 @@ from litestar.response import Redirect, Stream, Template
 
 READ, WRITE = permissions("phenotyping", Action.READ, Action.WRITE)
 MAX_UPLOAD = 2 * 1024 * 1024
+# A grid page's save: 600 cells (20 units x 30 variables) of up to 200 characters each,
+# percent-encoded (about 600 KB if ASCII).
+GRID_FORM_LIMIT = 1024 * 1024
 _encode = msgspec.json.encode
 
 
@@ -99,7 +102,12 @@ def _scales(grid: Grid) -> dict[str, Any]:
     return {v["observationVariableDbId"]: v.get("scale") or {} for v in grid.variables}
 
 
-@post(f"{PREFIX}/studies/{{db_id:str}}/workbench", name="console:workbench-save")
+@post(
+    f"{PREFIX}/studies/{{db_id:str}}/workbench",
+    name="console:workbench-save",
+    opt={FORM_LIMIT: GRID_FORM_LIMIT},
+    request_max_body_size=GRID_FORM_LIMIT,
+)
 async def save(request: Request[Any, Any, Any], state: State, db_id: str) -> Template | Redirect:
     page = view(request)
     page.require(WRITE)
