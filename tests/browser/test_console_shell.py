@@ -8,6 +8,7 @@ import re
 import httpx
 import pytest
 from bijmantra.devstack.stack import DevStack
+from bijmantra.gateway.console.web import FORM_BODY_LIMIT
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from tests.browser.conftest import Member, axe_violations, screenshot, sign_in
@@ -31,6 +32,7 @@ PAGES = [
     "/app/invoices",
 ]
 MAX_PAGE_BYTES = 100 * 1024
+FORM = "application/x-www-form-urlencoded"
 
 
 def _cookie_header(context: BrowserContext) -> dict[str, str]:
@@ -150,6 +152,21 @@ def test_post_without_csrf_token_is_refused_and_changes_nothing(
     assert still.status_code == 200  # the session was not ended
 
 
+def test_a_form_over_the_consoles_bound_is_refused_before_it_is_parsed(
+    breeder_context: BrowserContext, console_stack: DevStack
+) -> None:
+    """The CSRF check parses a form before any handler: a megabyte of empty fields held the
+    gateway's loop for a second (the genotype upload's bound is 512 MiB, for multipart files);
+    an url-encoded form over the console's bound is now 413 unparsed, on every route."""
+    headers = {**_cookie_header(breeder_context), "Content-Type": FORM}
+    fields = b"a=&" * (FORM_BODY_LIMIT // 3 + 1) + b"csrf_token=not-the-token"
+    for path in ("/app/auth/logout", "/app/genotypes"):
+        url = f"{console_stack.gateway_url}{path}"
+        assert httpx.post(url, headers=headers, content=fields).status_code == 413, path
+    still = httpx.get(f"{console_stack.gateway_url}/app", headers=_cookie_header(breeder_context))
+    assert still.status_code == 200  # the session was not ended
+
+
 def test_callback_without_the_browser_that_started_sign_in_is_refused(
     console_stack: DevStack,
 ) -> None:
@@ -185,6 +202,8 @@ def test_sign_out_ends_every_session_of_the_user(
         expect(page.get_by_role("status")).to_contain_text("signed out on every device")
         other.goto("/app/germplasm")
         expect(other).to_have_url(re.compile(r".*/oauth/authorize\?.*"))  # signed out there too
+        # ... of identity too: its password again, not one click on the consent page
+        expect(other.get_by_label("Password")).to_be_visible()
         screenshot(other, "shell-signed-out-elsewhere")
     finally:
         first.close()

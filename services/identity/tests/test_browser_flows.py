@@ -408,6 +408,31 @@ async def test_cookie_login_sets_a_protected_session_and_logout_revokes_it(
     assert after.status_code == 401
 
 
+async def test_logout_everywhere_ends_the_users_sessions_in_every_browser(
+    identity: Client, member: Member
+) -> None:
+    """The console's "sign out everywhere": without it another browser's identity session
+    signed in again with one click on consent, no password."""
+    secrets_: list[str] = []
+    for _ in range(2):  # two browsers
+        started = await start_session(identity, member)
+        assert started.status_code == 200, started.text
+        secrets_.append(identity.cookies[SESSION_COOKIE])
+    csrf = started.json()["data"]["csrf_token"]
+    token = await identity.post("/api/v1/auth/session/token", headers={"X-CSRF-Token": csrf})
+    bearer = {"Authorization": f"Bearer {token.json()['data']['access_token']}"}
+    assert (await identity.post("/api/v1/auth/logout-everywhere")).status_code == 401
+    assert (
+        await identity.post("/api/v1/auth/logout-everywhere", headers=bearer)
+    ).status_code == 204
+    for secret in secrets_:
+        identity.cookies.set(SESSION_COOKIE, secret, domain="identity.test")
+        assert (await identity.get("/api/v1/auth/session")).status_code == 401
+    again = await start_session(identity, member)  # signing in again works at once
+    assert again.status_code == 200, again.text
+    assert (await identity.get("/api/v1/auth/session")).status_code == 200
+
+
 async def test_cookie_login_refuses_form_posts_and_bad_passwords(
     identity: Client, member: Member
 ) -> None:

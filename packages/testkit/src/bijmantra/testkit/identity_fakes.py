@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from bijmantra.application.tenancy import (
     AccessGrant,
@@ -267,8 +267,17 @@ class FakeSigningKeys:
         self.tables.signing_keys.append((kid, private_pem, datetime.now(UTC), False))
 
 
+@dataclass
 class FakeBrowserSessions(FakeSessionMap[bytes, BrowserSession]):
     """The ``BrowserSessions`` port in memory."""
+
+    ended: dict[uuid.UUID, datetime] = field(default_factory=dict)
+
+    async def end_all(self, user_id: uuid.UUID, at: datetime, ttl: timedelta) -> None:
+        self.ended[user_id] = at
+
+    async def ended_at(self, user_id: uuid.UUID) -> datetime | None:
+        return self.ended.get(user_id)
 
 
 @dataclass

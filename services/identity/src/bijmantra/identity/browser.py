@@ -23,7 +23,7 @@ from bijmantra.application.tenancy import Membership, choose_organization
 from bijmantra.application.tenancy.authorization import BrowserSession
 from bijmantra.edge import site_cookie
 from bijmantra.identity.authlib_server import Grantee, ParsedRequest
-from bijmantra.identity.edge import NO_STORE, client_ip, decode_body, ok
+from bijmantra.identity.edge import NO_STORE, bearer_principal, client_ip, decode_body, ok
 from bijmantra.identity.oauth import MAX_FIELD, form_fields
 from bijmantra.kernel import BijmantraError, Forbidden, Unauthorized, ValidationFailed
 from litestar import Request, Response, get, post
@@ -133,6 +133,14 @@ async def session_token(request: Request[Any, Any, Any], state: State) -> Respon
 async def logout(request: Request[Any, Any, Any], state: State) -> Response[None]:
     await state.browser.end(request.cookies.get(SESSION_COOKIE), request.headers.get(CSRF_HEADER))
     return Response(None, status_code=204, headers=NO_STORE, cookies=cleared_cookies())
+
+
+@post("/api/v1/auth/logout-everywhere", status_code=204)
+async def logout_everywhere(request: Request[Any, Any, Any], state: State) -> Response[None]:
+    """The caller's (Bearer) identity sessions end in every browser: the console's "sign out
+    everywhere" calls it, so no other browser signs in again with one click on consent."""
+    await state.browser.end_everywhere(await bearer_principal(request, state))
+    return Response(None, status_code=204, headers=NO_STORE)
 
 
 # ------------------------------------------------------------------ /oauth/authorize
@@ -342,4 +350,12 @@ async def authorize_submit(request: Request[Any, Any, Any], state: State) -> Res
     return Response(body or "", status_code=status, headers={**NO_STORE, **dict(headers)})
 
 
-HANDLERS = [start_session, current_session, session_token, logout, authorize_page, authorize_submit]
+HANDLERS = [
+    start_session,
+    current_session,
+    session_token,
+    logout,
+    logout_everywhere,
+    authorize_page,
+    authorize_submit,
+]

@@ -33,7 +33,7 @@ from bijmantra.application.tenancy.tokens import (
     new_tenant_bound_secret,
     tenant_of,
 )
-from bijmantra.kernel import Clock, Forbidden, SystemClock, TenantId, Unauthorized
+from bijmantra.kernel import Clock, Forbidden, Principal, SystemClock, TenantId, Unauthorized
 
 CODE_TTL = timedelta(minutes=5)  # RFC 6749 recommends at most 10
 SESSION_TTL = timedelta(hours=12)
@@ -146,6 +146,13 @@ class BrowserSessionStore(Protocol):
 
     async def delete(self, key: bytes) -> None: ...
 
+    async def end_all(self, user_id: uuid.UUID, at: datetime, ttl: timedelta) -> None:
+        """Every session of the user signed in at or before ``at`` has ended (remembered for
+        ``ttl``, the longest a session lives)."""
+        ...
+
+    async def ended_at(self, user_id: uuid.UUID) -> datetime | None: ...
+
 
 @dataclass
 class BrowserSessions:
@@ -190,6 +197,11 @@ class BrowserSessions:
         session = await self.store.get(hash_secret(secret))
         if session is None or session.expires_at <= self.clock.now():
             raise Unauthorized(NO_SESSION)
+        ended = await self.store.ended_at(session.user_id)
+        if ended is not None and (
+            session.authenticated_at is None or session.authenticated_at <= ended
+        ):
+            raise Unauthorized(NO_SESSION)
         return session
 
     async def checked(self, secret: str | None, csrf_token: str | None) -> BrowserSession:
@@ -224,6 +236,15 @@ class BrowserSessions:
         if self.revocations is not None:  # first: a failure here leaves the session usable
             await self.revocations.revoke_session(session_id(secret or ""), self.token_ttl)
         await self.store.delete(hash_secret(secret or ""))
+
+    async def end_everywhere(self, principal: Principal) -> None:
+        """Sign the user out of identity in every browser (the console's "sign out
+        everywhere"): otherwise another browser's session would sign in again in one click."""
+        try:
+            user_id = uuid.UUID(principal.subject)
+        except ValueError:
+            raise Forbidden("Only a person has browser sessions") from None
+        await self.store.end_all(user_id, self.clock.now(), self.ttl)
 
 
 def session_id(secret: str) -> str:

@@ -63,6 +63,20 @@ class IdentityTokenEndpoint:
     async def revoke(self, refresh_token: str) -> None:
         await self._post("/oauth/revoke", {"token": refresh_token})
 
+    async def end_identity_sessions(self, access_token: str) -> None:
+        """The user's identity sign-in in every browser: otherwise, in another browser,
+        'sign in' would be one click on the consent page, with no password."""
+        try:
+            response = await self._client.post(
+                "/api/v1/auth/logout-everywhere",
+                headers={"authorization": f"Bearer {access_token}"},
+            )
+        except httpx.HTTPError as exc:
+            raise Unavailable("Identity service unavailable") from exc
+        if response.status_code != 204:
+            log.warning("console.logout.identity_refused", status=response.status_code)
+            raise Unavailable("Identity did not end the other sign-ins; try again")
+
     async def end_identity_session(self, cookies: dict[str, str]) -> None:
         """Identity's single sign-on session too: otherwise 'sign in' would be one click."""
         session, csrf = cookies.get(IDENTITY_SESSION_COOKIE), cookies.get(IDENTITY_CSRF_COOKIE)
@@ -128,8 +142,10 @@ async def callback(request: AnyRequest) -> Redirect | Template:
 @post(f"{PREFIX}/auth/logout", name="console:logout", status_code=200)
 async def sign_out(request: AnyRequest) -> Template:
     current: View = view(request)
+    tokens: IdentityTokenEndpoint = request.app.state.console_tokens
+    await tokens.end_identity_sessions(current.token)  # first, while this session stands
     ended = await _sessions(request).sign_out_everywhere(request.cookies.get(COOKIE))
-    await request.app.state.console_tokens.end_identity_session(dict(request.cookies))
+    await tokens.end_identity_session(dict(request.cookies))
     log.info("console.signed_out", subject=current.principal.subject, sessions=ended)
     response = _signed_out(request, "You are signed out on every device.", 200)
     response.cookies.append(site_cookie(COOKIE, "", max_age=0))

@@ -1,10 +1,13 @@
 """Redis implementation of ``BrowserSessionStore``: one key per session, expiring with it.
 
 Keys are ``session:<hex SHA-256 of the cookie secret>``, so a copy of Redis holds no usable
-session cookie.
+session cookie; ``session:ended:<user id>`` holds when the user last signed out everywhere.
 """
 
 from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
 
 import msgspec
 from bijmantra.adapters.redis.store import PrefixedRedisStore, seconds_until
@@ -30,3 +33,11 @@ class RedisBrowserSessions(PrefixedRedisStore):
 
     async def delete(self, key: bytes) -> None:
         await self._redis.delete(self._key(key))
+
+    async def end_all(self, user_id: uuid.UUID, at: datetime, ttl: timedelta) -> None:
+        seconds = max(1, int(ttl.total_seconds()))
+        await self._redis.set(f"{self._prefix}:ended:{user_id}", at.isoformat(), ex=seconds)
+
+    async def ended_at(self, user_id: uuid.UUID) -> datetime | None:
+        raw = await self._redis.get(f"{self._prefix}:ended:{user_id}")
+        return None if raw is None else datetime.fromisoformat(raw.decode())
