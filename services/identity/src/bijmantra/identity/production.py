@@ -9,6 +9,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 
 from bijmantra.adapters.email import SmtpEmailSender
 from bijmantra.adapters.nats import JetStreamPublisher, connect, ensure_stream
@@ -47,17 +48,26 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 log = get_logger(__name__)
 
 
+NO_SESSIONS = "Browser sessions need Redis (REDIS_URL)"
+
+
 class _NoSessionStore:
     """Without Redis there are no browser sessions (and no login throttling): say so clearly."""
 
     async def save(self, key: bytes, session: BrowserSession) -> None:
-        raise Unavailable("Browser sessions need Redis (REDIS_URL)")
+        raise Unavailable(NO_SESSIONS)
 
     async def get(self, key: bytes) -> BrowserSession | None:
-        raise Unavailable("Browser sessions need Redis (REDIS_URL)")
+        raise Unavailable(NO_SESSIONS)
 
     async def delete(self, key: bytes) -> None:
-        raise Unavailable("Browser sessions need Redis (REDIS_URL)")
+        raise Unavailable(NO_SESSIONS)
+
+    async def end_all(self, user_id: uuid.UUID, at: datetime, ttl: timedelta) -> None:
+        raise Unavailable(NO_SESSIONS)
+
+    async def ended_at(self, user_id: uuid.UUID) -> datetime | None:
+        raise Unavailable(NO_SESSIONS)
 
 
 def _outbox_relay(settings: Settings, nats_url: str, engine: AsyncEngine) -> Background:

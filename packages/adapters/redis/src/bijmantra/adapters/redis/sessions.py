@@ -40,4 +40,6 @@ class RedisBrowserSessions(PrefixedRedisStore):
 
     async def ended_at(self, user_id: uuid.UUID) -> datetime | None:
         raw = await self._redis.get(f"{self._prefix}:ended:{user_id}")
-        return None if raw is None else datetime.fromisoformat(raw.decode())
+        if raw is None:
+            return None
+        return datetime.fromisoformat(raw.decode() if isinstance(raw, bytes) else raw)
