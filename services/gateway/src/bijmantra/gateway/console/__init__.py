@@ -126,8 +126,16 @@ def console_router() -> list[Any]:
     return [pages, static]
 
 
+def _no_reload(engine: JinjaTemplateEngine) -> None:
+    """The templates are the package's own files: compiled once, never looked at again (Jinja
+    otherwise stats each template file on every render to see whether it changed)."""
+    engine.engine.auto_reload = False
+
+
 def template_config() -> TemplateConfig[JinjaTemplateEngine]:
-    return TemplateConfig(directory=TEMPLATES, engine=JinjaTemplateEngine)
+    return TemplateConfig(
+        directory=TEMPLATES, engine=JinjaTemplateEngine, engine_callback=_no_reload
+    )
 
 
 __all__ = ["Console", "console_headers_middleware", "console_router", "template_config"]
