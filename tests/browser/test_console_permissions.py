@@ -19,7 +19,14 @@ from bijmantra.adapters.postgres.tenant_archive import read_manifest
 from bijmantra.devstack.stack import DEMO_ORGANIZATION_ID, DevStack
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from tests.browser.conftest import axe_violations, cookies_of, csrf_of, demo_member, sign_in
+from tests.browser.conftest import (
+    axe_violations,
+    cookies_of,
+    csrf_of,
+    demo_member,
+    sign_in,
+    signed_in_context,
+)
 from tests.browser.test_console_journey import observations
 
 
@@ -175,6 +182,43 @@ def test_console_socket_needs_the_session_and_the_consoles_own_origin(
         _ws(console_stack, {**cookies_of(breeder_context), "Origin": "https://evil.example"})
     with pytest.raises(websockets.InvalidStatus):
         _ws(console_stack, {"Origin": own})
+
+
+async def _answer_pings(ws: Any) -> None:
+    """Until the server closes: only the session's end (not silence) may close the socket."""
+    while True:
+        if '"ping"' in await asyncio.wait_for(ws.recv(), 60):
+            await ws.send('{"type":"pong"}')
+
+
+def test_console_socket_closes_at_its_next_ping_once_its_session_is_signed_out(
+    browser: Browser, console_stack: DevStack
+) -> None:
+    """An open /app/ws kept streaming the organization's events after sign out everywhere,
+    until its access token expired (10 minutes); now its next ping (20 s) closes it."""
+    email = f"socket-{uuid.uuid4().hex[:8]}@example.org"
+    member = demo_member(console_stack, email, ["viewer"])
+    own = console_stack.gateway_url
+    with signed_in_context(browser, console_stack, member) as context:
+        page = context.new_page()
+        page.goto("/app")
+        csrf, cookies = csrf_of(page), cookies_of(context)
+
+    async def close_code() -> int:
+        url = own.replace("http://", "ws://") + "/app/ws"
+        async with websockets.connect(url, additional_headers={**cookies, "Origin": own}) as ws:
+            assert '"ready"' in await asyncio.wait_for(ws.recv(), 10)
+            signed_out = await asyncio.to_thread(
+                httpx.post, f"{own}/app/auth/logout", headers=cookies, data={"csrf_token": csrf}
+            )
+            assert signed_out.status_code == 200, signed_out.text
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await _answer_pings(ws)
+            assert closed.value.rcvd is not None
+            return closed.value.rcvd.code
+
+    with ThreadPoolExecutor(1) as pool:  # off Playwright's thread, which runs its own loop
+        assert pool.submit(asyncio.run, close_code()).result() == 4401
 
 
 def test_admin_pages_are_hidden_from_and_refused_to_a_read_only_member(

@@ -233,10 +233,14 @@ class LiveConnection:
             if time.monotonic() - self._last_heard > 2 * interval:
                 raise _Closed(CLOSE_KEEPALIVE_TIMEOUT, "no pong")
             try:
-                await self._verifier.verify(self._token)
+                await self._still_authorized()
             except Unauthorized:
                 raise _Closed(CLOSE_UNAUTHORIZED, "token expired") from None
             self._queue(b'{"type":"ping"}')
+
+    async def _still_authorized(self) -> None:
+        """Raises ``Unauthorized`` once the connection may no longer receive events."""
+        await self._verifier.verify(self._token)
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from bijmantra.application.console import ConsoleSessions, SignedIn
 from bijmantra.gateway.console.web import COOKIE, PREFIX, PUBLIC
 from bijmantra.gateway.live import LiveConnection
-from bijmantra.kernel import Principal
+from bijmantra.kernel import Principal, Unauthorized
 from litestar import WebSocket, websocket
 
 CLOSE_FORBIDDEN = 4403
@@ -30,10 +30,21 @@ class SessionLiveConnection(LiveConnection):
             socket, state.feed, state.verifier, state.feed_settings, state.event_permissions
         )
         self._signed_in = signed_in
+        self._sessions: ConsoleSessions = state.console_sessions
+        self._cookie = socket.cookies.get(COOKIE)
 
     async def _authenticate(self) -> Principal:
         self._token = self._signed_in.session.access_token
         return self._signed_in.principal
+
+    async def _still_authorized(self) -> None:
+        """While its session lasts: signed out (everywhere, or the session ended) closes the
+        socket at the next ping, as its token would expire; a refreshed token carries on."""
+        current = await self._sessions.current(self._cookie)
+        if current is None:
+            raise Unauthorized("The console session has ended")
+        self._token = current.session.access_token
+        await super()._still_authorized()
 
 
 def same_origin(socket: WebSocket[Any, Any, Any]) -> bool:
