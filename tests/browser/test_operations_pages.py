@@ -13,9 +13,9 @@ from typing import Any
 import httpx
 import pytest
 from bijmantra.devstack.stack import DevStack
-from playwright.sync_api import Page, expect
+from playwright.sync_api import BrowserContext, Page, expect
 
-from tests.browser.conftest import axe_violations, screenshot
+from tests.browser.conftest import axe_violations, csrf_of, screenshot
 
 MAX_PAGE_BYTES = 100 * 1024
 
@@ -165,3 +165,22 @@ def test_operations_pages_pass_axe_and_weigh_under_100_kb(
     css = page.request.get("/app/static/console.css").body()
     assert len(response.body()) + len(css) < MAX_PAGE_BYTES
     assert axe_violations(page) == []
+
+
+def test_another_organizations_operations_urls_are_not_found_and_change_nothing(
+    outsider_context: BrowserContext, work: Work
+) -> None:
+    item, season = work.second["id"], work.season["id"]
+    for path in (
+        f"/app/operations/board/{work.op['id']}",
+        f"/app/operations/items/{item}",
+        f"/app/operations/seasons/{season}",
+    ):
+        assert outsider_context.request.get(path, max_redirects=0).status == 404, path
+    page = outsider_context.new_page()
+    page.goto("/app/operations")
+    forged = {"csrf_token": csrf_of(page), "status": "cancelled"}  # its own session's token
+    posted = outsider_context.request.post(f"/app/operations/items/{item}/status", form=forged)
+    assert posted.status == 404
+    page.close()
+    assert work.get(work.second)["status"] != "cancelled"
