@@ -7,8 +7,9 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import psycopg
 import pytest
@@ -25,6 +26,7 @@ from bijmantra.application.sensors import (
     IngestTelemetry,
 )
 from bijmantra.application.sensors import alerts as alert_rules
+from bijmantra.application.sensors import enrolment as enrolment_rules
 from bijmantra.application.sensors.evaluation import CheckSilences, EvaluateTelemetry
 from bijmantra.application.sensors.worker_calls import SensorsWorkerCalls, firings_body
 from bijmantra.domain.sensors import Firing, RuleKind
@@ -185,11 +187,23 @@ async def test_two_replicas_opening_one_pair_at_once_open_one_alert(engine: Asyn
     assert (await inbox.list(manager, PageRequest(0, 10), "")).total_count == 3
 
 
+async def _four_at_once_with_room_for_one(
+    create: Callable[[str], Awaitable[object]], listed: Callable[[], Awaitable[list[Any]]]
+) -> None:
+    """Creations that each count and then add take turns on the organization's rows, so four
+    at once with room for one (the bound is 2, one exists) store one: each counted before any
+    committed would store four."""
+    await create("first")
+    await asyncio.gather(*(listed() for _ in range(4)))  # four pooled connections
+    created = await asyncio.gather(*(create(f"r{n}") for n in range(4)), return_exceptions=True)
+    refused = [c for c in created if isinstance(c, ValidationFailed)]
+    assert (len(created) - len(refused), len(refused)) == (1, 3)
+    assert len(await listed()) == 2
+
+
 async def test_concurrent_rule_creations_stop_at_the_organizations_bound(
     engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Creations that each count the rules and then add one take turns on the organization's
-    rules, so four at once with room for one store one (each counted before any committed)."""
     monkeypatch.setattr(alert_rules, "MAX_RULES", 2)
     tenant = TenantId(uuid.uuid4())
     manager = Principal("m", tenant, frozenset({"data-manager"}))
@@ -198,12 +212,21 @@ async def test_concurrent_rule_creations_stop_at_the_organizations_bound(
     rule = {"metric": "air_temperature", "kind": "threshold", "deviceId": device_id}
     rule |= {"comparison": "above", "threshold": 8}
     rules = AlertRules(uow)
-    await rules.create(manager, json.dumps(rule | {"name": "first"}).encode())
-    await asyncio.gather(*(rules.list(manager) for _ in range(4)))  # four pooled connections
-    created = await asyncio.gather(
-        *(rules.create(manager, json.dumps(rule | {"name": f"r{n}"}).encode()) for n in range(4)),
-        return_exceptions=True,
+    await _four_at_once_with_room_for_one(
+        lambda name: rules.create(manager, json.dumps(rule | {"name": name}).encode()),
+        lambda: rules.list(manager),
     )
-    refused = [c for c in created if isinstance(c, ValidationFailed)]
-    assert (len(created) - len(refused), len(refused)) == (1, 3)
-    assert len(await rules.list(manager)) == 2
+
+
+async def test_concurrent_profile_creations_stop_at_the_organizations_bound(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(enrolment_rules, "MAX_PROFILES", 2)
+    manager = Principal("m", TenantId(uuid.uuid4()), frozenset({"data-manager"}))
+    enrolment = DeviceEnrolment(unit_of_work_factory(engine, source="test"), SettableClock(NOW))
+    await _four_at_once_with_room_for_one(
+        lambda name: enrolment.create_profile(
+            manager, json.dumps(PROFILE | {"name": name}).encode()
+        ),
+        lambda: enrolment.profiles(manager),
+    )

@@ -84,6 +84,9 @@ class FakeSensorStore:
         mine = [p for (t, _), p in self._t.profiles.items() if t == self._tenant]
         return sorted(mine, key=lambda p: p.name)
 
+    async def profile_count(self) -> int:
+        return len(await self.profiles())
+
     async def add_device(self, device: Device) -> None:
         assert device.tenant_id == self._tenant, "row-level security would reject this"
         self._t.devices[(self._tenant, device.device_id)] = device

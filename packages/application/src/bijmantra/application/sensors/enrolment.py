@@ -46,6 +46,7 @@ from bijmantra.kernel import (
 READ = Permission("sensors", Action.READ)
 WRITE = Permission("sensors", Action.WRITE)
 MAX_TEXT = 200
+MAX_PROFILES = 1000  # the profile list is one answer, not paged: every profile must fit in it
 Row = TypeVar("Row")
 
 
@@ -97,6 +98,8 @@ class DeviceEnrolment(ClockedUseCase[SensorsUnitOfWork]):
         )
         profile = DeviceProfile(new_id(), request.name.strip(), metrics, self.clock.now())
         async with self.uow(principal.tenant_id) as uow:
+            if await uow.sensors.profile_count() >= MAX_PROFILES:
+                raise ValidationFailed("Too many device profiles", [FieldError("body", "limit")])
             await uow.sensors.add_profile(profile)
             await uow.commit()
         return profile_document(profile)

@@ -54,6 +54,11 @@ _DEVICE_NAMES = (
     "revoked_at",
     "last_seen_at",
 )
+# One organization's profile creations take turns, so each counts what the one before added.
+_LOCK_PROFILES = text(
+    "SELECT pg_advisory_xact_lock(hashtextextended("
+    "'sensor-profiles/' || current_setting('app.tenant_id', true), 0))"
+)
 # Read with the device, written only by ``record_presence`` (the worker's reports, ADR 0306).
 _PRESENCE = "presence"
 _DEVICE = (
@@ -286,6 +291,11 @@ class PostgresSensorStore(ConnectionStore):
     async def profiles(self) -> list[DeviceProfile]:
         rows = await self._rows("SELECT * FROM domain.sensor_profiles ORDER BY name LIMIT 1000")
         return [_profile(r) for r in rows]
+
+    async def profile_count(self) -> int:
+        await self._connection.execute(_LOCK_PROFILES)
+        result = await self._connection.execute(text("SELECT count(*) FROM domain.sensor_profiles"))
+        return int(result.scalar_one())
 
     async def add_device(self, device: Device) -> None:
         await self._connection.execute(_INSERT_DEVICE, _device_row(device))
