@@ -186,6 +186,15 @@ async def test_malformed_credentials_are_unauthorized(presented: str) -> None:
         await world.send(presented, [reading(1)])
 
 
+async def test_a_wrong_credential_is_refused_before_its_body_is_read() -> None:
+    """401, not the 400 the unreadable body would earn: nothing of the body is decoded for a
+    caller who is not the device."""
+    world = World()
+    device_id, _ = await world.claimed()
+    with pytest.raises(Unauthorized):
+        await world.ingest(f"bjd.{ORG}.{device_id}.wrong-secret", b"{not json")
+
+
 async def test_a_credential_of_one_device_cannot_be_bent_to_another() -> None:
     world = World()
     device_a, credential_a = await world.claimed()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import hmac
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -126,18 +126,20 @@ class IngestTelemetry:
         while this one is stored, and still commits one device's batches in order."""
         items = _parse_batch(body)
         async with turn or nullcontext():
-            return await self._store(tenant_id, device_id, items, None)
+            return await self._store(tenant_id, device_id, lambda: items, None)
 
     async def _ingest(
         self, tenant_id: TenantId, device_id: str, body: bytes, credential_hash: str | None
     ) -> dict[str, Any]:
-        return await self._store(tenant_id, device_id, _parse_batch(body), credential_hash)
+        """The credential is checked before the body is parsed: a caller without a valid
+        one gets 401 and costs one row read, not the decoding of up to 4 MiB."""
+        return await self._store(tenant_id, device_id, lambda: _parse_batch(body), credential_hash)
 
     async def _store(
         self,
         tenant_id: TenantId,
         device_id: str,
-        items: Sequence[ReadingLike | str],
+        parsed: Callable[[], Sequence[ReadingLike | str]],
         credential_hash: str | None,
     ) -> dict[str, Any]:
         now = self.clock.now()
@@ -150,6 +152,7 @@ class IngestTelemetry:
                 credential_hash, device.credential_hash
             ):
                 raise Unauthorized("Device credential not valid")
+            items = parsed()
             sorted_batch = sort_batch(profile, items, now)
             rejected = [{"index": e.index, "reason": e.reason} for e in sorted_batch.errors]
             if not sorted_batch.good:
