@@ -31,6 +31,7 @@ import numpy as np
 import psycopg
 import pytest
 from bijmantra.adapters.grpc import AnalysisWorkerClient, ResourceClient
+from bijmantra.adapters.grpc.sensors import SensorsWorkerClient
 from bijmantra.analytics_worker.analyses import ld_by_chromosome
 from bijmantra.analytics_worker.credentials import IdentityClientCredentials
 from bijmantra.devstack.stack import (
@@ -1034,6 +1035,14 @@ async def test_worker_and_user_tokens_each_open_only_their_own_services(stack: D
         as_worker = AnalysisWorkerClient(channel, fixed_token(worker_token))
         with pytest.raises(NotFound):  # authenticated and admitted; the job just does not exist
             await as_worker.claim(tenant, job, "worker-x")
+        # Alerts and device presence are the worker's to report: a member (here an admin,
+        # who may write sensors) cannot forge them by calling domain-api's gRPC port.
+        with pytest.raises(Forbidden):
+            await SensorsWorkerClient(channel, fixed_token(user_token)).open_alerts(tenant, [])
+        assert (
+            await SensorsWorkerClient(channel, fixed_token(worker_token)).open_alerts(tenant, [])
+            == 0
+        )
 
 
 # ---- BrAPI genotype views (ADR 0191) -------------------------------------------------------

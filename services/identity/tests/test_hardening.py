@@ -10,6 +10,7 @@ import pytest
 from bijmantra.adapters.postgres import create_engine
 from bijmantra.edge.client_address import client_address, parse_networks
 from bijmantra.identity.config import Settings
+from bijmantra.identity.edge import MAX_BODY
 from bijmantra.testkit.provision import ProvisionedDatabase
 from sqlalchemy import text
 
@@ -34,6 +35,16 @@ async def test_a_nul_character_in_a_login_is_a_clean_400(
         assert response.json()["meta"]["request_id"] == "nul-probe"
     # The account is not locked by the refused requests, and still signs in.
     assert (await token_for(identity, member)).count(".") == 2
+
+
+async def test_a_body_past_the_bound_is_413_before_it_is_read(identity: Client) -> None:
+    body = b'{"email": "' + b"a" * (MAX_BODY + 1) + b'"}'
+    login = await identity.post("/api/v1/auth/login", content=body, headers={"X-Request-Id": "big"})
+    assert login.status_code == 413, login.text
+    assert login.json()["meta"]["request_id"] == "big"
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    token = await identity.post("/oauth/token", content=b"a=" + body, headers=form)
+    assert token.status_code == 413, token.text
 
 
 async def test_nul_characters_elsewhere_change_nothing(identity: Client, member: Member) -> None:

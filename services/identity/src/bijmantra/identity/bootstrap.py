@@ -60,7 +60,7 @@ from bijmantra.identity.authlib_server import (
     IdentityOpenIDCode,
 )
 from bijmantra.identity.config import Settings
-from bijmantra.identity.edge import client_ip, decode_json, ok
+from bijmantra.identity.edge import MAX_BODY, client_ip, decode_json, ok
 from bijmantra.identity.grpc_api import IdentityServicer
 from bijmantra.identity.oauth import revoke, token, userinfo
 from bijmantra.identity.tokens import JwtIssuer, SigningKeyRing
@@ -381,4 +381,7 @@ def bootstrap(settings: Settings, adapters: IdentityAdapters, tracing: Tracing) 
         plugins=observability.plugins,
         middleware=observability.middleware,
         openapi_config=None,
+        # Every identity body is small: past the bound, Litestar stops reading and answers 413
+        # (it read up to its 10 MB default, then the JSON decoder said 422).
+        request_max_body_size=MAX_BODY,
     )
