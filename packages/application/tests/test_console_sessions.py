@@ -7,7 +7,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from bijmantra.application.console import ConsoleSessions, safe_return_to, secret_key
+from bijmantra.application.console import ConsoleSessions, SignOut, safe_return_to, secret_key
 from bijmantra.kernel import FixedClock, Principal, TenantId, Unauthorized
 from bijmantra.testkit.console_fakes import (
     FakeConsoleSessionStore,
@@ -100,16 +100,28 @@ async def test_session_ends_at_its_lifetime() -> None:
 async def test_sign_out_ends_every_session_of_the_user_and_revokes_refresh_tokens() -> None:
     world = World()
     first, second = await world.signed_in(), await world.signed_in()
-    assert await world.sessions.sign_out_everywhere(first) == 2
+    assert await world.sessions.sign_out_everywhere(first, "access-1") == SignOut(2, True)
     assert await world.sessions.current(second) is None
     assert len(world.tokens.revoked) == 2
+    assert world.tokens.sign_ins_ended == ["access-1"]  # identity's, in every browser
+
+
+async def test_sign_out_with_identity_away_still_ends_every_console_session() -> None:
+    """Identity cannot end its sign-ins (or revoke): the console's sessions end anyway, and
+    the answer says identity's did not, so the page can say so."""
+    world = World()
+    first, second = await world.signed_in(), await world.signed_in()
+    world.tokens.identity_down = True
+    assert await world.sessions.sign_out_everywhere(first, "access-1") == SignOut(2, False)
+    assert await world.sessions.current(first) is None
+    assert await world.sessions.current(second) is None
 
 
 async def test_unknown_or_missing_cookie_is_no_session() -> None:
     world = World()
     assert await world.sessions.current(None) is None
     assert await world.sessions.current("guess") is None
-    assert await world.sessions.sign_out_everywhere("guess") == 0
+    assert await world.sessions.sign_out_everywhere("guess") == SignOut(0, True)
 
 
 @pytest.mark.parametrize(

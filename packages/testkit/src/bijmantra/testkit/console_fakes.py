@@ -6,7 +6,7 @@ import secrets
 from dataclasses import dataclass, field
 
 from bijmantra.application.console import ConsoleSession, PendingSignIn, TokenGrant
-from bijmantra.kernel import Principal, Unauthorized
+from bijmantra.kernel import Principal, Unauthorized, Unavailable
 from bijmantra.testkit.session_fakes import FakeSessionMap
 
 
@@ -44,6 +44,8 @@ class FakeTokenEndpoint:
     revoked: list[str] = field(default_factory=list)
     refreshes: int = 0
     expires_in: int = 600
+    sign_ins_ended: list[str] = field(default_factory=list)  # access tokens of end_sign_ins
+    identity_down: bool = False  # every call raises Unavailable, as when identity is away
 
     def issue_code(self, verifier: str, access_token: str) -> str:
         code = secrets.token_urlsafe(16)
@@ -69,8 +71,15 @@ class FakeTokenEndpoint:
         return self._grant(access)
 
     async def revoke(self, refresh_token: str) -> None:
+        if self.identity_down:
+            raise Unavailable("Identity service unavailable")
         self.revoked.append(refresh_token)
         self.live_refresh.pop(refresh_token, None)
+
+    async def end_sign_ins(self, access_token: str) -> None:
+        if self.identity_down:
+            raise Unavailable("Identity service unavailable")
+        self.sign_ins_ended.append(access_token)
 
 
 @dataclass

@@ -17,7 +17,14 @@ from typing import Protocol
 from urllib.parse import urlsplit
 
 from bijmantra.application.ports import TokenVerifier
-from bijmantra.kernel import BijmantraError, Clock, Principal, TenantId, Unauthorized
+from bijmantra.kernel import (
+    BijmantraError,
+    Clock,
+    Principal,
+    TenantId,
+    Unauthorized,
+    Unavailable,
+)
 
 REFRESH_MARGIN = timedelta(seconds=60)  # refresh an access token this long before it expires
 SIGN_IN_TTL = 600  # seconds a started sign-in may take at identity's login page
@@ -40,6 +47,12 @@ class TokenEndpoint(Protocol):
 
     async def revoke(self, refresh_token: str) -> None: ...
 
+    async def end_sign_ins(self, access_token: str) -> None:
+        """End identity's own sign-in of this token's user in every browser (otherwise, in
+        another browser, signing in again is one click on the consent page). Raises
+        ``Unavailable`` when identity could not end them."""
+        ...
+
 
 @dataclass(frozen=True)
 class PendingSignIn:
@@ -59,6 +72,14 @@ class ConsoleSession:
     access_expires_at: datetime
     csrf_token: str
     expires_at: datetime
+
+
+@dataclass(frozen=True)
+class SignOut:
+    """What a sign-out everywhere ended: console sessions, and identity's sign-ins or not."""
+
+    sessions: int
+    identity_ended: bool
 
 
 @dataclass(frozen=True)
@@ -214,17 +235,26 @@ class ConsoleSessions:
                 return current
         return None
 
-    async def sign_out_everywhere(self, secret: str | None) -> int:
-        """End every console session of this user and revoke their refresh tokens."""
+    async def sign_out_everywhere(self, secret: str | None, access_token: str = "") -> SignOut:
+        """End identity's sign-ins of this user (first, while ``access_token`` is still good),
+        then every console session of the user, revoking their refresh tokens. The console's
+        own sessions end even when identity cannot be reached: ending what can be ended is
+        never worse than leaving the user signed in everywhere."""
+        identity_ended = True
+        if access_token:
+            try:
+                await self._tokens.end_sign_ins(access_token)
+            except Unavailable:
+                identity_ended = False
         if not secret:
-            return 0
+            return SignOut(0, identity_ended)
         session = await self._store.get(secret_key(secret))
         if session is None:
-            return 0
+            return SignOut(0, identity_ended)
         ended = await self._store.delete_all(session.subject)
         for each in ended:
             try:
                 await self._tokens.revoke(each.refresh_token)
             except BijmantraError:
-                continue  # already revoked or expired: nothing left to end
-        return len(ended)
+                continue  # already revoked, expired, or identity away: the session is gone
+        return SignOut(len(ended), identity_ended)

@@ -29,6 +29,10 @@ IDENTITY_SESSION_COOKIE = "__Host-bijmantra-session"  # identity's own sign-in (
 IDENTITY_CSRF_COOKIE = "__Host-bijmantra-csrf"
 
 AnyRequest = Request[Any, Any, Any]
+IDENTITY_AWAY = (
+    "You are signed out of the console on every device, but the sign-in service could not "
+    "end its own sign-ins. Sign out again once it is back."
+)
 
 
 class IdentityTokenEndpoint:
@@ -63,7 +67,7 @@ class IdentityTokenEndpoint:
     async def revoke(self, refresh_token: str) -> None:
         await self._post("/oauth/revoke", {"token": refresh_token})
 
-    async def end_identity_sessions(self, access_token: str) -> None:
+    async def end_sign_ins(self, access_token: str) -> None:
         """The user's identity sign-in in every browser: otherwise, in another browser,
         'sign in' would be one click on the consent page, with no password."""
         try:
@@ -143,11 +147,18 @@ async def callback(request: AnyRequest) -> Redirect | Template:
 async def sign_out(request: AnyRequest) -> Template:
     current: View = view(request)
     tokens: IdentityTokenEndpoint = request.app.state.console_tokens
-    await tokens.end_identity_sessions(current.token)  # first, while this session stands
-    ended = await _sessions(request).sign_out_everywhere(request.cookies.get(COOKIE))
+    ended = await _sessions(request).sign_out_everywhere(request.cookies.get(COOKIE), current.token)
     await tokens.end_identity_session(dict(request.cookies))
-    log.info("console.signed_out", subject=current.principal.subject, sessions=ended)
-    response = _signed_out(request, "You are signed out on every device.", 200)
+    log.info(
+        "console.signed_out",
+        subject=current.principal.subject,
+        sessions=ended.sessions,
+        identity_ended=ended.identity_ended,
+    )
+    if ended.identity_ended:
+        response = _signed_out(request, "You are signed out on every device.", 200)
+    else:  # the console's sessions are gone; identity's sign-ins elsewhere may not be
+        response = _signed_out(request, IDENTITY_AWAY, 503)
     response.cookies.append(site_cookie(COOKIE, "", max_age=0))
     return response
 
