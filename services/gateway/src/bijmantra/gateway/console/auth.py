@@ -31,7 +31,7 @@ IDENTITY_CSRF_COOKIE = "__Host-bijmantra-csrf"
 AnyRequest = Request[Any, Any, Any]
 IDENTITY_AWAY = (
     "You are signed out of the console on every device, but the sign-in service could not "
-    "end its own sign-ins. Sign out again once it is back."
+    "end its own sign-ins in other browsers. Once it is back, sign in and sign out again."
 )
 
 
