@@ -44,12 +44,12 @@ from bijmantra.application.sensors.evaluation import (
 from bijmantra.kernel import Clock, SystemClock
 from bijmantra.observability import get_logger, untraced
 from bijmantra.observability.metrics import sample_every
+from bijmantra.observability.shutdown import Closer, close_all
 
 log = get_logger(__name__)
 
 
 CONSUMER_SAMPLE_SECONDS = 5.0
-Closer = Callable[[], Awaitable[object]]
 Periodic = tuple[float, Callable[[], Awaitable[None]]]
 
 
@@ -113,8 +113,7 @@ class Worker:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 10)
         health.close()
-        for close in self.adapters.closers:
-            await close()
+        await close_all(self.adapters.closers)
 
 
 def bootstrap(settings: Settings, adapters: WorkerAdapters) -> Worker:

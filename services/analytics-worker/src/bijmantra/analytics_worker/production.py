@@ -16,7 +16,7 @@ from bijmantra.adapters.postgres.sensor_evaluation import (
     PostgresDueChecks,
     PostgresEvaluationState,
 )
-from bijmantra.analytics_worker.bootstrap import Closer, WorkerAdapters
+from bijmantra.analytics_worker.bootstrap import WorkerAdapters
 from bijmantra.analytics_worker.config import Settings
 from bijmantra.analytics_worker.credentials import IdentityClientCredentials
 from bijmantra.analytics_worker.handlers import GermplasmProjection
@@ -24,6 +24,7 @@ from bijmantra.analytics_worker.jobs import AnalysisRunner
 from bijmantra.analytics_worker.mail import PostgresDeliveryLedger
 from bijmantra.observability import get_logger
 from bijmantra.observability.metrics import watch_pool
+from bijmantra.observability.shutdown import Closer
 from bijmantra.observability.tracing_setup import Tracing
 
 log = get_logger(__name__)

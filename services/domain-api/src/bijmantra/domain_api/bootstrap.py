@@ -81,7 +81,7 @@ from bijmantra.domain_api.genotyping_api import (
 )
 from bijmantra.domain_api.grpc_api import AuthInterceptor, ResourceServicer
 from bijmantra.domain_api.operations_api import OperationsServicer, OperationsUseCases
-from bijmantra.domain_api.runtime import SERVED, Background, Closer, DomainApi
+from bijmantra.domain_api.runtime import SERVED, Background, DomainApi
 from bijmantra.domain_api.sensors_api import (
     DEVICE_METHODS,
     BrapiStudyPlaces,
@@ -90,6 +90,7 @@ from bijmantra.domain_api.sensors_api import (
 )
 from bijmantra.kernel import Clock
 from bijmantra.observability.grpc_interceptors import GrpcServerMetrics
+from bijmantra.observability.shutdown import Closer
 from bijmantra.observability.tracing_setup import Tracing
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection

@@ -41,10 +41,11 @@ from bijmantra.domain.tenancy.placement import PlacementDatabase
 from bijmantra.domain_api.bootstrap import SERVICE_NAME, DomainAdapters
 from bijmantra.domain_api.config import Settings
 from bijmantra.domain_api.exports_api import export_runner
-from bijmantra.domain_api.runtime import Background, Closer
+from bijmantra.domain_api.runtime import Background
 from bijmantra.kernel import SystemClock
 from bijmantra.observability import current_traceparent
 from bijmantra.observability.metrics import watch_pool
+from bijmantra.observability.shutdown import Closer
 from bijmantra.observability.tracing_setup import Tracing
 from redis.asyncio import Redis
 

@@ -25,6 +25,7 @@ from bijmantra.contracts.tenancy.v1 import export_service_pb2 as export_pb
 from bijmantra.domain_api.config import Settings
 from bijmantra.observability import get_logger, untraced
 from bijmantra.observability.metrics import sample_every
+from bijmantra.observability.shutdown import Closer, close_all
 from grpc_health.v1 import health, health_pb2
 
 SERVED = (
@@ -54,9 +55,6 @@ OUTBOX_LAG = prometheus_client.Gauge(
 
 
 log = get_logger(__name__)
-
-
-Closer = Callable[[], Awaitable[object]]
 
 
 async def _reachable() -> bool:
@@ -134,8 +132,7 @@ class DomainApi:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        for close in [*self.background.closers, *self.closers]:
-            await close()
+        await close_all([*self.background.closers, *self.closers])
         metrics_server.shutdown()
 
     async def _sample_lag(self) -> None:

@@ -50,6 +50,7 @@ from bijmantra.gateway.protection.wiring import Protections
 from bijmantra.observability import get_logger
 from bijmantra.observability.http import head_sampled, http_observability
 from bijmantra.observability.metrics import serve_metrics
+from bijmantra.observability.shutdown import Closer, close_all
 from bijmantra.observability.tracing_setup import Tracing
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from litestar import Litestar, Response, get
@@ -57,7 +58,6 @@ from litestar.datastructures import State
 from litestar.middleware import DefineMiddleware
 
 log = get_logger(__name__)
-Closer = Callable[[], Awaitable[object]]
 
 
 @dataclass
@@ -152,8 +152,7 @@ def bootstrap(settings: Settings, adapters: GatewayAdapters, tracing: Tracing) -
             if metrics is not None:
                 metrics.shutdown()
             await close_feed()
-            for close in adapters.closers:
-                await close()
+            await close_all(adapters.closers)
             tracing.shutdown()
 
     auth = authentication_middleware(verifier)

@@ -11,13 +11,14 @@ from bijmantra.adapters.redis import RedisConsoleSessions
 from bijmantra.adapters.redis.revocations import RedisRevocationList
 from bijmantra.application.events.live_feed import EventFeed
 from bijmantra.edge.client_address import parse_networks
-from bijmantra.gateway.bootstrap import Closer, GatewayAdapters, bootstrap
+from bijmantra.gateway.bootstrap import GatewayAdapters, bootstrap
 from bijmantra.gateway.config import Settings
 from bijmantra.gateway.console import Console
 from bijmantra.gateway.identity_proxy import IdentityProxy
 from bijmantra.gateway.protection.wiring import protections
 from bijmantra.kernel import SystemClock
 from bijmantra.observability import configure_logging
+from bijmantra.observability.shutdown import Closer
 from bijmantra.observability.tracing_setup import Tracing, configure_tracing
 from litestar import Litestar
 

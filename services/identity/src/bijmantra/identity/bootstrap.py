@@ -69,6 +69,7 @@ from bijmantra.observability import get_logger, untraced
 from bijmantra.observability.grpc_interceptors import GrpcServerMetrics
 from bijmantra.observability.http import http_observability
 from bijmantra.observability.metrics import serve_metrics
+from bijmantra.observability.shutdown import Closer, close_all
 from bijmantra.observability.tracing_setup import Tracing
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from joserfc.jwk import KeySetSerialization
@@ -78,8 +79,6 @@ from litestar.exceptions import HTTPException
 
 log = get_logger(__name__)
 
-
-Closer = Callable[[], Awaitable[object]]
 # Started before the app serves, it runs until ``stop``; awaiting what it returns ends it.
 Background = Callable[[asyncio.Event], Awaitable[Closer]]
 
@@ -351,8 +350,7 @@ def bootstrap(settings: Settings, adapters: IdentityAdapters, tracing: Tracing) 
                 await probes.stop(None)
             if metrics is not None:
                 metrics.shutdown()
-            for close in adapters.closers:
-                await close()
+            await close_all(adapters.closers)
             tracing.shutdown()
 
     return Litestar(

@@ -34,13 +34,14 @@ from bijmantra.adapters.redis.sessions import RedisBrowserSessions
 from bijmantra.application.events import OutboxRelay
 from bijmantra.application.tenancy.authorization import BrowserSession
 from bijmantra.application.tenancy.throttle import ACCOUNT_POLICY, ADDRESS_POLICY
-from bijmantra.identity.bootstrap import Background, Closer, IdentityAdapters, bootstrap
+from bijmantra.identity.bootstrap import Background, IdentityAdapters, bootstrap
 from bijmantra.identity.config import Settings
 from bijmantra.identity.passwords import Argon2PasswordHasher
 from bijmantra.identity.tokens import SigningKeyRing
 from bijmantra.kernel import Unavailable
 from bijmantra.observability import configure_logging, get_logger, untraced
 from bijmantra.observability.metrics import watch_pool
+from bijmantra.observability.shutdown import Closer
 from bijmantra.observability.tracing_setup import Tracing, configure_tracing
 from litestar import Litestar
 from sqlalchemy.ext.asyncio import AsyncEngine
