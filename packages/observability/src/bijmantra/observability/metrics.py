@@ -76,6 +76,10 @@ def watch_pool(name: str, pool: Any) -> None:
     DB_POOL_SIZE.labels(name).set_function(pool.size)
 
 
+# (interval in seconds, task): what a service runs with ``sample_every`` beside its work.
+Periodic = tuple[float, Callable[[], Awaitable[None]]]
+
+
 async def sample_every(
     interval: float, stop: asyncio.Event, sample: Callable[[], Awaitable[None]]
 ) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from bijmantra.analytics_worker.config import Settings
@@ -43,14 +43,13 @@ from bijmantra.application.sensors.evaluation import (
 )
 from bijmantra.kernel import Clock, SystemClock
 from bijmantra.observability import get_logger, untraced
-from bijmantra.observability.metrics import sample_every
+from bijmantra.observability.metrics import Periodic, sample_every
 from bijmantra.observability.shutdown import Closer, close_all
 
 log = get_logger(__name__)
 
 
 CONSUMER_SAMPLE_SECONDS = 5.0
-Periodic = tuple[float, Callable[[], Awaitable[None]]]
 
 
 def _connected() -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import tempfile
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from bijmantra.contracts.tenancy.v1 import export_service_pb2_grpc as pb_grpc
 from bijmantra.domain_api.grpc_api import current_principal
 from bijmantra.kernel import SystemClock
 from bijmantra.observability import get_logger
+from bijmantra.observability.metrics import Periodic
 
 _encode = msgspec.json.encode
 # How often a replica with the owner's URL looks for queued exports and expired archives.
@@ -61,7 +62,7 @@ def add_export_service(server: grpc.aio.Server, uow: ExportsUnitOfWorkFactory) -
     pb_grpc.add_ExportServiceServicer_to_server(servicer, server)
 
 
-def export_runner(owner_url: str, scratch: str) -> tuple[float, Callable[[], Awaitable[None]]]:
+def export_runner(owner_url: str, scratch: str) -> Periodic:
     """The runner's periodic pass (in a thread: the archive code is synchronous psycopg)."""
     clock, folder = SystemClock(), Path(scratch or tempfile.gettempdir())
 

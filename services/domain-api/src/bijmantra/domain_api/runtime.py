@@ -24,7 +24,7 @@ from bijmantra.contracts.sensors.v1 import sensors_service_pb2 as sensors_pb
 from bijmantra.contracts.tenancy.v1 import export_service_pb2 as export_pb
 from bijmantra.domain_api.config import Settings
 from bijmantra.observability import get_logger, untraced
-from bijmantra.observability.metrics import sample_every
+from bijmantra.observability.metrics import Periodic, sample_every
 from bijmantra.observability.shutdown import Closer, close_all
 from grpc_health.v1 import health, health_pb2
 
@@ -74,7 +74,7 @@ class Background:
     loops: list[Callable[[asyncio.Event], Coroutine[None, None, None]]] = field(
         default_factory=list
     )
-    periodic: list[tuple[float, Callable[[], Awaitable[None]]]] = field(default_factory=list)
+    periodic: list[Periodic] = field(default_factory=list)
     outbox_backlog: Callable[[], Awaitable[tuple[int, float]]] = _no_backlog
     database_reachable: Callable[[], Awaitable[bool]] = _reachable
     closers: list[Closer] = field(default_factory=list)
@@ -88,7 +88,7 @@ class DomainApi:
     background: Background
     consumers: list[EventConsumer] = field(default_factory=list)
     # (interval, task) beside the background's: no-data alert checks (ADR 0207).
-    periodic: list[tuple[float, Callable[[], Awaitable[None]]]] = field(default_factory=list)
+    periodic: list[Periodic] = field(default_factory=list)
     closers: list[Closer] = field(default_factory=list)
 
     async def serve(self, stop: asyncio.Event) -> None:
