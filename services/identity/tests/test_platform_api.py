@@ -101,11 +101,33 @@ async def test_a_user_founds_an_organization_and_becomes_its_admin(
     assert events[1].subject == str(admin.user_id)
     assert events[1].actor == str(admin.user_id)
 
-    duplicate = await identity.post(
-        "/api/v1/organizations", json={"name": name}, headers=bearer(token)
+
+async def test_another_organizations_name_is_not_revealed_by_a_conflict(
+    identity: Client, admin: Member, identity_engine: AsyncEngine
+) -> None:
+    """Names are labels (ADR 0325): a 409 for a name held elsewhere told any signed-in user
+    which organizations exist. Founding or renaming to a taken name succeeds like any other."""
+    stranger = await new_member(identity_engine, roles=["admin"])
+    taken = f"Seed Bank {uuid.uuid4().hex[:6]}"
+    founded = await identity.post(
+        "/api/v1/organizations",
+        json={"name": taken},
+        headers=bearer(await token_for(identity, admin)),
     )
-    assert duplicate.status_code == 409
-    assert duplicate.json()["error"]["code"] == "conflict"
+    assert founded.status_code == 201, founded.text
+    stranger_token = await token_for(identity, stranger)
+    same = await identity.post(
+        "/api/v1/organizations", json={"name": taken}, headers=bearer(stranger_token)
+    )
+    assert same.status_code == 201, same.text
+    assert same.json()["data"]["id"] != founded.json()["data"]["id"]
+    renamed = await identity.patch(
+        f"/api/v1/organizations/{stranger.organization_id}",
+        json={"name": taken},
+        headers=bearer(stranger_token),
+    )
+    assert renamed.status_code == 200, renamed.text
+    assert renamed.json()["data"]["name"] == taken
 
 
 async def test_members_are_invited_changed_and_removed_with_events(

@@ -15,9 +15,8 @@ from bijmantra.adapters.postgres.uow import TenantTransaction, tenant_transactio
 from bijmantra.application.events import envelope_for
 from bijmantra.application.tenancy import Member, Organization, UserRecord
 from bijmantra.domain import DomainEvent
-from bijmantra.kernel import Conflict, TenantId
+from bijmantra.kernel import TenantId
 from bijmantra.observability import current_traceparent
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 SOURCE = "identity"
@@ -32,12 +31,11 @@ class PostgresOrganizations(TenantConnectionStore):
         )
 
     async def add(self, organization: Organization, founder: uuid.UUID) -> None:
-        async with _name_is_unique():
-            await self._execute(
-                "INSERT INTO identity.organizations (id, name, created_at, created_by) "
-                "VALUES (:id, :name, :created_at, :created_by)",
-                **parameters(organization, created_by=founder),
-            )
+        await self._execute(
+            "INSERT INTO identity.organizations (id, name, created_at, created_by) "
+            "VALUES (:id, :name, :created_at, :created_by)",
+            **parameters(organization, created_by=founder),
+        )
 
     async def count_founded_by(self, founder: uuid.UUID) -> int:
         # A transaction-scoped advisory lock per founder serialises concurrent creations.
@@ -51,23 +49,11 @@ class PostgresOrganizations(TenantConnectionStore):
         return int(rows[0][0])
 
     async def rename(self, name: str) -> None:
-        async with _name_is_unique():
-            await self._execute(
-                "UPDATE identity.organizations SET name = :name WHERE id = :id",
-                id=self._tenant,
-                name=name,
-            )
-
-
-class _name_is_unique:
-    """Turn the unique-name violation into ``Conflict`` inside a savepoint-free transaction."""
-
-    async def __aenter__(self) -> None:
-        return None
-
-    async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
-        if isinstance(exc, IntegrityError) and "organizations_name_key" in str(exc.orig):
-            raise Conflict("An organization with that name exists") from exc
+        await self._execute(
+            "UPDATE identity.organizations SET name = :name WHERE id = :id",
+            id=self._tenant,
+            name=name,
+        )
 
 
 def _member(row: Any) -> Member:
