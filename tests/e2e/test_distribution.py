@@ -322,6 +322,21 @@ async def test_another_organization_sees_404_and_bad_input_changes_nothing(
         f"/api/v1/invoices/{invoice['id']}/actions", json={"action": "issued"}, headers=headers
     )
     assert issue.status_code == 404
+    # Named in a body, another organization's partner is unprocessable input (ADR 0325).
+    named = await client.post(
+        "/api/v1/invoices",
+        json={
+            "partner_id": partner["id"],
+            "currency": "MXN",
+            "lines": [{"description": "x", "quantity": "1", "unit_price": "1"}],
+        },
+        headers=headers,
+    )
+    assert named.status_code == 422, named.text
+    assert named.json()["error"]["code"] == "unprocessable"
+    assert named.json()["error"]["details"] == [
+        {"location": "partner_id", "message": repr(partner["id"])}
+    ]
     assert (await client.get("/api/v1/partners", headers=headers)).json()["meta"][
         "total_count"
     ] == 0

@@ -232,7 +232,7 @@ async def test_bad_input_is_a_400_and_stores_nothing(
 
 
 async def test_other_organizations_records_are_404_and_viewers_cannot_write(
-    world: DistributionWorld,
+    world: DistributionWorld, db: InMemoryDatabase
 ) -> None:
     partner = await world.partner(MANAGER)
     germplasm, lot = await world.germplasm_lot(MANAGER, 100)
@@ -255,9 +255,69 @@ async def test_other_organizations_records_are_404_and_viewers_cannot_write(
         await world.dispatches.act(VIEWER, dispatch, j({"action": "shipped"}))
     with pytest.raises(Forbidden):
         await world.partner(VIEWER)
-    # Another organization's partner cannot be named in a request either.
-    with pytest.raises(NotFound):
-        await world.approved_request(OUTSIDER, partner, germplasm)
+    # Another organization's records named in a body are 422 naming the field, as for any
+    # other reference in a body, and nothing is written (ADR 0325).
+    own = await world.partner(OUTSIDER)
+    before = copy.deepcopy(db.distribution.records)
+    provider = {"name": "G", "email": "mta@genebank.example", "country": "DE"}
+    line = {"description": "x", "quantity": "1", "unit_price": "1"}
+    named = [
+        (world.approved_request, (OUTSIDER, partner, germplasm), "partner_id"),
+        (
+            world.invoices.create,
+            (OUTSIDER, j({"partner_id": partner, "currency": "EUR", "lines": [line]})),
+            "partner_id",
+        ),
+        (
+            world.invoices.create,
+            (
+                OUTSIDER,
+                j({"partner_id": own, "currency": "EUR", "lines": [line], "dispatch_id": dispatch}),
+            ),
+            "dispatch_id",
+        ),
+        (
+            world.dispatches.create,
+            (OUTSIDER, j({"request_id": request, "lines": [{"seed_lot_id": lot, "amount": "1"}]})),
+            "request_id",
+        ),
+        (
+            world.agreements.create,
+            (
+                OUTSIDER,
+                j(
+                    {
+                        "type": "smta",
+                        "partner_id": partner,
+                        "provider": provider,
+                        "material": [germplasm],
+                    }
+                ),
+            ),
+            "partner_id",
+        ),
+        (
+            world.agreements.create,
+            (
+                OUTSIDER,
+                j(
+                    {
+                        "type": "smta",
+                        "partner_id": own,
+                        "provider": provider,
+                        "material": [germplasm],
+                        "request_id": request,
+                    }
+                ),
+            ),
+            "request_id",
+        ),
+    ]
+    for call, arguments, field in named:
+        with pytest.raises(Unprocessable) as refused:
+            await call(*arguments)
+        assert [e.location for e in refused.value.details] == [field]
+    assert db.distribution.records == before
 
 
 async def test_a_dispatch_needs_an_approved_request_and_lots_of_requested_germplasm(

@@ -12,6 +12,7 @@ from bijmantra.application.distribution.common import (
     READ,
     UseCases,
     load,
+    load_named,
     record_event,
     save,
 )
@@ -39,7 +40,7 @@ from bijmantra.domain.distribution.agreements import (
     latest_template,
 )
 from bijmantra.domain.distribution.export import SMTA_COLUMNS, smta_rows
-from bijmantra.domain.distribution.model import COUNTRY, EMAIL, Partner
+from bijmantra.domain.distribution.model import COUNTRY, EMAIL, Partner, SeedRequest
 from bijmantra.domain.distribution.states import (
     AGREEMENT_LIFECYCLE,
     AgreementAction,
@@ -89,7 +90,9 @@ class Agreements(
         partner_id = reference(given.partner_id, "partner_id")
         request_id = reference(given.request_id, "request_id") if given.request_id else None
         async with self.uow(principal.tenant_id) as uow:
-            partner = await load(uow, Kind.PARTNER, partner_id, Partner)
+            partner = await load_named(uow, Kind.PARTNER, partner_id, Partner, "partner_id")
+            if request_id is not None:
+                await load_named(uow, Kind.SEED_REQUEST, request_id, SeedRequest, "request_id")
             material = await self.seeds.material(uow, given.material)
             annex1 = sorted(m for m, info in material.items() if info.annex1)
             if annex1 and kind != AgreementType.SMTA:

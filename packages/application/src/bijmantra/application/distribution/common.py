@@ -19,6 +19,7 @@ from bijmantra.kernel import (
     Page,
     PageRequest,
     Principal,
+    Unprocessable,
     ValidationFailed,
 )
 
@@ -103,6 +104,19 @@ async def load(
         kind, record_id(value, NAMES[kind]), for_update=for_update
     )
     return from_document(existing(document, f"{NAMES[kind]} {value!r}"), type_)
+
+
+async def load_named(uow: UnitOfWork, kind: Kind, value: str, type_: type[T], field: str) -> T:
+    """The record a body's ``field`` names (a UUID already), or 422 naming the field: a body's
+    reference that is absent here, another organization's included, is unprocessable input
+    like every other reference in a body; 404 answers only for the record in the path (ADR
+    0325)."""
+    document = await uow.distribution.get(kind, value)
+    if document is None:
+        raise Unprocessable(
+            f"{NAMES[kind]} not found in this organization", [FieldError(field, repr(value))]
+        )
+    return from_document(document, type_)
 
 
 async def save(uow: UnitOfWork, kind: Kind, record: Any, *, new: bool = False) -> dict[str, Any]:

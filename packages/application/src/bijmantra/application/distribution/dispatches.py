@@ -15,6 +15,7 @@ from typing import Any
 from bijmantra.application.distribution.common import (
     UseCases,
     load,
+    load_named,
     record_event,
     save,
 )
@@ -81,7 +82,9 @@ class Dispatches(
             for n, line in enumerate(given.lines)
         ]
         async with self.uow(principal.tenant_id) as uow:
-            request = await load(uow, Kind.SEED_REQUEST, request_id, SeedRequest)
+            request = await load_named(
+                uow, Kind.SEED_REQUEST, request_id, SeedRequest, "request_id"
+            )
             lots = await self.seeds.lots(uow, [line.seed_lot_id for line in given.lines])
             wanted = await requested_germplasm(uow, self.seeds, request)
             lines = []

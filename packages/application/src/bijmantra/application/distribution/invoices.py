@@ -15,6 +15,7 @@ from bijmantra.application.distribution.common import (
     WRITE,
     UseCases,
     load,
+    load_named,
     record_event,
     save,
 )
@@ -88,10 +89,11 @@ class Invoices(
         lines = parse_lines(given.lines)
         partner_id = reference(given.partner_id, "partner_id")
         async with self.uow(principal.tenant_id) as uow:
-            await load(uow, Kind.PARTNER, partner_id, Partner)
+            await load_named(uow, Kind.PARTNER, partner_id, Partner, "partner_id")
             dispatch_id = None
             if given.dispatch_id is not None:
-                dispatch = await load(uow, Kind.DISPATCH, given.dispatch_id, Dispatch)
+                named = reference(given.dispatch_id, "dispatch_id")
+                dispatch = await load_named(uow, Kind.DISPATCH, named, Dispatch, "dispatch_id")
                 if dispatch.partner_id != partner_id:
                     raise ValidationFailed(
                         "The dispatch went to another partner", [FieldError("dispatch_id", "")]

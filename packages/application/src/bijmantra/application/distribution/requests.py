@@ -10,6 +10,7 @@ from bijmantra.application.distribution.common import (
     UseCases,
     get_one,
     load,
+    load_named,
     record_event,
     save,
 )
@@ -79,7 +80,7 @@ class SeedRequests(UseCases, kind=Kind.SEED_REQUEST, record=SeedRequest, statuse
             new_id(), partner_id, given.purpose, items, RequestStatus.DRAFT, now, now, given.notes
         )
         async with self.uow(principal.tenant_id) as uow:
-            await load(uow, Kind.PARTNER, partner_id, Partner)
+            await load_named(uow, Kind.PARTNER, partner_id, Partner, "partner_id")
             await self.seeds.material(uow, [i.germplasm_id for i in items if i.germplasm_id])
             await self.seeds.lots(uow, [i.seed_lot_id for i in items if i.seed_lot_id])
             document = await save(uow, Kind.SEED_REQUEST, request, new=True)
