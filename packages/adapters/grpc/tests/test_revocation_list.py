@@ -60,6 +60,21 @@ async def test_a_member_stamp_ends_tokens_issued_up_to_it_in_that_organization_o
     assert (await check.verify(other_tenant)).subject == "user-1"
 
 
+async def test_a_token_minted_just_after_a_member_stamp_in_the_same_second_is_accepted(
+    revocations: RedisRevocationList,
+) -> None:
+    """ADR 0324: stamps and ``iat`` to the millisecond. To the second, the member promoted at
+    .2 who signed in at .7 got a token refused as revoked."""
+    stamp = int(time.time()) - 5 + 0.2
+    before, after = stamp - 0.15, stamp + 0.5  # both in the stamp's second
+    held = sign(claims(iat=before, nbf=int(before)))
+    minted = sign(claims(iat=after, nbf=int(before)))
+    await revocations.revoke_member(TenantId(TENANT), "user-1", stamp, 60)
+    with pytest.raises(Unauthorized, match="revoked"):
+        await verifier(revocations).verify(held)
+    assert (await verifier(revocations).verify(minted)).subject == "user-1"
+
+
 async def test_a_logged_out_session_ends_its_tokens_only(
     revocations: RedisRevocationList,
 ) -> None:

@@ -5,10 +5,15 @@ Identity writes to the list; every verifier (gateway, domain-api, identity) cons
 token is revoked by: its own id (``/oauth/revoke``), the browser session it was minted for
 (logout), or a "not after" stamp on its holder's membership (removal, role change), which ends
 every token of that member in that organization issued up to then.
+
+Issue times and member stamps are kept to the millisecond (ADR 0324): to the second, a token
+minted just after a role change, in the same second, counted as issued before it and was
+refused, so a member signing in right after being promoted got "Access token revoked".
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -22,7 +27,7 @@ class TokenFacts:
     token_id: str
     tenant_id: TenantId
     subject: str
-    issued_at: int
+    issued_at: float  # unix seconds, to the millisecond (``iat`` may be fractional)
     session_id: str | None = None
 
 
@@ -30,7 +35,13 @@ class TokenFacts:
 class RevocationState:
     token_listed: bool
     session_listed: bool
-    member_revoked_through: int | None  # unix seconds: tokens issued then or earlier are dead
+    member_revoked_through: float | None  # unix seconds: tokens issued then or earlier are dead
+
+
+def millisecond_stamp(unix_seconds: float) -> float:
+    """A token's ``iat`` and a member's stamp: the same precision on both sides, so a token
+    minted after the stamp (even within the same second) is never taken for one before it."""
+    return math.floor(unix_seconds * 1000) / 1000
 
 
 def is_revoked(facts: TokenFacts, state: RevocationState) -> bool:
@@ -50,7 +61,7 @@ class RevocationList(Protocol):
     async def revoke_session(self, session_id: str, ttl: int) -> None: ...
 
     async def revoke_member(
-        self, tenant_id: TenantId, subject: str, through: int, ttl: int
+        self, tenant_id: TenantId, subject: str, through: float, ttl: int
     ) -> None:
         """End every token of ``subject`` in ``tenant_id`` issued at or before ``through``."""
         ...

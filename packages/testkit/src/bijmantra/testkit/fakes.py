@@ -418,7 +418,7 @@ class FakeRevocationList:
     def __init__(self) -> None:
         self.tokens: set[str] = set()
         self.sessions: set[str] = set()
-        self.members: dict[tuple[str, str], int] = {}
+        self.members: dict[tuple[str, str], float] = {}
 
     async def revoke_token(self, token_id: str, ttl: int) -> None:
         self.tokens.add(token_id)
@@ -427,7 +427,7 @@ class FakeRevocationList:
         self.sessions.add(session_id)
 
     async def revoke_member(
-        self, tenant_id: TenantId, subject: str, through: int, ttl: int
+        self, tenant_id: TenantId, subject: str, through: float, ttl: int
     ) -> None:
         self.members[(str(tenant_id), subject)] = through
 

@@ -13,6 +13,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from bijmantra.application.revocation import millisecond_stamp
 from bijmantra.application.tenancy import AccessGrant, IssuedToken
 from bijmantra.application.tenancy.keys import SigningKeyStore
 from bijmantra.kernel import new_id
@@ -95,12 +96,13 @@ class JwtIssuer:
 
     def issue(self, grant: AccessGrant) -> IssuedToken:
         key = self._ring.signing_key()
-        now = int(time.time())
+        issued = time.time()
+        now = int(issued)
         claims = {
             "iss": self._issuer,
             "sub": grant.subject,
             "aud": self._audience,
-            "iat": now,
+            "iat": millisecond_stamp(issued),  # compared with revocation stamps (ADR 0324)
             "nbf": now,
             "exp": now + self._ttl,
             "jti": new_id(),

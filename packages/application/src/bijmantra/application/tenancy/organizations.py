@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Protocol
 
 from bijmantra.application.ports.transaction import Transaction
-from bijmantra.application.revocation import RevocationList
+from bijmantra.application.revocation import RevocationList, millisecond_stamp
 from bijmantra.application.security import (
     MEMBER_ROLES,
     Action,
@@ -284,10 +284,13 @@ async def _other_admins(uow: TenancyUnitOfWork, user_id: uuid.UUID) -> int:
 async def _end_access(
     revocations: RevocationList | None, tenant: TenantId, user_id: uuid.UUID, clock: Clock, ttl: int
 ) -> None:
-    """Before the commit: every access token the member holds here stops working (they refresh
-    with what is left); if the commit then fails, refreshing restores what they had."""
+    """Every access token the member holds here, issued up to now, stops working (they refresh
+    with what is left). Stamped before the commit (if the commit then fails, refreshing restores
+    what they had) and again after it: a token minted with the old roles while the transaction
+    ran is ended too, and one minted after the change never is (ADR 0324)."""
     if revocations is not None:
-        await revocations.revoke_member(tenant, str(user_id), int(clock.now().timestamp()), ttl)
+        stamp = millisecond_stamp(clock.now().timestamp())
+        await revocations.revoke_member(tenant, str(user_id), stamp, ttl)
 
 
 @dataclass
@@ -325,6 +328,7 @@ class ChangeMemberRoles:
             )
             member = await uow.members.get(user_id)
             await uow.commit()
+        await _end_access(self.revocations, tenant, user_id, self.clock, self.token_ttl)
         assert member is not None
         return member
 
@@ -353,6 +357,7 @@ class RemoveMember:
                 tenancy_event("member.removed", tenant, user_id, principal, at=self.clock.now())
             )
             await uow.commit()
+        await _end_access(self.revocations, tenant, user_id, self.clock, self.token_ttl)
 
 
 @dataclass

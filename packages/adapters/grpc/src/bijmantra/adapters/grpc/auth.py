@@ -160,7 +160,7 @@ class JwtVerifier:
             token_id=str(claims["jti"]),
             tenant_id=tenant,
             subject=str(claims["sub"]),
-            issued_at=int(claims["iat"]),
+            issued_at=float(claims["iat"]),
             session_id=str(sid) if sid is not None else None,
         )
         return principal, float(claims["exp"]), facts

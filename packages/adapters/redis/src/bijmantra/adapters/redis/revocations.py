@@ -26,7 +26,7 @@ class RedisRevocationList(PrefixedRedisStore):
         await self._redis.set(f"{self._prefix}:sid:{session_id}", b"1", ex=max(1, ttl))
 
     async def revoke_member(
-        self, tenant_id: TenantId, subject: str, through: int, ttl: int
+        self, tenant_id: TenantId, subject: str, through: float, ttl: int
     ) -> None:
         await self._redis.set(
             f"{self._prefix}:member:{tenant_id}:{subject}", str(through), ex=max(1, ttl)
@@ -37,5 +37,5 @@ class RedisRevocationList(PrefixedRedisStore):
         return RevocationState(
             token_listed=token is not None,
             session_listed=facts.session_id is not None and session is not None,
-            member_revoked_through=None if member is None else int(member),
+            member_revoked_through=None if member is None else float(member),
         )
