@@ -22,6 +22,7 @@ from bijmantra.application.compliance import (
 )
 from bijmantra.application.compliance.ports import AuditStore
 from bijmantra.application.console.dashboard import ReadDashboard
+from bijmantra.application.console.invoices import ListInvoices
 from bijmantra.application.distribution.service import Distribution
 from bijmantra.application.events.ports import ConsumerSpec, EventConsumer, EventSubscriptions
 from bijmantra.application.genotyping import (
@@ -233,7 +234,7 @@ async def bootstrap(settings: Settings, adapters: DomainAdapters, tracing: Traci
         server,
     )
     console_grpc.add_ConsoleServiceServicer_to_server(
-        ConsoleServicer(ReadDashboard(uow, audit)), server
+        ConsoleServicer(ReadDashboard(uow, audit), ListInvoices(uow)), server
     )
     sensors_grpc.add_SensorsServiceServicer_to_server(
         SensorsServicer.over(sensors_uow, BrapiStudyPlaces(resource_queries)),

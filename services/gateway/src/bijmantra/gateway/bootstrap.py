@@ -118,7 +118,7 @@ def bootstrap(settings: Settings, adapters: GatewayAdapters, tracing: Tracing) -
             "genotyping": GenotypingClient(domain_channel),
             "analyses": AnalysisClient(domain_channel),
             "audit": AuditClient(domain_channel),
-            "dashboard": ConsoleClient(domain_channel),
+            "console": ConsoleClient(domain_channel),
             "exports": ExportClient(domain_channel),
             "sensors": SensorsClient(domain_channel),
             "operations": OperationsClient(domain_channel),

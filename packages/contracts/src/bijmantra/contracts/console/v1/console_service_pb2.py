@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n*bijmantra/console/v1/console_service.proto\x12\x14\x62ijmantra.console.v1\"9\n\x13GetDashboardRequest\x12\x10\n\x08\x61nalyses\x18\x01 \x01(\r\x12\x10\n\x08\x61\x63tivity\x18\x02 \x01(\r\"-\n\x14GetDashboardResponse\x12\x15\n\rdocument_json\x18\x01 \x01(\x0c\x32w\n\x0e\x43onsoleService\x12\x65\n\x0cGetDashboard\x12).bijmantra.console.v1.GetDashboardRequest\x1a*.bijmantra.console.v1.GetDashboardResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n*bijmantra/console/v1/console_service.proto\x12\x14\x62ijmantra.console.v1\"9\n\x13GetDashboardRequest\x12\x10\n\x08\x61nalyses\x18\x01 \x01(\r\x12\x10\n\x08\x61\x63tivity\x18\x02 \x01(\r\"-\n\x14GetDashboardResponse\x12\x15\n\rdocument_json\x18\x01 \x01(\x0c\"F\n\x13ListInvoicesRequest\x12\x0c\n\x04page\x18\x01 \x01(\r\x12\x11\n\tpage_size\x18\x02 \x01(\r\x12\x0e\n\x06status\x18\x03 \x01(\t\"-\n\x14ListInvoicesResponse\x12\x15\n\rdocument_json\x18\x01 \x01(\x0c\x32\xde\x01\n\x0e\x43onsoleService\x12\x65\n\x0cGetDashboard\x12).bijmantra.console.v1.GetDashboardRequest\x1a*.bijmantra.console.v1.GetDashboardResponse\x12\x65\n\x0cListInvoices\x12).bijmantra.console.v1.ListInvoicesRequest\x1a*.bijmantra.console.v1.ListInvoicesResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,6 +36,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETDASHBOARDREQUEST']._serialized_end=125
   _globals['_GETDASHBOARDRESPONSE']._serialized_start=127
   _globals['_GETDASHBOARDRESPONSE']._serialized_end=172
-  _globals['_CONSOLESERVICE']._serialized_start=174
-  _globals['_CONSOLESERVICE']._serialized_end=293
+  _globals['_LISTINVOICESREQUEST']._serialized_start=174
+  _globals['_LISTINVOICESREQUEST']._serialized_end=244
+  _globals['_LISTINVOICESRESPONSE']._serialized_start=246
+  _globals['_LISTINVOICESRESPONSE']._serialized_end=291
+  _globals['_CONSOLESERVICE']._serialized_start=294
+  _globals['_CONSOLESERVICE']._serialized_end=516
 # @@protoc_insertion_point(module_scope)

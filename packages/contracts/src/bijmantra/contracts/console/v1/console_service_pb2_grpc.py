@@ -42,6 +42,11 @@ class ConsoleServiceStub:
                 request_serializer=bijmantra_dot_console_dot_v1_dot_console__service__pb2.GetDashboardRequest.SerializeToString,
                 response_deserializer=bijmantra_dot_console_dot_v1_dot_console__service__pb2.GetDashboardResponse.FromString,
                 _registered_method=True)
+        self.ListInvoices = channel.unary_unary(
+                '/bijmantra.console.v1.ConsoleService/ListInvoices',
+                request_serializer=bijmantra_dot_console_dot_v1_dot_console__service__pb2.ListInvoicesRequest.SerializeToString,
+                response_deserializer=bijmantra_dot_console_dot_v1_dot_console__service__pb2.ListInvoicesResponse.FromString,
+                _registered_method=True)
 
 
 class ConsoleServiceServicer:
@@ -57,6 +62,14 @@ class ConsoleServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListInvoices(self, request, context):
+        """ListInvoices: one page of the organization's invoices with their gross totals and their
+        partners' names, ready to render (ADR 0322).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ConsoleServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -64,6 +77,11 @@ def add_ConsoleServiceServicer_to_server(servicer, server):
                     servicer.GetDashboard,
                     request_deserializer=bijmantra_dot_console_dot_v1_dot_console__service__pb2.GetDashboardRequest.FromString,
                     response_serializer=bijmantra_dot_console_dot_v1_dot_console__service__pb2.GetDashboardResponse.SerializeToString,
+            ),
+            'ListInvoices': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListInvoices,
+                    request_deserializer=bijmantra_dot_console_dot_v1_dot_console__service__pb2.ListInvoicesRequest.FromString,
+                    response_serializer=bijmantra_dot_console_dot_v1_dot_console__service__pb2.ListInvoicesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -95,6 +113,33 @@ class ConsoleService:
             '/bijmantra.console.v1.ConsoleService/GetDashboard',
             bijmantra_dot_console_dot_v1_dot_console__service__pb2.GetDashboardRequest.SerializeToString,
             bijmantra_dot_console_dot_v1_dot_console__service__pb2.GetDashboardResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListInvoices(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/bijmantra.console.v1.ConsoleService/ListInvoices',
+            bijmantra_dot_console_dot_v1_dot_console__service__pb2.ListInvoicesRequest.SerializeToString,
+            bijmantra_dot_console_dot_v1_dot_console__service__pb2.ListInvoicesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -40,6 +40,10 @@ class ConsoleServiceStub:
     """GetDashboard: the organization's counts, its running and recent analyses and its newest
     audit entries, each only when the caller may read it, in one call.
     """
+    ListInvoices: _grpc.UnaryUnaryMultiCallable[_console_service_pb2.ListInvoicesRequest, _console_service_pb2.ListInvoicesResponse]
+    """ListInvoices: one page of the organization's invoices with their gross totals and their
+    partners' names, ready to render (ADR 0322).
+    """
 
 @_typing.type_check_only
 class ConsoleServiceAsyncStub(ConsoleServiceStub):
@@ -51,6 +55,10 @@ class ConsoleServiceAsyncStub(ConsoleServiceStub):
     GetDashboard: _aio.UnaryUnaryMultiCallable[_console_service_pb2.GetDashboardRequest, _console_service_pb2.GetDashboardResponse]  # type: ignore[assignment]
     """GetDashboard: the organization's counts, its running and recent analyses and its newest
     audit entries, each only when the caller may read it, in one call.
+    """
+    ListInvoices: _aio.UnaryUnaryMultiCallable[_console_service_pb2.ListInvoicesRequest, _console_service_pb2.ListInvoicesResponse]  # type: ignore[assignment]
+    """ListInvoices: one page of the organization's invoices with their gross totals and their
+    partners' names, ready to render (ADR 0322).
     """
 
 class ConsoleServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -66,6 +74,16 @@ class ConsoleServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_console_service_pb2.GetDashboardResponse, _abc.Awaitable[_console_service_pb2.GetDashboardResponse]]:
         """GetDashboard: the organization's counts, its running and recent analyses and its newest
         audit entries, each only when the caller may read it, in one call.
+        """
+
+    @_abc_1.abstractmethod
+    def ListInvoices(
+        self,
+        request: _console_service_pb2.ListInvoicesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_console_service_pb2.ListInvoicesResponse, _abc.Awaitable[_console_service_pb2.ListInvoicesResponse]]:
+        """ListInvoices: one page of the organization's invoices with their gross totals and their
+        partners' names, ready to render (ADR 0322).
         """
 
 def add_ConsoleServiceServicer_to_server(servicer: ConsoleServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

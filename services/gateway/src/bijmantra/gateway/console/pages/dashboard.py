@@ -20,7 +20,7 @@ LABELS = {"germplasm": "Germplasm", "study": "Studies"}
 @get(PREFIX, name="console:dashboard")
 async def dashboard(request: Request[Any, Any, Any], state: State) -> Template:
     page = view(request)
-    raw = await state.dashboard.dashboard(
+    raw = await state.console.dashboard(
         page.token,
         analyses=ANALYSES if page.can("analysis:read") else 0,
         activity=RECENT if page.can("compliance:admin") else 0,

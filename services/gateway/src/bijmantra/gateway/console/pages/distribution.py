@@ -12,9 +12,8 @@ from typing import Any
 import msgspec
 from bijmantra.application.distribution.dispatches import dispatch_document
 from bijmantra.application.distribution.inputs import from_document
-from bijmantra.application.distribution.invoices import invoice_document
 from bijmantra.application.security import Action, permissions
-from bijmantra.domain.distribution.model import Dispatch, Invoice
+from bijmantra.domain.distribution.model import Dispatch
 from bijmantra.domain.distribution.states import (
     REQUEST_LIFECYCLE,
     AgreementAction,
@@ -99,26 +98,32 @@ async def _with_partner(
 
 def _list_route(resource: str, statuses: type[StrEnum], default: str = "") -> HTTPRouteHandler:
     """A paged list filtered by status (``?status=all`` for every one) with partner names;
-    invoices are shown with their server-computed totals."""
+    invoices come from domain-api ready to render, gross totals computed there (ADR 0322)."""
 
     async def listed(request: Req, state: State) -> Template:
         page = view(request)
         page.require(READ)
         status = _status(request, statuses, default)
+        query = {"status": status or "all"}
+        shown = {"status": status, "statuses": [s.value for s in statuses]}
+        if resource == "invoices":  # ready to render: totals and names from domain-api
+            listed = document(
+                await state.console.invoices(page.token, page_request(request), status)
+            )
+            found_rows = Rows(
+                listed["items"], listed["page"], listed["total_count"], listed["total_pages"], query
+            )
+            return page.render("distribution/invoices.html", rows=found_rows, **shown)
         found, partners = await asyncio.gather(
             state.distribution.list(page.token, resource, page_request(request), status or None),
             _partners(state, page),
         )
         items = _decoded(found.items)
-        if resource == "invoices":
-            items = [invoice_document(from_document(d, Invoice)) for d in items]
-        query = {"status": status or "all"}
         return page.render(
             f"distribution/{resource}.html",
             rows=Rows(items, found.request.page, found.total_count, found.total_pages, query),
             partners=partners,
-            status=status,
-            statuses=[s.value for s in statuses],
+            **shown,
         )
 
     return get(f"{PREFIX}/{resource}", name=f"console:{resource}")(listed)
