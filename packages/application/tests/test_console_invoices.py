@@ -46,7 +46,7 @@ async def test_the_list_carries_each_invoices_gross_and_its_partners_name() -> N
     issued = await world.invoices.act(MANAGER, created["id"], b'{"action": "issued"}')
 
     listed = await _listed(read, VIEWER)
-    assert listed["total_count"] == 2 and listed["total_pages"] == 1
+    assert (listed["total_count"], listed["total_pages"]) == (2, 1)
     shown = {row["id"]: row for row in listed["items"]}
     for invoice in (draft, issued):
         expected = (await world.invoices.get(MANAGER, invoice["id"]))["totals"]["gross"]

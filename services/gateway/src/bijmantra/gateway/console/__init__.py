@@ -26,12 +26,12 @@ from bijmantra.gateway.console.pages import (
     sensors,
     workbench,
 )
+from bijmantra.gateway.console.templating import template_config
 from bijmantra.gateway.console.web import (
     FORM_BODY_LIMIT,
     PREFIX,
     PUBLIC,
     STATIC,
-    TEMPLATES,
     console_error,
     console_headers_middleware,
     console_http_error,
@@ -39,11 +39,9 @@ from bijmantra.gateway.console.web import (
 )
 from bijmantra.kernel import BijmantraError, Clock
 from litestar import Router
-from litestar.contrib.jinja import JinjaTemplateEngine
 from litestar.datastructures import CacheControlHeader
 from litestar.exceptions import HTTPException
 from litestar.static_files import create_static_files_router
-from litestar.template import TemplateConfig
 
 # Page modules: add yours here (each exports ROUTES) and a line to nav.NAV.
 PAGES = (
@@ -124,18 +122,6 @@ def console_router() -> list[Any]:
         name="console-static",
     )
     return [pages, static]
-
-
-def _no_reload(engine: JinjaTemplateEngine) -> None:
-    """The templates are the package's own files: compiled once, never looked at again (Jinja
-    otherwise stats each template file on every render to see whether it changed)."""
-    engine.engine.auto_reload = False
-
-
-def template_config() -> TemplateConfig[JinjaTemplateEngine]:
-    return TemplateConfig(
-        directory=TEMPLATES, engine=JinjaTemplateEngine, engine_callback=_no_reload
-    )
 
 
 __all__ = ["Console", "console_headers_middleware", "console_router", "template_config"]

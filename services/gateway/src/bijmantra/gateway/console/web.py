@@ -7,6 +7,7 @@ request without the session's CSRF token never reaches its handler (ADR 0060).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -124,12 +125,19 @@ async def require_session(request: AnyRequest) -> Response[Any] | None:
     if request.method not in SAFE_METHODS and not await _csrf_ok(request, signed_in):
         log.warning("console csrf rejected", path=request.url.path)
         return error_page(request, 403, "This form has expired or did not come from this site.")
-    granted = frozenset(str(p) for p in permissions_for(signed_in.principal.roles))
+    granted = _granted(signed_in.principal.roles)
     scope.setdefault("state", {})["console"] = View(
         signed_in, request.url.path, granted, lambda name: phase(scope, name)
     )
     phase(scope, "data")
     return None
+
+
+@functools.lru_cache(maxsize=256)
+def _granted(roles: frozenset[str]) -> frozenset[str]:
+    """What a set of roles may do, as the templates ask (``view.can``): the same few role
+    sets on every request, so worked out once each."""
+    return frozenset(str(p) for p in permissions_for(roles))
 
 
 def _form_too_large(request: AnyRequest) -> bool:
@@ -211,6 +219,19 @@ HEADERS = [
 ]
 
 
+# Built once: every response gets its own copy of the list, never these tuples changed.
+PAGE_HEADERS = (
+    (b"content-security-policy", CSP.encode()),
+    (b"x-frame-options", b"DENY"),
+    *HEADERS,
+)
+FRAMED_HEADERS = (
+    (b"content-security-policy", FRAMED_CSP.encode()),
+    (b"x-frame-options", b"SAMEORIGIN"),
+    *HEADERS,
+)
+
+
 def console_headers_middleware(app: ASGIApp) -> ASGIApp:
     """Security headers on every ``/app`` response, error pages included; pages not cached."""
 
@@ -219,13 +240,7 @@ def console_headers_middleware(app: ASGIApp) -> ASGIApp:
             await app(scope, receive, send)
             return
         static = scope["path"].startswith(f"{PREFIX}/static/")
-        framed = PREVIEWED.match(scope["path"]) is not None
-        csp, frames = (FRAMED_CSP, b"SAMEORIGIN") if framed else (CSP, b"DENY")
-        security = [
-            (b"content-security-policy", csp.encode()),
-            (b"x-frame-options", frames),
-            *HEADERS,
-        ]
+        security = FRAMED_HEADERS if PREVIEWED.match(scope["path"]) else PAGE_HEADERS
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":

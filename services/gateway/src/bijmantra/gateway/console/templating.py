@@ -1,0 +1,39 @@
+"""The console's Jinja environment: compiled once, and ``row.field`` on a dict read directly.
+
+The pages render the documents domain-api answers, decoded as dicts. Jinja compiles
+``row.field`` to ``getattr(row, "field")`` first and, when that raises, ``row["field"]``: an
+exception per field per row, which made the invoice table's render ~4x slower than reading
+the keys (ADR 0322). For a plain dict and a name that is none of dict's own attributes the
+first step can only fail, so it is skipped; everything else (``d.items()``, objects,
+undefined names) takes Jinja's own path and ends as it did.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bijmantra.gateway.console.web import TEMPLATES
+from jinja2 import Environment, FileSystemLoader
+from litestar.contrib.jinja import JinjaTemplateEngine
+from litestar.template import TemplateConfig
+
+DICT_ATTRIBUTES = frozenset(dir(dict))
+
+
+class ConsoleEnvironment(Environment):
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if type(obj) is dict and attribute not in DICT_ATTRIBUTES:
+            try:
+                return obj[attribute]
+            except KeyError:
+                return self.undefined(obj=obj, name=attribute)
+        return super().getattr(obj, attribute)
+
+
+def template_config() -> TemplateConfig[JinjaTemplateEngine]:
+    """The templates are the package's own files: never reloaded (Jinja otherwise stats each
+    template file on every render to see whether it changed)."""
+    environment = ConsoleEnvironment(
+        loader=FileSystemLoader(TEMPLATES), autoescape=True, auto_reload=False
+    )
+    return TemplateConfig(instance=JinjaTemplateEngine.from_environment(environment))
