@@ -105,7 +105,7 @@ def _list_route(resource: str, statuses: type[StrEnum], default: str = "") -> HT
         page.require(READ)
         status = _status(request, statuses, default)
         query = {"status": status or "all"}
-        shown = {"status": status, "statuses": [s.value for s in statuses]}
+        shown: dict[str, Any] = {"status": status, "statuses": [s.value for s in statuses]}
         if resource == "invoices":  # ready to render: totals and names from domain-api
             listed = document(
                 await state.console.invoices(page.token, page_request(request), status)
