@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import msgspec
-from bijmantra.application.distribution.common import READ
+from bijmantra.application.distribution.common import READ, status_match
 from bijmantra.application.distribution.inputs import from_document
 from bijmantra.application.ports import UnitOfWorkFactory
 from bijmantra.application.ports.distribution import Kind
@@ -65,13 +65,7 @@ class ListInvoices:
         """One page of invoices (of ``status``, or every one when empty) as JSON."""
         if page.page_size > MAX_INVOICES:
             raise ValidationFailed("Bad page size", [FieldError("page_size", "at most 100")])
-        match: dict[str, str] = {}
-        if status:
-            try:
-                match["status"] = InvoiceStatus(status).value
-            except ValueError:
-                allowed = ", ".join(s.value for s in InvoiceStatus)
-                raise ValidationFailed("Unknown status", [FieldError("status", allowed)]) from None
+        match = status_match(InvoiceStatus, status)
         async with organization_unit(self.uow, principal, READ) as uow:
             found = await uow.distribution.page(Kind.INVOICE, page, match)
             named = await uow.distribution.page(Kind.PARTNER, PARTNERS_NAMED, {})

@@ -86,14 +86,19 @@ class UseCases:
     async def list(
         self, principal: Principal, page: PageRequest, status: str | None = None
     ) -> Page[dict[str, Any]]:
-        match: dict[str, Any] = {}
-        if status is not None and self.STATUSES is not None:
-            try:
-                match["status"] = self.STATUSES(status).value
-            except ValueError:
-                allowed = ", ".join(s.value for s in self.STATUSES)
-                raise ValidationFailed("Unknown status", [FieldError("status", allowed)]) from None
+        match = status_match(self.STATUSES, status) if self.STATUSES is not None else {}
         return await list_page(self.uow, principal, self.KIND, page, match)
+
+
+def status_match(statuses: type[StrEnum], status: str | None) -> dict[str, Any]:
+    """What a list filtered by ``status`` matches (nothing: every status); unknown is a 400."""
+    if not status:
+        return {}
+    try:
+        return {"status": statuses(status).value}
+    except ValueError:
+        allowed = ", ".join(s.value for s in statuses)
+        raise ValidationFailed("Unknown status", [FieldError("status", allowed)]) from None
 
 
 async def load(
