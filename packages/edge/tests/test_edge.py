@@ -7,6 +7,7 @@ from typing import Any
 
 from bijmantra.edge import (
     exception_handlers,
+    nosniff,
     request_id_middleware,
     security_headers_middleware,
 )
@@ -92,6 +93,7 @@ def client() -> TestClient[Litestar]:
         ],
         exception_handlers=exception_handlers(),
         middleware=[request_id_middleware, security_headers_middleware],
+        before_send=[nosniff],
     )
     return TestClient(app, raise_server_exceptions=False)
 
@@ -161,6 +163,10 @@ def test_security_headers() -> None:
         public = http.get("/api/v1/fine")
         assert public.headers["x-content-type-options"] == "nosniff"
         assert "cache-control" not in public.headers
+        # Litestar answers these outside the middleware stack; the hook still runs.
+        for unrouted in (http.get("/api/v1/no-such-route"), http.put("/api/v1/fine")):
+            assert unrouted.status_code in (404, 405)
+            assert unrouted.headers["x-content-type-options"] == "nosniff"
 
 
 def test_server_timing_counts_the_time_to_the_response_head() -> None:

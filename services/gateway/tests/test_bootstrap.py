@@ -115,6 +115,21 @@ async def test_a_brapi_write_and_read_through_gateway_and_domain_on_fakes() -> N
             assert read.json()["result"]["germplasmName"] == "IR64"
             anonymous = await gateway.get("/brapi/v2/germplasm")
             assert anonymous.status_code == 401
+            # Console answers the framework or the edge gives before the console's own code
+            # (unknown page or method, a NUL in the URL) carry its headers too (ADR 0326).
+            for method, path in (
+                ("GET", "/app/no-such-page"),
+                ("PUT", "/app/"),
+                ("GET", "/app/germplasm?q=%00"),
+            ):
+                answer = await gateway.request(method, path)
+                assert answer.status_code in (400, 404, 405), (path, answer.status_code)
+                assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]
+                assert answer.headers["x-frame-options"] == "DENY"
+                assert answer.headers["x-content-type-options"] == "nosniff"
+                assert answer.headers["cache-control"] == "no-store"
+            unrouted = await gateway.get("/api/v1/no-such-route", headers=auth)
+            assert unrouted.headers["x-content-type-options"] == "nosniff"
     finally:
         await domain.server.stop(None)
     assert len(fakes.database.outbox) == 1  # one write, one event

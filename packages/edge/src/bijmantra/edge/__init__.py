@@ -13,6 +13,7 @@ from bijmantra.edge.handlers import (
     error_response,
     exception_handlers,
     http_exception_handler,
+    nosniff,
     security_headers_middleware,
     unexpected_error_handler,
 )
@@ -32,6 +33,7 @@ __all__ = [
     "exception_handlers",
     "http_exception_handler",
     "http_status",
+    "nosniff",
     "parse_networks",
     "platform_body",
     "platform_error_body",

@@ -77,10 +77,22 @@ def exception_handlers() -> dict[int | type[Exception], Any]:
     }
 
 
+async def nosniff(message: Message, scope: Scope) -> None:
+    """``before_send`` hook (``Litestar(before_send=[nosniff])``): ``nosniff`` on every HTTP
+    answer. A hook rather than a middleware because Litestar answers an unknown route or
+    method (404, 405) outside the middleware stack, and those answers need it too."""
+    if message["type"] != "http.response.start":
+        return
+    headers = list(message.get("headers", []))
+    if all(k.lower() != b"x-content-type-options" for k, _ in headers):
+        headers.append((b"x-content-type-options", b"nosniff"))
+        message["headers"] = headers
+
+
 def security_headers_middleware(app: ASGIApp) -> ASGIApp:
-    """``nosniff`` on every response; ``Cache-Control: no-store`` on API answers to a request
-    that carried credentials (a shared cache or the browser's must not keep tenant data),
-    unless the handler chose its own caching. Also ``Server-Timing: app;dur=…``: the
+    """``Cache-Control: no-store`` on API answers to a request that carried credentials (a
+    shared cache or the browser's must not keep tenant data), unless the handler chose its
+    own caching. Also ``Server-Timing: app;dur=…``: the
     milliseconds from here to the response head (a rendered page is complete by then), so
     a client or benchmark can tell server time from queueing and the network; the phases a
     handler named follow it (``bijmantra.edge.timing``)."""
@@ -98,8 +110,6 @@ def security_headers_middleware(app: ASGIApp) -> ASGIApp:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 names = {k.lower() for k, _ in headers}
-                if b"x-content-type-options" not in names:
-                    headers.append((b"x-content-type-options", b"nosniff"))
                 if private and b"cache-control" not in names:
                     headers.append((b"cache-control", b"no-store"))
                 now = time.perf_counter()

@@ -24,7 +24,12 @@ from bijmantra.application.brapi.modules import catalog
 from bijmantra.application.events.live_feed import EventFeed
 from bijmantra.application.events.permissions import event_permissions
 from bijmantra.application.ports import TokenVerifier
-from bijmantra.edge import exception_handlers, request_id_middleware, security_headers_middleware
+from bijmantra.edge import (
+    exception_handlers,
+    nosniff,
+    request_id_middleware,
+    security_headers_middleware,
+)
 from bijmantra.gateway import (
     brapi,
     compliance,
@@ -183,11 +188,11 @@ def bootstrap(settings: Settings, adapters: GatewayAdapters, tracing: Tracing) -
             request_id_middleware,
             security_headers_middleware,
             nul_free_url_middleware,
-            console.console_headers_middleware,
             DefineMiddleware(auth, exclude_from_auth_key="public"),
             *protection.middleware,
         ],
         guards=[permission_guard],
+        before_send=[nosniff, console.console_headers],  # unmatched routes too (ADR 0326)
         exception_handlers=exception_handlers(),
         openapi_config=None,
     )

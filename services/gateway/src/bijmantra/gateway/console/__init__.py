@@ -33,7 +33,7 @@ from bijmantra.gateway.console.web import (
     PUBLIC,
     STATIC,
     console_error,
-    console_headers_middleware,
+    console_headers,
     console_http_error,
     require_session,
 )
@@ -124,4 +124,4 @@ def console_router() -> list[Any]:
     return [pages, static]
 
 
-__all__ = ["Console", "console_headers_middleware", "console_router", "template_config"]
+__all__ = ["Console", "console_headers", "console_router", "template_config"]

@@ -23,10 +23,9 @@ from bijmantra.kernel import BijmantraError, Principal
 from bijmantra.kernel.errors import ErrorCode
 from bijmantra.observability import get_logger
 from litestar import Request, Response
-from litestar.enums import ScopeType
 from litestar.exceptions import HTTPException
 from litestar.response import Redirect, Template
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import Message, Scope
 
 log = get_logger(__name__)
 
@@ -230,31 +229,20 @@ FRAMED_HEADERS = (
     (b"x-frame-options", b"SAMEORIGIN"),
     *HEADERS,
 )
+REPLACED = frozenset(k for k, _ in HEADERS)  # the edge's nosniff hook may have run first
 
 
-def console_headers_middleware(app: ASGIApp) -> ASGIApp:
-    """Security headers on every ``/app`` response, error pages included; pages not cached."""
-
-    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != ScopeType.HTTP or not scope["path"].startswith(PREFIX):
-            await app(scope, receive, send)
-            return
-        static = scope["path"].startswith(f"{PREFIX}/static/")
-        security = FRAMED_HEADERS if PREVIEWED.match(scope["path"]) else PAGE_HEADERS
-
-        async def with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = [
-                    (k, v)
-                    for k, v in message.get("headers", [])
-                    if static or k.lower() != b"cache-control"
-                ]
-                headers += security
-                if not static:
-                    headers.append((b"cache-control", b"no-store"))
-                message["headers"] = headers
-            await send(message)
-
-        await app(scope, receive, with_headers)
-
-    return middleware
+async def console_headers(message: Message, scope: Scope) -> None:
+    """``before_send`` hook: security headers on every ``/app`` response, error pages included;
+    pages not cached. A hook, not a middleware: Litestar answers an unknown console route or
+    method (404, 405) outside the middleware stack, and the edge refuses a NUL in the URL
+    before the console's middleware ran; those answers went out without a CSP (ADR 0326)."""
+    if message["type"] != "http.response.start" or not scope["path"].startswith(PREFIX):
+        return
+    static = scope["path"].startswith(f"{PREFIX}/static/")
+    replaced = REPLACED if static else REPLACED | {b"cache-control"}
+    headers = [(k, v) for k, v in message.get("headers", []) if k.lower() not in replaced]
+    headers += FRAMED_HEADERS if PREVIEWED.match(scope["path"]) else PAGE_HEADERS
+    if not static:
+        headers.append((b"cache-control", b"no-store"))
+    message["headers"] = headers
