@@ -74,3 +74,12 @@ def test_csv_without_unit_column_or_variables_is_refused() -> None:
     assert csv_entries("a,b\n1,2\n", {"Height": "h"})[1]
     assert csv_entries("observationUnitDbId,b\nu1,2\n", {"Height": "h"})[1]
     assert csv_entries("", {"Height": "h"})[1]
+
+
+def test_a_csv_the_csv_module_cannot_read_is_a_problem_not_an_exception() -> None:
+    """A field past the csv module's 128 KiB limit raised ``csv.Error``: a 500 on upload."""
+    for text in ("observationUnitDbId," + "a" * 200_000 + "\n", '"' + "a" * 150_000 + '"\n'):
+        entries, problems = csv_entries(text, {"Height": "h"})
+        assert entries == []
+        assert len(problems) == 1
+        assert "not readable as CSV" in problems[0]

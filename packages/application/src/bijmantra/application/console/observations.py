@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -88,8 +88,18 @@ def _observation(entry: Entry, value: str) -> dict[str, Any]:
 def csv_entries(text: str, variables: Mapping[str, str]) -> tuple[list[Entry], list[str]]:
     """Entries from a CSV with an ``observationUnitDbId`` column and one column per variable,
     named by its DbId or its name (``variables``: name -> DbId) — the shape the workbench
-    downloads (BrAPI's observation table; its second row of variable names is skipped)."""
-    reader = csv.reader(io.StringIO(text))
+    downloads (BrAPI's observation table; its second row of variable names is skipped).
+    A file the csv module cannot read (a field past its 128 KiB limit) is a problem to show,
+    not an exception: it was a 500 (ADR 0326)."""
+    try:
+        return _entries(csv.reader(io.StringIO(text)), variables)
+    except csv.Error as exc:
+        return [], [f"the file is not readable as CSV: {exc}"]
+
+
+def _entries(
+    reader: Iterator[list[str]], variables: Mapping[str, str]
+) -> tuple[list[Entry], list[str]]:
     header = next(reader, None)
     if header is None or "observationUnitDbId" not in header:
         return [], ["the file needs an observationUnitDbId column"]
