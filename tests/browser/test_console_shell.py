@@ -181,6 +181,16 @@ def test_callback_without_the_browser_that_started_sign_in_is_refused(
     )
     assert replayed.status_code == 401
     assert "set-cookie" not in replayed.headers
+    # And the gateway says why (a refused callback used to leave no trace, ADR 0324).
+    assert any(
+        '"console.sign_in_refused"' in line and "not started in this browser" in line
+        for line in _gateway_log_lines(console_stack)
+    )
+
+
+def _gateway_log_lines(stack: DevStack) -> list[str]:
+    assert stack.log_dir is not None
+    return (stack.log_dir / "gateway.log").read_text(errors="replace").splitlines()
 
 
 @pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/x", "/oauth/x"])

@@ -15,7 +15,7 @@ import httpx
 from bijmantra.application.console import ConsoleSessions, TokenGrant
 from bijmantra.edge import site_cookie
 from bijmantra.gateway.console.web import COOKIE, CSRF_HEADER, PREFIX, PUBLIC, View, view
-from bijmantra.kernel import Unauthorized, Unavailable
+from bijmantra.kernel import BijmantraError, Unauthorized, Unavailable
 from bijmantra.observability import get_logger
 from litestar import Request, get, post
 from litestar.response import Redirect, Template
@@ -128,9 +128,15 @@ async def callback(request: AnyRequest) -> Redirect | Template:
     if params.get("error") or not code or not state:
         return _signed_out(request, "Sign-in was cancelled or refused.", 400)
     sessions = _sessions(request)
-    secret, signed_in, return_to = await sessions.finish(
-        state, code, request.cookies.get(SIGN_IN_COOKIE)
-    )
+    try:
+        secret, signed_in, return_to = await sessions.finish(
+            state, code, request.cookies.get(SIGN_IN_COOKIE)
+        )
+    except BijmantraError as refused:
+        # The page tells the person; the log must tell us (a redeemed code whose token was then
+        # refused used to leave no trace at all, ADR 0324).
+        log.warning("console.sign_in_refused", reason=refused.message, code=refused.code)
+        raise
     log.info("console.signed_in", subject=signed_in.principal.subject)
     session = signed_in.session
     lifetime = int((session.expires_at - session.access_expires_at).total_seconds())
