@@ -31,22 +31,21 @@ TENANT_ONCE = f"(SELECT {TENANT})"
 # is scattered onto its slots); a stored row and the batch's merge slot by slot (ADR 0208,
 # 0280). Constant SQL.
 _SLOT_FOLD = Template("""${name}_rows AS (
-    SELECT metric, period, array_agg(slot ORDER BY slot) AS slots,
-           array_agg(lo ORDER BY slot) AS lo, array_agg(hi ORDER BY slot) AS hi,
-           array_agg(total ORDER BY slot) AS total, array_agg(n ORDER BY slot) AS n
+    SELECT metric, period, array_agg(slot) AS slots, array_agg(lo) AS lo, array_agg(hi) AS hi,
+           array_agg(total) AS total, array_agg(n) AS n
     FROM ${source} GROUP BY metric, period
 ), ${name} AS (
     INSERT INTO domain.${table} AS r
         (tenant_id, device_id, metric, ${key}, minimum, maximum, total, count)
     SELECT ${tenant}, %(device)s, metric, to_timestamp(period * ${seconds}),
-           CASE WHEN cardinality(slots) = ${count} THEN lo
+           CASE WHEN slots = ${dense} THEN lo
                 ELSE ARRAY(SELECT lo[array_position(slots, i)] FROM ${ordered}) END,
-           CASE WHEN cardinality(slots) = ${count} THEN hi
+           CASE WHEN slots = ${dense} THEN hi
                 ELSE ARRAY(SELECT hi[array_position(slots, i)] FROM ${ordered}) END,
-           CASE WHEN cardinality(slots) = ${count} THEN total
+           CASE WHEN slots = ${dense} THEN total
                 ELSE ARRAY(SELECT coalesce(total[array_position(slots, i)], 0) FROM ${ordered})
            END,
-           CASE WHEN cardinality(slots) = ${count} THEN n
+           CASE WHEN slots = ${dense} THEN n
                 ELSE ARRAY(SELECT coalesce(n[array_position(slots, i)], 0) FROM ${ordered}) END
     FROM ${name}_rows ORDER BY metric, period
     ON CONFLICT (tenant_id, device_id, metric, ${key}) DO UPDATE SET
@@ -65,7 +64,7 @@ def _slot_fold(name: str, source: str, table: str, key: str, seconds: int, slots
         table=table,
         key=key,
         tenant=TENANT_ONCE,
-        count=str(slots),
+        dense="'{" + ",".join(map(str, range(slots))) + "}'::int[]",
         ordered=f"generate_series(0, {slots - 1}) WITH ORDINALITY AS g(i, o) ORDER BY o",
         pairs="WITH ORDINALITY AS x(a, b, o) ORDER BY o",
     )
@@ -93,14 +92,14 @@ WITH latest AS MATERIALIZED (
 ), cells AS (
     SELECT metric COLLATE "C" AS metric, floor(date_part('epoch', at))::bigint / 60 AS minute,
            min(value) AS lo, max(value) AS hi, sum(value) AS total, count(*) AS n
-    FROM fresh GROUP BY 1, 2
+    FROM fresh GROUP BY 1, 2 ORDER BY minute
 ), minute_cells AS (
     SELECT metric, minute / 60 AS period, (minute %% 60)::int AS slot, lo, hi, total, n
     FROM cells
 ), hour_cells AS (
     SELECT metric, minute / 1440 AS period, ((minute / 60) %% 24)::int AS slot,
            min(lo) AS lo, max(hi) AS hi, sum(total) AS total, sum(n)::bigint AS n
-    FROM cells GROUP BY metric, minute / 60, minute / 1440
+    FROM cells GROUP BY metric, minute / 60, minute / 1440 ORDER BY minute / 60
 ), days AS (
     INSERT INTO domain.sensor_rollups AS r
         (tenant_id, device_id, metric, resolution, bucket, minimum, maximum, total, count)
