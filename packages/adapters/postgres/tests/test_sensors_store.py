@@ -112,6 +112,40 @@ async def test_a_batch_filling_gaps_repeating_and_extending_stores_only_the_new(
         await assert_rollups_match_the_raw_rows(uow, device_id)
 
 
+async def test_a_metric_sent_after_another_metrics_newer_readings_is_stored_once(
+    engine: AsyncEngine,
+) -> None:
+    """The append split compares with the newest reading of any metric in the batch: a
+    metric whose readings come later for earlier times goes through ``ON CONFLICT`` and is
+    still stored exactly once, and so is a batch mixing it with newer readings."""
+    org = Org(engine)
+    device_id, credential = await org.device()
+    await org.send(credential, [item(60 * i, 10.0 + i) for i in range(10)])
+    rain = [item(60 * i + 30, float(i), "rainfall") for i in range(10)]
+    assert (await org.send(credential, rain))["stored"] == 10
+    # a repeat newer than every rainfall reading, two new readings, five repeated rainfalls
+    mixed = [*rain[:5], item(0, 10.0), item(5, 21.0), item(4, 2.0, "rainfall")]
+    reply = await org.send(credential, mixed)
+    assert (reply["stored"], reply["duplicates"]) == (2, 6)
+    assert await count_rows(engine, org.tenant, "sensor_readings") == 22
+    async with org.uow(org.tenant) as uow:
+        conn = uow._connection
+        assert conn is not None
+        raw = "SELECT metric, date_trunc('minute', at, 'UTC'), min(value), max(value), count(*) "
+        raw += "FROM domain.sensor_readings WHERE device_id = :d GROUP BY 1, 2 ORDER BY 1, 2"
+        rolled = (
+            "SELECT m.metric, m.hour + (s.i - 1) * interval '1 minute', s.lo, s.hi, s.n "
+            "FROM domain.sensor_minute_rollups m, unnest(m.minimum, m.maximum, m.count) "
+            "WITH ORDINALITY AS s(lo, hi, n, i) WHERE m.device_id = :d AND s.n > 0 ORDER BY 1, 2"
+        )
+        expected = (await conn.execute(text(raw), {"d": device_id})).all()
+        assert (await conn.execute(text(rolled), {"d": device_id})).all() == expected
+        days = "SELECT metric, sum(count) FROM domain.sensor_rollups WHERE device_id = :d "
+        days += "AND resolution = '1d' GROUP BY 1 ORDER BY 1"
+        counts = (await conn.execute(text(days), {"d": device_id})).all()
+        assert counts == [("air_temperature", 11), ("rainfall", 11)]
+
+
 async def test_a_mixed_batch_stores_exactly_its_good_items(engine: AsyncEngine) -> None:
     org = Org(engine)
     device_id, credential = await org.device()

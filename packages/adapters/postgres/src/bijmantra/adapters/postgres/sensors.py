@@ -372,7 +372,7 @@ class PostgresSensorStore(ConnectionStore):
             for reading in zip(metrics, times, values, strict=True):
                 if chunk := formatter.write_row(reading):
                     await copy.write(chunk)
-        cursor = await driver.execute(STORE, {"device": device_id})
+        cursor = await driver.execute(STORE, {"device": device_id, "metrics": sorted(set(metrics))})
         row = await cursor.fetchone()
         return int(row[0]) if row else 0
 
