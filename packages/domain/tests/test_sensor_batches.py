@@ -11,6 +11,8 @@ from bijmantra.domain.sensors import (
     MetricSpec,
     MetricSummary,
     Reading,
+    ReadingLike,
+    columns,
     sort_batch,
     summarize,
 )
@@ -83,6 +85,17 @@ def test_any_batch_is_sorted_as_the_rules_say(items: list[Reading | str]) -> Non
     good, bad = oracle(items)
     assert list(result.good) == good
     assert [e.index for e in result.errors] == bad
+    assert_columns_are_the_readings(result.good)
+
+
+def assert_columns_are_the_readings(checked: tuple[ReadingLike, ...]) -> None:
+    """The columns a checked batch carries (taken once, read by the store and the event)
+    are its readings' own, and its summaries those of the same readings in a plain list."""
+    plain = list(checked)
+    taken = columns(checked)
+    assert taken == ([r.metric for r in plain], [r.at for r in plain], [r.value for r in plain])
+    if plain:
+        assert summarize(checked) == summarize(plain)
 
 
 @settings(max_examples=100)
@@ -91,6 +104,7 @@ def test_a_clean_batch_keeps_every_reading_once(items: list[Reading | str]) -> N
     result = sort_batch(PROFILE, items, NOW)
     good, bad = oracle(items)
     assert (list(result.good), bad, result.errors) == (good, [], ())
+    assert_columns_are_the_readings(result.good)
 
 
 def test_one_bad_item_in_a_large_batch_is_named_by_its_index() -> None:
