@@ -271,6 +271,7 @@ def _unit(unit_id: str, x: Any, y: Any, **extra: Any) -> dict[str, Any]:
 
 
 async def test_plot_order_follows_the_studys_layout(world: World) -> None:
+    world.db.documents[(TENANT, "study", "st1")] = b'{"studyDbId":"st1"}'
     world.records.units[TENANT] = [
         {**_unit(f"{x}{y}", str(x), str(y)), "studyDbId": "st1"} for x in (1, 2) for y in (1, 2)
     ] + [{"observationUnitDbId": "loose", "studyDbId": "st1"}]
@@ -281,6 +282,34 @@ async def test_plot_order_follows_the_studys_layout(world: World) -> None:
     assert order["unpositioned"] == ["loose"]
     with pytest.raises(Unprocessable):
         await world.links.plot_order(BREEDER, op.id, "spiral")
+
+
+async def test_a_study_or_location_an_item_names_must_be_the_organizations(world: World) -> None:
+    """Another organization's study or location, or none at all, is a 422 naming the field
+    (ADR 0325), on create and on edit; a harvest at such a location failed its lots later."""
+    world.db.documents[(TENANT, "study", "st1")] = b'{"studyDbId":"st1"}'
+    world.db.documents[(TENANT, "location", "l1")] = b'{"locationDbId":"l1"}'
+    _, op, task = await world.tree("harvest", study_id="st1", location_id="l1")
+    assert (task.study_id, task.location_id) == ("st1", "l1")
+    outbox = len(world.db.outbox)
+    with pytest.raises(Unprocessable) as refused:
+        await world.item(kind="task", title="t", parent_id=op.id, study_id="x", location_id="y")
+    assert [e.location for e in refused.value.details] == ["study_id", "location_id"]
+    with pytest.raises(Unprocessable) as refused:
+        await world.set(task, location_id="elsewhere")
+    assert [e.location for e in refused.value.details] == ["location_id"]
+    foreign = await world.item(OUTSIDER, kind="plan", title="Theirs")
+    with pytest.raises(Unprocessable):
+        await world.item(
+            OUTSIDER,
+            kind="operation",
+            title="o",
+            parent_id=foreign.id,
+            operation_type="harvest",
+            study_id="st1",
+        )
+    assert len(world.db.outbox) == outbox + 1  # only the outsider's own plan
+    assert (await world.set(task, title="renamed")).location_id == "l1"  # unchanged: not re-read
 
 
 async def test_a_harvest_creates_its_seed_lots_once_under_redelivery(world: World) -> None:

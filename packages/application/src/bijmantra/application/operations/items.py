@@ -200,6 +200,7 @@ class WorkItemCommands(OperationsWrites):
             check_placement(item, parent)
             if item.season_id is not None:
                 await _season_exists(repo, item.season_id)
+            await _breeding_records_exist(uow, item, None)
             await repo.add_item(item)
             found = created(item)
             await log(repo, principal, item.id, "created", found, now)
@@ -224,6 +225,7 @@ class WorkItemCommands(OperationsWrites):
             check_placement(item, parent)
             if item.season_id is not None and item.season_id != current.season_id:
                 await _season_exists(repo, item.season_id)
+            await _breeding_records_exist(uow, item, current)
             if isinstance(patch.status, Status) and patch.status is not current.status:
                 item = await self._move_status(repo, current, item, patch.status, now)
             if isinstance(patch.move, Move):
@@ -287,6 +289,24 @@ async def _season_exists(repo: OperationsRepository, season_id: str) -> None:
             "Season not found in this organization",
             [FieldError("season_id", f"unknown season {season_id!r}")],
         )
+
+
+async def _breeding_records_exist(
+    uow: UnitOfWork, item: WorkItem, current: WorkItem | None
+) -> None:
+    """The study and location an item names (newly) are the organization's: 422 naming the
+    field otherwise, as for any reference in a body (ADR 0325). Unchecked, a harvest task at
+    another organization's or a mistyped location failed its seed lots after completion."""
+    named = (("study_id", "study", item.study_id), ("location_id", "location", item.location_id))
+    problems = [
+        FieldError(name, f"unknown {entity} {value!r}")
+        for name, entity, value in named
+        if value is not None
+        and (current is None or value != getattr(current, name))
+        and not await uow.resources.documents(entity, [value])
+    ]
+    if problems:
+        raise Unprocessable("Referenced entities not found in this organization", problems)
 
 
 async def _new_rank(repo: OperationsRepository, item: WorkItem, move: Move) -> int:
