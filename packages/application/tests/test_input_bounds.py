@@ -122,6 +122,26 @@ async def test_a_bulk_write_over_the_bound_stores_nothing() -> None:
     assert page.total_count == 0
 
 
+async def test_numbers_past_a_double_and_integers_past_64_bits_store_nothing() -> None:
+    """JSON integers are unbounded: a seed lot of 10**400 seeds was stored, and every
+    transaction from it was then a 500 (the rules read amounts as doubles; ADR 0326)."""
+    db = InMemoryDatabase()
+    commands = ResourceCommands(CATALOG, fake_unit_of_work_factory(db))
+    who = principal()
+    for entity, body, where in (
+        ("seedlot", '[{"seedLotName":"S","units":"seeds","amount":1%s}]', "[0].amount"),
+        ("season", '[{"seasonName":"S","year":1%s}]', "[0].year"),
+    ):
+        with pytest.raises(ValidationFailed) as refused:
+            await commands.create(who, entity, (body % ("0" * 400)).encode())
+        assert [(e.location, e.message[:12]) for e in refused.value.details] == [
+            (where, "out of range")
+        ]
+    assert db.documents == {}
+    biggest = f'[{{"seedLotName":"S","units":"seeds","amount":{int(1.7e308)}}}]'
+    assert (await commands.create(who, "seedlot", biggest.encode())).total_count == 1
+
+
 async def test_filters_take_at_most_the_bound_of_values() -> None:
     db = InMemoryDatabase()
     queries = ResourceQueries(CATALOG, fake_unit_of_work_factory(db), FakeSearchResultStore())

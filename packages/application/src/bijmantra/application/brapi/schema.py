@@ -9,6 +9,7 @@ there is no value (the BrAPI JSON-Schema convention: non-required means nullable
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cache
@@ -19,6 +20,7 @@ from bijmantra.kernel import FieldError
 
 Schema = dict[str, Any]
 BLANK_NOT_NULL = "x-bijmantra-blank-not-null"
+MAX_DOUBLE = int(sys.float_info.max)  # the largest integer a JSON number may be here
 
 
 @cache
@@ -159,13 +161,21 @@ def shape(
     if kind == "integer":
         if isinstance(value, float) and value.is_integer():
             value = int(value)
-        if not isinstance(value, int) or isinstance(value, bool) or not -(2**63) <= value < 2**63:
+        if not isinstance(value, int) or isinstance(value, bool):
             problems.append(FieldError(path, _type_error("integer", value)))
+            return None
+        if not -(2**63) <= value < 2**63:
+            problems.append(FieldError(path, "out of range (a 64-bit integer)"))
             return None
         return value
     if kind == "number":
         if not isinstance(value, (int, float)) or isinstance(value, bool):
             problems.append(FieldError(path, _type_error("number", value)))
+            return None
+        if isinstance(value, int) and not -MAX_DOUBLE <= value <= MAX_DOUBLE:
+            # JSON's integers are unbounded; the rules read numbers as doubles, and 10**400
+            # stored as a seed lot's amount made every transaction from the lot a 500.
+            problems.append(FieldError(path, "out of range (a double)"))
             return None
         return value
     if kind == "boolean":
