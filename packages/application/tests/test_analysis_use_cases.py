@@ -10,6 +10,7 @@ import msgspec
 import numpy as np
 import pytest
 from bijmantra.application.analysis import (
+    MAX_ACTIVE_PER_ORGANIZATION,
     AnalysisRequest,
     Artifact,
     AttachFigures,
@@ -226,6 +227,26 @@ async def test_requests_naming_unknown_samples_or_sets_store_nothing(db: InMemor
             await RequestAnalysis(uow)(BREEDER, request)
     assert len(db.outbox) == before
     assert db.analyses == {}
+
+
+async def test_an_organization_may_have_a_bounded_number_of_jobs_waiting(
+    db: InMemoryDatabase,
+) -> None:
+    """Workers serve every organization first come, first served: one organization's
+    thousand queued jobs would make every other one wait (ADR 0326)."""
+    set_id = str((await imported(db, np.zeros((4, 3), dtype=np.int8)))["variantSetDbId"])
+    uow = fake_unit_of_work_factory(db)
+    request = AnalysisRequest(type="qc", variant_set_db_id=set_id)
+    jobs = [
+        (await RequestAnalysis(uow)(BREEDER, request))["analysisDbId"]
+        for _ in range(MAX_ACTIVE_PER_ORGANIZATION)
+    ]
+    events = len(db.outbox)
+    with pytest.raises(Conflict, match="queued or running"):
+        await RequestAnalysis(uow)(BREEDER, request)
+    assert (len(db.outbox), len(db.analyses)) == (events, MAX_ACTIVE_PER_ORGANIZATION)
+    await CancelAnalysis(uow)(BREEDER, jobs[0])  # a finished job frees its place
+    await RequestAnalysis(uow)(BREEDER, request)
 
 
 async def test_the_list_puts_running_jobs_first_and_stays_in_the_organization(

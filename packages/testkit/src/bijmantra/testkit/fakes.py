@@ -259,6 +259,9 @@ class FakeAnalysisRepository:
         found = self.staged.get((self._tenant, analysis_db_id))
         return None if found is None else copy.deepcopy(found)
 
+    async def active_count(self) -> int:
+        return len(await self.recent(len(self.staged), active_only=True))
+
     async def recent(self, limit: int, *, active_only: bool) -> list[AnalysisJob]:
         jobs = [j for (tenant, _), j in self.staged.items() if tenant == self._tenant]
         if active_only:

@@ -2,6 +2,7 @@
 
 from bijmantra.application.analysis.dto import AnalysisRequest, job_document
 from bijmantra.application.analysis.jobs import (
+    MAX_ACTIVE_PER_ORGANIZATION,
     CancelAnalysis,
     GetAnalysis,
     GetArtifact,
@@ -22,6 +23,7 @@ from bijmantra.application.analysis.worker import (
 from bijmantra.application.ports.analysis import Artifact, ResultIndex
 
 __all__ = [
+    "MAX_ACTIVE_PER_ORGANIZATION",
     "AnalysisRequest",
     "Artifact",
     "AttachFigures",

@@ -18,6 +18,7 @@ from bijmantra.application.security import Action, Permission, authorize, permis
 from bijmantra.application.use_case import ClockedUseCase, existing, organization_unit
 from bijmantra.domain.analysis import AnalysisJob, AnalysisType, JobStatus
 from bijmantra.kernel import (
+    Conflict,
     FieldError,
     NotFound,
     Page,
@@ -32,6 +33,9 @@ READ, WRITE = permissions("analysis", Action.READ, Action.WRITE)
 READ_GENOTYPES = Permission("genotyping", Action.READ)
 READ_PHENOTYPES = Permission("phenotyping", Action.READ)
 MAX_OBSERVATIONS = 500_000
+# Workers are shared by every organization and take jobs first come, first served: without a
+# bound one organization could queue thousands and every other one would wait behind them.
+MAX_ACTIVE_PER_ORGANIZATION = 50
 # A job completes before its figures are rendered (ADR 0070); a request for a figure still
 # being rendered waits this long for it, re-reading every FIGURE_POLL seconds.
 FIGURE_PATIENCE = 30.0
@@ -152,6 +156,11 @@ class RequestAnalysis(ClockedUseCase[UnitOfWork]):
                 phenotypes=phenotypes,
                 created_at=self.clock.now(),
             )
+            if await uow.analyses.active_count() >= MAX_ACTIVE_PER_ORGANIZATION:
+                raise Conflict(
+                    f"The organization has {MAX_ACTIVE_PER_ORGANIZATION} analyses queued or "
+                    "running; request more when some have finished"
+                )
             uow.analyses.add(job)
             await uow.commit()
         return job_document(job)

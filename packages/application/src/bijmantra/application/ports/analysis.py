@@ -18,6 +18,11 @@ class AnalysisRepository(Protocol):
 
     def save(self, job: AnalysisJob) -> None: ...
 
+    async def active_count(self) -> int:
+        """The organization's queued and running jobs, counted under a lock that serialises
+        the organization's concurrent requests until the transaction ends."""
+        ...
+
     async def recent(self, limit: int, *, active_only: bool) -> list[AnalysisJob]:
         """The organization's jobs, queued and running first, then newest first; only queued
         and running ones when ``active_only``."""

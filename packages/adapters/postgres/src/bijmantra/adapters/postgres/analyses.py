@@ -115,6 +115,14 @@ _RECENT_ACTIVE = text(
     "ORDER BY created_at DESC LIMIT :limit"
 )
 
+_LOCK_REQUESTS = text(
+    "SELECT pg_advisory_xact_lock(hashtextextended("
+    "'analysis-requests/' || current_setting('app.tenant_id', true), 0))"
+)
+_ACTIVE_COUNT = text(
+    "SELECT count(*) FROM domain.analysis_jobs WHERE status IN ('queued', 'running')"
+)
+
 
 def _job(values: dict[str, Any]) -> AnalysisJob:
     values["tenant_id"] = TenantId(uuid.UUID(str(values["tenant_id"])))
@@ -140,6 +148,10 @@ class PostgresAnalysisRepository:
         statement = _SELECT_FOR_UPDATE if for_update else _SELECT
         row = (await self._connection.execute(statement, {"id": analysis_db_id})).one_or_none()
         return None if row is None else _job(row._asdict())
+
+    async def active_count(self) -> int:
+        await self._connection.execute(_LOCK_REQUESTS)
+        return int((await self._connection.execute(_ACTIVE_COUNT)).scalar_one())
 
     async def recent(self, limit: int, *, active_only: bool) -> list[AnalysisJob]:
         rows = await self._connection.execute(
