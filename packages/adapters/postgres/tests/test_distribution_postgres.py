@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 import msgspec
 import psycopg
@@ -13,6 +14,7 @@ import pytest
 from bijmantra.adapters.postgres import unit_of_work_factory
 from bijmantra.application.brapi.modules import catalog
 from bijmantra.application.brapi.queries import ResourceQueries
+from bijmantra.application.console.invoices import ListInvoices
 from bijmantra.application.distribution import Kind
 from bijmantra.kernel import Conflict, FixedClock, NotFound, PageRequest, Principal, TenantId
 from bijmantra.testkit.distribution import DistributionWorld
@@ -139,3 +141,30 @@ async def test_row_level_security_hides_other_organizations_records(
     async with world.uow(other.tenant_id) as uow:
         assert await uow.distribution.matching(Kind.INVOICE, {}, 100) == []
         assert await uow.distribution.take_invoice_numbers(2026, 2) == [1, 2]
+
+
+async def test_the_console_invoice_list_pages_filters_and_totals_its_own_organizations(
+    world: DistributionWorld, engine: AsyncEngine
+) -> None:
+    """Through the driver (ADR 0322): newest first, counted past the last page too, the
+    status filter, each gross amount, and nothing of another organization's."""
+    owner, other = manager(), manager()
+    ids = await draft_invoices(world, owner, 3)
+    await draft_invoices(world, other, 2)
+    issued = await world.invoices.act(owner, ids[0], j({"action": "issued"}))
+    read = ListInvoices(unit_of_work_factory(engine, source="test"))
+
+    async def listed(page: PageRequest, status: str = "") -> dict[str, Any]:
+        found: dict[str, Any] = msgspec.json.decode(await read(owner, page, status))
+        return found
+
+    first = await listed(PageRequest(0, 2))
+    assert [r["id"] for r in first["items"]] == [ids[2], ids[1]]
+    assert (first["total_count"], first["total_pages"]) == (3, 2)
+    assert {r["gross"] for r in first["items"]} == {"23.18"}  # 2 x 9.99 + 16 % tax
+    past = await listed(PageRequest(5, 2))
+    assert (past["items"], past["total_count"]) == ([], 3)
+    only_issued = await listed(PageRequest(0, 10), "issued")
+    assert [(r["id"], r["number"]) for r in only_issued["items"]] == [(ids[0], issued["number"])]
+    async with world.uow(other.tenant_id) as uow:
+        assert len(await uow.distribution.matching(Kind.INVOICE, {}, 100)) == 2
