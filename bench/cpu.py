@@ -10,7 +10,11 @@ from bijmantra.testkit.servers import LocalRedis
 
 
 class CpuMeter:
-    """CPU seconds (user + system) of every process of the stack, children included."""
+    """CPU seconds (user + system) of every process of the stack, children included.
+
+    Each live process counts its own time and that of the children it has reaped, so a
+    PostgreSQL backend or a worker that exits during a run stays counted (in its parent's
+    ``children_*``) instead of taking its seconds out of the total."""
 
     def __init__(self, stack: DevStack, workdir: Path) -> None:
         self.client = psutil.Process()  # its children are the stack: counted on their own
@@ -39,7 +43,9 @@ class CpuMeter:
                         times = process.cpu_times()
                     except psutil.NoSuchProcess:
                         continue
-                    seconds += times.user + times.system
+                    seconds += (
+                        times.user + times.system + times.children_user + times.children_system
+                    )
             totals[name] = seconds
         return totals
 
