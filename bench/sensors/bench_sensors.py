@@ -5,7 +5,9 @@
   gRPC -> domain-api (credential, profile rules, rollups, event) -> PostgreSQL, in readings
   per second; baseline: a raw ``COPY`` of the very rows stored, in batches of the same size,
   into an equivalent table (``LIKE domain.sensor_readings INCLUDING ALL``: same columns and
-  primary key; no RLS, no partitions, no rollups). Target: >= 30 %.
+  primary key; no RLS, no partitions, no rollups). The year goes in ``BENCH_SENSOR_ROUNDS``
+  (5) parts, each sent and then COPY'd, so both sides of a round share the host's moment;
+  the ratio of the totals and the median of the rounds' ratios are reported. Target: >= 30 %.
 * MQTT: ``BENCH_SENSOR_MQTT_READINGS`` (100,000) readings of a second device published with
   paho-mqtt (QoS 1, same batch size) to NATS's MQTT listener, until all are stored; same
   baseline (COPY's rate of this run). Target: >= 30 %.
@@ -49,6 +51,7 @@ READINGS = int(os.environ.get("BENCH_SENSOR_READINGS", "525600"))
 BATCH = int(os.environ.get("BENCH_SENSOR_BATCH", "5000"))
 READS = int(os.environ.get("BENCH_SENSOR_READS", "40"))
 MQTT_READINGS = int(os.environ.get("BENCH_SENSOR_MQTT_READINGS", "100000"))
+ROUNDS = int(os.environ.get("BENCH_SENSOR_ROUNDS", "5"))
 PARTS = set(os.environ.get("BENCH_SENSOR_PARTS", "ingest,history").split(","))
 PASSWORD = "bench-sensors-1"
 END = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=10)
@@ -153,36 +156,56 @@ def ingest_mqtt(port: int, owner_url: str, device_id: str, credential: str) -> f
     return elapsed
 
 
-def copy_baseline(owner_url: str, device_id: str, tenant: str) -> float:
-    """COPY the rows the platform stored, batch by batch, into an equivalent plain table."""
-    with psycopg.connect(owner_url, autocommit=True) as conn:
+def interleaved(
+    stack: DevStack, owner_url: str, device_id: str, credential: str, bodies: list[bytes]
+) -> tuple[list[float], list[float]]:
+    """The year in ``ROUNDS`` parts, each sent over HTTPS and then COPY'd as the very rows the
+    platform stored into an equivalent plain table: per-round seconds of each side, so a
+    neighbour's burst on the shared host falls on both sides of one round, not on one side."""
+    per_round = -(-len(bodies) // ROUNDS)
+    https: list[float] = []
+    copies: list[float] = []
+    with psycopg.connect(owner_url) as conn:
         conn.execute("DROP SCHEMA IF EXISTS baseline_sensors CASCADE")
         conn.execute("CREATE SCHEMA baseline_sensors")
         conn.execute(
             "CREATE TABLE baseline_sensors.readings (LIKE domain.sensor_readings INCLUDING ALL)"
         )
-        buffer = io.StringIO()
-        with conn.cursor().copy(
-            "COPY (SELECT tenant_id, device_id, metric, at, value FROM domain.sensor_readings "
-            "WHERE device_id = %s ORDER BY at) TO STDOUT",
-            (device_id,),
-        ) as copy:
-            for chunk in copy:
-                buffer.write(bytes(chunk).decode())
-    lines = buffer.getvalue().splitlines(keepends=True)
-    assert len(lines) == READINGS, (len(lines), READINGS)
-    chunks = ["".join(lines[i : i + BATCH]).encode() for i in range(0, len(lines), BATCH)]
-    with psycopg.connect(owner_url) as conn:
-        started = time.perf_counter()
-        for chunk in chunks:
-            with conn.cursor().copy("COPY baseline_sensors.readings FROM STDIN") as copy:
-                copy.write(chunk)
-            conn.commit()
-        elapsed = time.perf_counter() - started
+        conn.commit()
+        for first in range(0, len(bodies), per_round):
+            part = bodies[first : first + per_round]
+            https.append(ingest(stack, credential, part))
+            since = START + timedelta(minutes=first * BATCH)
+            until = START + timedelta(minutes=min((first + len(part)) * BATCH, READINGS))
+            copies.append(copy_rows(conn, device_id, since, until))
         conn.execute("DROP SCHEMA baseline_sensors CASCADE")
         conn.commit()
-    del tenant
-    return elapsed
+    return https, copies
+
+
+def copy_rows(
+    conn: psycopg.Connection[Any], device_id: str, since: datetime, until: datetime
+) -> float:
+    """COPY the rows the platform stored in [since, until), batch by batch, each committed;
+    only the COPY into the baseline table is timed."""
+    buffer = io.StringIO()
+    with conn.cursor().copy(
+        "COPY (SELECT tenant_id, device_id, metric, at, value FROM domain.sensor_readings "
+        "WHERE device_id = %s AND at >= %s AND at < %s ORDER BY at) TO STDOUT",
+        (device_id, since, until),
+    ) as copy:
+        for chunk in copy:
+            buffer.write(bytes(chunk).decode())
+    conn.commit()
+    lines = buffer.getvalue().splitlines(keepends=True)
+    assert len(lines) == round((until - since) / timedelta(minutes=1)), len(lines)
+    chunks = ["".join(lines[i : i + BATCH]).encode() for i in range(0, len(lines), BATCH)]
+    started = time.perf_counter()
+    for chunk in chunks:
+        with conn.cursor().copy("COPY baseline_sensors.readings FROM STDIN") as copy:
+            copy.write(chunk)
+        conn.commit()
+    return time.perf_counter() - started
 
 
 def settle(owner_url: str, limit: float = 600.0) -> float:
@@ -284,8 +307,7 @@ def main() -> None:
         assert stack.devices is not None
         owner = stack.database.owner_url
         token, device_id, credential = enrol(stack)
-        ingest_seconds = ingest(stack, credential, bodies)
-        copy_seconds = copy_baseline(owner, device_id, "")
+        https_rounds, copy_rounds = interleaved(stack, owner, device_id, credential, bodies)
         _, mqtt_device, mqtt_credential = enrol(stack, "mqtt station")
         mqtt_port = stack.devices.mqtt_port
         mqtt_seconds = ingest_mqtt(mqtt_port, owner, mqtt_device, mqtt_credential)
@@ -296,8 +318,9 @@ def main() -> None:
             raw_samples, raw_rows = raw_aggregation(owner, device_id)
             history = history_figures(settled, api_samples, points, raw_samples, raw_rows)
     mqtt_rate = MQTT_READINGS / mqtt_seconds
-    platform_rate = READINGS / ingest_seconds
-    copy_rate = READINGS / copy_seconds
+    platform_rate = READINGS / sum(https_rounds)
+    copy_rate = READINGS / sum(copy_rounds)
+    round_ratios = [round(c / h, 3) for h, c in zip(https_rounds, copy_rounds, strict=True)]
     report: dict[str, Any] = {
         "meta": {
             "python": platform.python_version(),
@@ -313,6 +336,8 @@ def main() -> None:
             "readings_per_s": round(platform_rate),
             "copy_readings_per_s": round(copy_rate),
             "ratio_vs_copy": round(platform_rate / copy_rate, 3),
+            "round_ratios": round_ratios,
+            "median_round_ratio": statistics.median(round_ratios),
             "target_ratio": 0.30,
         },
         "ingest_mqtt": {
