@@ -14,7 +14,7 @@ from typing import Any
 
 from bijmantra.gateway.console.web import TEMPLATES
 from jinja2 import Environment, FileSystemLoader
-from litestar.contrib.jinja import JinjaTemplateEngine
+from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template import TemplateConfig
 
 DICT_ATTRIBUTES = frozenset(dir(dict))
