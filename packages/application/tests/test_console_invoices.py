@@ -57,6 +57,21 @@ async def test_the_list_carries_each_invoices_gross_and_its_partners_name() -> N
     assert (await _listed(read, OUTSIDER))["items"] == []
 
 
+async def test_a_partner_is_named_however_many_partners_came_after_it() -> None:
+    db = InMemoryDatabase()
+    world = DistributionWorld(fake_unit_of_work_factory(db), FixedClock(datetime.now(UTC)))
+    first = await world.partner(MANAGER)
+    for n in range(201):  # the list once named only the 200 newest partners
+        contact = [{"name": "B", "email": f"p{n}@partner.example"}]
+        later = {"name": f"Partner {n}", "country": "KE", "type": "genebank", "contacts": contact}
+        await world.partners.create(MANAGER, msgspec.json.encode(later))
+    body = msgspec.json.encode({"partner_id": first, "currency": "EUR", "lines": [LINE]})
+    invoice = await world.invoices.create(MANAGER, body)
+
+    [row] = (await _listed(ListInvoices(fake_unit_of_work_factory(db)), VIEWER))["items"]
+    assert (row["id"], row["partner"]) == (invoice["id"], "Kenya Agricultural Research")
+
+
 async def test_bad_bounds_or_status_are_refused_and_only_readers_list() -> None:
     read = ListInvoices(fake_unit_of_work_factory(InMemoryDatabase()))
     with pytest.raises(ValidationFailed):

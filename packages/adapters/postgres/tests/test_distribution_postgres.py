@@ -166,5 +166,12 @@ async def test_the_console_invoice_list_pages_filters_and_totals_its_own_organiz
     assert (past["items"], past["total_count"]) == ([], 3)
     only_issued = await listed(PageRequest(0, 10), "issued")
     assert [(r["id"], r["number"]) for r in only_issued["items"]] == [(ids[0], issued["number"])]
+    assert {r["partner"] for r in first["items"]} == {"Kenya Agricultural Research"}
     async with world.uow(other.tenant_id) as uow:
         assert len(await uow.distribution.matching(Kind.INVOICE, {}, 100)) == 2
+        [theirs] = await uow.distribution.matching(Kind.PARTNER, {}, 10)
+    async with world.uow(owner.tenant_id) as uow:
+        [mine] = await uow.distribution.matching(Kind.PARTNER, {}, 10)
+        # By id, in one read: another organization's partner is not among them (RLS).
+        assert await uow.distribution.get_many(Kind.PARTNER, [mine["id"], theirs["id"]]) == [mine]
+        assert await uow.distribution.get_many(Kind.PARTNER, []) == []

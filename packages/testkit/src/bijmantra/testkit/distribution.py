@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import copy
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -89,6 +89,10 @@ class FakeDistributionStore:
     ) -> list[dict[str, Any]]:
         found = sorted(self._matching(kind, match), key=lambda r: r[0])[:limit]
         return [copy.deepcopy(d) for _, d in found]
+
+    async def get_many(self, kind: Kind, record_ids: Sequence[str]) -> list[dict[str, Any]]:
+        found = (self.staged.records.get((self._tenant, kind.value, i)) for i in record_ids)
+        return [copy.deepcopy(d) for _, d in filter(None, found)]
 
     async def take_invoice_numbers(self, year: int, count: int) -> list[int]:
         key = (self._tenant, year)

@@ -3,8 +3,8 @@
 
 Why not the API's list: that answers the stored records, so the page decoded every invoice
 in the gateway to work out its gross amount and read the partners in a second call. Here one
-tenant transaction reads the page and the partners' names, the domain's own ``totals`` gives
-each gross amount, and the answer holds only what the page shows.
+tenant transaction reads the page and the partners its invoices name (by id, one read), the
+domain's own ``totals`` gives each gross amount, and the answer holds only what the page shows.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from bijmantra.domain.distribution.states import InvoiceStatus
 from bijmantra.kernel import FieldError, PageRequest, Principal, ValidationFailed
 
 MAX_INVOICES = 100  # per page
-PARTNERS_NAMED = PageRequest(0, 200)  # partners whose names the list shows (as before: ids else)
 
 
 class InvoiceRow(msgspec.Struct, kw_only=True):
@@ -30,7 +29,7 @@ class InvoiceRow(msgspec.Struct, kw_only=True):
     number: str | None
     credit_for: str | None
     partner_id: str
-    partner: str  # the partner's name, or its id when not among the first named
+    partner: str  # the partner's name (its id should the record be missing)
     gross: str
     currency: str
     status: str
@@ -68,9 +67,11 @@ class ListInvoices:
         match = status_match(InvoiceStatus, status)
         async with organization_unit(self.uow, principal, READ) as uow:
             found = await uow.distribution.page(Kind.INVOICE, page, match)
-            named = await uow.distribution.page(Kind.PARTNER, PARTNERS_NAMED, {})
-        partners = {p["id"]: p["name"] for p in named.items}
-        rows = [invoice_row(from_document(d, Invoice), partners) for d in found.items]
+            invoices = [from_document(d, Invoice) for d in found.items]
+            named = {i.partner_id for i in invoices}
+            partners = await uow.distribution.get_many(Kind.PARTNER, sorted(named))
+        names = {p["id"]: p["name"] for p in partners}
+        rows = [invoice_row(invoice, names) for invoice in invoices]
         return msgspec.json.encode(
             InvoiceListDocument(
                 items=rows,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
@@ -57,6 +57,10 @@ class DistributionStore(Protocol):
     async def matching(
         self, kind: Kind, match: Mapping[str, Any], limit: int
     ) -> list[dict[str, Any]]: ...
+
+    async def get_many(self, kind: Kind, record_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """The records of these ids that are here, in any order, in one read."""
+        ...
 
     async def take_invoice_numbers(self, year: int, count: int) -> list[int]:
         """The organization's next ``count`` numbers in ``year`` (1, 2, 3 … with no gap).

@@ -3,7 +3,7 @@ counter and rendered documents, in the unit of work's transaction (RLS scopes ev
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import msgspec
@@ -48,6 +48,10 @@ _MATCHING = (
     "SELECT document::text FROM domain.distribution_records "
     "WHERE kind = %(kind)s AND document @> CAST(%(match)s AS jsonb) "
     "ORDER BY created_at, id LIMIT %(limit)s"
+)
+_MANY = (
+    "SELECT document::text FROM domain.distribution_records "
+    "WHERE kind = %(kind)s AND id = ANY(CAST(%(ids)s AS uuid[]))"
 )
 # The row lock taken by the upsert lasts until COMMIT/ROLLBACK: concurrent issuers of one
 # organization and year wait here, and a rolled-back issue leaves the counter unchanged.
@@ -118,6 +122,13 @@ class PostgresDistributionStore:
         values = {"kind": kind.value, "match": _encode(match).decode(), "limit": limit}
         cursor = (await driver_connection(self._connection)).cursor()
         return [_decode(r[0]) for r in await (await cursor.execute(_MATCHING, values)).fetchall()]
+
+    async def get_many(self, kind: Kind, record_ids: Sequence[str]) -> list[dict[str, Any]]:
+        if not record_ids:
+            return []
+        values = {"kind": kind.value, "ids": list(record_ids)}
+        cursor = (await driver_connection(self._connection)).cursor()
+        return [_decode(r[0]) for r in await (await cursor.execute(_MANY, values)).fetchall()]
 
     async def take_invoice_numbers(self, year: int, count: int) -> list[int]:
         values = {"year": year, "count": count}
