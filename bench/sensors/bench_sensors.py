@@ -91,7 +91,10 @@ def enrol(stack: DevStack, name: str = "bench station") -> tuple[str, str, str]:
                 ],
             },
         ).json()["data"]
-        body = {"name": "bench", "profileId": profile["profileId"], "locationDbId": "bench"}
+        # A device is placed at one of its organization's locations (422 otherwise).
+        place = client.post("/brapi/v2/locations", json=[{"locationName": name}])
+        location = place.raise_for_status().json()["result"]["data"][0]["locationDbId"]
+        body = {"name": "bench", "profileId": profile["profileId"], "locationDbId": location}
         device = client.post("/api/v1/devices", json=body).json()["data"]
         code = client.post(f"/api/v1/devices/{device['deviceId']}/claim-code").json()["data"]
         claimed = client.post("/api/v1/devices/claim", json={"claimCode": code["claimCode"]})
