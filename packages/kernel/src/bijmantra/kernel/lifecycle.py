@@ -7,7 +7,7 @@ allowed next.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Generic, TypeVar
@@ -39,6 +39,17 @@ class StateMachine(Generic[S, A]):
                 [FieldError("status", f"{state}: allowed {allowed}")],
             )
         return target
+
+    @classmethod
+    def by_action(cls, name: str, moves: Mapping[A, tuple[Collection[S], S]]) -> StateMachine[S, A]:
+        """The table declared action by action: the states each action is taken from and the
+        state it leads to, so an action open from many states (cancel, revoke) is one line."""
+        table = {
+            (source, action): target
+            for action, (sources, target) in moves.items()
+            for source in sources
+        }
+        return cls(name, table)
 
 
 def terminal(machine: StateMachine[S, A], states: Iterable[S]) -> frozenset[S]:

@@ -1,6 +1,7 @@
 """The lifecycles of the distribution context as kernel transition tables (``StateMachine``).
 
-Each table maps (state, action) to the next state; anything absent is refused. The tables
+Each table says, action by action, which states the action is taken from and the state it
+leads to; anything absent is refused. The tables
 are data, so a test can walk every (state, action) pair and the API can say what is allowed.
 """
 
@@ -28,16 +29,17 @@ class RequestAction(StrEnum):
     CANCEL = "cancelled"
 
 
-REQUEST_LIFECYCLE: StateMachine[RequestStatus, RequestAction] = StateMachine(
+REQUEST_LIFECYCLE: StateMachine[RequestStatus, RequestAction] = StateMachine.by_action(
     "seed request",
     {
-        (RequestStatus.DRAFT, RequestAction.SUBMIT): RequestStatus.SUBMITTED,
-        (RequestStatus.DRAFT, RequestAction.CANCEL): RequestStatus.CANCELLED,
-        (RequestStatus.SUBMITTED, RequestAction.APPROVE): RequestStatus.APPROVED,
-        (RequestStatus.SUBMITTED, RequestAction.REJECT): RequestStatus.REJECTED,
-        (RequestStatus.SUBMITTED, RequestAction.CANCEL): RequestStatus.CANCELLED,
-        (RequestStatus.APPROVED, RequestAction.FULFIL): RequestStatus.FULFILLED,
-        (RequestStatus.APPROVED, RequestAction.CANCEL): RequestStatus.CANCELLED,
+        RequestAction.SUBMIT: ((RequestStatus.DRAFT,), RequestStatus.SUBMITTED),
+        RequestAction.APPROVE: ((RequestStatus.SUBMITTED,), RequestStatus.APPROVED),
+        RequestAction.REJECT: ((RequestStatus.SUBMITTED,), RequestStatus.REJECTED),
+        RequestAction.FULFIL: ((RequestStatus.APPROVED,), RequestStatus.FULFILLED),
+        RequestAction.CANCEL: (
+            (RequestStatus.DRAFT, RequestStatus.SUBMITTED, RequestStatus.APPROVED),
+            RequestStatus.CANCELLED,
+        ),
     },
 )
 
@@ -57,15 +59,16 @@ class AgreementAction(StrEnum):
     TERMINATE = "terminated"
 
 
-AGREEMENT_LIFECYCLE: StateMachine[AgreementStatus, AgreementAction] = StateMachine(
+AGREEMENT_LIFECYCLE: StateMachine[AgreementStatus, AgreementAction] = StateMachine.by_action(
     "agreement",
     {
-        (AgreementStatus.DRAFT, AgreementAction.SEND): AgreementStatus.PENDING_SIGNATURE,
-        (AgreementStatus.DRAFT, AgreementAction.TERMINATE): AgreementStatus.TERMINATED,
-        (AgreementStatus.PENDING_SIGNATURE, AgreementAction.ACTIVATE): AgreementStatus.ACTIVE,
-        (AgreementStatus.PENDING_SIGNATURE, AgreementAction.TERMINATE): AgreementStatus.TERMINATED,
-        (AgreementStatus.ACTIVE, AgreementAction.EXPIRE): AgreementStatus.EXPIRED,
-        (AgreementStatus.ACTIVE, AgreementAction.TERMINATE): AgreementStatus.TERMINATED,
+        AgreementAction.SEND: ((AgreementStatus.DRAFT,), AgreementStatus.PENDING_SIGNATURE),
+        AgreementAction.ACTIVATE: ((AgreementStatus.PENDING_SIGNATURE,), AgreementStatus.ACTIVE),
+        AgreementAction.EXPIRE: ((AgreementStatus.ACTIVE,), AgreementStatus.EXPIRED),
+        AgreementAction.TERMINATE: (
+            (AgreementStatus.DRAFT, AgreementStatus.PENDING_SIGNATURE, AgreementStatus.ACTIVE),
+            AgreementStatus.TERMINATED,
+        ),
     },
 )
 
@@ -89,19 +92,24 @@ class DispatchAction(StrEnum):
     CANCEL = "cancelled"
 
 
-DISPATCH_LIFECYCLE: StateMachine[DispatchStatus, DispatchAction] = StateMachine(
+DISPATCH_LIFECYCLE: StateMachine[DispatchStatus, DispatchAction] = StateMachine.by_action(
     "dispatch",
     {
-        (DispatchStatus.DRAFT, DispatchAction.APPROVE): DispatchStatus.APPROVED,
-        (DispatchStatus.APPROVED, DispatchAction.PICK): DispatchStatus.PICKING,
-        (DispatchStatus.PICKING, DispatchAction.PACK): DispatchStatus.PACKED,
-        (DispatchStatus.PACKED, DispatchAction.SHIP): DispatchStatus.SHIPPED,
-        (DispatchStatus.SHIPPED, DispatchAction.DELIVER): DispatchStatus.DELIVERED,
+        DispatchAction.APPROVE: ((DispatchStatus.DRAFT,), DispatchStatus.APPROVED),
+        DispatchAction.PICK: ((DispatchStatus.APPROVED,), DispatchStatus.PICKING),
+        DispatchAction.PACK: ((DispatchStatus.PICKING,), DispatchStatus.PACKED),
+        DispatchAction.SHIP: ((DispatchStatus.PACKED,), DispatchStatus.SHIPPED),
+        DispatchAction.DELIVER: ((DispatchStatus.SHIPPED,), DispatchStatus.DELIVERED),
         # Seed that has left cannot be cancelled back into its lots: only before shipping.
-        (DispatchStatus.DRAFT, DispatchAction.CANCEL): DispatchStatus.CANCELLED,
-        (DispatchStatus.APPROVED, DispatchAction.CANCEL): DispatchStatus.CANCELLED,
-        (DispatchStatus.PICKING, DispatchAction.CANCEL): DispatchStatus.CANCELLED,
-        (DispatchStatus.PACKED, DispatchAction.CANCEL): DispatchStatus.CANCELLED,
+        DispatchAction.CANCEL: (
+            (
+                DispatchStatus.DRAFT,
+                DispatchStatus.APPROVED,
+                DispatchStatus.PICKING,
+                DispatchStatus.PACKED,
+            ),
+            DispatchStatus.CANCELLED,
+        ),
     },
 )
 
@@ -119,11 +127,11 @@ class InvoiceAction(StrEnum):
     VOID = "voided"
 
 
-INVOICE_LIFECYCLE: StateMachine[InvoiceStatus, InvoiceAction] = StateMachine(
+INVOICE_LIFECYCLE: StateMachine[InvoiceStatus, InvoiceAction] = StateMachine.by_action(
     "invoice",
     {
-        (InvoiceStatus.DRAFT, InvoiceAction.ISSUE): InvoiceStatus.ISSUED,
-        (InvoiceStatus.ISSUED, InvoiceAction.PAY): InvoiceStatus.PAID,
-        (InvoiceStatus.ISSUED, InvoiceAction.VOID): InvoiceStatus.VOID,
+        InvoiceAction.ISSUE: ((InvoiceStatus.DRAFT,), InvoiceStatus.ISSUED),
+        InvoiceAction.PAY: ((InvoiceStatus.ISSUED,), InvoiceStatus.PAID),
+        InvoiceAction.VOID: ((InvoiceStatus.ISSUED,), InvoiceStatus.VOID),
     },
 )

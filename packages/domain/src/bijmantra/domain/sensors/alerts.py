@@ -246,12 +246,11 @@ class AlertAction(StrEnum):
     CLEAR = "cleared"
 
 
-ALERT_LIFECYCLE: StateMachine[AlertStatus, AlertAction] = StateMachine(
+ALERT_LIFECYCLE: StateMachine[AlertStatus, AlertAction] = StateMachine.by_action(
     "alert",
     {
-        (AlertStatus.OPEN, AlertAction.ACKNOWLEDGE): AlertStatus.ACKNOWLEDGED,
-        (AlertStatus.OPEN, AlertAction.CLEAR): AlertStatus.CLEARED,
-        (AlertStatus.ACKNOWLEDGED, AlertAction.CLEAR): AlertStatus.CLEARED,
+        AlertAction.ACKNOWLEDGE: ((AlertStatus.OPEN,), AlertStatus.ACKNOWLEDGED),
+        AlertAction.CLEAR: ((AlertStatus.OPEN, AlertStatus.ACKNOWLEDGED), AlertStatus.CLEARED),
     },
 )
 

@@ -35,20 +35,21 @@ class EnrolmentAction(StrEnum):
     REVOKE = "revoked"
 
 
-ENROLMENT_LIFECYCLE: StateMachine[EnrolmentState, EnrolmentAction] = StateMachine(
+ENROLMENT_LIFECYCLE: StateMachine[EnrolmentState, EnrolmentAction] = StateMachine.by_action(
     "device",
     {
-        (EnrolmentState.REGISTERED, EnrolmentAction.ISSUE_CLAIM): EnrolmentState.CLAIM_ISSUED,
         # Re-issuing before the claim replaces the previous code.
-        (EnrolmentState.CLAIM_ISSUED, EnrolmentAction.ISSUE_CLAIM): EnrolmentState.CLAIM_ISSUED,
-        (EnrolmentState.CLAIM_ISSUED, EnrolmentAction.CLAIM): EnrolmentState.CLAIMED,
-        (EnrolmentState.CLAIMED, EnrolmentAction.COMMISSION): EnrolmentState.COMMISSIONED,
+        EnrolmentAction.ISSUE_CLAIM: (
+            (EnrolmentState.REGISTERED, EnrolmentState.CLAIM_ISSUED),
+            EnrolmentState.CLAIM_ISSUED,
+        ),
+        EnrolmentAction.CLAIM: ((EnrolmentState.CLAIM_ISSUED,), EnrolmentState.CLAIMED),
+        EnrolmentAction.COMMISSION: ((EnrolmentState.CLAIMED,), EnrolmentState.COMMISSIONED),
         # Any device not yet revoked can be.
-        **{
-            (state, EnrolmentAction.REVOKE): EnrolmentState.REVOKED
-            for state in EnrolmentState
-            if state is not EnrolmentState.REVOKED
-        },
+        EnrolmentAction.REVOKE: (
+            [state for state in EnrolmentState if state is not EnrolmentState.REVOKED],
+            EnrolmentState.REVOKED,
+        ),
     },
 )
 
