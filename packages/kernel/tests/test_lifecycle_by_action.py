@@ -40,5 +40,5 @@ def test_each_source_of_an_action_gets_its_own_move() -> None:
     }
     assert DOOR.allowed(Door.OPEN) == [Move.SHUT, Move.REMOVE]  # in declaration order
     assert terminal(DOOR, Door) == {Door.GONE}
-    with pytest.raises(Conflict, match="^A gone door cannot be opened$"):
+    with pytest.raises(Conflict, match=r"^A gone door cannot be opened$"):
         DOOR.next(Door.GONE, Move.OPEN)
