@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -92,8 +92,81 @@ async def listing(
     )
 
 
-def _facts(doc: dict[str, Any], fields: Sequence[tuple[str, str]]) -> list[tuple[str, Any]]:
-    return [(label, doc.get(key)) for label, key in fields]
+@dataclass(frozen=True)
+class Parent:
+    """A record whose page shows its facts above the list of its children."""
+
+    entity: str
+    name_key: str
+    children: Listing
+    subheading: str
+    facts: tuple[tuple[str, str], ...]  # (label, field) shown above the list
+
+
+PROGRAM_PAGE = Parent(
+    "program",
+    "programName",
+    TRIAL_LIST,
+    "Trials",
+    (
+        ("Crop", "commonCropName"),
+        ("Objective", "objective"),
+        ("Lead", "leadPersonName"),
+        ("Type", "programType"),
+    ),
+)
+TRIAL_PAGE = Parent(
+    "trial",
+    "trialName",
+    STUDY_LIST,
+    "Studies",
+    (
+        ("Description", "trialDescription"),
+        ("Start", "startDate"),
+        ("End", "endDate"),
+        ("Active", "active"),
+    ),
+)
+STUDY_PAGE = Parent(
+    "study",
+    "studyName",
+    UNIT_LIST,
+    "Observation units",
+    (
+        ("Type", "studyType"),
+        ("Location", "locationName"),
+        ("Seasons", "seasons"),
+        ("Start", "startDate"),
+        ("End", "endDate"),
+    ),
+)
+Crumbs = list[tuple[str, str]]
+
+
+async def parent_page(
+    request: Request[Any, Any, Any],
+    state: State,
+    page: View,
+    shown: Parent,
+    db_id: str,
+    crumbs: Callable[[dict[str, Any]], Crumbs],
+    **context: Any,
+) -> Template:
+    """A record's facts, then its children listed by the record's id (``crumbs(doc)``: the
+    path back up, which names the record's own parents)."""
+    doc = document(await state.brapi.get(page.token, shown.entity, db_id))
+    return await listing(
+        request,
+        state,
+        page,
+        shown.children,
+        {f"{shown.entity}DbId": [db_id]},
+        heading=doc.get(shown.name_key) or db_id,
+        subheading=shown.subheading,
+        crumbs=crumbs(doc),
+        facts=[(label, doc.get(key)) for label, key in shown.facts],
+        **context,
+    )
 
 
 @get(f"{PREFIX}/programs", name="console:programs")
@@ -107,55 +180,23 @@ async def programs(request: Request[Any, Any, Any], state: State) -> Template:
 async def program(request: Request[Any, Any, Any], state: State, db_id: str) -> Template:
     page = view(request)
     page.require(CORE)
-    doc = document(await state.brapi.get(page.token, "program", db_id))
-    return await listing(
-        request,
-        state,
-        page,
-        TRIAL_LIST,
-        {"programDbId": [db_id]},
-        heading=doc.get("programName") or db_id,
-        subheading="Trials",
-        crumbs=[("Programs", "/app/programs")],
-        facts=_facts(
-            doc,
-            [
-                ("Crop", "commonCropName"),
-                ("Objective", "objective"),
-                ("Lead", "leadPersonName"),
-                ("Type", "programType"),
-            ],
-        ),
+    return await parent_page(
+        request, state, page, PROGRAM_PAGE, db_id, lambda _doc: [("Programs", "/app/programs")]
     )
+
+
+def _trial_crumbs(doc: dict[str, Any]) -> Crumbs:
+    program_link = (
+        f"/app/programs/{doc['programDbId']}" if doc.get("programDbId") else "/app/programs"
+    )
+    return [("Programs", "/app/programs"), (doc.get("programName") or "Program", program_link)]
 
 
 @get(f"{PREFIX}/trials/{{db_id:str}}", name="console:trial")
 async def trial(request: Request[Any, Any, Any], state: State, db_id: str) -> Template:
     page = view(request)
     page.require(CORE)
-    doc = document(await state.brapi.get(page.token, "trial", db_id))
-    program_link = (
-        f"/app/programs/{doc['programDbId']}" if doc.get("programDbId") else "/app/programs"
-    )
-    return await listing(
-        request,
-        state,
-        page,
-        STUDY_LIST,
-        {"trialDbId": [db_id]},
-        heading=doc.get("trialName") or db_id,
-        subheading="Studies",
-        crumbs=[("Programs", "/app/programs"), (doc.get("programName") or "Program", program_link)],
-        facts=_facts(
-            doc,
-            [
-                ("Description", "trialDescription"),
-                ("Start", "startDate"),
-                ("End", "endDate"),
-                ("Active", "active"),
-            ],
-        ),
-    )
+    return await parent_page(request, state, page, TRIAL_PAGE, db_id, _trial_crumbs)
 
 
 @get(f"{PREFIX}/studies", name="console:studies")
@@ -165,34 +206,25 @@ async def studies(request: Request[Any, Any, Any], state: State) -> Template:
     return await listing(request, state, page, STUDY_LIST, {}, heading="Studies")
 
 
+def _study_crumbs(doc: dict[str, Any]) -> Crumbs:
+    crumbs = [("Studies", "/app/studies")]
+    if doc.get("trialDbId"):
+        crumbs.append((doc.get("trialName") or "Trial", f"/app/trials/{doc['trialDbId']}"))
+    return crumbs
+
+
 @get(f"{PREFIX}/studies/{{db_id:str}}", name="console:study")
 async def study(request: Request[Any, Any, Any], state: State, db_id: str) -> Template:
     page = view(request)
     page.require(CORE)
     page.require(PHENOTYPING)
-    doc = document(await state.brapi.get(page.token, "study", db_id))
-    crumbs = [("Studies", "/app/studies")]
-    if doc.get("trialDbId"):
-        crumbs.append((doc.get("trialName") or "Trial", f"/app/trials/{doc['trialDbId']}"))
-    return await listing(
+    return await parent_page(
         request,
         state,
         page,
-        UNIT_LIST,
-        {"studyDbId": [db_id]},
-        heading=doc.get("studyName") or db_id,
-        subheading="Observation units",
-        crumbs=crumbs,
-        facts=_facts(
-            doc,
-            [
-                ("Type", "studyType"),
-                ("Location", "locationName"),
-                ("Seasons", "seasons"),
-                ("Start", "startDate"),
-                ("End", "endDate"),
-            ],
-        ),
+        STUDY_PAGE,
+        db_id,
+        _study_crumbs,
         actions=[
             ("Open the workbench", f"/app/studies/{db_id}/workbench"),
             ("Download observations (CSV)", f"/app/studies/{db_id}/observations.csv"),
