@@ -1,9 +1,9 @@
-"""One unary call to another service, made the same way by every client that forwards the
-caller's token."""
+"""Calls to another service, made the same way by every client that forwards the caller's
+token: one unary call, or the messages of a server stream."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
 
 from bijmantra.adapters.grpc.auth import bearer_metadata
@@ -28,6 +28,25 @@ async def call_with_token(
         return await method(request, metadata=bearer_metadata(token), timeout=deadline)
     except grpc.aio.AioRpcError as exc:
         raise error_from_rpc(exc) from None
+
+
+async def stream_with_token(
+    method: grpc.aio.UnaryStreamMultiCallable[RequestT, ResponseT],
+    request: RequestT,
+    token: str,
+    deadline: float,
+) -> AsyncIterator[ResponseT]:
+    """The messages of a server stream ``method(request)`` as the token's holder, as they
+    arrive; a failed RPC raises the typed error it carries, and a reader that stops early
+    cancels the call."""
+    call = method(request, metadata=bearer_metadata(token), timeout=deadline)
+    try:
+        async for message in call:
+            yield message
+    except grpc.aio.AioRpcError as exc:
+        raise error_from_rpc(exc) from None
+    finally:
+        call.cancel()
 
 
 class ServiceTokenClient:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bijmantra.adapters.grpc.auth import bearer_metadata
-from bijmantra.adapters.grpc.calls import ServiceTokenClient
+from bijmantra.adapters.grpc.calls import ServiceTokenClient, call_with_token, stream_with_token
 from bijmantra.adapters.grpc.errors import error_from_rpc
 from bijmantra.contracts.analysis.v1 import analysis_service_pb2 as analysis_pb
 from bijmantra.contracts.analysis.v1 import analysis_service_pb2_grpc as analysis_grpc
@@ -21,7 +21,6 @@ from bijmantra.kernel import Page, PageRequest, TenantId
 
 import grpc
 
-DEFAULT_TIMEOUT = 30.0
 UPLOAD_TIMEOUT = 3600.0
 # Large enough for an upload's .bim/.fam header, a genotype chunk, a result set or a GRM as
 # .npy; clients and domain-api's server both bound one message by it.
@@ -64,21 +63,16 @@ def _chunk(message: Any) -> DosageChunk:
     )
 
 
-async def _unary(
-    method: Any, request: Any, metadata: Any, deadline: float = DEFAULT_TIMEOUT
-) -> Any:
-    try:
-        return await method(request, metadata=metadata, timeout=deadline)
-    except grpc.aio.AioRpcError as exc:
-        raise error_from_rpc(exc) from None
+async def _chunks(
+    messages: AsyncIterator[Any], field: str | None = None
+) -> AsyncIterator[DosageChunk]:
+    async for message in messages:
+        yield _chunk(getattr(message, field) if field else message)
 
 
-async def _stream(call: Any, field: str | None = None) -> AsyncIterator[DosageChunk]:
-    try:
-        async for message in call:
-            yield _chunk(getattr(message, field) if field else message)
-    except grpc.aio.AioRpcError as exc:
-        raise error_from_rpc(exc) from None
+async def _document(method: Any, request: Any, token: str) -> bytes:
+    """The ``document_json`` of a job or variant-set RPC's response, as JSON bytes."""
+    return bytes((await call_with_token(method, request, token)).document_json)
 
 
 class GenotypingClient:
@@ -115,16 +109,18 @@ class GenotypingClient:
                 if piece:
                     yield pb.ImportGenotypesRequest(data=piece)
 
-        response = await _unary(
-            self._stub.ImportGenotypes, requests(), bearer_metadata(token), UPLOAD_TIMEOUT
-        )
+        upload = self._stub.ImportGenotypes
+        try:  # the one client-streaming call: call_with_token takes unary ones
+            response = await upload(
+                requests(), metadata=bearer_metadata(token), timeout=UPLOAD_TIMEOUT
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise error_from_rpc(exc) from None
         return bytes(response.summary_json)
 
     async def get_variant_set(self, token: str, variant_set_db_id: str) -> bytes:
         request = pb.GetVariantSetRequest(variant_set_db_id=variant_set_db_id)
-        return bytes(
-            (await _unary(self._stub.GetVariantSet, request, bearer_metadata(token))).document_json
-        )
+        return await _document(self._stub.GetVariantSet, request, token)
 
     def stream_genotypes(
         self, token: str, variant_set_db_id: str, call_set_db_ids: Sequence[str] = ()
@@ -132,10 +128,8 @@ class GenotypingClient:
         request = pb.StreamGenotypesRequest(
             variant_set_db_id=variant_set_db_id, call_set_db_ids=call_set_db_ids
         )
-        return _stream(
-            self._stub.StreamGenotypes(
-                request, metadata=bearer_metadata(token), timeout=UPLOAD_TIMEOUT
-            )
+        return _chunks(
+            stream_with_token(self._stub.StreamGenotypes, request, token, UPLOAD_TIMEOUT)
         )
 
     async def export_genotypes(
@@ -143,14 +137,9 @@ class GenotypingClient:
     ) -> AsyncIterator[bytes]:
         """The file's text piece by piece (the first piece is the header)."""
         request = pb.ExportGenotypesRequest(variant_set_db_id=variant_set_db_id, format=file_format)
-        call = self._stub.ExportGenotypes(
-            request, metadata=bearer_metadata(token), timeout=UPLOAD_TIMEOUT
-        )
-        try:
-            async for message in call:
-                yield message.data
-        except grpc.aio.AioRpcError as exc:
-            raise error_from_rpc(exc) from None
+        pieces = stream_with_token(self._stub.ExportGenotypes, request, token, UPLOAD_TIMEOUT)
+        async for message in pieces:
+            yield message.data
 
 
 class AnalysisClient:
@@ -159,28 +148,21 @@ class AnalysisClient:
 
     async def request(self, token: str, body: bytes) -> bytes:
         request = analysis_pb.RequestAnalysisRequest(request_json=body)
-        return bytes(
-            (
-                await _unary(self._stub.RequestAnalysis, request, bearer_metadata(token))
-            ).document_json
-        )
+        return await _document(self._stub.RequestAnalysis, request, token)
 
     async def get(self, token: str, analysis_db_id: str) -> bytes:
         request = analysis_pb.GetAnalysisRequest(analysis_db_id=analysis_db_id)
-        reply = await _unary(self._stub.GetAnalysis, request, bearer_metadata(token))
-        return bytes(reply.document_json)
+        return await _document(self._stub.GetAnalysis, request, token)
 
     async def recent(self, token: str, *, limit: int, active_only: bool) -> bytes:
         """A JSON array of the organization's job documents, running ones first."""
         request = analysis_pb.ListAnalysesRequest(limit=limit, active_only=active_only)
-        reply = await _unary(self._stub.ListAnalyses, request, bearer_metadata(token))
+        reply = await call_with_token(self._stub.ListAnalyses, request, token)
         return bytes(reply.documents_json)
 
     async def cancel(self, token: str, analysis_db_id: str) -> bytes:
         request = analysis_pb.CancelAnalysisRequest(analysis_db_id=analysis_db_id)
-        return bytes(
-            (await _unary(self._stub.CancelAnalysis, request, bearer_metadata(token))).document_json
-        )
+        return await _document(self._stub.CancelAnalysis, request, token)
 
     async def result_page(
         self, token: str, analysis_db_id: str, table: str, page: PageRequest
@@ -188,12 +170,12 @@ class AnalysisClient:
         request = analysis_pb.GetResultPageRequest(
             analysis_db_id=analysis_db_id, table=table, page=page.page, page_size=page.page_size
         )
-        response = await _unary(self._stub.GetResultPage, request, bearer_metadata(token))
+        response = await call_with_token(self._stub.GetResultPage, request, token)
         return Page([response.rows_json], page, response.total_count)
 
     async def artifact(self, token: str, analysis_db_id: str, name: str) -> tuple[str, bytes]:
         request = analysis_pb.GetArtifactRequest(analysis_db_id=analysis_db_id, name=name)
-        response = await _unary(self._stub.GetArtifact, request, bearer_metadata(token))
+        response = await call_with_token(self._stub.GetArtifact, request, token)
         return response.media_type, response.data
 
 
@@ -228,10 +210,9 @@ class AnalysisWorkerClient(ServiceTokenClient):
         request = analysis_pb.StreamJobGenotypesRequest(
             analysis_db_id=analysis_db_id, attempt=attempt, dosages_only=not variants
         )
-        call = self._stub.StreamJobGenotypes(
-            request, metadata=bearer_metadata(await self._token_for(tenant)), timeout=UPLOAD_TIMEOUT
-        )
-        async for chunk in _stream(call, "chunk"):
+        token = await self._token_for(tenant)
+        call = stream_with_token(self._stub.StreamJobGenotypes, request, token, UPLOAD_TIMEOUT)
+        async for chunk in _chunks(call, "chunk"):
             yield chunk
 
     async def progress(

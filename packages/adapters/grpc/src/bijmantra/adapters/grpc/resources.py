@@ -6,9 +6,7 @@ import builtins
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
-from bijmantra.adapters.grpc.auth import bearer_metadata
-from bijmantra.adapters.grpc.calls import call_with_token
-from bijmantra.adapters.grpc.errors import error_from_rpc
+from bijmantra.adapters.grpc.calls import call_with_token, stream_with_token
 from bijmantra.application.ports.documents import CodedMatrix, DocumentPage
 from bijmantra.contracts.brapi.v1 import resource_service_pb2 as pb
 from bijmantra.contracts.brapi.v1 import resource_service_pb2_grpc as pb_grpc
@@ -132,21 +130,12 @@ class ResourceClient:
         request = pb.DeleteResourcesRequest(entity=entity, body_json=body)
         return list((await call_with_token(self._stub.DeleteResources, request, token)).db_ids)
 
-    async def table(
+    def table(
         self, token: str, entity: str, table: str, query: Query
     ) -> AsyncIterator[pb.StreamTableResponse]:
         """The table's chunks as they arrive; the first carries the header."""
         request = pb.StreamTableRequest(entity=entity, table=table, query=_query(query))
-        call = self._stub.StreamTable(
-            request, metadata=bearer_metadata(token), timeout=TABLE_TIMEOUT
-        )
-        try:
-            async for chunk in call:
-                yield chunk
-        except grpc.aio.AioRpcError as exc:
-            raise error_from_rpc(exc) from None
-        finally:
-            call.cancel()
+        return stream_with_token(self._stub.StreamTable, request, token, TABLE_TIMEOUT)
 
     async def put_content(
         self, token: str, entity: str, db_id: str, media_type: str, content: bytes
