@@ -30,6 +30,18 @@ def send(stack: DevStack, credential: str, value: float) -> None:
     assert sent.status_code == 200, sent.text
 
 
+def plot_7(stack: DevStack) -> str:
+    """A location of the demo organization (made over BrAPI): a device is placed at one."""
+    made = httpx.post(
+        f"{stack.gateway_url}/brapi/v2/locations",
+        json=[{"locationName": "Plot 7"}],
+        headers={"Authorization": f"Bearer {stack.login()}"},
+        timeout=30,
+    )
+    assert made.status_code == 200, made.text
+    return str(made.json()["result"]["data"][0]["locationDbId"])
+
+
 @pytest.fixture(scope="module")
 def enrolled(page_module: Page, console_stack: DevStack) -> dict[str, str]:
     """Walk the wizard once; later tests look at what it made."""
@@ -48,7 +60,8 @@ def enrolled(page_module: Page, console_stack: DevStack) -> dict[str, str]:
     page.get_by_label("Device name").fill("Plot 7 probe")
     profile = page.get_by_label("Profile", exact=True)
     profile.select_option(label="wizard soil probe (soil_moisture)")
-    page.get_by_label("Location (locationDbId)").fill("plot-7")
+    placed = plot_7(console_stack)
+    page.get_by_label("Location (locationDbId)").fill(placed)
     page.get_by_role("button", name="Register device").click()
     expect(page).to_have_url(re.compile(r"/app/devices/[^/]+/enrol$"))
     device_id = page.url.rsplit("/", 2)[-2]
@@ -72,7 +85,7 @@ def enrolled(page_module: Page, console_stack: DevStack) -> dict[str, str]:
     send(console_stack, credential, 31.5)
     expect(page.get_by_role("heading", name="Enrolled")).to_be_visible(timeout=WAIT)
     assert axe_violations(page) == []
-    return {"deviceId": device_id, "credential": credential}
+    return {"deviceId": device_id, "credential": credential, "locationDbId": placed}
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +104,7 @@ def test_the_wizard_walks_a_device_through_its_four_steps(
     ) as api:
         device = api.get(f"/api/v1/devices/{enrolled['deviceId']}").json()["data"]
     assert device["state"] == "commissioned"
-    assert device["locationDbId"] == "plot-7"
+    assert device["locationDbId"] == enrolled["locationDbId"]
     assert device["name"] == "Plot 7 probe"
 
 

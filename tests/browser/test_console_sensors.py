@@ -32,7 +32,9 @@ def enrol_logger(
         profile = (
             known[0] if known else api.post("/api/v1/device-profiles", json=PROFILE).json()["data"]
         )
-        body = {"name": name, "profileId": profile["profileId"], "locationDbId": "seed-store-A"}
+        store = api.post("/brapi/v2/locations", json=[{"locationName": "seed store A"}])
+        location = store.json()["result"]["data"][0]["locationDbId"]  # devices are placed there
+        body = {"name": name, "profileId": profile["profileId"], "locationDbId": location}
         device = api.post("/api/v1/devices", json=body).json()["data"]
         code = api.post(f"/api/v1/devices/{device['deviceId']}/claim-code").json()["data"]
         if rule is not None:

@@ -193,7 +193,9 @@ def test_real_answers_of_every_context_conform(stack: DevStack, token: str) -> N
     metric = {"name": "air_temperature", "unit": "degC", "minimum": -50, "maximum": 70}
     profile = {"name": f"logger {uuid.uuid4()}", "metrics": [metric]}
     profile_id = call("POST", "/api/v1/device-profiles", 201, json=profile)["profileId"]
-    device = {"name": "store", "profileId": profile_id, "locationDbId": "store-1"}
+    store = call.client.post("/brapi/v2/locations", json=[{"locationName": "store"}])
+    location = store.json()["result"]["data"][0]["locationDbId"]  # devices are placed there
+    device = {"name": "store", "profileId": profile_id, "locationDbId": location}
     device_id = call("POST", "/api/v1/devices", 201, json=device)["deviceId"]
     code = call("POST", f"/api/v1/devices/{device_id}/claim-code", 201)["claimCode"]
     claimed = call("POST", "/api/v1/devices/claim", 200, json={"claimCode": code})

@@ -46,10 +46,21 @@ class Site:
         stack.register_member(self.other_email, PASSWORD, ["data-manager"])
         self.other_token = stack.login(self.other_email, PASSWORD)
         self.mqtt_port = 0
+        with self.client() as client:
+            self.location = new_place(client, "location", {"locationName": "seed store 1"})
 
     def client(self, token: str | None = None) -> httpx.Client:
         headers = {"Authorization": f"Bearer {token or self.token}"}
         return httpx.Client(base_url=self.stack.gateway_url, headers=headers, timeout=30)
+
+
+def new_place(client: httpx.Client, entity: str, document: dict[str, Any]) -> str:
+    """A new ``location`` or ``study`` of the client's organization, for a device: its DbId."""
+    collection = {"location": "locations", "study": "studies"}[entity]
+    created = client.post(f"/brapi/v2/{collection}", json=[document])
+    assert created.status_code == 200, created.text
+    [record] = created.json()["result"]["data"]
+    return str(record[f"{entity}DbId"])
 
 
 @pytest.fixture(scope="module")
@@ -63,17 +74,21 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         yield site
 
 
+def profile_of(client: httpx.Client) -> str:
+    """The organization's logger profile (made by the first caller)."""
+    profiles = client.get("/api/v1/device-profiles").json()["data"]
+    if profiles:
+        return str(profiles[0]["profileId"])
+    created = client.post("/api/v1/device-profiles", json=PROFILE)
+    assert created.status_code == 201, created.text
+    return str(created.json()["data"]["profileId"])
+
+
 def enrol(site: Site) -> tuple[str, str]:
     """Steps 1-3 over REST; returns (device id, device credential)."""
     with site.client() as client:
-        profiles = client.get("/api/v1/device-profiles").json()["data"]
-        if profiles:
-            profile_id = profiles[0]["profileId"]
-        else:
-            created = client.post("/api/v1/device-profiles", json=PROFILE)
-            assert created.status_code == 201, created.text
-            profile_id = created.json()["data"]["profileId"]
-        body = {"name": "store 1", "profileId": profile_id, "locationDbId": "seed-store-1"}
+        profile_id = profile_of(client)
+        body = {"name": "store 1", "profileId": profile_id, "locationDbId": site.location}
         device = client.post("/api/v1/devices", json=body)
         assert device.status_code == 201, device.text
         device_id = device.json()["data"]["deviceId"]
@@ -185,6 +200,38 @@ def test_bad_credentials_and_bad_bodies_are_refused_and_change_nothing(site: Sit
     assert send(site, credential, [reading(1, 1.0)]).status_code == 401
     with site.client() as client:  # a device body missing every field
         assert client.post("/api/v1/devices", content=b"{}").status_code == 422
+
+
+def test_a_device_is_placed_only_at_its_organizations_own_location_and_study(
+    site: Site,
+) -> None:
+    """Another organization's or an unknown location or study is a 422 naming the field (ADR
+    0325), nothing registered; the organization's own study and location are taken."""
+    with site.client(site.other_token) as stranger:
+        theirs = new_place(stranger, "location", {"locationName": "their store"})
+        their_study = new_place(stranger, "study", {"studyName": "their trial"})
+    with site.client() as client:
+        study = new_place(client, "study", {"studyName": "trial", "locationDbId": site.location})
+        profile_id = profile_of(client)
+        before = client.get("/api/v1/devices").json()["meta"]["total_count"]
+        for placement, fields in [
+            ({"locationDbId": theirs}, ["locationDbId"]),
+            ({"locationDbId": "nowhere"}, ["locationDbId"]),
+            ({"locationDbId": site.location, "studyDbId": their_study}, ["studyDbId"]),
+            ({"locationDbId": study, "studyDbId": site.location}, ["locationDbId", "studyDbId"]),
+        ]:
+            body = {"name": "placed", "profileId": profile_id, **placement}
+            refused = client.post("/api/v1/devices", json=body)
+            assert refused.status_code == 422, refused.text
+            error = refused.json()["error"]
+            assert error["code"] == "unprocessable"
+            assert [d["location"] for d in error["details"]] == fields, placement
+        after = client.get("/api/v1/devices").json()["meta"]["total_count"]
+        assert after == before
+        body = {"name": "in trial", "profileId": profile_id, "locationDbId": site.location}
+        placed = client.post("/api/v1/devices", json={**body, "studyDbId": study})
+        assert placed.status_code == 201, placed.text
+        assert placed.json()["data"]["studyDbId"] == study
 
 
 def test_huge_batches_are_refused_whole_and_a_replayed_batch_is_stored_once(site: Site) -> None:
@@ -539,7 +586,7 @@ async def test_another_organization_and_a_viewer_change_nothing_on_any_sensors_u
         (f"{alert}/acknowledge", None),
         (f"{alert}/clear", None),
         ("/api/v1/alert-rules", rule),
-        ("/api/v1/devices", {"name": "x", "profileId": profile_id, "locationDbId": "l"}),
+        ("/api/v1/devices", {"name": "x", "profileId": profile_id, "locationDbId": site.location}),
     ]
     with site.client(site.other_token) as stranger:
         assert stranger.get(device).status_code == 404

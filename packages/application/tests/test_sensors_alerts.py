@@ -77,7 +77,8 @@ class Store:
     async def device(self) -> None:
         profile = await self.enrolment.create_profile(MANAGER, json.dumps(PROFILE).encode())
         self.profile_id = profile["profileId"]
-        body = {"name": "logger", "profileId": self.profile_id, "locationDbId": "store"}
+        store = self.tables.place(MANAGER.tenant_id, "location", "store")
+        body = {"name": "logger", "profileId": self.profile_id, "locationDbId": store}
         self.device_id = (await self.enrolment.register(MANAGER, json.dumps(body).encode()))[
             "deviceId"
         ]

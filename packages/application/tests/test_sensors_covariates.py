@@ -58,6 +58,10 @@ async def test_daily_environment_from_the_devices_in_the_study_or_at_its_locatio
     clock = SettableClock(T0)
     enrolment, ingest = DeviceEnrolment(uow, clock), IngestTelemetry(uow, clock)
     profile = await enrolment.create_profile(MANAGER, json.dumps(PROFILE).encode())
+    for entity, db_id in [("location", p) for p in ("x", "field-7", "field-9")] + [
+        ("study", "study-1")
+    ]:
+        tables.place(MANAGER.tenant_id, entity, db_id)
     in_study = await device(enrolment, profile["profileId"], locationDbId="x", studyDbId="study-1")
     at_site = await device(enrolment, profile["profileId"], locationDbId="field-7")
     elsewhere = await device(enrolment, profile["profileId"], locationDbId="field-9")

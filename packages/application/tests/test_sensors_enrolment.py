@@ -57,12 +57,13 @@ class World:
         self.ingest = IngestTelemetry(uow, self.clock)
         self.history = ReadHistory(uow)
         self.profile_id: str | None = None
+        self.tables.place(ORG, "location", "loc-1")
 
-    async def registered(self, principal: Principal = MANAGER) -> str:
+    async def registered(self, principal: Principal = MANAGER, **placement: str) -> str:
         if self.profile_id is None:
             profile = await self.enrolment.create_profile(MANAGER, json.dumps(PROFILE).encode())
             self.profile_id = profile["profileId"]
-        body = {"name": "ws-1", "profileId": self.profile_id, "locationDbId": "loc-1"}
+        body = {"name": "ws-1", "profileId": self.profile_id, "locationDbId": "loc-1", **placement}
         device = await self.enrolment.register(principal, json.dumps(body).encode())
         return str(device["deviceId"])
 
@@ -220,6 +221,30 @@ async def test_another_organization_and_a_lower_role_are_refused() -> None:
     with pytest.raises(Forbidden):
         await world.registered(breeder)
     assert (await world.enrolment.get(breeder, device_id))["state"] == "registered"
+
+
+async def test_a_device_is_placed_only_at_the_organizations_own_location_and_study() -> None:
+    """An unknown or another organization's location or study is a 422 naming the field (ADR
+    0325); nothing is stored. Before, any text was kept, and the study's environment read it."""
+    world = World()
+    world.tables.place(OTHER, "location", "theirs")
+    world.tables.place(OTHER, "study", "their-study")
+    study = world.tables.place(ORG, "study", "trial-1")
+    refusals = [
+        ({"locationDbId": "nowhere"}, ["locationDbId"]),
+        ({"locationDbId": "theirs"}, ["locationDbId"]),
+        ({"studyDbId": "their-study"}, ["studyDbId"]),
+        ({"locationDbId": "theirs", "studyDbId": "nope"}, ["locationDbId", "studyDbId"]),
+        ({"studyDbId": "loc-1"}, ["studyDbId"]),  # a location's id is not a study's
+    ]
+    for placement, fields in refusals:
+        with pytest.raises(Unprocessable) as refused:
+            await world.registered(**placement)
+        assert [e.location for e in refused.value.details] == fields, placement
+    assert (world.tables.devices, world.tables.events) == ({}, [])
+    device_id = await world.registered(studyDbId=study)
+    placed = await world.enrolment.get(MANAGER, device_id)
+    assert (placed["locationDbId"], placed["studyDbId"]) == ("loc-1", "trial-1")
 
 
 async def test_a_resent_batch_is_stored_once() -> None:

@@ -30,13 +30,15 @@ class Organization:
         self.tenant = TenantId(uuid.uuid4())
         self.manager = Principal("manager", self.tenant, frozenset({"data-manager"}))
         self.worker = Principal("analytics-worker", self.tenant, frozenset({"analysis-worker"}))
+        self.tables = tables
         uow = fake_sensors_unit_of_work_factory(tables)
         self.enrolment, self.rules = DeviceEnrolment(uow), AlertRules(uow)
         self.calls = SensorsWorkerCalls(uow)
 
     async def device_with_rule(self) -> tuple[str, str]:
         profile = await self.enrolment.create_profile(self.manager, json.dumps(PROFILE).encode())
-        body = {"name": "logger", "profileId": profile["profileId"], "locationDbId": "store"}
+        store = self.tables.place(self.tenant, "location", "store")
+        body = {"name": "logger", "profileId": profile["profileId"], "locationDbId": store}
         device = await self.enrolment.register(self.manager, json.dumps(body).encode())
         rule = {
             "name": "warm",

@@ -33,7 +33,7 @@ from bijmantra.domain.sensors import Firing, RuleKind
 from bijmantra.kernel import NotFound, PageRequest, Principal, TenantId, ValidationFailed
 from bijmantra.testkit.provision import ProvisionedDatabase
 from bijmantra.testkit.sensor_evaluation import InProcessSensorsDomain
-from bijmantra.testkit.sensors import SettableClock
+from bijmantra.testkit.sensors import SettableClock, place_to_put_devices
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 pytestmark = pytest.mark.integration
@@ -59,7 +59,10 @@ def worker_of(tenant: TenantId) -> Principal:
 async def _claimed_device(enrolment: DeviceEnrolment, manager: Principal) -> tuple[str, str]:
     """A freezer's logger, registered and claimed: its id and its credential."""
     profile = await enrolment.create_profile(manager, json.dumps(PROFILE).encode())
-    body = {"name": "f", "profileId": profile["profileId"], "locationDbId": "store"}
+    store = await place_to_put_devices(
+        enrolment.uow, manager.tenant_id, "location", uuid.uuid4().hex
+    )
+    body = {"name": "f", "profileId": profile["profileId"], "locationDbId": store}
     device_id = (await enrolment.register(manager, json.dumps(body).encode()))["deviceId"]
     code = (await enrolment.issue_claim(manager, device_id))["claimCode"]
     credential = (await enrolment.claim(json.dumps({"claimCode": code}).encode()))["credential"]

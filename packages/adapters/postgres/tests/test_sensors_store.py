@@ -18,6 +18,7 @@ from bijmantra.application.sensors import DeviceEnrolment, IngestTelemetry, Read
 from bijmantra.domain.sensors import RETENTION, Reading, Resolution, Window, with_gaps
 from bijmantra.kernel import FixedClock, NotFound, Principal, TenantId, Unauthorized
 from bijmantra.testkit.provision import ProvisionedDatabase
+from bijmantra.testkit.sensors import place_to_put_devices
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
@@ -55,7 +56,8 @@ class Org:
                 self.manager, json.dumps(PROFILE).encode()
             )
             profile_id = created["profileId"]
-        body = {"name": "d", "profileId": profile_id, "locationDbId": "loc"}
+        location = await place_to_put_devices(self.uow, self.tenant, "location", uuid.uuid4().hex)
+        body = {"name": "d", "profileId": profile_id, "locationDbId": location}
         device = await self.enrolment.register(self.manager, json.dumps(body).encode())
         code = (await self.enrolment.issue_claim(self.manager, device["deviceId"]))["claimCode"]
         claimed = await self.enrolment.claim(json.dumps({"claimCode": code}).encode())

@@ -3,16 +3,18 @@ the member's organization per call, and the clock they read time from (ADR 0309)
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from bijmantra.application.ports import UnitOfWork
+from bijmantra.application.ports.documents import ResourceStore
 from bijmantra.application.ports.transaction import Transaction
 from bijmantra.application.security import Permission, authorize
 from bijmantra.domain import DomainEvent
 from bijmantra.kernel import Clock, NotFound, Principal, SystemClock, TenantId
+from bijmantra.kernel.errors import FieldError, Unprocessable
 
 Unit = TypeVar("Unit", bound=Transaction)
 Record = TypeVar("Record")
@@ -37,6 +39,21 @@ def existing(record: Record | None, missing: str) -> Record:
     if record is None:
         raise NotFound(f"{missing} not found")
     return record
+
+
+async def records_exist(
+    resources: ResourceStore, named: Sequence[tuple[str, str, str | None]]
+) -> None:
+    """Each ``(field, entity, id)`` a body names (``None``: not named) is a record of the unit
+    of work's organization: 422 naming every field that is not (ADR 0325). A body's reference
+    to another organization's record reads as unknown, like a mistyped one."""
+    problems = [
+        FieldError(field_name, f"unknown {entity} {db_id!r}")
+        for field_name, entity, db_id in named
+        if db_id is not None and not await resources.documents(entity, [db_id])
+    ]
+    if problems:
+        raise Unprocessable("Referenced entities not found in this organization", problems)
 
 
 @dataclass

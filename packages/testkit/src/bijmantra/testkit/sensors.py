@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 
 import msgspec
-from bijmantra.application.sensors.ports import StudyPlace
+from bijmantra.application.sensors.ports import SensorsUnitOfWork, StudyPlace
 from bijmantra.domain import DomainEvent
 from bijmantra.domain.sensors import (
     Alert,
@@ -26,6 +26,7 @@ from bijmantra.domain.sensors import (
     with_gaps,
 )
 from bijmantra.kernel import Conflict, NotFound, Page, PageRequest, Principal, TenantId
+from bijmantra.testkit.fakes import Documents, FakeResourceStore
 from bijmantra.testkit.transaction import FakeTransaction
 
 TABLES = (
@@ -52,6 +53,13 @@ class SensorTables:
     alerts: dict[tuple[TenantId, str], Alert] = field(default_factory=dict)
     presence_reports: dict[tuple[TenantId, str], PresenceChange] = field(default_factory=dict)
     events: list[DomainEvent] = field(default_factory=list)
+    # The breeding records a device's placement names (read only here): ``place`` adds one.
+    documents: Documents = field(default_factory=dict)
+
+    def place(self, tenant: TenantId, entity: str, db_id: str) -> str:
+        """A ``location`` or ``study`` of ``tenant`` a device may be placed at; its id."""
+        self.documents[(tenant, entity, db_id)] = msgspec.json.encode({f"{entity}DbId": db_id})
+        return db_id
 
 
 def _fold(old: Bucket | None, value: float, start: datetime) -> Bucket:
@@ -276,6 +284,7 @@ class FakeSensorsUnitOfWork(FakeTransaction[SensorTables]):
     checks_tenant = True
     sensors: FakeSensorStore
     alerts: FakeAlertStore
+    resources: FakeResourceStore
 
     def _open(self) -> None:
         self._work = copy.copy(self._tables)
@@ -283,6 +292,7 @@ class FakeSensorsUnitOfWork(FakeTransaction[SensorTables]):
             setattr(self._work, name, dict(getattr(self._tables, name)))
         self.sensors = FakeSensorStore(self._work, self.tenant_id)
         self.alerts = FakeAlertStore(self._work, self.tenant_id)
+        self.resources = FakeResourceStore(self._tables.documents, self.tenant_id)
 
     async def commit(self) -> None:
         for name in TABLES:
@@ -320,3 +330,14 @@ class FakeStudyPlaces:
         if found is None:
             raise NotFound(f"Study {study_db_id} not found")
         return found
+
+
+async def place_to_put_devices(
+    units: Callable[[TenantId], SensorsUnitOfWork], tenant: TenantId, entity: str, db_id: str
+) -> str:
+    """A ``location`` or ``study`` of ``tenant``, stored through ``units`` (any store), for a
+    device to be placed at: registration refuses a place the organization does not have."""
+    async with units(tenant) as uow:
+        await uow.resources.insert(entity, [(db_id, {f"{entity}DbId": db_id})])
+        await uow.commit()
+    return db_id

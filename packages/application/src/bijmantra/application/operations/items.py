@@ -27,7 +27,12 @@ from bijmantra.application.operations.dto import (
 from bijmantra.application.ports import UnitOfWork
 from bijmantra.application.ports.operations import OperationsRepository
 from bijmantra.application.security import Action, authorize, permissions
-from bijmantra.application.use_case import ClockedUseCase, ContextEvents, existing
+from bijmantra.application.use_case import (
+    ClockedUseCase,
+    ContextEvents,
+    existing,
+    records_exist,
+)
 from bijmantra.domain.operations import (
     ActivityEntry,
     Change,
@@ -294,19 +299,18 @@ async def _season_exists(repo: OperationsRepository, season_id: str) -> None:
 async def _breeding_records_exist(
     uow: UnitOfWork, item: WorkItem, current: WorkItem | None
 ) -> None:
-    """The study and location an item names (newly) are the organization's: 422 naming the
-    field otherwise, as for any reference in a body (ADR 0325). Unchecked, a harvest task at
-    another organization's or a mistyped location failed its seed lots after completion."""
-    named = (("study_id", "study", item.study_id), ("location_id", "location", item.location_id))
-    problems = [
-        FieldError(name, f"unknown {entity} {value!r}")
-        for name, entity, value in named
-        if value is not None
-        and (current is None or value != getattr(current, name))
-        and not await uow.resources.documents(entity, [value])
+    """The study and location an item names (newly) are the organization's (``records_exist``).
+    Unchecked, a harvest task at another organization's or a mistyped location failed its seed
+    lots after completion."""
+    named = [
+        (name, entity, value)
+        for name, entity, value in (
+            ("study_id", "study", item.study_id),
+            ("location_id", "location", item.location_id),
+        )
+        if current is None or value != getattr(current, name)
     ]
-    if problems:
-        raise Unprocessable("Referenced entities not found in this organization", problems)
+    await records_exist(uow.resources, named)
 
 
 async def _new_rank(repo: OperationsRepository, item: WorkItem, move: Move) -> int:

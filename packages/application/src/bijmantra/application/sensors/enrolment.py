@@ -23,7 +23,12 @@ from bijmantra.application.sensors.documents import (
     profile_document,
 )
 from bijmantra.application.sensors.ports import SensorsUnitOfWork, SensorsUnitOfWorkFactory
-from bijmantra.application.use_case import ClockedUseCase, existing, organization_unit
+from bijmantra.application.use_case import (
+    ClockedUseCase,
+    existing,
+    organization_unit,
+    records_exist,
+)
 from bijmantra.domain import DomainEvent
 from bijmantra.domain.sensors import (
     Device,
@@ -110,7 +115,9 @@ class DeviceEnrolment(ClockedUseCase[SensorsUnitOfWork]):
         )
 
     async def register(self, principal: Principal, body: bytes) -> dict[str, Any]:
-        """Step 1: the device exists, with a profile and a place, and nothing to sign in with."""
+        """Step 1: the device exists, with a profile and a place, and nothing to sign in with.
+        The location and study it is placed at are the organization's records (422 otherwise):
+        the study's environment is read from the devices placed there."""
         authorize(principal, WRITE)
         request: DeviceBody = decode_body(body, DeviceBody, "device")
         _bounded(
@@ -125,6 +132,13 @@ class DeviceEnrolment(ClockedUseCase[SensorsUnitOfWork]):
                 raise ValidationFailed(
                     "Unknown device profile", [FieldError("profileId", "no such profile")]
                 )
+            await records_exist(
+                uow.resources,
+                [
+                    ("locationDbId", "location", request.location_db_id),
+                    ("studyDbId", "study", request.study_db_id),
+                ],
+            )
             device = Device(
                 tenant_id=principal.tenant_id,
                 device_id=new_id(),

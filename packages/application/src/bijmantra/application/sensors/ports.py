@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Protocol
 
+from bijmantra.application.ports.documents import ResourceStore
 from bijmantra.application.ports.transaction import Transaction
 from bijmantra.domain.sensors import (
     Alert,
@@ -126,6 +127,11 @@ class AlertStore(Protocol):
 class SensorsUnitOfWork(Transaction, Protocol):
     @property
     def sensors(self) -> SensorStore: ...
+
+    @property
+    def resources(self) -> ResourceStore:
+        """The organization's breeding records, read to check the places a device names."""
+        ...
 
     @property
     def alerts(self) -> AlertStore: ...
