@@ -226,6 +226,7 @@ def test_export_erase_import_round_trip(
     assert f"brapi:search:{a}:germplasm:abc".encode() not in keys
     assert f"brapi:search:{b}:germplasm:abc".encode() in keys
     assert f"revoked:member:{a}:someone".encode() in keys
+    assert f"revoked:organization:{a}".encode() in keys  # its tokens end too (ADR 0331)
     with psycopg.connect(owner) as conn:
         record = conn.execute(
             "SELECT erased_by, archive_sha256, rows_erased FROM identity.organization_erasures "

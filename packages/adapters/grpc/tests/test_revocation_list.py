@@ -1,5 +1,6 @@
 """``JwtVerifier`` with the Redis revocation list (real Redis): a listed token, a logged-out
-session and a member stamp each stop a token that verifies; an unreachable list fails closed."""
+session, a member stamp and an erased organization each stop a token that verifies; an
+unreachable list fails closed."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import uuid
 import pytest
 from bijmantra.adapters.grpc.auth import JwtVerifier
 from bijmantra.adapters.redis.revocations import RedisRevocationList
+from bijmantra.adapters.redis.tenant_keys import erase_tenant_keys
 from bijmantra.kernel import TenantId, Unauthorized, Unavailable
 from bijmantra.testkit.servers import free_port
 from redis.asyncio import Redis
@@ -114,3 +116,28 @@ async def test_an_unreachable_revocation_list_fails_closed() -> None:
             await verifier(dead).verify(sign(claims()))
     finally:
         await dead.close()
+
+
+async def test_erasing_an_organization_ends_every_token_naming_it_and_no_other(
+    redis_url: str,
+) -> None:
+    """ADR 0331: a member's token signed before the erasure wrote new rows for the erased
+    organization (200) until it expired; forgetting the organization now revokes them all."""
+    erased, kept = uuid.uuid4(), uuid.uuid4()
+    redis = Redis.from_url(redis_url)
+    check = verifier(RedisRevocationList(redis))  # the prefix every service reads
+    before = int(time.time()) - 5
+    member = sign(claims(tid=str(erased), iat=before, nbf=before))
+    machine = sign(claims(tid=str(erased), sub="client:lab", iat=before, nbf=before))
+    elsewhere = sign(claims(tid=str(kept), iat=before, nbf=before))
+    assert (await check.verify(member)).tenant_id == erased
+    try:
+        await erase_tenant_keys(redis, erased)
+        for token in (member, machine):
+            with pytest.raises(Unauthorized, match="revoked"):
+                await check.verify(token)
+        assert (await check.verify(elsewhere)).tenant_id == kept
+        later = int(time.time()) + 1  # an organization imported again under its old id
+        assert (await check.verify(sign(claims(tid=str(erased), iat=later)))).subject
+    finally:
+        await redis.aclose()

@@ -3,8 +3,10 @@ removing a member, revoking a token or logging out must be told to every verifie
 
 Identity writes to the list; every verifier (gateway, domain-api, identity) consults it. What a
 token is revoked by: its own id (``/oauth/revoke``), the browser session it was minted for
-(logout), or a "not after" stamp on its holder's membership (removal, role change), which ends
-every token of that member in that organization issued up to then.
+(logout), a "not after" stamp on its holder's membership (removal, role change), which ends
+every token of that member in that organization issued up to then, or a "not after" stamp on
+the organization itself (erasure, ADR 0331), which ends every token naming it: members',
+its own machine clients' and platform service clients'.
 
 Issue times and member stamps are kept to the millisecond (ADR 0324): to the second, a token
 minted just after a role change, in the same second, counted as issued before it and was
@@ -36,6 +38,7 @@ class RevocationState:
     token_listed: bool
     session_listed: bool
     member_revoked_through: float | None  # unix seconds: tokens issued then or earlier are dead
+    organization_revoked_through: float | None = None  # the same, for every subject
 
 
 def millisecond_stamp(unix_seconds: float) -> float:
@@ -45,11 +48,11 @@ def millisecond_stamp(unix_seconds: float) -> float:
 
 
 def is_revoked(facts: TokenFacts, state: RevocationState) -> bool:
-    stamp = state.member_revoked_through
+    stamps = (state.member_revoked_through, state.organization_revoked_through)
     return (
         state.token_listed
         or (facts.session_id is not None and state.session_listed)
-        or (stamp is not None and facts.issued_at <= stamp)
+        or any(stamp is not None and facts.issued_at <= stamp for stamp in stamps)
     )
 
 
@@ -64,6 +67,10 @@ class RevocationList(Protocol):
         self, tenant_id: TenantId, subject: str, through: float, ttl: int
     ) -> None:
         """End every token of ``subject`` in ``tenant_id`` issued at or before ``through``."""
+        ...
+
+    async def revoke_organization(self, tenant_id: TenantId, through: float, ttl: int) -> None:
+        """End every token naming ``tenant_id`` issued at or before ``through`` (erasure)."""
         ...
 
     async def state(self, facts: TokenFacts) -> RevocationState:

@@ -422,6 +422,7 @@ class FakeRevocationList:
         self.tokens: set[str] = set()
         self.sessions: set[str] = set()
         self.members: dict[tuple[str, str], float] = {}
+        self.organizations: dict[str, float] = {}
 
     async def revoke_token(self, token_id: str, ttl: int) -> None:
         self.tokens.add(token_id)
@@ -434,9 +435,13 @@ class FakeRevocationList:
     ) -> None:
         self.members[(str(tenant_id), subject)] = through
 
+    async def revoke_organization(self, tenant_id: TenantId, through: float, ttl: int) -> None:
+        self.organizations[str(tenant_id)] = through
+
     async def state(self, facts: TokenFacts) -> RevocationState:
         return RevocationState(
             facts.token_id in self.tokens,
             facts.session_id in self.sessions,
             self.members.get((str(facts.tenant_id), facts.subject)),
+            self.organizations.get(str(facts.tenant_id)),
         )

@@ -1,6 +1,6 @@
-"""``RevocationList`` in Redis: one key per listed token, session and member stamp, each
-expiring when no token it could match is still valid; a check is one ``MGET``. Shared by every
-replica of every service, so a revocation is seen by all of them at once."""
+"""``RevocationList`` in Redis: one key per listed token, session, member and organization
+stamp, each expiring when no token it could match is still valid; a check is one ``MGET``.
+Shared by every replica of every service, so a revocation is seen by all of them at once."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ class RedisRevocationList(PrefixedRedisStore):
             f"{self._prefix}:jti:{facts.token_id}",
             f"{self._prefix}:sid:{facts.session_id or '-'}",
             f"{self._prefix}:member:{facts.tenant_id}:{facts.subject}",
+            f"{self._prefix}:organization:{facts.tenant_id}",
         ]
 
     async def revoke_token(self, token_id: str, ttl: int) -> None:
@@ -32,10 +33,16 @@ class RedisRevocationList(PrefixedRedisStore):
             f"{self._prefix}:member:{tenant_id}:{subject}", str(through), ex=max(1, ttl)
         )
 
+    async def revoke_organization(self, tenant_id: TenantId, through: float, ttl: int) -> None:
+        await self._redis.set(
+            f"{self._prefix}:organization:{tenant_id}", str(through), ex=max(1, ttl)
+        )
+
     async def state(self, facts: TokenFacts) -> RevocationState:
-        token, session, member = await self._redis.mget(self._keys(facts))
+        token, session, member, organization = await self._redis.mget(self._keys(facts))
         return RevocationState(
             token_listed=token is not None,
             session_listed=facts.session_id is not None and session is not None,
             member_revoked_through=None if member is None else float(member),
+            organization_revoked_through=None if organization is None else float(organization),
         )
