@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,7 +17,7 @@ from bijmantra.adapters.postgres import unit_of_work_factory
 from bijmantra.adapters.postgres.sensors import maintain_partitions
 from bijmantra.application.sensors import DeviceEnrolment, IngestTelemetry, ReadHistory
 from bijmantra.domain.sensors import RETENTION, Reading, Resolution, Window, with_gaps
-from bijmantra.kernel import FixedClock, NotFound, Principal, TenantId, Unauthorized
+from bijmantra.kernel import FixedClock, NotFound, PageRequest, Principal, TenantId, Unauthorized
 from bijmantra.testkit.provision import ProvisionedDatabase
 from bijmantra.testkit.sensors import place_to_put_devices
 from hypothesis import HealthCheck, given, settings
@@ -347,3 +348,53 @@ async def test_partitions_are_made_ahead_and_dropped_whole_past_retention(
             conn.execute(
                 "SELECT domain.sensor_reading_partitions(now(), now() + interval '9 years')"
             )
+
+
+async def test_a_batch_whose_event_cannot_be_written_stores_nothing(
+    engine: AsyncEngine, database: ProvisionedDatabase
+) -> None:
+    """The device's update, the outbox row and the COMMIT go as one pipeline (ADR 0321): a
+    failing outbox insert must still leave no reading, rollup or device change behind, and
+    the pooled connections must take the next batch."""
+    org = Org(engine)
+    device_id, credential = await org.device()
+    refuse = f"""
+        CREATE FUNCTION public.refuse_outbox() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN RAISE EXCEPTION 'outbox refused'; END $$;
+        CREATE TRIGGER refuse_outbox BEFORE INSERT ON domain.outbox FOR EACH ROW
+        WHEN (NEW.tenant_id = '{org.tenant}'::uuid) EXECUTE FUNCTION public.refuse_outbox();
+    """
+    with psycopg.connect(database.owner_url, autocommit=True) as owner:
+        owner.execute(refuse)
+        try:
+            with pytest.raises(Exception, match="outbox refused"):
+                await org.send(credential, [item(60 * i, 10.0) for i in range(50)])
+        finally:
+            owner.execute("DROP FUNCTION public.refuse_outbox() CASCADE")
+    for table in ("sensor_readings", "sensor_rollups", "sensor_minute_rollups"):
+        assert await count_rows(engine, org.tenant, table) == 0, table
+    async with org.uow(org.tenant) as uow:
+        device = await uow.sensors.device(device_id)
+        assert device is not None
+        assert (device.state.value, device.last_seen_at) == ("claimed", None)
+    assert (await org.send(credential, [item(60 * i, 10.0) for i in range(50)]))["stored"] == 50
+    assert await count_rows(engine, org.tenant, "sensor_readings") == 50
+
+
+async def test_a_device_saved_in_a_transaction_reads_back_as_saved(engine: AsyncEngine) -> None:
+    """The update is sent with the COMMIT, so every read of devices sends it first."""
+    org = Org(engine)
+    device_id, _ = await org.device()
+    async with org.uow(org.tenant) as uow:
+        device = await uow.sensors.device(device_id, for_update=True)
+        assert device is not None
+        await uow.sensors.save_device(replace(device, name="renamed"))
+        again = await uow.sensors.device(device_id)
+        listed = await uow.sensors.devices(PageRequest(0, 10))
+        assert again is not None
+        assert again.name == "renamed"
+        assert [d.name for d in listed.items] == ["renamed"]
+    async with org.uow(org.tenant) as uow:  # not committed: nothing kept
+        kept = await uow.sensors.device(device_id)
+        assert kept is not None
+        assert kept.name == "d"

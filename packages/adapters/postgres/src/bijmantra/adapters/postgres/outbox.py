@@ -71,20 +71,35 @@ async def write_outbox(
     One statement over binary arrays however many events (a bulk write's events, split
     into parts by ``_bulk_parts``, are tens of rows of up to hundreds of kB): PostgreSQL
     neither parses nor re-encodes the envelopes it stores."""
-    if not envelopes:
-        return
+    await insert_outbox(connection, await outbox_parts(connection, envelopes), schema=schema)
+
+
+async def outbox_parts(
+    connection: AsyncConnection, envelopes: Sequence[EventEnvelope]
+) -> Sequence[EventEnvelope]:
+    """The rows ``envelopes`` make: bulk events split by outbox partition (a query, so it
+    runs before a pipeline that reads no answers, ADR 0321); others as they are."""
     if any(is_bulk(e.type) for e in envelopes):
-        envelopes = await _bulk_parts(connection, envelopes)
+        return await _bulk_parts(connection, envelopes)
+    return envelopes
+
+
+async def insert_outbox(
+    connection: AsyncConnection, parts: Sequence[EventEnvelope], *, schema: str = "domain"
+) -> None:
+    """Insert rows made by ``outbox_parts``; reads no answer, so it can be pipelined."""
+    if not parts:
+        return
     driver = await driver_connection(connection)
     await driver.cursor(binary=True).execute(
         _WRITES[_checked(schema)],
         {
-            "id": [e.id for e in envelopes],
-            "tenant_id": [e.tenant_id for e in envelopes],
-            "type": [e.type for e in envelopes],
-            "subject": [e.subject for e in envelopes],
-            "envelope": [encode_envelope(e) for e in envelopes],
-            "traceparent": [e.traceparent for e in envelopes],
+            "id": [e.id for e in parts],
+            "tenant_id": [e.tenant_id for e in parts],
+            "type": [e.type for e in parts],
+            "subject": [e.subject for e in parts],
+            "envelope": [encode_envelope(e) for e in parts],
+            "traceparent": [e.traceparent for e in parts],
         },
     )
 

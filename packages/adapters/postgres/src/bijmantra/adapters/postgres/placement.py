@@ -88,6 +88,10 @@ async def release(connection: AsyncConnection) -> None:
         if connection.in_transaction():
             await connection.rollback()
         driver = await driver_connection(connection)
+        if driver.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            # A COMMIT pipelined after a failed write (ADR 0321) left the server's
+            # transaction aborted while SQLAlchemy counts it as ended.
+            await driver.rollback()
         await driver.set_autocommit(False)
     except BaseException:
         await connection.invalidate()

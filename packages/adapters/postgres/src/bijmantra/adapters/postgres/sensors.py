@@ -34,6 +34,7 @@ from bijmantra.domain.sensors import (
 )
 from bijmantra.kernel import Conflict, Page, PageRequest, TenantId
 from sqlalchemy import text
+from sqlalchemy.engine import URL
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -95,13 +96,15 @@ _INSERT_DEVICE = text(
     ":claim_expires_at, :claimed_at, :credential_hash, :commissioned_at, :revoked_at, "
     ":last_seen_at)"
 )
-_UPDATE_DEVICE = text(
-    "UPDATE domain.sensor_devices SET name = :name, profile_id = :profile_id, location_db_id = "
-    ":location_db_id, study_db_id = :study_db_id, seed_store = :seed_store, state = :state, "
-    "created_at = :created_at, claim_hash = :claim_hash, claim_expires_at = :claim_expires_at, "
-    "claimed_at = :claimed_at, credential_hash = :credential_hash, commissioned_at = "
-    ":commissioned_at, revoked_at = :revoked_at, last_seen_at = :last_seen_at WHERE device_id = "
-    ":device_id"
+# Sent at commit, pipelined with the outbox rows and the COMMIT (ADR 0321): psycopg style.
+_UPDATE_DEVICE = (
+    "UPDATE domain.sensor_devices SET name = %(name)s, profile_id = %(profile_id)s, "
+    "location_db_id = %(location_db_id)s, study_db_id = %(study_db_id)s, "
+    "seed_store = %(seed_store)s, state = %(state)s, created_at = %(created_at)s, "
+    "claim_hash = %(claim_hash)s, claim_expires_at = %(claim_expires_at)s, "
+    "claimed_at = %(claimed_at)s, credential_hash = %(credential_hash)s, "
+    "commissioned_at = %(commissioned_at)s, revoked_at = %(revoked_at)s, "
+    "last_seen_at = %(last_seen_at)s WHERE device_id = %(device_id)s"
 )
 # A device with its profile, in one round trip (every batch and every history read needs both).
 _DEVICE_AND_PROFILE = (
@@ -203,7 +206,7 @@ class PartitionCache:
     its own partitions); per process, created on demand."""
 
     def __init__(self) -> None:
-        self.months: set[tuple[str, date]] = set()
+        self.months: set[tuple[URL, date]] = set()
 
 
 _PARTITIONS = PartitionCache()
@@ -258,6 +261,7 @@ class PostgresSensorStore(ConnectionStore):
     def __init__(self, connection: AsyncConnection, partitions: PartitionCache = _PARTITIONS):
         super().__init__(connection)
         self._partitions = partitions
+        self._unsaved: dict[str, dict[str, Any]] = {}
 
     async def add_profile(self, profile: DeviceProfile) -> None:
         metrics = [
@@ -301,21 +305,35 @@ class PostgresSensorStore(ConnectionStore):
         await self._connection.execute(_INSERT_DEVICE, _device_row(device))
 
     async def save_device(self, device: Device) -> None:
-        await self._connection.execute(_UPDATE_DEVICE, _device_row(device))
+        """Deferred to ``flush``: the unit of work sends it with the ``COMMIT`` (one round
+        trip for both), and every read of devices here flushes first."""
+        self._unsaved[device.device_id] = _device_row(device)
+
+    async def flush(self) -> None:
+        """Send the deferred device updates (answers unread, so a pipeline can carry them)."""
+        if not self._unsaved:
+            return
+        rows, self._unsaved = list(self._unsaved.values()), {}
+        driver = await driver_connection(self._connection)
+        for row in rows:
+            await driver.execute(_UPDATE_DEVICE, row)
 
     async def record_presence(self, device_id: str, change: PresenceChange) -> None:
+        await self.flush()
         await self._connection.execute(
             text("UPDATE domain.sensor_devices SET presence = :change WHERE device_id = :id"),
             {"id": device_id, "change": change.value},
         )
 
     async def device(self, device_id: str, *, for_update: bool = False) -> Device | None:
+        await self.flush()
         statement = _DEVICE_FOR_UPDATE if for_update else _DEVICE
         return await self._first(statement, _device, id=device_id)
 
     async def device_and_profile(
         self, device_id: str, *, for_update: bool = False
     ) -> tuple[Device, DeviceProfile] | None:
+        await self.flush()
         statement = _DEVICE_AND_PROFILE_FOR_UPDATE if for_update else _DEVICE_AND_PROFILE
         rows = await self._rows(statement, id=device_id)
         if not rows:
@@ -327,11 +345,13 @@ class PostgresSensorStore(ConnectionStore):
         return _device(row), profile
 
     async def devices(self, page: PageRequest) -> Page[Device]:
+        await self.flush()
         rows = await self._rows(_DEVICES, limit=page.page_size, offset=page.offset)
         total = (await self._rows("SELECT count(*) AS n FROM domain.sensor_devices"))[0].n
         return Page([_device(r) for r in rows], page, total)
 
     async def devices_placed(self, study_db_id: str, location_db_id: str | None) -> list[Device]:
+        await self.flush()
         rows = await self._rows(
             _DEVICES_PLACED,
             study=study_db_id,
@@ -342,7 +362,7 @@ class PostgresSensorStore(ConnectionStore):
     async def _ensure_partitions(self, times: Sequence[datetime]) -> None:
         """Create missing monthly partitions in a transaction of their own (committed even
         if the batch's is rolled back, so the cache never names a partition that is not)."""
-        database = self._connection.engine.url.render_as_string(hide_password=True)
+        database = self._connection.engine.url  # hashable; rendering it cost more than the rest
         first, last = _month(min(times)), _month(max(times))
         months = {(database, month) for month in _months(first, last)}
         if months <= self._partitions.months:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from types import TracebackType
 from typing import Self
 
@@ -13,7 +13,7 @@ from bijmantra.adapters.postgres.engine import driver_connection
 from bijmantra.adapters.postgres.export_jobs import PostgresExportStore
 from bijmantra.adapters.postgres.genotypes import PostgresGenotypeStore
 from bijmantra.adapters.postgres.operations import PostgresOperationsRepository
-from bijmantra.adapters.postgres.outbox import write_outbox
+from bijmantra.adapters.postgres.outbox import insert_outbox, outbox_parts
 from bijmantra.adapters.postgres.placement import (
     PlacementEngines,
     as_placements,
@@ -23,7 +23,7 @@ from bijmantra.adapters.postgres.placement import (
 from bijmantra.adapters.postgres.resources import PostgresResourceStore
 from bijmantra.adapters.postgres.sensor_alerts import PostgresAlertStore
 from bijmantra.adapters.postgres.sensors import PostgresSensorStore
-from bijmantra.application.events import envelope_for
+from bijmantra.application.events import EventEnvelope, envelope_for
 from bijmantra.domain import DomainEvent
 from bijmantra.domain.tenancy.placement import PlacementDatabase
 from bijmantra.kernel import TenantId
@@ -124,18 +124,25 @@ class PostgresUnitOfWork(TenantTransaction):
         self.exports = PostgresExportStore(connection)
 
     async def commit(self) -> None:
+        """Write what the stores deferred and the outbox rows, then ``COMMIT``: the last
+        writes and the ``COMMIT`` go as one pipeline, one round trip (ADR 0321). A write
+        that fails there fails the ``COMMIT`` too (PostgreSQL skips the rest of an aborted
+        pipeline), so nothing of the transaction is kept."""
         assert self._connection is not None
         events, self._events = self._events, []
         events.extend(await self.genotypes.flush())
         events.extend(await self.analyses.flush())
+        parts: Sequence[EventEnvelope] = []
         if events:
             trace = self._traceparent()
-            await write_outbox(
-                self._connection,
-                [envelope_for(e, source=self._source, traceparent=trace) for e in events],
-            )
-        await self.resources.bump_versions()
-        await self._connection.commit()
+            envelopes = [envelope_for(e, source=self._source, traceparent=trace) for e in events]
+            parts = await outbox_parts(self._connection, envelopes)
+        driver = await driver_connection(self._connection)
+        async with driver.pipeline():
+            await self.sensors.flush()
+            await insert_outbox(self._connection, parts)
+            await self.resources.bump_versions()
+            await self._connection.commit()
         if events and self.database is None:
             self._committed_events()
         elif events and self.database is not None:
