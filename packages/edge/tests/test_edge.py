@@ -136,6 +136,29 @@ def test_both_envelopes_carry_retry_after_and_www_authenticate() -> None:
         assert http.get("/api/v1/anonymous").headers["www-authenticate"] == "Bearer"
 
 
+def test_a_wrong_method_is_405_method_not_allowed_with_allow_in_each_envelope() -> None:
+    """Not ``validation`` (the request's body or parameters were never looked at)."""
+    with client() as http:
+        platform = http.post("/api/v1/fine", headers={"X-Request-ID": "req-3"})
+        assert platform.status_code == 405
+        assert "GET" in platform.headers["allow"].split(", ")
+        assert platform.json() == {
+            "error": {
+                "code": "method_not_allowed",
+                "message": "POST is not served at this path",
+                "details": [{"location": "allow", "message": platform.headers["allow"]}],
+            },
+            "meta": {"request_id": "req-3"},
+        }
+        brapi = http.delete("/brapi/v2/things")
+        assert brapi.status_code == 405
+        assert "GET" in brapi.headers["allow"].split(", ")
+        assert brapi.json()["result"] is None
+        [refusal, allow] = brapi.json()["metadata"]["status"]
+        assert refusal["message"] == "DELETE is not served at this path"
+        assert allow["message"] == f"allow: {brapi.headers['allow']}"
+
+
 def test_the_catch_all_answers_500_internal_and_logs(capsys: Any) -> None:
     with client() as http:
         answer = http.get("/api/v1/bug")

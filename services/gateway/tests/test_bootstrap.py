@@ -130,6 +130,17 @@ async def test_a_brapi_write_and_read_through_gateway_and_domain_on_fakes() -> N
                 assert answer.headers["cache-control"] == "no-store"
             unrouted = await gateway.get("/api/v1/no-such-route", headers=auth)
             assert unrouted.headers["x-content-type-options"] == "nosniff"
+            # A wrong method is 405 with its own code and the served methods (was validation).
+            for path in ("/api/v1/devices", "/brapi/v2/germplasm", "/app/"):
+                wrong = await gateway.request("PATCH", path, headers=auth)
+                assert wrong.status_code == 405, (path, wrong.text)
+                assert "GET" in wrong.headers["allow"].split(", "), path
+            wrong = await gateway.delete("/api/v1/devices", headers=auth)
+            assert wrong.json()["error"]["code"] == "method_not_allowed"
+            assert wrong.json()["error"]["details"] == [
+                {"location": "allow", "message": wrong.headers["allow"]}
+            ]
+            assert {"GET", "POST"} <= set(wrong.headers["allow"].split(", "))
     finally:
         await domain.server.stop(None)
     assert len(fakes.database.outbox) == 1  # one write, one event

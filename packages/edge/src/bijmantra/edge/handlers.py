@@ -13,12 +13,14 @@ from typing import Any
 
 from bijmantra.edge.envelopes import brapi_error_body, platform_error_body
 from bijmantra.edge.requests import request_id
-from bijmantra.edge.statuses import error_headers, http_status
+from bijmantra.edge.statuses import ALLOW, error_headers, http_status
 from bijmantra.edge.timing import begin, header_value
 from bijmantra.kernel import (
     BijmantraError,
+    FieldError,
     Forbidden,
     Internal,
+    MethodNotAllowed,
     NotFound,
     Unauthorized,
     ValidationFailed,
@@ -56,10 +58,20 @@ def http_exception_handler(request: AnyRequest, exc: HTTPException) -> Response[
         return error_response(request, Unauthorized(exc.detail or "Unauthorized"))
     if isinstance(exc, PermissionDeniedException):
         return error_response(request, Forbidden(exc.detail or "Forbidden"))
+    if exc.status_code == 405:
+        return error_response(request, _method_not_allowed(request, exc))
     error_type = _HTTP_TO_ERROR.get(exc.status_code, ValidationFailed)
     response = error_response(request, error_type(exc.detail or error_type.__name__))
     response.status_code = exc.status_code
     return response
+
+
+def _method_not_allowed(request: AnyRequest, exc: HTTPException) -> MethodNotAllowed:
+    """A 405 of its own code (it was ``validation``, as if the body were wrong), naming the
+    methods the path is served with: the detail becomes the ``Allow`` header (RFC 9110)."""
+    allowed = (exc.headers or {}).get("allow")  # Litestar's router names them there
+    details = [FieldError(ALLOW, allowed)] if allowed else []
+    return MethodNotAllowed(f"{request.method} is not served at this path", details)
 
 
 def unexpected_error_handler(request: AnyRequest, exc: Exception) -> Response[Any]:

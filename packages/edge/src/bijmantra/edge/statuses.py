@@ -16,6 +16,7 @@ HTTP_STATUSES: dict[ErrorCode, int] = {
     ErrorCode.GONE: 410,
     ErrorCode.PRECONDITION_FAILED: 412,
     ErrorCode.MALFORMED: 400,
+    ErrorCode.METHOD_NOT_ALLOWED: 405,
     ErrorCode.VALIDATION: 422,
     ErrorCode.UNPROCESSABLE: 422,
     ErrorCode.UNAUTHORIZED: 401,
@@ -25,6 +26,7 @@ HTTP_STATUSES: dict[ErrorCode, int] = {
     ErrorCode.INTERNAL: 500,
 }
 RETRY_AFTER = "retryAfter"  # the detail location a RateLimited error names its wait in
+ALLOW = "allow"  # the detail location a MethodNotAllowed error lists the served methods in
 
 
 def http_status(error: BijmantraError, *, brapi: bool = False) -> int:
@@ -43,4 +45,8 @@ def error_headers(error: BijmantraError) -> dict[str, str]:
             headers["Retry-After"] = wait
     if error.code is ErrorCode.UNAUTHORIZED:
         headers["WWW-Authenticate"] = "Bearer"
+    if error.code is ErrorCode.METHOD_NOT_ALLOWED:
+        allowed = next((d.message for d in error.details if d.location == ALLOW), None)
+        if allowed is not None:
+            headers["Allow"] = allowed
     return headers

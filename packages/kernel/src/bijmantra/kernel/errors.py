@@ -18,6 +18,7 @@ class ErrorCode(StrEnum):
     GONE = "gone"
     PRECONDITION_FAILED = "precondition_failed"
     MALFORMED = "malformed"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
     VALIDATION = "validation"
     UNPROCESSABLE = "unprocessable"
     UNAUTHORIZED = "unauthorized"
@@ -80,6 +81,11 @@ class PreconditionFailed(BijmantraError, code=ErrorCode.PRECONDITION_FAILED):
 class Malformed(BijmantraError, code=ErrorCode.MALFORMED):
     """The request cannot be read at all (not JSON, invalid UTF-8, nested too deeply): every
     API answers 400, apart from ``validation`` (readable but wrong: 422 on the platform API)."""
+
+
+class MethodNotAllowed(BijmantraError, code=ErrorCode.METHOD_NOT_ALLOWED):
+    """The resource exists but is not served with the request's method (HTTP 405); the methods
+    it is served with are the detail at ``allow``."""
 
 
 class ValidationFailed(BijmantraError, code=ErrorCode.VALIDATION):

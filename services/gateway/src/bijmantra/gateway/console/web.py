@@ -198,7 +198,11 @@ def console_error(request: AnyRequest, error: BijmantraError) -> Response[Any]:
 
 
 def console_http_error(request: AnyRequest, exc: HTTPException) -> Response[Any]:
-    return error_page(request, exc.status_code, exc.detail or "Request failed")
+    """The framework's refusals as pages; a wrong method names the served ones (``Allow``)."""
+    page = error_page(request, exc.status_code, exc.detail or "Request failed")
+    if allowed := (exc.headers or {}).get("allow"):
+        page.headers["Allow"] = allowed
+    return page
 
 
 CSP = (

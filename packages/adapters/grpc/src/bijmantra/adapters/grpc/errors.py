@@ -28,6 +28,7 @@ GRPC_STATUS_NAMES: dict[ErrorCode, str] = {
     ErrorCode.GONE: "OUT_OF_RANGE",
     ErrorCode.PRECONDITION_FAILED: "ABORTED",  # gRPC's code for a failed optimistic check
     ErrorCode.MALFORMED: "INVALID_ARGUMENT",
+    ErrorCode.METHOD_NOT_ALLOWED: "UNIMPLEMENTED",  # an HTTP edge's own; never sent, kept total
     ErrorCode.VALIDATION: "INVALID_ARGUMENT",
     ErrorCode.UNPROCESSABLE: "FAILED_PRECONDITION",
     ErrorCode.UNAUTHORIZED: "UNAUTHENTICATED",
@@ -47,7 +48,12 @@ class _Details(msgspec.Struct):
     details: list[tuple[str, str]]
 
 
-_STATUS_TO_CODE = {name: code for code, name in GRPC_STATUS_NAMES.items()}
+# A bare UNIMPLEMENTED is a peer of another version, not a wrong HTTP method: unavailable.
+_STATUS_TO_CODE = {
+    name: code
+    for code, name in GRPC_STATUS_NAMES.items()
+    if code is not ErrorCode.METHOD_NOT_ALLOWED
+}
 
 
 def _cut(text: str) -> str:
