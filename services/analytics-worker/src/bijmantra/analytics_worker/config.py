@@ -5,60 +5,53 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Annotated
 
 from bijmantra.adapters.email import SmtpSettings
 from bijmantra.adapters.grpc.tls import InternalTls
 from bijmantra.domain.sensors.presence import OFFLINE_AFTER
+from bijmantra.kernel.settings import Env, from_environment
 
 
 @dataclass(frozen=True)
 class Settings:
-    database_url: str
-    nats_url: str
-    health_port: int = 8002
-    bind_host: str = "127.0.0.1"  # the health/metrics listener (charts and compose: 0.0.0.0)
-    log_level: str = "INFO"
-    domain_api_target: str = "127.0.0.1:50051"
+    database_url: Annotated[str, Env("DATABASE_URL")]
+    nats_url: Annotated[str, Env("NATS_URL")] = "nats://127.0.0.1:4222"
+    health_port: Annotated[int, Env("WORKER_HEALTH_PORT")] = 8002
+    # The health/metrics listener (charts and compose: 0.0.0.0).
+    bind_host: Annotated[str, Env("BIND_HOST")] = "127.0.0.1"
+    log_level: Annotated[str, Env("LOG_LEVEL")] = "INFO"
+    domain_api_target: Annotated[str, Env("DOMAIN_API_TARGET")] = "127.0.0.1:50051"
     # identity's token endpoint and this worker's platform service client (ADR 0039);
     # without a client secret the replica runs no analysis jobs.
-    identity_url: str = "http://127.0.0.1:8001"
-    client_id: str = "analytics-worker"
-    client_secret: str = ""
+    identity_url: Annotated[str, Env("IDENTITY_URL")] = "http://127.0.0.1:8001"
+    client_id: Annotated[str, Env("WORKER_CLIENT_ID")] = "analytics-worker"
+    client_secret: Annotated[str, Env("WORKER_CLIENT_SECRET")] = ""
     # Seconds JetStream waits for an ack before redelivering an analysis to another replica;
     # a running job sends in-progress heartbeats every third of it.
-    analysis_ack_wait: float = 30.0
+    analysis_ack_wait: Annotated[float, Env("ANALYSIS_ACK_WAIT")] = 30.0
     # GRM block buffers a replica keeps between jobs of the same shape (ADR 0070), in MiB.
-    grm_buffer_mib: int = 512
+    grm_buffer_mib: Annotated[int, Env("GRM_BUFFER_MIB")] = 512
     # Where distribution notifications are mailed (SMTP_HOST, …); None: no mail consumer.
     smtp: SmtpSettings | None = None
     # This service's certificate for mutual TLS with its peers (ADR 0176); None: plaintext.
     tls: InternalTls | None = None
     # How often no-data alert rules and device presence are checked (a silence is reported
-    # at most this late), and how long a device may stay silent before it is offline.
-    sensor_check_seconds: float = 15.0
+    # at most this late), and how long a device may stay silent before it is offline
+    # (DEVICE_OFFLINE_AFTER_SECONDS).
+    sensor_check_seconds: Annotated[float, Env("SENSOR_CHECK_SECONDS")] = 15.0
     device_offline_after: timedelta = OFFLINE_AFTER
 
     @classmethod
     def from_env(cls) -> Settings:
         env = os.environ
-        return cls(
-            database_url=env["DATABASE_URL"],
-            nats_url=env.get("NATS_URL", "nats://127.0.0.1:4222"),
-            health_port=int(env.get("WORKER_HEALTH_PORT", "8002")),
-            bind_host=env.get("BIND_HOST", "127.0.0.1"),
-            log_level=env.get("LOG_LEVEL", "INFO"),
-            domain_api_target=env.get("DOMAIN_API_TARGET", "127.0.0.1:50051"),
-            identity_url=env.get("IDENTITY_URL", "http://127.0.0.1:8001"),
-            client_id=env.get("WORKER_CLIENT_ID", "analytics-worker"),
-            client_secret=env.get("WORKER_CLIENT_SECRET", ""),
-            analysis_ack_wait=float(env.get("ANALYSIS_ACK_WAIT", "30")),
-            grm_buffer_mib=int(env.get("GRM_BUFFER_MIB", "512")),
+        offline_after = env.get("DEVICE_OFFLINE_AFTER_SECONDS")
+        return from_environment(
+            cls,
+            env,
             smtp=SmtpSettings.from_env(),
             tls=InternalTls.from_env(env),
-            sensor_check_seconds=float(env.get("SENSOR_CHECK_SECONDS", "15")),
-            device_offline_after=timedelta(
-                seconds=float(
-                    env.get("DEVICE_OFFLINE_AFTER_SECONDS", str(OFFLINE_AFTER.total_seconds()))
-                )
+            device_offline_after=(
+                OFFLINE_AFTER if offline_after is None else timedelta(seconds=float(offline_after))
             ),
         )
