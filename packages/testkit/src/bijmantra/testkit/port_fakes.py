@@ -28,7 +28,7 @@ from bijmantra.application.events.ports import (
     OutboxStore,
 )
 from bijmantra.application.ports import TokenVerifier, Transaction, UnitOfWork
-from bijmantra.application.ports.analysis import AnalysisRepository
+from bijmantra.application.ports.analysis import AnalysisRepository, AnalysisScheduler
 from bijmantra.application.ports.distribution import DistributionStore
 from bijmantra.application.ports.documents import (
     DocumentLookup,
@@ -90,6 +90,7 @@ from bijmantra.application.tenancy.tokens import (
 )
 from bijmantra.kernel import Clock, TenantId
 from bijmantra.testkit import genotype_fakes as genotypes
+from bijmantra.testkit.analysis_scheduler import FakeAnalysisScheduler
 from bijmantra.testkit.console_fakes import (
     FakeConsoleSessionStore,
     FakeTokenEndpoint,
@@ -160,6 +161,7 @@ PORT_FAKES: dict[type[Any], type[Any]] = {
     AccountRepository: FakeAccounts,
     AlertStore: FakeAlertStore,
     AnalysisRepository: FakeAnalysisRepository,
+    AnalysisScheduler: FakeAnalysisScheduler,
     AuditStore: FakeAuditStore,
     AuthorizationCodeStore: FakeAuthorizationCodes,
     BreedingRecords: FakeBreedingRecords,
@@ -240,6 +242,7 @@ if TYPE_CHECKING:  # mypy: each fake implements its port (nothing here runs)
     _accounts: AccountRepository = FakeAccounts(_identity, _tenant)
     _alerts: AlertStore = FakeAlertStore(_sensors, _tenant)
     _analyses: AnalysisRepository = FakeAnalysisRepository(_db, _tenant)
+    _scheduler: AnalysisScheduler = FakeAnalysisScheduler(_db)
     _audit: AuditStore = FakeAuditStore()
     _codes: AuthorizationCodeStore = FakeAuthorizationCodes(_identity)
     _breeding: BreedingRecords = FakeBreedingRecords()

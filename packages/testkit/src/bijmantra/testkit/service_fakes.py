@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bijmantra.kernel import FixedClock
+from bijmantra.testkit.analysis_scheduler import FakeAnalysisScheduler
 from bijmantra.testkit.event_fakes import (
     FakeAuditStore,
     FakeDocumentLookup,
@@ -37,9 +38,11 @@ class DomainFakes:
     searches: FakeSearchResultStore = field(default_factory=FakeSearchResultStore)
     subscriptions: FakeEventSubscriptions = field(default_factory=FakeEventSubscriptions)
     audit: FakeAuditStore = field(init=False)
+    analysis_scheduler: FakeAnalysisScheduler = field(init=False)
 
     def __post_init__(self) -> None:
         self.audit = FakeAuditStore(self.clock)
+        self.analysis_scheduler = FakeAnalysisScheduler(self.database)
 
     def ports(self) -> dict[str, Any]:
         return {
@@ -48,6 +51,7 @@ class DomainFakes:
             "exports_uow": fake_exports_unit_of_work_factory(self.exports),
             "searches": self.searches,
             "audit": self.audit,
+            "analysis_scheduler": self.analysis_scheduler,
             "subscriptions": self.subscriptions,
             "clock": self.clock,
             "lookup": FakeDocumentLookup(self.database.documents),

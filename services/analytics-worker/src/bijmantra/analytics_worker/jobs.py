@@ -1,6 +1,7 @@
 """Runs one analysis job per ``analysis.requested`` delivery, as one attempt.
 
-Claim (domain-api opens an attempt) -> stream the job's genotype chunks over gRPC, decoded
+Reserve (domain-api picks the next job fairly between organizations, ADR 0329) -> claim
+(domain-api opens an attempt) -> stream the job's genotype chunks over gRPC, decoded
 in place into the int8 matrix or blocks the kernel reads (``feed``) -> compute in a thread
 -> hand results back with ``CompleteAnalysis``. Progress goes to domain-api (and so onto the
 event stream) at most every ``PROGRESS_INTERVAL``; a ``False`` answer means the job was
@@ -100,8 +101,14 @@ class AnalysisRunner:
         self._buffers = BlockBuffers(block_buffer_bytes)
 
     async def __call__(self, envelope: EventEnvelope) -> None:
-        tenant = TenantId(uuid.UUID(envelope.tenant_id))
-        job_id = str(envelope.data["analysis_db_id"])
+        """Run the job this delivery reserves: the next one by fairness between
+        organizations, which need not be the job the message names (ADR 0329)."""
+        delivery = str(envelope.data["analysis_db_id"])
+        reserved = await self._client.reserve(TenantId(uuid.UUID(envelope.tenant_id)), delivery)
+        if reserved is None:
+            log.info("no analysis waiting; delivery dropped", delivery=delivery)
+            return
+        tenant, job_id = reserved.tenant_id, reserved.analysis_db_id
         claim = await self._client.claim(tenant, job_id, self.worker)
         if not claim.proceed:
             log.info("analysis already finished; delivery dropped", analysis=job_id)

@@ -46,6 +46,7 @@ from bijmantra.application.operations import (
     WorkItemCommands,
 )
 from bijmantra.application.ports import TokenVerifier, UnitOfWorkFactory
+from bijmantra.application.ports.analysis import AnalysisScheduler
 from bijmantra.application.ports.documents import DocumentLookup, SearchResultStore
 from bijmantra.application.sensors import (
     AuthenticateDevice,
@@ -130,6 +131,7 @@ class DomainAdapters:
     verifier: TokenVerifier
     searches: SearchResultStore
     audit: AuditStore
+    analysis_scheduler: AnalysisScheduler
     subscriptions: EventSubscriptions
     clock: Clock
     lookup: DocumentLookup  # single documents, read without a unit of work (ADR 0040)
@@ -227,7 +229,9 @@ async def bootstrap(settings: Settings, adapters: DomainAdapters, tracing: Traci
         server,
     )
     analysis_grpc.add_AnalysisServiceServicer_to_server(AnalysisServicer(uow), server)
-    analysis_grpc.add_AnalysisWorkerServiceServicer_to_server(AnalysisWorkerServicer(uow), server)
+    analysis_grpc.add_AnalysisWorkerServiceServicer_to_server(
+        AnalysisWorkerServicer(uow, adapters.analysis_scheduler), server
+    )
     audit = adapters.audit
     audit_grpc.add_AuditServiceServicer_to_server(
         AuditServicer(ListAuditEntries(audit), VerifyAuditChain(audit), ListActivity(audit)),

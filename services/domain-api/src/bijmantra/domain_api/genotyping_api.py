@@ -19,6 +19,7 @@ from bijmantra.application.analysis import (
     ListAnalyses,
     ReportProgress,
     RequestAnalysis,
+    ReserveAnalysis,
     StreamJobGenotypes,
     decode_request,
 )
@@ -31,6 +32,7 @@ from bijmantra.application.genotyping import (
     StreamGenotypes,
 )
 from bijmantra.application.ports import UnitOfWorkFactory
+from bijmantra.application.ports.analysis import AnalysisScheduler
 from bijmantra.contracts.analysis.v1 import analysis_service_pb2 as analysis_pb
 from bijmantra.contracts.analysis.v1 import analysis_service_pb2_grpc as analysis_grpc
 from bijmantra.contracts.genotyping.v1 import genotyping_service_pb2 as pb
@@ -184,11 +186,24 @@ class AnalysisServicer(analysis_grpc.AnalysisServiceServicer):
 
 
 class AnalysisWorkerServicer(analysis_grpc.AnalysisWorkerServiceServicer):
-    def __init__(self, uow: UnitOfWorkFactory) -> None:
-        """Each RPC's use case, over one unit of work."""
+    def __init__(self, uow: UnitOfWorkFactory, scheduler: AnalysisScheduler) -> None:
+        """Each RPC's use case, over one unit of work (and the scheduler that picks jobs)."""
+        self._reserve = ReserveAnalysis(scheduler)
         self._claim, self._stream = ClaimAnalysis(uow), StreamJobGenotypes(uow)
         self._progress, self._complete = ReportProgress(uow), CompleteAnalysis(uow)
         self._attach, self._fail = AttachFigures(uow), FailAnalysis(uow)
+
+    async def ReserveAnalysis(
+        self, request: Any, context: Any
+    ) -> analysis_pb.ReserveAnalysisResponse:
+        reserved = await self._reserve(current_principal(), request.delivery)
+        if reserved is None:
+            return analysis_pb.ReserveAnalysisResponse(reserved=False)
+        return analysis_pb.ReserveAnalysisResponse(
+            reserved=True,
+            tenant_id=str(reserved.tenant_id),
+            analysis_db_id=reserved.analysis_db_id,
+        )
 
     async def ClaimAnalysis(self, request: Any, context: Any) -> analysis_pb.ClaimAnalysisResponse:
         claim = await self._claim(current_principal(), request.analysis_db_id, request.worker)

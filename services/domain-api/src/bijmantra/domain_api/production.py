@@ -26,6 +26,7 @@ from bijmantra.adapters.postgres import (
     reachable,
     unit_of_work_factory,
 )
+from bijmantra.adapters.postgres.analysis_scheduler import PostgresAnalysisScheduler
 from bijmantra.adapters.postgres.ddl import outbox_channel
 from bijmantra.adapters.postgres.placement import PlacementEngines, PostgresPlacementDirectory
 from bijmantra.adapters.postgres.placement_relays import PlacementRelays
@@ -166,6 +167,7 @@ async def production_adapters(settings: Settings, tracing: Tracing) -> DomainAda
         verifier=verifier,
         searches=RedisSearchResultStore(redis),
         audit=PostgresAuditStore(placements),
+        analysis_scheduler=PostgresAnalysisScheduler(placements),
         subscriptions=JetStreamSubscriptions(js),
         clock=SystemClock(),
         lookup=lookup,

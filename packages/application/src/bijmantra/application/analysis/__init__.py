@@ -18,6 +18,7 @@ from bijmantra.application.analysis.worker import (
     CompleteAnalysis,
     FailAnalysis,
     ReportProgress,
+    ReserveAnalysis,
     StreamJobGenotypes,
 )
 from bijmantra.application.ports.analysis import Artifact, ResultIndex
@@ -38,6 +39,7 @@ __all__ = [
     "ListAnalyses",
     "ReportProgress",
     "RequestAnalysis",
+    "ReserveAnalysis",
     "ResultIndex",
     "StreamJobGenotypes",
     "decode_request",

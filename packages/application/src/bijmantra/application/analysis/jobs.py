@@ -33,8 +33,8 @@ READ, WRITE = permissions("analysis", Action.READ, Action.WRITE)
 READ_GENOTYPES = Permission("genotyping", Action.READ)
 READ_PHENOTYPES = Permission("phenotyping", Action.READ)
 MAX_OBSERVATIONS = 500_000
-# Workers are shared by every organization and take jobs first come, first served: without a
-# bound one organization could queue thousands and every other one would wait behind them.
+# Workers are shared by every organization and hand jobs out fairly between them (ADR 0329);
+# the bound keeps one organization's queue, and the cost of scheduling it, finite.
 MAX_ACTIVE_PER_ORGANIZATION = 50
 # A job completes before its figures are rendered (ADR 0070); a request for a figure still
 # being rendered waits this long for it, re-reading every FIGURE_POLL seconds.

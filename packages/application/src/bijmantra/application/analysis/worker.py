@@ -14,11 +14,12 @@ from typing import Any
 from bijmantra.application.analysis.jobs import job_or_404
 from bijmantra.application.genotyping import GenotypeChunk, columns_for, stored_variant_set
 from bijmantra.application.ports import UnitOfWork, UnitOfWorkFactory
-from bijmantra.application.ports.analysis import Artifact
+from bijmantra.application.ports.analysis import AnalysisScheduler, Artifact
 from bijmantra.application.ports.genotypes import ChunkRead
-from bijmantra.application.security import Action, Permission
+from bijmantra.application.security import Action, Permission, authorize
 from bijmantra.application.use_case import ClockedUseCase, organization_unit
 from bijmantra.domain.analysis import AnalysisJob, JobStatus
+from bijmantra.domain.analysis.scheduling import Reservation
 from bijmantra.kernel import Conflict, Principal
 from bijmantra.kernel.pagination import MAX_PAGE_SIZE
 
@@ -75,6 +76,21 @@ async def _job_spec(uow: UnitOfWork, job: AnalysisJob) -> dict[str, Any]:
         "phenotypes": job.phenotypes,
         "samples": samples,
     }
+
+
+@dataclass
+class ReserveAnalysis:
+    """The job a delivery of a job-request message runs: the next one by fairness between
+    organizations, whichever job the message names (ADR 0329); None when none is waiting.
+
+    A worker serves every organization, so its token for the message's organization may
+    learn the id of another organization's job, which it then claims with that one's token."""
+
+    scheduler: AnalysisScheduler
+
+    async def __call__(self, principal: Principal, delivery: str) -> Reservation | None:
+        authorize(principal, RUN)
+        return await self.scheduler.reserve(delivery)
 
 
 class ClaimAnalysis(ClockedUseCase[UnitOfWork]):

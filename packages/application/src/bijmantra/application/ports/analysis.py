@@ -8,6 +8,7 @@ from typing import Protocol
 
 from bijmantra.domain import DomainEvent
 from bijmantra.domain.analysis import AnalysisJob
+from bijmantra.domain.analysis.scheduling import Reservation
 from bijmantra.kernel import Page, PageRequest
 
 
@@ -47,6 +48,19 @@ class AnalysisRepository(Protocol):
     async def artifact(self, analysis_db_id: str, name: str) -> Artifact | None: ...
 
     async def flush(self) -> list[DomainEvent]: ...
+
+
+class AnalysisScheduler(Protocol):
+    """Hands queued jobs of every organization to workers, fairly (ADR 0329)."""
+
+    async def reserve(self, delivery: str) -> Reservation | None:
+        """The job reserved for ``delivery`` (the id a job-request message names): the one an
+        earlier delivery of that message reserved, else the next waiting job by
+        ``scheduling.fair_order``, now reserved for it; None when no job is waiting.
+
+        Two deliveries never reserve one job, and the same delivery always finds its job
+        again, so a redelivery after a worker died resumes what that worker had taken."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)

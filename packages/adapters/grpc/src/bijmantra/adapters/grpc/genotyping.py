@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +18,7 @@ from bijmantra.contracts.analysis.v1 import analysis_service_pb2 as analysis_pb
 from bijmantra.contracts.analysis.v1 import analysis_service_pb2_grpc as analysis_grpc
 from bijmantra.contracts.genotyping.v1 import genotyping_service_pb2 as pb
 from bijmantra.contracts.genotyping.v1 import genotyping_service_pb2_grpc as pb_grpc
+from bijmantra.domain.analysis.scheduling import Reservation
 from bijmantra.kernel import Page, PageRequest, TenantId
 
 import grpc
@@ -195,6 +197,15 @@ class AnalysisWorkerClient(ServiceTokenClient):
     ) -> None:
         super().__init__(token_for)
         self._stub = analysis_grpc.AnalysisWorkerServiceStub(channel)
+
+    async def reserve(self, tenant: TenantId, delivery: str) -> Reservation | None:
+        """The job this delivery runs (ADR 0329), asked with the message's organization's token;
+        the answer may be another organization's job."""
+        request = analysis_pb.ReserveAnalysisRequest(delivery=delivery)
+        response = await self._call(self._stub.ReserveAnalysis, request, tenant)
+        if not response.reserved:
+            return None
+        return Reservation(TenantId(uuid.UUID(response.tenant_id)), response.analysis_db_id)
 
     async def claim(self, tenant: TenantId, analysis_db_id: str, worker: str) -> WorkerClaim:
         request = analysis_pb.ClaimAnalysisRequest(analysis_db_id=analysis_db_id, worker=worker)

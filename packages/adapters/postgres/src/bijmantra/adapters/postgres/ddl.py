@@ -20,6 +20,11 @@ SERVICE_ROLES = {
 # unpublished events; it may touch nothing but the outbox.
 OUTBOX_RELAY_ROLE = os.environ.get("OUTBOX_RELAY_DB_ROLE", "bijmantra_outbox_relay")
 OUTBOX_SCHEMAS = ("domain", "identity")  # the schemas that hold an ``outbox`` table
+# domain-api switches to this role to reserve the next analysis job of any organization; it
+# sees only the columns that decide the order (ADR 0329).
+ANALYSIS_SCHEDULER_ROLE = os.environ.get(
+    "ANALYSIS_SCHEDULER_DB_ROLE", "bijmantra_analysis_scheduler"
+)
 
 
 def set_local_role(role: str) -> str:

@@ -274,6 +274,53 @@ class GetArtifactResponse(_message.Message):
 Global___GetArtifactResponse: _TypeAlias = GetArtifactResponse  # noqa: Y015
 
 @_typing.final
+class ReserveAnalysisRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DELIVERY_FIELD_NUMBER: _builtins.int
+    delivery: _builtins.str
+    """The analysisDbId the delivered message names: the key of the reservation."""
+    def __init__(
+        self,
+        *,
+        delivery: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["delivery", b"delivery"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReserveAnalysisRequest: _TypeAlias = ReserveAnalysisRequest  # noqa: Y015
+
+@_typing.final
+class ReserveAnalysisResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RESERVED_FIELD_NUMBER: _builtins.int
+    TENANT_ID_FIELD_NUMBER: _builtins.int
+    ANALYSIS_DB_ID_FIELD_NUMBER: _builtins.int
+    reserved: _builtins.bool
+    """False when no job is waiting: the worker acks the message."""
+    tenant_id: _builtins.str
+    """The organization of the reserved job (claim it with a token for this organization)."""
+    analysis_db_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        reserved: _builtins.bool = ...,
+        tenant_id: _builtins.str = ...,
+        analysis_db_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["analysis_db_id", b"analysis_db_id", "reserved", b"reserved", "tenant_id", b"tenant_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReserveAnalysisResponse: _TypeAlias = ReserveAnalysisResponse  # noqa: Y015
+
+@_typing.final
 class ClaimAnalysisRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

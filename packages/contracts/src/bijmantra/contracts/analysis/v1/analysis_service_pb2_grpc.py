@@ -334,6 +334,11 @@ class AnalysisWorkerServiceStub:
         Args:
             channel: A grpc.Channel.
         """
+        self.ReserveAnalysis = channel.unary_unary(
+                '/bijmantra.analysis.v1.AnalysisWorkerService/ReserveAnalysis',
+                request_serializer=bijmantra_dot_analysis_dot_v1_dot_analysis__service__pb2.ReserveAnalysisRequest.SerializeToString,
+                response_deserializer=bijmantra_dot_analysis_dot_v1_dot_analysis__service__pb2.ReserveAnalysisResponse.FromString,
+                _registered_method=True)
         self.ClaimAnalysis = channel.unary_unary(
                 '/bijmantra.analysis.v1.AnalysisWorkerService/ClaimAnalysis',
                 request_serializer=bijmantra_dot_analysis_dot_v1_dot_analysis__service__pb2.ClaimAnalysisRequest.SerializeToString,
@@ -369,6 +374,15 @@ class AnalysisWorkerServiceStub:
 class AnalysisWorkerServiceServicer:
     """AnalysisWorkerService is called by analytics-worker replicas only (service tokens).
     """
+
+    def ReserveAnalysis(self, request, context):
+        """ReserveAnalysis picks the job a delivery of an analysis.requested message runs: the
+        next one by fairness between organizations, not necessarily the one the message names
+        (ADR 0329). A redelivery gets the job its first delivery reserved.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
 
     def ClaimAnalysis(self, request, context):
         """ClaimAnalysis starts (or, after a lost worker, restarts) a job: a new attempt.
@@ -413,6 +427,11 @@ class AnalysisWorkerServiceServicer:
 
 def add_AnalysisWorkerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
+            'ReserveAnalysis': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReserveAnalysis,
+                    request_deserializer=bijmantra_dot_analysis_dot_v1_dot_analysis__service__pb2.ReserveAnalysisRequest.FromString,
+                    response_serializer=bijmantra_dot_analysis_dot_v1_dot_analysis__service__pb2.ReserveAnalysisResponse.SerializeToString,
+            ),
             'ClaimAnalysis': grpc.unary_unary_rpc_method_handler(
                     servicer.ClaimAnalysis,
                     request_deserializer=bijmantra_dot_analysis_dot_v1_dot_analysis__service__pb2.ClaimAnalysisRequest.FromString,
@@ -454,6 +473,33 @@ def add_AnalysisWorkerServiceServicer_to_server(servicer, server):
 class AnalysisWorkerService:
     """AnalysisWorkerService is called by analytics-worker replicas only (service tokens).
     """
+
+    @staticmethod
+    def ReserveAnalysis(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/bijmantra.analysis.v1.AnalysisWorkerService/ReserveAnalysis',
+            bijmantra_dot_analysis_dot_v1_dot_analysis__service__pb2.ReserveAnalysisRequest.SerializeToString,
+            bijmantra_dot_analysis_dot_v1_dot_analysis__service__pb2.ReserveAnalysisResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
 
     @staticmethod
     def ClaimAnalysis(request,

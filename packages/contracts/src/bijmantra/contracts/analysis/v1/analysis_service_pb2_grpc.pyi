@@ -128,6 +128,11 @@ class AnalysisWorkerServiceStub:
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> AnalysisWorkerServiceAsyncStub: ...
+    ReserveAnalysis: _grpc.UnaryUnaryMultiCallable[_analysis_service_pb2.ReserveAnalysisRequest, _analysis_service_pb2.ReserveAnalysisResponse]
+    """ReserveAnalysis picks the job a delivery of an analysis.requested message runs: the
+    next one by fairness between organizations, not necessarily the one the message names
+    (ADR 0329). A redelivery gets the job its first delivery reserved.
+    """
     ClaimAnalysis: _grpc.UnaryUnaryMultiCallable[_analysis_service_pb2.ClaimAnalysisRequest, _analysis_service_pb2.ClaimAnalysisResponse]
     """ClaimAnalysis starts (or, after a lost worker, restarts) a job: a new attempt."""
     StreamJobGenotypes: _grpc.UnaryStreamMultiCallable[_analysis_service_pb2.StreamJobGenotypesRequest, _analysis_service_pb2.StreamJobGenotypesResponse]
@@ -145,6 +150,11 @@ class AnalysisWorkerServiceAsyncStub(AnalysisWorkerServiceStub):
     """AnalysisWorkerService is called by analytics-worker replicas only (service tokens)."""
 
     def __init__(self, channel: _aio.Channel) -> None: ...
+    ReserveAnalysis: _aio.UnaryUnaryMultiCallable[_analysis_service_pb2.ReserveAnalysisRequest, _analysis_service_pb2.ReserveAnalysisResponse]  # type: ignore[assignment]
+    """ReserveAnalysis picks the job a delivery of an analysis.requested message runs: the
+    next one by fairness between organizations, not necessarily the one the message names
+    (ADR 0329). A redelivery gets the job its first delivery reserved.
+    """
     ClaimAnalysis: _aio.UnaryUnaryMultiCallable[_analysis_service_pb2.ClaimAnalysisRequest, _analysis_service_pb2.ClaimAnalysisResponse]  # type: ignore[assignment]
     """ClaimAnalysis starts (or, after a lost worker, restarts) a job: a new attempt."""
     StreamJobGenotypes: _aio.UnaryStreamMultiCallable[_analysis_service_pb2.StreamJobGenotypesRequest, _analysis_service_pb2.StreamJobGenotypesResponse]  # type: ignore[assignment]
@@ -159,6 +169,17 @@ class AnalysisWorkerServiceAsyncStub(AnalysisWorkerServiceStub):
 
 class AnalysisWorkerServiceServicer(metaclass=_abc_1.ABCMeta):
     """AnalysisWorkerService is called by analytics-worker replicas only (service tokens)."""
+
+    @_abc_1.abstractmethod
+    def ReserveAnalysis(
+        self,
+        request: _analysis_service_pb2.ReserveAnalysisRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_analysis_service_pb2.ReserveAnalysisResponse, _abc.Awaitable[_analysis_service_pb2.ReserveAnalysisResponse]]:
+        """ReserveAnalysis picks the job a delivery of an analysis.requested message runs: the
+        next one by fairness between organizations, not necessarily the one the message names
+        (ADR 0329). A redelivery gets the job its first delivery reserved.
+        """
 
     @_abc_1.abstractmethod
     def ClaimAnalysis(

@@ -1,0 +1,101 @@
+"""Fair hand-out of queued analysis jobs between organizations (ADR 0329).
+
+A delivery of an ``analysis.requested`` message reserves one waiting job: the oldest waiting
+job of the organization with the fewest jobs taken (reserved or running), ties to the
+organization whose oldest waiting job is oldest (``domain.analysis.scheduling``). The
+reservation is the delivery's key in ``claim_key``, so a redelivery after a worker died finds
+the same job. Statements run as the scheduler role, which sees every organization's jobs but
+only the columns that decide the order. Organizations are visited in fair order and the first
+waiting job that ``SKIP LOCKED`` can lock is taken, so two deliveries never reserve one job;
+the partial indexes keep the statement to the active jobs however many finished ones exist.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from bijmantra.adapters.postgres.ddl import ANALYSIS_SCHEDULER_ROLE, set_local_role
+from bijmantra.adapters.postgres.placement import PlacementEngines
+from bijmantra.domain.analysis.scheduling import Reservation
+from bijmantra.domain.tenancy.placement import PlacementDatabase
+from bijmantra.kernel import TenantId
+from sqlalchemy import TextClause, text
+
+_RESERVED = text(
+    "SELECT tenant_id, analysis_db_id FROM domain.analysis_jobs WHERE claim_key = :delivery"
+)
+# Organizations with a waiting job in fair order (materialized, so the scan keeps that order),
+# then the first of them with a waiting job nobody holds: its oldest one. The lateral locks at
+# most one job per organization visited and stops at the first it gets.
+_RESERVE = text(
+    """
+WITH organizations AS MATERIALIZED (
+    SELECT w.tenant_id, w.oldest, (
+        SELECT count(*) FROM domain.analysis_jobs t WHERE t.tenant_id = w.tenant_id
+        AND (t.status = 'running' OR (t.status = 'queued' AND t.claim_key IS NOT NULL))
+    ) AS taken
+    FROM (
+        SELECT tenant_id, min(created_at) AS oldest FROM domain.analysis_jobs
+        WHERE status = 'queued' AND claim_key IS NULL GROUP BY tenant_id
+    ) w
+    ORDER BY taken, oldest, tenant_id
+), chosen AS (
+    SELECT j.tenant_id, j.analysis_db_id FROM organizations o CROSS JOIN LATERAL (
+        SELECT tenant_id, analysis_db_id FROM domain.analysis_jobs
+        WHERE tenant_id = o.tenant_id AND status = 'queued' AND claim_key IS NULL
+        ORDER BY created_at, analysis_db_id LIMIT 1 FOR UPDATE SKIP LOCKED
+    ) j
+    LIMIT 1
+)
+UPDATE domain.analysis_jobs a SET claim_key = :delivery FROM chosen
+WHERE a.tenant_id = chosen.tenant_id AND a.analysis_db_id = chosen.analysis_db_id
+RETURNING a.tenant_id, a.analysis_db_id
+"""
+)
+# Where a database's first waiting job stands (taken by its organization, age), to visit
+# dedicated databases in fair order.
+_HEAD = text(
+    "SELECT (SELECT count(*) FROM domain.analysis_jobs t WHERE t.tenant_id = w.tenant_id "
+    "AND (t.status = 'running' OR (t.status = 'queued' AND t.claim_key IS NOT NULL))), "
+    "w.created_at FROM domain.analysis_jobs w WHERE w.status = 'queued' AND w.claim_key IS NULL "
+    "ORDER BY 1, 2 LIMIT 1"
+)
+
+
+class PostgresAnalysisScheduler:
+    def __init__(self, placements: PlacementEngines) -> None:
+        self._placements = placements
+
+    async def _run(
+        self, database: PlacementDatabase | None, statement: TextClause, delivery: str = ""
+    ) -> Sequence[Any] | None:
+        engine = self._placements.engine_of(database)
+        async with engine.begin() as connection:
+            await connection.execute(text(set_local_role(ANALYSIS_SCHEDULER_ROLE)))
+            row = (await connection.execute(statement, {"delivery": delivery})).first()
+        return None if row is None else tuple(row)
+
+    async def reserve(self, delivery: str) -> Reservation | None:
+        databases = await self._placements.placements()
+        for database in databases:
+            found = await self._run(database, _RESERVED, delivery)
+            if found is not None:
+                return _reservation(found)
+        if len(databases) > 1:
+            heads = {}
+            for database in databases:
+                head = await self._run(database, _HEAD)
+                if head is not None:
+                    heads[database] = head
+            databases = sorted(heads, key=lambda database: tuple(heads[database]))
+        for database in databases:
+            found = await self._run(database, _RESERVE, delivery)
+            if found is not None:
+                return _reservation(found)
+        return None
+
+
+def _reservation(row: Sequence[Any]) -> Reservation:
+    return Reservation(TenantId(uuid.UUID(str(row[0]))), str(row[1]))
