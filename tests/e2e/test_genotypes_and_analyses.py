@@ -346,11 +346,15 @@ FINISHED = {"completed", "failed", "cancelled"}
 
 
 async def wait_for(
-    client: httpx.AsyncClient, analysis_db_id: str, patience: float = 120
+    client: httpx.AsyncClient,
+    analysis_db_id: str,
+    patience: float = 120,
+    headers: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     deadline = time.monotonic() + patience
     while time.monotonic() < deadline:
-        document = (await client.get(f"/api/v1/analyses/{analysis_db_id}")).json()["data"]
+        path = f"/api/v1/analyses/{analysis_db_id}"
+        document = (await client.get(path, headers=headers)).json()["data"]
         if document["status"] in FINISHED:
             return document
         await asyncio.sleep(0.1)
@@ -732,6 +736,45 @@ async def test_a_worker_killed_mid_job_leaves_it_to_the_other(
     stack.services.pop(victim).wait()
     if victim == "analytics-worker":  # keep a worker under the usual name for later tests
         stack.services["analytics-worker"] = stack.services.pop("analytics-worker-2")
+
+
+async def test_an_organization_queueing_after_a_long_queue_is_not_served_last(
+    client: httpx.AsyncClient, dataset: Dataset, stack: DevStack
+) -> None:
+    """Workers hand jobs out fairly between organizations (ADR 0329). With the workers
+    paused, this organization queues twelve jobs and another queues one afterwards; resumed,
+    the workers start the other's job among their first, not thirteenth as in arrival order."""
+    other = await member_headers(stack, "outsider")
+    g = random_dosages(200, 12, seed=31)
+    samples = [unique("F") for _ in range(12)]
+    imported = await client.post(
+        "/api/v1/genotypes/imports",
+        params={"name": unique("fair"), "commonCropName": "Cassava"},
+        content=vcf_text(g, samples).encode(),
+        headers=other,
+    )
+    assert imported.status_code == 201, imported.text
+    workers = [p for name, p in stack.services.items() if name.startswith("analytics-worker")]
+    for worker in workers:
+        worker.send_signal(signal.SIGSTOP)
+    try:
+        ours = [
+            (await client.post("/api/v1/analyses", json=body)).json()["data"]["analysisDbId"]
+            for body in [{"type": "qc", "variantSetDbId": dataset.variant_set_db_id}] * 12
+        ]
+        body = {"type": "qc", "variantSetDbId": imported.json()["data"]["variantSetDbId"]}
+        theirs = await client.post("/api/v1/analyses", json=body, headers=other)
+        assert theirs.status_code == 202, theirs.text
+        await outbox_drained(stack)  # every request is in the stream before a worker runs
+    finally:
+        for worker in workers:
+            worker.send_signal(signal.SIGCONT)
+    their_job = await wait_for(client, theirs.json()["data"]["analysisDbId"], headers=other)
+    our_jobs = [await wait_for(client, job) for job in ours]
+    assert [d["status"] for d in [their_job, *our_jobs]] == ["completed"] * 13
+    started = sorted(d["started"] for d in [their_job, *our_jobs])
+    # each free worker takes one of ours first (older wait, none running yet), then theirs
+    assert started.index(their_job["started"]) <= len(workers), (len(workers), started)
 
 
 def plink_files_fast(g: np.ndarray) -> tuple[bytes, bytes, bytes]:

@@ -22,6 +22,7 @@ from bijmantra.application.analysis import (
     GetResultPage,
     ListAnalyses,
     RequestAnalysis,
+    ReserveAnalysis,
     StreamJobGenotypes,
 )
 from bijmantra.application.analysis.dto import AnalysisDocument
@@ -32,8 +33,10 @@ from bijmantra.application.genotyping import (
     StreamGenotypes,
 )
 from bijmantra.application.genotyping.dto import ImportSummary, VariantSetDocument
+from bijmantra.domain.analysis.scheduling import Reservation
 from bijmantra.kernel import (
     Conflict,
+    Forbidden,
     NotFound,
     PageRequest,
     Principal,
@@ -42,6 +45,7 @@ from bijmantra.kernel import (
     ValidationFailed,
 )
 from bijmantra.testkit.documents import answers_as
+from bijmantra.testkit.analysis_scheduler import FakeAnalysisScheduler
 from bijmantra.testkit.fakes import InMemoryDatabase, fake_unit_of_work_factory
 
 TENANT = TenantId(uuid.UUID(int=1))
@@ -232,8 +236,8 @@ async def test_requests_naming_unknown_samples_or_sets_store_nothing(db: InMemor
 async def test_an_organization_may_have_a_bounded_number_of_jobs_waiting(
     db: InMemoryDatabase,
 ) -> None:
-    """Workers serve every organization first come, first served: one organization's
-    thousand queued jobs would make every other one wait (ADR 0326)."""
+    """One organization's queue is bounded (ADR 0326), even though workers serve
+    organizations fairly (ADR 0329)."""
     set_id = str((await imported(db, np.zeros((4, 3), dtype=np.int8)))["variantSetDbId"])
     uow = fake_unit_of_work_factory(db)
     request = AnalysisRequest(type="qc", variant_set_db_id=set_id)
@@ -274,3 +278,20 @@ async def test_the_list_puts_running_jobs_first_and_stays_in_the_organization(
     for limit in (0, 101):
         with pytest.raises(ValidationFailed, match="limit"):
             await ListAnalyses(uow)(BREEDER, limit=limit, active_only=False)
+
+
+async def test_a_delivery_reserves_the_next_job_fairly_and_only_a_worker_may_ask(
+    db: InMemoryDatabase,
+) -> None:
+    """The reservation is the worker's alone; the fake scheduler follows ``fair_order``."""
+    set_id = str((await imported(db, np.zeros((4, 3), dtype=np.int8)))["variantSetDbId"])
+    uow = fake_unit_of_work_factory(db)
+    request = AnalysisRequest(type="qc", variant_set_db_id=set_id)
+    first, second = [(await RequestAnalysis(uow)(BREEDER, request))["analysisDbId"] for _ in "ab"]
+    reserve = ReserveAnalysis(FakeAnalysisScheduler(db))
+    with pytest.raises(Forbidden):
+        await reserve(BREEDER, second)
+    assert await reserve(WORKER, second) == Reservation(TENANT, first)  # not the one it names
+    assert await reserve(WORKER, second) == Reservation(TENANT, first)  # a redelivery
+    assert await reserve(WORKER, first) == Reservation(TENANT, second)
+    assert await reserve(WORKER, "a-third-delivery") is None

@@ -18,7 +18,12 @@ import msgspec
 import psycopg
 import pytest
 from bijmantra.adapters.postgres import create_engine, set_tenant
-from bijmantra.adapters.postgres.ddl import OUTBOX_RELAY_ROLE, SERVICE_ROLES, outbox_relay_role
+from bijmantra.adapters.postgres.ddl import (
+    ANALYSIS_SCHEDULER_ROLE,
+    OUTBOX_RELAY_ROLE,
+    SERVICE_ROLES,
+    outbox_relay_role,
+)
 from bijmantra.adapters.postgres.identity import register_member
 from bijmantra.adapters.postgres.resources import PostgresResourceStore
 from bijmantra.adapters.postgres.tenancy import PostgresMembers
@@ -272,6 +277,7 @@ def test_catalog_every_tenant_table_in_every_schema_is_forced_rls(
 CROSS_TENANT_POLICIES = {
     ("analytics.sensor_presence", "checks_all_tenants"),
     ("analytics.sensor_watches", "checks_all_tenants"),
+    ("domain.analysis_jobs", "scheduler_all_tenants"),
     ("domain.outbox", "relay_all_tenants"),
     ("identity.invitations", "mailer_reads_the_queue"),
     ("identity.outbox", "relay_all_tenants"),
@@ -310,7 +316,12 @@ def test_catalog_service_roles_own_nothing_and_bypass_nothing(
     database: ProvisionedDatabase,
 ) -> None:
     roles = sorted(
-        {*SERVICE_ROLES.values(), OUTBOX_RELAY_ROLE, *(outbox_relay_role(s) for s in ("identity",))}
+        {
+            *SERVICE_ROLES.values(),
+            OUTBOX_RELAY_ROLE,
+            ANALYSIS_SCHEDULER_ROLE,
+            *(outbox_relay_role(s) for s in ("identity",)),
+        }
     )
     with psycopg.connect(database.owner_url) as conn:
         found = _rows(
