@@ -6,8 +6,9 @@ Create Date: 2026-12-06
 
 A delivery of an ``analysis.requested`` message reserves the next job by fairness, not the
 job it names: ``claim_key`` records which delivery reserved a job, so a redelivery (the
-replica died) finds that job again. The scheduler role reads and reserves every
-organization's jobs, and only through these columns; the indexes keep a claim to the
+replica died) finds that job again, and ``reserved_at`` when, so that the organization
+served longest ago goes first among equals. The scheduler role reads and reserves every
+organization's jobs, and only through these columns; the indexes keep a reservation to the
 active jobs however many finished ones the table holds.
 """
 
@@ -26,17 +27,20 @@ SCHEDULER = os.environ.get("ANALYSIS_SCHEDULER_DB_ROLE", "bijmantra_analysis_sch
 
 def upgrade() -> None:
     for statement in (
-        "ALTER TABLE domain.analysis_jobs ADD COLUMN claim_key text",
+        "ALTER TABLE domain.analysis_jobs ADD COLUMN claim_key text, "
+        "ADD COLUMN reserved_at timestamptz",
         "CREATE UNIQUE INDEX analysis_jobs_claim_key ON domain.analysis_jobs (claim_key) "
         "WHERE claim_key IS NOT NULL",
         "CREATE INDEX analysis_jobs_waiting ON domain.analysis_jobs (tenant_id, created_at) "
         "WHERE status = 'queued' AND claim_key IS NULL",
         "CREATE INDEX analysis_jobs_taken ON domain.analysis_jobs (tenant_id) "
         "WHERE status = 'running' OR (status = 'queued' AND claim_key IS NOT NULL)",
+        "CREATE INDEX analysis_jobs_served ON domain.analysis_jobs (tenant_id, reserved_at) "
+        "WHERE reserved_at IS NOT NULL",
         ensure_role(SCHEDULER, member_of_service=SERVICE_ROLES["domain"]),
         f"GRANT USAGE ON SCHEMA domain TO {SCHEDULER}",
-        "GRANT SELECT (tenant_id, analysis_db_id, status, created_at, claim_key), "
-        f"UPDATE (claim_key) ON domain.analysis_jobs TO {SCHEDULER}",
+        "GRANT SELECT (tenant_id, analysis_db_id, status, created_at, claim_key, reserved_at), "
+        f"UPDATE (claim_key, reserved_at) ON domain.analysis_jobs TO {SCHEDULER}",
         f"CREATE POLICY scheduler_all_tenants ON domain.analysis_jobs TO {SCHEDULER} "
         "USING (true) WITH CHECK (true)",
     ):
@@ -48,9 +52,10 @@ def downgrade() -> None:
         "DROP POLICY scheduler_all_tenants ON domain.analysis_jobs",
         f"REVOKE ALL ON domain.analysis_jobs FROM {SCHEDULER}",
         f"REVOKE USAGE ON SCHEMA domain FROM {SCHEDULER}",
+        "DROP INDEX domain.analysis_jobs_served",
         "DROP INDEX domain.analysis_jobs_taken",
         "DROP INDEX domain.analysis_jobs_waiting",
         "DROP INDEX domain.analysis_jobs_claim_key",
-        "ALTER TABLE domain.analysis_jobs DROP COLUMN claim_key",
+        "ALTER TABLE domain.analysis_jobs DROP COLUMN claim_key, DROP COLUMN reserved_at",
     ):
         op.execute(statement)

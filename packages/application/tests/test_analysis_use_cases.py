@@ -44,8 +44,8 @@ from bijmantra.kernel import (
     Unavailable,
     ValidationFailed,
 )
-from bijmantra.testkit.documents import answers_as
 from bijmantra.testkit.analysis_scheduler import FakeAnalysisScheduler
+from bijmantra.testkit.documents import answers_as
 from bijmantra.testkit.fakes import InMemoryDatabase, fake_unit_of_work_factory
 
 TENANT = TenantId(uuid.UUID(int=1))

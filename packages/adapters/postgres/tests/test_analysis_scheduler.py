@@ -42,8 +42,9 @@ class Jobs:
     ) -> list[str]:
         """``count`` jobs of ``tenant``, a second apart from ``after`` seconds past START."""
         self.conn.execute(
-            "INSERT INTO domain.variant_sets (tenant_id, variant_set_db_id, name, source_format, "
-            "n_samples, chunk_variants) VALUES (%s, 'vs', 'vs', 'vcf', 1, 1) ON CONFLICT DO NOTHING",
+            "INSERT INTO domain.variant_sets (tenant_id, variant_set_db_id, name, "
+            "source_format, n_samples, chunk_variants) VALUES (%s, 'vs', 'vs', 'vcf', 1, 1) "
+            "ON CONFLICT DO NOTHING",
             (tenant,),
         )
         prefix = f"{tenant.hex[:6]}-{status}-{after}-"
@@ -53,12 +54,13 @@ class Jobs:
         )
         return [f"{prefix}{n}" for n in range(count)]
 
-    def start(self, reservation: Reservation) -> None:
-        """What the claim that follows a reservation does to the row."""
+    def set_status(self, reservation: Reservation, status: str) -> None:
+        """What the claim that follows a reservation (``running``), or the end of the job,
+        does to the row."""
         self.conn.execute(
-            "UPDATE domain.analysis_jobs SET status = 'running', attempt = attempt + 1 "
+            "UPDATE domain.analysis_jobs SET status = %s, attempt = attempt + 1 "
             "WHERE tenant_id = %s AND analysis_db_id = %s",
-            (reservation.tenant_id, reservation.analysis_db_id),
+            (status, reservation.tenant_id, reservation.analysis_db_id),
         )
 
 
@@ -83,15 +85,23 @@ def _org() -> uuid.UUID:
 async def test_an_organization_that_queues_after_a_long_queue_is_served_second(
     jobs: Jobs, scheduler: PostgresAnalysisScheduler
 ) -> None:
+    """One worker finishes each job before taking the next, so nothing is ever taken when it
+    asks: the organization served longest ago (or never) goes first."""
     a, b = _org(), _org()
     queued_by_a = jobs.queue(a, 20)
     [queued_by_b] = jobs.queue(b, 1, after=60)
-    first = await scheduler.reserve("delivery-1")
-    second = await scheduler.reserve("delivery-2")
-    third = await scheduler.reserve("delivery-3")
-    assert first == Reservation(a, queued_by_a[0])
-    assert second == Reservation(b, queued_by_b)  # not 21st
-    assert third == Reservation(a, queued_by_a[1])
+    order = []
+    for n in range(4):
+        reserved = await scheduler.reserve(f"delivery-{n}")
+        assert reserved is not None
+        jobs.set_status(reserved, "completed")
+        order.append(reserved)
+    assert order == [
+        Reservation(a, queued_by_a[0]),
+        Reservation(b, queued_by_b),  # second, not 21st
+        Reservation(a, queued_by_a[1]),
+        Reservation(a, queued_by_a[2]),
+    ]
 
 
 async def test_the_organization_with_fewer_jobs_running_goes_first_then_the_oldest_wait(
@@ -106,7 +116,7 @@ async def test_the_organization_with_fewer_jobs_running_goes_first_then_the_olde
     assert order == [
         Reservation(idle, waiting_idle[0]),  # none running; waiting since 20 s
         Reservation(later, waiting_later[0]),  # none running, waiting since 30 s
-        Reservation(idle, waiting_idle[1]),  # one taken each: idle waited longer
+        Reservation(idle, waiting_idle[1]),  # one taken each: idle was served longer ago
         Reservation(busy, waiting_busy[0]),  # three running: last
         Reservation(busy, waiting_busy[1]),
         None,
@@ -120,7 +130,9 @@ async def test_a_redelivery_gets_the_job_its_first_delivery_took_even_once_runni
     queued = jobs.queue(a, 3)
     taken = await scheduler.reserve("delivery-of-a-dead-worker")
     assert taken == Reservation(a, queued[0])
-    jobs.start(taken)  # the worker claimed it, then died; JetStream delivers the message again
+    jobs.set_status(
+        taken, "running"
+    )  # the worker claimed it, then died; JetStream delivers the message again
     assert await scheduler.reserve("delivery-of-a-dead-worker") == taken
     assert await scheduler.reserve("another-delivery") == Reservation(a, queued[1])
 
@@ -155,10 +167,15 @@ async def test_the_reservation_reads_the_waiting_jobs_through_their_indexes(
     jobs: Jobs, engine: AsyncEngine
 ) -> None:
     """Thousands of finished jobs and a few thousand waiting: the plan walks the partial
-    indexes of active jobs, never the table."""
+    indexes, never the table."""
     organizations = [_org() for _ in range(40)]
     for n, org in enumerate(organizations):
-        jobs.queue(org, 500, status="completed")
+        finished = jobs.queue(org, 500, status="completed")
+        jobs.conn.execute(
+            "UPDATE domain.analysis_jobs SET claim_key = analysis_db_id, reserved_at = created_at "
+            "WHERE analysis_db_id = ANY(%s)",
+            (finished,),
+        )
         jobs.queue(org, 50, after=n)
         jobs.queue(org, 2, after=n, status="running")
     jobs.conn.execute("ANALYZE domain.analysis_jobs")
@@ -174,3 +191,4 @@ async def test_the_reservation_reads_the_waiting_jobs_through_their_indexes(
     assert "Seq Scan" not in plan, plan
     assert "analysis_jobs_waiting" in plan, plan
     assert "analysis_jobs_taken" in plan, plan
+    assert "analysis_jobs_served" in plan, plan

@@ -26,7 +26,8 @@ class FakeAnalysisScheduler:
                 taken[tenant] = taken.get(tenant, 0) + 1
             elif job.status is JobStatus.QUEUED:
                 waiting.append(WaitingJob(tenant, analysis_db_id, job.created_at))
-        ordered = fair_order(waiting, taken)
+        served = list(dict.fromkeys(r.tenant_id for r in reversed(self.reserved.values())))
+        ordered = fair_order(waiting, taken, served[::-1])
         if not ordered:
             return None
         reservation = Reservation(ordered[0].tenant_id, ordered[0].analysis_db_id)

@@ -3,8 +3,11 @@
 Workers are shared by every organization. Taking jobs in arrival order lets one organization
 that queued fifty long jobs keep every other one waiting behind all of them, so a worker takes
 the oldest waiting job of the organization with the fewest jobs taken (reserved or running);
-between organizations with as many taken, the one whose oldest waiting job is oldest. The
-database adapter states the same rule in SQL; the in-memory fake applies this function.
+between organizations with as many taken, the one served longest ago (never served first),
+then the one whose oldest waiting job is oldest. Without the middle rule a single worker,
+which finishes each job before taking the next, would see nothing taken anywhere and fall
+back to arrival order. The database adapter states the same rule in SQL; the in-memory fake
+applies this function.
 """
 
 from __future__ import annotations
@@ -33,11 +36,17 @@ class Reservation:
     analysis_db_id: str
 
 
-def fair_order(waiting: Sequence[WaitingJob], taken: Mapping[TenantId, int]) -> list[WaitingJob]:
-    """The waiting jobs in the order workers should take them, one at a time.
+def fair_order(
+    waiting: Sequence[WaitingJob],
+    taken: Mapping[TenantId, int],
+    served: Sequence[TenantId] = (),
+) -> list[WaitingJob]:
+    """The waiting jobs in the order workers should take them, one at a time. ``served``:
+    organizations in the order of their last reservation, longest ago first.
 
     Only the head of the list is meaningful once it is taken (the counts change); callers
     take the first job they can lock, so a job another worker holds is passed over."""
+    last_served = {tenant: rank for rank, tenant in enumerate(served)}
     oldest: dict[TenantId, datetime] = {}
     for job in waiting:
         if job.tenant_id not in oldest or job.created_at < oldest[job.tenant_id]:
@@ -46,6 +55,7 @@ def fair_order(waiting: Sequence[WaitingJob], taken: Mapping[TenantId, int]) -> 
         waiting,
         key=lambda job: (
             taken.get(job.tenant_id, 0),
+            last_served.get(job.tenant_id, -1),
             oldest[job.tenant_id],
             str(job.tenant_id),
             job.created_at,

@@ -1,11 +1,12 @@
 """Fair hand-out of queued analysis jobs between organizations (ADR 0329).
 
 A delivery of an ``analysis.requested`` message reserves one waiting job: the oldest waiting
-job of the organization with the fewest jobs taken (reserved or running), ties to the
-organization whose oldest waiting job is oldest (``domain.analysis.scheduling``). The
-reservation is the delivery's key in ``claim_key``, so a redelivery after a worker died finds
-the same job. Statements run as the scheduler role, which sees every organization's jobs but
-only the columns that decide the order. Organizations are visited in fair order and the first
+job of the organization with the fewest jobs taken (reserved or running), among those the one
+served longest ago (or never), then the one whose oldest waiting job is oldest
+(``domain.analysis.scheduling``). The reservation is the delivery's key in ``claim_key`` (and
+its time in ``reserved_at``), so a redelivery after a worker died finds the same job.
+Statements run as the scheduler role, which sees every organization's jobs but only the
+columns that decide the order. Organizations are visited in fair order and the first
 waiting job that ``SKIP LOCKED`` can lock is taken, so two deliveries never reserve one job;
 the partial indexes keep the statement to the active jobs however many finished ones exist.
 """
@@ -35,12 +36,15 @@ WITH organizations AS MATERIALIZED (
     SELECT w.tenant_id, w.oldest, (
         SELECT count(*) FROM domain.analysis_jobs t WHERE t.tenant_id = w.tenant_id
         AND (t.status = 'running' OR (t.status = 'queued' AND t.claim_key IS NOT NULL))
-    ) AS taken
+    ) AS taken, (
+        SELECT max(reserved_at) FROM domain.analysis_jobs s
+        WHERE s.tenant_id = w.tenant_id AND s.reserved_at IS NOT NULL
+    ) AS served
     FROM (
         SELECT tenant_id, min(created_at) AS oldest FROM domain.analysis_jobs
         WHERE status = 'queued' AND claim_key IS NULL GROUP BY tenant_id
     ) w
-    ORDER BY taken, oldest, tenant_id
+    ORDER BY taken, served NULLS FIRST, oldest, tenant_id
 ), chosen AS (
     SELECT j.tenant_id, j.analysis_db_id FROM organizations o CROSS JOIN LATERAL (
         SELECT tenant_id, analysis_db_id FROM domain.analysis_jobs
@@ -49,18 +53,20 @@ WITH organizations AS MATERIALIZED (
     ) j
     LIMIT 1
 )
-UPDATE domain.analysis_jobs a SET claim_key = :delivery FROM chosen
+UPDATE domain.analysis_jobs a SET claim_key = :delivery, reserved_at = now() FROM chosen
 WHERE a.tenant_id = chosen.tenant_id AND a.analysis_db_id = chosen.analysis_db_id
 RETURNING a.tenant_id, a.analysis_db_id
 """
 )
-# Where a database's first waiting job stands (taken by its organization, age), to visit
+# Where a database's first waiting job stands (its organization's taken and last served, its
+# age), to visit
 # dedicated databases in fair order.
 _HEAD = text(
     "SELECT (SELECT count(*) FROM domain.analysis_jobs t WHERE t.tenant_id = w.tenant_id "
     "AND (t.status = 'running' OR (t.status = 'queued' AND t.claim_key IS NOT NULL))), "
-    "w.created_at FROM domain.analysis_jobs w WHERE w.status = 'queued' AND w.claim_key IS NULL "
-    "ORDER BY 1, 2 LIMIT 1"
+    "(SELECT max(reserved_at) FROM domain.analysis_jobs s WHERE s.tenant_id = w.tenant_id "
+    "AND s.reserved_at IS NOT NULL) AS served, w.created_at FROM domain.analysis_jobs w "
+    "WHERE w.status = 'queued' AND w.claim_key IS NULL ORDER BY 1, 2 NULLS FIRST, 3 LIMIT 1"
 )
 
 
@@ -89,12 +95,18 @@ class PostgresAnalysisScheduler:
                 head = await self._run(database, _HEAD)
                 if head is not None:
                     heads[database] = head
-            databases = sorted(heads, key=lambda database: tuple(heads[database]))
+            databases = sorted(heads, key=lambda database: _fair_key(heads[database]))
         for database in databases:
             found = await self._run(database, _RESERVE, delivery)
             if found is not None:
                 return _reservation(found)
         return None
+
+
+def _fair_key(head: Sequence[Any]) -> tuple[Any, ...]:
+    """(taken, served, waiting since) ordered as the SQL orders them: never served first."""
+    taken, served, waiting_since = head
+    return taken, served is not None, served or waiting_since, waiting_since
 
 
 def _reservation(row: Sequence[Any]) -> Reservation:
