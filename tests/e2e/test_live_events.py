@@ -20,6 +20,7 @@ from websockets.exceptions import ConnectionClosed
 pytestmark = [pytest.mark.e2e]
 OTHER_PASSWORD = "pw-other-org-1"
 WAIT = 30.0  # seconds before a missing frame counts as a failure (not a performance bound)
+SOCKETS_PER_MEMBER = 3  # the second replica's bound
 
 
 class Replicas:
@@ -42,7 +43,12 @@ def replicas(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Replicas]:
         stack.start_service(
             "gateway",
             replica="-2",
-            env={"GATEWAY_PORT": str(second_port), "WS_PING_INTERVAL": "1", "WS_QUEUE_LIMIT": "20"},
+            env={
+                "GATEWAY_PORT": str(second_port),
+                "WS_PING_INTERVAL": "1",
+                "WS_QUEUE_LIMIT": "20",
+                "WS_SOCKETS_PER_MEMBER": str(SOCKETS_PER_MEMBER),
+            },
         )
         wait_for_port(second_port, timeout=60, process=stack.services["gateway-2"])
         email = f"breeder-{uuid.uuid4().hex[:8]}@other.example.org"
@@ -234,6 +240,40 @@ async def test_tokens_are_verified_like_rest_and_browsers_may_send_them_in_a_fra
     await browser.send(json.dumps({"type": "auth", "token": demo}))
     assert (await frame(browser))["type"] == "ready"
     await browser.close()
+
+
+async def test_a_member_holds_a_bounded_number_of_sockets_per_replica(
+    replicas: Replicas, tokens: tuple[str, str]
+) -> None:
+    """ADR 0331: every socket is a NATS consumer of the whole stream; one viewer opened 150."""
+    email = f"viewer-{uuid.uuid4().hex[:8]}@sockets.example.org"
+    await asyncio.to_thread(replicas.stack.register_member, email, OTHER_PASSWORD, ["viewer"])
+    viewer = await asyncio.to_thread(replicas.stack.login, email, OTHER_PASSWORD)
+    again = await asyncio.to_thread(replicas.stack.login, email, OTHER_PASSWORD)  # same member
+    held = [
+        await subscribed(replicas.second, token)
+        for token in [viewer] * (SOCKETS_PER_MEMBER - 1) + [again]
+    ]
+    refused = await connect(
+        ws_url(replicas.second), additional_headers={"Authorization": f"Bearer {viewer}"}
+    )
+    assert (await frame(refused))["error"]["code"] == "rate_limited"
+    assert await close_code(refused) == 4429
+    elsewhere = await subscribed(replicas.second, tokens[1])  # another member is not counted
+    await elsewhere.close()
+    await held.pop().close()
+    for _ in range(int(WAIT / 0.1)):  # the place is freed once the server has seen the close
+        socket = await connect(
+            ws_url(replicas.second), additional_headers={"Authorization": f"Bearer {viewer}"}
+        )
+        if (await frame(socket))["type"] == "ready":
+            break
+        assert await close_code(socket) == 4429
+        await asyncio.sleep(0.1)
+    else:
+        pytest.fail("a closed socket's place was never freed")
+    for open_socket in [socket, *held]:
+        await open_socket.close()
 
 
 async def test_a_silent_client_is_dropped_by_keep_alive(

@@ -48,7 +48,7 @@ from bijmantra.gateway.edge import (
     permission_guard,
 )
 from bijmantra.gateway.identity_proxy import IdentityProxy, identity_routes
-from bijmantra.gateway.live import FeedSettings, live_feed
+from bijmantra.gateway.live import FeedSettings, SocketQuota, live_feed
 from bijmantra.gateway.page_cache import PageCache
 from bijmantra.gateway.permissions import my_permissions
 from bijmantra.gateway.protection.wiring import Protections
@@ -132,6 +132,7 @@ def bootstrap(settings: Settings, adapters: GatewayAdapters, tracing: Tracing) -
             "feed_settings": FeedSettings(
                 ping_interval=settings.ws_ping_interval, queue_limit=settings.ws_queue_limit
             ),
+            "socket_quota": SocketQuota(settings.ws_sockets_per_member),
             "channels": {"domain-api": domain_channel, "identity": adapters.identity_channel},
             "event_permissions": event_permissions(
                 (e.name, e.context) for e in brapi_catalog.entities.values()

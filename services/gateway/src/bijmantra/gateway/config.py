@@ -23,6 +23,8 @@ class Settings:
     nats_url: Annotated[str, Env("NATS_URL")] = "nats://127.0.0.1:4222"
     ws_ping_interval: Annotated[float, Env("WS_PING_INTERVAL")] = 20.0
     ws_queue_limit: Annotated[int, Env("WS_QUEUE_LIMIT")] = 1000
+    # Live-feed sockets per member and organization, per worker (ADR 0331).
+    ws_sockets_per_member: Annotated[int, Env("WS_SOCKETS_PER_MEMBER")] = 32
     port: int = 8000  # GATEWAY_PORT
     # /metrics is served apart from the public port, on this address (loopback unless told:
     # the charts and compose set 0.0.0.0 inside the pod's network).

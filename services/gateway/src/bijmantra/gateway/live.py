@@ -13,6 +13,9 @@ Protocol (JSON text frames):
   The token is re-verified each interval (4401 once it expires).
 - back-pressure: at most ``queue_limit`` frames wait for a client; a client that falls
   further behind is disconnected (4413) and may resume from its last event id.
+- at most ``WS_SOCKETS_PER_MEMBER`` (32) sockets per member and organization on one gateway worker:
+  the next is answered with an error frame (``rate_limited``) and closed (4429). Each socket
+  follows the whole event stream through a NATS consumer of its own (ADR 0331).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
@@ -29,7 +33,14 @@ from bijmantra.application.events.permissions import EventPermissions
 from bijmantra.application.json_input import decode_bounded
 from bijmantra.application.ports import TokenVerifier
 from bijmantra.edge.envelopes import platform_error_body
-from bijmantra.kernel import BijmantraError, Principal, Unauthorized, Unavailable, ValidationFailed
+from bijmantra.kernel import (
+    BijmantraError,
+    Principal,
+    RateLimited,
+    Unauthorized,
+    Unavailable,
+    ValidationFailed,
+)
 from bijmantra.observability import get_logger
 from litestar import WebSocket, websocket
 from litestar.exceptions import WebSocketDisconnect
@@ -39,6 +50,7 @@ log = get_logger(__name__)
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_KEEPALIVE_TIMEOUT = 4408
 CLOSE_SLOW_CONSUMER = 4413
+CLOSE_TOO_MANY = 4429
 CLOSE_UNAVAILABLE = 1011
 CLOSE_INTERNAL_ERROR = 1011
 CLOSE_TIMEOUT = 5.0  # seconds a close handshake may take
@@ -58,6 +70,29 @@ class FeedSettings:
     ping_interval: float = 20.0
     auth_timeout: float = 10.0
     queue_limit: int = 1000
+
+
+class SocketQuota:
+    """The sockets each member holds in each organization on this worker, bounded: every
+    socket costs a NATS consumer delivering the whole event stream to this process, so one
+    member's thousand sockets would multiply the feed's cost a thousandfold."""
+
+    def __init__(self, per_member: int) -> None:
+        self.per_member = per_member
+        self._open: Counter[tuple[str, str]] = Counter()
+
+    def claim(self, principal: Principal) -> bool:
+        key = (str(principal.tenant_id), principal.subject)
+        if self._open[key] >= self.per_member:
+            return False
+        self._open[key] += 1
+        return True
+
+    def release(self, principal: Principal) -> None:
+        key = (str(principal.tenant_id), principal.subject)
+        self._open[key] -= 1
+        if self._open[key] <= 0:
+            del self._open[key]
 
 
 class _Frame(msgspec.Struct):
@@ -84,9 +119,11 @@ class LiveConnection:
         verifier: TokenVerifier,
         settings: FeedSettings,
         permissions: EventPermissions,
+        quota: SocketQuota,
     ) -> None:
         self._socket, self._feed, self._verifier, self._settings = socket, feed, verifier, settings
-        self._permissions = permissions
+        self._permissions, self._quota = permissions, quota
+        self._holder: Principal | None = None  # whose quota this socket counts against
         # Control frames as bytes, events as ``_Event`` (framed when sent, see ``_send``).
         self._outbox: asyncio.Queue[bytes | _Event] = asyncio.Queue(settings.queue_limit)
         self._batch = False
@@ -99,6 +136,7 @@ class LiveConnection:
         await self._socket.accept()
         try:
             principal = await self._authenticate()
+            await self._admit(principal)
             await self._send_now({"type": "ready", "tenant_id": str(principal.tenant_id)})
             async with asyncio.TaskGroup() as tasks:
                 tasks.create_task(self._read(principal))
@@ -123,6 +161,16 @@ class LiveConnection:
         finally:
             if self._pump is not None:
                 self._pump.cancel()
+            if self._holder is not None:
+                self._quota.release(self._holder)
+
+    async def _admit(self, principal: Principal) -> None:
+        if not self._quota.claim(principal):
+            limit = self._quota.per_member
+            error = RateLimited(f"At most {limit} live connections per member; close one first")
+            await self._send_now(_error_frame(error))
+            raise _Closed(CLOSE_TOO_MANY, "too many connections")
+        self._holder = principal
 
     async def _authenticate(self) -> Principal:
         scheme, _, token = self._socket.headers.get("authorization", "").partition(" ")
@@ -289,5 +337,10 @@ def _frame_type(raw: str | bytes) -> str:
 async def live_feed(socket: WebSocket[Any, Any, Any]) -> None:
     state = socket.app.state
     await LiveConnection(
-        socket, state.feed, state.verifier, state.feed_settings, state.event_permissions
+        socket,
+        state.feed,
+        state.verifier,
+        state.feed_settings,
+        state.event_permissions,
+        state.socket_quota,
     ).serve()

@@ -27,7 +27,12 @@ class SessionLiveConnection(LiveConnection):
     def __init__(self, socket: WebSocket[Any, Any, Any], signed_in: SignedIn) -> None:
         state = socket.app.state
         super().__init__(
-            socket, state.feed, state.verifier, state.feed_settings, state.event_permissions
+            socket,
+            state.feed,
+            state.verifier,
+            state.feed_settings,
+            state.event_permissions,
+            state.socket_quota,
         )
         self._signed_in = signed_in
         self._sessions: ConsoleSessions = state.console_sessions
