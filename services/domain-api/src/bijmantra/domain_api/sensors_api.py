@@ -23,7 +23,8 @@ from bijmantra.application.sensors.worker_calls import SensorsWorkerCalls, prese
 from bijmantra.contracts.sensors.v1 import sensors_service_pb2 as pb
 from bijmantra.contracts.sensors.v1 import sensors_service_pb2_grpc as pb_grpc
 from bijmantra.domain_api.grpc_api import current_principal
-from bijmantra.kernel import PageRequest, Principal
+from bijmantra.domain_api.paging import requested_page
+from bijmantra.kernel import Principal
 
 # Called for a device, not a member: the AuthInterceptor lets these through without a bearer
 # token and the use case checks the claim code or device credential itself.
@@ -32,7 +33,6 @@ DEVICE_METHODS = frozenset(
     for name in ("ClaimDevice", "IngestTelemetry", "AuthenticateDevice")
 )
 CREDENTIAL_METADATA = "device-credential"
-DEFAULT_PAGE_SIZE = 100
 _encode = msgspec.json.encode
 
 
@@ -78,7 +78,7 @@ class SensorsServicer(pb_grpc.SensorsServiceServicer):
         )
 
     async def ListAlerts(self, request: Any, context: Any) -> pb.ListAlertsResponse:
-        page = PageRequest(request.page, request.page_size or DEFAULT_PAGE_SIZE)
+        page = requested_page(request)
         found = await self._inbox.list(current_principal(), page, request.status)
         return pb.ListAlertsResponse(
             documents=[_encode(a) for a in found.items], total_count=found.total_count
@@ -105,7 +105,7 @@ class SensorsServicer(pb_grpc.SensorsServiceServicer):
         return pb.RegisterDeviceResponse(document=_encode(found))
 
     async def ListDevices(self, request: Any, context: Any) -> pb.ListDevicesResponse:
-        page = PageRequest(request.page, request.page_size or DEFAULT_PAGE_SIZE)
+        page = requested_page(request)
         found = await self._enrolment.list(current_principal(), page)
         return pb.ListDevicesResponse(
             documents=[_encode(d) for d in found.items], total_count=found.total_count
