@@ -233,3 +233,33 @@ async def test_concurrent_profile_creations_stop_at_the_organizations_bound(
         ),
         lambda: enrolment.profiles(manager),
     )
+
+
+async def test_a_batch_reads_the_metrics_its_device_and_profile_rules_follow(
+    engine: AsyncEngine,
+) -> None:
+    """Read with the device row (ADR 0321): rules of the device or of its profile that read
+    every reading; a no-data rule reads only the newest, so it follows nothing."""
+    tenant = TenantId(uuid.uuid4())
+    manager = Principal("m", tenant, frozenset({"data-manager"}))
+    uow = unit_of_work_factory(engine, source="test")
+    enrolment = DeviceEnrolment(uow)
+    device_id, _ = await _claimed_device(enrolment, manager)
+    profile_id = (await enrolment.profiles(manager))[0]["profileId"]
+
+    async def followed() -> frozenset[str]:
+        async with uow(tenant) as unit:
+            found = await unit.sensors.device_for_batch(device_id)
+        assert found is not None
+        return found[2]
+
+    rules = AlertRules(uow)
+    assert await followed() == frozenset()
+    silent = {"kind": "no_data", "intervalSeconds": 60, "intervals": 5, "deviceId": device_id}
+    above = {"kind": "threshold", "comparison": "above", "threshold": 30, "profileId": profile_id}
+    for rule, expected in ((silent, frozenset()), (above, frozenset({"air_temperature"}))):
+        body = {"name": rule["kind"], "metric": "air_temperature", **rule}
+        await rules.create(manager, json.dumps(body).encode())
+        assert await followed() == expected
+    async with uow(TenantId(uuid.uuid4())) as theirs:
+        assert await theirs.sensors.device_for_batch(device_id) is None

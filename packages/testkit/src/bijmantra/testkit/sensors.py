@@ -23,6 +23,7 @@ from bijmantra.domain.sensors import (
     Resolution,
     Window,
     bucket_start,
+    followed_metrics,
     with_gaps,
 )
 from bijmantra.kernel import Conflict, NotFound, Page, PageRequest, Principal, TenantId
@@ -117,6 +118,16 @@ class FakeSensorStore:
         device = await self.device(device_id)
         profile = await self.profile(device.profile_id) if device is not None else None
         return (device, profile) if device is not None and profile is not None else None
+
+    async def device_for_batch(
+        self, device_id: str
+    ) -> tuple[Device, DeviceProfile, frozenset[str]] | None:
+        found = await self.device_and_profile(device_id, for_update=True)
+        if found is None:
+            return None
+        device, profile = found
+        rules = FakeAlertStore(self._t, self._tenant).rules_for(device_id, device.profile_id)
+        return device, profile, followed_metrics(await rules)
 
     def _mine(self) -> list[Device]:
         return sorted(

@@ -50,6 +50,14 @@ class SensorStore(Protocol):
         """The device and its profile (never deleted while a device names it), or None."""
         ...
 
+    async def device_for_batch(
+        self, device_id: str
+    ) -> tuple[Device, DeviceProfile, frozenset[str]] | None:
+        """What a telemetry batch needs before it is stored, in one round trip: the device
+        (locked until commit), its profile and the metrics its alert rules follow reading by
+        reading (``followed_metrics`` of the rules that apply to it); None when unknown."""
+        ...
+
     async def devices(self, page: PageRequest) -> Page[Device]: ...
 
     async def devices_placed(self, study_db_id: str, location_db_id: str | None) -> list[Device]:

@@ -35,7 +35,6 @@ from bijmantra.domain.sensors import (
     Window,
     columns,
     environment,
-    followed_metrics,
     sort_batch,
     summarize,
     within_history,
@@ -144,9 +143,11 @@ class IngestTelemetry:
     ) -> dict[str, Any]:
         now = self.clock.now()
         async with self.uow(tenant_id) as uow:
-            found = await uow.sensors.device_and_profile(device_id, for_update=True)
-            device, profile = found if found is not None else (None, None)
-            if device is None or profile is None or device.credential_hash is None:
+            found = await uow.sensors.device_for_batch(device_id)
+            if found is None:
+                raise Unauthorized("Device credential not valid")
+            device, profile, followed = found
+            if device.credential_hash is None:
                 raise Unauthorized("Device credential not valid")
             if credential_hash is not None and not hmac.compare_digest(
                 credential_hash, device.credential_hash
@@ -166,9 +167,6 @@ class IngestTelemetry:
             was = device.state
             device = device.accepts_readings(device.credential_hash, now)
             stored = await uow.sensors.store_readings(device.device_id, sorted_batch.good)
-            followed = followed_metrics(
-                await uow.alerts.rules_for(device.device_id, device.profile_id)
-            )
             device = device.seen(now)
             await uow.sensors.save_device(device)
             if was is not EnrolmentState.COMMISSIONED:

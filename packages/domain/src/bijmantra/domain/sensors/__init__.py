@@ -2,6 +2,7 @@
 
 from bijmantra.domain.sensors.alerts import (
     ALERT_LIFECYCLE,
+    FOLLOWING_KINDS,
     Alert,
     AlertAction,
     AlertRule,
@@ -71,6 +72,7 @@ __all__ = [
     "COMMISSION_WINDOW",
     "DEFAULT_GDD_BASE",
     "ENROLMENT_LIFECYCLE",
+    "FOLLOWING_KINDS",
     "MAX_BATCH",
     "MAX_POINTS",
     "OFFLINE_AFTER",

@@ -28,6 +28,10 @@ class RuleKind(StrEnum):
     NO_DATA = "no_data"
 
 
+# The kinds that read every reading of their metric (a no-data rule reads only the newest).
+FOLLOWING_KINDS = frozenset({RuleKind.THRESHOLD, RuleKind.RATE_OF_CHANGE})
+
+
 class Comparison(StrEnum):
     ABOVE = "above"
     BELOW = "below"
@@ -63,7 +67,7 @@ class AlertRule:
     @property
     def reads_every_reading(self) -> bool:
         """Threshold and rate rules follow the sequence; a no-data rule only the newest."""
-        return self.kind is not RuleKind.NO_DATA
+        return self.kind in FOLLOWING_KINDS
 
 
 def followed_metrics(rules: Sequence[AlertRule]) -> frozenset[str]:

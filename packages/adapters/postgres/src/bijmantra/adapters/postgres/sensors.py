@@ -19,6 +19,7 @@ from bijmantra.adapters.postgres.engine import driver_connection
 from bijmantra.adapters.postgres.sensor_series import ROW_PERIOD, first_row, points_json
 from bijmantra.adapters.postgres.sensor_store_sql import STORE
 from bijmantra.domain.sensors import (
+    FOLLOWING_KINDS,
     Bucket,
     Device,
     DeviceProfile,
@@ -122,6 +123,17 @@ _DEVICE_AND_PROFILE_FOR_UPDATE = (
     "profile_name, p.metrics AS profile_metrics, p.created_at AS profile_created_at FROM "
     "domain.sensor_devices d JOIN domain.sensor_profiles p ON p.profile_id = d.profile_id WHERE "
     "d.device_id = :id FOR UPDATE OF d"
+)
+
+# A telemetry batch's device, profile and followed metrics (ADR 0321): the rules read with the
+# device row instead of a round trip of their own. ``%(following)s`` is ``FOLLOWING_KINDS``.
+_DEVICE_FOR_BATCH = text(
+    _DEVICE_AND_PROFILE_FOR_UPDATE.replace(
+        " FROM domain.sensor_devices d",
+        ", ARRAY(SELECT DISTINCT r.metric FROM domain.sensor_alert_rules r WHERE "
+        "(r.device_id = d.device_id OR (r.device_id IS NULL AND r.profile_id = d.profile_id)) "
+        "AND r.kind = ANY(CAST(:following AS text[]))) AS followed FROM domain.sensor_devices d",
+    )
 )
 
 # A batch arrives by binary COPY into this session's staging table (emptied at every commit).
@@ -343,6 +355,22 @@ class PostgresSensorStore(ConnectionStore):
             row.profile_id, row.profile_name, row.profile_metrics, row.profile_created_at
         )
         return _device(row), profile
+
+    async def device_for_batch(
+        self, device_id: str
+    ) -> tuple[Device, DeviceProfile, frozenset[str]] | None:
+        await self.flush()
+        following = sorted(kind.value for kind in FOLLOWING_KINDS)
+        result = await self._connection.execute(
+            _DEVICE_FOR_BATCH, {"id": device_id, "following": following}
+        )
+        row = result.first()
+        if row is None:
+            return None
+        profile = _profile_of(
+            row.profile_id, row.profile_name, row.profile_metrics, row.profile_created_at
+        )
+        return _device(row), profile, frozenset(row.followed)
 
     async def devices(self, page: PageRequest) -> Page[Device]:
         await self.flush()
