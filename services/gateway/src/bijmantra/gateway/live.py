@@ -112,20 +112,19 @@ class _Closed(Exception):
 class LiveConnection:
     """One client: a reader, a sender and (once subscribed) a pump from the feed."""
 
-    def __init__(
-        self,
-        socket: WebSocket[Any, Any, Any],
-        feed: EventFeed,
-        verifier: TokenVerifier,
-        settings: FeedSettings,
-        permissions: EventPermissions,
-        quota: SocketQuota,
-    ) -> None:
-        self._socket, self._feed, self._verifier, self._settings = socket, feed, verifier, settings
-        self._permissions, self._quota = permissions, quota
+    def __init__(self, socket: WebSocket[Any, Any, Any]) -> None:
+        """The feed, token verifier, settings, event permissions and socket quota are the
+        app's (put in its state by ``bootstrap``), the same for every connection."""
+        state = socket.app.state
+        self._socket = socket
+        self._feed: EventFeed = state.feed
+        self._verifier: TokenVerifier = state.verifier
+        self._settings: FeedSettings = state.feed_settings
+        self._permissions: EventPermissions = state.event_permissions
+        self._quota: SocketQuota = state.socket_quota
         self._holder: Principal | None = None  # whose quota this socket counts against
         # Control frames as bytes, events as ``_Event`` (framed when sent, see ``_send``).
-        self._outbox: asyncio.Queue[bytes | _Event] = asyncio.Queue(settings.queue_limit)
+        self._outbox: asyncio.Queue[bytes | _Event] = asyncio.Queue(self._settings.queue_limit)
         self._batch = False
         self._last_heard = time.monotonic()
         self._pump: asyncio.Task[None] | None = None
@@ -335,12 +334,4 @@ def _frame_type(raw: str | bytes) -> str:
 
 @websocket("/ws", opt={"public": True})
 async def live_feed(socket: WebSocket[Any, Any, Any]) -> None:
-    state = socket.app.state
-    await LiveConnection(
-        socket,
-        state.feed,
-        state.verifier,
-        state.feed_settings,
-        state.event_permissions,
-        state.socket_quota,
-    ).serve()
+    await LiveConnection(socket).serve()

@@ -25,17 +25,9 @@ class SessionLiveConnection(LiveConnection):
     """The feed's connection, signed in already: its first frame need not carry a token."""
 
     def __init__(self, socket: WebSocket[Any, Any, Any], signed_in: SignedIn) -> None:
-        state = socket.app.state
-        super().__init__(
-            socket,
-            state.feed,
-            state.verifier,
-            state.feed_settings,
-            state.event_permissions,
-            state.socket_quota,
-        )
+        super().__init__(socket)
         self._signed_in = signed_in
-        self._sessions: ConsoleSessions = state.console_sessions
+        self._sessions: ConsoleSessions = socket.app.state.console_sessions
         self._cookie = socket.cookies.get(COOKIE)
 
     async def _authenticate(self) -> Principal:
