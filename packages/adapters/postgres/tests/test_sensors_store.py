@@ -13,7 +13,7 @@ from typing import Any
 import msgspec
 import psycopg
 import pytest
-from bijmantra.adapters.postgres import unit_of_work_factory
+from bijmantra.adapters.postgres import create_engine, unit_of_work_factory
 from bijmantra.adapters.postgres.sensors import maintain_partitions
 from bijmantra.application.sensors import DeviceEnrolment, IngestTelemetry, ReadHistory
 from bijmantra.domain.sensors import RETENTION, Reading, Resolution, Window, with_gaps
@@ -350,6 +350,16 @@ async def test_partitions_are_made_ahead_and_dropped_whole_past_retention(
             )
 
 
+def _refusing_outbox(tenant: TenantId) -> str:
+    """DDL (run as the owner) making the outbox refuse ``tenant``'s events."""
+    return f"""
+        CREATE FUNCTION public.refuse_outbox() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN RAISE EXCEPTION 'outbox refused'; END $$;
+        CREATE TRIGGER refuse_outbox BEFORE INSERT ON domain.outbox FOR EACH ROW
+        WHEN (NEW.tenant_id = '{tenant}'::uuid) EXECUTE FUNCTION public.refuse_outbox();
+    """
+
+
 async def test_a_batch_whose_event_cannot_be_written_stores_nothing(
     engine: AsyncEngine, database: ProvisionedDatabase
 ) -> None:
@@ -358,14 +368,8 @@ async def test_a_batch_whose_event_cannot_be_written_stores_nothing(
     the pooled connections must take the next batch."""
     org = Org(engine)
     device_id, credential = await org.device()
-    refuse = f"""
-        CREATE FUNCTION public.refuse_outbox() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN RAISE EXCEPTION 'outbox refused'; END $$;
-        CREATE TRIGGER refuse_outbox BEFORE INSERT ON domain.outbox FOR EACH ROW
-        WHEN (NEW.tenant_id = '{org.tenant}'::uuid) EXECUTE FUNCTION public.refuse_outbox();
-    """
     with psycopg.connect(database.owner_url, autocommit=True) as owner:
-        owner.execute(refuse)
+        owner.execute(_refusing_outbox(org.tenant))
         try:
             with pytest.raises(Exception, match="outbox refused"):
                 await org.send(credential, [item(60 * i, 10.0) for i in range(50)])
@@ -398,3 +402,31 @@ async def test_a_device_saved_in_a_transaction_reads_back_as_saved(engine: Async
         kept = await uow.sensors.device(device_id)
         assert kept is not None
         assert kept.name == "d"
+
+
+async def test_a_rolled_back_first_batch_leaves_its_connection_able_to_stage(
+    engine: AsyncEngine, database: ProvisionedDatabase
+) -> None:
+    """The staging table is made once per connection, and counted as made only when its
+    transaction committed: a first batch that rolls back takes the table with it, and the
+    next batch on the same connection makes it again (ADR 0321)."""
+    org = Org(engine)
+    _, credential = await org.device()
+    await org.send(credential, [item(60 * i, 1.0) for i in range(10, 20)])  # partitions made
+    one = create_engine(database.domain_url, pool_size=1, max_overflow=0)
+    try:
+        alone = IngestTelemetry(unit_of_work_factory(one, source="test"), FixedClock(NOW))
+        body = json.dumps({"readings": [item(60 * i, 2.0) for i in range(10)]}).encode()
+        with psycopg.connect(database.owner_url, autocommit=True) as owner:
+            owner.execute(_refusing_outbox(org.tenant))
+            try:
+                with pytest.raises(Exception, match="outbox refused"):
+                    await alone(credential, body)
+            finally:
+                owner.execute("DROP FUNCTION public.refuse_outbox() CASCADE")
+        assert (await alone(credential, body))["stored"] == 10
+        more = json.dumps({"readings": [item(60 * i, 3.0) for i in range(20, 25)]}).encode()
+        assert (await alone(credential, more))["stored"] == 5  # the table kept, not made again
+    finally:
+        await one.dispose()
+    assert await count_rows(engine, org.tenant, "sensor_readings") == 25

@@ -142,6 +142,9 @@ _STAGE = (
     "(metric text NOT NULL, at timestamptz NOT NULL, value float8 NOT NULL) "
     "ON COMMIT DELETE ROWS"
 )
+# Set in the connection's ``info`` (kept while the pooled connection lives) once a transaction
+# that made the staging table committed: later batches on it skip the ``CREATE`` (ADR 0321).
+_STAGING_MADE = "bijmantra.sensors.staging_table"
 _COPY = "COPY pg_temp.sensor_reading_batch (metric, at, value) FROM STDIN (FORMAT BINARY)"
 _COPY_TYPES = ["text", "timestamptz", "float8"]
 
@@ -274,6 +277,7 @@ class PostgresSensorStore(ConnectionStore):
         super().__init__(connection)
         self._partitions = partitions
         self._unsaved: dict[str, dict[str, Any]] = {}
+        self._made_staging = False
 
     async def add_profile(self, profile: DeviceProfile) -> None:
         metrics = [
@@ -320,6 +324,12 @@ class PostgresSensorStore(ConnectionStore):
         """Deferred to ``flush``: the unit of work sends it with the ``COMMIT`` (one round
         trip for both), and every read of devices here flushes first."""
         self._unsaved[device.device_id] = _device_row(device)
+
+    def committed(self) -> None:
+        """After ``COMMIT``: a staging table made in this transaction now outlives it (one
+        made in a transaction that rolled back is gone, so the next batch makes it again)."""
+        if self._made_staging:
+            self._connection.info[_STAGING_MADE] = True
 
     async def flush(self) -> None:
         """Send the deferred device updates (answers unread, so a pipeline can carry them)."""
@@ -411,7 +421,9 @@ class PostgresSensorStore(ConnectionStore):
         metrics, times, values = columns(readings)
         await self._ensure_partitions(times)
         driver = await driver_connection(self._connection)
-        await driver.execute(_STAGE)
+        if not self._connection.info.get(_STAGING_MADE):
+            await driver.execute(_STAGE)
+            self._made_staging = True
         async with driver.cursor().copy(_COPY) as copy:
             copy.set_types(_COPY_TYPES)
             # The formatter's rows in C, handed over in its ~32 kB chunks: one await per
