@@ -69,12 +69,7 @@ _DEVICE = (
     "commissioned_at, revoked_at, last_seen_at, presence FROM domain.sensor_devices WHERE "
     "device_id = :id"
 )
-_DEVICE_FOR_UPDATE = (
-    "SELECT tenant_id, device_id, name, profile_id, location_db_id, study_db_id, seed_store, "
-    "state, created_at, claim_hash, claim_expires_at, claimed_at, credential_hash, "
-    "commissioned_at, revoked_at, last_seen_at, presence FROM domain.sensor_devices WHERE "
-    "device_id = :id FOR UPDATE"
-)
+_DEVICE_FOR_UPDATE = _DEVICE + " FOR UPDATE"
 _DEVICES = (
     "SELECT tenant_id, device_id, name, profile_id, location_db_id, study_db_id, seed_store, "
     "state, created_at, claim_hash, claim_expires_at, claimed_at, credential_hash, "
@@ -116,17 +111,10 @@ _DEVICE_AND_PROFILE = (
     "domain.sensor_devices d JOIN domain.sensor_profiles p ON p.profile_id = d.profile_id WHERE "
     "d.device_id = :id"
 )
-_DEVICE_AND_PROFILE_FOR_UPDATE = (
-    "SELECT d.tenant_id, d.device_id, d.name, d.profile_id, d.location_db_id, d.study_db_id, "
-    "d.seed_store, d.state, d.created_at, d.claim_hash, d.claim_expires_at, d.claimed_at, "
-    "d.credential_hash, d.commissioned_at, d.revoked_at, d.last_seen_at, d.presence, p.name AS "
-    "profile_name, p.metrics AS profile_metrics, p.created_at AS profile_created_at FROM "
-    "domain.sensor_devices d JOIN domain.sensor_profiles p ON p.profile_id = d.profile_id WHERE "
-    "d.device_id = :id FOR UPDATE OF d"
-)
+_DEVICE_AND_PROFILE_FOR_UPDATE = _DEVICE_AND_PROFILE + " FOR UPDATE OF d"
 
 # A telemetry batch's device, profile and followed metrics (ADR 0321): the rules read with the
-# device row instead of a round trip of their own. ``%(following)s`` is ``FOLLOWING_KINDS``.
+# device row instead of a round trip of their own. ``:following`` is ``FOLLOWING_KINDS``.
 _DEVICE_FOR_BATCH = text(
     _DEVICE_AND_PROFILE_FOR_UPDATE.replace(
         " FROM domain.sensor_devices d",
