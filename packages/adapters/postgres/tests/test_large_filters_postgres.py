@@ -100,3 +100,42 @@ async def test_a_range_criterion_keeps_the_numbers_within_it_as_the_fake_does(
                 found = await uow.resources.matching_ids("markerposition", (bound,), 100)
             answers.append(sorted(found))
         assert answers == [["m1", "m2", "m3"], ["m0"], ["m0", "m1", "m2", "m3", "m7"]]
+
+
+async def test_matching_each_is_matching_for_each_criteria_in_one_statement(
+    engine: AsyncEngine,
+) -> None:
+    """Each list as ``matching`` gives it (first ``limit`` by id, in PostgreSQL's order), in
+    the order asked, an empty one kept in its place; the fake agrees."""
+    who = Principal("tester", TenantId(uuid.uuid4()), frozenset({"breeder"}))
+    documents: list[tuple[str, dict[str, object]]] = [
+        (db_id, {"seedLotDbId": lot, "amount": n})
+        for n, (db_id, lot) in enumerate(
+            [("t-b", "L1"), ("T-a", "L1"), ("t-c", "L1"), ("t_d", "L2"), ("t-e", "L3")]
+        )
+    ]
+    criteria = [
+        (({"seedLotDbId": "L1"},),),
+        (({"seedLotDbId": "nothing"},),),
+        (({"seedLotDbId": "L2"}, {"seedLotDbId": "L3"}), Range(("amount",), 4, None)),
+    ]
+    factories = (
+        unit_of_work_factory(engine, source="test"),
+        fake_unit_of_work_factory(InMemoryDatabase()),
+    )
+    answers = []
+    for factory in factories:
+        async with factory(who.tenant_id) as uow:
+            await uow.resources.insert("seedlottransaction", documents)
+            await uow.commit()
+        async with factory(who.tenant_id) as uow:
+            each = await uow.resources.matching_each("seedlottransaction", criteria, 2)
+            one_by_one = [
+                await uow.resources.matching("seedlottransaction", c, 2) for c in criteria
+            ]
+        assert each == one_by_one
+        answers.append([sorted(d["amount"] for d in found) for found in each])
+    assert answers[0] == answers[1]
+    assert len(answers[0]) == 3
+    assert answers[0][1] == []
+    assert answers[0][2] == [4]

@@ -162,6 +162,11 @@ class FakeResourceStore:
     async def matching_ids(self, entity: str, criteria: Criteria, limit: int) -> list[str]:
         return [i for i, _ in self._hits(entity, criteria)[:limit]]
 
+    async def matching_each(
+        self, entity: str, criteria: Sequence[Criteria], limit: int
+    ) -> list[list[dict[str, Any]]]:
+        return [await self.matching(entity, each, limit) for each in criteria]
+
     async def lineage(
         self, entity: str, root: str, link: Sequence[str], generations: int
     ) -> dict[str, dict[str, Any]]:

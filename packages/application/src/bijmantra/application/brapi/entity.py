@@ -274,6 +274,12 @@ class DocumentReader(Protocol):
         """The first ``limit`` documents of that list, without counting the rest."""
         ...
 
+    async def first_each(
+        self, entity: str, queries: Sequence[ViewQuery], limit: int
+    ) -> list[list[dict[str, Any]]]:
+        """``first`` for each query, in one read (one list per row of a page)."""
+        ...
+
     async def lineage(
         self, entity: str, root: str, link: str, generations: int
     ) -> dict[str, dict[str, Any]]:

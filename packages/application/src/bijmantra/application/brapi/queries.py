@@ -116,6 +116,13 @@ class StoreReader:
         read = self._readable(entity)
         return await self.store.matching(read.name, query_criteria(read, query), limit)
 
+    async def first_each(
+        self, entity: str, queries: Sequence[Mapping[str, Sequence[str]]], limit: int
+    ) -> list[list[dict[str, Any]]]:
+        read = self._readable(entity)
+        criteria = [query_criteria(read, query) for query in queries]
+        return await self.store.matching_each(read.name, criteria, limit)
+
     async def lineage(
         self, entity: str, root: str, link: str, generations: int
     ) -> dict[str, dict[str, Any]]:

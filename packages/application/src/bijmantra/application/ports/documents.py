@@ -113,6 +113,13 @@ class ResourceStore(Protocol):
 
     async def matching_ids(self, entity: str, criteria: Criteria, limit: int) -> list[str]: ...
 
+    async def matching_each(
+        self, entity: str, criteria: Sequence[Criteria], limit: int
+    ) -> list[list[dict[str, Any]]]:
+        """``matching`` for each of several criteria, in one statement: the first ``limit``
+        documents of each, in the order the criteria are given (a page's per-row lists)."""
+        ...
+
     async def lineage(
         self, entity: str, root: str, link: Sequence[str], generations: int
     ) -> dict[str, dict[str, Any]]:

@@ -65,22 +65,28 @@ def _psycopg(name: str) -> str:
     return f"%({name})s"
 
 
-def _where(criteria: Criteria, params: dict[str, Any], bind: Placeholder = _sqlalchemy) -> str:
+def _where(
+    criteria: Criteria,
+    params: dict[str, Any],
+    bind: Placeholder = _sqlalchemy,
+    prefix: str = "",
+) -> str:
     """One array parameter per criterion, however many alternatives it lists: 66,000 DbIds
     are one ``jsonb[]``, not 66,000 parameters (PostgreSQL stops at 65,535) nor a statement
     text that changes with the count. ``@> ANY`` still uses the GIN index (a bitmap scan
-    per element)."""
+    per element). ``prefix`` names the parameters of one of several WHEREs of a statement."""
     clauses = [f"entity = {bind('entity')}", _LIVE]
     for i, criterion in enumerate(criteria):
+        c, v = f"{prefix}c{i}", f"{prefix}v{i}"
         if isinstance(criterion, Range):
-            params[f"c{i}"], params[f"v{i}"] = _range_path(criterion)
+            params[c], params[v] = _range_path(criterion)
             clauses.append(
-                f"jsonb_path_exists(document, CAST({bind(f'c{i}')} AS jsonpath), "
-                f"CAST({bind(f'v{i}')} AS jsonb))"
+                f"jsonb_path_exists(document, CAST({bind(c)} AS jsonpath), "
+                f"CAST({bind(v)} AS jsonb))"
             )
             continue
-        params[f"c{i}"] = [_encode(fragment).decode() for fragment in criterion]
-        clauses.append(f"document @> ANY(CAST({bind(f'c{i}')} AS jsonb[]))")
+        params[c] = [_encode(fragment).decode() for fragment in criterion]
+        clauses.append(f"document @> ANY(CAST({bind(c)} AS jsonb[]))")
     return " AND ".join(clauses)
 
 
@@ -229,6 +235,28 @@ class PostgresResourceStore:
 
     async def matching_ids(self, entity: str, criteria: Criteria, limit: int) -> list[str]:
         return await self._first_matching("db_id", entity, criteria, limit)
+
+    async def matching_each(
+        self, entity: str, criteria: Sequence[Criteria], limit: int
+    ) -> list[list[dict[str, Any]]]:
+        """One ``UNION ALL`` branch per criteria, each the statement ``matching`` runs, tagged
+        with its place; the text varies only with how many there are (a page's rows)."""
+        if not criteria:
+            return []
+        params: dict[str, Any] = {"entity": entity, "limit": limit}
+        branches = [
+            f"(SELECT {n} AS n, db_id, body FROM domain.resources WHERE "
+            f"{_where(each, params, _psycopg, prefix=f'g{n}')} ORDER BY db_id LIMIT %(limit)s)"
+            for n, each in enumerate(criteria)
+        ]
+        driver = await driver_connection(self._connection)
+        cursor = driver.cursor(binary=True)
+        union = " UNION ALL ".join(branches)
+        await cursor.execute(f"SELECT n, body FROM ({union}) b ORDER BY n, db_id", params)
+        found: list[list[dict[str, Any]]] = [[] for _ in criteria]
+        for n, body in await cursor.fetchall():
+            found[n].append(_decode(body))
+        return found
 
     async def lineage(
         self, entity: str, root: str, link: Sequence[str], generations: int

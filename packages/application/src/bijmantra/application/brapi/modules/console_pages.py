@@ -38,16 +38,15 @@ async def germplasm_page(
     generations = _bounded(params, "generations", DEFAULT_GENERATIONS, MAX_GENERATIONS)
     by_germplasm = {"germplasmDbId": [db_id]}
     pedigree = await reader.lineage("pedigree", db_id, "parents.*.germplasmDbId", generations)
+    lots = await reader.first("seedlot", by_germplasm, SEED_LOTS_SHOWN)
+    transactions = await reader.first_each(
+        "seedlottransaction",
+        [{"seedLotDbId": [lot["seedLotDbId"]]} for lot in lots],
+        TRANSACTIONS_SHOWN,
+    )  # each lot's first ones, in one statement
     seed_lots = [
-        {
-            "seedLot": lot,
-            "transactions": await reader.first(
-                "seedlottransaction",
-                {"seedLotDbId": [lot["seedLotDbId"]]},
-                TRANSACTIONS_SHOWN,
-            ),
-        }
-        for lot in await reader.first("seedlot", by_germplasm, SEED_LOTS_SHOWN)
+        {"seedLot": lot, "transactions": shown}
+        for lot, shown in zip(lots, transactions, strict=True)
     ]
     return {
         "germplasm": germplasm,
