@@ -14,6 +14,7 @@ from bijmantra.application.tenancy import FIRST_PARTY_CLIENT
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from .conftest import Member, new_member
+from .test_oauth_flows import login, refresh
 from .test_platform_api import Client, bearer, token_for
 
 pytestmark = pytest.mark.integration
@@ -146,3 +147,22 @@ async def test_logging_out_ends_the_sessions_access_tokens_only(
     assert out.status_code == 204
     assert await status_within(identity, session_token, 401) == 401
     assert (await identity.get("/api/v1/users/me", headers=bearer(api_token))).status_code == 200
+
+
+async def test_reusing_a_refresh_token_also_ends_the_access_tokens_of_its_family(
+    identity: Client, identity_engine: AsyncEngine
+) -> None:
+    """ADR 0331: reuse revoked the family's refresh tokens, but the access token the thief had
+    just refreshed kept working for its 10 minutes; now every access token of the family ends."""
+    member = await new_member(identity_engine)
+    other_login = await login(identity, member)  # another family of the same member: kept
+    first = (await login(identity, member)).json()["data"]
+    stolen = (await refresh(identity, first["refresh_token"])).json()
+    for token in (first["access_token"], stolen["access_token"]):
+        assert await status_within(identity, token, 200) == 200
+    reuse = await refresh(identity, first["refresh_token"])
+    assert reuse.json()["error"] == "invalid_grant"
+    for token in (first["access_token"], stolen["access_token"]):
+        assert await status_within(identity, token, 401) == 401
+    kept = other_login.json()["data"]["access_token"]
+    assert (await identity.get("/api/v1/users/me", headers=bearer(kept))).status_code == 200

@@ -218,15 +218,17 @@ def bootstrap(settings: Settings, adapters: IdentityAdapters, tracing: Tracing) 
         ring, issuer=settings.issuer, audience=settings.audience, ttl=settings.access_token_ttl
     )
     hasher, users, clients = adapters.hasher, adapters.users, adapters.clients
+    tenancy, limiter, revocations = adapters.tenancy, adapters.limiter, adapters.revocations
+    revocation_ttl = settings.access_token_ttl + 60  # a token's life and the verifiers' leeway
     sessions = RefreshSessions(
         adapters.refresh_tokens,
         users,
         issuer,
         token_ttl=timedelta(seconds=settings.refresh_token_ttl),
         family_ttl=timedelta(seconds=settings.refresh_family_ttl),
+        revocations=revocations,
+        revocation_ttl=revocation_ttl,
     )
-    tenancy, limiter, revocations = adapters.tenancy, adapters.limiter, adapters.revocations
-    revocation_ttl = settings.access_token_ttl + 60  # a token's life and the verifiers' leeway
     login = LoginWithPassword(
         users, hasher, issuer, sessions=sessions, limiter=limiter, events=adapters.events
     )

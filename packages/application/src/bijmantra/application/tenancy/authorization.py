@@ -118,13 +118,11 @@ class AuthorizationCodes:
         membership = next((m for m in memberships if m.tenant_id == code.tenant_id), None)
         if membership is None:
             raise Unauthorized("No longer a member of that organization")
-        issued = self.tokens.issue(
-            AccessGrant(str(code.user_id), code.tenant_id, membership.roles, code.scope)
-        )
+        grant = AccessGrant(str(code.user_id), code.tenant_id, membership.roles, code.scope)
         if "refresh_token" not in client.grant_types:
-            return issued
+            return self.tokens.issue(grant)
         return await self.refresh.start(
-            issued, user_id=code.user_id, client_id=client.client_id, scope=code.scope
+            grant, user_id=code.user_id, client_id=client.client_id, scope=code.scope
         )
 
 

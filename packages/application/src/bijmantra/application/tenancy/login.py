@@ -86,8 +86,10 @@ class PasswordHashing(PasswordHasher, Protocol):
 
 class RefreshSessionStarter(Protocol):
     async def start(
-        self, issued: IssuedToken, *, user_id: uuid.UUID, client_id: str, scope: str
-    ) -> IssuedToken: ...
+        self, grant: AccessGrant, *, user_id: uuid.UUID, client_id: str, scope: str
+    ) -> IssuedToken:
+        """``grant``'s access token, the first of a new refresh-token family."""
+        ...
 
 
 class EventLog(Protocol):
@@ -145,13 +147,11 @@ class LoginWithPassword:
         issue a token scoped to it."""
         user = await self.verify_password(email, password, client_address=client_address)
         chosen = choose_organization(await self.users.memberships(user.id), organization_id)
-        issued = self.tokens.issue(
-            AccessGrant(str(user.id), chosen.tenant_id, chosen.roles, scope=self.scope)
-        )
+        grant = AccessGrant(str(user.id), chosen.tenant_id, chosen.roles, scope=self.scope)
         if self.sessions is None:
-            return issued
+            return self.tokens.issue(grant)
         return await self.sessions.start(
-            issued, user_id=user.id, client_id=self.client_id, scope=self.scope
+            grant, user_id=user.id, client_id=self.client_id, scope=self.scope
         )
 
     async def verify_password(

@@ -4,7 +4,9 @@ A refresh token is an opaque string ``<tenant uuid hex>.<256 random bits>``. Onl
 SHA-256 is stored. Every successful refresh marks the presented token used and issues a new
 one in the same *family*; presenting a token that was already used means it leaked (or the
 client is confused), so the whole family is revoked and the caller must log in again
-(OAuth 2.0 Security BCP, section 4.14). The tenant prefix lets the store scope its lookup
+(OAuth 2.0 Security BCP, section 4.14). Every access token of a family names it (claim
+``sid``), so revoking the family on reuse also ends the access tokens it issued, the thief's
+included (ADR 0331). The tenant prefix lets the store scope its lookup
 with row-level security before it knows anything else about the token.
 """
 
@@ -21,6 +23,7 @@ from enum import Enum
 from functools import partial
 from typing import Protocol
 
+from bijmantra.application.revocation import RevocationList
 from bijmantra.application.security import SERVICE_CLIENT_ROLES
 from bijmantra.application.tenancy.login import (
     AccessGrant,
@@ -211,6 +214,11 @@ class ClientAuthenticator:
         return client
 
 
+def family_session(family_id: uuid.UUID) -> str:
+    """The ``sid`` of a refresh-token family's access tokens (browser sessions' are hashes)."""
+    return f"refresh:{family_id}"
+
+
 @dataclass
 class RefreshSessions:
     """Starts, rotates and revokes refresh-token families."""
@@ -221,18 +229,25 @@ class RefreshSessions:
     token_ttl: timedelta = timedelta(days=14)  # idle lifetime of one refresh token
     family_ttl: timedelta = timedelta(days=30)  # absolute lifetime of a login
     clock: Clock = field(default_factory=SystemClock)
+    revocations: RevocationList | None = None  # a leaked family's access tokens end with it
+    revocation_ttl: int = 3600  # how long one of its access tokens could still be valid (s)
 
     async def start(
-        self, issued: IssuedToken, *, user_id: uuid.UUID, client_id: str, scope: str
+        self, grant: AccessGrant, *, user_id: uuid.UUID, client_id: str, scope: str
     ) -> IssuedToken:
-        """Attach a new refresh-token family to a freshly issued access token."""
+        """Issue ``grant``'s access token as the first of a new refresh-token family."""
         now = self.clock.now()
         family = RefreshFamily(
-            uuid7(), issued.tenant_id, user_id, client_id, scope, now + self.family_ttl
+            uuid7(), grant.tenant_id, user_id, client_id, scope, now + self.family_ttl
         )
-        token = new_tenant_bound_secret(issued.tenant_id)
+        token = new_tenant_bound_secret(grant.tenant_id)
         await self.store.start_family(family, hash_secret(token), now + self.token_ttl)
+        issued = self.tokens.issue(replace(grant, session_id=family_session(family.id)))
         return replace(issued, refresh_token=token)
+
+    async def _end_access(self, family: RefreshFamily) -> None:
+        if self.revocations is not None:
+            await self.revocations.revoke_session(family_session(family.id), self.revocation_ttl)
 
     async def refresh(
         self, refresh_token: str, client: OAuthClient, scope: str | None = None
@@ -262,11 +277,14 @@ class RefreshSessions:
             )
         )
         family = result.family
+        if result.outcome is Rotation.REUSED and family is not None:
+            await self._end_access(family)  # the store has revoked the family itself
         if result.outcome is not Rotation.ROTATED or family is None:
             raise Unauthorized(INVALID_REFRESH)
         if family.client_id != client.client_id:
             # A token presented by a client it was not issued to has leaked.
             await self.store.revoke_family(tenant, family.id, "wrong_client")
+            await self._end_access(family)
             raise Unauthorized(INVALID_REFRESH)
         # Roles are read again: a removed member cannot keep refreshing.
         membership = next(
@@ -281,7 +299,13 @@ class RefreshSessions:
             await self.store.revoke_family(tenant, family.id, "membership_removed")
             raise Unauthorized(INVALID_REFRESH)
         issued = self.tokens.issue(
-            AccessGrant(str(family.user_id), tenant, membership.roles, scope=granted)
+            AccessGrant(
+                str(family.user_id),
+                tenant,
+                membership.roles,
+                scope=granted,
+                session_id=family_session(family.id),
+            )
         )
         return replace(issued, refresh_token=new_token)
 
