@@ -141,6 +141,18 @@ async def test_a_brapi_write_and_read_through_gateway_and_domain_on_fakes() -> N
                 {"location": "allow", "message": wrong.headers["allow"]}
             ]
             assert {"GET", "POST"} <= set(wrong.headers["allow"].split(", "))
+            # A single-valued parameter given twice is 400 naming it (ADR 0314); paging read
+            # the first value and the operations filters the last. BrAPI filters still repeat.
+            for path in ("/api/v1/devices", "/brapi/v2/germplasm", "/api/v1/work-items"):
+                query = {"page": ["0", "1"], "status": ["open", "done"]}
+                twice = await gateway.get(path, params=query, headers=auth)
+                assert twice.status_code == 400, (path, twice.text)
+                named = ("page", "status", "given 2 times; give it once")
+                assert all(text in twice.text for text in named), (path, twice.text)
+            ids = {"germplasmDbId": [item["germplasmDbId"], "other"], "page": "0"}
+            either = await gateway.get("/brapi/v2/germplasm", params=ids, headers=auth)
+            assert either.status_code == 200, either.text
+            assert len(either.json()["result"]["data"]) == 1
     finally:
         await domain.server.stop(None)
     assert len(fakes.database.outbox) == 1  # one write, one event

@@ -17,12 +17,14 @@ from bijmantra.edge.handlers import (
     security_headers_middleware,
     unexpected_error_handler,
 )
+from bijmantra.edge.query import REPEATABLE, single_valued_parameters
 from bijmantra.edge.requests import REQUEST_ID_HEADER, request_id, request_id_middleware
 from bijmantra.edge.responses import platform_response
 from bijmantra.edge.statuses import HTTP_STATUSES, error_headers, http_status
 
 __all__ = [
     "HTTP_STATUSES",
+    "REPEATABLE",
     "REQUEST_ID_HEADER",
     "Network",
     "brapi_error_body",
@@ -41,6 +43,7 @@ __all__ = [
     "request_id",
     "request_id_middleware",
     "security_headers_middleware",
+    "single_valued_parameters",
     "site_cookie",
     "unexpected_error_handler",
 ]

@@ -29,6 +29,7 @@ from bijmantra.edge import (
     nosniff,
     request_id_middleware,
     security_headers_middleware,
+    single_valued_parameters,
 )
 from bijmantra.gateway import (
     brapi,
@@ -192,7 +193,7 @@ def bootstrap(settings: Settings, adapters: GatewayAdapters, tracing: Tracing) -
             DefineMiddleware(auth, exclude_from_auth_key="public"),
             *protection.middleware,
         ],
-        guards=[permission_guard],
+        guards=[single_valued_parameters, permission_guard],
         before_send=[nosniff, console.console_headers],  # unmatched routes too (ADR 0326)
         exception_handlers=exception_handlers(),
         openapi_config=None,

@@ -14,8 +14,10 @@ from typing import Any
 
 import msgspec
 from bijmantra.application.brapi.entity import Catalog, Entity, Op
+from bijmantra.application.genotyping.views import LIST_FILTERS
 from bijmantra.application.ports.documents import DocumentPage
 from bijmantra.application.security import Action, Permission, permissions
+from bijmantra.edge import REPEATABLE
 from bijmantra.edge.envelopes import brapi_metadata
 from bijmantra.gateway.spreadsheet import safe_row
 from bijmantra.genomics._matrix_json import expand_codes
@@ -126,12 +128,14 @@ class Route:
     max_body: int | None = None  # bytes; larger requests get 413 before reaching a handler
     data_types: tuple[str, ...] = ("application/json",)  # what ``/serverinfo`` advertises
 
-    def mount(self) -> HTTPRouteHandler:
+    def mount(self, repeatable: frozenset[str] = frozenset()) -> HTTPRouteHandler:
+        """The route, taking several values of each ``repeatable`` query parameter."""
         param = _param(self.path)
         litestar_path = PREFIX + (
             self.path.replace("{" + param + "}", "{db_id:str}") if param else self.path
         )
-        opt = {"permission": self.permission} if self.permission else {"public": True}
+        opt: dict[str, Any] = {REPEATABLE: repeatable}
+        opt |= {"permission": self.permission} if self.permission else {"public": True}
         return HTTPRouteHandler(
             path=litestar_path,
             http_method=HttpMethod(self.method),
@@ -447,5 +451,16 @@ def _serverinfo_handler(routes: list[Route]) -> Handler:
     return serverinfo
 
 
+def repeatable_filters(catalog: Catalog) -> frozenset[str]:
+    """The BrAPI query parameters that may be given more than once, any value matching (ADR
+    0314): the entities' filters and the genotype views' lists. Paging, range bounds, the
+    one ``positionRange`` and the response-shaping flags take one value."""
+    entities = catalog.entities.values()
+    filters = {name for entity in entities for name in entity.filters} | set(LIST_FILTERS)
+    bounds = {name for entity in entities for name in entity.bounds}
+    return frozenset(filters - bounds - PAGING - {"positionRange"})
+
+
 def route_handlers(catalog: Catalog) -> list[HTTPRouteHandler]:
-    return [route.mount() for route in catalog_routes(catalog)]
+    repeatable = repeatable_filters(catalog)
+    return [route.mount(repeatable) for route in catalog_routes(catalog)]

@@ -18,7 +18,7 @@ from bijmantra.application.analysis.dto import AnalysisDocument
 from bijmantra.application.genotyping.dto import ImportSummary, VariantSetDocument
 from bijmantra.application.security import Action, Permission
 from bijmantra.domain.genotyping import EXPORT_FORMATS
-from bijmantra.edge import platform_response
+from bijmantra.edge import REPEATABLE, platform_response
 from bijmantra.edge.envelopes import Envelope, ListEnvelope
 from bijmantra.edge.requests import request_id
 from bijmantra.gateway.brapi import page_request
@@ -158,7 +158,10 @@ def npy_header(shape: tuple[int, int]) -> bytes:
     return b"\x93NUMPY\x01\x00" + len(text).to_bytes(2, "little") + text.encode("latin1")
 
 
-@get("/api/v1/variantsets/{variant_set_db_id:str}/dosages.npy", opt=READ_GENOTYPES)
+@get(
+    "/api/v1/variantsets/{variant_set_db_id:str}/dosages.npy",
+    opt={**READ_GENOTYPES, REPEATABLE: frozenset({"callSetDbId"})},
+)
 async def download_dosages(
     request: Request[Any, Any, Any], state: State, variant_set_db_id: str
 ) -> Stream:

@@ -48,7 +48,12 @@ from bijmantra.application.tenancy.login import EventLog, PasswordHashing, UserD
 from bijmantra.application.tenancy.throttle import LoginAttemptLimiter
 from bijmantra.application.tenancy.tokens import ClientDirectory, RefreshTokenStore
 from bijmantra.contracts.tenancy.v1 import identity_service_pb2_grpc
-from bijmantra.edge import error_response, http_exception_handler, unexpected_error_handler
+from bijmantra.edge import (
+    error_response,
+    http_exception_handler,
+    single_valued_parameters,
+    unexpected_error_handler,
+)
 from bijmantra.edge.client_address import parse_networks
 from bijmantra.identity import browser as browser_edge
 from bijmantra.identity import invitations as invitation_edge
@@ -380,6 +385,7 @@ def bootstrap(settings: Settings, adapters: IdentityAdapters, tracing: Tracing) 
         lifespan=[lifespan],
         plugins=observability.plugins,
         middleware=observability.middleware,
+        guards=[single_valued_parameters],  # one rule for a repeated parameter (ADR 0314)
         openapi_config=None,
         # Every identity body is small: past the bound, Litestar stops reading and answers 413
         # (it read up to its 10 MB default, then the JSON decoder said 422).

@@ -31,7 +31,7 @@ MAX_VARIANT_INDEX = 2**31 - 1  # variant_index is a PostgreSQL integer
 NO_DB_ID = ""  # a filter value no row holds (a DbId is never empty; NUL would fail in SQL)
 
 # query/search name -> GenotypeFilter field; plural forms are the search-body spelling.
-_LISTS = {
+LIST_FILTERS = {
     "variantSetDbId": "variant_set_db_ids",
     "callSetDbId": "call_set_db_ids",
     "callSetName": "call_set_names",
@@ -123,7 +123,7 @@ def genotype_filter(
             "Filters not supported by this server for genotype views",
             [FieldError(n, "not supported") for n in asked],
         )
-    values = {target: filter_values(params, name) for name, target in _LISTS.items()}
+    values = {target: filter_values(params, name) for name, target in LIST_FILTERS.items()}
     ranges = [PositionRange.parse(r) for r in values.pop("position_ranges")]
     if len(ranges) > 1:
         raise ValidationFailed(
