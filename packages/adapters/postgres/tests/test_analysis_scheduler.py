@@ -6,6 +6,7 @@ then reserved as domain-api's role through the scheduler role, as in production.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -13,10 +14,13 @@ from typing import Any
 
 import psycopg
 import pytest
+from bijmantra.adapters.postgres import create_engine
 from bijmantra.adapters.postgres.analysis_scheduler import _RESERVE, PostgresAnalysisScheduler
 from bijmantra.adapters.postgres.ddl import ANALYSIS_SCHEDULER_ROLE, set_local_role
-from bijmantra.adapters.postgres.placement import PlacementEngines
+from bijmantra.adapters.postgres.placement import PlacementEngines, PostgresPlacementDirectory
+from bijmantra.adapters.postgres.placement_admin import database_owner_url, provision_database
 from bijmantra.domain.analysis.scheduling import Reservation
+from bijmantra.domain.tenancy.placement import PlacementDatabase
 from bijmantra.testkit.provision import ProvisionedDatabase
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -64,13 +68,30 @@ class Jobs:
         )
 
 
-@pytest.fixture
-def jobs(database: ProvisionedDatabase) -> Iterator[Jobs]:
-    with psycopg.connect(database.owner_url, autocommit=True) as conn:
+DEDICATED = PlacementDatabase("bijmantra_test_scheduling")
+
+
+@contextlib.contextmanager
+def _jobs_in(owner_url: str) -> Iterator[Jobs]:
+    with psycopg.connect(owner_url, autocommit=True) as conn:
         conn.execute("SET row_security = off")
         conn.execute("DELETE FROM domain.analysis_jobs")
         yield Jobs(conn)
         conn.execute("DELETE FROM domain.analysis_jobs")
+
+
+@pytest.fixture
+def jobs(database: ProvisionedDatabase) -> Iterator[Jobs]:
+    with _jobs_in(database.owner_url) as shared:
+        yield shared
+
+
+@pytest.fixture
+def dedicated_jobs(database: ProvisionedDatabase) -> Iterator[Jobs]:
+    """The queue of a dedicated database (its organizations' jobs live there)."""
+    provision_database(database.owner_url, DEDICATED)
+    with _jobs_in(database_owner_url(database.owner_url, DEDICATED)) as dedicated:
+        yield dedicated
 
 
 @pytest.fixture
@@ -135,6 +156,34 @@ async def test_a_redelivery_gets_the_job_its_first_delivery_took_even_once_runni
     )  # the worker claimed it, then died; JetStream delivers the message again
     assert await scheduler.reserve("delivery-of-a-dead-worker") == taken
     assert await scheduler.reserve("another-delivery") == Reservation(a, queued[1])
+
+
+async def test_jobs_in_a_dedicated_database_take_their_turn_and_are_found_again(
+    jobs: Jobs, dedicated_jobs: Jobs, database: ProvisionedDatabase
+) -> None:
+    """A dedicated database holds its organizations' queue: the fair order runs across the
+    databases, and a redelivery finds its job in whichever database it was reserved."""
+    shared_org, placed_org = _org(), _org()
+    in_shared = jobs.queue(shared_org, 3)
+    [in_dedicated] = dedicated_jobs.queue(placed_org, 1, after=60)
+    engine = create_engine(database.domain_url, pool_size=2)
+    placements = PlacementEngines(
+        engine, PostgresPlacementDirectory(engine, ttl=0), service_url=database.domain_url
+    )
+    try:
+        scheduler = PostgresAnalysisScheduler(placements)
+        order = [await scheduler.reserve(f"delivery-{n}") for n in range(4)]
+        again = await scheduler.reserve("delivery-1")
+    finally:
+        await placements.dispose()
+        await engine.dispose()
+    assert order == [
+        Reservation(shared_org, in_shared[0]),
+        Reservation(placed_org, in_dedicated),  # nothing taken there: its turn
+        Reservation(shared_org, in_shared[1]),
+        Reservation(shared_org, in_shared[2]),
+    ]
+    assert again == Reservation(placed_org, in_dedicated)
 
 
 async def test_concurrent_deliveries_never_reserve_one_job(
