@@ -39,11 +39,13 @@ from bijmantra.contracts.genotyping.v1 import genotyping_service_pb2 as pb
 from bijmantra.contracts.genotyping.v1 import genotyping_service_pb2_grpc as pb_grpc
 from bijmantra.domain.genotyping import GENOTYPE_FORMATS
 from bijmantra.domain_api.grpc_api import current_principal
+from bijmantra.domain_api.paging import requested_page
 from bijmantra.domain_api.read_ahead import read_ahead
 from bijmantra.domain_api.uploads import StreamedGenotypeFile
-from bijmantra.kernel import FieldError, PageRequest, Unavailable, ValidationFailed
+from bijmantra.kernel import FieldError, Unavailable, ValidationFailed
 
 _encode = msgspec.json.encode
+RESULT_PAGE_SIZE = 1000  # rows of an analysis's result table per page, unless asked
 
 
 def fill_chunk(message: pb.StreamGenotypesResponse, chunk: GenotypeChunk) -> None:
@@ -172,7 +174,7 @@ class AnalysisServicer(analysis_grpc.AnalysisServiceServicer):
         return analysis_pb.CancelAnalysisResponse(document_json=_encode(document))
 
     async def GetResultPage(self, request: Any, context: Any) -> analysis_pb.GetResultPageResponse:
-        page = PageRequest(request.page, request.page_size or 1000)
+        page = requested_page(request, RESULT_PAGE_SIZE)
         found = await self._page(current_principal(), request.analysis_db_id, request.table, page)
         return analysis_pb.GetResultPageResponse(
             rows_json=b"[" + b",".join(found.items) + b"]", total_count=found.total_count

@@ -16,12 +16,14 @@ from bijmantra.application.ports import TokenVerifier
 from bijmantra.application.ports.documents import DocumentPage
 from bijmantra.contracts.brapi.v1 import resource_service_pb2 as pb
 from bijmantra.contracts.brapi.v1 import resource_service_pb2_grpc as pb_grpc
+from bijmantra.domain_api.paging import requested_page
 from bijmantra.kernel import BijmantraError, Forbidden, PageRequest, Principal, Unauthorized
 from bijmantra.observability import bind_context, clear_context
 from bijmantra.observability.grpc_interceptors import wrap_behavior
 
 _encode = msgspec.json.encode
 _principal: contextvars.ContextVar[Principal] = contextvars.ContextVar("principal")
+BRAPI_PAGE_SIZE = 1000  # BrAPI's default page size
 UNAUTHENTICATED_METHODS = frozenset(
     {"/grpc.health.v1.Health/Check", "/grpc.health.v1.Health/Watch"}
 )
@@ -115,7 +117,7 @@ def _after(check: Callable[[Any], Awaitable[None]], behavior: Any) -> Any:
 
 
 def _page(request: pb.PageRequest) -> PageRequest:
-    return PageRequest(request.page, request.page_size or 1000)
+    return requested_page(request, BRAPI_PAGE_SIZE)
 
 
 def _query(query: Any) -> dict[str, list[str]]:

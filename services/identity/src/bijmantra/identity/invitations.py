@@ -15,6 +15,7 @@ from bijmantra.application.tenancy import DeliverInvitations, PendingInvitation
 from bijmantra.identity.browser import _error, _hidden, _page
 from bijmantra.identity.edge import bearer_principal, decode_body, ok
 from bijmantra.identity.oauth import form_fields
+from bijmantra.identity.platform import ORGS
 from bijmantra.kernel import BijmantraError
 from bijmantra.observability import get_logger
 from litestar import Request, Response, delete, get, post
@@ -22,7 +23,6 @@ from litestar.datastructures import State
 from litestar.params import FromPath
 
 log = get_logger(__name__)
-ORGS = "/api/v1/organizations"
 ACCEPT = "/api/v1/auth/invitations/accept"
 ACCEPT_FORM = "/api/v1/auth/invitations/accept-form"
 
