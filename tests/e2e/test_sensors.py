@@ -607,3 +607,31 @@ async def test_another_organization_and_a_viewer_change_nothing_on_any_sensors_u
         assert (mine["state"], mine["revokedAt"]) == ("commissioned", None)
     assert my_open_alerts() == [alert_id]
     assert send(site, credential, [reading(2, 5.0)]).status_code == 200  # still its credential
+
+
+def drop(device: Device) -> None:
+    """End the connection without DISCONNECT, as a device losing power: its will goes out."""
+    device.client.loop_stop()
+    sock = device.client.socket()
+    assert sock is not None
+    sock.close()
+
+
+async def test_mqtt_a_devices_last_will_goes_only_to_its_own_topic(site: Site) -> None:
+    """A will is published by the server in the device's name: one naming another device's
+    topic must be refused like a PUBLISH there (ADR 0331)."""
+    honest_id, honest_credential = enrol(site)
+    _, forger_credential = enrol(site)
+    victim_id, victim_credential = enrol(site)
+    will = json.dumps({"readings": [reading(6, 9.0)]})
+    honest, forger = Device(site, honest_credential), Device(site, forger_credential)
+    honest.client.will_set(topic(honest_credential), will, qos=1)
+    forger.client.will_set(topic(victim_credential), will, qos=1)
+    assert await asyncio.to_thread(honest.connect) == "Success"
+    forged = await asyncio.to_thread(forger.connect)  # accepted today; its will is dropped
+    if forged == "Success":
+        drop(forger)
+    drop(honest)  # after the forger: its will reaches the bridge after the forged one would
+    await eventually(lambda: history_count(site, honest_id), 1)  # wills do go out
+    await asyncio.sleep(1)  # and the forged one's transaction, had it run, has committed
+    assert await asyncio.to_thread(history_count, site, victim_id) == 0
