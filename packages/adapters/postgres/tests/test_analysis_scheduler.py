@@ -209,7 +209,21 @@ async def test_a_job_another_delivery_holds_is_passed_over_not_waited_for(
             {"id": queued_by_a[0]},
         )
         # A is still the organization to serve: its next waiting job, without blocking
-        assert await scheduler.reserve("delivery-2") == Reservation(a, queued_by_a[1])
+        reserving = asyncio.ensure_future(scheduler.reserve("delivery-2"))
+        while not reserving.done():
+            if _waits_for_a_lock(jobs):  # what FOR UPDATE without SKIP LOCKED would do
+                reserving.cancel()
+                pytest.fail("the reservation waited for the job another delivery holds")
+            await asyncio.sleep(0)
+        assert reserving.result() == Reservation(a, queued_by_a[1])
+
+
+def _waits_for_a_lock(jobs: Jobs) -> bool:
+    row = jobs.conn.execute(
+        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+        "AND query LIKE '%analysis_jobs%'"
+    ).fetchone()
+    return bool(row and row[0])
 
 
 async def test_the_reservation_reads_the_waiting_jobs_through_their_indexes(
