@@ -12,7 +12,14 @@ from bijmantra.edge import (
     security_headers_middleware,
 )
 from bijmantra.edge.timing import phase
-from bijmantra.kernel import FieldError, Malformed, RateLimited, Unauthorized, ValidationFailed
+from bijmantra.kernel import (
+    FieldError,
+    Malformed,
+    RateLimited,
+    Unauthorized,
+    Unavailable,
+    ValidationFailed,
+)
 from litestar import Litestar, Request, get
 from litestar.testing import TestClient
 
@@ -45,6 +52,11 @@ def limited() -> None:
 @get("/brapi/v2/limited", sync_to_thread=False)
 def brapi_limited() -> None:
     raise RateLimited("Slow down", [FieldError("retryAfter", "7")])
+
+
+@get(["/api/v1/down", "/brapi/v2/down"], sync_to_thread=False)
+def down() -> None:
+    raise Unavailable("Shared state (Redis) did not answer in time")
 
 
 @get("/api/v1/anonymous", sync_to_thread=False)
@@ -85,6 +97,7 @@ def client() -> TestClient[Litestar]:
             brapi_unreadable,
             limited,
             brapi_limited,
+            down,
             anonymous,
             bug,
             fine,
@@ -134,6 +147,11 @@ def test_both_envelopes_carry_retry_after_and_www_authenticate() -> None:
             assert answer.status_code == 429
             assert answer.headers["retry-after"] == "7"
         assert http.get("/api/v1/anonymous").headers["www-authenticate"] == "Bearer"
+        for path in ("/api/v1/down", "/brapi/v2/down"):  # a dependency that did not answer
+            answer = http.get(path)
+            assert answer.status_code == 503
+            assert answer.headers["retry-after"] == "1"
+        assert http.get("/api/v1/down").json()["error"]["code"] == "unavailable"
 
 
 def test_a_wrong_method_is_405_method_not_allowed_with_allow_in_each_envelope() -> None:

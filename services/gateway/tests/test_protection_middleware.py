@@ -4,6 +4,7 @@ outage) and the order of the checks."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 import uuid
@@ -11,6 +12,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import pytest
+from bijmantra.adapters.redis.client import redis_client
+from bijmantra.adapters.redis.idempotency import RedisIdempotencyStore
+from bijmantra.adapters.redis.rate_limiter import RedisRateLimiter
 from bijmantra.application.protection.idempotency import (
     Claim,
     IdempotencyPolicy,
@@ -21,6 +25,7 @@ from bijmantra.gateway.protection.idempotency import idempotency_middleware
 from bijmantra.gateway.protection.rate_limit import rate_limit_middleware
 from bijmantra.kernel import Principal, TenantId, Unavailable
 from bijmantra.testkit.protection_fakes import FakeIdempotencyStore, FakeRateLimiter
+from bijmantra.testkit.silent_server import silent_server
 from litestar import Litestar, Request, Response, get, post
 from litestar.testing import AsyncTestClient
 from litestar.types import ASGIApp, Receive, Scope, Send
@@ -172,6 +177,25 @@ async def test_an_unreachable_limiter_lets_requests_pass_and_an_unreachable_stor
         plain = await client.post("/echo", content=b"{}", headers={"x-user": "alice"})
         assert plain.status_code == 201
     assert calls == ["echo"]
+
+
+async def test_a_redis_that_never_answers_bounds_the_request_at_503_with_retry_after() -> None:
+    """Real stores over a socket that accepts and stays silent: a keyed write is 503
+    ``unavailable`` with ``Retry-After`` in the platform envelope after the store's bound (it
+    once waited on redis-py's defaults); reads pass, as the limiter is meant to fail open."""
+    async with silent_server() as address:
+        redis = redis_client(f"redis://{address}/0", command_seconds=0.2)
+        stalled = app(limiter=RedisRateLimiter(redis), store=RedisIdempotencyStore(redis))
+        async with asyncio.timeout(60), AsyncTestClient(stalled) as client:
+            assert (await client.get("/read", headers={"x-user": "alice"})).status_code == 200
+            refused = await client.post(
+                "/echo", content=b"{}", headers={"x-user": "alice", "idempotency-key": "k"}
+            )
+        await redis.aclose()
+    assert refused.status_code == 503
+    assert refused.headers["retry-after"] == "1"
+    assert refused.json()["error"]["code"] == "unavailable"
+    assert calls == []
 
 
 async def test_the_client_budget_refuses_and_anonymous_requests_are_not_charged() -> None:

@@ -14,6 +14,7 @@ from bijmantra.adapters.redis.revocations import RedisRevocationList
 from bijmantra.adapters.redis.tenant_keys import erase_tenant_keys
 from bijmantra.kernel import TenantId, Unauthorized, Unavailable
 from bijmantra.testkit.servers import free_port
+from bijmantra.testkit.silent_server import silent_server
 from redis.asyncio import Redis
 
 from .test_token_attacks import AUDIENCE, ISSUER, SIGNING_KEY, TENANT, KeySource, claims, sign
@@ -116,6 +117,19 @@ async def test_an_unreachable_revocation_list_fails_closed() -> None:
             await verifier(dead).verify(sign(claims()))
     finally:
         await dead.close()
+
+
+async def test_a_revocation_list_that_never_answers_fails_closed_within_its_bound() -> None:
+    """A Redis that accepts the connection and never replies (a real silent socket): the
+    token is neither accepted nor called revoked, and the check ends (it hung 5 s, then 500)."""
+    async with silent_server() as address:
+        stalled = RedisRevocationList.from_url(f"redis://{address}/0", command_seconds=0.2)
+        try:
+            async with asyncio.timeout(60):  # a hang detector, not a performance bound
+                with pytest.raises(Unavailable):
+                    await verifier(stalled).verify(sign(claims()))
+        finally:
+            await stalled.close()
 
 
 async def test_erasing_an_organization_ends_every_token_naming_it_and_no_other(

@@ -26,6 +26,9 @@ HTTP_STATUSES: dict[ErrorCode, int] = {
     ErrorCode.INTERNAL: 500,
 }
 RETRY_AFTER = "retryAfter"  # the detail location a RateLimited error names its wait in
+# Seconds a client waits before retrying a 503 that names no wait: a dependency that did not
+# answer (Redis, a service) is asked again soon, not in a tight loop (ADR 0317).
+UNAVAILABLE_RETRY_AFTER = "1"
 ALLOW = "allow"  # the detail location a MethodNotAllowed error lists the served methods in
 
 
@@ -39,8 +42,10 @@ def http_status(error: BijmantraError, *, brapi: bool = False) -> int:
 
 def error_headers(error: BijmantraError) -> dict[str, str]:
     headers = {"Cache-Control": "no-store"}
-    if error.code is ErrorCode.RATE_LIMITED:
+    if error.code in (ErrorCode.RATE_LIMITED, ErrorCode.UNAVAILABLE):
         wait = next((d.message for d in error.details if d.location == RETRY_AFTER), None)
+        if wait is None and error.code is ErrorCode.UNAVAILABLE:
+            wait = UNAVAILABLE_RETRY_AFTER
         if wait is not None:
             headers["Retry-After"] = wait
     if error.code is ErrorCode.UNAUTHORIZED:

@@ -33,6 +33,7 @@ from bijmantra.adapters.postgres.placement_relays import PlacementRelays
 from bijmantra.adapters.postgres.relay_loop import OutboxWakeups, run_relay
 from bijmantra.adapters.postgres.sensors import maintain_partitions
 from bijmantra.adapters.redis import RedisSearchResultStore
+from bijmantra.adapters.redis.client import redis_client
 from bijmantra.adapters.redis.revocations import RedisRevocationList
 from bijmantra.application.events import OutboxRelay
 from bijmantra.application.ports import UnitOfWorkFactory
@@ -48,7 +49,6 @@ from bijmantra.observability import current_traceparent
 from bijmantra.observability.metrics import watch_pool
 from bijmantra.observability.shutdown import Closer
 from bijmantra.observability.tracing_setup import Tracing
-from redis.asyncio import Redis
 
 MAINTENANCE_SECONDS = 3600.0
 
@@ -127,7 +127,7 @@ async def production_adapters(settings: Settings, tracing: Tracing) -> DomainAda
         revocations=revocations,
     )
     tracing.instrument_redis()
-    redis = Redis.from_url(settings.redis_url)
+    redis = redis_client(settings.redis_url)
     closers.append(redis.aclose)
     nc = await connect(settings.nats_url, name=SERVICE_NAME)
     js = nc.jetstream()

@@ -33,6 +33,7 @@ from bijmantra.adapters.postgres.tenant_operations import (
     import_tenant,
     recover_operations,
 )
+from bijmantra.adapters.redis.client import redis_client
 from bijmantra.adapters.redis.tenant_keys import erase_tenant_keys
 from bijmantra.domain.tenancy.placement import (
     PlacementDatabase,
@@ -40,11 +41,10 @@ from bijmantra.domain.tenancy.placement import (
     dedicated_database_name,
 )
 from bijmantra.kernel import TenantId, ValidationFailed
-from redis.asyncio import Redis
 
 
 async def _forget(redis_url: str, tenant: uuid.UUID) -> int:
-    redis = Redis.from_url(redis_url)
+    redis = redis_client(redis_url)
     try:
         return await erase_tenant_keys(redis, tenant)
     finally:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import msgspec
 from bijmantra.edge.envelopes import brapi_error_body, platform_error_body
-from bijmantra.edge.statuses import http_status
+from bijmantra.edge.statuses import error_headers, http_status
 from bijmantra.kernel import BijmantraError
 from litestar.enums import ScopeType
 from litestar.types import HTTPResponseBodyEvent, HTTPResponseStartEvent, Scope, Send
@@ -22,10 +22,18 @@ async def send_error(
     else:
         request_id = scope.get("state", {}).get("request_id")
         body = msgspec.json.encode(platform_error_body(error, request_id))
+    given = [*(headers or [])]
+    named = {name.lower() for name, _ in given}
+    implied = [  # the headers the error's code implies (Retry-After on a 503), as the edge's
+        (name.lower().encode(), value.encode())
+        for name, value in error_headers(error).items()
+        if name.lower().encode() not in named
+    ]
     start_headers = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),
-        *(headers or []),
+        *given,
+        *implied,
     ]
     await send_whole(send, status or http_status(error), start_headers, body)
 

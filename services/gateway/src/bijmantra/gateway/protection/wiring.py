@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from bijmantra.adapters.redis.client import redis_client
 from bijmantra.adapters.redis.idempotency import RedisIdempotencyStore
 from bijmantra.adapters.redis.rate_limiter import RedisRateLimiter
 from bijmantra.application.protection.idempotency import IdempotencyPolicy, IdempotencyStore
@@ -37,9 +38,7 @@ def protections(settings: Settings) -> Protections:
     rate_limits = settings.rate_limits.strip().lower() != "off"
     if settings.redis_url is None or not (rate_limits or settings.idempotency):
         return protections_over(settings, None, None)
-    # No socket_timeout: redis-py runs each write under asyncio.wait_for (one more task per
-    # command, on every request); the limiter and the store bound each round trip themselves.
-    redis = Redis.from_url(settings.redis_url, socket_timeout=None, socket_connect_timeout=2)
+    redis = redis_client(settings.redis_url)  # each command bounded (ADR 0317)
     built = protections_over(settings, RedisRateLimiter(redis), RedisIdempotencyStore(redis))
     built.redis = redis
     return built

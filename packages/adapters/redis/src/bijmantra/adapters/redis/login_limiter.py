@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 
+from bijmantra.adapters.redis.client import COMMAND_SECONDS, redis_client
 from bijmantra.application.tenancy.throttle import ACCOUNT_POLICY, ADDRESS_POLICY, BackoffPolicy
 
 from redis.asyncio import Redis
@@ -54,10 +55,10 @@ class RedisLoginLimiter:
         *,
         account_policy: BackoffPolicy = ACCOUNT_POLICY,
         address_policy: BackoffPolicy = ADDRESS_POLICY,
+        command_seconds: float = COMMAND_SECONDS,
     ) -> RedisLoginLimiter:
-        return cls(
-            Redis.from_url(url), account_policy=account_policy, address_policy=address_policy
-        )
+        client = redis_client(url, command_seconds=command_seconds)
+        return cls(client, account_policy=account_policy, address_policy=address_policy)
 
     def _subjects(self, account: str, address: str | None) -> list[tuple[str, str]]:
         subjects = [("acct", _account_key(account, address))]

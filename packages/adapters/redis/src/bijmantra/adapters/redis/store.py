@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import ClassVar, Self
 
+from bijmantra.adapters.redis.client import COMMAND_SECONDS, redis_client
+
 from redis.asyncio import Redis
 
 
@@ -24,8 +26,9 @@ class PrefixedRedisStore:
         self._prefix = self.PREFIX if prefix is None else prefix
 
     @classmethod
-    def from_url(cls, url: str) -> Self:
-        return cls(Redis.from_url(url))
+    def from_url(cls, url: str, *, command_seconds: float = COMMAND_SECONDS) -> Self:
+        """The store over its own bounded client (``redis_client``)."""
+        return cls(redis_client(url, command_seconds=command_seconds))
 
     async def close(self) -> None:
         await self._redis.aclose()
