@@ -148,6 +148,49 @@ async def test_a_response_too_large_to_keep_is_not_run_again() -> None:
     assert calls == ["big"]
 
 
+class WatchedStore(FakeIdempotencyStore):
+    """Notes in ``calls`` when a record is completed."""
+
+    async def complete(
+        self, key: str, token: str, response: StoredResponse, ttl_seconds: int
+    ) -> None:
+        calls.append("completed")
+        await super().complete(key, token, response, ttl_seconds)
+
+
+def last_byte_noted(app: ASGIApp) -> ASGIApp:
+    """Outermost: notes in ``calls`` when the response's last part leaves for the client."""
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        async def noting(message: Any) -> None:
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                calls.append("last byte")
+            await send(message)
+
+        await app(scope, receive, noting)
+
+    return middleware
+
+
+async def test_the_record_is_complete_before_the_last_byte_reaches_the_client() -> None:
+    """A client holding the whole answer may retry at once on another replica: it must be
+    replayed the answer, not told the first request is still running (409)."""
+    policy = IdempotencyPolicy(max_response_bytes=4096, max_request_bytes=1 << 20)
+    watched = Litestar(
+        [echo],
+        middleware=[
+            last_byte_noted,
+            fake_auth,
+            idempotency_middleware(WatchedStore(time.monotonic), policy),
+        ],
+    )
+    async with AsyncTestClient(watched) as client:
+        first, again = await post_twice(client, "/echo", content=b"{}")
+    assert calls == ["echo", "completed", "last byte", "last byte"]
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.content == first.content
+
+
 async def test_public_posts_and_posts_without_a_key_pass_through() -> None:
     async with AsyncTestClient(app()) as client:
         for _ in range(2):

@@ -2,7 +2,9 @@
 
 The body is read once, hashed and spooled (memory up to 1 MiB, then a temporary file), and
 handed to the route unchanged. The response is passed to the client as it is produced and
-kept on the side up to the policy's bound; the record is completed after the last byte.
+kept on the side up to the policy's bound; the record is completed before the last byte is
+sent, so a client that has the whole answer and retries at once, on any replica, is replayed
+it rather than told the first request is still running.
 POSTs without a key, and public POSTs (no verified caller to scope the key to), pass through.
 """
 
@@ -11,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import tempfile
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import IO
 
 from bijmantra.application.protection.idempotency import (
@@ -94,11 +96,15 @@ async def _send_stored(send: Send, scope: Scope, stored: StoredResponse) -> None
 
 
 class _Recorder:
-    """Passes the response through and keeps a copy up to ``limit`` bytes."""
+    """Passes the response through and keeps a copy up to ``limit`` bytes; ``before_last``
+    runs once the whole response is known, before its last part is sent."""
 
-    def __init__(self, send: Send, limit: int) -> None:
+    def __init__(
+        self, send: Send, limit: int, before_last: Callable[[_Recorder], Awaitable[None]]
+    ) -> None:
         self._send = send
         self._limit = limit
+        self._before_last = before_last
         self.status = 0
         self.headers: list[tuple[str, str]] = []
         self.body = bytearray()
@@ -117,6 +123,8 @@ class _Recorder:
                 if len(self.body) > self._limit:
                     self.body_kept, self.body = False, bytearray()
             self.finished = not message.get("more_body", False)
+            if self.finished:
+                await self._before_last(self)
         await self._send(message)
 
     def stored(self) -> StoredResponse:
@@ -174,19 +182,21 @@ def idempotency_middleware(
                 await _run(claim.token, record, scope, receive, send)
 
         async def _run(token: str, record: str, scope: Scope, receive: Receive, send: Send) -> None:
-            recorder = _Recorder(send, policy.max_response_bytes)
             kept = False
-            try:
-                await app(scope, receive, recorder)
-                if recorder.finished and policy.keeps(recorder.status):
-                    await store.complete(record, token, recorder.stored(), policy.ttl_seconds)
-                    kept = True
-            except Unavailable:
-                # The answer has gone out; only keeping it failed. The claim expires by itself.
-                log.warning(
-                    "idempotency store unavailable after the response", status=recorder.status
-                )
+
+            async def keep(response: _Recorder) -> None:
+                nonlocal kept
+                if not policy.keeps(response.status):
+                    return
+                try:
+                    await store.complete(record, token, response.stored(), policy.ttl_seconds)
+                except Unavailable:
+                    # Only keeping the answer failed; it still goes out, the claim expires.
+                    log.warning("idempotency store unavailable", status=response.status)
                 kept = True
+
+            try:
+                await app(scope, receive, _Recorder(send, policy.max_response_bytes, keep))
             finally:
                 if not kept:
                     with contextlib.suppress(Unavailable):
