@@ -21,7 +21,8 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from .conftest import ISSUER, Member, new_member
-from .test_oauth_flows import FORM, verifier
+from .test_oauth_flows import FORM, refresh, verifier
+from .test_revocation import status_within
 
 pytestmark = pytest.mark.integration
 
@@ -265,6 +266,30 @@ async def test_code_redemption_needs_the_right_verifier_and_is_single_use(
     missing = await exchange(identity, app_client, code2, None)
     assert missing.status_code == 400
     assert missing.json()["error"] == "invalid_request"
+
+
+async def test_a_replayed_code_ends_the_tokens_its_first_redemption_got(
+    identity: Client, member: Member, app_client: str
+) -> None:
+    """RFC 6749 §4.1.2, ADR 0331: a code presented twice was refused, but the tokens of its
+    first redemption (perhaps an attacker's) kept working; now they end with the replay."""
+    code_verifier, challenge = pkce()
+    url = authorize_url(app_client, challenge)
+    await sign_in(identity, url, member)
+    [code] = redirected(await approve(identity, url, member.organization_id))["code"]
+    first = await exchange(identity, app_client, code, code_verifier)
+    assert first.status_code == 200, first.text
+    tokens = first.json()
+    assert await status_within(identity, tokens["access_token"], 200) == 200
+    replayed = await exchange(identity, app_client, code, code_verifier)
+    assert replayed.json()["error"] == "invalid_grant"
+    assert await status_within(identity, tokens["access_token"], 401) == 401
+    assert (await refresh(identity, tokens["refresh_token"], app_client)).status_code == 400
+    [other] = redirected(await approve(identity, url, member.organization_id))["code"]
+    kept = await exchange(identity, app_client, other, code_verifier)  # another code: kept
+    assert kept.status_code == 200, kept.text
+    me = {"Authorization": f"Bearer {kept.json()['access_token']}"}
+    assert (await identity.get("/api/v1/users/me", headers=me)).status_code == 200
 
 
 async def test_a_code_is_bound_to_its_client(

@@ -215,6 +215,10 @@ class FakeAuthorizationCodes:
         self.tables.codes[code_hash] = (code, True)
         return code
 
+    async def was_used(self, tenant_id: TenantId, code_hash: bytes, client_id: str) -> bool:
+        code, used = self.tables.codes.get(code_hash, (None, False))
+        return code is not None and used and code.tenant_id == tenant_id
+
 
 @dataclass
 class FakeEventLog:

@@ -12,7 +12,7 @@ import hashlib
 import hmac
 import secrets
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -29,6 +29,7 @@ from bijmantra.application.tenancy.tokens import (
     MembershipLookup,
     OAuthClient,
     RefreshSessions,
+    family_session,
     hash_secret,
     new_tenant_bound_secret,
     tenant_of,
@@ -52,6 +53,7 @@ class AuthorizationCode:
     expires_at: datetime
     nonce: str | None = None
     auth_time: datetime | None = None  # when the user signed in (OpenID Connect ``auth_time``)
+    family_id: uuid.UUID | None = None  # the tokens' family, set when redeemed (``code_family``)
 
 
 class AuthorizationCodeStore(Protocol):
@@ -62,6 +64,10 @@ class AuthorizationCodeStore(Protocol):
     ) -> AuthorizationCode | None:
         """Mark a live code of ``client_id`` used and return it; None if unknown, expired,
         used before or issued to another client. At most one caller ever gets it."""
+        ...
+
+    async def was_used(self, tenant_id: TenantId, code_hash: bytes, client_id: str) -> bool:
+        """Whether ``client_id``'s code was redeemed (or tried) before: a replay."""
         ...
 
 
@@ -105,12 +111,18 @@ class AuthorizationCodes:
         return code
 
     async def redeem(self, code: str, client: OAuthClient) -> AuthorizationCode | None:
+        """The code, used up; a replayed one also ends the tokens issued from it (RFC 6749
+        §4.1.2): its first redemption may have been an attacker's, or this one is."""
         tenant = tenant_of(code)
         if tenant is None:
             return None
-        return await self.store.consume(
-            tenant, hash_secret(code), client.client_id, self.clock.now()
-        )
+        code_hash = hash_secret(code)
+        found = await self.store.consume(tenant, code_hash, client.client_id, self.clock.now())
+        if found is not None:
+            return replace(found, family_id=code_family(code_hash))
+        if await self.store.was_used(tenant, code_hash, client.client_id):
+            await self.refresh.end_family(tenant, code_family(code_hash), "code_replayed")
+        return None
 
     async def tokens_for(self, code: AuthorizationCode, client: OAuthClient) -> IssuedToken:
         """Roles come from the membership *now*, not from when the code was issued."""
@@ -120,9 +132,14 @@ class AuthorizationCodes:
             raise Unauthorized("No longer a member of that organization")
         grant = AccessGrant(str(code.user_id), code.tenant_id, membership.roles, code.scope)
         if "refresh_token" not in client.grant_types:
-            return self.tokens.issue(grant)
+            sid = None if code.family_id is None else family_session(code.family_id)
+            return self.tokens.issue(replace(grant, session_id=sid))
         return await self.refresh.start(
-            grant, user_id=code.user_id, client_id=client.client_id, scope=code.scope
+            grant,
+            user_id=code.user_id,
+            client_id=client.client_id,
+            scope=code.scope,
+            family_id=code.family_id,
         )
 
 
@@ -243,6 +260,11 @@ class BrowserSessions:
         except ValueError:
             raise Forbidden("Only a person has browser sessions") from None
         await self.store.end_all(user_id, self.clock.now(), self.ttl)
+
+
+def code_family(code_hash: bytes) -> uuid.UUID:
+    """The id of the token family a code starts: found again from a replayed code alone."""
+    return uuid.UUID(bytes=code_hash[:16])
 
 
 def session_id(secret: str) -> str:

@@ -86,7 +86,13 @@ class PasswordHashing(PasswordHasher, Protocol):
 
 class RefreshSessionStarter(Protocol):
     async def start(
-        self, grant: AccessGrant, *, user_id: uuid.UUID, client_id: str, scope: str
+        self,
+        grant: AccessGrant,
+        *,
+        user_id: uuid.UUID,
+        client_id: str,
+        scope: str,
+        family_id: uuid.UUID | None = None,
     ) -> IssuedToken:
         """``grant``'s access token, the first of a new refresh-token family."""
         ...

@@ -233,12 +233,19 @@ class RefreshSessions:
     revocation_ttl: int = 3600  # how long one of its access tokens could still be valid (s)
 
     async def start(
-        self, grant: AccessGrant, *, user_id: uuid.UUID, client_id: str, scope: str
+        self,
+        grant: AccessGrant,
+        *,
+        user_id: uuid.UUID,
+        client_id: str,
+        scope: str,
+        family_id: uuid.UUID | None = None,
     ) -> IssuedToken:
-        """Issue ``grant``'s access token as the first of a new refresh-token family."""
+        """Issue ``grant``'s access token as the first of a new refresh-token family (with
+        the id an authorization code names, or a new one)."""
         now = self.clock.now()
         family = RefreshFamily(
-            uuid7(), grant.tenant_id, user_id, client_id, scope, now + self.family_ttl
+            family_id or uuid7(), grant.tenant_id, user_id, client_id, scope, now + self.family_ttl
         )
         token = new_tenant_bound_secret(grant.tenant_id)
         await self.store.start_family(family, hash_secret(token), now + self.token_ttl)
@@ -248,6 +255,12 @@ class RefreshSessions:
     async def _end_access(self, family: RefreshFamily) -> None:
         if self.revocations is not None:
             await self.revocations.revoke_session(family_session(family.id), self.revocation_ttl)
+
+    async def end_family(self, tenant_id: TenantId, family_id: uuid.UUID, reason: str) -> None:
+        """Revoke a family's refresh tokens and its access tokens (a replayed code's)."""
+        await self.store.revoke_family(tenant_id, family_id, reason)
+        if self.revocations is not None:
+            await self.revocations.revoke_session(family_session(family_id), self.revocation_ttl)
 
     async def refresh(
         self, refresh_token: str, client: OAuthClient, scope: str | None = None

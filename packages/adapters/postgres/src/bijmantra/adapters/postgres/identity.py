@@ -417,8 +417,19 @@ class PostgresAuthorizationCodes:
             "UPDATE identity.authorization_codes SET used_at = :now "
             "WHERE code_hash = :hash AND client_id = :client AND used_at IS NULL "
             "AND expires_at > :now RETURNING tenant_id, client_id, user_id, redirect_uri, scope, "
-            "code_challenge, code_challenge_method, expires_at, nonce, auth_time",
+            "code_challenge, code_challenge_method, expires_at, nonce, auth_time, "
+            "NULL::uuid AS family_id",  # the use case derives it from the code
             {"hash": code_hash, "client": client_id, "now": now},
         )
         row = used.one_or_none()
         return None if row is None else record(AuthorizationCode, row)
+
+    async def was_used(self, tenant_id: TenantId, code_hash: bytes, client_id: str) -> bool:
+        found = await _in_tenant(
+            self._engine,
+            tenant_id,
+            "SELECT 1 FROM identity.authorization_codes WHERE code_hash = :hash "
+            "AND client_id = :client AND used_at IS NOT NULL",
+            {"hash": code_hash, "client": client_id},
+        )
+        return found.one_or_none() is not None
