@@ -180,9 +180,6 @@ async def test_authorization_code_with_pkce_and_refresh_rotation(
     me = await gateway.get("/api/v1/users/me", headers=bearer(body["access_token"]))
     assert me.status_code == 200, me.text
     assert me.json()["data"]["organization_id"] == member["organization"]
-    assert (
-        await gateway.post("/oauth/token", data=exchange, headers=FORM)
-    ).status_code == 400  # single use
 
     refresh = {"grant_type": "refresh_token", "client_id": "e2e-web"}
     rotated = await gateway.post(
@@ -200,6 +197,8 @@ async def test_authorization_code_with_pkce_and_refresh_rotation(
         "/oauth/token", data={**refresh, "refresh_token": newest}, headers=FORM
     )
     assert family_gone.status_code == 400
+    # Single use (last: a replay also ends the first redemption's tokens, ADR 0331).
+    assert (await gateway.post("/oauth/token", data=exchange, headers=FORM)).status_code == 400
 
 
 async def test_client_credentials(gateway: httpx.AsyncClient, member: dict[str, str]) -> None:
