@@ -140,6 +140,29 @@ async def test_inviting_an_existing_account_reveals_nothing_and_attaches_nothing
     assert (await token_for(identity, existing, admin.organization_id)).count(".") == 2
 
 
+async def test_guessing_an_accounts_password_through_an_invitation_locks_like_a_login(
+    identity: Client,
+    identity_engine: AsyncEngine,
+    smtp_server: SmtpCatcher,
+) -> None:
+    """ADR 0331: the accept endpoint checked an existing account's password with no lock, so a
+    link's holder could guess it without end; it now shares the login's back-off."""
+    admin = await new_member(identity_engine, roles=["admin"])
+    existing = await new_member(identity_engine)
+    assert (await _invite(identity, admin, existing.email, ["viewer"])).status_code == 202
+    token = smtp_server.wait_for(existing.email)[0].query_value("token")
+    for _ in range(5):
+        guess = await identity.post(ACCEPT, json={"token": token, "password": "a-guess-123"})
+        assert guess.status_code == 401
+    locked = await identity.post(ACCEPT, json={"token": token, "password": existing.password})
+    assert locked.status_code == 429
+    assert locked.json()["error"]["code"] == "rate_limited"
+    login = await identity.post(
+        "/api/v1/auth/login", json={"email": existing.email, "password": existing.password}
+    )
+    assert login.status_code == 429  # one lock for the account, wherever it is guessed
+
+
 async def test_a_new_address_accepts_once_through_the_mailed_link(
     identity: Client,
     identity_engine: AsyncEngine,

@@ -287,7 +287,9 @@ def bootstrap(settings: Settings, adapters: IdentityAdapters, tracing: Tracing) 
             "remove_member": RemoveMember(tenancy, revocations, revocation_ttl),
             "revocations": revocations,
             "revocation_ttl": revocation_ttl,
-            "accept_invitation": AcceptInvitation(tenancy, hasher.hash, hasher.verify),
+            "accept_invitation": AcceptInvitation(
+                tenancy, hasher.hash, hasher.verify, limiter=limiter
+            ),
             "my_profile": GetMyProfile(users),
             "sessions": sessions,
             "authenticate_client": ClientAuthenticator(clients),

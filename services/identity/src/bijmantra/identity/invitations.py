@@ -13,7 +13,7 @@ import msgspec
 from authlib.oauth2.rfc6749 import OAuth2Error
 from bijmantra.application.tenancy import DeliverInvitations, PendingInvitation
 from bijmantra.identity.browser import _error, _hidden, _page
-from bijmantra.identity.edge import bearer_principal, decode_body, ok
+from bijmantra.identity.edge import bearer_principal, client_ip, decode_body, ok
 from bijmantra.identity.oauth import form_fields
 from bijmantra.identity.platform import ORGS
 from bijmantra.kernel import BijmantraError
@@ -91,7 +91,9 @@ async def revoke_invitation(
 @post(ACCEPT, status_code=200)
 async def accept_invitation(request: Request[Any, Any, Any], state: State) -> Response[Any]:
     body = await decode_body(request, AcceptBody)
-    user_id = await state.accept_invitation(body.token, body.password, body.display_name)
+    user_id = await state.accept_invitation(
+        body.token, body.password, body.display_name, client_address=client_ip(request, state)
+    )
     return ok(request, {"user_id": str(user_id)}, links={"login": "/api/v1/auth/login"})
 
 
@@ -128,7 +130,10 @@ async def accept_from_form(request: Request[Any, Any, Any], state: State) -> Res
     token = fields.get("token", "")
     try:
         await state.accept_invitation(
-            token, fields.get("password", ""), fields.get("display_name", "")
+            token,
+            fields.get("password", ""),
+            fields.get("display_name", ""),
+            client_address=client_ip(request, state),
         )
     except BijmantraError as error:
         return _accept_form(token[:200], error.message, 400)

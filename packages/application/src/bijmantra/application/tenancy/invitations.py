@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from bijmantra.application.email import EmailSender, OutgoingEmail
-from bijmantra.application.tenancy.login import UserRecord
+from bijmantra.application.tenancy.login import TOO_MANY_ATTEMPTS, UserRecord
 from bijmantra.application.tenancy.organizations import (
     ADMIN,
     MAX_NAME,
@@ -28,6 +28,7 @@ from bijmantra.application.tenancy.organizations import (
     _roles,
     tenancy_event,
 )
+from bijmantra.application.tenancy.throttle import LoginAttemptLimiter
 from bijmantra.application.tenancy.tokens import hash_secret, new_tenant_bound_secret, tenant_of
 from bijmantra.application.use_case import ClockedUseCase
 from bijmantra.kernel import (
@@ -36,6 +37,7 @@ from bijmantra.kernel import (
     FieldError,
     NotFound,
     Principal,
+    RateLimited,
     SystemClock,
     TenantId,
     Unauthorized,
@@ -282,8 +284,17 @@ class AcceptInvitation:
     hash_password: Callable[[str], str]
     verify_password: Callable[[str, str], bool]
     clock: Clock = field(default_factory=SystemClock)
+    # The login's limiter: the account's password is guessed no faster here (ADR 0331).
+    limiter: LoginAttemptLimiter | None = None
 
-    async def __call__(self, token: str, password: str, display_name: str = "") -> uuid.UUID:
+    async def __call__(
+        self,
+        token: str,
+        password: str,
+        display_name: str = "",
+        *,
+        client_address: str | None = None,
+    ) -> uuid.UUID:
         if len(password) > 1024:
             raise ValidationFailed("Password too long", [FieldError("password", "at most 1024")])
         tenant = tenant_of(token)
@@ -294,7 +305,9 @@ class AcceptInvitation:
             invitation = await uow.invitations.take(hash_secret(token), now)
             if invitation is None:
                 raise Unauthorized(INVALID)
-            user = await self._account(uow, invitation, tenant, password, display_name)
+            user = await self._account(
+                uow, invitation, tenant, password, display_name, client_address
+            )
             if await uow.members.get(user.id) is None:
                 await uow.members.add(user.id, invitation.roles)
                 uow.record(
@@ -312,6 +325,21 @@ class AcceptInvitation:
             await uow.commit()
         return user.id
 
+    async def _proven(self, user: UserRecord, password: str, address: str | None) -> None:
+        """The account's own password, checked under the login's lock and back-off."""
+        if self.limiter is not None:
+            wait = await self.limiter.retry_after(user.email, address)
+            if wait > 0:
+                raise RateLimited(
+                    TOO_MANY_ATTEMPTS, [FieldError("retryAfter", str(max(1, round(wait))))]
+                )
+        if not self.verify_password(user.password_hash, password):
+            if self.limiter is not None:
+                await self.limiter.failed(user.email, address)
+            raise Unauthorized("The password of the account with this address is required")
+        if self.limiter is not None:
+            await self.limiter.succeeded(user.email, address)
+
     async def _account(
         self,
         uow: InvitationsUnitOfWork,
@@ -319,11 +347,11 @@ class AcceptInvitation:
         tenant: TenantId,
         password: str,
         display_name: str,
+        client_address: str | None = None,
     ) -> UserRecord:
         user = await uow.accounts.find_by_email(invitation.email)
         if user is not None and user.password_hash:
-            if not self.verify_password(user.password_hash, password):
-                raise Unauthorized("The password of the account with this address is required")
+            await self._proven(user, password, client_address)
             return user
         if len(password) < MIN_PASSWORD:
             raise ValidationFailed(
