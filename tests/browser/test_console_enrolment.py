@@ -46,6 +46,7 @@ def plot_7(stack: DevStack) -> str:
 def enrolled(page_module: Page, console_stack: DevStack) -> dict[str, str]:
     """Walk the wizard once; later tests look at what it made."""
     page = page_module
+    placed = plot_7(console_stack)  # before the wizard opens: step 1 lists the locations
     page.goto("/app/devices")
     page.get_by_role("link", name="Enrol a device").click()
     expect(page.get_by_role("heading", name="Step 1: register the device")).to_be_visible()
@@ -60,8 +61,7 @@ def enrolled(page_module: Page, console_stack: DevStack) -> dict[str, str]:
     page.get_by_label("Device name").fill("Plot 7 probe")
     profile = page.get_by_label("Profile", exact=True)
     profile.select_option(label="wizard soil probe (soil_moisture)")
-    placed = plot_7(console_stack)
-    page.get_by_label("Location (locationDbId)").fill(placed)
+    page.get_by_label("Location", exact=True).select_option(value=placed)
     page.get_by_role("button", name="Register device").click()
     expect(page).to_have_url(re.compile(r"/app/devices/[^/]+/enrol$"))
     device_id = page.url.rsplit("/", 2)[-2]

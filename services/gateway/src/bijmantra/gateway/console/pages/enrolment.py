@@ -12,9 +12,9 @@ from typing import Any
 
 import msgspec
 from bijmantra.application.security import Action, Permission
-from bijmantra.gateway.console.paging import document
-from bijmantra.gateway.console.web import PREFIX, fragment, view
-from bijmantra.kernel import FieldError, ValidationFailed
+from bijmantra.gateway.console.paging import document, lists
+from bijmantra.gateway.console.web import PREFIX, View, fragment, view
+from bijmantra.kernel import FieldError, PageRequest, ValidationFailed
 from litestar import Request, get, post
 from litestar.datastructures import State
 from litestar.response import Redirect, Template
@@ -23,6 +23,9 @@ WRITE = Permission("sensors", Action.WRITE)
 # Enrolment state -> the wizard step it waits on (1-based); commissioned is past the last.
 STEPS = ("Register", "Issue a claim code", "Device claims it", "First reading")
 STEP_OF = {"registered": 2, "claim_issued": 3, "claimed": 4, "commissioned": 5, "revoked": 0}
+# Up to this many of the organization's locations (and studies) are offered in a list; an
+# organization with more types the id, which registration checks all the same (ADR 0318).
+PLACES_LISTED = 500
 
 
 def _field(form: Any, name: str) -> str:
@@ -36,7 +39,24 @@ async def new_device(request: Request[Any, Any, Any], state: State) -> Template:
     page = view(request)
     page.require(WRITE)
     profiles = msgspec.json.decode(await state.sensors.profiles(page.token))
-    return page.render("sensors/enrol_new.html", profiles=profiles, steps=STEPS, step=1)
+    return page.render(
+        "sensors/enrol_new.html",
+        profiles=profiles,
+        locations=await _listed(state, page, "location"),
+        studies=await _listed(state, page, "study"),
+        steps=STEPS,
+        step=1,
+    )
+
+
+async def _listed(state: State, page: View, entity: str) -> list[dict[str, Any]] | None:
+    """The organization's records of ``entity`` to pick a device's place from; None when
+    there are too many to list (the page asks for the id instead)."""
+    found = await lists(state, page).list(page.token, entity, {}, PageRequest(0, PLACES_LISTED))
+    if found.total_count > PLACES_LISTED:
+        return None
+    listed: list[dict[str, Any]] = msgspec.json.decode(found.documents)
+    return listed
 
 
 @post(f"{PREFIX}/device-profiles", name="console:profile-create")
