@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 from typing import Any
+from urllib.parse import quote, unquote
 
 from bijmantra.edge import (
+    content_disposition,
     exception_handlers,
     nosniff,
     request_id_middleware,
@@ -228,3 +230,17 @@ def test_server_timing_names_the_phases_a_handler_marked() -> None:
     assert list(timings) == ["app", "wait", "answer"]
     assert timings["wait"] >= 20  # the handler slept 20 ms in that phase
     assert timings["app"] >= timings["wait"] + timings["answer"]
+
+
+def test_a_file_name_cannot_break_out_of_its_content_disposition() -> None:
+    assert content_disposition("smta-report.csv") == 'attachment; filename="smta-report.csv"'
+    assert content_disposition("plot.svg", "inline") == 'inline; filename="plot.svg"'
+    hostile = 'a"; filename="evil.html\r\nSet-Cookie: x=1\\'
+    header = content_disposition(hostile)
+    assert header.count('"') == 2  # the one quoted parameter, closed where it should be
+    assert not any(c in header for c in "\r\n\\")
+    assert header.endswith("filename*=UTF-8''" + quote(hostile, safe=""))
+    assert unquote(header.rpartition("''")[2]) == hostile  # the exact name, for browsers
+    assert content_disposition("Sorgho-récolte.csv") == (
+        "attachment; filename=\"Sorgho-r_colte.csv\"; filename*=UTF-8''Sorgho-r%C3%A9colte.csv"
+    )

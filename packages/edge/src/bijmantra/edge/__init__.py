@@ -3,6 +3,7 @@ HTTP, request ids, the client's address behind proxies, and the catch-all."""
 
 from bijmantra.edge.client_address import Network, client_address, parse_networks
 from bijmantra.edge.cookies import site_cookie
+from bijmantra.edge.downloads import content_disposition
 from bijmantra.edge.envelopes import (
     brapi_error_body,
     brapi_metadata,
@@ -30,6 +31,7 @@ __all__ = [
     "brapi_error_body",
     "brapi_metadata",
     "client_address",
+    "content_disposition",
     "error_headers",
     "error_response",
     "exception_handlers",

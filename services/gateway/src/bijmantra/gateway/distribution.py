@@ -22,6 +22,7 @@ from bijmantra.application.distribution.read_models import (
     SeedRequestRecord,
 )
 from bijmantra.application.security import Action, Permission
+from bijmantra.edge import content_disposition
 from bijmantra.edge.envelopes import Envelope, PageEnvelope
 from bijmantra.gateway.forwarding import forward
 from litestar import Request, Response, get, post, put
@@ -158,7 +159,7 @@ RECORD_ROUTES = [
 @get("/api/v1/agreements/smta-report", opt=READ)
 async def smta_report(request: AnyRequest, state: State) -> Response[bytes]:
     csv = await state.distribution.smta_csv(request.auth)
-    disposition = 'attachment; filename="smta-report.csv"'
+    disposition = content_disposition("smta-report.csv")
     return Response(
         csv, media_type="text/csv; charset=utf-8", headers={"Content-Disposition": disposition}
     )

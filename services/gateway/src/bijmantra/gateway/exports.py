@@ -14,6 +14,7 @@ from typing import Any
 
 import msgspec
 from bijmantra.application.tenancy.exports import EXPORT, ExportView
+from bijmantra.edge import content_disposition
 from bijmantra.edge.envelopes import Envelope, platform_body
 from bijmantra.edge.requests import request_id
 from litestar import Request, Response, get, post
@@ -61,7 +62,7 @@ def archive_response(document: bytes, pieces: AsyncIterator[bytes]) -> Stream:
     console's download)."""
     view = _view.decode(document)
     name = f"organization-export-{view.id}.tar"
-    headers = {"Content-Disposition": f'attachment; filename="{name}"'}
+    headers = {"Content-Disposition": content_disposition(name)}
     if view.archive_bytes is not None:
         headers["Content-Length"] = str(view.archive_bytes)
     if view.archive_sha256:  # RFC 9530: the archive's SHA-256, base64 between colons

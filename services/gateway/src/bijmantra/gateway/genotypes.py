@@ -18,7 +18,7 @@ from bijmantra.application.analysis.dto import AnalysisDocument
 from bijmantra.application.genotyping.dto import ImportSummary, VariantSetDocument
 from bijmantra.application.security import Action, Permission
 from bijmantra.domain.genotyping import EXPORT_FORMATS
-from bijmantra.edge import REPEATABLE, platform_response
+from bijmantra.edge import REPEATABLE, content_disposition, platform_response
 from bijmantra.edge.envelopes import Envelope, ListEnvelope
 from bijmantra.edge.requests import request_id
 from bijmantra.gateway.brapi import page_request
@@ -183,7 +183,7 @@ async def download_dosages(
     return Stream(
         body(),
         media_type="application/octet-stream",
-        headers={"Content-Disposition": f'attachment; filename="{variant_set_db_id}.npy"'},
+        headers={"Content-Disposition": content_disposition(f"{variant_set_db_id}.npy")},
     )
 
 
@@ -206,7 +206,7 @@ async def download_file(
     return Stream(
         body(),
         media_type=chosen.media_type,
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        headers={"Content-Disposition": content_disposition(name)},
     )
 
 
@@ -312,7 +312,7 @@ async def analysis_artifact(
     # Downloaded, never rendered as a page of ours: an SVG is a document that can carry
     # script. (An <img> still shows it; browsers run no script in images.)
     headers = {
-        "Content-Disposition": f'attachment; filename="{name}"',
+        "Content-Disposition": content_disposition(name),
         "Content-Security-Policy": ARTIFACT_CSP,
     }
     return Response(data, media_type=media_type, headers=headers)

@@ -23,6 +23,7 @@ from bijmantra.application.sensors.documents import (
     IngestReport,
     ProfileDocument,
 )
+from bijmantra.edge import content_disposition
 from bijmantra.edge.envelopes import Envelope, ListEnvelope, PageEnvelope
 from bijmantra.gateway.forwarding import Forward, document_body, forward
 from bijmantra.kernel import Unauthorized
@@ -109,7 +110,7 @@ async def device_history(
         return Response(
             history_csv(history),
             media_type="text/csv",
-            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+            headers={"Content-Disposition": content_disposition(name)},
         )
     return document_body(request, document)
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import msgspec
 from bijmantra.application.security import Action, permissions
+from bijmantra.edge import content_disposition
 from bijmantra.gateway.console.paging import document, lists, page_request, rows
 from bijmantra.gateway.console.web import PREFIX, fragment, view
 from bijmantra.gateway.genotypes import _pieces
@@ -137,11 +138,13 @@ async def artifact(
     page = view(request)
     page.require(READ_ANALYSES)
     media_type, data = await state.analyses.artifact(page.token, db_id, name)
-    disposition = "inline" if name.endswith((".svg", ".png")) else "attachment"
+    shown = name.endswith((".svg", ".png"))
     return Response(
         data,
         media_type=media_type,
-        headers={"content-disposition": f'{disposition}; filename="{name}"'},
+        headers={
+            "content-disposition": content_disposition(name, "inline" if shown else "attachment")
+        },
     )
 
 

@@ -23,6 +23,7 @@ from bijmantra.domain.distribution.states import (
     RequestAction,
     RequestStatus,
 )
+from bijmantra.edge import content_disposition
 from bijmantra.gateway.console.paging import Rows, document, lists, page_request
 from bijmantra.gateway.console.web import PREFIX, View, view
 from bijmantra.kernel import PageRequest
@@ -331,7 +332,7 @@ def _pdf_route(resource: str) -> HTTPRouteHandler:
             content,
             media_type="application/pdf",
             headers={
-                "content-disposition": f'inline; filename="{resource}-{record_id}.pdf"',
+                "content-disposition": content_disposition(f"{resource}-{record_id}.pdf", "inline"),
                 "x-content-sha256": sha256,
             },
         )

@@ -10,6 +10,7 @@ import msgspec
 from bijmantra.application.brapi.modules.console_pages import MAX_VARIABLES, UNITS_PER_PAGE
 from bijmantra.application.console import Entry, Existing, Plan, csv_entries, plan_entries
 from bijmantra.application.security import Action, permissions
+from bijmantra.edge import content_disposition
 from bijmantra.gateway.brapi import TABLE_TYPES, _delimited_table
 from bijmantra.gateway.console.paging import Rows, document, lists, page_request, rows
 from bijmantra.gateway.console.web import FORM_LIMIT, PREFIX, View, view
@@ -206,7 +207,7 @@ async def download(request: Request[Any, Any, Any], state: State, db_id: str) ->
     return Stream(
         _delimited_table(first, chunks, TABLE_TYPES["text/csv"]),
         media_type="text/csv",
-        headers={"content-disposition": f'attachment; filename="observations-{db_id[:40]}.csv"'},
+        headers={"content-disposition": content_disposition(f"observations-{db_id[:40]}.csv")},
     )
 
 
