@@ -59,8 +59,7 @@ RETURNING a.tenant_id, a.analysis_db_id
 """
 )
 # Where a database's first waiting job stands (its organization's taken and last served, its
-# age), to visit
-# dedicated databases in fair order.
+# age), to visit dedicated databases in fair order.
 _HEAD = text(
     "SELECT (SELECT count(*) FROM domain.analysis_jobs t WHERE t.tenant_id = w.tenant_id "
     "AND (t.status = 'running' OR (t.status = 'queued' AND t.claim_key IS NOT NULL))), "
