@@ -8,6 +8,7 @@ the waiting steps follow the device's ``sensors.device.*`` events over ``/app/ws
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import msgspec
@@ -38,12 +39,16 @@ async def new_device(request: Request[Any, Any, Any], state: State) -> Template:
     """Step 1: the placement and the profile (a profile can be made here first)."""
     page = view(request)
     page.require(WRITE)
-    profiles = msgspec.json.decode(await state.sensors.profiles(page.token))
+    profiles, locations, studies = await asyncio.gather(
+        state.sensors.profiles(page.token),
+        _listed(state, page, "location"),
+        _listed(state, page, "study"),
+    )
     return page.render(
         "sensors/enrol_new.html",
-        profiles=profiles,
-        locations=await _listed(state, page, "location"),
-        studies=await _listed(state, page, "study"),
+        profiles=msgspec.json.decode(profiles),
+        locations=locations,
+        studies=studies,
         steps=STEPS,
         step=1,
     )
