@@ -136,6 +136,19 @@ class Firing:
 ALERT_IDS = uuid.UUID("6f3a1c52-8d0e-4b7f-9a21-5e4c3b2d1a0f")  # the uuid5 namespace of alerts
 
 
+def _firing(
+    rule: AlertRule,
+    device_id: str,
+    at: datetime,
+    value: float | None,
+    message: str,
+    *,
+    about: datetime | None = None,
+) -> Firing:
+    """What ``rule`` raises on ``device_id``: the rule names the alert's metric and kind."""
+    return Firing(rule.rule_id, device_id, rule.metric, rule.kind, at, value, message, about)
+
+
 def _cooled(rule: AlertRule, watch: Watch, at: datetime) -> bool:
     return watch.last_fired is None or at - watch.last_fired >= rule.cooldown
 
@@ -171,11 +184,9 @@ def observe(
                 since = watch.breach_since or at
                 watch = replace(watch, breach_since=since)
                 if at - since >= rule.hold and _cooled(rule, watch, at):
-                    firing = Firing(
-                        rule.rule_id,
+                    firing = _firing(
+                        rule,
                         device_id,
-                        rule.metric,
-                        rule.kind,
                         at,
                         value,
                         f"{rule.metric} {value} {rule.comparison} {rule.threshold} "
@@ -188,11 +199,9 @@ def observe(
             assert rule.max_change is not None
             change = abs(value - watch.last_value) / ((at - watch.last_at) / rule.per)
             if change > rule.max_change and _cooled(rule, watch, at):
-                firing = Firing(
-                    rule.rule_id,
+                firing = _firing(
+                    rule,
                     device_id,
-                    rule.metric,
-                    rule.kind,
                     at,
                     value,
                     f"{rule.metric} changed {change:.3g} per {rule.per} (limit {rule.max_change})",
@@ -214,15 +223,13 @@ def silence(
         return watch, None
     if not _cooled(rule, watch, now):
         return watch, None
-    firing = Firing(
-        rule.rule_id,
+    firing = _firing(
+        rule,
         device_id,
-        rule.metric,
-        rule.kind,
         now,
         None,
         f"no {rule.metric} reading for {now - watch.last_at} ({rule.intervals} x {rule.interval})",
-        watch.last_at,
+        about=watch.last_at,
     )
     return replace(watch, last_fired=now, silence_reported_for=watch.last_at), firing
 
