@@ -252,15 +252,15 @@ class RefreshSessions:
         issued = self.tokens.issue(replace(grant, session_id=family_session(family.id)))
         return replace(issued, refresh_token=token)
 
-    async def _end_access(self, family: RefreshFamily) -> None:
+    async def _end_access(self, family_id: uuid.UUID) -> None:
+        """End the family's access tokens before they expire (where a revocation list is kept)."""
         if self.revocations is not None:
-            await self.revocations.revoke_session(family_session(family.id), self.revocation_ttl)
+            await self.revocations.revoke_session(family_session(family_id), self.revocation_ttl)
 
     async def end_family(self, tenant_id: TenantId, family_id: uuid.UUID, reason: str) -> None:
         """Revoke a family's refresh tokens and its access tokens (a replayed code's)."""
         await self.store.revoke_family(tenant_id, family_id, reason)
-        if self.revocations is not None:
-            await self.revocations.revoke_session(family_session(family_id), self.revocation_ttl)
+        await self._end_access(family_id)
 
     async def refresh(
         self, refresh_token: str, client: OAuthClient, scope: str | None = None
@@ -291,13 +291,12 @@ class RefreshSessions:
         )
         family = result.family
         if result.outcome is Rotation.REUSED and family is not None:
-            await self._end_access(family)  # the store has revoked the family itself
+            await self._end_access(family.id)  # the store has revoked the family itself
         if result.outcome is not Rotation.ROTATED or family is None:
             raise Unauthorized(INVALID_REFRESH)
         if family.client_id != client.client_id:
             # A token presented by a client it was not issued to has leaked.
-            await self.store.revoke_family(tenant, family.id, "wrong_client")
-            await self._end_access(family)
+            await self.end_family(tenant, family.id, "wrong_client")
             raise Unauthorized(INVALID_REFRESH)
         # Roles are read again: a removed member cannot keep refreshing.
         membership = next(
