@@ -68,7 +68,7 @@ from bijmantra.identity.config import Settings
 from bijmantra.identity.edge import MAX_BODY, client_ip, decode_json, ok
 from bijmantra.identity.grpc_api import IdentityServicer
 from bijmantra.identity.oauth import revoke, token, userinfo
-from bijmantra.identity.tokens import JwtIssuer, SigningKeyRing
+from bijmantra.identity.tokens import JwtIssuer, SigningKeyRing, organization_token_body
 from bijmantra.kernel import BijmantraError, TenantId
 from bijmantra.observability import get_logger, untraced
 from bijmantra.observability.grpc_interceptors import GrpcServerMetrics
@@ -203,16 +203,7 @@ async def password_login(request: Request[Any, Any, Any], state: State) -> Respo
         )
     except BijmantraError as error:
         return error_response(request, error)
-    data = {
-        "access_token": issued.access_token,
-        "token_type": "Bearer",
-        "expires_in": issued.expires_in,
-        "organization_id": str(issued.tenant_id),
-        "roles": sorted(issued.roles),
-        "refresh_token": issued.refresh_token,
-        "scope": issued.scope,
-    }
-    return ok(request, data)
+    return ok(request, organization_token_body(issued))
 
 
 def bootstrap(settings: Settings, adapters: IdentityAdapters, tracing: Tracing) -> Litestar:

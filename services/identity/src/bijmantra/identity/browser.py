@@ -25,6 +25,7 @@ from bijmantra.edge import site_cookie
 from bijmantra.identity.authlib_server import Grantee, ParsedRequest
 from bijmantra.identity.edge import NO_STORE, bearer_principal, client_ip, decode_body, ok
 from bijmantra.identity.oauth import MAX_FIELD, form_fields
+from bijmantra.identity.tokens import organization_token_body
 from bijmantra.kernel import BijmantraError, Forbidden, Unauthorized, ValidationFailed
 from litestar import Request, Response, get, post
 from litestar.datastructures import Cookie, State
@@ -116,17 +117,7 @@ async def session_token(request: Request[Any, Any, Any], state: State) -> Respon
         request.headers.get(CSRF_HEADER),
         choice.organization_id,
     )
-    return ok(
-        request,
-        {
-            "access_token": issued.access_token,
-            "token_type": "Bearer",
-            "expires_in": issued.expires_in,
-            "organization_id": str(issued.tenant_id),
-            "roles": sorted(issued.roles),
-            "scope": issued.scope,
-        },
-    )
+    return ok(request, organization_token_body(issued))
 
 
 @post("/api/v1/auth/logout", status_code=204)

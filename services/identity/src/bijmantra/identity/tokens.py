@@ -36,6 +36,16 @@ def token_body(issued: IssuedToken) -> dict[str, Any]:
     return body
 
 
+def organization_token_body(issued: IssuedToken) -> dict[str, Any]:
+    """``token_body`` and the organization and roles the token speaks for: what identity's own
+    login endpoints (password login, a browser session's token) answer."""
+    return {
+        **token_body(issued),
+        "organization_id": str(issued.tenant_id),
+        "roles": sorted(issued.roles),
+    }
+
+
 KEPT_KEYS = 2  # the current key and the previous one
 
 
