@@ -40,6 +40,13 @@ ORDINALS = {
 PARAMETERS = {**ORDINALS, **GENOTYPING_ORDINALS, "source": SOURCE}
 
 
+# A cross (planned or made) with its parents in order, as ``parents.of_cross`` (a JSON array).
+CROSSES_WITH_PARENTS = """FROM cross_entity c CROSS JOIN LATERAL (SELECT json_agg(json_build_object(
+    'germplasmDbId', p.germplasm_id, 'observationUnitDbId', p.observation_unit_id,
+    'parentType', (CAST(%(parent_type)s AS text[]))[p.parent_type + 1]) ORDER BY p.id)
+    AS of_cross FROM cross_parent p WHERE p.cross_id = c.id) parents"""
+
+
 @dataclass(frozen=True)
 class Source:
     """One entity: the upstream table (for additionalInfo/externalReferences) and its query."""
@@ -226,12 +233,9 @@ SOURCES = (
         'crossType', (CAST(%(cross_type)s AS text[]))[c.cross_type + 1],
         'status', (CAST(%(cross_status)s AS text[]))[c.status + 1],
         'crossingProjectDbId', c.crossing_project_id,
-        'parent1', parents.of_cross->0, 'parent2', parents.of_cross->1)
-        FROM cross_entity c CROSS JOIN LATERAL (SELECT json_agg(json_build_object(
-            'germplasmDbId', p.germplasm_id, 'observationUnitDbId', p.observation_unit_id,
-            'parentType', (CAST(%(parent_type)s AS text[]))[p.parent_type + 1]) ORDER BY p.id)
-            AS of_cross FROM cross_parent p WHERE p.cross_id = c.id) parents
-        WHERE c.planned""",
+        'parent1', parents.of_cross->0, 'parent2', parents.of_cross->1) """
+        + CROSSES_WITH_PARENTS
+        + " WHERE c.planned",
     ),
     Source(
         "cross",
@@ -239,12 +243,9 @@ SOURCES = (
         """SELECT c.id, json_build_object('crossName', c.name,
         'crossType', (CAST(%(cross_type)s AS text[]))[c.cross_type + 1],
         'crossingProjectDbId', c.crossing_project_id, 'plannedCrossDbId', c.planned_cross_id,
-        'parent1', parents.of_cross->0, 'parent2', parents.of_cross->1)
-        FROM cross_entity c CROSS JOIN LATERAL (SELECT json_agg(json_build_object(
-            'germplasmDbId', p.germplasm_id, 'observationUnitDbId', p.observation_unit_id,
-            'parentType', (CAST(%(parent_type)s AS text[]))[p.parent_type + 1]) ORDER BY p.id)
-            AS of_cross FROM cross_parent p WHERE p.cross_id = c.id) parents
-        WHERE NOT c.planned""",
+        'parent1', parents.of_cross->0, 'parent2', parents.of_cross->1) """
+        + CROSSES_WITH_PARENTS
+        + " WHERE NOT c.planned",
     ),
     # The ledger is replayed below, so each lot starts at its final amount minus its net intake.
     Source(
