@@ -231,6 +231,28 @@ async def test_bad_input_is_a_400_and_stores_nothing(
         await world.partners.create(MANAGER, j(partner_body))
 
 
+async def test_an_unknown_status_action_or_document_kind_is_a_422_naming_the_allowed_values(
+    world: DistributionWorld, db: InMemoryDatabase
+) -> None:
+    partner = await world.partner(MANAGER)
+    germplasm, _ = await world.germplasm_lot(MANAGER, 10)
+    request = await world.approved_request(MANAGER, partner, germplasm)
+    before = copy.deepcopy(db.distribution.records)
+    with pytest.raises(ValidationFailed) as status:
+        await world.invoices.list(MANAGER, PAGE, "unpaid")
+    with pytest.raises(ValidationFailed) as action:
+        await world.requests.act(MANAGER, request, j({"action": "shipped"}))
+    with pytest.raises(ValidationFailed) as kind:
+        await world.documents.pdf(MANAGER, request, "receipt")
+    answers = [(e.value.message, e.value.details[0]) for e in (status, action, kind)]
+    assert [(message, d.location, d.message) for message, d in answers] == [
+        ("Unknown status", "status", "draft, issued, paid, void"),
+        ("Unknown action", "action", "submitted, approved, rejected, fulfilled, cancelled"),
+        ("Unknown document kind", "kind", "agreement, packing_list, invoice"),
+    ]
+    assert db.distribution.records == before
+
+
 async def test_other_organizations_records_are_404_and_viewers_cannot_write(
     world: DistributionWorld, db: InMemoryDatabase
 ) -> None:

@@ -7,7 +7,13 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, ClassVar, TypeVar
 
-from bijmantra.application.distribution.inputs import decode, from_document, record_id, to_builtins
+from bijmantra.application.distribution.inputs import (
+    choice,
+    decode,
+    from_document,
+    record_id,
+    to_builtins,
+)
 from bijmantra.application.ports import UnitOfWork, UnitOfWorkFactory
 from bijmantra.application.ports.distribution import Kind
 from bijmantra.application.security import Action, authorize, permissions
@@ -20,7 +26,6 @@ from bijmantra.kernel import (
     PageRequest,
     Principal,
     Unprocessable,
-    ValidationFailed,
 )
 
 CONTEXT = "distribution"
@@ -94,11 +99,7 @@ def status_match(statuses: type[StrEnum], status: str | None) -> dict[str, Any]:
     """What a list filtered by ``status`` matches (nothing: every status); unknown is a 400."""
     if not status:
         return {}
-    try:
-        return {"status": statuses(status).value}
-    except ValueError:
-        allowed = ", ".join(s.value for s in statuses)
-        raise ValidationFailed("Unknown status", [FieldError("status", allowed)]) from None
+    return {"status": choice(status, statuses, "status").value}
 
 
 async def load(

@@ -7,7 +7,7 @@ import hashlib
 from dataclasses import dataclass
 
 from bijmantra.application.distribution.common import READ, WRITE, load, record_event
-from bijmantra.application.distribution.inputs import record_id
+from bijmantra.application.distribution.inputs import choice, record_id
 from bijmantra.application.ports import UnitOfWorkFactory
 from bijmantra.application.ports.distribution import DocumentKind, Kind, StoredDocument
 from bijmantra.application.security import authorize
@@ -28,11 +28,7 @@ DEFAULT_DOCUMENT = {
 
 
 def document_kind(value: str) -> DocumentKind:
-    try:
-        return DocumentKind(value)
-    except ValueError:
-        allowed = ", ".join(k.value for k in DocumentKind)
-        raise ValidationFailed("Unknown document kind", [FieldError("kind", allowed)]) from None
+    return choice(value, DocumentKind, "kind", "document kind")
 
 
 @dataclass

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
+from enum import StrEnum
 from typing import Annotated, Any, TypeVar
 
 import msgspec
@@ -123,6 +124,19 @@ def decode(body: bytes, kind: type[T]) -> T:
         raise unreadable(exc, "JSON") from None
     refuse_nul(body, decoded)
     return decoded
+
+
+E = TypeVar("E", bound=StrEnum)
+
+
+def choice(value: str, choices: type[E], field: str, what: str = "") -> E:
+    """``value`` as one of ``choices``: anything else is a 422 "Unknown <what>" at ``field``
+    naming every allowed value (a status, an action, a document kind)."""
+    try:
+        return choices(value)
+    except ValueError:
+        allowed = ", ".join(c.value for c in choices)
+        raise ValidationFailed(f"Unknown {what or field}", [FieldError(field, allowed)]) from None
 
 
 def record_id(value: str, what: str) -> str:

@@ -16,7 +16,9 @@ from bijmantra.application.distribution.common import (
 )
 from bijmantra.application.distribution.inputs import (
     ActionIn,
+    E,
     SeedRequestIn,
+    choice,
     reference,
     to_builtins,
 )
@@ -35,12 +37,8 @@ from bijmantra.domain.distribution.states import RequestAction, RequestStatus
 from bijmantra.kernel import FieldError, Principal, ValidationFailed, new_id
 
 
-def parse_action(value: str, actions: type[Any]) -> Any:
-    try:
-        return actions(value)
-    except ValueError:
-        allowed = ", ".join(a.value for a in actions)
-        raise ValidationFailed("Unknown action", [FieldError("action", allowed)]) from None
+def parse_action(value: str, actions: type[E]) -> E:
+    return choice(value, actions, "action")
 
 
 async def requested_germplasm(
