@@ -19,6 +19,7 @@ from bijmantra.application.genotyping.matrix import (
     abbreviations_of,
     block_for,
     call_documents,
+    check_matrix_page,
     data_matrices,
     dimension_page,
 )
@@ -279,6 +280,8 @@ class AlleleMatrix:
             sets = tuple(groups) or (NO_DB_ID,)
         v_page, v_size = _dimension(self.params, "Variant", 100)
         c_page, c_size = _dimension(self.params, "CallSet", 100)
+        if not preview:
+            check_matrix_page(v_size, c_size, len(layers))
         c_offset, _ = dimension_page(len(call_sets), c_page, c_size, "dimensionCallSet")
         v_probe = with_filter(self.where, variant_set_db_ids=sets)
         thresholds = variant_thresholds(self.params)

@@ -24,6 +24,9 @@ from bijmantra.kernel import FieldError, ValidationFailed
 
 FIELD_NAMES = {"GT": "Genotype", "DS": "Dosage", "GQ": "Genotype Quality", "DP": "Read Depth"}
 FIELD_TYPES = {"GT": "string", "DS": "float", "GQ": "integer", "DP": "integer"}
+# Cells one allele-matrix page may name: variant page size x call-set page size x layers
+# (ADR 0332). The benchmark's page, 1,000 variants x 2,000 call sets of GT, is 2,000,000.
+MAX_MATRIX_CELLS = 2_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,6 +219,24 @@ def abbreviations_of(params: Mapping[str, Any]) -> list[str]:
                 if found not in asked:
                     asked.append(found)
     return asked or ["GT"]
+
+
+def check_matrix_page(variants: int, call_sets: int, layers: int) -> None:
+    """A page names at most :data:`MAX_MATRIX_CELLS` cells, counted as asked (before any
+    read): every layer but a coded GT is a Python string per cell, so 10,000 x 10,000 of
+    four layers held gigabytes whatever the sets' sizes were."""
+    cells = variants * call_sets * layers
+    if cells > MAX_MATRIX_CELLS:
+        raise ValidationFailed(
+            "Allele matrix page too large",
+            [
+                FieldError(
+                    "dimensionVariantPageSize",
+                    f"{variants} variants x {call_sets} call sets x {layers} matrices is "
+                    f"{cells} cells; at most {MAX_MATRIX_CELLS} per page",
+                )
+            ],
+        )
 
 
 def dimension_page(total: int, page: int, size: int, name: str) -> tuple[int, int]:
