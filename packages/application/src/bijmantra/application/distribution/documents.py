@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from bijmantra.application.distribution.common import READ, WRITE, load, record_event
 from bijmantra.application.distribution.inputs import choice, record_id
-from bijmantra.application.ports import UnitOfWorkFactory
+from bijmantra.application.ports import UnitOfWork, UnitOfWorkFactory
 from bijmantra.application.ports.distribution import DocumentKind, Kind, StoredDocument
 from bijmantra.application.security import authorize
 from bijmantra.kernel import Clock, FieldError, NotFound, Principal, ValidationFailed
@@ -31,6 +31,14 @@ def document_kind(value: str) -> DocumentKind:
     return choice(value, DocumentKind, "kind", "document kind")
 
 
+async def _existing_owner(uow: UnitOfWork, document_type: DocumentKind, owner_id: str) -> str:
+    """The id of the record a document of ``document_type`` belongs to; a missing one is 404."""
+    kind = OWNER[document_type]
+    owner = record_id(owner_id, kind.value)
+    await load(uow, kind, owner, dict)
+    return owner
+
+
 @dataclass
 class Documents:
     uow: UnitOfWorkFactory
@@ -48,8 +56,7 @@ class Documents:
             )
         sha256 = hashlib.sha256(content).hexdigest()
         async with self.uow(principal.tenant_id) as uow:
-            owner = record_id(owner_id, OWNER[document_type].value)
-            await load(uow, OWNER[document_type], owner, dict)
+            owner = await _existing_owner(uow, document_type, owner_id)
             kept = await uow.distribution.document(document_type, owner)
             if kept is not None and (kept.sha256, kept.source_sha256) == (sha256, source_sha256):
                 return sha256
@@ -78,8 +85,7 @@ class Documents:
         authorize(principal, READ)
         document_type = DEFAULT_DOCUMENT[kind] if isinstance(kind, Kind) else document_kind(kind)
         async with self.uow(principal.tenant_id) as uow:
-            owner = record_id(record, OWNER[document_type].value)
-            await load(uow, OWNER[document_type], owner, dict)
+            owner = await _existing_owner(uow, document_type, record)
             stored = await uow.distribution.document(document_type, owner)
         if stored is None:
             raise NotFound(f"The {document_type.value} PDF has not been rendered yet")
