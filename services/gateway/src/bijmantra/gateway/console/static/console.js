@@ -24,7 +24,9 @@ function followAnalysis(box) {
   }, refresh); // on subscribing: anything that happened before the subscription
 }
 
-// The console's live feed (/app/ws): subscribe once ready, answer pings, hand on events.
+// The console's live feed (/app/ws), for every page that follows something (sensors.js too):
+// subscribe once ready, answer pings, hand on each event (one by one or in a batch), and call
+// onSubscribed when the server confirms the subscription, so what it reads then misses nothing.
 function feed(subscription, onEvent, onSubscribed) {
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
   const socket = new WebSocket(`${scheme}//${location.host}/app/ws`);
@@ -32,9 +34,15 @@ function feed(subscription, onEvent, onSubscribed) {
     const frame = JSON.parse(message.data);
     if (frame.type === "ready") {
       socket.send(JSON.stringify({ type: "subscribe", ...subscription }));
+    } else if (frame.type === "subscribed") {
       if (onSubscribed) onSubscribed();
-    } else if (frame.type === "ping") socket.send(JSON.stringify({ type: "pong" }));
-    else if (frame.type === "event") onEvent(frame.event);
+    } else if (frame.type === "ping") {
+      socket.send(JSON.stringify({ type: "pong" }));
+    } else if (frame.type === "event") {
+      onEvent(frame.event);
+    } else if (frame.type === "events") {
+      frame.events.forEach(onEvent);
+    }
   });
   return socket;
 }

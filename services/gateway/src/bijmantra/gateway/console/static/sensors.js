@@ -5,24 +5,10 @@
 // (reload to see the latest).
 "use strict";
 
+// The devices' events over the console's live feed (``feed`` in console.js, which every page
+// loads first).
 function followDevices(deviceIds, events, onEvent, onSubscribed) {
-  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-  const socket = new WebSocket(`${scheme}//${location.host}/app/ws`);
-  socket.addEventListener("message", (message) => {
-    const frame = JSON.parse(message.data);
-    if (frame.type === "ready") {
-      socket.send(JSON.stringify({ type: "subscribe", events, resources: deviceIds }));
-    } else if (frame.type === "subscribed") {
-      onSubscribed();
-    } else if (frame.type === "ping") {
-      socket.send(JSON.stringify({ type: "pong" }));
-    } else if (frame.type === "event") {
-      onEvent(frame.event);
-    } else if (frame.type === "events") {
-      frame.events.forEach(onEvent);
-    }
-  });
-  return socket;
+  return feed({ events, resources: deviceIds }, onEvent, onSubscribed);
 }
 
 const DEVICE_EVENTS = ["claim_issued", "claimed", "commissioned", "revoked"]
