@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import httpx
 import psutil
@@ -100,3 +101,56 @@ async def test_an_allele_matrix_page_is_bounded_in_cells_before_anything_is_read
     assert page.status_code == 200, page.text
     [gt] = page.json()["result"]["dataMatrices"]
     assert (len(gt["dataMatrix"]), len(gt["dataMatrix"][0])) == (1, 2000)
+
+
+async def created(client: httpx.AsyncClient, path: str, body: dict[str, Any]) -> Any:
+    answer = await client.post(path, json=body)
+    assert answer.status_code == 201, answer.text
+    return answer.json()["data"]
+
+
+async def test_a_credit_note_is_never_edited_and_a_credited_invoice_is_not_voided(
+    client: httpx.AsyncClient,
+) -> None:
+    """A draft credit note took any lines (PUT …/lines) and stayed the reversal of its
+    invoice; an invoice credited could still be voided, reversing it twice."""
+    partner = await created(
+        client,
+        "/api/v1/partners",
+        {
+            "name": "Review partner",
+            "country": "KE",
+            "type": "research_institute",
+            "contacts": [{"name": "K", "email": "k@partner.example"}],
+        },
+    )
+    line = {"description": "seed", "quantity": "10", "unit_price": "2.50"}
+    invoice = await created(
+        client,
+        "/api/v1/invoices",
+        {"partner_id": partner["id"], "currency": "KES", "lines": [line]},
+    )
+    issued = await client.post(
+        f"/api/v1/invoices/{invoice['id']}/actions", json={"action": "issued"}
+    )
+    assert issued.status_code == 200, issued.text
+    note = await created(client, f"/api/v1/invoices/{invoice['id']}/credit-notes", {})
+    assert note["totals"]["gross"] == "-25.00"
+
+    charge = {"description": "seed", "quantity": "1000", "unit_price": "99"}
+    edit = await client.put(f"/api/v1/invoices/{note['id']}/lines", json={"lines": [charge]})
+    assert edit.status_code == 409, edit.text
+    void = await client.post(f"/api/v1/invoices/{invoice['id']}/actions", json={"action": "voided"})
+    assert void.status_code == 409, void.text
+    stored = (await client.get(f"/api/v1/invoices/{note['id']}")).json()["data"]
+    assert stored["totals"]["gross"] == "-25.00"
+    assert (await client.get(f"/api/v1/invoices/{invoice['id']}")).json()["data"][
+        "status"
+    ] == "issued"
+
+    # The note voided (issued first: a draft is never voided), the invoice may be voided.
+    for action in ("issued", "voided"):
+        moved = await client.post(f"/api/v1/invoices/{note['id']}/actions", json={"action": action})
+        assert moved.status_code == 200, moved.text
+    void = await client.post(f"/api/v1/invoices/{invoice['id']}/actions", json={"action": "voided"})
+    assert void.status_code == 200, void.text

@@ -19,6 +19,7 @@ from bijmantra.domain.distribution.agreements import (
     is_annex1,
     uncovered,
 )
+from bijmantra.domain.distribution.model import Invoice, credit_note, edit_invoice, move_invoice
 from bijmantra.domain.distribution.money import InvoiceLine, minor_unit, negated, totals
 from bijmantra.domain.distribution.states import (
     AGREEMENT_LIFECYCLE,
@@ -207,3 +208,17 @@ def test_the_signed_hash_is_of_the_exact_text_and_changes_with_it() -> None:
     other = agreement(AgreementType.SMTA, AgreementStatus.DRAFT, date(2027, 1, 1))
     assert document_sha256(first) != document_sha256(other)
     assert len(document_sha256(first)) == 64
+
+
+def test_a_credit_note_is_never_edited_and_its_invoice_not_voided_while_it_stands() -> None:
+    at = datetime(2026, 12, 6, tzinfo=UTC)
+    line = InvoiceLine("seed", Decimal(10), Decimal("2.50"), Decimal(0))
+    issued = Invoice("i", "p", "EUR", (line,), InvoiceStatus.ISSUED, at)
+    note = credit_note("n", issued, at)
+    with pytest.raises(Conflict, match="never edited"):
+        edit_invoice(note, (line,))
+    with pytest.raises(Conflict, match="void the note first"):
+        move_invoice(issued, InvoiceAction.VOID, [note])
+    voided_note = Invoice("n", "p", "EUR", note.lines, InvoiceStatus.VOID, at, credit_for="i")
+    assert move_invoice(issued, InvoiceAction.VOID, [voided_note]).status == InvoiceStatus.VOID
+    assert move_invoice(issued, InvoiceAction.PAY, [note]).status == InvoiceStatus.PAID

@@ -31,6 +31,7 @@ from bijmantra.application.distribution.inputs import (
 )
 from bijmantra.application.distribution.issuing import IssueBatches
 from bijmantra.application.distribution.requests import parse_action
+from bijmantra.application.ports import UnitOfWork
 from bijmantra.application.ports.distribution import Kind
 from bijmantra.application.use_case import organization_unit
 from bijmantra.domain.distribution.model import (
@@ -78,6 +79,18 @@ def invoice_document(invoice: Invoice) -> dict[str, Any]:
     for line, amounts in zip(document["lines"], figures.lines, strict=True):
         line |= {"net": str(amounts.net), "tax": str(amounts.tax), "gross": str(amounts.gross)}
     return document
+
+
+async def credit_notes(uow: UnitOfWork, original: Invoice) -> list[Invoice]:
+    """The standing credit notes of ``original`` (one per status at most: a lock on the
+    original, taken by the caller, makes crediting and voiding it take turns)."""
+    return [
+        from_document(document, Invoice)
+        for status in STANDING
+        for document in await uow.distribution.matching(
+            Kind.INVOICE, {"credit_for": original.id, "status": status.value}, 1
+        )
+    ]
 
 
 @dataclass
@@ -134,7 +147,8 @@ class Invoices(
             return await self._issuing.issue(principal, invoice_id)
         async with self.uow(principal.tenant_id) as uow:
             invoice = await load(uow, Kind.INVOICE, invoice_id, Invoice, for_update=True)
-            invoice = move_invoice(invoice, action)
+            notes = await credit_notes(uow, invoice) if action == InvoiceAction.VOID else []
+            invoice = move_invoice(invoice, action, notes)
             await save(uow, Kind.INVOICE, invoice)
             data: dict[str, Any] = {"invoice": invoice_document(invoice)}
             record_event(
@@ -148,13 +162,7 @@ class Invoices(
         async with organization_unit(self.uow, principal, WRITE) as uow:
             # The lock on the original makes concurrent credits of it take turns.
             original = await load(uow, Kind.INVOICE, invoice_id, Invoice, for_update=True)
-            earlier = [
-                from_document(document, Invoice)
-                for status in STANDING
-                for document in await uow.distribution.matching(
-                    Kind.INVOICE, {"credit_for": original.id, "status": status.value}, 1
-                )
-            ]
+            earlier = await credit_notes(uow, original)
             note = credit_note(new_id(), original, self.clock.now(), earlier)
             await save(uow, Kind.INVOICE, note, new=True)
             await uow.commit()

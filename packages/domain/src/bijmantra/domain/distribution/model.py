@@ -205,11 +205,18 @@ class Invoice:
 
 
 def edit_invoice(invoice: Invoice, lines: tuple[InvoiceLine, ...]) -> Invoice:
-    """Only a draft changes; an issued invoice is corrected by a credit note."""
+    """Only a draft changes; an issued invoice is corrected by a credit note. A credit note
+    never changes: its lines are its invoice's, negated (edited, it charged the partner
+    whatever its writer chose, still marked as the reversal of that invoice)."""
     if invoice.status != InvoiceStatus.DRAFT:
         raise Conflict(
             f"An {invoice.status} invoice is never edited; issue a credit note",
             [FieldError("status", str(invoice.status))],
+        )
+    if invoice.is_credit_note:
+        raise Conflict(
+            "A credit note reverses its invoice in full and is never edited; void it instead",
+            [FieldError("credit_for", invoice.credit_for or "")],
         )
     return replace(invoice, lines=lines)
 
@@ -219,10 +226,25 @@ def issue_invoice(invoice: Invoice, at: datetime, number: str, year: int) -> Inv
     return replace(invoice, status=status, number=number, year=year, issued_at=at)
 
 
-def move_invoice(invoice: Invoice, action: InvoiceAction) -> Invoice:
+def move_invoice(
+    invoice: Invoice, action: InvoiceAction, credit_notes: Sequence[Invoice] = ()
+) -> Invoice:
+    """``credit_notes``: those made for ``invoice``. Voiding reverses an invoice, so it is
+    refused while a credit note of it stands: the partner would be credited twice."""
     if action == InvoiceAction.ISSUE:
         raise ValueError("issuing needs a number: use issue_invoice")
-    return replace(invoice, status=INVOICE_LIFECYCLE.next(invoice.status, action))
+    status = INVOICE_LIFECYCLE.next(invoice.status, action)
+    standing = _standing(invoice, credit_notes)
+    if action == InvoiceAction.VOID and standing:
+        raise Conflict(
+            "This invoice is reversed by a credit note; void the note first",
+            [FieldError("credit_for", standing[0])],
+        )
+    return replace(invoice, status=status)
+
+
+def _standing(original: Invoice, notes: Sequence[Invoice]) -> list[str]:
+    return [n.id for n in notes if n.credit_for == original.id and n.status != InvoiceStatus.VOID]
 
 
 def credit_note(
@@ -238,7 +260,7 @@ def credit_note(
             "Only an issued or paid invoice is corrected by a credit note",
             [FieldError("status", str(original.status))],
         )
-    live = [n.id for n in earlier if n.credit_for == original.id and n.status != InvoiceStatus.VOID]
+    live = _standing(original, earlier)
     if live:
         raise Conflict(
             "This invoice is already reversed by a credit note; void that one first",
