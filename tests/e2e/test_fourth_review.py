@@ -154,3 +154,36 @@ async def test_a_credit_note_is_never_edited_and_a_credited_invoice_is_not_voide
         assert moved.status_code == 200, moved.text
     void = await client.post(f"/api/v1/invoices/{invoice['id']}/actions", json={"action": "voided"})
     assert void.status_code == 200, void.text
+
+
+async def test_a_matrix_result_page_is_bounded_in_values(client: httpx.AsyncClient) -> None:
+    """A GRM's rows page as JSON; 10,000 rows of an n-sample matrix were n x 10,000 Python
+    floats in domain-api (gigabytes for a 10,000-sample GRM). Here 1,001 samples: a page of
+    every row is 1,002,001 values, one past the bound."""
+    prefix = uuid.uuid4().hex[:6]
+    head = "##fileformat=VCFv4.3\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\t"
+    samples = [f"{prefix}-g{i}" for i in range(1001)]
+    rows = [
+        f"1\t{v + 1}\tv{v}\tC\tT\t.\t.\t.\tGT\t"
+        + "\t".join(("0/0", "0/1", "1/1")[(v * 7 + i * (v + 3)) % 3] for i in range(1001))
+        for v in range(30)
+    ]
+    set_id = await imported(client, (head + "\t".join(samples) + "\n" + "\n".join(rows)).encode())
+    requested = await client.post(
+        "/api/v1/analyses", json={"type": "grm", "variantSetDbId": set_id}
+    )
+    assert requested.status_code == 202, requested.text
+    path = f"/api/v1/analyses/{requested.json()['data']['analysisDbId']}"
+    for _ in range(600):
+        document = (await client.get(path)).json()["data"]
+        if document["status"] in ("completed", "failed", "cancelled"):
+            break
+        await asyncio.sleep(0.2)
+    assert document["status"] == "completed", document
+
+    whole = await client.get(f"{path}/results/grm", params={"pageSize": 10000})
+    assert whole.status_code == 422, whole.status_code
+    assert "at most 999 rows a page" in whole.text, whole.text
+    page = await client.get(f"{path}/results/grm", params={"pageSize": 999, "page": 1})
+    assert page.status_code == 200, page.text
+    assert [len(r["values"]) for r in page.json()["data"]] == [1001, 1001]

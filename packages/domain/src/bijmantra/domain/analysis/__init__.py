@@ -6,5 +6,13 @@ from bijmantra.domain.analysis.model import (
     AnalysisType,
     JobStatus,
 )
+from bijmantra.domain.analysis.results import MAX_PAGE_VALUES, check_matrix_page
 
-__all__ = ["ANALYSIS_PARAMETERS", "AnalysisJob", "AnalysisType", "JobStatus"]
+__all__ = [
+    "ANALYSIS_PARAMETERS",
+    "MAX_PAGE_VALUES",
+    "AnalysisJob",
+    "AnalysisType",
+    "JobStatus",
+    "check_matrix_page",
+]

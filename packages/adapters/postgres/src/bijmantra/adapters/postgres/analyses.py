@@ -12,7 +12,7 @@ import msgspec
 import numpy as np
 from bijmantra.application.ports.analysis import Artifact, ResultIndex
 from bijmantra.domain import DomainEvent
-from bijmantra.domain.analysis import AnalysisJob, AnalysisType, JobStatus
+from bijmantra.domain.analysis import AnalysisJob, AnalysisType, JobStatus, check_matrix_page
 from bijmantra.genomics.symmetric import (
     UPPER_TRIANGLE,
     expand_symmetric,
@@ -276,6 +276,8 @@ class PostgresAnalysisRepository:
             return None
         values = np.load(io.BytesIO(matrix[1]), allow_pickle=False)
         block = values[page.offset : page.offset + page.page_size]
+        if block.ndim == 2:  # every value of a row becomes a Python float, then JSON
+            check_matrix_page(*block.shape)
         items = [
             _encode({"row": page.offset + i, "values": r}) for i, r in enumerate(block.tolist())
         ]
