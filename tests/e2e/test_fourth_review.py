@@ -11,7 +11,11 @@ from typing import Any
 import httpx
 import psutil
 import pytest
+from argon2 import PasswordHasher
+from bijmantra.adapters.postgres import create_engine
+from bijmantra.adapters.postgres.identity import register_member
 from bijmantra.devstack.stack import DevStack, running_stack
+from sqlalchemy import text
 
 pytestmark = [pytest.mark.e2e]
 
@@ -29,11 +33,32 @@ async def client(stack: DevStack) -> AsyncIterator[httpx.AsyncClient]:
         yield c
 
 
-async def member(stack: DevStack, roles: list[str]) -> str:
-    """A token of a new member, with ``roles``, of a new organization."""
-    email = f"review4-{uuid.uuid4().hex[:8]}@example.org"
-    await asyncio.to_thread(stack.register_member, email, "review4-password-1", roles)
-    return await asyncio.to_thread(stack.login, email, "review4-password-1")
+async def admins_of_one_organization(stack: DevStack, count: int) -> tuple[str, list[Any]]:
+    """A new organization with ``count`` admins: its id and each admin's (user id, token)."""
+    assert stack.database is not None
+    organization, admins = uuid.uuid4(), []
+    engine = create_engine(stack.database.identity_url, pool_size=1)
+    try:
+        for _ in range(count):
+            user, email = uuid.uuid4(), f"review4-{uuid.uuid4().hex[:8]}@example.org"
+            await register_member(
+                engine,
+                organization_id=organization,
+                organization_name="Two admins",
+                user_id=user,
+                email=email,
+                display_name="Admin",
+                password_hash=PasswordHasher().hash("review4-password-1"),
+                roles=["admin"],
+            )
+            admins.append((user, email))
+    finally:
+        await engine.dispose()
+    tokens = [
+        await asyncio.to_thread(stack.login, email, "review4-password-1", str(organization))
+        for _, email in admins
+    ]
+    return str(organization), [(u, t) for (u, _), t in zip(admins, tokens, strict=True)]
 
 
 def vcf(samples: list[str], variants: int) -> bytes:
@@ -187,3 +212,45 @@ async def test_a_matrix_result_page_is_bounded_in_values(client: httpx.AsyncClie
     page = await client.get(f"{path}/results/grm", params={"pageSize": 999, "page": 1})
     assert page.status_code == 200, page.text
     assert [len(r["values"]) for r in page.json()["data"]] == [1001, 1001]
+
+
+async def test_two_admins_demoting_each_other_at_once_leave_one_admin(
+    client: httpx.AsyncClient, stack: DevStack
+) -> None:
+    """ "At least one admin" was a count read before the write: two admins demoting (or
+    removing) each other at once both saw another admin, and the organization was left with
+    none (no one could invite, change roles or export any more)."""
+    for _ in range(5):
+        organization, [(a, token_a), (b, token_b)] = await admins_of_one_organization(stack, 2)
+        base = f"/api/v1/organizations/{organization}/members"
+        answers = await asyncio.gather(
+            client.patch(
+                f"{base}/{b}",
+                json={"roles": ["viewer"]},
+                headers={"Authorization": f"Bearer {token_a}"},
+            ),
+            client.delete(f"{base}/{a}", headers={"Authorization": f"Bearer {token_b}"}),
+        )
+        statuses = sorted(r.status_code for r in answers)
+        assert statuses in ([200, 409], [204, 409], [401, 409], [200, 401], [204, 401]), [
+            (r.status_code, r.text) for r in answers
+        ]
+        assert 409 in statuses or 401 in statuses
+        assert stack.database is not None
+        engine = create_engine(stack.database.identity_url, pool_size=1)
+        try:
+            async with engine.begin() as connection:
+                await connection.execute(
+                    text("SELECT set_config('app.tenant_id', :t, true)"), {"t": organization}
+                )
+                rows = await connection.execute(
+                    text(
+                        "SELECT count(*) FROM identity.memberships "
+                        "WHERE tenant_id = :t AND 'admin' = ANY(roles)"
+                    ),
+                    {"t": uuid.UUID(organization)},
+                )
+                admins = rows.scalar_one()
+        finally:
+            await engine.dispose()
+        assert admins == 1, statuses

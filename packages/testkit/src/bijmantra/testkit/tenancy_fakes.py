@@ -74,6 +74,9 @@ class FakeMembers:
         if (found := self._t.memberships.get((self._tenant, user_id))) is not None:
             self._t.memberships[(self._tenant, user_id)] = (roles, found[1])
 
+    async def lock_admins(self) -> None:
+        """One event loop, no interleaving inside a use case: nothing to take turns with."""
+
     async def remove(self, user_id: uuid.UUID) -> None:
         self._t.memberships.pop((self._tenant, user_id), None)
         self._t.revoke_families_of(user_id, "membership_removed")

@@ -104,6 +104,11 @@ class MemberRepository(Protocol):
 
     async def set_roles(self, user_id: uuid.UUID, roles: frozenset[str]) -> None: ...
 
+    async def lock_admins(self) -> None:
+        """Held until the transaction ends: changes to the organization's admins take turns,
+        so "at least one admin" is counted after the other change has committed."""
+        ...
+
     async def remove(self, user_id: uuid.UUID) -> None:
         """Delete the membership and revoke the user's refresh-token families in this tenant."""
         ...
@@ -306,6 +311,7 @@ class ChangeMemberRoles:
         tenant = _own(principal, organization_id, ADMIN)
         granted = _roles(roles)
         async with self.uow(tenant) as uow:
+            await uow.members.lock_admins()  # two admins demoting each other left none
             current = existing(await uow.members.get(user_id), "Member")
             if (
                 "admin" in current.roles
@@ -348,6 +354,7 @@ class RemoveMember:
     ) -> None:
         tenant = _own(principal, organization_id, ADMIN)
         async with self.uow(tenant) as uow:
+            await uow.members.lock_admins()  # two admins demoting each other left none
             current = existing(await uow.members.get(user_id), "Member")
             if "admin" in current.roles and not await _other_admins(uow, user_id):
                 raise Conflict("An organization must keep at least one admin")

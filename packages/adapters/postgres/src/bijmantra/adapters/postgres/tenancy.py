@@ -104,6 +104,12 @@ class PostgresMembers(TenantConnectionStore):
             r=sorted(roles),
         )
 
+    async def lock_admins(self) -> None:
+        await self._execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))",
+            key=f"organization-admins:{self._tenant}",
+        )
+
     async def remove(self, user_id: uuid.UUID) -> None:
         await self._execute("DELETE FROM identity.memberships WHERE user_id = :u", u=user_id)
         await self._execute(
