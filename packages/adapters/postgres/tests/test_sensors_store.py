@@ -404,12 +404,12 @@ async def test_a_device_saved_in_a_transaction_reads_back_as_saved(engine: Async
         assert kept.name == "d"
 
 
-async def test_a_rolled_back_first_batch_leaves_its_connection_able_to_stage(
+async def test_a_rolled_back_batch_leaves_its_connection_able_to_store_the_next(
     engine: AsyncEngine, database: ProvisionedDatabase
 ) -> None:
-    """The staging table is made once per connection, and counted as made only when its
-    transaction committed: a first batch that rolls back takes the table with it, and the
-    next batch on the same connection makes it again (ADR 0321)."""
+    """A batch that rolls back on a connection (psycopg then forgets the statements it
+    prepared there, and PostgreSQL drops them) leaves that connection storing the next
+    batches, the store statement prepared again (ADR 0334)."""
     org = Org(engine)
     _, credential = await org.device()
     await org.send(credential, [item(60 * i, 1.0) for i in range(10, 20)])  # partitions made
@@ -430,3 +430,34 @@ async def test_a_rolled_back_first_batch_leaves_its_connection_able_to_stage(
     finally:
         await one.dispose()
     assert await count_rows(engine, org.tenant, "sensor_readings") == 25
+
+
+async def test_a_steady_stream_of_batches_reuses_one_connection_with_its_store_prepared(
+    engine: AsyncEngine, database: ProvisionedDatabase
+) -> None:
+    """The pool hands out the connection returned last, and the store statement is prepared
+    on it: one device's batches do not each parse and plan it again on the pool's next
+    connection in turn (ADR 0334)."""
+    org = Org(engine)
+    _, credential = await org.device()
+    pooled = create_engine(database.domain_url, pool_size=3, max_overflow=0)
+    try:
+        uow = unit_of_work_factory(pooled, source="test")
+        async with uow(org.tenant), uow(org.tenant), uow(org.tenant):
+            pass  # three connections made and returned: the pool holds three idle ones
+        ingest = IngestTelemetry(uow, FixedClock(NOW))
+        for first in (100, 200):
+            body = json.dumps({"readings": [item(60 * (first + i), 1.0) for i in range(50)]})
+            assert (await ingest(credential, body.encode()))["stored"] == 50
+        async with uow(org.tenant) as next_one:
+            conn = next_one._connection
+            assert conn is not None
+            prepared = await conn.execute(
+                text(
+                    "SELECT count(*) FROM pg_prepared_statements "
+                    "WHERE statement LIKE '%INSERT INTO domain.sensor_readings%'"
+                )
+            )
+            assert prepared.scalar_one() == 1
+    finally:
+        await pooled.dispose()

@@ -1,4 +1,7 @@
-"""The one statement that stores a staged batch of readings and folds it into the rollups.
+"""The one statement that stores a batch of readings and folds it into the rollups.
+
+The batch comes as array parameters (``batch``: each reading's metric as its 1-based number
+in ``metrics``, its time and its value), read once into a materialized CTE (ADR 0334).
 
 Readings newer than everything the device has stored of the batch's metrics (a device's
 usual batch: the device row is locked, so nothing else writes its readings meanwhile) are
@@ -85,13 +88,16 @@ def _slot_fold(name: str, source: str, table: str, key: str, seconds: int, slots
 _INSERT = Template("""$name AS (
     INSERT INTO domain.sensor_readings (tenant_id, device_id, metric, at, value)
     SELECT ${tenant}, %(device)s, b.metric, b.at, b.value
-    FROM pg_temp.sensor_reading_batch b
+    FROM batch b
     WHERE $where$conflict
     RETURNING metric, at, value
 )""")
 
 STORE = Template("""
-WITH latest AS MATERIALIZED (
+WITH batch AS MATERIALIZED (
+    SELECT (%(metrics)s::text[])[u.number] AS metric, u.at, u.value
+    FROM unnest(%(metric_numbers)s, %(times)s, %(values)s) AS u(number, at, value)
+), latest AS MATERIALIZED (
     SELECT max((
         SELECT max(r.at) FROM domain.sensor_readings r
         WHERE r.tenant_id = ${tenant} AND r.device_id = %(device)s AND r.metric = m.metric

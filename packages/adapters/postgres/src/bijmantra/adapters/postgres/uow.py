@@ -143,7 +143,6 @@ class PostgresUnitOfWork(TenantTransaction):
             await insert_outbox(self._connection, parts)
             await self.resources.bump_versions()
             await self._connection.commit()
-        self.sensors.committed()
         if events and self.database is None:
             self._committed_events()
         elif events and self.database is not None:
