@@ -254,3 +254,11 @@ async def test_two_admins_demoting_each_other_at_once_leave_one_admin(
         finally:
             await engine.dispose()
         assert admins == 1, statuses
+
+
+async def test_concurrent_export_requests_queue_one_export(client: httpx.AsyncClient) -> None:
+    """One export at a time per organization was a count read before the insert: six
+    requests at once each counted none pending and queued six whole dumps."""
+    answers = await asyncio.gather(*(client.post("/api/v1/organization/exports") for _ in range(6)))
+    statuses = sorted(a.status_code for a in answers)
+    assert statuses == [202, 409, 409, 409, 409, 409], [(a.status_code, a.text) for a in answers]

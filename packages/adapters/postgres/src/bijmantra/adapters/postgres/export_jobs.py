@@ -46,6 +46,14 @@ class PostgresExportStore(ConnectionStore):
         return None if key is None else await self._first(_GET, _job, id=key)
 
     async def pending(self) -> int:
+        # Requests of one organization take turns (a transaction-scoped lock), so concurrent
+        # ones cannot all count no export pending and each queue a whole dump (ADR 0332).
+        await self._connection.execute(
+            text(
+                "SELECT pg_advisory_xact_lock(hashtextextended("
+                "'organization-exports/' || current_setting('app.tenant_id', true), 0))"
+            )
+        )
         count = await self._connection.scalar(
             text("SELECT count(*) FROM domain.organization_exports WHERE status = ANY(:pending)"),
             {"pending": sorted(str(s) for s in PENDING)},
