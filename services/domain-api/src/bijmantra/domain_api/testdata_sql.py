@@ -41,8 +41,10 @@ PARAMETERS = {**ORDINALS, **GENOTYPING_ORDINALS, "source": SOURCE}
 
 
 # A cross (planned or made) with its parents in order, as ``parents.of_cross`` (a JSON array).
+# Without the parents' observation units: units are not imported, and a cross may name only
+# units of its organization (ADR 0335).
 CROSSES_WITH_PARENTS = """FROM cross_entity c CROSS JOIN LATERAL (SELECT json_agg(json_build_object(
-    'germplasmDbId', p.germplasm_id, 'observationUnitDbId', p.observation_unit_id,
+    'germplasmDbId', p.germplasm_id,
     'parentType', (CAST(%(parent_type)s AS text[]))[p.parent_type + 1]) ORDER BY p.id)
     AS of_cross FROM cross_parent p WHERE p.cross_id = c.id) parents"""
 

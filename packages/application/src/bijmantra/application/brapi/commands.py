@@ -62,22 +62,36 @@ async def _resolve_references(context: WriteContext, documents: list[dict[str, A
         raise Unprocessable("Referenced entities not found in this organization", problems)
 
 
+def _ids(value: Any, listed: bool) -> list[str]:
+    """The DbIds one container holds at a reference's key: one, or a list's (``ids.*``)."""
+    if listed:
+        return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+    return [value] if isinstance(value, str) else []
+
+
 async def _resolve(
     context: WriteContext, ref: Ref, documents: list[dict[str, Any]], problems: list[FieldError]
 ) -> None:
     path = ref.path.split(".")
+    listed = path[-1] == "*"  # a list of DbIds, e.g. a study's ``seasons.*``
+    if listed:
+        path = path[:-1]
     key = path[-1]
-    sites = [(doc, c) for doc in documents for c in _walk(doc, path) if isinstance(c.get(key), str)]
+    sites = [
+        (doc, c, db_id)
+        for doc in documents
+        for c in _walk(doc, path)
+        for db_id in _ids(c.get(key), listed)
+    ]
     if not sites:
         return
-    found = await context.store.documents(ref.entity, sorted({c[key] for _, c in sites}))
-    for document, container in sites:
-        target = found.get(container[key])
+    found = await context.store.documents(ref.entity, sorted({db_id for _, _, db_id in sites}))
+    for document, container, db_id in sites:
+        target = found.get(db_id)
         if target is None:
             problems.append(
                 FieldError(
-                    f"{context.location(document)}.{ref.path}",
-                    f"unknown {ref.entity} {container[key]!r}",
+                    f"{context.location(document)}.{ref.path}", f"unknown {ref.entity} {db_id!r}"
                 )
             )
             continue

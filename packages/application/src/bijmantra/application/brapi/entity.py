@@ -94,7 +94,7 @@ class Ref:
 
     ``names`` copies fields of the referenced document into keys beside the DbId (e.g. a
     study's ``trialName`` from its trial), so reads never join. ``path`` is dotted; ``*``
-    steps into arrays.
+    steps into arrays, and a final ``*`` names a list of DbIds (a study's ``seasons.*``).
     """
 
     path: str

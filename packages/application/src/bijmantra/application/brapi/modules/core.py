@@ -114,6 +114,8 @@ STUDIES = entity(
     references=(
         Ref("trialDbId", "trial", {"trialName": "trialName"}),
         Ref("locationDbId", "location", {"locationName": "locationName"}),
+        Ref("seasons.*", "season"),
+        Ref("observationVariableDbIds.*", "variable"),
     ),
 )
 

@@ -157,9 +157,12 @@ ATTRIBUTE_VALUES = entity(
     ),
 )
 
+_UNIT_NAME = {"observationUnitName": "observationUnitName"}
 _CROSS_PARENTS = (
     Ref("parent1.germplasmDbId", "germplasm", GERMPLASM_REFERENCE),
     Ref("parent2.germplasmDbId", "germplasm", GERMPLASM_REFERENCE),
+    Ref("parent1.observationUnitDbId", "observationunit", _UNIT_NAME),
+    Ref("parent2.observationUnitDbId", "observationunit", _UNIT_NAME),
 )
 _CROSSING_PROJECT = Ref(
     "crossingProjectDbId", "crossingproject", {"crossingProjectName": "crossingProjectName"}
@@ -212,6 +215,7 @@ CROSSING_PROJECTS = entity(
     references=(
         Ref("programDbId", "program", {"programName": "programName"}),
         Ref("potentialParents.*.germplasmDbId", "germplasm", GERMPLASM_REFERENCE),
+        Ref("potentialParents.*.observationUnitDbId", "observationunit", _UNIT_NAME),
     ),
 )
 
