@@ -20,6 +20,7 @@ from bijmantra.application.events.envelope import (
     decode_envelope,
     encode_envelope,
     envelope_for,
+    publishable_envelopes,
     subject_for,
     upcast,
 )
@@ -43,6 +44,7 @@ __all__ = [
     "is_bulk",
     "item_type",
     "matches_type",
+    "publishable_envelopes",
     "split_bulk",
     "subject_for",
     "upcast",

@@ -11,13 +11,14 @@ fields; readers default missing ones).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import msgspec
 from bijmantra.domain import DomainEvent
+from bijmantra.kernel import FieldError, ValidationFailed
 
 CURRENT_SCHEMA_VERSION = 1
 SUBJECT_PREFIX = "bijmantra.events"
@@ -108,6 +109,30 @@ def envelope_for(
 
 def encode_envelope(envelope: EventEnvelope) -> bytes:
     return _encoder.encode(envelope)
+
+
+# An event travels as one NATS message, and NATS refuses a message over ``max_payload``
+# (1 MiB, the server's default and ours), headers included: ids and trace, a few hundred
+# bytes, for which 16 KiB is ample room.
+MAX_EVENT_BYTES = 1024 * 1024 - 16 * 1024
+
+
+def publishable_envelopes(envelopes: Sequence[EventEnvelope]) -> list[bytes]:
+    """The envelopes encoded, or ``ValidationFailed`` (400) if one could not be published.
+
+    Checked where the outbox row is written, inside the write's transaction, so the write
+    is refused and nothing is stored: an event that cannot be sent would otherwise stay
+    first in its outbox partition, and the relay, retrying it, would hold back every
+    organization's events behind it (ADR 0335). A bulk event's parts are already cut
+    to ``MAX_BULK_BYTES``; only one large document can make an event this large."""
+    payloads = [_encoder.encode(e) for e in envelopes]
+    largest = max(map(len, payloads), default=0)
+    if largest > MAX_EVENT_BYTES:
+        raise ValidationFailed(
+            f"A document of this write is too large to store ({largest} bytes as an event)",
+            [FieldError("body", f"a document's event is at most {MAX_EVENT_BYTES} bytes")],
+        )
+    return payloads
 
 
 def upcast(

@@ -32,8 +32,8 @@ from bijmantra.adapters.postgres.engine import driver_connection
 from bijmantra.application.events import (
     EventEnvelope,
     OutboxRecord,
-    encode_envelope,
     is_bulk,
+    publishable_envelopes,
     split_bulk,
 )
 from psycopg import sql
@@ -87,9 +87,11 @@ async def outbox_parts(
 async def insert_outbox(
     connection: AsyncConnection, parts: Sequence[EventEnvelope], *, schema: str = "domain"
 ) -> None:
-    """Insert rows made by ``outbox_parts``; reads no answer, so it can be pipelined."""
+    """Insert rows made by ``outbox_parts``; reads no answer, so it can be pipelined. A row
+    too large to publish refuses the write (``publishable_envelopes``)."""
     if not parts:
         return
+    envelopes = publishable_envelopes(parts)
     driver = await driver_connection(connection)
     await driver.cursor(binary=True).execute(
         _WRITES[_checked(schema)],
@@ -98,7 +100,7 @@ async def insert_outbox(
             "tenant_id": [e.tenant_id for e in parts],
             "type": [e.type for e in parts],
             "subject": [e.subject for e in parts],
-            "envelope": [encode_envelope(e) for e in parts],
+            "envelope": envelopes,
             "traceparent": [e.traceparent for e in parts],
         },
     )

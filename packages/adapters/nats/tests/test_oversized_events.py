@@ -1,0 +1,82 @@
+"""A write whose event could not travel as one stream message is refused (ADR 0335): a
+writer's single oversized document no longer stalls the outbox relay for every
+organization."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+
+import msgspec
+import pytest
+from bijmantra.adapters.nats import DurableConsumer, JetStreamPublisher, connect, ensure_stream
+from bijmantra.adapters.postgres import PostgresOutboxStore, create_engine, unit_of_work_factory
+from bijmantra.application.brapi.commands import ResourceCommands
+from bijmantra.application.brapi.modules import catalog
+from bijmantra.application.brapi.queries import ResourceQueries
+from bijmantra.application.events import EventEnvelope, OutboxRelay
+from bijmantra.application.events.ports import ConsumerSpec
+from bijmantra.kernel import PageRequest, Principal, TenantId, ValidationFailed
+from bijmantra.testkit.fakes import FakeSearchResultStore
+from bijmantra.testkit.provision import ProvisionedDatabase
+
+pytestmark = pytest.mark.integration
+
+
+def writer() -> Principal:
+    return Principal(subject="u", tenant_id=TenantId(uuid.uuid4()), roles=frozenset({"breeder"}))
+
+
+def germplasm(name: str) -> dict[str, str]:
+    return {"germplasmName": name, "germplasmPUI": name, "commonCropName": "Maize"}
+
+
+async def test_a_document_too_large_for_one_event_is_refused_and_others_keep_flowing(
+    nats_url: str, database: ProvisionedDatabase
+) -> None:
+    engine = create_engine(database.domain_url, pool_size=2)
+    nc = await connect(nats_url, name="test")
+    js = nc.jetstream()
+    await ensure_stream(js)
+    commands = ResourceCommands(catalog(), unit_of_work_factory(engine, source="domain-api"))
+    attacker, other = writer(), writer()
+    # 1.5 MB in one document: within the gateway's 10 MB body, past NATS's 1 MB message.
+    big = {**germplasm("big"), "additionalInfo": {"padding": "x" * 1_500_000}}
+    with pytest.raises(ValidationFailed) as refused:
+        await commands.create(attacker, "germplasm", [big])
+    assert "too large" in refused.value.message
+    queries = ResourceQueries(
+        catalog(), unit_of_work_factory(engine, source="test"), FakeSearchResultStore()
+    )
+    page = await queries.list(attacker, "germplasm", {}, PageRequest())
+    assert msgspec.json.decode(page.documents) == [], "nothing is stored"
+
+    crop = f"crop-{uuid.uuid4().hex[:6]}"
+    await commands.create(other, "germplasm", [{**germplasm("ok"), "commonCropName": crop}])
+    received: list[EventEnvelope] = []
+
+    async def collect(e: EventEnvelope) -> None:
+        if e.tenant_id == str(other.tenant_id):
+            received.append(e)
+
+    durable = f"test-{uuid.uuid4().hex[:8]}"
+    consumer = DurableConsumer(
+        js,
+        ConsumerSpec(
+            durable=durable, filter_subjects=["bijmantra.events.germplasm.>"], handler=collect
+        ),
+    )
+    task = asyncio.create_task(consumer.run())
+    relay = OutboxRelay(PostgresOutboxStore(engine), JetStreamPublisher(js))
+    for _ in range(100):
+        with contextlib.suppress(Exception):  # a stalled relay fails here on every pass
+            await relay.relay_once()
+        if received:
+            break
+        await asyncio.sleep(0.1)
+    consumer.stop()
+    await task
+    await nc.close()
+    await engine.dispose()
+    assert [e.data["commonCropName"] for e in received] == [crop]
