@@ -18,6 +18,7 @@ from bijmantra.application.genotyping.brapi import MAX_CALL_SETS
 from bijmantra.application.genotyping.dto import ImportSpec
 from bijmantra.application.genotyping.references import (
     Contigs,
+    check_contigs,
     create_references,
     record_vendor_result,
 )
@@ -65,6 +66,7 @@ class ImportGenotypes:
             )
         names = await upload.sample_names()
         _check_samples("samples", len(names), MAX_IMPORT_SAMPLES)
+        check_contigs(len(upload.contig_lengths))  # the header's, known with the samples
         async with self.uow(principal.tenant_id) as uow:
             matched = await germplasm_ids_by_name(uow.resources, names)
             if len(matched) < len(names):
