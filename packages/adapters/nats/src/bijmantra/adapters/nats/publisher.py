@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Sequence
+from typing import Any
 
-from bijmantra.adapters.nats.stream import message_attributes
+from bijmantra.adapters.nats.stream import DEAD_LETTER_PREFIX, message_attributes
 from bijmantra.application.events import OutboxRecord, subject_for
 from bijmantra.observability import context_from_traceparent, get_tracer, inject_headers
 from opentelemetry import trace
 
+from nats.errors import MaxPayloadError
 from nats.js import JetStreamContext
 
 TENANT_HEADER = "Bijmantra-Tenant"
 EVENT_TYPE_HEADER = "Bijmantra-Event-Type"
 tracer = get_tracer(__name__)
+log = logging.getLogger(__name__)
 
 
 def event_headers(record: OutboxRecord, publish_span: trace.Span | None = None) -> dict[str, str]:
@@ -75,14 +79,35 @@ class JetStreamPublisher:
             span.end()
         return acked
 
+    async def _publish(self, record: OutboxRecord, span: trace.Span) -> asyncio.Future[Any]:
+        """The event's ack; for an event larger than the server takes, a dead letter's.
+
+        Such an event can never be sent, and it is the oldest of its outbox partition:
+        retried, it failed every batch that claimed it, holding back every organization's
+        events (ADR 0335). The outbox refuses such rows now; one written before that, or
+        under a server with a smaller ``max_payload``, is set aside, named by its id."""
+        subject = subject_for(record.type)
+        try:
+            return await self._js.publish_async(
+                subject, record.payload, headers=event_headers(record, span)
+            )
+        except MaxPayloadError:
+            log.error("event %s (%s bytes) is too large to publish", record.id, len(record.payload))
+            span.set_status(trace.StatusCode.ERROR, "too large: dead-lettered")
+            return await self._js.publish_async(
+                f"{DEAD_LETTER_PREFIX}.relay",
+                b"",
+                headers={
+                    "Nats-Msg-Id": f"deadletter:relay:{record.id}",
+                    "Bijmantra-Event-Id": record.id,
+                    "Bijmantra-Original-Subject": subject,
+                    "Bijmantra-Dead-Letter-Reason": "larger than the server's max_payload",
+                },
+            )
+
     async def _send(self, records: Sequence[OutboxRecord], spans: list[trace.Span]) -> list[object]:
         """Per record: the stream's ack (or ``None``), or the exception that stands for it."""
-        futures = [
-            await self._js.publish_async(
-                subject_for(r.type), r.payload, headers=event_headers(r, span)
-            )
-            for r, span in zip(records, spans, strict=True)
-        ]
+        futures = [await self._publish(r, span) for r, span in zip(records, spans, strict=True)]
         acks = asyncio.gather(*futures, return_exceptions=True)
         try:
             return list(await asyncio.wait_for(acks, self._ack_timeout))
