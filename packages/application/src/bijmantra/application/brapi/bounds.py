@@ -9,6 +9,9 @@ from bijmantra.application.json_input import decode_bounded
 from bijmantra.kernel import FieldError, ValidationFailed
 
 MAX_SEARCH_RESULTS = 100_000
+# Search results are kept (ids, ~40 bytes each) for clients to page: an organization holds
+# at most this many at once, 20 searches of the largest size (ADR 0335).
+MAX_HELD_SEARCH_IDS = 20 * MAX_SEARCH_RESULTS
 
 
 MAX_WRITE_ITEMS = 10_000  # documents per bulk write (the phenotyping benchmark's batch)

@@ -201,6 +201,9 @@ class DocumentLookup(Protocol):
 class SearchResultStore(Protocol):
     """Search results kept for a while (TTL) so clients can page them: POST then GET."""
 
-    async def save(self, tenant_id: TenantId, entity: str, db_ids: Sequence[str]) -> str: ...
+    async def save(self, tenant_id: TenantId, entity: str, db_ids: Sequence[str]) -> str:
+        """Keep ``db_ids``; ``RateLimited`` when the organization would hold more than its
+        bound of ids at once (``MAX_HELD_SEARCH_IDS``)."""
+        ...
 
     async def load(self, tenant_id: TenantId, entity: str, search_id: str) -> list[str] | None: ...
