@@ -292,3 +292,19 @@ async def test_a_genotype_file_naming_too_many_contigs_is_refused_early(
         assert "more than 50000 contigs" in answer.json()["error"]["message"]
         assert time.monotonic() - started < 30
     assert domain_api.memory_info().rss - start < 150 << 20
+
+
+async def test_an_ld_window_is_bounded_by_the_sets_variants(client: httpx.AsyncClient) -> None:
+    """A window of up to 1,000 was allowed whatever the set: variants x window r² values,
+    held twice by a worker every organization shares (10^8 for 100,000 variants)."""
+    set_id = await imported(client, vcf([f"{uuid.uuid4().hex[:6]}-{s}" for s in "ab"], 10_001))
+    refused = await client.post(
+        "/api/v1/analyses",
+        json={"type": "ld", "variantSetDbId": set_id, "parameters": {"window": 1000}},
+    )
+    assert refused.status_code == 422, refused.text
+    assert "a window of at most 999 fits this set" in refused.text, refused.text
+    accepted = await client.post("/api/v1/analyses", json={"type": "ld", "variantSetDbId": set_id})
+    assert accepted.status_code == 202, accepted.text
+    analysis = accepted.json()["data"]["analysisDbId"]
+    await client.delete(f"/api/v1/analyses/{analysis}")  # not needed to run here

@@ -147,6 +147,7 @@ class RequestAnalysis(ClockedUseCase[UnitOfWork]):
                 phenotypes = await observed_phenotypes(uow.resources, *by_reference, keys)
             job = AnalysisJob.request(
                 actor=principal.subject,
+                n_variants=variant_set.n_variants,
                 tenant_id=principal.tenant_id,
                 analysis_db_id=new_id(),
                 type=kind,

@@ -14,6 +14,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from bijmantra.domain.analysis.results import ld_size_problems
 from bijmantra.domain.events import DomainEvent, EventSource
 from bijmantra.kernel import Conflict, FieldError, TenantId, ValidationFailed
 
@@ -126,10 +127,15 @@ class AnalysisJob(EventSource):
         EventSource.__init__(self)
 
     @classmethod
-    def request(cls, *, actor: str | None = None, **fields: Any) -> AnalysisJob:
-        """Validate a new job and record ``analysis.requested``."""
+    def request(
+        cls, *, actor: str | None = None, n_variants: int = 0, **fields: Any
+    ) -> AnalysisJob:
+        """Validate a new job (``n_variants``: its set's, which bounds what it computes) and
+        record ``analysis.requested``."""
         job = cls(**fields)
         problems = parameter_problems(job.type, job.parameters)
+        if job.type is AnalysisType.LD:
+            problems += ld_size_problems(job.parameters, n_variants)
         if job.type.needs_phenotypes and len(job.phenotypes) < 3:
             problems.append(
                 FieldError(
