@@ -26,6 +26,11 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 CLOCK_SKEW = timedelta(seconds=5)
 # Resolving a resume point stops when the stream stays quiet this long (seconds).
 SCAN_IDLE = 1.0
+# ... or after this many messages. An event is published seconds after it is created, so it
+# lies among the first messages scanned; a resume point naming an old time and no event
+# (any member may send one, again and again) had the gateway read the headers of every
+# organization's events since then, up to a month of the stream (ADR 0335).
+MAX_RESUME_SCAN = 50_000
 
 
 def _item(message: Msg) -> FeedItem:
@@ -38,9 +43,16 @@ def _item(message: Msg) -> FeedItem:
 
 
 class JetStreamEventFeed:
-    def __init__(self, js: JetStreamContext, *, pending_limit: int = 10_000) -> None:
+    def __init__(
+        self,
+        js: JetStreamContext,
+        *,
+        pending_limit: int = 10_000,
+        max_resume_scan: int = MAX_RESUME_SCAN,
+    ) -> None:
         self._js = js
         self._pending_limit = pending_limit
+        self._max_scan = max_resume_scan
 
     @contextlib.asynccontextmanager
     async def follow(self, *, after_event_id: str | None) -> AsyncIterator[AsyncIterator[FeedItem]]:
@@ -76,7 +88,7 @@ class JetStreamEventFeed:
             config=ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_TIME, opt_start_time=start),
         )
         try:
-            while True:
+            for _ in range(self._max_scan):
                 try:
                     message = await subscription.next_msg(timeout=SCAN_IDLE)
                 except nats.errors.TimeoutError:
