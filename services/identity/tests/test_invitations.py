@@ -17,7 +17,7 @@ from bijmantra.adapters.postgres import create_engine
 from bijmantra.adapters.postgres.invitations import PostgresDueInvitations
 from bijmantra.adapters.postgres.tenancy import tenancy_unit_of_work_factory
 from bijmantra.application.tenancy import DeliverInvitations, InviteMember
-from bijmantra.kernel import Principal, TenantId
+from bijmantra.kernel import Principal, RateLimited, TenantId
 from bijmantra.testkit.fakes import RecordingEmailSender
 from bijmantra.testkit.mail import SmtpCatcher
 from bijmantra.testkit.provision import ProvisionedDatabase
@@ -290,3 +290,30 @@ async def test_a_refused_send_is_retried_later_with_a_link_that_works(
     )
     link_token = sender.to(email)[0].text.split("token=")[1].split()[0]
     assert bytes(token_hash) == hashlib.sha256(link_token.encode()).digest()
+
+
+async def test_an_organization_sends_a_bounded_number_of_invitations_a_day(
+    identity_engine: AsyncEngine,
+) -> None:
+    """Any user may found an organization and invite any address, and a re-invitation mails
+    again: unbounded, one admin mailed one victim 1,200 times a minute (the write rate
+    limit), under a subject naming an organization they had named (ADR 0335)."""
+    admin = await new_member(identity_engine, roles=["admin"])
+    tenancy = tenancy_unit_of_work_factory(identity_engine)
+    clock = _Clock()
+    principal = Principal(str(admin.user_id), TenantId(admin.organization_id), frozenset({"admin"}))
+    invite = InviteMember(tenancy, clock, limit=5)
+    victim = _address()
+    for _ in range(4):
+        await invite(principal, admin.organization_id, victim, ["viewer"])
+        clock.at += timedelta(minutes=1)
+    await invite(principal, admin.organization_id, _address(), ["viewer"])
+    with pytest.raises(RateLimited) as refused:
+        await invite(principal, admin.organization_id, victim, ["viewer"])
+    [wait] = refused.value.details
+    assert int(wait.message) == 24 * 3600 - 4 * 60  # the first leaves the day 4 minutes on
+    clock.at += timedelta(days=1)
+    await invite(principal, admin.organization_id, victim, ["viewer"])
+    other = await new_member(identity_engine, roles=["admin"])
+    theirs = Principal(str(other.user_id), TenantId(other.organization_id), frozenset({"admin"}))
+    await InviteMember(tenancy, clock, limit=5)(theirs, other.organization_id, victim, ["viewer"])

@@ -109,15 +109,25 @@ class FakeInvitations:
 
     async def add(self, invitation: PendingInvitation) -> None:
         email = invitation.email.lower()
-        for key, stored in list(self._t.invitations.items()):
+        for stored in self._t.invitations.values():
             if (
                 stored.invitation.email.lower() == email
                 and stored.accepted_at is None
                 and stored.revoked_at is None
             ):
-                del self._t.invitations[key]  # the open offer to this address is replaced
+                stored.revoked_at = invitation.created_at  # the open offer is replaced
         self._t.invitations[invitation.id] = StoredInvitation(
             self._tenant, invitation, invitation.created_at
+        )
+
+    async def lock(self) -> None:
+        """One process, one event loop: use cases already take turns here."""
+
+    async def created_since(self, since: datetime) -> list[datetime]:
+        return sorted(
+            s.invitation.created_at
+            for s in self._t.invitations.values()
+            if s.tenant_id == self._tenant and s.invitation.created_at > since
         )
 
     async def open(self) -> list[PendingInvitation]:

@@ -11,6 +11,7 @@ organization without its owner.
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,6 +32,11 @@ from bijmantra.application.tenancy.organizations import (
 from bijmantra.application.tenancy.throttle import LoginAttemptLimiter
 from bijmantra.application.tenancy.tokens import hash_secret, new_tenant_bound_secret, tenant_of
 from bijmantra.application.use_case import ClockedUseCase
+from bijmantra.domain.tenancy.invitations import (
+    INVITATION_WINDOW,
+    MAX_INVITATIONS_PER_WINDOW,
+    invitation_wait,
+)
 from bijmantra.kernel import (
     Clock,
     Conflict,
@@ -69,7 +75,17 @@ class InvitationRepository(Protocol):
     """The unit of work's organization's invitations (row-level security)."""
 
     async def add(self, invitation: PendingInvitation) -> None:
-        """Store an offer, replacing an open offer to the same address (case-insensitive)."""
+        """Store an offer, replacing (revoking) an open offer to the same address
+        (case-insensitive)."""
+        ...
+
+    async def lock(self) -> None:
+        """Held until the transaction ends: the organization's invitations are made in turn."""
+        ...
+
+    async def created_since(self, since: datetime) -> list[datetime]:
+        """When the organization's invitations made after ``since`` were made, oldest first
+        (replaced and revoked ones included)."""
         ...
 
     async def open(self) -> list[PendingInvitation]:
@@ -141,6 +157,7 @@ class InviteMember(ClockedUseCase[InvitationsUnitOfWork]):
     account; only an existing *member* of this organization (whom the admin can list) is 409."""
 
     wake: Callable[[], None] = lambda: None  # nudges the mailer after the commit
+    limit: int = MAX_INVITATIONS_PER_WINDOW
 
     async def __call__(
         self,
@@ -161,6 +178,13 @@ class InviteMember(ClockedUseCase[InvitationsUnitOfWork]):
         async with self.uow(tenant) as uow:
             if await uow.members.find_by_email(address) is not None:
                 raise Conflict("Already a member of this organization")
+            await uow.invitations.lock()
+            made = await uow.invitations.created_since(now - INVITATION_WINDOW)
+            if (wait := invitation_wait(made, now, self.limit)) is not None:
+                raise RateLimited(
+                    f"An organization sends at most {self.limit} invitations a day",
+                    [FieldError("retryAfter", str(max(1, math.ceil(wait.total_seconds()))))],
+                )
             await uow.invitations.add(invitation)
             uow.record(
                 tenancy_event(

@@ -24,11 +24,13 @@ def _invitation(row: Any) -> PendingInvitation:
 
 class PostgresInvitations(TenantConnectionStore):
     async def add(self, invitation: PendingInvitation) -> None:
-        # The open offer to this address (one at most, unique index) is replaced.
+        # The open offer to this address (one at most, unique index) is replaced: revoked,
+        # so that it still counts among the organization's invitations of the day.
         await self._execute(
-            "DELETE FROM identity.invitations WHERE lower(email) = lower(:e) "
+            "UPDATE identity.invitations SET revoked_at = :at WHERE lower(email) = lower(:e) "
             "AND accepted_at IS NULL AND revoked_at IS NULL",
             e=invitation.email,
+            at=invitation.created_at,
         )
         await self._execute(
             "INSERT INTO identity.invitations (id, tenant_id, email, roles, display_name, "
@@ -38,6 +40,20 @@ class PostgresInvitations(TenantConnectionStore):
             n=invitation.display_name, by=invitation.invited_by, at=invitation.created_at,
             exp=invitation.expires_at,
         )  # fmt: skip
+
+    async def lock(self) -> None:
+        await self._execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))",
+            key=f"organization-invitations:{self._tenant}",
+        )
+
+    async def created_since(self, since: datetime) -> list[datetime]:
+        rows = await self._rows(
+            "SELECT created_at FROM identity.invitations WHERE created_at > :since "
+            "ORDER BY created_at",
+            since=since,
+        )
+        return [row[0] for row in rows]
 
     async def open(self) -> list[PendingInvitation]:
         return await self._all(
