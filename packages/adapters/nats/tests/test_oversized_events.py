@@ -7,17 +7,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from datetime import UTC, datetime
+from collections.abc import Callable
 
 import msgspec
 import pytest
-from bijmantra.adapters.nats import (
-    EVENTS_STREAM,
-    DurableConsumer,
-    JetStreamPublisher,
-    connect,
-    ensure_stream,
-)
+from bijmantra.adapters.nats import EVENTS_STREAM, DurableConsumer, JetStreamPublisher
 from bijmantra.adapters.postgres import PostgresOutboxStore, create_engine, unit_of_work_factory
 from bijmantra.application.brapi.commands import ResourceCommands
 from bijmantra.application.brapi.modules import catalog
@@ -27,6 +21,7 @@ from bijmantra.application.events.ports import ConsumerSpec
 from bijmantra.kernel import PageRequest, Principal, TenantId, ValidationFailed
 from bijmantra.testkit.fakes import FakeSearchResultStore
 from bijmantra.testkit.provision import ProvisionedDatabase
+from nats.js import JetStreamContext
 
 pytestmark = pytest.mark.integration
 
@@ -40,12 +35,9 @@ def germplasm(name: str) -> dict[str, str]:
 
 
 async def test_a_document_too_large_for_one_event_is_refused_and_others_keep_flowing(
-    nats_url: str, database: ProvisionedDatabase
+    js: JetStreamContext, database: ProvisionedDatabase
 ) -> None:
     engine = create_engine(database.domain_url, pool_size=2)
-    nc = await connect(nats_url, name="test")
-    js = nc.jetstream()
-    await ensure_stream(js)
     commands = ResourceCommands(catalog(), unit_of_work_factory(engine, source="domain-api"))
     attacker, other = writer(), writer()
     # 1.5 MB in one document: within the gateway's 10 MB body, past NATS's 1 MB message.
@@ -84,33 +76,16 @@ async def test_a_document_too_large_for_one_event_is_refused_and_others_keep_flo
         await asyncio.sleep(0.1)
     consumer.stop()
     await task
-    await nc.close()
     await engine.dispose()
     assert [e.data["commonCropName"] for e in received] == [crop]
 
 
-async def test_an_event_the_server_cannot_take_is_dead_lettered_not_retried(nats_url: str) -> None:
+async def test_an_event_the_server_cannot_take_is_dead_lettered_not_retried(
+    js: JetStreamContext, probe: Callable[..., OutboxRecord]
+) -> None:
     """A row past the bound (written before it, or a server with a smaller ``max_payload``)
     is set aside under its id; the events of the same batch are published."""
-    nc = await connect(nats_url, name="test")
-    js = nc.jetstream()
-    await ensure_stream(js)
-
-    def record(data: dict[str, str]) -> OutboxRecord:
-        return OutboxRecord.of(
-            EventEnvelope(
-                id=str(uuid.uuid4()),
-                type=f"probe.{uuid.uuid4().hex}",
-                source="test",
-                tenant_id=str(uuid.uuid4()),
-                subject="g1",
-                time=datetime.now(UTC),
-                schema_version=1,
-                data=data,
-            )
-        )
-
-    big, small = record({"padding": "x" * 1_100_000}), record({"crop": "Maize"})
+    big, small = probe(padding="x" * 1_100_000), probe(crop="Maize")
     acked = await JetStreamPublisher(js).publish_batch([big, small])
     assert acked == [big.id, small.id], "both leave the outbox"
     published = await js.get_last_msg(EVENTS_STREAM, f"bijmantra.events.{small.type}")
@@ -118,4 +93,3 @@ async def test_an_event_the_server_cannot_take_is_dead_lettered_not_retried(nats
     dead = await js.get_last_msg(EVENTS_STREAM, "bijmantra.deadletter.relay")
     assert dead.headers is not None
     assert dead.headers["Bijmantra-Event-Id"] == big.id
-    await nc.close()

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import time
 import uuid
-from datetime import UTC, datetime
+from collections.abc import Callable
 
 import pytest
-from bijmantra.adapters.nats import JetStreamEventFeed, JetStreamPublisher, connect, ensure_stream
-from bijmantra.application.events import EventEnvelope, OutboxRecord
-from bijmantra.kernel import NotFound, uuid7
+from bijmantra.adapters.nats import JetStreamEventFeed, JetStreamPublisher
+from bijmantra.application.events import OutboxRecord
+from bijmantra.kernel import NotFound
+from nats.js import JetStreamContext
 
 pytestmark = pytest.mark.integration
 
@@ -21,27 +22,10 @@ def uuid7_at(unix_ms: int) -> str:
 
 
 async def test_a_resume_point_naming_an_old_time_reads_a_bounded_part_of_the_stream(
-    nats_url: str,
+    js: JetStreamContext, probe: Callable[..., OutboxRecord]
 ) -> None:
-    nc = await connect(nats_url, name="test")
-    js = nc.jetstream()
-    await ensure_stream(js)
     event_type = f"probe.{uuid.uuid4().hex}"
-    records = [
-        OutboxRecord.of(
-            EventEnvelope(
-                id=str(uuid7()),
-                type=event_type,
-                source="test",
-                tenant_id=str(uuid.uuid4()),
-                subject="s",
-                time=datetime.now(UTC),
-                schema_version=1,
-                data={},
-            )
-        )
-        for _ in range(3000)
-    ]
+    records = [probe(event_type) for _ in range(3000)]
     for start in range(0, len(records), 500):
         await JetStreamPublisher(js).publish_batch(records[start : start + 500])
     feed = JetStreamEventFeed(js, max_resume_scan=200)
@@ -53,4 +37,3 @@ async def test_a_resume_point_naming_an_old_time_reads_a_bounded_part_of_the_str
     async with feed.follow(after_event_id=records[50].id) as items:
         item = await anext(aiter(items))
     assert item.event_id == records[51].id
-    await nc.close()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 
 import pytest
 from bijmantra.adapters.redis.login_limiter import RedisLoginLimiter
@@ -11,13 +10,6 @@ from bijmantra.application.tenancy.throttle import BackoffPolicy
 from redis.asyncio import Redis
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
 
 
 def limiter(redis: Redis, **kwargs: BackoffPolicy) -> RedisLoginLimiter:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 
 import pytest
 from bijmantra.adapters.redis.idempotency import RedisIdempotencyStore
@@ -15,13 +14,6 @@ from bijmantra.kernel import Unavailable
 from redis.asyncio import Redis
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
 
 
 def bucket(limit: int, window: float = 60.0, policy: str = "client") -> Bucket:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 
 import pytest
 from bijmantra.adapters.redis.search_results import RedisSearchResultStore
@@ -11,13 +10,6 @@ from bijmantra.kernel import RateLimited, TenantId
 from redis.asyncio import Redis
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
 
 
 async def test_an_organization_holds_a_bounded_number_of_search_result_ids(redis: Redis) -> None:
