@@ -10,8 +10,8 @@ from bijmantra.kernel import FieldError, ValidationFailed
 
 MAX_SEARCH_RESULTS = 100_000
 # Search results are kept (ids, ~40 bytes each) for clients to page: an organization holds
-# at most this many at once, 20 searches of the largest size (ADR 0335).
-MAX_HELD_SEARCH_IDS = 20 * MAX_SEARCH_RESULTS
+# at most this many bytes of them at once, about 20 searches of the largest size (ADR 0335).
+MAX_HELD_SEARCH_BYTES = 96 * 1024 * 1024
 
 
 MAX_WRITE_ITEMS = 10_000  # documents per bulk write (the phenotyping benchmark's batch)

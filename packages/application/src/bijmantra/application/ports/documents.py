@@ -203,7 +203,7 @@ class SearchResultStore(Protocol):
 
     async def save(self, tenant_id: TenantId, entity: str, db_ids: Sequence[str]) -> str:
         """Keep ``db_ids``; ``RateLimited`` when the organization would hold more than its
-        bound of ids at once (``MAX_HELD_SEARCH_IDS``)."""
+        bound of results at once (``MAX_HELD_SEARCH_BYTES``)."""
         ...
 
     async def load(self, tenant_id: TenantId, entity: str, search_id: str) -> list[str] | None: ...

@@ -3,10 +3,11 @@
 Key ``brapi:search:<tenant>:<entity>:<id>``: the tenant is part of the key, so one
 organization can never page another's results even with a leaked id.
 
-An organization holds at most ``max_held_ids`` ids at once (ADR 0335). Ids saved are
-counted per TTL-long slot (``brapi:search-held:<tenant>:<slot>``): every id still held was
-saved in the current slot or the one before, so their sum bounds what the organization
-holds. A save past the bound is refused (429) and counts nothing.
+An organization holds at most ``max_held_bytes`` of results at once (ADR 0335). Bytes
+saved are counted per TTL-long slot (``brapi:search-held:<tenant>:<slot>``): every result
+still held was saved in the current slot or the one before, so their sum bounds what the
+organization holds. A save past the bound is refused (429) and counts nothing. Bytes, not
+ids: a genotyping view keeps its search's request (as one "id"), which may be megabytes.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import time
 from collections.abc import Sequence
 
 import msgspec
-from bijmantra.application.brapi.bounds import MAX_HELD_SEARCH_IDS
+from bijmantra.application.brapi.bounds import MAX_HELD_SEARCH_BYTES
 from bijmantra.kernel import FieldError, RateLimited, TenantId
 
 from redis.asyncio import Redis
@@ -33,27 +34,24 @@ class RedisSearchResultStore:
         *,
         ttl_seconds: int = DEFAULT_TTL_SECONDS,
         prefix: str = "brapi:search",
-        max_held_ids: int = MAX_HELD_SEARCH_IDS,
+        max_held_bytes: int = MAX_HELD_SEARCH_BYTES,
     ) -> None:
         self._redis = redis
         self._ttl = ttl_seconds
         self._prefix = prefix
-        self._max_held = max_held_ids
+        self._max_held = max_held_bytes
 
     def _key(self, tenant_id: TenantId, entity: str, search_id: str) -> str:
         return f"{self._prefix}:{tenant_id}:{entity}:{search_id}"
 
     async def save(self, tenant_id: TenantId, entity: str, db_ids: Sequence[str]) -> str:
-        await self._hold(tenant_id, len(db_ids))
+        kept = msgspec.json.encode(list(db_ids))
+        await self._hold(tenant_id, len(kept))
         search_id = secrets.token_urlsafe(16)
-        await self._redis.set(
-            self._key(tenant_id, entity, search_id), msgspec.json.encode(list(db_ids)), ex=self._ttl
-        )
+        await self._redis.set(self._key(tenant_id, entity, search_id), kept, ex=self._ttl)
         return search_id
 
     async def _hold(self, tenant_id: TenantId, count: int) -> None:
-        if count == 0:
-            return
         now = time.time()
         slot = int(now // self._ttl)
         current, previous = (f"{self._prefix}-held:{tenant_id}:{s}" for s in (slot, slot - 1))
