@@ -135,3 +135,23 @@ async def test_a_released_or_expired_claim_can_be_claimed_again(redis: Redis) ->
     response = StoredResponse(200, (), b"x", body_kept=True)
     await store.complete("key", again.token, response, 60)  # the dead claimant's late answer
     assert (await store.claim("key", "fp", 30)).outcome is ClaimOutcome.IN_PROGRESS
+
+
+async def test_an_organization_keeps_a_bounded_size_of_responses(redis: Redis) -> None:
+    """Each kept response lives a day, and a client may write 1,200 times a minute: unbounded,
+    1 MiB answers (a 400 listing 10,000 problems, which stores nothing) filled the shared
+    Redis at 1.2 GB a minute. Past the bound a response is kept without its body (ADR 0335)."""
+    store = RedisIdempotencyStore(redis, prefix=f"t-{uuid.uuid4().hex}", max_kept_bytes=2500)
+    mine, theirs = uuid.uuid4(), uuid.uuid4()
+    answer = StoredResponse(400, (("content-type", "application/json"),), b"x" * 1000)
+
+    async def kept(tenant: uuid.UUID) -> StoredResponse | None:
+        key = f"{tenant}:{uuid.uuid4().hex}"
+        claim = await store.claim(key, "fp", 30)
+        await store.complete(key, claim.token, answer, 60)
+        return (await store.claim(key, "fp", 30)).response
+
+    assert [await kept(mine), await kept(mine)] == [answer, answer]
+    over = await kept(mine)
+    assert over == StoredResponse(400, answer.headers, b"", body_kept=False), "status, no body"
+    assert await kept(theirs) == answer, "another organization keeps its own"
