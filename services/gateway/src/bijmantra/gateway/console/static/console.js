@@ -9,8 +9,7 @@ function followAnalysis(box) {
   const id = box.dataset.analysis;
   if (!id || following.has(id) || !["queued", "running"].includes(box.dataset.status)) return;
   following.add(id);
-  const refresh = () => htmx.ajax("GET", `/app/analyses/${encodeURIComponent(id)}`,
-    { target: "#analysis", swap: "outerHTML" });
+  const refresh = refresher(`/app/analyses/${encodeURIComponent(id)}`, "#analysis");
   const socket = feed({ events: ["analysis.*"], resources: [id] }, (event) => {
     if (event.type === "analysis.progress") {
       const percent = Math.round((event.data.progress || 0) * 100);
@@ -22,6 +21,19 @@ function followAnalysis(box) {
       refresh();
     }
   }, refresh); // on subscribing: anything that happened before the subscription
+}
+
+// A refresh of one part of the page (swapped whole) that starts only once the one before it
+// has been swapped in, and finds its target then. Queued by htmx behind a slow one instead, a
+// refresh went into the element the slow one replaced, off the page, and the slow one's stale
+// view stayed: a subscription's refresh answering after the job ended hid its result.
+function refresher(url, target) {
+  let previous = Promise.resolve();
+  return () => {
+    previous = previous
+      .then(() => htmx.ajax("GET", url, { target, swap: "outerHTML" }))
+      .catch(() => undefined);
+  };
 }
 
 // The console's live feed (/app/ws), for every page that follows something (sensors.js too):

@@ -5,8 +5,8 @@
 // (reload to see the latest).
 "use strict";
 
-// The devices' events over the console's live feed (``feed`` in console.js, which every page
-// loads first).
+// The devices' events over the console's live feed (``feed`` and ``refresher`` are in
+// console.js, which every page loads first).
 function followDevices(deviceIds, events, onEvent, onSubscribed) {
   return feed({ events, resources: deviceIds }, onEvent, onSubscribed);
 }
@@ -20,8 +20,7 @@ function followEnrolment() {
   if (!steps || followed.has(`enrol:${steps.dataset.enrol}`)) return;
   const id = steps.dataset.enrol;
   followed.add(`enrol:${id}`);
-  const refresh = () => htmx.ajax("GET", `/app/devices/${encodeURIComponent(id)}/enrol`,
-    { target: "#enrol-steps", swap: "outerHTML" });
+  const refresh = refresher(`/app/devices/${encodeURIComponent(id)}/enrol`, "#enrol-steps");
   followDevices([id], DEVICE_EVENTS, refresh, () => {
     document.body.dataset.live = "subscribed";
     refresh(); // a step taken before the subscription
