@@ -11,9 +11,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import msgspec
+import numpy as np
 import psycopg
 import pytest
 from bijmantra.adapters.postgres import create_engine, unit_of_work_factory
+from bijmantra.adapters.postgres.binary_arrays import microseconds_since_2000
+from bijmantra.adapters.postgres.sensor_store_sql import one_per_minute
 from bijmantra.adapters.postgres.sensors import maintain_partitions
 from bijmantra.application.sensors import DeviceEnrolment, IngestTelemetry, ReadHistory
 from bijmantra.domain.sensors import RETENTION, Reading, Resolution, Window, with_gaps
@@ -230,9 +233,20 @@ ROLLED = {
 }
 
 series = st.lists(
-    st.tuples(st.integers(0, 3 * 86_400), st.floats(-50, 70, allow_nan=False)),
+    st.tuples(
+        # over three days (mostly a reading a minute) or a quarter hour (many a minute)
+        st.one_of(st.integers(0, 3 * 86_400), st.integers(0, 900)),
+        st.floats(-50, 70, allow_nan=False),
+    ),
     min_size=1,
     max_size=80,
+)
+# (minutes ago, second in that minute, value): at most one reading a minute.
+one_a_minute = st.lists(
+    st.tuples(st.integers(0, 3 * 1440), st.integers(0, 59), st.floats(-50, 70, allow_nan=False)),
+    min_size=1,
+    max_size=80,
+    unique_by=lambda point: point[0],
 )
 
 
@@ -243,18 +257,64 @@ series = st.lists(
 async def test_rollups_equal_a_plain_sql_aggregate_of_the_raw_rows(
     engine: AsyncEngine, points: list[tuple[int, float]], split: int, resend: bool
 ) -> None:
+    readings = [Reading("air_temperature", NOW - timedelta(seconds=s), v) for s, v in points]
+    await store_and_compare(engine, readings, split, resend)
+
+
+@settings(
+    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(points=one_a_minute, split=st.integers(1, 5), resend=st.booleans())
+async def test_rollups_of_a_reading_a_minute_equal_a_plain_sql_aggregate_of_the_raw_rows(
+    engine: AsyncEngine, points: list[tuple[int, int, float]], split: int, resend: bool
+) -> None:
+    """Batches stored by the statement that takes each fresh row as its own minute cell
+    (ADR 0334), in any order, split, resent."""
+    last_minute = NOW.replace(second=0) - timedelta(minutes=1)
+    readings = [
+        Reading("air_temperature", last_minute - timedelta(minutes=m, seconds=-s), v)
+        for m, s, v in points
+    ]
+    await store_and_compare(engine, readings, split, resend, one_a_minute=True)
+
+
+async def store_and_compare(
+    engine: AsyncEngine,
+    readings: list[Reading],
+    split: int,
+    resend: bool,
+    *,
+    one_a_minute: bool = False,
+) -> None:
     tenant = TenantId(uuid.uuid4())
     device = str(uuid.uuid4())
-    readings = [Reading("air_temperature", NOW - timedelta(seconds=s), v) for s, v in points]
     batches = [readings[i::split] for i in range(split)] + ([readings] if resend else [])
     uow = unit_of_work_factory(engine, source="test")
     for batch in batches:
         unique = list({(r.metric, r.at): r for r in reversed(batch)}.values())
+        if one_a_minute:  # the batch goes the one-row-a-cell way
+            times = microseconds_since_2000([r.at for r in unique])
+            assert one_per_minute(np.ones(len(unique), np.int16), times)
         async with uow(tenant) as unit:
             await unit.sensors.store_readings(device, unique)
             await unit.commit()
     async with uow(tenant) as unit:
         await assert_rollups_match_the_raw_rows(unit, device)
+
+
+def test_a_batch_is_one_per_minute_only_when_no_metric_repeats_a_minute() -> None:
+    def minutes(*values: float) -> np.ndarray:
+        return np.array([round(v * 60_000_000) for v in values], dtype=np.int64)
+
+    one, two = np.array([1, 1, 1], np.int16), np.array([1, 2, 1], np.int16)
+    assert one_per_minute(one, minutes(0, 1, 2))
+    assert one_per_minute(one, minutes(2, 0, 1))  # unordered
+    assert not one_per_minute(one, minutes(0, 0.5, 2))  # two in the first minute
+    assert not one_per_minute(one, minutes(2, 0, 2.9))  # unordered, two in the third
+    assert one_per_minute(two, minutes(0, 0.5, 1))  # two metrics share a minute
+    assert not one_per_minute(two, minutes(0, 3, 0.5))  # metric 1 twice in minute 0
+    assert one_per_minute(np.array([1], np.int16), minutes(7))
+    assert one_per_minute(np.array([], np.int16), minutes())
 
 
 async def test_full_hours_and_days_fold_like_partial_ones(engine: AsyncEngine) -> None:

@@ -49,7 +49,7 @@ def _wire(element_oid: int, width: int, big_endian: np.ndarray) -> bytes:
     return struct.pack(">iiiii", 1, 0, element_oid, count, 1) + cells.tobytes()
 
 
-def int2_array(values: Sequence[int]) -> Int2Array:
+def int2_array(values: Sequence[int] | np.ndarray) -> Int2Array:
     return Int2Array(_wire(_INT2, 2, np.asarray(values, dtype=">i2")))
 
 
@@ -57,15 +57,20 @@ def float8_array(values: Sequence[float]) -> Float8Array:
     return Float8Array(_wire(_FLOAT8, 8, np.asarray(values, dtype=">f8")))
 
 
-def timestamptz_array(times: Sequence[datetime]) -> TimestamptzArray:
-    """Aware datetimes, exact to the microsecond: whole seconds from ``timestamp()`` (its
-    float is within a microsecond's fraction of the truth, so its floor is exact for any
-    time of this era) plus the microseconds field, which no offset changes."""
+def microseconds_since_2000(times: Sequence[datetime]) -> np.ndarray:
+    """Aware datetimes as PostgreSQL counts them, exact to the microsecond: whole seconds
+    from ``timestamp()`` (its float is within a fraction of a microsecond of the truth, so
+    its floor is exact for any time of this era) plus the ``microsecond`` field, which no
+    offset changes."""
     count = len(times)
     seconds = np.floor(np.fromiter(map(datetime.timestamp, times), np.float64, count))
     micros = np.fromiter(map(_microsecond, times), np.int64, count)
-    since = (seconds.astype(np.int64) - _POSTGRES_EPOCH) * 1_000_000 + micros
-    return TimestamptzArray(_wire(_TIMESTAMPTZ, 8, since.astype(">i8")))
+    return (seconds.astype(np.int64) - _POSTGRES_EPOCH) * 1_000_000 + micros
+
+
+def timestamptz_array(microseconds: np.ndarray) -> TimestamptzArray:
+    """Times given as ``microseconds_since_2000`` counts them."""
+    return TimestamptzArray(_wire(_TIMESTAMPTZ, 8, microseconds.astype(">i8")))
 
 
 def _dumper(array_oid: int) -> type[Dumper]:

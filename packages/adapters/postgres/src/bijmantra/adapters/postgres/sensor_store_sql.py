@@ -21,16 +21,20 @@ The organization is read once per statement (``TENANT_ONCE``, an uncorrelated sc
 subquery the planner runs once), not per inserted row; the batch's count is summed from
 the minute cells, so the fresh rows pass through one CTE instead of two (ADR 0310).
 
-The minute cells are sorted by their minute (an integer key) and the slot rows grouped by
-hashing in that order, so each row's arrays come out in slot order without the sort on
-the metric's text that an ``ORDER BY`` inside the aggregates made PostgreSQL do (a third
-of the statement). A row is taken as it comes only when its slots are exactly ``0..n-1``;
-any other row, however its cells arrived, is scattered by slot number (ADR 0320).
+The minute cells are sorted by their minute (an integer key; a batch with at most one
+reading per metric and minute takes its fresh rows as its cells, in the order they come:
+ADR 0334) and the slot rows grouped by hashing in that order, so each row's arrays come out
+in slot order without the sort on the metric's text that an ``ORDER BY`` inside the
+aggregates made PostgreSQL do (a third of the statement). A row is taken as it comes only
+when its slots are exactly ``0..n-1``; any other row, however its cells arrived, is
+scattered by slot number (ADR 0320).
 """
 
 from __future__ import annotations
 
 from string import Template
+
+import numpy as np
 
 TENANT = "nullif(current_setting('app.tenant_id', true), '')::uuid"
 # The same value as an InitPlan: evaluated once per statement instead of once per row.
@@ -93,7 +97,7 @@ _INSERT = Template("""$name AS (
     RETURNING metric, at, value
 )""")
 
-STORE = Template("""
+_STORE = Template("""
 WITH batch AS MATERIALIZED (
     SELECT (%(metrics)s::text[])[u.number] AS metric, u.at, u.value
     FROM unnest(%(metric_numbers)s, %(times)s, %(values)s) AS u(number, at, value)
@@ -106,9 +110,7 @@ WITH batch AS MATERIALIZED (
 ), ${appended}, ${resent}, fresh AS (
     SELECT metric, at, value FROM appended UNION ALL SELECT metric, at, value FROM resent
 ), cells AS (
-    SELECT metric COLLATE "C" AS metric, floor(date_part('epoch', at))::bigint / 60 AS minute,
-           min(value) AS lo, max(value) AS hi, sum(value) AS total, count(*) AS n
-    FROM fresh GROUP BY 1, 2 ORDER BY minute
+    ${cells}
 ), minute_cells AS (
     SELECT metric, minute / 60 AS period, (minute %% 60)::int AS slot, lo, hi, total, n
     FROM cells
@@ -130,7 +132,8 @@ WITH batch AS MATERIALIZED (
 ), ${hours},
 ${minutes}
 SELECT coalesce(sum(n), 0)::bigint FROM cells
-""").substitute(
+""")
+_PARTS = dict(
     tenant=TENANT_ONCE,
     appended=_INSERT.substitute(
         name="appended",
@@ -147,3 +150,39 @@ SELECT coalesce(sum(n), 0)::bigint FROM cells
     hours=_slot_fold("hours", "hour_cells", "sensor_hour_rollups", "day", 86400, 24),
     minutes=_slot_fold("minutes", "minute_cells", "sensor_minute_rollups", "hour", 3600, 60),
 )
+
+# A minute cell per (metric, minute) of the fresh rows, in minute order (the folds' arrays
+# then come out in slot order).
+_GROUPED_CELLS = """
+    SELECT metric COLLATE "C" AS metric, floor(date_part('epoch', at))::bigint / 60 AS minute,
+           min(value) AS lo, max(value) AS hi, sum(value) AS total, count(*) AS n
+    FROM fresh GROUP BY 1, 2 ORDER BY minute"""
+# A batch with at most one reading per metric and minute (a device reporting each minute or
+# less often): each fresh row is its own cell, as it comes. Grouping and sorting 5,000 cells
+# of one row each was a fifth of the statement; rows still come in the batch's order, and a
+# row whose slots do not come as 0..n-1 is scattered by slot number as before (ADR 0334).
+_SINGLE_CELLS = """
+    SELECT metric COLLATE "C" AS metric, floor(date_part('epoch', at))::bigint / 60 AS minute,
+           value AS lo, value AS hi, value AS total, 1::bigint AS n
+    FROM fresh"""
+
+STORE = _STORE.substitute(cells=_GROUPED_CELLS, **_PARTS)
+STORE_ONE_PER_MINUTE = _STORE.substitute(cells=_SINGLE_CELLS, **_PARTS)
+
+
+_MINUTE = 60_000_000  # microseconds
+
+
+def one_per_minute(numbers: np.ndarray, microseconds: np.ndarray) -> bool:
+    """Whether no two readings share a metric (its number) and a minute: then the batch can
+    be stored by ``STORE_ONE_PER_MINUTE``. A single metric's increasing minutes are checked
+    by one comparison of neighbours; anything else is sorted first."""
+    minutes = microseconds // _MINUTE
+    if len(minutes) < 2:
+        return True
+    if numbers.min() == numbers.max() and bool(np.all(minutes[1:] > minutes[:-1])):
+        return True
+    order = np.lexsort((minutes, numbers))
+    minutes, numbers = minutes[order], numbers[order]
+    repeated = (minutes[1:] == minutes[:-1]) & (numbers[1:] == numbers[:-1])
+    return not bool(repeated.any())
