@@ -28,6 +28,9 @@ from bijmantra.kernel import (
 
 REFRESH_MARGIN = timedelta(seconds=60)  # refresh an access token this long before it expires
 SIGN_IN_TTL = 600  # seconds a started sign-in may take at identity's login page
+# The longest page a sign-in returns to: an anonymous sign-in start keeps it in Redis for
+# SIGN_IN_TTL, so its size is ours to bound, not the server's URL limit (ADR 0335).
+MAX_RETURN_TO = 2048
 REFRESH_WAIT = 5.0  # seconds a request waits for another request's refresh of its session
 
 
@@ -127,8 +130,11 @@ def pkce_challenge(verifier: str) -> str:
 
 
 def safe_return_to(target: str | None, *, home: str = "/app") -> str:
-    """Only a path of the console itself: never another origin (open redirect)."""
-    if not target or "\\" in target or any(ord(c) < 32 for c in target):
+    """Only a path of the console itself (never another origin: open redirect), and no
+    longer than ``MAX_RETURN_TO``; anything else returns home."""
+    if not target or len(target) > MAX_RETURN_TO:
+        return home
+    if "\\" in target or any(ord(c) < 32 for c in target):
         return home
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not target.startswith("/app"):
