@@ -21,6 +21,7 @@ import numpy as np
 import psutil
 import pytest
 from bijmantra.adapters.grpc.resources import ResourceClient
+from bijmantra.application.console.sessions import SIGN_IN_STARTS
 from bijmantra.contracts.brapi.v1 import resource_service_pb2
 from bijmantra.devstack.cli import token
 from bijmantra.devstack.ports import Ports
@@ -29,6 +30,7 @@ from bijmantra.kernel import PageRequest, Unauthorized
 from bijmantra.testkit.certificates import CertificateFiles, LocalCertificateAuthority
 from bijmantra.testkit.servers import free_port
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from redis import Redis
 from websockets.asyncio.client import connect
 
 pytestmark = [pytest.mark.e2e]
@@ -464,3 +466,29 @@ def test_the_token_command_signs_in_through_the_gateway(
         timeout=10,
     )
     assert who.status_code == 200, who.text
+
+
+def test_one_address_starts_a_bounded_number_of_console_sign_ins(stack: DevStack) -> None:
+    """A sign-in start is anonymous and keeps a pending sign-in in Redis for ten minutes:
+    past ``SIGN_IN_STARTS`` an address gets 429 with ``Retry-After`` and nothing more is kept;
+    an over-long ``return_to`` is not kept either (ADR 0335)."""
+    redis = Redis.from_url(stack.redis_url)
+
+    def pending() -> int:
+        return len(list(redis.scan_iter(match="*:pending:*", count=1000)))
+
+    before = pending()
+    with httpx.Client(base_url=stack.gateway_url, follow_redirects=False, timeout=10) as web:
+        long_target = "/app/" + "x" * 4000
+        started = [
+            web.get("/app/auth/login", params={"return_to": long_target})
+            for _ in range(SIGN_IN_STARTS.limit)
+        ]
+        refused = web.get("/app/auth/login")
+    assert {answer.status_code for answer in started} == {302}
+    assert refused.status_code == 429
+    assert int(refused.headers["retry-after"]) >= 1
+    assert pending() - before == SIGN_IN_STARTS.limit  # the refused start kept nothing
+    kept = [redis.get(key) or b"" for key in redis.scan_iter(match="*:pending:*", count=1000)]
+    assert max(len(value) for value in kept) < 400  # the long target was sent home, not kept
+    redis.close()

@@ -8,6 +8,8 @@ from bijmantra.adapters.grpc import CHANNEL_OPTIONS, IdentitySigningKeys, JwtVer
 from bijmantra.adapters.grpc.tls import http_verify, open_channel
 from bijmantra.adapters.nats import JetStreamEventFeed, connect, ensure_stream
 from bijmantra.adapters.redis import RedisConsoleSessions
+from bijmantra.adapters.redis.client import redis_client
+from bijmantra.adapters.redis.rate_limiter import RedisRateLimiter
 from bijmantra.adapters.redis.revocations import RedisRevocationList
 from bijmantra.application.events.live_feed import EventFeed
 from bijmantra.edge.client_address import parse_networks
@@ -35,8 +37,9 @@ def _console(settings: Settings, verifier: JwtVerifier) -> Console:
         base_url=settings.identity_url, timeout=10.0, verify=http_verify(settings.tls)
     )
     store = RedisConsoleSessions.from_url(settings.redis_url)
-    console = Console.over(settings, verifier, store, http, SystemClock())
-    console.closers.append(store.close)
+    starts = redis_client(settings.redis_url)  # each command bounded (ADR 0317)
+    console = Console.over(settings, verifier, store, http, SystemClock(), RedisRateLimiter(starts))
+    console.closers.extend([store.close, starts.aclose])
     return console
 
 

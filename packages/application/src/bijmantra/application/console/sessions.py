@@ -10,6 +10,7 @@ import asyncio
 import base64
 import hashlib
 import hmac
+import math
 import secrets
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -17,10 +18,13 @@ from typing import Protocol
 from urllib.parse import urlsplit
 
 from bijmantra.application.ports import TokenVerifier
+from bijmantra.application.protection.ratelimit import Bucket, Quota, RateLimiter
 from bijmantra.kernel import (
     BijmantraError,
     Clock,
+    FieldError,
     Principal,
+    RateLimited,
     TenantId,
     Unauthorized,
     Unavailable,
@@ -31,6 +35,10 @@ SIGN_IN_TTL = 600  # seconds a started sign-in may take at identity's login page
 # The longest page a sign-in returns to: an anonymous sign-in start keeps it in Redis for
 # SIGN_IN_TTL, so its size is ours to bound, not the server's URL limit (ADR 0335).
 MAX_RETURN_TO = 2048
+# Sign-ins one client address may start: each keeps a pending entry in Redis for SIGN_IN_TTL
+# before anyone has signed in, so an anonymous flood is bounded per address (ADR 0335). A
+# person needs a few; a browser test suite signs in well under this from one address.
+SIGN_IN_STARTS = Quota(120, 60.0)
 REFRESH_WAIT = 5.0  # seconds a request waits for another request's refresh of its session
 
 
@@ -154,12 +162,24 @@ class ConsoleSessions:
         *,
         redirect_uri: str,
         lifetime: timedelta = timedelta(hours=12),
+        starts: RateLimiter | None = None,
     ) -> None:
         self._store, self._tokens, self._verifier, self._clock = store, tokens, verifier, clock
         self.redirect_uri, self._lifetime = redirect_uri, lifetime
+        self._starts = starts
 
-    async def begin(self, return_to: str | None) -> tuple[str, str, str]:
-        """Start a sign-in: (state, browser secret for the sign-in cookie, PKCE challenge)."""
+    async def begin(self, return_to: str | None, client: str | None = None) -> tuple[str, str, str]:
+        """Start a sign-in: (state, browser secret for the sign-in cookie, PKCE challenge).
+        A client address past its ``SIGN_IN_STARTS`` is refused (429) before anything is kept."""
+        if self._starts is not None and client:
+            bucket = Bucket("client", f"console-sign-in:{client}", SIGN_IN_STARTS)
+            decision = await self._starts.acquire([bucket])
+            if not decision.allowed:
+                wait = str(max(1, math.ceil(decision.retry_after_seconds)))
+                raise RateLimited(
+                    f"Too many sign-ins started from this address; retry after {wait} s",
+                    [FieldError("retryAfter", wait)],
+                )
         state, browser_secret, verifier = (secrets.token_urlsafe(32) for _ in range(3))
         pending = PendingSignIn(verifier, secret_key(browser_secret), safe_return_to(return_to))
         await self._store.save_pending(state, pending, SIGN_IN_TTL)

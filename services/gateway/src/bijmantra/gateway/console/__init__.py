@@ -11,6 +11,8 @@ import httpx
 from bijmantra.application.console import ConsoleSessions
 from bijmantra.application.console.sessions import ConsoleSessionStore
 from bijmantra.application.ports import TokenVerifier
+from bijmantra.application.protection.ratelimit import RateLimiter
+from bijmantra.edge import Network, parse_networks
 from bijmantra.gateway.config import Settings
 from bijmantra.gateway.console import auth, live
 from bijmantra.gateway.console.pages import (
@@ -69,6 +71,7 @@ class Console:
     tokens: auth.IdentityTokenEndpoint
     http: httpx.AsyncClient
     closers: list[Callable[[], Awaitable[object]]] = field(default_factory=list)
+    trusted_proxies: tuple[Network, ...] = ()  # whose X-Forwarded-For names the client
 
     @classmethod
     def over(
@@ -78,8 +81,10 @@ class Console:
         store: ConsoleSessionStore,
         http: httpx.AsyncClient,
         clock: Clock,
+        sign_in_starts: RateLimiter | None = None,
     ) -> Console:
-        """The console on ``store``, reaching identity through ``http``."""
+        """The console on ``store``, reaching identity through ``http``; sign-ins started
+        per client address limited by ``sign_in_starts`` (none: unlimited)."""
         tokens = auth.IdentityTokenEndpoint(http)
         sessions = ConsoleSessions(
             store,
@@ -87,11 +92,13 @@ class Console:
             verifier,
             clock,
             redirect_uri=f"{settings.public_url.rstrip('/')}{PREFIX}/auth/callback",
+            starts=sign_in_starts,
         )
-        return cls(sessions, tokens, http, [http.aclose])
+        return cls(sessions, tokens, http, [http.aclose], parse_networks(settings.trusted_proxies))
 
     def state(self) -> dict[str, Any]:
         return {
+            "console_trusted_proxies": self.trusted_proxies,
             "console_sessions": self.sessions,
             "console_tokens": self.tokens,
             "console_members": admin.IdentityMembers(self.http),

@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 
 import httpx
 from bijmantra.application.console import ConsoleSessions, TokenGrant
-from bijmantra.edge import site_cookie
+from bijmantra.edge import client_address, site_cookie
 from bijmantra.gateway.console.web import COOKIE, CSRF_HEADER, PREFIX, PUBLIC, View, view
 from bijmantra.kernel import BijmantraError, Unauthorized, Unavailable
 from bijmantra.observability import get_logger
@@ -103,7 +103,15 @@ def _sessions(request: AnyRequest) -> ConsoleSessions:
 @get(f"{PREFIX}/auth/login", opt={PUBLIC: True}, name="console:login")
 async def sign_in(request: AnyRequest) -> Redirect:
     sessions = _sessions(request)
-    state, browser_secret, challenge = await sessions.begin(request.query_params.get("return_to"))
+    peer = request.client.host if request.client else None
+    client = client_address(
+        peer,
+        ", ".join(request.headers.getall("x-forwarded-for", [])) or None,
+        request.app.state.console_trusted_proxies,
+    )
+    state, browser_secret, challenge = await sessions.begin(
+        request.query_params.get("return_to"), client
+    )
     query = urlencode(
         {
             "response_type": "code",

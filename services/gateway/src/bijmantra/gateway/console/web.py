@@ -17,6 +17,7 @@ from urllib.parse import quote
 
 from bijmantra.application.console import ConsoleSessions, SignedIn, tokens_match
 from bijmantra.application.security import Permission, authorize, permissions_for
+from bijmantra.edge.statuses import error_headers
 from bijmantra.edge.timing import phase
 from bijmantra.gateway.console.nav import NAV
 from bijmantra.kernel import BijmantraError, Principal
@@ -161,7 +162,9 @@ async def _csrf_ok(request: AnyRequest, signed_in: SignedIn) -> bool:
     return isinstance(given, str) and tokens_match(expected, given)
 
 
-def error_page(request: AnyRequest, status: int, message: str) -> Template:
+def error_page(
+    request: AnyRequest, status: int, message: str, headers: dict[str, str] | None = None
+) -> Template:
     state = request.scope.get("state", {})
     current = state.get("console")
     return Template(
@@ -175,6 +178,7 @@ def error_page(request: AnyRequest, status: int, message: str) -> Template:
             "request_id": state.get("request_id"),
         },
         status_code=status,
+        headers=headers,
     )
 
 
@@ -194,7 +198,9 @@ def console_error(request: AnyRequest, error: BijmantraError) -> Response[Any]:
     if status == 500:
         log.exception("console error", path=request.url.path)
     message = error.message if status < 500 else "Something went wrong on our side."
-    return error_page(request, status, message)
+    # When to come back, as the APIs say it (a refused sign-in start, an unreachable store).
+    wait = {k: v for k, v in error_headers(error).items() if k == "Retry-After"}
+    return error_page(request, status, message, wait)
 
 
 def console_http_error(request: AnyRequest, exc: HTTPException) -> Response[Any]:
