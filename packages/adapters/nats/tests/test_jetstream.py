@@ -24,6 +24,7 @@ from bijmantra.application.brapi.modules import catalog
 from bijmantra.application.events import EventEnvelope, OutboxRecord, OutboxRelay
 from bijmantra.application.events.ports import ConsumerSpec
 from bijmantra.kernel import Principal, TenantId
+from bijmantra.testkit.event_streams import germplasm_events
 from bijmantra.testkit.provision import ProvisionedDatabase
 from prometheus_client import REGISTRY
 
@@ -126,32 +127,17 @@ async def test_relay_moves_committed_events_from_postgres_to_the_stream(
     commands = ResourceCommands(catalog(), unit_of_work_factory(engine, source="domain-api"))
     await commands.create(principal, "germplasm", body)
 
-    received: list[EventEnvelope] = []
-    durable = f"test-{uuid.uuid4().hex[:8]}"
-
-    async def collect(e: EventEnvelope) -> None:
-        if e.tenant_id == str(tenant):
-            received.append(e)
-
-    consumer = DurableConsumer(
-        js,
-        ConsumerSpec(
-            durable=durable, filter_subjects=["bijmantra.events.germplasm.>"], handler=collect
-        ),
-    )
-    task = asyncio.create_task(consumer.run())
-    relay = OutboxRelay(PostgresOutboxStore(engine), JetStreamPublisher(js))
-    while await relay.relay_once():
-        pass
-    for _ in range(100):
-        if received:
-            break
-        await asyncio.sleep(0.1)
+    async with germplasm_events(js, str(tenant)) as received:
+        relay = OutboxRelay(PostgresOutboxStore(engine), JetStreamPublisher(js))
+        while await relay.relay_once():
+            pass
+        for _ in range(100):
+            if received:
+                break
+            await asyncio.sleep(0.1)
     assert [e.data["commonCropName"] for e in received] == [crop]
     assert received[0].type == "germplasm.created"
     assert received[0].source == "domain-api"
-    consumer.stop()
-    await task
     await nc.close()
     await engine.dispose()
 

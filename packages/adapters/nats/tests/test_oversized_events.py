@@ -11,14 +11,14 @@ from collections.abc import Callable
 
 import msgspec
 import pytest
-from bijmantra.adapters.nats import EVENTS_STREAM, DurableConsumer, JetStreamPublisher
+from bijmantra.adapters.nats import EVENTS_STREAM, JetStreamPublisher
 from bijmantra.adapters.postgres import PostgresOutboxStore, create_engine, unit_of_work_factory
 from bijmantra.application.brapi.commands import ResourceCommands
 from bijmantra.application.brapi.modules import catalog
 from bijmantra.application.brapi.queries import ResourceQueries
-from bijmantra.application.events import EventEnvelope, OutboxRecord, OutboxRelay
-from bijmantra.application.events.ports import ConsumerSpec
+from bijmantra.application.events import OutboxRecord, OutboxRelay
 from bijmantra.kernel import PageRequest, Principal, TenantId, ValidationFailed
+from bijmantra.testkit.event_streams import germplasm_events
 from bijmantra.testkit.fakes import FakeSearchResultStore
 from bijmantra.testkit.provision import ProvisionedDatabase
 from nats.js import JetStreamContext
@@ -53,29 +53,14 @@ async def test_a_document_too_large_for_one_event_is_refused_and_others_keep_flo
 
     crop = f"crop-{uuid.uuid4().hex[:6]}"
     await commands.create(other, "germplasm", [{**germplasm("ok"), "commonCropName": crop}])
-    received: list[EventEnvelope] = []
-
-    async def collect(e: EventEnvelope) -> None:
-        if e.tenant_id == str(other.tenant_id):
-            received.append(e)
-
-    durable = f"test-{uuid.uuid4().hex[:8]}"
-    consumer = DurableConsumer(
-        js,
-        ConsumerSpec(
-            durable=durable, filter_subjects=["bijmantra.events.germplasm.>"], handler=collect
-        ),
-    )
-    task = asyncio.create_task(consumer.run())
-    relay = OutboxRelay(PostgresOutboxStore(engine), JetStreamPublisher(js))
-    for _ in range(100):
-        with contextlib.suppress(Exception):  # a stalled relay fails here on every pass
-            await relay.relay_once()
-        if received:
-            break
-        await asyncio.sleep(0.1)
-    consumer.stop()
-    await task
+    async with germplasm_events(js, str(other.tenant_id)) as received:
+        relay = OutboxRelay(PostgresOutboxStore(engine), JetStreamPublisher(js))
+        for _ in range(100):
+            with contextlib.suppress(Exception):  # a stalled relay fails here on every pass
+                await relay.relay_once()
+            if received:
+                break
+            await asyncio.sleep(0.1)
     await engine.dispose()
     assert [e.data["commonCropName"] for e in received] == [crop]
 
