@@ -1,5 +1,5 @@
 """The prebuilt binary arrays against real PostgreSQL: what it reads back is exactly what was
-sent, for any offset, microsecond, extreme or special value (ADR 0334)."""
+sent, for any offset, microsecond, extreme or special value (ADR 0334, 0337)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ from typing import Any
 import psycopg
 import pytest
 from bijmantra.adapters.postgres.binary_arrays import (
+    bool_array,
     float8_array,
     int2_array,
+    int8_array,
     microseconds_since_2000,
     register_array_dumpers,
     timestamptz_array,
@@ -87,15 +89,40 @@ def test_small_integers_come_back(
     assert _read_back(connection, int2_array(numbers)) == numbers
 
 
+@given(st.lists(st.integers(-(2**63), 2**63 - 1), min_size=1, max_size=300))
+@settings(max_examples=30, deadline=None)
+def test_big_integers_come_back(
+    connection: psycopg.Connection[tuple[Any, ...]], numbers: list[int]
+) -> None:
+    assert _read_back(connection, int8_array(numbers)) == numbers
+
+
+@given(st.lists(st.booleans(), min_size=1, max_size=300))
+@settings(max_examples=30, deadline=None)
+def test_truth_values_come_back(
+    connection: psycopg.Connection[tuple[Any, ...]], flags: list[bool]
+) -> None:
+    assert _read_back(connection, bool_array(flags)) == flags
+
+
 def test_the_arrays_are_typed_as_postgresql_reads_them(
     connection: psycopg.Connection[tuple[Any, ...]],
 ) -> None:
     row = connection.execute(
-        "SELECT pg_typeof(%s)::text, pg_typeof(%s)::text, pg_typeof(%s)::text",
+        "SELECT pg_typeof(%s)::text, pg_typeof(%s)::text, pg_typeof(%s)::text, "
+        "pg_typeof(%s)::text, pg_typeof(%s)::text",
         (
             int2_array([1]),
             float8_array([1.0]),
             timestamptz_array(microseconds_since_2000([datetime.now(UTC)])),
+            int8_array([1]),
+            bool_array([True]),
         ),
     ).fetchone()
-    assert row == ("smallint[]", "double precision[]", "timestamp with time zone[]")
+    assert row == (
+        "smallint[]",
+        "double precision[]",
+        "timestamp with time zone[]",
+        "bigint[]",
+        "boolean[]",
+    )

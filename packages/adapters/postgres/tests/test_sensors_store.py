@@ -11,12 +11,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import msgspec
-import numpy as np
 import psycopg
 import pytest
 from bijmantra.adapters.postgres import create_engine, unit_of_work_factory
-from bijmantra.adapters.postgres.binary_arrays import microseconds_since_2000
-from bijmantra.adapters.postgres.sensor_store_sql import one_per_minute
 from bijmantra.adapters.postgres.sensors import maintain_partitions
 from bijmantra.application.sensors import DeviceEnrolment, IngestTelemetry, ReadHistory
 from bijmantra.domain.sensors import RETENTION, Reading, Resolution, Window, with_gaps
@@ -268,53 +265,114 @@ async def test_rollups_equal_a_plain_sql_aggregate_of_the_raw_rows(
 async def test_rollups_of_a_reading_a_minute_equal_a_plain_sql_aggregate_of_the_raw_rows(
     engine: AsyncEngine, points: list[tuple[int, int, float]], split: int, resend: bool
 ) -> None:
-    """Batches stored by the statement that takes each fresh row as its own minute cell
-    (ADR 0334), in any order, split, resent."""
+    """A reading a minute (a station's usual series), in any order, split, resent."""
     last_minute = NOW.replace(second=0) - timedelta(minutes=1)
     readings = [
         Reading("air_temperature", last_minute - timedelta(minutes=m, seconds=-s), v)
         for m, s, v in points
     ]
-    await store_and_compare(engine, readings, split, resend, one_a_minute=True)
+    await store_and_compare(engine, readings, split, resend)
+
+
+# (metric, seconds ago, value) of up to three metrics: several readings a minute, and
+# minutes, hours and days both filled and partly filled.
+several_metrics = st.lists(
+    st.tuples(
+        st.sampled_from(["air_temperature", "rainfall", "soil_moisture"]),
+        st.one_of(st.integers(0, 3 * 86_400), st.integers(0, 7_200)),
+        st.floats(-50, 70, allow_nan=False),
+    ),
+    min_size=1,
+    max_size=120,
+)
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(points=several_metrics, parts=st.integers(1, 5), resend=st.booleans())
+async def test_batches_each_newer_than_the_last_fold_like_a_plain_sql_aggregate(
+    engine: AsyncEngine, points: list[tuple[str, int, float]], parts: int, resend: bool
+) -> None:
+    """Batches in time order, each newer than all stored before it: each is stored with the
+    rollups the adapter computed (ADR 0337), merged into rows earlier batches made; a resent
+    one goes the statement's own way and changes nothing."""
+    readings = sorted(
+        (Reading(m, NOW - timedelta(seconds=s), v) for m, s, v in points), key=lambda r: r.at
+    )
+    size = -(-len(readings) // parts)
+    batches = [readings[i : i + size] for i in range(0, len(readings), size)]
+    await store_batches_and_compare(
+        engine, batches + ([readings] if resend else []), per_metric=True
+    )
 
 
 async def store_and_compare(
-    engine: AsyncEngine,
-    readings: list[Reading],
-    split: int,
-    resend: bool,
-    *,
-    one_a_minute: bool = False,
+    engine: AsyncEngine, readings: list[Reading], split: int, resend: bool
+) -> None:
+    batches = [readings[i::split] for i in range(split)] + ([readings] if resend else [])
+    await store_batches_and_compare(engine, batches)
+
+
+async def store_batches_and_compare(
+    engine: AsyncEngine, batches: list[list[Reading]], *, per_metric: bool = False
 ) -> None:
     tenant = TenantId(uuid.uuid4())
     device = str(uuid.uuid4())
-    batches = [readings[i::split] for i in range(split)] + ([readings] if resend else [])
     uow = unit_of_work_factory(engine, source="test")
+    stored = 0
     for batch in batches:
         unique = list({(r.metric, r.at): r for r in reversed(batch)}.values())
-        if one_a_minute:  # the batch goes the one-row-a-cell way
-            times = microseconds_since_2000([r.at for r in unique])
-            assert one_per_minute(np.ones(len(unique), np.int16), times)
         async with uow(tenant) as unit:
-            await unit.sensors.store_readings(device, unique)
+            stored += await unit.sensors.store_readings(device, unique)
             await unit.commit()
     async with uow(tenant) as unit:
-        await assert_rollups_match_the_raw_rows(unit, device)
+        if per_metric:
+            await assert_each_metrics_rollups_match_the_raw_rows(unit)
+        else:
+            await assert_rollups_match_the_raw_rows(unit, device)
+    assert stored == len({(r.metric, r.at) for batch in batches for r in batch})
 
 
-def test_a_batch_is_one_per_minute_only_when_no_metric_repeats_a_minute() -> None:
-    def minutes(*values: float) -> np.ndarray:
-        return np.array([round(v * 60_000_000) for v in values], dtype=np.int64)
+# Every filled slot of the stored rollups, per metric; and the slots whose emptiness is
+# not what the tables promise (an empty slot has NULL extremes and zero sum and count).
+SLOTS = {
+    "minute": "SELECT metric, m.hour + (s.i - 1) * interval '1 minute', s.lo, s.hi, s.total, "
+    "s.n FROM domain.sensor_minute_rollups m, unnest(m.minimum, m.maximum, m.total, m.count) "
+    "WITH ORDINALITY AS s(lo, hi, total, n, i) WHERE s.n > 0 ORDER BY 1, 2",
+    "hour": "SELECT metric, h.day + (s.i - 1) * interval '1 hour', s.lo, s.hi, s.total, s.n "
+    "FROM domain.sensor_hour_rollups h, unnest(h.minimum, h.maximum, h.total, h.count) "
+    "WITH ORDINALITY AS s(lo, hi, total, n, i) WHERE s.n > 0 ORDER BY 1, 2",
+    "day": "SELECT metric, bucket, minimum, maximum, total, count FROM domain.sensor_rollups "
+    "WHERE resolution = '1d' ORDER BY 1, 2",
+}
+MISSHAPEN_SLOTS = (
+    "SELECT count(*) FROM (SELECT minimum, maximum, total, count "
+    "FROM domain.sensor_minute_rollups UNION ALL SELECT minimum, maximum, total, count "
+    "FROM domain.sensor_hour_rollups) r, unnest(r.minimum, r.maximum, r.total, r.count) "
+    "AS s(lo, hi, total, n) "
+    "WHERE (s.n = 0) <> (s.lo IS NULL) OR (s.n = 0) <> (s.hi IS NULL) OR (s.n = 0 AND s.total <> 0)"
+)
 
-    one, two = np.array([1, 1, 1], np.int16), np.array([1, 2, 1], np.int16)
-    assert one_per_minute(one, minutes(0, 1, 2))
-    assert one_per_minute(one, minutes(2, 0, 1))  # unordered
-    assert not one_per_minute(one, minutes(0, 0.5, 2))  # two in the first minute
-    assert not one_per_minute(one, minutes(2, 0, 2.9))  # unordered, two in the third
-    assert one_per_minute(two, minutes(0, 0.5, 1))  # two metrics share a minute
-    assert not one_per_minute(two, minutes(0, 3, 0.5))  # metric 1 twice in minute 0
-    assert one_per_minute(np.array([1], np.int16), minutes(7))
-    assert one_per_minute(np.array([], np.int16), minutes())
+
+async def assert_each_metrics_rollups_match_the_raw_rows(unit: Any) -> None:
+    conn = unit._connection
+    assert conn is not None
+    for unit_name, stored in SLOTS.items():
+        expected = (
+            await conn.execute(
+                text(
+                    "SELECT metric, date_trunc(:unit, at, 'UTC') AS b, min(value), max(value), "
+                    "sum(value), count(*) FROM domain.sensor_readings GROUP BY 1, 2 ORDER BY 1, 2"
+                ),
+                {"unit": unit_name},
+            )
+        ).all()
+        rolled = (await conn.execute(text(stored))).all()
+        assert [(*r[:4], r[5]) for r in rolled] == [(*e[:4], e[5]) for e in expected]
+        for r, e in zip(rolled, expected, strict=True):
+            assert math.isclose(r[4], e[4], rel_tol=1e-9, abs_tol=1e-9)
+    assert (await conn.execute(text(MISSHAPEN_SLOTS))).scalar_one() == 0
 
 
 async def test_full_hours_and_days_fold_like_partial_ones(engine: AsyncEngine) -> None:

@@ -2,7 +2,6 @@
 
 from bijmantra.domain.analysis.model import (
     ANALYSIS_PARAMETERS,
-    MAX_ATTEMPTS,
     AnalysisJob,
     AnalysisType,
     JobStatus,
@@ -11,7 +10,6 @@ from bijmantra.domain.analysis.results import MAX_PAGE_VALUES, check_matrix_page
 
 __all__ = [
     "ANALYSIS_PARAMETERS",
-    "MAX_ATTEMPTS",
     "MAX_PAGE_VALUES",
     "AnalysisJob",
     "AnalysisType",

@@ -1,6 +1,7 @@
 """Columns of a batch as PostgreSQL arrays in binary wire format, built by NumPy.
 
-A telemetry batch reaches its ``INSERT`` as three array parameters (ADR 0334). psycopg's own
+A telemetry batch reaches its ``INSERT`` as three array parameters (ADR 0334), and its own
+rollups as a few more (ADR 0337). psycopg's own
 array dumpers call a dumper per element in Python (~4 ms for a batch of 5,000); these fill
 the wire format (header, then a length and a big-endian value per element) in one NumPy
 pass each, and the timestamps are converted exactly, with no per-item Python code.
@@ -18,7 +19,9 @@ from psycopg.adapt import AdaptersMap, Buffer, Dumper
 from psycopg.pq import Format
 
 # PostgreSQL's element and array type oids (pg_type.dat; fixed since 8.x).
+_BOOL, _BOOL_ARRAY = 16, 1000
 _INT2, _INT2_ARRAY = 21, 1005
+_INT8, _INT8_ARRAY = 20, 1016
 _FLOAT8, _FLOAT8_ARRAY = 701, 1022
 _TIMESTAMPTZ, _TIMESTAMPTZ_ARRAY = 1184, 1185
 
@@ -27,8 +30,16 @@ _POSTGRES_EPOCH = int(datetime(2000, 1, 1, tzinfo=UTC).timestamp())
 _microsecond = attrgetter("microsecond")
 
 
+class BoolArray(bytes):
+    """A one-dimensional ``bool[]`` in binary wire format."""
+
+
 class Int2Array(bytes):
     """A one-dimensional ``int2[]`` in binary wire format."""
+
+
+class Int8Array(bytes):
+    """A one-dimensional ``int8[]`` in binary wire format."""
 
 
 class Float8Array(bytes):
@@ -49,11 +60,19 @@ def _wire(element_oid: int, width: int, big_endian: np.ndarray) -> bytes:
     return struct.pack(">iiiii", 1, 0, element_oid, count, 1) + cells.tobytes()
 
 
+def bool_array(values: Sequence[bool] | np.ndarray) -> BoolArray:
+    return BoolArray(_wire(_BOOL, 1, np.asarray(values, dtype=np.uint8)))
+
+
 def int2_array(values: Sequence[int] | np.ndarray) -> Int2Array:
     return Int2Array(_wire(_INT2, 2, np.asarray(values, dtype=">i2")))
 
 
-def float8_array(values: Sequence[float]) -> Float8Array:
+def int8_array(values: Sequence[int] | np.ndarray) -> Int8Array:
+    return Int8Array(_wire(_INT8, 8, np.asarray(values, dtype=">i8")))
+
+
+def float8_array(values: Sequence[float] | np.ndarray) -> Float8Array:
     return Float8Array(_wire(_FLOAT8, 8, np.asarray(values, dtype=">f8")))
 
 
@@ -85,7 +104,9 @@ def _dumper(array_oid: int) -> type[Dumper]:
 
 
 _DUMPERS = (
+    (BoolArray, _dumper(_BOOL_ARRAY)),
     (Int2Array, _dumper(_INT2_ARRAY)),
+    (Int8Array, _dumper(_INT8_ARRAY)),
     (Float8Array, _dumper(_FLOAT8_ARRAY)),
     (TimestamptzArray, _dumper(_TIMESTAMPTZ_ARRAY)),
 )

@@ -7,34 +7,36 @@ Readings newer than everything the device has stored of the batch's metrics (a d
 usual batch: the device row is locked, so nothing else writes its readings meanwhile) are
 a plain ``INSERT``; only the others need ``ON CONFLICT DO NOTHING``'s per-row conflict
 probe. The split point is one scalar for the batch, so it costs a comparison per row, not
-a join on the metric's text (ADR 0320). Exactly the rows inserted (``RETURNING``) are
-folded, so a resent batch changes nothing and the rollups stay an aggregate of the raw
-rows (ADR 0207).
+a join on the metric's text (ADR 0320).
 
-The folds run from fine to coarse: the fresh rows are grouped once per minute (``cells``,
-the only pass over every row), the hours are grouped from those minutes and the days from
-those hours, so each coarser fold reads tens of rows instead of the batch (ADR 0293).
-Buckets come from integer arithmetic on the epoch (UTC by construction: no time-zone
-lookups per row); readings older than retention are refused, so every epoch is positive.
+When the whole batch is newer (``appended_only``), every reading is inserted and the
+batch's rollups, computed by the adapter (``sensor_folds``) and sent as parameters, are
+merged into the tables as they are (ADR 0337). Otherwise exactly the rows inserted
+(``RETURNING``) are folded here, so a resent batch changes nothing; either way the rollups
+stay an aggregate of the raw rows (ADR 0207). Each path's CTEs are gated by a one-time
+filter on that scalar, so PostgreSQL runs only one of them.
+
+The statement's own folds run from fine to coarse: the fresh rows are grouped once per
+minute (``cells``, the only pass over every row), the hours are grouped from those minutes
+and the days from those hours, so each coarser fold reads tens of rows instead of the batch
+(ADR 0293). Buckets come from integer arithmetic on the epoch (UTC by construction: no
+time-zone lookups per row); readings older than retention are refused, so every epoch is
+positive.
 
 The organization is read once per statement (``TENANT_ONCE``, an uncorrelated scalar
 subquery the planner runs once), not per inserted row; the batch's count is summed from
 the minute cells, so the fresh rows pass through one CTE instead of two (ADR 0310).
 
-The minute cells are sorted by their minute (an integer key; a batch with at most one
-reading per metric and minute takes its fresh rows as its cells, in the order they come:
-ADR 0334) and the slot rows grouped by hashing in that order, so each row's arrays come out
-in slot order without the sort on the metric's text that an ``ORDER BY`` inside the
-aggregates made PostgreSQL do (a third of the statement). A row is taken as it comes only
-when its slots are exactly ``0..n-1``; any other row, however its cells arrived, is
-scattered by slot number (ADR 0320).
+The minute cells are sorted by their minute (an integer key) and the slot rows grouped by
+hashing in that order, so each row's arrays come out in slot order without the sort on the
+metric's text that an ``ORDER BY`` inside the aggregates made PostgreSQL do (a third of the
+statement). A row is taken as it comes only when its slots are exactly ``0..n-1``; any other
+row, however its cells arrived, is scattered by slot number (ADR 0320).
 """
 
 from __future__ import annotations
 
 from string import Template
-
-import numpy as np
 
 TENANT = "nullif(current_setting('app.tenant_id', true), '')::uuid"
 # The same value as an InitPlan: evaluated once per statement instead of once per row.
@@ -64,12 +66,55 @@ _SLOT_FOLD = Template("""${name}_rows AS (
            CASE WHEN slots = ${dense} THEN n
                 ELSE ARRAY(SELECT coalesce(n[array_position(slots, i)], 0) FROM ${ordered}) END
     FROM ${name}_rows ORDER BY metric, period
-    ON CONFLICT (tenant_id, device_id, metric, ${key}) DO UPDATE SET
+    ${merge}
+)""")
+# A stored slot row and the batch's merge slot by slot (NULL extremes are empty slots).
+_MERGE_SLOTS = Template("""ON CONFLICT (tenant_id, device_id, metric, ${key}) DO UPDATE SET
         minimum = ARRAY(SELECT least(a, b) FROM unnest(r.minimum, excluded.minimum) ${pairs}),
         maximum = ARRAY(SELECT greatest(a, b) FROM unnest(r.maximum, excluded.maximum) ${pairs}),
         total = ARRAY(SELECT a + b FROM unnest(r.total, excluded.total) ${pairs}),
-        count = ARRAY(SELECT a + b FROM unnest(r.count, excluded.count) ${pairs})
+        count = ARRAY(SELECT a + b FROM unnest(r.count, excluded.count) ${pairs})""")
+_PAIRS = "WITH ORDINALITY AS x(a, b, o) ORDER BY o"
+
+# The adapter's slot rows of an appended batch (``sensor_folds.SlotRows``: ``${prefix}_*``
+# parameters, ``${slots}`` values a row, flattened): each row's arrays are slices; a row not
+# filled in every slot has its empty extremes made NULL, as the tables keep them.
+_GIVEN_SLOTS = Template("""${name} AS (
+    INSERT INTO domain.${table} AS r
+        (tenant_id, device_id, metric, ${key}, minimum, maximum, total, count)
+    SELECT ${tenant}, %(device)s, (%(metrics)s::text[])[g.number],
+           to_timestamp(g.period * ${seconds}),
+           CASE WHEN g.whole THEN ${lo} ELSE ARRAY(
+               SELECT CASE WHEN n > 0 THEN v END
+               FROM unnest(${lo}, ${count}) WITH ORDINALITY AS s(v, n, i) ORDER BY i) END,
+           CASE WHEN g.whole THEN ${hi} ELSE ARRAY(
+               SELECT CASE WHEN n > 0 THEN v END
+               FROM unnest(${hi}, ${count}) WITH ORDINALITY AS s(v, n, i) ORDER BY i) END,
+           ${total}, ${count}
+    FROM unnest(%(${prefix}_numbers)s, %(${prefix}_periods)s, %(${prefix}_whole)s)
+         WITH ORDINALITY AS g(number, period, whole, o)
+    WHERE (SELECT yes FROM appended_only)
+    ${merge}
 )""")
+
+
+def _given_slots(name: str, prefix: str, table: str, key: str, seconds: int, slots: int) -> str:
+    def row_of(column: str) -> str:
+        return f"%({prefix}_{column})s[g.o * {slots} - {slots - 1} : g.o * {slots}]"
+
+    return _GIVEN_SLOTS.substitute(
+        name=name,
+        prefix=prefix,
+        table=table,
+        key=key,
+        seconds=str(seconds),
+        tenant=TENANT_ONCE,
+        lo=row_of("lo"),
+        hi=row_of("hi"),
+        total=row_of("total"),
+        count=row_of("count"),
+        merge=_MERGE_SLOTS.substitute(key=key, pairs=_PAIRS),
+    )
 
 
 def _slot_fold(name: str, source: str, table: str, key: str, seconds: int, slots: int) -> str:
@@ -82,7 +127,7 @@ def _slot_fold(name: str, source: str, table: str, key: str, seconds: int, slots
         tenant=TENANT_ONCE,
         dense="'{" + ",".join(map(str, range(slots))) + "}'::int[]",
         ordered=f"generate_series(0, {slots - 1}) WITH ORDINALITY AS g(i, o) ORDER BY o",
-        pairs="WITH ORDINALITY AS x(a, b, o) ORDER BY o",
+        merge=_MERGE_SLOTS.substitute(key=key, pairs=_PAIRS),
     )
 
 
@@ -107,10 +152,14 @@ WITH batch AS MATERIALIZED (
         WHERE r.tenant_id = ${tenant} AND r.device_id = %(device)s AND r.metric = m.metric
     )) AS newest
     FROM unnest(%(metrics)s::text[]) AS m(metric)
+), appended_only AS MATERIALIZED (
+    SELECT coalesce((SELECT newest FROM latest) < %(first)s, true) AS yes
 ), ${appended}, ${resent}, fresh AS (
     SELECT metric, at, value FROM appended UNION ALL SELECT metric, at, value FROM resent
 ), cells AS (
-    ${cells}
+    SELECT metric COLLATE "C" AS metric, floor(date_part('epoch', at))::bigint / 60 AS minute,
+           min(value) AS lo, max(value) AS hi, sum(value) AS total, count(*) AS n
+    FROM fresh WHERE NOT (SELECT yes FROM appended_only) GROUP BY 1, 2 ORDER BY minute
 ), minute_cells AS (
     SELECT metric, minute / 60 AS period, (minute %% 60)::int AS slot, lo, hi, total, n
     FROM cells
@@ -130,8 +179,25 @@ WITH batch AS MATERIALIZED (
         total = r.total + excluded.total,
         count = r.count + excluded.count
 ), ${hours},
-${minutes}
-SELECT coalesce(sum(n), 0)::bigint FROM cells
+${minutes},
+${given_minutes},
+${given_hours},
+given_days AS (
+    INSERT INTO domain.sensor_rollups AS r
+        (tenant_id, device_id, metric, resolution, bucket, minimum, maximum, total, count)
+    SELECT ${tenant}, %(device)s, (%(metrics)s::text[])[d.number], '1d',
+           to_timestamp(d.period * 86400), d.lo, d.hi, d.total, d.n
+    FROM unnest(%(day_numbers)s, %(day_periods)s, %(day_lo)s, %(day_hi)s, %(day_total)s,
+                %(day_count)s) AS d(number, period, lo, hi, total, n)
+    WHERE (SELECT yes FROM appended_only)
+    ON CONFLICT (tenant_id, device_id, metric, resolution, bucket) DO UPDATE SET
+        minimum = least(r.minimum, excluded.minimum),
+        maximum = greatest(r.maximum, excluded.maximum),
+        total = r.total + excluded.total,
+        count = r.count + excluded.count
+)
+SELECT CASE WHEN (SELECT yes FROM appended_only) THEN %(count)s::bigint
+            ELSE (SELECT coalesce(sum(n), 0)::bigint FROM cells) END
 """)
 _PARTS = dict(
     tenant=TENANT_ONCE,
@@ -149,40 +215,10 @@ _PARTS = dict(
     ),
     hours=_slot_fold("hours", "hour_cells", "sensor_hour_rollups", "day", 86400, 24),
     minutes=_slot_fold("minutes", "minute_cells", "sensor_minute_rollups", "hour", 3600, 60),
+    given_minutes=_given_slots(
+        "given_minutes", "minute", "sensor_minute_rollups", "hour", 3600, 60
+    ),
+    given_hours=_given_slots("given_hours", "hour", "sensor_hour_rollups", "day", 86400, 24),
 )
 
-# A minute cell per (metric, minute) of the fresh rows, in minute order (the folds' arrays
-# then come out in slot order).
-_GROUPED_CELLS = """
-    SELECT metric COLLATE "C" AS metric, floor(date_part('epoch', at))::bigint / 60 AS minute,
-           min(value) AS lo, max(value) AS hi, sum(value) AS total, count(*) AS n
-    FROM fresh GROUP BY 1, 2 ORDER BY minute"""
-# A batch with at most one reading per metric and minute (a device reporting each minute or
-# less often): each fresh row is its own cell, as it comes. Grouping and sorting 5,000 cells
-# of one row each was a fifth of the statement; rows still come in the batch's order, and a
-# row whose slots do not come as 0..n-1 is scattered by slot number as before (ADR 0334).
-_SINGLE_CELLS = """
-    SELECT metric COLLATE "C" AS metric, floor(date_part('epoch', at))::bigint / 60 AS minute,
-           value AS lo, value AS hi, value AS total, 1::bigint AS n
-    FROM fresh"""
-
-STORE = _STORE.substitute(cells=_GROUPED_CELLS, **_PARTS)
-STORE_ONE_PER_MINUTE = _STORE.substitute(cells=_SINGLE_CELLS, **_PARTS)
-
-
-_MINUTE = 60_000_000  # microseconds
-
-
-def one_per_minute(numbers: np.ndarray, microseconds: np.ndarray) -> bool:
-    """Whether no two readings share a metric (its number) and a minute: then the batch can
-    be stored by ``STORE_ONE_PER_MINUTE``. A single metric's increasing minutes are checked
-    by one comparison of neighbours; anything else is sorted first."""
-    minutes = microseconds // _MINUTE
-    if len(minutes) < 2:
-        return True
-    if numbers.min() == numbers.max() and bool(np.all(minutes[1:] > minutes[:-1])):
-        return True
-    order = np.lexsort((minutes, numbers))
-    minutes, numbers = minutes[order], numbers[order]
-    repeated = (minutes[1:] == minutes[:-1]) & (numbers[1:] == numbers[:-1])
-    return not bool(repeated.any())
+STORE = _STORE.substitute(**_PARTS)

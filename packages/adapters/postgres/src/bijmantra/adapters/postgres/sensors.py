@@ -1,8 +1,9 @@
 """Sensors storage: profiles, devices, month-partitioned readings and 1m/1h/1d rollups.
 
 A batch is one statement (``sensor_store_sql``): the readings not stored yet are inserted
-and exactly those (``RETURNING``) are folded into the rollups, so a resent batch changes
-neither table and the rollups always equal an aggregate over the raw rows (ADR 0207).
+and exactly those are folded into the rollups, so a resent batch changes neither table and
+the rollups always equal an aggregate over the raw rows (ADR 0207). A batch newer than all
+its device has stored comes with its rollups computed here (``sensor_folds``, ADR 0337).
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ from bijmantra.adapters.postgres.binary_arrays import (
 )
 from bijmantra.adapters.postgres.connection_store import ConnectionStore
 from bijmantra.adapters.postgres.engine import driver_connection
+from bijmantra.adapters.postgres.sensor_folds import folded_batch
 from bijmantra.adapters.postgres.sensor_series import ROW_PERIOD, first_row, points_json
-from bijmantra.adapters.postgres.sensor_store_sql import STORE, STORE_ONE_PER_MINUTE, one_per_minute
+from bijmantra.adapters.postgres.sensor_store_sql import STORE
 from bijmantra.domain.sensors import (
     FOLLOWING_KINDS,
     Bucket,
@@ -406,13 +408,18 @@ class PostgresSensorStore(ConnectionStore):
         # Prepared at its first run on a connection: parsing and planning it again cost each
         # batch ~1.5 ms of PostgreSQL's time (ADR 0334).
         cursor = await driver.execute(
-            STORE_ONE_PER_MINUTE if one_per_minute(numbers, micros) else STORE,
+            STORE,
             {
                 "device": device_id,
                 "metrics": names,
                 "metric_numbers": int2_array(numbers),
                 "times": timestamptz_array(micros),
                 "values": float8_array(values),
+                "first": min(times),
+                "count": len(values),
+                # The batch's own rollups, merged as they are if it is newer than all the
+                # device has stored (ADR 0337).
+                **folded_batch(numbers, micros, values),
             },
             prepare=True,
         )
