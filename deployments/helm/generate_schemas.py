@@ -264,7 +264,13 @@ SERVICES: dict[str, Schema] = {
     ),
     "domain-api": service_schema(
         title="bijmantra domain-api values",
-        config_keys=["IDENTITY_TARGET", "NATS_URL", "REDIS_URL", "DB_POOL_SIZE"],
+        config_keys=[
+            "IDENTITY_TARGET",
+            "NATS_URL",
+            "REDIS_URL",
+            "DB_POOL_SIZE",
+            "ANALYSIS_MEMORY_MIB",
+        ],
         secret_keys=["DATABASE_URL", "NATS_URL", "REDIS_URL"],
         secret_required=["DATABASE_URL"],
         externals=["postgres", "nats", "redis"],
@@ -281,6 +287,7 @@ SERVICES: dict[str, Schema] = {
             "NATS_URL",
             "DB_POOL_SIZE",
             "ANALYSIS_ACK_WAIT",
+            "ANALYSIS_MEMORY_MIB",
         ],
         secret_keys=["DATABASE_URL", "NATS_URL", "WORKER_CLIENT_SECRET"],
         secret_required=["DATABASE_URL"],

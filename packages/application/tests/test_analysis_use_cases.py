@@ -33,6 +33,7 @@ from bijmantra.application.genotyping import (
     StreamGenotypes,
 )
 from bijmantra.application.genotyping.dto import ImportSummary, VariantSetDocument
+from bijmantra.domain.analysis import AnalysisType, JobShape, working_memory
 from bijmantra.domain.analysis.scheduling import Reservation
 from bijmantra.kernel import (
     Conflict,
@@ -42,6 +43,7 @@ from bijmantra.kernel import (
     Principal,
     TenantId,
     Unavailable,
+    Unprocessable,
     ValidationFailed,
 )
 from bijmantra.testkit.analysis_scheduler import FakeAnalysisScheduler
@@ -295,3 +297,23 @@ async def test_a_delivery_reserves_the_next_job_fairly_and_only_a_worker_may_ask
     assert await reserve(WORKER, second) == Reservation(TENANT, first)  # a redelivery
     assert await reserve(WORKER, first) == Reservation(TENANT, second)
     assert await reserve(WORKER, "a-third-delivery") is None
+
+
+async def test_a_job_over_the_memory_budget_is_refused_and_nothing_is_queued(
+    db: InMemoryDatabase,
+) -> None:
+    """ADR 0338: the budget counts the samples the request chooses, not the whole set."""
+    set_id = str((await imported(db, np.zeros((6, 40), dtype=np.int8)))["variantSetDbId"])
+    uow = fake_unit_of_work_factory(db)
+    whole = AnalysisRequest(type="grm", variant_set_db_id=set_id)
+    budget = working_memory(AnalysisType.GRM, {}, JobShape(39, 6))
+    before = len(db.outbox)
+    with pytest.raises(Unprocessable, match=r"needs about .* at most") as refused:
+        await RequestAnalysis(uow, memory_budget=budget)(BREEDER, whole)
+    assert refused.value.details[0].message == "at most 39 samples fit with 6 variants"
+    assert (len(db.outbox), db.analyses) == (before, {})
+    document = await GetVariantSet(uow)(BREEDER, set_id)
+    chosen = [c["callSetDbId"] for c in document.document()["callSets"][:39]]
+    fewer = AnalysisRequest(type="grm", variant_set_db_id=set_id, call_set_db_ids=chosen)
+    await RequestAnalysis(uow, memory_budget=budget)(BREEDER, fewer)
+    assert len(db.analyses) == 1

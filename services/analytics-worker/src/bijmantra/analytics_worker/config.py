@@ -9,6 +9,7 @@ from typing import Annotated
 
 from bijmantra.adapters.email import SmtpSettings
 from bijmantra.adapters.grpc.tls import InternalTls
+from bijmantra.domain.analysis import DEFAULT_JOB_MEMORY
 from bijmantra.domain.sensors.presence import OFFLINE_AFTER
 from bijmantra.kernel.settings import Env, from_environment
 
@@ -32,6 +33,10 @@ class Settings:
     analysis_ack_wait: Annotated[float, Env("ANALYSIS_ACK_WAIT")] = 30.0
     # GRM block buffers a replica keeps between jobs of the same shape (ADR 0070), in MiB.
     grm_buffer_mib: Annotated[int, Env("GRM_BUFFER_MIB")] = 512
+    # MiB of working memory one analysis job may need (ADR 0338): a job needing more fails
+    # with its reason before anything is read. Half the chart's 4 GiB limit; domain-api
+    # refuses such requests with its own ANALYSIS_MEMORY_MIB, which should be the same.
+    analysis_memory_mib: Annotated[int, Env("ANALYSIS_MEMORY_MIB")] = DEFAULT_JOB_MEMORY >> 20
     # Where distribution notifications are mailed (SMTP_HOST, …); None: no mail consumer.
     smtp: SmtpSettings | None = None
     # This service's certificate for mutual TLS with its peers (ADR 0176); None: plaintext.

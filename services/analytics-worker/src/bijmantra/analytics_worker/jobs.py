@@ -32,6 +32,7 @@ from bijmantra.analytics_worker.analyses import (
 )
 from bijmantra.analytics_worker.chunk_decoding import BlockBuffers
 from bijmantra.application.events import EventEnvelope
+from bijmantra.domain.analysis import DEFAULT_JOB_MEMORY, AnalysisType, JobShape, memory_refusal
 from bijmantra.kernel import BijmantraError, TenantId, Unavailable
 from bijmantra.observability import get_logger
 from bijmantra.observability.metrics import ANALYSIS_JOB_DURATION
@@ -92,10 +93,13 @@ class AnalysisRunner:
         engine: AsyncEngine | PlacementEngines,
         *,
         block_buffer_bytes: int,
+        memory_budget: int = DEFAULT_JOB_MEMORY,
         worker: str | None = None,
     ) -> None:
-        """``block_buffer_bytes``: GRM block buffers kept between jobs (``feed.BlockBuffers``)."""
+        """``block_buffer_bytes``: GRM block buffers kept between jobs (``feed.BlockBuffers``);
+        ``memory_budget``: bytes one job may need (ADR 0338), checked before anything is read."""
         self._client = client
+        self._memory_budget = memory_budget
         self._placements = as_placements(engine)
         self.worker = worker or worker_name()
         self._buffers = BlockBuffers(block_buffer_bytes)
@@ -123,6 +127,7 @@ class AnalysisRunner:
         progress = _Progress(self._client, tenant, job_id, attempt)
         log.info("analysis started", analysis=job_id, type=spec["type"], attempt=attempt)
         try:
+            self._check_memory(spec)
             started = time.perf_counter()
             job, computing = await self._read(tenant, job_id, attempt, spec, progress)
             read_seconds = time.perf_counter() - started
@@ -170,6 +175,21 @@ class AnalysisRunner:
         log.info("analysis finished", analysis=job_id, attempt=attempt, accepted=accepted)
         if accepted:  # the message is acked only after this: a lost replica's figures are redrawn
             await self._attach_figures(tenant, job_id, outcome)
+
+    def _check_memory(self, spec: dict[str, Any]) -> None:
+        """Fail the job, before a byte is allocated for it, when its peak would exceed this
+        worker's budget (domain-api refuses such requests; its budget may be larger, or the
+        job older than the rule): a failed job is final, never retried into an OOM kill."""
+        kind = AnalysisType(spec["type"])
+        phenotypes = spec.get("phenotypes") or {}
+        shape = JobShape(
+            len(spec["samples"]),
+            int(spec["nVariants"]),
+            len(phenotypes) if kind.needs_phenotypes else None,
+        )
+        refusal = memory_refusal(kind, spec.get("parameters") or {}, shape, self._memory_budget)
+        if refusal is not None:
+            raise BijmantraError(f"Refused by the worker before reading: {refusal.message}")
 
     async def _draw_again(
         self, tenant: TenantId, job_id: str, attempt: int, spec: dict[str, Any]

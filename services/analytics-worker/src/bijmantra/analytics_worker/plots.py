@@ -8,6 +8,7 @@ pixels, and rendering stays a small fraction of the analysis time.
 from __future__ import annotations
 
 import io
+import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -72,7 +73,11 @@ def _block_mean(matrix: Any, cells: int) -> Any:
     if n <= cells:
         return matrix
     edges = np.linspace(0, n, cells + 1).astype(int)
-    rows = np.add.reduceat(np.asarray(matrix, dtype=np.float64), edges[:-1], axis=0)
+    # Summed in float64 one band of rows at a time: a float64 copy of the whole float32 GRM
+    # was the largest allocation of a GRM job (ADR 0338).
+    rows = np.stack(
+        [matrix[a:b].sum(axis=0, dtype=np.float64) for a, b in itertools.pairwise(edges)]
+    )
     both = np.add.reduceat(rows, edges[:-1], axis=1)
     sizes = np.diff(edges)
     return both / np.outer(sizes, sizes)

@@ -68,6 +68,7 @@ async def production_adapters(settings: Settings, tracing: Tracing) -> WorkerAda
             AnalysisWorkerClient(channel, tokens),
             placements,
             block_buffer_bytes=settings.grm_buffer_mib << 20,
+            memory_budget=settings.analysis_memory_mib << 20,
         )
         adapters.store_document = DistributionWorkerClient(channel, tokens).store_document
         adapters.sensors_domain = SensorsWorkerClient(channel, tokens)

@@ -228,7 +228,9 @@ async def bootstrap(settings: Settings, adapters: DomainAdapters, tracing: Traci
         ),
         server,
     )
-    analysis_grpc.add_AnalysisServiceServicer_to_server(AnalysisServicer(uow), server)
+    analysis_grpc.add_AnalysisServiceServicer_to_server(
+        AnalysisServicer(uow, memory_budget=settings.analysis_memory_mib << 20), server
+    )
     analysis_grpc.add_AnalysisWorkerServiceServicer_to_server(
         AnalysisWorkerServicer(uow, adapters.analysis_scheduler), server
     )

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from bijmantra.adapters.grpc.tls import InternalTls
+from bijmantra.domain.analysis import DEFAULT_JOB_MEMORY
 from bijmantra.kernel.settings import Env, from_environment
 
 LOCAL_IDENTITY = "http://127.0.0.1:8001"  # identity on a laptop: the tokens' issuer
@@ -50,6 +51,9 @@ class Settings:
     owner_url: Annotated[str, Env("DATABASE_OWNER_URL")] = ""
     # Where the runner writes an archive before storing it; empty: the system's temp folder.
     export_scratch: Annotated[str, Env("EXPORT_SCRATCH_DIR")] = ""
+    # MiB of working memory one analysis job may need in a worker (ADR 0338); a request
+    # needing more is refused. The workers' own ANALYSIS_MEMORY_MIB should be the same.
+    analysis_memory_mib: Annotated[int, Env("ANALYSIS_MEMORY_MIB")] = DEFAULT_JOB_MEMORY >> 20
 
     @classmethod
     def from_env(cls) -> Settings:

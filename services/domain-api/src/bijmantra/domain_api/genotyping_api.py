@@ -145,9 +145,11 @@ class GenotypingServicer(pb_grpc.GenotypingServiceServicer):
 
 
 class AnalysisServicer(analysis_grpc.AnalysisServiceServicer):
-    def __init__(self, uow: UnitOfWorkFactory) -> None:
-        """Each RPC's use case, over one unit of work."""
-        self._request, self._get = RequestAnalysis(uow), GetAnalysis(uow)
+    def __init__(self, uow: UnitOfWorkFactory, *, memory_budget: int) -> None:
+        """Each RPC's use case, over one unit of work; ``memory_budget``: bytes one job may
+        need in a worker (ADR 0338)."""
+        self._request = RequestAnalysis(uow, memory_budget=memory_budget)
+        self._get = GetAnalysis(uow)
         self._cancel, self._list = CancelAnalysis(uow), ListAnalyses(uow)
         self._page, self._artifact = GetResultPage(uow), GetArtifact(uow)
 

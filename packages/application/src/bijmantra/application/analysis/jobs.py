@@ -16,7 +16,14 @@ from bijmantra.application.ports.analysis import Artifact, ResultIndex
 from bijmantra.application.ports.documents import ResourceStore
 from bijmantra.application.security import Action, Permission, authorize, permissions
 from bijmantra.application.use_case import ClockedUseCase, existing, organization_unit
-from bijmantra.domain.analysis import AnalysisJob, AnalysisType, JobStatus
+from bijmantra.domain.analysis import (
+    DEFAULT_JOB_MEMORY,
+    AnalysisJob,
+    AnalysisType,
+    JobShape,
+    JobStatus,
+    memory_refusal,
+)
 from bijmantra.kernel import (
     Conflict,
     FieldError,
@@ -102,7 +109,11 @@ async def job_or_404(
     return existing(job, f"Analysis {analysis_db_id}")
 
 
+@dataclass
 class RequestAnalysis(ClockedUseCase[UnitOfWork]):
+    # Bytes one job may hold in a worker (ADR 0338): a larger one is refused, nothing queued.
+    memory_budget: int = DEFAULT_JOB_MEMORY
+
     async def __call__(self, principal: Principal, request: AnalysisRequest) -> dict[str, Any]:
         """Record the job and its ``analysis.requested`` event in one transaction."""
         authorize(principal, WRITE)
@@ -157,6 +168,11 @@ class RequestAnalysis(ClockedUseCase[UnitOfWork]):
                 phenotypes=phenotypes,
                 created_at=self.clock.now(),
             )
+            tested = len(phenotypes) if kind.needs_phenotypes else None
+            shape = JobShape(len(chosen), variant_set.n_variants, tested)
+            refusal = memory_refusal(kind, job.parameters, shape, self.memory_budget)
+            if refusal is not None:
+                raise refusal
             if await uow.analyses.active_count() >= MAX_ACTIVE_PER_ORGANIZATION:
                 raise Conflict(
                     f"The organization has {MAX_ACTIVE_PER_ORGANIZATION} analyses queued or "
