@@ -11,10 +11,11 @@ a join on the metric's text (ADR 0320).
 
 When the whole batch is newer (``appended_only``), every reading is inserted and the
 batch's rollups, computed by the adapter (``sensor_folds``) and sent as parameters, are
-merged into the tables as they are (ADR 0337). Otherwise exactly the rows inserted
-(``RETURNING``) are folded here, so a resent batch changes nothing; either way the rollups
-stay an aggregate of the raw rows (ADR 0207). Each path's CTEs are gated by a one-time
-filter on that scalar, so PostgreSQL runs only one of them.
+merged into the tables as they are (ADR 0337). Otherwise exactly the rows inserted (the
+newer ones as read from the batch, the others by ``RETURNING``) are folded here, so a resent
+batch changes nothing; either way the rollups stay an aggregate of the raw rows (ADR 0207).
+Each path's CTEs are gated by a one-time filter on that scalar, so PostgreSQL runs only one
+of them.
 
 The statement's own folds run from fine to coarse: the fresh rows are grouped once per
 minute (``cells``, the only pass over every row), the hours are grouped from those minutes
@@ -134,12 +135,14 @@ def _slot_fold(name: str, source: str, table: str, key: str, seconds: int, slots
 # The batch's rows split at the newest reading the device has stored of any of the batch's
 # metrics (``%(metrics)s``, every metric the batch holds; one backward index probe per metric
 # and partition): a scalar, so the split is a comparison per row, not a join on the metric.
+# Rows newer than all the device stored of the batch's metrics: inserted without a conflict
+# probe, and folded as read from the batch (every one is inserted, or the statement fails).
+_NEWER = "at > coalesce((SELECT newest FROM latest), '-infinity')"
 _INSERT = Template("""$name AS (
     INSERT INTO domain.sensor_readings (tenant_id, device_id, metric, at, value)
     SELECT ${tenant}, %(device)s, b.metric, b.at, b.value
     FROM batch b
-    WHERE $where$conflict
-    RETURNING metric, at, value
+    WHERE $where$conflict$returning
 )""")
 
 _STORE = Template("""
@@ -155,7 +158,8 @@ WITH batch AS MATERIALIZED (
 ), appended_only AS MATERIALIZED (
     SELECT coalesce((SELECT newest FROM latest) < %(first)s, true) AS yes
 ), ${appended}, ${resent}, fresh AS (
-    SELECT metric, at, value FROM appended UNION ALL SELECT metric, at, value FROM resent
+    SELECT metric, at, value FROM batch WHERE ${newer}
+    UNION ALL SELECT metric, at, value FROM resent
 ), cells AS (
     SELECT metric COLLATE "C" AS metric, floor(date_part('epoch', at))::bigint / 60 AS minute,
            min(value) AS lo, max(value) AS hi, sum(value) AS total, count(*) AS n
@@ -204,15 +208,18 @@ _PARTS = dict(
     appended=_INSERT.substitute(
         name="appended",
         tenant=TENANT_ONCE,
-        where="b.at > coalesce((SELECT newest FROM latest), '-infinity')",
+        where=f"b.{_NEWER}",
         conflict="",
+        returning="",
     ),
     resent=_INSERT.substitute(
         name="resent",
         tenant=TENANT_ONCE,
         where="b.at <= (SELECT newest FROM latest)",
         conflict=" ON CONFLICT DO NOTHING",
+        returning="\n    RETURNING metric, at, value",
     ),
+    newer=_NEWER,
     hours=_slot_fold("hours", "hour_cells", "sensor_hour_rollups", "day", 86400, 24),
     minutes=_slot_fold("minutes", "minute_cells", "sensor_minute_rollups", "hour", 3600, 60),
     given_minutes=_given_slots(
