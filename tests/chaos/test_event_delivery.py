@@ -218,3 +218,57 @@ async def test_nats_outage_mid_burst_loses_and_duplicates_nothing(stack: DevStac
     outcomes = await burst(stack, crop, stop_and_restart)
     assert Counter(outcomes.values()) == {200: WRITES}, "writes do not need NATS"
     await assert_exactly_once(stack, crop, outcomes)
+
+
+# A deferred constraint trigger, made by the test as the owner, holds one germplasm's COMMIT
+# for a few seconds: long enough to SIGKILL domain-api while it waits for the answer.
+_SLOW_COMMIT = """
+CREATE FUNCTION domain.test_slow_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF NEW.document->>'germplasmName' = '{name}' THEN PERFORM pg_sleep(4); END IF;
+  RETURN NULL;
+END $$;
+CREATE CONSTRAINT TRIGGER test_slow_commit AFTER INSERT ON domain.resources
+DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION domain.test_slow_commit();
+"""
+
+
+async def test_a_keyed_write_whose_answer_a_kill_lost_is_not_run_again(stack: DevStack) -> None:
+    """ADR 0336: domain-api is SIGKILLed after PostgreSQL took the COMMIT and before its
+    answer. The gateway answers 503 and frees the key (5xx are not kept). Before, the
+    client's retry with the same key and body, sent to the restarted domain-api, stored a
+    second germplasm; now the write's own transaction recorded the key, and the retry is
+    409 (and stays so), with one row and one event."""
+    assert stack.database is not None
+    await asyncio.to_thread(stack.wait_ready, 120)
+    name = f"keyed-{uuid.uuid4().hex[:8]}"
+    crop = f"KeyedCrop{uuid.uuid4().hex[:6]}"
+    body = [{"germplasmName": name, "germplasmPUI": f"doi:keyed/{name}", "commonCropName": crop}]
+    headers = {"Authorization": f"Bearer {stack.login()}", "Idempotency-Key": f"k-{name}"}
+    with psycopg.connect(stack.database.owner_url, autocommit=True) as conn:
+        conn.execute(_SLOW_COMMIT.replace("{name}", name))
+    try:
+        async with httpx.AsyncClient(
+            base_url=stack.gateway_url, timeout=60, headers=headers
+        ) as client:
+            first = asyncio.create_task(client.post("/brapi/v2/germplasm", json=body))
+            await asyncio.sleep(1.5)  # the write waits on its COMMIT now
+            process = stack.services["domain-api"]
+            process.send_signal(signal.SIGKILL)
+            await asyncio.to_thread(process.wait)
+            assert (await first).status_code == 503
+            await asyncio.sleep(3)  # the COMMIT finishes without its session
+            restarted = stack.start_service("domain-api")
+            await asyncio.to_thread(
+                wait_for_port, stack.ports.domain_api, timeout=60, process=restarted
+            )
+            await asyncio.to_thread(stack.wait_ready, 120)
+            retries = [await client.post("/brapi/v2/germplasm", json=body) for _ in range(2)]
+    finally:
+        with psycopg.connect(stack.database.owner_url, autocommit=True) as conn:
+            conn.execute("DROP TRIGGER test_slow_commit ON domain.resources")
+            conn.execute("DROP FUNCTION domain.test_slow_commit()")
+    assert [r.status_code for r in retries] == [409, 409], [r.text for r in retries]
+    assert "already applied" in retries[0].text
+    assert list(committed_ids(stack, crop).values()) == [name]
+    await assert_exactly_once(stack, crop, {name: 200})

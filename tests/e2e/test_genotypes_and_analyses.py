@@ -40,6 +40,7 @@ from bijmantra.devstack.stack import (
     DevStack,
     running_stack,
 )
+from bijmantra.domain.analysis import MAX_ATTEMPTS
 from bijmantra.genomics import grm, gwas, ld_r2, pca, qc_stats, reml_gblup
 from bijmantra.kernel import Forbidden, NotFound, TenantId, Unauthorized
 from bijmantra.testkit.servers import free_port
@@ -736,6 +737,52 @@ async def test_a_worker_killed_mid_job_leaves_it_to_the_other(
     stack.services.pop(victim).wait()
     if victim == "analytics-worker":  # keep a worker under the usual name for later tests
         stack.services["analytics-worker"] = stack.services.pop("analytics-worker-2")
+
+
+async def test_a_job_that_ends_its_worker_in_every_attempt_fails_naming_why(
+    client: httpx.AsyncClient, stack: DevStack
+) -> None:
+    """ADR 0336: the worker running a job is killed in each attempt (as a job too large for a
+    worker's memory would end it); the claim after the last attempt fails the job. Before,
+    the job-request message's redeliveries ran out and the job stayed running for ever,
+    counted among the organization's active analyses."""
+    samples = [unique("X") for _ in range(700)]
+    bed, bim, _ = plink_files_fast(random_dosages(30000, 700, seed=23))
+    response = await client.post(
+        "/api/v1/genotypes/imports",
+        params={"name": unique("poison"), "commonCropName": "Cassava"},
+        files={"bed": ("x.bed", bed), "bim": ("x.bim", bim), "fam": ("x.fam", fam_for(samples))},
+    )
+    assert response.status_code == 201, response.text
+    set_id = response.json()["data"]["variantSetDbId"]
+    if "analytics-worker-2" not in stack.services:  # a redelivery always finds a live worker
+        stack.start_service("analytics-worker", replica="-2", env=worker_env(stack))
+    body = {"type": "pca", "variantSetDbId": set_id, "parameters": {"k": 4}}
+    job = (await client.post("/api/v1/analyses", json=body)).json()["data"]["analysisDbId"]
+    killed: list[str] = []
+    deadline = time.monotonic() + 120
+    while len(killed) < MAX_ATTEMPTS and time.monotonic() < deadline:
+        document = (await client.get(f"/api/v1/analyses/{job}")).json()["data"]
+        assert document["status"] in ("queued", "running"), document
+        if document["status"] == "running" and document["attempt"] == len(killed) + 1:
+            pid = int(document["worker"].rsplit(":", 1)[1])
+            victim = next(name for name, p in stack.services.items() if p.pid == pid)
+            stack.services[victim].send_signal(signal.SIGKILL)
+            stack.services.pop(victim).wait()
+            killed.append(victim)
+            replica = f"-{uuid.uuid4().hex[:6]}"
+            stack.start_service("analytics-worker", replica=replica, env=worker_env(stack))
+        await asyncio.sleep(0.02)
+    assert len(killed) == MAX_ATTEMPTS, killed
+    failed = await wait_for(client, job, patience=60)
+    assert (failed["status"], failed["attempt"]) == ("failed", MAX_ATTEMPTS), failed
+    assert f"{MAX_ATTEMPTS} attempts" in failed["error"]
+    assert await completed_runs(stack, [job], patience=0) == 0
+    await outbox_drained(stack)
+    assert (await analysis_events(stack, "analysis.failed")).get(job) == 1
+    if "analytics-worker" not in stack.services:  # the usual name, for later tests
+        name = next(n for n in stack.services if n.startswith("analytics-worker-"))
+        stack.services["analytics-worker"] = stack.services.pop(name)
 
 
 async def test_an_organization_queueing_after_a_long_queue_is_not_served_last(

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from bijmantra.domain.analysis import AnalysisJob, AnalysisType, JobStatus
+from bijmantra.domain.analysis import MAX_ATTEMPTS, AnalysisJob, AnalysisType, JobStatus
 from bijmantra.kernel import Conflict, TenantId, ValidationFailed
 
 T0 = datetime(2026, 11, 22, 6, 0, tzinfo=UTC)
@@ -85,6 +85,22 @@ def test_a_superseded_attempt_can_neither_report_nor_complete() -> None:
         "analysis.progress",
         "analysis.completed",
     ]
+
+
+def test_a_job_that_ended_every_attempt_fails_at_the_next_claim_naming_why() -> None:
+    """ADR 0336: each attempt's worker died without a word; the claim after the last one
+    fails the job (it stayed running once the redeliveries ran out)."""
+    job = requested()
+    for n in range(MAX_ATTEMPTS):
+        assert job.start(f"worker-{n}", T0 + timedelta(seconds=n))
+    assert not job.start("worker-last", T0 + timedelta(minutes=5))
+    assert (job.status, job.attempt, job.worker) == (JobStatus.FAILED, MAX_ATTEMPTS, "worker-2")
+    assert job.error is not None
+    assert f"{MAX_ATTEMPTS} attempts" in job.error
+    assert not job.complete(MAX_ATTEMPTS, {"late": True}, {}, T0 + timedelta(minutes=6))
+    assert not job.start("worker-later", T0 + timedelta(minutes=7))
+    types = [e.type for e in job.pull_events()]
+    assert types == ["analysis.requested", *["analysis.started"] * MAX_ATTEMPTS, "analysis.failed"]
 
 
 def test_cancel_stops_the_running_attempt_and_a_finished_job_cannot_be_cancelled() -> None:

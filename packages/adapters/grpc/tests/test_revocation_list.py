@@ -1,19 +1,21 @@
 """``JwtVerifier`` with the Redis revocation list (real Redis): a listed token, a logged-out
 session, a member stamp and an erased organization each stop a token that verifies; an
-unreachable list fails closed."""
+unreachable list fails closed; a Redis that lost everything refuses what it cannot vouch for."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 from bijmantra.adapters.grpc.auth import JwtVerifier
+from bijmantra.adapters.redis.client import redis_client
 from bijmantra.adapters.redis.revocations import RedisRevocationList
 from bijmantra.adapters.redis.tenant_keys import erase_tenant_keys
 from bijmantra.kernel import TenantId, Unauthorized, Unavailable
-from bijmantra.testkit.servers import free_port
+from bijmantra.testkit.servers import LocalRedis, free_port
 from bijmantra.testkit.silent_server import silent_server
 from redis.asyncio import Redis
 
@@ -24,8 +26,12 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 async def revocations(redis_url: str) -> RedisRevocationList:
-    # A key prefix of its own per test: nothing another test listed can match.
-    return RedisRevocationList(Redis.from_url(redis_url), prefix=f"test-{uuid.uuid4().hex}")
+    # A key prefix of its own per test: nothing another test listed can match. Its list is
+    # complete since ever (tokens here are backdated, perhaps to before this Redis started).
+    redis = Redis.from_url(redis_url)
+    prefix = f"test-{uuid.uuid4().hex}"
+    await redis.set(f"{prefix}:since", "0")
+    return RedisRevocationList(redis, prefix=prefix)
 
 
 def verifier(revocations: RedisRevocationList, recheck: float = 0.0) -> JwtVerifier:
@@ -103,7 +109,11 @@ async def test_the_answer_is_rechecked_after_the_interval_and_entries_expire(
         await check.verify(token)
     redis = Redis.from_url(redis_url)
     try:
-        ttls = [await redis.ttl(k) async for k in redis.scan_iter(f"{revocations._prefix}:*")]
+        ttls = [
+            await redis.ttl(k)
+            async for k in redis.scan_iter(f"{revocations._prefix}:*")
+            if not k.endswith(b":since")  # when the list began: kept while Redis keeps it
+        ]
     finally:
         await redis.aclose()
     assert ttls
@@ -139,6 +149,7 @@ async def test_erasing_an_organization_ends_every_token_naming_it_and_no_other(
     organization (200) until it expired; forgetting the organization now revokes them all."""
     erased, kept = uuid.uuid4(), uuid.uuid4()
     redis = Redis.from_url(redis_url)
+    await redis.set("revoked:since", "0")  # this Redis's list is whole: tokens are backdated
     check = verifier(RedisRevocationList(redis))  # the prefix every service reads
     before = int(time.time()) - 5
     member = sign(claims(tid=str(erased), iat=before, nbf=before))
@@ -155,3 +166,35 @@ async def test_erasing_an_organization_ends_every_token_naming_it_and_no_other(
         assert (await check.verify(sign(claims(tid=str(erased), iat=later)))).subject
     finally:
         await redis.aclose()
+
+
+async def test_a_revoked_token_stays_refused_when_redis_restarts_with_nothing(
+    tmp_path: Path,
+) -> None:
+    """ADR 0336: Redis runs without persistence, so a restart empties the list. Before, the
+    revoked token verified again after the restart, until it expired (10 minutes). Now every
+    token issued before the restart is refused (its holder refreshes); a new one works."""
+    server = LocalRedis(tmp_path / "redis")
+    server.start()
+    try:
+        revocations = RedisRevocationList(redis_client(server.url))
+        check = verifier(revocations)
+        revoked, held = sign(claims()), sign(claims())
+        principal = await check.verify(revoked)
+        assert principal.token_id is not None
+        assert (await check.verify(held)).subject == "user-1"
+        await revocations.revoke_token(principal.token_id, 600)
+        with pytest.raises(Unauthorized, match="revoked"):
+            await check.verify(revoked)
+        await asyncio.sleep(1.1)  # the list begins a second before its Redis started
+        server.stop()
+        server.start()  # the same port, persistence off: every entry is gone
+        with pytest.raises(Unauthorized, match="revoked"):
+            await check.verify(revoked)
+        with pytest.raises(Unauthorized, match="revoked"):
+            await check.verify(held)  # issued before the loss: the list cannot vouch for it
+        await asyncio.sleep(1.0)  # a token minted now carries a later second than the start
+        assert (await check.verify(sign(claims()))).subject == "user-1"
+        await revocations.close()
+    finally:
+        server.stop()

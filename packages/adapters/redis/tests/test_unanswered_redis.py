@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,7 +21,7 @@ from bijmantra.adapters.redis.sessions import RedisBrowserSessions
 from bijmantra.application.protection.ratelimit import Bucket, Quota
 from bijmantra.application.revocation import TokenFacts
 from bijmantra.kernel import TenantId, Unavailable
-from bijmantra.testkit.servers import free_port
+from bijmantra.testkit.servers import LocalRedis, free_port
 from bijmantra.testkit.silent_server import silent_server
 
 pytestmark = pytest.mark.integration
@@ -107,3 +108,31 @@ async def test_the_bounded_client_answers_from_a_live_redis(redis_url: str) -> N
         assert await script(keys=[key]) == b"2"
     finally:
         await client.aclose()
+
+
+async def test_a_restarted_redis_answers_the_next_command_of_every_kind(tmp_path: Path) -> None:
+    """A restart closes every pooled connection. The client retries once on a fresh one
+    (ADR 0336); it was given redis-py's synchronous ``Retry``, which never retried an async
+    command, so the first command on each pooled connection after a restart was a 503."""
+    server = LocalRedis(tmp_path / "redis")
+    server.start()
+    client = redis_client(server.url, command_seconds=2.0)
+    script = client.register_script("return redis.call('INCR', KEYS[1])")
+    try:
+        for _ in range(2):  # the first round fills the pool, the second reuses it
+            async with client.pipeline(transaction=True) as pipe:
+                pipe.set("k", b"1")
+                pipe.get("k")
+                assert await pipe.execute() == [True, b"1"]
+            assert await script(keys=["n"]) >= 1
+            assert await client.get("k") == b"1"
+            server.stop()
+            server.start()  # the same port, nothing kept: every pooled connection is dead
+            assert await client.get("k") is None
+            assert await script(keys=["n"]) == 1  # the script is loaded again, too
+            async with client.pipeline(transaction=True) as pipe:
+                pipe.incr("k")
+                assert await pipe.execute() == [1]
+    finally:
+        await client.aclose()
+        server.stop()

@@ -11,6 +11,11 @@ its own machine clients' and platform service clients'.
 Issue times and member stamps are kept to the millisecond (ADR 0324): to the second, a token
 minted just after a role change, in the same second, counted as issued before it and was
 refused, so a member signing in right after being promoted got "Access token revoked".
+
+The list lives in Redis, which may lose everything (a restart without persistence). A list
+that lost its entries would let a revoked token through again, so the list also says since
+when it is complete, and a token issued before then is refused (ADR 0336): after a loss, every
+holder refreshes once (refresh tokens and their families are in PostgreSQL).
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ class RevocationState:
     session_listed: bool
     member_revoked_through: float | None  # unix seconds: tokens issued then or earlier are dead
     organization_revoked_through: float | None = None  # the same, for every subject
+    complete_since: float | None = None  # unix seconds: the list knows nothing from before
 
 
 def millisecond_stamp(unix_seconds: float) -> float:
@@ -53,6 +59,7 @@ def is_revoked(facts: TokenFacts, state: RevocationState) -> bool:
         state.token_listed
         or (facts.session_id is not None and state.session_listed)
         or any(stamp is not None and facts.issued_at <= stamp for stamp in stamps)
+        or (state.complete_since is not None and facts.issued_at < state.complete_since)
     )
 
 
@@ -74,5 +81,5 @@ class RevocationList(Protocol):
         ...
 
     async def state(self, facts: TokenFacts) -> RevocationState:
-        """What the list says about this token (one round trip)."""
+        """What the list says about this token (one round trip), and since when it knows."""
         ...

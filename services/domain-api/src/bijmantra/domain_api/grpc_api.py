@@ -10,10 +10,12 @@ from typing import Any, TypeVar
 import grpc
 import msgspec
 from bijmantra.adapters.grpc import abort_with
+from bijmantra.adapters.grpc.auth import IDEMPOTENCY_METADATA
 from bijmantra.application.brapi.commands import ResourceCommands
 from bijmantra.application.brapi.queries import ResourceQueries
 from bijmantra.application.ports import TokenVerifier
 from bijmantra.application.ports.documents import DocumentPage
+from bijmantra.application.ports.transaction import KeyedRequest
 from bijmantra.contracts.brapi.v1 import resource_service_pb2 as pb
 from bijmantra.contracts.brapi.v1 import resource_service_pb2_grpc as pb_grpc
 from bijmantra.domain_api.paging import requested_page
@@ -31,6 +33,16 @@ UNAUTHENTICATED_METHODS = frozenset(
 
 def current_principal() -> Principal:
     return _principal.get()
+
+
+_keyed: contextvars.ContextVar[KeyedRequest | None] = contextvars.ContextVar(
+    "keyed_request", default=None
+)
+
+
+def current_keyed_request() -> KeyedRequest | None:
+    """The call's ``Idempotency-Key`` record, which its first committed write records."""
+    return _keyed.get()
 
 
 class AuthInterceptor(grpc.aio.ServerInterceptor):
@@ -90,6 +102,8 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
                 await abort_with(context, error)
             bind_context(tenant_id=str(principal.tenant_id), subject=principal.subject)
             _principal.set(principal)
+            record = metadata.get(IDEMPOTENCY_METADATA)
+            _keyed.set(KeyedRequest(str(record)) if record else None)
 
         if handler.stream_stream is not None:
             raise RuntimeError(

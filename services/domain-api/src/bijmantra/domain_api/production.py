@@ -43,6 +43,7 @@ from bijmantra.domain.tenancy.placement import PlacementDatabase
 from bijmantra.domain_api.bootstrap import SERVICE_NAME, DomainAdapters
 from bijmantra.domain_api.config import Settings
 from bijmantra.domain_api.exports_api import export_runner
+from bijmantra.domain_api.grpc_api import current_keyed_request
 from bijmantra.domain_api.runtime import Background
 from bijmantra.kernel import SystemClock
 from bijmantra.observability import current_traceparent
@@ -102,6 +103,7 @@ async def production_adapters(settings: Settings, tracing: Tracing) -> DomainAda
         placements,
         source=SERVICE_NAME,
         traceparent=current_traceparent,
+        keyed_request=current_keyed_request,
         committed_events=wakeups.wake,
         committed_elsewhere=committed_elsewhere,
     )

@@ -97,11 +97,15 @@ class ClaimAnalysis(ClockedUseCase[UnitOfWork]):
     async def __call__(self, principal: Principal, analysis_db_id: str, worker: str) -> Claim:
         async with organization_unit(self.uow, principal, RUN) as uow:
             job = await job_or_404(uow, analysis_db_id, for_update=True)
+            was = job.status
             if job.start(worker, self.clock.now()):
                 uow.analyses.save(job)
                 spec = await _job_spec(uow, job)
                 await uow.commit()
                 return Claim(True, job.attempt, spec)
+            if job.status is not was:  # its attempts were spent: it failed just now
+                uow.analyses.save(job)
+                await uow.commit()
             if (
                 job.status is JobStatus.COMPLETED
                 and (await uow.analyses.result_index(analysis_db_id)).pending

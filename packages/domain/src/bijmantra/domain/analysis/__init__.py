@@ -8,6 +8,7 @@ from bijmantra.domain.analysis.memory import (
 )
 from bijmantra.domain.analysis.model import (
     ANALYSIS_PARAMETERS,
+    MAX_ATTEMPTS,
     AnalysisJob,
     AnalysisType,
     JobStatus,
@@ -17,6 +18,7 @@ from bijmantra.domain.analysis.results import MAX_PAGE_VALUES, check_matrix_page
 __all__ = [
     "ANALYSIS_PARAMETERS",
     "DEFAULT_JOB_MEMORY",
+    "MAX_ATTEMPTS",
     "MAX_PAGE_VALUES",
     "AnalysisJob",
     "AnalysisType",

@@ -4,6 +4,8 @@ A job is run by whichever worker replica takes its message; a worker that dies l
 job RUNNING and the message is redelivered, so a later ``start`` opens a new *attempt*.
 Progress, completion and failure name their attempt: reports from a superseded attempt
 (a worker presumed dead that was only slow) are refused, so a job completes exactly once.
+A job gets ``MAX_ATTEMPTS``: one that ended the worker in each of them fails, naming why,
+rather than stay running (ADR 0336).
 """
 
 from __future__ import annotations
@@ -30,6 +32,14 @@ class AnalysisType(StrEnum):
     @property
     def needs_phenotypes(self) -> bool:
         return self in (AnalysisType.GBLUP, AnalysisType.GWAS)
+
+
+# Attempts a job gets. A worker killed mid-job (out of memory, a node lost) leaves the job to a
+# new attempt when its message is redelivered; a job that ended every attempt that way is
+# failed by the next claim. Before, the job-request consumer's redeliveries (5) ran out and
+# the job stayed running forever, counted among the organization's active analyses. Below 5,
+# so a delivery after the last attempt comes even if one delivery failed on its own.
+MAX_ATTEMPTS = 3
 
 
 class JobStatus(StrEnum):
@@ -157,8 +167,17 @@ class AnalysisJob(EventSource):
         return job
 
     def start(self, worker: str, now: datetime) -> bool:
-        """Open a new attempt; False when there is nothing left to run."""
+        """Open a new attempt; False when there is nothing left to run. A running job whose
+        attempts are spent fails here (each one ended without a word from its worker)."""
         if self.status.finished:
+            return False
+        if self.attempt >= MAX_ATTEMPTS:
+            self.fail(
+                self.attempt,
+                f"The analysis stopped unfinished in each of its {MAX_ATTEMPTS} attempts: the "
+                "worker running it ended (killed, or out of memory) every time",
+                now,
+            )
             return False
         self.status = JobStatus.RUNNING
         self.attempt += 1

@@ -16,6 +16,7 @@ import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import IO
 
+from bijmantra.adapters.grpc.auth import KeyedCalls, keyed_calls
 from bijmantra.application.protection.idempotency import (
     Claim,
     ClaimOutcome,
@@ -195,9 +196,11 @@ def idempotency_middleware(
                     log.warning("idempotency store unavailable", status=response.status)
                 kept = True
 
+            keyed = keyed_calls.set(KeyedCalls(record))  # sent on to domain-api (ADR 0336)
             try:
                 await app(scope, receive, _Recorder(send, policy.max_response_bytes, keep))
             finally:
+                keyed_calls.reset(keyed)
                 if not kept:
                     with contextlib.suppress(Unavailable):
                         await store.release(record, token)

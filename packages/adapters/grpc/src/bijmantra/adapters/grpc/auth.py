@@ -13,6 +13,7 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,8 +34,31 @@ ALGORITHMS = ["RS256"]
 _REFETCH_INTERVAL = 5.0  # default seconds between JWKS refetches forced by unknown kids
 
 
+IDEMPOTENCY_METADATA = "x-idempotency-key"
+
+
+@dataclass(slots=True)
+class KeyedCalls:
+    """The gateway's scoped ``Idempotency-Key`` record of the request being served, and how
+    many calls it has made for it. Each call carries ``<record>#<n>``, so domain-api records
+    a write under it in the write's transaction and a retry, making the same calls in the
+    same order, is refused instead of run again after a lost answer (ADR 0336)."""
+
+    record: str
+    calls: int = 0
+
+    def next_key(self) -> str:
+        self.calls += 1
+        return f"{self.record}#{self.calls}"
+
+
+keyed_calls: ContextVar[KeyedCalls | None] = ContextVar("keyed_calls", default=None)
+
+
 def bearer_metadata(token: str) -> tuple[tuple[str, str], ...]:
-    return (("authorization", f"Bearer {token}"), *request_id_metadata())
+    keyed = keyed_calls.get()
+    key = ((IDEMPOTENCY_METADATA, keyed.next_key()),) if keyed is not None else ()
+    return (("authorization", f"Bearer {token}"), *request_id_metadata(), *key)
 
 
 class IdentitySigningKeys:

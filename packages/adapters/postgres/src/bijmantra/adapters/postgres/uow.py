@@ -8,6 +8,7 @@ from types import TracebackType
 from typing import Self
 
 from bijmantra.adapters.postgres.analyses import PostgresAnalysisRepository
+from bijmantra.adapters.postgres.applied_requests import record_applied
 from bijmantra.adapters.postgres.distribution import PostgresDistributionStore
 from bijmantra.adapters.postgres.engine import driver_connection
 from bijmantra.adapters.postgres.export_jobs import PostgresExportStore
@@ -24,6 +25,7 @@ from bijmantra.adapters.postgres.resources import PostgresResourceStore
 from bijmantra.adapters.postgres.sensor_alerts import PostgresAlertStore
 from bijmantra.adapters.postgres.sensors import PostgresSensorStore
 from bijmantra.application.events import EventEnvelope, envelope_for
+from bijmantra.application.ports.transaction import KeyedRequest
 from bijmantra.domain import DomainEvent
 from bijmantra.domain.tenancy.placement import PlacementDatabase
 from bijmantra.kernel import TenantId
@@ -104,12 +106,14 @@ class PostgresUnitOfWork(TenantTransaction):
         *,
         source: str,
         traceparent: Callable[[], str | None] = lambda: None,
+        keyed_request: Callable[[], KeyedRequest | None] = lambda: None,
         committed_events: Callable[[], None] = lambda: None,
         committed_elsewhere: Callable[[PlacementDatabase], None] = lambda database: None,
     ) -> None:
         super().__init__(engine, tenant_id)
         self._source = source
         self._traceparent = traceparent
+        self._keyed_request = keyed_request
         self._committed_events = committed_events
         self._committed_elsewhere = committed_elsewhere
 
@@ -137,12 +141,19 @@ class PostgresUnitOfWork(TenantTransaction):
             trace = self._traceparent()
             envelopes = [envelope_for(e, source=self._source, traceparent=trace) for e in events]
             parts = await outbox_parts(self._connection, envelopes)
+        keyed = self._keyed_request() if events else None
+        if keyed is not None and not keyed.recorded:
+            await record_applied(self._connection, self.tenant_id, keyed.key)
+        else:
+            keyed = None
         driver = await driver_connection(self._connection)
         async with driver.pipeline():
             await self.sensors.flush()
             await insert_outbox(self._connection, parts)
             await self.resources.bump_versions()
             await self._connection.commit()
+        if keyed is not None:
+            keyed.recorded = True
         if events and self.database is None:
             self._committed_events()
         elif events and self.database is not None:
@@ -154,6 +165,7 @@ def unit_of_work_factory(
     *,
     source: str,
     traceparent: Callable[[], str | None] = lambda: None,
+    keyed_request: Callable[[], KeyedRequest | None] = lambda: None,
     committed_events: Callable[[], None] = lambda: None,
     committed_elsewhere: Callable[[PlacementDatabase], None] = lambda database: None,
 ) -> Callable[[TenantId], PostgresUnitOfWork]:
@@ -161,6 +173,8 @@ def unit_of_work_factory(
 
     ``traceparent`` returns the W3C trace context of the current request (the tracing
     setup supplies it); it is stored with each event and sent as a NATS header.
+    ``keyed_request`` returns the current request's ``Idempotency-Key`` record, if any: its
+    first commit with events records it (``applied_requests``, ADR 0336).
     ``committed_events`` runs after each commit that wrote events (``OutboxWakeups.wake``)
     in the shared database, ``committed_elsewhere`` after one in a dedicated database.
     """
@@ -171,6 +185,7 @@ def unit_of_work_factory(
             tenant_id,
             source=source,
             traceparent=traceparent,
+            keyed_request=keyed_request,
             committed_events=committed_events,
             committed_elsewhere=committed_elsewhere,
         )

@@ -19,10 +19,10 @@ from bijmantra.kernel import Unavailable
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
+from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from redis.retry import Retry
 
 COMMAND_SECONDS = 2.0  # a round trip (or a pipeline) longer than this is a Redis not answering
 CONNECT_SECONDS = 2.0

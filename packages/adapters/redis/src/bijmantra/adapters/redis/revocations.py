@@ -1,6 +1,12 @@
 """``RevocationList`` in Redis: one key per listed token, session, member and organization
 stamp, each expiring when no token it could match is still valid; a check is one ``MGET``.
-Shared by every replica of every service, so a revocation is seen by all of them at once."""
+Shared by every replica of every service, so a revocation is seen by all of them at once.
+
+Redis may forget everything (restarted without persistence, ADR 0336). ``<prefix>:since``,
+read in the same ``MGET``, is when the list began: written, when missing, as the time this
+Redis started (less a second), so every token issued before a restart is refused and its
+holder refreshes, rather than a token revoked before the restart working again.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +14,28 @@ from bijmantra.adapters.redis.store import PrefixedRedisStore
 from bijmantra.application.revocation import RevocationState, TokenFacts
 from bijmantra.kernel import TenantId
 
+from redis.asyncio import Redis
+
+# Keeps the list's start if it has one, else writes this Redis's start, less a second (uptime
+# is counted in whole seconds), in one atomic step; answers the start kept.
+_BEGIN = """
+local kept = redis.call('GET', KEYS[1])
+if kept then return kept end
+local now = redis.call('TIME')
+local info = redis.call('INFO', 'server')
+local uptime = tonumber(string.match(info, 'uptime_in_seconds:(%d+)'))
+local start = string.format('%.3f', tonumber(now[1]) + tonumber(now[2]) / 1e6 - uptime - 1)
+redis.call('SET', KEYS[1], start)
+return start
+"""
+
 
 class RedisRevocationList(PrefixedRedisStore):
     PREFIX = "revoked"
+
+    def __init__(self, redis: Redis, *, prefix: str | None = None) -> None:
+        super().__init__(redis, prefix=prefix)
+        self._begin = redis.register_script(_BEGIN)
 
     def _keys(self, facts: TokenFacts) -> list[str]:
         return [
@@ -18,6 +43,7 @@ class RedisRevocationList(PrefixedRedisStore):
             f"{self._prefix}:sid:{facts.session_id or '-'}",
             f"{self._prefix}:member:{facts.tenant_id}:{facts.subject}",
             f"{self._prefix}:organization:{facts.tenant_id}",
+            f"{self._prefix}:since",
         ]
 
     async def revoke_token(self, token_id: str, ttl: int) -> None:
@@ -39,10 +65,14 @@ class RedisRevocationList(PrefixedRedisStore):
         )
 
     async def state(self, facts: TokenFacts) -> RevocationState:
-        token, session, member, organization = await self._redis.mget(self._keys(facts))
+        keys = self._keys(facts)
+        token, session, member, organization, since = await self._redis.mget(keys)
+        if since is None:  # a new (or emptied) Redis: the list begins when it started
+            since = await self._begin(keys=[keys[-1]])
         return RevocationState(
             token_listed=token is not None,
             session_listed=facts.session_id is not None and session is not None,
             member_revoked_through=None if member is None else float(member),
             organization_revoked_through=None if organization is None else float(organization),
+            complete_since=float(since),
         )
