@@ -1729,3 +1729,27 @@ async def test_an_unstorable_vcf_line_is_named_and_nothing_is_stored(
         assert refused.status_code == 422, refused.text
         assert refused.json()["error"]["details"][0]["location"] == ".vcf:line 4"
     assert count_rows(stack, "SELECT count(*) FROM domain.variant_sets") == before
+
+
+async def test_after_redis_restarts_empty_old_tokens_are_refused_and_the_worker_renews_its(
+    client: httpx.AsyncClient, dataset: Dataset, stack: DevStack
+) -> None:
+    """ADR 0336, last in this module (it renews the module's token). Redis restarts without
+    its data: a token issued before is refused (the revocation list cannot vouch for it),
+    a new sign-in works, and the worker, whose cached service tokens are all older, renews
+    them when refused, so an analysis requested now completes."""
+    body = {"type": "qc", "variantSetDbId": dataset.variant_set_db_id}
+    before = (await client.post("/api/v1/analyses", json=body)).json()["data"]["analysisDbId"]
+    assert (await wait_for(client, before))["status"] == "completed"  # the worker holds a token
+    await asyncio.sleep(1.1)  # the list begins a second before its Redis started
+    redis = stack.local_redis()
+    await asyncio.to_thread(redis.stop)
+    await asyncio.to_thread(redis.start)
+    refused = await client.get("/api/v1/analyses")
+    assert refused.status_code == 401, refused.text
+    await asyncio.sleep(1.0)  # a token issued now carries a later second than the start
+    client.headers["Authorization"] = f"Bearer {stack.login()}"
+    requested = await client.post("/api/v1/analyses", json=body)
+    assert requested.status_code == 202, requested.text
+    finished = await wait_for(client, requested.json()["data"]["analysisDbId"], patience=60)
+    assert finished["status"] == "completed", finished

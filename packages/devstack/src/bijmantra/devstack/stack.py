@@ -168,6 +168,10 @@ class DevStack:
         """The NATS server this stack started (chaos tests stop and restart it)."""
         return next(s for s in self._servers if isinstance(s, LocalNats))
 
+    def local_redis(self) -> LocalRedis:
+        """The Redis server this stack started (tests restart it, emptied)."""
+        return next(s for s in self._servers if isinstance(s, LocalRedis))
+
     def _start(self, server: LocalNats | LocalRedis | LocalMailCatcher) -> str:
         self._servers.append(server)
         return server.start()

@@ -39,6 +39,13 @@ class IdentityClientCredentials:
             self._cache[tenant_id] = (token, time.monotonic() + expires_in)
             return token
 
+    def forget(self, tenant_id: TenantId, token: str) -> None:
+        """A service refused ``token`` (revoked, or issued before the revocation list's Redis
+        last started, ADR 0336): the next call fetches a new one."""
+        cached = self._cache.get(tenant_id)
+        if cached is not None and cached[0] == token:
+            del self._cache[tenant_id]
+
     async def _fetch(self, tenant_id: TenantId) -> tuple[str, float]:
         response = await self._http.post(
             self._token_url,

@@ -4,11 +4,11 @@ token: one unary call, or the messages of a server stream."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TypeVar
+from typing import Protocol, TypeVar, runtime_checkable
 
 from bijmantra.adapters.grpc.auth import bearer_metadata
 from bijmantra.adapters.grpc.errors import error_from_rpc
-from bijmantra.kernel import TenantId
+from bijmantra.kernel import TenantId, Unauthorized
 
 import grpc
 
@@ -49,9 +49,22 @@ async def stream_with_token(
         call.cancel()
 
 
+@runtime_checkable
+class RenewableTokens(Protocol):
+    """A token source that can drop a token the services refused, so the next is new."""
+
+    async def __call__(self, tenant: TenantId) -> str: ...
+
+    def forget(self, tenant: TenantId, token: str) -> None: ...
+
+
 class ServiceTokenClient:
     """Base of the analytics-worker's clients: each call carries a service token for the
-    organization it concerns, which ``token_for`` gets (identity's client credentials)."""
+    organization it concerns, which ``token_for`` gets (identity's client credentials).
+
+    A refused token is renewed once: the revocation list refuses every token issued before
+    its Redis started (ADR 0336), and a worker's cached token would otherwise fail each call
+    until it expired."""
 
     def __init__(self, token_for: Callable[[TenantId], Awaitable[str]]) -> None:
         self._token_for = token_for
@@ -63,4 +76,11 @@ class ServiceTokenClient:
         tenant: TenantId,
         deadline: float = DEFAULT_TIMEOUT,
     ) -> ResponseT:
-        return await call_with_token(method, request, await self._token_for(tenant), deadline)
+        token = await self._token_for(tenant)
+        try:
+            return await call_with_token(method, request, token, deadline)
+        except Unauthorized:
+            if not isinstance(self._token_for, RenewableTokens):
+                raise
+            self._token_for.forget(tenant, token)
+            return await call_with_token(method, request, await self._token_for(tenant), deadline)
