@@ -21,7 +21,7 @@ import psycopg
 import pytest
 from bijmantra.adapters.nats import connect
 from bijmantra.devstack.stack import DEMO_ORGANIZATION_ID, DevStack, running_stack
-from bijmantra.testkit.servers import wait_for_port
+from bijmantra.testkit.servers import LocalNats, wait_for_port
 
 pytestmark = [pytest.mark.e2e]
 WRITES = 120
@@ -208,7 +208,7 @@ async def test_sigkill_of_domain_api_mid_burst_loses_and_duplicates_nothing(
 
 async def test_nats_outage_mid_burst_loses_and_duplicates_nothing(stack: DevStack) -> None:
     crop = f"OutageCrop{uuid.uuid4().hex[:6]}"
-    nats_server = stack.local_nats()
+    nats_server = stack.local_server(LocalNats)
 
     async def stop_and_restart() -> None:
         await asyncio.to_thread(nats_server.stop)

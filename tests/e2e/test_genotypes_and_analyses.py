@@ -43,7 +43,7 @@ from bijmantra.devstack.stack import (
 from bijmantra.domain.analysis import MAX_ATTEMPTS
 from bijmantra.genomics import grm, gwas, ld_r2, pca, qc_stats, reml_gblup
 from bijmantra.kernel import Forbidden, NotFound, TenantId, Unauthorized
-from bijmantra.testkit.servers import free_port
+from bijmantra.testkit.servers import LocalRedis, free_port
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from prometheus_client.parser import text_string_to_metric_families
 from websockets.asyncio.client import ClientConnection, connect
@@ -1742,7 +1742,7 @@ async def test_after_redis_restarts_empty_old_tokens_are_refused_and_the_worker_
     before = (await client.post("/api/v1/analyses", json=body)).json()["data"]["analysisDbId"]
     assert (await wait_for(client, before))["status"] == "completed"  # the worker holds a token
     await asyncio.sleep(1.1)  # the list begins a second before its Redis started
-    redis = stack.local_redis()
+    redis = stack.local_server(LocalRedis)
     await asyncio.to_thread(redis.stop)
     await asyncio.to_thread(redis.start)
     refused = await client.get("/api/v1/analyses")

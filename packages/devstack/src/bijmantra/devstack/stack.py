@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 import grpc
 import httpx
@@ -48,6 +48,7 @@ from bijmantra.testkit.servers import (
 DEMO_ORGANIZATION_ID = "0193a000-0000-7000-8000-00000000d001"
 DEMO_EMAIL = "demo@bijmantra.org"
 DEMO_PASSWORD = "demo-breeder-2026"  # noqa: S105 (the documented local demo login)
+Server = TypeVar("Server", LocalNats, LocalRedis)
 # The second demo organization, on a database of its own (``bijmantra up --dedicated-org``).
 DEDICATED_DEMO_ORGANIZATION_ID = "0193a000-0000-7000-8000-00000000d002"
 DEDICATED_DEMO_EMAIL = "dedicated@bijmantra.org"
@@ -164,13 +165,9 @@ class DevStack:
         """Where devices connect over MQTT 3.1.1 (empty without the device edge)."""
         return f"mqtt://127.0.0.1:{self.devices.mqtt_port}" if self.devices else ""
 
-    def local_nats(self) -> LocalNats:
-        """The NATS server this stack started (chaos tests stop and restart it)."""
-        return next(s for s in self._servers if isinstance(s, LocalNats))
-
-    def local_redis(self) -> LocalRedis:
-        """The Redis server this stack started (tests restart it, emptied)."""
-        return next(s for s in self._servers if isinstance(s, LocalRedis))
+    def local_server(self, kind: type[Server]) -> Server:
+        """The NATS or Redis server this stack started (chaos tests stop and restart it)."""
+        return next(s for s in self._servers if isinstance(s, kind))
 
     def _start(self, server: LocalNats | LocalRedis | LocalMailCatcher) -> str:
         self._servers.append(server)
