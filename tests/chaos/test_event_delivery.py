@@ -183,6 +183,11 @@ async def assert_exactly_once(stack: DevStack, crop: str, outcomes: dict[str, in
             (crop,),
         ).fetchone()
     assert unpublished == (0,)
+    headers = {"Authorization": f"Bearer {stack.login()}"}
+    async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=60, headers=headers) as client:
+        verdict = (await client.get("/api/v1/audit/verify")).json()["data"]
+    assert verdict["valid"] is True, verdict  # the hash chain holds across the kill (ADR 0336)
+    assert verdict["entries_checked"] == verdict["head_position"]
 
 
 async def test_sigkill_of_domain_api_mid_burst_loses_and_duplicates_nothing(
