@@ -193,6 +193,57 @@ async def test_a_failing_batch_falls_back_to_single_events_and_isolates_the_pois
     await nc.close()
 
 
+@pytest.mark.parametrize("linger", [0.0, 0.4])
+async def test_a_lingering_consumer_takes_a_trickle_of_events_a_few_at_a_time(
+    nats_url: str, linger: float
+) -> None:
+    """One event every 50 ms: without a linger each fetch finds one (a transaction each, in
+    the audit trail); with one, those published meanwhile come in the next batch. Every event
+    is handled once either way, and stopping does not wait out the linger."""
+    nc = await connect(nats_url, name="test")
+    js = nc.jetstream()
+    await ensure_stream(js)
+    event_type = f"probe.{uuid.uuid4().hex}"
+    handled: list[str] = []
+    calls: list[int] = []
+
+    async def one(e: EventEnvelope) -> None:
+        calls.append(1)
+        handled.append(e.id)
+
+    async def many(batch: list[EventEnvelope]) -> None:
+        calls.append(len(batch))
+        handled.extend(e.id for e in batch)
+
+    spec = ConsumerSpec(
+        durable=f"test-{uuid.uuid4().hex[:8]}",
+        filter_subjects=[f"bijmantra.events.{event_type}"],
+        handler=one,
+        batch_handler=many,
+        linger=linger,
+    )
+    consumer = DurableConsumer(js, spec)
+    task = asyncio.create_task(consumer.run())
+    await consumer.ready.wait()
+    events = [envelope(event_type) for _ in range(12)]
+    publisher = JetStreamPublisher(js)
+    for event in events:
+        await publisher.publish_batch([OutboxRecord.of(event)])
+        await asyncio.sleep(0.05)
+    for _ in range(100):
+        if len(handled) == len(events):
+            break
+        await asyncio.sleep(0.05)
+    consumer.stop()
+    await asyncio.wait_for(task, timeout=1.0 + linger / 2)  # the linger ends at stop
+    assert sorted(handled) == sorted(e.id for e in events)
+    if linger:
+        assert len(calls) <= len(events) // 3, calls
+    else:
+        assert len(calls) > len(events) // 2, calls
+    await nc.close()
+
+
 async def test_a_consumer_gets_only_its_subjects_and_an_older_wider_durable_is_narrowed(
     nats_url: str,
 ) -> None:

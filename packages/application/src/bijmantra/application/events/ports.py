@@ -57,7 +57,9 @@ class ConsumerSpec:
     ``batch`` events are fetched at a time; ``batch_handler`` (when given) applies them in
     one go. ``ack_wait`` seconds pass before an unacknowledged event is redelivered;
     ``heartbeat`` keeps a long handler's delivery alive. ``upcasting=False`` hands events
-    over exactly as published."""
+    over exactly as published. ``linger`` seconds pass after a fetch that did not fill the
+    batch before the next: under a steady trickle the events arriving meanwhile share one
+    batch (one transaction) instead of one each, at the cost of that much delay."""
 
     durable: str
     filter_subjects: Sequence[str]
@@ -67,6 +69,7 @@ class ConsumerSpec:
     ack_wait: float = 30.0
     upcasting: bool = True
     heartbeat: bool = False
+    linger: float = 0.0
 
 
 class EventSubscriptions(Protocol):

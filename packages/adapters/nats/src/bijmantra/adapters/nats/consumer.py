@@ -71,6 +71,7 @@ class DurableConsumer:
         self._upcasting = spec.upcasting
         self._stream = stream
         self._batch_handler = spec.batch_handler
+        self._linger = spec.linger
         self._stopping = asyncio.Event()
         self.ready = asyncio.Event()
         CONSUMER_REDELIVERIES.labels(spec.durable)  # exported as 0 before the first redelivery
@@ -108,6 +109,7 @@ class DurableConsumer:
                 log.info("consumer %s waiting for NATS", self.durable, exc_info=True)
                 await asyncio.sleep(RETRY_DELAY)
                 continue
+            fetched = len(messages)
             try:
                 if self._batch_handler is not None and len(messages) > 1:
                     messages = await self._handle_batch(messages, self._batch_handler)
@@ -115,6 +117,9 @@ class DurableConsumer:
                     await self._handle(message)
             except nats.errors.Error:  # an ack failed: redelivery is harmless (idempotent)
                 log.warning("acks on %s failed", self.durable, exc_info=True)
+            if self._linger and fetched < self._batch:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), self._linger)
 
     async def _handle_batch(self, messages: list[Msg], handler: BatchHandler) -> list[Msg]:
         """Apply and ack the batch; return the messages left for one-by-one handling."""
