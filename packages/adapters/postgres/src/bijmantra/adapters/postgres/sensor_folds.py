@@ -37,6 +37,20 @@ def _run_starts(keys: np.ndarray) -> np.ndarray:
     return np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
 
 
+def _parameters(prefix: str, *columns: np.ndarray) -> dict[str, Any]:
+    """Rows as the statement's ``{prefix}_*`` array parameters (metric numbers, periods, then
+    minimum, maximum, sum and count, a value each or ``slots`` each)."""
+    numbers, periods, lo, hi, total, count = columns
+    return {
+        f"{prefix}_numbers": int2_array(numbers),
+        f"{prefix}_periods": int8_array(periods),
+        f"{prefix}_lo": float8_array(lo),
+        f"{prefix}_hi": float8_array(hi),
+        f"{prefix}_total": float8_array(total),
+        f"{prefix}_count": int8_array(count),
+    }
+
+
 @dataclass(frozen=True, slots=True)
 class SlotRows:
     """Rows of a slot-array rollup table: a row per (metric number, period), each holding
@@ -52,13 +66,10 @@ class SlotRows:
 
     def parameters(self, prefix: str) -> dict[str, Any]:
         return {
-            f"{prefix}_numbers": int2_array(self.numbers),
-            f"{prefix}_periods": int8_array(self.periods),
+            **_parameters(
+                prefix, self.numbers, self.periods, self.lo, self.hi, self.total, self.count
+            ),
             f"{prefix}_whole": bool_array(self.whole),
-            f"{prefix}_lo": float8_array(self.lo),
-            f"{prefix}_hi": float8_array(self.hi),
-            f"{prefix}_total": float8_array(self.total),
-            f"{prefix}_count": int8_array(self.count),
         }
 
 
@@ -104,14 +115,9 @@ class Cells:
         )
 
     def parameters(self, prefix: str) -> dict[str, Any]:
-        return {
-            f"{prefix}_numbers": int2_array(self.numbers),
-            f"{prefix}_periods": int8_array(self.buckets),
-            f"{prefix}_lo": float8_array(self.lo),
-            f"{prefix}_hi": float8_array(self.hi),
-            f"{prefix}_total": float8_array(self.total),
-            f"{prefix}_count": int8_array(self.count),
-        }
+        return _parameters(
+            prefix, self.numbers, self.buckets, self.lo, self.hi, self.total, self.count
+        )
 
 
 def minute_cells(numbers: np.ndarray, microseconds: np.ndarray, values: np.ndarray) -> Cells:
