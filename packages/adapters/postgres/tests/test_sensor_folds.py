@@ -9,7 +9,13 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 from bijmantra.adapters.postgres.binary_arrays import microseconds_since_2000
-from bijmantra.adapters.postgres.sensor_folds import Cells, SlotRows, minute_cells
+from bijmantra.adapters.postgres.sensor_folds import (
+    MAX_SLOTS,
+    Cells,
+    SlotRows,
+    folded_batch,
+    minute_cells,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -94,3 +100,19 @@ def test_minutes_hours_and_days_equal_a_plain_aggregate(
     for rows in (minute_rows, hour_rows):
         keys = list(zip(rows.numbers.tolist(), rows.periods.tolist(), strict=True))
         assert keys == sorted(set(keys))
+
+
+def test_a_batch_too_sparse_for_its_slot_rows_is_left_to_the_statement() -> None:
+    """Readings hours apart would each bring a row of 60 minute slots and one of 24 hour
+    slots; past ``max(4 * readings, MAX_SLOTS)`` slots the adapter sends none."""
+
+    def batch(count: int, apart: timedelta) -> dict[str, object] | None:
+        times = [START + i * apart for i in range(count)]
+        return folded_batch(
+            np.ones(count, np.int16), microseconds_since_2000(times), np.zeros(count)
+        )
+
+    assert batch(10_000, timedelta(minutes=1)) is not None  # 167 hour rows: dense
+    assert batch(1_000, timedelta(hours=1)) is not None  # 84,000 slots: within the bound
+    sparse = 2 * MAX_SLOTS // 84
+    assert batch(sparse, timedelta(hours=1)) is None  # each reading its own rows

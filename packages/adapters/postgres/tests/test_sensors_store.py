@@ -11,9 +11,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import msgspec
+import numpy as np
 import psycopg
 import pytest
 from bijmantra.adapters.postgres import create_engine, unit_of_work_factory
+from bijmantra.adapters.postgres.binary_arrays import microseconds_since_2000
+from bijmantra.adapters.postgres.sensor_folds import folded_batch
 from bijmantra.adapters.postgres.sensors import maintain_partitions
 from bijmantra.application.sensors import DeviceEnrolment, IngestTelemetry, ReadHistory
 from bijmantra.domain.sensors import RETENTION, Reading, Resolution, Window, with_gaps
@@ -305,6 +308,23 @@ async def test_batches_each_newer_than_the_last_fold_like_a_plain_sql_aggregate(
     await store_batches_and_compare(
         engine, batches + ([readings] if resend else []), per_metric=True
     )
+
+
+async def test_a_sparse_batch_newer_than_all_stored_is_folded_by_the_statement(
+    engine: AsyncEngine,
+) -> None:
+    """Readings four hours apart over most of a year: too sparse for the adapter's slot rows
+    (ADR 0337), so the statement folds them; the rollups are the same aggregate."""
+    first = NOW - timedelta(days=330)
+    readings = [
+        Reading("air_temperature" if i % 3 else "rainfall", first + timedelta(hours=4 * i), i % 40)
+        for i in range(1_900)
+    ]
+    names = sorted({r.metric for r in readings})
+    numbers = np.array([names.index(r.metric) + 1 for r in readings], np.int16)
+    times = microseconds_since_2000([r.at for r in readings])
+    assert folded_batch(numbers, times, [r.value for r in readings]) is None
+    await store_batches_and_compare(engine, [readings, readings[-10:]], per_metric=True)
 
 
 async def store_and_compare(

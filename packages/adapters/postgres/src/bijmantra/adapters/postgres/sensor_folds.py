@@ -30,6 +30,8 @@ from bijmantra.adapters.postgres.binary_arrays import (
 _MICROSECONDS_A_MINUTE = 60_000_000
 _MINUTES_TO_2000 = 946_684_800 // 60  # PostgreSQL counts times from 2000, buckets from 1970
 _BUCKET_BITS = 40  # a metric's number above the bucket in one int64 sort key
+# Slots a batch may bring whatever its size (~8 MB in NumPy and on the wire at most).
+MAX_SLOTS = 100_000
 
 
 def _run_starts(keys: np.ndarray) -> np.ndarray:
@@ -84,11 +86,18 @@ class Cells:
     total: np.ndarray
     count: np.ndarray
 
+    def _period_keys(self, slots: int) -> tuple[np.ndarray, np.ndarray]:
+        periods = self.buckets // slots
+        return periods, (self.numbers.astype(np.int64) << _BUCKET_BITS) | periods
+
+    def rows(self, slots: int) -> int:
+        """How many rows of ``slots`` these cells fill (one a metric and period)."""
+        return len(_run_starts(self._period_keys(slots)[1]))
+
     def coarser(self, slots: int) -> tuple[SlotRows, Cells]:
         """The rows holding these cells as slots (``slots`` of them a period), and the cells
         one level up (a period each)."""
-        periods = self.buckets // slots
-        keys = (self.numbers.astype(np.int64) << _BUCKET_BITS) | periods
+        periods, keys = self._period_keys(slots)
         starts = _run_starts(keys)
         row = np.cumsum(np.concatenate(([True], keys[1:] != keys[:-1]))) - 1
         where = row * slots + self.buckets % slots
@@ -138,15 +147,41 @@ def minute_cells(numbers: np.ndarray, microseconds: np.ndarray, values: np.ndarr
     )
 
 
-def folded_batch(numbers: np.ndarray, microseconds: np.ndarray, values: Any) -> dict[str, Any]:
+def folded_batch(
+    numbers: np.ndarray, microseconds: np.ndarray, values: Any
+) -> dict[str, Any] | None:
     """The store statement's parameters for a batch's own rollups: minute rows (``minute_*``,
-    60 slots), hour rows (``hour_*``, 24 slots) and day totals (``day_*``)."""
-    minute_rows, hours = minute_cells(
-        numbers, microseconds, np.asarray(values, np.float64)
-    ).coarser(60)
+    60 slots), hour rows (``hour_*``, 24 slots) and day totals (``day_*``).
+
+    ``None`` when the batch is so sparse that its slot rows would outweigh it (readings
+    hours or days apart: each would bring a row of 60 and of 24 slots): the statement then
+    folds it itself, and the parameters stay within ``max(4 * readings, MAX_SLOTS)``."""
+    cells = minute_cells(numbers, microseconds, np.asarray(values, np.float64))
+    slots = 60 * cells.rows(60) + 24 * cells.rows(1440)
+    if slots > max(4 * len(numbers), MAX_SLOTS):
+        return None
+    minute_rows, hours = cells.coarser(60)
     hour_rows, days = hours.coarser(24)
     return {
         **minute_rows.parameters("minute"),
         **hour_rows.parameters("hour"),
         **days.parameters("day"),
+        "folded": True,
     }
+
+
+def _nothing_folded() -> dict[str, Any]:
+    empty = Cells(*(np.zeros(0, t) for t in (np.int16, np.int64, float, float, float, np.int64)))
+    rows = SlotRows(
+        *(np.zeros(0, t) for t in (np.int16, np.int64, bool, float, float, float, np.int64))
+    )
+    return {
+        **rows.parameters("minute"),
+        **rows.parameters("hour"),
+        **empty.parameters("day"),
+        "folded": False,
+    }
+
+
+# The parameters of a batch the statement folds itself.
+NOTHING_FOLDED = _nothing_folded()

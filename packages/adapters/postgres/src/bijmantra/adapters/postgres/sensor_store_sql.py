@@ -10,12 +10,12 @@ probe. The split point is one scalar for the batch, so it costs a comparison per
 a join on the metric's text (ADR 0320).
 
 When the whole batch is newer (``appended_only``), every reading is inserted and the
-batch's rollups, computed by the adapter (``sensor_folds``) and sent as parameters, are
-merged into the tables as they are (ADR 0337). Otherwise exactly the rows inserted (the
-newer ones as read from the batch, the others by ``RETURNING``) are folded here, so a resent
-batch changes nothing; either way the rollups stay an aggregate of the raw rows (ADR 0207).
-Each path's CTEs are gated by a one-time filter on that scalar, so PostgreSQL runs only one
-of them.
+batch's rollups, computed by the adapter (``sensor_folds``) and sent as parameters
+(``folded``; not for a very sparse batch), are merged into the tables as they are (ADR
+0337). Otherwise exactly the rows inserted (the newer ones as read from the batch, the
+others by ``RETURNING``) are folded here, so a resent batch changes nothing; either way the
+rollups stay an aggregate of the raw rows (ADR 0207). Each path's CTEs are gated by a
+one-time filter on that scalar, so PostgreSQL runs only one of them.
 
 The statement's own folds run from fine to coarse: the fresh rows are grouped once per
 minute (``cells``, the only pass over every row), the hours are grouped from those minutes
@@ -156,7 +156,7 @@ WITH batch AS MATERIALIZED (
     )) AS newest
     FROM unnest(%(metrics)s::text[]) AS m(metric)
 ), appended_only AS MATERIALIZED (
-    SELECT coalesce((SELECT newest FROM latest) < %(first)s, true) AS yes
+    SELECT %(folded)s AND coalesce((SELECT newest FROM latest) < %(first)s, true) AS yes
 ), ${appended}, ${resent}, fresh AS (
     SELECT metric, at, value FROM batch WHERE ${newer}
     UNION ALL SELECT metric, at, value FROM resent

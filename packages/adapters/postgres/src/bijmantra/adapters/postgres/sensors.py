@@ -25,7 +25,7 @@ from bijmantra.adapters.postgres.binary_arrays import (
 )
 from bijmantra.adapters.postgres.connection_store import ConnectionStore
 from bijmantra.adapters.postgres.engine import driver_connection
-from bijmantra.adapters.postgres.sensor_folds import folded_batch
+from bijmantra.adapters.postgres.sensor_folds import NOTHING_FOLDED, folded_batch
 from bijmantra.adapters.postgres.sensor_series import ROW_PERIOD, first_row, points_json
 from bijmantra.adapters.postgres.sensor_store_sql import STORE
 from bijmantra.domain.sensors import (
@@ -419,7 +419,7 @@ class PostgresSensorStore(ConnectionStore):
                 "count": len(values),
                 # The batch's own rollups, merged as they are if it is newer than all the
                 # device has stored (ADR 0337).
-                **folded_batch(numbers, micros, values),
+                **(folded_batch(numbers, micros, values) or NOTHING_FOLDED),
             },
             prepare=True,
         )
