@@ -34,9 +34,14 @@ _BUCKET_BITS = 40  # a metric's number above the bucket in one int64 sort key
 MAX_SLOTS = 100_000
 
 
+def _run_heads(keys: np.ndarray) -> np.ndarray:
+    """Whether each key starts a run of equal keys (keys sorted)."""
+    return np.concatenate(([True], keys[1:] != keys[:-1]))
+
+
 def _run_starts(keys: np.ndarray) -> np.ndarray:
     """Where each run of equal keys starts (keys sorted)."""
-    return np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
+    return np.flatnonzero(_run_heads(keys))
 
 
 def _parameters(prefix: str, *columns: np.ndarray) -> dict[str, Any]:
@@ -98,8 +103,8 @@ class Cells:
         """The rows holding these cells as slots (``slots`` of them a period), and the cells
         one level up (a period each)."""
         periods, keys = self._period_keys(slots)
-        starts = _run_starts(keys)
-        row = np.cumsum(np.concatenate(([True], keys[1:] != keys[:-1]))) - 1
+        heads = _run_heads(keys)
+        starts, row = np.flatnonzero(heads), np.cumsum(heads) - 1
         where = row * slots + self.buckets % slots
         size = len(starts) * slots
         lo, hi, total = np.zeros(size), np.zeros(size), np.zeros(size)
