@@ -3,9 +3,11 @@ on a whole matrix, so its results are bitwise those of the kernel on the whole m
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import pytest
@@ -228,3 +230,77 @@ def test_an_unknown_codec_is_refused() -> None:
     chunk = DosageChunk(0, 1, 4, "zstd", b"\x00", [], [], [])
     with pytest.raises(BijmantraError, match="zstd"):
         MatrixFeed(1, 4).put(chunk)
+
+
+def slowly(blocks: Iterator[Any], seen: list[Any]) -> Iterator[Any]:
+    """A kernel far slower than the network: what it is handed, noted, a moment apart."""
+    for block in blocks:
+        seen.append(block)
+        time.sleep(0.003)
+        yield block
+
+
+async def read_ahead(
+    feed: BlockFeed | CentringFeed, chunks: Iterator[DosageChunk], kernel: Any, after_put: Any
+) -> Any:
+    """The worker's reader (``jobs._read``): each chunk put once the feed has room, while the
+    kernel runs in a thread. (The timeout only turns a deadlock into a failure.)"""
+    computing = asyncio.ensure_future(asyncio.to_thread(kernel, feed.dosages))
+    try:
+        for chunk in chunks:
+            await asyncio.wait_for(feed.room(), 60)
+            feed.put(chunk)
+            after_put()
+    finally:
+        feed.close()
+    return await computing
+
+
+async def test_a_reader_far_ahead_of_qc_keeps_three_blocks_alive() -> None:
+    g = dosages(400, 6, 9)
+    feed = BlockFeed(400, 6, block_variants=10)
+    seen: list[np.ndarray] = []
+    got = await read_ahead(
+        feed,
+        iter(chunks_of(g, [10] * 40, "2bit")),  # made as read, like the network's
+        lambda blocks: qc_stats(slowly(blocks, seen)),
+        lambda: None,
+    )
+    np.testing.assert_array_equal(got.maf, qc_stats(g).maf)
+    assert len(seen) == 40
+    assert len({id(block.base) for block in seen}) <= 3
+
+
+async def test_a_reader_far_ahead_of_a_grm_queues_at_most_two_chunks() -> None:
+    g = dosages(400, 6, 10)
+    feed = CentringFeed(GrmCentring(block_variants=10, n_variants=400), 6)
+    queued: list[int] = []
+    seen: list[CentredBlock] = []
+    got = await read_ahead(
+        feed,
+        iter(chunks_of(g, [10] * 40, "2bit")),
+        lambda blocks: grm_from_blocks(slowly(blocks, seen)),
+        lambda: queued.append(feed._chunks.qsize()),
+    )
+    np.testing.assert_array_equal(got, grm(g, chunk_variants=10))
+    assert len(seen) == 40
+    assert max(queued) <= 2
+
+
+async def test_a_kernel_that_fails_early_never_leaves_the_reader_waiting() -> None:
+    g = dosages(400, 6, 11)
+
+    def fails_on_the_first_block(blocks: Iterator[np.ndarray]) -> None:
+        next(iter(blocks))
+        raise ValueError("bad block")
+
+    feed = BlockFeed(400, 6, block_variants=10)
+    with pytest.raises(ValueError, match="bad block"):
+        await read_ahead(
+            feed, iter(chunks_of(g, [10] * 40, "2bit")), fails_on_the_first_block, lambda: None
+        )
+    bad = chunks_of(g, [10] * 40, "raw")
+    bad[1] = DosageChunk(10, 10, 6, "raw", b"\x07" * 60, [], [], [])
+    centring = CentringFeed(GrmCentring(block_variants=10, n_variants=400), 6)
+    with pytest.raises(ValueError, match="chunk at variant 10"):
+        await read_ahead(centring, iter(bad), grm_from_blocks, lambda: None)

@@ -8,6 +8,7 @@ centred into the kernel's float block as it arrives (``CentringFeed``).
 
 from __future__ import annotations
 
+import asyncio
 import queue
 import threading
 from collections.abc import Iterator
@@ -32,11 +33,70 @@ def decode_into(chunk: DosageChunk, first: int, out: np.ndarray) -> None:
         raise BijmantraError(f"unknown genotype chunk codec {chunk.codec!r}")
 
 
+def _wake(future: asyncio.Future[None]) -> None:
+    if not future.done():  # the reader may have been cancelled meanwhile
+        future.set_result(None)
+
+
+class Backlog:
+    """How far the reader (on the event loop) may run ahead of the thread that consumes what
+    it reads: ``room`` waits while ``limit`` items are outstanding.
+
+    Without it a reader faster than the kernel queues the whole job in memory (a GRM's BLAS
+    is far slower than the network): the codes of every chunk, or a block for every 16,384
+    variants, where the estimate of ADR 0338 counts three blocks. Waiting on the event loop
+    leaves the rest of the stream in gRPC's flow-control window, unsent by domain-api.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._outstanding = 0
+        self._unbounded = False
+        self._lock = threading.Lock()
+        self._waiting: tuple[asyncio.AbstractEventLoop, asyncio.Future[None]] | None = None
+
+    def add(self) -> None:
+        with self._lock:
+            self._outstanding += 1
+
+    def done(self) -> None:
+        """One item is finished with (called from any thread)."""
+        with self._lock:
+            self._outstanding -= 1
+        self._wake_reader()
+
+    def unbound(self) -> None:
+        """The consumer has stopped: the reader must never wait for it again."""
+        with self._lock:
+            self._unbounded = True
+        self._wake_reader()
+
+    async def room(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            with self._lock:
+                if self._unbounded or self._outstanding < self._limit:
+                    return
+                future: asyncio.Future[None] = loop.create_future()
+                self._waiting = (loop, future)
+            await future
+
+    def _wake_reader(self) -> None:
+        with self._lock:
+            waiting, self._waiting = self._waiting, None
+        if waiting is not None:
+            loop, future = waiting
+            loop.call_soon_threadsafe(_wake, future)
+
+
 class MatrixFeed:
     """The whole ``(variants, samples)`` matrix, for kernels that need all of it at once."""
 
     def __init__(self, n_variants: int, n_samples: int) -> None:
         self.dosages = np.empty((n_variants, n_samples), dtype=np.int8)
+
+    async def room(self) -> None:
+        """The matrix is allocated whole: reading never waits."""
 
     def put(self, chunk: DosageChunk) -> None:
         start = chunk.variant_start
@@ -52,7 +112,8 @@ class BlockFeed:
     Kernels that take an iterable of chunks (QC; a GRM takes ``CentringFeed``) start on the
     first block, so reading the rest overlaps with computing. Blocks have the kernel's own
     block size, so the kernel sees the blocks it would cut from a whole matrix; a block the
-    kernel has finished is reused for a later one.
+    kernel has finished is reused for a later one. A reader that awaits ``room`` before each
+    chunk keeps three blocks alive: the kernel's, one waiting and one being filled.
     """
 
     def __init__(
@@ -67,13 +128,20 @@ class BlockFeed:
         self._spare: queue.SimpleQueue[np.ndarray] = queue.SimpleQueue()
         self._buffer: np.ndarray | None = None
         self._filled = 0
+        self._backlog = Backlog(2)  # blocks handed over and not yet given back
+        self._kernel_gone = False
 
     @property
     def dosages(self) -> BlockFeed:
         """What the kernel iterates over."""
         return self
 
+    async def room(self) -> None:
+        await self._backlog.room()
+
     def put(self, chunk: DosageChunk) -> None:
+        if self._kernel_gone:
+            return  # the kernel failed: what is still read is not decoded, nor kept
         done = 0
         while done < chunk.n_variants:
             if self._buffer is None:
@@ -99,19 +167,25 @@ class BlockFeed:
 
     def _hand_over(self) -> None:
         assert self._buffer is not None
+        self._backlog.add()
         self._ready.put((self._buffer, self._filled))
         self._buffer = None
 
     def __iter__(self) -> Iterator[np.ndarray]:
-        while True:
-            item = self._ready.get()
-            if isinstance(item, BaseException):
-                raise RuntimeError("genotype stream interrupted") from item
-            if item is None:
-                return
-            buffer, rows = item
-            yield buffer[:rows]
-            self._spare.put(buffer)  # the kernel asks for the next block only when done
+        try:
+            while True:
+                item = self._ready.get()
+                if isinstance(item, BaseException):
+                    raise RuntimeError("genotype stream interrupted") from item
+                if item is None:
+                    return
+                buffer, rows = item
+                yield buffer[:rows]
+                self._spare.put(buffer)  # the kernel asks for the next block only when done
+                self._backlog.done()
+        finally:
+            self._kernel_gone = True
+            self._backlog.unbound()
 
 
 class BlockBuffers:
@@ -151,8 +225,9 @@ class CentringFeed:
     call), so a block is complete, centred, the moment its last chunk lands and the kernel
     thread (iterating over the feed, ``grm_from_blocks``) spends its time in BLAS alone. At
     most ``in_flight`` blocks exist at once: the centring thread waits while the kernel has
-    one and the next is ready; chunks arriving meanwhile wait as codes. The blocks and their
-    ``2p(1-p)`` sums are those ``grm`` cuts from the whole matrix: the GRM is bitwise equal.
+    one and the next is ready; chunks arriving meanwhile wait as codes, two at the most for a
+    reader that awaits ``room``. The blocks and their ``2p(1-p)`` sums are those ``grm`` cuts
+    from the whole matrix: the GRM is bitwise equal.
     """
 
     def __init__(self, centring: GrmCentring, n_samples: int, in_flight: int = 2) -> None:
@@ -162,6 +237,7 @@ class CentringFeed:
         self._chunks: queue.SimpleQueue[DosageChunk | BaseException | None] = queue.SimpleQueue()
         self._ready: queue.SimpleQueue[CentredBlock | BaseException | None] = queue.SimpleQueue()
         self._slots = threading.Semaphore(max(1, in_flight - 1))
+        self._backlog = Backlog(2)  # chunks put and not yet centred
         self._kernel_gone = False
         self._thread = threading.Thread(target=self._centre_all, name="grm-centring", daemon=True)
         self._thread.start()
@@ -171,7 +247,11 @@ class CentringFeed:
         """What the kernel iterates over."""
         return self
 
+    async def room(self) -> None:
+        await self._backlog.room()
+
     def put(self, chunk: DosageChunk) -> None:
+        self._backlog.add()
         self._chunks.put(chunk)
 
     def close(self, error: BaseException | None = None) -> None:
@@ -181,9 +261,12 @@ class CentringFeed:
         scratch = np.empty((0, self._n_samples), dtype=np.int8)
         try:
             while (chunk := self._chunks.get()) is not None:
+                self._backlog.done()
                 if isinstance(chunk, BaseException):
                     self._ready.put(RuntimeError("genotype stream interrupted"))
                     return
+                if self._kernel_gone:
+                    continue  # nothing reads the blocks any more: none is made
                 if chunk.n_samples != self._n_samples:
                     raise BijmantraError(
                         f"a chunk has {chunk.n_samples} samples, the job has {self._n_samples}"
@@ -200,8 +283,9 @@ class CentringFeed:
             self._ready.put(None)
         except Exception as error:  # bad data (ValueError, BijmantraError): the kernel raises it
             self._ready.put(error)
+            self._backlog.unbound()  # let the reader finish; nothing more is centred
             while not (chunk is None or isinstance(chunk, BaseException)):
-                chunk = self._chunks.get()  # let the reader finish; nothing more is centred
+                chunk = self._chunks.get()
 
     def _hand_over(self, block: CentredBlock) -> None:
         self._ready.put(block)

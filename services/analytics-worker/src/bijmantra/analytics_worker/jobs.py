@@ -239,6 +239,7 @@ class AnalysisRunner:
         received = 0
         try:
             async for chunk in chunks:
+                await feed.room()  # no further ahead of the kernel than its blocks in flight
                 feed.put(chunk)  # a table look-up per byte: ~1 ms per chunk, not worth a thread
                 chrom += chunk.chrom
                 pos += chunk.pos
