@@ -14,6 +14,7 @@ from bijmantra.adapters.grpc.auth import JwtVerifier
 from bijmantra.adapters.redis.client import redis_client
 from bijmantra.adapters.redis.revocations import RedisRevocationList
 from bijmantra.adapters.redis.tenant_keys import erase_tenant_keys
+from bijmantra.application.revocation import millisecond_stamp
 from bijmantra.kernel import TenantId, Unauthorized, Unavailable
 from bijmantra.testkit.servers import LocalRedis, free_port
 from bijmantra.testkit.silent_server import silent_server
@@ -32,6 +33,11 @@ async def revocations(redis_url: str) -> RedisRevocationList:
     prefix = f"test-{uuid.uuid4().hex}"
     await redis.set(f"{prefix}:since", "0")
     return RedisRevocationList(redis, prefix=prefix)
+
+
+def now() -> float:
+    """A token's ``iat`` as identity writes it (to the millisecond)."""
+    return millisecond_stamp(time.time())
 
 
 def verifier(revocations: RedisRevocationList, recheck: float = 0.0) -> JwtVerifier:
@@ -179,22 +185,63 @@ async def test_a_revoked_token_stays_refused_when_redis_restarts_with_nothing(
     try:
         revocations = RedisRevocationList(redis_client(server.url))
         check = verifier(revocations)
-        revoked, held = sign(claims()), sign(claims())
+        await revocations.begin()  # identity does, before its first token
+        await asyncio.sleep(0.01)
+        revoked, held = sign(claims(iat=now())), sign(claims(iat=now()))
         principal = await check.verify(revoked)
         assert principal.token_id is not None
         assert (await check.verify(held)).subject == "user-1"
         await revocations.revoke_token(principal.token_id, 600)
         with pytest.raises(Unauthorized, match="revoked"):
             await check.verify(revoked)
-        await asyncio.sleep(1.1)  # the list begins a second before its Redis started
         server.stop()
         server.start()  # the same port, persistence off: every entry is gone
         with pytest.raises(Unauthorized, match="revoked"):
             await check.verify(revoked)
         with pytest.raises(Unauthorized, match="revoked"):
             await check.verify(held)  # issued before the loss: the list cannot vouch for it
-        await asyncio.sleep(1.0)  # a token minted now carries a later second than the start
-        assert (await check.verify(sign(claims()))).subject == "user-1"
+        await asyncio.sleep(0.01)  # the list began at the check above: mint after it
+        assert (await check.verify(sign(claims(iat=now())))).subject == "user-1"
+        await revocations.close()
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("loss", ["FLUSHALL", "FLUSHDB", "evicted"])
+async def test_a_revoked_token_stays_refused_when_redis_loses_the_list_without_a_restart(
+    tmp_path: Path, loss: str
+) -> None:
+    """ADR 0339: a ``FLUSHALL`` (or the list's start deleted, evicted or expired) in a Redis
+    that keeps running. Before, the list began again at the start of that Redis, long before
+    the loss, so the revoked token verified again until it expired. Now a list found without
+    its start begins when it is found so: every token issued before is refused once."""
+    server = LocalRedis(tmp_path / "redis")
+    server.start()
+    try:
+        redis = redis_client(server.url)
+        revocations = RedisRevocationList(redis)
+        check = verifier(revocations)
+        await revocations.begin()
+        await asyncio.sleep(1.1)  # this Redis has been up a while when the tokens are minted
+        revoked, session = sign(claims(iat=now())), sign(claims(iat=now(), sid="s-1"))
+        held = sign(claims(iat=now()))
+        principal = await check.verify(revoked)
+        assert principal.token_id is not None
+        await revocations.revoke_token(principal.token_id, 600)
+        await revocations.revoke_session("s-1", 600)
+        for token in (revoked, session):
+            with pytest.raises(Unauthorized, match="revoked"):
+                await check.verify(token)
+        if loss == "evicted":  # the keys went one by one (eviction, expiry, DEL)
+            await redis.delete(f"revoked:jti:{principal.token_id}", "revoked:sid:s-1")
+            await redis.delete("revoked:since")
+        else:
+            await redis.execute_command(loss)
+        for token in (revoked, session, held):  # the list cannot vouch for any of them
+            with pytest.raises(Unauthorized, match="revoked"):
+                await check.verify(token)
+        await asyncio.sleep(0.01)
+        assert (await check.verify(sign(claims(iat=now())))).subject == "user-1"  # minted after
         await revocations.close()
     finally:
         server.stop()

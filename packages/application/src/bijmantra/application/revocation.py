@@ -12,10 +12,11 @@ Issue times and member stamps are kept to the millisecond (ADR 0324): to the sec
 minted just after a role change, in the same second, counted as issued before it and was
 refused, so a member signing in right after being promoted got "Access token revoked".
 
-The list lives in Redis, which may lose everything (a restart without persistence). A list
-that lost its entries would let a revoked token through again, so the list also says since
-when it is complete, and a token issued before then is refused (ADR 0336): after a loss, every
-holder refreshes once (refresh tokens and their families are in PostgreSQL).
+The list lives in Redis, which may lose everything (a restart without persistence, a flush, an
+eviction). A list that lost its entries would let a revoked token through again, so the list
+also says since when it is complete, and a token issued before then is refused (ADR 0336); a
+list found without that start begins then (ADR 0339). After a loss, every holder refreshes
+once (refresh tokens and their families are in PostgreSQL).
 """
 
 from __future__ import annotations
@@ -78,6 +79,11 @@ class RevocationList(Protocol):
 
     async def revoke_organization(self, tenant_id: TenantId, through: float, ttl: int) -> None:
         """End every token naming ``tenant_id`` issued at or before ``through`` (erasure)."""
+        ...
+
+    async def begin(self) -> float:
+        """The list's start (unix seconds), written as now where it has none: identity begins
+        the list before it issues tokens, so its first tokens are not taken for older ones."""
         ...
 
     async def state(self, facts: TokenFacts) -> RevocationState:

@@ -443,6 +443,9 @@ class FakeRevocationList:
     async def revoke_organization(self, tenant_id: TenantId, through: float, ttl: int) -> None:
         self.organizations[str(tenant_id)] = through
 
+    async def begin(self) -> float:
+        return 0.0  # a fake's list is complete since ever
+
     async def state(self, facts: TokenFacts) -> RevocationState:
         return RevocationState(
             facts.token_id in self.tokens,

@@ -69,7 +69,7 @@ from bijmantra.identity.edge import MAX_BODY, client_ip, decode_json, ok
 from bijmantra.identity.grpc_api import IdentityServicer
 from bijmantra.identity.oauth import revoke, token, userinfo
 from bijmantra.identity.tokens import JwtIssuer, SigningKeyRing, organization_token_body
-from bijmantra.kernel import BijmantraError, TenantId
+from bijmantra.kernel import BijmantraError, TenantId, Unavailable
 from bijmantra.observability import get_logger, untraced
 from bijmantra.observability.grpc_interceptors import GrpcServerMetrics
 from bijmantra.observability.http import http_observability
@@ -298,6 +298,11 @@ def bootstrap(settings: Settings, adapters: IdentityAdapters, tracing: Tracing) 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         await ring.load()
+        if revocations is not None:  # before the first token (ADR 0339)
+            try:
+                await revocations.begin()
+            except Unavailable:  # Redis down: the first check after begins it (ADR 0336)
+                log.warning("identity started without Redis: the revocation list begins later")
         server = grpc.aio.server(
             interceptors=[
                 *tracing.grpc_server_interceptors(),

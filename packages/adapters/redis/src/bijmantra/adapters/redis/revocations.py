@@ -2,10 +2,12 @@
 stamp, each expiring when no token it could match is still valid; a check is one ``MGET``.
 Shared by every replica of every service, so a revocation is seen by all of them at once.
 
-Redis may forget everything (restarted without persistence, ADR 0336). ``<prefix>:since``,
-read in the same ``MGET``, is when the list began: written, when missing, as the time this
-Redis started (less a second), so every token issued before a restart is refused and its
-holder refreshes, rather than a token revoked before the restart working again.
+Redis may forget everything: restarted without persistence (ADR 0336), flushed, or a key
+evicted, expired or deleted. ``<prefix>:since``, read in the same ``MGET``, is when the list
+began. Whatever emptied the list took it too, and when that happened cannot be told (a flush
+leaves no trace, a restart's uptime says nothing of a later flush), so a list found without
+its start begins when it is found so (ADR 0339): every token issued before is refused once
+and its holder refreshes, rather than a token revoked before the loss working again.
 """
 
 from __future__ import annotations
@@ -16,15 +18,14 @@ from bijmantra.kernel import TenantId
 
 from redis.asyncio import Redis
 
-# Keeps the list's start if it has one, else writes this Redis's start, less a second (uptime
-# is counted in whole seconds), in one atomic step; answers the start kept.
+# Keeps the list's start if it has one, else writes Redis's now (to the millisecond, rounded
+# down like a token's ``iat``) in one atomic step; answers the start kept.
 _BEGIN = """
 local kept = redis.call('GET', KEYS[1])
 if kept then return kept end
 local now = redis.call('TIME')
-local info = redis.call('INFO', 'server')
-local uptime = tonumber(string.match(info, 'uptime_in_seconds:(%d+)'))
-local start = string.format('%.3f', tonumber(now[1]) + tonumber(now[2]) / 1e6 - uptime - 1)
+local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+local start = string.format('%d.%03d', math.floor(ms / 1000), ms % 1000)
 redis.call('SET', KEYS[1], start)
 return start
 """
@@ -64,10 +65,14 @@ class RedisRevocationList(PrefixedRedisStore):
             f"{self._prefix}:organization:{tenant_id}", str(through), ex=max(1, ttl)
         )
 
+    async def begin(self) -> float:
+        since = await self._begin(keys=[f"{self._prefix}:since"])
+        return float(since)
+
     async def state(self, facts: TokenFacts) -> RevocationState:
         keys = self._keys(facts)
         token, session, member, organization, since = await self._redis.mget(keys)
-        if since is None:  # a new (or emptied) Redis: the list begins when it started
+        if since is None:  # a new or emptied list: it knows nothing from before now
             since = await self._begin(keys=[keys[-1]])
         return RevocationState(
             token_listed=token is not None,
