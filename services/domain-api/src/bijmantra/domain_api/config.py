@@ -8,6 +8,7 @@ from typing import Annotated
 
 from bijmantra.adapters.grpc.tls import InternalTls
 from bijmantra.domain.analysis import DEFAULT_JOB_MEMORY
+from bijmantra.domain.tenancy.quotas import DEFAULT_STREAM_SHARE, DEFAULT_TELEMETRY_READINGS
 from bijmantra.kernel.settings import Env, from_environment
 
 LOCAL_IDENTITY = "http://127.0.0.1:8001"  # identity on a laptop: the tokens' issuer
@@ -54,6 +55,13 @@ class Settings:
     # MiB of working memory one analysis job may need in a worker (ADR 0338); a request
     # needing more is refused. The workers' own ANALYSIS_MEMORY_MIB should be the same.
     analysis_memory_mib: Annotated[int, Env("ANALYSIS_MEMORY_MIB")] = DEFAULT_JOB_MEMORY >> 20
+    # What one organization's writes may add in a UTC day (ADR 0340): bytes of events (0: its
+    # share of the event stream, 1/QUOTA_EVENT_STREAM_SHARE of it) and telemetry readings.
+    quota_event_bytes: Annotated[int, Env("QUOTA_EVENT_BYTES_PER_DAY")] = 0
+    quota_stream_share: Annotated[int, Env("QUOTA_EVENT_STREAM_SHARE")] = DEFAULT_STREAM_SHARE
+    quota_readings: Annotated[int, Env("QUOTA_TELEMETRY_READINGS_PER_DAY")] = (
+        DEFAULT_TELEMETRY_READINGS
+    )
 
     @classmethod
     def from_env(cls) -> Settings:

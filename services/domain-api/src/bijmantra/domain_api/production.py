@@ -7,6 +7,7 @@ import asyncio
 import functools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from bijmantra.adapters.grpc import IdentitySigningKeys, JwtVerifier
 from bijmantra.adapters.grpc.tls import open_channel
@@ -17,6 +18,7 @@ from bijmantra.adapters.nats import (
     ensure_stream,
 )
 from bijmantra.adapters.nats.devices import DeviceAuthCallout, DeviceTelemetryBridge, JwtSigner
+from bijmantra.adapters.nats.stream import STREAM_CONFIG
 from bijmantra.adapters.postgres import (
     PostgresAuditStore,
     PostgresDocumentLookup,
@@ -40,6 +42,7 @@ from bijmantra.application.ports import UnitOfWorkFactory
 from bijmantra.application.sensors import AuthenticateDevice, IngestTelemetry
 from bijmantra.domain.sensors import RETENTION
 from bijmantra.domain.tenancy.placement import PlacementDatabase
+from bijmantra.domain.tenancy.quotas import deployment_quotas
 from bijmantra.domain_api.bootstrap import SERVICE_NAME, DomainAdapters
 from bijmantra.domain_api.config import Settings
 from bijmantra.domain_api.exports_api import export_runner
@@ -106,6 +109,14 @@ async def production_adapters(settings: Settings, tracing: Tracing) -> DomainAda
         keyed_request=current_keyed_request,
         committed_events=wakeups.wake,
         committed_elsewhere=committed_elsewhere,
+        quotas=deployment_quotas(
+            STREAM_CONFIG.max_bytes or 0,
+            timedelta(seconds=STREAM_CONFIG.max_age or 0),
+            share=settings.quota_stream_share,
+            event_bytes=settings.quota_event_bytes,
+            readings=settings.quota_readings,
+        ),
+        clock=SystemClock(),
     )
     closers: list[Closer] = [engine.dispose, placements.dispose]
     lookup = await PostgresDocumentLookup.open(

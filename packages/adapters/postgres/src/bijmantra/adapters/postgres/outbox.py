@@ -85,13 +85,18 @@ async def outbox_parts(
 
 
 async def insert_outbox(
-    connection: AsyncConnection, parts: Sequence[EventEnvelope], *, schema: str = "domain"
+    connection: AsyncConnection,
+    parts: Sequence[EventEnvelope],
+    *,
+    schema: str = "domain",
+    payloads: Sequence[bytes] | None = None,
 ) -> None:
     """Insert rows made by ``outbox_parts``; reads no answer, so it can be pipelined. A row
-    too large to publish refuses the write (``publishable_envelopes``)."""
+    too large to publish refuses the write (``publishable_envelopes``, unless the caller
+    encoded the parts with it already: ``payloads``)."""
     if not parts:
         return
-    envelopes = publishable_envelopes(parts)
+    envelopes = publishable_envelopes(parts) if payloads is None else payloads
     driver = await driver_connection(connection)
     await driver.cursor(binary=True).execute(
         _WRITES[_checked(schema)],

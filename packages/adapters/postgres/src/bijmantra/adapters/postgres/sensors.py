@@ -263,6 +263,7 @@ class PostgresSensorStore(ConnectionStore):
         super().__init__(connection)
         self._partitions = partitions
         self._unsaved: dict[str, dict[str, Any]] = {}
+        self.stored = 0  # readings this transaction stored, charged at its commit (ADR 0340)
 
     async def add_profile(self, profile: DeviceProfile) -> None:
         metrics = [
@@ -424,7 +425,8 @@ class PostgresSensorStore(ConnectionStore):
             prepare=True,
         )
         row = await cursor.fetchone()
-        return int(row[0]) if row else 0
+        self.stored += (stored := int(row[0]) if row else 0)
+        return stored
 
     async def raw(self, device_id: str, metric: str, window: Window, limit: int) -> list[Reading]:
         rows = await self._rows(

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from types import TracebackType
 from typing import Self
 
+import psycopg
 from bijmantra.adapters.postgres.analyses import PostgresAnalysisRepository
 from bijmantra.adapters.postgres.applied_requests import record_applied
 from bijmantra.adapters.postgres.distribution import PostgresDistributionStore
@@ -24,13 +25,18 @@ from bijmantra.adapters.postgres.placement import (
 from bijmantra.adapters.postgres.resources import PostgresResourceStore
 from bijmantra.adapters.postgres.sensor_alerts import PostgresAlertStore
 from bijmantra.adapters.postgres.sensors import PostgresSensorStore
-from bijmantra.application.events import EventEnvelope, envelope_for
+from bijmantra.adapters.postgres.usage import charge_usage, quota_or
+from bijmantra.application.events import EventEnvelope, envelope_for, publishable_envelopes
 from bijmantra.application.ports.transaction import KeyedRequest
 from bijmantra.domain import DomainEvent
 from bijmantra.domain.tenancy.placement import PlacementDatabase
-from bijmantra.kernel import TenantId
+from bijmantra.domain.tenancy.quotas import DailyQuotas, Resource, charges, event_bytes
+from bijmantra.kernel import Clock, SystemClock, TenantId
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+UNBOUNDED = DailyQuotas({})  # tools and tests that bound nothing
+SYSTEM_CLOCK = SystemClock()
 SET_TENANT = "SELECT set_config('app.tenant_id', %s, true)"
 
 
@@ -109,8 +115,12 @@ class PostgresUnitOfWork(TenantTransaction):
         keyed_request: Callable[[], KeyedRequest | None] = lambda: None,
         committed_events: Callable[[], None] = lambda: None,
         committed_elsewhere: Callable[[PlacementDatabase], None] = lambda database: None,
+        quotas: DailyQuotas = UNBOUNDED,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         super().__init__(engine, tenant_id)
+        self._quotas = quotas
+        self._clock = clock
         self._source = source
         self._traceparent = traceparent
         self._keyed_request = keyed_request
@@ -137,21 +147,35 @@ class PostgresUnitOfWork(TenantTransaction):
         events.extend(await self.genotypes.flush())
         events.extend(await self.analyses.flush())
         parts: Sequence[EventEnvelope] = []
+        payloads: list[bytes] = []
         if events:
             trace = self._traceparent()
             envelopes = [envelope_for(e, source=self._source, traceparent=trace) for e in events]
             parts = await outbox_parts(self._connection, envelopes)
+            payloads = publishable_envelopes(parts)
+        now = self._clock.now()
+        usage = {
+            Resource.EVENT_BYTES: event_bytes(map(len, payloads)),
+            Resource.TELEMETRY_READINGS: self.sensors.stored,
+        }
         keyed = self._keyed_request() if events else None
         if keyed is not None and not keyed.recorded:
             await record_applied(self._connection, self.tenant_id, keyed.key)
         else:
             keyed = None
         driver = await driver_connection(self._connection)
-        async with driver.pipeline():
-            await self.sensors.flush()
-            await insert_outbox(self._connection, parts)
-            await self.resources.bump_versions()
-            await self._connection.commit()
+        try:
+            async with driver.pipeline():
+                await self.sensors.flush()
+                await charge_usage(self._connection, charges(self._quotas, usage), now)
+                await insert_outbox(self._connection, parts, payloads=payloads)
+                await self.resources.bump_versions()
+                await self._connection.commit()
+        except (DBAPIError, psycopg.Error) as error:
+            if (refusal := quota_or(error, now)) is error:
+                raise
+            raise refusal from error
+        self.sensors.stored = 0
         if keyed is not None:
             keyed.recorded = True
         if events and self.database is None:
@@ -168,6 +192,8 @@ def unit_of_work_factory(
     keyed_request: Callable[[], KeyedRequest | None] = lambda: None,
     committed_events: Callable[[], None] = lambda: None,
     committed_elsewhere: Callable[[PlacementDatabase], None] = lambda database: None,
+    quotas: DailyQuotas = UNBOUNDED,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> Callable[[TenantId], PostgresUnitOfWork]:
     """The ``UnitOfWorkFactory`` port bound to one engine, or to every placement.
 
@@ -177,6 +203,7 @@ def unit_of_work_factory(
     first commit with events records it (``applied_requests``, ADR 0336).
     ``committed_events`` runs after each commit that wrote events (``OutboxWakeups.wake``)
     in the shared database, ``committed_elsewhere`` after one in a dedicated database.
+    ``quotas`` bound what one organization's writes add in a day (ADR 0340), by ``clock``.
     """
 
     def factory(tenant_id: TenantId) -> PostgresUnitOfWork:
@@ -188,6 +215,8 @@ def unit_of_work_factory(
             keyed_request=keyed_request,
             committed_events=committed_events,
             committed_elsewhere=committed_elsewhere,
+            quotas=quotas,
+            clock=clock,
         )
 
     return factory

@@ -1,0 +1,127 @@
+"""How much of what every organization shares one organization may take in a day (ADR 0340).
+
+Requests are bounded and rate-limited, but over weeks one organization could still fill the
+shared event stream (whose bytes limit evicts the oldest events of every organization) or the
+telemetry tables. Each such growth path is a ``Resource`` with a daily limit per organization,
+charged in the write's own transaction; a write that would pass it is refused whole (429, with
+the wait until the UTC day turns) and the other organizations never notice.
+
+A daily limit bounds what is kept: an organization holds at most ``limit x days kept`` of a
+resource that is kept for so many days (events for the stream's ``max_age``, readings for
+their retention). ``event_budget`` turns the stream's size into the daily limit that keeps one
+organization's events within a share of it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from enum import StrEnum
+
+from bijmantra.kernel import FieldError, RateLimited
+
+DAY = timedelta(days=1)
+
+
+class Resource(StrEnum):
+    """A shared resource that grows with an organization's writes, and its unit."""
+
+    EVENT_BYTES = "event_bytes"  # bytes of domain events: outbox rows, then the stream
+    TELEMETRY_READINGS = "telemetry_readings"  # sensor readings stored
+
+
+_NOUNS = {
+    Resource.EVENT_BYTES: "bytes of events",
+    Resource.TELEMETRY_READINGS: "telemetry readings",
+}
+# A sensor batch is at most 10,000 readings (domain.sensors.MAX_BATCH): a day's limit is
+# well above what one batch takes.
+DEFAULT_TELEMETRY_READINGS = 5_000_000
+DEFAULT_STREAM_SHARE = 8  # one organization may hold at most 1/8 of the event stream
+# What the stream stores of an event beside its payload: the subject, the headers (message id,
+# tenant, type, traceparent) and the store's own record (a published event's measured size,
+# ``adapters/nats/tests/test_stream_sharing.py``, is within it).
+EVENT_OVERHEAD = 384
+
+
+@dataclass(frozen=True, slots=True)
+class DailyQuotas:
+    """The deployment's limit per organization and UTC day of each bounded resource; a
+    resource not named is not bounded. An organization's own limit, where an operator set
+    one, replaces the deployment's (``domain.organization_quotas``)."""
+
+    limits: Mapping[Resource, int]
+
+    def __post_init__(self) -> None:
+        for resource, limit in self.limits.items():
+            if limit < 1:
+                raise ValueError(f"a daily quota of {resource} needs a limit >= 1, not {limit}")
+
+
+@dataclass(frozen=True, slots=True)
+class Charge:
+    resource: Resource
+    amount: int
+    limit: int
+
+
+def period_of(now: datetime) -> date:
+    """The UTC day a write at ``now`` is charged to."""
+    return now.astimezone(UTC).date()
+
+
+def seconds_to_next_period(now: datetime) -> int:
+    """Whole seconds (at least 1) until the UTC day after ``now`` begins."""
+    turn = datetime.combine(period_of(now) + DAY, datetime.min.time(), UTC)
+    return max(1, math.ceil((turn - now).total_seconds()))
+
+
+def charges(quotas: DailyQuotas, usage: Mapping[Resource, int]) -> tuple[Charge, ...]:
+    """What a write costs, of bounded resources only and in one order (two writes charging the
+    same resources lock their rows in the same order, so they never deadlock)."""
+    return tuple(
+        Charge(resource, amount, quotas.limits[resource])
+        for resource, amount in sorted(usage.items())
+        if amount > 0 and resource in quotas.limits
+    )
+
+
+def event_bytes(payload_sizes: Iterable[int]) -> int:
+    """What events of these payload sizes take of the stream."""
+    return sum(size + EVENT_OVERHEAD for size in payload_sizes)
+
+
+def quota_refusal(resource: Resource, limit: int, now: datetime) -> RateLimited:
+    """429 with ``Retry-After``: the organization's day of ``resource`` is used up."""
+    noun = _NOUNS[resource]
+    return RateLimited(
+        f"This organization's daily quota of {noun} ({limit:,}) would be passed: the write "
+        "was not stored; the quota renews at 00:00 UTC",
+        [
+            FieldError("retryAfter", str(seconds_to_next_period(now))),
+            FieldError("quota", resource.value),
+        ],
+    )
+
+
+def event_budget(stream_bytes: int, max_age: timedelta, share: int) -> int:
+    """Daily event bytes that keep one organization within ``1/share`` of the stream.
+
+    The stream keeps events for ``max_age``, which spans at most ``ceil(max_age / day) + 1``
+    UTC days; an organization that writes its whole budget every day holds no more than
+    ``stream_bytes / share`` at any moment, so it alone never reaches the stream's limit and
+    never evicts another organization's events."""
+    if stream_bytes < 1 or share < 1 or max_age <= timedelta(0):
+        raise ValueError("a stream of some bytes, a positive age and a share >= 1")
+    days = math.ceil(max_age / DAY) + 1
+    return max(1, stream_bytes // (share * days))
+
+
+def deployment_quotas(
+    stream_bytes: int, max_age: timedelta, *, share: int, event_bytes: int, readings: int
+) -> DailyQuotas:
+    """A deployment's quotas: ``event_bytes`` a day, or when 0 the budget of ``share``."""
+    budget = event_bytes or event_budget(stream_bytes, max_age, share)
+    return DailyQuotas({Resource.EVENT_BYTES: budget, Resource.TELEMETRY_READINGS: readings})
