@@ -1,0 +1,134 @@
+"""Daily quotas per organization (ADR 0340) through the whole topology: a device's batch past
+its organization's readings of the day, and a BrAPI write past its events of the day, are
+refused with a 429 in each API's envelope (``Retry-After`` to 00:00 UTC) and store nothing;
+another organization writes on."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from bijmantra.devstack.stack import DevStack, running_stack
+
+pytestmark = [pytest.mark.e2e]
+PASSWORD = "pw-quota-manager-1"
+READINGS = 20
+EVENT_BYTES = 250_000
+NOW = datetime.now(UTC).replace(second=0, microsecond=0)
+PROFILE = {
+    "name": "logger",
+    "metrics": [{"name": "air_temperature", "unit": "degC", "minimum": -50, "maximum": 70}],
+}
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
+    env = {
+        "QUOTA_TELEMETRY_READINGS_PER_DAY": str(READINGS),
+        "QUOTA_EVENT_BYTES_PER_DAY": str(EVENT_BYTES),
+    }
+    with running_stack(tmp_path_factory.mktemp("quotas"), env=env) as stack:
+        yield stack
+
+
+def member(stack: DevStack) -> httpx.Client:
+    """A data manager of a new organization."""
+    email = f"manager-{uuid.uuid4().hex[:8]}@quota.example.org"
+    stack.register_member(email, PASSWORD, ["data-manager"])
+    headers = {"Authorization": f"Bearer {stack.login(email, PASSWORD)}"}
+    return httpx.Client(base_url=stack.gateway_url, headers=headers, timeout=60)
+
+
+def device(stack: DevStack, client: httpx.Client) -> tuple[str, str]:
+    """A claimed device of the client's organization: (device id, credential)."""
+    created = client.post("/brapi/v2/locations", json=[{"locationName": "store"}])
+    assert created.status_code == 200, created.text
+    location = created.json()["result"]["data"][0]["locationDbId"]
+    profile = client.post("/api/v1/device-profiles", json=PROFILE)
+    assert profile.status_code == 201, profile.text
+    body = {"name": "d", "profileId": profile.json()["data"]["profileId"], "locationDbId": location}
+    registered = client.post("/api/v1/devices", json=body)
+    assert registered.status_code == 201, registered.text
+    device_id = registered.json()["data"]["deviceId"]
+    code = client.post(f"/api/v1/devices/{device_id}/claim-code").json()["data"]["claimCode"]
+    with httpx.Client(base_url=stack.gateway_url, timeout=60) as anonymous:
+        claimed = anonymous.post("/api/v1/devices/claim", json={"claimCode": code})
+    assert claimed.status_code == 200, claimed.text
+    return device_id, claimed.json()["data"]["credential"]
+
+
+def send(stack: DevStack, credential: str, minutes: range) -> httpx.Response:
+    readings = [
+        {"metric": "air_temperature", "time": (NOW - timedelta(minutes=m)).isoformat(), "value": 1}
+        for m in minutes
+    ]
+    with httpx.Client(base_url=stack.gateway_url, timeout=60) as client:
+        return client.post(
+            "/api/v1/telemetry",
+            json={"readings": readings},
+            headers={"Authorization": f"Device {credential}"},
+        )
+
+
+def stored(client: httpx.Client, device_id: str) -> int:
+    query = {
+        "metric": "air_temperature",
+        "from": (NOW - timedelta(hours=2)).isoformat(),
+        "to": NOW.isoformat(),
+        "resolution": "1m",
+    }
+    answer = client.get(f"/api/v1/devices/{device_id}/telemetry", params=query)
+    assert answer.status_code == 200, answer.text
+    return sum(int(p["count"]) for p in answer.json()["data"]["points"])
+
+
+def assert_quota_refusal(answer: httpx.Response) -> dict[str, Any]:
+    assert answer.status_code == 429, answer.text
+    assert 1 <= int(answer.headers["Retry-After"]) <= 86_400
+    return answer.json()  # type: ignore[no-any-return]
+
+
+def test_a_batch_past_the_days_readings_is_refused_and_stores_nothing(stack: DevStack) -> None:
+    with member(stack) as client, member(stack) as other:
+        device_id, credential = device(stack, client)
+        assert send(stack, credential, range(1, 16)).status_code == 200
+        refused = assert_quota_refusal(send(stack, credential, range(20, 30)))
+        assert refused["error"]["code"] == "rate_limited"
+        assert "telemetry readings" in refused["error"]["message"]
+        details = {d["location"]: d["message"] for d in refused["error"]["details"]}
+        assert details["quota"] == "telemetry_readings"
+        assert stored(client, device_id) == 15
+        assert send(stack, credential, range(1, 16)).status_code == 200  # a replay costs nothing
+        assert send(stack, credential, range(40, 45)).status_code == 200  # exactly the 20
+        _, theirs = device(stack, other)
+        assert send(stack, theirs, range(1, 21)).status_code == 200
+
+
+def test_a_write_past_the_days_events_is_refused_in_the_brapi_envelope(stack: DevStack) -> None:
+    padding = "x" * 60_000
+    with member(stack) as client, member(stack) as other:
+
+        def create(c: httpx.Client, name: str) -> httpx.Response:
+            document = {
+                "germplasmName": name,
+                "germplasmPUI": f"{name}-{uuid.uuid4().hex[:6]}",
+                "commonCropName": "Maize",
+                "additionalInfo": {"padding": padding},
+            }
+            return c.post("/brapi/v2/germplasm", json=[document])
+
+        answers = [create(client, f"g{i}") for i in range(6)]
+        statuses = [a.status_code for a in answers]
+        assert statuses[:3] == [200, 200, 200], answers[0].text
+        assert 429 in statuses
+        refused = create(client, "refused")
+        body = assert_quota_refusal(refused)
+        assert body["metadata"]["status"][0]["messageType"] == "ERROR"
+        assert "daily quota of bytes of events" in body["metadata"]["status"][0]["message"]
+        found = client.get("/brapi/v2/germplasm", params={"germplasmName": "refused"})
+        assert found.json()["result"]["data"] == []
+        assert create(other, "theirs").status_code == 200
