@@ -19,6 +19,7 @@ from bijmantra.testkit.provision import ProvisionedDatabase
 from bijmantra.testkit.servers import free_port
 from litestar.testing import AsyncTestClient
 from redis.asyncio import Redis
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 ISSUER = "https://identity.test"
@@ -53,25 +54,36 @@ def limiter_redis_url(redis_url: str) -> str:
 
 @pytest.fixture
 async def identity(
-    database: ProvisionedDatabase, limiter_redis_url: str, smtp_server: SmtpCatcher
+    database: ProvisionedDatabase,
+    limiter_redis_url: str,
+    smtp_server: SmtpCatcher,
+    identity_engine: AsyncEngine,
 ) -> AsyncIterator[AsyncTestClient]:
     redis = Redis.from_url(limiter_redis_url)
     await redis.flushdb()
     await redis.aclose()
-    settings = Settings(
-        database_url=database.identity_url,
-        issuer=ISSUER,
-        audience=AUDIENCE,
-        grpc_port=free_port(),
-        redis_url=limiter_redis_url,
-        login_backoff_base=60,  # locks outlast a slow run: lock assertions never race the clock
-        smtp=SmtpSettings(smtp_server.host, smtp_server.port, "Bijmantra <no-reply@identity.test>"),
-        invitation_url=INVITATION_URL,
-    )
+    async with identity_engine.begin() as conn:  # every test's client has the same address
+        await conn.execute(text("DELETE FROM identity.login_failures"))
+    settings = identity_settings(database, limiter_redis_url, smtp_server)
     async with AsyncTestClient(
         app=create_app(settings), base_url="https://identity.test"
     ) as client:
         yield client
+
+
+def identity_settings(
+    database: ProvisionedDatabase, redis_url: str, smtp_server: SmtpCatcher
+) -> Settings:
+    return Settings(
+        database_url=database.identity_url,
+        issuer=ISSUER,
+        audience=AUDIENCE,
+        grpc_port=free_port(),
+        redis_url=redis_url,
+        login_backoff_base=60,  # locks outlast a slow run: lock assertions never race the clock
+        smtp=SmtpSettings(smtp_server.host, smtp_server.port, "Bijmantra <no-reply@identity.test>"),
+        invitation_url=INVITATION_URL,
+    )
 
 
 @pytest.fixture

@@ -223,6 +223,7 @@ GLOBAL_TABLES = {
     "identity.organizations",  # the tenants themselves
     "identity.users",  # a person exists once, whatever their memberships
     "identity.signing_keys",
+    "identity.login_failures",  # failed sign-ins, before any tenant is known (ADR 0339)
     "domain.outbox_partitions",  # relay bookkeeping, no tenant data
     "identity.outbox_partitions",
     "identity.organization_erasures",  # must outlive the erased tenant; owner-only (ADR 0101)

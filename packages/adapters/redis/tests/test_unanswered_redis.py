@@ -14,7 +14,6 @@ import pytest
 from bijmantra.adapters.redis import RedisConsoleSessions, RedisSearchResultStore
 from bijmantra.adapters.redis.client import BoundedRedis, redis_client
 from bijmantra.adapters.redis.idempotency import RedisIdempotencyStore
-from bijmantra.adapters.redis.login_limiter import RedisLoginLimiter
 from bijmantra.adapters.redis.rate_limiter import RedisRateLimiter
 from bijmantra.adapters.redis.revocations import RedisRevocationList
 from bijmantra.adapters.redis.sessions import RedisBrowserSessions
@@ -49,15 +48,12 @@ async def _search_ids(url: str) -> Any:
     return await store.load(TENANT, "germplasm", "search-1")
 
 
-async def _login_attempts(url: str) -> Any:  # a pipeline
-    return await RedisLoginLimiter.from_url(url, command_seconds=BOUND).retry_after("a@b", "::1")
+async def _search_save(url: str) -> Any:  # a pipeline
+    store = RedisSearchResultStore(redis_client(url, command_seconds=BOUND))
+    return await store.save(TENANT, "germplasm", ["g-1"])
 
 
-async def _login_failure(url: str) -> Any:  # a Lua script
-    return await RedisLoginLimiter.from_url(url, command_seconds=BOUND).failed("a@b", "::1")
-
-
-async def _rate_limit(url: str) -> Any:
+async def _rate_limit(url: str) -> Any:  # a Lua script
     limiter = RedisRateLimiter(redis_client(url, command_seconds=BOUND))
     return await limiter.acquire([Bucket("client", "k", Quota(10, 60.0))])
 
@@ -72,8 +68,7 @@ CALLS: list[Call] = [
     _console_session,
     _browser_session,
     _search_ids,
-    _login_attempts,
-    _login_failure,
+    _search_save,
     _rate_limit,
     _idempotency,
 ]

@@ -26,9 +26,9 @@ from bijmantra.adapters.postgres.identity import (
     set_console_redirect_uris,
 )
 from bijmantra.adapters.postgres.invitations import PostgresDueInvitations
+from bijmantra.adapters.postgres.login_failures import PostgresLoginLimiter
 from bijmantra.adapters.postgres.relay_loop import run_relay
 from bijmantra.adapters.postgres.tenancy import PostgresEventLog, tenancy_unit_of_work_factory
-from bijmantra.adapters.redis.login_limiter import RedisLoginLimiter
 from bijmantra.adapters.redis.revocations import RedisRevocationList
 from bijmantra.adapters.redis.sessions import RedisBrowserSessions
 from bijmantra.application.events import OutboxRelay
@@ -101,16 +101,12 @@ def production_adapters(settings: Settings, tracing: Tracing) -> IdentityAdapter
     tracing.instrument_redis()
     watch_pool("identity", engine.pool)
     closers: list[Closer] = []
-    limiter = None
-    if settings.redis_url:
-        limiter = RedisLoginLimiter.from_url(
-            settings.redis_url,
-            account_policy=replace(ACCOUNT_POLICY, base_seconds=settings.login_backoff_base),
-            address_policy=replace(ADDRESS_POLICY, base_seconds=settings.login_backoff_base),
-        )
-        closers.append(limiter.close)
-    else:
-        log.warning("identity without REDIS_URL: login attempts are not limited")
+    # Failed sign-ins are counted in PostgreSQL: Redis may forget them (ADR 0339).
+    limiter = PostgresLoginLimiter(
+        engine,
+        account_policy=replace(ACCOUNT_POLICY, base_seconds=settings.login_backoff_base),
+        address_policy=replace(ADDRESS_POLICY, base_seconds=settings.login_backoff_base),
+    )
     revocations = None
     if settings.redis_url:
         revocations = RedisRevocationList.from_url(settings.redis_url)

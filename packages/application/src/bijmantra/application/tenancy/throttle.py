@@ -10,6 +10,7 @@ Counting an account per address means an attacker who knows it locks only themse
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Protocol
 
 
@@ -27,6 +28,17 @@ class BackoffPolicy:
         if failures < self.free:
             return 0.0
         return float(min(self.max_seconds, self.base_seconds * 2 ** (failures - self.free)))
+
+    def forgotten_before(self, now: datetime) -> datetime:
+        """Failures whose last one is this old or older are forgotten: the next counts 1."""
+        return now - timedelta(seconds=self.window_seconds)
+
+    def retry_after(self, failures: int, last_failed_at: datetime, now: datetime) -> float:
+        """Seconds until another attempt is allowed after ``failures`` failures, the last at
+        ``last_failed_at``: the lock of the last failure, less the time since it."""
+        if last_failed_at <= self.forgotten_before(now):
+            return 0.0
+        return max(0.0, self.lock_seconds(failures) - (now - last_failed_at).total_seconds())
 
 
 ACCOUNT_POLICY = BackoffPolicy(free=5)
