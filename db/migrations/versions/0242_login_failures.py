@@ -1,7 +1,7 @@
 """identity: failed sign-in attempts kept in PostgreSQL, not in Redis.
 
 Revision ID: 0242
-Revises: 0241
+Revises: 0244
 Create Date: 2026-12-07
 
 The back-off of password sign-in (per account and client address, and per address) was
@@ -15,7 +15,7 @@ from alembic import op
 from ddl_v1 import SERVICE_ROLES
 
 revision = "0242"
-down_revision = "0241"
+down_revision = "0244"
 branch_labels = None
 depends_on = None
 
