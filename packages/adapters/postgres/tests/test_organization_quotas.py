@@ -1,7 +1,8 @@
 """Daily quotas per organization (ADR 0340) against the real database: a write past the quota
 is refused whole (429, nothing stored, no event) and only for its organization; two racing
 writes cannot both pass; a replayed batch costs nothing; an organization can neither charge
-another's row nor raise its own limit; the day's turn renews the quota."""
+another's row nor raise its own limit; the day's turn renews the quota. Events, telemetry
+readings and genotype calls."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import psycopg
 import pytest
 from bijmantra.adapters.postgres import unit_of_work_factory
@@ -16,9 +18,12 @@ from bijmantra.adapters.postgres.uow import set_tenant
 from bijmantra.adapters.postgres.usage import charge_usage
 from bijmantra.application.sensors import IngestTelemetry
 from bijmantra.domain import DomainEvent
+from bijmantra.domain.genotyping import CallSet, VariantSet
 from bijmantra.domain.tenancy.quotas import Charge, DailyQuotas, Resource
+from bijmantra.genomics.formats import VcfParser
 from bijmantra.kernel import FixedClock, RateLimited, TenantId
 from bijmantra.testkit.provision import ProvisionedDatabase
+from bijmantra.testkit.vcf import random_vcf
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -216,3 +221,38 @@ def test_the_quota_table_has_row_level_security_forced(database: ProvisionedData
             f"domain.{table}",
         )
         assert forced == 1, table
+
+
+async def _import(engine: AsyncEngine, tenant: TenantId, limit: int, samples: int = 4) -> None:
+    """A variant set of 10 variants x ``samples`` imported in one unit of work."""
+    written = random_vcf(np.random.default_rng(samples), 10, samples)
+    parser = VcfParser(block_lines=4)
+    blocks = parser.feed(written.text().encode()) + parser.finish()
+    call_sets = [CallSet(f"cs-{uuid.uuid4()}", f"s{j}", "g", j) for j in range(samples)]
+    variant_set = VariantSet(tenant, f"vs-{uuid.uuid4()}", "calls", "vcf", call_sets)
+    quotas = DailyQuotas({Resource.GENOTYPE_CALLS: limit})
+    factory = unit_of_work_factory(engine, source="t", quotas=quotas, clock=FixedClock(NOW))
+    async with factory(tenant) as uow:
+        writer = await uow.genotypes.create(variant_set)
+        for block in blocks:
+            await writer.append(block)
+        await writer.close()
+        await uow.commit()
+
+
+async def test_an_import_past_the_days_genotype_calls_stores_no_chunk(
+    engine: AsyncEngine, database: ProvisionedDatabase
+) -> None:
+    tenant, other = TenantId(uuid.uuid4()), TenantId(uuid.uuid4())
+    await _import(engine, tenant, 60)  # 40 calls
+    with pytest.raises(RateLimited, match="daily quota of genotype calls"):
+        await _import(engine, tenant, 60)
+    sets = "SELECT count(*) FROM domain.variant_sets WHERE tenant_id = %s"
+    chunks = "SELECT count(*) FROM domain.genotype_chunks WHERE tenant_id = %s"
+    assert _scalar(database, sets, tenant) == 1
+    assert _scalar(database, chunks, tenant) > 0
+    assert _used(database, tenant, Resource.GENOTYPE_CALLS) == 40
+    await _import(engine, tenant, 60, samples=2)  # 20 more fit exactly
+    await _import(engine, other, 60)
+    with pytest.raises(RateLimited):  # one import larger than a whole day
+        await _import(engine, TenantId(uuid.uuid4()), 30)

@@ -115,6 +115,7 @@ async def production_adapters(settings: Settings, tracing: Tracing) -> DomainAda
             share=settings.quota_stream_share,
             event_bytes=settings.quota_event_bytes,
             readings=settings.quota_readings,
+            calls=settings.quota_calls,
         ),
         clock=SystemClock(),
     )

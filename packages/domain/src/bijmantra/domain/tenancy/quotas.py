@@ -30,15 +30,19 @@ class Resource(StrEnum):
 
     EVENT_BYTES = "event_bytes"  # bytes of domain events: outbox rows, then the stream
     TELEMETRY_READINGS = "telemetry_readings"  # sensor readings stored
+    GENOTYPE_CALLS = "genotype_calls"  # calls stored by imports and extracts (variants x samples)
 
 
 _NOUNS = {
     Resource.EVENT_BYTES: "bytes of events",
     Resource.TELEMETRY_READINGS: "telemetry readings",
+    Resource.GENOTYPE_CALLS: "genotype calls",
 }
 # A sensor batch is at most 10,000 readings (domain.sensors.MAX_BATCH): a day's limit is
 # well above what one batch takes.
 DEFAULT_TELEMETRY_READINGS = 5_000_000
+# 2 bits a call packed: 5 GB of matrices a day (100,000 samples x 200,000 variants).
+DEFAULT_GENOTYPE_CALLS = 20_000_000_000
 DEFAULT_STREAM_SHARE = 8  # one organization may hold at most 1/8 of the event stream
 # What the stream stores of an event beside its payload: the subject, the headers (message id,
 # tenant, type, traceparent) and the store's own record (a published event's measured size,
@@ -120,8 +124,20 @@ def event_budget(stream_bytes: int, max_age: timedelta, share: int) -> int:
 
 
 def deployment_quotas(
-    stream_bytes: int, max_age: timedelta, *, share: int, event_bytes: int, readings: int
+    stream_bytes: int,
+    max_age: timedelta,
+    *,
+    share: int,
+    event_bytes: int,
+    readings: int,
+    calls: int = DEFAULT_GENOTYPE_CALLS,
 ) -> DailyQuotas:
     """A deployment's quotas: ``event_bytes`` a day, or when 0 the budget of ``share``."""
     budget = event_bytes or event_budget(stream_bytes, max_age, share)
-    return DailyQuotas({Resource.EVENT_BYTES: budget, Resource.TELEMETRY_READINGS: readings})
+    return DailyQuotas(
+        {
+            Resource.EVENT_BYTES: budget,
+            Resource.TELEMETRY_READINGS: readings,
+            Resource.GENOTYPE_CALLS: calls,
+        }
+    )

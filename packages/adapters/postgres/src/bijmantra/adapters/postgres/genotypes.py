@@ -13,7 +13,7 @@ and gathers run in a thread so the event loop keeps serving while a large file s
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import msgspec
@@ -61,9 +61,14 @@ class PostgresVariantSetWriter:
     """Buffers blocks into fixed-size chunks; variants go in as arrays, chunks as bytea rows."""
 
     def __init__(
-        self, connection: AsyncConnection, variant_set: VariantSet, chunk_variants: int
+        self,
+        connection: AsyncConnection,
+        variant_set: VariantSet,
+        chunk_variants: int,
+        stored: Callable[[int], None] = lambda calls: None,
     ) -> None:
         self._connection = connection
+        self._stored = stored  # told the calls of each chunk written (charged at commit)
         self._tenant = variant_set.tenant_id
         self._set_id = variant_set.variant_set_db_id
         self._n_samples = len(variant_set.call_sets)
@@ -131,6 +136,7 @@ class PostgresVariantSetWriter:
         await self._insert_variants(parts, start)
         self._chunk_index += 1
         self._written += n
+        self._stored(n * self._n_samples)
 
     def _encode_chunk(self, dosages: Any, parts: list[GenotypeBlock]) -> tuple[bytes, bytes | None]:
         """The 2-bit dosage codes, and the calls when the codes do not say them all."""
@@ -196,6 +202,10 @@ class PostgresGenotypeStore(ConnectionStore):
     def __init__(self, connection: AsyncConnection) -> None:
         super().__init__(connection)
         self._sealed: list[VariantSet] = []
+        self.stored_calls = 0  # calls this transaction stored, charged at its commit (ADR 0340)
+
+    def _count(self, calls: int) -> None:
+        self.stored_calls += calls
 
     async def create(self, variant_set: VariantSet) -> PostgresVariantSetWriter:
         chunk_variants = chunk_variants_for(len(variant_set.call_sets))
@@ -232,7 +242,7 @@ class PostgresGenotypeStore(ConnectionStore):
                 for c in variant_set.call_sets
             ],
         )
-        return PostgresVariantSetWriter(self._connection, variant_set, chunk_variants)
+        return PostgresVariantSetWriter(self._connection, variant_set, chunk_variants, self._count)
 
     async def seal(self, variant_set: VariantSet) -> None:
         await self._execute(
