@@ -1,4 +1,5 @@
-"""The local stack's ports: which each service listens on, and whether a port is taken."""
+"""The local stack's ports: which each service listens on, and whether a port is taken; and
+the organizations' daily quotas it raises."""
 
 from __future__ import annotations
 
@@ -8,6 +9,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bijmantra.testkit.servers import free_port
+
+# The local stack (``up``, end-to-end tests, benchmarks) raises the daily quotas (ADR 0340)
+# far past any local load: demo data, imports and benchmarks measure the path, not the limit.
+# A test of the quotas sets its own small ones in the stack's ``env``.
+LOCAL_QUOTAS = {
+    "QUOTA_EVENT_BYTES_PER_DAY": str(1 << 40),
+    "QUOTA_TELEMETRY_READINGS_PER_DAY": str(10**12),
+    "QUOTA_GENOTYPE_CALLS_PER_DAY": str(10**15),
+}
 
 
 @dataclass

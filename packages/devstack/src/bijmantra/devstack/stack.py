@@ -30,7 +30,7 @@ from bijmantra.adapters.postgres import create_engine
 from bijmantra.adapters.postgres.identity import register_member
 from bijmantra.adapters.postgres.placement_admin import place_organization, provision_database
 from bijmantra.adapters.postgres.recovery import BackupLocation
-from bijmantra.devstack.ports import SERVICE_PORTS, Ports, ServiceStartError, listens
+from bijmantra.devstack.ports import LOCAL_QUOTAS, SERVICE_PORTS, Ports, ServiceStartError, listens
 from bijmantra.domain.tenancy.placement import PlacementDatabase
 from bijmantra.testkit.certificates import CertificateFiles, LocalCertificateAuthority
 from bijmantra.testkit.device_nats import LocalDeviceNats
@@ -207,6 +207,7 @@ class DevStack:
             "WORKER_CLIENT_SECRET": self.worker_client_secret,
             **(self.devices.environment() if self.devices else {}),
             **({} if self.tls else {"INTERNAL_TLS": "off"}),
+            **LOCAL_QUOTAS,
             **self.env,
         }
 
