@@ -168,9 +168,11 @@ class PostgresUnitOfWork(TenantTransaction):
         try:
             async with driver.pipeline():
                 await self.sensors.flush()
-                await charge_usage(self._connection, charges(self._quotas, usage), now)
                 await insert_outbox(self._connection, parts, payloads=payloads)
                 await self.resources.bump_versions()
+                # Last: the organization's row of the day is locked from here to COMMIT only,
+                # and its holder waits on nothing else.
+                await charge_usage(self._connection, charges(self._quotas, usage), now)
                 await self._connection.commit()
         except (DBAPIError, psycopg.Error) as error:
             if (refusal := quota_or(error, now)) is error:
