@@ -1,16 +1,20 @@
 """Daily quotas per organization (ADR 0340) through the whole topology: a device's batch past
 its organization's readings of the day, and a BrAPI write past its events of the day, are
 refused with a 429 in each API's envelope (``Retry-After`` to 00:00 UTC) and store nothing;
-another organization writes on."""
+another organization writes on. An analysis whose results would pass the day's bytes fails,
+once, with the quota's reason, and keeps no result."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import numpy as np
+import psycopg
 import pytest
 from bijmantra.devstack.stack import DevStack, running_stack
 
@@ -18,6 +22,7 @@ pytestmark = [pytest.mark.e2e]
 PASSWORD = "pw-quota-manager-1"
 READINGS = 20
 EVENT_BYTES = 250_000
+RESULT_BYTES = 2_000
 NOW = datetime.now(UTC).replace(second=0, microsecond=0)
 PROFILE = {
     "name": "logger",
@@ -30,6 +35,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
     env = {
         "QUOTA_TELEMETRY_READINGS_PER_DAY": str(READINGS),
         "QUOTA_EVENT_BYTES_PER_DAY": str(EVENT_BYTES),
+        "QUOTA_ANALYSIS_RESULT_BYTES_PER_DAY": str(RESULT_BYTES),
     }
     with running_stack(tmp_path_factory.mktemp("quotas"), env=env) as stack:
         yield stack
@@ -132,3 +138,48 @@ def test_a_write_past_the_days_events_is_refused_in_the_brapi_envelope(stack: De
         found = client.get("/brapi/v2/germplasm", params={"germplasmName": "refused"})
         assert found.json()["result"]["data"] == []
         assert create(other, "theirs").status_code == 200
+
+
+def imported_set(client: httpx.Client, samples: int, variants: int) -> str:
+    names = [f"S{i}" for i in range(samples)]
+    g = np.random.default_rng(samples).integers(0, 3, size=(variants, samples))
+    lines = [
+        "##fileformat=VCFv4.2",
+        '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
+        "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\t" + "\t".join(names),
+    ]
+    for i, row in enumerate(g):
+        calls = "\t".join({0: "0/0", 1: "0/1", 2: "1/1"}[int(d)] for d in row)
+        lines.append(f"chr1\t{100 + i}\tm{i}\tA\tG\t50\tPASS\t.\tGT\t{calls}")
+    answer = client.post(
+        "/api/v1/genotypes/imports",
+        params={"name": f"quota-{uuid.uuid4().hex[:6]}", "commonCropName": "Cassava"},
+        content=("\n".join(lines) + "\n").encode(),
+    )
+    assert answer.status_code == 201, answer.text
+    return str(answer.json()["data"]["variantSetDbId"])
+
+
+def test_an_analysis_past_the_days_result_bytes_fails_once_and_keeps_nothing(
+    stack: DevStack,
+) -> None:
+    with member(stack) as client:
+        set_id = imported_set(client, 20, 60)
+        answer = client.post("/api/v1/analyses", json={"type": "qc", "variantSetDbId": set_id})
+        assert answer.status_code == 202, answer.text
+        job_id = answer.json()["data"]["analysisDbId"]
+        deadline, document = time.monotonic() + 90, {}
+        while time.monotonic() < deadline:
+            document = client.get(f"/api/v1/analyses/{job_id}").json()["data"]
+            if document["status"] in ("completed", "failed", "cancelled"):
+                break
+            time.sleep(0.2)
+        assert document["status"] == "failed", document
+        assert "daily quota of bytes of analysis results" in document["error"], document
+        assert document["attempt"] == 1
+    assert stack.database is not None
+    with psycopg.connect(stack.database.owner_url) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM domain.analysis_results WHERE analysis_db_id = %s", (job_id,)
+        ).fetchone()
+    assert row == (0,)

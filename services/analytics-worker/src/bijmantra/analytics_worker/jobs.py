@@ -33,7 +33,7 @@ from bijmantra.analytics_worker.analyses import (
 from bijmantra.analytics_worker.chunk_decoding import BlockBuffers
 from bijmantra.application.events import EventEnvelope
 from bijmantra.domain.analysis import DEFAULT_JOB_MEMORY, AnalysisType, JobShape, memory_refusal
-from bijmantra.kernel import BijmantraError, TenantId, Unavailable
+from bijmantra.kernel import BijmantraError, RateLimited, TenantId, Unavailable
 from bijmantra.observability import get_logger
 from bijmantra.observability.metrics import ANALYSIS_JOB_DURATION
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -160,9 +160,19 @@ class AnalysisRunner:
             )
             _observe_job(spec["type"], "failed", job_started)
             return
-        accepted = await self._complete(
-            tenant, job_id, attempt, outcome, read_seconds, compute_seconds
-        )
+        try:
+            accepted = await self._complete(
+                tenant, job_id, attempt, outcome, read_seconds, compute_seconds
+            )
+        except RateLimited as refused:
+            # The organization's day of results is used up (ADR 0340): the job fails, final;
+            # delivered again, it would take the shared worker from everyone for the same 429.
+            accepted = await self._client.fail(tenant, job_id, attempt, refused.message)
+            log.info("analysis results refused", analysis=job_id, error=refused.message)
+            outcome_name = "failed" if accepted else "superseded"
+            await self._ledger(tenant, job_id, attempt, outcome=outcome_name)
+            _observe_job(spec["type"], "failed", job_started)
+            return
         await self._ledger(
             tenant,
             job_id,
@@ -207,7 +217,11 @@ class AnalysisRunner:
         files = await asyncio.to_thread(
             lambda: [file for figure in outcome.figures for file in figure.render()]
         )
-        attached = await self._client.attach_figures(tenant, job_id, files)
+        try:
+            attached = await self._client.attach_figures(tenant, job_id, files)
+        except RateLimited as refused:  # the job stays completed, without these figures
+            log.warning("figures refused", analysis=job_id, error=refused.message)
+            return
         log.info("figures attached", analysis=job_id, figures=attached)
 
     async def _read(

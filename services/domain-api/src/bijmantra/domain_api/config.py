@@ -9,6 +9,7 @@ from typing import Annotated
 from bijmantra.adapters.grpc.tls import InternalTls
 from bijmantra.domain.analysis import DEFAULT_JOB_MEMORY
 from bijmantra.domain.tenancy.quotas import (
+    DEFAULT_ANALYSIS_RESULT_BYTES,
     DEFAULT_GENOTYPE_CALLS,
     DEFAULT_STREAM_SHARE,
     DEFAULT_TELEMETRY_READINGS,
@@ -60,14 +61,17 @@ class Settings:
     # needing more is refused. The workers' own ANALYSIS_MEMORY_MIB should be the same.
     analysis_memory_mib: Annotated[int, Env("ANALYSIS_MEMORY_MIB")] = DEFAULT_JOB_MEMORY >> 20
     # What one organization's writes may add in a UTC day (ADR 0340): bytes of events (0: its
-    # share of the event stream, 1/QUOTA_EVENT_STREAM_SHARE of it), telemetry readings and
-    # genotype calls stored.
+    # share of the event stream, 1/QUOTA_EVENT_STREAM_SHARE of it), telemetry readings, genotype
+    # calls and bytes of analysis results stored.
     quota_event_bytes: Annotated[int, Env("QUOTA_EVENT_BYTES_PER_DAY")] = 0
     quota_stream_share: Annotated[int, Env("QUOTA_EVENT_STREAM_SHARE")] = DEFAULT_STREAM_SHARE
     quota_readings: Annotated[int, Env("QUOTA_TELEMETRY_READINGS_PER_DAY")] = (
         DEFAULT_TELEMETRY_READINGS
     )
     quota_calls: Annotated[int, Env("QUOTA_GENOTYPE_CALLS_PER_DAY")] = DEFAULT_GENOTYPE_CALLS
+    quota_results: Annotated[int, Env("QUOTA_ANALYSIS_RESULT_BYTES_PER_DAY")] = (
+        DEFAULT_ANALYSIS_RESULT_BYTES
+    )
 
     @classmethod
     def from_env(cls) -> Settings:

@@ -116,6 +116,7 @@ async def production_adapters(settings: Settings, tracing: Tracing) -> DomainAda
             event_bytes=settings.quota_event_bytes,
             readings=settings.quota_readings,
             calls=settings.quota_calls,
+            results=settings.quota_results,
         ),
         clock=SystemClock(),
     )

@@ -31,18 +31,22 @@ class Resource(StrEnum):
     EVENT_BYTES = "event_bytes"  # bytes of domain events: outbox rows, then the stream
     TELEMETRY_READINGS = "telemetry_readings"  # sensor readings stored
     GENOTYPE_CALLS = "genotype_calls"  # calls stored by imports and extracts (variants x samples)
+    ANALYSIS_RESULT_BYTES = "analysis_result_bytes"  # tables, artifacts and figures stored
 
 
 _NOUNS = {
     Resource.EVENT_BYTES: "bytes of events",
     Resource.TELEMETRY_READINGS: "telemetry readings",
     Resource.GENOTYPE_CALLS: "genotype calls",
+    Resource.ANALYSIS_RESULT_BYTES: "bytes of analysis results",
 }
 # A sensor batch is at most 10,000 readings (domain.sensors.MAX_BATCH): a day's limit is
 # well above what one batch takes.
 DEFAULT_TELEMETRY_READINGS = 5_000_000
 # 2 bits a call packed: 5 GB of matrices a day (100,000 samples x 200,000 variants).
 DEFAULT_GENOTYPE_CALLS = 20_000_000_000
+# Results of ~20 of the largest analyses a 2 GiB job budget allows (ADR 0338) a day.
+DEFAULT_ANALYSIS_RESULT_BYTES = 8 << 30
 DEFAULT_STREAM_SHARE = 8  # one organization may hold at most 1/8 of the event stream
 # What the stream stores of an event beside its payload: the subject, the headers (message id,
 # tenant, type, traceparent) and the store's own record (a published event's measured size,
@@ -131,6 +135,7 @@ def deployment_quotas(
     event_bytes: int,
     readings: int,
     calls: int = DEFAULT_GENOTYPE_CALLS,
+    results: int = DEFAULT_ANALYSIS_RESULT_BYTES,
 ) -> DailyQuotas:
     """A deployment's quotas: ``event_bytes`` a day, or when 0 the budget of ``share``."""
     budget = event_bytes or event_budget(stream_bytes, max_age, share)
@@ -139,5 +144,6 @@ def deployment_quotas(
             Resource.EVENT_BYTES: budget,
             Resource.TELEMETRY_READINGS: readings,
             Resource.GENOTYPE_CALLS: calls,
+            Resource.ANALYSIS_RESULT_BYTES: results,
         }
     )

@@ -137,6 +137,7 @@ class PostgresAnalysisRepository:
         self._connection = connection
         self._new: list[AnalysisJob] = []
         self._changed: list[AnalysisJob] = []
+        self.stored_bytes = 0  # results this transaction stored, charged at commit (ADR 0340)
 
     def add(self, job: AnalysisJob) -> None:
         self._new.append(job)
@@ -191,6 +192,9 @@ class PostgresAnalysisRepository:
                 }
             )
         if rows:
+            self.stored_bytes += sum(map(len, tables.values())) + sum(
+                len(data) for _, data, _ in stored if data is not None
+            )
             await self._connection.execute(
                 text(
                     "INSERT INTO domain.analysis_results (tenant_id, analysis_db_id, kind, name, "
@@ -209,7 +213,7 @@ class PostgresAnalysisRepository:
                 "UPDATE domain.analysis_results r SET data = f.data FROM unnest("
                 "CAST(:names AS text[]), CAST(:data AS bytea[])) AS f(name, data) "
                 "WHERE r.analysis_db_id = :id AND r.kind = 'artifact' AND r.name = f.name "
-                "AND r.data IS NULL"
+                "AND r.data IS NULL RETURNING octet_length(f.data)"
             ),
             {
                 "id": analysis_db_id,
@@ -217,7 +221,9 @@ class PostgresAnalysisRepository:
                 "data": [f.data for f in figures],
             },
         )
-        return int(result.rowcount)
+        sizes = [int(size or 0) for size in result.scalars()]
+        self.stored_bytes += sum(sizes)
+        return len(sizes)
 
     async def result_index(self, analysis_db_id: str) -> ResultIndex:
         rows = (
