@@ -293,22 +293,24 @@ class FakeLoginLimiter:
     failures: dict[tuple[str, str | None], int] = field(default_factory=dict)
     address_failures: dict[str, int] = field(default_factory=dict)
 
-    async def retry_after(self, account: str, address: str | None) -> float:
+    async def attempt(self, account: str, address: str | None) -> float:
         by_account = self.account_policy.lock_seconds(self.failures.get((account, address), 0))
         by_address = (
             self.address_policy.lock_seconds(self.address_failures.get(address, 0))
             if address is not None
             else 0.0
         )
-        return max(by_account, by_address)
-
-    async def failed(self, account: str, address: str | None) -> None:
+        if max(by_account, by_address) > 0:
+            return max(by_account, by_address)
         self.failures[(account, address)] = self.failures.get((account, address), 0) + 1
         if address is not None:
             self.address_failures[address] = self.address_failures.get(address, 0) + 1
+        return 0.0
 
     async def succeeded(self, account: str, address: str | None) -> None:
         self.failures.pop((account, address), None)
+        if address is not None and self.address_failures.get(address):
+            self.address_failures[address] -= 1
 
 
 class FakePasswordHasher:

@@ -352,14 +352,12 @@ class AcceptInvitation:
     async def _proven(self, user: UserRecord, password: str, address: str | None) -> None:
         """The account's own password, checked under the login's lock and back-off."""
         if self.limiter is not None:
-            wait = await self.limiter.retry_after(user.email, address)
+            wait = await self.limiter.attempt(user.email, address)
             if wait > 0:
                 raise RateLimited(
                     TOO_MANY_ATTEMPTS, [FieldError("retryAfter", str(max(1, round(wait))))]
                 )
         if not self.verify_password(user.password_hash, password):
-            if self.limiter is not None:
-                await self.limiter.failed(user.email, address)
             raise Unauthorized("The password of the account with this address is required")
         if self.limiter is not None:
             await self.limiter.succeeded(user.email, address)

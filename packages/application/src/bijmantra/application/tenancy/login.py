@@ -168,7 +168,7 @@ class LoginWithPassword:
                 "email and password are required", [FieldError("email", "required")]
             )
         if self.limiter is not None:
-            wait = await self.limiter.retry_after(email, client_address)
+            wait = await self.limiter.attempt(email, client_address)
             if wait > 0:
                 # No password check while locked: a locked account gets no more guesses.
                 await self._failed(None, "locked")
@@ -179,8 +179,6 @@ class LoginWithPassword:
         if user is None:
             self.hasher.dummy_verify(password)
         if user is None or not self.hasher.verify(user.password_hash, password):
-            if self.limiter is not None:
-                await self.limiter.failed(email, client_address)
             await self._failed(user, "invalid_credentials")
             raise Unauthorized(INVALID_LOGIN)
         if self.limiter is not None:

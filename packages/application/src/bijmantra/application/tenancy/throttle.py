@@ -1,8 +1,9 @@
 """Login abuse resistance: failed attempts counted per (account, client address) and per
 client address.
 
-The limiter is consulted before the password is checked, so a locked pair gets no more
-guesses; unknown accounts are counted exactly like real ones, so lockouts reveal nothing.
+The limiter counts an attempt before the password is checked (and takes it back when the
+password is right), so a locked pair gets no more guesses, even sent all at once; unknown
+accounts are counted exactly like real ones, so lockouts reveal nothing.
 Counting an account per address means an attacker who knows it locks only themselves
 (issue 17: one failure every 15 minutes used to keep any known account locked for good).
 """
@@ -46,12 +47,13 @@ ADDRESS_POLICY = BackoffPolicy(free=20)
 
 
 class LoginAttemptLimiter(Protocol):
-    async def retry_after(self, account: str, address: str | None) -> float:
-        """Seconds until another attempt is allowed; 0 when it is allowed now."""
+    async def attempt(self, account: str, address: str | None) -> float:
+        """Before the password is checked: count this attempt as failed and answer 0, or,
+        while locked, answer the seconds until another attempt is allowed, counting nothing.
+        One step, so guesses sent at once are each counted (ADR 0339)."""
         ...
 
-    async def failed(self, account: str, address: str | None) -> None: ...
-
     async def succeeded(self, account: str, address: str | None) -> None:
-        """Forget the account's failures at this address (the address keeps its count)."""
+        """The attempt was right: forget the account's failures at this address, and take
+        the attempt back from the address's count."""
         ...

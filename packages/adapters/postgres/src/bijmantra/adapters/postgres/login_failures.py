@@ -1,9 +1,12 @@
 """``LoginAttemptLimiter`` in PostgreSQL: failed sign-ins counted in ``identity.login_failures``.
 
-One row per subject: ``acct:<sha256 of account and client address>`` (issue 17: an account is
-counted per address, so someone who knows it locks only their own attempts) and
-``addr:<sha256 of the address>``. A row holds the count and when the last failure was; the
-back-off it earns is the pure rule of ``BackoffPolicy``, read against the kernel ``Clock``.
+An attempt is counted before its password is checked, in the transaction that reads its
+wait, and taken back when the password is right: guesses sent at once are each counted, and
+the ones past the allowance are refused before any password check. One row per subject:
+``acct:<sha256 of account and client address>`` (issue 17: an account is counted per
+address, so someone who knows it locks only their own attempts) and ``addr:<sha256 of the
+address>``. A row holds the count and when the last attempt was; the back-off it earns is
+the pure rule of ``BackoffPolicy``, read against the kernel ``Clock``.
 
 In PostgreSQL rather than Redis (ADR 0339): Redis runs without persistence, and every restart
 or flush of it gave an attacker a fresh set of guesses at every account. A failed sign-in
@@ -13,25 +16,31 @@ already costs a password hash; one more statement is nothing beside it.
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
 
 from bijmantra.application.tenancy.throttle import ACCOUNT_POLICY, ADDRESS_POLICY, BackoffPolicy
 from bijmantra.kernel import Clock, SystemClock
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-_COUNT = text(
-    "INSERT INTO identity.login_failures AS f (subject, failures, last_failed_at) "
-    "VALUES (:subject, 1, :now) ON CONFLICT (subject) DO UPDATE SET "
-    "failures = CASE WHEN f.last_failed_at <= :forgotten THEN 1 ELSE f.failures + 1 END, "
-    "last_failed_at = :now"
+# Each subject's row, so that the attempt can lock it (a first attempt inserts it at 0).
+_ENSURE = text(
+    "INSERT INTO identity.login_failures (subject, failures, last_failed_at) "
+    "SELECT unnest(CAST(:subjects AS text[])), 0, :now ON CONFLICT (subject) DO NOTHING"
 )
-_READ = text(
+_LOCK = text(
     "SELECT subject, failures, last_failed_at FROM identity.login_failures "
-    "WHERE subject = ANY(:subjects)"
+    "WHERE subject = ANY(:subjects) ORDER BY subject FOR UPDATE"
 )
-# Rows no policy remembers any more, a few at a time with each failure: the table holds
-# about what the last window's failures named.
+_COUNT = text(
+    "UPDATE identity.login_failures SET last_failed_at = :now, failures = CASE "
+    "WHEN last_failed_at <= :forgotten THEN 1 ELSE failures + 1 END WHERE subject = :subject"
+)
+_TAKE_BACK = text(
+    "UPDATE identity.login_failures SET failures = greatest(failures - 1, 0) "
+    "WHERE subject = :subject"
+)
+# Rows no policy remembers any more, a few at a time with each attempt: the table holds
+# about what the last window's attempts named.
 _FORGET = text(
     "DELETE FROM identity.login_failures WHERE ctid = ANY(ARRAY("
     "SELECT ctid FROM identity.login_failures WHERE last_failed_at <= :forgotten "
@@ -66,29 +75,36 @@ class PostgresLoginLimiter:
             subjects["addr:" + _digest(address)] = self._policies["addr"]
         return subjects
 
-    async def retry_after(self, account: str, address: str | None) -> float:
+    async def attempt(self, account: str, address: str | None) -> float:
+        """One transaction: the subjects' rows locked (in one order, so two attempts never
+        wait on each other crosswise), the wait read from them, and, when there is none,
+        this attempt counted as failed. An attempt sent while another holds the rows waits
+        for it and sees its count."""
         subjects = self._subjects(account, address)
-        async with self._engine.connect() as conn:
-            rows = (await conn.execute(_READ, {"subjects": list(subjects)})).all()
-        now = self._clock.now()
-        return max(
-            [0.0, *(subjects[s].retry_after(failures, last, now) for s, failures, last in rows)]
-        )
-
-    async def failed(self, account: str, address: str | None) -> None:
-        now = self._clock.now()
-        oldest: datetime = now
+        names = sorted(subjects)
         async with self._engine.begin() as conn:
-            for subject, policy in self._subjects(account, address).items():
-                forgotten = policy.forgotten_before(now)
-                oldest = min(oldest, forgotten)
+            now = self._clock.now()
+            await conn.execute(_ENSURE, {"subjects": names, "now": now})
+            rows = (await conn.execute(_LOCK, {"subjects": names})).all()
+            wait = max(
+                [0.0, *(subjects[s].retry_after(failures, last, now) for s, failures, last in rows)]
+            )
+            if wait > 0:
+                return wait  # nothing counted: committing changes only rows inserted at 0
+            for subject in names:
+                forgotten = subjects[subject].forgotten_before(now)
                 await conn.execute(_COUNT, {"subject": subject, "now": now, "forgotten": forgotten})
+            oldest = min(policy.forgotten_before(now) for policy in subjects.values())
             await conn.execute(_FORGET, {"forgotten": oldest})
+        return 0.0
 
     async def succeeded(self, account: str, address: str | None) -> None:
-        account_subject = next(iter(self._subjects(account, address)))
+        subjects = iter(self._subjects(account, address))
+        account_subject, address_subject = next(subjects), next(subjects, None)
         async with self._engine.begin() as conn:
             await conn.execute(
                 text("DELETE FROM identity.login_failures WHERE subject = :subject"),
                 {"subject": account_subject},
             )
+            if address_subject is not None:
+                await conn.execute(_TAKE_BACK, {"subject": address_subject})
