@@ -352,3 +352,37 @@ def test_catalog_every_tenant_table_is_forced_rls_and_roles_are_powerless(
             assert not bypass, name
             assert not superuser, name
             assert owned == 0, name
+
+
+async def _drain(store: PostgresOutboxStore) -> None:
+    while True:
+        async with store.claim(10_000) as batch:
+            if not batch.records:
+                return
+            await batch.mark_published([e.id for e in batch.records])
+
+
+async def test_a_claim_says_whether_it_stopped_at_a_bound(
+    engine: AsyncEngine, database: ProvisionedDatabase
+) -> None:
+    """The relay claims again at once only when a claim may have left events behind."""
+    await _drain(PostgresOutboxStore(engine))  # what earlier tests left
+    await commands(engine).create(principal(uuid.uuid4()), "germplasm", payload("M1", "M2", "M3"))
+    await commands(engine).create(principal(uuid.uuid4()), "germplasm", payload("M4", "M5", "M6"))
+    with psycopg.connect(database.owner_url) as conn:
+        (partitions,) = conn.execute(
+            "SELECT count(DISTINCT partition) FROM domain.outbox WHERE published_at IS NULL"
+        ).fetchone() or (0,)
+    assert partitions >= 3
+    async with PostgresOutboxStore(engine, max_partitions=2).claim(10_000) as held_two:
+        assert held_two.records
+        assert held_two.more  # as many partitions as it may hold
+    async with PostgresOutboxStore(engine).claim(1) as one_row:
+        assert len(one_row.records) == 1
+        assert one_row.more  # its row limit
+    async with PostgresOutboxStore(engine).claim(10_000) as everything:
+        assert everything.records
+        assert not everything.more
+        await everything.mark_published([e.id for e in everything.records])
+    count, _ = await PostgresOutboxStore(engine).pending()
+    assert count == 0

@@ -365,6 +365,7 @@ def fake_unit_of_work_factory(db: InMemoryDatabase) -> Callable[[TenantId], Fake
 class FakeOutboxBatch:
     db: InMemoryDatabase
     records: list[OutboxRecord]
+    more: bool = False
 
     async def mark_published(self, event_ids: Sequence[str]) -> None:
         self.db.published.update(event_ids)
@@ -377,14 +378,17 @@ class FakeOutboxStore:
 
     @contextlib.asynccontextmanager
     async def claim(self, limit: int) -> AsyncIterator[FakeOutboxBatch]:
-        batch = [
+        pending = [
             e
             for e in self._db.outbox
             if e.id not in self._db.published and e.id not in self._claimed
-        ][:limit]
+        ]
+        batch = pending[:limit]
         self._claimed.update(e.id for e in batch)
         try:
-            yield FakeOutboxBatch(self._db, [OutboxRecord.of(e) for e in batch])
+            yield FakeOutboxBatch(
+                self._db, [OutboxRecord.of(e) for e in batch], more=len(pending) > limit
+            )
         finally:
             self._claimed.difference_update(e.id for e in batch)
 

@@ -16,9 +16,13 @@ EventBatchHandler = Callable[[list[EventEnvelope]], Awaitable[None]]
 
 
 class OutboxBatch(Protocol):
-    """Events claimed by one relay; the claim lasts until the ``claim`` context exits."""
+    """Events claimed by one relay; the claim lasts until the ``claim`` context exits.
+
+    ``more``: the claim stopped at a bound (its row limit, or as many partitions as it may
+    hold), so unclaimed events may be waiting; otherwise it took every event it could."""
 
     records: list[OutboxRecord]
+    more: bool
 
     async def mark_published(self, event_ids: Sequence[str]) -> None: ...
 

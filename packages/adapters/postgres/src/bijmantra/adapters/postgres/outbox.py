@@ -150,7 +150,7 @@ _CLAIM = sql.SQL(
     "ORDER BY o.seq LIMIT 1) oldest "
     "ORDER BY oldest.seq LIMIT %(partitions)s FOR UPDATE OF p SKIP LOCKED) "
     "SELECT CAST(id AS text) AS id, type, CAST(tenant_id AS text) AS tenant_id, "
-    "envelope, traceparent FROM {schema}.outbox WHERE published_at IS NULL "
+    "envelope, traceparent, partition FROM {schema}.outbox WHERE published_at IS NULL "
     "AND partition = ANY(ARRAY(SELECT partition FROM held)) ORDER BY seq LIMIT %(limit)s"
 )
 _MARK = sql.SQL(
@@ -170,6 +170,7 @@ class _ClaimedBatch:
     driver: psycopg.AsyncConnection
     mark_sql: str
     records: list[OutboxRecord] = field(default_factory=list)
+    more: bool = False
 
     async def mark_published(self, event_ids: Sequence[str]) -> None:
         """Mark and commit in one round trip (pipelined): the claim ends here.
@@ -224,11 +225,16 @@ class PostgresOutboxStore:
                 for setting in self._relay_settings:
                     await driver.execute(setting)
                 cursor = await driver.execute(self._claim, params, binary=True)
+            rows = await cursor.fetchall()
             records = [
                 OutboxRecord(id_, type_, tenant_id, envelope, traceparent)
-                for id_, type_, tenant_id, envelope, traceparent in await cursor.fetchall()
+                for id_, type_, tenant_id, envelope, traceparent, _ in rows
             ]
-            yield _ClaimedBatch(driver, self._mark, records)
+            # Every held partition has a pending row, so below the row limit the rows name
+            # them all: holding the most it may, the claim may have left others behind.
+            held = len({row[5] for row in rows})
+            more = len(rows) >= limit or held >= self._max_partitions
+            yield _ClaimedBatch(driver, self._mark, records, more)
             # After ``mark_published`` the commit on leaving finds nothing to do; without it
             # (an empty claim) it ends the transaction, and an error rolls back (no marks).
 
