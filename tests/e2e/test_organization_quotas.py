@@ -6,6 +6,7 @@ once, with the quota's reason, and keeps no result."""
 
 from __future__ import annotations
 
+import signal
 import time
 import uuid
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ import numpy as np
 import psycopg
 import pytest
 from bijmantra.devstack.stack import DevStack, running_stack
+from bijmantra.testkit.servers import free_port
 
 pytestmark = [pytest.mark.e2e]
 PASSWORD = "pw-quota-manager-1"
@@ -183,3 +185,49 @@ def test_an_analysis_past_the_days_result_bytes_fails_once_and_keeps_nothing(
             "SELECT count(*) FROM domain.analysis_results WHERE analysis_db_id = %s", (job_id,)
         ).fetchone()
     assert row == (0,)
+
+
+def test_a_job_queued_before_its_organization_used_up_its_events_still_runs(
+    stack: DevStack,
+) -> None:
+    """The worker's claim, progress and completion write events too; they carry out work
+    already accepted and are not refused (else the job would be stranded, redelivered until
+    dead-lettered). The organization's own limits (an operator's) make its day of events used
+    up and its results' day large."""
+    email = f"manager-{uuid.uuid4().hex[:8]}@quota.example.org"
+    organization = stack.register_member(email, PASSWORD, ["data-manager"])
+    assert stack.database is not None
+    with psycopg.connect(stack.database.owner_url) as conn:
+        conn.execute(
+            "INSERT INTO domain.organization_quotas (tenant_id, resource, daily_limit) "
+            "VALUES (%s, 'analysis_result_bytes', 1000000000)",
+            (organization,),
+        )
+    headers = {"Authorization": f"Bearer {stack.login(email, PASSWORD)}"}
+    with httpx.Client(base_url=stack.gateway_url, headers=headers, timeout=60) as client:
+        set_id = imported_set(client, 20, 60)
+        worker = stack.services.pop("analytics-worker")
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(30)
+        answer = client.post("/api/v1/analyses", json={"type": "qc", "variantSetDbId": set_id})
+        assert answer.status_code == 202, answer.text
+        job_id = answer.json()["data"]["analysisDbId"]
+        with psycopg.connect(stack.database.owner_url) as conn:  # its day of events: used up
+            conn.execute(
+                "INSERT INTO domain.organization_quotas (tenant_id, resource, daily_limit) "
+                "VALUES (%s, 'event_bytes', 1)",
+                (organization,),
+            )
+        document = {"germplasmName": "g", "germplasmPUI": f"pui-{uuid.uuid4().hex}"}
+        refused = client.post("/brapi/v2/germplasm", json=[{**document, "commonCropName": "M"}])
+        assert refused.status_code == 429, refused.text
+        stack.start_service(
+            "analytics-worker", replica="-again", env={"WORKER_HEALTH_PORT": str(free_port())}
+        )
+        deadline, job = time.monotonic() + 90, {}
+        while time.monotonic() < deadline:
+            job = client.get(f"/api/v1/analyses/{job_id}").json()["data"]
+            if job["status"] in ("completed", "failed", "cancelled"):
+                break
+            time.sleep(0.2)
+        assert job["status"] == "completed", job

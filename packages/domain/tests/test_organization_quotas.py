@@ -107,3 +107,11 @@ def test_the_refusal_is_a_429_naming_the_quota_and_the_wait() -> None:
         "retryAfter": "3600",
         "quota": "event_bytes",
     }
+
+
+def test_quotas_without_a_resource_neither_count_nor_refuse_it() -> None:
+    quotas = DailyQuotas({Resource.EVENT_BYTES: 5, Resource.ANALYSIS_RESULT_BYTES: 7})
+    work = quotas.without(Resource.EVENT_BYTES)
+    assert work.limits == {Resource.ANALYSIS_RESULT_BYTES: 7}
+    usage = {Resource.EVENT_BYTES: 100, Resource.ANALYSIS_RESULT_BYTES: 3}
+    assert charges(work, usage) == (Charge(Resource.ANALYSIS_RESULT_BYTES, 3, 7),)

@@ -141,12 +141,16 @@ class DomainAdapters:
     clock: Clock
     lookup: DocumentLookup  # single documents, read without a unit of work (ADR 0040)
     device_link: DeviceLink = no_device_link  # devices' auth callout and telemetry (ADR 0207)
+    # Units of work of the platform carrying out work it accepted (the workers' calls, event
+    # consumers): never refused for the organization's day of events (ADR 0340); None: ``uow``.
+    work_uow: UnitOfWorkFactory | None = None
+    sensors_work_uow: SensorsUnitOfWorkFactory | None = None
     background: Background = field(default_factory=Background)
 
 
 def _consumers(adapters: DomainAdapters, breeding: BrapiBreedingRecords) -> list[EventConsumer]:
     """The event stream's durable consumers this service runs (each handles at least once)."""
-    uow, subscribe = adapters.uow, adapters.subscriptions.consumer
+    uow, subscribe = adapters.work_uow or adapters.uow, adapters.subscriptions.consumer
     recorder = RecordAuditEntry(adapters.audit)
     return [
         subscribe(
@@ -238,7 +242,7 @@ async def bootstrap(settings: Settings, adapters: DomainAdapters, tracing: Traci
         AnalysisServicer(uow, memory_budget=settings.analysis_memory_mib << 20), server
     )
     analysis_grpc.add_AnalysisWorkerServiceServicer_to_server(
-        AnalysisWorkerServicer(uow, adapters.analysis_scheduler), server
+        AnalysisWorkerServicer(adapters.work_uow or uow, adapters.analysis_scheduler), server
     )
     audit = adapters.audit
     audit_grpc.add_AuditServiceServicer_to_server(
@@ -253,7 +257,7 @@ async def bootstrap(settings: Settings, adapters: DomainAdapters, tracing: Traci
         server,
     )
     sensors_grpc.add_SensorsWorkerServiceServicer_to_server(
-        SensorsWorkerServicer(SensorsWorkerCalls(sensors_uow)), server
+        SensorsWorkerServicer(SensorsWorkerCalls(adapters.sensors_work_uow or sensors_uow)), server
     )
     closers = await adapters.device_link(
         AuthenticateDevice(sensors_uow), IngestTelemetry(sensors_uow)

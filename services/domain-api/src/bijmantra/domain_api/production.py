@@ -34,6 +34,7 @@ from bijmantra.adapters.postgres.placement import PlacementEngines, PostgresPlac
 from bijmantra.adapters.postgres.placement_relays import PlacementRelays
 from bijmantra.adapters.postgres.relay_loop import OutboxWakeups, run_relay
 from bijmantra.adapters.postgres.sensors import maintain_partitions
+from bijmantra.adapters.postgres.uow import PostgresUnitOfWork
 from bijmantra.adapters.redis import RedisSearchResultStore
 from bijmantra.adapters.redis.client import redis_client
 from bijmantra.adapters.redis.revocations import RedisRevocationList
@@ -42,13 +43,13 @@ from bijmantra.application.ports import UnitOfWorkFactory
 from bijmantra.application.sensors import AuthenticateDevice, IngestTelemetry
 from bijmantra.domain.sensors import RETENTION
 from bijmantra.domain.tenancy.placement import PlacementDatabase
-from bijmantra.domain.tenancy.quotas import deployment_quotas
+from bijmantra.domain.tenancy.quotas import DailyQuotas, Resource, deployment_quotas
 from bijmantra.domain_api.bootstrap import SERVICE_NAME, DomainAdapters
 from bijmantra.domain_api.config import Settings
 from bijmantra.domain_api.exports_api import export_runner
 from bijmantra.domain_api.grpc_api import current_keyed_request
 from bijmantra.domain_api.runtime import Background
-from bijmantra.kernel import SystemClock
+from bijmantra.kernel import SystemClock, TenantId
 from bijmantra.observability import current_traceparent
 from bijmantra.observability.metrics import watch_pool
 from bijmantra.observability.shutdown import Closer
@@ -102,24 +103,32 @@ async def production_adapters(settings: Settings, tracing: Tracing) -> DomainAda
         if placement_relays is not None:
             placement_relays.wake(database)
 
-    postgres = unit_of_work_factory(
-        placements,
-        source=SERVICE_NAME,
-        traceparent=current_traceparent,
-        keyed_request=current_keyed_request,
-        committed_events=wakeups.wake,
-        committed_elsewhere=committed_elsewhere,
-        quotas=deployment_quotas(
-            STREAM_CONFIG.max_bytes or 0,
-            timedelta(seconds=STREAM_CONFIG.max_age or 0),
-            share=settings.quota_stream_share,
-            event_bytes=settings.quota_event_bytes,
-            readings=settings.quota_readings,
-            calls=settings.quota_calls,
-            results=settings.quota_results,
-        ),
-        clock=SystemClock(),
+    quotas = deployment_quotas(
+        STREAM_CONFIG.max_bytes or 0,
+        timedelta(seconds=STREAM_CONFIG.max_age or 0),
+        share=settings.quota_stream_share,
+        event_bytes=settings.quota_event_bytes,
+        readings=settings.quota_readings,
+        calls=settings.quota_calls,
+        results=settings.quota_results,
     )
+
+    def units(quotas: DailyQuotas) -> Callable[[TenantId], PostgresUnitOfWork]:
+        return unit_of_work_factory(
+            placements,
+            source=SERVICE_NAME,
+            traceparent=current_traceparent,
+            keyed_request=current_keyed_request,
+            committed_events=wakeups.wake,
+            committed_elsewhere=committed_elsewhere,
+            quotas=quotas,
+            clock=SystemClock(),
+        )
+
+    postgres = units(quotas)
+    # Events of work already accepted (a job's claim, progress and end, alerts, presence, what
+    # consumers derive) are bounded by what was accepted; refusing them would strand it.
+    work = units(quotas.without(Resource.EVENT_BYTES))
     closers: list[Closer] = [engine.dispose, placements.dispose]
     lookup = await PostgresDocumentLookup.open(
         settings.database_url,
@@ -177,6 +186,8 @@ async def production_adapters(settings: Settings, tracing: Tracing) -> DomainAda
 
     return DomainAdapters(
         uow=postgres,
+        work_uow=work,
+        sensors_work_uow=work,
         sensors_uow=postgres,  # one unit of work offers every context's stores
         exports_uow=postgres,
         verifier=verifier,

@@ -67,6 +67,10 @@ class DailyQuotas:
             if limit < 1:
                 raise ValueError(f"a daily quota of {resource} needs a limit >= 1, not {limit}")
 
+    def without(self, *resources: Resource) -> DailyQuotas:
+        """These quotas but for ``resources``, which are then neither counted nor refused."""
+        return DailyQuotas({r: n for r, n in self.limits.items() if r not in resources})
+
 
 @dataclass(frozen=True, slots=True)
 class Charge:
