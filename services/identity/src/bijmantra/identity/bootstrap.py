@@ -298,7 +298,7 @@ def bootstrap(settings: Settings, adapters: IdentityAdapters, tracing: Tracing) 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         await ring.load()
-        if revocations is not None:  # before the first token (ADR 0339)
+        if revocations is not None:  # before the first token; a Redis that evicts is refused
             try:
                 await revocations.begin()
             except Unavailable:  # Redis down: the first check after begins it (ADR 0336)

@@ -31,6 +31,10 @@ return start
 """
 
 
+class EvictingRedis(RuntimeError):
+    """A Redis configured to evict keys under memory pressure: unfit for the list."""
+
+
 class RedisRevocationList(PrefixedRedisStore):
     PREFIX = "revoked"
 
@@ -66,6 +70,18 @@ class RedisRevocationList(PrefixedRedisStore):
         )
 
     async def begin(self) -> float:
+        """The list's start, after checking that this Redis never evicts: an evicted entry
+        would let its token through again while the start stays (``volatile-*`` policies
+        evict only keys with a TTL, as every entry has and the start has not), and nothing
+        in the list could tell. Identity calls this at start-up, so it refuses to run on such
+        a Redis rather than serve a list that may forget (ADR 0339)."""
+        memory = await self._redis.info("memory")
+        policy = memory.get("maxmemory_policy", "noeviction")
+        if int(memory.get("maxmemory", 0)) and policy != "noeviction":
+            raise EvictingRedis(
+                f"Redis may evict keys (maxmemory-policy {policy}): the revocation list would "
+                "forget revoked tokens; run Redis with maxmemory-policy noeviction"
+            )
         since = await self._begin(keys=[f"{self._prefix}:since"])
         return float(since)
 
