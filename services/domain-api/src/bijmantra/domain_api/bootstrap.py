@@ -226,8 +226,10 @@ async def bootstrap(settings: Settings, adapters: DomainAdapters, tracing: Traci
     distribution_grpc.add_DistributionServiceServicer_to_server(
         DistributionServicer(distribution), server
     )
+    # The worker's documents and mail carry out accepted work (ADR 0340): ``work_uow``.
+    working = Distribution.build(adapters.work_uow or uow, adapters.clock, resource_commands)
     distribution_grpc.add_DistributionWorkerServiceServicer_to_server(
-        DistributionWorkerServicer(distribution), server
+        DistributionWorkerServicer(working), server
     )
     genotyping_grpc.add_GenotypingServiceServicer_to_server(
         GenotypingServicer(
