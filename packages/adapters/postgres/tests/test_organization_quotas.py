@@ -256,3 +256,21 @@ async def test_an_import_past_the_days_genotype_calls_stores_no_chunk(
     await _import(engine, other, 60)
     with pytest.raises(RateLimited):  # one import larger than a whole day
         await _import(engine, TenantId(uuid.uuid4()), 30)
+
+
+async def test_the_first_charge_of_a_day_prunes_the_organizations_rows_past_two_months(
+    engine: AsyncEngine, database: ProvisionedDatabase
+) -> None:
+    tenant, other = TenantId(uuid.uuid4()), TenantId(uuid.uuid4())
+    with psycopg.connect(database.owner_url) as conn:
+        for who, days in ((tenant, 63), (tenant, 62), (tenant, 1), (other, 90)):
+            conn.execute(
+                "INSERT INTO domain.organization_usage (tenant_id, resource, period, used) "
+                "VALUES (%s, 'event_bytes', %s, 5)",
+                (who, NOW.date() - timedelta(days=days)),
+            )
+    await _write(engine, tenant, 1 << 30)
+    await _write(engine, tenant, 1 << 30)  # the day's row exists: an update, nothing pruned
+    periods = "SELECT count(*) FROM domain.organization_usage WHERE tenant_id = %s"
+    assert _scalar(database, periods, tenant) == 3  # 62 and 1 days ago, and today
+    assert _scalar(database, periods, other) == 1  # another organization's rows are its own
