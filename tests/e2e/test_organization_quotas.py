@@ -114,6 +114,8 @@ def test_a_batch_past_the_days_readings_is_refused_and_stores_nothing(stack: Dev
         assert send(stack, credential, range(40, 45)).status_code == 200  # exactly the 20
         _, theirs = device(stack, other)
         assert send(stack, theirs, range(1, 21)).status_code == 200
+    metrics = httpx.get(f"http://127.0.0.1:{stack.ports.domain_metrics}/metrics").text
+    assert 'quota_refusals_total{resource="telemetry_readings"}' in metrics
 
 
 def test_a_write_past_the_days_events_is_refused_in_the_brapi_envelope(stack: DevStack) -> None:

@@ -61,6 +61,11 @@ EVENT_HANDLING = Histogram(
     "Time a consumer spends on one event, by outcome (ok, retry, dead_letter).",
     ["consumer", "event_type", "outcome"],
 )
+QUOTA_REFUSALS = Counter(
+    "quota_refusals",
+    "Writes refused because their organization's day of a resource was used up (ADR 0340).",
+    ["resource"],
+)
 ANALYSIS_JOB_DURATION = Histogram(
     "analysis_job_duration_seconds",
     "Wall time of one analysis job, by analysis and outcome.",

@@ -14,6 +14,7 @@ from datetime import datetime
 import psycopg
 from bijmantra.adapters.postgres.engine import driver_connection
 from bijmantra.domain.tenancy.quotas import Charge, Resource, period_of, quota_refusal
+from bijmantra.observability.metrics import QUOTA_REFUSALS
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -49,4 +50,5 @@ def quota_or(error: BaseException, now: datetime) -> BaseException:
         return error
     diagnostic = cause.diag
     resource = Resource(diagnostic.message_primary or "")
+    QUOTA_REFUSALS.labels(resource.value).inc()  # which organization: the request's own log
     return quota_refusal(resource, int(diagnostic.message_hint or 0), now)
