@@ -233,3 +233,44 @@ def test_a_job_queued_before_its_organization_used_up_its_events_still_runs(
                 break
             time.sleep(0.2)
         assert job["status"] == "completed", job
+
+
+def test_a_refused_keyed_write_is_neither_kept_nor_recorded_so_its_retry_runs(
+    stack: DevStack,
+) -> None:
+    """A 429 is not an answer the gateway keeps for the ``Idempotency-Key``, and the refused
+    transaction recorded no key: once the organization has room again (here its operator's
+    own limit), the very same request is applied, once."""
+    email = f"manager-{uuid.uuid4().hex[:8]}@quota.example.org"
+    organization = stack.register_member(email, PASSWORD, ["data-manager"])
+    assert stack.database is not None
+    headers = {"Authorization": f"Bearer {stack.login(email, PASSWORD)}"}
+    body = [
+        {
+            "germplasmName": "keyed",
+            "germplasmPUI": f"pui-{uuid.uuid4().hex}",
+            "commonCropName": "Maize",
+            "additionalInfo": {"padding": "x" * 60_000},
+        }
+    ]
+    with httpx.Client(base_url=stack.gateway_url, headers=headers, timeout=60) as client:
+        for _ in range(6):  # the organization's day of events, used up
+            filler = [{**body[0], "germplasmName": "filler", "germplasmPUI": uuid.uuid4().hex}]
+            if client.post("/brapi/v2/germplasm", json=filler).status_code == 429:
+                break
+        keyed = {"Idempotency-Key": uuid.uuid4().hex}
+        refused = client.post("/brapi/v2/germplasm", json=body, headers=keyed)
+        assert refused.status_code == 429, refused.text
+        with psycopg.connect(stack.database.owner_url) as conn:
+            conn.execute(
+                "INSERT INTO domain.organization_quotas (tenant_id, resource, daily_limit) "
+                "VALUES (%s, 'event_bytes', 100000000)",
+                (organization,),
+            )
+        applied = client.post("/brapi/v2/germplasm", json=body, headers=keyed)
+        assert applied.status_code == 200, applied.text
+        again = client.post("/brapi/v2/germplasm", json=body, headers=keyed)
+        assert again.status_code == 200
+        assert again.json() == applied.json()  # the kept answer, not a second write
+        found = client.get("/brapi/v2/germplasm", params={"germplasmName": "keyed"})
+        assert len(found.json()["result"]["data"]) == 1
