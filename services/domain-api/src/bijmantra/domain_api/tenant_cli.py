@@ -1,5 +1,5 @@
-"""``bijmantra-tenant export|erase|import|move``: an organization's data out, away, back in
-and between placements (ADRs 0101, 0103).
+"""``bijmantra-tenant export|erase|import|move|quota``: an organization's data out, away, back
+in and between placements (ADRs 0101, 0103); its own daily quotas and its usage (ADR 0340).
 
 An operator runs it as the database owner (it needs to bypass row-level security, and only
 the owner may delete audit rows); ADR 0101 says why this is a CLI and not an API yet.
@@ -33,6 +33,7 @@ from bijmantra.adapters.postgres.tenant_operations import (
     import_tenant,
     recover_operations,
 )
+from bijmantra.adapters.postgres.usage import organization_quotas
 from bijmantra.adapters.redis.client import redis_client
 from bijmantra.adapters.redis.tenant_keys import erase_tenant_keys
 from bijmantra.domain.tenancy.placement import (
@@ -40,6 +41,7 @@ from bijmantra.domain.tenancy.placement import (
     PlacementKind,
     dedicated_database_name,
 )
+from bijmantra.domain.tenancy.quotas import DailyQuotas, Resource
 from bijmantra.kernel import TenantId, ValidationFailed
 
 
@@ -78,6 +80,22 @@ def _registered(url: str, name: str | None) -> PlacementDatabase | None:
     raise ArchiveError(f"database {name} is not a registered placement")
 
 
+def _limits(
+    parser: argparse.ArgumentParser, args: argparse.Namespace
+) -> dict[Resource, int | None]:
+    """``--set event_bytes=1000000`` and ``--clear telemetry_readings`` as limits to apply."""
+    try:
+        limits: dict[Resource, int | None] = {Resource(r): None for r in args.clear}
+        for assignment in args.set:
+            name, _, value = assignment.partition("=")
+            limits[Resource(name)] = int(value)
+            DailyQuotas({Resource(name): int(value)})  # a limit >= 1
+    except ValueError as error:
+        names = ", ".join(r.value for r in Resource)
+        parser.error(f"{error} (resources: {names}; limits: whole numbers >= 1)")
+    return limits
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="bijmantra-tenant", description=__doc__)
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_OWNER_URL", ""))
@@ -101,6 +119,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     move.add_argument("--database", default=None, help="dedicated database name")
     move.add_argument("--cluster", default=None, help="host:port of another cluster")
     commands.add_parser("recover", help="finish or undo interrupted erases and imports")
+    quota = commands.add_parser("quota", help="an organization's daily limits and usage")
+    quota.add_argument("organization", type=uuid.UUID)
+    quota.add_argument("--set", action="append", default=[], metavar="RESOURCE=LIMIT")
+    quota.add_argument("--clear", action="append", default=[], metavar="RESOURCE")
     args = parser.parse_args(argv)
     if not args.database_url:
         parser.error("--database-url (or DATABASE_OWNER_URL) is required")
@@ -130,6 +152,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             result = {"rows": rows, "redis_keys": keys}
         elif args.command == "move":
             result = _move(url, args)
+        elif args.command == "quota":
+            result = organization_quotas(url, args.organization, _limits(parser, args))
         else:
             tenant = args.organization or uuid.uuid4()
             rows = import_tenant(

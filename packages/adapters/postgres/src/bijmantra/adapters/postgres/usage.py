@@ -8,11 +8,13 @@ commit's pipeline (ADR 0321); its error fails the ``COMMIT`` and nothing is kept
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import uuid
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 import psycopg
 from bijmantra.adapters.postgres.engine import driver_connection
+from bijmantra.adapters.postgres.placement_admin import current_placement, database_owner_url
 from bijmantra.domain.tenancy.quotas import Charge, Resource, period_of, quota_refusal
 from bijmantra.observability.metrics import QUOTA_REFUSALS
 from sqlalchemy.exc import DBAPIError
@@ -52,3 +54,45 @@ def quota_or(error: BaseException, now: datetime) -> BaseException:
     resource = Resource(diagnostic.message_primary or "")
     QUOTA_REFUSALS.labels(resource.value).inc()  # which organization: the request's own log
     return quota_refusal(resource, int(diagnostic.message_hint or 0), now)
+
+
+def organization_quotas(
+    owner_url: str,
+    organization: uuid.UUID,
+    limits: Mapping[Resource, int | None],
+    days: int = 7,
+) -> dict[str, object]:
+    """An operator's view and change, as the owner, in the organization's placement: set its
+    own daily limits (``None`` removes one: the deployment's applies again); return its
+    limits and its usage of the last ``days`` days."""
+    url = database_owner_url(owner_url, current_placement(owner_url, organization))
+    with psycopg.connect(url) as conn:
+        for resource, limit in sorted(limits.items()):
+            if limit is None:
+                conn.execute(
+                    "DELETE FROM domain.organization_quotas WHERE tenant_id = %s AND resource = %s",
+                    (organization, resource.value),
+                )
+            else:
+                conn.execute(
+                    "INSERT INTO domain.organization_quotas (tenant_id, resource, daily_limit) "
+                    "VALUES (%s, %s, %s) ON CONFLICT (tenant_id, resource) "
+                    "DO UPDATE SET daily_limit = excluded.daily_limit",
+                    (organization, resource.value, limit),
+                )
+        own = conn.execute(
+            "SELECT resource, daily_limit FROM domain.organization_quotas WHERE tenant_id = %s "
+            "ORDER BY resource",
+            (organization,),
+        ).fetchall()
+        used = conn.execute(
+            "SELECT period, resource, used FROM domain.organization_usage WHERE tenant_id = %s "
+            "AND period > (SELECT max(period) FROM domain.organization_usage "
+            "WHERE tenant_id = %s) - %s ORDER BY period DESC, resource",
+            (organization, organization, days),
+        ).fetchall()
+    return {
+        "organization": str(organization),
+        "limits": {resource: limit for resource, limit in own},
+        "usage": [{"day": str(day), "resource": r, "used": n} for day, r, n in used],
+    }

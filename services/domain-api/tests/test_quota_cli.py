@@ -1,0 +1,67 @@
+"""``bijmantra-tenant quota`` as an operator runs it, on real PostgreSQL (ADR 0340): one
+organization's own daily limit replaces the deployment's until cleared, and its usage of the
+last days is shown; a resource or limit the platform does not know is refused."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+from bijmantra.adapters.postgres import create_engine, unit_of_work_factory
+from bijmantra.domain import DomainEvent
+from bijmantra.domain.tenancy.quotas import DailyQuotas, Resource
+from bijmantra.domain_api.tenant_cli import main as tenant_cli
+from bijmantra.kernel import FixedClock, RateLimited, TenantId
+from bijmantra.testkit.provision import ProvisionedDatabase
+
+pytestmark = pytest.mark.integration
+NOW = datetime(2026, 12, 7, 12, tzinfo=UTC)
+
+
+async def _write(database: ProvisionedDatabase, tenant: TenantId) -> None:
+    engine = create_engine(database.domain_url, pool_size=1)
+    quotas = DailyQuotas({Resource.EVENT_BYTES: 1 << 30})
+    try:
+        async with unit_of_work_factory(engine, source="t", quotas=quotas, clock=FixedClock(NOW))(
+            tenant
+        ) as uow:
+            uow.record(DomainEvent("test.cli", tenant, "a", {"n": "x" * 300}, occurred_at=NOW))
+            await uow.commit()
+    finally:
+        await engine.dispose()
+
+
+async def test_an_operator_sets_reads_and_clears_an_organizations_limit(
+    database: ProvisionedDatabase, capsys: pytest.CaptureFixture[str]
+) -> None:
+    organization = uuid.uuid4()
+    cli = ["--database-url", database.owner_url, "quota", str(organization)]
+    tenant_cli([*cli, "--set", "event_bytes=1000", "--set", "genotype_calls=5"])
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["limits"] == {"event_bytes": 1000, "genotype_calls": 5}
+    assert shown["usage"] == []
+
+    tenant = TenantId(organization)
+    await _write(database, tenant)  # ~700 bytes of its 1000
+    with pytest.raises(RateLimited):
+        await _write(database, tenant)  # the deployment's 1 GiB does not apply to it
+    tenant_cli(cli)
+    shown = json.loads(capsys.readouterr().out)
+    [day] = shown["usage"]
+    assert (day["day"], day["resource"]) == ("2026-12-07", "event_bytes")
+    assert 0 < day["used"] <= 1000
+
+    tenant_cli([*cli, "--clear", "event_bytes"])
+    assert json.loads(capsys.readouterr().out)["limits"] == {"genotype_calls": 5}
+    await _write(database, tenant)  # the deployment's limit again
+
+
+@pytest.mark.parametrize("bad", ["nonsense=5", "event_bytes=0", "event_bytes=many"])
+def test_an_unknown_resource_or_a_bad_limit_is_refused(
+    database: ProvisionedDatabase, bad: str
+) -> None:
+    with pytest.raises(SystemExit) as refused:
+        tenant_cli(["--database-url", database.owner_url, "quota", str(uuid.uuid4()), "--set", bad])
+    assert refused.value.code == 2
