@@ -275,6 +275,7 @@ SERVICES: dict[str, Schema] = {
             "QUOTA_TELEMETRY_READINGS_PER_DAY",
             "QUOTA_GENOTYPE_CALLS_PER_DAY",
             "QUOTA_ANALYSIS_RESULT_BYTES_PER_DAY",
+            "QUOTA_UPLOAD_BYTES_PER_DAY",
         ],
         secret_keys=["DATABASE_URL", "NATS_URL", "REDIS_URL"],
         secret_required=["DATABASE_URL"],

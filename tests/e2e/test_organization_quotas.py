@@ -25,6 +25,7 @@ PASSWORD = "pw-quota-manager-1"
 READINGS = 20
 EVENT_BYTES = 250_000
 RESULT_BYTES = 2_000
+UPLOAD_BYTES = 100_000
 NOW = datetime.now(UTC).replace(second=0, microsecond=0)
 PROFILE = {
     "name": "logger",
@@ -38,6 +39,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
         "QUOTA_TELEMETRY_READINGS_PER_DAY": str(READINGS),
         "QUOTA_EVENT_BYTES_PER_DAY": str(EVENT_BYTES),
         "QUOTA_ANALYSIS_RESULT_BYTES_PER_DAY": str(RESULT_BYTES),
+        "QUOTA_UPLOAD_BYTES_PER_DAY": str(UPLOAD_BYTES),
     }
     with running_stack(tmp_path_factory.mktemp("quotas"), env=env) as stack:
         yield stack
@@ -274,3 +276,26 @@ def test_a_refused_keyed_write_is_neither_kept_nor_recorded_so_its_retry_runs(
         assert again.json() == applied.json()  # the kept answer, not a second write
         found = client.get("/brapi/v2/germplasm", params={"germplasmName": "keyed"})
         assert len(found.json()["result"]["data"]) == 1
+
+
+def test_an_image_past_the_days_upload_bytes_is_refused_and_not_stored(stack: DevStack) -> None:
+    png = b"\x89PNG\r\n\x1a\n" + bytes(60_000)
+    with member(stack) as client, member(stack) as other:
+
+        def upload(c: httpx.Client) -> tuple[str, httpx.Response]:
+            created = c.post("/brapi/v2/images", json=[{"imageName": "leaf"}])
+            assert created.status_code == 200, created.text
+            db_id = created.json()["result"]["data"][0]["imageDbId"]
+            headers = {"Content-Type": "image/png"}
+            return db_id, c.put(
+                f"/brapi/v2/images/{db_id}/imagecontent", content=png, headers=headers
+            )
+
+        _, first = upload(client)
+        assert first.status_code == 200, first.text
+        db_id, refused = upload(client)  # 120 kB of the day's 100 kB
+        body = assert_quota_refusal(refused)
+        assert "daily quota of bytes of uploaded files" in body["metadata"]["status"][0]["message"]
+        image = client.get(f"/brapi/v2/images/{db_id}").json()["result"]
+        assert image.get("imageFileSize") in (None, 0)  # nothing of it was kept
+        assert upload(other)[1].status_code == 200

@@ -84,13 +84,21 @@ def test_a_full_budget_every_day_holds_at_most_the_share_of_the_stream(
 
 def test_the_deployments_quotas() -> None:
     quotas = deployment_quotas(
-        8 << 30, timedelta(days=30), share=8, event_bytes=0, readings=7, calls=9, results=11
+        8 << 30,
+        timedelta(days=30),
+        share=8,
+        event_bytes=0,
+        readings=7,
+        calls=9,
+        results=11,
+        uploads=13,
     )
     assert quotas.limits == {
         Resource.EVENT_BYTES: (8 << 30) // (8 * 31),
         Resource.TELEMETRY_READINGS: 7,
         Resource.GENOTYPE_CALLS: 9,
         Resource.ANALYSIS_RESULT_BYTES: 11,
+        Resource.UPLOAD_BYTES: 13,
     }
     fixed = deployment_quotas(8 << 30, timedelta(days=30), share=8, event_bytes=5, readings=7)
     assert fixed.limits[Resource.EVENT_BYTES] == 5

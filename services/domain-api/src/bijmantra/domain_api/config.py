@@ -13,6 +13,7 @@ from bijmantra.domain.tenancy.quotas import (
     DEFAULT_GENOTYPE_CALLS,
     DEFAULT_STREAM_SHARE,
     DEFAULT_TELEMETRY_READINGS,
+    DEFAULT_UPLOAD_BYTES,
 )
 from bijmantra.kernel.settings import Env, from_environment
 
@@ -62,7 +63,7 @@ class Settings:
     analysis_memory_mib: Annotated[int, Env("ANALYSIS_MEMORY_MIB")] = DEFAULT_JOB_MEMORY >> 20
     # What one organization's writes may add in a UTC day (ADR 0340): bytes of events (0: its
     # share of the event stream, 1/QUOTA_EVENT_STREAM_SHARE of it), telemetry readings, genotype
-    # calls and bytes of analysis results stored.
+    # calls, bytes of analysis results and of uploaded files stored.
     quota_event_bytes: Annotated[int, Env("QUOTA_EVENT_BYTES_PER_DAY")] = 0
     quota_stream_share: Annotated[int, Env("QUOTA_EVENT_STREAM_SHARE")] = DEFAULT_STREAM_SHARE
     quota_readings: Annotated[int, Env("QUOTA_TELEMETRY_READINGS_PER_DAY")] = (
@@ -72,6 +73,7 @@ class Settings:
     quota_results: Annotated[int, Env("QUOTA_ANALYSIS_RESULT_BYTES_PER_DAY")] = (
         DEFAULT_ANALYSIS_RESULT_BYTES
     )
+    quota_uploads: Annotated[int, Env("QUOTA_UPLOAD_BYTES_PER_DAY")] = DEFAULT_UPLOAD_BYTES
 
     @classmethod
     def from_env(cls) -> Settings:

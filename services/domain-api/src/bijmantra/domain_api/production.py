@@ -111,6 +111,7 @@ async def production_adapters(settings: Settings, tracing: Tracing) -> DomainAda
         readings=settings.quota_readings,
         calls=settings.quota_calls,
         results=settings.quota_results,
+        uploads=settings.quota_uploads,
     )
 
     def units(quotas: DailyQuotas) -> Callable[[TenantId], PostgresUnitOfWork]:

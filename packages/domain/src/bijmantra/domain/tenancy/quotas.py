@@ -32,6 +32,7 @@ class Resource(StrEnum):
     TELEMETRY_READINGS = "telemetry_readings"  # sensor readings stored
     GENOTYPE_CALLS = "genotype_calls"  # calls stored by imports and extracts (variants x samples)
     ANALYSIS_RESULT_BYTES = "analysis_result_bytes"  # tables, artifacts and figures stored
+    UPLOAD_BYTES = "upload_bytes"  # file contents stored beside documents (images)
 
 
 _NOUNS = {
@@ -39,6 +40,7 @@ _NOUNS = {
     Resource.TELEMETRY_READINGS: "telemetry readings",
     Resource.GENOTYPE_CALLS: "genotype calls",
     Resource.ANALYSIS_RESULT_BYTES: "bytes of analysis results",
+    Resource.UPLOAD_BYTES: "bytes of uploaded files",
 }
 # A sensor batch is at most 10,000 readings (domain.sensors.MAX_BATCH): a day's limit is
 # well above what one batch takes.
@@ -47,6 +49,7 @@ DEFAULT_TELEMETRY_READINGS = 5_000_000
 DEFAULT_GENOTYPE_CALLS = 20_000_000_000
 # Results of ~20 of the largest analyses a 2 GiB job budget allows (ADR 0338) a day.
 DEFAULT_ANALYSIS_RESULT_BYTES = 8 << 30
+DEFAULT_UPLOAD_BYTES = 2 << 30  # 256 of the largest images (8 MiB) a day
 DEFAULT_STREAM_SHARE = 8  # one organization may hold at most 1/8 of the event stream
 # What the stream stores of an event beside its payload: the subject, the headers (message id,
 # tenant, type, traceparent) and the store's own record (a published event's measured size,
@@ -140,6 +143,7 @@ def deployment_quotas(
     readings: int,
     calls: int = DEFAULT_GENOTYPE_CALLS,
     results: int = DEFAULT_ANALYSIS_RESULT_BYTES,
+    uploads: int = DEFAULT_UPLOAD_BYTES,
 ) -> DailyQuotas:
     """A deployment's quotas: ``event_bytes`` a day, or when 0 the budget of ``share``."""
     budget = event_bytes or event_budget(stream_bytes, max_age, share)
@@ -149,5 +153,6 @@ def deployment_quotas(
             Resource.TELEMETRY_READINGS: readings,
             Resource.GENOTYPE_CALLS: calls,
             Resource.ANALYSIS_RESULT_BYTES: results,
+            Resource.UPLOAD_BYTES: uploads,
         }
     )

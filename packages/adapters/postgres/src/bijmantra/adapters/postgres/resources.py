@@ -130,6 +130,7 @@ class PostgresResourceStore:
     def __init__(self, connection: AsyncConnection) -> None:
         self._connection = connection
         self._written: set[str] = set()
+        self.stored_bytes = 0  # file contents this transaction stored (ADR 0340)
 
     async def bump_versions(self) -> None:
         """Give every entity this transaction wrote a new data version (ADR 0040).
@@ -337,6 +338,7 @@ class PostgresResourceStore:
         return [value for (value,) in rows if value is not None]
 
     async def put_content(self, entity: str, db_id: str, media_type: str, content: bytes) -> None:
+        self.stored_bytes += len(content)
         await self._connection.execute(
             text(
                 "INSERT INTO domain.resource_contents (tenant_id, entity, db_id, media_type, "

@@ -159,6 +159,7 @@ class PostgresUnitOfWork(TenantTransaction):
             Resource.TELEMETRY_READINGS: self.sensors.stored,
             Resource.GENOTYPE_CALLS: self.genotypes.stored_calls,
             Resource.ANALYSIS_RESULT_BYTES: self.analyses.stored_bytes,
+            Resource.UPLOAD_BYTES: self.resources.stored_bytes,
         }
         keyed = self._keyed_request() if events else None
         if keyed is not None and not keyed.recorded:
@@ -179,7 +180,8 @@ class PostgresUnitOfWork(TenantTransaction):
             if (refusal := quota_or(error, now)) is error:
                 raise
             raise refusal from error
-        self.sensors.stored = self.genotypes.stored_calls = self.analyses.stored_bytes = 0
+        self.sensors.stored = self.genotypes.stored_calls = 0
+        self.analyses.stored_bytes = self.resources.stored_bytes = 0
         if keyed is not None:
             keyed.recorded = True
         if events and self.database is None:
