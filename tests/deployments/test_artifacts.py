@@ -174,6 +174,7 @@ DASHBOARD_METRICS = (
     "consumer_pending_messages",
     "consumer_redeliveries_total",
     "analysis_job_duration_seconds",
+    "quota_refusals_total",
 )
 
 
