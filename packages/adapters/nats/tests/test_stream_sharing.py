@@ -14,7 +14,7 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
-from bijmantra.adapters.nats import EVENTS_STREAM, JetStreamPublisher
+from bijmantra.adapters.nats import EVENTS_STREAM, JetStreamPublisher, ensure_stream
 from bijmantra.adapters.nats.stream import STREAM_CONFIG
 from bijmantra.application.events import EventEnvelope, OutboxRecord
 from bijmantra.domain.tenancy.quotas import event_bytes
@@ -107,3 +107,20 @@ async def test_an_events_charge_covers_what_the_stream_stores_of_it(
     assert await JetStreamPublisher(js).publish_batch([record]) == [record.id]
     stored = (await js.stream_info(EVENTS_STREAM)).state.bytes - before
     assert 0 < stored <= event_bytes([len(record.payload)])
+
+
+async def test_a_stream_an_operator_made_larger_stays_larger_and_sets_the_budget(
+    js: JetStreamContext,
+) -> None:
+    """``ensure_stream`` (every service, at start) no longer shrinks the stream back to the
+    declared 8 GiB; it returns the size domain-api derives the event budget from."""
+    declared = STREAM_CONFIG.max_bytes or 0
+    config = (await js.stream_info(EVENTS_STREAM)).config
+    try:
+        await js.update_stream(dataclasses.replace(config, max_bytes=declared + (1 << 20)))
+        assert await ensure_stream(js) == declared + (1 << 20)
+        assert (await js.stream_info(EVENTS_STREAM)).config.max_bytes == declared + (1 << 20)
+        await js.update_stream(dataclasses.replace(config, max_bytes=declared // 2))
+        assert await ensure_stream(js) == declared  # never below the declared size
+    finally:
+        await js.update_stream(dataclasses.replace(config, max_bytes=declared))

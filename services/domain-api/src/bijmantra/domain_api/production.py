@@ -103,8 +103,11 @@ async def production_adapters(settings: Settings, tracing: Tracing) -> DomainAda
         if placement_relays is not None:
             placement_relays.wake(database)
 
+    nc = await connect(settings.nats_url, name=SERVICE_NAME)
+    js = nc.jetstream()
+    stream_bytes = await ensure_stream(js)  # as the server has it: an operator may raise it
     quotas = deployment_quotas(
-        STREAM_CONFIG.max_bytes or 0,
+        stream_bytes,
         timedelta(seconds=STREAM_CONFIG.max_age or 0),
         share=settings.quota_stream_share,
         event_bytes=settings.quota_event_bytes,
@@ -154,9 +157,6 @@ async def production_adapters(settings: Settings, tracing: Tracing) -> DomainAda
     tracing.instrument_redis()
     redis = redis_client(settings.redis_url)
     closers.append(redis.aclose)
-    nc = await connect(settings.nats_url, name=SERVICE_NAME)
-    js = nc.jetstream()
-    await ensure_stream(js)
     publisher = JetStreamPublisher(js)
     closers.append(nc.drain)
     outbox = PostgresOutboxStore(engine)

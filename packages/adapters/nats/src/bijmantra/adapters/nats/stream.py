@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Mapping
 
 import nats
@@ -56,14 +57,20 @@ async def connect(url: str, *, name: str) -> Client:
     )
 
 
-async def ensure_stream(js: JetStreamContext) -> None:
-    """Create the stream, or update it to the declared config (safe from every replica)."""
+async def ensure_stream(js: JetStreamContext) -> int:
+    """Create the stream, or update it to the declared config (safe from every replica); its
+    ``max_bytes``, which it returns, is kept where an operator raised it on the server
+    (``nats stream edit``): the organizations' event budget follows it (ADR 0340)."""
+    declared = STREAM_CONFIG.max_bytes or 0
     try:
-        await js.stream_info(EVENTS_STREAM)
+        info = await js.stream_info(EVENTS_STREAM)
     except NotFoundError:
         await js.add_stream(STREAM_CONFIG)
+        max_bytes = declared
     else:
-        await js.update_stream(STREAM_CONFIG)
+        max_bytes = max(declared, info.config.max_bytes or 0)
+        await js.update_stream(dataclasses.replace(STREAM_CONFIG, max_bytes=max_bytes))
     for durable in RETIRED_CONSUMERS:
         with contextlib.suppress(NotFoundError):
             await js.delete_consumer(EVENTS_STREAM, durable)
+    return max_bytes
