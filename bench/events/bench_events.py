@@ -307,9 +307,7 @@ def websocket_reader(url: str, token: str, total: int, batched: bool, ready, res
         ) as socket:
             assert json.loads(await socket.recv())["type"] == "ready"
             await socket.send(
-                json.dumps(
-                    {"type": "subscribe", "events": [LIVE_TYPE], "batch": batched}
-                )
+                json.dumps({"type": "subscribe", "events": [LIVE_TYPE], "batch": batched})
             )
             assert json.loads(await socket.recv())["type"] == "subscribed"
             ready.set()
