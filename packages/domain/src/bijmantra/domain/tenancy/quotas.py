@@ -2,9 +2,10 @@
 
 Requests are bounded and rate-limited, but over weeks one organization could still fill the
 shared event stream (whose bytes limit evicts the oldest events of every organization) or the
-telemetry tables. Each such growth path is a ``Resource`` with a daily limit per organization,
-charged in the write's own transaction; a write that would pass it is refused whole (429, with
-the wait until the UTC day turns) and the other organizations never notice.
+tables of telemetry, genotypes, analysis results and uploads. Each such growth path is a
+``Resource`` with a daily limit per organization, charged in the write's own transaction; a
+write that would pass it is refused whole (429, with the wait until the UTC day turns) and
+the other organizations never notice.
 
 A daily limit bounds what is kept: an organization holds at most ``limit x days kept`` of a
 resource that is kept for so many days (events for the stream's ``max_age``, readings for
@@ -47,7 +48,7 @@ _NOUNS = {
 DEFAULT_TELEMETRY_READINGS = 5_000_000
 # 2 bits a call packed: 5 GB of matrices a day (100,000 samples x 200,000 variants).
 DEFAULT_GENOTYPE_CALLS = 20_000_000_000
-# Results of ~20 of the largest analyses a 2 GiB job budget allows (ADR 0338) a day.
+# A GRM of the most samples a 2 GiB job budget allows (ADR 0338) is ~0.4 GB: many a day.
 DEFAULT_ANALYSIS_RESULT_BYTES = 8 << 30
 DEFAULT_UPLOAD_BYTES = 2 << 30  # 256 of the largest images (8 MiB) a day
 DEFAULT_STREAM_SHARE = 8  # one organization may hold at most 1/8 of the event stream
