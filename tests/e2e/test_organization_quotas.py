@@ -40,6 +40,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
         "QUOTA_EVENT_BYTES_PER_DAY": str(EVENT_BYTES),
         "QUOTA_ANALYSIS_RESULT_BYTES_PER_DAY": str(RESULT_BYTES),
         "QUOTA_UPLOAD_BYTES_PER_DAY": str(UPLOAD_BYTES),
+        # The worker reports a device offline after 3 s of silence (production: 15 min).
+        "DEVICE_OFFLINE_AFTER_SECONDS": "3",
+        "SENSOR_CHECK_SECONDS": "1",
     }
     with running_stack(tmp_path_factory.mktemp("quotas"), env=env) as stack:
         yield stack
@@ -299,3 +302,30 @@ def test_an_image_past_the_days_upload_bytes_is_refused_and_not_stored(stack: De
         image = client.get(f"/brapi/v2/images/{db_id}").json()["result"]
         assert image.get("imageFileSize") in (None, 0)  # nothing of it was kept
         assert upload(other)[1].status_code == 200
+
+
+def test_a_device_goes_offline_even_when_its_organization_used_up_its_events(
+    stack: DevStack,
+) -> None:
+    """The worker's presence report carries out accepted telemetry: not refused for the day."""
+    email = f"manager-{uuid.uuid4().hex[:8]}@quota.example.org"
+    organization = stack.register_member(email, PASSWORD, ["data-manager"])
+    assert stack.database is not None
+    headers = {"Authorization": f"Bearer {stack.login(email, PASSWORD)}"}
+    with httpx.Client(base_url=stack.gateway_url, headers=headers, timeout=60) as client:
+        device_id, credential = device(stack, client)
+        assert send(stack, credential, range(1, 3)).status_code == 200
+        with psycopg.connect(stack.database.owner_url) as conn:
+            conn.execute(
+                "INSERT INTO domain.organization_quotas (tenant_id, resource, daily_limit) "
+                "VALUES (%s, 'event_bytes', 1)",
+                (organization,),
+            )
+        assert send(stack, credential, range(5, 7)).status_code == 429  # intake is refused
+        deadline, status = time.monotonic() + 30, ""
+        while time.monotonic() < deadline:
+            status = client.get(f"/api/v1/devices/{device_id}").json()["data"]["status"]
+            if status == "offline":
+                break
+            time.sleep(0.5)
+        assert status == "offline"
