@@ -1,8 +1,9 @@
 """Daily quotas per organization (ADR 0340) against the real database: a write past the quota
-is refused whole (429, nothing stored, no event) and only for its organization; two racing
-writes cannot both pass; a replayed batch costs nothing; an organization can neither charge
-another's row nor raise its own limit; the day's turn renews the quota. Events, telemetry
-readings and genotype calls."""
+is refused whole (429, nothing stored, no event) and only for its organization; writes on
+other shards do not wait for each other, two racing on one shard cannot both pass; a
+replayed batch costs nothing; an organization can neither charge another's row nor raise
+its own limit; the day's turn renews the quota. Events, telemetry readings and genotype
+calls."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import numpy as np
 import psycopg
 import pytest
 from bijmantra.adapters.postgres import unit_of_work_factory
+from bijmantra.adapters.postgres.engine import driver_connection
 from bijmantra.adapters.postgres.uow import set_tenant
 from bijmantra.adapters.postgres.usage import charge_usage
 from bijmantra.application.sensors import IngestTelemetry
@@ -25,7 +27,7 @@ from bijmantra.kernel import FixedClock, RateLimited, TenantId
 from bijmantra.testkit.provision import ProvisionedDatabase
 from bijmantra.testkit.vcf import random_vcf
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from .test_sensors_store import NOW as SENSORS_NOW
 from .test_sensors_store import Org, item
@@ -97,34 +99,104 @@ async def test_events_past_the_daily_quota_are_refused_for_that_organization_onl
     assert _outbox(database, flooder) == 4
 
 
-async def test_two_racing_writes_cannot_both_pass_the_quota(
+SHARDS = 32  # migration 0246
+HANG_GUARD = 60.0  # seconds; only turns a wait that never ends into a failure
+
+
+async def _charging(
+    engine: AsyncEngine, tenant: TenantId, cost: int, limit: int
+) -> AsyncConnection:
+    """A connection whose transaction has charged ``cost`` and not committed yet."""
+    conn = await _begun(engine)
+    await set_tenant(conn, tenant)
+    await charge_usage(conn, [Charge(Resource.EVENT_BYTES, cost, limit)], NOW)
+    await conn.execute(text("SELECT 1"))  # the charge has run
+    return conn
+
+
+async def _begun(engine: AsyncEngine) -> AsyncConnection:
+    conn = await engine.connect()
+    await conn.begin()
+    return conn
+
+
+async def _shard(conn: AsyncConnection) -> int:
+    """The shard the connection charges: its backend's pid (asked of the driver, so no
+    statement starts a transaction)."""
+    return (await driver_connection(conn)).info.backend_pid % SHARDS
+
+
+async def test_writes_of_one_organization_on_other_shards_do_not_wait_for_each_other(
     engine: AsyncEngine, database: ProvisionedDatabase
 ) -> None:
-    """The first write's charge is not committed yet when the second arrives (no row of the
-    day exists, both insert): the second waits for the first and is then refused."""
+    """A charge holds only its connection's shard of the day: a write on another shard
+    commits while it is open (the two may pass the limit together, by that one write), and
+    the committed total refuses the next write."""
     cost = await _one_event_costs(engine, database)
     limit, tenant = cost + cost // 2, TenantId(uuid.uuid4())
-    async with engine.connect() as first:
-        await first.begin()
-        await set_tenant(first, tenant)
-        await charge_usage(first, [Charge(Resource.EVENT_BYTES, cost, limit)], NOW)
-        second = asyncio.create_task(_write(engine, tenant, limit))
-        await asyncio.sleep(0.5)
-        assert not second.done()  # waiting on the first's uncommitted row of the day
-        await first.commit()
+    first = await _charging(engine, tenant, cost, limit)
+    spare: list[AsyncConnection] = []
+    while await _shard(second := await _begun(engine)) == await _shard(first):
+        spare.append(second)
+    await set_tenant(second, tenant)
+    await charge_usage(second, [Charge(Resource.EVENT_BYTES, cost, limit)], NOW)
+    await asyncio.wait_for(second.commit(), HANG_GUARD)  # not waiting for ``first``
+    await first.commit()
+    for conn in (first, second, *spare):
+        await conn.close()
+    assert _used(database, tenant, Resource.EVENT_BYTES) == 2 * cost
     with pytest.raises(RateLimited):
-        await second
+        await _write(engine, tenant, limit)
     assert _outbox(database, tenant) == 0
+
+
+async def test_two_racing_writes_on_one_shard_cannot_both_pass_the_quota(
+    engine: AsyncEngine, database: ProvisionedDatabase
+) -> None:
+    """The first write's charge is not committed yet when the second arrives on a connection
+    of the same shard (no row of the day exists, both insert): the second waits for the
+    first and is then refused."""
+    cost = await _one_event_costs(engine, database)
+    limit, tenant = cost + cost // 2, TenantId(uuid.uuid4())
+    # Backends' pids are consecutive: the 33rd connection shares a shard with an earlier one.
+    wide = create_async_engine(engine.url, pool_size=SHARDS + 1, max_overflow=0)
+    by_shard: dict[int, AsyncConnection] = {}
+    while (shard := await _shard(second := await _begun(wide))) not in by_shard:
+        by_shard[shard] = second
+    first = by_shard.pop(shard)
+    for conn in by_shard.values():
+        await conn.close()
+    await set_tenant(first, tenant)
+    await charge_usage(first, [Charge(Resource.EVENT_BYTES, cost, limit)], NOW)
+    await first.execute(text("SELECT 1"))  # the charge has run
+    await set_tenant(second, tenant)
+    racing = asyncio.create_task(
+        charge_usage(second, [Charge(Resource.EVENT_BYTES, cost, limit)], NOW)
+    )
+    waiting = asyncio.create_task(second.execute(text("SELECT 1")))
+    await asyncio.sleep(0.5)
+    assert not waiting.done()  # waiting on the first's uncommitted row of the day
+    await first.commit()
+    await first.close()
+    with pytest.raises(psycopg.Error, match="event_bytes") as refused:
+        await asyncio.wait_for(asyncio.gather(racing, waiting), HANG_GUARD)
+    assert refused.value.sqlstate == "BQ429"
+    await second.rollback()
+    await second.close()
+    await wide.dispose()
     assert _used(database, tenant, Resource.EVENT_BYTES) == cost
 
-    burst = TenantId(uuid.uuid4())  # and a burst of ten at once: exactly the three that fit
-    results = await asyncio.gather(
+    burst = TenantId(uuid.uuid4())  # a burst of ten at once: the three that fit, and what
+    results = await asyncio.gather(  # other shards passed with them, never a later write
         *(_write(engine, burst, 3 * cost + cost // 2) for _ in range(10)), return_exceptions=True
     )
-    assert sum(isinstance(r, str) for r in results) == 3
+    passed = sum(isinstance(r, str) for r in results)
+    assert passed >= 3
     assert all(isinstance(r, str | RateLimited) for r in results)
-    assert _outbox(database, burst) == 3
-    assert _used(database, burst, Resource.EVENT_BYTES) == 3 * cost
+    assert _outbox(database, burst) == passed
+    assert _used(database, burst, Resource.EVENT_BYTES) == passed * cost
+    with pytest.raises(RateLimited):
+        await _write(engine, burst, 3 * cost + cost // 2)
 
 
 async def test_an_organization_cannot_charge_another_nor_raise_its_own_limit(

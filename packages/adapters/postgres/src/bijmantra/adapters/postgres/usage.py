@@ -1,9 +1,10 @@
 """Organizations' daily usage of shared resources, charged in the write's transaction (ADR 0340).
 
-``domain.charge_usage`` (migration 0244) adds each amount to the organization's row of the day
-under row-level security and raises SQLSTATE ``BQ429`` when one would pass its limit (the
-organization's own, else the one sent). The statement reads no answer, so it rides in the
-commit's pipeline (ADR 0321); its error fails the ``COMMIT`` and nothing is kept.
+``domain.charge_usage`` (migrations 0244-0246) adds each amount to the organization's row of
+the day in the connection's shard, under row-level security, and raises SQLSTATE ``BQ429``
+when the day's total would pass its limit (the organization's own, else the one sent). The
+statement reads no answer, so it rides in the commit's pipeline (ADR 0321); its error fails
+the ``COMMIT`` and nothing is kept.
 """
 
 from __future__ import annotations
@@ -86,9 +87,10 @@ def organization_quotas(
             (organization,),
         ).fetchall()
         used = conn.execute(
-            "SELECT period, resource, used FROM domain.organization_usage WHERE tenant_id = %s "
-            "AND period > (SELECT max(period) FROM domain.organization_usage "
-            "WHERE tenant_id = %s) - %s ORDER BY period DESC, resource",
+            "SELECT period, resource, sum(used)::bigint FROM domain.organization_usage "
+            "WHERE tenant_id = %s AND period > (SELECT max(period) "
+            "FROM domain.organization_usage WHERE tenant_id = %s) - %s "
+            "GROUP BY period, resource ORDER BY period DESC, resource",
             (organization, organization, days),
         ).fetchall()
     return {
