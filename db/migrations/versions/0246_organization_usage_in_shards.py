@@ -15,10 +15,8 @@ at most the other shards' writes in flight (ADR 0340). The first charge of a day
 prunes the organization's rows older than 62 days (0245), skipping rows another is pruning.
 """
 
-import runpy
-from pathlib import Path
-
-from alembic import op
+from alembic import context, op
+from alembic.script import ScriptDirectory
 
 revision = "0246"
 down_revision = "0245"
@@ -86,11 +84,10 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    """One row a day again (shards summed), and 0245's function (read from its own file,
-    which never changes)."""
-    previous = runpy.run_path(
-        str(Path(__file__).with_name("0245_organization_usage_kept_two_months.py"))
-    )
+    """One row a day again (shards summed), and 0245's function (from its own module, which
+    never changes)."""
+    previous = ScriptDirectory.from_config(context.config).get_revision("0245")
+    assert previous is not None
     for statement in (
         "CREATE TEMP TABLE summed ON COMMIT DROP AS SELECT tenant_id, resource, period, "
         "sum(used)::bigint AS used FROM domain.organization_usage "
@@ -100,6 +97,6 @@ def downgrade() -> None:
         "ALTER TABLE domain.organization_usage DROP COLUMN shard",
         "ALTER TABLE domain.organization_usage ADD PRIMARY KEY (tenant_id, resource, period)",
         "INSERT INTO domain.organization_usage SELECT * FROM summed",
-        previous["CHARGE_USAGE"],
+        previous.module.CHARGE_USAGE,
     ):
         op.execute(statement)
