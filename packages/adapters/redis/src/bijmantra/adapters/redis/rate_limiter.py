@@ -18,7 +18,8 @@ from redis.exceptions import RedisError
 
 # Mirrors bijmantra.application.protection.ratelimit.gcra_step for each bucket in KEYS;
 # ARGV holds each bucket's window and emission interval (ms). Numbers go back as strings:
-# Redis would truncate Lua floats to integers.
+# Redis would truncate Lua floats to integers. A TAT is stored with 17 digits: ``tostring``
+# keeps 14, a tenth of a millisecond of a TAT, and calls that close read a later TAT.
 _ACQUIRE = """
 local now_parts = redis.call('TIME')
 local now = tonumber(now_parts[1]) * 1000 + tonumber(now_parts[2]) / 1000
@@ -38,7 +39,7 @@ for i = 1, #KEYS do
 end
 if allowed then
   for i = 1, #KEYS do
-    redis.call('SET', KEYS[i], tostring(tats[i]), 'PX', math.ceil(tats[i] - now) + 1)
+    redis.call('SET', KEYS[i], string.format('%.17g', tats[i]), 'PX', math.ceil(tats[i] - now) + 1)
   end
 end
 return out
