@@ -53,6 +53,7 @@ SEPARATE: list[tuple[str, str, str]] = [
     ("phenotyping", "bench.phenotyping.bench_phenotyping", "observations vs a raw COPY"),
     ("sensors", "bench.sensors.bench_sensors", "telemetry vs COPY; 1 h history vs raw rows"),
     ("distribution", "bench.distribution.bench_distribution", "invoice numbers; PDF p95"),
+    ("quotas", "bench.quotas.bench_quota_charge", "one organization's charged commits vs 32's"),
     ("operations", "bench.operations.bench_operations", "add-dependency vs the whole graph"),
     ("protections", "bench.protections.bench_protections", "protections and tracing on vs off"),
     ("tracing-cost", "bench.protections.tracing_cost", "tracing at 10 %, counted in-process"),
