@@ -261,10 +261,10 @@ class CentringFeed:
         scratch = np.empty((0, self._n_samples), dtype=np.int8)
         try:
             while (chunk := self._chunks.get()) is not None:
-                self._backlog.done()
                 if isinstance(chunk, BaseException):
                     self._ready.put(RuntimeError("genotype stream interrupted"))
                     return
+                self._backlog.done()
                 if self._kernel_gone:
                     continue  # nothing reads the blocks any more: none is made
                 if chunk.n_samples != self._n_samples:
