@@ -30,7 +30,7 @@ from bijmantra.adapters.postgres.export_runner import (
 from bijmantra.adapters.postgres.placement_admin import database_owner_url, provision_database
 from bijmantra.adapters.postgres.placement_move import move_organization
 from bijmantra.adapters.postgres.tenant_archive import read_manifest
-from bijmantra.domain.tenancy.exports import RUNNER_SILENCE
+from bijmantra.domain.tenancy.exports import MAX_EXPORT_ATTEMPTS, RUNNER_SILENCE
 from bijmantra.domain.tenancy.placement import PlacementDatabase
 from bijmantra.domain_api.__main__ import main
 from bijmantra.testkit.organizations import insert_organization
@@ -174,3 +174,37 @@ def test_the_export_runner_refuses_to_start_without_the_owners_url(
     monkeypatch.setattr(sys, "argv", ["bijmantra-domain-api", "export-runner"])
     with pytest.raises(SystemExit, match="DATABASE_OWNER_URL"):
         main()
+
+
+def test_a_job_that_ended_its_runner_in_every_attempt_fails_and_the_next_is_built(
+    database: ProvisionedDatabase, tmp_path: Path
+) -> None:
+    """Found by the seventh review (ADR 0342): a job whose runner is killed every time (an
+    archive past the runner's scratch limit gets its pod evicted) was claimed again after
+    each silence, without end; the oldest job first, so no later organization's export ran."""
+    owner = database.owner_url
+    stuck = _queue(owner, _organization(owner, documents=3))
+    waiting = _queue(owner, _organization(owner, documents=3))
+    now = datetime.now(UTC)
+    for attempt in range(1, MAX_EXPORT_ATTEMPTS + 1):  # each runner dies without a word
+        claim = claim_next(owner, now)
+        assert claim is not None
+        assert (claim.export_id, claim.attempt) == (stuck, attempt)
+        now += RUNNER_SILENCE + timedelta(seconds=1)
+
+    claim = claim_next(owner, now)
+    assert claim is not None
+    assert claim.export_id == waiting
+    with psycopg.connect(owner) as conn:
+        conn.execute("SET row_security = off")
+        row = conn.execute(
+            "SELECT status, error, finished_at FROM domain.organization_exports WHERE id = %s",
+            (stuck,),
+        ).fetchone()
+    assert row is not None
+    status, error, finished_at = row
+    assert status == "failed"
+    assert f"{MAX_EXPORT_ATTEMPTS} attempts" in error
+    assert finished_at is not None
+    assert build(owner, claim, lambda: datetime.now(UTC), tmp_path)
+    assert _job(owner, waiting)[0] == "ready"

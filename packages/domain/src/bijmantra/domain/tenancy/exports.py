@@ -19,6 +19,10 @@ from bijmantra.kernel import TenantId
 ARCHIVE_LIFETIME = timedelta(hours=24)
 # A running job whose runner has not reported for this long is taken over by another.
 RUNNER_SILENCE = timedelta(minutes=2)
+# Claims of one job: a job whose runner fell silent in each of them (an archive past the
+# runner's scratch limit gets its pod evicted) fails at the next claim, naming why, so it
+# is not taken again without end, ahead of every later organization's job (ADR 0342).
+MAX_EXPORT_ATTEMPTS = 3
 # At most this many exports of one organization may wait or run at once.
 MAX_PENDING = 1
 

@@ -4,9 +4,10 @@ It runs as the database owner, like ``bijmantra-tenant export`` (ADR 0101: only 
 may read every schema past row-level security), and visits every placement, because a job
 row lives with its organization's other rows. A job is claimed with ``SKIP LOCKED``; the
 runner reports after every table, and a job whose runner fell silent is claimed again by
-another. The archive is written to a scratch file with ``export_tenant``, then stored as
-1 MiB pieces beside the job in one transaction that also marks it ready, only if the claim
-is still this runner's. Ready archives past their expiry are deleted.
+another, in ``MAX_EXPORT_ATTEMPTS`` attempts at most (then it fails, ADR 0342). The archive
+is written to a scratch file with ``export_tenant``, then stored as 1 MiB pieces beside the
+job in one transaction that also marks it ready, only if the claim is still this runner's.
+Ready archives past their expiry are deleted.
 """
 
 from __future__ import annotations
@@ -22,22 +23,42 @@ from typing import Any
 import psycopg
 from bijmantra.adapters.postgres.placement_admin import database_owner_url, registered_databases
 from bijmantra.adapters.postgres.tenant_archive import export_tenant
-from bijmantra.domain.tenancy.exports import RUNNER_SILENCE, archive_expiry
+from bijmantra.domain.tenancy.exports import (
+    MAX_EXPORT_ATTEMPTS,
+    RUNNER_SILENCE,
+    archive_expiry,
+)
 from bijmantra.domain.tenancy.placement import PlacementDatabase
 
 PIECE = 1 << 20
 _ERROR_CHARS = 500
 
+# A silent job that had its last attempt fails (ADR 0342); the claim then passes it by. One
+# being stored (its row locked by ``_MINE``) is skipped, as the claim skips it.
+_GIVE_UP = """
+UPDATE domain.organization_exports
+SET status = 'failed', finished_at = %(now)s, error = %(why)s
+WHERE id IN (
+    SELECT id FROM domain.organization_exports
+    WHERE status = 'running' AND heartbeat_at < %(silent)s AND attempts >= %(most)s
+    FOR UPDATE SKIP LOCKED
+)
+"""
 _CLAIM = """
 UPDATE domain.organization_exports
 SET status = 'running', attempts = attempts + 1, heartbeat_at = %(now)s, tables_done = 0
 WHERE id = (
     SELECT id FROM domain.organization_exports
-    WHERE status = 'queued' OR (status = 'running' AND heartbeat_at < %(silent)s)
+    WHERE status = 'queued'
+       OR (status = 'running' AND heartbeat_at < %(silent)s AND attempts < %(most)s)
     ORDER BY requested_at FOR UPDATE SKIP LOCKED LIMIT 1
 )
 RETURNING id, tenant_id, attempts
 """
+GAVE_UP = (
+    f"stopped unfinished in each of its {MAX_EXPORT_ATTEMPTS} attempts: the runner building "
+    "it ended (an archive larger than the runner's scratch space ends it); ask the operator"
+)
 _MINE = (
     "SELECT 1 FROM domain.organization_exports "
     "WHERE id = %s AND attempts = %s AND status = 'running' FOR UPDATE"
@@ -78,7 +99,14 @@ def claim_next(owner_url: str, now: datetime) -> Claim | None:
     """The oldest queued (or abandoned) export of any placement, now this runner's."""
     for database in [None, *registered_databases(owner_url)]:
         with _owner(database_owner_url(owner_url, database)) as conn:
-            row = conn.execute(_CLAIM, {"now": now, "silent": now - RUNNER_SILENCE}).fetchone()
+            given = {
+                "now": now,
+                "silent": now - RUNNER_SILENCE,
+                "most": MAX_EXPORT_ATTEMPTS,
+                "why": GAVE_UP,
+            }
+            conn.execute(_GIVE_UP, given)
+            row = conn.execute(_CLAIM, given).fetchone()
         if row is not None:
             return Claim(database, row[0], row[1], row[2])
     return None
