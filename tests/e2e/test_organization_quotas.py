@@ -2,10 +2,13 @@
 its organization's readings of the day, and a BrAPI write past its events of the day, are
 refused with a 429 in each API's envelope (``Retry-After`` to 00:00 UTC) and store nothing;
 another organization writes on. An analysis whose results would pass the day's bytes fails,
-once, with the quota's reason, and keeps no result."""
+once, with the quota's reason, and keeps no result. An organization whose day is used up is
+refused before the heavy work starts: an import while its body is still being sent, an
+analysis before it is queued."""
 
 from __future__ import annotations
 
+import http.client
 import signal
 import time
 import uuid
@@ -329,3 +332,95 @@ def test_a_device_goes_offline_even_when_its_organization_used_up_its_events(
                 break
             time.sleep(0.5)
         assert status == "offline"
+
+
+def member_of_new_organization(stack: DevStack) -> tuple[uuid.UUID, httpx.Client]:
+    email = f"manager-{uuid.uuid4().hex[:8]}@quota.example.org"
+    organization = stack.register_member(email, PASSWORD, ["data-manager"])
+    headers = {"Authorization": f"Bearer {stack.login(email, PASSWORD)}"}
+    return organization, httpx.Client(base_url=stack.gateway_url, headers=headers, timeout=60)
+
+
+def owner_sql(stack: DevStack, query: str, *args: object) -> int:
+    assert stack.database is not None
+    with psycopg.connect(stack.database.owner_url) as conn:
+        row = conn.execute(query, args).fetchone()
+    return int(row[0]) if row else 0
+
+
+def test_an_import_past_the_days_calls_is_refused_while_its_body_is_still_being_sent(
+    stack: DevStack,
+) -> None:
+    """The organization's own limit is 20 x 60 calls: its first import takes them all. The
+    next one declares 512 MiB and sends its first 256 kB: the 429 comes back then, without
+    the rest (on the old code the gateway streamed on, waiting for the body, and nothing
+    came back), and no variant set was begun."""
+    organization, client = member_of_new_organization(stack)
+    owner_sql(
+        stack,
+        "INSERT INTO domain.organization_quotas (tenant_id, resource, daily_limit) "
+        "VALUES (%s, 'genotype_calls', 1200) RETURNING 1",
+        organization,
+    )
+    with client, member(stack) as other:
+        imported_set(client, 20, 60)  # under its limit: imported, the day used up
+        url = httpx.URL(stack.gateway_url)
+        connection = http.client.HTTPConnection(url.host, url.port, timeout=30)
+        connection.putrequest(
+            "POST",
+            f"/api/v1/genotypes/imports?name=refused-{uuid.uuid4().hex[:6]}&commonCropName=Cassava",
+        )
+        connection.putheader("Authorization", str(client.headers["Authorization"]))
+        connection.putheader("Content-Type", "text/plain")
+        connection.putheader("Content-Length", str(512 << 20))
+        connection.endheaders()
+        names = "\t".join(f"S{i}" for i in range(20))
+        head = (
+            "##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\t"
+            f"{names}\n"
+        )
+        row = "\t".join(["0/1"] * 20)
+        lines = "".join(
+            f"chr1\t{100 + i}\tm{i}\tA\tG\t50\tPASS\t.\tGT\t{row}\n" for i in range(3000)
+        )
+        connection.send((head + lines).encode()[: 256 << 10])
+        answer = connection.getresponse()  # a timeout here: the gateway waited for the rest
+        body = answer.read()
+        connection.close()
+        assert answer.status == 429, body
+        assert 1 <= int(answer.getheader("Retry-After") or 0) <= 86_400
+        assert b"daily quota of genotype calls" in body
+        sets = owner_sql(
+            stack, "SELECT count(*) FROM domain.variant_sets WHERE tenant_id = %s", organization
+        )
+        assert sets == 1  # the first import's only
+        imported_set(other, 20, 60)  # another organization imports on
+
+
+def test_an_analysis_is_refused_before_it_is_queued_when_the_days_results_are_used_up(
+    stack: DevStack,
+) -> None:
+    """The worker never computes a job whose results the day has no room for: no job row,
+    no event; another organization's request, under its limit, is queued."""
+    organization, client = member_of_new_organization(stack)
+    with client, member(stack) as other:
+        mine, theirs = imported_set(client, 20, 60), imported_set(other, 20, 60)
+        owner_sql(  # its day of results, used up (on a shard of its own)
+            stack,
+            "INSERT INTO domain.organization_usage (tenant_id, resource, period, shard, used) "
+            "VALUES (%s, 'analysis_result_bytes', (now() AT TIME ZONE 'UTC')::date, 31, %s) "
+            "RETURNING 1",
+            organization,
+            RESULT_BYTES,
+        )
+        refused = client.post("/api/v1/analyses", json={"type": "qc", "variantSetDbId": mine})
+        body = assert_quota_refusal(refused)
+        assert "daily quota of bytes of analysis results" in body["error"]["message"]
+        jobs = "SELECT count(*) FROM domain.analysis_jobs WHERE tenant_id = %s"
+        assert owner_sql(stack, jobs, organization) == 0
+        requested = (
+            "SELECT count(*) FROM domain.outbox WHERE tenant_id = %s AND type LIKE 'analysis.%%'"
+        )
+        assert owner_sql(stack, requested, organization) == 0  # nothing to publish
+        queued = other.post("/api/v1/analyses", json={"type": "qc", "variantSetDbId": theirs})
+        assert queued.status_code == 202, queued.text

@@ -12,9 +12,11 @@ from bijmantra.domain.tenancy.quotas import (
     EVENT_OVERHEAD,
     Charge,
     DailyQuotas,
+    DayStanding,
     Resource,
     charges,
     deployment_quotas,
+    early_refusal,
     event_budget,
     event_bytes,
     period_of,
@@ -123,3 +125,41 @@ def test_quotas_without_a_resource_neither_count_nor_refuse_it() -> None:
     assert work.limits == {Resource.ANALYSIS_RESULT_BYTES: 7}
     usage = {Resource.EVENT_BYTES: 100, Resource.ANALYSIS_RESULT_BYTES: 3}
     assert charges(work, usage) == (Charge(Resource.ANALYSIS_RESULT_BYTES, 3, 7),)
+
+
+NOON = datetime(2026, 12, 7, 12, tzinfo=UTC)
+
+
+def test_a_heavy_write_is_refused_early_only_when_the_day_has_no_room_for_it() -> None:
+    def refused(used: int, limit: int, known: int = 0) -> bool:
+        standing = DayStanding(Resource.UPLOAD_BYTES, used, limit)
+        return early_refusal(standing, NOON, known) is not None
+
+    assert not refused(99, 100)  # the size unknown: refused once the day is used up
+    assert refused(100, 100)
+    assert refused(150, 100)
+    assert not refused(40, 100, known=60)  # known up front: refused when it would pass
+    assert refused(41, 100, known=60)
+    assert refused(0, 0)  # an operator's limit of 0: nothing
+    assert early_refusal(None, NOON, 10**12) is None  # not bounded
+    with pytest.raises(ValueError):
+        early_refusal(DayStanding(Resource.UPLOAD_BYTES, 0, 1), NOON, -1)
+
+
+def test_the_early_refusal_is_the_charges_429() -> None:
+    standing = DayStanding(Resource.GENOTYPE_CALLS, 7, 7)
+    early = early_refusal(standing, NOON)
+    assert early is not None
+    late = quota_refusal(Resource.GENOTYPE_CALLS, 7, NOON)
+    assert (early.code, early.message, early.details) == (late.code, late.message, late.details)
+    assert early.code is ErrorCode.RATE_LIMITED
+
+
+@given(st.integers(0, 10**6), st.integers(0, 10**6), st.integers(0, 10**6))
+def test_what_starts_early_is_what_the_charge_of_its_known_amount_could_take(
+    used: int, limit: int, known: int
+) -> None:
+    """Never refused early when the charge at commit would take it (more than 0 left and
+    ``known`` fits), always when it could not."""
+    refusal = early_refusal(DayStanding(Resource.GENOTYPE_CALLS, used, limit), NOON, known)
+    assert (refusal is None) == (used < limit and used + known <= limit)

@@ -13,6 +13,7 @@ from bijmantra.application.ports.documents import ResourceStore
 from bijmantra.application.ports.transaction import Transaction
 from bijmantra.application.security import Permission, authorize
 from bijmantra.domain import DomainEvent
+from bijmantra.domain.tenancy.quotas import Resource, early_refusal, period_of
 from bijmantra.kernel import Clock, NotFound, Principal, SystemClock, TenantId
 from bijmantra.kernel.errors import FieldError, Unprocessable
 
@@ -54,6 +55,17 @@ async def records_exist(
     ]
     if problems:
         raise Unprocessable("Referenced entities not found in this organization", problems)
+
+
+async def refuse_used_up(
+    uow: UnitOfWork, resource: Resource, now: datetime, known: int = 0
+) -> None:
+    """Raise the quota's 429 before a heavy write does its work (an import streams, an upload
+    is stored, an analysis is queued) when the organization's day of ``resource`` is used up,
+    or ``known`` would pass it (ADR 0340). One read in ``uow``; the commit's charge decides."""
+    standing = await uow.usage.standing(resource, period_of(now))
+    if (refusal := early_refusal(standing, now, known)) is not None:
+        raise refusal
 
 
 @dataclass

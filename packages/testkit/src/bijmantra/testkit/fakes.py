@@ -27,6 +27,7 @@ from bijmantra.testkit.distribution import DistributionTables, FakeDistributionS
 from bijmantra.testkit.genotype_fakes import FakeGenotypeStore, _StoredSet
 from bijmantra.testkit.operations import FakeOperationsRepository, OperationsState
 from bijmantra.testkit.transaction import FakeTransaction
+from bijmantra.testkit.usage_fakes import FakeUsageReader, UsageTables
 
 _encode = msgspec.json.encode
 Documents = dict[tuple[TenantId, str, str], bytes]
@@ -75,6 +76,7 @@ class InMemoryDatabase:
     distribution: DistributionTables = field(default_factory=DistributionTables)
     operations: dict[TenantId, OperationsState] = field(default_factory=dict)
     contents: dict[tuple[TenantId, str, str], tuple[str, bytes]] = field(default_factory=dict)
+    usage: UsageTables = field(default_factory=UsageTables)
 
 
 def _at_path(value: Any, path: Sequence[str]) -> list[Any]:
@@ -328,6 +330,7 @@ class FakeUnitOfWork(FakeTransaction[InMemoryDatabase]):
     analyses: FakeAnalysisRepository
     distribution: FakeDistributionStore
     operations: FakeOperationsRepository
+    usage: FakeUsageReader
 
     def __init__(self, db: InMemoryDatabase, tenant: TenantId) -> None:
         super().__init__(db, tenant)
@@ -341,6 +344,7 @@ class FakeUnitOfWork(FakeTransaction[InMemoryDatabase]):
         self.analyses = FakeAnalysisRepository(self._tables, self.tenant_id)
         self.distribution = FakeDistributionStore(self._tables.distribution, self.tenant_id)
         self.operations = FakeOperationsRepository(self._tables.operations, self.tenant_id)
+        self.usage = FakeUsageReader(self._tables.usage, self.tenant_id)
 
     async def commit(self) -> None:
         for event in [*await self.genotypes.flush(), *await self.analyses.flush()]:

@@ -45,6 +45,7 @@ from bijmantra.application.ports.genotypes import (
     VariantSetWriter,
 )
 from bijmantra.application.ports.operations import BreedingRecords, OperationsRepository
+from bijmantra.application.ports.usage import UsageReader
 from bijmantra.application.protection.idempotency import IdempotencyStore
 from bijmantra.application.protection.ratelimit import RateLimiter
 from bijmantra.application.revocation import RevocationList
@@ -156,6 +157,7 @@ from bijmantra.testkit.tenancy_fakes import (
     FakeOrganizations,
     FakeTenancyUnitOfWork,
 )
+from bijmantra.testkit.usage_fakes import FakeUsageReader, UsageTables
 
 PORT_FAKES: dict[type[Any], type[Any]] = {
     AccountRepository: FakeAccounts,
@@ -216,6 +218,7 @@ PORT_FAKES: dict[type[Any], type[Any]] = {
     TokenVerifier: FakeTokenVerifier,
     Transaction: FakeUnitOfWork,
     UnitOfWork: FakeUnitOfWork,
+    UsageReader: FakeUsageReader,
     UserDirectory: FakeUserDirectory,
     VariantSetWriter: genotypes.FakeWriter,
 }
@@ -294,3 +297,4 @@ if TYPE_CHECKING:  # mypy: each fake implements its port (nothing here runs)
     _issuer: TokenIssuer = FakeTokenIssuer()
     _verifier: TokenVerifier = FakeTokenVerifier()
     _unit: UnitOfWork = FakeUnitOfWork(_db, _tenant)
+    _usage: UsageReader = FakeUsageReader(UsageTables(), _tenant)

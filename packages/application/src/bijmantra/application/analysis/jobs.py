@@ -15,7 +15,12 @@ from bijmantra.application.ports import UnitOfWork, UnitOfWorkFactory
 from bijmantra.application.ports.analysis import Artifact, ResultIndex
 from bijmantra.application.ports.documents import ResourceStore
 from bijmantra.application.security import Action, Permission, authorize, permissions
-from bijmantra.application.use_case import ClockedUseCase, existing, organization_unit
+from bijmantra.application.use_case import (
+    ClockedUseCase,
+    existing,
+    organization_unit,
+    refuse_used_up,
+)
 from bijmantra.domain.analysis import (
     DEFAULT_JOB_MEMORY,
     AnalysisJob,
@@ -24,6 +29,7 @@ from bijmantra.domain.analysis import (
     JobStatus,
     memory_refusal,
 )
+from bijmantra.domain.tenancy.quotas import Resource
 from bijmantra.kernel import (
     Conflict,
     FieldError,
@@ -129,6 +135,9 @@ class RequestAnalysis(ClockedUseCase[UnitOfWork]):
         if by_reference:
             authorize(principal, READ_PHENOTYPES)
         async with self.uow(principal.tenant_id) as uow:
+            # The shared worker never computes a job whose results the day has no room for
+            # (ADR 0340); their size is unknown until computed.
+            await refuse_used_up(uow, Resource.ANALYSIS_RESULT_BYTES, self.clock.now())
             try:
                 variant_set = await stored_variant_set(uow.genotypes, request.variant_set_db_id)
             except NotFound as exc:

@@ -21,6 +21,8 @@ from bijmantra.application.brapi.schema import empty, shape
 from bijmantra.application.ports import UnitOfWork, UnitOfWorkFactory
 from bijmantra.application.ports.documents import DocumentPage, ViewWrites
 from bijmantra.application.security import Action, Permission, authorize
+from bijmantra.application.use_case import refuse_used_up
+from bijmantra.domain.tenancy.quotas import Resource
 from bijmantra.kernel import (
     Clock,
     Conflict,
@@ -343,6 +345,8 @@ class ResourceCommands:
         _, policy = entity.content
         policy.check(media_type, content)
         async with self.uow(principal.tenant_id) as uow:
+            # Before the content is written (ADR 0340): its size is known.
+            await refuse_used_up(uow, Resource.UPLOAD_BYTES, self.clock.now(), len(content))
             current = await uow.resources.documents(entity.name, [db_id], for_update=True)
             if not current:
                 raise NotFound(f"{entity.schema} {db_id!r} not found")

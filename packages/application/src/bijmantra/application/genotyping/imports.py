@@ -25,7 +25,9 @@ from bijmantra.application.genotyping.references import (
 from bijmantra.application.ports import GenotypeUpload, UnitOfWorkFactory
 from bijmantra.application.ports.documents import ResourceStore
 from bijmantra.application.security import Action, Permission, authorize
+from bijmantra.application.use_case import refuse_used_up
 from bijmantra.domain.genotyping import CallSet, VariantSet
+from bijmantra.domain.tenancy.quotas import Resource
 from bijmantra.kernel import Clock, FieldError, Principal, SystemClock, ValidationFailed, new_id
 
 WRITE = Permission("genotyping", Action.WRITE)
@@ -64,10 +66,13 @@ class ImportGenotypes:
                 "commonCropName is required",
                 [FieldError("commonCropName", "crop of germplasm created for new samples")],
             )
-        names = await upload.sample_names()
-        _check_samples("samples", len(names), MAX_IMPORT_SAMPLES)
-        check_contigs(len(upload.contig_lengths))  # the header's, known with the samples
         async with self.uow(principal.tenant_id) as uow:
+            # Before the file is read: a day of calls used up is refused now, not after the
+            # whole file streamed (ADR 0340). Its calls are unknown until it is read.
+            await refuse_used_up(uow, Resource.GENOTYPE_CALLS, self.clock.now())
+            names = await upload.sample_names()
+            _check_samples("samples", len(names), MAX_IMPORT_SAMPLES)
+            check_contigs(len(upload.contig_lengths))  # the header's, known with the samples
             matched = await germplasm_ids_by_name(uow.resources, names)
             if len(matched) < len(names):
                 authorize(principal, CREATE_GERMPLASM)

@@ -23,6 +23,7 @@ from bijmantra.application.ports.genotypes import (
 )
 from bijmantra.application.ports.operations import OperationsRepository
 from bijmantra.application.ports.transaction import Transaction
+from bijmantra.application.ports.usage import UsageReader
 from bijmantra.kernel import Principal, TenantId
 
 
@@ -43,6 +44,9 @@ class UnitOfWork(Transaction, Protocol):
 
     @property
     def operations(self) -> OperationsRepository: ...
+
+    @property
+    def usage(self) -> UsageReader: ...
 
 
 UnitOfWorkFactory = Callable[[TenantId], UnitOfWork]
@@ -68,5 +72,6 @@ __all__ = [
     "Transaction",
     "UnitOfWork",
     "UnitOfWorkFactory",
+    "UsageReader",
     "VariantSetWriter",
 ]

@@ -122,6 +122,33 @@ def quota_refusal(resource: Resource, limit: int, now: datetime) -> RateLimited:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class DayStanding:
+    """What an organization has used of a bounded resource on the current UTC day (all its
+    shards, committed) and its limit there, read before a heavy write starts."""
+
+    resource: Resource
+    used: int
+    limit: int
+
+
+def early_refusal(
+    standing: DayStanding | None, now: datetime, known: int = 0
+) -> RateLimited | None:
+    """The 429 a heavy write (an import, an upload, an analysis) gets before it does its work:
+    the day is used up, or ``known`` (what the write will charge, when known up front: an
+    upload's declared length) would pass the limit. ``None`` (start): the resource is not
+    bounded, or there is room. Advisory: the standing may be stale by the writes in flight,
+    and the charge at commit still decides."""
+    if known < 0:
+        raise ValueError(f"a write charges a non-negative amount, not {known}")
+    if standing is None:
+        return None
+    if standing.used >= standing.limit or standing.used + known > standing.limit:
+        return quota_refusal(standing.resource, standing.limit, now)
+    return None
+
+
 def event_budget(stream_bytes: int, max_age: timedelta, share: int) -> int:
     """Daily event bytes that keep one organization within ``1/share`` of the stream.
 

@@ -25,7 +25,7 @@ from bijmantra.adapters.postgres.placement import (
 from bijmantra.adapters.postgres.resources import PostgresResourceStore
 from bijmantra.adapters.postgres.sensor_alerts import PostgresAlertStore
 from bijmantra.adapters.postgres.sensors import PostgresSensorStore
-from bijmantra.adapters.postgres.usage import charge_usage, quota_or
+from bijmantra.adapters.postgres.usage import PostgresUsageReader, charge_usage, quota_or
 from bijmantra.application.events import EventEnvelope, envelope_for, publishable_envelopes
 from bijmantra.application.ports.transaction import KeyedRequest
 from bijmantra.domain import DomainEvent
@@ -136,6 +136,7 @@ class PostgresUnitOfWork(TenantTransaction):
         self.distribution = PostgresDistributionStore(connection)
         self.operations = PostgresOperationsRepository(connection, self.tenant_id)
         self.exports = PostgresExportStore(connection)
+        self.usage = PostgresUsageReader(connection, self._quotas)
 
     async def commit(self) -> None:
         """Write what the stores deferred and the outbox rows, then ``COMMIT``: the last

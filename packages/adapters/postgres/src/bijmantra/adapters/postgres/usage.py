@@ -11,13 +11,21 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import date, datetime
 
 import psycopg
 from bijmantra.adapters.postgres.engine import driver_connection
 from bijmantra.adapters.postgres.placement_admin import current_placement, database_owner_url
-from bijmantra.domain.tenancy.quotas import Charge, Resource, period_of, quota_refusal
+from bijmantra.domain.tenancy.quotas import (
+    Charge,
+    DailyQuotas,
+    DayStanding,
+    Resource,
+    period_of,
+    quota_refusal,
+)
 from bijmantra.observability.metrics import QUOTA_REFUSALS
+from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -25,6 +33,34 @@ QUOTA_EXCEEDED = "BQ429"
 _CHARGE = (
     "SELECT domain.charge_usage(%s, CAST(%s AS text[]), CAST(%s AS bigint[]), CAST(%s AS bigint[]))"
 )
+
+# The day's committed usage over every shard and the organization's own limit, in one
+# statement under row-level security (the tenant named as ``charge_usage`` names it, so the
+# primary keys are used).
+_STANDING = text(
+    "SELECT (SELECT coalesce(sum(u.used), 0)::bigint FROM domain.organization_usage u "
+    "WHERE u.tenant_id = nullif(current_setting('app.tenant_id', true), '')::uuid "
+    "AND u.resource = :resource AND u.period = :period), "
+    "(SELECT q.daily_limit FROM domain.organization_quotas q "
+    "WHERE q.tenant_id = nullif(current_setting('app.tenant_id', true), '')::uuid "
+    "AND q.resource = :resource)"
+)
+
+
+class PostgresUsageReader:
+    """The ``UsageReader`` of a unit of work: what its organization used today, read before a
+    heavy write starts (the early refusal, ADR 0340); ``quotas`` are the deployment's."""
+
+    def __init__(self, connection: AsyncConnection, quotas: DailyQuotas) -> None:
+        self._connection, self._quotas = connection, quotas
+
+    async def standing(self, resource: Resource, period: date) -> DayStanding | None:
+        deployment = self._quotas.limits.get(resource)
+        if deployment is None:  # not charged at commit either: nothing to read
+            return None
+        params = {"resource": resource.value, "period": period}
+        used, own = (await self._connection.execute(_STANDING, params)).one()
+        return DayStanding(resource, int(used), deployment if own is None else int(own))
 
 
 async def charge_usage(
