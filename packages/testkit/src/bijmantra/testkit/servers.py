@@ -114,6 +114,17 @@ class LocalPostgres:
             time.sleep(0.05)
         self._server = None
 
+    def restart(self) -> str:
+        """Stop the server (``pg_ctl stop``, fast mode: every backend ends and its client's
+        connection closes) and start it again on the same data directory and socket, as an
+        operator's restart or a maintenance window does."""
+        assert self._server is not None, "the server is not running"
+        self.stop()
+        from pgserver.postgres_server import get_server
+
+        self._server = get_server(self.datadir, cleanup_mode="stop")
+        return str(self._server.get_uri())
+
     def stop(self) -> None:
         if self._server is not None:
             self._server.cleanup()

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
 import psycopg
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+T = TypeVar("T")
 
 
 def sqlalchemy_url(url: str) -> str:
@@ -39,6 +45,8 @@ def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> A
         sqlalchemy_url(url),
         pool_size=pool_size,
         max_overflow=max_overflow,
+        # No round trip per checkout: a connection the server dropped while it sat in the
+        # pool fails its unit's first statement, and ``begin_unit`` retries that (ADR 0341).
         pool_pre_ping=False,
         pool_recycle=1800,
         # The connection returned last is handed out next: its prepared statements (psycopg
@@ -60,6 +68,54 @@ async def driver_connection(connection: AsyncConnection) -> psycopg.AsyncConnect
     driver = raw.driver_connection
     assert isinstance(driver, psycopg.AsyncConnection)
     return driver
+
+
+async def begin_unit(
+    engine: AsyncEngine, opening: Callable[[AsyncConnection], Awaitable[T]]
+) -> tuple[AsyncConnection, T]:
+    """A connection of ``engine`` in a begun transaction, and the answer of ``opening``: the
+    unit of work's first statement (its tenant setting, say), run on it.
+
+    The pool lends connections unchecked (no ping, ADR 0341), so one the server dropped while
+    it sat there (a restart, a failover, an ended backend) fails at ``opening``. Then nothing
+    of the unit has run: the connection is discarded, the pool is told that every connection
+    it made up to this one is suspect (they reconnect at their next checkout, as after a
+    disconnect SQLAlchemy sees itself), and ``opening`` runs once more on a fresh connection.
+    Any other failure, and a second one, propagates; the caller owns the connection."""
+    retried = False
+    while True:
+        connection = await engine.connect()
+        try:
+            await connection.begin()
+            return connection, await opening(connection)
+        except BaseException as error:
+            lost = not retried and await _lost(connection, error)
+            # Interrupted mid-pipeline (a cancelled stream, say), the driver can still be in
+            # pipeline mode: the next borrower's statements would return no rows. Discard it.
+            await connection.invalidate()
+            await connection.close()
+            if not lost:
+                raise
+            retried = True
+
+
+async def _lost(connection: AsyncConnection, error: BaseException) -> bool:
+    """Whether ``error`` came from a dead connection, as SQLAlchemy decides it for psycopg (the
+    driver connection is closed or broken); if so the pool has been told."""
+    if isinstance(error, DBAPIError):  # SQLAlchemy saw it and has told the pool itself
+        return error.connection_invalidated
+    if not isinstance(error, psycopg.Error) or connection.invalidated:
+        return False
+    proxied = await connection.get_raw_connection()
+    driver = proxied.driver_connection
+    if not isinstance(driver, psycopg.AsyncConnection) or not (driver.closed or driver.broken):
+        return False
+    # The statements that failed went to the driver directly (pipelines, simple-protocol
+    # openings), so SQLAlchemy never saw the error. This is what it does when it sees one
+    # (``invalidate_pool_on_disconnect``): connections older than this one reconnect at their
+    # next checkout; connections made since are kept.
+    connection.sync_engine.pool._invalidate(proxied, error, _checkin=False)
+    return True
 
 
 _PING = text("SELECT 1")

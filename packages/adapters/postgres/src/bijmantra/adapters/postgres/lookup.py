@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Self
 
+import psycopg
 from bijmantra.adapters.postgres.engine import libpq_url
 from bijmantra.adapters.postgres.placement import DEPARTED, ENTER, PlacementEngines, placement_url
 from bijmantra.adapters.postgres.resources import DOCUMENT_BODY
@@ -102,12 +103,28 @@ class PostgresDocumentLookup:
         self, database: PlacementDatabase | None, tenant_id: TenantId, entity: str, db_id: str
     ) -> tuple[str, tuple[bytes] | None]:
         pool = await self._pool_of(database)
-        async with pool.connection() as connection:
-            async with connection.pipeline():
-                entered = await connection.execute(ENTER, (str(tenant_id), str(tenant_id)))
-                cursor = connection.cursor(binary=True)
-                await cursor.execute(DOCUMENT_BODY, {"entity": entity, "db_id": db_id})
-            gate = await entered.fetchone()
-            row = await cursor.fetchone()
-        assert gate is not None
-        return str(gate[1]), row
+        for last in (False, True):
+            async with pool.connection() as connection:
+                try:
+                    return await _read_on(connection, tenant_id, entity, db_id)
+                except psycopg.Error:
+                    if last or not (connection.closed or connection.broken):
+                        raise
+            # The pool lent a connection the server had dropped (a restart, a failover) and
+            # has discarded it. Test the others (a round trip each, on this path only) and
+            # read once more: a read in autocommit changed nothing (ADR 0341).
+            await pool.check()
+        raise AssertionError("unreachable")
+
+
+async def _read_on(
+    connection: AsyncConnection, tenant_id: TenantId, entity: str, db_id: str
+) -> tuple[str, tuple[bytes] | None]:
+    async with connection.pipeline():
+        entered = await connection.execute(ENTER, (str(tenant_id), str(tenant_id)))
+        cursor = connection.cursor(binary=True)
+        await cursor.execute(DOCUMENT_BODY, {"entity": entity, "db_id": db_id})
+    gate = await entered.fetchone()
+    row = await cursor.fetchone()
+    assert gate is not None
+    return str(gate[1]), row

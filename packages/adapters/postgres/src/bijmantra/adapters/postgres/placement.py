@@ -16,11 +16,16 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 import psycopg
-from bijmantra.adapters.postgres.engine import create_engine, driver_connection, sqlalchemy_url
+from bijmantra.adapters.postgres.engine import (
+    begin_unit,
+    create_engine,
+    driver_connection,
+    sqlalchemy_url,
+)
 from bijmantra.adapters.postgres.retiring import RetiringCache
 from bijmantra.application.tenancy.placement import PlacementDirectory
 from bijmantra.domain.tenancy.placement import Placement, PlacementDatabase
@@ -85,6 +90,10 @@ async def release(connection: AsyncConnection) -> None:
     as the pool lends it (driver not in autocommit); one that cannot be restored is
     discarded, never lent out half-configured."""
     try:
+        if connection.invalidated:
+            # Lost (a COMMIT on a connection the server ended, say): the pool already has
+            # no driver connection to restore, and asking for one would reconnect.
+            return
         if connection.in_transaction():
             await connection.rollback()
         driver = await driver_connection(connection)
@@ -236,22 +245,23 @@ class PlacementEngines:
         answer elsewhere wins; the same answer means a move died before its switch, and
         this database is still the organization's (the directory is the commit point)."""
         database = await self.database_of(tenant)
-        connection = await _begin(self.engine_of(database))
-        try:
-            gate = await open_tenant_transaction(connection, tenant)
-            if gate == DEPARTED and not await self.still_here(tenant, database):
-                moved_to = await self.database_of(tenant)
-                if moved_to != database:
-                    await release(connection)
-                    database = moved_to
-                    connection = await _begin(self.engine_of(database))
-                    gate = await open_tenant_transaction(connection, tenant)
-        except BaseException:
-            # Interrupted mid-pipeline (a cancelled stream, say), the driver can still be in
-            # pipeline mode: the next borrower's statements would return no rows. Discard it.
-            await connection.invalidate()
-            await connection.close()
-            raise
+
+        def opening(connection: AsyncConnection) -> Awaitable[str]:
+            return open_tenant_transaction(connection, tenant)
+
+        # Retried once on a fresh connection if the pooled one turns out dead (ADR 0341).
+        connection, gate = await begin_unit(self.engine_of(database), opening)
+        if gate == DEPARTED:
+            try:
+                here = await self.still_here(tenant, database)
+                moved_to = database if here else await self.database_of(tenant)
+            except BaseException:
+                await release(connection)
+                raise
+            if moved_to != database:
+                await release(connection)
+                database = moved_to
+                connection, gate = await begin_unit(self.engine_of(database), opening)
         return connection, gate, database
 
     @contextlib.asynccontextmanager
@@ -268,16 +278,6 @@ class PlacementEngines:
 
     async def dispose(self) -> None:
         await self._engines.close()
-
-
-async def _begin(engine: AsyncEngine) -> AsyncConnection:
-    connection = await engine.connect()
-    try:
-        await connection.begin()
-    except BaseException:
-        await connection.close()
-        raise
-    return connection
 
 
 def moving_or(error: BaseException, gate: str) -> BaseException:

@@ -11,7 +11,7 @@ import psycopg
 from bijmantra.adapters.postgres.analyses import PostgresAnalysisRepository
 from bijmantra.adapters.postgres.applied_requests import record_applied
 from bijmantra.adapters.postgres.distribution import PostgresDistributionStore
-from bijmantra.adapters.postgres.engine import driver_connection
+from bijmantra.adapters.postgres.engine import begin_unit, driver_connection
 from bijmantra.adapters.postgres.export_jobs import PostgresExportStore
 from bijmantra.adapters.postgres.genotypes import PostgresGenotypeStore
 from bijmantra.adapters.postgres.operations import PostgresOperationsRepository
@@ -55,10 +55,14 @@ async def tenant_transaction(
     engine: AsyncEngine, tenant_id: TenantId
 ) -> AsyncIterator[AsyncConnection]:
     """A transaction of its own scoped to ``tenant_id`` (row-level security), committed when
-    the block ends without an error."""
-    async with engine.begin() as connection:
-        await set_tenant(connection, tenant_id)
+    the block ends without an error. A pooled connection found dead at the tenant setting is
+    replaced once (ADR 0341)."""
+    connection, _ = await begin_unit(engine, lambda connection: set_tenant(connection, tenant_id))
+    try:
         yield connection
+        await connection.commit()
+    finally:
+        await connection.close()  # rolls back what was not committed
 
 
 class TenantTransaction:

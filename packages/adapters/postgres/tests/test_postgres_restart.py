@@ -1,0 +1,221 @@
+"""A PostgreSQL restart under live pools (ADR 0341), against a server of this module's own
+(restarting the session's would cut every other test's connections).
+
+Pools ping nothing at checkout (a round trip per unit of work), so after a restart every
+pooled connection is dead and only its first statement can tell. The unit of work that
+meets one there retries once on a fresh connection; nothing of it has run, so that is
+safe. A failure after the first statement is never retried."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from bijmantra.adapters.postgres import create_engine
+from bijmantra.adapters.postgres.engine import begin_unit, driver_connection
+from bijmantra.adapters.postgres.lookup import PostgresDocumentLookup
+from bijmantra.adapters.postgres.placement import PlacementEngines
+from bijmantra.adapters.postgres.uow import TenantTransaction, tenant_transaction
+from bijmantra.kernel import TenantId
+from bijmantra.testkit.provision import ProvisionedDatabase, provision
+from bijmantra.testkit.servers import LocalPostgres
+from psycopg import pq
+from sqlalchemy import event, text
+from sqlalchemy.exc import DBAPIError, ProgrammingError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+pytestmark = pytest.mark.integration
+
+TENANT = TenantId(uuid.UUID("0193a000-0000-7000-8000-00000000c341"))
+POOLED = 3  # connections each pool holds when the server restarts
+_TENANT_SETTING = text("SELECT current_setting('app.tenant_id', true)")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalPostgres, str]]:
+    server = LocalPostgres(tmp_path_factory.mktemp("restart") / "data")
+    owner_url = server.start()
+    yield server, owner_url
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def private(server: tuple[LocalPostgres, str]) -> ProvisionedDatabase:
+    return provision(server[1])
+
+
+async def restart(server: tuple[LocalPostgres, str]) -> None:
+    local, owner_url = server
+    assert await asyncio.to_thread(local.restart) == owner_url
+
+
+@pytest.fixture
+async def engine(private: ProvisionedDatabase) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(private.domain_url, pool_size=POOLED, max_overflow=0)
+    yield engine
+    await engine.dispose()
+
+
+async def _fill(placements: PlacementEngines) -> None:
+    """Hold ``POOLED`` units open at once, so the pool keeps that many connections."""
+    async with contextlib.AsyncExitStack() as stack:
+        for _ in range(POOLED):
+            await stack.enter_async_context(TenantTransaction(placements, TENANT))
+
+
+async def _tenant_seen(placements: PlacementEngines) -> str:
+    async with TenantTransaction(placements, TENANT) as unit:
+        assert unit._connection is not None
+        return str((await unit._connection.execute(_TENANT_SETTING)).scalar())
+
+
+async def test_every_unit_of_work_after_a_restart_succeeds(
+    server: tuple[LocalPostgres, str], engine: AsyncEngine
+) -> None:
+    placements = PlacementEngines(engine)
+    await _fill(placements)
+    await restart(server)
+    for _ in range(POOLED + 1):
+        assert await _tenant_seen(placements) == str(TENANT)
+
+
+async def test_one_dead_connection_tells_the_pool_of_the_others(
+    server: tuple[LocalPostgres, str], engine: AsyncEngine
+) -> None:
+    placements = PlacementEngines(engine)
+    await _fill(placements)
+    await restart(server)
+    discarded: list[object] = []
+    event.listen(engine.sync_engine.pool, "invalidate", lambda *args: discarded.append(args))
+    assert await _tenant_seen(placements) == str(TENANT)  # met a dead connection, retried
+    # Units held open together borrow every pooled connection: the ones made before the
+    # restart reconnect at checkout instead of failing their unit's first statement.
+    async with contextlib.AsyncExitStack() as stack:
+        for _ in range(POOLED):
+            unit = await stack.enter_async_context(TenantTransaction(placements, TENANT))
+            assert unit._connection is not None
+            assert (await unit._connection.execute(_TENANT_SETTING)).scalar() == str(TENANT)
+    assert len(discarded) == 1
+
+
+async def test_a_tenant_transaction_after_a_restart_succeeds(
+    server: tuple[LocalPostgres, str], engine: AsyncEngine
+) -> None:
+    await _fill(PlacementEngines(engine))
+    await restart(server)
+    for _ in range(POOLED + 1):
+        async with tenant_transaction(engine, TENANT) as connection:
+            assert (await connection.execute(_TENANT_SETTING)).scalar() == str(TENANT)
+
+
+async def test_a_document_lookup_after_a_restart_succeeds(
+    server: tuple[LocalPostgres, str], private: ProvisionedDatabase
+) -> None:
+    lookup = await PostgresDocumentLookup.open(private.domain_url, max_size=POOLED)
+    try:
+        await asyncio.gather(
+            *(lookup.document_bytes(TENANT, "germplasm", str(n)) for n in range(POOLED))
+        )
+        await restart(server)
+        for n in range(POOLED + 1):
+            assert await lookup.document_bytes(TENANT, "germplasm", str(n)) is None
+    finally:
+        await lookup.close()
+
+
+async def _terminate_own_backend(connection: AsyncConnection) -> None:
+    driver = await driver_connection(connection)
+    await driver.execute("SELECT pg_terminate_backend(pg_backend_pid())")
+
+
+async def test_an_opening_that_loses_its_connection_twice_fails(engine: AsyncEngine) -> None:
+    attempts: list[int] = []
+
+    async def opening(connection: AsyncConnection) -> None:
+        attempts.append(1)
+        await _terminate_own_backend(connection)
+
+    with pytest.raises(psycopg.OperationalError):
+        await begin_unit(engine, opening)
+    assert len(attempts) == 2  # once more on a fresh connection, and no more
+
+
+async def test_an_opening_that_fails_otherwise_is_not_retried(engine: AsyncEngine) -> None:
+    attempts: list[int] = []
+
+    async def opening(connection: AsyncConnection) -> None:
+        attempts.append(1)
+        await connection.execute(text("SELECT no_such_column"))
+
+    with pytest.raises(ProgrammingError):
+        await begin_unit(engine, opening)
+    assert attempts == [1]
+
+
+_PID = text("SELECT pg_backend_pid()")
+
+
+async def _end_backend(engine: AsyncEngine, pid: int) -> None:
+    """End backend ``pid`` from another connection, as an administrator or a crash would,
+    and wait until it is gone."""
+    async with engine.connect() as other:
+        await other.execute(text("SELECT pg_terminate_backend(:pid, 10000)"), {"pid": pid})
+
+
+async def test_a_connection_lost_after_the_first_statement_fails_the_unit(
+    engine: AsyncEngine,
+) -> None:
+    """The unit's statements may have run: only its caller can tell whether to try again."""
+    placements = PlacementEngines(engine)
+    runs: list[int] = []
+
+    async def unit() -> None:
+        async with placements.transaction(TENANT) as connection:
+            runs.append(1)
+            await _end_backend(engine, int((await connection.execute(_PID)).scalar_one()))
+            await connection.execute(_TENANT_SETTING)
+
+    with pytest.raises(DBAPIError) as lost:
+        await unit()
+    assert runs == [1]
+    assert lost.value.connection_invalidated
+    assert await _tenant_seen(placements) == str(TENANT)  # and the next unit is served
+
+
+async def test_a_connection_lost_at_commit_fails_the_unit(engine: AsyncEngine) -> None:
+    """Whether a COMMIT whose answer was lost took effect is unknown: it is never resent."""
+    placements = PlacementEngines(engine)
+    with pytest.raises(DBAPIError) as lost:  # the driver's error, not a later one masking it
+        async with placements.transaction(TENANT) as connection:
+            await _end_backend(engine, int((await connection.execute(_PID)).scalar_one()))
+    assert lost.value.connection_invalidated
+    assert await _tenant_seen(placements) == str(TENANT)
+
+
+async def test_the_happy_path_costs_no_round_trip_more(
+    private: ProvisionedDatabase, tmp_path: Path
+) -> None:
+    """libpq's own trace of a warm pooled connection: a unit of work with one statement is
+    its opening, the statement and the ROLLBACK; no ping, no check."""
+    engine = create_engine(private.domain_url, pool_size=1, max_overflow=0)
+    trace = tmp_path / "trace"
+    try:
+        await _tenant_seen(PlacementEngines(engine))  # the pool's one connection, made
+        with trace.open("w") as sink:
+            async with engine.connect() as connection:
+                pgconn = (await driver_connection(connection)).pgconn
+            pgconn.trace(sink.fileno())
+            pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS | pq.Trace.REGRESS_MODE)
+            await _tenant_seen(PlacementEngines(engine))
+            pgconn.untrace()
+    finally:
+        await engine.dispose()
+    # One line a message: direction, length, type, content.
+    sent = [line.split("\t") for line in trace.read_text().splitlines() if line[:2] == "F\t"]
+    assert [message[2] for message in sent] == ["Query", "Query", "Query"], sent
+    assert [message[3][:8] for message in sent] == [' "BEGIN;', ' "SELECT', ' "ROLLBA']
