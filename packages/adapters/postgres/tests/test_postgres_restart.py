@@ -16,10 +16,12 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from bijmantra.adapters.postgres import create_engine
+from bijmantra.adapters.postgres import create_engine, reachable
 from bijmantra.adapters.postgres.engine import begin_unit, driver_connection
+from bijmantra.adapters.postgres.identity import PostgresUserDirectory
+from bijmantra.adapters.postgres.login_failures import PostgresLoginLimiter
 from bijmantra.adapters.postgres.lookup import PostgresDocumentLookup
-from bijmantra.adapters.postgres.placement import PlacementEngines
+from bijmantra.adapters.postgres.placement import PlacementEngines, PostgresPlacementDirectory
 from bijmantra.adapters.postgres.uow import TenantTransaction, tenant_transaction
 from bijmantra.kernel import TenantId
 from bijmantra.testkit.provision import ProvisionedDatabase, provision
@@ -111,6 +113,40 @@ async def test_a_tenant_transaction_after_a_restart_succeeds(
     for _ in range(POOLED + 1):
         async with tenant_transaction(engine, TENANT) as connection:
             assert (await connection.execute(_TENANT_SETTING)).scalar() == str(TENANT)
+
+
+async def test_a_unit_that_reads_the_placement_directory_first_succeeds(
+    server: tuple[LocalPostgres, str], engine: AsyncEngine, private: ProvisionedDatabase
+) -> None:
+    """In production the directory's read (cached two seconds) often opens a request."""
+    directory = PostgresPlacementDirectory(engine, ttl=0)
+    placements = PlacementEngines(engine, directory, service_url=private.domain_url)
+    await _fill(placements)
+    await restart(server)
+    for _ in range(POOLED + 1):
+        assert await _tenant_seen(placements) == str(TENANT)
+
+
+async def test_identity_reads_after_a_restart_succeed(
+    server: tuple[LocalPostgres, str], private: ProvisionedDatabase
+) -> None:
+    """A sign-in's first statements: the user, the back-off counters, the memberships."""
+    engine = create_engine(private.identity_url, pool_size=1, max_overflow=0)
+    users, limiter = PostgresUserDirectory(engine), PostgresLoginLimiter(engine)
+    try:
+        assert await reachable(engine)
+        await restart(server)
+        assert await users.find_by_email("nobody@example.org") is None
+        await restart(server)
+        assert await limiter.attempt("nobody@example.org", "192.0.2.1") == 0.0
+        await restart(server)
+        await limiter.succeeded("nobody@example.org", "192.0.2.1")
+        await restart(server)
+        assert await users.memberships(uuid.uuid4()) == []
+        await restart(server)
+        assert await reachable(engine)  # a readiness probe does not fail either
+    finally:
+        await engine.dispose()
 
 
 async def test_a_document_lookup_after_a_restart_succeeds(

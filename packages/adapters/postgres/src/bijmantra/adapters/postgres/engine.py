@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
 
 import psycopg
@@ -99,6 +100,20 @@ async def begin_unit(
             retried = True
 
 
+@contextlib.asynccontextmanager
+async def opened_transaction(
+    engine: AsyncEngine, opening: Callable[[AsyncConnection], Awaitable[T]]
+) -> AsyncIterator[tuple[AsyncConnection, T]]:
+    """``engine.begin()`` whose first statement is ``opening``, retried as ``begin_unit``
+    retries it: committed when the block ends without an error, rolled back otherwise."""
+    connection, answer = await begin_unit(engine, opening)
+    try:
+        yield connection, answer
+        await connection.commit()
+    finally:
+        await connection.close()  # rolls back what was not committed
+
+
 async def _lost(connection: AsyncConnection, error: BaseException) -> bool:
     """Whether ``error`` came from a dead connection, as SQLAlchemy decides it for psycopg (the
     driver connection is closed or broken); if so the pool has been told."""
@@ -124,8 +139,9 @@ _PING = text("SELECT 1")
 async def reachable(engine: AsyncEngine) -> bool:
     """Whether the database answers a trivial query now: what readiness probes report."""
     try:
-        async with engine.connect() as conn:
-            await conn.execute(_PING)
+        # A pool of connections the server dropped does not make the probe fail (ADR 0341).
+        async with opened_transaction(engine, lambda conn: conn.execute(_PING)):
+            pass
     except Exception:  # any failure to reach it is "not ready", never a crashed probe
         return False
     return True

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from bijmantra.adapters.postgres.engine import opened_transaction
 from bijmantra.adapters.postgres.rows import parameters, record
 from bijmantra.adapters.postgres.tenancy import write_identity_events
 from bijmantra.adapters.postgres.uow import tenant_transaction
@@ -23,7 +24,7 @@ from bijmantra.application.tenancy import (
 from bijmantra.application.tenancy.authorization import AuthorizationCode
 from bijmantra.kernel import TenantId
 from sqlalchemy import CursorResult, TextClause, func, select, text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 _USER_BY_EMAIL = text(
     "SELECT id, email, display_name, password_hash FROM identity.users "
@@ -48,8 +49,8 @@ async def _as_client(
 ) -> CursorResult[Any]:
     """One statement in a transaction of its own as the OAuth client ``client_id`` (the
     ``app.client_id`` setting the clients' row-level security reads)."""
-    async with engine.begin() as conn:
-        await conn.execute(select(func.set_config("app.client_id", client_id, True)))
+    setting = select(func.set_config("app.client_id", client_id, True))
+    async with opened_transaction(engine, lambda conn: conn.execute(setting)) as (conn, _):
         return await conn.execute(text(sql), params)
 
 
@@ -58,9 +59,12 @@ class PostgresUserDirectory:
         self._engine = engine
 
     async def _user(self, query: TextClause, params: dict[str, Any]) -> UserRecord | None:
-        async with self._engine.connect() as conn:
+        async def read(conn: AsyncConnection) -> UserRecord | None:
             row = (await conn.execute(query, params)).one_or_none()
-        return None if row is None else UserRecord(*row)
+            return None if row is None else UserRecord(*row)
+
+        async with opened_transaction(self._engine, read) as (_, user):
+            return user
 
     async def find_by_email(self, email: str) -> UserRecord | None:
         return await self._user(_USER_BY_EMAIL, {"email": email})
@@ -69,8 +73,8 @@ class PostgresUserDirectory:
         return await self._user(_USER_BY_ID, {"id": user_id})
 
     async def memberships(self, user_id: uuid.UUID) -> list[Membership]:
-        async with self._engine.connect() as conn, conn.begin():
-            await conn.execute(select(func.set_config("app.user_id", str(user_id), True)))
+        setting = select(func.set_config("app.user_id", str(user_id), True))
+        async with opened_transaction(self._engine, lambda c: c.execute(setting)) as (conn, _):
             rows = (
                 await conn.execute(
                     text(

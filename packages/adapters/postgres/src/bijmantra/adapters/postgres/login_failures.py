@@ -16,11 +16,13 @@ already costs a password hash; one more statement is nothing beside it.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Awaitable
 
+from bijmantra.adapters.postgres.engine import opened_transaction
 from bijmantra.application.tenancy.throttle import ACCOUNT_POLICY, ADDRESS_POLICY, BackoffPolicy
 from bijmantra.kernel import Clock, SystemClock
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 # Each subject's row, so that the attempt can lock it (a first attempt inserts it at 0).
 _ENSURE = text(
@@ -39,6 +41,7 @@ _TAKE_BACK = text(
     "UPDATE identity.login_failures SET failures = greatest(failures - 1, 0) "
     "WHERE subject = :subject"
 )
+_FORGET_SUBJECT = text("DELETE FROM identity.login_failures WHERE subject = :subject")
 # Rows no policy remembers any more, a few at a time with each attempt: the table holds
 # about what the last window's attempts named.
 _FORGET = text(
@@ -82,9 +85,13 @@ class PostgresLoginLimiter:
         for it and sees its count."""
         subjects = self._subjects(account, address)
         names = sorted(subjects)
-        async with self._engine.begin() as conn:
-            now = self._clock.now()
-            await conn.execute(_ENSURE, {"subjects": names, "now": now})
+        now = self._clock.now()
+
+        def ensure(conn: AsyncConnection) -> Awaitable[object]:
+            return conn.execute(_ENSURE, {"subjects": names, "now": now})
+
+        # The first statement is retried on a connection the server dropped (ADR 0341).
+        async with opened_transaction(self._engine, ensure) as (conn, _):
             rows = (await conn.execute(_LOCK, {"subjects": names})).all()
             wait = max(
                 [0.0, *(subjects[s].retry_after(failures, last, now) for s, failures, last in rows)]
@@ -101,10 +108,10 @@ class PostgresLoginLimiter:
     async def succeeded(self, account: str, address: str | None) -> None:
         subjects = iter(self._subjects(account, address))
         account_subject, address_subject = next(subjects), next(subjects, None)
-        async with self._engine.begin() as conn:
-            await conn.execute(
-                text("DELETE FROM identity.login_failures WHERE subject = :subject"),
-                {"subject": account_subject},
-            )
+
+        def forget(conn: AsyncConnection) -> Awaitable[object]:
+            return conn.execute(_FORGET_SUBJECT, {"subject": account_subject})
+
+        async with opened_transaction(self._engine, forget) as (conn, _):
             if address_subject is not None:
                 await conn.execute(_TAKE_BACK, {"subject": address_subject})

@@ -24,6 +24,7 @@ from bijmantra.adapters.postgres.engine import (
     begin_unit,
     create_engine,
     driver_connection,
+    opened_transaction,
     sqlalchemy_url,
 )
 from bijmantra.adapters.postgres.retiring import RetiringCache
@@ -116,6 +117,13 @@ class _Snapshot:
     read_at: float = float("-inf")
 
 
+async def _read_directory(conn: AsyncConnection) -> dict[uuid.UUID, PlacementDatabase]:
+    return {
+        org: PlacementDatabase(name, cluster)
+        for org, name, cluster in await conn.execute(_DIRECTORY)
+    }
+
+
 class PostgresPlacementDirectory:
     """``PlacementDirectory`` over the control database, read whole and cached ``ttl`` seconds.
 
@@ -138,13 +146,9 @@ class PostgresPlacementDirectory:
         async with self._lock:
             if self._now() - self._snapshot.read_at < self._ttl:
                 return self._snapshot
-            async with self._engine.connect() as conn:
-                placed = {
-                    org: PlacementDatabase(name, cluster)
-                    for org, name, cluster in await conn.execute(_DIRECTORY)
-                }
+            # Often the first statement of a request: retried on a dropped connection (0341).
+            async with opened_transaction(self._engine, _read_directory) as (conn, placed):
                 databases = [PlacementDatabase(n, c) for n, c in await conn.execute(_DATABASES)]
-                await conn.rollback()
             self._snapshot = _Snapshot(placed, databases, self._now())
             return self._snapshot
 

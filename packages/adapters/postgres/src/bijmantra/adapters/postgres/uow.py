@@ -11,7 +11,7 @@ import psycopg
 from bijmantra.adapters.postgres.analyses import PostgresAnalysisRepository
 from bijmantra.adapters.postgres.applied_requests import record_applied
 from bijmantra.adapters.postgres.distribution import PostgresDistributionStore
-from bijmantra.adapters.postgres.engine import begin_unit, driver_connection
+from bijmantra.adapters.postgres.engine import driver_connection, opened_transaction
 from bijmantra.adapters.postgres.export_jobs import PostgresExportStore
 from bijmantra.adapters.postgres.genotypes import PostgresGenotypeStore
 from bijmantra.adapters.postgres.operations import PostgresOperationsRepository
@@ -57,12 +57,8 @@ async def tenant_transaction(
     """A transaction of its own scoped to ``tenant_id`` (row-level security), committed when
     the block ends without an error. A pooled connection found dead at the tenant setting is
     replaced once (ADR 0341)."""
-    connection, _ = await begin_unit(engine, lambda connection: set_tenant(connection, tenant_id))
-    try:
+    async with opened_transaction(engine, lambda c: set_tenant(c, tenant_id)) as (connection, _):
         yield connection
-        await connection.commit()
-    finally:
-        await connection.close()  # rolls back what was not committed
 
 
 class TenantTransaction:
