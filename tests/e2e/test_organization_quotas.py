@@ -348,13 +348,56 @@ def owner_sql(stack: DevStack, query: str, *args: object) -> int:
     return int(row[0]) if row else 0
 
 
+def partly_sent(
+    stack: DevStack,
+    client: httpx.Client,
+    method: str,
+    path: str,
+    content_type: str,
+    declared: int,
+    first: bytes,
+) -> tuple[int, str, bytes]:
+    """A request that declares ``declared`` bytes of body and sends ``first`` only, then waits
+    for the answer: (status, Retry-After, body). A timeout: the server waited for the rest."""
+    url = httpx.URL(stack.gateway_url)
+    connection = http.client.HTTPConnection(url.host, url.port, timeout=30)
+    try:
+        connection.putrequest(method, path)
+        connection.putheader("Authorization", str(client.headers["Authorization"]))
+        connection.putheader("Content-Type", content_type)
+        connection.putheader("Content-Length", str(declared))
+        connection.endheaders()
+        connection.send(first)
+        answer = connection.getresponse()
+        return answer.status, answer.getheader("Retry-After") or "", answer.read()
+    finally:
+        connection.close()
+
+
+def vcf_text(samples: int, variants: int) -> str:
+    names = "\t".join(f"S{i}" for i in range(samples))
+    head = f"##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\t{names}\n"
+    row = "\t".join(["0/1"] * samples)
+    return head + "".join(
+        f"chr1\t{100 + i}\tm{i}\tA\tG\t50\tPASS\t.\tGT\t{row}\n" for i in range(variants)
+    )
+
+
+def assert_refused_early(answer: tuple[int, str, bytes], quota: bytes) -> None:
+    status, retry_after, body = answer
+    assert status == 429, body
+    assert 1 <= int(retry_after) <= 86_400
+    assert quota in body
+
+
 def test_an_import_past_the_days_calls_is_refused_while_its_body_is_still_being_sent(
     stack: DevStack,
 ) -> None:
     """The organization's own limit is 20 x 60 calls: its first import takes them all. The
-    next one declares 512 MiB and sends its first 256 kB: the 429 comes back then, without
-    the rest (on the old code the gateway streamed on, waiting for the body, and nothing
-    came back), and no variant set was begun."""
+    next ones declare 512 MiB and send their first 256 kB: the 429 comes back then, without
+    the rest (on the old code the gateway streamed on, or read the form, waiting for the
+    body, and nothing came back), and no variant set was begun. A raw VCF body is refused
+    by the import before it reads it; a multipart one by the gateway before it reads the form."""
     organization, client = member_of_new_organization(stack)
     owner_sql(
         stack,
@@ -364,37 +407,61 @@ def test_an_import_past_the_days_calls_is_refused_while_its_body_is_still_being_
     )
     with client, member(stack) as other:
         imported_set(client, 20, 60)  # under its limit: imported, the day used up
-        url = httpx.URL(stack.gateway_url)
-        connection = http.client.HTTPConnection(url.host, url.port, timeout=30)
-        connection.putrequest(
-            "POST",
-            f"/api/v1/genotypes/imports?name=refused-{uuid.uuid4().hex[:6]}&commonCropName=Cassava",
+        path = f"/api/v1/genotypes/imports?name=refused-{uuid.uuid4().hex[:6]}&commonCropName=C"
+        first = vcf_text(20, 3000).encode()[: 256 << 10]
+        raw = partly_sent(stack, client, "POST", path, "text/plain", 512 << 20, first)
+        assert_refused_early(raw, b"daily quota of genotype calls")
+        boundary = "quota-boundary"
+        part = (
+            (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="bed"; filename="a.bed"\r\n'
+                "Content-Type: application/octet-stream\r\n\r\n"
+            ).encode()
+            + b"\x6c\x1b\x01"
+            + bytes(256 << 10)
         )
-        connection.putheader("Authorization", str(client.headers["Authorization"]))
-        connection.putheader("Content-Type", "text/plain")
-        connection.putheader("Content-Length", str(512 << 20))
-        connection.endheaders()
-        names = "\t".join(f"S{i}" for i in range(20))
-        head = (
-            "##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\t"
-            f"{names}\n"
-        )
-        row = "\t".join(["0/1"] * 20)
-        lines = "".join(
-            f"chr1\t{100 + i}\tm{i}\tA\tG\t50\tPASS\t.\tGT\t{row}\n" for i in range(3000)
-        )
-        connection.send((head + lines).encode()[: 256 << 10])
-        answer = connection.getresponse()  # a timeout here: the gateway waited for the rest
-        body = answer.read()
-        connection.close()
-        assert answer.status == 429, body
-        assert 1 <= int(answer.getheader("Retry-After") or 0) <= 86_400
-        assert b"daily quota of genotype calls" in body
+        form = f"multipart/form-data; boundary={boundary}"
+        multipart = partly_sent(stack, client, "POST", path, form, 512 << 20, part)
+        assert_refused_early(multipart, b"daily quota of genotype calls")
         sets = owner_sql(
             stack, "SELECT count(*) FROM domain.variant_sets WHERE tenant_id = %s", organization
         )
         assert sets == 1  # the first import's only
         imported_set(other, 20, 60)  # another organization imports on
+
+
+def test_an_image_past_the_days_upload_bytes_is_refused_before_its_body_is_read(
+    stack: DevStack,
+) -> None:
+    """The day's 100 kB of uploads: 60 kB stored leave room for 40 kB. An image declaring
+    60 kB is refused once its first kilobyte is sent; so is one declaring 120 kB in an
+    organization that has stored nothing; one of 39 kB is stored."""
+    png = b"\x89PNG\r\n\x1a\n" + bytes(60_000)
+    with member(stack) as client, member(stack) as fresh:
+
+        def image(c: httpx.Client) -> str:
+            created = c.post("/brapi/v2/images", json=[{"imageName": "leaf"}])
+            assert created.status_code == 200, created.text
+            return str(created.json()["result"]["data"][0]["imageDbId"])
+
+        def put(c: httpx.Client, declared: int) -> tuple[int, str, bytes]:
+            path = f"/brapi/v2/images/{image(c)}/imagecontent"
+            return partly_sent(stack, c, "PUT", path, "image/png", declared, png[:1000])
+
+        stored = client.put(
+            f"/brapi/v2/images/{image(client)}/imagecontent",
+            content=png,
+            headers={"Content-Type": "image/png"},
+        )
+        assert stored.status_code == 200, stored.text
+        assert_refused_early(put(client, len(png)), b"daily quota of bytes of uploaded files")
+        assert_refused_early(put(fresh, 120_000), b"daily quota of bytes of uploaded files")
+        smaller = client.put(
+            f"/brapi/v2/images/{image(client)}/imagecontent",
+            content=png[:39_000],
+            headers={"Content-Type": "image/png"},
+        )
+        assert smaller.status_code == 200, smaller.text
 
 
 def test_an_analysis_is_refused_before_it_is_queued_when_the_days_results_are_used_up(

@@ -121,6 +121,12 @@ class GenotypingServicer(pb_grpc.GenotypingServiceServicer):
         summary = await self._import(current_principal(), spec, upload)
         return pb.ImportGenotypesResponse(summary_json=_encode(summary))
 
+    async def CheckImport(
+        self, request: pb.CheckImportRequest, context: Any
+    ) -> pb.CheckImportResponse:
+        await self._import.admits(current_principal())
+        return pb.CheckImportResponse()
+
     async def GetVariantSet(
         self, request: pb.GetVariantSetRequest, context: Any
     ) -> pb.GetVariantSetResponse:

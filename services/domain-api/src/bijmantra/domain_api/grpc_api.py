@@ -293,6 +293,12 @@ class ResourceServicer(pb_grpc.ResourceServiceServicer):
         )
         return pb.PutContentResponse(document_json=document)
 
+    async def CheckContent(
+        self, request: pb.CheckContentRequest, context: Any
+    ) -> pb.CheckContentResponse:
+        await self._commands.admits_content(current_principal(), request.entity, request.size)
+        return pb.CheckContentResponse()
+
     async def GetContent(
         self, request: pb.GetContentRequest, context: Any
     ) -> pb.GetContentResponse:

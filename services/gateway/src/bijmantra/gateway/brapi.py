@@ -291,9 +291,17 @@ def _view_handler(entity: str, suffix: str) -> Handler:
     return view
 
 
+MAX_DECLARED = 1 << 62  # a Content-Length past any body bound still fits the check's int64
+
+
 def _put_content_handler(entity: str) -> Handler:
     async def put_content(request: AnyRequest, state: State, db_id: str) -> Response[bytes]:
         media_type = request.headers.get("content-type", "")
+        # Before the body is read: refused when the day of uploads has no room for its
+        # declared length (ADR 0340).
+        declared = request.headers.get("content-length", "")
+        size = min(int(declared), MAX_DECLARED) if declared.isdigit() else 0
+        await state.brapi.check_content(request.auth, entity, size)
         document = await state.brapi.put_content(
             request.auth, entity, db_id, media_type, await request.body()
         )

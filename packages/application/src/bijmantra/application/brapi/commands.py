@@ -334,6 +334,16 @@ class ResourceCommands:
             await uow.commit()
         return db_ids
 
+    async def admits_content(self, principal: Principal, entity_name: str, size: int) -> None:
+        """Refuse now (the quota's 429) content of ``size`` bytes (declared, 0 if unknown) that
+        the organization's day of uploads has no room for: asked before the body is read."""
+        entity = self.catalog.entity(entity_name)
+        authorize(principal, Permission(entity.context, Action.WRITE))
+        if entity.content is None:
+            raise NotFound(f"{entity.schema} has no binary content")
+        async with self.uow(principal.tenant_id) as uow:
+            await refuse_used_up(uow, Resource.UPLOAD_BYTES, self.clock.now(), max(size, 0))
+
     async def put_content(
         self, principal: Principal, entity_name: str, db_id: str, media_type: str, content: bytes
     ) -> bytes:

@@ -57,6 +57,13 @@ class ImportGenotypes:
     clock: Clock = field(default_factory=SystemClock)
     public_url: str = ""  # the gateway's origin, for a vendor result file's URL
 
+    async def admits(self, principal: Principal) -> None:
+        """Refuse now (the quota's 429) an import the organization's day of calls has no room
+        for: asked before an upload that must be read whole first (multipart) is read."""
+        authorize(principal, WRITE)
+        async with self.uow(principal.tenant_id) as uow:
+            await refuse_used_up(uow, Resource.GENOTYPE_CALLS, self.clock.now())
+
     async def __call__(
         self, principal: Principal, spec: ImportSpec, upload: GenotypeUpload
     ) -> dict[str, Any]:

@@ -55,9 +55,11 @@ class KeyedCalls:
 keyed_calls: ContextVar[KeyedCalls | None] = ContextVar("keyed_calls", default=None)
 
 
-def bearer_metadata(token: str) -> tuple[tuple[str, str], ...]:
-    keyed = keyed_calls.get()
-    key = ((IDEMPOTENCY_METADATA, keyed.next_key()),) if keyed is not None else ()
+def bearer_metadata(token: str, *, keyed: bool = True) -> tuple[tuple[str, str], ...]:
+    """The token and request id; with ``keyed``, the request's next ``Idempotency-Key`` call
+    key (a read asked before a keyed write, such as a quota check, takes none)."""
+    calls = keyed_calls.get() if keyed else None
+    key = ((IDEMPOTENCY_METADATA, calls.next_key()),) if calls is not None else ()
     return (("authorization", f"Bearer {token}"), *request_id_metadata(), *key)
 
 

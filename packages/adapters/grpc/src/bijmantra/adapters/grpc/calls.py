@@ -22,10 +22,14 @@ async def call_with_token(
     request: RequestT,
     token: str,
     deadline: float = DEFAULT_TIMEOUT,
+    *,
+    keyed: bool = True,
 ) -> ResponseT:
-    """``method(request)`` as the token's holder; a failed RPC raises the typed error it carries."""
+    """``method(request)`` as the token's holder; a failed RPC raises the typed error it carries.
+    ``keyed=False``: a read that takes none of the request's ``Idempotency-Key`` call keys."""
     try:
-        return await method(request, metadata=bearer_metadata(token), timeout=deadline)
+        metadata = bearer_metadata(token, keyed=keyed)
+        return await method(request, metadata=metadata, timeout=deadline)
     except grpc.aio.AioRpcError as exc:
         raise error_from_rpc(exc) from None
 

@@ -120,6 +120,12 @@ class GenotypingClient:
             raise error_from_rpc(exc) from None
         return bytes(response.summary_json)
 
+    async def check_import(self, token: str) -> None:
+        """Raise the quota's 429 when the organization's day of genotype calls is used up
+        (ADR 0340): asked before a multipart upload is read."""
+        request = pb.CheckImportRequest()
+        await call_with_token(self._stub.CheckImport, request, token, keyed=False)
+
     async def get_variant_set(self, token: str, variant_set_db_id: str) -> bytes:
         request = pb.GetVariantSetRequest(variant_set_db_id=variant_set_db_id)
         return await _document(self._stub.GetVariantSet, request, token)

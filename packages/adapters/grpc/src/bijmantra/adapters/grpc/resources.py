@@ -145,6 +145,12 @@ class ResourceClient:
         )
         return (await call_with_token(self._stub.PutContent, request, token)).document_json
 
+    async def check_content(self, token: str, entity: str, size: int) -> None:
+        """Raise the quota's 429 when the organization's day of uploads has no room for
+        ``size`` bytes (ADR 0340): asked before the body is read."""
+        request = pb.CheckContentRequest(entity=entity, size=size)
+        await call_with_token(self._stub.CheckContent, request, token, keyed=False)
+
     async def content(self, token: str, entity: str, db_id: str) -> tuple[str, bytes]:
         request = pb.GetContentRequest(entity=entity, db_id=db_id)
         response = await call_with_token(self._stub.GetContent, request, token)

@@ -933,6 +933,47 @@ class PutContentResponse(_message.Message):
 Global___PutContentResponse: _TypeAlias = PutContentResponse  # noqa: Y015
 
 @_typing.final
+class CheckContentRequest(_message.Message):
+    """CheckContentRequest names the entity and the declared size of the content to come."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENTITY_FIELD_NUMBER: _builtins.int
+    SIZE_FIELD_NUMBER: _builtins.int
+    entity: _builtins.str
+    size: _builtins.int
+    def __init__(
+        self,
+        *,
+        entity: _builtins.str = ...,
+        size: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["entity", b"entity", "size", b"size"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CheckContentRequest: _TypeAlias = CheckContentRequest  # noqa: Y015
+
+@_typing.final
+class CheckContentResponse(_message.Message):
+    """CheckContentResponse: the day has room for it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CheckContentResponse: _TypeAlias = CheckContentResponse  # noqa: Y015
+
+@_typing.final
 class GetContentRequest(_message.Message):
     """GetContentRequest names one resource."""
 

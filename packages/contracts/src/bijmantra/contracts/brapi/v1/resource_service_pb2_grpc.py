@@ -116,6 +116,11 @@ class ResourceServiceStub:
                 request_serializer=bijmantra_dot_brapi_dot_v1_dot_resource__service__pb2.GetContentRequest.SerializeToString,
                 response_deserializer=bijmantra_dot_brapi_dot_v1_dot_resource__service__pb2.GetContentResponse.FromString,
                 _registered_method=True)
+        self.CheckContent = channel.unary_unary(
+                '/bijmantra.brapi.v1.ResourceService/CheckContent',
+                request_serializer=bijmantra_dot_brapi_dot_v1_dot_resource__service__pb2.CheckContentRequest.SerializeToString,
+                response_deserializer=bijmantra_dot_brapi_dot_v1_dot_resource__service__pb2.CheckContentResponse.FromString,
+                _registered_method=True)
 
 
 class ResourceServiceServicer:
@@ -235,6 +240,15 @@ class ResourceServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CheckContent(self, request, context):
+        """CheckContent refuses (RESOURCE_EXHAUSTED, the quota's 429) content of size bytes that
+        the organization's day of uploads has no room for; asked before the body is read
+        (ADR 0340). Advisory: PutContent decides.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ResourceServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -312,6 +326,11 @@ def add_ResourceServiceServicer_to_server(servicer, server):
                     servicer.GetContent,
                     request_deserializer=bijmantra_dot_brapi_dot_v1_dot_resource__service__pb2.GetContentRequest.FromString,
                     response_serializer=bijmantra_dot_brapi_dot_v1_dot_resource__service__pb2.GetContentResponse.SerializeToString,
+            ),
+            'CheckContent': grpc.unary_unary_rpc_method_handler(
+                    servicer.CheckContent,
+                    request_deserializer=bijmantra_dot_brapi_dot_v1_dot_resource__service__pb2.CheckContentRequest.FromString,
+                    response_serializer=bijmantra_dot_brapi_dot_v1_dot_resource__service__pb2.CheckContentResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -725,6 +744,33 @@ class ResourceService:
             '/bijmantra.brapi.v1.ResourceService/GetContent',
             bijmantra_dot_brapi_dot_v1_dot_resource__service__pb2.GetContentRequest.SerializeToString,
             bijmantra_dot_brapi_dot_v1_dot_resource__service__pb2.GetContentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CheckContent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/bijmantra.brapi.v1.ResourceService/CheckContent',
+            bijmantra_dot_brapi_dot_v1_dot_resource__service__pb2.CheckContentRequest.SerializeToString,
+            bijmantra_dot_brapi_dot_v1_dot_resource__service__pb2.CheckContentResponse.FromString,
             options,
             channel_credentials,
             insecure,

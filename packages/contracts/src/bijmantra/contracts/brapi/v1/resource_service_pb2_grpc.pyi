@@ -76,6 +76,11 @@ class ResourceServiceStub:
     """
     GetContent: _grpc.UnaryUnaryMultiCallable[_resource_service_pb2.GetContentRequest, _resource_service_pb2.GetContentResponse]
     """GetContent returns a resource's binary content, or NOT_FOUND."""
+    CheckContent: _grpc.UnaryUnaryMultiCallable[_resource_service_pb2.CheckContentRequest, _resource_service_pb2.CheckContentResponse]
+    """CheckContent refuses (RESOURCE_EXHAUSTED, the quota's 429) content of size bytes that
+    the organization's day of uploads has no room for; asked before the body is read
+    (ADR 0340). Advisory: PutContent decides.
+    """
 
 @_typing.type_check_only
 class ResourceServiceAsyncStub(ResourceServiceStub):
@@ -124,6 +129,11 @@ class ResourceServiceAsyncStub(ResourceServiceStub):
     """
     GetContent: _aio.UnaryUnaryMultiCallable[_resource_service_pb2.GetContentRequest, _resource_service_pb2.GetContentResponse]  # type: ignore[assignment]
     """GetContent returns a resource's binary content, or NOT_FOUND."""
+    CheckContent: _aio.UnaryUnaryMultiCallable[_resource_service_pb2.CheckContentRequest, _resource_service_pb2.CheckContentResponse]  # type: ignore[assignment]
+    """CheckContent refuses (RESOURCE_EXHAUSTED, the quota's 429) content of size bytes that
+    the organization's day of uploads has no room for; asked before the body is read
+    (ADR 0340). Advisory: PutContent decides.
+    """
 
 class ResourceServiceServicer(metaclass=_abc_1.ABCMeta):
     """ResourceService is domain-api's BrAPI boundary: one generic service for every declared
@@ -259,5 +269,16 @@ class ResourceServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_resource_service_pb2.GetContentResponse, _abc.Awaitable[_resource_service_pb2.GetContentResponse]]:
         """GetContent returns a resource's binary content, or NOT_FOUND."""
+
+    @_abc_1.abstractmethod
+    def CheckContent(
+        self,
+        request: _resource_service_pb2.CheckContentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_resource_service_pb2.CheckContentResponse, _abc.Awaitable[_resource_service_pb2.CheckContentResponse]]:
+        """CheckContent refuses (RESOURCE_EXHAUSTED, the quota's 429) content of size bytes that
+        the organization's day of uploads has no room for; asked before the body is read
+        (ADR 0340). Advisory: PutContent decides.
+        """
 
 def add_ResourceServiceServicer_to_server(servicer: ResourceServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -20,6 +20,40 @@ else:
 DESCRIPTOR: _descriptor.FileDescriptor
 
 @_typing.final
+class CheckImportRequest(_message.Message):
+    """CheckImportRequest is the caller's organization's next import."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CheckImportRequest: _TypeAlias = CheckImportRequest  # noqa: Y015
+
+@_typing.final
+class CheckImportResponse(_message.Message):
+    """CheckImportResponse: the day has room (its calls are charged when imported)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CheckImportResponse: _TypeAlias = CheckImportResponse  # noqa: Y015
+
+@_typing.final
 class ExportGenotypesRequest(_message.Message):
     """ExportGenotypesRequest names a variant set and a file format ("vcf", "hapmap")."""
 

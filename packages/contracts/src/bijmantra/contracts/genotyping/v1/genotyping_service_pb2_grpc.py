@@ -58,6 +58,11 @@ class GenotypingServiceStub:
                 request_serializer=bijmantra_dot_genotyping_dot_v1_dot_genotyping__service__pb2.ExportGenotypesRequest.SerializeToString,
                 response_deserializer=bijmantra_dot_genotyping_dot_v1_dot_genotyping__service__pb2.ExportGenotypesResponse.FromString,
                 _registered_method=True)
+        self.CheckImport = channel.unary_unary(
+                '/bijmantra.genotyping.v1.GenotypingService/CheckImport',
+                request_serializer=bijmantra_dot_genotyping_dot_v1_dot_genotyping__service__pb2.CheckImportRequest.SerializeToString,
+                response_deserializer=bijmantra_dot_genotyping_dot_v1_dot_genotyping__service__pb2.CheckImportResponse.FromString,
+                _registered_method=True)
 
 
 class GenotypingServiceServicer:
@@ -96,6 +101,15 @@ class GenotypingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CheckImport(self, request, context):
+        """CheckImport refuses (RESOURCE_EXHAUSTED, the quota's 429) an import of an organization
+        whose day of genotype calls is used up; asked before a multipart upload is read, whose
+        side files must arrive before the import starts (ADR 0340). Advisory: the import decides.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_GenotypingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -118,6 +132,11 @@ def add_GenotypingServiceServicer_to_server(servicer, server):
                     servicer.ExportGenotypes,
                     request_deserializer=bijmantra_dot_genotyping_dot_v1_dot_genotyping__service__pb2.ExportGenotypesRequest.FromString,
                     response_serializer=bijmantra_dot_genotyping_dot_v1_dot_genotyping__service__pb2.ExportGenotypesResponse.SerializeToString,
+            ),
+            'CheckImport': grpc.unary_unary_rpc_method_handler(
+                    servicer.CheckImport,
+                    request_deserializer=bijmantra_dot_genotyping_dot_v1_dot_genotyping__service__pb2.CheckImportRequest.FromString,
+                    response_serializer=bijmantra_dot_genotyping_dot_v1_dot_genotyping__service__pb2.CheckImportResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -231,6 +250,33 @@ class GenotypingService:
             '/bijmantra.genotyping.v1.GenotypingService/ExportGenotypes',
             bijmantra_dot_genotyping_dot_v1_dot_genotyping__service__pb2.ExportGenotypesRequest.SerializeToString,
             bijmantra_dot_genotyping_dot_v1_dot_genotyping__service__pb2.ExportGenotypesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CheckImport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/bijmantra.genotyping.v1.GenotypingService/CheckImport',
+            bijmantra_dot_genotyping_dot_v1_dot_genotyping__service__pb2.CheckImportRequest.SerializeToString,
+            bijmantra_dot_genotyping_dot_v1_dot_genotyping__service__pb2.CheckImportResponse.FromString,
             options,
             channel_credentials,
             insecure,

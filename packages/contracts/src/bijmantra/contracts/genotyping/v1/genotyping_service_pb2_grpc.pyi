@@ -49,6 +49,11 @@ class GenotypingServiceStub:
     """
     ExportGenotypes: _grpc.UnaryStreamMultiCallable[_genotyping_service_pb2.ExportGenotypesRequest, _genotyping_service_pb2.ExportGenotypesResponse]
     """ExportGenotypes streams a variant set as a genotype file (VCF, HapMap), header first."""
+    CheckImport: _grpc.UnaryUnaryMultiCallable[_genotyping_service_pb2.CheckImportRequest, _genotyping_service_pb2.CheckImportResponse]
+    """CheckImport refuses (RESOURCE_EXHAUSTED, the quota's 429) an import of an organization
+    whose day of genotype calls is used up; asked before a multipart upload is read, whose
+    side files must arrive before the import starts (ADR 0340). Advisory: the import decides.
+    """
 
 @_typing.type_check_only
 class GenotypingServiceAsyncStub(GenotypingServiceStub):
@@ -70,6 +75,11 @@ class GenotypingServiceAsyncStub(GenotypingServiceStub):
     """
     ExportGenotypes: _aio.UnaryStreamMultiCallable[_genotyping_service_pb2.ExportGenotypesRequest, _genotyping_service_pb2.ExportGenotypesResponse]  # type: ignore[assignment]
     """ExportGenotypes streams a variant set as a genotype file (VCF, HapMap), header first."""
+    CheckImport: _aio.UnaryUnaryMultiCallable[_genotyping_service_pb2.CheckImportRequest, _genotyping_service_pb2.CheckImportResponse]  # type: ignore[assignment]
+    """CheckImport refuses (RESOURCE_EXHAUSTED, the quota's 429) an import of an organization
+    whose day of genotype calls is used up; asked before a multipart upload is read, whose
+    side files must arrive before the import starts (ADR 0340). Advisory: the import decides.
+    """
 
 class GenotypingServiceServicer(metaclass=_abc_1.ABCMeta):
     """GenotypingService is domain-api's genotype store: variant sets whose calls are kept as
@@ -112,5 +122,16 @@ class GenotypingServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_genotyping_service_pb2.ExportGenotypesResponse], _abc.AsyncIterator[_genotyping_service_pb2.ExportGenotypesResponse]]:
         """ExportGenotypes streams a variant set as a genotype file (VCF, HapMap), header first."""
+
+    @_abc_1.abstractmethod
+    def CheckImport(
+        self,
+        request: _genotyping_service_pb2.CheckImportRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_genotyping_service_pb2.CheckImportResponse, _abc.Awaitable[_genotyping_service_pb2.CheckImportResponse]]:
+        """CheckImport refuses (RESOURCE_EXHAUSTED, the quota's 429) an import of an organization
+        whose day of genotype calls is used up; asked before a multipart upload is read, whose
+        side files must arrive before the import starts (ADR 0340). Advisory: the import decides.
+        """
 
 def add_GenotypingServiceServicer_to_server(servicer: GenotypingServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
