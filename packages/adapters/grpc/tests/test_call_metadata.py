@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import structlog
-from bijmantra.adapters.grpc.auth import bearer_metadata
+from bijmantra.adapters.grpc.auth import (
+    IDEMPOTENCY_METADATA,
+    KeyedCalls,
+    bearer_metadata,
+    keyed_calls,
+)
 
 
 def test_calls_carry_the_token_and_the_request_id_bound_by_the_edge() -> None:
@@ -15,3 +20,14 @@ def test_calls_carry_the_token_and_the_request_id_bound_by_the_edge() -> None:
             ("x-request-id", "req-1"),
         )
     assert bearer_metadata("tok") == (("authorization", "Bearer tok"),)
+
+
+def test_a_read_asked_before_a_keyed_write_takes_none_of_its_call_keys() -> None:
+    """The quota checks asked before a keyed upload (ADR 0340) leave the write its own key."""
+    structlog.contextvars.clear_contextvars()
+    keyed = keyed_calls.set(KeyedCalls("record"))
+    try:
+        assert bearer_metadata("tok", keyed=False) == (("authorization", "Bearer tok"),)
+        assert bearer_metadata("tok")[-1] == (IDEMPOTENCY_METADATA, "record#1")
+    finally:
+        keyed_calls.reset(keyed)
