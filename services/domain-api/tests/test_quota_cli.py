@@ -1,6 +1,7 @@
 """``bijmantra-tenant quota`` as an operator runs it, on real PostgreSQL (ADR 0340): one
 organization's own daily limit replaces the deployment's until cleared, and its usage of the
-last days is shown; a resource or limit the platform does not know is refused."""
+last days is shown, and so are its standing caps and what it stores (ADR 0343); a resource
+or limit the platform does not know is refused."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ import pytest
 from bijmantra.adapters.postgres import create_engine, unit_of_work_factory
 from bijmantra.domain import DomainEvent
 from bijmantra.domain.tenancy.quotas import DailyQuotas, Resource
+from bijmantra.domain.tenancy.storage import StorageCaps, StoredResource
 from bijmantra.domain_api.tenant_cli import main as tenant_cli
-from bijmantra.kernel import FixedClock, RateLimited, TenantId
+from bijmantra.kernel import FixedClock, RateLimited, StorageFull, TenantId
 from bijmantra.testkit.provision import ProvisionedDatabase
 
 pytestmark = pytest.mark.integration
@@ -58,7 +60,43 @@ async def test_an_operator_sets_reads_and_clears_an_organizations_limit(
     await _write(database, tenant)  # the deployment's limit again
 
 
-@pytest.mark.parametrize("bad", ["nonsense=5", "event_bytes=0", "event_bytes=many"])
+async def test_an_operator_sets_an_organizations_standing_cap_and_reads_what_it_stores(
+    database: ProvisionedDatabase, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """ADR 0343: a ``stored_*`` cap (0 allowed: nothing more may be stored) beside the daily
+    limits, and the organization's totals as its rows hold them."""
+    organization = uuid.uuid4()
+    tenant = TenantId(organization)
+    engine = create_engine(database.domain_url, pool_size=1)
+    caps = StorageCaps({StoredResource.UPLOAD_BYTES: 1 << 30})
+    try:
+        async with unit_of_work_factory(engine, source="t", caps=caps)(tenant) as uow:
+            await uow.resources.insert("image", [("i1", {"imageDbId": "i1"})])
+            await uow.resources.put_content("image", "i1", "image/png", bytes(700))
+            await uow.commit()
+        cli = ["--database-url", database.owner_url, "quota", str(organization)]
+        tenant_cli([*cli, "--set", "stored_upload_bytes=700"])
+        shown = json.loads(capsys.readouterr().out)
+        assert shown["limits"] == {"stored_upload_bytes": 700}
+        assert shown["stored"] == {
+            "stored_genotype_calls": 0,
+            "stored_analysis_result_bytes": 0,
+            "stored_upload_bytes": 700,
+        }
+        async with unit_of_work_factory(engine, source="t", caps=caps)(tenant) as uow:
+            await uow.resources.insert("image", [("i2", {"imageDbId": "i2"})])
+            await uow.resources.put_content("image", "i2", "image/png", b"x")
+            with pytest.raises(StorageFull, match=r"\(701\) would pass its cap \(700\)"):
+                await uow.commit()
+        tenant_cli([*cli, "--clear", "stored_upload_bytes"])
+        assert json.loads(capsys.readouterr().out)["limits"] == {}
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.parametrize(
+    "bad", ["nonsense=5", "event_bytes=0", "event_bytes=many", "stored_upload_bytes=-1"]
+)
 def test_an_unknown_resource_or_a_bad_limit_is_refused(
     database: ProvisionedDatabase, bad: str
 ) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 import grpc
 import pytest
 from bijmantra.adapters.grpc.errors import ErrorTranslation, error_from_rpc
-from bijmantra.kernel import FieldError, NotFound, ValidationFailed
+from bijmantra.kernel import FieldError, NotFound, StorageFull, ValidationFailed
 
 
 async def missing(request: bytes, context: Any) -> bytes:
@@ -19,6 +19,10 @@ async def invalid_after_two(request: bytes, context: Any) -> AsyncIterator[bytes
     yield b"one"
     yield b"two"
     raise ValidationFailed("bad rows", [FieldError("[2].x", "is required")])
+
+
+async def full(request: bytes, context: Any) -> bytes:
+    raise StorageFull("cap reached", [FieldError("resource", "stored_upload_bytes")])
 
 
 async def crashes(request: bytes, context: Any) -> bytes:
@@ -40,6 +44,7 @@ async def channel() -> AsyncIterator[grpc.aio.Channel]:
         "Missing": grpc.unary_unary_rpc_method_handler(missing, passthrough, passthrough),
         "Stream": grpc.unary_stream_rpc_method_handler(invalid_after_two, passthrough, passthrough),
         "Crash": grpc.unary_unary_rpc_method_handler(crashes, passthrough, passthrough),
+        "Full": grpc.unary_unary_rpc_method_handler(full, passthrough, passthrough),
     }
     server = grpc.aio.server(interceptors=[ErrorTranslation()])
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("t.Svc", handlers),))
@@ -60,6 +65,20 @@ async def test_a_unary_use_case_error_arrives_as_its_status_and_type(
     rebuilt = error_from_rpc(raised.value)
     assert isinstance(rebuilt, NotFound)
     assert rebuilt.message == "germplasm g1 not found"
+
+
+async def test_a_full_organization_arrives_as_storage_full_not_as_a_rate_limit(
+    channel: grpc.aio.Channel,
+) -> None:
+    """A standing cap (ADR 0343) is FAILED_PRECONDITION (do not retry as is), and crosses
+    back as ``storage_full`` with its details; a bare FAILED_PRECONDITION stays unprocessable."""
+    call = channel.unary_unary("/t.Svc/Full", passthrough, passthrough)
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await call(b"")
+    assert raised.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    rebuilt = error_from_rpc(raised.value)
+    assert isinstance(rebuilt, StorageFull)
+    assert rebuilt.details == [FieldError("resource", "stored_upload_bytes")]
 
 
 async def test_a_stream_keeps_what_it_sent_and_ends_with_the_error_and_its_details(

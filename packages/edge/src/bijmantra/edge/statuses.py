@@ -22,6 +22,9 @@ HTTP_STATUSES: dict[ErrorCode, int] = {
     ErrorCode.UNAUTHORIZED: 401,
     ErrorCode.FORBIDDEN: 403,
     ErrorCode.RATE_LIMITED: 429,
+    # A cap of what the organization keeps (ADR 0343): not a window that passes (429) and
+    # not the server's fault (507 reads as one); deleting some resolves it, as a 409 says.
+    ErrorCode.STORAGE_FULL: 409,
     ErrorCode.UNAVAILABLE: 503,
     ErrorCode.INTERNAL: 500,
 }

@@ -24,6 +24,7 @@ class ErrorCode(StrEnum):
     UNAUTHORIZED = "unauthorized"
     FORBIDDEN = "forbidden"
     RATE_LIMITED = "rate_limited"
+    STORAGE_FULL = "storage_full"
     UNAVAILABLE = "unavailable"
     INTERNAL = "internal"
 
@@ -106,6 +107,11 @@ class Forbidden(BijmantraError, code=ErrorCode.FORBIDDEN):
 
 class RateLimited(BijmantraError, code=ErrorCode.RATE_LIMITED):
     """Too many requests in the caller's window; the same call succeeds later."""
+
+
+class StorageFull(BijmantraError, code=ErrorCode.STORAGE_FULL):
+    """The organization holds its cap of a stored resource (ADR 0343): the same call is
+    refused until it deletes some or its cap is raised, not when a window passes."""
 
 
 class Unavailable(BijmantraError, code=ErrorCode.UNAVAILABLE):

@@ -33,7 +33,7 @@ from bijmantra.analytics_worker.analyses import (
 from bijmantra.analytics_worker.chunk_decoding import BlockBuffers
 from bijmantra.application.events import EventEnvelope
 from bijmantra.domain.analysis import DEFAULT_JOB_MEMORY, AnalysisType, JobShape, memory_refusal
-from bijmantra.kernel import BijmantraError, RateLimited, TenantId, Unavailable
+from bijmantra.kernel import BijmantraError, RateLimited, StorageFull, TenantId, Unavailable
 from bijmantra.observability import get_logger
 from bijmantra.observability.metrics import ANALYSIS_JOB_DURATION
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -164,9 +164,10 @@ class AnalysisRunner:
             accepted = await self._complete(
                 tenant, job_id, attempt, outcome, read_seconds, compute_seconds
             )
-        except RateLimited as refused:
-            # The organization's day of results is used up (ADR 0340): the job fails, final;
-            # delivered again, it would take the shared worker from everyone for the same 429.
+        except (RateLimited, StorageFull) as refused:
+            # The organization's day of results is used up (ADR 0340), or its cap of stored
+            # results (ADR 0343): the job fails, final; delivered again, it would take the
+            # shared worker from everyone for the same refusal.
             accepted = await self._client.fail(tenant, job_id, attempt, refused.message)
             log.info("analysis results refused", analysis=job_id, error=refused.message)
             outcome_name = "failed" if accepted else "superseded"
@@ -219,7 +220,7 @@ class AnalysisRunner:
         )
         try:
             attached = await self._client.attach_figures(tenant, job_id, files)
-        except RateLimited as refused:  # the job stays completed, without these figures
+        except (RateLimited, StorageFull) as refused:  # the job stays completed, without figures
             log.warning("figures refused", analysis=job_id, error=refused.message)
             return
         log.info("figures attached", analysis=job_id, figures=attached)

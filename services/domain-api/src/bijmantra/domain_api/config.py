@@ -15,6 +15,11 @@ from bijmantra.domain.tenancy.quotas import (
     DEFAULT_TELEMETRY_READINGS,
     DEFAULT_UPLOAD_BYTES,
 )
+from bijmantra.domain.tenancy.storage import (
+    DEFAULT_STORED_ANALYSIS_RESULT_BYTES,
+    DEFAULT_STORED_GENOTYPE_CALLS,
+    DEFAULT_STORED_UPLOAD_BYTES,
+)
 from bijmantra.kernel.settings import Env, from_environment
 
 LOCAL_IDENTITY = "http://127.0.0.1:8001"  # identity on a laptop: the tokens' issuer
@@ -74,6 +79,13 @@ class Settings:
         DEFAULT_ANALYSIS_RESULT_BYTES
     )
     quota_uploads: Annotated[int, Env("QUOTA_UPLOAD_BYTES_PER_DAY")] = DEFAULT_UPLOAD_BYTES
+    # What one organization may store in all (ADR 0343; 0: not capped): genotype calls, bytes
+    # of analysis results and of uploaded files, as its stored rows hold them.
+    cap_calls: Annotated[int, Env("STORAGE_CAP_GENOTYPE_CALLS")] = DEFAULT_STORED_GENOTYPE_CALLS
+    cap_results: Annotated[int, Env("STORAGE_CAP_ANALYSIS_RESULT_BYTES")] = (
+        DEFAULT_STORED_ANALYSIS_RESULT_BYTES
+    )
+    cap_uploads: Annotated[int, Env("STORAGE_CAP_UPLOAD_BYTES")] = DEFAULT_STORED_UPLOAD_BYTES
 
     @classmethod
     def from_env(cls) -> Settings:

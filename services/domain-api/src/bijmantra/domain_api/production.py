@@ -44,6 +44,7 @@ from bijmantra.application.sensors import AuthenticateDevice, IngestTelemetry
 from bijmantra.domain.sensors import RETENTION
 from bijmantra.domain.tenancy.placement import PlacementDatabase
 from bijmantra.domain.tenancy.quotas import DailyQuotas, Resource, deployment_quotas
+from bijmantra.domain.tenancy.storage import deployment_caps
 from bijmantra.domain_api.bootstrap import SERVICE_NAME, DomainAdapters
 from bijmantra.domain_api.config import Settings
 from bijmantra.domain_api.exports_api import export_runner
@@ -117,6 +118,10 @@ async def production_adapters(settings: Settings, tracing: Tracing) -> DomainAda
         uploads=settings.quota_uploads,
     )
 
+    caps = deployment_caps(
+        calls=settings.cap_calls, results=settings.cap_results, uploads=settings.cap_uploads
+    )
+
     def units(quotas: DailyQuotas) -> Callable[[TenantId], PostgresUnitOfWork]:
         return unit_of_work_factory(
             placements,
@@ -127,6 +132,7 @@ async def production_adapters(settings: Settings, tracing: Tracing) -> DomainAda
             committed_elsewhere=committed_elsewhere,
             quotas=quotas,
             clock=SystemClock(),
+            caps=caps,
         )
 
     postgres = units(quotas)

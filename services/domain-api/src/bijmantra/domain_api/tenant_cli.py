@@ -1,5 +1,6 @@
 """``bijmantra-tenant export|erase|import|move|quota``: an organization's data out, away, back
-in and between placements (ADRs 0101, 0103); its own daily quotas and its usage (ADR 0340).
+in and between placements (ADRs 0101, 0103); its own daily quotas and its usage (ADR 0340),
+its own standing caps and what it stores (ADR 0343).
 
 An operator runs it as the database owner (it needs to bypass row-level security, and only
 the owner may delete audit rows); ADR 0101 says why this is a CLI and not an API yet.
@@ -42,6 +43,7 @@ from bijmantra.domain.tenancy.placement import (
     dedicated_database_name,
 )
 from bijmantra.domain.tenancy.quotas import DailyQuotas, Resource
+from bijmantra.domain.tenancy.storage import StorageCaps, StoredResource
 from bijmantra.kernel import TenantId, ValidationFailed
 
 
@@ -82,18 +84,27 @@ def _registered(url: str, name: str | None) -> PlacementDatabase | None:
 
 def _limits(
     parser: argparse.ArgumentParser, args: argparse.Namespace
-) -> dict[Resource, int | None]:
-    """``--set event_bytes=1000000`` and ``--clear telemetry_readings`` as limits to apply."""
+) -> dict[Resource | StoredResource, int | None]:
+    """``--set event_bytes=1000000`` and ``--clear telemetry_readings`` as limits to apply: a
+    day's limit of a ``Resource`` (ADR 0340) or a standing cap of a ``stored_*`` (ADR 0343)."""
     try:
-        limits: dict[Resource, int | None] = {Resource(r): None for r in args.clear}
+        limits: dict[Resource | StoredResource, int | None] = {_named(r): None for r in args.clear}
         for assignment in args.set:
             name, _, value = assignment.partition("=")
-            limits[Resource(name)] = int(value)
-            DailyQuotas({Resource(name): int(value)})  # a limit >= 1
+            resource = _named(name)
+            limits[resource] = int(value)
+            if isinstance(resource, Resource):
+                DailyQuotas({resource: int(value)})  # a limit >= 1
+            else:
+                StorageCaps({resource: int(value)})  # a cap >= 0
     except ValueError as error:
-        names = ", ".join(r.value for r in Resource)
-        parser.error(f"{error} (resources: {names}; limits: whole numbers >= 1)")
+        names = ", ".join([*(r.value for r in Resource), *(r.value for r in StoredResource)])
+        parser.error(f"{error} (resources: {names}; limits: whole numbers >= 1, caps >= 0)")
     return limits
+
+
+def _named(name: str) -> Resource | StoredResource:
+    return StoredResource(name) if name.startswith("stored_") else Resource(name)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -119,7 +130,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     move.add_argument("--database", default=None, help="dedicated database name")
     move.add_argument("--cluster", default=None, help="host:port of another cluster")
     commands.add_parser("recover", help="finish or undo interrupted erases and imports")
-    quota = commands.add_parser("quota", help="an organization's daily limits and usage")
+    quota = commands.add_parser(
+        "quota", help="an organization's daily limits and usage, caps and what it stores"
+    )
     quota.add_argument("organization", type=uuid.UUID)
     quota.add_argument("--set", action="append", default=[], metavar="RESOURCE=LIMIT")
     quota.add_argument("--clear", action="append", default=[], metavar="RESOURCE")

@@ -193,6 +193,7 @@ def console_error(request: AnyRequest, error: BijmantraError) -> Response[Any]:
         ErrorCode.PRECONDITION_FAILED: 412,  # a stale form (its ETag no longer current)
         ErrorCode.UNPROCESSABLE: 422,
         ErrorCode.RATE_LIMITED: 429,
+        ErrorCode.STORAGE_FULL: 409,
         ErrorCode.UNAVAILABLE: 503,
     }.get(error.code, 500)
     if status == 500:

@@ -34,6 +34,7 @@ GRPC_STATUS_NAMES: dict[ErrorCode, str] = {
     ErrorCode.UNAUTHORIZED: "UNAUTHENTICATED",
     ErrorCode.FORBIDDEN: "PERMISSION_DENIED",
     ErrorCode.RATE_LIMITED: "RESOURCE_EXHAUSTED",
+    ErrorCode.STORAGE_FULL: "FAILED_PRECONDITION",  # not retried until data is deleted
     ErrorCode.UNAVAILABLE: "UNAVAILABLE",
     ErrorCode.INTERNAL: "INTERNAL",
 }
@@ -48,11 +49,12 @@ class _Details(msgspec.Struct):
     details: list[tuple[str, str]]
 
 
-# A bare UNIMPLEMENTED is a peer of another version, not a wrong HTTP method: unavailable.
+# A bare UNIMPLEMENTED is a peer of another version, not a wrong HTTP method: unavailable;
+# a bare FAILED_PRECONDITION stays unprocessable (storage_full always travels with details).
 _STATUS_TO_CODE = {
     name: code
     for code, name in GRPC_STATUS_NAMES.items()
-    if code is not ErrorCode.METHOD_NOT_ALLOWED
+    if code not in (ErrorCode.METHOD_NOT_ALLOWED, ErrorCode.STORAGE_FULL)
 }
 
 

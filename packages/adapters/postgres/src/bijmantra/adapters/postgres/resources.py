@@ -303,6 +303,14 @@ class PostgresResourceStore:
             ),
             {"entity": entity, "ids": list(db_ids)},
         )
+        # A deleted document's content is read by no one again (its row stays as history):
+        # it goes, so the space counts no more against the organization's cap (ADR 0343).
+        await self._connection.execute(
+            text(
+                "DELETE FROM domain.resource_contents WHERE entity = :entity AND db_id = ANY(:ids)"
+            ),
+            {"entity": entity, "ids": list(db_ids)},
+        )
 
     async def stream(
         self, entity: str, criteria: Criteria, order: Sequence[str], chunk_size: int

@@ -25,12 +25,14 @@ from bijmantra.adapters.postgres.placement import (
 from bijmantra.adapters.postgres.resources import PostgresResourceStore
 from bijmantra.adapters.postgres.sensor_alerts import PostgresAlertStore
 from bijmantra.adapters.postgres.sensors import PostgresSensorStore
+from bijmantra.adapters.postgres.storage import check_stored
 from bijmantra.adapters.postgres.usage import PostgresUsageReader, charge_usage, quota_or
 from bijmantra.application.events import EventEnvelope, envelope_for, publishable_envelopes
 from bijmantra.application.ports.transaction import KeyedRequest
 from bijmantra.domain import DomainEvent
 from bijmantra.domain.tenancy.placement import PlacementDatabase
 from bijmantra.domain.tenancy.quotas import DailyQuotas, Resource, charges, event_bytes
+from bijmantra.domain.tenancy.storage import NO_CAPS, StorageCaps, StoredResource
 from bijmantra.kernel import Clock, SystemClock, TenantId
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -117,9 +119,11 @@ class PostgresUnitOfWork(TenantTransaction):
         committed_elsewhere: Callable[[PlacementDatabase], None] = lambda database: None,
         quotas: DailyQuotas = UNBOUNDED,
         clock: Clock = SYSTEM_CLOCK,
+        caps: StorageCaps = NO_CAPS,
     ) -> None:
         super().__init__(engine, tenant_id)
         self._quotas = quotas
+        self._caps = caps
         self._clock = clock
         self._source = source
         self._traceparent = traceparent
@@ -129,8 +133,8 @@ class PostgresUnitOfWork(TenantTransaction):
 
     def _bind(self, connection: AsyncConnection) -> None:
         self.resources = PostgresResourceStore(connection)
-        self.genotypes = PostgresGenotypeStore(connection)
-        self.analyses = PostgresAnalysisRepository(connection)
+        self.genotypes = PostgresGenotypeStore(connection, self._caps)
+        self.analyses = PostgresAnalysisRepository(connection, self._caps)
         self.sensors = PostgresSensorStore(connection)
         self.alerts = PostgresAlertStore(connection)
         self.distribution = PostgresDistributionStore(connection)
@@ -162,6 +166,14 @@ class PostgresUnitOfWork(TenantTransaction):
             Resource.ANALYSIS_RESULT_BYTES: self.analyses.stored_bytes,
             Resource.UPLOAD_BYTES: self.resources.stored_bytes,
         }
+        # What the organization stores with this write's rows, against its standing caps
+        # (ADR 0343): computed from the stored rows, refused before anything is sent.
+        stored = {
+            StoredResource.GENOTYPE_CALLS: self.genotypes.stored_calls,
+            StoredResource.ANALYSIS_RESULT_BYTES: self.analyses.stored_bytes,
+            StoredResource.UPLOAD_BYTES: self.resources.stored_bytes,
+        }
+        await check_stored(self._connection, self._caps, [r for r, n in stored.items() if n > 0])
         keyed = self._keyed_request() if events else None
         if keyed is not None and not keyed.recorded:
             await record_applied(self._connection, self.tenant_id, keyed.key)
@@ -201,6 +213,7 @@ def unit_of_work_factory(
     committed_elsewhere: Callable[[PlacementDatabase], None] = lambda database: None,
     quotas: DailyQuotas = UNBOUNDED,
     clock: Clock = SYSTEM_CLOCK,
+    caps: StorageCaps = NO_CAPS,
 ) -> Callable[[TenantId], PostgresUnitOfWork]:
     """The ``UnitOfWorkFactory`` port bound to one engine, or to every placement.
 
@@ -210,7 +223,8 @@ def unit_of_work_factory(
     first commit with events records it (``applied_requests``, ADR 0336).
     ``committed_events`` runs after each commit that wrote events (``OutboxWakeups.wake``)
     in the shared database, ``committed_elsewhere`` after one in a dedicated database.
-    ``quotas`` bound what one organization's writes add in a day (ADR 0340), by ``clock``.
+    ``quotas`` bound what one organization's writes add in a day (ADR 0340), by ``clock``;
+    ``caps`` what it stores in all (ADR 0343).
     """
 
     def factory(tenant_id: TenantId) -> PostgresUnitOfWork:
@@ -224,6 +238,7 @@ def unit_of_work_factory(
             committed_elsewhere=committed_elsewhere,
             quotas=quotas,
             clock=clock,
+            caps=caps,
         )
 
     return factory

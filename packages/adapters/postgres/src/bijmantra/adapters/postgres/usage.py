@@ -16,6 +16,7 @@ from datetime import date, datetime
 import psycopg
 from bijmantra.adapters.postgres.engine import driver_connection
 from bijmantra.adapters.postgres.placement_admin import current_placement, database_owner_url
+from bijmantra.adapters.postgres.storage import STANDING
 from bijmantra.domain.tenancy.quotas import (
     Charge,
     DailyQuotas,
@@ -24,6 +25,7 @@ from bijmantra.domain.tenancy.quotas import (
     period_of,
     quota_refusal,
 )
+from bijmantra.domain.tenancy.storage import StoredResource
 from bijmantra.observability.metrics import QUOTA_REFUSALS
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
@@ -96,12 +98,12 @@ def quota_or(error: BaseException, now: datetime) -> BaseException:
 def organization_quotas(
     owner_url: str,
     organization: uuid.UUID,
-    limits: Mapping[Resource, int | None],
+    limits: Mapping[Resource | StoredResource, int | None],
     days: int = 7,
 ) -> dict[str, object]:
     """An operator's view and change, as the owner, in the organization's placement: set its
-    own daily limits (``None`` removes one: the deployment's applies again); return its
-    limits and its usage of the last ``days`` days."""
+    own daily limits and standing caps (``None`` removes one: the deployment's applies
+    again); return them, its usage of the last ``days`` days and what it stores (ADR 0343)."""
     url = database_owner_url(owner_url, current_placement(owner_url, organization))
     with psycopg.connect(url) as conn:
         for resource, limit in sorted(limits.items()):
@@ -129,8 +131,14 @@ def organization_quotas(
             "GROUP BY period, resource ORDER BY period DESC, resource",
             (organization, organization, days),
         ).fetchall()
+        conn.execute("SELECT set_config('app.tenant_id', %s, true)", (str(organization),))
+        stored = {
+            r.value: conn.execute(sql, {"resource": r.value}).fetchone()
+            for r, sql in STANDING.items()
+        }
     return {
         "organization": str(organization),
         "limits": {resource: limit for resource, limit in own},
         "usage": [{"day": str(day), "resource": r, "used": n} for day, r, n in used],
+        "stored": {r: int(row[0]) if row else 0 for r, row in stored.items()},
     }

@@ -1,0 +1,195 @@
+"""Standing storage caps per organization (ADR 0343) through the whole topology: an upload or
+an import past what the organization may keep is refused with a 409 ``storage_full`` in each
+API's envelope (resource, used, cap) and stores nothing; deleting an image frees its bytes
+for the next upload; an analysis whose results would pass the cap fails, once, keeping
+nothing; an organization at its cap of results cannot queue another analysis; another
+organization writes on."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import numpy as np
+import psycopg
+import pytest
+from bijmantra.devstack.stack import DevStack, running_stack
+
+pytestmark = [pytest.mark.e2e]
+PASSWORD = "pw-storage-manager-1"
+UPLOAD_CAP = 100_000
+CALLS_CAP = 2_000  # one import of 20 samples x 60 variants (1,200) fits, a second does not
+RESULTS_CAP = 2_000
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(60_000)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
+    env = {
+        "STORAGE_CAP_UPLOAD_BYTES": str(UPLOAD_CAP),
+        "STORAGE_CAP_GENOTYPE_CALLS": str(CALLS_CAP),
+        "STORAGE_CAP_ANALYSIS_RESULT_BYTES": str(RESULTS_CAP),
+    }
+    with running_stack(tmp_path_factory.mktemp("storage"), env=env) as stack:
+        yield stack
+
+
+def member(stack: DevStack) -> tuple[uuid.UUID, httpx.Client]:
+    """A data manager of a new organization: its id and a client."""
+    email = f"manager-{uuid.uuid4().hex[:8]}@storage.example.org"
+    organization = stack.register_member(email, PASSWORD, ["data-manager"])
+    headers = {"Authorization": f"Bearer {stack.login(email, PASSWORD)}"}
+    client = httpx.Client(base_url=stack.gateway_url, headers=headers, timeout=60)
+    return organization, client
+
+
+def owner(stack: DevStack, query: str, *args: object) -> Any:
+    assert stack.database is not None
+    with psycopg.connect(stack.database.owner_url) as conn:
+        row = conn.execute(query, args).fetchone()
+    return None if row is None else row[0]
+
+
+def assert_storage_full(details: list[dict[str, str]], resource: str, cap: int) -> int:
+    found = {d["location"]: d["message"] for d in details}
+    assert (found["resource"], found["cap"]) == (resource, str(cap)), found
+    return int(found["used"])
+
+
+def upload(client: httpx.Client) -> tuple[str, httpx.Response]:
+    created = client.post("/brapi/v2/images", json=[{"imageName": "leaf"}])
+    assert created.status_code == 200, created.text
+    db_id = created.json()["result"]["data"][0]["imageDbId"]
+    answer = client.put(
+        f"/brapi/v2/images/{db_id}/imagecontent",
+        content=PNG,
+        headers={"Content-Type": "image/png"},
+    )
+    return db_id, answer
+
+
+def test_an_upload_past_the_cap_is_refused_until_an_image_is_deleted(stack: DevStack) -> None:
+    (_, client), (_, other) = member(stack), member(stack)
+    with client, other:
+        first, answer = upload(client)
+        assert answer.status_code == 200, answer.text
+        refused_id, refused = upload(client)  # 120 kB of the 100 kB it may keep
+        assert refused.status_code == 409, refused.text
+        assert "Retry-After" not in refused.headers  # it does not pass with time
+        status, *details = refused.json()["metadata"]["status"]
+        assert status["messageType"] == "ERROR"
+        assert "stored bytes of uploaded files" in status["message"]
+        said = [d["message"] for d in details]
+        assert said == [
+            "resource: stored_upload_bytes",
+            f"used: {2 * len(PNG)}",  # with the refused upload's own bytes, then rolled back
+            f"cap: {UPLOAD_CAP}",
+        ]
+        image = client.get(f"/brapi/v2/images/{refused_id}").json()["result"]
+        assert image.get("imageFileSize") in (None, 0)  # nothing of it was kept
+        assert upload(other)[1].status_code == 200  # another organization's cap is its own
+
+        deleted = client.post("/brapi/v2/delete/images", json={"imageDbIds": [first]})
+        assert deleted.status_code == 200, deleted.text
+        _, again = upload(client)  # the deleted image's bytes are room again
+        assert again.status_code == 200, again.text
+
+
+def imported_set(client: httpx.Client, samples: int, variants: int) -> httpx.Response:
+    names = [f"S{i}" for i in range(samples)]
+    g = np.random.default_rng(samples).integers(0, 3, size=(variants, samples))
+    lines = [
+        "##fileformat=VCFv4.2",
+        '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
+        "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\t" + "\t".join(names),
+    ]
+    for i, row in enumerate(g):
+        calls = "\t".join({0: "0/0", 1: "0/1", 2: "1/1"}[int(d)] for d in row)
+        lines.append(f"chr1\t{100 + i}\tm{i}\tA\tG\t50\tPASS\t.\tGT\t{calls}")
+    return client.post(
+        "/api/v1/genotypes/imports",
+        params={"name": f"cap-{uuid.uuid4().hex[:6]}", "commonCropName": "Cassava"},
+        content=("\n".join(lines) + "\n").encode(),
+    )
+
+
+def test_an_import_past_the_cap_is_refused_in_the_platform_envelope(stack: DevStack) -> None:
+    (organization, client), (_, other) = member(stack), member(stack)
+    with client, other:
+        assert imported_set(client, 20, 60).status_code == 201
+        refused = imported_set(client, 20, 60)  # 2,400 calls of the 2,000 it may keep
+        assert refused.status_code == 409, refused.text
+        error = refused.json()["error"]
+        assert error["code"] == "storage_full"
+        used = assert_storage_full(error["details"], "stored_genotype_calls", CALLS_CAP)
+        assert used == 2_400  # counted with the refused import's own calls, then rolled back
+        sets = "SELECT count(*) FROM domain.variant_sets WHERE tenant_id = %s"
+        assert owner(stack, sets, organization) == 1
+        refused = imported_set(client, 20, 60)  # 1,200 + 1,200: refused at its commit again
+        assert refused.status_code == 409
+        assert imported_set(other, 20, 60).status_code == 201
+
+
+def finished(client: httpx.Client, job_id: str) -> dict[str, Any]:
+    deadline, document = time.monotonic() + 90, {}
+    while time.monotonic() < deadline:
+        document = client.get(f"/api/v1/analyses/{job_id}").json()["data"]
+        if document["status"] in ("completed", "failed", "cancelled"):
+            break
+        time.sleep(0.2)
+    return document
+
+
+def test_results_past_the_cap_fail_the_job_and_a_full_organization_queues_none(
+    stack: DevStack,
+) -> None:
+    organization, client = member(stack)
+    with client:
+        created = imported_set(client, 20, 60)
+        assert created.status_code == 201, created.text
+        set_id = created.json()["data"]["variantSetDbId"]
+        request = {"type": "qc", "variantSetDbId": set_id}
+        answer = client.post("/api/v1/analyses", json=request)
+        assert answer.status_code == 202, answer.text
+        job_id = answer.json()["data"]["analysisDbId"]
+        document = finished(client, job_id)
+        assert document["status"] == "failed", document
+        assert "stored bytes of analysis results" in document["error"], document
+        assert document["attempt"] == 1  # final: not redelivered for the same refusal
+        results = "SELECT count(*) FROM domain.analysis_results WHERE tenant_id = %s"
+        assert owner(stack, results, organization) == 0
+
+        assert stack.database is not None
+        with psycopg.connect(stack.database.owner_url) as conn:
+            conn.execute(
+                "INSERT INTO domain.organization_quotas (tenant_id, resource, daily_limit) "
+                "VALUES (%s, 'stored_analysis_result_bytes', 1000000000)",
+                (organization,),
+            )
+        again = client.post("/api/v1/analyses", json=request)
+        assert again.status_code == 202, again.text
+        done = finished(client, again.json()["data"]["analysisDbId"])
+        assert done["status"] == "completed", done
+        kept = owner(
+            stack,
+            "SELECT sum(octet_length(data)) FROM domain.analysis_results WHERE tenant_id = %s",
+            organization,
+        )
+        with psycopg.connect(stack.database.owner_url) as conn:
+            conn.execute(  # its operator's cap: exactly what it keeps now
+                "UPDATE domain.organization_quotas SET daily_limit = %s "
+                "WHERE tenant_id = %s AND resource = 'stored_analysis_result_bytes'",
+                (kept, organization),
+            )
+        jobs = "SELECT count(*) FROM domain.analysis_jobs WHERE tenant_id = %s"
+        before = owner(stack, jobs, organization)
+        refused = client.post("/api/v1/analyses", json=request)
+        assert refused.status_code == 409, refused.text
+        error = refused.json()["error"]
+        assert error["code"] == "storage_full"
+        used = assert_storage_full(error["details"], "stored_analysis_result_bytes", int(kept))
+        assert used == kept
+        assert owner(stack, jobs, organization) == before  # refused before it was queued
