@@ -7,6 +7,7 @@ organization writes on."""
 
 from __future__ import annotations
 
+import http.client
 import time
 import uuid
 from collections.abc import Iterator
@@ -59,6 +60,27 @@ def assert_storage_full(details: list[dict[str, str]], resource: str, cap: int) 
     return int(found["used"])
 
 
+def partly_sent(
+    stack: DevStack, client: httpx.Client, method: str, path: str, kind: str, first: bytes
+) -> tuple[int, bytes]:
+    """A request that declares 512 MiB of body (an image: its own length) and sends ``first``
+    only, then waits for the answer. A timeout: the server waited for the rest."""
+    declared = len(PNG) if kind == "image/png" else 512 << 20
+    url = httpx.URL(stack.gateway_url)
+    connection = http.client.HTTPConnection(url.host, url.port, timeout=30)
+    try:
+        connection.putrequest(method, path)
+        connection.putheader("Authorization", str(client.headers["Authorization"]))
+        connection.putheader("Content-Type", kind)
+        connection.putheader("Content-Length", str(declared))
+        connection.endheaders()
+        connection.send(first)
+        answer = connection.getresponse()
+        return answer.status, answer.read()
+    finally:
+        connection.close()
+
+
 def upload(client: httpx.Client) -> tuple[str, httpx.Response]:
     created = client.post("/brapi/v2/images", json=[{"imageName": "leaf"}])
     assert created.status_code == 200, created.text
@@ -85,12 +107,18 @@ def test_an_upload_past_the_cap_is_refused_until_an_image_is_deleted(stack: DevS
         said = [d["message"] for d in details]
         assert said == [
             "resource: stored_upload_bytes",
-            f"used: {2 * len(PNG)}",  # with the refused upload's own bytes, then rolled back
+            f"used: {len(PNG)}",  # asked with its declared length, before its body was read
             f"cap: {UPLOAD_CAP}",
         ]
         image = client.get(f"/brapi/v2/images/{refused_id}").json()["result"]
         assert image.get("imageFileSize") in (None, 0)  # nothing of it was kept
         assert upload(other)[1].status_code == 200  # another organization's cap is its own
+        # Its declared length has no room: refused before the body is read.
+        created = client.post("/brapi/v2/images", json=[{"imageName": "leaf"}])
+        path = f"/brapi/v2/images/{created.json()['result']['data'][0]['imageDbId']}/imagecontent"
+        status, body = partly_sent(stack, client, "PUT", path, "image/png", PNG[:1000])
+        assert status == 409, body
+        assert b"stored_upload_bytes" in body
 
         deleted = client.post("/brapi/v2/delete/images", json={"imageDbIds": [first]})
         assert deleted.status_code == 200, deleted.text
@@ -128,9 +156,50 @@ def test_an_import_past_the_cap_is_refused_in_the_platform_envelope(stack: DevSt
         assert used == 2_400  # counted with the refused import's own calls, then rolled back
         sets = "SELECT count(*) FROM domain.variant_sets WHERE tenant_id = %s"
         assert owner(stack, sets, organization) == 1
-        refused = imported_set(client, 20, 60)  # 1,200 + 1,200: refused at its commit again
-        assert refused.status_code == 409
         assert imported_set(other, 20, 60).status_code == 201
+
+        # An extract knows its calls first: all 1,200 have no room, 4 x 20 have.
+        [source] = [s for s in sets_of(client) if s["callSetCount"] == 20]
+        whole = client.post(
+            "/brapi/v2/variantsets/extract", json={"variantSetDbIds": [source["variantSetDbId"]]}
+        )
+        assert whole.status_code == 409, whole.text
+        assert "resource: stored_genotype_calls" in whole.text
+        rows = [f"{source['variantSetDbId']}:{i}" for i in range(4)]
+        part = client.post("/brapi/v2/variantsets/extract", json={"variantDbIds": rows})
+        assert part.status_code == 200, part.text
+
+        # At its own cap (an operator's): refused before the file is read, raw or multipart.
+        owner(
+            stack,
+            "INSERT INTO domain.organization_quotas (tenant_id, resource, daily_limit) "
+            "VALUES (%s, 'stored_genotype_calls', 1280) RETURNING 1",
+            organization,
+        )
+        path = f"/api/v1/genotypes/imports?name=early-{uuid.uuid4().hex[:6]}&commonCropName=C"
+        head = "##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tS0\n"
+        status, body = partly_sent(stack, client, "POST", path, "text/plain", head.encode())
+        assert status == 409, body
+        assert b"storage_full" in body
+        boundary = "cap-boundary"
+        part_head = (
+            (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="bed"; filename="a.bed"\r\n'
+                "Content-Type: application/octet-stream\r\n\r\n"
+            ).encode()
+            + b"\x6c\x1b\x01"
+            + bytes(256 << 10)
+        )
+        form = f"multipart/form-data; boundary={boundary}"
+        status, body = partly_sent(stack, client, "POST", path, form, part_head)
+        assert status == 409, body
+        assert owner(stack, sets, organization) == 2  # the first import and the small extract
+
+
+def sets_of(client: httpx.Client) -> list[dict[str, Any]]:
+    listed = client.get("/brapi/v2/variantsets")
+    assert listed.status_code == 200, listed.text
+    return list(listed.json()["result"]["data"])
 
 
 def finished(client: httpx.Client, job_id: str) -> dict[str, Any]:

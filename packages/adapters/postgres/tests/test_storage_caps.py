@@ -1,6 +1,6 @@
 """Standing storage caps per organization (ADR 0343) against the real database: what an
-organization stores is read from its rows at each heavy write, so a write at the cap is
-refused before it stores anything, an import that crosses the cap is rolled back whole at its
+organization stores is read from its rows at each heavy write, so an import at the cap is
+refused before its file is read, an import that crosses the cap is rolled back whole at its
 commit, deleting frees room for the next write, another organization is not counted (row-level
 security and the tenant's key), and two racing writes cannot both cross the cap."""
 
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import numpy as np
@@ -16,10 +17,11 @@ import pytest
 from bijmantra.adapters.postgres import unit_of_work_factory
 from bijmantra.adapters.postgres.storage import STANDING
 from bijmantra.adapters.postgres.uow import set_tenant
+from bijmantra.application.genotyping import ImportGenotypes, ImportSpec
 from bijmantra.domain.genotyping import CallSet, VariantSet
 from bijmantra.domain.tenancy.storage import StorageCaps, StoredResource
 from bijmantra.genomics.formats import VcfParser
-from bijmantra.kernel import StorageFull, TenantId
+from bijmantra.kernel import Principal, StorageFull, TenantId
 from bijmantra.testkit.provision import ProvisionedDatabase
 from bijmantra.testkit.vcf import random_vcf
 from sqlalchemy import text
@@ -79,17 +81,35 @@ async def _import(
         await uow.commit()
 
 
-async def test_an_organization_at_its_cap_is_refused_before_the_import_stores_anything(
+class UnreadUpload:
+    """A genotype file that must not be read."""
+
+    skipped: dict[str, int] = {}
+    contig_lengths: dict[str, int | None] = {}
+
+    async def sample_names(self) -> list[str]:
+        raise AssertionError("the file was read before the cap was checked")
+
+    async def blocks(self) -> AsyncIterator[object]:
+        raise AssertionError("the file was read before the cap was checked")
+        yield  # pragma: no cover
+
+
+async def test_an_organization_at_its_cap_is_refused_before_its_import_is_read(
     engine: AsyncEngine, database: ProvisionedDatabase
 ) -> None:
     tenant, other = TenantId(uuid.uuid4()), TenantId(uuid.uuid4())
     await _import(engine, tenant, 40)  # 40 calls: exactly the cap
-    with pytest.raises(
-        StorageFull, match=r"genotype calls \(40\) would pass its cap \(40\)"
-    ) as refused:
-        await _import(engine, tenant, 40)
-    details = {d.location: d.message for d in refused.value.details}
+    factory = unit_of_work_factory(engine, source="t", caps=StorageCaps({CALLS: 40}))
+    importer = ImportGenotypes(factory)
+    member = Principal("m", tenant, frozenset({"data-manager"}))
+    spec = ImportSpec("s", "vcf", "Cassava")
+    with pytest.raises(StorageFull, match=r"genotype calls \(40\) would pass its cap \(40\)") as no:
+        await importer(member, spec, UnreadUpload())  # type: ignore[arg-type]
+    details = {d.location: d.message for d in no.value.details}
     assert details == {"resource": "stored_genotype_calls", "used": "40", "cap": "40"}
+    with pytest.raises(StorageFull):
+        await importer.admits(member)  # what the gateway asks before it reads a form
     assert _sets(database, tenant) == 1  # the refused import left no set, chunk or call set
     await _import(engine, other, 40)  # another organization's cap is its own
     assert _sets(database, other) == 1

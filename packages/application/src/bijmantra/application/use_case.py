@@ -14,6 +14,7 @@ from bijmantra.application.ports.transaction import Transaction
 from bijmantra.application.security import Permission, authorize
 from bijmantra.domain import DomainEvent
 from bijmantra.domain.tenancy.quotas import Resource, early_refusal, period_of
+from bijmantra.domain.tenancy.storage import StoredResource, storage_refusal
 from bijmantra.kernel import Clock, NotFound, Principal, SystemClock, TenantId
 from bijmantra.kernel.errors import FieldError, Unprocessable
 
@@ -65,6 +66,16 @@ async def refuse_used_up(
     or ``known`` would pass it (ADR 0340). One read in ``uow``; the commit's charge decides."""
     standing = await uow.usage.standing(resource, period_of(now))
     if (refusal := early_refusal(standing, now, known)) is not None:
+        raise refusal
+
+
+async def refuse_full(uow: UnitOfWork, resource: StoredResource, incoming: int = 1) -> None:
+    """Raise ``storage_full`` (409) before a heavy write does its work when ``incoming`` more
+    of ``resource`` (1 where the amount is not known yet: what it stores at least) would pass
+    what the organization may keep (ADR 0343). One read of its stored rows in ``uow``; the
+    commit reads them again with the write's own."""
+    standing = await uow.storage.standing(resource)
+    if standing is not None and (refusal := storage_refusal(standing, incoming)) is not None:
         raise refusal
 
 

@@ -26,6 +26,7 @@ from bijmantra.kernel import Page, PageRequest, TenantId
 from bijmantra.testkit.distribution import DistributionTables, FakeDistributionStore
 from bijmantra.testkit.genotype_fakes import FakeGenotypeStore, _StoredSet
 from bijmantra.testkit.operations import FakeOperationsRepository, OperationsState
+from bijmantra.testkit.storage_fakes import FakeStorageReader, StorageCapTables
 from bijmantra.testkit.transaction import FakeTransaction
 from bijmantra.testkit.usage_fakes import FakeUsageReader, UsageTables
 
@@ -77,6 +78,7 @@ class InMemoryDatabase:
     operations: dict[TenantId, OperationsState] = field(default_factory=dict)
     contents: dict[tuple[TenantId, str, str], tuple[str, bytes]] = field(default_factory=dict)
     usage: UsageTables = field(default_factory=UsageTables)
+    storage: StorageCapTables = field(default_factory=StorageCapTables)
 
 
 def _at_path(value: Any, path: Sequence[str]) -> list[Any]:
@@ -331,6 +333,7 @@ class FakeUnitOfWork(FakeTransaction[InMemoryDatabase]):
     distribution: FakeDistributionStore
     operations: FakeOperationsRepository
     usage: FakeUsageReader
+    storage: FakeStorageReader
 
     def __init__(self, db: InMemoryDatabase, tenant: TenantId) -> None:
         super().__init__(db, tenant)
@@ -345,6 +348,10 @@ class FakeUnitOfWork(FakeTransaction[InMemoryDatabase]):
         self.distribution = FakeDistributionStore(self._tables.distribution, self.tenant_id)
         self.operations = FakeOperationsRepository(self._tables.operations, self.tenant_id)
         self.usage = FakeUsageReader(self._tables.usage, self.tenant_id)
+        tables = self._tables
+        self.storage = FakeStorageReader(
+            tables.storage, self.tenant_id, tables.variant_sets, tables.contents, tables.results
+        )
 
     async def commit(self) -> None:
         for event in [*await self.genotypes.flush(), *await self.analyses.flush()]:

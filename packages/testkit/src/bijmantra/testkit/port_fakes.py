@@ -45,6 +45,7 @@ from bijmantra.application.ports.genotypes import (
     VariantSetWriter,
 )
 from bijmantra.application.ports.operations import BreedingRecords, OperationsRepository
+from bijmantra.application.ports.storage import StorageReader
 from bijmantra.application.ports.usage import UsageReader
 from bijmantra.application.protection.idempotency import IdempotencyStore
 from bijmantra.application.protection.ratelimit import RateLimiter
@@ -150,6 +151,7 @@ from bijmantra.testkit.sensors import (
     SensorTables,
     SettableClock,
 )
+from bijmantra.testkit.storage_fakes import FakeStorageReader
 from bijmantra.testkit.tenancy_fakes import (
     FakeAccounts,
     FakeInvitations,
@@ -211,6 +213,7 @@ PORT_FAKES: dict[type[Any], type[Any]] = {
     SensorStore: FakeSensorStore,
     SensorsUnitOfWork: FakeSensorsUnitOfWork,
     SigningKeyStore: FakeSigningKeys,
+    StorageReader: FakeStorageReader,
     StudyPlaces: FakeStudyPlaces,
     TenancyUnitOfWork: FakeTenancyUnitOfWork,
     TokenEndpoint: FakeTokenEndpoint,
@@ -298,3 +301,6 @@ if TYPE_CHECKING:  # mypy: each fake implements its port (nothing here runs)
     _verifier: TokenVerifier = FakeTokenVerifier()
     _unit: UnitOfWork = FakeUnitOfWork(_db, _tenant)
     _usage: UsageReader = FakeUsageReader(UsageTables(), _tenant)
+    _storage: StorageReader = FakeStorageReader(
+        _db.storage, _tenant, _db.variant_sets, _db.contents, _db.results
+    )

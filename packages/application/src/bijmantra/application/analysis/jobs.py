@@ -19,6 +19,7 @@ from bijmantra.application.use_case import (
     ClockedUseCase,
     existing,
     organization_unit,
+    refuse_full,
     refuse_used_up,
 )
 from bijmantra.domain.analysis import (
@@ -30,6 +31,7 @@ from bijmantra.domain.analysis import (
     memory_refusal,
 )
 from bijmantra.domain.tenancy.quotas import Resource
+from bijmantra.domain.tenancy.storage import StoredResource
 from bijmantra.kernel import (
     Conflict,
     FieldError,
@@ -138,6 +140,8 @@ class RequestAnalysis(ClockedUseCase[UnitOfWork]):
             # The shared worker never computes a job whose results the day has no room for
             # (ADR 0340); their size is unknown until computed.
             await refuse_used_up(uow, Resource.ANALYSIS_RESULT_BYTES, self.clock.now())
+            # Nor one of an organization that stores its cap of results (ADR 0343).
+            await refuse_full(uow, StoredResource.ANALYSIS_RESULT_BYTES)
             try:
                 variant_set = await stored_variant_set(uow.genotypes, request.variant_set_db_id)
             except NotFound as exc:

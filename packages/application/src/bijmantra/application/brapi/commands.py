@@ -21,8 +21,9 @@ from bijmantra.application.brapi.schema import empty, shape
 from bijmantra.application.ports import UnitOfWork, UnitOfWorkFactory
 from bijmantra.application.ports.documents import DocumentPage, ViewWrites
 from bijmantra.application.security import Action, Permission, authorize
-from bijmantra.application.use_case import refuse_used_up
+from bijmantra.application.use_case import refuse_full, refuse_used_up
 from bijmantra.domain.tenancy.quotas import Resource
+from bijmantra.domain.tenancy.storage import StoredResource
 from bijmantra.kernel import (
     Clock,
     Conflict,
@@ -343,6 +344,7 @@ class ResourceCommands:
             raise NotFound(f"{entity.schema} has no binary content")
         async with self.uow(principal.tenant_id) as uow:
             await refuse_used_up(uow, Resource.UPLOAD_BYTES, self.clock.now(), max(size, 0))
+            await refuse_full(uow, StoredResource.UPLOAD_BYTES, max(size, 1))  # ADR 0343
 
     async def put_content(
         self, principal: Principal, entity_name: str, db_id: str, media_type: str, content: bytes

@@ -26,7 +26,9 @@ from bijmantra.application.ports import UnitOfWork
 from bijmantra.application.ports.documents import DocumentPage
 from bijmantra.application.ports.genotypes import GenotypeFilter, Submatrix
 from bijmantra.application.security import Action, Permission, authorize
+from bijmantra.application.use_case import refuse_full
 from bijmantra.domain.genotyping import CallSet, VariantSet
+from bijmantra.domain.tenancy.storage import StoredResource
 from bijmantra.kernel import (
     FieldError,
     NotFound,
@@ -81,6 +83,8 @@ async def extract_variant_set(
             "Extract between 1 and 5,000,000 variants",
             [FieldError("variantDbIds", f"the selection has {total} variants")],
         )
+    # Its calls are known before a chunk is copied (ADR 0343).
+    await refuse_full(uow, StoredResource.GENOTYPE_CALLS, len(variants) * len(columns))
     sources, _ = await store.variant_set_rows(GenotypeFilter(variant_set_db_ids=(source,)), 0, 1)
     variant_set = VariantSet(
         tenant_id=principal.tenant_id,

@@ -25,9 +25,10 @@ from bijmantra.application.genotyping.references import (
 from bijmantra.application.ports import GenotypeUpload, UnitOfWorkFactory
 from bijmantra.application.ports.documents import ResourceStore
 from bijmantra.application.security import Action, Permission, authorize
-from bijmantra.application.use_case import refuse_used_up
+from bijmantra.application.use_case import refuse_full, refuse_used_up
 from bijmantra.domain.genotyping import CallSet, VariantSet
 from bijmantra.domain.tenancy.quotas import Resource
+from bijmantra.domain.tenancy.storage import StoredResource
 from bijmantra.kernel import Clock, FieldError, Principal, SystemClock, ValidationFailed, new_id
 
 WRITE = Permission("genotyping", Action.WRITE)
@@ -63,6 +64,7 @@ class ImportGenotypes:
         authorize(principal, WRITE)
         async with self.uow(principal.tenant_id) as uow:
             await refuse_used_up(uow, Resource.GENOTYPE_CALLS, self.clock.now())
+            await refuse_full(uow, StoredResource.GENOTYPE_CALLS)
 
     async def __call__(
         self, principal: Principal, spec: ImportSpec, upload: GenotypeUpload
@@ -77,6 +79,9 @@ class ImportGenotypes:
             # Before the file is read: a day of calls used up is refused now, not after the
             # whole file streamed (ADR 0340). Its calls are unknown until it is read.
             await refuse_used_up(uow, Resource.GENOTYPE_CALLS, self.clock.now())
+            # Nor when the organization stores its cap of calls already (ADR 0343); the
+            # commit checks the import's own calls against it.
+            await refuse_full(uow, StoredResource.GENOTYPE_CALLS)
             names = await upload.sample_names()
             _check_samples("samples", len(names), MAX_IMPORT_SAMPLES)
             check_contigs(len(upload.contig_lengths))  # the header's, known with the samples

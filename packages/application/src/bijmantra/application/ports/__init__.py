@@ -22,6 +22,7 @@ from bijmantra.application.ports.genotypes import (
     VariantSetWriter,
 )
 from bijmantra.application.ports.operations import OperationsRepository
+from bijmantra.application.ports.storage import StorageReader
 from bijmantra.application.ports.transaction import Transaction
 from bijmantra.application.ports.usage import UsageReader
 from bijmantra.kernel import Principal, TenantId
@@ -48,6 +49,9 @@ class UnitOfWork(Transaction, Protocol):
     @property
     def usage(self) -> UsageReader: ...
 
+    @property
+    def storage(self) -> StorageReader: ...
+
 
 UnitOfWorkFactory = Callable[[TenantId], UnitOfWork]
 
@@ -68,6 +72,7 @@ __all__ = [
     "OperationsRepository",
     "ResourceStore",
     "ResultIndex",
+    "StorageReader",
     "TokenVerifier",
     "Transaction",
     "UnitOfWork",

@@ -10,11 +10,9 @@ from typing import Any
 
 import msgspec
 import numpy as np
-from bijmantra.adapters.postgres.storage import check_room
 from bijmantra.application.ports.analysis import Artifact, ResultIndex
 from bijmantra.domain import DomainEvent
 from bijmantra.domain.analysis import AnalysisJob, AnalysisType, JobStatus, check_matrix_page
-from bijmantra.domain.tenancy.storage import NO_CAPS, StorageCaps, StoredResource
 from bijmantra.genomics.symmetric import (
     UPPER_TRIANGLE,
     expand_symmetric,
@@ -135,9 +133,8 @@ def _job(values: dict[str, Any]) -> AnalysisJob:
 
 
 class PostgresAnalysisRepository:
-    def __init__(self, connection: AsyncConnection, caps: StorageCaps = NO_CAPS) -> None:
+    def __init__(self, connection: AsyncConnection) -> None:
         self._connection = connection
-        self._caps = caps
         self._new: list[AnalysisJob] = []
         self._changed: list[AnalysisJob] = []
         self.stored_bytes = 0  # results this transaction stored, charged at commit (ADR 0340)
@@ -300,9 +297,6 @@ class PostgresAnalysisRepository:
         new, changed = self._new, self._changed
         self._new, self._changed = [], []
         if new:
-            # An organization at its cap of stored results is refused before any compute
-            # (ADR 0343); the results themselves are checked when handed over.
-            await check_room(self._connection, self._caps, StoredResource.ANALYSIS_RESULT_BYTES, 1)
             await self._connection.execute(_INSERT, [_row(j) for j in new])
         if changed:
             await self._connection.execute(_UPDATE, [_row(j) for j in changed])

@@ -25,7 +25,6 @@ from bijmantra.adapters.postgres.genotype_calls import Block, decode, read_calls
 from bijmantra.adapters.postgres.genotype_edits import update_calls
 from bijmantra.adapters.postgres.genotype_export import export_file
 from bijmantra.adapters.postgres.genotype_extract import copy_calls
-from bijmantra.adapters.postgres.storage import check_room
 from bijmantra.application.genotyping import CallChunk, GenotypeChunk, StoredVariantSet
 from bijmantra.application.ports import GenotypeBlock
 from bijmantra.application.ports.genotypes import (
@@ -40,7 +39,6 @@ from bijmantra.application.ports.genotypes import (
 from bijmantra.domain import DomainEvent
 from bijmantra.domain.genotyping import CallSet, VariantSet
 from bijmantra.domain.genotyping.filters import VariantThresholds
-from bijmantra.domain.tenancy.storage import NO_CAPS, StorageCaps, StoredResource
 from bijmantra.genomics import calls as gc
 from bijmantra.genomics.packing import pack_dosages
 from bijmantra.genomics.qc import passing_variants
@@ -201,9 +199,8 @@ def _slice(block: GenotypeBlock, start: int, stop: int) -> GenotypeBlock:
 
 
 class PostgresGenotypeStore(ConnectionStore):
-    def __init__(self, connection: AsyncConnection, caps: StorageCaps = NO_CAPS) -> None:
+    def __init__(self, connection: AsyncConnection) -> None:
         super().__init__(connection)
-        self._caps = caps
         self._sealed: list[VariantSet] = []
         self.stored_calls = 0  # calls this transaction stored, charged at its commit (ADR 0340)
 
@@ -211,12 +208,6 @@ class PostgresGenotypeStore(ConnectionStore):
         self.stored_calls += calls
 
     async def create(self, variant_set: VariantSet) -> PostgresVariantSetWriter:
-        return await self._create(variant_set, 1)
-
-    async def _create(self, variant_set: VariantSet, incoming: int) -> PostgresVariantSetWriter:
-        """A new set's writer, once ``incoming`` calls fit under the organization's standing
-        cap (ADR 0343): refused before a chunk is read; the commit checks the amount."""
-        await check_room(self._connection, self._caps, StoredResource.GENOTYPE_CALLS, incoming)
         chunk_variants = chunk_variants_for(len(variant_set.call_sets))
         await self._connection.execute(
             text(
@@ -355,8 +346,7 @@ class PostgresGenotypeStore(ConnectionStore):
         return export_file(self._connection, variant_set_db_id, file_format, samples)
 
     async def extract(self, source: Submatrix, variant_set: VariantSet) -> int:
-        calls = len(source.variants) * len(source.columns)
-        writer = await self._create(variant_set, max(calls, 1))
+        writer = await self.create(variant_set)
         await copy_calls(
             self._connection, source.variant_set_db_id, source.variants, source.columns, writer
         )

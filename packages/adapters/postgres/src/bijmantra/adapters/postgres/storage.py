@@ -68,16 +68,24 @@ async def standing(connection: AsyncConnection, resource: StoredResource, cap: i
     return Standing(resource, int(used), cap if own is None else int(own))
 
 
+class PostgresStorageReader:
+    """The ``StorageReader`` of a unit of work (ADR 0343); ``caps`` are the deployment's."""
+
+    def __init__(self, connection: AsyncConnection, caps: StorageCaps) -> None:
+        self._connection, self._caps = connection, caps
+
+    async def standing(self, resource: StoredResource) -> Standing | None:
+        cap = self._caps.caps.get(resource)
+        return None if cap is None else await standing(self._connection, resource, cap)
+
+
 async def check_room(
     connection: AsyncConnection, caps: StorageCaps, resource: StoredResource, incoming: int
 ) -> None:
     """Refuse (``StorageFull``) a write that would store ``incoming`` more of ``resource``
     past the organization's cap; a resource the deployment does not cap is not read."""
-    cap = caps.caps.get(resource)
-    if cap is None:
-        return
-    refusal = storage_refusal(await standing(connection, resource, cap), incoming)
-    if refusal is not None:
+    now = await PostgresStorageReader(connection, caps).standing(resource)
+    if now is not None and (refusal := storage_refusal(now, incoming)) is not None:
         raise refusal
 
 

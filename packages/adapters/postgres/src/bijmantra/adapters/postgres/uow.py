@@ -25,7 +25,7 @@ from bijmantra.adapters.postgres.placement import (
 from bijmantra.adapters.postgres.resources import PostgresResourceStore
 from bijmantra.adapters.postgres.sensor_alerts import PostgresAlertStore
 from bijmantra.adapters.postgres.sensors import PostgresSensorStore
-from bijmantra.adapters.postgres.storage import check_stored
+from bijmantra.adapters.postgres.storage import PostgresStorageReader, check_stored
 from bijmantra.adapters.postgres.usage import PostgresUsageReader, charge_usage, quota_or
 from bijmantra.application.events import EventEnvelope, envelope_for, publishable_envelopes
 from bijmantra.application.ports.transaction import KeyedRequest
@@ -133,14 +133,15 @@ class PostgresUnitOfWork(TenantTransaction):
 
     def _bind(self, connection: AsyncConnection) -> None:
         self.resources = PostgresResourceStore(connection)
-        self.genotypes = PostgresGenotypeStore(connection, self._caps)
-        self.analyses = PostgresAnalysisRepository(connection, self._caps)
+        self.genotypes = PostgresGenotypeStore(connection)
+        self.analyses = PostgresAnalysisRepository(connection)
         self.sensors = PostgresSensorStore(connection)
         self.alerts = PostgresAlertStore(connection)
         self.distribution = PostgresDistributionStore(connection)
         self.operations = PostgresOperationsRepository(connection, self.tenant_id)
         self.exports = PostgresExportStore(connection)
         self.usage = PostgresUsageReader(connection, self._quotas)
+        self.storage = PostgresStorageReader(connection, self._caps)
 
     async def commit(self) -> None:
         """Write what the stores deferred and the outbox rows, then ``COMMIT``: the last
