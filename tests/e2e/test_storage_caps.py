@@ -195,6 +195,39 @@ def test_an_import_past_the_cap_is_refused_in_the_platform_envelope(stack: DevSt
         assert status == 409, body
         assert owner(stack, sets, organization) == 2  # the first import and the small extract
 
+        # A keyed import refused for the cap is not kept for its key: once there is room
+        # (here its operator's larger cap), the very same request runs, once.
+        keyed = {"Idempotency-Key": uuid.uuid4().hex}
+        vcf = vcf_text(20, 10)
+        params = {"name": "keyed", "commonCropName": "Cassava"}
+
+        def send() -> httpx.Response:
+            return client.post(
+                "/api/v1/genotypes/imports", params=params, content=vcf, headers=keyed
+            )
+
+        assert send().status_code == 409
+        owner(
+            stack,
+            "UPDATE domain.organization_quotas SET daily_limit = 100000 WHERE tenant_id = %s "
+            "AND resource = 'stored_genotype_calls' RETURNING 1",
+            organization,
+        )
+        applied = send()
+        assert applied.status_code == 201, applied.text
+        again = send()
+        assert again.json()["data"] == applied.json()["data"]  # the kept answer, not a 2nd run
+        assert owner(stack, sets, organization) == 3
+
+
+def vcf_text(samples: int, variants: int) -> str:
+    names = "\t".join(f"S{i}" for i in range(samples))
+    head = f"##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\t{names}\n"
+    row = "\t".join(["0/1"] * samples)
+    return head + "".join(
+        f"chr1\t{100 + i}\tm{i}\tA\tG\t50\tPASS\t.\tGT\t{row}\n" for i in range(variants)
+    )
+
 
 def sets_of(client: httpx.Client) -> list[dict[str, Any]]:
     listed = client.get("/brapi/v2/variantsets")

@@ -130,6 +130,8 @@ def test_only_results_of_running_the_request_are_kept() -> None:
     policy = IdempotencyPolicy()
     assert [policy.keeps(s) for s in (200, 201, 400, 404, 409, 422)] == [True] * 6
     assert [policy.keeps(s) for s in (408, 429, 500, 502, 503)] == [False] * 5
+    assert not policy.keeps(409, "storage_full")  # refused for a full storage (ADR 0343)
+    assert policy.keeps(409, "conflict")
     kept = StoredResponse.of(
         201, [("Content-Type", "application/json"), ("x-request-id", "r1")], b"{}", body_kept=True
     )

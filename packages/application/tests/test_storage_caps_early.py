@@ -15,6 +15,7 @@ from bijmantra.application.analysis import AnalysisRequest, RequestAnalysis
 from bijmantra.application.brapi.commands import ResourceCommands
 from bijmantra.application.brapi.modules import catalog
 from bijmantra.application.genotyping import ImportGenotypes, ImportSpec
+from bijmantra.application.ports import GenotypeBlock
 from bijmantra.domain.tenancy.storage import StoredResource
 from bijmantra.kernel import Principal, StorageFull, TenantId
 from bijmantra.testkit.fakes import InMemoryDatabase, fake_unit_of_work_factory
@@ -40,7 +41,7 @@ class UnreadUpload:
     async def sample_names(self) -> list[str]:
         raise AssertionError("the file was read before the cap was checked")
 
-    async def blocks(self) -> AsyncIterator[object]:
+    async def blocks(self) -> AsyncIterator[GenotypeBlock]:
         raise AssertionError("the file was read before the cap was checked")
         yield  # pragma: no cover
 
@@ -64,7 +65,7 @@ async def test_an_import_at_the_cap_is_refused_before_its_file_is_read(
     importer = ImportGenotypes(fake_unit_of_work_factory(db))
     await importer(member(FULL), SPEC, Upload(["a", "b", "c"], MATRIX))  # its 12 calls
     with pytest.raises(StorageFull, match=r"genotype calls \(12\) would pass its cap") as no:
-        await importer(member(FULL), SPEC, UnreadUpload())  # type: ignore[arg-type]
+        await importer(member(FULL), SPEC, UnreadUpload())
     details = {d.location: d.message for d in no.value.details}
     assert details == {"resource": "stored_genotype_calls", "used": "12", "cap": "12"}
     with pytest.raises(StorageFull):

@@ -18,6 +18,7 @@ from bijmantra.adapters.postgres import unit_of_work_factory
 from bijmantra.adapters.postgres.storage import STANDING
 from bijmantra.adapters.postgres.uow import set_tenant
 from bijmantra.application.genotyping import ImportGenotypes, ImportSpec
+from bijmantra.application.ports import GenotypeBlock
 from bijmantra.domain.genotyping import CallSet, VariantSet
 from bijmantra.domain.tenancy.storage import StorageCaps, StoredResource
 from bijmantra.genomics.formats import VcfParser
@@ -90,7 +91,7 @@ class UnreadUpload:
     async def sample_names(self) -> list[str]:
         raise AssertionError("the file was read before the cap was checked")
 
-    async def blocks(self) -> AsyncIterator[object]:
+    async def blocks(self) -> AsyncIterator[GenotypeBlock]:
         raise AssertionError("the file was read before the cap was checked")
         yield  # pragma: no cover
 
@@ -105,7 +106,7 @@ async def test_an_organization_at_its_cap_is_refused_before_its_import_is_read(
     member = Principal("m", tenant, frozenset({"data-manager"}))
     spec = ImportSpec("s", "vcf", "Cassava")
     with pytest.raises(StorageFull, match=r"genotype calls \(40\) would pass its cap \(40\)") as no:
-        await importer(member, spec, UnreadUpload())  # type: ignore[arg-type]
+        await importer(member, spec, UnreadUpload())
     details = {d.location: d.message for d in no.value.details}
     assert details == {"resource": "stored_genotype_calls", "used": "40", "cap": "40"}
     with pytest.raises(StorageFull):

@@ -35,9 +35,13 @@ log = get_logger(__name__)
 BRAPI_PREFIX = "/brapi/"
 API_PREFIXES = ("/brapi/", "/api/")
 AnyRequest = Request[Any, Any, Any]
+# Where an error answer leaves its code in the request's scope state, for the middlewares
+# that wrap the handler (the gateway's Idempotency-Key keeps no ``storage_full``, ADR 0343).
+ERROR_CODE = "error_code"
 
 
 def error_response(request: AnyRequest, error: BijmantraError) -> Response[Any]:
+    request.scope.setdefault("state", {})[ERROR_CODE] = error.code
     brapi = request.url.path.startswith(BRAPI_PREFIX)
     body = brapi_error_body(error) if brapi else platform_error_body(error, request_id(request))
     return Response(body, status_code=http_status(error, brapi=brapi), headers=error_headers(error))

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from bijmantra.kernel import TenantId
+from bijmantra.kernel import ErrorCode, TenantId
 
 MAX_KEY_LENGTH = 255
 # Responses kept per organization within a ``ttl``: past it a response is recorded without
@@ -48,9 +48,11 @@ class IdempotencyPolicy:
     max_response_bytes: int = 1 << 20  # larger responses are not kept (see ``not_kept``)
     max_request_bytes: int = 64 << 20  # bodies hashed per request (spooled to disk past 1 MiB)
 
-    def keeps(self, status: int) -> bool:
-        """Results of running the request are kept; throttling and server errors are not."""
-        return status < 500 and status not in (408, 429)
+    def keeps(self, status: int, code: str | None = None) -> bool:
+        """Results of running the request are kept; throttling and server errors are not, nor
+        a refusal for the organization's full storage (``code``: the error's, if one; ADR
+        0343): it stored nothing, and once data is deleted the same request is to run."""
+        return status < 500 and status not in (408, 429) and code != ErrorCode.STORAGE_FULL
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,7 @@ from bijmantra.application.protection.idempotency import (
     scoped_key,
     valid_key,
 )
+from bijmantra.edge.handlers import ERROR_CODE
 from bijmantra.gateway.protection.request_body import BodyTooLarge, body_chunks
 from bijmantra.gateway.protection.responses import header, http_method, send_error, send_whole
 from bijmantra.kernel import (
@@ -187,7 +188,7 @@ def idempotency_middleware(
 
             async def keep(response: _Recorder) -> None:
                 nonlocal kept
-                if not policy.keeps(response.status):
+                if not policy.keeps(response.status, scope.get("state", {}).get(ERROR_CODE)):
                     return
                 try:
                     await store.complete(record, token, response.stored(), policy.ttl_seconds)
