@@ -175,6 +175,7 @@ DASHBOARD_METRICS = (
     "consumer_redeliveries_total",
     "analysis_job_duration_seconds",
     "quota_refusals_total",
+    "storage_refusals_total",
 )
 
 

@@ -119,6 +119,8 @@ def test_an_upload_past_the_cap_is_refused_until_an_image_is_deleted(stack: DevS
         status, body = partly_sent(stack, client, "PUT", path, "image/png", PNG[:1000])
         assert status == 409, body
         assert b"stored_upload_bytes" in body
+        metrics = httpx.get(f"http://127.0.0.1:{stack.ports.domain_metrics}/metrics").text
+        assert 'storage_refusals_total{resource="stored_upload_bytes"} 2.0' in metrics
 
         deleted = client.post("/brapi/v2/delete/images", json={"imageDbIds": [first]})
         assert deleted.status_code == 200, deleted.text

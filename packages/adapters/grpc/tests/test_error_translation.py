@@ -9,6 +9,7 @@ import grpc
 import pytest
 from bijmantra.adapters.grpc.errors import ErrorTranslation, error_from_rpc
 from bijmantra.kernel import FieldError, NotFound, StorageFull, ValidationFailed
+from prometheus_client import REGISTRY
 
 
 async def missing(request: bytes, context: Any) -> bytes:
@@ -73,8 +74,11 @@ async def test_a_full_organization_arrives_as_storage_full_not_as_a_rate_limit(
     """A standing cap (ADR 0343) is FAILED_PRECONDITION (do not retry as is), and crosses
     back as ``storage_full`` with its details; a bare FAILED_PRECONDITION stays unprocessable."""
     call = channel.unary_unary("/t.Svc/Full", passthrough, passthrough)
+    labels = {"resource": "stored_upload_bytes"}
+    before = REGISTRY.get_sample_value("storage_refusals_total", labels) or 0.0
     with pytest.raises(grpc.aio.AioRpcError) as raised:
         await call(b"")
+    assert REGISTRY.get_sample_value("storage_refusals_total", labels) == before + 1
     assert raised.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     rebuilt = error_from_rpc(raised.value)
     assert isinstance(rebuilt, StorageFull)

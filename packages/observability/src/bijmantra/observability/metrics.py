@@ -66,6 +66,11 @@ QUOTA_REFUSALS = Counter(
     "Writes refused because their organization's day of a resource was used up (ADR 0340).",
     ["resource"],
 )
+STORAGE_REFUSALS = Counter(
+    "storage_refusals",
+    "Writes refused because their organization stores its cap of a resource (ADR 0343).",
+    ["resource"],
+)
 ANALYSIS_JOB_DURATION = Histogram(
     "analysis_job_duration_seconds",
     "Wall time of one analysis job, by analysis and outcome.",

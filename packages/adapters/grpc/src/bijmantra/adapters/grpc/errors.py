@@ -13,10 +13,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any, NoReturn
 
 import msgspec
+from bijmantra.domain.tenancy.storage import StoredResource
 from bijmantra.kernel import BijmantraError, FieldError, Unavailable
 from bijmantra.kernel.errors import ErrorCode, Internal, error_for
 from bijmantra.observability import get_logger
 from bijmantra.observability.grpc_interceptors import wrap_behavior
+from bijmantra.observability.metrics import STORAGE_REFUSALS
 
 import grpc
 
@@ -81,7 +83,15 @@ async def abort_with(
     context: grpc.aio.ServicerContext[Any, Any], error: BijmantraError
 ) -> NoReturn:
     context.set_trailing_metadata(rpc_error_metadata(error))
+    if error.code is ErrorCode.STORAGE_FULL:  # before the work or at commit, every path
+        STORAGE_REFUSALS.labels(_stored_resource(error)).inc()
     await context.abort(grpc.StatusCode[GRPC_STATUS_NAMES[error.code]], _cut(error.message))
+
+
+def _stored_resource(error: BijmantraError) -> str:
+    """The refused resource's name: one of the few ``StoredResource``s (a bounded label)."""
+    named = next((d.message for d in error.details if d.location == "resource"), "")
+    return named if named in {r.value for r in StoredResource} else "unknown"
 
 
 class ErrorTranslation(grpc.aio.ServerInterceptor):
