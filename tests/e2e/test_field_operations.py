@@ -106,6 +106,14 @@ async def test_work_items_over_rest_with_etags_guards_and_paging(
         cycle = await api.send("POST", "/dependencies", json=back)
         assert cycle.status_code == 422
         assert cycle.json()["error"]["code"] == "unprocessable"
+        for tail in (plan["id"], op["id"]):  # a plan or operation before its own task: deadlock
+            edge = {"predecessor_id": tail, "successor_id": tasks[2]["id"]}
+            deadlock = await api.send("POST", "/dependencies", json=edge)
+            assert deadlock.status_code == 422, deadlock.text
+            assert deadlock.json()["error"]["code"] == "unprocessable"
+            assert [d["location"] for d in deadlock.json()["error"]["details"]] == ["successor_id"]
+        stored = await api.send("GET", f"/work-items/{tasks[2]['id']}/dependencies")
+        assert stored.json()["meta"]["total_count"] == 0
         done_too_early = await api.patch(op["id"], {"status": "in_progress"})
         assert done_too_early.status_code == 200
         assert (await api.patch(op["id"], {"status": "done"})).status_code == 409

@@ -18,6 +18,7 @@ from bijmantra.domain.operations import (
     check_if_match,
     check_season,
     check_transition,
+    finishes_before,
     parse_coordinate,
     plan_edge,
     plot_order,
@@ -26,7 +27,7 @@ from bijmantra.domain.operations import (
 )
 from bijmantra.domain.operations.burndown import PlannedTask, burndown
 from bijmantra.kernel import Conflict, PreconditionFailed, TenantId, Unprocessable, ValidationFailed
-from bijmantra.testkit.operations import reaches
+from bijmantra.testkit.operations import deadlocks, reaches
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -110,6 +111,44 @@ def test_cycle_detection_agrees_with_plain_reachability(proposed: list[tuple[int
         # The maintained order is a topological order of every accepted edge.
         assert all(graph.order[str(t)] < graph.order[str(h)] for t, h in accepted)
         assert sorted(graph.order.values()) == list(range(1, len(nodes) + 1))
+
+
+# A forest of up to 10 items (each parent an earlier item, any depth) and proposed edges.
+forests = st.integers(min_value=1, max_value=10).flatmap(
+    lambda n: st.tuples(
+        st.tuples(*(st.none() if i == 0 else st.none() | st.integers(0, i - 1) for i in range(n))),
+        st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)), max_size=30),
+    )
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(forests)
+def test_the_waiting_graph_refuses_exactly_the_event_graphs_deadlocks(
+    case: tuple[tuple[int | None, ...], list[tuple[int, int]]],
+) -> None:
+    parent_of, proposed = case
+    parents = dict(enumerate(parent_of))
+    accepted: set[tuple[int, int]] = set()
+
+    def successors(node: int) -> list[int]:
+        return [h for t, h in accepted if t == node]
+
+    for tail, head in proposed:
+        refused = tail == head or finishes_before(head, tail, successors, parents.__getitem__)
+        assert refused == deadlocks(parents, {*accepted, (tail, head)})
+        if not refused:
+            accepted.add((tail, head))
+
+
+def test_a_plan_before_its_own_task_or_crossed_operations_wait_forever() -> None:
+    parents = {0: None, 1: 0, 2: 0, 3: 1, 4: 2}  # plan 0; operations 1, 2; tasks 3 in 1, 4 in 2
+    edges = {1: [4]}  # operation 1 before task 4 (in operation 2)
+    assert finishes_before(3, 0, lambda _: [], parents.__getitem__)  # so 0 -> 3 is refused
+    assert not finishes_before(0, 3, lambda _: [], parents.__getitem__)  # 3 -> 0 is fine
+    assert finishes_before(3, 2, lambda n: edges.get(n, []), parents.__getitem__)  # 2 -> 3: no
+    assert deadlocks(parents, [(1, 4), (2, 3)])
+    assert not deadlocks(parents, [(1, 4), (3, 2)])
 
 
 def test_the_search_stays_inside_the_region_between_the_new_edges_ends() -> None:

@@ -34,7 +34,7 @@ from bijmantra.kernel import (
     Unprocessable,
 )
 from bijmantra.testkit.fakes import FakeSearchResultStore
-from bijmantra.testkit.operations import reaches
+from bijmantra.testkit.operations import deadlocks, reaches
 from bijmantra.testkit.provision import ProvisionedDatabase
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -134,6 +134,94 @@ async def _cycle_case(database: ProvisionedDatabase, proposed: list[tuple[int, i
         assert stored == accepted
     finally:
         await engine.dispose()
+
+
+# Two plans: 0 holds operations 1 and 2; 1 holds tasks 3 and 4, 2 holds 5 and 6; 7 is bare.
+_PARENTS: dict[int, int | None] = {0: None, 1: 0, 2: 0, 3: 1, 4: 1, 5: 2, 6: 2, 7: None}
+
+
+@settings(
+    max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.lists(st.tuples(st.integers(0, 7), st.integers(0, 7)), min_size=1, max_size=14))
+def test_the_sql_check_refuses_exactly_what_the_event_graph_calls_a_deadlock(
+    database: ProvisionedDatabase, proposed: list[tuple[int, int]]
+) -> None:
+    asyncio.run(_deadlock_case(database, proposed))
+
+
+async def _deadlock_case(database: ProvisionedDatabase, proposed: list[tuple[int, int]]) -> None:
+    engine = create_engine(database.domain_url, pool_size=1)
+    try:
+        stack, who = Stack(engine, database.owner_url), _member()
+        ids: list[str] = []
+        for n, parent in _PARENTS.items():
+            kind = ("plan", "operation", "task")[0 if parent is None else 1 + (n > 2)]
+            fields: dict[str, Any] = {"kind": kind, "title": f"w{n}"}
+            if parent is not None:
+                fields["parent_id"] = ids[parent]
+            if kind == "operation":
+                fields["operation_type"] = "other"
+            ids.append((await stack.item(who, **fields)).id)
+        accepted: set[tuple[int, int]] = set()
+        for tail, head in proposed:
+            if tail == head or deadlocks(_PARENTS, {*accepted, (tail, head)}):
+                with pytest.raises(Unprocessable):
+                    await stack.depend(who, ids[tail], ids[head])
+            else:
+                await stack.depend(who, ids[tail], ids[head])
+                accepted.add((tail, head))
+        order = stack.orders(ids)
+        assert all(order[ids[t]] < order[ids[h]] for t, h in accepted)
+        stored = set()
+        for item in ids:
+            page = await stack.queries.dependencies(who, item, PAGE)
+            for document in page.items:
+                edge = msgspec.json.decode(document)
+                stored.add((ids.index(edge["predecessor_id"]), ids.index(edge["successor_id"])))
+        assert stored == accepted
+    finally:
+        await engine.dispose()
+
+
+async def test_a_dependency_that_would_deadlock_the_hierarchy_is_422_and_stores_nothing(
+    stack: Stack,
+) -> None:
+    who = _member()
+    o1, o2 = await stack.operation(who), await stack.operation(who)
+    plan = o1.parent_id or ""
+    o3 = await stack.item(who, kind="operation", title="o3", parent_id=plan, operation_type="other")
+    t1 = await stack.item(who, kind="task", title="t1", parent_id=o1.id)
+    t2 = await stack.item(who, kind="task", title="t2", parent_id=o2.id)
+    t3 = await stack.item(who, kind="task", title="t3", parent_id=o3.id)
+    await stack.depend(who, o1.id, t2.id)  # across plans: o1 before t2 starts
+    before = {i.id: stack.outbox(i.id) for i in (o1, o2, o3, t1, t2, t3)}
+    refused = [
+        (plan, t1.id),  # a plan before its own task
+        (plan, o1.id),  # a plan before its own operation
+        (o1.id, t1.id),  # an operation before its own task
+        (o2.id, t1.id),  # o2 waits for t2, which waits for o1, which waits for t1
+        (t2.id, t1.id),  # t1 -> o1 -> t2 in the waiting graph
+        (o2.id, o1.id),  # o1 -> t2 -> o2
+    ]
+    for tail, head in refused:
+        with pytest.raises(Unprocessable, match="deadlock") as caught:
+            await stack.depend(who, tail, head)
+        assert [e.location for e in caught.value.details] == ["successor_id"]
+    assert {i: stack.outbox(i) for i in before} == before
+    for item in (o1, t1, t2):
+        page = await stack.queries.dependencies(who, item.id, PAGE)
+        assert page.total_count == (1 if item is not t1 else 0)
+    # What waits on nothing that waits on it stays allowed.
+    for tail, head in (
+        (t1.id, t3.id),  # task -> task across operations
+        (o1.id, o3.id),  # operation -> operation
+        (t3.id, o2.id),  # a task -> another plan's operation
+        (t1.id, o1.id),  # a task before its own operation starts
+        (o3.id, plan),  # an operation before its own plan starts
+        (t1.id, t2.id),  # a shortcut beside o1 -> t2
+    ):
+        await stack.depend(who, tail, head)
 
 
 async def test_a_stale_if_match_is_refused_and_nothing_is_written(stack: Stack) -> None:

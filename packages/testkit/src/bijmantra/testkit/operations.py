@@ -25,7 +25,7 @@ from bijmantra.domain.operations import (
     TimeEntry,
     WorkItem,
 )
-from bijmantra.domain.operations.graph import reachable
+from bijmantra.domain.operations.graph import finishes_before, reachable
 from bijmantra.kernel import Page, PageRequest, Principal, TenantId
 
 T = TypeVar("T")
@@ -53,6 +53,37 @@ def reaches(edges: Iterable[tuple[int, int]], start: int, goal: int) -> bool:
     for tail, head in edges:
         successors.setdefault(tail, set()).add(head)
     return goal in reachable(start, lambda n: successors.get(n, ()), lambda _: True)
+
+
+def deadlocks(parents: dict[int, int | None], dependencies: Iterable[tuple[int, int]]) -> bool:
+    """The oracle of the hierarchy-aware check, from the rules themselves: whether the graph
+    of events (``(item, "start")``, ``(item, "finish")``) with ``P.finish -> S.start`` per
+    dependency, ``X.start -> X.finish`` and ``child.finish -> parent.finish`` has a cycle
+    (plain three-colour DFS, sharing no code with the check)."""
+    after: dict[tuple[int, str], list[tuple[int, str]]] = {}
+    for item, parent in parents.items():
+        after.setdefault((item, "start"), []).append((item, "finish"))
+        if parent is not None:
+            after.setdefault((item, "finish"), []).append((parent, "finish"))
+    for tail, head in dependencies:
+        after.setdefault((tail, "finish"), []).append((head, "start"))
+    colour: dict[tuple[int, str], int] = {}  # absent: new, 1: on the stack, 2: done
+    for root in list(after):
+        if root in colour:
+            continue
+        colour[root], stack = 1, [(root, iter(after.get(root, ())))]
+        while stack:
+            node, rest = stack[-1]
+            nxt = next(rest, None)
+            if nxt is None:
+                colour[node] = 2
+                stack.pop()
+            elif colour.get(nxt) == 1:
+                return True
+            elif nxt not in colour:
+                colour[nxt] = 1
+                stack.append((nxt, iter(after.get(nxt, ()))))
+    return False
 
 
 class FakeOperationsRepository:
@@ -161,6 +192,10 @@ class FakeOperationsRepository:
         order = self.state.order
         found = reachable(start, self._step(False), lambda n: order[n] >= min_order)
         return [Ordered(n, order[n]) for n in found]
+
+    async def finishes_before(self, first: str, then: str) -> bool:
+        items = self.state.items
+        return finishes_before(first, then, self._step(True), lambda n: items[n].parent_id)
 
     async def set_orders(self, orders: dict[str, int]) -> None:
         self.state.order.update(orders)

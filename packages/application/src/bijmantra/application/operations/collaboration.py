@@ -2,7 +2,9 @@
 
 Adding a dependency checks for a cycle in the new edge's neighbourhood only (see
 ``bijmantra.domain.operations.graph``): the store searches the affected region of the
-dependency order, never the whole graph.
+dependency order, never the whole graph. It then refuses an edge whose successor must
+already finish before its predecessor can (dependencies and parent links, ADR 0344): that
+search reads what the successor reaches.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from bijmantra.domain.operations import (
     json_ready,
     needs_search,
     refuse_cycle,
+    refuse_deadlock,
     reorder,
 )
 from bijmantra.kernel import (
@@ -73,15 +76,18 @@ async def _both(
 
 
 async def add_edge(repo: OperationsRepository, predecessor: str, successor: str) -> None:
-    """Keep the dependency order valid for the new edge, or refuse it as a cycle (422)."""
+    """Keep the dependency order valid for the new edge, or refuse it (422) as a cycle of
+    dependencies or as a deadlock with the hierarchy (ADR 0344), before anything is written."""
     orders = await repo.orders([predecessor, successor])
     low, high = orders[successor], orders[predecessor]
-    if not needs_search(predecessor, successor, high, low):
-        return
-    forward = await repo.reachable(successor, max_order=high)
+    search = needs_search(predecessor, successor, high, low)
+    forward = await repo.reachable(successor, max_order=high) if search else []
     refuse_cycle(predecessor, successor, forward)
-    backward = await repo.reaching(predecessor, min_order=low)
-    await repo.set_orders(reorder(forward, backward))
+    waits = await repo.finishes_before(successor, predecessor)
+    refuse_deadlock(predecessor, successor, waits)
+    if search:
+        backward = await repo.reaching(predecessor, min_order=low)
+        await repo.set_orders(reorder(forward, backward))
 
 
 def _record_added(

@@ -103,6 +103,12 @@ class OperationsRepository(Protocol):
         order is at least ``min_order``."""
         ...
 
+    async def finishes_before(self, first: str, then: str) -> bool:
+        """Whether ``then`` is reached from ``first`` (itself included) following dependencies
+        (predecessor to successor) and parent links (child to parent): ``first`` must finish
+        before ``then`` can (``bijmantra.domain.operations.graph.finishes_before``)."""
+        ...
+
     async def set_orders(self, orders: dict[str, int]) -> None: ...
 
     async def add_dependency(self, dependency: Dependency) -> bool:

@@ -6,9 +6,12 @@ from bijmantra.domain.operations.graph import (
     DependencyGraph,
     Ordered,
     cycle_error,
+    deadlock_error,
+    finishes_before,
     needs_search,
     plan_edge,
     refuse_cycle,
+    refuse_deadlock,
     reorder,
 )
 from bijmantra.domain.operations.layout import Pattern, Plot, parse_coordinate, plot_order
@@ -72,7 +75,9 @@ __all__ = [
     "check_transition",
     "created",
     "cycle_error",
+    "deadlock_error",
     "etag",
+    "finishes_before",
     "json_ready",
     "needs_search",
     "parse_coordinate",
@@ -81,6 +86,7 @@ __all__ = [
     "rank_after",
     "rank_between",
     "refuse_cycle",
+    "refuse_deadlock",
     "renumbered",
     "reorder",
 ]

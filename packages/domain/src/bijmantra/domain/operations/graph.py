@@ -13,6 +13,15 @@ acyclic graphs", JEA 2006). Adding ``tail -> head``:
 
 The cost is the region between the two orders, never the whole graph. The PostgreSQL
 adapter runs the two searches as recursive CTEs and calls ``reorder`` on their rows.
+
+Acyclic dependencies are not enough: finishing also waits for every child (ADR 0344). With
+events ``X.start`` and ``X.finish``, the rules are the edges ``P.finish -> S.start`` (a
+dependency), ``X.start -> X.finish`` and ``child.finish -> parent.finish``; a cycle there is
+work that can never be done. Every start event leads only to its own finish, so collapsing
+onto items keeps exactly the cycles of the *waiting graph*: ``P -> S`` for each dependency
+and ``child -> parent`` for each item with a parent. ``tail -> head`` is refused when
+``head`` already reaches ``tail`` there (``finishes_before``): ``head`` has to finish before
+``tail`` can, and the new edge asks for the opposite.
 """
 
 from __future__ import annotations
@@ -38,6 +47,13 @@ def cycle_error(tail: str, head: str) -> Unprocessable:
     return Unprocessable(
         "The dependency would close a cycle",
         [FieldError("successor_id", f"{head!r} already leads to {tail!r}")],
+    )
+
+
+def deadlock_error(tail: str, head: str) -> Unprocessable:
+    return Unprocessable(
+        "The dependency would deadlock the hierarchy",
+        [FieldError("successor_id", f"{head!r} has to finish before {tail!r} can finish")],
     )
 
 
@@ -73,6 +89,29 @@ def refuse_cycle(tail: str, head: str, forward: Iterable[Ordered]) -> None:
     """``forward`` is what ``head`` reaches inside the region; ``tail`` there closes a cycle."""
     if any(n.id == tail for n in forward):
         raise cycle_error(tail, head)
+
+
+def finishes_before(
+    first: N,
+    then: N,
+    successors: Callable[[N], Iterable[N]],
+    parent: Callable[[N], N | None],
+) -> bool:
+    """Whether ``then`` is reached from ``first`` in the waiting graph (dependencies forward,
+    then child to parent), ``first`` itself included: ``first`` must finish before ``then``
+    can finish."""
+
+    def step(node: N) -> Iterable[N]:
+        up = parent(node)
+        return (*successors(node), *(() if up is None else (up,)))
+
+    return then in reachable(first, step, lambda _: True)
+
+
+def refuse_deadlock(tail: str, head: str, head_finishes_first: bool) -> None:
+    """``head_finishes_first``: ``finishes_before(head, tail)`` as the store answered it."""
+    if head_finishes_first:
+        raise deadlock_error(tail, head)
 
 
 def plan_edge(

@@ -1,8 +1,7 @@
 """The operations context's store: ``domain.ops_*`` tables, scoped by row-level security.
 
 Every statement also names the tenant, so indexes lead with it; RLS would confine a query
-that forgot. Dependency-region searches are recursive CTEs bounded by the ``topo`` order
-(ADR 0221), so adding an edge reads the region between its ends, not the graph.
+that forgot. The dependency graph's searches are in ``operations_graph``.
 """
 
 from __future__ import annotations
@@ -14,6 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 from bijmantra.adapters.postgres.inbox import first_delivery
+from bijmantra.adapters.postgres.operations_graph import FINISHES_BEFORE, REACHABLE, REACHING
 from bijmantra.adapters.postgres.rows import parameters
 from bijmantra.application.events import EventEnvelope
 from bijmantra.application.ports.operations import ItemFilter, SeasonTask
@@ -32,7 +32,6 @@ from bijmantra.domain.operations import (
     WorkItem,
 )
 from bijmantra.kernel import Page, PageRequest, TenantId
-from psycopg import sql
 from sqlalchemy import Text, TextClause, column, func, select, table, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -126,33 +125,6 @@ _SEASONS = text(
     "SELECT id, name, starts_on, ends_on, capacity_hours, version, created_at, count(*) OVER () "
     "AS total FROM domain.ops_seasons WHERE tenant_id = :t ORDER BY starts_on, id LIMIT :limit "
     "OFFSET :offset"
-)
-# The items reached from :start by following dependencies one way (from ``along`` to
-# ``onto``), through items whose order stays ``within`` :bound. Adding a dependency walks
-# forward from its successor and backward from its predecessor.
-_REGION = sql.SQL(
-    """
-    WITH RECURSIVE region(id, topo) AS (
-        SELECT id, topo FROM domain.ops_work_items WHERE tenant_id = :t AND id = :start
-        UNION
-        SELECT w.id, w.topo FROM region r
-        JOIN domain.ops_dependencies d ON d.tenant_id = :t AND d.{along} = r.id
-        JOIN domain.ops_work_items w ON w.tenant_id = :t AND w.id = d.{onto}
-        WHERE w.topo {within} :bound
-    )
-    SELECT id, topo FROM region
-    """
-)
-_REACHABLE, _REACHING = (
-    text(
-        _REGION.format(
-            along=sql.Identifier(along), onto=sql.Identifier(onto), within=sql.SQL(within)
-        ).as_string()
-    )
-    for along, onto, within in (
-        ("predecessor_id", "successor_id", "<="),
-        ("successor_id", "predecessor_id", ">="),
-    )
 )
 
 
@@ -349,14 +321,17 @@ class PostgresOperationsRepository:
         return {r.id: r.topo for r in rows}
 
     async def reachable(self, start: str, *, max_order: int) -> list[Ordered]:
-        return await self._region(_REACHABLE, start, max_order)
+        return await self._region(REACHABLE, start, max_order)
 
     async def reaching(self, start: str, *, min_order: int) -> list[Ordered]:
-        return await self._region(_REACHING, start, min_order)
+        return await self._region(REACHING, start, min_order)
 
     async def _region(self, walk: TextClause, start: str, bound: int) -> list[Ordered]:
         params = {"t": self._tenant, "start": start, "bound": bound}
         return [Ordered(r.id, r.topo) for r in await self._connection.execute(walk, params)]
+
+    async def finishes_before(self, first: str, then: str) -> bool:
+        return bool(await self._rows(FINISHES_BEFORE, start=first, goal=then))
 
     async def set_orders(self, orders: dict[str, int]) -> None:
         await self._set_each(
