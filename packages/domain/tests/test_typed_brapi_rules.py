@@ -9,6 +9,7 @@ from bijmantra.domain.germplasm import (
     apply_transfers,
     find_cycle,
     pedigree_graph,
+    progeny_by_parent,
     progeny_of,
     stored_amount,
     transfer_problems,
@@ -77,6 +78,26 @@ def test_progeny_lists_each_naming_of_the_parent_with_its_role() -> None:
     found = [(o.germplasm_db_id, o.parent_type) for o in progeny_of("p", children)]
     assert found == [("c1", "FEMALE"), ("c2", "SELF"), ("c2", "SELF")]
     assert progeny_of("nobody", children) == []
+
+
+_links = st.lists(
+    st.tuples(
+        st.sampled_from(["p", "q", "r", "", None]), st.sampled_from(["FEMALE", "MALE", None])
+    ),
+    max_size=3,
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(_links, max_size=6))
+def test_progeny_by_parent_is_progeny_of_every_parent_in_one_pass(
+    links: list[list[tuple[str | None, str | None]]],
+) -> None:
+    children = [_node(f"c{i}", *named) for i, named in enumerate(links)]
+    grouped = progeny_by_parent(children)
+    for parent in ("p", "q", "r"):
+        assert grouped.get(parent, []) == progeny_of(parent, children)
+    assert set(grouped) <= {"p", "q", "r"}
 
 
 def test_written_nodes_replace_stored_ones_in_the_graph() -> None:

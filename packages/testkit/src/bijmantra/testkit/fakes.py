@@ -182,6 +182,17 @@ class FakeResourceStore:
             frontier = [i for d in read.values() for i in _at_path(d, link) if isinstance(i, str)]
         return found
 
+    async def reachable(
+        self, entity: str, roots: Sequence[str], link: Sequence[str]
+    ) -> dict[str, dict[str, Any]]:
+        found: dict[str, dict[str, Any]] = {}
+        frontier = list(roots)
+        while frontier:
+            read = await self.documents(entity, [i for i in set(frontier) if i not in found])
+            found |= read
+            frontier = [i for d in read.values() for i in _at_path(d, link) if isinstance(i, str)]
+        return found
+
     async def insert(self, entity: str, documents: Sequence[tuple[str, dict[str, Any]]]) -> None:
         for db_id, document in documents:
             key = (self._tenant, entity, db_id)

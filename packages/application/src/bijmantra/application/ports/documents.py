@@ -128,6 +128,14 @@ class ResourceStore(Protocol):
         an ancestry in one statement instead of one read per generation."""
         ...
 
+    async def reachable(
+        self, entity: str, roots: Sequence[str], link: Sequence[str]
+    ) -> dict[str, dict[str, Any]]:
+        """The documents reachable from any of ``roots`` (included) by following ``link``,
+        however deep, each once: the ancestry of many nodes in one statement, and no more
+        of the entity than that."""
+        ...
+
     async def insert(
         self, entity: str, documents: Sequence[tuple[str, dict[str, Any]]]
     ) -> None: ...

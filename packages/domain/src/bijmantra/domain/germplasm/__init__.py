@@ -11,6 +11,7 @@ from bijmantra.domain.germplasm.pedigree import (
     ancestry_chart,
     find_cycle,
     pedigree_graph,
+    progeny_by_parent,
     progeny_of,
 )
 from bijmantra.domain.germplasm.seedlots import (
@@ -35,6 +36,7 @@ __all__ = [
     "apply_transfers",
     "find_cycle",
     "pedigree_graph",
+    "progeny_by_parent",
     "progeny_of",
     "stored_amount",
     "transfer_problems",

@@ -57,6 +57,19 @@ def progeny_of(parent: str, children: Iterable[PedigreeNode]) -> list[Offspring]
     ]
 
 
+def progeny_by_parent(children: Iterable[PedigreeNode]) -> dict[str, list[Offspring]]:
+    """Every named parent's ``progeny_of``, in one pass over the children (a write's
+    parents share one read of their children, not one each)."""
+    found: dict[str, list[Offspring]] = {}
+    for child in children:
+        for link in child.parents:
+            if link.germplasm_db_id:
+                found.setdefault(link.germplasm_db_id, []).append(
+                    Offspring(child.germplasm_db_id, child.germplasm_name, link.parent_type)
+                )
+    return found
+
+
 def pedigree_graph(*layers: Iterable[PedigreeNode]) -> dict[str, list[str]]:
     """child -> parents; a later layer (the nodes being written) replaces an earlier one."""
     return {node.germplasm_db_id: node.parent_ids for layer in layers for node in layer}

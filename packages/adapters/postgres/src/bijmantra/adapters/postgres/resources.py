@@ -125,6 +125,21 @@ _LINEAGE = (
     "deleted_at IS NULL"
 )
 
+# ``reachable``: the same walk from many roots, without depths: UNION keeps each DbId once,
+# so the recursion ends when no new one turns up (a cycle included).
+_REACHABLE = (
+    "WITH RECURSIVE walk(db_id) AS (SELECT unnest(CAST(%(roots)s AS text[])) UNION SELECT "
+    "linked.value #>> '{}' FROM walk w JOIN domain.resources r ON r.entity = %(entity)s AND "
+    "r.db_id = w.db_id AND r.deleted_at IS NULL CROSS JOIN LATERAL "
+    "jsonb_path_query(r.document, CAST(%(link)s AS jsonpath)) AS linked(value) WHERE "
+    "jsonb_typeof(linked.value) = 'string') SELECT db_id, body FROM domain.resources WHERE "
+    "entity = %(entity)s AND db_id IN (SELECT db_id FROM walk) AND deleted_at IS NULL"
+)
+
+
+def _jsonpath(link: Sequence[str]) -> str:
+    return "$" + "".join("[*]" if step == "*" else f".{_encode(step).decode()}" for step in link)
+
 
 class PostgresResourceStore:
     def __init__(self, connection: AsyncConnection) -> None:
@@ -264,11 +279,21 @@ class PostgresResourceStore:
     ) -> dict[str, dict[str, Any]]:
         driver = await driver_connection(self._connection)
         cursor = driver.cursor(binary=True)
-        path = "$" + "".join(
-            "[*]" if step == "*" else f".{_encode(step).decode()}" for step in link
-        )
         await cursor.execute(
-            _LINEAGE, {"entity": entity, "root": root, "link": path, "generations": generations}
+            _LINEAGE,
+            {"entity": entity, "root": root, "link": _jsonpath(link), "generations": generations},
+        )
+        return {db_id: _decode(body) for db_id, body in await cursor.fetchall()}
+
+    async def reachable(
+        self, entity: str, roots: Sequence[str], link: Sequence[str]
+    ) -> dict[str, dict[str, Any]]:
+        if not roots:
+            return {}
+        driver = await driver_connection(self._connection)
+        cursor = driver.cursor(binary=True)
+        await cursor.execute(
+            _REACHABLE, {"entity": entity, "roots": list(roots), "link": _jsonpath(link)}
         )
         return {db_id: _decode(body) for db_id, body in await cursor.fetchall()}
 

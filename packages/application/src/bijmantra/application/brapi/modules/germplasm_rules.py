@@ -8,6 +8,7 @@ from typing import Any
 from bijmantra.application.brapi.entity import NoRules, WriteContext
 from bijmantra.application.brapi.queries import containment
 from bijmantra.application.brapi.schema import empty
+from bijmantra.application.ports.documents import Criteria
 from bijmantra.domain.germplasm import (
     InsufficientSeed,
     PedigreeNode,
@@ -16,11 +17,17 @@ from bijmantra.domain.germplasm import (
     apply_transfers,
     find_cycle,
     pedigree_graph,
-    progeny_of,
+    progeny_by_parent,
     stored_amount,
     transfer_problems,
 )
 from bijmantra.kernel import Conflict, FieldError, Unprocessable, ValidationFailed, new_id
+
+# A pedigree write reads, each in one statement, every node it can change: the nodes naming
+# a written node as progeny, and every child of the parents concerned. Not a page: a bound
+# there would drop progeny silently, so this is only the store's sanity limit.
+EVERY_NODE = 10_000_000
+PARENT_LINK = ("parents", "*", "germplasmDbId")
 
 
 class GermplasmRules(NoRules):
@@ -70,12 +77,13 @@ class PedigreeRules(NoRules):
         await self._reject_cycles(context, documents)
 
     async def _reject_cycles(self, context: WriteContext, documents: list[dict[str, Any]]) -> None:
-        stored = await context.store.matching("pedigree", (), limit=10_000_000)
-        cycle = find_cycle(
-            pedigree_graph(
-                map(PedigreeNode.from_brapi, stored), map(PedigreeNode.from_brapi, documents)
-            )
-        )
+        """A new cycle passes through a written node, so it lies within the ancestry of the
+        written nodes' parents: the stored nodes reachable from them (one statement), with
+        the written nodes in place of their stored selves. Not the whole pedigree."""
+        nodes = [PedigreeNode.from_brapi(d) for d in documents]
+        roots = sorted({p for node in nodes for p in node.parent_ids})
+        ancestry = await context.store.reachable("pedigree", roots, PARENT_LINK)
+        cycle = find_cycle(pedigree_graph(map(PedigreeNode.from_brapi, ancestry.values()), nodes))
         if cycle is not None:
             raise Unprocessable(
                 "A germplasm cannot be its own ancestor",
@@ -84,33 +92,33 @@ class PedigreeRules(NoRules):
 
     async def after(self, context: WriteContext, documents: list[dict[str, Any]]) -> None:
         """Keep ``progeny`` equal to the nodes naming it as a parent: for the new parents, the
-        former parents (nodes listing a written node as progeny) and the written nodes."""
+        former parents (nodes listing a written node as progeny) and the written nodes.
+
+        A fixed number of statements whatever the batch: each lookup is one criterion
+        listing every node of the write (``@> ANY``), not one query per node."""
         nodes = [PedigreeNode.from_brapi(d) for d in documents]
         written = [node.germplasm_db_id for node in nodes]
-        former = [
-            node["germplasmDbId"]
-            for child in written
-            for node in await context.store.matching(
-                "pedigree", ((containment("progeny.*.germplasmDbId", child),),), 100_000
-            )
-        ]
+        former = await context.store.matching_ids(
+            "pedigree", _naming("progeny.*.germplasmDbId", written), EVERY_NODE
+        )
         parents = sorted({p for n in nodes for p in n.parent_ids} | set(former) | set(written))
         existing = await context.store.documents("pedigree", parents, for_update=True)
         germplasm = await context.store.documents(
             "germplasm", [p for p in parents if p not in existing]
         )
+        children = await context.store.matching(
+            "pedigree", _naming("parents.*.germplasmDbId", parents), EVERY_NODE
+        )
+        offspring = progeny_by_parent(map(PedigreeNode.from_brapi, children))
         changed, created = [], []
         for parent in parents:
-            children = await context.store.matching(
-                "pedigree", ((containment("parents.*.germplasmDbId", parent),),), 100_000
-            )
             progeny = [
                 {
-                    "germplasmDbId": offspring.germplasm_db_id,
-                    "germplasmName": offspring.germplasm_name,
-                    "parentType": offspring.parent_type,
+                    "germplasmDbId": o.germplasm_db_id,
+                    "germplasmName": o.germplasm_name,
+                    "parentType": o.parent_type,
                 }
-                for offspring in progeny_of(parent, map(PedigreeNode.from_brapi, children))
+                for o in offspring.get(parent, ())
             ]
             if parent in existing:
                 node = existing[parent]
@@ -132,6 +140,11 @@ class PedigreeRules(NoRules):
                 created.append((parent, node))
         await context.save("pedigree", changed, new=False)
         await context.save("pedigree", created, new=True)
+
+
+def _naming(path: str, db_ids: list[str]) -> Criteria:
+    """One criterion: the nodes naming any of ``db_ids`` at ``path``."""
+    return (tuple(containment(path, db_id) for db_id in db_ids),)
 
 
 class SeedLotRules(NoRules):
