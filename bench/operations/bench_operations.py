@@ -80,7 +80,8 @@ def _insert(conn: psycopg.Connection[Any], table: str, columns: str, rows: list[
 
 
 def seed(domain_url: str, owner_url: str, rng: random.Random) -> dict[str, Any]:
-    """Plan, operations, tasks (topo = position) and edges that agree with that order."""
+    """Plan, operations, tasks and edges that agree with the order of the waiting graph
+    (ADR 0344): tasks by position, then their operations, then the plan."""
     tenant = DEMO_ORGANIZATION_ID
     now = datetime.now(UTC)
     season, plan = str(uuid.uuid4()), str(uuid.uuid4())
@@ -97,19 +98,23 @@ def seed(domain_url: str, owner_url: str, rng: random.Random) -> dict[str, Any]:
         "location_id, unit_ids, variable_ids, version, created_at, updated_at, topo"
     )
 
-    def row(item: str, kind: str, parent: str | None, season_id: str | None, n: int) -> tuple:
+    def row(
+        item: str, kind: str, parent: str | None, season_id: str | None, n: int, topo: int
+    ) -> tuple:
         op_type = None if kind == "plan" else "other"
         return (
             tenant, item, kind, f"{kind} {n}", op_type, parent, plan if parent else None,
             season_id, "", "todo", "normal", [], None, (n + 1) * 65536, 1.0, None, None, [],
-            [], 1, now, now, n,
+            [], 1, now, now, topo,
         )  # fmt: skip
 
-    rows = [row(plan, "plan", None, None, 0)]
-    rows += [row(op, "operation", plan, None, n + 1) for n, op in enumerate(operations)]
+    rows = [row(plan, "plan", None, None, 0, ITEMS + OPERATIONS + 1)]
+    rows += [
+        row(op, "operation", plan, None, n + 1, ITEMS + n + 1) for n, op in enumerate(operations)
+    ]
     per_op = ITEMS // OPERATIONS
     rows += [
-        row(task, "task", operations[n // per_op], season, OPERATIONS + 1 + n)
+        row(task, "task", operations[n // per_op], season, OPERATIONS + 1 + n, n)
         for n, task in enumerate(tasks)
     ]
     with psycopg.connect(domain_url) as conn:
@@ -131,7 +136,7 @@ def seed(domain_url: str, owner_url: str, rng: random.Random) -> dict[str, Any]:
     with psycopg.connect(owner_url, autocommit=True) as conn:
         conn.execute("ANALYZE domain.ops_work_items")
         conn.execute("ANALYZE domain.ops_dependencies")
-        # Keep the sequence ahead of the seeded order, as items created later would be.
+        # Items created later take -nextval: below the seeded order, as the renumbering leaves it.
         conn.execute("SELECT setval('domain.ops_topo_seq', %s)", (ITEMS + OPERATIONS + 10,))
     return {"season": season, "operations": operations, "tasks": tasks, "edges": edges}
 

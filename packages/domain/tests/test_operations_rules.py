@@ -141,6 +141,47 @@ def test_the_waiting_graph_refuses_exactly_the_event_graphs_deadlocks(
             accepted.add((tail, head))
 
 
+@settings(max_examples=300, deadline=None)
+@given(forests)
+def test_the_region_search_over_the_waiting_order_refuses_exactly_the_deadlocks(
+    case: tuple[tuple[int | None, ...], list[tuple[int, int]]],
+) -> None:
+    """``plan_edge`` with parent links, from the order items get when created (each below all
+    before it): refused exactly when the event graph deadlocks, named a cycle exactly when the
+    dependencies alone close one, and the order stays one of the waiting graph."""
+    parent_of, proposed = case
+    parents = dict(enumerate(parent_of))
+    order = {str(n): -n for n in parents}
+    accepted: set[tuple[int, int]] = set()
+
+    def successors(node: str) -> list[str]:
+        return [str(h) for t, h in accepted if str(t) == node]
+
+    def predecessors(node: str) -> list[str]:
+        return [str(t) for t, h in accepted if str(h) == node]
+
+    def parent(node: str) -> str | None:
+        above = parents[int(node)]
+        return None if above is None else str(above)
+
+    def children(node: str) -> list[str]:
+        return [str(c) for c, p in parents.items() if str(p) == node]
+
+    for tail, head in proposed:
+        should_refuse = tail == head or deadlocks(parents, {*accepted, (tail, head)})
+        if should_refuse:
+            # Named a cycle exactly when the dependencies alone close one.
+            named = "cycle" if tail == head or reaches(accepted, head, tail) else "deadlock"
+            with pytest.raises(Unprocessable, match=named):
+                plan_edge(str(tail), str(head), order, successors, predecessors, parent, children)
+            continue
+        changes = plan_edge(str(tail), str(head), order, successors, predecessors, parent, children)
+        order.update(changes)
+        accepted.add((tail, head))
+        assert all(order[str(t)] < order[str(h)] for t, h in accepted)
+        assert all(order[str(c)] < order[str(p)] for c, p in parents.items() if p is not None)
+
+
 def test_a_plan_before_its_own_task_or_crossed_operations_wait_forever() -> None:
     parents = {0: None, 1: 0, 2: 0, 3: 1, 4: 2}  # plan 0; operations 1, 2; tasks 3 in 1, 4 in 2
     edges = {1: [4]}  # operation 1 before task 4 (in operation 2)

@@ -166,13 +166,17 @@ async def _deadlock_case(database: ProvisionedDatabase, proposed: list[tuple[int
         accepted: set[tuple[int, int]] = set()
         for tail, head in proposed:
             if tail == head or deadlocks(_PARENTS, {*accepted, (tail, head)}):
-                with pytest.raises(Unprocessable):
+                # A plain cycle of dependencies is named so; anything else is a deadlock.
+                named = "cycle" if tail == head or reaches(accepted, head, tail) else "deadlock"
+                with pytest.raises(Unprocessable, match=named):
                     await stack.depend(who, ids[tail], ids[head])
             else:
                 await stack.depend(who, ids[tail], ids[head])
                 accepted.add((tail, head))
-        order = stack.orders(ids)
-        assert all(order[ids[t]] < order[ids[h]] for t, h in accepted)
+            # The order stays one of the waiting graph: dependencies and child -> parent.
+            order = stack.orders(ids)
+            assert all(order[ids[t]] < order[ids[h]] for t, h in accepted)
+            assert all(order[ids[c]] < order[ids[p]] for c, p in _PARENTS.items() if p is not None)
         stored = set()
         for item in ids:
             page = await stack.queries.dependencies(who, item, PAGE)

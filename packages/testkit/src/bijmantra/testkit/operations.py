@@ -25,7 +25,7 @@ from bijmantra.domain.operations import (
     TimeEntry,
     WorkItem,
 )
-from bijmantra.domain.operations.graph import finishes_before, reachable
+from bijmantra.domain.operations.graph import reachable
 from bijmantra.kernel import Page, PageRequest, Principal, TenantId
 
 T = TypeVar("T")
@@ -111,7 +111,8 @@ class FakeOperationsRepository:
     async def add_item(self, item: WorkItem) -> None:
         assert item.tenant_id == self._tenant, "row-level security would reject this"
         self.state.items[item.id] = item
-        self.state.order[item.id] = max(self.state.order.values(), default=0) + 1
+        # Below every other item: a new item's only edge is to its parent (ADR 0344).
+        self.state.order[item.id] = min(self.state.order.values(), default=0) - 1
 
     async def get_item(self, item_id: str, *, for_update: bool = False) -> WorkItem | None:
         return self.state.items.get(item_id)
@@ -176,26 +177,36 @@ class FakeOperationsRepository:
         return {i: self.state.order[i] for i in item_ids if i in self.state.order}
 
     def _step(self, forward: bool) -> Callable[[str], list[str]]:
+        """One step in the waiting graph: dependencies and the parent link, or their reverse."""
+        items = self.state.items
+
         def step(node: str) -> list[str]:
             if forward:
-                return [h for (t, h) in self.state.edges if t == node]
-            return [t for (t, h) in self.state.edges if h == node]
+                above = items[node].parent_id
+                return [h for (t, h) in self.state.edges if t == node] + (
+                    [above] if above is not None else []
+                )
+            below = [i.id for i in items.values() if i.parent_id == node]
+            return [t for (t, h) in self.state.edges if h == node] + below
 
         return step
 
     async def reachable(self, start: str, *, max_order: int) -> list[Ordered]:
         order = self.state.order
-        found = reachable(start, self._step(True), lambda n: order[n] <= max_order)
-        return [Ordered(n, order[n]) for n in found]
+
+        def inside(n: str) -> bool:
+            return order[n] <= max_order
+
+        by_dependencies = reachable(
+            start, lambda n: [h for (t, h) in self.state.edges if t == n], inside
+        )
+        found = reachable(start, self._step(True), inside)
+        return [Ordered(n, order[n], n in by_dependencies) for n in found]
 
     async def reaching(self, start: str, *, min_order: int) -> list[Ordered]:
         order = self.state.order
         found = reachable(start, self._step(False), lambda n: order[n] >= min_order)
         return [Ordered(n, order[n]) for n in found]
-
-    async def finishes_before(self, first: str, then: str) -> bool:
-        items = self.state.items
-        return finishes_before(first, then, self._step(True), lambda n: items[n].parent_id)
 
     async def set_orders(self, orders: dict[str, int]) -> None:
         self.state.order.update(orders)

@@ -1,10 +1,10 @@
 """Around a work item: comments, time entries and finish-to-start dependencies.
 
-Adding a dependency checks for a cycle in the new edge's neighbourhood only (see
+Adding a dependency checks the new edge's neighbourhood only (see
 ``bijmantra.domain.operations.graph``): the store searches the affected region of the
-dependency order, never the whole graph. It then refuses an edge whose successor must
-already finish before its predecessor can (dependencies and parent links, ADR 0344): that
-search reads what the successor reaches.
+waiting graph's order (dependencies and parent links, ADR 0344), never the whole graph, and
+the edge is refused when its successor already has to finish before its predecessor can: a
+cycle of dependencies, or a deadlock with the hierarchy.
 """
 
 from __future__ import annotations
@@ -76,18 +76,17 @@ async def _both(
 
 
 async def add_edge(repo: OperationsRepository, predecessor: str, successor: str) -> None:
-    """Keep the dependency order valid for the new edge, or refuse it (422) as a cycle of
+    """Keep the waiting graph's order valid for the new edge, or refuse it (422) as a cycle of
     dependencies or as a deadlock with the hierarchy (ADR 0344), before anything is written."""
     orders = await repo.orders([predecessor, successor])
     low, high = orders[successor], orders[predecessor]
-    search = needs_search(predecessor, successor, high, low)
-    forward = await repo.reachable(successor, max_order=high) if search else []
+    if not needs_search(predecessor, successor, high, low):
+        return
+    forward = await repo.reachable(successor, max_order=high)
     refuse_cycle(predecessor, successor, forward)
-    waits = await repo.finishes_before(successor, predecessor)
-    refuse_deadlock(predecessor, successor, waits)
-    if search:
-        backward = await repo.reaching(predecessor, min_order=low)
-        await repo.set_orders(reorder(forward, backward))
+    refuse_deadlock(predecessor, successor, forward)
+    backward = await repo.reaching(predecessor, min_order=low)
+    await repo.set_orders(reorder(forward, backward))
 
 
 def _record_added(

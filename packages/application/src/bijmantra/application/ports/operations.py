@@ -94,19 +94,15 @@ class OperationsRepository(Protocol):
     async def orders(self, item_ids: Sequence[str]) -> dict[str, int]: ...
 
     async def reachable(self, start: str, *, max_order: int) -> list[Ordered]:
-        """Items reachable from ``start`` (itself included) along dependencies, through items
-        whose order is at most ``max_order``."""
+        """Items reachable from ``start`` (itself included) in the waiting graph (dependencies
+        forward, child to parent), through items whose order is at most ``max_order``; each
+        marks whether dependencies alone reach it (ADR 0344)."""
         ...
 
     async def reaching(self, start: str, *, min_order: int) -> list[Ordered]:
-        """Items from which ``start`` (itself included) is reachable, through items whose
-        order is at least ``min_order``."""
-        ...
-
-    async def finishes_before(self, first: str, then: str) -> bool:
-        """Whether ``then`` is reached from ``first`` (itself included) following dependencies
-        (predecessor to successor) and parent links (child to parent): ``first`` must finish
-        before ``then`` can (``bijmantra.domain.operations.graph.finishes_before``)."""
+        """Items from which ``start`` (itself included) is reachable in the waiting graph
+        (dependencies backward, parent to child), through items whose order is at least
+        ``min_order``."""
         ...
 
     async def set_orders(self, orders: dict[str, int]) -> None: ...

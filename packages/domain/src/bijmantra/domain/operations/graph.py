@@ -1,27 +1,32 @@
-"""Finish-to-start dependencies without cycles, checked in the new edge's neighbourhood.
+"""Finish-to-start dependencies that work can always get past, checked in the new edge's
+neighbourhood.
 
-Every item keeps an integer ``order`` such that each edge ``tail -> head`` (tail finishes
-before head starts) has ``order[tail] < order[head]`` (a topological order maintained
-incrementally, after Pearce & Kelly, "A dynamic topological sort algorithm for directed
-acyclic graphs", JEA 2006). Adding ``tail -> head``:
+Finishing waits for two things (ADR 0344): an item starts only when its predecessors are
+finished, and it is done only when its children are. With events ``X.start`` and
+``X.finish`` the rules are the edges ``P.finish -> S.start`` (a dependency), ``X.start ->
+X.finish`` and ``child.finish -> parent.finish``; a cycle there is work that can never be
+done. Every start event leads only to its own finish, so collapsing onto items keeps exactly
+the cycles of the *waiting graph*: ``P -> S`` for each dependency and ``child -> parent``
+for each item with a parent. ``tail -> head`` is refused when ``head`` already reaches
+``tail`` there (``finishes_before``): ``head`` has to finish before ``tail`` can, and the new
+edge asks for the opposite.
 
-- ``order[tail] < order[head]``: the order already agrees, no cycle is possible; O(1).
-- otherwise only the *affected region* is searched: items reachable from ``head`` whose
-  order is at most ``order[tail]`` (``forward``) and items reaching ``tail`` whose order is
-  at least ``order[head]`` (``backward``). ``tail`` in ``forward`` means a cycle; else the
-  region's order values are dealt out again, ``backward`` first (``reorder``).
+Every item keeps an integer ``order``, a topological order of the waiting graph maintained
+incrementally (after Pearce & Kelly, "A dynamic topological sort algorithm for directed
+acyclic graphs", JEA 2006): ``order[P] < order[S]`` per dependency and ``order[child] <
+order[parent]``. A new item has only its parent link, so it takes a value below all others.
+Adding ``tail -> head``:
+
+- ``order[tail] < order[head]``: the order already agrees, nothing can close; O(1).
+- otherwise only the *affected region* is searched: what ``head`` reaches with order at most
+  ``order[tail]`` (``forward``: dependencies and parent links) and what reaches ``tail`` with
+  order at least ``order[head]`` (``backward``: dependencies and children). ``tail`` in
+  ``forward`` is refused: a cycle when dependencies alone reach it, else a deadlock with the
+  hierarchy; otherwise the region's order values are dealt out again, ``backward`` first
+  (``reorder``).
 
 The cost is the region between the two orders, never the whole graph. The PostgreSQL
 adapter runs the two searches as recursive CTEs and calls ``reorder`` on their rows.
-
-Acyclic dependencies are not enough: finishing also waits for every child (ADR 0344). With
-events ``X.start`` and ``X.finish``, the rules are the edges ``P.finish -> S.start`` (a
-dependency), ``X.start -> X.finish`` and ``child.finish -> parent.finish``; a cycle there is
-work that can never be done. Every start event leads only to its own finish, so collapsing
-onto items keeps exactly the cycles of the *waiting graph*: ``P -> S`` for each dependency
-and ``child -> parent`` for each item with a parent. ``tail -> head`` is refused when
-``head`` already reaches ``tail`` there (``finishes_before``): ``head`` has to finish before
-``tail`` can, and the new edge asks for the opposite.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ N = TypeVar("N", bound=Hashable)  # a node: an item id, or an int in the oracle'
 class Ordered:
     id: str
     order: int
+    by_dependencies: bool = True  # in ``forward``: reached from the head by dependencies alone
 
 
 def cycle_error(tail: str, head: str) -> Unprocessable:
@@ -86,8 +92,9 @@ def needs_search(tail: str, head: str, order_tail: int, order_head: int) -> bool
 
 
 def refuse_cycle(tail: str, head: str, forward: Iterable[Ordered]) -> None:
-    """``forward`` is what ``head`` reaches inside the region; ``tail`` there closes a cycle."""
-    if any(n.id == tail for n in forward):
+    """``forward`` is what ``head`` reaches inside the region; ``tail`` reached by
+    dependencies alone closes a cycle of dependencies."""
+    if any(n.id == tail and n.by_dependencies for n in forward):
         raise cycle_error(tail, head)
 
 
@@ -108,10 +115,19 @@ def finishes_before(
     return then in reachable(first, step, lambda _: True)
 
 
-def refuse_deadlock(tail: str, head: str, head_finishes_first: bool) -> None:
-    """``head_finishes_first``: ``finishes_before(head, tail)`` as the store answered it."""
-    if head_finishes_first:
+def refuse_deadlock(tail: str, head: str, forward: Iterable[Ordered]) -> None:
+    """``tail`` anywhere in ``forward`` (the waiting-graph region): ``head`` has to finish
+    before ``tail`` can (call ``refuse_cycle`` first to name plain cycles as such)."""
+    if any(n.id == tail for n in forward):
         raise deadlock_error(tail, head)
+
+
+def _no_parent(_: str) -> str | None:
+    return None
+
+
+def _no_children(_: str) -> Iterable[str]:
+    return ()
 
 
 def plan_edge(
@@ -120,21 +136,34 @@ def plan_edge(
     order: Mapping[str, int],
     successors: Neighbours,
     predecessors: Neighbours,
+    parent: Callable[[str], str | None] = _no_parent,
+    children: Neighbours = _no_children,
 ) -> dict[str, int]:
-    """The order changes that adding ``tail -> head`` needs; ``Unprocessable`` on a cycle."""
+    """The order changes that adding ``tail -> head`` needs; ``Unprocessable`` on a cycle or
+    a deadlock. ``order`` is a topological order of the waiting graph."""
     low, high = order[head], order[tail]
     if not needs_search(tail, head, high, low):
         return {}
+
+    def up(node: str) -> Iterable[str]:
+        above = parent(node)
+        return (*successors(node), *(() if above is None else (above,)))
+
+    def down(node: str) -> Iterable[str]:
+        return (*predecessors(node), *children(node))
+
+    inside = reachable(head, successors, lambda n: order[n] <= high)
     forward = [
-        Ordered(n, order[n]) for n in reachable(head, successors, lambda n: order[n] <= high)
+        Ordered(n, order[n], n in inside) for n in reachable(head, up, lambda n: order[n] <= high)
     ]
     refuse_cycle(tail, head, forward)
-    backward = reachable(tail, predecessors, lambda n: order[n] >= low)
+    refuse_deadlock(tail, head, forward)
+    backward = reachable(tail, down, lambda n: order[n] >= low)
     return reorder(forward, [Ordered(n, order[n]) for n in backward])
 
 
 class DependencyGraph:
-    """The rule on an in-memory graph (the test fakes' store, and the plain model in tests)."""
+    """The rule on an in-memory graph of dependencies alone (no hierarchy), for tests."""
 
     def __init__(self) -> None:
         self.order: dict[str, int] = {}

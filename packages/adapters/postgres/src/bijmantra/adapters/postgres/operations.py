@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 from bijmantra.adapters.postgres.inbox import first_delivery
-from bijmantra.adapters.postgres.operations_graph import FINISHES_BEFORE, REACHABLE, REACHING
+from bijmantra.adapters.postgres.operations_graph import REACHABLE, REACHING
 from bijmantra.adapters.postgres.rows import parameters
 from bijmantra.application.events import EventEnvelope
 from bijmantra.application.ports.operations import ItemFilter, SeasonTask
@@ -328,10 +328,8 @@ class PostgresOperationsRepository:
 
     async def _region(self, walk: TextClause, start: str, bound: int) -> list[Ordered]:
         params = {"t": self._tenant, "start": start, "bound": bound}
-        return [Ordered(r.id, r.topo) for r in await self._connection.execute(walk, params)]
-
-    async def finishes_before(self, first: str, then: str) -> bool:
-        return bool(await self._rows(FINISHES_BEFORE, start=first, goal=then))
+        rows = await self._connection.execute(walk, params)
+        return [Ordered(r.id, r.topo, r.by_dependencies) for r in rows]
 
     async def set_orders(self, orders: dict[str, int]) -> None:
         await self._set_each(
