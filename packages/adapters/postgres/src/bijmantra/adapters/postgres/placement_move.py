@@ -11,7 +11,8 @@
    the rows itself, in the same order. Rows a failed earlier attempt left in the new
    database are deleted first: until the switch it is not the organization's.
 3. *Verify*: per table, the row count and the SHA-256 of the rows (``COPY`` text, in key
-   order) must be equal on both sides.
+   order) must be equal on both sides. Then, still in the copy's transaction, the work
+   items get this database's waiting order (ADR 0344): ``topo`` is not kept as copied.
 4. *Switch*: the old database lists the organization as departed, then one transaction on
    the control database points the directory at the new placement. That commit is the move:
    before it, the old database is authoritative (a router finding the departure mark asks
@@ -44,6 +45,7 @@ from bijmantra.adapters.postgres.tenant_archive import (
     make_partitions,
     placed_tables,
     qualified,
+    renumber_work_items,
 )
 from bijmantra.domain.tenancy.placement import PlacementDatabase
 from psycopg import sql
@@ -135,7 +137,8 @@ def _copy(
     org: uuid.UUID,
     report: MoveReport,
 ) -> None:
-    """Copy every table inside one target transaction, then compare both sides."""
+    """Copy every table inside one target transaction and compare both sides; then, in the
+    same transaction, give the work items this database's order (ADR 0344)."""
     with target.transaction():
         for table in tables:
             columns = _copied_columns(source, table)
@@ -149,13 +152,14 @@ def _copy(
             ):
                 for chunk in out:
                     into_copy.write(bytes(chunk))
-    for table in tables:
-        columns = _copied_columns(source, table)
-        there = _digest(target, _rows_query(target, table, columns, org))
-        here = _digest(source, _rows_query(source, table, columns, org))
-        if here != there:
-            raise MoveError(f"{qualified(table)} differs after the copy: {here} != {there}")
-        report.rows[qualified(table)], report.sha256[qualified(table)] = here
+        for table in tables:
+            columns = _copied_columns(source, table)
+            there = _digest(target, _rows_query(target, table, columns, org))
+            here = _digest(source, _rows_query(source, table, columns, org))
+            if here != there:
+                raise MoveError(f"{qualified(table)} differs after the copy: {here} != {there}")
+            report.rows[qualified(table)], report.sha256[qualified(table)] = here
+        renumber_work_items(target, tables, org)
 
 
 def move_organization(

@@ -48,6 +48,7 @@ NOT_EXPORTED = frozenset(
     {("domain", "organization_exports"), ("domain", "organization_export_chunks")}
 )
 _CHUNK = 1 << 20
+WORK_ITEMS = ("domain", "ops_work_items")
 
 _TENANT_TABLES = """
 SELECT n.nspname, c.relname
@@ -158,6 +159,16 @@ def make_partitions(
     ).fetchone()
     if span is not None and span[0] is not None:
         target.execute(sql.SQL("SELECT {}(%s, %s)").format(sql.SQL(maker)), span)
+
+
+def renumber_work_items(
+    conn: psycopg.Connection[Any], tables: Iterable[Table], tenant: uuid.UUID
+) -> None:
+    """Give the organization's copied work items a fresh order of this database (ADR 0344):
+    copied values may break the waiting order or sit below this database's sequence. Run
+    in the transaction of the copy, when ``tables`` (those copied on ``conn``) hold them."""
+    if WORK_ITEMS in tables:
+        conn.execute("SELECT domain.ops_renumber_waiting_order(%s)", (tenant,))
 
 
 def _key_column(table: Table) -> str:

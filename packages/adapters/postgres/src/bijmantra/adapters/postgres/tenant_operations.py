@@ -40,6 +40,7 @@ from bijmantra.adapters.postgres.tenant_archive import (
     placed_tables,
     qualified,
     read_manifest,
+    renumber_work_items,
     tenant_tables,
 )
 from bijmantra.adapters.postgres.tenant_journal import (
@@ -276,6 +277,8 @@ def _load_archive(
                         f"{str(error).splitlines()[0]}); is the exported organization, or "
                         "the name, still present?"
                     ) from error
+        for part in parts:
+            renumber_work_items(part.conn, part.tables, new_tenant)
         if database is not None:  # the control transaction is the commit point
             finish(control, new_tenant)
             parts[1].conn.commit()
