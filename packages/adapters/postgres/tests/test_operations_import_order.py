@@ -52,7 +52,9 @@ HIERARCHY = {
 EDGES = [("t1", "t2"), ("o1", "t2"), ("t2", "x")]
 
 
-def _organization(owner_url: str, topo: dict[str, int]) -> uuid.UUID:
+def _organization(
+    owner_url: str, topo: dict[str, int], edges: list[tuple[str, str]] = EDGES
+) -> uuid.UUID:
     """An organization whose work items have ``topo`` stored as given."""
     tenant = uuid.uuid4()
     with psycopg.connect(owner_url) as conn:
@@ -61,7 +63,7 @@ def _organization(owner_url: str, topo: dict[str, int]) -> uuid.UUID:
             root = None if parent is None else "p"
             kind_type = "other" if kind == "operation" else None
             conn.execute(ITEM, (tenant, item, kind, item, kind_type, parent, root, topo[item]))
-        for tail, head in EDGES:
+        for tail, head in edges:
             conn.execute(EDGE, (tenant, tail, head))
     return tenant
 
@@ -148,3 +150,18 @@ def test_a_move_gives_the_work_items_the_new_databases_order(
     tenant = _organization(database.owner_url, OLD_ORDER)
     move_organization(database.owner_url, tenant, DEDICATED)
     _assert_waiting_order(database_owner_url(database.owner_url, DEDICATED), tenant)
+
+
+def test_items_on_a_stored_deadlock_still_get_fresh_numbers_after_the_others(
+    database: ProvisionedDatabase, tmp_path: Path
+) -> None:
+    # Accepted before ADR 0344: o1 before its own task t1; x waits behind t1.
+    stuck = [("o1", "t1"), ("t1", "x")]
+    archive = tmp_path / "stuck.tar"
+    export_tenant(database.owner_url, _organization(database.owner_url, OLD_ORDER, stuck), archive)
+    topo = _orders(database.owner_url, _import(database.owner_url, archive))
+    assert len(set(topo.values())) == len(topo)
+    free, blocked = {"o2", "t2"}, {"o1", "t1", "p", "x"}
+    assert max(topo[i] for i in free) < min(topo[i] for i in blocked)
+    assert topo["t2"] < topo["o2"]
+    assert sorted(blocked, key=topo.__getitem__) == ["p", "o1", "t1", "x"]  # the old order
