@@ -133,6 +133,19 @@ async def _lost(connection: AsyncConnection, error: BaseException) -> bool:
     return True
 
 
+_COMMIT = b"COMMIT"
+
+
+async def queue_commit(driver: psycopg.AsyncConnection) -> None:
+    """``COMMIT`` as the open pipeline's last statement, sent and answered as the pipeline
+    block ends (ADR 0321). Not ``driver.commit()``: inside a pipeline psycopg (3.3.9) sends
+    the commit and then waits for its answer without flushing what the pipeline still
+    holds. A statement larger than the socket's buffer (a bulk write's outbox rows) was
+    then never sent whole: the server waited for its rest, the client for an answer, until
+    the request's deadline. The pipeline's exit flushes everything before it reads."""
+    await driver.execute(_COMMIT)
+
+
 _PING = text("SELECT 1")
 
 

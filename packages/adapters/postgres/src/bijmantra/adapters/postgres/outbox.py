@@ -28,7 +28,7 @@ from bijmantra.adapters.postgres.ddl import (
     outbox_relay_role,
     set_local_role,
 )
-from bijmantra.adapters.postgres.engine import driver_connection
+from bijmantra.adapters.postgres.engine import driver_connection, queue_commit
 from bijmantra.application.events import (
     EventEnvelope,
     OutboxRecord,
@@ -179,7 +179,7 @@ class _ClaimedBatch:
         async with self.driver.pipeline():
             if event_ids:
                 await self.driver.execute(self.mark_sql, {"ids": list(event_ids)})
-            await self.driver.commit()
+            await queue_commit(self.driver)
 
 
 class PostgresOutboxStore:

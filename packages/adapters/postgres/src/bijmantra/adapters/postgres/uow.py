@@ -11,7 +11,11 @@ import psycopg
 from bijmantra.adapters.postgres.analyses import PostgresAnalysisRepository
 from bijmantra.adapters.postgres.applied_requests import record_applied
 from bijmantra.adapters.postgres.distribution import PostgresDistributionStore
-from bijmantra.adapters.postgres.engine import driver_connection, opened_transaction
+from bijmantra.adapters.postgres.engine import (
+    driver_connection,
+    opened_transaction,
+    queue_commit,
+)
 from bijmantra.adapters.postgres.export_jobs import PostgresExportStore
 from bijmantra.adapters.postgres.genotypes import PostgresGenotypeStore
 from bijmantra.adapters.postgres.operations import PostgresOperationsRepository
@@ -189,7 +193,8 @@ class PostgresUnitOfWork(TenantTransaction):
                 # Last: the organization's row of the day is locked from here to COMMIT only,
                 # and its holder waits on nothing else.
                 await charge_usage(self._connection, charges(self._quotas, usage), now)
-                await self._connection.commit()
+                await queue_commit(driver)
+            await self._connection.commit()  # committed already: ends SQLAlchemy's transaction
         except (DBAPIError, psycopg.Error) as error:
             if (refusal := quota_or(error, now)) is error:
                 raise
