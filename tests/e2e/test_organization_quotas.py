@@ -8,7 +8,6 @@ analysis before it is queued."""
 
 from __future__ import annotations
 
-import http.client
 import signal
 import time
 import uuid
@@ -17,11 +16,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-import numpy as np
 import psycopg
 import pytest
 from bijmantra.devstack.stack import DevStack, running_stack
+from bijmantra.testkit.partial_requests import partly_sent as send_part
 from bijmantra.testkit.servers import free_port
+from bijmantra.testkit.vcf import diploid_gt_vcf
 
 pytestmark = [pytest.mark.e2e]
 PASSWORD = "pw-quota-manager-1"
@@ -153,20 +153,10 @@ def test_a_write_past_the_days_events_is_refused_in_the_brapi_envelope(stack: De
 
 
 def imported_set(client: httpx.Client, samples: int, variants: int) -> str:
-    names = [f"S{i}" for i in range(samples)]
-    g = np.random.default_rng(samples).integers(0, 3, size=(variants, samples))
-    lines = [
-        "##fileformat=VCFv4.2",
-        '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
-        "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\t" + "\t".join(names),
-    ]
-    for i, row in enumerate(g):
-        calls = "\t".join({0: "0/0", 1: "0/1", 2: "1/1"}[int(d)] for d in row)
-        lines.append(f"chr1\t{100 + i}\tm{i}\tA\tG\t50\tPASS\t.\tGT\t{calls}")
     answer = client.post(
         "/api/v1/genotypes/imports",
         params={"name": f"quota-{uuid.uuid4().hex[:6]}", "commonCropName": "Cassava"},
-        content=("\n".join(lines) + "\n").encode(),
+        content=diploid_gt_vcf(samples, variants),
     )
     assert answer.status_code == 201, answer.text
     return str(answer.json()["data"]["variantSetDbId"])
@@ -357,21 +347,8 @@ def partly_sent(
     declared: int,
     first: bytes,
 ) -> tuple[int, str, bytes]:
-    """A request that declares ``declared`` bytes of body and sends ``first`` only, then waits
-    for the answer: (status, Retry-After, body). A timeout: the server waited for the rest."""
-    url = httpx.URL(stack.gateway_url)
-    connection = http.client.HTTPConnection(url.host, url.port, timeout=30)
-    try:
-        connection.putrequest(method, path)
-        connection.putheader("Authorization", str(client.headers["Authorization"]))
-        connection.putheader("Content-Type", content_type)
-        connection.putheader("Content-Length", str(declared))
-        connection.endheaders()
-        connection.send(first)
-        answer = connection.getresponse()
-        return answer.status, answer.getheader("Retry-After") or "", answer.read()
-    finally:
-        connection.close()
+    authorization = str(client.headers["Authorization"])
+    return send_part(stack.gateway_url, authorization, method, path, content_type, declared, first)
 
 
 def vcf_text(samples: int, variants: int) -> str:

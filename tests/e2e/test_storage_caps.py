@@ -7,17 +7,17 @@ organization writes on."""
 
 from __future__ import annotations
 
-import http.client
 import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import numpy as np
 import psycopg
 import pytest
 from bijmantra.devstack.stack import DevStack, running_stack
+from bijmantra.testkit.partial_requests import partly_sent as send_part
+from bijmantra.testkit.vcf import diploid_gt_vcf
 
 pytestmark = [pytest.mark.e2e]
 PASSWORD = "pw-storage-manager-1"
@@ -66,19 +66,11 @@ def partly_sent(
     """A request that declares 512 MiB of body (an image: its own length) and sends ``first``
     only, then waits for the answer. A timeout: the server waited for the rest."""
     declared = len(PNG) if kind == "image/png" else 512 << 20
-    url = httpx.URL(stack.gateway_url)
-    connection = http.client.HTTPConnection(url.host, url.port, timeout=30)
-    try:
-        connection.putrequest(method, path)
-        connection.putheader("Authorization", str(client.headers["Authorization"]))
-        connection.putheader("Content-Type", kind)
-        connection.putheader("Content-Length", str(declared))
-        connection.endheaders()
-        connection.send(first)
-        answer = connection.getresponse()
-        return answer.status, answer.read()
-    finally:
-        connection.close()
+    authorization = str(client.headers["Authorization"])
+    status, _, body = send_part(
+        stack.gateway_url, authorization, method, path, kind, declared, first
+    )
+    return status, body
 
 
 def upload(client: httpx.Client) -> tuple[str, httpx.Response]:
@@ -129,20 +121,10 @@ def test_an_upload_past_the_cap_is_refused_until_an_image_is_deleted(stack: DevS
 
 
 def imported_set(client: httpx.Client, samples: int, variants: int) -> httpx.Response:
-    names = [f"S{i}" for i in range(samples)]
-    g = np.random.default_rng(samples).integers(0, 3, size=(variants, samples))
-    lines = [
-        "##fileformat=VCFv4.2",
-        '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
-        "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\t" + "\t".join(names),
-    ]
-    for i, row in enumerate(g):
-        calls = "\t".join({0: "0/0", 1: "0/1", 2: "1/1"}[int(d)] for d in row)
-        lines.append(f"chr1\t{100 + i}\tm{i}\tA\tG\t50\tPASS\t.\tGT\t{calls}")
     return client.post(
         "/api/v1/genotypes/imports",
         params={"name": f"cap-{uuid.uuid4().hex[:6]}", "commonCropName": "Cassava"},
-        content=("\n".join(lines) + "\n").encode(),
+        content=diploid_gt_vcf(samples, variants),
     )
 
 

@@ -6,7 +6,6 @@ the organizations with room are not touched. Against the in-memory fakes."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import numpy as np
@@ -18,6 +17,7 @@ from bijmantra.application.genotyping import ImportGenotypes, ImportSpec
 from bijmantra.domain.tenancy.quotas import Resource, period_of
 from bijmantra.kernel import FixedClock, Principal, RateLimited, TenantId
 from bijmantra.testkit.fakes import InMemoryDatabase, fake_unit_of_work_factory
+from bijmantra.testkit.genotype_fakes import UnreadUpload
 
 from .test_analysis_use_cases import Upload
 
@@ -29,20 +29,6 @@ ROLES = frozenset({"breeder", "data-manager"})
 
 def member(tenant: TenantId) -> Principal:
     return Principal("someone", tenant, ROLES)
-
-
-class UnreadUpload:
-    """A file that must not be read: touching it fails the test."""
-
-    skipped: dict[str, int] = {}
-    contig_lengths: dict[str, int | None] = {"1": 10**6}
-
-    async def sample_names(self) -> list[str]:
-        raise AssertionError("the file was read before the quota was checked")
-
-    async def blocks(self) -> AsyncIterator[object]:
-        raise AssertionError("the file was read before the quota was checked")
-        yield  # pragma: no cover
 
 
 @pytest.fixture
@@ -64,7 +50,7 @@ async def test_an_import_is_refused_before_its_file_is_read(db: InMemoryDatabase
     importer = ImportGenotypes(fake_unit_of_work_factory(db), clock=FixedClock(NOW))
     spec = ImportSpec("set", "vcf", "Cassava")
     with pytest.raises(RateLimited, match="daily quota of genotype calls") as refused:
-        await importer(member(FULL), spec, UnreadUpload())  # type: ignore[arg-type]
+        await importer(member(FULL), spec, UnreadUpload())
     details = {d.location: d.message for d in refused.value.details}
     assert details == {"retryAfter": "3600", "quota": "genotype_calls"}  # to 00:00 UTC
     assert db.variant_sets == {}

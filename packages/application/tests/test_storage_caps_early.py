@@ -7,7 +7,6 @@ sets, contents and results; the organizations with room are not touched."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 
 import numpy as np
 import pytest
@@ -15,10 +14,10 @@ from bijmantra.application.analysis import AnalysisRequest, RequestAnalysis
 from bijmantra.application.brapi.commands import ResourceCommands
 from bijmantra.application.brapi.modules import catalog
 from bijmantra.application.genotyping import ImportGenotypes, ImportSpec
-from bijmantra.application.ports import GenotypeBlock
 from bijmantra.domain.tenancy.storage import StoredResource
 from bijmantra.kernel import Principal, StorageFull, TenantId
 from bijmantra.testkit.fakes import InMemoryDatabase, fake_unit_of_work_factory
+from bijmantra.testkit.genotype_fakes import UnreadUpload
 
 from .test_analysis_use_cases import Upload
 
@@ -30,20 +29,6 @@ MATRIX = np.zeros((4, 3), np.int8)  # 12 calls
 
 def member(tenant: TenantId) -> Principal:
     return Principal("someone", tenant, ROLES)
-
-
-class UnreadUpload:
-    """A file that must not be read: touching it fails the test."""
-
-    skipped: dict[str, int] = {}
-    contig_lengths: dict[str, int | None] = {"1": 10**6}
-
-    async def sample_names(self) -> list[str]:
-        raise AssertionError("the file was read before the cap was checked")
-
-    async def blocks(self) -> AsyncIterator[GenotypeBlock]:
-        raise AssertionError("the file was read before the cap was checked")
-        yield  # pragma: no cover
 
 
 @pytest.fixture

@@ -317,3 +317,18 @@ class FakeGenotypeStore:
 
 def _any(wanted: Sequence[Any], value: Any) -> bool:
     return not wanted or value in wanted
+
+
+class UnreadUpload:
+    """A genotype file that must not be read: a use case that refuses early (a quota, a
+    storage cap) touches neither its samples nor its blocks, and touching them fails."""
+
+    skipped: dict[str, int] = {}
+    contig_lengths: dict[str, int | None] = {"1": 10**6}
+
+    async def sample_names(self) -> list[str]:
+        raise AssertionError("the file was read before the write was refused")
+
+    async def blocks(self) -> AsyncIterator[GenotypeBlock]:
+        raise AssertionError("the file was read before the write was refused")
+        yield  # pragma: no cover

@@ -97,3 +97,19 @@ def _random_call(rng: np.random.Generator, ploidy: int, n_alt: int, keys: list[s
                 round(float(rng.random()) * 2, 3) if key == "DS" else int(rng.integers(0, 99))
             )
     return WrittenCall(gt, values)
+
+
+def diploid_gt_vcf(samples: int, variants: int) -> bytes:
+    """A biallelic VCF of ``samples`` x ``variants`` GT calls (0/0, 0/1, 1/1, seeded by
+    ``samples``): a file whose call count a quota or a cap test knows exactly."""
+    names = [f"S{i}" for i in range(samples)]
+    g = np.random.default_rng(samples).integers(0, 3, size=(variants, samples))
+    lines = [
+        "##fileformat=VCFv4.2",
+        '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
+        "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\t" + "\t".join(names),
+    ]
+    for i, row in enumerate(g):
+        calls = "\t".join({0: "0/0", 1: "0/1", 2: "1/1"}[int(d)] for d in row)
+        lines.append(f"chr1\t{100 + i}\tm{i}\tA\tG\t50\tPASS\t.\tGT\t{calls}")
+    return ("\n".join(lines) + "\n").encode()
