@@ -329,6 +329,5 @@ class UnreadUpload:
     async def sample_names(self) -> list[str]:
         raise AssertionError("the file was read before the write was refused")
 
-    async def blocks(self) -> AsyncIterator[GenotypeBlock]:
+    def blocks(self) -> AsyncIterator[GenotypeBlock]:
         raise AssertionError("the file was read before the write was refused")
-        yield  # pragma: no cover
