@@ -360,6 +360,14 @@ def vcf_text(samples: int, variants: int) -> str:
     )
 
 
+def refusals(stack: DevStack, resource: str) -> float:
+    """domain-api's ``quota_refusals_total{resource}`` as scraped now."""
+    metrics = httpx.get(f"http://127.0.0.1:{stack.ports.domain_metrics}/metrics").text
+    sample = f'quota_refusals_total{{resource="{resource}"}} '
+    found = [line for line in metrics.splitlines() if line.startswith(sample)]
+    return float(found[0].split()[-1]) if found else 0.0
+
+
 def assert_refused_early(answer: tuple[int, str, bytes], quota: bytes) -> None:
     status, retry_after, body = answer
     assert status == 429, body
@@ -384,6 +392,7 @@ def test_an_import_past_the_days_calls_is_refused_while_its_body_is_still_being_
     )
     with client, member(stack) as other:
         imported_set(client, 20, 60)  # under its limit: imported, the day used up
+        counted = refusals(stack, "genotype_calls")
         path = f"/api/v1/genotypes/imports?name=refused-{uuid.uuid4().hex[:6]}&commonCropName=C"
         first = vcf_text(20, 3000).encode()[: 256 << 10]
         raw = partly_sent(stack, client, "POST", path, "text/plain", 512 << 20, first)
@@ -405,6 +414,7 @@ def test_an_import_past_the_days_calls_is_refused_while_its_body_is_still_being_
         )
         assert sets == 1  # the first import's only
         imported_set(other, 20, 60)  # another organization imports on
+        assert refusals(stack, "genotype_calls") == counted + 2  # each refused request, once
 
 
 def test_an_image_past_the_days_upload_bytes_is_refused_before_its_body_is_read(
@@ -431,8 +441,10 @@ def test_an_image_past_the_days_upload_bytes_is_refused_before_its_body_is_read(
             headers={"Content-Type": "image/png"},
         )
         assert stored.status_code == 200, stored.text
+        counted = refusals(stack, "upload_bytes")
         assert_refused_early(put(client, len(png)), b"daily quota of bytes of uploaded files")
         assert_refused_early(put(fresh, 120_000), b"daily quota of bytes of uploaded files")
+        assert refusals(stack, "upload_bytes") == counted + 2
         smaller = client.put(
             f"/brapi/v2/images/{image(client)}/imagecontent",
             content=png[:39_000],
@@ -457,8 +469,10 @@ def test_an_analysis_is_refused_before_it_is_queued_when_the_days_results_are_us
             organization,
             RESULT_BYTES,
         )
+        counted = refusals(stack, "analysis_result_bytes")
         refused = client.post("/api/v1/analyses", json={"type": "qc", "variantSetDbId": mine})
         body = assert_quota_refusal(refused)
+        assert refusals(stack, "analysis_result_bytes") == counted + 1
         assert "daily quota of bytes of analysis results" in body["error"]["message"]
         jobs = "SELECT count(*) FROM domain.analysis_jobs WHERE tenant_id = %s"
         assert owner_sql(stack, jobs, organization) == 0

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import grpc
 import pytest
 from bijmantra.adapters.grpc.errors import ErrorTranslation, error_from_rpc
-from bijmantra.kernel import FieldError, NotFound, StorageFull, ValidationFailed
+from bijmantra.domain.tenancy.quotas import DayStanding, Resource, early_refusal, quota_refusal
+from bijmantra.kernel import FieldError, NotFound, RateLimited, StorageFull, ValidationFailed
 from prometheus_client import REGISTRY
 
 
@@ -24,6 +26,27 @@ async def invalid_after_two(request: bytes, context: Any) -> AsyncIterator[bytes
 
 async def full(request: bytes, context: Any) -> bytes:
     raise StorageFull("cap reached", [FieldError("resource", "stored_upload_bytes")])
+
+
+NOW = datetime(2026, 12, 7, 23, 0, tzinfo=UTC)
+
+
+async def used_up_early(request: bytes, context: Any) -> bytes:
+    """What ``refuse_used_up`` raises before a heavy write does its work (ADR 0340)."""
+    refusal = early_refusal(DayStanding(Resource.UPLOAD_BYTES, 10, 10), NOW)
+    assert refusal is not None
+    raise refusal
+
+
+async def used_up_at_commit(request: bytes, context: Any) -> bytes:
+    """What the commit's failed charge becomes (``usage.quota_or``, which counted it)."""
+    raise quota_refusal(Resource.UPLOAD_BYTES, 10, NOW)
+
+
+async def admitted(request: bytes, context: Any) -> bytes:
+    """An early check with room left: answered, nothing refused."""
+    assert early_refusal(DayStanding(Resource.UPLOAD_BYTES, 5, 10), NOW, 5) is None
+    return b""
 
 
 async def crashes(request: bytes, context: Any) -> bytes:
@@ -46,6 +69,9 @@ async def channel() -> AsyncIterator[grpc.aio.Channel]:
         "Stream": grpc.unary_stream_rpc_method_handler(invalid_after_two, passthrough, passthrough),
         "Crash": grpc.unary_unary_rpc_method_handler(crashes, passthrough, passthrough),
         "Full": grpc.unary_unary_rpc_method_handler(full, passthrough, passthrough),
+        "Early": grpc.unary_unary_rpc_method_handler(used_up_early, passthrough, passthrough),
+        "Late": grpc.unary_unary_rpc_method_handler(used_up_at_commit, passthrough, passthrough),
+        "Admitted": grpc.unary_unary_rpc_method_handler(admitted, passthrough, passthrough),
     }
     server = grpc.aio.server(interceptors=[ErrorTranslation()])
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("t.Svc", handlers),))
@@ -83,6 +109,30 @@ async def test_a_full_organization_arrives_as_storage_full_not_as_a_rate_limit(
     rebuilt = error_from_rpc(raised.value)
     assert isinstance(rebuilt, StorageFull)
     assert rebuilt.details == [FieldError("resource", "stored_upload_bytes")]
+
+
+async def test_an_early_quota_refusal_is_counted_once_where_it_leaves_the_service(
+    channel: grpc.aio.Channel,
+) -> None:
+    """``quota_refusals_total{resource}`` (ADR 0340): a heavy write refused before its work
+    (``CheckImport``, ``CheckContent``, an analysis request) is counted as it leaves, once; a
+    refusal at commit was counted by the failed charge and is not counted again here; an early
+    check that finds room counts nothing. Each reaches the client as the same 429."""
+    labels = {"resource": "upload_bytes"}
+
+    def counted() -> float:
+        return REGISTRY.get_sample_value("quota_refusals_total", labels) or 0.0
+
+    before = counted()
+    for method in ("Early", "Late"):
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await channel.unary_unary(f"/t.Svc/{method}", passthrough, passthrough)(b"")
+        assert raised.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        rebuilt = error_from_rpc(raised.value)
+        assert isinstance(rebuilt, RateLimited)
+        assert FieldError("quota", "upload_bytes") in rebuilt.details
+    assert await channel.unary_unary("/t.Svc/Admitted", passthrough, passthrough)(b"") == b""
+    assert counted() == before + 1  # the early refusal only
 
 
 async def test_a_stream_keeps_what_it_sent_and_ends_with_the_error_and_its_details(

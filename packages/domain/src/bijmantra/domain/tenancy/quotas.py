@@ -132,9 +132,21 @@ class DayStanding:
     limit: int
 
 
+class EarlyQuotaRefusal(RateLimited):
+    """The quota's 429 given before a heavy write did its work (``early_refusal``). The same
+    answer as a refusal at commit; its own class so that it is counted once, where it leaves
+    the service (the gRPC edge), while a refusal at commit is counted where its charge fails:
+    a request refused early never reaches the commit, one refused at commit passed early."""
+
+    def __init__(self, resource: Resource, limit: int, now: datetime) -> None:
+        refusal = quota_refusal(resource, limit, now)
+        super().__init__(refusal.message, refusal.details)
+        self.resource = resource
+
+
 def early_refusal(
     standing: DayStanding | None, now: datetime, known: int = 0
-) -> RateLimited | None:
+) -> EarlyQuotaRefusal | None:
     """The 429 a heavy write (an import, an upload, an analysis) gets before it does its work:
     the day is used up, or ``known`` (what the write will charge, when known up front: an
     upload's declared length) would pass the limit. ``None`` (start): the resource is not
@@ -145,7 +157,7 @@ def early_refusal(
     if standing is None:
         return None
     if standing.used >= standing.limit or standing.used + known > standing.limit:
-        return quota_refusal(standing.resource, standing.limit, now)
+        return EarlyQuotaRefusal(standing.resource, standing.limit, now)
     return None
 
 

@@ -13,12 +13,13 @@ from collections.abc import Awaitable, Callable
 from typing import Any, NoReturn
 
 import msgspec
+from bijmantra.domain.tenancy.quotas import EarlyQuotaRefusal
 from bijmantra.domain.tenancy.storage import StoredResource
 from bijmantra.kernel import BijmantraError, FieldError, Unavailable
 from bijmantra.kernel.errors import ErrorCode, Internal, error_for
 from bijmantra.observability import get_logger
 from bijmantra.observability.grpc_interceptors import wrap_behavior
-from bijmantra.observability.metrics import STORAGE_REFUSALS
+from bijmantra.observability.metrics import QUOTA_REFUSALS, STORAGE_REFUSALS
 
 import grpc
 
@@ -85,6 +86,8 @@ async def abort_with(
     context.set_trailing_metadata(rpc_error_metadata(error))
     if error.code is ErrorCode.STORAGE_FULL:  # before the work or at commit, every path
         STORAGE_REFUSALS.labels(_stored_resource(error)).inc()
+    elif isinstance(error, EarlyQuotaRefusal):  # at commit: counted by the charge (ADR 0340)
+        QUOTA_REFUSALS.labels(error.resource.value).inc()
     await context.abort(grpc.StatusCode[GRPC_STATUS_NAMES[error.code]], _cut(error.message))
 
 
