@@ -23,7 +23,7 @@ from bijmantra.edge.client_address import Network, client_address
 from bijmantra.edge.envelopes import platform_error_body
 from bijmantra.gateway.protection.request_body import BodyTooLarge, body_chunks
 from bijmantra.gateway.protection.responses import http_method, send_whole
-from bijmantra.kernel import Unavailable, ValidationFailed
+from bijmantra.kernel import NotFound, Unavailable, ValidationFailed
 from litestar import asgi
 from litestar.types import Receive, Scope, Send
 
@@ -69,6 +69,9 @@ class IdentityProxy:
         await self._client.aclose()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if _climbs(scope["path"]):
+            await _send_error(send, scope, NotFound("Not Found"), 404)
+            return
         headers = list(scope["headers"])
         try:
             body = await _read_body(receive)
@@ -106,6 +109,13 @@ class IdentityProxy:
         ]
         reply.append((b"content-length", str(len(response.content)).encode()))
         await send_whole(send, response.status_code, reply, response.content)
+
+
+def _climbs(path: str) -> bool:
+    """A ``.`` or ``..`` segment (``%2e`` decoded): the raw path is sent on and httpx resolves
+    them, so ``/oauth/../health/ready`` would reach a path the gateway never routed to
+    identity, past the checks of the route it did (ADR 0348)."""
+    return any(segment in (".", "..") for segment in path.split("/"))
 
 
 async def _read_body(receive: Receive) -> bytes:
