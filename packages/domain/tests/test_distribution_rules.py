@@ -20,7 +20,15 @@ from bijmantra.domain.distribution.agreements import (
     uncovered,
 )
 from bijmantra.domain.distribution.model import Invoice, credit_note, edit_invoice, move_invoice
-from bijmantra.domain.distribution.money import InvoiceLine, minor_unit, negated, totals
+from bijmantra.domain.distribution.money import (
+    MAX_QUANTITY,
+    MAX_TAX_RATE,
+    MAX_UNIT_PRICE,
+    InvoiceLine,
+    minor_unit,
+    negated,
+    totals,
+)
 from bijmantra.domain.distribution.states import (
     AGREEMENT_LIFECYCLE,
     DISPATCH_LIFECYCLE,
@@ -222,3 +230,31 @@ def test_a_credit_note_is_never_edited_and_its_invoice_not_voided_while_it_stand
     voided_note = Invoice("n", "p", "EUR", note.lines, InvoiceStatus.VOID, at, credit_for="i")
     assert move_invoice(issued, InvoiceAction.VOID, [voided_note]).status == InvoiceStatus.VOID
     assert move_invoice(issued, InvoiceAction.PAY, [note]).status == InvoiceStatus.PAID
+
+
+def test_a_large_line_is_rounded_once_from_its_exact_product() -> None:
+    """100000000.000001 x 100000004999.9995 is 10000000500000050000.0049999995 exactly: half-up
+    to the cent it is .00. Decimal's default context keeps 28 digits, so the product was
+    first rounded to .00500000 and then half-up to .01: a line's net a cent off, within the
+    accepted bounds (quantity ≤ 1e9, price ≤ 1e12, six decimals each; ADR 0348)."""
+    line = InvoiceLine("x", Decimal("100000000.000001"), Decimal("100000004999.9995"), Decimal(0))
+    assert totals([line], "EUR").net == Decimal("10000000500000050000.00")
+
+
+big_quantities = st.decimals(min_value=0, max_value=MAX_QUANTITY, places=6, allow_nan=False)
+big_prices = st.decimals(min_value=0, max_value=MAX_UNIT_PRICE, places=6, allow_nan=False)
+big_rates = st.decimals(min_value=0, max_value=MAX_TAX_RATE, places=6, allow_nan=False)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    lines=st.lists(st.tuples(big_quantities, big_prices, big_rates), min_size=1, max_size=5),
+    currency=st.sampled_from(["EUR", "JPY", "KWD"]),
+)
+def test_totals_are_exact_over_the_whole_accepted_range(
+    lines: list[tuple[Decimal, Decimal, Decimal]], currency: str
+) -> None:
+    figures = totals([InvoiceLine("x", q, p, r) for q, p, r in lines], currency)
+    exponent = -int(minor_unit(currency).as_tuple().exponent)
+    net, tax = reference_total([(str(q), str(p), str(r)) for q, p, r in lines], exponent)
+    assert (figures.net, figures.tax) == (Decimal(net), Decimal(tax))

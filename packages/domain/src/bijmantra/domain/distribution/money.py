@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
 
 from bijmantra.kernel import FieldError, ValidationFailed
 
@@ -26,6 +26,10 @@ MAX_QUANTITY = Decimal("1e9")
 MAX_UNIT_PRICE = Decimal("1e12")
 MAX_TAX_RATE = Decimal(1)
 MAX_LINES = 500
+# Products and sums are exact in this context: within the bounds above a line's product has
+# at most 33 digits, its tax 31, an invoice's sum 27. Decimal's default keeps 28, so a large
+# product was rounded once by the context and again to the minor unit (ADR 0348).
+_EXACT = Context(prec=60)
 
 
 def minor_unit(currency: str) -> Decimal:
@@ -87,18 +91,18 @@ class Totals:
 
 def line_amounts(line: InvoiceLine, currency: str) -> LineAmounts:
     unit = minor_unit(currency)
-    net = (line.quantity * line.unit_price).quantize(unit, ROUND_HALF_UP)
-    tax = (net * line.tax_rate).quantize(unit, ROUND_HALF_UP)
+    net = _EXACT.multiply(line.quantity, line.unit_price).quantize(unit, ROUND_HALF_UP, _EXACT)
+    tax = _EXACT.multiply(net, line.tax_rate).quantize(unit, ROUND_HALF_UP, _EXACT)
     return LineAmounts(net, tax)
 
 
 def totals(lines: Sequence[InvoiceLine], currency: str) -> Totals:
     """Every figure an invoice prints, computed by the server from the lines alone."""
     amounts = tuple(line_amounts(line, currency) for line in lines)
-    zero = Decimal(0).quantize(minor_unit(currency))
-    net = sum((a.net for a in amounts), zero)
-    tax = sum((a.tax for a in amounts), zero)
-    return Totals(amounts, net, tax, net + tax)
+    net = tax = Decimal(0).quantize(minor_unit(currency))
+    for amount in amounts:
+        net, tax = _EXACT.add(net, amount.net), _EXACT.add(tax, amount.tax)
+    return Totals(amounts, net, tax, _EXACT.add(net, tax))
 
 
 def negated(lines: Sequence[InvoiceLine]) -> tuple[InvoiceLine, ...]:
