@@ -113,7 +113,7 @@ def test_a_queued_export_of_a_dedicated_organization_is_built_there(
     assert not list(tmp_path.glob("tmp*"))  # the scratch copy is gone
 
     later = datetime.now(UTC) + timedelta(days=2)
-    assert expire_archives(placed, later) == 1
+    assert expire_archives(owner, later) >= 1
     assert _job(placed, export_id)[0] == "expired"
     assert _archive(placed, export_id, tmp_path / "none.tar").stat().st_size == 0
 

@@ -12,6 +12,7 @@ import logging
 import os
 import sys
 import uuid
+from typing import Any
 
 import psycopg
 import psycopg.sql
@@ -28,14 +29,21 @@ def database_owner_url(owner_url: str, database: PlacementDatabase | None) -> st
     return libpq_url(owner_url if database is None else placement_url(owner_url, database))
 
 
+def placement_of(
+    control: psycopg.Connection[Any], organization: uuid.UUID
+) -> PlacementDatabase | None:
+    """Where the directory places ``organization`` (``None``: the shared database)."""
+    row = control.execute(
+        "SELECT d.name, d.cluster FROM placement.organizations o "
+        "JOIN placement.databases d ON d.name = o.database WHERE o.organization_id = %s",
+        (organization,),
+    ).fetchone()
+    return None if row is None else PlacementDatabase(row[0], row[1])
+
+
 def current_placement(owner_url: str, organization: uuid.UUID) -> PlacementDatabase | None:
     with psycopg.connect(owner_url) as conn:
-        row = conn.execute(
-            "SELECT d.name, d.cluster FROM placement.organizations o "
-            "JOIN placement.databases d ON d.name = o.database WHERE o.organization_id = %s",
-            (organization,),
-        ).fetchone()
-    return None if row is None else PlacementDatabase(row[0], row[1])
+        return placement_of(conn, organization)
 
 
 def registered_databases(owner_url: str) -> list[PlacementDatabase]:

@@ -225,35 +225,48 @@ def export_tenant(
     """Write every row of ``tenant``, one consistent snapshot per database, into ``archive``.
 
     ``progress(tables written, tables in all)`` is called after each table."""
-    with _parts(owner_url, current_placement(owner_url, tenant), snapshot=True) as parts:
-        for part in parts:
-            _scope(part.conn, tenant)
-        control = parts[0].conn
-        org = control.execute(
-            "SELECT name FROM identity.organizations WHERE id = %s", (tenant,)
-        ).fetchone()
-        if org is None:
-            raise ArchiveError(f"no organization {tenant}")
-        entries: list[dict[str, Any]] = []
-        exported = [(p.conn, t) for p in parts for t in p.tables if t not in NOT_EXPORTED]
-        # Written aside and renamed at the end: a failed export leaves no archive behind.
-        partial = archive.with_name(archive.name + ".partial")
-        with tarfile.open(partial, "w") as tar, tempfile.TemporaryDirectory() as scratch:
-            for conn, table in exported:
-                entries.append(_export_table(conn, table, tenant, tar, Path(scratch)))
-                if progress is not None:
-                    progress(len(entries), len(exported))
-            manifest = {
-                "format": FORMAT,
-                "organization": {"id": str(tenant), "name": org[0]},
-                "exported_at": datetime.now(UTC).isoformat(),
-                "schema_revision": _revision(control),
-                "tables": entries,
-            }
-            body = json.dumps(manifest, indent=2, sort_keys=True).encode()
-            info = tarfile.TarInfo(MANIFEST)
-            info.size = len(body)
-            tar.addfile(info, io.BytesIO(body))
+    for _ in range(3):
+        database = current_placement(owner_url, tenant)
+        with _parts(owner_url, database, snapshot=True) as parts:
+            for part in parts:
+                _scope(part.conn, tenant)  # the snapshots are taken here
+            # A move that switched after the directory's answer may have deleted the rows
+            # before the snapshots: only a directory unchanged after them vouches for them
+            # (the old rows go only after the switch's commit), ADR 0346.
+            if current_placement(owner_url, tenant) == database:
+                return _export_parts(parts, tenant, archive, progress)
+    raise ArchiveError(f"organization {tenant} kept moving during its export")
+
+
+def _export_parts(
+    parts: list[Part], tenant: uuid.UUID, archive: Path, progress: Progress | None
+) -> Exported:
+    control = parts[0].conn
+    org = control.execute(
+        "SELECT name FROM identity.organizations WHERE id = %s", (tenant,)
+    ).fetchone()
+    if org is None:
+        raise ArchiveError(f"no organization {tenant}")
+    entries: list[dict[str, Any]] = []
+    exported = [(p.conn, t) for p in parts for t in p.tables if t not in NOT_EXPORTED]
+    # Written aside and renamed at the end: a failed export leaves no archive behind.
+    partial = archive.with_name(archive.name + ".partial")
+    with tarfile.open(partial, "w") as tar, tempfile.TemporaryDirectory() as scratch:
+        for conn, table in exported:
+            entries.append(_export_table(conn, table, tenant, tar, Path(scratch)))
+            if progress is not None:
+                progress(len(entries), len(exported))
+        manifest = {
+            "format": FORMAT,
+            "organization": {"id": str(tenant), "name": org[0]},
+            "exported_at": datetime.now(UTC).isoformat(),
+            "schema_revision": _revision(control),
+            "tables": entries,
+        }
+        body = json.dumps(manifest, indent=2, sort_keys=True).encode()
+        info = tarfile.TarInfo(MANIFEST)
+        info.size = len(body)
+        tar.addfile(info, io.BytesIO(body))
     partial.replace(archive)
     return Exported(archive, file_sha256(archive), {e["table"]: e["rows"] for e in entries})
 
