@@ -346,9 +346,12 @@ def partly_sent(
     content_type: str,
     declared: int,
     first: bytes,
+    headers: dict[str, str] | None = None,
 ) -> tuple[int, str, bytes]:
     authorization = str(client.headers["Authorization"])
-    return send_part(stack.gateway_url, authorization, method, path, content_type, declared, first)
+    return send_part(
+        stack.gateway_url, authorization, method, path, content_type, declared, first, headers
+    )
 
 
 def vcf_text(samples: int, variants: int) -> str:
@@ -415,6 +418,66 @@ def test_an_import_past_the_days_calls_is_refused_while_its_body_is_still_being_
         assert sets == 1  # the first import's only
         imported_set(other, 20, 60)  # another organization imports on
         assert refusals(stack, "genotype_calls") == counted + 2  # each refused request, once
+
+
+def test_a_keyed_import_is_refused_before_it_is_spooled_and_a_completed_one_still_replays(
+    stack: DevStack,
+) -> None:
+    """ADR 0347. An import sent with an ``Idempotency-Key`` once had its body spooled whole
+    (up to 64 MiB) before the day's calls were read: the 32 MiB one below, of which 256 kB
+    are sent, was answered only after the rest (here: never, the client times out). Now a
+    key without a record is checked first and refused at once, raw or multipart; a retry of
+    the completed import is still answered from its kept response though the day is used up
+    now; a refused key claimed nothing, so it imports once the organization has room."""
+    organization, client = member_of_new_organization(stack)
+    limit = "INSERT INTO domain.organization_quotas (tenant_id, resource, daily_limit) "
+    owner_sql(stack, limit + "VALUES (%s, 'genotype_calls', 1200) RETURNING 1", organization)
+    path = f"/api/v1/genotypes/imports?name=keyed-{uuid.uuid4().hex[:6]}&commonCropName=C"
+    vcf = diploid_gt_vcf(20, 60)
+    with client, member(stack) as other:
+        done = {"Idempotency-Key": uuid.uuid4().hex}
+        first = client.post(path, content=vcf, headers=done)  # the day's 1,200 calls
+        assert first.status_code == 201, first.text
+        counted = refusals(stack, "genotype_calls")
+        replayed = client.post(path, content=vcf, headers=done)
+        assert replayed.status_code == 201, replayed.text
+        assert replayed.headers["idempotent-replayed"] == "true"
+        assert replayed.json() == first.json()
+        fresh = {"Idempotency-Key": uuid.uuid4().hex}
+        head = vcf_text(20, 3000).encode()[: 256 << 10]
+        raw = partly_sent(stack, client, "POST", path, "text/plain", 32 << 20, head, fresh)
+        assert_refused_early(raw, b"daily quota of genotype calls")
+        boundary = "keyed-boundary"
+        part = (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="bed"; filename="a.bed"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n"
+        ).encode() + bytes(256 << 10)
+        form = f"multipart/form-data; boundary={boundary}"
+        multipart = partly_sent(stack, client, "POST", path, form, 32 << 20, part, fresh)
+        assert_refused_early(multipart, b"daily quota of genotype calls")
+        assert refusals(stack, "genotype_calls") == counted + 2  # not the replay
+        email = f"viewer-{uuid.uuid4().hex[:8]}@quota.example.org"
+        stack.register_member(email, PASSWORD, ["viewer"])
+        viewer = {"Authorization": f"Bearer {stack.login(email, PASSWORD)}"}
+        with httpx.Client(base_url=stack.gateway_url, headers=viewer, timeout=60) as reader:
+            forbidden = partly_sent(
+                stack, reader, "POST", path, "text/plain", 32 << 20, head, fresh
+            )
+        assert forbidden[0] == 403, forbidden  # a lower role: refused unread as well
+        theirs = other.post(path, content=vcf, headers=fresh)  # another organization's key
+        assert theirs.status_code == 201, theirs.text
+        assert "idempotent-replayed" not in theirs.headers
+        owner_sql(
+            stack,
+            "UPDATE domain.organization_quotas SET daily_limit = 2400 WHERE tenant_id = %s "
+            "AND resource = 'genotype_calls' RETURNING 1",
+            organization,
+        )
+        applied = client.post(path, content=vcf, headers=fresh)
+        assert applied.status_code == 201, applied.text
+        assert "idempotent-replayed" not in applied.headers
+    sets = "SELECT count(*) FROM domain.variant_sets WHERE tenant_id = %s"
+    assert owner_sql(stack, sets, organization) == 2
 
 
 def test_an_image_past_the_days_upload_bytes_is_refused_before_its_body_is_read(

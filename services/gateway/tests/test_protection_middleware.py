@@ -21,9 +21,9 @@ from bijmantra.application.protection.idempotency import (
     StoredResponse,
 )
 from bijmantra.application.protection.ratelimit import Bucket, Decision, parse_policy
-from bijmantra.gateway.protection.idempotency import idempotency_middleware
+from bijmantra.gateway.protection.idempotency import ADMITS, ADMITTED, idempotency_middleware
 from bijmantra.gateway.protection.rate_limit import rate_limit_middleware
-from bijmantra.kernel import Principal, TenantId, Unavailable
+from bijmantra.kernel import FieldError, Principal, RateLimited, TenantId, Unavailable
 from bijmantra.testkit.protection_fakes import FakeIdempotencyStore, FakeRateLimiter
 from bijmantra.testkit.silent_server import silent_server
 from litestar import Litestar, Request, Response, get, post
@@ -41,6 +41,7 @@ def fake_auth(app: ASGIApp) -> ASGIApp:
         subject = dict(scope["headers"]).get(b"x-user")
         if subject:
             scope["user"] = Principal(subject.decode(), TENANT)
+            scope["auth"] = f"token-of-{subject.decode()}"
         await app(scope, receive, send)
 
     return middleware
@@ -70,6 +71,25 @@ async def read() -> str:
     return "ok"
 
 
+day = {"used_up": False}
+
+
+async def admits(state: Any, token: str) -> None:
+    """Stands in for ``CheckImport``: the quota's 429 while the day is used up."""
+    calls.append(f"admits {token}")
+    if day["used_up"]:
+        raise RateLimited(
+            "daily quota used up", [FieldError("retryAfter", "60"), FieldError("quota", "q")]
+        )
+
+
+@post("/import", status_code=201, opt={ADMITS: admits})
+async def heavy(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    body = await request.body()
+    calls.append("import" if request.state.get(ADMITTED) else "import, unasked")
+    return {"sha256": hashlib.sha256(body).hexdigest(), "calls": len(calls)}
+
+
 class DownLimiter:
     async def acquire(self, buckets: Sequence[Bucket]) -> Decision:
         raise Unavailable("down")
@@ -85,7 +105,7 @@ def app(limiter: Any = None, store: Any = None, **policy: int) -> Litestar:
     limiter = limiter or FakeRateLimiter(lambda: clock() * 1000)
     store = store or FakeIdempotencyStore(lambda: clock() * 1000)
     return Litestar(
-        [echo, boom, big, read],
+        [echo, boom, big, read, heavy],
         middleware=[
             fake_auth,
             rate_limit_middleware(limiter, parse_policy("read=3/2,write=100/100,upload=100/100")),
@@ -100,6 +120,7 @@ def app(limiter: Any = None, store: Any = None, **policy: int) -> Litestar:
 @pytest.fixture(autouse=True)
 def reset_calls() -> None:
     calls.clear()
+    day["used_up"] = False
 
 
 async def post_twice(client: AsyncTestClient[Litestar], path: str, **kwargs: Any) -> list[Any]:
@@ -261,3 +282,41 @@ def test_stored_responses_keep_only_response_headers_worth_replaying() -> None:
         201, [("Location", "/x"), ("Set-Cookie", "s=1")], b"", body_kept=True
     )
     assert stored.headers == (("location", "/x"),)
+
+
+async def test_a_keyed_first_request_is_checked_before_its_body_is_spooled() -> None:
+    """ADR 0347: a route naming ``opt[ADMITS]`` (a genotype import) has a keyed request whose
+    key has no record checked before the body is read: used up, it is 429 whatever its body
+    (on the old code this one, past the spool's bound, was read first and got a 413); it
+    claimed nothing, so the same key runs once there is room. A completed key is replayed
+    even while the day is used up; the same key of another client is its own first request.
+    """
+    over_the_bound = b"x" * ((4 << 20) + 1)
+    async with AsyncTestClient(app()) as client:
+        keyed = {"x-user": "alice", "idempotency-key": "import-1"}
+        first = await client.post("/import", content=b"vcf", headers=keyed)
+        assert first.status_code == 201
+        assert calls == ["admits token-of-alice", "import"]  # asked once, by the middleware
+        day["used_up"] = True
+        replayed = await client.post("/import", content=b"vcf", headers=keyed)
+        assert replayed.status_code == 201
+        assert replayed.headers["idempotent-replayed"] == "true"
+        assert replayed.content == first.content
+        mismatched = await client.post("/import", content=b"other", headers=keyed)
+        assert mismatched.status_code == 422  # the record answers, not the quota
+        assert calls == ["admits token-of-alice", "import"]
+        fresh = {"x-user": "alice", "idempotency-key": "import-2"}
+        refused = await client.post("/import", content=over_the_bound, headers=fresh)
+        assert refused.status_code == 429, refused.text
+        assert refused.headers["retry-after"] == "60"
+        assert refused.json()["error"]["code"] == "rate_limited"
+        theirs = {"x-user": "bob", "idempotency-key": "import-1"}
+        assert (await client.post("/import", content=b"vcf", headers=theirs)).status_code == 429
+        assert calls[2:] == ["admits token-of-alice", "admits token-of-bob"]
+        day["used_up"] = False
+        applied = await client.post("/import", content=b"later", headers=fresh)
+        assert applied.status_code == 201
+        assert "idempotent-replayed" not in applied.headers
+        unkeyed = await client.post("/import", content=b"vcf", headers={"x-user": "alice"})
+        assert unkeyed.status_code == 201  # the route asks itself (the gateway's import does)
+    assert calls[4:] == ["admits token-of-alice", "import", "import, unasked"]

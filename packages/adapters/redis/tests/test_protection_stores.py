@@ -78,6 +78,8 @@ async def test_an_unreachable_redis_is_unavailable_not_a_crash() -> None:
             await RedisRateLimiter(dead).acquire([bucket(1)])
         with pytest.raises(Unavailable):
             await RedisIdempotencyStore(dead).claim("k", "f", 10)
+        with pytest.raises(Unavailable):
+            await RedisIdempotencyStore(dead).recorded("k")
     finally:
         await dead.aclose()
 
@@ -135,6 +137,20 @@ async def test_a_released_or_expired_claim_can_be_claimed_again(redis: Redis) ->
     response = StoredResponse(200, (), b"x", body_kept=True)
     await store.complete("key", again.token, response, 60)  # the dead claimant's late answer
     assert (await store.claim("key", "fp", 30)).outcome is ClaimOutcome.IN_PROGRESS
+
+
+async def test_a_key_is_recorded_from_its_claim_until_released(redis: Redis) -> None:
+    """``recorded``: what the gateway reads before spooling a keyed body (ADR 0347)."""
+    store = RedisIdempotencyStore(redis, prefix=f"t-{uuid.uuid4().hex}")
+    assert not await store.recorded("key")
+    claim = await store.claim("key", "fp", 30)
+    assert await store.recorded("key")  # running
+    await store.complete("key", claim.token, StoredResponse(201, (), b"x"), 60)
+    assert await store.recorded("key")  # done: to be replayed
+    assert not await store.recorded("other")
+    again = await store.claim("other", "fp", 30)
+    await store.release("other", again.token)
+    assert not await store.recorded("other")
 
 
 async def test_an_organization_keeps_a_bounded_size_of_responses(redis: Redis) -> None:

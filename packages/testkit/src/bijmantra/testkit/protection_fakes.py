@@ -60,6 +60,9 @@ class FakeIdempotencyStore:
             return Claim(ClaimOutcome.REPLAY, response=record.response)
         return Claim(ClaimOutcome.IN_PROGRESS)
 
+    async def recorded(self, key: str) -> bool:
+        return self._live(key) is not None
+
     async def complete(
         self, key: str, token: str, response: StoredResponse, ttl_seconds: int
     ) -> None:

@@ -22,6 +22,7 @@ from bijmantra.edge import REPEATABLE, content_disposition, platform_response
 from bijmantra.edge.envelopes import Envelope, ListEnvelope
 from bijmantra.edge.requests import request_id
 from bijmantra.gateway.brapi import page_request
+from bijmantra.gateway.protection.idempotency import ADMITS, ADMITTED
 from bijmantra.kernel import FieldError, ValidationFailed
 from litestar import Request, Response, delete, get, post
 from litestar.datastructures import State, UploadFile
@@ -94,9 +95,14 @@ async def _side_file(form: Any, name: str) -> bytes:
     return data
 
 
+async def admits_import(state: State, token: str) -> None:
+    """The quota's 429 for an organization whose day of calls is used up (ADR 0340)."""
+    await state.genotyping.check_import(token)
+
+
 @post(
     "/api/v1/genotypes/imports",
-    opt={**WRITE_GENOTYPES, "returns": Envelope[ImportSummary]},
+    opt={**WRITE_GENOTYPES, "returns": Envelope[ImportSummary], ADMITS: admits_import},
     request_max_body_size=UPLOAD_LIMIT,
 )
 async def import_genotypes(request: Request[Any, Any, Any], state: State) -> Response[bytes]:
@@ -109,8 +115,10 @@ async def import_genotypes(request: Request[Any, Any, Any], state: State) -> Res
     )
     if request.content_type[0] == "multipart/form-data":
         # The form is read whole before the import starts: a day of calls used up is refused
-        # first (ADR 0340). A raw body is refused by the import itself, before it is read.
-        await state.genotyping.check_import(request.auth)
+        # first (ADR 0340), unless the Idempotency-Key's middleware asked already (ADR 0347).
+        # A raw body is refused by the import itself, before it is read.
+        if not request.state.get(ADMITTED):
+            await admits_import(state, request.auth)
         form = await request.form()
         if "genotype" in form:
             summary = await send(

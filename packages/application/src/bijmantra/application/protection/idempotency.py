@@ -87,6 +87,11 @@ class Claim:
 class IdempotencyStore(Protocol):
     async def claim(self, key: str, fingerprint: str, lock_seconds: int) -> Claim: ...
 
+    async def recorded(self, key: str) -> bool:
+        """Whether ``key`` has a live record (claimed or completed), read without a claim:
+        before a body is spooled, to tell a first request from a retry (ADR 0347)."""
+        ...
+
     async def complete(
         self, key: str, token: str, response: StoredResponse, ttl_seconds: int
     ) -> None: ...

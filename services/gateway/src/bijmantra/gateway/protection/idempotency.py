@@ -6,6 +6,12 @@ kept on the side up to the policy's bound; the record is completed before the la
 sent, so a client that has the whole answer and retries at once, on any replica, is replayed
 it rather than told the first request is still running.
 POSTs without a key, and public POSTs (no verified caller to scope the key to), pass through.
+
+A route whose work a quota may refuse before its body is read (a genotype import, ADR 0340)
+names that check in ``opt[ADMITS]``. A keyed request to it is checked before its body is
+spooled, unless its key already has a record: a retry of a completed request is answered
+from its kept response whatever the organization's day is now, which needs its body's hash
+(ADR 0347). A request refused there claimed nothing, so its retry runs once there is room.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ import contextlib
 import hashlib
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import IO
+from typing import IO, Any
 
 from bijmantra.adapters.grpc.auth import KeyedCalls, keyed_calls
 from bijmantra.application.protection.idempotency import (
@@ -30,6 +36,7 @@ from bijmantra.edge.handlers import ERROR_CODE
 from bijmantra.gateway.protection.request_body import BodyTooLarge, body_chunks
 from bijmantra.gateway.protection.responses import header, http_method, send_error, send_whole
 from bijmantra.kernel import (
+    BijmantraError,
     Conflict,
     FieldError,
     Principal,
@@ -38,6 +45,7 @@ from bijmantra.kernel import (
     ValidationFailed,
 )
 from bijmantra.observability import get_logger
+from litestar.datastructures import State
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, HTTPRequestEvent, Message, Receive, ReceiveMessage, Scope, Send
 
@@ -45,6 +53,35 @@ log = get_logger(__name__)
 _CHUNK = 64 * 1024
 _SPOOL_IN_MEMORY = 1 << 20
 REPLAYED = (b"idempotent-replayed", b"true")
+# ``opt[ADMITS]``: ``(app state, bearer token)``, raising the refusal a request to the route
+# gets before its body is read; ``ADMITTED`` in the request's state: it was asked, and passed.
+ADMITS = "admits"
+ADMITTED = "admitted"
+Admission = Callable[[State, str], Awaitable[None]]
+
+
+def _admission(scope: Scope) -> Admission | None:
+    handler: Any = scope.get("route_handler")
+    opt = getattr(handler, "opt", None) or {}
+    check: Admission | None = opt.get(ADMITS)
+    return check
+
+
+async def _refused_first(
+    store: IdempotencyStore, record: str, admits: Admission, scope: Scope
+) -> BijmantraError | None:
+    """The refusal of a first request with this key, before its body is read; ``None``: it
+    passes, or its key has a record (a retry: the record answers it once the body is hashed).
+    Between the read and the check another request may complete the key: this one is then
+    refused, and its retry is replayed."""
+    try:
+        if await store.recorded(record):
+            return None
+        await admits(scope["app"].state, scope["auth"])
+    except BijmantraError as error:
+        return error
+    scope.setdefault("state", {})[ADMITTED] = True
+    return None
 
 
 async def _spool(spool: IO[bytes], receive: Receive, scope: Scope, limit: int) -> str:
@@ -150,6 +187,13 @@ def idempotency_middleware(
                 error = ValidationFailed("Invalid Idempotency-Key header", [detail])
                 await send_error(scope, send, error, status=400)
                 return
+            record = scoped_key(principal.tenant_id, principal.subject, key)
+            admits = _admission(scope)
+            if admits is not None and (
+                refusal := await _refused_first(store, record, admits, scope)
+            ):
+                await send_error(scope, send, refusal)
+                return
             with tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY) as spool:
                 try:
                     fingerprint = await _spool(spool, receive, scope, policy.max_request_bytes)
@@ -160,7 +204,6 @@ def idempotency_middleware(
                     )
                     await send_error(scope, send, error, status=413)
                     return
-                record = scoped_key(principal.tenant_id, principal.subject, key)
                 try:
                     claim = await store.claim(record, fingerprint, policy.lock_seconds)
                 except Unavailable as error:

@@ -104,6 +104,13 @@ class RedisIdempotencyStore:
             return Claim(outcome, response=response)
         return Claim(outcome)
 
+    async def recorded(self, key: str) -> bool:
+        try:
+            async with asyncio.timeout(self._timeout):
+                return bool(await self._redis.exists(self._key(key)))
+        except (RedisError, TimeoutError) as error:
+            raise Unavailable("Idempotency store unavailable") from error
+
     async def complete(
         self, key: str, token: str, response: StoredResponse, ttl_seconds: int
     ) -> None:
