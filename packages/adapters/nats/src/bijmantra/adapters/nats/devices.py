@@ -20,6 +20,7 @@ import json
 import secrets
 import time
 import uuid
+from collections import deque
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
@@ -40,6 +41,11 @@ DEVICE_ACCOUNT = "DEVICES"
 # ``max_payload`` must be set to it too; a PUBLISH over it ends that device's connection,
 # the one refusal MQTT 3.1.1 has (ADR 0306).
 MAX_PAYLOAD = 4 * 1024 * 1024
+# Batches waiting in the bridge, in bytes: all organizations' (nats-py's default bound on a
+# subscription's pending messages, which the bridge now keeps itself) and one's (eight full
+# batches; thousands of a device's usual few kilobytes). ADR 0348.
+MAX_QUEUED_BYTES = 128 * 1024 * 1024
+MAX_QUEUED_BYTES_PER_ORGANIZATION = 32 * 1024 * 1024
 Authenticate = Callable[[str], Awaitable[tuple[str, str]]]  # credential -> (tenant, device)
 # tenant, device, batch, and the batch's turn among its device's (held around its transaction)
 Ingest = Callable[[TenantId, str, bytes, AbstractAsyncContextManager[None]], Awaitable[Any]]
@@ -174,24 +180,91 @@ class DeviceTurn(AbstractAsyncContextManager[None]):
 
 
 class DeviceTelemetryBridge:
-    """Up to ``in_flight`` batches at once (the subscription waits while that many run, so
-    NATS buffers the rest); a device's own batches keep their order (``DeviceTurns``)."""
+    """Up to ``in_flight`` batches at once; a device's own batches keep their order
+    (``DeviceTurns``), and organizations take turns (ADR 0348).
 
-    def __init__(self, nc: Client, ingest: Ingest, *, in_flight: int = 4) -> None:
+    The subscription's callback never waits: it puts each batch in its organization's line,
+    and ``in_flight`` runners take one batch from each organization with batches waiting in
+    turn. A line holds at most ``max_queued_per_organization`` bytes and all lines together
+    ``max_queued`` (nats-py's own bound on a subscription's pending messages): a batch
+    beyond either is dropped and logged. Before, the callback waited for a free place, so one
+    organization's flood queued ahead of every other's batches in the client's buffer, and
+    once that held 128 MiB the client dropped whatever came next, whoever sent it."""
+
+    def __init__(
+        self,
+        nc: Client,
+        ingest: Ingest,
+        *,
+        in_flight: int = 4,
+        max_queued: int = MAX_QUEUED_BYTES,
+        max_queued_per_organization: int = MAX_QUEUED_BYTES_PER_ORGANIZATION,
+    ) -> None:
         self._nc, self._ingest = nc, ingest
-        self._slots = asyncio.Semaphore(in_flight)
+        self._in_flight = in_flight
+        self._max_queued, self._max_own = max_queued, max_queued_per_organization
         self._turns = DeviceTurns()
-        self._running: set[asyncio.Task[None]] = set()
+        self._lines: dict[str, deque[tuple[str, bytes, DeviceTurn]]] = {}
+        self._ready: deque[str] = deque()  # organizations with batches waiting, in turn
+        self._waiting = asyncio.Semaphore(0)  # one release per batch in a line
+        self._held: dict[str, int] = {}  # bytes per organization, queued or being stored
+        self._held_total = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._runners: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
+        self._runners = [asyncio.create_task(self._runner()) for _ in range(self._in_flight)]
         await self._nc.subscribe(DEVICE_SUBJECTS, queue=DEVICE_QUEUE, cb=self._deliver)
 
     async def _deliver(self, msg: Msg) -> None:
-        await self._slots.acquire()
-        turn = self._turns.reserve(msg.subject)
-        task = asyncio.create_task(self._run(msg.subject, msg.data, turn))
-        self._running.add(task)
-        task.add_done_callback(self._running.discard)
+        subject, data = msg.subject, msg.data
+        organization = subject.split(".")[2]  # the subject matched bijmantra.t.*.*
+        size = len(data)
+        own = self._held.get(organization, 0)
+        if own + size > self._max_own or self._held_total + size > self._max_queued:
+            log.warning(
+                "device batch dropped: too many waiting",
+                organization=organization,
+                device=subject.rsplit(".", 1)[1],
+                organization_bytes=own,
+                all_bytes=self._held_total,
+            )
+            return
+        self._held[organization] = own + size
+        self._held_total += size
+        self._idle.clear()
+        line = self._lines.get(organization)
+        if line is None:
+            line = self._lines[organization] = deque()
+            self._ready.append(organization)
+        line.append((subject, data, self._turns.reserve(subject)))
+        self._waiting.release()
+
+    async def _runner(self) -> None:
+        while True:
+            await self._waiting.acquire()
+            organization = self._ready.popleft()
+            line = self._lines[organization]
+            subject, data, turn = line.popleft()
+            if line:
+                self._ready.append(organization)  # its next batch after the others' turn
+            else:
+                del self._lines[organization]
+            try:
+                await self._run(subject, data, turn)
+            finally:
+                self._release(organization, len(data))
+
+    def _release(self, organization: str, size: int) -> None:
+        left = self._held[organization] - size
+        if left:
+            self._held[organization] = left
+        else:
+            del self._held[organization]
+        self._held_total -= size
+        if not self._held_total:
+            self._idle.set()
 
     async def _run(self, subject: str, data: bytes, turn: DeviceTurn) -> None:
         _, _, tenant, device = subject.split(".")
@@ -204,8 +277,10 @@ class DeviceTelemetryBridge:
             log.exception("device batch failed", device=device)
         finally:
             await turn.finish()
-            self._slots.release()
 
     async def finish(self) -> None:
-        """Wait for the batches in flight (after the subscription is drained)."""
-        await asyncio.gather(*self._running, return_exceptions=True)
+        """Store the batches waiting and in flight (after the subscription is drained)."""
+        await self._idle.wait()
+        for runner in self._runners:
+            runner.cancel()
+        await asyncio.gather(*self._runners, return_exceptions=True)
