@@ -116,3 +116,55 @@ async def test_public_requests_are_not_counted_and_without_a_queue_the_next_is_r
 def test_an_organization_needs_a_share() -> None:
     with pytest.raises(ValueError):
         OrganizationShares(limit=0, queue=1)
+
+
+def device_scope(tenant: TenantId, device: str = "0193a000-0000-7000-8000-0000000000dd") -> Scope:
+    """A device's batch: no member, its credential in the Authorization header."""
+    credential = f"Device bjd.{tenant}.{device}.secret".encode()
+    return cast(
+        Scope,
+        {
+            "type": "http",
+            "path": "/api/v1/telemetry",
+            "headers": [(b"authorization", credential)],
+            "user": None,
+            "state": {},
+        },
+    )
+
+
+class HeldTelemetry(Upstream):
+    """The telemetry route, held until released (the upstream's ``/hold``)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["path"] == "/api/v1/telemetry":
+            scope = cast(Scope, {**scope, "path": "/api/v1/hold"})
+        await super().__call__(scope, receive, send)
+
+
+async def test_one_organizations_devices_take_a_share_of_their_own() -> None:
+    """Devices' batches carry no member token, so they took no share: one organization's
+    devices could fill the worker while everyone waited (ADR 0348). Now they queue and are
+    refused in a share of the organization their credential names, apart from its members'
+    (a forged credential naming it cannot hold up its members) and from other
+    organizations' devices."""
+    shares, upstream = OrganizationShares(limit=2, queue=1), HeldTelemetry()
+    app = fair_share_middleware(shares)(upstream)
+    held = [asyncio.create_task(call(app, device_scope(A))) for _ in range(3)]
+    await settle(lambda: shares.in_flight(("devices", A)) == 2)
+    await settle(lambda: shares.waiting(("devices", A)) == 1)
+    assert (await call(app, device_scope(A)))[0] == 429
+    assert shares.in_flight(A) == 0
+    assert (await call(app, scope(A, "/api/v1/quick")))[0] == 200  # A's members still run
+    other = asyncio.create_task(call(app, device_scope(B)))
+    await settle(lambda: shares.in_flight(("devices", B)) == 1)  # B's devices start at once
+    upstream.release.set()
+    assert [(await task)[0] for task in (*held, other)] == [200] * 4
+    assert shares.in_flight(("devices", A)) == 0
+
+
+async def test_a_batch_whose_credential_names_no_organization_takes_no_share() -> None:
+    shares, upstream = OrganizationShares(limit=1, queue=0), Upstream()
+    app = fair_share_middleware(shares)(upstream)
+    request = cast(Scope, {**device_scope(A), "headers": [(b"authorization", b"Device junk")]})
+    assert (await call(app, request))[0] == 200  # passed on: domain-api refuses it (401)

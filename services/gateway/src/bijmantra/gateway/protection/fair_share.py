@@ -9,6 +9,8 @@ refused at once with 429 and ``Retry-After: 1``, before any Redis or upstream wo
 organization's requests never wait in that queue: they start as soon as they arrive.
 
 WebSocket connections are not counted (they live for hours); uploads are, like any request.
+Devices' telemetry batches carry no member token: they take a share of their own per
+organization, the one their credential names (ADR 0348).
 """
 
 from __future__ import annotations
@@ -18,10 +20,16 @@ import collections
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from bijmantra.gateway.protection.responses import send_error
-from bijmantra.kernel import Principal, RateLimited, TenantId
+from bijmantra.application.sensors.credentials import CREDENTIAL_PREFIX, parse_secret
+from bijmantra.gateway.protection.responses import header, send_error
+from bijmantra.kernel import BijmantraError, Principal, RateLimited, TenantId
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Receive, Scope, Send
+
+TELEMETRY = "/api/v1/telemetry"
+# Whose share a request takes: its member's organization, or the organization a device's
+# credential names (a share apart, so a forged credential cannot hold up its members).
+ShareKey = TenantId | tuple[str, TenantId]
 
 
 @dataclass
@@ -37,17 +45,17 @@ class OrganizationShares:
         if limit < 1 or queue < 0:
             raise ValueError("an organization needs at least one request in flight")
         self.limit, self.queue = limit, queue
-        self._shares: dict[TenantId, _Share] = {}
+        self._shares: dict[ShareKey, _Share] = {}
 
-    def in_flight(self, tenant: TenantId) -> int:
+    def in_flight(self, tenant: ShareKey) -> int:
         share = self._shares.get(tenant)
         return 0 if share is None else share.in_flight
 
-    def waiting(self, tenant: TenantId) -> int:
+    def waiting(self, tenant: ShareKey) -> int:
         share = self._shares.get(tenant)
         return 0 if share is None else sum(not f.done() for f in share.waiting)
 
-    async def enter(self, tenant: TenantId) -> bool:
+    async def enter(self, tenant: ShareKey) -> bool:
         """True once the request may run (call :meth:`leave` after); False: refuse it."""
         share = self._shares.setdefault(tenant, _Share())
         if share.in_flight < self.limit:
@@ -65,7 +73,7 @@ class OrganizationShares:
             raise
         return True
 
-    def leave(self, tenant: TenantId) -> None:
+    def leave(self, tenant: ShareKey) -> None:
         share = self._shares[tenant]
         while share.waiting:
             turn = share.waiting.popleft()
@@ -80,11 +88,10 @@ class OrganizationShares:
 def fair_share_middleware(shares: OrganizationShares) -> Callable[[ASGIApp], ASGIApp]:
     def factory(app: ASGIApp) -> ASGIApp:
         async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-            principal = scope.get("user")
-            if scope["type"] != ScopeType.HTTP or not isinstance(principal, Principal):
+            tenant = _share_key(scope)
+            if tenant is None:
                 await app(scope, receive, send)
                 return
-            tenant = principal.tenant_id
             if not await shares.enter(tenant):
                 error = RateLimited(
                     "Too many requests of this organization in progress; retry after 1 s"
@@ -99,3 +106,21 @@ def fair_share_middleware(shares: OrganizationShares) -> Callable[[ASGIApp], ASG
         return middleware
 
     return factory
+
+
+def _share_key(scope: Scope) -> ShareKey | None:
+    """A member's organization; for a device's batch, the organization its credential names
+    (checked by domain-api; a malformed one is refused there at once, unshared). Before, a
+    batch took no share: one organization's devices could fill the worker for everyone."""
+    if scope["type"] != ScopeType.HTTP:
+        return None
+    principal = scope.get("user")
+    if isinstance(principal, Principal):
+        return principal.tenant_id
+    if scope["path"] != TELEMETRY:
+        return None
+    _, _, credential = header(scope, b"authorization").partition(" ")
+    try:
+        return ("devices", parse_secret(credential, CREDENTIAL_PREFIX).tenant_id)
+    except BijmantraError:
+        return None
