@@ -139,7 +139,7 @@ def ingest_mqtt(port: int, owner_url: str, device_id: str, credential: str) -> f
     """Publish every batch (QoS 1), then wait until the platform stored all of them."""
     bodies = [json.dumps({"readings": b}).encode() for b in batches(MQTT_READINGS)]
     _, tenant, device, _ = credential.split(".")
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=device, protocol=mqtt.MQTTv311)
     client.username_pw_set("bench", credential)
     client.connect("127.0.0.1", port)
     client.loop_start()

@@ -377,7 +377,7 @@ class Device:
     def __init__(self, site: Site, credential: str) -> None:
         self.client = mqtt.Client(
             mqtt.CallbackAPIVersion.VERSION2,
-            client_id=f"device-{uuid.uuid4().hex[:8]}",
+            client_id=credential.split(".")[2],  # its device id, the only one allowed
             protocol=mqtt.MQTTv311,
         )
         self.client.username_pw_set("device", credential)

@@ -83,8 +83,8 @@ def up(args: argparse.Namespace) -> None:
                 else ""
             )
             + f"  Token:  just token   (or: uv run bijmantra token)\n"
-            f"  MQTT:   {stack.mqtt_address}   (devices: user any, password = device credential,"
-            " topic bijmantra/t/<organization>/<device>)\n"
+            f"  MQTT:   {stack.mqtt_address}   (devices: client id <device>, user any, password ="
+            " device credential, topic bijmantra/t/<organization>/<device>)\n"
             f"  Mail:   {stack.maildir / 'new' if stack.maildir else stack.smtp_host}"
             "   (every message the platform sends, one file each)\n"
             f"  TLS:    {tls}\n"

@@ -4,7 +4,8 @@
   password is the device credential; ``authenticate`` (domain-api's use case) says whose it
   is, and the answer is a user JWT, signed with the issuing account's nkey, that may publish
   on its own topic only (``bijmantra/t/<organization>/<device>``, NATS subject
-  ``bijmantra.t.<organization>.<device>``) and subscribe to nothing. Asked at every connect,
+  ``bijmantra.t.<organization>.<device>``) and subscribe to nothing, under MQTT client id
+  ``<device>`` only (ADR 0348). Asked at every connect,
   so a revoked or wrong credential is refused at connect with nothing restarted.
 * ``DeviceTelemetryBridge`` subscribes to every device subject (a queue group, so replicas
   share the work) and hands each message, with the organization and device its subject
@@ -26,7 +27,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import nkeys
-from bijmantra.kernel import BijmantraError, TenantId
+from bijmantra.kernel import BijmantraError, TenantId, Unauthorized
 from bijmantra.observability import get_logger
 
 from nats.aio.client import Client
@@ -107,6 +108,7 @@ class DeviceAuthCallout:
         reply: dict[str, Any] = {"type": "authorization_response", "version": 2}
         try:
             tenant, device = await self._authenticate(credential)
+            _check_client_id(request.get("client_info") or {}, device)
         except BijmantraError as error:
             reply["error"] = error.message
             log.info("device connection refused", reason=error.message)
@@ -131,6 +133,16 @@ class DeviceAuthCallout:
         await msg.respond(
             self._signer.sign({"aud": server, "sub": user_nkey, "nats": reply}).encode()
         )
+
+
+def _check_client_id(client: dict[str, Any], device: str) -> None:
+    """An MQTT connection's client id must be its device's id. Every device signs in to one
+    account, where a client id is unique: a new connection with an id in use ends the one
+    that holds it (MQTT's takeover). A device chose its id freely, so another
+    organization's device, or a firmware's default id shared by many, ended its connection
+    at every reconnect (ADR 0348). Its own id, the takeover is only its own reconnection."""
+    if client.get("type") == "mqtt" and client.get("mqtt_id") != device:
+        raise Unauthorized("The MQTT client id must be the device id")
 
 
 class DeviceTurns:
