@@ -266,6 +266,9 @@ def test_real_answers_of_every_context_conform(stack: DevStack, token: str) -> N
     job_id = call("POST", "/api/v1/analyses", 202, json=job)["analysisDbId"]
     call("GET", f"/api/v1/analyses/{job_id}", 200)
     call("DELETE", f"/api/v1/analyses/{job_id}", {200, 409})
+    call("DELETE", f"/api/v1/variantsets/{variant_set}", 409)  # its analysis remains
+    call("POST", f"/api/v1/analyses/{job_id}/delete", 200)  # cancelled or finished: it goes
+    call("DELETE", f"/api/v1/variantsets/{variant_set}", 200)
     # compliance
     call("GET", "/api/v1/audit", 200)
     call("GET", "/api/v1/audit/verify", 200)

@@ -8,21 +8,19 @@ same against PostgreSQL and NATS.
 from __future__ import annotations
 
 import contextlib
-import copy
 import dataclasses
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
-from bijmantra.application.analysis import Artifact, ResultIndex
 from bijmantra.application.email import OutgoingEmail
 from bijmantra.application.events import EventEnvelope, OutboxRecord, envelope_for
 from bijmantra.application.ports.documents import Criteria, Criterion, DocumentPage, Range
 from bijmantra.application.revocation import RevocationState, TokenFacts
-from bijmantra.domain import DomainEvent
 from bijmantra.domain.analysis import AnalysisJob
-from bijmantra.kernel import Page, PageRequest, TenantId
+from bijmantra.kernel import PageRequest, TenantId
+from bijmantra.testkit.analysis_fakes import FakeAnalysisRepository, Results
 from bijmantra.testkit.distribution import DistributionTables, FakeDistributionStore
 from bijmantra.testkit.genotype_fakes import FakeGenotypeStore, _StoredSet
 from bijmantra.testkit.operations import FakeOperationsRepository, OperationsState
@@ -69,9 +67,7 @@ class InMemoryDatabase:
     documents: Documents = field(default_factory=dict)
     variant_sets: dict[tuple[TenantId, str], _StoredSet] = field(default_factory=dict)
     analyses: dict[tuple[TenantId, str], AnalysisJob] = field(default_factory=dict)
-    results: dict[tuple[TenantId, str], tuple[dict[str, bytes], list[Artifact]]] = field(
-        default_factory=dict
-    )
+    results: Results = field(default_factory=dict)
     outbox: list[EventEnvelope] = field(default_factory=list)
     published: set[str] = field(default_factory=set)
     distribution: DistributionTables = field(default_factory=DistributionTables)
@@ -259,83 +255,6 @@ class FakeSearchResultStore:
         return self.saved.get((tenant_id, entity, search_id))
 
 
-class FakeAnalysisRepository:
-    """Jobs are copied in and out, as a database row would be."""
-
-    def __init__(self, db: InMemoryDatabase, tenant: TenantId) -> None:
-        self.staged = dict(db.analyses)
-        self.results = dict(db.results)
-        self._tenant = tenant
-        self._touched: list[AnalysisJob] = []
-
-    def add(self, job: AnalysisJob) -> None:
-        self.save(job)
-
-    def save(self, job: AnalysisJob) -> None:
-        assert job.tenant_id == self._tenant, "row-level security would reject this"
-        self._touched.append(job)
-
-    async def get(self, analysis_db_id: str, *, for_update: bool = False) -> AnalysisJob | None:
-        found = self.staged.get((self._tenant, analysis_db_id))
-        return None if found is None else copy.deepcopy(found)
-
-    async def active_count(self) -> int:
-        return len(await self.recent(len(self.staged), active_only=True))
-
-    async def recent(self, limit: int, *, active_only: bool) -> list[AnalysisJob]:
-        jobs = [j for (tenant, _), j in self.staged.items() if tenant == self._tenant]
-        if active_only:
-            jobs = [j for j in jobs if not j.status.finished]
-        jobs.sort(key=lambda j: j.created_at, reverse=True)
-        jobs.sort(key=lambda j: j.status.finished)  # stable: active first, each newest first
-        return copy.deepcopy(jobs[:limit])
-
-    async def store_results(
-        self, analysis_db_id: str, tables: Mapping[str, bytes], artifacts: Sequence[Artifact]
-    ) -> None:
-        self.results[(self._tenant, analysis_db_id)] = (dict(tables), list(artifacts))
-
-    async def result_index(self, analysis_db_id: str) -> ResultIndex:
-        tables, artifacts = self.results.get((self._tenant, analysis_db_id), ({}, []))
-        return ResultIndex(
-            {name: len(_rows(data)) for name, data in tables.items()},
-            {a.name: (a.media_type, None if a.data is None else len(a.data)) for a in artifacts},
-        )
-
-    async def attach(self, analysis_db_id: str, figures: Sequence[Artifact]) -> int:
-        tables, artifacts = self.results.get((self._tenant, analysis_db_id), ({}, []))
-        given = {f.name: f for f in figures}
-        pending = [a.name for a in artifacts if a.data is None and a.name in given]
-        self.results[(self._tenant, analysis_db_id)] = (
-            tables,
-            [given[a.name] if a.name in pending else a for a in artifacts],
-        )
-        return len(pending)
-
-    async def result_page(
-        self, analysis_db_id: str, table: str, page: PageRequest
-    ) -> Page[bytes] | None:
-        tables, _ = self.results.get((self._tenant, analysis_db_id), ({}, []))
-        if table not in tables:
-            return None
-        rows = _rows(tables[table])
-        items = [bytes(r) for r in rows[page.offset : page.offset + page.page_size]]
-        return Page(items, page, len(rows))
-
-    async def artifact(self, analysis_db_id: str, name: str) -> Artifact | None:
-        _, artifacts = self.results.get((self._tenant, analysis_db_id), ({}, []))
-        return next((a for a in artifacts if a.name == name), None)
-
-    async def flush(self) -> list[DomainEvent]:
-        touched, self._touched = self._touched, []
-        for job in touched:
-            self.staged[(self._tenant, job.analysis_db_id)] = job
-        return [event for job in touched for event in job.pull_events()]
-
-
-_rows = msgspec.json.Decoder(list[msgspec.Raw]).decode
-
-
 class FakeUnitOfWork(FakeTransaction[InMemoryDatabase]):
     checks_tenant = True
     resources: FakeResourceStore
@@ -355,7 +274,9 @@ class FakeUnitOfWork(FakeTransaction[InMemoryDatabase]):
             self._tables.documents, self.tenant_id, self._tables.contents
         )
         self.genotypes = FakeGenotypeStore(self._tables.variant_sets, self.tenant_id)
-        self.analyses = FakeAnalysisRepository(self._tables, self.tenant_id)
+        self.analyses = FakeAnalysisRepository(
+            self._tables.analyses, self._tables.results, self.tenant_id
+        )
         self.distribution = FakeDistributionStore(self._tables.distribution, self.tenant_id)
         self.operations = FakeOperationsRepository(self._tables.operations, self.tenant_id)
         self.usage = FakeUsageReader(self._tables.usage, self.tenant_id)
@@ -373,6 +294,11 @@ class FakeUnitOfWork(FakeTransaction[InMemoryDatabase]):
         self._tables.variant_sets.update(self.genotypes.staged)
         self._tables.analyses.update(self.analyses.staged)
         self._tables.results.update(self.analyses.results)
+        for key in self.genotypes.deleted:
+            self._tables.variant_sets.pop(key, None)
+        for key in self.analyses.deleted:
+            self._tables.analyses.pop(key, None)
+            self._tables.results.pop(key, None)
         self.distribution.publish()
         self.operations.commit()
         self._tables.outbox.extend(envelope_for(e, source="fake") for e in self._take_events())

@@ -101,6 +101,7 @@ class FakeGenotypeStore:
 
     def __init__(self, sets: dict[tuple[TenantId, str], _StoredSet], tenant: TenantId) -> None:
         self.staged = dict(sets)
+        self.deleted: set[tuple[TenantId, str]] = set()  # removed from the tables at commit
         self._tenant = tenant
         self._sealed: list[VariantSet] = []
 
@@ -309,6 +310,16 @@ class FakeGenotypeStore:
                 variant_set.call_sets[edit.column] = dataclasses.replace(
                     call_set, ploidy=len(edit.alleles)
                 )
+
+    async def locked(self, variant_set_db_id: str) -> VariantSetRow | None:
+        rows, _ = await self.variant_set_rows(GenotypeFilter((variant_set_db_id,)), 0, 1)
+        return rows[0] if rows else None
+
+    async def delete(self, variant_set_db_id: str) -> None:
+        key = (self._tenant, variant_set_db_id)
+        assert key in self.staged, "the use case deletes only a set it found"
+        del self.staged[key]
+        self.deleted.add(key)
 
     async def flush(self) -> list[DomainEvent]:
         sealed, self._sealed = self._sealed, []

@@ -92,6 +92,7 @@ from bijmantra.application.tenancy.tokens import (
 )
 from bijmantra.kernel import Clock, TenantId
 from bijmantra.testkit import genotype_fakes as genotypes
+from bijmantra.testkit.analysis_fakes import FakeAnalysisRepository
 from bijmantra.testkit.analysis_scheduler import FakeAnalysisScheduler
 from bijmantra.testkit.console_fakes import (
     FakeConsoleSessionStore,
@@ -109,7 +110,6 @@ from bijmantra.testkit.event_fakes import (
 )
 from bijmantra.testkit.export_fakes import ExportTables, FakeExportStore, FakeExportsUnitOfWork
 from bijmantra.testkit.fakes import (
-    FakeAnalysisRepository,
     FakeOutboxBatch,
     FakeOutboxStore,
     FakePublisher,
@@ -247,7 +247,7 @@ if TYPE_CHECKING:  # mypy: each fake implements its port (nothing here runs)
     _db, _identity, _sensors = InMemoryDatabase(), IdentityTables(), SensorTables()
     _accounts: AccountRepository = FakeAccounts(_identity, _tenant)
     _alerts: AlertStore = FakeAlertStore(_sensors, _tenant)
-    _analyses: AnalysisRepository = FakeAnalysisRepository(_db, _tenant)
+    _analyses: AnalysisRepository = FakeAnalysisRepository(_db.analyses, _db.results, _tenant)
     _scheduler: AnalysisScheduler = FakeAnalysisScheduler(_db)
     _audit: AuditStore = FakeAuditStore()
     _codes: AuthorizationCodeStore = FakeAuthorizationCodes(_identity)

@@ -26,6 +26,7 @@ from bijmantra.application.console.invoices import ListInvoices
 from bijmantra.application.distribution.service import Distribution
 from bijmantra.application.events.ports import ConsumerSpec, EventConsumer, EventSubscriptions
 from bijmantra.application.genotyping import (
+    DeleteVariantSet,
     ExportGenotypes,
     GetVariantSet,
     ImportGenotypes,
@@ -237,6 +238,7 @@ async def bootstrap(settings: Settings, adapters: DomainAdapters, tracing: Traci
             GetVariantSet(uow),
             StreamGenotypes(uow),
             ExportGenotypes(uow),
+            DeleteVariantSet(uow, adapters.clock),
         ),
         server,
     )

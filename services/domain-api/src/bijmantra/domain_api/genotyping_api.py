@@ -12,6 +12,7 @@ from bijmantra.application.analysis import (
     CancelAnalysis,
     ClaimAnalysis,
     CompleteAnalysis,
+    DeleteAnalysis,
     FailAnalysis,
     GetAnalysis,
     GetArtifact,
@@ -24,6 +25,7 @@ from bijmantra.application.analysis import (
     decode_request,
 )
 from bijmantra.application.genotyping import (
+    DeleteVariantSet,
     ExportGenotypes,
     GenotypeChunk,
     GetVariantSet,
@@ -80,9 +82,10 @@ class GenotypingServicer(pb_grpc.GenotypingServiceServicer):
         get: GetVariantSet,
         stream: StreamGenotypes,
         export: ExportGenotypes,
+        delete: DeleteVariantSet,
     ) -> None:
         self._import, self._get, self._stream = importer, get, stream
-        self._export = export
+        self._export, self._delete = export, delete
 
     async def ImportGenotypes(self, requests: Any, context: Any) -> pb.ImportGenotypesResponse:
         first = await anext(aiter(requests), None)
@@ -133,6 +136,12 @@ class GenotypingServicer(pb_grpc.GenotypingServiceServicer):
         found = await self._get(current_principal(), request.variant_set_db_id)
         return pb.GetVariantSetResponse(document_json=_encode(found.document()))
 
+    async def DeleteVariantSet(
+        self, request: pb.DeleteVariantSetRequest, context: Any
+    ) -> pb.DeleteVariantSetResponse:
+        document = await self._delete(current_principal(), request.variant_set_db_id)
+        return pb.DeleteVariantSetResponse(document_json=_encode(document))
+
     async def StreamGenotypes(
         self, request: pb.StreamGenotypesRequest, context: Any
     ) -> AsyncIterator[Any]:
@@ -157,6 +166,7 @@ class AnalysisServicer(analysis_grpc.AnalysisServiceServicer):
         self._request = RequestAnalysis(uow, memory_budget=memory_budget)
         self._get = GetAnalysis(uow)
         self._cancel, self._list = CancelAnalysis(uow), ListAnalyses(uow)
+        self._delete = DeleteAnalysis(uow)
         self._page, self._artifact = GetResultPage(uow), GetArtifact(uow)
 
     async def RequestAnalysis(
@@ -180,6 +190,12 @@ class AnalysisServicer(analysis_grpc.AnalysisServiceServicer):
     ) -> analysis_pb.CancelAnalysisResponse:
         document = await self._cancel(current_principal(), request.analysis_db_id)
         return analysis_pb.CancelAnalysisResponse(document_json=_encode(document))
+
+    async def DeleteAnalysis(
+        self, request: Any, context: Any
+    ) -> analysis_pb.DeleteAnalysisResponse:
+        document = await self._delete(current_principal(), request.analysis_db_id)
+        return analysis_pb.DeleteAnalysisResponse(document_json=_encode(document))
 
     async def GetResultPage(self, request: Any, context: Any) -> analysis_pb.GetResultPageResponse:
         page = requested_page(request, RESULT_PAGE_SIZE)

@@ -14,8 +14,12 @@ from functools import partial
 from typing import Any
 
 import msgspec
-from bijmantra.application.analysis.dto import AnalysisDocument
-from bijmantra.application.genotyping.dto import ImportSummary, VariantSetDocument
+from bijmantra.application.analysis.dto import AnalysisDocument, DeletedAnalysis
+from bijmantra.application.genotyping.dto import (
+    DeletedVariantSet,
+    ImportSummary,
+    VariantSetDocument,
+)
 from bijmantra.application.security import Action, Permission
 from bijmantra.domain.genotyping import EXPORT_FORMATS
 from bijmantra.edge import REPEATABLE, content_disposition, platform_response
@@ -38,8 +42,11 @@ RAW_FORMATS = ("vcf", "hapmap")
 ARTIFACT_CSP = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
 WRITE_GENOTYPES = {"permission": Permission("genotyping", Action.WRITE)}
 READ_GENOTYPES = {"permission": Permission("genotyping", Action.READ)}
+# Deleting an import for good is the data managers' and administrators' (ADR 0345).
+DELETE_GENOTYPES = {"permission": Permission("genotyping", Action.ADMIN)}
 READ_ANALYSES = {"permission": Permission("analysis", Action.READ)}
 WRITE_ANALYSES = {"permission": Permission("analysis", Action.WRITE)}
+NO_BODY = 64 * 1024  # the deleting POST reads no body
 _decode = msgspec.json.decode
 _encode = msgspec.json.encode
 
@@ -159,6 +166,21 @@ async def get_variant_set(
         _decode(document),
         links={"dosages": f"/api/v1/variantsets/{variant_set_db_id}/dosages.npy"},
     )
+
+
+@delete(
+    "/api/v1/variantsets/{variant_set_db_id:str}",
+    opt={**DELETE_GENOTYPES, "returns": Envelope[DeletedVariantSet]},
+    status_code=200,
+)
+async def delete_variant_set(
+    request: Request[Any, Any, Any], state: State, variant_set_db_id: str
+) -> Response[bytes]:
+    """Remove the variant set with its call sets, variants and calls, in one transaction, and
+    the room it held (ADR 0345). 409 naming the analyses computed from it while any remains
+    (delete them first); 404 once deleted."""
+    document = await state.genotyping.delete_variant_set(request.auth, variant_set_db_id)
+    return platform_response(request, _decode(document))
 
 
 def npy_header(shape: tuple[int, int]) -> bytes:
@@ -299,6 +321,22 @@ async def cancel_analysis(
     return _analysis_response(request, await state.analyses.cancel(request.auth, analysis_db_id))
 
 
+@post(
+    "/api/v1/analyses/{analysis_db_id:str}/delete",
+    opt={**WRITE_ANALYSES, "returns": Envelope[DeletedAnalysis]},
+    status_code=200,
+    request_max_body_size=NO_BODY,
+)
+async def delete_analysis(
+    request: Request[Any, Any, Any], state: State, analysis_db_id: str
+) -> Response[bytes]:
+    """Remove a finished analysis with its results and artifacts, and the room they held
+    (ADR 0345); a queued or running one is a 409: cancel it first (``DELETE``, which only
+    cancels). 404 once deleted."""
+    document = await state.analyses.delete(request.auth, analysis_db_id)
+    return platform_response(request, _decode(document))
+
+
 @get(
     "/api/v1/analyses/{analysis_db_id:str}/results/{table:str}",
     opt={**READ_ANALYSES, "returns": ResultPageEnvelope},
@@ -332,12 +370,14 @@ async def analysis_artifact(
 HANDLERS = [
     import_genotypes,
     get_variant_set,
+    delete_variant_set,
     download_dosages,
     download_file,
     request_analysis,
     list_analyses,
     get_analysis,
     cancel_analysis,
+    delete_analysis,
     analysis_results,
     analysis_artifact,
 ]

@@ -4,6 +4,7 @@ from bijmantra.application.analysis.dto import AnalysisRequest, job_document
 from bijmantra.application.analysis.jobs import (
     MAX_ACTIVE_PER_ORGANIZATION,
     CancelAnalysis,
+    DeleteAnalysis,
     GetAnalysis,
     GetArtifact,
     GetResultPage,
@@ -32,6 +33,7 @@ __all__ = [
     "Claim",
     "ClaimAnalysis",
     "CompleteAnalysis",
+    "DeleteAnalysis",
     "FailAnalysis",
     "GetAnalysis",
     "GetArtifact",

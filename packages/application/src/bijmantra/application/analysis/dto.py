@@ -101,3 +101,14 @@ def job_document(job: AnalysisJob, results: ResultIndex | None = None) -> dict[s
             ],
         }
     return document
+
+
+class DeletedAnalysis(_Out):
+    """What ``POST /api/v1/analyses/{id}/delete`` answers (ADR 0345): the job removed with its
+    results; ``status`` as it ended, ``result_bytes`` the room its organization got back."""
+
+    analysis_db_id: str
+    type: AnalysisType
+    status: JobStatus
+    variant_set_db_id: str
+    result_bytes: int

@@ -17,6 +17,7 @@ from bijmantra.application.ports.documents import ResourceStore
 from bijmantra.application.security import Action, Permission, authorize, permissions
 from bijmantra.application.use_case import (
     ClockedUseCase,
+    ContextEvents,
     existing,
     organization_unit,
     refuse_full,
@@ -45,6 +46,7 @@ from bijmantra.kernel import (
 )
 
 READ, WRITE = permissions("analysis", Action.READ, Action.WRITE)
+record = ContextEvents("analysis").record  # ``analysis.<name>`` in the write's outbox
 READ_GENOTYPES = Permission("genotyping", Action.READ)
 READ_PHENOTYPES = Permission("phenotyping", Action.READ)
 MAX_OBSERVATIONS = 500_000
@@ -240,6 +242,32 @@ class CancelAnalysis(ClockedUseCase[UnitOfWork]):
             uow.analyses.save(job)
             await uow.commit()
         return job_document(job)
+
+
+class DeleteAnalysis(ClockedUseCase[UnitOfWork]):
+    async def __call__(self, principal: Principal, analysis_db_id: str) -> dict[str, Any]:
+        """Remove a finished job with its results and artifacts (ADR 0345); a queued or
+        running one is a 409 (cancel it first). ``analysis.deleted`` goes out with the commit."""
+        async with organization_unit(self.uow, principal, WRITE) as uow:
+            job = await job_or_404(uow, analysis_db_id, for_update=True)
+            job.refuse_deletion()
+            freed = await uow.analyses.delete(analysis_db_id)
+            document = {
+                "analysisDbId": analysis_db_id,
+                "type": job.type.value,
+                "status": job.status.value,
+                "variantSetDbId": job.variant_set_db_id,
+                "resultBytes": freed,
+            }
+            data = {
+                "analysis_db_id": analysis_db_id,
+                "type": job.type.value,
+                "status": job.status.value,
+                "variant_set_db_id": job.variant_set_db_id,
+            }
+            record(uow, principal, "deleted", analysis_db_id, data, self.clock.now())
+            await uow.commit()
+        return document
 
 
 @dataclass

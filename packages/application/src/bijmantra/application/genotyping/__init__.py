@@ -1,5 +1,6 @@
 """Genotyping use cases: import genotype files, read variant sets and their matrices."""
 
+from bijmantra.application.genotyping.deletes import DeleteVariantSet
 from bijmantra.application.genotyping.dto import ImportSpec
 from bijmantra.application.genotyping.imports import ImportGenotypes
 from bijmantra.application.genotyping.queries import (
@@ -19,6 +20,7 @@ from bijmantra.application.ports.genotypes import (
 __all__ = [
     "CallBlock",
     "CallChunk",
+    "DeleteVariantSet",
     "ExportGenotypes",
     "GenotypeChunk",
     "GetVariantSet",

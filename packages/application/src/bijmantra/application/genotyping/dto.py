@@ -51,3 +51,14 @@ class ImportSummary(_Out):
     germplasm_matched: int
     germplasm_created: int
     reference_set_db_id: str | None = None  # the contigs' reference set (ADR 0273)
+
+
+class DeletedVariantSet(_Out):
+    """What ``DELETE /api/v1/variantsets/{id}`` answers (ADR 0345): the set removed, with its
+    call sets, variants and calls; ``genotype_calls`` is the room its organization got back."""
+
+    variant_set_db_id: str
+    variant_set_name: str
+    variant_count: int
+    call_set_count: int
+    genotype_calls: int

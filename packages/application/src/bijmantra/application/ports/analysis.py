@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from bijmantra.domain import DomainEvent
-from bijmantra.domain.analysis import AnalysisJob
+from bijmantra.domain.analysis import AnalysisJob, JobStatus
 from bijmantra.domain.analysis.scheduling import Reservation
 from bijmantra.kernel import Page, PageRequest
 
@@ -47,6 +47,17 @@ class AnalysisRepository(Protocol):
 
     async def artifact(self, analysis_db_id: str, name: str) -> Artifact | None: ...
 
+    async def computed_from(
+        self, variant_set_db_id: str, limit: int
+    ) -> tuple[list[JobReference], int]:
+        """The organization's jobs of ``variant_set_db_id`` (any status), oldest first, at most
+        ``limit`` of them, and how many there are."""
+        ...
+
+    async def delete(self, analysis_db_id: str) -> int:
+        """Remove the job and every result of it now; the bytes of results it freed."""
+        ...
+
     async def flush(self) -> list[DomainEvent]: ...
 
 
@@ -61,6 +72,14 @@ class AnalysisScheduler(Protocol):
         Two deliveries never reserve one job, and the same delivery always finds its job
         again, so a redelivery after a worker died resumes what that worker had taken."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class JobReference:
+    """A job named by what refuses a change: its id and its status."""
+
+    analysis_db_id: str
+    status: JobStatus
 
 
 @dataclass(frozen=True, slots=True)

@@ -149,6 +149,16 @@ class GenotypeStore(Protocol):
         dosage codes the kernels read in step with them."""
         ...
 
+    async def locked(self, variant_set_db_id: str) -> VariantSetRow | None:
+        """The set, locked until the unit of work ends: an analysis requested of it meanwhile
+        waits, then finds it gone (ADR 0345). None when the organization has no such set."""
+        ...
+
+    async def delete(self, variant_set_db_id: str) -> None:
+        """Remove a set :meth:`locked` found, with its call sets, variants and chunks, in
+        statements of bounded size within the unit of work."""
+        ...
+
     async def flush(self) -> list[DomainEvent]: ...
 
 

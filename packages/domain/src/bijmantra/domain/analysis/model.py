@@ -225,6 +225,15 @@ class AnalysisJob(EventSource):
         self.status, self.finished_at = JobStatus.CANCELLED, now
         self._emit("cancelled", {}, now, actor)
 
+    def refuse_deletion(self) -> None:
+        """Only a finished job is deleted (ADR 0345): a queued or running one is cancelled
+        first, so no worker computes for a job that is gone and the cancel is on record."""
+        if not self.status.finished:
+            raise Conflict(
+                f"Analysis {self.analysis_db_id} is {self.status.value}: cancel it first",
+                [FieldError("status", self.status.value)],
+            )
+
     def _emit(
         self, what: str, data: dict[str, Any], at: datetime, actor: str | None = None
     ) -> None:

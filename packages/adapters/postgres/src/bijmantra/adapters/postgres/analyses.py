@@ -10,7 +10,7 @@ from typing import Any
 
 import msgspec
 import numpy as np
-from bijmantra.application.ports.analysis import Artifact, ResultIndex
+from bijmantra.application.ports.analysis import Artifact, JobReference, ResultIndex
 from bijmantra.domain import DomainEvent
 from bijmantra.domain.analysis import AnalysisJob, AnalysisType, JobStatus, check_matrix_page
 from bijmantra.genomics.symmetric import (
@@ -20,7 +20,9 @@ from bijmantra.genomics.symmetric import (
     packed_served_size,
 )
 from bijmantra.kernel import FieldError, Page, PageRequest, TenantId, ValidationFailed
+from psycopg.errors import ForeignKeyViolation
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 _NAMES = (
@@ -121,6 +123,29 @@ _LOCK_REQUESTS = text(
 )
 _ACTIVE_COUNT = text(
     "SELECT count(*) FROM domain.analysis_jobs WHERE status IN ('queued', 'running')"
+)
+
+# The jobs of one variant set (what refuses its deletion, ADR 0345), oldest first.
+_COMPUTED_FROM = text(
+    "SELECT analysis_db_id, status, count(*) OVER () AS total FROM domain.analysis_jobs "
+    "WHERE tenant_id = nullif(current_setting('app.tenant_id', true), '')::uuid "
+    "AND variant_set_db_id = :s ORDER BY created_at, analysis_db_id LIMIT :limit"
+)
+# What a job's results hold (the TOAST headers' lengths, not the bytes), then the rows.
+_RESULT_BYTES = text(
+    "SELECT coalesce(sum(octet_length(data)), 0)::bigint FROM domain.analysis_results "
+    "WHERE tenant_id = nullif(current_setting('app.tenant_id', true), '')::uuid "
+    "AND analysis_db_id = :id"
+)
+_DELETE_RESULTS = text(
+    "DELETE FROM domain.analysis_results "
+    "WHERE tenant_id = nullif(current_setting('app.tenant_id', true), '')::uuid "
+    "AND analysis_db_id = :id"
+)
+_DELETE_JOB = text(
+    "DELETE FROM domain.analysis_jobs "
+    "WHERE tenant_id = nullif(current_setting('app.tenant_id', true), '')::uuid "
+    "AND analysis_db_id = :id"
 )
 
 
@@ -293,11 +318,35 @@ class PostgresAnalysisRepository:
         found = await self._data(analysis_db_id, "artifact", name)
         return None if found is None else Artifact(name, found[0], found[1])
 
+    async def computed_from(
+        self, variant_set_db_id: str, limit: int
+    ) -> tuple[list[JobReference], int]:
+        rows = (
+            await self._connection.execute(_COMPUTED_FROM, {"s": variant_set_db_id, "limit": limit})
+        ).all()
+        jobs = [JobReference(row.analysis_db_id, JobStatus(row.status)) for row in rows]
+        return jobs, int(rows[0].total) if rows else 0
+
+    async def delete(self, analysis_db_id: str) -> int:
+        freed = (await self._connection.execute(_RESULT_BYTES, {"id": analysis_db_id})).scalar_one()
+        await self._connection.execute(_DELETE_RESULTS, {"id": analysis_db_id})
+        await self._connection.execute(_DELETE_JOB, {"id": analysis_db_id})
+        return int(freed)
+
     async def flush(self) -> list[DomainEvent]:
         new, changed = self._new, self._changed
         self._new, self._changed = [], []
         if new:
-            await self._connection.execute(_INSERT, [_row(j) for j in new])
+            try:
+                await self._connection.execute(_INSERT, [_row(j) for j in new])
+            except IntegrityError as error:
+                if not isinstance(error.orig, ForeignKeyViolation):
+                    raise
+                # Its variant set was deleted after the request read it (ADR 0345): the job's
+                # key waited for the deleting transaction, as an unknown set is refused.
+                raise ValidationFailed(
+                    "The variant set was deleted", [FieldError("variantSetDbId", "unknown")]
+                ) from None
         if changed:
             await self._connection.execute(_UPDATE, [_row(j) for j in changed])
         return [event for job in (*new, *changed) for event in job.pull_events()]

@@ -21,6 +21,46 @@ else:
 DESCRIPTOR: _descriptor.FileDescriptor
 
 @_typing.final
+class DeleteAnalysisRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ANALYSIS_DB_ID_FIELD_NUMBER: _builtins.int
+    analysis_db_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        analysis_db_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["analysis_db_id", b"analysis_db_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteAnalysisRequest: _TypeAlias = DeleteAnalysisRequest  # noqa: Y015
+
+@_typing.final
+class DeleteAnalysisResponse(_message.Message):
+    """DeleteAnalysisResponse: {analysisDbId, type, status, variantSetDbId, resultBytes}."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DOCUMENT_JSON_FIELD_NUMBER: _builtins.int
+    document_json: _builtins.bytes
+    def __init__(
+        self,
+        *,
+        document_json: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["document_json", b"document_json"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteAnalysisResponse: _TypeAlias = DeleteAnalysisResponse  # noqa: Y015
+
+@_typing.final
 class RequestAnalysisRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

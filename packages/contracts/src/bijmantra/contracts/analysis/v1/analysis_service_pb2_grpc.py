@@ -67,6 +67,11 @@ class AnalysisServiceStub:
                 request_serializer=bijmantra_dot_analysis_dot_v1_dot_analysis__service__pb2.GetArtifactRequest.SerializeToString,
                 response_deserializer=bijmantra_dot_analysis_dot_v1_dot_analysis__service__pb2.GetArtifactResponse.FromString,
                 _registered_method=True)
+        self.DeleteAnalysis = channel.unary_unary(
+                '/bijmantra.analysis.v1.AnalysisService/DeleteAnalysis',
+                request_serializer=bijmantra_dot_analysis_dot_v1_dot_analysis__service__pb2.DeleteAnalysisRequest.SerializeToString,
+                response_deserializer=bijmantra_dot_analysis_dot_v1_dot_analysis__service__pb2.DeleteAnalysisResponse.FromString,
+                _registered_method=True)
 
 
 class AnalysisServiceServicer:
@@ -115,6 +120,14 @@ class AnalysisServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DeleteAnalysis(self, request, context):
+        """DeleteAnalysis removes a finished job with its results and artifacts (ADR 0345); a
+        queued or running one is a CONFLICT (cancel it first).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AnalysisServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -147,6 +160,11 @@ def add_AnalysisServiceServicer_to_server(servicer, server):
                     servicer.GetArtifact,
                     request_deserializer=bijmantra_dot_analysis_dot_v1_dot_analysis__service__pb2.GetArtifactRequest.FromString,
                     response_serializer=bijmantra_dot_analysis_dot_v1_dot_analysis__service__pb2.GetArtifactResponse.SerializeToString,
+            ),
+            'DeleteAnalysis': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteAnalysis,
+                    request_deserializer=bijmantra_dot_analysis_dot_v1_dot_analysis__service__pb2.DeleteAnalysisRequest.FromString,
+                    response_serializer=bijmantra_dot_analysis_dot_v1_dot_analysis__service__pb2.DeleteAnalysisResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -313,6 +331,33 @@ class AnalysisService:
             '/bijmantra.analysis.v1.AnalysisService/GetArtifact',
             bijmantra_dot_analysis_dot_v1_dot_analysis__service__pb2.GetArtifactRequest.SerializeToString,
             bijmantra_dot_analysis_dot_v1_dot_analysis__service__pb2.GetArtifactResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteAnalysis(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/bijmantra.analysis.v1.AnalysisService/DeleteAnalysis',
+            bijmantra_dot_analysis_dot_v1_dot_analysis__service__pb2.DeleteAnalysisRequest.SerializeToString,
+            bijmantra_dot_analysis_dot_v1_dot_analysis__service__pb2.DeleteAnalysisResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -47,6 +47,10 @@ class AnalysisServiceStub:
     """GetResultPage pages one result table of a completed job."""
     GetArtifact: _grpc.UnaryUnaryMultiCallable[_analysis_service_pb2.GetArtifactRequest, _analysis_service_pb2.GetArtifactResponse]
     """GetArtifact returns one stored file of a completed job (plot, .npy)."""
+    DeleteAnalysis: _grpc.UnaryUnaryMultiCallable[_analysis_service_pb2.DeleteAnalysisRequest, _analysis_service_pb2.DeleteAnalysisResponse]
+    """DeleteAnalysis removes a finished job with its results and artifacts (ADR 0345); a
+    queued or running one is a CONFLICT (cancel it first).
+    """
 
 @_typing.type_check_only
 class AnalysisServiceAsyncStub(AnalysisServiceStub):
@@ -66,6 +70,10 @@ class AnalysisServiceAsyncStub(AnalysisServiceStub):
     """GetResultPage pages one result table of a completed job."""
     GetArtifact: _aio.UnaryUnaryMultiCallable[_analysis_service_pb2.GetArtifactRequest, _analysis_service_pb2.GetArtifactResponse]  # type: ignore[assignment]
     """GetArtifact returns one stored file of a completed job (plot, .npy)."""
+    DeleteAnalysis: _aio.UnaryUnaryMultiCallable[_analysis_service_pb2.DeleteAnalysisRequest, _analysis_service_pb2.DeleteAnalysisResponse]  # type: ignore[assignment]
+    """DeleteAnalysis removes a finished job with its results and artifacts (ADR 0345); a
+    queued or running one is a CONFLICT (cancel it first).
+    """
 
 class AnalysisServiceServicer(metaclass=_abc_1.ABCMeta):
     """AnalysisService: genomic analysis jobs as resources (domain-api owns the job).
@@ -118,6 +126,16 @@ class AnalysisServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_analysis_service_pb2.GetArtifactResponse, _abc.Awaitable[_analysis_service_pb2.GetArtifactResponse]]:
         """GetArtifact returns one stored file of a completed job (plot, .npy)."""
+
+    @_abc_1.abstractmethod
+    def DeleteAnalysis(
+        self,
+        request: _analysis_service_pb2.DeleteAnalysisRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_analysis_service_pb2.DeleteAnalysisResponse, _abc.Awaitable[_analysis_service_pb2.DeleteAnalysisResponse]]:
+        """DeleteAnalysis removes a finished job with its results and artifacts (ADR 0345); a
+        queued or running one is a CONFLICT (cancel it first).
+        """
 
 def add_AnalysisServiceServicer_to_server(servicer: AnalysisServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
 

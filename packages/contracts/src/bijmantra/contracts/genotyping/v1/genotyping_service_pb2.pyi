@@ -20,6 +20,48 @@ else:
 DESCRIPTOR: _descriptor.FileDescriptor
 
 @_typing.final
+class DeleteVariantSetRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VARIANT_SET_DB_ID_FIELD_NUMBER: _builtins.int
+    variant_set_db_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        variant_set_db_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["variant_set_db_id", b"variant_set_db_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteVariantSetRequest: _TypeAlias = DeleteVariantSetRequest  # noqa: Y015
+
+@_typing.final
+class DeleteVariantSetResponse(_message.Message):
+    """DeleteVariantSetResponse: {variantSetDbId, variantSetName, variantCount, callSetCount,
+    genotypeCalls} of the set removed.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DOCUMENT_JSON_FIELD_NUMBER: _builtins.int
+    document_json: _builtins.bytes
+    def __init__(
+        self,
+        *,
+        document_json: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["document_json", b"document_json"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteVariantSetResponse: _TypeAlias = DeleteVariantSetResponse  # noqa: Y015
+
+@_typing.final
 class CheckImportRequest(_message.Message):
     """CheckImportRequest is the caller's organization's next import."""
 

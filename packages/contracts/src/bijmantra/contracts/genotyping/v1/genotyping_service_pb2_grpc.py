@@ -63,6 +63,11 @@ class GenotypingServiceStub:
                 request_serializer=bijmantra_dot_genotyping_dot_v1_dot_genotyping__service__pb2.CheckImportRequest.SerializeToString,
                 response_deserializer=bijmantra_dot_genotyping_dot_v1_dot_genotyping__service__pb2.CheckImportResponse.FromString,
                 _registered_method=True)
+        self.DeleteVariantSet = channel.unary_unary(
+                '/bijmantra.genotyping.v1.GenotypingService/DeleteVariantSet',
+                request_serializer=bijmantra_dot_genotyping_dot_v1_dot_genotyping__service__pb2.DeleteVariantSetRequest.SerializeToString,
+                response_deserializer=bijmantra_dot_genotyping_dot_v1_dot_genotyping__service__pb2.DeleteVariantSetResponse.FromString,
+                _registered_method=True)
 
 
 class GenotypingServiceServicer:
@@ -110,6 +115,15 @@ class GenotypingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DeleteVariantSet(self, request, context):
+        """DeleteVariantSet removes a variant set with its call sets, variants and calls, in one
+        transaction (ADR 0345): NOT_FOUND when the organization has none (another's included),
+        a CONFLICT (409) naming the analyses computed from it while any remains.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_GenotypingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -137,6 +151,11 @@ def add_GenotypingServiceServicer_to_server(servicer, server):
                     servicer.CheckImport,
                     request_deserializer=bijmantra_dot_genotyping_dot_v1_dot_genotyping__service__pb2.CheckImportRequest.FromString,
                     response_serializer=bijmantra_dot_genotyping_dot_v1_dot_genotyping__service__pb2.CheckImportResponse.SerializeToString,
+            ),
+            'DeleteVariantSet': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteVariantSet,
+                    request_deserializer=bijmantra_dot_genotyping_dot_v1_dot_genotyping__service__pb2.DeleteVariantSetRequest.FromString,
+                    response_serializer=bijmantra_dot_genotyping_dot_v1_dot_genotyping__service__pb2.DeleteVariantSetResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -277,6 +296,33 @@ class GenotypingService:
             '/bijmantra.genotyping.v1.GenotypingService/CheckImport',
             bijmantra_dot_genotyping_dot_v1_dot_genotyping__service__pb2.CheckImportRequest.SerializeToString,
             bijmantra_dot_genotyping_dot_v1_dot_genotyping__service__pb2.CheckImportResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteVariantSet(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/bijmantra.genotyping.v1.GenotypingService/DeleteVariantSet',
+            bijmantra_dot_genotyping_dot_v1_dot_genotyping__service__pb2.DeleteVariantSetRequest.SerializeToString,
+            bijmantra_dot_genotyping_dot_v1_dot_genotyping__service__pb2.DeleteVariantSetResponse.FromString,
             options,
             channel_credentials,
             insecure,

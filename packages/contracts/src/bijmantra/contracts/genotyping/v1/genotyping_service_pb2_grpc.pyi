@@ -54,6 +54,11 @@ class GenotypingServiceStub:
     whose day of genotype calls is used up; asked before a multipart upload is read, whose
     side files must arrive before the import starts (ADR 0340). Advisory: the import decides.
     """
+    DeleteVariantSet: _grpc.UnaryUnaryMultiCallable[_genotyping_service_pb2.DeleteVariantSetRequest, _genotyping_service_pb2.DeleteVariantSetResponse]
+    """DeleteVariantSet removes a variant set with its call sets, variants and calls, in one
+    transaction (ADR 0345): NOT_FOUND when the organization has none (another's included),
+    a CONFLICT (409) naming the analyses computed from it while any remains.
+    """
 
 @_typing.type_check_only
 class GenotypingServiceAsyncStub(GenotypingServiceStub):
@@ -79,6 +84,11 @@ class GenotypingServiceAsyncStub(GenotypingServiceStub):
     """CheckImport refuses (RESOURCE_EXHAUSTED, the quota's 429) an import of an organization
     whose day of genotype calls is used up; asked before a multipart upload is read, whose
     side files must arrive before the import starts (ADR 0340). Advisory: the import decides.
+    """
+    DeleteVariantSet: _aio.UnaryUnaryMultiCallable[_genotyping_service_pb2.DeleteVariantSetRequest, _genotyping_service_pb2.DeleteVariantSetResponse]  # type: ignore[assignment]
+    """DeleteVariantSet removes a variant set with its call sets, variants and calls, in one
+    transaction (ADR 0345): NOT_FOUND when the organization has none (another's included),
+    a CONFLICT (409) naming the analyses computed from it while any remains.
     """
 
 class GenotypingServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -132,6 +142,17 @@ class GenotypingServiceServicer(metaclass=_abc_1.ABCMeta):
         """CheckImport refuses (RESOURCE_EXHAUSTED, the quota's 429) an import of an organization
         whose day of genotype calls is used up; asked before a multipart upload is read, whose
         side files must arrive before the import starts (ADR 0340). Advisory: the import decides.
+        """
+
+    @_abc_1.abstractmethod
+    def DeleteVariantSet(
+        self,
+        request: _genotyping_service_pb2.DeleteVariantSetRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_genotyping_service_pb2.DeleteVariantSetResponse, _abc.Awaitable[_genotyping_service_pb2.DeleteVariantSetResponse]]:
+        """DeleteVariantSet removes a variant set with its call sets, variants and calls, in one
+        transaction (ADR 0345): NOT_FOUND when the organization has none (another's included),
+        a CONFLICT (409) naming the analyses computed from it while any remains.
         """
 
 def add_GenotypingServiceServicer_to_server(servicer: GenotypingServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
