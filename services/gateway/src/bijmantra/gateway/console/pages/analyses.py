@@ -16,7 +16,9 @@ from litestar import Request, Response, get, post
 from litestar.datastructures import State, UploadFile
 from litestar.response import Redirect, Template
 
-READ_GENOTYPES, WRITE_GENOTYPES = permissions("genotyping", Action.READ, Action.WRITE)
+READ_GENOTYPES, WRITE_GENOTYPES, DELETE_GENOTYPES = permissions(
+    "genotyping", Action.READ, Action.WRITE, Action.ADMIN
+)
 READ_ANALYSES, WRITE_ANALYSES = permissions("analysis", Action.READ, Action.WRITE)
 UPLOAD_LIMIT = 512 * 1024 * 1024
 ANALYSES = {
@@ -77,6 +79,24 @@ async def variant_set(request: Request[Any, Any, Any], state: State, db_id: str)
     page.require(READ_GENOTYPES)
     doc = document(await state.genotyping.get_variant_set(page.token, db_id))
     return page.render("analyses/variantset.html", variant_set=doc, analyses=ANALYSES)
+
+
+@post(f"{PREFIX}/variantsets/{{db_id:str}}/delete", name="console:variantset-delete")
+async def delete_variant_set(request: Request[Any, Any, Any], state: State, db_id: str) -> Redirect:
+    """The set with its calls, for good (ADR 0345); refused while analyses of it remain."""
+    page = view(request)
+    page.require(DELETE_GENOTYPES)
+    await state.genotyping.delete_variant_set(page.token, db_id)
+    return Redirect(f"{PREFIX}/genotypes")
+
+
+@post(f"{PREFIX}/analyses/{{db_id:str}}/delete", name="console:analysis-delete")
+async def delete_analysis(request: Request[Any, Any, Any], state: State, db_id: str) -> Redirect:
+    """A finished analysis with its results (ADR 0345); back to its variant set."""
+    page = view(request)
+    page.require(WRITE_ANALYSES)
+    deleted = document(await state.analyses.delete(page.token, db_id))
+    return Redirect(f"{PREFIX}/variantsets/{deleted['variantSetDbId']}")
 
 
 @post(f"{PREFIX}/analyses", name="console:analysis-request")
@@ -148,4 +168,13 @@ async def artifact(
     )
 
 
-ROUTES = [genotypes, upload_genotypes, variant_set, request_analysis, analysis, artifact]
+ROUTES = [
+    genotypes,
+    upload_genotypes,
+    variant_set,
+    delete_variant_set,
+    request_analysis,
+    analysis,
+    delete_analysis,
+    artifact,
+]
