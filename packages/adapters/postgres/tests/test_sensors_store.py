@@ -17,7 +17,7 @@ import pytest
 from bijmantra.adapters.postgres import create_engine, unit_of_work_factory
 from bijmantra.adapters.postgres.binary_arrays import microseconds_since_2000
 from bijmantra.adapters.postgres.sensor_folds import folded_batch
-from bijmantra.adapters.postgres.sensors import maintain_partitions
+from bijmantra.adapters.postgres.sensor_partitions import maintain_partitions
 from bijmantra.application.sensors import DeviceEnrolment, IngestTelemetry, ReadHistory
 from bijmantra.domain.sensors import RETENTION, Reading, Resolution, Window, with_gaps
 from bijmantra.kernel import FixedClock, NotFound, PageRequest, Principal, TenantId, Unauthorized

@@ -33,7 +33,7 @@ from bijmantra.adapters.postgres.ddl import outbox_channel
 from bijmantra.adapters.postgres.placement import PlacementEngines, PostgresPlacementDirectory
 from bijmantra.adapters.postgres.placement_relays import PlacementRelays
 from bijmantra.adapters.postgres.relay_loop import OutboxWakeups, run_relay
-from bijmantra.adapters.postgres.sensors import maintain_partitions
+from bijmantra.adapters.postgres.sensor_partitions import maintain_partitions
 from bijmantra.adapters.postgres.uow import PostgresUnitOfWork
 from bijmantra.adapters.redis import RedisSearchResultStore
 from bijmantra.adapters.redis.client import redis_client

@@ -14,15 +14,17 @@ the partial indexes keep the statement to the active jobs however many finished 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from typing import Any
 
 from bijmantra.adapters.postgres.ddl import ANALYSIS_SCHEDULER_ROLE, set_local_role
+from bijmantra.adapters.postgres.engine import opened_transaction
 from bijmantra.adapters.postgres.placement import PlacementEngines
 from bijmantra.domain.analysis.scheduling import Reservation
 from bijmantra.domain.tenancy.placement import PlacementDatabase
 from bijmantra.kernel import TenantId
 from sqlalchemy import TextClause, text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 _RESERVED = text(
     "SELECT tenant_id, analysis_db_id FROM domain.analysis_jobs WHERE claim_key = :delivery"
@@ -69,6 +71,13 @@ _HEAD = text(
 )
 
 
+_SCHEDULER = text(set_local_role(ANALYSIS_SCHEDULER_ROLE))
+
+
+def _as_scheduler(connection: AsyncConnection) -> Awaitable[Any]:
+    return connection.execute(_SCHEDULER)
+
+
 class PostgresAnalysisScheduler:
     def __init__(self, placements: PlacementEngines) -> None:
         self._placements = placements
@@ -77,8 +86,9 @@ class PostgresAnalysisScheduler:
         self, database: PlacementDatabase | None, statement: TextClause, delivery: str = ""
     ) -> Sequence[Any] | None:
         engine = self._placements.engine_of(database)
-        async with engine.begin() as connection:
-            await connection.execute(text(set_local_role(ANALYSIS_SCHEDULER_ROLE)))
+        # Opened like a unit of work: a pooled connection a restart ended is replaced at the
+        # first statement, not failed (ADR 0341, 0346).
+        async with opened_transaction(engine, _as_scheduler) as (connection, _):
             row = (await connection.execute(statement, {"delivery": delivery})).first()
         return None if row is None else tuple(row)
 

@@ -7,12 +7,12 @@ the entry, its chain head and the consumer's processed-event record commit toget
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
-from bijmantra.adapters.postgres.engine import driver_connection
+from bijmantra.adapters.postgres.engine import driver_connection, opened_transaction
 from bijmantra.adapters.postgres.inbox import first_deliveries
 from bijmantra.adapters.postgres.placement import (
     DEPARTED,
@@ -157,11 +157,17 @@ class PostgresAuditStore:
         appended = 0
         # One transaction per placement; a departed or fenced organization fails the batch,
         # which is redelivered (events already recorded are skipped).
+        # The first tenant's gate opens the transaction like a unit of work: a pooled
+        # connection a restart ended is replaced there, not failed (ADR 0341, 0346).
         for database, tenants in by_database.items():
             engine = self._placements.engine_of(database)
-            async with engine.connect() as conn, conn.begin():
+
+            def opening(conn: AsyncConnection, first: TenantId = tenants[0]) -> Awaitable[str]:
+                return enter_tenant(conn, first)
+
+            async with opened_transaction(engine, opening) as (conn, first_gate):
                 for tenant in tenants:
-                    gate = await enter_tenant(conn, tenant)
+                    gate = first_gate if tenant == tenants[0] else await enter_tenant(conn, tenant)
                     if gate == FENCED or (
                         gate == DEPARTED and not await self._placements.still_here(tenant, database)
                     ):

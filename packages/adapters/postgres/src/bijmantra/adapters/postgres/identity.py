@@ -88,6 +88,12 @@ class PostgresUserDirectory:
         return [Membership(TenantId(r[0]), r[1], frozenset(r[2])) for r in rows]
 
 
+_ACTIVE_KEYS = text(
+    "SELECT kid, private_key_pem, created_at FROM identity.signing_keys "
+    "WHERE retired_at IS NULL ORDER BY created_at DESC, kid"
+)
+
+
 class PostgresSigningKeys:
     """Signing keys in the identity schema; every unretired key is published in the JWKS."""
 
@@ -96,15 +102,9 @@ class PostgresSigningKeys:
 
     async def active(self) -> list[tuple[str, str, datetime]]:
         """(kid, private PEM, created at) of every unretired key, newest first."""
-        async with self._engine.connect() as conn:
-            rows = (
-                await conn.execute(
-                    text(
-                        "SELECT kid, private_key_pem, created_at FROM identity.signing_keys "
-                        "WHERE retired_at IS NULL ORDER BY created_at DESC, kid"
-                    )
-                )
-            ).all()
+        # Every replica's periodic reload: opened like a unit of work (ADR 0341, 0346).
+        async with opened_transaction(self._engine, lambda c: c.execute(_ACTIVE_KEYS)) as opened:
+            rows = opened[1].all()
         return [(r[0], r[1], r[2]) for r in rows]
 
     async def retire_all_but_newest(self, keep: int) -> list[str]:

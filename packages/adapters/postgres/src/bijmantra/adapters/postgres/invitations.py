@@ -10,6 +10,7 @@ from typing import Any
 
 from bijmantra.adapters.postgres.connection_store import TenantConnectionStore
 from bijmantra.adapters.postgres.ddl import set_local_role
+from bijmantra.adapters.postgres.engine import opened_transaction
 from bijmantra.application.tenancy import PendingInvitation
 from bijmantra.kernel import TenantId
 from sqlalchemy import text
@@ -151,8 +152,10 @@ class PostgresDueInvitations:
     async def due(
         self, now: datetime, limit: int, max_attempts: int
     ) -> list[tuple[TenantId, uuid.UUID]]:
-        async with self._engine.begin() as conn:
-            await conn.execute(text(set_local_role(MAILER_ROLE)))
+        # The mailer's round opens like a unit of work: a pooled connection a restart ended is
+        # replaced at the first statement (ADR 0341, 0346).
+        mailer = text(set_local_role(MAILER_ROLE))
+        async with opened_transaction(self._engine, lambda c: c.execute(mailer)) as (conn, _):
             rows = (
                 await conn.execute(
                     text(

@@ -20,6 +20,7 @@ import contextlib
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 import psycopg
 from bijmantra.adapters.postgres.ddl import (
@@ -28,7 +29,11 @@ from bijmantra.adapters.postgres.ddl import (
     outbox_relay_role,
     set_local_role,
 )
-from bijmantra.adapters.postgres.engine import driver_connection, queue_commit
+from bijmantra.adapters.postgres.engine import (
+    driver_connection,
+    opened_transaction,
+    queue_commit,
+)
 from bijmantra.application.events import (
     EventEnvelope,
     OutboxRecord,
@@ -209,23 +214,31 @@ class PostgresOutboxStore:
 
     @contextlib.asynccontextmanager
     async def _as_relay(self) -> AsyncIterator[AsyncConnection]:
-        async with self._engine.connect() as connection, connection.begin():
-            await connection.execute(text("; ".join(self._relay_settings)))
-            yield connection
+        # The relay's settings are the first statement: retried once on a fresh connection
+        # if the pooled one died (a restart), as a unit of work's opening is (ADR 0341, 0346).
+        settings = text("; ".join(self._relay_settings))
+        async with opened_transaction(self._engine, lambda c: c.execute(settings)) as opened:
+            yield opened[0]
 
     @contextlib.asynccontextmanager
     async def claim(self, limit: int) -> AsyncIterator[_ClaimedBatch]:
         """Two round trips per pass: ``BEGIN``, the relay's settings and the claim go out
         pipelined, and so do the mark and ``COMMIT`` (``mark_published``). Sent one by one
         they were five, each waiting for both processes to be scheduled on a loaded host."""
-        async with self._engine.connect() as connection, connection.begin():
+        params = {"limit": limit, "partitions": self._max_partitions}
+
+        async def opening(connection: AsyncConnection) -> list[Any]:
+            # The whole claim is the unit's first exchange: on a connection a restart ended
+            # nothing of it has run, and it runs once more on a fresh one (ADR 0341, 0346).
             driver = await driver_connection(connection)
-            params = {"limit": limit, "partitions": self._max_partitions}
             async with driver.pipeline():
                 for setting in self._relay_settings:
                     await driver.execute(setting)
                 cursor = await driver.execute(self._claim, params, binary=True)
-            rows = await cursor.fetchall()
+            return await cursor.fetchall()
+
+        async with opened_transaction(self._engine, opening) as (connection, rows):
+            driver = await driver_connection(connection)
             records = [
                 OutboxRecord(id_, type_, tenant_id, envelope, traceparent)
                 for id_, type_, tenant_id, envelope, traceparent, _ in rows

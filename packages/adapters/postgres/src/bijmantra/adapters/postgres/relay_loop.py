@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from datetime import timedelta
 
 import psycopg
@@ -18,6 +19,9 @@ from bijmantra.application.events import OutboxRelay
 
 log = logging.getLogger(__name__)
 RECONNECT_DELAY = 1.0  # seconds between LISTEN reconnection attempts
+# How long one of the relay's own sessions may stay away before it is worth a warning: a
+# server restart or failover ends them, and they come back with the server (ADR 0346).
+QUIET_RECONNECT = 30.0
 # Published rows are kept this long (far beyond the stream's duplicate window), then purged.
 PUBLISHED_RETENTION = timedelta(days=1)
 PURGE_INTERVAL = 600.0  # seconds
@@ -45,22 +49,58 @@ async def run_relay(
                 await task
 
 
+class _Session:
+    """One of the relay's own sessions (LISTEN, NOTIFY), which a server restart ends.
+
+    A session that had been up a while reconnects at once, as a unit of work's first
+    statement does on a fresh connection (ADR 0341); a reconnection that fails waits
+    ``RECONNECT_DELAY`` before the next. Being away is logged as info; only a session away
+    longer than a restart takes (``QUIET_RECONNECT``) is a warning (ADR 0346)."""
+
+    def __init__(self, what: str) -> None:
+        self._what = what
+        self._up_since: float | None = None
+        self._away_since: float | None = None
+
+    def up(self) -> None:
+        self._up_since, self._away_since = time.monotonic(), None
+
+    async def down(self) -> None:
+        """Called in the ``except`` block of the session's failure."""
+        now = time.monotonic()
+        at_once = self._up_since is not None and now - self._up_since >= RECONNECT_DELAY
+        self._up_since = None
+        if self._away_since is None:
+            self._away_since = now
+            log.info("%s session ended; reconnecting", self._what)
+        elif now - self._away_since > QUIET_RECONNECT:
+            log.warning(
+                "%s session away for %.0f s; reconnecting",
+                self._what,
+                now - self._away_since,
+                exc_info=True,
+            )
+        if not at_once:
+            await asyncio.sleep(RECONNECT_DELAY)
+
+
 async def listen(url: str, channel: str, wake: asyncio.Event, stop: asyncio.Event) -> None:
     """Set ``wake`` on each NOTIFY on ``channel``; reconnect until ``stop``.
 
     Polling covers the gaps while disconnected."""
+    session = _Session(f"LISTEN {channel}")
     while not stop.is_set():
         try:
             async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
                 await conn.execute(
                     psycopg.sql.SQL("LISTEN {}").format(psycopg.sql.Identifier(channel))
                 )
+                session.up()
                 wake.set()  # anything committed while we were away
                 async for _ in conn.notifies():
                     wake.set()
         except psycopg.Error:
-            log.warning("LISTEN %s connection lost; reconnecting", channel, exc_info=True)
-            await asyncio.sleep(RECONNECT_DELAY)
+            await session.down()
 
 
 class OutboxWakeups:
@@ -85,19 +125,24 @@ class OutboxWakeups:
 
     async def run(self, stop: asyncio.Event) -> None:
         notify = psycopg.sql.SQL("NOTIFY {}").format(psycopg.sql.Identifier(self._channel))
+        session = _Session(f"NOTIFY {self._channel}")
         while not stop.is_set():
             try:
                 async with await psycopg.AsyncConnection.connect(
                     self._url, autocommit=True
                 ) as conn:
                     await conn.execute("SET synchronous_commit = off")
+                    session.up()
                     while not stop.is_set():
                         await self._pending.wait()
                         self._pending.clear()
-                        await conn.execute(notify)
+                        try:
+                            await conn.execute(notify)
+                        except psycopg.Error:
+                            self._pending.set()  # not sent: sent on the next session
+                            raise
             except psycopg.Error:
-                log.warning("NOTIFY %s connection lost; reconnecting", self._channel, exc_info=True)
-                await asyncio.sleep(RECONNECT_DELAY)
+                await session.down()
 
 
 async def _purge(store: PostgresOutboxStore, stop: asyncio.Event) -> None:

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Awaitable
 from datetime import datetime
 from typing import Any
 
 from bijmantra.adapters.postgres.ddl import set_local_role
+from bijmantra.adapters.postgres.engine import opened_transaction
 from bijmantra.adapters.postgres.inbox import first_delivery
 from bijmantra.adapters.postgres.placement import PlacementEngines, as_placements
 from bijmantra.adapters.postgres.uow import TenantTransaction
@@ -106,6 +108,10 @@ class PostgresEvaluationState(TenantTransaction):
         await self._conn.commit()
 
 
+def _as_checks(connection: AsyncConnection) -> Awaitable[Any]:
+    return connection.execute(text(set_local_role(CHECKS_ROLE)))
+
+
 class PostgresDueChecks:
     """``DueChecks`` over every placement (ADR 0102), as the checks role."""
 
@@ -115,8 +121,9 @@ class PostgresDueChecks:
     async def _due(self, query: Any, now: datetime, limit: int) -> list[Any]:
         rows: list[Any] = []
         for database in await self._placements.placements():
-            async with self._placements.engine_of(database).begin() as connection:
-                await connection.execute(text(set_local_role(CHECKS_ROLE)))
+            engine = self._placements.engine_of(database)
+            # Opened like a unit of work: survives a restart's dead connections (ADR 0346).
+            async with opened_transaction(engine, _as_checks) as (connection, _):
                 rows += (await connection.execute(query, {"now": now, "limit": limit})).all()
         rows.sort(key=lambda row: row[0])
         return rows[:limit]

@@ -9,7 +9,7 @@ its device has stored comes with its rollups computed here (``sensor_folds``, AD
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from string import Template
 from typing import Any
@@ -26,6 +26,13 @@ from bijmantra.adapters.postgres.binary_arrays import (
 from bijmantra.adapters.postgres.connection_store import ConnectionStore
 from bijmantra.adapters.postgres.engine import driver_connection
 from bijmantra.adapters.postgres.sensor_folds import NOTHING_FOLDED, folded_batch
+from bijmantra.adapters.postgres.sensor_partitions import (
+    PARTITIONS,
+    PartitionCache,
+    month_of,
+    months_between,
+    partitions_made,
+)
 from bijmantra.adapters.postgres.sensor_series import ROW_PERIOD, first_row, points_json
 from bijmantra.adapters.postgres.sensor_store_sql import STORE
 from bijmantra.domain.sensors import (
@@ -45,9 +52,8 @@ from bijmantra.domain.sensors import (
 )
 from bijmantra.kernel import Conflict, Page, PageRequest, TenantId
 from sqlalchemy import text
-from sqlalchemy.engine import URL
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 _DEVICE_NAMES = (
     "device_id",
@@ -192,27 +198,6 @@ _SLOT_ROWS = {
 }
 
 
-def _month(at: datetime) -> date:
-    return at.astimezone(UTC).date().replace(day=1)
-
-
-def _months(first: date, last: date) -> Iterator[date]:
-    while first <= last:
-        yield first
-        first = (first + timedelta(days=32)).replace(day=1)
-
-
-class PartitionCache:
-    """Months whose reading partition is known to exist, per database (each placement has
-    its own partitions); per process, created on demand."""
-
-    def __init__(self) -> None:
-        self.months: set[tuple[URL, date]] = set()
-
-
-_PARTITIONS = PartitionCache()
-
-
 def _device(row: Any) -> Device:
     v = row._asdict()
     return Device(
@@ -259,7 +244,7 @@ def _profile(row: Any) -> DeviceProfile:
 
 
 class PostgresSensorStore(ConnectionStore):
-    def __init__(self, connection: AsyncConnection, partitions: PartitionCache = _PARTITIONS):
+    def __init__(self, connection: AsyncConnection, partitions: PartitionCache = PARTITIONS):
         super().__init__(connection)
         self._partitions = partitions
         self._unsaved: dict[str, dict[str, Any]] = {}
@@ -381,18 +366,14 @@ class PostgresSensorStore(ConnectionStore):
         """Create missing monthly partitions in a transaction of their own (committed even
         if the batch's is rolled back, so the cache never names a partition that is not)."""
         database = self._connection.engine.url  # hashable; rendering it cost more than the rest
-        first, last = _month(min(times)), _month(max(times))
-        months = {(database, month) for month in _months(first, last)}
+        first, last = month_of(min(times)), month_of(max(times))
+        months = {(database, month) for month in months_between(first, last)}
         if months <= self._partitions.months:
             return
-        async with self._connection.engine.begin() as own:
-            await own.execute(
-                text("SELECT domain.sensor_reading_partitions(:first, :last)"),
-                {
-                    "first": datetime.combine(first, datetime.min.time(), UTC),
-                    "last": datetime.combine(last, datetime.min.time(), UTC),
-                },
-            )
+        midnight = datetime.min.time()
+        made = (datetime.combine(first, midnight, UTC), datetime.combine(last, midnight, UTC))
+        async with partitions_made(self._connection.engine, *made):
+            pass
         self._partitions.months |= months
 
     async def store_readings(self, device_id: str, readings: Sequence[ReadingLike]) -> int:
@@ -478,22 +459,3 @@ class PostgresSensorStore(ConnectionStore):
             r.bucket.astimezone(UTC).date(): Bucket(r.bucket, r.lo, r.hi, r.total, int(r.n))
             for r in rows
         }
-
-
-async def maintain_partitions(engine: AsyncEngine, now: datetime, retention: timedelta) -> int:
-    """Create reading partitions two months ahead; drop those wholly past retention.
-
-    Returns how many partitions were dropped."""
-    async with engine.begin() as connection:
-        await connection.execute(
-            text("SELECT domain.sensor_reading_partitions(:first, :last)"),
-            {"first": now - timedelta(days=1), "last": now + timedelta(days=62)},
-        )
-        dropped = await connection.execute(
-            text("SELECT domain.sensor_drop_reading_partitions(:before)"),
-            {"before": now - retention},
-        )
-    count = int(dropped.scalar_one())
-    if count:
-        _PARTITIONS.months.clear()  # re-checked (and re-made if still wanted) on the next batch
-    return count

@@ -1,0 +1,206 @@
+"""Background passes after a PostgreSQL restart (ADR 0346, extending 0341), against a server
+of this module's own (restarting the session's would cut every other test's connections).
+
+Each loop's pass (the outbox relay's claim, backlog and purge, the analysis scheduler, the
+sensor due-checks, partition maintenance, the audit consumer's append, the invitation
+mailer, the signing-key reload) opens its transaction the way a unit of work does: a pooled
+connection the restart ended is found dead at the first statement, and that statement runs
+once more on a fresh connection. So the first pass after a restart succeeds, where it used
+to fail, log a warning and wait for the loop's next turn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from bijmantra.adapters.postgres import create_engine
+from bijmantra.adapters.postgres.analysis_scheduler import PostgresAnalysisScheduler
+from bijmantra.adapters.postgres.audit import PostgresAuditStore
+from bijmantra.adapters.postgres.export_runner import run_exports_once
+from bijmantra.adapters.postgres.identity import PostgresSigningKeys
+from bijmantra.adapters.postgres.invitations import PostgresDueInvitations
+from bijmantra.adapters.postgres.outbox import PostgresOutboxStore
+from bijmantra.adapters.postgres.placement import PlacementEngines
+from bijmantra.adapters.postgres.relay_loop import OutboxWakeups, listen
+from bijmantra.adapters.postgres.sensor_evaluation import PostgresDueChecks
+from bijmantra.adapters.postgres.sensor_partitions import maintain_partitions
+from bijmantra.application.events import EventEnvelope, encode_envelope
+from bijmantra.kernel import uuid7
+from bijmantra.testkit.provision import ProvisionedDatabase, provision
+from bijmantra.testkit.servers import LocalPostgres
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalPostgres, str]]:
+    server = LocalPostgres(tmp_path_factory.mktemp("restart") / "data")
+    owner_url = server.start()
+    yield server, owner_url
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def private(server: tuple[LocalPostgres, str]) -> ProvisionedDatabase:
+    return provision(server[1])
+
+
+async def restart(server: tuple[LocalPostgres, str]) -> None:
+    local, owner_url = server
+    assert await asyncio.to_thread(local.restart) == owner_url
+
+
+@pytest.fixture
+async def domain(private: ProvisionedDatabase) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(private.domain_url, pool_size=1, max_overflow=0)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def analytics(private: ProvisionedDatabase) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(private.analytics_url, pool_size=1, max_overflow=0)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def identity(private: ProvisionedDatabase) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(private.identity_url, pool_size=1, max_overflow=0)
+    yield engine
+    await engine.dispose()
+
+
+async def _after_a_restart(
+    server: tuple[LocalPostgres, str], engine: AsyncEngine, first_pass: Callable[[], Awaitable[Any]]
+) -> None:
+    """Pool a connection, restart the server under it, then run one pass: it must succeed."""
+    async with engine.connect() as conn:
+        await conn.execute(text("SELECT 1"))
+    assert engine.sync_engine.pool.checkedin() == 1  # type: ignore[attr-defined]
+    await restart(server)
+    await first_pass()
+
+
+def _event() -> EventEnvelope:
+    return EventEnvelope(
+        id=str(uuid7()),
+        type="germplasm.created",
+        source="domain-api",
+        tenant_id=str(uuid.uuid4()),
+        subject="g-1",
+        time=datetime.now(UTC),
+        schema_version=1,
+        data={},
+        actor="user-1",
+    )
+
+
+async def test_the_outbox_relays_passes_succeed_after_a_restart(
+    server: tuple[LocalPostgres, str], domain: AsyncEngine, identity: AsyncEngine
+) -> None:
+    for engine, schema in [(domain, "domain"), (identity, "identity")]:
+        store = PostgresOutboxStore(engine, schema=schema)
+
+        async def claim(store: PostgresOutboxStore = store) -> None:
+            async with store.claim(10) as batch:
+                assert batch.records == []
+
+        await _after_a_restart(server, engine, claim)
+        await _after_a_restart(server, engine, store.pending)
+        await _after_a_restart(
+            server, engine, lambda store=store: store.purge_published(timedelta(days=1))
+        )
+
+
+async def test_the_analysis_scheduler_and_due_checks_succeed_after_a_restart(
+    server: tuple[LocalPostgres, str], domain: AsyncEngine, analytics: AsyncEngine
+) -> None:
+    """The scheduler serves the worker's claims (domain-api); the due checks are the
+    worker's 15-second pass over every placement."""
+    scheduler = PostgresAnalysisScheduler(PlacementEngines(domain))
+    checks = PostgresDueChecks(PlacementEngines(analytics))
+    now = datetime.now(UTC)
+    await _after_a_restart(server, domain, lambda: scheduler.reserve("delivery-1"))
+    await _after_a_restart(server, analytics, lambda: checks.due_watches(now, 10))
+    await _after_a_restart(server, analytics, lambda: checks.due_presences(now, 10))
+
+
+async def test_partition_maintenance_and_the_audit_consumer_succeed_after_a_restart(
+    server: tuple[LocalPostgres, str], domain: AsyncEngine
+) -> None:
+    now = datetime.now(UTC)
+    await _after_a_restart(
+        server, domain, lambda: maintain_partitions(domain, now, timedelta(days=400))
+    )
+    audit, recorded = PostgresAuditStore(domain), _event()
+    await _after_a_restart(
+        server, domain, lambda: audit.append("audit", recorded, encode_envelope(recorded))
+    )
+
+
+async def test_the_mailer_and_the_signing_key_reload_succeed_after_a_restart(
+    server: tuple[LocalPostgres, str], identity: AsyncEngine
+) -> None:
+    invitations, keys = PostgresDueInvitations(identity), PostgresSigningKeys(identity)
+    await _after_a_restart(server, identity, lambda: invitations.due(datetime.now(UTC), 10, 5))
+    await _after_a_restart(server, identity, keys.active)
+
+
+def test_the_export_runner_needs_nothing_after_a_restart(
+    server: tuple[LocalPostgres, str], private: ProvisionedDatabase, tmp_path: Path
+) -> None:
+    """It keeps no pool: each pass connects afresh, so a restart between passes costs none."""
+    assert run_exports_once(private.owner_url, lambda: datetime.now(UTC), tmp_path) == 0
+    asyncio.run(restart(server))
+    assert run_exports_once(private.owner_url, lambda: datetime.now(UTC), tmp_path) == 0
+
+
+async def test_the_relays_wake_up_and_listener_carry_on_across_a_restart(
+    server: tuple[LocalPostgres, str],
+    private: ProvisionedDatabase,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The relay's own sessions: NOTIFY after a commit (``OutboxWakeups``) and LISTEN."""
+    caplog.set_level(logging.INFO, logger="bijmantra.adapters.postgres.relay_loop")
+    channel, stop, woken = "bijmantra_outbox", asyncio.Event(), asyncio.Event()
+    wakeups = OutboxWakeups(private.domain_url, channel)
+    tasks = [
+        asyncio.create_task(wakeups.run(stop)),
+        asyncio.create_task(listen(private.domain_url, channel, woken, stop)),
+    ]
+    try:
+        await asyncio.wait_for(woken.wait(), 10)  # listening
+        await asyncio.sleep(0.2)
+        caplog.clear()
+        await restart(server)
+        async with await psycopg.AsyncConnection.connect(
+            private.domain_url, autocommit=True
+        ) as watcher:
+            await watcher.execute(f"LISTEN {channel}")
+            wakeups.wake()  # a commit's wake-up, the first after the restart
+            notified = watcher.notifies(timeout=5, stop_after=1)
+            assert [n.channel async for n in notified] == [channel]
+        woken.clear()
+        wakeups.wake()
+        await asyncio.wait_for(woken.wait(), 10)  # the listener is back
+        assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+        ended = [r.getMessage() for r in caplog.records if "session ended" in r.getMessage()]
+        assert sorted(ended) == [
+            f"{verb} {channel} session ended; reconnecting" for verb in ("LISTEN", "NOTIFY")
+        ]
+    finally:
+        stop.set()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
