@@ -9,6 +9,7 @@ import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
 
+import msgspec
 import pypdf
 import pytest
 from bijmantra.adapters.email import SmtpEmailSender, SmtpSettings
@@ -182,3 +183,28 @@ async def test_a_refused_send_leaves_the_event_unclaimed_so_the_retry_mails_once
     ignored = envelope({"email": "x@partner.example"}, "distribution.dispatch_packed")
     await notify(ignored)
     assert sender.to("x@partner.example") == []
+
+
+async def test_an_organization_mails_partners_a_bounded_number_of_times_a_day(
+    ledger: PostgresDeliveryLedger,
+) -> None:
+    """A writer names any address as a partner's, and each request it submits mails that
+    address: 600 mails a minute within the write limit, through the platform's mail server,
+    greeting the address with a 300-character name of the writer's choosing. Invitations
+    were bounded for this (ADR 0335); partner mail now is too (ADR 0348). Past the day's
+    bound the event is recorded and nothing is sent; another organization's mail goes out,
+    concurrent deliveries take turns, and a redelivery sends nothing."""
+    sender = RecordingEmailSender()
+    notify = NotifyPartners(sender, ledger, per_day=5)
+    flooding, other = str(uuid.uuid4()), str(uuid.uuid4())
+    address = f"{uuid.uuid4().hex}@victim.example"
+
+    def event(tenant: str) -> EventEnvelope:
+        return msgspec.structs.replace(shipped_event(address), tenant_id=tenant)
+
+    events = [event(flooding) for _ in range(8)]
+    await asyncio.gather(*(notify(e) for e in events))
+    assert len(sender.to(address)) == 5
+    await notify(events[-1])  # redelivered: recorded, still not sent
+    await notify(event(other))
+    assert len(sender.to(address)) == 6

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC
 
 from bijmantra.application.compliance.chain import AuditEntry, ChainHead, next_entry
+from bijmantra.application.distribution.notifications import Claim
 from bijmantra.application.events import EventEnvelope, event_resources
 from bijmantra.application.events.live_feed import FeedItem
 from bijmantra.application.events.ports import ConsumerSpec, EventBatchHandler, EventHandler
@@ -166,14 +167,17 @@ class FakeDeliveryLedger:
     without an exception, so a failed send is retried and a redelivery is skipped."""
 
     claimed: set[tuple[str, str]] = field(default_factory=set)  # (consumer, event id)
+    # (consumer, organization) -> claims recorded (the fake's "today" is its whole life)
+    handled: dict[tuple[str, str], int] = field(default_factory=dict)
 
     @contextlib.asynccontextmanager
-    async def claim(self, consumer: str, envelope: EventEnvelope) -> AsyncIterator[bool]:
-        key = (consumer, envelope.id)
+    async def claim(self, consumer: str, envelope: EventEnvelope) -> AsyncIterator[Claim]:
+        key, day = (consumer, envelope.id), (consumer, envelope.tenant_id)
         fresh = key not in self.claimed
-        yield fresh
+        yield Claim(fresh, self.handled.get(day, 0))
         if fresh:
             self.claimed.add(key)
+            self.handled[day] = self.handled.get(day, 0) + 1
 
 
 __all__ = [

@@ -9,14 +9,25 @@ from typing import Any, Protocol
 
 from bijmantra.application.email import EmailSender, OutgoingEmail
 from bijmantra.application.events import EventEnvelope
+from bijmantra.domain.distribution.model import PARTNER_MAILS_PER_DAY, may_mail
 
 MAIL_CONSUMER = "distribution-mail"
 
 
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """``first``: the event was never processed by the consumer. ``handled_today``: how many
+    of the organization's events the consumer processed earlier today (UTC)."""
+
+    first: bool
+    handled_today: int
+
+
 class DeliveryLedger(Protocol):
-    def claim(self, consumer: str, envelope: EventEnvelope) -> AbstractAsyncContextManager[bool]:
-        """True when the event was never processed by ``consumer``; the record of it commits
-        only if the block exits without an exception (then a redelivery yields False)."""
+    def claim(self, consumer: str, envelope: EventEnvelope) -> AbstractAsyncContextManager[Claim]:
+        """The event's claim; its record commits only if the block exits without an
+        exception (then a redelivery is not ``first``). Claims of one organization and
+        consumer take turns, so ``handled_today`` counts every claim committed before."""
         ...
 
 
@@ -92,13 +103,17 @@ def notification_for(envelope: EventEnvelope) -> OutgoingEmail | None:
 
 @dataclass
 class NotifyPartners:
+    """One mail per event, at most ``per_day`` a day per organization: past it the event is
+    recorded and no mail goes out (the write it follows stands)."""
+
     sender: EmailSender
     ledger: DeliveryLedger
+    per_day: int = PARTNER_MAILS_PER_DAY
 
     async def __call__(self, envelope: EventEnvelope) -> None:
         email = notification_for(envelope)
         if email is None:
             return
-        async with self.ledger.claim(MAIL_CONSUMER, envelope) as first:
-            if first:
+        async with self.ledger.claim(MAIL_CONSUMER, envelope) as claim:
+            if claim.first and may_mail(claim.handled_today, self.per_day):
                 await self.sender.send(email)

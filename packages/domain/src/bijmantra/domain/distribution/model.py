@@ -26,6 +26,15 @@ from bijmantra.kernel import Conflict, FieldError, ValidationFailed
 
 COUNTRY = re.compile(r"[A-Z]{2}")
 EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{1,63}")
+# Mails to partners an organization sends a day (UTC), as invitations are bounded (ADR 0335):
+# a writer names any address as a partner's and each submitted request mails it (ADR 0348).
+PARTNER_MAILS_PER_DAY = 500
+
+
+def may_mail(handled_today: int, per_day: int = PARTNER_MAILS_PER_DAY) -> bool:
+    """Whether a partner mail goes out, ``handled_today`` being the organization's mail
+    events handled earlier today (those left unsent past the bound count too)."""
+    return handled_today < per_day
 
 
 class PartnerType(StrEnum):
