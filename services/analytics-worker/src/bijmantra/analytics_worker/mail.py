@@ -10,23 +10,17 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from bijmantra.adapters.postgres import first_delivery
+from bijmantra.adapters.postgres.inbox import handled_today
 from bijmantra.adapters.postgres.placement import PlacementEngines, as_placements
 from bijmantra.application.distribution.notifications import MESSAGES, Claim
 from bijmantra.application.events import EventEnvelope, subject_for
 from bijmantra.domain.distribution.model import may_mail
 from bijmantra.kernel import TenantId
 from bijmantra.observability import get_logger
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 log = get_logger(__name__)
 MAIL_SUBJECTS = tuple(subject_for(t) for t in MESSAGES)
-_TAKE_TURN = text("SELECT pg_advisory_xact_lock(hashtext(:consumer), hashtext(:tenant))")
-# Under the organization's row-level security: its claims since 00:00 UTC.
-_HANDLED_TODAY = text(
-    "SELECT count(*) FROM analytics.processed_events WHERE consumer = :consumer "
-    "AND processed_at >= date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"
-)
 
 
 class PostgresDeliveryLedger:
@@ -38,9 +32,7 @@ class PostgresDeliveryLedger:
         """The row lock of the claim also makes a concurrent redelivery wait for the
         outcome of the first (send and commit, or fail and roll back) instead of sending."""
         async with self._placements.transaction(TenantId(uuid.UUID(envelope.tenant_id))) as conn:
-            turn = {"consumer": consumer, "tenant": envelope.tenant_id}
-            await conn.execute(_TAKE_TURN, turn)
-            handled = int((await conn.execute(_HANDLED_TODAY, turn)).scalar_one())
+            handled = await handled_today(conn, consumer, envelope.tenant_id)
             claim = Claim(await first_delivery(conn, consumer, envelope), handled)
             if claim.first and not may_mail(handled):
                 log.warning("partner mail not sent: the day's bound", tenant_id=envelope.tenant_id)

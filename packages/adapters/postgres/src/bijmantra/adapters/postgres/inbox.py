@@ -62,3 +62,20 @@ async def first_deliveries(
         },
     )
     return {str(row.event_id) for row in result}
+
+
+_TAKE_TURN = text("SELECT pg_advisory_xact_lock(hashtext(:consumer), hashtext(:tenant))")
+# Under the organization's row-level security: its events recorded since 00:00 UTC.
+_HANDLED_TODAY = text(
+    "SELECT count(*) FROM analytics.processed_events WHERE consumer = :consumer "
+    "AND processed_at >= date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"
+)
+
+
+async def handled_today(connection: AsyncConnection, consumer: str, tenant_id: str) -> int:
+    """How many of the organization's events ``consumer`` recorded today (UTC), in the
+    analytics schema, after waiting for the organization's other claims of ``consumer`` in
+    flight (a transaction-scoped lock): a bound on the count holds under concurrency."""
+    turn = {"consumer": consumer, "tenant": tenant_id}
+    await connection.execute(_TAKE_TURN, turn)
+    return int((await connection.execute(_HANDLED_TODAY, turn)).scalar_one())
