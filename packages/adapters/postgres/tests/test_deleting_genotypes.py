@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import psycopg
@@ -20,7 +21,7 @@ from bijmantra.application.analysis import (
     DeleteAnalysis,
     RequestAnalysis,
 )
-from bijmantra.application.genotyping import DeleteVariantSet
+from bijmantra.application.genotyping import DeleteVariantSet, GenotypeChunk, StreamGenotypes
 from bijmantra.domain.analysis import AnalysisJob, AnalysisType, JobStatus
 from bijmantra.domain.tenancy.storage import StorageCaps, StoredResource
 from bijmantra.kernel import Conflict, NotFound, Principal, StorageFull, TenantId, ValidationFailed
@@ -228,3 +229,37 @@ async def test_each_statement_is_a_range_of_the_primary_key(engine: AsyncEngine)
                 assert f"{table}_pkey" in plan, plan
                 assert "Seq Scan" not in plan, plan
         await conn.rollback()
+
+
+async def test_a_stream_under_way_is_read_whole_and_one_after_the_delete_finds_no_set(
+    engine: AsyncEngine, database: ProvisionedDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(genotypes, "chunk_variants_for", lambda n_samples: 256)
+    tenant = TenantId(uuid.uuid4())
+    await _import(engine, tenant, 10**6, samples=4, variants=600)  # 3 chunks
+    set_id = _set_id(database, tenant)
+    factory = unit_of_work_factory(engine, source="t")
+    member = manager(tenant)
+    stream = StreamGenotypes(factory)(member, set_id)
+    chunks = [await anext(stream)]  # its unit of work holds the set now
+    deleting = asyncio.create_task(DeleteVariantSet(factory)(member, set_id))
+    await asyncio.sleep(1.0)
+    assert not deleting.done()  # the delete waits for the read under way
+    chunks += [chunk async for chunk in stream]
+    assert sum(c.n_variants for c in chunks) == 600  # every chunk, none deleted under it
+    assert (await deleting)["genotypeCalls"] == 2_400
+    await _import(engine, tenant, 10**6, samples=4, variants=600)
+    second = _set_id(database, tenant)
+    async with factory(tenant) as uow:  # a delete under way holds this one
+        assert await uow.genotypes.locked(second) is not None
+        waiting = asyncio.create_task(_first(StreamGenotypes(factory)(member, second)))
+        await asyncio.sleep(1.0)
+        assert not waiting.done()  # the read waits for the delete ...
+        await uow.genotypes.delete(second)
+        await uow.commit()
+    with pytest.raises(NotFound):  # ... and finds no set, never part of one
+        await waiting
+
+
+async def _first(chunks: AsyncIterator[GenotypeChunk]) -> GenotypeChunk:
+    return await anext(chunks)

@@ -311,6 +311,9 @@ class FakeGenotypeStore:
                     call_set, ploidy=len(edit.alleles)
                 )
 
+    async def hold(self, variant_set_db_id: str) -> bool:
+        return (self._tenant, variant_set_db_id) in self.staged
+
     async def locked(self, variant_set_db_id: str) -> VariantSetRow | None:
         rows, _ = await self.variant_set_rows(GenotypeFilter((variant_set_db_id,)), 0, 1)
         return rows[0] if rows else None

@@ -76,6 +76,8 @@ async def extract_variant_set(
             [FieldError("variantSetDbIds", f"the selection spans {len(groups)} variant sets")],
         )
     [(source, columns)] = groups.items()
+    if not await store.hold(source):  # deleted since: nothing to copy, never part of it
+        raise NotFound("Nothing to extract: no such variant set, variant or call set")
     chosen = with_filter(where, variant_set_db_ids=(source,))
     variants, total = await store.variant_rows(chosen, 0, MAX_EXTRACT_VARIANTS)
     if total > MAX_EXTRACT_VARIANTS or not variants:

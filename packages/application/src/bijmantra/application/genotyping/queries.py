@@ -10,13 +10,21 @@ from bijmantra.application.ports.genotypes import ChunkRead, GenotypeChunk, Stor
 from bijmantra.application.security import Action, Permission, authorize
 from bijmantra.application.use_case import existing, organization_unit
 from bijmantra.domain.genotyping import EXPORT_FORMATS
-from bijmantra.kernel import FieldError, Principal, ValidationFailed
+from bijmantra.kernel import FieldError, NotFound, Principal, ValidationFailed
 
 READ = Permission("genotyping", Action.READ)
 
 
 async def stored_variant_set(store: GenotypeStore, variant_set_db_id: str) -> StoredVariantSet:
     return existing(await store.get(variant_set_db_id), f"Variant set {variant_set_db_id}")
+
+
+async def held_variant_set(store: GenotypeStore, variant_set_db_id: str) -> StoredVariantSet:
+    """The set, kept from a delete until the unit of work ends: a reader of all its chunks
+    reads them all or, if a delete came first, finds no set (ADR 0345)."""
+    if not await store.hold(variant_set_db_id):
+        raise NotFound(f"Variant set {variant_set_db_id} not found")
+    return await stored_variant_set(store, variant_set_db_id)
 
 
 def columns_for(variant_set: StoredVariantSet, call_set_db_ids: Sequence[str]) -> list[int] | None:
@@ -50,7 +58,7 @@ class StreamGenotypes:
         self, principal: Principal, variant_set_db_id: str, call_set_db_ids: Sequence[str] = ()
     ) -> AsyncIterator[GenotypeChunk]:
         async with organization_unit(self.uow, principal, READ) as uow:
-            variant_set = await stored_variant_set(uow.genotypes, variant_set_db_id)
+            variant_set = await held_variant_set(uow.genotypes, variant_set_db_id)
             columns = columns_for(variant_set, call_set_db_ids)
             async for chunk in uow.genotypes.read(ChunkRead(variant_set_db_id, columns)):
                 yield chunk
@@ -72,7 +80,7 @@ class ExportGenotypes:
                 [FieldError("format", f"one of {', '.join(sorted(EXPORT_FORMATS))}")],
             )
         async with self.uow(principal.tenant_id) as uow:
-            variant_set = await stored_variant_set(uow.genotypes, variant_set_db_id)
+            variant_set = await held_variant_set(uow.genotypes, variant_set_db_id)
             samples = [c.sample_name for c in variant_set.call_sets]
             async for piece in uow.genotypes.export(variant_set_db_id, file_format, samples):
                 yield piece

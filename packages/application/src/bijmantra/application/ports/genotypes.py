@@ -149,6 +149,12 @@ class GenotypeStore(Protocol):
         dosage codes the kernels read in step with them."""
         ...
 
+    async def hold(self, variant_set_db_id: str) -> bool:
+        """Keep the set from being deleted until the unit of work ends, for a reader whose
+        statements span its chunks (a stream, an export, an extract); a delete under way is
+        waited for. False when the organization has no such set (ADR 0345)."""
+        ...
+
     async def locked(self, variant_set_db_id: str) -> VariantSetRow | None:
         """The set, locked until the unit of work ends: an analysis requested of it meanwhile
         waits, then finds it gone (ADR 0345). None when the organization has no such set."""

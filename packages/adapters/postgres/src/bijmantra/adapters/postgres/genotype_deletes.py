@@ -2,12 +2,15 @@
 
 The set's row is locked first (``FOR UPDATE``): an analysis requested of it meanwhile inserts
 its job only after this transaction ends (the job's foreign key waits for the row) and then
-finds the set gone. Its chunks, variants and call sets are then deleted in ranges of their
-primary key (``tenant_id, variant_set_db_id, index``), each statement an index range scan of
-at most ``CHUNKS`` chunks (~1 MiB of packed calls each, stored out of line) or ``ROWS`` rows,
-so no statement's work or memory grows with the set, and a cancelled request (its deadline)
-stops between two statements. The set's row goes last; its foreign keys then cascade over
-nothing. Every statement names the tenant (the key's prefix) besides row-level security.
+finds the set gone; a stream, an export or an extract of it holds the row (``FOR KEY SHARE``,
+``hold_variant_set``) for its whole transaction, so a delete waits for the reads under way
+and a read that comes after it finds no set, never part of one. Its chunks, variants and
+call sets are then deleted in ranges of their primary key (``tenant_id, variant_set_db_id,
+index``), each statement an index range scan of at most ``CHUNKS`` chunks (~1 MiB of packed
+calls each, stored out of line) or ``ROWS`` rows, so no statement's work or memory grows
+with the set, and a cancelled request (its deadline) stops between two statements. The
+set's row goes last; its foreign keys then cascade over nothing. Every statement names the
+tenant (the key's prefix) besides row-level security.
 """
 
 from __future__ import annotations
@@ -23,6 +26,12 @@ _LOCK = text(
     "FROM domain.variant_sets "
     "WHERE tenant_id = nullif(current_setting('app.tenant_id', true), '')::uuid "
     "AND variant_set_db_id = :s FOR UPDATE"
+)
+# What a reader over several statements holds: no delete runs until its transaction ends.
+_HOLD = text(
+    "SELECT 1 FROM domain.variant_sets "
+    "WHERE tenant_id = nullif(current_setting('app.tenant_id', true), '')::uuid "
+    "AND variant_set_db_id = :s FOR KEY SHARE"
 )
 # Each part of a set: (the statement reading its last index, the statement deleting a range of
 # indexes, how many indexes one statement deletes).
@@ -60,6 +69,10 @@ _DELETE_SET = text(
     "WHERE tenant_id = nullif(current_setting('app.tenant_id', true), '')::uuid "
     "AND variant_set_db_id = :s"
 )
+
+
+async def hold_variant_set(connection: AsyncConnection, variant_set_db_id: str) -> bool:
+    return (await connection.execute(_HOLD, {"s": variant_set_db_id})).first() is not None
 
 
 async def lock_variant_set(

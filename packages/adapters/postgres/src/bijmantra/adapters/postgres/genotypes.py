@@ -22,7 +22,11 @@ from bijmantra.adapters.postgres import genotype_views as views
 from bijmantra.adapters.postgres.connection_store import ConnectionStore
 from bijmantra.adapters.postgres.engine import driver_connection
 from bijmantra.adapters.postgres.genotype_calls import Block, decode, read_calls
-from bijmantra.adapters.postgres.genotype_deletes import delete_variant_set, lock_variant_set
+from bijmantra.adapters.postgres.genotype_deletes import (
+    delete_variant_set,
+    hold_variant_set,
+    lock_variant_set,
+)
 from bijmantra.adapters.postgres.genotype_edits import update_calls
 from bijmantra.adapters.postgres.genotype_export import export_file
 from bijmantra.adapters.postgres.genotype_extract import copy_calls
@@ -369,6 +373,9 @@ class PostgresGenotypeStore(ConnectionStore):
 
     async def update_calls(self, variant_set_db_id: str, edits: Sequence[CallEdit]) -> None:
         await update_calls(self._connection, variant_set_db_id, edits)
+
+    async def hold(self, variant_set_db_id: str) -> bool:
+        return await hold_variant_set(self._connection, variant_set_db_id)
 
     async def locked(self, variant_set_db_id: str) -> VariantSetRow | None:
         return await lock_variant_set(self._connection, variant_set_db_id)
