@@ -180,14 +180,28 @@ class FakeResourceStore:
 
     async def reachable(
         self, entity: str, roots: Sequence[str], link: Sequence[str]
-    ) -> dict[str, dict[str, Any]]:
-        found: dict[str, dict[str, Any]] = {}
+    ) -> dict[str, list[str]]:
+        found: dict[str, list[str]] = {}
         frontier = list(roots)
         while frontier:
             read = await self.documents(entity, [i for i in set(frontier) if i not in found])
-            found |= read
-            frontier = [i for d in read.values() for i in _at_path(d, link) if isinstance(i, str)]
+            found |= {
+                k: [i for i in _at_path(d, link) if isinstance(i, str)] for k, d in read.items()
+            }
+            frontier = [i for k in read for i in found[k]]
         return found
+
+    async def linking(
+        self, entity: str, link: Sequence[str], db_ids: Sequence[str]
+    ) -> list[dict[str, Any]]:
+        ids = await self.linking_ids(entity, link, db_ids)
+        return list((await self.documents(entity, ids)).values())
+
+    async def linking_ids(
+        self, entity: str, link: Sequence[str], db_ids: Sequence[str]
+    ) -> list[str]:
+        wanted, visible = set(db_ids), self._visible(entity)
+        return [i for i, b in visible if wanted & set(_at_path(msgspec.json.decode(b), link))]
 
     async def insert(self, entity: str, documents: Sequence[tuple[str, dict[str, Any]]]) -> None:
         for db_id, document in documents:

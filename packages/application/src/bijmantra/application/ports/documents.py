@@ -130,11 +130,22 @@ class ResourceStore(Protocol):
 
     async def reachable(
         self, entity: str, roots: Sequence[str], link: Sequence[str]
-    ) -> dict[str, dict[str, Any]]:
+    ) -> dict[str, list[str]]:
         """The documents reachable from any of ``roots`` (included) by following ``link``,
-        however deep, each once: the ancestry of many nodes in one statement, and no more
-        of the entity than that."""
+        however deep, each once, as the DbIds each one's ``link`` names (not the document):
+        the ancestry of many nodes in one statement, and no more of the entity than that."""
         ...
+
+    async def linking(
+        self, entity: str, link: Sequence[str], db_ids: Sequence[str]
+    ) -> list[dict[str, Any]]:
+        """Every document whose ``link`` names any of ``db_ids``, by DbId: one statement
+        whose cost grows with the entity's rows plus ``db_ids``, not their product."""
+        ...
+
+    async def linking_ids(
+        self, entity: str, link: Sequence[str], db_ids: Sequence[str]
+    ) -> list[str]: ...
 
     async def insert(
         self, entity: str, documents: Sequence[tuple[str, dict[str, Any]]]

@@ -6,9 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from bijmantra.application.brapi.entity import NoRules, WriteContext
-from bijmantra.application.brapi.queries import containment
 from bijmantra.application.brapi.schema import empty
-from bijmantra.application.ports.documents import Criteria
 from bijmantra.domain.germplasm import (
     InsufficientSeed,
     PedigreeNode,
@@ -25,9 +23,9 @@ from bijmantra.kernel import Conflict, FieldError, Unprocessable, ValidationFail
 
 # A pedigree write reads, each in one statement, every node it can change: the nodes naming
 # a written node as progeny, and every child of the parents concerned. Not a page: a bound
-# there would drop progeny silently, so this is only the store's sanity limit.
-EVERY_NODE = 10_000_000
+# there would drop progeny silently.
 PARENT_LINK = ("parents", "*", "germplasmDbId")
+PROGENY_LINK = ("progeny", "*", "germplasmDbId")
 
 
 class GermplasmRules(NoRules):
@@ -83,7 +81,7 @@ class PedigreeRules(NoRules):
         nodes = [PedigreeNode.from_brapi(d) for d in documents]
         roots = sorted({p for node in nodes for p in node.parent_ids})
         ancestry = await context.store.reachable("pedigree", roots, PARENT_LINK)
-        cycle = find_cycle(pedigree_graph(map(PedigreeNode.from_brapi, ancestry.values()), nodes))
+        cycle = find_cycle(ancestry | pedigree_graph(nodes))
         if cycle is not None:
             raise Unprocessable(
                 "A germplasm cannot be its own ancestor",
@@ -94,21 +92,17 @@ class PedigreeRules(NoRules):
         """Keep ``progeny`` equal to the nodes naming it as a parent: for the new parents, the
         former parents (nodes listing a written node as progeny) and the written nodes.
 
-        A fixed number of statements whatever the batch: each lookup is one criterion
-        listing every node of the write (``@> ANY``), not one query per node."""
+        A fixed number of statements whatever the batch: each lookup is one statement
+        listing every node of the write (``linking``), not one query per node."""
         nodes = [PedigreeNode.from_brapi(d) for d in documents]
         written = [node.germplasm_db_id for node in nodes]
-        former = await context.store.matching_ids(
-            "pedigree", _naming("progeny.*.germplasmDbId", written), EVERY_NODE
-        )
+        former = await context.store.linking_ids("pedigree", PROGENY_LINK, written)
         parents = sorted({p for n in nodes for p in n.parent_ids} | set(former) | set(written))
         existing = await context.store.documents("pedigree", parents, for_update=True)
         germplasm = await context.store.documents(
             "germplasm", [p for p in parents if p not in existing]
         )
-        children = await context.store.matching(
-            "pedigree", _naming("parents.*.germplasmDbId", parents), EVERY_NODE
-        )
+        children = await context.store.linking("pedigree", PARENT_LINK, parents)
         offspring = progeny_by_parent(map(PedigreeNode.from_brapi, children))
         changed, created = [], []
         for parent in parents:
@@ -140,11 +134,6 @@ class PedigreeRules(NoRules):
                 created.append((parent, node))
         await context.save("pedigree", changed, new=False)
         await context.save("pedigree", created, new=True)
-
-
-def _naming(path: str, db_ids: list[str]) -> Criteria:
-    """One criterion: the nodes naming any of ``db_ids`` at ``path``."""
-    return (tuple(containment(path, db_id) for db_id in db_ids),)
 
 
 class SeedLotRules(NoRules):
