@@ -17,8 +17,17 @@ import pytest
 from bijmantra.adapters.postgres import create_engine
 from bijmantra.adapters.postgres.analysis_scheduler import _RESERVE, PostgresAnalysisScheduler
 from bijmantra.adapters.postgres.ddl import ANALYSIS_SCHEDULER_ROLE, set_local_role
-from bijmantra.adapters.postgres.placement import PlacementEngines, PostgresPlacementDirectory
-from bijmantra.adapters.postgres.placement_admin import database_owner_url, provision_database
+from bijmantra.adapters.postgres.placement import (
+    OrganizationMoving,
+    PlacementEngines,
+    PostgresPlacementDirectory,
+)
+from bijmantra.adapters.postgres.placement_admin import (
+    database_owner_url,
+    place_organization,
+    provision_database,
+)
+from bijmantra.adapters.postgres.placement_move import move_organization
 from bijmantra.domain.analysis.scheduling import Reservation
 from bijmantra.domain.tenancy.placement import PlacementDatabase
 from bijmantra.testkit.provision import ProvisionedDatabase
@@ -166,6 +175,8 @@ async def test_jobs_in_a_dedicated_database_take_their_turn_and_are_found_again(
     shared_org, placed_org = _org(), _org()
     in_shared = jobs.queue(shared_org, 3)
     [in_dedicated] = dedicated_jobs.queue(placed_org, 1, after=60)
+    with psycopg.connect(database.owner_url) as control:  # its jobs live where it is placed
+        place_organization(control, placed_org, DEDICATED)
     engine = create_engine(database.domain_url, pool_size=2)
     placements = PlacementEngines(
         engine, PostgresPlacementDirectory(engine, ttl=0), service_url=database.domain_url
@@ -247,7 +258,7 @@ async def test_the_reservation_reads_the_waiting_jobs_through_their_indexes(
         plan = "\n".join(
             row[0]
             for row in await connection.execute(
-                text(f"EXPLAIN {_RESERVE.text}"), {"delivery": "explained"}
+                text(f"EXPLAIN {_RESERVE.text}"), {"delivery": "explained", "passed": []}
             )
         )
         await connection.rollback()
@@ -255,3 +266,39 @@ async def test_the_reservation_reads_the_waiting_jobs_through_their_indexes(
     assert "analysis_jobs_waiting" in plan, plan
     assert "analysis_jobs_taken" in plan, plan
     assert "analysis_jobs_served" in plan, plan
+
+
+def test_a_reservation_during_a_move_waits_for_the_fence_and_takes_the_job_once(
+    jobs: Jobs, dedicated_jobs: Jobs, database: ProvisionedDatabase
+) -> None:
+    """Before (ADR 0346): the scheduler role reserved past the move's fence. During the copy
+    one delivery reserved the job in the old database and the next the copy in the new one
+    (the same job twice), and the move then failed with ``MoveError``, rows kept."""
+    org = _org()
+    [job] = jobs.queue(org, 1)
+
+    async def reserve(delivery: str) -> object:
+        engine = create_engine(database.domain_url, pool_size=1)
+        placements = PlacementEngines(
+            engine, PostgresPlacementDirectory(engine, ttl=0), service_url=database.domain_url
+        )
+        try:
+            return await PostgresAnalysisScheduler(placements).reserve(delivery)
+        except OrganizationMoving:
+            return "moving: come back"
+        finally:
+            await placements.dispose()
+            await engine.dispose()
+
+    seen: list[object] = []
+
+    def meanwhile() -> None:  # the fence is held and the rows are copied
+        seen.extend(asyncio.run(reserve(delivery)) for delivery in ("d1", "d2"))
+
+    move_organization(database.owner_url, org, DEDICATED, before_switch=meanwhile)
+    assert seen == ["moving: come back", "moving: come back"]
+    assert asyncio.run(reserve("d1")) == Reservation(org, job)
+    assert dedicated_jobs.conn.execute(
+        "SELECT claim_key FROM domain.analysis_jobs WHERE analysis_db_id = %s", (job,)
+    ).fetchall() == [("d1",)]
+    assert jobs.conn.execute("SELECT count(*) FROM domain.analysis_jobs").fetchone() == (0,)

@@ -9,6 +9,11 @@ Statements run as the scheduler role, which sees every organization's jobs but o
 columns that decide the order. Organizations are visited in fair order and the first
 waiting job that ``SKIP LOCKED`` can lock is taken, so two deliveries never reserve one job;
 the partial indexes keep the statement to the active jobs however many finished ones exist.
+
+A reservation is a write to the organization's rows, so before it commits it passes the
+organization's gate as a unit of work does (ADR 0103, 0346): a job of an organization a move
+fences, or whose rows here are a move's copy or leftovers, is passed over and the statement
+runs again without it. A delivery that found only fenced jobs fails (503) and comes back.
 """
 
 from __future__ import annotations
@@ -19,7 +24,12 @@ from typing import Any
 
 from bijmantra.adapters.postgres.ddl import ANALYSIS_SCHEDULER_ROLE, set_local_role
 from bijmantra.adapters.postgres.engine import opened_transaction
-from bijmantra.adapters.postgres.placement import PlacementEngines
+from bijmantra.adapters.postgres.placement import (
+    DEPARTED,
+    OPEN,
+    OrganizationMoving,
+    PlacementEngines,
+)
 from bijmantra.domain.analysis.scheduling import Reservation
 from bijmantra.domain.tenancy.placement import PlacementDatabase
 from bijmantra.kernel import TenantId
@@ -44,7 +54,8 @@ WITH organizations AS MATERIALIZED (
     ) AS served
     FROM (
         SELECT tenant_id, min(created_at) AS oldest FROM domain.analysis_jobs
-        WHERE status = 'queued' AND claim_key IS NULL GROUP BY tenant_id
+        WHERE status = 'queued' AND claim_key IS NULL
+          AND NOT (tenant_id = ANY(CAST(:passed AS uuid[]))) GROUP BY tenant_id
     ) w
     ORDER BY taken, served NULLS FIRST, oldest, tenant_id
 ), chosen AS (
@@ -72,6 +83,18 @@ _HEAD = text(
 
 
 _SCHEDULER = text(set_local_role(ANALYSIS_SCHEDULER_ROLE))
+# The gate is the service role's (the scheduler role has no rights in schema placement).
+_AS_SERVICE = text("SET LOCAL ROLE NONE")
+_GATE = text("SELECT placement.enter(:tenant), current_setting('transaction_read_only') = 'on'")
+FENCED, ELSEWHERE = "fenced", "elsewhere"
+
+
+class _PassedOver(Exception):
+    """Rolls a reservation back: its organization is fenced, or does not live here."""
+
+    def __init__(self, tenant: uuid.UUID, gate: str) -> None:
+        super().__init__(gate)
+        self.tenant, self.gate = tenant, gate
 
 
 def _as_scheduler(connection: AsyncConnection) -> Awaitable[Any]:
@@ -92,6 +115,44 @@ class PostgresAnalysisScheduler:
             row = (await connection.execute(statement, {"delivery": delivery})).first()
         return None if row is None else tuple(row)
 
+    async def _gate(
+        self, connection: AsyncConnection, database: PlacementDatabase | None, tenant: TenantId
+    ) -> str:
+        """The reserved job's organization's gate, before the commit: ``open`` (it lives
+        here and no move can start before the commit), ``fenced`` or ``elsewhere``."""
+        named = await self._placements.database_of(tenant)
+        await connection.execute(_AS_SERVICE)
+        answer, read_only = (await connection.execute(_GATE, {"tenant": tenant})).one()
+        if read_only:
+            return FENCED
+        if named == database and answer != DEPARTED:
+            return OPEN
+        # A stale cache or a departure mark: the directory, read afresh, decides (0103).
+        return OPEN if await self._placements.still_here(tenant, database) else ELSEWHERE
+
+    async def _reserve_in(
+        self, database: PlacementDatabase | None, delivery: str
+    ) -> tuple[Sequence[Any] | None, bool]:
+        """A job reserved in ``database`` (or None), and whether a fenced one was passed."""
+        passed: list[uuid.UUID] = []
+        fenced = False
+        engine = self._placements.engine_of(database)
+        while True:
+            try:
+                async with opened_transaction(engine, _as_scheduler) as (connection, _):
+                    given = {"delivery": delivery, "passed": passed}
+                    row = (await connection.execute(_RESERVE, given)).first()
+                    if row is None:
+                        return None, fenced
+                    tenant = TenantId(uuid.UUID(str(row[0])))
+                    gate = await self._gate(connection, database, tenant)
+                    if gate != OPEN:
+                        raise _PassedOver(tenant, gate)  # rolled back
+                    return tuple(row), fenced
+            except _PassedOver as over:
+                passed.append(over.tenant)
+                fenced = fenced or over.gate == FENCED
+
     async def reserve(self, delivery: str) -> Reservation | None:
         databases = await self._placements.placements()
         for database in databases:
@@ -105,10 +166,14 @@ class PostgresAnalysisScheduler:
                 if head is not None:
                     heads[database] = head
             databases = sorted(heads, key=lambda database: _fair_key(heads[database]))
+        fenced = False
         for database in databases:
-            found = await self._run(database, _RESERVE, delivery)
+            found, passed_fenced = await self._reserve_in(database, delivery)
             if found is not None:
                 return _reservation(found)
+            fenced = fenced or passed_fenced
+        if fenced:  # a job waits behind a move's fence: this delivery must come back for it
+            raise OrganizationMoving()
         return None
 
 
