@@ -158,6 +158,40 @@ async def test_a_bad_item_fails_the_whole_batch_and_every_problem_is_named() -> 
     assert db.outbox == []
 
 
+async def test_a_null_in_a_list_is_refused_where_it_stands() -> None:
+    """Stored, ``synonyms: [null]`` made every read of the germplasm's MCPD a 500: readers
+    take a list's items as the schema's type. A property may be null, a list item not."""
+    db = InMemoryDatabase()
+    commands, queries = engine(db)
+    who = principal()
+    germplasm = {"germplasmName": "N", "germplasmPUI": "urn:n", "commonCropName": "Rice"}
+    lists = {"synonyms": [None], "storageTypes": [{"code": "11"}, None], "taxonIds": None}
+    with pytest.raises(ValidationFailed) as refused:
+        await commands.create(who, "germplasm", [germplasm | lists])
+    assert [d.location for d in refused.value.details] == ["[0].synonyms[0]", "[0].storageTypes[1]"]
+    assert db.outbox == []
+    with pytest.raises(ValidationFailed, match="Invalid search"):
+        await queries.search(who, "germplasm", b'{"germplasmDbIds": ["g1", null]}')
+    await commands.create(who, "germplasm", [germplasm])
+    assert (await queries.list(who, "germplasm", {}, PageRequest())).total_count == 1
+
+
+async def test_a_germplasm_stored_with_nulls_in_its_lists_still_reads_as_mcpd() -> None:
+    """Rows written before the edge refused list nulls keep them; the derived reads pass
+    over them rather than answer 500."""
+    db = InMemoryDatabase()
+    commands, queries = engine(db)
+    who = principal()
+    germplasm = {"germplasmName": "N", "germplasmPUI": "urn:n", "commonCropName": "Rice"}
+    [made] = documents((await commands.create(who, "germplasm", [germplasm])).documents)
+    key = (who.tenant_id, "germplasm", made["germplasmDbId"])
+    legacy = {"synonyms": [None, {"synonym": "S"}], "donors": [None], "storageTypes": [None]}
+    db.documents[key] = msgspec.json.encode(made | legacy)
+    mcpd = msgspec.json.decode(await queries.view(who, "germplasm", made["germplasmDbId"], "mcpd"))
+    assert (mcpd["accessionNames"], mcpd["storageTypeCodes"]) == (["S"], [])
+    assert mcpd.get("donorInfo") is None
+
+
 async def test_both_program_type_spellings_are_accepted_and_the_spec_one_served() -> None:
     commands, queries = engine(InMemoryDatabase())
     who = principal()

@@ -165,3 +165,49 @@ async def test_a_plate_cannot_change_to_a_format_its_samples_do_not_fit() -> Non
         await commands.update_many(who, "plate", msgspec.json.encode(change))
     empty = {ids["tubes"]: {"plateName": "Rack", "plateFormat": "PLATE_96"}}
     await commands.update_many(who, "plate", msgspec.json.encode(empty))
+
+
+@pytest.mark.parametrize(
+    ("plates", "fields"),
+    [
+        ([{"samples": [None, None]}], ["plates[0].samples[0]", "plates[0].samples[1]"]),
+        (
+            [None, {"samples": [{"clientSampleId": "a", "well": "A01"}, None]}],
+            ["plates[0]", "plates[1].samples[1]"],
+        ),
+    ],
+)
+async def test_a_vendor_submission_refuses_plates_and_samples_that_are_null(
+    plates: list[Any], fields: list[str]
+) -> None:
+    """A null sample reached the vendor rules' ``.get`` and answered 500 (found by a
+    negative-mode schemathesis run); a list's items are values, refused where they are."""
+    db = InMemoryDatabase()
+    commands = ResourceCommands(CATALOG, fake_unit_of_work_factory(db))
+    submission = {"clientId": "c", "numberOfSamples": 2, "sampleType": "Tissue", "plates": plates}
+    for entity in ("vendorplatesubmission", "vendororder"):
+        with pytest.raises(ValidationFailed) as refused:
+            await commands.create(principal(), entity, [submission | {"serviceIds": ["s"]}])
+        assert [d.location for d in refused.value.details] == [f"[0].{f}" for f in fields]
+    assert db.outbox == []
+
+
+async def test_an_order_reads_a_specification_stored_with_a_null_service() -> None:
+    """A specification written before the edge refused list nulls keeps them; orders pass
+    over them rather than answer 500."""
+    db = InMemoryDatabase()
+    commands = ResourceCommands(CATALOG, fake_unit_of_work_factory(db))
+    who = principal()
+    await create(
+        commands, who, "vendorspecification", {"services": [{"serviceId": "s", "serviceName": "S"}]}
+    )
+    [(key, stored)] = [(k, v) for k, v in db.documents.items() if k[1] == "vendorspecification"]
+    legacy = msgspec.json.decode(stored)
+    legacy["services"] = [None, *legacy["services"]]
+    db.documents[key] = msgspec.json.encode(legacy)
+    sample = {"clientSampleId": "a", "well": "A01"}
+    plate = {"sampleSubmissionFormat": "PLATE_96", "samples": [sample]}
+    order = {"clientId": "c", "numberOfSamples": 1, "sampleType": "DNA", "plates": [plate]}
+    order["serviceIds"] = ["s"]
+    [made] = await create(commands, who, "vendororder", order)
+    assert made["status"] == "registered"

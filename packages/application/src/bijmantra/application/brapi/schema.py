@@ -150,6 +150,11 @@ def shape(
                 )
             )
         item_schema = schema.get("items", {})
+        # "Not required" reads as nullable for a property, but a list's item is no property:
+        # a ``null`` in a list names nothing, and every reader of the list takes an item as
+        # the schema's type (a stored ``[null]`` made the germplasm's MCPD read a 500).
+        for i in (i for i, v in enumerate(value) if v is None):
+            problems.append(FieldError(f"{path}[{i}]", "must not be null (a list holds values)"))
         return [shape(item_schema, v, f"{path}[{i}]", problems) for i, v in enumerate(value)]
     if kind == "string":
         if not isinstance(value, str):
@@ -184,6 +189,14 @@ def shape(
             return None
         return value
     return value
+
+
+def stored_objects(items: Any) -> list[dict[str, Any]]:
+    """The objects of a stored document's list, passing over the ``null`` items that writes
+    kept before ``shape`` refused them (and anything else that is not an object)."""
+    return (
+        [item for item in items or [] if isinstance(item, dict)] if isinstance(items, list) else []
+    )
 
 
 def _shape_object(

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from bijmantra.application.brapi.schema import stored_objects
 from bijmantra.domain.germplasm import ancestry_chart
 
 BOX_W, BOX_H, GAP_X, ROW_H = 150, 26, 40, 32
@@ -40,7 +41,7 @@ class Chart:
 
 def _parents(node: dict[str, Any]) -> tuple[str | None, str | None]:
     female = male = None
-    for parent in node.get("parents") or []:
+    for parent in stored_objects(node.get("parents")):
         db_id, kind = parent.get("germplasmDbId"), (parent.get("parentType") or "").upper()
         if not db_id:
             continue
@@ -58,7 +59,7 @@ def ancestry(pedigree: list[dict[str, Any]], root: str, root_name: str, generati
     parents = {entry["germplasmDbId"]: _parents(entry) for entry in pedigree}
     names: dict[str, str] = {root: root_name}
     for entry in pedigree:
-        for parent in entry.get("parents") or []:
+        for parent in stored_objects(entry.get("parents")):
             if parent.get("germplasmDbId"):
                 names.setdefault(parent["germplasmDbId"], parent.get("germplasmName") or "")
     nodes = ancestry_chart(root, parents, generations)

@@ -22,6 +22,7 @@ from bijmantra.application.brapi.entity import (
     WriteContext,
 )
 from bijmantra.application.brapi.modules.genotyping_documents import entity
+from bijmantra.application.brapi.schema import stored_objects
 from bijmantra.domain.genotyping.plates import Problem
 from bijmantra.domain.genotyping.vendor import (
     OrderStatus,
@@ -106,7 +107,7 @@ class OrderRules(NoRules):
         offered = {
             service.get("serviceId")
             for specification in specifications
-            for service in specification.get("services") or []
+            for service in stored_objects(specification.get("services"))
         }
         for document in documents:
             _check_plates(context, document)

@@ -7,7 +7,7 @@ from typing import Any
 
 from bijmantra.application.brapi.entity import DocumentReader, ViewQuery
 from bijmantra.application.brapi.queries import containment
-from bijmantra.application.brapi.schema import SchemaSet, empty
+from bijmantra.application.brapi.schema import SchemaSet, empty, stored_objects
 
 SCHEMAS = SchemaSet("BrAPI-Germplasm")
 
@@ -31,21 +31,25 @@ async def mcpd_view(
     ):
         document[key] = germplasm.get(key)
     document.update(
-        accessionNames=[s["synonym"] for s in germplasm.get("synonyms") or [] if s.get("synonym")],
+        accessionNames=[
+            s["synonym"] for s in stored_objects(germplasm.get("synonyms")) if s.get("synonym")
+        ],
         alternateIDs=[
             r["referenceId"]
-            for r in germplasm.get("externalReferences") or []
+            for r in stored_objects(germplasm.get("externalReferences"))
             if r.get("referenceId")
         ],
         ancestralData=germplasm.get("pedigree"),
         countryOfOrigin=germplasm.get("countryOfOriginCode"),
         subtaxon=germplasm.get("subtaxa"),
         subtaxonAuthority=germplasm.get("subtaxaAuthority"),
-        storageTypeCodes=[s["code"] for s in germplasm.get("storageTypes") or [] if s.get("code")],
+        storageTypeCodes=[
+            s["code"] for s in stored_objects(germplasm.get("storageTypes")) if s.get("code")
+        ],
         breedingInstitutes=[],
         safetyDuplicateInstitutes=[],
     )
-    donors = germplasm.get("donors") or []
+    donors = stored_objects(germplasm.get("donors"))
     if donors:
         donor = donors[0]
         document["donorInfo"] = {
@@ -79,11 +83,11 @@ async def pedigree_view(
                 "germplasmName": p.get("germplasmName"),
                 "parentType": p.get("parentType"),
             }
-            for p in node.get("parents") or []
+            for p in stored_objects(node.get("parents"))
         ],
         "siblings": [
             {"germplasmDbId": s.get("germplasmDbId"), "germplasmName": s.get("germplasmName")}
-            for s in node.get("siblings") or []
+            for s in stored_objects(node.get("siblings"))
         ],
     }
 
@@ -94,7 +98,7 @@ async def progeny_view(
     db_id = germplasm["germplasmDbId"]
     progeny: dict[str, dict[str, Any]] = defaultdict(dict)
     for child in await reader.matching("pedigree", containment("parents.*.germplasmDbId", db_id)):
-        for parent in child.get("parents") or []:
+        for parent in stored_objects(child.get("parents")):
             if parent.get("germplasmDbId") == db_id:
                 progeny[child["germplasmDbId"]] = {
                     "germplasmDbId": child["germplasmDbId"],
