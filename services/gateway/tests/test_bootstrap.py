@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import time
 import uuid
+from datetime import timedelta
 
 import grpc
 import httpx
+from bijmantra.application.console.sessions import ConsoleSession, secret_key
 from bijmantra.domain_api.bootstrap import DomainAdapters
 from bijmantra.domain_api.bootstrap import bootstrap as domain_bootstrap
 from bijmantra.domain_api.config import Settings as DomainSettings
@@ -17,6 +19,7 @@ from bijmantra.edge.client_address import parse_networks
 from bijmantra.gateway.bootstrap import GatewayAdapters, bootstrap
 from bijmantra.gateway.config import Settings
 from bijmantra.gateway.console import Console
+from bijmantra.gateway.console.web import COOKIE
 from bijmantra.gateway.identity_proxy import IdentityProxy
 from bijmantra.gateway.protection.wiring import protections_over
 from bijmantra.kernel import Principal, TenantId
@@ -73,10 +76,15 @@ async def test_a_brapi_write_and_read_through_gateway_and_domain_on_fakes() -> N
 
     domain_channel = grpc.aio.insecure_channel(settings.domain_api_target)
     identity_channel = grpc.aio.insecure_channel(NOWHERE)
+    sessions = FakeConsoleSessionStore()
+    far = fakes.clock.now() + timedelta(hours=1)
+    sessions.sessions[secret_key("browser-secret")] = ConsoleSession(
+        "u1", tenant, TOKEN, "refresh", far, "csrf", far
+    )
     console = Console.over(
         settings,
         verifier,
-        FakeConsoleSessionStore(),
+        sessions,
         httpx.AsyncClient(base_url=settings.identity_url),
         fakes.clock,
     )
@@ -128,6 +136,11 @@ async def test_a_brapi_write_and_read_through_gateway_and_domain_on_fakes() -> N
                 assert answer.headers["x-frame-options"] == "DENY"
                 assert answer.headers["x-content-type-options"] == "nosniff"
                 assert answer.headers["cache-control"] == "no-store"
+            # A console page counts against its organization's rate limits and fair share
+            # like the API (ADR 0348): its member is found before the protections run.
+            page = await gateway.get("/app/", cookies={COOKIE: "browser-secret"})
+            assert page.status_code == 200, page.text
+            assert "ratelimit" in page.headers
             unrouted = await gateway.get("/api/v1/no-such-route", headers=auth)
             assert unrouted.headers["x-content-type-options"] == "nosniff"
             # A wrong method is 405 with its own code and the served methods (was validation).

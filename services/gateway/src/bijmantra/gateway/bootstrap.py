@@ -191,6 +191,7 @@ def bootstrap(settings: Settings, adapters: GatewayAdapters, tracing: Tracing) -
             security_headers_middleware,
             nul_free_url_middleware,
             DefineMiddleware(auth, exclude_from_auth_key="public"),
+            console.console_session_middleware,  # a console page's member, for the protections
             *protection.middleware,
         ],
         guards=[single_valued_parameters, permission_guard],

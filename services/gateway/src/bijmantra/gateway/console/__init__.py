@@ -37,6 +37,7 @@ from bijmantra.gateway.console.web import (
     console_error,
     console_headers,
     console_http_error,
+    console_session_middleware,
     require_session,
 )
 from bijmantra.kernel import BijmantraError, Clock
@@ -131,4 +132,10 @@ def console_router() -> list[Any]:
     return [pages, static]
 
 
-__all__ = ["Console", "console_headers", "console_router", "template_config"]
+__all__ = [
+    "Console",
+    "console_headers",
+    "console_router",
+    "console_session_middleware",
+    "template_config",
+]

@@ -24,9 +24,11 @@ from bijmantra.kernel import BijmantraError, Principal
 from bijmantra.kernel.errors import ErrorCode
 from bijmantra.observability import get_logger
 from litestar import Request, Response
+from litestar.connection import ASGIConnection
+from litestar.enums import ScopeType
 from litestar.exceptions import HTTPException
 from litestar.response import Redirect, Template
-from litestar.types import Message, Scope
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 log = get_logger(__name__)
 
@@ -39,6 +41,7 @@ CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 PUBLIC = "console_public"  # handler opt: reachable without a console session
+SIGNED_IN = "console_signed_in"  # scope state: the session the middleware found, or None
 # A console form's body unless its route says otherwise: a comment of 10,000 characters,
 # each percent-encoded, fits. The CSRF check parses a form before any handler (and so any
 # permission) runs, and an url-encoded one of many empty fields held the gateway's loop for
@@ -113,8 +116,12 @@ async def require_session(request: AnyRequest) -> Response[Any] | None:
     if request.route_handler.opt.get(PUBLIC):
         return None
     scope = request.scope
-    phase(scope, "session")
-    signed_in = await _sessions(request).current(request.cookies.get(COOKIE))
+    state = scope.get("state", {})
+    if SIGNED_IN in state:  # found by ``console_session_middleware``
+        signed_in: SignedIn | None = state[SIGNED_IN]
+    else:
+        phase(scope, "session")
+        signed_in = await _sessions(request).current(request.cookies.get(COOKIE))
     if signed_in is None:
         if request.method in SAFE_METHODS:
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
@@ -131,6 +138,33 @@ async def require_session(request: AnyRequest) -> Response[Any] | None:
     )
     phase(scope, "data")
     return None
+
+
+def console_session_middleware(app: ASGIApp) -> ASGIApp:
+    """A console page's member, found before the protections run: the session behind the
+    cookie becomes the request's user, so the organization's fair share and rate limits
+    apply to console pages as to the API (ADR 0348). Pages skip bearer authentication, and
+    the session was found only in ``require_session``, after every middleware: the
+    protections saw no one and let every console request through."""
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        handler = scope.get("route_handler")
+        sessions: ConsoleSessions | None = getattr(scope["app"].state, "console_sessions", None)
+        if (
+            scope["type"] == ScopeType.HTTP
+            and sessions is not None
+            and handler is not None
+            and (scope["path"] + "/").startswith(PREFIX + "/")
+            and not handler.opt.get(PUBLIC)
+        ):
+            phase(scope, "session")
+            signed_in = await sessions.current(ASGIConnection(scope).cookies.get(COOKIE))
+            scope.setdefault("state", {})[SIGNED_IN] = signed_in
+            if signed_in is not None:
+                scope["user"] = signed_in.principal
+        await app(scope, receive, send)
+
+    return middleware
 
 
 @functools.lru_cache(maxsize=256)
