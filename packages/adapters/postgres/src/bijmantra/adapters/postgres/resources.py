@@ -78,8 +78,11 @@ def _where(
 ) -> str:
     """One array parameter per criterion, however many alternatives it lists: 66,000 DbIds
     are one ``jsonb[]``, not 66,000 parameters (PostgreSQL stops at 65,535) nor a statement
-    text that changes with the count. ``@> ANY`` still uses the GIN index (a bitmap scan
-    per element). ``prefix`` names the parameters of one of several WHEREs of a statement."""
+    text that changes with the count. Under row-level security ``@>`` does not reach the
+    GIN index (jsonb_contains is not leakproof): each of the organization's rows of the
+    entity is tested against each alternative, so a criterion should list a few, not
+    thousands (``linking``, ADR 0349). ``prefix`` names the parameters of one of several
+    WHEREs of a statement."""
     clauses = [f"entity = {bind('entity')}", _LIVE]
     for i, criterion in enumerate(criteria):
         c, v = f"{prefix}c{i}", f"{prefix}v{i}"
