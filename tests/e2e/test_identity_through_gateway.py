@@ -374,7 +374,10 @@ async def test_an_invited_member_joins_by_mail_and_loses_access_within_seconds_o
 ) -> None:
     """Issue 17 defects 1 and 7 through the running services: the invitation reaches the mail
     catcher, not the inviter; after removal the member's token is refused by the gateway and
-    by domain-api (its own verifier, called directly over gRPC)."""
+    by domain-api (its own verifier, called directly over gRPC). Before that, a lower role
+    (ADR 0347): the gateway's verifier answers a token's own claims, so an open socket's
+    roles never change with its token; the change revokes the member's tokens, the socket
+    closes 4401 at its next keep-alive check and the member's next token has the new role."""
     admin_email = f"admin-{uuid.uuid4().hex[:8]}@example.org"
     organization = await asyncio.to_thread(
         stack.register_member, admin_email, "admin-password-123", ["admin"]
@@ -405,11 +408,28 @@ async def test_an_invited_member_joins_by_mail_and_loses_access_within_seconds_o
     assert await _status_within(gateway, member_token, 200) == 200
     channel = stack.grpc_channel(f"127.0.0.1:{stack.ports.domain_api}")
     resources = ResourceClient(channel)
-    feed = await connect(
-        stack.gateway_url.replace("http://", "ws://") + "/ws",
-        additional_headers={"Authorization": f"Bearer {member_token}"},
-    )
+    ws_url = stack.gateway_url.replace("http://", "ws://") + "/ws"
+    feed = await connect(ws_url, additional_headers={"Authorization": f"Bearer {member_token}"})
     try:
+        assert json.loads(await feed.recv())["type"] == "ready"
+        lowered = await gateway.patch(
+            f"/api/v1/organizations/{organization}/members/{user_id}",
+            json={"roles": ["viewer"]},
+            headers=bearer(admin_token),
+        )
+        assert lowered.status_code == 200, lowered.text
+        with pytest.raises(ConnectionClosed) as closed:
+            await asyncio.wait_for(_answer_pings(feed), 10)
+        assert closed.value.rcvd is not None
+        assert closed.value.rcvd.code == 4401
+        assert await _status_within(gateway, member_token, 401) == 401
+        again = await gateway.post(
+            "/api/v1/auth/login", json={"email": invitee, "password": "invitee-password-1"}
+        )
+        member_token = again.json()["data"]["access_token"]
+        mine = await gateway.get("/api/v1/permissions", headers=bearer(member_token))
+        assert mine.json()["data"]["roles"] == ["viewer"], mine.text
+        feed = await connect(ws_url, additional_headers={"Authorization": f"Bearer {member_token}"})
         assert json.loads(await feed.recv())["type"] == "ready"
         assert await resources.list(member_token, "program", {}, PageRequest(0, 1))
         removed = await gateway.delete(

@@ -10,7 +10,9 @@ Protocol (JSON text frames):
   ``MAX_BATCH`` events in stream order: as many as were waiting when the frame was sent).
 - keep-alive: the server sends ``{"type":"ping"}`` every interval and closes (4408) when the
   client has sent nothing for two intervals; the client may ``ping`` too and gets ``pong``.
-  The token is re-verified each interval (4401 once it expires).
+  The token is re-verified each interval (4401 once it expires or is revoked: a member's
+  removal or role change revokes their tokens), and the subscription's filter is computed
+  again from the principal that verification returns (ADR 0347).
 - back-pressure: at most ``queue_limit`` frames wait for a client; a client that falls
   further behind is disconnected (4413) and may resume from its last event id.
 - at most ``WS_SOCKETS_PER_MEMBER`` (32) sockets per member and organization on one gateway worker:
@@ -123,6 +125,11 @@ class LiveConnection:
         self._permissions: EventPermissions = state.event_permissions
         self._quota: SocketQuota = state.socket_quota
         self._holder: Principal | None = None  # whose quota this socket counts against
+        # The principal last verified, the subscription asked and the filter computed from
+        # both: re-verification replaces the filter, which the pump reads for every event.
+        self._principal: Principal | None = None
+        self._subscription: Subscribe | None = None
+        self._filter: FeedFilter | None = None
         # Control frames as bytes, events as ``_Event`` (framed when sent, see ``_send``).
         self._outbox: asyncio.Queue[bytes | _Event] = asyncio.Queue(self._settings.queue_limit)
         self._batch = False
@@ -134,11 +141,11 @@ class LiveConnection:
     async def serve(self) -> None:
         await self._socket.accept()
         try:
-            principal = await self._authenticate()
+            principal = self._principal = await self._authenticate()
             await self._admit(principal)
             await self._send_now({"type": "ready", "tenant_id": str(principal.tenant_id)})
             async with asyncio.TaskGroup() as tasks:
-                tasks.create_task(self._read(principal))
+                tasks.create_task(self._read())
                 tasks.create_task(self._send())
                 tasks.create_task(self._keep_alive())
                 tasks.create_task(self._until_fatal())
@@ -192,7 +199,7 @@ class LiveConnection:
             await self._send_now(_error_frame(error))
             raise _Closed(CLOSE_UNAUTHORIZED, "unauthorized") from None
 
-    async def _read(self, principal: Principal) -> None:
+    async def _read(self) -> None:
         while True:
             raw = await self._socket.receive_data("text")
             self._last_heard = time.monotonic()
@@ -204,32 +211,33 @@ class LiveConnection:
                     self._queue(b'{"type":"pong"}')
                 elif kind == "subscribe":
                     request = _decode_frame(raw, Subscribe)
-                    allowed = feed_filter(principal, request, self._permissions)
-                    await self._subscribe(allowed, request.resume_from)
+                    assert self._principal is not None  # verified before reading began
+                    feed_filter(self._principal, request, self._permissions)  # or error frame
+                    self._subscription = request
+                    await self._subscribe(request.resume_from)
                     self._batch = request.batch  # (no await since "subscribed" was queued)
             except BijmantraError as error:
                 self._queue(_encode(_error_frame(error)))
             except msgspec.ValidationError as error:
                 self._queue(_encode(_error_frame(ValidationFailed(str(error)))))
 
-    async def _subscribe(self, feed_filter: FeedFilter, resume_from: str | None) -> None:
+    async def _subscribe(self, resume_from: str | None) -> None:
         if self._pump is not None:
             self._pump.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._pump
+        self._filter = self._filter_now()
         opened = asyncio.get_running_loop().create_future()
-        self._pump = asyncio.create_task(self._run_pump(feed_filter, resume_from, opened))
+        self._pump = asyncio.create_task(self._run_pump(resume_from, opened))
         await opened  # raises NotFound for an unknown resume point
         self._queue(b'{"type":"subscribed"}')
 
-    async def _run_pump(
-        self, feed_filter: FeedFilter, resume_from: str | None, opened: asyncio.Future[None]
-    ) -> None:
+    async def _run_pump(self, resume_from: str | None, opened: asyncio.Future[None]) -> None:
         try:
             async with self._feed.follow(after_event_id=resume_from) as items:
                 opened.set_result(None)
                 async for item in items:
-                    if feed_filter.admits(item):
+                    if self._filter is not None and self._filter.admits(item):
                         self._queue(_Event(item.payload))
         except BijmantraError as error:
             if not opened.done():
@@ -241,6 +249,14 @@ class LiveConnection:
             if not opened.done():
                 opened.set_exception(Unavailable("The event stream is unavailable"))
             self._fail(_Closed(CLOSE_UNAVAILABLE, "event stream unavailable; reconnect and resume"))
+
+    def _filter_now(self) -> FeedFilter | None:
+        """The subscription's filter for the principal verified last (``None``: none yet).
+        Computed without a pause between reading both and setting it, so a subscription and
+        a re-verification never leave the filter of the one before."""
+        if self._principal is None or self._subscription is None:
+            return None
+        return feed_filter(self._principal, self._subscription, self._permissions)
 
     def _fail(self, closed: _Closed) -> None:
         if not self._fatal.done():
@@ -282,12 +298,25 @@ class LiveConnection:
             try:
                 await self._still_authorized()
             except Unauthorized:
-                raise _Closed(CLOSE_UNAUTHORIZED, "token expired") from None
+                raise _Closed(CLOSE_UNAUTHORIZED, "token expired or revoked") from None
             self._queue(b'{"type":"ping"}')
 
     async def _still_authorized(self) -> None:
-        """Raises ``Unauthorized`` once the connection may no longer receive events."""
-        await self._verifier.verify(self._token)
+        """Raises ``Unauthorized`` once the connection may no longer receive events: its token
+        expired or was revoked (the JWT verifier: a member removed or given other roles), or
+        it names another member or organization now. Otherwise the filter follows the
+        principal verified now, so a verifier that reads live roles narrows the feed within
+        one interval too (ADR 0347)."""
+        principal = await self._verifier.verify(self._token)
+        before = self._principal
+        if before is None or (principal.tenant_id, principal.subject) != (
+            before.tenant_id,
+            before.subject,
+        ):
+            raise Unauthorized("The token names another member now")
+        if principal != before:
+            self._principal = principal
+            self._filter = self._filter_now()
 
 
 @dataclass(frozen=True, slots=True)
