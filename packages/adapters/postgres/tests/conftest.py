@@ -1,12 +1,14 @@
-"""The domain-api role's engine, shared by this directory's modules (each gets its own)."""
+"""The domain-api role's engine, shared by this directory's modules (each gets its own), and
+a server of a module's own for the tests that restart it."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from bijmantra.adapters.postgres import create_engine
-from bijmantra.testkit.provision import ProvisionedDatabase
+from bijmantra.testkit.provision import ProvisionedDatabase, provision
+from bijmantra.testkit.servers import LocalPostgres
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 
@@ -15,3 +17,20 @@ async def engine(database: ProvisionedDatabase) -> AsyncIterator[AsyncEngine]:
     engine = create_engine(database.domain_url, pool_size=8)
     yield engine
     await engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def restartable_server(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[LocalPostgres, str]]:
+    """A server of the module's own and its owner's URL: the session's is shared, and a test
+    that restarts a server must not end every other module's connections."""
+    server = LocalPostgres(tmp_path_factory.mktemp("restart") / "data")
+    owner_url = server.start()
+    yield server, owner_url
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def restartable_database(restartable_server: tuple[LocalPostgres, str]) -> ProvisionedDatabase:
+    return provision(restartable_server[1])

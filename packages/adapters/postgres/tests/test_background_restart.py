@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -34,61 +34,45 @@ from bijmantra.adapters.postgres.sensor_evaluation import PostgresDueChecks
 from bijmantra.adapters.postgres.sensor_partitions import maintain_partitions
 from bijmantra.application.events import EventEnvelope, encode_envelope
 from bijmantra.kernel import uuid7
-from bijmantra.testkit.provision import ProvisionedDatabase, provision
-from bijmantra.testkit.servers import LocalPostgres
+from bijmantra.testkit.provision import ProvisionedDatabase
+from bijmantra.testkit.servers import LocalPostgres, restart_in_place
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalPostgres, str]]:
-    server = LocalPostgres(tmp_path_factory.mktemp("restart") / "data")
-    owner_url = server.start()
-    yield server, owner_url
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def private(server: tuple[LocalPostgres, str]) -> ProvisionedDatabase:
-    return provision(server[1])
-
-
-async def restart(server: tuple[LocalPostgres, str]) -> None:
-    local, owner_url = server
-    assert await asyncio.to_thread(local.restart) == owner_url
-
-
 @pytest.fixture
-async def domain(private: ProvisionedDatabase) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(private.domain_url, pool_size=1, max_overflow=0)
+async def domain(restartable_database: ProvisionedDatabase) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(restartable_database.domain_url, pool_size=1, max_overflow=0)
     yield engine
     await engine.dispose()
 
 
 @pytest.fixture
-async def analytics(private: ProvisionedDatabase) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(private.analytics_url, pool_size=1, max_overflow=0)
+async def analytics(restartable_database: ProvisionedDatabase) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(restartable_database.analytics_url, pool_size=1, max_overflow=0)
     yield engine
     await engine.dispose()
 
 
 @pytest.fixture
-async def identity(private: ProvisionedDatabase) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(private.identity_url, pool_size=1, max_overflow=0)
+async def identity(restartable_database: ProvisionedDatabase) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(restartable_database.identity_url, pool_size=1, max_overflow=0)
     yield engine
     await engine.dispose()
 
 
 async def _after_a_restart(
-    server: tuple[LocalPostgres, str], engine: AsyncEngine, first_pass: Callable[[], Awaitable[Any]]
+    restartable_server: tuple[LocalPostgres, str],
+    engine: AsyncEngine,
+    first_pass: Callable[[], Awaitable[Any]],
 ) -> None:
     """Pool a connection, restart the server under it, then run one pass: it must succeed."""
     async with engine.connect() as conn:
         await conn.execute(text("SELECT 1"))
     assert engine.sync_engine.pool.checkedin() == 1  # type: ignore[attr-defined]
-    await restart(server)
+    await restart_in_place(restartable_server)
     await first_pass()
 
 
@@ -107,7 +91,7 @@ def _event() -> EventEnvelope:
 
 
 async def test_the_outbox_relays_passes_succeed_after_a_restart(
-    server: tuple[LocalPostgres, str], domain: AsyncEngine, identity: AsyncEngine
+    restartable_server: tuple[LocalPostgres, str], domain: AsyncEngine, identity: AsyncEngine
 ) -> None:
     for engine, schema in [(domain, "domain"), (identity, "identity")]:
         store = PostgresOutboxStore(engine, schema=schema)
@@ -116,76 +100,86 @@ async def test_the_outbox_relays_passes_succeed_after_a_restart(
             async with store.claim(10) as batch:
                 assert batch.records == []
 
-        await _after_a_restart(server, engine, claim)
-        await _after_a_restart(server, engine, store.pending)
+        await _after_a_restart(restartable_server, engine, claim)
+        await _after_a_restart(restartable_server, engine, store.pending)
         await _after_a_restart(
-            server, engine, lambda store=store: store.purge_published(timedelta(days=1))
+            restartable_server, engine, lambda store=store: store.purge_published(timedelta(days=1))
         )
 
 
 async def test_the_analysis_scheduler_and_due_checks_succeed_after_a_restart(
-    server: tuple[LocalPostgres, str], domain: AsyncEngine, analytics: AsyncEngine
+    restartable_server: tuple[LocalPostgres, str], domain: AsyncEngine, analytics: AsyncEngine
 ) -> None:
     """The scheduler serves the worker's claims (domain-api); the due checks are the
     worker's 15-second pass over every placement."""
     scheduler = PostgresAnalysisScheduler(PlacementEngines(domain))
     checks = PostgresDueChecks(PlacementEngines(analytics))
     now = datetime.now(UTC)
-    await _after_a_restart(server, domain, lambda: scheduler.reserve("delivery-1"))
-    await _after_a_restart(server, analytics, lambda: checks.due_watches(now, 10))
-    await _after_a_restart(server, analytics, lambda: checks.due_presences(now, 10))
+    await _after_a_restart(restartable_server, domain, lambda: scheduler.reserve("delivery-1"))
+    await _after_a_restart(restartable_server, analytics, lambda: checks.due_watches(now, 10))
+    await _after_a_restart(restartable_server, analytics, lambda: checks.due_presences(now, 10))
 
 
 async def test_partition_maintenance_and_the_audit_consumer_succeed_after_a_restart(
-    server: tuple[LocalPostgres, str], domain: AsyncEngine
+    restartable_server: tuple[LocalPostgres, str], domain: AsyncEngine
 ) -> None:
     now = datetime.now(UTC)
     await _after_a_restart(
-        server, domain, lambda: maintain_partitions(domain, now, timedelta(days=400))
+        restartable_server, domain, lambda: maintain_partitions(domain, now, timedelta(days=400))
     )
     audit, recorded = PostgresAuditStore(domain), _event()
     await _after_a_restart(
-        server, domain, lambda: audit.append("audit", recorded, encode_envelope(recorded))
+        restartable_server,
+        domain,
+        lambda: audit.append("audit", recorded, encode_envelope(recorded)),
     )
 
 
 async def test_the_mailer_and_the_signing_key_reload_succeed_after_a_restart(
-    server: tuple[LocalPostgres, str], identity: AsyncEngine
+    restartable_server: tuple[LocalPostgres, str], identity: AsyncEngine
 ) -> None:
     invitations, keys = PostgresDueInvitations(identity), PostgresSigningKeys(identity)
-    await _after_a_restart(server, identity, lambda: invitations.due(datetime.now(UTC), 10, 5))
-    await _after_a_restart(server, identity, keys.active)
+    await _after_a_restart(
+        restartable_server, identity, lambda: invitations.due(datetime.now(UTC), 10, 5)
+    )
+    await _after_a_restart(restartable_server, identity, keys.active)
 
 
 def test_the_export_runner_needs_nothing_after_a_restart(
-    server: tuple[LocalPostgres, str], private: ProvisionedDatabase, tmp_path: Path
+    restartable_server: tuple[LocalPostgres, str],
+    restartable_database: ProvisionedDatabase,
+    tmp_path: Path,
 ) -> None:
     """It keeps no pool: each pass connects afresh, so a restart between passes costs none."""
-    assert run_exports_once(private.owner_url, lambda: datetime.now(UTC), tmp_path) == 0
-    asyncio.run(restart(server))
-    assert run_exports_once(private.owner_url, lambda: datetime.now(UTC), tmp_path) == 0
+    assert (
+        run_exports_once(restartable_database.owner_url, lambda: datetime.now(UTC), tmp_path) == 0
+    )
+    asyncio.run(restart_in_place(restartable_server))
+    assert (
+        run_exports_once(restartable_database.owner_url, lambda: datetime.now(UTC), tmp_path) == 0
+    )
 
 
 async def test_the_relays_wake_up_and_listener_carry_on_across_a_restart(
-    server: tuple[LocalPostgres, str],
-    private: ProvisionedDatabase,
+    restartable_server: tuple[LocalPostgres, str],
+    restartable_database: ProvisionedDatabase,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """The relay's own sessions: NOTIFY after a commit (``OutboxWakeups``) and LISTEN."""
     caplog.set_level(logging.INFO, logger="bijmantra.adapters.postgres.relay_loop")
     channel, stop, woken = "bijmantra_outbox", asyncio.Event(), asyncio.Event()
-    wakeups = OutboxWakeups(private.domain_url, channel)
+    wakeups = OutboxWakeups(restartable_database.domain_url, channel)
     tasks = [
         asyncio.create_task(wakeups.run(stop)),
-        asyncio.create_task(listen(private.domain_url, channel, woken, stop)),
+        asyncio.create_task(listen(restartable_database.domain_url, channel, woken, stop)),
     ]
     try:
         await asyncio.wait_for(woken.wait(), 10)  # listening
         await asyncio.sleep(0.2)
         caplog.clear()
-        await restart(server)
+        await restart_in_place(restartable_server)
         async with await psycopg.AsyncConnection.connect(
-            private.domain_url, autocommit=True
+            restartable_database.domain_url, autocommit=True
         ) as watcher:
             await watcher.execute(f"LISTEN {channel}")
             wakeups.wake()  # a commit's wake-up, the first after the restart

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import psycopg
@@ -24,8 +24,8 @@ from bijmantra.adapters.postgres.lookup import PostgresDocumentLookup
 from bijmantra.adapters.postgres.placement import PlacementEngines, PostgresPlacementDirectory
 from bijmantra.adapters.postgres.uow import TenantTransaction, tenant_transaction
 from bijmantra.kernel import TenantId
-from bijmantra.testkit.provision import ProvisionedDatabase, provision
-from bijmantra.testkit.servers import LocalPostgres
+from bijmantra.testkit.provision import ProvisionedDatabase
+from bijmantra.testkit.servers import LocalPostgres, restart_in_place
 from psycopg import pq
 from sqlalchemy import event, text
 from sqlalchemy.exc import DBAPIError, ProgrammingError
@@ -38,27 +38,9 @@ POOLED = 3  # connections each pool holds when the server restarts
 _TENANT_SETTING = text("SELECT current_setting('app.tenant_id', true)")
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalPostgres, str]]:
-    server = LocalPostgres(tmp_path_factory.mktemp("restart") / "data")
-    owner_url = server.start()
-    yield server, owner_url
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def private(server: tuple[LocalPostgres, str]) -> ProvisionedDatabase:
-    return provision(server[1])
-
-
-async def restart(server: tuple[LocalPostgres, str]) -> None:
-    local, owner_url = server
-    assert await asyncio.to_thread(local.restart) == owner_url
-
-
 @pytest.fixture
-async def engine(private: ProvisionedDatabase) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(private.domain_url, pool_size=POOLED, max_overflow=0)
+async def engine(restartable_database: ProvisionedDatabase) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(restartable_database.domain_url, pool_size=POOLED, max_overflow=0)
     yield engine
     await engine.dispose()
 
@@ -77,21 +59,21 @@ async def _tenant_seen(placements: PlacementEngines) -> str:
 
 
 async def test_every_unit_of_work_after_a_restart_succeeds(
-    server: tuple[LocalPostgres, str], engine: AsyncEngine
+    restartable_server: tuple[LocalPostgres, str], engine: AsyncEngine
 ) -> None:
     placements = PlacementEngines(engine)
     await _fill(placements)
-    await restart(server)
+    await restart_in_place(restartable_server)
     for _ in range(POOLED + 1):
         assert await _tenant_seen(placements) == str(TENANT)
 
 
 async def test_one_dead_connection_tells_the_pool_of_the_others(
-    server: tuple[LocalPostgres, str], engine: AsyncEngine
+    restartable_server: tuple[LocalPostgres, str], engine: AsyncEngine
 ) -> None:
     placements = PlacementEngines(engine)
     await _fill(placements)
-    await restart(server)
+    await restart_in_place(restartable_server)
     discarded: list[object] = []
     event.listen(engine.sync_engine.pool, "invalidate", lambda *args: discarded.append(args))
     assert await _tenant_seen(placements) == str(TENANT)  # met a dead connection, retried
@@ -106,58 +88,60 @@ async def test_one_dead_connection_tells_the_pool_of_the_others(
 
 
 async def test_a_tenant_transaction_after_a_restart_succeeds(
-    server: tuple[LocalPostgres, str], engine: AsyncEngine
+    restartable_server: tuple[LocalPostgres, str], engine: AsyncEngine
 ) -> None:
     await _fill(PlacementEngines(engine))
-    await restart(server)
+    await restart_in_place(restartable_server)
     for _ in range(POOLED + 1):
         async with tenant_transaction(engine, TENANT) as connection:
             assert (await connection.execute(_TENANT_SETTING)).scalar() == str(TENANT)
 
 
 async def test_a_unit_that_reads_the_placement_directory_first_succeeds(
-    server: tuple[LocalPostgres, str], engine: AsyncEngine, private: ProvisionedDatabase
+    restartable_server: tuple[LocalPostgres, str],
+    engine: AsyncEngine,
+    restartable_database: ProvisionedDatabase,
 ) -> None:
     """In production the directory's read (cached two seconds) often opens a request."""
     directory = PostgresPlacementDirectory(engine, ttl=0)
-    placements = PlacementEngines(engine, directory, service_url=private.domain_url)
+    placements = PlacementEngines(engine, directory, service_url=restartable_database.domain_url)
     await _fill(placements)
-    await restart(server)
+    await restart_in_place(restartable_server)
     for _ in range(POOLED + 1):
         assert await _tenant_seen(placements) == str(TENANT)
 
 
 async def test_identity_reads_after_a_restart_succeed(
-    server: tuple[LocalPostgres, str], private: ProvisionedDatabase
+    restartable_server: tuple[LocalPostgres, str], restartable_database: ProvisionedDatabase
 ) -> None:
     """A sign-in's first statements: the user, the back-off counters, the memberships."""
-    engine = create_engine(private.identity_url, pool_size=1, max_overflow=0)
+    engine = create_engine(restartable_database.identity_url, pool_size=1, max_overflow=0)
     users, limiter = PostgresUserDirectory(engine), PostgresLoginLimiter(engine)
     try:
         assert await reachable(engine)
-        await restart(server)
+        await restart_in_place(restartable_server)
         assert await users.find_by_email("nobody@example.org") is None
-        await restart(server)
+        await restart_in_place(restartable_server)
         assert await limiter.attempt("nobody@example.org", "192.0.2.1") == 0.0
-        await restart(server)
+        await restart_in_place(restartable_server)
         await limiter.succeeded("nobody@example.org", "192.0.2.1")
-        await restart(server)
+        await restart_in_place(restartable_server)
         assert await users.memberships(uuid.uuid4()) == []
-        await restart(server)
+        await restart_in_place(restartable_server)
         assert await reachable(engine)  # a readiness probe does not fail either
     finally:
         await engine.dispose()
 
 
 async def test_a_document_lookup_after_a_restart_succeeds(
-    server: tuple[LocalPostgres, str], private: ProvisionedDatabase
+    restartable_server: tuple[LocalPostgres, str], restartable_database: ProvisionedDatabase
 ) -> None:
-    lookup = await PostgresDocumentLookup.open(private.domain_url, max_size=POOLED)
+    lookup = await PostgresDocumentLookup.open(restartable_database.domain_url, max_size=POOLED)
     try:
         await asyncio.gather(
             *(lookup.document_bytes(TENANT, "germplasm", str(n)) for n in range(POOLED))
         )
-        await restart(server)
+        await restart_in_place(restartable_server)
         for n in range(POOLED + 1):
             assert await lookup.document_bytes(TENANT, "germplasm", str(n)) is None
     finally:
@@ -234,11 +218,11 @@ async def test_a_connection_lost_at_commit_fails_the_unit(engine: AsyncEngine) -
 
 
 async def test_the_happy_path_costs_no_round_trip_more(
-    private: ProvisionedDatabase, tmp_path: Path
+    restartable_database: ProvisionedDatabase, tmp_path: Path
 ) -> None:
     """libpq's own trace of a warm pooled connection: a unit of work with one statement is
     its opening, the statement and the ROLLBACK; no ping, no check."""
-    engine = create_engine(private.domain_url, pool_size=1, max_overflow=0)
+    engine = create_engine(restartable_database.domain_url, pool_size=1, max_overflow=0)
     trace = tmp_path / "trace"
     try:
         await _tenant_seen(PlacementEngines(engine))  # the pool's one connection, made

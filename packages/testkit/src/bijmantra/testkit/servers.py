@@ -5,6 +5,7 @@ Used by the test fixtures (once per session) and by ``bijmantra up``; no mocks, 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import shutil
@@ -236,3 +237,10 @@ class LocalMailCatcher(_LocalProcess):
 def env_or(name: str) -> str | None:
     value = os.environ.get(name)
     return value or None
+
+
+async def restart_in_place(server: tuple[LocalPostgres, str]) -> None:
+    """Restart ``server`` (a ``LocalPostgres`` and its owner's URL) off the event loop; it
+    comes back on the same socket, so every URL to it stays valid."""
+    local, owner_url = server
+    assert await asyncio.to_thread(local.restart) == owner_url
