@@ -15,9 +15,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-import paho.mqtt.client as mqtt
 import pytest
 from bijmantra.devstack.stack import DevStack, running_stack
+from bijmantra.testkit.mqtt_device import MqttDevice
 from websockets.asyncio.client import connect
 
 pytestmark = [pytest.mark.e2e]
@@ -371,44 +371,8 @@ def topic(credential: str) -> str:
     return f"bijmantra/t/{tenant}/{device}"
 
 
-class Device:
-    """A real MQTT 3.1.1 client (paho-mqtt) signing in with its device credential."""
-
-    def __init__(self, site: Site, credential: str) -> None:
-        self.client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2,
-            client_id=credential.split(".")[2],  # its device id, the only one allowed
-            protocol=mqtt.MQTTv311,
-        )
-        self.client.username_pw_set("device", credential)
-        self.site = site
-        self.reason = ""
-        self.dropped = threading.Event()
-        self.client.on_disconnect = lambda *_: self.dropped.set()
-
-    def connect(self) -> str:
-        """The CONNACK reason: "Success" or why the listener refused."""
-        done = threading.Event()
-
-        def on_connect(client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
-            self.reason = str(reason)
-            done.set()
-
-        self.client.on_connect = on_connect
-        self.client.connect("127.0.0.1", self.site.mqtt_port)
-        self.client.loop_start()
-        assert done.wait(WAIT), "no CONNACK"
-        return self.reason
-
-    def publish(self, to: str, readings: list[dict[str, Any]], padding: int = 0) -> None:
-        """A batch, acknowledged (QoS 1); ``padding`` bytes of JSON whitespace make it large."""
-        body = json.dumps({"readings": readings}).encode() + b" " * padding
-        info = self.client.publish(to, body, qos=1)
-        info.wait_for_publish(WAIT)
-
-    def close(self) -> None:
-        self.client.loop_stop()
-        self.client.disconnect()
+def mqtt_device(site: Site, credential: str) -> MqttDevice:
+    return MqttDevice(site.mqtt_port, credential, wait=WAIT)
 
 
 def history_count(site: Site, device_id: str) -> int:
@@ -434,7 +398,7 @@ async def eventually(check: Any, expected: Any) -> None:
 async def test_mqtt_a_published_reading_reaches_history_and_the_live_feed(site: Site) -> None:
     device_id, credential = enrol(site)
     async with feed(site, ["sensors.telemetry.received"], device_id) as ws:
-        device = Device(site, credential)
+        device = mqtt_device(site, credential)
         assert await asyncio.to_thread(device.connect) == "Success"
         await asyncio.to_thread(device.publish, topic(credential), [reading(2, 3.25)])
         while True:
@@ -448,12 +412,12 @@ async def test_mqtt_a_published_reading_reaches_history_and_the_live_feed(site: 
 
 async def test_mqtt_wrong_and_revoked_credentials_are_refused_at_connect(site: Site) -> None:
     device_id, credential = enrol(site)
-    forged = Device(site, credential.rsplit(".", 1)[0] + ".forged")
+    forged = mqtt_device(site, credential.rsplit(".", 1)[0] + ".forged")
     assert await asyncio.to_thread(forged.connect) != "Success"
     forged.close()
     with site.client() as client:
         assert client.post(f"/api/v1/devices/{device_id}/revoke").status_code == 200
-    revoked = Device(site, credential)
+    revoked = mqtt_device(site, credential)
     assert await asyncio.to_thread(revoked.connect) != "Success"
     revoked.close()
 
@@ -471,7 +435,7 @@ async def test_mqtt_a_connection_open_when_its_device_is_revoked_stores_nothing_
     site: Site,
 ) -> None:
     device_id, credential = enrol(site)
-    device = Device(site, credential)
+    device = mqtt_device(site, credential)
     assert await asyncio.to_thread(device.connect) == "Success"
     await asyncio.to_thread(device.publish, topic(credential), [reading(2, 1.0)])
     await eventually(lambda: history_count(site, device_id), 1)
@@ -486,7 +450,7 @@ async def test_mqtt_a_connection_open_when_its_device_is_revoked_stores_nothing_
 async def test_mqtt_a_device_cannot_publish_into_another_devices_topic(site: Site) -> None:
     mine, my_credential = enrol(site)
     theirs, their_credential = enrol(site)
-    device = Device(site, my_credential)
+    device = mqtt_device(site, my_credential)
     assert await asyncio.to_thread(device.connect) == "Success"
     # Another device of the same organization, and a made-up organization's device.
     await asyncio.to_thread(device.publish, topic(their_credential), [reading(3, 1.0)])
@@ -503,7 +467,7 @@ async def test_mqtt_a_device_subscribes_to_nothing_so_reads_no_other_devices_rea
 ) -> None:
     _, spy_credential = enrol(site)
     sender_id, sender_credential = enrol(site)
-    spy, granted = Device(site, spy_credential), threading.Event()
+    spy, granted = mqtt_device(site, spy_credential), threading.Event()
     heard: list[str] = []
     spy.client.on_message = lambda _client, _userdata, message: heard.append(message.topic)
     codes: list[list[bool]] = []
@@ -519,7 +483,7 @@ async def test_mqtt_a_device_subscribes_to_nothing_so_reads_no_other_devices_rea
         spy.client.subscribe(pattern, qos=1)
         assert await asyncio.to_thread(granted.wait, WAIT), pattern
     assert codes == [[True], [True], [True]]  # every SUBSCRIBE refused in its SUBACK
-    sender = Device(site, sender_credential)
+    sender = mqtt_device(site, sender_credential)
     assert await asyncio.to_thread(sender.connect) == "Success"
     await asyncio.to_thread(sender.publish, topic(sender_credential), [reading(2, 1.5)])
     await eventually(lambda: history_count(site, sender_id), 1)
@@ -536,7 +500,7 @@ async def test_mqtt_takes_what_https_takes_and_one_batch_over_it_closes_only_its
     at once, and nobody else notices."""
     big_id, big_credential = enrol(site)
     other_id, other_credential = enrol(site)
-    big, other = Device(site, big_credential), Device(site, other_credential)
+    big, other = mqtt_device(site, big_credential), mqtt_device(site, other_credential)
     assert await asyncio.to_thread(big.connect) == "Success"
     assert await asyncio.to_thread(other.connect) == "Success"
     within = 3 * 1024 * 1024  # over NATS's default max_payload (1 MiB), as HTTPS allows
@@ -550,7 +514,7 @@ async def test_mqtt_takes_what_https_takes_and_one_batch_over_it_closes_only_its
     await eventually(lambda: history_count(site, other_id), 1)  # another device: unaffected
     assert not other.dropped.is_set()
     other.close()
-    again = Device(site, big_credential)  # the device comes back and sends smaller batches
+    again = mqtt_device(site, big_credential)  # the device comes back and sends smaller batches
     assert await asyncio.to_thread(again.connect) == "Success"
     await asyncio.to_thread(again.publish, topic(big_credential), [reading(4, 3.0)])
     await eventually(lambda: history_count(site, big_id), 2)
@@ -609,7 +573,7 @@ async def test_another_organization_and_a_viewer_change_nothing_on_any_sensors_u
     assert send(site, credential, [reading(2, 5.0)]).status_code == 200  # still its credential
 
 
-def drop(device: Device) -> None:
+def drop(device: MqttDevice) -> None:
     """End the connection without DISCONNECT, as a device losing power: its will goes out."""
     device.client.loop_stop()
     sock = device.client.socket()
@@ -624,7 +588,7 @@ async def test_mqtt_a_devices_last_will_goes_only_to_its_own_topic(site: Site) -
     _, forger_credential = enrol(site)
     victim_id, victim_credential = enrol(site)
     will = json.dumps({"readings": [reading(6, 9.0)]})
-    honest, forger = Device(site, honest_credential), Device(site, forger_credential)
+    honest, forger = mqtt_device(site, honest_credential), mqtt_device(site, forger_credential)
     honest.client.will_set(topic(honest_credential), will, qos=1)
     forger.client.will_set(topic(victim_credential), will, qos=1)
     assert await asyncio.to_thread(honest.connect) == "Success"

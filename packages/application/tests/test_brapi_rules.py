@@ -25,6 +25,7 @@ from bijmantra.testkit.fakes import (
     InMemoryDatabase,
     fake_unit_of_work_factory,
 )
+from bijmantra.testkit.reachability import reaches
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -46,23 +47,10 @@ def documents(page: bytes) -> list[dict[str, Any]]:
     return msgspec.json.decode(page)
 
 
-def _reaches(parents: dict[int, list[int]], start: int, target: int) -> bool:
-    """Plain reachability, the reference the DFS in ``find_cycle`` is checked against."""
-    seen, stack = set(), [start]
-    while stack:
-        node = stack.pop()
-        if node == target:
-            return True
-        if node not in seen:
-            seen.add(node)
-            stack.extend(parents.get(node, []))
-    return False
-
-
 @settings(max_examples=200, deadline=None)
 @given(st.dictionaries(st.integers(0, 12), st.lists(st.integers(0, 12), max_size=3), max_size=13))
 def test_find_cycle_agrees_with_reachability(parents: dict[int, list[int]]) -> None:
-    has_cycle = any(_reaches(parents, p, node) for node, ps in parents.items() for p in ps)
+    has_cycle = any(reaches(parents, p, node) for node, ps in parents.items() for p in ps)
     graph = {str(k): [str(p) for p in v] for k, v in parents.items()}
     cycle = find_cycle(graph)
     assert (cycle is not None) == has_cycle
@@ -101,7 +89,7 @@ async def test_pedigree_writes_are_refused_exactly_when_they_would_make_a_cycle(
                 {"germplasmDbId": ids[p], "parentType": "POPULATION"} for p in proposal[child]
             ],
         }
-        cyclic = child == parent or _reaches(accepted, parent, child)
+        cyclic = child == parent or reaches(accepted, parent, child)
         if cyclic:
             with pytest.raises(Unprocessable, match="ancestor"):
                 await commands.update_many(who, "pedigree", msgspec.json.encode({ids[child]: node}))

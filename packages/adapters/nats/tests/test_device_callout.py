@@ -5,18 +5,16 @@ a real MQTT 3.1.1 client (paho-mqtt): a device signs in under its own client id 
 from __future__ import annotations
 
 import asyncio
-import threading
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
-import paho.mqtt.client as mqtt
 import pytest
 from bijmantra.adapters.nats import connect
 from bijmantra.adapters.nats.devices import DeviceAuthCallout, JwtSigner
 from bijmantra.kernel import Unauthorized
 from bijmantra.testkit.device_nats import LocalDeviceNats
+from bijmantra.testkit.mqtt_device import MqttDevice
 
 pytestmark = pytest.mark.integration
 
@@ -46,34 +44,8 @@ async def listener(tmp_path: Path) -> AsyncIterator[LocalDeviceNats]:
         server.stop()
 
 
-class Device:
-    def __init__(self, server: LocalDeviceNats, credential: str, client_id: str) -> None:
-        self.client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv311
-        )
-        self.client.username_pw_set("device", credential)
-        self.server = server
-        self.reason = ""
-        self.dropped = threading.Event()
-        self.client.on_disconnect = lambda *_: self.dropped.set()
-
-    def connect(self) -> str:
-        done = threading.Event()
-
-        def on_connect(client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
-            self.reason = str(reason)
-            done.set()
-
-        self.client.on_connect = on_connect
-        self.client.reconnect_delay_set(30, 30)  # no reconnection within the test
-        self.client.connect("127.0.0.1", self.server.mqtt_port)
-        self.client.loop_start()
-        assert done.wait(WAIT), "no CONNACK"
-        return self.reason
-
-    def close(self) -> None:
-        self.client.loop_stop()
-        self.client.disconnect()
+def device(listener: LocalDeviceNats, credential: str, client_id: str) -> MqttDevice:
+    return MqttDevice(listener.mqtt_port, credential, client_id, wait=WAIT)
 
 
 async def test_a_device_of_one_organization_cannot_take_over_anothers_connection(
@@ -83,9 +55,9 @@ async def test_a_device_of_one_organization_cannot_take_over_anothers_connection
     connection with a client id in use ends the old one. A device chose its id freely, so
     a device of organization A that connected with B's device's id ended B's connection
     (every time B reconnected). Now a device's client id is its device id."""
-    victim = Device(listener, "credential-b", B_DEVICE)
+    victim = device(listener, "credential-b", B_DEVICE)
     assert await asyncio.to_thread(victim.connect) == "Success"
-    intruder = Device(listener, "credential-a", B_DEVICE)
+    intruder = device(listener, "credential-a", B_DEVICE)
     try:
         assert await asyncio.to_thread(intruder.connect) != "Success"
         assert not await asyncio.to_thread(victim.dropped.wait, 1.0)
@@ -97,8 +69,8 @@ async def test_a_device_of_one_organization_cannot_take_over_anothers_connection
 async def test_a_device_signs_in_under_its_own_device_id_only(
     listener: LocalDeviceNats,
 ) -> None:
-    own = Device(listener, "credential-a", A_DEVICE)
-    other = Device(listener, "credential-a", "firmware-default")
+    own = device(listener, "credential-a", A_DEVICE)
+    other = device(listener, "credential-a", "firmware-default")
     try:
         assert await asyncio.to_thread(own.connect) == "Success"
         assert await asyncio.to_thread(other.connect) != "Success"

@@ -9,6 +9,7 @@ import pytest
 from bijmantra.adapters.postgres import create_engine
 from bijmantra.testkit.provision import ProvisionedDatabase, provision
 from bijmantra.testkit.servers import LocalPostgres
+from bijmantra.testkit.statements import Recording, recording_engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 
@@ -17,6 +18,13 @@ async def engine(database: ProvisionedDatabase) -> AsyncIterator[AsyncEngine]:
     engine = create_engine(database.domain_url, pool_size=8)
     yield engine
     await engine.dispose()
+
+
+@pytest.fixture
+async def recorded(database: ProvisionedDatabase) -> AsyncIterator[Recording]:
+    """The domain-api role's engine keeping every statement its connections send."""
+    async with recording_engine(database.domain_url) as recording:
+        yield recording
 
 
 @pytest.fixture(scope="module")

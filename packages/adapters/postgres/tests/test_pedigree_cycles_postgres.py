@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import msgspec
-import psycopg
 import pytest
 from bijmantra.adapters.postgres import create_engine, unit_of_work_factory
 from bijmantra.application.brapi.commands import ResourceCommands
@@ -23,37 +21,15 @@ from bijmantra.application.brapi.queries import ResourceQueries
 from bijmantra.kernel import PageRequest, Principal, TenantId, Unprocessable
 from bijmantra.testkit.fakes import FakeSearchResultStore
 from bijmantra.testkit.provision import ProvisionedDatabase
+from bijmantra.testkit.reachability import reaches
+from bijmantra.testkit.statements import Recording
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 pytestmark = pytest.mark.integration
 CATALOG = catalog()
 PARENT_LINK = ("parents", "*", "germplasmDbId")
 NODES = 7
-SENT: list[tuple[str, Any, psycopg.AsyncConnection[Any]]] = []
-
-
-class RecordingCursor(psycopg.AsyncCursor[Any]):
-    """Keeps what each ``execute`` sent, and where, so a test can have it explained."""
-
-    async def execute(self, query: Any, params: Any = None, **kwargs: Any) -> RecordingCursor:
-        SENT.append((str(query), params, self.connection))
-        await super().execute(query, params, **kwargs)
-        return self
-
-
-@pytest.fixture
-async def recorded(database: ProvisionedDatabase) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(database.domain_url, pool_size=1)
-
-    @event.listens_for(engine.sync_engine, "connect")
-    def _record(connection: Any, _record: Any) -> None:
-        connection.driver_connection.cursor_factory = RecordingCursor
-
-    yield engine
-    await engine.dispose()
 
 
 def principal() -> Principal:
@@ -63,18 +39,7 @@ def principal() -> Principal:
 def _cyclic(graph: dict[int, list[int]]) -> bool:
     """Plain reference: some parent reaches its own child through the whole graph."""
 
-    def reaches(start: int, target: int) -> bool:
-        seen, stack = set(), [start]
-        while stack:
-            node = stack.pop()
-            if node == target:
-                return True
-            if node not in seen:
-                seen.add(node)
-                stack.extend(graph.get(node, []))
-        return False
-
-    return any(reaches(parent, child) for child, ps in graph.items() for parent in ps)
+    return any(reaches(graph, parent, child) for child, ps in graph.items() for parent in ps)
 
 
 _batch = st.dictionaries(
@@ -154,7 +119,7 @@ def _resources_rows(plan: dict[str, Any]) -> int:
 
 
 async def test_the_ancestry_walk_reads_each_ancestor_once_however_deep(
-    recorded: AsyncEngine,
+    recorded: Recording,
 ) -> None:
     """A 300-deep chain beside 500 founders: the walk's work grows with the 800 nodes it
     reaches, each read by key, even with nested loops made dear. The former join could be
@@ -168,38 +133,38 @@ async def test_the_ancestry_walk_reads_each_ancestor_once_however_deep(
     chain = [node(f"c{i}", f"c{i - 1}") if i else node("c0") for i in range(depth)]
     roots = [f"c{depth - 1}", *(f"f{i}" for i in range(founders))]
     who = principal()
-    factory = unit_of_work_factory(recorded, source="test")
+    factory = unit_of_work_factory(recorded.engine, source="test")
     async with factory(who.tenant_id) as uow:
         await uow.resources.insert("pedigree", [*chain, *(node(f) for f in roots[1:])])
         await uow.commit()
     async with factory(who.tenant_id) as uow:
-        SENT.clear()
+        recorded.sent.clear()
         await uow.resources.reachable("pedigree", [], PARENT_LINK)
         await uow.resources.documents("pedigree", ["c0"])
-        [(_, _, connection)] = SENT
+        [(_, _, connection)] = recorded.sent
         await connection.execute("SET LOCAL enable_nestloop = off")
-        SENT.clear()
+        recorded.sent.clear()
         found = await uow.resources.reachable("pedigree", roots, PARENT_LINK)
         assert len(found) == depth + founders
         assert found["c1"] == ["c0"]
         assert found["c0"] == []
-        [(statement, params, connection)] = SENT
+        [(statement, params, connection)] = recorded.sent
         explained = await connection.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {statement}", params)
         [[[plan]]] = await explained.fetchall()
         assert _resources_rows(plan["Plan"]) <= 3 * (depth + founders)
 
 
-async def test_a_lookup_by_many_db_ids_is_never_prepared(recorded: AsyncEngine) -> None:
+async def test_a_lookup_by_many_db_ids_is_never_prepared(recorded: Recording) -> None:
     """psycopg prepares a statement run 5 times on a connection, and PostgreSQL may then
     plan it once for every list: that plan tested each row against the whole list (73 s for
     10,000 DbIds against 110,000 rows, where a plan for the list took 0.2 s)."""
     who = principal()
-    async with unit_of_work_factory(recorded, source="test")(who.tenant_id) as uow:
+    async with unit_of_work_factory(recorded.engine, source="test")(who.tenant_id) as uow:
         await uow.resources.insert("pedigree", [("a", {"germplasmDbId": "a", "parents": []})])
         for _ in range(8):
             assert list(await uow.resources.documents("pedigree", ["a", "b"])) == ["a"]
             await uow.resources.linking_ids("pedigree", PARENT_LINK, ["a"])
             await uow.resources.reachable("pedigree", ["a"], PARENT_LINK)
-        connection = SENT[-1][2]
+        connection = recorded.sent[-1][2]
         prepared = await connection.execute("SELECT statement FROM pg_prepared_statements")
         assert [row async for row in prepared if "ANY(CAST" in row[0]] == []

@@ -9,46 +9,22 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import msgspec
-import psycopg
 import pytest
-from bijmantra.adapters.postgres import create_engine, unit_of_work_factory
+from bijmantra.adapters.postgres import unit_of_work_factory
 from bijmantra.application.brapi.commands import ResourceCommands
 from bijmantra.application.brapi.modules import catalog
 from bijmantra.application.brapi.queries import ResourceQueries
 from bijmantra.kernel import PageRequest, Principal, TenantId, Unprocessable
 from bijmantra.testkit.fakes import FakeSearchResultStore
-from bijmantra.testkit.provision import ProvisionedDatabase
-from sqlalchemy import event
+from bijmantra.testkit.statements import Recording
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 pytestmark = pytest.mark.integration
 CATALOG = catalog()
-STATEMENTS = [0]
 PARENT_LINK = ("parents", "*", "germplasmDbId")
-
-
-class CountingCursor(psycopg.AsyncCursor[Any]):
-    async def execute(self, *args: Any, **kwargs: Any) -> CountingCursor:
-        STATEMENTS[0] += 1
-        await super().execute(*args, **kwargs)
-        return self
-
-
-@pytest.fixture
-async def counted(database: ProvisionedDatabase) -> AsyncIterator[AsyncEngine]:
-    """An engine whose connections count every statement they send."""
-    engine = create_engine(database.domain_url, pool_size=2)
-
-    @event.listens_for(engine.sync_engine, "connect")
-    def _count(connection: Any, _record: Any) -> None:
-        connection.driver_connection.cursor_factory = CountingCursor
-
-    yield engine
-    await engine.dispose()
 
 
 def principal() -> Principal:
@@ -91,25 +67,25 @@ def _assert_progeny_consistent(stored: dict[str, dict[str, Any]]) -> None:
         assert progeny == named.get(db_id, []), db_id
 
 
-async def _write(engine: AsyncEngine, n: int) -> tuple[int, int]:
+async def _write(recorded: Recording, n: int) -> tuple[int, int]:
     """Statements of a POST of ``n`` nodes, then of a PUT re-parenting all of them; checks
     the stored pedigree after each."""
     who = principal()
-    factory = unit_of_work_factory(engine, source="test")
+    factory = unit_of_work_factory(recorded.engine, source="test")
     commands = ResourceCommands(CATALOG, factory)
     queries = ResourceQueries(CATALOG, factory, FakeSearchResultStore())
     ids = await _germplasm(commands, who, n)
     rng = random.Random(n)
     first = {i: [] if i < 4 else [rng.randrange(i), rng.randrange(i)] for i in range(n)}
-    STATEMENTS[0] = 0
+    recorded.sent.clear()
     await commands.create(who, "pedigree", [_node(ids, i, ps) for i, ps in first.items()])
-    posted = STATEMENTS[0]
+    posted = len(recorded.sent)
     _assert_progeny_consistent(await _stored(queries, who))
     second = {i: [] if i < 4 else [rng.randrange(i)] for i in range(n)}
     body = {ids[i]: _node(ids, i, ps) for i, ps in second.items()}
-    STATEMENTS[0] = 0
+    recorded.sent.clear()
     await commands.update_many(who, "pedigree", msgspec.json.encode(body))
-    put = STATEMENTS[0]
+    put = len(recorded.sent)
     stored = await _stored(queries, who)
     _assert_progeny_consistent(stored)
     for i, parents in first.items():  # former parents no longer list the child
@@ -119,9 +95,9 @@ async def _write(engine: AsyncEngine, n: int) -> tuple[int, int]:
 
 
 async def test_a_pedigree_write_makes_as_many_statements_for_80_nodes_as_for_20(
-    counted: AsyncEngine,
+    recorded: Recording,
 ) -> None:
-    small, large = await _write(counted, 20), await _write(counted, 80)
+    small, large = await _write(recorded, 20), await _write(recorded, 80)
     assert small == large  # was 2 per node more: 51 and 171 for the POST
     assert large[0] <= 20
 
