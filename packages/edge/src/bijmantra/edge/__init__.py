@@ -18,20 +18,38 @@ from bijmantra.edge.handlers import (
     security_headers_middleware,
     unexpected_error_handler,
 )
-from bijmantra.edge.query import REPEATABLE, single_valued_parameters
+from bijmantra.edge.query import (
+    QUERY,
+    REPEATABLE,
+    Query,
+    UndeclaredQueryParameter,
+    declared,
+    declared_query_parameters,
+    query_given,
+    query_int,
+    query_value,
+    query_values,
+    single_valued_parameters,
+    undeclared_names,
+)
 from bijmantra.edge.requests import REQUEST_ID_HEADER, request_id, request_id_middleware
 from bijmantra.edge.responses import platform_response
 from bijmantra.edge.statuses import HTTP_STATUSES, error_headers, http_status
 
 __all__ = [
     "HTTP_STATUSES",
+    "QUERY",
     "REPEATABLE",
     "REQUEST_ID_HEADER",
     "Network",
+    "Query",
+    "UndeclaredQueryParameter",
     "brapi_error_body",
     "brapi_metadata",
     "client_address",
     "content_disposition",
+    "declared",
+    "declared_query_parameters",
     "error_headers",
     "error_response",
     "exception_handlers",
@@ -42,10 +60,15 @@ __all__ = [
     "platform_body",
     "platform_error_body",
     "platform_response",
+    "query_given",
+    "query_int",
+    "query_value",
+    "query_values",
     "request_id",
     "request_id_middleware",
     "security_headers_middleware",
     "single_valued_parameters",
     "site_cookie",
+    "undeclared_names",
     "unexpected_error_handler",
 ]

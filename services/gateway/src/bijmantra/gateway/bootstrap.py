@@ -25,6 +25,7 @@ from bijmantra.application.events.live_feed import EventFeed
 from bijmantra.application.events.permissions import event_permissions
 from bijmantra.application.ports import TokenVerifier
 from bijmantra.edge import (
+    declared_query_parameters,
     exception_handlers,
     nosniff,
     request_id_middleware,
@@ -194,7 +195,7 @@ def bootstrap(settings: Settings, adapters: GatewayAdapters, tracing: Tracing) -
             console.console_session_middleware,  # a console page's member, for the protections
             *protection.middleware,
         ],
-        guards=[single_valued_parameters, permission_guard],
+        guards=[single_valued_parameters, permission_guard, declared_query_parameters],
         before_send=[nosniff, console.console_headers],  # unmatched routes too (ADR 0326)
         exception_handlers=exception_handlers(),
         openapi_config=None,

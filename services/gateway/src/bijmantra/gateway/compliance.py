@@ -14,21 +14,27 @@ from bijmantra.application.compliance.dto import (
     AuditEntryDocument,
     ChainVerdictDocument,
 )
+from bijmantra.edge import QUERY, Query, query_int, query_value
 from bijmantra.edge.envelopes import Envelope, PageEnvelope, platform_body
 from bijmantra.edge.requests import request_id
-from bijmantra.gateway.brapi import int_param
 from bijmantra.kernel import FieldError, Page, PageRequest, ValidationFailed
+from bijmantra.kernel.pagination import MAX_PAGE, MAX_PAGE_SIZE
 from litestar import Request, Response, get
 from litestar.datastructures import State
 
 JSON = "application/json"
 DEFAULT_PAGE_SIZE = 100
 _encode = msgspec.json.encode
+# The page a platform list answers (``page_query``); every paged route declares these.
+PAGING = (
+    Query("page", "integer", minimum=0, maximum=MAX_PAGE, description="0-based page number"),
+    Query("page_size", "integer", minimum=1, maximum=MAX_PAGE_SIZE),
+)
 
 
 def page_query(request: Request[Any, Any, Any]) -> PageRequest:
     return PageRequest(
-        int_param(request, "page", 0), int_param(request, "page_size", DEFAULT_PAGE_SIZE)
+        query_int(request, "page", 0), query_int(request, "page_size", DEFAULT_PAGE_SIZE)
     )
 
 
@@ -46,7 +52,10 @@ def page_body(request: Request[Any, Any, Any], page: Page[bytes]) -> Response[by
     return Response(body, media_type=JSON)
 
 
-@get("/api/v1/audit", opt={"permission": AUDIT, "returns": PageEnvelope[AuditEntryDocument]})
+@get(
+    "/api/v1/audit",
+    opt={"permission": AUDIT, "returns": PageEnvelope[AuditEntryDocument], QUERY: PAGING},
+)
 async def list_audit_entries(request: Request[Any, Any, Any], state: State) -> Response[bytes]:
     return page_body(request, await state.audit.entries(request.auth, page_query(request)))
 
@@ -62,10 +71,17 @@ async def verify_audit_chain(request: Request[Any, Any, Any], state: State) -> R
 
 @get(
     "/api/v1/activity",
-    opt={"permission": ACTIVITY, "returns": PageEnvelope[ActivityDocument]},
+    opt={
+        "permission": ACTIVITY,
+        "returns": PageEnvelope[ActivityDocument],
+        QUERY: (
+            Query("resource", required=True),
+            *PAGING,
+        ),
+    },
 )
 async def list_activity(request: Request[Any, Any, Any], state: State) -> Response[bytes]:
-    resource = request.query_params.get("resource", "")
+    resource = query_value(request, "resource")
     if not resource:
         raise ValidationFailed(
             "Query parameter resource is required", [FieldError("resource", "required")]

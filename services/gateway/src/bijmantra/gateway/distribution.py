@@ -22,9 +22,10 @@ from bijmantra.application.distribution.read_models import (
     SeedRequestRecord,
 )
 from bijmantra.application.security import Action, Permission
-from bijmantra.edge import content_disposition
+from bijmantra.edge import QUERY, Query, content_disposition
 from bijmantra.edge.envelopes import Envelope, PageEnvelope
-from bijmantra.gateway.forwarding import forward
+from bijmantra.gateway.compliance import PAGING
+from bijmantra.gateway.forwarding import BODYLESS, forward
 from litestar import Request, Response, get, post, put
 from litestar.datastructures import State
 from litestar.handlers import HTTPRouteHandler
@@ -78,10 +79,12 @@ def _collection_routes(name: str) -> list[HTTPRouteHandler]:
     routes = [
         forward(
             "list_records",
-            get(base, opt=_returns(READ, answers.listed), name=f"{name}-list"),
-            lambda s, c: s.distribution.list(
-                c.auth, name, c.page(), c.request.query_params.get("status") or None
+            get(
+                base,
+                opt={**_returns(READ, answers.listed), QUERY: (Query("status"), *PAGING)},
+                name=f"{name}-list",
             ),
+            lambda s, c: s.distribution.list(c.auth, name, c.page(), c.query("status") or None),
         ),
         forward(
             "create_record",
@@ -148,7 +151,7 @@ RECORD_ROUTES = [
         "create_credit_note",
         post(
             "/api/v1/invoices/{record_id:str}/credit-notes",
-            opt=_returns(WRITE, Envelope[InvoiceDocument]),
+            opt={**_returns(WRITE, Envelope[InvoiceDocument]), BODYLESS: True},
             request_max_body_size=1024,
         ),
         lambda s, c: s.distribution.credit_note(c.auth, c.key),

@@ -17,6 +17,7 @@ from bijmantra.application.tenancy.exports import EXPORT, ExportView
 from bijmantra.edge import content_disposition
 from bijmantra.edge.envelopes import Envelope, platform_body
 from bijmantra.edge.requests import request_id
+from bijmantra.gateway.forwarding import BODYLESS
 from litestar import Request, Response, get, post
 from litestar.datastructures import State
 from litestar.response import Stream
@@ -42,7 +43,7 @@ def _envelope(request: Request[Any, Any, Any], document: bytes) -> ExportEnvelop
     return platform_body(view, request_id(request), links)
 
 
-@post(BASE, opt=ANSWERS_ONE, status_code=202, request_max_body_size=1024)
+@post(BASE, opt={**ANSWERS_ONE, BODYLESS: True}, status_code=202, request_max_body_size=1024)
 async def request_export(request: Request[Any, Any, Any], state: State) -> Response[ExportEnvelope]:
     """Queue an export of every row of the caller's organization (admins only)."""
     body = _envelope(request, await state.exports.request(request.auth))

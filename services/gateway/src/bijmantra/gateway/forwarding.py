@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
+from bijmantra.edge import query_value
 from bijmantra.edge.requests import request_id
 from bijmantra.gateway.compliance import page_body, page_query
 from bijmantra.kernel import Page, PageRequest
@@ -24,6 +25,9 @@ from litestar.handlers import HTTPRouteHandler
 JSON = "application/json"
 Req = Request[Any, Any, Any]
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+# Route opt: a POST that takes no body (it acts on the record its path names); the published
+# contract declares none, and ``forward`` does not read one.
+BODYLESS = "bodyless"
 _encode = msgspec.json.encode
 
 
@@ -58,7 +62,8 @@ class Call:
         return str(value)
 
     def query(self, name: str) -> str:
-        return str(self.request.query_params.get(name, ""))
+        """A query parameter the route declares (``opt[QUERY]``, ADR 0350)."""
+        return query_value(self.request, name)
 
     def page(self) -> PageRequest:
         return page_query(self.request)
@@ -74,7 +79,7 @@ def forward(
 ) -> HTTPRouteHandler:
     """``route`` (e.g. ``get(path, opt=...)``, not yet applied) around a handler ``name`` that
     awaits ``call`` and answers with the route's status code; ``summary`` is its docstring."""
-    reads_body = bool(route.http_methods & _BODY_METHODS)
+    reads_body = bool(route.http_methods & _BODY_METHODS) and not route.opt.get(BODYLESS)
 
     async def handler(request: Req, state: State) -> Response[bytes]:
         answer = await call(state, Call(request, await request.body() if reads_body else b""))

@@ -22,12 +22,22 @@ from bijmantra.application.genotyping.dto import (
 )
 from bijmantra.application.security import Action, Permission
 from bijmantra.domain.genotyping import EXPORT_FORMATS
-from bijmantra.edge import REPEATABLE, content_disposition, platform_response
+from bijmantra.edge import (
+    QUERY,
+    Query,
+    content_disposition,
+    platform_response,
+    query_given,
+    query_int,
+    query_value,
+    query_values,
+)
 from bijmantra.edge.envelopes import Envelope, ListEnvelope
 from bijmantra.edge.requests import request_id
-from bijmantra.gateway.brapi import page_request
+from bijmantra.gateway.forwarding import BODYLESS
 from bijmantra.gateway.protection.idempotency import ADMITS, ADMITTED
-from bijmantra.kernel import FieldError, ValidationFailed
+from bijmantra.kernel import FieldError, PageRequest, ValidationFailed
+from bijmantra.kernel.pagination import MAX_PAGE, MAX_PAGE_SIZE
 from litestar import Request, Response, delete, get, post
 from litestar.datastructures import State, UploadFile
 from litestar.response import Stream
@@ -47,6 +57,22 @@ DELETE_GENOTYPES = {"permission": Permission("genotyping", Action.ADMIN)}
 READ_ANALYSES = {"permission": Permission("analysis", Action.READ)}
 WRITE_ANALYSES = {"permission": Permission("analysis", Action.WRITE)}
 NO_BODY = 64 * 1024  # the deleting POST reads no body
+LISTED_BY_DEFAULT = 20
+IMPORT_QUERY = (
+    Query("name", required=True, description="the new variant set's name"),
+    Query("commonCropName", required=True),
+    Query("vendorOrderId", description="the vendor order whose results the file is"),
+    Query("format", description="a raw body's format: vcf (default) or hapmap"),
+)
+LISTING_QUERY = (
+    Query("limit", "integer", minimum=1, maximum=100, description="default 20"),
+    Query("active", "boolean", description="true: queued and running only"),
+)
+RESULT_PAGING = (  # BrAPI's names: this page is BrAPI-shaped
+    Query("page", "integer", minimum=0, maximum=MAX_PAGE),
+    Query("pageSize", "integer", minimum=1, maximum=MAX_PAGE_SIZE),
+    Query("pageToken", "integer", minimum=0, maximum=MAX_PAGE, description="BrAPI v2.0's page"),
+)
 _decode = msgspec.json.decode
 _encode = msgspec.json.encode
 
@@ -72,7 +98,7 @@ class ResultPageEnvelope(msgspec.Struct):
 
 
 def _required(request: Request[Any, Any, Any], name: str) -> str:
-    value = request.query_params.get(name, "").strip()
+    value = query_value(request, name).strip()
     if not value:
         raise ValidationFailed(f"Query parameter {name} is required", [FieldError(name, "missing")])
     return value
@@ -109,14 +135,19 @@ async def admits_import(state: State, token: str) -> None:
 
 @post(
     "/api/v1/genotypes/imports",
-    opt={**WRITE_GENOTYPES, "returns": Envelope[ImportSummary], ADMITS: admits_import},
+    opt={
+        **WRITE_GENOTYPES,
+        "returns": Envelope[ImportSummary],
+        ADMITS: admits_import,
+        QUERY: IMPORT_QUERY,
+    },
     request_max_body_size=UPLOAD_LIMIT,
 )
 async def import_genotypes(request: Request[Any, Any, Any], state: State) -> Response[bytes]:
     """``?name=&commonCropName=`` and a VCF body (``format=hapmap``: a HapMap body), or
     multipart ``bed``/``bim``/``fam`` (PLINK) or ``genotype``/``map`` (Flapjack)."""
     name, crop = _required(request, "name"), _required(request, "commonCropName")
-    order = request.query_params.get("vendorOrderId", "")  # the file is that order's results
+    order = query_value(request, "vendorOrderId")  # the file is that order's results
     send = partial(
         state.genotyping.import_file, request.auth, name=name, crop=crop, vendor_order_id=order
     )
@@ -141,7 +172,7 @@ async def import_genotypes(request: Request[Any, Any, Any], state: State) -> Res
                 fam=await _side_file(form, "fam"),
             )
     else:
-        source_format = request.query_params.get("format", "vcf")
+        source_format = query_value(request, "format", "vcf")
         if source_format not in RAW_FORMATS:
             raise ValidationFailed(
                 "A raw body is a VCF or HapMap file (PLINK and Flapjack are multipart)",
@@ -193,13 +224,16 @@ def npy_header(shape: tuple[int, int]) -> bytes:
 
 @get(
     "/api/v1/variantsets/{variant_set_db_id:str}/dosages.npy",
-    opt={**READ_GENOTYPES, REPEATABLE: frozenset({"callSetDbId"})},
+    opt={
+        **READ_GENOTYPES,
+        QUERY: (Query("callSetDbId", repeatable=True, description="the columns, in order"),),
+    },
 )
 async def download_dosages(
     request: Request[Any, Any, Any], state: State, variant_set_db_id: str
 ) -> Stream:
     """The dosage matrix (variants x call sets) as ``.npy``; ``callSetDbId`` picks columns."""
-    call_sets = request.query_params.getall("callSetDbId", [])
+    call_sets = query_values(request, "callSetDbId")
     document = _decode(await state.genotyping.get_variant_set(request.auth, variant_set_db_id))
     width = len(call_sets) or document["callSetCount"]
     chunks = state.genotyping.stream_genotypes(request.auth, variant_set_db_id, call_sets)
@@ -275,8 +309,8 @@ async def request_analysis(request: Request[Any, Any, Any], state: State) -> Res
 
 def listing_query(request: Request[Any, Any, Any]) -> tuple[int, bool]:
     """``limit`` (1..100, default 20) and ``active`` (``true``: queued and running only)."""
-    raw_limit = request.query_params.get("limit", str(LISTED_BY_DEFAULT))
-    raw_active = request.query_params.get("active", "false").lower()
+    raw_limit = query_value(request, "limit", str(LISTED_BY_DEFAULT))
+    raw_active = query_value(request, "active", "false").lower()
     problems = []
     if not (raw_limit.isdecimal() and len(raw_limit) <= 3):  # the use case says 1..100
         problems.append(FieldError("limit", "must be a whole number"))
@@ -287,10 +321,10 @@ def listing_query(request: Request[Any, Any, Any]) -> tuple[int, bool]:
     return int(raw_limit), raw_active == "true"
 
 
-LISTED_BY_DEFAULT = 20
-
-
-@get("/api/v1/analyses", opt={**READ_ANALYSES, "returns": ListEnvelope[AnalysisDocument]})
+@get(
+    "/api/v1/analyses",
+    opt={**READ_ANALYSES, "returns": ListEnvelope[AnalysisDocument], QUERY: LISTING_QUERY},
+)
 async def list_analyses(request: Request[Any, Any, Any], state: State) -> Response[bytes]:
     """The organization's analyses, queued and running first, then newest first."""
     limit, active_only = listing_query(request)
@@ -323,7 +357,7 @@ async def cancel_analysis(
 
 @post(
     "/api/v1/analyses/{analysis_db_id:str}/delete",
-    opt={**WRITE_ANALYSES, "returns": Envelope[DeletedAnalysis]},
+    opt={**WRITE_ANALYSES, "returns": Envelope[DeletedAnalysis], BODYLESS: True},
     status_code=200,
     request_max_body_size=NO_BODY,
 )
@@ -337,14 +371,20 @@ async def delete_analysis(
     return platform_response(request, _decode(document))
 
 
+def _result_page(request: Request[Any, Any, Any]) -> PageRequest:
+    """``page`` (or ``pageToken``) and ``pageSize``, as BrAPI's lists read them."""
+    token = query_int(request, "pageToken", 0) if query_given(request, "page") is None else 0
+    return PageRequest(query_int(request, "page", token), query_int(request, "pageSize", 1000))
+
+
 @get(
     "/api/v1/analyses/{analysis_db_id:str}/results/{table:str}",
-    opt={**READ_ANALYSES, "returns": ResultPageEnvelope},
+    opt={**READ_ANALYSES, "returns": ResultPageEnvelope, QUERY: RESULT_PAGING},
 )
 async def analysis_results(
     request: Request[Any, Any, Any], state: State, analysis_db_id: str, table: str
 ) -> Response[bytes]:
-    page = page_request(request)
+    page = _result_page(request)
     found = await state.analyses.result_page(request.auth, analysis_db_id, table, page)
     pagination = Pagination(page.page, page.page_size, found.total_count, found.total_pages)
     body = ResultPageEnvelope(

@@ -25,7 +25,11 @@ from bijmantra.application.operations.dto import (
     WorkItemActivityDocument,
     WorkItemDocument,
 )
+from bijmantra.domain.operations.layout import Pattern
+from bijmantra.domain.operations.model import Kind, Status
+from bijmantra.edge import QUERY, Query, query_given, query_value, undeclared_names
 from bijmantra.edge.envelopes import Envelope, PageEnvelope
+from bijmantra.gateway.compliance import PAGING
 from bijmantra.gateway.forwarding import Call, Forward, document_body, forward
 from bijmantra.kernel import FieldError, Page, ValidationFailed
 from litestar import Request, Response, delete, get, patch, post
@@ -33,7 +37,15 @@ from litestar.datastructures import State
 from litestar.handlers import HTTPRouteHandler
 
 MAX_BODY = 1024 * 1024  # 10,000 unit ids of a harvest fit with room to spare
-PAGING = frozenset({"page", "page_size"})
+WORK_ITEM_ID = (Query("work_item_id", required=True), *PAGING)
+BOARD = (  # the filters of a board page (``application.operations.queries.FILTERS``)
+    Query("parent_id", description="an operation's or plan's board"),
+    Query("season_id"),
+    Query("status", enum=tuple(s.value for s in Status)),
+    Query("kind", enum=tuple(k.value for k in Kind)),
+    Query("assignee", description='"my tasks"'),
+    *PAGING,
+)
 Req = Request[Any, Any, Any]
 SEASONS = "/api/v1/seasons"
 SEASON = SEASONS + "/{season_id:str}"
@@ -41,8 +53,8 @@ ITEMS = "/api/v1/work-items"
 ITEM = ITEMS + "/{item_id:str}"
 
 
-def _reads(answer: Any) -> dict[str, Any]:
-    return {"permission": READ, "returns": answer}
+def _reads(answer: Any, query: tuple[Query, ...] = ()) -> dict[str, Any]:
+    return {"permission": READ, "returns": answer, QUERY: query}
 
 
 def _writes(answer: Any) -> dict[str, Any]:
@@ -55,7 +67,7 @@ def _if_match(request: Req) -> dict[str, str]:
 
 
 def _required(request: Req, name: str) -> str:
-    value = request.query_params.get(name, "")
+    value = query_value(request, name)
     if not value:
         raise ValidationFailed(
             f"Query parameter {name} is required", [FieldError(name, "required")]
@@ -64,7 +76,15 @@ def _required(request: Req, name: str) -> str:
 
 
 def _board(call: Call) -> dict[str, str]:
-    return {k: v for k, v in call.request.query_params.items() if k not in PAGING}
+    """The board's filters; any other parameter is refused as domain-api refused it."""
+    unknown = undeclared_names(call.request)
+    if unknown:
+        raise ValidationFailed(
+            "Invalid work item filter", [FieldError(k, "unknown filter") for k in unknown]
+        )
+    paging = {p.name for p in PAGING}
+    filters = (q.name for q in BOARD if q.name not in paging)
+    return {k: v for k in filters if (v := query_given(call.request, k)) is not None}
 
 
 def _item_page(rpc: str, item_id: Callable[[Call], str] = lambda c: c.path("item_id")) -> Forward:
@@ -94,7 +114,8 @@ ITEM_PAGES = (
 
 
 def _item_list(name: str, tail: str, document: Any, rpc: str) -> HTTPRouteHandler:
-    return forward(name, get(f"{ITEM}/{tail}", opt=_reads(PageEnvelope[document])), _item_page(rpc))
+    route = get(f"{ITEM}/{tail}", opt=_reads(PageEnvelope[document], PAGING))
+    return forward(name, route, _item_page(rpc))
 
 
 def _logged(
@@ -112,7 +133,7 @@ def _logged(
         ),
         forward(
             list_name,
-            get(path, opt=_reads(PageEnvelope[document])),
+            get(path, opt=_reads(PageEnvelope[document], WORK_ITEM_ID)),
             _item_page(list_rpc, _queried_item),
         ),
     ]
@@ -150,7 +171,14 @@ def _versioned(
     ]
 
 
-@delete("/api/v1/dependencies", opt=_writes(Envelope[RemovedDependency]), status_code=200)
+@delete(
+    "/api/v1/dependencies",
+    opt={
+        **_writes(Envelope[RemovedDependency]),
+        QUERY: (Query("predecessor_id", required=True), Query("successor_id", required=True)),
+    },
+    status_code=200,
+)
 async def remove_dependency(request: Req, state: State) -> Response[bytes]:
     predecessor, successor = (
         _required(request, "predecessor_id"),
@@ -168,7 +196,7 @@ ROUTES = [
     *_versioned("work_item", "WorkItem", ITEMS, "item_id", "work_item_id", WorkItemDocument),
     forward(
         "list_seasons",
-        get(SEASONS, opt=_reads(PageEnvelope[SeasonDocument])),
+        get(SEASONS, opt=_reads(PageEnvelope[SeasonDocument], PAGING)),
         lambda s, c: s.operations.page("ListSeasons", c.auth, c.page()),
     ),
     forward(
@@ -178,7 +206,7 @@ ROUTES = [
     ),
     forward(
         "list_work_items",
-        get(ITEMS, opt=_reads(PageEnvelope[WorkItemDocument])),
+        get(ITEMS, opt=_reads(PageEnvelope[WorkItemDocument], BOARD)),
         lambda s, c: s.operations.page("ListWorkItems", c.auth, c.page(), filters=_board(c)),
         summary="""A board page: ``parent_id`` (an operation's or plan's board), ``season_id``,
         ``status``, ``kind``, ``assignee`` ("my tasks"), in board order.""",
@@ -196,7 +224,13 @@ ROUTES = [
     ),
     forward(
         "plot_order",
-        get(ITEM + "/plot-order", opt=_reads(Envelope[PlotOrderDocument])),
+        get(
+            ITEM + "/plot-order",
+            opt=_reads(
+                Envelope[PlotOrderDocument],
+                (Query("pattern", enum=tuple(p.value for p in Pattern)),),
+            ),
+        ),
         lambda s, c: s.operations.raw(
             "GetPlotOrder",
             c.auth,

@@ -23,9 +23,12 @@ from bijmantra.application.sensors.documents import (
     IngestReport,
     ProfileDocument,
 )
-from bijmantra.edge import content_disposition
+from bijmantra.domain.sensors.alerts import AlertStatus
+from bijmantra.domain.sensors.series import Resolution
+from bijmantra.edge import QUERY, Query, content_disposition, query_value
 from bijmantra.edge.envelopes import Envelope, ListEnvelope, PageEnvelope
-from bijmantra.gateway.forwarding import Forward, document_body, forward
+from bijmantra.gateway.compliance import PAGING
+from bijmantra.gateway.forwarding import BODYLESS, Forward, document_body, forward
 from bijmantra.kernel import Unauthorized
 from litestar import Request, Response, get, post
 from litestar.datastructures import State
@@ -40,10 +43,22 @@ TELEMETRY_BODY = 4 * 1024 * 1024
 DEVICES = "/api/v1/devices"
 DEVICE_PATH = DEVICES + "/{device_id:str}"
 ALERT = "/api/v1/alerts/{alert_id:str}"
+HISTORY = (
+    Query("metric", required=True, description="a metric of the device's profile"),
+    Query("from", required=True, description="ISO 8601 time"),
+    Query("to", required=True, description="ISO 8601 time"),
+    Query("resolution", enum=tuple(r.value for r in Resolution), description="default raw"),
+    Query("format", description="csv: the history as CSV (as Accept: text/csv)"),
+)
+ENVIRONMENT = (
+    Query("from", description="ISO 8601 date; default the study's start"),
+    Query("to", description="ISO 8601 date; default the study's end"),
+    Query("gddBase", description="base temperature of growing degree days, a number"),
+)
 
 
 def _query(request: Request[Any, Any, Any], name: str) -> str:
-    return request.query_params.get(name, "")
+    return query_value(request, name)
 
 
 def _one(answer: Any) -> dict[str, Any]:
@@ -66,7 +81,7 @@ def _created_and_listed(
 
 def _act(name: str, path: str, answer: Any, act: Forward, *, status: int = 200) -> HTTPRouteHandler:
     """A POST that acts on the path's one record (revoke a device, clear an alert); no body."""
-    opt = {**WRITE, **_one(answer)}
+    opt = {**WRITE, **_one(answer), BODYLESS: True}
     return forward(
         name, post(path, opt=opt, status_code=status, request_max_body_size=SMALL_BODY), act
     )
@@ -87,7 +102,8 @@ async def ingest_telemetry(request: Request[Any, Any, Any], state: State) -> Res
 
 
 @get(
-    "/api/v1/devices/{device_id:str}/telemetry", opt={**READ, "returns": Envelope[HistoryDocument]}
+    "/api/v1/devices/{device_id:str}/telemetry",
+    opt={**READ, "returns": Envelope[HistoryDocument], QUERY: HISTORY},
 )
 async def device_history(
     request: Request[Any, Any, Any], state: State, device_id: str
@@ -125,7 +141,14 @@ ROUTES = [
     ),
     forward(
         "list_alerts",
-        get("/api/v1/alerts", opt={**READ, "returns": PageEnvelope[AlertDocument]}),
+        get(
+            "/api/v1/alerts",
+            opt={
+                **READ,
+                "returns": PageEnvelope[AlertDocument],
+                QUERY: (Query("status", enum=tuple(s.value for s in AlertStatus)), *PAGING),
+            },
+        ),
         lambda s, c: s.sensors.alerts(c.auth, c.page(), c.query("status")),
         summary="The inbox, newest first; ``status=open|acknowledged|cleared`` narrows it.",
     ),
@@ -155,7 +178,7 @@ ROUTES = [
     ),
     forward(
         "list_devices",
-        get(DEVICES, opt={**READ, "returns": PageEnvelope[DeviceDocument]}),
+        get(DEVICES, opt={**READ, "returns": PageEnvelope[DeviceDocument], QUERY: PAGING}),
         lambda s, c: s.sensors.devices(c.auth, c.page()),
     ),
     forward(
@@ -192,7 +215,7 @@ ROUTES = [
         "study_environment",
         get(
             "/api/v1/studies/{study_db_id:str}/environment",
-            opt={**READ, **_one(EnvironmentDocument)},
+            opt={**READ, **_one(EnvironmentDocument), QUERY: ENVIRONMENT},
         ),
         lambda s, c: s.sensors.environment(
             c.auth, c.path("study_db_id"), c.query("from"), c.query("to"), c.query("gddBase")

@@ -35,8 +35,10 @@ from bijmantra.application.sensors.documents import (
     ProfileBody,
     TelemetryBody,
 )
+from bijmantra.edge import declared
 from bijmantra.edge.envelopes import ErrorEnvelope
 from bijmantra.gateway.contract.brapi_paths import FRAGMENT
+from bijmantra.gateway.forwarding import BODYLESS
 from litestar import Litestar, Request, Response, get
 from litestar.routes import HTTPRoute
 
@@ -79,7 +81,6 @@ _TYPED_BODIES: dict[str, type[msgspec.Struct]] = {
     "ingest_telemetry": TelemetryBody,
     "create_alert_rule": RuleBody,
 }
-_NO_BODY = {"request_export"}  # POSTs that take no body
 _RESPONSE_BODIES: dict[str, dict[str, Any]] = {
     "download_dosages": _BINARY,
     "download_file": {
@@ -96,13 +97,6 @@ _ALTERNATIVES: dict[str, dict[str, Any]] = {
     "device_history": {"text/csv": {"schema": {"type": "string"}}},
 }
 _DEVICE_AUTH = {"ingest_telemetry"}  # public to the bearer guard; checks its own credential
-_QUERY: dict[str, list[str]] = {  # required query parameters (optional ones: not yet)
-    "import_genotypes": ["name", "commonCropName"],
-    "list_time_entries": ["work_item_id"],
-    "list_dependencies": ["work_item_id"],
-    "remove_dependency": ["predecessor_id", "successor_id"],
-    "list_activity": ["resource"],
-}
 
 SECURITY_SCHEMES = {
     "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
@@ -155,10 +149,7 @@ def _operation(route: HTTPRoute, handler: Any, method: str) -> dict[str, Any]:
         {"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
         for p in route.path_parameters
     ]
-    params += [
-        {"name": q, "in": "query", "required": True, "schema": {"type": "string", "minLength": 1}}
-        for q in _QUERY.get(name, [])
-    ]
+    params += [q.parameter() for q in declared(handler)]  # opt[QUERY] (ADR 0350)
     answer = _RESPONSE_BODIES.get(name) or {
         "application/json": {"schema": {"$ref": _ref(_declared(handler, route))}},
         **_ALTERNATIVES.get(name, {}),
@@ -175,7 +166,7 @@ def _operation(route: HTTPRoute, handler: Any, method: str) -> dict[str, Any]:
     }
     if doc:
         operation["summary"] = doc[0]
-    if method in _BODY_METHODS and name not in _NO_BODY:
+    if method in _BODY_METHODS and not (handler.opt or {}).get(BODYLESS):
         typed = _TYPED_BODIES.get(name)
         ref = {"$ref": f"#/components/schemas/{typed.__name__}"} if typed else None
         content = (
