@@ -26,7 +26,7 @@ JSON = "application/json"
 Req = Request[Any, Any, Any]
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 # Route opt: a POST that takes no body (it acts on the record its path names); the published
-# contract declares none, and ``forward`` does not read one.
+# contract declares none. A body sent anyway is still bounded by the route and ignored.
 BODYLESS = "bodyless"
 _encode = msgspec.json.encode
 
@@ -79,7 +79,7 @@ def forward(
 ) -> HTTPRouteHandler:
     """``route`` (e.g. ``get(path, opt=...)``, not yet applied) around a handler ``name`` that
     awaits ``call`` and answers with the route's status code; ``summary`` is its docstring."""
-    reads_body = bool(route.http_methods & _BODY_METHODS) and not route.opt.get(BODYLESS)
+    reads_body = bool(route.http_methods & _BODY_METHODS)
 
     async def handler(request: Req, state: State) -> Response[bytes]:
         answer = await call(state, Call(request, await request.body() if reads_body else b""))
