@@ -164,6 +164,29 @@ async def test_a_null_in_a_list_is_refused_where_it_stands() -> None:
     assert (await queries.list(who, "germplasm", {}, PageRequest())).total_count == 1
 
 
+async def test_list_items_appended_follow_the_text_rule_of_every_write() -> None:
+    """``POST /lists/{id}/items`` takes bare strings, which skip ``shape``: a NUL reached
+    PostgreSQL and answered 500 (found by a schemathesis run)."""
+    db = InMemoryDatabase()
+    commands, queries = engine(db)
+    who = principal()
+    [made] = documents(
+        (await commands.create(who, "list", [{"listName": "L", "listType": "germplasm"}])).documents
+    )
+    body = rb'["g1", "bad\u0000nul", "ok", "also\u0000"]'
+    with pytest.raises(ValidationFailed) as refused:
+        await commands.append(who, "list", made["listDbId"], "items", body)
+    assert [(d.location, d.message) for d in refused.value.details] == [
+        ("[1]", "must not contain NUL characters"),
+        ("[3]", "must not contain NUL characters"),
+    ]
+    stored = msgspec.json.decode(await queries.get(who, "list", made["listDbId"]))
+    assert stored["data"] in ([], None)
+    await commands.append(who, "list", made["listDbId"], "items", b'["g1", "g2"]')
+    stored = msgspec.json.decode(await queries.get(who, "list", made["listDbId"]))
+    assert stored["data"] == ["g1", "g2"]
+
+
 async def test_a_germplasm_stored_with_nulls_in_its_lists_still_reads_as_mcpd() -> None:
     """Rows written before the edge refused list nulls keep them; the derived reads pass
     over them rather than answer 500."""

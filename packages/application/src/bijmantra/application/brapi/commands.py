@@ -17,7 +17,7 @@ from bijmantra.application.brapi.bounds import (
 )
 from bijmantra.application.brapi.criteria import search_criteria
 from bijmantra.application.brapi.entity import Catalog, Entity, Ref, WriteContext
-from bijmantra.application.brapi.schema import empty, shape
+from bijmantra.application.brapi.schema import empty, shape, text_problem
 from bijmantra.application.ports import UnitOfWork, UnitOfWorkFactory
 from bijmantra.application.ports.documents import DocumentPage, ViewWrites
 from bijmantra.application.security import Action, Permission, authorize
@@ -299,6 +299,10 @@ class ResourceCommands:
                 "Request body must be a JSON array of strings",
                 [FieldError("body", "expected array of strings")],
             )
+        # The items skip ``shape``: its text rule is applied here (a NUL was a 500 at the write).
+        problems = [FieldError(f"[{i}]", p) for i, v in enumerate(values) if (p := text_problem(v))]
+        if problems:
+            raise ValidationFailed(f"{len(problems)} invalid item(s)", problems)
         async with self.uow(principal.tenant_id) as uow:
             context = WriteContext(
                 principal, entity, self.catalog, uow, creating=False, clock=self.clock
