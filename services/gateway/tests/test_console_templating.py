@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
-from bijmantra.gateway.console.templating import ConsoleEnvironment
+from bijmantra.gateway.console.templating import ConsoleEnvironment, template_config
 from jinja2 import DictLoader, Environment, StrictUndefined, UndefinedError
 
 SOURCE = (
@@ -45,3 +45,13 @@ def test_a_missing_field_is_still_undefined() -> None:
     strict = ConsoleEnvironment(undefined=StrictUndefined, loader=DictLoader({"t": "{{ r.x }}"}))
     with pytest.raises(UndefinedError):
         strict.get_template("t").render(r={"y": 1})
+
+
+def test_a_blank_or_missing_name_falls_back_to_what_identifies_the_record() -> None:
+    """BrAPI accepts a name of only whitespace and older documents hold none: a heading or a
+    link shows the fallback (the id) rather than nothing, and never "None"."""
+    engine = template_config().instance
+    assert engine is not None
+    template = engine.engine.from_string("[{{ name|named(id) }}]")
+    shown = [template.render(name=name, id="g1") for name in (None, " \t ", "", 42, "<b> x")]
+    assert shown == ["[g1]", "[g1]", "[g1]", "[g1]", "[&lt;b&gt; x]"]

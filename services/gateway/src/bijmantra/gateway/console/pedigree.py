@@ -9,6 +9,7 @@ from typing import Any
 
 from bijmantra.application.brapi.schema import stored_objects
 from bijmantra.domain.germplasm import ancestry_chart
+from bijmantra.gateway.console.tables import named
 
 BOX_W, BOX_H, GAP_X, ROW_H = 150, 26, 40, 32
 
@@ -70,7 +71,7 @@ def ancestry(pedigree: list[dict[str, Any]], root: str, root_name: str, generati
         band = height / 2**node.generation
         y = int(band * node.slot + band / 2 - BOX_H / 2)
         x = node.generation * (BOX_W + GAP_X)
-        label = names.get(node.db_id) or node.db_id
+        label = named(names.get(node.db_id), node.db_id)
         boxes[(node.generation, node.slot)] = Box(node.db_id, label, x, y, node.generation)
     edges = [
         Edge(child.x + BOX_W, child.y + BOX_H // 2, box.x, box.y + BOX_H // 2)

@@ -21,6 +21,12 @@ class Cell:
     href: str | None = None
 
 
+def named(text: Any, fallback: Any) -> Any:
+    """``text``, or ``fallback`` when it is missing or only whitespace: a record named " " or
+    stored without a name still gets a heading and a link one can see and follow."""
+    return text if isinstance(text, str) and text.strip() else fallback
+
+
 def value(document: dict[str, Any], key: str) -> Any:
     current: Any = document
     for part in key.split("."):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bijmantra.gateway.console.tables import named
 from bijmantra.gateway.console.web import TEMPLATES
 from jinja2 import Environment, FileSystemLoader
 from litestar.plugins.jinja import JinjaTemplateEngine
@@ -36,4 +37,5 @@ def template_config() -> TemplateConfig[JinjaTemplateEngine]:
     environment = ConsoleEnvironment(
         loader=FileSystemLoader(TEMPLATES), autoescape=True, auto_reload=False
     )
+    environment.filters["named"] = named
     return TemplateConfig(instance=JinjaTemplateEngine.from_environment(environment))

@@ -8,7 +8,7 @@ from typing import Any
 
 from bijmantra.application.security import Action, Permission
 from bijmantra.gateway.console.paging import document, lists, page_request, rows
-from bijmantra.gateway.console.tables import Column, cells
+from bijmantra.gateway.console.tables import Column, cells, named
 from bijmantra.gateway.console.web import PREFIX, View, view
 from litestar import Request, get
 from litestar.datastructures import State
@@ -161,7 +161,7 @@ async def parent_page(
         page,
         shown.children,
         {f"{shown.entity}DbId": [db_id]},
-        heading=doc.get(shown.name_key) or db_id,
+        heading=named(doc.get(shown.name_key), db_id),
         subheading=shown.subheading,
         crumbs=crumbs(doc),
         facts=[(label, doc.get(key)) for label, key in shown.facts],
@@ -189,7 +189,7 @@ def _trial_crumbs(doc: dict[str, Any]) -> Crumbs:
     program_link = (
         f"/app/programs/{doc['programDbId']}" if doc.get("programDbId") else "/app/programs"
     )
-    return [("Programs", "/app/programs"), (doc.get("programName") or "Program", program_link)]
+    return [("Programs", "/app/programs"), (named(doc.get("programName"), "Program"), program_link)]
 
 
 @get(f"{PREFIX}/trials/{{db_id:str}}", name="console:trial")
@@ -209,7 +209,7 @@ async def studies(request: Request[Any, Any, Any], state: State) -> Template:
 def _study_crumbs(doc: dict[str, Any]) -> Crumbs:
     crumbs = [("Studies", "/app/studies")]
     if doc.get("trialDbId"):
-        crumbs.append((doc.get("trialName") or "Trial", f"/app/trials/{doc['trialDbId']}"))
+        crumbs.append((named(doc.get("trialName"), "Trial"), f"/app/trials/{doc['trialDbId']}"))
     return crumbs
 
 

@@ -11,6 +11,7 @@ from bijmantra.application.brapi.modules.console_pages import (
 from bijmantra.application.security import Action, Permission
 from bijmantra.gateway.console.paging import document, lists, page_request, rows
 from bijmantra.gateway.console.pedigree import BOX_H, BOX_W, ancestry
+from bijmantra.gateway.console.tables import named
 from bijmantra.gateway.console.web import PREFIX, fragment, view
 from litestar import Request, get
 from litestar.datastructures import State
@@ -62,7 +63,9 @@ async def detail(request: Request[Any, Any, Any], state: State, db_id: str) -> T
     )
     found = document(raw)
     germplasm = found["germplasm"]
-    chart = ancestry(found["pedigree"], db_id, germplasm.get("germplasmName") or db_id, generations)
+    chart = ancestry(
+        found["pedigree"], db_id, named(germplasm.get("germplasmName"), db_id), generations
+    )
     return page.render(
         "germplasm/detail.html",
         germplasm=germplasm,
