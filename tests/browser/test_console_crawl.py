@@ -397,9 +397,37 @@ def _seed(stack: DevStack) -> list[str]:
                         f"/app/devices/{device['deviceId']}",
                         f"/app/devices/{device['deviceId']}/enrol",
                     ]
+        urls += _genotypes(api)
     urls += [f"/app/germplasm?q={name}" for name in HOSTILE]
     _legacy(stack, germplasm)
     return urls
+
+
+def _genotypes(api: httpx.Client) -> list[str]:
+    """A small VCF whose set and samples are named with markup, and a QC analysis of it."""
+    samples = [SCRIPT, SSTI, "🌾" * 3, "Ж" * 300]
+    lines = [
+        "##fileformat=VCFv4.2",
+        '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
+        "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\t" + "\t".join(samples),
+        *(
+            f"chr1\t{100 + i}\tm{i}\tA\tG\t50\tPASS\t.\tGT\t"
+            + "\t".join(("0/0", "0/1", "1/1", "./.")[(i + j) % 4] for j in range(len(samples)))
+            for i in range(30)
+        ),
+    ]
+    answer = api.post(
+        "/api/v1/genotypes/imports",
+        params={"name": HOSTILE[0], "commonCropName": SSTI},
+        content=("\n".join(lines) + "\n").encode(),
+    )
+    imported = _ok(answer)
+    if imported is None:
+        return []
+    set_id = imported["variantSetDbId"]
+    analysis = _ok(api.post("/api/v1/analyses", json={"type": "qc", "variantSetDbId": set_id}))
+    urls = [f"/app/variantsets/{set_id}"]
+    return urls + ([f"/app/analyses/{analysis['analysisDbId']}"] if analysis else [])
 
 
 def _legacy(stack: DevStack, germplasm: list[str]) -> None:
