@@ -265,7 +265,7 @@ def _seed(stack: DevStack) -> list[str]:
         request = seed.post(
             "/api/v1/seed-requests",
             {
-                "partner_id": partners[0],
+                "partner_id": partners[-1],  # named with whitespace only
                 "purpose": "breeding",
                 "notes": DESCRIPTION,
                 "items": [{"germplasm_id": germplasm[0], "quantity": "3", "units": "seeds"}],
