@@ -10,32 +10,12 @@ from __future__ import annotations
 
 import json
 import re
-import time
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
-import grpc
-import httpx
-from bijmantra.domain_api.bootstrap import DomainAdapters
-from bijmantra.domain_api.bootstrap import bootstrap as domain_bootstrap
-from bijmantra.domain_api.config import Settings as DomainSettings
 from bijmantra.edge import Query, declared
-from bijmantra.edge.client_address import parse_networks
-from bijmantra.gateway.bootstrap import GatewayAdapters, bootstrap
-from bijmantra.gateway.config import Settings
-from bijmantra.gateway.console import Console
-from bijmantra.gateway.identity_proxy import IdentityProxy
-from bijmantra.gateway.protection.wiring import protections_over
 from bijmantra.kernel import Principal, TenantId
-from bijmantra.observability.tracing_setup import Tracing
-from bijmantra.testkit.console_fakes import FakeConsoleSessionStore, FakeTokenVerifier
-from bijmantra.testkit.event_fakes import FakeEventFeed
-from bijmantra.testkit.protection_fakes import FakeIdempotencyStore, FakeRateLimiter
-from bijmantra.testkit.servers import free_port
-from bijmantra.testkit.service_fakes import DomainFakes
-from litestar import Litestar
 from litestar.routes import HTTPRoute
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -43,7 +23,6 @@ GATEWAY = ROOT / "services" / "gateway" / "src" / "bijmantra" / "gateway"
 COMMITTED = json.loads((ROOT / "api-contracts" / "openapi.json").read_text())
 TOKEN = "admin-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-NOWHERE = "127.0.0.1:9"
 # Modules that are not the platform API: BrAPI (its parameters come from the official spec),
 # the console's pages (/app), and middleware that only scans the raw URL (NULs) or keys the
 # whole request (Idempotency-Key).
@@ -58,82 +37,9 @@ NOT_PLATFORM = (
 RAW_READS = re.compile(r"query_params|query_string|\bint_param\(|\bpage_request\(|\bquery_of\(")
 
 
-def _now_ms() -> float:
-    return time.monotonic() * 1000
-
-
-@asynccontextmanager
-async def gateway() -> AsyncIterator[tuple[Litestar, httpx.AsyncClient]]:
-    verifier = FakeTokenVerifier(
-        {
-            TOKEN: Principal(
-                subject="u1", tenant_id=TenantId(uuid.uuid4()), roles=frozenset({"admin"})
-            )
-        }
-    )
-    fakes = DomainFakes()
-    port = free_port()
-    domain = await domain_bootstrap(
-        DomainSettings(
-            database_url="postgresql://unused",
-            nats_url="nats://unused",
-            identity_target=NOWHERE,
-            token_issuer="https://identity.test",
-            token_audience="bijmantra",
-            port=port,
-        ),
-        DomainAdapters(**fakes.ports(), verifier=verifier),
-        Tracing(),
-    )
-    settings = Settings(
-        domain_api_target=f"127.0.0.1:{port}",
-        identity_target=NOWHERE,
-        redis_url=None,
-        token_issuer="https://identity.test",
-        token_audience="bijmantra",
-        metrics_port=0,
-        identity_url=f"http://{NOWHERE}",
-    )
-    feed = FakeEventFeed()
-
-    async def open_feed() -> tuple[FakeEventFeed, object]:
-        async def close() -> None:
-            return None
-
-        return feed, close
-
-    domain_channel = grpc.aio.insecure_channel(settings.domain_api_target)
-    identity_channel = grpc.aio.insecure_channel(NOWHERE)
-    console = Console.over(
-        settings,
-        verifier,
-        FakeConsoleSessionStore(),
-        httpx.AsyncClient(base_url=settings.identity_url),
-        fakes.clock,
-    )
-    adapters = GatewayAdapters(
-        domain_channel=domain_channel,
-        identity_channel=identity_channel,
-        verifier=verifier,
-        open_feed=open_feed,
-        console=console,
-        identity_http=IdentityProxy(settings.identity_url, parse_networks("")),
-        protections=protections_over(
-            settings, FakeRateLimiter(_now_ms), FakeIdempotencyStore(_now_ms)
-        ),
-        closers=[domain_channel.close, identity_channel.close, console.close],
-    )
-    await domain.server.start()
-    try:
-        app = bootstrap(settings, adapters, Tracing())
-        transport = httpx.ASGITransport(app=app)
-        async with (
-            app.lifespan(),
-            httpx.AsyncClient(transport=transport, base_url="https://gateway.test") as client,
-        ):
-            yield app, client
-    finally:
-        await domain.server.stop(None)
+ADMIN = {
+    TOKEN: Principal(subject="u1", tenant_id=TenantId(uuid.uuid4()), roles=frozenset({"admin"}))
+}
 
 
 def _bad_values(parameter: Query) -> list[str]:
@@ -147,12 +53,15 @@ def _bad_values(parameter: Query) -> list[str]:
     return ["no-such-choice"] if parameter.enum else []
 
 
-async def test_every_declared_parameter_is_checked_before_the_handler() -> None:
+async def test_every_declared_parameter_is_checked_before_the_handler(
+    gateway_on_fakes: Any,
+) -> None:
     """For every /api/v1 operation: each declared parameter given a wrong value, and each
     required one left out, is a 422 ``validation`` naming it (the envelope and status the
     handlers' own checks gave: ``GET /api/v1/analyses?limit=x`` was that before)."""
     checked = set()
-    async with gateway() as (app, http):
+    async with gateway_on_fakes(ADMIN) as on:
+        app, http = on.app, on.client
         for route in app.routes:
             if not isinstance(route, HTTPRoute) or not route.path.startswith("/api/v1/"):
                 continue
@@ -182,8 +91,9 @@ async def test_every_declared_parameter_is_checked_before_the_handler() -> None:
     assert len(checked) > 40
 
 
-async def test_valid_queries_are_served_as_before() -> None:
-    async with gateway() as (_, http):
+async def test_valid_queries_are_served_as_before(gateway_on_fakes: Any) -> None:
+    async with gateway_on_fakes(ADMIN) as on:
+        http = on.client
         listed = await http.get("/api/v1/analyses?limit=5&active=TRUE", headers=AUTH)
         assert listed.status_code == 200, listed.text
         assert listed.json()["data"] == []

@@ -166,7 +166,12 @@ def query_values(request: Request[Any, Any, Any], name: str) -> list[str]:
 
 def query_int(request: Request[Any, Any, Any], name: str, default: int) -> int:
     """A declared integer query parameter (``default`` when not given or empty)."""
-    raw = query_value(request, name)
+    return integer_value(name, query_value(request, name), default)
+
+
+def integer_value(name: str, raw: str | None, default: int) -> int:
+    """Query parameter ``name``'s value ``raw`` as an integer (``default`` when not given or
+    empty); a 422 naming it when it is not one."""
     if not raw:
         return default
     try:

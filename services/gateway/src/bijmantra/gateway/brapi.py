@@ -19,6 +19,7 @@ from bijmantra.application.ports.documents import DocumentPage
 from bijmantra.application.security import Action, Permission, permissions
 from bijmantra.edge import REPEATABLE
 from bijmantra.edge.envelopes import brapi_metadata
+from bijmantra.edge.query import integer_value
 from bijmantra.gateway.spreadsheet import safe_row
 from bijmantra.genomics._matrix_json import expand_codes
 from bijmantra.kernel import FieldError, NotFound, PageRequest, ValidationFailed
@@ -39,15 +40,7 @@ Handler = Callable[..., Awaitable[Response[bytes] | Stream]]
 
 
 def int_param(request: AnyRequest, name: str, default: int) -> int:
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise ValidationFailed(
-            f"Query parameter {name} must be an integer", [FieldError(name, raw)]
-        ) from None
+    return integer_value(name, request.query_params.get(name), default)
 
 
 def page_request(request: AnyRequest) -> PageRequest:

@@ -1,0 +1,120 @@
+"""The gateway's composition root over fakes alone: its token verifier, event feed, console
+session store and protection stores are the testkit's, and the domain-api it calls is
+domain-api's own composition root over fakes (no PostgreSQL, NATS, Redis or identity)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+
+import grpc
+import httpx
+import pytest
+from bijmantra.domain_api.bootstrap import DomainAdapters
+from bijmantra.domain_api.bootstrap import bootstrap as domain_bootstrap
+from bijmantra.domain_api.config import Settings as DomainSettings
+from bijmantra.edge.client_address import parse_networks
+from bijmantra.gateway.bootstrap import GatewayAdapters, bootstrap
+from bijmantra.gateway.config import Settings
+from bijmantra.gateway.console import Console
+from bijmantra.gateway.identity_proxy import IdentityProxy
+from bijmantra.gateway.protection.wiring import protections_over
+from bijmantra.kernel import Principal
+from bijmantra.observability.tracing_setup import Tracing
+from bijmantra.testkit.console_fakes import FakeConsoleSessionStore, FakeTokenVerifier
+from bijmantra.testkit.event_fakes import FakeEventFeed
+from bijmantra.testkit.protection_fakes import FakeIdempotencyStore, FakeRateLimiter
+from bijmantra.testkit.servers import free_port
+from bijmantra.testkit.service_fakes import DomainFakes
+from litestar import Litestar
+
+NOWHERE = "127.0.0.1:9"  # identity is never reached: the verifier and console are fakes
+
+
+@dataclass
+class GatewayOnFakes:
+    app: Litestar
+    client: httpx.AsyncClient  # the app in this event loop (the gRPC channels live in it)
+    fakes: DomainFakes  # domain-api's
+    sessions: FakeConsoleSessionStore
+    idempotency: FakeIdempotencyStore
+
+
+def _now_ms() -> float:
+    return time.monotonic() * 1000
+
+
+@asynccontextmanager
+async def _gateway_on_fakes(tokens: dict[str, Principal]) -> AsyncIterator[GatewayOnFakes]:
+    """Both composition roots, the gateway's lifespan included; ``tokens`` are the bearer
+    tokens the fake verifier knows."""
+    verifier = FakeTokenVerifier(tokens)
+    fakes = DomainFakes()
+    domain_port = free_port()
+    domain = await domain_bootstrap(
+        DomainSettings(
+            database_url="postgresql://unused",
+            nats_url="nats://unused",
+            identity_target=NOWHERE,
+            token_issuer="https://identity.test",
+            token_audience="bijmantra",
+            port=domain_port,
+        ),
+        DomainAdapters(**fakes.ports(), verifier=verifier),
+        Tracing(),
+    )
+    settings = Settings(
+        domain_api_target=f"127.0.0.1:{domain_port}",
+        identity_target=NOWHERE,
+        redis_url=None,
+        token_issuer="https://identity.test",
+        token_audience="bijmantra",
+        metrics_port=0,
+        identity_url=f"http://{NOWHERE}",
+    )
+    feed = FakeEventFeed()
+
+    async def open_feed() -> tuple[FakeEventFeed, object]:
+        async def close() -> None:
+            return None
+
+        return feed, close
+
+    domain_channel = grpc.aio.insecure_channel(settings.domain_api_target)
+    identity_channel = grpc.aio.insecure_channel(NOWHERE)
+    sessions = FakeConsoleSessionStore()
+    console = Console.over(
+        settings, verifier, sessions, httpx.AsyncClient(base_url=settings.identity_url), fakes.clock
+    )
+    limiter, idempotency = FakeRateLimiter(_now_ms), FakeIdempotencyStore(_now_ms)
+    adapters = GatewayAdapters(
+        domain_channel=domain_channel,
+        identity_channel=identity_channel,
+        verifier=verifier,
+        open_feed=open_feed,
+        console=console,
+        identity_http=IdentityProxy(settings.identity_url, parse_networks("")),
+        protections=protections_over(settings, limiter, idempotency),
+        closers=[domain_channel.close, identity_channel.close, console.close],
+    )
+    await domain.server.start()
+    try:
+        app = bootstrap(settings, adapters, Tracing())
+        transport = httpx.ASGITransport(app=app)
+        async with (
+            app.lifespan(),
+            httpx.AsyncClient(transport=transport, base_url="https://gateway.test") as client,
+        ):
+            yield GatewayOnFakes(app, client, fakes, sessions, idempotency)
+    finally:
+        await domain.server.stop(None)
+
+
+@pytest.fixture
+def gateway_on_fakes() -> Callable[
+    [dict[str, Principal]], AbstractAsyncContextManager[GatewayOnFakes]
+]:
+    """``async with gateway_on_fakes({token: principal}) as on: on.client.get(...)``."""
+    return _gateway_on_fakes
