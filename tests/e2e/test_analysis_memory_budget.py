@@ -16,17 +16,16 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
-import numpy as np
 import psycopg
 import pytest
 from bijmantra.devstack.stack import DevStack, running_stack
 from bijmantra.testkit.servers import free_port
+from bijmantra.testkit.vcf import diploid_gt_vcf
 
 pytestmark = [pytest.mark.e2e]
 
 BUDGET_MIB = 16
 ACK_WAIT = 2.0  # seconds before an unacknowledged job would be delivered again
-GT = {0: "0/0", 1: "0/1", 2: "1/1"}
 
 
 @pytest.fixture(scope="module")
@@ -45,20 +44,10 @@ async def client(stack: DevStack) -> AsyncIterator[httpx.AsyncClient]:
 
 async def imported_set(client: httpx.AsyncClient, n_samples: int, n_variants: int) -> str:
     tag = uuid.uuid4().hex[:8]
-    samples = [f"M{tag}-{i}" for i in range(n_samples)]
-    g = np.random.default_rng(n_samples).integers(0, 3, size=(n_variants, n_samples))
-    lines = [
-        "##fileformat=VCFv4.2",
-        '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
-        "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\t" + "\t".join(samples),
-    ]
-    for i, row in enumerate(g):
-        calls = "\t".join(GT[int(d)] for d in row)
-        lines.append(f"chr1\t{100 + i}\tm{i}\tA\tG\t50\tPASS\t.\tGT\t{calls}")
     answer = await client.post(
         "/api/v1/genotypes/imports",
         params={"name": f"memory-{tag}", "commonCropName": "Cassava"},
-        content=("\n".join(lines) + "\n").encode(),
+        content=diploid_gt_vcf(n_samples, n_variants, sample_prefix=f"M{tag}-"),
     )
     assert answer.status_code == 201, answer.text
     return str(answer.json()["data"]["variantSetDbId"])

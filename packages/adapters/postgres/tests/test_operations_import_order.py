@@ -22,22 +22,13 @@ from bijmantra.adapters.postgres.tenant_operations import import_tenant
 from bijmantra.application.operations import Collaboration, WorkItemCommands
 from bijmantra.domain.tenancy.placement import PlacementDatabase
 from bijmantra.kernel import Principal, TenantId, Unprocessable
+from bijmantra.testkit.operations_rows import DEPENDENCY_ROW, WORK_ITEM_ROW
 from bijmantra.testkit.organizations import insert_organization
 from bijmantra.testkit.provision import ProvisionedDatabase
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 pytestmark = pytest.mark.integration
 
-ITEM = (
-    "INSERT INTO domain.ops_work_items (tenant_id, id, kind, title, operation_type, parent_id, "
-    "root_id, description, status, priority, assignees, rank, estimate_hours, unit_ids, "
-    "variable_ids, version, created_at, updated_at, topo) VALUES (%s, %s, %s, %s, %s, %s, %s, "
-    "'', 'todo', 'normal', '{}', 0, 1, '{}', '{}', 1, now(), now(), %s)"
-)
-EDGE = (
-    "INSERT INTO domain.ops_dependencies (tenant_id, predecessor_id, successor_id, created_at, "
-    "created_by) VALUES (%s, %s, %s, now(), 'test')"
-)
 DEDICATED = PlacementDatabase("bijmantra_test_import_order")
 OLD_ORDER = {"p": 1, "o1": 2, "o2": 3, "t1": 4, "t2": 5, "x": 6}  # the pre-0251 default
 # id -> (parent, kind)
@@ -62,9 +53,11 @@ def _organization(
         for item, (parent, kind) in HIERARCHY.items():
             root = None if parent is None else "p"
             kind_type = "other" if kind == "operation" else None
-            conn.execute(ITEM, (tenant, item, kind, item, kind_type, parent, root, topo[item]))
+            conn.execute(
+                WORK_ITEM_ROW, (tenant, item, kind, item, kind_type, parent, root, topo[item])
+            )
         for tail, head in edges:
-            conn.execute(EDGE, (tenant, tail, head))
+            conn.execute(DEPENDENCY_ROW, (tenant, tail, head))
     return tenant
 
 

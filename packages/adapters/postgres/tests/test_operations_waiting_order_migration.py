@@ -11,20 +11,11 @@ import psycopg
 import pytest
 from bijmantra.adapters.postgres import libpq_url
 from bijmantra.adapters.postgres.migrate import upgrade
+from bijmantra.testkit.operations_rows import DEPENDENCY_ROW, WORK_ITEM_ROW
 from sqlalchemy.engine import make_url
 
 pytestmark = pytest.mark.integration
 
-ITEM = (
-    "INSERT INTO domain.ops_work_items (tenant_id, id, kind, title, operation_type, parent_id, "
-    "root_id, description, status, priority, assignees, rank, estimate_hours, unit_ids, "
-    "variable_ids, version, created_at, updated_at, topo) VALUES (%s, %s, %s, %s, %s, %s, %s, "
-    "'', 'todo', 'normal', '{}', 0, 1, '{}', '{}', 1, now(), now(), %s)"
-)
-EDGE = (
-    "INSERT INTO domain.ops_dependencies (tenant_id, predecessor_id, successor_id, created_at, "
-    "created_by) VALUES (%s, %s, %s, now(), 'test')"
-)
 # id -> parent, in creation order (the old default gave each a higher order than all before).
 HIERARCHY = {"p": None, "o1": "p", "o2": "p", "t1": "o1", "t2": "o2", "t3": "o2", "x": None}
 SOUND = [("t1", "t2"), ("o1", "t3"), ("t2", "x")]  # no deadlock: o1 before t3 starts
@@ -51,12 +42,12 @@ def _store(conn: psycopg.Connection, tenant: uuid.UUID, edges: list[tuple[str, s
     for topo, (item, parent) in enumerate(HIERARCHY.items(), start=1):
         kind = "plan" if parent is None else ("operation" if parent == "p" else "task")
         conn.execute(
-            ITEM,
+            WORK_ITEM_ROW,
             (tenant, item, kind, item, None if parent is None else "other", parent,
              None if parent is None else "p", topo),
         )  # fmt: skip
     for tail, head in edges:
-        conn.execute(EDGE, (tenant, tail, head))
+        conn.execute(DEPENDENCY_ROW, (tenant, tail, head))
 
 
 def _orders(conn: psycopg.Connection, tenant: uuid.UUID) -> dict[str, int]:

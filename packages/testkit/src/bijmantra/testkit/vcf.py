@@ -99,10 +99,11 @@ def _random_call(rng: np.random.Generator, ploidy: int, n_alt: int, keys: list[s
     return WrittenCall(gt, values)
 
 
-def diploid_gt_vcf(samples: int, variants: int) -> bytes:
+def diploid_gt_vcf(samples: int, variants: int, sample_prefix: str = "S") -> bytes:
     """A biallelic VCF of ``samples`` x ``variants`` GT calls (0/0, 0/1, 1/1, seeded by
-    ``samples``): a file whose call count a quota or a cap test knows exactly."""
-    names = [f"S{i}" for i in range(samples)]
+    ``samples``): a file whose call count a quota or a cap test knows exactly. Samples are
+    named ``{sample_prefix}{i}``."""
+    names = [f"{sample_prefix}{i}" for i in range(samples)]
     g = np.random.default_rng(samples).integers(0, 3, size=(variants, samples))
     lines = [
         "##fileformat=VCFv4.2",
