@@ -123,6 +123,9 @@ class FakeResourceStore:
     async def document_bytes(self, entity: str, db_id: str) -> bytes | None:
         return self.staged.get((self._tenant, entity, db_id))
 
+    async def take_turn(self, entity: str) -> None:
+        """Nothing to wait for: a fake unit of work never interleaves with another's writes."""
+
     def _hits(self, entity: str, criteria: Criteria) -> list[tuple[str, bytes]]:
         return [
             (i, b) for i, b in self._visible(entity) if _matches(msgspec.json.decode(b), criteria)

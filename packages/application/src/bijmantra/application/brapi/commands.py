@@ -194,6 +194,8 @@ class ResourceCommands:
         context = WriteContext(
             principal, entity, self.catalog, uow, creating=True, clock=self.clock
         )
+        if entity.serial_writes:
+            await uow.resources.take_turn(entity.name)
         await self._prepare(context, documents, locations)
         if not entity.client_ids:
             for document, db_id in zip(documents, db_ids or new_ids(len(documents)), strict=True):
@@ -259,6 +261,8 @@ class ResourceCommands:
             context = WriteContext(
                 principal, entity, self.catalog, uow, creating=False, clock=self.clock
             )
+            if entity.serial_writes:
+                await uow.resources.take_turn(entity.name)
             current = await uow.resources.documents(entity.name, ids, for_update=True)
             missing = [i for i in ids if i not in current]
             if missing and not entity.client_ids:

@@ -184,6 +184,10 @@ class Entity:
     # where the spec's request and response enums disagree on a spelling.
     served_values: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     client_ids: bool = False  # the DbId is chosen by the client (e.g. a pedigree node's germplasm)
+    # One organization's writes take turns (``ResourceStore.take_turn``) before they read:
+    # their rules read, then write what they read decided (whether a client's DbId is free,
+    # whether an edge closes a cycle), so two writes at once would each miss the other's.
+    serial_writes: bool = False
     appends: Mapping[str, str] = field(
         default_factory=dict
     )  # POST /{path}/{dbId}/{suffix} -> array field
@@ -204,6 +208,8 @@ class Entity:
     derive: str | None = None
 
     def __post_init__(self) -> None:
+        if self.client_ids and not self.serial_writes:
+            raise ValueError(f"{self.name}: a client's DbId is checked free, then inserted")
         writes = bool(self.operations & WRITES)
         conventional = {
             "path": f"{self.name}s",

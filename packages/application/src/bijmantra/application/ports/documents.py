@@ -88,6 +88,13 @@ class ResourceStore(Protocol):
 
     async def document_bytes(self, entity: str, db_id: str) -> bytes | None: ...
 
+    async def take_turn(self, entity: str) -> None:
+        """Wait until no other transaction of this organization holds its turn to write
+        ``entity``, then hold it until this transaction ends: a write that reads before it
+        writes (is this DbId free? does this edge close a cycle?) then sees every earlier
+        one whole. Other organizations and other entities never wait."""
+        ...
+
     async def page(self, entity: str, criteria: Criteria, page: PageRequest) -> DocumentPage:
         """A page and, read in the same statement, the entity's data version."""
         ...

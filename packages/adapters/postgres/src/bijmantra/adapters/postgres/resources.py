@@ -48,6 +48,11 @@ _DOCUMENTS_FOR_UPDATE = (
     "SELECT db_id, body FROM domain.resources WHERE entity = %(entity)s AND db_id = "
     "ANY(CAST(%(ids)s AS text[])) AND deleted_at IS NULL ORDER BY db_id FOR UPDATE"
 )
+# One organization's writes of one entity, one transaction at a time (``take_turn``).
+_TAKE_TURN = (
+    "SELECT pg_advisory_xact_lock(hashtextextended('resources/' || %(entity)s || '/' || "
+    "current_setting('app.tenant_id', true), 0))"
+)
 # UNPREPARED: a statement given a list of DbIds is never prepared. psycopg prepares a
 # statement run 5 times on a connection; PostgreSQL then may plan it once for any list
 # (a generic plan), and such a plan tests each row against the whole list in turn instead
@@ -351,6 +356,10 @@ class PostgresResourceStore:
         self, entity: str, link: Sequence[str], db_ids: Sequence[str]
     ) -> list[str]:
         return await self._linking("db_id", entity, link, db_ids)
+
+    async def take_turn(self, entity: str) -> None:
+        driver = await driver_connection(self._connection)
+        await driver.execute(_TAKE_TURN, {"entity": entity})
 
     async def insert(self, entity: str, documents: Sequence[tuple[str, dict[str, Any]]]) -> None:
         await self._write(_INSERT, entity, documents)

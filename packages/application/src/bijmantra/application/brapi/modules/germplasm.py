@@ -227,6 +227,7 @@ PEDIGREE = entity(
     search_schema="PedigreeSearchRequest",
     db_id="germplasmDbId",
     client_ids=True,
+    serial_writes=True,  # a node is created if its DbId is free; no edge may close a cycle
     operations=frozenset({Op.LIST, Op.CREATE, Op.UPDATE_MANY, Op.SEARCH}),
     filters={
         **fields(
