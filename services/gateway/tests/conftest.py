@@ -8,10 +8,12 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
 import httpx
 import pytest
+from bijmantra.application.protection.ratelimit import RateLimiter
 from bijmantra.domain_api.bootstrap import DomainAdapters
 from bijmantra.domain_api.bootstrap import bootstrap as domain_bootstrap
 from bijmantra.domain_api.config import Settings as DomainSettings
@@ -47,9 +49,12 @@ def _now_ms() -> float:
 
 
 @asynccontextmanager
-async def _gateway_on_fakes(tokens: dict[str, Principal]) -> AsyncIterator[GatewayOnFakes]:
+async def _gateway_on_fakes(
+    tokens: dict[str, Principal], limiter: RateLimiter | None = None, **configured: Any
+) -> AsyncIterator[GatewayOnFakes]:
     """Both composition roots, the gateway's lifespan included; ``tokens`` are the bearer
-    tokens the fake verifier knows."""
+    tokens the fake verifier knows, ``limiter`` the rate limits' store (a fresh fake by
+    default), ``configured`` settings of the gateway (``rate_limits=…``)."""
     verifier = FakeTokenVerifier(tokens)
     fakes = DomainFakes()
     domain_port = free_port()
@@ -73,6 +78,7 @@ async def _gateway_on_fakes(tokens: dict[str, Principal]) -> AsyncIterator[Gatew
         token_audience="bijmantra",
         metrics_port=0,
         identity_url=f"http://{NOWHERE}",
+        **configured,
     )
     feed = FakeEventFeed()
 
@@ -88,7 +94,8 @@ async def _gateway_on_fakes(tokens: dict[str, Principal]) -> AsyncIterator[Gatew
     console = Console.over(
         settings, verifier, sessions, httpx.AsyncClient(base_url=settings.identity_url), fakes.clock
     )
-    limiter, idempotency = FakeRateLimiter(_now_ms), FakeIdempotencyStore(_now_ms)
+    limiter = limiter or FakeRateLimiter(_now_ms)
+    idempotency = FakeIdempotencyStore(_now_ms)
     adapters = GatewayAdapters(
         domain_channel=domain_channel,
         identity_channel=identity_channel,

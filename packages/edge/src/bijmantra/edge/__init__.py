@@ -11,6 +11,9 @@ from bijmantra.edge.envelopes import (
     platform_error_body,
 )
 from bijmantra.edge.handlers import (
+    REFUSAL,
+    Refusal,
+    answer_headers,
     error_response,
     exception_handlers,
     http_exception_handler,
@@ -39,11 +42,14 @@ from bijmantra.edge.statuses import HTTP_STATUSES, error_headers, http_status
 __all__ = [
     "HTTP_STATUSES",
     "QUERY",
+    "REFUSAL",
     "REPEATABLE",
     "REQUEST_ID_HEADER",
     "Network",
     "Query",
+    "Refusal",
     "UndeclaredQueryParameter",
+    "answer_headers",
     "brapi_error_body",
     "brapi_metadata",
     "client_address",

@@ -9,6 +9,7 @@ so no client sees a framework page or a bare connection reset.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from bijmantra.edge.envelopes import brapi_error_body, platform_error_body
@@ -38,13 +39,44 @@ AnyRequest = Request[Any, Any, Any]
 # Where an error answer leaves its code in the request's scope state, for the middlewares
 # that wrap the handler (the gateway's Idempotency-Key keeps no ``storage_full``, ADR 0343).
 ERROR_CODE = "error_code"
+# Where a middleware that refuses a request (a rate limit, the fair share, a body bound)
+# leaves the status and headers of its answer; the route's own exception handler then
+# answers, so a refusal reads as the route's other errors do (ADR 0354).
+REFUSAL = "refusal"
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """A middleware's answer to a request it refused: its status and its own headers
+    (lower-case names: ``retry-after``, ``ratelimit-policy``, …)."""
+
+    status: int
+    headers: dict[str, str]
+
+
+def refusal_of(request: AnyRequest) -> Refusal | None:
+    found = request.scope.get("state", {}).get(REFUSAL)
+    return found if isinstance(found, Refusal) else None
+
+
+def answer_headers(request: AnyRequest, error: BijmantraError) -> dict[str, str]:
+    """The headers ``error`` implies, and those of the middleware that refused the request
+    (its ``Retry-After`` wins over the error's)."""
+    implied = error_headers(error)
+    refusal = refusal_of(request)
+    if refusal is None:
+        return implied
+    kept = {k: v for k, v in implied.items() if k.lower() not in refusal.headers}
+    return {**kept, **refusal.headers}
 
 
 def error_response(request: AnyRequest, error: BijmantraError) -> Response[Any]:
     request.scope.setdefault("state", {})[ERROR_CODE] = error.code
     brapi = request.url.path.startswith(BRAPI_PREFIX)
     body = brapi_error_body(error) if brapi else platform_error_body(error, request_id(request))
-    return Response(body, status_code=http_status(error, brapi=brapi), headers=error_headers(error))
+    refusal = refusal_of(request)
+    status = refusal.status if refusal else http_status(error, brapi=brapi)
+    return Response(body, status_code=status, headers=answer_headers(request, error))
 
 
 _HTTP_TO_ERROR: dict[int, type[BijmantraError]] = {

@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 from bijmantra.application.console import ConsoleSessions, SignedIn, tokens_match
 from bijmantra.application.security import Permission, authorize, permissions_for
-from bijmantra.edge.statuses import error_headers
+from bijmantra.edge.handlers import answer_headers, refusal_of
 from bijmantra.edge.timing import phase
 from bijmantra.gateway.console.nav import NAV
 from bijmantra.kernel import BijmantraError, Principal
@@ -199,8 +199,12 @@ async def _csrf_ok(request: AnyRequest, signed_in: SignedIn) -> bool:
 def error_page(
     request: AnyRequest, status: int, message: str, headers: dict[str, str] | None = None
 ) -> Template:
+    """The console's error page; a ``Retry-After`` among ``headers`` is said on the page
+    too, with a link that asks again (a page read) or back (a form sent)."""
     state = request.scope.get("state", {})
     current = state.get("console")
+    wait = next((v for k, v in (headers or {}).items() if k.lower() == "retry-after"), "")
+    again = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     return Template(
         template_name="error.html",
         context={
@@ -210,6 +214,8 @@ def error_page(
             "status": status,
             "message": message,
             "request_id": state.get("request_id"),
+            "retry_after": int(wait) if wait.isdigit() else None,
+            "again": again if request.method in SAFE_METHODS else None,
         },
         status_code=status,
         headers=headers,
@@ -217,25 +223,33 @@ def error_page(
 
 
 def console_error(request: AnyRequest, error: BijmantraError) -> Response[Any]:
-    """Errors of the use cases as pages: another organization's id is simply not found."""
-    status = {
-        ErrorCode.NOT_FOUND: 404,
-        ErrorCode.FORBIDDEN: 403,
-        ErrorCode.UNAUTHORIZED: 401,
-        ErrorCode.VALIDATION: 400,
-        ErrorCode.CONFLICT: 409,
-        ErrorCode.PRECONDITION_FAILED: 412,  # a stale form (its ETag no longer current)
-        ErrorCode.UNPROCESSABLE: 422,
-        ErrorCode.RATE_LIMITED: 429,
-        ErrorCode.STORAGE_FULL: 409,
-        ErrorCode.UNAVAILABLE: 503,
-    }.get(error.code, 500)
+    """Errors of the use cases as pages: another organization's id is simply not found. A
+    request a protection refused (a rate limit, the organization's share, a body bound)
+    keeps that answer's status and headers, ``Retry-After`` among them (ADR 0354)."""
+    refusal = refusal_of(request)
+    status = (
+        refusal.status
+        if refusal
+        else {
+            ErrorCode.NOT_FOUND: 404,
+            ErrorCode.FORBIDDEN: 403,
+            ErrorCode.UNAUTHORIZED: 401,
+            ErrorCode.VALIDATION: 400,
+            ErrorCode.CONFLICT: 409,
+            ErrorCode.PRECONDITION_FAILED: 412,  # a stale form (its ETag no longer current)
+            ErrorCode.UNPROCESSABLE: 422,
+            ErrorCode.RATE_LIMITED: 429,
+            ErrorCode.STORAGE_FULL: 409,
+            ErrorCode.UNAVAILABLE: 503,
+        }.get(error.code, 500)
+    )
     if status == 500:
         log.exception("console error", path=request.url.path)
     message = error.message if status < 500 else "Something went wrong on our side."
-    # When to come back, as the APIs say it (a refused sign-in start, an unreachable store).
-    wait = {k: v for k, v in error_headers(error).items() if k == "Retry-After"}
-    return error_page(request, status, message, wait)
+    # When to come back, as the APIs say it (a refused sign-in start, an unreachable store,
+    # a rate limit), and whatever else the refusing protection said (``RateLimit``).
+    wait = {k: v for k, v in answer_headers(request, error).items() if k.lower() == "retry-after"}
+    return error_page(request, status, message, {**(refusal.headers if refusal else {}), **wait})
 
 
 def console_http_error(request: AnyRequest, exc: HTTPException) -> Response[Any]:

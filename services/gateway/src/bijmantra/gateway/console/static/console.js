@@ -116,6 +116,27 @@ document.addEventListener("htmx:responseError", (event) => {
   status.textContent = message ? message.textContent : `Upload failed (${event.detail.xhr.status})`;
 });
 
+// A request HTMX sent that a protection refused (a rate limit, the organization's share, a
+// moment's outage) says so above the page, with when to try again: HTMX swaps no error
+// answer, so a search typed too fast looked as if it did nothing (ADR 0354).
+document.addEventListener("htmx:responseError", (event) => {
+  const xhr = event.detail.xhr;
+  if (![429, 503].includes(xhr.status)) return;
+  if (event.target.closest && event.target.closest("#upload")) return;
+  const page = new DOMParser().parseFromString(xhr.responseText, "text/html");
+  const said = [page.querySelector("[role=alert]"), page.querySelector(".retry")];
+  let notice = document.getElementById("refused");
+  if (!notice) {
+    notice = document.createElement("p");
+    notice.id = "refused";
+    notice.className = "refused";
+    notice.setAttribute("role", "alert");
+    document.getElementById("main").prepend(notice);
+  }
+  const text = said.filter(Boolean).map((p) => p.textContent.trim()).join(" ");
+  notice.textContent = text || `The server refused this request (${xhr.status}).`;
+});
+
 function followPage() {
   const box = document.getElementById("analysis");
   if (box) followAnalysis(box);
