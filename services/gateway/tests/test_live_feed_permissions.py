@@ -17,7 +17,7 @@ import pytest
 from bijmantra.application.events.live_feed import FeedItem
 from bijmantra.application.events.permissions import EventPermissions
 from bijmantra.application.security import Action, Permission
-from bijmantra.gateway.live import FeedSettings, SocketQuota, live_feed
+from bijmantra.gateway.live import MAX_SUBSCRIBES, FeedSettings, SocketQuota, live_feed
 from bijmantra.kernel import Principal, TenantId
 from bijmantra.testkit.console_fakes import FakeTokenVerifier
 from bijmantra.testkit.event_fakes import FakeEventFeed
@@ -129,3 +129,20 @@ def test_a_token_that_names_another_organization_now_is_closed_4401(feed: Feed) 
     elsewhere = TenantId(uuid.UUID("0193a000-0000-7000-8000-0000000000cc"))
     feed.verifier.principals[TOKEN] = dataclasses.replace(ADMIN, tenant_id=elsewhere)
     assert feed.close_code() == 4401
+
+
+def test_a_socket_subscribes_a_bounded_number_of_times_a_minute(feed: Feed) -> None:
+    """Each subscribe frame makes a consumer on the NATS server every organization shares
+    and deletes the last: in a loop, one member's socket had filled the stream's consumers
+    (ADR 0352). Past the bound an error frame answers and the subscription stays."""
+    for _ in range(MAX_SUBSCRIBES - 1):  # the fixture subscribed once
+        feed.socket.send_text('{"type":"subscribe","events":["germplasm.*"]}')
+        assert feed.frame()["type"] == "subscribed"
+    feed.socket.send_text('{"type":"subscribe","events":["audit.*"]}')
+    refused = feed.frame()
+    assert refused["type"] == "error"
+    assert refused["error"]["code"] == "rate_limited"
+    assert refused["error"]["details"][0]["location"] == "retryAfter"
+    feed.publish("audit.sealed", "e1")  # the refused subscription did not replace the last
+    feed.publish("germplasm.created", "e2")
+    assert feed.frame()["event"]["id"] == "e2"

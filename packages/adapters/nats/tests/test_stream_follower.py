@@ -1,14 +1,17 @@
 """Resuming the live feed on a real JetStream: finding the resume point reads a bounded
-part of the stream (ADR 0335)."""
+part of the stream (ADR 0335); an ended follow leaves no consumer behind (ADR 0352)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 import uuid
 from collections.abc import Callable
 
 import pytest
 from bijmantra.adapters.nats import JetStreamEventFeed, JetStreamPublisher
+from bijmantra.adapters.nats.stream import EVENTS_STREAM, STREAM_CONFIG
 from bijmantra.application.events import OutboxRecord
 from bijmantra.kernel import NotFound
 from nats.js import JetStreamContext
@@ -37,3 +40,32 @@ async def test_a_resume_point_naming_an_old_time_reads_a_bounded_part_of_the_str
     async with feed.follow(after_event_id=records[50].id) as items:
         item = await anext(aiter(items))
     assert item.event_id == records[51].id
+
+
+async def test_an_ended_follow_leaves_no_consumer_on_the_stream(js: JetStreamContext) -> None:
+    """Each follow, each resume scan and each follow cancelled mid-stream (a socket that
+    subscribes again) deletes its consumer: they lingered ~5 s, and one socket re-subscribing
+    in a loop filled the stream's consumers within a second (ADR 0352)."""
+    info = await js.stream_info(EVENTS_STREAM)
+    assert info.config.max_consumers == STREAM_CONFIG.max_consumers == 10_000
+    before = info.state.consumer_count
+    feed = JetStreamEventFeed(js)
+    for _ in range(20):
+        async with feed.follow(after_event_id=None):
+            pass
+        with pytest.raises(NotFound):
+            async with feed.follow(after_event_id=uuid7_at(int(time.time() * 1000) - 1000)):
+                pass
+
+    async def pump() -> None:
+        async with feed.follow(after_event_id=None) as items:
+            async for _ in items:
+                pass
+
+    for _ in range(20):
+        task = asyncio.create_task(pump())
+        await asyncio.sleep(0.01)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    assert (await js.stream_info(EVENTS_STREAM)).state.consumer_count == before

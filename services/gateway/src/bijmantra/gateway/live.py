@@ -18,14 +18,18 @@ Protocol (JSON text frames):
 - at most ``WS_SOCKETS_PER_MEMBER`` (32) sockets per member and organization on one gateway worker:
   the next is answered with an error frame (``rate_limited``) and closed (4429). Each socket
   follows the whole event stream through a NATS consumer of its own (ADR 0331).
+- at most ``MAX_SUBSCRIBES`` subscribe frames per ``SUBSCRIBE_WINDOW`` seconds per socket; one
+  more is answered with an error frame (``rate_limited``) and the subscription stays: each
+  makes and deletes a consumer on the NATS server every organization shares (ADR 0352).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
@@ -37,6 +41,7 @@ from bijmantra.application.ports import TokenVerifier
 from bijmantra.edge.envelopes import platform_error_body
 from bijmantra.kernel import (
     BijmantraError,
+    FieldError,
     Principal,
     RateLimited,
     Unauthorized,
@@ -58,6 +63,8 @@ CLOSE_INTERNAL_ERROR = 1011
 CLOSE_TIMEOUT = 5.0  # seconds a close handshake may take
 MAX_FRAME = 64 * 1024
 MAX_BATCH = 200  # events per batched frame
+MAX_SUBSCRIBES = 10  # subscribe frames a socket may send per window
+SUBSCRIBE_WINDOW = 60.0  # seconds
 _encode = msgspec.json.encode
 T = TypeVar("T")
 
@@ -97,6 +104,27 @@ class SocketQuota:
             del self._open[key]
 
 
+class SubscribeBudget:
+    """The subscribe frames one socket sent in the last ``window`` seconds, at most ``limit``:
+    a client subscribes once and again now and then, never in a loop."""
+
+    def __init__(self, limit: int = MAX_SUBSCRIBES, window: float = SUBSCRIBE_WINDOW) -> None:
+        self.limit, self.window = limit, window
+        self._sent: deque[float] = deque()
+
+    def spend(self, now: float) -> None:
+        """Count one more, or raise ``RateLimited`` naming the seconds until one is free."""
+        while self._sent and self._sent[0] <= now - self.window:
+            self._sent.popleft()
+        if len(self._sent) >= self.limit:
+            wait = max(1, math.ceil(self._sent[0] + self.window - now))
+            raise RateLimited(
+                f"At most {self.limit} subscriptions per {self.window:g} s on one connection",
+                [FieldError("retryAfter", str(wait))],
+            )
+        self._sent.append(now)
+
+
 class _Frame(msgspec.Struct):
     type: Literal["auth", "subscribe", "ping", "pong"]
 
@@ -133,6 +161,7 @@ class LiveConnection:
         # Control frames as bytes, events as ``_Event`` (framed when sent, see ``_send``).
         self._outbox: asyncio.Queue[bytes | _Event] = asyncio.Queue(self._settings.queue_limit)
         self._batch = False
+        self._subscribes = SubscribeBudget()
         self._last_heard = time.monotonic()
         self._pump: asyncio.Task[None] | None = None
         self._token = ""
@@ -213,6 +242,7 @@ class LiveConnection:
                     request = _decode_frame(raw, Subscribe)
                     assert self._principal is not None  # verified before reading began
                     feed_filter(self._principal, request, self._permissions)  # or error frame
+                    self._subscribes.spend(time.monotonic())  # or error frame
                     self._subscription = request
                     await self._subscribe(request.resume_from)
                     self._batch = request.batch  # (no await since "subscribed" was queued)

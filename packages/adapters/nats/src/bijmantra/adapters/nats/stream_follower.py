@@ -73,8 +73,21 @@ class JetStreamEventFeed:
         try:
             yield (_item(message) async for message in subscription.messages)
         finally:
-            with contextlib.suppress(nats.errors.Error):
-                await subscription.unsubscribe()
+            await self._end(subscription)
+
+    async def _end(self, subscription: JetStreamContext.PushSubscription) -> None:
+        """Unsubscribe and delete the consumer on the server. Unsubscribing alone left it
+        there until its inactivity threshold (~5 s), and the stream holds at most
+        ``STREAM_CONFIG.max_consumers``: one member re-subscribing a socket in a loop had
+        filled nats-server's default 1,000 within a second, and then no socket of any
+        organization could subscribe, nor a service create a durable consumer (ADR 0352)."""
+        with contextlib.suppress(nats.errors.Error):
+            name = (await subscription.consumer_info()).name
+            await subscription.unsubscribe()
+            await self._js.delete_consumer(EVENTS_STREAM, name)
+            return
+        with contextlib.suppress(nats.errors.Error):  # the server is unreachable: it expires
+            await subscription.unsubscribe()
 
     async def _sequence_of(self, event_id: str) -> int:
         """Stream sequence of an event: scan headers from just before the event was created."""
@@ -98,6 +111,5 @@ class JetStreamEventFeed:
                 if message.metadata.num_pending == 0:
                     break
         finally:
-            with contextlib.suppress(nats.errors.Error):
-                await subscription.unsubscribe()
+            await self._end(subscription)
         raise NotFound(f"Event {event_id} is not in the event stream (too old, or unknown)")
