@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
 
 import psycopg
+from bijmantra.adapters.postgres.plans import plan_each_call
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
@@ -42,7 +43,7 @@ def with_user(url: str, user: str) -> str:
 
 
 def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> AsyncEngine:
-    return create_async_engine(
+    engine = create_async_engine(
         sqlalchemy_url(url),
         pool_size=pool_size,
         max_overflow=max_overflow,
@@ -59,6 +60,9 @@ def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> A
         # its parameters: they are tenants' data and can be megabytes (a bulk write).
         hide_parameters=True,
     )
+    # A statement given a list a caller sizes is planned for that list, never prepared (ADR 0353).
+    plan_each_call(engine.sync_engine)
+    return engine
 
 
 async def driver_connection(connection: AsyncConnection) -> psycopg.AsyncConnection:

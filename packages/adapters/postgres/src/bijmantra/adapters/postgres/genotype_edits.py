@@ -15,16 +15,20 @@ from collections.abc import Sequence
 
 import numpy as np
 from bijmantra.adapters.postgres.genotype_calls import decode
+from bijmantra.adapters.postgres.plans import planned_per_call
 from bijmantra.application.ports.genotypes import CallEdit
 from bijmantra.genomics import calls as gc
 from bijmantra.genomics.packing import pack_dosages
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-_CHUNKS_OF = text(
-    "SELECT chunk_index, variant_start, n_variants, n_samples, codec, dosages, calls "
-    "FROM domain.genotype_chunks WHERE variant_set_db_id = :s "
-    "AND chunk_index = ANY(CAST(:chunks AS integer[])) ORDER BY chunk_index FOR UPDATE"
+# The chunks of up to MAX_CALL_EDITS edited calls, planned for them (ADR 0353).
+_CHUNKS_OF = planned_per_call(
+    text(
+        "SELECT chunk_index, variant_start, n_variants, n_samples, codec, dosages, calls "
+        "FROM domain.genotype_chunks WHERE variant_set_db_id = :s "
+        "AND chunk_index = ANY(CAST(:chunks AS integer[])) ORDER BY chunk_index FOR UPDATE"
+    )
 )
 _CHUNK_OF_VARIANTS = text(
     "SELECT DISTINCT c.chunk_index FROM domain.genotype_chunks c "

@@ -14,6 +14,7 @@ from typing import Any
 
 import msgspec
 from bijmantra.adapters.postgres.engine import driver_connection
+from bijmantra.adapters.postgres.plans import PLANNED_PER_CALL, planned_per_call
 from bijmantra.application.ports.documents import Criteria, DocumentPage, Range
 from bijmantra.kernel import PageRequest
 from sqlalchemy import text
@@ -53,13 +54,18 @@ _TAKE_TURN = (
     "SELECT pg_advisory_xact_lock(hashtextextended('resources/' || %(entity)s || '/' || "
     "current_setting('app.tenant_id', true), 0))"
 )
-# UNPREPARED: a statement given a list of DbIds is never prepared. psycopg prepares a
-# statement run 5 times on a connection; PostgreSQL then may plan it once for any list
-# (a generic plan), and such a plan tests each row against the whole list in turn instead
-# of looking it up in a hash of the list: 10,000 DbIds against 100,000 rows took 73 s
-# where the plan made for the list takes 0.2 s (ADR 0349).
 _VERSION_OF = (
     "SELECT coalesce((SELECT version FROM domain.resource_versions WHERE entity = %(entity)s), 0)"
+)
+# ``soft_delete``: up to MAX_SEARCH_RESULTS DbIds, planned for them (ADR 0353).
+_SOFT_DELETE = planned_per_call(
+    text(
+        "UPDATE domain.resources SET deleted_at = now() "
+        "WHERE entity = :entity AND db_id = ANY(:ids) AND deleted_at IS NULL"
+    )
+)
+_DROP_CONTENTS = planned_per_call(
+    text("DELETE FROM domain.resource_contents WHERE entity = :entity AND db_id = ANY(:ids)")
 )
 # Fragments of the statements below whose WHERE is built from a request's criteria.
 _LIVE = "deleted_at IS NULL"
@@ -218,7 +224,7 @@ class PostgresResourceStore:
         await cursor.execute(
             _DOCUMENTS_FOR_UPDATE if for_update else _DOCUMENTS,
             {"entity": entity, "ids": list(db_ids)},
-            prepare=False,  # see UNPREPARED
+            prepare=PLANNED_PER_CALL,  # a list of DbIds (ADR 0349, 0353)
         )
         return {db_id: _decode(body) for db_id, body in await cursor.fetchall()}
 
@@ -329,7 +335,7 @@ class PostgresResourceStore:
         await cursor.execute(
             _REACHABLE,
             {"entity": entity, "roots": list(roots), "link": _jsonpath(link)},
-            prepare=False,  # see UNPREPARED
+            prepare=PLANNED_PER_CALL,  # a list of DbIds (ADR 0349, 0353)
         )
         return {db_id: list(linked) for db_id, linked in await cursor.fetchall()}
 
@@ -343,7 +349,7 @@ class PostgresResourceStore:
         await cursor.execute(
             _LINKING.format(column=column),
             {"entity": entity, "link": _jsonpath(link), "ids": list(db_ids)},
-            prepare=False,  # see UNPREPARED
+            prepare=PLANNED_PER_CALL,  # a list of DbIds (ADR 0349, 0353)
         )
         return [row[0] for row in await cursor.fetchall()]
 
@@ -385,21 +391,10 @@ class PostgresResourceStore:
 
     async def soft_delete(self, entity: str, db_ids: Sequence[str]) -> None:
         self._written.add(entity)
-        await self._connection.execute(
-            text(
-                "UPDATE domain.resources SET deleted_at = now() "
-                "WHERE entity = :entity AND db_id = ANY(:ids) AND deleted_at IS NULL"
-            ),
-            {"entity": entity, "ids": list(db_ids)},
-        )
+        await self._connection.execute(_SOFT_DELETE, {"entity": entity, "ids": list(db_ids)})
         # A deleted document's content is read by no one again (its row stays as history):
         # it goes, so the space counts no more against the organization's cap (ADR 0343).
-        await self._connection.execute(
-            text(
-                "DELETE FROM domain.resource_contents WHERE entity = :entity AND db_id = ANY(:ids)"
-            ),
-            {"entity": entity, "ids": list(db_ids)},
-        )
+        await self._connection.execute(_DROP_CONTENTS, {"entity": entity, "ids": list(db_ids)})
 
     async def stream(
         self, entity: str, criteria: Criteria, order: Sequence[str], chunk_size: int
