@@ -1,6 +1,7 @@
 """``just bench``: every benchmark, each compared with a baseline measured in the same run.
 
-Writes ``bench/results/<name>.json``. Sizes: ``BENCH_SECONDS`` (default 10 per scenario),
+Writes ``bench/results/<name>.json``. Sizes: ``BENCH_SECONDS`` (default 10 per scenario and
+side in each of ``BENCH_ROUNDS``, default 3),
 ``BENCH_CONNECTIONS`` (default 32), ``BENCH_GERMPLASM`` (default 3000).
 """
 
@@ -14,14 +15,16 @@ import os
 import platform
 import random
 import shutil
+import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import psycopg
 from bijmantra.devstack.stack import DEMO_ORGANIZATION_ID, DevStack, running_stack
 from bijmantra.testkit.servers import free_port, terminate, wait_for_port
@@ -29,6 +32,7 @@ from joserfc import jwt
 from joserfc.jwk import OctKey
 from prometheus_client.parser import text_string_to_metric_families
 
+from bench.cpu import CpuMeter
 from bench.loadgen import run_load
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,6 +42,7 @@ RESULTS = ROOT / "bench" / "results"
 SECONDS = float(os.environ.get("BENCH_SECONDS", "10"))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
 GERMPLASM = int(os.environ.get("BENCH_GERMPLASM", "3000"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 
 
 # Each benchmark that runs as its own process: (the flag that skips it, its module, what it
@@ -143,28 +148,65 @@ def start_baseline(owner_url: str, secret: str) -> tuple[subprocess.Popen[bytes]
     return process, port
 
 
+def server_cpu_seconds(meter: CpuMeter, baseline: psutil.Process) -> float:
+    """CPU seconds of every server process: the stack's, PostgreSQL (shared by both sides)
+    and the baseline app's; the load generator is left out."""
+    sample = meter.sample()
+    own = baseline.cpu_times()
+    return float(sum(v for k, v in sample.items() if k != "client") + own.user + own.system)
+
+
 async def compare(
-    name: str, paths: list[str], ours: tuple[int, str], baseline: tuple[int, str]
+    name: str,
+    paths: list[str],
+    ours: tuple[int, str],
+    baseline: tuple[int, str],
+    cpu: Callable[[], float],
 ) -> dict[str, object]:
-    results = {}
-    for label, (port, token) in (("baseline_fastapi", baseline), ("bijmantra", ours)):
-        result = await run_load(
-            paths, port=port, token=token, connections=CONNECTIONS, duration=SECONDS
-        )
-        results[label] = result.summary()
-        print(
-            f"  {name:<28} {label:<17} {result.rps:8.1f} req/s  p50 "
-            f"{result.percentile(0.5):7.2f} ms  "
-            f"p99 {result.percentile(0.99):7.2f} ms  errors {result.errors}",
-            flush=True,
-        )
-    ratio = (
-        results["bijmantra"]["requests_per_second"]
-        / results["baseline_fastapi"]["requests_per_second"]
+    """``ROUNDS`` rounds, the two sides in alternating order, ``SECONDS`` each: a ratio per
+    round and their median, so a load that rises or falls during the run (these hosts are
+    shared) does not land on one side only. CPU per request (all server processes, one side
+    at a time) is the figure a busy host disturbs least."""
+    sides = {"baseline_fastapi": baseline, "bijmantra": ours}
+    rounds: list[dict[str, dict[str, float]]] = []
+    for number in range(ROUNDS):
+        order = list(sides) if number % 2 == 0 else list(reversed(sides))
+        measured: dict[str, dict[str, float]] = {}
+        for label in order:
+            port, token = sides[label]
+            before = cpu()
+            result = await run_load(
+                paths, port=port, token=token, connections=CONNECTIONS, duration=SECONDS
+            )
+            cpu_ms = 1000 * (cpu() - before) / max(len(result.latencies_ms), 1)
+            measured[label] = {**result.summary(), "server_cpu_ms_per_request": round(cpu_ms, 3)}
+            print(
+                f"  {name:<28} {label:<17} {result.rps:8.1f} req/s  p50 "
+                f"{result.percentile(0.5):7.2f} ms  "
+                f"p99 {result.percentile(0.99):7.2f} ms  CPU {cpu_ms:6.2f} ms/req  "
+                f"errors {result.errors}",
+                flush=True,
+            )
+        rounds.append(measured)
+
+    def median_ratio(key: str) -> tuple[float, list[float]]:
+        ratios = [r["bijmantra"][key] / r["baseline_fastapi"][key] for r in rounds]
+        return statistics.median(ratios), ratios
+
+    ratio, ratios = median_ratio("requests_per_second")
+    cpu_ratio, cpu_ratios = median_ratio("server_cpu_ms_per_request")
+    print(
+        f"  {name:<28} ratio {ratio:.2f}x (rounds {', '.join(f'{x:.2f}' for x in ratios)}); "
+        f"CPU per request {cpu_ratio:.2f}x the baseline's"
     )
-    results["ratio_requests_per_second"] = round(ratio, 3)
-    print(f"  {name:<28} ratio {ratio:.2f}x", flush=True)
-    return results
+    return {
+        "rounds": rounds,
+        "round_ratios": [round(x, 3) for x in ratios],
+        "ratio_requests_per_second": round(ratio, 3),
+        "ratio_cpu_per_request": round(cpu_ratio, 3),
+        "round_cpu_ratios": [round(x, 3) for x in cpu_ratios],
+        "load_average": os.getloadavg(),
+    }
 
 
 @contextlib.contextmanager
@@ -194,11 +236,16 @@ def slice_benchmark() -> dict[str, object]:
             )
             single = single_get_paths(ids)
             ours, theirs = (stack.ports.gateway, token), (baseline_port, baseline_token)
+            cpu = functools.partial(
+                server_cpu_seconds, CpuMeter(stack, stack.workdir), psutil.Process(baseline.pid)
+            )
             page = ["/brapi/v2/germplasm?pageSize=1000"]
-            results = {
-                "single_get": asyncio.run(compare("GET /germplasm/{id}", single, ours, theirs)),
+            results: dict[str, object] = {
+                "single_get": asyncio.run(
+                    compare("GET /germplasm/{id}", single, ours, theirs, cpu)
+                ),
                 "page_1000": asyncio.run(
-                    compare("GET /germplasm?pageSize=1000", page, ours, theirs)
+                    compare("GET /germplasm?pageSize=1000", page, ours, theirs, cpu)
                 ),
             }
             # The same page with the gateway's page cache off: every request reads, encodes and
@@ -206,8 +253,11 @@ def slice_benchmark() -> dict[str, object]:
             stack.stop_services()
             stack.env = {"GATEWAY_PAGE_CACHE_BYTES": "0"}
             stack.start_services()
+            cpu = functools.partial(
+                server_cpu_seconds, CpuMeter(stack, stack.workdir), psutil.Process(baseline.pid)
+            )
             results["page_1000_page_cache_off"] = asyncio.run(
-                compare("GET /germplasm?pageSize=1000 (no cache)", page, ours, theirs)
+                compare("GET /germplasm?pageSize=1000 (no cache)", page, ours, theirs, cpu)
             )
             return results
         finally:
