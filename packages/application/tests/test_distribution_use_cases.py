@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import msgspec
 import pytest
 from bijmantra.application.distribution import Kind, read_models
-from bijmantra.application.distribution.notifications import MESSAGES, notification_for
+from bijmantra.application.distribution.notifications import COMPOSED, notification_for
 from bijmantra.application.distribution.rendering import RENDERED_BY
 from bijmantra.kernel import (
     Conflict,
@@ -402,8 +402,8 @@ async def test_every_event_that_mails_or_renders_carries_what_its_consumer_reads
     body = j({"partner_id": partner, "currency": "USD", "lines": [line]})
     invoice = await world.invoices.create(MANAGER, body)
     await world.invoices.act(MANAGER, invoice["id"], j({"action": "issued"}))
-    mailed = {e.type: notification_for(e) for e in db.outbox if e.type in MESSAGES}
-    assert set(mailed) == set(MESSAGES)
+    mailed = {e.type: notification_for(e) for e in db.outbox if e.type in COMPOSED}
+    assert set(mailed) == set(COMPOSED)
     for email in mailed.values():
         assert email is not None
         assert email.to == "kari@partner.example"

@@ -50,11 +50,15 @@ def _now_ms() -> float:
 
 @asynccontextmanager
 async def _gateway_on_fakes(
-    tokens: dict[str, Principal], limiter: RateLimiter | None = None, **configured: Any
+    tokens: dict[str, Principal],
+    limiter: RateLimiter | None = None,
+    domain: dict[str, Any] | None = None,
+    **configured: Any,
 ) -> AsyncIterator[GatewayOnFakes]:
     """Both composition roots, the gateway's lifespan included; ``tokens`` are the bearer
     tokens the fake verifier knows, ``limiter`` the rate limits' store (a fresh fake by
-    default), ``configured`` settings of the gateway (``rate_limits=…``)."""
+    default), ``domain`` settings of domain-api and ``configured`` of the gateway
+    (``rate_limits=…``)."""
     verifier = FakeTokenVerifier(tokens)
     fakes = DomainFakes()
     domain_port = free_port()
@@ -66,6 +70,7 @@ async def _gateway_on_fakes(
             token_issuer="https://identity.test",
             token_audience="bijmantra",
             port=domain_port,
+            **(domain or {}),
         ),
         DomainAdapters(**fakes.ports(), verifier=verifier),
         Tracing(),

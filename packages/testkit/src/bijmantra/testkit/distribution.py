@@ -14,6 +14,7 @@ from bijmantra.application.brapi.commands import ResourceCommands
 from bijmantra.application.brapi.modules import catalog
 from bijmantra.application.distribution.service import Distribution
 from bijmantra.application.ports.distribution import DocumentKind, Kind, StoredDocument
+from bijmantra.domain.distribution.mail import PARTNER_MAILS_PER_DAY
 from bijmantra.kernel import Conflict, FieldError, Page, PageRequest, TenantId
 
 
@@ -77,6 +78,14 @@ class FakeDistributionStore:
             if tenant == self._tenant and k == kind.value and _contains(document, dict(match))
         ]
 
+    async def partner_mails_queued(self, day: str) -> int:
+        fragment = {"notification": {"status": "queued", "day": day}}
+        return sum(
+            1
+            for (tenant, kind, _), (_, document) in self.staged.records.items()
+            if tenant == self._tenant and kind != Kind.PARTNER and _contains(document, fragment)
+        )
+
     async def page(
         self, kind: Kind, page: PageRequest, match: Mapping[str, Any]
     ) -> Page[dict[str, Any]]:
@@ -126,10 +135,13 @@ class DistributionWorld:
     resources: Any = None
     distribution: Any = None
     documents: Any = None
+    mails_per_day: int = PARTNER_MAILS_PER_DAY
 
     def __post_init__(self) -> None:
         self.resources = ResourceCommands(catalog(), self.uow)
-        self.distribution = Distribution.build(self.uow, self.clock, self.resources)
+        self.distribution = Distribution.build(
+            self.uow, self.clock, self.resources, self.mails_per_day
+        )
         self.partners = self.distribution.partners
         self.requests = self.distribution.requests
         self.agreements = self.distribution.agreements

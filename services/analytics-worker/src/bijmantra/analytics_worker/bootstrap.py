@@ -23,6 +23,7 @@ from bijmantra.application.distribution.notifications import (
     MAIL_CONSUMER,
     DeliveryLedger,
     NotifyPartners,
+    backstop,
 )
 from bijmantra.application.email import EmailSender
 from bijmantra.application.events import subject_for
@@ -147,7 +148,8 @@ def _consumer_specs(settings: Settings, adapters: WorkerAdapters) -> list[Consum
         render = RenderDocuments(adapters.store_document)
         specs.append(ConsumerSpec(DOCUMENTS_CONSUMER, DOCUMENTS_SUBJECTS, render, batch=10))
     if adapters.mailer is not None:
-        notify = NotifyPartners(adapters.mailer, adapters.ledger)
+        bound = backstop(settings.partner_mails_per_day)
+        notify = NotifyPartners(adapters.mailer, adapters.ledger, bound)
         specs.append(ConsumerSpec(MAIL_CONSUMER, MAIL_SUBJECTS, notify, batch=10))
     return specs
 

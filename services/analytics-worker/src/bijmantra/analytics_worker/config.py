@@ -10,6 +10,7 @@ from typing import Annotated
 from bijmantra.adapters.email import SmtpSettings
 from bijmantra.adapters.grpc.tls import InternalTls
 from bijmantra.domain.analysis import DEFAULT_JOB_MEMORY
+from bijmantra.domain.distribution.mail import PARTNER_MAILS_PER_DAY
 from bijmantra.domain.sensors.presence import OFFLINE_AFTER
 from bijmantra.kernel.settings import Env, from_environment
 
@@ -37,6 +38,9 @@ class Settings:
     # with its reason before anything is read. Half the chart's 4 GiB limit; domain-api
     # refuses such requests with its own ANALYSIS_MEMORY_MIB, which should be the same.
     analysis_memory_mib: Annotated[int, Env("ANALYSIS_MEMORY_MIB")] = DEFAULT_JOB_MEMORY >> 20
+    # Partner mails one organization sends a UTC day, as domain-api's (ADR 0354): the mail
+    # consumer's backstop is twice it, which mail domain-api queued never reaches.
+    partner_mails_per_day: Annotated[int, Env("PARTNER_MAILS_PER_DAY")] = PARTNER_MAILS_PER_DAY
     # Where distribution notifications are mailed (SMTP_HOST, …); None: no mail consumer.
     smtp: SmtpSettings | None = None
     # This service's certificate for mutual TLS with its peers (ADR 0176); None: plaintext.

@@ -12,9 +12,9 @@ from contextlib import asynccontextmanager
 from bijmantra.adapters.postgres import first_delivery
 from bijmantra.adapters.postgres.inbox import handled_today
 from bijmantra.adapters.postgres.placement import PlacementEngines, as_placements
-from bijmantra.application.distribution.notifications import MESSAGES, Claim
+from bijmantra.application.distribution.notifications import BACKSTOP_PER_DAY, MESSAGES, Claim
 from bijmantra.application.events import EventEnvelope, subject_for
-from bijmantra.domain.distribution.model import may_mail
+from bijmantra.domain.distribution.mail import may_mail
 from bijmantra.kernel import TenantId
 from bijmantra.observability import get_logger
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -24,8 +24,12 @@ MAIL_SUBJECTS = tuple(subject_for(t) for t in MESSAGES)
 
 
 class PostgresDeliveryLedger:
-    def __init__(self, engine: AsyncEngine | PlacementEngines) -> None:
+    def __init__(
+        self, engine: AsyncEngine | PlacementEngines, per_day: int = BACKSTOP_PER_DAY
+    ) -> None:
+        """``per_day``: the consumer's bound, only for saying in the log what it held back."""
         self._placements = as_placements(engine)
+        self._per_day = per_day
 
     @asynccontextmanager
     async def claim(self, consumer: str, envelope: EventEnvelope) -> AsyncIterator[Claim]:
@@ -34,6 +38,6 @@ class PostgresDeliveryLedger:
         async with self._placements.transaction(TenantId(uuid.UUID(envelope.tenant_id))) as conn:
             handled = await handled_today(conn, consumer, envelope.tenant_id)
             claim = Claim(await first_delivery(conn, consumer, envelope), handled)
-            if claim.first and not may_mail(handled):
+            if claim.first and not may_mail(handled, self._per_day):
                 log.warning("partner mail not sent: the day's bound", tenant_id=envelope.tenant_id)
             yield claim

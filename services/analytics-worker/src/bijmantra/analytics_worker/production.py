@@ -22,6 +22,7 @@ from bijmantra.analytics_worker.credentials import IdentityClientCredentials
 from bijmantra.analytics_worker.handlers import GermplasmProjection
 from bijmantra.analytics_worker.jobs import AnalysisRunner
 from bijmantra.analytics_worker.mail import PostgresDeliveryLedger
+from bijmantra.application.distribution.notifications import backstop
 from bijmantra.observability import get_logger
 from bijmantra.observability.metrics import watch_pool
 from bijmantra.observability.shutdown import Closer
@@ -47,7 +48,7 @@ async def production_adapters(settings: Settings, tracing: Tracing) -> WorkerAda
     adapters = WorkerAdapters(
         subscriptions=JetStreamSubscriptions(js),
         germplasm_projection=GermplasmProjection(placements),
-        ledger=PostgresDeliveryLedger(placements),
+        ledger=PostgresDeliveryLedger(placements, backstop(settings.partner_mails_per_day)),
         stream_connected=lambda: nc.is_connected,
         sensors_state=lambda tenant: PostgresEvaluationState(placements, tenant),
         sensors_due=PostgresDueChecks(placements),

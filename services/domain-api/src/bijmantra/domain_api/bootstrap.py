@@ -223,12 +223,13 @@ async def bootstrap(settings: Settings, adapters: DomainAdapters, tracing: Traci
         ),
         server,
     )
-    distribution = Distribution.build(uow, adapters.clock, resource_commands)
+    mails = settings.partner_mails_per_day
+    distribution = Distribution.build(uow, adapters.clock, resource_commands, mails)
     distribution_grpc.add_DistributionServiceServicer_to_server(
         DistributionServicer(distribution), server
     )
     # The worker's documents and mail carry out accepted work (ADR 0340): ``work_uow``.
-    working = Distribution.build(adapters.work_uow or uow, adapters.clock, resource_commands)
+    working = Distribution.build(adapters.work_uow or uow, adapters.clock, resource_commands, mails)
     distribution_grpc.add_DistributionWorkerServiceServicer_to_server(
         DistributionWorkerServicer(working), server
     )

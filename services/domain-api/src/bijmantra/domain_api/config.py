@@ -8,6 +8,7 @@ from typing import Annotated
 
 from bijmantra.adapters.grpc.tls import InternalTls
 from bijmantra.domain.analysis import DEFAULT_JOB_MEMORY
+from bijmantra.domain.distribution.mail import PARTNER_MAILS_PER_DAY
 from bijmantra.domain.tenancy.quotas import (
     DEFAULT_ANALYSIS_RESULT_BYTES,
     DEFAULT_GENOTYPE_CALLS,
@@ -86,6 +87,9 @@ class Settings:
         DEFAULT_STORED_ANALYSIS_RESULT_BYTES
     )
     cap_uploads: Annotated[int, Env("STORAGE_CAP_UPLOAD_BYTES")] = DEFAULT_STORED_UPLOAD_BYTES
+    # Partner mails one organization sends a UTC day (ADR 0348, 0354); past it a record says
+    # its mail was not sent. The worker's PARTNER_MAILS_PER_DAY should be the same.
+    partner_mails_per_day: Annotated[int, Env("PARTNER_MAILS_PER_DAY")] = PARTNER_MAILS_PER_DAY
 
     @classmethod
     def from_env(cls) -> Settings:

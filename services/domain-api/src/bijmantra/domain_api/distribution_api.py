@@ -45,6 +45,13 @@ class DistributionServicer(pb_grpc.DistributionServiceServicer):
         document = await use_cases.act(current_principal(), request.id, request.body)
         return pb.ApplyActionResponse(document=_encode(document))
 
+    async def ResendNotification(
+        self, request: pb.ResendNotificationRequest, context: Any
+    ) -> pb.ResendNotificationResponse:
+        use_cases = self._d.of(request.resource)
+        document = await use_cases.resend_notification(current_principal(), request.id)
+        return pb.ResendNotificationResponse(document=_encode(document))
+
     async def SignAgreement(
         self, request: pb.SignAgreementRequest, context: Any
     ) -> pb.SignAgreementResponse:

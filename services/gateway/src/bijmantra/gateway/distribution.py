@@ -116,6 +116,20 @@ def _collection_routes(name: str) -> list[HTTPRouteHandler]:
                 lambda s, c: s.distribution.act(c.auth, name, c.key, c.body),
             )
         )
+    if name in WITH_LIFECYCLE:
+        routes.append(
+            forward(
+                "resend_notification",
+                post(
+                    f"{one}/notification",
+                    opt={**_returns(WRITE, answers.acted), BODYLESS: True},
+                    name=f"{name}-resend-notification",
+                    status_code=200,
+                    request_max_body_size=1024,
+                ),
+                lambda s, c: s.distribution.resend_notification(c.auth, name, c.key),
+            )
+        )
     if name in WITH_PDF:
 
         async def get_pdf(request: AnyRequest, state: State, record_id: str) -> Response[bytes]:

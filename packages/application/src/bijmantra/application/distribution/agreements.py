@@ -25,8 +25,10 @@ from bijmantra.application.distribution.inputs import (
     reference,
     to_builtins,
 )
+from bijmantra.application.distribution.mail import addressed, mail_budget, resend_mail
 from bijmantra.application.distribution.requests import parse_action
 from bijmantra.application.distribution.seedlots import GermplasmSeedLots
+from bijmantra.application.ports import UnitOfWork
 from bijmantra.application.ports.distribution import Kind
 from bijmantra.application.use_case import organization_unit
 from bijmantra.domain.distribution.agreements import (
@@ -56,6 +58,10 @@ from bijmantra.kernel import (
 )
 
 MAX_EXPORT = 10_000
+
+
+def _recipient(agreement: Agreement) -> Party:
+    return next(p for p in agreement.parties if p.role == "recipient")
 
 
 def agreement_document(agreement: Agreement) -> dict[str, Any]:
@@ -139,20 +145,38 @@ class Agreements(
                 )
             agreement = replace(agreement, status=status)
             if move == AgreementAction.SEND:
-                agreement = replace(agreement, document_sha256=document_sha256(agreement))
+                mail = (await mail_budget(uow, now, self.mails_per_day)).decide(now)
+                agreement = replace(
+                    agreement, document_sha256=document_sha256(agreement), notification=mail
+                )
             await save(uow, Kind.AGREEMENT, agreement)
-            document = agreement_document(agreement)
-            recipient = next(p for p in agreement.parties if p.role == "recipient")
-            record_event(
-                uow,
-                principal,
-                f"agreement_{status}",
-                agreement.id,
-                {"agreement": document, "email": recipient.email, "partner_name": recipient.name},
-                self.clock.now(),
-            )
+            data = await self._mail_data(uow, agreement)
+            if move != AgreementAction.SEND:
+                data["email"] = _recipient(agreement).email
+            record_event(uow, principal, f"agreement_{status}", agreement.id, data, now)
             await uow.commit()
         return agreement_document(agreement)
+
+    async def _mail_data(self, uow: UnitOfWork, agreement: Agreement) -> dict[str, Any]:
+        """The data of the event that asks the recipient to sign (ADR 0354: no address when
+        the day's partner mail was used up)."""
+        recipient = _recipient(agreement)
+        return {
+            "agreement": agreement_document(agreement),
+            "email": addressed(recipient.email, agreement.notification),
+            "partner_name": recipient.name,
+        }
+
+    async def resend_notification(self, principal: Principal, record_id: str) -> dict[str, Any]:
+        """Ask the recipient to sign again, by mail, once the day's cap has room."""
+        return await resend_mail(
+            self,
+            principal,
+            record_id,
+            f"agreement_{AgreementStatus.PENDING_SIGNATURE}",
+            self._mail_data,
+            frozenset({AgreementStatus.PENDING_SIGNATURE}),
+        )
 
     async def sign(self, principal: Principal, agreement_id: str, body: bytes) -> dict[str, Any]:
         """One party signs the text whose hash it names; the last signature activates."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar, TypeVar
 
@@ -18,6 +18,7 @@ from bijmantra.application.ports import UnitOfWork, UnitOfWorkFactory
 from bijmantra.application.ports.distribution import Kind
 from bijmantra.application.security import Action, authorize, permissions
 from bijmantra.application.use_case import ContextEvents, existing, organization_unit
+from bijmantra.domain.distribution.mail import PARTNER_MAILS_PER_DAY
 from bijmantra.kernel import (
     Clock,
     FieldError,
@@ -50,6 +51,8 @@ class UseCases:
 
     uow: UnitOfWorkFactory
     clock: Clock
+    # The organization's partner mails a day (ADR 0348); tests make it small.
+    mails_per_day: int = field(default=PARTNER_MAILS_PER_DAY, kw_only=True)
     KIND: ClassVar[Kind]
     TYPE: ClassVar[type[Any]]
     STATUSES: ClassVar[type[StrEnum] | None] = None
@@ -80,6 +83,10 @@ class UseCases:
     async def act(self, principal: Principal, record_id: str, body: bytes) -> dict[str, Any]:
         """Move a record through its lifecycle; a collection without one has no actions."""
         raise NotFound(f"{NAMES[self.KIND]}s have no lifecycle actions")
+
+    async def resend_notification(self, principal: Principal, record_id: str) -> dict[str, Any]:
+        """Send the record's partner mail again (``distribution.mail``, ADR 0354)."""
+        raise NotFound(f"{NAMES[self.KIND]}s send their partner no mail")
 
     def present(self, record: Any) -> dict[str, Any]:
         """The record as the API shows it, with what the server computes (``shown_as``)."""

@@ -25,7 +25,9 @@ from bijmantra.application.distribution.inputs import (
     from_document,
     lifecycle_document,
     reference,
+    to_builtins,
 )
+from bijmantra.application.distribution.mail import addressed, mail_budget, resend_mail
 from bijmantra.application.distribution.requests import parse_action, requested_germplasm
 from bijmantra.application.distribution.seedlots import GermplasmSeedLots, Withdrawal
 from bijmantra.application.ports import UnitOfWork
@@ -57,6 +59,16 @@ from bijmantra.kernel import (
 )
 
 MAX_AGREEMENTS = 1000
+
+
+def _mail_data(dispatch: Dispatch, partner: Partner) -> dict[str, Any]:
+    """The data of a dispatch's event; the shipping one mails the partner (ADR 0354: with no
+    address when the day's partner mail was used up)."""
+    return {
+        "dispatch": to_builtins(dispatch),
+        "partner_name": partner.name,
+        "email": addressed(partner.email, dispatch.notification),
+    }
 
 
 def dispatch_document(dispatch: Dispatch) -> dict[str, Any]:
@@ -116,13 +128,32 @@ class Dispatches(
             partner = await load(uow, Kind.PARTNER, dispatch.partner_id, Partner)
             if action == DispatchAction.SHIP:
                 dispatch = await self._ship(uow, principal, dispatch, partner, given.tracking)
-            document = await save(uow, Kind.DISPATCH, dispatch)
-            data = {"dispatch": document, "partner_name": partner.name, "email": partner.email}
+                mail = (await mail_budget(uow, now, self.mails_per_day)).decide(now)
+                dispatch = replace(dispatch, notification=mail)
+            await save(uow, Kind.DISPATCH, dispatch)
+            data = _mail_data(dispatch, partner)
+            if action != DispatchAction.SHIP:
+                data["email"] = partner.email
             record_event(
                 uow, principal, f"dispatch_{dispatch.status}", dispatch.id, data, self.clock.now()
             )
             await uow.commit()
         return dispatch_document(dispatch)
+
+    async def resend_notification(self, principal: Principal, record_id: str) -> dict[str, Any]:
+        """Tell the partner again, by mail, that the dispatch shipped (the day's cap allowing)."""
+
+        async def compose(uow: UnitOfWork, dispatch: Dispatch) -> dict[str, Any]:
+            return _mail_data(dispatch, await load(uow, Kind.PARTNER, dispatch.partner_id, Partner))
+
+        return await resend_mail(
+            self,
+            principal,
+            record_id,
+            f"dispatch_{DispatchStatus.SHIPPED}",
+            compose,
+            frozenset({DispatchStatus.SHIPPED, DispatchStatus.DELIVERED}),
+        )
 
     async def _ship(
         self,

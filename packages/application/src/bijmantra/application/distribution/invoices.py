@@ -29,7 +29,8 @@ from bijmantra.application.distribution.inputs import (
     record_id,
     reference,
 )
-from bijmantra.application.distribution.issuing import IssueBatches
+from bijmantra.application.distribution.issuing import IssueBatches, invoice_mail_data
+from bijmantra.application.distribution.mail import resend_mail
 from bijmantra.application.distribution.requests import parse_action
 from bijmantra.application.ports import UnitOfWork
 from bijmantra.application.ports.distribution import Kind
@@ -137,7 +138,7 @@ class Invoices(
         return invoice_document(invoice)
 
     def __post_init__(self) -> None:
-        self._issuing = IssueBatches(self.uow, self.clock, invoice_document)
+        self._issuing = IssueBatches(self.uow, self.clock, invoice_document, self.mails_per_day)
 
     async def act(self, principal: Principal, invoice_id: str, body: bytes) -> dict[str, Any]:
         """issued (numbered, in batches: ``issuing``) | paid | voided."""
@@ -156,6 +157,22 @@ class Invoices(
             )
             await uow.commit()
         return invoice_document(invoice)
+
+    async def resend_notification(self, principal: Principal, record_id: str) -> dict[str, Any]:
+        """Mail the partner its issued invoice again, once the day's cap has room."""
+
+        async def compose(uow: UnitOfWork, invoice: Invoice) -> dict[str, Any]:
+            partner = await load(uow, Kind.PARTNER, invoice.partner_id, Partner)
+            return invoice_mail_data(invoice, invoice_document(invoice), partner)
+
+        return await resend_mail(
+            self,
+            principal,
+            record_id,
+            f"invoice_{InvoiceStatus.ISSUED}",
+            compose,
+            frozenset({InvoiceStatus.ISSUED, InvoiceStatus.PAID}),
+        )
 
     async def credit(self, principal: Principal, invoice_id: str) -> dict[str, Any]:
         """A draft credit note reversing an issued invoice in full."""

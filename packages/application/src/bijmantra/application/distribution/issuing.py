@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bijmantra.application.distribution.common import load, record_event, save
 from bijmantra.application.distribution.inputs import to_builtins
+from bijmantra.application.distribution.mail import addressed, mail_budget
 from bijmantra.application.ports import UnitOfWork, UnitOfWorkFactory
 from bijmantra.application.ports.distribution import Kind
 from bijmantra.domain.distribution.model import Invoice, Partner, issue_invoice
@@ -24,6 +25,16 @@ from bijmantra.domain.distribution.states import INVOICE_LIFECYCLE, InvoiceActio
 from bijmantra.kernel import BijmantraError, Clock, Conflict, FieldError, Principal, TenantId
 
 MAX_BATCH = 64
+
+
+def invoice_mail_data(invoice: Invoice, document: Any, partner: Partner) -> dict[str, Any]:
+    """The data of the event of an issued invoice (``document``: as the API shows it), which
+    mails the partner (ADR 0354: with no address when the day's partner mail was used up)."""
+    return {
+        "invoice": document,
+        "partner": to_builtins(partner),
+        "email": addressed(partner.email, invoice.notification),
+    }
 
 
 @dataclass
@@ -38,6 +49,7 @@ class IssueBatches:
     uow: UnitOfWorkFactory
     clock: Clock
     present: Any  # Invoice -> the API document
+    mails_per_day: int
     _waiting: dict[TenantId, list[_Waiting]] = field(default_factory=dict)
     _draining: dict[TenantId, asyncio.Task[None]] = field(default_factory=dict)
 
@@ -77,22 +89,19 @@ class IssueBatches:
                 return
             now = self.clock.now()
             numbers = await uow.distribution.take_invoice_numbers(now.year, len(ready))
+            budget = await mail_budget(uow, now, self.mails_per_day)
             partners: dict[str, Partner] = {}
             results = []
             for (waiting, invoice), number in zip(ready, numbers, strict=True):
                 issued = issue_invoice(invoice, now, invoice_number(now.year, number), now.year)
+                issued = replace(issued, notification=budget.decide(now))
                 await save(uow, Kind.INVOICE, issued)
                 if issued.partner_id not in partners:
                     partners[issued.partner_id] = await load(
                         uow, Kind.PARTNER, issued.partner_id, Partner
                     )
-                partner = partners[issued.partner_id]
                 document = self.present(issued)
-                data = {
-                    "invoice": document,
-                    "partner": to_builtins(partner),
-                    "email": partner.email,
-                }
+                data = invoice_mail_data(issued, document, partners[issued.partner_id])
                 record_event(
                     uow, waiting.principal, "invoice_issued", issued.id, data, self.clock.now()
                 )

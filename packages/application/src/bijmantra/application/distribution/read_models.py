@@ -14,6 +14,7 @@ from decimal import Decimal
 
 import msgspec
 from bijmantra.domain.distribution.agreements import AgreementType
+from bijmantra.domain.distribution.mail import MailHold, MailStatus
 from bijmantra.domain.distribution.model import PartnerType, Purpose
 from bijmantra.domain.distribution.states import (
     AgreementAction,
@@ -26,6 +27,9 @@ from bijmantra.domain.distribution.states import (
 )
 
 
+# ``kw_only`` is repeated on the classes that declare or inherit ``notification``: records
+# stored before ADR 0354 lack it (default None), and a field with a default may precede the
+# others only among keyword-only fields (mypy reads it per class).
 class _Out(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     pass
 
@@ -47,6 +51,20 @@ class PartnerDocument(_Out):
     address: str
 
 
+class PartnerMailDocument(_Out):
+    """What became of the mail the record sends its partner (ADR 0354): ``queued`` for the
+    mail worker, or ``not_sent`` because the organization's daily cap of partner mail was
+    reached (``held_by``: ``daily_limit``) at ``at``; it can be sent again from
+    ``resend_from`` (``POST …/notification``). ``day``: the UTC day whose cap it counted on."""
+
+    status: MailStatus
+    at: datetime
+    day: date
+    attempts: int
+    held_by: MailHold | None
+    resend_from: datetime | None
+
+
 class RequestedItem(_Out):
     quantity: Decimal
     units: str
@@ -54,7 +72,7 @@ class RequestedItem(_Out):
     seed_lot_id: str | None
 
 
-class SeedRequestRecord(_Out):
+class SeedRequestRecord(_Out, kw_only=True):
     id: str
     partner_id: str
     purpose: Purpose
@@ -64,9 +82,10 @@ class SeedRequestRecord(_Out):
     updated_at: datetime
     notes: str
     reason: str
+    notification: PartnerMailDocument | None = None
 
 
-class SeedRequestDocument(SeedRequestRecord):
+class SeedRequestDocument(SeedRequestRecord, kw_only=True):
     """``requires_smta``: some requested material is under the Treaty's Annex I."""
 
     requires_smta: bool
@@ -86,7 +105,7 @@ class AgreementSignature(_Out):
     document_sha256: str
 
 
-class AgreementRecord(_Out):
+class AgreementRecord(_Out, kw_only=True):
     id: str
     type: AgreementType
     template_version: str
@@ -100,9 +119,10 @@ class AgreementRecord(_Out):
     document_sha256: str | None
     signatures: list[AgreementSignature]
     activated_at: datetime | None
+    notification: PartnerMailDocument | None = None
 
 
-class AgreementDocument(AgreementRecord):
+class AgreementDocument(AgreementRecord, kw_only=True):
     text: str
     allowed: list[AgreementAction]
 
@@ -114,7 +134,7 @@ class DispatchedLot(_Out):
     units: str
 
 
-class DispatchRecord(_Out):
+class DispatchRecord(_Out, kw_only=True):
     id: str
     request_id: str
     partner_id: str
@@ -126,9 +146,10 @@ class DispatchRecord(_Out):
     agreement_ids: list[str]
     transaction_ids: list[str]
     tracking: str
+    notification: PartnerMailDocument | None = None
 
 
-class DispatchDocument(DispatchRecord):
+class DispatchDocument(DispatchRecord, kw_only=True):
     allowed: list[DispatchAction]
 
 
@@ -139,7 +160,7 @@ class InvoicedLine(_Out):
     tax_rate: Decimal
 
 
-class _InvoiceFields(_Out):
+class _InvoiceFields(_Out, kw_only=True):
     """Everything of an invoice but its lines (which the single document prices)."""
 
     id: str
@@ -152,9 +173,10 @@ class _InvoiceFields(_Out):
     issued_at: datetime | None
     credit_for: str | None
     dispatch_id: str | None
+    notification: PartnerMailDocument | None = None
 
 
-class InvoiceRecord(_InvoiceFields):
+class InvoiceRecord(_InvoiceFields, kw_only=True):
     lines: list[InvoicedLine]
 
 
@@ -170,7 +192,7 @@ class InvoiceTotals(_Out):
     gross: Decimal
 
 
-class InvoiceDocument(_InvoiceFields):
+class InvoiceDocument(_InvoiceFields, kw_only=True):
     """Amounts are computed by the server from the lines, never taken from clients."""
 
     lines: list[PricedLine]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
@@ -22,6 +22,7 @@ from bijmantra.application.distribution.inputs import (
     reference,
     to_builtins,
 )
+from bijmantra.application.distribution.mail import addressed, mail_budget, resend_mail
 from bijmantra.application.distribution.seedlots import GermplasmSeedLots
 from bijmantra.application.ports import UnitOfWork
 from bijmantra.application.ports.distribution import Kind
@@ -105,16 +106,38 @@ class SeedRequests(UseCases, kind=Kind.SEED_REQUEST, record=SeedRequest, statuse
                 "A request is fulfilled by shipping its dispatch",
                 [FieldError("action", "submitted, approved, rejected, cancelled")],
             )
+        now = self.clock.now()
         async with self.uow(principal.tenant_id) as uow:
             request = await load(uow, Kind.SEED_REQUEST, request_id, SeedRequest, for_update=True)
-            request = move_request(request, action, self.clock.now(), given.reason)
-            document = await save(uow, Kind.SEED_REQUEST, request)
-            data: dict[str, Any] = {"request": document}
+            request = move_request(request, action, now, given.reason)
+            data: dict[str, Any] = {"request": to_builtins(request)}
             if action == RequestAction.SUBMIT:
-                partner = await load(uow, Kind.PARTNER, request.partner_id, Partner)
-                data |= {"partner_name": partner.name, "email": partner.email}
-            record_event(
-                uow, principal, f"request_{request.status}", request.id, data, self.clock.now()
-            )
+                mail = (await mail_budget(uow, now, self.mails_per_day)).decide(now)
+                request = replace(request, notification=mail)
+                data = await _mail_data(uow, request)
+            document = await save(uow, Kind.SEED_REQUEST, request)
+            record_event(uow, principal, f"request_{request.status}", request.id, data, now)
             await uow.commit()
         return document
+
+    async def resend_notification(self, principal: Principal, record_id: str) -> dict[str, Any]:
+        """Tell the partner again, by mail, that its request arrived (the day's cap allowing)."""
+        return await resend_mail(
+            self,
+            principal,
+            record_id,
+            f"request_{RequestStatus.SUBMITTED}",
+            _mail_data,
+            frozenset({RequestStatus.SUBMITTED, RequestStatus.APPROVED}),
+        )
+
+
+async def _mail_data(uow: UnitOfWork, request: SeedRequest) -> dict[str, Any]:
+    """The data of a submitted request's event, which tells the partner it arrived (ADR
+    0354: with no address when the day's partner mail was used up)."""
+    partner = await load(uow, Kind.PARTNER, request.partner_id, Partner)
+    return {
+        "request": to_builtins(request),
+        "partner_name": partner.name,
+        "email": addressed(partner.email, request.notification),
+    }

@@ -15,6 +15,7 @@ from bijmantra.application.distribution.requests import SeedRequests
 from bijmantra.application.distribution.seedlots import GermplasmSeedLots
 from bijmantra.application.ports import UnitOfWorkFactory
 from bijmantra.application.ports.distribution import Kind
+from bijmantra.domain.distribution.mail import PARTNER_MAILS_PER_DAY
 from bijmantra.kernel import Clock, NotFound
 
 # The collections of the API (``/api/v1/<name>``) and the aggregates they hold.
@@ -38,16 +39,22 @@ class Distribution:
 
     @classmethod
     def build(
-        cls, uow: UnitOfWorkFactory, clock: Clock, resources: ResourceCommands
+        cls,
+        uow: UnitOfWorkFactory,
+        clock: Clock,
+        resources: ResourceCommands,
+        mails_per_day: int = PARTNER_MAILS_PER_DAY,
     ) -> Distribution:
-        """``resources`` is the germplasm context's application service (seed-lot ledger)."""
+        """``resources`` is the germplasm context's application service (seed-lot ledger);
+        ``mails_per_day`` the organization's partner mails a day (ADR 0348, 0354)."""
         seeds = GermplasmSeedLots(resources)
+        cap = {"mails_per_day": mails_per_day}
         return cls(
             Partners(uow, clock),
             SeedRequests(uow, clock, seeds),
-            Agreements(uow, clock, seeds),
-            Dispatches(uow, clock, seeds),
-            Invoices(uow, clock),
+            Agreements(uow, clock, seeds, **cap),
+            Dispatches(uow, clock, seeds, **cap),
+            Invoices(uow, clock, **cap),
             Documents(uow, clock),
         )
 

@@ -69,6 +69,12 @@ class DistributionStore(Protocol):
         back, so concurrent issuers queue and no number is skipped or reused."""
         ...
 
+    async def partner_mails_queued(self, day: str) -> int:
+        """How many of the organization's records queued their partner's mail on ``day``
+        (ISO date, UTC), after waiting for the organization's other writes that mail (a
+        lock held until the transaction ends): the day's cap holds under concurrency."""
+        ...
+
     async def put_document(self, document: StoredDocument) -> None:
         """Keep a rendered document, replacing an earlier rendering of the same owner."""
         ...

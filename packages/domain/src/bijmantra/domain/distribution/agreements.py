@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
 
+from bijmantra.domain.distribution.mail import PartnerMail
 from bijmantra.domain.distribution.states import AgreementStatus
 
 
@@ -117,6 +118,7 @@ class Agreement:
     document_sha256: str | None = None  # of the text sent for signature
     signatures: tuple[Signature, ...] = ()
     activated_at: datetime | None = None
+    notification: PartnerMail | None = None  # the partner's mail asking to sign (ADR 0354)
 
     @property
     def template(self) -> AgreementTemplate:

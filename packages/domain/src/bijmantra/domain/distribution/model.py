@@ -10,6 +10,7 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
+from bijmantra.domain.distribution.mail import PartnerMail
 from bijmantra.domain.distribution.money import InvoiceLine, Totals, negated, totals
 from bijmantra.domain.distribution.states import (
     DISPATCH_LIFECYCLE,
@@ -26,15 +27,6 @@ from bijmantra.kernel import Conflict, FieldError, ValidationFailed
 
 COUNTRY = re.compile(r"[A-Z]{2}")
 EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{1,63}")
-# Mails to partners an organization sends a day (UTC), as invitations are bounded (ADR 0335):
-# a writer names any address as a partner's and each submitted request mails it (ADR 0348).
-PARTNER_MAILS_PER_DAY = 500
-
-
-def may_mail(handled_today: int, per_day: int = PARTNER_MAILS_PER_DAY) -> bool:
-    """Whether a partner mail goes out, ``handled_today`` being the organization's mail
-    events handled earlier today (those left unsent past the bound count too)."""
-    return handled_today < per_day
 
 
 class PartnerType(StrEnum):
@@ -117,6 +109,7 @@ class SeedRequest:
     updated_at: datetime
     notes: str = ""
     reason: str = ""  # why it was rejected or cancelled
+    notification: PartnerMail | None = None  # the partner's mail of its receipt (ADR 0354)
 
 
 def check_items(items: tuple[RequestItem, ...]) -> None:
@@ -160,6 +153,7 @@ class Dispatch:
     agreement_ids: tuple[str, ...] = ()  # the agreements that covered it when it shipped
     transaction_ids: tuple[str, ...] = ()  # the seed-lot withdrawals it wrote
     tracking: str = ""
+    notification: PartnerMail | None = None  # the partner's mail of its shipping (ADR 0354)
 
 
 def new_dispatch(
@@ -203,6 +197,7 @@ class Invoice:
     issued_at: datetime | None = None
     credit_for: str | None = None  # the invoice this credit note corrects
     dispatch_id: str | None = None
+    notification: PartnerMail | None = None  # the partner's mail of its issue (ADR 0354)
 
     @property
     def totals(self) -> Totals:

@@ -44,6 +44,10 @@ class DistributionClient:
         request = pb.ApplyActionRequest(resource=resource, id=record_id, body=body)
         return await _document(self._stub.ApplyAction, request, token)
 
+    async def resend_notification(self, token: str, resource: str, record_id: str) -> bytes:
+        request = pb.ResendNotificationRequest(resource=resource, id=record_id)
+        return await _document(self._stub.ResendNotification, request, token)
+
     async def sign(self, token: str, record_id: str, body: bytes) -> bytes:
         request = pb.SignAgreementRequest(id=record_id, body=body)
         return await _document(self._stub.SignAgreement, request, token)

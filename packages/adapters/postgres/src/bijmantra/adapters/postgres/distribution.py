@@ -53,6 +53,17 @@ _MANY = (
     "SELECT document::text FROM domain.distribution_records "
     "WHERE kind = %(kind)s AND id = ANY(CAST(%(ids)s AS uuid[]))"
 )
+# Writes that mail a partner take turns per organization (until COMMIT), so each counts the
+# mails queued before it; the count reads the records through the GIN index of documents.
+_MAIL_TURN = text(
+    "SELECT pg_advisory_xact_lock(hashtextextended('distribution/partner-mail/' || "
+    "current_setting('app.tenant_id', true), 0))"
+)
+_MAILS_QUEUED = (
+    "SELECT count(*) FROM domain.distribution_records "
+    "WHERE kind IN ('seed_request', 'agreement', 'dispatch', 'invoice') "
+    "AND document @> CAST(%(match)s AS jsonb)"
+)
 # The row lock taken by the upsert lasts until COMMIT/ROLLBACK: concurrent issuers of one
 # organization and year wait here, and a rolled-back issue leaves the counter unchanged.
 _NEXT_NUMBER = text(
@@ -134,6 +145,14 @@ class PostgresDistributionStore:
         values = {"year": year, "count": count}
         last = int((await self._connection.execute(_NEXT_NUMBER, values)).scalar_one())
         return list(range(last - count + 1, last + 1))
+
+    async def partner_mails_queued(self, day: str) -> int:
+        await self._connection.execute(_MAIL_TURN)
+        match = {"notification": {"status": "queued", "day": day}}
+        cursor = (await driver_connection(self._connection)).cursor()
+        values = {"match": _encode(match).decode()}
+        row = await (await cursor.execute(_MAILS_QUEUED, values)).fetchone()
+        return int(row[0]) if row else 0
 
     async def put_document(self, document: StoredDocument) -> None:
         await self._connection.execute(

@@ -86,6 +86,11 @@ class DistributionServiceStub:
                 request_serializer=bijmantra_dot_distribution_dot_v1_dot_distribution__service__pb2.ExportSmtaRequest.SerializeToString,
                 response_deserializer=bijmantra_dot_distribution_dot_v1_dot_distribution__service__pb2.ExportSmtaResponse.FromString,
                 _registered_method=True)
+        self.ResendNotification = channel.unary_unary(
+                '/bijmantra.distribution.v1.DistributionService/ResendNotification',
+                request_serializer=bijmantra_dot_distribution_dot_v1_dot_distribution__service__pb2.ResendNotificationRequest.SerializeToString,
+                response_deserializer=bijmantra_dot_distribution_dot_v1_dot_distribution__service__pb2.ResendNotificationResponse.FromString,
+                _registered_method=True)
 
 
 class DistributionServiceServicer:
@@ -160,6 +165,14 @@ class DistributionServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ResendNotification(self, request, context):
+        """ResendNotification sends a record's partner mail again that the organization's daily
+        cap held back, once the day has room; a mail already queued is not queued twice.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_DistributionServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -207,6 +220,11 @@ def add_DistributionServiceServicer_to_server(servicer, server):
                     servicer.ExportSmta,
                     request_deserializer=bijmantra_dot_distribution_dot_v1_dot_distribution__service__pb2.ExportSmtaRequest.FromString,
                     response_serializer=bijmantra_dot_distribution_dot_v1_dot_distribution__service__pb2.ExportSmtaResponse.SerializeToString,
+            ),
+            'ResendNotification': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResendNotification,
+                    request_deserializer=bijmantra_dot_distribution_dot_v1_dot_distribution__service__pb2.ResendNotificationRequest.FromString,
+                    response_serializer=bijmantra_dot_distribution_dot_v1_dot_distribution__service__pb2.ResendNotificationResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -458,6 +476,33 @@ class DistributionService:
             '/bijmantra.distribution.v1.DistributionService/ExportSmta',
             bijmantra_dot_distribution_dot_v1_dot_distribution__service__pb2.ExportSmtaRequest.SerializeToString,
             bijmantra_dot_distribution_dot_v1_dot_distribution__service__pb2.ExportSmtaResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResendNotification(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/bijmantra.distribution.v1.DistributionService/ResendNotification',
+            bijmantra_dot_distribution_dot_v1_dot_distribution__service__pb2.ResendNotificationRequest.SerializeToString,
+            bijmantra_dot_distribution_dot_v1_dot_distribution__service__pb2.ResendNotificationResponse.FromString,
             options,
             channel_credentials,
             insecure,

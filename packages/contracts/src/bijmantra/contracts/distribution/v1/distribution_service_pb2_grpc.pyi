@@ -58,6 +58,10 @@ class DistributionServiceStub:
     """GetDocument returns a rendered PDF (agreement, packing list or invoice)."""
     ExportSmta: _grpc.UnaryUnaryMultiCallable[_distribution_service_pb2.ExportSmtaRequest, _distribution_service_pb2.ExportSmtaResponse]
     """ExportSmta returns the SMTA reporting rows as CSV."""
+    ResendNotification: _grpc.UnaryUnaryMultiCallable[_distribution_service_pb2.ResendNotificationRequest, _distribution_service_pb2.ResendNotificationResponse]
+    """ResendNotification sends a record's partner mail again that the organization's daily
+    cap held back, once the day has room; a mail already queued is not queued twice.
+    """
 
 @_typing.type_check_only
 class DistributionServiceAsyncStub(DistributionServiceStub):
@@ -88,6 +92,10 @@ class DistributionServiceAsyncStub(DistributionServiceStub):
     """GetDocument returns a rendered PDF (agreement, packing list or invoice)."""
     ExportSmta: _aio.UnaryUnaryMultiCallable[_distribution_service_pb2.ExportSmtaRequest, _distribution_service_pb2.ExportSmtaResponse]  # type: ignore[assignment]
     """ExportSmta returns the SMTA reporting rows as CSV."""
+    ResendNotification: _aio.UnaryUnaryMultiCallable[_distribution_service_pb2.ResendNotificationRequest, _distribution_service_pb2.ResendNotificationResponse]  # type: ignore[assignment]
+    """ResendNotification sends a record's partner mail again that the organization's daily
+    cap held back, once the day has room; a mail already queued is not queued twice.
+    """
 
 class DistributionServiceServicer(metaclass=_abc_1.ABCMeta):
     """DistributionService is domain-api's seed-distribution boundary: partners, seed requests,
@@ -169,6 +177,16 @@ class DistributionServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_distribution_service_pb2.ExportSmtaResponse, _abc.Awaitable[_distribution_service_pb2.ExportSmtaResponse]]:
         """ExportSmta returns the SMTA reporting rows as CSV."""
+
+    @_abc_1.abstractmethod
+    def ResendNotification(
+        self,
+        request: _distribution_service_pb2.ResendNotificationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_distribution_service_pb2.ResendNotificationResponse, _abc.Awaitable[_distribution_service_pb2.ResendNotificationResponse]]:
+        """ResendNotification sends a record's partner mail again that the organization's daily
+        cap held back, once the day has room; a mail already queued is not queued twice.
+        """
 
 def add_DistributionServiceServicer_to_server(servicer: DistributionServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
 

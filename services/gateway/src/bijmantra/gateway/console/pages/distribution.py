@@ -149,6 +149,23 @@ def _action_route(resource: str, board: bool = False) -> HTTPRouteHandler:
     )(act)
 
 
+def _resend_route(resource: str) -> HTTPRouteHandler:
+    """Send the record's partner mail again that the day's cap held back (ADR 0354): while
+    the cap is still reached the answer is the console's 429 page, saying when to retry."""
+
+    async def resend(request: Req, state: State, record_id: str) -> Redirect:
+        page = view(request)
+        page.require(WRITE)
+        await state.distribution.resend_notification(page.token, resource, record_id)
+        return Redirect(f"{PREFIX}/{resource}/{record_id}")
+
+    return post(
+        f"{PREFIX}/{resource}/{{record_id:str}}/notification",
+        name=f"console:{resource}-resend-notification",
+        request_max_body_size=FORM_LIMIT,
+    )(resend)
+
+
 # ------------------------------------------------------------------ seed requests (inbox)
 
 
@@ -354,5 +371,6 @@ ROUTES = [
     invoice_credit,
     *(_action_route(resource) for resource in ("seed-requests", "agreements", "invoices")),
     _action_route("dispatches", board=True),
+    *(_resend_route(r) for r in ("seed-requests", "agreements", "dispatches", "invoices")),
     *(_pdf_route(resource) for resource in WITH_PDF),
 ]

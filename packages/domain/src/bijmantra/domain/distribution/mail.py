@@ -1,0 +1,106 @@
+"""What became of the mail a record sends its partner, under the organization's daily cap
+(ADR 0348, 0354): queued for the mailer, or not sent because the day's cap was reached, and
+when it may be sent again. Decided in the write that sends it, so the record says it."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, time, timedelta
+from enum import StrEnum
+
+from bijmantra.kernel import Conflict, FieldError, RateLimited
+
+# Mails to partners an organization sends a day (UTC), as invitations are bounded (ADR 0335):
+# a writer names any address as a partner's and each submitted request mails it (ADR 0348).
+PARTNER_MAILS_PER_DAY = 500
+
+
+def may_mail(handled_today: int, per_day: int = PARTNER_MAILS_PER_DAY) -> bool:
+    """Whether a partner mail goes out, ``handled_today`` being the organization's partner
+    mails counted earlier today."""
+    return handled_today < per_day
+
+
+class MailStatus(StrEnum):
+    QUEUED = "queued"  # within the day's cap: the mail worker sends it (once per event)
+    NOT_SENT = "not_sent"  # past the day's cap: nothing went out
+
+
+class MailHold(StrEnum):
+    DAILY_LIMIT = "daily_limit"
+
+
+@dataclass(frozen=True)
+class PartnerMail:
+    """``day``: the UTC day whose cap the mail counted against (queued) or found reached (not
+    sent); ``resend_from``: when a mail not sent may be sent again (the next day's start);
+    ``attempts``: how many times it was decided (1, then one per resend that queued it)."""
+
+    status: MailStatus
+    at: datetime
+    day: date
+    attempts: int = 1
+    held_by: MailHold | None = None
+    resend_from: datetime | None = None
+
+
+def mail_day(at: datetime) -> date:
+    return at.astimezone(UTC).date()
+
+
+def next_day_start(at: datetime) -> datetime:
+    """The start (00:00 UTC) of the UTC day after ``at``'s: when the cap resets."""
+    return datetime.combine(mail_day(at) + timedelta(days=1), time.min, UTC)
+
+
+def partner_mail(
+    mailed_today: int, at: datetime, per_day: int = PARTNER_MAILS_PER_DAY, attempts: int = 1
+) -> PartnerMail:
+    """The mail of a write at ``at``, the organization having queued ``mailed_today`` partner
+    mails earlier that UTC day."""
+    day = mail_day(at)
+    if may_mail(mailed_today, per_day):
+        return PartnerMail(MailStatus.QUEUED, at, day, attempts)
+    return PartnerMail(
+        MailStatus.NOT_SENT, at, day, attempts, MailHold.DAILY_LIMIT, next_day_start(at)
+    )
+
+
+def resend(
+    mail: PartnerMail | None,
+    status: str,
+    resendable: frozenset[str],
+    mailed_today: int,
+    at: datetime,
+    per_day: int = PARTNER_MAILS_PER_DAY,
+) -> PartnerMail | None:
+    """A resend, at ``at``, of the mail of a record in ``status``: queued once the day's cap
+    has room again, while the record is still in a status its mail speaks of (``resendable``:
+    an agreement still awaiting signatures, an invoice not void).
+
+    None: the mail is queued already, so there is nothing to send (a replayed resend sends
+    nothing twice). While today's cap is still reached the resend is refused (429, retry at
+    the next day's start) and the record keeps its state.
+    """
+    if mail is None:
+        raise Conflict(
+            "This record has sent its partner no mail", [FieldError("notification", "none")]
+        )
+    if mail.status is MailStatus.QUEUED:
+        return None
+    if status not in resendable:
+        raise Conflict(
+            f"The record is {status} now: its mail to the partner is no longer sent",
+            [FieldError("status", status)],
+        )
+    if not may_mail(mailed_today, per_day):
+        wait = max(1, math.ceil((next_day_start(at) - at).total_seconds()))
+        raise RateLimited(
+            f"This organization's daily limit of partner mail ({per_day:,}) is reached; "
+            "the mail can be sent again after 00:00 UTC",
+            [FieldError("retryAfter", str(wait))],
+        )
+    return replace(
+        partner_mail(mailed_today, at, per_day), attempts=mail.attempts + 1, held_by=None
+    )

@@ -1,0 +1,89 @@
+"""A record whose partner mail the organization's daily cap held back says so, in the
+``/api/v1`` answer and on its console page, and the writer sends it again once the day has
+rolled over (ADR 0354): through the gateway, domain-api and the use cases, on fakes."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from bijmantra.application.console.sessions import ConsoleSession, secret_key
+from bijmantra.gateway.console.web import COOKIE
+from bijmantra.kernel import Principal, TenantId
+
+TOKEN = "manager-token"
+LINE = {"description": "Handling", "quantity": "1", "unit_price": "5", "tax_rate": "0"}
+
+
+async def test_an_invoice_past_the_mail_cap_says_so_and_is_sent_again_next_day(
+    gateway_on_fakes: Any,
+) -> None:
+    manager = Principal("m1", TenantId(uuid.uuid4()), frozenset({"data-manager"}))
+    async with gateway_on_fakes({TOKEN: manager}, domain={"partner_mails_per_day": 1}) as on:
+        api, auth = on.client, {"Authorization": f"Bearer {TOKEN}"}
+        far = on.fakes.clock.now() + timedelta(days=3)
+        on.sessions.sessions[secret_key("browser")] = ConsoleSession(
+            "m1", manager.tenant_id, TOKEN, "refresh", far, "csrf", far
+        )
+        cookies = {COOKIE: "browser"}
+        partner = {
+            "name": "KARI",
+            "country": "KE",
+            "type": "research_institute",
+            "contacts": [{"name": "W", "email": "seeds@kari.example"}],
+        }
+        created = await api.post("/api/v1/partners", json=partner, headers=auth)
+        partner_id = created.json()["data"]["id"]
+        invoices = []
+        for _ in range(2):
+            body = {"partner_id": partner_id, "currency": "EUR", "lines": [LINE]}
+            invoices.append((await api.post("/api/v1/invoices", json=body, headers=auth)).json())
+        first, second = (i["data"]["id"] for i in invoices)
+        issue = {"action": "issued"}
+        mailed = await api.post(f"/api/v1/invoices/{first}/actions", json=issue, headers=auth)
+        assert mailed.json()["data"]["notification"]["status"] == "queued"
+        held = await api.post(f"/api/v1/invoices/{second}/actions", json=issue, headers=auth)
+        assert held.status_code == 200, held.text
+        assert held.json()["data"]["status"] == "issued"
+
+        shown = (await api.get(f"/api/v1/invoices/{second}", headers=auth)).json()["data"]
+        notice = shown["notification"]
+        assert notice["status"] == "not_sent"
+        assert notice["held_by"] == "daily_limit"
+        day = datetime.fromisoformat(notice["at"]).date()
+        assert notice["resend_from"] == f"{day + timedelta(days=1)}T00:00:00Z"
+        page = (await api.get(f"/app/invoices/{second}", cookies=cookies)).text
+        assert "<strong>Not sent</strong>" in page
+        assert "daily limit of partner mail was reached" in page
+        assert f"It can be sent again from {day + timedelta(days=1)} 00:00 UTC." in page
+        assert f'action="/app/invoices/{second}/notification"' in page
+        assert "Send the mail again" in page
+
+        # The same day: refused with when to retry, as a page for the console, JSON for the API.
+        form = {"csrf_token": "csrf"}
+        early = await api.post(f"/app/invoices/{second}/notification", cookies=cookies, data=form)
+        assert early.status_code == 429
+        assert early.headers["content-type"].startswith("text/html")
+        wait = int(early.headers["retry-after"])
+        assert f"Please wait {wait} seconds" in early.text
+        refused = await api.post(f"/api/v1/invoices/{second}/notification", headers=auth)
+        assert refused.status_code == 429
+        assert refused.json()["error"]["code"] == "rate_limited"
+        assert refused.headers["retry-after"] == str(wait)
+
+        # The next day the console's button queues it; a replay through the API sends nothing.
+        on.fakes.clock.at += timedelta(seconds=wait)
+        sent = await api.post(f"/app/invoices/{second}/notification", cookies=cookies, data=form)
+        assert sent.status_code in (302, 303)
+        assert sent.headers["location"] == f"/app/invoices/{second}"
+        page = (await api.get(f"/app/invoices/{second}", cookies=cookies)).text
+        assert re.search(r"Queued for the partner [0-9-]+ 00:00 UTC \(sent again\)", page)
+        assert "Send the mail again" not in page
+        replay = await api.post(f"/api/v1/invoices/{second}/notification", headers=auth)
+        assert replay.status_code == 200
+        assert replay.json()["data"]["notification"]["attempts"] == 2
+        resent = [e for e in on.fakes.database.outbox if e.type.endswith("partner_mail_resent")]
+        assert [(e.subject, e.data["email"]) for e in resent] == [(second, "seeds@kari.example")]
+        assert resent[0].data["resends"] == "distribution.invoice_issued"
