@@ -321,6 +321,39 @@ async def test_unknown_clients_and_unregistered_redirects_are_never_redirected_t
         assert "Cannot authorize" in response.text
 
 
+async def test_odd_characters_in_an_authorization_request_are_a_400_page_not_a_500(
+    identity: Client, app_client: str
+) -> None:
+    """authlib names ``redirect_uri`` and ``response_type`` in its error descriptions and
+    raises ``ValueError`` (a 500, anonymous, on the dev stack) when they hold characters an
+    error description may not: non-ASCII, control characters, '"' or a backslash. They are
+    refused first, as a repeated parameter is, on our page and never redirected (ADR 0352)."""
+    _, challenge = pkce()
+    odd = ("\N{GRINNING FACE}", 'a"b', "a\\b", "\x7f", "\t", "\u00e9")
+    urls = [
+        authorize_url(app_client, challenge, **{name: value})
+        for name in ("redirect_uri", "response_type", "scope")
+        for value in odd
+    ]
+    urls += [authorize_url(f"app{value}", challenge) for value in odd]
+    urls.append(authorize_url(app_client, challenge) + "&%F0%9F%98%80=1&%F0%9F%98%80=2")
+    for url in urls:
+        for method in (identity.get, identity.post):
+            response = await method(url)
+            assert response.status_code == 400, (url, response.text)
+            assert "location" not in response.headers
+            assert "Cannot authorize" in response.text
+    # The token endpoint named a repeated parameter in its description too.
+    body = "grant_type=refresh_token&%F0%9F%98%80=1&%F0%9F%98%80=2"
+    token = await identity.post("/oauth/token", content=body, headers=FORM)
+    assert token.status_code == 400, token.text
+    assert token.json()["error"] == "invalid_request"
+    # ``state`` is any printable text, and goes back to the client as it came.
+    state = 'say "hi" \\ bye'
+    page = await identity.get(authorize_url(app_client, challenge, state=state))
+    assert page.status_code == 200, page.text
+
+
 async def test_denying_and_forged_consent(
     identity: Client, member: Member, app_client: str
 ) -> None:

@@ -12,6 +12,7 @@ as a double-submit token.
 from __future__ import annotations
 
 import html
+import re
 import secrets
 import uuid
 from typing import Any
@@ -24,7 +25,7 @@ from bijmantra.application.tenancy.authorization import BrowserSession
 from bijmantra.edge import site_cookie
 from bijmantra.identity.authlib_server import Grantee, ParsedRequest
 from bijmantra.identity.edge import NO_STORE, bearer_principal, client_ip, decode_body, ok
-from bijmantra.identity.oauth import MAX_FIELD, form_fields
+from bijmantra.identity.oauth import MAX_FIELD, PARAMETER_NAME, form_fields
 from bijmantra.identity.tokens import organization_token_body
 from bijmantra.kernel import BijmantraError, Forbidden, Unauthorized, ValidationFailed
 from litestar import Request, Response, get, post
@@ -216,11 +217,25 @@ def _oauth_error(error: OAuth2Error) -> Response[Any]:
     return _page("Cannot authorize", _error(error.description or error.error), status=400)
 
 
+# RFC 6749 Appendix A: names as PARAMETER_NAME; values are printable ASCII. Only ``state``
+# and ``nonce`` may hold '"' or a backslash (VSCHAR): authlib writes the others
+# (``redirect_uri``, ``response_type``) into its error descriptions, which refuse those two
+# and anything else outside %x20-21 / %x23-5B / %x5D-7E with a ValueError, a 500 (ADR 0352).
+_VSCHAR = re.compile(r"[\x20-\x7e]*")
+_NQSCHAR = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]*")
+_ANY_PRINTABLE = frozenset({"state", "nonce"})
+
+
 def _single(params: Any) -> dict[str, str]:
+    """The authorization request's parameters, each given once, bounded and of the RFC's
+    characters; otherwise ``invalid_request``, shown on our page, never redirected."""
     fields: dict[str, str] = {}
     for key in params:
+        if not PARAMETER_NAME.fullmatch(key):
+            raise InvalidRequestError(description="Invalid parameter name")
         values = params.getall(key)
-        if len(values) != 1 or len(values[0]) > MAX_FIELD:
+        text = _VSCHAR if key in _ANY_PRINTABLE else _NQSCHAR
+        if len(values) != 1 or len(values[0]) > MAX_FIELD or not text.fullmatch(values[0]):
             raise InvalidRequestError(description=f"Invalid parameter {key}")
         fields[key] = values[0]
     return fields

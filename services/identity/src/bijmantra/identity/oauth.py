@@ -14,6 +14,7 @@ hooks are not used for them.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from authlib.oauth2.rfc6749.errors import (
@@ -38,6 +39,10 @@ from litestar.datastructures import State
 log = get_logger(__name__)
 
 MAX_FIELD = 4096
+# RFC 6749 Appendix A's parameter names. Error descriptions name a parameter only when it is
+# one: authlib raises ValueError (a 500) for a description holding anything but printable
+# ASCII without '"' and backslash, and the name is the client's (ADR 0352).
+PARAMETER_NAME = re.compile(r"[A-Za-z0-9_]{1,64}")
 
 
 def oauth_error(error: OAuth2Error) -> Response[Any]:
@@ -56,6 +61,8 @@ async def form_fields(request: Request[Any, Any, Any]) -> dict[str, str]:
     form = await request.form()
     fields: dict[str, str] = {}
     for key in form:
+        if not PARAMETER_NAME.fullmatch(key):
+            raise InvalidRequestError(description="Invalid parameter name")
         values = form.getall(key)
         if len(values) != 1:
             raise InvalidRequestError(description=f"Parameter {key} given more than once")
