@@ -12,6 +12,8 @@ from typing import Any
 from bijmantra.application.console.sessions import ConsoleSession, secret_key
 from bijmantra.gateway.console.web import COOKIE
 from bijmantra.kernel import Principal, TenantId
+from bijmantra.testkit.distribution import DistributionWorld
+from bijmantra.testkit.fakes import fake_unit_of_work_factory
 
 TOKEN = "manager-token"
 LINE = {"description": "Handling", "quantity": "1", "unit_price": "5", "tax_rate": "0"}
@@ -60,6 +62,8 @@ async def test_an_invoice_past_the_mail_cap_says_so_and_is_sent_again_next_day(
         assert f"It can be sent again from {day + timedelta(days=1)} 00:00 UTC." in page
         assert f'action="/app/invoices/{second}/notification"' in page
         assert "Send the mail again" in page
+        listed = (await api.get("/app/invoices", cookies=cookies)).text
+        assert listed.count("partner mail not sent") == 1
 
         # The same day: refused with when to retry, as a page for the console, JSON for the API.
         form = {"csrf_token": "csrf"}
@@ -87,3 +91,46 @@ async def test_an_invoice_past_the_mail_cap_says_so_and_is_sent_again_next_day(
         resent = [e for e in on.fakes.database.outbox if e.type.endswith("partner_mail_resent")]
         assert [(e.subject, e.data["email"]) for e in resent] == [(second, "seeds@kari.example")]
         assert resent[0].data["resends"] == "distribution.invoice_issued"
+
+
+async def test_a_shipment_whose_mail_was_held_back_shows_its_record_not_the_board(
+    gateway_on_fakes: Any,
+) -> None:
+    """The board is where a dispatch is shipped from: a writer sent back there never saw that
+    the partner was not told. Now such a move shows the record, and the board and the lists
+    mark what was not mailed."""
+    manager = Principal("m1", TenantId(uuid.uuid4()), frozenset({"data-manager"}))
+    async with gateway_on_fakes({TOKEN: manager}, domain={"partner_mails_per_day": 1}) as on:
+        far = on.fakes.clock.now() + timedelta(days=3)
+        on.sessions.sessions[secret_key("browser")] = ConsoleSession(
+            "m1", manager.tenant_id, TOKEN, "refresh", far, "csrf", far
+        )
+        cookies = {COOKIE: "browser"}
+        # The same database domain-api reads, written through the use cases directly.
+        world = DistributionWorld(
+            fake_unit_of_work_factory(on.fakes.database), on.fakes.clock, mails_per_day=1
+        )
+        partner = await world.partner(manager)
+        germplasm, lot = await world.germplasm_lot(manager, 20)
+        request = await world.approved_request(manager, partner, germplasm)  # the day's mail
+        agreement = await world.active_agreement(manager, partner, [germplasm])  # not mailed
+        dispatch = await world.packed_dispatch(manager, request, lot, "5")
+
+        form = {"csrf_token": "csrf", "action": "shipped", "tracking": "DHL 1"}
+        shipped = await on.client.post(
+            f"/app/dispatches/{dispatch}/actions", cookies=cookies, data=form
+        )
+        assert shipped.status_code in (302, 303)
+        assert shipped.headers["location"] == f"/app/dispatches/{dispatch}"
+        record = (await on.client.get(f"/app/dispatches/{dispatch}", cookies=cookies)).text
+        assert "<strong>Not sent</strong>" in record
+        board = (await on.client.get("/app/dispatches", cookies=cookies)).text
+        assert "Partner mail not sent (daily limit)" in board
+        # The agreement's "please sign" was held back too, but it is signed now: nothing to
+        # send again, and the page says why rather than offering a button that would fail.
+        signed = await on.client.get(f"/app/agreements/{agreement['id']}", cookies=cookies)
+        assert "<strong>Not sent</strong>" in signed.text
+        assert "Now that it is active, it is no longer sent." in signed.text
+        assert "Send the mail again" not in signed.text
+        agreements = (await on.client.get("/app/agreements", cookies=cookies)).text
+        assert "partner mail not sent" not in agreements

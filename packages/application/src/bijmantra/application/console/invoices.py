@@ -17,6 +17,7 @@ from bijmantra.application.distribution.inputs import from_document
 from bijmantra.application.ports import UnitOfWorkFactory
 from bijmantra.application.ports.distribution import Kind
 from bijmantra.application.use_case import organization_unit
+from bijmantra.domain.distribution.mail import MailStatus
 from bijmantra.domain.distribution.model import Invoice
 from bijmantra.domain.distribution.states import InvoiceStatus
 from bijmantra.kernel import FieldError, PageRequest, Principal, ValidationFailed
@@ -33,6 +34,7 @@ class InvoiceRow(msgspec.Struct, kw_only=True):
     gross: str
     currency: str
     status: str
+    mail_not_sent: bool = False  # its partner mail was held back by the daily cap (ADR 0354)
 
 
 class InvoiceListDocument(msgspec.Struct, kw_only=True):
@@ -53,6 +55,8 @@ def invoice_row(invoice: Invoice, partners: dict[str, str]) -> InvoiceRow:
         gross=str(invoice.totals.gross),
         currency=invoice.currency,
         status=invoice.status.value,
+        mail_not_sent=invoice.notification is not None
+        and invoice.notification.status is MailStatus.NOT_SENT,
     )
 
 

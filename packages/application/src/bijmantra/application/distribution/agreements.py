@@ -175,7 +175,6 @@ class Agreements(
             record_id,
             f"agreement_{AgreementStatus.PENDING_SIGNATURE}",
             self._mail_data,
-            frozenset({AgreementStatus.PENDING_SIGNATURE}),
         )
 
     async def sign(self, principal: Principal, agreement_id: str, body: bytes) -> dict[str, Any]:

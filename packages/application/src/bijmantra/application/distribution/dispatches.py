@@ -152,7 +152,6 @@ class Dispatches(
             record_id,
             f"dispatch_{DispatchStatus.SHIPPED}",
             compose,
-            frozenset({DispatchStatus.SHIPPED, DispatchStatus.DELIVERED}),
         )
 
     async def _ship(

@@ -171,7 +171,6 @@ class Invoices(
             record_id,
             f"invoice_{InvoiceStatus.ISSUED}",
             compose,
-            frozenset({InvoiceStatus.ISSUED, InvoiceStatus.PAID}),
         )
 
     async def credit(self, principal: Principal, invoice_id: str) -> dict[str, Any]:

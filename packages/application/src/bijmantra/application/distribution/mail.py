@@ -19,6 +19,7 @@ from bijmantra.application.distribution.common import (
 from bijmantra.application.ports import UnitOfWork
 from bijmantra.application.security import authorize
 from bijmantra.domain.distribution.mail import (
+    RESENDABLE,
     MailStatus,
     PartnerMail,
     mail_day,
@@ -70,7 +71,6 @@ async def resend_mail(
     record_id: str,
     mailed_as: str,
     compose: MailData,
-    resendable: frozenset[str],
 ) -> dict[str, Any]:
     """Send a record's partner mail again, once the day's cap has room (else 429 with the
     wait, and nothing changes). A mail already queued is not queued again: a replayed resend
@@ -80,6 +80,7 @@ async def resend_mail(
     async with use_cases.uow(principal.tenant_id) as uow:
         record = await load(uow, use_cases.KIND, record_id, use_cases.TYPE, for_update=True)
         budget = await mail_budget(uow, now, use_cases.mails_per_day)
+        resendable = RESENDABLE[use_cases.KIND.value]
         mail = resend(
             record.notification, str(record.status), resendable, budget.queued, now, budget.per_day
         )

@@ -128,7 +128,6 @@ class SeedRequests(UseCases, kind=Kind.SEED_REQUEST, record=SeedRequest, statuse
             record_id,
             f"request_{RequestStatus.SUBMITTED}",
             _mail_data,
-            frozenset({RequestStatus.SUBMITTED, RequestStatus.APPROVED}),
         )
 
 

@@ -9,6 +9,12 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 
+from bijmantra.domain.distribution.states import (
+    AgreementStatus,
+    DispatchStatus,
+    InvoiceStatus,
+    RequestStatus,
+)
 from bijmantra.kernel import Conflict, FieldError, RateLimited
 
 # Mails to partners an organization sends a day (UTC), as invitations are bounded (ADR 0335):
@@ -43,6 +49,17 @@ class PartnerMail:
     attempts: int = 1
     held_by: MailHold | None = None
     resend_from: datetime | None = None
+
+
+# The statuses, per kind of record, in which its mail still says something true (a request
+# received, an agreement awaiting signatures, seed shipped, an invoice standing), so it may
+# be sent again.
+RESENDABLE: dict[str, frozenset[str]] = {
+    "seed_request": frozenset({RequestStatus.SUBMITTED, RequestStatus.APPROVED}),
+    "agreement": frozenset({AgreementStatus.PENDING_SIGNATURE}),
+    "dispatch": frozenset({DispatchStatus.SHIPPED, DispatchStatus.DELIVERED}),
+    "invoice": frozenset({InvoiceStatus.ISSUED, InvoiceStatus.PAID}),
+}
 
 
 def mail_day(at: datetime) -> date:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from bijmantra.application.distribution.service import COLLECTIONS
+from bijmantra.domain.distribution.mail import RESENDABLE
 from bijmantra.gateway.console.tables import named
 from bijmantra.gateway.console.web import TEMPLATES
 from jinja2 import Environment, FileSystemLoader
@@ -19,6 +21,13 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template import TemplateConfig
 
 DICT_ATTRIBUTES = frozenset(dir(dict))
+
+
+def mail_resendable(resource: str, status: str) -> bool:
+    """Whether a record of the console's ``resource`` in ``status`` may send its partner mail
+    again (the domain's rule, ADR 0354): the pages offer it only then."""
+    kind = COLLECTIONS.get(resource)
+    return kind is not None and status in RESENDABLE[kind.value]
 
 
 class ConsoleEnvironment(Environment):
@@ -38,4 +47,5 @@ def template_config() -> TemplateConfig[JinjaTemplateEngine]:
         loader=FileSystemLoader(TEMPLATES), autoescape=True, auto_reload=False
     )
     environment.filters["named"] = named
+    environment.globals["mail_resendable"] = mail_resendable
     return TemplateConfig(instance=JinjaTemplateEngine.from_environment(environment))

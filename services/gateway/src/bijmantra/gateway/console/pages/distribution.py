@@ -132,15 +132,19 @@ def _list_route(resource: str, statuses: type[StrEnum], default: str = "") -> HT
 
 def _action_route(resource: str, board: bool = False) -> HTTPRouteHandler:
     """Apply the form's lifecycle action (the use case validates it: unknown → 400, a move
-    its table lacks → 409); back to the record, or to the board it was moved on."""
+    its table lacks → 409); back to the record, or to the board it was moved on unless its
+    partner mail was held back."""
 
     async def act(request: Req, state: State, record_id: str) -> Redirect:
         page = view(request)
         page.require(WRITE)
         given = await _form(request, "action", "reason", "tracking")
         body = _json({k: v for k, v in given.items() if v or k == "action"})
-        await state.distribution.act(page.token, resource, record_id, body)
-        return Redirect(f"{PREFIX}/{resource}" + ("" if board else f"/{record_id}"))
+        moved = document(await state.distribution.act(page.token, resource, record_id, body))
+        # A move whose partner mail the day's cap held back shows the record, which says so
+        # and offers to send it later (ADR 0354), rather than the board.
+        held = (moved.get("notification") or {}).get("status") == "not_sent"
+        return Redirect(f"{PREFIX}/{resource}" + ("" if board and not held else f"/{record_id}"))
 
     return post(
         f"{PREFIX}/{resource}/{{record_id:str}}/actions",
