@@ -117,3 +117,21 @@ async def test_a_console_page_past_the_organizations_share_is_html_with_retry_af
         limiter.release.set()
         assert (await held).status_code == 200
         assert (await on.client.get("/app/", cookies=cookies)).status_code == 200
+
+
+async def test_a_console_url_refused_before_routing_to_its_handler_is_a_page_too(
+    gateway_on_fakes: Any,
+) -> None:
+    """The edge's own refusal (a NUL in the URL, 400) answers through the same path: a page
+    under ``/app``, the envelope under ``/api/v1``."""
+    principal = breeder()
+    async with gateway_on_fakes({TOKEN: principal}) as on:
+        page = await on.client.get("/app/germplasm?q=%00", cookies=signed_in(on, principal))
+        assert page.status_code == 400
+        assert page.headers["content-type"].startswith("text/html")
+        assert "The URL must not contain NUL characters" in page.text
+        api = await on.client.get(
+            "/api/v1/devices?q=%00", headers={"Authorization": f"Bearer {TOKEN}"}
+        )
+        assert api.status_code == 400
+        assert api.json()["error"]["code"] == "malformed"
