@@ -320,3 +320,29 @@ async def test_board_pages_count_every_item_on_any_page(stack: Stack) -> None:
         assert (page.total_count, page.total_pages) == (5, 3)
     small = await stack.queries.items(who, {"parent_id": op.id}, PageRequest(0, 10))
     assert small.total_count == 5
+
+
+async def test_two_moves_that_renumber_one_board_take_turns(stack: Stack) -> None:
+    """Two moves to one place at once both read the board before either wrote: they took
+    the same rank, or, where the gap was used up and each renumbered the board, each held
+    its own item and updated the other's, and PostgreSQL ended one as a deadlock (a 500
+    through the gateway). Moves take the board's turn first (ADR 0352)."""
+    who = _member()
+    op = await stack.operation(who)
+    tasks = [await stack.item(who, kind="task", title=f"t{i}", parent_id=op.id) for i in range(24)]
+    anchor = tasks[0].id
+    after = json.dumps({"move": {"after": anchor}}).encode()
+    for _ in range(3):
+        for task in tasks[1:18]:  # each halves the gap after the anchor, then it is gone
+            await stack.items.update(who, task.id, after, None)
+        ended = await asyncio.gather(
+            stack.items.update(who, tasks[20].id, after, None),
+            stack.items.update(who, tasks[21].id, after, None),
+            return_exceptions=True,
+        )
+        assert [e for e in ended if isinstance(e, BaseException)] == []
+    with psycopg.connect(stack.owner_url) as conn:
+        ranks = conn.execute(
+            "SELECT rank FROM domain.ops_work_items WHERE parent_id = %s", (op.id,)
+        ).fetchall()
+    assert len({r[0] for r in ranks}) == len(tasks)  # every item its own place

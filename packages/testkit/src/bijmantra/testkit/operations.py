@@ -91,6 +91,7 @@ class FakeOperationsRepository:
         self._tenants, self._tenant = tenants, tenant
         self.state = copy.deepcopy(tenants.get(tenant, OperationsState()))
         self.graph_locked = False
+        self.boards_locked: list[str | None] = []
 
     def commit(self) -> None:
         self._tenants[self._tenant] = self.state
@@ -145,6 +146,7 @@ class FakeOperationsRepository:
     async def set_ranks(self, ranks: dict[str, int]) -> None:
         for item_id, rank in ranks.items():
             item = self.state.items[item_id]
+            assert item.parent_id in self.boards_locked, "a renumbering holds its board's lock"
             self.state.items[item_id] = dataclasses.replace(
                 item, rank=rank, version=item.version + 1
             )
@@ -172,6 +174,9 @@ class FakeOperationsRepository:
 
     async def lock_graph(self) -> None:
         self.graph_locked = True
+
+    async def lock_board(self, parent_id: str | None) -> None:
+        self.boards_locked.append(parent_id)
 
     async def orders(self, item_ids: Sequence[str]) -> dict[str, int]:
         return {i: self.state.order[i] for i in item_ids if i in self.state.order}

@@ -222,6 +222,10 @@ class WorkItemCommands(OperationsWrites):
         now = self.clock.now()
         async with self.uow(principal.tenant_id) as uow:
             repo = uow.operations
+            if isinstance(patch.move, Move) and (board := await repo.get_item(item_id)):
+                # Before the item's lock: a move may renumber the board, updating every item
+                # of it, so two moves holding one item each deadlocked (ADR 0352).
+                await repo.lock_board(board.parent_id)
             current = await item_or_404(repo, item_id, for_update=True)
             check_if_match(if_match, current.version)
             item = replace(current, **_edits(patch))

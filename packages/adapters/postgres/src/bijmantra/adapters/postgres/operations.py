@@ -305,6 +305,13 @@ class PostgresOperationsRepository:
         )
         return round(float(rows[0].hours), 6)
 
+    async def lock_board(self, parent_id: str | None) -> None:
+        await self._rows(
+            "SELECT pg_advisory_xact_lock(hashtext('bijmantra.ops_board'), "
+            "hashtext(CAST(:t AS text) || '/' || coalesce(:parent, '')))",
+            parent=parent_id,
+        )
+
     # Dependencies
     async def lock_graph(self) -> None:
         await self._rows(
