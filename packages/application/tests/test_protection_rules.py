@@ -37,6 +37,8 @@ from hypothesis import strategies as st
         ("PUT", "/brapi/v2/images/x/imagecontent", "image/png", RouteClass.UPLOAD),
         ("POST", "/api/v1/genotypes/imports", "multipart/form-data; boundary=x", RouteClass.UPLOAD),
         ("POST", "/api/v1/genotypes/imports", "text/plain", RouteClass.UPLOAD),
+        ("POST", "/app/germplasm/x", "application/x-www-form-urlencoded", RouteClass.WRITE),
+        ("POST", "/app/variantsets", "multipart/form-data; boundary=x", RouteClass.UPLOAD),
         ("DELETE", "/api/v1/organizations/x", "", RouteClass.WRITE),
     ],
 )

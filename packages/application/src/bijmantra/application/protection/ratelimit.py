@@ -27,18 +27,24 @@ class RouteClass(enum.Enum):
 
 
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-_JSON_TYPES = ("application/json", "application/ld+json", "application/merge-patch+json")
+_WRITE_TYPES = (
+    "application/json",
+    "application/ld+json",
+    "application/merge-patch+json",
+    "application/x-www-form-urlencoded",
+)
 
 
 def classify(method: str, path: str, content_type: str) -> RouteClass:
     """Reads by method; a POST under a ``/search/`` path searches; a write whose body is not
-    JSON (multipart, an image, a VCF) is an upload."""
+    JSON or a url-encoded form (the console's forms) is an upload: multipart, an image, a
+    VCF."""
     if method in _READ_METHODS:
         return RouteClass.READ
     if method == "POST" and "/search/" in path:
         return RouteClass.SEARCH
     media_type = content_type.partition(";")[0].strip().lower()
-    if media_type and not media_type.startswith(_JSON_TYPES):
+    if media_type and not media_type.startswith(_WRITE_TYPES):
         return RouteClass.UPLOAD
     return RouteClass.WRITE
 
