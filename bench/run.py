@@ -66,6 +66,7 @@ SEPARATE: list[tuple[str, str, str]] = [
     ("auth", "bench.auth.bench_auth", "token verification; authenticated vs anonymous"),
     ("mtls", "bench.mtls.bench_mtls", "mutual TLS vs plaintext gRPC"),
     ("placement", "bench.placement.bench_placement", "dedicated vs shared database GET"),
+    ("filters", "bench.filters.bench_filters", "a filtered page: the finder vs the RLS pass"),
     ("restore", "bench.recovery.bench_restore", "point-in-time restore of 1 GB vs a copy"),
     ("soak", "bench.soak.bench_soak", "mixed load for BENCH_SOAK_SECONDS: errors, memory"),
 ]

@@ -15,7 +15,7 @@ import platform
 from typing import Any
 
 import msgspec
-from bijmantra.adapters.postgres.resources import _psycopg, _where
+from bijmantra.adapters.postgres.resource_criteria import where as exact_where
 from sqlalchemy import bindparam, cast, column, func, select, table
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
@@ -38,7 +38,7 @@ _RESOURCES = table(
 
 def fragments() -> str:
     params: dict[str, Any] = {"entity": "observationunit"}
-    where = _where(CRITERIA, params, _psycopg)
+    where, _ = exact_where(CRITERIA, params)
     return (
         f"SELECT (SELECT count(*) FROM domain.resources WHERE {where}), p.n FROM ("
         f"SELECT db_id, body FROM domain.resources WHERE {where} "
@@ -74,7 +74,7 @@ def main() -> None:
         "load_average": os.getloadavg()[0],
         "statements": STATEMENTS,
         "baseline": {
-            "name": "fragments joined (resources._where)",
+            "name": "fragments joined (resource_criteria.where)",
             "us_per_statement": round(joined / STATEMENTS * 1e6, 1),
         },
         "core_compiled_us_per_statement": round(compiled / STATEMENTS * 1e6, 1),

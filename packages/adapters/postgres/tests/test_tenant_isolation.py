@@ -280,6 +280,9 @@ CROSS_TENANT_POLICIES = {
     ("analytics.sensor_watches", "checks_all_tenants"),
     ("domain.analysis_jobs", "scheduler_all_tenants"),
     ("domain.outbox", "relay_all_tenants"),
+    # Read only inside domain.resource_ids_containing, which answers the caller's own
+    # organization's DbIds (ADR 0351; attacked in test_resource_finder.py).
+    ("domain.resources", "resource_finder"),
     ("identity.invitations", "mailer_reads_the_queue"),
     ("identity.outbox", "relay_all_tenants"),
 }

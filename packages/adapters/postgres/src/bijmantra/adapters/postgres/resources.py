@@ -9,13 +9,15 @@ rows (``deleted_at``) stay as history and are invisible to every read (ADR 0090)
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import msgspec
 from bijmantra.adapters.postgres.engine import driver_connection
 from bijmantra.adapters.postgres.plans import PLANNED_PER_CALL, planned_per_call
-from bijmantra.application.ports.documents import Criteria, DocumentPage, Range
+from bijmantra.adapters.postgres.resource_criteria import CANDIDATES, narrowed, where
+from bijmantra.adapters.postgres.resource_criteria import LIVE as _LIVE
+from bijmantra.application.ports.documents import Criteria, DocumentPage
 from bijmantra.kernel import PageRequest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -67,58 +69,7 @@ _SOFT_DELETE = planned_per_call(
 _DROP_CONTENTS = planned_per_call(
     text("DELETE FROM domain.resource_contents WHERE entity = :entity AND db_id = ANY(:ids)")
 )
-# Fragments of the statements below whose WHERE is built from a request's criteria.
-_LIVE = "deleted_at IS NULL"
 _VERSION = "coalesce((SELECT version FROM domain.resource_versions WHERE entity = %(entity)s), 0)"
-Placeholder = Callable[[str], str]
-
-
-def _sqlalchemy(name: str) -> str:
-    return f":{name}"
-
-
-def _psycopg(name: str) -> str:
-    return f"%({name})s"
-
-
-def _where(
-    criteria: Criteria,
-    params: dict[str, Any],
-    bind: Placeholder = _sqlalchemy,
-    prefix: str = "",
-) -> str:
-    """One array parameter per criterion, however many alternatives it lists: 66,000 DbIds
-    are one ``jsonb[]``, not 66,000 parameters (PostgreSQL stops at 65,535) nor a statement
-    text that changes with the count. Under row-level security ``@>`` does not reach the
-    GIN index (jsonb_contains is not leakproof): each of the organization's rows of the
-    entity is tested against each alternative, so a criterion should list a few, not
-    thousands (``linking``, ADR 0349). ``prefix`` names the parameters of one of several
-    WHEREs of a statement."""
-    clauses = [f"entity = {bind('entity')}", _LIVE]
-    for i, criterion in enumerate(criteria):
-        c, v = f"{prefix}c{i}", f"{prefix}v{i}"
-        if isinstance(criterion, Range):
-            params[c], params[v] = _range_path(criterion)
-            clauses.append(
-                f"jsonb_path_exists(document, CAST({bind(c)} AS jsonpath), "
-                f"CAST({bind(v)} AS jsonb))"
-            )
-            continue
-        params[c] = [_encode(fragment).decode() for fragment in criterion]
-        clauses.append(f"document @> ANY(CAST({bind(c)} AS jsonb[]))")
-    return " AND ".join(clauses)
-
-
-def _range_path(bound: Range) -> tuple[str, str]:
-    """A jsonpath with the bounds as variables (``$."position" ? (@ >= $low)``); lax, so a
-    document without the field matches nothing (strict would be an error), and only a
-    number passes the type test."""
-    keys = "".join(f".{_encode(step).decode()}" for step in bound.path)
-    tests = ['@.type() == "number"']
-    tests += ["@ >= $low"] if bound.low is not None else []
-    tests += ["@ <= $high"] if bound.high is not None else []
-    variables = {"low": bound.low, "high": bound.high}
-    return f"${keys} ? ({' && '.join(tests)})", _encode(variables).decode()
 
 
 def _array(documents: bytes | None) -> bytes:
@@ -228,13 +179,40 @@ class PostgresResourceStore:
         )
         return {db_id: _decode(body) for db_id, body in await cursor.fetchall()}
 
-    async def _binary_row(self, query: str, params: dict[str, Any]) -> tuple[Any, ...] | None:
+    async def _binary_row(
+        self, query: str, params: dict[str, Any], *, prepare: bool | None = None
+    ) -> tuple[Any, ...] | None:
         """One row in PostgreSQL's binary format: a page's bytea arrives as its bytes, not
         as hex text twice its size that the server encodes and psycopg decodes again."""
         driver = await driver_connection(self._connection)
         cursor = driver.cursor(binary=True)
-        await cursor.execute(query, params)
+        await cursor.execute(query, params, prepare=prepare)
         return await cursor.fetchone()
+
+    async def _wheres(
+        self, each: Sequence[tuple[Criteria, str]], params: dict[str, Any]
+    ) -> list[str]:
+        """The WHERE of each criteria, narrowed to the finder's candidates (ADR 0351): one
+        round trip asks each containment's finder for at most CANDIDATES + 1 DbIds (LIMIT
+        without ORDER BY: fewer means all of them), then the caller's statement is planned
+        for them (never prepared: a list of DbIds, ADR 0349, 0353)."""
+        built = [(where(criteria, params, prefix), prefix) for criteria, prefix in each]
+        finders = [
+            f"SELECT {n}, ARRAY(SELECT {call} LIMIT {CANDIDATES + 1})"
+            for n, ((_, calls), _) in enumerate(built)
+            for call in calls
+        ]
+        candidates: dict[int, list[list[str]]] = {}
+        if finders:
+            driver = await driver_connection(self._connection)
+            cursor = driver.cursor(binary=True)
+            await cursor.execute(" UNION ALL ".join(finders), params)
+            for n, ids in await cursor.fetchall():
+                candidates.setdefault(n, []).append(ids)
+        return [
+            narrowed(test, candidates.get(n, []), params, prefix)
+            for n, ((test, _), prefix) in enumerate(built)
+        ]
 
     async def document_bytes(self, entity: str, db_id: str) -> bytes | None:
         row = await self._binary_row(DOCUMENT_BODY, {"entity": entity, "db_id": db_id})
@@ -242,7 +220,7 @@ class PostgresResourceStore:
 
     async def page(self, entity: str, criteria: Criteria, page: PageRequest) -> DocumentPage:
         params: dict[str, Any] = {"entity": entity, "limit": page.page_size, "offset": page.offset}
-        where = _where(criteria, params, _psycopg)
+        (where,) = await self._wheres([(criteria, "")], params)
         row = await self._binary_row(
             f"SELECT (SELECT count(*) FROM domain.resources WHERE {where}), p.n, p.bodies, "
             f"{_VERSION} FROM ("
@@ -250,6 +228,7 @@ class PostgresResourceStore:
             f"SELECT db_id, body FROM domain.resources WHERE {where} "
             "ORDER BY db_id LIMIT %(limit)s OFFSET %(offset)s) s) p",
             params,
+            prepare=PLANNED_PER_CALL,  # a list of DbIds (ADR 0349, 0353)
         )
         assert row is not None  # aggregates always answer one row
         return DocumentPage(_array(row[2]), int(row[1]), int(row[0]), page, version=int(row[3]))
@@ -275,12 +254,13 @@ class PostgresResourceStore:
         params: dict[str, Any] = {"entity": entity, "limit": limit}
         # On the driver, binary (as ``documents``): SQLAlchemy's text() path took about a
         # third of domain-api's CPU on a workbench page (ADR 0313).
+        (where,) = await self._wheres([(criteria, "")], params)
         driver = await driver_connection(self._connection)
         cursor = driver.cursor(binary=True)
         await cursor.execute(
-            f"SELECT {column} FROM domain.resources WHERE {_where(criteria, params, _psycopg)} "
-            "ORDER BY db_id LIMIT %(limit)s",
+            f"SELECT {column} FROM domain.resources WHERE {where} ORDER BY db_id LIMIT %(limit)s",
             params,
+            prepare=PLANNED_PER_CALL,  # a list of DbIds (ADR 0349, 0353)
         )
         return [row[0] for row in await cursor.fetchall()]
 
@@ -300,15 +280,20 @@ class PostgresResourceStore:
         if not criteria:
             return []
         params: dict[str, Any] = {"entity": entity, "limit": limit}
+        wheres = await self._wheres([(each, f"g{n}") for n, each in enumerate(criteria)], params)
         branches = [
-            f"(SELECT {n} AS n, db_id, body FROM domain.resources WHERE "
-            f"{_where(each, params, _psycopg, prefix=f'g{n}')} ORDER BY db_id LIMIT %(limit)s)"
-            for n, each in enumerate(criteria)
+            f"(SELECT {n} AS n, db_id, body FROM domain.resources WHERE {where} "
+            "ORDER BY db_id LIMIT %(limit)s)"
+            for n, where in enumerate(wheres)
         ]
         driver = await driver_connection(self._connection)
         cursor = driver.cursor(binary=True)
         union = " UNION ALL ".join(branches)
-        await cursor.execute(f"SELECT n, body FROM ({union}) b ORDER BY n, db_id", params)
+        await cursor.execute(
+            f"SELECT n, body FROM ({union}) b ORDER BY n, db_id",
+            params,
+            prepare=PLANNED_PER_CALL,  # a list of DbIds (ADR 0349, 0353)
+        )
         found: list[list[dict[str, Any]]] = [[] for _ in criteria]
         for n, body in await cursor.fetchall():
             found[n].append(_decode(body))
@@ -407,11 +392,12 @@ class PostgresResourceStore:
         # A season's observations (100,000 rows of ~1 kB) sort in memory, not in temp files;
         # LOCAL: the setting ends with this read transaction.
         await self._connection.execute(text("SET LOCAL work_mem = '128MB'"))
+        (where,) = await self._wheres([(criteria, "")], params)
         driver = await driver_connection(self._connection)
         # A server-side cursor in binary: bodies arrive as their bytes, not as hex text.
         async with driver.cursor(name="resource_stream", binary=True) as cursor:
             await cursor.execute(
-                f"SELECT body FROM domain.resources WHERE {_where(criteria, params, _psycopg)} "
+                f"SELECT body FROM domain.resources WHERE {where} "
                 f"ORDER BY {', '.join([*keys, 'db_id'])}",
                 params,
             )
@@ -420,14 +406,16 @@ class PostgresResourceStore:
 
     async def distinct_values(self, entity: str, criteria: Criteria, field: str) -> list[Any]:
         params: dict[str, Any] = {"entity": entity, "field": field}
-        rows = await self._connection.execute(
-            text(
-                "SELECT DISTINCT document->CAST(:field AS text) FROM domain.resources "
-                f"WHERE {_where(criteria, params)} AND document->CAST(:field AS text) <> 'null'"
-            ),
+        (where,) = await self._wheres([(criteria, "")], params)
+        driver = await driver_connection(self._connection)
+        cursor = driver.cursor(binary=True)
+        await cursor.execute(
+            "SELECT DISTINCT document->CAST(%(field)s AS text) FROM domain.resources "
+            f"WHERE {where} AND document->CAST(%(field)s AS text) <> 'null'",
             params,
+            prepare=PLANNED_PER_CALL,  # a list of DbIds (ADR 0349, 0353)
         )
-        return [value for (value,) in rows if value is not None]
+        return [value for (value,) in await cursor.fetchall() if value is not None]
 
     async def put_content(self, entity: str, db_id: str, media_type: str, content: bytes) -> None:
         self.stored_bytes += len(content)
