@@ -1,7 +1,7 @@
 """a BrAPI filter finds its candidates through the GIN index despite row security (ADR 0351).
 
 Revision ID: 0253
-Revises: 0252
+Revises: 0256
 Create Date: 2026-12-07
 
 Under row-level security PostgreSQL never evaluates ``document @> ...`` before the policy
@@ -21,7 +21,7 @@ import os
 from alembic import op
 
 revision = "0253"
-down_revision = "0252"
+down_revision = "0256"
 branch_labels = None
 depends_on = None
 

@@ -232,7 +232,7 @@ def test_the_migration_goes_down_and_up_again_on_a_cluster_that_has_the_role(
         config.set_main_option("script_location", str(migrations_dir()))
         config.set_main_option("prepend_sys_path", str(migrations_dir()))
         config.set_main_option("sqlalchemy.url", sqlalchemy_url(url).replace("%", "%%"))
-        command.downgrade(config, "0252")
+        command.downgrade(config, "0256")
         with psycopg.connect(url) as conn:
             assert conn.execute(
                 "SELECT to_regprocedure('domain.resource_ids_containing(text, jsonb[])'), "
