@@ -173,12 +173,17 @@ def organization(database: ProvisionedDatabase) -> tuple[TenantId, TenantId, str
     """``CANDIDATES + 3`` documents of one study (past the finder's cap), a few of another,
     and the same in a second organization, of a fresh entity."""
     ours, theirs, entity = uuid.uuid4(), uuid.uuid4(), f"finder-{uuid.uuid4().hex[:8]}"
-    documents: dict[str, Any] = {
-        f"b{i:05d}": {"studyDbId": "broad", "value": i} for i in range(CANDIDATES + 3)
-    }
-    documents |= {f"n{i}": {"studyDbId": "narrow", "value": i, "tag": i % 2} for i in range(6)}
+    narrow = {f"n{i}": {"studyDbId": "narrow", "value": i, "tag": i % 2} for i in range(6)}
     for tenant in (ours, theirs):
-        _seed(database.owner_url, tenant, entity, documents)
+        _seed(database.owner_url, tenant, entity, narrow)
+        with psycopg.connect(database.owner_url) as conn:
+            conn.execute(
+                "INSERT INTO domain.resources (tenant_id, entity, db_id, document, body) "
+                "SELECT %s, %s, 'b' || lpad(i::text, 5, '0'), d, convert_to(d::text, 'UTF8') "
+                "FROM generate_series(0, %s) i, "
+                "LATERAL jsonb_build_object('studyDbId', 'broad', 'value', i) d",
+                (tenant, entity, CANDIDATES + 2),
+            )
     return TenantId(ours), TenantId(theirs), entity
 
 

@@ -22,7 +22,7 @@ from bijmantra.application.ports.documents import Criteria, Range
 
 _encode = msgspec.json.encode
 LIVE = "deleted_at IS NULL"
-CANDIDATES = 1_000
+CANDIDATES = 10_000
 
 
 def bind(name: str) -> str:
