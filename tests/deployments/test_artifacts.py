@@ -176,6 +176,7 @@ DASHBOARD_METRICS = (
     "analysis_job_duration_seconds",
     "quota_refusals_total",
     "storage_refusals_total",
+    "contended_transactions_total",
 )
 
 

@@ -71,6 +71,11 @@ STORAGE_REFUSALS = Counter(
     "Writes refused because their organization stores its cap of a resource (ADR 0343).",
     ["resource"],
 )
+CONTENDED_TRANSACTIONS = Counter(
+    "contended_transactions",
+    "Transactions PostgreSQL gave up under concurrency, answered 503 (ADR 0355), by SQLSTATE.",
+    ["sqlstate"],
+)
 ANALYSIS_JOB_DURATION = Histogram(
     "analysis_job_duration_seconds",
     "Wall time of one analysis job, by analysis and outcome.",

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
 
 import psycopg
+from bijmantra.adapters.postgres.contention import contended_or
 from bijmantra.adapters.postgres.plans import plan_each_call
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
@@ -86,7 +87,8 @@ async def begin_unit(
     of the unit has run: the connection is discarded, the pool is told that every connection
     it made up to this one is suspect (they reconnect at their next checkout, as after a
     disconnect SQLAlchemy sees itself), and ``opening`` runs once more on a fresh connection.
-    Any other failure, and a second one, propagates; the caller owns the connection."""
+    Any other failure, and a second one, propagates (a transaction given up under contention
+    as ``ContendedTransaction``, ADR 0355); the caller owns the connection."""
     retried = False
     while True:
         connection = await engine.connect()
@@ -100,6 +102,8 @@ async def begin_unit(
             await connection.invalidate()
             await connection.close()
             if not lost:
+                if (contended := contended_or(error)) is not error:
+                    raise contended from error
                 raise
             retried = True
 
@@ -109,11 +113,17 @@ async def opened_transaction(
     engine: AsyncEngine, opening: Callable[[AsyncConnection], Awaitable[T]]
 ) -> AsyncIterator[tuple[AsyncConnection, T]]:
     """``engine.begin()`` whose first statement is ``opening``, retried as ``begin_unit``
-    retries it: committed when the block ends without an error, rolled back otherwise."""
+    retries it: committed when the block ends without an error, rolled back otherwise. A
+    transaction given up under contention, in the block or at ``COMMIT``, leaves as
+    ``ContendedTransaction`` (ADR 0355)."""
     connection, answer = await begin_unit(engine, opening)
     try:
         yield connection, answer
         await connection.commit()
+    except (DBAPIError, psycopg.Error) as error:
+        if (contended := contended_or(error)) is not error:
+            raise contended from error
+        raise
     finally:
         await connection.close()  # rolls back what was not committed
 

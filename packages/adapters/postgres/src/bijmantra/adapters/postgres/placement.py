@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 import psycopg
+from bijmantra.adapters.postgres.contention import contended_or
 from bijmantra.adapters.postgres.engine import (
     begin_unit,
     create_engine,
@@ -285,7 +286,8 @@ class PlacementEngines:
 
 
 def moving_or(error: BaseException, gate: str) -> BaseException:
-    """A write refused by a move's fence is ``OrganizationMoving`` (503); others unchanged.
+    """A write refused by a move's fence is ``OrganizationMoving`` (503), a transaction given
+    up under contention ``ContendedTransaction`` (503, ADR 0355); others unchanged.
 
     The error comes from SQLAlchemy (wrapping psycopg's) or from psycopg itself (pipelined
     and binary statements go to the driver directly)."""
@@ -296,7 +298,7 @@ def moving_or(error: BaseException, gate: str) -> BaseException:
         and cause.sqlstate == READ_ONLY_TRANSACTION
     ):
         return OrganizationMoving()
-    return error
+    return contended_or(error)
 
 
 def as_placements(engine: AsyncEngine | PlacementEngines) -> PlacementEngines:
