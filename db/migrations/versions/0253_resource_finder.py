@@ -47,6 +47,13 @@ $$
 """
 
 
+# A migration owner that is not a superuser (managed PostgreSQL) may hand a function to a role
+# only while it can SET ROLE to it and that role may create in the schema: both are granted
+# for the hand-over and taken back at once. EXECUTE is settled while the owner still owns it.
+HAND_OVER = (f"GRANT {FINDER} TO CURRENT_USER", f"GRANT CREATE ON SCHEMA domain TO {FINDER}")
+TAKE_BACK = (f"REVOKE CREATE ON SCHEMA domain FROM {FINDER}", f"REVOKE {FINDER} FROM CURRENT_USER")
+
+
 def upgrade() -> None:
     for statement in (
         "DO $$ BEGIN "
@@ -57,16 +64,20 @@ def upgrade() -> None:
         f"TO {FINDER}",
         f"CREATE POLICY resource_finder ON domain.resources FOR SELECT TO {FINDER} USING (true)",
         FUNCTION,
-        f"ALTER FUNCTION {SIGNATURE} OWNER TO {FINDER}",
         f"REVOKE EXECUTE ON FUNCTION {SIGNATURE} FROM PUBLIC",
         f"GRANT EXECUTE ON FUNCTION {SIGNATURE} TO {DOMAIN}",
+        *HAND_OVER,
+        f"ALTER FUNCTION {SIGNATURE} OWNER TO {FINDER}",
+        *TAKE_BACK,
     ):
         op.execute(statement)
 
 
 def downgrade() -> None:
     for statement in (
+        f"GRANT {FINDER} TO CURRENT_USER",
         f"DROP FUNCTION {SIGNATURE}",
+        f"REVOKE {FINDER} FROM CURRENT_USER",
         "DROP POLICY resource_finder ON domain.resources",
         f"REVOKE SELECT (tenant_id, entity, db_id, document, deleted_at) ON domain.resources "
         f"FROM {FINDER}",
