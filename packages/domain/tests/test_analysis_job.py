@@ -47,6 +47,8 @@ def test_request_records_one_event_and_queues() -> None:
         (AnalysisType.PCA, {"parameters": {"k": 2.5}}, "parameters.k"),
         (AnalysisType.PCA, {"parameters": {"k": True}}, "parameters.k"),
         (AnalysisType.GWAS, {"phenotypes": {"a": 1.0}}, "phenotypes"),
+        (AnalysisType.GWAS, {"phenotypes": {"a": 5.0, "b": 5.0, "c": 5.0}}, "phenotypes"),
+        (AnalysisType.GBLUP, {"phenotypes": {"a": 0.0, "b": -0.0, "c": 0.0}}, "phenotypes"),
         (AnalysisType.QC, {"phenotypes": {"a": 1.0, "b": 2.0, "c": 3.0}}, "phenotypes"),
         (AnalysisType.LD, {"call_set_db_ids": ("x", "x")}, "callSetDbIds"),
     ],

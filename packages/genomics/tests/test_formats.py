@@ -7,6 +7,7 @@ import gzip
 import itertools
 import time
 import tracemalloc
+import zlib
 from collections.abc import Callable
 
 import numpy as np
@@ -169,6 +170,24 @@ def test_a_gzip_bomb_is_refused_at_the_line_cap_without_inflating_it_whole() -> 
     with pytest.raises(FormatError, match="line longer than"):
         VcfParser(max_line_bytes=cap).feed(bomb)
     assert _peak(lambda: VcfParser(max_line_bytes=cap).feed(bomb)) < 3 * cap
+
+
+def test_a_gzip_stream_cut_at_a_flush_point_is_refused() -> None:
+    """A cut where the deflate stream was flushed inflates to whole lines: the first 40 of
+    100 variants were read as the whole file (ADR 0358)."""
+    text = vcf(np.ones((100, 3), np.int8))
+    cut = text.index(b"\n2\t41\t") + 1
+    first = text.index(b"\n2\t11\t") + 1
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+    part = packer.compress(text[first:cut]) + packer.flush(zlib.Z_SYNC_FLUSH)
+    cut_alone = zlib.compressobj(9, zlib.DEFLATED, 31)
+    alone = cut_alone.compress(text[:cut]) + cut_alone.flush(zlib.Z_SYNC_FLUSH)
+    for data in (alone, gzip.compress(text[:first]) + part):  # one member, or BGZF-like
+        parser = VcfParser()
+        with pytest.raises(FormatError, match="truncated gzip"):
+            [*parser.feed(data), *parser.finish()]
+    whole = VcfParser()
+    assert sum(len(b) for b in [*whole.feed(gzip.compress(text)), *whole.finish()]) == 100
 
 
 def test_decompressed_size_is_capped() -> None:

@@ -260,6 +260,9 @@ def gwas(
     q, _ = np.linalg.qr(xt)
     yres = yt - q @ (q.T @ yt)
     yy = float(yres @ yres)
+    if not math.sqrt(yy) > 1e-10 * float(np.linalg.norm(yt)):
+        # A constant y leaves only rounding noise here; its t statistics look like real ones.
+        raise ValueError("y has no variation beyond the covariates: nothing to associate")
     effects, ses, ts = [], [], []
     n_seen = 0
     for z, _het, _m in _center_chunks_all(g, chunk_variants):

@@ -56,6 +56,7 @@ class Inflater:
         self._inflate = zlib.decompressobj(wbits=31)
         self._max_output = max_output
         self.output_bytes = 0
+        self._in_member = False  # a gzip member has begun and not reached its end
 
     def pieces(self, data: bytes) -> Iterator[bytes]:
         if self._gzip is None:
@@ -70,11 +71,13 @@ class Inflater:
             return
         try:
             while data:
+                self._in_member = True
                 yield self._counted(self._inflate.decompress(data, PIECE_BYTES))
                 data = self._inflate.unconsumed_tail
                 if self._inflate.eof:
                     data = self._inflate.unused_data
                     self._inflate = zlib.decompressobj(wbits=31)
+                    self._in_member = False
         except zlib.error as exc:
             raise FormatError(f"corrupt gzip/BGZF data ({exc})") from None
 
@@ -91,6 +94,10 @@ class Inflater:
         if self._gzip is None:  # fewer than two bytes in total
             data, self._head = self._head, b""
             return self._counted(data)
+        if self._gzip and self._in_member:
+            # A cut at a flush point inflates to whole lines: without this the file's first
+            # part was imported as if it were all of it (ADR 0358).
+            raise FormatError("truncated gzip/BGZF data: the file ends inside a compressed member")
         return b""
 
 

@@ -152,6 +152,16 @@ class AnalysisJob(EventSource):
                     "phenotypes", f"{job.type.value} needs phenotype values for at least 3 samples"
                 )
             )
+        elif job.type.needs_phenotypes and len(set(job.phenotypes.values())) < 2:
+            # One value for every sample: nothing to associate or predict. GWAS fitted the
+            # rounding noise of the centred values and reported p-values from it (ADR 0358).
+            problems.append(
+                FieldError(
+                    "phenotypes",
+                    f"all {len(job.phenotypes)} values are equal: {job.type.value} needs "
+                    "phenotypes that vary",
+                )
+            )
         if not job.type.needs_phenotypes and job.phenotypes:
             problems.append(FieldError("phenotypes", f"not used by {job.type.value}"))
         if len(set(job.call_set_db_ids)) != len(job.call_set_db_ids):
