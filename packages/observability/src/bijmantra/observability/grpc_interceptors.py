@@ -26,12 +26,40 @@ class GrpcServerMetrics(grpc.aio.ServerInterceptor):
     A streaming RPC is timed from its start until its last message (or its failure).
     """
 
+    def __init__(self) -> None:
+        self._handlers = WrappedHandlers(_measured_handler)
+
     async def intercept_service(self, continuation: Any, details: grpc.HandlerCallDetails) -> Any:
         handler = await continuation(details)
-        if handler is None:
-            return handler
-        service, _, method = details.method.lstrip("/").rpartition("/")
-        return wrap_behavior(handler, lambda behavior: _measured(behavior, service, method))
+        return None if handler is None else self._handlers.get(details.method, handler)
+
+
+def _measured_handler(method: str, handler: Any) -> Any:
+    service, _, name = method.lstrip("/").rpartition("/")
+    return wrap_behavior(handler, lambda behavior: _measured(behavior, service, name))
+
+
+class WrappedHandlers:
+    """The handlers an interceptor builds around the handler below it, one per method, kept
+    while the handler below is the same object (ADR 0357).
+
+    grpc.aio asks every interceptor for a handler on every call. A handler that depends on
+    nothing but its method (metrics, error answers, authentication reading the call's own
+    metadata) is built once instead of per call: two closures, the ``inspect`` checks and a
+    new ``RpcMethodHandler`` per interceptor and call. A layer below that builds a handler
+    per call (a sampled trace) is wrapped afresh, as before."""
+
+    def __init__(self, wrap: Callable[[str, Any], Any]) -> None:
+        self._wrap = wrap
+        self._by_method: dict[str, tuple[Any, Any]] = {}
+
+    def get(self, method: str, handler: Any) -> Any:
+        kept = self._by_method.get(method)
+        if kept is not None and kept[0] is handler:
+            return kept[1]
+        wrapped = self._wrap(method, handler)
+        self._by_method[method] = (handler, wrapped)
+        return wrapped
 
 
 def wrap_behavior(handler: Any, wrap: Callable[[Any], Any]) -> Any:

@@ -21,7 +21,7 @@ from bijmantra.contracts.brapi.v1 import resource_service_pb2_grpc as pb_grpc
 from bijmantra.domain_api.paging import requested_page
 from bijmantra.kernel import BijmantraError, Forbidden, PageRequest, Principal, Unauthorized
 from bijmantra.observability import bind_context, clear_context
-from bijmantra.observability.grpc_interceptors import wrap_behavior
+from bijmantra.observability.grpc_interceptors import WrappedHandlers, wrap_behavior
 
 _encode = msgspec.json.encode
 _principal: contextvars.ContextVar[Principal] = contextvars.ContextVar("principal")
@@ -66,6 +66,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         self._device_methods = device_methods
         self._service_roles = dict(service_roles or {})
         self._all_service_roles = frozenset(self._service_roles.values())
+        self._handlers = WrappedHandlers(self._authenticated)
 
     def _admit(self, service: str, principal: Principal) -> None:
         required = self._service_roles.get(service)
@@ -84,10 +85,15 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
             or method.startswith("/grpc.reflection.")
         ):
             return handler
+        return self._handlers.get(method, handler)
+
+    def _authenticated(self, method: str, handler: Any) -> Any:
+        """``handler`` behind the token check. It reads the call's metadata from the call's
+        own context, so one handler serves every call of ``method`` (ADR 0357)."""
         service = method.split("/")[1] if method.count("/") >= 2 else ""
-        metadata = dict(details.invocation_metadata or ())
 
         async def authenticate(context: grpc.aio.ServicerContext[Any, Any]) -> None:
+            metadata = dict(context.invocation_metadata() or ())
             clear_context()
             if request_id := metadata.get("x-request-id"):
                 bind_context(request_id=request_id)

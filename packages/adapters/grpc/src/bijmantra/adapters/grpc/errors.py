@@ -18,7 +18,7 @@ from bijmantra.domain.tenancy.storage import StoredResource
 from bijmantra.kernel import BijmantraError, FieldError, Unavailable
 from bijmantra.kernel.errors import ErrorCode, Internal, error_for
 from bijmantra.observability import get_logger
-from bijmantra.observability.grpc_interceptors import wrap_behavior
+from bijmantra.observability.grpc_interceptors import WrappedHandlers, wrap_behavior
 from bijmantra.observability.metrics import QUOTA_REFUSALS, STORAGE_REFUSALS
 
 import grpc
@@ -103,9 +103,12 @@ class ErrorTranslation(grpc.aio.ServerInterceptor):
     method). Anything else is not dressed up as a use-case error: the outer
     ``ErrorInterceptor`` logs it and answers INTERNAL."""
 
+    def __init__(self) -> None:
+        self._handlers = WrappedHandlers(lambda _, handler: wrap_behavior(handler, _translating))
+
     async def intercept_service(self, continuation: Any, details: grpc.HandlerCallDetails) -> Any:
         handler = await continuation(details)
-        return None if handler is None else wrap_behavior(handler, _translating)
+        return None if handler is None else self._handlers.get(details.method, handler)
 
 
 OnError = Callable[[grpc.aio.ServicerContext[Any, Any], Exception], Awaitable[None]]
@@ -155,19 +158,22 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
     and leaves as INTERNAL with our details, never UNKNOWN. ``ErrorTranslation`` stays the
     one place typed errors become statuses; a typed error reaching here is translated too."""
 
+    def __init__(self) -> None:
+        self._handlers = WrappedHandlers(_answered_handler)
+
     async def intercept_service(self, continuation: Any, details: grpc.HandlerCallDetails) -> Any:
         handler = await continuation(details)
-        if handler is None:
-            return None
-        method = details.method
+        return None if handler is None else self._handlers.get(details.method, handler)
 
-        async def fail(context: grpc.aio.ServicerContext[Any, Any], exc: Exception) -> NoReturn:
-            if isinstance(exc, BijmantraError):
-                await abort_with(context, exc)
-            log.exception("unhandled error in gRPC method", method=method)
-            await abort_with(context, Internal("Internal server error"))
 
-        return wrap_behavior(handler, lambda behavior: _answering(behavior, fail))
+def _answered_handler(method: str, handler: Any) -> Any:
+    async def fail(context: grpc.aio.ServicerContext[Any, Any], exc: Exception) -> NoReturn:
+        if isinstance(exc, BijmantraError):
+            await abort_with(context, exc)
+        log.exception("unhandled error in gRPC method", method=method)
+        await abort_with(context, Internal("Internal server error"))
+
+    return wrap_behavior(handler, lambda behavior: _answering(behavior, fail))
 
 
 def error_from_rpc(exc: grpc.aio.AioRpcError) -> BijmantraError:
