@@ -102,3 +102,26 @@ async def test_a_phenotype_of_one_value_is_refused_not_scanned(client: httpx.Asy
     assert accepted.status_code == 202, accepted.text
     document = await finished(client, accepted.json()["data"]["analysisDbId"])
     assert document["status"] == "completed", document
+
+
+async def test_pca_components_beyond_the_samples_are_a_422(client: httpx.AsyncClient) -> None:
+    """PCA with k above the samples analysed was queued, held the matrix and failed in the
+    worker ("k = 31 exceeds the number of samples")."""
+    samples = [f"k{uuid.uuid4().hex[:6]}{j}" for j in range(30)]
+    imported = await import_vcf(client, vcf(samples, 50))
+    assert imported.status_code == 201, imported.text
+    set_id = imported.json()["data"]["variantSetDbId"]
+    call_sets = [
+        c["callSetDbId"]
+        for c in (await client.get(f"/api/v1/variantsets/{set_id}")).json()["data"]["callSets"]
+    ]
+    for chosen, k in (([], 31), (call_sets[:5], 6)):
+        body = {"type": "pca", "variantSetDbId": set_id, "callSetDbIds": chosen}
+        answer = await client.post("/api/v1/analyses", json=body | {"parameters": {"k": k}})
+        assert answer.status_code == 422, answer.text
+        assert [d["location"] for d in answer.json()["error"]["details"]] == ["parameters.k"]
+    body = {"type": "pca", "variantSetDbId": set_id, "callSetDbIds": call_sets[:5]}
+    accepted = await client.post("/api/v1/analyses", json=body | {"parameters": {"k": 5}})
+    assert accepted.status_code == 202, accepted.text
+    document = await finished(client, accepted.json()["data"]["analysisDbId"])
+    assert document["status"] == "completed", document

@@ -130,3 +130,11 @@ def test_every_event_carries_the_time_the_use_case_gave_it() -> None:
         ("analysis.progress", T0 + timedelta(seconds=2)),
         ("analysis.failed", T0 + timedelta(seconds=3)),
     ]
+
+
+def test_pca_components_beyond_the_samples_are_refused_at_the_request() -> None:
+    with pytest.raises(ValidationFailed) as raised:
+        requested(AnalysisType.PCA, parameters={"k": 31}, n_samples=30)
+    assert [d.location for d in raised.value.details] == ["parameters.k"]
+    assert requested(AnalysisType.PCA, parameters={"k": 30}, n_samples=30).parameters["k"] == 30
+    assert requested(AnalysisType.PCA, parameters={"k": 31}).parameters["k"] == 31  # unknown n

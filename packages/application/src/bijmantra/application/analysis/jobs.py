@@ -174,6 +174,7 @@ class RequestAnalysis(ClockedUseCase[UnitOfWork]):
             job = AnalysisJob.request(
                 actor=principal.subject,
                 n_variants=variant_set.n_variants,
+                n_samples=len(chosen),
                 tenant_id=principal.tenant_id,
                 analysis_db_id=new_id(),
                 type=kind,

@@ -138,12 +138,27 @@ class AnalysisJob(EventSource):
 
     @classmethod
     def request(
-        cls, *, actor: str | None = None, n_variants: int = 0, **fields: Any
+        cls,
+        *,
+        actor: str | None = None,
+        n_variants: int = 0,
+        n_samples: int | None = None,
+        **fields: Any,
     ) -> AnalysisJob:
-        """Validate a new job (``n_variants``: its set's, which bounds what it computes) and
-        record ``analysis.requested``."""
+        """Validate a new job (``n_variants``: its set's, which bounds what it computes;
+        ``n_samples``: the samples it analyses, when known) and record ``analysis.requested``."""
         job = cls(**fields)
         problems = parameter_problems(job.type, job.parameters)
+        k = job.parameters.get("k")
+        if (
+            job.type is AnalysisType.PCA
+            and n_samples is not None
+            and isinstance(k, int)
+            and k > n_samples  # was queued, held the matrix, then failed in the worker
+        ):
+            problems.append(
+                FieldError("parameters.k", f"{k} exceeds the {n_samples} samples analysed")
+            )
         if job.type is AnalysisType.LD:
             problems += ld_size_problems(job.parameters, n_variants)
         if job.type.needs_phenotypes and len(job.phenotypes) < 3:
