@@ -279,6 +279,9 @@ CROSS_TENANT_POLICIES = {
     ("analytics.sensor_presence", "checks_all_tenants"),
     ("analytics.sensor_watches", "checks_all_tenants"),
     ("domain.analysis_jobs", "scheduler_all_tenants"),
+    # Read only inside domain.audit_positions_of, which answers the caller's own
+    # organization's audit positions (ADR 0356; attacked in test_audit_finder.py).
+    ("domain.audit_log", "audit_finder"),
     ("domain.outbox", "relay_all_tenants"),
     # Read only inside domain.resource_ids_containing, which answers the caller's own
     # organization's DbIds (ADR 0351; attacked in test_resource_finder.py).

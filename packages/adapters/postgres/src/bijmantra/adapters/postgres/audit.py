@@ -14,6 +14,7 @@ from typing import Any
 import msgspec
 from bijmantra.adapters.postgres.engine import driver_connection, opened_transaction
 from bijmantra.adapters.postgres.inbox import first_deliveries
+from bijmantra.adapters.postgres.plans import planned_per_call
 from bijmantra.adapters.postgres.placement import (
     DEPARTED,
     FENCED,
@@ -83,15 +84,28 @@ _PAGE = text(
     "recorded_at, envelope, prev_hash, hash FROM domain.audit_log "
     "ORDER BY position LIMIT :limit OFFSET :offset"
 )
-_COUNT_OF_RESOURCE = text(
-    "SELECT count(*) FROM domain.audit_log "
-    "WHERE subject = :resource OR resources @> ARRAY[CAST(:resource AS text)]"
-)
+_OF_RESOURCE = "subject = :resource OR resources @> ARRAY[CAST(:resource AS text)]"
+_COUNT_OF_RESOURCE = text(f"SELECT count(*) FROM domain.audit_log WHERE {_OF_RESOURCE}")
 _PAGE_OF_RESOURCE = text(
     "SELECT tenant_id, position, event_id, event_type, subject, actor, occurred_at, "
-    "recorded_at, envelope, prev_hash, hash FROM domain.audit_log "
-    "WHERE subject = :resource OR resources @> ARRAY[CAST(:resource AS text)] "
+    f"recorded_at, envelope, prev_hash, hash FROM domain.audit_log WHERE {_OF_RESOURCE} "
     "ORDER BY position LIMIT :limit OFFSET :offset"
+)
+# Under RLS the OR above is tested row by row over the organization's whole trail
+# (``arraycontains`` is not leakproof). The finder of migration 0257 answers the positions
+# of the organization's entries about the resource through the indexes (ADR 0356); up to
+# ``CANDIDATES`` of them, the count and the page read those entries by key through RLS,
+# keeping the test; past it, they are the statements above.
+CANDIDATES = 10_000
+_ASK = text("SELECT ARRAY(SELECT domain.audit_positions_of(:resource) LIMIT :cap)")
+_BY_KEY = f"position = ANY(CAST(:positions AS bigint[])) AND ({_OF_RESOURCE})"
+_COUNT_BY_KEY = planned_per_call(text(f"SELECT count(*) FROM domain.audit_log WHERE {_BY_KEY}"))
+_PAGE_BY_KEY = planned_per_call(
+    text(
+        "SELECT tenant_id, position, event_id, event_type, subject, actor, occurred_at, "
+        f"recorded_at, envelope, prev_hash, hash FROM domain.audit_log WHERE {_BY_KEY} "
+        "ORDER BY position LIMIT :limit OFFSET :offset"
+    )
 )
 _UP_TO = text(
     "SELECT tenant_id, position, event_id, event_type, subject, actor, occurred_at, "
@@ -209,11 +223,17 @@ class PostgresAuditStore:
     async def page(
         self, tenant_id: TenantId, page: PageRequest, *, resource: str | None = None
     ) -> Page[AuditEntry]:
-        count, select = (
-            (_COUNT, _PAGE) if resource is None else (_COUNT_OF_RESOURCE, _PAGE_OF_RESOURCE)
-        )
+        count, select = (_COUNT, _PAGE)
+        params: dict[str, Any] = {"limit": page.page_size, "offset": page.offset}
         async with self._placements.transaction(tenant_id) as conn:
-            params = {"resource": resource, "limit": page.page_size, "offset": page.offset}
+            if resource is not None:
+                params["resource"] = resource
+                count, select = (_COUNT_OF_RESOURCE, _PAGE_OF_RESOURCE)
+                asked = {"resource": resource, "cap": CANDIDATES + 1}
+                positions = (await conn.execute(_ASK, asked)).scalar_one()
+                if len(positions) <= CANDIDATES:
+                    count, select = (_COUNT_BY_KEY, _PAGE_BY_KEY)
+                    params["positions"] = positions
             total = (await conn.execute(count, params)).scalar_one()
             rows = await conn.execute(select, params)
             return Page([_entry(r) for r in rows], page, int(total))
