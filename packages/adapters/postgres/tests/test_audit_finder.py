@@ -13,7 +13,7 @@ import psycopg
 import pytest
 from alembic import command
 from alembic.config import Config
-from bijmantra.adapters.postgres import PostgresAuditStore
+from bijmantra.adapters.postgres import PostgresAuditStore, audit
 from bijmantra.adapters.postgres.ddl import OUTBOX_RELAY_ROLE, SERVICE_ROLES
 from bijmantra.adapters.postgres.engine import sqlalchemy_url
 from bijmantra.adapters.postgres.migrate import migrations_dir, upgrade
@@ -21,7 +21,6 @@ from bijmantra.adapters.postgres.placement_admin import database_owner_url
 from bijmantra.application.compliance import RecordAuditEntry
 from bijmantra.application.events import EventEnvelope, bulk_data
 from bijmantra.domain.tenancy.placement import PlacementDatabase
-from bijmantra.adapters.postgres import audit
 from bijmantra.kernel import PageRequest, TenantId, uuid7
 from bijmantra.testkit.provision import ProvisionedDatabase
 from bijmantra.testkit.statements import Recording

@@ -14,7 +14,6 @@ from typing import Any
 import msgspec
 from bijmantra.adapters.postgres.engine import driver_connection, opened_transaction
 from bijmantra.adapters.postgres.inbox import first_deliveries
-from bijmantra.adapters.postgres.plans import planned_per_call
 from bijmantra.adapters.postgres.placement import (
     DEPARTED,
     FENCED,
@@ -23,6 +22,7 @@ from bijmantra.adapters.postgres.placement import (
     as_placements,
     enter_tenant,
 )
+from bijmantra.adapters.postgres.plans import planned_per_call
 from bijmantra.adapters.postgres.rows import record
 from bijmantra.application.compliance import GENESIS_HASH, AuditEntry, ChainHead, next_entry
 from bijmantra.application.events import EventEnvelope, event_resources, is_bulk
@@ -84,11 +84,14 @@ _PAGE = text(
     "recorded_at, envelope, prev_hash, hash FROM domain.audit_log "
     "ORDER BY position LIMIT :limit OFFSET :offset"
 )
-_OF_RESOURCE = "subject = :resource OR resources @> ARRAY[CAST(:resource AS text)]"
-_COUNT_OF_RESOURCE = text(f"SELECT count(*) FROM domain.audit_log WHERE {_OF_RESOURCE}")
+_COUNT_OF_RESOURCE = text(
+    "SELECT count(*) FROM domain.audit_log "
+    "WHERE subject = :resource OR resources @> ARRAY[CAST(:resource AS text)]"
+)
 _PAGE_OF_RESOURCE = text(
     "SELECT tenant_id, position, event_id, event_type, subject, actor, occurred_at, "
-    f"recorded_at, envelope, prev_hash, hash FROM domain.audit_log WHERE {_OF_RESOURCE} "
+    "recorded_at, envelope, prev_hash, hash FROM domain.audit_log "
+    "WHERE subject = :resource OR resources @> ARRAY[CAST(:resource AS text)] "
     "ORDER BY position LIMIT :limit OFFSET :offset"
 )
 # Under RLS the OR above is tested row by row over the organization's whole trail
@@ -98,12 +101,18 @@ _PAGE_OF_RESOURCE = text(
 # keeping the test; past it, they are the statements above.
 CANDIDATES = 10_000
 _ASK = text("SELECT ARRAY(SELECT domain.audit_positions_of(:resource) LIMIT :cap)")
-_BY_KEY = f"position = ANY(CAST(:positions AS bigint[])) AND ({_OF_RESOURCE})"
-_COUNT_BY_KEY = planned_per_call(text(f"SELECT count(*) FROM domain.audit_log WHERE {_BY_KEY}"))
+_COUNT_BY_KEY = planned_per_call(
+    text(
+        "SELECT count(*) FROM domain.audit_log WHERE position = ANY(CAST(:positions AS bigint[])) "
+        "AND (subject = :resource OR resources @> ARRAY[CAST(:resource AS text)])"
+    )
+)
 _PAGE_BY_KEY = planned_per_call(
     text(
         "SELECT tenant_id, position, event_id, event_type, subject, actor, occurred_at, "
-        f"recorded_at, envelope, prev_hash, hash FROM domain.audit_log WHERE {_BY_KEY} "
+        "recorded_at, envelope, prev_hash, hash FROM domain.audit_log "
+        "WHERE position = ANY(CAST(:positions AS bigint[])) "
+        "AND (subject = :resource OR resources @> ARRAY[CAST(:resource AS text)]) "
         "ORDER BY position LIMIT :limit OFFSET :offset"
     )
 )
