@@ -67,6 +67,7 @@ SEPARATE: list[tuple[str, str, str]] = [
     ("mtls", "bench.mtls.bench_mtls", "mutual TLS vs plaintext gRPC"),
     ("placement", "bench.placement.bench_placement", "dedicated vs shared database GET"),
     ("filters", "bench.filters.bench_filters", "a filtered page: the finder vs the RLS pass"),
+    ("audit-history", "bench.audit.bench_audit_history", "a resource's history vs the RLS pass"),
     ("restore", "bench.recovery.bench_restore", "point-in-time restore of 1 GB vs a copy"),
     ("soak", "bench.soak.bench_soak", "mixed load for BENCH_SOAK_SECONDS: errors, memory"),
 ]
