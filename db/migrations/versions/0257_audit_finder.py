@@ -46,6 +46,12 @@ $$
 """
 
 
+# As 0253: an owner that is not a superuser hands the function over only while it may SET ROLE
+# to the finder and the finder may create in the schema; EXECUTE is settled before.
+HAND_OVER = (f"GRANT {FINDER} TO CURRENT_USER", f"GRANT CREATE ON SCHEMA domain TO {FINDER}")
+TAKE_BACK = (f"REVOKE CREATE ON SCHEMA domain FROM {FINDER}", f"REVOKE {FINDER} FROM CURRENT_USER")
+
+
 def upgrade() -> None:
     for statement in (
         "DO $$ BEGIN "
@@ -55,16 +61,20 @@ def upgrade() -> None:
         f"GRANT SELECT ({COLUMNS}) ON domain.audit_log TO {FINDER}",
         f"CREATE POLICY audit_finder ON domain.audit_log FOR SELECT TO {FINDER} USING (true)",
         FUNCTION,
-        f"ALTER FUNCTION {SIGNATURE} OWNER TO {FINDER}",
         f"REVOKE EXECUTE ON FUNCTION {SIGNATURE} FROM PUBLIC",
         f"GRANT EXECUTE ON FUNCTION {SIGNATURE} TO {DOMAIN}",
+        *HAND_OVER,
+        f"ALTER FUNCTION {SIGNATURE} OWNER TO {FINDER}",
+        *TAKE_BACK,
     ):
         op.execute(statement)
 
 
 def downgrade() -> None:
     for statement in (
+        f"GRANT {FINDER} TO CURRENT_USER",
         f"DROP FUNCTION {SIGNATURE}",
+        f"REVOKE {FINDER} FROM CURRENT_USER",
         "DROP POLICY audit_finder ON domain.audit_log",
         f"REVOKE SELECT ({COLUMNS}) ON domain.audit_log FROM {FINDER}",
         f"REVOKE USAGE ON SCHEMA domain FROM {FINDER}",

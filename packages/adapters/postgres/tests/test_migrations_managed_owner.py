@@ -1,7 +1,7 @@
 """The migrations reach head as an owner that is not a superuser, as managed PostgreSQL
 gives one: a login role with CREATEROLE and BYPASSRLS that owns the database. A step only a
-superuser may take (0253 handed its function to a role the owner could not SET ROLE to)
-would stop every deployment there, and the testkit's superuser never meets it."""
+superuser may take (0253 and 0257 handed a function to a role the owner could not SET ROLE
+to) would stop every deployment there, and the testkit's superuser never meets it."""
 
 from __future__ import annotations
 
@@ -70,9 +70,13 @@ def test_migrations_reach_head_as_an_owner_that_is_not_a_superuser(cluster: str)
     assert migrated.returncode == 0, migrated.stderr[-3000:]
     with psycopg.connect(url) as conn:
         found = conn.execute(
-            "SELECT p.proowner::regrole::text, has_schema_privilege(p.proowner, 'domain', "
-            "'CREATE') FROM pg_proc p WHERE p.oid = "
-            "'domain.resource_ids_containing(text, jsonb[])'::regprocedure"
-        ).fetchone()
-    # The function belongs to the finder, which keeps no right to create in the schema.
-    assert found == ("bijmantra_resource_finder", False)
+            "SELECT p.proname, p.proowner::regrole::text, has_schema_privilege(p.proowner, "
+            "'domain', 'CREATE') FROM pg_proc p WHERE p.prosecdef ORDER BY p.proname"
+        ).fetchall()
+    # Each finder function belongs to its finder role, which keeps no right to create in the
+    # schema (the owner's other definer functions stay the owner's).
+    finders = [row for row in found if row[1] != owner]
+    assert finders == [
+        ("audit_positions_of", "bijmantra_audit_finder", False),
+        ("resource_ids_containing", "bijmantra_resource_finder", False),
+    ]
