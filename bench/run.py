@@ -227,6 +227,9 @@ def single_get_paths(ids: list[str]) -> list[str]:
 def slice_benchmark() -> dict[str, object]:
     with seeded_stack("bench") as (stack, token, ids):
         assert stack.database is not None
+        # The seed's events are still being relayed and consumed: measured now, whichever
+        # side runs first pays for them (ADR 0357).
+        wait_for_consumers_to_drain(stack)
         secret = os.urandom(32).hex()
         baseline, baseline_port = start_baseline(stack.database.owner_url, secret)
         try:
