@@ -11,20 +11,18 @@ from datetime import UTC, datetime
 import msgspec
 import psycopg
 import pytest
-from alembic import command
-from alembic.config import Config
 from bijmantra.adapters.postgres import PostgresAuditStore, audit
-from bijmantra.adapters.postgres.ddl import OUTBOX_RELAY_ROLE, SERVICE_ROLES
-from bijmantra.adapters.postgres.engine import sqlalchemy_url
-from bijmantra.adapters.postgres.migrate import migrations_dir, upgrade
-from bijmantra.adapters.postgres.placement_admin import database_owner_url
 from bijmantra.application.compliance import RecordAuditEntry
 from bijmantra.application.events import EventEnvelope, bulk_data
-from bijmantra.domain.tenancy.placement import PlacementDatabase
 from bijmantra.kernel import PageRequest, TenantId, uuid7
+from bijmantra.testkit.definers import (
+    assert_caller_cannot_become,
+    assert_only_the_domain_role_executes,
+    assert_role_confined,
+    migrated_down,
+)
 from bijmantra.testkit.provision import ProvisionedDatabase
 from bijmantra.testkit.statements import Recording
-from psycopg import sql
 
 pytestmark = pytest.mark.integration
 
@@ -93,23 +91,9 @@ def test_the_finder_answers_only_the_current_organizations_positions(
 
 
 def test_a_caller_cannot_become_the_finder(database: ProvisionedDatabase) -> None:
-    with psycopg.connect(database.domain_url, autocommit=True) as conn:
-        for attempt in (
-            sql.SQL("SET ROLE {}").format(sql.Identifier(FINDER)),
-            sql.SQL("SET SESSION AUTHORIZATION {}").format(sql.Identifier(FINDER)),
-        ):
-            with pytest.raises(psycopg.errors.InsufficientPrivilege):
-                conn.execute(attempt)
-        assert conn.execute(
-            "SELECT pg_has_role(current_user, %s, 'MEMBER'), pg_has_role(current_user, %s, "
-            "'USAGE')",
-            (FINDER, FINDER),
-        ).fetchone() == (False, False)
+    assert_caller_cannot_become(database.domain_url, FINDER)
+    assert_role_confined(database.owner_url, FINDER)
     with psycopg.connect(database.owner_url) as conn:
-        assert conn.execute(
-            "SELECT rolcanlogin, rolbypassrls, rolsuper FROM pg_roles WHERE rolname = %s",
-            (FINDER,),
-        ).fetchone() == (False, False, False)
         # Four columns, never the envelope nor the hashes; it writes nothing.
         assert conn.execute(
             "SELECT has_column_privilege(%s, 'domain.audit_log', 'envelope', 'SELECT'), "
@@ -120,29 +104,7 @@ def test_a_caller_cannot_become_the_finder(database: ProvisionedDatabase) -> Non
 
 
 def test_only_the_domain_role_may_execute_the_finder(database: ProvisionedDatabase) -> None:
-    with psycopg.connect(database.owner_url, autocommit=True) as conn:
-        grants = conn.execute(
-            "SELECT r.rolname FROM pg_roles r WHERE has_function_privilege(r.oid, %s, "
-            "'EXECUTE') AND NOT r.rolsuper AND r.rolname NOT LIKE 'pg\\_%%' ORDER BY 1",
-            (SIGNATURE,),
-        ).fetchall()
-        assert grants == sorted([(SERVICE_ROLES["domain"],), (FINDER,)])
-        definition = conn.execute(
-            "SELECT p.prosecdef, pg_get_userbyid(p.proowner), p.proconfig, p.proacl::text[] "
-            "FROM pg_proc p WHERE p.oid = CAST(%s AS regprocedure)",
-            (SIGNATURE,),
-        ).fetchone()
-        assert definition is not None
-        assert definition[:3] == (True, FINDER, ["search_path=pg_catalog, pg_temp"])
-        assert not any(entry.startswith("=") for entry in definition[3])  # PUBLIC revoked
-        conn.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(OUTBOX_RELAY_ROLE)))
-        with pytest.raises(psycopg.errors.InsufficientPrivilege):
-            conn.execute(FIND, ("o-2",))
-    with (
-        psycopg.connect(database.identity_url) as identity,
-        pytest.raises(psycopg.errors.InsufficientPrivilege),
-    ):
-        identity.execute(FIND, ("o-2",))
+    assert_only_the_domain_role_executes(database, SIGNATURE, FINDER, FIND, ("o-2",))
 
 
 def test_the_callers_search_path_and_temporary_objects_change_nothing(
@@ -197,24 +159,9 @@ async def test_a_history_answers_the_same_through_the_finder_and_past_its_cap(
 def test_the_migration_goes_down_and_up_again_on_a_cluster_that_has_the_role(
     database: ProvisionedDatabase,
 ) -> None:
-    name = f"audit_finder_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(database.owner_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = database_owner_url(database.owner_url, PlacementDatabase(name))
-    try:
-        upgrade(url, "0257")
-        config = Config()
-        config.set_main_option("script_location", str(migrations_dir()))
-        config.set_main_option("prepend_sys_path", str(migrations_dir()))
-        config.set_main_option("sqlalchemy.url", sqlalchemy_url(url).replace("%", "%%"))
-        command.downgrade(config, "0253")
-        with psycopg.connect(url) as conn:
-            assert conn.execute(
-                "SELECT to_regprocedure(%s), "
-                "(SELECT count(*) FROM pg_policy WHERE polname = 'audit_finder')",
-                (SIGNATURE,),
-            ).fetchone() == (None, 0)
-        upgrade(url, "0257")
-    finally:
-        with psycopg.connect(database.owner_url, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+    with migrated_down(database, "0257", "0253") as url, psycopg.connect(url) as conn:
+        assert conn.execute(
+            "SELECT to_regprocedure(%s), "
+            "(SELECT count(*) FROM pg_policy WHERE polname = 'audit_finder')",
+            (SIGNATURE,),
+        ).fetchone() == (None, 0)

@@ -11,20 +11,18 @@ from typing import Any
 import msgspec
 import psycopg
 import pytest
-from alembic import command
-from alembic.config import Config
 from bijmantra.adapters.postgres import unit_of_work_factory
-from bijmantra.adapters.postgres.ddl import OUTBOX_RELAY_ROLE, SERVICE_ROLES
-from bijmantra.adapters.postgres.engine import sqlalchemy_url
-from bijmantra.adapters.postgres.migrate import migrations_dir, upgrade
-from bijmantra.adapters.postgres.placement_admin import database_owner_url
 from bijmantra.adapters.postgres.resource_criteria import CANDIDATES
 from bijmantra.application.ports.documents import Range
-from bijmantra.domain.tenancy.placement import PlacementDatabase
 from bijmantra.kernel import PageRequest, TenantId
+from bijmantra.testkit.definers import (
+    assert_caller_cannot_become,
+    assert_only_the_domain_role_executes,
+    assert_role_confined,
+    migrated_down,
+)
 from bijmantra.testkit.provision import ProvisionedDatabase
 from bijmantra.testkit.statements import Recording
-from psycopg import sql
 
 pytestmark = pytest.mark.integration
 
@@ -87,30 +85,15 @@ def test_a_caller_cannot_become_the_finder_nor_read_past_row_security(
     database: ProvisionedDatabase, two_organizations: tuple[uuid.UUID, uuid.UUID, str]
 ) -> None:
     ours, _, entity = two_organizations
+    assert_caller_cannot_become(database.domain_url, FINDER)
+    assert_role_confined(database.owner_url, FINDER)
     with psycopg.connect(database.domain_url, autocommit=True) as conn:
-        for attempt in (
-            sql.SQL("SET ROLE {}").format(sql.Identifier(FINDER)),
-            sql.SQL("SET SESSION AUTHORIZATION {}").format(sql.Identifier(FINDER)),
-        ):
-            with pytest.raises(psycopg.errors.InsufficientPrivilege):
-                conn.execute(attempt)
         # Without an organization the table shows nothing; with one, that one's rows only.
         query = "SELECT count(*) FROM domain.resources WHERE entity = %s"
         assert conn.execute(query, (entity,)).fetchone() == (0,)
         conn.execute("SELECT set_config('app.tenant_id', %s, false)", (str(ours),))
         assert conn.execute(query, (entity,)).fetchone() == (6,)
-        member = conn.execute(
-            "SELECT pg_has_role(current_user, %s, 'MEMBER'), pg_has_role(current_user, %s, "
-            "'USAGE')",
-            (FINDER, FINDER),
-        ).fetchone()
-        assert member == (False, False)
     with psycopg.connect(database.owner_url) as conn:
-        finder = conn.execute(
-            "SELECT rolcanlogin, rolbypassrls, rolsuper FROM pg_roles WHERE rolname = %s",
-            (FINDER,),
-        ).fetchone()
-        assert finder == (False, False, False)
         # The finder reads five columns, never the bodies; it writes nothing.
         assert conn.execute(
             "SELECT has_column_privilege(%s, 'domain.resources', 'body', 'SELECT'), "
@@ -120,31 +103,13 @@ def test_a_caller_cannot_become_the_finder_nor_read_past_row_security(
 
 
 def test_only_the_domain_role_may_execute_the_finder(database: ProvisionedDatabase) -> None:
-    signature = "domain.resource_ids_containing(text, jsonb[])"
-    with psycopg.connect(database.owner_url, autocommit=True) as conn:
-        grants = conn.execute(
-            "SELECT r.rolname FROM pg_roles r WHERE has_function_privilege(r.oid, %s, "
-            "'EXECUTE') AND NOT r.rolsuper AND r.rolname NOT LIKE 'pg\\_%%' ORDER BY 1",
-            (signature,),
-        ).fetchall()
-        assert grants == sorted([(SERVICE_ROLES["domain"],), (FINDER,)])
-        definition = conn.execute(
-            "SELECT p.prosecdef, pg_get_userbyid(p.proowner), p.proconfig, p.proacl::text[] "
-            "FROM pg_proc p WHERE p.oid = CAST(%s AS regprocedure)",
-            (signature,),
-        ).fetchone()
-        assert definition is not None
-        assert definition[:3] == (True, FINDER, ["search_path=pg_catalog, pg_temp"])
-        assert not any(entry.startswith("=") for entry in definition[3])  # PUBLIC revoked
-        # A role that may use the schema (the outbox relay) is still refused the function.
-        conn.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(OUTBOX_RELAY_ROLE)))
-        with pytest.raises(psycopg.errors.InsufficientPrivilege):
-            conn.execute(FIND, ("germplasm", SAME))
-    with (
-        psycopg.connect(database.identity_url) as identity,
-        pytest.raises(psycopg.errors.InsufficientPrivilege),
-    ):
-        identity.execute(FIND, ("germplasm", SAME))
+    assert_only_the_domain_role_executes(
+        database,
+        "domain.resource_ids_containing(text, jsonb[])",
+        FINDER,
+        FIND,
+        ("germplasm", SAME),
+    )
 
 
 def test_the_callers_search_path_and_temporary_objects_change_nothing(
@@ -227,23 +192,8 @@ async def test_filters_answer_the_same_through_the_finder_and_past_its_cap(
 def test_the_migration_goes_down_and_up_again_on_a_cluster_that_has_the_role(
     database: ProvisionedDatabase,
 ) -> None:
-    name = f"finder_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(database.owner_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = database_owner_url(database.owner_url, PlacementDatabase(name))
-    try:
-        upgrade(url, "0253")
-        config = Config()
-        config.set_main_option("script_location", str(migrations_dir()))
-        config.set_main_option("prepend_sys_path", str(migrations_dir()))
-        config.set_main_option("sqlalchemy.url", sqlalchemy_url(url).replace("%", "%%"))
-        command.downgrade(config, "0256")
-        with psycopg.connect(url) as conn:
-            assert conn.execute(
-                "SELECT to_regprocedure('domain.resource_ids_containing(text, jsonb[])'), "
-                "(SELECT count(*) FROM pg_policy WHERE polname = 'resource_finder')"
-            ).fetchone() == (None, 0)
-        upgrade(url, "0253")
-    finally:
-        with psycopg.connect(database.owner_url, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+    with migrated_down(database, "0253", "0256") as url, psycopg.connect(url) as conn:
+        assert conn.execute(
+            "SELECT to_regprocedure('domain.resource_ids_containing(text, jsonb[])'), "
+            "(SELECT count(*) FROM pg_policy WHERE polname = 'resource_finder')"
+        ).fetchone() == (None, 0)
