@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -19,6 +18,7 @@ import httpx
 import psycopg
 import pytest
 from bijmantra.devstack.stack import DevStack, running_stack
+from bijmantra.testkit.analysis_polling import finished_analysis
 from bijmantra.testkit.servers import free_port
 from bijmantra.testkit.vcf import diploid_gt_vcf
 
@@ -76,16 +76,6 @@ def requested_events(stack: DevStack, variant_set_db_id: str) -> int:
     return int(row[0])
 
 
-async def finished(client: httpx.AsyncClient, analysis_db_id: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        document = (await client.get(f"/api/v1/analyses/{analysis_db_id}")).json()["data"]
-        if document["status"] in ("completed", "failed", "cancelled"):
-            return dict(document)
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"analysis {analysis_db_id} did not finish")
-
-
 async def test_a_grm_over_the_budget_is_refused_naming_what_fits_and_nothing_is_queued(
     client: httpx.AsyncClient, stack: DevStack
 ) -> None:
@@ -108,7 +98,7 @@ async def test_a_grm_over_the_budget_is_refused_naming_what_fits_and_nothing_is_
     body = {"type": "grm", "variantSetDbId": set_id, "callSetDbIds": chosen}
     answer = await client.post("/api/v1/analyses", json=body)
     assert answer.status_code == 202, answer.text
-    done = await finished(client, answer.json()["data"]["analysisDbId"])
+    done = await finished_analysis(client, answer.json()["data"]["analysisDbId"])
     assert done["status"] == "completed", done
     assert done["summary"]["nSamples"] == fits
     assert requested_events(stack, set_id) == 1
@@ -131,7 +121,7 @@ async def test_a_worker_with_a_smaller_budget_fails_the_job_with_its_reason_once
     answer = await client.post("/api/v1/analyses", json={"type": "grm", "variantSetDbId": set_id})
     assert answer.status_code == 202, answer.text
     job = answer.json()["data"]["analysisDbId"]
-    done = await finished(client, job)
+    done = await finished_analysis(client, job)
     assert done["status"] == "failed"
     assert done["error"] == (
         "Refused by the worker before reading: This grm analysis (300 samples x 10 variants) "

@@ -43,6 +43,7 @@ from bijmantra.devstack.stack import (
 from bijmantra.domain.analysis import MAX_ATTEMPTS
 from bijmantra.genomics import grm, gwas, ld_r2, pca, qc_stats, reml_gblup
 from bijmantra.kernel import Forbidden, NotFound, TenantId, Unauthorized
+from bijmantra.testkit.analysis_polling import FINISHED, finished_analysis
 from bijmantra.testkit.servers import LocalRedis, free_port
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from prometheus_client.parser import text_string_to_metric_families
@@ -343,25 +344,6 @@ async def dataset(client: httpx.AsyncClient) -> Dataset:
     return Dataset(set_id, document["callSets"], g)
 
 
-FINISHED = {"completed", "failed", "cancelled"}
-
-
-async def wait_for(
-    client: httpx.AsyncClient,
-    analysis_db_id: str,
-    patience: float = 120,
-    headers: dict[str, str] | None = None,
-) -> dict[str, Any]:
-    deadline = time.monotonic() + patience
-    while time.monotonic() < deadline:
-        path = f"/api/v1/analyses/{analysis_db_id}"
-        document = (await client.get(path, headers=headers)).json()["data"]
-        if document["status"] in FINISHED:
-            return document
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"analysis {analysis_db_id} did not finish: {document}")
-
-
 async def run_analysis(client: httpx.AsyncClient, body: dict[str, Any]) -> dict[str, Any]:
     response = await client.post("/api/v1/analyses", json=body)
     assert response.status_code == 202, response.text
@@ -369,7 +351,7 @@ async def run_analysis(client: httpx.AsyncClient, body: dict[str, Any]) -> dict[
         response.headers["location"]
         == f"/api/v1/analyses/{response.json()['data']['analysisDbId']}"
     )
-    document = await wait_for(client, response.json()["data"]["analysisDbId"])
+    document = await finished_analysis(client, response.json()["data"]["analysisDbId"])
     assert document["status"] == "completed", document
     return document
 
@@ -685,7 +667,7 @@ async def test_two_workers_ten_jobs_each_completes_exactly_once(
         response = await client.post("/api/v1/analyses", json=body)
         assert response.status_code == 202
         submitted.append(response.json()["data"]["analysisDbId"])
-    documents = [await wait_for(client, job) for job in submitted]
+    documents = [await finished_analysis(client, job) for job in submitted]
     assert [d["status"] for d in documents] == ["completed"] * 10
     assert await completed_runs(stack, submitted) == 10
     await outbox_drained(stack)  # every event committed so far is in the stream
@@ -725,7 +707,7 @@ async def test_a_worker_killed_mid_job_leaves_it_to_the_other(
             stack.services[victim].send_signal(signal.SIGKILL)
         await asyncio.sleep(0.02)
     assert victim is not None
-    finished = await wait_for(client, job, patience=180)
+    finished = await finished_analysis(client, job, patience=180)
     assert finished["status"] == "completed"
     assert finished["attempt"] == 2
     assert finished["worker"] != document["worker"]
@@ -774,7 +756,7 @@ async def test_a_job_that_ends_its_worker_in_every_attempt_fails_naming_why(
             stack.start_service("analytics-worker", replica=replica, env=worker_env(stack))
         await asyncio.sleep(0.02)
     assert len(killed) == MAX_ATTEMPTS, killed
-    failed = await wait_for(client, job, patience=60)
+    failed = await finished_analysis(client, job, patience=60)
     assert (failed["status"], failed["attempt"]) == ("failed", MAX_ATTEMPTS), failed
     assert f"{MAX_ATTEMPTS} attempts" in failed["error"]
     assert await completed_runs(stack, [job], patience=0) == 0
@@ -816,8 +798,10 @@ async def test_an_organization_queueing_after_a_long_queue_is_not_served_last(
     finally:
         for worker in workers:
             worker.send_signal(signal.SIGCONT)
-    their_job = await wait_for(client, theirs.json()["data"]["analysisDbId"], headers=other)
-    our_jobs = [await wait_for(client, job) for job in ours]
+    their_job = await finished_analysis(
+        client, theirs.json()["data"]["analysisDbId"], headers=other
+    )
+    our_jobs = [await finished_analysis(client, job) for job in ours]
     assert [d["status"] for d in [their_job, *our_jobs]] == ["completed"] * 13
     started = sorted(d["started"] for d in [their_job, *our_jobs])
     # each free worker takes one of ours first (older wait, none running yet), then theirs
@@ -995,7 +979,7 @@ async def test_a_job_the_kernel_refuses_fails_with_its_reason(
     }
     response = await client.post("/api/v1/analyses", json=body)
     assert response.status_code == 202, response.text
-    document = await wait_for(client, response.json()["data"]["analysisDbId"])
+    document = await finished_analysis(client, response.json()["data"]["analysisDbId"])
     assert document["status"] == "failed"
     assert document["error"] == "y has no variation beyond X: variance components are undefined"
     assert document["results"] == {"tables": [], "artifacts": []}
@@ -1744,7 +1728,9 @@ async def test_after_redis_restarts_empty_old_tokens_are_refused_and_the_worker_
     them when refused, so an analysis requested now completes."""
     body = {"type": "qc", "variantSetDbId": dataset.variant_set_db_id}
     before = (await client.post("/api/v1/analyses", json=body)).json()["data"]["analysisDbId"]
-    assert (await wait_for(client, before))["status"] == "completed"  # the worker holds a token
+    assert (await finished_analysis(client, before))[
+        "status"
+    ] == "completed"  # the worker holds a token
     await asyncio.sleep(1.1)  # the list begins a second before its Redis started
     redis = stack.local_server(LocalRedis)
     await asyncio.to_thread(redis.stop)
@@ -1755,5 +1741,7 @@ async def test_after_redis_restarts_empty_old_tokens_are_refused_and_the_worker_
     client.headers["Authorization"] = f"Bearer {stack.login()}"
     requested = await client.post("/api/v1/analyses", json=body)
     assert requested.status_code == 202, requested.text
-    finished = await wait_for(client, requested.json()["data"]["analysisDbId"], patience=60)
+    finished = await finished_analysis(
+        client, requested.json()["data"]["analysisDbId"], patience=60
+    )
     assert finished["status"] == "completed", finished

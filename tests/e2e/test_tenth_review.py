@@ -3,8 +3,6 @@ store. Each hole it found, as an attack on a running stack (one stack for the mo
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
 import zlib
 from collections.abc import AsyncIterator, Iterator
@@ -13,6 +11,8 @@ from typing import Any
 import httpx
 import pytest
 from bijmantra.devstack.stack import DevStack, running_stack
+from bijmantra.testkit.analysis_polling import finished_analysis
+from bijmantra.testkit.vcf import diploid_gt_vcf
 
 pytestmark = [pytest.mark.e2e]
 
@@ -30,16 +30,6 @@ async def client(stack: DevStack) -> AsyncIterator[httpx.AsyncClient]:
         yield c
 
 
-def vcf(samples: list[str], variants: int) -> bytes:
-    head = "##fileformat=VCFv4.3\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\t"
-    rows = (
-        f"1\t{i + 1}\tv{i}\tC\tT\t.\t.\t.\tGT\t"
-        + "\t".join(("0/0", "0/1", "1/1")[(i * 7 + j * 3 + i * j) % 3] for j in range(len(samples)))
-        for i in range(variants)
-    )
-    return (head + "\t".join(samples) + "\n" + "\n".join(rows) + "\n").encode()
-
-
 async def import_vcf(client: httpx.AsyncClient, body: bytes) -> httpx.Response:
     return await client.post(
         "/api/v1/genotypes/imports",
@@ -53,8 +43,8 @@ async def test_a_gzip_vcf_cut_where_the_stream_was_flushed_is_refused(
 ) -> None:
     """The cut inflates to whole lines: the first 40 of 100 variants were imported (201) as if
     they were the file."""
-    text = vcf([f"t{uuid.uuid4().hex[:6]}{j}" for j in range(5)], 100)
-    cut = text.index(b"\n1\t41\t") + 1
+    text = diploid_gt_vcf(5, 100, sample_prefix=f"t{uuid.uuid4().hex[:6]}")
+    cut = text.index(b"\nchr1\t140\t") + 1  # the 41st variant
     packer = zlib.compressobj(9, zlib.DEFLATED, 31)
     answer = await import_vcf(client, packer.compress(text[:cut]) + packer.flush(zlib.Z_SYNC_FLUSH))
     assert answer.status_code == 422, answer.text
@@ -63,23 +53,12 @@ async def test_a_gzip_vcf_cut_where_the_stream_was_flushed_is_refused(
     assert (await import_vcf(client, whole.compress(text) + whole.flush())).status_code == 201
 
 
-async def finished(client: httpx.AsyncClient, analysis_db_id: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        document: dict[str, Any] = (await client.get(f"/api/v1/analyses/{analysis_db_id}")).json()[
-            "data"
-        ]
-        if document["status"] in ("completed", "failed", "cancelled"):
-            return document
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"analysis {analysis_db_id} did not finish")
-
-
 async def test_a_phenotype_of_one_value_is_refused_not_scanned(client: httpx.AsyncClient) -> None:
     """GWAS of a constant phenotype completed with p-values fitted to rounding noise (a
     minimum p of 7e-4 at 30 samples); GBLUP failed in the worker. Both are 422 now."""
-    samples = [f"c{uuid.uuid4().hex[:6]}{j}" for j in range(30)]
-    imported = await import_vcf(client, vcf(samples, 200))
+    prefix = f"c{uuid.uuid4().hex[:6]}"
+    samples = [f"{prefix}{j}" for j in range(30)]
+    imported = await import_vcf(client, diploid_gt_vcf(30, 200, sample_prefix=prefix))
     assert imported.status_code == 201, imported.text
     set_id = imported.json()["data"]["variantSetDbId"]
     for kind, kinship in (("gwas", True), ("gwas", False), ("gblup", None)):
@@ -100,15 +79,16 @@ async def test_a_phenotype_of_one_value_is_refused_not_scanned(client: httpx.Asy
     }
     accepted = await client.post("/api/v1/analyses", json=body)
     assert accepted.status_code == 202, accepted.text
-    document = await finished(client, accepted.json()["data"]["analysisDbId"])
+    document = await finished_analysis(client, accepted.json()["data"]["analysisDbId"])
     assert document["status"] == "completed", document
 
 
 async def test_pca_components_beyond_the_samples_are_a_422(client: httpx.AsyncClient) -> None:
     """PCA with k above the samples analysed was queued, held the matrix and failed in the
     worker ("k = 31 exceeds the number of samples")."""
-    samples = [f"k{uuid.uuid4().hex[:6]}{j}" for j in range(30)]
-    imported = await import_vcf(client, vcf(samples, 50))
+    imported = await import_vcf(
+        client, diploid_gt_vcf(30, 50, sample_prefix=f"k{uuid.uuid4().hex[:6]}")
+    )
     assert imported.status_code == 201, imported.text
     set_id = imported.json()["data"]["variantSetDbId"]
     call_sets = [
@@ -123,5 +103,5 @@ async def test_pca_components_beyond_the_samples_are_a_422(client: httpx.AsyncCl
     body = {"type": "pca", "variantSetDbId": set_id, "callSetDbIds": call_sets[:5]}
     accepted = await client.post("/api/v1/analyses", json=body | {"parameters": {"k": 5}})
     assert accepted.status_code == 202, accepted.text
-    document = await finished(client, accepted.json()["data"]["analysisDbId"])
+    document = await finished_analysis(client, accepted.json()["data"]["analysisDbId"])
     assert document["status"] == "completed", document
