@@ -68,6 +68,7 @@ def service_schema(
     migrations: bool = False,
     keda: bool = False,
     console_client: bool = False,
+    device_edge: bool = False,
 ) -> Schema:
     props: Schema = {
         "global": GLOBAL,
@@ -195,6 +196,16 @@ def service_schema(
             {"replicaCount": POS_INT, "secretEnv": OWNER_SECRET, "scratchSizeLimit": QUANTITY},
             required=["replicaCount", "secretEnv", "scratchSizeLimit"],
         )
+    if device_edge:
+        optional["deviceEdge"] = obj(
+            {
+                "enabled": BOOL,
+                "host": {"type": "string", "pattern": "^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"},
+                "port": PORT,
+                "existingSecret": {"type": "string", "minLength": 1},
+            },
+            required=["enabled", "host", "port", "existingSecret"],
+        )
     if console_client:
         optional["consoleClient"] = job(
             {"backoffLimit": NON_NEG_INT, "activeDeadlineSeconds": POS_INT},
@@ -287,6 +298,7 @@ SERVICES: dict[str, Schema] = {
         metrics_port=True,
         health_port=True,
         migrations=True,
+        device_edge=True,
     ),
     "analytics-worker": service_schema(
         title="bijmantra analytics-worker values",
@@ -308,6 +320,98 @@ SERVICES: dict[str, Schema] = {
 }
 
 
+def device_edge_schema() -> Schema:
+    """The device edge (ADR 0359): a NATS server, not a Bijmantra service, so its own set."""
+    np = network_policy_schema([], ingress_controller=False)
+    np["properties"].pop("otlp")
+    np["required"].remove("otlp")
+    schema = obj(
+        {
+            "global": GLOBAL,
+            "enabled": {"type": "boolean", "description": "used by the umbrella chart's condition"},
+            "bijmantra-lib": {"type": "object", "description": "added by Helm; unused"},
+            "fullnameOverride": {"type": "string", "maxLength": 52},
+            # Pinned: no default tag (the service charts' appVersion is not NATS's).
+            "image": {
+                **IMAGE,
+                "properties": {**IMAGE["properties"], "tag": {"type": "string", "minLength": 1}},
+                "required": ["repository", "tag", "pullPolicy"],
+            },
+            "imagePullSecrets": {"type": "array", "items": {"type": "string", "minLength": 1}},
+            "podAnnotations": LABELS,
+            "podLabels": LABELS,
+            "auth": obj(
+                {"existingSecret": {"type": "string", "minLength": 1}}, required=["existingSecret"]
+            ),
+            "port": PORT,
+            "monitorPort": PORT,
+            "mqtt": obj(
+                {
+                    "port": PORT,
+                    "service": obj(
+                        {
+                            "type": {"enum": ["ClusterIP", "NodePort", "LoadBalancer"]},
+                            "annotations": LABELS,
+                            "loadBalancerSourceRanges": {"type": "array", "items": STRING},
+                        },
+                        required=["type"],
+                    ),
+                    "tls": obj({"enabled": BOOL, "existingSecret": STRING}, required=["enabled"]),
+                    "from": {"type": "array", "items": free_object("a NetworkPolicyPeer")},
+                },
+                required=["port", "service", "tls"],
+            ),
+            "persistence": obj(
+                {
+                    "size": QUANTITY,
+                    "storageClassName": STRING,
+                    "accessModes": {"type": "array", "items": STRING, "minItems": 1},
+                },
+                required=["size", "accessModes"],
+            ),
+            "probes": obj(
+                {"startup": PROBE_TIMING, "liveness": PROBE_TIMING, "readiness": PROBE_TIMING},
+                required=["startup", "liveness", "readiness"],
+            ),
+            "resources": RESOURCES,
+            "tmpDir": obj({"sizeLimit": QUANTITY}, required=["sizeLimit"]),
+            "podDisruptionBudget": obj(
+                {
+                    "enabled": BOOL,
+                    "minAvailable": {**INT_OR_PERCENT, "description": "wins over maxUnavailable"},
+                    "maxUnavailable": INT_OR_PERCENT,
+                },
+                required=["enabled"],
+            ),
+            "networkPolicy": np,
+            "nodeSelector": LABELS,
+            "tolerations": {"type": "array", "items": free_object("a Toleration")},
+            "affinity": free_object("an Affinity"),
+            "priorityClassName": STRING,
+            "terminationGracePeriodSeconds": NON_NEG_INT,
+        },
+        required=[
+            "image",
+            "auth",
+            "port",
+            "monitorPort",
+            "mqtt",
+            "persistence",
+            "probes",
+            "resources",
+            "tmpDir",
+            "podDisruptionBudget",
+            "networkPolicy",
+            "terminationGracePeriodSeconds",
+        ],
+    )
+    return {
+        "$schema": "http://json-schema.org/draft-07/schema#",
+        "title": "bijmantra device-edge values",
+        **schema,
+    }
+
+
 def umbrella_schema() -> Schema:
     """The umbrella checks its own keys; each subchart's schema checks its section."""
     subchart = {"type": "object", "properties": {"enabled": BOOL}, "required": ["enabled"]}
@@ -318,7 +422,7 @@ def umbrella_schema() -> Schema:
             {
                 "global": GLOBAL,
                 "namespaceDefaultDeny": obj({"enabled": BOOL}, required=["enabled"]),
-                **{name: copy.deepcopy(subchart) for name in SERVICES},
+                **{name: copy.deepcopy(subchart) for name in (*SERVICES, "device-edge")},
             },
             required=list(SERVICES),
         ),
@@ -330,6 +434,9 @@ def rendered() -> dict[Path, str]:
         HELM_DIR / name / "values.schema.json": json.dumps(schema, indent=2) + "\n"
         for name, schema in SERVICES.items()
     }
+    out[HELM_DIR / "device-edge" / "values.schema.json"] = (
+        json.dumps(device_edge_schema(), indent=2) + "\n"
+    )
     out[HELM_DIR / "bijmantra" / "values.schema.json"] = (
         json.dumps(umbrella_schema(), indent=2) + "\n"
     )

@@ -18,7 +18,7 @@ import helm_python as helm
 HELM_DIR = Path(__file__).resolve().parent
 SERVICES = ("gateway", "identity", "domain-api", "analytics-worker")
 # Order matters: the umbrella packages the service charts with their vendored library.
-ORDER = (*SERVICES, "bijmantra")
+ORDER = (*SERVICES, "device-edge", "bijmantra")
 
 
 def main() -> None:

@@ -25,7 +25,8 @@ ROOT = Path(__file__).resolve().parents[2]
 HELM_DIR = ROOT / "deployments" / "helm"
 SERVICES = ("gateway", "identity", "domain-api", "analytics-worker")
 UMBRELLA = "bijmantra"
-CHARTS = (*SERVICES, UMBRELLA)
+EDGE = "device-edge"
+CHARTS = (*SERVICES, EDGE, UMBRELLA)
 VARIANTS = ("default", "example")
 # Oldest supported (Chart.yaml kubeVersion >=1.27; 1.30 is the oldest still maintained
 # by the major clouds) and the newest schemas kubernetes-validate ships.

@@ -8,6 +8,7 @@ spec:
   metrics: {port: <port name>, path: /metrics}
   probes: {type: http|grpc, port: <name or number>, liveness: path, readiness: path, startup: path}
   flows: see _networkpolicy.tpl
+  env: [EnvVar, ...]   # optional, after secretEnv (so $(NAME) may refer to those)
 */}}
 
 {{- define "bijmantra-lib.configmap" -}}
@@ -172,6 +173,9 @@ spec:
               value: "k8s.pod.name=$(POD_NAME),k8s.namespace.name=$(POD_NAMESPACE),service.version={{ include "bijmantra-lib.imageTag" $top }}"
             {{- with (include "bijmantra-lib.secretEnv" $values.secretEnv | trim) }}
             {{- . | nindent 12 }}
+            {{- end }}
+            {{- with $spec.env }}
+            {{- toYaml . | nindent 12 }}
             {{- end }}
           startupProbe:
             {{- include "bijmantra-lib.probe" (dict "spec" $spec "path" $spec.probes.startup "timing" $values.probes.startup "grpcService" $spec.probes.grpcService) | nindent 12 }}

@@ -38,6 +38,33 @@ flows:
     # IdentityService (gRPC): signing keys for token verification.
     - service: identity
       port: 50052
+    {{- if .Values.deviceEdge.enabled }}
+    # The device edge's client port: the auth callout and the telemetry subscriber.
+    - service: device-edge
+      port: {{ .Values.deviceEdge.port }}
+    {{- end }}
+{{- with .Values.deviceEdge }}
+{{- if .enabled }}
+{{- $secret := required "deviceEdge.existingSecret must name the device edge's Secret" .existingSecret }}
+{{- $at := printf "%s:%d" .host (int .port) }}
+# The device edge's settings: passwords and seed from its Secret, the URLs built from them
+# (Kubernetes expands $(NAME) from the variables listed before).
+env:
+  - name: DEVICE_NATS_CALLOUT_PASSWORD
+    valueFrom:
+      secretKeyRef: {name: {{ $secret | quote }}, key: callout-password}
+  - name: DEVICE_NATS_INGEST_PASSWORD
+    valueFrom:
+      secretKeyRef: {name: {{ $secret | quote }}, key: ingest-password}
+  - name: DEVICE_NATS_ISSUER_SEED
+    valueFrom:
+      secretKeyRef: {name: {{ $secret | quote }}, key: issuer-seed}
+  - name: DEVICE_NATS_CALLOUT_URL
+    value: "nats://callout:$(DEVICE_NATS_CALLOUT_PASSWORD)@{{ $at }}"
+  - name: DEVICE_NATS_INGEST_URL
+    value: "nats://ingest:$(DEVICE_NATS_INGEST_PASSWORD)@{{ $at }}"
+{{- end }}
+{{- end }}
 {{- end -}}
 
 {{/* Labels of the backup Job's pods (its NetworkPolicy selects them). */}}
