@@ -49,6 +49,10 @@ def test_request_records_one_event_and_queues() -> None:
         (AnalysisType.GWAS, {"phenotypes": {"a": 1.0}}, "phenotypes"),
         (AnalysisType.GWAS, {"phenotypes": {"a": 5.0, "b": 5.0, "c": 5.0}}, "phenotypes"),
         (AnalysisType.GBLUP, {"phenotypes": {"a": 0.0, "b": -0.0, "c": 0.0}}, "phenotypes"),
+        (AnalysisType.GWAS, {"phenotypes": {"a": 1e300, "b": -1e300, "c": 0.0}}, "phenotypes"),
+        (AnalysisType.GBLUP, {"phenotypes": {"a": 1.0, "b": 2.0, "c": 1.01e100}}, "phenotypes"),
+        (AnalysisType.GWAS, {"phenotypes": {"a": 1.0, "b": 2.0, "c": float("inf")}}, "phenotypes"),
+        (AnalysisType.GBLUP, {"phenotypes": {"a": 1.0, "b": 2.0, "c": float("nan")}}, "phenotypes"),
         (AnalysisType.QC, {"phenotypes": {"a": 1.0, "b": 2.0, "c": 3.0}}, "phenotypes"),
         (AnalysisType.LD, {"call_set_db_ids": ("x", "x")}, "callSetDbIds"),
     ],
@@ -138,3 +142,17 @@ def test_pca_components_beyond_the_samples_are_refused_at_the_request() -> None:
     assert [d.location for d in raised.value.details] == ["parameters.k"]
     assert requested(AnalysisType.PCA, parameters={"k": 30}, n_samples=30).parameters["k"] == 30
     assert requested(AnalysisType.PCA, parameters={"k": 31}).parameters["k"] == 31  # unknown n
+
+
+@pytest.mark.parametrize("kind", [AnalysisType.GWAS, AnalysisType.GBLUP])
+def test_phenotypes_up_to_the_bound_are_accepted(kind: AnalysisType) -> None:
+    job = requested(kind, phenotypes={"a": -1e100, "b": 0.0, "c": 1e100})
+    assert job.status is JobStatus.QUEUED
+
+
+def test_a_phenotype_beyond_the_bound_is_named() -> None:
+    with pytest.raises(ValidationFailed) as raised:
+        requested(AnalysisType.GWAS, phenotypes={"a": 1.0, "b": 2.0, "c": -1e300})
+    [detail] = raised.value.details
+    assert detail.location == "phenotypes"
+    assert "'c'" in detail.message and "1e+100" in detail.message

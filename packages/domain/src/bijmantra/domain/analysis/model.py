@@ -21,6 +21,12 @@ from bijmantra.domain.events import DomainEvent, EventSource
 from bijmantra.kernel import Conflict, FieldError, TenantId, ValidationFailed
 
 
+# The largest phenotype magnitude GWAS and GBLUP accept (ADR 0360). Squares stay below 1e200,
+# so sums over millions of samples and REML's division by small eigenvalue terms keep over
+# 1e100 of headroom before float64 overflows (1.8e308); no measured trait comes near it.
+MAX_PHENOTYPE = 1e100
+
+
 class AnalysisType(StrEnum):
     QC = "qc"
     GRM = "grm"
@@ -165,6 +171,18 @@ class AnalysisJob(EventSource):
             problems.append(
                 FieldError(
                     "phenotypes", f"{job.type.value} needs phenotype values for at least 3 samples"
+                )
+            )
+        elif job.type.needs_phenotypes and (
+            huge := [k for k, y in job.phenotypes.items() if not abs(y) <= MAX_PHENOTYPE]
+        ):
+            # The kernels sum squares of phenotypes (and REML divides them by eigenvalues):
+            # 1e300 overflowed to inf and failed in the worker as "no variation" (ADR 0360).
+            problems.append(
+                FieldError(
+                    "phenotypes",
+                    f"{len(huge)} value(s) (e.g. for {sorted(huge)[0]!r}) are not finite or "
+                    f"exceed {MAX_PHENOTYPE:g} in magnitude; rescale the trait",
                 )
             )
         elif job.type.needs_phenotypes and len(set(job.phenotypes.values())) < 2:
