@@ -966,15 +966,16 @@ async def test_gblup_reads_phenotypes_from_observations_of_a_variable_in_a_study
 async def test_a_job_the_kernel_refuses_fails_with_its_reason(
     client: httpx.AsyncClient, dataset: Dataset
 ) -> None:
-    # PCA's k above the samples was this test's refusal until the request refused it (ADR
-    # 0358); values of 1e300 pass the request and overflow the kernel's sums of squares.
+    # PCA's k above the samples (ADR 0358), then values of 1e300 (ADR 0360) were this test's
+    # refusal until the request refused them; phenotypes that differ only in their last bit
+    # pass the request (they are not all equal) and leave the kernel nothing to fit.
     subset = [c["callSetDbId"] for c in dataset.call_sets[:5]]
     body = {
         "type": "gblup",
         "variantSetDbId": dataset.variant_set_db_id,
         "callSetDbIds": subset,
         "phenotypes": {
-            c["sampleName"]: (-1e300, 1e300)[i % 2] for i, c in enumerate(dataset.call_sets[:5])
+            c["sampleName"]: (1.0, 1.0 + 2**-52)[i % 2] for i, c in enumerate(dataset.call_sets[:5])
         },
     }
     response = await client.post("/api/v1/analyses", json=body)

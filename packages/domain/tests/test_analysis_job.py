@@ -155,4 +155,5 @@ def test_a_phenotype_beyond_the_bound_is_named() -> None:
         requested(AnalysisType.GWAS, phenotypes={"a": 1.0, "b": 2.0, "c": -1e300})
     [detail] = raised.value.details
     assert detail.location == "phenotypes"
-    assert "'c'" in detail.message and "1e+100" in detail.message
+    assert "'c'" in detail.message
+    assert "1e+100" in detail.message

@@ -59,6 +59,8 @@ class GrmCentring:
     it runs beside a BLAS call); ``n_variants``, when known, sizes the first buffer exactly;
     ``spares``, a pool of block buffers a long-lived caller keeps between GRMs (released
     blocks return to it; a buffer of another width or dtype is dropped, not used).
+    ``variants_used`` counts the variants centred so far: those that passed the filters
+    (called, polymorphic, MAF >= ``min_maf``), i.e. the ones the GRM is built on.
 
     Not thread-safe, except ``CentredBlock.release``, which another thread may call.
     """
@@ -89,6 +91,7 @@ class GrmCentring:
         self._raw = 0  # variants of the current block seen, kept or not
         self._kept = 0  # rows of the buffer filled
         self._het: list[NDArray[np.float64]] = []
+        self.variants_used = 0
 
     def add(self, chunk: NDArray[np.int8], name: str = "g") -> Iterator[CentredBlock]:
         """Centre a validated C-contiguous int8 chunk; yields each block it completes.
@@ -121,6 +124,7 @@ class GrmCentring:
         rows = np.flatnonzero((called > 0) & (maf > 0.0) & (maf >= self._min_maf))
         if rows.size == 0:
             return
+        self.variants_used += int(rows.size)
         pk = p[rows]
         het = 2.0 * pk * (1.0 - pk)
         scale = np.ones_like(pk) if self.method == "vanraden1" else 1.0 / np.sqrt(het)
@@ -219,6 +223,20 @@ def grm(
     depend on how the variants were chunked. Blocks of ``chunk_variants`` variants are
     centred by a parallel kernel and multiplied by BLAS (SYRK through NumPy's matmul).
     """
+    return grm_counted(
+        g, method=method, dtype=dtype, min_maf=min_maf, chunk_variants=chunk_variants
+    )[0]
+
+
+def grm_counted(
+    g: Any,
+    *,
+    method: Literal["vanraden1", "vanraden2"] = "vanraden1",
+    dtype: DTypeLike = np.float32,
+    min_maf: float = 0.0,
+    chunk_variants: int = DEFAULT_CHUNK,
+) -> tuple[NDArray[Any], int]:
+    """``grm`` and the number of variants it was built on (those that passed the filters)."""
     centring = GrmCentring(
         method=method,
         dtype=dtype,
@@ -226,18 +244,21 @@ def grm(
         block_variants=chunk_variants,
         n_variants=g.shape[0] if isinstance(g, np.ndarray) and g.ndim == 2 else None,
     )
-    return grm_from_blocks(_centred_blocks(g, centring), method=method)
+    k = grm_from_blocks(_centred_blocks(g, centring), method=method)
+    return k, centring.variants_used
 
 
 @dataclass(frozen=True, slots=True)
 class PCAResult:
     """``scores`` (n_samples, k) = eigenvectors * sqrt(eigenvalue); ``explained_variance`` is
-    each eigenvalue's share of the trace of the relationship matrix."""
+    each eigenvalue's share of the trace of the relationship matrix. ``variants_used``: the
+    variants the GRM was built on when ``pca`` built it from genotypes, else None."""
 
     scores: NDArray[np.float64]
     eigenvalues: NDArray[np.float64]
     explained_variance: NDArray[np.float64]
     eigenvectors: NDArray[np.float64]
+    variants_used: int | None = None
 
 
 def pca(g: Any = None, *, grm: Any = None, k: int = 10) -> PCAResult:
@@ -247,7 +268,11 @@ def pca(g: Any = None, *, grm: Any = None, k: int = 10) -> PCAResult:
     """
     if (g is None) == (grm is None):
         raise ValueError("pass exactly one of g (genotypes) or grm (a relationship matrix)")
-    kk = _grm_fn(g, dtype=np.float64) if g is not None else v.kinship(grm, "grm")
+    used: int | None = None
+    if g is not None:
+        kk, used = grm_counted(g, dtype=np.float64)
+    else:
+        kk = v.kinship(grm, "grm")
     n = kk.shape[0]
     if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or not 1 <= k <= n:
         raise ValueError(f"k must be an integer in [1, {n}], got {k!r}")
@@ -260,7 +285,4 @@ def pca(g: Any = None, *, grm: Any = None, k: int = 10) -> PCAResult:
     trace = float(np.trace(kk))
     explained = lam / trace if trace > 0 else np.full(k, np.nan)
     scores = vec * np.sqrt(np.clip(lam, 0.0, None))
-    return PCAResult(scores=scores, eigenvalues=lam, explained_variance=explained, eigenvectors=vec)
-
-
-_grm_fn = grm
+    return PCAResult(scores, lam, explained, vec, used)

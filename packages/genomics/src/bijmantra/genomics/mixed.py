@@ -203,7 +203,8 @@ def gblup(y: Any, K: Any, h2: float, X: Any = None) -> GBLUPResult:
 class GWASResult:
     """Per-variant allele-substitution effect, its standard error, t statistic and p-value
     (NaN for variants without variation). ``delta``/``h2`` are the null-model REML values when
-    a kinship matrix was used, else NaN."""
+    a kinship matrix was used, else NaN. ``n_tested``: the variants tested, i.e. those with
+    variation among the samples after the covariates (the rest have NaN statistics)."""
 
     effect: F64
     se: F64
@@ -212,6 +213,7 @@ class GWASResult:
     df: int
     delta: float
     h2: float
+    n_tested: int = 0
 
 
 def gwas(
@@ -264,7 +266,7 @@ def gwas(
         # A constant y leaves only rounding noise here; its t statistics look like real ones.
         raise ValueError("y has no variation beyond the covariates: nothing to associate")
     effects, ses, ts = [], [], []
-    n_seen = 0
+    n_seen = n_tested = 0
     for z, _het, _m in _center_chunks_all(g, chunk_variants):
         if z.shape[1] != n:
             raise ValueError(f"g has {z.shape[1]} samples but y has {n}")
@@ -283,6 +285,7 @@ def gwas(
         ses.append(se)
         ts.append(t)
         n_seen += z.shape[0]
+        n_tested += int(np.count_nonzero(ok))
     eff = np.concatenate(effects)
     se_all = np.concatenate(ses)
     t_all = np.ascontiguousarray(np.concatenate(ts))
@@ -297,6 +300,7 @@ def gwas(
         df=df,
         delta=delta,
         h2=1.0 / (1.0 + delta) if not math.isnan(delta) else math.nan,
+        n_tested=n_tested,
     )
 
 

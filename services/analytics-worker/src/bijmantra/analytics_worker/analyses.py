@@ -21,8 +21,8 @@ from bijmantra.analytics_worker.chunk_decoding import (
     CentringFeed,
     MatrixFeed,
 )
-from bijmantra.genomics import gblup, grm, gwas, ld_r2, pca, qc_stats, reml_gblup
-from bijmantra.genomics.grm import DEFAULT_CHUNK, GrmCentring, grm_from_blocks
+from bijmantra.genomics import gblup, gwas, ld_r2, pca, qc_stats, reml_gblup
+from bijmantra.genomics.grm import DEFAULT_CHUNK, GrmCentring, grm_counted, grm_from_blocks
 from bijmantra.genomics.symmetric import pack_symmetric_array
 from numpy.typing import NDArray
 
@@ -146,22 +146,27 @@ def _grm_options(parameters: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _relationships(job: JobInput, dosages: Any = None, dtype: Any = np.float32) -> NDArray[Any]:
+def _relationships(
+    job: JobInput, dosages: Any = None, dtype: Any = np.float32
+) -> tuple[NDArray[Any], int]:
+    """The GRM and the number of variants it was built on: those that passed the filters
+    (called, polymorphic, ``minMaf``), not the set's count (ADR 0360)."""
     if dosages is None and isinstance(job.dosages, CentringFeed):
-        return grm_from_blocks(job.dosages, method=job.dosages.centring.method)
-    return grm(
+        centring = job.dosages.centring
+        return grm_from_blocks(job.dosages, method=centring.method), centring.variants_used
+    return grm_counted(
         job.dosages if dosages is None else dosages, dtype=dtype, **_grm_options(job.parameters)
     )
 
 
 def run_grm(job: JobInput) -> Outcome:
-    k = _relationships(job)
+    k, used = _relationships(job)
     n = k.shape[0]
     off = (k.sum(dtype=np.float64) - np.trace(k, dtype=np.float64)) / max(n * (n - 1), 1)
     outcome = Outcome(
         summary={
             "nSamples": n,
-            "nVariants": job.n_variants,
+            "nVariants": used,
             "method": job.parameters.get("method", "vanraden1"),
             "meanDiagonal": float(np.mean(np.diag(k))),
             "meanOffDiagonal": float(off),
@@ -181,15 +186,19 @@ def run_pca(job: JobInput) -> Outcome:
     k = int(job.parameters.get("k", min(10, n)))
     if k > n:
         raise ValueError(f"k = {k} exceeds the number of samples ({n})")
+    used: int | None
     if "minMaf" in job.parameters:
-        result = pca(grm=_relationships(job, dtype=np.float64), k=k)
+        kinship, used = _relationships(job, dtype=np.float64)
+        result = pca(grm=kinship, k=k)
     else:
         result = pca(job.dosages, k=k)
+        used = result.variants_used
     scores = {f"pc{i + 1}": _floats(result.scores[:, i]) for i in range(k)}
     labels = [s.get("label") for s in job.samples]
     outcome = Outcome(
         summary={
             "k": k,
+            "nVariants": used,
             "eigenvalues": _floats(result.eigenvalues),
             "explainedVariance": _floats(result.explained_variance),
             "colorBy": job.parameters.get("colorBy"),
@@ -252,7 +261,7 @@ def _phenotype_vector(job: JobInput) -> NDArray[np.float64]:
 
 def run_gblup(job: JobInput) -> Outcome:
     y = _phenotype_vector(job)
-    k = _relationships(job, dtype=np.float64)
+    k, used = _relationships(job, dtype=np.float64)
     h2 = job.parameters.get("h2")
     result = reml_gblup(y, k) if h2 is None else gblup(y, k, h2)
     return Outcome(
@@ -264,6 +273,7 @@ def run_gblup(job: JobInput) -> Outcome:
             "beta": _floats(result.beta),
             "logLikelihood": float(result.log_likelihood),
             "nPhenotyped": int(np.sum(~np.isnan(y))),
+            "nVariants": used,
         },
         tables={
             "breedingValues": _sample_rows(
@@ -282,7 +292,7 @@ def run_gwas(job: JobInput) -> Outcome:
     observed = np.flatnonzero(~np.isnan(y_all))
     g = np.ascontiguousarray(job.dosages[:, observed])
     kinship = (
-        _relationships(job, g, dtype=np.float64) if job.parameters.get("kinship", True) else None
+        _relationships(job, g, dtype=np.float64)[0] if job.parameters.get("kinship", True) else None
     )
     result = gwas(y_all[observed], g, K=kinship)
     p = result.p_value
@@ -290,11 +300,12 @@ def run_gwas(job: JobInput) -> Outcome:
     outcome = Outcome(
         summary={
             "nSamples": int(observed.size),
-            "nVariants": int(g.shape[0]),
+            # Tested: with variation among the phenotyped samples; the rest have no p-value.
+            "nVariants": result.n_tested,
             "model": "EMMAX (GRM kinship)" if kinship is not None else "OLS",
             "minP": float(np.nanmin(p)),
             "lambdaGC": float(np.median(chi2) / CHI2_1_MEDIAN) if chi2.size else None,
-            "bonferroni5": 0.05 / max(int(g.shape[0]), 1),
+            "bonferroni5": 0.05 / max(result.n_tested, 1),
         },
         tables={
             "associations": _variant_rows(

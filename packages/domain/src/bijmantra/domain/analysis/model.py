@@ -20,7 +20,6 @@ from bijmantra.domain.analysis.results import ld_size_problems
 from bijmantra.domain.events import DomainEvent, EventSource
 from bijmantra.kernel import Conflict, FieldError, TenantId, ValidationFailed
 
-
 # The largest phenotype magnitude GWAS and GBLUP accept (ADR 0360). Squares stay below 1e200,
 # so sums over millions of samples and REML's division by small eigenvalue terms keep over
 # 1e100 of headroom before float64 overflows (1.8e308); no measured trait comes near it.
@@ -181,7 +180,7 @@ class AnalysisJob(EventSource):
             problems.append(
                 FieldError(
                     "phenotypes",
-                    f"{len(huge)} value(s) (e.g. for {sorted(huge)[0]!r}) are not finite or "
+                    f"{len(huge)} value(s) (e.g. call set {sorted(huge)[0]!r}'s) are not finite or "
                     f"exceed {MAX_PHENOTYPE:g} in magnitude; rescale the trait",
                 )
             )
