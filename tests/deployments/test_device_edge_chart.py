@@ -7,17 +7,21 @@ runs against), so the two cannot drift; nats-server itself checks the rendered t
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import re
 import subprocess
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 import helm_python as helm
+import nats
 import pytest
-from bijmantra.adapters.nats.devices import MAX_PAYLOAD
+from bijmantra.adapters.nats.devices import MAX_PAYLOAD, issuer_public_key, new_issuer_seed
 from bijmantra.testkit import device_nats
-from bijmantra.testkit.servers import _binary
+from bijmantra.testkit.servers import _binary, free_port, wait_for_port
 
 from tests.deployments.test_charts import (
     EDGE,
@@ -98,6 +102,53 @@ def test_nats_server_accepts_the_rendered_configuration(tmp_path: Path) -> None:
     # and refuses a broken one (the check can fail)
     done = _check_with_nats_server(_config(plain).replace("accounts {", "accounts {{"), tmp_path)
     assert done.returncode != 0
+
+
+async def _max_payloads(port: int) -> list[int]:
+    seen = []
+    for user, password in (("callout", "c0ffee"), ("ingest", "d00d")):
+        nc = await nats.connect(
+            f"nats://{user}:{password}@127.0.0.1:{port}",
+            allow_reconnect=False,
+            max_reconnect_attempts=0,
+            connect_timeout=5,
+        )
+        seen.append(nc.max_payload)
+        await nc.close()
+    return seen
+
+
+@pytest.mark.integration
+def test_the_rendered_server_runs_with_its_secrets_from_the_environment(
+    tmp_path: Path,
+) -> None:
+    """The chart's configuration, run by nats-server with the variables the pod gets from
+    the Secret: the two auth users sign in with those passwords; max_payload is the
+    adapter's."""
+    port, monitor, mqtt = free_port(), free_port(), free_port()
+    values = {
+        "port": port,
+        "monitorPort": monitor,
+        "mqtt": {"port": mqtt, "tls": {"enabled": False}},
+    }
+    config = _config(render(EDGE, values)).replace("/data/jetstream", str(tmp_path / "js"))
+    (tmp_path / "nats.conf").write_text(config.replace("0.0.0.0:", "127.0.0.1:"))
+    env = {
+        **os.environ,
+        "CALLOUT_PASSWORD": "c0ffee",
+        "INGEST_PASSWORD": "d00d",
+        "ISSUER_PUBLIC_KEY": issuer_public_key(new_issuer_seed()),
+    }
+    server = subprocess.Popen([_binary("nats-server"), "-c", str(tmp_path / "nats.conf")], env=env)
+    try:
+        wait_for_port(port, process=server)
+        wait_for_port(mqtt, process=server)
+        assert asyncio.run(_max_payloads(port)) == [MAX_PAYLOAD, MAX_PAYLOAD]
+        with urllib.request.urlopen(f"http://127.0.0.1:{monitor}/healthz", timeout=5) as r:
+            assert json.load(r)["status"] == "ok"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
 
 
 def test_secrets_come_from_the_named_secret() -> None:
