@@ -10,7 +10,7 @@ import secrets
 import time
 import uuid
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 import pytest
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
@@ -348,9 +348,14 @@ async def test_odd_characters_in_an_authorization_request_are_a_400_page_not_a_5
     token = await identity.post("/oauth/token", content=body, headers=FORM)
     assert token.status_code == 400, token.text
     assert token.json()["error"] == "invalid_request"
-    # ``state`` is any printable text, and goes back to the client as it came.
+    # ``state`` is any printable text, and goes back to the client as it came; a parameter
+    # we do not know is ignored, as RFC 6749 asks, whatever its RFC-allowed name and its
+    # printable value (an OpenID ``claims`` JSON).
     state = 'say "hi" \\ bye'
     page = await identity.get(authorize_url(app_client, challenge, state=state))
+    assert page.status_code == 200, page.text
+    unknown = "&ui-hint.x=1&claims=" + quote('{"id_token": {"acr": null}}')
+    page = await identity.get(authorize_url(app_client, challenge) + unknown)
     assert page.status_code == 200, page.text
 
 

@@ -217,13 +217,24 @@ def _oauth_error(error: OAuth2Error) -> Response[Any]:
     return _page("Cannot authorize", _error(error.description or error.error), status=400)
 
 
-# RFC 6749 Appendix A: names as PARAMETER_NAME; values are printable ASCII. Only ``state``
-# and ``nonce`` may hold '"' or a backslash (VSCHAR): authlib writes the others
-# (``redirect_uri``, ``response_type``) into its error descriptions, which refuse those two
-# and anything else outside %x20-21 / %x23-5B / %x5D-7E with a ValueError, a 500 (ADR 0352).
+# RFC 6749 Appendix A: names as PARAMETER_NAME; values are printable ASCII. The parameters
+# the RFC confines to NQCHAR or narrower, which authlib writes into its error descriptions
+# (``redirect_uri``, ``response_type``) or we read, may not hold '"' or a backslash either:
+# a description with anything outside %x20-21 / %x23-5B / %x5D-7E is a ValueError, a 500
+# (ADR 0352). Any other parameter, one we ignore included (an OpenID ``claims`` JSON), is
+# any printable ASCII.
 _VSCHAR = re.compile(r"[\x20-\x7e]*")
 _NQSCHAR = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]*")
-_ANY_PRINTABLE = frozenset({"state", "nonce"})
+_NQ_PARAMETERS = frozenset(
+    {
+        "client_id",
+        "redirect_uri",
+        "response_type",
+        "scope",
+        "code_challenge",
+        "code_challenge_method",
+    }
+)
 
 
 def _single(params: Any) -> dict[str, str]:
@@ -234,7 +245,7 @@ def _single(params: Any) -> dict[str, str]:
         if not PARAMETER_NAME.fullmatch(key):
             raise InvalidRequestError(description="Invalid parameter name")
         values = params.getall(key)
-        text = _VSCHAR if key in _ANY_PRINTABLE else _NQSCHAR
+        text = _NQSCHAR if key in _NQ_PARAMETERS else _VSCHAR
         if len(values) != 1 or len(values[0]) > MAX_FIELD or not text.fullmatch(values[0]):
             raise InvalidRequestError(description=f"Invalid parameter {key}")
         fields[key] = values[0]

@@ -39,10 +39,11 @@ from litestar.datastructures import State
 log = get_logger(__name__)
 
 MAX_FIELD = 4096
-# RFC 6749 Appendix A's parameter names. Error descriptions name a parameter only when it is
-# one: authlib raises ValueError (a 500) for a description holding anything but printable
-# ASCII without '"' and backslash, and the name is the client's (ADR 0352).
-PARAMETER_NAME = re.compile(r"[A-Za-z0-9_]{1,64}")
+# RFC 6749 Appendix A's parameter names (name-char: letters, digits, '-', '.', '_'). Error
+# descriptions name a parameter only when it is one: authlib raises ValueError (a 500) for a
+# description holding anything but printable ASCII without '"' and backslash, and the name
+# is the client's (ADR 0352).
+PARAMETER_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
 
 
 def oauth_error(error: OAuth2Error) -> Response[Any]:
