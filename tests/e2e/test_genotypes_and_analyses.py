@@ -991,8 +991,17 @@ async def test_a_cancelled_job_never_completes(
 ) -> None:
     values, _ = phenotypes(dataset, seed=8)
     body = {"type": "gwas", "variantSetDbId": dataset.variant_set_db_id, "phenotypes": values}
-    job = (await client.post("/api/v1/analyses", json=body)).json()["data"]["analysisDbId"]
-    cancelled = await client.delete(f"/api/v1/analyses/{job}")
+    # The workers are held while the job is requested and cancelled: a small GWAS can be
+    # claimed and completed between the two requests (32 ms apart in one CI run).
+    workers = [p for name, p in stack.services.items() if name.startswith("analytics-worker")]
+    for worker in workers:
+        worker.send_signal(signal.SIGSTOP)
+    try:
+        job = (await client.post("/api/v1/analyses", json=body)).json()["data"]["analysisDbId"]
+        cancelled = await client.delete(f"/api/v1/analyses/{job}")
+    finally:
+        for worker in workers:
+            worker.send_signal(signal.SIGCONT)
     assert cancelled.status_code == 200, cancelled.text
     assert cancelled.json()["data"]["status"] == "cancelled"
     await asyncio.sleep(3)  # time for a worker to have claimed, read and computed it
