@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import uuid
-from datetime import UTC, datetime
 
 import msgspec
 import psycopg
@@ -14,13 +13,14 @@ import pytest
 from bijmantra.adapters.postgres import PostgresAuditStore, audit
 from bijmantra.application.compliance import RecordAuditEntry
 from bijmantra.application.events import EventEnvelope, bulk_data
-from bijmantra.kernel import PageRequest, TenantId, uuid7
+from bijmantra.kernel import PageRequest, TenantId
 from bijmantra.testkit.definers import (
     assert_caller_cannot_become,
     assert_only_the_domain_role_executes,
     assert_role_confined,
     migrated_down,
 )
+from bijmantra.testkit.envelopes import germplasm_created as event
 from bijmantra.testkit.provision import ProvisionedDatabase
 from bijmantra.testkit.statements import Recording
 
@@ -29,20 +29,6 @@ pytestmark = pytest.mark.integration
 FINDER = os.environ.get("AUDIT_FINDER_DB_ROLE", "bijmantra_audit_finder")
 SIGNATURE = "domain.audit_positions_of(text)"
 FIND = "SELECT p FROM domain.audit_positions_of(%s) p ORDER BY p"
-
-
-def event(tenant: uuid.UUID, subject: str) -> EventEnvelope:
-    return EventEnvelope(
-        id=str(uuid7()),
-        type="germplasm.created",
-        source="domain-api",
-        tenant_id=str(tenant),
-        subject=subject,
-        time=datetime.now(UTC),
-        schema_version=1,
-        data={"common_crop_name": "Maize"},
-        actor="user-1",
-    )
 
 
 def _bulk(tenant: uuid.UUID, first: str, *items: str) -> EventEnvelope:

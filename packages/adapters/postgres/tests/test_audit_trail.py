@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 
 import msgspec
 import psycopg
@@ -11,27 +10,14 @@ import pytest
 from bijmantra.adapters.postgres import PostgresAuditStore, set_tenant
 from bijmantra.application.compliance import ListActivity, RecordAuditEntry, VerifyAuditChain
 from bijmantra.application.events import EventEnvelope, bulk_data, encode_envelope
-from bijmantra.kernel import PageRequest, Principal, TenantId, uuid7
+from bijmantra.kernel import PageRequest, Principal, TenantId
+from bijmantra.testkit.envelopes import germplasm_created as event
 from bijmantra.testkit.provision import ProvisionedDatabase
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 pytestmark = pytest.mark.integration
-
-
-def event(tenant: uuid.UUID, subject: str = "g-1", actor: str = "user-1") -> EventEnvelope:
-    return EventEnvelope(
-        id=str(uuid7()),
-        type="germplasm.created",
-        source="domain-api",
-        tenant_id=str(tenant),
-        subject=subject,
-        time=datetime.now(UTC),
-        schema_version=1,
-        data={"common_crop_name": "Maize"},
-        actor=actor,
-    )
 
 
 def auditor(tenant: uuid.UUID) -> Principal:

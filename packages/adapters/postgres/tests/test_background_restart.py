@@ -32,8 +32,8 @@ from bijmantra.adapters.postgres.placement import PlacementEngines
 from bijmantra.adapters.postgres.relay_loop import OutboxWakeups, listen
 from bijmantra.adapters.postgres.sensor_evaluation import PostgresDueChecks
 from bijmantra.adapters.postgres.sensor_partitions import maintain_partitions
-from bijmantra.application.events import EventEnvelope, encode_envelope
-from bijmantra.kernel import uuid7
+from bijmantra.application.events import encode_envelope
+from bijmantra.testkit.envelopes import germplasm_created
 from bijmantra.testkit.provision import ProvisionedDatabase
 from bijmantra.testkit.servers import LocalPostgres, restart_in_place
 from sqlalchemy import text
@@ -76,20 +76,6 @@ async def _after_a_restart(
     await first_pass()
 
 
-def _event() -> EventEnvelope:
-    return EventEnvelope(
-        id=str(uuid7()),
-        type="germplasm.created",
-        source="domain-api",
-        tenant_id=str(uuid.uuid4()),
-        subject="g-1",
-        time=datetime.now(UTC),
-        schema_version=1,
-        data={},
-        actor="user-1",
-    )
-
-
 async def test_the_outbox_relays_passes_succeed_after_a_restart(
     restartable_server: tuple[LocalPostgres, str], domain: AsyncEngine, identity: AsyncEngine
 ) -> None:
@@ -127,7 +113,7 @@ async def test_partition_maintenance_and_the_audit_consumer_succeed_after_a_rest
     await _after_a_restart(
         restartable_server, domain, lambda: maintain_partitions(domain, now, timedelta(days=400))
     )
-    audit, recorded = PostgresAuditStore(domain), _event()
+    audit, recorded = PostgresAuditStore(domain), germplasm_created(uuid.uuid4())
     await _after_a_restart(
         restartable_server,
         domain,
