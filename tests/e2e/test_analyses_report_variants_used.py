@@ -112,6 +112,22 @@ async def test_pca_without_min_maf_and_gwas_count_what_they_used(
     varying = sum(len(set(row[row >= 0].tolist())) > 1 for row in g)
     assert gwas["nVariants"] == varying < N_VARIANTS
     assert gwas["bonferroni5"] == pytest.approx(0.05 / varying)
+    assert gwas["kinshipVariants"] is None
+
+
+async def test_a_gwas_reports_the_variants_its_kinship_was_built_on(
+    client: httpx.AsyncClient, variant_set: tuple[str, list[str], np.ndarray]
+) -> None:
+    """EMMAX's GRM is built on the phenotyped samples only: its count is theirs, not the set's."""
+    set_id, names, g = variant_set
+    phenotyped = N_SAMPLES * 2 // 3
+    y = np.random.default_rng(11).normal(size=phenotyped)
+    phenotypes = {name: float(v) for name, v in zip(names[:phenotyped], y, strict=True)}
+    body = {"type": "gwas", "variantSetDbId": set_id, "phenotypes": phenotypes}
+    gwas = await completed(client, body)
+    assert gwas["model"] == "EMMAX (GRM kinship)"
+    assert gwas["kinshipVariants"] == used(g[:, :phenotyped], 0.0)
+    assert gwas["kinshipVariants"] != used(g, 0.0)
 
 
 async def test_a_phenotype_that_overflows_the_sums_of_squares_is_a_422(

@@ -291,8 +291,10 @@ def run_gwas(job: JobInput) -> Outcome:
     y_all = _phenotype_vector(job)
     observed = np.flatnonzero(~np.isnan(y_all))
     g = np.ascontiguousarray(job.dosages[:, observed])
-    kinship = (
-        _relationships(job, g, dtype=np.float64)[0] if job.parameters.get("kinship", True) else None
+    kinship, kinship_variants = (
+        _relationships(job, g, dtype=np.float64)
+        if job.parameters.get("kinship", True)
+        else (None, None)
     )
     result = gwas(y_all[observed], g, K=kinship)
     p = result.p_value
@@ -303,6 +305,8 @@ def run_gwas(job: JobInput) -> Outcome:
             # Tested: with variation among the phenotyped samples; the rest have no p-value.
             "nVariants": result.n_tested,
             "model": "EMMAX (GRM kinship)" if kinship is not None else "OLS",
+            # The kinship's own count: polymorphic among the phenotyped samples (None for OLS).
+            "kinshipVariants": kinship_variants,
             "minP": float(np.nanmin(p)),
             "lambdaGC": float(np.median(chi2) / CHI2_1_MEDIAN) if chi2.size else None,
             "bonferroni5": 0.05 / max(result.n_tested, 1),
