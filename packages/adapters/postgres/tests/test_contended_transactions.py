@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 from urllib.parse import quote
@@ -16,6 +16,7 @@ import psycopg
 import pytest
 from bijmantra.adapters.postgres import create_engine, unit_of_work_factory
 from bijmantra.adapters.postgres.contention import ContendedTransaction
+from bijmantra.adapters.postgres.identity import PostgresSigningKeys, register_member
 from bijmantra.adapters.postgres.placement import PlacementEngines
 from bijmantra.adapters.postgres.uow import PostgresUnitOfWork, tenant_transaction
 from bijmantra.kernel import TenantId, Unavailable
@@ -183,3 +184,44 @@ async def test_a_serialization_failure_at_commit_is_a_retryable_error(
     assert _sqlstate(raised.value) == "40001"
     assert await _writers(serializable, tenant) == {"a": "second", "b": "seed"}
     assert _counted("40001") == counted + 1
+
+
+@pytest.fixture
+async def impatient_identity(database: ProvisionedDatabase) -> AsyncIterator[AsyncEngine]:
+    """Identity's engine with a short ``lock_timeout``, as a deployment might set it."""
+    options = quote("-c lock_timeout=200ms")
+    separator = "&" if "?" in database.identity_url else "?"
+    engine = create_engine(f"{database.identity_url}{separator}options={options}", pool_size=1)
+    yield engine
+    await engine.dispose()
+
+
+async def test_key_rotation_and_member_seeding_waiting_past_a_lock_timeout_are_retryable(
+    database: ProvisionedDatabase, impatient_identity: AsyncEngine
+) -> None:
+    """Identity's own transactions outside a request (key rotation, seeding a member) went
+    through ``engine.begin()`` and left as raw driver errors (55P03 as a 500)."""
+    keys = PostgresSigningKeys(impatient_identity)
+    seeding = register_member(
+        impatient_identity,
+        organization_id=uuid.uuid4(),
+        organization_name="Contended",
+        user_id=uuid.uuid4(),
+        email=f"{uuid.uuid4().hex}@example.org",
+        display_name="Waiting",
+        password_hash="x",
+        roles=["reader"],
+    )
+    attempts: list[Awaitable[object]] = [
+        keys.add(uuid.uuid4().hex, "RS256", "pem", {"kty": "RSA"}),
+        keys.retire_all_but_newest(2),
+        seeding,
+    ]
+    locked = "identity.signing_keys, identity.organizations, identity.users, identity.memberships"
+    with psycopg.connect(database.owner_url) as holder:
+        holder.execute(f"LOCK TABLE {locked} IN ACCESS EXCLUSIVE MODE")
+        for attempt in attempts:
+            with pytest.raises(ContendedTransaction) as refused:
+                await attempt
+            assert _sqlstate(refused.value) == "55P03"
+        holder.rollback()

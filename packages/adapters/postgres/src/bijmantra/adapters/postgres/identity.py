@@ -3,6 +3,7 @@ OAuth clients, refresh-token families."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
@@ -92,6 +93,15 @@ _ACTIVE_KEYS = text(
     "SELECT kid, private_key_pem, created_at FROM identity.signing_keys "
     "WHERE retired_at IS NULL ORDER BY created_at DESC, kid"
 )
+_RETIRE_ALL_BUT_NEWEST = text(
+    "UPDATE identity.signing_keys SET retired_at = now() WHERE retired_at IS NULL "
+    "AND kid NOT IN (SELECT kid FROM identity.signing_keys WHERE retired_at IS NULL "
+    "ORDER BY created_at DESC, kid LIMIT :keep) RETURNING kid"
+)
+_ADD_KEY = text(
+    "INSERT INTO identity.signing_keys (kid, algorithm, private_key_pem, public_jwk) "
+    "VALUES (:kid, :alg, :pem, CAST(:jwk AS jsonb))"
+)
 
 
 class PostgresSigningKeys:
@@ -109,32 +119,17 @@ class PostgresSigningKeys:
 
     async def retire_all_but_newest(self, keep: int) -> list[str]:
         """Retire every unretired key except the ``keep`` newest; return the retired kids."""
-        async with self._engine.begin() as conn:
-            retired = await conn.execute(
-                text(
-                    "UPDATE identity.signing_keys SET retired_at = now() WHERE retired_at IS NULL "
-                    "AND kid NOT IN (SELECT kid FROM identity.signing_keys WHERE retired_at IS "
-                    "NULL "
-                    "ORDER BY created_at DESC, kid LIMIT :keep) RETURNING kid"
-                ),
-                {"keep": keep},
-            )
+        async with opened_transaction(
+            self._engine, lambda c: c.execute(_RETIRE_ALL_BUT_NEWEST, {"keep": keep})
+        ) as (_, retired):
             return list(retired.scalars())
 
     async def add(
         self, kid: str, algorithm: str, private_pem: str, public_jwk: Mapping[str, object]
     ) -> None:
-        import json
-
-        async with self._engine.begin() as conn:
-            await conn.execute(
-                text(
-                    "INSERT INTO identity.signing_keys (kid, algorithm, private_key_pem, "
-                    "public_jwk) "
-                    "VALUES (:kid, :alg, :pem, CAST(:jwk AS jsonb))"
-                ),
-                {"kid": kid, "alg": algorithm, "pem": private_pem, "jwk": json.dumps(public_jwk)},
-            )
+        row = {"kid": kid, "alg": algorithm, "pem": private_pem, "jwk": json.dumps(public_jwk)}
+        async with opened_transaction(self._engine, lambda c: c.execute(_ADD_KEY, row)):
+            pass
 
 
 async def register_member(
@@ -149,8 +144,8 @@ async def register_member(
     roles: list[str],
 ) -> None:
     """Create (or keep) an organization, a user and their membership, in one transaction."""
-    async with engine.begin() as conn:
-        await conn.execute(select(func.set_config("app.tenant_id", str(organization_id), True)))
+    tenant = select(func.set_config("app.tenant_id", str(organization_id), True))
+    async with opened_transaction(engine, lambda c: c.execute(tenant)) as (conn, _):
         await conn.execute(
             text(
                 "INSERT INTO identity.organizations (id, name) VALUES (:id, :name) ON CONFLICT "
