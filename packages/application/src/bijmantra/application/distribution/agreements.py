@@ -153,7 +153,7 @@ class Agreements(
             data = await self._mail_data(uow, agreement)
             if move != AgreementAction.SEND:
                 data["email"] = _recipient(agreement).email
-            record_event(uow, principal, f"agreement_{status}", agreement.id, data, now)
+            self.record_step(uow, principal, agreement, data, now)
             await uow.commit()
         return agreement_document(agreement)
 
@@ -173,7 +173,7 @@ class Agreements(
             self,
             principal,
             record_id,
-            f"agreement_{AgreementStatus.PENDING_SIGNATURE}",
+            AgreementStatus.PENDING_SIGNATURE,
             self._mail_data,
         )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, ClassVar, TypeVar
 
@@ -55,6 +56,7 @@ class UseCases:
     mails_per_day: int = field(default=PARTNER_MAILS_PER_DAY, kw_only=True)
     KIND: ClassVar[Kind]
     TYPE: ClassVar[type[Any]]
+    EVENT: ClassVar[str]
     STATUSES: ClassVar[type[StrEnum] | None] = None
     SHOWN_AS: ClassVar[Callable[[Any], dict[str, Any]]] = to_builtins
 
@@ -65,12 +67,15 @@ class UseCases:
         record: type[Any],
         statuses: type[StrEnum] | None = None,
         shown_as: Callable[[Any], dict[str, Any]] = to_builtins,
+        event: str | None = None,
         **kwargs: Any,
     ) -> None:
         """``class Invoices(UseCases, kind=…, record=Invoice, statuses=…, shown_as=…)``: the
-        aggregate a group serves, its statuses (to filter lists by) and its API document."""
+        aggregate a group serves, its statuses (to filter lists by), its API document and
+        the name its lifecycle events start with (``event``, else the kind's)."""
         super().__init_subclass__(**kwargs)
         cls.KIND, cls.TYPE, cls.STATUSES, cls.SHOWN_AS = kind, record, statuses, shown_as
+        cls.EVENT = event or kind.value
 
     def written(self, principal: Principal, body: bytes, shape: type[T]) -> T:
         """A write's request: the caller may write in the context, and the body decodes."""
@@ -87,6 +92,18 @@ class UseCases:
     async def resend_notification(self, principal: Principal, record_id: str) -> dict[str, Any]:
         """Send the record's partner mail again (``distribution.mail``, ADR 0354)."""
         raise NotFound(f"{NAMES[self.KIND]}s send their partner no mail")
+
+    def step_event(self, status: str) -> str:
+        """The event a lifecycle step into ``status`` records, ``<aggregate>_<status>``: the
+        step's write and a resend of its partner mail (``mail.resend_mail``) must name the
+        same event, which the mail worker and the documents act on."""
+        return f"{self.EVENT}_{status}"
+
+    def record_step(
+        self, uow: UnitOfWork, principal: Principal, record: Any, data: dict[str, Any], at: datetime
+    ) -> None:
+        """Record ``record``'s move into its current status in the write's outbox."""
+        record_event(uow, principal, self.step_event(record.status), record.id, data, at)
 
     def present(self, record: Any) -> dict[str, Any]:
         """The record as the API shows it, with what the server computes (``shown_as``)."""

@@ -16,7 +16,6 @@ from bijmantra.application.distribution.common import (
     UseCases,
     load,
     load_named,
-    record_event,
     save,
 )
 from bijmantra.application.distribution.inputs import (
@@ -134,9 +133,7 @@ class Dispatches(
             data = _mail_data(dispatch, partner)
             if action != DispatchAction.SHIP:
                 data["email"] = partner.email
-            record_event(
-                uow, principal, f"dispatch_{dispatch.status}", dispatch.id, data, self.clock.now()
-            )
+            self.record_step(uow, principal, dispatch, data, self.clock.now())
             await uow.commit()
         return dispatch_document(dispatch)
 
@@ -150,7 +147,7 @@ class Dispatches(
             self,
             principal,
             record_id,
-            f"dispatch_{DispatchStatus.SHIPPED}",
+            DispatchStatus.SHIPPED,
             compose,
         )
 

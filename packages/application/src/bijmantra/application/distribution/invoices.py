@@ -16,7 +16,6 @@ from bijmantra.application.distribution.common import (
     UseCases,
     load,
     load_named,
-    record_event,
     save,
 )
 from bijmantra.application.distribution.inputs import (
@@ -152,9 +151,7 @@ class Invoices(
             invoice = move_invoice(invoice, action, notes)
             await save(uow, Kind.INVOICE, invoice)
             data: dict[str, Any] = {"invoice": invoice_document(invoice)}
-            record_event(
-                uow, principal, f"invoice_{invoice.status}", invoice.id, data, self.clock.now()
-            )
+            self.record_step(uow, principal, invoice, data, self.clock.now())
             await uow.commit()
         return invoice_document(invoice)
 
@@ -169,7 +166,7 @@ class Invoices(
             self,
             principal,
             record_id,
-            f"invoice_{InvoiceStatus.ISSUED}",
+            InvoiceStatus.ISSUED,
             compose,
         )
 

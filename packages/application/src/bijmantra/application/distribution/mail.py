@@ -69,12 +69,13 @@ async def resend_mail(
     use_cases: UseCases,
     principal: Principal,
     record_id: str,
-    mailed_as: str,
+    mailed_in: str,
     compose: MailData,
 ) -> dict[str, Any]:
     """Send a record's partner mail again, once the day's cap has room (else 429 with the
-    wait, and nothing changes). A mail already queued is not queued again: a replayed resend
-    answers the record as it is and sends nothing."""
+    wait, and nothing changes); the mail was first sent by the step into status ``mailed_in``.
+    A mail already queued is not queued again: a replayed resend answers the record as it is
+    and sends nothing."""
     authorize(principal, WRITE)
     now = use_cases.clock.now()
     async with use_cases.uow(principal.tenant_id) as uow:
@@ -88,7 +89,8 @@ async def resend_mail(
             return use_cases.present(record)
         record = replace(record, notification=mail)
         await save(uow, use_cases.KIND, record)
-        data = {**await compose(uow, record), RESENDS: f"distribution.{mailed_as}"}
+        resends = f"distribution.{use_cases.step_event(mailed_in)}"
+        data = {**await compose(uow, record), RESENDS: resends}
         record_event(uow, principal, RESENT, record.id, data, now)
         await uow.commit()
     return use_cases.present(record)

@@ -11,7 +11,6 @@ from bijmantra.application.distribution.common import (
     get_one,
     load,
     load_named,
-    record_event,
     save,
 )
 from bijmantra.application.distribution.inputs import (
@@ -55,7 +54,9 @@ async def requested_germplasm(
 
 
 @dataclass
-class SeedRequests(UseCases, kind=Kind.SEED_REQUEST, record=SeedRequest, statuses=RequestStatus):
+class SeedRequests(
+    UseCases, kind=Kind.SEED_REQUEST, record=SeedRequest, statuses=RequestStatus, event="request"
+):
     seeds: GermplasmSeedLots
 
     async def create(self, principal: Principal, body: bytes) -> dict[str, Any]:
@@ -116,7 +117,7 @@ class SeedRequests(UseCases, kind=Kind.SEED_REQUEST, record=SeedRequest, statuse
                 request = replace(request, notification=mail)
                 data = await _mail_data(uow, request)
             document = await save(uow, Kind.SEED_REQUEST, request)
-            record_event(uow, principal, f"request_{request.status}", request.id, data, now)
+            self.record_step(uow, principal, request, data, now)
             await uow.commit()
         return document
 
@@ -126,7 +127,7 @@ class SeedRequests(UseCases, kind=Kind.SEED_REQUEST, record=SeedRequest, statuse
             self,
             principal,
             record_id,
-            f"request_{RequestStatus.SUBMITTED}",
+            RequestStatus.SUBMITTED,
             _mail_data,
         )
 
