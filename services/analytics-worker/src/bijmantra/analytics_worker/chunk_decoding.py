@@ -12,6 +12,7 @@ import asyncio
 import queue
 import threading
 from collections.abc import Iterator
+from typing import Self
 
 import numpy as np
 from bijmantra.adapters.grpc import DosageChunk
@@ -106,7 +107,25 @@ class MatrixFeed:
         """Nothing consumes the matrix before it is complete."""
 
 
-class BlockFeed:
+class _ThreadedFeed:
+    """What a feed consumed by a kernel on another thread shares: the kernel iterates over the
+    feed itself (``dosages``), the reader awaits ``room`` in a backlog of two items before each
+    chunk, and ``_kernel_gone`` tells the feed the kernel stopped iterating."""
+
+    def __init__(self) -> None:
+        self._backlog = Backlog(2)
+        self._kernel_gone = False
+
+    @property
+    def dosages(self) -> Self:
+        """What the kernel iterates over."""
+        return self
+
+    async def room(self) -> None:
+        await self._backlog.room()
+
+
+class BlockFeed(_ThreadedFeed):
     """Blocks of ``block_variants`` variants handed to a kernel running in another thread.
 
     Kernels that take an iterable of chunks (QC; a GRM takes ``CentringFeed``) start on the
@@ -119,6 +138,7 @@ class BlockFeed:
     def __init__(
         self, n_variants: int, n_samples: int, block_variants: int = DEFAULT_CHUNK
     ) -> None:
+        super().__init__()  # its backlog: blocks handed over and not yet given back
         self._n_samples = n_samples
         self._block_variants = max(1, min(block_variants, n_variants))
         # A filled block, the end (``None``) or what stopped the stream.
@@ -128,16 +148,6 @@ class BlockFeed:
         self._spare: queue.SimpleQueue[np.ndarray] = queue.SimpleQueue()
         self._buffer: np.ndarray | None = None
         self._filled = 0
-        self._backlog = Backlog(2)  # blocks handed over and not yet given back
-        self._kernel_gone = False
-
-    @property
-    def dosages(self) -> BlockFeed:
-        """What the kernel iterates over."""
-        return self
-
-    async def room(self) -> None:
-        await self._backlog.room()
 
     def put(self, chunk: DosageChunk) -> None:
         if self._kernel_gone:
@@ -217,7 +227,7 @@ class BlockBuffers:
             return self._spares
 
 
-class CentringFeed:
+class CentringFeed(_ThreadedFeed):
     """A GRM's centred blocks, built while the genotypes stream in (ADR 0070).
 
     ``put`` (the event loop) only queues a chunk; a thread of its own decodes it and centres
@@ -231,24 +241,15 @@ class CentringFeed:
     """
 
     def __init__(self, centring: GrmCentring, n_samples: int, in_flight: int = 2) -> None:
+        super().__init__()  # its backlog: chunks put and not yet centred
         self.centring = centring
         self._n_samples = n_samples
         # Chunks or blocks, then the end (``None``) or what stopped the stream.
         self._chunks: queue.SimpleQueue[DosageChunk | BaseException | None] = queue.SimpleQueue()
         self._ready: queue.SimpleQueue[CentredBlock | BaseException | None] = queue.SimpleQueue()
         self._slots = threading.Semaphore(max(1, in_flight - 1))
-        self._backlog = Backlog(2)  # chunks put and not yet centred
-        self._kernel_gone = False
         self._thread = threading.Thread(target=self._centre_all, name="grm-centring", daemon=True)
         self._thread.start()
-
-    @property
-    def dosages(self) -> CentringFeed:
-        """What the kernel iterates over."""
-        return self
-
-    async def room(self) -> None:
-        await self._backlog.room()
 
     def put(self, chunk: DosageChunk) -> None:
         self._backlog.add()
