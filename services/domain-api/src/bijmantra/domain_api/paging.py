@@ -17,11 +17,17 @@ class PagedRequest(Protocol):
     page_size: int
 
 
-class PageFields(TypedDict):
-    """The fields a list response shares: unpack into the response (``Response(**fields)``)."""
+class ListFields(TypedDict):
+    """The fields every list response has (a sensors list has no others): unpack into the
+    response (``Response(**fields)``)."""
 
     documents: list[bytes]
     total_count: int
+
+
+class PageFields(ListFields):
+    """The fields a paged list response shares: its documents and total, and the page."""
+
     page: int
     page_size: int
     total_pages: int
@@ -32,10 +38,13 @@ def requested_page(request: PagedRequest, default_size: int = DEFAULT_PAGE_SIZE)
     return PageRequest(request.page, request.page_size or default_size)
 
 
+def list_fields(page: Page[T], encode: Callable[[T], bytes]) -> ListFields:
+    return ListFields(documents=[encode(item) for item in page.items], total_count=page.total_count)
+
+
 def page_fields(page: Page[T], encode: Callable[[T], bytes]) -> PageFields:
     return PageFields(
-        documents=[encode(item) for item in page.items],
-        total_count=page.total_count,
+        **list_fields(page, encode),
         page=page.request.page,
         page_size=page.request.page_size,
         total_pages=page.total_pages,

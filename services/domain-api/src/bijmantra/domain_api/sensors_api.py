@@ -23,7 +23,7 @@ from bijmantra.application.sensors.worker_calls import SensorsWorkerCalls, prese
 from bijmantra.contracts.sensors.v1 import sensors_service_pb2 as pb
 from bijmantra.contracts.sensors.v1 import sensors_service_pb2_grpc as pb_grpc
 from bijmantra.domain_api.grpc_api import current_principal
-from bijmantra.domain_api.paging import requested_page
+from bijmantra.domain_api.paging import list_fields, requested_page
 from bijmantra.kernel import Principal
 
 # Called for a device, not a member: the AuthInterceptor lets these through without a bearer
@@ -80,9 +80,7 @@ class SensorsServicer(pb_grpc.SensorsServiceServicer):
     async def ListAlerts(self, request: Any, context: Any) -> pb.ListAlertsResponse:
         page = requested_page(request)
         found = await self._inbox.list(current_principal(), page, request.status)
-        return pb.ListAlertsResponse(
-            documents=[_encode(a) for a in found.items], total_count=found.total_count
-        )
+        return pb.ListAlertsResponse(**list_fields(found, _encode))
 
     async def AcknowledgeAlert(self, request: Any, context: Any) -> pb.AcknowledgeAlertResponse:
         found = await self._inbox.acknowledge(current_principal(), request.alert_id)
@@ -107,9 +105,7 @@ class SensorsServicer(pb_grpc.SensorsServiceServicer):
     async def ListDevices(self, request: Any, context: Any) -> pb.ListDevicesResponse:
         page = requested_page(request)
         found = await self._enrolment.list(current_principal(), page)
-        return pb.ListDevicesResponse(
-            documents=[_encode(d) for d in found.items], total_count=found.total_count
-        )
+        return pb.ListDevicesResponse(**list_fields(found, _encode))
 
     async def GetDevice(self, request: Any, context: Any) -> pb.GetDeviceResponse:
         found = await self._enrolment.get(current_principal(), request.device_id)
