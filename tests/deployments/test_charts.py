@@ -475,6 +475,19 @@ def test_secrets_are_referenced_never_inlined(chart: str, variant: str) -> None:
             assert "DATABASE_OWNER_URL" not in names, "only the migration job is the owner"
 
 
+@pytest.mark.parametrize("chart", ["gateway", "identity"])
+def test_whole_private_ranges_are_trusted_as_proxies_only_behind_the_network_policy(
+    chart: str,
+) -> None:
+    """The default TRUSTED_PROXIES (every private range) leans on the NetworkPolicy: without
+    it any pod could set X-Forwarded-For and be taken for any client."""
+    assert render(chart, {"networkPolicy": {"enabled": True}})
+    with pytest.raises(helm.HelmRenderError, match=r"TRUSTED_PROXIES trusts the whole private"):
+        render(chart, {"networkPolicy": {"enabled": False}})
+    named = {"TRUSTED_PROXIES": "10.42.7.0/24"}
+    assert render(chart, {"networkPolicy": {"enabled": False}, "config": named})
+
+
 def test_credentials_in_plain_config_are_refused() -> None:
     with pytest.raises(helm.HelmRenderError, match=r"secretEnv\.REDIS_URL"):
         render("gateway", {"config": {"REDIS_URL": "redis://:hunter2@redis:6379/0"}})

@@ -89,6 +89,25 @@ credentials in a URL (scheme://user:password@host).
 {{- end }}
 {{- end -}}
 
+{{/*
+A whole private range in TRUSTED_PROXIES is safe only while the NetworkPolicy lets nothing but
+the ingress controller (gateway) or our own services (identity) connect: without it any pod
+of the cluster could claim any client address in X-Forwarded-For and so spend another
+client's sign-in back-off and rate limits.
+*/}}
+{{- define "bijmantra-lib.assertProxiesBehindThePolicy" -}}
+{{- $config := include "bijmantra-lib.config" . | fromYaml -}}
+{{- if not (.Values.networkPolicy | default dict).enabled }}
+{{- range $name := list "TRUSTED_PROXIES" "IDENTITY_TRUSTED_PROXIES" }}
+{{- range $cidr := splitList "," (toString (get $config $name | default "")) }}
+{{- if has (trim $cidr) (list "10.0.0.0/8" "172.16.0.0/12" "192.168.0.0/16") }}
+{{- fail (printf "config.%s trusts the whole private range %s while networkPolicy.enabled is false: any pod could claim any client address; name your proxies' addresses" $name (trim $cidr)) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
 {{/* Restricted pod/container security contexts (PSS "restricted"). */}}
 {{- define "bijmantra-lib.podSecurityContext" -}}
 runAsNonRoot: true

@@ -15,6 +15,7 @@ spec:
 {{- $top := .top -}}
 {{- $spec := .spec -}}
 {{- include "bijmantra-lib.assertNoInlineSecrets" $top -}}
+{{- include "bijmantra-lib.assertProxiesBehindThePolicy" $top -}}
 apiVersion: v1
 kind: ConfigMap
 metadata:
