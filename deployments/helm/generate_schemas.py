@@ -290,6 +290,7 @@ SERVICES: dict[str, Schema] = {
             "STORAGE_CAP_GENOTYPE_CALLS",
             "STORAGE_CAP_ANALYSIS_RESULT_BYTES",
             "STORAGE_CAP_UPLOAD_BYTES",
+            "MAX_ENROLLED_DEVICES",
             "PARTNER_MAILS_PER_DAY",
         ],
         secret_keys=["DATABASE_URL", "NATS_URL", "REDIS_URL"],

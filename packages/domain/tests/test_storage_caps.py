@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from bijmantra.domain.tenancy.quotas import Resource
 from bijmantra.domain.tenancy.storage import (
+    DEFAULT_ENROLLED_DEVICES,
     DEFAULT_STORED_ANALYSIS_RESULT_BYTES,
     DEFAULT_STORED_GENOTYPE_CALLS,
     DEFAULT_STORED_UPLOAD_BYTES,
@@ -53,8 +54,9 @@ def test_the_deployments_caps_and_an_uncapped_resource() -> None:
         StoredResource.GENOTYPE_CALLS: DEFAULT_STORED_GENOTYPE_CALLS,
         StoredResource.ANALYSIS_RESULT_BYTES: DEFAULT_STORED_ANALYSIS_RESULT_BYTES,
         StoredResource.UPLOAD_BYTES: DEFAULT_STORED_UPLOAD_BYTES,
+        StoredResource.ENROLLED_DEVICES: DEFAULT_ENROLLED_DEVICES,
     }
-    assert deployment_caps(uploads=0).caps.keys() == {
+    assert deployment_caps(uploads=0, devices=0).caps.keys() == {
         StoredResource.GENOTYPE_CALLS,
         StoredResource.ANALYSIS_RESULT_BYTES,
     }

@@ -82,6 +82,7 @@ async def test_an_operator_sets_an_organizations_standing_cap_and_reads_what_it_
             "stored_genotype_calls": 0,
             "stored_analysis_result_bytes": 0,
             "stored_upload_bytes": 700,
+            "stored_enrolled_devices": 0,
         }
         async with unit_of_work_factory(engine, source="t", caps=caps)(tenant) as uow:
             await uow.resources.insert("image", [("i2", {"imageDbId": "i2"})])

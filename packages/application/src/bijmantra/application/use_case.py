@@ -6,10 +6,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from bijmantra.application.ports import UnitOfWork
 from bijmantra.application.ports.documents import ResourceStore
+from bijmantra.application.ports.storage import StorageReader
 from bijmantra.application.ports.transaction import Transaction
 from bijmantra.application.security import Permission, authorize
 from bijmantra.domain import DomainEvent
@@ -69,7 +70,15 @@ async def refuse_used_up(
         raise refusal
 
 
-async def refuse_full(uow: UnitOfWork, resource: StoredResource, incoming: int = 1) -> None:
+class StoringUnit(Protocol):
+    """A unit of work that can say what its organization stores (``UnitOfWork``,
+    ``SensorsUnitOfWork``)."""
+
+    @property
+    def storage(self) -> StorageReader: ...
+
+
+async def refuse_full(uow: StoringUnit, resource: StoredResource, incoming: int = 1) -> None:
     """Raise ``storage_full`` (409) before a heavy write does its work when ``incoming`` more
     of ``resource`` (1 where the amount is not known yet: what it stores at least) would pass
     what the organization may keep (ADR 0343). One read of its stored rows in ``uow``; the

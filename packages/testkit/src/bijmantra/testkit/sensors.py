@@ -17,6 +17,7 @@ from bijmantra.domain.sensors import (
     Bucket,
     Device,
     DeviceProfile,
+    EnrolmentState,
     PresenceChange,
     Reading,
     ReadingLike,
@@ -26,8 +27,10 @@ from bijmantra.domain.sensors import (
     followed_metrics,
     with_gaps,
 )
+from bijmantra.domain.tenancy.storage import Standing, StoredResource
 from bijmantra.kernel import Conflict, NotFound, Page, PageRequest, Principal, TenantId
 from bijmantra.testkit.fakes import Documents, FakeResourceStore
+from bijmantra.testkit.storage_fakes import StorageCapTables
 from bijmantra.testkit.transaction import FakeTransaction
 
 TABLES = (
@@ -56,6 +59,8 @@ class SensorTables:
     events: list[DomainEvent] = field(default_factory=list)
     # The breeding records a device's placement names (read only here): ``place`` adds one.
     documents: Documents = field(default_factory=dict)
+    # The limit of enrolled devices (ADR 0361): the deployment's and an operator's per tenant.
+    caps: StorageCapTables = field(default_factory=StorageCapTables)
 
     def place(self, tenant: TenantId, entity: str, db_id: str) -> str:
         """A ``location`` or ``study`` of ``tenant`` a device may be placed at; its id."""
@@ -289,6 +294,26 @@ class FakeAlertStore:
         return Page(mine[page.offset : page.offset + page.page_size], page, len(mine))
 
 
+class FakeEnrolledDevices:
+    """The ``StorageReader`` of the sensors fake: the tenant's devices not revoked, in the
+    unit of work's own view, against ``SensorTables.caps`` (nothing checked at commit)."""
+
+    def __init__(self, tables: SensorTables, tenant: TenantId) -> None:
+        self._t, self._tenant = tables, tenant
+
+    async def standing(self, resource: StoredResource) -> Standing | None:
+        deployment = self._t.caps.caps.get(resource)
+        if deployment is None or resource is not StoredResource.ENROLLED_DEVICES:
+            return None
+        cap = self._t.caps.own.get((self._tenant, resource), deployment)
+        used = sum(
+            1
+            for (tenant, _), device in self._t.devices.items()
+            if tenant == self._tenant and device.state is not EnrolmentState.REVOKED
+        )
+        return Standing(resource, used, cap)
+
+
 class FakeSensorsUnitOfWork(FakeTransaction[SensorTables]):
     """Works on a copy of the tables; ``commit`` swaps it in (no commit: nothing changed)."""
 
@@ -296,6 +321,7 @@ class FakeSensorsUnitOfWork(FakeTransaction[SensorTables]):
     sensors: FakeSensorStore
     alerts: FakeAlertStore
     resources: FakeResourceStore
+    storage: FakeEnrolledDevices
 
     def _open(self) -> None:
         self._work = copy.copy(self._tables)
@@ -304,6 +330,7 @@ class FakeSensorsUnitOfWork(FakeTransaction[SensorTables]):
         self.sensors = FakeSensorStore(self._work, self.tenant_id)
         self.alerts = FakeAlertStore(self._work, self.tenant_id)
         self.resources = FakeResourceStore(self._tables.documents, self.tenant_id)
+        self.storage = FakeEnrolledDevices(self._work, self.tenant_id)
 
     async def commit(self) -> None:
         for name in TABLES:

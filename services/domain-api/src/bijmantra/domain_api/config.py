@@ -17,6 +17,7 @@ from bijmantra.domain.tenancy.quotas import (
     DEFAULT_UPLOAD_BYTES,
 )
 from bijmantra.domain.tenancy.storage import (
+    DEFAULT_ENROLLED_DEVICES,
     DEFAULT_STORED_ANALYSIS_RESULT_BYTES,
     DEFAULT_STORED_GENOTYPE_CALLS,
     DEFAULT_STORED_UPLOAD_BYTES,
@@ -87,6 +88,9 @@ class Settings:
         DEFAULT_STORED_ANALYSIS_RESULT_BYTES
     )
     cap_uploads: Annotated[int, Env("STORAGE_CAP_UPLOAD_BYTES")] = DEFAULT_STORED_UPLOAD_BYTES
+    # Devices one organization may have enrolled (registered and not revoked; 0: no limit).
+    # Each may hold a retained MQTT publish of up to 4 MiB on the device edge (ADR 0361).
+    max_devices: Annotated[int, Env("MAX_ENROLLED_DEVICES")] = DEFAULT_ENROLLED_DEVICES
     # Partner mails one organization sends a UTC day (ADR 0348, 0354); past it a record says
     # its mail was not sent. The worker's PARTNER_MAILS_PER_DAY should be the same.
     partner_mails_per_day: Annotated[int, Env("PARTNER_MAILS_PER_DAY")] = PARTNER_MAILS_PER_DAY

@@ -119,7 +119,10 @@ async def production_adapters(settings: Settings, tracing: Tracing) -> DomainAda
     )
 
     caps = deployment_caps(
-        calls=settings.cap_calls, results=settings.cap_results, uploads=settings.cap_uploads
+        calls=settings.cap_calls,
+        results=settings.cap_results,
+        uploads=settings.cap_uploads,
+        devices=settings.max_devices,
     )
 
     def units(quotas: DailyQuotas) -> Callable[[TenantId], PostgresUnitOfWork]:

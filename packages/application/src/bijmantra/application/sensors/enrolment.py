@@ -28,6 +28,7 @@ from bijmantra.application.use_case import (
     existing,
     organization_unit,
     records_exist,
+    refuse_full,
 )
 from bijmantra.domain import DomainEvent
 from bijmantra.domain.sensors import (
@@ -38,6 +39,7 @@ from bijmantra.domain.sensors import (
     Placement,
     parse_metrics,
 )
+from bijmantra.domain.tenancy.storage import StoredResource
 from bijmantra.kernel import (
     FieldError,
     Page,
@@ -117,7 +119,10 @@ class DeviceEnrolment(ClockedUseCase[SensorsUnitOfWork]):
     async def register(self, principal: Principal, body: bytes) -> dict[str, Any]:
         """Step 1: the device exists, with a profile and a place, and nothing to sign in with.
         The location and study it is placed at are the organization's records (422 otherwise):
-        the study's environment is read from the devices placed there."""
+        the study's environment is read from the devices placed there. An organization at its
+        limit of enrolled devices is refused (409 ``storage_full``, ADR 0361): here, and again
+        at the commit, which counts this device in turn with the organization's other
+        registrations, so racing ones cannot pass the limit together."""
         authorize(principal, WRITE)
         request: DeviceBody = decode_body(body, DeviceBody, "device")
         _bounded(
@@ -139,6 +144,7 @@ class DeviceEnrolment(ClockedUseCase[SensorsUnitOfWork]):
                     ("studyDbId", "study", request.study_db_id),
                 ],
             )
+            await refuse_full(uow, StoredResource.ENROLLED_DEVICES)
             device = Device(
                 tenant_id=principal.tenant_id,
                 device_id=new_id(),

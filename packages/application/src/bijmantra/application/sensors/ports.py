@@ -8,6 +8,7 @@ from datetime import date, datetime
 from typing import Protocol
 
 from bijmantra.application.ports.documents import ResourceStore
+from bijmantra.application.ports.storage import StorageReader
 from bijmantra.application.ports.transaction import Transaction
 from bijmantra.domain.sensors import (
     Alert,
@@ -143,6 +144,11 @@ class SensorsUnitOfWork(Transaction, Protocol):
 
     @property
     def alerts(self) -> AlertStore: ...
+
+    @property
+    def storage(self) -> StorageReader:
+        """How many devices the organization has enrolled, and its limit (ADR 0361)."""
+        ...
 
 
 SensorsUnitOfWorkFactory = Callable[[TenantId], SensorsUnitOfWork]

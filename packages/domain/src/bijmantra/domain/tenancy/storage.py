@@ -24,12 +24,16 @@ class StoredResource(StrEnum):
     GENOTYPE_CALLS = "stored_genotype_calls"  # variants x samples of every variant set
     ANALYSIS_RESULT_BYTES = "stored_analysis_result_bytes"  # tables, artifacts and figures
     UPLOAD_BYTES = "stored_upload_bytes"  # file contents kept beside live documents (images)
+    # Devices registered and not revoked: each may keep one retained MQTT publish, up to a
+    # batch's bound, on the device edge (ADR 0361).
+    ENROLLED_DEVICES = "stored_enrolled_devices"
 
 
 _NOUNS = {
     StoredResource.GENOTYPE_CALLS: "genotype calls",
     StoredResource.ANALYSIS_RESULT_BYTES: "bytes of analysis results",
     StoredResource.UPLOAD_BYTES: "bytes of uploaded files",
+    StoredResource.ENROLLED_DEVICES: "enrolled devices",
 }
 # 10^12 calls is 250 GB packed (2 bits a call): 50 of the largest daily imports (ADR 0340),
 # e.g. 1,000,000 samples x 1,000,000 variants; more than any breeding program holds today.
@@ -38,6 +42,10 @@ DEFAULT_STORED_GENOTYPE_CALLS = 10**12
 DEFAULT_STORED_ANALYSIS_RESULT_BYTES = 200 << 30
 # 12,800 of the largest images (8 MiB), ~100,000 photographs of a usual 1 MiB.
 DEFAULT_STORED_UPLOAD_BYTES = 100 << 30
+# Enrolled (not revoked) devices: a field station's sensors many times over. On the device edge
+# each may hold a retained MQTT publish of up to 4 MiB (the batch bound): 4 GiB at most per
+# organization (ADR 0361).
+DEFAULT_ENROLLED_DEVICES = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,10 +85,21 @@ def storage_refusal(standing: Standing, incoming: int) -> StorageFull | None:
     used, cap = standing.used, standing.cap
     if used + incoming <= cap:
         return None
-    noun = _NOUNS[standing.resource]
+    if standing.resource is StoredResource.ENROLLED_DEVICES:
+        message = (
+            f"This organization has {used:,} enrolled devices, its limit of {cap:,}: the "
+            "device was not registered. Revoke a device it no longer uses, or ask an "
+            "operator to raise the limit"
+        )
+    else:
+        noun = _NOUNS[standing.resource]
+        message = (
+            f"This organization's stored {noun} ({used:,}) would pass its cap ({cap:,}) "
+            "with this write: nothing was stored. Delete some, or ask an operator to raise "
+            "the cap"
+        )
     return StorageFull(
-        f"This organization's stored {noun} ({used:,}) would pass its cap ({cap:,}) with "
-        "this write: nothing was stored. Delete some, or ask an operator to raise the cap",
+        message,
         [
             FieldError("resource", standing.resource.value),
             FieldError("used", str(used)),
@@ -94,11 +113,13 @@ def deployment_caps(
     calls: int = DEFAULT_STORED_GENOTYPE_CALLS,
     results: int = DEFAULT_STORED_ANALYSIS_RESULT_BYTES,
     uploads: int = DEFAULT_STORED_UPLOAD_BYTES,
+    devices: int = DEFAULT_ENROLLED_DEVICES,
 ) -> StorageCaps:
     """A deployment's caps; 0 leaves that resource uncapped."""
     named = {
         StoredResource.GENOTYPE_CALLS: calls,
         StoredResource.ANALYSIS_RESULT_BYTES: results,
         StoredResource.UPLOAD_BYTES: uploads,
+        StoredResource.ENROLLED_DEVICES: devices,
     }
     return StorageCaps({r: n for r, n in named.items() if n > 0})

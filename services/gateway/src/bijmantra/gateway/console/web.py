@@ -197,10 +197,15 @@ async def _csrf_ok(request: AnyRequest, signed_in: SignedIn) -> bool:
 
 
 def error_page(
-    request: AnyRequest, status: int, message: str, headers: dict[str, str] | None = None
+    request: AnyRequest,
+    status: int,
+    message: str,
+    headers: dict[str, str] | None = None,
+    title: str | None = None,
 ) -> Template:
-    """The console's error page; a ``Retry-After`` among ``headers`` is said on the page
-    too, with a link that asks again (a page read) or back (a form sent)."""
+    """The console's error page, headed ``title`` or its status's; a ``Retry-After`` among
+    ``headers`` is said on the page too, with a link that asks again (a page read) or back
+    (a form sent)."""
     state = request.scope.get("state", {})
     current = state.get("console")
     wait = next((v for k, v in (headers or {}).items() if k.lower() == "retry-after"), "")
@@ -212,6 +217,7 @@ def error_page(
             "nav": [],
             "csrf_token": current.csrf_token if current else "",
             "status": status,
+            "title": title,
             "message": message,
             "request_id": state.get("request_id"),
             "retry_after": int(wait) if wait.isdigit() else None,
@@ -249,7 +255,10 @@ def console_error(request: AnyRequest, error: BijmantraError) -> Response[Any]:
     # When to come back, as the APIs say it (a refused sign-in start, an unreachable store,
     # a rate limit), and whatever else the refusing protection said (``RateLimit``).
     wait = {k: v for k, v in answer_headers(request, error).items() if k.lower() == "retry-after"}
-    return error_page(request, status, message, {**(refusal.headers if refusal else {}), **wait})
+    # A 409 of a full organization (a cap, the limit of devices) is not a conflict to retry.
+    title = "Limit reached" if error.code is ErrorCode.STORAGE_FULL and not refusal else None
+    headers = {**(refusal.headers if refusal else {}), **wait}
+    return error_page(request, status, message, headers, title)
 
 
 def console_http_error(request: AnyRequest, exc: HTTPException) -> Response[Any]:

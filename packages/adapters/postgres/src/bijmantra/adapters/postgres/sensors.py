@@ -249,6 +249,9 @@ class PostgresSensorStore(ConnectionStore):
         self._partitions = partitions
         self._unsaved: dict[str, dict[str, Any]] = {}
         self.stored = 0  # readings this transaction stored, charged at its commit (ADR 0340)
+        # Devices this transaction registered: its commit checks the organization's limit of
+        # enrolled devices with them counted (ADR 0361).
+        self.added_devices = 0
 
     async def add_profile(self, profile: DeviceProfile) -> None:
         metrics = [
@@ -290,6 +293,7 @@ class PostgresSensorStore(ConnectionStore):
 
     async def add_device(self, device: Device) -> None:
         await self._connection.execute(_INSERT_DEVICE, _device_row(device))
+        self.added_devices += 1
 
     async def save_device(self, device: Device) -> None:
         """Deferred to ``flush``: the unit of work sends it with the ``COMMIT`` (one round

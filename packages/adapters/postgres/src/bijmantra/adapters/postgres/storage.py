@@ -3,7 +3,8 @@
 One aggregate statement per stored resource, under row-level security and led by the
 tenant's primary-key prefix, over rows that already carry their size: a variant set's
 ``n_samples x n_variants`` (one row per set, never its chunks), the octet length of each
-upload's content and of each analysis result (the TOAST header's, not the bytes). The same
+upload's content and of each analysis result (the TOAST header's, not the bytes), the
+organization's devices not revoked (ADR 0361). The same
 statement reads the organization's own cap, if an operator set one
 (``domain.organization_quotas``). Nothing is counted on write or decremented on delete, so a
 deletion, an erasure, a move or a restore is reflected by the next read.
@@ -44,6 +45,15 @@ STANDING = {
         "SELECT (SELECT coalesce(sum(octet_length(content)), 0)::bigint "
         "FROM domain.resource_contents "
         "WHERE tenant_id = nullif(current_setting('app.tenant_id', true), '')::uuid), "
+        "(SELECT daily_limit FROM domain.organization_quotas "
+        "WHERE tenant_id = nullif(current_setting('app.tenant_id', true), '')::uuid "
+        "AND resource = %(resource)s)"
+    ),
+    # A revoked device is retired for good (no move leaves ``revoked``): it frees its place.
+    StoredResource.ENROLLED_DEVICES: (
+        "SELECT (SELECT count(*) FROM domain.sensor_devices "
+        "WHERE tenant_id = nullif(current_setting('app.tenant_id', true), '')::uuid "
+        "AND state <> 'revoked'), "
         "(SELECT daily_limit FROM domain.organization_quotas "
         "WHERE tenant_id = nullif(current_setting('app.tenant_id', true), '')::uuid "
         "AND resource = %(resource)s)"

@@ -177,6 +177,7 @@ class PostgresUnitOfWork(TenantTransaction):
             StoredResource.GENOTYPE_CALLS: self.genotypes.stored_calls,
             StoredResource.ANALYSIS_RESULT_BYTES: self.analyses.stored_bytes,
             StoredResource.UPLOAD_BYTES: self.resources.stored_bytes,
+            StoredResource.ENROLLED_DEVICES: self.sensors.added_devices,
         }
         await check_stored(self._connection, self._caps, [r for r, n in stored.items() if n > 0])
         keyed = self._keyed_request() if events else None
@@ -201,6 +202,7 @@ class PostgresUnitOfWork(TenantTransaction):
             raise refusal from error
         self.sensors.stored = self.genotypes.stored_calls = 0
         self.analyses.stored_bytes = self.resources.stored_bytes = 0
+        self.sensors.added_devices = 0
         if keyed is not None:
             keyed.recorded = True
         if events and self.database is None:
