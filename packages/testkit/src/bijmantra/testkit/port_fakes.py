@@ -90,6 +90,7 @@ from bijmantra.application.tenancy.tokens import (
     OAuthClientDirectory,
     RefreshTokenStore,
 )
+from bijmantra.application.use_case import StoringUnit
 from bijmantra.kernel import Clock, TenantId
 from bijmantra.testkit import genotype_fakes as genotypes
 from bijmantra.testkit.analysis_fakes import FakeAnalysisRepository
@@ -236,6 +237,7 @@ NOT_ADAPTER_PORTS: dict[type[Any], str] = {
     GenotypeBlock: "a value: a block of variants a GenotypeStore writes",
     GenotypeUpload: "a value: a parsed genotype file (bijmantra.genomics)",
     RefreshSessionStarter: "implemented by the application's RefreshSessions",
+    StoringUnit: "what UnitOfWork and SensorsUnitOfWork share for refuse_full (their fakes)",
     TableBuilder: "a BrAPI entity's declaration, written in the application",
     ViewBuilder: "a BrAPI entity's declaration, written in the application",
     ViewSource: "implemented by the genotyping context's GenotypeViews (application)",
