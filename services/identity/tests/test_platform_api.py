@@ -85,12 +85,17 @@ async def test_a_user_founds_an_organization_and_becomes_its_admin(
     org = uuid.UUID(body["data"]["id"])
     assert body["data"]["name"] == name
     assert body["meta"]["request_id"]
-    assert body["links"]["self"] == f"/api/v1/organizations/{org}"
+    links = {
+        "self": f"/api/v1/organizations/{org}",
+        "members": f"/api/v1/organizations/{org}/members",
+    }
+    assert body["links"] == links
 
     new_token = await token_for(identity, admin, org)
     fetched = await identity.get(f"/api/v1/organizations/{org}", headers=bearer(new_token))
     assert fetched.status_code == 200
     assert fetched.json()["data"]["name"] == name
+    assert fetched.json()["links"] == links
     members = (
         await identity.get(f"/api/v1/organizations/{org}/members", headers=bearer(new_token))
     ).json()["data"]

@@ -43,8 +43,13 @@ def member_data(member: Member) -> dict[str, Any]:
     }
 
 
-def _org_links(organization_id: uuid.UUID) -> dict[str, str]:
-    return {"self": f"{ORGS}/{organization_id}", "members": f"{ORGS}/{organization_id}/members"}
+def _organization_answer(
+    request: Request[Any, Any, Any], organization: Organization, status: int = 200
+) -> Response[bytes]:
+    """An organization as every handler of one answers it: its data and its links."""
+    self_link = f"{ORGS}/{organization.id}"
+    links = {"self": self_link, "members": f"{self_link}/members"}
+    return ok(request, organization_data(organization), status=status, links=links)
 
 
 @post(ORGS, status_code=201)
@@ -52,9 +57,7 @@ async def create_organization(request: Request[Any, Any, Any], state: State) -> 
     principal = await bearer_principal(request, state)
     body = await decode_body(request, OrganizationBody)
     organization = await state.create_organization(principal, body.name)
-    return ok(
-        request, organization_data(organization), status=201, links=_org_links(organization.id)
-    )
+    return _organization_answer(request, organization, status=201)
 
 
 @get(ORGS + "/{organization_id:uuid}")
@@ -63,7 +66,7 @@ async def get_organization(
 ) -> Response[Any]:
     principal = await bearer_principal(request, state)
     organization = await state.get_organization(principal, organization_id)
-    return ok(request, organization_data(organization), links=_org_links(organization.id))
+    return _organization_answer(request, organization)
 
 
 @patch(ORGS + "/{organization_id:uuid}")
@@ -73,7 +76,7 @@ async def update_organization(
     principal = await bearer_principal(request, state)
     body = await decode_body(request, OrganizationBody)
     organization = await state.update_organization(principal, organization_id, body.name)
-    return ok(request, organization_data(organization), links=_org_links(organization.id))
+    return _organization_answer(request, organization)
 
 
 @get(ORGS + "/{organization_id:uuid}/members")
