@@ -285,6 +285,22 @@ async def test_rules_that_could_never_fire_are_refused(
     assert await store.rules.list(MANAGER) == []
 
 
+async def test_rules_and_profiles_past_the_organizations_limit_are_refused(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("bijmantra.application.sensors.alerts.MAX_RULES", 1)
+    monkeypatch.setattr("bijmantra.application.sensors.enrolment.MAX_PROFILES", 1)
+    await store.rule(kind="threshold", comparison="above", threshold=8.0)
+    with pytest.raises(ValidationFailed, match="Too many alert rules") as rules:
+        await store.rule(kind="threshold", comparison="below", threshold=2.0)
+    with pytest.raises(ValidationFailed, match="Too many device profiles") as profiles:
+        await store.enrolment.create_profile(MANAGER, json.dumps(PROFILE).encode())
+    for refused in (rules.value, profiles.value):
+        assert [(e.location, e.message) for e in refused.details] == [("body", "limit")]
+    assert len(await store.rules.list(MANAGER)) == 1
+    assert len(await store.enrolment.profiles(MANAGER)) == 1
+
+
 async def test_a_silent_device_goes_offline_once_and_online_when_it_reports() -> None:
     store = Store(offline_after=timedelta(minutes=15))
     await store.device()

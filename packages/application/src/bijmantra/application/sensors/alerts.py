@@ -11,7 +11,7 @@ import msgspec
 from bijmantra.application.json_input import decode_body
 from bijmantra.application.security import authorize
 from bijmantra.application.sensors.documents import iso_time
-from bijmantra.application.sensors.enrolment import READ, WRITE, read_all
+from bijmantra.application.sensors.enrolment import READ, WRITE, read_all, refuse_past_limit
 from bijmantra.application.sensors.ports import SensorsUnitOfWork, SensorsUnitOfWorkFactory
 from bijmantra.application.use_case import ClockedUseCase, existing, organization_unit
 from bijmantra.domain import DomainEvent
@@ -190,8 +190,7 @@ class AlertRules:
         )
         async with self.uow(principal.tenant_id) as uow:
             await _check_target(uow, rule)
-            if await uow.alerts.rule_count() >= MAX_RULES:
-                raise ValidationFailed("Too many alert rules", [FieldError("body", "limit")])
+            refuse_past_limit(await uow.alerts.rule_count(), MAX_RULES, "alert rules")
             await uow.alerts.add_rule(rule)
             await uow.commit()
         return rule_document(rule)

@@ -91,6 +91,13 @@ async def read_all(
         return [document(row) for row in await fetch(uow)]
 
 
+def refuse_past_limit(count: int, limit: int, what: str) -> None:
+    """An organization keeps at most ``limit`` of ``what`` (device profiles, alert rules): one
+    more is refused with the same 400."""
+    if count >= limit:
+        raise ValidationFailed(f"Too many {what}", [FieldError("body", "limit")])
+
+
 async def device_or_404(uow: SensorsUnitOfWork, device_id: str) -> Device:
     return existing(await uow.sensors.device(device_id, for_update=True), f"Device {device_id}")
 
@@ -105,8 +112,7 @@ class DeviceEnrolment(ClockedUseCase[SensorsUnitOfWork]):
         )
         profile = DeviceProfile(new_id(), request.name.strip(), metrics, self.clock.now())
         async with self.uow(principal.tenant_id) as uow:
-            if await uow.sensors.profile_count() >= MAX_PROFILES:
-                raise ValidationFailed("Too many device profiles", [FieldError("body", "limit")])
+            refuse_past_limit(await uow.sensors.profile_count(), MAX_PROFILES, "device profiles")
             await uow.sensors.add_profile(profile)
             await uow.commit()
         return profile_document(profile)
