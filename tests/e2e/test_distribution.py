@@ -269,6 +269,18 @@ async def test_request_agreement_dispatch_and_invoice_through_the_gateway(
     ]
     assert sorted(found) == sorted(subjects), "each notification exactly once"
 
+    async def told() -> dict[str, str] | None:
+        """The worker reported each mail back: the records say sent (ADR 0363)."""
+        paths = {
+            "request": f"/api/v1/seed-requests/{request['id']}",
+            "invoice": f"/api/v1/invoices/{invoice['id']}",
+        }
+        mails = {k: (await ok(await client.get(p)))["notification"] for k, p in paths.items()}
+        statuses = {k: m["status"] for k, m in mails.items()}
+        return statuses if set(statuses.values()) == {"sent"} else None
+
+    assert await eventually(told), stack.log_tails(3000)
+
     report = await client.get("/api/v1/agreements/smta-report")
     assert report.status_code == 200
     assert report.headers["content-type"].startswith("text/csv")

@@ -1,5 +1,6 @@
 """The rules of partner mail under the daily cap (ADR 0354): queued or not sent, when it may
-be sent again, and a resend that queues once."""
+be sent again, and a resend that queues once; the mailer's reports of each attempt (ADR
+0363)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,13 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 from bijmantra.domain.distribution.mail import (
+    FAILURE_TEXT,
+    MailFailure,
     MailHold,
     MailStatus,
     next_day_start,
     partner_mail,
+    reported,
     resend,
 )
 from bijmantra.kernel import Conflict, RateLimited
@@ -66,3 +70,62 @@ def test_a_resend_needs_a_mail_held_back_and_a_record_it_still_speaks_of() -> No
         resend(None, "shipped", SHIPPED, 0, AT, 3)
     with pytest.raises(Conflict, match="cancelled"):
         resend(partner_mail(3, AT, 3), "cancelled", SHIPPED, 0, AT + timedelta(days=1), 3)
+
+
+LATER = AT + timedelta(seconds=5)
+NEVER = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def test_a_report_ends_the_attempt_it_names_once() -> None:
+    queued = partner_mail(0, AT, 3)
+    sent = reported(queued, 1, MailStatus.SENT, LATER, LATER)
+    assert sent is not None
+    assert (sent.status, sent.at, sent.attempts, sent.failure) == (
+        MailStatus.SENT,
+        LATER,
+        1,
+        None,
+    )
+    assert reported(sent, 1, MailStatus.SENT, LATER, LATER) is None  # redelivered
+    failure = MailFailure.UNDELIVERABLE
+    assert reported(sent, 1, MailStatus.FAILED, LATER, LATER, failure) is None  # ended already
+    assert reported(queued, 2, MailStatus.SENT, LATER, LATER) is None  # another attempt
+    assert reported(partner_mail(3, AT, 3), 1, MailStatus.SENT, LATER, LATER) is None
+    assert reported(None, 1, MailStatus.SENT, LATER, LATER) is None
+    # The reported time is kept within the attempt's decision and domain-api's now.
+    early = reported(queued, 1, MailStatus.SENT, NEVER, LATER)
+    assert early is not None
+    assert early.at == AT
+    ahead = reported(queued, 1, MailStatus.SENT, LATER + timedelta(days=9), LATER)
+    assert ahead is not None
+    assert ahead.at == LATER
+
+
+def test_a_failed_mail_says_why_and_is_sent_again_while_queued_and_sent_ones_are_not() -> None:
+    queued = partner_mail(0, AT, 3)
+    failed = reported(queued, 1, MailStatus.FAILED, LATER, LATER, MailFailure.ADDRESS_REFUSED)
+    assert failed is not None
+    assert failed.failure is MailFailure.ADDRESS_REFUSED
+    tomorrow = AT + timedelta(days=1)
+    again = resend(failed, "shipped", SHIPPED, 0, tomorrow, 3)
+    assert again is not None
+    assert (again.status, again.attempts, again.failure) == (MailStatus.QUEUED, 2, None)
+    # The first attempt's report, late, does not end the second.
+    assert reported(again, 1, MailStatus.SENT, tomorrow, tomorrow) is None
+    sent = reported(again, 2, MailStatus.SENT, tomorrow, tomorrow)
+    assert sent is not None
+    assert resend(sent, "shipped", SHIPPED, 0, tomorrow, 3) is None
+    assert resend(queued, "shipped", SHIPPED, 0, tomorrow, 3) is None
+    with pytest.raises(Conflict, match="cancelled"):
+        resend(failed, "cancelled", SHIPPED, 0, tomorrow, 3)
+
+
+def test_a_report_is_sent_or_failed_with_why() -> None:
+    queued = partner_mail(0, AT, 3)
+    with pytest.raises(ValueError):
+        reported(queued, 1, MailStatus.QUEUED, LATER, LATER)
+    with pytest.raises(ValueError):
+        reported(queued, 1, MailStatus.FAILED, LATER, LATER)
+    with pytest.raises(ValueError):
+        reported(queued, 1, MailStatus.SENT, LATER, LATER, MailFailure.MESSAGE_REFUSED)
+    assert set(FAILURE_TEXT) == set(MailFailure)

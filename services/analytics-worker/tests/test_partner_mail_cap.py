@@ -97,6 +97,7 @@ async def test_mail_past_the_cap_is_not_sent_says_so_and_is_sent_again_once_next
         "attempts": 1,
         "held_by": "daily_limit",
         "resend_from": "2026-12-07T00:00:00Z",
+        "failure": None,
     }
     assert msgspec.json.decode(j(issued["notification"])) == held
     assert (await world.invoices.get(who, invoice))["notification"] == issued["notification"]

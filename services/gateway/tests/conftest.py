@@ -42,6 +42,7 @@ class GatewayOnFakes:
     fakes: DomainFakes  # domain-api's
     sessions: FakeConsoleSessionStore
     idempotency: FakeIdempotencyStore
+    domain_target: str = ""  # domain-api's gRPC address (its worker services too)
 
 
 def _now_ms() -> float:
@@ -119,7 +120,9 @@ async def _gateway_on_fakes(
             app.lifespan(),
             httpx.AsyncClient(transport=transport, base_url="https://gateway.test") as client,
         ):
-            yield GatewayOnFakes(app, client, fakes, sessions, idempotency)
+            yield GatewayOnFakes(
+                app, client, fakes, sessions, idempotency, settings.domain_api_target
+            )
     finally:
         await domain.server.stop(None)
 

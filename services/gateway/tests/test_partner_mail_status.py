@@ -9,9 +9,14 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
+import grpc
+import pytest
+from bijmantra.adapters.grpc.distribution import DistributionWorkerClient
 from bijmantra.application.console.sessions import ConsoleSession, secret_key
+from bijmantra.application.distribution.mail import MailReport
+from bijmantra.domain.distribution.mail import MailFailure, MailStatus
 from bijmantra.gateway.console.web import COOKIE
-from bijmantra.kernel import Principal, TenantId
+from bijmantra.kernel import NotFound, Principal, TenantId
 from bijmantra.testkit.distribution import DistributionWorld
 from bijmantra.testkit.fakes import fake_unit_of_work_factory
 
@@ -134,3 +139,77 @@ async def test_a_shipment_whose_mail_was_held_back_shows_its_record_not_the_boar
         assert "Send the mail again" not in signed.text
         agreements = (await on.client.get("/app/agreements", cookies=cookies)).text
         assert "partner mail not sent" not in agreements
+
+
+async def test_the_mailers_reports_show_as_sent_or_failed_and_a_failed_mail_is_sent_again(
+    gateway_on_fakes: Any,
+) -> None:
+    """ADR 0363: the worker reports over domain-api's worker service (gRPC, its own token);
+    the API, the record's page and the list then say sent, or failed with what to do and a
+    button; a report of the replaced attempt, or from another organization, changes nothing."""
+    manager = Principal("m1", TenantId(uuid.uuid4()), frozenset({"data-manager"}))
+    worker = Principal("w", manager.tenant_id, frozenset({"analysis-worker"}))
+    stranger = Principal("w2", TenantId(uuid.uuid4()), frozenset({"analysis-worker"}))
+    tokens = {TOKEN: manager, "worker-token": worker, "stranger-token": stranger}
+    async with gateway_on_fakes(tokens) as on:
+        api, auth = on.client, {"Authorization": f"Bearer {TOKEN}"}
+        far = on.fakes.clock.now() + timedelta(days=3)
+        on.sessions.sessions[secret_key("browser")] = ConsoleSession(
+            "m1", manager.tenant_id, TOKEN, "refresh", far, "csrf", far
+        )
+        cookies = {COOKIE: "browser"}
+        world = DistributionWorld(fake_unit_of_work_factory(on.fakes.database), on.fakes.clock)
+        partner = await world.partner(manager)
+        body = {"partner_id": partner, "currency": "EUR", "lines": [LINE]}
+        invoice = (await api.post("/api/v1/invoices", json=body, headers=auth)).json()["data"]
+        path = f"/api/v1/invoices/{invoice['id']}"
+        await api.post(f"{path}/actions", json={"action": "issued"}, headers=auth)
+        channel = grpc.aio.insecure_channel(on.domain_target)
+        tokens_of = {manager.tenant_id: "worker-token", stranger.tenant_id: "stranger-token"}
+
+        async def token_for(tenant: TenantId) -> str:
+            return tokens_of[tenant]
+
+        client = DistributionWorkerClient(channel, token_for)
+        try:
+            at = on.fakes.clock.now()
+            refused = MailFailure.ADDRESS_REFUSED
+            report = MailReport("invoice", invoice["id"], 1, MailStatus.FAILED, at, refused)
+            with pytest.raises(NotFound):  # another organization's worker token
+                await client.report_mail(stranger.tenant_id, report)
+            queued = (await api.get(path, headers=auth)).json()["data"]["notification"]
+            assert queued["status"] == "queued"
+            await client.report_mail(manager.tenant_id, report)
+
+            failed = (await api.get(path, headers=auth)).json()["data"]["notification"]
+            assert (failed["status"], failed["failure"]) == ("failed", "address_refused")
+            page = (await api.get(f"/app/invoices/{invoice['id']}", cookies=cookies)).text
+            assert "<strong>Failed</strong>" in page
+            assert "Check the partner&#39;s email address, then send the mail again." in page
+            assert "Send the mail again" in page
+            listed = (await api.get("/app/invoices", cookies=cookies)).text
+            assert listed.count("partner mail failed") == 1
+
+            again = await api.post(f"{path}/notification", headers=auth)
+            assert again.status_code == 200, again.text
+            assert again.json()["data"]["notification"]["attempts"] == 2
+            await client.report_mail(manager.tenant_id, report)  # attempt 1's, redelivered
+            assert (await api.get(path, headers=auth)).json()["data"]["notification"] == (
+                again.json()["data"]["notification"]
+            )
+            sent = MailReport("invoice", invoice["id"], 2, MailStatus.SENT, at)
+            await client.report_mail(manager.tenant_id, sent)
+            shown = (await api.get(path, headers=auth)).json()["data"]["notification"]
+            assert (shown["status"], shown["attempts"], shown["failure"]) == ("sent", 2, None)
+            page = (await api.get(f"/app/invoices/{invoice['id']}", cookies=cookies)).text
+            assert "Sent to the partner" in page
+            assert "Send the mail again" not in page
+            listed = (await api.get("/app/invoices", cookies=cookies)).text
+            assert "partner mail failed" not in listed
+            reported = [e for e in on.fakes.database.outbox if e.type.endswith("mail_reported")]
+            assert [(e.data["attempt"], e.data["status"]) for e in reported] == [
+                (1, "failed"),
+                (2, "sent"),
+            ]
+        finally:
+            await channel.close()

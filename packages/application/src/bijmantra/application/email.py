@@ -30,7 +30,18 @@ class OutgoingEmail:
     message_id: str | None = None
 
 
+class MailRefused(Exception):
+    """The mail system refused the message for good (SMTP 5xx): sent again unchanged, it would
+    be refused again. ``recipient``: the recipient's address was refused (else the message).
+    It carries no words of the server's, which are not for the people the mail concerns."""
+
+    def __init__(self, *, recipient: bool) -> None:
+        super().__init__("recipient refused" if recipient else "message refused")
+        self.recipient = recipient
+
+
 class EmailSender(Protocol):
     async def send(self, email: OutgoingEmail) -> None:
-        """Hand the message to the mail system; raise if it was not accepted."""
+        """Hand the message to the mail system; raise ``MailRefused`` if it refused it for
+        good, any other exception if it was not accepted this time (worth another try)."""
         ...

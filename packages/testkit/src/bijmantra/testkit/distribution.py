@@ -14,7 +14,7 @@ from bijmantra.application.brapi.commands import ResourceCommands
 from bijmantra.application.brapi.modules import catalog
 from bijmantra.application.distribution.service import Distribution
 from bijmantra.application.ports.distribution import DocumentKind, Kind, StoredDocument
-from bijmantra.domain.distribution.mail import PARTNER_MAILS_PER_DAY
+from bijmantra.domain.distribution.mail import COUNTED, PARTNER_MAILS_PER_DAY
 from bijmantra.kernel import Conflict, FieldError, Page, PageRequest, TenantId
 
 
@@ -79,11 +79,13 @@ class FakeDistributionStore:
         ]
 
     async def partner_mails_queued(self, day: str) -> int:
-        fragment = {"notification": {"status": "queued", "day": day}}
+        fragments = [{"notification": {"status": s.value, "day": day}} for s in COUNTED]
         return sum(
             1
             for (tenant, kind, _), (_, document) in self.staged.records.items()
-            if tenant == self._tenant and kind != Kind.PARTNER and _contains(document, fragment)
+            if tenant == self._tenant
+            and kind != Kind.PARTNER
+            and any(_contains(document, f) for f in fragments)
         )
 
     async def page(

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC
 
 from bijmantra.application.compliance.chain import AuditEntry, ChainHead, next_entry
-from bijmantra.application.distribution.notifications import Claim
+from bijmantra.application.distribution.notifications import Claim, MailOutcome
 from bijmantra.application.events import EventEnvelope, event_resources
 from bijmantra.application.events.live_feed import FeedItem
 from bijmantra.application.events.ports import ConsumerSpec, EventBatchHandler, EventHandler
@@ -163,21 +163,31 @@ class FakeEventFeed:
 
 @dataclass
 class FakeDeliveryLedger:
-    """The ``DeliveryLedger`` port in memory: a claim is recorded only when its block ends
-    without an exception, so a failed send is retried and a redelivery is skipped."""
+    """The ``DeliveryLedger`` port in memory: a claim is recorded, with the outcome its block
+    set, only when its block ends without an exception, so a failed send is retried and a
+    redelivery is skipped (and reads the outcome back)."""
 
     claimed: set[tuple[str, str]] = field(default_factory=set)  # (consumer, event id)
     # (consumer, organization) -> claims recorded (the fake's "today" is its whole life)
     handled: dict[tuple[str, str], int] = field(default_factory=dict)
+    outcomes: dict[str, MailOutcome] = field(default_factory=dict)  # event id -> outcome
+    tries: dict[str, int] = field(default_factory=dict)  # event id -> failed deliveries
 
     @contextlib.asynccontextmanager
     async def claim(self, consumer: str, envelope: EventEnvelope) -> AsyncIterator[Claim]:
         key, day = (consumer, envelope.id), (consumer, envelope.tenant_id)
         fresh = key not in self.claimed
-        yield Claim(fresh, self.handled.get(day, 0))
+        kept = None if fresh else self.outcomes.get(envelope.id)
+        claim = Claim(fresh, self.handled.get(day, 0), self.tries.get(envelope.id, 0), kept)
+        yield claim
         if fresh:
             self.claimed.add(key)
             self.handled[day] = self.handled.get(day, 0) + 1
+            if claim.outcome is not None:
+                self.outcomes[envelope.id] = claim.outcome
+
+    async def failed_try(self, consumer: str, envelope: EventEnvelope) -> None:
+        self.tries[envelope.id] = self.tries.get(envelope.id, 0) + 1
 
 
 __all__ = [

@@ -55,6 +55,17 @@ class ReceivedMail:
 class _Collector:
     received: list[ReceivedMail] = field(default_factory=list)
     changed: threading.Condition = field(default_factory=threading.Condition)
+    refusals: dict[str, str] = field(default_factory=dict)  # address -> the RCPT reply
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any
+    ) -> str:
+        with self.changed:
+            refusal = self.refusals.get(address.lower())
+        if refusal is not None:
+            return refusal
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
@@ -89,6 +100,15 @@ class SmtpCatcher:
     @property
     def port(self) -> int:
         return self._port
+
+    def refuse(self, address: str, reply: str | None) -> None:
+        """Answer ``RCPT TO`` for ``address`` with ``reply`` (a 550 refuses it for good, a
+        451 for now); None accepts it again."""
+        with self._collector.changed:
+            if reply is None:
+                self._collector.refusals.pop(address.lower(), None)
+            else:
+                self._collector.refusals[address.lower()] = reply
 
     @property
     def received(self) -> list[ReceivedMail]:

@@ -23,6 +23,7 @@ from bijmantra.application.distribution.notifications import (
     MAIL_CONSUMER,
     DeliveryLedger,
     NotifyPartners,
+    ReportMail,
     backstop,
 )
 from bijmantra.application.email import EmailSender
@@ -66,6 +67,8 @@ class WorkerAdapters:
     analyses: EventHandler | None = None
     store_document: StoreDocument | None = None
     mailer: EmailSender | None = None  # None: distribution notifications are not mailed
+    # How each partner mail ended, to domain-api (ADR 0363); None without a client secret.
+    report_mail: ReportMail | None = None
     # Sensors evaluation (ADR 0290): its state, the due read, domain-api's worker calls.
     sensors_state: EvaluationStateFactory | None = None
     sensors_due: DueChecks | None = None
@@ -149,7 +152,9 @@ def _consumer_specs(settings: Settings, adapters: WorkerAdapters) -> list[Consum
         specs.append(ConsumerSpec(DOCUMENTS_CONSUMER, DOCUMENTS_SUBJECTS, render, batch=10))
     if adapters.mailer is not None:
         bound = backstop(settings.partner_mails_per_day)
-        notify = NotifyPartners(adapters.mailer, adapters.ledger, bound)
+        notify = NotifyPartners(
+            adapters.mailer, adapters.ledger, bound, adapters.report_mail, adapters.clock
+        )
         specs.append(ConsumerSpec(MAIL_CONSUMER, MAIL_SUBJECTS, notify, batch=10))
     return specs
 

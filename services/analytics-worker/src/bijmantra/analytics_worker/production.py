@@ -71,12 +71,15 @@ async def production_adapters(settings: Settings, tracing: Tracing) -> WorkerAda
             block_buffer_bytes=settings.grm_buffer_mib << 20,
             memory_budget=settings.analysis_memory_mib << 20,
         )
-        adapters.store_document = DistributionWorkerClient(channel, tokens).store_document
+        distribution = DistributionWorkerClient(channel, tokens)
+        adapters.store_document = distribution.store_document
+        adapters.report_mail = distribution.report_mail
         adapters.sensors_domain = SensorsWorkerClient(channel, tokens)
         closers += [channel.close, http.aclose]
     else:
         log.warning(
-            "WORKER_CLIENT_SECRET unset: this replica runs no analysis jobs, PDFs or sensor alerts"
+            "WORKER_CLIENT_SECRET unset: this replica runs no analysis jobs, PDFs or sensor "
+            "alerts, and reports no partner mail to the records"
         )
     if settings.smtp is not None:
         adapters.mailer = SmtpEmailSender(settings.smtp)

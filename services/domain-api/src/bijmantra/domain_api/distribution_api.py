@@ -1,11 +1,12 @@
 """Inbound gRPC for the distribution context: records, lifecycles, documents, the export,
-and the worker's side (storing rendered PDFs)."""
+and the worker's side (storing rendered PDFs, reporting partner mail)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import msgspec
+from bijmantra.application.distribution.mail import parse_report
 from bijmantra.application.distribution.service import Distribution
 from bijmantra.contracts.distribution.v1 import distribution_service_pb2 as pb
 from bijmantra.contracts.distribution.v1 import distribution_service_pb2_grpc as pb_grpc
@@ -98,3 +99,12 @@ class DistributionWorkerServicer(pb_grpc.DistributionWorkerServiceServicer):
             request.source_sha256,
         )
         return pb.StoreDocumentResponse(sha256=sha256)
+
+    async def ReportPartnerMail(
+        self, request: pb.ReportPartnerMailRequest, context: Any
+    ) -> pb.ReportPartnerMailResponse:
+        report = parse_report(
+            request.kind, request.id, request.attempt, request.status, request.at, request.failure
+        )
+        document = await self._d.report_mail(current_principal(), report)
+        return pb.ReportPartnerMailResponse(notification=_encode(document.get("notification")))

@@ -35,6 +35,7 @@ class InvoiceRow(msgspec.Struct, kw_only=True):
     currency: str
     status: str
     mail_not_sent: bool = False  # its partner mail was held back by the daily cap (ADR 0354)
+    mail_failed: bool = False  # the mailer gave up on its partner mail (ADR 0363)
 
 
 class InvoiceListDocument(msgspec.Struct, kw_only=True):
@@ -57,6 +58,8 @@ def invoice_row(invoice: Invoice, partners: dict[str, str]) -> InvoiceRow:
         status=invoice.status.value,
         mail_not_sent=invoice.notification is not None
         and invoice.notification.status is MailStatus.NOT_SENT,
+        mail_failed=invoice.notification is not None
+        and invoice.notification.status is MailStatus.FAILED,
     )
 
 

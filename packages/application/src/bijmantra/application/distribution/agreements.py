@@ -163,7 +163,7 @@ class Agreements(
         recipient = _recipient(agreement)
         return {
             "agreement": agreement_document(agreement),
-            "email": addressed(recipient.email, agreement.notification),
+            **addressed(recipient.email, agreement.notification),
             "partner_name": recipient.name,
         }
 

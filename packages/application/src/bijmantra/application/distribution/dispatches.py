@@ -66,7 +66,7 @@ def _mail_data(dispatch: Dispatch, partner: Partner) -> dict[str, Any]:
     return {
         "dispatch": to_builtins(dispatch),
         "partner_name": partner.name,
-        "email": addressed(partner.email, dispatch.notification),
+        **addressed(partner.email, dispatch.notification),
     }
 
 

@@ -33,7 +33,7 @@ def invoice_mail_data(invoice: Invoice, document: Any, partner: Partner) -> dict
     return {
         "invoice": document,
         "partner": to_builtins(partner),
-        "email": addressed(partner.email, invoice.notification),
+        **addressed(partner.email, invoice.notification),
     }
 
 

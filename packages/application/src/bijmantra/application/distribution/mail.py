@@ -1,6 +1,7 @@
 """Partner mail under the organization's daily cap, decided in the write that sends it, so the
 record says what became of it (ADR 0354): queued, or not sent because the day's cap was
-reached, and sent again by the writer once the day has room."""
+reached, and sent again by the writer once the day has room; then sent or failed as the
+mailer reports each attempt's end (ADR 0363)."""
 
 from __future__ import annotations
 
@@ -16,22 +17,26 @@ from bijmantra.application.distribution.common import (
     record_event,
     save,
 )
+from bijmantra.application.distribution.inputs import choice
 from bijmantra.application.ports import UnitOfWork
 from bijmantra.application.security import authorize
 from bijmantra.domain.distribution.mail import (
     RESENDABLE,
+    MailFailure,
     MailStatus,
     PartnerMail,
     mail_day,
     partner_mail,
+    reported,
     resend,
 )
-from bijmantra.kernel import Principal
+from bijmantra.kernel import FieldError, Principal, ValidationFailed
 
 # A resend is an event of its own: the original event (a dispatch shipped, an invoice issued)
 # happened once, and its other consumers (documents, the audit trail) must not see it twice.
 RESENT = "partner_mail_resent"
 RESENDS = "resends"  # the event data's key naming the event whose mail is sent again
+MAIL_ATTEMPT = "mail_attempt"  # the event data's key numbering the mail's attempt
 
 
 @dataclass
@@ -55,10 +60,13 @@ async def mail_budget(uow: UnitOfWork, at: datetime, per_day: int) -> MailBudget
     )
 
 
-def addressed(email: str, mail: PartnerMail | None) -> str:
-    """The address an event carries: the partner's when its mail is queued, else none (the
-    mail worker sends only what carries an address)."""
-    return email if mail is not None and mail.status is MailStatus.QUEUED else ""
+def addressed(email: str, mail: PartnerMail | None) -> dict[str, Any]:
+    """What an event says of its mail: the address, the partner's when its mail is queued,
+    else none (the mail worker sends only what carries an address), and which attempt it is
+    (``mail_attempt``, what the worker's report names, ADR 0363)."""
+    if mail is None or mail.status is not MailStatus.QUEUED:
+        return {"email": ""}
+    return {"email": email, MAIL_ATTEMPT: mail.attempts}
 
 
 # (unit of work, record) -> the mail event's data, as the original write composed it.
@@ -92,5 +100,82 @@ async def resend_mail(
         resends = f"distribution.{use_cases.step_event(mailed_in)}"
         data = {**await compose(uow, record), RESENDS: resends}
         record_event(uow, principal, RESENT, record.id, data, now)
+        await uow.commit()
+    return use_cases.present(record)
+
+
+@dataclass(frozen=True)
+class MailReport:
+    """How the mailer's ``attempt`` at a record's mail ended (ADR 0363): ``sent`` at ``at``
+    (the mail server took it), or ``failed`` at ``at`` for ``failure``. ``kind``: the
+    record's kind (``seed_request``, ``agreement``, ``dispatch``, ``invoice``)."""
+
+    kind: str
+    record_id: str
+    attempt: int
+    status: MailStatus
+    at: datetime
+    failure: MailFailure | None = None
+
+    def __post_init__(self) -> None:
+        if self.status not in (MailStatus.SENT, MailStatus.FAILED):
+            raise ValueError(f"A mailer reports sent or failed, not {self.status}")
+        if (self.status is MailStatus.FAILED) != (self.failure is not None):
+            raise ValueError("A failed mail, and only a failed one, says why")
+
+
+REPORTED = "partner_mail_reported"
+
+
+def parse_report(
+    kind: str, record_id: str, attempt: int, status: str, at: str, failure: str
+) -> MailReport:
+    """A report as the worker's call carries it (``failure`` "" when sent): 422 otherwise."""
+    outcome = choice(status, MailStatus, "status", "mail status")
+    why = choice(failure, MailFailure, "failure", "mail failure") if failure else None
+    try:
+        when = datetime.fromisoformat(at)
+    except ValueError:
+        when = None
+    if when is None or when.tzinfo is None or attempt < 1:
+        raise ValidationFailed(
+            "A report names an attempt (from 1) and a time with its zone",
+            [FieldError("at", at), FieldError("attempt", str(attempt))],
+        )
+    try:
+        return MailReport(kind, record_id, attempt, outcome, when, why)
+    except ValueError as wrong:
+        raise ValidationFailed(str(wrong), [FieldError("status", status)]) from None
+
+
+def report_fields(report: MailReport) -> dict[str, Any]:
+    return {
+        "kind": report.kind,
+        "id": report.record_id,
+        "attempt": report.attempt,
+        "status": report.status.value,
+        "failure": None if report.failure is None else report.failure.value,
+    }
+
+
+async def report_mail(
+    use_cases: UseCases, principal: Principal, report: MailReport
+) -> dict[str, Any]:
+    """Record on the record how its mail's attempt ended, with a ``partner_mail_reported``
+    event, in one transaction. A report about another attempt than the record's, or of an
+    attempt already ended, changes nothing (a redelivered or late report); a record of
+    another organization is not found (its unit of work sees only the caller's)."""
+    authorize(principal, WRITE)
+    now = use_cases.clock.now()
+    async with use_cases.uow(principal.tenant_id) as uow:
+        record = await load(uow, use_cases.KIND, report.record_id, use_cases.TYPE, for_update=True)
+        mail = reported(
+            record.notification, report.attempt, report.status, report.at, now, report.failure
+        )
+        if mail is None:
+            return use_cases.present(record)
+        record = replace(record, notification=mail)
+        await save(uow, use_cases.KIND, record)
+        record_event(uow, principal, REPORTED, record.id, report_fields(report), now)
         await uow.commit()
     return use_cases.present(record)

@@ -1,35 +1,72 @@
 """Mail to partners, sent by an outbox consumer: one message per event, even when the event
-is delivered twice (the claim on the event id commits only after the server took the mail)."""
+is delivered twice (the claim on the event id commits only after the server took the mail),
+and how it ended reported back to the record (ADR 0363)."""
 
 from __future__ import annotations
 
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
-from bijmantra.application.distribution.mail import RESENDS, RESENT
-from bijmantra.application.email import EmailSender, OutgoingEmail
+from bijmantra.application.distribution.mail import MAIL_ATTEMPT, RESENDS, RESENT, MailReport
+from bijmantra.application.email import EmailSender, MailRefused, OutgoingEmail
 from bijmantra.application.events import EventEnvelope
-from bijmantra.domain.distribution.mail import PARTNER_MAILS_PER_DAY, may_mail
+from bijmantra.domain.distribution.mail import (
+    PARTNER_MAILS_PER_DAY,
+    MailFailure,
+    MailStatus,
+    may_mail,
+)
+from bijmantra.kernel import Clock, SystemClock, TenantId
 
+log = logging.getLogger(__name__)
 MAIL_CONSUMER = "distribution-mail"
+# Deliveries of one event that may fail to reach the mail server before the mailer gives up
+# (fewer than the consumer's five, so the last one reports the failure, ADR 0363).
+MAIL_TRIES = 4
 
 
 @dataclass(frozen=True, slots=True)
+class MailOutcome:
+    """How the mailer's attempt ended: ``sent`` when the server took it, or ``failed``."""
+
+    status: MailStatus
+    at: datetime
+    failure: MailFailure | None = None
+
+
+@dataclass(slots=True)
 class Claim:
     """``first``: the event was never processed by the consumer. ``handled_today``: how many
-    of the organization's events the consumer processed earlier today (UTC)."""
+    of the organization's events the consumer processed earlier today (UTC). ``tries``: the
+    deliveries of this event that failed before. ``outcome``: how its mail ended — kept with
+    a first claim (the consumer sets it), read back on a redelivery."""
 
     first: bool
     handled_today: int
+    tries: int = 0
+    outcome: MailOutcome | None = None
 
 
 class DeliveryLedger(Protocol):
     def claim(self, consumer: str, envelope: EventEnvelope) -> AbstractAsyncContextManager[Claim]:
-        """The event's claim; its record commits only if the block exits without an
-        exception (then a redelivery is not ``first``). Claims of one organization and
-        consumer take turns, so ``handled_today`` counts every claim committed before."""
+        """The event's claim; its record, with the ``outcome`` the block set, commits only
+        if the block exits without an exception (then a redelivery is not ``first``). Claims
+        of one organization and consumer take turns, so ``handled_today`` counts every claim
+        committed before."""
         ...
+
+    async def failed_try(self, consumer: str, envelope: EventEnvelope) -> None:
+        """Count a delivery of the event whose claim failed (its own transaction)."""
+        ...
+
+
+# Tells domain-api how a record's mail attempt ended (its worker call, ADR 0363).
+ReportMail = Callable[[TenantId, MailReport], Awaitable[None]]
 
 
 def _letter(subject: str, partner_name: str, text: str) -> tuple[str, str]:
@@ -81,6 +118,13 @@ def _invoice_issued(data: dict[str, Any]) -> tuple[str, str]:
     )
 
 
+# The kind of record each mailing event is about (what a report names).
+MAILED_KIND = {
+    "distribution.request_submitted": "seed_request",
+    "distribution.agreement_pending_signature": "agreement",
+    "distribution.dispatch_shipped": "dispatch",
+    "distribution.invoice_issued": "invoice",
+}
 COMPOSED = {
     "distribution.request_submitted": _request_received,
     "distribution.agreement_pending_signature": _agreement_to_sign,
@@ -103,11 +147,15 @@ def backstop(per_day: int) -> int:
 BACKSTOP_PER_DAY = backstop(PARTNER_MAILS_PER_DAY)
 
 
+def mailed_as(envelope: EventEnvelope) -> str:
+    """The event whose mail ``envelope`` sends: itself, or the one a resend names."""
+    if envelope.type == RESENT_EVENT:
+        return str(envelope.data.get(RESENDS, ""))
+    return envelope.type
+
+
 def notification_for(envelope: EventEnvelope) -> OutgoingEmail | None:
-    kind = envelope.type
-    if kind == RESENT_EVENT:
-        kind = str(envelope.data.get(RESENDS, ""))
-    compose = COMPOSED.get(kind)
+    compose = COMPOSED.get(mailed_as(envelope))
     if compose is None or not envelope.data.get("email"):
         return None
     subject, text = compose(envelope.data)
@@ -123,16 +171,60 @@ def notification_for(envelope: EventEnvelope) -> OutgoingEmail | None:
 class NotifyPartners:
     """One mail per event, at most ``per_day`` a day per organization: past it the event is
     recorded and no mail goes out (the write it follows stands). domain-api decides the cap
-    in the write and records it (ADR 0354); this is the backstop."""
+    in the write and records it (ADR 0354); this is the backstop.
+
+    How the mail ended goes back to the record through ``report`` (ADR 0363): sent when the
+    server took it; failed when the server refused it for good, the backstop held it, or it
+    could not be handed over in ``tries`` deliveries. The outcome is kept with the claim, so a
+    redelivery (a report that did not get through) reports it again and sends nothing."""
 
     sender: EmailSender
     ledger: DeliveryLedger
     per_day: int = BACKSTOP_PER_DAY
+    report: ReportMail | None = None  # None: outcomes are kept, not reported
+    clock: Clock = field(default_factory=SystemClock)
+    tries: int = MAIL_TRIES
 
     async def __call__(self, envelope: EventEnvelope) -> None:
         email = notification_for(envelope)
         if email is None:
             return
-        async with self.ledger.claim(MAIL_CONSUMER, envelope) as claim:
-            if claim.first and may_mail(claim.handled_today, self.per_day):
-                await self.sender.send(email)
+        try:
+            async with self.ledger.claim(MAIL_CONSUMER, envelope) as claim:
+                if claim.first:
+                    claim.outcome = await self._send(email, claim)
+        except Exception:
+            await self.ledger.failed_try(MAIL_CONSUMER, envelope)
+            raise
+        await self._report(envelope, claim.outcome)
+
+    async def _send(self, email: OutgoingEmail, claim: Claim) -> MailOutcome:
+        if not may_mail(claim.handled_today, self.per_day):
+            return self._failed(MailFailure.MAILER_BOUND)
+        try:
+            await self.sender.send(email)
+        except MailRefused as refused:
+            recipient = refused.recipient
+            return self._failed(
+                MailFailure.ADDRESS_REFUSED if recipient else MailFailure.MESSAGE_REFUSED
+            )
+        except Exception:
+            if claim.tries + 1 < self.tries:
+                raise  # the claim rolls back; the event comes again
+            log.warning("partner mail given up after %s tries", self.tries, exc_info=True)
+            return self._failed(MailFailure.UNDELIVERABLE)
+        return MailOutcome(MailStatus.SENT, self.clock.now())
+
+    def _failed(self, failure: MailFailure) -> MailOutcome:
+        return MailOutcome(MailStatus.FAILED, self.clock.now(), failure)
+
+    async def _report(self, envelope: EventEnvelope, outcome: MailOutcome | None) -> None:
+        """Tell domain-api; an event from before attempts were numbered is not reported."""
+        attempt = envelope.data.get(MAIL_ATTEMPT)
+        kind = MAILED_KIND.get(mailed_as(envelope))
+        if self.report is None or outcome is None or not isinstance(attempt, int) or not kind:
+            return
+        report = MailReport(
+            kind, envelope.subject, attempt, outcome.status, outcome.at, outcome.failure
+        )
+        await self.report(TenantId(uuid.UUID(envelope.tenant_id)), report)

@@ -14,7 +14,7 @@ from decimal import Decimal
 
 import msgspec
 from bijmantra.domain.distribution.agreements import AgreementType
-from bijmantra.domain.distribution.mail import MailHold, MailStatus
+from bijmantra.domain.distribution.mail import MailFailure, MailHold, MailStatus
 from bijmantra.domain.distribution.model import PartnerType, Purpose
 from bijmantra.domain.distribution.states import (
     AgreementAction,
@@ -52,10 +52,13 @@ class PartnerDocument(_Out):
 
 
 class PartnerMailDocument(_Out):
-    """What became of the mail the record sends its partner (ADR 0354): ``queued`` for the
-    mail worker, or ``not_sent`` because the organization's daily cap of partner mail was
-    reached (``held_by``: ``daily_limit``) at ``at``; it can be sent again from
-    ``resend_from`` (``POST …/notification``). ``day``: the UTC day whose cap it counted on."""
+    """What became of the mail the record sends its partner (ADR 0354, 0363): ``queued`` for
+    the mail worker, then ``sent`` (the mail server took it at ``at``) or ``failed`` (the
+    mailer gave up at ``at``; ``failure``: ``address_refused``, ``message_refused``,
+    ``undeliverable`` or ``mailer_bound``); or ``not_sent`` because the organization's daily
+    cap of partner mail was reached (``held_by``: ``daily_limit``) at ``at``, to be sent again
+    from ``resend_from``. A mail not sent or failed is sent again with ``POST …/notification``.
+    ``day``: the UTC day whose cap it counted on; ``attempts``: 1, then one per resend."""
 
     status: MailStatus
     at: datetime
@@ -63,6 +66,7 @@ class PartnerMailDocument(_Out):
     attempts: int
     held_by: MailHold | None
     resend_from: datetime | None
+    failure: MailFailure | None = None
 
 
 class RequestedItem(_Out):

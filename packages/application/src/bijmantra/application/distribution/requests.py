@@ -139,5 +139,5 @@ async def _mail_data(uow: UnitOfWork, request: SeedRequest) -> dict[str, Any]:
     return {
         "request": to_builtins(request),
         "partner_name": partner.name,
-        "email": addressed(partner.email, request.notification),
+        **addressed(partner.email, request.notification),
     }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from bijmantra.application.brapi.commands import ResourceCommands
 from bijmantra.application.distribution.agreements import Agreements
@@ -10,13 +11,14 @@ from bijmantra.application.distribution.common import UseCases
 from bijmantra.application.distribution.dispatches import Dispatches
 from bijmantra.application.distribution.documents import Documents
 from bijmantra.application.distribution.invoices import Invoices
+from bijmantra.application.distribution.mail import MailReport, report_mail
 from bijmantra.application.distribution.partners import Partners
 from bijmantra.application.distribution.requests import SeedRequests
 from bijmantra.application.distribution.seedlots import GermplasmSeedLots
 from bijmantra.application.ports import UnitOfWorkFactory
 from bijmantra.application.ports.distribution import Kind
-from bijmantra.domain.distribution.mail import PARTNER_MAILS_PER_DAY
-from bijmantra.kernel import Clock, NotFound
+from bijmantra.domain.distribution.mail import PARTNER_MAILS_PER_DAY, RESENDABLE
+from bijmantra.kernel import Clock, FieldError, NotFound, Principal, ValidationFailed
 
 # The collections of the API (``/api/v1/<name>``) and the aggregates they hold.
 COLLECTIONS = {
@@ -65,10 +67,21 @@ class Distribution:
             raise NotFound(f"No collection {collection!r}") from None
 
     def of(self, collection: str) -> UseCases:
+        return self.of_kind(self.kind(collection))
+
+    def of_kind(self, kind: Kind) -> UseCases:
         return {
             Kind.PARTNER: self.partners,
             Kind.SEED_REQUEST: self.requests,
             Kind.AGREEMENT: self.agreements,
             Kind.DISPATCH: self.dispatches,
             Kind.INVOICE: self.invoices,
-        }[self.kind(collection)]
+        }[kind]
+
+    async def report_mail(self, principal: Principal, report: MailReport) -> dict[str, Any]:
+        """The mailer's report of how a record's mail attempt ended (ADR 0363)."""
+        if report.kind not in RESENDABLE:
+            raise ValidationFailed(
+                "Not a kind of record that mails its partner", [FieldError("kind", report.kind)]
+            )
+        return await report_mail(self.of_kind(Kind(report.kind)), principal, report)

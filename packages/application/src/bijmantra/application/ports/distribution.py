@@ -71,8 +71,9 @@ class DistributionStore(Protocol):
 
     async def partner_mails_queued(self, day: str) -> int:
         """How many of the organization's records queued their partner's mail on ``day``
-        (ISO date, UTC), after waiting for the organization's other writes that mail (a
-        lock held until the transaction ends): the day's cap holds under concurrency."""
+        (ISO date, UTC; queued, sent or failed since: ``COUNTED``), after waiting for the
+        organization's other writes that mail (a lock held until the transaction ends): the
+        day's cap holds under concurrency."""
         ...
 
     async def put_document(self, document: StoredDocument) -> None:

@@ -1,6 +1,7 @@
 """What became of the mail a record sends its partner, under the organization's daily cap
 (ADR 0348, 0354): queued for the mailer, or not sent because the day's cap was reached, and
-when it may be sent again. Decided in the write that sends it, so the record says it."""
+when it may be sent again. Decided in the write that sends it, so the record says it; the
+mailer then reports each attempt's end, sent or failed with why (ADR 0363)."""
 
 from __future__ import annotations
 
@@ -31,17 +32,45 @@ def may_mail(handled_today: int, per_day: int = PARTNER_MAILS_PER_DAY) -> bool:
 class MailStatus(StrEnum):
     QUEUED = "queued"  # within the day's cap: the mail worker sends it (once per event)
     NOT_SENT = "not_sent"  # past the day's cap: nothing went out
+    SENT = "sent"  # the mail server took it (the mailer's report, ADR 0363)
+    FAILED = "failed"  # the mailer gave up on it (``failure`` says why)
+
+
+# The statuses of a mail that was queued on its ``day``: each counts on that day's cap.
+COUNTED = (MailStatus.QUEUED, MailStatus.SENT, MailStatus.FAILED)
 
 
 class MailHold(StrEnum):
     DAILY_LIMIT = "daily_limit"
 
 
+class MailFailure(StrEnum):
+    """Why the mailer gave up, as a user can act on it; never the mail server's own words."""
+
+    ADDRESS_REFUSED = "address_refused"  # the recipient's server refused the address for good
+    MESSAGE_REFUSED = "message_refused"  # the mail server refused the message for good
+    UNDELIVERABLE = "undeliverable"  # the mail server did not take it after every try
+    MAILER_BOUND = "mailer_bound"  # the mailer's own daily bound held it back
+
+
+FAILURE_TEXT = {
+    MailFailure.ADDRESS_REFUSED: "The partner's mail server refused the address. "
+    "Check the partner's email address, then send the mail again.",
+    MailFailure.MESSAGE_REFUSED: "The mail server refused the message. "
+    "Send it again later; if it is refused again, tell the organization's administrator.",
+    MailFailure.UNDELIVERABLE: "The mail server could not be reached or did not take the "
+    "message after several tries. Send it again later.",
+    MailFailure.MAILER_BOUND: "The mailer's daily bound was reached. Send it again tomorrow.",
+}
+
+
 @dataclass(frozen=True)
 class PartnerMail:
     """``day``: the UTC day whose cap the mail counted against (queued) or found reached (not
     sent); ``resend_from``: when a mail not sent may be sent again (the next day's start);
-    ``attempts``: how many times it was decided (1, then one per resend that queued it)."""
+    ``attempts``: how many times it was decided (1, then one per resend that queued it), which
+    numbers the attempt a mailer's report is about; ``at``: when it was decided, or when the
+    mail server took it (sent) or the mailer gave up (failed, ``failure`` saying why)."""
 
     status: MailStatus
     at: datetime
@@ -49,6 +78,7 @@ class PartnerMail:
     attempts: int = 1
     held_by: MailHold | None = None
     resend_from: datetime | None = None
+    failure: MailFailure | None = None
 
 
 # The statuses, per kind of record, in which its mail still says something true (a request
@@ -96,15 +126,16 @@ def resend(
     has room again, while the record is still in a status its mail speaks of (``resendable``:
     an agreement still awaiting signatures, an invoice not void).
 
-    None: the mail is queued already, so there is nothing to send (a replayed resend sends
-    nothing twice). While today's cap is still reached the resend is refused (429, retry at
-    the next day's start) and the record keeps its state.
+    None: the mail is queued already or the server took it, so there is nothing to send (a
+    replayed resend sends nothing twice); a mail not sent or failed is sent again. While
+    today's cap is still reached the resend is refused (429, retry at the next day's start)
+    and the record keeps its state.
     """
     if mail is None:
         raise Conflict(
             "This record has sent its partner no mail", [FieldError("notification", "none")]
         )
-    if mail.status is MailStatus.QUEUED:
+    if mail.status in (MailStatus.QUEUED, MailStatus.SENT):
         return None
     if status not in resendable:
         raise Conflict(
@@ -118,6 +149,29 @@ def resend(
             "the mail can be sent again after 00:00 UTC",
             [FieldError("retryAfter", str(wait))],
         )
-    return replace(
-        partner_mail(mailed_today, at, per_day), attempts=mail.attempts + 1, held_by=None
-    )
+    return replace(partner_mail(mailed_today, at, per_day), attempts=mail.attempts + 1)
+
+
+def reported(
+    mail: PartnerMail | None,
+    attempt: int,
+    outcome: MailStatus,
+    at: datetime,
+    now: datetime,
+    failure: MailFailure | None = None,
+) -> PartnerMail | None:
+    """The record's mail once the mailer reports how ``attempt`` ended (``outcome``: sent, or
+    failed for ``failure``) at ``at``, as domain-api's clock reads ``now``.
+
+    None: the report changes nothing — it is about another attempt than the record's (a
+    redelivered or late report of an attempt a resend has replaced), or the attempt has ended
+    already (the first report of it stands), or the mail was never queued. ``at`` is kept
+    within the attempt's decision and ``now``.
+    """
+    if outcome not in (MailStatus.SENT, MailStatus.FAILED):
+        raise ValueError(f"a mailer reports sent or failed, not {outcome}")
+    if (outcome is MailStatus.FAILED) != (failure is not None):
+        raise ValueError("a failed mail, and only a failed one, says why")
+    if mail is None or mail.status is not MailStatus.QUEUED or mail.attempts != attempt:
+        return None
+    return replace(mail, status=outcome, at=min(max(at, mail.at), now), failure=failure)

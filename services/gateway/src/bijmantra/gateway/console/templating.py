@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from bijmantra.application.distribution.service import COLLECTIONS
-from bijmantra.domain.distribution.mail import RESENDABLE
+from bijmantra.domain.distribution.mail import FAILURE_TEXT, RESENDABLE, MailFailure
 from bijmantra.gateway.console.tables import named
 from bijmantra.gateway.console.web import TEMPLATES
 from jinja2 import Environment, FileSystemLoader
@@ -28,6 +28,14 @@ def mail_resendable(resource: str, status: str) -> bool:
     again (the domain's rule, ADR 0354): the pages offer it only then."""
     kind = COLLECTIONS.get(resource)
     return kind is not None and status in RESENDABLE[kind.value]
+
+
+def mail_failure(code: str | None) -> str:
+    """What a failed partner mail's reason means to the member, and what to do (ADR 0363)."""
+    try:
+        return FAILURE_TEXT[MailFailure(code or "")]
+    except ValueError:
+        return "The mailer gave up on it. Send it again later."
 
 
 class ConsoleEnvironment(Environment):
@@ -48,4 +56,5 @@ def template_config() -> TemplateConfig[JinjaTemplateEngine]:
     )
     environment.filters["named"] = named
     environment.globals["mail_resendable"] = mail_resendable
+    environment.globals["mail_failure"] = mail_failure
     return TemplateConfig(instance=JinjaTemplateEngine.from_environment(environment))

@@ -9,7 +9,9 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
 import aiosmtplib
-from bijmantra.application.email import OutgoingEmail
+from bijmantra.application.email import MailRefused, OutgoingEmail
+
+PERMANENT = 500  # SMTP reply codes from here on are permanent negative completions (RFC 5321)
 
 
 @dataclass(frozen=True)
@@ -77,14 +79,26 @@ class SmtpEmailSender:
         self._settings = settings
 
     async def send(self, email: OutgoingEmail) -> None:
+        """A permanent refusal (a 5xx reply to the recipient or the message) is
+        ``MailRefused``; anything else (4xx, no connection, a timeout, our own credentials
+        refused) is raised as it is, for another try."""
         settings = self._settings
-        await aiosmtplib.send(
-            build_message(email, settings.sender),
-            hostname=settings.host,
-            port=settings.port,
-            username=settings.username,
-            password=settings.password,
-            use_tls=settings.security == "tls",
-            start_tls=settings.security == "starttls",
-            timeout=settings.timeout,
-        )
+        try:
+            await aiosmtplib.send(
+                build_message(email, settings.sender),
+                hostname=settings.host,
+                port=settings.port,
+                username=settings.username,
+                password=settings.password,
+                use_tls=settings.security == "tls",
+                start_tls=settings.security == "starttls",
+                timeout=settings.timeout,
+            )
+        except aiosmtplib.SMTPRecipientsRefused as refused:
+            if all(r.code >= PERMANENT for r in refused.recipients):
+                raise MailRefused(recipient=True) from None
+            raise
+        except aiosmtplib.SMTPDataError as refused:
+            if refused.code >= PERMANENT:
+                raise MailRefused(recipient=False) from None
+            raise

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bijmantra.adapters.grpc.calls import ServiceTokenClient, call_with_token
+from bijmantra.application.distribution.mail import MailReport
 from bijmantra.contracts.distribution.v1 import distribution_service_pb2 as pb
 from bijmantra.contracts.distribution.v1 import distribution_service_pb2_grpc as pb_grpc
 from bijmantra.kernel import Page, PageRequest, TenantId
@@ -87,3 +88,15 @@ class DistributionWorkerClient(ServiceTokenClient):
             kind=kind, owner_id=owner_id, content=content, source_sha256=source_sha256
         )
         return str((await self._call(self._stub.StoreDocument, request, tenant)).sha256)
+
+    async def report_mail(self, tenant: TenantId, report: MailReport) -> None:
+        """Tell domain-api how a partner mail's attempt ended (ADR 0363)."""
+        request = pb.ReportPartnerMailRequest(
+            kind=report.kind,
+            id=report.record_id,
+            attempt=report.attempt,
+            status=report.status.value,
+            at=report.at.isoformat(),
+            failure="" if report.failure is None else report.failure.value,
+        )
+        await self._call(self._stub.ReportPartnerMail, request, tenant)

@@ -9,6 +9,7 @@ from typing import Any
 import msgspec
 from bijmantra.adapters.postgres.engine import driver_connection
 from bijmantra.application.ports.distribution import DocumentKind, Kind, StoredDocument
+from bijmantra.domain.distribution.mail import COUNTED
 from bijmantra.kernel import Conflict, FieldError, Page, PageRequest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
@@ -62,7 +63,8 @@ _MAIL_TURN = text(
 _MAILS_QUEUED = (
     "SELECT count(*) FROM domain.distribution_records "
     "WHERE kind IN ('seed_request', 'agreement', 'dispatch', 'invoice') "
-    "AND document @> CAST(%(match)s AS jsonb)"
+    "AND (document @> CAST(%(queued)s AS jsonb) OR document @> CAST(%(sent)s AS jsonb) "
+    "OR document @> CAST(%(failed)s AS jsonb))"
 )
 # The row lock taken by the upsert lasts until COMMIT/ROLLBACK: concurrent issuers of one
 # organization and year wait here, and a rolled-back issue leaves the counter unchanged.
@@ -148,9 +150,12 @@ class PostgresDistributionStore:
 
     async def partner_mails_queued(self, day: str) -> int:
         await self._connection.execute(_MAIL_TURN)
-        match = {"notification": {"status": "queued", "day": day}}
+        # A mail queued that day counts on it whatever the mailer reported since (ADR 0363).
+        values = {
+            status.value: _encode({"notification": {"status": status.value, "day": day}}).decode()
+            for status in COUNTED
+        }
         cursor = (await driver_connection(self._connection)).cursor()
-        values = {"match": _encode(match).decode()}
         row = await (await cursor.execute(_MAILS_QUEUED, values)).fetchone()
         return int(row[0]) if row else 0
 

@@ -542,3 +542,65 @@ class ResendNotificationResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ResendNotificationResponse: _TypeAlias = ResendNotificationResponse  # noqa: Y015
+
+@_typing.final
+class ReportPartnerMailRequest(_message.Message):
+    """ReportPartnerMailRequest names a record's mail attempt and how it ended."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KIND_FIELD_NUMBER: _builtins.int
+    ID_FIELD_NUMBER: _builtins.int
+    ATTEMPT_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    AT_FIELD_NUMBER: _builtins.int
+    FAILURE_FIELD_NUMBER: _builtins.int
+    kind: _builtins.str
+    """The record's kind: seed_request, agreement, dispatch or invoice."""
+    id: _builtins.str
+    attempt: _builtins.int
+    """The attempt the event that mailed carried (mail_attempt): 1, then one per resend."""
+    status: _builtins.str
+    """sent or failed."""
+    at: _builtins.str
+    """When the mail server took the mail or the mailer gave up (RFC 3339)."""
+    failure: _builtins.str
+    """Why it failed (address_refused, message_refused, undeliverable, mailer_bound); "" if sent."""
+    def __init__(
+        self,
+        *,
+        kind: _builtins.str = ...,
+        id: _builtins.str = ...,
+        attempt: _builtins.int = ...,
+        status: _builtins.str = ...,
+        at: _builtins.str = ...,
+        failure: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "attempt", b"attempt", "failure", b"failure", "id", b"id", "kind", b"kind", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReportPartnerMailRequest: _TypeAlias = ReportPartnerMailRequest  # noqa: Y015
+
+@_typing.final
+class ReportPartnerMailResponse(_message.Message):
+    """ReportPartnerMailResponse carries the record's partner mail state after the report (JSON)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NOTIFICATION_FIELD_NUMBER: _builtins.int
+    notification: _builtins.bytes
+    def __init__(
+        self,
+        *,
+        notification: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["notification", b"notification"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReportPartnerMailResponse: _TypeAlias = ReportPartnerMailResponse  # noqa: Y015

@@ -167,7 +167,8 @@ class DistributionServiceServicer:
 
     def ResendNotification(self, request, context):
         """ResendNotification sends a record's partner mail again that the organization's daily
-        cap held back, once the day has room; a mail already queued is not queued twice.
+        cap held back, once the day has room, or that the mailer failed to send; a mail queued
+        or sent is not queued twice.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -529,6 +530,11 @@ class DistributionWorkerServiceStub:
                 request_serializer=bijmantra_dot_distribution_dot_v1_dot_distribution__service__pb2.StoreDocumentRequest.SerializeToString,
                 response_deserializer=bijmantra_dot_distribution_dot_v1_dot_distribution__service__pb2.StoreDocumentResponse.FromString,
                 _registered_method=True)
+        self.ReportPartnerMail = channel.unary_unary(
+                '/bijmantra.distribution.v1.DistributionWorkerService/ReportPartnerMail',
+                request_serializer=bijmantra_dot_distribution_dot_v1_dot_distribution__service__pb2.ReportPartnerMailRequest.SerializeToString,
+                response_deserializer=bijmantra_dot_distribution_dot_v1_dot_distribution__service__pb2.ReportPartnerMailResponse.FromString,
+                _registered_method=True)
 
 
 class DistributionWorkerServiceServicer:
@@ -542,6 +548,15 @@ class DistributionWorkerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReportPartnerMail(self, request, context):
+        """ReportPartnerMail records how one attempt at a record's partner mail ended: sent (the
+        mail server took it) or failed (the mailer gave up). A report of another attempt than the
+        record's, or of an attempt already ended, changes nothing.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_DistributionWorkerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -549,6 +564,11 @@ def add_DistributionWorkerServiceServicer_to_server(servicer, server):
                     servicer.StoreDocument,
                     request_deserializer=bijmantra_dot_distribution_dot_v1_dot_distribution__service__pb2.StoreDocumentRequest.FromString,
                     response_serializer=bijmantra_dot_distribution_dot_v1_dot_distribution__service__pb2.StoreDocumentResponse.SerializeToString,
+            ),
+            'ReportPartnerMail': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReportPartnerMail,
+                    request_deserializer=bijmantra_dot_distribution_dot_v1_dot_distribution__service__pb2.ReportPartnerMailRequest.FromString,
+                    response_serializer=bijmantra_dot_distribution_dot_v1_dot_distribution__service__pb2.ReportPartnerMailResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -579,6 +599,33 @@ class DistributionWorkerService:
             '/bijmantra.distribution.v1.DistributionWorkerService/StoreDocument',
             bijmantra_dot_distribution_dot_v1_dot_distribution__service__pb2.StoreDocumentRequest.SerializeToString,
             bijmantra_dot_distribution_dot_v1_dot_distribution__service__pb2.StoreDocumentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReportPartnerMail(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/bijmantra.distribution.v1.DistributionWorkerService/ReportPartnerMail',
+            bijmantra_dot_distribution_dot_v1_dot_distribution__service__pb2.ReportPartnerMailRequest.SerializeToString,
+            bijmantra_dot_distribution_dot_v1_dot_distribution__service__pb2.ReportPartnerMailResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -60,7 +60,8 @@ class DistributionServiceStub:
     """ExportSmta returns the SMTA reporting rows as CSV."""
     ResendNotification: _grpc.UnaryUnaryMultiCallable[_distribution_service_pb2.ResendNotificationRequest, _distribution_service_pb2.ResendNotificationResponse]
     """ResendNotification sends a record's partner mail again that the organization's daily
-    cap held back, once the day has room; a mail already queued is not queued twice.
+    cap held back, once the day has room, or that the mailer failed to send; a mail queued
+    or sent is not queued twice.
     """
 
 @_typing.type_check_only
@@ -94,7 +95,8 @@ class DistributionServiceAsyncStub(DistributionServiceStub):
     """ExportSmta returns the SMTA reporting rows as CSV."""
     ResendNotification: _aio.UnaryUnaryMultiCallable[_distribution_service_pb2.ResendNotificationRequest, _distribution_service_pb2.ResendNotificationResponse]  # type: ignore[assignment]
     """ResendNotification sends a record's partner mail again that the organization's daily
-    cap held back, once the day has room; a mail already queued is not queued twice.
+    cap held back, once the day has room, or that the mailer failed to send; a mail queued
+    or sent is not queued twice.
     """
 
 class DistributionServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -185,7 +187,8 @@ class DistributionServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_distribution_service_pb2.ResendNotificationResponse, _abc.Awaitable[_distribution_service_pb2.ResendNotificationResponse]]:
         """ResendNotification sends a record's partner mail again that the organization's daily
-        cap held back, once the day has room; a mail already queued is not queued twice.
+        cap held back, once the day has room, or that the mailer failed to send; a mail queued
+        or sent is not queued twice.
         """
 
 def add_DistributionServiceServicer_to_server(servicer: DistributionServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
@@ -199,6 +202,11 @@ class DistributionWorkerServiceStub:
     def __new__(cls, channel: _aio.Channel) -> DistributionWorkerServiceAsyncStub: ...
     StoreDocument: _grpc.UnaryUnaryMultiCallable[_distribution_service_pb2.StoreDocumentRequest, _distribution_service_pb2.StoreDocumentResponse]
     """StoreDocument keeps a PDF the worker rendered and puts its SHA-256 in the audit trail."""
+    ReportPartnerMail: _grpc.UnaryUnaryMultiCallable[_distribution_service_pb2.ReportPartnerMailRequest, _distribution_service_pb2.ReportPartnerMailResponse]
+    """ReportPartnerMail records how one attempt at a record's partner mail ended: sent (the
+    mail server took it) or failed (the mailer gave up). A report of another attempt than the
+    record's, or of an attempt already ended, changes nothing.
+    """
 
 @_typing.type_check_only
 class DistributionWorkerServiceAsyncStub(DistributionWorkerServiceStub):
@@ -207,6 +215,11 @@ class DistributionWorkerServiceAsyncStub(DistributionWorkerServiceStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     StoreDocument: _aio.UnaryUnaryMultiCallable[_distribution_service_pb2.StoreDocumentRequest, _distribution_service_pb2.StoreDocumentResponse]  # type: ignore[assignment]
     """StoreDocument keeps a PDF the worker rendered and puts its SHA-256 in the audit trail."""
+    ReportPartnerMail: _aio.UnaryUnaryMultiCallable[_distribution_service_pb2.ReportPartnerMailRequest, _distribution_service_pb2.ReportPartnerMailResponse]  # type: ignore[assignment]
+    """ReportPartnerMail records how one attempt at a record's partner mail ended: sent (the
+    mail server took it) or failed (the mailer gave up). A report of another attempt than the
+    record's, or of an attempt already ended, changes nothing.
+    """
 
 class DistributionWorkerServiceServicer(metaclass=_abc_1.ABCMeta):
     """DistributionWorkerService is what the analytics-worker calls with a service token."""
@@ -218,5 +231,16 @@ class DistributionWorkerServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_distribution_service_pb2.StoreDocumentResponse, _abc.Awaitable[_distribution_service_pb2.StoreDocumentResponse]]:
         """StoreDocument keeps a PDF the worker rendered and puts its SHA-256 in the audit trail."""
+
+    @_abc_1.abstractmethod
+    def ReportPartnerMail(
+        self,
+        request: _distribution_service_pb2.ReportPartnerMailRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_distribution_service_pb2.ReportPartnerMailResponse, _abc.Awaitable[_distribution_service_pb2.ReportPartnerMailResponse]]:
+        """ReportPartnerMail records how one attempt at a record's partner mail ended: sent (the
+        mail server took it) or failed (the mailer gave up). A report of another attempt than the
+        record's, or of an attempt already ended, changes nothing.
+        """
 
 def add_DistributionWorkerServiceServicer_to_server(servicer: DistributionWorkerServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

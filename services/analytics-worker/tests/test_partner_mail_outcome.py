@@ -1,0 +1,253 @@
+"""The mailer reports how each partner mail ended, and the record says it (ADR 0363): sent
+when the SMTP server took it, failed with a reason a member can act on when it refused it or
+could not be reached, sent again by the writer after a failure; a redelivered or late report
+never moves a later attempt, and never another organization's record. Real PostgreSQL (the
+domain use cases, the outbox, the worker's ledger and outcomes) and a real SMTP server."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import aiosmtplib
+import msgspec
+import psycopg
+import pytest
+from bijmantra.adapters.email import SmtpEmailSender, SmtpSettings
+from bijmantra.adapters.postgres import create_engine, unit_of_work_factory
+from bijmantra.analytics_worker.mail import PostgresDeliveryLedger
+from bijmantra.application.distribution.mail import MailReport
+from bijmantra.application.distribution.notifications import NotifyPartners
+from bijmantra.application.events import EventEnvelope
+from bijmantra.application.events.envelope import decode_envelope
+from bijmantra.domain.distribution.mail import FAILURE_TEXT, MailFailure, MailStatus
+from bijmantra.kernel import FixedClock, NotFound, Principal, TenantId
+from bijmantra.testkit.distribution import DistributionWorld
+from bijmantra.testkit.mail import SmtpCatcher
+from bijmantra.testkit.provision import ProvisionedDatabase
+
+pytestmark = pytest.mark.integration
+NOW = datetime(2026, 12, 6, 10, 0, tzinfo=UTC)
+TOOK = NOW + timedelta(seconds=3)  # the worker's clock when the server took the mail
+j = msgspec.json.encode
+LINE = {"description": "Handling", "quantity": "2", "unit_price": "9.99", "tax_rate": "0"}
+WORKER = frozenset({"analysis-worker"})
+# What a refusing server says: its host, its queue, another recipient. None of it may reach
+# the record.
+REFUSAL = "550 5.1.1 <{address}>: unknown user on mx7.internal.partner.example (q=4471; cc=ops@x)"
+
+
+class Mailer:
+    """The worker's mail consumer over real SMTP and its ledger in the analytics schema,
+    reporting to the distribution use cases as domain-api's worker service does (a service
+    principal of the event's organization)."""
+
+    def __init__(self, world: DistributionWorld, engine: Any, smtp: SmtpCatcher) -> None:
+        self.world = world
+        self.reports: list[MailReport] = []
+        settings = SmtpSettings(smtp.host, smtp.port, "B <no-reply@b.test>")
+        self.notify = NotifyPartners(
+            SmtpEmailSender(settings),
+            PostgresDeliveryLedger(engine),
+            report=self.report,
+            clock=FixedClock(TOOK),
+        )
+
+    async def report(self, tenant: TenantId, report: MailReport) -> None:
+        self.reports.append(report)
+        await self.world.distribution.report_mail(Principal("worker", tenant, WORKER), report)
+
+    async def deliver(self, envelope: EventEnvelope) -> None:
+        await self.notify(envelope)
+
+
+@pytest.fixture
+async def world(database: ProvisionedDatabase) -> AsyncIterator[DistributionWorld]:
+    engine = create_engine(database.domain_url, pool_size=4)
+    yield DistributionWorld(
+        unit_of_work_factory(engine, source="test"), FixedClock(NOW), mails_per_day=3
+    )
+    await engine.dispose()
+
+
+@pytest.fixture
+async def mailer(
+    world: DistributionWorld, database: ProvisionedDatabase, smtp_server: SmtpCatcher
+) -> AsyncIterator[Mailer]:
+    engine = create_engine(database.analytics_url, pool_size=4)
+    yield Mailer(world, engine, smtp_server)
+    await engine.dispose()
+
+
+async def mail_events(database: ProvisionedDatabase, tenant: TenantId) -> list[EventEnvelope]:
+    """The organization's events that mail (or resend) so far, in order."""
+    async with await psycopg.AsyncConnection.connect(database.owner_url) as conn:
+        cursor = await conn.execute(
+            "SELECT envelope FROM domain.outbox WHERE tenant_id = %s ORDER BY seq", (tenant,)
+        )
+        envelopes = [decode_envelope(bytes(row[0])) for row in await cursor.fetchall()]
+    mailing = {"distribution.invoice_issued", "distribution.partner_mail_resent"}
+    return [e for e in envelopes if e.type in mailing]
+
+
+def member() -> Principal:
+    return Principal("manager", TenantId(uuid.uuid4()), frozenset({"data-manager"}))
+
+
+async def issued_invoice(world: DistributionWorld, who: Principal, address: str) -> str:
+    """Issued at NOW; domain-api's clock then moves on past the worker's (TOOK)."""
+    world.clock.at = NOW
+    partner = await world.partner(who, email=address)
+    body = j({"partner_id": partner, "currency": "EUR", "lines": [LINE]})
+    invoice = str((await world.invoices.create(who, body))["id"])
+    issued = await world.invoices.act(who, invoice, j({"action": "issued"}))
+    assert issued["notification"]["status"] == "queued"
+    world.clock.at = NOW + timedelta(minutes=1)
+    return invoice
+
+
+def plain(document: dict[str, Any]) -> Any:
+    return msgspec.json.decode(j(document["notification"]))
+
+
+async def test_a_mail_the_server_took_says_sent_with_when_and_a_redelivery_changes_nothing(
+    world: DistributionWorld,
+    mailer: Mailer,
+    database: ProvisionedDatabase,
+    smtp_server: SmtpCatcher,
+) -> None:
+    who = member()
+    address = f"{uuid.uuid4().hex}@partner.example"
+    invoice = await issued_invoice(world, who, address)
+    (event,) = await mail_events(database, who.tenant_id)
+    await mailer.deliver(event)
+
+    shown = await world.invoices.get(who, invoice)
+    assert plain(shown) == {
+        "status": "sent",
+        "at": "2026-12-06T10:00:03Z",
+        "day": "2026-12-06",
+        "attempts": 1,
+        "held_by": None,
+        "resend_from": None,
+        "failure": None,
+    }
+    # A resend of a mail the server took sends nothing: the record answers as it is.
+    assert (await world.invoices.resend_notification(who, invoice)) == shown
+    await mailer.deliver(event)  # redelivered: not mailed again, the same report ignored
+    assert len(smtp_server.messages_to(address)) == 1
+    assert await world.invoices.get(who, invoice) == shown
+    assert [r.status for r in mailer.reports] == [MailStatus.SENT, MailStatus.SENT]
+
+
+async def test_a_refused_address_fails_with_why_a_resend_is_sent_and_stale_reports_are_ignored(
+    world: DistributionWorld,
+    mailer: Mailer,
+    database: ProvisionedDatabase,
+    smtp_server: SmtpCatcher,
+) -> None:
+    who = member()
+    address = f"{uuid.uuid4().hex}@partner.example"
+    smtp_server.refuse(address, REFUSAL.format(address=address))
+    invoice = await issued_invoice(world, who, address)
+    (first,) = await mail_events(database, who.tenant_id)
+    await mailer.deliver(first)
+
+    failed = await world.invoices.get(who, invoice)
+    assert failed["notification"]["status"] == "failed"
+    assert failed["notification"]["failure"] == "address_refused"
+    assert failed["notification"]["at"] == "2026-12-06T10:00:03Z"
+    assert "internal" not in j(failed).decode()
+    assert "4471" not in j(failed).decode()
+    assert FAILURE_TEXT[MailFailure.ADDRESS_REFUSED].startswith("The partner's mail server")
+    assert smtp_server.messages_to(address) == []
+
+    # The writer fixes the address on the partner's side and sends it again: attempt 2.
+    smtp_server.refuse(address, None)
+    again = await world.invoices.resend_notification(who, invoice)
+    assert (again["notification"]["status"], again["notification"]["attempts"]) == ("queued", 2)
+    assert again["notification"]["failure"] is None
+    # A late or redelivered report of attempt 1 leaves attempt 2 queued.
+    await mailer.deliver(first)
+    assert mailer.reports[-1].attempt == 1
+    assert (await world.invoices.get(who, invoice))["notification"] == again["notification"]
+    late = MailReport("invoice", invoice, 1, MailStatus.SENT, TOOK)
+    await world.distribution.report_mail(Principal("worker", who.tenant_id, WORKER), late)
+    assert (await world.invoices.get(who, invoice))["notification"] == again["notification"]
+
+    _, resent = await mail_events(database, who.tenant_id)
+    assert resent.type == "distribution.partner_mail_resent"
+    await mailer.deliver(resent)
+    sent = (await world.invoices.get(who, invoice))["notification"]
+    assert (sent["status"], sent["attempts"], sent["failure"]) == ("sent", 2, None)
+    assert len(smtp_server.messages_to(address)) == 1
+    # Every report again, in any order: the record stays as attempt 2 left it.
+    for envelope in (resent, first, resent):
+        await mailer.deliver(envelope)
+    late = MailReport("invoice", invoice, 2, MailStatus.FAILED, TOOK, MailFailure.UNDELIVERABLE)
+    await world.distribution.report_mail(Principal("worker", who.tenant_id, WORKER), late)
+    assert (await world.invoices.get(who, invoice))["notification"] == sent
+    assert len(smtp_server.messages_to(address)) == 1
+
+
+async def test_a_server_that_cannot_take_the_mail_fails_it_after_the_tries(
+    world: DistributionWorld,
+    mailer: Mailer,
+    database: ProvisionedDatabase,
+    smtp_server: SmtpCatcher,
+) -> None:
+    who = member()
+    address = f"{uuid.uuid4().hex}@partner.example"
+    smtp_server.refuse(address, "451 4.3.0 mx7.internal: try again later")
+    invoice = await issued_invoice(world, who, address)
+    (event,) = await mail_events(database, who.tenant_id)
+    for _ in range(mailer.notify.tries - 1):  # the consumer redelivers each failed try
+        with pytest.raises(aiosmtplib.SMTPRecipientsRefused):
+            await mailer.deliver(event)
+        assert (await world.invoices.get(who, invoice))["notification"]["status"] == "queued"
+    await mailer.deliver(event)  # the last try gives up and says so
+    notification = (await world.invoices.get(who, invoice))["notification"]
+    assert (notification["status"], notification["failure"]) == ("failed", "undeliverable")
+    smtp_server.refuse(address, None)
+    await mailer.deliver(event)  # redelivered after giving up: still nothing sent
+    assert smtp_server.messages_to(address) == []
+
+
+async def test_a_report_never_reaches_another_organizations_record(
+    world: DistributionWorld, mailer: Mailer, database: ProvisionedDatabase
+) -> None:
+    owner, other = member(), member()
+    invoice = await issued_invoice(world, owner, f"{uuid.uuid4().hex}@partner.example")
+    report = MailReport("invoice", invoice, 1, MailStatus.FAILED, TOOK, MailFailure.UNDELIVERABLE)
+    with pytest.raises(NotFound):
+        await world.distribution.report_mail(Principal("worker", other.tenant_id, WORKER), report)
+    # The owner's event delivered as if it were the other organization's: no record there.
+    (event,) = await mail_events(database, owner.tenant_id)
+    forged = msgspec.structs.replace(event, tenant_id=str(other.tenant_id), id=str(uuid.uuid4()))
+    with pytest.raises(NotFound):
+        await mailer.deliver(forged)
+    assert (await world.invoices.get(owner, invoice))["notification"]["status"] == "queued"
+
+
+async def test_mail_reported_sent_or_failed_still_counts_on_its_days_cap(
+    world: DistributionWorld,
+    mailer: Mailer,
+    database: ProvisionedDatabase,
+    smtp_server: SmtpCatcher,
+) -> None:
+    """Three mails a day: once the first three are reported, the fourth is still not sent."""
+    who = member()
+    addresses = [f"{uuid.uuid4().hex}@partner.example" for _ in range(4)]
+    smtp_server.refuse(addresses[0], REFUSAL.format(address=addresses[0]))
+    for address in addresses[:3]:
+        await issued_invoice(world, who, address)
+    for event in await mail_events(database, who.tenant_id):
+        await mailer.deliver(event)
+    assert sorted(r.status.value for r in mailer.reports) == ["failed", "sent", "sent"]
+    partner = await world.partner(who, email=addresses[3])
+    body = j({"partner_id": partner, "currency": "EUR", "lines": [LINE]})
+    fourth = str((await world.invoices.create(who, body))["id"])
+    issued = await world.invoices.act(who, fourth, j({"action": "issued"}))
+    assert issued["notification"]["status"] == "not_sent"
