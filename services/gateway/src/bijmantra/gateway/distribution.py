@@ -177,9 +177,7 @@ RECORD_ROUTES = [
 async def smta_report(request: AnyRequest, state: State) -> Response[bytes]:
     csv = await state.distribution.smta_csv(request.auth)
     disposition = content_disposition("smta-report.csv")
-    return Response(
-        csv, media_type="text/csv; charset=utf-8", headers={"Content-Disposition": disposition}
-    )
+    return Response(csv, media_type="text/csv", headers={"Content-Disposition": disposition})
 
 
 def route_handlers() -> list[HTTPRouteHandler | Callable[..., Any]]:
