@@ -158,9 +158,15 @@ async def test_an_expired_claim_code_is_gone_and_a_late_first_reading_too() -> N
     code = (await world.enrolment.issue_claim(MANAGER, device_id))["claimCode"]
     credential = await world.claim(code)
     world.clock.advance(COMMISSION_WINDOW)
-    with pytest.raises(Gone):
+    with pytest.raises(Gone) as late:
         await world.send(credential, [reading(1)])
     assert state(world, device_id) == "claimed"
+    # What the refusal advises can be done (ADR 0365): it said "issue a new claim code", which
+    # a claimed device is refused (409), so an operator followed it into a conflict.
+    assert "revoke the device and register it again" in late.value.message
+    with pytest.raises(Conflict):
+        await world.enrolment.issue_claim(MANAGER, device_id)
+    await world.enrolment.revoke(MANAGER, device_id)
 
 
 async def test_revoking_stops_the_credential_at_once() -> None:

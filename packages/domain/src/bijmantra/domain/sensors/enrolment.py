@@ -117,7 +117,10 @@ class Device:
         commissioned = ENROLMENT_LIFECYCLE.next(self.state, EnrolmentAction.COMMISSION)
         assert self.claimed_at is not None
         if now >= self.claimed_at + COMMISSION_WINDOW:
-            raise Gone("Commissioning window passed; issue a new claim code")
+            # No new claim code for a claimed device (ADR 0365): a live MQTT connection opened
+            # with the superseded credential would go on being accepted (the bridge knows the
+            # device its topic names, not the credential it signed in with).
+            raise Gone("Commissioning window passed; revoke the device and register it again")
         return replace(self, state=commissioned, commissioned_at=now)
 
     def revoke(self, now: datetime) -> Device:
