@@ -18,6 +18,7 @@ from bijmantra.adapters.nats import (
     ensure_stream,
 )
 from bijmantra.adapters.nats.devices import DeviceAuthCallout, DeviceTelemetryBridge, JwtSigner
+from bijmantra.adapters.nats.retained import bound_retained
 from bijmantra.adapters.nats.stream import STREAM_CONFIG
 from bijmantra.adapters.postgres import (
     PostgresAuditStore,
@@ -71,6 +72,8 @@ def _device_link(
 
         callout_nc = await connect(settings.device_callout_url, name=f"{SERVICE_NAME}-callout")
         ingest_nc = await connect(settings.device_ingest_url, name=f"{SERVICE_NAME}-devices")
+        # What the edge keeps of retained publishes, per device topic (ADR 0361).
+        await bound_retained(ingest_nc.jetstream())
         signer = JwtSigner(settings.device_issuer_seed)
         await DeviceAuthCallout(callout_nc, signer, whose).start()
         bridge = DeviceTelemetryBridge(ingest_nc, ingest.from_connected_device)
