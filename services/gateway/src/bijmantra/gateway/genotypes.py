@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 from bijmantra.application.analysis.dto import AnalysisDocument, DeletedAnalysis
@@ -43,6 +43,7 @@ from litestar.datastructures import State, UploadFile
 from litestar.response import Stream
 
 JSON = "application/json"
+T = TypeVar("T")
 PIECE_BYTES = 1 << 20
 # Uploads stream through to domain-api (never buffered whole), so their bound is far above
 # the JSON body limit; Litestar counts the streamed bytes and answers 413 past it.
@@ -214,6 +215,21 @@ async def delete_variant_set(
     return platform_response(request, _decode(document))
 
 
+async def _begun(items: AsyncIterator[T]) -> AsyncIterator[T]:
+    """``items`` with its first item already read: a download's refusal (an unknown set, call
+    set or format) is raised here, while a clean 4xx can still be answered, not once the
+    200 has been sent; the body is then streamed piece by piece."""
+    first = await anext(items, None)
+
+    async def whole() -> AsyncIterator[T]:
+        if first is not None:
+            yield first
+        async for item in items:
+            yield item
+
+    return whole()
+
+
 def npy_header(shape: tuple[int, int]) -> bytes:
     """NumPy format 1.0 header for a C-order int8 array (the body follows as raw bytes)."""
     text = f"{{'descr': '|i1', 'fortran_order': False, 'shape': ({shape[0]}, {shape[1]}), }}"
@@ -236,16 +252,15 @@ async def download_dosages(
     call_sets = query_values(request, "callSetDbId")
     document = _decode(await state.genotyping.get_variant_set(request.auth, variant_set_db_id))
     width = len(call_sets) or document["callSetCount"]
-    chunks = state.genotyping.stream_genotypes(request.auth, variant_set_db_id, call_sets)
-    first = await anext(chunks, None)  # errors (unknown call set) still become a clean 4xx
+    chunks = await _begun(
+        state.genotyping.stream_genotypes(request.auth, variant_set_db_id, call_sets)
+    )
 
     async def body() -> AsyncIterator[bytes]:
         """Streamed chunk by chunk: the matrix is never held whole (it can be GBs)."""
         yield npy_header((document["variantCount"], width))
-        if first is not None:
-            yield first.dosages  # raw int8: only analysis workers are sent packed chunks
         async for chunk in chunks:
-            yield chunk.dosages
+            yield chunk.dosages  # raw int8: only analysis workers are sent packed chunks
 
     return Stream(
         body(),
@@ -261,17 +276,11 @@ async def download_file(
     """The variant set as a genotype file (``vcf``, ``hapmap``): BrAPI ``availableFormats``
     point here. Streamed piece by piece from the chunks (ADR 0199)."""
     pieces = state.genotyping.export_genotypes(request.auth, variant_set_db_id, file_format)
-    first = await anext(pieces, b"")  # an unknown set or format is still a clean 4xx
-
-    async def body() -> AsyncIterator[bytes]:
-        yield first
-        async for piece in pieces:
-            yield piece
-
+    body = await _begun(pieces)
     chosen = EXPORT_FORMATS[file_format]
     name = f"{variant_set_db_id}.{chosen.extension}"
     return Stream(
-        body(),
+        body,
         media_type=chosen.media_type,
         headers={"Content-Disposition": content_disposition(name)},
     )
