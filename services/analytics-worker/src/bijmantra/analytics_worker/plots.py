@@ -22,6 +22,13 @@ import numpy as np
 from matplotlib.figure import Figure as MplFigure
 
 FORMATS = (("png", "image/png"), ("svg", "image/svg+xml"))
+# Every text is drawn as written. Labels carry the organization's data (sample names, an
+# attribute's values, chromosome names), and matplotlib's default reads ``$...$`` in them
+# as mathtext: a sample named ``$\frac{$`` raised at ``savefig``, so the job's figures were
+# never attached and the worker computed the analysis again on each of the message's
+# deliveries, four more times, before dead-lettering it (ADR 0365). Set once for the
+# process (rcParams are global; figures are drawn on worker threads).
+matplotlib.rcParams["text.parse_math"] = False
 HEATMAP_CELLS = 400
 Files = list[tuple[str, str, bytes]]
 
@@ -52,11 +59,13 @@ def later(draw: Callable[..., Files], *args: Any, stem: str, **options: Any) -> 
 
 def _save(figure: MplFigure, stem: str) -> Files:
     files = []
-    for extension, media_type in FORMATS:
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format=extension, dpi=110, bbox_inches="tight")
-        files.append((f"{stem}.{extension}", media_type, buffer.getvalue()))
-    plt.close(figure)
+    try:
+        for extension, media_type in FORMATS:
+            buffer = io.BytesIO()
+            figure.savefig(buffer, format=extension, dpi=110, bbox_inches="tight")
+            files.append((f"{stem}.{extension}", media_type, buffer.getvalue()))
+    finally:  # pyplot keeps every open figure: one that failed to save was kept for good
+        plt.close(figure)
     return files
 
 

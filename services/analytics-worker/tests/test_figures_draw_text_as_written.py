@@ -1,0 +1,58 @@
+"""Figures draw the organization's data as plain text (ADR 0365): a sample, an attribute's
+value or a chromosome named with ``$...$`` was read as mathtext and, malformed, raised at
+``savefig``. The completed job's figures then stayed pending for good, and the worker
+computed the analysis again on each redelivery of its message before dead-lettering it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+from bijmantra.analytics_worker import plots
+
+MARKUP = ["$\\frac{$", "$x^x^x^x$", "$" + "\\sqrt{" * 40 + "x" + "}" * 40 + "$", "a $ b"]
+
+
+def _drawn(figure: plots.Figure) -> list[tuple[str, str, bytes]]:
+    files = figure.render()
+    assert [(name, media) for name, media, _ in files] == figure.files
+    assert files[0][2].startswith(b"\x89PNG")
+    assert b"<svg" in files[1][2]
+    return files
+
+
+def test_markup_in_labels_is_drawn_as_written() -> None:
+    before = set(plt.get_fignums())
+    n = len(MARKUP) * 3
+    x, y = np.linspace(0, 1, n), np.linspace(1, 0, n)
+    labels = [MARKUP[i % len(MARKUP)] for i in range(n)]
+    _drawn(
+        plots.later(
+            plots.scatter,
+            x,
+            y,
+            labels,
+            stem="pca",
+            title="Principal components",
+            legend="$\\frac{$",
+            xlabel="PC1",
+            ylabel="PC2",
+        )
+    )
+    chrom = [MARKUP[i // 3] for i in range(n)]
+    _drawn(plots.later(plots.manhattan, chrom, np.arange(n), np.full(n, 0.5), stem="manhattan"))
+    assert set(plt.get_fignums()) == before
+
+
+def test_a_figure_that_fails_to_save_is_closed(monkeypatch: pytest.MonkeyPatch) -> None:
+    figure, _ = plt.subplots()
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise ValueError("cannot draw")
+
+    monkeypatch.setattr(figure, "savefig", refuse)
+    with pytest.raises(ValueError, match="cannot draw"):
+        plots._save(figure, "broken")
+    assert figure.number not in plt.get_fignums()
