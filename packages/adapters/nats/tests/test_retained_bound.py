@@ -1,7 +1,9 @@
 """The bound on retained MQTT publishes (ADR 0361) against a real NATS server with its MQTT
 listener and real MQTT 3.1.1 clients: a retained publish past the bound is acknowledged and
 delivered but not kept, the device stays connected and new devices still connect; a stream
-the server made before the bound loses what it held; the bound outlives a restart."""
+the server made before the bound loses what it held; the bound outlives a restart; the
+periodic purge empties the stream (a revoked device's publish with it) and the server keeps
+retained publishes after it as before."""
 
 from __future__ import annotations
 
@@ -14,7 +16,13 @@ from pathlib import Path
 import pytest
 from bijmantra.adapters.nats import connect
 from bijmantra.adapters.nats.devices import DeviceAuthCallout, JwtSigner
-from bijmantra.adapters.nats.retained import MAX_RETAINED, RETAINED_STREAM, bound_retained
+from bijmantra.adapters.nats.retained import (
+    MAX_RETAINED,
+    RETAINED_STREAM,
+    bound_retained,
+    forget_retained,
+    forget_retained_every,
+)
 from bijmantra.kernel import Unauthorized
 from bijmantra.testkit.device_nats import LocalDeviceNats
 from bijmantra.testkit.mqtt_device import MqttDevice
@@ -141,3 +149,28 @@ async def test_the_bound_outlives_a_restart_of_the_edge(edge: Edge) -> None:
     finally:
         await ingest.close()
         await callout.close()
+
+
+async def test_the_periodic_purge_empties_the_stream_and_retaining_goes_on(edge: Edge) -> None:
+    await forget_retained(edge.js)  # no stream yet (no device has connected): nothing to do
+    await bound_retained(edge.js)
+    device, topic = await edge.device(0)
+    other, other_topic = await edge.device(1)
+    await retain(device, topic, 1024)
+    await retain(other, other_topic, 1024)
+    assert await edge.kept() == (2, MAX_RETAINED)
+    other.close()  # as a revoked device: it never publishes again
+    stop = asyncio.Event()
+    purging = asyncio.create_task(forget_retained_every(edge.js, stop, interval=0.05))
+    try:
+        for _ in range(100):
+            if (await edge.kept())[0] == 0:
+                break
+            await asyncio.sleep(0.05)
+        assert await edge.kept() == (0, MAX_RETAINED)
+    finally:
+        stop.set()
+        await asyncio.wait_for(purging, WAIT)
+    await retain(device, topic, 1024)
+    assert await edge.kept() == (1, MAX_RETAINED)
+    assert not device.dropped.is_set()

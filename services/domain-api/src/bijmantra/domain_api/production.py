@@ -18,7 +18,7 @@ from bijmantra.adapters.nats import (
     ensure_stream,
 )
 from bijmantra.adapters.nats.devices import DeviceAuthCallout, DeviceTelemetryBridge, JwtSigner
-from bijmantra.adapters.nats.retained import bound_retained
+from bijmantra.adapters.nats.retained import bound_retained, forget_retained_every
 from bijmantra.adapters.nats.stream import STREAM_CONFIG
 from bijmantra.adapters.postgres import (
     PostgresAuditStore,
@@ -72,13 +72,22 @@ def _device_link(
 
         callout_nc = await connect(settings.device_callout_url, name=f"{SERVICE_NAME}-callout")
         ingest_nc = await connect(settings.device_ingest_url, name=f"{SERVICE_NAME}-devices")
-        # What the edge keeps of retained publishes, per device topic (ADR 0361).
-        await bound_retained(ingest_nc.jetstream())
+        # What the edge keeps of retained publishes: 4 KiB per device topic, emptied hourly so
+        # that revoked devices' go too (ADR 0361).
+        edge_js = ingest_nc.jetstream()
+        await bound_retained(edge_js)
+        stop_purging = asyncio.Event()
+        purging = asyncio.create_task(forget_retained_every(edge_js, stop_purging))
+
+        async def stop_purge() -> None:
+            stop_purging.set()
+            await purging
+
         signer = JwtSigner(settings.device_issuer_seed)
         await DeviceAuthCallout(callout_nc, signer, whose).start()
         bridge = DeviceTelemetryBridge(ingest_nc, ingest.from_connected_device)
         await bridge.start()
-        return [callout_nc.drain, ingest_nc.drain, bridge.finish]
+        return [stop_purge, callout_nc.drain, ingest_nc.drain, bridge.finish]
 
     return link
 

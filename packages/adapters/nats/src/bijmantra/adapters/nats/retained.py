@@ -11,21 +11,30 @@ against nats-server 2.15.1, ``adapters/nats/tests/test_retained_bound.py``).
 
 domain-api sets it when it connects to the edge, creating the stream with the server's own
 settings if no device has connected yet (the server then finds it and uses it), and purges
-what an earlier, larger bound let in.
+what an earlier, larger bound let in. It also empties the stream every ``PURGE_SECONDS``: a
+revoked device's last retained publish would otherwise stay for good, so the stream holds
+at most the enrolled devices' and an hour's revoked ones'.
 """
 
 from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from bijmantra.observability import get_logger
 
 from nats.js import JetStreamContext
 from nats.js.api import RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import BadRequestError, NotFoundError
 
+log = get_logger(__name__)
 RETAINED_STREAM = "$MQTT_rmsgs"
 RETAINED_SUBJECTS = "$MQTT.rmsgs.>"
 # Bytes of one retained publish kept, its MQTT headers included (about 150 bytes): a status
 # message of a few readings fits, a bulk batch does not. 1,000 devices of an organization
 # (the default limit) hold at most 4 MiB of them.
 MAX_RETAINED = 4096
+PURGE_SECONDS = 3600.0
 
 
 def _server_config(max_size: int) -> StreamConfig:
@@ -64,3 +73,25 @@ async def bound_retained(js: JetStreamContext, max_size: int = MAX_RETAINED) -> 
         await js.purge_stream(RETAINED_STREAM)
         return True
     raise RuntimeError(f"{RETAINED_STREAM} neither found nor created")
+
+
+async def forget_retained(js: JetStreamContext) -> None:
+    """Empty the stream (nothing reads it); none yet (no device connected): nothing to do."""
+    with contextlib.suppress(NotFoundError):
+        await js.purge_stream(RETAINED_STREAM)
+
+
+async def forget_retained_every(
+    js: JetStreamContext, stop: asyncio.Event, interval: float = PURGE_SECONDS
+) -> None:
+    """``forget_retained`` every ``interval`` seconds until ``stop``; a failed purge (the edge
+    restarting) is logged and tried at the next turn."""
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval)
+        if stop.is_set():
+            return
+        try:
+            await forget_retained(js)
+        except Exception:  # the edge away for a moment must not end the loop
+            log.warning("retained publishes not purged", exc_info=True)
