@@ -14,6 +14,7 @@ from bijmantra.application.brapi.queries import ResourceQueries
 from bijmantra.domain.germplasm import find_cycle
 from bijmantra.kernel import (
     FixedClock,
+    Forbidden,
     PageRequest,
     Principal,
     TenantId,
@@ -347,3 +348,25 @@ async def test_plates_filter_by_their_samples_and_marker_positions_by_range() ->
     assert [p["position"] for p in documents(found.documents)] == [20]
     with pytest.raises(ValidationFailed):
         await queries.list(who, "markerposition", {"minPosition": ["ten"]}, PageRequest(0, 10))
+
+
+async def test_every_write_refuses_a_member_who_may_only_read() -> None:
+    db = InMemoryDatabase()
+    commands, _ = engine(db)
+    viewer = Principal(subject="v", tenant_id=TenantId(uuid.uuid4()), roles=frozenset({"viewer"}))
+    body = b'[{"germplasmName": "G"}]'
+    writes = [
+        commands.create(viewer, "germplasm", body),
+        commands.update(viewer, "germplasm", "g1", b'{"germplasmName": "G"}'),
+        commands.update_many(viewer, "germplasm", b'{"g1": {"germplasmName": "G"}}'),
+        commands.append(viewer, "list", "l1", "items", b'["a"]'),
+        commands.delete(viewer, "observation", b'{"observationDbIds": ["o1"]}'),
+        commands.admits_content(viewer, "image", 10),
+        commands.put_content(viewer, "image", "i1", "image/png", b"\x89PNG"),
+    ]
+    for write in writes:
+        with pytest.raises(Forbidden):
+            await write
+    assert db.documents == {}
+    assert db.contents == {}
+    assert db.outbox == []

@@ -114,6 +114,13 @@ class ResourceCommands:
             raise NotFound("This server writes no view entities")
         return self.views
 
+    def _writable(self, principal: Principal, entity_name: str) -> Entity:
+        """The entity a write names, once the caller may write in its context: every write's
+        first step (an unknown entity is the catalog's 404)."""
+        entity = self.catalog.entity(entity_name)
+        authorize(principal, Permission(entity.context, Action.WRITE))
+        return entity
+
     def _shape(self, entity: Entity, items: list[tuple[str, Any]]) -> list[dict[str, Any]]:
         """Validate requests against the official schema; every problem reported at once."""
         request_schema, document_schema = entity.new_request_schema, entity.document_schema
@@ -182,8 +189,7 @@ class ResourceCommands:
         db_ids: Sequence[str] | None = None,
     ) -> list[dict[str, Any]]:
         """Create inside a caller's transaction (e.g. germplasm for a genotype import's samples)."""
-        entity = self.catalog.entity(entity_name)
-        authorize(principal, Permission(entity.context, Action.WRITE))
+        entity = self._writable(principal, entity_name)
         if not isinstance(items, list):
             raise ValidationFailed(
                 f"Request body must be a JSON array of {entity.request_schema}",
@@ -252,8 +258,7 @@ class ResourceCommands:
     async def _update(
         self, principal: Principal, entity_name: str, items: list[tuple[str, str, Any]]
     ) -> DocumentPage:
-        entity = self.catalog.entity(entity_name)
-        authorize(principal, Permission(entity.context, Action.WRITE))
+        entity = self._writable(principal, entity_name)
         ids = [db_id for db_id, _, _ in items]
         storable_ids(*ids)
         updates = self._shape(entity, [(location, item) for _, location, item in items])
@@ -293,8 +298,7 @@ class ResourceCommands:
         self, principal: Principal, entity_name: str, db_id: str, suffix: str, body: bytes
     ) -> bytes:
         """``POST /{path}/{dbId}/{suffix}``: append strings to an array field (list items)."""
-        entity = self.catalog.entity(entity_name)
-        authorize(principal, Permission(entity.context, Action.WRITE))
+        entity = self._writable(principal, entity_name)
         target = entity.appends[suffix]
         storable_ids(db_id)
         values = decode_json(body, "a JSON array of strings", max_items=MAX_WRITE_ITEMS)
@@ -325,8 +329,7 @@ class ResourceCommands:
         """``POST /delete/{path}``: soft-delete what a search request matches, all at once.
 
         A request without any filter is refused rather than read as "delete everything"."""
-        entity = self.catalog.entity(entity_name)
-        authorize(principal, Permission(entity.context, Action.WRITE))
+        entity = self._writable(principal, entity_name)
         criteria = search_criteria(entity, decode_json(body, "a JSON search request object") or {})
         if not criteria:
             raise ValidationFailed(
@@ -346,8 +349,7 @@ class ResourceCommands:
     async def admits_content(self, principal: Principal, entity_name: str, size: int) -> None:
         """Refuse now (the quota's 429) content of ``size`` bytes (declared, 0 if unknown) that
         the organization's day of uploads has no room for: asked before the body is read."""
-        entity = self.catalog.entity(entity_name)
-        authorize(principal, Permission(entity.context, Action.WRITE))
+        entity = self._writable(principal, entity_name)
         if entity.content is None:
             raise NotFound(f"{entity.schema} has no binary content")
         async with self.uow(principal.tenant_id) as uow:
@@ -358,8 +360,7 @@ class ResourceCommands:
         self, principal: Principal, entity_name: str, db_id: str, media_type: str, content: bytes
     ) -> bytes:
         """Store a resource's binary content; its document is updated to describe it."""
-        entity = self.catalog.entity(entity_name)
-        authorize(principal, Permission(entity.context, Action.WRITE))
+        entity = self._writable(principal, entity_name)
         if entity.content is None:
             raise NotFound(f"{entity.schema} has no binary content")
         _, policy = entity.content
