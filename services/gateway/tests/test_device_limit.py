@@ -49,8 +49,8 @@ async def test_a_registration_past_the_limit_is_a_409_envelope_and_a_console_pag
         error = refused.json()["error"]
         assert error["code"] == "storage_full"
         assert error["message"].startswith(
-            "This organization has 1 enrolled devices, its limit of 1: the device was not "
-            "registered. Revoke a device it no longer uses, or ask an operator"
+            "This organization has reached its limit of 1 enrolled devices: the device was "
+            "not registered. Revoke a device it no longer uses, or ask an operator"
         )
         assert {d["location"]: d["message"] for d in error["details"]} == {
             "resource": "stored_enrolled_devices",
@@ -64,7 +64,7 @@ async def test_a_registration_past_the_limit_is_a_409_envelope_and_a_console_pag
         assert page.status_code == 409
         assert page.headers["content-type"].startswith("text/html")
         assert "<h1>Limit reached</h1>" in page.text
-        assert "its limit of 1: the device was not registered" in page.text
+        assert "its limit of 1 enrolled devices: the device was not registered" in page.text
         listed = await on.client.get("/api/v1/devices", headers=AUTH)
         assert [d["name"] for d in listed.json()["data"]] == ["a"]
 

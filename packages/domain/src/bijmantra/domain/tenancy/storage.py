@@ -86,8 +86,9 @@ def storage_refusal(standing: Standing, incoming: int) -> StorageFull | None:
     if used + incoming <= cap:
         return None
     if standing.resource is StoredResource.ENROLLED_DEVICES:
+        # No count in the words: refused at commit, ``used`` includes the refused device.
         message = (
-            f"This organization has {used:,} enrolled devices, its limit of {cap:,}: the "
+            f"This organization has reached its limit of {cap:,} enrolled devices: the "
             "device was not registered. Revoke a device it no longer uses, or ask an "
             "operator to raise the limit"
         )
