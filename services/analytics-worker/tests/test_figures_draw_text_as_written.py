@@ -56,3 +56,15 @@ def test_a_figure_that_fails_to_save_is_closed(monkeypatch: pytest.MonkeyPatch) 
     with pytest.raises(ValueError, match="cannot draw"):
         plots._save(figure, "broken")
     assert figure.number not in plt.get_fignums()
+
+
+def test_a_figure_that_cannot_be_drawn_is_left_out_and_the_others_drawn() -> None:
+    """Drawing is deterministic: a figure that raised made the job's message redeliver, and
+    the worker computed the whole analysis again on each delivery (ADR 0365)."""
+
+    def broken(*, stem: str) -> plots.Files:
+        raise RuntimeError(f"{stem} cannot be drawn")
+
+    fine = plots.later(plots.qq, np.linspace(0.01, 1, 20), stem="qq")
+    files = plots.drawn([plots.later(broken, stem="broken"), fine], "analysis-1")
+    assert [name for name, _, _ in files] == [name for name, _ in fine.files]

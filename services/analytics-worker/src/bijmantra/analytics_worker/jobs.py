@@ -22,6 +22,7 @@ import msgspec
 from bijmantra.adapters.grpc import AnalysisWorkerClient
 from bijmantra.adapters.postgres.placement import PlacementEngines, as_placements
 from bijmantra.adapters.postgres.worker_tables import record_run_finished, record_run_started
+from bijmantra.analytics_worker import plots
 from bijmantra.analytics_worker.analyses import (
     ANALYSES,
     PER_VARIANT,
@@ -215,9 +216,9 @@ class AnalysisRunner:
     async def _attach_figures(self, tenant: TenantId, job_id: str, outcome: Outcome) -> None:
         if not outcome.figures:
             return
-        files = await asyncio.to_thread(
-            lambda: [file for figure in outcome.figures for file in figure.render()]
-        )
+        files = await asyncio.to_thread(plots.drawn, outcome.figures, job_id)
+        if not files:
+            return
         try:
             attached = await self._client.attach_figures(tenant, job_id, files)
         except (RateLimited, StorageFull) as refused:  # the job stays completed, without figures

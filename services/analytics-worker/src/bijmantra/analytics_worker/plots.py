@@ -19,7 +19,10 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
 import numpy as np
+from bijmantra.observability import get_logger
 from matplotlib.figure import Figure as MplFigure
+
+log = get_logger(__name__)
 
 FORMATS = (("png", "image/png"), ("svg", "image/svg+xml"))
 # Every text is drawn as written. Labels carry the organization's data (sample names, an
@@ -50,6 +53,19 @@ class Figure:
 
     def render(self) -> Files:
         return self.draw(*self.args, stem=self.stem, **self.options)
+
+
+def drawn(figures: Sequence[Figure], analysis: str) -> Files:
+    """The files of every figure that can be drawn; one that cannot is logged and left out
+    (its files stay pending). Drawing is deterministic: raising here made the job's message
+    redeliver, and each delivery computed the analysis again before failing the same way."""
+    files: Files = []
+    for figure in figures:
+        try:
+            files += figure.render()
+        except Exception:
+            log.exception("figure not drawn", analysis=analysis, figure=figure.stem)
+    return files
 
 
 def later(draw: Callable[..., Files], *args: Any, stem: str, **options: Any) -> Figure:
