@@ -11,7 +11,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import nats
 import pytest
+from bijmantra.adapters.nats.stream import EVENTS_STREAM
 from bijmantra.devstack.stack import DEMO_ORGANIZATION_ID, DevStack, running_stack
 from bijmantra.testkit.servers import free_port, wait_for_port
 from websockets.asyncio.client import ClientConnection, connect
@@ -290,7 +292,7 @@ async def test_a_silent_client_is_dropped_by_keep_alive(
 async def test_a_client_that_stops_reading_is_disconnected_not_buffered(
     replicas: Replicas, tokens: tuple[str, str]
 ) -> None:
-    demo, _ = tokens
+    demo, other = tokens
     socket = await connect(
         ws_url(replicas.second),
         additional_headers={"Authorization": f"Bearer {demo}"},
@@ -301,6 +303,17 @@ async def test_a_client_that_stops_reading_is_disconnected_not_buffered(
     assert json.loads(await socket.recv())["type"] == "ready"
     await socket.send(json.dumps({"type": "subscribe"}))
     socket.transport.pause_reading()
+    # Another socket on the same worker, sharing its consumer (ADR 0362), reads on while the
+    # stalled one fills its queue and is closed: the stalled socket holds no one up.
+    reader = await subscribed(replicas.second, other)
+    seen: list[dict[str, Any]] = []
+
+    async def read() -> None:
+        while True:
+            message = await frame(reader)
+            seen.append(message["event"])
+
+    reading = asyncio.create_task(read())
     body = [
         {
             "germplasmName": f"flood-{n}",
@@ -316,8 +329,77 @@ async def test_a_client_that_stops_reading_is_disconnected_not_buffered(
                 "/brapi/v2/germplasm", json=body, headers={"Authorization": f"Bearer {demo}"}
             )
             assert response.status_code == 200
+    marker = await create(replicas.first, other, "after-the-flood")
+    for _ in range(int(WAIT / 0.1)):
+        if marker in {e["subject"] for e in seen} or reading.done():
+            break
+        await asyncio.sleep(0.1)
+    assert marker in {e["subject"] for e in seen}, reading
+    assert DEMO_ORGANIZATION_ID not in {e["tenant_id"] for e in seen}
+    reading.cancel()
     socket.transport.resume_reading()
     assert await close_code(socket) == 4413
+    await reader.send('{"type":"ping"}')
+    while (await frame(reader))["type"] != "pong":  # the stalled socket's end left it be
+        pass
+    await reader.close()
+
+
+async def feed_consumers(nats_url: str) -> list[str]:
+    """The event stream's consumers that are not a service's durable: the live feed's."""
+    nc = await nats.connect(nats_url)
+    try:
+        consumers = await nc.jetstream().consumers_info(EVENTS_STREAM)
+    finally:
+        await nc.close()
+    return [c.name for c in consumers if not c.config.durable_name]
+
+
+async def until_feed_consumers(nats_url: str, count: int) -> list[str]:
+    """The live feed's consumers once there are ``count`` (closes reach the server later)."""
+    for _ in range(int(WAIT / 0.1)):
+        names = await feed_consumers(nats_url)
+        if len(names) == count:
+            return names
+        await asyncio.sleep(0.1)
+    pytest.fail(f"the stream kept {len(names)} live feed consumers, not {count}")
+
+
+async def test_a_workers_sockets_share_one_consumer_removed_with_the_last_of_them(
+    replicas: Replicas, tokens: tuple[str, str]
+) -> None:
+    """ADR 0362: one consumer per gateway worker, not per socket (a consumer per socket capped
+    the platform's sockets at the stream's consumers, ADR 0352). Two organizations' sockets on
+    one worker share it, and each still receives its own organization's events alone."""
+    demo, other = tokens
+    nats_url = replicas.stack.nats_url
+    await until_feed_consumers(nats_url, 0)  # the sockets of the tests before have gone
+    demo_sockets = [
+        await subscribed(replicas.first, demo, events=["germplasm.*"]) for _ in range(12)
+    ]
+    other_sockets = [await subscribed(replicas.first, other) for _ in range(3)]
+    assert len(await feed_consumers(nats_url)) == 1  # 15 on the previous code
+    other_id = await create(replicas.first, other, "shared-other")  # first: a leak comes first
+    demo_id = await create(replicas.first, demo, "shared-demo")
+    for socket in demo_sockets:
+        seen: list[dict[str, Any]] = []
+        await event_for(socket, demo_id, seen)
+        assert {e["tenant_id"] for e in seen} == {DEMO_ORGANIZATION_ID}
+        assert other_id not in {e["subject"] for e in seen}
+    for socket in other_sockets:
+        seen = []
+        await event_for(socket, other_id, seen)
+        assert DEMO_ORGANIZATION_ID not in {e["tenant_id"] for e in seen}
+    for socket in [*demo_sockets, *other_sockets][1:]:
+        await socket.close()
+    assert len(await until_feed_consumers(nats_url, 1)) == 1  # one socket keeps it
+    await demo_sockets[0].close()
+    await until_feed_consumers(nats_url, 0)  # the last one took it away
+    again = await subscribed(replicas.first, demo)  # and the next makes it again
+    await until_feed_consumers(nats_url, 1)
+    later = await create(replicas.first, demo, "shared-again")
+    await event_for(again, later, [])
+    await again.close()
 
 
 async def test_audit_trail_and_activity_over_the_platform_api(

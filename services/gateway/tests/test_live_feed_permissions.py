@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from bijmantra.application.events.live_feed import FeedItem
+from bijmantra.application.events.live_hub import LiveHub
 from bijmantra.application.events.permissions import EventPermissions
 from bijmantra.application.security import Action, Permission
 from bijmantra.gateway.live import MAX_SUBSCRIBES, FeedSettings, SocketQuota, live_feed
@@ -87,7 +88,7 @@ def feed() -> Iterator[Feed]:
     events, verifier = FakeEventFeed(), FakeTokenVerifier({TOKEN: ADMIN})
     state = State(
         {
-            "feed": events,
+            "live_hub": LiveHub(events),
             "verifier": verifier,
             "feed_settings": FeedSettings(ping_interval=INTERVAL),
             "event_permissions": PERMISSIONS,

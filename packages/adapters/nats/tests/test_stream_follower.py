@@ -34,12 +34,16 @@ async def test_a_resume_point_naming_an_old_time_reads_a_bounded_part_of_the_str
     feed = JetStreamEventFeed(js, max_resume_scan=200)
     an_hour_ago = uuid7_at(int(time.time() * 1000) - 3_600_000)
     with pytest.raises(NotFound):
-        async with feed.follow(after_event_id=an_hour_ago):
-            pass
+        await feed.position_of(an_hour_ago)
     # A real, recent resume point is found within the bound, and the feed goes on after it.
-    async with feed.follow(after_event_id=records[50].id) as items:
+    async with feed.follow(after=await feed.position_of(records[50].id)) as items:
         item = await anext(aiter(items))
     assert item.event_id == records[51].id
+    # A replay ends where it was asked to, having read that far.
+    start, end = await feed.position_of(records[100].id), await feed.position_of(records[110].id)
+    async with feed.follow(after=start, through=end) as items:
+        replayed = [i.event_id async for i in items]
+    assert replayed == [r.id for r in records[101:111]]
 
 
 async def test_an_ended_follow_leaves_no_consumer_on_the_stream(js: JetStreamContext) -> None:
@@ -50,15 +54,17 @@ async def test_an_ended_follow_leaves_no_consumer_on_the_stream(js: JetStreamCon
     assert info.config.max_consumers == STREAM_CONFIG.max_consumers == 10_000
     before = info.state.consumer_count
     feed = JetStreamEventFeed(js)
+    last = await feed.last_position()
     for _ in range(20):
-        async with feed.follow(after_event_id=None):
+        async with feed.follow(after=last):
             pass
+        async with feed.follow(after=last - 5, through=last) as items:
+            assert len([i async for i in items]) <= 5
         with pytest.raises(NotFound):
-            async with feed.follow(after_event_id=uuid7_at(int(time.time() * 1000) - 1000)):
-                pass
+            await feed.position_of(uuid7_at(int(time.time() * 1000) - 1000))
 
     async def pump() -> None:
-        async with feed.follow(after_event_id=None) as items:
+        async with feed.follow(after=last) as items:
             async for _ in items:
                 pass
 

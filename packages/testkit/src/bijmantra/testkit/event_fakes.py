@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC
@@ -128,37 +129,51 @@ class FakeDocumentLookup:
 
 
 class FakeEventFeed:
-    """The ``EventFeed`` port in memory: ``publish`` appends to the stream; a follower gets
-    what was stored after its last event id, then every new event."""
+    """The ``EventFeed`` port in memory: ``publish`` appends to the stream (positions 1, 2,
+    …); a follower gets what was stored after its position, then every new event.
+    ``followers`` counts the follows open now, as a NATS server counts consumers."""
 
     def __init__(self) -> None:
         self.items: list[FeedItem] = []
         self._followers: list[asyncio.Queue[FeedItem]] = []
+        self.followers = 0
 
     def publish(self, item: FeedItem) -> None:
+        item = dataclasses.replace(item, position=len(self.items) + 1)
         self.items.append(item)
         for queue in self._followers:
             queue.put_nowait(item)
 
+    async def last_position(self) -> int:
+        return len(self.items)
+
+    async def position_of(self, event_id: str) -> int:
+        for item in self.items:
+            if item.event_id == event_id:
+                return item.position
+        raise NotFound(f"Event {event_id} is not in the stream")
+
     @contextlib.asynccontextmanager
-    async def follow(self, *, after_event_id: str | None) -> AsyncIterator[AsyncIterator[FeedItem]]:
+    async def follow(
+        self, *, after: int, through: int | None = None
+    ) -> AsyncIterator[AsyncIterator[FeedItem]]:
         queue: asyncio.Queue[FeedItem] = asyncio.Queue()
-        if after_event_id is not None:
-            ids = [item.event_id for item in self.items]
-            if after_event_id not in ids:
-                raise NotFound(f"Event {after_event_id} is not in the stream")
-            for item in self.items[ids.index(after_event_id) + 1 :]:
-                queue.put_nowait(item)
-        self._followers.append(queue)
+        for item in self.items[after:through]:
+            queue.put_nowait(item)
+        if through is None:
+            self._followers.append(queue)
+        self.followers += 1
 
         async def items() -> AsyncIterator[FeedItem]:
-            while True:
+            while through is None or not queue.empty():
                 yield await queue.get()
 
         try:
             yield items()
         finally:
-            self._followers.remove(queue)
+            self.followers -= 1
+            if through is None:
+                self._followers.remove(queue)
 
 
 @dataclass

@@ -22,6 +22,7 @@ from bijmantra.adapters.grpc.distribution import DistributionClient
 from bijmantra.adapters.grpc.exports import ExportClient
 from bijmantra.application.brapi.modules import catalog
 from bijmantra.application.events.live_feed import EventFeed
+from bijmantra.application.events.live_hub import LiveHub
 from bijmantra.application.events.permissions import event_permissions
 from bijmantra.application.ports import TokenVerifier
 from bijmantra.edge import (
@@ -149,6 +150,8 @@ def bootstrap(settings: Settings, adapters: GatewayAdapters, tracing: Tracing) -
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         # Each replica follows the event stream itself: /ws works behind any replica.
         app.state.feed, close_feed = await adapters.open_feed()
+        # One follower of the stream for all of this worker's sockets (ADR 0362).
+        app.state.live_hub = LiveHub(app.state.feed)
         metrics = serve_metrics(settings.metrics_port, settings.bind_host)
         # Start-up objects (modules, the app, clients) never die: move them out of the
         # collector's reach, so a full collection no longer walks them while it stalls
@@ -159,6 +162,7 @@ def bootstrap(settings: Settings, adapters: GatewayAdapters, tracing: Tracing) -
         finally:
             if metrics is not None:
                 metrics.shutdown()
+            await app.state.live_hub.close()
             await close_feed()
             await close_all(adapters.closers)
             tracing.shutdown()

@@ -16,11 +16,15 @@ Protocol (JSON text frames):
 - back-pressure: at most ``queue_limit`` frames wait for a client; a client that falls
   further behind is disconnected (4413) and may resume from its last event id.
 - at most ``WS_SOCKETS_PER_MEMBER`` (32) sockets per member and organization on one gateway worker:
-  the next is answered with an error frame (``rate_limited``) and closed (4429). Each socket
-  follows the whole event stream through a NATS consumer of its own (ADR 0331).
+  the next is answered with an error frame (``rate_limited``) and closed (4429).
 - at most ``MAX_SUBSCRIBES`` subscribe frames per ``SUBSCRIBE_WINDOW`` seconds per socket; one
   more is answered with an error frame (``rate_limited``) and the subscription stays: each
-  makes and deletes a consumer on the NATS server every organization shares (ADR 0352).
+  resume replays through a consumer of its own on the NATS server every organization shares,
+  and finds its resume point by reading the stream (ADR 0335, 0352).
+
+The worker follows the stream through one consumer while any of its sockets is subscribed
+(``application.events.live_hub``, ADR 0362) and hands each event to its organization's
+sockets alone, each through its own filter into its own bounded queue.
 """
 
 from __future__ import annotations
@@ -34,7 +38,8 @@ from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
 import msgspec
-from bijmantra.application.events.live_feed import EventFeed, FeedFilter, Subscribe, feed_filter
+from bijmantra.application.events.live_feed import FeedFilter, FeedItem, Subscribe, feed_filter
+from bijmantra.application.events.live_hub import LiveHub
 from bijmantra.application.events.permissions import EventPermissions
 from bijmantra.application.json_input import decode_bounded
 from bijmantra.application.ports import TokenVerifier
@@ -83,8 +88,9 @@ class FeedSettings:
 
 class SocketQuota:
     """The sockets each member holds in each organization on this worker, bounded: every
-    socket costs a NATS consumer delivering the whole event stream to this process, so one
-    member's thousand sockets would multiply the feed's cost a thousandfold."""
+    socket costs a filter run on each of its organization's events and a queue of up to
+    ``queue_limit`` frames, so one member's thousand sockets would multiply the feed's cost
+    a thousandfold (ADR 0331)."""
 
     def __init__(self, per_member: int) -> None:
         self.per_member = per_member
@@ -143,11 +149,11 @@ class LiveConnection:
     """One client: a reader, a sender and (once subscribed) a pump from the feed."""
 
     def __init__(self, socket: WebSocket[Any, Any, Any]) -> None:
-        """The feed, token verifier, settings, event permissions and socket quota are the
+        """The live hub, token verifier, settings, event permissions and socket quota are the
         app's (put in its state by ``bootstrap``), the same for every connection."""
         state = socket.app.state
         self._socket = socket
-        self._feed: EventFeed = state.feed
+        self._hub: LiveHub = state.live_hub
         self._verifier: TokenVerifier = state.verifier
         self._settings: FeedSettings = state.feed_settings
         self._permissions: EventPermissions = state.event_permissions
@@ -252,33 +258,48 @@ class LiveConnection:
                 self._queue(_encode(_error_frame(ValidationFailed(str(error)))))
 
     async def _subscribe(self, resume_from: str | None) -> None:
-        if self._pump is not None:
-            self._pump.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._pump
-        self._filter = self._filter_now()
-        opened = asyncio.get_running_loop().create_future()
-        self._pump = asyncio.create_task(self._run_pump(resume_from, opened))
-        await opened  # raises NotFound for an unknown resume point
-        self._queue(b'{"type":"subscribed"}')
+        async with self._hub.kept():  # a lone socket's new watch keeps the worker's consumer
+            if self._pump is not None:
+                self._pump.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._pump
+            self._filter = self._filter_now()
+            opened = asyncio.get_running_loop().create_future()
+            self._pump = asyncio.create_task(self._run_pump(resume_from, opened))
+            await opened  # raises NotFound for an unknown resume point
 
     async def _run_pump(self, resume_from: str | None, opened: asyncio.Future[None]) -> None:
+        """Watch the organization's events through the worker's hub until the socket ends."""
+        assert self._principal is not None  # verified before reading began
+        tenant_id = str(self._principal.tenant_id)  # another one closes the socket (4401)
         try:
-            async with self._feed.follow(after_event_id=resume_from) as items:
+            async with self._hub.watch(tenant_id, self._offer, after_event_id=resume_from) as watch:
+                self._queue(b'{"type":"subscribed"}')  # before any event of the watch
                 opened.set_result(None)
-                async for item in items:
-                    if self._filter is not None and self._filter.admits(item):
-                        self._queue(_Event(item.payload))
+                await watch.run()
+        except _Closed as closed:  # a slow client
+            self._fail(closed)
         except BijmantraError as error:
             if not opened.done():
                 opened.set_exception(error)
-        except _Closed as closed:  # a slow client
-            self._fail(closed)
+            else:  # the stream was lost after the subscription began
+                self._fail(_stream_lost())
         except Exception:
             log.exception("live feed lost its stream subscription")
             if not opened.done():
                 opened.set_exception(Unavailable("The event stream is unavailable"))
-            self._fail(_Closed(CLOSE_UNAVAILABLE, "event stream unavailable; reconnect and resume"))
+            self._fail(_stream_lost())
+
+    def _offer(self, item: FeedItem) -> None:
+        """One event of the socket's organization, from the hub: queued when the filter admits
+        it. Never blocks nor raises: a socket whose queue is full is closed (4413) and the
+        hub's other sockets go on."""
+        if self._fatal.done() or self._filter is None or not self._filter.admits(item):
+            return
+        try:
+            self._queue(_Event(item.payload))
+        except _Closed as closed:
+            self._fail(closed)
 
     def _filter_now(self) -> FeedFilter | None:
         """The subscription's filter for the principal verified last (``None``: none yet).
@@ -347,6 +368,10 @@ class LiveConnection:
         if principal != before:
             self._principal = principal
             self._filter = self._filter_now()
+
+
+def _stream_lost() -> _Closed:
+    return _Closed(CLOSE_UNAVAILABLE, "event stream unavailable; reconnect and resume")
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,18 +36,27 @@ class FeedItem:
     tenant_id: str
     type: str
     payload: bytes
+    position: int = 0  # where the stream stored it: a later event has a greater position
 
 
 class EventFeed(Protocol):
-    """Follows the domain-event stream (every gateway replica reads it independently)."""
+    """Follows the domain-event stream (every gateway worker reads it through one follower
+    of its own, ``live_hub.LiveHub``, ADR 0362)."""
 
     def follow(
-        self, *, after_event_id: str | None
+        self, *, after: int, through: int | None = None
     ) -> AbstractAsyncContextManager[AsyncIterator[FeedItem]]:
-        """New events, or every event stored after ``after_event_id``.
+        """Every event stored after position ``after``, then each new one; with ``through``,
+        only those up to that position (the iteration ends there)."""
+        ...
 
-        Raises ``NotFound`` when ``after_event_id`` is not (or no longer) in the stream.
-        """
+    async def last_position(self) -> int:
+        """The position of the last event stored (0: none)."""
+        ...
+
+    async def position_of(self, event_id: str) -> int:
+        """The position of ``event_id``; raises ``NotFound`` when it is not (or no longer)
+        in the stream."""
         ...
 
 

@@ -1,4 +1,6 @@
-"""Following the event stream from a gateway replica: one ordered consumer per follower.
+"""Following the event stream from a gateway worker: an ordered consumer per follower, one
+per worker shared by its sockets (``application.events.live_hub``, ADR 0362), and one per
+resume while it replays.
 
 Ordered consumers are ephemeral, flow-controlled and keep their state on the NATS server,
 so any replica can serve any client and a reconnecting client can resume anywhere.
@@ -31,6 +33,29 @@ SCAN_IDLE = 1.0
 # (any member may send one, again and again) had the gateway read the headers of every
 # organization's events since then, up to a month of the stream (ADR 0335).
 MAX_RESUME_SCAN = 50_000
+# A replay ends when its next stored message does not come within this long (seconds).
+REPLAY_IDLE = 5.0
+# What a live-feed consumer says it is, on the server (``nats consumer info``).
+FOLLOWER_DESCRIPTION = "bijmantra live feed"
+
+
+async def _replay(
+    subscription: JetStreamContext.PushSubscription, through: int
+) -> AsyncIterator[FeedItem]:
+    """The subscription's messages up to stream sequence ``through``: every one of them was
+    stored before the replay began, so it ends at ``through``, at the stream's end, or when
+    none comes within ``REPLAY_IDLE`` (those in between were removed by age)."""
+    while True:
+        try:
+            message = await subscription.next_msg(timeout=REPLAY_IDLE)
+        except nats.errors.TimeoutError:
+            return
+        sequence = int(message.metadata.sequence.stream)
+        if sequence > through:
+            return
+        yield _item(message)
+        if sequence == through or message.metadata.num_pending == 0:
+            return
 
 
 def _item(message: Msg) -> FeedItem:
@@ -39,7 +64,13 @@ def _item(message: Msg) -> FeedItem:
     if tenant is None or event_type is None:  # published without routing headers
         envelope = decode_envelope(message.data, upcasting=False)
         tenant, event_type = envelope.tenant_id, envelope.type
-    return FeedItem(headers.get("Nats-Msg-Id", ""), tenant, event_type, message.data)
+    return FeedItem(
+        headers.get("Nats-Msg-Id", ""),
+        tenant,
+        event_type,
+        message.data,
+        int(message.metadata.sequence.stream),
+    )
 
 
 class JetStreamEventFeed:
@@ -49,29 +80,39 @@ class JetStreamEventFeed:
         *,
         pending_limit: int = 10_000,
         max_resume_scan: int = MAX_RESUME_SCAN,
+        description: str = FOLLOWER_DESCRIPTION,
     ) -> None:
         self._js = js
         self._pending_limit = pending_limit
         self._max_scan = max_resume_scan
+        self._description = description
+
+    async def last_position(self) -> int:
+        return int((await self._js.stream_info(EVENTS_STREAM)).state.last_seq)
+
+    async def position_of(self, event_id: str) -> int:
+        return await self._sequence_of(event_id)
 
     @contextlib.asynccontextmanager
-    async def follow(self, *, after_event_id: str | None) -> AsyncIterator[AsyncIterator[FeedItem]]:
-        if after_event_id is None:
-            config = ConsumerConfig(deliver_policy=DeliverPolicy.NEW)
-        else:
-            sequence = await self._sequence_of(after_event_id)
-            config = ConsumerConfig(
-                deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=sequence + 1
-            )
+    async def follow(
+        self, *, after: int, through: int | None = None
+    ) -> AsyncIterator[AsyncIterator[FeedItem]]:
         subscription = await self._js.subscribe(
             EVENTS_SUBJECTS[0],
             stream=EVENTS_STREAM,
             ordered_consumer=True,
-            config=config,
+            config=ConsumerConfig(
+                deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+                opt_start_seq=after + 1,
+                description=self._description,
+            ),
             pending_msgs_limit=self._pending_limit,
         )
         try:
-            yield (_item(message) async for message in subscription.messages)
+            if through is None:
+                yield (_item(message) async for message in subscription.messages)
+            else:
+                yield _replay(subscription, through)
         finally:
             await self._end(subscription)
 
