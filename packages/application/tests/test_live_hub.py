@@ -112,9 +112,6 @@ async def test_a_lone_watch_replaced_while_kept_keeps_the_follower() -> None:
     async with watching(hub, A, []):
         pass
     assert feed.followers == 0
-    async with watching(hub, A, []):
-        async with hub.kept():
-            pass  # (the watch leaves below, inside another keep)
     async with hub.kept():
         async with watching(hub, A, []):
             pass
