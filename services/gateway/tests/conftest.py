@@ -5,7 +5,7 @@ domain-api's own composition root over fakes (no PostgreSQL, NATS, Redis or iden
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +43,7 @@ class GatewayOnFakes:
     sessions: FakeConsoleSessionStore
     idempotency: FakeIdempotencyStore
     domain_target: str = ""  # domain-api's gRPC address (its worker services too)
+    stop_domain: Callable[[], Awaitable[object]] | None = None  # domain-api unreachable from then
 
 
 def _now_ms() -> float:
@@ -121,7 +122,13 @@ async def _gateway_on_fakes(
             httpx.AsyncClient(transport=transport, base_url="https://gateway.test") as client,
         ):
             yield GatewayOnFakes(
-                app, client, fakes, sessions, idempotency, settings.domain_api_target
+                app,
+                client,
+                fakes,
+                sessions,
+                idempotency,
+                settings.domain_api_target,
+                lambda: domain.server.stop(None),
             )
     finally:
         await domain.server.stop(None)

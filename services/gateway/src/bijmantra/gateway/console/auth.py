@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 import httpx
 from bijmantra.application.console import ConsoleSessions, TokenGrant
 from bijmantra.edge import client_address, site_cookie
-from bijmantra.gateway.console.web import COOKIE, CSRF_HEADER, PREFIX, PUBLIC, View, view
+from bijmantra.gateway.console.web import COOKIE, CSRF_HEADER, PREFIX, PUBLIC, View, member_view
 from bijmantra.kernel import BijmantraError, Unauthorized, Unavailable
 from bijmantra.observability import get_logger
 from litestar import Request, get, post
@@ -159,7 +159,7 @@ async def callback(request: AnyRequest) -> Redirect | Template:
 
 @post(f"{PREFIX}/auth/logout", name="console:logout", status_code=200)
 async def sign_out(request: AnyRequest) -> Template:
-    current: View = view(request)
+    current: View = member_view(request)
     tokens: IdentityTokenEndpoint = request.app.state.console_tokens
     ended = await _sessions(request).sign_out_everywhere(request.cookies.get(COOKIE), current.token)
     await tokens.end_identity_session(dict(request.cookies))

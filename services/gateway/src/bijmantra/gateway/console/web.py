@@ -1,8 +1,10 @@
 """The console's request plumbing: the session behind the cookie, CSRF, rendering, errors.
 
-Every ``/app`` handler runs after ``require_session`` (a router-level hook): a page gets the
-signed-in ``View`` with ``view(request)`` and renders with ``View.render``; a state-changing
-request without the session's CSRF token never reaches its handler (ADR 0060).
+Every ``/app`` handler runs after ``require_session`` (a router-level hook): a page starts
+with ``view(request, permission)``, which refuses a member without it before anything is
+read, and renders with ``View.render``; the few pages any signed-in member may see say so with
+``member_view(request)``. A state-changing request without the session's CSRF token never
+reaches its handler (ADR 0060).
 """
 
 from __future__ import annotations
@@ -82,9 +84,6 @@ class View:
         """``can('germplasm:write')`` decides what a template shows; handlers still enforce."""
         return permission in self.granted
 
-    def require(self, permission: Permission) -> None:
-        authorize(self.principal, permission)
-
     def render(self, template: str, *, status_code: int = 200, **context: Any) -> Template:
         self.mark("render")
         nav = [item for item in NAV if item.permission is None or self.can(item.permission)]
@@ -95,7 +94,18 @@ class View:
         )
 
 
-def view(request: AnyRequest) -> View:
+def view(request: AnyRequest, permission: Permission, *more: Permission) -> View:
+    """The signed-in page, once its member holds ``permission`` (and each of ``more``):
+    otherwise ``Forbidden``, the console's 403 page, before the handler reads anything."""
+    page = member_view(request)
+    for needed in (permission, *more):
+        authorize(page.principal, needed)
+    return page
+
+
+def member_view(request: AnyRequest) -> View:
+    """The signed-in page with no permission checked: only for what every member may do
+    (the dashboard, whose parts domain-api leaves out by role; signing out)."""
     found: View = request.scope["state"]["console"]
     return found
 

@@ -46,8 +46,7 @@ async def recent_entries(state: State, page: View, number: int | None, size: int
 
 @get(f"{PREFIX}/audit", name="console:audit")
 async def audit(request: Request[Any, Any, Any], state: State) -> Template:
-    page = view(request)
-    page.require(AUDIT)
+    page = view(request, AUDIT)
     entries = await recent_entries(state, page, page_request(request).page, PAGE_SIZE)
     verdict = await state.audit.verify(page.token) if "verify" in request.query_params else None
     return page.render("admin/audit.html", entries=entries, rows=entries, verdict=verdict)
@@ -91,8 +90,7 @@ class IdentityMembers:
 
 @get(f"{PREFIX}/members", name="console:members")
 async def members(request: Request[Any, Any, Any], state: State) -> Template:
-    page = view(request)
-    page.require(TENANCY_ADMIN)
+    page = view(request, TENANCY_ADMIN)
     listed = await state.console_members.list(page.token, str(page.principal.tenant_id))
     return page.render("admin/members.html", members=listed, roles=ROLES, error="")
 
@@ -101,8 +99,7 @@ async def members(request: Request[Any, Any, Any], state: State) -> Template:
 async def change_roles(
     request: Request[Any, Any, Any], state: State, user_id: str
 ) -> Redirect | Template:
-    page = view(request)
-    page.require(TENANCY_ADMIN)
+    page = view(request, TENANCY_ADMIN)
     form = await request.form()
     roles = [r for r in form.getall("roles", []) if isinstance(r, str)]
     organization = str(page.principal.tenant_id)

@@ -40,8 +40,7 @@ def _field(form: Any, name: str, limit: int = 200) -> str:
 async def genotypes(request: Request[Any, Any, Any], state: State) -> Template:
     """The upload form and the organization's variant sets (BrAPI ``variantsets``, paged;
     ``germplasm`` narrows them to the sets that genotype that germplasm)."""
-    page = view(request)
-    page.require(READ_GENOTYPES)
+    page = view(request, READ_GENOTYPES)
     germplasm = request.query_params.get("germplasm", "").strip()[:200]
     criteria = {"germplasmDbId": [germplasm]} if germplasm else {}
     found = await lists(state, page).list(page.token, "variantset", criteria, page_request(request))
@@ -55,8 +54,7 @@ async def genotypes(request: Request[Any, Any, Any], state: State) -> Template:
 async def upload_genotypes(request: Request[Any, Any, Any], state: State) -> Response[Any]:
     """Plain form: a redirect to the new variant set. Sent by HTMX (which shows the upload's
     progress): ``HX-Redirect`` there instead, so the page is fetched whole."""
-    page = view(request)
-    page.require(WRITE_GENOTYPES)
+    page = view(request, WRITE_GENOTYPES)
     form = await request.form()
     name, crop = _field(form, "name"), _field(form, "commonCropName")
     file = form.get("file")
@@ -75,8 +73,7 @@ async def upload_genotypes(request: Request[Any, Any, Any], state: State) -> Res
 
 @get(f"{PREFIX}/variantsets/{{db_id:str}}", name="console:variantset")
 async def variant_set(request: Request[Any, Any, Any], state: State, db_id: str) -> Template:
-    page = view(request)
-    page.require(READ_GENOTYPES)
+    page = view(request, READ_GENOTYPES)
     doc = document(await state.genotyping.get_variant_set(page.token, db_id))
     return page.render("analyses/variantset.html", variant_set=doc, analyses=ANALYSES)
 
@@ -84,8 +81,7 @@ async def variant_set(request: Request[Any, Any, Any], state: State, db_id: str)
 @post(f"{PREFIX}/variantsets/{{db_id:str}}/delete", name="console:variantset-delete")
 async def delete_variant_set(request: Request[Any, Any, Any], state: State, db_id: str) -> Redirect:
     """The set with its calls, for good (ADR 0345); refused while analyses of it remain."""
-    page = view(request)
-    page.require(DELETE_GENOTYPES)
+    page = view(request, DELETE_GENOTYPES)
     await state.genotyping.delete_variant_set(page.token, db_id)
     return Redirect(f"{PREFIX}/genotypes")
 
@@ -93,16 +89,14 @@ async def delete_variant_set(request: Request[Any, Any, Any], state: State, db_i
 @post(f"{PREFIX}/analyses/{{db_id:str}}/delete", name="console:analysis-delete")
 async def delete_analysis(request: Request[Any, Any, Any], state: State, db_id: str) -> Redirect:
     """A finished analysis with its results (ADR 0345); back to its variant set."""
-    page = view(request)
-    page.require(WRITE_ANALYSES)
+    page = view(request, WRITE_ANALYSES)
     deleted = document(await state.analyses.delete(page.token, db_id))
     return Redirect(f"{PREFIX}/variantsets/{deleted['variantSetDbId']}")
 
 
 @post(f"{PREFIX}/analyses", name="console:analysis-request")
 async def request_analysis(request: Request[Any, Any, Any], state: State) -> Redirect:
-    page = view(request)
-    page.require(WRITE_ANALYSES)
+    page = view(request, WRITE_ANALYSES)
     form = await request.form()
     kind, variant_set_id = _field(form, "type"), _field(form, "variantSetDbId")
     if kind not in ANALYSES:
@@ -114,8 +108,7 @@ async def request_analysis(request: Request[Any, Any, Any], state: State) -> Red
 
 @get(f"{PREFIX}/analyses/{{db_id:str}}", name="console:analysis")
 async def analysis(request: Request[Any, Any, Any], state: State, db_id: str) -> Template:
-    page = view(request)
-    page.require(READ_ANALYSES)
+    page = view(request, READ_ANALYSES)
     doc = document(await state.analyses.get(page.token, db_id))
     artifacts = (doc.get("results") or {}).get("artifacts") or []
     ready = [a for a in artifacts if not a.get("pending")]
@@ -155,8 +148,7 @@ async def _qc_samples(state: State, token: str, doc: dict[str, Any]) -> list[Any
 async def artifact(
     request: Request[Any, Any, Any], state: State, db_id: str, name: str
 ) -> Response[bytes]:
-    page = view(request)
-    page.require(READ_ANALYSES)
+    page = view(request, READ_ANALYSES)
     media_type, data = await state.analyses.artifact(page.token, db_id, name)
     shown = name.endswith((".svg", ".png"))
     return Response(

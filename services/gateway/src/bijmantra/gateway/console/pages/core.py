@@ -171,15 +171,13 @@ async def parent_page(
 
 @get(f"{PREFIX}/programs", name="console:programs")
 async def programs(request: Request[Any, Any, Any], state: State) -> Template:
-    page = view(request)
-    page.require(CORE)
+    page = view(request, CORE)
     return await listing(request, state, page, PROGRAM_LIST, {}, heading="Programs")
 
 
 @get(f"{PREFIX}/programs/{{db_id:str}}", name="console:program")
 async def program(request: Request[Any, Any, Any], state: State, db_id: str) -> Template:
-    page = view(request)
-    page.require(CORE)
+    page = view(request, CORE)
     return await parent_page(
         request, state, page, PROGRAM_PAGE, db_id, lambda _doc: [("Programs", "/app/programs")]
     )
@@ -194,15 +192,13 @@ def _trial_crumbs(doc: dict[str, Any]) -> Crumbs:
 
 @get(f"{PREFIX}/trials/{{db_id:str}}", name="console:trial")
 async def trial(request: Request[Any, Any, Any], state: State, db_id: str) -> Template:
-    page = view(request)
-    page.require(CORE)
+    page = view(request, CORE)
     return await parent_page(request, state, page, TRIAL_PAGE, db_id, _trial_crumbs)
 
 
 @get(f"{PREFIX}/studies", name="console:studies")
 async def studies(request: Request[Any, Any, Any], state: State) -> Template:
-    page = view(request)
-    page.require(CORE)
+    page = view(request, CORE)
     return await listing(request, state, page, STUDY_LIST, {}, heading="Studies")
 
 
@@ -215,9 +211,7 @@ def _study_crumbs(doc: dict[str, Any]) -> Crumbs:
 
 @get(f"{PREFIX}/studies/{{db_id:str}}", name="console:study")
 async def study(request: Request[Any, Any, Any], state: State, db_id: str) -> Template:
-    page = view(request)
-    page.require(CORE)
-    page.require(PHENOTYPING)
+    page = view(request, CORE, PHENOTYPING)
     return await parent_page(
         request,
         state,

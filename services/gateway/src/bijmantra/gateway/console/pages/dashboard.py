@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
-from bijmantra.gateway.console.web import PREFIX, view
+from bijmantra.gateway.console.web import PREFIX, member_view
 from litestar import Request, get
 from litestar.datastructures import State
 from litestar.response import Template
@@ -19,7 +19,7 @@ LABELS = {"germplasm": "Germplasm", "study": "Studies"}
 
 @get(PREFIX, name="console:dashboard")
 async def dashboard(request: Request[Any, Any, Any], state: State) -> Template:
-    page = view(request)
+    page = member_view(request)
     raw = await state.console.dashboard(
         page.token,
         analyses=ANALYSES if page.can("analysis:read") else 0,

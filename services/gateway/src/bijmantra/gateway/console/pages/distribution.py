@@ -102,8 +102,7 @@ def _list_route(resource: str, statuses: type[StrEnum], default: str = "") -> HT
     invoices come from domain-api ready to render, gross totals computed there (ADR 0322)."""
 
     async def listed(request: Req, state: State) -> Template:
-        page = view(request)
-        page.require(READ)
+        page = view(request, READ)
         status = _status(request, statuses, default)
         query = {"status": status or "all"}
         shown: dict[str, Any] = {"status": status, "statuses": [s.value for s in statuses]}
@@ -136,8 +135,7 @@ def _action_route(resource: str, board: bool = False) -> HTTPRouteHandler:
     partner mail was held back."""
 
     async def act(request: Req, state: State, record_id: str) -> Redirect:
-        page = view(request)
-        page.require(WRITE)
+        page = view(request, WRITE)
         given = await _form(request, "action", "reason", "tracking")
         body = _json({k: v for k, v in given.items() if v or k == "action"})
         moved = document(await state.distribution.act(page.token, resource, record_id, body))
@@ -158,8 +156,7 @@ def _resend_route(resource: str) -> HTTPRouteHandler:
     the cap is still reached the answer is the console's 429 page, saying when to retry."""
 
     async def resend(request: Req, state: State, record_id: str) -> Redirect:
-        page = view(request)
-        page.require(WRITE)
+        page = view(request, WRITE)
         await state.distribution.resend_notification(page.token, resource, record_id)
         return Redirect(f"{PREFIX}/{resource}/{record_id}")
 
@@ -177,8 +174,7 @@ def _resend_route(resource: str) -> HTTPRouteHandler:
 async def seed_request(request: Req, state: State, record_id: str) -> Template:
     """The request, its moves, and (once approved) a form that drafts its dispatch: a seed
     lot and an amount per item, the lots offered being those holding the item's germplasm."""
-    page = view(request)
-    page.require(READ)
+    page = view(request, READ)
     found, partner = await _with_partner(state, page, "seed-requests", record_id)
     allowed = [
         a.value
@@ -220,8 +216,7 @@ async def _lots_for(state: State, page: View, items: list[dict[str, Any]]) -> li
 async def draft_dispatch(request: Req, state: State, record_id: str) -> Redirect:
     """``lot-N`` and ``amount-N`` per item N; the use case checks lots, amounts and the
     request's state (400 / 409, nothing created)."""
-    page = view(request)
-    page.require(WRITE)
+    page = view(request, WRITE)
     form = await request.form()
     lines = []
     for n in range(ITEMS_DRAFTED):
@@ -241,8 +236,7 @@ async def agreement(request: Req, state: State, record_id: str) -> Template:
     """The exact text sent for signature, its SHA-256, who signed, and a form per party
     still to sign: the form carries the hash of the text shown, so a signer never signs
     a text other than the one on the page (a changed text is a 409)."""
-    page = view(request)
-    page.require(READ)
+    page = view(request, READ)
     found = document(await state.distribution.get(page.token, "agreements", record_id))
     signed = {s["party_role"]: s for s in found["signatures"]}
     unsigned = [p["role"] for p in found["parties"] if p["role"] not in signed]
@@ -264,8 +258,7 @@ async def agreement(request: Req, state: State, record_id: str) -> Template:
     request_max_body_size=FORM_LIMIT,
 )
 async def agreement_sign(request: Req, state: State, record_id: str) -> Redirect:
-    page = view(request)
-    page.require(WRITE)
+    page = view(request, WRITE)
     given = await _form(request, "party_role", "document_sha256")
     await state.distribution.sign(page.token, record_id, _json(given))
     return Redirect(f"{PREFIX}/agreements/{record_id}")
@@ -279,8 +272,7 @@ async def dispatch_board(request: Req, state: State) -> Template:
     """A column per status, each with the moves its lifecycle allows from there. Shipping
     writes the seed-lot withdrawals; no covering agreement or too little seed is a 409
     page that says why, and nothing changed."""
-    page = view(request)
-    page.require(READ)
+    page = view(request, READ)
     column = PageRequest(0, BOARD_COLUMN)
     pages = await asyncio.gather(
         *(
@@ -304,8 +296,7 @@ async def dispatch_board(request: Req, state: State) -> Template:
 
 @get(f"{PREFIX}/dispatches/{{record_id:str}}", name="console:dispatch")
 async def dispatch(request: Req, state: State, record_id: str) -> Template:
-    page = view(request)
-    page.require(READ)
+    page = view(request, READ)
     found, partner = await _with_partner(state, page, "dispatches", record_id)
     pdf = found["status"] in WITH_PDF["dispatches"]
     return page.render(
@@ -318,8 +309,7 @@ async def dispatch(request: Req, state: State, record_id: str) -> Template:
 
 @get(f"{PREFIX}/invoices/{{record_id:str}}", name="console:invoice")
 async def invoice(request: Req, state: State, record_id: str) -> Template:
-    page = view(request)
-    page.require(READ)
+    page = view(request, READ)
     found, partner = await _with_partner(state, page, "invoices", record_id)
     return page.render(
         "distribution/invoice.html",
@@ -337,8 +327,7 @@ async def invoice(request: Req, state: State, record_id: str) -> Template:
     request_max_body_size=FORM_LIMIT,
 )
 async def invoice_credit(request: Req, state: State, record_id: str) -> Redirect:
-    page = view(request)
-    page.require(WRITE)
+    page = view(request, WRITE)
     note = document(await state.distribution.credit_note(page.token, record_id))
     return Redirect(f"{PREFIX}/invoices/{note['id']}")
 
@@ -346,8 +335,7 @@ async def invoice_credit(request: Req, state: State, record_id: str) -> Redirect
 def _pdf_route(resource: str) -> HTTPRouteHandler:
     async def pdf(request: Req, state: State, record_id: str) -> Response[bytes]:
         """The worker's PDF, inline so the detail page previews it in a same-origin frame."""
-        page = view(request)
-        page.require(READ)
+        page = view(request, READ)
         content, sha256 = await state.distribution.document(page.token, resource, record_id)
         return Response(
             content,

@@ -37,8 +37,7 @@ def _field(form: Any, name: str) -> str:
 @get(f"{PREFIX}/devices/new", name="console:device-new")
 async def new_device(request: Request[Any, Any, Any], state: State) -> Template:
     """Step 1: the placement and the profile (a profile can be made here first)."""
-    page = view(request)
-    page.require(WRITE)
+    page = view(request, WRITE)
     profiles, locations, studies = await asyncio.gather(
         state.sensors.profiles(page.token),
         _listed(state, page, "location"),
@@ -66,8 +65,7 @@ async def _listed(state: State, page: View, entity: str) -> list[dict[str, Any]]
 
 @post(f"{PREFIX}/device-profiles", name="console:profile-create")
 async def create_profile(request: Request[Any, Any, Any], state: State) -> Redirect:
-    page = view(request)
-    page.require(WRITE)
+    page = view(request, WRITE)
     form = await request.form()
     try:
         low, high = float(_field(form, "minimum")), float(_field(form, "maximum"))
@@ -83,8 +81,7 @@ async def create_profile(request: Request[Any, Any, Any], state: State) -> Redir
 
 @post(f"{PREFIX}/devices", name="console:device-register")
 async def register(request: Request[Any, Any, Any], state: State) -> Redirect:
-    page = view(request)
-    page.require(WRITE)
+    page = view(request, WRITE)
     form = await request.form()
     body: dict[str, Any] = {
         "name": _field(form, "name"),
@@ -99,9 +96,11 @@ async def register(request: Request[Any, Any, Any], state: State) -> Redirect:
 
 
 def _render(
-    request: Request[Any, Any, Any], device: dict[str, Any], claim: dict[str, Any] | None
+    request: Request[Any, Any, Any],
+    page: View,
+    device: dict[str, Any],
+    claim: dict[str, Any] | None,
 ) -> Template:
-    page = view(request)
     template = "sensors/_enrol_steps.html" if fragment(request) else "sensors/enrol.html"
     return page.render(
         template,
@@ -115,9 +114,8 @@ def _render(
 @get(f"{PREFIX}/devices/{{device_id:str}}/enrol", name="console:device-enrol")
 async def enrol(request: Request[Any, Any, Any], state: State, device_id: str) -> Template:
     """Steps 2-4 of one device: what it waits on now, from its enrolment state."""
-    page = view(request)
-    page.require(WRITE)
-    return _render(request, document(await state.sensors.device(page.token, device_id)), None)
+    page = view(request, WRITE)
+    return _render(request, page, document(await state.sensors.device(page.token, device_id)), None)
 
 
 @post(f"{PREFIX}/devices/{{device_id:str}}/claim-code", name="console:device-claim-code")
@@ -125,10 +123,9 @@ async def issue_claim_code(
     request: Request[Any, Any, Any], state: State, device_id: str
 ) -> Template:
     """Step 2: the code is shown in this response only (never in a URL, never stored)."""
-    page = view(request)
-    page.require(WRITE)
+    page = view(request, WRITE)
     issued = document(await state.sensors.issue_claim(page.token, device_id))
-    return _render(request, issued, issued)
+    return _render(request, page, issued, issued)
 
 
 ROUTES = [new_device, create_profile, register, enrol, issue_claim_code]

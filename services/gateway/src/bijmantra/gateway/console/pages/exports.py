@@ -18,8 +18,7 @@ from litestar.response import Redirect, Stream, Template
 
 @get(f"{PREFIX}/export", name="console:export")
 async def export_page(request: Request[Any, Any, Any], state: State) -> Template:
-    page = view(request)
-    page.require(EXPORT)
+    page = view(request, EXPORT)
     export_id = request.query_params.get("id", "")
     job = export_view(await state.exports.get(page.token, export_id)) if export_id else None
     return page.render("admin/export.html", job=job, error="")
@@ -27,8 +26,7 @@ async def export_page(request: Request[Any, Any, Any], state: State) -> Template
 
 @post(f"{PREFIX}/export", name="console:export-request")
 async def ask_for_export(request: Request[Any, Any, Any], state: State) -> Redirect | Template:
-    page = view(request)
-    page.require(EXPORT)
+    page = view(request, EXPORT)
     try:
         job = export_view(await state.exports.request(page.token))
     except Conflict as error:
@@ -38,8 +36,7 @@ async def ask_for_export(request: Request[Any, Any, Any], state: State) -> Redir
 
 @get(f"{PREFIX}/export/{{export_id:str}}/archive", name="console:export-archive")
 async def download(request: Request[Any, Any, Any], state: State, export_id: str) -> Stream:
-    page = view(request)
-    page.require(EXPORT)
+    page = view(request, EXPORT)
     return archive_response(*await state.exports.download(page.token, export_id))
 
 

@@ -30,8 +30,7 @@ FIELDS = {
 
 @get(f"{PREFIX}/germplasm", name="console:germplasm")
 async def search(request: Request[Any, Any, Any], state: State) -> Template:
-    page = view(request)
-    page.require(READ)
+    page = view(request, READ)
     field = request.query_params.get("field", "germplasmName")
     field = field if field in FIELDS else "germplasmName"
     term = request.query_params.get("q", "").strip()[:MAX_TERM]
@@ -55,8 +54,7 @@ def _generations(request: Request[Any, Any, Any]) -> int:
 async def detail(request: Request[Any, Any, Any], state: State, db_id: str) -> Template:
     """One read (ADR 0307): the germplasm, its pedigree, attributes, seed lots with their
     transactions and its progeny. Another organization's id: not found (404)."""
-    page = view(request)
-    page.require(READ)
+    page = view(request, READ)
     generations = _generations(request)
     raw = await state.brapi.view(
         page.token, "germplasm", db_id, "console-page", {"generations": [str(generations)]}

@@ -40,8 +40,7 @@ async def _items(state: State, token: str, page: PageRequest, **filters: str) ->
 
 @get(f"{PREFIX}/operations", name="console:operations")
 async def overview(request: Req, state: State) -> Template:
-    page = view(request)
-    page.require(READ)
+    page = view(request, READ)
     plans = await _items(state, page.token, LIST, kind="plan")
     seasons = await state.operations.page("ListSeasons", page.token, LIST)
     return page.render(
@@ -54,8 +53,7 @@ async def overview(request: Req, state: State) -> Template:
 
 @get(f"{PREFIX}/operations/board/{{board_id:str}}", name="console:operations-board")
 async def board(request: Req, state: State, board_id: str) -> Template:
-    page = view(request)
-    page.require(READ)
+    page = view(request, READ)
     raw, _ = await state.operations.document("GetWorkItem", page.token, work_item_id=board_id)
     owner = msgspec.json.decode(raw)
     cards = _documents(
@@ -67,8 +65,7 @@ async def board(request: Req, state: State, board_id: str) -> Template:
 
 @get(f"{PREFIX}/operations/mine", name="console:operations-mine")
 async def mine(request: Req, state: State) -> Template:
-    page = view(request)
-    page.require(READ)
+    page = view(request, READ)
     found = await _items(state, page.token, LIST, assignee=page.principal.subject, kind="task")
     open_first = sorted(
         _documents(found), key=lambda i: (i["status"] in ("done", "cancelled"), i["due"] or "9999")
@@ -78,8 +75,7 @@ async def mine(request: Req, state: State) -> Template:
 
 @get(f"{PREFIX}/operations/items/{{item_id:str}}", name="console:operations-item")
 async def item(request: Req, state: State, item_id: str) -> Template:
-    page = view(request)
-    page.require(READ)
+    page = view(request, READ)
     raw, etag = await state.operations.document("GetWorkItem", page.token, work_item_id=item_id)
     pages: dict[str, Any] = {}  # template context: one list per tab
     for name, rpc in (
@@ -102,8 +98,7 @@ async def item(request: Req, state: State, item_id: str) -> Template:
 
 @get(f"{PREFIX}/operations/seasons/{{season_id:str}}", name="console:operations-season")
 async def season(request: Req, state: State, season_id: str) -> Template:
-    page = view(request)
-    page.require(READ)
+    page = view(request, READ)
     chart = msgspec.json.decode(
         await state.operations.raw("GetBurndown", page.token, season_id=season_id)
     )
@@ -135,8 +130,7 @@ async def _form(request: Req) -> dict[str, str]:
 @post(f"{PREFIX}/operations/items/{{item_id:str}}/status", name="console:operations-move")
 async def move(request: Req, state: State, item_id: str) -> Redirect:
     """The board's move (button or drop): the card's ETag makes a stale move a 412."""
-    page = view(request)
-    page.require(WRITE)
+    page = view(request, WRITE)
     form = await _form(request)
     await state.operations.document(
         "UpdateWorkItem",
@@ -150,8 +144,7 @@ async def move(request: Req, state: State, item_id: str) -> Redirect:
 
 @post(f"{PREFIX}/operations/items/{{item_id:str}}/comments", name="console:operations-comment")
 async def comment(request: Req, state: State, item_id: str) -> Redirect:
-    page = view(request)
-    page.require(WRITE)
+    page = view(request, WRITE)
     form = await _form(request)
     body = _encode({"body": form.get("body", "")})
     await state.operations.raw("AddComment", page.token, work_item_id=item_id, body=body)
@@ -160,8 +153,7 @@ async def comment(request: Req, state: State, item_id: str) -> Redirect:
 
 @post(f"{PREFIX}/operations/items/{{item_id:str}}/time", name="console:operations-time")
 async def log_time(request: Req, state: State, item_id: str) -> Redirect:
-    page = view(request)
-    page.require(WRITE)
+    page = view(request, WRITE)
     form = await _form(request)
     try:
         hours: Any = float(form.get("hours", ""))

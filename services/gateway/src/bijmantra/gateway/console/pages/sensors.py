@@ -26,8 +26,7 @@ LIVE_SPAN, LIVE_AHEAD, LIVE_POINTS = timedelta(hours=1), timedelta(minutes=5), 6
 
 @get(f"{PREFIX}/devices", name="console:devices")
 async def devices(request: Request[Any, Any, Any], state: State) -> Template:
-    page = view(request)
-    page.require(READ)
+    page = view(request, READ)
     found = await state.sensors.devices(page.token, PAGE)
     rows = [msgspec.json.decode(d) for d in found.items]
     return page.render("sensors/devices.html", devices=rows, total=found.total_count)
@@ -36,8 +35,7 @@ async def devices(request: Request[Any, Any, Any], state: State) -> Template:
 @get(f"{PREFIX}/devices/{{device_id:str}}", name="console:device")
 async def device(request: Request[Any, Any, Any], state: State, device_id: str) -> Template:
     """The device and one metric's history; ``resolution`` picks 1m (6 h), 1h (7 d), 1d (90 d)."""
-    page = view(request)
-    page.require(READ)
+    page = view(request, READ)
     found = document(await state.sensors.device(page.token, device_id))
     profiles = msgspec.json.decode(await state.sensors.profiles(page.token))
     profile = next((p for p in profiles if p["profileId"] == found["profileId"]), None)
@@ -103,8 +101,7 @@ async def _recent(state: State, token: str, device_id: str, metric: str) -> list
 
 @get(f"{PREFIX}/alerts", name="console:alerts")
 async def alerts(request: Request[Any, Any, Any], state: State) -> Template:
-    page = view(request)
-    page.require(READ)
+    page = view(request, READ)
     status = request.query_params.get("status", "")
     status = status if status in ("open", "acknowledged", "cleared") else ""
     found = await state.sensors.alerts(page.token, PAGE, status)
@@ -116,8 +113,7 @@ def _alert_action(action: str) -> HTTPRouteHandler:
     """The inbox's buttons: ``acknowledge`` or ``clear`` one alert, then show the inbox again."""
 
     async def act(request: Request[Any, Any, Any], state: State, alert_id: str) -> Redirect:
-        page = view(request)
-        page.require(WRITE)
+        page = view(request, WRITE)
         await getattr(state.sensors, action)(page.token, alert_id)
         return Redirect(f"{PREFIX}/alerts")
 

@@ -84,8 +84,7 @@ def _render(
 
 @get(f"{PREFIX}/studies/{{db_id:str}}/workbench", name="console:workbench")
 async def workbench(request: Request[Any, Any, Any], state: State, db_id: str) -> Template:
-    page = view(request)
-    page.require(READ)
+    page = view(request, READ)
     saved = request.query_params.get("saved", "")
     message = f"Saved {saved} value(s)." if saved.isdigit() else ""
     return _render(page, await _grid(request, state, page, db_id), message=message)
@@ -110,8 +109,7 @@ def _scales(grid: Grid) -> dict[str, Any]:
     request_max_body_size=GRID_FORM_LIMIT,
 )
 async def save(request: Request[Any, Any, Any], state: State, db_id: str) -> Template | Redirect:
-    page = view(request)
-    page.require(WRITE)
+    page = view(request, WRITE)
     form = await request.form()
     grid = await _grid(request, state, page, db_id)
     units, variables = form.getall("unit", []), form.getall("variable", [])
@@ -143,8 +141,7 @@ async def save(request: Request[Any, Any, Any], state: State, db_id: str) -> Tem
     request_max_body_size=MAX_UPLOAD + 64 * 1024,
 )
 async def upload(request: Request[Any, Any, Any], state: State, db_id: str) -> Template | Redirect:
-    page = view(request)
-    page.require(WRITE)
+    page = view(request, WRITE)
     form = await request.form()
     grid = await _grid(request, state, page, db_id)
     file = form.get("file")
@@ -199,8 +196,7 @@ async def _existing(
 
 @get(f"{PREFIX}/studies/{{db_id:str}}/observations.csv", name="console:observations-csv")
 async def download(request: Request[Any, Any, Any], state: State, db_id: str) -> Stream:
-    page = view(request)
-    page.require(READ)
+    page = view(request, READ)
     await state.brapi.get(page.token, "study", db_id)  # another organization's study: 404
     chunks = state.brapi.table(page.token, "observation", "table", {"studyDbId": [db_id]})
     first = await anext(chunks)
