@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 import msgspec
 import numpy as np
@@ -37,6 +39,7 @@ from bijmantra.domain.analysis import AnalysisType, JobShape, working_memory
 from bijmantra.domain.analysis.scheduling import Reservation
 from bijmantra.kernel import (
     Conflict,
+    FixedClock,
     Forbidden,
     NotFound,
     PageRequest,
@@ -207,6 +210,28 @@ async def test_a_job_completes_before_its_figures_and_a_lost_figure_is_redrawn(
     assert (await GetArtifact(uow, patience=0)(BREEDER, job_id, "grm.png")).data == b"png"
     assert (await ClaimAnalysis(uow)(WORKER, job_id, "worker-c")).proceed is False
     assert [e.type for e in db.outbox if e.subject == job_id].count("analysis.completed") == 1
+
+
+async def test_a_figure_pending_long_after_its_job_is_answered_at_once(
+    db: InMemoryDatabase,
+) -> None:
+    """Figures are attached seconds after their job; one still pending later was not drawn
+    (the worker leaves out a figure it cannot draw). Each request for it polled the database
+    every 0.1 s for the whole patience, ~300 transactions, which any reader could repeat."""
+    summary = await imported(db, np.zeros((4, 3), dtype=np.int8))
+    uow = fake_unit_of_work_factory(db)
+    request = AnalysisRequest(type="grm", variant_set_db_id=str(summary["variantSetDbId"]))
+    job_id = (await RequestAnalysis(uow)(BREEDER, request))["analysisDbId"]
+    claim = await ClaimAnalysis(uow)(WORKER, job_id, "worker-a")
+    pending = Artifact("grm.png", "image/png", None)
+    await CompleteAnalysis(uow)(
+        WORKER, job_id, claim.attempt, summary={}, tables={}, artifacts=[pending], timings={}
+    )
+    later = FixedClock(datetime.now(UTC) + timedelta(seconds=3))
+    started = time.monotonic()
+    with pytest.raises(Unavailable, match="still being rendered"):
+        await GetArtifact(uow, patience=2, clock=later)(BREEDER, job_id, "grm.png")
+    assert time.monotonic() - started < 0.5
 
 
 async def test_figures_are_attached_only_to_completed_jobs(db: InMemoryDatabase) -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from bijmantra.application.analysis.dto import AnalysisRequest, job_document
@@ -34,12 +35,14 @@ from bijmantra.domain.analysis import (
 from bijmantra.domain.tenancy.quotas import Resource
 from bijmantra.domain.tenancy.storage import StoredResource
 from bijmantra.kernel import (
+    Clock,
     Conflict,
     FieldError,
     NotFound,
     Page,
     PageRequest,
     Principal,
+    SystemClock,
     Unavailable,
     ValidationFailed,
     new_id,
@@ -290,21 +293,33 @@ class GetResultPage:
 class GetArtifact:
     uow: UnitOfWorkFactory
     patience: float = FIGURE_PATIENCE
+    clock: Clock = field(default_factory=SystemClock)
 
     async def __call__(self, principal: Principal, analysis_db_id: str, name: str) -> Artifact:
-        """The file; a figure still being rendered is waited for (``patience`` seconds)."""
+        """The file; a figure still being rendered is waited for (``patience`` seconds), but
+        only within ``patience`` of its job's completion: figures are attached seconds after
+        it. One pending later was not drawn (a redelivery may draw it, or nothing will: the
+        worker leaves out a figure it cannot draw), so the answer comes at once. Polling for
+        it cost ~300 transactions per request, which any reader could repeat (ADR 0365)."""
         authorize(principal, READ)
         deadline = time.monotonic() + self.patience
         while True:
             async with self.uow(principal.tenant_id) as uow:
-                await job_or_404(uow, analysis_db_id)
+                job = await job_or_404(uow, analysis_db_id)
                 found = await uow.analyses.artifact(analysis_db_id, name)
             if found is None:
                 raise NotFound(f"Analysis {analysis_db_id} has no artifact {name!r}")
             if found.data is not None:
                 return found
-            if time.monotonic() >= deadline:
+            if time.monotonic() >= deadline or not self._may_come(job):
                 raise Unavailable(
                     f"Figure {name!r} of analysis {analysis_db_id} is still being rendered"
                 )
             await asyncio.sleep(FIGURE_POLL)
+
+    def _may_come(self, job: AnalysisJob) -> bool:
+        """Whether the job completed recently enough for its figure to be on its way."""
+        finished = job.finished_at
+        return finished is not None and (
+            self.clock.now() - finished < timedelta(seconds=self.patience)
+        )
