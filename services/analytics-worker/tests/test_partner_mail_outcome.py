@@ -20,6 +20,7 @@ from bijmantra.adapters.postgres import create_engine, unit_of_work_factory
 from bijmantra.analytics_worker.mail import PostgresDeliveryLedger
 from bijmantra.application.distribution.mail import MailReport
 from bijmantra.application.distribution.notifications import NotifyPartners
+from bijmantra.application.email import EmailSender, OutgoingEmail
 from bijmantra.application.events import EventEnvelope
 from bijmantra.application.events.envelope import decode_envelope
 from bijmantra.domain.distribution.mail import FAILURE_TEXT, MailFailure, MailStatus
@@ -251,3 +252,56 @@ async def test_mail_reported_sent_or_failed_still_counts_on_its_days_cap(
     fourth = str((await world.invoices.create(who, body))["id"])
     issued = await world.invoices.act(who, fourth, j({"action": "issued"}))
     assert issued["notification"]["status"] == "not_sent"
+
+
+class Killed(BaseException):
+    """The worker's process ends here: nothing after it runs (no except, no finally of ours);
+    the claim's transaction is lost with its connection, as when PostgreSQL sees it drop."""
+
+
+class KilledDuringSend:
+    """Kills the worker in the middle of its next ``kills`` SMTP exchanges."""
+
+    def __init__(self, sender: EmailSender, kills: int) -> None:
+        self.sender, self.kills = sender, kills
+
+    async def send(self, email: OutgoingEmail) -> None:
+        if self.kills:
+            self.kills -= 1
+            raise Killed
+        await self.sender.send(email)
+
+
+async def test_deliveries_killed_mid_send_still_end_the_mail_within_the_consumers_deliveries(
+    world: DistributionWorld,
+    mailer: Mailer,
+    database: ProvisionedDatabase,
+    smtp_server: SmtpCatcher,
+) -> None:
+    """A worker SIGKILLed during the SMTP exchange (an analysis overrunning the node's memory,
+    a node lost, a rolling restart; up to the 15 s timeout of an unreachable server) counted no
+    try: a try was counted only once it had failed. Two such deliveries and a server refusing
+    the rest ran the consumer's five deliveries out, the event was dead-lettered and the record
+    said ``queued`` for good, which its writer may not resend (ADR 0367)."""
+    who = member()
+    address = f"{uuid.uuid4().hex}@partner.example"
+    smtp_server.refuse(address, "451 4.3.0 mx7.internal: try again later")
+    invoice = await issued_invoice(world, who, address)
+    (event,) = await mail_events(database, who.tenant_id)
+    mailer.notify.sender = KilledDuringSend(mailer.notify.sender, kills=2)
+
+    ends = []
+    for _ in range(5):  # the mail consumer's max_deliver, after which it dead-letters
+        try:
+            await mailer.deliver(event)
+        except Killed:
+            ends.append("killed")
+        except aiosmtplib.SMTPRecipientsRefused:
+            ends.append("refused")
+        else:
+            ends.append("ended")
+    # Before: killed, killed, refused, refused, refused (dead-lettered, queued for good).
+    assert ends == ["killed", "killed", "refused", "ended", "ended"]
+    notification = (await world.invoices.get(who, invoice))["notification"]
+    assert (notification["status"], notification["failure"]) == ("failed", "undeliverable")
+    assert smtp_server.messages_to(address) == []

@@ -186,7 +186,7 @@ class FakeDeliveryLedger:
     # (consumer, organization) -> claims recorded (the fake's "today" is its whole life)
     handled: dict[tuple[str, str], int] = field(default_factory=dict)
     outcomes: dict[str, MailOutcome] = field(default_factory=dict)  # event id -> outcome
-    tries: dict[str, int] = field(default_factory=dict)  # event id -> failed deliveries
+    tries: dict[str, int] = field(default_factory=dict)  # event id -> deliveries begun
 
     @contextlib.asynccontextmanager
     async def claim(self, consumer: str, envelope: EventEnvelope) -> AsyncIterator[Claim]:
@@ -201,7 +201,7 @@ class FakeDeliveryLedger:
             if claim.outcome is not None:
                 self.outcomes[envelope.id] = claim.outcome
 
-    async def failed_try(self, consumer: str, envelope: EventEnvelope) -> None:
+    async def began_try(self, consumer: str, envelope: EventEnvelope) -> None:
         self.tries[envelope.id] = self.tries.get(envelope.id, 0) + 1
 
 

@@ -2,7 +2,8 @@
 in a transaction that commits only after the SMTP server accepted the message. Claims of
 one organization take turns (a transaction-scoped advisory lock), so the day's count each
 reads includes every claim before it (ADR 0348). How the mail ended is kept with the claim,
-and the deliveries that failed before it, in ``analytics.partner_mail_outcomes`` (ADR 0363)."""
+and the deliveries begun, each counted before it claims, in ``analytics.partner_mail_outcomes``
+(ADR 0363, 0367)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from contextlib import asynccontextmanager
 
 from bijmantra.adapters.postgres import first_delivery
 from bijmantra.adapters.postgres.inbox import handled_today
-from bijmantra.adapters.postgres.partner_mail import count_failed_try, keep_outcome, kept_outcome
+from bijmantra.adapters.postgres.partner_mail import count_try, keep_outcome, kept_outcome
 from bijmantra.adapters.postgres.placement import PlacementEngines, as_placements
 from bijmantra.application.distribution.notifications import BACKSTOP_PER_DAY, MESSAGES, Claim
 from bijmantra.application.events import EventEnvelope, subject_for
@@ -51,6 +52,6 @@ class PostgresDeliveryLedger:
             if claim.first and claim.outcome is not None:
                 await keep_outcome(conn, envelope, claim.outcome)
 
-    async def failed_try(self, consumer: str, envelope: EventEnvelope) -> None:
+    async def began_try(self, consumer: str, envelope: EventEnvelope) -> None:
         async with self._placements.transaction(self._tenant(envelope)) as conn:
-            await count_failed_try(conn, envelope)
+            await count_try(conn, envelope)

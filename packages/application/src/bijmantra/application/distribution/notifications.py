@@ -25,8 +25,8 @@ from bijmantra.kernel import Clock, SystemClock, TenantId
 
 log = logging.getLogger(__name__)
 MAIL_CONSUMER = "distribution-mail"
-# Deliveries of one event that may fail to reach the mail server before the mailer gives up
-# (fewer than the consumer's five, so the last one reports the failure, ADR 0363).
+# Deliveries of one event begun, killed ones included, after which a mail the server did not
+# take is given up (fewer than the consumer's five, so one that ends reports it, ADR 0363, 0367).
 MAIL_TRIES = 4
 
 
@@ -43,8 +43,9 @@ class MailOutcome:
 class Claim:
     """``first``: the event was never processed by the consumer. ``handled_today``: how many
     of the organization's events the consumer processed earlier today (UTC). ``tries``: the
-    deliveries of this event that failed before. ``outcome``: how its mail ended — kept with
-    a first claim (the consumer sets it), read back on a redelivery."""
+    deliveries of this event begun so far, this one included (a killed one counts too).
+    ``outcome``: how its mail ended — kept with a first claim (the consumer sets it), read
+    back on a redelivery."""
 
     first: bool
     handled_today: int
@@ -60,8 +61,9 @@ class DeliveryLedger(Protocol):
         committed before."""
         ...
 
-    async def failed_try(self, consumer: str, envelope: EventEnvelope) -> None:
-        """Count a delivery of the event whose claim failed (its own transaction)."""
+    async def began_try(self, consumer: str, envelope: EventEnvelope) -> None:
+        """Count a delivery of the event before it claims and sends (its own transaction,
+        committed first, so a delivery whose process is killed mid-send counts, ADR 0367)."""
         ...
 
 
@@ -189,13 +191,10 @@ class NotifyPartners:
         email = notification_for(envelope)
         if email is None:
             return
-        try:
-            async with self.ledger.claim(MAIL_CONSUMER, envelope) as claim:
-                if claim.first:
-                    claim.outcome = await self._send(email, claim)
-        except Exception:
-            await self.ledger.failed_try(MAIL_CONSUMER, envelope)
-            raise
+        await self.ledger.began_try(MAIL_CONSUMER, envelope)
+        async with self.ledger.claim(MAIL_CONSUMER, envelope) as claim:
+            if claim.first:
+                claim.outcome = await self._send(email, claim)
         await self._report(envelope, claim.outcome)
 
     async def _send(self, email: OutgoingEmail, claim: Claim) -> MailOutcome:
@@ -209,7 +208,7 @@ class NotifyPartners:
                 MailFailure.ADDRESS_REFUSED if recipient else MailFailure.MESSAGE_REFUSED
             )
         except Exception:
-            if claim.tries + 1 < self.tries:
+            if claim.tries < self.tries:
                 raise  # the claim rolls back; the event comes again
             log.warning("partner mail given up after %s tries", self.tries, exc_info=True)
             return self._failed(MailFailure.UNDELIVERABLE)

@@ -1,6 +1,7 @@
 """The mail consumer's outcomes in the analytics schema (ADR 0363): per event, the deliveries
-that failed before and how the mail ended, in the caller's transaction on the tenant's
-placement (row-level security keeps it to the tenant's rows)."""
+begun (``tries``, counted before each claims, ADR 0367) and how the mail ended, in the
+caller's transaction on the tenant's placement (row-level security keeps it to the tenant's
+rows)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ _SETTLE = text(
     "ON CONFLICT (tenant_id, event_id) DO UPDATE "
     "SET status = excluded.status, failure = excluded.failure, at = excluded.at"
 )
-_FAILED_TRY = text(
+_BEGAN_TRY = text(
     "INSERT INTO analytics.partner_mail_outcomes (tenant_id, event_id, tries) "
     "VALUES (CAST(:tenant AS uuid), CAST(:event AS uuid), 1) "
     "ON CONFLICT (tenant_id, event_id) DO UPDATE "
@@ -35,7 +36,7 @@ def _keys(envelope: EventEnvelope) -> dict[str, str]:
 async def kept_outcome(
     conn: AsyncConnection, envelope: EventEnvelope
 ) -> tuple[int, MailOutcome | None]:
-    """The event's failed deliveries so far and its mail's outcome, if one was kept."""
+    """The event's deliveries begun so far and its mail's outcome, if one was kept."""
     row = (await conn.execute(_OUTCOME, _keys(envelope))).first()
     if row is None:
         return 0, None
@@ -51,5 +52,5 @@ async def keep_outcome(conn: AsyncConnection, envelope: EventEnvelope, done: Mai
     await conn.execute(_SETTLE, {**_keys(envelope), **values})
 
 
-async def count_failed_try(conn: AsyncConnection, envelope: EventEnvelope) -> None:
-    await conn.execute(_FAILED_TRY, _keys(envelope))
+async def count_try(conn: AsyncConnection, envelope: EventEnvelope) -> None:
+    await conn.execute(_BEGAN_TRY, _keys(envelope))
