@@ -1,4 +1,5 @@
-"""Organization administration: the audit trail with chain verification, members and roles.
+"""Organization administration: the audit trail with chain verification, members and roles,
+invitations (offered, pending, revoked).
 
 Members live in identity: read and changed over identity's platform API with the session's
 token (server to server), so identity's use cases decide, as for any client.
@@ -6,6 +7,7 @@ token (server to server), so identity's use cases decide, as for any client.
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 from typing import Any
 
@@ -16,6 +18,7 @@ from bijmantra.application.security import MEMBER_ROLES, Action, permissions
 from bijmantra.gateway.console.paging import MAX_PAGE, PAGE_SIZE, Rows, page_request
 from bijmantra.gateway.console.web import PREFIX, View, view
 from bijmantra.kernel import (
+    Conflict,
     FieldError,
     Forbidden,
     NotFound,
@@ -66,10 +69,17 @@ class IdentityMembers:
         except httpx.HTTPError as exc:
             raise Unavailable("Identity service unavailable") from exc
         if response.status_code >= 400:
-            message = response.json().get("error", {}).get("message", "Request refused")
-            error = {403: Forbidden, 404: NotFound}.get(response.status_code, ValidationFailed)
-            raise error(message)
-        return response.json()["data"]
+            said = response.json().get("error", {})
+            details = [
+                FieldError(str(d.get("location", "")), str(d.get("message", "")))
+                for d in said.get("details", [])
+                if isinstance(d, dict)
+            ]
+            error = {403: Forbidden, 404: NotFound, 409: Conflict}.get(
+                response.status_code, ValidationFailed
+            )
+            raise error(said.get("message", "Request refused"), details)
+        return response.json()["data"] if response.content else None
 
     async def list(self, token: str, organization: str) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = await self._call(
@@ -87,12 +97,69 @@ class IdentityMembers:
             json={"roles": roles},
         )
 
+    async def invitations(self, token: str, organization: str) -> builtins.list[dict[str, Any]]:
+        found: builtins.list[dict[str, Any]] = await self._call(
+            "GET", f"/api/v1/organizations/{organization}/invitations", token
+        )
+        return found
+
+    async def invite(
+        self, token: str, organization: str, email: str, roles: builtins.list[str], name: str
+    ) -> None:
+        await self._call(
+            "POST",
+            f"/api/v1/organizations/{organization}/members",
+            token,
+            json={"email": email, "roles": roles, "displayName": name},
+        )
+
+    async def revoke(self, token: str, organization: str, invitation: str) -> None:
+        await self._call(
+            "DELETE", f"/api/v1/organizations/{organization}/invitations/{invitation}", token
+        )
+
+
+def _said(error: ValidationFailed | Conflict) -> str:
+    """identity's refusal with what to change: "Invalid e-mail address (email: an e-mail
+    address)" rather than "Invalid e-mail address"."""
+    details = "; ".join(f"{d.location}: {d.message}" for d in error.details)
+    return f"{error.message} ({details})" if details else error.message
+
+
+NO_INVITE: dict[str, Any] = {"email": "", "display_name": "", "roles": ["viewer"]}
+
+
+async def members_page(
+    state: State,
+    page: View,
+    error: str = "",
+    status: int = 200,
+    invite: dict[str, Any] | None = None,
+    invite_error: str = "",
+) -> Template:
+    """Members with their roles, pending invitations, and the invitation form (``invite``:
+    what was typed into it, kept when it is refused, with why next to it)."""
+    organization = str(page.principal.tenant_id)
+    listed, invitations = await asyncio.gather(
+        state.console_members.list(page.token, organization),
+        state.console_members.invitations(page.token, organization),
+    )
+    return page.render(
+        "admin/members.html",
+        members=listed,
+        invitations=invitations,
+        roles=ROLES,
+        error=error,
+        invite=invite or NO_INVITE,
+        invite_error=invite_error,
+        status_code=status,
+    )
+
 
 @get(f"{PREFIX}/members", name="console:members")
 async def members(request: Request[Any, Any, Any], state: State) -> Template:
     page = view(request, TENANCY_ADMIN)
-    listed = await state.console_members.list(page.token, str(page.principal.tenant_id))
-    return page.render("admin/members.html", members=listed, roles=ROLES, error="")
+    return await members_page(state, page)
 
 
 @post(f"{PREFIX}/members/{{user_id:str}}/roles", name="console:member-roles")
@@ -108,16 +175,45 @@ async def change_roles(
             raise ValidationFailed("Choose one or more roles", [FieldError("roles", "invalid")])
         await state.console_members.set_roles(page.token, organization, user_id, roles)
     except (ValidationFailed, Forbidden) as error:
-        listed = await state.console_members.list(page.token, organization)
         status = 403 if isinstance(error, Forbidden) else 422
-        return page.render(
-            "admin/members.html",
-            members=listed,
-            roles=ROLES,
-            error=error.message,
-            status_code=status,
-        )
+        return await members_page(state, page, error.message, status)
     return Redirect(f"{PREFIX}/members")
 
 
-ROUTES = [audit, members, change_roles]
+@post(f"{PREFIX}/members/invitations", name="console:member-invite")
+async def invite(request: Request[Any, Any, Any], state: State) -> Redirect | Template:
+    """Offer roles to an address; identity mails the link. A refused offer (a malformed
+    address, no role, already a member) shows the form again as it was typed, saying why."""
+    page = view(request, TENANCY_ADMIN)
+    form = await request.form()
+    given = {
+        "email": str(form.get("email", "")).strip(),
+        "display_name": str(form.get("display_name", "")).strip(),
+        "roles": [r for r in form.getall("roles", []) if isinstance(r, str)],
+    }
+    try:
+        if not given["roles"] or any(r not in MEMBER_ROLES for r in given["roles"]):
+            raise ValidationFailed(
+                "Choose one or more roles to offer", [FieldError("roles", "invalid")]
+            )
+        await state.console_members.invite(
+            page.token,
+            str(page.principal.tenant_id),
+            given["email"],
+            given["roles"],
+            given["display_name"],
+        )
+    except (ValidationFailed, Conflict) as error:
+        status = 409 if isinstance(error, Conflict) else 422
+        return await members_page(state, page, "", status, given, _said(error))
+    return Redirect(f"{PREFIX}/members#invitations")
+
+
+@post(f"{PREFIX}/members/invitations/{{invitation_id:str}}/revoke", name="console:member-revoke")
+async def revoke(request: Request[Any, Any, Any], state: State, invitation_id: str) -> Redirect:
+    page = view(request, TENANCY_ADMIN)
+    await state.console_members.revoke(page.token, str(page.principal.tenant_id), invitation_id)
+    return Redirect(f"{PREFIX}/members")
+
+
+ROUTES = [audit, members, change_roles, invite, revoke]
