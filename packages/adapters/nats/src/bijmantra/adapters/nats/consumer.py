@@ -36,6 +36,10 @@ RETRY_DELAY = 0.5  # seconds between fetch attempts while NATS is away
 class DurableConsumer:
     """Fetch, handle, ack; after ``max_deliver`` failures the message goes to dead letters.
 
+    The server is allowed one delivery more than the handler: a message whose last handled
+    delivery ended without an ack or a nak (its process was killed) comes once more and is
+    dead-lettered unhandled, instead of being dropped by the server unseen (ADR 0367).
+
     Handlers must be idempotent (record the event id with their effect): a message is
     redelivered when its ack is lost, e.g. across a NATS restart. ``upcasting=False`` hands
     events over exactly as published (the audit trail keeps them that way).
@@ -84,7 +88,7 @@ class DurableConsumer:
             filter_subjects=self._filters,
             ack_policy=AckPolicy.EXPLICIT,
             deliver_policy=DeliverPolicy.ALL,
-            max_deliver=self._max_deliver,
+            max_deliver=self._max_deliver + 1,
             ack_wait=self._ack_wait,
             max_ack_pending=1000,
         )
@@ -183,6 +187,10 @@ class DurableConsumer:
             return "undecodable", "dead_letter"
         span.set_attribute("messaging.message.id", envelope.id)
         bind_context(tenant_id=envelope.tenant_id, event_id=envelope.id)
+        if deliveries > self._max_deliver:  # the last one's process died in the handler
+            log.error("event %s outlived its handler's deliveries", envelope.id)
+            await self._dead_letter(message)
+            return envelope.type, "dead_letter"
         beating = asyncio.create_task(self._beat(message)) if self._heartbeat else None
         try:
             await self._handler(envelope)
