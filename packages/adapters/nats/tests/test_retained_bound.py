@@ -174,3 +174,26 @@ async def test_the_periodic_purge_empties_the_stream_and_retaining_goes_on(edge:
     await retain(device, topic, 1024)
     assert await edge.kept() == (1, MAX_RETAINED)
     assert not device.dropped.is_set()
+
+
+async def test_a_domain_api_restarted_within_the_hour_still_purges(edge: Edge) -> None:
+    """The hourly purge first ran an hour after domain-api started: a domain-api restarted
+    more often (SIGKILLed by the OOM killer, a crash loop, rollouts, replicas scaled in and
+    out) never purged, and revoked devices' retained publishes stayed for good (ADR 0367).
+    Each start purges once, then every hour."""
+    await bound_retained(edge.js)
+    device, topic = await edge.device(0)
+    await retain(device, topic, 1024)
+    device.close()  # as a revoked device: it never publishes again
+    assert (await edge.kept())[0] == 1
+    stop = asyncio.Event()
+    purging = asyncio.create_task(forget_retained_every(edge.js, stop))  # the hour's default
+    try:
+        for _ in range(100):
+            if (await edge.kept())[0] == 0:
+                break
+            await asyncio.sleep(0.05)
+        assert (await edge.kept())[0] == 0, "not purged until an hour after the start"
+    finally:
+        stop.set()
+        await asyncio.wait_for(purging, WAIT)

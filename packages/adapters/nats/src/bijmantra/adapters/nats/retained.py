@@ -11,9 +11,9 @@ against nats-server 2.15.1, ``adapters/nats/tests/test_retained_bound.py``).
 
 domain-api sets it when it connects to the edge, creating the stream with the server's own
 settings if no device has connected yet (the server then finds it and uses it), and purges
-what an earlier, larger bound let in. It also empties the stream every ``PURGE_SECONDS``: a
-revoked device's last retained publish would otherwise stay for good, so the stream holds
-at most the enrolled devices' and an hour's revoked ones'.
+what an earlier, larger bound let in. It also empties the stream as it starts and every
+``PURGE_SECONDS``: a revoked device's last retained publish would otherwise stay for good, so
+the stream holds at most the enrolled devices' and an hour's revoked ones'.
 """
 
 from __future__ import annotations
@@ -84,14 +84,14 @@ async def forget_retained(js: JetStreamContext) -> None:
 async def forget_retained_every(
     js: JetStreamContext, stop: asyncio.Event, interval: float = PURGE_SECONDS
 ) -> None:
-    """``forget_retained`` every ``interval`` seconds until ``stop``; a failed purge (the edge
-    restarting) is logged and tried at the next turn."""
+    """``forget_retained`` now, then every ``interval`` seconds until ``stop``; a failed purge
+    (the edge restarting) is logged and tried at the next turn. Purging at the start too: a
+    domain-api restarted within every hour (killed, rolled out) would otherwise never purge
+    (ADR 0367)."""
     while not stop.is_set():
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), interval)
-        if stop.is_set():
-            return
         try:
             await forget_retained(js)
         except Exception:  # the edge away for a moment must not end the loop
             log.warning("retained publishes not purged", exc_info=True)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval)
