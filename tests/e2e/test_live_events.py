@@ -247,7 +247,8 @@ async def test_tokens_are_verified_like_rest_and_browsers_may_send_them_in_a_fra
 async def test_a_member_holds_a_bounded_number_of_sockets_per_replica(
     replicas: Replicas, tokens: tuple[str, str]
 ) -> None:
-    """ADR 0331: every socket is a NATS consumer of the whole stream; one viewer opened 150."""
+    """ADR 0331: one viewer opened 150 sockets, each a filter run on every event of the
+    organization and a queue (and, before ADR 0362, a NATS consumer of its own)."""
     email = f"viewer-{uuid.uuid4().hex[:8]}@sockets.example.org"
     await asyncio.to_thread(replicas.stack.register_member, email, OTHER_PASSWORD, ["viewer"])
     viewer = await asyncio.to_thread(replicas.stack.login, email, OTHER_PASSWORD)

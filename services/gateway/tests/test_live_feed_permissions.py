@@ -133,9 +133,10 @@ def test_a_token_that_names_another_organization_now_is_closed_4401(feed: Feed) 
 
 
 def test_a_socket_subscribes_a_bounded_number_of_times_a_minute(feed: Feed) -> None:
-    """Each subscribe frame makes a consumer on the NATS server every organization shares
-    and deletes the last: in a loop, one member's socket had filled the stream's consumers
-    (ADR 0352). Past the bound an error frame answers and the subscription stays."""
+    """A subscribe frame with a resume point makes consumers on the NATS server every
+    organization shares (its scan and its replay): in a loop, one member's socket had filled
+    the stream's consumers (ADR 0352, 0362). Past the bound an error frame answers and the
+    subscription stays."""
     for _ in range(MAX_SUBSCRIBES - 1):  # the fixture subscribed once
         feed.socket.send_text('{"type":"subscribe","events":["germplasm.*"]}')
         assert feed.frame()["type"] == "subscribed"

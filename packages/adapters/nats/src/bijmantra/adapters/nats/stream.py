@@ -25,10 +25,11 @@ STREAM_CONFIG = StreamConfig(
     max_age=30 * 24 * 3600,  # seconds: a month of replay for WebSocket resume and rebuilds
     max_bytes=8 * 1024**3,
     duplicate_window=300,  # seconds in which a republished Nats-Msg-Id is dropped
-    # Every live-feed subscription is a consumer of its own (ADR 0331), beside the services'
-    # durables. nats-server 2.15 caps a stream that names no limit at 1,000 consumers, which
-    # the sockets of a few dozen members reach; past the cap no socket subscribes and no
-    # service creates a durable. Named, so the bound is ours and well above 1,000 (ADR 0352).
+    # Every live-feed subscription was a consumer of its own (ADR 0331), beside the services'
+    # durables; nats-server 2.15 caps a stream that names no limit at 1,000 consumers, which
+    # the sockets of a few dozen members reached, and past the cap no socket subscribed and no
+    # service created a durable. Named, so the bound is ours and well above 1,000 (ADR 0352).
+    # Now a gateway worker holds one, and a resume one while it replays (ADR 0362).
     max_consumers=10_000,
 )
 
