@@ -1,16 +1,19 @@
 """Field operations pages: plans and seasons, a board by status (move with a button or by
 dragging), an item's detail (comments, time, dependencies, activity), my tasks, and a
 season's plan with its burndown. Every move sends the card's ETag, so a stale board refuses
-to overwrite a newer change (412)."""
+to overwrite a newer change (412). A plan is started from the overview, and work is added on
+the board it belongs to: operations on a plan's, tasks on an operation's."""
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import msgspec
 from bijmantra.application.security import Action, permissions
-from bijmantra.gateway.console.web import PREFIX, view
-from bijmantra.kernel import PageRequest
+from bijmantra.domain.operations.model import HIERARCHY, OperationType, Priority
+from bijmantra.gateway.console.web import PREFIX, View, view
+from bijmantra.kernel import BijmantraError, ErrorCode, PageRequest
 from litestar import Request, get, post
 from litestar.datastructures import State
 from litestar.response import Redirect, Template
@@ -28,6 +31,11 @@ BOARD_LIMIT = 500  # cards on one board page
 LIST = PageRequest(0, 100)
 Req = Request[Any, Any, Any]
 _encode = msgspec.json.encode
+# What a board adds: the kind that sits under the board's own kind (a plan's operations, an
+# operation's tasks).
+ADDS = {parent.value: kind.value for kind, parent in HIERARCHY.items() if parent is not None}
+NEW_FIELDS = ("title", "operation_type", "season_id", "due", "estimate_hours", "priority")
+REFUSED_FORM = (ErrorCode.VALIDATION, ErrorCode.UNPROCESSABLE, ErrorCode.CONFLICT)
 
 
 def _documents(page: Any) -> list[dict[str, Any]]:
@@ -40,7 +48,14 @@ async def _items(state: State, token: str, page: PageRequest, **filters: str) ->
 
 @get(f"{PREFIX}/operations", name="console:operations")
 async def overview(request: Req, state: State) -> Template:
-    page = view(request, READ)
+    return await _overview(state, view(request, READ))
+
+
+async def _overview(
+    state: State, page: View, given: dict[str, str] | None = None, error: str = ""
+) -> Template:
+    """Plans and seasons, and the form that starts a plan (``given``: what was typed into
+    it, kept with ``error`` when the plan was refused)."""
     plans = await _items(state, page.token, LIST, kind="plan")
     seasons = await state.operations.page("ListSeasons", page.token, LIST)
     return page.render(
@@ -48,19 +63,40 @@ async def overview(request: Req, state: State) -> Template:
         plans=_documents(plans),
         seasons=_documents(seasons),
         statuses=LABELS,
+        given=given or {},
+        error=error,
+        status_code=422 if error else 200,
     )
 
 
 @get(f"{PREFIX}/operations/board/{{board_id:str}}", name="console:operations-board")
 async def board(request: Req, state: State, board_id: str) -> Template:
-    page = view(request, READ)
+    return await _board(state, view(request, READ), board_id)
+
+
+async def _board(
+    state: State, page: View, board_id: str, given: dict[str, str] | None = None, error: str = ""
+) -> Template:
+    """The board, and the form that adds work to it (kept as typed, with ``error``, when the
+    work was refused)."""
     raw, _ = await state.operations.document("GetWorkItem", page.token, work_item_id=board_id)
     owner = msgspec.json.decode(raw)
     cards = _documents(
         await _items(state, page.token, PageRequest(0, BOARD_LIMIT), parent_id=board_id)
     )
     columns = [(s, LABELS[s], [c for c in cards if c["status"] == s]) for s in STATUSES]
-    return page.render("operations/board.html", owner=owner, columns=columns, statuses=LABELS)
+    return page.render(
+        "operations/board.html",
+        owner=owner,
+        columns=columns,
+        statuses=LABELS,
+        adds=ADDS.get(owner["kind"]),
+        operation_types=[t.value for t in OperationType],
+        priorities=[p.value for p in Priority],
+        given=given or {},
+        error=error,
+        status_code=422 if error else 200,
+    )
 
 
 @get(f"{PREFIX}/operations/mine", name="console:operations-mine")
@@ -164,10 +200,73 @@ async def log_time(request: Req, state: State, item_id: str) -> Redirect:
     return Redirect(path=f"{PREFIX}/operations/items/{item_id}")
 
 
+def _new_item(kind: str, form: dict[str, str], parent_id: str | None) -> bytes:
+    """A work item's body from a console form: blank fields left to their defaults."""
+    body: dict[str, Any] = {"kind": kind, "title": form.get("title", ""), "parent_id": parent_id}
+    for name in NEW_FIELDS[1:]:
+        if value := form.get(name, "").strip():
+            body[name] = value
+    if "estimate_hours" in body:  # not a number: the use case names the field in its refusal
+        with contextlib.suppress(ValueError):
+            body["estimate_hours"] = float(body["estimate_hours"])
+    return _encode(body)
+
+
+def _refusal(error: BijmantraError) -> str:
+    """What to change, as the use case said it: its message and each field's complaint."""
+    details = "; ".join(f"{d.location}: {d.message}" for d in error.details)
+    return f"{error.message} ({details})" if details else error.message
+
+
+@post(f"{PREFIX}/operations/plans", name="console:operations-plan-create")
+async def create_plan(request: Req, state: State) -> Redirect | Template:
+    page = view(request, WRITE)
+    form = await _form(request)
+    try:
+        raw, _ = await state.operations.document(
+            "CreateWorkItem", page.token, body=_new_item("plan", form, None)
+        )
+    except BijmantraError as error:
+        if error.code not in REFUSED_FORM:
+            raise
+        return await _overview(state, page, form, _refusal(error))
+    created = msgspec.json.decode(raw)
+    return Redirect(path=f"{PREFIX}/operations/board/{created['id']}")
+
+
+@post(f"{PREFIX}/operations/board/{{board_id:str}}/items", name="console:operations-add")
+async def add_to_board(request: Req, state: State, board_id: str) -> Redirect | Template:
+    """An operation on a plan's board, a task on an operation's: the kind follows the board."""
+    page = view(request, WRITE)
+    form = await _form(request)
+    raw, _ = await state.operations.document("GetWorkItem", page.token, work_item_id=board_id)
+    kind = ADDS.get(msgspec.json.decode(raw)["kind"], "task")  # a task's board: refused
+    try:
+        await state.operations.document(
+            "CreateWorkItem", page.token, body=_new_item(kind, form, board_id)
+        )
+    except BijmantraError as error:
+        if error.code not in REFUSED_FORM:
+            raise
+        return await _board(state, page, board_id, form, _refusal(error))
+    return Redirect(path=f"{PREFIX}/operations/board/{board_id}")
+
+
 def _back(form: dict[str, str], default: str) -> str:
     """Only a console board path may be returned to."""
     target = form.get("back", "")
     return target if target.startswith(f"{PREFIX}/operations/") and "//" not in target else default
 
 
-ROUTES = [overview, board, mine, item, season, move, comment, log_time]
+ROUTES = [
+    overview,
+    board,
+    mine,
+    item,
+    season,
+    move,
+    comment,
+    log_time,
+    create_plan,
+    add_to_board,
+]

@@ -1,0 +1,64 @@
+"""Planning field work in the console: start a season plan from the overview, add an
+operation on the plan's board and a task on the operation's. A refused addition shows the
+board again with the form as typed and what to change next to it."""
+
+from __future__ import annotations
+
+import uuid
+
+from playwright.sync_api import BrowserContext, Locator, Page, expect
+
+from tests.browser.conftest import axe_violations
+
+
+def _card(page: Page, status: str, title: str) -> Locator:
+    return page.locator(f"[data-status={status}] li.card", has_text=title)
+
+
+def test_a_breeder_plans_a_season_from_the_overview_down_to_a_task(page: Page) -> None:
+    tag = uuid.uuid4().hex[:6]
+    page.goto("/app/operations")
+    page.get_by_label("Title").fill(f"Rabi plan {tag}")
+    page.get_by_role("button", name="Start the plan").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"Rabi plan {tag}")
+    page.goto("/app/operations")
+    expect(page.get_by_role("link", name=f"Rabi plan {tag}")).to_be_visible()
+    page.get_by_role("link", name=f"Rabi plan {tag}").click()
+
+    # An estimate past the bound: refused, the form as typed, the field named.
+    form = page.get_by_role("form", name="Add an operation to this board")
+    form.get_by_label("Title").fill(f"Sow block 7 {tag}")
+    form.get_by_label("Kind of work").select_option("planting")
+    form.get_by_label("Priority").select_option("high")
+    form.get_by_label("Estimate, hours (optional)").fill("2000000")
+    form.get_by_role("button", name="Add operation").click()
+    expect(page.get_by_role("alert")).to_contain_text("estimate_hours")
+    form = page.get_by_role("form", name="Add an operation to this board")
+    expect(form.get_by_label("Title")).to_have_value(f"Sow block 7 {tag}")
+    expect(form.get_by_label("Kind of work")).to_have_value("planting")
+    expect(form.get_by_label("Priority")).to_have_value("high")
+    assert axe_violations(page) == []
+
+    form.get_by_label("Estimate, hours (optional)").fill("12")
+    form.get_by_role("button", name="Add operation").click()
+    operation = _card(page, "todo", f"Sow block 7 {tag}")
+    expect(operation).to_contain_text("high")
+    expect(page.get_by_role("alert")).to_have_count(0)
+
+    page.get_by_role("link", name=f"Sow block 7 {tag}").click()
+    form = page.get_by_role("form", name="Add a task to this board")
+    expect(form.get_by_label("Kind of work")).to_have_count(0)  # a task does its operation's
+    form.get_by_label("Title").fill(f"Seed drill calibration {tag}")
+    form.get_by_label("Due (optional)").fill("2027-01-15")
+    form.get_by_role("button", name="Add task").click()
+    expect(_card(page, "todo", f"Seed drill calibration {tag}")).to_contain_text("due 2027-01-15")
+    assert axe_violations(page) == []
+    page.get_by_role("link", name=f"Seed drill calibration {tag}").click()
+    expect(page.locator("dl.facts")).to_contain_text("planting")
+
+
+def test_a_read_only_member_is_offered_no_planning_form(viewer_context: BrowserContext) -> None:
+    page = viewer_context.new_page()
+    page.goto("/app/operations")
+    expect(page.get_by_role("button", name="Start the plan")).to_have_count(0)
+    page.close()
