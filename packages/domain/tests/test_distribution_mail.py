@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 import pytest
 from bijmantra.domain.distribution.mail import (
     FAILURE_TEXT,
+    QUEUED_PATIENCE,
     MailFailure,
     MailHold,
     MailStatus,
@@ -115,7 +116,8 @@ def test_a_failed_mail_says_why_and_is_sent_again_while_queued_and_sent_ones_are
     sent = reported(again, 2, MailStatus.SENT, tomorrow, tomorrow)
     assert sent is not None
     assert resend(sent, "shipped", SHIPPED, 0, tomorrow, 3) is None
-    assert resend(queued, "shipped", SHIPPED, 0, tomorrow, 3) is None
+    # A queued mail is in flight while its report may still come (ADR 0367).
+    assert resend(queued, "shipped", SHIPPED, 0, AT + QUEUED_PATIENCE / 2, 3) is None
     with pytest.raises(Conflict, match="cancelled"):
         resend(failed, "cancelled", SHIPPED, 0, tomorrow, 3)
 
@@ -129,3 +131,23 @@ def test_a_report_is_sent_or_failed_with_why() -> None:
     with pytest.raises(ValueError):
         reported(queued, 1, MailStatus.SENT, LATER, LATER, MailFailure.MESSAGE_REFUSED)
     assert set(FAILURE_TEXT) == set(MailFailure)
+
+
+def test_a_queued_mail_whose_report_never_came_is_sent_again_and_its_late_report_ignored() -> None:
+    """The mailer's report can be lost for good: the event dead-lettered while domain-api was
+    away through every delivery, or dropped with its worker killed (ADR 0367). The record said
+    queued for ever and a resend sent nothing. Past ``QUEUED_PATIENCE`` it is sent again as
+    the next attempt; the first attempt's report, should it come, changes nothing."""
+    queued = partner_mail(0, AT, 3)
+    assert (
+        resend(queued, "shipped", SHIPPED, 1, AT + QUEUED_PATIENCE - timedelta(seconds=1), 3)
+        is None
+    )
+    later = AT + QUEUED_PATIENCE
+    again = resend(queued, "shipped", SHIPPED, 1, later, 3)
+    assert again is not None
+    assert (again.status, again.attempts, again.at) == (MailStatus.QUEUED, 2, later)
+    assert reported(again, 1, MailStatus.SENT, later, later) is None
+    assert resend(again, "shipped", SHIPPED, 2, later, 3) is None  # a replayed resend: nothing
+    with pytest.raises(RateLimited):  # under the day's cap like any resend
+        resend(queued, "shipped", SHIPPED, 3, later, 3)

@@ -23,7 +23,12 @@ from bijmantra.application.distribution.notifications import NotifyPartners
 from bijmantra.application.email import EmailSender, OutgoingEmail
 from bijmantra.application.events import EventEnvelope
 from bijmantra.application.events.envelope import decode_envelope
-from bijmantra.domain.distribution.mail import FAILURE_TEXT, MailFailure, MailStatus
+from bijmantra.domain.distribution.mail import (
+    FAILURE_TEXT,
+    QUEUED_PATIENCE,
+    MailFailure,
+    MailStatus,
+)
 from bijmantra.kernel import FixedClock, NotFound, Principal, TenantId
 from bijmantra.testkit.distribution import DistributionWorld
 from bijmantra.testkit.mail import SmtpCatcher
@@ -305,3 +310,112 @@ async def test_deliveries_killed_mid_send_still_end_the_mail_within_the_consumer
     notification = (await world.invoices.get(who, invoice))["notification"]
     assert (notification["status"], notification["failure"]) == ("failed", "undeliverable")
     assert smtp_server.messages_to(address) == []
+
+
+class KilledAfterSend:
+    """Kills the worker right after the server took its next mail, before the claim commits."""
+
+    def __init__(self, sender: EmailSender) -> None:
+        self.sender, self.armed = sender, True
+
+    async def send(self, email: OutgoingEmail) -> None:
+        await self.sender.send(email)
+        if self.armed:
+            self.armed = False
+            raise Killed
+
+
+async def test_a_kill_between_the_servers_accept_and_the_claim_mails_again_as_the_same_message(
+    world: DistributionWorld,
+    mailer: Mailer,
+    database: ProvisionedDatabase,
+    smtp_server: SmtpCatcher,
+) -> None:
+    """The one window SMTP leaves: the server took the mail, the claim was lost with the
+    process. The redelivery sends it again (at least once: the other choice, never again, can
+    lose it), with the same Message-ID, by which mail stores and clients drop the second."""
+    who = member()
+    address = f"{uuid.uuid4().hex}@partner.example"
+    invoice = await issued_invoice(world, who, address)
+    (event,) = await mail_events(database, who.tenant_id)
+    mailer.notify.sender = KilledAfterSend(mailer.notify.sender)
+    with pytest.raises(Killed):
+        await mailer.deliver(event)
+    assert (await world.invoices.get(who, invoice))["notification"]["status"] == "queued"
+    await mailer.deliver(event)
+    await mailer.deliver(event)  # and once more: nothing more is sent
+    first, second = smtp_server.messages_to(address)
+    assert (
+        first.message["Message-ID"]
+        == second.message["Message-ID"]
+        == f"<{event.id}@distribution.bijmantra>"
+    )
+    notification = (await world.invoices.get(who, invoice))["notification"]
+    assert (notification["status"], notification["attempts"]) == ("sent", 1)
+
+
+async def test_a_kill_between_the_claim_and_the_report_reports_at_the_redelivery_sending_nothing(
+    world: DistributionWorld,
+    mailer: Mailer,
+    database: ProvisionedDatabase,
+    smtp_server: SmtpCatcher,
+) -> None:
+    who = member()
+    address = f"{uuid.uuid4().hex}@partner.example"
+    invoice = await issued_invoice(world, who, address)
+    (event,) = await mail_events(database, who.tenant_id)
+    report = mailer.notify.report
+
+    async def killed(tenant: TenantId, sent: MailReport) -> None:
+        raise Killed
+
+    mailer.notify.report = killed
+    with pytest.raises(Killed):
+        await mailer.deliver(event)
+    assert (await world.invoices.get(who, invoice))["notification"]["status"] == "queued"
+    mailer.notify.report = report  # the worker restarted; the event is redelivered
+    await mailer.deliver(event)
+    assert len(smtp_server.messages_to(address)) == 1
+    notification = (await world.invoices.get(who, invoice))["notification"]
+    assert (notification["status"], notification["at"]) == ("sent", "2026-12-06T10:00:03Z")
+
+
+async def test_a_mail_whose_report_was_lost_for_good_is_sent_again_after_the_wait(
+    world: DistributionWorld,
+    mailer: Mailer,
+    database: ProvisionedDatabase,
+    smtp_server: SmtpCatcher,
+) -> None:
+    """domain-api away through the five deliveries of the report (SIGKILLed and slow to come
+    back, a rollout): the event is dead-lettered, the record said queued for good and a resend
+    sent nothing. Past the wait (``QUEUED_PATIENCE``) the writer sends it again (ADR 0367)."""
+    who = member()
+    address = f"{uuid.uuid4().hex}@partner.example"
+    invoice = await issued_invoice(world, who, address)
+    (event,) = await mail_events(database, who.tenant_id)
+    report = mailer.notify.report
+
+    async def away(tenant: TenantId, sent: MailReport) -> None:
+        raise ConnectionError("domain-api unreachable")
+
+    mailer.notify.report = away
+    for _ in range(5):  # every delivery, then the dead letter
+        with pytest.raises(ConnectionError):
+            await mailer.deliver(event)
+    mailer.notify.report = report
+    assert len(smtp_server.messages_to(address)) == 1
+    queued = (await world.invoices.get(who, invoice))["notification"]
+    assert queued["status"] == "queued"
+    assert await world.invoices.resend_notification(who, invoice) == await world.invoices.get(
+        who, invoice
+    )  # within the wait: in flight, nothing sent
+
+    world.clock.at = NOW + QUEUED_PATIENCE
+    again = (await world.invoices.resend_notification(who, invoice))["notification"]
+    assert (again["status"], again["attempts"]) == ("queued", 2)
+    _, resent = await mail_events(database, who.tenant_id)
+    await mailer.deliver(resent)
+    await mailer.deliver(event)  # the dead letter replayed: attempt 1's report is ignored
+    sent = (await world.invoices.get(who, invoice))["notification"]
+    assert (sent["status"], sent["attempts"]) == ("sent", 2)
+    assert len(smtp_server.messages_to(address)) == 2

@@ -83,7 +83,7 @@ async def resend_mail(
     """Send a record's partner mail again, once the day's cap has room (else 429 with the
     wait, and nothing changes); the mail was first sent by the step into status ``mailed_in``.
     A mail already queued is not queued again: a replayed resend answers the record as it is
-    and sends nothing."""
+    and sends nothing; unless the mailer's report is overdue (``QUEUED_PATIENCE``, ADR 0367)."""
     authorize(principal, WRITE)
     now = use_cases.clock.now()
     async with use_cases.uow(principal.tenant_id) as uow:

@@ -36,6 +36,13 @@ class MailStatus(StrEnum):
     FAILED = "failed"  # the mailer gave up on it (``failure`` says why)
 
 
+# How long a queued mail waits for the mailer's report before its writer may send it again.
+# The mailer ends a mail in minutes (five deliveries, seconds apart); a report that never came
+# (the event dead-lettered or dropped while domain-api was away, ADR 0367) would otherwise
+# leave it queued for good, a state no resend could leave.
+QUEUED_PATIENCE = timedelta(hours=1)
+
+
 # The statuses of a mail that was queued on its ``day``: each counts on that day's cap.
 COUNTED = (MailStatus.QUEUED, MailStatus.SENT, MailStatus.FAILED)
 
@@ -79,6 +86,11 @@ class PartnerMail:
     held_by: MailHold | None = None
     resend_from: datetime | None = None
     failure: MailFailure | None = None
+
+
+def unreported(mail: PartnerMail, at: datetime) -> bool:
+    """Whether ``mail`` is queued and its report is overdue at ``at``."""
+    return mail.status is MailStatus.QUEUED and at - mail.at >= QUEUED_PATIENCE
 
 
 # The statuses, per kind of record, in which its mail still says something true (a request
@@ -127,7 +139,9 @@ def resend(
     an agreement still awaiting signatures, an invoice not void).
 
     None: the mail is queued already or the server took it, so there is nothing to send (a
-    replayed resend sends nothing twice); a mail not sent or failed is sent again. While
+    replayed resend sends nothing twice); a mail not sent or failed is sent again, and so is
+    one queued whose report is overdue (``QUEUED_PATIENCE``: the mailer's report was lost;
+    if it was in fact sent, the partner gets it twice, rather than never, ADR 0367). While
     today's cap is still reached the resend is refused (429, retry at the next day's start)
     and the record keeps its state.
     """
@@ -135,7 +149,9 @@ def resend(
         raise Conflict(
             "This record has sent its partner no mail", [FieldError("notification", "none")]
         )
-    if mail.status in (MailStatus.QUEUED, MailStatus.SENT):
+    if mail.status is MailStatus.SENT or (
+        mail.status is MailStatus.QUEUED and not unreported(mail, at)
+    ):
         return None
     if status not in resendable:
         raise Conflict(
