@@ -1,17 +1,19 @@
 """Genotype uploads, variant sets and analyses: request, live progress (``/app/ws``), results
-with the worker's plots, downloads."""
+with the worker's plots, downloads. A variant set's page lists its analyses and requests new
+ones, GWAS and GBLUP among them with a trait observed in a study as their phenotype."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import msgspec
 from bijmantra.application.security import Action, permissions
 from bijmantra.edge import content_disposition
 from bijmantra.gateway.console.paging import document, lists, page_request, rows
-from bijmantra.gateway.console.web import PREFIX, fragment, view
+from bijmantra.gateway.console.web import PREFIX, View, fragment, view
 from bijmantra.gateway.genotypes import _pieces
-from bijmantra.kernel import FieldError, PageRequest, ValidationFailed
+from bijmantra.kernel import BijmantraError, ErrorCode, FieldError, PageRequest, ValidationFailed
 from litestar import Request, Response, get, post
 from litestar.datastructures import State, UploadFile
 from litestar.response import Redirect, Template
@@ -25,7 +27,14 @@ ANALYSES = {
     "grm": "Genomic relationship matrix (GRM)",
     "pca": "Principal components (PCA)",
     "qc": "Quality control",
+    "ld": "Linkage disequilibrium (LD)",
+    "gwas": "Genome-wide association (GWAS)",
+    "gblup": "Genomic breeding values (GBLUP)",
 }
+WITH_PHENOTYPES = frozenset({"gwas", "gblup"})  # a trait observed in a study, per germplasm
+# Studies and traits offered for a phenotype; more are typed as ids (the use case checks).
+CHOICES_LISTED = PageRequest(0, 500)
+RECENT_ANALYSES = 100  # the organization's latest analyses, of which the set's are shown
 FIGURES = (".svg",)
 
 
@@ -73,9 +82,49 @@ async def upload_genotypes(request: Request[Any, Any, Any], state: State) -> Res
 
 @get(f"{PREFIX}/variantsets/{{db_id:str}}", name="console:variantset")
 async def variant_set(request: Request[Any, Any, Any], state: State, db_id: str) -> Template:
-    page = view(request, READ_GENOTYPES)
+    return await _variant_set_page(state, view(request, READ_GENOTYPES), db_id)
+
+
+async def _variant_set_page(
+    state: State, page: View, db_id: str, given: dict[str, str] | None = None, error: str = ""
+) -> Template:
+    """The set, its analyses among the organization's latest, and the request form (kept as
+    typed, with ``error``, when a request was refused)."""
     doc = document(await state.genotyping.get_variant_set(page.token, db_id))
-    return page.render("analyses/variantset.html", variant_set=doc, analyses=ANALYSES)
+    reads_analyses = page.can("analysis:read")
+    studies, variables, recent = await asyncio.gather(
+        _choices(state, page, "study"),
+        _choices(state, page, "variable"),
+        state.analyses.recent(page.token, limit=RECENT_ANALYSES, active_only=False)
+        if reads_analyses
+        else asyncio.sleep(0, b"[]"),
+    )
+    analyses = [a for a in msgspec.json.decode(recent) if a.get("variantSetDbId") == db_id]
+    return page.render(
+        "analyses/variantset.html",
+        variant_set=doc,
+        analyses=ANALYSES,
+        with_phenotypes=WITH_PHENOTYPES,
+        requested=analyses if reads_analyses else None,
+        recent_limit=RECENT_ANALYSES,
+        studies=studies,
+        variables=variables,
+        given=given or {},
+        error=error,
+        status_code=422 if error else 200,
+    )
+
+
+async def _choices(state: State, page: View, entity: str) -> list[dict[str, Any]] | None:
+    """The organization's studies or traits to choose a phenotype from; None when there
+    are more than can be listed (the form then asks for the id)."""
+    if not page.can("analysis:write"):
+        return []
+    found = await lists(state, page).list(page.token, entity, {}, CHOICES_LISTED)
+    if found.total_count > CHOICES_LISTED.page_size:
+        return None
+    listed: list[dict[str, Any]] = msgspec.json.decode(found.documents)
+    return listed
 
 
 @post(f"{PREFIX}/variantsets/{{db_id:str}}/delete", name="console:variantset-delete")
@@ -95,14 +144,37 @@ async def delete_analysis(request: Request[Any, Any, Any], state: State, db_id: 
 
 
 @post(f"{PREFIX}/analyses", name="console:analysis-request")
-async def request_analysis(request: Request[Any, Any, Any], state: State) -> Redirect:
+async def request_analysis(request: Request[Any, Any, Any], state: State) -> Redirect | Template:
+    """A refused request (no trait for a GWAS, non-numeric observations, too large for a
+    worker) shows the set's page again with the form as chosen and the reason."""
     page = view(request, WRITE_ANALYSES)
     form = await request.form()
     kind, variant_set_id = _field(form, "type"), _field(form, "variantSetDbId")
-    if kind not in ANALYSES:
-        raise ValidationFailed("Unknown analysis type", [FieldError("type", kind)])
-    body = msgspec.json.encode({"type": kind, "variantSetDbId": variant_set_id})
-    created = msgspec.json.decode(await state.analyses.request(page.token, body))
+    given = {
+        k: v.strip()
+        for k in ("type", "studyDbId", "observationVariableDbId")
+        if isinstance(v := form.get(k, ""), str)
+    }
+    body: dict[str, Any] = {"type": kind, "variantSetDbId": variant_set_id}
+    try:
+        if kind not in ANALYSES:
+            raise ValidationFailed("Unknown analysis type", [FieldError("type", kind)])
+        if kind in WITH_PHENOTYPES:
+            if not given["studyDbId"] or not given["observationVariableDbId"]:
+                raise ValidationFailed(
+                    f"{ANALYSES[kind]} needs a phenotype: choose a study and a trait observed in it"
+                )
+            body["studyDbId"] = given["studyDbId"]
+            body["observationVariableDbId"] = given["observationVariableDbId"]
+        created = msgspec.json.decode(
+            await state.analyses.request(page.token, msgspec.json.encode(body))
+        )
+    except BijmantraError as error:
+        if error.code not in (ErrorCode.VALIDATION, ErrorCode.UNPROCESSABLE):
+            raise
+        details = "; ".join(f"{d.location}: {d.message}" for d in error.details)
+        said = f"{error.message} ({details})" if details else error.message
+        return await _variant_set_page(state, page, variant_set_id, given, said)
     return Redirect(f"{PREFIX}/analyses/{created['analysisDbId']}")
 
 
