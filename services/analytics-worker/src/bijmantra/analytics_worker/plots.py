@@ -37,6 +37,9 @@ HEATMAP_CELLS = 400
 # what it is given, and a 100 kB attribute value as a legend entry took 100 s of the shared
 # worker's CPU and an 8 MB SVG (ADR 0365).
 LABEL_CHARS = 40
+# Points are drawn as an image inside the SVG (``rasterized``): one vector marker per variant
+# made a GWAS of 10^5 variants a 16 MB Manhattan SVG and an 11 MB QQ SVG, ~10x that at 10^6,
+# past what the results can store or a browser open (ADR 0365). Axes and text stay vector.
 LEGEND_ENTRIES = 20
 TICKS_NAMED = 50
 Files = list[tuple[str, str, bytes]]
@@ -148,7 +151,7 @@ def scatter(
     )
     if labels and numeric and any(v is not None for v in labels):
         values = np.array([np.nan if v is None else float(v) for v in labels])
-        points = axes.scatter(x, y, c=values, cmap="plasma", s=18)
+        points = axes.scatter(x, y, c=values, cmap="plasma", s=18, rasterized=True)
         figure.colorbar(points, ax=axes, label=_short(legend))
     else:
         names = ["(none)" if v is None else str(v) for v in labels] or ["all"] * len(x)
@@ -159,10 +162,17 @@ def scatter(
         if 1 < len(categories) <= LEGEND_ENTRIES:
             for k, category in enumerate(categories):
                 mask = codes == k
-                axes.scatter(x[mask], y[mask], s=18, color=colours[k], label=_short(category))
+                axes.scatter(
+                    x[mask],
+                    y[mask],
+                    s=18,
+                    color=colours[k],
+                    label=_short(category),
+                    rasterized=True,
+                )
             axes.legend(title=_short(legend), fontsize="small", markerscale=1.2, loc="best")
         else:
-            axes.scatter(x, y, s=18, c=colours[codes])
+            axes.scatter(x, y, s=18, c=colours[codes], rasterized=True)
     axes.set(title=title, xlabel=xlabel, ylabel=ylabel)
     return _save(figure, stem)
 
@@ -189,7 +199,7 @@ def manhattan(chrom: Sequence[str], pos: Any, p_values: Any, *, stem: str) -> Fi
     gap = 1.0 + 0.02 * (spread or 1.0)
     starts = np.concatenate(([0.0], np.cumsum(high - low + gap)[:-1]))
     x = starts[group] + pos_arr - low[group]
-    axes.scatter(x, score, s=6, c=np.array(["#1f4e79", "#6fa8dc"])[group % 2])
+    axes.scatter(x, score, s=6, c=np.array(["#1f4e79", "#6fa8dc"])[group % 2], rasterized=True)
     threshold = -np.log10(0.05 / max(len(score), 1))
     axes.axhline(threshold, color="#c0392b", linestyle="--", linewidth=1, label="Bonferroni 5%")
     xlabel = "chromosome"
@@ -212,7 +222,7 @@ def qq(p_values: Any, *, stem: str) -> Files:
     observed = observed[np.isfinite(observed)]
     expected = (np.arange(1, observed.size + 1) - 0.5) / max(observed.size, 1)
     figure, axes = plt.subplots(figsize=(5, 5))
-    axes.scatter(-np.log10(expected), -np.log10(observed), s=6, color="#1f4e79")
+    axes.scatter(-np.log10(expected), -np.log10(observed), s=6, color="#1f4e79", rasterized=True)
     top = float(max(-np.log10(expected).max(initial=1.0), -np.log10(observed).max(initial=1.0)))
     axes.plot([0, top], [0, top], color="#c0392b", linewidth=1)
     axes.set(title="QQ plot", xlabel="expected -log10(p)", ylabel="observed -log10(p)")
