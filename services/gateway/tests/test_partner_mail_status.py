@@ -14,7 +14,7 @@ import pytest
 from bijmantra.adapters.grpc.distribution import DistributionWorkerClient
 from bijmantra.application.console.sessions import ConsoleSession, secret_key
 from bijmantra.application.distribution.mail import MailReport
-from bijmantra.domain.distribution.mail import MailFailure, MailStatus
+from bijmantra.domain.distribution.mail import QUEUED_PATIENCE, MailFailure, MailStatus
 from bijmantra.gateway.console.web import COOKIE
 from bijmantra.kernel import NotFound, Principal, TenantId
 from bijmantra.testkit.distribution import DistributionWorld
@@ -213,3 +213,43 @@ async def test_the_mailers_reports_show_as_sent_or_failed_and_a_failed_mail_is_s
             ]
         finally:
             await channel.close()
+
+
+async def test_a_queued_mail_without_a_report_for_an_hour_is_offered_again_on_its_page(
+    gateway_on_fakes: Any,
+) -> None:
+    """ADR 0367: the mailer's report can be lost for good (dead-lettered while domain-api was
+    away). Within the wait the page says queued and offers nothing; past it, it says no word
+    came and offers the button, which sends it again as attempt 2."""
+    manager = Principal("m1", TenantId(uuid.uuid4()), frozenset({"data-manager"}))
+    async with gateway_on_fakes({TOKEN: manager}) as on:
+        api, auth = on.client, {"Authorization": f"Bearer {TOKEN}"}
+        far = on.fakes.clock.now() + timedelta(days=3)
+        on.sessions.sessions[secret_key("browser")] = ConsoleSession(
+            "m1", manager.tenant_id, TOKEN, "refresh", far, "csrf", far
+        )
+        cookies = {COOKIE: "browser"}
+        world = DistributionWorld(fake_unit_of_work_factory(on.fakes.database), on.fakes.clock)
+        partner = await world.partner(manager)
+        body = {"partner_id": partner, "currency": "EUR", "lines": [LINE]}
+        invoice = (await api.post("/api/v1/invoices", json=body, headers=auth)).json()["data"]
+        await api.post(
+            f"/api/v1/invoices/{invoice['id']}/actions", json={"action": "issued"}, headers=auth
+        )
+        page = (await api.get(f"/app/invoices/{invoice['id']}", cookies=cookies)).text
+        assert "Queued for the partner" in page
+        assert "Send the mail again" not in page
+
+        on.fakes.clock.at += QUEUED_PATIENCE
+        page = (await api.get(f"/app/invoices/{invoice['id']}", cookies=cookies)).text
+        assert "no word from the mailer since" in page
+        assert "Send the mail again" in page
+        form = {"csrf_token": "csrf"}
+        sent = await api.post(
+            f"/app/invoices/{invoice['id']}/notification", cookies=cookies, data=form
+        )
+        assert sent.status_code in (302, 303)
+        shown = (await api.get(f"/api/v1/invoices/{invoice['id']}", headers=auth)).json()
+        assert shown["data"]["notification"]["attempts"] == 2
+        page = (await api.get(f"/app/invoices/{invoice['id']}", cookies=cookies)).text
+        assert "Send the mail again" not in page

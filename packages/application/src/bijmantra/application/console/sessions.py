@@ -168,6 +168,11 @@ class ConsoleSessions:
         self.redirect_uri, self._lifetime = redirect_uri, lifetime
         self._starts = starts
 
+    @property
+    def clock(self) -> Clock:
+        """The console's time (pages that say how long something has waited read it)."""
+        return self._clock
+
     async def begin(self, return_to: str | None, client: str | None = None) -> tuple[str, str, str]:
         """Start a sign-in: (state, browser secret for the sign-in cookie, PKCE challenge).
         A client address past its ``SIGN_IN_STARTS`` is refused (429) before anything is kept."""

@@ -10,10 +10,18 @@ undefined names) takes Jinja's own path and ends as it did.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from bijmantra.application.distribution.service import COLLECTIONS
-from bijmantra.domain.distribution.mail import FAILURE_TEXT, RESENDABLE, MailFailure
+from bijmantra.domain.distribution.mail import (
+    FAILURE_TEXT,
+    RESENDABLE,
+    MailFailure,
+    MailStatus,
+    PartnerMail,
+    unreported,
+)
 from bijmantra.gateway.console.tables import named
 from bijmantra.gateway.console.web import TEMPLATES
 from jinja2 import Environment, FileSystemLoader
@@ -38,6 +46,18 @@ def mail_failure(code: str | None) -> str:
         return "The mailer gave up on it. Send it again later."
 
 
+def mail_overdue(mail: dict[str, Any], now: datetime | None) -> bool:
+    """Whether a queued mail's report is overdue at ``now``, so its writer may send it again
+    (the domain's rule, ADR 0367)."""
+    if now is None or mail.get("status") != MailStatus.QUEUED:
+        return False
+    try:
+        at = datetime.fromisoformat(str(mail["at"]))
+    except (KeyError, ValueError):
+        return False
+    return unreported(PartnerMail(MailStatus.QUEUED, at, at.date()), now)
+
+
 class ConsoleEnvironment(Environment):
     def getattr(self, obj: Any, attribute: str) -> Any:
         if type(obj) is dict and attribute not in DICT_ATTRIBUTES:
@@ -57,4 +77,5 @@ def template_config() -> TemplateConfig[JinjaTemplateEngine]:
     environment.filters["named"] = named
     environment.globals["mail_resendable"] = mail_resendable
     environment.globals["mail_failure"] = mail_failure
+    environment.globals["mail_overdue"] = mail_overdue
     return TemplateConfig(instance=JinjaTemplateEngine.from_environment(environment))

@@ -13,6 +13,7 @@ import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -66,6 +67,7 @@ class View:
     granted: frozenset[str] = field(default_factory=frozenset)
     # Starts a named Server-Timing phase of this request (``data`` runs until ``render``).
     mark: Callable[[str], None] = field(default=lambda _name: None, repr=False, compare=False)
+    now: datetime | None = None  # the console's clock when the request was let in
 
     @property
     def principal(self) -> Principal:
@@ -144,7 +146,11 @@ async def require_session(request: AnyRequest) -> Response[Any] | None:
         return error_page(request, 403, "This form has expired or did not come from this site.")
     granted = _granted(signed_in.principal.roles)
     scope.setdefault("state", {})["console"] = View(
-        signed_in, request.url.path, granted, lambda name: phase(scope, name)
+        signed_in,
+        request.url.path,
+        granted,
+        lambda name: phase(scope, name),
+        _sessions(request).clock.now(),
     )
     phase(scope, "data")
     return None
