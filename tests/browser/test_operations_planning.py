@@ -4,8 +4,11 @@ board again with the form as typed and what to change next to it."""
 
 from __future__ import annotations
 
+import re
 import uuid
 
+import httpx
+from bijmantra.devstack.stack import DevStack
 from playwright.sync_api import BrowserContext, Locator, Page, expect
 
 from tests.browser.conftest import axe_violations
@@ -62,3 +65,30 @@ def test_a_read_only_member_is_offered_no_planning_form(viewer_context: BrowserC
     page.goto("/app/operations")
     expect(page.get_by_role("button", name="Start the plan")).to_have_count(0)
     page.close()
+
+
+def test_a_refused_move_links_back_to_the_board_to_read_it_afresh(
+    page: Page, console_stack: DevStack
+) -> None:
+    headers = {"Authorization": f"Bearer {console_stack.login()}"}
+    with httpx.Client(base_url=console_stack.gateway_url, headers=headers, timeout=30) as api:
+        plan = api.post("/api/v1/work-items", json={"kind": "plan", "title": "Stale plan"})
+        assert plan.status_code == 201, plan.text
+        board = plan.json()["data"]["id"]
+        op = api.post(
+            "/api/v1/work-items",
+            json={"kind": "operation", "title": "Irrigate", "parent_id": board,
+                  "operation_type": "irrigation"},
+        )  # fmt: skip
+        assert op.status_code == 201, op.text
+        page.goto(f"/app/operations/board/{board}")
+        # Someone else moves the card after this board was drawn.
+        changed = api.patch(
+            f"/api/v1/work-items/{op.json()['data']['id']}", json={"status": "in_progress"}
+        )
+        assert changed.status_code == 200, changed.text
+    page.get_by_label("Move Irrigate to").select_option("blocked")
+    page.locator("li.card", has_text="Irrigate").get_by_role("button", name="Move").click()
+    page.get_by_role("link", name="Back to the page you came from").click()
+    expect(page).to_have_url(re.compile(rf".*/app/operations/board/{board}$"))
+    expect(_card(page, "in_progress", "Irrigate")).to_have_count(1)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from bijmantra.application.console import ConsoleSessions, SignedIn, tokens_match
 from bijmantra.application.security import Permission, authorize, permissions_for
@@ -221,11 +221,13 @@ def error_page(
 ) -> Template:
     """The console's error page, headed ``title`` or its status's; a ``Retry-After`` among
     ``headers`` is said on the page too, with a link that asks again (a page read) or back
-    (a form sent)."""
+    (a form sent). A refused form links back to the console page it was sent from, to be
+    read afresh (a stale board, a record moved meanwhile) and sent again."""
     state = request.scope.get("state", {})
     current = state.get("console")
     wait = next((v for k, v in (headers or {}).items() if k.lower() == "retry-after"), "")
     again = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    sent = request.method not in SAFE_METHODS
     return Template(
         template_name="error.html",
         context={
@@ -237,11 +239,27 @@ def error_page(
             "message": message,
             "request_id": state.get("request_id"),
             "retry_after": int(wait) if wait.isdigit() else None,
-            "again": again if request.method in SAFE_METHODS else None,
+            "again": None if sent else again,
+            "back": came_from(request) if sent else None,
         },
         status_code=status,
         headers=headers,
     )
+
+
+def came_from(request: AnyRequest) -> str | None:
+    """The console page a form was sent from (its ``Referer``, which the console's
+    same-origin referrer policy sends): only a page of this console on this host, never a
+    sign-in step, never the form's own address."""
+    referer = urlsplit(request.headers.get("referer", ""))
+    if referer.netloc != request.url.netloc or referer.scheme != request.url.scheme:
+        return None
+    path = referer.path
+    if not (path == PREFIX or path.startswith(f"{PREFIX}/")) or "//" in path:
+        return None
+    if path.startswith(f"{PREFIX}/auth/") or path == request.url.path:
+        return None
+    return path + (f"?{referer.query}" if referer.query else "")
 
 
 def console_error(request: AnyRequest, error: BijmantraError) -> Response[Any]:
