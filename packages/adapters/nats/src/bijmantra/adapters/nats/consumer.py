@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 
 from bijmantra.adapters.nats.stream import DEAD_LETTER_PREFIX, EVENTS_STREAM, message_attributes
@@ -114,13 +115,18 @@ class DurableConsumer:
                 await asyncio.sleep(RETRY_DELAY)
                 continue
             fetched = len(messages)
+            waiting: deque[Msg] = deque()
+            keeping = asyncio.create_task(self._keep(waiting))
             try:
                 if self._batch_handler is not None and len(messages) > 1:
                     messages = await self._handle_batch(messages, self._batch_handler)
-                for message in messages:
-                    await self._handle(message)
+                waiting.extend(messages)
+                while waiting:
+                    await self._handle(waiting.popleft())
             except nats.errors.Error:  # an ack failed: redelivery is harmless (idempotent)
                 log.warning("acks on %s failed", self.durable, exc_info=True)
+            finally:
+                keeping.cancel()
             if self._linger and fetched < self._batch:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), self._linger)
@@ -208,6 +214,20 @@ class DurableConsumer:
                 beating.cancel()
         await message.ack()
         return envelope.type, "ok"
+
+    async def _keep(self, waiting: deque[Msg]) -> None:
+        """Tell the server every ``ack_wait / 3`` that the fetched messages not yet started
+        are in hand: their ``ack_wait`` runs from the fetch, and behind slow handlers they
+        would be delivered again while waiting their turn, spending deliveries with no try
+        made (ADR 0367). A process that dies stops this, and they are redelivered."""
+        while True:
+            await asyncio.sleep(self._ack_wait / 3)
+            for message in list(waiting):
+                try:
+                    await message.in_progress()
+                except Exception:  # connection blip: the next turn (or redelivery) covers it
+                    log.warning("in-progress for a waiting message failed", exc_info=True)
+                    break
 
     async def _beat(self, message: Msg) -> None:
         while True:
