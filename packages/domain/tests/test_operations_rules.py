@@ -61,6 +61,13 @@ def test_every_pair_of_statuses_is_allowed_or_refused_as_declared(
             check_transition(current, target, open_blockers=0, open_children=0)
 
 
+def test_a_refused_move_names_the_allowed_statuses_as_the_api_spells_them() -> None:
+    with pytest.raises(Conflict) as refused:
+        check_transition(Status.TODO, Status.DONE, open_blockers=0, open_children=0)
+    [detail] = refused.value.details
+    assert detail.message == "allowed from todo: blocked, cancelled, in_progress"
+
+
 @pytest.mark.parametrize("current", [s for s in Status if Status.IN_PROGRESS in TRANSITIONS[s]])
 def test_an_open_blocker_refuses_every_start(current: Status) -> None:
     with pytest.raises(Conflict, match="blocker"):

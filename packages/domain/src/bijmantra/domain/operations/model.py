@@ -87,7 +87,11 @@ def check_transition(
     if target not in TRANSITIONS[current]:
         raise Conflict(
             f"A work item cannot move from {current} to {target}",
-            [FieldError("status", f"allowed from {current}: {sorted(TRANSITIONS[current])}")],
+            [
+                FieldError(
+                    "status", f"allowed from {current}: {', '.join(sorted(TRANSITIONS[current]))}"
+                )
+            ],
         )
     if target is Status.IN_PROGRESS and open_blockers:
         raise Conflict(
