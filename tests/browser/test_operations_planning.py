@@ -92,3 +92,19 @@ def test_a_refused_move_links_back_to_the_board_to_read_it_afresh(
     page.get_by_role("link", name="Back to the page you came from").click()
     expect(page).to_have_url(re.compile(rf".*/app/operations/board/{board}$"))
     expect(_card(page, "in_progress", "Irrigate")).to_have_count(1)
+
+
+def test_a_move_the_lifecycle_refuses_says_which_moves_it_allows(page: Page) -> None:
+    tag = uuid.uuid4().hex[:6]
+    page.goto("/app/operations")
+    page.get_by_label("Title").fill(f"Lifecycle plan {tag}")
+    page.get_by_role("button", name="Start the plan").click()
+    form = page.get_by_role("form", name="Add an operation to this board")
+    form.get_by_label("Title").fill(f"Weed {tag}")
+    form.get_by_role("button", name="Add operation").click()
+    page.get_by_label(f"Move Weed {tag} to").select_option("done")
+    page.locator("li.card", has_text=f"Weed {tag}").get_by_role("button", name="Move").click()
+    alert = page.get_by_role("alert")
+    expect(alert).to_contain_text("cannot move from todo to done")
+    expect(alert).to_contain_text("status: allowed from todo: blocked, cancelled, in_progress")
+    assert axe_violations(page) == []

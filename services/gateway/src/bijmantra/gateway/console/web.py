@@ -54,6 +54,7 @@ SIGNED_IN = "console_signed_in"  # scope state: the session the middleware found
 FORM_BODY_LIMIT = 128 * 1024
 FORM_LIMIT = "console_form_limit"
 URL_ENCODED = "application/x-www-form-urlencoded"
+SHOWN_DETAILS = 10  # of a refusal's field errors, on its error page
 
 AnyRequest = Request[Any, Any, Any]
 
@@ -218,6 +219,7 @@ def error_page(
     message: str,
     headers: dict[str, str] | None = None,
     title: str | None = None,
+    details: list[str] | None = None,
 ) -> Template:
     """The console's error page, headed ``title`` or its status's; a ``Retry-After`` among
     ``headers`` is said on the page too, with a link that asks again (a page read) or back
@@ -237,6 +239,7 @@ def error_page(
             "status": status,
             "title": title,
             "message": message,
+            "details": (details or [])[:SHOWN_DETAILS],
             "request_id": state.get("request_id"),
             "retry_after": int(wait) if wait.isdigit() else None,
             "again": None if sent else again,
@@ -292,7 +295,10 @@ def console_error(request: AnyRequest, error: BijmantraError) -> Response[Any]:
     # A 409 of a full organization (a cap, the limit of devices) is not a conflict to retry.
     title = "Limit reached" if error.code is ErrorCode.STORAGE_FULL and not refusal else None
     headers = {**(refusal.headers if refusal else {}), **wait}
-    return error_page(request, status, message, headers, title)
+    # What to change, field by field, as the APIs say it (the moves allowed from here, the
+    # bound a value passed); never for a 5xx.
+    details = [f"{d.location}: {d.message}" for d in error.details] if status < 500 else []
+    return error_page(request, status, message, headers, title, details)
 
 
 def console_http_error(request: AnyRequest, exc: HTTPException) -> Response[Any]:
