@@ -67,6 +67,7 @@ async def test_an_invoice_past_the_mail_cap_says_so_and_is_sent_again_next_day(
         assert f"It can be sent again from {day + timedelta(days=1)} 00:00 UTC." in page
         assert f'action="/app/invoices/{second}/notification"' in page
         assert "Send the mail again" in page
+        assert '<input type="hidden" name="csrf_token" value="csrf">' in page
         listed = (await api.get("/app/invoices", cookies=cookies)).text
         assert listed.count("partner mail not sent") == 1
 
