@@ -208,3 +208,46 @@ def test_a_job_that_ended_its_runner_in_every_attempt_fails_and_the_next_is_buil
     assert finished_at is not None
     assert build(owner, claim, lambda: datetime.now(UTC), tmp_path)
     assert _job(owner, waiting)[0] == "ready"
+
+
+def test_a_runner_killed_mid_build_leaves_no_work_folder_to_its_restart(
+    database: ProvisionedDatabase, tmp_path: Path
+) -> None:
+    """ADR 0367: a runner SIGKILLed while it wrote an archive (the OOM killer, an eviction
+    of the container) left its work folder in the scratch space. The chart's scratch is an
+    emptyDir, which outlives the container's restart, so each kill took a share of the space
+    the next attempt needs, until an archive no longer fit. The restarted runner clears it."""
+    owner = database.owner_url
+    _queue(owner, _organization(owner, documents=1500))
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "DATABASE_OWNER_URL": owner,
+        "EXPORT_SCRATCH_DIR": str(tmp_path),
+    }
+    command = [sys.executable, "-m", "bijmantra.domain_api", "export-runner"]
+    runner = subprocess.Popen(command, env=env)
+    try:
+        for _ in range(6000):  # a guard against hanging, not a speed target
+            if any(p.is_dir() for p in tmp_path.iterdir()):
+                break
+            time.sleep(0.005)
+        runner.send_signal(signal.SIGKILL)
+        runner.wait(timeout=60)
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+    left = [p for p in tmp_path.iterdir() if p.is_dir()]
+    assert left, "the runner finished before it could be killed mid-build"
+    (tmp_path / "not-ours.txt").write_text("an operator's file")
+
+    restarted = subprocess.Popen(command, env=env)
+    try:
+        for _ in range(300):
+            if not any(p.exists() for p in left):
+                break
+            time.sleep(0.05)
+        assert not any(p.exists() for p in left)
+        assert (tmp_path / "not-ours.txt").exists()
+    finally:
+        restarted.send_signal(signal.SIGTERM)
+        assert restarted.wait(timeout=60) == 0

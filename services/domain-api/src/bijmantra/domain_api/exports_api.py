@@ -12,7 +12,7 @@ from typing import Any
 import grpc
 import msgspec
 from bijmantra.adapters.postgres import libpq_url
-from bijmantra.adapters.postgres.export_runner import run_exports_once
+from bijmantra.adapters.postgres.export_runner import clear_scratch, run_exports_once
 from bijmantra.application.tenancy.exports import (
     DownloadExport,
     ExportsUnitOfWorkFactory,
@@ -77,7 +77,9 @@ async def run_exports_until(stop: asyncio.Event, owner_url: str, scratch: str) -
     that holds the owner's URL, so the API replicas need not. A failed pass is logged and
     the next one tries again (a claimed job is taken over once its runner falls silent)."""
     interval, run = export_runner(owner_url, scratch)
-    log.info("export runner started", poll_seconds=interval)
+    # The runner's own scratch space keeps what a killed predecessor in this pod left.
+    left = clear_scratch(Path(scratch)) if scratch else 0
+    log.info("export runner started", poll_seconds=interval, scratch_cleared=left)
     while not stop.is_set():
         try:
             await run()

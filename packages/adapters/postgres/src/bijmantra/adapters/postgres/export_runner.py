@@ -19,6 +19,7 @@ does not live in are not claimed, and a job whose organization moved is followed
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 import time
 import uuid
@@ -249,11 +250,27 @@ def claim_next(owner_url: str, now: datetime) -> Claim | None:
     return None
 
 
+# The runner's work folders in its scratch space, one per archive being built.
+SCRATCH_PREFIX = "bijmantra-export-"
+
+
+def clear_scratch(scratch: Path) -> int:
+    """Remove the work folders a runner killed mid-build left in ``scratch`` (its own space:
+    an emptyDir outlives the container's restart, ADR 0367); how many there were."""
+    left = [p for p in scratch.glob(f"{SCRATCH_PREFIX}*") if p.is_dir()]
+    for folder in left:
+        shutil.rmtree(folder, ignore_errors=True)
+    return len(left)
+
+
 def build(owner_url: str, claim: Claim, clock: Callable[[], datetime], scratch: Path) -> bool:
     """Export the organization and store the archive; False when the claim was lost
     (another runner took the job over) or the export failed (recorded on the job).
     Every write goes where the organization lives at that moment (ADR 0346)."""
-    with _Placements(owner_url) as places, tempfile.TemporaryDirectory(dir=scratch) as work:
+    with (
+        _Placements(owner_url) as places,
+        tempfile.TemporaryDirectory(dir=scratch, prefix=SCRATCH_PREFIX) as work,
+    ):
 
         def report(done: int, total: int) -> None:
             # While a move fences the organization this heartbeat is skipped: a move takes
