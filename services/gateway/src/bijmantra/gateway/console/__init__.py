@@ -25,6 +25,7 @@ from bijmantra.gateway.console.pages import (
     exports,
     germplasm,
     operations,
+    partners,
     sensors,
     workbench,
 )
@@ -61,6 +62,7 @@ PAGES = (
     enrolment,
     sensors,
     distribution,
+    partners,
 )
 
 

@@ -27,6 +27,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("Field operations", "/app/operations", "operations:read"),
     NavItem("Devices", "/app/devices", "sensors:read"),
     NavItem("Alerts", "/app/alerts", "sensors:read"),
+    NavItem("Partners", "/app/partners", "distribution:read"),
     NavItem("Seed requests", "/app/seed-requests", "distribution:read"),
     NavItem("Agreements", "/app/agreements", "distribution:read"),
     NavItem("Dispatches", "/app/dispatches", "distribution:read"),

@@ -1,0 +1,130 @@
+"""Partners and new seed requests in the console: the organization's partners with their
+contacts, a form that adds one, and a form that records a partner's request for seed (a
+draft, then submitted, approved and dispatched from its own page). Same gRPC client and use
+cases as ``/api/v1/partners`` and ``/api/v1/seed-requests``; a refused form is shown again
+as typed, with what to change next to it."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import msgspec
+from bijmantra.application.security import Action, permissions
+from bijmantra.domain.distribution.model import PartnerType, Purpose
+from bijmantra.gateway.console.paging import Rows, document, page_request
+from bijmantra.gateway.console.web import PREFIX, View, view
+from bijmantra.kernel import BijmantraError, ErrorCode, PageRequest
+from litestar import Request, get, post
+from litestar.datastructures import State
+from litestar.response import Redirect, Template
+
+READ, WRITE = permissions("distribution", Action.READ, Action.WRITE)
+FORM_LIMIT = 16 * 1024
+PARTNERS_OFFERED = PageRequest(0, 200)  # partners a new request may name from a list
+REFUSED_FORM = (ErrorCode.VALIDATION, ErrorCode.UNPROCESSABLE, ErrorCode.CONFLICT)
+PARTNER_FIELDS = ("name", "country", "type", "contact_name", "contact_email", "address")
+REQUEST_FIELDS = ("partner_id", "purpose", "germplasm_id", "quantity", "units", "notes")
+Req = Request[Any, Any, Any]
+
+
+def _said(error: BijmantraError) -> str:
+    details = "; ".join(f"{d.location}: {d.message}" for d in error.details)
+    return f"{error.message} ({details})" if details else error.message
+
+
+async def _form(request: Req, names: tuple[str, ...]) -> dict[str, str]:
+    form = await request.form()
+    return {n: v.strip() for n in names if isinstance(v := form.get(n, ""), str)}
+
+
+async def _page(
+    request: Req,
+    state: State,
+    page: View,
+    *,
+    partner: dict[str, str] | None = None,
+    seed_request: dict[str, str] | None = None,
+    error: tuple[str, str] = ("", ""),
+) -> Template:
+    """The partners, the two forms (``partner``, ``seed_request``: what was typed), and
+    ``error``: (which form, why) when one was refused."""
+    found, offered = await asyncio.gather(
+        state.distribution.list(page.token, "partners", page_request(request), None),
+        state.distribution.list(page.token, "partners", PARTNERS_OFFERED, None),
+    )
+    items = [msgspec.json.decode(item) for item in found.items]
+    return page.render(
+        "distribution/partners.html",
+        rows=Rows(items, found.request.page, found.total_count, found.total_pages, {}),
+        offered=[msgspec.json.decode(item) for item in offered.items],
+        types=[t.value for t in PartnerType],
+        purposes=[p.value for p in Purpose],
+        partner=partner or {},
+        seed_request=seed_request or {},
+        refused=error[0],
+        error=error[1],
+        status_code=422 if error[1] else 200,
+    )
+
+
+@get(f"{PREFIX}/partners", name="console:partners")
+async def partners(request: Req, state: State) -> Template:
+    return await _page(request, state, view(request, READ))
+
+
+@post(f"{PREFIX}/partners", name="console:partner-create", request_max_body_size=FORM_LIMIT)
+async def create_partner(request: Req, state: State) -> Redirect | Template:
+    page = view(request, WRITE)
+    given = await _form(request, PARTNER_FIELDS)
+    body = {
+        "name": given.get("name", ""),
+        "country": given.get("country", "").upper(),
+        "type": given.get("type", ""),
+        "contacts": [
+            {"name": given.get("contact_name", ""), "email": given.get("contact_email", "")}
+        ],
+        "address": given.get("address", ""),
+    }
+    try:
+        await state.distribution.create(page.token, "partners", msgspec.json.encode(body))
+    except BijmantraError as error:
+        if error.code not in REFUSED_FORM:
+            raise
+        return await _page(request, state, page, partner=given, error=("partner", _said(error)))
+    return Redirect(f"{PREFIX}/partners")
+
+
+@post(
+    f"{PREFIX}/partners/requests",
+    name="console:seed-request-create",
+    request_max_body_size=FORM_LIMIT,
+)
+async def create_request(request: Req, state: State) -> Redirect | Template:
+    """A draft request of one item (more through the API); its page submits and approves it."""
+    page = view(request, WRITE)
+    given = await _form(request, REQUEST_FIELDS)
+    item = {
+        "germplasm_id": given.get("germplasm_id", ""),
+        "quantity": given.get("quantity", ""),
+        "units": given.get("units", "") or "seeds",
+    }
+    body = {
+        "partner_id": given.get("partner_id", ""),
+        "purpose": given.get("purpose", ""),
+        "items": [item],
+        "notes": given.get("notes", ""),
+    }
+    try:
+        created = document(
+            await state.distribution.create(page.token, "seed-requests", msgspec.json.encode(body))
+        )
+    except BijmantraError as error:
+        if error.code not in REFUSED_FORM:
+            raise
+        refused = ("request", _said(error))
+        return await _page(request, state, page, seed_request=given, error=refused)
+    return Redirect(f"{PREFIX}/seed-requests/{created['id']}")
+
+
+ROUTES = [partners, create_partner, create_request]
