@@ -458,3 +458,32 @@ async def test_an_event_stored_before_the_summaries_is_still_evaluated(store: St
     await store.evaluate(envelope_for(event, source="test"))
     [alert] = await store.open_alerts()
     assert alert["value"] == 9.0
+
+
+async def test_a_batch_resent_after_its_answer_was_lost_fires_nothing_again(store: Store) -> None:
+    """ADR 0367: domain-api killed after the batch's commit, before its answer: the device
+    sends the same batch again. It stores nothing, but its event still carries the readings;
+    evaluation skips readings at or before the last it saw, so no alert fires twice, even
+    with no cooldown and a rate rule that would read the repeat as a jump."""
+    await store.rule(kind="threshold", comparison="above", threshold=8.0, cooldownSeconds=0)
+    await store.rule(kind="rate_of_change", maxChange=0.5, perSeconds=60, cooldownSeconds=0)
+    body = {
+        "readings": [
+            {"metric": "air_temperature", "time": store.clock.now().isoformat(), "value": 2.0},
+            {
+                "metric": "air_temperature",
+                "time": (store.clock.now() + timedelta(minutes=1)).isoformat(),
+                "value": 9.0,
+            },
+        ]
+    }
+    first = await store.ingest(store.credential, json.dumps(body).encode())
+    await store.deliver()
+    assert len(await store.open_alerts()) == 2  # above 8, and a jump of 7 in a minute
+    store.clock.advance(timedelta(seconds=90))
+    again = await store.ingest(store.credential, json.dumps(body).encode())
+    await store.deliver()
+    assert (first["stored"], again["stored"], again["duplicates"]) == (2, 0, 2)
+    assert len(await store.open_alerts()) == 2
+    opened = [e for e in store.tables.events if e.type == "sensors.alert.opened"]
+    assert len(opened) == 2
