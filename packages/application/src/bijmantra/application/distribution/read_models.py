@@ -57,7 +57,8 @@ class PartnerMailDocument(_Out):
     mailer gave up at ``at``; ``failure``: ``address_refused``, ``message_refused``,
     ``undeliverable`` or ``mailer_bound``); or ``not_sent`` because the organization's daily
     cap of partner mail was reached (``held_by``: ``daily_limit``) at ``at``, to be sent again
-    from ``resend_from``. A mail not sent or failed is sent again with ``POST …/notification``.
+    from ``resend_from``. A mail not sent or failed, or still queued an hour after ``at`` (the
+    mailer's report was lost; ADR 0367), is sent again with ``POST …/notification``.
     ``day``: the UTC day whose cap it counted on; ``attempts``: 1, then one per resend."""
 
     status: MailStatus
