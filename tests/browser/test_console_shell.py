@@ -86,6 +86,29 @@ def test_germplasm_search_finds_by_name_with_htmx(page: Page) -> None:
     screenshot(page, "shell-germplasm-search")
 
 
+@pytest.mark.parametrize(
+    ("path", "last"),
+    [
+        ("/app/germplasm?page=999", "/app/germplasm?page="),
+        ("/app/germplasm?field=germplasmName&q=no-such-name&page=3", None),
+        ("/app/seed-requests?status=all&page=999", None),
+    ],
+)
+def test_a_page_past_the_end_of_a_list_links_to_its_last_page(
+    page: Page, path: str, last: str | None
+) -> None:
+    """An old link (the list has shrunk, a search narrowed) is no dead end."""
+    page.goto(path)
+    pager = page.get_by_role("navigation", name="Pages")
+    expect(pager).to_contain_text("is past the end")
+    page.get_by_role("link", name=re.compile(r"Go to the (last|first) page")).click()
+    if last is not None:
+        expect(page).to_have_url(re.compile(re.escape(last) + r"[1-9][0-9]*$"))
+        expect(page.locator("tbody tr").first).to_be_visible()
+        expect(page.get_by_role("link", name="Next")).to_have_count(0)
+    expect(page.get_by_text("is past the end")).to_have_count(0)
+
+
 def _positions(page: Page) -> list[int]:
     return [int(p) for p in page.locator("tbody tr td:first-child").all_inner_texts()]
 
