@@ -1,5 +1,6 @@
 """Sensors in the console: devices with their status, a device's history at a chosen
-resolution, and the alerts inbox (acknowledge, clear). Same gRPC client as the REST routes."""
+resolution and the alert rules that watch it (a threshold rule is added there), and the
+alerts inbox (acknowledge, clear). Same gRPC client as the REST routes."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ from typing import Any
 
 import msgspec
 from bijmantra.application.security import Action, Permission
+from bijmantra.domain.sensors.alerts import Comparison
 from bijmantra.gateway.console.charts import polyline
 from bijmantra.gateway.console.paging import document
-from bijmantra.gateway.console.web import PREFIX, view
-from bijmantra.kernel import PageRequest, ValidationFailed
+from bijmantra.gateway.console.web import PREFIX, View, view
+from bijmantra.kernel import BijmantraError, ErrorCode, PageRequest, ValidationFailed
 from litestar import Request, get, post
 from litestar.datastructures import State
 from litestar.handlers import HTTPRouteHandler
@@ -22,6 +24,8 @@ WRITE = Permission("sensors", Action.WRITE)
 SPANS = {"1m": timedelta(hours=6), "1h": timedelta(days=7), "1d": timedelta(days=90)}
 PAGE = PageRequest(0, 100)
 LIVE_SPAN, LIVE_AHEAD, LIVE_POINTS = timedelta(hours=1), timedelta(minutes=5), 600
+RULE_FIELDS = ("name", "metric", "comparison", "threshold", "hold_seconds")
+Req = Request[Any, Any, Any]
 
 
 @get(f"{PREFIX}/devices", name="console:devices")
@@ -33,9 +37,21 @@ async def devices(request: Request[Any, Any, Any], state: State) -> Template:
 
 
 @get(f"{PREFIX}/devices/{{device_id:str}}", name="console:device")
-async def device(request: Request[Any, Any, Any], state: State, device_id: str) -> Template:
+async def device(request: Req, state: State, device_id: str) -> Template:
     """The device and one metric's history; ``resolution`` picks 1m (6 h), 1h (7 d), 1d (90 d)."""
-    page = view(request, READ)
+    return await _device_page(request, state, view(request, READ), device_id)
+
+
+async def _device_page(
+    request: Req,
+    state: State,
+    page: View,
+    device_id: str,
+    given: dict[str, str] | None = None,
+    error: str = "",
+) -> Template:
+    """The device page; ``given`` and ``error``: the rule form as typed, and why it was
+    refused."""
     found = document(await state.sensors.device(page.token, device_id))
     profiles = msgspec.json.decode(await state.sensors.profiles(page.token))
     profile = next((p for p in profiles if p["profileId"] == found["profileId"]), None)
@@ -60,6 +76,12 @@ async def device(request: Request[Any, Any, Any], state: State, device_id: str) 
     points = [p for p in history["points"] if p["count"]]
     live = await _recent(state, page.token, device_id, metric) if metric else []
     chart = polyline(live)
+    rules = [
+        r
+        for r in msgspec.json.decode(await state.sensors.rules(page.token))
+        if r.get("deviceId") == device_id
+        or (r.get("deviceId") is None and r.get("profileId") == found["profileId"])
+    ]
     return page.render(
         "sensors/device.html",
         device=found,
@@ -73,7 +95,45 @@ async def device(request: Request[Any, Any, Any], state: State, device_id: str) 
         chart=chart,
         latest=live[-1] if live else None,
         unit=history.get("unit", ""),
+        rules=rules,
+        comparisons=[c.value for c in Comparison],
+        given=given or {},
+        error=error,
+        status_code=422 if error else 200,
     )
+
+
+@post(f"{PREFIX}/devices/{{device_id:str}}/alert-rules", name="console:device-rule")
+async def add_rule(request: Req, state: State, device_id: str) -> Redirect | Template:
+    """A threshold rule on this device (other kinds through ``/api/v1/alert-rules``); a
+    refused rule shows the device page again with the form as typed and the reason."""
+    page = view(request, WRITE)
+    form = await request.form()
+    given = {n: v.strip() for n in RULE_FIELDS if isinstance(v := form.get(n, ""), str)}
+    body: dict[str, Any] = {
+        "name": given.get("name", ""),
+        "metric": given.get("metric", ""),
+        "kind": "threshold",
+        "deviceId": device_id,
+        "comparison": given.get("comparison", ""),
+    }
+    numbers = (("threshold", "threshold", ""), ("hold_seconds", "holdSeconds", "0"))
+    for name, key, default in numbers:
+        raw = given.get(name, "") or default
+        try:
+            body[key] = float(raw)
+        except ValueError:
+            said = f"{name}: {raw!r} is not a number" if raw else f"{name}: give a number"
+            return await _device_page(request, state, page, device_id, given, said)
+    try:
+        await state.sensors.create_rule(page.token, msgspec.json.encode(body))
+    except BijmantraError as error:
+        if error.code not in (ErrorCode.VALIDATION, ErrorCode.UNPROCESSABLE):
+            raise
+        details = "; ".join(f"{d.location}: {d.message}" for d in error.details)
+        said = f"{error.message} ({details})" if details else error.message
+        return await _device_page(request, state, page, device_id, given, said)
+    return Redirect(f"{PREFIX}/devices/{device_id}#rules")
 
 
 async def _recent(state: State, token: str, device_id: str, metric: str) -> list[tuple[int, float]]:
@@ -122,4 +182,11 @@ def _alert_action(action: str) -> HTTPRouteHandler:
     return route(act)
 
 
-ROUTES = [devices, device, alerts, _alert_action("acknowledge"), _alert_action("clear")]
+ROUTES = [
+    devices,
+    device,
+    add_rule,
+    alerts,
+    _alert_action("acknowledge"),
+    _alert_action("clear"),
+]
