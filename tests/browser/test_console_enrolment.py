@@ -6,6 +6,7 @@ member is refused the wizard; another organization's member finds no such device
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -144,4 +145,34 @@ def test_another_organization_finds_no_such_device(
     page = outsider_context.new_page()
     assert page.request.get(f"/app/devices/{enrolled['deviceId']}").status == 404
     assert page.request.get(f"/app/devices/{enrolled['deviceId']}/enrol").status == 404
+    page.close()
+
+
+def test_an_organization_without_locations_adds_one_in_the_wizard_and_registers(
+    outsider_context: BrowserContext,
+) -> None:
+    """A new organization has no profile and no location: both are made on the first step's
+    page, and the device is registered at the new location."""
+    page = outsider_context.new_page()
+    page.goto("/app/devices/new")
+    if page.get_by_role("button", name="Register device").count() == 0:
+        page.get_by_label("Profile name").fill("Greenhouse probe")
+        page.get_by_label("Metric (e.g. air_temperature)").fill("air_temperature")
+        page.get_by_label("Unit (e.g. degC)").fill("degC")
+        page.get_by_label("Valid minimum").fill("-40")
+        page.get_by_label("Valid maximum").fill("60")
+        page.get_by_role("button", name="Create profile").click()
+    name = f"Greenhouse {uuid.uuid4().hex[:6]}"
+    summary = page.locator("summary", has_text="New location")
+    if summary.locator("xpath=..").get_attribute("open") is None:  # open while there is none
+        summary.click()
+    page.get_by_label("Location name").fill(name)
+    page.get_by_label("Country code (optional, e.g. KEN)").fill("ken")
+    page.get_by_role("button", name="Add the location").click()
+    expect(page).to_have_url(re.compile(r".*/app/devices/new$"))
+    page.get_by_label("Device name").fill("Bench 4 probe")
+    page.get_by_label("Location", exact=True).select_option(label=name)
+    page.get_by_role("button", name="Register device").click()
+    expect(page).to_have_url(re.compile(r".*/app/devices/[^/]+/enrol$"))
+    assert axe_violations(page) == []
     page.close()

@@ -3,7 +3,8 @@
 1. Register (profile, placement) → 2. issue a one-time claim code, shown once → 3. the
 device claims it (the page waits) → 4. commissioned by its first valid reading (the page
 waits). Which step a device is on is its enrolment state, read from domain-api each time;
-the waiting steps follow the device's ``sensors.device.*`` events over ``/app/ws``.
+the waiting steps follow the device's ``sensors.device.*`` events over ``/app/ws``. The
+first step's page also makes a profile, and a location to place devices at.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from litestar.datastructures import State
 from litestar.response import Redirect, Template
 
 WRITE = Permission("sensors", Action.WRITE)
+WRITE_PLACES = Permission("core", Action.WRITE)  # a location is a core (BrAPI) record
 # Enrolment state -> the wizard step it waits on (1-based); commissioned is past the last.
 STEPS = ("Register", "Issue a claim code", "Device claims it", "First reading")
 STEP_OF = {"registered": 2, "claim_issued": 3, "claimed": 4, "commissioned": 5, "revoked": 0}
@@ -61,6 +63,22 @@ async def _listed(state: State, page: View, entity: str) -> list[dict[str, Any]]
         return None
     listed: list[dict[str, Any]] = msgspec.json.decode(found.documents)
     return listed
+
+
+@post(f"{PREFIX}/devices/new/location", name="console:device-location")
+async def add_location(request: Request[Any, Any, Any], state: State) -> Redirect:
+    """A location to place devices at, made from the wizard's first step: an organization
+    without one could not register a device in the console (BrAPI ``POST /locations``)."""
+    page = view(request, WRITE, WRITE_PLACES)
+    form = await request.form()
+    name = _field(form, "locationName")
+    if not name:
+        raise ValidationFailed("Name the location", [FieldError("locationName", "required")])
+    body: dict[str, Any] = {"locationName": name[:200]}
+    if country := _field(form, "countryCode").upper():
+        body["countryCode"] = country[:3]
+    await state.brapi.create(page.token, "location", msgspec.json.encode([body]))
+    return Redirect(f"{PREFIX}/devices/new")
 
 
 @post(f"{PREFIX}/device-profiles", name="console:profile-create")
@@ -128,4 +146,4 @@ async def issue_claim_code(
     return _render(request, page, issued, issued)
 
 
-ROUTES = [new_device, create_profile, register, enrol, issue_claim_code]
+ROUTES = [new_device, add_location, create_profile, register, enrol, issue_claim_code]
