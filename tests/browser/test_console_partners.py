@@ -1,5 +1,6 @@
 """Partners and new seed requests in the console: an administrator adds a partner and records
-its request for seed, which opens on its own page as a draft to submit; a refused form is
+its request for seed, which opens on its own page as a draft to submit, and drafts the
+agreement for it there; a refused form is
 shown again as typed, saying what to change; a read-only member is offered neither form."""
 
 from __future__ import annotations
@@ -70,6 +71,17 @@ def test_an_admin_adds_a_partner_and_records_its_seed_request(
     expect(page.get_by_role("row").filter(has_text=germplasm)).to_contain_text("25")
     page.get_by_role("button", name="Submit").click()
     expect(page.locator("dl.facts")).to_contain_text("submitted")
+
+    # The agreement the seed will travel under, drafted from the request's page.
+    page.get_by_label("Type").select_option("research")
+    page.get_by_label("Provider (who sends the seed)").fill("Demo breeding station")
+    page.get_by_label("Provider's e-mail").fill("mta@demo-station.example")
+    page.get_by_label("Provider's country (two letters)").fill("in")
+    page.get_by_role("button", name="Draft the agreement").click()
+    expect(page).to_have_url(re.compile(r".*/app/agreements/[^/]+$"))
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"Research agreement with {name}")
+    expect(page.locator("dl.facts")).to_contain_text("draft")
+    expect(page.get_by_role("row").filter(has_text="Demo breeding station")).to_contain_text("IN")
 
 
 def test_a_read_only_member_sees_partners_but_no_form(viewer_context: BrowserContext) -> None:

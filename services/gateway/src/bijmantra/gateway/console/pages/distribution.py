@@ -13,6 +13,7 @@ import msgspec
 from bijmantra.application.distribution.dispatches import dispatch_document
 from bijmantra.application.distribution.inputs import from_document
 from bijmantra.application.security import Action, permissions
+from bijmantra.domain.distribution.agreements import AgreementType
 from bijmantra.domain.distribution.model import Dispatch
 from bijmantra.domain.distribution.states import (
     REQUEST_LIFECYCLE,
@@ -190,6 +191,7 @@ async def seed_request(request: Req, state: State, record_id: str) -> Template:
         allowed=allowed,
         verbs=VERBS,
         lots=lots,
+        agreement_types=[t.value for t in AgreementType],
     )
 
 

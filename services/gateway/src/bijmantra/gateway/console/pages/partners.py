@@ -1,8 +1,9 @@
 """Partners and new seed requests in the console: the organization's partners with their
 contacts, a form that adds one, and a form that records a partner's request for seed (a
-draft, then submitted, approved and dispatched from its own page). Same gRPC client and use
-cases as ``/api/v1/partners`` and ``/api/v1/seed-requests``; a refused form is shown again
-as typed, with what to change next to it."""
+draft, then submitted, approved and dispatched from its own page), and the agreement a
+request's page drafts over its germplasm. Same gRPC client and use cases as
+``/api/v1/partners``, ``/api/v1/seed-requests`` and ``/api/v1/agreements``; a refused
+partner or request is shown again as typed, with what to change next to it."""
 
 from __future__ import annotations
 
@@ -127,4 +128,32 @@ async def create_request(request: Req, state: State) -> Redirect | Template:
     return Redirect(f"{PREFIX}/seed-requests/{created['id']}")
 
 
-ROUTES = [partners, create_partner, create_request]
+@post(
+    f"{PREFIX}/seed-requests/{{record_id:str}}/agreements",
+    name="console:seed-request-agreement",
+    request_max_body_size=FORM_LIMIT,
+)
+async def draft_agreement(request: Req, state: State, record_id: str) -> Redirect:
+    """An agreement with the request's partner over the request's germplasm, as a draft to
+    send for signature on its page (a refusal is the error page, with its reasons)."""
+    page = view(request, WRITE)
+    given = await _form(request, ("type", "provider_name", "provider_email", "provider_country"))
+    found = document(await state.distribution.get(page.token, "seed-requests", record_id))
+    body = {
+        "type": given.get("type", ""),
+        "partner_id": found["partner_id"],
+        "request_id": record_id,
+        "material": sorted({i["germplasm_id"] for i in found["items"] if i.get("germplasm_id")}),
+        "provider": {
+            "name": given.get("provider_name", ""),
+            "email": given.get("provider_email", ""),
+            "country": given.get("provider_country", "").upper(),
+        },
+    }
+    created = document(
+        await state.distribution.create(page.token, "agreements", msgspec.json.encode(body))
+    )
+    return Redirect(f"{PREFIX}/agreements/{created['id']}")
+
+
+ROUTES = [partners, create_partner, create_request, draft_agreement]
