@@ -176,3 +176,21 @@ def test_an_organization_without_locations_adds_one_in_the_wizard_and_registers(
     expect(page).to_have_url(re.compile(r".*/app/devices/[^/]+/enrol$"))
     assert axe_violations(page) == []
     page.close()
+
+
+def test_a_refused_profile_is_shown_again_as_typed_with_the_reason(page: Page) -> None:
+    page.goto("/app/devices/new")
+    summary = page.locator("summary", has_text="New device profile")
+    if summary.locator("xpath=..").get_attribute("open") is None:
+        summary.click()
+    page.get_by_label("Profile name").fill("Upside-down probe")
+    page.get_by_label("Metric (e.g. air_temperature)").fill("soil_moisture")
+    page.get_by_label("Unit (e.g. degC)").fill("percent")
+    page.get_by_label("Valid minimum").fill("100")
+    page.get_by_label("Valid maximum").fill("0")  # below the minimum: refused
+    page.get_by_role("button", name="Create profile").click()
+    expect(page.get_by_role("alert")).to_be_visible()
+    expect(page.get_by_label("Profile name")).to_have_value("Upside-down probe")
+    expect(page.get_by_label("Unit (e.g. degC)")).to_have_value("percent")
+    expect(page.get_by_label("Valid minimum")).to_have_value("100")
+    assert axe_violations(page) == []

@@ -16,7 +16,7 @@ import msgspec
 from bijmantra.application.security import Action, Permission
 from bijmantra.gateway.console.paging import document, lists
 from bijmantra.gateway.console.web import PREFIX, View, fragment, view
-from bijmantra.kernel import FieldError, PageRequest, ValidationFailed
+from bijmantra.kernel import BijmantraError, ErrorCode, FieldError, PageRequest, ValidationFailed
 from litestar import Request, get, post
 from litestar.datastructures import State
 from litestar.response import Redirect, Template
@@ -29,6 +29,7 @@ STEP_OF = {"registered": 2, "claim_issued": 3, "claimed": 4, "commissioned": 5, 
 # Up to this many of the organization's locations (and studies) are offered in a list; an
 # organization with more types the id, which registration checks all the same (ADR 0318).
 PLACES_LISTED = 500
+REFUSED_FORM = (ErrorCode.VALIDATION, ErrorCode.UNPROCESSABLE)
 
 
 def _field(form: Any, name: str) -> str:
@@ -39,7 +40,18 @@ def _field(form: Any, name: str) -> str:
 @get(f"{PREFIX}/devices/new", name="console:device-new")
 async def new_device(request: Request[Any, Any, Any], state: State) -> Template:
     """Step 1: the placement and the profile (a profile can be made here first)."""
-    page = view(request, WRITE)
+    return await _new_page(state, view(request, WRITE))
+
+
+async def _new_page(
+    state: State,
+    page: View,
+    refused: str = "",
+    given: dict[str, str] | None = None,
+    error: str = "",
+) -> Template:
+    """The first step; ``refused`` names the form (``profile`` or ``device``) that was sent
+    back with ``error``, kept as typed (``given``)."""
     profiles, locations, studies = await asyncio.gather(
         state.sensors.profiles(page.token),
         _listed(state, page, "location"),
@@ -52,7 +64,20 @@ async def new_device(request: Request[Any, Any, Any], state: State) -> Template:
         studies=studies,
         steps=STEPS,
         step=1,
+        refused=refused,
+        given=given or {},
+        error=error,
+        status_code=422 if error else 200,
     )
+
+
+def _said(error: BijmantraError) -> str:
+    details = "; ".join(f"{d.location}: {d.message}" for d in error.details)
+    return f"{error.message} ({details})" if details else error.message
+
+
+def _typed(form: Any, names: tuple[str, ...]) -> dict[str, str]:
+    return {n: _field(form, n) for n in names}
 
 
 async def _listed(state: State, page: View, entity: str) -> list[dict[str, Any]] | None:
@@ -82,34 +107,44 @@ async def add_location(request: Request[Any, Any, Any], state: State) -> Redirec
 
 
 @post(f"{PREFIX}/device-profiles", name="console:profile-create")
-async def create_profile(request: Request[Any, Any, Any], state: State) -> Redirect:
+async def create_profile(request: Request[Any, Any, Any], state: State) -> Redirect | Template:
     page = view(request, WRITE)
     form = await request.form()
+    given = _typed(form, ("name", "metric", "unit", "minimum", "maximum"))
     try:
-        low, high = float(_field(form, "minimum")), float(_field(form, "maximum"))
-    except ValueError:
-        raise ValidationFailed(
-            "Minimum and maximum must be numbers", [FieldError("minimum", "not a number")]
-        ) from None
-    metric = {"name": _field(form, "metric"), "unit": _field(form, "unit")}
-    body = {"name": _field(form, "name"), "metrics": [{**metric, "minimum": low, "maximum": high}]}
-    await state.sensors.create_profile(page.token, msgspec.json.encode(body))
+        try:
+            low, high = float(given["minimum"]), float(given["maximum"])
+        except ValueError:
+            raise ValidationFailed(
+                "Minimum and maximum must be numbers", [FieldError("minimum", "not a number")]
+            ) from None
+        metric = {"name": given["metric"], "unit": given["unit"], "minimum": low, "maximum": high}
+        body = {"name": given["name"], "metrics": [metric]}
+        await state.sensors.create_profile(page.token, msgspec.json.encode(body))
+    except BijmantraError as error:
+        if error.code not in REFUSED_FORM:
+            raise
+        return await _new_page(state, page, "profile", given, _said(error))
     return Redirect(f"{PREFIX}/devices/new")
 
 
 @post(f"{PREFIX}/devices", name="console:device-register")
-async def register(request: Request[Any, Any, Any], state: State) -> Redirect:
+async def register(request: Request[Any, Any, Any], state: State) -> Redirect | Template:
+    """A refused registration (an unknown place, a name too long) shows the step again as
+    typed; the organization's limit of devices stays the 'Limit reached' page."""
     page = view(request, WRITE)
     form = await request.form()
-    body: dict[str, Any] = {
-        "name": _field(form, "name"),
-        "profileId": _field(form, "profileId"),
-        "locationDbId": _field(form, "locationDbId"),
-    }
+    given = _typed(form, ("name", "profileId", "locationDbId", "studyDbId", "seedStore"))
+    body: dict[str, Any] = {k: given[k] for k in ("name", "profileId", "locationDbId")}
     for optional in ("studyDbId", "seedStore"):
-        if value := _field(form, optional):
+        if value := given[optional]:
             body[optional] = value
-    created = document(await state.sensors.register(page.token, msgspec.json.encode(body)))
+    try:
+        created = document(await state.sensors.register(page.token, msgspec.json.encode(body)))
+    except BijmantraError as error:
+        if error.code not in REFUSED_FORM:
+            raise
+        return await _new_page(state, page, "device", given, _said(error))
     return Redirect(f"{PREFIX}/devices/{created['deviceId']}/enrol")
 
 
