@@ -108,3 +108,28 @@ def test_a_move_the_lifecycle_refuses_says_which_moves_it_allows(page: Page) -> 
     expect(alert).to_contain_text("cannot move from todo to done")
     expect(alert).to_contain_text("status: allowed from todo: blocked, cancelled, in_progress")
     assert axe_violations(page) == []
+
+
+def test_an_items_page_names_its_board_and_dependencies_by_their_titles(
+    page: Page, console_stack: DevStack
+) -> None:
+    headers = {"Authorization": f"Bearer {console_stack.login()}"}
+    with httpx.Client(base_url=console_stack.gateway_url, headers=headers, timeout=30) as api:
+
+        def create(body: dict[str, object]) -> str:
+            created = api.post("/api/v1/work-items", json=body)
+            assert created.status_code == 201, created.text
+            return str(created.json()["data"]["id"])
+
+        plan = create({"kind": "plan", "title": "Named plan"})
+        op = create({"kind": "operation", "title": "Harvest block 2", "parent_id": plan,
+                     "operation_type": "harvest"})  # fmt: skip
+        first = create({"kind": "task", "title": "Sharpen sickles", "parent_id": op})
+        second = create({"kind": "task", "title": "Cut rows 1-20", "parent_id": op})
+        edge = {"predecessor_id": first, "successor_id": second}
+        assert api.post("/api/v1/dependencies", json=edge).status_code == 201
+    page.goto(f"/app/operations/items/{second}")
+    expect(page.locator("dl.facts").get_by_role("link", name="Harvest block 2")).to_be_visible()
+    page.get_by_role("link", name="Sharpen sickles").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Sharpen sickles")
+    expect(page.get_by_role("link", name="Cut rows 1-20")).to_be_visible()  # it blocks it

@@ -123,13 +123,26 @@ async def item(request: Req, state: State, item_id: str) -> Template:
         pages[name] = _documents(
             await state.operations.page(rpc, page.token, LIST, work_item_id=item_id)
         )
+    found = msgspec.json.decode(raw)
     return page.render(
         "operations/item.html",
-        item=msgspec.json.decode(raw),
+        item=found,
         etag=etag,
         statuses=LABELS,
+        titles=await _titles(state, page, found) if found.get("parent_id") else {},
         **pages,
     )
+
+
+async def _titles(state: State, page: View, found: dict[str, Any]) -> dict[str, str]:
+    """Titles of the item's board and of the cards on it, for naming the board and the
+    dependencies (one between boards is named by its id)."""
+    parent = found["parent_id"]
+    raw, _ = await state.operations.document("GetWorkItem", page.token, work_item_id=parent)
+    cards = await _items(state, page.token, PageRequest(0, BOARD_LIMIT), parent_id=parent)
+    titles = {c["id"]: c["title"] for c in _documents(cards)}
+    titles[parent] = msgspec.json.decode(raw)["title"]
+    return titles
 
 
 @get(f"{PREFIX}/operations/seasons/{{season_id:str}}", name="console:operations-season")
