@@ -287,7 +287,7 @@ async def test_a_consumer_gets_only_its_subjects_and_an_older_wider_durable_is_n
     await task
     await nc.close()
     assert received == [e.type for e in wanted]
-    assert info.config.filter_subjects == subjects
+    assert info.config.filter_subjects == [*subjects, f"bijmantra.replay.{durable}"]
     assert not info.config.filter_subject
     assert info.num_pending == 0
     assert info.num_ack_pending == 0

@@ -9,7 +9,12 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 
-from bijmantra.adapters.nats.stream import DEAD_LETTER_PREFIX, EVENTS_STREAM, message_attributes
+from bijmantra.adapters.nats.stream import (
+    DEAD_LETTER_PREFIX,
+    EVENTS_STREAM,
+    REPLAY_PREFIX,
+    message_attributes,
+)
 from bijmantra.application.events import EventEnvelope, decode_envelope
 from bijmantra.application.events.ports import ConsumerSpec
 from bijmantra.observability import bind_context, clear_context, context_from_headers, get_tracer
@@ -47,7 +52,9 @@ class DurableConsumer:
 
     ``filter_subjects`` are the only subjects the server delivers: a consumer names just
     the events it acts on, so the others cost it no delivery, decode or ack (the analytics
-    worker's projection used to receive, and ack unread, every germplasm event).
+    worker's projection used to receive, and ack unread, every germplasm event). Each also
+    follows ``bijmantra.replay.<durable>``: its own dead letters, sent back by an operator
+    (ADR 0370).
     """
 
     def __init__(
@@ -68,6 +75,8 @@ class DurableConsumer:
         self._js = js
         self.durable = spec.durable
         self._filters = list(spec.filter_subjects)
+        if self._filters:  # an unfiltered consumer already receives its replay subject
+            self._filters.append(f"{REPLAY_PREFIX}.{spec.durable}")
         self._handler = spec.handler
         self._max_deliver = max_deliver
         self._ack_wait = spec.ack_wait
@@ -189,13 +198,13 @@ class DurableConsumer:
             log.exception("undecodable event on %s", message.subject)
             span.record_exception(exc)
             span.set_status(trace.StatusCode.ERROR, "undecodable")
-            await self._dead_letter(message)
+            await self._dead_letter(message, deliveries, "undecodable")
             return "undecodable", "dead_letter"
         span.set_attribute("messaging.message.id", envelope.id)
         bind_context(tenant_id=envelope.tenant_id, event_id=envelope.id)
         if deliveries > self._max_deliver:  # the last one's process died in the handler
             log.error("event %s outlived its handler's deliveries", envelope.id)
-            await self._dead_letter(message)
+            await self._dead_letter(message, deliveries, "its handler's process died")
             return envelope.type, "dead_letter"
         beating = asyncio.create_task(self._beat(message)) if self._heartbeat else None
         try:
@@ -205,7 +214,8 @@ class DurableConsumer:
             span.record_exception(exc)
             span.set_status(trace.StatusCode.ERROR, type(exc).__name__)
             if deliveries >= self._max_deliver:
-                await self._dead_letter(message)
+                reason = f"handler failed: {type(exc).__name__}: {exc}"[:200]
+                await self._dead_letter(message, deliveries, reason)
                 return envelope.type, "dead_letter"
             await message.nak(delay=min(2.0**deliveries, 30.0))
             return envelope.type, "retry"
@@ -237,14 +247,22 @@ class DurableConsumer:
             except Exception:  # connection blip: the next beat (or redelivery) covers it
                 log.warning("in-progress heartbeat failed for %s", message.subject, exc_info=True)
 
-    async def _dead_letter(self, message: Msg) -> None:
+    async def _dead_letter(self, message: Msg, deliveries: int, reason: str) -> None:
         headers = dict(message.headers or {})
-        event_id = headers.pop("Nats-Msg-Id", "")
-        # A fresh Nats-Msg-Id: reusing the event's would be dropped as a duplicate.
+        msg_id = headers.pop("Nats-Msg-Id", "")
+        event_id = headers.get("Bijmantra-Event-Id", msg_id)
+        # A fresh Nats-Msg-Id: reusing the event's would be dropped as a duplicate. A replay
+        # that fails again is a new dead letter, not a duplicate of the one it replayed.
+        replayed = headers.get("Bijmantra-Replay-Of")
+        dedupe = f"deadletter:{self.durable}:{event_id}" + (f":{msg_id}" if replayed else "")
         headers |= {
-            "Nats-Msg-Id": f"deadletter:{self.durable}:{event_id}",
+            "Nats-Msg-Id": dedupe,
             "Bijmantra-Event-Id": event_id,
-            "Bijmantra-Original-Subject": message.subject,
+            "Bijmantra-Original-Subject": headers.get(
+                "Bijmantra-Original-Subject", message.subject
+            ),
+            "Bijmantra-Dead-Letter-Reason": reason,
+            "Bijmantra-Deliveries": str(deliveries),
         }
         await self._js.publish(
             f"{DEAD_LETTER_PREFIX}.{self.durable}", message.data, headers=headers

@@ -15,10 +15,13 @@ from nats.js.errors import NotFoundError
 EVENTS_STREAM = "BIJMANTRA_EVENTS"
 EVENTS_SUBJECTS = ["bijmantra.events.>"]
 DEAD_LETTER_PREFIX = "bijmantra.deadletter"
+# ``bijmantra.replay.<durable>``: a dead letter sent back to the one consumer that failed it
+# (``bijmantra-deadletters replay``); every durable also follows its own (ADR 0370).
+REPLAY_PREFIX = "bijmantra.replay"
 
 STREAM_CONFIG = StreamConfig(
     name=EVENTS_STREAM,
-    subjects=[*EVENTS_SUBJECTS, f"{DEAD_LETTER_PREFIX}.>"],
+    subjects=[*EVENTS_SUBJECTS, f"{DEAD_LETTER_PREFIX}.>", f"{REPLAY_PREFIX}.>"],
     storage=StorageType.FILE,
     retention=RetentionPolicy.LIMITS,
     discard=DiscardPolicy.OLD,
