@@ -162,3 +162,34 @@ async def test_the_cli_lists_in_pages_and_replays_all(
     finally:
         consumer.stop()
         await task
+
+
+async def test_a_replay_that_fails_again_is_a_new_dead_letter(
+    js: JetStreamContext, probe: Callable[..., OutboxRecord]
+) -> None:
+    """Its dead letter's Nats-Msg-Id was the first one's: the dedupe window dropped it."""
+    record = probe()
+    subject = f"bijmantra.events.{record.type}"
+    durable = f"test-{uuid.uuid4().hex[:8]}"
+    tries: list[str] = []
+
+    async def still_broken(e: EventEnvelope) -> None:
+        tries.append(e.id)
+        raise ValueError("still broken")
+
+    consumer = DurableConsumer(js, ConsumerSpec(durable, [subject], still_broken), max_deliver=1)
+    task = asyncio.create_task(consumer.run())
+    try:
+        await consumer.ready.wait()
+        await JetStreamPublisher(js).publish_batch([record])
+        [first] = await dead_letters(js, durable, 1)
+        await replay(js, durable, first.sequence)
+        await until(lambda: len(tries) == 2)
+        [second] = await dead_letters(js, durable, 1)
+        assert second.sequence > first.sequence
+        assert second.event_id == record.id
+        assert second.original_subject == subject  # not the replay subject
+        assert second.reason == "handler failed: ValueError: still broken"
+    finally:
+        consumer.stop()
+        await task
