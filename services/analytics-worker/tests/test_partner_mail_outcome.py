@@ -118,16 +118,30 @@ def plain(document: dict[str, Any]) -> Any:
     return msgspec.json.decode(j(document["notification"]))
 
 
+async def invoice_mailed(
+    world: DistributionWorld,
+    database: ProvisionedDatabase,
+    smtp_server: SmtpCatcher | None = None,
+    refusal: str | None = None,
+) -> tuple[Principal, str, str, EventEnvelope]:
+    """A new organization's member, partner address, invoice issued at NOW and the event
+    that mails it; ``refusal`` (formatted with the address): the SMTP server's answer to it."""
+    who = member()
+    address = f"{uuid.uuid4().hex}@partner.example"
+    if smtp_server is not None and refusal is not None:
+        smtp_server.refuse(address, refusal.format(address=address))
+    invoice = await issued_invoice(world, who, address)
+    (event,) = await mail_events(database, who.tenant_id)
+    return who, address, invoice, event
+
+
 async def test_a_mail_the_server_took_says_sent_with_when_and_a_redelivery_changes_nothing(
     world: DistributionWorld,
     mailer: Mailer,
     database: ProvisionedDatabase,
     smtp_server: SmtpCatcher,
 ) -> None:
-    who = member()
-    address = f"{uuid.uuid4().hex}@partner.example"
-    invoice = await issued_invoice(world, who, address)
-    (event,) = await mail_events(database, who.tenant_id)
+    who, address, invoice, event = await invoice_mailed(world, database)
     await mailer.deliver(event)
 
     shown = await world.invoices.get(who, invoice)
@@ -154,11 +168,7 @@ async def test_a_refused_address_fails_with_why_a_resend_is_sent_and_stale_repor
     database: ProvisionedDatabase,
     smtp_server: SmtpCatcher,
 ) -> None:
-    who = member()
-    address = f"{uuid.uuid4().hex}@partner.example"
-    smtp_server.refuse(address, REFUSAL.format(address=address))
-    invoice = await issued_invoice(world, who, address)
-    (first,) = await mail_events(database, who.tenant_id)
+    who, address, invoice, first = await invoice_mailed(world, database, smtp_server, REFUSAL)
     await mailer.deliver(first)
 
     failed = await world.invoices.get(who, invoice)
@@ -204,11 +214,9 @@ async def test_a_server_that_cannot_take_the_mail_fails_it_after_the_tries(
     database: ProvisionedDatabase,
     smtp_server: SmtpCatcher,
 ) -> None:
-    who = member()
-    address = f"{uuid.uuid4().hex}@partner.example"
-    smtp_server.refuse(address, "451 4.3.0 mx7.internal: try again later")
-    invoice = await issued_invoice(world, who, address)
-    (event,) = await mail_events(database, who.tenant_id)
+    who, address, invoice, event = await invoice_mailed(
+        world, database, smtp_server, "451 4.3.0 mx7.internal: try again later"
+    )
     for _ in range(mailer.notify.tries - 1):  # the consumer redelivers each failed try
         with pytest.raises(aiosmtplib.SMTPRecipientsRefused):
             await mailer.deliver(event)
@@ -288,11 +296,9 @@ async def test_deliveries_killed_mid_send_still_end_the_mail_within_the_consumer
     try: a try was counted only once it had failed. Two such deliveries and a server refusing
     the rest ran the consumer's five deliveries out, the event was dead-lettered and the record
     said ``queued`` for good, which its writer may not resend (ADR 0367)."""
-    who = member()
-    address = f"{uuid.uuid4().hex}@partner.example"
-    smtp_server.refuse(address, "451 4.3.0 mx7.internal: try again later")
-    invoice = await issued_invoice(world, who, address)
-    (event,) = await mail_events(database, who.tenant_id)
+    who, address, invoice, event = await invoice_mailed(
+        world, database, smtp_server, "451 4.3.0 mx7.internal: try again later"
+    )
     mailer.notify.sender = KilledDuringSend(mailer.notify.sender, kills=2)
 
     ends = []
@@ -334,10 +340,7 @@ async def test_a_kill_between_the_servers_accept_and_the_claim_mails_again_as_th
     """The one window SMTP leaves: the server took the mail, the claim was lost with the
     process. The redelivery sends it again (at least once: the other choice, never again, can
     lose it), with the same Message-ID, by which mail stores and clients drop the second."""
-    who = member()
-    address = f"{uuid.uuid4().hex}@partner.example"
-    invoice = await issued_invoice(world, who, address)
-    (event,) = await mail_events(database, who.tenant_id)
+    who, address, invoice, event = await invoice_mailed(world, database)
     mailer.notify.sender = KilledAfterSend(mailer.notify.sender)
     with pytest.raises(Killed):
         await mailer.deliver(event)
@@ -360,10 +363,7 @@ async def test_a_kill_between_the_claim_and_the_report_reports_at_the_redelivery
     database: ProvisionedDatabase,
     smtp_server: SmtpCatcher,
 ) -> None:
-    who = member()
-    address = f"{uuid.uuid4().hex}@partner.example"
-    invoice = await issued_invoice(world, who, address)
-    (event,) = await mail_events(database, who.tenant_id)
+    who, address, invoice, event = await invoice_mailed(world, database)
     report = mailer.notify.report
 
     async def killed(tenant: TenantId, sent: MailReport) -> None:
@@ -389,10 +389,7 @@ async def test_a_mail_whose_report_was_lost_for_good_is_sent_again_after_the_wai
     """domain-api away through the five deliveries of the report (SIGKILLed and slow to come
     back, a rollout): the event is dead-lettered, the record said queued for good and a resend
     sent nothing. Past the wait (``QUEUED_PATIENCE``) the writer sends it again (ADR 0367)."""
-    who = member()
-    address = f"{uuid.uuid4().hex}@partner.example"
-    invoice = await issued_invoice(world, who, address)
-    (event,) = await mail_events(database, who.tenant_id)
+    who, address, invoice, event = await invoice_mailed(world, database)
     report = mailer.notify.report
 
     async def away(tenant: TenantId, sent: MailReport) -> None:
