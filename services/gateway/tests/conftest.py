@@ -8,11 +8,13 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import grpc
 import httpx
 import pytest
+from bijmantra.application.console.sessions import ConsoleSession, secret_key
 from bijmantra.application.protection.ratelimit import RateLimiter
 from bijmantra.domain_api.bootstrap import DomainAdapters
 from bijmantra.domain_api.bootstrap import bootstrap as domain_bootstrap
@@ -21,6 +23,7 @@ from bijmantra.edge.client_address import parse_networks
 from bijmantra.gateway.bootstrap import GatewayAdapters, bootstrap
 from bijmantra.gateway.config import Settings
 from bijmantra.gateway.console import Console
+from bijmantra.gateway.console.web import COOKIE
 from bijmantra.gateway.identity_proxy import IdentityProxy
 from bijmantra.gateway.protection.wiring import protections_over
 from bijmantra.kernel import Principal
@@ -44,6 +47,15 @@ class GatewayOnFakes:
     idempotency: FakeIdempotencyStore
     domain_target: str = ""  # domain-api's gRPC address (its worker services too)
     stop_domain: Callable[[], Awaitable[object]] | None = None  # domain-api unreachable from then
+
+    def signed_in(self, principal: Principal, token: str, csrf: str = "csrf") -> dict[str, str]:
+        """The cookies of a console session of ``principal`` holding ``token``, valid for
+        three days of the fakes' clock (tests move it past a day's cap)."""
+        far = self.fakes.clock.now() + timedelta(days=3)
+        self.sessions.sessions[secret_key("browser-secret")] = ConsoleSession(
+            principal.subject, principal.tenant_id, token, "refresh", far, csrf, far
+        )
+        return {COOKIE: "browser-secret"}
 
 
 def _now_ms() -> float:

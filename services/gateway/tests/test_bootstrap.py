@@ -4,11 +4,8 @@ BrAPI write and read go through every middleware, the gRPC client and the use ca
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
 from typing import Any
 
-from bijmantra.application.console.sessions import ConsoleSession, secret_key
-from bijmantra.gateway.console.web import COOKIE
 from bijmantra.kernel import Principal, TenantId
 
 TOKEN = "breeder-token"
@@ -20,10 +17,7 @@ async def test_a_brapi_write_and_read_through_gateway_and_domain_on_fakes(
     tenant = TenantId(uuid.uuid4())
     breeder = Principal(subject="u1", tenant_id=tenant, roles=frozenset({"breeder"}))
     async with gateway_on_fakes({TOKEN: breeder}) as on:
-        far = on.fakes.clock.now() + timedelta(hours=1)
-        on.sessions.sessions[secret_key("browser-secret")] = ConsoleSession(
-            "u1", tenant, TOKEN, "refresh", far, "csrf", far
-        )
+        cookies = on.signed_in(breeder, TOKEN)
         gateway = on.client
         auth = {"Authorization": f"Bearer {TOKEN}"}
         germplasm = {
@@ -55,7 +49,7 @@ async def test_a_brapi_write_and_read_through_gateway_and_domain_on_fakes(
             assert answer.headers["cache-control"] == "no-store"
         # A console page counts against its organization's rate limits and fair share
         # like the API (ADR 0348): its member is found before the protections run.
-        page = await gateway.get("/app/", cookies={COOKIE: "browser-secret"})
+        page = await gateway.get("/app/", cookies=cookies)
         assert page.status_code == 200, page.text
         assert "ratelimit" in page.headers
         unrouted = await gateway.get("/api/v1/no-such-route", headers=auth)

@@ -5,11 +5,8 @@ console page gets no such link, only the dashboard's."""
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
 from typing import Any
 
-from bijmantra.application.console.sessions import ConsoleSession, secret_key
-from bijmantra.gateway.console.web import COOKIE
 from bijmantra.kernel import Principal, TenantId
 
 TOKEN = "viewer-token"
@@ -21,11 +18,7 @@ async def test_a_refused_form_links_back_to_the_console_page_it_came_from(
 ) -> None:
     principal = Principal("u1", TenantId(uuid.uuid4()), frozenset({"viewer"}))
     async with gateway_on_fakes({TOKEN: principal}) as on:
-        far = on.fakes.clock.now() + timedelta(hours=1)
-        on.sessions.sessions[secret_key("browser-secret")] = ConsoleSession(
-            principal.subject, principal.tenant_id, TOKEN, "refresh", far, "csrf", far
-        )
-        cookies = {COOKIE: "browser-secret"}
+        cookies = on.signed_in(principal, TOKEN)
         own = str(on.client.base_url).rstrip("/")
         scheme, host = own.split("://")
         other_scheme = ("http" if scheme == "https" else "https") + f"://{host}"

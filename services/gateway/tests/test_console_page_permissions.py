@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import timedelta
 from typing import Any
 
-from bijmantra.application.console.sessions import ConsoleSession, secret_key
-from bijmantra.gateway.console.web import COOKIE, CSRF_HEADER, PUBLIC
+from bijmantra.gateway.console.web import CSRF_HEADER, PUBLIC
 from bijmantra.kernel import Principal, TenantId
 from litestar.routes import HTTPRoute
 
@@ -22,14 +20,6 @@ PARAMETER = re.compile(r"\{(\w+):\w+\}")
 
 def member(*roles: str) -> Principal:
     return Principal("u1", TenantId(uuid.uuid4()), frozenset(roles))
-
-
-def signed_in(on: Any, principal: Principal) -> dict[str, str]:
-    far = on.fakes.clock.now() + timedelta(hours=1)
-    on.sessions.sessions[secret_key("browser-secret")] = ConsoleSession(
-        principal.subject, principal.tenant_id, TOKEN, "refresh", far, CSRF, far
-    )
-    return {COOKIE: "browser-secret"}
 
 
 def console_pages(on: Any) -> list[tuple[str, str, str]]:
@@ -55,7 +45,7 @@ async def test_a_member_without_roles_is_refused_every_page_before_it_reads(
 ) -> None:
     principal = member()
     async with gateway_on_fakes({TOKEN: principal}) as on:
-        cookies = signed_in(on, principal)
+        cookies = on.signed_in(principal, TOKEN, CSRF)
         await on.stop_domain()
         pages = console_pages(on)
         assert len(pages) > 50  # the walk found the console's pages
@@ -76,7 +66,7 @@ async def test_a_viewer_is_refused_every_form_and_reads_what_it_may(
     while every change is refused in the gateway first."""
     principal = member("viewer")
     async with gateway_on_fakes({TOKEN: principal}) as on:
-        cookies = signed_in(on, principal)
+        cookies = on.signed_in(principal, TOKEN, CSRF)
         await on.stop_domain()
         assert (await ask(on, "GET", "/app/germplasm", cookies)).status_code == 503
         changes = [p for p in console_pages(on) if p[0] == "POST" and p[2] not in EVERY_MEMBER]

@@ -8,14 +8,11 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Sequence
-from datetime import timedelta
 from typing import Any
 
 import msgspec
-from bijmantra.application.console.sessions import ConsoleSession, secret_key
 from bijmantra.application.protection.ratelimit import Bucket, Decision
 from bijmantra.edge.envelopes import brapi_error_body, platform_error_body
-from bijmantra.gateway.console.web import COOKIE
 from bijmantra.kernel import Principal, RateLimited, TenantId
 from bijmantra.testkit.protection_fakes import FakeRateLimiter
 
@@ -29,20 +26,12 @@ def breeder() -> Principal:
     return Principal("u1", TenantId(uuid.uuid4()), frozenset({"breeder"}))
 
 
-def signed_in(on: Any, principal: Principal) -> dict[str, str]:
-    far = on.fakes.clock.now() + timedelta(hours=1)
-    on.sessions.sessions[secret_key("browser-secret")] = ConsoleSession(
-        principal.subject, principal.tenant_id, TOKEN, "refresh", far, "csrf", far
-    )
-    return {COOKIE: "browser-secret"}
-
-
 async def test_a_rate_limited_console_page_is_html_and_the_apis_keep_their_envelopes(
     gateway_on_fakes: Any,
 ) -> None:
     principal = breeder()
     async with gateway_on_fakes({TOKEN: principal}, **TWO_READS) as on:
-        cookies = signed_in(on, principal)
+        cookies = on.signed_in(principal, TOKEN)
         assert (await on.client.get("/app/", cookies=cookies)).status_code == 200
         assert (await on.client.get("/app/germplasm", cookies=cookies)).status_code == 200
 
@@ -98,7 +87,7 @@ async def test_a_console_page_past_the_organizations_share_is_html_with_retry_af
     principal, limiter = breeder(), HeldLimiter()
     shares = {"organization_in_flight": 1, "organization_queue": 0}
     async with gateway_on_fakes({TOKEN: principal}, limiter, **shares) as on:
-        cookies = signed_in(on, principal)
+        cookies = on.signed_in(principal, TOKEN)
         auth = {"Authorization": f"Bearer {TOKEN}"}
         held = asyncio.create_task(on.client.get("/api/v1/devices", headers=auth))
         await limiter.entered.wait()
@@ -126,7 +115,7 @@ async def test_a_console_url_refused_before_routing_to_its_handler_is_a_page_too
     under ``/app``, the envelope under ``/api/v1``."""
     principal = breeder()
     async with gateway_on_fakes({TOKEN: principal}) as on:
-        page = await on.client.get("/app/germplasm?q=%00", cookies=signed_in(on, principal))
+        page = await on.client.get("/app/germplasm?q=%00", cookies=on.signed_in(principal, TOKEN))
         assert page.status_code == 400
         assert page.headers["content-type"].startswith("text/html")
         assert "The URL must not contain NUL characters" in page.text

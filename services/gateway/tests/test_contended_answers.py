@@ -6,28 +6,17 @@ same request again runs it."""
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
 from typing import Any
 
 import msgspec
 import pytest
 from bijmantra.adapters.postgres.contention import ContendedTransaction
-from bijmantra.application.console.sessions import ConsoleSession, secret_key
 from bijmantra.edge.envelopes import brapi_error_body, platform_error_body
-from bijmantra.gateway.console.web import COOKIE
 from bijmantra.kernel import Principal, TenantId, Unavailable
 from bijmantra.testkit.fakes import FakeUnitOfWork
 
 TOKEN = "breeder-token"
 MESSAGE = ContendedTransaction().message
-
-
-def signed_in(on: Any, principal: Principal) -> dict[str, str]:
-    far = on.fakes.clock.now() + timedelta(hours=1)
-    on.sessions.sessions[secret_key("browser-secret")] = ConsoleSession(
-        principal.subject, principal.tenant_id, TOKEN, "refresh", far, "csrf", far
-    )
-    return {COOKIE: "browser-secret"}
 
 
 @pytest.fixture
@@ -65,7 +54,7 @@ async def test_a_contended_transaction_is_a_503_to_retry_on_every_edge(
             platform_error_body(Unavailable(MESSAGE), "req-1")
         )
 
-        page = await on.client.get("/app/germplasm", cookies=signed_in(on, principal))
+        page = await on.client.get("/app/germplasm", cookies=on.signed_in(principal, TOKEN))
         assert page.status_code == 503
         assert page.headers["content-type"].startswith("text/html")
         assert page.headers["retry-after"] == "1"

@@ -6,12 +6,9 @@ lets the next registration through."""
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
 from typing import Any
 
-from bijmantra.application.console.sessions import ConsoleSession, secret_key
 from bijmantra.domain.tenancy.storage import StoredResource
-from bijmantra.gateway.console.web import COOKIE
 from bijmantra.kernel import Principal, TenantId
 
 TOKEN = "manager-token"
@@ -20,14 +17,6 @@ PROFILE = {
     "name": "station",
     "metrics": [{"name": "air_temperature", "unit": "degC", "minimum": -50, "maximum": 70}],
 }
-
-
-def signed_in(on: Any, principal: Principal) -> dict[str, str]:
-    far = on.fakes.clock.now() + timedelta(hours=1)
-    on.sessions.sessions[secret_key("browser-secret")] = ConsoleSession(
-        principal.subject, principal.tenant_id, TOKEN, "refresh", far, "csrf", far
-    )
-    return {COOKIE: "browser-secret"}
 
 
 async def test_a_registration_past_the_limit_is_a_409_envelope_and_a_console_page(
@@ -58,7 +47,7 @@ async def test_a_registration_past_the_limit_is_a_409_envelope_and_a_console_pag
             "cap": "1",
         }
 
-        cookies = signed_in(on, manager)
+        cookies = on.signed_in(manager, TOKEN)
         form = {"csrf_token": "csrf", "name": "c", **body}
         page = await on.client.post("/app/devices", cookies=cookies, data=form)
         assert page.status_code == 409

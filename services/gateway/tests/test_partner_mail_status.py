@@ -12,10 +12,8 @@ from typing import Any
 import grpc
 import pytest
 from bijmantra.adapters.grpc.distribution import DistributionWorkerClient
-from bijmantra.application.console.sessions import ConsoleSession, secret_key
 from bijmantra.application.distribution.mail import MailReport
 from bijmantra.domain.distribution.mail import QUEUED_PATIENCE, MailFailure, MailStatus
-from bijmantra.gateway.console.web import COOKIE
 from bijmantra.kernel import NotFound, Principal, TenantId
 from bijmantra.testkit.distribution import DistributionWorld
 from bijmantra.testkit.fakes import fake_unit_of_work_factory
@@ -30,11 +28,7 @@ async def test_an_invoice_past_the_mail_cap_says_so_and_is_sent_again_next_day(
     manager = Principal("m1", TenantId(uuid.uuid4()), frozenset({"data-manager"}))
     async with gateway_on_fakes({TOKEN: manager}, domain={"partner_mails_per_day": 1}) as on:
         api, auth = on.client, {"Authorization": f"Bearer {TOKEN}"}
-        far = on.fakes.clock.now() + timedelta(days=3)
-        on.sessions.sessions[secret_key("browser")] = ConsoleSession(
-            "m1", manager.tenant_id, TOKEN, "refresh", far, "csrf", far
-        )
-        cookies = {COOKIE: "browser"}
+        cookies = on.signed_in(manager, TOKEN)
         partner = {
             "name": "KARI",
             "country": "KE",
@@ -107,11 +101,7 @@ async def test_a_shipment_whose_mail_was_held_back_shows_its_record_not_the_boar
     mark what was not mailed."""
     manager = Principal("m1", TenantId(uuid.uuid4()), frozenset({"data-manager"}))
     async with gateway_on_fakes({TOKEN: manager}, domain={"partner_mails_per_day": 1}) as on:
-        far = on.fakes.clock.now() + timedelta(days=3)
-        on.sessions.sessions[secret_key("browser")] = ConsoleSession(
-            "m1", manager.tenant_id, TOKEN, "refresh", far, "csrf", far
-        )
-        cookies = {COOKIE: "browser"}
+        cookies = on.signed_in(manager, TOKEN)
         # The same database domain-api reads, written through the use cases directly.
         world = DistributionWorld(
             fake_unit_of_work_factory(on.fakes.database), on.fakes.clock, mails_per_day=1
@@ -154,11 +144,7 @@ async def test_the_mailers_reports_show_as_sent_or_failed_and_a_failed_mail_is_s
     tokens = {TOKEN: manager, "worker-token": worker, "stranger-token": stranger}
     async with gateway_on_fakes(tokens) as on:
         api, auth = on.client, {"Authorization": f"Bearer {TOKEN}"}
-        far = on.fakes.clock.now() + timedelta(days=3)
-        on.sessions.sessions[secret_key("browser")] = ConsoleSession(
-            "m1", manager.tenant_id, TOKEN, "refresh", far, "csrf", far
-        )
-        cookies = {COOKIE: "browser"}
+        cookies = on.signed_in(manager, TOKEN)
         world = DistributionWorld(fake_unit_of_work_factory(on.fakes.database), on.fakes.clock)
         partner = await world.partner(manager)
         body = {"partner_id": partner, "currency": "EUR", "lines": [LINE]}
@@ -225,11 +211,7 @@ async def test_a_queued_mail_without_a_report_for_an_hour_is_offered_again_on_it
     manager = Principal("m1", TenantId(uuid.uuid4()), frozenset({"data-manager"}))
     async with gateway_on_fakes({TOKEN: manager}) as on:
         api, auth = on.client, {"Authorization": f"Bearer {TOKEN}"}
-        far = on.fakes.clock.now() + timedelta(days=3)
-        on.sessions.sessions[secret_key("browser")] = ConsoleSession(
-            "m1", manager.tenant_id, TOKEN, "refresh", far, "csrf", far
-        )
-        cookies = {COOKIE: "browser"}
+        cookies = on.signed_in(manager, TOKEN)
         world = DistributionWorld(fake_unit_of_work_factory(on.fakes.database), on.fakes.clock)
         partner = await world.partner(manager)
         body = {"partner_id": partner, "currency": "EUR", "lines": [LINE]}
