@@ -57,6 +57,7 @@ TENANT = TenantId(uuid.UUID(int=1))
 BREEDER = Principal("breeder", TENANT, frozenset({"breeder"}))
 WORKER = Principal("service:analytics-worker", TENANT, frozenset({"analysis-worker"}))
 OUTSIDER = Principal("other", TenantId(uuid.UUID(int=2)), frozenset({"breeder"}))
+NOT_WITHHELD = {"withheld": None, "withheldMessage": None}
 
 
 @dataclass
@@ -195,8 +196,9 @@ async def test_a_job_completes_before_its_figures_and_a_lost_figure_is_redrawn(
     assert document["status"] == "completed"
     assert answers_as(document, AnalysisDocument).results
     assert document["results"]["artifacts"] == [
-        {"name": "grm.npy", "mediaType": "application/x-npy", "size": 3, "pending": False},
-        {"name": "grm.png", "mediaType": "image/png", "size": None, "pending": True},
+        {"name": "grm.npy", "mediaType": "application/x-npy", "size": 3, "pending": False}
+        | NOT_WITHHELD,
+        {"name": "grm.png", "mediaType": "image/png", "size": None, "pending": True} | NOT_WITHHELD,
     ]
     with pytest.raises(Unavailable, match="still being rendered"):
         await GetArtifact(uow, patience=0)(BREEDER, job_id, "grm.png")

@@ -67,8 +67,9 @@ def test_a_figure_that_cannot_be_drawn_is_left_out_and_the_others_drawn() -> Non
         raise RuntimeError(f"{stem} cannot be drawn")
 
     fine = plots.later(plots.qq, np.linspace(0.01, 1, 20), stem="qq")
-    files = plots.drawn([plots.later(broken, stem="broken"), fine], "analysis-1")
+    files, not_drawn = plots.drawn([plots.later(broken, stem="broken"), fine], "analysis-1")
     assert [name for name, _, _ in files] == [name for name, _ in fine.files]
+    assert not_drawn == ["broken.png", "broken.svg"]
 
 
 def test_a_manhattan_plot_of_thousands_of_contigs_is_drawn_in_one_pass() -> None:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 import msgspec
 from bijmantra.application.analysis import Artifact, ResultIndex
 from bijmantra.application.ports.analysis import JobReference
 from bijmantra.domain import DomainEvent
-from bijmantra.domain.analysis import AnalysisJob
+from bijmantra.domain.analysis import AnalysisJob, Withheld
 from bijmantra.kernel import Page, PageRequest, TenantId
 
 # (tenant, analysis) -> (tables by name, artifacts): the fake database's results table.
@@ -64,15 +65,29 @@ class FakeAnalysisRepository:
         return ResultIndex(
             {name: len(_rows(data)) for name, data in tables.items()},
             {a.name: (a.media_type, None if a.data is None else len(a.data)) for a in artifacts},
+            {a.name: a.withheld for a in artifacts if a.withheld is not None},
         )
 
     async def attach(self, analysis_db_id: str, figures: Sequence[Artifact]) -> int:
         tables, artifacts = self.results.get((self._tenant, analysis_db_id), ({}, []))
         given = {f.name: f for f in figures}
-        pending = [a.name for a in artifacts if a.data is None and a.name in given]
+        pending = [
+            a.name for a in artifacts if a.data is None and a.withheld is None and a.name in given
+        ]
         self.results[(self._tenant, analysis_db_id)] = (
             tables,
             [given[a.name] if a.name in pending else a for a in artifacts],
+        )
+        return len(pending)
+
+    async def withhold(self, analysis_db_id: str, names: Sequence[str], reason: Withheld) -> int:
+        tables, artifacts = self.results.get((self._tenant, analysis_db_id), ({}, []))
+        pending = {
+            a.name for a in artifacts if a.data is None and a.withheld is None and a.name in names
+        }
+        self.results[(self._tenant, analysis_db_id)] = (
+            tables,
+            [replace(a, withheld=reason) if a.name in pending else a for a in artifacts],
         )
         return len(pending)
 

@@ -33,7 +33,13 @@ from bijmantra.analytics_worker.analyses import (
 )
 from bijmantra.analytics_worker.chunk_decoding import BlockBuffers
 from bijmantra.application.events import EventEnvelope
-from bijmantra.domain.analysis import DEFAULT_JOB_MEMORY, AnalysisType, JobShape, memory_refusal
+from bijmantra.domain.analysis import (
+    DEFAULT_JOB_MEMORY,
+    AnalysisType,
+    JobShape,
+    Withheld,
+    memory_refusal,
+)
 from bijmantra.kernel import BijmantraError, RateLimited, StorageFull, TenantId, Unavailable
 from bijmantra.observability import get_logger
 from bijmantra.observability.metrics import ANALYSIS_JOB_DURATION
@@ -214,17 +220,22 @@ class AnalysisRunner:
         await self._attach_figures(tenant, job_id, await computing)
 
     async def _attach_figures(self, tenant: TenantId, job_id: str, outcome: Outcome) -> None:
+        """Attach the drawn figures; report the others withheld, with why (ADR 0369), so none
+        stays pending for good. A report stores no bytes: the cap that refused the figures
+        does not refuse it."""
         if not outcome.figures:
             return
-        files = await asyncio.to_thread(plots.drawn, outcome.figures, job_id)
-        if not files:
-            return
+        files, not_drawn = await asyncio.to_thread(plots.drawn, outcome.figures, job_id)
+        withheld = dict.fromkeys(not_drawn, Withheld.NOT_DRAWN.value)
         try:
-            attached = await self._client.attach_figures(tenant, job_id, files)
+            attached = await self._client.attach_figures(tenant, job_id, files, withheld)
         except (RateLimited, StorageFull) as refused:  # the job stays completed, without figures
             log.warning("figures refused", analysis=job_id, error=refused.message)
+            reason = Withheld.QUOTA if isinstance(refused, RateLimited) else Withheld.STORAGE_FULL
+            withheld |= {name: reason.value for name, _, _ in files}
+            await self._client.attach_figures(tenant, job_id, [], withheld)
             return
-        log.info("figures attached", analysis=job_id, figures=attached)
+        log.info("figures attached", analysis=job_id, figures=attached, withheld=len(withheld))
 
     async def _read(
         self, tenant: TenantId, job_id: str, attempt: int, spec: dict[str, Any], progress: _Progress

@@ -68,17 +68,20 @@ def _short(text: str) -> str:
     return text if len(text) <= LABEL_CHARS else text[: LABEL_CHARS - 1] + "\u2026"
 
 
-def drawn(figures: Sequence[Figure], analysis: str) -> Files:
-    """The files of every figure that can be drawn; one that cannot is logged and left out
-    (its files stay pending). Drawing is deterministic: raising here made the job's message
+def drawn(figures: Sequence[Figure], analysis: str) -> tuple[Files, list[str]]:
+    """The files of every figure that can be drawn, and the names of the files of those that
+    cannot: one that raises is logged and left out, and reported withheld (ADR 0369) rather
+    than left pending. Drawing is deterministic: raising here made the job's message
     redeliver, and each delivery computed the analysis again before failing the same way."""
     files: Files = []
+    not_drawn: list[str] = []
     for figure in figures:
         try:
             files += figure.render()
         except Exception:
             log.exception("figure not drawn", analysis=analysis, figure=figure.stem)
-    return files
+            not_drawn += [name for name, _ in figure.files]
+    return files, not_drawn
 
 
 def later(draw: Callable[..., Files], *args: Any, stem: str, **options: Any) -> Figure:

@@ -39,6 +39,7 @@ from bijmantra.contracts.analysis.v1 import analysis_service_pb2 as analysis_pb
 from bijmantra.contracts.analysis.v1 import analysis_service_pb2_grpc as analysis_grpc
 from bijmantra.contracts.genotyping.v1 import genotyping_service_pb2 as pb
 from bijmantra.contracts.genotyping.v1 import genotyping_service_pb2_grpc as pb_grpc
+from bijmantra.domain.analysis import Withheld
 from bijmantra.domain.genotyping import GENOTYPE_FORMATS
 from bijmantra.domain_api.grpc_api import current_principal
 from bijmantra.domain_api.paging import requested_page
@@ -293,6 +294,7 @@ class AnalysisWorkerServicer(analysis_grpc.AnalysisWorkerServiceServicer):
             current_principal(),
             request.analysis_db_id,
             [Artifact(f.name, f.media_type, f.data) for f in request.figures],
+            {w.name: _withheld(w.reason) for w in request.withheld},
         )
         return analysis_pb.AttachFiguresResponse(attached=attached)
 
@@ -301,3 +303,12 @@ class AnalysisWorkerServicer(analysis_grpc.AnalysisWorkerServiceServicer):
             current_principal(), request.analysis_db_id, request.attempt, request.message
         )
         return analysis_pb.FailAnalysisResponse(accepted=accepted)
+
+
+def _withheld(reason: str) -> Withheld:
+    try:
+        return Withheld(reason)
+    except ValueError:
+        known = ", ".join(w.value for w in Withheld)
+        field = FieldError("withheld.reason", f"one of {known}")
+        raise ValidationFailed("Unknown reason for a withheld figure", [field]) from None

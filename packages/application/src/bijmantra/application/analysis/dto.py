@@ -7,7 +7,7 @@ from typing import Any
 
 import msgspec
 from bijmantra.application.ports.analysis import ResultIndex
-from bijmantra.domain.analysis import AnalysisJob, AnalysisType, JobStatus
+from bijmantra.domain.analysis import AnalysisJob, AnalysisType, JobStatus, Withheld
 
 
 class AnalysisRequest(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
@@ -32,12 +32,16 @@ class ResultTable(_Out):
 
 
 class ResultArtifact(_Out):
-    """A file of the result; ``size`` is null (and ``pending`` true) while a figure is drawn."""
+    """A file of the result; ``size`` is null (and ``pending`` true) while a figure is drawn.
+    A figure the worker will never attach is not pending: ``withheld`` says why (``not_drawn``,
+    ``storage_full``, ``quota``) and ``withheldMessage`` what a user can do (ADR 0369)."""
 
     name: str
     media_type: str
     size: int | None
     pending: bool
+    withheld: Withheld | None
+    withheld_message: str | None
 
 
 class AnalysisResults(_Out):
@@ -96,11 +100,22 @@ def job_document(job: AnalysisJob, results: ResultIndex | None = None) -> dict[s
         document["results"] = {
             "tables": [{"name": n, "rowCount": c} for n, c in sorted(results.tables.items())],
             "artifacts": [
-                {"name": n, "mediaType": t, "size": s, "pending": s is None}
+                _artifact(n, t, s, results.withheld.get(n))
                 for n, (t, s) in sorted(results.artifacts.items())
             ],
         }
     return document
+
+
+def _artifact(name: str, media_type: str, size: int | None, withheld: Withheld | None) -> Any:
+    return {
+        "name": name,
+        "mediaType": media_type,
+        "size": size,
+        "pending": size is None and withheld is None,
+        "withheld": None if withheld is None else withheld.value,
+        "withheldMessage": None if withheld is None else withheld.message,
+    }
 
 
 class DeletedAnalysis(_Out):

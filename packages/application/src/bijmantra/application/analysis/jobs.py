@@ -311,6 +311,11 @@ class GetArtifact:
                 raise NotFound(f"Analysis {analysis_db_id} has no artifact {name!r}")
             if found.data is not None:
                 return found
+            if found.withheld is not None:  # never coming: said at once (ADR 0369)
+                raise Conflict(
+                    f"Figure {name!r} of analysis {analysis_db_id} was not attached "
+                    f"({found.withheld.value}): {found.withheld.message}"
+                )
             if time.monotonic() >= deadline or not self._may_come(job):
                 raise Unavailable(
                     f"Figure {name!r} of analysis {analysis_db_id} is still being rendered"

@@ -18,7 +18,7 @@ from bijmantra.application.ports.analysis import AnalysisScheduler, Artifact
 from bijmantra.application.ports.genotypes import ChunkRead
 from bijmantra.application.security import Action, Permission, authorize
 from bijmantra.application.use_case import ClockedUseCase, organization_unit
-from bijmantra.domain.analysis import AnalysisJob, JobStatus
+from bijmantra.domain.analysis import AnalysisJob, JobStatus, Withheld
 from bijmantra.domain.analysis.scheduling import Reservation
 from bijmantra.kernel import Conflict, Principal
 from bijmantra.kernel.pagination import MAX_PAGE_SIZE
@@ -203,14 +203,26 @@ class AttachFigures:
     uow: UnitOfWorkFactory
 
     async def __call__(
-        self, principal: Principal, analysis_db_id: str, figures: Sequence[Artifact]
+        self,
+        principal: Principal,
+        analysis_db_id: str,
+        figures: Sequence[Artifact],
+        withheld: Mapping[str, Withheld] | None = None,
     ) -> int:
-        """Fill the completed job's pending figures; returns how many were still pending."""
+        """Fill the completed job's pending figures, and mark the ``withheld`` ones as never to
+        come, with why (ADR 0369), in one transaction; returns how many were attached. Either
+        touches only figures still pending: a late twin changes nothing, and an attached
+        figure is never withheld. Withholding stores no bytes, so no cap refuses it."""
         async with organization_unit(self.uow, principal, RUN) as uow:
             job = await job_or_404(uow, analysis_db_id)
             if job.status is not JobStatus.COMPLETED:
                 raise Conflict(f"Analysis {analysis_db_id} is {job.status.value}, not completed")
             attached = await uow.analyses.attach(analysis_db_id, figures)
+            by_reason: dict[Withheld, list[str]] = {}
+            for name, reason in (withheld or {}).items():
+                by_reason.setdefault(reason, []).append(name)
+            for reason, names in sorted(by_reason.items()):
+                await uow.analyses.withhold(analysis_db_id, names, reason)
             await uow.commit()
         return attached
 

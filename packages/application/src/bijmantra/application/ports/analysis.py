@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from bijmantra.domain import DomainEvent
-from bijmantra.domain.analysis import AnalysisJob, JobStatus
+from bijmantra.domain.analysis import AnalysisJob, JobStatus, Withheld
 from bijmantra.domain.analysis.scheduling import Reservation
 from bijmantra.kernel import Page, PageRequest
 
@@ -37,6 +37,11 @@ class AnalysisRepository(Protocol):
 
     async def attach(self, analysis_db_id: str, figures: Sequence[Artifact]) -> int:
         """Fill pending figures with their data; returns how many were still pending."""
+        ...
+
+    async def withhold(self, analysis_db_id: str, names: Sequence[str], reason: Withheld) -> int:
+        """Mark pending figures as never to be attached, for ``reason``; returns how many were
+        still pending (an attached or already withheld figure is left as it is)."""
         ...
 
     async def result_index(self, analysis_db_id: str) -> ResultIndex: ...
@@ -93,6 +98,7 @@ class Artifact:
     media_type: str
     data: bytes | None
     upper_triangle: bool = False
+    withheld: Withheld | None = None  # a figure the worker will never attach, and why
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +106,13 @@ class ResultIndex:
     tables: dict[str, int] = field(default_factory=dict)
     # name -> (media type, size); size None: a figure still being rendered
     artifacts: dict[str, tuple[str, int | None]] = field(default_factory=dict)
+    # name -> why the worker will never attach that figure (ADR 0369); never pending
+    withheld: dict[str, Withheld] = field(default_factory=dict)
 
     @property
     def pending(self) -> list[str]:
-        return [name for name, (_, size) in self.artifacts.items() if size is None]
+        return [
+            name
+            for name, (_, size) in self.artifacts.items()
+            if size is None and name not in self.withheld
+        ]

@@ -1,5 +1,6 @@
 """Analysis context: genomic analysis jobs, their attempts and outcomes."""
 
+from bijmantra.domain.analysis.figures import Withheld
 from bijmantra.domain.analysis.memory import (
     DEFAULT_JOB_MEMORY,
     JobShape,
@@ -24,6 +25,7 @@ __all__ = [
     "AnalysisType",
     "JobShape",
     "JobStatus",
+    "Withheld",
     "check_matrix_page",
     "memory_refusal",
     "working_memory",

@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -287,11 +287,18 @@ class AnalysisWorkerClient(ServiceTokenClient):
         return bool((await self._call(self._stub.CompleteAnalysis, request, tenant, 300)).accepted)
 
     async def attach_figures(
-        self, tenant: TenantId, analysis_db_id: str, figures: list[tuple[str, str, bytes]]
+        self,
+        tenant: TenantId,
+        analysis_db_id: str,
+        figures: list[tuple[str, str, bytes]],
+        withheld: Mapping[str, str] | None = None,
     ) -> int:
+        """Attach ``figures``; ``withheld`` names figures that will never come, with why."""
         request = analysis_pb.AttachFiguresRequest(analysis_db_id=analysis_db_id)
         for name, media_type, data in figures:
             request.figures.add(name=name, media_type=media_type, data=data)
+        for name, reason in (withheld or {}).items():
+            request.withheld.add(name=name, reason=reason)
         response = await self._call(self._stub.AttachFigures, request, tenant)
         return int(response.attached)
 

@@ -12,7 +12,13 @@ import msgspec
 import numpy as np
 from bijmantra.application.ports.analysis import Artifact, JobReference, ResultIndex
 from bijmantra.domain import DomainEvent
-from bijmantra.domain.analysis import AnalysisJob, AnalysisType, JobStatus, check_matrix_page
+from bijmantra.domain.analysis import (
+    AnalysisJob,
+    AnalysisType,
+    JobStatus,
+    Withheld,
+    check_matrix_page,
+)
 from bijmantra.genomics.symmetric import (
     UPPER_TRIANGLE,
     expand_symmetric,
@@ -238,7 +244,7 @@ class PostgresAnalysisRepository:
                 "UPDATE domain.analysis_results r SET data = f.data FROM unnest("
                 "CAST(:names AS text[]), CAST(:data AS bytea[])) AS f(name, data) "
                 "WHERE r.analysis_db_id = :id AND r.kind = 'artifact' AND r.name = f.name "
-                "AND r.data IS NULL RETURNING octet_length(f.data)"
+                "AND r.data IS NULL AND r.withheld IS NULL RETURNING octet_length(f.data)"
             ),
             {
                 "id": analysis_db_id,
@@ -250,12 +256,26 @@ class PostgresAnalysisRepository:
         self.stored_bytes += sum(sizes)
         return len(sizes)
 
+    async def withhold(self, analysis_db_id: str, names: Sequence[str], reason: Withheld) -> int:
+        if not names:
+            return 0
+        # Stores no bytes (the report is never refused by the cap it reports, ADR 0369).
+        result = await self._connection.execute(
+            text(
+                "UPDATE domain.analysis_results SET withheld = :reason "
+                "WHERE analysis_db_id = :id AND kind = 'artifact' AND name = ANY(:names) "
+                "AND data IS NULL AND withheld IS NULL"
+            ),
+            {"id": analysis_db_id, "names": list(names), "reason": reason.value},
+        )
+        return int(result.rowcount or 0)
+
     async def result_index(self, analysis_db_id: str) -> ResultIndex:
         rows = (
             await self._connection.execute(
                 text(
                     "SELECT kind, name, media_type, row_count, "
-                    "coalesce(served_size, octet_length(data)) AS size "
+                    "coalesce(served_size, octet_length(data)) AS size, withheld "
                     "FROM domain.analysis_results WHERE analysis_db_id = :id"
                 ),
                 {"id": analysis_db_id},
@@ -267,15 +287,17 @@ class PostgresAnalysisRepository:
                 index.tables[row.name] = row.row_count
             else:
                 index.artifacts[row.name] = (row.media_type, row.size)
+                if row.withheld is not None:
+                    index.withheld[row.name] = Withheld(row.withheld)
         return index
 
     async def _data(
         self, analysis_db_id: str, kind: str, name: str
-    ) -> tuple[str, bytes | None] | None:
+    ) -> tuple[str, bytes | None, Withheld | None] | None:
         row = (
             await self._connection.execute(
                 text(
-                    "SELECT media_type, layout, data FROM domain.analysis_results "
+                    "SELECT media_type, layout, data, withheld FROM domain.analysis_results "
                     "WHERE analysis_db_id = :id AND kind = :kind AND name = :name"
                 ),
                 {"id": analysis_db_id, "kind": kind, "name": name},
@@ -284,11 +306,11 @@ class PostgresAnalysisRepository:
         if row is None:
             return None
         if row.data is None:
-            return row.media_type, None
+            return row.media_type, None, None if row.withheld is None else Withheld(row.withheld)
         data = bytes(row.data)
         if row.layout == UPPER_TRIANGLE:
             data = await asyncio.to_thread(expand_symmetric, data)
-        return row.media_type, data
+        return row.media_type, data, None
 
     async def result_page(
         self, analysis_db_id: str, table: str, page: PageRequest
@@ -316,7 +338,10 @@ class PostgresAnalysisRepository:
 
     async def artifact(self, analysis_db_id: str, name: str) -> Artifact | None:
         found = await self._data(analysis_db_id, "artifact", name)
-        return None if found is None else Artifact(name, found[0], found[1])
+        if found is None:
+            return None
+        media_type, data, withheld = found
+        return Artifact(name, media_type, data, withheld=withheld)
 
     async def computed_from(
         self, variant_set_db_id: str, limit: int

@@ -641,22 +641,53 @@ class AttachFiguresRequest(_message.Message):
 
     ANALYSIS_DB_ID_FIELD_NUMBER: _builtins.int
     FIGURES_FIELD_NUMBER: _builtins.int
+    WITHHELD_FIELD_NUMBER: _builtins.int
     analysis_db_id: _builtins.str
     @_builtins.property
     def figures(self) -> _containers.RepeatedCompositeFieldContainer[Global___Artifact]: ...
+    @_builtins.property
+    def withheld(self) -> _containers.RepeatedCompositeFieldContainer[Global___WithheldFigure]:
+        """Figures the worker will never attach, and why: listed as withheld, not pending (ADR 0369)."""
+
     def __init__(
         self,
         *,
         analysis_db_id: _builtins.str = ...,
         figures: _abc.Iterable[Global___Artifact] | None = ...,
+        withheld: _abc.Iterable[Global___WithheldFigure] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["analysis_db_id", b"analysis_db_id", "figures", b"figures"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["analysis_db_id", b"analysis_db_id", "figures", b"figures", "withheld", b"withheld"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___AttachFiguresRequest: _TypeAlias = AttachFiguresRequest  # noqa: Y015
+
+@_typing.final
+class WithheldFigure(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    reason: _builtins.str
+    """not_drawn (it raised while drawing), storage_full (the organization's storage cap), or
+    quota (its daily quota of analysis results).
+    """
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WithheldFigure: _TypeAlias = WithheldFigure  # noqa: Y015
 
 @_typing.final
 class AttachFiguresResponse(_message.Message):

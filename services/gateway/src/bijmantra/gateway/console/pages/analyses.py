@@ -183,10 +183,12 @@ async def analysis(request: Request[Any, Any, Any], state: State, db_id: str) ->
     page = view(request, READ_ANALYSES)
     doc = document(await state.analyses.get(page.token, db_id))
     artifacts = (doc.get("results") or {}).get("artifacts") or []
-    ready = [a for a in artifacts if not a.get("pending")]
+    ready = [a for a in artifacts if not a.get("pending") and not a.get("withheld")]
     figures = [a["name"] for a in ready if a["name"].endswith(FIGURES)]
+    # Figures the worker will never attach, and why (ADR 0369): said instead of "drawing".
+    withheld = [(a["name"], a.get("withheldMessage") or "") for a in artifacts if a.get("withheld")]
     # Figures are drawn after the job completes (no event says when): the fragment asks again.
-    drawing = doc.get("status") == "completed" and len(ready) < len(artifacts)
+    drawing = doc.get("status") == "completed" and any(a.get("pending") for a in artifacts)
     template = "analyses/_status.html" if fragment(request) else "analyses/analysis.html"
     samples = await _qc_samples(state, page.token, doc) if doc.get("type") == "qc" else None
     return page.render(
@@ -196,6 +198,7 @@ async def analysis(request: Request[Any, Any, Any], state: State, db_id: str) ->
         figures=figures,
         artifacts=[a["name"] for a in ready],
         drawing=drawing,
+        withheld=withheld,
         names=ANALYSES,
         samples=samples,
     )
