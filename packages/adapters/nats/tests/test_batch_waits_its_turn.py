@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import UTC, datetime
+from collections.abc import Callable
 
 import pytest
 from bijmantra.adapters.nats import DurableConsumer, JetStreamPublisher, connect, ensure_stream
@@ -25,7 +25,7 @@ SLOW = 0.5  # each handler's time: the fifth waits 2 s, twice the ack wait
 
 
 async def test_messages_waiting_behind_slow_handlers_in_their_batch_are_not_redelivered(
-    nats_url: str,
+    nats_url: str, probe: Callable[..., OutboxRecord]
 ) -> None:
     nc = await connect(nats_url, name="test")
     js = nc.jetstream()
@@ -42,20 +42,8 @@ async def test_messages_waiting_behind_slow_handlers_in_their_batch_are_not_rede
         durable, [f"bijmantra.events.{event_type}"], slow, batch=5, ack_wait=ACK_WAIT
     )
     consumer = DurableConsumer(js, spec)
-    events = [
-        EventEnvelope(
-            id=str(uuid.uuid4()),
-            type=event_type,
-            source="test",
-            tenant_id=str(uuid.uuid4()),
-            subject="s",
-            time=datetime.now(UTC),
-            schema_version=1,
-            data={},
-        )
-        for _ in range(5)
-    ]
-    await JetStreamPublisher(js).publish_batch([OutboxRecord.of(e) for e in events])
+    events = [probe(event_type) for _ in range(5)]
+    await JetStreamPublisher(js).publish_batch(events)
     task = asyncio.create_task(consumer.run())
     try:
         for _ in range(100):

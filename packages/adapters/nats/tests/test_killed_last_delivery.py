@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import UTC, datetime
+from collections.abc import Callable
 
 import nats.js.errors
 import pytest
@@ -40,7 +40,7 @@ async def dead_letter(js: JetStreamContext, durable: str, within: float) -> Msg 
 
 
 async def test_a_message_whose_last_delivery_was_killed_is_dead_lettered_not_dropped(
-    nats_url: str,
+    nats_url: str, probe: Callable[..., OutboxRecord]
 ) -> None:
     event_type = f"probe.{uuid.uuid4().hex}"
     durable = f"test-{uuid.uuid4().hex[:8]}"
@@ -71,20 +71,11 @@ async def test_a_message_whose_last_delivery_was_killed_is_dead_lettered_not_dro
         consumer = DurableConsumer(js, spec, max_deliver=2)
         return nc, asyncio.create_task(consumer.run()), js
 
-    event = EventEnvelope(
-        id=str(uuid.uuid4()),
-        type=event_type,
-        source="test",
-        tenant_id=str(uuid.uuid4()),
-        subject="s",
-        time=datetime.now(UTC),
-        schema_version=1,
-        data={},
-    )
+    event = probe(event_type)
     for delivery in range(2):  # every delivery the consumer allows, each killed mid-handler
         nc, task, js = await a_process()
         if delivery == 0:
-            await JetStreamPublisher(js).publish_batch([OutboxRecord.of(event)])
+            await JetStreamPublisher(js).publish_batch([event])
         await asyncio.wait_for(started.wait(), 10 * ACK_WAIT)
         started.clear()
         task.cancel()  # SIGKILL: no ack, no nak, no dead letter
