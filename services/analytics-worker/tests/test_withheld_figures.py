@@ -33,6 +33,7 @@ from bijmantra.application.analysis import (
 from bijmantra.application.ports import UnitOfWorkFactory
 from bijmantra.domain.analysis import Withheld
 from bijmantra.domain.genotyping import CallSet, VariantSet
+from bijmantra.domain.tenancy.quotas import DailyQuotas, Resource
 from bijmantra.domain.tenancy.storage import StorageCaps, StoredResource
 from bijmantra.genomics.formats import VcfParser
 from bijmantra.kernel import Conflict, NotFound, Principal, TenantId
@@ -192,3 +193,24 @@ async def test_figures_the_storage_cap_refuses_are_listed_storage_full(
     roomy = DomainApi(unit_of_work_factory(engine, source="t"))
     assert await roomy.attach_figures(tenant, job_id, FINE.render()) == 0
     assert (await _artifacts(capped, tenant, job_id))["qq.png"]["size"] is None
+
+
+async def test_figures_past_the_days_quota_are_listed_quota(engine: AsyncEngine) -> None:
+    """The day's quota of result bytes refuses the attach at its commit (429); the report of
+    the refused figures charges nothing, so the used-up quota does not refuse it."""
+    tenant = TenantId(uuid.uuid4())
+    day = unit_of_work_factory(
+        engine, source="t", quotas=DailyQuotas({Resource.ANALYSIS_RESULT_BYTES: 3})
+    )
+    job_id = await _completed(day, tenant, ["qq"])  # 3 bytes: the day's quota used up
+    domain_api = DomainApi(day)
+    runner = AnalysisRunner(cast(AnalysisWorkerClient, domain_api), engine, block_buffer_bytes=0)
+    await runner._attach_figures(tenant, job_id, Outcome({}, figures=[FINE]))
+    assert [figures for figures, _ in domain_api.calls] == [["qq.png", "qq.svg"], []]
+    artifacts = await _artifacts(day, tenant, job_id)
+    assert {n: (a["withheld"], a["pending"]) for n, a in artifacts.items()} == {
+        "qq.png": ("quota", False),
+        "qq.svg": ("quota", False),
+    }
+    with pytest.raises(Conflict, match="quota"):
+        await GetArtifact(day, patience=30)(_breeder(tenant), job_id, "qq.png")
