@@ -193,3 +193,10 @@ async def test_a_replay_that_fails_again_is_a_new_dead_letter(
     finally:
         consumer.stop()
         await task
+
+
+def test_the_cli_says_when_nats_cannot_be_reached(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["--nats-url", "nats://127.0.0.1:1", "list", "distribution-mail"])
+    assert exit_.value.code == 1
+    assert "NATS at nats://127.0.0.1:1" in capsys.readouterr().err

@@ -6,7 +6,8 @@ and type, organization, reason, time, deliveries) oldest first, and ``next_after
 next page (``--after``). ``replay CONSUMER --seq N`` (or ``--all``) publishes each to
 ``bijmantra.replay.CONSUMER`` with its original envelope and headers, which only that durable
 follows, and deletes the dead letter once the stream has the replay. Output is JSON; a refusal
-(unknown consumer or sequence, a message that is no dead letter of CONSUMER) exits 2.
+(unknown consumer or sequence, a message that is no dead letter of CONSUMER) exits 2; NATS
+unreachable or failing exits 1.
 """
 
 from __future__ import annotations
@@ -25,11 +26,25 @@ from bijmantra.adapters.nats.deadletters import (
     replay,
     replay_all,
 )
-from bijmantra.adapters.nats.stream import connect
+
+import nats
+import nats.errors
+
+
+async def _quiet(error: Exception) -> None:
+    """Connection errors end the command with one line, not a traceback per attempt."""
 
 
 async def _run(args: argparse.Namespace) -> dict[str, object]:
-    nc = await connect(args.nats_url, name="bijmantra-deadletters")
+    # Not the services' ``connect``: it retries for ever, and an operator wants an answer.
+    nc = await nats.connect(
+        args.nats_url,
+        name="bijmantra-deadletters",
+        connect_timeout=5,
+        max_reconnect_attempts=2,
+        reconnect_time_wait=0.5,
+        error_cb=_quiet,
+    )
     try:
         js = nc.jetstream()
         if args.command == "list":
@@ -74,4 +89,6 @@ def main(argv: Sequence[str] | None = None) -> None:
         result = asyncio.run(_run(args))
     except Refused as error:
         parser.exit(2, f"bijmantra-deadletters: {error}\n")
+    except (OSError, nats.errors.Error) as error:
+        parser.exit(1, f"bijmantra-deadletters: NATS at {args.nats_url}: {error!r}\n")
     print(json.dumps(result, indent=2))
