@@ -79,14 +79,20 @@ def seed_variables(base_url: str, token: str) -> dict[str, Any]:
 
 
 def seed_study(
-    base_url: str, token: str, variables: dict[str, Any], plots: int = 6
+    base_url: str,
+    token: str,
+    variables: dict[str, Any],
+    plots: int = 6,
+    germplasm: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """A new study of the demo organization (in the first demo study's trial) with
     ``variables`` and ``plots`` plots: a test that writes observations writes them where no
     other test looks, so no test depends on which ran before it."""
     brapi = Brapi(base_url, token)
     trial = brapi.data("/studies", pageSize=1)[0]["trialDbId"]
-    germplasm = brapi.data("/germplasm", pageSize=plots)
+    # ``germplasm``: the plots' own (a test naming samples after them makes its own, since the
+    # shared stack's may carry another test's hostile names); else the demo organization's.
+    germplasm = germplasm or brapi.data("/germplasm", pageSize=plots)
     variable_ids = [v["observationVariableDbId"] for v in variables.values()]
     [study] = brapi.create(
         "/studies",

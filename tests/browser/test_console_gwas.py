@@ -6,6 +6,7 @@ phenotype is refused on the set's page, the choice kept, saying what is missing.
 from __future__ import annotations
 
 import re
+import uuid
 from typing import Any
 
 import httpx
@@ -33,16 +34,32 @@ def _vcf(samples: list[str], variants: int = 120) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
-def _observed(stack: DevStack, study: dict[str, Any]) -> list[str]:
+def _germplasm(stack: DevStack) -> list[dict[str, Any]]:
+    """Germplasm of the test's own, named as a VCF may name its samples: the shared stack's
+    first germplasm may carry other tests' names (tabs, markup) or none."""
+    tag = uuid.uuid4().hex[:8]
+    body = [
+        {
+            "germplasmName": f"gwas-{tag}-{i}",
+            "germplasmPUI": f"urn:console-gwas:{tag}:{i}",
+            "commonCropName": "Cassava",
+        }
+        for i in range(PLOTS)
+    ]
+    headers = {"Authorization": f"Bearer {stack.login()}"}
+    made = httpx.post(
+        f"{stack.gateway_url}/brapi/v2/germplasm", json=body, headers=headers, timeout=60
+    )
+    assert made.status_code == 200, made.text
+    germplasm: list[dict[str, Any]] = made.json()["result"]["data"]
+    return germplasm
+
+
+def _observed(stack: DevStack, study: dict[str, Any], germplasm: list[dict[str, Any]]) -> list[str]:
     """Plant heights on every plot of the study; the germplasm names of the plots."""
     headers = {"Authorization": f"Bearer {stack.login()}"}
+    names = {g["germplasmDbId"]: g["germplasmName"] for g in germplasm}
     with httpx.Client(base_url=stack.gateway_url, headers=headers, timeout=60) as api:
-        names = {
-            g["germplasmDbId"]: g["germplasmName"]
-            for g in api.get("/brapi/v2/germplasm", params={"pageSize": PLOTS}).json()["result"][
-                "data"
-            ]
-        }
         rng = np.random.default_rng(3)
         observations = [
             {
@@ -62,8 +79,11 @@ def _observed(stack: DevStack, study: dict[str, Any]) -> list[str]:
 def test_a_breeder_runs_a_gwas_from_the_variant_set_page_and_opens_its_plots(
     page: Page, console_stack: DevStack, variables: dict[str, Any]
 ) -> None:
-    study = seed_study(console_stack.gateway_url, console_stack.login(), variables, PLOTS)
-    samples = _observed(console_stack, study)
+    germplasm = _germplasm(console_stack)
+    study = seed_study(
+        console_stack.gateway_url, console_stack.login(), variables, PLOTS, germplasm
+    )
+    samples = _observed(console_stack, study, germplasm)
     page.goto("/app/genotypes")
     page.get_by_label("Name of the variant set").fill("GWAS panel")
     page.get_by_label("Crop").fill("Cassava")
