@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import msgspec
@@ -52,45 +50,13 @@ from bijmantra.kernel import (
 from bijmantra.testkit.analysis_scheduler import FakeAnalysisScheduler
 from bijmantra.testkit.documents import answers_as
 from bijmantra.testkit.fakes import InMemoryDatabase, fake_unit_of_work_factory
+from bijmantra.testkit.genotype_fakes import DosageUpload
 
 TENANT = TenantId(uuid.UUID(int=1))
 BREEDER = Principal("breeder", TENANT, frozenset({"breeder"}))
 WORKER = Principal("service:analytics-worker", TENANT, frozenset({"analysis-worker"}))
 OUTSIDER = Principal("other", TenantId(uuid.UUID(int=2)), frozenset({"breeder"}))
 NOT_WITHHELD = {"withheld": None, "withheldMessage": None}
-
-
-@dataclass
-class Block:
-    chrom: list[str]
-    pos: np.ndarray
-    ids: list[str]
-    ref: list[str]
-    alt: list[str]
-    dosages: np.ndarray
-    calls: None = None  # the dosages are the calls
-
-    def __len__(self) -> int:
-        return len(self.chrom)
-
-
-@dataclass
-class Upload:
-    names: list[str]
-    matrix: np.ndarray
-    skipped: dict[str, int] = field(default_factory=lambda: {"not_snp": 2})
-    contig_lengths: dict[str, int | None] = field(default_factory=lambda: {"1": 10**6})
-
-    async def sample_names(self) -> list[str]:
-        return self.names
-
-    async def blocks(self) -> AsyncIterator[Block]:
-        for start in range(0, len(self.matrix), 4):
-            rows = self.matrix[start : start + 4]
-            n = len(rows)
-            yield Block(
-                ["1"] * n, np.arange(start, start + n), [""] * n, ["A"] * n, ["G"] * n, rows
-            )
 
 
 @pytest.fixture
@@ -102,7 +68,9 @@ async def imported(db: InMemoryDatabase, matrix: np.ndarray) -> dict[str, object
     uow = fake_unit_of_work_factory(db)
     names = [f"S{i}" for i in range(matrix.shape[1])]
     spec = ImportSpec("set", "vcf", "Cassava")
-    return await ImportGenotypes(uow)(BREEDER, spec, Upload(names, matrix))
+    return await ImportGenotypes(uow)(
+        BREEDER, spec, DosageUpload(names, matrix, skipped={"not_snp": 2})
+    )
 
 
 async def test_import_stores_the_matrix_and_creates_germplasm_for_new_samples(

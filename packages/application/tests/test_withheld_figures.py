@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 
 import numpy as np
 import pytest
@@ -28,6 +26,7 @@ from bijmantra.domain.analysis import Withheld
 from bijmantra.kernel import Conflict, NotFound, Principal, TenantId
 from bijmantra.testkit.documents import answers_as
 from bijmantra.testkit.fakes import InMemoryDatabase, fake_unit_of_work_factory
+from bijmantra.testkit.genotype_fakes import DosageUpload
 
 TENANT = TenantId(uuid.UUID(int=1))
 BREEDER = Principal("breeder", TENANT, frozenset({"breeder"}))
@@ -36,39 +35,10 @@ OUTSIDER = Principal("other", TenantId(uuid.UUID(int=2)), frozenset({"breeder"})
 PNG, SVG = ("grm.png", "image/png"), ("grm.svg", "image/svg+xml")
 
 
-@dataclass
-class Block:
-    chrom: list[str]
-    pos: np.ndarray
-    ids: list[str]
-    ref: list[str]
-    alt: list[str]
-    dosages: np.ndarray
-    calls: None = None
-
-    def __len__(self) -> int:
-        return len(self.chrom)
-
-
-@dataclass
-class Upload:
-    names: list[str]
-    matrix: np.ndarray
-    skipped: dict[str, int] = field(default_factory=dict)
-    contig_lengths: dict[str, int | None] = field(default_factory=lambda: {"1": 10**6})
-
-    async def sample_names(self) -> list[str]:
-        return self.names
-
-    async def blocks(self) -> AsyncIterator[Block]:
-        n = len(self.matrix)
-        yield Block(["1"] * n, np.arange(n), [""] * n, ["A"] * n, ["G"] * n, self.matrix)
-
-
 async def _completed(db: InMemoryDatabase) -> str:
     uow = fake_unit_of_work_factory(db)
     names = ["S0", "S1", "S2"]
-    upload = Upload(names, np.zeros((4, 3), dtype=np.int8))
+    upload = DosageUpload(names, np.zeros((4, 3), dtype=np.int8))
     summary = await ImportGenotypes(uow)(BREEDER, ImportSpec("set", "vcf", "Cassava"), upload)
     request = AnalysisRequest(type="grm", variant_set_db_id=str(summary["variantSetDbId"]))
     job_id = str((await RequestAnalysis(uow)(BREEDER, request))["analysisDbId"])

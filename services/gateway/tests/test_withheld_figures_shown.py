@@ -5,8 +5,6 @@ API lists it not pending with its reason, its GET is a 409 naming why at once (n
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -26,37 +24,11 @@ from bijmantra.domain.analysis import Withheld
 from bijmantra.gateway.console.web import COOKIE
 from bijmantra.kernel import Principal, TenantId
 from bijmantra.testkit.fakes import fake_unit_of_work_factory
+from bijmantra.testkit.genotype_fakes import DosageUpload
 
 TENANT = TenantId(uuid.uuid4())
 BREEDER = Principal("u1", TENANT, frozenset({"breeder"}))
 WORKER = Principal("service:analytics-worker", TENANT, frozenset({"analysis-worker"}))
-
-
-@dataclass
-class Block:
-    chrom: list[str]
-    pos: np.ndarray
-    ids: list[str]
-    ref: list[str]
-    alt: list[str]
-    dosages: np.ndarray
-    calls: None = None
-
-    def __len__(self) -> int:
-        return len(self.chrom)
-
-
-class Upload:
-    skipped: dict[str, int] = {}
-    contig_lengths: dict[str, int | None] = {"1": 10**6}
-
-    async def sample_names(self) -> list[str]:
-        return ["S0", "S1", "S2"]
-
-    async def blocks(self) -> AsyncIterator[Block]:
-        n = 4
-        dosages = np.zeros((n, 3), dtype=np.int8)
-        yield Block(["1"] * n, np.arange(n), [""] * n, ["A"] * n, ["G"] * n, dosages)
 
 
 async def test_a_withheld_figure_is_said_by_the_api_and_the_console(
@@ -65,7 +37,11 @@ async def test_a_withheld_figure_is_said_by_the_api_and_the_console(
     tokens = {"breeder-token": BREEDER, "worker-token": WORKER}
     async with gateway_on_fakes(tokens) as on:
         uow = fake_unit_of_work_factory(on.fakes.database)
-        summary = await ImportGenotypes(uow)(BREEDER, ImportSpec("s", "vcf", "Cassava"), Upload())
+        summary = await ImportGenotypes(uow)(
+            BREEDER,
+            ImportSpec("s", "vcf", "Cassava"),
+            DosageUpload(["S0", "S1", "S2"], np.zeros((4, 3), dtype=np.int8)),
+        )
         request = AnalysisRequest(type="grm", variant_set_db_id=str(summary["variantSetDbId"]))
         job_id = str((await RequestAnalysis(uow)(BREEDER, request))["analysisDbId"])
         claim = await ClaimAnalysis(uow)(WORKER, job_id, "w")

@@ -345,3 +345,43 @@ class UnreadUpload:
 
     def blocks(self) -> AsyncIterator[GenotypeBlock]:
         raise AssertionError("the file was read before the write was refused")
+
+
+@dataclass
+class DosageBlock:
+    """Consecutive variants of a ``DosageUpload``: chromosome 1, A/G, unnamed; the dosages
+    are the calls."""
+
+    chrom: list[str]
+    pos: Any
+    ids: list[str]
+    ref: list[str]
+    alt: list[str]
+    dosages: Any
+    calls: None = None
+
+    def __len__(self) -> int:
+        return len(self.chrom)
+
+
+@dataclass
+class DosageUpload:
+    """A genotype file of samples ``names`` and an int8 (variants x samples) ``matrix``,
+    read ``block`` variants at a time, for use cases that import without a parser."""
+
+    names: list[str]
+    matrix: Any
+    skipped: dict[str, int] = field(default_factory=dict)
+    contig_lengths: dict[str, int | None] = field(default_factory=lambda: {"1": 10**6})
+    block: int = 4
+
+    async def sample_names(self) -> list[str]:
+        return self.names
+
+    async def blocks(self) -> AsyncIterator[DosageBlock]:
+        for start in range(0, len(self.matrix), self.block):
+            rows = self.matrix[start : start + self.block]
+            n = len(rows)
+            yield DosageBlock(
+                ["1"] * n, np.arange(start, start + n), [""] * n, ["A"] * n, ["G"] * n, rows
+            )
