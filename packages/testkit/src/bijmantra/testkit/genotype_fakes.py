@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from bijmantra.adapters.postgres.genotype_calls import Block
 from bijmantra.adapters.postgres.genotype_edits import edited_calls
 from bijmantra.adapters.postgres.genotype_export import bundle_file
 from bijmantra.application.genotyping import CallChunk, GenotypeChunk, StoredVariantSet
@@ -348,23 +349,6 @@ class UnreadUpload:
 
 
 @dataclass
-class DosageBlock:
-    """Consecutive variants of a ``DosageUpload``: chromosome 1, A/G, unnamed; the dosages
-    are the calls."""
-
-    chrom: list[str]
-    pos: Any
-    ids: list[str]
-    ref: list[str]
-    alt: list[str]
-    dosages: Any
-    calls: None = None
-
-    def __len__(self) -> int:
-        return len(self.chrom)
-
-
-@dataclass
 class DosageUpload:
     """A genotype file of samples ``names`` and an int8 (variants x samples) ``matrix``,
     read ``block`` variants at a time, for use cases that import without a parser."""
@@ -378,10 +362,11 @@ class DosageUpload:
     async def sample_names(self) -> list[str]:
         return self.names
 
-    async def blocks(self) -> AsyncIterator[DosageBlock]:
+    async def blocks(self) -> AsyncIterator[Block]:
+        """Chromosome 1, A/G, unnamed variants; the dosages are the calls."""
         for start in range(0, len(self.matrix), self.block):
             rows = self.matrix[start : start + self.block]
             n = len(rows)
-            yield DosageBlock(
-                ["1"] * n, np.arange(start, start + n), [""] * n, ["A"] * n, ["G"] * n, rows
+            yield Block(
+                ["1"] * n, np.arange(start, start + n), [""] * n, ["A"] * n, ["G"] * n, rows, None
             )
