@@ -39,8 +39,9 @@ from bijmantra.kernel import (
 )
 from bijmantra.testkit.documents import answers_as
 from bijmantra.testkit.fakes import InMemoryDatabase, fake_unit_of_work_factory
+from bijmantra.testkit.genotype_fakes import DosageUpload
 
-from .test_analysis_use_cases import WORKER, Upload
+from .test_analysis_use_cases import WORKER
 
 TENANT, OTHER = TenantId(uuid.UUID(int=1)), TenantId(uuid.UUID(int=31))
 MANAGER = Principal("manager", TENANT, frozenset({"data-manager"}))
@@ -58,7 +59,9 @@ def db() -> InMemoryDatabase:
 
 async def imported(db: InMemoryDatabase, who: Principal = MANAGER) -> str:
     importer = ImportGenotypes(fake_unit_of_work_factory(db))
-    summary = await importer(who, SPEC, Upload(["a", "b", "c"], MATRIX))
+    summary = await importer(
+        who, SPEC, DosageUpload(["a", "b", "c"], MATRIX, skipped={"not_snp": 2})
+    )
     return str(summary["variantSetDbId"])
 
 
@@ -87,7 +90,7 @@ async def test_deleting_a_set_frees_its_calls_for_the_import_that_was_refused(
     set_id = await imported(db)
     importer = ImportGenotypes(fake_unit_of_work_factory(db))
     with pytest.raises(StorageFull):
-        await importer(MANAGER, SPEC, Upload(["a", "b", "c"], MATRIX))
+        await importer(MANAGER, SPEC, DosageUpload(["a", "b", "c"], MATRIX, skipped={"not_snp": 2}))
     deleted = await DeleteVariantSet(fake_unit_of_work_factory(db))(MANAGER, set_id)
     answer = answers_as(deleted, DeletedVariantSet)  # as the contract publishes it
     assert (answer.variant_count, answer.call_set_count, answer.genotype_calls) == (4, 3, 12)
@@ -104,7 +107,9 @@ async def test_deleting_a_set_frees_its_calls_for_the_import_that_was_refused(
         "n_variants": 4,
         "n_samples": 3,
     }
-    await importer(MANAGER, SPEC, Upload(["a", "b", "c"], MATRIX))  # the room is back
+    await importer(
+        MANAGER, SPEC, DosageUpload(["a", "b", "c"], MATRIX, skipped={"not_snp": 2})
+    )  # the room is back
     with pytest.raises(NotFound):
         await GetVariantSet(fake_unit_of_work_factory(db))(MANAGER, set_id)
 

@@ -17,9 +17,7 @@ from bijmantra.application.genotyping import ImportGenotypes, ImportSpec
 from bijmantra.domain.tenancy.quotas import Resource, period_of
 from bijmantra.kernel import FixedClock, Principal, RateLimited, TenantId
 from bijmantra.testkit.fakes import InMemoryDatabase, fake_unit_of_work_factory
-from bijmantra.testkit.genotype_fakes import UnreadUpload
-
-from .test_analysis_use_cases import Upload
+from bijmantra.testkit.genotype_fakes import DosageUpload, UnreadUpload
 
 NOW = datetime(2026, 12, 7, 23, 0, tzinfo=UTC)
 DAY = period_of(NOW)
@@ -56,7 +54,9 @@ async def test_an_import_is_refused_before_its_file_is_read(db: InMemoryDatabase
     assert db.variant_sets == {}
     assert db.outbox == []
     matrix = np.zeros((4, 3), np.int8)
-    summary = await importer(member(ROOM), spec, Upload(["a", "b", "c"], matrix))
+    summary = await importer(
+        member(ROOM), spec, DosageUpload(["a", "b", "c"], matrix, skipped={"not_snp": 2})
+    )
     assert summary["variantsImported"] == 4
 
 
@@ -67,7 +67,7 @@ async def test_an_analysis_is_refused_before_it_is_queued(db: InMemoryDatabase) 
     for tenant in (FULL, ROOM):
         db.usage.used.pop((tenant, Resource.GENOTYPE_CALLS, DAY), None)
         summary = await ImportGenotypes(uow, clock=FixedClock(NOW))(
-            member(tenant), spec, Upload(["a", "b", "c"], matrix)
+            member(tenant), spec, DosageUpload(["a", "b", "c"], matrix, skipped={"not_snp": 2})
         )
         request = AnalysisRequest(type="qc", variant_set_db_id=str(summary["variantSetDbId"]))
         before = len(db.outbox)
@@ -104,5 +104,7 @@ async def test_an_unbounded_resource_reads_nothing(db: InMemoryDatabase) -> None
     importer = ImportGenotypes(fake_unit_of_work_factory(db), clock=FixedClock(NOW))
     matrix = np.zeros((4, 3), np.int8)
     spec = ImportSpec("set", "vcf", "Cassava")
-    await importer(member(FULL), spec, Upload(["a", "b", "c"], matrix))
+    await importer(
+        member(FULL), spec, DosageUpload(["a", "b", "c"], matrix, skipped={"not_snp": 2})
+    )
     assert db.usage.reads == 0

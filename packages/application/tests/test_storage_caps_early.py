@@ -17,9 +17,7 @@ from bijmantra.application.genotyping import ImportGenotypes, ImportSpec
 from bijmantra.domain.tenancy.storage import StoredResource
 from bijmantra.kernel import Principal, StorageFull, TenantId
 from bijmantra.testkit.fakes import InMemoryDatabase, fake_unit_of_work_factory
-from bijmantra.testkit.genotype_fakes import UnreadUpload
-
-from .test_analysis_use_cases import Upload
+from bijmantra.testkit.genotype_fakes import DosageUpload, UnreadUpload
 
 FULL, ROOM = TenantId(uuid.UUID(int=21)), TenantId(uuid.UUID(int=22))
 ROLES = frozenset({"breeder", "data-manager"})
@@ -48,7 +46,9 @@ async def test_an_import_at_the_cap_is_refused_before_its_file_is_read(
     db: InMemoryDatabase,
 ) -> None:
     importer = ImportGenotypes(fake_unit_of_work_factory(db))
-    await importer(member(FULL), SPEC, Upload(["a", "b", "c"], MATRIX))  # its 12 calls
+    await importer(
+        member(FULL), SPEC, DosageUpload(["a", "b", "c"], MATRIX, skipped={"not_snp": 2})
+    )  # its 12 calls
     with pytest.raises(StorageFull, match=r"genotype calls \(12\) would pass its cap") as no:
         await importer(member(FULL), SPEC, UnreadUpload())
     details = {d.location: d.message for d in no.value.details}
@@ -57,9 +57,13 @@ async def test_an_import_at_the_cap_is_refused_before_its_file_is_read(
         await importer.admits(member(FULL))
     assert len(db.variant_sets) == 1
     await importer.admits(member(ROOM))
-    await importer(member(ROOM), SPEC, Upload(["a", "b", "c"], MATRIX))
+    await importer(
+        member(ROOM), SPEC, DosageUpload(["a", "b", "c"], MATRIX, skipped={"not_snp": 2})
+    )
     db.storage.own[(FULL, StoredResource.GENOTYPE_CALLS)] = 24  # an operator's own cap
-    await importer(member(FULL), SPEC, Upload(["a", "b", "c"], MATRIX))
+    await importer(
+        member(FULL), SPEC, DosageUpload(["a", "b", "c"], MATRIX, skipped={"not_snp": 2})
+    )
     assert len(db.variant_sets) == 3
 
 
@@ -69,7 +73,9 @@ async def test_an_analysis_of_an_organization_at_its_cap_of_results_is_not_queue
     uow = fake_unit_of_work_factory(db)
     db.storage.caps.pop(StoredResource.GENOTYPE_CALLS)
     for tenant in (FULL, ROOM):
-        summary = await ImportGenotypes(uow)(member(tenant), SPEC, Upload(["a", "b", "c"], MATRIX))
+        summary = await ImportGenotypes(uow)(
+            member(tenant), SPEC, DosageUpload(["a", "b", "c"], MATRIX, skipped={"not_snp": 2})
+        )
         request = AnalysisRequest(type="qc", variant_set_db_id=str(summary["variantSetDbId"]))
         if tenant == FULL:
             db.results[(FULL, "earlier")] = ({"table": bytes(1_000)}, [])  # its cap, kept
