@@ -54,6 +54,30 @@ def job(properties: Schema, *, required: list[str]) -> Schema:
     )
 
 
+def metrics_schema(*, consumers: bool) -> Schema:
+    """Scraping; a service that runs event consumers may also ship its dead-letter alert."""
+    properties: Schema = {
+        "scrapeAnnotations": BOOL,
+        "serviceMonitor": obj(
+            {"enabled": BOOL, "interval": DURATION, "scrapeTimeout": DURATION, "labels": LABELS},
+            required=["enabled", "interval", "scrapeTimeout"],
+        ),
+    }
+    required = ["scrapeAnnotations", "serviceMonitor"]
+    if consumers:
+        properties["deadLetterAlert"] = obj(
+            {
+                "enabled": BOOL,
+                "for": DURATION,
+                "severity": {"enum": ["info", "warning", "critical"]},
+                "labels": LABELS,
+            },
+            required=["enabled", "for", "severity"],
+        )
+        required.append("deadLetterAlert")
+    return obj(properties, required=required)
+
+
 def service_schema(
     *,
     title: str,
@@ -69,6 +93,7 @@ def service_schema(
     keda: bool = False,
     console_client: bool = False,
     device_edge: bool = False,
+    consumers: bool = False,
 ) -> Schema:
     props: Schema = {
         "global": GLOBAL,
@@ -122,21 +147,7 @@ def service_schema(
             required=["enabled"],
         ),
         "networkPolicy": network_policy_schema(externals, ingress_controller),
-        "metrics": obj(
-            {
-                "scrapeAnnotations": BOOL,
-                "serviceMonitor": obj(
-                    {
-                        "enabled": BOOL,
-                        "interval": DURATION,
-                        "scrapeTimeout": DURATION,
-                        "labels": LABELS,
-                    },
-                    required=["enabled", "interval", "scrapeTimeout"],
-                ),
-            },
-            required=["scrapeAnnotations", "serviceMonitor"],
-        ),
+        "metrics": metrics_schema(consumers=consumers),
         "nodeSelector": LABELS,
         "tolerations": {"type": "array", "items": free_object("a Toleration")},
         "affinity": free_object("an Affinity"),
@@ -300,6 +311,7 @@ SERVICES: dict[str, Schema] = {
         health_port=True,
         migrations=True,
         device_edge=True,
+        consumers=True,
     ),
     "analytics-worker": service_schema(
         title="bijmantra analytics-worker values",
@@ -317,6 +329,7 @@ SERVICES: dict[str, Schema] = {
         secret_required=["DATABASE_URL"],
         externals=["nats", "postgres"],
         keda=True,
+        consumers=True,
     ),
 }
 

@@ -6,6 +6,8 @@ ports:
     port: {{ .Values.port }}
     env: WORKER_HEALTH_PORT
     appProtocol: http
+# The durable consumers it runs on the event stream (their dead letters, ADR 0372).
+consumers: [analytics-germplasm, analysis-jobs, distribution-documents, distribution-mail, analytics-sensors]
 metrics:
   port: http
   path: /metrics

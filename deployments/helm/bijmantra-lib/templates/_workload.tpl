@@ -287,6 +287,41 @@ spec:
 {{- end -}}
 {{- end -}}
 
+{{/* Prometheus Operator: alert while one of this service's consumers holds dead letters
+     (ADR 0372; opt-in; needs the CRD). The spec names the consumers: each series is the
+     server's count, reported alike by every replica, hence max. */}}
+{{- define "bijmantra-lib.deadletteralert" -}}
+{{- $top := .top -}}
+{{- $spec := .spec -}}
+{{- $alert := $top.Values.metrics.deadLetterAlert -}}
+{{- if $alert.enabled -}}
+apiVersion: monitoring.coreos.com/v1
+kind: PrometheusRule
+metadata:
+  name: {{ include "bijmantra-lib.fullname" $top }}-dead-letters
+  namespace: {{ $top.Release.Namespace }}
+  labels:
+    {{- include "bijmantra-lib.labels" $top | nindent 4 }}
+    {{- with $alert.labels }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+spec:
+  groups:
+    - name: {{ include "bijmantra-lib.fullname" $top }}.dead-letters
+      rules:
+        - alert: BijmantraDeadLetters
+          expr: >-
+            max by (namespace, consumer) (consumer_dead_letters{namespace={{ $top.Release.Namespace | quote }},
+            consumer=~{{ join "|" $spec.consumers | quote }}}) > 0
+          for: {{ $alert.for }}
+          labels:
+            severity: {{ $alert.severity }}
+          annotations:
+            summary: {{ `"{{ $labels.consumer }} holds {{ $value }} dead letters"` }}
+            description: {{ `"Events the {{ $labels.consumer }} consumer could not handle are set aside; nothing retries them. Why: consumer_dead_lettered_total by reason. List them with bijmantra-deadletters list {{ $labels.consumer }}, fix the cause, then replay (docs/operations.md, Dead letters)."` }}
+{{- end -}}
+{{- end -}}
+
 {{- define "bijmantra-lib.hpa" -}}
 {{- $top := .top -}}
 {{- $a := $top.Values.autoscaling -}}

@@ -15,6 +15,8 @@ ports:
     port: {{ .Values.healthPort }}
     env: DOMAIN_API_HEALTH_PORT
     appProtocol: grpc
+# The durable consumers it runs on the event stream (their dead letters, ADR 0372).
+consumers: [compliance-audit, operations-harvest]
 metrics:
   port: metrics
   path: /metrics

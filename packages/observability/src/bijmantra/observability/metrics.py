@@ -56,6 +56,17 @@ CONSUMER_REDELIVERIES = Counter(
     "Messages received again after a failed or timed-out delivery.",
     ["consumer"],
 )
+CONSUMER_DEAD_LETTERS = Gauge(
+    "consumer_dead_letters",
+    "Dead letters of the consumer held on the stream now, waiting to be replayed (ADR 0372).",
+    ["consumer"],
+)
+CONSUMER_DEAD_LETTERED = Counter(
+    "consumer_dead_lettered",
+    "Messages the consumer set aside as dead letters, by reason: undecodable, process_died, "
+    "or the type of the exception its handler raised on its last delivery (ADR 0372).",
+    ["consumer", "reason"],
+)
 EVENT_HANDLING = Histogram(
     "consumer_handle_duration_seconds",
     "Time a consumer spends on one event, by outcome (ok, retry, dead_letter).",

@@ -9,6 +9,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 
+from bijmantra.adapters.nats.deadletters import held
 from bijmantra.adapters.nats.stream import (
     DEAD_LETTER_PREFIX,
     EVENTS_STREAM,
@@ -20,6 +21,8 @@ from bijmantra.application.events.ports import ConsumerSpec
 from bijmantra.observability import bind_context, clear_context, context_from_headers, get_tracer
 from bijmantra.observability.metrics import (
     CONSUMER_ACK_PENDING,
+    CONSUMER_DEAD_LETTERED,
+    CONSUMER_DEAD_LETTERS,
     CONSUMER_PENDING,
     CONSUMER_REDELIVERIES,
     EVENT_HANDLING,
@@ -161,10 +164,12 @@ class DurableConsumer:
         self._stopping.set()
 
     async def sample_lag(self) -> None:
-        """Consumer lag from the server into gauges: not yet delivered, and unacknowledged."""
+        """Consumer lag from the server into gauges: not yet delivered, unacknowledged, and
+        dead letters waiting for an operator (every replica reports the same counts)."""
         info = await self._js.consumer_info(self._stream, self.durable)
         CONSUMER_PENDING.labels(self.durable).set(info.num_pending or 0)
         CONSUMER_ACK_PENDING.labels(self.durable).set(info.num_ack_pending or 0)
+        CONSUMER_DEAD_LETTERS.labels(self.durable).set(await held(self._js, self.durable))
 
     async def _handle(self, message: Msg) -> None:
         """One CONSUMER span per delivery, child of the publisher's span from the headers."""
@@ -198,13 +203,15 @@ class DurableConsumer:
             log.exception("undecodable event on %s", message.subject)
             span.record_exception(exc)
             span.set_status(trace.StatusCode.ERROR, "undecodable")
-            await self._dead_letter(message, deliveries, "undecodable")
+            await self._dead_letter(message, deliveries, "undecodable", "undecodable")
             return "undecodable", "dead_letter"
         span.set_attribute("messaging.message.id", envelope.id)
         bind_context(tenant_id=envelope.tenant_id, event_id=envelope.id)
         if deliveries > self._max_deliver:  # the last one's process died in the handler
             log.error("event %s outlived its handler's deliveries", envelope.id)
-            await self._dead_letter(message, deliveries, "its handler's process died")
+            await self._dead_letter(
+                message, deliveries, "its handler's process died", "process_died"
+            )
             return envelope.type, "dead_letter"
         beating = asyncio.create_task(self._beat(message)) if self._heartbeat else None
         try:
@@ -215,7 +222,7 @@ class DurableConsumer:
             span.set_status(trace.StatusCode.ERROR, type(exc).__name__)
             if deliveries >= self._max_deliver:
                 reason = f"handler failed: {type(exc).__name__}: {exc}"[:200]
-                await self._dead_letter(message, deliveries, reason)
+                await self._dead_letter(message, deliveries, reason, type(exc).__name__)
                 return envelope.type, "dead_letter"
             await message.nak(delay=min(2.0**deliveries, 30.0))
             return envelope.type, "retry"
@@ -247,7 +254,9 @@ class DurableConsumer:
             except Exception:  # connection blip: the next beat (or redelivery) covers it
                 log.warning("in-progress heartbeat failed for %s", message.subject, exc_info=True)
 
-    async def _dead_letter(self, message: Msg, deliveries: int, reason: str) -> None:
+    async def _dead_letter(self, message: Msg, deliveries: int, reason: str, cause: str) -> None:
+        """Set the message aside for an operator; ``cause`` is the metric's bounded reason
+        (a label), ``reason`` the letter's words."""
         headers = dict(message.headers or {})
         msg_id = headers.pop("Nats-Msg-Id", "")
         event_id = headers.get("Bijmantra-Event-Id", msg_id)
@@ -268,6 +277,7 @@ class DurableConsumer:
             f"{DEAD_LETTER_PREFIX}.{self.durable}", message.data, headers=headers
         )
         await message.term()
+        CONSUMER_DEAD_LETTERED.labels(self.durable, cause).inc()
 
 
 class JetStreamSubscriptions:

@@ -74,6 +74,13 @@ def _describe(consumer: str, raw: RawStreamMsg) -> DeadLetter:
     )
 
 
+async def held(js: JetStreamContext, consumer: str) -> int:
+    """How many dead letters ``consumer`` has on the stream now: one request, the stream's
+    message count of its dead-letter subject (nothing is read)."""
+    info = await js.stream_info(EVENTS_STREAM, subjects_filter=_subject(consumer))
+    return sum((info.state.subjects or {}).values())
+
+
 async def _known(js: JetStreamContext, consumer: str) -> bool:
     try:
         await js.consumer_info(EVENTS_STREAM, consumer)
