@@ -93,7 +93,7 @@ def test_a_breeder_runs_a_gwas_from_the_variant_set_page_and_opens_its_plots(
     page.get_by_role("button", name="Upload genotypes").click()
     expect(page).to_have_url(re.compile(r".*/app/variantsets/[^/]+$"))
     variant_set = page.url
-    expect(page.get_by_text("None among the organization's latest analyses")).to_be_visible()
+    expect(page.get_by_text("No analysis of this set yet")).to_be_visible()
 
     # No phenotype: refused on the set's page, the analysis still chosen.
     page.get_by_label("Analysis").select_option("gwas")

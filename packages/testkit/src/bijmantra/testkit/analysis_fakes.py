@@ -55,6 +55,17 @@ class FakeAnalysisRepository:
         jobs.sort(key=lambda j: j.status.finished)  # stable: active first, each newest first
         return copy.deepcopy(jobs[:limit])
 
+    async def of_variant_set(
+        self, variant_set_db_id: str, page: PageRequest
+    ) -> tuple[list[AnalysisJob], int]:
+        jobs = [
+            j
+            for (tenant, _), j in self.staged.items()
+            if tenant == self._tenant and j.variant_set_db_id == variant_set_db_id
+        ]
+        jobs.sort(key=lambda j: (j.created_at, j.analysis_db_id), reverse=True)
+        return copy.deepcopy(jobs[page.offset : page.offset + page.page_size]), len(jobs)
+
     async def store_results(
         self, analysis_db_id: str, tables: Mapping[str, bytes], artifacts: Sequence[Artifact]
     ) -> None:

@@ -18,6 +18,7 @@ from bijmantra.application.analysis import (
     GetArtifact,
     GetResultPage,
     ListAnalyses,
+    ListVariantSetAnalyses,
     ReportProgress,
     RequestAnalysis,
     ReserveAnalysis,
@@ -45,7 +46,7 @@ from bijmantra.domain_api.grpc_api import current_principal
 from bijmantra.domain_api.paging import requested_page
 from bijmantra.domain_api.read_ahead import read_ahead
 from bijmantra.domain_api.uploads import StreamedGenotypeFile
-from bijmantra.kernel import FieldError, Unavailable, ValidationFailed
+from bijmantra.kernel import FieldError, PageRequest, Unavailable, ValidationFailed
 
 _encode = msgspec.json.encode
 RESULT_PAGE_SIZE = 1000  # rows of an analysis's result table per page, unless asked
@@ -167,6 +168,7 @@ class AnalysisServicer(analysis_grpc.AnalysisServiceServicer):
         self._request = RequestAnalysis(uow, memory_budget=memory_budget)
         self._get = GetAnalysis(uow)
         self._cancel, self._list = CancelAnalysis(uow), ListAnalyses(uow)
+        self._of_variant_set = ListVariantSetAnalyses(uow)
         self._delete = DeleteAnalysis(uow)
         self._page, self._artifact = GetResultPage(uow), GetArtifact(uow)
 
@@ -185,6 +187,15 @@ class AnalysisServicer(analysis_grpc.AnalysisServiceServicer):
             current_principal(), limit=request.limit, active_only=request.active_only
         )
         return analysis_pb.ListAnalysesResponse(documents_json=_encode(documents))
+
+    async def ListVariantSetAnalyses(
+        self, request: Any, context: Any
+    ) -> analysis_pb.ListVariantSetAnalysesResponse:
+        page = PageRequest(request.page, request.page_size)
+        found = await self._of_variant_set(current_principal(), request.variant_set_db_id, page)
+        return analysis_pb.ListVariantSetAnalysesResponse(
+            documents=[_encode(d) for d in found.items], total_count=found.total_count
+        )
 
     async def CancelAnalysis(
         self, request: Any, context: Any

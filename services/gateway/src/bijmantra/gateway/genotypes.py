@@ -32,8 +32,9 @@ from bijmantra.edge import (
     query_value,
     query_values,
 )
-from bijmantra.edge.envelopes import Envelope, ListEnvelope
+from bijmantra.edge.envelopes import Envelope, ListEnvelope, PageEnvelope
 from bijmantra.edge.requests import request_id
+from bijmantra.gateway.compliance import page_body
 from bijmantra.gateway.forwarding import BODYLESS
 from bijmantra.gateway.protection.idempotency import ADMITS, ADMITTED
 from bijmantra.kernel import FieldError, PageRequest, ValidationFailed
@@ -69,6 +70,10 @@ IMPORT_QUERY = (
 LISTING_QUERY = (
     Query("limit", "integer", minimum=1, maximum=100, description="default 20"),
     Query("active", "boolean", description="true: queued and running only"),
+)
+SET_ANALYSES_PAGING = (
+    Query("page", "integer", minimum=0, maximum=MAX_PAGE, description="0-based page number"),
+    Query("page_size", "integer", minimum=1, maximum=100, description="default 20"),
 )
 RESULT_PAGING = (  # BrAPI's names: this page is BrAPI-shaped
     Query("page", "integer", minimum=0, maximum=MAX_PAGE),
@@ -345,6 +350,27 @@ async def list_analyses(request: Request[Any, Any, Any], state: State) -> Respon
 
 
 @get(
+    "/api/v1/variantsets/{variant_set_db_id:str}/analyses",
+    opt={
+        **READ_ANALYSES,
+        "returns": PageEnvelope[AnalysisDocument],
+        QUERY: SET_ANALYSES_PAGING,
+    },
+)
+async def list_variant_set_analyses(
+    request: Request[Any, Any, Any], state: State, variant_set_db_id: str
+) -> Response[bytes]:
+    """Every analysis computed from the set, newest first, a page at a time (ADR 0374); a set
+    the organization does not hold has none."""
+    page = PageRequest(
+        query_int(request, "page", 0), query_int(request, "page_size", LISTED_BY_DEFAULT)
+    )
+    return page_body(
+        request, await state.analyses.of_variant_set(request.auth, variant_set_db_id, page)
+    )
+
+
+@get(
     "/api/v1/analyses/{analysis_db_id:str}",
     opt={**READ_ANALYSES, "returns": Envelope[AnalysisDocument]},
 )
@@ -425,6 +451,7 @@ HANDLERS = [
     download_file,
     request_analysis,
     list_analyses,
+    list_variant_set_analyses,
     get_analysis,
     cancel_analysis,
     delete_analysis,

@@ -9,6 +9,7 @@ from bijmantra.application.analysis.jobs import (
     GetArtifact,
     GetResultPage,
     ListAnalyses,
+    ListVariantSetAnalyses,
     RequestAnalysis,
     decode_request,
 )
@@ -39,6 +40,7 @@ __all__ = [
     "GetArtifact",
     "GetResultPage",
     "ListAnalyses",
+    "ListVariantSetAnalyses",
     "ReportProgress",
     "RequestAnalysis",
     "ReserveAnalysis",

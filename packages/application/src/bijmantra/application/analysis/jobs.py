@@ -238,6 +238,26 @@ class ListAnalyses:
         return [job_document(job) for job in jobs]
 
 
+@dataclass
+class ListVariantSetAnalyses:
+    """Every job computed from one variant set, a page at a time, newest first: what the
+    set's page lists however many jobs the organization ran since (ADR 0374)."""
+
+    uow: UnitOfWorkFactory
+
+    async def __call__(
+        self, principal: Principal, variant_set_db_id: str, page: PageRequest
+    ) -> Page[dict[str, Any]]:
+        authorize(principal, READ)
+        if not 1 <= page.page_size <= MAX_LISTED:
+            raise ValidationFailed(
+                "Bad page size", [FieldError("page_size", f"must be between 1 and {MAX_LISTED}")]
+            )
+        async with self.uow(principal.tenant_id) as uow:
+            jobs, total = await uow.analyses.of_variant_set(variant_set_db_id, page)
+        return Page([job_document(job) for job in jobs], page, total)
+
+
 class CancelAnalysis(ClockedUseCase[UnitOfWork]):
     async def __call__(self, principal: Principal, analysis_db_id: str) -> dict[str, Any]:
         async with organization_unit(self.uow, principal, WRITE) as uow:

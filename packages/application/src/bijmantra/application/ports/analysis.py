@@ -29,6 +29,13 @@ class AnalysisRepository(Protocol):
         and running ones when ``active_only``."""
         ...
 
+    async def of_variant_set(
+        self, variant_set_db_id: str, page: PageRequest
+    ) -> tuple[list[AnalysisJob], int]:
+        """One page of the organization's jobs of ``variant_set_db_id`` (any status, any age),
+        newest first, and how many there are."""
+        ...
+
     async def store_results(
         self, analysis_db_id: str, tables: Mapping[str, bytes], artifacts: Sequence[Artifact]
     ) -> None:

@@ -178,6 +178,16 @@ class AnalysisClient:
         reply = await call_with_token(self._stub.ListAnalyses, request, token)
         return bytes(reply.documents_json)
 
+    async def of_variant_set(
+        self, token: str, variant_set_db_id: str, page: PageRequest
+    ) -> Page[bytes]:
+        """One page of the job documents computed from ``variant_set_db_id``, newest first."""
+        request = analysis_pb.ListVariantSetAnalysesRequest(
+            variant_set_db_id=variant_set_db_id, page=page.page, page_size=page.page_size
+        )
+        reply = await call_with_token(self._stub.ListVariantSetAnalyses, request, token)
+        return Page(list(reply.documents), page, reply.total_count)
+
     async def cancel(self, token: str, analysis_db_id: str) -> bytes:
         request = analysis_pb.CancelAnalysisRequest(analysis_db_id=analysis_db_id)
         return await _document(self._stub.CancelAnalysis, request, token)

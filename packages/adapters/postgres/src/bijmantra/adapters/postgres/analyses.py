@@ -131,6 +131,21 @@ _ACTIVE_COUNT = text(
     "SELECT count(*) FROM domain.analysis_jobs WHERE status IN ('queued', 'running')"
 )
 
+# One page of a variant set's jobs, newest first (ADR 0374), and how many it has: both read
+# the index on (tenant_id, variant_set_db_id) of migration 0256, then sort the set's jobs.
+_OF_VARIANT_SET = text(
+    "SELECT tenant_id, analysis_db_id, type, variant_set_db_id, call_set_db_ids, parameters, "
+    "phenotypes, created_at, status, progress, stage, attempt, worker, started_at, finished_at, "
+    "error, summary, timings FROM domain.analysis_jobs "
+    "WHERE tenant_id = nullif(current_setting('app.tenant_id', true), '')::uuid "
+    "AND variant_set_db_id = :s ORDER BY created_at DESC, analysis_db_id DESC "
+    "LIMIT :limit OFFSET :offset"
+)
+_COUNT_OF_VARIANT_SET = text(
+    "SELECT count(*) FROM domain.analysis_jobs "
+    "WHERE tenant_id = nullif(current_setting('app.tenant_id', true), '')::uuid "
+    "AND variant_set_db_id = :s"
+)
 # The jobs of one variant set (what refuses its deletion, ADR 0345), oldest first.
 _COMPUTED_FROM = text(
     "SELECT analysis_db_id, status, count(*) OVER () AS total FROM domain.analysis_jobs "
@@ -190,6 +205,15 @@ class PostgresAnalysisRepository:
             _RECENT_ACTIVE if active_only else _RECENT, {"limit": limit}
         )
         return [_job(row._asdict()) for row in rows]
+
+    async def of_variant_set(
+        self, variant_set_db_id: str, page: PageRequest
+    ) -> tuple[list[AnalysisJob], int]:
+        given = {"s": variant_set_db_id, "limit": page.page_size, "offset": page.offset}
+        rows = await self._connection.execute(_OF_VARIANT_SET, given)
+        jobs = [_job(row._asdict()) for row in rows]
+        total = await self._connection.execute(_COUNT_OF_VARIANT_SET, {"s": variant_set_db_id})
+        return jobs, int(total.scalar_one())
 
     async def store_results(
         self, analysis_db_id: str, tables: Mapping[str, bytes], artifacts: Sequence[Artifact]

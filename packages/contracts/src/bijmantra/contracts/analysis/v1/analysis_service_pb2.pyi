@@ -181,6 +181,58 @@ class ListAnalysesResponse(_message.Message):
 Global___ListAnalysesResponse: _TypeAlias = ListAnalysesResponse  # noqa: Y015
 
 @_typing.final
+class ListVariantSetAnalysesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VARIANT_SET_DB_ID_FIELD_NUMBER: _builtins.int
+    PAGE_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    variant_set_db_id: _builtins.str
+    page: _builtins.int
+    """0-based"""
+    page_size: _builtins.int
+    """1..100"""
+    def __init__(
+        self,
+        *,
+        variant_set_db_id: _builtins.str = ...,
+        page: _builtins.int = ...,
+        page_size: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page", b"page", "page_size", b"page_size", "variant_set_db_id", b"variant_set_db_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListVariantSetAnalysesRequest: _TypeAlias = ListVariantSetAnalysesRequest  # noqa: Y015
+
+@_typing.final
+class ListVariantSetAnalysesResponse(_message.Message):
+    """ListVariantSetAnalysesResponse: job documents (as GetAnalysis, without results), one each."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DOCUMENTS_FIELD_NUMBER: _builtins.int
+    TOTAL_COUNT_FIELD_NUMBER: _builtins.int
+    total_count: _builtins.int
+    @_builtins.property
+    def documents(self) -> _containers.RepeatedScalarFieldContainer[_builtins.bytes]: ...
+    def __init__(
+        self,
+        *,
+        documents: _abc.Iterable[_builtins.bytes] | None = ...,
+        total_count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["documents", b"documents", "total_count", b"total_count"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListVariantSetAnalysesResponse: _TypeAlias = ListVariantSetAnalysesResponse  # noqa: Y015
+
+@_typing.final
 class CancelAnalysisRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

@@ -52,6 +52,11 @@ class AnalysisServiceStub:
                 request_serializer=bijmantra_dot_analysis_dot_v1_dot_analysis__service__pb2.ListAnalysesRequest.SerializeToString,
                 response_deserializer=bijmantra_dot_analysis_dot_v1_dot_analysis__service__pb2.ListAnalysesResponse.FromString,
                 _registered_method=True)
+        self.ListVariantSetAnalyses = channel.unary_unary(
+                '/bijmantra.analysis.v1.AnalysisService/ListVariantSetAnalyses',
+                request_serializer=bijmantra_dot_analysis_dot_v1_dot_analysis__service__pb2.ListVariantSetAnalysesRequest.SerializeToString,
+                response_deserializer=bijmantra_dot_analysis_dot_v1_dot_analysis__service__pb2.ListVariantSetAnalysesResponse.FromString,
+                _registered_method=True)
         self.CancelAnalysis = channel.unary_unary(
                 '/bijmantra.analysis.v1.AnalysisService/CancelAnalysis',
                 request_serializer=bijmantra_dot_analysis_dot_v1_dot_analysis__service__pb2.CancelAnalysisRequest.SerializeToString,
@@ -94,6 +99,14 @@ class AnalysisServiceServicer:
 
     def ListAnalyses(self, request, context):
         """ListAnalyses: the organization's jobs, queued and running first, then newest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListVariantSetAnalyses(self, request, context):
+        """ListVariantSetAnalyses: one page of the jobs computed from one variant set, newest
+        first, whatever their age (ADR 0374); a set the organization lacks has none.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -145,6 +158,11 @@ def add_AnalysisServiceServicer_to_server(servicer, server):
                     servicer.ListAnalyses,
                     request_deserializer=bijmantra_dot_analysis_dot_v1_dot_analysis__service__pb2.ListAnalysesRequest.FromString,
                     response_serializer=bijmantra_dot_analysis_dot_v1_dot_analysis__service__pb2.ListAnalysesResponse.SerializeToString,
+            ),
+            'ListVariantSetAnalyses': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListVariantSetAnalyses,
+                    request_deserializer=bijmantra_dot_analysis_dot_v1_dot_analysis__service__pb2.ListVariantSetAnalysesRequest.FromString,
+                    response_serializer=bijmantra_dot_analysis_dot_v1_dot_analysis__service__pb2.ListVariantSetAnalysesResponse.SerializeToString,
             ),
             'CancelAnalysis': grpc.unary_unary_rpc_method_handler(
                     servicer.CancelAnalysis,
@@ -250,6 +268,33 @@ class AnalysisService:
             '/bijmantra.analysis.v1.AnalysisService/ListAnalyses',
             bijmantra_dot_analysis_dot_v1_dot_analysis__service__pb2.ListAnalysesRequest.SerializeToString,
             bijmantra_dot_analysis_dot_v1_dot_analysis__service__pb2.ListAnalysesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListVariantSetAnalyses(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/bijmantra.analysis.v1.AnalysisService/ListVariantSetAnalyses',
+            bijmantra_dot_analysis_dot_v1_dot_analysis__service__pb2.ListVariantSetAnalysesRequest.SerializeToString,
+            bijmantra_dot_analysis_dot_v1_dot_analysis__service__pb2.ListVariantSetAnalysesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -41,6 +41,10 @@ class AnalysisServiceStub:
     GetAnalysis: _grpc.UnaryUnaryMultiCallable[_analysis_service_pb2.GetAnalysisRequest, _analysis_service_pb2.GetAnalysisResponse]
     ListAnalyses: _grpc.UnaryUnaryMultiCallable[_analysis_service_pb2.ListAnalysesRequest, _analysis_service_pb2.ListAnalysesResponse]
     """ListAnalyses: the organization's jobs, queued and running first, then newest first."""
+    ListVariantSetAnalyses: _grpc.UnaryUnaryMultiCallable[_analysis_service_pb2.ListVariantSetAnalysesRequest, _analysis_service_pb2.ListVariantSetAnalysesResponse]
+    """ListVariantSetAnalyses: one page of the jobs computed from one variant set, newest
+    first, whatever their age (ADR 0374); a set the organization lacks has none.
+    """
     CancelAnalysis: _grpc.UnaryUnaryMultiCallable[_analysis_service_pb2.CancelAnalysisRequest, _analysis_service_pb2.CancelAnalysisResponse]
     """CancelAnalysis stops a queued or running job; a finished job is a CONFLICT."""
     GetResultPage: _grpc.UnaryUnaryMultiCallable[_analysis_service_pb2.GetResultPageRequest, _analysis_service_pb2.GetResultPageResponse]
@@ -64,6 +68,10 @@ class AnalysisServiceAsyncStub(AnalysisServiceStub):
     GetAnalysis: _aio.UnaryUnaryMultiCallable[_analysis_service_pb2.GetAnalysisRequest, _analysis_service_pb2.GetAnalysisResponse]  # type: ignore[assignment]
     ListAnalyses: _aio.UnaryUnaryMultiCallable[_analysis_service_pb2.ListAnalysesRequest, _analysis_service_pb2.ListAnalysesResponse]  # type: ignore[assignment]
     """ListAnalyses: the organization's jobs, queued and running first, then newest first."""
+    ListVariantSetAnalyses: _aio.UnaryUnaryMultiCallable[_analysis_service_pb2.ListVariantSetAnalysesRequest, _analysis_service_pb2.ListVariantSetAnalysesResponse]  # type: ignore[assignment]
+    """ListVariantSetAnalyses: one page of the jobs computed from one variant set, newest
+    first, whatever their age (ADR 0374); a set the organization lacks has none.
+    """
     CancelAnalysis: _aio.UnaryUnaryMultiCallable[_analysis_service_pb2.CancelAnalysisRequest, _analysis_service_pb2.CancelAnalysisResponse]  # type: ignore[assignment]
     """CancelAnalysis stops a queued or running job; a finished job is a CONFLICT."""
     GetResultPage: _aio.UnaryUnaryMultiCallable[_analysis_service_pb2.GetResultPageRequest, _analysis_service_pb2.GetResultPageResponse]  # type: ignore[assignment]
@@ -102,6 +110,16 @@ class AnalysisServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_analysis_service_pb2.ListAnalysesResponse, _abc.Awaitable[_analysis_service_pb2.ListAnalysesResponse]]:
         """ListAnalyses: the organization's jobs, queued and running first, then newest first."""
+
+    @_abc_1.abstractmethod
+    def ListVariantSetAnalyses(
+        self,
+        request: _analysis_service_pb2.ListVariantSetAnalysesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_analysis_service_pb2.ListVariantSetAnalysesResponse, _abc.Awaitable[_analysis_service_pb2.ListVariantSetAnalysesResponse]]:
+        """ListVariantSetAnalyses: one page of the jobs computed from one variant set, newest
+        first, whatever their age (ADR 0374); a set the organization lacks has none.
+        """
 
     @_abc_1.abstractmethod
     def CancelAnalysis(

@@ -10,7 +10,7 @@ from typing import Any
 import msgspec
 from bijmantra.application.security import Action, permissions
 from bijmantra.edge import content_disposition
-from bijmantra.gateway.console.paging import document, lists, page_request, rows
+from bijmantra.gateway.console.paging import Rows, document, lists, page_request, rows
 from bijmantra.gateway.console.web import PREFIX, View, fragment, view
 from bijmantra.gateway.genotypes import _pieces
 from bijmantra.kernel import BijmantraError, ErrorCode, FieldError, PageRequest, ValidationFailed
@@ -34,7 +34,7 @@ ANALYSES = {
 WITH_PHENOTYPES = frozenset({"gwas", "gblup"})  # a trait observed in a study, per germplasm
 # Studies and traits offered for a phenotype; more are typed as ids (the use case checks).
 CHOICES_LISTED = PageRequest(0, 500)
-RECENT_ANALYSES = 100  # the organization's latest analyses, of which the set's are shown
+SET_ANALYSES_SHOWN = 20  # a variant set's analyses per page, newest first (ADR 0374)
 FIGURES = (".svg",)
 
 
@@ -82,31 +82,42 @@ async def upload_genotypes(request: Request[Any, Any, Any], state: State) -> Res
 
 @get(f"{PREFIX}/variantsets/{{db_id:str}}", name="console:variantset")
 async def variant_set(request: Request[Any, Any, Any], state: State, db_id: str) -> Template:
-    return await _variant_set_page(state, view(request, READ_GENOTYPES), db_id)
+    listed = page_request(request, SET_ANALYSES_SHOWN)
+    return await _variant_set_page(state, view(request, READ_GENOTYPES), db_id, listed)
+
+
+async def _analyses_of(state: State, page: View, db_id: str, listed: PageRequest) -> Rows | None:
+    """One page of every analysis of the set, newest first; None for a member who may not
+    read analyses."""
+    if not page.can("analysis:read"):
+        return None
+    found = await state.analyses.of_variant_set(page.token, db_id, listed)
+    items = [document(item) for item in found.items]
+    return Rows(items, listed.page, found.total_count, found.total_pages, {})
 
 
 async def _variant_set_page(
-    state: State, page: View, db_id: str, given: dict[str, str] | None = None, error: str = ""
+    state: State,
+    page: View,
+    db_id: str,
+    listed: PageRequest,
+    given: dict[str, str] | None = None,
+    error: str = "",
 ) -> Template:
-    """The set, its analyses among the organization's latest, and the request form (kept as
-    typed, with ``error``, when a request was refused)."""
+    """The set, a page of its analyses, and the request form (kept as typed, with ``error``,
+    when a request was refused)."""
     doc = document(await state.genotyping.get_variant_set(page.token, db_id))
-    reads_analyses = page.can("analysis:read")
-    studies, variables, recent = await asyncio.gather(
+    studies, variables, requested = await asyncio.gather(
         _choices(state, page, "study"),
         _choices(state, page, "variable"),
-        state.analyses.recent(page.token, limit=RECENT_ANALYSES, active_only=False)
-        if reads_analyses
-        else asyncio.sleep(0, b"[]"),
+        _analyses_of(state, page, db_id, listed),
     )
-    analyses = [a for a in msgspec.json.decode(recent) if a.get("variantSetDbId") == db_id]
     return page.render(
         "analyses/variantset.html",
         variant_set=doc,
         analyses=ANALYSES,
         with_phenotypes=WITH_PHENOTYPES,
-        requested=analyses if reads_analyses else None,
-        recent_limit=RECENT_ANALYSES,
+        requested=requested,
         studies=studies,
         variables=variables,
         given=given or {},
@@ -174,7 +185,8 @@ async def request_analysis(request: Request[Any, Any, Any], state: State) -> Red
             raise
         details = "; ".join(f"{d.location}: {d.message}" for d in error.details)
         said = f"{error.message} ({details})" if details else error.message
-        return await _variant_set_page(state, page, variant_set_id, given, said)
+        first = PageRequest(0, SET_ANALYSES_SHOWN)
+        return await _variant_set_page(state, page, variant_set_id, first, given, said)
     return Redirect(f"{PREFIX}/analyses/{created['analysisDbId']}")
 
 
