@@ -1,6 +1,7 @@
 """Sensors in the console: devices with their status, a device's history at a chosen
-resolution and the alert rules that watch it (a threshold rule is added there), and the
-alerts inbox (acknowledge, clear). Same gRPC client as the REST routes."""
+resolution and the alert rules that watch it (threshold, rate-of-change and no-data rules
+are added there), and the alerts inbox (acknowledge, clear). Same gRPC client as the REST
+routes."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from bijmantra.domain.sensors.alerts import Comparison
 from bijmantra.gateway.console.charts import polyline
 from bijmantra.gateway.console.paging import document
 from bijmantra.gateway.console.web import PREFIX, View, view
-from bijmantra.kernel import BijmantraError, ErrorCode, PageRequest, ValidationFailed
+from bijmantra.kernel import BijmantraError, ErrorCode, FieldError, PageRequest, ValidationFailed
 from litestar import Request, get, post
 from litestar.datastructures import State
 from litestar.handlers import HTTPRouteHandler
@@ -24,7 +25,28 @@ WRITE = Permission("sensors", Action.WRITE)
 SPANS = {"1m": timedelta(hours=6), "1h": timedelta(days=7), "1d": timedelta(days=90)}
 PAGE = PageRequest(0, 100)
 LIVE_SPAN, LIVE_AHEAD, LIVE_POINTS = timedelta(hours=1), timedelta(minutes=5), 600
-RULE_FIELDS = ("name", "metric", "comparison", "threshold", "hold_seconds")
+# Per kind of rule, its numbers: (form field, API field, default when left empty, type).
+RULE_NUMBERS: dict[str, tuple[tuple[str, str, str, type[float] | type[int]], ...]] = {
+    "threshold": (
+        ("threshold", "threshold", "", float),
+        ("hold_seconds", "holdSeconds", "0", float),
+    ),
+    "rate_of_change": (
+        ("max_change", "maxChange", "", float),
+        ("per_seconds", "perSeconds", "60", float),
+    ),
+    "no_data": (
+        ("interval_seconds", "intervalSeconds", "60", float),
+        ("intervals", "intervals", "1", int),
+    ),
+}
+RULE_FIELDS = (
+    "kind",
+    "name",
+    "metric",
+    "comparison",
+    *{f for n in RULE_NUMBERS.values() for f, *_ in n},
+)
 Req = Request[Any, Any, Any]
 
 
@@ -105,27 +127,17 @@ async def _device_page(
 
 @post(f"{PREFIX}/devices/{{device_id:str}}/alert-rules", name="console:device-rule")
 async def add_rule(request: Req, state: State, device_id: str) -> Redirect | Template:
-    """A threshold rule on this device (other kinds through ``/api/v1/alert-rules``); a
-    refused rule shows the device page again with the form as typed and the reason."""
+    """A rule on this device: a threshold held, a rate of change or no data (profile-wide
+    rules through ``/api/v1/alert-rules``); a refused rule shows the device page again with
+    its form as typed and the reason next to it."""
     page = view(request, WRITE)
     form = await request.form()
     given = {n: v.strip() for n in RULE_FIELDS if isinstance(v := form.get(n, ""), str)}
-    body: dict[str, Any] = {
-        "name": given.get("name", ""),
-        "metric": given.get("metric", ""),
-        "kind": "threshold",
-        "deviceId": device_id,
-        "comparison": given.get("comparison", ""),
-    }
-    numbers = (("threshold", "threshold", ""), ("hold_seconds", "holdSeconds", "0"))
-    for name, key, default in numbers:
-        raw = given.get(name, "") or default
-        try:
-            body[key] = float(raw)
-        except ValueError:
-            said = f"{name}: {raw!r} is not a number" if raw else f"{name}: give a number"
-            return await _device_page(request, state, page, device_id, given, said)
+    kind = given.get("kind", "")
+    if kind not in RULE_NUMBERS:  # no form of the page sends it: the error page
+        raise ValidationFailed("Unknown kind of rule", [FieldError("kind", kind or "missing")])
     try:
+        body = _rule_body(given, device_id)
         await state.sensors.create_rule(page.token, msgspec.json.encode(body))
     except BijmantraError as error:
         if error.code not in (ErrorCode.VALIDATION, ErrorCode.UNPROCESSABLE):
@@ -134,6 +146,29 @@ async def add_rule(request: Req, state: State, device_id: str) -> Redirect | Tem
         said = f"{error.message} ({details})" if details else error.message
         return await _device_page(request, state, page, device_id, given, said)
     return Redirect(f"{PREFIX}/devices/{device_id}#rules")
+
+
+def _rule_body(given: dict[str, str], device_id: str) -> dict[str, Any]:
+    """The API's rule document from the form of its kind; a number that is none is refused
+    here, naming the field as typed (the use case checks the rest)."""
+    kind = given["kind"]
+    body: dict[str, Any] = {
+        "name": given.get("name", ""),
+        "metric": given.get("metric", ""),
+        "kind": kind,
+        "deviceId": device_id,
+    }
+    if kind == "threshold":
+        body["comparison"] = given.get("comparison", "")
+    for name, key, default, number in RULE_NUMBERS[kind]:
+        raw = given.get(name, "") or default
+        try:
+            body[key] = number(raw)
+        except ValueError:
+            whole = " whole" if number is int else ""
+            said = f"{name}: {raw!r} is not a{whole} number" if raw else f"{name}: give a number"
+            raise ValidationFailed(said) from None
+    return body
 
 
 async def _recent(state: State, token: str, device_id: str, metric: str) -> list[tuple[int, float]]:
