@@ -47,7 +47,10 @@ class Documents:
     async def store(
         self, principal: Principal, kind: str, owner_id: str, content: bytes, source_sha256: str
     ) -> str:
-        """Keep a rendering; the same rendering of the same source again changes nothing."""
+        """Keep one rendering per source (the hash of the event data it was drawn from): a
+        source kept already changes nothing and answers the kept PDF's hash, whatever bytes
+        came, so a redelivery or a replayed dead letter that a later release renders
+        differently never swaps the PDF a partner was sent nor records it twice (ADR 0372)."""
         authorize(principal, WRITE)
         document_type = document_kind(kind)
         if not content.startswith(b"%PDF-") or len(content) > MAX_PDF_BYTES:
@@ -58,8 +61,8 @@ class Documents:
         async with self.uow(principal.tenant_id) as uow:
             owner = await _existing_owner(uow, document_type, owner_id)
             kept = await uow.distribution.document(document_type, owner)
-            if kept is not None and (kept.sha256, kept.source_sha256) == (sha256, source_sha256):
-                return sha256
+            if kept is not None and kept.source_sha256 == source_sha256:
+                return kept.sha256
             await uow.distribution.put_document(
                 StoredDocument(document_type, owner, content, sha256, source_sha256)
             )
