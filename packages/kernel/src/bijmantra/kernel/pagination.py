@@ -13,6 +13,18 @@ DEFAULT_PAGE_SIZE = 1000
 MAX_PAGE_SIZE = 10_000
 # Bounds the offset (and fits int32 page numbers on the wire): 10^6 pages of 10^4 rows.
 MAX_PAGE = 1_000_000
+# A page's documents together (ADR 0376): 10,000 documents of 3 KB. A document may hold up to
+# 1 MB, so without it one page of 10,000 was 10 GB, built whole by PostgreSQL, domain-api and
+# the gateway.
+MAX_PAGE_BYTES = 32 << 20
+
+
+def page_too_large(size: int) -> ValidationFailed:
+    """The refusal of a page whose documents pass :data:`MAX_PAGE_BYTES` together."""
+    return ValidationFailed(
+        f"This page's documents hold more than {MAX_PAGE_BYTES} bytes; ask for fewer per page",
+        [FieldError("pageSize", f"its documents hold over {MAX_PAGE_BYTES} bytes ({size})")],
+    )
 
 
 @dataclass(frozen=True, slots=True)

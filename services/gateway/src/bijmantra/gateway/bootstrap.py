@@ -52,6 +52,7 @@ from bijmantra.gateway.edge import (
 )
 from bijmantra.gateway.identity_proxy import IdentityProxy, identity_routes
 from bijmantra.gateway.live import FeedSettings, SocketQuota, live_feed
+from bijmantra.gateway.multipart_form import BoundedFormRequest
 from bijmantra.gateway.page_cache import PageCache
 from bijmantra.gateway.permissions import my_permissions
 from bijmantra.gateway.protection.wiring import Protections
@@ -187,6 +188,7 @@ def bootstrap(settings: Settings, adapters: GatewayAdapters, tracing: Tracing) -
             *CONTRACT_ROUTES,  # /openapi.json and /docs (ADR 0230)
         ],
         template_config=console.template_config(),
+        request_class=BoundedFormRequest,  # multipart within bounds (ADR 0376)
         state=state,
         lifespan=[lifespan],
         plugins=observability.plugins,

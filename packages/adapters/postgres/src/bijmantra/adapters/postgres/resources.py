@@ -19,6 +19,7 @@ from bijmantra.adapters.postgres.resource_criteria import CANDIDATES, narrowed, 
 from bijmantra.adapters.postgres.resource_criteria import LIVE as _LIVE
 from bijmantra.application.ports.documents import Criteria, DocumentPage
 from bijmantra.kernel import PageRequest
+from bijmantra.kernel.pagination import MAX_PAGE_BYTES, page_too_large
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -74,6 +75,21 @@ _VERSION = "coalesce((SELECT version FROM domain.resource_versions WHERE entity 
 
 def _array(documents: bytes | None) -> bytes:
     return b"[" + (documents or b"") + b"]"
+
+
+# A page's bodies joined in order, but only while their running size stays within
+# MAX_PAGE_BYTES (ADR 0376): PostgreSQL never builds more, and the page's whole size is
+# still known (``size``) to refuse it. ``octet_length`` reads a stored body's size, not the body.
+_RUNNING_SIZE = "sum(octet_length(body)) OVER (ORDER BY %s) AS running"
+_BOUNDED_AGGREGATE = (
+    "SELECT count(*) AS n, max(running) AS size, string_agg(body, '\\x2c'::bytea ORDER BY %s) "
+    "FILTER (WHERE running <= %%(max_bytes)s) AS bodies"
+)
+
+
+def _check_size(size: int | None) -> None:
+    if size is not None and size > MAX_PAGE_BYTES:
+        raise page_too_large(size)
 
 
 _BUMP_VERSIONS = (
@@ -223,14 +239,15 @@ class PostgresResourceStore:
         (where,) = await self._wheres([(criteria, "")], params)
         row = await self._binary_row(
             f"SELECT (SELECT count(*) FROM domain.resources WHERE {where}), p.n, p.bodies, "
-            f"{_VERSION} FROM ("
-            "SELECT count(*) AS n, string_agg(body, '\\x2c'::bytea ORDER BY db_id) AS bodies FROM ("
+            f"{_VERSION}, p.size FROM ({_BOUNDED_AGGREGATE % 'db_id'} FROM ("
+            f"SELECT db_id, body, {_RUNNING_SIZE % 'db_id'} FROM ("
             f"SELECT db_id, body FROM domain.resources WHERE {where} "
-            "ORDER BY db_id LIMIT %(limit)s OFFSET %(offset)s) s) p",
-            params,
+            "ORDER BY db_id LIMIT %(limit)s OFFSET %(offset)s) s) s) p",
+            {**params, "max_bytes": MAX_PAGE_BYTES},
             prepare=PLANNED_PER_CALL,  # a list of DbIds (ADR 0349, 0353)
         )
         assert row is not None  # aggregates always answer one row
+        _check_size(row[4])
         return DocumentPage(_array(row[2]), int(row[1]), int(row[0]), page, version=int(row[3]))
 
     async def page_of_ids(
@@ -238,13 +255,15 @@ class PostgresResourceStore:
     ) -> DocumentPage:
         wanted = list(db_ids[page.offset : page.offset + page.page_size])
         row = await self._binary_row(
-            "SELECT count(r.body), string_agg(r.body, '\\x2c'::bytea ORDER BY w.ord) "
+            f"SELECT n, bodies, size FROM ({_BOUNDED_AGGREGATE % 'ord'} FROM (SELECT w.ord, "
+            f"r.body, {_RUNNING_SIZE % 'w.ord'} "
             "FROM unnest(CAST(%(ids)s AS text[])) WITH ORDINALITY AS w(db_id, ord) "
             "JOIN domain.resources r "
-            "ON r.entity = %(entity)s AND r.db_id = w.db_id AND r.deleted_at IS NULL",
-            {"entity": entity, "ids": wanted},
+            "ON r.entity = %(entity)s AND r.db_id = w.db_id AND r.deleted_at IS NULL) s) p",
+            {"entity": entity, "ids": wanted, "max_bytes": MAX_PAGE_BYTES},
         )
         assert row is not None
+        _check_size(row[2])
         return DocumentPage(_array(row[1]), int(row[0]), len(db_ids), page)
 
     async def _first_matching(
