@@ -173,6 +173,8 @@ DASHBOARD_METRICS = (
     "outbox_pending_events",
     "consumer_pending_messages",
     "consumer_redeliveries_total",
+    "consumer_dead_letters",
+    "consumer_dead_lettered_total",
     "analysis_job_duration_seconds",
     "quota_refusals_total",
     "storage_refusals_total",
