@@ -1,6 +1,6 @@
 """The rules of partner mail under the daily cap (ADR 0354): queued or not sent, when it may
 be sent again, and a resend that queues once; the mailer's reports of each attempt (ADR
-0363)."""
+0363); the mailer's retries and how long a queued mail waits for their end (ADR 0377)."""
 
 from __future__ import annotations
 
@@ -9,14 +9,17 @@ from datetime import UTC, date, datetime, timedelta, timezone
 import pytest
 from bijmantra.domain.distribution.mail import (
     FAILURE_TEXT,
+    MAIL_RETRY_WAITS,
     QUEUED_PATIENCE,
     MailFailure,
     MailHold,
     MailStatus,
+    mail_horizon,
     next_day_start,
     partner_mail,
     reported,
     resend,
+    retry_wait,
 )
 from bijmantra.kernel import Conflict, RateLimited
 from hypothesis import given
@@ -151,3 +154,26 @@ def test_a_queued_mail_whose_report_never_came_is_sent_again_and_its_late_report
     assert resend(again, "shipped", SHIPPED, 2, later, 3) is None  # a replayed resend: nothing
     with pytest.raises(RateLimited):  # under the day's cap like any resend
         resend(queued, "shipped", SHIPPED, 3, later, 3)
+
+
+def test_the_mailer_waits_longer_each_time_then_gives_up() -> None:
+    """Growing waits (ADR 0377): a greylisting server's retry window (postgrey: 5 minutes) is
+    past by the third try, a server away for an hour by the sixth; the seventh is the last."""
+    waits = [retry_wait(tries) for tries in range(1, len(MAIL_RETRY_WAITS) + 2)]
+    assert waits[-1] is None
+    offered = [w for w in waits if w is not None]
+    assert offered == sorted(set(offered))
+    assert sum(offered[:2], timedelta()) > timedelta(minutes=5)
+    assert sum(offered[:5], timedelta()) > timedelta(hours=1)
+    assert retry_wait(0) is None
+    assert retry_wait(2, (timedelta(seconds=1),)) is None  # a test's schedule of seconds
+
+
+def test_a_queued_mail_is_not_offered_again_while_the_mailer_may_still_try_it() -> None:
+    """The writer may resend a queued mail once its report is overdue (ADR 0367). Sooner than
+    the mailer's last try, the partner of a greylisting or briefly absent server would get it
+    twice; the wait covers the tries' own time and the report's redeliveries too."""
+    queued = partner_mail(0, AT, 3)
+    last_try = AT + mail_horizon()
+    assert resend(queued, "shipped", SHIPPED, 1, last_try + timedelta(minutes=30), 3) is None
+    assert resend(queued, "shipped", SHIPPED, 1, AT + QUEUED_PATIENCE, 3) is not None

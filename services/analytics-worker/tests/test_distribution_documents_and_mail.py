@@ -20,6 +20,7 @@ from bijmantra.application.distribution.invoices import invoice_document
 from bijmantra.application.distribution.notifications import NotifyPartners
 from bijmantra.application.distribution.rendering import invoice_printable
 from bijmantra.application.events import EventEnvelope
+from bijmantra.application.events.ports import RetryLater
 from bijmantra.domain.distribution.model import Invoice
 from bijmantra.domain.distribution.money import InvoiceLine
 from bijmantra.domain.distribution.states import InvoiceStatus
@@ -175,7 +176,7 @@ async def test_a_refused_send_leaves_the_event_unclaimed_so_the_retry_mails_once
     sender.fail_next = 1
     notify = NotifyPartners(sender, ledger)
     event = shipped_event("retry@partner.example")
-    with pytest.raises(ConnectionError):
+    with pytest.raises(RetryLater):  # the consumer redelivers it after the wait
         await notify(event)
     await notify(event)
     await notify(event)

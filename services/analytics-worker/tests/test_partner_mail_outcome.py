@@ -7,132 +7,45 @@ domain use cases, the outbox, the worker's ledger and outcomes) and a real SMTP 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import aiosmtplib
 import msgspec
-import psycopg
 import pytest
-from bijmantra.adapters.email import SmtpEmailSender, SmtpSettings
-from bijmantra.adapters.postgres import create_engine, unit_of_work_factory
-from bijmantra.analytics_worker.mail import PostgresDeliveryLedger
 from bijmantra.application.distribution.mail import MailReport
-from bijmantra.application.distribution.notifications import NotifyPartners
 from bijmantra.application.email import EmailSender, OutgoingEmail
-from bijmantra.application.events import EventEnvelope
-from bijmantra.application.events.envelope import decode_envelope
+from bijmantra.application.events.ports import RetryLater
 from bijmantra.domain.distribution.mail import (
     FAILURE_TEXT,
     QUEUED_PATIENCE,
     MailFailure,
     MailStatus,
 )
-from bijmantra.kernel import FixedClock, NotFound, Principal, TenantId
+from bijmantra.kernel import NotFound, Principal, TenantId
 from bijmantra.testkit.distribution import DistributionWorld
 from bijmantra.testkit.mail import SmtpCatcher
 from bijmantra.testkit.provision import ProvisionedDatabase
 
+from .conftest import (
+    LINE,
+    NOW,
+    TOOK,
+    WORKER,
+    Mailer,
+    invoice_mailed,
+    issued_invoice,
+    j,
+    mail_events,
+    member,
+)
+
 pytestmark = pytest.mark.integration
-NOW = datetime(2026, 12, 6, 10, 0, tzinfo=UTC)
-TOOK = NOW + timedelta(seconds=3)  # the worker's clock when the server took the mail
-j = msgspec.json.encode
-LINE = {"description": "Handling", "quantity": "2", "unit_price": "9.99", "tax_rate": "0"}
-WORKER = frozenset({"analysis-worker"})
 # What a refusing server says: its host, its queue, another recipient. None of it may reach
 # the record.
 REFUSAL = "550 5.1.1 <{address}>: unknown user on mx7.internal.partner.example (q=4471; cc=ops@x)"
 
 
-class Mailer:
-    """The worker's mail consumer over real SMTP and its ledger in the analytics schema,
-    reporting to the distribution use cases as domain-api's worker service does (a service
-    principal of the event's organization)."""
-
-    def __init__(self, world: DistributionWorld, engine: Any, smtp: SmtpCatcher) -> None:
-        self.world = world
-        self.reports: list[MailReport] = []
-        settings = SmtpSettings(smtp.host, smtp.port, "B <no-reply@b.test>")
-        self.notify = NotifyPartners(
-            SmtpEmailSender(settings),
-            PostgresDeliveryLedger(engine),
-            report=self.report,
-            clock=FixedClock(TOOK),
-        )
-
-    async def report(self, tenant: TenantId, report: MailReport) -> None:
-        self.reports.append(report)
-        await self.world.distribution.report_mail(Principal("worker", tenant, WORKER), report)
-
-    async def deliver(self, envelope: EventEnvelope) -> None:
-        await self.notify(envelope)
-
-
-@pytest.fixture
-async def world(database: ProvisionedDatabase) -> AsyncIterator[DistributionWorld]:
-    engine = create_engine(database.domain_url, pool_size=4)
-    yield DistributionWorld(
-        unit_of_work_factory(engine, source="test"), FixedClock(NOW), mails_per_day=3
-    )
-    await engine.dispose()
-
-
-@pytest.fixture
-async def mailer(
-    world: DistributionWorld, database: ProvisionedDatabase, smtp_server: SmtpCatcher
-) -> AsyncIterator[Mailer]:
-    engine = create_engine(database.analytics_url, pool_size=4)
-    yield Mailer(world, engine, smtp_server)
-    await engine.dispose()
-
-
-async def mail_events(database: ProvisionedDatabase, tenant: TenantId) -> list[EventEnvelope]:
-    """The organization's events that mail (or resend) so far, in order."""
-    async with await psycopg.AsyncConnection.connect(database.owner_url) as conn:
-        cursor = await conn.execute(
-            "SELECT envelope FROM domain.outbox WHERE tenant_id = %s ORDER BY seq", (tenant,)
-        )
-        envelopes = [decode_envelope(bytes(row[0])) for row in await cursor.fetchall()]
-    mailing = {"distribution.invoice_issued", "distribution.partner_mail_resent"}
-    return [e for e in envelopes if e.type in mailing]
-
-
-def member() -> Principal:
-    return Principal("manager", TenantId(uuid.uuid4()), frozenset({"data-manager"}))
-
-
-async def issued_invoice(world: DistributionWorld, who: Principal, address: str) -> str:
-    """Issued at NOW; domain-api's clock then moves on past the worker's (TOOK)."""
-    world.clock.at = NOW
-    partner = await world.partner(who, email=address)
-    body = j({"partner_id": partner, "currency": "EUR", "lines": [LINE]})
-    invoice = str((await world.invoices.create(who, body))["id"])
-    issued = await world.invoices.act(who, invoice, j({"action": "issued"}))
-    assert issued["notification"]["status"] == "queued"
-    world.clock.at = NOW + timedelta(minutes=1)
-    return invoice
-
-
 def plain(document: dict[str, Any]) -> Any:
     return msgspec.json.decode(j(document["notification"]))
-
-
-async def invoice_mailed(
-    world: DistributionWorld,
-    database: ProvisionedDatabase,
-    smtp_server: SmtpCatcher | None = None,
-    refusal: str | None = None,
-) -> tuple[Principal, str, str, EventEnvelope]:
-    """A new organization's member, partner address, invoice issued at NOW and the event
-    that mails it; ``refusal`` (formatted with the address): the SMTP server's answer to it."""
-    who = member()
-    address = f"{uuid.uuid4().hex}@partner.example"
-    if smtp_server is not None and refusal is not None:
-        smtp_server.refuse(address, refusal.format(address=address))
-    invoice = await issued_invoice(world, who, address)
-    (event,) = await mail_events(database, who.tenant_id)
-    return who, address, invoice, event
 
 
 async def test_a_mail_the_server_took_says_sent_with_when_and_a_redelivery_changes_nothing(
@@ -218,7 +131,7 @@ async def test_a_server_that_cannot_take_the_mail_fails_it_after_the_tries(
         world, database, smtp_server, "451 4.3.0 mx7.internal: try again later"
     )
     for _ in range(mailer.notify.tries - 1):  # the consumer redelivers each failed try
-        with pytest.raises(aiosmtplib.SMTPRecipientsRefused):
+        with pytest.raises(RetryLater):
             await mailer.deliver(event)
         assert (await world.invoices.get(who, invoice))["notification"]["status"] == "queued"
     await mailer.deliver(event)  # the last try gives up and says so
@@ -294,7 +207,7 @@ async def test_deliveries_killed_mid_send_still_end_the_mail_within_the_consumer
     """A worker SIGKILLed during the SMTP exchange (an analysis overrunning the node's memory,
     a node lost, a rolling restart; up to the 15 s timeout of an unreachable server) counted no
     try: a try was counted only once it had failed. Two such deliveries and a server refusing
-    the rest ran the consumer's five deliveries out, the event was dead-lettered and the record
+    the rest ran the consumer's deliveries out, the event was dead-lettered and the record
     said ``queued`` for good, which its writer may not resend (ADR 0367)."""
     who, address, invoice, event = await invoice_mailed(
         world, database, smtp_server, "451 4.3.0 mx7.internal: try again later"
@@ -302,17 +215,17 @@ async def test_deliveries_killed_mid_send_still_end_the_mail_within_the_consumer
     mailer.notify.sender = KilledDuringSend(mailer.notify.sender, kills=2)
 
     ends = []
-    for _ in range(5):  # the mail consumer's max_deliver, after which it dead-letters
+    for _ in range(mailer.notify.tries + 1):  # within the consumer's deliveries
         try:
             await mailer.deliver(event)
         except Killed:
             ends.append("killed")
-        except aiosmtplib.SMTPRecipientsRefused:
+        except RetryLater:
             ends.append("refused")
         else:
             ends.append("ended")
     # Before: killed, killed, refused, refused, refused (dead-lettered, queued for good).
-    assert ends == ["killed", "killed", "refused", "ended", "ended"]
+    assert ends == ["killed", "killed"] + ["refused"] * (mailer.notify.tries - 3) + ["ended"] * 2
     notification = (await world.invoices.get(who, invoice))["notification"]
     assert (notification["status"], notification["failure"]) == ("failed", "undeliverable")
     assert smtp_server.messages_to(address) == []
@@ -386,7 +299,7 @@ async def test_a_mail_whose_report_was_lost_for_good_is_sent_again_after_the_wai
     database: ProvisionedDatabase,
     smtp_server: SmtpCatcher,
 ) -> None:
-    """domain-api away through the five deliveries of the report (SIGKILLed and slow to come
+    """domain-api away through every delivery of the report (SIGKILLed and slow to come
     back, a rollout): the event is dead-lettered, the record said queued for good and a resend
     sent nothing. Past the wait (``QUEUED_PATIENCE``) the writer sends it again (ADR 0367)."""
     who, address, invoice, event = await invoice_mailed(world, database)
@@ -396,7 +309,7 @@ async def test_a_mail_whose_report_was_lost_for_good_is_sent_again_after_the_wai
         raise ConnectionError("domain-api unreachable")
 
     mailer.notify.report = away
-    for _ in range(5):  # every delivery, then the dead letter
+    for _ in range(mailer.notify.deliveries):  # every delivery, then the dead letter
         with pytest.raises(ConnectionError):
             await mailer.deliver(event)
     mailer.notify.report = report

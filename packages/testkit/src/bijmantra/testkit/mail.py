@@ -21,6 +21,9 @@ from urllib.parse import parse_qs, urlsplit
 from aiosmtpd.controller import Controller
 from bijmantra.testkit.servers import free_port
 
+# What a greylisting server (postgrey, its default words) answers a sender it has not yet seen.
+GREYLISTED = "451 4.7.1 Greylisted, see http://postgrey.schweikert.ch/help/partner.example"
+
 
 @dataclass(frozen=True)
 class ReceivedMail:
@@ -56,12 +59,19 @@ class _Collector:
     received: list[ReceivedMail] = field(default_factory=list)
     changed: threading.Condition = field(default_factory=threading.Condition)
     refusals: dict[str, str] = field(default_factory=dict)  # address -> the RCPT reply
+    greylisted: dict[str, int] = field(default_factory=dict)  # address -> tries still refused
+    tries: list[tuple[str, str]] = field(default_factory=list)  # (address, reply code) by RCPT
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any
     ) -> str:
+        key = address.lower()
         with self.changed:
-            refusal = self.refusals.get(address.lower())
+            refusal = self.refusals.get(key)
+            if refusal is None and self.greylisted.get(key, 0) > 0:
+                self.greylisted[key] -= 1
+                refusal = GREYLISTED
+            self.tries.append((key, (refusal or "250")[:3]))
         if refusal is not None:
             return refusal
         envelope.rcpt_tos.append(address)
@@ -109,6 +119,22 @@ class SmtpCatcher:
                 self._collector.refusals.pop(address.lower(), None)
             else:
                 self._collector.refusals[address.lower()] = reply
+
+    def greylist(self, address: str, tries: int) -> None:
+        """Answer the next ``tries`` ``RCPT TO`` for ``address`` "451 greylisted", as a
+        greylisting server does a new sender until its retry comes after the wait."""
+        with self._collector.changed:
+            self._collector.greylisted[address.lower()] = tries
+
+    @property
+    def tries(self) -> list[tuple[str, str]]:
+        """Every ``RCPT TO`` so far, in order: the address and the reply's code."""
+        with self._collector.changed:
+            return list(self._collector.tries)
+
+    def tries_for(self, address: str) -> list[str]:
+        """The reply codes ``address`` got, in order."""
+        return [code for to, code in self.tries if to == address.lower()]
 
     @property
     def received(self) -> list[ReceivedMail]:

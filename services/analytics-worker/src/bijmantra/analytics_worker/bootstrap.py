@@ -18,9 +18,8 @@ from bijmantra.analytics_worker.documents import (
 from bijmantra.analytics_worker.handlers import GERMPLASM_CONSUMER, GERMPLASM_SUBJECTS
 from bijmantra.analytics_worker.health import serve_health
 from bijmantra.analytics_worker.jobs import ANALYSIS_CONSUMER
-from bijmantra.analytics_worker.mail import MAIL_SUBJECTS
+from bijmantra.analytics_worker.mail import mail_consumer
 from bijmantra.application.distribution.notifications import (
-    MAIL_CONSUMER,
     DeliveryLedger,
     NotifyPartners,
     ReportMail,
@@ -155,7 +154,7 @@ def _consumer_specs(settings: Settings, adapters: WorkerAdapters) -> list[Consum
         notify = NotifyPartners(
             adapters.mailer, adapters.ledger, bound, adapters.report_mail, adapters.clock
         )
-        specs.append(ConsumerSpec(MAIL_CONSUMER, MAIL_SUBJECTS, notify, batch=10))
+        specs.append(mail_consumer(notify))
     return specs
 
 

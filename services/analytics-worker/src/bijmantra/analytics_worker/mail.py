@@ -15,8 +15,15 @@ from bijmantra.adapters.postgres import first_delivery
 from bijmantra.adapters.postgres.inbox import handled_today
 from bijmantra.adapters.postgres.partner_mail import count_try, keep_outcome, kept_outcome
 from bijmantra.adapters.postgres.placement import PlacementEngines, as_placements
-from bijmantra.application.distribution.notifications import BACKSTOP_PER_DAY, MESSAGES, Claim
+from bijmantra.application.distribution.notifications import (
+    BACKSTOP_PER_DAY,
+    MAIL_CONSUMER,
+    MESSAGES,
+    Claim,
+    NotifyPartners,
+)
 from bijmantra.application.events import EventEnvelope, subject_for
+from bijmantra.application.events.ports import ConsumerSpec
 from bijmantra.domain.distribution.mail import may_mail
 from bijmantra.kernel import TenantId
 from bijmantra.observability import get_logger
@@ -24,6 +31,23 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 log = get_logger(__name__)
 MAIL_SUBJECTS = tuple(subject_for(t) for t in MESSAGES)
+# Events the mail consumer may hold delivered and unacknowledged, mails waiting out a retry
+# among them (JetStream counts those too): at its default of 1,000, two organizations whose
+# partners' servers put off a day's cap of mail would stop everyone's mail (ADR 0377).
+MAILS_IN_HAND = 20_000
+
+
+def mail_consumer(notify: NotifyPartners) -> ConsumerSpec:
+    """Ten events a fetch; a mail that waits out a retry goes back to the stream for its wait
+    (ADR 0377), so the deliveries it may take are the mailer's tries and reports."""
+    return ConsumerSpec(
+        MAIL_CONSUMER,
+        MAIL_SUBJECTS,
+        notify,
+        batch=10,
+        max_deliver=notify.deliveries,
+        max_ack_pending=MAILS_IN_HAND,
+    )
 
 
 class PostgresDeliveryLedger:

@@ -9,25 +9,28 @@ import uuid
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from bijmantra.application.distribution.mail import MAIL_ATTEMPT, RESENDS, RESENT, MailReport
 from bijmantra.application.email import EmailSender, MailRefused, OutgoingEmail
 from bijmantra.application.events import EventEnvelope
+from bijmantra.application.events.ports import RetryLater
 from bijmantra.domain.distribution.mail import (
+    MAIL_RETRY_WAITS,
     PARTNER_MAILS_PER_DAY,
     MailFailure,
     MailStatus,
     may_mail,
+    retry_wait,
 )
 from bijmantra.kernel import Clock, SystemClock, TenantId
 
 log = logging.getLogger(__name__)
 MAIL_CONSUMER = "distribution-mail"
-# Deliveries of one event begun, killed ones included, after which a mail the server did not
-# take is given up (fewer than the consumer's five, so one that ends reports it, ADR 0363, 0367).
-MAIL_TRIES = 4
+# Deliveries beyond the mailer's tries, for reporting the outcome while domain-api is away
+# (each seconds apart) and for a database blip before a try was counted (ADR 0363, 0377).
+REPORT_DELIVERIES = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,14 +181,29 @@ class NotifyPartners:
     How the mail ended goes back to the record through ``report`` (ADR 0363): sent when the
     server took it; failed when the server refused it for good, the backstop held it, or it
     could not be handed over in ``tries`` deliveries. The outcome is kept with the claim, so a
-    redelivery (a report that did not get through) reports it again and sends nothing."""
+    redelivery (a report that did not get through) reports it again and sends nothing.
+
+    A server that cannot take the mail for now is tried again after ``waits`` (ADR 0377): the
+    handler asks the consumer to redeliver the event that much later (``RetryLater``) and
+    holds nothing meanwhile; the tries are counted in the ledger, killed ones too (ADR 0367).
+    """
 
     sender: EmailSender
     ledger: DeliveryLedger
     per_day: int = BACKSTOP_PER_DAY
     report: ReportMail | None = None  # None: outcomes are kept, not reported
     clock: Clock = field(default_factory=SystemClock)
-    tries: int = MAIL_TRIES
+    waits: tuple[timedelta, ...] = MAIL_RETRY_WAITS
+
+    @property
+    def tries(self) -> int:
+        """Deliveries begun, killed ones included, after which a mail not taken is given up."""
+        return len(self.waits) + 1
+
+    @property
+    def deliveries(self) -> int:
+        """The consumer's ``max_deliver``: every try, then some to report the last one."""
+        return self.tries + REPORT_DELIVERIES
 
     async def __call__(self, envelope: EventEnvelope) -> None:
         email = notification_for(envelope)
@@ -207,10 +225,11 @@ class NotifyPartners:
             return self._failed(
                 MailFailure.ADDRESS_REFUSED if recipient else MailFailure.MESSAGE_REFUSED
             )
-        except Exception:
-            if claim.tries < self.tries:
-                raise  # the claim rolls back; the event comes again
-            log.warning("partner mail given up after %s tries", self.tries, exc_info=True)
+        except Exception as exc:
+            wait = retry_wait(claim.tries, self.waits)
+            if wait is not None:  # the claim rolls back; the event comes again after the wait
+                raise RetryLater(wait.total_seconds(), f"{type(exc).__name__}: {exc}") from exc
+            log.warning("partner mail given up after %s tries", claim.tries, exc_info=True)
             return self._failed(MailFailure.UNDELIVERABLE)
         return MailOutcome(MailStatus.SENT, self.clock.now())
 

@@ -54,6 +54,17 @@ class EventConsumer(Protocol):
         ...
 
 
+class RetryLater(Exception):
+    """Raised by a handler whose event cannot be done yet and should come again after
+    ``delay`` seconds (a mail server answering "try again later"): the consumer hands it back
+    to the stream for that long, holding nothing meanwhile, and counts the delivery (ADR 0377).
+    """
+
+    def __init__(self, delay: float, reason: str) -> None:
+        super().__init__(reason)
+        self.delay = delay
+
+
 @dataclass(frozen=True, slots=True)
 class ConsumerSpec:
     """One durable consumer: the subjects it is sent, who handles them and at what pace.
@@ -63,7 +74,10 @@ class ConsumerSpec:
     ``heartbeat`` keeps a long handler's delivery alive. ``upcasting=False`` hands events
     over exactly as published. ``linger`` seconds pass after a fetch that did not fill the
     batch before the next: under a steady trickle the events arriving meanwhile share one
-    batch (one transaction) instead of one each, at the cost of that much delay."""
+    batch (one transaction) instead of one each, at the cost of that much delay.
+    ``max_deliver``: the deliveries a failing event gets before it is dead-lettered;
+    ``max_ack_pending``: events delivered and not yet acknowledged, those waiting out a
+    ``RetryLater`` among them, past which the server delivers the consumer nothing new."""
 
     durable: str
     filter_subjects: Sequence[str]
@@ -74,6 +88,8 @@ class ConsumerSpec:
     upcasting: bool = True
     heartbeat: bool = False
     linger: float = 0.0
+    max_deliver: int = 5
+    max_ack_pending: int = 1000
 
 
 class EventSubscriptions(Protocol):

@@ -36,11 +36,32 @@ class MailStatus(StrEnum):
     FAILED = "failed"  # the mailer gave up on it (``failure`` says why)
 
 
-# How long a queued mail waits for the mailer's report before its writer may send it again.
-# The mailer ends a mail in minutes (five deliveries, seconds apart); a report that never came
-# (the event dead-lettered or dropped while domain-api was away, ADR 0367) would otherwise
-# leave it queued for good, a state no resend could leave.
-QUEUED_PATIENCE = timedelta(hours=1)
+# The mailer's waits between tries of a mail its server did not take for now (a 4xx reply, no
+# connection, a timeout): a greylisting server takes it from its second try after 1-15 minutes
+# (postgrey: 5), one restarted or in maintenance within hours (ADR 0377). Seven tries over
+# 3 h 51 min; a mail still not taken then is ``undeliverable`` and its writer may resend it.
+MAIL_RETRY_WAITS = tuple(timedelta(minutes=m) for m in (1, 5, 15, 30, 60, 120))
+
+
+def retry_wait(tries: int, waits: tuple[timedelta, ...] = MAIL_RETRY_WAITS) -> timedelta | None:
+    """How long the mailer waits after its ``tries``-th try found the server unable to take a
+    mail for now; None once ``waits`` are spent: the mailer gives up (the last try was
+    ``len(waits) + 1``)."""
+    return waits[tries - 1] if 0 < tries <= len(waits) else None
+
+
+def mail_horizon(waits: tuple[timedelta, ...] = MAIL_RETRY_WAITS) -> timedelta:
+    """From a mail's first try to its last: the waits between them."""
+    return sum(waits, timedelta())
+
+
+# How long a queued mail waits for the mailer's report before its writer may send it again:
+# past the mailer's horizon, with an hour for the tries themselves (each up to its SMTP
+# timeouts, a killed one its redelivery's 30 s) and for the report's own redeliveries. A report
+# that never came (the event dead-lettered while domain-api was away, ADR 0367) would otherwise
+# leave the mail queued for good, a state no resend could leave; one sooner would mail a
+# partner twice while the mailer is still waiting out a greylisting server.
+QUEUED_PATIENCE = mail_horizon() + timedelta(hours=1)
 
 
 # The statuses of a mail that was queued on its ``day``: each counts on that day's cap.
@@ -66,7 +87,7 @@ FAILURE_TEXT = {
     MailFailure.MESSAGE_REFUSED: "The mail server refused the message. "
     "Send it again later; if it is refused again, tell the organization's administrator.",
     MailFailure.UNDELIVERABLE: "The mail server could not be reached or did not take the "
-    "message after several tries. Send it again later.",
+    "message, though the mailer tried for about four hours. Send it again later.",
     MailFailure.MAILER_BOUND: "The mailer's daily bound was reached. Send it again tomorrow.",
 }
 

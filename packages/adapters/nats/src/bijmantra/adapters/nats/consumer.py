@@ -17,7 +17,7 @@ from bijmantra.adapters.nats.stream import (
     message_attributes,
 )
 from bijmantra.application.events import EventEnvelope, decode_envelope
-from bijmantra.application.events.ports import ConsumerSpec
+from bijmantra.application.events.ports import ConsumerSpec, RetryLater
 from bijmantra.observability import bind_context, clear_context, context_from_headers, get_tracer
 from bijmantra.observability.metrics import (
     CONSUMER_ACK_PENDING,
@@ -65,7 +65,7 @@ class DurableConsumer:
         js: JetStreamContext,
         spec: ConsumerSpec,
         *,
-        max_deliver: int = 5,
+        max_deliver: int | None = None,
         stream: str = EVENTS_STREAM,
     ) -> None:
         """``heartbeat``: while a handler runs, tell the server every ``ack_wait / 3`` that
@@ -74,14 +74,17 @@ class DurableConsumer:
 
         ``batch_handler``: applies a whole fetched batch at once (one transaction instead of
         one per event); when it fails, the batch is retried one event at a time through
-        ``handler``, so a poison event is isolated and dead-lettered alone."""
+        ``handler``, so a poison event is isolated and dead-lettered alone.
+
+        ``max_deliver`` overrides the spec's."""
         self._js = js
         self.durable = spec.durable
         self._filters = list(spec.filter_subjects)
         if self._filters:  # an unfiltered consumer already receives its replay subject
             self._filters.append(f"{REPLAY_PREFIX}.{spec.durable}")
         self._handler = spec.handler
-        self._max_deliver = max_deliver
+        self._max_deliver = spec.max_deliver if max_deliver is None else max_deliver
+        self._max_ack_pending = spec.max_ack_pending
         self._ack_wait = spec.ack_wait
         self._batch = spec.batch
         self._heartbeat = spec.heartbeat
@@ -103,7 +106,7 @@ class DurableConsumer:
             deliver_policy=DeliverPolicy.ALL,
             max_deliver=self._max_deliver + 1,
             ack_wait=self._ack_wait,
-            max_ack_pending=1000,
+            max_ack_pending=self._max_ack_pending,
         )
         await self._js.add_consumer(self._stream, config)
         subscription = await self._js.pull_subscribe_bind(self.durable, self._stream)
@@ -217,20 +220,29 @@ class DurableConsumer:
         try:
             await self._handler(envelope)
         except Exception as exc:
-            log.exception("handler failed (delivery %s) for event %s", deliveries, envelope.id)
+            delay = self._retry_delay(exc, deliveries, envelope)
             span.record_exception(exc)
             span.set_status(trace.StatusCode.ERROR, type(exc).__name__)
             if deliveries >= self._max_deliver:
                 reason = f"handler failed: {type(exc).__name__}: {exc}"[:200]
                 await self._dead_letter(message, deliveries, reason, type(exc).__name__)
                 return envelope.type, "dead_letter"
-            await message.nak(delay=min(2.0**deliveries, 30.0))
+            # The server redelivers after the delay: nothing here waits for it (ADR 0377).
+            await message.nak(delay=delay)
             return envelope.type, "retry"
         finally:
             if beating is not None:
                 beating.cancel()
         await message.ack()
         return envelope.type, "ok"
+
+    def _retry_delay(self, exc: Exception, deliveries: int, envelope: EventEnvelope) -> float:
+        """The handler's own wait for a ``RetryLater``; else a short backoff (2-30 s)."""
+        if isinstance(exc, RetryLater):
+            log.info("event %s retried in %ss: %s", envelope.id, exc.delay, exc)
+            return exc.delay
+        log.exception("handler failed (delivery %s) for event %s", deliveries, envelope.id)
+        return min(2.0**deliveries, 30.0)
 
     async def _keep(self, waiting: deque[Msg]) -> None:
         """Tell the server every ``ack_wait / 3`` that the fetched messages not yet started
