@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -74,6 +75,7 @@ class Mailer:
 
 @pytest.fixture
 async def world(database: ProvisionedDatabase) -> AsyncIterator[DistributionWorld]:
+    """The use cases with a cap of three partner mails a day, on a clock the test moves."""
     engine = create_engine(database.domain_url, pool_size=4)
     yield DistributionWorld(
         unit_of_work_factory(engine, source="test"), FixedClock(NOW), mails_per_day=3
@@ -140,3 +142,32 @@ async def invoice_mailed(
 async def notification(world: DistributionWorld, who: Principal, invoice: str) -> Any:
     """The invoice's mail as the API shows it."""
     return msgspec.json.decode(j((await world.invoices.get(who, invoice))["notification"]))
+
+
+@dataclass
+class Post:
+    """One test's partner mail: the use cases, the worker's mailer over the SMTP server, the
+    analytics engine its ledger uses (for a mailer of the test's own) and the database."""
+
+    world: DistributionWorld
+    mailer: Mailer
+    smtp: SmtpCatcher
+    engine: Any
+    database: ProvisionedDatabase
+
+    async def invoice_mailed(self) -> tuple[Principal, str, str, EventEnvelope]:
+        return await invoice_mailed(self.world, self.database)
+
+    async def notification(self, who: Principal, invoice: str) -> Any:
+        return await notification(self.world, who, invoice)
+
+
+@pytest.fixture
+def post(
+    world: DistributionWorld,
+    mailer: Mailer,
+    smtp_server: SmtpCatcher,
+    analytics_engine: Any,
+    database: ProvisionedDatabase,
+) -> Post:
+    return Post(world, mailer, smtp_server, analytics_engine, database)

@@ -6,48 +6,32 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import msgspec
 import psycopg
 import pytest
 from bijmantra.adapters.email import SmtpEmailSender, SmtpSettings
-from bijmantra.adapters.postgres import create_engine, unit_of_work_factory
 from bijmantra.analytics_worker.mail import PostgresDeliveryLedger
 from bijmantra.application.distribution.notifications import NotifyPartners
 from bijmantra.application.events.envelope import decode_envelope
-from bijmantra.kernel import FixedClock, Principal, RateLimited, TenantId
+from bijmantra.kernel import Principal, RateLimited, TenantId
 from bijmantra.testkit.distribution import DistributionWorld
 from bijmantra.testkit.mail import SmtpCatcher
 from bijmantra.testkit.provision import ProvisionedDatabase
 
+from .conftest import LINE, j
+
 pytestmark = pytest.mark.integration
-NOW = datetime(2026, 12, 6, 10, 0, tzinfo=UTC)
 MIDNIGHT = datetime(2026, 12, 7, tzinfo=UTC)
-j = msgspec.json.encode
-LINE = {"description": "Handling", "quantity": "2", "unit_price": "9.99", "tax_rate": "0"}
 
 
 @pytest.fixture
-async def world(database: ProvisionedDatabase) -> AsyncIterator[DistributionWorld]:
-    """The use cases with a cap of three partner mails a day, on a clock the test moves."""
-    engine = create_engine(database.domain_url, pool_size=4)
-    yield DistributionWorld(
-        unit_of_work_factory(engine, source="test"), FixedClock(NOW), mails_per_day=3
-    )
-    await engine.dispose()
-
-
-@pytest.fixture
-async def notify(
-    database: ProvisionedDatabase, smtp_server: SmtpCatcher
-) -> AsyncIterator[NotifyPartners]:
+def notify(analytics_engine: Any, smtp_server: SmtpCatcher) -> NotifyPartners:
     """The worker's mail consumer: real SMTP, its ledger in the analytics schema."""
-    engine = create_engine(database.analytics_url, pool_size=4)
     settings = SmtpSettings(smtp_server.host, smtp_server.port, "B <no-reply@b.test>")
-    yield NotifyPartners(SmtpEmailSender(settings), PostgresDeliveryLedger(engine))
-    await engine.dispose()
+    return NotifyPartners(SmtpEmailSender(settings), PostgresDeliveryLedger(analytics_engine))
 
 
 async def deliver_outbox(

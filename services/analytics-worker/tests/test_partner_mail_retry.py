@@ -7,66 +7,57 @@ server's mail ended ``failed: undeliverable``. Real PostgreSQL, SMTP (aiosmtpd) 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 from bijmantra.adapters.nats import DurableConsumer, JetStreamPublisher, connect, ensure_stream
 from bijmantra.analytics_worker.mail import mail_consumer
 from bijmantra.application.events import OutboxRecord
 from bijmantra.application.events.ports import RetryLater
-from bijmantra.testkit.distribution import DistributionWorld
 from bijmantra.testkit.mail import SmtpCatcher
-from bijmantra.testkit.provision import ProvisionedDatabase
 from bijmantra.testkit.servers import LocalNats
 from nats.js import JetStreamContext
 
-from .conftest import Mailer, invoice_mailed, notification
+from .conftest import Mailer, Post
 
 pytestmark = pytest.mark.integration
 POSTGREY_WAIT = timedelta(minutes=5)  # postgrey's default: a retry before it is refused again
 
 
 async def test_a_greylisted_mail_is_tried_again_after_growing_waits_and_sent_once(
-    world: DistributionWorld,
-    mailer: Mailer,
-    database: ProvisionedDatabase,
-    smtp_server: SmtpCatcher,
+    post: Post,
 ) -> None:
     """Five greylisted tries, one more than the mailer made before it gave up."""
-    who, address, invoice, event = await invoice_mailed(world, database)
-    smtp_server.greylist(address, 5)
+    who, address, invoice, event = await post.invoice_mailed()
+    post.smtp.greylist(address, 5)
     waits = []
     for _ in range(5):
         with pytest.raises(RetryLater) as later:
-            await mailer.deliver(event)  # the consumer hands the event back for ``delay``
+            await post.mailer.deliver(event)  # the consumer hands it back for ``delay``
         waits.append(timedelta(seconds=later.value.delay))
-        assert (await notification(world, who, invoice))["status"] == "queued"
-    await mailer.deliver(event)
-    await mailer.deliver(event)  # redelivered once more: nothing more is sent
+        assert (await post.notification(who, invoice))["status"] == "queued"
+    await post.mailer.deliver(event)
+    await post.mailer.deliver(event)  # redelivered once more: nothing more is sent
 
-    assert smtp_server.tries_for(address) == ["451"] * 5 + ["250"]
-    assert len(smtp_server.messages_to(address)) == 1
-    sent = await notification(world, who, invoice)
+    assert post.smtp.tries_for(address) == ["451"] * 5 + ["250"]
+    assert len(post.smtp.messages_to(address)) == 1
+    sent = await post.notification(who, invoice)
     assert (sent["status"], sent["attempts"], sent["failure"]) == ("sent", 1, None)
     assert all(before < after for before, after in itertools.pairwise(waits))
     assert sum(waits[:2], timedelta()) > POSTGREY_WAIT  # the third try is past greylisting
 
 
-async def test_a_mail_server_down_for_a_while_takes_the_mail_once_it_is_back(
-    world: DistributionWorld, analytics_engine: Any, database: ProvisionedDatabase
-) -> None:
+async def test_a_mail_server_down_for_a_while_takes_the_mail_once_it_is_back(post: Post) -> None:
     down = SmtpCatcher()  # not started: its port refuses connections
-    mailer = Mailer(world, analytics_engine, down)
-    who, address, invoice, event = await invoice_mailed(world, database)
+    mailer = Mailer(post.world, post.engine, down)
+    who, address, invoice, event = await post.invoice_mailed()
     for _ in range(4):  # as many tries as the mailer made before it gave up
         with pytest.raises(RetryLater):
             await mailer.deliver(event)
-    assert (await notification(world, who, invoice))["status"] == "queued"
+    assert (await post.notification(who, invoice))["status"] == "queued"
     down.start()
     try:
         await mailer.deliver(event)
@@ -74,25 +65,20 @@ async def test_a_mail_server_down_for_a_while_takes_the_mail_once_it_is_back(
         assert len(down.messages_to(address)) == 1
     finally:
         down.stop()
-    sent = await notification(world, who, invoice)
+    sent = await post.notification(who, invoice)
     assert (sent["status"], sent["failure"]) == ("sent", None)
 
 
-async def test_a_permanent_refusal_after_a_greylisting_still_fails_at_once(
-    world: DistributionWorld,
-    mailer: Mailer,
-    database: ProvisionedDatabase,
-    smtp_server: SmtpCatcher,
-) -> None:
-    who, address, invoice, event = await invoice_mailed(world, database)
-    smtp_server.greylist(address, 1)
+async def test_a_permanent_refusal_after_a_greylisting_still_fails_at_once(post: Post) -> None:
+    who, address, invoice, event = await post.invoice_mailed()
+    post.smtp.greylist(address, 1)
     with pytest.raises(RetryLater):
-        await mailer.deliver(event)
-    smtp_server.refuse(address, "550 5.1.1 unknown user")
-    await mailer.deliver(event)  # no RetryLater: given up on the 5xx
-    await mailer.deliver(event)
-    assert smtp_server.tries_for(address) == ["451", "550"]
-    failed = await notification(world, who, invoice)
+        await post.mailer.deliver(event)
+    post.smtp.refuse(address, "550 5.1.1 unknown user")
+    await post.mailer.deliver(event)  # no RetryLater: given up on the 5xx
+    await post.mailer.deliver(event)
+    assert post.smtp.tries_for(address) == ["451", "550"]
+    failed = await post.notification(who, invoice)
     assert (failed["status"], failed["failure"]) == ("failed", "address_refused")
 
 
@@ -112,44 +98,39 @@ async def stream(tmp_path: Path) -> AsyncIterator[JetStreamContext]:
 
 
 async def test_a_greylisted_mail_waits_in_the_stream_while_another_organizations_goes_out(
-    world: DistributionWorld,
-    analytics_engine: Any,
-    database: ProvisionedDatabase,
-    smtp_server: SmtpCatcher,
-    stream: JetStreamContext,
+    post: Post, stream: JetStreamContext
 ) -> None:
     """The worker's mail consumer on JetStream, with waits of seconds: organization A's mail
-    is greylisted four times and B's, published after it, goes out during A's wait; A's goes out
-    after it, once. A handler that waited in place would have held B behind A's retries."""
+    is greylisted four times and B's, published after it, goes out during A's wait; A's goes
+    out after it, once. A handler that waited in place would have held B behind A's retries."""
     waits = (timedelta(seconds=3), *[timedelta(seconds=0.5)] * 3)  # five tries, 4.5 s
-    mailer = Mailer(world, analytics_engine, smtp_server, waits=waits)
-    a, a_address, a_invoice, a_event = await invoice_mailed(world, database)
-    b, b_address, b_invoice, b_event = await invoice_mailed(world, database)
-    smtp_server.greylist(a_address, 4)  # four tries: the mailer gave up after four before
+    mailer = Mailer(post.world, post.engine, post.smtp, waits=waits)
+    a, a_address, a_invoice, a_event = await post.invoice_mailed()
+    b, b_address, b_invoice, b_event = await post.invoice_mailed()
+    post.smtp.greylist(a_address, 4)  # four tries: the mailer gave up after four before
     await JetStreamPublisher(stream).publish_batch(
         [OutboxRecord.of(a_event), OutboxRecord.of(b_event)]
     )
     consumer = DurableConsumer(stream, mail_consumer(mailer.notify))
     running = asyncio.create_task(consumer.run())
     try:
-        await asyncio.to_thread(smtp_server.wait_for, b_address, timeout=30)
-        assert smtp_server.tries_for(a_address) == ["451"]  # B went out during A's wait
-        assert (await notification(world, a, a_invoice))["status"] == "queued"
-        await asyncio.to_thread(smtp_server.wait_for, a_address, timeout=30)
+        await asyncio.to_thread(post.smtp.wait_for, b_address, timeout=30)
+        assert post.smtp.tries_for(a_address) == ["451"]  # B went out during A's wait
+        assert (await post.notification(a, a_invoice))["status"] == "queued"
+        await asyncio.to_thread(post.smtp.wait_for, a_address, timeout=30)
         async with asyncio.timeout(30):
             await mailer.reported(2)  # the report follows the claim's commit
     finally:
         consumer.stop()
-        with contextlib.suppress(asyncio.CancelledError):
-            await running
-    tries = [(to, code) for to, code in smtp_server.tries if to in (a_address, b_address)]
+        await asyncio.gather(running, return_exceptions=True)
+    tries = [(to, code) for to, code in post.smtp.tries if to in (a_address, b_address)]
     assert tries == [
         (a_address, "451"),
         (b_address, "250"),
         *[(a_address, "451")] * 3,
         (a_address, "250"),
     ]
-    assert len(smtp_server.messages_to(a_address)) == len(smtp_server.messages_to(b_address)) == 1
+    assert len(post.smtp.messages_to(a_address)) == len(post.smtp.messages_to(b_address)) == 1
     for who, invoice in ((a, a_invoice), (b, b_invoice)):
-        sent = await notification(world, who, invoice)
+        sent = await post.notification(who, invoice)
         assert (sent["status"], sent["attempts"]) == ("sent", 1)
