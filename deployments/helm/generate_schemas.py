@@ -214,8 +214,17 @@ def service_schema(
                 "host": {"type": "string", "pattern": "^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"},
                 "port": PORT,
                 "existingSecret": {"type": "string", "minLength": 1},
+                # What the edge keeps of batches not yet stored (ADR 0371).
+                "stream": obj(
+                    {
+                        "maxBytes": {"type": "integer", "minimum": 4198400},  # one batch
+                        "maxPerDevice": POS_INT,
+                        "maxAgeSeconds": POS_INT,
+                    },
+                    required=["maxBytes", "maxPerDevice", "maxAgeSeconds"],
+                ),
             },
-            required=["enabled", "host", "port", "existingSecret"],
+            required=["enabled", "host", "port", "existingSecret", "stream"],
         )
     if console_client:
         optional["consoleClient"] = job(

@@ -19,6 +19,7 @@ from typing import Any
 import helm_python as helm
 import nats
 import pytest
+from bijmantra.adapters.nats.device_stream import DeviceStreamBounds
 from bijmantra.adapters.nats.devices import MAX_PAYLOAD, issuer_public_key, new_issuer_seed
 from bijmantra.testkit import device_nats
 from bijmantra.testkit.servers import _binary, free_port, wait_for_port
@@ -303,6 +304,20 @@ def test_domain_api_gets_the_device_edge_settings_from_the_secret() -> None:
     edge_labels = one(docs, "StatefulSet")["spec"]["template"]["metadata"]["labels"]
     assert edge_labels["app.kubernetes.io/name"] == "device-edge"
     assert edge_labels["app.kubernetes.io/part-of"] == "bijmantra"
+
+
+def test_domain_api_bounds_the_edges_telemetry_stream_as_the_adapter_does() -> None:
+    """The chart's defaults are the adapter's (ADR 0371), and the schema refuses a stream
+    that cannot hold one batch."""
+    env = _env(service_deployment(render(UMBRELLA, EDGE_ON, name="bijmantra"), "domain-api"))
+    bounds = DeviceStreamBounds()
+    assert {n: env[n]["value"] for n in env if n.startswith("DEVICE_STREAM_")} == {
+        "DEVICE_STREAM_MAX_BYTES": str(bounds.max_bytes),
+        "DEVICE_STREAM_MAX_PER_DEVICE": str(bounds.max_per_device),
+        "DEVICE_STREAM_MAX_AGE_SECONDS": str(bounds.max_age_seconds),
+    }
+    with pytest.raises(helm.HelmValuesError):
+        render("domain-api", {"deviceEdge": {"enabled": True, "stream": {"maxBytes": 1 << 20}}})
 
 
 def test_the_umbrella_refuses_an_edge_nobody_answers() -> None:

@@ -65,6 +65,12 @@ env:
     value: "nats://callout:$(DEVICE_NATS_CALLOUT_PASSWORD)@{{ $at }}"
   - name: DEVICE_NATS_INGEST_URL
     value: "nats://ingest:$(DEVICE_NATS_INGEST_PASSWORD)@{{ $at }}"
+  - name: DEVICE_STREAM_MAX_BYTES
+    value: {{ .stream.maxBytes | int64 | quote }}
+  - name: DEVICE_STREAM_MAX_PER_DEVICE
+    value: {{ .stream.maxPerDevice | int64 | quote }}
+  - name: DEVICE_STREAM_MAX_AGE_SECONDS
+    value: {{ .stream.maxAgeSeconds | int64 | quote }}
 {{- end }}
 {{- end }}
 {{- end -}}

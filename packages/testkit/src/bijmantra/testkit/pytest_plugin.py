@@ -7,9 +7,11 @@ Set ``TEST_DATABASE_URL`` / ``TEST_NATS_URL`` / ``TEST_REDIS_URL`` to use existi
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Protocol
 
 import pytest
+from bijmantra.testkit.device_nats import LocalDeviceNats
 from bijmantra.testkit.mail import SmtpCatcher
 from bijmantra.testkit.provision import ProvisionedDatabase, provision
 from bijmantra.testkit.servers import LocalNats, LocalPostgres, LocalRedis, env_or
@@ -54,6 +56,16 @@ def nats_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalNats]:
     """A NATS server of its own, for tests that stop and restart it."""
     server = LocalNats(tmp_path_factory.mktemp("nats-own"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def device_edge(tmp_path: Path) -> Iterator[LocalDeviceNats]:
+    """A device edge of the test's own (its MQTT listener, auth callout and JetStream), as
+    ``just up`` and the device-edge chart run it: streams and durables start empty."""
+    server = LocalDeviceNats(tmp_path / "device-nats")
     server.start()
     yield server
     server.stop()

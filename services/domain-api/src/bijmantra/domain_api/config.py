@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from bijmantra.adapters.grpc.tls import InternalTls
+from bijmantra.adapters.nats.device_stream import DeviceStreamBounds
 from bijmantra.domain.analysis import DEFAULT_JOB_MEMORY
 from bijmantra.domain.distribution.mail import PARTNER_MAILS_PER_DAY
 from bijmantra.domain.tenancy.quotas import (
@@ -26,6 +27,7 @@ from bijmantra.kernel.settings import Env, from_environment
 
 LOCAL_IDENTITY = "http://127.0.0.1:8001"  # identity on a laptop: the tokens' issuer
 AUDIENCE = "bijmantra"  # the audience every access token names
+DEVICE_STREAM_BOUNDS = DeviceStreamBounds()
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,17 @@ class Settings:
     device_callout_url: Annotated[str, Env("DEVICE_NATS_CALLOUT_URL")] = ""
     device_ingest_url: Annotated[str, Env("DEVICE_NATS_INGEST_URL")] = ""
     device_issuer_seed: Annotated[str, Env("DEVICE_NATS_ISSUER_SEED")] = ""
+    # What the edge keeps of batches not yet stored (ADR 0371; docs/operations.md sizes them):
+    # bytes in all, batches per device, and how long.
+    device_stream_max_bytes: Annotated[int, Env("DEVICE_STREAM_MAX_BYTES")] = (
+        DEVICE_STREAM_BOUNDS.max_bytes
+    )
+    device_stream_max_per_device: Annotated[int, Env("DEVICE_STREAM_MAX_PER_DEVICE")] = (
+        DEVICE_STREAM_BOUNDS.max_per_device
+    )
+    device_stream_max_age_seconds: Annotated[int, Env("DEVICE_STREAM_MAX_AGE_SECONDS")] = (
+        DEVICE_STREAM_BOUNDS.max_age_seconds
+    )
     # The gateway's external origin (PUBLIC_URL, else GATEWAY_PUBLIC_URL): variant sets'
     # ``availableFormats`` link files there.
     public_url: str = "http://127.0.0.1:8000"

@@ -17,7 +17,9 @@ from bijmantra.adapters.nats import (
     connect,
     ensure_stream,
 )
-from bijmantra.adapters.nats.devices import DeviceAuthCallout, DeviceTelemetryBridge, JwtSigner
+from bijmantra.adapters.nats.device_bridge import DeviceTelemetryBridge
+from bijmantra.adapters.nats.device_stream import DeviceStreamBounds, ensure_device_stream
+from bijmantra.adapters.nats.devices import DeviceAuthCallout, JwtSigner
 from bijmantra.adapters.nats.retained import bound_retained, forget_retained_every
 from bijmantra.adapters.nats.stream import STREAM_CONFIG
 from bijmantra.adapters.postgres import (
@@ -83,11 +85,21 @@ def _device_link(
             stop_purging.set()
             await purging
 
+        # What devices publish waits on the edge until stored (ADR 0371).
+        await ensure_device_stream(
+            edge_js,
+            DeviceStreamBounds(
+                max_bytes=settings.device_stream_max_bytes,
+                max_per_device=settings.device_stream_max_per_device,
+                max_age_seconds=settings.device_stream_max_age_seconds,
+            ),
+        )
         signer = JwtSigner(settings.device_issuer_seed)
         await DeviceAuthCallout(callout_nc, signer, whose).start()
-        bridge = DeviceTelemetryBridge(ingest_nc, ingest.from_connected_device)
+        bridge = DeviceTelemetryBridge(edge_js, ingest.from_connected_device)
         await bridge.start()
-        return [stop_purge, callout_nc.drain, ingest_nc.drain, bridge.finish]
+        # The bridge acknowledges what it stored before its connection closes.
+        return [stop_purge, callout_nc.drain, bridge.finish, ingest_nc.drain]
 
     return link
 

@@ -269,27 +269,37 @@ class DurableConsumer:
     async def _dead_letter(self, message: Msg, deliveries: int, reason: str, cause: str) -> None:
         """Set the message aside for an operator; ``cause`` is the metric's bounded reason
         (a label), ``reason`` the letter's words."""
-        headers = dict(message.headers or {})
-        msg_id = headers.pop("Nats-Msg-Id", "")
-        event_id = headers.get("Bijmantra-Event-Id", msg_id)
-        # A fresh Nats-Msg-Id: reusing the event's would be dropped as a duplicate. A replay
-        # that fails again is a new dead letter, not a duplicate of the one it replayed.
-        replayed = headers.get("Bijmantra-Replay-Of")
-        dedupe = f"deadletter:{self.durable}:{event_id}" + (f":{msg_id}" if replayed else "")
-        headers |= {
-            "Nats-Msg-Id": dedupe,
-            "Bijmantra-Event-Id": event_id,
-            "Bijmantra-Original-Subject": headers.get(
-                "Bijmantra-Original-Subject", message.subject
-            ),
-            "Bijmantra-Dead-Letter-Reason": reason,
-            "Bijmantra-Deliveries": str(deliveries),
-        }
-        await self._js.publish(
-            f"{DEAD_LETTER_PREFIX}.{self.durable}", message.data, headers=headers
-        )
-        await message.term()
+        await dead_letter(self._js, self.durable, message, deliveries, reason)
         CONSUMER_DEAD_LETTERED.labels(self.durable, cause).inc()
+
+
+async def dead_letter(
+    js: JetStreamContext,
+    durable: str,
+    message: Msg,
+    deliveries: int,
+    reason: str,
+    *,
+    letter_id: str = "",
+) -> None:
+    """Set ``message`` aside on ``bijmantra.deadletter.<durable>`` of its stream, saying why,
+    and term it. ``letter_id`` names a message that carries no event id (a device batch)."""
+    headers = dict(message.headers or {})
+    msg_id = headers.pop("Nats-Msg-Id", "")
+    event_id = headers.get("Bijmantra-Event-Id", letter_id or msg_id)
+    # A fresh Nats-Msg-Id: reusing the event's would be dropped as a duplicate. A replay
+    # that fails again is a new dead letter, not a duplicate of the one it replayed.
+    replayed = headers.get("Bijmantra-Replay-Of")
+    dedupe = f"deadletter:{durable}:{event_id}" + (f":{msg_id}" if replayed else "")
+    headers |= {
+        "Nats-Msg-Id": dedupe,
+        "Bijmantra-Event-Id": event_id,
+        "Bijmantra-Original-Subject": headers.get("Bijmantra-Original-Subject", message.subject),
+        "Bijmantra-Dead-Letter-Reason": reason,
+        "Bijmantra-Deliveries": str(deliveries),
+    }
+    await js.publish(f"{DEAD_LETTER_PREFIX}.{durable}", message.data, headers=headers)
+    await message.term()
 
 
 class JetStreamSubscriptions:

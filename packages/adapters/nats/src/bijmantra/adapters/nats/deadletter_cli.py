@@ -26,6 +26,7 @@ from bijmantra.adapters.nats.deadletters import (
     replay,
     replay_all,
 )
+from bijmantra.adapters.nats.stream import EVENTS_STREAM
 
 import nats
 import nats.errors
@@ -48,7 +49,9 @@ async def _run(args: argparse.Namespace) -> dict[str, object]:
     try:
         js = nc.jetstream()
         if args.command == "list":
-            page = await list_dead_letters(js, args.consumer, after=args.after, limit=args.limit)
+            page = await list_dead_letters(
+                js, args.consumer, after=args.after, limit=args.limit, stream=args.stream
+            )
             return {
                 "consumer": args.consumer,
                 "dead_letters": [
@@ -58,9 +61,9 @@ async def _run(args: argparse.Namespace) -> dict[str, object]:
                 "next_after": page[-1].sequence if len(page) == args.limit else None,
             }
         done = (
-            await replay_all(js, args.consumer)
+            await replay_all(js, args.consumer, stream=args.stream)
             if args.all
-            else [await replay(js, args.consumer, args.seq)]
+            else [await replay(js, args.consumer, args.seq, stream=args.stream)]
         )
         return {"consumer": args.consumer, "replayed": [dataclasses.asdict(r) for r in done]}
     finally:
@@ -70,6 +73,11 @@ async def _run(args: argparse.Namespace) -> dict[str, object]:
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="bijmantra-deadletters", description=__doc__)
     parser.add_argument("--nats-url", default=os.environ.get("NATS_URL", ""))
+    parser.add_argument(
+        "--stream",
+        default=EVENTS_STREAM,
+        help=f"{EVENTS_STREAM}, or DEVICE_TELEMETRY on the device edge (its ingest user's URL)",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     listing = commands.add_parser("list", help="a page of one consumer's dead letters")
     listing.add_argument("consumer", help="the durable's name, or 'relay'")

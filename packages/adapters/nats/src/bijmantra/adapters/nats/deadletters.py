@@ -1,10 +1,12 @@
 """Dead letters on the event stream: list them, and replay them to the one consumer that failed.
 
 A consumer dead-letters a message to ``bijmantra.deadletter.<durable>`` (the relay to
-``bijmantra.deadletter.relay``). Republishing it to its original subject would hand it to
-every consumer again; a replay goes to ``bijmantra.replay.<durable>``, which only that durable
-follows, with the original envelope bytes and headers, and a ``Nats-Msg-Id`` naming the dead
-letter, so a second replay of the same one within the dedupe window is dropped. The dead
+``bijmantra.deadletter.relay``) on its stream: the event stream, or the device edge's
+``DEVICE_TELEMETRY`` for the telemetry bridge's batches (ADR 0371). Republishing it to its
+original subject would hand it to every consumer again; a replay goes to
+``bijmantra.replay.<durable>``, which only that durable follows, with the original envelope
+bytes and headers, and a ``Nats-Msg-Id`` naming the dead letter, so a second replay of the
+same one within the dedupe window is dropped. The dead
 letter is deleted only once the stream acknowledged the replay (ADR 0370).
 """
 
@@ -81,16 +83,21 @@ async def held(js: JetStreamContext, consumer: str) -> int:
     return sum((info.state.subjects or {}).values())
 
 
-async def _known(js: JetStreamContext, consumer: str) -> bool:
+async def _known(js: JetStreamContext, consumer: str, stream: str) -> bool:
     try:
-        await js.consumer_info(EVENTS_STREAM, consumer)
+        await js.consumer_info(stream, consumer)
     except NotFoundError:
         return False
     return True
 
 
 async def list_dead_letters(
-    js: JetStreamContext, consumer: str, *, after: int = 0, limit: int = 50
+    js: JetStreamContext,
+    consumer: str,
+    *,
+    after: int = 0,
+    limit: int = 50,
+    stream: str = EVENTS_STREAM,
 ) -> list[DeadLetter]:
     """Up to ``limit`` (at most ``MAX_PAGE``) of ``consumer``'s dead letters with a stream
     sequence above ``after``, oldest first; the last one's sequence is the next page's
@@ -100,25 +107,27 @@ async def list_dead_letters(
     seq = after + 1
     while len(found) < limit:
         try:
-            raw = await js.get_msg(EVENTS_STREAM, seq=seq, subject=_subject(consumer), next=True)
+            raw = await js.get_msg(stream, seq=seq, subject=_subject(consumer), next=True)
         except NotFoundError:
             break
         found.append(_describe(consumer, raw))
         seq = (raw.seq or seq) + 1
-    if not found and after == 0 and consumer != RELAY and not await _known(js, consumer):
+    if not found and after == 0 and consumer != RELAY and not await _known(js, consumer, stream):
         raise Refused(f"unknown consumer {consumer!r}: the stream has no such durable")
     return found
 
 
-async def replay(js: JetStreamContext, consumer: str, sequence: int) -> Replayed:
+async def replay(
+    js: JetStreamContext, consumer: str, sequence: int, *, stream: str = EVENTS_STREAM
+) -> Replayed:
     """Send dead letter ``sequence`` back to ``consumer`` only; delete it once the stream
     acknowledged the replay."""
     if consumer == RELAY:
         raise Refused("the relay's dead letters are too large to publish: nothing replays them")
-    if not await _known(js, consumer):
+    if not await _known(js, consumer, stream):
         raise Refused(f"unknown consumer {consumer!r}: the stream has no such durable")
     try:
-        raw = await js.get_msg(EVENTS_STREAM, seq=sequence)
+        raw = await js.get_msg(stream, seq=sequence)
     except NotFoundError:
         raise Refused(f"no message {sequence} on the stream (replayed already?)") from None
     if raw.subject != _subject(consumer):
@@ -130,20 +139,22 @@ async def replay(js: JetStreamContext, consumer: str, sequence: int) -> Replayed
     }
     ack = await js.publish(f"{REPLAY_PREFIX}.{consumer}", raw.data or b"", headers=headers)
     with contextlib.suppress(NotFoundError):  # a concurrent replay deleted it first
-        await js.delete_msg(EVENTS_STREAM, sequence)
+        await js.delete_msg(stream, sequence)
     return Replayed(sequence, ack.seq, bool(ack.duplicate))
 
 
-async def replay_all(js: JetStreamContext, consumer: str) -> list[Replayed]:
+async def replay_all(
+    js: JetStreamContext, consumer: str, *, stream: str = EVENTS_STREAM
+) -> list[Replayed]:
     """Replay every dead letter ``consumer`` has now, oldest first (not those its replays
     make when they fail again)."""
-    last = (await js.stream_info(EVENTS_STREAM)).state.last_seq
+    last = (await js.stream_info(stream)).state.last_seq
     done: list[Replayed] = []
     after = 0
-    while page := await list_dead_letters(js, consumer, after=after, limit=MAX_PAGE):
+    while page := await list_dead_letters(js, consumer, after=after, limit=MAX_PAGE, stream=stream):
         for letter in page:
             if letter.sequence > last:
                 return done
-            done.append(await replay(js, consumer, letter.sequence))
+            done.append(await replay(js, consumer, letter.sequence, stream=stream))
         after = page[-1].sequence
     return done

@@ -1,0 +1,125 @@
+"""The device edge's telemetry stream against a real device edge (ADR 0371): its bounds hold,
+a loud device crowds out only its own waiting batches, a full stream refuses new batches
+rather than deleting stored ones, and applying the bounds again changes them in place."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from bijmantra.adapters.nats import connect
+from bijmantra.adapters.nats.device_bridge import DeviceTelemetryBridge
+from bijmantra.adapters.nats.device_stream import (
+    DEVICE_STREAM,
+    DeviceStreamBounds,
+    ensure_device_stream,
+)
+from bijmantra.kernel import TenantId
+from bijmantra.testkit.device_nats import LocalDeviceNats
+from nats.js import JetStreamContext
+from nats.js.errors import ServiceUnavailableError
+
+pytestmark = pytest.mark.integration
+BOUNDS = DeviceStreamBounds(max_bytes=5 * 1024 * 1024, max_per_device=20, max_age_seconds=600)
+
+
+@pytest.fixture
+async def edge_js(device_edge: LocalDeviceNats) -> AsyncIterator[JetStreamContext]:
+    nc = await connect(device_edge.ingest_url, name="ingest")
+    js = nc.jetstream()
+    await ensure_device_stream(js, BOUNDS)
+    yield js
+    await nc.close()
+
+
+class Stored:
+    """The ingestion use case's stand-in: every batch it was given, per device, in order."""
+
+    def __init__(self) -> None:
+        self.batches: dict[str, list[bytes]] = {}
+        self.count = 0
+
+    async def __call__(self, tenant: TenantId, device: str, body: bytes, turn: object) -> None:
+        async with turn:  # type: ignore[attr-defined]
+            self.batches.setdefault(device, []).append(body)
+            self.count += 1
+
+
+async def store_all(js: JetStreamContext, expected: int) -> Stored:
+    """Start the bridge on what the stream holds and stop it once ``expected`` are stored."""
+    stored = Stored()
+    bridge = DeviceTelemetryBridge(js, stored)
+    await bridge.start()
+    try:
+        for _ in range(400):
+            if stored.count >= expected:
+                break
+            await asyncio.sleep(0.025)
+        await asyncio.sleep(0.1)  # and nothing more
+    finally:
+        await bridge.finish()
+    return stored
+
+
+async def held_per_device(js: JetStreamContext) -> dict[str, int]:
+    info = await js.stream_info(DEVICE_STREAM, subjects_filter="bijmantra.t.*.*")
+    return {subject.rsplit(".", 1)[1]: n for subject, n in (info.state.subjects or {}).items()}
+
+
+async def test_a_loud_device_crowds_out_only_its_own_waiting_batches(
+    edge_js: JetStreamContext,
+) -> None:
+    """domain-api is away; one device publishes 100 batches, two others (one of another
+    organization) a few. The edge keeps the loud device's 20 newest and every batch of the
+    others, and when the bridge starts all of those are stored, each device's in order."""
+    loud_org, other_org = uuid.uuid4(), uuid.uuid4()
+    for n in range(100):  # acknowledged by the stream, so all are in it below
+        await edge_js.publish(f"bijmantra.t.{loud_org}.loud", b"loud %d" % n)
+        if n % 25 == 0:
+            await edge_js.publish(f"bijmantra.t.{loud_org}.quiet", b"quiet %d" % n)
+            await edge_js.publish(f"bijmantra.t.{other_org}.far", b"far %d" % n)
+    assert await held_per_device(edge_js) == {"loud": 20, "quiet": 4, "far": 4}
+    stored = await store_all(edge_js, 28)
+    assert stored.batches["loud"] == [b"loud %d" % n for n in range(80, 100)]
+    assert stored.batches["quiet"] == [b"quiet %d" % n for n in range(0, 100, 25)]
+    assert stored.batches["far"] == [b"far %d" % n for n in range(0, 100, 25)]
+    assert (await edge_js.stream_info(DEVICE_STREAM)).state.messages == 0
+
+
+async def test_a_full_stream_refuses_new_batches_and_keeps_the_stored_ones(
+    edge_js: JetStreamContext,
+) -> None:
+    """Past ``max_bytes`` a new batch is refused (the edge still acknowledges an MQTT
+    publish; the ADR says so), and no batch already held is deleted for it; once the bridge
+    has stored what was held, new batches are taken again."""
+    organization = uuid.uuid4()
+    body = b"x" * 500_000
+    taken, refused = [], []
+    for n in range(14):
+        try:
+            await edge_js.publish(f"bijmantra.t.{organization}.d{n}", body)
+            taken.append(f"d{n}")
+        except ServiceUnavailableError:
+            refused.append(f"d{n}")
+    info = await edge_js.stream_info(DEVICE_STREAM)
+    assert info.state.bytes <= BOUNDS.max_bytes
+    assert taken == [f"d{n}" for n in range(len(taken))]  # the first ones, none deleted
+    assert (len(taken), len(refused)) == (10, 4)
+    stored = await store_all(edge_js, len(taken))
+    assert sorted(stored.batches) == sorted(taken)
+    await edge_js.publish(f"bijmantra.t.{organization}.d13", body)
+
+
+async def test_applying_the_bounds_again_changes_them_and_keeps_what_is_held(
+    edge_js: JetStreamContext,
+) -> None:
+    await edge_js.publish(f"bijmantra.t.{uuid.uuid4()}.d", b"waiting")
+    wider = DeviceStreamBounds(max_bytes=64 * 1024 * 1024, max_per_device=50, max_age_seconds=60)
+    await ensure_device_stream(edge_js, wider)
+    await ensure_device_stream(edge_js, wider)
+    info = await edge_js.stream_info(DEVICE_STREAM)
+    assert (info.config.max_bytes, info.config.max_msgs_per_subject) == (64 << 20, 50)
+    assert info.config.max_age == 60
+    assert info.state.messages == 1
