@@ -1,4 +1,5 @@
-"""The session's real NATS with the event stream, and events to publish on it."""
+"""The session's real NATS with the event stream, and events to publish on it; a device
+edge of the test's own with its telemetry stream, small."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ from typing import Any
 
 import pytest
 from bijmantra.adapters.nats import connect, ensure_stream
+from bijmantra.adapters.nats.device_stream import DeviceStreamBounds, ensure_device_stream
 from bijmantra.application.events import EventEnvelope, OutboxRecord
 from bijmantra.kernel import uuid7
+from bijmantra.testkit.device_nats import LocalDeviceNats
 from nats.js import JetStreamContext
 
 
@@ -19,6 +22,20 @@ async def js(nats_url: str) -> AsyncIterator[JetStreamContext]:
     nc = await connect(nats_url, name="test")
     context = nc.jetstream()
     await ensure_stream(context)
+    yield context
+    await nc.close()
+
+
+# The device edge's telemetry stream in these tests: a device's 20 newest batches, 5 MiB.
+EDGE_BOUNDS = DeviceStreamBounds(max_bytes=5 * 1024 * 1024, max_per_device=20, max_age_seconds=600)
+
+
+@pytest.fixture
+async def edge_js(device_edge: LocalDeviceNats) -> AsyncIterator[JetStreamContext]:
+    """domain-api's connection to the edge, the telemetry stream made with ``EDGE_BOUNDS``."""
+    nc = await connect(device_edge.ingest_url, name="ingest")
+    context = nc.jetstream()
+    await ensure_device_stream(context, EDGE_BOUNDS)
     yield context
     await nc.close()
 

@@ -18,8 +18,6 @@ from bijmantra.adapters.nats.deadletters import list_dead_letters, replay
 from bijmantra.adapters.nats.device_bridge import DeviceTelemetryBridge
 from bijmantra.adapters.nats.device_stream import (
     DEVICE_STREAM,
-    DeviceStreamBounds,
-    ensure_device_stream,
 )
 from bijmantra.adapters.nats.devices import DeviceAuthCallout, JwtSigner
 from bijmantra.kernel import TenantId, Unauthorized
@@ -66,19 +64,6 @@ class RecordingIngest:
                 await self.changed.wait()
 
         await asyncio.wait_for(wait(), WAIT)
-
-
-@pytest.fixture
-async def edge_js(device_edge: LocalDeviceNats) -> AsyncIterator[JetStreamContext]:
-    """domain-api's connection to the edge, the telemetry stream made with small bounds."""
-    nc = await connect(device_edge.ingest_url, name="ingest")
-    js = nc.jetstream()
-    await ensure_device_stream(js, BOUNDS)
-    yield js
-    await nc.close()
-
-
-BOUNDS = DeviceStreamBounds(max_bytes=5 * 1024 * 1024, max_per_device=20, max_age_seconds=600)
 
 
 @asynccontextmanager

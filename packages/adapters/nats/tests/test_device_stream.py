@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 
 import pytest
-from bijmantra.adapters.nats import connect
 from bijmantra.adapters.nats.device_bridge import DeviceTelemetryBridge
 from bijmantra.adapters.nats.device_stream import (
     DEVICE_STREAM,
@@ -17,21 +15,12 @@ from bijmantra.adapters.nats.device_stream import (
     ensure_device_stream,
 )
 from bijmantra.kernel import TenantId
-from bijmantra.testkit.device_nats import LocalDeviceNats
 from nats.js import JetStreamContext
 from nats.js.errors import ServiceUnavailableError
 
+from .conftest import EDGE_BOUNDS
+
 pytestmark = pytest.mark.integration
-BOUNDS = DeviceStreamBounds(max_bytes=5 * 1024 * 1024, max_per_device=20, max_age_seconds=600)
-
-
-@pytest.fixture
-async def edge_js(device_edge: LocalDeviceNats) -> AsyncIterator[JetStreamContext]:
-    nc = await connect(device_edge.ingest_url, name="ingest")
-    js = nc.jetstream()
-    await ensure_device_stream(js, BOUNDS)
-    yield js
-    await nc.close()
 
 
 class Stored:
@@ -104,7 +93,7 @@ async def test_a_full_stream_refuses_new_batches_and_keeps_the_stored_ones(
         except ServiceUnavailableError:
             refused.append(f"d{n}")
     info = await edge_js.stream_info(DEVICE_STREAM)
-    assert info.state.bytes <= BOUNDS.max_bytes
+    assert info.state.bytes <= EDGE_BOUNDS.max_bytes
     assert taken == [f"d{n}" for n in range(len(taken))]  # the first ones, none deleted
     assert (len(taken), len(refused)) == (10, 4)
     stored = await store_all(edge_js, len(taken))

@@ -86,6 +86,17 @@ async def count_rows(engine: AsyncEngine, tenant: TenantId, table: str) -> int:
         return int((await conn.execute(text(f"SELECT count(*) FROM domain.{table}"))).scalar_one())
 
 
+async def counted_by_day_rollups(org: Org) -> int:
+    """Readings the organization's 1 d rollups count: each stored reading once."""
+    async with org.uow(org.tenant) as uow:
+        conn = uow._connection
+        assert conn is not None
+        total = await conn.execute(
+            text("SELECT sum(count) FROM domain.sensor_rollups WHERE resolution = '1d'")
+        )
+        return int(total.scalar_one())
+
+
 async def test_a_resent_batch_is_stored_once_and_rollups_do_not_double(engine: AsyncEngine) -> None:
     org = Org(engine)
     _, credential = await org.device()
@@ -94,13 +105,7 @@ async def test_a_resent_batch_is_stored_once_and_rollups_do_not_double(engine: A
     again = await org.send(credential, batch)
     assert (first["stored"], again["stored"], again["duplicates"]) == (500, 0, 500)
     assert await count_rows(engine, org.tenant, "sensor_readings") == 500
-    async with org.uow(org.tenant) as uow:
-        conn = uow._connection
-        assert conn is not None
-        total = await conn.execute(
-            text("SELECT sum(count) FROM domain.sensor_rollups WHERE resolution = '1d'")
-        )
-        assert total.scalar_one() == 500
+    assert await counted_by_day_rollups(org) == 500
 
 
 async def test_a_batch_filling_gaps_repeating_and_extending_stores_only_the_new(
