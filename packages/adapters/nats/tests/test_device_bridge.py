@@ -24,6 +24,7 @@ from bijmantra.kernel import TenantId, Unauthorized
 from bijmantra.testkit.device_nats import LocalDeviceNats
 from bijmantra.testkit.mqtt_device import MqttDevice
 from nats.js import JetStreamContext
+from prometheus_client import REGISTRY
 
 pytestmark = pytest.mark.integration
 WAIT = 10.0
@@ -213,12 +214,15 @@ async def test_a_failing_batch_is_retried_before_the_devices_later_ones_then_set
     assert ingest.bodies("a") == [b"fail", b"after"]
 
     stubborn = RecordingIngest(failing=3)
+    counted = {"consumer": "device-telemetry", "reason": "ConnectionError"}
+    before = REGISTRY.get_sample_value("consumer_dead_lettered_total", counted) or 0
     async with running(edge_js, stubborn, max_deliver=2):
         await publish(edge_js, [(mine, b"fail"), (mine, b"later")])
         await stubborn.until(lambda: stubborn.bodies("a") == [b"later"])
     [letter] = await list_dead_letters(edge_js, "device-telemetry", stream=DEVICE_STREAM)
     assert (letter.original_subject, letter.deliveries) == (mine, "2")
     assert letter.reason == "handler failed: ConnectionError: PostgreSQL went away"
+    assert REGISTRY.get_sample_value("consumer_dead_lettered_total", counted) == before + 1
     async with running(edge_js, stubborn):
         await replay(edge_js, "device-telemetry", letter.sequence, stream=DEVICE_STREAM)
         await stubborn.until(lambda: stubborn.bodies("a") == [b"later", b"fail"])

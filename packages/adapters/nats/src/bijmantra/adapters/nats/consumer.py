@@ -267,10 +267,7 @@ class DurableConsumer:
                 log.warning("in-progress heartbeat failed for %s", message.subject, exc_info=True)
 
     async def _dead_letter(self, message: Msg, deliveries: int, reason: str, cause: str) -> None:
-        """Set the message aside for an operator; ``cause`` is the metric's bounded reason
-        (a label), ``reason`` the letter's words."""
-        await dead_letter(self._js, self.durable, message, deliveries, reason)
-        CONSUMER_DEAD_LETTERED.labels(self.durable, cause).inc()
+        await dead_letter(self._js, self.durable, message, deliveries, reason, cause)
 
 
 async def dead_letter(
@@ -279,11 +276,13 @@ async def dead_letter(
     message: Msg,
     deliveries: int,
     reason: str,
+    cause: str,
     *,
     letter_id: str = "",
 ) -> None:
-    """Set ``message`` aside on ``bijmantra.deadletter.<durable>`` of its stream, saying why,
-    and term it. ``letter_id`` names a message that carries no event id (a device batch)."""
+    """Set ``message`` aside for an operator on ``bijmantra.deadletter.<durable>`` of its
+    stream, and term it. ``reason`` is the letter's words, ``cause`` the metric's bounded
+    reason (a label); ``letter_id`` names a message with no event id (a device batch)."""
     headers = dict(message.headers or {})
     msg_id = headers.pop("Nats-Msg-Id", "")
     event_id = headers.get("Bijmantra-Event-Id", letter_id or msg_id)
@@ -300,6 +299,7 @@ async def dead_letter(
     }
     await js.publish(f"{DEAD_LETTER_PREFIX}.{durable}", message.data, headers=headers)
     await message.term()
+    CONSUMER_DEAD_LETTERED.labels(durable, cause).inc()
 
 
 class JetStreamSubscriptions:

@@ -204,7 +204,11 @@ class DeviceTelemetryBridge:
         subject = batch_subject(message)
         parts = subject.split(".")
         if len(parts) != 4:  # bijmantra.t.<organization>.<device>, or a replay naming none
-            await dead_letter(self._js, DEVICE_DURABLE, message, 1, "names no device topic")
+            reason = "names no device topic"
+            try:
+                await dead_letter(self._js, DEVICE_DURABLE, message, 1, reason, "no_device")
+            except nats.errors.Error:  # left unacknowledged: tried again after ack_wait
+                log.warning("a batch naming no device was not set aside", exc_info=True)
             return
         organization = parts[2]
         self._held[id(message)] = message
@@ -242,7 +246,9 @@ class DeviceTelemetryBridge:
         retry_in: float | None = None
         try:
             if deliveries > self._max_deliver:  # the last try's process died storing it
-                await self._give_up(message, deliveries, "its handler's process died")
+                await self._give_up(
+                    message, deliveries, "its handler's process died", "process_died"
+                )
                 return
             try:
                 await self._ingest(TenantId(uuid.UUID(tenant)), device, message.data, turn)
@@ -254,7 +260,7 @@ class DeviceTelemetryBridge:
                     log.info("device batch refused", device=device, reason=str(error))
                 elif deliveries >= self._max_deliver:
                     reason = f"handler failed: {type(error).__name__}: {error}"[:200]
-                    await self._give_up(message, deliveries, reason)
+                    await self._give_up(message, deliveries, reason, type(error).__name__)
                     return
                 else:
                     log.warning("device batch failed", device=device, exc_info=True)
@@ -268,11 +274,11 @@ class DeviceTelemetryBridge:
         finally:
             await turn.finish(retry_in)
 
-    async def _give_up(self, message: Msg, deliveries: int, reason: str) -> None:
+    async def _give_up(self, message: Msg, deliveries: int, reason: str, cause: str) -> None:
         log.error("device batch dead-lettered", subject=message.subject, reason=reason)
         sequence = message.metadata.sequence.stream if message.metadata.sequence else 0
         await dead_letter(
-            self._js, DEVICE_DURABLE, message, deliveries, reason, letter_id=str(sequence)
+            self._js, DEVICE_DURABLE, message, deliveries, reason, cause, letter_id=str(sequence)
         )
 
     async def _keep_in_progress(self) -> None:
