@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import msgspec
+from bijmantra.adapters.grpc.genotyping import SIDE_FILE_LIMIT, SIDE_FILES
 from bijmantra.application.analysis import (
     Artifact,
     AttachFigures,
@@ -77,6 +78,29 @@ def chunk_message(chunk: GenotypeChunk) -> pb.StreamGenotypesResponse:
     return response
 
 
+async def read_side_files(messages: AsyncIterator[Any]) -> tuple[dict[str, bytes], Any]:
+    """The side files that follow an upload's header, each joined from its pieces (at most
+    ``SIDE_FILE_LIMIT``), and the first message after them (None: no data)."""
+    pieces: dict[str, list[bytes]] = {}
+    sizes: dict[str, int] = dict.fromkeys(SIDE_FILES, 0)
+    message = await anext(messages, None)
+    while message is not None and message.HasField("side"):
+        name, piece = message.side.name, message.side.data
+        if name not in sizes:
+            raise ValidationFailed(
+                "Unknown side file", [FieldError("side", f"one of {', '.join(SIDE_FILES)}")]
+            )
+        sizes[name] += len(piece)
+        if sizes[name] > SIDE_FILE_LIMIT:
+            raise ValidationFailed(
+                f"The {name} file is larger than {SIDE_FILE_LIMIT} bytes",
+                [FieldError(name, f"at most {SIDE_FILE_LIMIT} bytes")],
+            )
+        pieces.setdefault(name, []).append(piece)
+        message = await anext(messages, None)
+    return {name: b"".join(parts) for name, parts in pieces.items()}, message
+
+
 class GenotypingServicer(pb_grpc.GenotypingServiceServicer):
     def __init__(
         self,
@@ -90,7 +114,8 @@ class GenotypingServicer(pb_grpc.GenotypingServiceServicer):
         self._export, self._delete = export, delete
 
     async def ImportGenotypes(self, requests: Any, context: Any) -> pb.ImportGenotypesResponse:
-        first = await anext(aiter(requests), None)
+        messages = aiter(requests)
+        first = await anext(messages, None)
         if first is None or not first.HasField("header"):
             raise ValidationFailed(
                 "The upload must start with its header", [FieldError("header", "missing")]
@@ -102,20 +127,26 @@ class GenotypingServicer(pb_grpc.GenotypingServiceServicer):
                 [FieldError("format", f"one of {sorted(GENOTYPE_FORMATS)}")],
             )
 
+        side_files, message = await read_side_files(messages)
+
         async def data() -> AsyncIterator[bytes]:
-            async for message in requests:
-                if message.HasField("header"):
+            current = message
+            while current is not None:
+                if not current.HasField("data"):
                     raise ValidationFailed(
-                        "Only the first message may be a header", [FieldError("header", "repeated")]
+                        "Only the first message may be a header, and side files come before "
+                        "the data",
+                        [FieldError("header", "out of place")],
                     )
-                yield message.data
+                yield current.data
+                current = await anext(messages, None)
 
         upload = StreamedGenotypeFile(
             header.format,
             data(),
-            bim=header.plink_bim,
-            fam=header.plink_fam,
-            genetic_map=header.flapjack_map,
+            bim=side_files.get("bim", b""),
+            fam=side_files.get("fam", b""),
+            genetic_map=side_files.get("map", b""),
         )
         spec = ImportSpec(
             header.variant_set_name,

@@ -4,16 +4,18 @@ A VCF (or, with ``format=hapmap``, a HapMap file) is sent as the raw request bod
 gzipped); PLINK as multipart with the fields ``bed``, ``bim`` and ``fam``; Flapjack as
 multipart with ``genotype`` and ``map``. The main file is never buffered whole by the
 gateway: the body (or the spooled part) is forwarded in pieces over a gRPC client stream;
-the small side files (.bim, .fam, .map) travel in the header, at most ``SIDE_FILE_LIMIT``.
+the side files (.bim, .fam, .map), at most ``SIDE_FILE_LIMIT`` each, in pieces before it.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from functools import partial
 from typing import Any, TypeVar
 
 import msgspec
+from bijmantra.adapters.grpc.genotyping import SIDE_FILE_LIMIT
 from bijmantra.application.analysis.dto import AnalysisDocument, DeletedAnalysis
 from bijmantra.application.genotyping.dto import (
     DeletedVariantSet,
@@ -49,7 +51,6 @@ PIECE_BYTES = 1 << 20
 # Uploads stream through to domain-api (never buffered whole), so their bound is far above
 # the JSON body limit; Litestar counts the streamed bytes and answers 413 past it.
 UPLOAD_LIMIT = 4 << 30
-SIDE_FILE_LIMIT = 256 << 20  # a .bim of ~5M variants; the gRPC header message must hold it
 RAW_FORMATS = ("vcf", "hapmap")
 # img-src data:: the points of a large figure are an image inside its SVG (ADR 0365).
 ARTIFACT_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; sandbox"
@@ -125,14 +126,18 @@ async def _part(form: Any, name: str) -> UploadFile:
     return part
 
 
-async def _side_file(form: Any, name: str) -> bytes:
-    data = await (await _part(form, name)).read(SIDE_FILE_LIMIT + 1)
-    if len(data) > SIDE_FILE_LIMIT:
-        raise ValidationFailed(
-            f"Multipart field {name!r} is larger than {SIDE_FILE_LIMIT} bytes",
-            [FieldError(name, f"at most {SIDE_FILE_LIMIT} bytes")],
-        )
-    return data
+async def _side_files(form: Any, *names: str) -> list[tuple[str, AsyncIterator[bytes]]]:
+    """Each side file's pieces, read from its spooled part as they are sent: read whole, a
+    side file of 118 MiB took the gateway up 2.2 GB (ADR 0376). Its size is checked first."""
+    parts = [(name, await _part(form, name)) for name in names]
+    for name, part in parts:
+        if part.file.seek(0, os.SEEK_END) > SIDE_FILE_LIMIT:
+            raise ValidationFailed(
+                f"Multipart field {name!r} is larger than {SIDE_FILE_LIMIT} bytes",
+                [FieldError(name, f"at most {SIDE_FILE_LIMIT} bytes")],
+            )
+        part.file.seek(0)
+    return [(name, _pieces(part)) for name, part in parts]
 
 
 async def admits_import(state: State, token: str) -> None:
@@ -169,14 +174,13 @@ async def import_genotypes(request: Request[Any, Any, Any], state: State) -> Res
             summary = await send(
                 source_format="flapjack",
                 data=_pieces(await _part(form, "genotype")),
-                genetic_map=await _side_file(form, "map"),
+                side_files=await _side_files(form, "map"),
             )
         else:
             summary = await send(
                 source_format="plink",
                 data=_pieces(await _part(form, "bed")),
-                bim=await _side_file(form, "bim"),
-                fam=await _side_file(form, "fam"),
+                side_files=await _side_files(form, "bim", "fam"),
             )
     else:
         source_format = query_value(request, "format", "vcf")

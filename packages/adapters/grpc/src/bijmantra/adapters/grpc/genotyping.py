@@ -31,6 +31,10 @@ DELETE_TIMEOUT = UPLOAD_TIMEOUT
 # Large enough for an upload's .bim/.fam header, a genotype chunk, a result set or a GRM as
 # .npy; clients and domain-api's server both bound one message by it.
 MAX_MESSAGE_BYTES = 512 * 1024 * 1024
+# Each side file of an upload (.bim, .fam, .map), sent in pieces after the header: a .bim of
+# ~5M variants. domain-api holds it whole to parse it.
+SIDE_FILE_LIMIT = 256 << 20
+SIDE_FILES = ("bim", "fam", "map")
 MESSAGE_SIZE_OPTIONS = [
     ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
@@ -93,24 +97,25 @@ class GenotypingClient:
         name: str,
         crop: str,
         data: AsyncIterator[bytes],
-        bim: bytes = b"",
-        fam: bytes = b"",
-        genetic_map: bytes = b"",
+        side_files: Sequence[tuple[str, AsyncIterator[bytes]]] = (),
         vendor_order_id: str = "",
     ) -> bytes:
-        """Stream an upload to domain-api; returns the import summary (JSON)."""
+        """Stream an upload to domain-api: the header, each side file (``bim``, ``fam``,
+        ``map``) in pieces, then ``data``; returns the import summary (JSON). No message
+        holds a whole file (ADR 0376)."""
 
         async def requests() -> AsyncIterator[pb.ImportGenotypesRequest]:
             header = pb.ImportHeader(
                 format=source_format,
                 variant_set_name=name,
                 common_crop_name=crop,
-                plink_bim=bim,
-                plink_fam=fam,
-                flapjack_map=genetic_map,
                 vendor_order_id=vendor_order_id,
             )
             yield pb.ImportGenotypesRequest(header=header)
+            for side_name, pieces in side_files:
+                async for piece in pieces:
+                    side = pb.SideFilePiece(name=side_name, data=piece)
+                    yield pb.ImportGenotypesRequest(side=side)
             async for piece in data:
                 if piece:
                     yield pb.ImportGenotypesRequest(data=piece)

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n0bijmantra/genotyping/v1/genotyping_service.proto\x12\x17\x62ijmantra.genotyping.v1\"4\n\x17\x44\x65leteVariantSetRequest\x12\x19\n\x11variant_set_db_id\x18\x01 \x01(\t\"1\n\x18\x44\x65leteVariantSetResponse\x12\x15\n\rdocument_json\x18\x01 \x01(\x0c\"\x14\n\x12\x43heckImportRequest\"\x15\n\x13\x43heckImportResponse\"C\n\x16\x45xportGenotypesRequest\x12\x19\n\x11variant_set_db_id\x18\x01 \x01(\t\x12\x0e\n\x06\x66ormat\x18\x02 \x01(\t\"\'\n\x17\x45xportGenotypesResponse\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\"\xa7\x01\n\x0cImportHeader\x12\x0e\n\x06\x66ormat\x18\x01 \x01(\t\x12\x18\n\x10variant_set_name\x18\x02 \x01(\t\x12\x18\n\x10\x63ommon_crop_name\x18\x03 \x01(\t\x12\x11\n\tplink_bim\x18\x04 \x01(\x0c\x12\x11\n\tplink_fam\x18\x05 \x01(\x0c\x12\x14\n\x0c\x66lapjack_map\x18\x06 \x01(\x0c\x12\x17\n\x0fvendor_order_id\x18\x07 \x01(\t\"i\n\x16ImportGenotypesRequest\x12\x37\n\x06header\x18\x01 \x01(\x0b\x32%.bijmantra.genotyping.v1.ImportHeaderH\x00\x12\x0e\n\x04\x64\x61ta\x18\x02 \x01(\x0cH\x00\x42\x06\n\x04part\"/\n\x17ImportGenotypesResponse\x12\x14\n\x0csummary_json\x18\x01 \x01(\x0c\"1\n\x14GetVariantSetRequest\x12\x19\n\x11variant_set_db_id\x18\x01 \x01(\t\".\n\x15GetVariantSetResponse\x12\x15\n\rdocument_json\x18\x01 \x01(\x0c\"L\n\x16StreamGenotypesRequest\x12\x19\n\x11variant_set_db_id\x18\x01 \x01(\t\x12\x17\n\x0f\x63\x61ll_set_db_ids\x18\x02 \x03(\t\"\xab\x01\n\x17StreamGenotypesResponse\x12\x15\n\rvariant_start\x18\x01 \x01(\r\x12\x12\n\nn_variants\x18\x02 \x01(\r\x12\x11\n\tn_samples\x18\x03 \x01(\r\x12\r\n\x05\x63odec\x18\x04 \x01(\t\x12\x0f\n\x07\x64osages\x18\x05 \x01(\x0c\x12\r\n\x05\x63hrom\x18\x06 \x03(\t\x12\x0b\n\x03pos\x18\x07 \x03(\x03\x12\x16\n\x0evariant_db_ids\x18\x08 \x03(\t2\xce\x05\n\x11GenotypingService\x12v\n\x0fImportGenotypes\x12/.bijmantra.genotyping.v1.ImportGenotypesRequest\x1a\x30.bijmantra.genotyping.v1.ImportGenotypesResponse(\x01\x12n\n\rGetVariantSet\x12-.bijmantra.genotyping.v1.GetVariantSetRequest\x1a..bijmantra.genotyping.v1.GetVariantSetResponse\x12v\n\x0fStreamGenotypes\x12/.bijmantra.genotyping.v1.StreamGenotypesRequest\x1a\x30.bijmantra.genotyping.v1.StreamGenotypesResponse0\x01\x12v\n\x0f\x45xportGenotypes\x12/.bijmantra.genotyping.v1.ExportGenotypesRequest\x1a\x30.bijmantra.genotyping.v1.ExportGenotypesResponse0\x01\x12h\n\x0b\x43heckImport\x12+.bijmantra.genotyping.v1.CheckImportRequest\x1a,.bijmantra.genotyping.v1.CheckImportResponse\x12w\n\x10\x44\x65leteVariantSet\x12\x30.bijmantra.genotyping.v1.DeleteVariantSetRequest\x1a\x31.bijmantra.genotyping.v1.DeleteVariantSetResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n0bijmantra/genotyping/v1/genotyping_service.proto\x12\x17\x62ijmantra.genotyping.v1\"4\n\x17\x44\x65leteVariantSetRequest\x12\x19\n\x11variant_set_db_id\x18\x01 \x01(\t\"1\n\x18\x44\x65leteVariantSetResponse\x12\x15\n\rdocument_json\x18\x01 \x01(\x0c\"\x14\n\x12\x43heckImportRequest\"\x15\n\x13\x43heckImportResponse\"C\n\x16\x45xportGenotypesRequest\x12\x19\n\x11variant_set_db_id\x18\x01 \x01(\t\x12\x0e\n\x06\x66ormat\x18\x02 \x01(\t\"\'\n\x17\x45xportGenotypesResponse\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\"\xa1\x01\n\x0cImportHeader\x12\x0e\n\x06\x66ormat\x18\x01 \x01(\t\x12\x18\n\x10variant_set_name\x18\x02 \x01(\t\x12\x18\n\x10\x63ommon_crop_name\x18\x03 \x01(\t\x12\x17\n\x0fvendor_order_id\x18\x07 \x01(\tJ\x04\x08\x04\x10\x05J\x04\x08\x05\x10\x06J\x04\x08\x06\x10\x07R\tplink_bimR\tplink_famR\x0c\x66lapjack_map\"+\n\rSideFilePiece\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\"\xa1\x01\n\x16ImportGenotypesRequest\x12\x37\n\x06header\x18\x01 \x01(\x0b\x32%.bijmantra.genotyping.v1.ImportHeaderH\x00\x12\x0e\n\x04\x64\x61ta\x18\x02 \x01(\x0cH\x00\x12\x36\n\x04side\x18\x03 \x01(\x0b\x32&.bijmantra.genotyping.v1.SideFilePieceH\x00\x42\x06\n\x04part\"/\n\x17ImportGenotypesResponse\x12\x14\n\x0csummary_json\x18\x01 \x01(\x0c\"1\n\x14GetVariantSetRequest\x12\x19\n\x11variant_set_db_id\x18\x01 \x01(\t\".\n\x15GetVariantSetResponse\x12\x15\n\rdocument_json\x18\x01 \x01(\x0c\"L\n\x16StreamGenotypesRequest\x12\x19\n\x11variant_set_db_id\x18\x01 \x01(\t\x12\x17\n\x0f\x63\x61ll_set_db_ids\x18\x02 \x03(\t\"\xab\x01\n\x17StreamGenotypesResponse\x12\x15\n\rvariant_start\x18\x01 \x01(\r\x12\x12\n\nn_variants\x18\x02 \x01(\r\x12\x11\n\tn_samples\x18\x03 \x01(\r\x12\r\n\x05\x63odec\x18\x04 \x01(\t\x12\x0f\n\x07\x64osages\x18\x05 \x01(\x0c\x12\r\n\x05\x63hrom\x18\x06 \x03(\t\x12\x0b\n\x03pos\x18\x07 \x03(\x03\x12\x16\n\x0evariant_db_ids\x18\x08 \x03(\t2\xce\x05\n\x11GenotypingService\x12v\n\x0fImportGenotypes\x12/.bijmantra.genotyping.v1.ImportGenotypesRequest\x1a\x30.bijmantra.genotyping.v1.ImportGenotypesResponse(\x01\x12n\n\rGetVariantSet\x12-.bijmantra.genotyping.v1.GetVariantSetRequest\x1a..bijmantra.genotyping.v1.GetVariantSetResponse\x12v\n\x0fStreamGenotypes\x12/.bijmantra.genotyping.v1.StreamGenotypesRequest\x1a\x30.bijmantra.genotyping.v1.StreamGenotypesResponse0\x01\x12v\n\x0f\x45xportGenotypes\x12/.bijmantra.genotyping.v1.ExportGenotypesRequest\x1a\x30.bijmantra.genotyping.v1.ExportGenotypesResponse0\x01\x12h\n\x0b\x43heckImport\x12+.bijmantra.genotyping.v1.CheckImportRequest\x1a,.bijmantra.genotyping.v1.CheckImportResponse\x12w\n\x10\x44\x65leteVariantSet\x12\x30.bijmantra.genotyping.v1.DeleteVariantSetRequest\x1a\x31.bijmantra.genotyping.v1.DeleteVariantSetResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -45,19 +45,21 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_EXPORTGENOTYPESRESPONSE']._serialized_start=296
   _globals['_EXPORTGENOTYPESRESPONSE']._serialized_end=335
   _globals['_IMPORTHEADER']._serialized_start=338
-  _globals['_IMPORTHEADER']._serialized_end=505
-  _globals['_IMPORTGENOTYPESREQUEST']._serialized_start=507
-  _globals['_IMPORTGENOTYPESREQUEST']._serialized_end=612
-  _globals['_IMPORTGENOTYPESRESPONSE']._serialized_start=614
-  _globals['_IMPORTGENOTYPESRESPONSE']._serialized_end=661
-  _globals['_GETVARIANTSETREQUEST']._serialized_start=663
-  _globals['_GETVARIANTSETREQUEST']._serialized_end=712
-  _globals['_GETVARIANTSETRESPONSE']._serialized_start=714
-  _globals['_GETVARIANTSETRESPONSE']._serialized_end=760
-  _globals['_STREAMGENOTYPESREQUEST']._serialized_start=762
-  _globals['_STREAMGENOTYPESREQUEST']._serialized_end=838
-  _globals['_STREAMGENOTYPESRESPONSE']._serialized_start=841
-  _globals['_STREAMGENOTYPESRESPONSE']._serialized_end=1012
-  _globals['_GENOTYPINGSERVICE']._serialized_start=1015
-  _globals['_GENOTYPINGSERVICE']._serialized_end=1733
+  _globals['_IMPORTHEADER']._serialized_end=499
+  _globals['_SIDEFILEPIECE']._serialized_start=501
+  _globals['_SIDEFILEPIECE']._serialized_end=544
+  _globals['_IMPORTGENOTYPESREQUEST']._serialized_start=547
+  _globals['_IMPORTGENOTYPESREQUEST']._serialized_end=708
+  _globals['_IMPORTGENOTYPESRESPONSE']._serialized_start=710
+  _globals['_IMPORTGENOTYPESRESPONSE']._serialized_end=757
+  _globals['_GETVARIANTSETREQUEST']._serialized_start=759
+  _globals['_GETVARIANTSETREQUEST']._serialized_end=808
+  _globals['_GETVARIANTSETRESPONSE']._serialized_start=810
+  _globals['_GETVARIANTSETRESPONSE']._serialized_end=856
+  _globals['_STREAMGENOTYPESREQUEST']._serialized_start=858
+  _globals['_STREAMGENOTYPESREQUEST']._serialized_end=934
+  _globals['_STREAMGENOTYPESRESPONSE']._serialized_start=937
+  _globals['_STREAMGENOTYPESRESPONSE']._serialized_end=1108
+  _globals['_GENOTYPINGSERVICE']._serialized_start=1111
+  _globals['_GENOTYPINGSERVICE']._serialized_end=1829
 # @@protoc_insertion_point(module_scope)

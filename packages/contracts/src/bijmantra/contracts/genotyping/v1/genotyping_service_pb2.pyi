@@ -149,20 +149,12 @@ class ImportHeader(_message.Message):
     FORMAT_FIELD_NUMBER: _builtins.int
     VARIANT_SET_NAME_FIELD_NUMBER: _builtins.int
     COMMON_CROP_NAME_FIELD_NUMBER: _builtins.int
-    PLINK_BIM_FIELD_NUMBER: _builtins.int
-    PLINK_FAM_FIELD_NUMBER: _builtins.int
-    FLAPJACK_MAP_FIELD_NUMBER: _builtins.int
     VENDOR_ORDER_ID_FIELD_NUMBER: _builtins.int
     format: _builtins.str
     """"vcf", "plink", "hapmap" or "flapjack"."""
     variant_set_name: _builtins.str
     common_crop_name: _builtins.str
     """Crop of the germplasm created for samples that match no germplasm by name."""
-    plink_bim: _builtins.bytes
-    """PLINK only: the .bim and .fam files (small); the .bed follows as data."""
-    plink_fam: _builtins.bytes
-    flapjack_map: _builtins.bytes
-    """Flapjack only: the map file (small); the genotype file follows as data."""
     vendor_order_id: _builtins.str
     """The vendor order whose results this file is ("" for none)."""
     def __init__(
@@ -171,18 +163,41 @@ class ImportHeader(_message.Message):
         format: _builtins.str = ...,
         variant_set_name: _builtins.str = ...,
         common_crop_name: _builtins.str = ...,
-        plink_bim: _builtins.bytes = ...,
-        plink_fam: _builtins.bytes = ...,
-        flapjack_map: _builtins.bytes = ...,
         vendor_order_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["common_crop_name", b"common_crop_name", "flapjack_map", b"flapjack_map", "format", b"format", "plink_bim", b"plink_bim", "plink_fam", b"plink_fam", "variant_set_name", b"variant_set_name", "vendor_order_id", b"vendor_order_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["common_crop_name", b"common_crop_name", "format", b"format", "variant_set_name", b"variant_set_name", "vendor_order_id", b"vendor_order_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ImportHeader: _TypeAlias = ImportHeader  # noqa: Y015
+
+@_typing.final
+class SideFilePiece(_message.Message):
+    """A piece of a side file: PLINK's "bim" and "fam", Flapjack's "map". Every piece of the
+    side files comes after the header and before the first data message.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    DATA_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    data: _builtins.bytes
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        data: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["data", b"data", "name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SideFilePiece: _TypeAlias = SideFilePiece  # noqa: Y015
 
 @_typing.final
 class ImportGenotypesRequest(_message.Message):
@@ -190,20 +205,24 @@ class ImportGenotypesRequest(_message.Message):
 
     HEADER_FIELD_NUMBER: _builtins.int
     DATA_FIELD_NUMBER: _builtins.int
+    SIDE_FIELD_NUMBER: _builtins.int
     data: _builtins.bytes
     @_builtins.property
     def header(self) -> Global___ImportHeader: ...
+    @_builtins.property
+    def side(self) -> Global___SideFilePiece: ...
     def __init__(
         self,
         *,
         header: Global___ImportHeader | None = ...,
         data: _builtins.bytes = ...,
+        side: Global___SideFilePiece | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["data", b"data", "header", b"header", "part", b"part"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["data", b"data", "header", b"header", "part", b"part", "side", b"side"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["data", b"data", "header", b"header", "part", b"part"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["data", b"data", "header", b"header", "part", b"part", "side", b"side"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_part: _TypeAlias = _typing.Literal["header", "data"]  # noqa: Y015
+    _WhichOneofReturnType_part: _TypeAlias = _typing.Literal["header", "data", "side"]  # noqa: Y015
     _WhichOneofArgType_part: _TypeAlias = _typing.Literal["part", b"part"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_part) -> _WhichOneofReturnType_part | None: ...
 
