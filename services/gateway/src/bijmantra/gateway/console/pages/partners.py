@@ -15,7 +15,7 @@ from bijmantra.application.security import Action, permissions
 from bijmantra.domain.distribution.model import PartnerType, Purpose
 from bijmantra.gateway.console.paging import Rows, document, page_request
 from bijmantra.gateway.console.web import PREFIX, View, view
-from bijmantra.kernel import BijmantraError, ErrorCode, PageRequest
+from bijmantra.kernel import BijmantraError, ErrorCode, FieldError, PageRequest, ValidationFailed
 from litestar import Request, get, post
 from litestar.datastructures import State
 from litestar.response import Redirect, Template
@@ -25,7 +25,9 @@ FORM_LIMIT = 16 * 1024
 PARTNERS_OFFERED = PageRequest(0, 200)  # partners a new request may name from a list
 REFUSED_FORM = (ErrorCode.VALIDATION, ErrorCode.UNPROCESSABLE, ErrorCode.CONFLICT)
 PARTNER_FIELDS = ("name", "country", "type", "contact_name", "contact_email", "address")
-REQUEST_FIELDS = ("partner_id", "purpose", "germplasm_id", "quantity", "units", "notes")
+REQUEST_FIELDS = ("partner_id", "purpose", "notes")
+ITEM_FIELDS = ("germplasm_id", "quantity", "units")
+ITEM_ROWS = 10  # items a request is recorded with here (up to 200 through the API)
 Req = Request[Any, Any, Any]
 
 
@@ -46,23 +48,26 @@ async def _page(
     *,
     partner: dict[str, str] | None = None,
     seed_request: dict[str, str] | None = None,
+    items: list[dict[str, str]] | None = None,
     error: tuple[str, str] = ("", ""),
 ) -> Template:
-    """The partners, the two forms (``partner``, ``seed_request``: what was typed), and
-    ``error``: (which form, why) when one was refused."""
+    """The partners, the two forms (``partner``, ``seed_request`` and its ``items``: what
+    was typed, each item with its own refusal as ``problem``), and ``error``: (which form,
+    why) when one was refused."""
     found, offered = await asyncio.gather(
         state.distribution.list(page.token, "partners", page_request(request), None),
         state.distribution.list(page.token, "partners", PARTNERS_OFFERED, None),
     )
-    items = [msgspec.json.decode(item) for item in found.items]
+    listed = [msgspec.json.decode(item) for item in found.items]
     return page.render(
         "distribution/partners.html",
-        rows=Rows(items, found.request.page, found.total_count, found.total_pages, {}),
+        rows=Rows(listed, found.request.page, found.total_count, found.total_pages, {}),
         offered=[msgspec.json.decode(item) for item in offered.items],
         types=[t.value for t in PartnerType],
         purposes=[p.value for p in Purpose],
         partner=partner or {},
         seed_request=seed_request or {},
+        items=items or [{} for _ in range(ITEM_ROWS)],
         refused=error[0],
         error=error[1],
         status_code=422 if error[1] else 200,
@@ -102,30 +107,69 @@ async def create_partner(request: Req, state: State) -> Redirect | Template:
     request_max_body_size=FORM_LIMIT,
 )
 async def create_request(request: Req, state: State) -> Redirect | Template:
-    """A draft request of one item (more through the API); its page submits and approves it."""
+    """A draft request of up to ``ITEM_ROWS`` items (rows left blank are skipped); its page
+    submits and approves it. A refusal shows the form as typed, each refused item saying why
+    next to it."""
     page = view(request, WRITE)
-    given = await _form(request, REQUEST_FIELDS)
-    item = {
-        "germplasm_id": given.get("germplasm_id", ""),
-        "quantity": given.get("quantity", ""),
-        "units": given.get("units", "") or "seeds",
-    }
+    form = await request.form()
+    given = {n: v.strip() for n in REQUEST_FIELDS if isinstance(v := form.get(n, ""), str)}
+    rows = [
+        {n: v.strip() for n in ITEM_FIELDS if isinstance(v := form.get(f"{n}-{k}", ""), str)}
+        for k in range(ITEM_ROWS)
+    ]
+    filled = [k for k, row in enumerate(rows) if any(row.values())]
     body = {
         "partner_id": given.get("partner_id", ""),
         "purpose": given.get("purpose", ""),
-        "items": [item],
+        "items": [
+            {
+                "germplasm_id": rows[k].get("germplasm_id", ""),
+                "quantity": rows[k].get("quantity", ""),
+                "units": rows[k].get("units", "") or "seeds",
+            }
+            for k in filled
+        ],
         "notes": given.get("notes", ""),
     }
     try:
+        _check_rows(rows, filled)
         created = document(
             await state.distribution.create(page.token, "seed-requests", msgspec.json.encode(body))
         )
     except BijmantraError as error:
         if error.code not in REFUSED_FORM:
             raise
+        _mark_items(rows, filled, error)
         refused = ("request", _said(error))
-        return await _page(request, state, page, seed_request=given, error=refused)
+        return await _page(request, state, page, seed_request=given, items=rows, error=refused)
     return Redirect(f"{PREFIX}/seed-requests/{created['id']}")
+
+
+def _check_rows(rows: list[dict[str, str]], filled: list[int]) -> None:
+    """A row half filled (no germplasm, or no quantity) is refused before anything is sent."""
+    problems = [
+        FieldError(f"items[{n}]", "give a germplasm DbId and a quantity")
+        for n, k in enumerate(filled)
+        if not (rows[k].get("germplasm_id") and rows[k].get("quantity"))
+    ]
+    if not filled:
+        problems.append(FieldError("items", "at least one item"))
+    if problems:
+        raise ValidationFailed("Some items are incomplete", problems)
+
+
+def _mark_items(rows: list[dict[str, str]], filled: list[int], error: BijmantraError) -> None:
+    """Each refusal next to its item: ``items[n]…`` is the n-th filled row; an unknown
+    germplasm (``germplasm_id``: its id) every row that names it."""
+    for detail in error.details:
+        if detail.location.startswith("items[") and "]" in detail.location:
+            index = detail.location[6 : detail.location.index("]")]
+            if index.isdecimal() and int(index) < len(filled):
+                rows[filled[int(index)]]["problem"] = detail.message
+        elif detail.location == "germplasm_id":
+            for k in filled:
+                if repr(rows[k].get("germplasm_id")) == detail.message:
+                    rows[k]["problem"] = "no such germplasm in this organization"
 
 
 @post(
