@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import httpx
 import psutil
 import pytest
+from bijmantra.application.genotyping.imports import MAX_NAME_CHARS
 from bijmantra.devstack.stack import DevStack, running_stack
 from bijmantra.gateway.multipart_form import MAX_FIELD_BYTES, MAX_PARTS
 from bijmantra.kernel.pagination import MAX_PAGE_BYTES
@@ -167,3 +168,30 @@ def test_a_large_side_file_streams_through_the_gateway(
     assert answer.status_code == 201, answer.text
     assert answer.json()["data"]["variantsImported"] == 2
     assert high_water_mark(gateway) - before < 64 * MIB
+
+
+@pytest.mark.parametrize("where", ["sample", "ID", "CHROM"])
+def test_a_name_every_call_repeats_is_bounded(client: httpx.Client, where: str) -> None:
+    """A calls page repeats its variant's, sample's and contig's names in each of up to
+    10,000 calls: a 1 MB variant ID over 100 samples made a calls page of 100 MB (the
+    gateway +300 MB), and a 30 MB one, within a VCF line's bound, 300 GB. 422 now, and
+    nothing stored (the germplasm its samples would have created included)."""
+    long = "n" * (MAX_NAME_CHARS + 1)
+    prefix = f"r13n{uuid.uuid4().hex[:6]}"
+    samples = [long if where == "sample" else f"{prefix}a", f"{prefix}b"]
+    chrom = long if where == "CHROM" else "chr1"
+    variant = long if where == "ID" else "v1"
+    vcf = (
+        "##fileformat=VCFv4.3\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\t"
+        + "\t".join(samples)
+        + f"\n{chrom}\t100\t{variant}\tA\tC\t.\t.\t.\tGT\t0/1\t1/1\n"
+    )
+    answer = client.post(
+        "/api/v1/genotypes/imports",
+        params={"name": prefix, "commonCropName": "Cassava"},
+        content=vcf.encode(),
+    )
+    assert answer.status_code == 422, answer.text[:300]
+    assert str(MAX_NAME_CHARS) in answer.text
+    stored = client.get("/brapi/v2/germplasm", params={"germplasmName": f"{prefix}b"})
+    assert stored.json()["metadata"]["pagination"]["totalCount"] == 0

@@ -29,7 +29,15 @@ from bijmantra.application.use_case import refuse_full, refuse_used_up
 from bijmantra.domain.genotyping import CallSet, VariantSet
 from bijmantra.domain.tenancy.quotas import Resource
 from bijmantra.domain.tenancy.storage import StoredResource
-from bijmantra.kernel import Clock, FieldError, Principal, SystemClock, ValidationFailed, new_id
+from bijmantra.kernel import (
+    Clock,
+    FieldError,
+    Principal,
+    SystemClock,
+    Unprocessable,
+    ValidationFailed,
+    new_id,
+)
 
 WRITE = Permission("genotyping", Action.WRITE)
 # A file's samples are bounded twice: all of them by what one calls or allele-matrix read may
@@ -38,6 +46,9 @@ WRITE = Permission("genotyping", Action.WRITE)
 MAX_IMPORT_SAMPLES = MAX_CALL_SETS
 MAX_NEW_GERMPLASM = MAX_WRITE_ITEMS
 CREATE_GERMPLASM = Permission("germplasm", Action.WRITE)
+# A sample's, a variant's and a contig's name: a calls page repeats them in each of up to
+# 10,000 calls, so a 30 MB variant ID (within a VCF line's bound) made a page of 300 GB.
+MAX_NAME_CHARS = 1_000
 
 
 async def germplasm_ids_by_name(store: ResourceStore, names: Sequence[str]) -> dict[str, str]:
@@ -84,6 +95,7 @@ class ImportGenotypes:
             await refuse_full(uow, StoredResource.GENOTYPE_CALLS)
             names = await upload.sample_names()
             _check_samples("samples", len(names), MAX_IMPORT_SAMPLES)
+            _check_names("samples", names)
             check_contigs(len(upload.contig_lengths))  # the header's, known with the samples
             matched = await germplasm_ids_by_name(uow.resources, names)
             if len(matched) < len(names):
@@ -116,6 +128,8 @@ class ImportGenotypes:
             writer = await uow.genotypes.create(variant_set)
             contigs = Contigs()
             async for block in upload.blocks():
+                _check_names("ID", block.ids)
+                _check_names("CHROM", block.chrom)
                 contigs.saw(block.chrom)
                 await writer.append(block)
             variant_set.imported(
@@ -140,6 +154,15 @@ class ImportGenotypes:
             "germplasmMatched": len(matched),
             "germplasmCreated": len(names) - len(matched),
         }
+
+
+def _check_names(field: str, names: Sequence[str]) -> None:
+    longest = max(map(len, names), default=0)
+    if longest > MAX_NAME_CHARS:
+        raise Unprocessable(
+            f"A name of {longest} characters in {field}; at most {MAX_NAME_CHARS}",
+            [FieldError(field, f"names of at most {MAX_NAME_CHARS} characters")],
+        )
 
 
 def _check_samples(what: str, count: int, bound: int) -> None:
