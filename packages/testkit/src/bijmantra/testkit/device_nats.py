@@ -47,6 +47,9 @@ authorization {{
 """
 
 
+LOCAL_STREAM_BYTES = 256 * 1024 * 1024  # what a local edge keeps of batches not yet stored
+
+
 @dataclass
 class LocalDeviceNats(_LocalProcess):
     mqtt_port: int = field(default_factory=free_port)
@@ -72,6 +75,10 @@ class LocalDeviceNats(_LocalProcess):
             "DEVICE_NATS_CALLOUT_URL": self.callout_url,
             "DEVICE_NATS_INGEST_URL": self.ingest_url,
             "DEVICE_NATS_ISSUER_SEED": self.issuer_seed,
+            # JetStream reserves a stream's max_bytes on the disk when it creates it: the
+            # production default (4 GiB) would keep domain-api from starting on a laptop with
+            # a few gigabytes free (ADR 0371).
+            "DEVICE_STREAM_MAX_BYTES": str(LOCAL_STREAM_BYTES),
         }
 
     def command(self) -> list[str]:
