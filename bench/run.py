@@ -57,6 +57,7 @@ SEPARATE: list[tuple[str, str, str]] = [
     ("allele-matrix", "bench.genotypes.bench_allele_matrix", "allele matrix vs row-per-call"),
     ("phenotyping", "bench.phenotyping.bench_phenotyping", "observations vs a raw COPY"),
     ("sensors", "bench.sensors.bench_sensors", "telemetry vs COPY; 1 h history vs raw rows"),
+    ("device-stream", "bench.sensors.bench_device_stream", "MQTT via the edge's stream vs a sub"),
     ("distribution", "bench.distribution.bench_distribution", "invoice numbers; PDF p95"),
     ("quotas", "bench.quotas.bench_quota_charge", "one organization's charged commits vs 32's"),
     ("operations", "bench.operations.bench_operations", "add-dependency vs the whole graph"),
