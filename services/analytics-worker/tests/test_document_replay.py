@@ -22,10 +22,9 @@ from bijmantra.kernel import Principal, TenantId
 from bijmantra.testkit.distribution import DistributionWorld
 from bijmantra.testkit.provision import ProvisionedDatabase
 
-from .test_partner_mail_outcome import NOW, WORKER, issued_invoice, member, world
+from .conftest import NOW, WORKER, issued_invoice, member
 
 pytestmark = pytest.mark.integration
-__all__ = ["world"]  # the fixture: the distribution use cases over real PostgreSQL
 
 
 def renderer(world: DistributionWorld) -> RenderDocuments:
