@@ -24,6 +24,7 @@ from bijmantra.gateway.console.pages import (
     enrolment,
     exports,
     germplasm,
+    invoicing,
     operations,
     partners,
     sensors,
@@ -61,6 +62,7 @@ PAGES = (
     operations,
     enrolment,
     sensors,
+    invoicing,
     distribution,
     partners,
 )

@@ -14,8 +14,9 @@ import msgspec
 from bijmantra.application.security import Action, permissions
 from bijmantra.domain.distribution.model import PartnerType, Purpose
 from bijmantra.gateway.console.paging import Rows, document, page_request
+from bijmantra.gateway.console.row_forms import REFUSED_FORM, RowForm, said
 from bijmantra.gateway.console.web import PREFIX, View, view
-from bijmantra.kernel import BijmantraError, ErrorCode, FieldError, PageRequest, ValidationFailed
+from bijmantra.kernel import BijmantraError, PageRequest
 from litestar import Request, get, post
 from litestar.datastructures import State
 from litestar.response import Redirect, Template
@@ -23,17 +24,17 @@ from litestar.response import Redirect, Template
 READ, WRITE = permissions("distribution", Action.READ, Action.WRITE)
 FORM_LIMIT = 16 * 1024
 PARTNERS_OFFERED = PageRequest(0, 200)  # partners a new request may name from a list
-REFUSED_FORM = (ErrorCode.VALIDATION, ErrorCode.UNPROCESSABLE, ErrorCode.CONFLICT)
 PARTNER_FIELDS = ("name", "country", "type", "contact_name", "contact_email", "address")
 REQUEST_FIELDS = ("partner_id", "purpose", "notes")
-ITEM_FIELDS = ("germplasm_id", "quantity", "units")
 ITEM_ROWS = 10  # items a request is recorded with here (up to 200 through the API)
+ITEMS = RowForm(
+    "items",
+    ("germplasm_id", "quantity", "units"),
+    ("germplasm_id", "quantity"),
+    ITEM_ROWS,
+    "give a germplasm DbId and a quantity",
+)
 Req = Request[Any, Any, Any]
-
-
-def _said(error: BijmantraError) -> str:
-    details = "; ".join(f"{d.location}: {d.message}" for d in error.details)
-    return f"{error.message} ({details})" if details else error.message
 
 
 async def _form(request: Req, names: tuple[str, ...]) -> dict[str, str]:
@@ -67,7 +68,7 @@ async def _page(
         purposes=[p.value for p in Purpose],
         partner=partner or {},
         seed_request=seed_request or {},
-        items=items or [{} for _ in range(ITEM_ROWS)],
+        items=items or ITEMS.blank(),
         refused=error[0],
         error=error[1],
         status_code=422 if error[1] else 200,
@@ -97,7 +98,7 @@ async def create_partner(request: Req, state: State) -> Redirect | Template:
     except BijmantraError as error:
         if error.code not in REFUSED_FORM:
             raise
-        return await _page(request, state, page, partner=given, error=("partner", _said(error)))
+        return await _page(request, state, page, partner=given, error=("partner", said(error)))
     return Redirect(f"{PREFIX}/partners")
 
 
@@ -113,11 +114,7 @@ async def create_request(request: Req, state: State) -> Redirect | Template:
     page = view(request, WRITE)
     form = await request.form()
     given = {n: v.strip() for n in REQUEST_FIELDS if isinstance(v := form.get(n, ""), str)}
-    rows = [
-        {n: v.strip() for n in ITEM_FIELDS if isinstance(v := form.get(f"{n}-{k}", ""), str)}
-        for k in range(ITEM_ROWS)
-    ]
-    filled = [k for k, row in enumerate(rows) if any(row.values())]
+    rows, filled = ITEMS.read(form)
     body = {
         "partner_id": given.get("partner_id", ""),
         "purpose": given.get("purpose", ""),
@@ -131,45 +128,26 @@ async def create_request(request: Req, state: State) -> Redirect | Template:
         ],
         "notes": given.get("notes", ""),
     }
-    try:
-        _check_rows(rows, filled)
-        created = document(
-            await state.distribution.create(page.token, "seed-requests", msgspec.json.encode(body))
-        )
-    except BijmantraError as error:
-        if error.code not in REFUSED_FORM:
-            raise
-        _mark_items(rows, filled, error)
-        refused = ("request", _said(error))
+    created, refusal = await ITEMS.sent(
+        rows,
+        filled,
+        lambda: state.distribution.create(page.token, "seed-requests", msgspec.json.encode(body)),
+    )
+    if refusal is not None:
+        _mark_unknown_germplasm(rows, filled, refusal)
+        refused = ("request", said(refusal))
         return await _page(request, state, page, seed_request=given, items=rows, error=refused)
     return Redirect(f"{PREFIX}/seed-requests/{created['id']}")
 
 
-def _check_rows(rows: list[dict[str, str]], filled: list[int]) -> None:
-    """A row half filled (no germplasm, or no quantity) is refused before anything is sent."""
-    problems = [
-        FieldError(f"items[{n}]", "give a germplasm DbId and a quantity")
-        for n, k in enumerate(filled)
-        if not (rows[k].get("germplasm_id") and rows[k].get("quantity"))
-    ]
-    if not filled:
-        problems.append(FieldError("items", "at least one item"))
-    if problems:
-        raise ValidationFailed("Some items are incomplete", problems)
-
-
-def _mark_items(rows: list[dict[str, str]], filled: list[int], error: BijmantraError) -> None:
-    """Each refusal next to its item: ``items[n]…`` is the n-th filled row; an unknown
-    germplasm (``germplasm_id``: its id) every row that names it."""
-    for detail in error.details:
-        if detail.location.startswith("items[") and "]" in detail.location:
-            index = detail.location[6 : detail.location.index("]")]
-            if index.isdecimal() and int(index) < len(filled):
-                rows[filled[int(index)]]["problem"] = detail.message
-        elif detail.location == "germplasm_id":
-            for k in filled:
-                if repr(rows[k].get("germplasm_id")) == detail.message:
-                    rows[k]["problem"] = "no such germplasm in this organization"
+def _mark_unknown_germplasm(
+    rows: list[dict[str, str]], filled: list[int], error: BijmantraError
+) -> None:
+    """Germplasm the organization lacks (``germplasm_id``: its id) next to each row naming it."""
+    unknown = {d.message for d in error.details if d.location == "germplasm_id"}
+    for k in filled:
+        if repr(rows[k].get("germplasm_id")) in unknown:
+            rows[k]["problem"] = "no such germplasm in this organization"
 
 
 @post(
