@@ -2,8 +2,9 @@
 
 The edge's NATS server keeps the last PUBLISH with the retain flag of every topic in the
 ``DEVICES`` account's ``$MQTT_rmsgs`` stream, up to ``max_payload`` (a batch's 4 MiB) each and
-until replaced. Nothing reads them: a device may subscribe to nothing, and the platform's
-telemetry subscriber is a plain NATS subscription, which is never sent retained messages. The
+until replaced. Nothing reads them: a device may subscribe to nothing, and the platform reads
+telemetry from the ``DEVICE_TELEMETRY`` stream (ADR 0371), which takes each publish as it
+arrives and is never sent retained messages. The
 stream's own ``max_msg_size`` is the one knob that bounds them: a retained publish larger than
 it is not stored, while the server still acknowledges it (PUBACK), delivers it to the
 telemetry subscriber and keeps the device connected; new devices still connect (measured
