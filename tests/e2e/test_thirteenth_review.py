@@ -195,3 +195,17 @@ def test_a_name_every_call_repeats_is_bounded(client: httpx.Client, where: str) 
     assert str(MAX_NAME_CHARS) in answer.text
     stored = client.get("/brapi/v2/germplasm", params={"germplasmName": f"{prefix}b"})
     assert stored.json()["metadata"]["pagination"]["totalCount"] == 0
+
+
+def test_a_device_credential_too_long_for_grpc_metadata_is_a_401(client: httpx.Client) -> None:
+    """The gateway forwards a device credential to domain-api as gRPC metadata, whose bound
+    refused 16,000 characters as RESOURCE_EXHAUSTED: an anonymous caller got 503, as if
+    the platform were down and a retry would help."""
+    for length in (300, 16_000, 60_000):
+        answer = client.post(
+            "/api/v1/telemetry",
+            json={"readings": []},
+            headers={"Authorization": "Device " + "a" * length},
+        )
+        assert answer.status_code == 401, (length, answer.text)
+        assert answer.json()["error"]["code"] == "unauthorized"

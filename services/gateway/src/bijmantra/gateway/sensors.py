@@ -14,6 +14,7 @@ import msgspec
 from bijmantra.application.security import Action, Permission
 from bijmantra.application.sensors import history_csv
 from bijmantra.application.sensors.alerts import AlertDocument, RuleDocument
+from bijmantra.application.sensors.credentials import MAX_LENGTH as CREDENTIAL_LENGTH
 from bijmantra.application.sensors.documents import (
     ClaimCodeDocument,
     ClaimedDocument,
@@ -97,6 +98,8 @@ async def ingest_telemetry(request: Request[Any, Any, Any], state: State) -> Res
     scheme, _, credential = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() not in ("device", "bearer") or not credential.strip():
         raise Unauthorized("Missing device credential (Authorization: Device <credential>)")
+    if len(credential) > CREDENTIAL_LENGTH:  # in gRPC metadata, 16 KiB were a 503 (ADR 0376)
+        raise Unauthorized("Malformed device credential or claim code")
     document = await state.sensors.ingest(credential.strip(), await request.body())
     return document_body(request, document)
 
