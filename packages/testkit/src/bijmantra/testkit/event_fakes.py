@@ -147,6 +147,9 @@ class FakeEventFeed:
     async def last_position(self) -> int:
         return len(self.items)
 
+    async def next_position(self, after: int) -> int | None:
+        return after + 1 if after < len(self.items) else None
+
     async def position_of(self, event_id: str) -> int:
         for item in self.items:
             if item.event_id == event_id:
@@ -166,7 +169,8 @@ class FakeEventFeed:
 
         async def items() -> AsyncIterator[FeedItem]:
             while through is None or not queue.empty():
-                yield await queue.get()
+                item = await queue.get()
+                yield dataclasses.replace(item, behind=len(self.items) - item.position)
 
         try:
             yield items()
@@ -174,6 +178,49 @@ class FakeEventFeed:
             self.followers -= 1
             if through is None:
                 self._followers.remove(queue)
+
+
+class QueueInbox:
+    """A socket's bounded queue as the live hub sees it (``live_hub.Inbox``). ``write`` runs
+    its sender: it takes what waits into ``sent``, as the gateway's sender takes frames; a
+    socket whose ``write`` never runs never makes room. ``overflowed``: the hub closed it."""
+
+    def __init__(self, limit: int = 1000) -> None:
+        self.waiting: asyncio.Queue[FeedItem] = asyncio.Queue(limit)
+        self.sent: list[FeedItem] = []
+        self.overflowed = False
+        self._taken = asyncio.Event()
+
+    @property
+    def sent_ids(self) -> list[str]:
+        return [item.event_id for item in self.sent]
+
+    def offer(self, item: FeedItem) -> bool:
+        if self.waiting.full():
+            return False
+        self.waiting.put_nowait(item)
+        return True
+
+    async def room(self) -> None:
+        while self.waiting.full():
+            self._taken.clear()
+            await self._taken.wait()
+
+    def overflow(self) -> None:
+        self.overflowed = True
+
+    async def write(self, pause: float = 0.0) -> None:
+        """Take what waits, one event each ``pause`` seconds (0: all at once)."""
+        while True:
+            if pause:
+                await asyncio.sleep(pause)
+            self.sent.append(await self.waiting.get())
+            self._taken.set()
+
+    async def until_sent(self, event_id: str) -> None:
+        while event_id not in self.sent_ids:
+            self._taken.clear()
+            await self._taken.wait()
 
 
 @dataclass
@@ -212,4 +259,5 @@ __all__ = [
     "FakeEventConsumer",
     "FakeEventFeed",
     "FakeEventSubscriptions",
+    "QueueInbox",
 ]

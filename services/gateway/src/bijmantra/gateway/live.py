@@ -13,8 +13,9 @@ Protocol (JSON text frames):
   The token is re-verified each interval (4401 once it expires or is revoked: a member's
   removal or role change revokes their tokens), and the subscription's filter is computed
   again from the principal that verification returns (ADR 0347).
-- back-pressure: at most ``queue_limit`` frames wait for a client; a client that falls
-  further behind is disconnected (4413) and may resume from its last event id.
+- back-pressure: at most ``queue_limit`` frames wait for a client; a client that makes no
+  room within the hub's bounded wait (``live_hub.ROOM_WAIT``, ADR 0375) is disconnected
+  (4413) and may resume from its last event id.
 - at most ``WS_SOCKETS_PER_MEMBER`` (32) sockets per member and organization on one gateway worker:
   the next is answered with an error frame (``rate_limited``) and closed (4429).
 - at most ``MAX_SUBSCRIBES`` subscribe frames per ``SUBSCRIBE_WINDOW`` seconds per socket; one
@@ -166,6 +167,7 @@ class LiveConnection:
         self._filter: FeedFilter | None = None
         # Control frames as bytes, events as ``_Event`` (framed when sent, see ``_send``).
         self._outbox: asyncio.Queue[bytes | _Event] = asyncio.Queue(self._settings.queue_limit)
+        self._taken = asyncio.Event()  # set each time the sender takes what waits
         self._batch = False
         self._subscribes = SubscribeBudget()
         self._last_heard = time.monotonic()
@@ -273,7 +275,7 @@ class LiveConnection:
         assert self._principal is not None  # verified before reading began
         tenant_id = str(self._principal.tenant_id)  # another one closes the socket (4401)
         try:
-            async with self._hub.watch(tenant_id, self._offer, after_event_id=resume_from) as watch:
+            async with self._hub.watch(tenant_id, self, after_event_id=resume_from) as watch:
                 self._queue(b'{"type":"subscribed"}')  # before any event of the watch
                 opened.set_result(None)
                 await watch.run()
@@ -290,16 +292,23 @@ class LiveConnection:
                 opened.set_exception(Unavailable("The event stream is unavailable"))
             self._fail(_stream_lost())
 
-    def _offer(self, item: FeedItem) -> None:
+    def offer(self, item: FeedItem) -> bool:
         """One event of the socket's organization, from the hub: queued when the filter admits
-        it. Never blocks nor raises: a socket whose queue is full is closed (4413) and the
-        hub's other sockets go on."""
+        it; ``False`` when the queue is full (the hub waits for ``room``, then ``overflow``)."""
         if self._fatal.done() or self._filter is None or not self._filter.admits(item):
-            return
-        try:
-            self._queue(_Event(item.payload))
-        except _Closed as closed:
-            self._fail(closed)
+            return True
+        if self._outbox.full():
+            return False
+        self._outbox.put_nowait(_Event(item.payload))
+        return True
+
+    async def room(self) -> None:
+        while self._outbox.full() and not self._fatal.done():
+            self._taken.clear()
+            await self._taken.wait()
+
+    def overflow(self) -> None:
+        self._fail(_too_slow())
 
     def _filter_now(self) -> FeedFilter | None:
         """The subscription's filter for the principal verified last (``None``: none yet).
@@ -320,9 +329,7 @@ class LiveConnection:
         try:
             self._outbox.put_nowait(frame)
         except asyncio.QueueFull:
-            raise _Closed(
-                CLOSE_SLOW_CONSUMER, "slow consumer: resume from your last event id"
-            ) from None
+            raise _too_slow() from None
 
     async def _send(self) -> None:
         """Send what waits; batching clients get the waiting events in one frame.
@@ -334,6 +341,7 @@ class LiveConnection:
             waiting = [await self._outbox.get()]
             while not self._outbox.empty() and len(waiting) < MAX_BATCH:
                 waiting.append(self._outbox.get_nowait())
+            self._taken.set()
             for frame in _frames(waiting, batch=self._batch):
                 await self._socket.send_data(frame, "text")
 
@@ -368,6 +376,10 @@ class LiveConnection:
         if principal != before:
             self._principal = principal
             self._filter = self._filter_now()
+
+
+def _too_slow() -> _Closed:
+    return _Closed(CLOSE_SLOW_CONSUMER, "slow consumer: resume from your last event id")
 
 
 def _stream_lost() -> _Closed:

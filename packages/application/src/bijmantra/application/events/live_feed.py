@@ -37,6 +37,7 @@ class FeedItem:
     type: str
     payload: bytes
     position: int = 0  # where the stream stored it: a later event has a greater position
+    behind: int = 0  # events stored after it when the stream sent it (0: the follower is level)
 
 
 class EventFeed(Protocol):
@@ -47,11 +48,16 @@ class EventFeed(Protocol):
         self, *, after: int, through: int | None = None
     ) -> AbstractAsyncContextManager[AsyncIterator[FeedItem]]:
         """Every event stored after position ``after``, then each new one; with ``through``,
-        only those up to that position (the iteration ends there)."""
+        only those up to that position: the iteration ends once every event stored up to
+        ``through`` was delivered, however long that takes (ADR 0375)."""
         ...
 
     async def last_position(self) -> int:
         """The position of the last event stored (0: none)."""
+        ...
+
+    async def next_position(self, after: int) -> int | None:
+        """The position of the first event stored after ``after`` (``None``: none yet)."""
         ...
 
     async def position_of(self, event_id: str) -> int:

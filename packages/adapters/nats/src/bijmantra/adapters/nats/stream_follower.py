@@ -17,12 +17,13 @@ from bijmantra.adapters.nats.publisher import EVENT_TYPE_HEADER, TENANT_HEADER
 from bijmantra.adapters.nats.stream import EVENTS_STREAM, EVENTS_SUBJECTS
 from bijmantra.application.events import decode_envelope
 from bijmantra.application.events.live_feed import FeedItem
-from bijmantra.kernel import NotFound
+from bijmantra.kernel import NotFound, Unavailable
 
 import nats.errors
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
 
 # Events are stored after they are created; this covers clock differences between hosts.
 CLOCK_SKEW = timedelta(seconds=5)
@@ -33,29 +34,15 @@ SCAN_IDLE = 1.0
 # (any member may send one, again and again) had the gateway read the headers of every
 # organization's events since then, up to a month of the stream (ADR 0335).
 MAX_RESUME_SCAN = 50_000
-# A replay ends when its next stored message does not come within this long (seconds).
-REPLAY_IDLE = 5.0
+# A replay that receives nothing this long (seconds) reads the stream's positions again: it
+# ends when nothing it was asked for is stored any more (removed by age), and waits on when
+# something is (a loaded server). It never ends on a silence alone (ADR 0375).
+REPLAY_RECHECK = 1.0
+# ... and gives up (``Unavailable``: the client resumes again) after this many re-reads in
+# a row that found events stored and none delivered.
+MAX_REPLAY_STALLS = 30
 # What a live-feed consumer says it is, on the server (``nats consumer info``).
 FOLLOWER_DESCRIPTION = "bijmantra live feed"
-
-
-async def _replay(
-    subscription: JetStreamContext.PushSubscription, through: int
-) -> AsyncIterator[FeedItem]:
-    """The subscription's messages up to stream sequence ``through``: every one of them was
-    stored before the replay began, so it ends at ``through``, at the stream's end, or when
-    none comes within ``REPLAY_IDLE`` (those in between were removed by age)."""
-    while True:
-        try:
-            message = await subscription.next_msg(timeout=REPLAY_IDLE)
-        except nats.errors.TimeoutError:
-            return
-        sequence = int(message.metadata.sequence.stream)
-        if sequence > through:
-            return
-        yield _item(message)
-        if sequence == through or message.metadata.num_pending == 0:
-            return
 
 
 def _item(message: Msg) -> FeedItem:
@@ -70,6 +57,7 @@ def _item(message: Msg) -> FeedItem:
         event_type,
         message.data,
         int(message.metadata.sequence.stream),
+        int(message.metadata.num_pending or 0),
     )
 
 
@@ -112,9 +100,44 @@ class JetStreamEventFeed:
             if through is None:
                 yield (_item(message) async for message in subscription.messages)
             else:
-                yield _replay(subscription, through)
+                yield self._replay(subscription, after, through)
         finally:
             await self._end(subscription)
+
+    async def next_position(self, after: int) -> int | None:
+        try:
+            stored = await self._js.get_msg(
+                EVENTS_STREAM, seq=after + 1, subject=EVENTS_SUBJECTS[0], next=True
+            )
+        except NotFoundError:
+            return None
+        return int(stored.seq or 0) or None
+
+    async def _replay(
+        self, subscription: JetStreamContext.PushSubscription, after: int, through: int
+    ) -> AsyncIterator[FeedItem]:
+        """The subscription's events up to stream sequence ``through``: it ends on the event
+        at ``through``, on one after it, or on one with nothing pending behind it; a silence
+        only makes it read the stream's positions again (``REPLAY_RECHECK``)."""
+        position, stalls = after, 0
+        while position < through:
+            try:
+                message = await subscription.next_msg(timeout=REPLAY_RECHECK)
+            except nats.errors.TimeoutError:
+                following = await self.next_position(position)
+                if following is None or following > through:
+                    return  # what was left was removed by age
+                stalls += 1
+                if stalls == MAX_REPLAY_STALLS:
+                    raise Unavailable("The event stream does not deliver this replay") from None
+                continue
+            stalls, sequence = 0, int(message.metadata.sequence.stream)
+            if sequence > through:
+                return
+            yield _item(message)
+            position = sequence
+            if message.metadata.num_pending == 0:
+                return
 
     async def _end(self, subscription: JetStreamContext.PushSubscription) -> None:
         """Unsubscribe and delete the consumer on the server. Unsubscribing alone left it
