@@ -20,6 +20,7 @@ from bijmantra.application.console.sessions import ConsoleSessionStore, TokenEnd
 from bijmantra.application.distribution.notifications import DeliveryLedger
 from bijmantra.application.email import EmailSender
 from bijmantra.application.events.live_feed import EventFeed
+from bijmantra.application.events.live_hub import Inbox
 from bijmantra.application.events.ports import (
     EventConsumer,
     EventPublisher,
@@ -108,6 +109,7 @@ from bijmantra.testkit.event_fakes import (
     FakeEventConsumer,
     FakeEventFeed,
     FakeEventSubscriptions,
+    QueueInbox,
 )
 from bijmantra.testkit.export_fakes import ExportTables, FakeExportStore, FakeExportsUnitOfWork
 from bijmantra.testkit.fakes import (
@@ -190,6 +192,7 @@ PORT_FAKES: dict[type[Any], type[Any]] = {
     ExportsUnitOfWork: FakeExportsUnitOfWork,
     GenotypeStore: genotypes.FakeGenotypeStore,
     IdempotencyStore: FakeIdempotencyStore,
+    Inbox: QueueInbox,
     InvitationRepository: FakeInvitations,
     InvitationsUnitOfWork: FakeTenancyUnitOfWork,
     KnownOrganizations: FakeOAuthClients,
@@ -264,6 +267,7 @@ if TYPE_CHECKING:  # mypy: each fake implements its port (nothing here runs)
     _due: DueInvitations = FakeDueInvitations(_identity)
     _mail: EmailSender = RecordingEmailSender()
     _feed: EventFeed = FakeEventFeed()
+    _inbox: Inbox = QueueInbox()
     _log: EventLog = FakeEventLog(_identity)
     _publisher: EventPublisher = FakePublisher()
     _subscriptions: EventSubscriptions = FakeEventSubscriptions()
