@@ -341,21 +341,18 @@ async def test_a_client_that_stops_reading_is_disconnected_not_buffered(
     replicas: Replicas, tokens: tuple[str, str]
 ) -> None:
     demo, other = tokens
-    # Other sockets on the same worker, sharing its consumer (ADR 0362), read on while the
-    # stalled one fills its queue and is closed: the stalled socket holds no one up, and a
-    # socket of its own organization that reads promptly is not judged slow (ADR 0375).
+    # Another socket on the same worker, sharing its consumer (ADR 0362), reads on while the
+    # stalled one fills its queue and is closed: the stalled socket holds no one up for long
+    # (ADR 0375; a prompt socket of its own organization: tests of ``LiveHub`` on JetStream).
     reader = await subscribed(replicas.second, other)
-    neighbour = await subscribed(replicas.second, demo)
     seen: list[dict[str, Any]] = []
-    neighbour_seen: list[dict[str, Any]] = []
 
-    async def read(socket: ClientConnection, into: list[dict[str, Any]]) -> None:
+    async def read() -> None:
         while True:
-            message = await frame(socket)
-            into.append(message["event"])
+            message = await frame(reader)
+            seen.append(message["event"])
 
-    reading = asyncio.create_task(read(reader, seen))
-    neighbour_reading = asyncio.create_task(read(neighbour, neighbour_seen))
+    reading = asyncio.create_task(read())
     socket = await connect(
         ws_url(replicas.second),
         additional_headers={"Authorization": f"Bearer {demo}"},
@@ -375,16 +372,13 @@ async def test_a_client_that_stops_reading_is_disconnected_not_buffered(
         }
         for n in range(200)
     ]
-    flooded: list[str] = []
     async with httpx.AsyncClient(base_url=replicas.first, timeout=60) as client:
         for _ in range(15):
             response = await client.post(
                 "/brapi/v2/germplasm", json=body, headers={"Authorization": f"Bearer {demo}"}
             )
             assert response.status_code == 200
-            flooded += [g["germplasmDbId"] for g in response.json()["result"]["data"]]
     marker = await create(replicas.first, other, "after-the-flood")
-    demo_marker = await create(replicas.first, demo, "after-the-flood")
     for _ in range(int(WAIT / 0.1)):
         if marker in {e["subject"] for e in seen} or reading.done():
             break
@@ -395,17 +389,9 @@ async def test_a_client_that_stops_reading_is_disconnected_not_buffered(
     # Closed as too slow (4413) or, while it did not read, by keep-alive (4408); when its
     # pipe was full the close frame could not pass and the server dropped the connection.
     assert await close_code(socket) in {4413, 4408, None}
-    for _ in range(int(WAIT / 0.1)):
-        if demo_marker in {e["subject"] for e in neighbour_seen} or neighbour_reading.done():
-            break
-        await asyncio.sleep(0.1)
-    assert demo_marker in {e["subject"] for e in neighbour_seen}, neighbour_reading
-    assert {i for e in neighbour_seen for i in e["data"].get("ids", ())} >= set(flooded)
-    for task in (reading, neighbour_reading):
-        assert not task.done(), task  # still open, answering pings: the end left them be
-        task.cancel()
+    assert not reading.done(), reading  # still open, answering pings: the end left it be
+    reading.cancel()
     await reader.close()
-    await neighbour.close()
 
 
 async def feed_consumers(nats_url: str) -> list[str]:
