@@ -13,7 +13,7 @@ from bijmantra.devstack.stack import DevStack
 from playwright.sync_api import BrowserContext, Page, expect
 
 from tests.browser.conftest import axe_violations, cookies_of, csrf_of
-from tests.browser.test_console_sensors import enrol_logger, send, wait_for_open_alert
+from tests.browser.test_console_sensors import alert_row, enrol_logger, send, wait_for_open_alert
 
 
 def test_a_threshold_rule_added_on_the_device_page_opens_an_alert(
@@ -44,7 +44,9 @@ def test_a_threshold_rule_added_on_the_device_page_opens_an_alert(
                                       "value": 41.0}])  # fmt: skip
     wait_for_open_alert(console_stack, device["deviceId"])
     page.get_by_role("link", name="The alerts inbox").click()
-    expect(page.get_by_role("row").filter(has_text=device["deviceId"])).to_be_visible()
+    expect(alert_row(page, device["deviceId"]).get_by_role("link")).to_have_text(
+        "Drying shed logger"
+    )
 
 
 def _rules_of(stack: DevStack, device_id: str) -> list[dict[str, Any]]:

@@ -168,6 +168,8 @@ def test_request_agreement_dispatch_and_invoice_through_the_console(
     assert axe_violations(page) == []
     row.get_by_role("link").click()
     expect(page.get_by_text("an SMTA is required")).to_be_visible()
+    item = page.locator(f'a[href="/app/germplasm/{shipment["germplasm"]}"]')
+    expect(item).to_have_text("IR64 console")  # the germplasm's name, linked, not its id
     assert axe_violations(page) == []
     page.get_by_role("button", name="Approve").click()
     expect(page.locator("dl.facts")).to_contain_text("approved")
@@ -212,6 +214,10 @@ def test_request_agreement_dispatch_and_invoice_through_the_console(
     card.get_by_role("button", name="Ship").click()
     expect(_card(page, "shipped", fits)).to_contain_text("DHL 42")
     assert _lot_amount(console_stack, shipment) == 10
+    page.goto(f"/app/dispatches/{fits}")  # its lines name the lot and the germplasm
+    line = page.get_by_role("row").filter(has_text="IR64-console")
+    expect(line.get_by_role("link", name="IR64 console")).to_be_visible()
+    page.goto("/app/dispatches")
     screenshot(page, "distribution-3-board-shipped")
 
     # The invoice: issued (numbered), then its PDF previewed in the page.

@@ -94,7 +94,9 @@ def test_an_admin_adds_a_partner_and_records_its_seed_request(
     expect(facts).to_contain_text("draft")
     expect(facts).to_contain_text(name)
     for germplasm_id, quantity in ((germplasm, "25"), (second, "10"), (third, "5")):
-        expect(page.get_by_role("row").filter(has_text=germplasm_id)).to_contain_text(quantity)
+        link = page.locator(f'a[href="/app/germplasm/{germplasm_id}"]')
+        expect(link).to_contain_text("request-")  # the germplasm's name, linked
+        expect(page.get_by_role("row").filter(has=link)).to_contain_text(quantity)
     page.get_by_role("button", name="Submit").click()
     expect(page.locator("dl.facts")).to_contain_text("submitted")
 

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 from bijmantra.devstack.stack import DevStack
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 
 from tests.browser.conftest import axe_violations
 
@@ -103,30 +103,36 @@ def test_devices_with_status_and_history_at_a_resolution(
     row = page.get_by_role("row").filter(has_text="Cold store logger")
     expect(row).to_contain_text("commissioned")
     expect(row).to_contain_text("online")
+    expect(row).to_contain_text("seed store A")  # its location's name, not its id
     row.get_by_role("link", name="Cold store logger").click()
     expect(page.get_by_role("heading", name="Cold store logger")).to_be_visible()
+    expect(page.locator("dl.facts")).to_contain_text("seed store A")
     page.get_by_label("Resolution").select_option("1m")
     page.get_by_role("button", name="Show history").click()
     expect(page.get_by_text("30 buckets with readings")).to_be_visible()
     assert axe_violations(page) == []
 
 
+def alert_row(page: Page, device_id: str) -> Locator:
+    """The inbox's row of an alert of the device, found by the link to it (named by its name)."""
+    return page.get_by_role("row").filter(has=page.locator(f'a[href="/app/devices/{device_id}"]'))
+
+
 def test_an_alert_is_acknowledged_then_cleared_with_who_and_when(
     page: Page, logger: dict[str, Any]
 ) -> None:
     page.goto("/app/alerts?status=open")
-    row = page.get_by_role("row").filter(has_text=logger["deviceId"])
+    row = alert_row(page, logger["deviceId"])
     expect(row).to_be_visible()  # open since the fixture: the page shows it when rendered
+    expect(row.get_by_role("link")).to_have_text(logger["name"])  # its name, not its id
     assert axe_violations(page) == []
     row.get_by_role("button", name="Acknowledge").click()
     page.goto("/app/alerts?status=acknowledged")
-    row = page.get_by_role("row").filter(has_text=logger["deviceId"])
+    row = alert_row(page, logger["deviceId"])
     expect(row).to_contain_text("acknowledged by")
     row.get_by_role("button", name="Clear").click()
     page.goto("/app/alerts?status=cleared")
-    expect(page.get_by_role("row").filter(has_text=logger["deviceId"])).to_contain_text(
-        "cleared by"
-    )
+    expect(alert_row(page, logger["deviceId"])).to_contain_text("cleared by")
 
 
 def test_the_devices_list_follows_a_device_live(page: Page, console_stack: DevStack) -> None:

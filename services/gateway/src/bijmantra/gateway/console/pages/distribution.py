@@ -25,6 +25,7 @@ from bijmantra.domain.distribution.states import (
     RequestStatus,
 )
 from bijmantra.edge import content_disposition
+from bijmantra.gateway.console.names import names
 from bijmantra.gateway.console.paging import Rows, document, lists, page_request
 from bijmantra.gateway.console.web import PREFIX, View, view
 from bijmantra.kernel import PageRequest
@@ -184,15 +185,30 @@ async def seed_request(request: Req, state: State, record_id: str) -> Template:
     ]
     drafting = found["status"] == RequestStatus.APPROVED and page.can("distribution:write")
     lots = await _lots_for(state, page, found["items"]) if drafting else None
+    germplasm, seed_lots = await _item_names(state, page, found["items"])
     return page.render(
         "distribution/request.html",
         record=found,
+        germplasm_names=germplasm,
+        lot_names=seed_lots,
         partner=partner,
         allowed=allowed,
         verbs=VERBS,
         lots=lots,
         agreement_types=[t.value for t in AgreementType],
     )
+
+
+async def _item_names(
+    state: State, page: View, items: list[dict[str, Any]]
+) -> tuple[dict[str, str], dict[str, str]]:
+    """The names of the germplasm and seed lots that ``items`` (request or dispatch lines) name."""
+    germplasm = [g for i in items for g in (i.get("germplasm_ids") or [i.get("germplasm_id")])]
+    found = await asyncio.gather(
+        names(state, page, "germplasm", germplasm),
+        names(state, page, "seedlot", (i.get("seed_lot_id") for i in items)),
+    )
+    return found[0], found[1]
 
 
 async def _lots_for(state: State, page: View, items: list[dict[str, Any]]) -> list[list[Any]]:
@@ -301,8 +317,15 @@ async def dispatch(request: Req, state: State, record_id: str) -> Template:
     page = view(request, READ)
     found, partner = await _with_partner(state, page, "dispatches", record_id)
     pdf = found["status"] in WITH_PDF["dispatches"]
+    germplasm, seed_lots = await _item_names(state, page, found["lines"])
     return page.render(
-        "distribution/dispatch.html", record=found, partner=partner, verbs=VERBS, pdf=pdf
+        "distribution/dispatch.html",
+        record=found,
+        partner=partner,
+        verbs=VERBS,
+        pdf=pdf,
+        germplasm_names=germplasm,
+        lot_names=seed_lots,
     )
 
 

@@ -5,6 +5,7 @@ routes."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,9 +13,17 @@ import msgspec
 from bijmantra.application.security import Action, Permission
 from bijmantra.domain.sensors.alerts import Comparison
 from bijmantra.gateway.console.charts import polyline
+from bijmantra.gateway.console.names import names
 from bijmantra.gateway.console.paging import document
 from bijmantra.gateway.console.web import PREFIX, View, view
-from bijmantra.kernel import BijmantraError, ErrorCode, FieldError, PageRequest, ValidationFailed
+from bijmantra.kernel import (
+    BijmantraError,
+    ErrorCode,
+    FieldError,
+    NotFound,
+    PageRequest,
+    ValidationFailed,
+)
 from litestar import Request, get, post
 from litestar.datastructures import State
 from litestar.handlers import HTTPRouteHandler
@@ -55,7 +64,8 @@ async def devices(request: Request[Any, Any, Any], state: State) -> Template:
     page = view(request, READ)
     found = await state.sensors.devices(page.token, PAGE)
     rows = [msgspec.json.decode(d) for d in found.items]
-    return page.render("sensors/devices.html", devices=rows, total=found.total_count)
+    places = await names(state, page, "location", (d.get("locationDbId") for d in rows))
+    return page.render("sensors/devices.html", devices=rows, total=found.total_count, places=places)
 
 
 @get(f"{PREFIX}/devices/{{device_id:str}}", name="console:device")
@@ -76,6 +86,7 @@ async def _device_page(
     refused."""
     found = document(await state.sensors.device(page.token, device_id))
     profiles = msgspec.json.decode(await state.sensors.profiles(page.token))
+    places = await names(state, page, "location", [found.get("locationDbId")])
     profile = next((p for p in profiles if p["profileId"] == found["profileId"]), None)
     metrics = [m["name"] for m in profile["metrics"]] if profile else []
     resolution = request.query_params.get("resolution", "1h")
@@ -107,6 +118,7 @@ async def _device_page(
     return page.render(
         "sensors/device.html",
         device=found,
+        place=places.get(found.get("locationDbId") or ""),
         metrics=metrics,
         metric=metric,
         resolution=resolution,
@@ -201,7 +213,26 @@ async def alerts(request: Request[Any, Any, Any], state: State) -> Template:
     status = status if status in ("open", "acknowledged", "cleared") else ""
     found = await state.sensors.alerts(page.token, PAGE, status)
     rows = [msgspec.json.decode(a) for a in found.items]
-    return page.render("sensors/alerts.html", alerts=rows, status=status)
+    return page.render(
+        "sensors/alerts.html",
+        alerts=rows,
+        status=status,
+        devices=await _device_names(state, page, rows),
+    )
+
+
+async def _device_names(state: State, page: View, alerts: list[dict[str, Any]]) -> dict[str, str]:
+    """The names of the devices ``alerts`` (one page of them) were raised on; a device the
+    member can no longer read keeps its id."""
+
+    async def name(device_id: str) -> str:
+        try:
+            return str(document(await state.sensors.device(page.token, device_id)).get("name"))
+        except NotFound:
+            return ""
+
+    ids = sorted({a["deviceId"] for a in alerts if a.get("deviceId")})
+    return dict(zip(ids, await asyncio.gather(*(name(i) for i in ids)), strict=True))
 
 
 def _alert_action(action: str) -> HTTPRouteHandler:
