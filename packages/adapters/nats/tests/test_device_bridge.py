@@ -69,9 +69,9 @@ class RecordingIngest:
 
 @asynccontextmanager
 async def running(
-    js: JetStreamContext, ingest: RecordingIngest, **options: float
+    js: JetStreamContext, ingest: RecordingIngest, *, ack_wait: float = 60.0, max_deliver: int = 5
 ) -> AsyncIterator[DeviceTelemetryBridge]:
-    bridge = DeviceTelemetryBridge(js, ingest, **options)  # type: ignore[arg-type]
+    bridge = DeviceTelemetryBridge(js, ingest, ack_wait=ack_wait, max_deliver=max_deliver)
     await bridge.start()
     try:
         yield bridge

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from contextlib import AbstractAsyncContextManager
 
 import pytest
 from bijmantra.adapters.nats.device_bridge import DeviceTelemetryBridge
@@ -30,8 +31,10 @@ class Stored:
         self.batches: dict[str, list[bytes]] = {}
         self.count = 0
 
-    async def __call__(self, tenant: TenantId, device: str, body: bytes, turn: object) -> None:
-        async with turn:  # type: ignore[attr-defined]
+    async def __call__(
+        self, tenant: TenantId, device: str, body: bytes, turn: AbstractAsyncContextManager[None]
+    ) -> None:
+        async with turn:
             self.batches.setdefault(device, []).append(body)
             self.count += 1
 
