@@ -9,11 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from bijmantra.observability.http_metrics import red_metrics
 from bijmantra.observability.tracing import parse_traceparent
 from bijmantra.observability.tracing_setup import Tracing
 from litestar.enums import ScopeType
 from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
-from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+from litestar.plugins.prometheus import PrometheusController
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -63,16 +64,9 @@ class HttpObservability:
 
 
 def http_observability(service: str, tracing: Tracing) -> HttpObservability:
-    """``http_requests_total`` / ``http_request_duration_seconds`` by method, route, status."""
-    # HTTP requests only: a WebSocket session is no request to time, and the middleware
-    # would otherwise wrap every frame the live feed sends (one more hop per event).
-    metrics = PrometheusConfig(
-        app_name=service,
-        prefix="http",
-        group_path=True,
-        exclude=["^/metrics$"],
-        scopes={ScopeType.HTTP},
-    )
+    """``http_requests_total`` / ``http_request_duration_seconds`` by method, route, status
+    (HTTP requests only: a WebSocket session is no request to time, and the middleware would
+    otherwise wrap every frame the live feed sends)."""
     plugins: list[Any] = []
     if tracing.enabled:
         plugins.append(
@@ -84,7 +78,7 @@ def http_observability(service: str, tracing: Tracing) -> HttpObservability:
                 )
             )
         )
-    middleware = [metrics.middleware, *([name_span_by_route] if tracing.enabled else [])]
+    middleware = [red_metrics(service), *([name_span_by_route] if tracing.enabled else [])]
     return HttpObservability(
         route_handlers=[MetricsController], middleware=middleware, plugins=plugins
     )

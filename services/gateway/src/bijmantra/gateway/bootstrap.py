@@ -26,12 +26,10 @@ from bijmantra.application.events.live_hub import LiveHub
 from bijmantra.application.events.permissions import event_permissions
 from bijmantra.application.ports import TokenVerifier
 from bijmantra.edge import (
-    declared_query_parameters,
     exception_handlers,
     nosniff,
     request_id_middleware,
     security_headers_middleware,
-    single_valued_parameters,
 )
 from bijmantra.gateway import (
     brapi,
@@ -48,7 +46,7 @@ from bijmantra.gateway.contract import ROUTES as CONTRACT_ROUTES
 from bijmantra.gateway.edge import (
     authentication_middleware,
     nul_free_url_middleware,
-    permission_guard,
+    route_guard,
 )
 from bijmantra.gateway.identity_proxy import IdentityProxy, identity_routes
 from bijmantra.gateway.live import FeedSettings, SocketQuota, live_feed
@@ -201,7 +199,7 @@ def bootstrap(settings: Settings, adapters: GatewayAdapters, tracing: Tracing) -
             console.console_session_middleware,  # a console page's member, for the protections
             *protection.middleware,
         ],
-        guards=[single_valued_parameters, permission_guard, declared_query_parameters],
+        guards=[route_guard],  # one guard: Litestar copies the handler per guard (ADR 0373)
         before_send=[nosniff, console.console_headers],  # unmatched routes too (ADR 0326)
         exception_handlers=exception_handlers(),
         openapi_config=None,
