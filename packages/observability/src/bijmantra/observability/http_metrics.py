@@ -25,22 +25,15 @@ LABELS = ("method", "path", "status_code", "app_name")
 UNMEASURED_PATH = "/metrics"
 
 
-@dataclass(frozen=True, slots=True)
-class _Families:
-    requests: Counter
-    errors: Counter
-    duration: Histogram
-    in_progress: Gauge
-
-
 @cache
-def _families() -> _Families:
-    """Registered once per process (the gateway and identity tests build many apps)."""
-    return _Families(
-        requests=Counter("http_requests_total", "Total requests", LABELS),
-        errors=Counter("http_requests_error_total", "Total errors in requests", LABELS),
-        duration=Histogram("http_request_duration_seconds", "Request duration, in seconds", LABELS),
-        in_progress=Gauge(
+def _families() -> tuple[Counter, Counter, Histogram, Gauge]:
+    """Requests, errors, durations, in progress: registered once per process (the gateway
+    and identity tests build many apps)."""
+    return (
+        Counter("http_requests_total", "Total requests", LABELS),
+        Counter("http_requests_error_total", "Total errors in requests", LABELS),
+        Histogram("http_request_duration_seconds", "Request duration, in seconds", LABELS),
+        Gauge(
             "http_requests_in_progress",
             "Total requests currently in progress",
             LABELS,
@@ -60,23 +53,23 @@ class _Answered:
 
 def red_metrics(app_name: str) -> Callable[[ASGIApp], ASGIApp]:
     """Litestar middleware (after routing, so the route template is known)."""
-    families = _families()
+    requests, errors, durations, running = _families()
     in_progress: dict[tuple[str, str], Gauge] = {}
     answered: dict[tuple[str, str, int], _Answered] = {}
 
     def gauge(method: str, route: str) -> Gauge:
         key = (method, route)
         if (child := in_progress.get(key)) is None:
-            child = in_progress[key] = families.in_progress.labels(method, route, 200, app_name)
+            child = in_progress[key] = running.labels(method, route, 200, app_name)
         return child
 
     def children(method: str, route: str, status: int) -> _Answered:
         key = (method, route, status)
         if (found := answered.get(key)) is None:
             values = (method, route, status, app_name)
-            errors = families.errors.labels(*values) if status >= 500 else None
+            failed = errors.labels(*values) if status >= 500 else None
             found = answered[key] = _Answered(
-                families.requests.labels(*values), families.duration.labels(*values), errors
+                requests.labels(*values), durations.labels(*values), failed
             )
         return found
 
@@ -96,12 +89,12 @@ def red_metrics(app_name: str) -> Callable[[ASGIApp], ASGIApp]:
                     answer[1] = time.perf_counter() - started
                 await send(message)
 
-            running = gauge(method, route)
-            running.inc()
+            in_flight = gauge(method, route)
+            in_flight.inc()
             try:
                 await app(scope, receive, measured_send)
             finally:
-                running.dec()
+                in_flight.dec()
                 status, duration = answer
                 found = children(method, route, int(status))
                 if found.errors is not None:
