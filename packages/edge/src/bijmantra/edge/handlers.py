@@ -9,6 +9,7 @@ so no client sees a framework page or a bare connection reset.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -123,6 +124,49 @@ def exception_handlers() -> dict[int | type[Exception], Any]:
         HTTPException: http_exception_handler,
         Exception: unexpected_error_handler,
     }
+
+
+def _handler_for(handlers: Mapping[int | type[Exception], Any], exc: Exception) -> Any:
+    """The handler Litestar would pick: by status code first, then by the exception's MRO."""
+    status = getattr(exc, "status_code", None)
+    if isinstance(status, int) and status in handlers:
+        return handlers[status]
+    return next((handlers[kind] for kind in type(exc).__mro__ if kind in handlers), None)
+
+
+def errors_answered_inside(app: ASGIApp) -> ASGIApp:
+    """Answers what the middleware after it raise (authentication's 401, a session's or a
+    URL's refusal) with the route's exception handlers, through the ``send`` it was given.
+    Litestar catches those outside every middleware, so their answers went out without the
+    request id, ``Server-Timing`` and ``no-store`` of the wrappers before this one, and the
+    request metrics counted a 401 as a 200 that took no time."""
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP:
+            await app(scope, receive, send)
+            return
+        started = False
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await app(scope, receive, watched)
+        except Exception as exc:
+            route = scope.get("route_handler")
+            handler = (
+                None if route is None else _handler_for(route.resolve_exception_handlers(), exc)
+            )
+            if started or handler is None:
+                raise
+            litestar_app = scope["litestar_app"]
+            request = litestar_app.request_class(scope=scope, receive=receive, send=send)
+            answer = handler(request, exc).to_asgi_response(app=None, request=request)
+            await answer(scope, receive, watched)
+
+    return middleware
 
 
 async def nosniff(message: Message, scope: Scope) -> None:

@@ -26,6 +26,7 @@ from bijmantra.application.events.live_hub import LiveHub
 from bijmantra.application.events.permissions import event_permissions
 from bijmantra.application.ports import TokenVerifier
 from bijmantra.edge import (
+    errors_answered_inside,
     exception_handlers,
     nosniff,
     request_id_middleware,
@@ -194,6 +195,7 @@ def bootstrap(settings: Settings, adapters: GatewayAdapters, tracing: Tracing) -
             *observability.middleware,
             request_id_middleware,
             security_headers_middleware,
+            errors_answered_inside,  # what the middleware below raise, through the above
             nul_free_url_middleware,
             DefineMiddleware(auth, exclude_from_auth_key="public"),
             console.console_session_middleware,  # a console page's member, for the protections
