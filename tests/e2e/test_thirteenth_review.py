@@ -209,3 +209,58 @@ def test_a_device_credential_too_long_for_grpc_metadata_is_a_401(client: httpx.C
         )
         assert answer.status_code == 401, (length, answer.text)
         assert answer.json()["error"]["code"] == "unauthorized"
+
+
+def test_a_page_of_long_alleles_is_refused_past_its_bytes(
+    stack: DevStack, client: httpx.Client
+) -> None:
+    """REF and ALT are bounded only by a VCF line (32 MiB), and a variants page holds up to
+    10,000: a page of 12 variants of 8 MiB ALTs was 96 MiB, built whole by PostgreSQL,
+    domain-api and the gateway. Past MAX_PAGE_BYTES now the 400 of a document page, and
+    what PostgreSQL sends stops at the bound; calls and the allele matrix, whose items carry
+    no allele, read none."""
+    allele = 8 * MIB
+    count = MAX_PAGE_BYTES // allele * 3
+    prefix = f"r13a{uuid.uuid4().hex[:6]}"
+    lines = b"".join(
+        b"chr1\t%d\tv%d\tC\t%s\t.\t.\t.\tGT\t0/1\n" % (n + 1, n, b"A" * allele)
+        for n in range(count)
+    )
+    vcf = f"##fileformat=VCFv4.3\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\t{prefix}\n"
+    imported = client.post(
+        "/api/v1/genotypes/imports",
+        params={"name": prefix, "commonCropName": "Cassava"},
+        content=vcf.encode() + lines,
+    )
+    assert imported.status_code == 201, imported.text[:300]
+    set_id = imported.json()["data"]["variantSetDbId"]
+    services = [stack.services[name].pid for name in ("domain-api", "gateway")]
+    before = sum(high_water_mark(pid) for pid in services)
+
+    search = client.post("/brapi/v2/search/variants", json={"variantSetDbIds": [set_id]})
+    assert search.status_code == 202, search.text[:300]
+    results = f"/brapi/v2/search/variants/{search.json()['result']['searchResultsDbId']}"
+    pages = ("/brapi/v2/variants", f"/brapi/v2/variantsets/{set_id}/variants", results)
+    for path in pages:
+        listed = client.get(path, params={"variantSetDbId": set_id, "pageSize": count})
+        assert listed.status_code == 400, listed.text[:300]
+        status = [m["message"] for m in listed.json()["metadata"]["status"]]
+        assert status[1].startswith("pageSize: "), status
+    assert sum(high_water_mark(pid) for pid in services) - before < 2 * MAX_PAGE_BYTES
+
+    calls = client.get("/brapi/v2/calls", params={"variantSetDbId": set_id, "pageSize": count})
+    assert calls.status_code == 200, calls.text[:300]
+    assert len(calls.json()["result"]["data"]) == count
+    matrix = client.get(
+        "/brapi/v2/allelematrix",
+        params={"variantSetDbId": set_id, "dimensionVariantPageSize": count},
+    )
+    assert matrix.status_code == 200, matrix.text[:300]
+    assert sum(high_water_mark(pid) for pid in services) - before < 2 * MAX_PAGE_BYTES
+
+    fewer = count // 4
+    for path in pages:
+        page = client.get(path, params={"variantSetDbId": set_id, "pageSize": fewer})
+        assert page.status_code == 200, page.text[:300]
+        variants = page.json()["result"]["data"]
+        assert [len(v["alternateBases"][0]) for v in variants] == [allele] * fewer

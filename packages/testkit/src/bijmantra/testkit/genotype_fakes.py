@@ -147,7 +147,13 @@ class FakeGenotypeStore:
             start += len(block)
 
     async def read_calls(
-        self, variant_set_db_id: str, start: int, stop: int, columns: Sequence[int] | None
+        self,
+        variant_set_db_id: str,
+        start: int,
+        stop: int,
+        columns: Sequence[int] | None,
+        *,
+        alleles: bool = True,
     ) -> AsyncIterator[CallChunk]:
         first = 0
         for block in self.staged[(self._tenant, variant_set_db_id)].blocks:
@@ -159,8 +165,8 @@ class FakeGenotypeStore:
                     list(block.chrom[lo:hi]),
                     [int(p) for p in block.pos[lo:hi]],
                     list(block.ids[lo:hi]),
-                    list(block.ref[lo:hi]),
-                    list(block.alt[lo:hi]),
+                    list(block.ref[lo:hi]) if alleles else [""] * (hi - lo),
+                    list(block.alt[lo:hi]) if alleles else [""] * (hi - lo),
                     calls if columns is None else calls.columns(columns),
                 )
             first += len(block)
@@ -215,7 +221,7 @@ class FakeGenotypeStore:
         return rows[offset : offset + limit], len(rows)
 
     async def variant_rows(
-        self, where: GenotypeFilter, offset: int, limit: int
+        self, where: GenotypeFilter, offset: int, limit: int, *, alleles: bool = True
     ) -> tuple[list[VariantRow], int]:
         rows = []
         for stored in sorted(self._sets(), key=lambda s: s.variant_set.variant_set_db_id):
@@ -230,8 +236,8 @@ class FakeGenotypeStore:
                         block.chrom[k],
                         int(block.pos[k]),
                         block.ids[k],
-                        block.ref[k],
-                        block.alt[k],
+                        block.ref[k] if alleles else "",
+                        block.alt[k] if alleles else "",
                         reference_set,
                     )
                     index += 1

@@ -150,7 +150,7 @@ async def calls_page(
     documents: list[dict[str, Any]] = []
     for set_id, columns in groups.items():
         variants_of_set = with_filter(where, variant_set_db_ids=(set_id,))
-        _, n_variants = await store.variant_rows(variants_of_set, 0, 1)
+        _, n_variants = await store.variant_rows(variants_of_set, 0, 1, alleles=False)
         width, n = len(columns), n_variants * len(columns)
         total += n
         if skip >= n:
@@ -159,7 +159,7 @@ async def calls_page(
         if room:
             take = min(room, n - skip)
             v0, v1 = skip // width, (skip + take - 1) // width
-            variants, _ = await store.variant_rows(variants_of_set, v0, v1 - v0 + 1)
+            variants, _ = await store.variant_rows(variants_of_set, v0, v1 - v0 + 1, alleles=False)
             block = await block_for(
                 store, set_id, [v.index for v in variants], [c.column for c in columns]
             )
@@ -291,9 +291,9 @@ class AlleleMatrix:
             v_offset, _ = dimension_page(v_total, v_page, v_size, "dimensionVariant")
             variants = list(passing[v_offset : v_offset + v_size])
         else:
-            _, v_total = await self.store.variant_rows(v_probe, 0, 1)
+            _, v_total = await self.store.variant_rows(v_probe, 0, 1, alleles=False)
             v_offset, _ = dimension_page(v_total, v_page, v_size, "dimensionVariant")
-            variants, _ = await self.store.variant_rows(v_probe, v_offset, v_size)
+            variants, _ = await self.store.variant_rows(v_probe, v_offset, v_size, alleles=False)
         columns = call_sets[c_offset : c_offset + c_size]
         matrices: list[dict[str, Any]] = []
         coded: CodedMatrix | None = None

@@ -79,7 +79,7 @@ async def extract_variant_set(
     if not await store.hold(source):  # deleted since: nothing to copy, never part of it
         raise NotFound("Nothing to extract: no such variant set, variant or call set")
     chosen = with_filter(where, variant_set_db_ids=(source,))
-    variants, total = await store.variant_rows(chosen, 0, MAX_EXTRACT_VARIANTS)
+    variants, total = await store.variant_rows(chosen, 0, MAX_EXTRACT_VARIANTS, alleles=False)
     if total > MAX_EXTRACT_VARIANTS or not variants:
         raise ValidationFailed(
             "Extract between 1 and 5,000,000 variants",

@@ -30,7 +30,7 @@ async def passing_rows(
         )
     [(set_id, call_sets)] = groups.items()
     rows, total = await store.variant_rows(
-        with_filter(where, variant_set_db_ids=(set_id,)), 0, MAX_FILTERED_VARIANTS
+        with_filter(where, variant_set_db_ids=(set_id,)), 0, MAX_FILTERED_VARIANTS, alleles=False
     )
     if total > MAX_FILTERED_VARIANTS:
         raise ValidationFailed(

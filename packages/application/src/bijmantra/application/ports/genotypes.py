@@ -101,10 +101,17 @@ class GenotypeStore(Protocol):
         ...
 
     def read_calls(
-        self, variant_set_db_id: str, start: int, stop: int, columns: Sequence[int] | None
+        self,
+        variant_set_db_id: str,
+        start: int,
+        stop: int,
+        columns: Sequence[int] | None,
+        *,
+        alleles: bool = True,
     ) -> AsyncIterator[CallChunk]:
         """The calls of variants ``start`` to ``stop`` (exclusive), chunk by chunk, with the
-        variants' fixed columns; ``columns`` as for :meth:`read`."""
+        variants' fixed columns; ``columns`` as for :meth:`read`. REF and ALT are "" unless
+        ``alleles``: a VCF line bounds them, so a range's can be gigabytes (ADR 0376)."""
         ...
 
     async def variant_set_rows(
@@ -120,9 +127,11 @@ class GenotypeStore(Protocol):
         ...
 
     async def variant_rows(
-        self, where: GenotypeFilter, offset: int, limit: int
+        self, where: GenotypeFilter, offset: int, limit: int, *, alleles: bool = True
     ) -> tuple[list[VariantRow], int]:
-        """Matching variants by variant set and index, and how many match."""
+        """Matching variants by variant set and index, and how many match. Their REF and ALT
+        are "" unless ``alleles``; with them, a page whose alleles pass ``MAX_PAGE_BYTES``
+        together is refused (``page_too_large``, ADR 0376): a VCF line bounds an allele."""
         ...
 
     def export(

@@ -31,8 +31,9 @@ _CHUNK = (
     "SELECT array_agg(chrom ORDER BY variant_index) AS chrom, "
     "array_agg(pos ORDER BY variant_index) AS pos, "
     "array_agg(variant_name ORDER BY variant_index) AS name, "
-    "array_agg(ref ORDER BY variant_index) AS ref, "
-    "array_agg(alt ORDER BY variant_index) AS alt FROM domain.variants "
+    "array_agg(CASE WHEN %(alleles)s THEN ref ELSE '' END ORDER BY variant_index) AS ref, "
+    "array_agg(CASE WHEN %(alleles)s THEN alt ELSE '' END ORDER BY variant_index) AS alt "
+    "FROM domain.variants "
     "WHERE variant_set_db_id = c.variant_set_db_id "
     "AND variant_index >= greatest(c.variant_start, %(lo)s) "
     "AND variant_index < least(c.variant_start + c.n_variants, %(hi)s)) v "
@@ -70,6 +71,8 @@ async def read_calls(
     start: int,
     stop: int,
     columns: Sequence[int] | None,
+    *,
+    alleles: bool = True,
 ) -> AsyncIterator[CallChunk]:
     indexes = (
         await connection.execute(_CHUNKS, {"s": variant_set_db_id, "lo": start, "hi": stop})
@@ -79,7 +82,14 @@ async def read_calls(
     async with driver.cursor(binary=True) as cursor:
         for chunk_index in indexes.all():
             await cursor.execute(
-                _CHUNK, {"s": variant_set_db_id, "i": chunk_index, "lo": start, "hi": stop}
+                _CHUNK,
+                {
+                    "s": variant_set_db_id,
+                    "i": chunk_index,
+                    "lo": start,
+                    "hi": stop,
+                    "alleles": alleles,
+                },
             )
             row = await cursor.fetchone()
             assert row is not None

@@ -18,6 +18,7 @@ from bijmantra.application.ports.genotypes import (
     VariantRow,
     VariantSetRow,
 )
+from bijmantra.kernel.pagination import MAX_PAGE_BYTES, page_too_large
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -53,10 +54,21 @@ _CALL_SETS = planned_per_call(
         "ORDER BY v.created_at, c.variant_set_db_id, c.column_index LIMIT :limit OFFSET :offset"
     )
 )
+# A page's alleles count towards MAX_PAGE_BYTES (ADR 0376) as its documents do: REF and ALT
+# are bounded only by a VCF line (32 MiB). Past the bound PostgreSQL sends none (the running
+# size still says how big the page was, to refuse it); ``octet_length`` reads a stored value's
+# size, not the value. A caller that needs no alleles (calls, the matrix) asks for none.
 _VARIANTS = planned_per_call(
     text(
-        "SELECT v.variant_set_db_id, v.variant_index, v.chrom, v.pos, v.variant_name, v.ref, "
-        "v.alt, s.reference_set_db_id, count(*) OVER () FROM domain.variants v "
+        "SELECT variant_set_db_id, variant_index, chrom, pos, variant_name, "
+        "CASE WHEN running <= :max_bytes THEN ref ELSE '' END, "
+        "CASE WHEN running <= :max_bytes THEN alt ELSE '' END, reference_set_db_id, running, "
+        "total FROM (SELECT *, sum(octet_length(ref) + octet_length(alt)) "
+        "OVER (ORDER BY variant_set_db_id, variant_index) AS running FROM ("
+        "SELECT v.variant_set_db_id, v.variant_index, v.chrom, v.pos, v.variant_name, "
+        "CASE WHEN CAST(:alleles AS boolean) THEN v.ref ELSE '' END AS ref, "
+        "CASE WHEN CAST(:alleles AS boolean) THEN v.alt ELSE '' END AS alt, "
+        "s.reference_set_db_id, count(*) OVER () AS total FROM domain.variants v "
         "JOIN domain.variant_sets s USING (tenant_id, variant_set_db_id) "
         "WHERE (cardinality(CAST(:sets AS text[])) = 0 "
         "OR v.variant_set_db_id = ANY(CAST(:sets AS text[]))) "
@@ -70,9 +82,13 @@ _VARIANTS = planned_per_call(
         "CAST(:ref_pair_names AS text[])))) "
         "AND (CAST(:chrom AS text) IS NULL OR v.chrom = :chrom) "
         "AND v.pos >= :lo AND v.pos <= :hi "
-        "ORDER BY v.variant_set_db_id, v.variant_index LIMIT :limit OFFSET :offset"
+        "ORDER BY v.variant_set_db_id, v.variant_index LIMIT :limit OFFSET :offset) p) q "
+        "ORDER BY variant_set_db_id, variant_index"
     )
 )
+
+
+_NO_ALLELES = {"alleles": False, "max_bytes": MAX_PAGE_BYTES}
 
 
 def _params(where: GenotypeFilter, offset: int, limit: int) -> dict[str, Any]:
@@ -111,14 +127,22 @@ async def call_set_rows(
 
 
 async def variant_rows(
-    connection: AsyncConnection, where: GenotypeFilter, offset: int, limit: int
+    connection: AsyncConnection,
+    where: GenotypeFilter,
+    offset: int,
+    limit: int,
+    *,
+    alleles: bool = True,
 ) -> tuple[list[VariantRow], int]:
-    rows = (await connection.execute(_VARIANTS, _params(where, offset, limit))).all()
+    bounds = {"alleles": alleles, "max_bytes": MAX_PAGE_BYTES}
+    rows = (await connection.execute(_VARIANTS, _params(where, offset, limit) | bounds)).all()
+    if rows and rows[-1][-2] > MAX_PAGE_BYTES:
+        raise page_too_large(int(rows[-1][-2]))
     found = [VariantRow(*r[:8]) for r in rows]
     return found, rows[0][-1] if rows else await _total(connection, _VARIANTS, where)
 
 
 async def _total(connection: AsyncConnection, statement: Any, where: GenotypeFilter) -> int:
     """The total when the page asked for is past the end (the window gave no row)."""
-    rows = (await connection.execute(statement, _params(where, 0, 1))).all()
+    rows = (await connection.execute(statement, _params(where, 0, 1) | _NO_ALLELES)).all()
     return int(rows[0][-1]) if rows else 0

@@ -326,9 +326,17 @@ class PostgresGenotypeStore(ConnectionStore):
                 )
 
     def read_calls(
-        self, variant_set_db_id: str, start: int, stop: int, columns: Sequence[int] | None
+        self,
+        variant_set_db_id: str,
+        start: int,
+        stop: int,
+        columns: Sequence[int] | None,
+        *,
+        alleles: bool = True,
     ) -> AsyncIterator[CallChunk]:
-        return read_calls(self._connection, variant_set_db_id, start, stop, columns)
+        return read_calls(
+            self._connection, variant_set_db_id, start, stop, columns, alleles=alleles
+        )
 
     async def variant_set_rows(
         self, where: GenotypeFilter, offset: int, limit: int
@@ -341,9 +349,9 @@ class PostgresGenotypeStore(ConnectionStore):
         return await views.call_set_rows(self._connection, where, offset, limit)
 
     async def variant_rows(
-        self, where: GenotypeFilter, offset: int, limit: int
+        self, where: GenotypeFilter, offset: int, limit: int, *, alleles: bool = True
     ) -> tuple[list[VariantRow], int]:
-        return await views.variant_rows(self._connection, where, offset, limit)
+        return await views.variant_rows(self._connection, where, offset, limit, alleles=alleles)
 
     def export(
         self, variant_set_db_id: str, file_format: str, samples: Sequence[str]
