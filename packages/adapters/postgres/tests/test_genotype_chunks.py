@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 from bijmantra.adapters.postgres import set_tenant
+from bijmantra.adapters.postgres.genotype_calls import read_calls
 from bijmantra.adapters.postgres.genotypes import (
     PostgresGenotypeStore,
     PostgresVariantSetWriter,
@@ -75,7 +76,7 @@ async def _read(
 ) -> list[Any]:
     async with engine.begin() as conn:
         await set_tenant(conn, tenant)
-        return [c async for c in PostgresGenotypeStore(conn).read_calls(set_id, lo, hi, columns)]
+        return [c async for c in read_calls(conn, set_id, lo, hi, columns)]
 
 
 @pytest.mark.integration

@@ -147,14 +147,16 @@ class FakeGenotypeStore:
             start += len(block)
 
     async def read_calls(
-        self,
-        variant_set_db_id: str,
-        start: int,
-        stop: int,
-        columns: Sequence[int] | None,
-        *,
-        alleles: bool = True,
+        self, variant_set_db_id: str, start: int, stop: int, columns: Sequence[int] | None
     ) -> AsyncIterator[CallChunk]:
+        async for chunk in self._chunks(variant_set_db_id, start, stop, columns):
+            blank = [""] * len(chunk.chrom)
+            yield dataclasses.replace(chunk, ref=blank, alt=blank)
+
+    async def _chunks(
+        self, variant_set_db_id: str, start: int, stop: int, columns: Sequence[int] | None
+    ) -> AsyncIterator[CallChunk]:
+        """The calls of a range with their variants' alleles (an export's)."""
         first = 0
         for block in self.staged[(self._tenant, variant_set_db_id)].blocks:
             lo, hi = max(start - first, 0), min(stop - first, len(block))
@@ -165,8 +167,8 @@ class FakeGenotypeStore:
                     list(block.chrom[lo:hi]),
                     [int(p) for p in block.pos[lo:hi]],
                     list(block.ids[lo:hi]),
-                    list(block.ref[lo:hi]) if alleles else [""] * (hi - lo),
-                    list(block.alt[lo:hi]) if alleles else [""] * (hi - lo),
+                    list(block.ref[lo:hi]),
+                    list(block.alt[lo:hi]),
                     calls if columns is None else calls.columns(columns),
                 )
             first += len(block)
@@ -258,7 +260,7 @@ class FakeGenotypeStore:
         if file_format in bundles.BUNDLES:
 
             def columns_of(columns: Sequence[int] | None) -> AsyncIterator[CallChunk]:
-                return self.read_calls(variant_set_db_id, 0, 2**62, columns)
+                return self._chunks(variant_set_db_id, 0, 2**62, columns)
 
             async for piece in bundle_file(columns_of, variant_set_db_id, file_format, samples):
                 yield piece

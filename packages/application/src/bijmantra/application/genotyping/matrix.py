@@ -104,9 +104,7 @@ async def block_for(
     """The calls of the given variants (indexes ascending) for the given columns."""
     chunks = [
         chunk
-        async for chunk in store.read_calls(
-            variant_set_db_id, indexes[0], indexes[-1] + 1, columns, alleles=False
-        )
+        async for chunk in store.read_calls(variant_set_db_id, indexes[0], indexes[-1] + 1, columns)
     ]
     picked: list[CallBlock] = []
     wanted = iter(indexes)

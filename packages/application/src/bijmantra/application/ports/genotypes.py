@@ -101,17 +101,12 @@ class GenotypeStore(Protocol):
         ...
 
     def read_calls(
-        self,
-        variant_set_db_id: str,
-        start: int,
-        stop: int,
-        columns: Sequence[int] | None,
-        *,
-        alleles: bool = True,
+        self, variant_set_db_id: str, start: int, stop: int, columns: Sequence[int] | None
     ) -> AsyncIterator[CallChunk]:
         """The calls of variants ``start`` to ``stop`` (exclusive), chunk by chunk, with the
-        variants' fixed columns; ``columns`` as for :meth:`read`. REF and ALT are "" unless
-        ``alleles``: a VCF line bounds them, so a range's can be gigabytes (ADR 0376)."""
+        variants' fixed columns but no alleles (REF and ALT ""): a VCF line bounds an allele,
+        so a range's can be gigabytes that no call shows (ADR 0376); ``columns`` as for
+        :meth:`read`."""
         ...
 
     async def variant_set_rows(

@@ -326,17 +326,9 @@ class PostgresGenotypeStore(ConnectionStore):
                 )
 
     def read_calls(
-        self,
-        variant_set_db_id: str,
-        start: int,
-        stop: int,
-        columns: Sequence[int] | None,
-        *,
-        alleles: bool = True,
+        self, variant_set_db_id: str, start: int, stop: int, columns: Sequence[int] | None
     ) -> AsyncIterator[CallChunk]:
-        return read_calls(
-            self._connection, variant_set_db_id, start, stop, columns, alleles=alleles
-        )
+        return read_calls(self._connection, variant_set_db_id, start, stop, columns, alleles=False)
 
     async def variant_set_rows(
         self, where: GenotypeFilter, offset: int, limit: int
