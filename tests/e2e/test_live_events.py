@@ -404,14 +404,14 @@ async def feed_consumers(nats_url: str) -> list[str]:
     return [c.name for c in consumers if not c.config.durable_name]
 
 
-async def until_feed_consumers(nats_url: str, count: int) -> list[str]:
+async def until_feed_consumers(nats_url: str, count: int, patience: float = WAIT) -> list[str]:
     """The live feed's consumers once there are ``count`` (closes reach the server later)."""
-    for _ in range(int(WAIT / 0.1)):
+    for _ in range(int(patience / 0.1)):
         names = await feed_consumers(nats_url)
         if len(names) == count:
             return names
         await asyncio.sleep(0.1)
-    pytest.fail(f"the stream kept {len(names)} live feed consumers, not {count}")
+    pytest.fail(f"the stream kept {len(names)} live feed consumers, not {count}: {names}")
 
 
 async def test_a_workers_sockets_share_one_consumer_removed_with_the_last_of_them(
@@ -422,7 +422,10 @@ async def test_a_workers_sockets_share_one_consumer_removed_with_the_last_of_the
     one worker share it, and each still receives its own organization's events alone."""
     demo, other = tokens
     nats_url = replicas.stack.nats_url
-    await until_feed_consumers(nats_url, 0)  # the sockets of the tests before have gone
+    # The sockets of the tests before have gone. In one clean-clone run on a loaded host a
+    # consumer of the tests before outlived WAIT (not seen again locally, under load too):
+    # more patience, and the failure names what stayed. A consumer that never goes still fails.
+    await until_feed_consumers(nats_url, 0, patience=3 * WAIT)
     demo_sockets = [
         await subscribed(replicas.first, demo, events=["germplasm.*"]) for _ in range(12)
     ]
