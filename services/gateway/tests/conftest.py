@@ -57,6 +57,20 @@ class GatewayOnFakes:
         )
         return {COOKIE: "browser-secret"}
 
+    async def partner(self, token: str, name: str = "KARI", country: str = "KE") -> str:
+        """A new research-institute partner with one contact, through the API; its id."""
+        partner = {
+            "name": name,
+            "country": country,
+            "type": "research_institute",
+            "contacts": [{"name": "W", "email": f"seeds@{name.lower()}.example"}],
+        }
+        auth = {"Authorization": f"Bearer {token}"}
+        made = await self.client.post("/api/v1/partners", json=partner, headers=auth)
+        assert made.status_code == 201, made.text
+        partner_id: str = made.json()["data"]["id"]
+        return partner_id
+
 
 def _now_ms() -> float:
     return time.monotonic() * 1000

@@ -28,14 +28,7 @@ async def test_a_draft_invoice_is_written_and_its_lines_replaced_in_the_console(
     async with gateway_on_fakes({MANAGER: manager, VIEWER: viewer}) as on:
         api, auth = on.client, {"Authorization": f"Bearer {MANAGER}"}
         cookies = on.signed_in(manager, MANAGER)
-        partner = {
-            "name": "KARI",
-            "country": "KE",
-            "type": "research_institute",
-            "contacts": [{"name": "W", "email": "seeds@kari.example"}],
-        }
-        made = await api.post("/api/v1/partners", json=partner, headers=auth)
-        partner_id = made.json()["data"]["id"]
+        partner_id = await on.partner(MANAGER)
         drafting = await api.get("/app/invoices/new", cookies=cookies)
         assert drafting.status_code == 200, drafting.text
         assert 'aria-label="Draft an invoice"' in drafting.text

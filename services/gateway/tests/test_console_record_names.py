@@ -17,15 +17,7 @@ async def test_a_requests_items_are_named_and_linked(gateway_on_fakes: Any) -> N
     manager = Principal("m1", TenantId(uuid.uuid4()), frozenset({"data-manager"}))
     async with gateway_on_fakes({TOKEN: manager}) as on:
         api, auth = on.client, {"Authorization": f"Bearer {TOKEN}"}
-        partner = {
-            "name": "IITA",
-            "country": "NG",
-            "type": "research_institute",
-            "contacts": [{"name": "O", "email": "seeds@iita.example"}],
-        }
-        partner_id = (await api.post("/api/v1/partners", json=partner, headers=auth)).json()[
-            "data"
-        ]["id"]
+        partner_id = await on.partner(TOKEN, "IITA", "NG")
         made = await api.post(
             "/brapi/v2/germplasm",
             json=[

@@ -21,15 +21,7 @@ async def test_a_request_of_several_items_with_a_refusal_next_to_its_item(
     async with gateway_on_fakes({TOKEN: manager}) as on:
         api, auth = on.client, {"Authorization": f"Bearer {TOKEN}"}
         cookies = on.signed_in(manager, TOKEN)
-        partner = {
-            "name": "KARI",
-            "country": "KE",
-            "type": "research_institute",
-            "contacts": [{"name": "W", "email": "seeds@kari.example"}],
-        }
-        partner_id = (await api.post("/api/v1/partners", json=partner, headers=auth)).json()[
-            "data"
-        ]["id"]
+        partner_id = await on.partner(TOKEN)
         made = await api.post(
             "/brapi/v2/germplasm",
             json=[

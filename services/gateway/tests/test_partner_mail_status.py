@@ -29,14 +29,7 @@ async def test_an_invoice_past_the_mail_cap_says_so_and_is_sent_again_next_day(
     async with gateway_on_fakes({TOKEN: manager}, domain={"partner_mails_per_day": 1}) as on:
         api, auth = on.client, {"Authorization": f"Bearer {TOKEN}"}
         cookies = on.signed_in(manager, TOKEN)
-        partner = {
-            "name": "KARI",
-            "country": "KE",
-            "type": "research_institute",
-            "contacts": [{"name": "W", "email": "seeds@kari.example"}],
-        }
-        created = await api.post("/api/v1/partners", json=partner, headers=auth)
-        partner_id = created.json()["data"]["id"]
+        partner_id = await on.partner(TOKEN)
         invoices = []
         for _ in range(2):
             body = {"partner_id": partner_id, "currency": "EUR", "lines": [LINE]}
