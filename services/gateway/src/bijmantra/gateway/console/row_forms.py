@@ -15,12 +15,6 @@ from bijmantra.kernel import BijmantraError, ErrorCode, FieldError, ValidationFa
 REFUSED_FORM = (ErrorCode.VALIDATION, ErrorCode.UNPROCESSABLE, ErrorCode.CONFLICT)
 
 
-def said(error: BijmantraError) -> str:
-    """A refusal in one line: its message and each field's reason."""
-    details = "; ".join(f"{d.location}: {d.message}" for d in error.details)
-    return f"{error.message} ({details})" if details else error.message
-
-
 @dataclass(frozen=True)
 class RowForm:
     array: str  # the API's name of the list: its refusals say ``<array>[n].<field>``
@@ -61,9 +55,9 @@ class RowForm:
             index = detail.location[len(opening) : detail.location.index("]")]
             if index.isdecimal() and int(index) < len(filled):
                 field = detail.location[detail.location.index("]") + 1 :].lstrip(".")
-                said = f"{field}: {detail.message}" if field else detail.message
+                reason = f"{field}: {detail.message}" if field else detail.message
                 row = typed[filled[int(index)]]
-                row["problem"] = f"{row['problem']}; {said}" if row.get("problem") else said
+                row["problem"] = f"{row['problem']}; {reason}" if row.get("problem") else reason
 
     async def sent(
         self,

@@ -354,3 +354,10 @@ async def console_headers(message: Message, scope: Scope) -> None:
     if not static:
         headers.append((b"cache-control", b"no-store"))
     message["headers"] = headers
+
+
+def said(error: BijmantraError) -> str:
+    """A refusal in one line, with what to change: its message and each field's reason
+    ("Invalid e-mail address (email: an e-mail address)"), for the form shown again."""
+    details = "; ".join(f"{d.location}: {d.message}" for d in error.details)
+    return f"{error.message} ({details})" if details else error.message

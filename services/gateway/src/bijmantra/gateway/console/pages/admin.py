@@ -16,7 +16,7 @@ import msgspec
 from bijmantra.application.compliance import AUDIT
 from bijmantra.application.security import MEMBER_ROLES, Action, permissions
 from bijmantra.gateway.console.paging import MAX_PAGE, PAGE_SIZE, Rows, page_request
-from bijmantra.gateway.console.web import PREFIX, View, view
+from bijmantra.gateway.console.web import PREFIX, View, said, view
 from bijmantra.kernel import (
     Conflict,
     FieldError,
@@ -69,16 +69,16 @@ class IdentityMembers:
         except httpx.HTTPError as exc:
             raise Unavailable("Identity service unavailable") from exc
         if response.status_code >= 400:
-            said = response.json().get("error", {})
+            refusal = response.json().get("error", {})
             details = [
                 FieldError(str(d.get("location", "")), str(d.get("message", "")))
-                for d in said.get("details", [])
+                for d in refusal.get("details", [])
                 if isinstance(d, dict)
             ]
             error = {403: Forbidden, 404: NotFound, 409: Conflict}.get(
                 response.status_code, ValidationFailed
             )
-            raise error(said.get("message", "Request refused"), details)
+            raise error(refusal.get("message", "Request refused"), details)
         return response.json()["data"] if response.content else None
 
     async def list(self, token: str, organization: str) -> list[dict[str, Any]]:
@@ -117,13 +117,6 @@ class IdentityMembers:
         await self._call(
             "DELETE", f"/api/v1/organizations/{organization}/invitations/{invitation}", token
         )
-
-
-def _said(error: ValidationFailed | Conflict) -> str:
-    """identity's refusal with what to change: "Invalid e-mail address (email: an e-mail
-    address)" rather than "Invalid e-mail address"."""
-    details = "; ".join(f"{d.location}: {d.message}" for d in error.details)
-    return f"{error.message} ({details})" if details else error.message
 
 
 NO_INVITE: dict[str, Any] = {"email": "", "display_name": "", "roles": ["viewer"]}
@@ -205,7 +198,7 @@ async def invite(request: Request[Any, Any, Any], state: State) -> Redirect | Te
         )
     except (ValidationFailed, Conflict) as error:
         status = 409 if isinstance(error, Conflict) else 422
-        return await members_page(state, page, "", status, given, _said(error))
+        return await members_page(state, page, "", status, given, said(error))
     return Redirect(f"{PREFIX}/members#invitations")
 
 

@@ -11,7 +11,7 @@ import msgspec
 from bijmantra.application.security import Action, permissions
 from bijmantra.edge import content_disposition
 from bijmantra.gateway.console.paging import Rows, document, lists, page_request, rows
-from bijmantra.gateway.console.web import PREFIX, View, fragment, view
+from bijmantra.gateway.console.web import PREFIX, View, fragment, said, view
 from bijmantra.gateway.genotypes import _pieces
 from bijmantra.kernel import BijmantraError, ErrorCode, FieldError, PageRequest, ValidationFailed
 from litestar import Request, Response, get, post
@@ -183,10 +183,8 @@ async def request_analysis(request: Request[Any, Any, Any], state: State) -> Red
     except BijmantraError as error:
         if error.code not in (ErrorCode.VALIDATION, ErrorCode.UNPROCESSABLE):
             raise
-        details = "; ".join(f"{d.location}: {d.message}" for d in error.details)
-        said = f"{error.message} ({details})" if details else error.message
         first = PageRequest(0, SET_ANALYSES_SHOWN)
-        return await _variant_set_page(state, page, variant_set_id, first, given, said)
+        return await _variant_set_page(state, page, variant_set_id, first, given, said(error))
     return Redirect(f"{PREFIX}/analyses/{created['analysisDbId']}")
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import msgspec
 from bijmantra.application.security import Action, Permission
 from bijmantra.gateway.console.paging import document, lists
-from bijmantra.gateway.console.web import PREFIX, View, fragment, view
+from bijmantra.gateway.console.web import PREFIX, View, fragment, said, view
 from bijmantra.kernel import BijmantraError, ErrorCode, FieldError, PageRequest, ValidationFailed
 from litestar import Request, get, post
 from litestar.datastructures import State
@@ -71,11 +71,6 @@ async def _new_page(
     )
 
 
-def _said(error: BijmantraError) -> str:
-    details = "; ".join(f"{d.location}: {d.message}" for d in error.details)
-    return f"{error.message} ({details})" if details else error.message
-
-
 def _typed(form: Any, names: tuple[str, ...]) -> dict[str, str]:
     return {n: _field(form, n) for n in names}
 
@@ -124,7 +119,7 @@ async def create_profile(request: Request[Any, Any, Any], state: State) -> Redir
     except BijmantraError as error:
         if error.code not in REFUSED_FORM:
             raise
-        return await _new_page(state, page, "profile", given, _said(error))
+        return await _new_page(state, page, "profile", given, said(error))
     return Redirect(f"{PREFIX}/devices/new")
 
 
@@ -144,7 +139,7 @@ async def register(request: Request[Any, Any, Any], state: State) -> Redirect | 
     except BijmantraError as error:
         if error.code not in REFUSED_FORM:
             raise
-        return await _new_page(state, page, "device", given, _said(error))
+        return await _new_page(state, page, "device", given, said(error))
     return Redirect(f"{PREFIX}/devices/{created['deviceId']}/enrol")
 
 

@@ -11,8 +11,8 @@ from typing import Any
 import msgspec
 from bijmantra.application.security import Action, permissions
 from bijmantra.gateway.console.paging import document
-from bijmantra.gateway.console.row_forms import RowForm, said
-from bijmantra.gateway.console.web import PREFIX, View, view
+from bijmantra.gateway.console.row_forms import RowForm
+from bijmantra.gateway.console.web import PREFIX, View, said, view
 from bijmantra.kernel import ErrorCode, PageRequest
 from litestar import Request, get, post
 from litestar.datastructures import State

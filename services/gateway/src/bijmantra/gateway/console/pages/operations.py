@@ -12,7 +12,7 @@ from typing import Any
 import msgspec
 from bijmantra.application.security import Action, permissions
 from bijmantra.domain.operations.model import HIERARCHY, OperationType, Priority
-from bijmantra.gateway.console.web import PREFIX, View, view
+from bijmantra.gateway.console.web import PREFIX, View, said, view
 from bijmantra.kernel import BijmantraError, ErrorCode, PageRequest
 from litestar import Request, get, post
 from litestar.datastructures import State
@@ -225,12 +225,6 @@ def _new_item(kind: str, form: dict[str, str], parent_id: str | None) -> bytes:
     return _encode(body)
 
 
-def _refusal(error: BijmantraError) -> str:
-    """What to change, as the use case said it: its message and each field's complaint."""
-    details = "; ".join(f"{d.location}: {d.message}" for d in error.details)
-    return f"{error.message} ({details})" if details else error.message
-
-
 @post(f"{PREFIX}/operations/plans", name="console:operations-plan-create")
 async def create_plan(request: Req, state: State) -> Redirect | Template:
     page = view(request, WRITE)
@@ -242,7 +236,7 @@ async def create_plan(request: Req, state: State) -> Redirect | Template:
     except BijmantraError as error:
         if error.code not in REFUSED_FORM:
             raise
-        return await _overview(state, page, form, _refusal(error))
+        return await _overview(state, page, form, said(error))
     created = msgspec.json.decode(raw)
     return Redirect(path=f"{PREFIX}/operations/board/{created['id']}")
 
@@ -261,7 +255,7 @@ async def add_to_board(request: Req, state: State, board_id: str) -> Redirect | 
     except BijmantraError as error:
         if error.code not in REFUSED_FORM:
             raise
-        return await _board(state, page, board_id, form, _refusal(error))
+        return await _board(state, page, board_id, form, said(error))
     return Redirect(path=f"{PREFIX}/operations/board/{board_id}")
 
 

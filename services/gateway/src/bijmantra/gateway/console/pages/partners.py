@@ -14,8 +14,8 @@ import msgspec
 from bijmantra.application.security import Action, permissions
 from bijmantra.domain.distribution.model import PartnerType, Purpose
 from bijmantra.gateway.console.paging import Rows, document, page_request
-from bijmantra.gateway.console.row_forms import REFUSED_FORM, RowForm, said
-from bijmantra.gateway.console.web import PREFIX, View, view
+from bijmantra.gateway.console.row_forms import REFUSED_FORM, RowForm
+from bijmantra.gateway.console.web import PREFIX, View, said, view
 from bijmantra.kernel import BijmantraError, PageRequest
 from litestar import Request, get, post
 from litestar.datastructures import State

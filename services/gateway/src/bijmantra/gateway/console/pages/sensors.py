@@ -15,7 +15,7 @@ from bijmantra.domain.sensors.alerts import Comparison
 from bijmantra.gateway.console.charts import polyline
 from bijmantra.gateway.console.names import names
 from bijmantra.gateway.console.paging import document
-from bijmantra.gateway.console.web import PREFIX, View, view
+from bijmantra.gateway.console.web import PREFIX, View, said, view
 from bijmantra.kernel import (
     BijmantraError,
     ErrorCode,
@@ -154,9 +154,7 @@ async def add_rule(request: Req, state: State, device_id: str) -> Redirect | Tem
     except BijmantraError as error:
         if error.code not in (ErrorCode.VALIDATION, ErrorCode.UNPROCESSABLE):
             raise
-        details = "; ".join(f"{d.location}: {d.message}" for d in error.details)
-        said = f"{error.message} ({details})" if details else error.message
-        return await _device_page(request, state, page, device_id, given, said)
+        return await _device_page(request, state, page, device_id, given, said(error))
     return Redirect(f"{PREFIX}/devices/{device_id}#rules")
 
 
@@ -178,8 +176,8 @@ def _rule_body(given: dict[str, str], device_id: str) -> dict[str, Any]:
             body[key] = number(raw)
         except ValueError:
             whole = " whole" if number is int else ""
-            said = f"{name}: {raw!r} is not a{whole} number" if raw else f"{name}: give a number"
-            raise ValidationFailed(said) from None
+            wrong = f"{name}: {raw!r} is not a{whole} number" if raw else f"{name}: give a number"
+            raise ValidationFailed(wrong) from None
     return body
 
 
