@@ -25,7 +25,7 @@ from bijmantra.application.distribution.inputs import (
     reference,
     to_builtins,
 )
-from bijmantra.application.distribution.mail import addressed, mail_budget, resend_mail
+from bijmantra.application.distribution.mail import addressed, resend_mail, with_partner_mail
 from bijmantra.application.distribution.requests import parse_action
 from bijmantra.application.distribution.seedlots import GermplasmSeedLots
 from bijmantra.application.ports import UnitOfWork
@@ -145,10 +145,8 @@ class Agreements(
                 )
             agreement = replace(agreement, status=status)
             if move == AgreementAction.SEND:
-                mail = (await mail_budget(uow, now, self.mails_per_day)).decide(now)
-                agreement = replace(
-                    agreement, document_sha256=document_sha256(agreement), notification=mail
-                )
+                agreement = replace(agreement, document_sha256=document_sha256(agreement))
+                agreement = await with_partner_mail(uow, agreement, now, self.mails_per_day)
             await save(uow, Kind.AGREEMENT, agreement)
             data = await self._mail_data(uow, agreement)
             if move != AgreementAction.SEND:

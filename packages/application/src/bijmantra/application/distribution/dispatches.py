@@ -26,7 +26,7 @@ from bijmantra.application.distribution.inputs import (
     reference,
     to_builtins,
 )
-from bijmantra.application.distribution.mail import addressed, mail_budget, resend_mail
+from bijmantra.application.distribution.mail import addressed, resend_mail, with_partner_mail
 from bijmantra.application.distribution.requests import parse_action, requested_germplasm
 from bijmantra.application.distribution.seedlots import GermplasmSeedLots, Withdrawal
 from bijmantra.application.ports import UnitOfWork
@@ -127,8 +127,7 @@ class Dispatches(
             partner = await load(uow, Kind.PARTNER, dispatch.partner_id, Partner)
             if action == DispatchAction.SHIP:
                 dispatch = await self._ship(uow, principal, dispatch, partner, given.tracking)
-                mail = (await mail_budget(uow, now, self.mails_per_day)).decide(now)
-                dispatch = replace(dispatch, notification=mail)
+                dispatch = await with_partner_mail(uow, dispatch, now, self.mails_per_day)
             await save(uow, Kind.DISPATCH, dispatch)
             data = _mail_data(dispatch, partner)
             if action != DispatchAction.SHIP:

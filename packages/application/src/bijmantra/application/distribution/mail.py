@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from bijmantra.application.distribution.common import (
     WRITE,
@@ -20,6 +20,7 @@ from bijmantra.application.distribution.common import (
 from bijmantra.application.distribution.inputs import choice
 from bijmantra.application.ports import UnitOfWork
 from bijmantra.application.security import authorize
+from bijmantra.domain.distribution.agreements import Agreement
 from bijmantra.domain.distribution.mail import (
     RESENDABLE,
     MailFailure,
@@ -30,6 +31,7 @@ from bijmantra.domain.distribution.mail import (
     reported,
     resend,
 )
+from bijmantra.domain.distribution.model import Dispatch, SeedRequest
 from bijmantra.kernel import FieldError, Principal, ValidationFailed
 
 # A resend is an event of its own: the original event (a dispatch shipped, an invoice issued)
@@ -37,6 +39,8 @@ from bijmantra.kernel import FieldError, Principal, ValidationFailed
 RESENT = "partner_mail_resent"
 RESENDS = "resends"  # the event data's key naming the event whose mail is sent again
 MAIL_ATTEMPT = "mail_attempt"  # the event data's key numbering the mail's attempt
+# The records one of whose lifecycle steps mails the partner (invoices: ``issuing``, in batches).
+R = TypeVar("R", SeedRequest, Agreement, Dispatch)
 
 
 @dataclass
@@ -58,6 +62,13 @@ async def mail_budget(uow: UnitOfWork, at: datetime, per_day: int) -> MailBudget
     return MailBudget(
         await uow.distribution.partner_mails_queued(mail_day(at).isoformat()), per_day
     )
+
+
+async def with_partner_mail(uow: UnitOfWork, record: R, at: datetime, per_day: int) -> R:
+    """``record`` as the step that mails its partner leaves it: the mail decided under the
+    day's cap in the same write, so the record says whether it was queued (ADR 0354)."""
+    budget = await mail_budget(uow, at, per_day)
+    return replace(record, notification=budget.decide(at))
 
 
 def addressed(email: str, mail: PartnerMail | None) -> dict[str, Any]:

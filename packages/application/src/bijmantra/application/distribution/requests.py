@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -21,7 +21,7 @@ from bijmantra.application.distribution.inputs import (
     reference,
     to_builtins,
 )
-from bijmantra.application.distribution.mail import addressed, mail_budget, resend_mail
+from bijmantra.application.distribution.mail import addressed, resend_mail, with_partner_mail
 from bijmantra.application.distribution.seedlots import GermplasmSeedLots
 from bijmantra.application.ports import UnitOfWork
 from bijmantra.application.ports.distribution import Kind
@@ -113,8 +113,7 @@ class SeedRequests(
             request = move_request(request, action, now, given.reason)
             data: dict[str, Any] = {"request": to_builtins(request)}
             if action == RequestAction.SUBMIT:
-                mail = (await mail_budget(uow, now, self.mails_per_day)).decide(now)
-                request = replace(request, notification=mail)
+                request = await with_partner_mail(uow, request, now, self.mails_per_day)
                 data = await _mail_data(uow, request)
             document = await save(uow, Kind.SEED_REQUEST, request)
             self.record_step(uow, principal, request, data, now)
