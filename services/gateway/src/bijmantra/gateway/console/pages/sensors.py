@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import msgspec
-from bijmantra.application.security import Action, Permission
+from bijmantra.application.security import Action, permissions
 from bijmantra.domain.sensors.alerts import Comparison
 from bijmantra.gateway.console.charts import polyline
 from bijmantra.gateway.console.names import names
@@ -29,8 +29,7 @@ from litestar.datastructures import State
 from litestar.handlers import HTTPRouteHandler
 from litestar.response import Redirect, Template
 
-READ = Permission("sensors", Action.READ)
-WRITE = Permission("sensors", Action.WRITE)
+READ, WRITE = permissions("sensors", Action.READ, Action.WRITE)
 SPANS = {"1m": timedelta(hours=6), "1h": timedelta(days=7), "1d": timedelta(days=90)}
 PAGE = PageRequest(0, 100)
 LIVE_SPAN, LIVE_AHEAD, LIVE_POINTS = timedelta(hours=1), timedelta(minutes=5), 600
