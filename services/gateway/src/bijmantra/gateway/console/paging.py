@@ -70,3 +70,13 @@ class CachedLists:
 def lists(state: State, view: View) -> CachedLists:
     pages: PageCache = state.pages
     return CachedLists(pages, view.principal.tenant_id)
+
+
+async def choices(state: State, view: View, entity: str, most: int) -> list[dict[str, Any]] | None:
+    """The organization's records of ``entity`` for a form to pick one from (the
+    ``record_picker`` macro); None when there are more than ``most``: the form asks for the id."""
+    found = await lists(state, view).list(view.token, entity, {}, PageRequest(0, most))
+    if found.total_count > most:
+        return None
+    listed: list[dict[str, Any]] = msgspec.json.decode(found.documents)
+    return listed

@@ -10,7 +10,7 @@ from typing import Any
 import msgspec
 from bijmantra.application.security import Action, permissions
 from bijmantra.edge import content_disposition
-from bijmantra.gateway.console.paging import Rows, document, lists, page_request, rows
+from bijmantra.gateway.console.paging import Rows, choices, document, lists, page_request, rows
 from bijmantra.gateway.console.web import PREFIX, View, fragment, said, view
 from bijmantra.gateway.genotypes import _pieces
 from bijmantra.kernel import BijmantraError, ErrorCode, FieldError, PageRequest, ValidationFailed
@@ -33,7 +33,7 @@ ANALYSES = {
 }
 WITH_PHENOTYPES = frozenset({"gwas", "gblup"})  # a trait observed in a study, per germplasm
 # Studies and traits offered for a phenotype; more are typed as ids (the use case checks).
-CHOICES_LISTED = PageRequest(0, 500)
+CHOICES_LISTED = 500
 SET_ANALYSES_SHOWN = 20  # a variant set's analyses per page, newest first (ADR 0374)
 FIGURES = (".svg",)
 
@@ -131,11 +131,7 @@ async def _choices(state: State, page: View, entity: str) -> list[dict[str, Any]
     are more than can be listed (the form then asks for the id)."""
     if not page.can("analysis:write"):
         return []
-    found = await lists(state, page).list(page.token, entity, {}, CHOICES_LISTED)
-    if found.total_count > CHOICES_LISTED.page_size:
-        return None
-    listed: list[dict[str, Any]] = msgspec.json.decode(found.documents)
-    return listed
+    return await choices(state, page, entity, CHOICES_LISTED)
 
 
 @post(f"{PREFIX}/variantsets/{{db_id:str}}/delete", name="console:variantset-delete")

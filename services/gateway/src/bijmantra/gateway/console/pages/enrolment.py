@@ -14,9 +14,9 @@ from typing import Any
 
 import msgspec
 from bijmantra.application.security import Action, Permission
-from bijmantra.gateway.console.paging import document, lists
+from bijmantra.gateway.console.paging import choices, document
 from bijmantra.gateway.console.web import PREFIX, View, fragment, said, view
-from bijmantra.kernel import BijmantraError, ErrorCode, FieldError, PageRequest, ValidationFailed
+from bijmantra.kernel import BijmantraError, ErrorCode, FieldError, ValidationFailed
 from litestar import Request, get, post
 from litestar.datastructures import State
 from litestar.response import Redirect, Template
@@ -54,8 +54,8 @@ async def _new_page(
     back with ``error``, kept as typed (``given``)."""
     profiles, locations, studies = await asyncio.gather(
         state.sensors.profiles(page.token),
-        _listed(state, page, "location"),
-        _listed(state, page, "study"),
+        choices(state, page, "location", PLACES_LISTED),
+        choices(state, page, "study", PLACES_LISTED),
     )
     return page.render(
         "sensors/enrol_new.html",
@@ -73,16 +73,6 @@ async def _new_page(
 
 def _typed(form: Any, names: tuple[str, ...]) -> dict[str, str]:
     return {n: _field(form, n) for n in names}
-
-
-async def _listed(state: State, page: View, entity: str) -> list[dict[str, Any]] | None:
-    """The organization's records of ``entity`` to pick a device's place from; None when
-    there are too many to list (the page asks for the id instead)."""
-    found = await lists(state, page).list(page.token, entity, {}, PageRequest(0, PLACES_LISTED))
-    if found.total_count > PLACES_LISTED:
-        return None
-    listed: list[dict[str, Any]] = msgspec.json.decode(found.documents)
-    return listed
 
 
 @post(f"{PREFIX}/devices/new/location", name="console:device-location")
