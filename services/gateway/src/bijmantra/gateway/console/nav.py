@@ -20,6 +20,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("Germplasm", "/app/germplasm", "germplasm:read"),
     NavItem("Programs", "/app/programs", "core:read"),
     NavItem("Studies", "/app/studies", "core:read"),
+    NavItem("Locations", "/app/locations", "core:read"),
     NavItem("Genotypes", "/app/genotypes", "genotyping:read"),
     NavItem("Audit", "/app/audit", "compliance:admin"),
     NavItem("Members", "/app/members", "tenancy:admin"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -13,6 +14,7 @@ class Column:
     key: str  # dotted path into the document, e.g. "season.seasonName"
     link: str | None = None  # "/app/studies/{}" filled with the document's ``link_key``
     link_key: str = ""
+    shown: Callable[[Any], str] | None = None  # the text of a value not shown as it is
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,19 @@ def value(document: dict[str, Any], key: str) -> Any:
     return current
 
 
+def place(geometry: Any) -> str:
+    """A GeoJSON point as "latitude, longitude" (GeoJSON stores longitude first, which a
+    reader takes for latitude); any other geometry by its type, never its coordinates."""
+    if not isinstance(geometry, dict):
+        return ""
+    point = geometry.get("coordinates")
+    if geometry.get("type") == "Point" and isinstance(point, list) and len(point) >= 2:
+        longitude, latitude = point[0], point[1]
+        return f"{latitude}, {longitude}"
+    kind = geometry.get("type")
+    return kind if isinstance(kind, str) else ""
+
+
 def cells(documents: list[dict[str, Any]], columns: tuple[Column, ...]) -> list[list[Cell]]:
     table = []
     for document in documents:
@@ -43,7 +58,9 @@ def cells(documents: list[dict[str, Any]], columns: tuple[Column, ...]) -> list[
         for column in columns:
             raw = value(document, column.key)
             text = (
-                ""
+                column.shown(raw)
+                if column.shown
+                else ""
                 if raw is None
                 else ", ".join(map(str, raw))
                 if isinstance(raw, list)

@@ -1,4 +1,5 @@
-"""Programs -> trials -> studies -> observation units, each list paged and searchable."""
+"""Programs -> trials -> studies -> observation units, and the locations studies run at: each
+list paged and searchable."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 
 from bijmantra.application.security import Action, Permission
 from bijmantra.gateway.console.paging import document, lists, page_request, rows
-from bijmantra.gateway.console.tables import Column, cells, named
+from bijmantra.gateway.console.tables import Column, cells, named, place
 from bijmantra.gateway.console.web import PREFIX, View, view
 from litestar import Request, get
 from litestar.datastructures import State
@@ -30,12 +31,20 @@ TRIALS = (
     Column("End", "endDate"),
     Column("Active", "active"),
 )
+LOCATION = Column("Location", "locationName", "/app/locations/{}", "locationDbId")
 STUDIES = (
     Column("Study", "studyName", "/app/studies/{}", "studyDbId"),
     Column("Type", "studyType"),
-    Column("Location", "locationName"),
+    LOCATION,
     Column("Seasons", "seasons"),
     Column("Trial", "trialName", "/app/trials/{}", "trialDbId"),
+)
+LOCATIONS = (
+    LOCATION,
+    Column("Abbreviation", "abbreviation"),
+    Column("Country", "countryName"),
+    Column("Type", "locationType"),
+    Column("Latitude, longitude", "coordinates.geometry", shown=place),
 )
 UNITS = (
     Column("Unit", "observationUnitName"),
@@ -60,6 +69,7 @@ PROGRAM_LIST = Listing("program", PROGRAMS, "programName", "Program name")
 TRIAL_LIST = Listing("trial", TRIALS, "trialName", "Trial name")
 STUDY_LIST = Listing("study", STUDIES, "studyName", "Study name")
 UNIT_LIST = Listing("observationunit", UNITS, "observationUnitName", "Unit name")
+LOCATION_LIST = Listing("location", LOCATIONS, "locationName", "Location name")
 
 
 async def listing(
@@ -100,7 +110,7 @@ class Parent:
     name_key: str
     children: Listing
     subheading: str
-    facts: tuple[tuple[str, str], ...]  # (label, field) shown above the list
+    facts: tuple[Column, ...]  # shown above the list, a link where the column has one
 
 
 PROGRAM_PAGE = Parent(
@@ -109,10 +119,10 @@ PROGRAM_PAGE = Parent(
     TRIAL_LIST,
     "Trials",
     (
-        ("Crop", "commonCropName"),
-        ("Objective", "objective"),
-        ("Lead", "leadPersonName"),
-        ("Type", "programType"),
+        Column("Crop", "commonCropName"),
+        Column("Objective", "objective"),
+        Column("Lead", "leadPersonName"),
+        Column("Type", "programType"),
     ),
 )
 TRIAL_PAGE = Parent(
@@ -121,10 +131,10 @@ TRIAL_PAGE = Parent(
     STUDY_LIST,
     "Studies",
     (
-        ("Description", "trialDescription"),
-        ("Start", "startDate"),
-        ("End", "endDate"),
-        ("Active", "active"),
+        Column("Description", "trialDescription"),
+        Column("Start", "startDate"),
+        Column("End", "endDate"),
+        Column("Active", "active"),
     ),
 )
 STUDY_PAGE = Parent(
@@ -133,11 +143,26 @@ STUDY_PAGE = Parent(
     UNIT_LIST,
     "Observation units",
     (
-        ("Type", "studyType"),
-        ("Location", "locationName"),
-        ("Seasons", "seasons"),
-        ("Start", "startDate"),
-        ("End", "endDate"),
+        Column("Type", "studyType"),
+        LOCATION,
+        Column("Seasons", "seasons"),
+        Column("Start", "startDate"),
+        Column("End", "endDate"),
+    ),
+)
+LOCATION_PAGE = Parent(
+    "location",
+    "locationName",
+    STUDY_LIST,
+    "Studies here",
+    (
+        *LOCATIONS[1:],
+        Column("Country code", "countryCode"),
+        Column("Coordinates", "coordinateDescription"),
+        Column("Institute", "instituteName"),
+        Column("Address", "instituteAddress"),
+        Column("Site status", "siteStatus"),
+        Column("Within", "parentLocationName", "/app/locations/{}", "parentLocationDbId"),
     ),
 )
 Crumbs = list[tuple[str, str]]
@@ -164,7 +189,7 @@ async def parent_page(
         heading=named(doc.get(shown.name_key), db_id),
         subheading=shown.subheading,
         crumbs=crumbs(doc),
-        facts=[(label, doc.get(key)) for label, key in shown.facts],
+        facts=list(zip(shown.facts, cells([doc], shown.facts)[0], strict=True)),
         **context,
     )
 
@@ -226,4 +251,20 @@ async def study(request: Request[Any, Any, Any], state: State, db_id: str) -> Te
     )
 
 
-ROUTES = [programs, program, trial, studies, study]
+@get(f"{PREFIX}/locations", name="console:locations")
+async def locations(request: Request[Any, Any, Any], state: State) -> Template:
+    page = view(request, CORE)
+    return await listing(request, state, page, LOCATION_LIST, {}, heading="Locations")
+
+
+@get(f"{PREFIX}/locations/{{db_id:str}}", name="console:location")
+async def location(request: Request[Any, Any, Any], state: State, db_id: str) -> Template:
+    """The location's facts and the studies run there (``locationDbId``); another
+    organization's location is not found, as every read under its row-level security."""
+    page = view(request, CORE)
+    return await parent_page(
+        request, state, page, LOCATION_PAGE, db_id, lambda _doc: [("Locations", "/app/locations")]
+    )
+
+
+ROUTES = [programs, program, trial, studies, study, locations, location]
