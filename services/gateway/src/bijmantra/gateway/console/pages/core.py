@@ -13,6 +13,7 @@ from bijmantra.gateway.console.tables import Column, cells, named, place
 from bijmantra.gateway.console.web import PREFIX, View, view
 from litestar import Request, get
 from litestar.datastructures import State
+from litestar.handlers import HTTPRouteHandler
 from litestar.response import Template
 
 CORE = Permission("core", Action.READ)
@@ -194,18 +195,25 @@ async def parent_page(
     )
 
 
-@get(f"{PREFIX}/programs", name="console:programs")
-async def programs(request: Request[Any, Any, Any], state: State) -> Template:
-    page = view(request, CORE)
-    return await listing(request, state, page, PROGRAM_LIST, {}, heading="Programs")
+def every(path: str, shown: Listing, heading: str) -> HTTPRouteHandler:
+    """The route ``/app/<path>``: every record of one kind, paged and searchable."""
+
+    async def handler(request: Request[Any, Any, Any], state: State) -> Template:
+        return await listing(request, state, view(request, CORE), shown, {}, heading=heading)
+
+    return get(f"{PREFIX}/{path}", name=f"console:{path}")(handler)
 
 
-@get(f"{PREFIX}/programs/{{db_id:str}}", name="console:program")
-async def program(request: Request[Any, Any, Any], state: State, db_id: str) -> Template:
-    page = view(request, CORE)
-    return await parent_page(
-        request, state, page, PROGRAM_PAGE, db_id, lambda _doc: [("Programs", "/app/programs")]
-    )
+def one(
+    path: str, name: str, shown: Parent, crumbs: Callable[[dict[str, Any]], Crumbs]
+) -> HTTPRouteHandler:
+    """The route ``/app/<path>/<id>``: one record and its children. Another organization's
+    id is not found (404): the read goes to domain-api under the organization's RLS."""
+
+    async def handler(request: Request[Any, Any, Any], state: State, db_id: str) -> Template:
+        return await parent_page(request, state, view(request, CORE), shown, db_id, crumbs)
+
+    return get(f"{PREFIX}/{path}/{{db_id:str}}", name=f"console:{name}")(handler)
 
 
 def _trial_crumbs(doc: dict[str, Any]) -> Crumbs:
@@ -213,18 +221,6 @@ def _trial_crumbs(doc: dict[str, Any]) -> Crumbs:
         f"/app/programs/{doc['programDbId']}" if doc.get("programDbId") else "/app/programs"
     )
     return [("Programs", "/app/programs"), (named(doc.get("programName"), "Program"), program_link)]
-
-
-@get(f"{PREFIX}/trials/{{db_id:str}}", name="console:trial")
-async def trial(request: Request[Any, Any, Any], state: State, db_id: str) -> Template:
-    page = view(request, CORE)
-    return await parent_page(request, state, page, TRIAL_PAGE, db_id, _trial_crumbs)
-
-
-@get(f"{PREFIX}/studies", name="console:studies")
-async def studies(request: Request[Any, Any, Any], state: State) -> Template:
-    page = view(request, CORE)
-    return await listing(request, state, page, STUDY_LIST, {}, heading="Studies")
 
 
 def _study_crumbs(doc: dict[str, Any]) -> Crumbs:
@@ -251,20 +247,12 @@ async def study(request: Request[Any, Any, Any], state: State, db_id: str) -> Te
     )
 
 
-@get(f"{PREFIX}/locations", name="console:locations")
-async def locations(request: Request[Any, Any, Any], state: State) -> Template:
-    page = view(request, CORE)
-    return await listing(request, state, page, LOCATION_LIST, {}, heading="Locations")
-
-
-@get(f"{PREFIX}/locations/{{db_id:str}}", name="console:location")
-async def location(request: Request[Any, Any, Any], state: State, db_id: str) -> Template:
-    """The location's facts and the studies run there (``locationDbId``); another
-    organization's location is not found, as every read under its row-level security."""
-    page = view(request, CORE)
-    return await parent_page(
-        request, state, page, LOCATION_PAGE, db_id, lambda _doc: [("Locations", "/app/locations")]
-    )
-
-
-ROUTES = [programs, program, trial, studies, study, locations, location]
+ROUTES = [
+    every("programs", PROGRAM_LIST, "Programs"),
+    one("programs", "program", PROGRAM_PAGE, lambda _doc: [("Programs", "/app/programs")]),
+    one("trials", "trial", TRIAL_PAGE, _trial_crumbs),
+    every("studies", STUDY_LIST, "Studies"),
+    study,
+    every("locations", LOCATION_LIST, "Locations"),
+    one("locations", "location", LOCATION_PAGE, lambda _doc: [("Locations", "/app/locations")]),
+]
