@@ -159,7 +159,7 @@ LOCATION_PAGE = Parent(
     (
         *LOCATIONS[1:],
         Column("Country code", "countryCode"),
-        Column("Coordinates", "coordinateDescription"),
+        Column("Coordinate description", "coordinateDescription"),
         Column("Institute", "instituteName"),
         Column("Address", "instituteAddress"),
         Column("Site status", "siteStatus"),
