@@ -85,7 +85,8 @@ def test_study_to_location_to_the_studies_there(
     theirs = outsider_context.new_page()
     try:
         answer = theirs.goto(location_url)
-        assert answer is not None and answer.status == 404
+        assert answer is not None
+        assert answer.status == 404
         expect(theirs.get_by_role("heading", level=1)).to_have_text("Not found")
         assert station["locationName"] not in theirs.content()
         assert first["studyName"] not in theirs.content()
