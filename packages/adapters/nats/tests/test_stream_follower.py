@@ -24,6 +24,23 @@ def uuid7_at(unix_ms: int) -> str:
     return str(uuid.UUID(int=(unix_ms << 80) | (0x7 << 76) | (0b10 << 62) | 12345))
 
 
+def of(record: OutboxRecord) -> tuple[str, str]:
+    """A resume point: the event's id and its organization."""
+    return record.id, record.tenant_id
+
+
+async def test_another_organizations_event_is_no_resume_point(
+    js: JetStreamContext, probe: Callable[..., OutboxRecord]
+) -> None:
+    """A resume from another organization's event id was found (ADR 0378)."""
+    record = probe()
+    await JetStreamPublisher(js).publish_batch([record])
+    feed = JetStreamEventFeed(js)
+    assert await feed.position_of(*of(record)) > 0
+    with pytest.raises(NotFound):
+        await feed.position_of(record.id, str(uuid.uuid4()))
+
+
 async def test_a_resume_point_naming_an_old_time_reads_a_bounded_part_of_the_stream(
     js: JetStreamContext, probe: Callable[..., OutboxRecord]
 ) -> None:
@@ -34,16 +51,16 @@ async def test_a_resume_point_naming_an_old_time_reads_a_bounded_part_of_the_str
     feed = JetStreamEventFeed(js, max_resume_scan=200)
     an_hour_ago = uuid7_at(int(time.time() * 1000) - 3_600_000)
     with pytest.raises(NotFound):
-        await feed.position_of(an_hour_ago)
+        await feed.position_of(an_hour_ago, records[0].tenant_id)
     # A real, recent resume point is found within a bound, and the feed goes on after it. The
     # scan starts 5 s (clock skew) before the event: a bound of 1,000 leaves room for what
     # other tests of the session published in those seconds (200 did not always).
     feed = JetStreamEventFeed(js, max_resume_scan=1_000)
-    async with feed.follow(after=await feed.position_of(records[50].id)) as items:
+    async with feed.follow(after=await feed.position_of(*of(records[50]))) as items:
         item = await anext(aiter(items))
     assert item.event_id == records[51].id
     # A replay ends where it was asked to, having read that far.
-    start, end = await feed.position_of(records[100].id), await feed.position_of(records[110].id)
+    start, end = await feed.position_of(*of(records[100])), await feed.position_of(*of(records[110]))
     async with feed.follow(after=start, through=end) as items:
         replayed = [i.event_id async for i in items]
     assert replayed == [r.id for r in records[101:111]]
@@ -64,7 +81,7 @@ async def test_an_ended_follow_leaves_no_consumer_on_the_stream(js: JetStreamCon
         async with feed.follow(after=last - 5, through=last) as items:
             assert len([i async for i in items]) <= 5
         with pytest.raises(NotFound):
-            await feed.position_of(uuid7_at(int(time.time() * 1000) - 1000))
+            await feed.position_of(uuid7_at(int(time.time() * 1000) - 1000), str(uuid.uuid4()))
 
     async def pump() -> None:
         async with feed.follow(after=last) as items:

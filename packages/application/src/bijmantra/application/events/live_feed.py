@@ -60,9 +60,9 @@ class EventFeed(Protocol):
         """The position of the first event stored after ``after`` (``None``: none yet)."""
         ...
 
-    async def position_of(self, event_id: str) -> int:
-        """The position of ``event_id``; raises ``NotFound`` when it is not (or no longer)
-        in the stream."""
+    async def position_of(self, event_id: str, tenant_id: str) -> int:
+        """The position of ``event_id``, an event of ``tenant_id``; raises ``NotFound`` when
+        it is not (or no longer) in the stream, or is another organization's."""
         ...
 
 

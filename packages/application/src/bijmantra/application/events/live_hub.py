@@ -244,7 +244,11 @@ class LiveHub:
         """A watch of ``tenant_id``'s events from now, or after ``after_event_id`` (``NotFound``
         when it is not in the stream). ``run`` it; leaving the block ends it, and the last
         watch to leave stops the follower (its consumer is deleted)."""
-        start = None if after_event_id is None else await self._feed.position_of(after_event_id)
+        start = (
+            None
+            if after_event_id is None
+            else await self._feed.position_of(after_event_id, tenant_id)
+        )
         async with self._starting:
             follower = self._follower or await self._start()
             # No pause from here to registering: a follower is stopped only when empty.

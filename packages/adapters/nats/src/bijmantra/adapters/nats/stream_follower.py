@@ -78,8 +78,8 @@ class JetStreamEventFeed:
     async def last_position(self) -> int:
         return int((await self._js.stream_info(EVENTS_STREAM)).state.last_seq)
 
-    async def position_of(self, event_id: str) -> int:
-        return await self._sequence_of(event_id)
+    async def position_of(self, event_id: str, tenant_id: str) -> int:
+        return await self._sequence_of(event_id, tenant_id)
 
     @contextlib.asynccontextmanager
     async def follow(
@@ -153,8 +153,10 @@ class JetStreamEventFeed:
         with contextlib.suppress(nats.errors.Error):  # the server is unreachable: it expires
             await subscription.unsubscribe()
 
-    async def _sequence_of(self, event_id: str) -> int:
-        """Stream sequence of an event: scan headers from just before the event was created."""
+    async def _sequence_of(self, event_id: str, tenant_id: str) -> int:
+        """Stream sequence of an event of ``tenant_id``: scan headers from just before the
+        event was created. Another organization's event is not found: a resume answered it
+        (ADR 0378), saying to any member that an id they should not know was an event."""
         created_ms = uuid.UUID(event_id).int >> 80
         start = datetime.fromtimestamp(created_ms / 1000, UTC) - CLOCK_SKEW
         subscription = await self._js.subscribe(
@@ -170,7 +172,10 @@ class JetStreamEventFeed:
                     message = await subscription.next_msg(timeout=SCAN_IDLE)
                 except nats.errors.TimeoutError:
                     break
-                if (message.headers or {}).get("Nats-Msg-Id") == event_id:
+                headers = message.headers or {}
+                if headers.get("Nats-Msg-Id") == event_id:
+                    if headers.get(TENANT_HEADER) != tenant_id:
+                        break  # ids are unique: no later event has it
                     return int(message.metadata.sequence.stream)
                 if message.metadata.num_pending == 0:
                     break

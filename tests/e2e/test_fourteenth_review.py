@@ -1,0 +1,82 @@
+"""The fourteenth adversarial review (ADR 0378): tenant isolation and authorization. Each
+hole it found, as an attack on a running stack (one stack for the module)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from bijmantra.devstack.stack import DevStack, running_stack
+from websockets.asyncio.client import ClientConnection, connect
+
+pytestmark = [pytest.mark.e2e]
+PASSWORD = "pw-review14-member"
+WAIT = 30.0  # seconds before a missing frame counts as a failure (not a performance bound)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
+    with running_stack(tmp_path_factory.mktemp("review14")) as stack:
+        yield stack
+
+
+def member(stack: DevStack, roles: list[str]) -> str:
+    """A token of a member with ``roles`` in a new organization of its own."""
+    email = f"r14-{uuid.uuid4().hex[:8]}@example.org"
+    stack.register_member(email, PASSWORD, roles)
+    return stack.login(email, PASSWORD)
+
+
+async def subscribed(stack: DevStack, token: str, **subscription: Any) -> tuple[Any, Any]:
+    """A socket of ``token``'s member and the answer to its subscription."""
+    url = stack.gateway_url.replace("http://", "ws://") + "/ws"
+    socket = await connect(url, additional_headers={"Authorization": f"Bearer {token}"})
+    assert json.loads(await socket.recv(WAIT))["type"] == "ready"
+    await socket.send(json.dumps({"type": "subscribe", "events": ["germplasm.*"], **subscription}))
+    return socket, json.loads(await socket.recv(WAIT))
+
+
+async def next_event(socket: ClientConnection) -> dict[str, Any]:
+    frame = json.loads(await socket.recv(WAIT))
+    assert frame["type"] == "event", frame
+    event: dict[str, Any] = frame["event"]
+    return event
+
+
+def new_germplasm(stack: DevStack, token: str) -> None:
+    body = [
+        {
+            "germplasmName": f"r14-{uuid.uuid4().hex[:6]}",
+            "germplasmPUI": f"urn:r14:{uuid.uuid4()}",
+            "commonCropName": "Rice",
+        }
+    ]
+    headers = {"Authorization": f"Bearer {token}"}
+    created = httpx.post(f"{stack.gateway_url}/brapi/v2/germplasm", json=body, headers=headers)
+    assert created.status_code == 200, created.text
+
+
+async def test_another_organizations_event_is_no_resume_point(stack: DevStack) -> None:
+    """A member could resume the live feed from another organization's event id: answered
+    ``subscribed``, where an id no event has is ``not_found``, so the feed told any member
+    whether an id was another organization's event (and replayed their own events from
+    there). Now it is ``not_found`` as an unknown one is."""
+    ours = await asyncio.to_thread(member, stack, ["breeder"])
+    theirs = await asyncio.to_thread(member, stack, ["viewer"])
+    socket, answer = await subscribed(stack, ours)
+    assert answer["type"] == "subscribed"
+    await asyncio.to_thread(new_germplasm, stack, ours)
+    event = await next_event(socket)
+    await socket.close()
+    stranger, answer = await subscribed(stack, theirs, resumeFrom=event["id"])
+    assert answer["type"] == "error", answer
+    assert answer["error"]["code"] == "not_found"
+    await stranger.close()
+    again, answer = await subscribed(stack, ours, resumeFrom=event["id"])  # its own: resumes
+    assert answer["type"] == "subscribed", answer
+    await again.close()
