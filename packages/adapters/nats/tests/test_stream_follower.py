@@ -60,7 +60,8 @@ async def test_a_resume_point_naming_an_old_time_reads_a_bounded_part_of_the_str
         item = await anext(aiter(items))
     assert item.event_id == records[51].id
     # A replay ends where it was asked to, having read that far.
-    start, end = await feed.position_of(*of(records[100])), await feed.position_of(*of(records[110]))
+    start = await feed.position_of(*of(records[100]))
+    end = await feed.position_of(*of(records[110]))
     async with feed.follow(after=start, through=end) as items:
         replayed = [i.event_id async for i in items]
     assert replayed == [r.id for r in records[101:111]]
