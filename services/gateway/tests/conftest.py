@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -47,6 +47,7 @@ class GatewayOnFakes:
     idempotency: FakeIdempotencyStore
     domain_target: str = ""  # domain-api's gRPC address (its worker services too)
     stop_domain: Callable[[], Awaitable[object]] | None = None  # domain-api unreachable from then
+    rpcs: list[str] = field(default_factory=list)  # the gateway's gRPC calls to domain-api
 
     def signed_in(self, principal: Principal, token: str, csrf: str = "csrf") -> dict[str, str]:
         """The cookies of a console session of ``principal`` holding ``token``, valid for
@@ -74,6 +75,20 @@ class GatewayOnFakes:
 
 def _now_ms() -> float:
     return time.monotonic() * 1000
+
+
+class _CountedCalls(grpc.aio.UnaryUnaryClientInterceptor):
+    """Notes each unary call's method name, so a test can say how many a page made."""
+
+    def __init__(self, called: list[str]) -> None:
+        self.called = called
+
+    async def intercept_unary_unary(
+        self, continuation: Any, client_call_details: Any, request: Any
+    ) -> Any:
+        method = client_call_details.method
+        self.called.append(method.decode() if isinstance(method, bytes) else method)
+        return await continuation(client_call_details, request)
 
 
 @asynccontextmanager
@@ -121,7 +136,10 @@ async def _gateway_on_fakes(
 
         return feed, close
 
-    domain_channel = grpc.aio.insecure_channel(settings.domain_api_target)
+    rpcs: list[str] = []
+    domain_channel = grpc.aio.insecure_channel(
+        settings.domain_api_target, interceptors=[_CountedCalls(rpcs)]
+    )
     identity_channel = grpc.aio.insecure_channel(NOWHERE)
     sessions = FakeConsoleSessionStore()
     console = Console.over(
@@ -155,6 +173,7 @@ async def _gateway_on_fakes(
                 idempotency,
                 settings.domain_api_target,
                 lambda: domain.server.stop(None),
+                rpcs,
             )
     finally:
         await domain.server.stop(None)

@@ -604,3 +604,20 @@ async def test_a_steady_stream_of_batches_reuses_one_connection_with_its_store_p
             assert prepared.scalar_one() == 1
     finally:
         await pooled.dispose()
+
+
+async def test_devices_read_by_id_are_only_the_organizations(engine: AsyncEngine) -> None:
+    """The list narrowed to ids (the alerts inbox names its devices so) under row-level
+    security: another organization's device id reads as nothing, and the count is of those
+    found."""
+    org, other = Org(engine), Org(engine)
+    first, _ = await org.device()
+    second, _ = await org.device()
+    await org.device()  # not asked for
+    theirs, _ = await other.device()
+    asked = [second, theirs, first, "no-such-device"]
+    async with org.uow(org.tenant) as uow:
+        found = await uow.sensors.devices(PageRequest(0, len(asked)), asked)
+        everything = await uow.sensors.devices(PageRequest(0, 10))
+    assert [d.device_id for d in found.items] == sorted([first, second])
+    assert (found.total_count, everything.total_count) == (2, 3)

@@ -140,8 +140,8 @@ class FakeSensorStore:
             key=lambda d: d.device_id,
         )
 
-    async def devices(self, page: PageRequest) -> Page[Device]:
-        mine = self._mine()
+    async def devices(self, page: PageRequest, ids: Sequence[str] = ()) -> Page[Device]:
+        mine = [d for d in self._mine() if not ids or d.device_id in ids]
         return Page(mine[page.offset : page.offset + page.page_size], page, len(mine))
 
     async def devices_placed(self, study_db_id: str, location_db_id: str | None) -> list[Device]:

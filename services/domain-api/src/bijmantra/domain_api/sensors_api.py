@@ -104,7 +104,7 @@ class SensorsServicer(pb_grpc.SensorsServiceServicer):
 
     async def ListDevices(self, request: Any, context: Any) -> pb.ListDevicesResponse:
         page = requested_page(request)
-        found = await self._enrolment.list(current_principal(), page)
+        found = await self._enrolment.list(current_principal(), page, request.device_ids)
         return pb.ListDevicesResponse(**list_fields(found, _encode))
 
     async def GetDevice(self, request: Any, context: Any) -> pb.GetDeviceResponse:

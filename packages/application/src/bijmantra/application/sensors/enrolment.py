@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
@@ -220,9 +220,18 @@ class DeviceEnrolment(ClockedUseCase[SensorsUnitOfWork]):
             device = await uow.sensors.device(device_id)
         return device_document(existing(device, f"Device {device_id}"))
 
-    async def list(self, principal: Principal, page: PageRequest) -> Page[dict[str, Any]]:
+    async def list(
+        self, principal: Principal, page: PageRequest, ids: Sequence[str] = ()
+    ) -> Page[dict[str, Any]]:
+        """A page of devices; ``ids`` (at most a page of them) narrows it to those, so a
+        page that names the devices it shows reads them in one call."""
+        if len(ids) > page.page_size:
+            raise ValidationFailed(
+                "Too many devices asked for",
+                [FieldError("deviceIds", f"at most {page.page_size}, the page size")],
+            )
         async with organization_unit(self.uow, principal, READ) as uow:
-            found = await uow.sensors.devices(page)
+            found = await uow.sensors.devices(page, ids)
         return Page([device_document(d) for d in found.items], page, found.total_count)
 
 

@@ -59,7 +59,9 @@ class SensorStore(Protocol):
         reading (``followed_metrics`` of the rules that apply to it); None when unknown."""
         ...
 
-    async def devices(self, page: PageRequest) -> Page[Device]: ...
+    async def devices(self, page: PageRequest, ids: Sequence[str] = ()) -> Page[Device]:
+        """One page of the organization's devices; with ``ids``, only those of them."""
+        ...
 
     async def devices_placed(self, study_db_id: str, location_db_id: str | None) -> list[Device]:
         """Devices placed in the study, or (when given) at its location."""

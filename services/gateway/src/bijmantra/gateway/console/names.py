@@ -1,6 +1,7 @@
 """Names for the ids a record holds (its germplasm, seed lots, location, device), so pages
 show what a person recognises and link it: one bounded list read per kind of record, under
-the member's own token (an id they may not read, or no longer there, stays an id)."""
+the member's own token (an id they may not read, or no longer there, stays an id). Devices
+are not BrAPI records: theirs is the sensors list narrowed to the ids."""
 
 from __future__ import annotations
 
@@ -13,11 +14,12 @@ from bijmantra.kernel import PageRequest
 from litestar.datastructures import State
 
 NAMED_AT_MOST = 200  # ids named per kind on one page; past it they show as ids
-# BrAPI entity: (its DbId field, its name field)
+# Kind of record (a BrAPI entity or "device"): (its id field, its name field)
 FIELDS = {
     "germplasm": ("germplasmDbId", "germplasmName"),
     "seedlot": ("seedLotDbId", "seedLotName"),
     "location": ("locationDbId", "locationName"),
+    "device": ("deviceId", "name"),
 }
 
 
@@ -27,12 +29,23 @@ async def names(state: State, page: View, entity: str, ids: Iterable[str | None]
     wanted = sorted({i for i in ids if i})[:NAMED_AT_MOST]
     if not wanted:
         return {}
-    found = await lists(state, page).list(
-        page.token, entity, {id_field: wanted}, PageRequest(0, len(wanted))
-    )
-    documents: list[dict[str, object]] = msgspec.json.decode(found.documents)
+    documents = await _read(state, page, entity, wanted)
     return {
         str(d[id_field]): str(d[name_field])
         for d in documents
         if isinstance(d.get(name_field), str) and d.get(id_field) in wanted
     }
+
+
+async def _read(
+    state: State, page: View, entity: str, wanted: list[str]
+) -> list[dict[str, object]]:
+    """The documents of the ``wanted`` records of ``entity`` (one list read)."""
+    one_page = PageRequest(0, len(wanted))
+    if entity == "device":
+        found = await state.sensors.devices(page.token, one_page, wanted)
+        return [msgspec.json.decode(d) for d in found.items]
+    id_field = FIELDS[entity][0]
+    listed = await lists(state, page).list(page.token, entity, {id_field: wanted}, one_page)
+    documents: list[dict[str, object]] = msgspec.json.decode(listed.documents)
+    return documents

@@ -49,8 +49,8 @@ class SensorsClient:
     async def register(self, token: str, body: bytes) -> bytes:
         return await self._document("RegisterDevice", pb.RegisterDeviceRequest(body=body), token)
 
-    async def devices(self, token: str, page: PageRequest) -> Page[bytes]:
-        request = pb.ListDevicesRequest(page=page.page, page_size=page.page_size)
+    async def devices(self, token: str, page: PageRequest, ids: Sequence[str] = ()) -> Page[bytes]:
+        request = pb.ListDevicesRequest(page=page.page, page_size=page.page_size, device_ids=ids)
         reply = await self._call("ListDevices", request, bearer_metadata(token))
         return Page(list(reply.documents), page, reply.total_count)
 

@@ -89,8 +89,13 @@ _DEVICE_FOR_UPDATE = _DEVICE + " FOR UPDATE"
 _DEVICES = (
     "SELECT tenant_id, device_id, name, profile_id, location_db_id, study_db_id, seed_store, "
     "state, created_at, claim_hash, claim_expires_at, claimed_at, credential_hash, "
-    "commissioned_at, revoked_at, last_seen_at, presence FROM domain.sensor_devices ORDER BY "
-    "device_id LIMIT :limit OFFSET :offset"
+    "commissioned_at, revoked_at, last_seen_at, presence FROM domain.sensor_devices "
+    "WHERE (CAST(:ids AS text[]) IS NULL OR device_id = ANY(CAST(:ids AS text[]))) "
+    "ORDER BY device_id LIMIT :limit OFFSET :offset"
+)
+_DEVICES_COUNT = (
+    "SELECT count(*) AS n FROM domain.sensor_devices "
+    "WHERE (CAST(:ids AS text[]) IS NULL OR device_id = ANY(CAST(:ids AS text[])))"
 )
 _DEVICES_PLACED = (
     "SELECT tenant_id, device_id, name, profile_id, location_db_id, study_db_id, seed_store, "
@@ -351,10 +356,11 @@ class PostgresSensorStore(ConnectionStore):
         )
         return _device(row), profile, frozenset(row.followed)
 
-    async def devices(self, page: PageRequest) -> Page[Device]:
+    async def devices(self, page: PageRequest, ids: Sequence[str] = ()) -> Page[Device]:
         await self.flush()
-        rows = await self._rows(_DEVICES, limit=page.page_size, offset=page.offset)
-        total = (await self._rows("SELECT count(*) AS n FROM domain.sensor_devices"))[0].n
+        only = list(ids) if ids else None
+        rows = await self._rows(_DEVICES, limit=page.page_size, offset=page.offset, ids=only)
+        total = (await self._rows(_DEVICES_COUNT, ids=only))[0].n
         return Page([_device(r) for r in rows], page, total)
 
     async def devices_placed(self, study_db_id: str, location_db_id: str | None) -> list[Device]:

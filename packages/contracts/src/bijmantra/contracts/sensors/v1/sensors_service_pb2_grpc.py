@@ -161,7 +161,8 @@ class SensorsServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListDevices(self, request, context):
-        """ListDevices returns one 0-based page of devices with their status.
+        """ListDevices returns one 0-based page of devices with their status (only those of
+        device_ids when any are given).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -48,7 +48,9 @@ class SensorsServiceStub:
     RegisterDevice: _grpc.UnaryUnaryMultiCallable[_sensors_service_pb2.RegisterDeviceRequest, _sensors_service_pb2.RegisterDeviceResponse]
     """RegisterDevice is enrolment step 1: a device with a profile and a placement."""
     ListDevices: _grpc.UnaryUnaryMultiCallable[_sensors_service_pb2.ListDevicesRequest, _sensors_service_pb2.ListDevicesResponse]
-    """ListDevices returns one 0-based page of devices with their status."""
+    """ListDevices returns one 0-based page of devices with their status (only those of
+    device_ids when any are given).
+    """
     GetDevice: _grpc.UnaryUnaryMultiCallable[_sensors_service_pb2.GetDeviceRequest, _sensors_service_pb2.GetDeviceResponse]
     """GetDevice returns one device with its state and online/offline status."""
     IssueClaimCode: _grpc.UnaryUnaryMultiCallable[_sensors_service_pb2.IssueClaimCodeRequest, _sensors_service_pb2.IssueClaimCodeResponse]
@@ -95,7 +97,9 @@ class SensorsServiceAsyncStub(SensorsServiceStub):
     RegisterDevice: _aio.UnaryUnaryMultiCallable[_sensors_service_pb2.RegisterDeviceRequest, _sensors_service_pb2.RegisterDeviceResponse]  # type: ignore[assignment]
     """RegisterDevice is enrolment step 1: a device with a profile and a placement."""
     ListDevices: _aio.UnaryUnaryMultiCallable[_sensors_service_pb2.ListDevicesRequest, _sensors_service_pb2.ListDevicesResponse]  # type: ignore[assignment]
-    """ListDevices returns one 0-based page of devices with their status."""
+    """ListDevices returns one 0-based page of devices with their status (only those of
+    device_ids when any are given).
+    """
     GetDevice: _aio.UnaryUnaryMultiCallable[_sensors_service_pb2.GetDeviceRequest, _sensors_service_pb2.GetDeviceResponse]  # type: ignore[assignment]
     """GetDevice returns one device with its state and online/offline status."""
     IssueClaimCode: _aio.UnaryUnaryMultiCallable[_sensors_service_pb2.IssueClaimCodeRequest, _sensors_service_pb2.IssueClaimCodeResponse]  # type: ignore[assignment]
@@ -163,7 +167,9 @@ class SensorsServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _sensors_service_pb2.ListDevicesRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_sensors_service_pb2.ListDevicesResponse, _abc.Awaitable[_sensors_service_pb2.ListDevicesResponse]]:
-        """ListDevices returns one 0-based page of devices with their status."""
+        """ListDevices returns one 0-based page of devices with their status (only those of
+        device_ids when any are given).
+        """
 
     @_abc_1.abstractmethod
     def GetDevice(

@@ -5,7 +5,6 @@ routes."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,7 +19,6 @@ from bijmantra.kernel import (
     BijmantraError,
     ErrorCode,
     FieldError,
-    NotFound,
     PageRequest,
     ValidationFailed,
 )
@@ -214,22 +212,8 @@ async def alerts(request: Request[Any, Any, Any], state: State) -> Template:
         "sensors/alerts.html",
         alerts=rows,
         status=status,
-        devices=await _device_names(state, page, rows),
+        devices=await names(state, page, "device", (a.get("deviceId") for a in rows)),
     )
-
-
-async def _device_names(state: State, page: View, alerts: list[dict[str, Any]]) -> dict[str, str]:
-    """The names of the devices ``alerts`` (one page of them) were raised on; a device the
-    member can no longer read keeps its id."""
-
-    async def name(device_id: str) -> str:
-        try:
-            return str(document(await state.sensors.device(page.token, device_id)).get("name"))
-        except NotFound:
-            return ""
-
-    ids = sorted({a["deviceId"] for a in alerts if a.get("deviceId")})
-    return dict(zip(ids, await asyncio.gather(*(name(i) for i in ids)), strict=True))
 
 
 def _alert_action(action: str) -> HTTPRouteHandler:
