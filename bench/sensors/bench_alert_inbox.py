@@ -151,13 +151,13 @@ def main() -> None:
         result = asyncio.run(measure(stack, token))
     report = {
         "meta": {
+            "alerts_per_page": DEVICES,
+            "devices": DEVICES,
+            "rounds": ROUNDS,
+            "pages_per_round": PAGES,
             "machine": platform.machine(),
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
-            "rounds": ROUNDS,
-            "pages_per_round": PAGES,
-            "alerts_per_page": DEVICES,
-            "devices": DEVICES,
             "load_average_at_end": os.getloadavg(),
         },
         **result,
