@@ -20,6 +20,7 @@ from bijmantra.domain.distribution.mail import (
     reported,
     resend,
     retry_wait,
+    retrying,
 )
 from bijmantra.kernel import Conflict, RateLimited
 from hypothesis import given
@@ -177,3 +178,35 @@ def test_a_queued_mail_is_not_offered_again_while_the_mailer_may_still_try_it() 
     last_try = AT + mail_horizon()
     assert resend(queued, "shipped", SHIPPED, 1, last_try + timedelta(minutes=30), 3) is None
     assert resend(queued, "shipped", SHIPPED, 1, AT + QUEUED_PATIENCE, 3) is not None
+
+
+def test_a_try_the_server_did_not_take_says_when_the_next_is_and_only_a_newer_one_moves_it() -> (
+    None
+):
+    """ADR 0381: the record stays queued and says its tries and next try; reports of tries
+    come late or twice, so an older or repeated one changes nothing, nor does one about
+    another attempt or an ended mail; the end of the attempt drops the next try."""
+    queued = partner_mail(0, AT, 3)
+    first = retrying(queued, 1, 1, AT + MAIL_RETRY_WAITS[0])
+    assert first is not None
+    assert (first.status, first.at, first.tries) == (MailStatus.QUEUED, AT, 1)
+    assert first.next_try_at == AT + MAIL_RETRY_WAITS[0]
+    second = retrying(first, 1, 2, LATER)
+    assert second is not None
+    assert (second.tries, second.next_try_at) == (2, LATER)
+    assert retrying(second, 1, 1, AT) is None  # the first try's report, late
+    assert retrying(second, 1, 2, LATER) is None  # redelivered
+    assert retrying(second, 2, 3, LATER) is None  # another attempt
+    sent = reported(second, 1, MailStatus.SENT, LATER, LATER)
+    assert sent is not None
+    assert (sent.status, sent.tries, sent.next_try_at) == (MailStatus.SENT, 2, None)
+    assert retrying(sent, 1, 3, LATER) is None  # ended already
+    assert retrying(None, 1, 1, LATER) is None
+    with pytest.raises(ValueError, match="one try or more"):
+        retrying(queued, 1, 0, LATER)
+    again = resend(sent, "shipped", SHIPPED, 0, LATER, 3)
+    assert again is None  # sent: nothing to resend
+    failed = reported(second, 1, MailStatus.FAILED, LATER, LATER, MailFailure.UNDELIVERABLE)
+    resent = resend(failed, "shipped", SHIPPED, 0, LATER, 3)
+    assert resent is not None
+    assert (resent.attempts, resent.tries, resent.next_try_at) == (2, 0, None)

@@ -21,7 +21,7 @@ from bijmantra.application.distribution.mail import MailReport
 from bijmantra.application.distribution.notifications import NotifyPartners
 from bijmantra.application.events import EventEnvelope
 from bijmantra.application.events.envelope import decode_envelope
-from bijmantra.domain.distribution.mail import MAIL_RETRY_WAITS
+from bijmantra.domain.distribution.mail import MAIL_RETRY_WAITS, MailStatus
 from bijmantra.kernel import FixedClock, Principal, TenantId
 from bijmantra.testkit.distribution import DistributionWorld
 from bijmantra.testkit.mail import SmtpCatcher
@@ -65,9 +65,14 @@ class Mailer:
             self._reported.notify_all()
 
     async def reported(self, count: int) -> None:
-        """Wait until ``count`` reports reached the records."""
+        """Wait until ``count`` reports of an attempt's end (sent or failed; not of a try
+        to come, ADR 0381) reached the records."""
+
+        def ended() -> int:
+            return sum(r.status is not MailStatus.QUEUED for r in self.reports)
+
         async with self._reported:
-            await self._reported.wait_for(lambda: len(self.reports) >= count)
+            await self._reported.wait_for(lambda: ended() >= count)
 
     async def deliver(self, envelope: EventEnvelope) -> None:
         await self.notify(envelope)

@@ -66,6 +66,8 @@ async def test_a_mail_the_server_took_says_sent_with_when_and_a_redelivery_chang
         "held_by": None,
         "resend_from": None,
         "failure": None,
+        "tries": 0,
+        "next_try_at": None,
     }
     # A resend of a mail the server took sends nothing: the record answers as it is.
     assert (await world.invoices.resend_notification(who, invoice)) == shown

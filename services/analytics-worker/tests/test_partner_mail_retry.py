@@ -9,19 +9,21 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 from bijmantra.adapters.nats import DurableConsumer, JetStreamPublisher, connect, ensure_stream
 from bijmantra.analytics_worker.mail import mail_consumer
+from bijmantra.application.distribution.mail import MailReport
 from bijmantra.application.events import OutboxRecord
 from bijmantra.application.events.ports import RetryLater
+from bijmantra.kernel import TenantId
 from bijmantra.testkit.mail import SmtpCatcher
 from bijmantra.testkit.servers import LocalNats
 from nats.js import JetStreamContext
 
-from .conftest import Mailer, Post
+from .conftest import TOOK, Mailer, Post
 
 pytestmark = pytest.mark.integration
 POSTGREY_WAIT = timedelta(minutes=5)  # postgrey's default: a retry before it is refused again
@@ -30,15 +32,18 @@ POSTGREY_WAIT = timedelta(minutes=5)  # postgrey's default: a retry before it is
 async def test_a_greylisted_mail_is_tried_again_after_growing_waits_and_sent_once(
     post: Post,
 ) -> None:
-    """Five greylisted tries, one more than the mailer made before it gave up."""
+    """Five greylisted tries, one more than the mailer made before it gave up. Meanwhile the
+    record says how many tries its server did not take and when the next is (ADR 0381)."""
     who, address, invoice, event = await post.invoice_mailed()
     post.smtp.greylist(address, 5)
     waits = []
-    for _ in range(5):
+    for tries in range(1, 6):
         with pytest.raises(RetryLater) as later:
             await post.mailer.deliver(event)  # the consumer hands it back for ``delay``
         waits.append(timedelta(seconds=later.value.delay))
-        assert (await post.notification(who, invoice))["status"] == "queued"
+        queued = await post.notification(who, invoice)
+        assert (queued["status"], queued["tries"]) == ("queued", tries)
+        assert datetime.fromisoformat(queued["next_try_at"]) == TOOK + waits[-1]
     await post.mailer.deliver(event)
     await post.mailer.deliver(event)  # redelivered once more: nothing more is sent
 
@@ -46,6 +51,7 @@ async def test_a_greylisted_mail_is_tried_again_after_growing_waits_and_sent_onc
     assert len(post.smtp.messages_to(address)) == 1
     sent = await post.notification(who, invoice)
     assert (sent["status"], sent["attempts"], sent["failure"]) == ("sent", 1, None)
+    assert (sent["tries"], sent["next_try_at"]) == (5, None)
     assert all(before < after for before, after in itertools.pairwise(waits))
     assert sum(waits[:2], timedelta()) > POSTGREY_WAIT  # the third try is past greylisting
 
@@ -134,3 +140,31 @@ async def test_a_greylisted_mail_waits_in_the_stream_while_another_organizations
     for who, invoice in ((a, a_invoice), (b, b_invoice)):
         sent = await post.notification(who, invoice)
         assert (sent["status"], sent["attempts"]) == ("sent", 1)
+
+
+async def test_a_retry_whose_report_does_not_get_through_still_waits_and_tries_again(
+    post: Post,
+) -> None:
+    """domain-api away when a try fails for now: the record says less (no next try), the
+    retry stands, and the next try's report says it."""
+    who, address, invoice, event = await post.invoice_mailed()
+    post.smtp.greylist(address, 2)
+    told = post.mailer.notify.report
+    assert told is not None
+
+    async def away(tenant: TenantId, report: MailReport) -> None:
+        raise ConnectionError("domain-api unreachable")
+
+    post.mailer.notify.report = away
+    with pytest.raises(RetryLater):
+        await post.mailer.deliver(event)
+    queued = await post.notification(who, invoice)
+    assert (queued["status"], queued["tries"], queued["next_try_at"]) == ("queued", 0, None)
+    post.mailer.notify.report = told
+    with pytest.raises(RetryLater) as later:
+        await post.mailer.deliver(event)
+    queued = await post.notification(who, invoice)
+    assert queued["tries"] == 2
+    assert datetime.fromisoformat(queued["next_try_at"]) == TOOK + timedelta(
+        seconds=later.value.delay
+    )

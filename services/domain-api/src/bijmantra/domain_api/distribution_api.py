@@ -104,7 +104,14 @@ class DistributionWorkerServicer(pb_grpc.DistributionWorkerServiceServicer):
         self, request: pb.ReportPartnerMailRequest, context: Any
     ) -> pb.ReportPartnerMailResponse:
         report = parse_report(
-            request.kind, request.id, request.attempt, request.status, request.at, request.failure
+            request.kind,
+            request.id,
+            request.attempt,
+            request.status,
+            request.at,
+            request.failure,
+            request.tries,
+            request.next_try_at,
         )
         document = await self._d.report_mail(current_principal(), report)
         return pb.ReportPartnerMailResponse(notification=_encode(document.get("notification")))

@@ -30,6 +30,7 @@ from bijmantra.domain.distribution.mail import (
     partner_mail,
     reported,
     resend,
+    retrying,
 )
 from bijmantra.domain.distribution.model import Dispatch, SeedRequest
 from bijmantra.kernel import FieldError, Principal, ValidationFailed
@@ -118,8 +119,10 @@ async def resend_mail(
 @dataclass(frozen=True)
 class MailReport:
     """How the mailer's ``attempt`` at a record's mail ended (ADR 0363): ``sent`` at ``at``
-    (the mail server took it), or ``failed`` at ``at`` for ``failure``. ``kind``: the
-    record's kind (``seed_request``, ``agreement``, ``dispatch``, ``invoice``)."""
+    (the mail server took it), or ``failed`` at ``at`` for ``failure``; or that it is still
+    ``queued`` (ADR 0381): its ``tries``-th try found the server unable to take it at ``at``,
+    and the next is at ``next_try_at``. ``kind``: the record's kind (``seed_request``,
+    ``agreement``, ``dispatch``, ``invoice``)."""
 
     kind: str
     record_id: str
@@ -127,62 +130,91 @@ class MailReport:
     status: MailStatus
     at: datetime
     failure: MailFailure | None = None
+    tries: int = 0
+    next_try_at: datetime | None = None
 
     def __post_init__(self) -> None:
-        if self.status not in (MailStatus.SENT, MailStatus.FAILED):
-            raise ValueError(f"A mailer reports sent or failed, not {self.status}")
+        if self.status is MailStatus.NOT_SENT:
+            raise ValueError(f"A mailer reports sent, failed or queued, not {self.status}")
         if (self.status is MailStatus.FAILED) != (self.failure is not None):
             raise ValueError("A failed mail, and only a failed one, says why")
+        retried = self.tries >= 1 and self.next_try_at is not None and self.next_try_at >= self.at
+        if (self.status is MailStatus.QUEUED) != retried:
+            raise ValueError("A mail still queued, and only one, names its tries and next try")
 
 
 REPORTED = "partner_mail_reported"
 
 
+def _moment(text: str) -> datetime | None:
+    """An RFC 3339 time with its zone, or None."""
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return when if when.tzinfo is not None else None
+
+
 def parse_report(
-    kind: str, record_id: str, attempt: int, status: str, at: str, failure: str
+    kind: str,
+    record_id: str,
+    attempt: int,
+    status: str,
+    at: str,
+    failure: str,
+    tries: int = 0,
+    next_try_at: str = "",
 ) -> MailReport:
-    """A report as the worker's call carries it (``failure`` "" when sent): 422 otherwise."""
+    """A report as the worker's call carries it (``failure`` "" unless failed; ``tries`` 0
+    and ``next_try_at`` "" unless queued): 422 otherwise."""
     outcome = choice(status, MailStatus, "status", "mail status")
     why = choice(failure, MailFailure, "failure", "mail failure") if failure else None
-    try:
-        when = datetime.fromisoformat(at)
-    except ValueError:
-        when = None
-    if when is None or when.tzinfo is None or attempt < 1:
+    when, next_try = _moment(at), _moment(next_try_at) if next_try_at else None
+    if when is None or attempt < 1 or (next_try_at and next_try is None):
         raise ValidationFailed(
-            "A report names an attempt (from 1) and a time with its zone",
-            [FieldError("at", at), FieldError("attempt", str(attempt))],
+            "A report names an attempt (from 1) and times with their zone",
+            [FieldError("at", at), FieldError("attempt", str(attempt))]
+            + ([FieldError("next_try_at", next_try_at)] if next_try_at else []),
         )
     try:
-        return MailReport(kind, record_id, attempt, outcome, when, why)
+        return MailReport(kind, record_id, attempt, outcome, when, why, tries, next_try)
     except ValueError as wrong:
         raise ValidationFailed(str(wrong), [FieldError("status", status)]) from None
 
 
 def report_fields(report: MailReport) -> dict[str, Any]:
-    return {
+    fields = {
         "kind": report.kind,
         "id": report.record_id,
         "attempt": report.attempt,
         "status": report.status.value,
         "failure": None if report.failure is None else report.failure.value,
     }
+    if report.next_try_at is not None:  # queued: a try the server could not take yet
+        fields |= {"tries": report.tries, "next_try_at": report.next_try_at.isoformat()}
+    return fields
+
+
+def _after(mail: PartnerMail | None, report: MailReport, now: datetime) -> PartnerMail | None:
+    """The record's mail after ``report``; None when it changes nothing."""
+    if report.next_try_at is not None:  # queued: only such a report names it (MailReport)
+        return retrying(mail, report.attempt, report.tries, report.next_try_at)
+    return reported(mail, report.attempt, report.status, report.at, now, report.failure)
 
 
 async def report_mail(
     use_cases: UseCases, principal: Principal, report: MailReport
 ) -> dict[str, Any]:
-    """Record on the record how its mail's attempt ended, with a ``partner_mail_reported``
-    event, in one transaction. A report about another attempt than the record's, or of an
-    attempt already ended, changes nothing (a redelivered or late report); a record of
+    """Record on the record how its mail's attempt ended, or when its next try is (a try
+    the server could not take yet, ADR 0381), with a ``partner_mail_reported`` event, in one
+    transaction. A report about another attempt than the record's, of an attempt already
+    ended, or of an older try, changes nothing (a redelivered or late report); a record of
     another organization is not found (its unit of work sees only the caller's)."""
     authorize(principal, WRITE)
     now = use_cases.clock.now()
     async with use_cases.uow(principal.tenant_id) as uow:
         record = await load(uow, use_cases.KIND, report.record_id, use_cases.TYPE, for_update=True)
-        mail = reported(
-            record.notification, report.attempt, report.status, report.at, now, report.failure
-        )
+        mail = _after(record.notification, report, now)
         if mail is None:
             return use_cases.present(record)
         record = replace(record, notification=mail)

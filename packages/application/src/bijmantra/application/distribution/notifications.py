@@ -186,6 +186,8 @@ class NotifyPartners:
     A server that cannot take the mail for now is tried again after ``waits`` (ADR 0377): the
     handler asks the consumer to redeliver the event that much later (``RetryLater``) and
     holds nothing meanwhile; the tries are counted in the ledger, killed ones too (ADR 0367).
+    The record is told the try count and when the next try is (ADR 0381), as it can be: a
+    report that does not get through leaves the record saying less, never the retry undone.
     """
 
     sender: EmailSender
@@ -210,9 +212,15 @@ class NotifyPartners:
         if email is None:
             return
         await self.ledger.began_try(MAIL_CONSUMER, envelope)
-        async with self.ledger.claim(MAIL_CONSUMER, envelope) as claim:
-            if claim.first:
-                claim.outcome = await self._send(email, claim)
+        tries = 0
+        try:
+            async with self.ledger.claim(MAIL_CONSUMER, envelope) as claim:
+                tries = claim.tries
+                if claim.first:
+                    claim.outcome = await self._send(email, claim)
+        except RetryLater as later:
+            await self._report_retry(envelope, tries, later.delay)
+            raise
         await self._report(envelope, claim.outcome)
 
     async def _send(self, email: OutgoingEmail, claim: Claim) -> MailOutcome:
@@ -237,12 +245,27 @@ class NotifyPartners:
         return MailOutcome(MailStatus.FAILED, self.clock.now(), failure)
 
     async def _report(self, envelope: EventEnvelope, outcome: MailOutcome | None) -> None:
-        """Tell domain-api; an event from before attempts were numbered is not reported."""
+        """Tell domain-api how the attempt ended."""
+        if outcome is not None:
+            await self._tell(envelope, outcome.status, outcome.at, failure=outcome.failure)
+
+    async def _report_retry(self, envelope: EventEnvelope, tries: int, delay: float) -> None:
+        """Tell domain-api the ``tries``-th try failed for now and when the next one is; a
+        report that fails is logged and the retry stands (the next try reports again)."""
+        now = self.clock.now()
+        next_try_at = now + timedelta(seconds=delay)
+        try:
+            await self._tell(envelope, MailStatus.QUEUED, now, tries=tries, next_try_at=next_try_at)
+        except Exception:
+            log.warning("the retry of a partner mail was not reported", exc_info=True)
+
+    async def _tell(
+        self, envelope: EventEnvelope, status: MailStatus, at: datetime, **more: Any
+    ) -> None:
+        """Send domain-api a report; an event from before attempts were numbered has none."""
         attempt = envelope.data.get(MAIL_ATTEMPT)
         kind = MAILED_KIND.get(mailed_as(envelope))
-        if self.report is None or outcome is None or not isinstance(attempt, int) or not kind:
+        if self.report is None or not isinstance(attempt, int) or not kind:
             return
-        report = MailReport(
-            kind, envelope.subject, attempt, outcome.status, outcome.at, outcome.failure
-        )
+        report = MailReport(kind, envelope.subject, attempt, status, at, **more)
         await self.report(TenantId(uuid.UUID(envelope.tenant_id)), report)

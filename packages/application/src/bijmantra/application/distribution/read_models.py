@@ -60,7 +60,10 @@ class PartnerMailDocument(_Out):
     was reached (``held_by``: ``daily_limit``) at ``at``, to be sent again from
     ``resend_from``. A mail not sent or failed, or still queued 4 h 51 min after ``at`` (the
     mailer's report was lost; ADR 0367), is sent again with ``POST …/notification``.
-    ``day``: the UTC day whose cap it counted on; ``attempts``: 1, then one per resend."""
+    ``day``: the UTC day whose cap it counted on; ``attempts``: 1, then one per resend.
+    ``tries``: how many tries of this attempt the partner's server could not take yet, and
+    ``next_try_at``, while it is queued after such a try, when the mailer tries again
+    (ADR 0381; 0 and null before any, and on records from before)."""
 
     status: MailStatus
     at: datetime
@@ -69,6 +72,8 @@ class PartnerMailDocument(_Out):
     held_by: MailHold | None
     resend_from: datetime | None
     failure: MailFailure | None = None
+    tries: int = 0
+    next_try_at: datetime | None = None
 
 
 class RequestedItem(_Out):

@@ -98,7 +98,9 @@ class PartnerMail:
     sent); ``resend_from``: when a mail not sent may be sent again (the next day's start);
     ``attempts``: how many times it was decided (1, then one per resend that queued it), which
     numbers the attempt a mailer's report is about; ``at``: when it was decided, or when the
-    mail server took it (sent) or the mailer gave up (failed, ``failure`` saying why)."""
+    mail server took it (sent) or the mailer gave up (failed, ``failure`` saying why).
+    ``tries``: the attempt's tries its server could not take for now, as the mailer reported
+    them (ADR 0381); ``next_try_at``: while queued after one, when the mailer tries again."""
 
     status: MailStatus
     at: datetime
@@ -107,6 +109,8 @@ class PartnerMail:
     held_by: MailHold | None = None
     resend_from: datetime | None = None
     failure: MailFailure | None = None
+    tries: int = 0
+    next_try_at: datetime | None = None
 
 
 def unreported(mail: PartnerMail, at: datetime) -> bool:
@@ -211,4 +215,24 @@ def reported(
         raise ValueError("a failed mail, and only a failed one, says why")
     if mail is None or mail.status is not MailStatus.QUEUED or mail.attempts != attempt:
         return None
-    return replace(mail, status=outcome, at=min(max(at, mail.at), now), failure=failure)
+    at = min(max(at, mail.at), now)
+    return replace(mail, status=outcome, at=at, failure=failure, next_try_at=None)
+
+
+def retrying(
+    mail: PartnerMail | None, attempt: int, tries: int, next_try_at: datetime
+) -> PartnerMail | None:
+    """The record's mail once the mailer reports that the ``tries``-th try of ``attempt``
+    found its server unable to take it for now, and that it tries again at ``next_try_at``
+    (ADR 0381): still queued, saying when.
+
+    None: the report changes nothing — it is about another attempt, the attempt has ended,
+    or it is not newer than a try already recorded (reports of tries may arrive late or
+    twice, and an older one must not move the next try back)."""
+    if tries < 1:
+        raise ValueError("a retried mail failed one try or more")
+    if mail is None or mail.status is not MailStatus.QUEUED or mail.attempts != attempt:
+        return None
+    if tries <= mail.tries:
+        return None
+    return replace(mail, tries=tries, next_try_at=next_try_at)

@@ -58,6 +58,17 @@ def mail_overdue(mail: dict[str, Any], now: datetime | None) -> bool:
     return unreported(PartnerMail(MailStatus.QUEUED, at, at.date()), now)
 
 
+def mail_next_try(mail: dict[str, Any] | None) -> str:
+    """The words "next try at …" for a queued mail its server did not take yet (ADR 0381),
+    and how many tries it did not take; "" for any other mail."""
+    if not mail or mail.get("status") != MailStatus.QUEUED or not mail.get("next_try_at"):
+        return ""
+    tries = int(mail.get("tries") or 0)
+    when = str(mail["next_try_at"])[:16].replace("T", " ")
+    tried = f"{tries} {'try' if tries == 1 else 'tries'}"
+    return f"next try at {when} UTC (their mail server did not take it in {tried})"
+
+
 class ConsoleEnvironment(Environment):
     def getattr(self, obj: Any, attribute: str) -> Any:
         if type(obj) is dict and attribute not in DICT_ATTRIBUTES:
@@ -78,4 +89,5 @@ def template_config() -> TemplateConfig[JinjaTemplateEngine]:
     environment.globals["mail_resendable"] = mail_resendable
     environment.globals["mail_failure"] = mail_failure
     environment.globals["mail_overdue"] = mail_overdue
+    environment.globals["mail_next_try"] = mail_next_try
     return TemplateConfig(instance=JinjaTemplateEngine.from_environment(environment))

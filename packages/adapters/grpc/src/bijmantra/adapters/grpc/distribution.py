@@ -90,7 +90,9 @@ class DistributionWorkerClient(ServiceTokenClient):
         return str((await self._call(self._stub.StoreDocument, request, tenant)).sha256)
 
     async def report_mail(self, tenant: TenantId, report: MailReport) -> None:
-        """Tell domain-api how a partner mail's attempt ended (ADR 0363)."""
+        """Tell domain-api how a partner mail's attempt ended (ADR 0363), or when its next
+        try is (ADR 0381)."""
+        next_try_at = report.next_try_at
         request = pb.ReportPartnerMailRequest(
             kind=report.kind,
             id=report.record_id,
@@ -98,5 +100,7 @@ class DistributionWorkerClient(ServiceTokenClient):
             status=report.status.value,
             at=report.at.isoformat(),
             failure="" if report.failure is None else report.failure.value,
+            tries=report.tries,
+            next_try_at="" if next_try_at is None else next_try_at.isoformat(),
         )
         await self._call(self._stub.ReportPartnerMail, request, tenant)

@@ -555,17 +555,23 @@ class ReportPartnerMailRequest(_message.Message):
     STATUS_FIELD_NUMBER: _builtins.int
     AT_FIELD_NUMBER: _builtins.int
     FAILURE_FIELD_NUMBER: _builtins.int
+    TRIES_FIELD_NUMBER: _builtins.int
+    NEXT_TRY_AT_FIELD_NUMBER: _builtins.int
     kind: _builtins.str
     """The record's kind: seed_request, agreement, dispatch or invoice."""
     id: _builtins.str
     attempt: _builtins.int
     """The attempt the event that mailed carried (mail_attempt): 1, then one per resend."""
     status: _builtins.str
-    """sent or failed."""
+    """sent, failed, or queued (a try the server could not take yet)."""
     at: _builtins.str
-    """When the mail server took the mail or the mailer gave up (RFC 3339)."""
+    """When the mail server took the mail, the mailer gave up, or the try failed (RFC 3339)."""
     failure: _builtins.str
-    """Why it failed (address_refused, message_refused, undeliverable, mailer_bound); "" if sent."""
+    """Why it failed (address_refused, message_refused, undeliverable, mailer_bound); "" if not."""
+    tries: _builtins.int
+    """Queued: the tries of this attempt so far (from 1); 0 otherwise."""
+    next_try_at: _builtins.str
+    """Queued: when the mailer tries again (RFC 3339); "" otherwise."""
     def __init__(
         self,
         *,
@@ -575,10 +581,12 @@ class ReportPartnerMailRequest(_message.Message):
         status: _builtins.str = ...,
         at: _builtins.str = ...,
         failure: _builtins.str = ...,
+        tries: _builtins.int = ...,
+        next_try_at: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "attempt", b"attempt", "failure", b"failure", "id", b"id", "kind", b"kind", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "attempt", b"attempt", "failure", b"failure", "id", b"id", "kind", b"kind", "next_try_at", b"next_try_at", "status", b"status", "tries", b"tries"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

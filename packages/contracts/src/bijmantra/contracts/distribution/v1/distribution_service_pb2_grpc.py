@@ -550,8 +550,10 @@ class DistributionWorkerServiceServicer:
 
     def ReportPartnerMail(self, request, context):
         """ReportPartnerMail records how one attempt at a record's partner mail ended: sent (the
-        mail server took it) or failed (the mailer gave up). A report of another attempt than the
-        record's, or of an attempt already ended, changes nothing.
+        mail server took it) or failed (the mailer gave up); or that it is still queued, a try
+        having found the server unable to take it yet, and when the next try is. A report of
+        another attempt than the record's, of an attempt already ended, or of an older try,
+        changes nothing.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

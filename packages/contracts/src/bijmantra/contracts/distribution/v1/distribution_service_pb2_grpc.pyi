@@ -204,8 +204,10 @@ class DistributionWorkerServiceStub:
     """StoreDocument keeps a PDF the worker rendered and puts its SHA-256 in the audit trail."""
     ReportPartnerMail: _grpc.UnaryUnaryMultiCallable[_distribution_service_pb2.ReportPartnerMailRequest, _distribution_service_pb2.ReportPartnerMailResponse]
     """ReportPartnerMail records how one attempt at a record's partner mail ended: sent (the
-    mail server took it) or failed (the mailer gave up). A report of another attempt than the
-    record's, or of an attempt already ended, changes nothing.
+    mail server took it) or failed (the mailer gave up); or that it is still queued, a try
+    having found the server unable to take it yet, and when the next try is. A report of
+    another attempt than the record's, of an attempt already ended, or of an older try,
+    changes nothing.
     """
 
 @_typing.type_check_only
@@ -217,8 +219,10 @@ class DistributionWorkerServiceAsyncStub(DistributionWorkerServiceStub):
     """StoreDocument keeps a PDF the worker rendered and puts its SHA-256 in the audit trail."""
     ReportPartnerMail: _aio.UnaryUnaryMultiCallable[_distribution_service_pb2.ReportPartnerMailRequest, _distribution_service_pb2.ReportPartnerMailResponse]  # type: ignore[assignment]
     """ReportPartnerMail records how one attempt at a record's partner mail ended: sent (the
-    mail server took it) or failed (the mailer gave up). A report of another attempt than the
-    record's, or of an attempt already ended, changes nothing.
+    mail server took it) or failed (the mailer gave up); or that it is still queued, a try
+    having found the server unable to take it yet, and when the next try is. A report of
+    another attempt than the record's, of an attempt already ended, or of an older try,
+    changes nothing.
     """
 
 class DistributionWorkerServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -239,8 +243,10 @@ class DistributionWorkerServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_distribution_service_pb2.ReportPartnerMailResponse, _abc.Awaitable[_distribution_service_pb2.ReportPartnerMailResponse]]:
         """ReportPartnerMail records how one attempt at a record's partner mail ended: sent (the
-        mail server took it) or failed (the mailer gave up). A report of another attempt than the
-        record's, or of an attempt already ended, changes nothing.
+        mail server took it) or failed (the mailer gave up); or that it is still queued, a try
+        having found the server unable to take it yet, and when the next try is. A report of
+        another attempt than the record's, of an attempt already ended, or of an older try,
+        changes nothing.
         """
 
 def add_DistributionWorkerServiceServicer_to_server(servicer: DistributionWorkerServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
