@@ -21,32 +21,35 @@ from bijmantra.kernel import Principal, TenantId
 TOKEN = "manager-token"
 
 
+async def _submitted_request(on: Any, auth: dict[str, str]) -> str:
+    """A seed request of one germplasm, submitted: its partner mail is queued. Its id."""
+    germplasm = {"germplasmName": "TDr 89/02665", "germplasmPUI": "urn:n:1"}
+    made = await on.client.post(
+        "/brapi/v2/germplasm", json=[{**germplasm, "commonCropName": "Yam"}], headers=auth
+    )
+    item = {
+        "germplasm_id": made.json()["result"]["data"][0]["germplasmDbId"],
+        "quantity": "5",
+        "units": "tubers",
+    }
+    body = {"partner_id": await on.partner(TOKEN), "purpose": "research", "items": [item]}
+    created = await on.client.post("/api/v1/seed-requests", json=body, headers=auth)
+    request_id: str = created.json()["data"]["id"]
+    submitted = await on.client.post(
+        f"/api/v1/seed-requests/{request_id}/actions", json={"action": "submitted"}, headers=auth
+    )
+    assert submitted.json()["data"]["notification"]["status"] == "queued"
+    return request_id
+
+
 async def test_a_queued_mail_says_when_its_next_try_is(gateway_on_fakes: Any) -> None:
     manager = Principal("m1", TenantId(uuid.uuid4()), frozenset({"data-manager"}))
     worker = Principal("w", manager.tenant_id, frozenset({"analysis-worker"}))
     async with gateway_on_fakes({TOKEN: manager, "worker-token": worker}) as on:
         api, auth = on.client, {"Authorization": f"Bearer {TOKEN}"}
-        cookies = on.signed_in(manager, TOKEN)
-        partner = await on.partner(TOKEN)
-        made = await api.post(
-            "/brapi/v2/germplasm",
-            json=[
-                {
-                    "germplasmName": "TDr 89/02665",
-                    "germplasmPUI": "urn:n:1",
-                    "commonCropName": "Yam",
-                }
-            ],
-            headers=auth,
-        )
-        germplasm = made.json()["result"]["data"][0]["germplasmDbId"]
-        item = {"germplasm_id": germplasm, "quantity": "5", "units": "tubers"}
-        body = {"partner_id": partner, "purpose": "research", "items": [item]}
-        created = await api.post("/api/v1/seed-requests", json=body, headers=auth)
-        request_id = created.json()["data"]["id"]
+        request_id = await _submitted_request(on, auth)
         path = f"/api/v1/seed-requests/{request_id}"
-        submitted = await api.post(f"{path}/actions", json={"action": "submitted"}, headers=auth)
-        assert submitted.json()["data"]["notification"]["status"] == "queued"
+        cookies = on.signed_in(manager, TOKEN)
 
         async def token_for(tenant: TenantId) -> str:
             return "worker-token"
