@@ -487,3 +487,34 @@ async def test_a_batch_resent_after_its_answer_was_lost_fires_nothing_again(stor
     assert len(await store.open_alerts()) == 2
     opened = [e for e in store.tables.events if e.type == "sensors.alert.opened"]
     assert len(opened) == 2
+
+
+async def test_a_batch_evaluated_after_a_newer_one_fires_among_its_neighbours(
+    store: Store,
+) -> None:
+    """ADR 0380: the older batch's event reaches evaluation after the newer one's (a replayed
+    dead letter, a redelivery after a crash). Its breach fires, its jump is judged against
+    the readings beside it in time, and delivering it again opens nothing more."""
+    await store.rule(kind="threshold", comparison="above", threshold=8.0, cooldownSeconds=0)
+    await store.rule(kind="rate_of_change", maxChange=3.0, perSeconds=60, cooldownSeconds=0)
+
+    def batch(first_minute: int, values: list[float]) -> bytes:
+        times = [T0 + timedelta(minutes=first_minute + i) for i in range(len(values))]
+        items = [
+            {"metric": "air_temperature", "time": at.isoformat(), "value": value}
+            for at, value in zip(times, values, strict=True)
+        ]
+        return json.dumps({"readings": items}).encode()
+
+    for body in (batch(0, [2.0, 2.0]), batch(2, [9.0]), batch(3, [2.5, 2.5])):
+        await store.ingest(store.credential, body)
+    older, late, newer = [envelope_for(e, source="test") for e in store.tables.events[-3:]]
+    for event in (older, newer, late, late):
+        await store.evaluate(event)
+    alerts = sorted((a["kind"], a["openedAt"]) for a in await store.open_alerts())
+    minute = [(T0 + timedelta(minutes=m)).isoformat() for m in (2, 3)]
+    assert alerts == [
+        ("rate_of_change", minute[0]),  # 2 -> 9 in the minute before it
+        ("rate_of_change", minute[1]),  # 9 -> 2.5 in the minute after it
+        ("threshold", minute[0]),
+    ]

@@ -7,12 +7,14 @@ import json
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import msgspec
 import pytest
 from bijmantra.application.sensors import AlertRules, DeviceEnrolment
 from bijmantra.application.sensors.worker_calls import (
     SensorsWorkerCalls,
     firings_body,
     presence_report,
+    readings_from_body,
 )
 from bijmantra.domain.sensors import Firing, RuleKind
 from bijmantra.kernel import Forbidden, Principal, TenantId, ValidationFailed
@@ -95,6 +97,20 @@ async def test_the_cooldown_holds_when_two_replicas_open_one_pair(tables: Sensor
     assert len(opened) == len(tables.alerts) == 2
 
 
+async def test_the_answer_names_the_alerts_that_stand(tables: SensorTables) -> None:
+    """ADR 0380: the worker keeps its watch's last firing from alerts that exist, so the
+    answer names a firing opened now or before, and not one refused for the cooldown."""
+    org = Organization(tables)
+    device_id, rule_id = await org.device_with_rule()
+    body = org.firings(device_id, rule_id, 9.0)
+    first = await org.calls.standing_alerts(org.worker, body)
+    again = await org.calls.standing_alerts(org.worker, body)
+    refused = org.firings(device_id, rule_id, 9.5, at=T0 + timedelta(minutes=3))
+    assert (first.opened, again.opened) == (1, 0)
+    assert first.alert_ids == again.alert_ids == [next(iter(tables.alerts))[1]]
+    assert (await org.calls.standing_alerts(org.worker, refused)).alert_ids == []
+
+
 async def test_another_organization_sees_no_rules_and_opens_nothing(tables: SensorTables) -> None:
     owner, stranger = Organization(tables), Organization(tables)
     device_id, rule_id = await owner.device_with_rule()
@@ -130,3 +146,22 @@ async def test_presence_is_reported_once_per_report(tables: SensorTables) -> Non
             presence_report(bad[0], device_id, bad[1], bad[2], "")
     with pytest.raises(ValidationFailed):  # a time without an offset
         presence_report(report_id, device_id, "online", "2026-01-15T02:00:00", "")
+
+
+async def test_readings_around_a_window_reach_one_past_each_end_in_their_organization(
+    tables: SensorTables,
+) -> None:
+    """What a late batch is judged among (ADR 0380); a window that is no window is a 422."""
+    org = Organization(tables)
+    device_id, _ = await org.device_with_rule()
+    minute = [T0 + timedelta(minutes=m) for m in range(10)]
+    for m, at in enumerate(minute):
+        tables.readings[(org.tenant, device_id, "air_temperature", at)] = float(m)
+    window = minute[3].isoformat(), minute[5].isoformat()
+    found = await org.calls.readings_around(org.worker, device_id, "air_temperature", *window)
+    assert readings_from_body(msgspec.json.encode(found)) == [(minute[m], m) for m in range(2, 7)]
+    other = Organization(tables)
+    nothing = await other.calls.readings_around(other.worker, device_id, "air_temperature", *window)
+    assert nothing.times == []
+    with pytest.raises(ValidationFailed):
+        await org.calls.readings_around(org.worker, device_id, "air_temperature", "soon", "")

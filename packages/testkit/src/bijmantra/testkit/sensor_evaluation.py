@@ -14,9 +14,10 @@ from bijmantra.application.sensors.worker_calls import (
     PresenceReport,
     SensorsWorkerCalls,
     firings_body,
+    readings_from_body,
     rules_from_body,
 )
-from bijmantra.domain.sensors import AlertRule, Firing, Presence, Watch
+from bijmantra.domain.sensors import AlertRule, Firing, Presence, TimedValue, Watch
 from bijmantra.kernel import Principal, TenantId
 from bijmantra.testkit.sensors import SensorTables, fake_sensors_unit_of_work_factory
 from bijmantra.testkit.transaction import FakeTransaction
@@ -118,11 +119,19 @@ class InProcessSensorsDomain:
         found = await self._calls.rules_for_device(self._worker(tenant), device_id)
         return rules_from_body(tenant, msgspec.json.encode(found))
 
-    async def open_alerts(self, tenant: TenantId, firings: Sequence[Firing]) -> int:
-        return await self._calls.open_alerts(self._worker(tenant), firings_body(tenant, firings))
+    async def open_alerts(self, tenant: TenantId, firings: Sequence[Firing]) -> set[str]:
+        body = firings_body(tenant, firings)
+        return set((await self._calls.standing_alerts(self._worker(tenant), body)).alert_ids)
 
     async def report_presence(self, tenant: TenantId, report: PresenceReport) -> bool:
         return await self._calls.report_presence(self._worker(tenant), report)
+
+    async def readings_around(
+        self, tenant: TenantId, device_id: str, metric: str, start: datetime, end: datetime
+    ) -> list[TimedValue]:
+        window = start.isoformat(), end.isoformat()
+        found = await self._calls.readings_around(self._worker(tenant), device_id, metric, *window)
+        return readings_from_body(msgspec.json.encode(found))
 
 
 @dataclass

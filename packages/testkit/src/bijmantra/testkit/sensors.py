@@ -178,6 +178,19 @@ class FakeSensorStore:
         )
         return found[:limit]
 
+    async def around(
+        self, device_id: str, metric: str, start: datetime, end: datetime, limit: int
+    ) -> list[Reading]:
+        found = sorted(
+            (at, v)
+            for (t, d, m, at), v in self._t.readings.items()
+            if (t, d, m) == (self._tenant, device_id, metric)
+        )
+        before = [r for r in found if r[0] < start][-1:]
+        inside = [r for r in found if start <= r[0] <= end][:limit]
+        after = [r for r in found if r[0] > end][:1]
+        return [Reading(metric, at, v) for at, v in before + inside + after]
+
     async def series(self, device_id: str, metric: str, window: Window) -> bytes:
         points = [
             {"time": at.isoformat(), "min": None, "max": None, "mean": None, "count": 0}

@@ -163,9 +163,15 @@ class SensorsWorkerServicer(pb_grpc.SensorsWorkerServiceServicer):
         return pb.RulesForDeviceResponse(document=_encode(found))
 
     async def OpenAlerts(self, request: Any, context: Any) -> pb.OpenAlertsResponse:
-        return pb.OpenAlertsResponse(
-            opened=await self._calls.open_alerts(current_principal(), request.body)
+        answer = await self._calls.standing_alerts(current_principal(), request.body)
+        return pb.OpenAlertsResponse(opened=answer.opened, alert_ids=answer.alert_ids)
+
+    async def ReadingsAround(self, request: Any, context: Any) -> pb.ReadingsAroundResponse:
+        window = getattr(request, "from"), request.to
+        found = await self._calls.readings_around(
+            current_principal(), request.device_id, request.metric, *window
         )
+        return pb.ReadingsAroundResponse(document=_encode(found))
 
     async def ReportPresence(self, request: Any, context: Any) -> pb.ReportPresenceResponse:
         report = presence_report(

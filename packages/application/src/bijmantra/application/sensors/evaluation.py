@@ -19,19 +19,24 @@ from typing import Any, Protocol
 
 from bijmantra.application.events.envelope import EventEnvelope
 from bijmantra.application.ports.transaction import Transaction
-from bijmantra.application.sensors.worker_calls import PresenceReport
+from bijmantra.application.sensors.worker_calls import MAX_FIRINGS, PresenceReport
 from bijmantra.domain.sensors import (
     AlertRule,
     Firing,
     Presence,
     PresenceChange,
+    TimedValue,
     Watch,
     check,
+    late_window,
     observe,
+    observe_late,
     presence_due,
     seen,
     silence,
     silent_due,
+    split_late,
+    with_standing,
 )
 from bijmantra.domain.sensors.presence import OFFLINE_AFTER
 from bijmantra.kernel import Clock, SystemClock, TenantId
@@ -47,9 +52,15 @@ class SensorsDomain(Protocol):
 
     async def rules_for(self, tenant: TenantId, device_id: str) -> list[AlertRule]: ...
 
-    async def open_alerts(self, tenant: TenantId, firings: Sequence[Firing]) -> int: ...
+    async def open_alerts(self, tenant: TenantId, firings: Sequence[Firing]) -> set[str]:
+        """The alert ids of the firings whose alert stands (opened now or before)."""
+        ...
 
     async def report_presence(self, tenant: TenantId, report: PresenceReport) -> bool: ...
+
+    async def readings_around(
+        self, tenant: TenantId, device_id: str, metric: str, start: datetime, end: datetime
+    ) -> list[TimedValue]: ...
 
 
 class EvaluationState(Transaction, Protocol):
@@ -136,8 +147,7 @@ class EvaluateTelemetry:
             due = presence_due(presence, self.offline_after)
             await state.save_presence(device_id, presence, due)
             fired = await self._evaluate(state, tenant, device_id, event.data)
-            if fired:
-                await self.domain.open_alerts(tenant, fired)
+            await self._open(tenant, fired)
             if change is not None:
                 report = presence_report(tenant, device_id, change, event.time, before)
                 await self.domain.report_presence(tenant, report)
@@ -156,10 +166,31 @@ class EvaluateTelemetry:
             if not readings:
                 continue
             watch = await state.watch(rule.rule_id, device_id)
-            watch, firings = observe(rule, watch, device_id, readings)
+            newer, late = split_late(watch, readings)
+            if late and rule.reads_every_reading and data.get("stored") != 0:
+                # Stored after newer readings were evaluated (ADR 0380); a resend that stored
+                # nothing (``stored`` 0) has only readings judged with their own batch.
+                start, end = late_window(rule, late)
+                around = await self.domain.readings_around(
+                    tenant, device_id, rule.metric, start, end
+                )
+                watch, firings = observe_late(rule, watch, device_id, late, around)
+                standing = await self._open(tenant, firings)
+                opened = [f for f in firings if f.alert_id(tenant) in standing]
+                watch = with_standing(watch, opened)
+            watch, firings = observe(rule, watch, device_id, newer)
             await state.save_watch(rule.rule_id, device_id, watch, silent_due(rule, watch))
             fired += firings
         return fired
+
+    async def _open(self, tenant: TenantId, firings: list[Firing]) -> set[str]:
+        """Open the firings in time order, ``MAX_FIRINGS`` a call (a late batch may judge
+        thousands): the ids of those whose alert stands."""
+        firings = sorted(firings, key=lambda f: (f.rule_id, f.at))
+        standing: set[str] = set()
+        for start in range(0, len(firings), MAX_FIRINGS):
+            standing |= await self.domain.open_alerts(tenant, firings[start : start + MAX_FIRINGS])
+        return standing
 
 
 @dataclass

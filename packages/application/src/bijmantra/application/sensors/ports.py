@@ -83,6 +83,13 @@ class SensorStore(Protocol):
         """Readings in ``[window.start, window.end)`` by time, at most ``limit``."""
         ...
 
+    async def around(
+        self, device_id: str, metric: str, start: datetime, end: datetime, limit: int
+    ) -> list[Reading]:
+        """Readings in ``[start, end]`` by time (at most ``limit``) and the nearest one on
+        each side: the neighbours a late batch is judged among (ADR 0380)."""
+        ...
+
     async def series(self, device_id: str, metric: str, window: Window) -> bytes:
         """A JSON array with one object per bucket start of the window, in order:
         ``{time, min, max, mean, count}`` from the rollups, and for a bucket without readings

@@ -36,11 +36,14 @@ from bijmantra.domain.sensors import (
     Firing,
     PresenceChange,
     RuleKind,
+    TimedValue,
     cooldown_window,
 )
 from bijmantra.kernel import FieldError, Principal, TenantId, ValidationFailed
 
 MAX_FIRINGS = 1000
+# The stored readings a late batch is judged among: a batch (10,000) and its rule's reach.
+MAX_AROUND = 20_000
 _FIRING_FIELDS = tuple(field.name for field in dataclasses.fields(Firing))
 
 
@@ -77,6 +80,28 @@ def rules_from_body(tenant: TenantId, body: bytes) -> list[AlertRule]:
     """What the worker makes of ``rules_for_device``'s answer."""
     documents = msgspec.json.decode(body, type=list[RuleDocument])
     return [rule_from_document(tenant, document) for document in documents]
+
+
+class StoredReadings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """``readings_around``'s answer: one metric's readings as two columns, in time order."""
+
+    times: list[datetime]
+    values: list[float]
+
+
+def readings_from_body(body: bytes) -> list[TimedValue]:
+    """What the worker makes of ``readings_around``'s answer."""
+    found = msgspec.json.decode(body, type=StoredReadings)
+    return list(zip(found.times, found.values, strict=True))
+
+
+@dataclass
+class StandingAlerts:
+    """What ``standing_alerts`` did: alerts opened now, and the ids of every firing whose
+    alert is stored (now or before)."""
+
+    opened: int = 0
+    alert_ids: list[str] = dataclasses.field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,13 +166,34 @@ class SensorsWorkerCalls:
             rules = await uow.alerts.rules_for(device_id, device.profile_id)
         return [rule_document(rule) for rule in rules]
 
+    async def readings_around(
+        self, principal: Principal, device_id: str, metric: str, start: str, end: str
+    ) -> StoredReadings:
+        """The device's stored readings of ``metric`` in [start, end] and the nearest one on
+        each side (at most ``MAX_AROUND``): what a late batch is judged among (ADR 0380)."""
+        try:
+            window = _aware(datetime.fromisoformat(start)), _aware(datetime.fromisoformat(end))
+        except ValueError:
+            problem = FieldError("from", "ISO 8601 times with offset")
+            raise ValidationFailed("Invalid window", [problem]) from None
+        async with organization_unit(self.uow, principal, READ) as uow:
+            found = await uow.sensors.around(device_id, metric, *window, MAX_AROUND)
+        return StoredReadings(times=[r.at for r in found], values=[r.value for r in found])
+
     async def open_alerts(self, principal: Principal, body: bytes) -> int:
-        """Open each firing's alert unless its id is stored; one transaction for the batch."""
+        """How many of the firings opened an alert now."""
+        return (await self.standing_alerts(principal, body)).opened
+
+    async def standing_alerts(self, principal: Principal, body: bytes) -> StandingAlerts:
+        """Open each firing's alert unless its id is stored or the cooldown of another alert
+        of its rule and device has not passed; one transaction for the batch. The answer
+        names the firings whose alert stands (opened now or before): the worker's watch
+        keeps its last firing from those alone (ADR 0380)."""
         authorize(principal, WRITE)
         firings: list[FiringDocument] = decode_body(body, list[FiringDocument], "firings")
         if len(firings) > MAX_FIRINGS:
             raise ValidationFailed("Too many firings", [FieldError("body", f"{MAX_FIRINGS} max")])
-        opened = 0
+        answer = StandingAlerts()
         async with self.uow(principal.tenant_id) as uow:
             # Pair by pair in one order: two batches never wait on each other's pairs crosswise.
             for item in sorted(firings, key=lambda f: (f.rule_id, f.device_id, f.at)):
@@ -168,7 +214,10 @@ class SensorsWorkerCalls:
                     )
                 window = cooldown_window(rule, firing.at)
                 if await uow.alerts.opened_between(rule.rule_id, device.device_id, window):
-                    continue  # another replica opened this pair's alert within the cooldown
+                    # Opened before (a redelivery), or another alert within the cooldown.
+                    if await uow.alerts.alert(item.alert_id) is not None:
+                        answer.alert_ids.append(item.alert_id)
+                    continue
                 alert = Alert(
                     alert_id=item.alert_id,
                     tenant_id=principal.tenant_id,
@@ -182,9 +231,10 @@ class SensorsWorkerCalls:
                 )
                 if await uow.alerts.add_alert(alert):
                     uow.record(alert_event(alert, "opened", None, firing.at))
-                    opened += 1
+                    answer.opened += 1
+                answer.alert_ids.append(item.alert_id)
             await uow.commit()
-        return opened
+        return answer
 
     async def report_presence(self, principal: Principal, report: PresenceReport) -> bool:
         """Record the device's online/offline status and emit its event, once per report id;

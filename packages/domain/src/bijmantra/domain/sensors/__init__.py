@@ -34,6 +34,13 @@ from bijmantra.domain.sensors.enrolment import (
     EnrolmentState,
     Placement,
 )
+from bijmantra.domain.sensors.late import (
+    TimedValue,
+    late_window,
+    observe_late,
+    split_late,
+    with_standing,
+)
 from bijmantra.domain.sensors.presence import (
     OFFLINE_AFTER,
     Presence,
@@ -101,6 +108,7 @@ __all__ = [
     "Resolution",
     "RuleKind",
     "SortedBatch",
+    "TimedValue",
     "Watch",
     "Window",
     "bucket_start",
@@ -112,14 +120,18 @@ __all__ = [
     "environment",
     "followed_metrics",
     "growing_degree_days",
+    "late_window",
     "observe",
+    "observe_late",
     "parse_metrics",
     "presence_due",
     "seen",
     "silence",
     "silent_due",
     "sort_batch",
+    "split_late",
     "summarize",
     "with_gaps",
+    "with_standing",
     "within_history",
 ]

@@ -160,11 +160,27 @@ def cooldown_window(rule: AlertRule, at: datetime) -> tuple[datetime, datetime]:
     return at - rule.cooldown, at + rule.cooldown
 
 
-def _breached(rule: AlertRule, value: float) -> bool:
+def breached(rule: AlertRule, value: float) -> bool:
     assert rule.threshold is not None
     if rule.comparison is Comparison.ABOVE:
         return value > rule.threshold
     return value < rule.threshold
+
+
+def breach_firing(
+    rule: AlertRule, device_id: str, at: datetime, value: float, since: datetime
+) -> Firing:
+    """A threshold breach held from ``since`` to the reading at ``at``."""
+    message = f"{rule.metric} {value} {rule.comparison} {rule.threshold} for {at - since}"
+    return _firing(rule, device_id, at, value, message)
+
+
+def change_firing(
+    rule: AlertRule, device_id: str, at: datetime, value: float, change: float
+) -> Firing:
+    """A reading that changed ``change`` per ``rule.per`` from the one before it in time."""
+    message = f"{rule.metric} changed {change:.3g} per {rule.per} (limit {rule.max_change})"
+    return _firing(rule, device_id, at, value, message)
 
 
 def observe(
@@ -180,18 +196,11 @@ def observe(
             continue
         firing: Firing | None = None
         if rule.kind is RuleKind.THRESHOLD:
-            if _breached(rule, value):
+            if breached(rule, value):
                 since = watch.breach_since or at
                 watch = replace(watch, breach_since=since)
                 if at - since >= rule.hold and _cooled(rule, watch, at):
-                    firing = _firing(
-                        rule,
-                        device_id,
-                        at,
-                        value,
-                        f"{rule.metric} {value} {rule.comparison} {rule.threshold} "
-                        f"for {at - since}",
-                    )
+                    firing = breach_firing(rule, device_id, at, value, since)
             else:
                 watch = replace(watch, breach_since=None)
         elif rule.kind is RuleKind.RATE_OF_CHANGE and watch.last_at is not None:
@@ -199,13 +208,7 @@ def observe(
             assert rule.max_change is not None
             change = abs(value - watch.last_value) / ((at - watch.last_at) / rule.per)
             if change > rule.max_change and _cooled(rule, watch, at):
-                firing = _firing(
-                    rule,
-                    device_id,
-                    at,
-                    value,
-                    f"{rule.metric} changed {change:.3g} per {rule.per} (limit {rule.max_change})",
-                )
+                firing = change_firing(rule, device_id, at, value, change)
         watch = replace(watch, last_at=at, last_value=value)
         if firing is not None:
             watch = replace(watch, last_fired=firing.at)

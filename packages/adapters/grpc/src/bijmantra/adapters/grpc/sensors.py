@@ -4,6 +4,7 @@ forward the device credential (or carry the claim code in the body)."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
 from typing import Any
 
 from bijmantra.adapters.grpc.auth import bearer_metadata
@@ -12,11 +13,12 @@ from bijmantra.adapters.grpc.errors import error_from_rpc
 from bijmantra.application.sensors.worker_calls import (
     PresenceReport,
     firings_body,
+    readings_from_body,
     rules_from_body,
 )
 from bijmantra.contracts.sensors.v1 import sensors_service_pb2 as pb
 from bijmantra.contracts.sensors.v1 import sensors_service_pb2_grpc as pb_grpc
-from bijmantra.domain.sensors import AlertRule, Firing
+from bijmantra.domain.sensors import AlertRule, Firing, TimedValue
 from bijmantra.kernel import Page, PageRequest, TenantId
 from bijmantra.observability.grpc_interceptors import request_id_metadata
 
@@ -128,10 +130,18 @@ class SensorsWorkerClient(ServiceTokenClient):
         response = await self._call(self._stub.RulesForDevice, request, tenant)
         return rules_from_body(tenant, response.document)
 
-    async def open_alerts(self, tenant: TenantId, firings: Sequence[Firing]) -> int:
+    async def open_alerts(self, tenant: TenantId, firings: Sequence[Firing]) -> set[str]:
         body = firings_body(tenant, firings)
         response = await self._call(self._stub.OpenAlerts, pb.OpenAlertsRequest(body=body), tenant)
-        return int(response.opened)
+        return set(response.alert_ids)
+
+    async def readings_around(
+        self, tenant: TenantId, device_id: str, metric: str, start: datetime, end: datetime
+    ) -> list[TimedValue]:
+        window = {"from": start.isoformat(), "to": end.isoformat()}
+        request = pb.ReadingsAroundRequest(device_id=device_id, metric=metric, **window)
+        response = await self._call(self._stub.ReadingsAround, request, tenant)
+        return readings_from_body(response.document)
 
     async def report_presence(self, tenant: TenantId, report: PresenceReport) -> bool:
         request = pb.ReportPresenceRequest(

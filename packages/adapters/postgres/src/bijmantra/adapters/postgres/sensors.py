@@ -248,6 +248,15 @@ def _profile(row: Any) -> DeviceProfile:
     return _profile_of(row.profile_id, row.name, row.metrics, row.created_at)
 
 
+_ONE_METRIC = "FROM domain.sensor_readings WHERE device_id = :device AND metric = :metric"
+# A late batch's neighbours (ADR 0380): three walks of the primary key, each bounded.
+_AROUND = (
+    f"(SELECT at, value {_ONE_METRIC} AND at < :start ORDER BY at DESC LIMIT 1) UNION ALL "
+    f"(SELECT at, value {_ONE_METRIC} AND at >= :start AND at <= :end ORDER BY at LIMIT :limit) "
+    f"UNION ALL (SELECT at, value {_ONE_METRIC} AND at > :end ORDER BY at LIMIT 1) ORDER BY at"
+)
+
+
 class PostgresSensorStore(ConnectionStore):
     def __init__(self, connection: AsyncConnection, partitions: PartitionCache = PARTITIONS):
         super().__init__(connection)
@@ -430,6 +439,14 @@ class PostgresSensorStore(ConnectionStore):
             limit=limit,
         )
         return [Reading(r.metric, r.at, r.value) for r in rows]
+
+    async def around(
+        self, device_id: str, metric: str, start: datetime, end: datetime, limit: int
+    ) -> list[Reading]:
+        rows = await self._rows(
+            _AROUND, device=device_id, metric=metric, start=start, end=end, limit=limit
+        )
+        return [Reading(metric, r.at, r.value) for r in rows]
 
     async def series(self, device_id: str, metric: str, window: Window) -> bytes:
         """Gap-filled buckets as one JSON array, from the few rows of slot arrays covering

@@ -91,16 +91,24 @@ class OpenAlertsResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     OPENED_FIELD_NUMBER: _builtins.int
+    ALERT_IDS_FIELD_NUMBER: _builtins.int
     opened: _builtins.int
     """How many of the firings opened an alert (the others were opened before)."""
+    @_builtins.property
+    def alert_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The ids of the firings whose alert is stored, opened now or before; not those refused
+        for another alert's cooldown. The worker's watch keeps its last firing from these.
+        """
+
     def __init__(
         self,
         *,
         opened: _builtins.int = ...,
+        alert_ids: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["opened", b"opened"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["alert_ids", b"alert_ids", "opened", b"opened"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -164,6 +172,56 @@ class ReportPresenceResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ReportPresenceResponse: _TypeAlias = ReportPresenceResponse  # noqa: Y015
+
+@_typing.final
+class ReadingsAroundRequest(_message.Message):
+    """ReadingsAroundRequest is the input of ReadingsAround."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DEVICE_ID_FIELD_NUMBER: _builtins.int
+    METRIC_FIELD_NUMBER: _builtins.int
+    FROM_FIELD_NUMBER: _builtins.int
+    TO_FIELD_NUMBER: _builtins.int
+    device_id: _builtins.str
+    metric: _builtins.str
+    to: _builtins.str
+    def __init__(
+        self,
+        *,
+        device_id: _builtins.str = ...,
+        metric: _builtins.str = ...,
+        to: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["device_id", b"device_id", "from", b"from", "metric", b"metric", "to", b"to"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReadingsAroundRequest: _TypeAlias = ReadingsAroundRequest  # noqa: Y015
+
+@_typing.final
+class ReadingsAroundResponse(_message.Message):
+    """ReadingsAroundResponse is the result of ReadingsAround."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DOCUMENT_FIELD_NUMBER: _builtins.int
+    document: _builtins.bytes
+    """A JSON object {times, values}: the readings in time order, at most 20,000 in the window."""
+    def __init__(
+        self,
+        *,
+        document: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["document", b"document"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReadingsAroundResponse: _TypeAlias = ReadingsAroundResponse  # noqa: Y015
 
 @_typing.final
 class CreateProfileRequest(_message.Message):

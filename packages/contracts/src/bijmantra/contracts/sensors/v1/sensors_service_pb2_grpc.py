@@ -853,6 +853,11 @@ class SensorsWorkerServiceStub:
                 request_serializer=bijmantra_dot_sensors_dot_v1_dot_sensors__service__pb2.ReportPresenceRequest.SerializeToString,
                 response_deserializer=bijmantra_dot_sensors_dot_v1_dot_sensors__service__pb2.ReportPresenceResponse.FromString,
                 _registered_method=True)
+        self.ReadingsAround = channel.unary_unary(
+                '/bijmantra.sensors.v1.SensorsWorkerService/ReadingsAround',
+                request_serializer=bijmantra_dot_sensors_dot_v1_dot_sensors__service__pb2.ReadingsAroundRequest.SerializeToString,
+                response_deserializer=bijmantra_dot_sensors_dot_v1_dot_sensors__service__pb2.ReadingsAroundResponse.FromString,
+                _registered_method=True)
 
 
 class SensorsWorkerServiceServicer:
@@ -886,6 +891,15 @@ class SensorsWorkerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReadingsAround(self, request, context):
+        """ReadingsAround returns a device's stored readings of one metric in [from, to] and the
+        nearest one on each side: what a batch stored after newer ones were evaluated is judged
+        among (docs/adr/0380-late-sensor-readings-judged-among-their-neighbours.md).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SensorsWorkerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -903,6 +917,11 @@ def add_SensorsWorkerServiceServicer_to_server(servicer, server):
                     servicer.ReportPresence,
                     request_deserializer=bijmantra_dot_sensors_dot_v1_dot_sensors__service__pb2.ReportPresenceRequest.FromString,
                     response_serializer=bijmantra_dot_sensors_dot_v1_dot_sensors__service__pb2.ReportPresenceResponse.SerializeToString,
+            ),
+            'ReadingsAround': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReadingsAround,
+                    request_deserializer=bijmantra_dot_sensors_dot_v1_dot_sensors__service__pb2.ReadingsAroundRequest.FromString,
+                    response_serializer=bijmantra_dot_sensors_dot_v1_dot_sensors__service__pb2.ReadingsAroundResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -990,6 +1009,33 @@ class SensorsWorkerService:
             '/bijmantra.sensors.v1.SensorsWorkerService/ReportPresence',
             bijmantra_dot_sensors_dot_v1_dot_sensors__service__pb2.ReportPresenceRequest.SerializeToString,
             bijmantra_dot_sensors_dot_v1_dot_sensors__service__pb2.ReportPresenceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReadingsAround(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/bijmantra.sensors.v1.SensorsWorkerService/ReadingsAround',
+            bijmantra_dot_sensors_dot_v1_dot_sensors__service__pb2.ReadingsAroundRequest.SerializeToString,
+            bijmantra_dot_sensors_dot_v1_dot_sensors__service__pb2.ReadingsAroundResponse.FromString,
             options,
             channel_credentials,
             insecure,

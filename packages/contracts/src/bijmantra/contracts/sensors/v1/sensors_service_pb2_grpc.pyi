@@ -300,6 +300,11 @@ class SensorsWorkerServiceStub:
     """ReportPresence records a device going offline or coming back online (once per report id)
     and emits sensors.device.offline or sensors.device.online.
     """
+    ReadingsAround: _grpc.UnaryUnaryMultiCallable[_sensors_service_pb2.ReadingsAroundRequest, _sensors_service_pb2.ReadingsAroundResponse]
+    """ReadingsAround returns a device's stored readings of one metric in [from, to] and the
+    nearest one on each side: what a batch stored after newer ones were evaluated is judged
+    among (docs/adr/0380-late-sensor-readings-judged-among-their-neighbours.md).
+    """
 
 @_typing.type_check_only
 class SensorsWorkerServiceAsyncStub(SensorsWorkerServiceStub):
@@ -321,6 +326,11 @@ class SensorsWorkerServiceAsyncStub(SensorsWorkerServiceStub):
     ReportPresence: _aio.UnaryUnaryMultiCallable[_sensors_service_pb2.ReportPresenceRequest, _sensors_service_pb2.ReportPresenceResponse]  # type: ignore[assignment]
     """ReportPresence records a device going offline or coming back online (once per report id)
     and emits sensors.device.offline or sensors.device.online.
+    """
+    ReadingsAround: _aio.UnaryUnaryMultiCallable[_sensors_service_pb2.ReadingsAroundRequest, _sensors_service_pb2.ReadingsAroundResponse]  # type: ignore[assignment]
+    """ReadingsAround returns a device's stored readings of one metric in [from, to] and the
+    nearest one on each side: what a batch stored after newer ones were evaluated is judged
+    among (docs/adr/0380-late-sensor-readings-judged-among-their-neighbours.md).
     """
 
 class SensorsWorkerServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -358,6 +368,17 @@ class SensorsWorkerServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_sensors_service_pb2.ReportPresenceResponse, _abc.Awaitable[_sensors_service_pb2.ReportPresenceResponse]]:
         """ReportPresence records a device going offline or coming back online (once per report id)
         and emits sensors.device.offline or sensors.device.online.
+        """
+
+    @_abc_1.abstractmethod
+    def ReadingsAround(
+        self,
+        request: _sensors_service_pb2.ReadingsAroundRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_sensors_service_pb2.ReadingsAroundResponse, _abc.Awaitable[_sensors_service_pb2.ReadingsAroundResponse]]:
+        """ReadingsAround returns a device's stored readings of one metric in [from, to] and the
+        nearest one on each side: what a batch stored after newer ones were evaluated is judged
+        among (docs/adr/0380-late-sensor-readings-judged-among-their-neighbours.md).
         """
 
 def add_SensorsWorkerServiceServicer_to_server(servicer: SensorsWorkerServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
