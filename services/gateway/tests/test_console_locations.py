@@ -38,7 +38,13 @@ async def brapi(on: Any, token: str, path: str, documents: list[dict[str, Any]])
         f"/brapi/v2/{path}", json=documents, headers={"Authorization": f"Bearer {token}"}
     )
     assert made.status_code == 200, made.text
-    key = {"locations": "locationDbId", "studies": "studyDbId", "trials": "trialDbId"}[path]
+    key = {
+        "locations": "locationDbId",
+        "studies": "studyDbId",
+        "trials": "trialDbId",
+        "germplasm": "germplasmDbId",
+        "seedlots": "seedLotDbId",
+    }[path]
     return [d[key] for d in made.json()["result"]["data"]]
 
 
@@ -154,3 +160,35 @@ async def test_a_viewer_reads_locations_and_odd_searches_find_nothing(
             # the search box keeps what was searched, cut at its 200 characters
             [kept] = re.findall(r'<input id="q" name="q" type="search" value="([^"]*)"', found.text)
             assert html.unescape(kept) == term.strip()[:200]
+
+
+async def test_a_seed_lot_on_its_germplasms_page_links_where_it_is_kept(
+    gateway_on_fakes: Any,
+) -> None:
+    breeder = member("breeder", TenantId(uuid.uuid4()))
+    async with gateway_on_fakes({TOKEN: breeder}) as on:
+        [kabete] = await brapi(on, TOKEN, "locations", [NAIROBI])
+        [maize] = await brapi(
+            on,
+            TOKEN,
+            "germplasm",
+            [{"germplasmName": "H614", "germplasmPUI": "urn:h614", "commonCropName": "Maize"}],
+        )
+        await brapi(
+            on,
+            TOKEN,
+            "seedlots",
+            [
+                {
+                    "seedLotName": "H614 cold store",
+                    "amount": 40,
+                    "units": "kg",
+                    "locationDbId": kabete,
+                    "contentMixture": [{"germplasmDbId": maize}],
+                }
+            ],
+        )
+        page = await on.client.get(f"/app/germplasm/{maize}", cookies=on.signed_in(breeder, TOKEN))
+        assert page.status_code == 200, page.text
+        assert "40 kg" in page.text
+        assert links(page.text, "locations") == {kabete: "Kabete field station"}
