@@ -264,3 +264,23 @@ def test_a_page_of_long_alleles_is_refused_past_its_bytes(
         assert page.status_code == 200, page.text[:300]
         variants = page.json()["result"]["data"]
         assert [len(v["alternateBases"][0]) for v in variants] == [allele] * fewer
+
+    call_set = client.get(f"/brapi/v2/variantsets/{set_id}/callsets").json()["result"]["data"][0]
+    edits = [
+        {
+            "variantDbId": f"{set_id}:{n}",
+            "callSetDbId": call_set["callSetDbId"],
+            "genotypeValue": "1/1",
+        }
+        for n in range(count)
+    ]
+    before = sum(high_water_mark(pid) for pid in services)
+    edited = client.put("/brapi/v2/calls", json=edits)
+    assert edited.status_code == 200, edited.text[:300]  # was a 400 naming pageSize
+    assert {c["genotypeValue"] for c in edited.json()["result"]["data"]} == {"1/1"}
+    beyond = client.put("/brapi/v2/calls", json=[{**edits[0], "genotypeValue": "0/2"}])
+    assert beyond.status_code == 400, beyond.text[:300]  # one ALT allele: index 2 is refused
+    assert "genotypeValue" in beyond.text
+    stored = client.get("/brapi/v2/calls", params={"variantSetDbId": set_id, "pageSize": count})
+    assert {c["genotypeValue"] for c in stored.json()["result"]["data"]} == {"1/1"}
+    assert sum(high_water_mark(pid) for pid in services) - before < 2 * MAX_PAGE_BYTES

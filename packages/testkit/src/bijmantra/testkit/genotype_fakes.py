@@ -254,6 +254,14 @@ class FakeGenotypeStore:
                         rows.append(row)
         return rows[offset : offset + limit], len(rows)
 
+    async def alt_allele_counts(
+        self, variants: Sequence[tuple[str, int]]
+    ) -> dict[tuple[str, int], int]:
+        found, _ = await self.variant_rows(GenotypeFilter(variants=tuple(variants)), 0, 2**62)
+        return {
+            (r.variant_set_db_id, r.index): len(r.alt.split(",")) if r.alt else 0 for r in found
+        }
+
     async def export(
         self, variant_set_db_id: str, file_format: str, samples: Sequence[str]
     ) -> AsyncIterator[bytes]:

@@ -142,6 +142,7 @@ class GenotypeWrites:
             store = uow.genotypes
             call_sets = await _call_sets(store, asked)
             variants = await _variants(store, asked)
+            alt_counts = await store.alt_allele_counts(tuple(variants))
             names = await _set_names(store, sorted({a.variant_set_db_id for a in asked}))
             edits: dict[str, list[CallEdit]] = {}
             documents: list[tuple[str, dict[str, Any]]] = []
@@ -153,7 +154,7 @@ class GenotypeWrites:
                         "Call set and variant are in different variant sets",
                         [FieldError(f"{a.location}.callSetDbId", a.call_set_db_id)],
                     )
-                n_alt = len(variant.alt.split(",")) if variant.alt else 0
+                n_alt = alt_counts[(a.variant_set_db_id, a.index)]
                 check_alleles(a.genotype, n_alt, f"{a.location}.genotypeValue")
                 edits.setdefault(a.variant_set_db_id, []).append(
                     CallEdit(
@@ -200,7 +201,9 @@ async def _variants(
     store: GenotypeStore, asked: Sequence[_Asked]
 ) -> dict[tuple[str, int], VariantRow]:
     keys = tuple(sorted({(a.variant_set_db_id, a.index) for a in asked}))
-    rows, _ = await store.variant_rows(GenotypeFilter(variants=keys), 0, len(keys))
+    # No alleles: an edit needs only how many ALT alleles there are (``alt_allele_counts``),
+    # and the edited variants' alleles may pass a page's bound together (ADR 0376).
+    rows, _ = await store.variant_rows(GenotypeFilter(variants=keys), 0, len(keys), alleles=False)
     found = {(r.variant_set_db_id, r.index): r for r in rows}
     missing = [a for a in asked if (a.variant_set_db_id, a.index) not in found]
     if missing:

@@ -129,6 +129,13 @@ class GenotypeStore(Protocol):
         together is refused (``page_too_large``, ADR 0376): a VCF line bounds an allele."""
         ...
 
+    async def alt_allele_counts(
+        self, variants: Sequence[tuple[str, int]]
+    ) -> dict[tuple[str, int], int]:
+        """How many ALT alleles each existing ``(variant set, index)`` has; absent ones are
+        left out. The alleles themselves stay in the store, however long they are."""
+        ...
+
     def export(
         self, variant_set_db_id: str, file_format: str, samples: Sequence[str]
     ) -> AsyncIterator[bytes]:

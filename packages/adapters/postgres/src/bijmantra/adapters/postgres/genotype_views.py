@@ -9,6 +9,7 @@ that compares each row with the whole list (23 s for 10,000 call sets among 100,
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from bijmantra.adapters.postgres.plans import planned_per_call
@@ -89,6 +90,16 @@ _VARIANTS = planned_per_call(
 
 
 _NO_ALLELES = {"alleles": False, "max_bytes": MAX_PAGE_BYTES}
+# How many ALT alleles each named variant has, counted where ALT is stored: a call edit needs
+# the number, not the alleles, which may pass MAX_PAGE_BYTES together (a VCF line each).
+_ALT_COUNTS = planned_per_call(
+    text(
+        "SELECT variant_set_db_id, variant_index, CASE WHEN alt = '' THEN 0 "
+        "ELSE length(alt) - length(replace(alt, ',', '')) + 1 END FROM domain.variants "
+        "WHERE (variant_set_db_id, variant_index) IN (SELECT * FROM "
+        "unnest(CAST(:pair_sets AS text[]), CAST(:pair_indexes AS integer[])))"
+    )
+)
 
 
 def _params(where: GenotypeFilter, offset: int, limit: int) -> dict[str, Any]:
@@ -146,3 +157,11 @@ async def _total(connection: AsyncConnection, statement: Any, where: GenotypeFil
     """The total when the page asked for is past the end (the window gave no row)."""
     rows = (await connection.execute(statement, _params(where, 0, 1) | _NO_ALLELES)).all()
     return int(rows[0][-1]) if rows else 0
+
+
+async def alt_allele_counts(
+    connection: AsyncConnection, variants: Sequence[tuple[str, int]]
+) -> dict[tuple[str, int], int]:
+    params = {"pair_sets": [s for s, _ in variants], "pair_indexes": [i for _, i in variants]}
+    rows = (await connection.execute(_ALT_COUNTS, params)).all()
+    return {(r[0], r[1]): r[2] for r in rows}

@@ -345,6 +345,11 @@ class PostgresGenotypeStore(ConnectionStore):
     ) -> tuple[list[VariantRow], int]:
         return await views.variant_rows(self._connection, where, offset, limit, alleles=alleles)
 
+    async def alt_allele_counts(
+        self, variants: Sequence[tuple[str, int]]
+    ) -> dict[tuple[str, int], int]:
+        return await views.alt_allele_counts(self._connection, variants)
+
     def export(
         self, variant_set_db_id: str, file_format: str, samples: Sequence[str]
     ) -> AsyncIterator[bytes]:
