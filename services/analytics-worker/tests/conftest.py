@@ -45,11 +45,12 @@ class Mailer:
         engine: Any,
         smtp: SmtpCatcher,
         waits: tuple[timedelta, ...] = MAIL_RETRY_WAITS,
+        smtp_timeout: float = SmtpSettings.timeout,
     ) -> None:
         self.world = world
         self.reports: list[MailReport] = []
         self._reported = asyncio.Condition()
-        settings = SmtpSettings(smtp.host, smtp.port, "B <no-reply@b.test>")
+        settings = SmtpSettings(smtp.host, smtp.port, "B <no-reply@b.test>", timeout=smtp_timeout)
         self.notify = NotifyPartners(
             SmtpEmailSender(settings),
             PostgresDeliveryLedger(engine),

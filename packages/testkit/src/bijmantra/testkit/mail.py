@@ -7,6 +7,7 @@ process that writes each message into a Maildir).
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import logging
@@ -61,11 +62,19 @@ class _Collector:
     refusals: dict[str, str] = field(default_factory=dict)  # address -> the RCPT reply
     greylisted: dict[str, int] = field(default_factory=dict)  # address -> tries still refused
     tries: list[tuple[str, str]] = field(default_factory=list)  # (address, reply code) by RCPT
+    stalled: dict[str, float] = field(default_factory=dict)  # address -> seconds before a reply
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any
     ) -> str:
         key = address.lower()
+        with self.changed:
+            stall = self.stalled.get(key, 0.0)
+            if stall:
+                self.tries.append((key, "..."))  # no reply before the client gives up
+        if stall:
+            await asyncio.sleep(stall)
+            return "451 4.4.1 no answer from the recipient's server"
         with self.changed:
             refusal = self.refusals.get(key)
             if refusal is None and self.greylisted.get(key, 0) > 0:
@@ -125,6 +134,13 @@ class SmtpCatcher:
         greylisting server does a new sender until its retry comes after the wait."""
         with self._collector.changed:
             self._collector.greylisted[address.lower()] = tries
+
+    def stall(self, address: str, seconds: float) -> None:
+        """Answer ``RCPT TO`` for ``address`` only after ``seconds`` (a relay verifying a
+        recipient whose server does not answer): a client's timeout ends the try first.
+        Its tries show as ``...``; 0 answers at once again."""
+        with self._collector.changed:
+            self._collector.stalled[address.lower()] = seconds
 
     @property
     def tries(self) -> list[tuple[str, str]]:

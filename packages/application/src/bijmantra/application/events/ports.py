@@ -77,7 +77,11 @@ class ConsumerSpec:
     batch (one transaction) instead of one each, at the cost of that much delay.
     ``max_deliver``: the deliveries a failing event gets before it is dead-lettered;
     ``max_ack_pending``: events delivered and not yet acknowledged, those waiting out a
-    ``RetryLater`` among them, past which the server delivers the consumer nothing new."""
+    ``RetryLater`` among them, past which the server delivers the consumer nothing new.
+    ``organizations_at_once`` > 0: each organization's events are handled one at a time, in
+    order, and up to that many organizations' side by side, with up to ``in_hand`` events
+    fetched and not yet handled; so one organization's slow events (a mail server that does
+    not answer) hold back only its own (ADR 0381). 0: each batch one event after another."""
 
     durable: str
     filter_subjects: Sequence[str]
@@ -90,6 +94,8 @@ class ConsumerSpec:
     linger: float = 0.0
     max_deliver: int = 5
     max_ack_pending: int = 1000
+    organizations_at_once: int = 0
+    in_hand: int = 1000
 
 
 class EventSubscriptions(Protocol):

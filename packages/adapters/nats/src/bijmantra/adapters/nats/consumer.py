@@ -92,6 +92,8 @@ class DurableConsumer:
         self._stream = stream
         self._batch_handler = spec.batch_handler
         self._linger = spec.linger
+        self._at_once = spec.organizations_at_once
+        self._in_hand = max(spec.in_hand, spec.batch)
         self._stopping = asyncio.Event()
         self.ready = asyncio.Event()
         CONSUMER_REDELIVERIES.labels(spec.durable)  # exported as 0 before the first redelivery
@@ -112,22 +114,33 @@ class DurableConsumer:
         subscription = await self._js.pull_subscribe_bind(self.durable, self._stream)
         self.ready.set()
         try:
-            await self._consume(subscription)
+            if self._at_once:
+                await self._consume_by_organization(subscription)
+            else:
+                await self._consume(subscription)
         finally:
             # A pull subscription's queue never reports its fetched messages done, so
             # ``drain()`` would wait its whole timeout for it; nothing is pending by now.
             with contextlib.suppress(nats.errors.Error):
                 await subscription.unsubscribe()
 
+    async def _fetch(
+        self, subscription: JetStreamContext.PullSubscription, count: int
+    ) -> list[Msg]:
+        """Up to ``count`` messages; none after a second without any, or while NATS is away."""
+        try:
+            return await subscription.fetch(count, timeout=1.0)
+        except (TimeoutError, nats.errors.TimeoutError):
+            return []
+        except nats.errors.Error:  # disconnected, reconnecting, JetStream not yet back
+            log.info("consumer %s waiting for NATS", self.durable, exc_info=True)
+            await asyncio.sleep(RETRY_DELAY)
+            return []
+
     async def _consume(self, subscription: JetStreamContext.PullSubscription) -> None:
         while not self._stopping.is_set():
-            try:
-                messages = await subscription.fetch(self._batch, timeout=1.0)
-            except (TimeoutError, nats.errors.TimeoutError):
-                continue
-            except nats.errors.Error:  # disconnected, reconnecting, JetStream not yet back
-                log.info("consumer %s waiting for NATS", self.durable, exc_info=True)
-                await asyncio.sleep(RETRY_DELAY)
+            messages = await self._fetch(subscription, self._batch)
+            if not messages:
                 continue
             fetched = len(messages)
             waiting: deque[Msg] = deque()
@@ -145,6 +158,61 @@ class DurableConsumer:
             if self._linger and fetched < self._batch:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), self._linger)
+
+    async def _consume_by_organization(
+        self, subscription: JetStreamContext.PullSubscription
+    ) -> None:
+        """Each organization's messages in a lane of its own, handled in order; up to
+        ``organizations_at_once`` lanes run at once and up to ``in_hand`` messages wait in
+        them. Fetching goes on while lanes run, so an organization behind a slow one's
+        events is handled as soon as it is fetched (ADR 0381). On stop, each lane finishes
+        the message it is handling; the rest are redelivered."""
+        lanes: dict[str, deque[Msg]] = {}
+        waiting: deque[Msg] = deque()  # fetched, not yet started: kept alive by ``_keep``
+        running: set[asyncio.Task[None]] = set()
+        turns = asyncio.Semaphore(self._at_once)
+        keeping = asyncio.create_task(self._keep(waiting))
+        try:
+            while not self._stopping.is_set():
+                room = self._in_hand - len(waiting)
+                if room <= 0:
+                    await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                    continue
+                for message in await self._fetch(subscription, min(self._batch, room)):
+                    organization = _organization_of(message)
+                    lane = lanes.setdefault(organization, deque())
+                    lane.append(message)
+                    waiting.append(message)
+                    if len(lane) == 1:  # no lane task running for it: start one
+                        task = asyncio.create_task(
+                            self._run_lane(organization, lanes, waiting, turns)
+                        )
+                        running.add(task)
+                        task.add_done_callback(running.discard)
+        finally:
+            keeping.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
+
+    async def _run_lane(
+        self,
+        organization: str,
+        lanes: dict[str, deque[Msg]],
+        waiting: deque[Msg],
+        turns: asyncio.Semaphore,
+    ) -> None:
+        lane = lanes[organization]
+        try:
+            while lane and not self._stopping.is_set():
+                async with turns:
+                    message = lane[0]
+                    waiting.remove(message)
+                    try:
+                        await self._handle(message)
+                    except nats.errors.Error:  # an ack failed: redelivery is harmless
+                        log.warning("acks on %s failed", self.durable, exc_info=True)
+                    lane.popleft()
+        finally:
+            lanes.pop(organization, None)
 
     async def _handle_batch(self, messages: list[Msg], handler: BatchHandler) -> list[Msg]:
         """Apply and ack the batch; return the messages left for one-by-one handling."""
@@ -268,6 +336,14 @@ class DurableConsumer:
 
     async def _dead_letter(self, message: Msg, deliveries: int, reason: str, cause: str) -> None:
         await dead_letter(self._js, self.durable, message, deliveries, reason, cause)
+
+
+def _organization_of(message: Msg) -> str:
+    """The organization an event is of ("" when it cannot be read: a lane of its own)."""
+    try:
+        return decode_envelope(message.data, upcasting=False).tenant_id
+    except Exception:
+        return ""
 
 
 async def dead_letter(
