@@ -18,50 +18,47 @@ in-memory fake (the consumer's scheduling is what is measured, not PostgreSQL).
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import os
-import statistics
-import tempfile
-import time
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from statistics import median
+from tempfile import TemporaryDirectory
+from time import perf_counter
 from typing import Any
 
 from bijmantra.adapters.email import SmtpEmailSender, SmtpSettings
 from bijmantra.adapters.nats import DurableConsumer, JetStreamPublisher, connect, ensure_stream
 from bijmantra.analytics_worker.mail import mail_consumer
 from bijmantra.application.distribution.notifications import NotifyPartners
-from bijmantra.application.events import EventEnvelope, OutboxRecord
-from bijmantra.kernel import uuid7
+from bijmantra.application.events import OutboxRecord, envelope_for
+from bijmantra.domain import DomainEvent
+from bijmantra.kernel import TenantId
 from bijmantra.testkit.event_fakes import FakeDeliveryLedger
 from bijmantra.testkit.mail import SmtpCatcher
 from bijmantra.testkit.servers import LocalNats
 
-ROOT = Path(__file__).resolve().parents[2]
-RESULTS = ROOT / "bench" / "results" / "mail_lanes.json"
-ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+# A's mails (one fetch), the mailer's SMTP timeout in seconds, and rounds of both sides.
 SLOW_MAILS = int(os.environ.get("BENCH_SLOW_MAILS", "10"))
 SMTP_TIMEOUT = float(os.environ.get("BENCH_SMTP_TIMEOUT", "1.0"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+RESULTS = Path(__file__).resolve().parents[2] / "bench" / "results" / "mail_lanes.json"
 
 
 def invoice_issued(tenant: str, address: str) -> OutboxRecord:
     """The event an issued invoice's mail is sent for, as domain-api writes it."""
     invoice = {"number": "INV-1", "totals": {"gross": "9.99"}, "currency": "EUR"}
-    data: dict[str, Any] = {"email": address, "invoice": invoice, "partner": {"name": "P"}}
-    return OutboxRecord.of(
-        EventEnvelope(
-            id=str(uuid7()),
-            type="distribution.invoice_issued",
-            source="bench",
-            tenant_id=tenant,
-            subject=str(uuid.uuid4()),
-            time=datetime.now(UTC),
-            schema_version=1,
-            data=data | {"mail_attempt": 1},
-        )
+    data = {"email": address, "invoice": invoice, "partner": {"name": "P"}, "mail_attempt": 1}
+    issued = DomainEvent(
+        "distribution.invoice_issued",
+        TenantId(uuid.UUID(tenant)),
+        str(uuid.uuid4()),
+        data,
+        occurred_at=datetime.now(UTC),
     )
+    return OutboxRecord.of(envelope_for(issued, source="bench"))
 
 
 async def waited(smtp: SmtpCatcher, workdir: Path, at_once: int) -> float:
@@ -72,7 +69,7 @@ async def waited(smtp: SmtpCatcher, workdir: Path, at_once: int) -> float:
     records = [*(invoice_issued(a, slow) for _ in range(SLOW_MAILS)), invoice_issued(b, quick)]
     settings = SmtpSettings(smtp.host, smtp.port, "B <no-reply@b.test>", timeout=SMTP_TIMEOUT)
     notify = NotifyPartners(SmtpEmailSender(settings), FakeDeliveryLedger())
-    spec = dataclasses.replace(mail_consumer(notify), organizations_at_once=at_once)
+    spec = replace(mail_consumer(notify), organizations_at_once=at_once)
     server = LocalNats(workdir / f"nats-{uuid.uuid4().hex[:6]}")
     server.start()
     nc = await connect(server.url, name="bench")
@@ -82,10 +79,10 @@ async def waited(smtp: SmtpCatcher, workdir: Path, at_once: int) -> float:
         consumer = DurableConsumer(js, spec)
         running = asyncio.create_task(consumer.run())
         await consumer.ready.wait()
-        started = time.perf_counter()
+        started = perf_counter()
         await JetStreamPublisher(js).publish_batch(records)
         await asyncio.to_thread(smtp.wait_for, quick, timeout=SLOW_MAILS * SMTP_TIMEOUT * 4 + 30)
-        seconds = time.perf_counter() - started
+        seconds = perf_counter() - started
         consumer.stop()
         await asyncio.gather(running, return_exceptions=True)
     finally:
@@ -112,11 +109,11 @@ async def measure(workdir: Path) -> dict[str, Any]:
             print(json.dumps(rounds[-1]), flush=True)
     finally:
         smtp.stop()
-    return {"rounds": rounds, "median_ratio": statistics.median(r["ratio"] for r in rounds)}
+    return {"rounds": rounds, "median_ratio": median(r["ratio"] for r in rounds)}
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory() as workdir:
+    with TemporaryDirectory() as workdir:
         result = asyncio.run(measure(Path(workdir)))
     report = {
         "meta": {

@@ -12,9 +12,10 @@ from datetime import UTC, datetime
 
 import pytest
 from bijmantra.adapters.nats import DurableConsumer, JetStreamPublisher
-from bijmantra.application.events import EventEnvelope, OutboxRecord
+from bijmantra.application.events import EventEnvelope, OutboxRecord, envelope_for
 from bijmantra.application.events.ports import ConsumerSpec
-from bijmantra.kernel import uuid7
+from bijmantra.domain import DomainEvent
+from bijmantra.kernel import TenantId
 from nats.js import JetStreamContext
 
 pytestmark = pytest.mark.integration
@@ -22,18 +23,10 @@ SLOW = 5
 
 
 def _event(event_type: str, tenant: str, n: int) -> OutboxRecord:
-    return OutboxRecord.of(
-        EventEnvelope(
-            id=str(uuid7()),
-            type=event_type,
-            source="test",
-            tenant_id=tenant,
-            subject=f"s{n}",
-            time=datetime.now(UTC),
-            schema_version=1,
-            data={"n": n},
-        )
+    happened = DomainEvent(
+        event_type, TenantId(uuid.UUID(tenant)), f"s{n}", {"n": n}, occurred_at=datetime.now(UTC)
     )
+    return OutboxRecord.of(envelope_for(happened, source="test"))
 
 
 async def _handled_while_slow(js: JetStreamContext, at_once: int) -> tuple[list[str], list[str]]:
