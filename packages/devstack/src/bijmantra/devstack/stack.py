@@ -215,30 +215,30 @@ class DevStack:
         subprocess.run(argv, env={**self.environment(), "DATABASE_URL": database_url}, check=True)
 
     def seed(self, *, testdata: bool = True) -> None:
+        """identity's seed (one interpreter start, not three) runs while the data is imported."""
         assert self.database is not None
-        self._run([_script("bijmantra-identity"), "seed-demo"], self.database.identity_url)
-        subprocess.run(
-            [_script("bijmantra-identity"), "register-service-client", WORKER_CLIENT_ID],
+        seed_identity = ["seed-devstack", WORKER_CLIENT_ID, self.console_callback]
+        identity = subprocess.Popen(
+            [_script("bijmantra-identity"), *seed_identity],
             env={
                 **self.environment(),
                 "DATABASE_URL": self.database.identity_url,
                 "SERVICE_CLIENT_SECRET": self.worker_client_secret,
             },
-            check=True,
         )
-        self._run(
-            [_script("bijmantra-identity"), "register-console", self.console_callback],
-            self.database.identity_url,
-        )
-        organizations = [DEMO_ORGANIZATION_ID]
-        if self.dedicated_org:
-            self._seed_dedicated_org()
-            organizations.append(DEDICATED_DEMO_ORGANIZATION_ID)
-        for organization in organizations if testdata else []:
-            self._run(
-                [_script("bijmantra-domain-api"), "import-testdata", "--tenant", organization],
-                self.database.domain_url,
-            )
+        try:
+            organizations = [DEMO_ORGANIZATION_ID]
+            if self.dedicated_org:
+                self._seed_dedicated_org()
+                organizations.append(DEDICATED_DEMO_ORGANIZATION_ID)
+            for organization in organizations if testdata else []:
+                self._run(
+                    [_script("bijmantra-domain-api"), "import-testdata", "--tenant", organization],
+                    self.database.domain_url,
+                )
+        finally:
+            if identity.wait() != 0:
+                raise subprocess.CalledProcessError(identity.returncode, identity.args)
 
     def _seed_dedicated_org(self) -> None:
         """Provision the second demo organization's database, place it there, add its user."""
