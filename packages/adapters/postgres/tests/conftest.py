@@ -4,6 +4,7 @@ a server of a module's own for the tests that restart it."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 from bijmantra.adapters.postgres import create_engine
@@ -29,11 +30,11 @@ async def recorded(database: ProvisionedDatabase) -> AsyncIterator[Recording]:
 
 @pytest.fixture(scope="module")
 def restartable_server(
-    tmp_path_factory: pytest.TempPathFactory,
+    tmp_path_factory: pytest.TempPathFactory, postgres_template: Path
 ) -> Iterator[tuple[LocalPostgres, str]]:
     """A server of the module's own and its owner's URL: the session's is shared, and a test
     that restarts a server must not end every other module's connections."""
-    server = LocalPostgres(tmp_path_factory.mktemp("restart") / "data")
+    server = LocalPostgres(tmp_path_factory.mktemp("restart") / "data", template=postgres_template)
     owner_url = server.start()
     yield server, owner_url
     server.stop()

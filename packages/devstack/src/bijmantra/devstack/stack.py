@@ -36,6 +36,7 @@ from bijmantra.testkit.certificates import CertificateFiles, LocalCertificateAut
 from bijmantra.testkit.device_nats import LocalDeviceNats
 from bijmantra.testkit.provision import ProvisionedDatabase, provision
 from bijmantra.testkit.servers import (
+    POSTGRES_TEMPLATE,
     LocalMailCatcher,
     LocalNats,
     LocalPostgres,
@@ -142,7 +143,8 @@ class DevStack:
         owner_url = env_or("DATABASE_URL")
         if owner_url is None:
             archive = BackupLocation(self.backup_dir) if self.backup_dir else None
-            postgres = LocalPostgres(self.workdir / "postgres", archive=archive)
+            template = Path(found) if (found := env_or(POSTGRES_TEMPLATE)) else None
+            postgres = LocalPostgres(self.workdir / "postgres", archive=archive, template=template)
             self._servers.append(postgres)
             owner_url = postgres.start()
         self.nats_url = env_or("NATS_URL") or self._start(LocalNats(self.workdir / "nats"))
@@ -211,9 +213,6 @@ class DevStack:
             **self.env,
         }
 
-    def _run(self, argv: list[str], database_url: str) -> None:
-        subprocess.run(argv, env={**self.environment(), "DATABASE_URL": database_url}, check=True)
-
     def seed(self, *, testdata: bool = True) -> None:
         """identity's seed (one interpreter start, not three) runs while the data is imported."""
         assert self.database is not None
@@ -232,9 +231,10 @@ class DevStack:
                 self._seed_dedicated_org()
                 organizations.append(DEDICATED_DEMO_ORGANIZATION_ID)
             for organization in organizations if testdata else []:
-                self._run(
+                subprocess.run(
                     [_script("bijmantra-domain-api"), "import-testdata", "--tenant", organization],
-                    self.database.domain_url,
+                    env={**self.environment(), "DATABASE_URL": self.database.domain_url},
+                    check=True,
                 )
         finally:
             if identity.wait() != 0:

@@ -14,7 +14,13 @@ import pytest
 from bijmantra.testkit.device_nats import LocalDeviceNats
 from bijmantra.testkit.mail import SmtpCatcher
 from bijmantra.testkit.provision import ProvisionedDatabase, provision
-from bijmantra.testkit.servers import LocalNats, LocalPostgres, LocalRedis, env_or
+from bijmantra.testkit.servers import (
+    POSTGRES_TEMPLATE,
+    LocalNats,
+    LocalPostgres,
+    LocalRedis,
+    env_or,
+)
 
 
 class _Server(Protocol):
@@ -33,10 +39,24 @@ def _existing_or_local(variable: str, local: Callable[[], _Server]) -> Iterator[
     server.stop()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def postgres_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Where the session's migrated data directory is made, when a server first needs it;
+    every ``LocalPostgres`` given it, and every ``DevStack`` (through the environment),
+    copies it instead of running initdb and the migrations again."""
+    template = tmp_path_factory.mktemp("pg-template")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(POSTGRES_TEMPLATE, str(template))
+        yield template
+
+
 @pytest.fixture(scope="session")
-def postgres_owner_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def postgres_owner_url(
+    tmp_path_factory: pytest.TempPathFactory, postgres_template: Path
+) -> Iterator[str]:
     yield from _existing_or_local(
-        "TEST_DATABASE_URL", lambda: LocalPostgres(tmp_path_factory.mktemp("pg") / "data")
+        "TEST_DATABASE_URL",
+        lambda: LocalPostgres(tmp_path_factory.mktemp("pg") / "data", template=postgres_template),
     )
 
 

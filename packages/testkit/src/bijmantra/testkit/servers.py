@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import os
 import shutil
 import signal
@@ -72,17 +73,43 @@ def terminate(process: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
             process.wait()
 
 
+# A folder where a migrated data directory is made once and copied by every server that is
+# given it (the tests' session sets it; ``DevStack`` reads it too). Unset: initdb each time.
+POSTGRES_TEMPLATE = "BIJMANTRA_POSTGRES_TEMPLATE"
+
+
+def migrated_datadir(template: Path) -> Path:
+    """The data directory under ``template``: initdb and every migration (``provision``),
+    the server then stopped; made by the first caller, under a lock other processes honour."""
+    from bijmantra.testkit.provision import provision
+
+    data = template / "data"
+    template.mkdir(parents=True, exist_ok=True)
+    with (template / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (data / "PG_VERSION").exists():
+            shutil.rmtree(template / "building", ignore_errors=True)
+            building = LocalPostgres(template / "building")
+            provision(building.start())
+            building.stop()
+            (template / "building").rename(data)
+    return data
+
+
 @dataclass
 class LocalPostgres:
     """pgserver: PostgreSQL 16 on a unix socket in ``datadir``; superuser ``postgres``.
 
     With ``archive`` set, the server archives its WAL there continuously (ADR 0100): the
     settings are written with ``ALTER SYSTEM`` and the server restarted once to apply them.
+    With ``template`` set, a new ``datadir`` starts as a copy of ``migrated_datadir``: initdb
+    and the migrations are paid once, however many servers a test session starts.
     """
 
     datadir: Path
     archive: BackupLocation | None = None
     archive_timeout_s: int = DEFAULT_ARCHIVE_TIMEOUT_S
+    template: Path | None = None
     _server: PostgresServer | None = None
 
     @property
@@ -94,6 +121,10 @@ class LocalPostgres:
         from pgserver.postgres_server import get_server
 
         self.datadir.parent.mkdir(parents=True, exist_ok=True)
+        if self.template is not None and not (self.datadir / "PG_VERSION").exists():
+            source = migrated_datadir(self.template)  # ``cp -a`` keeps the files' owner
+            copy = [shutil.which("cp") or "/bin/cp", "-a", f"{source}/.", str(self.datadir)]
+            subprocess.run(copy, check=True)
         self._server = get_server(self.datadir, cleanup_mode="stop")
         uri = str(self._server.get_uri())
         if self.archive is not None:
