@@ -80,3 +80,43 @@ async def test_another_organizations_event_is_no_resume_point(stack: DevStack) -
     again, answer = await subscribed(stack, ours, resumeFrom=event["id"])  # its own: resumes
     assert answer["type"] == "subscribed", answer
     await again.close()
+
+
+def test_a_work_item_names_only_its_organizations_units(stack: DevStack) -> None:
+    """A task could name another organization's observation units (its study and location
+    were checked, ADR 0325): kept, on create and on change. Now 422 (variables likewise:
+    ``test_units_and_variables_an_item_names_are_the_organizations``)."""
+    theirs, ours = member(stack, ["breeder"]), member(stack, ["breeder"])
+    with client(stack, theirs) as them:
+        [study] = brapi(them, "studies", {"studyName": "r14 study"})
+        [unit] = brapi(them, "observationunits", {"observationUnitName": "r14", **study})
+    foreign = unit["observationUnitDbId"]
+    with client(stack, ours) as us:
+        plan = work_item(us, {"kind": "plan", "title": "r14 plan"})
+        op = {"kind": "operation", "title": "r14", "parent_id": plan, "operation_type": "harvest"}
+        task = {"kind": "task", "title": "r14 task", "parent_id": work_item(us, op)}
+        mine = work_item(us, task)
+        created = us.post("/api/v1/work-items", json={**task, "unit_ids": [foreign]})
+        changed = us.patch(f"/api/v1/work-items/{mine}", json={"unit_ids": [foreign]})
+        for refused in (created, changed):
+            assert refused.status_code == 422, refused.text
+            assert refused.json()["error"]["details"][0]["location"] == "unit_ids"
+        assert us.get(f"/api/v1/work-items/{mine}").json()["data"]["unit_ids"] == []
+
+
+def client(stack: DevStack, token: str) -> httpx.Client:
+    headers = {"Authorization": f"Bearer {token}"}
+    return httpx.Client(base_url=stack.gateway_url, headers=headers, timeout=60)
+
+
+def brapi(client: httpx.Client, collection: str, document: dict[str, Any]) -> list[Any]:
+    created = client.post(f"/brapi/v2/{collection}", json=[document])
+    assert created.status_code == 200, created.text
+    data: list[Any] = created.json()["result"]["data"]
+    return [{k: v for k, v in d.items() if k.endswith("DbId") and v} for d in data]
+
+
+def work_item(client: httpx.Client, body: dict[str, Any]) -> str:
+    created = client.post("/api/v1/work-items", json=body)
+    assert created.status_code == 201, created.text
+    return str(created.json()["data"]["id"])

@@ -312,7 +312,29 @@ async def test_a_study_or_location_an_item_names_must_be_the_organizations(world
     assert (await world.set(task, title="renamed")).location_id == "l1"  # unchanged: not re-read
 
 
+def held(world: World, entity: str, *db_ids: str) -> None:
+    """Records of ``entity`` the organization holds, for an item to name."""
+    for db_id in db_ids:
+        world.db.documents[(TENANT, entity, db_id)] = b"{}"
+
+
+async def test_units_and_variables_an_item_names_are_the_organizations(world: World) -> None:
+    """Another organization's (or unknown) unit and variable ids were kept (ADR 0378)."""
+    held(world, "observationunit", "u1")
+    held(world, "observationvariable", "height")
+    _, op, task = await world.tree("phenotyping_round", unit_ids=["u1"], variable_ids=["height"])
+    for fields in ({"unit_ids": ["u1", "theirs"]}, {"variable_ids": ["height", "theirs"]}):
+        with pytest.raises(Unprocessable) as refused:
+            await world.item(kind="task", title="x", parent_id=op.id, **fields)
+        [detail] = refused.value.details
+        assert (detail.location, "'theirs'" in detail.message) == (next(iter(fields)), True)
+        with pytest.raises(Unprocessable):
+            await world.set(task, **fields)
+    assert (await world.set(task, title="renamed")).unit_ids == ("u1",)  # kept: not re-read
+
+
 async def test_a_harvest_creates_its_seed_lots_once_under_redelivery(world: World) -> None:
+    held(world, "observationunit", "u1", "u2")
     world.records.units[TENANT] = [
         _unit("u1", "1", "1", germplasmDbId="g1"),
         _unit("u2", "2", "1", germplasmDbId="g2"),
@@ -334,6 +356,8 @@ async def test_a_harvest_creates_its_seed_lots_once_under_redelivery(world: Worl
 
 
 async def test_a_phenotyping_round_shows_progress_from_arrived_observations(world: World) -> None:
+    held(world, "observationunit", "u1", "u2")
+    held(world, "observationvariable", "height", "flowering")
     _, _, task = await world.tree(
         "phenotyping_round", unit_ids=["u1", "u2"], variable_ids=["height", "flowering"]
     )
