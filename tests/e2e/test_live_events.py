@@ -4,6 +4,7 @@ keep-alive, back-pressure, tenant isolation; the audit trail and activity over R
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket as stdlib_socket
 import uuid
@@ -22,12 +23,16 @@ from bijmantra.kernel import uuid7
 from bijmantra.testkit.servers import free_port, wait_for_port
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
+from websockets.typing import Subprotocol
+
+from .test_thirteenth_review import MIB, high_water_mark
 
 pytestmark = [pytest.mark.e2e]
 OTHER_PASSWORD = "pw-other-org-1"
 WAIT = 30.0  # seconds before a missing frame counts as a failure (not a performance bound)
 SOCKETS_PER_MEMBER = 3  # the second replica's bound
 QUEUE_LIMIT = 20  # the second replica's WS_QUEUE_LIMIT
+BIG_FRAME = 15_000_000  # characters in an anonymous socket's first frame
 
 
 class Replicas:
@@ -234,7 +239,7 @@ async def test_bad_subscriptions_and_unknown_resume_points_get_error_frames(
     await socket.close()
 
 
-async def test_tokens_are_verified_like_rest_and_browsers_may_send_them_in_a_frame(
+async def test_tokens_are_verified_like_rest_and_browsers_send_theirs_as_a_subprotocol(
     replicas: Replicas, tokens: tuple[str, str]
 ) -> None:
     demo, _ = tokens
@@ -243,10 +248,37 @@ async def test_tokens_are_verified_like_rest_and_browsers_may_send_them_in_a_fra
     )
     assert (await frame(forged))["error"]["code"] == "unauthorized"
     assert await close_code(forged) == 4401
-    browser = await connect(ws_url(replicas.first))
-    await browser.send(json.dumps({"type": "auth", "token": demo}))
+    offered = [Subprotocol("bijmantra.live"), Subprotocol(f"bearer.{demo}")]
+    browser = await connect(ws_url(replicas.first), subprotocols=offered)
+    assert browser.subprotocol == "bijmantra.live"  # never the token echoed back
     assert (await frame(browser))["type"] == "ready"
     await browser.close()
+
+
+async def anonymous_big_first_frame(base: str) -> tuple[str, int | None]:
+    """An anonymous socket that sends a 15 MB first frame: the error it is answered with and
+    the code it is closed with."""
+    socket = await connect(ws_url(base), max_size=None)
+    with contextlib.suppress(ConnectionClosed):  # the server may close before it is sent
+        await socket.send('{"type":"auth","token":"' + "x" * BIG_FRAME + '"}')
+    answer = await frame(socket)
+    return answer["error"]["code"], await close_code(socket)
+
+
+async def test_anonymous_sockets_sending_big_first_frames_leave_the_gateways_memory_alone(
+    replicas: Replicas,
+) -> None:
+    """ADR 0382: granian holds a whole WebSocket message, up to 64 MiB, while the app awaits
+    one, and has no setting for its size. The first-frame sign-in awaited one from anyone:
+    20 anonymous sockets each sending 15 MB took the gateway's peak up 700 MB (measured
+    here on the old code: +560 MB). Now a socket is signed in with the upgrade, and one
+    without a token is closed before anything it sent is read."""
+    gateway = replicas.stack.services["gateway"].pid
+    before = high_water_mark(gateway)
+    answers = await asyncio.gather(*(anonymous_big_first_frame(replicas.first) for _ in range(20)))
+    grown = high_water_mark(gateway) - before
+    assert set(answers) == {("unauthorized", 4401)}, answers
+    assert grown < 32 * MIB, f"the gateway's peak grew {grown / MIB:.0f} MiB"  # 300 MB sent
 
 
 async def test_a_member_holds_a_bounded_number_of_sockets_per_replica(

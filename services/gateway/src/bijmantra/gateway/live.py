@@ -1,8 +1,12 @@
 """``GET /ws``: the live event feed (ADR 0040).
 
 Protocol (JSON text frames):
-- authenticate with ``Authorization: Bearer`` on the upgrade request, or (browsers) with a
-  first frame ``{"type":"auth","token":…}``; the server answers ``{"type":"ready"}``.
+- authenticate on the upgrade request: ``Authorization: Bearer``, or (browsers, which cannot
+  set headers) the subprotocols ``bijmantra.live`` and ``bearer.<token>`` (the server selects
+  ``bijmantra.live``); the server answers ``{"type":"ready"}``. A socket without a token is
+  answered with an error frame and closed (4401) before anything it sent is read: granian
+  assembles a whole message, up to 64 MiB, whenever the app awaits one (ADR 0382).
+- a frame over ``MAX_FRAME`` is answered with an error frame and the socket closed (1009).
 - ``{"type":"subscribe","events":["germplasm.*"],"resources":[id…],"resumeFrom":id}``
   (all optional) replaces the subscription and is answered with ``{"type":"subscribed"}``;
   events arrive as ``{"type":"event","event":<envelope>}``; with ``"batch":true`` they
@@ -65,9 +69,12 @@ CLOSE_KEEPALIVE_TIMEOUT = 4408
 CLOSE_SLOW_CONSUMER = 4413
 CLOSE_TOO_MANY = 4429
 CLOSE_UNAVAILABLE = 1011
+CLOSE_TOO_BIG = 1009
 CLOSE_INTERNAL_ERROR = 1011
 CLOSE_TIMEOUT = 5.0  # seconds a close handshake may take
 MAX_FRAME = 64 * 1024
+SUBPROTOCOL = "bijmantra.live"  # selected when offered, as browsers demand of a server
+BEARER_SUBPROTOCOL = "bearer."  # a browser's token, offered as a subprotocol (ADR 0382)
 MAX_BATCH = 200  # events per batched frame
 MAX_SUBSCRIBES = 10  # subscribe frames a socket may send per window
 SUBSCRIBE_WINDOW = 60.0  # seconds
@@ -83,7 +90,6 @@ def _error_frame(error: BijmantraError) -> dict[str, Any]:
 @dataclass(frozen=True)
 class FeedSettings:
     ping_interval: float = 20.0
-    auth_timeout: float = 10.0
     queue_limit: int = 1000
 
 
@@ -133,11 +139,7 @@ class SubscribeBudget:
 
 
 class _Frame(msgspec.Struct):
-    type: Literal["auth", "subscribe", "ping", "pong"]
-
-
-class _Auth(msgspec.Struct):
-    token: str
+    type: Literal["subscribe", "ping", "pong"]
 
 
 class _Closed(Exception):
@@ -176,7 +178,8 @@ class LiveConnection:
         self._fatal: asyncio.Future[_Closed] = asyncio.get_running_loop().create_future()
 
     async def serve(self) -> None:
-        await self._socket.accept()
+        offered = self._socket.scope.get("subprotocols") or []
+        await self._socket.accept(SUBPROTOCOL if SUBPROTOCOL in offered else None)
         try:
             principal = self._principal = await self._authenticate()
             await self._admit(principal)
@@ -216,23 +219,18 @@ class LiveConnection:
         self._holder = principal
 
     async def _authenticate(self) -> Principal:
-        scheme, _, token = self._socket.headers.get("authorization", "").partition(" ")
+        """The principal of the token sent with the upgrade. Nothing the client sends is read
+        before: the server would hold a whole message of any client, up to 64 MiB."""
         try:
-            if scheme.lower() != "bearer" or not token.strip():
-                raw = await asyncio.wait_for(
-                    self._socket.receive_data("text"), self._settings.auth_timeout
+            token = upgrade_token(self._socket)
+            if not token:
+                raise Unauthorized(
+                    "Send a bearer token with the upgrade: the Authorization header, or "
+                    f"the subprotocols {SUBPROTOCOL} and {BEARER_SUBPROTOCOL}<token>"
                 )
-                token = _decode_frame(raw, _Auth).token if _frame_type(raw) == "auth" else ""
-            if not token.strip():
-                raise Unauthorized("Send a bearer token first")
-            self._token = token.strip()
-            return await self._verifier.verify(self._token)
-        except (BijmantraError, TimeoutError) as exc:
-            error = (
-                exc
-                if isinstance(exc, BijmantraError)
-                else Unauthorized("Send a bearer token first")
-            )
+            self._token = token
+            return await self._verifier.verify(token)
+        except BijmantraError as error:
             await self._send_now(_error_frame(error))
             raise _Closed(CLOSE_UNAUTHORIZED, "unauthorized") from None
 
@@ -241,8 +239,10 @@ class LiveConnection:
             raw = await self._socket.receive_data("text")
             self._last_heard = time.monotonic()
             try:
-                if len(raw) > MAX_FRAME:
-                    raise ValidationFailed(f"Frames are limited to {MAX_FRAME} bytes")
+                if len(raw) > MAX_FRAME:  # the server held it whole: not again on this socket
+                    error = ValidationFailed(f"Frames are limited to {MAX_FRAME} bytes")
+                    await self._send_now(_error_frame(error))
+                    raise _Closed(CLOSE_TOO_BIG, "frame too big")
                 kind = _frame_type(raw)
                 if kind == "ping":
                     self._queue(b'{"type":"pong"}')
@@ -424,8 +424,21 @@ def _frame_type(raw: str | bytes) -> str:
         return _decode_frame(raw, _Frame).type
     except ValidationFailed:
         raise ValidationFailed(
-            'Frames are JSON objects with "type": auth, subscribe, ping or pong'
+            'Frames are JSON objects with "type": subscribe, ping or pong'
         ) from None
+
+
+def upgrade_token(socket: WebSocket[Any, Any, Any]) -> str:
+    """The bearer token of the upgrade request: its Authorization header, else a subprotocol
+    ``bearer.<token>`` (a JWT's characters are all allowed in one); ``""`` when neither."""
+    scheme, _, token = socket.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    offered: list[str] = socket.scope.get("subprotocols") or []
+    carried = (
+        p.removeprefix(BEARER_SUBPROTOCOL) for p in offered if p.startswith(BEARER_SUBPROTOCOL)
+    )
+    return next(carried, "").strip()
 
 
 @websocket("/ws", opt={"public": True})
