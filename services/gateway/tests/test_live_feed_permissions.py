@@ -18,7 +18,13 @@ from bijmantra.application.events.live_feed import FeedItem
 from bijmantra.application.events.live_hub import LiveHub
 from bijmantra.application.events.permissions import EventPermissions
 from bijmantra.application.security import Action, Permission
-from bijmantra.gateway.live import MAX_SUBSCRIBES, FeedSettings, SocketQuota, live_feed
+from bijmantra.gateway.live import (
+    MAX_FRAME,
+    MAX_SUBSCRIBES,
+    FeedSettings,
+    SocketQuota,
+    live_feed,
+)
 from bijmantra.kernel import Principal, TenantId
 from bijmantra.testkit.console_fakes import FakeTokenVerifier
 from bijmantra.testkit.event_fakes import FakeEventFeed
@@ -83,8 +89,15 @@ class Feed:
         return closed.value.code
 
 
+@dataclasses.dataclass
+class Served:
+    client: TestClient[Litestar]
+    events: FakeEventFeed
+    verifier: FakeTokenVerifier
+
+
 @pytest.fixture
-def feed() -> Iterator[Feed]:
+def served() -> Iterator[Served]:
     events, verifier = FakeEventFeed(), FakeTokenVerifier({TOKEN: ADMIN})
     state = State(
         {
@@ -95,12 +108,15 @@ def feed() -> Iterator[Feed]:
             "socket_quota": SocketQuota(4),
         }
     )
-    app = Litestar([live_feed], state=state)
-    with (
-        TestClient(app) as client,
-        client.websocket_connect("/ws", headers={"Authorization": f"Bearer {TOKEN}"}) as socket,
-    ):
-        opened = Feed(client, socket, events, verifier)
+    with TestClient(Litestar([live_feed], state=state)) as client:
+        yield Served(client, events, verifier)
+
+
+@pytest.fixture
+def feed(served: Served) -> Iterator[Feed]:
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    with served.client.websocket_connect("/ws", headers=headers) as socket:
+        opened = Feed(served.client, socket, served.events, served.verifier)
         assert opened.frame()["type"] == "ready"
         socket.send_text('{"type":"subscribe"}')
         assert opened.frame()["type"] == "subscribed"
@@ -148,3 +164,28 @@ def test_a_socket_subscribes_a_bounded_number_of_times_a_minute(feed: Feed) -> N
     feed.publish("audit.sealed", "e1")  # the refused subscription did not replace the last
     feed.publish("germplasm.created", "e2")
     assert feed.frame()["event"]["id"] == "e2"
+
+
+def test_a_browser_signs_in_with_a_bearer_subprotocol(served: Served) -> None:
+    offered = ["bijmantra.live", f"bearer.{TOKEN}"]
+    with served.client.websocket_connect("/ws", subprotocols=offered) as socket:
+        assert socket.accepted_subprotocol == "bijmantra.live"  # never the token echoed back
+        assert json.loads(socket.receive_text(timeout=5))["type"] == "ready"
+
+
+def test_a_socket_without_a_token_is_closed_before_it_is_read(served: Served) -> None:
+    """ADR 0382: the server holds a whole message (up to 64 MiB) while the app awaits one, so
+    the first-frame sign-in (``{"type":"auth",…}``) let anyone make it hold one per socket."""
+    with served.client.websocket_connect("/ws") as socket:
+        socket.send_text(json.dumps({"type": "auth", "token": TOKEN}))  # read no more
+        assert json.loads(socket.receive_text(timeout=5))["error"]["code"] == "unauthorized"
+        with pytest.raises(WebSocketDisconnect) as closed:
+            socket.receive_text(timeout=5)
+        assert closed.value.code == 4401
+
+
+def test_a_frame_past_the_bound_closes_the_socket(feed: Feed) -> None:
+    """The server held it whole before the app could look: one per socket, not a stream."""
+    feed.socket.send_text('{"type":"ping","pad":"' + "x" * MAX_FRAME + '"}')
+    assert feed.frame()["error"]["code"] == "validation"
+    assert feed.close_code() == 1009
