@@ -17,6 +17,7 @@ from bijmantra.kernel import NotFound
 from nats.js import JetStreamContext
 
 pytestmark = pytest.mark.integration
+WAIT = 30.0  # seconds before a consumer that stays counts as a failure (not a performance bound)
 
 
 def uuid7_at(unix_ms: int) -> str:
@@ -95,4 +96,36 @@ async def test_an_ended_follow_leaves_no_consumer_on_the_stream(js: JetStreamCon
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+    assert (await js.stream_info(EVENTS_STREAM)).state.consumer_count == before
+
+
+async def test_a_follow_cancelled_again_while_it_ends_leaves_no_consumer(
+    js: JetStreamContext,
+) -> None:
+    """A socket's task may be cancelled twice: its pump by a new subscription and again by
+    the socket's end, a watch's by the hub and the socket. A second cancellation that came
+    while the follow was asking the server for its consumer stopped it before it
+    unsubscribed, and the consumer stayed, delivering, as long as the worker ran (ADR 0379)."""
+    before = (await js.stream_info(EVENTS_STREAM)).state.consumer_count
+    feed = JetStreamEventFeed(js)
+    last = await feed.last_position()
+    following = asyncio.Event()
+
+    async def pump() -> None:
+        async with feed.follow(after=last) as items:
+            following.set()
+            async for _ in items:
+                pass
+
+    task = asyncio.create_task(pump())
+    await following.wait()
+    task.cancel()
+    await asyncio.sleep(0)  # the follow is ending: waiting for the server's answer
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    for _ in range(int(WAIT / 0.1)):
+        if (await js.stream_info(EVENTS_STREAM)).state.consumer_count == before:
+            break
+        await asyncio.sleep(0.1)
     assert (await js.stream_info(EVENTS_STREAM)).state.consumer_count == before

@@ -12,8 +12,9 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 from bijmantra.adapters.nats import JetStreamEventFeed, JetStreamPublisher
-from bijmantra.adapters.nats.stream import DEAD_LETTER_PREFIX
+from bijmantra.adapters.nats.stream import DEAD_LETTER_PREFIX, EVENTS_STREAM
 from bijmantra.application.events import OutboxRecord
+from bijmantra.application.events.live_feed import FeedItem
 from bijmantra.application.events.live_hub import LiveHub, Watch
 from bijmantra.testkit.event_fakes import QueueInbox
 from nats.js import JetStreamContext
@@ -136,4 +137,56 @@ async def test_a_burst_reaches_a_prompt_socket_while_one_that_never_reads_is_clo
     assert not prompt.overflowed
     assert stalled.overflowed  # the gateway closes it 4413
     assert stalled.waiting.qsize() == 20  # and it holds no more than its queue
+    await hub.close()
+
+
+class _OnFirstAsk(JetStreamEventFeed):
+    """The real feed, calling ``on_first_ask`` when a follower first asks it for an event:
+    just after the follower reported itself open, before whoever started it has resumed."""
+
+    def __init__(self, js: JetStreamContext, on_first_ask: Callable[[], object]) -> None:
+        super().__init__(js)
+        self._on_first_ask = on_first_ask
+
+    @contextlib.asynccontextmanager
+    async def follow(
+        self, *, after: int, through: int | None = None
+    ) -> AsyncIterator[AsyncIterator[FeedItem]]:
+        async with super().follow(after=after, through=through) as items:
+            yield self._asked(items)
+
+    async def _asked(self, items: AsyncIterator[FeedItem]) -> AsyncIterator[FeedItem]:
+        self._on_first_ask()
+        async for item in items:
+            yield item
+
+
+async def test_a_socket_gone_while_its_watch_started_the_follower_leaves_no_consumer(
+    js: JetStreamContext,
+) -> None:
+    """The first socket of a worker went (its task cancelled) just as the follower it started
+    was open: the hub never took the follower, no watch would stop it, and its consumer
+    followed the stream as long as the worker ran (ADR 0379)."""
+    before = (await js.stream_info(EVENTS_STREAM)).state.consumer_count
+    watching: asyncio.Task[None] | None = None
+
+    def the_socket_goes() -> None:
+        assert watching is not None
+        watching.cancel()
+
+    hub = LiveHub(_OnFirstAsk(js, the_socket_goes))
+
+    async def watch() -> None:
+        async with hub.watch(str(uuid.uuid4()), QueueInbox(), after_event_id=None) as w:
+            await w.run()
+
+    watching = asyncio.create_task(watch())
+    with contextlib.suppress(asyncio.CancelledError):
+        await watching
+    assert not hub.following
+    for _ in range(int(WAIT / 0.1)):
+        if (await js.stream_info(EVENTS_STREAM)).state.consumer_count == before:
+            break
+        await asyncio.sleep(0.1)
+    assert (await js.stream_info(EVENTS_STREAM)).state.consumer_count == before
     await hub.close()

@@ -287,7 +287,13 @@ class LiveHub:
         follower = _Follower(await self._feed.last_position(), self._max_held_back)
         started: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         follower.task = asyncio.create_task(self._follow(follower, started))
-        await started  # raises what opening the follower raised
+        try:
+            await started  # raises what opening the follower raised
+        except asyncio.CancelledError:
+            # Cancelled (the socket went) once the follower was open, not yet the hub's: no
+            # watch would ever stop it, and its consumer stayed as long as the worker ran.
+            follower.task.cancel()
+            raise
         self._follower = follower
         return follower
 

@@ -8,6 +8,7 @@ so any replica can serve any client and a reconnecting client can resume anywher
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
@@ -74,6 +75,7 @@ class JetStreamEventFeed:
         self._pending_limit = pending_limit
         self._max_scan = max_resume_scan
         self._description = description
+        self._ending: set[asyncio.Task[None]] = set()  # held: the loop keeps only weak refs
 
     async def last_position(self) -> int:
         return int((await self._js.stream_info(EVENTS_STREAM)).state.last_seq)
@@ -140,11 +142,23 @@ class JetStreamEventFeed:
                 return
 
     async def _end(self, subscription: JetStreamContext.PushSubscription) -> None:
-        """Unsubscribe and delete the consumer on the server. Unsubscribing alone left it
-        there until its inactivity threshold (~5 s), and the stream holds at most
-        ``STREAM_CONFIG.max_consumers``: one member re-subscribing a socket in a loop had
-        filled nats-server's default 1,000 within a second, and then no socket of any
-        organization could subscribe, nor a service create a durable consumer (ADR 0352)."""
+        """Unsubscribe and delete the consumer on the server, shielded from the caller's
+        cancellation (ADR 0379): a follow cancelled again while it ended (a socket's task
+        cancelled twice) stopped before it unsubscribed, and its subscription kept the
+        consumer on the server, receiving, for as long as the worker ran."""
+        ending = asyncio.ensure_future(self._unsubscribe_and_delete(subscription))
+        self._ending.add(ending)
+        ending.add_done_callback(self._ending.discard)
+        await asyncio.shield(ending)
+
+    async def _unsubscribe_and_delete(
+        self, subscription: JetStreamContext.PushSubscription
+    ) -> None:
+        """Unsubscribing alone left the consumer there until its inactivity threshold (~5 s),
+        and the stream holds at most ``STREAM_CONFIG.max_consumers``: one member
+        re-subscribing a socket in a loop had filled nats-server's default 1,000 within a
+        second, and then no socket of any organization could subscribe, nor a service create
+        a durable consumer (ADR 0352)."""
         with contextlib.suppress(nats.errors.Error):
             name = (await subscription.consumer_info()).name
             await subscription.unsubscribe()
