@@ -4,8 +4,10 @@ keep-alive, back-pressure, tenant isolation; the audit trail and activity over R
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
+import os
 import socket as stdlib_socket
 import uuid
 from collections.abc import Iterator
@@ -327,9 +329,9 @@ async def test_a_silent_client_is_dropped_by_keep_alive(
     assert await close_code(socket) == 4408, "read, but never answering pings, gets dropped"
 
 
-def burst_event(tenant_id: str, n: int) -> OutboxRecord:
+def burst_event(tenant_id: str, n: int, padding: str = "") -> OutboxRecord:
     """An event as the relay publishes it, of a family the feed admits and no service's
-    consumer but the audit trail follows."""
+    consumer but the audit trail follows (``padding``: as large as it must be)."""
     return OutboxRecord.of(
         EventEnvelope(
             id=str(uuid7()),
@@ -339,7 +341,7 @@ def burst_event(tenant_id: str, n: int) -> OutboxRecord:
             subject=f"burst-{n}",
             time=datetime.now(UTC),
             schema_version=1,
-            data={"n": n},
+            data={"n": n, "padding": padding},
         )
     )
 
@@ -484,6 +486,75 @@ async def test_a_workers_sockets_share_one_consumer_removed_with_the_last_of_the
     later = await create(replicas.first, demo, "shared-again")
     await event_for(again, later, [])
     await again.close()
+
+
+def never_reading(port: int, token: str) -> stdlib_socket.socket:
+    """A client that subscribes and never reads again, with the smallest receive buffer the
+    kernel allows: the server's frames fill the pipe, and its sends and its close block."""
+    raw = stdlib_socket.socket()
+    raw.setsockopt(stdlib_socket.SOL_SOCKET, stdlib_socket.SO_RCVBUF, 1024)
+    raw.connect(("127.0.0.1", port))
+    key = base64.b64encode(os.urandom(16)).decode()
+    raw.sendall(
+        f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+        f"Authorization: Bearer {token}\r\n\r\n".encode()
+    )
+    answer = b""
+    while not answer.endswith(b"\r\n\r\n"):
+        answer += raw.recv(1)
+    assert answer.startswith(b"HTTP/1.1 101"), answer
+    subscribe, mask = b'{"type":"subscribe"}', os.urandom(4)  # a client's frames are masked
+    raw.sendall(
+        bytes([0x81, 0x80 | len(subscribe)])
+        + mask
+        + bytes(b ^ mask[i % 4] for i, b in enumerate(subscribe))
+    )
+    return raw
+
+
+async def test_a_socket_that_never_reads_again_is_let_go_with_its_workers_consumer(
+    replicas: Replicas, tokens: tuple[str, str]
+) -> None:
+    """ADR 0379: a socket whose client stopped reading is closed as too slow (4413), and its
+    watch ends then, whatever its pipe does: the worker's consumer goes and the member's
+    place is free while the client still holds the connection, unread. Keep-alive is out of
+    play (an hour), so the hub's verdict is what ends it."""
+    demo, _ = tokens
+    nats_url = replicas.stack.nats_url
+    await until_feed_consumers(nats_url, 0, patience=3 * WAIT)
+    port = free_port()
+    gateway = replicas.stack.start_service(
+        "gateway",
+        replica="-3",
+        env={
+            "GATEWAY_PORT": str(port),
+            "WS_PING_INTERVAL": "3600",
+            "WS_QUEUE_LIMIT": str(QUEUE_LIMIT),
+            "WS_SOCKETS_PER_MEMBER": "1",
+        },
+    )
+    wait_for_port(port, timeout=60, process=gateway)
+    stalled = await asyncio.to_thread(never_reading, port, demo)
+    try:
+        await until_feed_consumers(nats_url, 1)
+        # 3,000 events of 2 KB: far more than the kernel's buffers and the queue of 20 hold.
+        flood = [burst_event(DEMO_ORGANIZATION_ID, n, "x" * 2000) for n in range(3000)]
+        nc = await nats.connect(nats_url)
+        try:
+            for start in range(0, len(flood), 500):
+                await JetStreamPublisher(nc.jetstream()).publish_batch(flood[start : start + 500])
+        finally:
+            await nc.close()
+        await until_feed_consumers(nats_url, 0)  # the client still holds it, unread
+        again = await subscribed(f"http://127.0.0.1:{port}", demo)  # its place is free
+        await until_feed_consumers(nats_url, 1)
+        await again.close()
+        await until_feed_consumers(nats_url, 0)
+    finally:
+        stalled.close()
+        gateway.terminate()
+        await asyncio.to_thread(gateway.wait, 60)
 
 
 async def test_audit_trail_and_activity_over_the_platform_api(

@@ -39,6 +39,7 @@ import contextlib
 import math
 import time
 from collections import Counter, deque
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
@@ -185,10 +186,8 @@ class LiveConnection:
             await self._admit(principal)
             await self._send_now({"type": "ready", "tenant_id": str(principal.tenant_id)})
             async with asyncio.TaskGroup() as tasks:
-                tasks.create_task(self._read())
-                tasks.create_task(self._send())
-                tasks.create_task(self._keep_alive())
-                tasks.create_task(self._until_fatal())
+                for part in (self._read(), self._send(), self._keep_alive(), self._until_fatal()):
+                    tasks.create_task(self._letting_go_when_it_ends(part))
         except* _Closed as group:
             closed = group.exceptions[0]
             assert isinstance(closed, _Closed)
@@ -205,10 +204,27 @@ class LiveConnection:
                     self._socket.close(CLOSE_INTERNAL_ERROR, "internal error"), CLOSE_TIMEOUT
                 )
         finally:
-            if self._pump is not None:
-                self._pump.cancel()
-            if self._holder is not None:
-                self._quota.release(self._holder)
+            self._let_go()
+
+    async def _letting_go_when_it_ends(self, part: Coroutine[Any, Any, None]) -> None:
+        """``part`` of the connection; the first to end ends the socket's watch at once, not
+        once the others and the server's I/O have stopped (ADR 0379)."""
+        try:
+            await part
+        finally:
+            self._let_go()
+
+    def _let_go(self) -> None:
+        """End the socket's watch (once) and free its place, before the close handshake: a
+        client that stopped reading holds a close frame in a full pipe up to
+        ``CLOSE_TIMEOUT``, and the worker's consumer and the member's quota need not wait for
+        it (ADR 0379). No await: nothing can stop it halfway."""
+        pump, self._pump = self._pump, None
+        if pump is not None:
+            pump.cancel()
+        if self._holder is not None:
+            self._quota.release(self._holder)
+            self._holder = None
 
     async def _admit(self, principal: Principal) -> None:
         if not self._quota.claim(principal):
@@ -262,9 +278,10 @@ class LiveConnection:
     async def _subscribe(self, resume_from: str | None) -> None:
         async with self._hub.kept():  # a lone socket's new watch keeps the worker's consumer
             if self._pump is not None:
+                # Its end, awaited without taking its cancellation for ours: a socket that
+                # ended meanwhile must end (ADR 0379).
                 self._pump.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._pump
+                await asyncio.wait([self._pump])
             self._filter = self._filter_now()
             opened = asyncio.get_running_loop().create_future()
             self._pump = asyncio.create_task(self._run_pump(resume_from, opened))
@@ -277,7 +294,8 @@ class LiveConnection:
         try:
             async with self._hub.watch(tenant_id, self, after_event_id=resume_from) as watch:
                 self._queue(b'{"type":"subscribed"}')  # before any event of the watch
-                opened.set_result(None)
+                if not opened.done():  # cancelled when the socket's reader was
+                    opened.set_result(None)
                 await watch.run()
         except _Closed as closed:  # a slow client
             self._fail(closed)
