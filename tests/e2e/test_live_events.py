@@ -9,6 +9,7 @@ import contextlib
 import json
 import os
 import socket as stdlib_socket
+import subprocess
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -50,21 +51,32 @@ class Replicas:
         return f"http://127.0.0.1:{self.second_port}"
 
 
+def gateway_replica(
+    stack: DevStack, replica: str, *, ping_interval: str, sockets_per_member: str
+) -> tuple[int, subprocess.Popen[bytes]]:
+    """Another gateway of the stack, its queues ``QUEUE_LIMIT`` long: its port and process,
+    once it listens."""
+    port = free_port()
+    process = stack.start_service(
+        "gateway",
+        replica=replica,
+        env={
+            "GATEWAY_PORT": str(port),
+            "WS_PING_INTERVAL": ping_interval,
+            "WS_QUEUE_LIMIT": str(QUEUE_LIMIT),
+            "WS_SOCKETS_PER_MEMBER": sockets_per_member,
+        },
+    )
+    wait_for_port(port, timeout=60, process=process)
+    return port, process
+
+
 @pytest.fixture(scope="module")
 def replicas(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Replicas]:
     with running_stack(tmp_path_factory.mktemp("live")) as stack:
-        second_port = free_port()
-        stack.start_service(
-            "gateway",
-            replica="-2",
-            env={
-                "GATEWAY_PORT": str(second_port),
-                "WS_PING_INTERVAL": "1",
-                "WS_QUEUE_LIMIT": str(QUEUE_LIMIT),
-                "WS_SOCKETS_PER_MEMBER": str(SOCKETS_PER_MEMBER),
-            },
+        second_port, _ = gateway_replica(
+            stack, "-2", ping_interval="1", sockets_per_member=str(SOCKETS_PER_MEMBER)
         )
-        wait_for_port(second_port, timeout=60, process=stack.services["gateway-2"])
         email = f"breeder-{uuid.uuid4().hex[:8]}@other.example.org"
         stack.register_member(email, OTHER_PASSWORD, ["breeder"])
         yield Replicas(stack, second_port, email)
@@ -523,18 +535,9 @@ async def test_a_socket_that_never_reads_again_is_let_go_with_its_workers_consum
     demo, _ = tokens
     nats_url = replicas.stack.nats_url
     await until_feed_consumers(nats_url, 0, patience=3 * WAIT)
-    port = free_port()
-    gateway = replicas.stack.start_service(
-        "gateway",
-        replica="-3",
-        env={
-            "GATEWAY_PORT": str(port),
-            "WS_PING_INTERVAL": "3600",
-            "WS_QUEUE_LIMIT": str(QUEUE_LIMIT),
-            "WS_SOCKETS_PER_MEMBER": "1",
-        },
+    port, gateway = gateway_replica(
+        replicas.stack, "-3", ping_interval="3600", sockets_per_member="1"
     )
-    wait_for_port(port, timeout=60, process=gateway)
     stalled = await asyncio.to_thread(never_reading, port, demo)
     try:
         await until_feed_consumers(nats_url, 1)
