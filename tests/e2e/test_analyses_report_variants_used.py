@@ -9,13 +9,13 @@ variation"; it is a 422 at the request now. One stack for the module.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import numpy as np
 import pytest
-from bijmantra.devstack.stack import DevStack, running_stack
+from bijmantra.devstack.stack import DevStack
 from bijmantra.testkit.analysis_polling import finished_analysis
 
 pytestmark = [pytest.mark.e2e]
@@ -25,9 +25,9 @@ GT = {-1: "./.", 0: "0/0", 1: "0/1", 2: "1/1"}
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
-    with running_stack(tmp_path_factory.mktemp("nvariants")) as stack:
-        yield stack
+def stack(shared_stack: DevStack) -> DevStack:
+    """The e2e modules' shared stack: this module's data is its own (conftest.py)."""
+    return shared_stack
 
 
 @pytest.fixture(scope="module")

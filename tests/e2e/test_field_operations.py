@@ -8,12 +8,11 @@ import asyncio
 import contextlib
 import json
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-from bijmantra.devstack.stack import DevStack, running_stack
+from bijmantra.devstack.stack import DevStack
 from websockets.asyncio.client import ClientConnection, connect
 
 pytestmark = [pytest.mark.e2e]
@@ -23,11 +22,12 @@ QUIET = 1.5  # after the expected frames, how long a stray frame still has to sh
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DevStack, str, str]]:
-    with running_stack(tmp_path_factory.mktemp("operations")) as running:
-        email = f"ops-{uuid.uuid4().hex[:8]}@other.example.org"
-        running.register_member(email, OTHER_PASSWORD, ["breeder"])
-        yield running, running.login(), running.login(email, OTHER_PASSWORD)
+def stack(shared_stack: DevStack) -> tuple[DevStack, str, str]:
+    """The e2e modules' shared stack (its work items and seasons are this module's own), the
+    demo admin's token and a breeder's of another organization."""
+    email = f"ops-{uuid.uuid4().hex[:8]}@other.example.org"
+    shared_stack.register_member(email, OTHER_PASSWORD, ["breeder"])
+    return shared_stack, shared_stack.login(), shared_stack.login(email, OTHER_PASSWORD)
 
 
 class Api:

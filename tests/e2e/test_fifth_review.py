@@ -5,19 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from bijmantra.devstack.stack import DevStack, running_stack
+from bijmantra.devstack.stack import DevStack
 
 pytestmark = [pytest.mark.e2e]
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
-    with running_stack(tmp_path_factory.mktemp("review5")) as stack:
-        yield stack
+def stack(shared_stack: DevStack) -> DevStack:
+    """The e2e modules' shared stack: this module's data is its own (conftest.py)."""
+    return shared_stack
 
 
 @pytest.fixture(scope="module")

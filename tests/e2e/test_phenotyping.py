@@ -5,13 +5,13 @@ from __future__ import annotations
 import csv
 import io
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import psycopg
 import pytest
-from bijmantra.devstack.stack import DevStack, running_stack
+from bijmantra.devstack.stack import DevStack
 
 pytestmark = [pytest.mark.e2e]
 
@@ -22,9 +22,9 @@ POINT = {
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
-    with running_stack(tmp_path_factory.mktemp("pheno")) as stack:
-        yield stack
+def stack(shared_stack: DevStack) -> DevStack:
+    """The e2e modules' shared stack: this module's data is its own (conftest.py)."""
+    return shared_stack
 
 
 class Brapi:

@@ -4,11 +4,10 @@ viewer may not do anywhere."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import httpx
 import pytest
-from bijmantra.devstack.stack import DevStack, running_stack
+from bijmantra.devstack.stack import DevStack
 
 pytestmark = [pytest.mark.e2e]
 
@@ -19,9 +18,9 @@ SOME_ID = "0193a000-0000-7000-8000-000000000001"
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
-    with running_stack(tmp_path_factory.mktemp("review7")) as stack:
-        yield stack
+def stack(shared_stack: DevStack) -> DevStack:
+    """The e2e modules' shared stack: this module's data is its own (conftest.py)."""
+    return shared_stack
 
 
 def test_a_viewer_is_refused_by_every_write_route_in_the_openapi_document(

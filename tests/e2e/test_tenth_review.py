@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import uuid
 import zlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
-from bijmantra.devstack.stack import DevStack, running_stack
+from bijmantra.devstack.stack import DevStack
 from bijmantra.testkit.analysis_polling import finished_analysis
 from bijmantra.testkit.vcf import diploid_gt_vcf
 
@@ -18,9 +18,9 @@ pytestmark = [pytest.mark.e2e]
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
-    with running_stack(tmp_path_factory.mktemp("review10")) as stack:
-        yield stack
+def stack(shared_stack: DevStack) -> DevStack:
+    """The e2e modules' shared stack: this module's data is its own (conftest.py)."""
+    return shared_stack
 
 
 @pytest.fixture(scope="module")
