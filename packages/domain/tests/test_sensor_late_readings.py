@@ -19,7 +19,6 @@ from bijmantra.domain.sensors import (
     late_window,
     observe,
     observe_late,
-    split_late,
     with_standing,
 )
 from bijmantra.kernel import TenantId
@@ -61,12 +60,14 @@ class Pipeline:
         self.evaluate(batch)
 
     def evaluate(self, batch: list[TimedValue]) -> None:
-        newer, late = split_late(self.watch, batch)
-        if late:
+        late: list[TimedValue] = []
+        folded, fired = observe(self.rule, self.watch, "logger", batch, late)
+        if late:  # judged first, then the newer readings folded again from the watch
             window = self.around(*late_window(self.rule, late))
-            self.watch, fired = observe_late(self.rule, self.watch, "logger", late, window)
-            self.watch = with_standing(self.watch, self.open(fired))
-        self.watch, fired = observe(self.rule, self.watch, "logger", newer)
+            self.watch, judged = observe_late(self.rule, self.watch, "logger", late, window)
+            self.watch = with_standing(self.watch, self.open(judged))
+            folded, fired = observe(self.rule, self.watch, "logger", batch)
+        self.watch = folded
         self.open(fired)
 
     def open(self, fired: list[Firing]) -> list[Firing]:

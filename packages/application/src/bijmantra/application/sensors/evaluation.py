@@ -35,7 +35,6 @@ from bijmantra.domain.sensors import (
     seen,
     silence,
     silent_due,
-    split_late,
     with_standing,
 )
 from bijmantra.domain.sensors.presence import OFFLINE_AFTER
@@ -166,22 +165,34 @@ class EvaluateTelemetry:
             if not readings:
                 continue
             watch = await state.watch(rule.rule_id, device_id)
-            newer, late = split_late(watch, readings)
+            late: list[TimedValue] = []
+            folded, firings = observe(rule, watch, device_id, readings, late)
             if late and rule.reads_every_reading and data.get("stored") != 0:
-                # Stored after newer readings were evaluated (ADR 0380); a resend that stored
+                # Stored after newer readings were evaluated (ADR 0380): judged first, then
+                # the newer ones folded again from the corrected watch. A resend that stored
                 # nothing (``stored`` 0) has only readings judged with their own batch.
-                start, end = late_window(rule, late)
-                around = await self.domain.readings_around(
-                    tenant, device_id, rule.metric, start, end
-                )
-                watch, firings = observe_late(rule, watch, device_id, late, around)
-                standing = await self._open(tenant, firings)
-                opened = [f for f in firings if f.alert_id(tenant) in standing]
-                watch = with_standing(watch, opened)
-            watch, firings = observe(rule, watch, device_id, newer)
+                watch = await self._judge_late(tenant, device_id, rule, watch, late)
+                folded, firings = observe(rule, watch, device_id, readings)
+            watch = folded
             await state.save_watch(rule.rule_id, device_id, watch, silent_due(rule, watch))
             fired += firings
         return fired
+
+    async def _judge_late(
+        self,
+        tenant: TenantId,
+        device_id: str,
+        rule: AlertRule,
+        watch: Watch,
+        late: list[TimedValue],
+    ) -> Watch:
+        """Late readings judged among the stored ones around them, their alerts opened; the
+        watch with its last firing the newest alert that stands."""
+        start, end = late_window(rule, late)
+        around = await self.domain.readings_around(tenant, device_id, rule.metric, start, end)
+        watch, firings = observe_late(rule, watch, device_id, late, around)
+        standing = await self._open(tenant, firings)
+        return with_standing(watch, [f for f in firings if f.alert_id(tenant) in standing])
 
     async def _open(self, tenant: TenantId, firings: list[Firing]) -> set[str]:
         """Open the firings in time order, ``MAX_FIRINGS`` a call (a late batch may judge

@@ -38,7 +38,6 @@ from bijmantra.domain.sensors.late import (
     TimedValue,
     late_window,
     observe_late,
-    split_late,
     with_standing,
 )
 from bijmantra.domain.sensors.presence import (
@@ -129,7 +128,6 @@ __all__ = [
     "silence",
     "silent_due",
     "sort_batch",
-    "split_late",
     "summarize",
     "with_gaps",
     "with_standing",

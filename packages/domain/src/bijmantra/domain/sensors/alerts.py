@@ -184,15 +184,21 @@ def change_firing(
 
 
 def observe(
-    rule: AlertRule, watch: Watch, device_id: str, readings: list[tuple[datetime, float]]
+    rule: AlertRule,
+    watch: Watch,
+    device_id: str,
+    readings: list[tuple[datetime, float]],
+    late: list[tuple[datetime, float]] | None = None,
 ) -> tuple[Watch, list[Firing]]:
     """Fold readings of the rule's metric into its watch; the alerts they raise.
 
-    Readings at or before the last one seen are skipped: a redelivered or resent batch
-    changes nothing."""
+    Readings at or before the last one seen are skipped (and added to ``late`` when given,
+    for ``observe_late``): a redelivered or resent batch changes nothing here."""
     fired: list[Firing] = []
     for at, value in sorted(readings):
         if watch.last_at is not None and at <= watch.last_at:
+            if late is not None:
+                late.append((at, value))
             continue
         firing: Firing | None = None
         if rule.kind is RuleKind.THRESHOLD:

@@ -29,17 +29,6 @@ from bijmantra.domain.sensors.alerts import (
 TimedValue = tuple[datetime, float]  # a reading of the rule's metric: (time, value)
 
 
-def split_late(
-    watch: Watch, readings: list[TimedValue]
-) -> tuple[list[TimedValue], list[TimedValue]]:
-    """(newer than the watch's last reading, at or before it): the first go to ``observe``.
-    The usual batch, all newer, costs one ``min``."""
-    last = watch.last_at
-    if last is None or not readings or min(readings)[0] > last:
-        return readings, []
-    return [r for r in readings if r[0] > last], [r for r in readings if r[0] <= last]
-
-
 def late_window(rule: AlertRule, late: Sequence[TimedValue]) -> tuple[datetime, datetime]:
     """The stored readings a late batch is judged among: those in this window and the nearest
     one outside each end. A threshold reaches ``hold`` either side (the run a late reading
