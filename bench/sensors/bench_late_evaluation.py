@@ -14,7 +14,9 @@ and after, so this measures the fold alone, where a difference would show undilu
 A year of 1-minute readings (``BENCH_SENSOR_READINGS``, 525,600, the values of
 ``bench_sensors``) in batches of ``BENCH_SENSOR_BATCH`` (5,000), a threshold rule with a hold
 and a rate rule that the readings never trip (the usual case), ``BENCH_ROUNDS`` (7) rounds
-alternating which side goes first; the ratio is new/old time (≤ 1 is not slower). Also: one
+each batch through the old fold, the new one and the old one again (a control that shows
+the harness's own spread), the three taking turns going first; the ratio is new/old time
+(≤ 1, or within the control's spread, is not slower). Also: one
 batch judged late among the stored readings around it against the same batch in order.
 
     uv run python -m bench.sensors.bench_late_evaluation
@@ -131,18 +133,23 @@ class NewFold:
             assert not late
 
 
-def one_round(module: Any, data: list[list[TimedValue]], old_first: bool) -> tuple[float, float]:
-    """The year through both folds, batch by batch, the sides taking turns going first so
-    that a swing of the host's load falls on both: (old seconds, new seconds)."""
-    old, new = OldFold(module), NewFold()
-    spent = {"old": 0.0, "new": 0.0}
+def one_round(module: Any, data: list[list[TimedValue]], turn: int) -> dict[str, float]:
+    """The year through the old fold, the new one and the old one again (the control: what
+    the harness reads as a difference between identical code), batch by batch, the three
+    taking turns going first so that a swing of the host's load falls on all: seconds each."""
+    sides: list[tuple[str, Callable[[list[TimedValue]], None]]] = [
+        ("old", OldFold(module)),
+        ("new", NewFold()),
+        ("control", OldFold(module)),
+    ]
+    spent = dict.fromkeys(("old", "new", "control"), 0.0)
     for index, batch in enumerate(data):
-        sides = [("old", old), ("new", new)]
-        for name, fold in sides if (index % 2 == 0) == old_first else sides[::-1]:
+        first = (index + turn) % len(sides)
+        for name, fold in sides[first:] + sides[:first]:
             started = time.perf_counter()
             fold(batch)
             spent[name] += time.perf_counter() - started
-    return spent["old"], spent["new"]
+    return spent
 
 
 def late_batch_cost(data: list[list[TimedValue]]) -> dict[str, float]:
@@ -172,14 +179,12 @@ def _median(work: Callable[[], object], times: int) -> float:
 def main() -> None:
     data = batches()
     module_old = old_alerts()
-    one_round(module_old, data[:5], True)  # warm-up
-    old_s: list[float] = []
-    new_s: list[float] = []
-    for index in range(ROUNDS):
-        old_round, new_round = one_round(module_old, data, index % 2 == 0)
-        old_s.append(old_round)
-        new_s.append(new_round)
-    ratios = [round(n / o, 3) for n, o in zip(new_s, old_s, strict=True)]
+    one_round(module_old, data[:5], 0)  # warm-up
+    rounds = [one_round(module_old, data, turn) for turn in range(ROUNDS)]
+    ratios = [round(r["new"] / r["old"], 3) for r in rounds]
+    control = [round(r["control"] / r["old"], 3) for r in rounds]
+    old_s = [r["old"] for r in rounds]
+    new_s = [r["new"] for r in rounds]
     report = {
         "meta": {
             "python": platform.python_version(),
@@ -194,7 +199,9 @@ def main() -> None:
             "new_ms_per_batch_median": round(statistics.median(new_s) / len(data) * 1000, 3),
             "round_ratios_new_vs_old": ratios,
             "median_ratio_new_vs_old": statistics.median(ratios),
-            "target": "<= 1.0 (not slower), within the rounds' spread",
+            "control_round_ratios_old_vs_old": control,
+            "control_median_ratio": statistics.median(control),
+            "target": "<= 1.0, or within the control's spread (not slower)",
         },
         "late_batch": late_batch_cost(data),
     }
