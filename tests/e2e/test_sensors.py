@@ -333,6 +333,25 @@ async def test_a_threshold_alert_opens_from_a_reading_is_pushed_live_and_is_ackn
         assert stranger.post(f"/api/v1/alerts/{alert['alertId']}/clear").status_code == 404
 
 
+async def test_a_reading_older_than_one_evaluated_opens_its_alert_over_readings_around(
+    site: Site,
+) -> None:
+    """ADR 0380 through the real worker and its gRPC calls: a breach sent after a newer
+    reading was evaluated is judged among the stored readings (ReadingsAround) and opens."""
+    device_id, credential = enrol(site)
+    rule = {"name": "warm", "metric": "air_temperature", "kind": "threshold"}
+    rule |= {"deviceId": device_id, "comparison": "above", "threshold": 8.0}
+    with site.client() as client:
+        created = client.post("/api/v1/alert-rules", json={**rule, "cooldownSeconds": 0})
+        assert created.status_code == 201, created.text
+    async with feed(site, ["sensors.alert.opened"], device_id) as ws:
+        for batch in ([reading(2, 9.5)], [reading(4, 9.7)]):  # the second is the older
+            response = await asyncio.to_thread(send, site, credential, batch)
+            assert response.status_code == 200, response.text
+            alert = (await next_event_of(ws, device_id))["data"]
+            assert alert["value"] == batch[0]["value"]
+
+
 async def next_event_of(ws: Any, device_id: str) -> dict[str, Any]:
     """The next event frame about ``device_id`` (other tests' devices come and go too)."""
     while True:
