@@ -6,12 +6,11 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-from bijmantra.devstack.stack import DevStack, running_stack
+from bijmantra.devstack.stack import DevStack
 from websockets.asyncio.client import ClientConnection, connect
 
 pytestmark = [pytest.mark.e2e]
@@ -20,9 +19,9 @@ WAIT = 30.0  # seconds before a missing frame counts as a failure (not a perform
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
-    with running_stack(tmp_path_factory.mktemp("review14")) as stack:
-        yield stack
+def stack(shared_stack: DevStack) -> DevStack:
+    """The e2e modules' shared stack: this module's organizations are its own (conftest.py)."""
+    return shared_stack
 
 
 def member(stack: DevStack, roles: list[str]) -> str:
