@@ -1,6 +1,19 @@
 """Root conftest: the real-server fixtures come from the testkit distribution."""
 
-import pytest
+import os
+
+# OpenBLAS's threads wait for one another on every call: on a busy machine (a CI neighbour,
+# other sessions) each small matrix product waits for a time slice, and a REML test of
+# thousands of them took 96 s instead of 1.5 s. The tests' own process loads it with one
+# thread; the processes tests start keep the default (their memory is measured as it runs).
+_BLAS_THREADS = "OPENBLAS_NUM_THREADS"
+if _BLAS_THREADS not in os.environ:
+    os.environ[_BLAS_THREADS] = "1"
+    import numpy  # noqa: F401  (OpenBLAS reads the setting once, when numpy loads it)
+
+    del os.environ[_BLAS_THREADS]
+
+import pytest  # noqa: E402
 
 pytest_plugins = ["bijmantra.testkit.pytest_plugin"]
 

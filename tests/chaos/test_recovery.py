@@ -82,10 +82,10 @@ def names_served(client: httpx.Client) -> set[str]:
 
 @pytest.fixture
 def drill_stack(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, postgres_template: Path
 ) -> Iterator[tuple[DevStack, LocalPostgres, BackupLocation]]:
     location = BackupLocation(tmp_path / "backups")
-    postgres = LocalPostgres(tmp_path / "pgdata", archive=location)
+    postgres = LocalPostgres(tmp_path / "pgdata", archive=location, template=postgres_template)
     monkeypatch.setenv("DATABASE_URL", postgres.start())
     stack = DevStack(tmp_path / "stack", Ports(gateway=free_port()), log_dir=tmp_path / "logs")
     try:
