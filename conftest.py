@@ -1,6 +1,9 @@
 """Root conftest: the real-server fixtures come from the testkit distribution."""
 
+import importlib
 import os
+
+import pytest
 
 # OpenBLAS's threads wait for one another on every call: on a busy machine (a CI neighbour,
 # other sessions) each small matrix product waits for a time slice, and a REML test of
@@ -9,11 +12,8 @@ import os
 _BLAS_THREADS = "OPENBLAS_NUM_THREADS"
 if _BLAS_THREADS not in os.environ:
     os.environ[_BLAS_THREADS] = "1"
-    import numpy  # noqa: F401  (OpenBLAS reads the setting once, when numpy loads it)
-
+    importlib.import_module("numpy")  # OpenBLAS reads the setting once, when numpy loads it
     del os.environ[_BLAS_THREADS]
-
-import pytest  # noqa: E402
 
 pytest_plugins = ["bijmantra.testkit.pytest_plugin"]
 
