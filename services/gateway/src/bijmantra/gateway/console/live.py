@@ -1,9 +1,10 @@
 """``/app/ws``: the live event feed for console pages, authenticated by the session cookie.
 
-The browser holds no token, so it cannot use ``/ws``'s auth frame; this endpoint finds the
-session behind the cookie and serves the same protocol (``gateway.live``) with the
-session's access token. The upgrade must come from the console's own origin: a cookie
-alone would let any site open a socket in the user's name (cross-site WebSocket hijacking).
+The console's page holds no token, so it cannot sign in to ``/ws`` with the upgrade's
+``bearer.<token>`` subprotocol (ADR 0382); this endpoint finds the session behind the
+cookie and serves the same protocol (``gateway.live``) with the session's access token.
+The upgrade must come from the console's own origin: a cookie alone would let any site
+open a socket in the user's name (cross-site WebSocket hijacking).
 """
 
 from __future__ import annotations
