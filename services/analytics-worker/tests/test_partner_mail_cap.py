@@ -82,6 +82,8 @@ async def test_mail_past_the_cap_is_not_sent_says_so_and_is_sent_again_once_next
         "held_by": "daily_limit",
         "resend_from": "2026-12-07T00:00:00Z",
         "failure": None,
+        "tries": 0,
+        "next_try_at": None,
     }
     assert msgspec.json.decode(j(issued["notification"])) == held
     assert (await world.invoices.get(who, invoice))["notification"] == issued["notification"]
