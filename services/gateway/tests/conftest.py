@@ -58,6 +58,15 @@ class GatewayOnFakes:
         )
         return {COOKIE: "browser-secret"}
 
+    async def brapi(
+        self, token: str, path: str, key: str, documents: list[dict[str, Any]]
+    ) -> list[str]:
+        """The ``key`` DbIds of ``documents`` made through BrAPI ``/<path>`` with ``token``."""
+        auth = {"Authorization": f"Bearer {token}"}
+        made = await self.client.post(f"/brapi/v2/{path}", json=documents, headers=auth)
+        assert made.status_code == 200, made.text
+        return [str(d[key]) for d in made.json()["result"]["data"]]
+
     async def partner(self, token: str, name: str = "KARI", country: str = "KE") -> str:
         """A new research-institute partner with one contact, through the API; its id."""
         partner = {

@@ -58,6 +58,9 @@ async def test_a_transactions_lots_are_named(gateway_on_fakes: Any) -> None:
         page = await api.get(f"/app/germplasm/{mine}", cookies=on.signed_in(manager, TOKEN))
         assert page.status_code == 200, page.text
         [row] = [r for r in re.findall(r"<tr>(.*?)</tr>", page.text) if "to the field" in r]
-        assert "<td>store lot</td><td>field lot</td>" in row
+        assert re.findall(r"<td><a href=\"/app/seedlots/[^\"]+\">([^<]*)</a></td>", row) == [
+            "store lot",
+            "field lot",
+        ]
         # the lot's balance after the move (10 - 3), as its heading shows it
-        assert re.search(r"store lot <span class=\"muted\">7(\.0)? tubers", page.text)
+        assert re.search(r"store lot</a> <span class=\"muted\">7(\.0)? tubers", page.text)

@@ -27,6 +27,7 @@ from bijmantra.gateway.console.pages import (
     invoicing,
     operations,
     partners,
+    seed_lots,
     sensors,
     workbench,
 )
@@ -65,6 +66,7 @@ PAGES = (
     invoicing,
     distribution,
     partners,
+    seed_lots,
 )
 
 

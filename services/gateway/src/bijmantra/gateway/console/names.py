@@ -6,6 +6,7 @@ are not BrAPI records: theirs is the sensors list narrowed to the ids."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import msgspec
 from bijmantra.gateway.console.paging import lists
@@ -49,3 +50,20 @@ async def _read(
     listed = await lists(state, page).list(page.token, entity, {id_field: wanted}, one_page)
     documents: list[dict[str, object]] = msgspec.json.decode(listed.documents)
     return documents
+
+
+SeedLots = list[tuple[dict[str, Any], list[dict[str, Any]]]]  # each lot with its transactions
+
+
+async def lot_names(state: State, page: View, lots: SeedLots) -> dict[str, str]:
+    """Names of the lots the transactions move seed between: the shown lots' own from the
+    page's read; one read more only for the other lots."""
+    known = {str(lot["seedLotDbId"]): lot.get("seedLotName") or "" for lot, _ in lots}
+    ends = {
+        t.get(end)
+        for _, moves in lots
+        for t in moves
+        for end in ("fromSeedLotDbId", "toSeedLotDbId")
+    }
+    others = [i for i in ends if isinstance(i, str) and i and i not in known]
+    return {**known, **(await names(state, page, "seedlot", others) if others else {})}

@@ -18,6 +18,7 @@ class NavItem:
 NAV: tuple[NavItem, ...] = (
     NavItem("Dashboard", "/app"),
     NavItem("Germplasm", "/app/germplasm", "germplasm:read"),
+    NavItem("Seed lots", "/app/seedlots", "germplasm:read"),
     NavItem("Programs", "/app/programs", "core:read"),
     NavItem("Studies", "/app/studies", "core:read"),
     NavItem("Locations", "/app/locations", "core:read"),

@@ -195,11 +195,14 @@ async def parent_page(
     )
 
 
-def every(path: str, shown: Listing, heading: str) -> HTTPRouteHandler:
+def every(
+    path: str, shown: Listing, heading: str, permission: Permission = CORE
+) -> HTTPRouteHandler:
     """The route ``/app/<path>``: every record of one kind, paged and searchable."""
 
     async def handler(request: Request[Any, Any, Any], state: State) -> Template:
-        return await listing(request, state, view(request, CORE), shown, {}, heading=heading)
+        page = view(request, permission)
+        return await listing(request, state, page, shown, {}, heading=heading)
 
     return get(f"{PREFIX}/{path}", name=f"console:{path}")(handler)
 

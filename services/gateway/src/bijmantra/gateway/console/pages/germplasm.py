@@ -9,11 +9,11 @@ from bijmantra.application.brapi.modules.console_pages import (
     MAX_GENERATIONS,
 )
 from bijmantra.application.security import Action, Permission
-from bijmantra.gateway.console.names import names
+from bijmantra.gateway.console.names import lot_names
 from bijmantra.gateway.console.paging import document, lists, page_request, rows
 from bijmantra.gateway.console.pedigree import BOX_H, BOX_W, ancestry
 from bijmantra.gateway.console.tables import named
-from bijmantra.gateway.console.web import PREFIX, View, fragment, view
+from bijmantra.gateway.console.web import PREFIX, fragment, view
 from litestar import Request, get
 from litestar.datastructures import State
 from litestar.response import Template
@@ -68,7 +68,7 @@ async def detail(request: Request[Any, Any, Any], state: State, db_id: str) -> T
     lots = [(lot["seedLot"], lot["transactions"]) for lot in found["seedLots"]]
     return page.render(
         "germplasm/detail.html",
-        lot_names=await _lot_names(state, page, lots),
+        lot_names=await lot_names(state, page, lots),
         germplasm=germplasm,
         chart=chart,
         box_w=BOX_W,
@@ -79,22 +79,6 @@ async def detail(request: Request[Any, Any, Any], state: State, db_id: str) -> T
         lots=lots,
         progeny=found["progeny"],
     )
-
-
-async def _lot_names(
-    state: State, page: View, lots: list[tuple[dict[str, Any], list[dict[str, Any]]]]
-) -> dict[str, str]:
-    """Names of the lots the transactions move seed between: the germplasm's own from the
-    page's one read; a read more only for lots of other germplasm."""
-    known = {str(lot["seedLotDbId"]): lot.get("seedLotName") or "" for lot, _ in lots}
-    ends = {
-        t.get(end)
-        for _, moves in lots
-        for t in moves
-        for end in ("fromSeedLotDbId", "toSeedLotDbId")
-    }
-    others = [i for i in ends if isinstance(i, str) and i and i not in known]
-    return {**known, **(await names(state, page, "seedlot", others) if others else {})}
 
 
 ROUTES = [search, detail]
