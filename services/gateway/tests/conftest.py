@@ -4,6 +4,8 @@ domain-api's own composition root over fakes (no PostgreSQL, NATS, Redis or iden
 
 from __future__ import annotations
 
+import html
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -66,6 +68,47 @@ class GatewayOnFakes:
         made = await self.client.post(f"/brapi/v2/{path}", json=documents, headers=auth)
         assert made.status_code == 200, made.text
         return [str(d[key]) for d in made.json()["result"]["data"]]
+
+    async def pages_of_thirty(self, cookies: dict[str, str], path: str) -> None:
+        """``/app/<path>``, holding 30 records, lists 25 then the other 5 on page 2."""
+        first, second = [
+            (await self.client.get(f"/app/{path}?page={n}", cookies=cookies)).text for n in (0, 1)
+        ]
+        assert "30 in all" in first
+        listed = [set(re.findall(rf'<a href="/app/{path}/([^"]+)"', t)) for t in (first, second)]
+        assert [len(ids) for ids in listed] == [25, 5]
+        assert not listed[0] & listed[1]
+
+    async def shows_nothing_of(
+        self, cookies: dict[str, str], path: str, db_id: str, name: str, secrets: tuple[str, ...]
+    ) -> None:
+        """Another organization's record ``/app/<path>/<db_id>`` is the console's 404 page
+        with none of ``secrets``, and the list searched for its ``name`` finds nothing."""
+        page = await self.client.get(f"/app/{path}/{db_id}", cookies=cookies)
+        assert page.status_code == 404
+        assert page.headers["content-type"].startswith("text/html")
+        for secret in secrets:
+            assert secret not in page.text
+        listed = await self.client.get(f"/app/{path}", params={"q": name}, cookies=cookies)
+        assert listed.status_code == 200
+        assert f'href="/app/{path}/' not in listed.text
+        assert "0 in all" in listed.text
+
+    async def odd_searches_find_nothing(
+        self, cookies: dict[str, str], path: str, near: str
+    ) -> None:
+        """Markup, SQL, wildcards, overlong terms and ``near`` padded past the search box's
+        200 characters find nothing on ``/app/<path>``, and the box shows what was kept."""
+        odd = "<script>alert(1)</script>%' OR 1=1 --\u202e名\U0001f33d" * 500
+        for term in (odd, near + " " * 5000 + "x", "%", "_", "*"):
+            found = await self.client.get(
+                f"/app/{path}", params={"q": term, "page": "-1"}, cookies=cookies
+            )
+            assert found.status_code == 200, term[:40]
+            assert "0 in all" in found.text
+            assert "<script>alert" not in found.text
+            [kept] = re.findall(r'<input id="q" name="q" type="search" value="([^"]*)"', found.text)
+            assert html.unescape(kept) == term.strip()[:200]
 
     async def partner(self, token: str, name: str = "KARI", country: str = "KE") -> str:
         """A new research-institute partner with one contact, through the API; its id."""

@@ -5,7 +5,6 @@ fakes."""
 
 from __future__ import annotations
 
-import html
 import re
 import uuid
 from typing import Any
@@ -102,14 +101,7 @@ async def test_locations_are_paged(gateway_on_fakes: Any) -> None:
     async with gateway_on_fakes({TOKEN: breeder}) as on:
         cookies = on.signed_in(breeder, TOKEN)
         await brapi(on, TOKEN, "locations", [{"locationName": f"Plot {i}"} for i in range(30)])
-        first = await on.client.get("/app/locations", cookies=cookies)
-        second = await on.client.get("/app/locations?page=1", cookies=cookies)
-        assert "30 in all" in first.text
-        assert (len(links(first.text, "locations")), len(links(second.text, "locations"))) == (
-            25,
-            5,
-        )
-        assert not set(links(first.text, "locations")) & set(links(second.text, "locations"))
+        await on.pages_of_thirty(cookies, "locations")
 
 
 async def test_another_organizations_location_is_not_found_and_shows_nothing_of_it(
@@ -128,15 +120,8 @@ async def test_another_organizations_location_is_not_found_and_shows_nothing_of_
         )
         cookies = on.signed_in(breeder, TOKEN)
 
-        page = await on.client.get(f"/app/locations/{theirs}", cookies=cookies)
-        assert page.status_code == 404
-        assert page.headers["content-type"].startswith("text/html")
-        for secret in ("Kabete", "Nairobi", "Their secret study", "Their trial"):
-            assert secret not in page.text
-        listed = await on.client.get("/app/locations?q=Kabete+field+station", cookies=cookies)
-        assert listed.status_code == 200
-        assert links(listed.text, "locations") == {}
-        assert "0 in all" in listed.text
+        secrets = ("Kabete", "Nairobi", "Their secret study", "Their trial")
+        await on.shows_nothing_of(cookies, "locations", theirs, "Kabete field station", secrets)
 
 
 async def test_a_viewer_reads_locations_and_odd_searches_find_nothing(
@@ -149,17 +134,7 @@ async def test_a_viewer_reads_locations_and_odd_searches_find_nothing(
         cookies = on.signed_in(viewer, VIEWER_TOKEN)
         assert (await on.client.get(f"/app/locations/{kabete}", cookies=cookies)).status_code == 200
 
-        odd = "<script>alert(1)</script>%' OR 1=1 --\u202e名\U0001f33d" * 500
-        for term in (odd, "Kabete field station" + " " * 5000 + "x", "%", "_", "*"):
-            found = await on.client.get(
-                "/app/locations", params={"q": term, "page": "-1"}, cookies=cookies
-            )
-            assert found.status_code == 200, term[:40]
-            assert "0 in all" in found.text
-            assert "<script>alert" not in found.text
-            # the search box keeps what was searched, cut at its 200 characters
-            [kept] = re.findall(r'<input id="q" name="q" type="search" value="([^"]*)"', found.text)
-            assert html.unescape(kept) == term.strip()[:200]
+        await on.odd_searches_find_nothing(cookies, "locations", "Kabete field station")
 
 
 async def test_a_seed_lot_on_its_germplasms_page_links_where_it_is_kept(
