@@ -58,6 +58,8 @@ PARAMETERS = {
     "/app/dispatches": ("status",),
     "/app/studies": ("page",),
     "/app/programs": ("page",),
+    "/app/seedlots": ("q", "page"),
+    "/app/seedlots/{id}": ("page",),
 }
 ODD_VALUES = ("-1", "1e400", "9" * 30, "٣", SCRIPT, "%00", "", "{{7*7}}")
 ODD_IDS = (
