@@ -84,3 +84,53 @@ async def test_one_after_another_the_other_organization_waits(js: JetStreamConte
     during, handled = await _handled_while_slow(js, at_once=0)
     assert during == []
     assert handled == [*(f"s{n}" for n in range(SLOW)), "s9"]
+
+
+async def test_an_organization_with_more_events_than_its_share_does_not_fill_the_window(
+    js: JetStreamContext,
+) -> None:
+    """Twelve events of an organization whose first is stuck, then one of another, with a
+    window of six: the stuck organization keeps two (its share) and the rest are handed back,
+    so the other's event is fetched and handled while the first is stuck. Handed-back events
+    spend no delivery of the handler's: with ``max_deliver=1`` none is dead-lettered, and
+    each is handled once (ADR 0381). Before, the stuck organization's twelve filled the
+    window and the other's waited for the stuck one."""
+    event_type = f"probe.{uuid.uuid4().hex}"
+    stuck, quick = str(uuid.uuid4()), str(uuid.uuid4())
+    events = [_event(event_type, stuck, n) for n in range(12)] + [_event(event_type, quick, 99)]
+    handled: list[str] = []
+    during: list[str] = []
+    quick_done, all_done = asyncio.Event(), asyncio.Event()
+
+    async def handler(e: EventEnvelope) -> None:
+        if e.tenant_id == stuck and not handled:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(quick_done.wait(), 5)
+            during.extend(handled)
+        handled.append(e.subject)
+        if e.tenant_id == quick:
+            quick_done.set()
+        if len(handled) == len(events):
+            all_done.set()
+
+    spec = ConsumerSpec(
+        f"test-{uuid.uuid4().hex[:8]}",
+        [f"bijmantra.events.{event_type}"],
+        handler,
+        batch=2,
+        max_deliver=1,
+        organizations_at_once=2,
+        in_hand=6,
+        hand_back_delay=0.2,
+    )
+    consumer = DurableConsumer(js, spec)
+    running = asyncio.create_task(consumer.run())
+    try:
+        await consumer.ready.wait()
+        await JetStreamPublisher(js).publish_batch(events)
+        await asyncio.wait_for(all_done.wait(), 60)
+    finally:
+        consumer.stop()
+        await asyncio.gather(running, return_exceptions=True)
+    assert during == ["s99"]
+    assert sorted(handled) == sorted(f"s{n}" for n in [*range(12), 99])  # each once
