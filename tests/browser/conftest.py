@@ -31,7 +31,7 @@ from bijmantra.devstack.stack import (
     DevStack,
     running_stack,
 )
-from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
 from tests.browser.seed import seed_study, seed_variables
 
@@ -214,6 +214,21 @@ def csrf_of(page: Page) -> str:
     token = page.locator("input[name=csrf_token]").first.get_attribute("value")
     assert token
     return token
+
+
+def not_found_for(outsider: BrowserContext, url: str, secrets: tuple[str, ...]) -> None:
+    """Another organization's member opening ``url`` gets the 404 page with none of
+    ``secrets`` on it."""
+    theirs = outsider.new_page()
+    try:
+        answer = theirs.goto(url)
+        assert answer is not None
+        assert answer.status == 404
+        expect(theirs.get_by_role("heading", level=1)).to_have_text("Not found")
+        content = theirs.content()
+        assert [s for s in secrets if s in content] == []
+    finally:
+        theirs.close()
 
 
 def axe_violations(page: Page) -> list[dict[str, Any]]:

@@ -11,7 +11,7 @@ import uuid
 from bijmantra.devstack.stack import DevStack
 from playwright.sync_api import BrowserContext, Page, expect
 
-from tests.browser.conftest import axe_violations, screenshot
+from tests.browser.conftest import axe_violations, not_found_for, screenshot
 from tests.browser.seed import Brapi
 
 
@@ -82,13 +82,4 @@ def test_study_to_location_to_the_studies_there(
     expect(page).to_have_url(re.compile(f".*{location_url}$"))
 
     # Another organization's administrator: not found, nothing of it shown.
-    theirs = outsider_context.new_page()
-    try:
-        answer = theirs.goto(location_url)
-        assert answer is not None
-        assert answer.status == 404
-        expect(theirs.get_by_role("heading", level=1)).to_have_text("Not found")
-        assert station["locationName"] not in theirs.content()
-        assert first["studyName"] not in theirs.content()
-    finally:
-        theirs.close()
+    not_found_for(outsider_context, location_url, (station["locationName"], first["studyName"]))

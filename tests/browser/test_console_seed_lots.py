@@ -11,7 +11,7 @@ import uuid
 from bijmantra.devstack.stack import DevStack
 from playwright.sync_api import BrowserContext, Page, expect
 
-from tests.browser.conftest import axe_violations, screenshot
+from tests.browser.conftest import axe_violations, not_found_for, screenshot
 from tests.browser.seed import Brapi
 
 
@@ -82,13 +82,4 @@ def test_a_lot_of_a_cross_is_found_by_name_and_shows_its_transactions(
     assert axe_violations(page) == [], page.url
     screenshot(page, "seedlots-02-lot")
 
-    theirs = outsider_context.new_page()
-    try:
-        answer = theirs.goto(lot_url)
-        assert answer is not None
-        assert answer.status == 404
-        expect(theirs.get_by_role("heading", level=1)).to_have_text("Not found")
-        assert bulk["seedLotName"] not in theirs.content()
-        assert cross["crossName"] not in theirs.content()
-    finally:
-        theirs.close()
+    not_found_for(outsider_context, lot_url, (bulk["seedLotName"], cross["crossName"]))
