@@ -81,9 +81,7 @@ class ConsumerSpec:
     ``organizations_at_once`` > 0: each organization's events are handled one at a time, in
     order, and up to that many organizations' side by side, with up to ``in_hand`` events
     fetched and not yet handled; so one organization's slow events (a mail server that does
-    not answer) hold back only its own (ADR 0381). An organization already holding its share
-    of ``in_hand`` has its further events handed back to the stream for ``hand_back_delay``
-    seconds (not counted as deliveries). 0: each batch one event after another."""
+    not answer) hold back only its own (ADR 0381). 0: each batch one event after another."""
 
     durable: str
     filter_subjects: Sequence[str]
@@ -98,7 +96,6 @@ class ConsumerSpec:
     max_ack_pending: int = 1000
     organizations_at_once: int = 0
     in_hand: int = 1000
-    hand_back_delay: float = 30.0
 
 
 class EventSubscriptions(Protocol):

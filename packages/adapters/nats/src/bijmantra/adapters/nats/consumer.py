@@ -40,8 +40,6 @@ tracer = get_tracer(__name__)
 Handler = Callable[[EventEnvelope], Awaitable[None]]
 BatchHandler = Callable[[list[EventEnvelope]], Awaitable[None]]
 RETRY_DELAY = 0.5  # seconds between fetch attempts while NATS is away
-# Hand-backs remembered (by stream sequence) so they are not counted as deliveries (ADR 0381).
-HANDED_BACK_KEPT = 100_000
 
 
 class DurableConsumer:
@@ -96,11 +94,6 @@ class DurableConsumer:
         self._linger = spec.linger
         self._at_once = spec.organizations_at_once
         self._in_hand = max(spec.in_hand, spec.batch)
-        # One organization's share of the window: with every lane's organization at its
-        # share there is still room for one more organization's events (ADR 0381).
-        self._share = max(1, self._in_hand // (self._at_once + 1))
-        self._hand_back_delay = spec.hand_back_delay
-        self._handed_back: dict[int, int] = {}  # stream sequence -> hand-backs
         self._stopping = asyncio.Event()
         self.ready = asyncio.Event()
         CONSUMER_REDELIVERIES.labels(spec.durable)  # exported as 0 before the first redelivery
@@ -113,10 +106,7 @@ class DurableConsumer:
             filter_subjects=self._filters,
             ack_policy=AckPolicy.EXPLICIT,
             deliver_policy=DeliverPolicy.ALL,
-            # Lanes hand events back (a nak, counted by the server) while their
-            # organization's share is full: the server never gives up on an event, the
-            # consumer counts the deliveries that reached the handler (ADR 0381).
-            max_deliver=-1 if self._at_once else self._max_deliver + 1,
+            max_deliver=self._max_deliver + 1,
             ack_wait=self._ack_wait,
             max_ack_pending=self._max_ack_pending,
         )
@@ -175,10 +165,8 @@ class DurableConsumer:
         """Each organization's messages in a lane of its own, handled in order; up to
         ``organizations_at_once`` lanes run at once and up to ``in_hand`` messages wait in
         them. Fetching goes on while lanes run, so an organization behind a slow one's
-        events is handled as soon as it is fetched (ADR 0381). An organization whose lane
-        holds its share has its further events handed back for later, so it cannot fill the
-        window. On stop, each lane finishes the message it is handling; the rest are
-        redelivered."""
+        events is handled as soon as it is fetched (ADR 0381). On stop, each lane finishes
+        the message it is handling; the rest are redelivered."""
         lanes: dict[str, deque[Msg]] = {}
         waiting: deque[Msg] = deque()  # fetched, not yet started: kept alive by ``_keep``
         running: set[asyncio.Task[None]] = set()
@@ -193,9 +181,6 @@ class DurableConsumer:
                 for message in await self._fetch(subscription, min(self._batch, room)):
                     organization = _organization_of(message)
                     lane = lanes.setdefault(organization, deque())
-                    if len(lane) >= self._share:
-                        await self._hand_back(message)
-                        continue
                     lane.append(message)
                     waiting.append(message)
                     if len(lane) == 1:  # no lane task running for it: start one
@@ -229,18 +214,6 @@ class DurableConsumer:
         finally:
             lanes.pop(organization, None)
 
-    async def _hand_back(self, message: Msg) -> None:
-        """Back to the stream for ``hand_back_delay`` seconds, remembered so that the
-        delivery it spends is not counted against the handler's ``max_deliver``."""
-        sequence = message.metadata.sequence.stream
-        self._handed_back[sequence] = self._handed_back.get(sequence, 0) + 1
-        if len(self._handed_back) > HANDED_BACK_KEPT:  # handled by another replica
-            del self._handed_back[next(iter(self._handed_back))]
-        try:
-            await message.nak(delay=self._hand_back_delay)
-        except nats.errors.Error:  # it comes back after ack_wait instead
-            log.warning("hand-back on %s failed", self.durable, exc_info=True)
-
     async def _handle_batch(self, messages: list[Msg], handler: BatchHandler) -> list[Msg]:
         """Apply and ack the batch; return the messages left for one-by-one handling."""
         try:
@@ -271,8 +244,7 @@ class DurableConsumer:
 
     async def _handle(self, message: Msg) -> None:
         """One CONSUMER span per delivery, child of the publisher's span from the headers."""
-        sequence = message.metadata.sequence.stream
-        deliveries = (message.metadata.num_delivered or 1) - self._handed_back.get(sequence, 0)
+        deliveries = message.metadata.num_delivered or 1
         if deliveries > 1:
             CONSUMER_REDELIVERIES.labels(self.durable).inc()
         clear_context()
@@ -291,8 +263,6 @@ class DurableConsumer:
         ) as span:
             started = time.perf_counter()
             event_type, outcome = await self._process(message, deliveries, span)
-            if outcome != "retry":
-                self._handed_back.pop(sequence, None)
             elapsed = time.perf_counter() - started
             EVENT_HANDLING.labels(self.durable, event_type, outcome).observe(elapsed)
 
