@@ -72,8 +72,8 @@ async def test_a_firing_opens_one_alert_however_often_it_is_sent(tables: SensorT
     [rule] = await org.calls.rules_for_device(org.worker, device_id)
     assert rule["ruleId"] == rule_id  # a profile's rule watches each of its devices
     body = org.firings(device_id, rule_id, 9.0)
-    assert await org.calls.open_alerts(org.worker, body) == 1
-    assert await org.calls.open_alerts(org.worker, body) == 0
+    assert (await org.calls.standing_alerts(org.worker, body)).opened == 1
+    assert (await org.calls.standing_alerts(org.worker, body)).opened == 0
     assert [e.type for e in tables.events if e.type.startswith("sensors.alert")] == [
         "sensors.alert.opened"
     ]
@@ -87,7 +87,7 @@ async def test_the_cooldown_holds_when_two_replicas_open_one_pair(tables: Sensor
 
     async def replica_opens(minutes: int) -> int:
         body = org.firings(device_id, rule_id, 9.0, at=T0 + timedelta(minutes=minutes))
-        return await org.calls.open_alerts(org.worker, body)
+        return (await org.calls.standing_alerts(org.worker, body)).opened
 
     assert await replica_opens(0) == 1
     assert await replica_opens(3) == 0  # the other replica, three minutes later
@@ -116,13 +116,13 @@ async def test_another_organization_sees_no_rules_and_opens_nothing(tables: Sens
     device_id, rule_id = await owner.device_with_rule()
     assert await stranger.calls.rules_for_device(stranger.worker, device_id) == []
     with pytest.raises(ValidationFailed):
-        await stranger.calls.open_alerts(stranger.worker, stranger.firings(device_id, rule_id, 9.0))
+        await stranger.calls.standing_alerts(stranger.worker, stranger.firings(device_id, rule_id, 9.0))
     forged = owner.firings(device_id, rule_id, 9.0).replace(b'"alertId":"', b'"alertId":"x')
     with pytest.raises(ValidationFailed):  # an id not derived from its firing
-        await owner.calls.open_alerts(owner.worker, forged)
+        await owner.calls.standing_alerts(owner.worker, forged)
     viewer = Principal("v", owner.tenant, frozenset({"viewer"}))
     with pytest.raises(Forbidden):  # a viewer is not the worker
-        await owner.calls.open_alerts(viewer, owner.firings(device_id, rule_id, 9.0))
+        await owner.calls.standing_alerts(viewer, owner.firings(device_id, rule_id, 9.0))
     assert tables.alerts == {}
 
 

@@ -184,8 +184,8 @@ async def test_two_replicas_opening_one_pair_at_once_open_one_alert(engine: Asyn
             )
             for minutes in (0, 1)
         ]
-        opened = await asyncio.gather(*(calls.open_alerts(worker, body) for body in bodies))
-        assert sorted(opened) == [0, 1]
+        answers = await asyncio.gather(*(calls.standing_alerts(worker, body) for body in bodies))
+        assert sorted(a.opened for a in answers) == [0, 1]
     inbox = AlertInbox(uow, SettableClock(NOW))
     assert (await inbox.list(manager, PageRequest(0, 10), "")).total_count == 3
 

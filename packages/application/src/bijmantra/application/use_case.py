@@ -44,19 +44,39 @@ def existing(record: Record | None, missing: str) -> Record:
     return record
 
 
+_LOOKED_UP_AT_ONCE = 1_000  # ids of one list looked up per statement
+_UNKNOWN_SHOWN = 20  # unknown ids a refusal names
+
+
 async def records_exist(
-    resources: ResourceStore, named: Sequence[tuple[str, str, str | None]]
+    resources: ResourceStore,
+    named: Sequence[tuple[str, str, str | None]],
+    listed: Sequence[tuple[str, str, Sequence[str]]] = (),
 ) -> None:
-    """Each ``(field, entity, id)`` a body names (``None``: not named) is a record of the unit
-    of work's organization: 422 naming every field that is not (ADR 0325). A body's reference
-    to another organization's record reads as unknown, like a mistyped one."""
+    """Each ``(field, entity, id)`` a body names (``None``: not named), and each id of the
+    ``(field, entity, ids)`` lists it names, is a record of the unit of work's organization:
+    422 naming the fields that are not (ADR 0325, 0378). A body's reference to another
+    organization's record reads as unknown, like a mistyped one."""
+    asked = [*((name, entity, [i]) for name, entity, i in named if i is not None), *listed]
     problems = [
         FieldError(field_name, f"unknown {entity} {db_id!r}")
-        for field_name, entity, db_id in named
-        if db_id is not None and not await resources.documents(entity, [db_id])
+        for field_name, entity, ids in asked
+        for db_id in await _unknown(resources, entity, ids)
     ]
     if problems:
-        raise Unprocessable("Referenced entities not found in this organization", problems)
+        raise Unprocessable(
+            "Referenced entities not found in this organization", problems[:_UNKNOWN_SHOWN]
+        )
+
+
+async def _unknown(resources: ResourceStore, entity: str, ids: Sequence[str]) -> list[str]:
+    wanted = sorted(set(ids))
+    found: set[str] = set()
+    for start in range(0, len(wanted), _LOOKED_UP_AT_ONCE):
+        found |= (
+            await resources.documents(entity, wanted[start : start + _LOOKED_UP_AT_ONCE])
+        ).keys()
+    return [i for i in wanted if i not in found]
 
 
 async def refuse_used_up(

@@ -7,7 +7,6 @@ any of them receive it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -61,7 +60,6 @@ from bijmantra.kernel import (
 )
 
 READ, WRITE = permissions("operations", Action.READ, Action.WRITE)
-_CHECKED_AT_ONCE = 1_000  # ids of a unit or variable list looked up per statement
 
 
 async def item_or_404(
@@ -317,28 +315,14 @@ async def _breeding_records_exist(
         )
         if current is None or value != getattr(current, name)
     ]
-    await records_exist(uow.resources, named)
-    problems = [
-        FieldError(name, f"unknown {entity} {db_id!r}")
+    listed = [
+        (name, entity, sorted(set(getattr(item, name)) - set(getattr(current, name, ()))))
         for name, entity in (
             ("unit_ids", "observationunit"),
             ("variable_ids", "observationvariable"),
         )
-        for db_id in await _unknown(uow, entity, getattr(item, name), getattr(current, name, ()))
     ]
-    if problems:
-        raise Unprocessable("Referenced entities not found in this organization", problems[:5])
-
-
-async def _unknown(
-    uow: UnitOfWork, entity: str, ids: Sequence[str], known: Sequence[str]
-) -> list[str]:
-    """The ids of ``ids`` not among ``known`` that are no ``entity`` of the organization."""
-    new = sorted(set(ids) - set(known))
-    found: set[str] = set()
-    for start in range(0, len(new), _CHECKED_AT_ONCE):
-        found |= set(await uow.resources.documents(entity, new[start : start + _CHECKED_AT_ONCE]))
-    return [i for i in new if i not in found]
+    await records_exist(uow.resources, named, listed)
 
 
 async def _new_rank(repo: OperationsRepository, item: WorkItem, move: Move) -> int:

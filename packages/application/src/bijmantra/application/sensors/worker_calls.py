@@ -180,10 +180,6 @@ class SensorsWorkerCalls:
             found = await uow.sensors.around(device_id, metric, *window, MAX_AROUND)
         return StoredReadings(times=[r.at for r in found], values=[r.value for r in found])
 
-    async def open_alerts(self, principal: Principal, body: bytes) -> int:
-        """How many of the firings opened an alert now."""
-        return (await self.standing_alerts(principal, body)).opened
-
     async def standing_alerts(self, principal: Principal, body: bytes) -> StandingAlerts:
         """Open each firing's alert unless its id is stored or the cooldown of another alert
         of its rule and device has not passed; one transaction for the batch. The answer

@@ -10,6 +10,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 
 from bijmantra.adapters.nats.deadletters import held
+from bijmantra.adapters.nats.publisher import TENANT_HEADER
 from bijmantra.adapters.nats.stream import (
     DEAD_LETTER_PREFIX,
     EVENTS_STREAM,
@@ -339,7 +340,11 @@ class DurableConsumer:
 
 
 def _organization_of(message: Msg) -> str:
-    """The organization an event is of ("" when it cannot be read: a lane of its own)."""
+    """The organization an event is of: its publisher's tenant header, else its envelope's
+    ("" when neither can be read: a lane of its own)."""
+    tenant = (message.headers or {}).get(TENANT_HEADER)
+    if tenant:
+        return tenant
     try:
         return decode_envelope(message.data, upcasting=False).tenant_id
     except Exception:
