@@ -115,8 +115,9 @@ async def test_another_organization_sees_no_rules_and_opens_nothing(tables: Sens
     owner, stranger = Organization(tables), Organization(tables)
     device_id, rule_id = await owner.device_with_rule()
     assert await stranger.calls.rules_for_device(stranger.worker, device_id) == []
+    firings = stranger.firings(device_id, rule_id, 9.0)
     with pytest.raises(ValidationFailed):
-        await stranger.calls.standing_alerts(stranger.worker, stranger.firings(device_id, rule_id, 9.0))
+        await stranger.calls.standing_alerts(stranger.worker, firings)
     forged = owner.firings(device_id, rule_id, 9.0).replace(b'"alertId":"', b'"alertId":"x')
     with pytest.raises(ValidationFailed):  # an id not derived from its firing
         await owner.calls.standing_alerts(owner.worker, forged)
