@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
 import uuid
 from collections.abc import Callable
@@ -13,7 +14,7 @@ import pytest
 from bijmantra.adapters.nats import JetStreamEventFeed, JetStreamPublisher
 from bijmantra.adapters.nats.stream import EVENTS_STREAM, STREAM_CONFIG
 from bijmantra.application.events import OutboxRecord
-from bijmantra.kernel import NotFound
+from bijmantra.kernel import NotFound, uuid7
 from nats.js import JetStreamContext
 
 pytestmark = pytest.mark.integration
@@ -66,6 +67,55 @@ async def test_a_resume_point_naming_an_old_time_reads_a_bounded_part_of_the_str
     async with feed.follow(after=start, through=end) as items:
         replayed = [i.event_id async for i in items]
     assert replayed == [r.id for r in records[101:111]]
+
+
+async def test_a_resume_token_is_found_behind_more_of_another_organizations_events_than_a_scan_reads(
+    js: JetStreamContext, probe: Callable[..., OutboxRecord]
+) -> None:
+    """Another organization's burst between an event's creation and its storage left the
+    event beyond the scan's bound: the member's resume was "not found" (ADR 0384). A token's
+    position is read directly, whatever was stored before it."""
+    ours = probe()  # created now, stored after the burst (as an outbox row waits its turn)
+    burst = [probe() for _ in range(600)]
+    for start in range(0, len(burst), 300):
+        await JetStreamPublisher(js).publish_batch(burst[start : start + 300])
+    ours_next = dataclasses.replace(probe(), tenant_id=ours.tenant_id)
+    await JetStreamPublisher(js).publish_batch([ours])
+    position = await JetStreamEventFeed(js).last_position()
+    await JetStreamPublisher(js).publish_batch([ours_next])
+    feed = JetStreamEventFeed(js, max_resume_scan=200)
+    with pytest.raises(NotFound):
+        await feed.position_of(*of(ours))  # the scan's bound is spent on the burst
+    assert await feed.position_of(*of(ours), at=position) == position
+    async with feed.follow(after=position) as items:
+        assert (await anext(aiter(items))).event_id == ours_next.id
+
+
+async def test_a_resume_token_naming_another_organizations_event_or_position_is_unknown(
+    js: JetStreamContext, probe: Callable[..., OutboxRecord]
+) -> None:
+    """A token is an id and a position; only the member's own event stored at that position
+    resumes. Anything else is the "not found" of an unknown id, word for word."""
+    theirs, ours = probe(), probe()
+    await JetStreamPublisher(js).publish_batch([theirs])
+    their_position = await JetStreamEventFeed(js).last_position()
+    await JetStreamPublisher(js).publish_batch([ours])
+    our_position = await JetStreamEventFeed(js).last_position()
+    feed = JetStreamEventFeed(js)
+    made_up = str(uuid7())
+    with pytest.raises(NotFound) as unknown:
+        await feed.position_of(made_up, ours.tenant_id, at=our_position)
+    for event_id, at in (
+        (theirs.id, their_position),  # another organization's event, its true position
+        (ours.id, their_position),  # our id at another's position
+        (ours.id, our_position - 2),
+        (ours.id, our_position + 1),  # not stored yet
+        (ours.id, 2**63 - 1),
+    ):
+        with pytest.raises(NotFound) as found:
+            await feed.position_of(event_id, ours.tenant_id, at=at)
+        assert str(found.value) == str(unknown.value).replace(made_up, event_id)
+    assert await feed.position_of(ours.id, ours.tenant_id, at=our_position) == our_position
 
 
 async def test_an_ended_follow_leaves_no_consumer_on_the_stream(js: JetStreamContext) -> None:

@@ -150,8 +150,9 @@ class FakeEventFeed:
     async def next_position(self, after: int) -> int | None:
         return after + 1 if after < len(self.items) else None
 
-    async def position_of(self, event_id: str, tenant_id: str) -> int:
-        for item in self.items:
+    async def position_of(self, event_id: str, tenant_id: str, *, at: int | None = None) -> int:
+        stored = self.items if at is None else self.items[at - 1 : at] if at > 0 else []
+        for item in stored:
             if item.event_id == event_id and item.tenant_id == tenant_id:
                 return item.position
         raise NotFound(f"Event {event_id} is not in the stream")

@@ -7,11 +7,14 @@ Protocol (JSON text frames):
   answered with an error frame and closed (4401) before anything it sent is read: granian
   assembles a whole message, up to 64 MiB, whenever the app awaits one (ADR 0382).
 - a frame over ``MAX_FRAME`` is answered with an error frame and the socket closed (1009).
-- ``{"type":"subscribe","events":["germplasm.*"],"resources":[id…],"resumeFrom":id}``
+- ``{"type":"subscribe","events":["germplasm.*"],"resources":[id…],"resumeAfter":token}``
   (all optional) replaces the subscription and is answered with ``{"type":"subscribed"}``;
-  events arrive as ``{"type":"event","event":<envelope>}``; with ``"batch":true`` they
-  arrive as ``{"type":"events","events":[<envelope>…]}`` (every event frame, 1 to
-  ``MAX_BATCH`` events in stream order: as many as were waiting when the frame was sent).
+  events arrive as ``{"type":"event","event":<envelope>,"resumeAfter":token}``; with
+  ``"batch":true`` they arrive as ``{"type":"events","events":[<envelope>…],"resumeAfter":
+  token}`` (every event frame, 1 to ``MAX_BATCH`` events in stream order: as many as were
+  waiting when the frame was sent). A frame's token names its last event and where the
+  stream stored it: resuming with it reads one message (ADR 0384). ``"resumeFrom":id``
+  (an event id alone) still works, through a bounded scan of the stream (ADR 0335).
 - keep-alive: the server sends ``{"type":"ping"}`` every interval and closes (4408) when the
   client has sent nothing for two intervals; the client may ``ping`` too and gets ``pong``.
   The token is re-verified each interval (4401 once it expires or is revoked: a member's
@@ -19,13 +22,13 @@ Protocol (JSON text frames):
   again from the principal that verification returns (ADR 0347).
 - back-pressure: at most ``queue_limit`` frames wait for a client; a client that makes no
   room within the hub's bounded wait (``live_hub.ROOM_WAIT``, ADR 0375) is disconnected
-  (4413) and may resume from its last event id.
+  (4413) and may resume after its last frame's ``resumeAfter``.
 - at most ``WS_SOCKETS_PER_MEMBER`` (32) sockets per member and organization on one gateway worker:
   the next is answered with an error frame (``rate_limited``) and closed (4429).
 - at most ``MAX_SUBSCRIBES`` subscribe frames per ``SUBSCRIBE_WINDOW`` seconds per socket; one
   more is answered with an error frame (``rate_limited``) and the subscription stays: each
   resume replays through a consumer of its own on the NATS server every organization shares,
-  and finds its resume point by reading the stream (ADR 0335, 0352).
+  and a ``resumeFrom`` finds its resume point by reading the stream (ADR 0335, 0352).
 
 The worker follows the stream through one consumer while any of its sockets is subscribed
 (``application.events.live_hub``, ADR 0362) and hands each event to its organization's
@@ -44,7 +47,15 @@ from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
 import msgspec
-from bijmantra.application.events.live_feed import FeedFilter, FeedItem, Subscribe, feed_filter
+from bijmantra.application.events.live_feed import (
+    FeedFilter,
+    FeedItem,
+    ResumePoint,
+    Subscribe,
+    feed_filter,
+    resume_point,
+    resume_token,
+)
 from bijmantra.application.events.live_hub import LiveHub
 from bijmantra.application.events.permissions import EventPermissions
 from bijmantra.application.json_input import decode_bounded
@@ -268,14 +279,14 @@ class LiveConnection:
                     feed_filter(self._principal, request, self._permissions)  # or error frame
                     self._subscribes.spend(time.monotonic())  # or error frame
                     self._subscription = request
-                    await self._subscribe(request.resume_from)
+                    await self._subscribe(resume_point(request))
                     self._batch = request.batch  # (no await since "subscribed" was queued)
             except BijmantraError as error:
                 self._queue(_encode(_error_frame(error)))
             except msgspec.ValidationError as error:
                 self._queue(_encode(_error_frame(ValidationFailed(str(error)))))
 
-    async def _subscribe(self, resume_from: str | None) -> None:
+    async def _subscribe(self, resume: ResumePoint | None) -> None:
         async with self._hub.kept():  # a lone socket's new watch keeps the worker's consumer
             if self._pump is not None:
                 # Its end, awaited without taking its cancellation for ours: a socket that
@@ -284,15 +295,20 @@ class LiveConnection:
                 await asyncio.wait([self._pump])
             self._filter = self._filter_now()
             opened = asyncio.get_running_loop().create_future()
-            self._pump = asyncio.create_task(self._run_pump(resume_from, opened))
+            self._pump = asyncio.create_task(self._run_pump(resume, opened))
             await opened  # raises NotFound for an unknown resume point
 
-    async def _run_pump(self, resume_from: str | None, opened: asyncio.Future[None]) -> None:
+    async def _run_pump(self, resume: ResumePoint | None, opened: asyncio.Future[None]) -> None:
         """Watch the organization's events through the worker's hub until the socket ends."""
         assert self._principal is not None  # verified before reading began
         tenant_id = str(self._principal.tenant_id)  # another one closes the socket (4401)
         try:
-            async with self._hub.watch(tenant_id, self, after_event_id=resume_from) as watch:
+            async with self._hub.watch(
+                tenant_id,
+                self,
+                after_event_id=None if resume is None else resume.event_id,
+                after_position=None if resume is None else resume.position,
+            ) as watch:
                 self._queue(b'{"type":"subscribed"}')  # before any event of the watch
                 if not opened.done():  # cancelled when the socket's reader was
                     opened.set_result(None)
@@ -317,7 +333,7 @@ class LiveConnection:
             return True
         if self._outbox.full():
             return False
-        self._outbox.put_nowait(_Event(item.payload))
+        self._outbox.put_nowait(_Event(item))
         return True
 
     async def room(self) -> None:
@@ -397,7 +413,7 @@ class LiveConnection:
 
 
 def _too_slow() -> _Closed:
-    return _Closed(CLOSE_SLOW_CONSUMER, "slow consumer: resume from your last event id")
+    return _Closed(CLOSE_SLOW_CONSUMER, "slow consumer: resume after your last frame")
 
 
 def _stream_lost() -> _Closed:
@@ -406,23 +422,30 @@ def _stream_lost() -> _Closed:
 
 @dataclass(frozen=True, slots=True)
 class _Event:
-    payload: bytes  # the envelope as stored in the stream
+    item: FeedItem  # shared with the worker's other sockets, not copied
+
+    def resume_after(self) -> bytes:
+        """``,"resumeAfter":"<token>"}``: the end of a frame whose last event this is."""
+        token = resume_token(self.item.event_id, self.item.position)
+        return b',"resumeAfter":"' + token.encode() + b'"}'
 
 
 def _frames(waiting: list[bytes | _Event], *, batch: bool) -> list[bytes]:
     """Frames for what waits, in order: control frames as they are, events one per frame
-    or (``batch``) each run of consecutive events in one frame."""
+    or (``batch``) each run of consecutive events in one frame; an event frame ends with the
+    resume token of its last event."""
     frames: list[bytes] = []
-    run: list[bytes] = []
+    run: list[_Event] = []
     for item in [*waiting, b""]:  # the empty sentinel flushes the last run
         if isinstance(item, _Event):
             if batch:
-                run.append(item.payload)
+                run.append(item)
             else:
-                frames.append(b'{"type":"event","event":' + item.payload + b"}")
+                frames.append(b'{"type":"event","event":' + item.item.payload + item.resume_after())
             continue
         if run:
-            frames.append(b'{"type":"events","events":[' + b",".join(run) + b"]}")
+            events = b",".join(event.item.payload for event in run)
+            frames.append(b'{"type":"events","events":[' + events + b"]" + run[-1].resume_after())
             run = []
         if item:
             frames.append(item)

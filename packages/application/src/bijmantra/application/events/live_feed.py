@@ -26,6 +26,7 @@ MAX_PATTERNS = 50
 MAX_RESOURCES = 1000
 MAX_RESOURCE_LENGTH = 256
 _PATTERN = re.compile(r"^(\*|[a-z][a-z0-9_]*\.(\*|[a-z][a-z0-9_.]*))$")
+MAX_POSITION = 2**63 - 1  # stream sequences are unsigned 64-bit; no stream gets near this
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,9 +61,11 @@ class EventFeed(Protocol):
         """The position of the first event stored after ``after`` (``None``: none yet)."""
         ...
 
-    async def position_of(self, event_id: str, tenant_id: str) -> int:
+    async def position_of(self, event_id: str, tenant_id: str, *, at: int | None = None) -> int:
         """The position of ``event_id``, an event of ``tenant_id``; raises ``NotFound`` when
-        it is not (or no longer) in the stream, or is another organization's."""
+        it is not (or no longer) in the stream, or is another organization's. With ``at``
+        (a resume token's position) only the event stored there is read, and it must be
+        that event of that organization (ADR 0384)."""
         ...
 
 
@@ -71,7 +74,9 @@ class Subscribe(msgspec.Struct, kw_only=True, rename="camel"):
 
     events: list[str] = msgspec.field(default_factory=list)
     resources: list[str] = msgspec.field(default_factory=list)
-    resume_from: str | None = None
+    resume_from: str | None = None  # an event id: found by a bounded scan (ADR 0335)
+    # A frame's ``resumeAfter`` token: found by reading one message (ADR 0384).
+    resume_after: str | None = None
     # Several events per frame (``{"type":"events","events":[…]}``): for clients that
     # follow many events a second, where one frame per event costs more than the event.
     batch: bool = False
@@ -158,6 +163,10 @@ def feed_filter(
         problems.append(FieldError("resources", f"ids have 1 to {MAX_RESOURCE_LENGTH} characters"))
     if request.resume_from is not None and not is_event_id(request.resume_from):
         problems.append(FieldError("resumeFrom", "must be an event id (UUIDv7)"))
+    if request.resume_after is not None and read_resume_token(request.resume_after) is None:
+        problems.append(FieldError("resumeAfter", "must be the resumeAfter of an event frame"))
+    if request.resume_from is not None and request.resume_after is not None:
+        problems.append(FieldError("resumeAfter", "send resumeAfter or resumeFrom, not both"))
     if problems:
         raise ValidationFailed("Invalid subscription", problems)
     return FeedFilter(
@@ -167,6 +176,40 @@ def feed_filter(
         tuple(request.events),
         frozenset(request.resources),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class ResumePoint:
+    """Where a subscription resumes: after ``event_id``, stored at ``position`` when the
+    client's token said so (``None``: an event id alone, ``resumeFrom``)."""
+
+    event_id: str
+    position: int | None = None
+
+
+def resume_token(event_id: str, position: int) -> str:
+    """The ``resumeAfter`` an event frame carries: opaque to clients, who send it back."""
+    return f"{event_id}.{position}"
+
+
+def read_resume_token(token: str) -> ResumePoint | None:
+    """The resume point a ``resumeAfter`` token names; ``None`` when it is no token. Nothing
+    here is trusted: the feed reads the event at the position and checks id and
+    organization (``EventFeed.position_of``)."""
+    event_id, dot, digits = token.rpartition(".")
+    if not dot or not digits.isascii() or not digits.isdigit() or len(digits) > 19:
+        return None
+    position = int(digits)
+    if not 0 < position <= MAX_POSITION or not is_event_id(event_id):
+        return None
+    return ResumePoint(event_id, position)
+
+
+def resume_point(request: Subscribe) -> ResumePoint | None:
+    """Where a subscription ``feed_filter`` accepted resumes (``None``: from now)."""
+    if request.resume_after is not None:
+        return read_resume_token(request.resume_after)
+    return None if request.resume_from is None else ResumePoint(request.resume_from)
 
 
 def is_event_id(value: str) -> bool:

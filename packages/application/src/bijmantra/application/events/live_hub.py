@@ -239,15 +239,21 @@ class LiveHub:
 
     @contextlib.asynccontextmanager
     async def watch(
-        self, tenant_id: str, inbox: Inbox, *, after_event_id: str | None
+        self,
+        tenant_id: str,
+        inbox: Inbox,
+        *,
+        after_event_id: str | None,
+        after_position: int | None = None,
     ) -> AsyncIterator[Watch]:
         """A watch of ``tenant_id``'s events from now, or after ``after_event_id`` (``NotFound``
-        when it is not in the stream). ``run`` it; leaving the block ends it, and the last
-        watch to leave stops the follower (its consumer is deleted)."""
+        when it is not in the stream), stored at ``after_position`` when the client's resume
+        token says so (ADR 0384). ``run`` it; leaving the block ends it, and the last watch to
+        leave stops the follower (its consumer is deleted)."""
         start = (
             None
             if after_event_id is None
-            else await self._feed.position_of(after_event_id, tenant_id)
+            else await self._feed.position_of(after_event_id, tenant_id, at=after_position)
         )
         async with self._starting:
             follower = self._follower or await self._start()

@@ -3,7 +3,9 @@ per worker shared by its sockets (``application.events.live_hub``, ADR 0362), an
 resume while it replays.
 
 Ordered consumers are ephemeral, flow-controlled and keep their state on the NATS server,
-so any replica can serve any client and a reconnecting client can resume anywhere.
+so any replica can serve any client and a reconnecting client can resume anywhere: after a
+position its resume token names (one message read) or, the older way, after an event id
+(a bounded scan of the stream's headers).
 """
 
 from __future__ import annotations
@@ -33,7 +35,10 @@ SCAN_IDLE = 1.0
 # ... or after this many messages. An event is published seconds after it is created, so it
 # lies among the first messages scanned; a resume point naming an old time and no event
 # (any member may send one, again and again) had the gateway read the headers of every
-# organization's events since then, up to a month of the stream (ADR 0335).
+# organization's events since then, up to a month of the stream (ADR 0335). The bound counts
+# every organization's events: more than this many stored from 5 s before an event until it
+# (another organization's import) leave it unfound. A ``resumeAfter`` token reads one
+# message instead (``_sequence_at``, ADR 0384); ``resumeFrom`` alone keeps this scan.
 MAX_RESUME_SCAN = 50_000
 # A replay that receives nothing this long (seconds) reads the stream's positions again: it
 # ends when nothing it was asked for is stored any more (removed by age), and waits on when
@@ -42,6 +47,8 @@ REPLAY_RECHECK = 1.0
 # ... and gives up (``Unavailable``: the client resumes again) after this many re-reads in
 # a row that found events stored and none delivered.
 MAX_REPLAY_STALLS = 30
+# The subjects of domain events; the stream also holds dead letters and replays (ADR 0370).
+EVENTS_SUBJECT_PREFIX = EVENTS_SUBJECTS[0].removesuffix(">")
 # What a live-feed consumer says it is, on the server (``nats consumer info``).
 FOLLOWER_DESCRIPTION = "bijmantra live feed"
 
@@ -80,8 +87,10 @@ class JetStreamEventFeed:
     async def last_position(self) -> int:
         return int((await self._js.stream_info(EVENTS_STREAM)).state.last_seq)
 
-    async def position_of(self, event_id: str, tenant_id: str) -> int:
-        return await self._sequence_of(event_id, tenant_id)
+    async def position_of(self, event_id: str, tenant_id: str, *, at: int | None = None) -> int:
+        if at is None:
+            return await self._sequence_of(event_id, tenant_id)
+        return await self._sequence_at(event_id, tenant_id, at)
 
     @contextlib.asynccontextmanager
     async def follow(
@@ -167,6 +176,25 @@ class JetStreamEventFeed:
         with contextlib.suppress(nats.errors.Error):  # the server is unreachable: it expires
             await subscription.unsubscribe()
 
+    async def _sequence_at(self, event_id: str, tenant_id: str, sequence: int) -> int:
+        """``sequence`` when the stream holds there the event ``event_id`` of ``tenant_id``:
+        one message read, whatever other organizations published (ADR 0384). Anything else
+        is ``NotFound`` as an unknown id is: a position alone, or another organization's
+        event at it, tells a member nothing."""
+        try:
+            stored = await self._js.get_msg(EVENTS_STREAM, seq=sequence)
+        except NotFoundError:
+            stored = None
+        headers = (stored.headers if stored is not None else None) or {}
+        if (
+            stored is not None
+            and (stored.subject or "").startswith(EVENTS_SUBJECT_PREFIX)
+            and headers.get("Nats-Msg-Id") == event_id
+            and headers.get(TENANT_HEADER) == tenant_id
+        ):
+            return sequence
+        raise _not_in_stream(event_id)
+
     async def _sequence_of(self, event_id: str, tenant_id: str) -> int:
         """Stream sequence of an event of ``tenant_id``: scan headers from just before the
         event was created. Another organization's event is not found: a resume answered it
@@ -195,4 +223,8 @@ class JetStreamEventFeed:
                     break
         finally:
             await self._end(subscription)
-        raise NotFound(f"Event {event_id} is not in the event stream (too old, or unknown)")
+        raise _not_in_stream(event_id)
+
+
+def _not_in_stream(event_id: str) -> NotFound:
+    return NotFound(f"Event {event_id} is not in the event stream (too old, or unknown)")
