@@ -49,6 +49,7 @@ ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 # compares). Each is run as ``python -m`` from the repository root, so ``bench`` imports.
 SEPARATE: list[tuple[str, str, str]] = [
     ("events", "bench.events.bench_events", "outbox relay vs raw JetStream; write to /ws frame"),
+    ("resume", "bench.events.bench_resume", "a /ws resume token vs the event id's scan"),
     ("schema", "bench.schema.bench_schema", "request validation: shape vs JSON-Schema libraries"),
     ("schema", "bench.schema.bench_documents", "response documents: structs vs dicts (ADR 0250)"),
     ("genomics", "bench.genomics.bench_genomics", "the genomics kernels vs NumPy/SciPy"),

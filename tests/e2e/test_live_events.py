@@ -225,6 +225,93 @@ async def test_a_reconnecting_client_resumes_after_its_last_event_id(
     await resumed.close()
 
 
+async def frame_about(socket: ClientConnection, subject: str) -> dict[str, Any]:
+    """The event frame (one event each) of the event about ``subject``."""
+    while (message := await frame(socket))["event"]["subject"] != subject:
+        pass
+    return message
+
+
+async def test_a_reconnecting_client_resumes_after_its_last_frames_token(
+    replicas: Replicas, tokens: tuple[str, str]
+) -> None:
+    """Each event frame carries ``resumeAfter``, its last event and where the stream stored
+    it; resuming with it, on any replica, reads that one message (ADR 0384)."""
+    demo, _ = tokens
+    socket = await subscribed(replicas.first, demo)
+    first = await frame_about(socket, await create(replicas.first, demo, "token-1"))
+    assert first["resumeAfter"].startswith(first["event"]["id"] + "."), first
+    await socket.close()
+    missed = [await create(replicas.first, demo, f"token-{n}") for n in (2, 3, 4)]
+    resumed = await subscribed(replicas.second, demo, resumeAfter=first["resumeAfter"], batch=True)
+    replayed: list[dict[str, Any]] = []
+    while not replayed or replayed[-1]["subject"] != missed[-1]:
+        batch = await frame(resumed)
+        assert batch["type"] == "events", batch
+        assert batch["resumeAfter"].startswith(batch["events"][-1]["id"] + "."), batch
+        replayed += batch["events"]
+    assert [e["subject"] for e in replayed] == missed
+    await resumed.close()
+
+
+async def test_a_token_naming_another_organizations_event_or_position_is_an_unknown_event(
+    replicas: Replicas, tokens: tuple[str, str]
+) -> None:
+    """A token is not trusted: the event stored at its position must be the id it names, of
+    the member's organization. Anything else is the ``not_found`` of an unknown event, and a
+    token that is none is invalid input; the socket goes on."""
+    demo, other = tokens
+    theirs = await subscribed(replicas.first, other)
+    their_token = (await frame_about(theirs, await create(replicas.first, other, "t-o")))[
+        "resumeAfter"
+    ]
+    await theirs.close()
+    ours = await subscribed(replicas.first, demo)
+    our_token = (await frame_about(ours, await create(replicas.first, demo, "t-d")))["resumeAfter"]
+    await ours.close()
+    our_id, _, position = our_token.rpartition(".")
+    their_id, _, their_position = their_token.rpartition(".")
+    made_up = str(uuid7())
+    socket = await connect(
+        ws_url(replicas.second), additional_headers={"Authorization": f"Bearer {demo}"}
+    )
+    assert (await frame(socket))["type"] == "ready"
+
+    async def answer(subscription: dict[str, Any]) -> dict[str, Any]:
+        await socket.send(json.dumps({"type": "subscribe", **subscription}))
+        reply = await frame(socket)
+        assert reply["type"] == "error", (subscription, reply)
+        return dict(reply["error"])
+
+    unknown = await answer({"resumeAfter": f"{made_up}.{position}"})
+    assert unknown["code"] == "not_found", unknown
+    for event_id, at in (
+        (their_id, their_position),  # another organization's event where it is stored
+        (our_id, their_position),
+        (our_id, str(int(position) + 1)),
+        (our_id, str(int(position) - 1)),
+        (their_id, position),
+    ):
+        error = await answer({"resumeAfter": f"{event_id}.{at}"})
+        assert json.loads(json.dumps(error).replace(event_id, made_up)) == unknown, error
+    for tampered in (
+        "nope",
+        our_id,
+        f"{our_id}.",
+        f"{our_id}.0",
+        f"{our_id}.-3",
+        f"{our_id}.1e3",
+        f"{our_id}.{10**20}",
+        f"x{our_id}.{position}",
+    ):
+        assert (await answer({"resumeAfter": tampered}))["code"] == "validation", tampered
+    both = await answer({"resumeAfter": our_token, "resumeFrom": our_id})
+    assert both["code"] == "validation", both
+    await socket.send('{"type":"ping"}')
+    assert (await frame(socket))["type"] == "pong", "the connection survives bad input"
+    await socket.close()
+
+
 async def test_bad_subscriptions_and_unknown_resume_points_get_error_frames(
     replicas: Replicas, tokens: tuple[str, str]
 ) -> None:

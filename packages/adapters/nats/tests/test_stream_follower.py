@@ -69,7 +69,7 @@ async def test_a_resume_point_naming_an_old_time_reads_a_bounded_part_of_the_str
     assert replayed == [r.id for r in records[101:111]]
 
 
-async def test_a_resume_token_is_found_behind_more_of_another_organizations_events_than_a_scan_reads(
+async def test_a_resume_token_is_found_behind_another_organizations_burst_past_the_scan(
     js: JetStreamContext, probe: Callable[..., OutboxRecord]
 ) -> None:
     """Another organization's burst between an event's creation and its storage left the
