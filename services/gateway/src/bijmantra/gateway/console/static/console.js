@@ -38,25 +38,54 @@ function refresher(url, target) {
 
 // The console's live feed (/app/ws), for every page that follows something (sensors.js too):
 // subscribe once ready, answer pings, hand on each event (one by one or in a batch), and call
-// onSubscribed when the server confirms the subscription, so what it reads then misses nothing.
+// onSubscribed when the server confirms a subscription that is no resume, so what it reads
+// then misses nothing. A socket that drops (too slow, the stream lost, a gateway restarted)
+// comes back and resumes after its last frame's resumeAfter, missing and repeating nothing
+// (ADR 0384); when that point is gone (not_found) it subscribes afresh, and onSubscribed
+// reloads. Returns what ``close()`` stops for good.
+const NO_RETURN = [4401, 4403, 4429]; // signed out, another origin, too many sockets
 function feed(subscription, onEvent, onSubscribed) {
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-  const socket = new WebSocket(`${scheme}//${location.host}/app/ws`);
-  socket.addEventListener("message", (message) => {
-    const frame = JSON.parse(message.data);
-    if (frame.type === "ready") {
-      socket.send(JSON.stringify({ type: "subscribe", ...subscription }));
-    } else if (frame.type === "subscribed") {
-      if (onSubscribed) onSubscribed();
-    } else if (frame.type === "ping") {
-      socket.send(JSON.stringify({ type: "pong" }));
-    } else if (frame.type === "event") {
-      onEvent(frame.event);
-    } else if (frame.type === "events") {
-      frame.events.forEach(onEvent);
-    }
-  });
-  return socket;
+  const live = { socket: null, ended: false, close() { this.ended = true; this.socket.close(); } };
+  let resumeAfter = null;
+  let resuming = false;
+  let wait = 1000;
+  const open = () => {
+    const socket = new WebSocket(`${scheme}//${location.host}/app/ws`);
+    live.socket = socket;
+    const subscribe = () => {
+      resuming = resumeAfter !== null;
+      const from = resuming ? { resumeAfter } : {};
+      socket.send(JSON.stringify({ type: "subscribe", ...subscription, ...from }));
+    };
+    socket.addEventListener("message", (message) => {
+      const frame = JSON.parse(message.data);
+      if (frame.type === "ready") {
+        subscribe();
+      } else if (frame.type === "subscribed") {
+        wait = 1000;
+        if (onSubscribed && !resuming) onSubscribed();
+      } else if (frame.type === "ping") {
+        socket.send(JSON.stringify({ type: "pong" }));
+      } else if (frame.type === "event") {
+        resumeAfter = frame.resumeAfter;
+        onEvent(frame.event);
+      } else if (frame.type === "events") {
+        resumeAfter = frame.resumeAfter;
+        frame.events.forEach(onEvent);
+      } else if (frame.type === "error" && resuming && frame.error.code === "not_found") {
+        resumeAfter = null; // gone from the stream: start from now, and reload
+        subscribe();
+      }
+    });
+    socket.addEventListener("close", (closed) => {
+      if (live.ended || NO_RETURN.includes(closed.code)) return;
+      setTimeout(open, wait);
+      wait = Math.min(wait * 2, 30000);
+    });
+  };
+  open();
+  return live;
 }
 
 // The dashboard's analyses (rendered by the server, running ones first) follow their events:
