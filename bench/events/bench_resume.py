@@ -20,14 +20,13 @@ import statistics
 import tempfile
 import time
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from bijmantra.adapters.nats import JetStreamEventFeed, JetStreamPublisher
 from bijmantra.adapters.nats.stream import EVENTS_STREAM, connect, ensure_stream
 from bijmantra.adapters.nats.stream_follower import MAX_RESUME_SCAN
-from bijmantra.application.events import EventEnvelope, OutboxRecord
+from bijmantra.application.events import OutboxRecord
 from bijmantra.kernel import uuid7
 from bijmantra.testkit.servers import LocalNats
 from nats.js import JetStreamContext
@@ -37,31 +36,22 @@ from bench.schema.bench_schema import write_result
 SIZES = [int(n) for n in os.environ.get("BENCH_RESUME_SIZES", "1000,10000,49000").split(",")]
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
 CHUNK = 1000  # events per published batch
+PAYLOAD = b'{"type":"germplasm.updated","data":{"padding":"' + b"x" * 560 + b'"}}'
 
 
-def event(tenant_id: str, n: int) -> OutboxRecord:
-    return OutboxRecord.of(
-        EventEnvelope(
-            id=str(uuid7()),
-            type="germplasm.updated",
-            source="bench",
-            tenant_id=tenant_id,
-            subject=f"g-{n}",
-            time=datetime.now(UTC),
-            schema_version=1,
-            data={"n": n},
-        )
-    )
+def event(tenant_id: str) -> OutboxRecord:
+    """An event as the relay publishes it (the scan reads headers; its payload is ~600 B)."""
+    return OutboxRecord(str(uuid7()), "germplasm.updated", tenant_id, PAYLOAD)
 
 
 async def stored_behind(js: JetStreamContext, others: int) -> tuple[OutboxRecord, int]:
     """The member's event, stored after ``others`` of another organization's, and where."""
     await js.purge_stream(EVENTS_STREAM)
-    ours, theirs = event(str(uuid.uuid4()), 0), str(uuid.uuid4())
+    ours, theirs = event(str(uuid.uuid4())), str(uuid.uuid4())
     publisher = JetStreamPublisher(js)
     for start in range(0, others, CHUNK):
         await publisher.publish_batch(
-            [event(theirs, n) for n in range(start, min(start + CHUNK, others))]
+            [event(theirs) for _ in range(start, min(start + CHUNK, others))]
         )
     await publisher.publish_batch([ours])
     return ours, int((await js.stream_info(EVENTS_STREAM)).state.last_seq)
