@@ -51,6 +51,7 @@ function feed(subscription, onEvent, onSubscribed) {
   let resuming = false;
   let wait = 1000;
   const open = () => {
+    if (live.ended) return; // closed while it waited to come back
     const socket = new WebSocket(`${scheme}//${location.host}/app/ws`);
     live.socket = socket;
     const subscribe = () => {
