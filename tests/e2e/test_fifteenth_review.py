@@ -122,8 +122,8 @@ class Browser:
         return answer
 
     def form(self, path: str, fields: str) -> httpx.Response:
-        """``fields`` url-encoded as given, with the page's CSRF token."""
-        csrf = hidden(self.send("GET", path).text, "csrf_token")
+        """``fields`` url-encoded as given, with the session's CSRF token (a page's form's)."""
+        csrf = hidden(self.send("GET", "/app/partners").text, "csrf_token")
         body = f"csrf_token={csrf}&{fields}".encode()
         content_type = {"Content-Type": "application/x-www-form-urlencoded"}
         return self.send("POST", path, content=body, headers=content_type)
@@ -140,13 +140,17 @@ def console(stack: DevStack, email: str) -> Browser:
     authorize = browser.send("GET", "/app/auth/login").headers["location"]
     login = {"action": "login", "email": email, "password": PASSWORD}
     page = browser.send("GET", authorize).text
-    signed = browser.send("POST", authorize, data={**login, "csrf_token": hidden(page, "csrf_token")})
+    signed = browser.send(
+        "POST", authorize, data={**login, "csrf_token": hidden(page, "csrf_token")}
+    )
     assert signed.status_code == 303, signed.text
     consent = browser.send("GET", authorize).text
     chosen = re.search(r'<option value="([0-9a-f-]{36})"', consent)
     assert chosen, consent[:500]
     allow = {"action": "allow", "organization_id": chosen.group(1)}
-    granted = browser.send("POST", authorize, data={**allow, "csrf_token": hidden(consent, "csrf_token")})
+    granted = browser.send(
+        "POST", authorize, data={**allow, "csrf_token": hidden(consent, "csrf_token")}
+    )
     assert granted.status_code in (302, 303), granted.text
     callback = browser.send("GET", granted.headers["location"])
     assert callback.status_code in (302, 303), callback.text

@@ -12,7 +12,13 @@ import msgspec
 from bijmantra.kernel import BijmantraError, ErrorCode, FieldError, ValidationFailed
 
 # Refusals a form is shown again for, as typed (others are the error page).
-REFUSED_FORM = (ErrorCode.VALIDATION, ErrorCode.UNPROCESSABLE, ErrorCode.CONFLICT)
+# Refusals shown beside the form that caused them (a NUL in a text is ``malformed``).
+REFUSED_FORM = (
+    ErrorCode.VALIDATION,
+    ErrorCode.UNPROCESSABLE,
+    ErrorCode.CONFLICT,
+    ErrorCode.MALFORMED,
+)
 
 
 @dataclass(frozen=True)

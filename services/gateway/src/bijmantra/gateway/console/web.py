@@ -20,6 +20,7 @@ from urllib.parse import quote, urlsplit
 
 from bijmantra.application.console import ConsoleSessions, SignedIn, tokens_match
 from bijmantra.application.security import Permission, authorize, permissions_for
+from bijmantra.edge import HTTP_STATUSES
 from bijmantra.edge.handlers import answer_headers, refusal_of
 from bijmantra.edge.timing import phase
 from bijmantra.gateway.console.nav import NAV
@@ -265,27 +266,18 @@ def came_from(request: AnyRequest) -> str | None:
     return path + (f"?{referer.query}" if referer.query else "")
 
 
+# The APIs' statuses, but an invalid page request is a 400 (a page has no 422 to give): the
+# console once kept a table of its own, and a code it missed (a NUL refused as ``malformed``)
+# was a 500.
+CONSOLE_STATUSES = {**HTTP_STATUSES, ErrorCode.VALIDATION: 400}
+
+
 def console_error(request: AnyRequest, error: BijmantraError) -> Response[Any]:
     """Errors of the use cases as pages: another organization's id is simply not found. A
     request a protection refused (a rate limit, the organization's share, a body bound)
     keeps that answer's status and headers, ``Retry-After`` among them (ADR 0354)."""
     refusal = refusal_of(request)
-    status = (
-        refusal.status
-        if refusal
-        else {
-            ErrorCode.NOT_FOUND: 404,
-            ErrorCode.FORBIDDEN: 403,
-            ErrorCode.UNAUTHORIZED: 401,
-            ErrorCode.VALIDATION: 400,
-            ErrorCode.CONFLICT: 409,
-            ErrorCode.PRECONDITION_FAILED: 412,  # a stale form (its ETag no longer current)
-            ErrorCode.UNPROCESSABLE: 422,
-            ErrorCode.RATE_LIMITED: 429,
-            ErrorCode.STORAGE_FULL: 409,
-            ErrorCode.UNAVAILABLE: 503,
-        }.get(error.code, 500)
-    )
+    status = refusal.status if refusal else CONSOLE_STATUSES.get(error.code, 500)
     if status == 500:
         log.exception("console error", path=request.url.path)
     message = error.message if status < 500 else "Something went wrong on our side."

@@ -12,8 +12,9 @@ from typing import Any
 import msgspec
 from bijmantra.application.security import Action, permissions
 from bijmantra.domain.operations.model import HIERARCHY, OperationType, Priority
+from bijmantra.gateway.console.row_forms import REFUSED_FORM
 from bijmantra.gateway.console.web import PREFIX, View, said, view
-from bijmantra.kernel import BijmantraError, ErrorCode, PageRequest
+from bijmantra.kernel import BijmantraError, PageRequest
 from litestar import Request, get, post
 from litestar.datastructures import State
 from litestar.response import Redirect, Template
@@ -35,7 +36,6 @@ _encode = msgspec.json.encode
 # operation's tasks).
 ADDS = {parent.value: kind.value for kind, parent in HIERARCHY.items() if parent is not None}
 NEW_FIELDS = ("title", "operation_type", "season_id", "due", "estimate_hours", "priority")
-REFUSED_FORM = (ErrorCode.VALIDATION, ErrorCode.UNPROCESSABLE, ErrorCode.CONFLICT)
 
 
 def _documents(page: Any) -> list[dict[str, Any]]:
