@@ -124,3 +124,13 @@ async def test_a_console_url_refused_before_routing_to_its_handler_is_a_page_too
         )
         assert api.status_code == 400
         assert api.json()["error"]["code"] == "malformed"
+
+
+def test_every_refusal_a_use_case_can_give_has_a_console_status() -> None:
+    """The console kept a status table of its own, which missed ``malformed`` (a NUL in a
+    form's text: 500), ``gone`` and ``method_not_allowed``; it now derives from the APIs'."""
+    from bijmantra.gateway.console.web import CONSOLE_STATUSES
+    from bijmantra.kernel.errors import ErrorCode
+
+    assert set(ErrorCode) <= CONSOLE_STATUSES.keys()
+    assert CONSOLE_STATUSES[ErrorCode.MALFORMED] == 400
