@@ -13,7 +13,9 @@ from typing import Any
 import msgspec
 from bijmantra.application.protection.ratelimit import Bucket, Decision
 from bijmantra.edge.envelopes import brapi_error_body, platform_error_body
+from bijmantra.gateway.console.web import CONSOLE_STATUSES
 from bijmantra.kernel import Principal, RateLimited, TenantId
+from bijmantra.kernel.errors import ErrorCode
 from bijmantra.testkit.protection_fakes import FakeRateLimiter
 
 TOKEN = "breeder-token"
@@ -129,8 +131,5 @@ async def test_a_console_url_refused_before_routing_to_its_handler_is_a_page_too
 def test_every_refusal_a_use_case_can_give_has_a_console_status() -> None:
     """The console kept a status table of its own, which missed ``malformed`` (a NUL in a
     form's text: 500), ``gone`` and ``method_not_allowed``; it now derives from the APIs'."""
-    from bijmantra.gateway.console.web import CONSOLE_STATUSES
-    from bijmantra.kernel.errors import ErrorCode
-
     assert set(ErrorCode) <= CONSOLE_STATUSES.keys()
     assert CONSOLE_STATUSES[ErrorCode.MALFORMED] == 400
