@@ -1,11 +1,13 @@
-"""Multipart forms read within bounds (ADR 0376).
+"""Multipart forms read within bounds (ADR 0376); url-encoded forms read as UTF-8 (ADR 0383).
 
 Litestar's parser keeps a part without a file name in memory whole, however long the route's
 body limit lets it be (4 GiB on the genotype uploads), and keeps each of up to 1,000 file
 parts in memory up to 1 MiB before it spools it to disk; a field in a charset Python does not
 know, or bytes its charset cannot decode, raised out of it (500). The gateway's forms have
 a handful of parts: the request class below reads them with these bounds instead, and
-Litestar then takes the parsed form as its own (``ScopeState.form``).
+Litestar then takes the parsed form as its own (``ScopeState.form``). Litestar decodes an
+url-encoded form's bytes that are not UTF-8 as U+FFFD: the text kept was not the text sent,
+where the APIs refuse such text; here it is a 400 naming the field, as in a multipart form.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from typing import Any, cast
+from urllib.parse import unquote_to_bytes
 
 from litestar import Request
 from litestar.datastructures import FormMultiDict, UploadFile
@@ -41,7 +44,29 @@ class BoundedFormRequest(Request[Any, Any, Any]):
         if content_type == RequestEncodingType.MULTI_PART and boundary and state.form is Empty:
             form = await read_multipart(self.stream(), boundary.encode())
             state.form = cast("dict[str, str | list[str] | UploadFile]", form)  # as Litestar's
+        elif content_type == RequestEncodingType.URL_ENCODED and state.form is Empty:
+            fields = read_url_encoded(await self.body())
+            state.form = cast("dict[str, str | list[str] | UploadFile]", fields)
         return await super().form()
+
+
+def read_url_encoded(body: bytes) -> dict[str, str | list[str]]:
+    """The form's fields by name, as Litestar shapes them (a list only for a repeated name);
+    400 for a name or value that is not UTF-8 once its percent-escapes are undone."""
+    fields: defaultdict[str, list[str]] = defaultdict(list)
+    for pair in body.split(b"&"):
+        if pair:
+            name, _, value = pair.partition(b"=")
+            field = _utf8(name, "A form field's name")
+            fields[field].append(_utf8(value, f"Form field {field!r}"))
+    return {name: values if len(values) > 1 else values[0] for name, values in fields.items()}
+
+
+def _utf8(encoded: bytes, what: str) -> str:
+    try:
+        return unquote_to_bytes(encoded.replace(b"+", b" ")).decode("utf-8")
+    except UnicodeDecodeError:
+        raise ClientException(f"{what} is not UTF-8 text") from None
 
 
 async def read_multipart(stream: AsyncIterator[bytes], boundary: bytes) -> dict[str, list[Any]]:
