@@ -13,7 +13,6 @@ import re
 import tarfile
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -194,3 +193,262 @@ def test_a_console_form_field_that_is_not_utf8_is_a_400_and_stores_nothing(
     with client(stack, first["admin"]) as api:
         names = [p["name"] for p in api.get("/api/v1/partners").json()["data"]]
     assert not [n for n in names if mark in n]
+
+
+# --- what held -------------------------------------------------------------------------------
+
+
+def vcf(samples: list[str], variants: int) -> bytes:
+    header = "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\t" + "\t".join(samples)
+    lines = ["##fileformat=VCFv4.2", '##FORMAT=<ID=GT,Number=1,Type=String,Description="GT">']
+    lines.append(header)
+    calls = ("0/0", "0/1", "1/1")
+    for i in range(variants):
+        row = "\t".join(calls[(i + j) % 3] for j in range(len(samples)))
+        lines.append(f"chr1\t{1000 + i}\tsnp{i}\tA\tG\t50\tPASS\t.\tGT\t{row}")
+    return ("\n".join(lines) + "\n").encode()
+
+
+def finished(api: httpx.Client, path: str, done: tuple[str, ...]) -> dict[str, Any]:
+    deadline = time.monotonic() + PATIENCE
+    while True:
+        document: dict[str, Any] = api.get(path).json()["data"]
+        if document["status"] in done or time.monotonic() > deadline:
+            return document
+        time.sleep(0.3)
+
+
+def test_another_organizations_genotypes_downloads_and_figures_are_not_found(
+    stack: DevStack, first: dict[str, str], stranger: str
+) -> None:
+    """A variant set's dosages (``dosages.npy``), its file, its calls, an analysis, its result
+    pages and its figures: the first organization's viewer reads each, another
+    organization's admin gets 404 for each, and cannot run an analysis over the set."""
+    samples = [f"r15-{uuid.uuid4().hex[:8]}" for _ in range(4)]
+    with client(stack, first["breeder"]) as ours:
+        params = {"name": f"r15-{uuid.uuid4().hex[:8]}", "commonCropName": "Cassava"}
+        imported = ours.post("/api/v1/genotypes/imports", params=params, content=vcf(samples, 6))
+        assert imported.status_code == 201, imported.text
+        variant_set = imported.json()["data"]["variantSetDbId"]
+        asked = ours.post("/api/v1/analyses", json={"type": "qc", "variantSetDbId": variant_set})
+        assert asked.status_code == 202, asked.text
+        analysis = asked.json()["data"]["analysisDbId"]
+        done = finished(ours, f"/api/v1/analyses/{analysis}", ("completed", "failed"))
+        assert done["status"] == "completed", done
+    paths = [
+        f"/api/v1/variantsets/{variant_set}",
+        f"/api/v1/variantsets/{variant_set}/dosages.npy",
+        f"/api/v1/variantsets/{variant_set}/files/vcf",
+        f"/brapi/v2/variantsets/{variant_set}",
+        f"/brapi/v2/variantsets/{variant_set}/calls",
+        f"/api/v1/analyses/{analysis}",
+        f"/api/v1/analyses/{analysis}/results/variants",
+        f"/api/v1/analyses/{analysis}/artifacts/maf.png",
+        f"/api/v1/analyses/{analysis}/artifacts/maf.svg",
+    ]
+    with client(stack, first["viewer"]) as viewer, client(stack, stranger) as theirs:
+        assert [viewer.get(p).status_code for p in paths] == [200] * len(paths)
+        assert [theirs.get(p).status_code for p in paths] == [404] * len(paths)
+        npy = viewer.get(paths[1]).content
+        assert npy.startswith(b"\x93NUMPY")
+        assert samples[0].encode() not in theirs.get(paths[2]).content
+        body = {"type": "qc", "variantSetDbId": variant_set}
+        refused = theirs.post("/api/v1/analyses", json=body)
+        assert refused.status_code in (404, 422), refused.text
+        assert theirs.get("/api/v1/analyses").json()["data"] == []
+        assert theirs.get(f"/api/v1/variantsets/{variant_set}/analyses").json()["data"] == []
+        for name in ("..%2F..%2Fetc%2Fpasswd", "MAF.PNG", "x" * 2000):
+            path = f"/api/v1/analyses/{analysis}/artifacts/{name}"
+            assert viewer.get(path).status_code == 404, name
+
+
+def test_search_results_are_the_searching_organizations(
+    stack: DevStack, first: dict[str, str], stranger: str
+) -> None:
+    """A BrAPI search's results by id: another member of the organization reads them (one
+    organization reads one set of records), another organization's admin gets 404, as does
+    the id asked for as another kind of search. Its own search finds none of the first's."""
+    name = f"r15-search-{uuid.uuid4().hex[:8]}"
+    body = [
+        {"germplasmName": name, "germplasmPUI": f"urn:r15:{uuid.uuid4()}", "commonCropName": "Rice"}
+    ]
+    with client(stack, first["breeder"]) as ours:
+        assert ours.post("/brapi/v2/germplasm", json=body).status_code == 200
+        asked = ours.post("/brapi/v2/search/germplasm", json={"germplasmNames": [name]})
+        assert asked.status_code in (200, 202), asked.text
+        search = asked.json()["result"]["searchResultsDbId"]
+        found = ours.get(f"/brapi/v2/search/germplasm/{search}").json()["result"]["data"]
+        assert [g["germplasmName"] for g in found] == [name]
+    with client(stack, first["viewer"]) as colleague:
+        again = colleague.get(f"/brapi/v2/search/germplasm/{search}").json()["result"]["data"]
+        assert [g["germplasmName"] for g in again] == [name]
+    with client(stack, stranger) as theirs:
+        assert theirs.get(f"/brapi/v2/search/germplasm/{search}").status_code == 404
+        assert theirs.get(f"/brapi/v2/search/studies/{search}").status_code == 404
+        own = theirs.post("/brapi/v2/search/germplasm", json={"germplasmNames": [name]})
+        mine = own.json()["result"]["searchResultsDbId"]
+        assert theirs.get(f"/brapi/v2/search/germplasm/{mine}").json()["result"]["data"] == []
+
+
+def test_an_export_archive_is_its_organizations_admins_alone(
+    stack: DevStack, first: dict[str, str], stranger: str
+) -> None:
+    """An organization export (every row it owns, identity's included): its status and
+    archive are 404 to another organization's admin and 403 to the organization's breeder
+    and viewer; the archive holds none of another organization's rows."""
+    with client(stack, stranger) as theirs:
+        marker = f"r15-theirs-{uuid.uuid4().hex[:8]}"
+        body = [
+            {
+                "germplasmName": marker,
+                "germplasmPUI": f"urn:r15:{uuid.uuid4()}",
+                "commonCropName": "Rice",
+            }
+        ]
+        assert theirs.post("/brapi/v2/germplasm", json=body).status_code == 200
+        their_organization = sign_in(stack, stranger).json()["data"]["organization_id"]
+    with client(stack, first["admin"]) as ours:
+        asked = ours.post("/api/v1/organization/exports")
+        assert asked.status_code == 202, asked.text
+        job = asked.headers["location"]
+        assert finished(ours, job, ("ready", "failed"))["status"] == "ready"
+        archive = ours.get(f"{job}/archive")
+        assert archive.status_code == 200
+    for email, status in ((stranger, 404), (first["breeder"], 403), (first["viewer"], 403)):
+        with client(stack, email) as other:
+            assert other.get(job).status_code == status, email
+            assert other.get(f"{job}/archive").status_code == status, email
+    with tarfile.open(fileobj=io.BytesIO(archive.content)) as tar:
+        contents = b"".join(
+            extracted.read() for m in tar.getmembers() if (extracted := tar.extractfile(m))
+        )
+    assert first["id"].encode() in contents
+    for foreign in (marker, their_organization, stranger, first["admin"]):
+        assert foreign.encode() not in contents, foreign  # no e-mail of anyone, either
+
+
+def refresh(stack: DevStack, token: str, **more: str) -> httpx.Response:
+    body = {
+        "grant_type": "refresh_token",
+        "refresh_token": token,
+        "client_id": "bijmantra-first-party",
+    }
+    return httpx.post(f"{stack.gateway_url}/oauth/token", data={**body, **more}, timeout=30)
+
+
+def claims(token: str) -> dict[str, Any]:
+    payload = token.split(".")[1]
+    decoded: dict[str, Any] = json.loads(
+        base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+    )
+    return decoded
+
+
+def test_a_member_reaches_no_other_organization_through_identity(
+    stack: DevStack, first: dict[str, str], stranger: str
+) -> None:
+    """Signing in to another organization, choosing it on the consent page, a refresh after
+    a demotion or a removal, a refresh asking for more scope, the platform worker's client
+    credentials from outside: each refused or narrowed."""
+    theirs = sign_in(stack, stranger).json()["data"]["organization_id"]
+    refused = sign_in(stack, first["admin"], theirs)
+    assert refused.status_code == 403, refused.text
+    assert refused.json()["error"]["code"] == "forbidden"
+    browser = Browser(stack.gateway_url)
+    authorize = browser.send("GET", "/app/auth/login").headers["location"]
+    page = browser.send("GET", authorize).text
+    login = {"action": "login", "email": first["viewer"], "password": PASSWORD}
+    browser.send("POST", authorize, data={**login, "csrf_token": hidden(page, "csrf_token")})
+    consent = browser.send("GET", authorize).text
+    allow = {
+        "action": "allow",
+        "organization_id": theirs,
+        "csrf_token": hidden(consent, "csrf_token"),
+    }
+    chosen = browser.send("POST", authorize, data=allow)
+    assert chosen.status_code == 422
+    assert "location" not in chosen.headers
+    # a breeder demoted, then removed, refreshes the token it had
+    email = member(stack, ["breeder"], uuid.UUID(first["id"]))
+    signed = sign_in(stack, email).json()["data"]
+    user = claims(signed["access_token"])["sub"]
+    members = f"/api/v1/organizations/{first['id']}/members/{user}"
+    with client(stack, first["admin"]) as admin:
+        assert admin.patch(members, json={"roles": ["viewer"]}).status_code == 200
+        demoted = refresh(stack, signed["refresh_token"])
+        assert demoted.status_code == 200, demoted.text
+        assert claims(demoted.json()["access_token"])["roles"] == ["viewer"]
+        wider = refresh(stack, demoted.json()["refresh_token"], scope="openid brapi admin")
+        assert wider.json()["error"] == "invalid_scope"
+        assert admin.delete(members).status_code == 204
+    removed = refresh(stack, demoted.json()["refresh_token"])
+    assert removed.json()["error"] == "invalid_grant"
+    bearer = {"Authorization": f"Bearer {demoted.json()['access_token']}"}
+    assert httpx.get(f"{stack.gateway_url}/brapi/v2/germplasm", headers=bearer).status_code == 401
+    worker = {"grant_type": "client_credentials", "scope": "brapi"}
+    outside = httpx.post(
+        f"{stack.gateway_url}/oauth/token",
+        data=worker,
+        auth=("analytics-worker", stack.worker_client_secret),
+        timeout=30,
+    )
+    assert outside.status_code in (400, 401)
+    assert "access_token" not in outside.text
+
+
+ODD_PAGING = (
+    ("page_size", "0"),
+    ("page_size", "-1"),
+    ("page_size", "100001"),
+    ("page_size", "abc"),
+    ("page_size", "9223372036854775808"),
+    ("page", "-1"),
+    ("page", "99999999999999999999999"),
+    ("page", "1.5"),
+)
+
+
+def test_odd_paging_is_a_4xx_with_the_house_envelope(
+    stack: DevStack, first: dict[str, str]
+) -> None:
+    """``page``/``pageSize`` at and past their extremes on the paged lists of both APIs: each
+    a 400 or 422 in the API's own envelope naming the parameter, never a 200 or a 5xx."""
+    platform = ["partners", "work-items", "seasons", "devices", "alerts", "invoices", "audit"]
+    brapi = ["germplasm", "calls", "variants", "observations", "seedlots/transactions"]
+    with client(stack, first["admin"]) as api:  # the audit trail is the admins'
+        for route in platform:
+            for name, value in ODD_PAGING:
+                answer = api.get(f"/api/v1/{route}", params={name: value})
+                assert answer.status_code in (400, 422), (route, name, value, answer.status_code)
+                assert answer.json()["error"]["code"] in ("validation", "malformed"), route
+        for route in brapi:
+            for name, value in ODD_PAGING:
+                brapi_name = "pageSize" if name == "page_size" else name
+                answer = api.get(f"/brapi/v2/{route}", params={brapi_name: value})
+                assert answer.status_code == 400, (route, brapi_name, value, answer.status_code)
+                assert answer.json()["metadata"]["status"][0]["messageType"] == "ERROR"
+        assert api.get("/api/v1/analyses", params={"limit": "1000"}).status_code == 422
+
+
+def test_an_idempotency_key_replayed_by_another_organization_is_its_own_request(
+    stack: DevStack, first: dict[str, str], stranger: str
+) -> None:
+    """The same ``Idempotency-Key`` sent by another organization's admin with another body:
+    its own partner is created (not the first's answer replayed, nor a mismatch), and the
+    first's replay still answers the first's partner."""
+    key = {"Idempotency-Key": f"r15-{uuid.uuid4()}"}
+
+    def partner(name: str) -> dict[str, Any]:
+        contact = [{"name": "A", "email": "a@example.org"}]
+        return {"name": name, "country": "NL", "type": "company", "contacts": contact}
+
+    with client(stack, first["admin"]) as ours, client(stack, stranger) as theirs:
+        made = ours.post("/api/v1/partners", json=partner("r15 ours"), headers=key)
+        assert made.status_code == 201, made.text
+        other = theirs.post("/api/v1/partners", json=partner("r15 theirs"), headers=key)
+        assert other.status_code == 201, other.text
+        assert other.json()["data"]["name"] == "r15 theirs"
+        assert other.json()["data"]["id"] != made.json()["data"]["id"]
+        replay = ours.post("/api/v1/partners", json=partner("r15 ours"), headers=key)
+        assert replay.json()["data"]["id"] == made.json()["data"]["id"]
+        assert [p["name"] for p in theirs.get("/api/v1/partners").json()["data"]] == ["r15 theirs"]
