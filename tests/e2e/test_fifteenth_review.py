@@ -13,6 +13,7 @@ import re
 import tarfile
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -209,6 +210,14 @@ def vcf(samples: list[str], variants: int) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
+def new_germplasm(api: httpx.Client, name: str, headers: dict[str, str] | None = None) -> None:
+    body = {"germplasmName": name, "germplasmPUI": f"urn:r15:{uuid.uuid4()}"}
+    created = api.post(
+        "/brapi/v2/germplasm", json=[{**body, "commonCropName": "Rice"}], headers=headers
+    )
+    assert created.status_code == 200, created.text
+
+
 def finished(api: httpx.Client, path: str, done: tuple[str, ...]) -> dict[str, Any]:
     deadline = time.monotonic() + PATIENCE
     while True:
@@ -269,11 +278,8 @@ def test_search_results_are_the_searching_organizations(
     organization reads one set of records), another organization's admin gets 404, as does
     the id asked for as another kind of search. Its own search finds none of the first's."""
     name = f"r15-search-{uuid.uuid4().hex[:8]}"
-    body = [
-        {"germplasmName": name, "germplasmPUI": f"urn:r15:{uuid.uuid4()}", "commonCropName": "Rice"}
-    ]
     with client(stack, first["breeder"]) as ours:
-        assert ours.post("/brapi/v2/germplasm", json=body).status_code == 200
+        new_germplasm(ours, name)
         asked = ours.post("/brapi/v2/search/germplasm", json={"germplasmNames": [name]})
         assert asked.status_code in (200, 202), asked.text
         search = asked.json()["result"]["searchResultsDbId"]
@@ -298,14 +304,7 @@ def test_an_export_archive_is_its_organizations_admins_alone(
     and viewer; the archive holds none of another organization's rows."""
     with client(stack, stranger) as theirs:
         marker = f"r15-theirs-{uuid.uuid4().hex[:8]}"
-        body = [
-            {
-                "germplasmName": marker,
-                "germplasmPUI": f"urn:r15:{uuid.uuid4()}",
-                "commonCropName": "Rice",
-            }
-        ]
-        assert theirs.post("/brapi/v2/germplasm", json=body).status_code == 200
+        new_germplasm(theirs, marker)
         their_organization = sign_in(stack, stranger).json()["data"]["organization_id"]
     with client(stack, first["admin"]) as ours:
         asked = ours.post("/api/v1/organization/exports")
@@ -452,3 +451,84 @@ def test_an_idempotency_key_replayed_by_another_organization_is_its_own_request(
         replay = ours.post("/api/v1/partners", json=partner("r15 ours"), headers=key)
         assert replay.json()["data"]["id"] == made.json()["data"]["id"]
         assert [p["name"] for p in theirs.get("/api/v1/partners").json()["data"]] == ["r15 theirs"]
+
+
+BRAPI_CONTRACT = "services/gateway/src/bijmantra/gateway/contract/brapi_v2.json"
+
+
+def test_a_viewer_writes_nothing_through_brapi(stack: DevStack, first: dict[str, str]) -> None:
+    """Every BrAPI write the contract names (searches apart, which read): 403 for a viewer,
+    whatever the path's id; nothing is created."""
+    contract = json.loads((Path(__file__).parents[2] / BRAPI_CONTRACT).read_text())
+    some_id = str(uuid.uuid4())
+    writes = [
+        (method.upper(), re.sub(r"\{[^}]+\}", some_id, path))
+        for path, operations in contract["paths"].items()
+        if "/search/" not in path
+        for method in ("post", "put", "delete", "patch")
+        if method in operations
+    ]
+    assert len(writes) > 50
+    with client(stack, first["viewer"]) as viewer:
+        before = viewer.get("/brapi/v2/germplasm").json()["metadata"]["pagination"]["totalCount"]
+        refused = {
+            (method, url): viewer.request(method, url, json=[{"germplasmName": "r15"}]).status_code
+            for method, url in writes
+        }
+        assert {k: v for k, v in refused.items() if v != 403} == {}
+        after = viewer.get("/brapi/v2/germplasm").json()["metadata"]["pagination"]["totalCount"]
+    assert after == before
+
+
+def test_a_tenant_header_names_no_organization(
+    stack: DevStack, first: dict[str, str], stranger: str
+) -> None:
+    """The organization is the token's alone: headers naming another one (as a tenant
+    header, a forwarded organization, the events' own ``Bijmantra-Tenant``) change nothing,
+    neither what is read nor where a write goes."""
+    theirs = sign_in(stack, stranger).json()["data"]["organization_id"]
+    headers = {
+        name: theirs
+        for name in ("X-Tenant-Id", "X-Organization-Id", "Bijmantra-Tenant", "Organization")
+    }
+    name = f"r15-header-{uuid.uuid4().hex[:8]}"
+    with client(stack, first["breeder"]) as ours, client(stack, stranger) as them:
+        new_germplasm(ours, name, headers)
+        query = {"germplasmName": name}
+        mine = ours.get("/brapi/v2/germplasm", params=query, headers=headers)
+        assert [g["germplasmName"] for g in mine.json()["result"]["data"]] == [name]
+        assert them.get("/brapi/v2/germplasm", params=query).json()["result"]["data"] == []
+        whoami = ours.get("/api/v1/permissions", headers=headers).json()["data"]
+        assert theirs not in json.dumps(whoami)
+
+
+def test_huge_and_deep_input_is_a_4xx_and_changes_nothing(
+    stack: DevStack, first: dict[str, str]
+) -> None:
+    """Past the bounds: a BrAPI write of 10,001 documents, a filter of 10,001 values, JSON
+    nested 10,000 deep, a console form past 128 KiB. Each a 4xx in its envelope; nothing
+    stored."""
+    name = f"r15-bulk-{uuid.uuid4().hex[:8]}"
+    many = [{"germplasmName": name, "commonCropName": "Rice"}] * 10_001
+    deep = ("[" * 10_000 + "]" * 10_000).encode()
+    with client(stack, first["breeder"]) as api:
+        bulk = api.post("/brapi/v2/germplasm", json=many)
+        assert bulk.status_code in (400, 413), bulk.status_code
+        assert bulk.json()["metadata"]["status"][0]["messageType"] == "ERROR"
+        nested = api.post(
+            "/brapi/v2/germplasm", content=deep, headers={"Content-Type": "application/json"}
+        )
+        assert nested.status_code == 400, nested.status_code
+        nested_platform = api.post(
+            "/api/v1/partners", content=deep, headers={"Content-Type": "application/json"}
+        )
+        assert nested_platform.status_code in (400, 422), nested_platform.status_code
+        assert nested_platform.json()["error"]["code"] in ("malformed", "validation")
+        ids = {"germplasmDbIds": [str(uuid.uuid4()) for _ in range(10_001)]}
+        search = api.post("/brapi/v2/search/germplasm", json=ids)
+        assert search.status_code == 400, search.status_code
+        found = api.get("/brapi/v2/germplasm", params={"germplasmName": name})
+        assert found.json()["result"]["data"] == []
+    browser = console(stack, first["admin"])
+    huge = browser.form("/app/partners", "name=" + "x" * (129 * 1024))
+    assert huge.status_code == 413, huge.status_code
