@@ -393,6 +393,9 @@ def test_a_member_reaches_no_other_organization_through_identity(
     )
     assert outside.status_code in (400, 401)
     assert "access_token" not in outside.text
+    public = {"grant_type": "client_credentials", "client_id": "bijmantra-first-party"}
+    anonymous = httpx.post(f"{stack.gateway_url}/oauth/token", data=public, timeout=30)
+    assert anonymous.json()["error"] == "unauthorized_client"
 
 
 ODD_PAGING = (
