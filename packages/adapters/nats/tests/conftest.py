@@ -4,13 +4,18 @@ edge of the test's own with its telemetry stream, small."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from bijmantra.adapters.nats import connect, ensure_stream
-from bijmantra.adapters.nats.device_stream import DeviceStreamBounds, ensure_device_stream
+from bijmantra.adapters.nats.device_stream import (
+    DeviceStreamBounds,
+    ensure_device_stream,
+    ensure_organization_stream,
+    organization_stream,
+)
 from bijmantra.application.events import EventEnvelope, OutboxRecord
 from bijmantra.kernel import uuid7
 from bijmantra.testkit.device_nats import LocalDeviceNats
@@ -26,8 +31,26 @@ async def js(nats_url: str) -> AsyncIterator[JetStreamContext]:
     await nc.close()
 
 
-# The device edge's telemetry stream in these tests: a device's 20 newest batches, 5 MiB.
-EDGE_BOUNDS = DeviceStreamBounds(max_bytes=5 * 1024 * 1024, max_per_device=20, max_age_seconds=600)
+# The device edge's telemetry streams in these tests: a device's 20 newest batches, 5 MiB for
+# each organization and for the dead letters.
+EDGE_BOUNDS = DeviceStreamBounds(
+    max_bytes=5 * 1024 * 1024,
+    max_per_device=20,
+    max_age_seconds=600,
+    max_bytes_per_organization=5 * 1024 * 1024,
+)
+
+
+async def organizations_streams(js: JetStreamContext, subjects: Iterable[str]) -> None:
+    """Make the streams of the organizations these device subjects name, as the callout
+    does when an organization's first device is let in (ADR 0386)."""
+    for tenant in {subject.split(".")[2] for subject in subjects}:
+        await ensure_organization_stream(js, tenant, EDGE_BOUNDS)
+
+
+async def held(js: JetStreamContext, tenant: object) -> int:
+    """Batches an organization's stream holds, not yet stored."""
+    return (await js.stream_info(organization_stream(str(tenant)))).state.messages
 
 
 @pytest.fixture

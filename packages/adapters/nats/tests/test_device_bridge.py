@@ -16,15 +16,15 @@ import pytest
 from bijmantra.adapters.nats import connect
 from bijmantra.adapters.nats.deadletters import list_dead_letters, replay
 from bijmantra.adapters.nats.device_bridge import DeviceTelemetryBridge
-from bijmantra.adapters.nats.device_stream import (
-    DEVICE_STREAM,
-)
+from bijmantra.adapters.nats.device_stream import DEVICE_STREAM, OrganizationStreams
 from bijmantra.adapters.nats.devices import DeviceAuthCallout, JwtSigner
 from bijmantra.kernel import TenantId, Unauthorized
 from bijmantra.testkit.device_nats import LocalDeviceNats
 from bijmantra.testkit.mqtt_device import MqttDevice
 from nats.js import JetStreamContext
 from prometheus_client import REGISTRY
+
+from .conftest import EDGE_BOUNDS, held, organizations_streams
 
 pytestmark = pytest.mark.integration
 WAIT = 10.0
@@ -71,7 +71,9 @@ class RecordingIngest:
 async def running(
     js: JetStreamContext, ingest: RecordingIngest, *, ack_wait: float = 60.0, max_deliver: int = 5
 ) -> AsyncIterator[DeviceTelemetryBridge]:
-    bridge = DeviceTelemetryBridge(js, ingest, ack_wait=ack_wait, max_deliver=max_deliver)
+    bridge = DeviceTelemetryBridge(
+        js, ingest, ack_wait=ack_wait, max_deliver=max_deliver, discover_every=0.1
+    )
     await bridge.start()
     try:
         yield bridge
@@ -81,6 +83,7 @@ async def running(
 
 async def publish(js: JetStreamContext, batches: list[tuple[str, bytes]]) -> None:
     """Core publishes on device subjects, as the listener turns a device's PUBLISH into."""
+    await organizations_streams(js, [subject for subject, _ in batches])
     for subject, body in batches:
         await js._nc.publish(subject, body)
     await js._nc.flush()
@@ -113,7 +116,7 @@ async def test_batches_of_one_device_commit_in_order_while_others_run(
     assert b[3] < slow_end  # another device's batch did not wait for the slow one
     decoded_second = next(t for d, body, t in ingest.decoded if body == b"second")
     assert decoded_second < slow_end  # the next batch was decoded while the first was stored
-    assert (await edge_js.stream_info(DEVICE_STREAM)).state.messages == 0  # all acknowledged
+    assert await held(edge_js, tenant) == 0  # all acknowledged
 
 
 async def test_one_organizations_flood_neither_delays_nor_drops_anothers_batch(
@@ -150,7 +153,9 @@ async def test_what_devices_publish_while_the_bridge_is_away_is_stored_when_it_s
         return organization, credential
 
     callout = await connect(device_edge.callout_url, name="callout")
-    await DeviceAuthCallout(callout, JwtSigner(device_edge.issuer_seed), whose).start()
+    streams = OrganizationStreams(edge_js, EDGE_BOUNDS)
+    signer = JwtSigner(device_edge.issuer_seed)
+    await DeviceAuthCallout(callout, signer, whose, admit=streams.admit).start()
     await callout.flush()
     for device_id in devices:
         device = MqttDevice(device_edge.mqtt_port, device_id, device_id, wait=WAIT)
@@ -167,7 +172,7 @@ async def test_what_devices_publish_while_the_bridge_is_away_is_stored_when_it_s
         await asyncio.sleep(0.2)  # nothing more comes
     for device_id in devices:
         assert ingest.bodies(device_id) == [b'{"readings": [{"n": %d}]}' % n for n in range(5)]
-    assert (await edge_js.stream_info(DEVICE_STREAM)).state.messages == 0
+    assert await held(edge_js, organization) == 0
 
 
 async def test_a_batch_stored_by_a_bridge_killed_before_its_ack_comes_again(
@@ -187,7 +192,9 @@ async def test_a_batch_stored_by_a_bridge_killed_before_its_ack_comes_again(
         await ingest(tenant, device, body, turn)
         await doomed.close()
 
-    bridge = DeviceTelemetryBridge(doomed.jetstream(), then_killed, ack_wait=1.0)
+    bridge = DeviceTelemetryBridge(
+        doomed.jetstream(), then_killed, ack_wait=1.0, discover_every=0.1
+    )
     await bridge.start()
     await publish(edge_js, [(subject, b"one")])
     await ingest.until(lambda: len(ingest.stored) == 1)

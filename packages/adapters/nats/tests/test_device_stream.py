@@ -14,12 +14,13 @@ from bijmantra.adapters.nats.device_stream import (
     DEVICE_STREAM,
     DeviceStreamBounds,
     ensure_device_stream,
+    organization_stream,
 )
 from bijmantra.kernel import TenantId
 from nats.js import JetStreamContext
 from nats.js.errors import ServiceUnavailableError
 
-from .conftest import EDGE_BOUNDS
+from .conftest import EDGE_BOUNDS, held, organizations_streams
 
 pytestmark = pytest.mark.integration
 
@@ -55,9 +56,12 @@ async def store_all(js: JetStreamContext, expected: int) -> Stored:
     return stored
 
 
-async def held_per_device(js: JetStreamContext) -> dict[str, int]:
-    info = await js.stream_info(DEVICE_STREAM, subjects_filter="bijmantra.t.*.*")
-    return {subject.rsplit(".", 1)[1]: n for subject, n in (info.state.subjects or {}).items()}
+async def held_per_device(js: JetStreamContext, *tenants: uuid.UUID) -> dict[str, int]:
+    held: dict[str, int] = {}
+    for tenant in tenants:
+        info = await js.stream_info(organization_stream(str(tenant)), subjects_filter=">")
+        held |= {s.rsplit(".", 1)[1]: n for s, n in (info.state.subjects or {}).items()}
+    return held
 
 
 async def test_a_loud_device_crowds_out_only_its_own_waiting_batches(
@@ -67,17 +71,24 @@ async def test_a_loud_device_crowds_out_only_its_own_waiting_batches(
     organization) a few. The edge keeps the loud device's 20 newest and every batch of the
     others, and when the bridge starts all of those are stored, each device's in order."""
     loud_org, other_org = uuid.uuid4(), uuid.uuid4()
+    await organizations_streams(
+        edge_js, [f"bijmantra.t.{loud_org}.d", f"bijmantra.t.{other_org}.d"]
+    )
     for n in range(100):  # acknowledged by the stream, so all are in it below
         await edge_js.publish(f"bijmantra.t.{loud_org}.loud", b"loud %d" % n)
         if n % 25 == 0:
             await edge_js.publish(f"bijmantra.t.{loud_org}.quiet", b"quiet %d" % n)
             await edge_js.publish(f"bijmantra.t.{other_org}.far", b"far %d" % n)
-    assert await held_per_device(edge_js) == {"loud": 20, "quiet": 4, "far": 4}
+    assert await held_per_device(edge_js, loud_org, other_org) == {
+        "loud": 20,
+        "quiet": 4,
+        "far": 4,
+    }
     stored = await store_all(edge_js, 28)
     assert stored.batches["loud"] == [b"loud %d" % n for n in range(80, 100)]
     assert stored.batches["quiet"] == [b"quiet %d" % n for n in range(0, 100, 25)]
     assert stored.batches["far"] == [b"far %d" % n for n in range(0, 100, 25)]
-    assert (await edge_js.stream_info(DEVICE_STREAM)).state.messages == 0
+    assert (await held(edge_js, loud_org), await held(edge_js, other_org)) == (0, 0)
 
 
 async def test_a_full_stream_refuses_new_batches_and_keeps_the_stored_ones(
@@ -87,6 +98,7 @@ async def test_a_full_stream_refuses_new_batches_and_keeps_the_stored_ones(
     publish; the ADR says so), and no batch already held is deleted for it; once the bridge
     has stored what was held, new batches are taken again."""
     organization = uuid.uuid4()
+    await organizations_streams(edge_js, [f"bijmantra.t.{organization}.d"])
     body = b"x" * 500_000
     taken, refused = [], []
     for n in range(14):
@@ -95,8 +107,8 @@ async def test_a_full_stream_refuses_new_batches_and_keeps_the_stored_ones(
             taken.append(f"d{n}")
         except ServiceUnavailableError:
             refused.append(f"d{n}")
-    info = await edge_js.stream_info(DEVICE_STREAM)
-    assert info.state.bytes <= EDGE_BOUNDS.max_bytes
+    info = await edge_js.stream_info(organization_stream(str(organization)))
+    assert info.state.bytes <= EDGE_BOUNDS.max_bytes_per_organization
     assert taken == [f"d{n}" for n in range(len(taken))]  # the first ones, none deleted
     assert (len(taken), len(refused)) == (10, 4)
     stored = await store_all(edge_js, len(taken))
@@ -107,11 +119,20 @@ async def test_a_full_stream_refuses_new_batches_and_keeps_the_stored_ones(
 async def test_applying_the_bounds_again_changes_them_and_keeps_what_is_held(
     edge_js: JetStreamContext,
 ) -> None:
-    await edge_js.publish(f"bijmantra.t.{uuid.uuid4()}.d", b"waiting")
-    wider = DeviceStreamBounds(max_bytes=64 * 1024 * 1024, max_per_device=50, max_age_seconds=60)
+    organization = uuid.uuid4()
+    await organizations_streams(edge_js, [f"bijmantra.t.{organization}.d"])
+    await edge_js.publish(f"bijmantra.t.{organization}.d", b"waiting")
+    wider = DeviceStreamBounds(
+        max_bytes=64 << 20,
+        max_per_device=50,
+        max_age_seconds=60,
+        max_bytes_per_organization=32 << 20,
+    )
     await ensure_device_stream(edge_js, wider)
     await ensure_device_stream(edge_js, wider)
     info = await edge_js.stream_info(DEVICE_STREAM)
     assert (info.config.max_bytes, info.config.max_msgs_per_subject) == (64 << 20, 50)
+    info = await edge_js.stream_info(organization_stream(str(organization)))
+    assert (info.config.max_bytes, info.config.max_msgs_per_subject) == (32 << 20, 50)
     assert info.config.max_age == 60
     assert info.state.messages == 1

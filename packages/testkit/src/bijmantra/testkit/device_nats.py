@@ -47,7 +47,9 @@ authorization {{
 """
 
 
-LOCAL_STREAM_BYTES = 256 * 1024 * 1024  # what a local edge keeps of batches not yet stored
+LOCAL_STREAM_BYTES = (
+    64 * 1024 * 1024
+)  # what a local edge keeps per stream of batches not yet stored
 
 
 @dataclass
@@ -79,6 +81,7 @@ class LocalDeviceNats(_LocalProcess):
             # production default (4 GiB) would keep domain-api from starting on a laptop with
             # a few gigabytes free (ADR 0371).
             "DEVICE_STREAM_MAX_BYTES": str(LOCAL_STREAM_BYTES),
+            "DEVICE_STREAM_MAX_BYTES_PER_ORGANIZATION": str(LOCAL_STREAM_BYTES),
         }
 
     def command(self) -> list[str]:

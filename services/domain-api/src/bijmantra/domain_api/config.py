@@ -57,8 +57,8 @@ class Settings:
     device_callout_url: Annotated[str, Env("DEVICE_NATS_CALLOUT_URL")] = ""
     device_ingest_url: Annotated[str, Env("DEVICE_NATS_INGEST_URL")] = ""
     device_issuer_seed: Annotated[str, Env("DEVICE_NATS_ISSUER_SEED")] = ""
-    # What the edge keeps of batches not yet stored (ADR 0371; docs/operations.md sizes them):
-    # bytes in all, batches per device, and how long.
+    # What the edge keeps of batches not yet stored (ADR 0371, 0386; docs/operations.md sizes
+    # them): bytes of dead letters, batches per device, how long, bytes per organization.
     device_stream_max_bytes: Annotated[int, Env("DEVICE_STREAM_MAX_BYTES")] = (
         DEVICE_STREAM_BOUNDS.max_bytes
     )
@@ -68,6 +68,9 @@ class Settings:
     device_stream_max_age_seconds: Annotated[int, Env("DEVICE_STREAM_MAX_AGE_SECONDS")] = (
         DEVICE_STREAM_BOUNDS.max_age_seconds
     )
+    device_stream_max_bytes_per_organization: Annotated[
+        int, Env("DEVICE_STREAM_MAX_BYTES_PER_ORGANIZATION")
+    ] = DEVICE_STREAM_BOUNDS.max_bytes_per_organization
     # The gateway's external origin (PUBLIC_URL, else GATEWAY_PUBLIC_URL): variant sets'
     # ``availableFormats`` link files there.
     public_url: str = "http://127.0.0.1:8000"

@@ -18,7 +18,11 @@ from bijmantra.adapters.nats import (
     ensure_stream,
 )
 from bijmantra.adapters.nats.device_bridge import DeviceTelemetryBridge
-from bijmantra.adapters.nats.device_stream import DeviceStreamBounds, ensure_device_stream
+from bijmantra.adapters.nats.device_stream import (
+    DeviceStreamBounds,
+    OrganizationStreams,
+    ensure_device_stream,
+)
 from bijmantra.adapters.nats.devices import DeviceAuthCallout, JwtSigner
 from bijmantra.adapters.nats.retained import bound_retained, forget_retained_every
 from bijmantra.adapters.nats.stream import STREAM_CONFIG
@@ -85,19 +89,20 @@ def _device_link(
             stop_purging.set()
             await purging
 
-        # What devices publish waits on the edge until stored (ADR 0371).
-        await ensure_device_stream(
-            edge_js,
-            DeviceStreamBounds(
-                max_bytes=settings.device_stream_max_bytes,
-                max_per_device=settings.device_stream_max_per_device,
-                max_age_seconds=settings.device_stream_max_age_seconds,
-            ),
+        # What devices publish waits on the edge until stored (ADR 0371), each organization's
+        # in a stream of its own, made when its first device is let in (ADR 0386).
+        bounds = DeviceStreamBounds(
+            max_bytes=settings.device_stream_max_bytes,
+            max_per_device=settings.device_stream_max_per_device,
+            max_age_seconds=settings.device_stream_max_age_seconds,
+            max_bytes_per_organization=settings.device_stream_max_bytes_per_organization,
         )
-        signer = JwtSigner(settings.device_issuer_seed)
-        await DeviceAuthCallout(callout_nc, signer, whose).start()
+        await ensure_device_stream(edge_js, bounds)
         bridge = DeviceTelemetryBridge(edge_js, ingest.from_connected_device)
         await bridge.start()
+        streams = OrganizationStreams(edge_js, bounds, made=bridge.follow)
+        signer = JwtSigner(settings.device_issuer_seed)
+        await DeviceAuthCallout(callout_nc, signer, whose, admit=streams.admit).start()
         # The bridge acknowledges what it stored before its connection closes.
         return [stop_purge, callout_nc.drain, bridge.finish, ingest_nc.drain]
 

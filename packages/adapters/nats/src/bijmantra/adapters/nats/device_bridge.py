@@ -1,8 +1,10 @@
-"""``DeviceTelemetryBridge``: the device edge's telemetry stream into the ingestion use case,
+"""``DeviceTelemetryBridge``: the device edge's telemetry streams into the ingestion use case,
 acknowledged after each batch's transaction committed (ADR 0371).
 
-A durable pull consumer (one per deployment, shared by domain-api's replicas) fetches batches
-into a window bounded in bytes; organizations take turns in it (ADR 0348) and one device's
+A durable pull consumer on each organization's stream (ADR 0386; one per deployment, shared
+by domain-api's replicas) fetches batches into a window bounded in bytes, one organization's
+into at most half of it, so that another's backlog never keeps an organization's batches
+out; organizations take turns in the window (ADR 0348) and one device's
 batches commit in the order the stream holds them (``DeviceTurns``, ADR 0294). A batch is
 acknowledged once stored, or once refused for good (its device revoked, a body that is no
 batch): nothing retrying could change. A failure that might pass (PostgreSQL away) is
@@ -31,8 +33,10 @@ from bijmantra.adapters.nats.device_stream import (
     DEVICE_REPLAY,
     DEVICE_STREAM,
     HEADER_ROOM,
+    organization_stream,
+    organizations_with_streams,
 )
-from bijmantra.adapters.nats.devices import DEVICE_SUBJECTS, MAX_PAYLOAD
+from bijmantra.adapters.nats.devices import MAX_PAYLOAD
 from bijmantra.kernel import BijmantraError, TenantId, Unavailable
 from bijmantra.observability import get_logger
 
@@ -49,6 +53,8 @@ MAX_FETCH = 64  # batches asked for at once (fewer when the window has less room
 MAX_DELIVER = 5  # tries of a batch before it is dead-lettered
 ACK_WAIT = 60.0  # seconds; waiting batches are kept in progress meanwhile
 RETRY_DELAY = 0.5  # seconds between fetch attempts while the edge is away
+DISCOVER_EVERY = 5.0  # seconds between looks for organizations' streams another replica made
+LARGEST = MAX_PAYLOAD + HEADER_ROOM
 # tenant, device, batch, and the batch's turn among its device's (held around its transaction)
 Ingest = Callable[[TenantId, str, bytes, AbstractAsyncContextManager[None]], Awaitable[Any]]
 
@@ -139,18 +145,25 @@ class DeviceTelemetryBridge:
         max_queued: int = MAX_QUEUED_BYTES,
         max_deliver: int = MAX_DELIVER,
         ack_wait: float = ACK_WAIT,
+        discover_every: float = DISCOVER_EVERY,
     ) -> None:
-        if max_queued < MAX_PAYLOAD + HEADER_ROOM:
+        if max_queued < LARGEST:
             raise ValueError("the bridge's window must hold one batch")
         self._js, self._ingest = js, ingest
         self._in_flight, self._max_queued = in_flight, max_queued
         self._max_deliver, self._ack_wait = max_deliver, ack_wait
+        self._discover_every = discover_every
         self._turns = DeviceTurns()
         self._lines: dict[str, deque[tuple[Msg, str, DeviceTurn]]] = {}
         self._ready: deque[str] = deque()  # organizations with batches waiting, in turn
         self._waiting = asyncio.Semaphore(0)  # one release per batch in a line
         self._held: dict[int, Msg] = {}  # fetched, not yet acknowledged (by id)
         self._held_bytes = 0
+        self._held_per_stream: dict[str, int] = {}
+        # one stream's part of the window: at least one batch, at most half
+        self._stream_share = max(LARGEST, max_queued // 2)
+        self._followed: set[str] = set()
+        self._fetchers: list[asyncio.Task[None]] = []
         self._room = asyncio.Event()
         self._idle = asyncio.Event()  # nothing fetched is unacknowledged
         self._idle.set()
@@ -158,11 +171,28 @@ class DeviceTelemetryBridge:
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
-        """Create the durable, or update it to this configuration (the server keeps its
-        place), then fetch and store."""
+        """Create the durables, or update them to this configuration (the server keeps their
+        place), then fetch and store: from every organization's stream, and the replays."""
+        await self._follow(DEVICE_STREAM, [DEVICE_REPLAY])
+        for tenant in await organizations_with_streams(self._js):
+            await self.follow(tenant)
+        self._tasks = [asyncio.create_task(self._runner()) for _ in range(self._in_flight)]
+        self._tasks += [
+            asyncio.create_task(self._keep_in_progress()),
+            asyncio.create_task(self._discover()),
+        ]
+
+    async def follow(self, tenant: str) -> None:
+        """Consume ``tenant``'s stream too (its first device was let in; once)."""
+        await self._follow(organization_stream(tenant), None)
+
+    async def _follow(self, stream: str, filters: list[str] | None) -> None:
+        if stream in self._followed or self._stopping.is_set():
+            return
+        self._followed.add(stream)
         config = ConsumerConfig(
             durable_name=DEVICE_DURABLE,
-            filter_subjects=[DEVICE_SUBJECTS, DEVICE_REPLAY],
+            filter_subjects=filters,
             ack_policy=AckPolicy.EXPLICIT,
             deliver_policy=DeliverPolicy.ALL,
             # One delivery more than tries: a batch whose last try's process died is
@@ -171,24 +201,36 @@ class DeviceTelemetryBridge:
             ack_wait=self._ack_wait,
             max_ack_pending=10_000,
         )
-        await self._js.add_consumer(DEVICE_STREAM, config)
-        subscription = await self._js.pull_subscribe_bind(DEVICE_DURABLE, DEVICE_STREAM)
-        self._tasks = [asyncio.create_task(self._runner()) for _ in range(self._in_flight)]
-        self._tasks += [
-            asyncio.create_task(self._keep_in_progress()),
-            asyncio.create_task(self._fetch(subscription)),
-        ]
+        try:
+            await self._js.add_consumer(stream, config)
+            subscription = await self._js.pull_subscribe_bind(DEVICE_DURABLE, stream)
+        except nats.errors.Error:
+            self._followed.discard(stream)  # looked for again by ``_discover``
+            raise
+        self._fetchers.append(asyncio.create_task(self._fetch(stream, subscription)))
 
-    async def _fetch(self, subscription: JetStreamContext.PullSubscription) -> None:
-        largest = MAX_PAYLOAD + HEADER_ROOM
+    async def _discover(self) -> None:
+        """Follow the streams another replica made (its callout let a new organization in)."""
         while not self._stopping.is_set():
-            room = (self._max_queued - self._held_bytes) // largest
-            if room < 1:
+            await asyncio.sleep(self._discover_every)
+            try:
+                for tenant in await organizations_with_streams(self._js):
+                    await self.follow(tenant)
+            except nats.errors.Error:
+                log.info("device streams not listed", exc_info=True)
+
+    async def _fetch(self, stream: str, subscription: JetStreamContext.PullSubscription) -> None:
+        while not self._stopping.is_set():
+            room = min(
+                self._max_queued - self._held_bytes,
+                self._stream_share - self._held_per_stream.get(stream, 0),
+            )
+            if room < LARGEST:
                 self._room.clear()
                 await self._room.wait()
                 continue
             try:
-                messages = await subscription.fetch(min(room, MAX_FETCH), timeout=1.0)
+                messages = await subscription.fetch(min(room // LARGEST, MAX_FETCH), timeout=1.0)
             except (TimeoutError, nats.errors.TimeoutError):
                 continue
             except nats.errors.Error:  # disconnected, reconnecting, JetStream not yet back
@@ -212,7 +254,7 @@ class DeviceTelemetryBridge:
             return
         organization = parts[2]
         self._held[id(message)] = message
-        self._held_bytes += len(message.data)
+        self._hold(message, len(message.data))
         self._idle.clear()
         line = self._lines.get(organization)
         if line is None:
@@ -235,10 +277,15 @@ class DeviceTelemetryBridge:
                 await self._run(message, subject, turn)
             finally:
                 del self._held[id(message)]
-                self._held_bytes -= len(message.data)
+                self._hold(message, -len(message.data))
                 self._room.set()
                 if not self._held:
                     self._idle.set()
+
+    def _hold(self, message: Msg, size: int) -> None:
+        stream = message.metadata.stream
+        self._held_bytes += size
+        self._held_per_stream[stream] = self._held_per_stream.get(stream, 0) + size
 
     async def _run(self, message: Msg, subject: str, turn: DeviceTurn) -> None:
         _, _, tenant, device = subject.split(".")
@@ -297,8 +344,7 @@ class DeviceTelemetryBridge:
         """Fetch no more, store and acknowledge what was fetched, then stop."""
         self._stopping.set()
         self._room.set()
-        fetching = self._tasks[-1:]
-        await asyncio.gather(*fetching, return_exceptions=True)
+        await asyncio.gather(*self._fetchers, return_exceptions=True)
         await self._idle.wait()
         for task in self._tasks:
             task.cancel()

@@ -1,36 +1,49 @@
-"""The device edge's telemetry stream: what devices publish is kept on the edge until
-domain-api has stored it (ADR 0371).
+"""The device edge's telemetry streams: what devices publish is kept on the edge until
+domain-api has stored it (ADR 0371), in a stream of each organization's own (ADR 0386).
 
 A batch a device publishes with QoS 1 is acknowledged by the edge when the edge has it; a
-plain subscription lost it whenever domain-api was away, restarting or behind. The stream
-captures every device topic in the ``DEVICES`` account, and domain-api consumes it through
-one durable pull consumer that acknowledges a batch only after its transaction committed.
+plain subscription lost it whenever domain-api was away, restarting or behind. Each
+organization's device topics (``bijmantra.t.<organization>.*``) go to its own stream,
+``DEVICE_TELEMETRY_<organization>``, made before the callout lets its first device in
+(``OrganizationStreams``); domain-api consumes each through a durable pull consumer that
+acknowledges a batch only after its transaction committed. ``DEVICE_TELEMETRY`` keeps the
+dead letters and their replays.
 
-Bounds, each a setting of domain-api applied at every start (``ensure_device_stream``):
+Bounds, each a setting of domain-api applied at every start and to every stream:
 
-* ``max_bytes`` in all, with ``discard: new``: when the whole stream is full, new batches are
-  refused rather than stored batches of other devices deleted to make room;
+* ``max_bytes_per_organization`` with ``discard: new``: when an organization's stream is
+  full its new batches are refused; no other organization's stream is touched, and no batch
+  stored earlier is deleted to make room. The server enforces it, with domain-api away;
 * ``max_msgs_per_subject`` per device (a subject is one device's topic): past it the device's
   own oldest waiting batch goes, so a loud device crowds out only itself;
 * ``max_age``: a batch nobody stored within it goes;
-* ``max_msg_size``: a batch's bound (``MAX_PAYLOAD``) plus room for headers.
+* ``max_msg_size``: a batch's bound (``MAX_PAYLOAD``) plus room for headers;
+* ``max_bytes``: the shared stream of dead letters and replays.
 
-Work-queue retention: a batch leaves the stream when it is acknowledged, so the bounds count
+Work-queue retention: a batch leaves its stream when it is acknowledged, so the bounds count
 only batches not yet stored.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from bijmantra.adapters.nats.devices import DEVICE_SUBJECTS, MAX_PAYLOAD
+from bijmantra.adapters.nats.devices import MAX_PAYLOAD
 from bijmantra.adapters.nats.stream import DEAD_LETTER_PREFIX, REPLAY_PREFIX
+from bijmantra.kernel import Unavailable
+from bijmantra.observability import get_logger
 
+import nats.errors
 from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import NotFoundError
 
+log = get_logger(__name__)
+
 DEVICE_STREAM = "DEVICE_TELEMETRY"
+ORGANIZATION_STREAM_PREFIX = f"{DEVICE_STREAM}_"
 DEVICE_DURABLE = "device-telemetry"
 DEVICE_DEAD_LETTERS = f"{DEAD_LETTER_PREFIX}.{DEVICE_DURABLE}"
 DEVICE_REPLAY = f"{REPLAY_PREFIX}.{DEVICE_DURABLE}"
@@ -41,29 +54,54 @@ HEADER_ROOM = 4096
 @dataclass(frozen=True, slots=True)
 class DeviceStreamBounds:
     """What the edge keeps of batches not yet stored. Defaults (the domain-api chart's too):
-    4 GiB in all (the device-edge chart's 10 GiB volume holds it beside MQTT's own state), a
-    device's 500 newest batches (at most 2 GiB of the largest batches: half the stream), and
-    three days (a long weekend's outage)."""
+    256 MiB per organization (64 of the largest batches, some 80,000 of a few kilobytes), a
+    device's 500 newest batches, three days (a long weekend's outage), and 512 MiB of dead
+    letters. JetStream reserves each stream's bytes on the edge's volume when it makes it:
+    the volume holds ``max_bytes`` plus one share per organization with devices (ADR 0386)."""
 
-    max_bytes: int = 4 * 1024**3
+    max_bytes: int = 512 * 1024**2
     max_per_device: int = 500
     max_age_seconds: int = 3 * 24 * 3600
+    max_bytes_per_organization: int = 256 * 1024**2
 
     def __post_init__(self) -> None:
-        if self.max_bytes < MAX_PAYLOAD + HEADER_ROOM:
-            raise ValueError(f"the device stream must hold one batch: {self.max_bytes} bytes")
+        for name in ("max_bytes", "max_bytes_per_organization"):
+            if getattr(self, name) < MAX_PAYLOAD + HEADER_ROOM:
+                raise ValueError(f"a device stream must hold one batch: {name} too small")
         if self.max_per_device < 1 or self.max_age_seconds < 1:
             raise ValueError("the device stream keeps at least one batch per device, 1 s")
 
 
+def organization_stream(tenant: str) -> str:
+    """The stream of one organization's device topics (an id: letters, digits, hyphens)."""
+    return f"{ORGANIZATION_STREAM_PREFIX}{tenant}"
+
+
+def organization_subjects(tenant: str) -> str:
+    return f"bijmantra.t.{tenant}.*"
+
+
 def device_stream_config(bounds: DeviceStreamBounds) -> StreamConfig:
+    return _config(DEVICE_STREAM, [DEVICE_DEAD_LETTERS, DEVICE_REPLAY], bounds.max_bytes, bounds)
+
+
+def organization_stream_config(tenant: str, bounds: DeviceStreamBounds) -> StreamConfig:
+    return _config(
+        organization_stream(tenant),
+        [organization_subjects(tenant)],
+        bounds.max_bytes_per_organization,
+        bounds,
+    )
+
+
+def _config(name: str, subjects: list[str], size: int, bounds: DeviceStreamBounds) -> StreamConfig:
     return StreamConfig(
-        name=DEVICE_STREAM,
-        subjects=[DEVICE_SUBJECTS, DEVICE_DEAD_LETTERS, DEVICE_REPLAY],
+        name=name,
+        subjects=subjects,
         retention=RetentionPolicy.WORK_QUEUE,
         storage=StorageType.FILE,
         discard=DiscardPolicy.NEW,
-        max_bytes=bounds.max_bytes,
+        max_bytes=size,
         max_msgs_per_subject=bounds.max_per_device,
         max_age=bounds.max_age_seconds,
         max_msg_size=MAX_PAYLOAD + HEADER_ROOM,
@@ -74,11 +112,83 @@ def device_stream_config(bounds: DeviceStreamBounds) -> StreamConfig:
 
 
 async def ensure_device_stream(js: JetStreamContext, bounds: DeviceStreamBounds) -> None:
-    """Create the stream, or update it to ``bounds`` (safe from every replica, every start)."""
-    config = device_stream_config(bounds)
+    """Create the shared stream, or update it and every organization's stream to ``bounds``
+    (safe from every replica, every start)."""
+    await _ensure(js, device_stream_config(bounds))
+    for tenant in await organizations_with_streams(js):
+        await _ensure(js, organization_stream_config(tenant, bounds))
+
+
+async def ensure_organization_stream(
+    js: JetStreamContext, tenant: str, bounds: DeviceStreamBounds
+) -> None:
+    await _ensure(js, organization_stream_config(tenant, bounds))
+
+
+async def _ensure(js: JetStreamContext, config: StreamConfig) -> None:
     try:
-        await js.stream_info(DEVICE_STREAM)
+        await js.stream_info(str(config.name))
     except NotFoundError:
         await js.add_stream(config)
     else:
         await js.update_stream(config)
+
+
+async def organizations_with_streams(js: JetStreamContext) -> list[str]:
+    """The organizations whose stream the edge has."""
+    found: list[str] = []
+    offset = 0
+    while True:
+        page = await js.streams_info(offset)
+        found += [
+            info.config.name.removeprefix(ORGANIZATION_STREAM_PREFIX)
+            for info in page
+            if info.config.name and info.config.name.startswith(ORGANIZATION_STREAM_PREFIX)
+        ]
+        offset += len(page)
+        if not page:
+            return found
+
+
+class OrganizationStreams:
+    """Each organization's stream, made before its first device is let in (the callout's
+    ``admit``): a device may publish only once its batches have somewhere to wait. Made once
+    per organization and process; ``made`` is told of each (the bridge follows it). A device
+    of an organization whose stream has no room for another of the largest batches is
+    refused at connect: MQTT's listener acknowledges a publish its stream refused (ADR
+    0371), so a connected device would not know; a refused one keeps its readings."""
+
+    def __init__(
+        self,
+        js: JetStreamContext,
+        bounds: DeviceStreamBounds,
+        made: Callable[[str], Awaitable[None]] | None = None,
+    ) -> None:
+        self._js, self._bounds, self._made = js, bounds, made
+        self._known: set[str] = set()
+        self._lock = asyncio.Lock()
+
+    async def admit(self, tenant: str) -> None:
+        try:
+            if tenant not in self._known:
+                await self._make(tenant)
+            state = (await self._js.stream_info(organization_stream(tenant))).state
+        except nats.errors.Error as error:  # the volume has no room for another share
+            log.error("no device stream for an organization", tenant=tenant, error=str(error))
+            raise Unavailable(
+                "The device edge has no room for this organization's telemetry buffer"
+            ) from error
+        if state.bytes + MAX_PAYLOAD + HEADER_ROOM > self._bounds.max_bytes_per_organization:
+            raise Unavailable(
+                "This organization's telemetry buffer on the device edge is full until the "
+                "platform has stored what it holds; connect again later"
+            )
+
+    async def _make(self, tenant: str) -> None:
+        async with self._lock:
+            if tenant in self._known:
+                return
+            await ensure_organization_stream(self._js, tenant, self._bounds)
+            self._known.add(tenant)
+        if self._made is not None:
+            await self._made(tenant)

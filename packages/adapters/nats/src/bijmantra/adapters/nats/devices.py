@@ -37,6 +37,7 @@ DEVICE_ACCOUNT = "DEVICES"
 # the one refusal MQTT 3.1.1 has (ADR 0306).
 MAX_PAYLOAD = 4 * 1024 * 1024
 Authenticate = Callable[[str], Awaitable[tuple[str, str]]]  # credential -> (tenant, device)
+Admit = Callable[[str], Awaitable[None]]  # tenant -> None, or a refusal (``BijmantraError``)
 
 
 def device_subject(tenant_id: str, device_id: str) -> str:
@@ -82,8 +83,14 @@ def issuer_public_key(seed: str) -> str:
 
 
 class DeviceAuthCallout:
-    def __init__(self, nc: Client, signer: JwtSigner, authenticate: Authenticate) -> None:
+    """``admit``: asked of the device's organization before it is let in (its stream on the
+    edge is made and has room, ADR 0386)."""
+
+    def __init__(
+        self, nc: Client, signer: JwtSigner, authenticate: Authenticate, admit: Admit | None = None
+    ) -> None:
         self._nc, self._signer, self._authenticate = nc, signer, authenticate
+        self._admit = admit
 
     async def start(self) -> None:
         await self._nc.subscribe(CALLOUT_SUBJECT, cb=self._answer)
@@ -96,6 +103,8 @@ class DeviceAuthCallout:
         try:
             tenant, device = await self._authenticate(credential)
             _check_client_id(request.get("client_info") or {}, device)
+            if self._admit is not None:
+                await self._admit(tenant)
         except BijmantraError as error:
             reply["error"] = error.message
             log.info("device connection refused", reason=error.message)
