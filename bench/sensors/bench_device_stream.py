@@ -4,7 +4,7 @@ replaced, alternated in one run.
 Both sides publish ``BENCH_EDGE_BATCHES`` (600) batches of ``BENCH_EDGE_READINGS`` (100)
 readings on four devices' subjects of a real device edge and time until the real ingestion
 use case has committed every one into real PostgreSQL. New: ``DeviceTelemetryBridge`` on the
-``DEVICE_TELEMETRY`` stream (pull, ack after commit). Baseline: a plain core-NATS subscription
+organization's stream (pull, ack after commit; ADR 0386). Baseline: a plain core-NATS subscription
 handing each batch to the same use case, four at once, each device's in order (what the bridge
 was before). ``BENCH_EDGE_ROUNDS`` (5) rounds, the order of the sides alternating; the median
 of each side's rates and of the rounds' ratios are reported. Target: >= 0.9x (durability
@@ -32,7 +32,11 @@ from typing import Any
 
 from bijmantra.adapters.nats import connect
 from bijmantra.adapters.nats.device_bridge import DeviceTelemetryBridge, DeviceTurns
-from bijmantra.adapters.nats.device_stream import DeviceStreamBounds, ensure_device_stream
+from bijmantra.adapters.nats.device_stream import (
+    DeviceStreamBounds,
+    ensure_device_stream,
+    ensure_organization_stream,
+)
 from bijmantra.adapters.nats.devices import DEVICE_SUBJECTS
 from bijmantra.adapters.postgres import create_engine, unit_of_work_factory
 from bijmantra.application.sensors import DeviceEnrolment, IngestTelemetry
@@ -186,7 +190,13 @@ async def measure(scratch: Path) -> dict[str, Any]:
         publisher = await connect(edge.ingest_url, name="devices")
         nc = await connect(edge.ingest_url, name="bridge")
         js = nc.jetstream()
-        await ensure_device_stream(js, DeviceStreamBounds(max_bytes=1 << 30, max_per_device=10**5))
+        bounds = DeviceStreamBounds(
+            max_bytes=1 << 30, max_per_device=10**5, max_bytes_per_organization=1 << 30
+        )
+        await ensure_device_stream(js, bounds)
+        elsewhere = uuid.uuid4()  # the organization of the small batches
+        for organization in (str(tenant), str(elsewhere)):  # as the callout makes them
+            await ensure_organization_stream(js, organization, bounds)
         run = Run(edge, js, publisher)
         seconds = iter(range(10**9))
 
@@ -207,8 +217,7 @@ async def measure(scratch: Path) -> dict[str, Any]:
             return made
 
         def small_batches() -> list[tuple[str, bytes]]:
-            organization = uuid.uuid4()
-            return [(f"bijmantra.t.{organization}.d{n % 16}", b"{}") for n in range(5000)]
+            return [(f"bijmantra.t.{elsewhere}.d{n % 16}", b"{}") for n in range(5000)]
 
         async def stores_nothing(
             tenant: TenantId, device: str, body: bytes, turn: AbstractAsyncContextManager[None]

@@ -16,9 +16,10 @@ import pytest
 from bijmantra.adapters.nats import connect
 from bijmantra.adapters.nats.device_bridge import DeviceTelemetryBridge
 from bijmantra.adapters.nats.device_stream import (
-    DEVICE_STREAM,
     DeviceStreamBounds,
     ensure_device_stream,
+    ensure_organization_stream,
+    organization_stream,
 )
 from bijmantra.kernel import TenantId
 from bijmantra.testkit.device_nats import LocalDeviceNats
@@ -45,7 +46,9 @@ async def test_batches_sent_while_away_and_one_redelivered_after_its_commit_are_
     device_id, _ = await org.device()
     edge = await connect(device_edge.ingest_url, name="ingest")
     js = edge.jetstream()
-    await ensure_device_stream(js, DeviceStreamBounds(max_bytes=64 << 20))
+    bounds = DeviceStreamBounds(max_bytes=64 << 20, max_bytes_per_organization=64 << 20)
+    await ensure_device_stream(js, bounds)
+    await ensure_organization_stream(js, str(org.tenant), bounds)
     subject = f"bijmantra.t.{org.tenant}.{device_id}"
     for batch in range(3):  # domain-api is away: the edge keeps them
         readings = [item(3600 - 600 * batch - 60 * n, 10.0 + n) for n in range(10)]
@@ -85,5 +88,6 @@ async def test_batches_sent_while_away_and_one_redelivered_after_its_commit_are_
     assert sorted(outcomes[1:]) == [(0, 10), (10, 0), (10, 0)]
     assert await count_rows(engine, org.tenant, "sensor_readings") == 30
     assert await counted_by_day_rollups(org) == 30  # rollups did not count the repeat
-    assert (await js.stream_info(DEVICE_STREAM)).state.messages == 0
+    waiting = await js.stream_info(organization_stream(str(org.tenant)))
+    assert waiting.state.messages == 0
     await edge.close()

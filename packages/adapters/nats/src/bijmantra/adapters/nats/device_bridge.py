@@ -134,7 +134,10 @@ def _retrying(error: Exception) -> bool:
 
 class DeviceTelemetryBridge:
     """Up to ``in_flight`` batches stored at once, from a window of at most ``max_queued``
-    bytes fetched from the stream; each acknowledged after its transaction."""
+    bytes fetched from the streams; each acknowledged after its transaction."""
+
+    # What it takes from the shared stream (the batches themselves are in each organization's)
+    SHARED_SUBJECTS = (DEVICE_REPLAY,)
 
     def __init__(
         self,
@@ -173,7 +176,7 @@ class DeviceTelemetryBridge:
     async def start(self) -> None:
         """Create the durables, or update them to this configuration (the server keeps their
         place), then fetch and store: from every organization's stream, and the replays."""
-        await self._follow(DEVICE_STREAM, [DEVICE_REPLAY])
+        await self._follow(DEVICE_STREAM, list(self.SHARED_SUBJECTS))
         for tenant in await organizations_with_streams(self._js):
             await self.follow(tenant)
         self._tasks = [asyncio.create_task(self._runner()) for _ in range(self._in_flight)]
