@@ -214,14 +214,20 @@ def service_schema(
                 "host": {"type": "string", "pattern": "^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"},
                 "port": PORT,
                 "existingSecret": {"type": "string", "minLength": 1},
-                # What the edge keeps of batches not yet stored (ADR 0371).
+                # What the edge keeps of batches not yet stored (ADR 0371, 0386).
                 "stream": obj(
                     {
                         "maxBytes": {"type": "integer", "minimum": 4198400},  # one batch
                         "maxPerDevice": POS_INT,
                         "maxAgeSeconds": POS_INT,
+                        "maxBytesPerOrganization": {"type": "integer", "minimum": 4198400},
                     },
-                    required=["maxBytes", "maxPerDevice", "maxAgeSeconds"],
+                    required=[
+                        "maxBytes",
+                        "maxPerDevice",
+                        "maxAgeSeconds",
+                        "maxBytesPerOrganization",
+                    ],
                 ),
             },
             required=["enabled", "host", "port", "existingSecret", "stream"],

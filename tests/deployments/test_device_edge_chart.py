@@ -307,17 +307,19 @@ def test_domain_api_gets_the_device_edge_settings_from_the_secret() -> None:
 
 
 def test_domain_api_bounds_the_edges_telemetry_stream_as_the_adapter_does() -> None:
-    """The chart's defaults are the adapter's (ADR 0371), and the schema refuses a stream
-    that cannot hold one batch."""
+    """The chart's defaults are the adapter's (ADR 0371, 0386), and the schema refuses a
+    stream, or an organization's, that cannot hold one batch."""
     env = _env(service_deployment(render(UMBRELLA, EDGE_ON, name="bijmantra"), "domain-api"))
     bounds = DeviceStreamBounds()
     assert {n: env[n]["value"] for n in env if n.startswith("DEVICE_STREAM_")} == {
         "DEVICE_STREAM_MAX_BYTES": str(bounds.max_bytes),
         "DEVICE_STREAM_MAX_PER_DEVICE": str(bounds.max_per_device),
         "DEVICE_STREAM_MAX_AGE_SECONDS": str(bounds.max_age_seconds),
+        "DEVICE_STREAM_MAX_BYTES_PER_ORGANIZATION": str(bounds.max_bytes_per_organization),
     }
-    with pytest.raises(helm.HelmValuesError):
-        render("domain-api", {"deviceEdge": {"enabled": True, "stream": {"maxBytes": 1 << 20}}})
+    for bound in ("maxBytes", "maxBytesPerOrganization"):
+        with pytest.raises(helm.HelmValuesError):
+            render("domain-api", {"deviceEdge": {"enabled": True, "stream": {bound: 1 << 20}}})
 
 
 def test_the_umbrella_refuses_an_edge_nobody_answers() -> None:

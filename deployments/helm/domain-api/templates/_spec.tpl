@@ -71,6 +71,8 @@ env:
     value: {{ .stream.maxPerDevice | int64 | quote }}
   - name: DEVICE_STREAM_MAX_AGE_SECONDS
     value: {{ .stream.maxAgeSeconds | int64 | quote }}
+  - name: DEVICE_STREAM_MAX_BYTES_PER_ORGANIZATION
+    value: {{ .stream.maxBytesPerOrganization | int64 | quote }}
 {{- end }}
 {{- end }}
 {{- end -}}

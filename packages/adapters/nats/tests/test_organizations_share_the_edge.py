@@ -10,6 +10,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import pytest
 from bijmantra.adapters.nats import connect
@@ -17,13 +18,14 @@ from bijmantra.adapters.nats.deadletters import DeadLetter, Refused, list_dead_l
 from bijmantra.adapters.nats.device_stream import (
     DEVICE_STREAM,
     OrganizationStreams,
+    ensure_device_stream,
     organization_stream,
 )
 from bijmantra.adapters.nats.devices import MAX_PAYLOAD, DeviceAuthCallout, JwtSigner
 from bijmantra.testkit.device_nats import LocalDeviceNats
 from bijmantra.testkit.mqtt_device import MqttDevice
 from nats.js import JetStreamContext
-from nats.js.errors import APIError
+from nats.js.errors import APIError, NotFoundError
 
 from .conftest import EDGE_BOUNDS, held, organizations_streams
 from .test_device_bridge import WAIT, RecordingIngest, publish, running
@@ -167,3 +169,30 @@ async def test_a_replayed_batch_of_a_full_organization_is_stored_and_counts_once
     assert ingest.bodies("a").count(b"fail") == 1
     assert ingest.bodies("b") == [b"other"]
     assert await list_dead_letters(edge_js, "device-telemetry", stream=DEVICE_STREAM) == []
+
+
+async def test_an_edge_without_room_for_another_organizations_stream_refuses_only_its_devices(
+    tmp_path: Path,
+) -> None:
+    """JetStream reserves each stream's bytes: an edge that may take 12 MiB holds the dead
+    letters' 5 MiB and one organization's 5 MiB share, not a second's. The second
+    organization's device is refused at connect; the first's devices still connect."""
+    edge = LocalDeviceNats(tmp_path / "edge", max_file_store=12 * 1024 * 1024)
+    edge.start()
+    nc = await connect(edge.ingest_url, name="ingest")
+    try:
+        js = nc.jetstream()
+        await ensure_device_stream(js, EDGE_BOUNDS)
+        first, second = str(uuid.uuid4()), str(uuid.uuid4())
+        async with callout(edge, js):
+            (await connected(edge, first, "a")).close()
+            refused = MqttDevice(edge.mqtt_port, f"{second}:b", client_id="b", wait=WAIT)
+            assert await asyncio.to_thread(refused.connect) == "Not authorized"
+            refused.close()
+            (await connected(edge, first, "a2")).close()
+        assert await held(js, first) == 0
+        with pytest.raises(NotFoundError):
+            await js.stream_info(organization_stream(second))
+    finally:
+        await nc.close()
+        edge.stop()

@@ -26,7 +26,7 @@ CONFIG = """
 server_name: bijmantra_devices
 listen: 127.0.0.1:{port}
 max_payload: {max_payload}
-jetstream {{ store_dir: "{datadir}/jetstream" }}
+jetstream {{ store_dir: "{datadir}/jetstream"{store_limit} }}
 mqtt {{ listen: 127.0.0.1:{mqtt_port} }}
 accounts {{
   AUTH {{ users: [ {{ user: callout, password: "{callout_password}" }} ] }}
@@ -58,6 +58,8 @@ class LocalDeviceNats(_LocalProcess):
     issuer_seed: str = field(default_factory=new_issuer_seed)
     callout_password: str = field(default_factory=lambda: secrets.token_hex(16))
     ingest_password: str = field(default_factory=lambda: secrets.token_hex(16))
+    # bytes JetStream may take (reserve) of the disk; 0: the server's own default
+    max_file_store: int = 0
 
     @property
     def url(self) -> str:
@@ -90,7 +92,13 @@ class LocalDeviceNats(_LocalProcess):
         # The template names this listener's fields: ports, data directory, passwords.
         config.write_text(
             CONFIG.format(
-                **vars(self), account=DEVICE_ACCOUNT, issuer=issuer, max_payload=MAX_PAYLOAD
+                **vars(self),
+                account=DEVICE_ACCOUNT,
+                issuer=issuer,
+                max_payload=MAX_PAYLOAD,
+                store_limit=f", max_file_store: {self.max_file_store}"
+                if self.max_file_store
+                else "",
             )
         )
         return [_binary("nats-server"), "-c", str(config)]
