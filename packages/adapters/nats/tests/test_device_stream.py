@@ -5,19 +5,27 @@ rather than deleting stored ones, and applying the bounds again changes them in 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from contextlib import AbstractAsyncContextManager
 
 import pytest
+from bijmantra.adapters.nats import connect
 from bijmantra.adapters.nats.device_bridge import DeviceTelemetryBridge
 from bijmantra.adapters.nats.device_stream import (
+    DEVICE_DURABLE,
+    DEVICE_REPLAY,
     DEVICE_STREAM,
     DeviceStreamBounds,
+    device_stream_config,
     ensure_device_stream,
     organization_stream,
 )
+from bijmantra.adapters.nats.devices import DEVICE_SUBJECTS
 from bijmantra.kernel import TenantId
+from bijmantra.testkit.device_nats import LocalDeviceNats
 from nats.js import JetStreamContext
+from nats.js.api import ConsumerConfig
 from nats.js.errors import ServiceUnavailableError
 
 from .conftest import EDGE_BOUNDS, held, organizations_streams
@@ -136,3 +144,27 @@ async def test_applying_the_bounds_again_changes_them_and_keeps_what_is_held(
     assert (info.config.max_bytes, info.config.max_msgs_per_subject) == (32 << 20, 50)
     assert info.config.max_age == 60
     assert info.state.messages == 1
+
+
+async def test_an_edge_of_the_shared_layout_is_changed_in_place(
+    device_edge: LocalDeviceNats,
+) -> None:
+    """An edge made before ADR 0386 (one stream of every device topic, the durable following
+    them): applying the bounds and starting the bridge changes both in place, and a device
+    topic then goes to its organization's stream, a replay to the shared one."""
+    nc = await connect(device_edge.ingest_url, name="ingest")
+    js = nc.jetstream()
+    old = device_stream_config(EDGE_BOUNDS)
+    await js.add_stream(dataclasses.replace(old, subjects=[DEVICE_SUBJECTS, *(old.subjects or [])]))
+    durable = ConsumerConfig(durable_name=DEVICE_DURABLE, filter_subjects=[DEVICE_SUBJECTS])
+    await js.add_consumer(DEVICE_STREAM, durable)
+    await ensure_device_stream(js, EDGE_BOUNDS)
+    organization = uuid.uuid4()
+    await organizations_streams(js, [f"bijmantra.t.{organization}.d"])
+    await js.publish(f"bijmantra.t.{organization}.d", b"new")
+    stored = await store_all(js, 1)
+    assert stored.batches == {"d": [b"new"]}
+    consumer = await js.consumer_info(DEVICE_STREAM, DEVICE_DURABLE)
+    assert consumer.config.filter_subjects == [DEVICE_REPLAY]
+    assert (await js.stream_info(DEVICE_STREAM)).config.subjects == old.subjects
+    await nc.close()
