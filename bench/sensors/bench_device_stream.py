@@ -28,7 +28,7 @@ from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from tempfile import TemporaryDirectory
-from typing import Any
+from typing import Any, Protocol
 
 from bijmantra.adapters.nats import connect
 from bijmantra.adapters.nats.device_bridge import DeviceTelemetryBridge, DeviceTurns
@@ -109,45 +109,78 @@ async def enrol(uow: Any, tenant: TenantId) -> list[str]:
     return devices
 
 
+def counting(ingest: Ingest, total: int) -> tuple[Ingest, asyncio.Event, list[Exception]]:
+    """``ingest``, and an event set once ``total`` batches went through it (or one failed)."""
+    done, count, failed = asyncio.Event(), [0], list[Exception]()
+
+    async def counted(
+        tenant: TenantId, device: str, body: bytes, turn: AbstractAsyncContextManager[None]
+    ) -> None:
+        try:
+            await ingest(tenant, device, body, turn)
+        except Exception as error:  # a refused batch would stall the run: end it
+            failed.append(error)
+            done.set()
+            raise
+        count[0] += 1
+        if count[0] == total:
+            done.set()
+
+    return counted, done, failed
+
+
+async def stores_nothing(
+    tenant: TenantId, device: str, body: bytes, turn: AbstractAsyncContextManager[None]
+) -> None:
+    """The bridges alone: an ingest that stores nothing."""
+    async with turn:
+        pass
+
+
+class Bridge(Protocol):
+    async def start(self) -> None: ...
+
+    async def finish(self) -> None: ...
+
+
+async def timed(
+    bridge: Bridge,
+    publisher: Client,
+    batches: list[tuple[str, bytes]],
+    done: asyncio.Event,
+    failed: list[Exception],
+) -> float:
+    """Batches per second from the first publish to the last commit (``counting``'s)."""
+    await bridge.start()
+    started = time.perf_counter()
+    for subject, body in batches:
+        await publisher.publish(subject, body)
+    await publisher.flush()
+    await asyncio.wait_for(done.wait(), 900)
+    elapsed = time.perf_counter() - started
+    if failed:
+        raise RuntimeError("a batch was not stored") from failed[0]
+    await bridge.finish()
+    return len(batches) / elapsed
+
+
 class Run:
     def __init__(self, edge: LocalDeviceNats, js: JetStreamContext, publisher: Client) -> None:
         self.edge, self.js, self.publisher = edge, js, publisher
 
     async def side(self, side: str, batches: list[tuple[str, bytes]], ingest: Ingest) -> float:
         """Batches per second from the first publish to the last commit."""
-        done, count, failed = asyncio.Event(), [0], list[Exception]()
-
-        async def counted(
-            tenant: TenantId, device: str, body: bytes, turn: AbstractAsyncContextManager[None]
-        ) -> None:
-            try:
-                await ingest(tenant, device, body, turn)
-            except Exception as error:  # a refused batch would stall the run: end it
-                failed.append(error)
-                done.set()
-                raise
-            count[0] += 1
-            if count[0] == len(batches):
-                done.set()
-
+        counted, done, failed = counting(ingest, len(batches))
         own = await connect(self.edge.ingest_url, name="baseline")
         bridge: DeviceTelemetryBridge | Subscription = (
             DeviceTelemetryBridge(self.js, counted)
             if side == "stream"
             else Subscription(own, counted)
         )
-        await bridge.start()
-        started = time.perf_counter()
-        for subject, body in batches:
-            await self.publisher.publish(subject, body)
-        await self.publisher.flush()
-        await asyncio.wait_for(done.wait(), 900)
-        elapsed = time.perf_counter() - started
-        if failed:
-            raise RuntimeError(f"{side}: a batch was not stored") from failed[0]
-        await bridge.finish()
-        await own.close()
-        return len(batches) / elapsed
+        try:
+            return await timed(bridge, self.publisher, batches, done, failed)
+        finally:
+            await own.close()
 
 
 def alternate(rounds: int) -> list[tuple[str, str]]:
@@ -158,19 +191,29 @@ def alternate(rounds: int) -> list[tuple[str, str]]:
     ]
 
 
+Rate = Callable[[str, list[tuple[str, bytes]], Ingest], Awaitable[float]]
+
+
 async def compare(
-    run: Run, make: Callable[[], list[tuple[str, bytes]]], ingest: Ingest, rounds: int
+    rate: Rate,
+    make: Callable[[], list[tuple[str, bytes]]],
+    ingest: Ingest,
+    rounds: int,
+    sides: tuple[str, str] = ("stream", "subscription"),
 ) -> dict[str, Any]:
-    await run.side("stream", make(), ingest)  # warm-up, not counted
-    rates: dict[str, list[float]] = {"stream": [], "subscription": []}
+    """``rate`` of each side (new, old) in ``rounds`` alternating rounds after a warm-up."""
+    new, old = sides
+    await rate(new, make(), ingest)  # warm-up, not counted
+    rates: dict[str, list[float]] = {new: [], old: []}
     for pair in alternate(rounds):
         for side in pair:
-            rates[side].append(await run.side(side, make(), ingest))
-    ratios = [s / b for s, b in zip(rates["stream"], rates["subscription"], strict=True)]
+            name = new if side == "stream" else old
+            rates[name].append(await rate(name, make(), ingest))
+    ratios = [n / o for n, o in zip(rates[new], rates[old], strict=True)]
     return {
         "batches_per_second": rates,
-        "median_stream": statistics.median(rates["stream"]),
-        "median_subscription": statistics.median(rates["subscription"]),
+        f"median_{new}": statistics.median(rates[new]),
+        f"median_{old}": statistics.median(rates[old]),
         "median_round_ratio": statistics.median(ratios),
         "round_ratios": ratios,
     }
@@ -219,16 +262,10 @@ async def measure(scratch: Path) -> dict[str, Any]:
         def small_batches() -> list[tuple[str, bytes]]:
             return [(f"bijmantra.t.{elsewhere}.d{n % 16}", b"{}") for n in range(5000)]
 
-        async def stores_nothing(
-            tenant: TenantId, device: str, body: bytes, turn: AbstractAsyncContextManager[None]
-        ) -> None:
-            async with turn:
-                pass
-
         platform_figures = await compare(
-            run, readings_batches, use_case.from_connected_device, ROUNDS
+            run.side, readings_batches, use_case.from_connected_device, ROUNDS
         )
-        bridges_alone = await compare(run, small_batches, stores_nothing, ROUNDS)
+        bridges_alone = await compare(run.side, small_batches, stores_nothing, ROUNDS)
         await publisher.close()
         await nc.close()
         return {"into_postgres": platform_figures, "bridges_alone": bridges_alone}
@@ -238,27 +275,29 @@ async def measure(scratch: Path) -> dict[str, Any]:
         postgres.stop()
 
 
-def main() -> None:
-    with TemporaryDirectory(prefix="bench-edge-") as scratch:
-        figures = asyncio.run(measure(Path(scratch)))
-    report = {
-        "host": platform.node(),
-        "load": os.getloadavg(),
-        "batches": BATCHES,
-        "readings_per_batch": READINGS,
-        **figures,
-    }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2))
+def write_report(path: Path, figures: dict[str, Any], sides: tuple[str, str], **run: Any) -> None:
+    """The figures as JSON at ``path``, and each workload's medians and ratios printed."""
+    report = {"host": platform.node(), "load": os.getloadavg(), **run, **figures}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2))
+    new, old = sides
     for name in ("into_postgres", "bridges_alone"):
         part = figures[name]
         print(
-            f"{name}: stream {part['median_stream']:,.0f} batches/s, subscription "
-            f"{part['median_subscription']:,.0f}/s, median round ratio "
+            f"{name}: {new} {part[f'median_{new}']:,.0f} batches/s, {old} "
+            f"{part[f'median_{old}']:,.0f}/s, median round ratio "
             f"{part['median_round_ratio']:.3f} (rounds "
             + ", ".join(f"{r:.2f}" for r in part["round_ratios"])
             + ")"
         )
+
+
+def main() -> None:
+    with TemporaryDirectory(prefix="bench-edge-") as scratch:
+        figures = asyncio.run(measure(Path(scratch)))
+    write_report(
+        RESULTS, figures, ("stream", "subscription"), batches=BATCHES, readings_per_batch=READINGS
+    )
 
 
 if __name__ == "__main__":

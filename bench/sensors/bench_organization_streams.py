@@ -19,12 +19,7 @@ import asyncio
 import dataclasses
 import json
 import os
-import platform
-import statistics
-import time
 import uuid
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
 from pathlib import Path
 from tempfile import TemporaryDirectory
@@ -47,7 +42,17 @@ from bijmantra.testkit.device_nats import LocalDeviceNats
 from bijmantra.testkit.provision import provision
 from bijmantra.testkit.servers import LocalPostgres
 
-from bench.sensors.bench_device_stream import NOW, READINGS, Ingest, alternate, enrol
+from bench.sensors.bench_device_stream import (
+    NOW,
+    READINGS,
+    Ingest,
+    compare,
+    counting,
+    enrol,
+    stores_nothing,
+    timed,
+    write_report,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "bench" / "results" / "organization_streams.json"
@@ -57,6 +62,7 @@ BOUNDS = DeviceStreamBounds(
     max_bytes=64 << 20, max_per_device=10**5, max_bytes_per_organization=64 << 20
 )
 Batches = list[tuple[str, bytes]]
+SIDES = ("organizations", "shared")  # new, old
 
 
 class SharedStreamBridge(DeviceTelemetryBridge):
@@ -87,56 +93,12 @@ class Side:
 
     async def rate(self, batches: Batches, ingest: Ingest) -> float:
         """Batches per second from the first publish to the last commit."""
-        done, count = asyncio.Event(), [0]
-
-        async def counted(
-            tenant: TenantId, device: str, body: bytes, turn: AbstractAsyncContextManager[None]
-        ) -> None:
-            await ingest(tenant, device, body, turn)
-            count[0] += 1
-            if count[0] == len(batches):
-                done.set()
-
-        bridge = self.bridge(self.js, counted)
-        await bridge.start()
-        started = time.perf_counter()
-        for subject, body in batches:
-            await self.publisher.publish(subject, body)
-        await self.publisher.flush()
-        await asyncio.wait_for(done.wait(), 900)
-        elapsed = time.perf_counter() - started
-        await bridge.finish()
-        return len(batches) / elapsed
+        counted, done, failed = counting(ingest, len(batches))
+        return await timed(self.bridge(self.js, counted), self.publisher, batches, done, failed)
 
     async def close(self) -> None:
         for nc in (self.publisher, self.nc):
             await nc.close()
-
-
-async def compare(sides: list[Side], make: Callable[[], Batches], ingest: Ingest) -> dict[str, Any]:
-    by_name = {side.name: side for side in sides}
-    for side in sides:
-        await side.rate(make(), ingest)  # warm-up, not counted
-    rates: dict[str, list[float]] = {"organizations": [], "shared": []}
-    for pair in alternate(ROUNDS):
-        for name in pair:
-            label = "organizations" if name == "stream" else "shared"
-            rates[label].append(await by_name[label].rate(make(), ingest))
-    ratios = [n / o for n, o in zip(rates["organizations"], rates["shared"], strict=True)]
-    return {
-        "batches_per_second": rates,
-        "median_organizations": statistics.median(rates["organizations"]),
-        "median_shared": statistics.median(rates["shared"]),
-        "median_round_ratio": statistics.median(ratios),
-        "round_ratios": ratios,
-    }
-
-
-async def stores_nothing(
-    tenant: TenantId, device: str, body: bytes, turn: AbstractAsyncContextManager[None]
-) -> None:
-    async with turn:
-        pass
 
 
 async def measure(scratch: Path) -> dict[str, Any]:
@@ -174,8 +136,15 @@ async def measure(scratch: Path) -> dict[str, Any]:
         def small_batches() -> Batches:
             return [(f"bijmantra.t.{small[n % 16]}.d{n % 64}", b"{}") for n in range(5000)]
 
-        into_postgres = await compare(sides, readings_batches, use_case.from_connected_device)
-        bridges_alone = await compare(sides, small_batches, stores_nothing)
+        by_name = {side.name: side for side in sides}
+
+        async def rate(name: str, batches: Batches, ingest: Ingest) -> float:
+            return await by_name[name].rate(batches, ingest)
+
+        into_postgres = await compare(
+            rate, readings_batches, use_case.from_connected_device, ROUNDS, SIDES
+        )
+        bridges_alone = await compare(rate, small_batches, stores_nothing, ROUNDS, SIDES)
         for side in sides:
             await side.close()
         return {"into_postgres": into_postgres, "bridges_alone": bridges_alone}
@@ -189,24 +158,7 @@ async def measure(scratch: Path) -> dict[str, Any]:
 def main() -> None:
     with TemporaryDirectory(prefix="bench-orgs-") as scratch:
         figures = asyncio.run(measure(Path(scratch)))
-    result = {
-        "batches": BATCHES,
-        "rounds": ROUNDS,
-        "host": platform.node(),
-        "load": os.getloadavg(),
-        **figures,
-    }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2))
-    for name in ("into_postgres", "bridges_alone"):
-        part = figures[name]
-        print(
-            f"{name}: per organization {part['median_organizations']:,.0f} batches/s, shared "
-            f"{part['median_shared']:,.0f}/s, median round ratio "
-            f"{part['median_round_ratio']:.3f} (rounds "
-            + ", ".join(f"{r:.2f}" for r in part["round_ratios"])
-            + ")"
-        )
+    write_report(RESULTS, figures, SIDES, batches=BATCHES, rounds=ROUNDS)
 
 
 if __name__ == "__main__":

@@ -137,7 +137,7 @@ class DeviceTelemetryBridge:
     bytes fetched from the streams; each acknowledged after its transaction."""
 
     # What it takes from the shared stream (the batches themselves are in each organization's)
-    SHARED_SUBJECTS = (DEVICE_REPLAY,)
+    SHARED_SUBJECTS: tuple[str, ...] = (DEVICE_REPLAY,)
 
     def __init__(
         self,
