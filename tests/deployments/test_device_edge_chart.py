@@ -69,6 +69,7 @@ def test_the_chart_configures_nats_as_the_testkit_does() -> None:
         account="DEVICES",
         issuer="$ISSUER_PUBLIC_KEY",
         max_payload=MAX_PAYLOAD,
+        store_limit="",  # the chart's JetStream takes its volume's default share
     )
     for variant in ("default", "example"):
         chart = _config(rendered(EDGE, variant))
