@@ -16,7 +16,13 @@ from typing import Any
 import msgspec
 from bijmantra.application.email import OutgoingEmail
 from bijmantra.application.events import EventEnvelope, OutboxRecord, envelope_for
-from bijmantra.application.ports.documents import Criteria, Criterion, DocumentPage, Range
+from bijmantra.application.ports.documents import (
+    Contains,
+    Criteria,
+    Criterion,
+    DocumentPage,
+    Range,
+)
 from bijmantra.application.revocation import RevocationState, TokenFacts
 from bijmantra.domain.analysis import AnalysisJob
 from bijmantra.kernel import PageRequest, TenantId
@@ -50,6 +56,8 @@ def _matches(document: dict[str, Any], criteria: Criteria) -> bool:
 
 
 def _meets(document: dict[str, Any], criterion: Criterion) -> bool:
+    if isinstance(criterion, Contains):
+        return criterion.holds([v for name in criterion.names for v in _at_path(document, name)])
     if isinstance(criterion, Range):
         value: Any = document
         for step in criterion.path:

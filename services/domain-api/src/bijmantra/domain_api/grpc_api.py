@@ -183,6 +183,7 @@ class ResourceServicer(pb_grpc.ResourceServiceServicer):
             _query(request.query),
             _page(request.page),
             known_version=request.known_version,
+            contains=request.contains,
         )
         if page is None:
             return pb.ListResourcesResponse(unchanged=True)

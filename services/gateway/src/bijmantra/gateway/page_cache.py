@@ -19,7 +19,7 @@ from bijmantra.kernel import PageRequest, TenantId
 from bijmantra.observability.metrics import PAGE_CACHE_REQUESTS
 from cachetools import LRUCache
 
-PageKey = tuple[str, str, tuple[tuple[str, tuple[str, ...]], ...], int, int]
+PageKey = tuple[str, str, tuple[tuple[str, tuple[str, ...]], ...], str, int, int]
 _ENTRY_OVERHEAD = 256  # bytes per kept page besides its documents (key, tuple, object)
 
 
@@ -34,6 +34,7 @@ class VersionedPages(Protocol):
         page: PageRequest,
         *,
         known_version: int,
+        contains: str = "",
     ) -> DocumentPage | None: ...
 
 
@@ -58,17 +59,26 @@ class PageCache:
         entity: str,
         query: Mapping[str, Sequence[str]],
         page: PageRequest,
+        *,
+        contains: str = "",
     ) -> DocumentPage:
+        """``contains``: the console's name search (ADR 0385), part of the key."""
         key: PageKey = (
             str(tenant),
             entity,
             tuple(sorted((name, tuple(values)) for name, values in query.items())),
+            contains,
             page.page,
             page.page_size,
         )
         kept = self._pages.get(key)
         found = await self._client.list_if_changed(
-            token, entity, query, page, known_version=kept.version if kept else 0
+            token,
+            entity,
+            query,
+            page,
+            known_version=kept.version if kept else 0,
+            contains=contains,
         )
         if found is None:
             assert kept is not None  # "unchanged" only ever answers a known version

@@ -19,6 +19,7 @@ from bijmantra.application.brapi.criteria import (
     search_criteria,
 )
 from bijmantra.application.brapi.entity import Catalog, Entity, TableChunk
+from bijmantra.application.brapi.name_search import name_contains
 from bijmantra.application.ports import UnitOfWorkFactory
 from bijmantra.application.ports.documents import (
     Criteria,
@@ -159,8 +160,12 @@ class ResourceQueries:
         entity_name: str,
         query: Mapping[str, Sequence[str]],
         page: PageRequest,
+        *,
+        contains: str = "",
     ) -> DocumentPage:
-        found = await self.list_if_changed(principal, entity_name, query, page, known_version=0)
+        found = await self.list_if_changed(
+            principal, entity_name, query, page, known_version=0, contains=contains
+        )
         assert found is not None  # no known version: always a page
         return found
 
@@ -172,15 +177,18 @@ class ResourceQueries:
         page: PageRequest,
         *,
         known_version: int,
+        contains: str = "",
     ) -> DocumentPage | None:
         """A page; ``None`` when the caller's copy, read at ``known_version``, is still current
-        (permission checked first, so a kept page is never answered to someone now denied)."""
+        (permission checked first, so a kept page is never answered to someone now denied).
+        ``contains``: the console's search box, a substring of the entity's names (ADR 0385)."""
         entity = self.catalog.entity(entity_name)
+        searched = (name_contains(entity.name, contains),) if contains else ()
         if entity.view:
             return await self._views.list(principal, entity.name, query, page)
         authorize(principal, read_permission(entity))
         passed = _passed_on(entity, query, search=False)
-        criteria = query_criteria(entity, query, ignore=frozenset(passed))
+        criteria = query_criteria(entity, query, ignore=frozenset(passed)) + searched
         async with self.uow(principal.tenant_id) as uow:
             # Another entity's documents answer part of the query: its version says nothing.
             if (

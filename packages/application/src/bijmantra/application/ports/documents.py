@@ -24,10 +24,24 @@ class Range:
         return (self.low is None or value >= self.low) and (self.high is None or value <= self.high)
 
 
+@dataclass(frozen=True, slots=True)
+class Contains:
+    """The console's search box (ADR 0385): a document matches when one of the strings at
+    ``names`` holds ``term`` as a substring, ignoring case. ``term`` is literal text: a ``%``
+    or ``_`` in it means that character, never a wildcard."""
+
+    term: str
+    names: tuple[tuple[str, ...], ...]
+
+    def holds(self, names: Sequence[Any]) -> bool:
+        wanted = self.term.lower()
+        return any(isinstance(name, str) and wanted in name.lower() for name in names)
+
+
 # A query: every criterion must match (AND); a document matches a tuple criterion when it
-# contains any of its JSON fragments (OR), in the sense of PostgreSQL's ``jsonb @>``, and
-# a ``Range`` when the number at its path lies within it.
-Criterion = tuple[dict[str, Any], ...] | Range
+# contains any of its JSON fragments (OR), in the sense of PostgreSQL's ``jsonb @>``, a
+# ``Range`` when the number at its path lies within it, and ``Contains`` when a name holds it.
+Criterion = tuple[dict[str, Any], ...] | Range | Contains
 Criteria = tuple[Criterion, ...]
 
 

@@ -26,6 +26,12 @@ def page_request(request: Request[Any, Any, Any], size: int = PAGE_SIZE) -> Page
     return PageRequest(min(number, MAX_PAGE), size)
 
 
+def search_term(request: Request[Any, Any, Any]) -> str:
+    """The search box's text as typed (trimmed): never cut short, so a term too long is
+    refused by domain-api (400) rather than searched for as something else."""
+    return request.query_params.get("q", "").strip()
+
+
 @dataclass(frozen=True)
 class Rows:
     """One page of rows plus what the pager needs to link the neighbouring pages."""
@@ -62,9 +68,16 @@ class CachedLists:
     tenant: TenantId
 
     async def list(
-        self, token: str, entity: str, query: Mapping[str, Sequence[str]], page: PageRequest
+        self,
+        token: str,
+        entity: str,
+        query: Mapping[str, Sequence[str]],
+        page: PageRequest,
+        *,
+        contains: str = "",
     ) -> DocumentPage:
-        return await self.pages.list(token, self.tenant, entity, query, page)
+        """``contains``: the search box's text, a substring of the names (ADR 0385)."""
+        return await self.pages.list(token, self.tenant, entity, query, page, contains=contains)
 
 
 def lists(state: State, view: View) -> CachedLists:

@@ -59,11 +59,23 @@ class ResourceClient:
         return found
 
     async def list_if_changed(
-        self, token: str, entity: str, query: Query, page: PageRequest, *, known_version: int
+        self,
+        token: str,
+        entity: str,
+        query: Query,
+        page: PageRequest,
+        *,
+        known_version: int,
+        contains: str = "",
     ) -> DocumentPage | None:
-        """A page, or ``None`` when the caller's copy read at ``known_version`` is current."""
+        """A page, or ``None`` when the caller's copy read at ``known_version`` is current;
+        ``contains``: the console's name search (ADR 0385)."""
         request = pb.ListResourcesRequest(
-            entity=entity, query=_query(query), page=_page(page), known_version=known_version
+            entity=entity,
+            query=_query(query),
+            page=_page(page),
+            known_version=known_version,
+            contains=contains,
         )
         response = await call_with_token(self._stub.ListResources, request, token)
         return None if response.unchanged else _document_page(response, page)

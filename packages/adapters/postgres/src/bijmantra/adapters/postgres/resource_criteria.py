@@ -15,14 +15,23 @@ at hand.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
-from bijmantra.application.ports.documents import Criteria, Range
+from bijmantra.application.ports.documents import Contains, Criteria, Range
 
 _encode = msgspec.json.encode
 LIVE = "deleted_at IS NULL"
 CANDIDATES = 10_000
+# Shorter terms hold no trigram for the name index (migration 0260) to look up.
+GRAM = 3
+# A name holding the term, in any case; the term's wildcards escaped (``like_pattern``).
+_NAMED = (
+    "EXISTS (SELECT FROM unnest(CAST({paths} AS jsonpath[])) AS p(path) CROSS JOIN LATERAL "
+    "jsonb_path_query(document, p.path) AS n(value) WHERE jsonb_typeof(n.value) = 'string' "
+    "AND n.value #>> '{{}}' ILIKE {pattern})"
+)
 
 
 def bind(name: str) -> str:
@@ -40,6 +49,16 @@ def where(criteria: Criteria, params: dict[str, Any], prefix: str = "") -> tuple
     finders = []
     for i, criterion in enumerate(criteria):
         c, v = f"{prefix}c{i}", f"{prefix}v{i}"
+        if isinstance(criterion, Contains):
+            params[c] = [jsonpath(name) for name in criterion.names]
+            params[v] = like_pattern(criterion.term)
+            clauses.append(_NAMED.format(paths=bind(c), pattern=bind(v)))
+            if len(criterion.term) >= GRAM:
+                params[f"{c}t"] = criterion.term
+                finders.append(
+                    f"domain.resource_ids_naming({bind('entity')}, {bind(f'{c}t')}, {bind(v)})"
+                )
+            continue
         if isinstance(criterion, Range):
             params[c], params[v] = _range_path(criterion)
             clauses.append(
@@ -63,6 +82,18 @@ def narrowed(test: str, answers: list[list[str]], params: dict[str, Any], prefix
         return test
     params[f"{prefix}ids"] = sorted(set.intersection(*complete))
     return f"{test} AND db_id = ANY(CAST({bind(f'{prefix}ids')} AS text[]))"
+
+
+def like_pattern(term: str) -> str:
+    """``term`` anywhere in the text, as a LIKE pattern whose every character means itself:
+    ``\\``, ``%`` and ``_`` escaped with LIKE's default escape, the backslash."""
+    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def jsonpath(path: Sequence[str]) -> str:
+    """``("a", "*", "b")`` -> ``$."a"[*]."b"``: lax, a missing step finds nothing."""
+    return "$" + "".join("[*]" if step == "*" else f".{_encode(step).decode()}" for step in path)
 
 
 def _range_path(bound: Range) -> tuple[str, str]:

@@ -15,7 +15,7 @@ from typing import Any
 import msgspec
 from bijmantra.adapters.postgres.engine import driver_connection
 from bijmantra.adapters.postgres.plans import PLANNED_PER_CALL, planned_per_call
-from bijmantra.adapters.postgres.resource_criteria import CANDIDATES, narrowed, where
+from bijmantra.adapters.postgres.resource_criteria import CANDIDATES, jsonpath, narrowed, where
 from bijmantra.adapters.postgres.resource_criteria import LIVE as _LIVE
 from bijmantra.application.ports.documents import Criteria, DocumentPage
 from bijmantra.kernel import PageRequest
@@ -141,10 +141,6 @@ _LINKING = (
     "linked(value) WHERE jsonb_typeof(linked.value) = 'string' AND linked.value #>> '{{}}' = "
     "ANY(CAST(%(ids)s AS text[]))) ORDER BY db_id"
 )
-
-
-def _jsonpath(link: Sequence[str]) -> str:
-    return "$" + "".join("[*]" if step == "*" else f".{_encode(step).decode()}" for step in link)
 
 
 class PostgresResourceStore:
@@ -325,7 +321,7 @@ class PostgresResourceStore:
         cursor = driver.cursor(binary=True)
         await cursor.execute(
             _LINEAGE,
-            {"entity": entity, "root": root, "link": _jsonpath(link), "generations": generations},
+            {"entity": entity, "root": root, "link": jsonpath(link), "generations": generations},
         )
         return {db_id: _decode(body) for db_id, body in await cursor.fetchall()}
 
@@ -338,7 +334,7 @@ class PostgresResourceStore:
         cursor = driver.cursor(binary=True)
         await cursor.execute(
             _REACHABLE,
-            {"entity": entity, "roots": list(roots), "link": _jsonpath(link)},
+            {"entity": entity, "roots": list(roots), "link": jsonpath(link)},
             prepare=PLANNED_PER_CALL,  # a list of DbIds (ADR 0349, 0353)
         )
         return {db_id: list(linked) for db_id, linked in await cursor.fetchall()}
@@ -352,7 +348,7 @@ class PostgresResourceStore:
         cursor = driver.cursor(binary=True)
         await cursor.execute(
             _LINKING.format(column=column),
-            {"entity": entity, "link": _jsonpath(link), "ids": list(db_ids)},
+            {"entity": entity, "link": jsonpath(link), "ids": list(db_ids)},
             prepare=PLANNED_PER_CALL,  # a list of DbIds (ADR 0349, 0353)
         )
         return [row[0] for row in await cursor.fetchall()]

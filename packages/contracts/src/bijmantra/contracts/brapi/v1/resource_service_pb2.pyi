@@ -177,9 +177,14 @@ class ListResourcesRequest(_message.Message):
     QUERY_FIELD_NUMBER: _builtins.int
     PAGE_FIELD_NUMBER: _builtins.int
     KNOWN_VERSION_FIELD_NUMBER: _builtins.int
+    CONTAINS_FIELD_NUMBER: _builtins.int
     entity: _builtins.str
     known_version: _builtins.int
     """The version of the caller's copy of this page; 0 when it has none."""
+    contains: _builtins.str
+    """The console's search box: a case-insensitive substring of the entity's names, literal
+    text (ADR 0385). Empty: no search. BrAPI routes never set it (BrAPI filters are exact).
+    """
     @_builtins.property
     def query(self) -> _containers.MessageMap[_builtins.str, Global___Values]: ...
     @_builtins.property
@@ -191,10 +196,11 @@ class ListResourcesRequest(_message.Message):
         query: _abc.Mapping[_builtins.str, Global___Values] | None = ...,
         page: Global___PageRequest | None = ...,
         known_version: _builtins.int = ...,
+        contains: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["page", b"page"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["entity", b"entity", "known_version", b"known_version", "page", b"page", "query", b"query"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["contains", b"contains", "entity", b"entity", "known_version", b"known_version", "page", b"page", "query", b"query"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

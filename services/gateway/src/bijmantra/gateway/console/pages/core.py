@@ -1,5 +1,5 @@
 """Programs -> trials -> studies -> observation units, and the locations studies run at: each
-list paged and searchable."""
+list paged and searchable by a part of the name, in any case (ADR 0385)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from bijmantra.application.brapi.name_search import MAX_SEARCH_TERM
 from bijmantra.application.security import Action, Permission
-from bijmantra.gateway.console.paging import document, lists, page_request, rows
+from bijmantra.gateway.console.paging import document, lists, page_request, rows, search_term
 from bijmantra.gateway.console.tables import Column, cells, named, place
 from bijmantra.gateway.console.web import PREFIX, View, view
 from litestar import Request, get
@@ -18,7 +19,6 @@ from litestar.response import Template
 
 CORE = Permission("core", Action.READ)
 PHENOTYPING = Permission("phenotyping", Action.READ)
-MAX_TERM = 200
 
 PROGRAMS = (
     Column("Program", "programName", "/app/programs/{}", "programDbId"),
@@ -58,19 +58,18 @@ UNITS = (
 
 @dataclass(frozen=True)
 class Listing:
-    """A searchable list of one BrAPI entity: its columns and the field the search box matches."""
+    """A searchable list of one BrAPI entity: its columns and what the search box is called."""
 
     entity: str
     columns: tuple[Column, ...]
-    search_key: str
     search_label: str
 
 
-PROGRAM_LIST = Listing("program", PROGRAMS, "programName", "Program name")
-TRIAL_LIST = Listing("trial", TRIALS, "trialName", "Trial name")
-STUDY_LIST = Listing("study", STUDIES, "studyName", "Study name")
-UNIT_LIST = Listing("observationunit", UNITS, "observationUnitName", "Unit name")
-LOCATION_LIST = Listing("location", LOCATIONS, "locationName", "Location name")
+PROGRAM_LIST = Listing("program", PROGRAMS, "Program name contains")
+TRIAL_LIST = Listing("trial", TRIALS, "Trial name contains")
+STUDY_LIST = Listing("study", STUDIES, "Study name contains")
+UNIT_LIST = Listing("observationunit", UNITS, "Unit name contains")
+LOCATION_LIST = Listing("location", LOCATIONS, "Location name contains")
 
 
 async def listing(
@@ -83,12 +82,13 @@ async def listing(
     heading: str,
     **context: Any,
 ) -> Template:
-    """One page of a list: criteria from the route plus the optional search term."""
-    term = request.query_params.get("q", "").strip()[:MAX_TERM]
+    """One page of a list: criteria from the route plus the optional search term, a part of
+    the name in any case; domain-api refuses a term too long (400)."""
+    term = search_term(request)
     query = {"q": term} if term else {}
-    if term:
-        criteria = {**criteria, shown.search_key: [term]}
-    found = await lists(state, page).list(page.token, shown.entity, criteria, page_request(request))
+    found = await lists(state, page).list(
+        page.token, shown.entity, criteria, page_request(request), contains=term
+    )
     listed = rows(found, query)
     return page.render(
         "core/list.html",
@@ -97,8 +97,8 @@ async def listing(
         table=cells(listed.items, shown.columns),
         rows=listed,
         term=term,
-        search_key=shown.search_key,
         search_label=shown.search_label,
+        max_term=MAX_SEARCH_TERM,
         **context,
     )
 

@@ -1,4 +1,5 @@
-"""Germplasm pages: search by name, PUI, synonym or accession number; a germplasm's detail."""
+"""Germplasm pages: search by a part of a name, accession number or synonym in any case, or
+by PUI exactly; a germplasm's detail."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from bijmantra.application.brapi.modules.console_pages import (
     DEFAULT_GENERATIONS,
     MAX_GENERATIONS,
 )
+from bijmantra.application.brapi.name_search import MAX_SEARCH_TERM, checked_term
 from bijmantra.application.security import Action, Permission
 from bijmantra.gateway.console.names import lot_names
-from bijmantra.gateway.console.paging import document, lists, page_request, rows
+from bijmantra.gateway.console.paging import document, lists, page_request, rows, search_term
 from bijmantra.gateway.console.pedigree import BOX_H, BOX_W, ancestry
 from bijmantra.gateway.console.tables import named
 from bijmantra.gateway.console.web import PREFIX, fragment, view
@@ -19,27 +21,36 @@ from litestar.datastructures import State
 from litestar.response import Template
 
 READ = Permission("germplasm", Action.READ)
-MAX_TERM = 200
-# What the search box can look in, as BrAPI filters of /germplasm (exact matches).
-FIELDS = {
-    "germplasmName": "Name",
-    "germplasmPUI": "PUI",
-    "synonym": "Synonym",
-    "accessionNumber": "Accession number",
-}
+NAMES = "names"
+# What the search box can look in: a part of any of the names, or a PUI exactly (BrAPI's
+# /germplasm filter). Links made before ADR 0385 named one name field: they search the names.
+FIELDS = {NAMES: "Name, accession number or synonym", "germplasmPUI": "PUI (exact)"}
 
 
 @get(f"{PREFIX}/germplasm", name="console:germplasm")
 async def search(request: Request[Any, Any, Any], state: State) -> Template:
     page = view(request, READ)
-    field = request.query_params.get("field", "germplasmName")
-    field = field if field in FIELDS else "germplasmName"
-    term = request.query_params.get("q", "").strip()[:MAX_TERM]
-    criteria = {field: [term]} if term else {}
-    found = await lists(state, page).list(page.token, "germplasm", criteria, page_request(request))
+    field = request.query_params.get("field", NAMES)
+    field = field if field in FIELDS else NAMES
+    term = checked_term(search_term(request))
+    exact = {field: [term]} if term and field != NAMES else {}
+    found = await lists(state, page).list(
+        page.token,
+        "germplasm",
+        exact,
+        page_request(request),
+        contains="" if exact else term,
+    )
     query = {"field": field, "q": term} if term else {}
     template = "germplasm/results.html" if fragment(request) else "germplasm/search.html"
-    return page.render(template, fields=FIELDS, field=field, term=term, rows=rows(found, query))
+    return page.render(
+        template,
+        fields=FIELDS,
+        field=field,
+        term=term,
+        max_term=MAX_SEARCH_TERM,
+        rows=rows(found, query),
+    )
 
 
 def _generations(request: Request[Any, Any, Any]) -> int:

@@ -1,4 +1,4 @@
-"""Seed lots: a paged list searchable by lot name, and a lot's page with its transactions,
+"""Seed lots: a paged list searchable by a part of the lot's name, and a lot's page with its transactions,
 which is the only page a lot of crosses (no germplasm) has."""
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ SEED_LOTS = (
     LOCATION,
     Column("Storage", "storageLocation"),
 )
-SEED_LOT_LIST = Listing("seedlot", SEED_LOTS, "seedLotName", "Seed lot name")
+SEED_LOT_LIST = Listing("seedlot", SEED_LOTS, "Seed lot name contains")
 FACTS = (
     *SEED_LOTS[1:],
     Column("Program", "programName", "/app/programs/{}", "programDbId"),

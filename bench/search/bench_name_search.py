@@ -1,0 +1,167 @@
+"""The console's name search under row-level security (ADR 0385): the store's page, whose
+search first asks ``domain.resource_ids_naming`` (the trigram index of migration 0260) for
+candidates, against the same page as a pass over the organization's rows (the same ILIKE
+test, no finder), on the same rows in the same run; and, for one name, against BrAPI's exact
+``germplasmName`` filter.
+
+Two organizations each hold ``BENCH_SEARCH_ROWS`` germplasm documents (default 100,000)
+named ``IR<n>`` with an accession number and a synonym, seeded by SQL on a PostgreSQL 16 of
+the bench's own; every case is timed on each side in interleaved rounds (``BENCH_ROUNDS``,
+default 5; median), as the domain-api role with the organization set, as a console page of
+25 with its total count. A ratio below 1 means the index is cheaper. Writes
+``bench/results/name_search.json``.
+
+    uv run python -m bench.search.bench_name_search
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import platform
+import statistics
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from bijmantra.adapters.postgres import create_engine, unit_of_work_factory
+from bijmantra.adapters.postgres.resource_criteria import where
+from bijmantra.application.brapi.name_search import name_contains
+from bijmantra.application.ports.documents import Criteria
+from bijmantra.kernel import PageRequest, TenantId
+from bijmantra.testkit.provision import provision
+from bijmantra.testkit.servers import LocalPostgres
+
+from bench.schema.bench_schema import write_result
+
+ROWS = int(os.environ.get("BENCH_SEARCH_ROWS", "100000"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
+PAGE = PageRequest(0, 25)
+_ENTITY = "germplasm"
+_SEED = (
+    "INSERT INTO domain.resources (tenant_id, entity, db_id, document, body) SELECT %(t)s, "
+    "'germplasm', 'g-' || lpad(g::text, 8, '0'), d, convert_to(d::text, 'UTF8') FROM ("
+    "SELECT g, jsonb_build_object('germplasmDbId', 'g-' || g, 'germplasmName', 'IR' || g, "
+    "'accessionNumber', 'IRGC ' || (g * 7), 'synonyms', jsonb_build_array(jsonb_build_object("
+    "'synonym', 'Line ' || g || ' of the breeding program', 'type', 'local')), "
+    "'commonCropName', 'Rice', 'genus', 'Oryza', 'species', 'sativa', "
+    "'additionalInfo', jsonb_build_object('note', repeat('x', 300))) d "
+    "FROM generate_series(1, %(n)s) g) s"
+)
+CASES = {
+    "one name (ir64123)": "ir64123",
+    "inside names (4123, ~20)": "4123",
+    "1 % (ir99)": "ir99",
+    "11 % (ir1)": "ir1",
+    "no match": "nerica",
+    "two characters (ir, all)": "ir",
+}
+
+
+def _statement(criteria: Criteria) -> tuple[str, dict[str, Any]]:
+    """The page statement with the exact tests alone, no finder: the RLS pass."""
+    params: dict[str, Any] = {"entity": _ENTITY, "limit": PAGE.page_size, "offset": PAGE.offset}
+    test, _ = where(criteria, params)
+    return (
+        f"SELECT (SELECT count(*) FROM domain.resources WHERE {test}), p.n, p.bodies FROM ("
+        "SELECT count(*) AS n, string_agg(body, '\\x2c'::bytea ORDER BY db_id) AS bodies FROM ("
+        f"SELECT db_id, body FROM domain.resources WHERE {test} "
+        "ORDER BY db_id LIMIT %(limit)s OFFSET %(offset)s) s) p",
+        params,
+    )
+
+
+def seed(owner_url: str) -> TenantId:
+    ours, theirs = uuid.uuid4(), uuid.uuid4()
+    with psycopg.connect(owner_url) as conn:
+        for tenant in (theirs, ours):  # ours last: its rows are not the first of the heap
+            conn.execute(_SEED, {"t": tenant, "n": ROWS})
+        conn.commit()
+        conn.autocommit = True
+        conn.execute("VACUUM ANALYZE domain.resources")
+    return TenantId(ours)
+
+
+async def _timed_page(factory: Any, tenant: TenantId, criteria: Criteria) -> tuple[float, int]:
+    started = time.perf_counter()
+    async with factory(tenant) as uow:
+        page = await uow.resources.page(_ENTITY, criteria, PAGE)
+    return time.perf_counter() - started, page.total_count
+
+
+async def measure(domain_url: str, tenant: TenantId) -> dict[str, Any]:
+    engine = create_engine(domain_url, pool_size=1)
+    factory = unit_of_work_factory(engine, source="bench")
+    sides = ("pass", "index")
+    times: dict[str, dict[str, list[float]]] = {n: {s: [] for s in sides} for n in CASES}
+    exact: dict[str, list[float]] = {"exact filter": [], "index": []}
+    counts: dict[str, int] = {}
+    with psycopg.connect(domain_url, autocommit=True) as conn:
+        conn.execute("SELECT set_config('app.tenant_id', %s, false)", (str(tenant),))
+        for _ in range(ROUNDS):
+            for name, term in CASES.items():
+                criteria = (name_contains(_ENTITY, term),)
+                statement, params = _statement(criteria)
+                started = time.perf_counter()
+                before = conn.execute(statement, params, prepare=False).fetchone()
+                times[name]["pass"].append(time.perf_counter() - started)
+                took, counts[name] = await _timed_page(factory, tenant, criteria)
+                times[name]["index"].append(took)
+                assert before is not None and before[0] == counts[name], name
+            took, found = await _timed_page(factory, tenant, (({"germplasmName": "IR64123"},),))
+            exact["exact filter"].append(took)
+            assert found == 1
+            took, _ = await _timed_page(factory, tenant, (name_contains(_ENTITY, "IR64123"),))
+            exact["index"].append(took)
+    await engine.dispose()
+    cases = {}
+    for name, timed in times.items():
+        before, after = (statistics.median(timed[s]) * 1000 for s in sides)
+        cases[name] = {
+            "matches": counts[name],
+            "pass_ms": round(before, 2),
+            "index_ms": round(after, 2),
+            "ratio_index_to_pass": round(after / before, 3),
+        }
+        print(f"  {name:<28} {before:9.2f} ms -> {after:9.2f} ms  x{after / before:.3f}")
+    filtered, searched = (statistics.median(exact[s]) * 1000 for s in exact)
+    print(f"  exact filter {filtered:.2f} ms, contains {searched:.2f} ms x{searched / filtered:.3f}")
+    cases["one name, against the exact filter"] = {
+        "exact_ms": round(filtered, 2),
+        "index_ms": round(searched, 2),
+        "ratio_index_to_exact": round(searched / filtered, 3),
+    }
+    return cases
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory(prefix="bench-search-") as work:
+        postgres = LocalPostgres(Path(work) / "pgdata")
+        database = provision(postgres.start())
+        try:
+            tenant = seed(database.owner_url)
+            cases = asyncio.run(measure(database.domain_url, tenant))
+        finally:
+            postgres.stop()
+    write_result(
+        "name_search.json",
+        {
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "load_average": os.getloadavg()[0],
+            "rows_per_organization": ROWS,
+            "organizations": 2,
+            "rounds": ROUNDS,
+            "page_size": PAGE.page_size,
+            "baseline": "the same page as a pass over the organization's rows (no finder), "
+            "same run, same role; and BrAPI's exact germplasmName filter for one name",
+            "cases": cases,
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()
