@@ -64,9 +64,7 @@ def organizations(database: ProvisionedDatabase) -> tuple[TenantId, TenantId]:
 async def _found(engine: AsyncEngine, tenant: TenantId, entity: str, term: str) -> list[str]:
     factory = unit_of_work_factory(engine, source="test")
     async with factory(tenant) as uow:
-        page = await uow.resources.page(
-            entity, (name_contains(entity, term),), PageRequest(0, 100)
-        )
+        page = await uow.resources.page(entity, (name_contains(entity, term),), PageRequest(0, 100))
     found: list[dict[str, Any]] = msgspec.json.decode(page.documents)
     assert page.total_count == len(found)
     return sorted(str(d.get("germplasmName") or d.get("locationName")) for d in found)

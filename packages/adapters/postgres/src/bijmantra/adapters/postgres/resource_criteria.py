@@ -16,7 +16,7 @@ at hand.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 from bijmantra.application.ports.documents import Contains, Criteria, Range
@@ -26,6 +26,18 @@ LIVE = "deleted_at IS NULL"
 CANDIDATES = 10_000
 # Shorter terms hold no trigram for the name index (migration 0260) to look up.
 GRAM = 3
+# The name finder rechecks each candidate's names (a few times dearer per row than the pass
+# tests one), so it gives up sooner: past this many, the pass is the cheaper read (ADR 0385).
+NAME_CANDIDATES = 2_000
+
+
+class Finder(NamedTuple):
+    """A finder's call and the most DbIds worth reading by key from it."""
+
+    call: str
+    cap: int
+
+
 # A name holding the term, in any case; the term's wildcards escaped (``like_pattern``).
 _NAMED = (
     "EXISTS (SELECT FROM unnest(CAST({paths} AS jsonpath[])) AS p(path) CROSS JOIN LATERAL "
@@ -38,7 +50,7 @@ def bind(name: str) -> str:
     return f"%({name})s"
 
 
-def where(criteria: Criteria, params: dict[str, Any], prefix: str = "") -> tuple[str, list[str]]:
+def where(criteria: Criteria, params: dict[str, Any], prefix: str = "") -> tuple[str, list[Finder]]:
     """The exact test of every criterion, and a finder call per containment.
 
     One array parameter per criterion, however many alternatives it lists: 66,000 DbIds
@@ -46,7 +58,7 @@ def where(criteria: Criteria, params: dict[str, Any], prefix: str = "") -> tuple
     text that changes with the count. ``prefix`` names the parameters of one of several
     WHEREs of a statement."""
     clauses = [f"entity = {bind('entity')}", LIVE]
-    finders = []
+    finders: list[Finder] = []
     for i, criterion in enumerate(criteria):
         c, v = f"{prefix}c{i}", f"{prefix}v{i}"
         if isinstance(criterion, Contains):
@@ -55,9 +67,8 @@ def where(criteria: Criteria, params: dict[str, Any], prefix: str = "") -> tuple
             clauses.append(_NAMED.format(paths=bind(c), pattern=bind(v)))
             if len(criterion.term) >= GRAM:
                 params[f"{c}t"] = criterion.term
-                finders.append(
-                    f"domain.resource_ids_naming({bind('entity')}, {bind(f'{c}t')}, {bind(v)})"
-                )
+                call = f"domain.resource_ids_naming({bind('entity')}, {bind(f'{c}t')}, {bind(v)})"
+                finders.append(Finder(call, NAME_CANDIDATES))
             continue
         if isinstance(criterion, Range):
             params[c], params[v] = _range_path(criterion)
@@ -68,16 +79,17 @@ def where(criteria: Criteria, params: dict[str, Any], prefix: str = "") -> tuple
             continue
         params[c] = [_encode(fragment).decode() for fragment in criterion]
         clauses.append(f"document @> ANY(CAST({bind(c)} AS jsonb[]))")
-        finders.append(
-            f"domain.resource_ids_containing({bind('entity')}, CAST({bind(c)} AS jsonb[]))"
-        )
+        call = f"domain.resource_ids_containing({bind('entity')}, CAST({bind(c)} AS jsonb[]))"
+        finders.append(Finder(call, CANDIDATES))
     return " AND ".join(clauses), finders
 
 
-def narrowed(test: str, answers: list[list[str]], params: dict[str, Any], prefix: str) -> str:
-    """``test`` limited to the DbIds every complete finder answer holds (at most
-    ``CANDIDATES``), or as it is when every answer was cut short."""
-    complete = [set(ids) for ids in answers if len(ids) <= CANDIDATES]
+def narrowed(
+    test: str, answers: list[tuple[list[str], int]], params: dict[str, Any], prefix: str
+) -> str:
+    """``test`` limited to the DbIds every complete finder answer holds (at most its
+    finder's cap), or as it is when every answer was cut short."""
+    complete = [set(ids) for ids, cap in answers if len(ids) <= cap]
     if not complete:
         return test
     params[f"{prefix}ids"] = sorted(set.intersection(*complete))

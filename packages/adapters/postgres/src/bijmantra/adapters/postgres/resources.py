@@ -15,8 +15,8 @@ from typing import Any
 import msgspec
 from bijmantra.adapters.postgres.engine import driver_connection
 from bijmantra.adapters.postgres.plans import PLANNED_PER_CALL, planned_per_call
-from bijmantra.adapters.postgres.resource_criteria import CANDIDATES, jsonpath, narrowed, where
 from bijmantra.adapters.postgres.resource_criteria import LIVE as _LIVE
+from bijmantra.adapters.postgres.resource_criteria import jsonpath, narrowed, where
 from bijmantra.application.ports.documents import Criteria, DocumentPage
 from bijmantra.kernel import PageRequest
 from bijmantra.kernel.pagination import MAX_PAGE_BYTES, page_too_large
@@ -205,22 +205,22 @@ class PostgresResourceStore:
         self, each: Sequence[tuple[Criteria, str]], params: dict[str, Any]
     ) -> list[str]:
         """The WHERE of each criteria, narrowed to the finder's candidates (ADR 0351): one
-        round trip asks each containment's finder for at most CANDIDATES + 1 DbIds (LIMIT
-        without ORDER BY: fewer means all of them), then the caller's statement is planned
+        round trip asks each finder for at most its cap + 1 DbIds (LIMIT without ORDER BY:
+        fewer means all of them), then the caller's statement is planned
         for them (never prepared: a list of DbIds, ADR 0349, 0353)."""
         built = [(where(criteria, params, prefix), prefix) for criteria, prefix in each]
         finders = [
-            f"SELECT {n}, ARRAY(SELECT {call} LIMIT {CANDIDATES + 1})"
+            f"SELECT {n}, {finder.cap}, ARRAY(SELECT {finder.call} LIMIT {finder.cap + 1})"
             for n, ((_, calls), _) in enumerate(built)
-            for call in calls
+            for finder in calls
         ]
-        candidates: dict[int, list[list[str]]] = {}
+        candidates: dict[int, list[tuple[list[str], int]]] = {}
         if finders:
             driver = await driver_connection(self._connection)
             cursor = driver.cursor(binary=True)
             await cursor.execute(" UNION ALL ".join(finders), params)
-            for n, ids in await cursor.fetchall():
-                candidates.setdefault(n, []).append(ids)
+            for n, cap, ids in await cursor.fetchall():
+                candidates.setdefault(n, []).append((ids, cap))
         return [
             narrowed(test, candidates.get(n, []), params, prefix)
             for n, ((test, _), prefix) in enumerate(built)

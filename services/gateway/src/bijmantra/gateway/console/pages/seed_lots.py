@@ -1,5 +1,5 @@
-"""Seed lots: a paged list searchable by a part of the lot's name, and a lot's page with its transactions,
-which is the only page a lot of crosses (no germplasm) has."""
+"""Seed lots: a paged list searchable by a part of the lot's name, and a lot's page with its
+transactions, which is the only page a lot of crosses (no germplasm) has."""
 
 from __future__ import annotations
 
