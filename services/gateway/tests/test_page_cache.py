@@ -26,13 +26,15 @@ class VersionedDomain:
         page: PageRequest,
         *,
         known_version: int,
+        contains: str = "",
     ) -> DocumentPage | None:
         self.calls.append((token, entity, known_version))
         version = self.versions.get((token, entity), 0)
         if known_version and known_version == version:
             return None
         self.pages_sent += 1
-        body = f'[{{"v":{version},"q":"{sorted(query.items())}","p":{page.page}}}]'.encode()
+        body = f'[{{"v":{version},"q":"{sorted(query.items())}{contains}","p":{page.page}}}]'
+        body = body.encode()
         return DocumentPage(body + b" " * 100, 1, 1, page, version=version)
 
 
@@ -63,8 +65,10 @@ async def test_pages_are_kept_per_organization_query_and_page() -> None:
     await cache.list("b", TENANT_B, "germplasm", {}, PageRequest(0, 10))
     await cache.list("a", TENANT_A, "germplasm", {"commonCropName": ["Rice"]}, PageRequest(0, 10))
     await cache.list("a", TENANT_A, "germplasm", {}, PageRequest(1, 10))
-    assert [known for _, _, known in domain.calls] == [0, 0, 0, 0]  # nothing shared
-    assert domain.pages_sent == 4
+    searched = await cache.list("a", TENANT_A, "germplasm", {}, PageRequest(0, 10), contains="ir")
+    assert [known for _, _, known in domain.calls] == [0, 0, 0, 0, 0]  # nothing shared
+    assert domain.pages_sent == 5
+    assert b"ir" in searched.documents  # the search box's page, not the unsearched one
 
 
 async def test_unversioned_and_oversized_pages_are_never_kept_and_old_pages_are_evicted() -> None:
