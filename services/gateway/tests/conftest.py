@@ -16,6 +16,7 @@ from typing import Any
 import grpc
 import httpx
 import pytest
+from bijmantra.application.brapi.name_search import MAX_SEARCH_TERM
 from bijmantra.application.console.sessions import ConsoleSession, secret_key
 from bijmantra.application.protection.ratelimit import RateLimiter
 from bijmantra.domain_api.bootstrap import DomainAdapters
@@ -97,10 +98,11 @@ class GatewayOnFakes:
     async def odd_searches_find_nothing(
         self, cookies: dict[str, str], path: str, near: str
     ) -> None:
-        """Markup, SQL, wildcards, overlong terms and ``near`` padded past the search box's
-        200 characters find nothing on ``/app/<path>``, and the box shows what was kept."""
-        odd = "<script>alert(1)</script>%' OR 1=1 --\u202e名\U0001f33d" * 500
-        for term in (odd, near + " " * 5000 + "x", "%", "_", "*"):
+        """Markup, SQL and wildcards find nothing on ``/app/<path>`` (a ``%`` or ``_`` means
+        itself, ADR 0385) and the box shows the term; a term past the box's bound, even one
+        starting with ``near`` (a name listed there), is a 400 page that says so."""
+        odd = "<script>alert(1)</script>%' OR 1=1 --\u202e名\U0001f33d"
+        for term in (odd, "%", "_", "*"):
             found = await self.client.get(
                 f"/app/{path}", params={"q": term, "page": "-1"}, cookies=cookies
             )
@@ -108,7 +110,12 @@ class GatewayOnFakes:
             assert "0 in all" in found.text
             assert "<script>alert" not in found.text
             [kept] = re.findall(r'<input id="q" name="q" type="search" value="([^"]*)"', found.text)
-            assert html.unescape(kept) == term.strip()[:200]
+            assert html.unescape(kept) == term
+        for term in (odd * 500, near + " " * 5000 + "x"):
+            found = await self.client.get(f"/app/{path}", params={"q": term}, cookies=cookies)
+            assert found.status_code == 400, term[:40]
+            assert f"at most {MAX_SEARCH_TERM} characters" in found.text
+            assert "<script>alert" not in found.text
 
     async def partner(self, token: str, name: str = "KARI", country: str = "KE") -> str:
         """A new research-institute partner with one contact, through the API; its id."""

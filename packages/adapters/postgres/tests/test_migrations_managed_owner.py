@@ -79,4 +79,5 @@ def test_migrations_reach_head_as_an_owner_that_is_not_a_superuser(cluster: str)
     assert finders == [
         ("audit_positions_of", "bijmantra_audit_finder", False),
         ("resource_ids_containing", "bijmantra_resource_finder", False),
+        ("resource_ids_naming", "bijmantra_resource_finder", False),
     ]
