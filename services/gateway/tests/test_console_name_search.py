@@ -80,6 +80,8 @@ async def test_germplasm_is_found_by_a_part_of_a_name_accession_or_synonym(
         assert await found("q=ir64-b") == []  # the other organization's
         assert await found("field=germplasmPUI&q=urn:ir64") == ["IR64"]
         assert await found("field=germplasmPUI&q=urn:ir") == []  # a PUI matches exactly
+        assert await found("field=accessionNumber&q=IRGC 117") == ["100% pure"]
+        assert await found("field=accessionNumber&q=irgc") == []
         assert await found("field=germplasmName&q=ir8") == ["IR8"]  # links before 0385
 
         their = await on.client.get(

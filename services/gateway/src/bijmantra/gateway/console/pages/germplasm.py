@@ -22,9 +22,14 @@ from litestar.response import Template
 
 READ = Permission("germplasm", Action.READ)
 NAMES = "names"
-# What the search box can look in: a part of any of the names, or a PUI exactly (BrAPI's
-# /germplasm filter). Links made before ADR 0385 named one name field: they search the names.
-FIELDS = {NAMES: "Name, accession number or synonym", "germplasmPUI": "PUI (exact)"}
+# What the search box can look in: a part of any name in any case (ADR 0385), or a PUI or an
+# accession number exactly (BrAPI's /germplasm filters: a genebank's lookup of one accession).
+# Links made before 0385 naming germplasmName or synonym search the names.
+FIELDS = {
+    NAMES: "Name, accession number or synonym",
+    "germplasmPUI": "PUI (exact)",
+    "accessionNumber": "Accession number (exact)",
+}
 
 
 @get(f"{PREFIX}/germplasm", name="console:germplasm")
