@@ -20,6 +20,7 @@ import statistics
 import tempfile
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -65,10 +66,12 @@ CASES: dict[str, Criteria] = {
 }
 
 
-def baseline(criteria: Criteria) -> tuple[str, dict[str, Any]]:
+def baseline(
+    criteria: Criteria, entity: str = _ENTITY, page: PageRequest = PAGE
+) -> tuple[str, dict[str, Any]]:
     """The page statement as the store ran it before ADR 0351: the exact tests alone (its
     ``_where`` then, ``resource_criteria.where`` now), without the finder's candidates."""
-    params: dict[str, Any] = {"entity": _ENTITY, "limit": PAGE.page_size, "offset": PAGE.offset}
+    params: dict[str, Any] = {"entity": entity, "limit": page.page_size, "offset": page.offset}
     test, _ = where(criteria, params)
     return (
         f"SELECT (SELECT count(*) FROM domain.resources WHERE {test}), p.n, p.bodies FROM ("
@@ -79,11 +82,13 @@ def baseline(criteria: Criteria) -> tuple[str, dict[str, Any]]:
     )
 
 
-def seed(owner_url: str) -> TenantId:
+def seed(owner_url: str, statement: str = _SEED, rows: int = ROWS) -> TenantId:
+    """Two organizations' rows by ``statement`` (``%(t)s`` the organization, ``%(n)s`` the
+    rows); ours, the one measured."""
     ours, theirs = uuid.uuid4(), uuid.uuid4()
     with psycopg.connect(owner_url) as conn:
         for tenant in (theirs, ours):  # ours last: its rows are not the first of the heap
-            conn.execute(_SEED, {"t": tenant, "n": ROWS})
+            conn.execute(statement, {"t": tenant, "n": rows})
         conn.commit()
         conn.autocommit = True
         conn.execute("VACUUM ANALYZE domain.resources")
@@ -124,27 +129,46 @@ async def measure(domain_url: str, tenant: TenantId) -> dict[str, Any]:
     return cases
 
 
-def main() -> None:
-    with tempfile.TemporaryDirectory(prefix="bench-filters-") as work:
+Measure = Callable[[str, TenantId], Awaitable[dict[str, Any]]]
+
+
+def measured_and_written(
+    result: str, statement: str, rows: int, measure: Measure, facts: dict[str, Any]
+) -> None:
+    """``measure(domain_url, ours)`` on a PostgreSQL of the bench's own holding two
+    organizations seeded by ``statement``; its cases written to ``result`` with ``facts``."""
+    with tempfile.TemporaryDirectory(prefix="bench-rls-") as work:
         postgres = LocalPostgres(Path(work) / "pgdata")
         database = provision(postgres.start())
         try:
-            tenant = seed(database.owner_url)
+            tenant = seed(database.owner_url, statement, rows)
             cases = asyncio.run(measure(database.domain_url, tenant))
         finally:
             postgres.stop()
     write_result(
-        "filters.json",
+        result,
         {
             "platform": platform.platform(),
             "python": platform.python_version(),
             "load_average": os.getloadavg()[0],
-            "rows_per_organization": ROWS,
+            "rows_per_organization": rows,
             "organizations": 2,
+            **facts,
+            "cases": cases,
+        },
+    )
+
+
+def main() -> None:
+    measured_and_written(
+        "filters.json",
+        _SEED,
+        ROWS,
+        measure,
+        {
             "rounds": ROUNDS,
             "page_size": PAGE.page_size,
             "baseline": "the page statement of the store before ADR 0351, same run, same role",
-            "cases": cases,
         },
     )
 

@@ -16,26 +16,18 @@ default 5; median), as the domain-api role with the organization set, as a conso
 
 from __future__ import annotations
 
-import asyncio
 import os
-import platform
 import statistics
-import tempfile
 import time
-import uuid
-from pathlib import Path
 from typing import Any
 
 import psycopg
 from bijmantra.adapters.postgres import create_engine, unit_of_work_factory
-from bijmantra.adapters.postgres.resource_criteria import where
 from bijmantra.application.brapi.name_search import name_contains
 from bijmantra.application.ports.documents import Criteria
 from bijmantra.kernel import PageRequest, TenantId
-from bijmantra.testkit.provision import provision
-from bijmantra.testkit.servers import LocalPostgres
 
-from bench.schema.bench_schema import write_result
+from bench.filters.bench_filters import baseline, measured_and_written
 
 ROWS = int(os.environ.get("BENCH_SEARCH_ROWS", "100000"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
@@ -54,36 +46,12 @@ _SEED = (
 ONE = f"IR{ROWS * 2 // 3 + 1}"  # a name no other name holds (below 10 x ROWS)
 CASES = {
     "one name": ONE.lower(),
-    "inside names (4123, ~20)": "4123",
+    "inside names (4123)": "4123",
     "1 % (ir99)": "ir99",
     "11 % (ir1)": "ir1",
     "no match": "nerica",
     "two characters (ir, all)": "ir",
 }
-
-
-def _statement(criteria: Criteria) -> tuple[str, dict[str, Any]]:
-    """The page statement with the exact tests alone, no finder: the RLS pass."""
-    params: dict[str, Any] = {"entity": _ENTITY, "limit": PAGE.page_size, "offset": PAGE.offset}
-    test, _ = where(criteria, params)
-    return (
-        f"SELECT (SELECT count(*) FROM domain.resources WHERE {test}), p.n, p.bodies FROM ("
-        "SELECT count(*) AS n, string_agg(body, '\\x2c'::bytea ORDER BY db_id) AS bodies FROM ("
-        f"SELECT db_id, body FROM domain.resources WHERE {test} "
-        "ORDER BY db_id LIMIT %(limit)s OFFSET %(offset)s) s) p",
-        params,
-    )
-
-
-def seed(owner_url: str) -> TenantId:
-    ours, theirs = uuid.uuid4(), uuid.uuid4()
-    with psycopg.connect(owner_url) as conn:
-        for tenant in (theirs, ours):  # ours last: its rows are not the first of the heap
-            conn.execute(_SEED, {"t": tenant, "n": ROWS})
-        conn.commit()
-        conn.autocommit = True
-        conn.execute("VACUUM ANALYZE domain.resources")
-    return TenantId(ours)
 
 
 async def _timed_page(factory: Any, tenant: TenantId, criteria: Criteria) -> tuple[float, int]:
@@ -105,7 +73,7 @@ async def measure(domain_url: str, tenant: TenantId) -> dict[str, Any]:
         for _ in range(ROUNDS):
             for name, term in CASES.items():
                 criteria = (name_contains(_ENTITY, term),)
-                statement, params = _statement(criteria)
+                statement, params = baseline(criteria, _ENTITY, PAGE)
                 started = time.perf_counter()
                 before = conn.execute(statement, params, prepare=False).fetchone()
                 times[name]["pass"].append(time.perf_counter() - started)
@@ -142,27 +110,16 @@ async def measure(domain_url: str, tenant: TenantId) -> dict[str, Any]:
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory(prefix="bench-search-") as work:
-        postgres = LocalPostgres(Path(work) / "pgdata")
-        database = provision(postgres.start())
-        try:
-            tenant = seed(database.owner_url)
-            cases = asyncio.run(measure(database.domain_url, tenant))
-        finally:
-            postgres.stop()
-    write_result(
+    measured_and_written(
         "name_search.json",
+        _SEED,
+        ROWS,
+        measure,
         {
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-            "load_average": os.getloadavg()[0],
-            "rows_per_organization": ROWS,
-            "organizations": 2,
             "rounds": ROUNDS,
             "page_size": PAGE.page_size,
             "baseline": "the same page as a pass over the organization's rows (no finder), "
             "same run, same role; and BrAPI's exact germplasmName filter for one name",
-            "cases": cases,
         },
     )
 

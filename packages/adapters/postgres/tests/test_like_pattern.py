@@ -11,10 +11,7 @@ from bijmantra.adapters.postgres.resource_criteria import like_pattern
 def _like(pattern: str, text: str) -> bool:
     """ILIKE as PostgreSQL reads a pattern with the backslash escape, for checking here."""
     parts = re.findall(r"\\.|%|_|.", pattern[1:-1], flags=re.S)
-    assert pattern.startswith("%") and pattern.endswith("%")
-    regex = "".join(
-        ".*" if p == "%" else "." if p == "_" else re.escape(p[-1]) for p in parts
-    )
+    regex = "".join(".*" if p == "%" else "." if p == "_" else re.escape(p[-1]) for p in parts)
     return re.search(regex, text, flags=re.I | re.S) is not None
 
 

@@ -15,7 +15,11 @@ import pytest
 from bijmantra.adapters.postgres import unit_of_work_factory
 from bijmantra.application.brapi.name_search import SEARCHED_NAMES, name_contains
 from bijmantra.kernel import PageRequest, TenantId
-from bijmantra.testkit.definers import assert_only_the_domain_role_executes, migrated_down
+from bijmantra.testkit.definers import (
+    assert_only_the_domain_role_executes,
+    migrated_down,
+    seed_documents,
+)
 from bijmantra.testkit.provision import ProvisionedDatabase
 from bijmantra.testkit.statements import Recording
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -36,14 +40,8 @@ GERMPLASM = {
 
 
 def _seed(owner_url: str, tenant: uuid.UUID, entity: str, documents: dict[str, Any]) -> None:
+    seed_documents(owner_url, tenant, entity, documents)
     with psycopg.connect(owner_url) as conn:
-        for db_id, document in documents.items():
-            encoded = msgspec.json.encode(document).decode()
-            conn.execute(
-                "INSERT INTO domain.resources (tenant_id, entity, db_id, document, body) VALUES "
-                "(%s, %s, %s, CAST(%s AS jsonb), convert_to(%s, 'UTF8'))",
-                (tenant, entity, db_id, encoded, encoded),
-            )
         conn.execute(
             "UPDATE domain.resources SET deleted_at = now() "
             "WHERE tenant_id = %s AND entity = %s AND db_id = 'gone'",

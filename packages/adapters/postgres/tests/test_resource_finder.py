@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from typing import Any
 
-import msgspec
 import psycopg
 import pytest
 from bijmantra.adapters.postgres import unit_of_work_factory
@@ -20,6 +18,7 @@ from bijmantra.testkit.definers import (
     assert_only_the_domain_role_executes,
     assert_role_confined,
     migrated_down,
+    seed_documents,
 )
 from bijmantra.testkit.provision import ProvisionedDatabase
 from bijmantra.testkit.statements import Recording
@@ -31,17 +30,6 @@ FIND = "SELECT id FROM domain.resource_ids_containing(%s, CAST(%s AS jsonb[])) i
 SAME = ['{"studyDbId": "s1"}']
 
 
-def _seed(owner_url: str, tenant: uuid.UUID, entity: str, documents: dict[str, Any]) -> None:
-    with psycopg.connect(owner_url) as conn:
-        for db_id, document in documents.items():
-            encoded = msgspec.json.encode(document).decode()
-            conn.execute(
-                "INSERT INTO domain.resources (tenant_id, entity, db_id, document, body) VALUES "
-                "(%s, %s, %s, CAST(%s AS jsonb), convert_to(%s, 'UTF8'))",
-                (tenant, entity, db_id, encoded, encoded),
-            )
-
-
 @pytest.fixture
 def two_organizations(database: ProvisionedDatabase) -> tuple[uuid.UUID, uuid.UUID, str]:
     """Two organizations holding the same DbIds with the same documents of a fresh entity;
@@ -50,8 +38,8 @@ def two_organizations(database: ProvisionedDatabase) -> tuple[uuid.UUID, uuid.UU
     documents = {f"d{i}": {"studyDbId": "s1", "n": i} for i in range(5)}
     documents["gone"] = {"studyDbId": "s1"}
     for tenant in (ours, theirs):
-        _seed(database.owner_url, tenant, entity, documents)
-    _seed(database.owner_url, theirs, entity, {"theirs": {"studyDbId": "s1"}})
+        seed_documents(database.owner_url, tenant, entity, documents)
+    seed_documents(database.owner_url, theirs, entity, {"theirs": {"studyDbId": "s1"}})
     with psycopg.connect(database.owner_url) as conn:
         conn.execute(
             "UPDATE domain.resources SET deleted_at = now() WHERE entity = %s AND db_id = 'gone'",
@@ -140,7 +128,7 @@ def organization(database: ProvisionedDatabase) -> tuple[TenantId, TenantId, str
     ours, theirs, entity = uuid.uuid4(), uuid.uuid4(), f"finder-{uuid.uuid4().hex[:8]}"
     narrow = {f"n{i}": {"studyDbId": "narrow", "value": i, "tag": i % 2} for i in range(6)}
     for tenant in (ours, theirs):
-        _seed(database.owner_url, tenant, entity, narrow)
+        seed_documents(database.owner_url, tenant, entity, narrow)
         with psycopg.connect(database.owner_url) as conn:
             conn.execute(
                 "INSERT INTO domain.resources (tenant_id, entity, db_id, document, body) "

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import msgspec
 import psycopg
 import pytest
 from alembic import command
@@ -99,3 +100,18 @@ def migrated_down(database: ProvisionedDatabase, revision: str, previous: str) -
     finally:
         with psycopg.connect(database.owner_url, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def seed_documents(
+    owner_url: str, tenant: uuid.UUID, entity: str, documents: dict[str, Any]
+) -> None:
+    """``documents`` (DbId -> document) of ``entity`` in ``tenant``, written as the owner:
+    the rows a finder's test reads past row-level security."""
+    with psycopg.connect(owner_url) as conn:
+        for db_id, document in documents.items():
+            encoded = msgspec.json.encode(document).decode()
+            conn.execute(
+                "INSERT INTO domain.resources (tenant_id, entity, db_id, document, body) VALUES "
+                "(%s, %s, %s, CAST(%s AS jsonb), convert_to(%s, 'UTF8'))",
+                (tenant, entity, db_id, encoded, encoded),
+            )
