@@ -20,7 +20,8 @@ import httpx
 import pytest
 from argon2 import PasswordHasher
 from bijmantra.adapters.postgres import create_engine
-from bijmantra.adapters.postgres.identity import register_member
+from bijmantra.adapters.postgres.identity import register_client, register_member
+from bijmantra.application.tenancy.tokens import hash_secret
 from bijmantra.devstack.stack import DevStack
 
 pytestmark = [pytest.mark.e2e]
@@ -535,3 +536,52 @@ def test_huge_and_deep_input_is_a_4xx_and_changes_nothing(
     browser = console(stack, first["admin"])
     huge = browser.form("/app/partners", "name=" + "x" * (129 * 1024))
     assert huge.status_code == 413, huge.status_code
+
+
+def test_an_organizations_machine_client_stays_in_its_organization_and_scope(
+    stack: DevStack, first: dict[str, str], stranger: str
+) -> None:
+    """An organization's own client (``client_credentials``, a viewer's role, scope
+    ``brapi``): naming another organization is ``unauthorized_client``, asking for more scope
+    ``invalid_scope``; its token reads its organization, writes nothing, and acts as no
+    person (no account, no organization founded)."""
+    assert stack.database is not None
+    client_id, secret = f"r15-{uuid.uuid4().hex[:8]}", "r15-secret-" + "x" * 40
+
+    async def registered() -> None:
+        engine = create_engine(stack.database.identity_url)
+        try:
+            await register_client(
+                engine,
+                client_id=client_id,
+                name="r15 scanner",
+                tenant_id=uuid.UUID(first["id"]),
+                secret_hash=hash_secret(secret),
+                grant_types=["client_credentials"],
+                scope="brapi",
+                roles=["viewer"],
+            )
+        finally:
+            await engine.dispose()
+
+    asyncio.run(registered())
+    theirs = sign_in(stack, stranger).json()["data"]["organization_id"]
+
+    def token(**asked: str) -> httpx.Response:
+        body = {"grant_type": "client_credentials", **asked}
+        url = f"{stack.gateway_url}/oauth/token"
+        return httpx.post(url, data=body, auth=(client_id, secret), timeout=30)
+
+    assert token(organization_id=theirs).json()["error"] == "unauthorized_client"
+    assert token(scope="brapi openid").json()["error"] == "invalid_scope"
+    issued = token()
+    assert issued.status_code == 200, issued.text
+    assert claims(issued.json()["access_token"])["tid"] == first["id"]
+    bearer = {"Authorization": f"Bearer {issued.json()['access_token']}"}
+    with httpx.Client(base_url=stack.gateway_url, headers=bearer, timeout=30) as machine:
+        assert machine.get("/brapi/v2/germplasm").status_code == 200
+        write = [{"germplasmName": "r15 machine", "commonCropName": "Rice"}]
+        assert machine.post("/brapi/v2/germplasm", json=write).status_code == 403
+        assert machine.get("/api/v1/users/me").status_code == 403
+        founded = machine.post("/api/v1/organizations", json={"name": "r15 by a machine"})
+        assert founded.status_code == 403
