@@ -70,6 +70,16 @@ async def stream_bytes(js: JetStreamContext, organization: object) -> int:
     return (await js.stream_info(organization_stream(str(organization)))).state.bytes
 
 
+async def settled(js: JetStreamContext, organization: object, expected: int) -> int:
+    """What the organization's stream holds once it holds ``expected`` batches, or after
+    ``WAIT``: a core publish (and MQTT's PUBACK) does not wait for the stream to store it."""
+    for _ in range(int(WAIT * 20)):
+        if (found := await held(js, organization)) == expected:
+            return found
+        await asyncio.sleep(0.05)
+    return await held(js, organization)
+
+
 async def test_a_flooding_organization_is_refused_at_its_bound_and_another_is_not(
     device_edge: LocalDeviceNats, edge_js: JetStreamContext
 ) -> None:
@@ -85,7 +95,7 @@ async def test_a_flooding_organization_is_refused_at_its_bound_and_another_is_no
             for k in range(3):
                 topic = f"bijmantra/t/{flooding}/a{n}"
                 await asyncio.to_thread(device.publish, topic, [{"k": k}], 1_000_000)
-        assert await stream_bytes(edge_js, flooding) > 4 * 1_000_000
+        assert await settled(edge_js, flooding, 5) == 5  # of 18: what 5 MiB holds
         assert await stream_bytes(edge_js, flooding) <= EDGE_BOUNDS.max_bytes_per_organization
         late = MqttDevice(device_edge.mqtt_port, f"{flooding}:a9", client_id="a9", wait=WAIT)
         assert await asyncio.to_thread(late.connect) == "Not authorized"
@@ -99,7 +109,7 @@ async def test_a_flooding_organization_is_refused_at_its_bound_and_another_is_no
                 await asyncio.to_thread(device.publish, f"bijmantra/t/{other}/b{n}", [{"k": k}])
         for device in floods + others:
             device.close()
-    assert await held(edge_js, other) == 6
+    assert await settled(edge_js, other, 6) == 6
 
     kept = await held(edge_js, flooding)
     ingest = RecordingIngest(seconds=0.0)
@@ -120,8 +130,8 @@ async def test_many_devices_of_one_organization_with_the_largest_batches_crowd_o
     largest = b"x" * MAX_PAYLOAD
     await publish(edge_js, [(f"bijmantra.t.{flooding}.d{n % 12}", largest) for n in range(24)])
     await publish(edge_js, [(f"bijmantra.t.{other}.d{n % 4}", b"small %d" % n) for n in range(40)])
+    assert await settled(edge_js, other, 40) == 40
     assert await held(edge_js, flooding) == 1
-    assert await held(edge_js, other) == 40
     assert (await edge_js.stream_info(DEVICE_STREAM)).state.messages == 0
 
 
@@ -156,7 +166,7 @@ async def test_a_replayed_batch_of_a_full_organization_is_stored_and_counts_once
         await publish(edge_js, [(mine, b"fail")])
         [letter] = await dead_letters(edge_js)  # tried twice, then set aside
     await publish(edge_js, [(mine, b"x" * 1_000_000) for _ in range(8)])
-    assert await held(edge_js, flooding) == 5  # A is full
+    assert await settled(edge_js, flooding, 5) == 5  # A is full
     await organizations_streams(edge_js, [f"bijmantra.t.{other}.b"])
     await replay(edge_js, "device-telemetry", letter.sequence, stream=DEVICE_STREAM)
     with pytest.raises(Refused, match="replayed already"):
