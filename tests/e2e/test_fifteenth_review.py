@@ -545,32 +545,11 @@ def test_an_organizations_machine_client_stays_in_its_organization_and_scope(
     ``brapi``): naming another organization is ``unauthorized_client``, asking for more scope
     ``invalid_scope``; its token reads its organization, writes nothing, and acts as no
     person (no account, no organization founded)."""
-    assert stack.database is not None
-    client_id, secret = f"r15-{uuid.uuid4().hex[:8]}", "r15-secret-" + "x" * 40
-
-    async def registered() -> None:
-        engine = create_engine(stack.database.identity_url)
-        try:
-            await register_client(
-                engine,
-                client_id=client_id,
-                name="r15 scanner",
-                tenant_id=uuid.UUID(first["id"]),
-                secret_hash=hash_secret(secret),
-                grant_types=["client_credentials"],
-                scope="brapi",
-                roles=["viewer"],
-            )
-        finally:
-            await engine.dispose()
-
-    asyncio.run(registered())
+    client_id, secret = machine_client(stack, first["id"], "brapi", ["viewer"])
     theirs = sign_in(stack, stranger).json()["data"]["organization_id"]
 
     def token(**asked: str) -> httpx.Response:
-        body = {"grant_type": "client_credentials", **asked}
-        url = f"{stack.gateway_url}/oauth/token"
-        return httpx.post(url, data=body, auth=(client_id, secret), timeout=30)
+        return machine_token(stack, client_id, secret, **asked)
 
     assert token(organization_id=theirs).json()["error"] == "unauthorized_client"
     assert token(scope="brapi openid").json()["error"] == "invalid_scope"
@@ -585,3 +564,67 @@ def test_an_organizations_machine_client_stays_in_its_organization_and_scope(
         assert machine.get("/api/v1/users/me").status_code == 403
         founded = machine.post("/api/v1/organizations", json={"name": "r15 by a machine"})
         assert founded.status_code == 403
+
+
+def machine_client(
+    stack: DevStack, organization: str, scope: str, roles: list[str]
+) -> tuple[str, str]:
+    """A new ``client_credentials`` client of ``organization``: its id and secret."""
+    assert stack.database is not None
+    client_id, secret = f"r15-{uuid.uuid4().hex[:8]}", "r15-secret-" + "x" * 40
+
+    async def registered() -> None:
+        engine = create_engine(stack.database.identity_url)
+        try:
+            await register_client(
+                engine,
+                client_id=client_id,
+                name="r15 machine",
+                tenant_id=uuid.UUID(organization),
+                secret_hash=hash_secret(secret),
+                grant_types=["client_credentials"],
+                scope=scope,
+                roles=roles,
+            )
+        finally:
+            await engine.dispose()
+
+    asyncio.run(registered())
+    return client_id, secret
+
+
+def machine_token(stack: DevStack, client_id: str, secret: str, **asked: str) -> httpx.Response:
+    body = {"grant_type": "client_credentials", **asked}
+    url = f"{stack.gateway_url}/oauth/token"
+    return httpx.post(url, data=body, auth=(client_id, secret), timeout=30)
+
+
+def test_a_token_without_the_api_scope_reaches_no_api(
+    stack: DevStack, first: dict[str, str]
+) -> None:
+    """A token whose scope is only ``openid`` (a sign-in-only app, or a client registered
+    for it) reached every API with its holder's roles: an admin's exported the organization,
+    listed its members, wrote germplasm. The scope was kept in the token and never read. Now
+    the gateway refuses a token without ``brapi`` (403); identity's ``/userinfo``, what
+    ``openid`` is for, still answers it."""
+    client_id, secret = machine_client(stack, first["id"], "openid", ["admin"])
+    issued = machine_token(stack, client_id, secret)
+    assert issued.status_code == 200, issued.text
+    assert claims(issued.json()["access_token"])["scope"] == "openid"
+    bearer = {"Authorization": f"Bearer {issued.json()['access_token']}"}
+    members = f"/api/v1/organizations/{first['id']}/members"
+    name, pui = f"r15-scope-{uuid.uuid4().hex[:8]}", f"urn:r15:{uuid.uuid4()}"
+    write = [{"germplasmName": name, "germplasmPUI": pui, "commonCropName": "Rice"}]
+    with httpx.Client(base_url=stack.gateway_url, headers=bearer, timeout=30) as app:
+        refused = {
+            "germplasm": app.get("/brapi/v2/germplasm").status_code,
+            "write": app.post("/brapi/v2/germplasm", json=write).status_code,
+            "members": app.get(members).status_code,
+            "export": app.post("/api/v1/organization/exports").status_code,
+            "partners": app.get("/api/v1/partners").status_code,
+        }
+        assert refused == dict.fromkeys(refused, 403)
+        assert app.get("/userinfo").status_code == 200
+    with client(stack, first["viewer"]) as ours:
+        query = {"germplasmName": name}
+        assert ours.get("/brapi/v2/germplasm", params=query).json()["result"]["data"] == []
