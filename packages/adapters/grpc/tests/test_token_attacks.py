@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from bijmantra.adapters.grpc.auth import JwtVerifier
-from bijmantra.kernel import Unauthorized
+from bijmantra.kernel import Forbidden, Unauthorized
 from joserfc import jwt
 from joserfc.jwk import KeySet, RSAKey
 
@@ -86,6 +86,18 @@ async def test_a_well_formed_token_is_accepted() -> None:
     assert principal.tenant_id == TENANT
     assert principal.subject == "user-1"
     assert principal.roles == frozenset({"breeder"})
+
+
+async def test_a_token_without_the_required_scope_is_refused_every_time() -> None:
+    """A sign-in-only token (``openid``) once reached the APIs with its holder's roles; a
+    verifier asked for a scope refuses it (403), the first time and from its cache."""
+    strict = verifier(required_scope="brapi")
+    token = sign(claims(scope="openid profile"))
+    for _ in range(2):
+        with pytest.raises(Forbidden):
+            await strict.verify(token)
+    assert (await strict.verify(sign(claims()))).scopes == frozenset({"openid", "brapi"})
+    assert (await verifier().verify(token)).scopes == frozenset({"openid", "profile"})
 
 
 async def test_alg_none_is_rejected() -> None:

@@ -20,6 +20,10 @@ DATA_CONTEXTS = (
 )
 
 
+# The scope a token needs to reach the APIs; ``openid``, ``profile`` and ``email`` only sign in.
+API_SCOPE = "brapi"
+
+
 class Action(StrEnum):
     READ = "read"
     WRITE = "write"

@@ -12,6 +12,7 @@ from bijmantra.adapters.redis.client import redis_client
 from bijmantra.adapters.redis.rate_limiter import RedisRateLimiter
 from bijmantra.adapters.redis.revocations import RedisRevocationList
 from bijmantra.application.events.live_feed import EventFeed
+from bijmantra.application.security import API_SCOPE
 from bijmantra.edge.client_address import parse_networks
 from bijmantra.gateway.bootstrap import GatewayAdapters, bootstrap
 from bijmantra.gateway.config import Settings
@@ -65,6 +66,7 @@ def production_adapters(settings: Settings, tracing: Tracing) -> GatewayAdapters
         issuer=settings.token_issuer,
         audience=settings.token_audience,
         revocations=revocations,
+        required_scope=API_SCOPE,
     )
 
     async def open_feed() -> tuple[EventFeed, Closer]:

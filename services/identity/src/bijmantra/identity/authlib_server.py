@@ -32,6 +32,7 @@ from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import UserInfo
 from authlib.oidc.core.grants import OpenIDCode
+from bijmantra.application.security import API_SCOPE
 from bijmantra.application.tenancy import (
     Membership,
     OAuthClient,
@@ -47,7 +48,7 @@ from joserfc.jwk import RSAKey
 T = TypeVar("T")
 
 # What discovery advertises: the scopes clients may be registered with, and id_token claims.
-SCOPES_SUPPORTED = ["brapi", "email", "openid", "profile"]
+SCOPES_SUPPORTED = [API_SCOPE, "email", "openid", "profile"]
 ID_TOKEN_CLAIMS = [
     "iss",
     "sub",

@@ -21,7 +21,7 @@ import msgspec
 from bijmantra.application.revocation import RevocationList, TokenFacts, is_revoked
 from bijmantra.contracts.tenancy.v1 import identity_service_pb2 as identity_pb
 from bijmantra.contracts.tenancy.v1 import identity_service_pb2_grpc as identity_grpc
-from bijmantra.kernel import Principal, TenantId, Unauthorized, Unavailable
+from bijmantra.kernel import Forbidden, Principal, TenantId, Unauthorized, Unavailable
 from bijmantra.observability.grpc_interceptors import request_id_metadata
 from joserfc import jwt
 from joserfc.errors import InvalidKeyIdError, JoseError
@@ -100,10 +100,14 @@ class JwtVerifier:
         refetch_interval: float = _REFETCH_INTERVAL,
         revocations: RevocationList | None = None,
         recheck: float = 1.0,
+        required_scope: str | None = None,
     ) -> None:
         """``revocations``: consulted at most every ``recheck`` seconds per token, so a revoked
-        token stops working within about that long everywhere (issue 17, defect 7)."""
+        token stops working within about that long everywhere (issue 17, defect 7).
+        ``required_scope``: a token without it is refused (403): the gateway asks for the API's
+        scope, so a token granted for signing in only reaches no API (ADR 0383)."""
         self._fetch_keys = fetch_keys
+        self._required_scope = required_scope
         self._revocations, self._recheck = revocations, recheck
         self._refetch_interval = refetch_interval
         self._claims = JWTClaimsRegistry(
@@ -137,6 +141,8 @@ class JwtVerifier:
         if self._revocations is not None and time.monotonic() >= entry.unrevoked_until:
             await self._not_revoked(entry.facts)
             entry.unrevoked_until = time.monotonic() + self._recheck
+        if self._required_scope is not None and self._required_scope not in entry.principal.scopes:
+            raise Forbidden(f"The access token's scope does not include {self._required_scope}")
         return entry.principal
 
     async def _not_revoked(self, facts: TokenFacts) -> None:
