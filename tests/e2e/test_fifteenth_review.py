@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import io
 import json
 import re
@@ -15,6 +16,7 @@ import time
 import uuid
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import pytest
@@ -628,3 +630,57 @@ def test_a_token_without_the_api_scope_reaches_no_api(
     with client(stack, first["viewer"]) as ours:
         query = {"germplasmName": name}
         assert ours.get("/brapi/v2/germplasm", params=query).json()["result"]["data"] == []
+
+
+def test_an_organizations_app_is_granted_no_other_organizations_token(
+    stack: DevStack, first: dict[str, str], stranger: str
+) -> None:
+    """An app registered for one organization (authorization code with PKCE) could be given
+    another organization's token: a member of the first organization signing in to the
+    other's app chose their own organization on the consent page and the app got a code,
+    then a token with their roles there. An organization's machine client was already held
+    to its organization; now its app is too: no code is issued for another organization."""
+    assert stack.database is not None
+    theirs = sign_in(stack, stranger).json()["data"]["organization_id"]
+    app, callback = f"r15-app-{uuid.uuid4().hex[:8]}", "https://app.example.org/callback"
+
+    async def registered() -> None:
+        engine = create_engine(stack.database.identity_url)
+        try:
+            await register_client(
+                engine,
+                client_id=app,
+                name="Their app",
+                tenant_id=uuid.UUID(theirs),
+                secret_hash=None,
+                grant_types=["authorization_code"],
+                scope="openid brapi",
+                redirect_uris=[callback],
+            )
+        finally:
+            await engine.dispose()
+
+    asyncio.run(registered())
+    verifier = uuid.uuid4().hex + uuid.uuid4().hex
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=")
+    query = {
+        "response_type": "code",
+        "client_id": app,
+        "redirect_uri": callback,
+        "scope": "openid brapi",
+        "state": "r15",
+        "code_challenge": challenge.decode(),
+        "code_challenge_method": "S256",
+    }
+    authorize = "/oauth/authorize?" + urlencode(query)
+    browser = Browser(stack.gateway_url)
+    page = browser.send("GET", authorize).text
+    login = {"action": "login", "email": first["admin"], "password": PASSWORD}
+    browser.send("POST", authorize, data={**login, "csrf_token": hidden(page, "csrf_token")})
+    consent = browser.send("GET", authorize).text
+    allow = {"action": "allow", "organization_id": first["id"]}
+    answer = browser.send(
+        "POST", authorize, data={**allow, "csrf_token": hidden(consent, "csrf_token")}
+    )
+    assert "code=" not in answer.headers.get("location", ""), answer.headers.get("location")
+    assert answer.status_code in (403, 422), answer.status_code
