@@ -290,10 +290,19 @@ async def _consent(
         client.name,
         grant.request.scope,
         session,
-        await state.browser.organizations(session),
+        await _offered(state, session, grant),
         message,
         status,
     )
+
+
+async def _offered(state: State, session: BrowserSession, grant: Any) -> list[Membership]:
+    """The session's organizations the client may act for: an organization's own app, only
+    that one (ADR 0383)."""
+    client = grant.request.client.client
+    return [
+        m for m in await state.browser.organizations(session) if client.may_act_for(m.tenant_id)
+    ]
 
 
 @get("/oauth/authorize")
@@ -356,7 +365,7 @@ async def authorize_submit(request: Request[Any, Any, Any], state: State) -> Res
             chosen = uuid.UUID(form.get("organization_id", ""))
             grantee = Grantee(
                 session.user_id,
-                choose_organization(await state.browser.organizations(session), chosen),
+                choose_organization(await _offered(state, session, grant), chosen),
                 session.authenticated_at,
             )
         except (ValueError, BijmantraError):

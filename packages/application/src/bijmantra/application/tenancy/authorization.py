@@ -94,6 +94,8 @@ class AuthorizationCodes:
     ) -> str:
         if code_challenge_method != "S256":
             raise Forbidden("PKCE with S256 is required")
+        if not client.may_act_for(membership.tenant_id):
+            raise Forbidden(f"{client.name} acts only for its own organization")
         code = new_tenant_bound_secret(membership.tenant_id)
         record = AuthorizationCode(
             membership.tenant_id,

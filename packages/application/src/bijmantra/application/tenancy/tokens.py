@@ -153,6 +153,12 @@ class OAuthClient:
     def is_public(self) -> bool:
         return self.secret_hash is None
 
+    def may_act_for(self, tenant: TenantId) -> bool:
+        """An organization's own client (an app, a machine) acts only for that organization
+        (ADR 0383); the platform's clients (the console, the first-party login) for any of
+        their user's."""
+        return self.tenant_id is None or self.tenant_id == tenant
+
 
 class OAuthClientDirectory(Protocol):
     async def find(self, client_id: str) -> OAuthClient | None: ...
@@ -354,7 +360,7 @@ class ClientCredentials:
             return await self._for_named_organization(client, organization_id, granted)
         if client.tenant_id is None:
             raise Unauthorized(INVALID_CLIENT)
-        if organization_id is not None and _organization(organization_id) != client.tenant_id:
+        if organization_id is not None and not client.may_act_for(_organization(organization_id)):
             raise ClientNotAllowed("Client may act only for its own organization")
         return self.tokens.issue(
             AccessGrant(f"client:{client.client_id}", client.tenant_id, client.roles, granted)
