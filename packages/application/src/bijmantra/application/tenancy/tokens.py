@@ -304,6 +304,10 @@ class RefreshSessions:
             # A token presented by a client it was not issued to has leaked.
             await self.end_family(tenant, family.id, "wrong_client")
             raise Unauthorized(INVALID_REFRESH)
+        if not client.may_act_for(tenant):
+            # An organization's app given another organization's family before ADR 0383.
+            await self.end_family(tenant, family.id, "client_organization")
+            raise Unauthorized(INVALID_REFRESH)
         # Roles are read again: a removed member cannot keep refreshing.
         membership = next(
             (
