@@ -52,6 +52,12 @@ class Org:
         self.history = ReadHistory(self.uow)
 
     async def device(self) -> tuple[str, str]:
+        device_id, code = await self.claim_code()
+        claimed = await self.enrolment.claim(json.dumps({"claimCode": code}).encode())
+        return device_id, claimed["credential"]
+
+    async def claim_code(self) -> tuple[str, str]:
+        """A device registered and given its claim code, not claimed yet: id and code."""
         profiles = await self.enrolment.profiles(self.manager)
         if profiles:
             profile_id = profiles[0]["profileId"]
@@ -64,8 +70,7 @@ class Org:
         body = {"name": "d", "profileId": profile_id, "locationDbId": location}
         device = await self.enrolment.register(self.manager, json.dumps(body).encode())
         code = (await self.enrolment.issue_claim(self.manager, device["deviceId"]))["claimCode"]
-        claimed = await self.enrolment.claim(json.dumps({"claimCode": code}).encode())
-        return device["deviceId"], claimed["credential"]
+        return device["deviceId"], code
 
     async def send(self, credential: str, readings: list[dict[str, Any]]) -> dict[str, Any]:
         return await self.ingest(credential, json.dumps({"readings": readings}).encode())

@@ -11,6 +11,7 @@ import msgspec
 from bijmantra.application.sensors.ports import SensorsUnitOfWork, StudyPlace
 from bijmantra.domain import DomainEvent
 from bijmantra.domain.sensors import (
+    CONNECTABLE,
     Alert,
     AlertRule,
     AlertStatus,
@@ -133,6 +134,9 @@ class FakeSensorStore:
         device, profile = found
         rules = FakeAlertStore(self._t, self._tenant).rules_for(device_id, device.profile_id)
         return device, profile, followed_metrics(await rules)
+
+    async def devices_can_connect(self) -> bool:
+        return any(d.state in CONNECTABLE for d in self._mine())
 
     def _mine(self) -> list[Device]:
         return sorted(

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import AsyncIterator, Awaitable, Callable
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from typing import Any
 
 from bijmantra.adapters.grpc import IdentitySigningKeys, JwtVerifier
 from bijmantra.adapters.grpc.tls import open_channel
@@ -22,6 +24,7 @@ from bijmantra.adapters.nats.device_stream import (
     DeviceStreamBounds,
     OrganizationStreams,
     ensure_device_stream,
+    reclaim_every,
 )
 from bijmantra.adapters.nats.devices import DeviceAuthCallout, JwtSigner
 from bijmantra.adapters.nats.retained import bound_retained, forget_retained_every
@@ -47,7 +50,7 @@ from bijmantra.adapters.redis.client import redis_client
 from bijmantra.adapters.redis.revocations import RedisRevocationList
 from bijmantra.application.events import OutboxRelay
 from bijmantra.application.ports import UnitOfWorkFactory
-from bijmantra.application.sensors import AuthenticateDevice, IngestTelemetry
+from bijmantra.application.sensors import AuthenticateDevice, IngestTelemetry, ReleaseEdgeShare
 from bijmantra.domain.sensors import RETENTION
 from bijmantra.domain.tenancy.placement import PlacementDatabase
 from bijmantra.domain.tenancy.quotas import DailyQuotas, Resource, deployment_quotas
@@ -82,12 +85,7 @@ def _device_link(
         # that revoked devices' go too (ADR 0361).
         edge_js = ingest_nc.jetstream()
         await bound_retained(edge_js)
-        stop_purging = asyncio.Event()
-        purging = asyncio.create_task(forget_retained_every(edge_js, stop_purging))
-
-        async def stop_purge() -> None:
-            stop_purging.set()
-            await purging
+        stop_purge = _running(functools.partial(forget_retained_every, edge_js))
 
         # What devices publish waits on the edge until stored (ADR 0371), each organization's
         # in a stream of its own, made when its first device is let in (ADR 0386).
@@ -103,10 +101,29 @@ def _device_link(
         streams = OrganizationStreams(edge_js, bounds, made=bridge.follow)
         signer = JwtSigner(settings.device_issuer_seed)
         await DeviceAuthCallout(callout_nc, signer, whose, admit=streams.admit).start()
+        # The streams of organizations left without devices go, freeing their shares.
+        share = ReleaseEdgeShare(authenticate.uow)
+
+        async def release(tenant: str, reclaim: Callable[[], Awaitable[bool]]) -> bool:
+            return await share(TenantId(uuid.UUID(tenant)), reclaim)
+
+        stop_reclaim = _running(functools.partial(reclaim_every, edge_js, release))
         # The bridge acknowledges what it stored before its connection closes.
-        return [stop_purge, callout_nc.drain, bridge.finish, ingest_nc.drain]
+        return [stop_purge, stop_reclaim, callout_nc.drain, bridge.finish, ingest_nc.drain]
 
     return link
+
+
+def _running(loop: Callable[[asyncio.Event], Coroutine[Any, Any, None]]) -> Closer:
+    """Run ``loop`` until the returned closer is called (it sets the loop's stop event)."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(loop(stop))
+
+    async def close() -> None:
+        stop.set()
+        await task
+
+    return close
 
 
 async def _no_devices(authenticate: AuthenticateDevice, ingest: IngestTelemetry) -> list[Closer]:

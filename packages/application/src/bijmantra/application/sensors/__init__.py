@@ -13,7 +13,11 @@ from bijmantra.application.sensors.credentials import (
     new_secret,
     parse_secret,
 )
-from bijmantra.application.sensors.enrolment import AuthenticateDevice, DeviceEnrolment
+from bijmantra.application.sensors.enrolment import (
+    AuthenticateDevice,
+    DeviceEnrolment,
+    ReleaseEdgeShare,
+)
 from bijmantra.application.sensors.ports import (
     AlertStore,
     SensorStore,
@@ -39,6 +43,7 @@ __all__ = [
     "DeviceEnrolment",
     "IngestTelemetry",
     "ReadHistory",
+    "ReleaseEdgeShare",
     "Secret",
     "SensorStore",
     "SensorsUnitOfWork",

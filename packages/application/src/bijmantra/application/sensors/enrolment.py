@@ -32,6 +32,7 @@ from bijmantra.application.use_case import (
 )
 from bijmantra.domain import DomainEvent
 from bijmantra.domain.sensors import (
+    CONNECTABLE,
     Device,
     DeviceProfile,
     EnrolmentState,
@@ -45,6 +46,7 @@ from bijmantra.kernel import (
     Page,
     PageRequest,
     Principal,
+    TenantId,
     Unauthorized,
     ValidationFailed,
     new_id,
@@ -247,11 +249,30 @@ class AuthenticateDevice:
         secret = parse_secret(credential, CREDENTIAL_PREFIX)
         async with self.uow(secret.tenant_id) as uow:
             device = await uow.sensors.device(secret.device_id)
-        live = (EnrolmentState.CLAIMED, EnrolmentState.COMMISSIONED)
-        if device is None or device.state not in live or not secret.matches(device.credential_hash):
+        if (
+            device is None
+            or device.state not in CONNECTABLE
+            or not secret.matches(device.credential_hash)
+        ):
             raise Unauthorized("Device credential not valid")
         return {
             "tenantId": str(device.tenant_id),
             "deviceId": device.device_id,
             "profileId": device.profile_id,
         }
+
+
+@dataclass
+class ReleaseEdgeShare:
+    """Lets the device edge reclaim an organization's share (its stream, ADR 0386) when no
+    device of it can connect: ``release`` runs while the organization's devices and
+    registrations are held, so a device claimed meanwhile connects only after it, and its
+    stream is made again then. True when ``release`` ran and said the share is free."""
+
+    uow: SensorsUnitOfWorkFactory
+
+    async def __call__(self, tenant: TenantId, release: Callable[[], Awaitable[bool]]) -> bool:
+        async with self.uow(tenant) as uow:
+            if await uow.sensors.devices_can_connect():
+                return False
+            return await release()

@@ -69,6 +69,13 @@ class SensorStore(Protocol):
 
     async def save_device(self, device: Device) -> None: ...
 
+    async def devices_can_connect(self) -> bool:
+        """Whether a device of the organization holds a credential (claimed or commissioned).
+        When none does, holds its other devices and its registrations until the unit of work
+        ends, so that none comes to meanwhile (a claim or a registration waits): the device
+        edge reclaims the organization's stream in that time (ADR 0386)."""
+        ...
+
     async def record_presence(self, device_id: str, change: PresenceChange) -> None:
         """The device's status becomes ``change``: the worker's reports arrive one at a time
         per device, in the order it decided them (ADR 0306); ``save_device`` never writes it."""

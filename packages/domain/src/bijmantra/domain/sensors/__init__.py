@@ -28,6 +28,7 @@ from bijmantra.domain.sensors.covariates import (
 from bijmantra.domain.sensors.enrolment import (
     CLAIM_CODE_TTL,
     COMMISSION_WINDOW,
+    CONNECTABLE,
     ENROLMENT_LIFECYCLE,
     Device,
     EnrolmentAction,
@@ -76,6 +77,7 @@ __all__ = [
     "ALERT_LIFECYCLE",
     "CLAIM_CODE_TTL",
     "COMMISSION_WINDOW",
+    "CONNECTABLE",
     "DEFAULT_GDD_BASE",
     "ENROLMENT_LIFECYCLE",
     "FOLLOWING_KINDS",

@@ -53,6 +53,10 @@ ENROLMENT_LIFECYCLE: StateMachine[EnrolmentState, EnrolmentAction] = StateMachin
     },
 )
 
+# The states in which a device holds a credential it may sign in with (HTTPS and MQTT): a
+# registered device has none yet, a revoked one none any more (it is retired for good).
+CONNECTABLE = frozenset({EnrolmentState.CLAIMED, EnrolmentState.COMMISSIONED})
+
 
 @dataclass(frozen=True, slots=True)
 class Placement:

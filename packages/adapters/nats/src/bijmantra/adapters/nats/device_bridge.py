@@ -44,6 +44,7 @@ import nats.errors
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
 
 log = get_logger(__name__)
 # Bytes of batches fetched and not yet acknowledged in one replica: nats-py's default bound on
@@ -210,7 +211,7 @@ class DeviceTelemetryBridge:
         except nats.errors.Error:
             self._followed.discard(stream)  # looked for again by ``_discover``
             raise
-        self._fetchers.append(asyncio.create_task(self._fetch(stream, subscription)))
+        self._fetchers.append(asyncio.create_task(self._fetch(stream, subscription, config)))
 
     async def _discover(self) -> None:
         """Follow the streams another replica made (its callout let a new organization in)."""
@@ -222,7 +223,9 @@ class DeviceTelemetryBridge:
             except nats.errors.Error:
                 log.info("device streams not listed", exc_info=True)
 
-    async def _fetch(self, stream: str, subscription: JetStreamContext.PullSubscription) -> None:
+    async def _fetch(
+        self, stream: str, subscription: JetStreamContext.PullSubscription, durable: ConsumerConfig
+    ) -> None:
         while not self._stopping.is_set():
             room = min(
                 self._max_queued - self._held_bytes,
@@ -237,6 +240,9 @@ class DeviceTelemetryBridge:
             except (TimeoutError, nats.errors.TimeoutError):
                 continue
             except nats.errors.Error:  # disconnected, reconnecting, JetStream not yet back
+                if not await self._still_there(stream, durable):
+                    self._followed.discard(stream)  # followed again when made again
+                    break
                 log.info("device telemetry waiting for the edge", exc_info=True)
                 await asyncio.sleep(RETRY_DELAY)
                 continue
@@ -244,6 +250,23 @@ class DeviceTelemetryBridge:
                 await self._admit(message)
         with contextlib.suppress(nats.errors.Error):
             await subscription.unsubscribe()
+
+    async def _still_there(self, stream: str, durable: ConsumerConfig) -> bool:
+        """After a failed fetch: False when the stream is gone (its organization's share was
+        reclaimed, ADR 0386); when it was made again meanwhile, its durable is made again too
+        (a pull names the durable, so this fetcher goes on)."""
+        try:
+            await self._js.consumer_info(stream, DEVICE_DURABLE)
+        except NotFoundError:
+            try:
+                await self._js.add_consumer(stream, durable)
+            except NotFoundError:
+                return False
+            except nats.errors.Error:  # the edge away: tried again after a pause
+                pass
+        except nats.errors.Error:
+            pass
+        return True
 
     async def _admit(self, message: Msg) -> None:
         subject = batch_subject(message)

@@ -27,6 +27,8 @@ only batches not yet stored.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -37,7 +39,13 @@ from bijmantra.observability import get_logger
 
 import nats.errors
 from nats.js import JetStreamContext
-from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
+from nats.js.api import (
+    DiscardPolicy,
+    RetentionPolicy,
+    StorageType,
+    StreamConfig,
+    StreamState,
+)
 from nats.js.errors import NotFoundError
 
 log = get_logger(__name__)
@@ -49,6 +57,8 @@ DEVICE_DEAD_LETTERS = f"{DEAD_LETTER_PREFIX}.{DEVICE_DURABLE}"
 DEVICE_REPLAY = f"{REPLAY_PREFIX}.{DEVICE_DURABLE}"
 # Headers a batch gains on its way (MQTT's own, a dead letter's reasons) beside its body.
 HEADER_ROOM = 4096
+# Seconds between sweeps for streams of organizations that no longer have devices (ADR 0386)
+RECLAIM_SECONDS = 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,12 +146,17 @@ async def _ensure(js: JetStreamContext, config: StreamConfig) -> None:
 
 async def organizations_with_streams(js: JetStreamContext) -> list[str]:
     """The organizations whose stream the edge has."""
-    found: list[str] = []
+    return [tenant for tenant, _ in await _organization_streams(js)]
+
+
+async def _organization_streams(js: JetStreamContext) -> list[tuple[str, int]]:
+    """Each organization stream's tenant and the batches it holds."""
+    found: list[tuple[str, int]] = []
     offset = 0
     while True:
         page = await js.streams_info(offset)
         found += [
-            info.config.name.removeprefix(ORGANIZATION_STREAM_PREFIX)
+            (info.config.name.removeprefix(ORGANIZATION_STREAM_PREFIX), info.state.messages)
             for info in page
             if info.config.name and info.config.name.startswith(ORGANIZATION_STREAM_PREFIX)
         ]
@@ -152,8 +167,9 @@ async def organizations_with_streams(js: JetStreamContext) -> list[str]:
 
 class OrganizationStreams:
     """Each organization's stream, made before its first device is let in (the callout's
-    ``admit``): a device may publish only once its batches have somewhere to wait. Made once
-    per organization and process; ``made`` is told of each (the bridge follows it). A device
+    ``admit``): a device may publish only once its batches have somewhere to wait. Made
+    again at the next connect when it was reclaimed (``reclaim_unused_streams``, by any
+    replica); ``made`` is told of each making (the bridge follows it). A device
     of an organization whose stream has no room for another of the largest batches is
     refused at connect: MQTT's listener acknowledges a publish its stream refused (ADR
     0371), so a connected device would not know; a refused one keeps its readings."""
@@ -165,14 +181,11 @@ class OrganizationStreams:
         made: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
         self._js, self._bounds, self._made = js, bounds, made
-        self._known: set[str] = set()
         self._lock = asyncio.Lock()
 
     async def admit(self, tenant: str) -> None:
         try:
-            if tenant not in self._known:
-                await self._make(tenant)
-            state = (await self._js.stream_info(organization_stream(tenant))).state
+            state = await self._state(tenant)
         except nats.errors.Error as error:  # the volume has no room for another share
             log.error("no device stream for an organization", tenant=tenant, error=str(error))
             raise Unavailable(
@@ -184,11 +197,66 @@ class OrganizationStreams:
                 "platform has stored what it holds; connect again later"
             )
 
-    async def _make(self, tenant: str) -> None:
+    async def _state(self, tenant: str) -> StreamState:
+        """The organization's stream as it stands, made first when there is none (its first
+        device, or its first since the stream was reclaimed)."""
+        name = organization_stream(tenant)
+        try:
+            return (await self._js.stream_info(name)).state
+        except NotFoundError:
+            pass
         async with self._lock:
-            if tenant in self._known:
-                return
-            await ensure_organization_stream(self._js, tenant, self._bounds)
-            self._known.add(tenant)
+            try:
+                return (await self._js.stream_info(name)).state
+            except NotFoundError:
+                await ensure_organization_stream(self._js, tenant, self._bounds)
         if self._made is not None:
             await self._made(tenant)
+        return (await self._js.stream_info(name)).state
+
+
+async def reclaim_if_empty(js: JetStreamContext, tenant: str) -> bool:
+    """Delete the organization's stream, freeing its share of the volume, if it holds no
+    batch; True when there is no stream any more."""
+    try:
+        if (await js.stream_info(organization_stream(tenant))).state.messages:
+            return False
+        await js.delete_stream(organization_stream(tenant))
+    except NotFoundError:
+        pass
+    return True
+
+
+# tenant, and the deletion to run while no device of the tenant can become able to connect
+Release = Callable[[str, Callable[[], Awaitable[bool]]], Awaitable[bool]]
+
+
+async def reclaim_unused_streams(js: JetStreamContext, release: Release) -> list[str]:
+    """Reclaim the stream of each organization with nothing waiting and no device able to
+    connect (none claimed or commissioned: its devices retired, or the organization erased).
+    ``release`` asks the device registry and, while it holds the organization's devices and
+    registrations still (a claim waits), deletes the stream if it is still empty: a device
+    claimed meanwhile connects after the deletion, and ``admit`` makes the stream again."""
+    reclaimed: list[str] = []
+    for tenant, waiting in await _organization_streams(js):
+        if waiting == 0 and await release(tenant, functools.partial(reclaim_if_empty, js, tenant)):
+            reclaimed.append(tenant)
+    if reclaimed:
+        log.info("device streams reclaimed", organizations=len(reclaimed))
+    return reclaimed
+
+
+async def reclaim_every(
+    js: JetStreamContext, release: Release, stop: asyncio.Event, interval: float = RECLAIM_SECONDS
+) -> None:
+    """``reclaim_unused_streams`` every ``interval`` seconds until ``stop``; a failed sweep
+    (the edge or PostgreSQL away) is logged and tried at the next turn."""
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval)
+        if stop.is_set():
+            return
+        try:
+            await reclaim_unused_streams(js, release)
+        except Exception:
+            log.warning("device streams not reclaimed", exc_info=True)

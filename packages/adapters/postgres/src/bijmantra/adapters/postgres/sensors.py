@@ -24,6 +24,7 @@ from bijmantra.adapters.postgres.binary_arrays import (
     timestamptz_array,
 )
 from bijmantra.adapters.postgres.connection_store import ConnectionStore
+from bijmantra.adapters.postgres.device_edge import devices_can_connect
 from bijmantra.adapters.postgres.engine import driver_connection
 from bijmantra.adapters.postgres.sensor_folds import NOTHING_FOLDED, folded_batch
 from bijmantra.adapters.postgres.sensor_partitions import (
@@ -35,6 +36,7 @@ from bijmantra.adapters.postgres.sensor_partitions import (
 )
 from bijmantra.adapters.postgres.sensor_series import ROW_PERIOD, first_row, points_json
 from bijmantra.adapters.postgres.sensor_store_sql import STORE
+from bijmantra.adapters.postgres.storage import lock_stored
 from bijmantra.domain.sensors import (
     FOLLOWING_KINDS,
     Bucket,
@@ -50,6 +52,7 @@ from bijmantra.domain.sensors import (
     Window,
     columns,
 )
+from bijmantra.domain.tenancy.storage import StoredResource
 from bijmantra.kernel import Conflict, Page, PageRequest, TenantId
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
@@ -306,6 +309,8 @@ class PostgresSensorStore(ConnectionStore):
         return int(result.scalar_one())
 
     async def add_device(self, device: Device) -> None:
+        # Held to the commit, capped or not: the device edge's reclaiming waits on it.
+        await lock_stored(self._connection, StoredResource.ENROLLED_DEVICES)
         await self._connection.execute(_INSERT_DEVICE, _device_row(device))
         self.added_devices += 1
 
@@ -322,6 +327,10 @@ class PostgresSensorStore(ConnectionStore):
         driver = await driver_connection(self._connection)
         for row in rows:
             await driver.execute(_UPDATE_DEVICE, row)
+
+    async def devices_can_connect(self) -> bool:
+        await self.flush()
+        return await devices_can_connect(self._connection)
 
     async def record_presence(self, device_id: str, change: PresenceChange) -> None:
         await self.flush()

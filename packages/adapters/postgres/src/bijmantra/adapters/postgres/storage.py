@@ -67,6 +67,12 @@ _LOCK = text(
 )
 
 
+async def lock_stored(connection: AsyncConnection, resource: StoredResource) -> None:
+    """Hold, until the transaction ends, the organization's writes that add to ``resource``
+    (each takes this lock before its commit)."""
+    await connection.execute(_LOCK, {"resource": resource.value})
+
+
 async def standing(connection: AsyncConnection, resource: StoredResource, cap: int) -> Standing:
     """What the transaction's organization stores of ``resource`` (its own uncommitted rows
     included), and its cap: its own, else ``cap``."""
@@ -106,5 +112,5 @@ async def check_stored(
     passes a cap. Each resource's lock is held to the end of the transaction, so two writes
     of one organization cannot both pass with what neither saw of the other."""
     for resource in sorted(r for r in resources if r in caps.caps):
-        await connection.execute(_LOCK, {"resource": resource.value})
+        await lock_stored(connection, resource)
         await check_room(connection, caps, resource, 0)
