@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -20,6 +20,7 @@ from bijmantra.adapters.nats.device_stream import (
     OrganizationStreams,
     ensure_device_stream,
     organization_stream,
+    reclaim_unused_streams,
 )
 from bijmantra.adapters.nats.devices import MAX_PAYLOAD, DeviceAuthCallout, JwtSigner
 from bijmantra.testkit.device_nats import LocalDeviceNats
@@ -34,7 +35,11 @@ pytestmark = pytest.mark.integration
 
 
 @asynccontextmanager
-async def callout(edge: LocalDeviceNats, js: JetStreamContext) -> AsyncIterator[None]:
+async def callout(
+    edge: LocalDeviceNats,
+    js: JetStreamContext,
+    made: Callable[[str], Awaitable[None]] | None = None,
+) -> AsyncIterator[None]:
     """domain-api's callout: a credential ``<organization>:<device>`` is that device's."""
 
     async def whose(credential: str) -> tuple[str, str]:
@@ -42,7 +47,7 @@ async def callout(edge: LocalDeviceNats, js: JetStreamContext) -> AsyncIterator[
         return organization, device
 
     nc = await connect(edge.callout_url, name="callout")
-    streams = OrganizationStreams(js, EDGE_BOUNDS)
+    streams = OrganizationStreams(js, EDGE_BOUNDS, made)
     await DeviceAuthCallout(nc, JwtSigner(edge.issuer_seed), whose, admit=streams.admit).start()
     await nc.flush()
     try:
@@ -206,3 +211,40 @@ async def test_an_edge_without_room_for_another_organizations_stream_refuses_onl
     finally:
         await nc.close()
         edge.stop()
+
+
+async def test_a_reclaimed_stream_is_made_again_at_the_next_connect_and_its_batches_stored(
+    device_edge: LocalDeviceNats, edge_js: JetStreamContext
+) -> None:
+    """The sweep asks about streams that hold nothing only: A's, holding a batch (its first
+    try failed, the next is 2 s away), is kept unasked; B's empty one is reclaimed when the
+    registry (here: none of B's devices can connect) lets it go. B's device then connects
+    through the same callout, which had made B's stream before: it is made again, and the
+    running bridge, which followed the old one, stores the batch published into the new."""
+    waiting, reclaimed = str(uuid.uuid4()), str(uuid.uuid4())
+    asked: list[str] = []
+
+    async def none_can_connect(tenant: str, reclaim: Callable[[], Awaitable[bool]]) -> bool:
+        asked.append(tenant)
+        return await reclaim()
+
+    ingest = RecordingIngest(failing=1)
+    async with running(edge_js, ingest) as bridge, callout(device_edge, edge_js, bridge.follow):
+        (await connected(device_edge, reclaimed, "b")).close()
+        await publish(edge_js, [(f"bijmantra.t.{waiting}.a", b"fail")])
+        for _ in range(int(WAIT * 20)):
+            if ingest.decoded:  # tried once, failed: sent back for 2 s
+                break
+            await asyncio.sleep(0.05)
+        assert await held(edge_js, waiting) == 1
+        assert await reclaim_unused_streams(edge_js, none_can_connect) == [reclaimed]
+        assert asked == [reclaimed]
+        with pytest.raises(NotFoundError):
+            await edge_js.stream_info(organization_stream(reclaimed))
+        device = await connected(device_edge, reclaimed, "b")
+        await asyncio.to_thread(device.publish, f"bijmantra/t/{reclaimed}/b", [{"k": 1}])
+        device.close()
+        await ingest.until(lambda: len(ingest.stored) == 2)
+    assert ingest.bodies("b") == [b'{"readings": [{"k": 1}]}']
+    assert ingest.bodies("a") == [b"fail"]
+    assert (await held(edge_js, reclaimed), await held(edge_js, waiting)) == (0, 0)

@@ -7,7 +7,9 @@ organization's device topics (``bijmantra.t.<organization>.*``) go to its own st
 ``DEVICE_TELEMETRY_<organization>``, made before the callout lets its first device in
 (``OrganizationStreams``); domain-api consumes each through a durable pull consumer that
 acknowledges a batch only after its transaction committed. ``DEVICE_TELEMETRY`` keeps the
-dead letters and their replays.
+dead letters and their replays. An organization's stream is reclaimed, freeing its
+reserved share, once it holds nothing and no device of the organization can connect
+(``reclaim_unused_streams``): its devices retired, or the organization erased.
 
 Bounds, each a setting of domain-api applied at every start and to every stream:
 
@@ -64,15 +66,16 @@ RECLAIM_SECONDS = 300.0
 @dataclass(frozen=True, slots=True)
 class DeviceStreamBounds:
     """What the edge keeps of batches not yet stored. Defaults (the domain-api chart's too):
-    256 MiB per organization (64 of the largest batches, some 80,000 of a few kilobytes), a
-    device's 500 newest batches, three days (a long weekend's outage), and 512 MiB of dead
-    letters. JetStream reserves each stream's bytes on the edge's volume when it makes it:
-    the volume holds ``max_bytes`` plus one share per organization with devices (ADR 0386)."""
+    64 MiB per organization (16 of the largest batches, some 30,000 of 2 KB: 100 devices'
+    batch a minute for 5 hours), a device's 500 newest batches, three days (a long
+    weekend's outage), and 512 MiB of dead letters. JetStream reserves each stream's bytes
+    on the edge's volume when it makes it: the volume holds ``max_bytes`` plus one share per
+    organization with devices, about 96 on the default 10 GiB (ADR 0386)."""
 
     max_bytes: int = 512 * 1024**2
     max_per_device: int = 500
     max_age_seconds: int = 3 * 24 * 3600
-    max_bytes_per_organization: int = 256 * 1024**2
+    max_bytes_per_organization: int = 64 * 1024**2
 
     def __post_init__(self) -> None:
         for name in ("max_bytes", "max_bytes_per_organization"):
