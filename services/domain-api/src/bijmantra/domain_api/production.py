@@ -21,10 +21,11 @@ from bijmantra.adapters.nats import (
 )
 from bijmantra.adapters.nats.device_bridge import DeviceTelemetryBridge
 from bijmantra.adapters.nats.device_stream import (
+    RECLAIM_SECONDS,
     DeviceStreamBounds,
     OrganizationStreams,
     ensure_device_stream,
-    reclaim_every,
+    reclaim_unused_streams,
 )
 from bijmantra.adapters.nats.devices import DeviceAuthCallout, JwtSigner
 from bijmantra.adapters.nats.retained import bound_retained, forget_retained_every
@@ -61,11 +62,12 @@ from bijmantra.domain_api.exports_api import export_runner
 from bijmantra.domain_api.grpc_api import current_keyed_request
 from bijmantra.domain_api.runtime import Background
 from bijmantra.kernel import SystemClock, TenantId
-from bijmantra.observability import current_traceparent
-from bijmantra.observability.metrics import watch_pool
+from bijmantra.observability import current_traceparent, get_logger
+from bijmantra.observability.metrics import sample_every, watch_pool
 from bijmantra.observability.shutdown import Closer
 from bijmantra.observability.tracing_setup import Tracing
 
+log = get_logger(__name__)
 MAINTENANCE_SECONDS = 3600.0
 
 
@@ -107,7 +109,13 @@ def _device_link(
         async def release(tenant: str, reclaim: Callable[[], Awaitable[bool]]) -> bool:
             return await share(TenantId(uuid.UUID(tenant)), reclaim)
 
-        stop_reclaim = _running(functools.partial(reclaim_every, edge_js, release))
+        async def reclaim() -> None:
+            try:
+                await reclaim_unused_streams(edge_js, release)
+            except Exception:  # the edge or PostgreSQL away: tried at the next turn
+                log.warning("device streams not reclaimed", exc_info=True)
+
+        stop_reclaim = _running(lambda stop: sample_every(RECLAIM_SECONDS, stop, reclaim))
         # The bridge acknowledges what it stored before its connection closes.
         return [stop_purge, stop_reclaim, callout_nc.drain, bridge.finish, ingest_nc.drain]
 

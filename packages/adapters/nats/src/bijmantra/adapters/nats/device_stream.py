@@ -29,7 +29,6 @@ only batches not yet stored.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -247,19 +246,3 @@ async def reclaim_unused_streams(js: JetStreamContext, release: Release) -> list
     if reclaimed:
         log.info("device streams reclaimed", organizations=len(reclaimed))
     return reclaimed
-
-
-async def reclaim_every(
-    js: JetStreamContext, release: Release, stop: asyncio.Event, interval: float = RECLAIM_SECONDS
-) -> None:
-    """``reclaim_unused_streams`` every ``interval`` seconds until ``stop``; a failed sweep
-    (the edge or PostgreSQL away) is logged and tried at the next turn."""
-    while not stop.is_set():
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), interval)
-        if stop.is_set():
-            return
-        try:
-            await reclaim_unused_streams(js, release)
-        except Exception:
-            log.warning("device streams not reclaimed", exc_info=True)
