@@ -9,7 +9,12 @@ from typing import Any
 
 import msgspec
 import pytest
-from bijmantra.application.sensors import DeviceEnrolment, IngestTelemetry, ReadHistory
+from bijmantra.application.sensors import (
+    DeviceEnrolment,
+    IngestTelemetry,
+    ReadHistory,
+    ReleaseEdgeShare,
+)
 from bijmantra.application.sensors.documents import (
     ClaimCodeDocument,
     ClaimedDocument,
@@ -405,3 +410,24 @@ async def test_every_answer_is_the_document_the_contract_publishes() -> None:
     answers_as(await world.enrolment.revoke(MANAGER, device_id), DeviceDocument)
     with pytest.raises(msgspec.ValidationError):  # the check can fail
         answers_as({**listed, "surprise": 1}, DeviceDocument)
+
+
+async def test_an_organizations_edge_share_is_released_only_when_no_device_can_connect() -> None:
+    """A claimed device keeps its organization's share (``release`` is not run); a device
+    only registered does not; once the claimed one is revoked, ``release`` runs and its
+    answer is the use case's."""
+    world = World()
+    share = ReleaseEdgeShare(fake_sensors_unit_of_work_factory(world.tables))
+    released: list[str] = []
+
+    async def release() -> bool:
+        released.append("ran")
+        return True
+
+    claimed, _ = await world.claimed()
+    await world.registered()
+    assert await share(ORG, release) is False
+    assert released == []
+    await world.enrolment.revoke(MANAGER, claimed)
+    assert await share(ORG, release) is True
+    assert released == ["ran"]
