@@ -211,6 +211,8 @@ class DeviceTelemetryBridge:
         except nats.errors.Error:
             self._followed.discard(stream)  # looked for again by ``_discover``
             raise
+        # Fetchers of reclaimed streams have ended: keep the list to the ones running.
+        self._fetchers = [fetcher for fetcher in self._fetchers if not fetcher.done()]
         self._fetchers.append(asyncio.create_task(self._fetch(stream, subscription, config)))
 
     async def _discover(self) -> None:
