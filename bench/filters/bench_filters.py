@@ -20,7 +20,8 @@ import statistics
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ from bijmantra.adapters.postgres import create_engine, unit_of_work_factory
 from bijmantra.adapters.postgres.resource_criteria import where
 from bijmantra.application.ports.documents import Criteria, Range
 from bijmantra.kernel import PageRequest, TenantId
-from bijmantra.testkit.provision import provision
+from bijmantra.testkit.provision import ProvisionedDatabase, provision
 from bijmantra.testkit.servers import LocalPostgres
 
 from bench.schema.bench_schema import write_result
@@ -132,19 +133,21 @@ async def measure(domain_url: str, tenant: TenantId) -> dict[str, Any]:
 Measure = Callable[[str, TenantId], Awaitable[dict[str, Any]]]
 
 
-def measured_and_written(
-    result: str, statement: str, rows: int, measure: Measure, facts: dict[str, Any]
-) -> None:
-    """``measure(domain_url, ours)`` on a PostgreSQL of the bench's own holding two
-    organizations seeded by ``statement``; its cases written to ``result`` with ``facts``."""
+@contextmanager
+def seeded(statement: str, rows: int) -> Iterator[tuple[ProvisionedDatabase, TenantId]]:
+    """A PostgreSQL of the bench's own holding two organizations seeded by ``statement``,
+    and ours (the one measured)."""
     with tempfile.TemporaryDirectory(prefix="bench-rls-") as work:
         postgres = LocalPostgres(Path(work) / "pgdata")
         database = provision(postgres.start())
         try:
-            tenant = seed(database.owner_url, statement, rows)
-            cases = asyncio.run(measure(database.domain_url, tenant))
+            yield database, seed(database.owner_url, statement, rows)
         finally:
             postgres.stop()
+
+
+def written(result: str, rows: int, facts: dict[str, Any], cases: dict[str, Any]) -> None:
+    """``cases`` with ``facts`` and the host's, to ``bench/results/<result>``."""
     write_result(
         result,
         {
@@ -157,6 +160,16 @@ def measured_and_written(
             "cases": cases,
         },
     )
+
+
+def measured_and_written(
+    result: str, statement: str, rows: int, measure: Measure, facts: dict[str, Any]
+) -> None:
+    """``measure(domain_url, ours)`` on a PostgreSQL of the bench's own holding two
+    organizations seeded by ``statement``; its cases written to ``result`` with ``facts``."""
+    with seeded(statement, rows) as (database, tenant):
+        cases = asyncio.run(measure(database.domain_url, tenant))
+    written(result, rows, facts, cases)
 
 
 def main() -> None:
