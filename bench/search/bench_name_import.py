@@ -112,24 +112,30 @@ def main() -> None:
         ) as client:
             api = Api(client)
             study = Study(api)
-            for r in range(ROUNDS):
-                sides = ("index", "without") if r % 2 == 0 else ("without", "index")
-                taken: dict[str, dict[str, float]] = {}
-                for side in sides:
-                    with psycopg.connect(owner_url, autocommit=True) as owner:
-                        owner.execute(
-                            create if side == "index" else f"DROP INDEX IF EXISTS {_INDEX}"
-                        )
-                        owner.execute("VACUUM ANALYZE domain.resources")
-                    taken[side] = _imports(api, study, f"r{r}{side[0]}")
-                for name, without in taken["without"].items():
-                    ratios.setdefault(name, []).append(without / taken["index"][name])
+            try:
+                for r in range(ROUNDS):
+                    sides = ("index", "without") if r % 2 == 0 else ("without", "index")
+                    taken: dict[str, dict[str, float]] = {}
                     for side in sides:
-                        seconds.setdefault(name, {}).setdefault(side, []).append(taken[side][name])
-                print(
-                    f"round {r}: " + ", ".join(f"{n} x{v[-1]:.3f}" for n, v in ratios.items()),
-                    flush=True,
-                )
+                        with psycopg.connect(owner_url, autocommit=True) as owner:
+                            owner.execute(
+                                create if side == "index" else f"DROP INDEX IF EXISTS {_INDEX}"
+                            )
+                            owner.execute("VACUUM ANALYZE domain.resources")
+                        taken[side] = _imports(api, study, f"r{r}{side[0]}")
+                    for name, without in taken["without"].items():
+                        ratios.setdefault(name, []).append(without / taken["index"][name])
+                        for side in sides:
+                            seconds.setdefault(name, {}).setdefault(side, []).append(
+                                taken[side][name]
+                            )
+                    print(
+                        f"round {r}: " + ", ".join(f"{n} x{v[-1]:.3f}" for n, v in ratios.items()),
+                        flush=True,
+                    )
+            finally:  # the stack's database outlives the run: leave it as migrated
+                with psycopg.connect(owner_url, autocommit=True) as owner:
+                    owner.execute(create)
     documents = BATCH * BATCHES
     cases = {
         name: {
