@@ -33,7 +33,8 @@ def _name_search() -> ModuleType:
     spec = importlib.util.spec_from_file_location(
         "name_search_0260", Path(__file__).with_name("0260_name_search.py")
     )
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -105,7 +106,8 @@ def _install(before: ModuleType, *functions: str) -> None:
 
 def upgrade() -> None:
     before = _name_search()
-    assert _GRAMS in before.INDEX and _GRAMS in before.FINDER_FUNCTION
+    assert _GRAMS in before.INDEX
+    assert _GRAMS in before.FINDER_FUNCTION
     before.downgrade()
     _install(before, NAMES, KEYS)
 
