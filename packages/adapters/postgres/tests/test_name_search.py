@@ -171,17 +171,16 @@ def test_the_migration_goes_down_and_up_again(database: ProvisionedDatabase) -> 
         ).fetchone() == (None, None)
 
 
-def test_the_cheaper_keys_go_down_to_0260s_pieces_and_up_again(
+
+def test_the_hashed_pieces_go_down_to_0260s_text_and_up_again(
     database: ProvisionedDatabase,
 ) -> None:
-    """0262 swaps 0260's text pieces for hashed keys under the same index and finder."""
-    functions = (
-        "SELECT to_regprocedure('domain.name_grams(uuid, text, text[])') IS NOT NULL, "
-        "to_regprocedure('domain.name_keys(uuid, text, text[])') IS NOT NULL, "
-        "pg_get_indexdef(to_regclass('domain.resources_name_grams_idx')) LIKE '%name_grams(%', "
-        "prosrc LIKE '%name_grams(%' FROM pg_proc WHERE proname = 'resource_ids_naming'"
+    """0262 makes the pieces 8-byte hashes under the same index name and finder."""
+    returned = (
+        "SELECT pg_get_function_result('domain.name_grams(uuid, text, text[])'::regprocedure), "
+        "to_regclass('domain.resources_name_grams_idx') IS NOT NULL"
     )
     with migrated_down(database, "0262", "0260") as url, psycopg.connect(url) as conn:
-        assert conn.execute(functions).fetchone() == (True, False, True, True)
+        assert conn.execute(returned).fetchone() == ("text[]", True)
     with psycopg.connect(database.owner_url) as conn:
-        assert conn.execute(functions).fetchone() == (False, True, False, False)
+        assert conn.execute(returned).fetchone() == ("bigint[]", True)

@@ -9,16 +9,12 @@ Create Date: 2026-12-08
 from text, a set-returning query and a sorted ``DISTINCT``, and GIN stored some 40 keys of
 ~50 bytes (organization, entity and piece as text). Now ``domain.resource_names`` is
 PL/pgSQL of plain ``->`` (``jsonb_path_query_array`` with a constant path for synonyms),
-same names, same order; ``domain.name_keys`` hashes each lower-cased piece with a seed of
+same names, same order; ``domain.name_grams`` hashes each lower-cased piece with a seed of
 the organization and entity (``hashtextextended``, 8 bytes) and leaves duplicates to GIN,
 which drops them itself. A hash may collide: that only adds a candidate, and the finder
-keeps its tests of organization, entity and ILIKE on every candidate. The index and finder
-are otherwise 0260's.
+keeps its tests of organization, entity and ILIKE on every candidate. The index is otherwise
+0260's; the finder, which calls both functions by name, is unchanged.
 """
-
-import importlib.util
-from pathlib import Path
-from types import ModuleType
 
 from alembic import op
 
@@ -26,19 +22,6 @@ revision = "0262"
 down_revision = "0260"
 branch_labels = None
 depends_on = None
-
-
-def _name_search() -> ModuleType:
-    """Migration 0260, whose index, finder and grants this one keeps."""
-    spec = importlib.util.spec_from_file_location(
-        "name_search_0260", Path(__file__).with_name("0260_name_search.py")
-    )
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 NAMES = """
 CREATE FUNCTION domain.resource_names(p_entity text, p_document jsonb)
@@ -67,8 +50,8 @@ BEGIN
 END
 $$
 """
-KEYS = """
-CREATE FUNCTION domain.name_keys(p_tenant uuid, p_entity text, p_names text[])
+GRAMS = """
+CREATE FUNCTION domain.name_grams(p_tenant uuid, p_entity text, p_names text[])
 RETURNS bigint[] LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -86,41 +69,54 @@ BEGIN
 END
 $$
 """
-_GRAMS, _KEYS = "domain.name_grams(", "domain.name_keys("
-
-
-def _install(before: ModuleType, *functions: str) -> None:
-    """``functions``, then 0260's index and finder over ``domain.name_keys`` and its grants."""
-    for statement in (
-        *functions,
-        before.INDEX.replace(_GRAMS, _KEYS),
-        before.FINDER_FUNCTION.replace(_GRAMS, _KEYS),
-        f"REVOKE EXECUTE ON FUNCTION {before.SIGNATURE} FROM PUBLIC",
-        f"GRANT EXECUTE ON FUNCTION {before.SIGNATURE} TO {before.DOMAIN}",
-        *before.HAND_OVER,
-        f"ALTER FUNCTION {before.SIGNATURE} OWNER TO {before.FINDER}",
-        *before.TAKE_BACK,
-    ):
-        op.execute(statement)
+NAMED = "'germplasm', 'program', 'trial', 'study', 'location', 'seedlot', 'observationunit'"
+INDEX = (
+    "CREATE INDEX resources_name_grams_idx ON domain.resources USING gin "
+    "(domain.name_grams(tenant_id, entity, domain.resource_names(entity, document))) "
+    f"WHERE deleted_at IS NULL AND entity IN ({NAMED})"
+)
+DROP = (
+    "DROP INDEX domain.resources_name_grams_idx",
+    "DROP FUNCTION domain.name_grams(uuid, text, text[])",
+    "DROP FUNCTION domain.resource_names(text, jsonb)",
+)
+# 0260's own, for the way down.
+OLD_NAMES = """
+CREATE FUNCTION domain.resource_names(p_entity text, p_document jsonb)
+RETURNS text[] LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp AS $$
+    SELECT ARRAY(
+        SELECT found.n #>> '{}'
+        FROM unnest(CAST(CASE p_entity
+            WHEN 'germplasm' THEN
+                ARRAY['$."germplasmName"', '$."accessionNumber"', '$."synonyms"[*]."synonym"']
+            WHEN 'program' THEN ARRAY['$."programName"']
+            WHEN 'trial' THEN ARRAY['$."trialName"']
+            WHEN 'study' THEN ARRAY['$."studyName"']
+            WHEN 'location' THEN ARRAY['$."locationName"']
+            WHEN 'seedlot' THEN ARRAY['$."seedLotName"']
+            WHEN 'observationunit' THEN ARRAY['$."observationUnitName"']
+            END AS jsonpath[])) AS p(path),
+            jsonb_path_query(p_document, p.path) AS found(n)
+        WHERE jsonb_typeof(found.n) = 'string')
+$$
+"""
+OLD_GRAMS = """
+CREATE FUNCTION domain.name_grams(p_tenant uuid, p_entity text, p_names text[])
+RETURNS text[] LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp AS $$
+    SELECT coalesce(array_agg(DISTINCT p_tenant::text || '/' || p_entity || '/'
+                              || substr(lower(n), i, 3)), '{}')
+    FROM unnest(p_names) AS given(n), generate_series(1, length(n) - 2) AS i
+$$
+"""
 
 
 def upgrade() -> None:
-    before = _name_search()
-    assert _GRAMS in before.INDEX
-    assert _GRAMS in before.FINDER_FUNCTION
-    before.downgrade()
-    _install(before, NAMES, KEYS)
+    for statement in (*DROP, NAMES, GRAMS, INDEX):
+        op.execute(statement)
 
 
 def downgrade() -> None:
-    before = _name_search()
-    for statement in (
-        f"GRANT {before.FINDER} TO CURRENT_USER",
-        f"DROP FUNCTION {before.SIGNATURE}",
-        f"REVOKE {before.FINDER} FROM CURRENT_USER",
-        "DROP INDEX domain.resources_name_grams_idx",
-        "DROP FUNCTION domain.name_keys(uuid, text, text[])",
-        "DROP FUNCTION domain.resource_names(text, jsonb)",
-    ):
+    for statement in (*DROP, OLD_NAMES, OLD_GRAMS, INDEX):
         op.execute(statement)
-    before.upgrade()
