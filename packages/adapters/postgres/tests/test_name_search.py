@@ -171,7 +171,6 @@ def test_the_migration_goes_down_and_up_again(database: ProvisionedDatabase) -> 
         ).fetchone() == (None, None)
 
 
-
 def test_the_hashed_pieces_go_down_to_0260s_text_and_up_again(
     database: ProvisionedDatabase,
 ) -> None:
