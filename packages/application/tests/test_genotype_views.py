@@ -147,6 +147,12 @@ async def test_filters_spelling_and_out_of_range_pages() -> None:
         await views.list(BREEDER, "allelematrix", past, PageRequest(0, 1))
     with pytest.raises(ValidationFailed, match="not supported"):
         await views.list(BREEDER, "variant", {"studyDbId": ["x"]}, PageRequest(0, 1))
+    for digits in ("\uff10", "+0", "0_0", True):  # ASCII digits or a JSON integer (ADR 0387)
+        odd = {"variantSetDbId": [set_id], "dimensionVariantPage": [digits]}
+        with pytest.raises(ValidationFailed, match="Invalid dimension page"):
+            await views.list(BREEDER, "allelematrix", odd, PageRequest(0, 1))
+    searched = {"variantSetDbIds": [set_id], "pagination": [{"dimension": "VARIANTS", "page": 0}]}
+    assert decode(await views.list(BREEDER, "allelematrix", searched, PageRequest(0, 1)))
     variant = decode(await views.list(BREEDER, "variant", {}, PageRequest(3, 1)))[0]
     assert variant["start"] == written.sites[3].pos - 1
     assert variant["alternateBases"] == written.sites[3].alt

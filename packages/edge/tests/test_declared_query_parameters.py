@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from bijmantra.edge import (
     QUERY,
     Query,
@@ -16,6 +18,8 @@ from bijmantra.edge import (
     query_values,
     single_valued_parameters,
 )
+from bijmantra.edge.query import integer_value
+from bijmantra.kernel import ValidationFailed
 from litestar import Litestar, Request, get
 from litestar.testing import TestClient
 
@@ -82,6 +86,22 @@ def test_each_bad_value_is_a_422_validation_naming_it() -> None:
             ]
         # One value of a parameter not declared repeatable, as before (ADR 0314).
         assert http.get("/api/v1/things?resource=r&limit=1&limit=2").status_code == 400
+
+
+def test_an_integer_is_written_in_ascii_digits_only() -> None:
+    """ADR 0387: ``int`` reads full-width and other scripts' digits, ``+``, ``_`` and spaces;
+    a page given so was a page. Now each is the 422 of a value that is not an integer, the
+    same for the guard and for a handler's own ``query_int``."""
+    with client() as http:
+        for limit in ("\uff15", "\u0663", "+5", "1_0", " 5", "5\n", "\U0001d7d3"):
+            out = http.get("/api/v1/things", params={"resource": "r", "limit": limit})
+            assert out.status_code == 422, limit
+            assert out.json()["error"]["details"] == [
+                {"location": "limit", "message": "must be an integer"}
+            ], limit
+    with pytest.raises(ValidationFailed):
+        integer_value("page", "\uff11", 0)
+    assert integer_value("page", "12", 0) == 12
 
 
 def test_a_handler_cannot_read_a_parameter_its_route_does_not_declare() -> None:

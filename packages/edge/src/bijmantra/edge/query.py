@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from bijmantra.edge.handlers import API_PREFIXES
-from bijmantra.kernel import FieldError, Malformed, ValidationFailed
+from bijmantra.kernel import FieldError, Malformed, ValidationFailed, decimal_integer
 from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.handlers import BaseRouteHandler
@@ -94,7 +94,7 @@ class Query:
         if self.kind != "integer":
             return None
         try:
-            number = int(raw)
+            number = decimal_integer(raw)
         except ValueError:
             return FieldError(self.name, "must be an integer")
         low = -math.inf if self.minimum is None else self.minimum
@@ -175,7 +175,7 @@ def integer_value(name: str, raw: str | None, default: int) -> int:
     if not raw:
         return default
     try:
-        return int(raw)
+        return decimal_integer(raw)
     except ValueError:
         raise ValidationFailed(
             f"Query parameter {name} must be an integer", [FieldError(name, raw)]

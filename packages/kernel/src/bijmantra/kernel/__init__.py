@@ -24,7 +24,7 @@ from bijmantra.kernel.errors import (
     ValidationFailed,
 )
 from bijmantra.kernel.ids import new_id, new_ids, uuid7, uuid7_many
-from bijmantra.kernel.pagination import Page, PageRequest
+from bijmantra.kernel.pagination import Page, PageRequest, decimal_integer
 from bijmantra.kernel.tenancy import Principal, TenantId
 
 __all__ = [
@@ -52,6 +52,7 @@ __all__ = [
     "Unavailable",
     "Unprocessable",
     "ValidationFailed",
+    "decimal_integer",
     "new_id",
     "new_ids",
     "uuid7",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -17,6 +18,20 @@ MAX_PAGE = 1_000_000
 # 1 MB, so without it one page of 10,000 was 10 GB, built whole by PostgreSQL, domain-api and
 # the gateway.
 MAX_PAGE_BYTES = 32 << 20
+
+
+_DECIMAL = re.compile(r"-?[0-9]+")
+
+
+def decimal_integer(text: str) -> int:
+    """``text`` as an integer written in ASCII digits (an optional ``-``), else ValueError.
+
+    ``int`` also reads other scripts' digits (``１``, ``٣``), ``+``, ``_`` and spaces: a query's
+    page given as full-width digits was a page (ADR 0387); a number here is what a client
+    types on any keyboard and what the contracts show."""
+    if _DECIMAL.fullmatch(text) is None:
+        raise ValueError(f"not a decimal integer: {text[:40]!r}")
+    return int(text)
 
 
 def page_too_large(size: int) -> ValidationFailed:

@@ -38,7 +38,14 @@ from bijmantra.application.ports.genotypes import CallSetRow, GenotypeFilter, Va
 from bijmantra.application.security import Action, Permission, authorize
 from bijmantra.application.use_case import organization_unit
 from bijmantra.domain.genotyping.filters import variant_thresholds
-from bijmantra.kernel import FieldError, NotFound, PageRequest, Principal, ValidationFailed
+from bijmantra.kernel import (
+    FieldError,
+    NotFound,
+    PageRequest,
+    Principal,
+    ValidationFailed,
+    decimal_integer,
+)
 
 READ = Permission("genotyping", Action.READ)
 MAX_CALL_SETS = 100_000  # call sets one calls/allele-matrix request may span
@@ -238,6 +245,15 @@ async def _with_germplasm(
     return with_filter(where, germplasm_db_ids=ids)
 
 
+def _integer(raw: object) -> int:
+    """A JSON body's integer as it is, a query's text in ASCII digits only (ADR 0387)."""
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        return raw
+    if isinstance(raw, str):
+        return decimal_integer(raw)
+    raise TypeError(type(raw).__name__)
+
+
 def _dimension(params: Mapping[str, Any], name: str, default_size: int) -> tuple[int, int]:
     """A dimension's (page, pageSize) from a query (``dimensionVariantPage``) or a search
     body (``pagination: [{dimension: VARIANTS, page, pageSize}]``)."""
@@ -250,7 +266,7 @@ def _dimension(params: Mapping[str, Any], name: str, default_size: int) -> tuple
     for raw, default, label in ((page, 0, "Page"), (size, default_size, "PageSize")):
         raw = raw[0] if isinstance(raw, list) and raw else raw
         try:
-            values.append(default if raw in (None, "") else int(raw))
+            values.append(default if raw in (None, "") else _integer(raw))
         except (TypeError, ValueError):
             raise ValidationFailed(
                 "Invalid dimension page", [FieldError(f"dimension{name}{label}", str(raw))]
