@@ -1,7 +1,15 @@
 import uuid
 
 import pytest
-from bijmantra.kernel import Page, PageRequest, ValidationFailed, new_ids, uuid7, uuid7_many
+from bijmantra.kernel import (
+    Page,
+    PageRequest,
+    ValidationFailed,
+    decimal_integer,
+    new_ids,
+    uuid7,
+    uuid7_many,
+)
 from bijmantra.kernel.errors import (
     ERRORS_BY_CODE,
     BijmantraError,
@@ -83,3 +91,12 @@ def test_a_subclass_keeps_its_parents_code_and_does_not_replace_it() -> None:
     assert Renamed.code is ErrorCode.NOT_FOUND
     assert ERRORS_BY_CODE[ErrorCode.CONFLICT] is Conflict
     assert ERRORS_BY_CODE[ErrorCode.NOT_FOUND] is NotFound
+
+
+def test_a_decimal_integer_is_ascii_digits_with_an_optional_minus() -> None:
+    """ADR 0387: what ``int`` reads besides (other scripts' digits, ``+``, ``_``, spaces, a
+    trailing newline) is refused; ASCII digits read as ``int`` does."""
+    assert [decimal_integer(t) for t in ("0", "42", "-7", "007")] == [0, 42, -7, 7]
+    for text in ("\uff11", "\u0663", "\U0001d7d9", "+1", "1_000", " 1", "1\n", "", "-", "1.0"):
+        with pytest.raises(ValueError, match="not a decimal integer"):
+            decimal_integer(text)

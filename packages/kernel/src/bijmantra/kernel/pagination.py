@@ -26,9 +26,9 @@ _DECIMAL = re.compile(r"-?[0-9]+")
 def decimal_integer(text: str) -> int:
     """``text`` as an integer written in ASCII digits (an optional ``-``), else ValueError.
 
-    ``int`` also reads other scripts' digits (``１``, ``٣``), ``+``, ``_`` and spaces: a query's
-    page given as full-width digits was a page (ADR 0387); a number here is what a client
-    types on any keyboard and what the contracts show."""
+    ``int`` also reads other scripts' digits (full-width, Arabic-Indic), ``+``, ``_`` and
+    spaces: a page given in full-width digits was a page (ADR 0387). The contracts' integers
+    are ASCII digits, and one parameter has one spelling."""
     if _DECIMAL.fullmatch(text) is None:
         raise ValueError(f"not a decimal integer: {text[:40]!r}")
     return int(text)
