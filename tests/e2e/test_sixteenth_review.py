@@ -369,6 +369,7 @@ def test_paging_is_written_in_ascii_digits(stack: DevStack, admin: str) -> None:
                 ("/brapi/v2/variants", "pageSize"),
                 ("/api/v1/partners", "page_size"),
                 ("/api/v1/audit", "page"),
+                ("/api/v1/analyses", "limit"),
             ):
                 answer = http.get(path, params={name: value})
                 assert answer.status_code in (400, 422), (path, name, value, answer.status_code)

@@ -331,7 +331,8 @@ def listing_query(request: Request[Any, Any, Any]) -> tuple[int, bool]:
     raw_limit = query_value(request, "limit", str(LISTED_BY_DEFAULT))
     raw_active = query_value(request, "active", "false").lower()
     problems = []
-    if not (raw_limit.isdecimal() and len(raw_limit) <= 3):  # the use case says 1..100
+    whole = raw_limit.isascii() and raw_limit.isdecimal()  # ASCII digits only (ADR 0387)
+    if not (whole and len(raw_limit) <= 3):  # the use case says 1..100
         problems.append(FieldError("limit", "must be a whole number"))
     if raw_active not in ("true", "false"):
         problems.append(FieldError("active", "must be true or false"))

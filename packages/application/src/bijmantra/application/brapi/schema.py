@@ -16,7 +16,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from bijmantra.kernel import FieldError
+from bijmantra.kernel import FieldError, decimal_integer
 
 Schema = dict[str, Any]
 BLANK_NOT_NULL = "x-bijmantra-blank-not-null"
@@ -316,8 +316,8 @@ def parse_scalar(schema: Schema, raw: str, location: str, problems: list[FieldEr
         problems.append(FieldError(location, "expected true or false"))
         return None
     if kind in {"integer", "number"}:
-        try:
-            return int(raw) if kind == "integer" else float(raw)
+        try:  # ASCII digits only: ``int`` and ``float`` read other scripts' too (ADR 0387)
+            return decimal_integer(raw) if kind == "integer" else _ascii_float(raw)
         except ValueError:
             problems.append(FieldError(location, f"expected {kind}"))
             return None
@@ -325,3 +325,9 @@ def parse_scalar(schema: Schema, raw: str, location: str, problems: list[FieldEr
 
 
 __all__ = ["SchemaSet", "empty", "field_schema", "parse_scalar", "shape"]
+
+
+def _ascii_float(raw: str) -> float:
+    if not raw.isascii():
+        raise ValueError(raw)
+    return float(raw)
