@@ -640,9 +640,21 @@ def test_an_organizations_app_is_granted_no_other_organizations_token(
     other's app chose their own organization on the consent page and the app got a code,
     then a token with their roles there. An organization's machine client was already held
     to its organization; now its app is too: no code is issued for another organization."""
-    assert stack.database is not None
     theirs = sign_in(stack, stranger).json()["data"]["organization_id"]
-    app, callback = f"r15-app-{uuid.uuid4().hex[:8]}", "https://app.example.org/callback"
+    app = organizations_app(stack, theirs, "openid brapi")
+    _, answer = consented(stack, app, "openid brapi", first["admin"], first["id"])
+    assert "code=" not in answer.headers.get("location", ""), answer.headers.get("location")
+    assert answer.status_code in (403, 422), answer.status_code
+
+
+APP_CALLBACK = "https://app.example.org/callback"
+
+
+def organizations_app(stack: DevStack, organization: str, scope: str) -> str:
+    """The client id of a new app of ``organization`` (authorization code with PKCE, no
+    secret, redirecting to :data:`APP_CALLBACK`) registered for ``scope``."""
+    assert stack.database is not None
+    app = f"r15-app-{uuid.uuid4().hex[:8]}"
 
     async def registered() -> None:
         engine = create_engine(stack.database.identity_url)
@@ -651,36 +663,48 @@ def test_an_organizations_app_is_granted_no_other_organizations_token(
                 engine,
                 client_id=app,
                 name="Their app",
-                tenant_id=uuid.UUID(theirs),
+                tenant_id=uuid.UUID(organization),
                 secret_hash=None,
                 grant_types=["authorization_code"],
-                scope="openid brapi",
-                redirect_uris=[callback],
+                scope=scope,
+                redirect_uris=[APP_CALLBACK],
             )
         finally:
             await engine.dispose()
 
     asyncio.run(registered())
-    verifier = uuid.uuid4().hex + uuid.uuid4().hex
-    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=")
+    return app
+
+
+def consented(
+    stack: DevStack, app: str, scope: str, email: str, organization: str
+) -> tuple[Browser, httpx.Response]:
+    """``email`` signs in to ``app`` in a new browser and allows it for ``organization``: the
+    browser and the consent's answer (a redirect with the code, or a refusal). The PKCE
+    verifier is :func:`verifier_of` ``app``."""
+    challenge = hashlib.sha256(verifier_of(app).encode()).digest()
     query = {
         "response_type": "code",
         "client_id": app,
-        "redirect_uri": callback,
-        "scope": "openid brapi",
+        "redirect_uri": APP_CALLBACK,
+        "scope": scope,
         "state": "r15",
-        "code_challenge": challenge.decode(),
+        "code_challenge": base64.urlsafe_b64encode(challenge).rstrip(b"=").decode(),
         "code_challenge_method": "S256",
     }
     authorize = "/oauth/authorize?" + urlencode(query)
     browser = Browser(stack.gateway_url)
     page = browser.send("GET", authorize).text
-    login = {"action": "login", "email": first["admin"], "password": PASSWORD}
+    login = {"action": "login", "email": email, "password": PASSWORD}
     browser.send("POST", authorize, data={**login, "csrf_token": hidden(page, "csrf_token")})
     consent = browser.send("GET", authorize).text
-    allow = {"action": "allow", "organization_id": first["id"]}
+    allow = {"action": "allow", "organization_id": organization}
     answer = browser.send(
         "POST", authorize, data={**allow, "csrf_token": hidden(consent, "csrf_token")}
     )
-    assert "code=" not in answer.headers.get("location", ""), answer.headers.get("location")
-    assert answer.status_code in (403, 422), answer.status_code
+    return browser, answer
+
+
+def verifier_of(app: str) -> str:
+    """The PKCE verifier :func:`consented` uses for ``app`` (43+ characters)."""
+    return hashlib.sha256(f"verifier:{app}".encode()).hexdigest()

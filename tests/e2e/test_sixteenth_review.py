@@ -6,8 +6,6 @@ nothing half-written. Each on a running stack (the shared one; the kills have th
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
 import os
 import signal
 import threading
@@ -15,24 +13,27 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import psycopg
 import pytest
-from bijmantra.adapters.postgres import create_engine
-from bijmantra.adapters.postgres.identity import register_client
 from bijmantra.devstack.stack import DevStack, running_stack
 from bijmantra.testkit.vcf import diploid_gt_vcf
 
 from .test_fifteenth_review import (
+    APP_CALLBACK,
     PASSWORD,
-    Browser,
     client,
+    consented,
     console,
     hidden,
+    machine_client,
+    machine_token,
     member,
     organization_of,
+    organizations_app,
+    verifier_of,
 )
 from .test_identity_through_gateway import _mailed_token
 from .test_sensors import PROFILE, new_place
@@ -384,36 +385,14 @@ def test_logout_everywhere_takes_a_sign_in_only_token_and_ends_only_sessions(
     the app would have them sign out of) and nothing else: the same token still reads no
     API, and a token of no person (a machine client's) is refused."""
     organization = str(organization_of(stack, admin))
-    app, callback = f"r16-app-{uuid.uuid4().hex[:8]}", "https://app.example.org/callback"
-    registered(stack, app, organization, callback)
-    verifier = uuid.uuid4().hex + uuid.uuid4().hex
-    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=")
-    query = {
-        "response_type": "code",
-        "client_id": app,
-        "redirect_uri": callback,
-        "scope": "openid",
-        "state": "r16",
-        "code_challenge": challenge.decode(),
-        "code_challenge_method": "S256",
-    }
-    authorize = "/oauth/authorize?" + urlencode(query)
-    browser = Browser(stack.gateway_url)
-    page = browser.send("GET", authorize).text
-    login = {"action": "login", "email": admin, "password": PASSWORD}
-    browser.send("POST", authorize, data={**login, "csrf_token": hidden(page, "csrf_token")})
-    consent = browser.send("GET", authorize).text
-    allow = {"action": "allow", "organization_id": organization}
-    granted = browser.send(
-        "POST", authorize, data={**allow, "csrf_token": hidden(consent, "csrf_token")}
-    )
-    code = parse_qs(urlsplit(granted.headers["location"]).query)["code"][0]
+    app = organizations_app(stack, organization, "openid")
+    browser, granted = consented(stack, app, "openid", admin, organization)
     exchange = {
         "grant_type": "authorization_code",
-        "code": code,
-        "redirect_uri": callback,
+        "code": parse_qs(urlsplit(granted.headers["location"]).query)["code"][0],
+        "redirect_uri": APP_CALLBACK,
         "client_id": app,
-        "code_verifier": verifier,
+        "code_verifier": verifier_of(app),
     }
     token = httpx.post(f"{stack.gateway_url}/oauth/token", data=exchange, timeout=30)
     assert token.status_code == 200, token.text
@@ -422,31 +401,14 @@ def test_logout_everywhere_takes_a_sign_in_only_token_and_ends_only_sessions(
         assert app_http.get("/api/v1/partners").status_code == 403
         assert app_http.post("/api/v1/auth/logout-everywhere").status_code == 204
         assert app_http.get("/api/v1/partners").status_code == 403
-    again = browser.send("GET", authorize).text
+    again = browser.send("GET", str(granted.request.url)).text
     assert 'value="login"' in again, "the person signs in again: their session ended"
-
-
-def registered(stack: DevStack, app: str, organization: str, callback: str) -> None:
-    """A sign-in-only app of ``organization`` (authorization code, scope ``openid``)."""
-    assert stack.database is not None
-
-    async def register() -> None:
-        engine = create_engine(stack.database.identity_url)
-        try:
-            await register_client(
-                engine,
-                client_id=app,
-                name="Sign-in app",
-                tenant_id=uuid.UUID(organization),
-                secret_hash=None,
-                grant_types=["authorization_code"],
-                scope="openid",
-                redirect_uris=[callback],
-            )
-        finally:
-            await engine.dispose()
-
-    asyncio.run(register())
+    machine = machine_token(stack, *machine_client(stack, organization, "openid", ["admin"]))
+    no_person = {"Authorization": f"Bearer {machine.json()['access_token']}"}
+    signed_out = httpx.post(
+        f"{stack.gateway_url}/api/v1/auth/logout-everywhere", headers=no_person, timeout=30
+    )
+    assert signed_out.status_code == 403, signed_out.text
 
 
 # --- killed processes (a stack of their own) ----------------------------------------------
