@@ -74,7 +74,7 @@ async def test_a_firing_opens_one_alert_however_often_it_is_sent(tables: SensorT
     body = org.firings(device_id, rule_id, 9.0)
     assert (await org.calls.standing_alerts(org.worker, body)).opened == 1
     assert (await org.calls.standing_alerts(org.worker, body)).opened == 0
-    assert [e.type for e in tables.events if e.type.startswith("sensors.alert")] == [
+    assert [e.type for e in tables.events if e.type.startswith("sensors.alert.")] == [
         "sensors.alert.opened"
     ]
 

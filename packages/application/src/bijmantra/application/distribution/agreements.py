@@ -121,7 +121,8 @@ class Agreements(
                 given.valid_until,
                 request_id,
             )
-            await save(uow, Kind.AGREEMENT, agreement, new=True)
+            data = {"type": kind, "partner_id": partner_id, "material": list(agreement.material)}
+            await self.add(uow, principal, agreement, {**data, "request_id": request_id})
             await uow.commit()
         return agreement_document(agreement)
 

@@ -105,6 +105,17 @@ class UseCases:
         """Record ``record``'s move into its current status in the write's outbox."""
         record_event(uow, principal, self.step_event(record.status), record.id, data, at)
 
+    async def add(
+        self, uow: UnitOfWork, principal: Principal, record: Any, data: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Store a new record and record ``<aggregate>_created`` in the same transaction, so
+        the organization's audit trail holds every record it keeps, drafts included (ADR
+        0388). ``data`` names ids and what the record is, never a person's address: the
+        trail is append-only and cannot forget one."""
+        document = await save(uow, self.KIND, record, new=True)
+        record_event(uow, principal, f"{self.EVENT}_created", record.id, data, self.clock.now())
+        return document
+
     def present(self, record: Any) -> dict[str, Any]:
         """The record as the API shows it, with what the server computes (``shown_as``)."""
         return type(self).SHOWN_AS(record)

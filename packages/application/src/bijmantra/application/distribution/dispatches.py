@@ -112,7 +112,8 @@ class Dispatches(
                     )
                 )
             dispatch = new_dispatch(new_id(), request, tuple(lines), self.clock.now())
-            await save(uow, Kind.DISPATCH, dispatch, new=True)
+            data = {"request_id": request.id, "partner_id": request.partner_id, "lines": len(lines)}
+            await self.add(uow, principal, dispatch, data)
             await uow.commit()
         return dispatch_document(dispatch)
 

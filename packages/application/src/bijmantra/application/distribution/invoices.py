@@ -16,6 +16,7 @@ from bijmantra.application.distribution.common import (
     UseCases,
     load,
     load_named,
+    record_event,
     save,
 )
 from bijmantra.application.distribution.inputs import (
@@ -121,7 +122,7 @@ class Invoices(
                 self.clock.now(),
                 dispatch_id=dispatch_id,
             )
-            await save(uow, Kind.INVOICE, invoice, new=True)
+            await self.add(uow, principal, invoice, {"invoice": invoice_document(invoice)})
             await uow.commit()
         return invoice_document(invoice)
 
@@ -133,6 +134,8 @@ class Invoices(
                 await load(uow, Kind.INVOICE, invoice_id, Invoice, for_update=True), lines
             )
             await save(uow, Kind.INVOICE, invoice)
+            data = {"invoice": invoice_document(invoice)}
+            record_event(uow, principal, "invoice_edited", invoice.id, data, self.clock.now())
             await uow.commit()
         return invoice_document(invoice)
 
@@ -177,6 +180,6 @@ class Invoices(
             original = await load(uow, Kind.INVOICE, invoice_id, Invoice, for_update=True)
             earlier = await credit_notes(uow, original)
             note = credit_note(new_id(), original, self.clock.now(), earlier)
-            await save(uow, Kind.INVOICE, note, new=True)
+            await self.add(uow, principal, note, {"invoice": invoice_document(note)})
             await uow.commit()
         return invoice_document(note)

@@ -83,7 +83,8 @@ class SeedRequests(
             await load_named(uow, Kind.PARTNER, partner_id, Partner, "partner_id")
             await self.seeds.material(uow, [i.germplasm_id for i in items if i.germplasm_id])
             await self.seeds.lots(uow, [i.seed_lot_id for i in items if i.seed_lot_id])
-            document = await save(uow, Kind.SEED_REQUEST, request, new=True)
+            data = {"partner_id": partner_id, "items": len(items)}
+            document = await self.add(uow, principal, request, data)
             await uow.commit()
         return document
 

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -11,8 +10,14 @@ import msgspec
 from bijmantra.application.json_input import decode_body
 from bijmantra.application.security import authorize
 from bijmantra.application.sensors.documents import iso_time
-from bijmantra.application.sensors.enrolment import READ, WRITE, read_all, refuse_past_limit
-from bijmantra.application.sensors.ports import SensorsUnitOfWork, SensorsUnitOfWorkFactory
+from bijmantra.application.sensors.enrolment import (
+    READ,
+    WRITE,
+    read_all,
+    refuse_past_limit,
+    set_up,
+)
+from bijmantra.application.sensors.ports import SensorsUnitOfWork
 from bijmantra.application.use_case import ClockedUseCase, existing, organization_unit
 from bijmantra.domain import DomainEvent
 from bijmantra.domain.sensors import (
@@ -160,10 +165,7 @@ def alert_event(alert: Alert, verb: str, actor: str | None, at: datetime) -> Dom
     )
 
 
-@dataclass
-class AlertRules:
-    uow: SensorsUnitOfWorkFactory
-
+class AlertRules(ClockedUseCase[SensorsUnitOfWork]):
     async def create(self, principal: Principal, body: bytes) -> dict[str, Any]:
         authorize(principal, WRITE)
         request: RuleBody = decode_body(body, RuleBody, "alert rule")
@@ -192,8 +194,11 @@ class AlertRules:
             await _check_target(uow, rule)
             refuse_past_limit(await uow.alerts.rule_count(), MAX_RULES, "alert rules")
             await uow.alerts.add_rule(rule)
+            document = rule_document(rule)
+            at = self.clock.now()
+            uow.record(set_up(principal, "alert_rule.created", rule.rule_id, document, at))
             await uow.commit()
-        return rule_document(rule)
+        return document
 
     async def list(self, principal: Principal) -> list[dict[str, Any]]:
         return await read_all(self.uow, principal, lambda uow: uow.alerts.rules(), rule_document)

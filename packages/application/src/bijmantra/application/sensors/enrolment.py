@@ -54,6 +54,16 @@ from bijmantra.kernel import (
 
 READ = Permission("sensors", Action.READ)
 WRITE = Permission("sensors", Action.WRITE)
+
+
+def set_up(
+    principal: Principal, name: str, aggregate_id: str, data: dict[str, Any], at: datetime
+) -> DomainEvent:
+    """``sensors.<name>``: what a member set up (a profile, an alert rule), for the outbox of
+    the write's own transaction."""
+    return DomainEvent.done_by(principal, f"sensors.{name}", aggregate_id, data, at)
+
+
 MAX_TEXT = 200
 MAX_PROFILES = 1000  # the profile list is one answer, not paged: every profile must fit in it
 Row = TypeVar("Row")
@@ -116,8 +126,11 @@ class DeviceEnrolment(ClockedUseCase[SensorsUnitOfWork]):
         async with self.uow(principal.tenant_id) as uow:
             refuse_past_limit(await uow.sensors.profile_count(), MAX_PROFILES, "device profiles")
             await uow.sensors.add_profile(profile)
+            document = profile_document(profile)
+            at = profile.created_at
+            uow.record(set_up(principal, "profile.created", profile.profile_id, document, at))
             await uow.commit()
-        return profile_document(profile)
+        return document
 
     async def profiles(self, principal: Principal) -> list[dict[str, Any]]:
         return await read_all(

@@ -268,6 +268,9 @@ class DeliverInvitations:
         return sent, failed
 
     async def _deliver(self, tenant: TenantId, invitation_id: uuid.UUID) -> int:
+        """Send one invitation's mail. Its writes (the token's hash, sent, a retry's time) are
+        delivery bookkeeping and record no event (ADR 0388): ``tenancy.invitation.created``
+        already put the invitation in the trail, and a token must never reach an event."""
         # The token's hash is committed before the mail leaves, so a link opened at once works;
         # the lease keeps other replicas off while this one sends.
         now = self.clock.now()
