@@ -232,6 +232,21 @@ async def frame_about(socket: ClientConnection, subject: str) -> dict[str, Any]:
     return message
 
 
+async def stream_position_of(stack: DevStack, event_id: str) -> int:
+    """Where the shared stream stored an event (read from NATS, as only the platform can)."""
+    nc = await nats.connect(stack.nats_url)
+    try:
+        js = nc.jetstream()
+        last = (await js.stream_info(EVENTS_STREAM)).state.last_seq
+        for sequence in range(last, 0, -1):
+            stored = await js.get_msg(EVENTS_STREAM, seq=sequence)
+            if (stored.headers or {}).get("Nats-Msg-Id") == event_id:
+                return sequence
+    finally:
+        await nc.close()
+    raise AssertionError(f"{event_id} is not in the stream")
+
+
 async def test_a_reconnecting_client_resumes_after_its_last_frames_token(
     replicas: Replicas, tokens: tuple[str, str]
 ) -> None:
@@ -257,8 +272,9 @@ async def test_a_reconnecting_client_resumes_after_its_last_frames_token(
 async def test_a_token_naming_another_organizations_event_or_position_is_an_unknown_event(
     replicas: Replicas, tokens: tuple[str, str]
 ) -> None:
-    """A token is not trusted: the event stored at its position must be the id it names, of
-    the member's organization. Anything else is the ``not_found`` of an unknown event, and a
+    """A token seals its event's stream position (which counts every organization's events)
+    for its organization and event: the member cannot read it, and a token altered, moved to
+    another event or another organization's is the ``not_found`` of an unknown event. A
     token that is none is invalid input; the socket goes on."""
     demo, other = tokens
     theirs = await subscribed(replicas.first, other)
@@ -269,8 +285,11 @@ async def test_a_token_naming_another_organizations_event_or_position_is_an_unkn
     ours = await subscribed(replicas.first, demo)
     our_token = (await frame_about(ours, await create(replicas.first, demo, "t-d")))["resumeAfter"]
     await ours.close()
-    our_id, _, position = our_token.rpartition(".")
-    their_id, _, their_position = their_token.rpartition(".")
+    our_id, _, our_seal = our_token.rpartition(".")
+    their_id, _, their_seal = their_token.rpartition(".")
+    position = await stream_position_of(replicas.stack, our_id)
+    assert str(position) not in our_seal, our_token  # sealed
+    assert len(our_seal) == 32, our_token
     made_up = str(uuid7())
     socket = await connect(
         ws_url(replicas.second), additional_headers={"Authorization": f"Bearer {demo}"}
@@ -283,26 +302,29 @@ async def test_a_token_naming_another_organizations_event_or_position_is_an_unkn
         assert reply["type"] == "error", (subscription, reply)
         return dict(reply["error"])
 
-    unknown = await answer({"resumeAfter": f"{made_up}.{position}"})
+    unknown = await answer({"resumeAfter": f"{made_up}.{our_seal}"})
     assert unknown["code"] == "not_found", unknown
-    for event_id, at in (
-        (their_id, their_position),  # another organization's event where it is stored
-        (our_id, their_position),
-        (our_id, str(int(position) + 1)),
-        (our_id, str(int(position) - 1)),
-        (their_id, position),
+    altered = our_seal[:-1] + ("A" if our_seal[-1] != "A" else "B")
+    for event_id, seal in (
+        (their_id, their_seal),  # another organization's token, as it was issued
+        (our_id, their_seal),
+        (their_id, our_seal),
+        (our_id, altered),
+        (our_id, our_seal[:-2]),
+        (our_id, str(position)),  # the token of ADR 0384 before sealing, in clear
+        (our_id, str(position + 1)),
     ):
-        error = await answer({"resumeAfter": f"{event_id}.{at}"})
+        error = await answer({"resumeAfter": f"{event_id}.{seal}"})
         assert json.loads(json.dumps(error).replace(event_id, made_up)) == unknown, error
     for tampered in (
         "nope",
         our_id,
         f"{our_id}.",
-        f"{our_id}.0",
-        f"{our_id}.-3",
-        f"{our_id}.1e3",
-        f"{our_id}.{10**20}",
-        f"x{our_id}.{position}",
+        f"{our_id}.{our_seal}=",
+        f"{our_id}.{our_seal[:8]}+/{our_seal[10:]}",
+        f"{our_id}.{'A' * 89}",
+        f"x{our_id}.{our_seal}",
+        f"{uuid.uuid4()}.{our_seal}",  # no UUIDv7
     ):
         assert (await answer({"resumeAfter": tampered}))["code"] == "validation", tampered
     both = await answer({"resumeAfter": our_token, "resumeFrom": our_id})

@@ -25,6 +25,7 @@ from bijmantra.gateway.live import (
     SocketQuota,
     live_feed,
 )
+from bijmantra.gateway.resume_tokens import ResumeTokens
 from bijmantra.kernel import Principal, TenantId
 from bijmantra.testkit.console_fakes import FakeTokenVerifier
 from bijmantra.testkit.event_fakes import FakeEventFeed
@@ -103,7 +104,7 @@ def served() -> Iterator[Served]:
         {
             "live_hub": LiveHub(events),
             "verifier": verifier,
-            "feed_settings": FeedSettings(ping_interval=INTERVAL),
+            "feed_settings": FeedSettings(ResumeTokens.from_secret(""), ping_interval=INTERVAL),
             "event_permissions": PERMISSIONS,
             "socket_quota": SocketQuota(4),
         }

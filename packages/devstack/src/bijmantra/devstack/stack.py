@@ -82,6 +82,8 @@ class DevStack:
     redis_url: str = ""
     # analytics-worker's platform client secret at identity (registered by seed); fresh per stack.
     worker_client_secret: str = field(default_factory=lambda: secrets.token_urlsafe(48))
+    # Every gateway replica of the stack seals live-feed resume tokens under it (ADR 0384).
+    resume_secret: str = field(default_factory=lambda: secrets.token_urlsafe(48))
     # Where outgoing mail goes: the local catcher unless SMTP_HOST names a real server.
     smtp_host: str = ""
     smtp_port: int = 0
@@ -207,6 +209,7 @@ class DevStack:
             "DATABASE_OWNER_URL": self.database.owner_url,
             "WORKER_CLIENT_ID": WORKER_CLIENT_ID,
             "WORKER_CLIENT_SECRET": self.worker_client_secret,
+            "GATEWAY_RESUME_SECRET": self.resume_secret,
             **(self.devices.environment() if self.devices else {}),
             **({} if self.tls else {"INTERNAL_TLS": "off"}),
             **LOCAL_QUOTAS,

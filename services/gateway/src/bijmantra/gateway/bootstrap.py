@@ -55,6 +55,7 @@ from bijmantra.gateway.multipart_form import BoundedFormRequest
 from bijmantra.gateway.page_cache import PageCache
 from bijmantra.gateway.permissions import my_permissions
 from bijmantra.gateway.protection.wiring import Protections
+from bijmantra.gateway.resume_tokens import ResumeTokens
 from bijmantra.observability import get_logger
 from bijmantra.observability.http import head_sampled, http_observability
 from bijmantra.observability.metrics import serve_metrics
@@ -133,7 +134,9 @@ def bootstrap(settings: Settings, adapters: GatewayAdapters, tracing: Tracing) -
             "distribution": DistributionClient(domain_channel),
             "verifier": verifier,
             "feed_settings": FeedSettings(
-                ping_interval=settings.ws_ping_interval, queue_limit=settings.ws_queue_limit
+                ResumeTokens.from_secret(settings.resume_secret),
+                ping_interval=settings.ws_ping_interval,
+                queue_limit=settings.ws_queue_limit,
             ),
             "socket_quota": SocketQuota(settings.ws_sockets_per_member),
             "channels": {"domain-api": domain_channel, "identity": adapters.identity_channel},

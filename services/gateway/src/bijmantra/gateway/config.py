@@ -25,6 +25,8 @@ class Settings:
     ws_queue_limit: Annotated[int, Env("WS_QUEUE_LIMIT")] = 1000
     # Live-feed sockets per member and organization, per worker (ADR 0331).
     ws_sockets_per_member: Annotated[int, Env("WS_SOCKETS_PER_MEMBER")] = 32
+    # Seals live-feed resume tokens (ADR 0384): the same on every replica; "" = per process.
+    resume_secret: Annotated[str, Env("GATEWAY_RESUME_SECRET")] = ""
     port: int = 8000  # GATEWAY_PORT
     # /metrics is served apart from the public port, on this address (loopback unless told:
     # the charts and compose set 0.0.0.0 inside the pod's network).

@@ -13,8 +13,9 @@ Protocol (JSON text frames):
   ``"batch":true`` they arrive as ``{"type":"events","events":[<envelope>…],"resumeAfter":
   token}`` (every event frame, 1 to ``MAX_BATCH`` events in stream order: as many as were
   waiting when the frame was sent). A frame's token names its last event and where the
-  stream stored it: resuming with it reads one message (ADR 0384). ``"resumeFrom":id``
-  (an event id alone) still works, through a bounded scan of the stream (ADR 0335).
+  stream stored it, sealed (``resume_tokens``): resuming with it reads one message (ADR
+  0384). ``"resumeFrom":id`` (an event id alone) still works, through a bounded scan of the
+  stream (ADR 0335).
 - keep-alive: the server sends ``{"type":"ping"}`` every interval and closes (4408) when the
   client has sent nothing for two intervals; the client may ``ping`` too and gets ``pong``.
   The token is re-verified each interval (4401 once it expires or is revoked: a member's
@@ -53,14 +54,13 @@ from bijmantra.application.events.live_feed import (
     ResumePoint,
     Subscribe,
     feed_filter,
-    resume_point,
-    resume_token,
 )
 from bijmantra.application.events.live_hub import LiveHub
 from bijmantra.application.events.permissions import EventPermissions
 from bijmantra.application.json_input import decode_bounded
 from bijmantra.application.ports import TokenVerifier
 from bijmantra.edge.envelopes import platform_error_body
+from bijmantra.gateway.resume_tokens import ResumeTokens
 from bijmantra.kernel import (
     BijmantraError,
     FieldError,
@@ -101,6 +101,7 @@ def _error_frame(error: BijmantraError) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class FeedSettings:
+    resume_tokens: ResumeTokens
     ping_interval: float = 20.0
     queue_limit: int = 1000
 
@@ -279,7 +280,10 @@ class LiveConnection:
                     feed_filter(self._principal, request, self._permissions)  # or error frame
                     self._subscribes.spend(time.monotonic())  # or error frame
                     self._subscription = request
-                    await self._subscribe(resume_point(request))
+                    tenant_id = str(self._principal.tenant_id)
+                    await self._subscribe(
+                        self._settings.resume_tokens.resume_point(tenant_id, request)
+                    )
                     self._batch = request.batch  # (no await since "subscribed" was queued)
             except BijmantraError as error:
                 self._queue(_encode(_error_frame(error)))
@@ -376,7 +380,7 @@ class LiveConnection:
             while not self._outbox.empty() and len(waiting) < MAX_BATCH:
                 waiting.append(self._outbox.get_nowait())
             self._taken.set()
-            for frame in _frames(waiting, batch=self._batch):
+            for frame in _frames(waiting, self._batch, self._settings.resume_tokens):
                 await self._socket.send_data(frame, "text")
 
     async def _send_now(self, message: dict[str, Any]) -> None:
@@ -424,13 +428,12 @@ def _stream_lost() -> _Closed:
 class _Event:
     item: FeedItem  # shared with the worker's other sockets, not copied
 
-    def resume_after(self) -> bytes:
+    def resume_after(self, tokens: ResumeTokens) -> bytes:
         """``,"resumeAfter":"<token>"}``: the end of a frame whose last event this is."""
-        token = resume_token(self.item.event_id, self.item.position)
-        return b',"resumeAfter":"' + token.encode() + b'"}'
+        return b',"resumeAfter":"' + tokens.issue(self.item).encode() + b'"}'
 
 
-def _frames(waiting: list[bytes | _Event], *, batch: bool) -> list[bytes]:
+def _frames(waiting: list[bytes | _Event], batch: bool, tokens: ResumeTokens) -> list[bytes]:
     """Frames for what waits, in order: control frames as they are, events one per frame
     or (``batch``) each run of consecutive events in one frame; an event frame ends with the
     resume token of its last event."""
@@ -441,11 +444,15 @@ def _frames(waiting: list[bytes | _Event], *, batch: bool) -> list[bytes]:
             if batch:
                 run.append(item)
             else:
-                frames.append(b'{"type":"event","event":' + item.item.payload + item.resume_after())
+                frames.append(
+                    b'{"type":"event","event":' + item.item.payload + item.resume_after(tokens)
+                )
             continue
         if run:
             events = b",".join(event.item.payload for event in run)
-            frames.append(b'{"type":"events","events":[' + events + b"]" + run[-1].resume_after())
+            frames.append(
+                b'{"type":"events","events":[' + events + b"]" + run[-1].resume_after(tokens)
+            )
             run = []
         if item:
             frames.append(item)

@@ -20,13 +20,13 @@ import msgspec
 from bijmantra.application.events.bulk import is_bulk, matches_type
 from bijmantra.application.events.permissions import EventPermissions
 from bijmantra.application.security import Permission, permissions_for
-from bijmantra.kernel import FieldError, Principal, ValidationFailed
+from bijmantra.kernel import FieldError, NotFound, Principal, ValidationFailed
 
 MAX_PATTERNS = 50
 MAX_RESOURCES = 1000
 MAX_RESOURCE_LENGTH = 256
 _PATTERN = re.compile(r"^(\*|[a-z][a-z0-9_]*\.(\*|[a-z][a-z0-9_.]*))$")
-MAX_POSITION = 2**63 - 1  # stream sequences are unsigned 64-bit; no stream gets near this
+_SEALED = re.compile(r"^[A-Za-z0-9_-]{1,88}$")  # base64url, no padding
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,29 +187,28 @@ class ResumePoint:
     position: int | None = None
 
 
-def resume_token(event_id: str, position: int) -> str:
-    """The ``resumeAfter`` an event frame carries: opaque to clients, who send it back."""
-    return f"{event_id}.{position}"
+@dataclass(frozen=True, slots=True)
+class ResumeToken:
+    """A ``resumeAfter`` as a client sends it back: the event id, and its stream position
+    sealed by the gateway that issued it (only gateways open it, ADR 0384)."""
+
+    event_id: str
+    sealed: str
 
 
-def read_resume_token(token: str) -> ResumePoint | None:
-    """The resume point a ``resumeAfter`` token names; ``None`` when it is no token. Nothing
-    here is trusted: the feed reads the event at the position and checks id and
-    organization (``EventFeed.position_of``)."""
-    event_id, dot, digits = token.rpartition(".")
-    if not dot or not digits.isascii() or not digits.isdigit() or len(digits) > 19:
+def read_resume_token(token: str) -> ResumeToken | None:
+    """The parts of a ``resumeAfter`` token; ``None`` when it is no token. A seal that
+    opens to nothing is an unknown event's ``not_in_stream``, not bad input."""
+    event_id, dot, sealed = token.rpartition(".")
+    if not dot or not _SEALED.match(sealed) or not is_event_id(event_id):
         return None
-    position = int(digits)
-    if not 0 < position <= MAX_POSITION or not is_event_id(event_id):
-        return None
-    return ResumePoint(event_id, position)
+    return ResumeToken(event_id, sealed)
 
 
-def resume_point(request: Subscribe) -> ResumePoint | None:
-    """Where a subscription ``feed_filter`` accepted resumes (``None``: from now)."""
-    if request.resume_after is not None:
-        return read_resume_token(request.resume_after)
-    return None if request.resume_from is None else ResumePoint(request.resume_from)
+def not_in_stream(event_id: str) -> NotFound:
+    """The one answer to a resume point that is unknown, another organization's, gone or
+    forged: a member tells none from another (ADR 0378, 0384)."""
+    return NotFound(f"Event {event_id} is not in the event stream (too old, or unknown)")
 
 
 def is_event_id(value: str) -> bool:

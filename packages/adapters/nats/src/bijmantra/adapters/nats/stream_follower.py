@@ -19,8 +19,8 @@ from datetime import UTC, datetime, timedelta
 from bijmantra.adapters.nats.publisher import EVENT_TYPE_HEADER, TENANT_HEADER
 from bijmantra.adapters.nats.stream import EVENTS_STREAM, EVENTS_SUBJECTS
 from bijmantra.application.events import decode_envelope
-from bijmantra.application.events.live_feed import FeedItem
-from bijmantra.kernel import NotFound, Unavailable
+from bijmantra.application.events.live_feed import FeedItem, not_in_stream
+from bijmantra.kernel import Unavailable
 
 import nats.errors
 from nats.aio.msg import Msg
@@ -193,7 +193,7 @@ class JetStreamEventFeed:
             and headers.get(TENANT_HEADER) == tenant_id
         ):
             return sequence
-        raise _not_in_stream(event_id)
+        raise not_in_stream(event_id)
 
     async def _sequence_of(self, event_id: str, tenant_id: str) -> int:
         """Stream sequence of an event of ``tenant_id``: scan headers from just before the
@@ -223,8 +223,4 @@ class JetStreamEventFeed:
                     break
         finally:
             await self._end(subscription)
-        raise _not_in_stream(event_id)
-
-
-def _not_in_stream(event_id: str) -> NotFound:
-    return NotFound(f"Event {event_id} is not in the event stream (too old, or unknown)")
+        raise not_in_stream(event_id)
