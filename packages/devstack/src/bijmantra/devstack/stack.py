@@ -82,8 +82,6 @@ class DevStack:
     redis_url: str = ""
     # analytics-worker's platform client secret at identity (registered by seed); fresh per stack.
     worker_client_secret: str = field(default_factory=lambda: secrets.token_urlsafe(48))
-    # Every gateway replica of the stack seals live-feed resume tokens under it (ADR 0384).
-    resume_secret: str = field(default_factory=lambda: secrets.token_urlsafe(48))
     # Where outgoing mail goes: the local catcher unless SMTP_HOST names a real server.
     smtp_host: str = ""
     smtp_port: int = 0
@@ -191,8 +189,7 @@ class DevStack:
             "TOKEN_AUDIENCE": "bijmantra",
             "IDENTITY_PORT": str(self.ports.identity),
             "IDENTITY_HOST": "127.0.0.1",
-            # identity believes X-Forwarded-For only from the gateway (loopback here)
-            "IDENTITY_TRUSTED_PROXIES": "127.0.0.1/32",
+            "IDENTITY_TRUSTED_PROXIES": "127.0.0.1/32",  # X-Forwarded-For: the gateway's only
             "IDENTITY_GRPC_PORT": str(self.ports.identity_grpc),
             "IDENTITY_TARGET": f"127.0.0.1:{self.ports.identity_grpc}",
             "IDENTITY_HEALTH_PORT": str(self.ports.identity_health),
@@ -209,7 +206,7 @@ class DevStack:
             "DATABASE_OWNER_URL": self.database.owner_url,
             "WORKER_CLIENT_ID": WORKER_CLIENT_ID,
             "WORKER_CLIENT_SECRET": self.worker_client_secret,
-            "GATEWAY_RESUME_SECRET": self.resume_secret,
+            "GATEWAY_RESUME_SECRET": f"resume:{self.worker_client_secret}",  # every replica's
             **(self.devices.environment() if self.devices else {}),
             **({} if self.tls else {"INTERNAL_TLS": "off"}),
             **LOCAL_QUOTAS,
