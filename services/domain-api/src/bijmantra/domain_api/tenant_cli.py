@@ -5,7 +5,9 @@ its own standing caps and what it stores (ADR 0343).
 An operator runs it as the database owner (it needs to bypass row-level security, and only
 the owner may delete audit rows); ADR 0101 says why this is a CLI and not an API yet.
 ``erase`` takes the archive ``export`` wrote and refuses any other, then forgets the
-organization in Redis as well. Export and erasure follow the organization's placement;
+organization in Redis as well, and with ``--device-edge-url`` deletes its device stream on
+the edge with the batches waiting there (ADR 0386). Export and erasure follow the
+organization's placement;
 ``import --database`` places the imported organization on a registered dedicated database.
 Each command first finishes or undoes an erase or import that a dead process left half done
 (ADR 0286); ``recover`` does only that.
@@ -21,6 +23,7 @@ import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
+from bijmantra.adapters.nats.device_stream import erase_organization_stream
 from bijmantra.adapters.postgres import libpq_url
 from bijmantra.adapters.postgres.placement_admin import provision_database, registered_databases
 from bijmantra.adapters.postgres.placement_move import MoveError, move_organization
@@ -44,7 +47,7 @@ from bijmantra.domain.tenancy.placement import (
 )
 from bijmantra.domain.tenancy.quotas import DailyQuotas, Resource
 from bijmantra.domain.tenancy.storage import StorageCaps, StoredResource
-from bijmantra.kernel import TenantId, ValidationFailed
+from bijmantra.kernel import TenantId, Unavailable, ValidationFailed
 
 
 async def _forget(redis_url: str, tenant: uuid.UUID) -> int:
@@ -53,6 +56,24 @@ async def _forget(redis_url: str, tenant: uuid.UUID) -> int:
         return await erase_tenant_keys(redis, tenant)
     finally:
         await redis.aclose()
+
+
+def _forget_everywhere(args: argparse.Namespace, tenant: uuid.UUID) -> dict[str, object]:
+    """What an erased organization left outside PostgreSQL: its Redis keys and, when the
+    edge is given, its device stream."""
+    forgotten: dict[str, object] = {}
+    if args.redis_url:
+        forgotten["redis_keys"] = asyncio.run(_forget(args.redis_url, tenant))
+    if args.device_edge_url:
+        erased = erase_organization_stream(args.device_edge_url, str(tenant))
+        try:
+            forgotten["device_batches"] = asyncio.run(erased)
+        except Unavailable as error:
+            raise Unavailable(
+                f"Erased, but its device stream stays: {error.message} Its batches go at their"
+                " age's end and the sweep then reclaims it; or delete the stream by hand."
+            ) from error
+    return forgotten
 
 
 def _move(url: str, args: argparse.Namespace) -> dict[str, object]:
@@ -111,6 +132,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="bijmantra-tenant", description=__doc__)
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_OWNER_URL", ""))
     parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL", ""))
+    parser.add_argument(
+        "--device-edge-url",
+        default=os.environ.get("DEVICE_NATS_INGEST_URL", ""),
+        help="the device edge (domain-api's ingest login): erase deletes the device stream",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     export = commands.add_parser("export", help="write one organization's rows to an archive")
     export.add_argument("organization", type=uuid.UUID)
@@ -144,8 +170,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         # Every command first resolves what a dead process left half done (ADR 0286).
         recovered = recover_operations(url)
         for finished in recovered:
-            if finished.kind is OperationKind.ERASE and args.redis_url:
-                asyncio.run(_forget(args.redis_url, finished.organization))
+            if finished.kind is OperationKind.ERASE:
+                _forget_everywhere(args, finished.organization)
         if args.command == "recover":
             result: dict[str, object] = {
                 "recovered": [f"{o.kind} {o.organization}" for o in recovered]
@@ -161,8 +187,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             if not args.redis_url:
                 parser.error("--redis-url (or REDIS_URL) is required to erase")
             rows = erase_tenant(url, args.organization, archive=args.archive, erased_by=args.by)
-            keys = asyncio.run(_forget(args.redis_url, args.organization))
-            result = {"rows": rows, "redis_keys": keys}
+            result = {"rows": rows, **_forget_everywhere(args, args.organization)}
         elif args.command == "move":
             result = _move(url, args)
         elif args.command == "quota":
@@ -179,6 +204,6 @@ def main(argv: Sequence[str] | None = None) -> None:
             result = {"organization": str(tenant), "rows": rows}
     except (ArchiveError, MoveError, OrganizationBusy) as error:
         parser.exit(2, f"bijmantra-tenant: {error}\n")
-    except ValidationFailed as error:
+    except (ValidationFailed, Unavailable) as error:
         parser.exit(2, f"bijmantra-tenant: {error.message}\n")
     print(json.dumps(result, indent=2))

@@ -246,3 +246,34 @@ async def reclaim_unused_streams(js: JetStreamContext, release: Release) -> list
     if reclaimed:
         log.info("device streams reclaimed", organizations=len(reclaimed))
     return reclaimed
+
+
+async def erase_organization_stream(url: str, tenant: str) -> int:
+    """Delete an erased organization's stream on the edge at ``url`` with the batches still
+    waiting in it, and say how many there were (0: no stream). They belong to nobody now,
+    and the sweep reclaims only empty streams: they would sit there until their age ran out.
+    ``Unavailable`` when the edge does not answer (one attempt: an operator's command)."""
+    try:
+        nc = await nats.connect(
+            url,
+            name="bijmantra-tenant",
+            allow_reconnect=False,
+            max_reconnect_attempts=1,
+            error_cb=_reported_by_the_caller,
+        )
+    except (OSError, nats.errors.Error) as error:
+        raise Unavailable(f"The device edge did not answer: {error}") from error
+    try:
+        js, name = nc.jetstream(), organization_stream(tenant)
+        try:
+            waiting = (await js.stream_info(name)).state.messages
+            await js.delete_stream(name)
+        except NotFoundError:
+            return 0
+        return int(waiting)
+    finally:
+        await nc.close()
+
+
+async def _reported_by_the_caller(error: Exception) -> None:
+    """The connection's errors: the one that matters is raised as ``Unavailable``."""
