@@ -80,9 +80,11 @@ class DevStack:
     database: ProvisionedDatabase | None = None
     nats_url: str = ""
     redis_url: str = ""
-    # analytics-worker's platform client secret at identity (registered by seed); fresh per stack.
+    # Fresh per stack: analytics-worker's client secret at identity (registered by seed), and
+    # the one secret every gateway replica seals live-feed resume tokens with (ADR 0384).
     worker_client_secret: str = field(default_factory=lambda: secrets.token_urlsafe(48))
-    # Where outgoing mail goes: the local catcher unless SMTP_HOST names a real server.
+    resume_secret: str = field(default_factory=lambda: secrets.token_urlsafe(48))
+    # Outgoing mail goes to the local catcher unless SMTP_HOST names a real server.
     smtp_host: str = ""
     smtp_port: int = 0
     maildir: Path | None = None
@@ -90,11 +92,9 @@ class DevStack:
     backup_dir: Path | None = None
     # Seed a second organization whose data lives in its own database (ADR 0102).
     dedicated_org: bool = False
-    # Mutual TLS between the services, with a CA kept under ``workdir/tls`` (ADR 0176);
-    # ``INTERNAL_TLS=off`` in the environment runs them in plaintext instead.
+    # Mutual TLS between the services, CA under ``workdir/tls`` (ADR 0176); INTERNAL_TLS=off: none.
     tls: bool = field(default_factory=lambda: os.environ.get("INTERNAL_TLS", "") != "off")
-    # With the device edge on, a second NATS server with its MQTT listener and an auth
-    # callout answered by domain-api (ADR 0207): devices publish telemetry over MQTT.
+    # The device edge: a second NATS server, MQTT for devices, domain-api's auth callout (0207).
     device_edge: bool = False
     devices: LocalDeviceNats | None = None
     _servers: list[LocalPostgres | LocalNats | LocalRedis | LocalMailCatcher | LocalDeviceNats] = (
@@ -206,7 +206,7 @@ class DevStack:
             "DATABASE_OWNER_URL": self.database.owner_url,
             "WORKER_CLIENT_ID": WORKER_CLIENT_ID,
             "WORKER_CLIENT_SECRET": self.worker_client_secret,
-            "GATEWAY_RESUME_SECRET": f"resume:{self.worker_client_secret}",  # every replica's
+            "GATEWAY_RESUME_SECRET": self.resume_secret,
             **(self.devices.environment() if self.devices else {}),
             **({} if self.tls else {"INTERNAL_TLS": "off"}),
             **LOCAL_QUOTAS,
