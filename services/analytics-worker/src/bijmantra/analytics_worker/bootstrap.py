@@ -21,6 +21,7 @@ from bijmantra.analytics_worker.jobs import ANALYSIS_CONSUMER
 from bijmantra.analytics_worker.mail import mail_consumer
 from bijmantra.application.distribution.notifications import (
     DeliveryLedger,
+    FindRecipient,
     NotifyPartners,
     ReportMail,
     backstop,
@@ -68,6 +69,8 @@ class WorkerAdapters:
     mailer: EmailSender | None = None  # None: distribution notifications are not mailed
     # How each partner mail ended, to domain-api (ADR 0363); None without a client secret.
     report_mail: ReportMail | None = None
+    # Who a partner mail or PDF names, asked of domain-api (ADR 0389); None without a secret.
+    recipient: FindRecipient | None = None
     # Sensors evaluation (ADR 0290): its state, the due read, domain-api's worker calls.
     sensors_state: EvaluationStateFactory | None = None
     sensors_due: DueChecks | None = None
@@ -147,12 +150,17 @@ def _consumer_specs(settings: Settings, adapters: WorkerAdapters) -> list[Consum
         )
     # Documents and partner mail follow distribution events, ten at a time.
     if adapters.store_document is not None:
-        render = RenderDocuments(adapters.store_document)
+        render = RenderDocuments(adapters.store_document, adapters.recipient)
         specs.append(ConsumerSpec(DOCUMENTS_CONSUMER, DOCUMENTS_SUBJECTS, render, batch=10))
     if adapters.mailer is not None:
         bound = backstop(settings.partner_mails_per_day)
         notify = NotifyPartners(
-            adapters.mailer, adapters.ledger, bound, adapters.report_mail, adapters.clock
+            adapters.mailer,
+            adapters.ledger,
+            bound,
+            adapters.report_mail,
+            adapters.clock,
+            recipient=adapters.recipient,
         )
         specs.append(mail_consumer(notify))
     return specs

@@ -12,13 +12,19 @@ from __future__ import annotations
 
 import hashlib
 import io
-import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 import msgspec
 from bijmantra.analytics_worker.typefaces import Typeface, typeface_for
-from bijmantra.application.distribution.rendering import RENDERED_BY, Printable, Table
+from bijmantra.application.distribution.notifications import FindRecipient, tenant_of
+from bijmantra.application.distribution.recipients import with_recipient
+from bijmantra.application.distribution.rendering import (
+    RENDERED_BY,
+    RENDERED_FOR,
+    Printable,
+    Table,
+)
 from bijmantra.application.events import EventEnvelope, subject_for
 from bijmantra.kernel import TenantId
 from bijmantra.observability import get_logger
@@ -144,18 +150,25 @@ def render_pdf(page: Printable, created: datetime) -> bytes:
 
 
 class RenderDocuments:
-    """Consumer: the event that makes a document renders it; domain-api keeps it (once)."""
+    """Consumer: the event that makes a document renders it; domain-api keeps it (once).
+    What the event leaves out of people (names, addresses, the agreement's text, ADR 0389)
+    is asked of domain-api through ``recipient``; an older event carries it (its ``email``)."""
 
-    def __init__(self, store: StoreDocument) -> None:
+    def __init__(self, store: StoreDocument, recipient: FindRecipient | None = None) -> None:
         self._store = store
+        self._recipient = recipient
 
     async def __call__(self, envelope: EventEnvelope) -> None:
         build = RENDERED_BY.get(envelope.type)
         if build is None:
             return
-        page = build(envelope.data)
+        tenant = tenant_of(envelope)
+        data = envelope.data
+        if "email" not in data and self._recipient is not None:
+            found = await self._recipient(tenant, RENDERED_FOR[envelope.type], envelope.subject)
+            data = with_recipient(data, found)
+        page = build(data)
         content = render_pdf(page, envelope.time)
         source = hashlib.sha256(msgspec.json.encode(envelope.data)).hexdigest()
-        tenant = TenantId(uuid.UUID(envelope.tenant_id))
         sha256 = await self._store(tenant, page.kind.value, page.owner_id, content, source)
         log.info("document rendered", kind=page.kind.value, owner_id=page.owner_id, sha256=sha256)

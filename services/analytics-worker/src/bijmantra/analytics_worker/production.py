@@ -74,6 +74,7 @@ async def production_adapters(settings: Settings, tracing: Tracing) -> WorkerAda
         distribution = DistributionWorkerClient(channel, tokens)
         adapters.store_document = distribution.store_document
         adapters.report_mail = distribution.report_mail
+        adapters.recipient = distribution.partner_mail_recipient
         adapters.sensors_domain = SensorsWorkerClient(channel, tokens)
         closers += [channel.close, http.aclose]
     else:

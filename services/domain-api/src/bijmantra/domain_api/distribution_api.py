@@ -115,3 +115,9 @@ class DistributionWorkerServicer(pb_grpc.DistributionWorkerServiceServicer):
         )
         document = await self._d.report_mail(current_principal(), report)
         return pb.ReportPartnerMailResponse(notification=_encode(document.get("notification")))
+
+    async def PartnerMailRecipient(
+        self, request: pb.PartnerMailRecipientRequest, context: Any
+    ) -> pb.PartnerMailRecipientResponse:
+        found = await self._d.partner_mail_recipient(current_principal(), request.kind, request.id)
+        return pb.PartnerMailRecipientResponse(document=_encode(found))

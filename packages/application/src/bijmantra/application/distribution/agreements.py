@@ -26,6 +26,7 @@ from bijmantra.application.distribution.inputs import (
     to_builtins,
 )
 from bijmantra.application.distribution.mail import addressed, resend_mail, with_partner_mail
+from bijmantra.application.distribution.recipients import agreement_in_event
 from bijmantra.application.distribution.requests import parse_action
 from bijmantra.application.distribution.seedlots import GermplasmSeedLots
 from bijmantra.application.ports import UnitOfWork
@@ -60,12 +61,12 @@ from bijmantra.kernel import (
 MAX_EXPORT = 10_000
 
 
-def _recipient(agreement: Agreement) -> Party:
-    return next(p for p in agreement.parties if p.role == "recipient")
-
-
 def agreement_document(agreement: Agreement) -> dict[str, Any]:
     return lifecycle_document(agreement, AGREEMENT_LIFECYCLE, text=agreement_text(agreement))
+
+
+def _in_event(agreement: Agreement) -> dict[str, Any]:
+    return agreement_in_event(agreement_document(agreement))
 
 
 @dataclass
@@ -150,21 +151,15 @@ class Agreements(
                 agreement = await with_partner_mail(uow, agreement, now, self.mails_per_day)
             await save(uow, Kind.AGREEMENT, agreement)
             data = await self._mail_data(uow, agreement)
-            if move != AgreementAction.SEND:
-                data["email"] = _recipient(agreement).email
             self.record_step(uow, principal, agreement, data, now)
             await uow.commit()
         return agreement_document(agreement)
 
     async def _mail_data(self, uow: UnitOfWork, agreement: Agreement) -> dict[str, Any]:
-        """The data of the event that asks the recipient to sign (ADR 0354: no address when
-        the day's partner mail was used up)."""
-        recipient = _recipient(agreement)
-        return {
-            "agreement": agreement_document(agreement),
-            **addressed(recipient.email, agreement.notification),
-            "partner_name": recipient.name,
-        }
+        """The data of the event that asks the recipient to sign (ADR 0354: no attempt when
+        the day's partner mail was used up); the agreement without its parties' names and
+        addresses (ADR 0389)."""
+        return {"agreement": _in_event(agreement), **addressed(agreement.notification)}
 
     async def resend_notification(self, principal: Principal, record_id: str) -> dict[str, Any]:
         """Ask the recipient to sign again, by mail, once the day's cap has room."""
@@ -203,13 +198,12 @@ class Agreements(
                 status = AGREEMENT_LIFECYCLE.next(agreement.status, AgreementAction.ACTIVATE)
                 agreement = replace(agreement, status=status, activated_at=now)
             await save(uow, Kind.AGREEMENT, agreement)
-            document = agreement_document(agreement)
             record_event(
                 uow,
                 principal,
                 "agreement_signed",
                 agreement.id,
-                {"agreement": document, "signature": to_builtins(signature)},
+                {"agreement": _in_event(agreement), "signature": to_builtins(signature)},
                 self.clock.now(),
             )
             await uow.commit()

@@ -60,14 +60,10 @@ from bijmantra.kernel import (
 MAX_AGREEMENTS = 1000
 
 
-def _mail_data(dispatch: Dispatch, partner: Partner) -> dict[str, Any]:
-    """The data of a dispatch's event; the shipping one mails the partner (ADR 0354: with no
-    address when the day's partner mail was used up)."""
-    return {
-        "dispatch": to_builtins(dispatch),
-        "partner_name": partner.name,
-        **addressed(partner.email, dispatch.notification),
-    }
+def _mail_data(dispatch: Dispatch) -> dict[str, Any]:
+    """The data of a dispatch's event; the shipping one mails the partner (ADR 0354: no
+    attempt when the day's partner mail was used up)."""
+    return {"dispatch": to_builtins(dispatch), **addressed(dispatch.notification)}
 
 
 def dispatch_document(dispatch: Dispatch) -> dict[str, Any]:
@@ -130,10 +126,7 @@ class Dispatches(
                 dispatch = await self._ship(uow, principal, dispatch, partner, given.tracking)
                 dispatch = await with_partner_mail(uow, dispatch, now, self.mails_per_day)
             await save(uow, Kind.DISPATCH, dispatch)
-            data = _mail_data(dispatch, partner)
-            if action != DispatchAction.SHIP:
-                data["email"] = partner.email
-            self.record_step(uow, principal, dispatch, data, self.clock.now())
+            self.record_step(uow, principal, dispatch, _mail_data(dispatch), self.clock.now())
             await uow.commit()
         return dispatch_document(dispatch)
 
@@ -141,7 +134,7 @@ class Dispatches(
         """Tell the partner again, by mail, that the dispatch shipped (the day's cap allowing)."""
 
         async def compose(uow: UnitOfWork, dispatch: Dispatch) -> dict[str, Any]:
-            return _mail_data(dispatch, await load(uow, Kind.PARTNER, dispatch.partner_id, Partner))
+            return _mail_data(dispatch)
 
         return await resend_mail(
             self,

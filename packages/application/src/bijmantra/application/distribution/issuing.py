@@ -15,8 +15,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bijmantra.application.distribution.common import load, record_event, save
-from bijmantra.application.distribution.inputs import to_builtins
 from bijmantra.application.distribution.mail import addressed, mail_budget
+from bijmantra.application.distribution.recipients import partner_in_event
 from bijmantra.application.ports import UnitOfWork, UnitOfWorkFactory
 from bijmantra.application.ports.distribution import Kind
 from bijmantra.domain.distribution.model import Invoice, Partner, issue_invoice
@@ -29,11 +29,12 @@ MAX_BATCH = 64
 
 def invoice_mail_data(invoice: Invoice, document: Any, partner: Partner) -> dict[str, Any]:
     """The data of the event of an issued invoice (``document``: as the API shows it), which
-    mails the partner (ADR 0354: with no address when the day's partner mail was used up)."""
+    mails the partner (ADR 0354: no attempt when the day's partner mail was used up); of the
+    partner only its id, country and, unless a person, name (ADR 0389)."""
     return {
         "invoice": document,
-        "partner": to_builtins(partner),
-        **addressed(partner.email, invoice.notification),
+        "partner": partner_in_event(partner),
+        **addressed(invoice.notification),
     }
 
 

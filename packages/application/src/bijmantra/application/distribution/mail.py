@@ -72,13 +72,13 @@ async def with_partner_mail(uow: UnitOfWork, record: R, at: datetime, per_day: i
     return replace(record, notification=budget.decide(at))
 
 
-def addressed(email: str, mail: PartnerMail | None) -> dict[str, Any]:
-    """What an event says of its mail: the address, the partner's when its mail is queued,
-    else none (the mail worker sends only what carries an address), and which attempt it is
-    (``mail_attempt``, what the worker's report names, ADR 0363)."""
+def addressed(mail: PartnerMail | None) -> dict[str, Any]:
+    """What an event says of its mail: which attempt it is (``mail_attempt``, what the
+    worker's report names, ADR 0363) when the mail is queued, else nothing (the mail worker
+    sends only what is queued). Never the address: the mailer asks for it (ADR 0389)."""
     if mail is None or mail.status is not MailStatus.QUEUED:
-        return {"email": ""}
-    return {"email": email, MAIL_ATTEMPT: mail.attempts}
+        return {}
+    return {MAIL_ATTEMPT: mail.attempts}
 
 
 # (unit of work, record) -> the mail event's data, as the original write composed it.

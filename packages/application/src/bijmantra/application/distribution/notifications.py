@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from bijmantra.application.distribution.mail import MAIL_ATTEMPT, RESENDS, RESENT, MailReport
+from bijmantra.application.distribution.recipients import with_recipient
 from bijmantra.application.email import EmailSender, MailRefused, OutgoingEmail
 from bijmantra.application.events import EventEnvelope
 from bijmantra.application.events.ports import RetryLater
@@ -24,7 +25,7 @@ from bijmantra.domain.distribution.mail import (
     may_mail,
     retry_wait,
 )
-from bijmantra.kernel import Clock, SystemClock, TenantId
+from bijmantra.kernel import Clock, NotFound, SystemClock, TenantId
 
 log = logging.getLogger(__name__)
 MAIL_CONSUMER = "distribution-mail"
@@ -72,6 +73,9 @@ class DeliveryLedger(Protocol):
 
 # Tells domain-api how a record's mail attempt ended (its worker call, ADR 0363).
 ReportMail = Callable[[TenantId, MailReport], Awaitable[None]]
+# Asks domain-api who a record's mail goes to: (organization, kind, record id) -> its
+# ``partner_mail_recipient`` answer; another organization's record is NotFound (ADR 0389).
+FindRecipient = Callable[[TenantId, str, str], Awaitable[dict[str, Any]]]
 
 
 def _letter(subject: str, partner_name: str, text: str) -> tuple[str, str]:
@@ -159,17 +163,35 @@ def mailed_as(envelope: EventEnvelope) -> str:
     return envelope.type
 
 
-def notification_for(envelope: EventEnvelope) -> OutgoingEmail | None:
+def mails(envelope: EventEnvelope) -> bool:
+    """Whether the event asks for a mail: its mail was queued (``mail_attempt``), or, an
+    event from before events left addresses out (ADR 0389), it carries the address."""
+    data = envelope.data
+    if mailed_as(envelope) not in COMPOSED:
+        return False
+    return bool(data["email"]) if "email" in data else MAIL_ATTEMPT in data
+
+
+def notification_for(
+    envelope: EventEnvelope, recipient: dict[str, Any] | None = None
+) -> OutgoingEmail | None:
+    """The event's mail: to the address it carries (an event from before ADR 0389), else to
+    ``recipient`` (what domain-api answers of the record's partner); None when it mails no one."""
     compose = COMPOSED.get(mailed_as(envelope))
-    if compose is None or not envelope.data.get("email"):
+    data = envelope.data if recipient is None else with_recipient(envelope.data, recipient)
+    if compose is None or not data.get("email"):
         return None
-    subject, text = compose(envelope.data)
+    subject, text = compose(data)
     return OutgoingEmail(
-        to=envelope.data["email"],
+        to=data["email"],
         subject=subject,
         text=text,
         message_id=f"<{envelope.id}@distribution.bijmantra>",
     )
+
+
+def tenant_of(envelope: EventEnvelope) -> TenantId:
+    return TenantId(uuid.UUID(envelope.tenant_id))
 
 
 @dataclass
@@ -196,6 +218,9 @@ class NotifyPartners:
     report: ReportMail | None = None  # None: outcomes are kept, not reported
     clock: Clock = field(default_factory=SystemClock)
     waits: tuple[timedelta, ...] = MAIL_RETRY_WAITS
+    # Who a mail goes to when its event names no address (ADR 0389); None: such events are
+    # not mailed (a replica without a client secret cannot ask).
+    recipient: FindRecipient | None = None
 
     @property
     def tries(self) -> int:
@@ -208,8 +233,10 @@ class NotifyPartners:
         return self.tries + REPORT_DELIVERIES
 
     async def __call__(self, envelope: EventEnvelope) -> None:
-        email = notification_for(envelope)
-        if email is None:
+        if not mails(envelope):
+            return
+        if "email" not in envelope.data and self.recipient is None:
+            log.warning("partner mail not sent: this replica cannot ask who it goes to")
             return
         await self.ledger.began_try(MAIL_CONSUMER, envelope)
         tries = 0
@@ -217,17 +244,32 @@ class NotifyPartners:
             async with self.ledger.claim(MAIL_CONSUMER, envelope) as claim:
                 tries = claim.tries
                 if claim.first:
-                    claim.outcome = await self._send(email, claim)
+                    claim.outcome = await self._send(envelope, claim)
         except RetryLater as later:
             await self._report_retry(envelope, tries, later.delay)
             raise
         await self._report(envelope, claim.outcome)
 
-    async def _send(self, email: OutgoingEmail, claim: Claim) -> MailOutcome:
+    async def _letter(self, envelope: EventEnvelope) -> OutgoingEmail | None:
+        """The event's mail, its recipient asked of domain-api at send time unless the event
+        names the address (ADR 0389): a domain-api away is a try the server could not take."""
+        if "email" in envelope.data or self.recipient is None:
+            return notification_for(envelope)
+        kind = MAILED_KIND[mailed_as(envelope)]
+        found = await self.recipient(tenant_of(envelope), kind, envelope.subject)
+        return notification_for(envelope, found)
+
+    async def _send(self, envelope: EventEnvelope, claim: Claim) -> MailOutcome:
         if not may_mail(claim.handled_today, self.per_day):
             return self._failed(MailFailure.MAILER_BOUND)
         try:
+            email = await self._letter(envelope)
+            if email is None:
+                raise NotFound("The record's partner has no address")
             await self.sender.send(email)
+        except NotFound:
+            log.warning("partner mail dropped: its record or partner was not found")
+            return self._failed(MailFailure.RECIPIENT_UNKNOWN)
         except MailRefused as refused:
             recipient = refused.recipient
             return self._failed(
@@ -268,4 +310,4 @@ class NotifyPartners:
         if self.report is None or not isinstance(attempt, int) or not kind:
             return
         report = MailReport(kind, envelope.subject, attempt, status, at, **more)
-        await self.report(TenantId(uuid.UUID(envelope.tenant_id)), report)
+        await self.report(tenant_of(envelope), report)

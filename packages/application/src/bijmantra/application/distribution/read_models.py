@@ -55,11 +55,12 @@ class PartnerMailDocument(_Out):
     """What became of the mail the record sends its partner (ADR 0354, 0363): ``queued`` for
     the mail worker, which tries a server that cannot take it yet again for 3 h 51 min
     (ADR 0377), then ``sent`` (the mail server took it at ``at``) or ``failed`` (the mailer
-    gave up at ``at``; ``failure``: ``address_refused``, ``message_refused``, ``undeliverable``
-    or ``mailer_bound``); or ``not_sent`` because the organization's daily cap of partner mail
-    was reached (``held_by``: ``daily_limit``) at ``at``, to be sent again from
-    ``resend_from``. A mail not sent or failed, or still queued 4 h 51 min after ``at`` (the
-    mailer's report was lost; ADR 0367), is sent again with ``POST …/notification``.
+    gave up at ``at``; ``failure``: ``address_refused``, ``message_refused``, ``undeliverable``,
+    ``mailer_bound`` or ``recipient_unknown``); or ``not_sent`` because the organization's
+    daily cap of partner mail was reached (``held_by``: ``daily_limit``) at ``at``, to be
+    sent again from ``resend_from``. A mail not sent or failed, or still queued 4 h 51 min
+    after ``at`` (the mailer's report was lost; ADR 0367), is sent again with
+    ``POST …/notification``.
     ``day``: the UTC day whose cap it counted on; ``attempts``: 1, then one per resend.
     ``tries``: how many tries of this attempt the partner's server could not take yet, and
     ``next_try_at``, while it is queued after such a try, when the mailer tries again

@@ -119,6 +119,12 @@ def packing_list_printable(data: dict[str, Any]) -> Printable:
     )
 
 
+# The kind of record whose event renders each document (what a recipient lookup names).
+RENDERED_FOR = {
+    "distribution.invoice_issued": "invoice",
+    "distribution.agreement_pending_signature": "agreement",
+    "distribution.dispatch_packed": "dispatch",
+}
 # Which event renders which document.
 RENDERED_BY = {
     "distribution.invoice_issued": invoice_printable,

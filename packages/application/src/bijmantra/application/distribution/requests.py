@@ -135,9 +135,4 @@ class SeedRequests(
 async def _mail_data(uow: UnitOfWork, request: SeedRequest) -> dict[str, Any]:
     """The data of a submitted request's event, which tells the partner it arrived (ADR
     0354: with no address when the day's partner mail was used up)."""
-    partner = await load(uow, Kind.PARTNER, request.partner_id, Partner)
-    return {
-        "request": to_builtins(request),
-        "partner_name": partner.name,
-        **addressed(partner.email, request.notification),
-    }
+    return {"request": to_builtins(request), **addressed(request.notification)}

@@ -13,6 +13,7 @@ from bijmantra.application.distribution.documents import Documents
 from bijmantra.application.distribution.invoices import Invoices
 from bijmantra.application.distribution.mail import MailReport, report_mail
 from bijmantra.application.distribution.partners import Partners
+from bijmantra.application.distribution.recipients import partner_mail_recipient
 from bijmantra.application.distribution.requests import SeedRequests
 from bijmantra.application.distribution.seedlots import GermplasmSeedLots
 from bijmantra.application.ports import UnitOfWorkFactory
@@ -77,6 +78,12 @@ class Distribution:
             Kind.DISPATCH: self.dispatches,
             Kind.INVOICE: self.invoices,
         }[kind]
+
+    async def partner_mail_recipient(
+        self, principal: Principal, kind: str, owner_id: str
+    ) -> dict[str, Any]:
+        """Who a record's partner mail goes to, asked by the mailer (ADR 0389)."""
+        return await partner_mail_recipient(self.partners.uow, principal, kind, owner_id)
 
     async def report_mail(self, principal: Principal, report: MailReport) -> dict[str, Any]:
         """The mailer's report of how a record's mail attempt ended (ADR 0363)."""

@@ -79,6 +79,7 @@ class MailFailure(StrEnum):
     MESSAGE_REFUSED = "message_refused"  # the mail server refused the message for good
     UNDELIVERABLE = "undeliverable"  # the mail server did not take it after every try
     MAILER_BOUND = "mailer_bound"  # the mailer's own daily bound held it back
+    RECIPIENT_UNKNOWN = "recipient_unknown"  # the record or its partner was not found to mail
 
 
 FAILURE_TEXT = {
@@ -89,6 +90,8 @@ FAILURE_TEXT = {
     MailFailure.UNDELIVERABLE: "The mail server could not be reached or did not take the "
     "message, though the mailer tried for about four hours. Send it again later.",
     MailFailure.MAILER_BOUND: "The mailer's daily bound was reached. Send it again tomorrow.",
+    MailFailure.RECIPIENT_UNKNOWN: "The mailer found no partner to send it to. "
+    "Check the record's partner, then send the mail again.",
 }
 
 

@@ -3,6 +3,7 @@ token) and the worker's (a service token for the record's organization)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -104,3 +105,12 @@ class DistributionWorkerClient(ServiceTokenClient):
             next_try_at="" if next_try_at is None else next_try_at.isoformat(),
         )
         await self._call(self._stub.ReportPartnerMail, request, tenant)
+
+    async def partner_mail_recipient(
+        self, tenant: TenantId, kind: str, record_id: str
+    ) -> dict[str, Any]:
+        """Who a record's partner mail goes to (ADR 0389); another organization's: NotFound."""
+        request = pb.PartnerMailRecipientRequest(kind=kind, id=record_id)
+        response = await self._call(self._stub.PartnerMailRecipient, request, tenant)
+        found: dict[str, Any] = json.loads(response.document)
+        return found

@@ -567,7 +567,9 @@ class ReportPartnerMailRequest(_message.Message):
     at: _builtins.str
     """When the mail server took the mail, the mailer gave up, or the try failed (RFC 3339)."""
     failure: _builtins.str
-    """Why it failed (address_refused, message_refused, undeliverable, mailer_bound); "" if not."""
+    """Why it failed (address_refused, message_refused, undeliverable, mailer_bound,
+    recipient_unknown); "" if not.
+    """
     tries: _builtins.int
     """Queued: the tries of this attempt so far (from 1); 0 otherwise."""
     next_try_at: _builtins.str
@@ -612,3 +614,51 @@ class ReportPartnerMailResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ReportPartnerMailResponse: _TypeAlias = ReportPartnerMailResponse  # noqa: Y015
+
+@_typing.final
+class PartnerMailRecipientRequest(_message.Message):
+    """PartnerMailRecipientRequest names the record whose mail is being sent."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KIND_FIELD_NUMBER: _builtins.int
+    ID_FIELD_NUMBER: _builtins.int
+    kind: _builtins.str
+    """The record's kind: seed_request, agreement, dispatch or invoice."""
+    id: _builtins.str
+    def __init__(
+        self,
+        *,
+        kind: _builtins.str = ...,
+        id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "kind", b"kind"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PartnerMailRecipientRequest: _TypeAlias = PartnerMailRecipientRequest  # noqa: Y015
+
+@_typing.final
+class PartnerMailRecipientResponse(_message.Message):
+    """PartnerMailRecipientResponse carries the recipient as JSON: email and name, and for an
+    agreement its text to sign and its parties (role, name, email, country).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DOCUMENT_FIELD_NUMBER: _builtins.int
+    document: _builtins.bytes
+    def __init__(
+        self,
+        *,
+        document: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["document", b"document"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PartnerMailRecipientResponse: _TypeAlias = PartnerMailRecipientResponse  # noqa: Y015

@@ -535,6 +535,11 @@ class DistributionWorkerServiceStub:
                 request_serializer=bijmantra_dot_distribution_dot_v1_dot_distribution__service__pb2.ReportPartnerMailRequest.SerializeToString,
                 response_deserializer=bijmantra_dot_distribution_dot_v1_dot_distribution__service__pb2.ReportPartnerMailResponse.FromString,
                 _registered_method=True)
+        self.PartnerMailRecipient = channel.unary_unary(
+                '/bijmantra.distribution.v1.DistributionWorkerService/PartnerMailRecipient',
+                request_serializer=bijmantra_dot_distribution_dot_v1_dot_distribution__service__pb2.PartnerMailRecipientRequest.SerializeToString,
+                response_deserializer=bijmantra_dot_distribution_dot_v1_dot_distribution__service__pb2.PartnerMailRecipientResponse.FromString,
+                _registered_method=True)
 
 
 class DistributionWorkerServiceServicer:
@@ -559,6 +564,15 @@ class DistributionWorkerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PartnerMailRecipient(self, request, context):
+        """PartnerMailRecipient says who a record's partner mail goes to, asked at send time:
+        events carry ids, not people's addresses or names (ADR 0389). Another organization's
+        record is NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_DistributionWorkerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -571,6 +585,11 @@ def add_DistributionWorkerServiceServicer_to_server(servicer, server):
                     servicer.ReportPartnerMail,
                     request_deserializer=bijmantra_dot_distribution_dot_v1_dot_distribution__service__pb2.ReportPartnerMailRequest.FromString,
                     response_serializer=bijmantra_dot_distribution_dot_v1_dot_distribution__service__pb2.ReportPartnerMailResponse.SerializeToString,
+            ),
+            'PartnerMailRecipient': grpc.unary_unary_rpc_method_handler(
+                    servicer.PartnerMailRecipient,
+                    request_deserializer=bijmantra_dot_distribution_dot_v1_dot_distribution__service__pb2.PartnerMailRecipientRequest.FromString,
+                    response_serializer=bijmantra_dot_distribution_dot_v1_dot_distribution__service__pb2.PartnerMailRecipientResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -628,6 +647,33 @@ class DistributionWorkerService:
             '/bijmantra.distribution.v1.DistributionWorkerService/ReportPartnerMail',
             bijmantra_dot_distribution_dot_v1_dot_distribution__service__pb2.ReportPartnerMailRequest.SerializeToString,
             bijmantra_dot_distribution_dot_v1_dot_distribution__service__pb2.ReportPartnerMailResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PartnerMailRecipient(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/bijmantra.distribution.v1.DistributionWorkerService/PartnerMailRecipient',
+            bijmantra_dot_distribution_dot_v1_dot_distribution__service__pb2.PartnerMailRecipientRequest.SerializeToString,
+            bijmantra_dot_distribution_dot_v1_dot_distribution__service__pb2.PartnerMailRecipientResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -209,6 +209,11 @@ class DistributionWorkerServiceStub:
     another attempt than the record's, of an attempt already ended, or of an older try,
     changes nothing.
     """
+    PartnerMailRecipient: _grpc.UnaryUnaryMultiCallable[_distribution_service_pb2.PartnerMailRecipientRequest, _distribution_service_pb2.PartnerMailRecipientResponse]
+    """PartnerMailRecipient says who a record's partner mail goes to, asked at send time:
+    events carry ids, not people's addresses or names (ADR 0389). Another organization's
+    record is NOT_FOUND.
+    """
 
 @_typing.type_check_only
 class DistributionWorkerServiceAsyncStub(DistributionWorkerServiceStub):
@@ -223,6 +228,11 @@ class DistributionWorkerServiceAsyncStub(DistributionWorkerServiceStub):
     having found the server unable to take it yet, and when the next try is. A report of
     another attempt than the record's, of an attempt already ended, or of an older try,
     changes nothing.
+    """
+    PartnerMailRecipient: _aio.UnaryUnaryMultiCallable[_distribution_service_pb2.PartnerMailRecipientRequest, _distribution_service_pb2.PartnerMailRecipientResponse]  # type: ignore[assignment]
+    """PartnerMailRecipient says who a record's partner mail goes to, asked at send time:
+    events carry ids, not people's addresses or names (ADR 0389). Another organization's
+    record is NOT_FOUND.
     """
 
 class DistributionWorkerServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -247,6 +257,17 @@ class DistributionWorkerServiceServicer(metaclass=_abc_1.ABCMeta):
         having found the server unable to take it yet, and when the next try is. A report of
         another attempt than the record's, of an attempt already ended, or of an older try,
         changes nothing.
+        """
+
+    @_abc_1.abstractmethod
+    def PartnerMailRecipient(
+        self,
+        request: _distribution_service_pb2.PartnerMailRecipientRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_distribution_service_pb2.PartnerMailRecipientResponse, _abc.Awaitable[_distribution_service_pb2.PartnerMailRecipientResponse]]:
+        """PartnerMailRecipient says who a record's partner mail goes to, asked at send time:
+        events carry ids, not people's addresses or names (ADR 0389). Another organization's
+        record is NOT_FOUND.
         """
 
 def add_DistributionWorkerServiceServicer_to_server(servicer: DistributionWorkerServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
