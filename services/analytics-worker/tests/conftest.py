@@ -57,6 +57,7 @@ class Mailer:
             report=self.report,
             clock=FixedClock(TOOK),
             waits=waits,
+            recipient=world.mail_recipient,
         )
 
     async def report(self, tenant: TenantId, report: MailReport) -> None:

@@ -36,7 +36,7 @@ def renderer(world: DistributionWorld) -> RenderDocuments:
         )
         return sha256
 
-    return RenderDocuments(store)
+    return RenderDocuments(store, world.mail_recipient)
 
 
 async def outbox(database: ProvisionedDatabase, tenant: TenantId, kind: str) -> list[EventEnvelope]:

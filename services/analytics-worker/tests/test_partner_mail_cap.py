@@ -28,10 +28,14 @@ MIDNIGHT = datetime(2026, 12, 7, tzinfo=UTC)
 
 
 @pytest.fixture
-def notify(analytics_engine: Any, smtp_server: SmtpCatcher) -> NotifyPartners:
-    """The worker's mail consumer: real SMTP, its ledger in the analytics schema."""
+def notify(
+    analytics_engine: Any, smtp_server: SmtpCatcher, world: DistributionWorld
+) -> NotifyPartners:
+    """The worker's mail consumer: real SMTP, its ledger in the analytics schema, who each
+    mail goes to asked of the distribution use cases (ADR 0389)."""
     settings = SmtpSettings(smtp_server.host, smtp_server.port, "B <no-reply@b.test>")
-    return NotifyPartners(SmtpEmailSender(settings), PostgresDeliveryLedger(analytics_engine))
+    sender, ledger = SmtpEmailSender(settings), PostgresDeliveryLedger(analytics_engine)
+    return NotifyPartners(sender, ledger, recipient=world.mail_recipient)
 
 
 async def deliver_outbox(

@@ -82,7 +82,8 @@ async def test_an_invoice_past_the_mail_cap_says_so_and_is_sent_again_next_day(
         assert replay.status_code == 200
         assert replay.json()["data"]["notification"]["attempts"] == 2
         resent = [e for e in on.fakes.database.outbox if e.type.endswith("partner_mail_resent")]
-        assert [(e.subject, e.data["email"]) for e in resent] == [(second, "seeds@kari.example")]
+        assert [(e.subject, e.data["mail_attempt"]) for e in resent] == [(second, 2)]
+        assert "seeds@kari.example" not in str(resent[0].data)  # the mailer asks (ADR 0389)
         assert resent[0].data["resends"] == "distribution.invoice_issued"
 
 
@@ -157,6 +158,14 @@ async def test_the_mailers_reports_show_as_sent_or_failed_and_a_failed_mail_is_s
             report = MailReport("invoice", invoice["id"], 1, MailStatus.FAILED, at, refused)
             with pytest.raises(NotFound):  # another organization's worker token
                 await client.report_mail(stranger.tenant_id, report)
+            # Who the mail goes to, asked at send time (ADR 0389); never another's.
+            found = await client.partner_mail_recipient(manager.tenant_id, "invoice", invoice["id"])
+            assert found == {
+                "email": "seeds@partner.example",
+                "name": "Kenya Agricultural Research",
+            }
+            with pytest.raises(NotFound):
+                await client.partner_mail_recipient(stranger.tenant_id, "invoice", invoice["id"])
             queued = (await api.get(path, headers=auth)).json()["data"]["notification"]
             assert queued["status"] == "queued"
             await client.report_mail(manager.tenant_id, report)

@@ -15,7 +15,7 @@ from bijmantra.application.brapi.modules import catalog
 from bijmantra.application.distribution.service import Distribution
 from bijmantra.application.ports.distribution import DocumentKind, Kind, StoredDocument
 from bijmantra.domain.distribution.mail import COUNTED, PARTNER_MAILS_PER_DAY
-from bijmantra.kernel import Conflict, FieldError, Page, PageRequest, TenantId
+from bijmantra.kernel import Conflict, FieldError, Page, PageRequest, Principal, TenantId
 
 
 def _contains(document: Any, fragment: Any) -> bool:
@@ -150,6 +150,15 @@ class DistributionWorld:
         self.dispatches = self.distribution.dispatches
         self.invoices = self.distribution.invoices
         self.documents = self.distribution.documents
+
+    async def mail_recipient(self, tenant: TenantId, kind: str, record_id: str) -> dict[str, Any]:
+        """The worker's ``FindRecipient`` as domain-api answers it, asked with the worker's
+        own grant (ADR 0389)."""
+        worker = Principal("service:analytics-worker", tenant, frozenset({"analysis-worker"}))
+        found: dict[str, Any] = await self.distribution.partner_mail_recipient(
+            worker, kind, record_id
+        )
+        return found
 
     async def partner(self, who: Any, email: str = "seeds@partner.example") -> str:
         body = {
