@@ -568,30 +568,38 @@ def test_an_organizations_machine_client_stays_in_its_organization_and_scope(
         assert founded.status_code == 403
 
 
-def machine_client(
-    stack: DevStack, organization: str, scope: str, roles: list[str]
-) -> tuple[str, str]:
-    """A new ``client_credentials`` client of ``organization``: its id and secret."""
+def _registered(stack: DevStack, organization: str, client_id: str, **client: Any) -> None:
+    """Register ``client_id`` at identity as a client of ``organization``."""
     assert stack.database is not None
-    client_id, secret = f"r15-{uuid.uuid4().hex[:8]}", "r15-secret-" + "x" * 40
+    identity_url = stack.database.identity_url
 
     async def registered() -> None:
-        engine = create_engine(stack.database.identity_url)
+        engine = create_engine(identity_url)
         try:
             await register_client(
-                engine,
-                client_id=client_id,
-                name="r15 machine",
-                tenant_id=uuid.UUID(organization),
-                secret_hash=hash_secret(secret),
-                grant_types=["client_credentials"],
-                scope=scope,
-                roles=roles,
+                engine, client_id=client_id, tenant_id=uuid.UUID(organization), **client
             )
         finally:
             await engine.dispose()
 
     asyncio.run(registered())
+
+
+def machine_client(
+    stack: DevStack, organization: str, scope: str, roles: list[str]
+) -> tuple[str, str]:
+    """A new ``client_credentials`` client of ``organization``: its id and secret."""
+    client_id, secret = f"r15-{uuid.uuid4().hex[:8]}", "r15-secret-" + "x" * 40
+    _registered(
+        stack,
+        organization,
+        client_id,
+        name="r15 machine",
+        secret_hash=hash_secret(secret),
+        grant_types=["client_credentials"],
+        scope=scope,
+        roles=roles,
+    )
     return client_id, secret
 
 
@@ -653,26 +661,17 @@ APP_CALLBACK = "https://app.example.org/callback"
 def organizations_app(stack: DevStack, organization: str, scope: str) -> str:
     """The client id of a new app of ``organization`` (authorization code with PKCE, no
     secret, redirecting to :data:`APP_CALLBACK`) registered for ``scope``."""
-    assert stack.database is not None
     app = f"r15-app-{uuid.uuid4().hex[:8]}"
-
-    async def registered() -> None:
-        engine = create_engine(stack.database.identity_url)
-        try:
-            await register_client(
-                engine,
-                client_id=app,
-                name="Their app",
-                tenant_id=uuid.UUID(organization),
-                secret_hash=None,
-                grant_types=["authorization_code"],
-                scope=scope,
-                redirect_uris=[APP_CALLBACK],
-            )
-        finally:
-            await engine.dispose()
-
-    asyncio.run(registered())
+    _registered(
+        stack,
+        organization,
+        app,
+        name="Their app",
+        secret_hash=None,
+        grant_types=["authorization_code"],
+        scope=scope,
+        redirect_uris=[APP_CALLBACK],
+    )
     return app
 
 
